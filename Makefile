@@ -1,0 +1,47 @@
+# Linekeeper: the front door. `make help` lists the targets.
+PYTHON ?= python3
+VENV ?= .venv
+DATA_DIR ?= var/demo
+SPEED ?= 1
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.linekeeper-installed
+EXTRAS := test
+ifneq ($(shell grep -s "Raspberry Pi" /proc/device-tree/model),)
+EXTRAS := test,rpi
+endif
+
+.PHONY: help setup run test hwtest bench sanitize clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
+
+setup: $(STAMP) ## install Debian packages, make .venv, build the C extension
+
+$(STAMP): pyproject.toml setup.py scripts/install-deps firmware/ring/_cring.c
+	scripts/install-deps
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	touch $@
+
+run: setup ## run the box on the simulated board with the demo day and the web UI
+	$(VENV)/bin/linekeeper run --board sim --scenario demo --speed $(SPEED) \
+		--data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
+
+test: setup ## run every test in tests/ (never hw_tests/)
+	$(PY) -m pytest tests
+
+hwtest: setup ## run the hardware tests (on a real box only)
+	$(PY) -m pytest hw_tests
+
+bench: setup ## measure performance; writes bench/results.json
+	$(PY) -m bench
+
+sanitize: setup ## build the C extension with ASan + UBSan and run the ring tests on it
+	scripts/sanitize
+
+clean: ## remove the venv and build products
+	rm -rf $(VENV) build *.egg-info firmware/ring/*.so

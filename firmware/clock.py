@@ -1,0 +1,219 @@
+"""Clocks: the one source of time for everything time-based in the box.
+
+Every component takes a clock instead of calling :func:`time.monotonic`, so
+debouncing, ring cadence, timeouts and retention can be tested without
+sleeping. Times are integers in microseconds (``t_us``) counted from the
+clock's start; wall-clock time is microseconds since the Unix epoch
+(``wall_us``, UTC).
+
+:class:`SimClock` is a discrete-event scheduler: time only moves when
+:meth:`SimClock.run_until` moves it, timers run in time order, and a run is
+deterministic. With ``speed=1`` it paces itself against real time, so the
+simulated box can also be watched live.
+
+:class:`RealClock` follows the system clocks and runs its timers on a
+background thread.
+"""
+
+import heapq
+import itertools
+import threading
+import time
+
+
+class Timer:
+    """Handle for a callback scheduled with :meth:`Clock.call_at`."""
+
+    __slots__ = ("t_us", "fn", "cancelled")
+
+    def __init__(self, t_us, fn):
+        self.t_us = t_us
+        self.fn = fn
+        self.cancelled = False
+
+    def cancel(self):
+        """Stop the callback from running; harmless if it already ran."""
+        self.cancelled = True
+
+
+class Clock:
+    """What every clock provides.
+
+    ``now_us()``       microseconds since the clock started (never goes back)
+    ``wall_us()``      microseconds since the Unix epoch, UTC
+    ``synchronised``   whether wall time is known to be right (NTP, or simulated)
+    ``call_at(t_us, fn)`` / ``call_later(delay_us, fn)`` schedule ``fn()``
+    """
+
+    synchronised = False
+
+    def now_us(self):
+        raise NotImplementedError
+
+    def wall_us(self):
+        raise NotImplementedError
+
+    def wall_at(self, t_us):
+        """Wall time (µs since the epoch) of the clock time ``t_us``."""
+        return self.wall_us() - (self.now_us() - t_us)
+
+    def call_at(self, t_us, fn):
+        raise NotImplementedError
+
+    def call_later(self, delay_us, fn):
+        return self.call_at(self.now_us() + int(delay_us), fn)
+
+
+class SimClock(Clock):
+    """Simulated time for the simulated board and for tests.
+
+    :param start_wall_us: the wall time at ``t_us == 0`` (µs since the epoch)
+    :param speed: ``None`` to run as fast as possible, or how many simulated
+        seconds pass per real second (``1`` is real time)
+    """
+
+    synchronised = True
+
+    def __init__(self, start_wall_us=0, speed=None):
+        if speed is not None and speed <= 0:
+            raise ValueError("speed must be positive or None, not %r" % (speed,))
+        self.start_wall_us = int(start_wall_us)
+        self.speed = speed
+        self._now_us = 0
+        self._heap = []
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._real_start = None
+
+    def now_us(self):
+        return self._now_us
+
+    def wall_us(self):
+        return self.start_wall_us + self._now_us
+
+    def wall_at(self, t_us):
+        return self.start_wall_us + t_us
+
+    def call_at(self, t_us, fn):
+        timer = Timer(max(int(t_us), self._now_us), fn)
+        with self._lock:
+            heapq.heappush(self._heap, (timer.t_us, next(self._seq), timer))
+        return timer
+
+    def next_timer_us(self):
+        """Time of the earliest pending timer, or ``None``."""
+        with self._lock:
+            while self._heap and self._heap[0][2].cancelled:
+                heapq.heappop(self._heap)
+            return self._heap[0][0] if self._heap else None
+
+    def stop(self):
+        """Make a running :meth:`run_until` return early (thread-safe)."""
+        self._stop.set()
+
+    def run_until(self, t_us):
+        """Run every timer due up to ``t_us`` in order, then set now to ``t_us``.
+
+        Returns ``False`` if :meth:`stop` cut the run short.
+        """
+        self._stop.clear()
+        if self._real_start is None:
+            self._real_start = (time.monotonic(), self._now_us)
+        while not self._stop.is_set():
+            with self._lock:
+                while self._heap and self._heap[0][2].cancelled:
+                    heapq.heappop(self._heap)
+                if not self._heap or self._heap[0][0] > t_us:
+                    break
+                _, _, timer = heapq.heappop(self._heap)
+            self._pace(timer.t_us)
+            if self._stop.is_set():
+                with self._lock:
+                    heapq.heappush(self._heap, (timer.t_us, next(self._seq), timer))
+                return False
+            self._now_us = timer.t_us
+            timer.fn()
+        if self._stop.is_set():
+            return False
+        self._pace(t_us)
+        self._now_us = max(self._now_us, int(t_us))
+        return True
+
+    def _pace(self, t_us):
+        """With a speed set, wait until real time catches up with ``t_us``."""
+        if self.speed is None:
+            return
+        real0, sim0 = self._real_start
+        due = real0 + (t_us - sim0) / 1e6 / self.speed
+        delay = due - time.monotonic()
+        if delay > 0:
+            self._stop.wait(delay)
+
+
+class RealClock(Clock):
+    """The system's clocks; timers run on one background thread.
+
+    ``synchronised`` is decided by ``is_synchronised`` (a callable), which on
+    the box asks the time daemon; it defaults to ``False`` because a Pi has no
+    battery-backed clock.
+    """
+
+    def __init__(self, is_synchronised=None):
+        self._t0 = time.monotonic_ns()
+        self._is_synchronised = is_synchronised or (lambda: False)
+        self._heap = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._thread = None
+        self._closed = False
+
+    @property
+    def synchronised(self):
+        return bool(self._is_synchronised())
+
+    def now_us(self):
+        return (time.monotonic_ns() - self._t0) // 1000
+
+    def wall_us(self):
+        return time.time_ns() // 1000
+
+    def call_at(self, t_us, fn):
+        timer = Timer(int(t_us), fn)
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("clock is closed")
+            heapq.heappush(self._heap, (timer.t_us, next(self._seq), timer))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="linekeeper-timers", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return timer
+
+    def close(self):
+        """Stop the timer thread; pending timers are dropped."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self):
+        while True:
+            with self._cond:
+                while not self._closed:
+                    if self._heap and self._heap[0][2].cancelled:
+                        heapq.heappop(self._heap)
+                        continue
+                    if self._heap:
+                        delay_us = self._heap[0][0] - self.now_us()
+                        if delay_us <= 0:
+                            break
+                        self._cond.wait(delay_us / 1e6)
+                    else:
+                        self._cond.wait()
+                if self._closed:
+                    return
+                _, _, timer = heapq.heappop(self._heap)
+            timer.fn()
