@@ -1,0 +1,163 @@
+"""ALSA capture and playback for a HAT's codec (through pyalsaaudio).
+
+Capture runs on its own thread, reading one period at a time and handing it
+to the firmware's callback, which must not block. Each period is stamped with
+the clock time of its first frame: consecutive periods are contiguous, and an
+overrun (reported by ALSA as a negative length) restarts the timing from the
+clock.
+"""
+
+import logging
+import threading
+
+from firmware.errors import HardwareError
+
+log = logging.getLogger(__name__)
+
+BYTES_PER_SAMPLE = 2
+
+
+def _alsaaudio():
+    try:
+        import alsaaudio
+    except ImportError as exc:  # pragma: no cover - it is a declared dependency
+        raise HardwareError("pyalsaaudio is not installed: run `make setup`") from exc
+    return alsaaudio
+
+
+class AlsaCapture:
+    """Read interleaved S16_LE periods from ``device`` on a thread.
+
+    :param device: ALSA PCM name, e.g. ``hw:CARD=LK4L,DEV=0``
+    :param rate: frames per second
+    :param channels: channels per frame
+    :param period_frames: frames per read
+    :param clock: stamps each period
+    """
+
+    def __init__(self, device, rate, channels, period_frames, clock):
+        self.device = device
+        self.rate = rate
+        self.channels = channels
+        self.period_frames = period_frames
+        self._clock = clock
+        self._pcm = None
+        self._thread = None
+        self._stop = threading.Event()
+        self.overruns = 0
+        self.periods = 0
+
+    def open(self):
+        alsaaudio = _alsaaudio()
+        try:
+            self._pcm = alsaaudio.PCM(
+                type=alsaaudio.PCM_CAPTURE, mode=alsaaudio.PCM_NORMAL, device=self.device,
+                rate=self.rate, channels=self.channels, format=alsaaudio.PCM_FORMAT_S16_LE,
+                periodsize=self.period_frames, periods=8)
+        except alsaaudio.ALSAAudioError as exc:
+            raise HardwareError("cannot open ALSA capture device %r: %s" % (self.device, exc)) from exc
+
+    def start(self, on_audio):
+        if self._pcm is None:
+            self.open()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, args=(on_audio,),
+                                        name="linekeeper-capture", daemon=True)
+        self._thread.start()
+
+    def read_period(self):
+        """One blocking read: ``(frames, data)``; ``frames < 0`` on overrun."""
+        return self._pcm.read()
+
+    def _run(self, on_audio):
+        period_us = self.period_frames * 1_000_000 // self.rate
+        frame_bytes = self.channels * BYTES_PER_SAMPLE
+        next_t_us = None
+        while not self._stop.is_set():
+            n, data = self.read_period()
+            now_us = self._clock.now_us()
+            if n < 0:
+                self.overruns += 1
+                next_t_us = None
+                continue
+            if n == 0:
+                continue
+            data = data[:n * frame_bytes]
+            t_us = now_us - n * 1_000_000 // self.rate
+            # Keep periods contiguous unless the clock says we lost some.
+            if next_t_us is not None and abs(t_us - next_t_us) < 2 * period_us:
+                t_us = next_t_us
+            next_t_us = t_us + n * 1_000_000 // self.rate
+            self.periods += 1
+            on_audio(data, t_us)
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+        if self._pcm is not None:
+            self._pcm.close()
+            self._pcm = None
+
+
+class AlsaPlayback:
+    """Queue mono samples per channel and write them interleaved to ``device``.
+
+    The write thread sends silence when nothing is queued, so the codec's
+    playback stream never underruns between announcements.
+    """
+
+    def __init__(self, device, rate, channels, period_frames):
+        self.device = device
+        self.rate = rate
+        self.channels = channels
+        self.period_frames = period_frames
+        self._queues = [bytearray() for _ in range(channels)]
+        self._lock = threading.Lock()
+        self._pcm = None
+        self._thread = None
+        self._stop = threading.Event()
+
+    def open(self):
+        alsaaudio = _alsaaudio()
+        try:
+            self._pcm = alsaaudio.PCM(
+                type=alsaaudio.PCM_PLAYBACK, mode=alsaaudio.PCM_NORMAL, device=self.device,
+                rate=self.rate, channels=self.channels, format=alsaaudio.PCM_FORMAT_S16_LE,
+                periodsize=self.period_frames, periods=4)
+        except alsaaudio.ALSAAudioError as exc:
+            raise HardwareError("cannot open ALSA playback device %r: %s" % (self.device, exc)) from exc
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="linekeeper-playback", daemon=True)
+        self._thread.start()
+
+    def queue(self, channel, samples):
+        with self._lock:
+            self._queues[channel] += bytes(samples)
+
+    def next_period(self):
+        """The next interleaved period: queued samples, silence where none."""
+        import numpy as np
+        n = self.period_frames
+        frames = np.zeros((n, self.channels), dtype=np.int16)
+        with self._lock:
+            for ch, q in enumerate(self._queues):
+                take = min(len(q), n * BYTES_PER_SAMPLE)
+                if take:
+                    frames[:take // BYTES_PER_SAMPLE, ch] = np.frombuffer(bytes(q[:take]), np.int16)
+                    del q[:take]
+        return frames.tobytes()
+
+    def _run(self):
+        while not self._stop.is_set():
+            self._pcm.write(self.next_period())
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+        if self._pcm is not None:
+            self._pcm.close()
+            self._pcm = None

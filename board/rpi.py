@@ -1,0 +1,93 @@
+"""The Raspberry Pi board: gpiozero (lgpio) pins, ALSA audio, I2C codec set-up.
+
+Nothing here runs at import time. :meth:`RpiBoard.start` opens the hardware
+the HAT file describes and raises :class:`~firmware.errors.HardwareError` if
+any of it is missing — there is no quiet fall-back to the simulator.
+"""
+
+import numpy as np
+
+from firmware.errors import HardwareError
+
+from .alsa import AlsaCapture, AlsaPlayback
+from .base import Board
+from .gpio import GpioLines
+
+
+def lgpio_factory():
+    """gpiozero's lgpio pin factory (Pi OS Bookworm), or a HardwareError."""
+    try:
+        from gpiozero.pins.lgpio import LGPIOFactory
+        return LGPIOFactory()
+    except Exception as exc:
+        raise HardwareError(
+            "cannot open the Pi's GPIO through lgpio (%s). On a Raspberry Pi run `make setup`; "
+            "elsewhere use the simulated board (LINEKEEPER_BOARD=sim)" % exc) from exc
+
+
+def init_i2c(i2c, bus_factory=None):
+    """Write each I2C device's init sequence (register, value) from the HAT file."""
+    if bus_factory is None:
+        from smbus2 import SMBus as bus_factory
+    try:
+        with bus_factory(i2c.bus) as bus:
+            for device in i2c.devices:
+                for reg, value in device.init:
+                    bus.write_byte_data(device.address, reg, value)
+    except (OSError, IOError) as exc:
+        raise HardwareError("I2C set-up of the HAT failed on bus %d: %s" % (i2c.bus, exc)) from exc
+
+
+class RpiBoard(Board):
+    """A Raspberry Pi with the line HAT described by ``hat``."""
+
+    def __init__(self, hat, clock, pin_factory=None, bus_factory=None):
+        self.hat = hat
+        self.clock = clock
+        self.lines = len(hat.lines)
+        self.rate = hat.audio.rate
+        self.channels = hat.audio.channels
+        self._pin_factory = pin_factory
+        self._bus_factory = bus_factory
+        self._channel = {l.line: l.capture_channel for l in hat.lines}
+        self._playback_channel = {l.line: l.playback_channel for l in hat.lines}
+        self.gpio = None
+        self._capture = None
+        self._playback = None
+
+    def start(self, on_edge, on_audio):
+        try:
+            if self.hat.i2c is not None and self.hat.i2c.devices:
+                init_i2c(self.hat.i2c, self._bus_factory)
+            factory = self._pin_factory or lgpio_factory()
+            self.gpio = GpioLines(self.hat, factory, self.clock)
+            self.gpio.start(on_edge)
+            audio = self.hat.audio
+            self._capture = AlsaCapture(audio.capture, audio.rate, audio.channels,
+                                        audio.period_frames, self.clock)
+            self._capture.open()
+            self._playback = AlsaPlayback(audio.playback, audio.rate, audio.channels,
+                                          audio.period_frames)
+            self._playback.open()
+            self._capture.start(on_audio)
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self):
+        for part in (self._capture, self._playback, self.gpio):
+            if part is not None:
+                part.stop()
+        self._capture = self._playback = self.gpio = None
+
+    def read(self, line, signal):
+        return self.gpio.read(line, signal)
+
+    def channel_of(self, line):
+        return self._channel[line]
+
+    def set_led(self, line, on):
+        self.gpio.set_led(line, on)
+
+    def play(self, line, samples):
+        self._playback.queue(self._playback_channel[line], np.asarray(samples, dtype=np.int16))

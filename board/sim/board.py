@@ -1,0 +1,227 @@
+"""The simulated board: gpiozero mock pins and a simulated capture stream.
+
+It realises a compiled scenario (:mod:`board.sim.timeline`) on the
+simulated clock: each pin edge is driven onto a gpiozero mock pin wired as
+the HAT file says (active-low inputs really are driven low), so the same
+gpiozero callbacks fire as on a Pi; each capture period of every line carries
+the line's noise floor plus whatever the timeline puts there (speech, tones,
+caller ID) plus anything the firmware plays into the line.
+
+Audio is only produced while some line is active (from a call's first signal
+until after it ends): idle time is skipped, which is what lets a day of calls
+run in seconds at ``speed=None``. The firmware sees a capture stream with
+gaps, stamped with the time of each period's first frame.
+
+The board is also a test instrument: :attr:`SimBoard.log` records every pin
+edge and every playback with its time.
+"""
+
+import bisect
+
+import numpy as np
+from gpiozero.pins.mock import MockFactory, MockPin
+
+from ..base import Board
+from ..gpio import GpioLines
+
+DBM0_RMS = 16090.0  # RMS of a 0 dBm0 signal in 16-bit PCM (REFERENCE.md)
+
+
+class _SimPin(MockPin):
+    """A mock pin whose change times come from the simulated clock."""
+
+    def _change_state(self, value):
+        if self._state != value:
+            t = self.factory.ticks()
+            self._state = value
+            self._last_change = t
+            return True
+        return False
+
+    def clear_states(self):
+        self._last_change = self.factory.ticks()
+        self.states = []
+
+
+class SimPinFactory(MockFactory):
+    """gpiozero's mock pin factory on a simulated clock (ticks in seconds)."""
+
+    def __init__(self, clock):
+        self._clock = clock
+        super().__init__(revision="a020d3", pin_class=_SimPin)
+
+    def ticks(self):
+        return self._clock.now_us() / 1e6
+
+    @staticmethod
+    def ticks_diff(later, earlier):
+        return later - earlier
+
+
+class SimBoard(Board):
+    """A board whose lines follow a compiled scenario timeline.
+
+    :param timeline: a :class:`board.sim.timeline.Timeline`
+    :param hat: the :class:`board.hat.Hat` whose pins and channels to simulate
+    :param clock: the :class:`firmware.clock.SimClock` that drives everything
+    :param period_ms: capture period; 20 ms is a typical ALSA period, larger
+        periods make faster-than-real-time runs cheaper
+    :param noise_dbm0: line noise floor
+    :param seed: seed of the noise generator
+    """
+
+    def __init__(self, timeline, hat, clock, *, period_ms=20, noise_dbm0=-65.0, seed=0):
+        if len(hat.lines) < timeline.lines:
+            raise ValueError("the scenario has %d lines but the HAT %r only %d"
+                             % (timeline.lines, hat.id, len(hat.lines)))
+        self.timeline = timeline
+        self.hat = hat
+        self.clock = clock
+        self.lines = timeline.lines
+        self.rate = hat.audio.rate
+        self.channels = hat.audio.channels
+        self.period_frames = int(self.rate * period_ms / 1000)
+        self.period_us = self.period_frames * 1_000_000 // self.rate
+        self.factory = SimPinFactory(clock)
+        self.gpio = GpioLines(hat, self.factory, clock)
+        self.log = []
+        self._channel = {l.line: l.capture_channel for l in hat.lines}
+        self._segments = {line: sorted(timeline.audio.get(line, ()), key=lambda s: s.t_us)
+                          for line in range(1, self.lines + 1)}
+        self._cursor = dict.fromkeys(self._segments, 0)
+        self._played = {line: [] for line in range(1, self.lines + 1)}
+        self._spans = _merge_spans(s for spans in timeline.active_spans.values() for s in spans)
+        rng = np.random.default_rng(seed)
+        # A few seconds of noise per line, read cyclically: cheap and still not periodic
+        # at any frequency the DSP cares about.
+        n = self.rate * 7 + 13
+        rms = DBM0_RMS * 10 ** (noise_dbm0 / 20)
+        self._noise = {line: (rng.standard_normal(n) * rms).astype(np.float32)
+                       for line in range(1, self.lines + 1)}
+        self._on_audio = None
+        self._timers = []
+        self._started = False
+
+    # ------------------------------------------------------------ Board API
+    def start(self, on_edge, on_audio):
+        if self._started:
+            raise RuntimeError("the simulated board is already started")
+        self._started = True
+        self.gpio.start(on_edge)
+        self._on_audio = on_audio
+        for edge in self.timeline.edges:
+            self._timers.append(self.clock.call_at(edge.t_us, self._edge_driver(edge)))
+        self._schedule_audio(self.clock.now_us())
+
+    def stop(self):
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        self.gpio.stop()
+        self._started = False
+
+    def run(self):
+        """Run the clock to the end of the scenario; returns False if stopped early."""
+        return self.clock.run_until(self.timeline.end_us)
+
+    def read(self, line, signal):
+        return self.gpio.read(line, signal)
+
+    def channel_of(self, line):
+        return self._channel[line]
+
+    def set_led(self, line, on):
+        self.gpio.set_led(line, on)
+
+    def play(self, line, samples):
+        samples = np.frombuffer(samples, dtype=np.int16) if not isinstance(samples, np.ndarray) else samples
+        t_us = self.clock.now_us()
+        self._played[line].append((t_us, samples.astype(np.float32)))
+        self.log.append((t_us, line, "play", len(samples)))
+
+    # ------------------------------------------------------------ internals
+    def _edge_driver(self, edge):
+        def drive():
+            pin, spec = self.gpio.pin(edge.line, edge.signal)
+            self.log.append((edge.t_us, edge.line, edge.signal, edge.active))
+            if edge.active != spec.active_low:
+                pin.drive_high()
+            else:
+                pin.drive_low()
+        return drive
+
+    def _schedule_audio(self, t_us):
+        """Schedule delivery of the next capture period at or after ``t_us``."""
+        start = self._next_active(t_us)
+        if start is None:
+            return
+        # Periods sit on a fixed grid, as an ALSA stream's would.
+        start -= start % self.period_us
+        self._timers.append(self.clock.call_at(start + self.period_us, lambda: self._deliver(start)))
+
+    def _next_active(self, t_us):
+        i = bisect.bisect_right(self._spans, (t_us, float("inf"))) - 1
+        if i >= 0 and self._spans[i][1] > t_us:
+            return t_us
+        if i + 1 < len(self._spans):
+            return self._spans[i + 1][0]
+        return None
+
+    def _deliver(self, t0_us):
+        n = self.period_frames
+        frames = np.zeros((n, self.channels), dtype=np.int16)
+        for line in range(1, self.lines + 1):
+            frames[:, self._channel[line]] = self.line_audio(line, t0_us, n)
+        self._on_audio(frames.tobytes(), t0_us)
+        self._schedule_audio(t0_us + self.period_us)
+
+    def line_audio(self, line, t0_us, n):
+        """The ``n`` samples of ``line`` starting at ``t0_us`` (noise + signals)."""
+        noise = self._noise[line]
+        i0 = (t0_us * self.rate // 1_000_000) % (len(noise) - n)
+        out = noise[i0:i0 + n].copy()
+        t1_us = t0_us + n * 1_000_000 // self.rate
+        for t_us, samples in self._overlapping(line, t0_us, t1_us):
+            _mix(out, t0_us, self.rate, t_us, samples)
+        return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+
+    def _overlapping(self, line, t0_us, t1_us):
+        # Periods are delivered in time order, so a cursor per line skips the
+        # segments that are over for good.
+        segs = self._segments[line]
+        i = self._cursor[line]
+        while i < len(segs) and self._end_us(segs[i].t_us, segs[i].samples) <= t0_us:
+            i += 1
+        self._cursor[line] = i
+        for seg in segs[i:]:
+            if seg.t_us >= t1_us:
+                break
+            if self._end_us(seg.t_us, seg.samples) > t0_us:
+                yield seg.t_us, seg.samples
+        played = self._played[line]
+        played[:] = [(t, x) for t, x in played if self._end_us(t, x) > t0_us]
+        for t_us, samples in played:
+            if t_us < t1_us:
+                yield t_us, samples
+
+    def _end_us(self, t_us, samples):
+        return t_us + len(samples) * 1_000_000 // self.rate
+
+
+def _mix(out, t0_us, rate, t_us, samples):
+    """Add ``samples`` (starting at ``t_us``) into ``out`` (starting at ``t0_us``)."""
+    offset = (t_us - t0_us) * rate // 1_000_000  # may be negative
+    a = max(0, offset)
+    b = min(len(out), offset + len(samples))
+    if a < b:
+        out[a:b] += samples[a - offset:b - offset]
+
+
+def _merge_spans(spans):
+    merged = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
