@@ -1,0 +1,47 @@
+"""The call record the line supervisor builds and the call log stores."""
+
+from dataclasses import dataclass, field
+
+DIRECTIONS = ("in", "out")
+# Why a call ended:
+#   local      our side (the box's handset or an extension) hung up
+#   remote     the far end cleared first (loop break, or clear-down tone)
+#   missed     an inbound call that rang and was never answered
+#   abandoned  an outbound off-hook that never dialled or connected
+#   fault      the line failed (no line voltage) during the call
+END_REASONS = ("local", "remote", "missed", "abandoned", "fault")
+
+
+@dataclass
+class Call:
+    """One call on one line. Times are clock microseconds (``*_us``).
+
+    ``id`` is given by the call log when the call starts. ``answered_us`` is
+    when an inbound call was picked up or, for an outbound call, when it
+    connected: the end of dialling (the last digit), since an analogue line
+    gives no answer signal of its own.
+    """
+
+    line: int
+    direction: str
+    started_us: int
+    id: int = None
+    answered_us: int = None
+    ended_us: int = None
+    number: str = None
+    name: str = None
+    cid_datetime: str = None
+    cid_standard: str = None
+    absence: str = None          # "private" or "unavailable" when withheld
+    dial_method: str = None      # "pulse" or "dtmf" for outbound calls
+    extension: bool = False      # picked up / placed on a parallel extension
+    end_reason: str = None
+    notes: list = field(default_factory=list)
+
+    @property
+    def answered(self):
+        return self.answered_us is not None
+
+    @property
+    def live(self):
+        return self.ended_us is None

@@ -1,0 +1,136 @@
+"""The call log: one row per call, in SQLite.
+
+It listens on the event bus, so the supervisor never touches storage. Times
+are stored as integer microseconds since the Unix epoch (UTC), with a flag
+saying whether the clock was known to be synchronised when the call started.
+The recording issue extends this table (recording id and state); until then
+the log holds what the line supervisor knows.
+"""
+
+import datetime
+import json
+import os
+import sqlite3
+import threading
+
+from .bus import CallAnswered, CallEnded, CallStarted, CallUpdated
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    line          INTEGER NOT NULL,
+    direction     TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    started_at    INTEGER NOT NULL,
+    answered_at   INTEGER,
+    ended_at      INTEGER,
+    clock_synced  INTEGER NOT NULL,
+    number        TEXT,
+    name          TEXT,
+    cid_datetime  TEXT,
+    cid_standard  TEXT,
+    absence       TEXT,
+    dial_method   TEXT,
+    extension     INTEGER NOT NULL DEFAULT 0,
+    end_reason    TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at);
+"""
+
+_FIELDS = ("number", "name", "cid_datetime", "cid_standard", "absence", "dial_method")
+
+
+class CallLog:
+    """Persist calls from the bus into ``path`` (an SQLite database).
+
+    :param path: database file; its directory must exist
+    :param clock: converts call times (clock µs) to wall time
+    """
+
+    def __init__(self, path, clock):
+        self.path = os.fspath(path)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def attach(self, bus):
+        """Start logging the calls published on ``bus``."""
+        bus.subscribe(CallStarted, self._started)
+        bus.subscribe(CallAnswered, self._updated)
+        bus.subscribe(CallUpdated, self._updated)
+        bus.subscribe(CallEnded, self._updated)
+
+    def close(self):
+        with self._lock:
+            self._db.close()
+
+    def _wall(self, t_us):
+        return None if t_us is None else self._clock.wall_at(t_us)
+
+    def _started(self, event):
+        call = event.call
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO calls (line, direction, started_at, clock_synced) VALUES (?, ?, ?, ?)",
+                (call.line, call.direction, self._wall(call.started_us), int(self._clock.synchronised)))
+            call.id = cur.lastrowid
+        self._updated(event)
+
+    def _updated(self, event):
+        call = event.call
+        values = [self._wall(call.answered_us), self._wall(call.ended_us), int(call.extension),
+                  call.end_reason] + [getattr(call, f) for f in _FIELDS]
+        with self._lock:
+            self._db.execute(
+                "UPDATE calls SET answered_at = ?, ended_at = ?, extension = ?, end_reason = ?, "
+                + ", ".join("%s = ?" % f for f in _FIELDS) + " WHERE id = ?",
+                values + [call.id])
+
+    def calls(self, limit=None, offset=0):
+        """Calls as dicts in the documented JSON shape, oldest first."""
+        sql = "SELECT * FROM calls ORDER BY started_at, id"
+        args = ()
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            args = (limit, offset)
+        with self._lock:
+            cur = self._db.execute(sql, args)
+            names = [d[0] for d in cur.description]
+            rows = [dict(zip(names, row)) for row in cur.fetchall()]
+        return [call_json(row) for row in rows]
+
+
+def iso_ms(wall_us):
+    """ISO 8601 UTC with milliseconds, e.g. ``2026-03-02T09:00:02.000Z``."""
+    if wall_us is None:
+        return None
+    t = datetime.datetime.fromtimestamp(wall_us // 1000 / 1000, datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
+
+
+def call_json(row):
+    """The public JSON shape of a call-log row."""
+    return {
+        "id": row["id"],
+        "line": row["line"],
+        "direction": row["direction"],
+        "started_at": iso_ms(row["started_at"]),
+        "answered_at": iso_ms(row["answered_at"]),
+        "ended_at": iso_ms(row["ended_at"]),
+        "answered": row["answered_at"] is not None,
+        "number": row["number"],
+        "name": row["name"],
+        "absence": row["absence"],
+        "cid_datetime": row["cid_datetime"],
+        "cid_standard": row["cid_standard"],
+        "dial_method": row["dial_method"],
+        "extension": bool(row["extension"]),
+        "end_reason": row["end_reason"],
+        "clock_synced": bool(row["clock_synced"]),
+    }
+
+
+def dumps(call):
+    return json.dumps(call, separators=(", ", ": "))

@@ -1,0 +1,165 @@
+"""The ``linekeeper`` command."""
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from .errors import LinekeeperError
+
+log = logging.getLogger("linekeeper")
+
+
+def _speed(text):
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be 'max' or a positive number, not %r" % text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be 'max' or a positive number, not %r" % text)
+    return value
+
+
+def _load_scenario(name):
+    from board.sim.scenario import load_scenario
+    return load_scenario(name)
+
+
+def cmd_sim(args):
+    """Run the box headless on a scenario until it ends."""
+    from .box import open_sim_box
+    scenario = _load_scenario(args.scenario)
+    box = open_sim_box(scenario, args.data_dir, speed=args.speed)
+    stop = _on_signals(box.clock.stop)
+    box.start()
+    try:
+        finished = box.board.run()
+        n_calls = len(box.calllog.calls())
+    finally:
+        box.stop()
+    if not finished or stop.is_set():
+        print("linekeeper: stopped before the scenario ended", file=sys.stderr)
+        return 1
+    print("linekeeper: scenario done, %d calls in the log" % n_calls, file=sys.stderr)
+    return 0
+
+
+def cmd_calls(args):
+    """Print the call log."""
+    from .calllog import CallLog, dumps
+    from .clock import SimClock
+    path = os.path.join(args.data_dir, "calls.db")
+    if not os.path.exists(path):
+        raise LinekeeperError("no call log in %s (run the box with --data-dir %s first)"
+                              % (args.data_dir, args.data_dir))
+    calllog = CallLog(path, SimClock())
+    try:
+        for call in calllog.calls():
+            if args.json:
+                print(dumps(call))
+            else:
+                print("%5d  line %d  %-3s  %s  %-8s  %s %s" % (
+                    call["id"], call["line"], call["direction"], call["started_at"],
+                    "answered" if call["answered"] else "-", call["number"] or "",
+                    call["name"] or ""))
+    finally:
+        calllog.close()
+    return 0
+
+
+def cmd_run(args):
+    """Run the box with its web UI until stopped."""
+    from web.server import WebServer
+
+    from .box import board_for, open_rpi_box, open_sim_box
+    board_name, config = board_for(args.data_dir, args.board)
+    if board_name == "sim":
+        scenario = _load_scenario(args.scenario)
+        box = open_sim_box(scenario, args.data_dir, speed=args.speed, config=config)
+    else:
+        box = open_rpi_box(args.data_dir, config)
+    server = WebServer(box, host=args.host, port=args.port)
+    stopping = _on_signals(lambda: box.clock.stop() if board_name == "sim" else None)
+    server.start()
+    print("linekeeper: %s board, %d lines; status page on %s" % (
+        board_name, box.board.lines, server.url), flush=True)
+    box.start()
+    try:
+        if board_name == "sim":
+            if box.board.run():
+                print("linekeeper: the scenario has ended; the box stays up (Ctrl-C to stop)",
+                      flush=True)
+        stopping.wait()
+    finally:
+        box.stop()
+        server.stop()
+    return 0
+
+
+def _on_signals(action):
+    """Run ``action`` on SIGINT/SIGTERM; returns an Event set when that happens."""
+    stopping = threading.Event()
+
+    def handler(signum, frame):
+        stopping.set()
+        action()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+    return stopping
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="linekeeper", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("sim", help="run the box headless on a scenario file, then exit")
+    p.add_argument("scenario", help="scenario file (JSON or TOML), or 'demo'")
+    p.add_argument("--data-dir", required=True, help="where the box keeps its data")
+    p.add_argument("--speed", type=_speed, default=None,
+                   help="'max' (default: as fast as possible) or simulated seconds per second")
+    p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("run", help="run the box and its web UI until stopped")
+    p.add_argument("--board", choices=("sim", "rpi"),
+                   help="override LINEKEEPER_BOARD and the configured board")
+    p.add_argument("--scenario", default="demo", help="scenario for the simulated board")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--speed", type=_speed, default=1.0)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("calls", help="print the call log")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--json", action="store_true", help="one JSON object per call")
+    p.set_defaults(func=cmd_calls)
+
+    p = sub.add_parser("analyze", help="find caller ID, DTMF and tones in a WAV file")
+    from . import analyze
+    analyze.add_arguments(p)
+    p.set_defaults(func=analyze.run)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except LinekeeperError as exc:
+        print("linekeeper: %s" % exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The box configuration: a typed, validated, versioned model.
+
+Stored as ``DATA_DIR/config.json``. Unknown fields and wrong types are
+rejected whole with the field named; a missing file means the defaults.
+Later issues add sections (lines, recording rules, retention) with their own
+dataclasses and a migration per format version.
+"""
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+CONFIG_VERSION = 1
+COUNTRIES = ("uk", "us")
+
+
+@dataclass(frozen=True)
+class BoxConfig:
+    """The settings the foundation needs.
+
+    ``board``      "sim" or "rpi"; None picks "rpi" when ``hat`` is set, else "sim"
+    ``hat``        HAT data file name (``board/hats/NAME.json``) or path
+    ``country``    signalling conventions: "uk" or "us"
+    ``debounce_ms`` hook-contact debounce time
+    """
+
+    version: int = CONFIG_VERSION
+    board: str = None
+    hat: str = None
+    country: str = "uk"
+    debounce_ms: int = 15
+
+    def __post_init__(self):
+        if self.version != CONFIG_VERSION:
+            raise ConfigError("unsupported config version %r" % (self.version,), field="version")
+        if self.board not in (None, "sim", "rpi"):
+            raise ConfigError("must be \"sim\" or \"rpi\", not %r" % (self.board,), field="board")
+        if self.country not in COUNTRIES:
+            raise ConfigError("must be one of %s, not %r" % (", ".join(COUNTRIES), self.country),
+                              field="country")
+        if not isinstance(self.debounce_ms, int) or not 1 <= self.debounce_ms <= 30:
+            raise ConfigError("must be a whole number of ms from 1 to 30 (pulse dialling "
+                              "makes last about 33 ms)", field="debounce_ms")
+
+    @property
+    def board_name(self):
+        return self.board or ("rpi" if self.hat else "sim")
+
+    @classmethod
+    def from_dict(cls, data, source=None):
+        if not isinstance(data, dict):
+            raise ConfigError("the configuration must be a JSON object", source=source)
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        for key, value in data.items():
+            if key not in names:
+                raise ConfigError("unknown setting", source=source, field=key)
+            expected = {"version": int, "board": str, "hat": str, "country": str,
+                        "debounce_ms": int}[key]
+            if value is not None and (not isinstance(value, expected) or isinstance(value, bool)):
+                raise ConfigError("must be a %s" % expected.__name__, source=source, field=key)
+        try:
+            return cls(**data)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, source=source, field=exc.field) from None
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def load_config(data_dir):
+    """Read ``DATA_DIR/config.json``, or the defaults when there is none."""
+    path = os.path.join(data_dir, "config.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return BoxConfig()
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError("not valid JSON: %s" % exc, source=path) from None
+    return BoxConfig.from_dict(data, source=path)
