@@ -1,0 +1,73 @@
+import threading
+import time
+
+import pytest
+
+from firmware.clock import RealClock, SimClock
+
+
+def test_sim_clock_runs_timers_in_time_order_and_sets_now():
+    clock = SimClock(start_wall_us=1_000_000)
+    seen = []
+    clock.call_at(300, lambda: seen.append(("c", clock.now_us())))
+    clock.call_at(100, lambda: seen.append(("a", clock.now_us())))
+    clock.call_at(100, lambda: seen.append(("b", clock.now_us())))  # same time: FIFO
+    assert clock.run_until(250)
+    assert seen == [("a", 100), ("b", 100)]
+    assert clock.now_us() == 250
+    assert clock.wall_us() == 1_000_250
+    clock.run_until(1000)
+    assert seen[-1] == ("c", 300)
+
+
+def test_sim_clock_timers_scheduled_from_timers_and_cancel():
+    clock = SimClock()
+    seen = []
+
+    def first():
+        seen.append(clock.now_us())
+        clock.call_later(50, lambda: seen.append(clock.now_us()))
+        doomed.cancel()
+
+    clock.call_at(10, first)
+    doomed = clock.call_at(40, lambda: seen.append("cancelled"))
+    clock.run_until(100)
+    assert seen == [10, 60]
+
+
+def test_sim_clock_never_goes_back():
+    clock = SimClock()
+    clock.run_until(500)
+    seen = []
+    clock.call_at(100, lambda: seen.append(clock.now_us()))  # in the past: runs now
+    clock.run_until(600)
+    assert seen == [500]
+
+
+def test_sim_clock_paces_against_real_time():
+    clock = SimClock(speed=10.0)  # 10 simulated seconds per real second
+    t0 = time.monotonic()
+    clock.run_until(1_000_000)    # one simulated second
+    elapsed = time.monotonic() - t0
+    assert 0.08 <= elapsed < 1.0
+
+
+def test_sim_clock_stop_from_another_thread():
+    clock = SimClock(speed=1.0)
+    clock.call_at(10_000_000, lambda: None)
+    threading.Timer(0.05, clock.stop).start()
+    assert clock.run_until(20_000_000) is False
+    assert clock.now_us() < 10_000_000
+
+
+def test_sim_clock_rejects_bad_speed():
+    with pytest.raises(ValueError):
+        SimClock(speed=0)
+
+
+def test_real_clock_timer_fires():
+    clock = RealClock()
+    fired = threading.Event()
+    clock.call_later(10_000, fired.set)
+    assert fired.wait(2)
+    clock.close()

@@ -1,0 +1,49 @@
+import json
+
+import pytest
+
+from board import choose_board
+from firmware.config import BoxConfig, load_config
+from firmware.errors import ConfigError
+
+
+def test_defaults_when_no_file(tmp_path):
+    config = load_config(tmp_path)
+    assert config == BoxConfig()
+    assert config.board_name == "sim"
+
+
+def test_hat_configured_means_the_pi(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"hat": "lk-4l"}))
+    assert load_config(tmp_path).board_name == "rpi"
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"country": "fr"}, "country"),
+    ({"board": "pc"}, "board"),
+    ({"debounce_ms": 80}, "debounce_ms"),
+    ({"debounce_ms": "10"}, "debounce_ms"),
+    ({"colour": "blue"}, "colour"),
+    ({"version": 9}, "version"),
+])
+def test_bad_config_names_the_field(tmp_path, data, field):
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path)
+    assert err.value.field == field
+    assert field in str(err.value) and "config.json" in str(err.value)
+
+
+def test_malformed_json(tmp_path):
+    (tmp_path / "config.json").write_text("{nope")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_config(tmp_path)
+
+
+def test_board_choice_order():
+    assert choose_board(environ={}) == "sim"
+    assert choose_board(configured="rpi", environ={}) == "rpi"
+    assert choose_board(configured="rpi", environ={"LINEKEEPER_BOARD": "sim"}) == "sim"
+    assert choose_board("rpi", "sim", environ={"LINEKEEPER_BOARD": "sim"}) == "rpi"
+    with pytest.raises(ConfigError, match="unknown board"):
+        choose_board(environ={"LINEKEEPER_BOARD": "pc"})
