@@ -51,9 +51,20 @@ An implementation provides:
 
 from abc import ABC, abstractmethod
 
+import numpy as np
+
 INPUT_SIGNALS = ("hook", "ring", "polarity", "in_use", "power")
 REQUIRED_SIGNALS = ("hook", "ring", "polarity")
 OUTPUT_SIGNALS = ("led",)
+
+
+def pcm16(samples):
+    """``samples`` (an int16 array or S16_LE bytes) as an int16 numpy array."""
+    if isinstance(samples, np.ndarray):
+        if samples.dtype != np.int16:
+            raise TypeError("audio samples must be int16, not %s" % samples.dtype)
+        return samples
+    return np.frombuffer(samples, dtype=np.int16)
 
 
 class Board(ABC):

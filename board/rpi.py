@@ -5,12 +5,10 @@ the HAT file describes and raises :class:`~firmware.errors.HardwareError` if
 any of it is missing — there is no quiet fall-back to the simulator.
 """
 
-import numpy as np
-
 from firmware.errors import HardwareError
 
 from .alsa import AlsaCapture, AlsaPlayback
-from .base import Board
+from .base import Board, pcm16
 from .gpio import GpioLines
 
 
@@ -90,4 +88,4 @@ class RpiBoard(Board):
         self.gpio.set_led(line, on)
 
     def play(self, line, samples):
-        self._playback.queue(self._playback_channel[line], np.asarray(samples, dtype=np.int16))
+        self._playback.queue(self._playback_channel[line], pcm16(samples).tobytes())

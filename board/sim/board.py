@@ -21,7 +21,7 @@ import bisect
 import numpy as np
 from gpiozero.pins.mock import MockFactory, MockPin
 
-from ..base import Board
+from ..base import Board, pcm16
 from ..gpio import GpioLines
 
 DBM0_RMS = 16090.0  # RMS of a 0 dBm0 signal in 16-bit PCM (REFERENCE.md)
@@ -134,7 +134,7 @@ class SimBoard(Board):
         self.gpio.set_led(line, on)
 
     def play(self, line, samples):
-        samples = np.frombuffer(samples, dtype=np.int16) if not isinstance(samples, np.ndarray) else samples
+        samples = pcm16(samples)
         t_us = self.clock.now_us()
         self._played[line].append((t_us, samples.astype(np.float32)))
         self.log.append((t_us, line, "play", len(samples)))
