@@ -1,0 +1,57 @@
+"""Fixtures for the ring tests: every test runs against both implementations.
+
+``impl`` is parametrised over the C extension and the pure-Python twin (the C
+case is skipped, with a reason, when the extension is not built).
+
+``scripts/sanitize`` sets ``LINEKEEPER_RING_BUILD_DIR`` to the directory of
+its ASan/UBSan build; then the C extension must be importable and must come
+from that directory, so a sanitizer run can never test the normal build.
+"""
+
+import os
+import types
+
+import pytest
+
+import firmware.ring as ring_pkg
+
+IMPLS = {
+    "python": types.SimpleNamespace(name="python", Ring=ring_pkg.PyRing,
+                                    deinterleave=ring_pkg.py_deinterleave),
+}
+if hasattr(ring_pkg, "CRing"):
+    IMPLS["c"] = types.SimpleNamespace(name="c", Ring=ring_pkg.CRing,
+                                       deinterleave=ring_pkg.c_deinterleave)
+
+BUILD_DIR = os.environ.get("LINEKEEPER_RING_BUILD_DIR")
+if BUILD_DIR:
+    if "c" not in IMPLS:
+        raise RuntimeError("LINEKEEPER_RING_BUILD_DIR is set but firmware.ring._cring "
+                           "did not import; build it there first (scripts/sanitize does)")
+    from firmware.ring import _cring
+
+    loaded = os.path.realpath(_cring.__file__)
+    wanted = os.path.realpath(BUILD_DIR) + os.sep
+    if not loaded.startswith(wanted):
+        raise RuntimeError("firmware.ring._cring was loaded from %s, not from "
+                           "LINEKEEPER_RING_BUILD_DIR=%s; put that directory first on "
+                           "PYTHONPATH and do not run from the source tree"
+                           % (loaded, BUILD_DIR))
+
+UNDER_SANITIZER = bool(BUILD_DIR)
+
+
+@pytest.fixture(params=["c", "python"])
+def impl(request):
+    """The implementation under test: ``.name``, ``.Ring``, ``.deinterleave``."""
+    if request.param not in IMPLS:
+        pytest.skip("the C extension is not built (pip install -e . builds it)")
+    return IMPLS[request.param]
+
+
+@pytest.fixture
+def c_impl():
+    """The C implementation only (leak tests)."""
+    if "c" not in IMPLS:
+        pytest.skip("the C extension is not built (pip install -e . builds it)")
+    return IMPLS["c"]
