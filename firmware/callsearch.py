@@ -1,0 +1,281 @@
+"""Finding calls in the call log: filters and keyset pagination.
+
+A read-only view of the call log's SQLite file (``calls.db``), kept apart
+from :class:`firmware.calllog.CallLog`, which writes it. Results are newest
+first; a page ends with a cursor (the last row's ``started_at`` and ``id``)
+and the next page starts strictly after it, so paging costs the same on the
+first page and the thousandth (no ``OFFSET``), and calls arriving meanwhile
+do not shift the pages.
+
+The filters map onto indexes that :func:`ensure_indexes` creates. A number
+search is either a prefix (uses the number index) or "contains" (a scan of a
+covering ``(started_at, number)`` index in time order, which stops as soon
+as a page is full). Duration is talk time: from answer to end, in whole
+seconds; a call never answered lasts 0 s.
+"""
+
+import dataclasses
+import os
+import re
+import sqlite3
+import threading
+
+from .calllog import call_json
+
+PAGE_MAX = 200
+DIRECTIONS = ("in", "out")
+NUMBER_MATCHES = ("prefix", "contains")
+_NUMBER_CHARS = re.compile(r"^[0-9*#+]{1,32}$")
+
+# Below this many matches a number filter is served from its index and the
+# matches sorted; above it, scanning in time order fills a page sooner.
+SELECTIVE_ROWS = 2000
+
+INDEXES = """
+CREATE INDEX IF NOT EXISTS calls_search_started_number ON calls (started_at, number);
+CREATE INDEX IF NOT EXISTS calls_search_line_started ON calls (line, started_at);
+CREATE INDEX IF NOT EXISTS calls_search_number_started ON calls (number, started_at);
+"""
+
+# "Contains" searches: a trigram index over the numbers, kept in step with
+# the calls table by triggers (the call log writes the number after the row
+# is created, as caller ID arrives).
+FTS_TABLE = """
+CREATE VIRTUAL TABLE calls_number_fts USING fts5(
+    number, content='calls', content_rowid='id', tokenize='trigram');
+"""
+FTS_TRIGGERS = """
+CREATE TRIGGER IF NOT EXISTS calls_number_fts_ai AFTER INSERT ON calls
+WHEN new.number IS NOT NULL BEGIN
+    INSERT INTO calls_number_fts (rowid, number) VALUES (new.id, new.number);
+END;
+CREATE TRIGGER IF NOT EXISTS calls_number_fts_ad AFTER DELETE ON calls
+WHEN old.number IS NOT NULL BEGIN
+    INSERT INTO calls_number_fts (calls_number_fts, rowid, number)
+        VALUES ('delete', old.id, old.number);
+END;
+CREATE TRIGGER IF NOT EXISTS calls_number_fts_au AFTER UPDATE OF number ON calls
+WHEN old.number IS NOT new.number BEGIN
+    INSERT INTO calls_number_fts (calls_number_fts, rowid, number)
+        SELECT 'delete', old.id, old.number WHERE old.number IS NOT NULL;
+    INSERT INTO calls_number_fts (rowid, number)
+        SELECT new.id, new.number WHERE new.number IS NOT NULL;
+END;
+"""
+
+
+def ensure_indexes(db_path):
+    """Create the indexes searches need (idempotent; quick when they exist).
+
+    Creating them on a log that already holds a million calls takes a few
+    seconds, once. Raises :class:`sqlite3.Error` if the file is not a call log.
+    """
+    db = sqlite3.connect(os.fspath(db_path), isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        for statement in INDEXES.split(";")[:-1]:
+            db.execute(statement)
+        has_fts = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'calls_number_fts'"
+                             ).fetchone()
+        if not has_fts:
+            db.execute(FTS_TABLE)
+            db.execute("INSERT INTO calls_number_fts (calls_number_fts) VALUES ('rebuild')")
+        for statement in FTS_TRIGGERS.split("END;")[:-1]:
+            db.execute(statement + "END;")
+        db.execute("COMMIT")
+        if not has_fts:
+            db.execute("ANALYZE")
+    finally:
+        db.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class CallFilter:
+    """What to look for; every field is optional (``None`` means any).
+
+    ``since_us`` / ``until_us``  start time range, µs since the epoch (UTC),
+                                 inclusive / exclusive
+    ``lines``                    the lines to include (a tuple); an empty tuple
+                                 matches nothing (a user granted no lines)
+    ``direction``                "in" or "out"
+    ``number``                   digits (and ``* # +``) of the caller's or
+                                 dialled number; ``number_match`` is "prefix"
+                                 or "contains"
+    ``min_duration_s``           at least this much talk time
+    ``recorded``                 True: only calls with a recording; False: only
+                                 calls without one
+    """
+
+    since_us: int = None
+    until_us: int = None
+    lines: tuple = None
+    direction: str = None
+    number: str = None
+    number_match: str = "prefix"
+    min_duration_s: int = None
+    recorded: bool = None
+
+    def __post_init__(self):
+        if self.direction not in (None,) + DIRECTIONS:
+            raise ValueError("direction must be 'in' or 'out', not %r" % (self.direction,))
+        if self.number_match not in NUMBER_MATCHES:
+            raise ValueError("number_match must be 'prefix' or 'contains'")
+        if self.number is not None and not _NUMBER_CHARS.match(self.number):
+            raise ValueError("a number is 1 to 32 of the characters 0-9 * # +")
+        if self.min_duration_s is not None and self.min_duration_s < 0:
+            raise ValueError("min_duration_s must not be negative")
+        if self.lines is not None and not isinstance(self.lines, tuple):
+            raise ValueError("lines must be a tuple")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cursor:
+    """Where a page ended: ``started_at`` (µs) and ``id`` of its last call."""
+
+    started_at: int
+    id: int
+
+    def encode(self):
+        return "%d.%d" % (self.started_at, self.id)
+
+    @classmethod
+    def decode(cls, text):
+        """Parse ``encode()``'s text; raises :class:`ValueError` for anything else."""
+        m = re.fullmatch(r"(-?\d{1,19})\.(\d{1,19})", text or "")
+        if not m:
+            raise ValueError("not a page cursor: %r" % (text,))
+        return cls(int(m.group(1)), int(m.group(2)))
+
+
+class CallSearch:
+    """Search the call log at ``db_path`` (read-only; one connection per thread)."""
+
+    def __init__(self, db_path):
+        self.path = os.fspath(db_path)
+        self._local = threading.local()
+        self._columns = None
+        self._fts = None
+
+    def _db(self):
+        db = getattr(self._local, "db", None)
+        if db is None:
+            uri = "file:%s?mode=ro" % self.path
+            db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            self._local.db = db
+        if self._columns is None:
+            self._columns = {row[1] for row in db.execute("PRAGMA table_info(calls)")}
+        return db
+
+    def _where(self, flt):
+        where, args = [], []
+        if flt.since_us is not None:
+            where.append("started_at >= ?")
+            args.append(int(flt.since_us))
+        if flt.until_us is not None:
+            where.append("started_at < ?")
+            args.append(int(flt.until_us))
+        if flt.lines is not None:
+            if not flt.lines:
+                where.append("0")
+            else:
+                where.append("line IN (%s)" % ",".join("?" * len(flt.lines)))
+                args.extend(int(line) for line in flt.lines)
+        if flt.direction is not None:
+            where.append("direction = ?")
+            args.append(flt.direction)
+        if flt.number is not None:
+            where.append(self._number_clause(flt, args))
+        if flt.min_duration_s:
+            where.append("answered_at IS NOT NULL AND ended_at - answered_at >= ?")
+            args.append(int(flt.min_duration_s) * 1_000_000)
+        if flt.recorded is not None:
+            if "recording_state" in self._columns:
+                if flt.recorded:
+                    where.append("recording_state IS NOT NULL AND recording_state != 'deleted'")
+                else:
+                    where.append("(recording_state IS NULL OR recording_state = 'deleted')")
+            elif flt.recorded:
+                where.append("0")     # this log has no recordings at all
+        return where, args
+
+    def _number_clause(self, flt, args):
+        """The number condition, shaped by how many calls the number matches."""
+        db = self._db()
+        if flt.number_match == "prefix":
+            # A range, not LIKE (case-insensitive by default, so no index).
+            bounds = [flt.number, flt.number + "\uffff"]
+            few = db.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM calls INDEXED BY calls_search_number_started"
+                " WHERE number >= ? AND number < ? LIMIT ?)", bounds + [SELECTIVE_ROWS]
+            ).fetchone()[0] < SELECTIVE_ROWS
+            args.extend(bounds)
+            # The unary + keeps the planner off the number index, so it walks
+            # the calls in time order instead.
+            return "number >= ? AND number < ?" if few else "+number >= ? AND +number < ?"
+        if len(flt.number) >= 3 and self._has_fts():
+            match = '"%s"' % flt.number
+            few = db.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM calls_number_fts WHERE calls_number_fts "
+                "MATCH ? LIMIT ?)", (match, SELECTIVE_ROWS)).fetchone()[0] < SELECTIVE_ROWS
+            if few:
+                args.extend([match, flt.number])
+                return ("id IN (SELECT rowid FROM calls_number_fts WHERE calls_number_fts "
+                        "MATCH ?) AND instr(number, ?) > 0")
+        args.append(flt.number)
+        return "instr(number, ?) > 0"
+
+    def _has_fts(self):
+        if self._fts is None:
+            self._fts = self._db().execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'calls_number_fts'").fetchone() is not None
+        return self._fts
+
+    def search(self, flt=CallFilter(), after=None, limit=50):
+        """One page of calls matching ``flt``, newest first.
+
+        :param after: a :class:`Cursor` from the previous page, or None
+        :param limit: page size, 1 to :data:`PAGE_MAX`
+        :returns: ``(calls, next_cursor)``; ``calls`` in the JSON shape of
+            :func:`firmware.calllog.call_json` plus ``duration_s``;
+            ``next_cursor`` is None on the last page
+        """
+        if not 1 <= limit <= PAGE_MAX:
+            raise ValueError("limit must be from 1 to %d" % PAGE_MAX)
+        db = self._db()
+        where, args = self._where(flt)
+        if after is not None:
+            where.append("(started_at < ? OR (started_at = ? AND id < ?))")
+            args.extend([after.started_at, after.started_at, after.id])
+        sql = "SELECT * FROM calls"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY started_at DESC, id DESC LIMIT ?"
+        rows = db.execute(sql, args + [limit + 1]).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        calls = [self._json(row) for row in rows]
+        cursor = Cursor(rows[-1]["started_at"], rows[-1]["id"]) if more else None
+        return calls, cursor
+
+    def get(self, call_id):
+        """The call ``call_id`` (an int) as JSON, or None."""
+        row = self._db().execute("SELECT * FROM calls WHERE id = ?", (int(call_id),)).fetchone()
+        return None if row is None else self._json(row)
+
+    def _json(self, row):
+        data = call_json(row)
+        data["started_us"] = row["started_at"]
+        if row["answered_at"] is not None and row["ended_at"] is not None:
+            data["duration_s"] = round((row["ended_at"] - row["answered_at"]) / 1e6, 1)
+        else:
+            data["duration_s"] = 0.0
+        keys = row.keys()
+        data["recording_state"] = row["recording_state"] if "recording_state" in keys else None
+        return data
+
+    def close(self):
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None

@@ -1,0 +1,94 @@
+"""Call search: every filter, keyset pages, and the trigram index kept in step."""
+
+import sqlite3
+
+import pytest
+
+from firmware.calllog import SCHEMA
+from firmware.callsearch import CallFilter, CallSearch, Cursor, ensure_indexes
+
+T0 = 1_700_000_000_000_000
+S = 1_000_000
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    path = tmp_path / "calls.db"
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA)
+    rows = []
+    for i in range(100):
+        answered = T0 + i * 60 * S + 5 * S if i % 4 else None
+        ended = (answered or T0 + i * 60 * S) + (i % 10) * 10 * S
+        rows.append((1 + i % 3, "in" if i % 2 else "out", T0 + i * 60 * S, answered, ended,
+                     1, "0207946%04d" % i))
+    db.executemany("INSERT INTO calls (line, direction, started_at, answered_at, ended_at,"
+                   " clock_synced, number) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    db.commit()
+    db.close()
+    ensure_indexes(path)
+    return path
+
+
+def all_pages(search, flt, limit=7):
+    out, cursor = [], None
+    while True:
+        calls, cursor = search.search(flt, after=cursor, limit=limit)
+        out.extend(calls)
+        if cursor is None:
+            return out
+        cursor = Cursor.decode(cursor.encode())
+
+
+def test_pages_cover_everything_newest_first(db_path):
+    calls = all_pages(CallSearch(db_path), CallFilter())
+    assert [c["id"] for c in calls] == list(range(100, 0, -1))
+
+
+@pytest.mark.parametrize("flt, expect", [
+    (CallFilter(lines=(2,)), lambda i: 1 + i % 3 == 2),
+    (CallFilter(lines=()), lambda i: False),
+    (CallFilter(direction="in"), lambda i: i % 2 == 1),
+    (CallFilter(since_us=T0 + 10 * 60 * S, until_us=T0 + 20 * 60 * S), lambda i: 10 <= i < 20),
+    (CallFilter(number="02079460"), lambda i: i < 100),
+    (CallFilter(number="0207946001"), lambda i: 10 <= i < 20),
+    (CallFilter(number="0042", number_match="contains"), lambda i: i == 42),
+    (CallFilter(number="42", number_match="contains"), lambda i: i == 42),
+    (CallFilter(min_duration_s=50), lambda i: i % 4 and i % 10 >= 5),
+    (CallFilter(recorded=False), lambda i: True),
+    (CallFilter(recorded=True), lambda i: False),
+])
+def test_filters(db_path, flt, expect):
+    got = {c["id"] for c in all_pages(CallSearch(db_path), flt)}
+    assert got == {i + 1 for i in range(100) if expect(i)}
+
+
+def test_trigram_index_follows_the_call_log(db_path):
+    db = sqlite3.connect(db_path)
+    db.execute("INSERT INTO calls (line, direction, started_at, clock_synced) "
+               "VALUES (1, 'in', ?, 1)", (T0 + 10**9 * S,))
+    new_id = db.execute("SELECT max(id) FROM calls").fetchone()[0]
+    db.execute("UPDATE calls SET number = '07700900123' WHERE id = ?", (new_id,))
+    db.execute("UPDATE calls SET number = '99999' WHERE id = 5")
+    db.execute("DELETE FROM calls WHERE id = 6")
+    db.commit()
+    search = CallSearch(db_path)
+    assert [c["id"] for c in search.search(CallFilter(number="900123", number_match="contains"))[0]] == [new_id]
+    assert [c["id"] for c in search.search(CallFilter(number="999", number_match="contains"))[0]] == [5]
+    assert search.search(CallFilter(number="9460005", number_match="contains"))[0] == []
+    assert search.get(6) is None
+    assert search.get(new_id)["number"] == "07700900123"
+
+
+def test_bad_filters_and_cursors_are_refused():
+    with pytest.raises(ValueError):
+        CallFilter(number="0207'; --")
+    with pytest.raises(ValueError):
+        CallFilter(direction="sideways")
+    with pytest.raises(ValueError):
+        Cursor.decode("abc")
+
+
+def test_ensure_indexes_is_idempotent(db_path):
+    ensure_indexes(db_path)
+    ensure_indexes(db_path)
