@@ -1,0 +1,469 @@
+"""Simulator scenarios: what happens on the lines, call by call.
+
+:func:`load_scenario` reads a scenario file (JSON, or TOML for ``.toml``
+files), checks every field and returns a frozen :class:`Scenario`; any problem
+raises :class:`~firmware.errors.ScenarioError` naming the field
+(``calls[2].rings``, lists counted from 0) and, for JSON, its line and column.
+:func:`board.sim.timeline.compile_timeline` turns a scenario into pin edges,
+audio and the truth the call log must reproduce.
+
+Writing a scenario
+==================
+
+A scenario is one JSON object (or a TOML document with ``[[calls]]`` tables).
+Times are seconds (decimals allowed) from ``start``. Unknown fields are an
+error, so a typo cannot be silently ignored::
+
+    {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 4,
+     "calls": [
+       {"line": 1, "at": 2.0, "direction": "in",
+        "caller_id": {"number": "01632960123", "name": "ACME LTD"},
+        "rings": 2, "talk": 20.0, "speech": "Hello, I would like to place an order"},
+       {"line": 2, "at": 5.0, "direction": "out",
+        "dial": {"digits": "02079460000", "mode": "dtmf"}, "talk": 15.0, "hangup": "remote"},
+       {"line": 3, "at": 1.0, "direction": "in", "rings": 5, "answer": false}],
+     "faults": [{"line": 4, "at": 30.0, "kind": "no_line_voltage", "duration": 8.0}]}
+
+Top level
+---------
+==================  ========  ==========================================================
+field               default   meaning
+==================  ========  ==========================================================
+start               required  wall-clock time of the scenario's t = 0: ISO 8601 with a
+                              zone, e.g. ``"2026-03-02T09:00:00Z"``
+country             required  ``"uk"`` or ``"us"``: ring cadence, caller-ID standard,
+                              tones, default voice
+lines               required  lines in use, 1 to the HAT's line count
+calls               required  list of calls (below); may be empty
+faults              ``[]``    list of line faults (below)
+hat                 "lk-4l"   HAT file: a shipped name, or a path (relative to the
+                              scenario file)
+bounce_ms           3         contact chatter after each ``hook``/``in_use`` change,
+                              0 to 10 ms; 0 disables it
+noise_dbm0          -65       line noise floor, -100 to -20 dBm0
+speech_level_dbm0   -18       default active speech level, -25 to -10 dBm0
+seed                0         seeds the contact chatter and the noise (same seed, same run)
+==================  ========  ==========================================================
+
+A call
+------
+==================  ==========  ========================================================
+field               default     meaning
+==================  ==========  ========================================================
+line                required    1 to ``lines``
+at                  required    when the call's first signal appears, >= 0 (inbound:
+                                polarity reversal or first ring; outbound: off-hook)
+direction           required    ``"in"`` or ``"out"``
+caller_id           none        inbound only: ``{number, name, datetime, standard,
+                                absence}`` (below)
+rings               2           inbound: ring cycles, 1 to 50 (a UK cycle is the
+                                double burst)
+answer              true        inbound: ``false`` makes a missed call (then talk,
+                                speech, hangup and the answer fields are not allowed)
+answer_delay        0.5         inbound: off-hook this many seconds after the end of
+                                the last ring burst; less than the cadence's silence
+                                (uk 2.0, us 4.0)
+dial                required    outbound only: ``{digits, mode, delay, on_ms, off_ms}``
+talk                10          seconds from answer to hang-up, > 0
+speech              none        a string (spoken 0.5 s after answer) or a list of
+                                ``{"at": s after answer, "text": ..., "voice": ...,
+                                "level_dbm0": ...}``; voice defaults to en-gb (uk) or
+                                en-us (us), level to ``speech_level_dbm0``; ``at`` must
+                                be less than ``talk`` (speech is cut at the call's end)
+hangup              "local"     who clears: ``"local"`` (our side hangs up) or
+                                ``"remote"`` (the far end)
+hangup_delay        2.0         remote only: seconds our side stays off-hook after the
+                                far end cleared, more than 0.2, at most 120
+extension           false       answered / placed on a parallel extension: ``in_use``
+                                changes, ``hook`` does not
+polarity_on_answer  false       the exchange reverses the polarity when the call is
+                                answered
+tags                ``[]``      list of strings (reserved for recording policies)
+==================  ==========  ========================================================
+
+``caller_id``: ``number`` (1-20 digits; required unless ``absence``), ``name``
+(1-50 printable ASCII characters; not with DTMF), ``datetime`` (``"MMDDHHMM"``,
+default ``start`` + ``at`` in ``start``'s zone), ``standard`` (``"v23"``,
+``"bell202"`` or ``"dtmf"``; default v23 for uk, bell202 for us; bell202 needs
+``rings`` >= 2), ``absence`` (``"private"`` or ``"unavailable"``: the number
+is withheld; not with ``number`` or ``name``).
+
+``dial``: ``digits`` (1-32 of ``0-9*#ABCD`` for DTMF, ``0-9`` for pulse),
+``mode`` (``"dtmf"`` default, or ``"pulse"``), ``delay`` (seconds from off-hook
+to the first digit, 0.1 to 30, default 1.5), ``on_ms``/``off_ms`` (DTMF only:
+tone and gap, 20 to 1000 ms, default 70/80).
+
+A fault: ``{"line": n, "at": s, "kind": "no_line_voltage" | "stuck_off_hook",
+"duration": s}`` (duration > 0). ``no_line_voltage`` drops ``power`` for the
+duration; ``stuck_off_hook`` holds ``hook`` and ``in_use`` active (no dialling).
+
+Each call occupies its line from ``at`` until 1 s after its last signal (a
+missed call a further ring silence, 2 s uk / 4 s us, since only then can anyone
+tell the ringing has stopped); a fault from ``at`` to 1 s after it ends. Calls
+and faults on the same line must not overlap. What happens when is set out in
+:mod:`board.sim.timeline`.
+"""
+
+import datetime as dt
+import importlib.resources
+import os
+import re
+from dataclasses import dataclass, replace
+
+from firmware.errors import HatError, ScenarioError
+
+from .. import jsonpos
+from ..jsonpos import REQUIRED
+
+COUNTRIES = ("uk", "us")
+CID_STANDARDS = ("v23", "bell202", "dtmf")
+DEFAULT_CID_STANDARD = {"uk": "v23", "us": "bell202"}
+DEFAULT_VOICE = {"uk": "en-gb", "us": "en-us"}
+ABSENCE = ("private", "unavailable")
+FAULT_KINDS = ("no_line_voltage", "stuck_off_hook")
+MAX_S = 7 * 24 * 3600.0  # a week: plenty for any scenario, and catches ms-for-s mistakes
+
+
+@dataclass(frozen=True)
+class CallerId:
+    """Caller ID sent with an inbound call; ``standard`` and ``datetime`` are resolved."""
+    standard: str
+    datetime: str
+    number: str = None
+    name: str = None
+    absence: str = None
+
+
+@dataclass(frozen=True)
+class Dial:
+    """How an outbound call dials ``digits`` ("dtmf" or "pulse")."""
+    digits: str
+    mode: str = "dtmf"
+    delay_s: float = 1.5
+    on_ms: float = 70
+    off_ms: float = 80
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """Speech on the line ``at_s`` seconds after the call is answered."""
+    at_s: float
+    text: str
+    voice: str
+    level_dbm0: float
+
+
+@dataclass(frozen=True)
+class ScenarioCall:
+    """One call of a scenario; ``index`` is its place in ``calls`` (from 0).
+
+    Fields that do not apply (``rings`` of an outbound call, ``talk`` of a
+    missed one) are None.
+    """
+    index: int
+    line: int
+    at_s: float
+    direction: str
+    answer: bool = True
+    rings: int = None
+    answer_delay_s: float = None
+    caller_id: CallerId = None
+    dial: Dial = None
+    talk_s: float = None
+    speech: tuple = ()
+    hangup: str = None
+    hangup_delay_s: float = None
+    extension: bool = False
+    polarity_on_answer: bool = False
+    tags: tuple = ()
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A line fault from ``at_s`` for ``duration_s`` seconds."""
+    index: int
+    line: int
+    at_s: float
+    kind: str
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A whole validated scenario (see the module docstring for each field)."""
+    start: dt.datetime
+    country: str
+    lines: int
+    calls: tuple
+    faults: tuple = ()
+    hat: str = "lk-4l"
+    bounce_ms: float = 3
+    noise_dbm0: float = -65.0
+    speech_level_dbm0: float = -18.0
+    seed: int = 0
+    source: str = None
+
+    @property
+    def start_wall_us(self):
+        """``start`` as microseconds since the Unix epoch."""
+        return _us((self.start - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
+                   .total_seconds())
+
+
+def _us(seconds):
+    return int(round(seconds * 1_000_000))
+
+
+def builtin_scenarios():
+    """Names :func:`load_scenario` accepts besides paths (``"demo"``)."""
+    here = importlib.resources.files("board") / "sim"
+    return sorted(p.name[:-5] for p in here.iterdir() if p.name.endswith(".json"))
+
+
+def load_scenario(path_or_name):
+    """Load and validate a scenario file, or a built-in one by name (``"demo"``).
+
+    :raises ScenarioError: the file is missing, malformed or invalid
+    """
+    text = os.fspath(path_or_name)
+    if re.fullmatch(r"[a-z0-9_-]+", text) and not os.path.exists(text):
+        resource = importlib.resources.files("board") / "sim" / (text + ".json")
+        if not resource.is_file():
+            raise ScenarioError("no such file or built-in scenario %r (built-in: %s)"
+                                % (text, ", ".join(builtin_scenarios())))
+        with importlib.resources.as_file(resource) as path:
+            return parse_scenario(jsonpos.load(path, error=ScenarioError))
+    return parse_scenario(jsonpos.load(text, error=ScenarioError))
+
+
+def loads_scenario(text, source=None, *, toml=False):
+    """Validate a scenario given as text (JSON, or TOML with ``toml=True``)."""
+    return parse_scenario(jsonpos.loads(text, source, error=ScenarioError, toml=toml))
+
+
+def parse_scenario(doc):
+    """Build a :class:`Scenario` from a parsed :class:`~board.jsonpos.Document`."""
+    root = doc.root.object(("start", "country", "lines", "calls"),
+                           ("faults", "hat", "bounce_ms", "noise_dbm0", "speech_level_dbm0",
+                            "seed"))
+    country = root.get_str("country", choices=COUNTRIES)
+    hat_name, hat_lines = _hat(root, doc.source)
+    base = Scenario(
+        start=_start(root.child("start")), country=country,
+        lines=root.get_int("lines", lo=1, hi=hat_lines), calls=(),
+        hat=hat_name,
+        bounce_ms=root.get_number("bounce_ms", 3, lo=0, hi=10),
+        noise_dbm0=root.get_number("noise_dbm0", -65.0, lo=-100, hi=-20),
+        speech_level_dbm0=root.get_number("speech_level_dbm0", -18.0, lo=-25, hi=-10),
+        seed=root.get_int("seed", 0, lo=0, hi=2**32 - 1),
+        source=str(doc.source) if doc.source else None)
+    calls = tuple(_call(node, base) for node in root.child("calls").items())
+    faults = tuple(_fault(node, base) for node in
+                   (root.child("faults").items() if root.has("faults") else ()))
+    scenario = replace(base, calls=calls, faults=faults)
+    _check_occupancy(scenario, root)
+    return scenario
+
+
+def _start(node):
+    value = node.value
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            node.fail('must be an ISO 8601 date and time such as "2026-03-02T09:00:00Z", '
+                      'not %r' % node.value)
+    if not isinstance(value, dt.datetime):
+        node.fail('must be an ISO 8601 date and time such as "2026-03-02T09:00:00Z"')
+    if value.tzinfo is None or value.utcoffset() is None:
+        node.fail('needs a time zone, e.g. "Z" or "+01:00": %r' % str(node.value))
+    return value
+
+
+def _hat(root, source):
+    from ..hat import load_hat  # here, not at import time: loading a HAT reads a file
+    name = root.get_str("hat", "lk-4l")
+    if os.sep in name or "/" in name or name.endswith(".json"):
+        if source and not os.path.isabs(name):
+            name = os.path.join(os.path.dirname(os.path.abspath(source)), name)
+    try:
+        hat = load_hat(name)
+    except HatError as exc:
+        _at(root, "hat").fail("the HAT file is not usable: %s" % exc)
+    return name, len(hat.lines)
+
+
+def _call(node, sc):
+    i = node.path[-1]
+    direction = node.require("line", "at", "direction").get_str("direction", choices=("in", "out"))
+    inbound = direction == "in"
+    answer = node.get_bool("answer", True) if inbound else True
+    common = ("extension", "polarity_on_answer", "tags")
+    talking = ("talk", "speech", "hangup", "hangup_delay")
+    if inbound and answer:
+        allowed = ("answer", "rings", "answer_delay", "caller_id") + talking + common
+    elif inbound:
+        allowed = ("answer", "rings", "caller_id", "tags")
+    else:
+        allowed = ("dial",) + talking + common
+    _only(node, ("line", "at", "direction") + allowed, answer)
+    call = dict(index=i, line=node.get_int("line", lo=1, hi=sc.lines),
+                at_s=node.get_number("at", lo=0, hi=MAX_S), direction=direction,
+                answer=answer, tags=_tags(node))
+    if inbound:
+        call["rings"] = node.get_int("rings", 2, lo=1, hi=50)
+        if node.has("caller_id"):
+            call["caller_id"] = _caller_id(node.child("caller_id"), sc, call["at_s"])
+            if call["caller_id"].standard == "bell202" and call["rings"] < 2:
+                _at(node, "rings").fail("Bell 202 caller ID is sent after the first ring, "
+                                        "so the call must ring at least twice")
+        if answer:
+            silence = 2.0 if sc.country == "uk" else 4.0
+            call["answer_delay_s"] = node.get_number("answer_delay", 0.5, lo=0)
+            if call["answer_delay_s"] >= silence:
+                node.child("answer_delay").fail(
+                    "must be less than %g s: by then it would have rung again; add a ring "
+                    "instead" % silence)
+    else:
+        if not node.has("dial"):
+            node.fail('an outbound call needs "dial": {"digits": ...}')
+        call["dial"] = _dial(node.child("dial"))
+    if answer:
+        talk = node.get_number("talk", 10.0, lo=0, hi=MAX_S, lo_open=True)
+        hangup = node.get_str("hangup", "local", choices=("local", "remote"))
+        if node.has("hangup_delay") and hangup != "remote":
+            node.child("hangup_delay").fail('only applies to "hangup": "remote"')
+        call.update(
+            talk_s=talk, hangup=hangup,
+            hangup_delay_s=(node.get_number("hangup_delay", 2.0, lo=0.2, hi=120, lo_open=True)
+                            if hangup == "remote" else None),
+            speech=_speech(node, sc, talk),
+            extension=node.get_bool("extension", False),
+            polarity_on_answer=node.get_bool("polarity_on_answer", False))
+    return ScenarioCall(**call)
+
+
+_CALL_FIELDS = ("line", "at", "direction", "answer", "rings", "answer_delay", "caller_id",
+                "dial", "talk", "speech", "hangup", "hangup_delay", "extension",
+                "polarity_on_answer", "tags")
+_NOT_FOR = {
+    "dial": "an inbound call does not dial",
+    "caller_id": 'an outbound call has no caller ID (its number is in "dial")',
+    "rings": "an outbound call does not ring",
+    "answer": "an outbound call counts as answered when dialling ends",
+    "answer_delay": "an outbound call counts as answered when dialling ends",
+}
+
+
+def _only(node, allowed, answer):
+    """Reject fields this kind of call has no use for, saying why."""
+    for key in node.value:
+        if key in allowed or key not in _CALL_FIELDS:
+            continue  # unknown fields are reported by node.object() below
+        if not answer and key not in ("dial",):
+            why = 'a missed call ("answer": false) has no %s' % key
+        else:
+            why = _NOT_FOR.get(key, "does not apply here")
+        node.doc.fail(why, node.path + (key,), at_key=True)
+    node.object((), allowed)
+
+
+def _at(node, key):
+    return node.child(key) if node.has(key) else node
+
+
+def _tags(node):
+    if not node.has("tags"):
+        return ()
+    return tuple(t.as_str(pattern=(r"[A-Za-z0-9_.:-]+", "must be letters, digits, '_', '.', "
+                                   "':' or '-'"), max_len=40) for t in node.child("tags").items())
+
+
+def _caller_id(node, sc, at_s):
+    node.object((), ("number", "name", "datetime", "standard", "absence"))
+    standard = node.get_str("standard", DEFAULT_CID_STANDARD[sc.country], choices=CID_STANDARDS)
+    absence = node.get_str("absence", None, choices=ABSENCE)
+    number = node.get_str("number", None, pattern=(r"[0-9]{1,20}", "must be 1 to 20 digits"))
+    name = node.get_str("name", None, pattern=(r"[ -~]{1,50}", "must be 1 to 50 printable "
+                                                               "ASCII characters"))
+    if absence and (number or name):
+        node.child("number" if number else "name").fail(
+            "a withheld call (absence %r) carries no number or name" % absence)
+    if not absence and not number:
+        node.fail('needs a "number" (or an "absence": "private" / "unavailable")')
+    if name and standard == "dtmf":
+        node.child("name").fail("DTMF caller ID cannot carry a name")
+    default_dt = (sc.start + dt.timedelta(seconds=at_s)).strftime("%m%d%H%M")
+    when = node.get_str("datetime", default_dt, pattern=(
+        r"(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])([01][0-9]|2[0-3])[0-5][0-9]",
+        'must be "MMDDHHMM" (month, day, hour, minute)'))
+    return CallerId(standard=standard, datetime=when, number=number, name=name, absence=absence)
+
+
+def _dial(node):
+    node.object(("digits",), ("mode", "delay", "on_ms", "off_ms"))
+    mode = node.get_str("mode", "dtmf", choices=("dtmf", "pulse"))
+    if mode == "pulse":
+        digits = node.get_str("digits", pattern=(r"[0-9]{1,32}", "pulse dialling sends 1 to 32 "
+                                                                "digits 0-9"))
+        for key in ("on_ms", "off_ms"):
+            if node.has(key):
+                node.doc.fail("only applies to DTMF dialling (pulse timing is fixed: 10 "
+                              "pulses/s)", node.path + (key,), at_key=True)
+    else:
+        digits = node.get_str("digits", pattern=(r"[0-9*#A-D]{1,32}", "must be 1 to 32 of "
+                                                                     "0-9 * # A B C D"))
+    return Dial(digits=digits, mode=mode, delay_s=node.get_number("delay", 1.5, lo=0.1, hi=30),
+                on_ms=node.get_number("on_ms", 70, lo=20, hi=1000),
+                off_ms=node.get_number("off_ms", 80, lo=20, hi=1000))
+
+
+def _speech(node, sc, talk_s):
+    if not node.has("speech"):
+        return ()
+    speech = node.child("speech")
+    voice = DEFAULT_VOICE[sc.country]
+    if isinstance(speech.value, str):
+        text = speech.as_str(pattern=(r"(?s).*\S.*", "must not be empty"), max_len=5000)
+        if talk_s <= 0.5:
+            speech.fail("a call talking only %g s has no time for speech" % talk_s)
+        return (Utterance(0.5, text, voice, sc.speech_level_dbm0),)
+    out = []
+    for item in speech.items():
+        if not isinstance(item.value, dict):
+            item.fail("must be an object {\"at\": s, \"text\": ...} (or make \"speech\" a "
+                      "string)")
+        item.object(("at", "text"), ("voice", "level_dbm0"))
+        at_s = item.get_number("at", lo=0)
+        if at_s >= talk_s:
+            item.child("at").fail("must be less than the call's talk time (%g s)" % talk_s)
+        out.append(Utterance(
+            at_s, item.get_str("text", pattern=(r"(?s).*\S.*", "must not be empty"), max_len=5000),
+            item.get_str("voice", voice, pattern=(r"[A-Za-z0-9_+-]{1,40}", "must be an espeak-ng "
+                                                                          "voice name")),
+            item.get_number("level_dbm0", sc.speech_level_dbm0, lo=-25, hi=-10)))
+    return tuple(out)
+
+
+def _fault(node, sc):
+    node.object(("line", "at", "kind", "duration"))
+    return Fault(index=node.path[-1], line=node.get_int("line", lo=1, hi=sc.lines),
+                 at_s=node.get_number("at", lo=0, hi=MAX_S),
+                 kind=node.get_str("kind", choices=FAULT_KINDS),
+                 duration_s=node.get_number("duration", lo=0, hi=MAX_S, lo_open=True))
+
+
+def _check_occupancy(scenario, root):
+    """Calls and faults on one line must not overlap (occupancy per the timeline rules)."""
+    from .timeline import occupancy_us  # the timeline owns the timing rules
+    spans = []
+    for call in scenario.calls:
+        spans.append((call.line,) + occupancy_us(scenario, call) + (("calls", call.index),))
+    for fault in scenario.faults:
+        spans.append((fault.line,) + occupancy_us(scenario, fault) + (("faults", fault.index),))
+    spans.sort()
+    for prev, cur in zip(spans, spans[1:]):
+        if prev[0] == cur[0] and cur[1] < prev[2]:
+            root.doc.fail("overlaps %s on line %d, which occupies the line until %.3f s; "
+                          "start this one later" % (jsonpos.format_path(prev[3]), cur[0],
+                                                    prev[2] / 1e6), cur[3] + ("at",))

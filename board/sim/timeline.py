@@ -1,0 +1,441 @@
+"""Compile a scenario into what the simulated board plays: pin edges and audio.
+
+:func:`compile_timeline` is a pure function of the scenario (and of the speech
+it gets from the ``synth`` passed in): the same scenario and seed always give
+the same :class:`Timeline`, which holds
+
+* ``edges``: every logical input change (:class:`PinEdge`, levels as in
+  :mod:`board.base`), sorted by time. The board starts with every input
+  inactive; the first edges (at t = 0) bring ``power`` active on each line,
+  which is the idle state (``Timeline.initial``);
+* ``audio``: per line, the signals on the line (:class:`AudioSegment`, 8 kHz
+  int16), sorted by start. Segments may overlap (two utterances at once): the
+  board *sums* overlapping segments. The noise floor is not included;
+* ``active_spans``: per line, merged (start_us, end_us) spans where something
+  happens (a call from its first signal to 1 s after its last, a fault to 1 s
+  after it ends); outside them the board may skip audio;
+* ``truth``: one :class:`CallTruth` per scenario call (in file order) and
+  ``fault_truth``: what the call log and fault reports must reproduce;
+* ``end_us``: the end of the run, 10 s after the last signal (the firmware's
+  timeouts need a little time to fire).
+
+Timing rules
+============
+Times are from the scenario's ``start``; a call's ``at`` is *T*.
+
+Inbound, by caller-ID standard:
+  * **v23** (UK default; BT SIN 227): polarity reverses at *T*; alert tone
+    (2130 + 2750 Hz, 100 ms) at *T* + 0.15 s; FSK at *T* + 0.30 s; first ring
+    0.25 s after the FSK ends.
+  * **dtmf**: polarity reverses at *T*; DTMF caller ID at *T* + 0.30 s; first
+    ring 0.30 s after its last tone.
+  * **bell202** (US default; Bellcore): first ring at *T*; FSK 0.5 s after the
+    end of the first ring cycle's last burst (it must end 0.2 s before the
+    next burst).
+  * no caller ID: first ring at *T*, no reversal.
+
+Ringing: ``rings`` cycles, UK 0.4 s on, 0.2 s off, 0.4 s on, 2.0 s off; US
+2.0 s on, 4.0 s off. During a burst ``ring`` pulses at 25 Hz (UK) or 20 Hz (US),
+active for the first half of each cycle; it is inactive between bursts.
+Answered: off-hook (``hook`` and ``in_use`` active; with ``extension`` only
+``in_use``) ``answer_delay`` after the end of the last burst; that is the
+answer time. Missed: the call ends at the end of the last burst.
+
+Outbound: off-hook at *T* (the start). Dial tone from *T* until the first digit
+at *T* + ``dial.delay``. DTMF: digit *k* sounds from first + *k* x (on + off)
+for ``on_ms``; the answer time is the end of the last tone. Pulse: a digit
+*d* is *d* pulses (0: ten), each a 66 ms break (``hook`` and ``in_use``
+inactive; with ``extension`` only ``in_use``) then a 34 ms make; the next
+digit's first break comes 800 ms after the previous digit's last make ends
+(digit start + pulses x 100 ms + 800 ms); the answer time is the last make
+edge (end of the last break).
+
+Polarity: with ``polarity_on_answer`` the polarity reverses at the answer
+time (if caller ID has not already reversed it). A reversed polarity returns
+to normal when the call ends.
+
+Talk: the call's end is answer + ``talk``. ``hangup: "local"``: on-hook
+(``hook``, ``in_use`` inactive) then; it is the end time. ``hangup: "remote"``:
+the network clears then (that is the end time): ``power`` inactive for 0.2 s
+(K-break), then the clear-down tone (UK number unobtainable, US busy) until our
+on-hook ``hangup_delay`` after the clear.
+
+Speech: each utterance starts at answer + ``at``, scaled to its active level,
+and is cut at the call's end.
+
+Contact bounce: every ``hook`` and ``in_use`` change (each dial-pulse edge too)
+happens at its nominal time and is followed by an even number (2, 4 or 6) of
+toggles within ``bounce_ms``, so it ends in the new level; the times are
+pseudo-random from ``seed``. Truth times are the nominal ones. ``ring``,
+``polarity`` and ``power`` do not bounce.
+
+Faults: ``no_line_voltage`` makes ``power`` inactive for ``duration``;
+``stuck_off_hook`` makes ``hook`` and ``in_use`` active for ``duration``.
+"""
+
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from firmware.errors import ScenarioError
+
+from . import signals
+
+CADENCE_MS = {"uk": (400, 200, 400, 2000), "us": (2000, 4000)}
+RING_HZ = {"uk": 25, "us": 20}
+RING_SILENCE_US = {c: cad[-1] * 1000 for c, cad in CADENCE_MS.items()}
+CLEAR_TONE = {"uk": "unobtainable", "us": "busy"}
+
+V23_ALERT_US, V23_FSK_US, V23_RING_AFTER_US = 150_000, 300_000, 250_000
+ALERT_MS = 100
+DTMF_CID_US, DTMF_CID_RING_AFTER_US = 300_000, 300_000
+BELL202_AFTER_RING_US, BELL202_BEFORE_RING_US = 500_000, 200_000
+PULSE_BREAK_US, PULSE_MAKE_US, INTERDIGIT_US = 66_000, 34_000, 800_000
+K_BREAK_US = 200_000
+SETTLE_US = 1_000_000       # a call or fault occupies its line this long after its last signal
+TAIL_US = 10_000_000        # the run goes on this long after the last signal
+SIGNALS = ("hook", "ring", "polarity", "in_use", "power")
+IDLE = {"hook": False, "ring": False, "polarity": False, "in_use": False, "power": True}
+BOUNCING = ("hook", "in_use")
+RATE = signals.RATE
+
+
+@dataclass(frozen=True)
+class PinEdge:
+    """Logical input ``signal`` of ``line`` becomes ``active`` at ``t_us``."""
+    t_us: int
+    line: int
+    signal: str
+    active: bool
+
+
+@dataclass(frozen=True, eq=False)
+class AudioSegment:
+    """``samples`` (int16, 8 kHz) on ``line`` from ``t_us``; ``kind`` says what they are:
+    "speech", "dial_tone", "dtmf", "alert", "fsk", "dtmf_cid" or "clear_tone"."""
+    line: int
+    t_us: int
+    samples: np.ndarray
+    kind: str
+
+    @property
+    def end_us(self):
+        return self.t_us + len(self.samples) * 1_000_000 // RATE
+
+
+@dataclass(frozen=True)
+class CallTruth:
+    """What the call log must record for scenario call ``index`` (times: clock µs).
+
+    ``answered_us`` is None for a missed call. ``number`` is the caller ID
+    number (inbound) or the dialled digits (outbound). ``end_reason`` is
+    "local", "remote" or "missed".
+    """
+    index: int
+    line: int
+    direction: str
+    started_us: int
+    answered_us: int
+    ended_us: int
+    number: str
+    name: str
+    absence: str
+    extension: bool
+    end_reason: str
+    cid_standard: str = None
+    cid_datetime: str = None
+    dial_mode: str = None
+
+
+@dataclass(frozen=True)
+class FaultTruth:
+    """Fault ``index`` of the scenario: ``kind`` on ``line`` from started to ended."""
+    index: int
+    line: int
+    kind: str
+    started_us: int
+    ended_us: int
+
+
+@dataclass(frozen=True, eq=False)
+class Timeline:
+    """A compiled scenario (see the module docstring)."""
+    lines: int
+    country: str
+    edges: tuple
+    audio: dict
+    active_spans: dict
+    truth: tuple
+    fault_truth: tuple
+    end_us: int
+    initial: dict = field(default_factory=lambda: dict(IDLE))
+
+
+def _us(seconds):
+    return int(round(seconds * 1_000_000))
+
+
+def _len_us(samples):
+    return len(samples) * 1_000_000 // RATE
+
+
+class _Plan:
+    """The nominal events of one call or fault, before bounce and speech."""
+
+    def __init__(self, line):
+        self.line = line
+        self.levels = []     # (t_us, signal, active) for hook / in_use / polarity / power
+        self.bursts = []     # ring bursts (start_us, end_us)
+        self.audio = []      # AudioSegment, without speech
+        self.speech = []     # (t_us, cut_us, Utterance)
+        self.first_us = 0
+        self.last_us = 0     # time of the last signal, bounce included
+        self.truth = None
+
+    def level(self, t_us, signals_, active):
+        for s in signals_:
+            self.levels.append((t_us, s, active))
+
+    def sound(self, t_us, kind, samples):
+        if len(samples):
+            self.audio.append(AudioSegment(self.line, t_us, samples, kind))
+        return t_us + _len_us(samples)
+
+
+def occupancy_us(scenario, item):
+    """(start_us, end_us) during which a call or fault occupies its line.
+
+    Until 1 s after its last signal; a missed call a further ring silence
+    (UK 2 s, US 4 s). Scenario validation uses this to reject overlaps.
+    """
+    if hasattr(item, "kind"):
+        plan = _plan_fault(scenario, item)
+    else:
+        plan = _plan_call(scenario, item)
+    end = plan.last_us + SETTLE_US
+    if isinstance(plan.truth, CallTruth) and plan.truth.end_reason == "missed":
+        end += RING_SILENCE_US[scenario.country]
+    return plan.first_us, end
+
+
+def compile_timeline(scenario, synth):
+    """Compile ``scenario`` into a :class:`Timeline`.
+
+    :param synth: speech provider with ``say(text, voice=...) -> int16 @ 8 kHz``
+        (:class:`board.sim.speech.SpeechSynth`, or a fake in tests)
+    :raises ScenarioError: a caller-ID message does not fit its slot
+    :raises board.sim.speech.SpeechError: from the synth
+    """
+    plans = [_plan_call(scenario, c) for c in scenario.calls]
+    fault_plans = [_plan_fault(scenario, f) for f in scenario.faults]
+    bounce_us = _us(scenario.bounce_ms / 1000)
+    edges = []
+    audio = {line: [] for line in range(1, scenario.lines + 1)}
+    spans = {line: [] for line in range(1, scenario.lines + 1)}
+    levels = {(line, "power"): [(0, True)] for line in range(1, scenario.lines + 1)}
+    for plan in plans + fault_plans:
+        for t_us, signal, active in plan.levels:
+            levels.setdefault((plan.line, signal), []).append((t_us, active))
+        for start, end in plan.bursts:
+            edges.extend(_ring_edges(plan.line, start, end, RING_HZ[scenario.country]))
+        audio[plan.line].extend(plan.audio)
+        for t_us, cut_us, utt in plan.speech:
+            audio[plan.line].append(_speech(plan.line, t_us, cut_us, utt, synth))
+        spans[plan.line].append((plan.first_us, plan.last_us + SETTLE_US))
+    for (line, signal), changes in sorted(levels.items()):
+        edges.extend(_level_edges(line, signal, changes, bounce_us, scenario.seed))
+    order = {s: i for i, s in enumerate(SIGNALS)}
+    edges.sort(key=lambda e: (e.t_us, e.line, order[e.signal]))
+    last = max([p.last_us for p in plans + fault_plans] + [0])
+    return Timeline(
+        lines=scenario.lines, country=scenario.country, edges=tuple(edges),
+        audio={line: tuple(sorted(segs, key=lambda s: (s.t_us, s.kind)))
+               for line, segs in audio.items()},
+        active_spans={line: tuple(_merge(s)) for line, s in spans.items()},
+        truth=tuple(p.truth for p in plans), fault_truth=tuple(p.truth for p in fault_plans),
+        end_us=last + TAIL_US)
+
+
+# ------------------------------------------------------------------ calls
+def _plan_call(sc, call):
+    plan = _Plan(call.line)
+    at = plan.first_us = _us(call.at_s)
+    hook = ("in_use",) if call.extension else ("hook", "in_use")
+    bounce_us = _us(sc.bounce_ms / 1000)
+    if call.direction == "in":
+        reversed_at, last_burst_end = _plan_inbound(sc, call, plan, at)
+        if not call.answer:
+            if reversed_at is not None:
+                plan.level(reversed_at, ("polarity",), True)
+                plan.level(last_burst_end, ("polarity",), False)
+            plan.last_us = last_burst_end
+            plan.truth = _truth(call, at, None, last_burst_end, "missed")
+            return plan
+        answered = last_burst_end + _us(call.answer_delay_s)
+        plan.level(answered, hook, True)
+    else:
+        reversed_at = None
+        plan.level(at, hook, True)
+        answered = _plan_dial(sc, call, plan, at, hook)
+    if call.polarity_on_answer and reversed_at is None:
+        reversed_at = answered
+    end = answered + _us(call.talk_s)
+    on_hook = end
+    if call.hangup == "remote":
+        on_hook = end + _us(call.hangup_delay_s)
+        plan.level(end, ("power",), False)
+        plan.level(end + K_BREAK_US, ("power",), True)
+        tone_ms = (on_hook - end - K_BREAK_US) / 1000
+        plan.sound(end + K_BREAK_US, "clear_tone",
+                   signals.call_progress(CLEAR_TONE[sc.country], sc.country, tone_ms))
+    plan.level(on_hook, hook, False)
+    if reversed_at is not None:
+        plan.level(reversed_at, ("polarity",), True)
+        plan.level(end, ("polarity",), False)
+    for utt in call.speech:
+        plan.speech.append((answered + _us(utt.at_s), end, utt))
+    plan.last_us = on_hook + bounce_us
+    plan.truth = _truth(call, at, answered, end, call.hangup)
+    return plan
+
+
+def _plan_inbound(sc, call, plan, at):
+    """Caller ID and ringing; returns (polarity reversal time or None, end of last burst)."""
+    cid = call.caller_id
+    standard = cid.standard if cid else None
+    ring_at, reversed_at = at, None
+    if standard == "v23":
+        reversed_at = at
+        plan.sound(at + V23_ALERT_US, "alert", signals.alert_tone(ALERT_MS))
+        ring_at = plan.sound(at + V23_FSK_US, "fsk", _cid(cid)) + V23_RING_AFTER_US
+    elif standard == "dtmf":
+        reversed_at = at
+        ring_at = plan.sound(at + DTMF_CID_US, "dtmf_cid", _cid(cid)) + DTMF_CID_RING_AFTER_US
+    cadence = [ms * 1000 for ms in CADENCE_MS[sc.country]]
+    t = ring_at
+    for _ in range(call.rings):
+        for on, off in zip(cadence[::2], cadence[1::2]):
+            plan.bursts.append((t, t + on))
+            t += on + off
+    if standard == "bell202":
+        per_cycle = len(cadence) // 2
+        t = plan.bursts[per_cycle - 1][1] + BELL202_AFTER_RING_US
+        end = plan.sound(t, "fsk", _cid(cid))
+        if end > plan.bursts[per_cycle][0] - BELL202_BEFORE_RING_US:
+            raise ScenarioError("the Bell 202 caller-ID message (%d ms) does not fit between "
+                                "the first and second ring; shorten the name"
+                                % ((end - t) // 1000), source=sc.source,
+                                field="calls[%d].caller_id" % call.index)
+    return reversed_at, plan.bursts[-1][1]
+
+
+def _cid(cid):
+    return signals.caller_id(cid.standard, number=cid.number, name=cid.name,
+                             datetime=cid.datetime, absence=cid.absence)
+
+
+def _plan_dial(sc, call, plan, at, hook):
+    """Dial tone and dialling; returns the answer time (the end of dialling)."""
+    dial = call.dial
+    first = at + _us(dial.delay_s)
+    plan.sound(at, "dial_tone", signals.call_progress("dial", sc.country, (first - at) / 1000))
+    if dial.mode == "dtmf":
+        plan.sound(first, "dtmf", signals.dtmf(dial.digits, on_ms=dial.on_ms,
+                                               off_ms=dial.off_ms))
+        n = len(dial.digits)
+        return first + n * _us(dial.on_ms / 1000) + (n - 1) * _us(dial.off_ms / 1000)
+    t = first
+    for digit in dial.digits:
+        pulses = 10 if digit == "0" else int(digit)
+        for k in range(pulses):
+            plan.level(t + k * (PULSE_BREAK_US + PULSE_MAKE_US), hook, False)
+            last_make = t + k * (PULSE_BREAK_US + PULSE_MAKE_US) + PULSE_BREAK_US
+            plan.level(last_make, hook, True)
+        t += pulses * (PULSE_BREAK_US + PULSE_MAKE_US) + INTERDIGIT_US
+    return last_make
+
+
+def _truth(call, at, answered, ended, reason):
+    cid = call.caller_id
+    return CallTruth(
+        index=call.index, line=call.line, direction=call.direction, started_us=at,
+        answered_us=answered, ended_us=ended,
+        number=call.dial.digits if call.dial else (cid.number if cid else None),
+        name=cid.name if cid else None, absence=cid.absence if cid else None,
+        extension=call.extension, end_reason=reason,
+        cid_standard=cid.standard if cid else None, cid_datetime=cid.datetime if cid else None,
+        dial_mode=call.dial.mode if call.dial else None)
+
+
+def _speech(line, t_us, cut_us, utt, synth):
+    samples = signals.set_active_level(synth.say(utt.text, voice=utt.voice), utt.level_dbm0)
+    n = max(0, (cut_us - t_us) * RATE // 1_000_000)
+    return AudioSegment(line, t_us, samples[:n], "speech")
+
+
+# ------------------------------------------------------------------ faults
+def _plan_fault(sc, fault):
+    plan = _Plan(fault.line)
+    at = plan.first_us = _us(fault.at_s)
+    end = at + _us(fault.duration_s)
+    if fault.kind == "no_line_voltage":
+        plan.level(at, ("power",), False)
+        plan.level(end, ("power",), True)
+        plan.last_us = end
+    else:
+        plan.level(at, ("hook", "in_use"), True)
+        plan.level(end, ("hook", "in_use"), False)
+        plan.last_us = end + _us(sc.bounce_ms / 1000)
+    plan.truth = FaultTruth(fault.index, fault.line, fault.kind, at, end)
+    return plan
+
+
+# ------------------------------------------------------------------ edges
+def _ring_edges(line, start, end, hz):
+    period = 1_000_000 // hz
+    for t in range(start, end - period // 2 + 1, period):
+        yield PinEdge(t, line, "ring", True)
+        yield PinEdge(t + period // 2, line, "ring", False)
+
+
+def _level_edges(line, signal, changes, bounce_us, seed):
+    """Edges of one input from its nominal changes (bouncing hook contacts chatter)."""
+    final = {}
+    for t_us, active in sorted(changes, key=lambda c: c[0]):
+        final[t_us] = active  # simultaneous changes: the last one stated wins
+    level = False
+    nominal = []
+    for t_us, active in sorted(final.items()):
+        if active != level:
+            nominal.append((t_us, active))
+            level = active
+    edges = []
+    for i, (t_us, active) in enumerate(nominal):
+        edges.append(PinEdge(t_us, line, signal, active))
+        if signal not in BOUNCING or bounce_us <= 0:
+            continue
+        limit = bounce_us
+        if i + 1 < len(nominal):
+            limit = min(limit, nominal[i + 1][0] - t_us)
+        for k, offset in enumerate(_chatter(seed, line, signal, t_us, limit)):
+            edges.append(PinEdge(t_us + offset, line, signal, active == (k % 2 == 1)))
+    return edges
+
+
+def _chatter(seed, line, signal, t_us, limit_us):
+    """Sorted offsets (µs, 10 µs steps, strictly inside ``limit_us``) of 2, 4 or 6 toggles."""
+    slots = range(10, limit_us, 10)
+    rng = random.Random("%d/%d/%s/%d" % (seed, line, signal, t_us))
+    count = min(2 * rng.randint(1, 3), len(slots) // 2 * 2)
+    return sorted(rng.sample(slots, count))
+
+
+def _merge(spans):
+    merged = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
