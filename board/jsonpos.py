@@ -318,7 +318,10 @@ class Node:
         return self.value
 
     def _range(self, v, lo, hi, hexfmt=False):
-        fmt = (lambda x: "0x%02x" % x) if hexfmt and (lo is None or lo >= 0) else (lambda x: "%g" % x)
+        def fmt(x):
+            if hexfmt and x >= 0:
+                return "0x%02x" % x
+            return "%d" % x if isinstance(x, int) else "%g" % x
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             if lo is not None and hi is not None:
                 self.fail("must be %s to %s, not %s" % (fmt(lo), fmt(hi), fmt(v)))
