@@ -49,3 +49,53 @@ class HardwareError(LinekeeperError, OSError):
 
 class AudioFormatError(LinekeeperError, ValueError):
     """An audio file is missing, unreadable or not in a format we accept."""
+
+# --- Encryption, key store and audit trail -------------------------------------------
+
+
+class TamperError(LinekeeperError, ValueError):
+    """Authenticated data failed its check.
+
+    The data was modified, truncated, reordered or duplicated, or it was opened
+    with the wrong key or for the wrong recording. Nothing of it can be trusted.
+    """
+
+
+class StreamFinishedError(LinekeeperError, RuntimeError):
+    """An encrypted stream was used after its final chunk was sealed."""
+
+
+class KeyStoreError(LinekeeperError):
+    """Base class of the errors of the box's recording key store."""
+
+
+class NotInitialisedError(KeyStoreError, RuntimeError):
+    """The box has no recording keys yet: run ``linekeeper init`` first."""
+
+
+class AlreadyInitialisedError(KeyStoreError, RuntimeError):
+    """The box already has recording keys; initialising again would orphan every recording."""
+
+
+class WrongPasswordError(KeyStoreError, ValueError):
+    """The user name, password or recovery key does not open the recording key."""
+
+
+class RecoveryKeyFormatError(WrongPasswordError):
+    """A recovery key was mistyped: wrong length, characters or checksum."""
+
+
+class WeakPasswordError(KeyStoreError, ValueError):
+    """A new password is not acceptable (too short)."""
+
+
+class KeySlotError(KeyStoreError, ValueError):
+    """A key slot change was refused: unknown or duplicate user, or the last password slot."""
+
+
+class KeyForgottenError(KeyStoreError, RuntimeError):
+    """An unlocked recording key was used after ``forget()``: unlock again."""
+
+
+class AuditError(LinekeeperError, ValueError):
+    """An audit entry could not be recorded as given (unknown action, bad details)."""

@@ -1,0 +1,302 @@
+"""The tamper-evident audit trail: who played, exported, deleted or changed what, and when.
+
+Entries are rows of an append-only SQLite table (WAL, ``synchronous=FULL``:
+an entry is on the card before :meth:`AuditLog.append` returns). Each entry
+carries the hash of the one before it::
+
+    hash = SHA-256(prev_hash || canonical entry)
+
+where the canonical entry is the JSON object of ``seq``, ``wall_us``,
+``actor``, ``action``, ``target`` and ``details`` with sorted keys, no
+whitespace and ASCII escapes, and the first entry's ``prev_hash`` is 32 zero
+bytes. Hashes are stored as hex text. Editing, deleting, inserting or
+reordering entries therefore breaks the chain, and :meth:`AuditLog.verify`
+says where.
+
+Deleting entries at the *end* leaves a valid chain, so the chain head (last
+``seq`` and ``hash``) is also written to a separate file after every append
+(atomically). :meth:`verify` reports a log that ends before the head, or whose
+entry at the head's ``seq`` has another hash. The head is written just after
+the entry is committed, so a power cut in between leaves it one entry behind;
+that one entry is accepted (it is chained like any other) and the next append
+brings the head up to date.
+
+What this does not do: someone who can rewrite both the database and the head
+file can rewrite history consistently. Copying the head off the box (to the
+web UI's user, a syslog server) is what closes that gap.
+"""
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import math
+import os
+import sqlite3
+import threading
+
+from firmware.errors import AuditError
+from firmware.fsutil import atomic_write
+
+ACTIONS = frozenset({
+    "playback", "export", "delete", "login", "login_failed", "logout", "config_change",
+    "key_slot_add", "key_slot_remove", "password_change", "retention_sweep", "init",
+    "legal_hold", "pause", "resume",
+})
+GENESIS_HASH = "00" * 32
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    wall_us INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_action ON audit (action, seq);
+-- Stops bugs, not attackers (who can drop these): the log is append-only.
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditEntry:
+    """One audit entry; ``wall_us`` is µs since the Unix epoch (UTC), hashes are hex."""
+
+    seq: int
+    wall_us: int
+    actor: str
+    action: str
+    target: str | None
+    details: dict
+    prev_hash: str
+    hash: str
+
+
+def canonical_json(value):
+    """``value`` as canonical JSON text: sorted keys, no whitespace, ASCII only.
+
+    Raises :class:`AuditError` for values JSON cannot hold exactly (NaN,
+    infinities, non-string keys, other types).
+    """
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                          allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise AuditError("audit details must be plain JSON data: %s" % err) from None
+
+
+def entry_hash(prev_hash, seq, wall_us, actor, action, target, details):
+    """The hex SHA-256 chaining an entry to ``prev_hash`` (hex)."""
+    body = canonical_json({"seq": seq, "wall_us": wall_us, "actor": actor, "action": action,
+                           "target": target, "details": details})
+    return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode("ascii")).hexdigest()
+
+
+def _check_details(value):
+    # Floats other than finite ones fail in canonical_json; dict keys must be text
+    # (json.dumps would silently turn 1 into "1" and change the entry).
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise AuditError("audit details keys must be text, not %r" % (key,))
+            _check_details(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_details(item)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise AuditError("audit details cannot hold %r" % value)
+
+
+class AuditLog:
+    """The audit trail in SQLite database ``path_db``, its chain head in ``head_path``.
+
+    Thread-safe; appends from several processes are serialised with
+    ``flock`` on ``head_path + ".lock"``. Raises :class:`sqlite3.Error` or
+    :class:`OSError` when the storage fails.
+    """
+
+    def __init__(self, path_db, head_path):
+        self.path_db = os.fspath(path_db)
+        self.head_path = os.fspath(head_path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path_db, isolation_level=None, check_same_thread=False,
+                                   timeout=10.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._db.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
+
+    def close(self):
+        """Close the database; the object is unusable afterwards."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def append(self, actor, action, target, details, wall_us):
+        """Record that ``actor`` did ``action`` to ``target`` at ``wall_us``; returns the entry.
+
+        ``action`` is one of :data:`ACTIONS`; ``target`` is text or ``None``
+        (a call or recording id, a user); ``details`` a dict of plain JSON
+        data. The entry is durable when this returns. Raises
+        :class:`AuditError` for bad arguments.
+        """
+        if action not in ACTIONS:
+            raise AuditError("unknown audit action %r (known: %s)" % (action, ", ".join(sorted(ACTIONS))))
+        if not isinstance(actor, str) or not actor:
+            raise AuditError("an audit entry needs an actor (a user name or 'system')")
+        if target is not None and not isinstance(target, str):
+            raise AuditError("an audit target is text or None, not %r" % (target,))
+        if not isinstance(details, dict):
+            raise AuditError("audit details must be a dict")
+        if type(wall_us) is not int:
+            raise AuditError("wall_us must be an integer number of microseconds")
+        _check_details(details)
+        details_json = canonical_json(details)
+        # Store what will be verified: the details as they read back from JSON.
+        details = json.loads(details_json)
+        with self._lock, self._appending():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                last = self._db.execute(
+                    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+                seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+                digest = entry_hash(prev_hash, seq, wall_us, actor, action, target, details)
+                self._db.execute(
+                    "INSERT INTO audit (seq, wall_us, actor, action, target, details, prev_hash, hash)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (seq, wall_us, actor, action, target, details_json, prev_hash, digest))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._write_head(seq, digest)
+        return AuditEntry(seq, wall_us, actor, action, target, details, prev_hash, digest)
+
+    @contextlib.contextmanager
+    def _appending(self):
+        """Hold off appends from other processes (and their head writes)."""
+        with open(self.head_path + ".lock", "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            yield
+
+    def head(self):
+        """The chain head file's ``(seq, hash)``, or ``None`` if there is none yet."""
+        try:
+            with open(self.head_path, "rb") as f:
+                head = json.loads(f.read())
+        except FileNotFoundError:
+            return None
+        return head["seq"], head["hash"]
+
+    def _write_head(self, seq, digest):
+        data = canonical_json({"seq": seq, "hash": digest}) + "\n"
+        atomic_write(self.head_path, data.encode("ascii"), mode=0o600)
+
+    def entries(self, limit=100, offset=0, action=None, newest_first=True):
+        """Up to ``limit`` entries after skipping ``offset``, newest first by default.
+
+        ``action`` keeps only entries of that action.
+        """
+        where, args = ("WHERE action = ?", [action]) if action is not None else ("", [])
+        order = "DESC" if newest_first else "ASC"
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, wall_us, actor, action, target, details, prev_hash, hash FROM audit "
+                "%s ORDER BY seq %s LIMIT ? OFFSET ?" % (where, order),
+                args + [int(limit), int(offset)]).fetchall()
+        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
+
+    def __len__(self):
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM audit").fetchone()[0]
+
+    def verify(self):
+        """Check the whole chain and the head; returns a list of problems (empty = intact).
+
+        Each problem is one line of text naming the entry it concerns.
+        """
+        problems = []
+        # Its own connection and read transaction: a snapshot that matches the
+        # head file read at the same moment, while appends go on meanwhile.
+        db = sqlite3.connect(self.path_db, isolation_level=None, timeout=10.0)
+        try:
+            with self._lock, self._appending():
+                db.execute("BEGIN")
+                db.execute("SELECT count(*) FROM audit").fetchone()   # takes the snapshot
+                try:
+                    head = self.head()
+                except (OSError, ValueError, KeyError, TypeError) as err:
+                    head = err
+            expected_seq, prev_hash, hashes = 1, GENESIS_HASH, {}
+            for row in db.execute(
+                    "SELECT seq, wall_us, actor, action, target, details, prev_hash, hash "
+                    "FROM audit ORDER BY seq"):
+                problems += _check_row(row, expected_seq, prev_hash)
+                expected_seq, prev_hash = row[0] + 1, row[7]
+                hashes[row[0]] = row[7]
+                if len(hashes) > 2:        # only the last two are needed for the head
+                    del hashes[min(hashes)]
+            db.execute("COMMIT")
+        finally:
+            db.close()
+        problems += self._check_head(head, expected_seq - 1, hashes)
+        return problems
+
+    def _check_head(self, head, last_seq, hashes):
+        if isinstance(head, Exception):
+            return ["audit head file %s is unreadable or damaged: %s" % (self.head_path, head)]
+        if head is None:
+            return [] if last_seq == 0 else [
+                "audit head file %s is missing but the log has %d entries" % (self.head_path, last_seq)]
+        seq, digest = head
+        if not isinstance(seq, int) or seq < 0:
+            return ["audit head file %s is damaged: seq %r" % (self.head_path, seq)]
+        if seq > last_seq:
+            return ["audit log ends at entry %d but its head says %d: %s deleted"
+                    % (last_seq, seq, _entries(last_seq + 1, seq))]
+        if seq < last_seq - 1:
+            return ["audit head says entry %d but the log goes on to %d: entries were added "
+                    "behind the log's back" % (seq, last_seq)]
+        if hashes.get(seq, GENESIS_HASH if seq == 0 else None) != digest:
+            return ["audit entry %d does not match the head's hash: the log was rewritten" % seq]
+        return []
+
+
+def _check_row(row, expected_seq, prev_hash):
+    """The problems with one stored row, given what the chain so far says it must be."""
+    seq, wall_us, actor, action, target, details_json, stored_prev, stored_hash = row
+    problems = []
+    if seq != expected_seq:
+        problems.append("audit %s missing before entry %d (deleted?)"
+                        % (_entries(expected_seq, seq - 1), seq)
+                        if seq > expected_seq else "audit entry %d is out of order" % seq)
+    elif stored_prev != prev_hash:      # (a gap already explains a broken link)
+        problems.append("audit entry %d does not follow the entry before it (inserted, "
+                        "reordered, or an earlier entry was rewritten)" % seq)
+    try:
+        details = json.loads(details_json)
+        digest = entry_hash(stored_prev, seq, wall_us, actor, action, target, details)
+    except (ValueError, TypeError, AuditError):
+        digest = None
+    if digest != stored_hash:
+        problems.append("audit entry %d was modified: its content does not match its hash" % seq)
+    return problems
+
+
+def _entries(first, last):
+    """"entry 5 was" or "entries 5-7 were"."""
+    return "entry %d was" % first if first == last else "entries %d-%d were" % (first, last)

@@ -1,0 +1,130 @@
+"""Crash-safe file writes for an SD card that can lose power at any moment.
+
+Rules this module encodes (see REFERENCE.md §5):
+
+- A file that is replaced is never rewritten in place: the new content goes to
+  a temporary file in the same directory, which is fsynced and then renamed
+  over the old name, and the directory is fsynced so the rename itself
+  survives a power cut. Readers see the old file or the new one, never a mix.
+- Appends are written completely and then ``fdatasync``-ed before the caller
+  is told they are done.
+- Removing a file is durable only once its directory has been fsynced.
+
+Temporary files are named ``.<name>.<random>.tmp``; :func:`remove_stale_temps`
+deletes the ones a crash left behind.
+"""
+
+import os
+import secrets
+
+TEMP_SUFFIX = ".tmp"
+
+
+def _write_all(fd, data):
+    """Write every byte of ``data`` to ``fd`` (``os.write`` may write less)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def fsync_dir(path):
+    """Make entries created, renamed or removed in directory ``path`` durable.
+
+    Raises :class:`OSError` if the directory cannot be opened or synced.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, data, mode=0o600):
+    """Replace the file at ``path`` with ``data`` (bytes) atomically and durably.
+
+    After a crash the file holds either its old content or ``data``, never
+    part of it. The file gets permission bits ``mode`` regardless of the
+    umask. The directory must exist. Raises :class:`OSError` on failure, in
+    which case the temporary file is removed and ``path`` is untouched.
+    """
+    path = os.fspath(path)
+    directory, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(directory, ".%s.%s%s" % (name, secrets.token_hex(6), TEMP_SUFFIX))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        try:
+            os.fchmod(fd, mode)  # the umask may have narrowed or widened it
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(directory)
+
+
+def append_durable(fd, data):
+    """Append all of ``data`` to the open file ``fd`` and wait until it is on disk.
+
+    ``fd`` should be opened with ``O_APPEND``. ``fdatasync`` also flushes the
+    new file size, which is all a reader needs. Raises :class:`OSError`
+    (``ENOSPC`` when the card is full: part of ``data`` may then have been
+    written, which an append-only reader must treat as a torn tail).
+    """
+    _write_all(fd, data)
+    os.fdatasync(fd)
+
+
+def remove_durable(path):
+    """Delete the file at ``path`` and make the deletion survive a power cut.
+
+    Missing files are not an error. Note that on flash the old blocks may
+    still hold the data: to make content unrecoverable, destroy its key.
+    """
+    path = os.fspath(path)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return
+    fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+def make_private_dir(path):
+    """Create directory ``path`` with mode 0700, and missing parents, durably.
+
+    An existing directory is left as it is. Raises :class:`OSError`.
+    """
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        return
+    parent = os.path.dirname(path)
+    make_private_dir(parent)
+    try:
+        os.mkdir(path, 0o700)
+        os.chmod(path, 0o700)  # mkdir's mode is narrowed by the umask only
+    except FileExistsError:  # created meanwhile by someone else
+        if not os.path.isdir(path):
+            raise
+    fsync_dir(parent)
+
+
+def remove_stale_temps(directory):
+    """Delete temporary files a crashed :func:`atomic_write` left in ``directory``.
+
+    Only call this when no other writer is active in ``directory``. Returns
+    the names removed.
+    """
+    removed = []
+    for name in os.listdir(directory):
+        if name.startswith(".") and name.endswith(TEMP_SUFFIX):
+            os.unlink(os.path.join(directory, name))
+            removed.append(name)
+    if removed:
+        fsync_dir(directory)
+    return removed

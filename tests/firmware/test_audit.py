@@ -1,0 +1,289 @@
+import hashlib
+import json
+import sqlite3
+import threading
+
+import pytest
+
+from firmware import audit as audit_module
+from firmware.audit import ACTIONS, GENESIS_HASH, AuditLog
+from firmware.errors import AuditError, LinekeeperError
+
+T0_US = 1_700_000_000_000_000
+
+
+@pytest.fixture
+def paths(tmp_path):
+    return tmp_path / "audit.db", tmp_path / "audit.head"
+
+
+@pytest.fixture
+def log(paths):
+    with AuditLog(*paths) as log:
+        yield log
+
+
+def fill(log, n=5):
+    return [log.append("alice", "playback", "call-%d" % i, {"line": i % 2, "ms": i * 10}, T0_US + i)
+            for i in range(n)]
+
+
+def tamper(paths, *statements):
+    """Edit the database behind the log's back, as someone with the SD card would."""
+    db = sqlite3.connect(paths[0])
+    db.execute("DROP TRIGGER IF EXISTS audit_no_update")
+    db.execute("DROP TRIGGER IF EXISTS audit_no_delete")
+    for statement in statements:
+        db.execute(*statement) if isinstance(statement, tuple) else db.execute(statement)
+    db.commit()
+    db.close()
+
+
+def rows(paths):
+    db = sqlite3.connect(paths[0])
+    try:
+        return db.execute("SELECT * FROM audit ORDER BY seq").fetchall()
+    finally:
+        db.close()
+
+
+def test_append_chains_entries(log, paths):
+    entries = fill(log, 3)
+    assert [e.seq for e in entries] == [1, 2, 3]
+    assert entries[0].prev_hash == GENESIS_HASH
+    assert entries[1].prev_hash == entries[0].hash and entries[2].prev_hash == entries[1].hash
+    assert log.verify() == []
+    assert log.head() == (3, entries[2].hash)
+    assert json.loads(paths[1].read_text()) == {"seq": 3, "hash": entries[2].hash}
+    assert len(log) == 3
+
+
+def test_hash_is_sha256_of_prev_hash_and_canonical_entry(log):
+    entry = log.append("bob", "export", "call-9", {"format": "wav", "ünï": [1, 2.5, None]}, T0_US)
+    body = ('{"action":"export","actor":"bob","details":{"format":"wav","\\u00fcn\\u00ef":[1,2.5,null]},'
+            '"seq":1,"target":"call-9","wall_us":%d}' % T0_US)
+    assert entry.hash == hashlib.sha256(bytes(32) + body.encode()).hexdigest()
+
+
+def test_details_are_stored_canonically(log, paths):
+    log.append("system", "retention_sweep", None, {"b": 1, "a": {"z": [], "y": "x"}}, T0_US)
+    assert rows(paths)[0][5] == '{"a":{"y":"x","z":[]},"b":1}'
+
+
+def test_entries_newest_first_with_paging_and_filter(log):
+    fill(log, 5)
+    log.append("alice", "login", None, {}, T0_US + 100)
+    log.append("bob", "login_failed", None, {"reason": "password"}, T0_US + 200)
+    assert [e.seq for e in log.entries(limit=3)] == [7, 6, 5]
+    assert [e.seq for e in log.entries(limit=3, offset=3)] == [4, 3, 2]
+    assert [e.seq for e in log.entries(limit=10, newest_first=False)] == list(range(1, 8))
+    (failed,) = log.entries(limit=10, action="login_failed")
+    assert (failed.actor, failed.target, failed.details) == ("bob", None, {"reason": "password"})
+    assert [e.seq for e in log.entries(limit=10, action="playback")] == [5, 4, 3, 2, 1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("alice", "listen", "call-1", {}), "unknown audit action"),
+    (("", "playback", "call-1", {}), "actor"),
+    (("alice", "playback", 7, {}), "target"),
+    (("alice", "playback", None, []), "dict"),
+    (("alice", "playback", None, {"x": float("nan")}), "cannot hold"),
+    (("alice", "playback", None, {"x": [float("inf")]}), "cannot hold"),
+    (("alice", "playback", None, {1: "one"}), "keys must be text"),
+    (("alice", "playback", None, {"x": {1, 2}}), "plain JSON"),
+])
+def test_bad_entries_are_refused_and_not_recorded(log, args, message):
+    with pytest.raises(AuditError, match=message):
+        log.append(*args, wall_us=T0_US)
+    with pytest.raises(AuditError, match="wall_us"):
+        log.append("alice", "playback", None, {}, 1.5)
+    assert len(log) == 0 and log.verify() == []
+
+
+def test_all_documented_actions_are_accepted(log):
+    for action in sorted(ACTIONS):
+        log.append("system", action, None, {}, T0_US)
+    assert len(ACTIONS) == 15 and log.verify() == []
+    assert issubclass(AuditError, LinekeeperError) and issubclass(AuditError, ValueError)
+
+
+def test_log_is_append_only_for_ordinary_sql(log, paths):
+    fill(log, 2)
+    db = sqlite3.connect(paths[0])
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("UPDATE audit SET actor = 'eve' WHERE seq = 1")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("DELETE FROM audit WHERE seq = 2")
+    db.close()
+
+
+def test_durable_settings(log, paths):
+    fill(log, 1)
+    db = sqlite3.connect(paths[0])
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+
+
+def test_reopened_log_continues_the_chain(paths):
+    with AuditLog(*paths) as log:
+        first = fill(log, 2)
+    with AuditLog(*paths) as log:
+        entry = log.append("alice", "logout", None, {}, T0_US + 9)
+        assert entry.seq == 3 and entry.prev_hash == first[-1].hash
+        assert log.verify() == []
+
+
+# --- tampering -------------------------------------------------------------------------------
+
+def test_edited_entry_is_reported(log, paths):
+    fill(log)
+    tamper(paths, "UPDATE audit SET target = 'call-99' WHERE seq = 3")
+    assert log.verify() == ["audit entry 3 was modified: its content does not match its hash"]
+
+
+def test_edited_details_are_reported(log, paths):
+    fill(log)
+    tamper(paths, """UPDATE audit SET details = '{"line":0,"ms":0}' WHERE seq = 2""")
+    assert log.verify() == ["audit entry 2 was modified: its content does not match its hash"]
+
+
+def test_edited_entry_with_recomputed_hash_breaks_the_next_link(log, paths):
+    entries = fill(log)
+    forged = audit_module.entry_hash(entries[1].hash, 3, T0_US + 2, "mallory", "playback", "call-2",
+                                     {"line": 0, "ms": 20})
+    tamper(paths, ("UPDATE audit SET actor = 'mallory', hash = ? WHERE seq = 3", (forged,)))
+    problems = log.verify()
+    assert problems == ["audit entry 4 does not follow the entry before it (inserted, reordered, "
+                        "or an earlier entry was rewritten)"]
+
+
+def test_deleted_middle_entry_is_reported(log, paths):
+    fill(log)
+    tamper(paths, "DELETE FROM audit WHERE seq = 2")
+    assert log.verify() == ["audit entry 2 was missing before entry 3 (deleted?)"]
+
+
+def test_deleted_last_entry_is_reported_through_the_head(log, paths):
+    fill(log)
+    tamper(paths, "DELETE FROM audit WHERE seq >= 4")
+    assert log.verify() == ["audit log ends at entry 3 but its head says 5: entries 4-5 were deleted"]
+
+
+def test_emptied_log_is_reported(log, paths):
+    fill(log)
+    tamper(paths, "DELETE FROM audit")
+    assert log.verify() == ["audit log ends at entry 0 but its head says 5: entries 1-5 were deleted"]
+
+
+def test_reordered_entries_are_reported(log, paths):
+    fill(log)
+    two, three = rows(paths)[1], rows(paths)[2]
+    swap = "UPDATE audit SET wall_us=?, actor=?, action=?, target=?, details=?, prev_hash=?, hash=? WHERE seq=?"
+    tamper(paths, (swap, three[1:] + (2,)), (swap, two[1:] + (3,)))
+    problems = log.verify()
+    assert any("entry 2" in p for p in problems) and any("entry 3" in p for p in problems)
+
+
+def test_inserted_entry_is_reported(log, paths):
+    """Renumber the tail and slip a well-formed, correctly hashed entry in at seq 3."""
+    entries = fill(log)
+    forged = audit_module.entry_hash(entries[1].hash, 3, T0_US + 2, "mallory", "delete", "call-1",
+                                     {}, )
+    tamper(paths,
+           "UPDATE audit SET seq = seq + 100 WHERE seq >= 3",
+           "UPDATE audit SET seq = seq - 99 WHERE seq >= 103",
+           ("INSERT INTO audit VALUES (3, ?, 'mallory', 'delete', 'call-1', '{}', ?, ?)",
+            (T0_US + 2, entries[1].hash, forged)))
+    problems = log.verify()
+    assert "audit entry 4 does not follow the entry before it (inserted, reordered, " \
+           "or an earlier entry was rewritten)" in problems
+    assert any("head" in p for p in problems)
+
+
+def test_appended_entries_behind_the_logs_back_are_reported(log, paths):
+    entries = fill(log, 2)
+    prev = entries[-1].hash
+    statements = []
+    for seq in (3, 4):
+        digest = audit_module.entry_hash(prev, seq, T0_US, "mallory", "login", None, {})
+        statements.append(("INSERT INTO audit VALUES (?, ?, 'mallory', 'login', NULL, '{}', ?, ?)",
+                           (seq, T0_US, prev, digest)))
+        prev = digest
+    tamper(paths, *statements)
+    assert log.verify() == ["audit head says entry 2 but the log goes on to 4: "
+                            "entries were added behind the log's back"]
+
+
+def test_changed_head_file_is_reported(log, paths):
+    fill(log)
+    paths[1].write_text(json.dumps({"seq": 5, "hash": "ab" * 32}))
+    assert log.verify() == ["audit entry 5 does not match the head's hash: the log was rewritten"]
+
+
+@pytest.mark.parametrize("content", ["", "{", '{"seq": 5}', '["x"]'])
+def test_damaged_head_file_is_reported(log, paths, content):
+    fill(log)
+    paths[1].write_text(content)
+    (problem,) = log.verify()
+    assert "head file" in problem and "damaged" in problem
+
+
+def test_missing_head_file_is_reported(log, paths):
+    fill(log)
+    paths[1].unlink()
+    assert log.verify() == ["audit head file %s is missing but the log has 5 entries" % paths[1]]
+
+
+def test_power_cut_between_commit_and_head_is_not_tampering(log, paths, monkeypatch):
+    """The head is written after the commit; losing that one write is the only lag allowed."""
+    fill(log, 3)
+
+    def power_cut(*args, **kwargs):
+        raise OSError(5, "Input/output error")
+    monkeypatch.setattr(audit_module, "atomic_write", power_cut)
+    with pytest.raises(OSError):
+        log.append("alice", "export", "call-3", {}, T0_US + 3)
+    monkeypatch.undo()
+    assert log.head()[0] == 3 and len(log) == 4
+    assert log.verify() == []
+    log.append("alice", "logout", None, {}, T0_US + 4)
+    assert log.head()[0] == 5 and log.verify() == []
+
+
+# --- concurrency -------------------------------------------------------------------------------
+
+def test_appends_from_many_threads_form_one_chain(log):
+    errors = []
+
+    def worker(n):
+        try:
+            for i in range(10):
+                log.append("user%d" % n, "playback", "call-%d" % i, {"i": i}, T0_US + i)
+        except Exception as err:            # reported below, not swallowed
+            errors.append(err)
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    verdicts = [log.verify() for _ in range(3)]   # verifying while appends go on
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert verdicts == [[], [], []]
+    assert len(log) == 80 and log.head()[0] == 80
+    assert log.verify() == []
+
+
+def test_two_logs_on_one_database_share_the_chain(paths):
+    """Two processes (here: two connections) appending to the same trail."""
+    with AuditLog(*paths) as a, AuditLog(*paths) as b:
+        def worker(log, actor):
+            for i in range(20):
+                log.append(actor, "login", None, {"i": i}, T0_US + i)
+        threads = [threading.Thread(target=worker, args=(a, "a")),
+                   threading.Thread(target=worker, args=(b, "b"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(a) == 40 and a.head()[0] == 40
+        assert a.verify() == [] and b.verify() == []

@@ -1,0 +1,152 @@
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from firmware import fsutil
+from firmware.fsutil import (
+    append_durable, atomic_write, fsync_dir, make_private_dir, remove_durable, remove_stale_temps,
+)
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_atomic_write_creates_and_replaces(tmp_path):
+    path = tmp_path / "config.json"
+    atomic_write(path, b"one")
+    assert path.read_bytes() == b"one"
+    atomic_write(str(path), b"two, longer")
+    assert path.read_bytes() == b"two, longer"
+    assert os.listdir(tmp_path) == ["config.json"]
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o077])
+@pytest.mark.parametrize("mode", [0o600, 0o644])
+def test_atomic_write_mode_ignores_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        atomic_write(tmp_path / "f", b"x", mode=mode)
+    finally:
+        os.umask(old)
+    assert mode_of(tmp_path / "f") == mode
+
+
+def test_atomic_write_order_is_write_fsync_rename_fsync_dir(tmp_path, monkeypatch):
+    """The crash-safety recipe, step by step, recorded by spies on os."""
+    calls = []
+    real = {name: getattr(os, name) for name in ("write", "fsync", "replace")}
+    monkeypatch.setattr(os, "write", lambda fd, d: calls.append("write") or real["write"](fd, d))
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append(
+        "fsync dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file") or real["fsync"](fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: calls.append("rename") or real["replace"](a, b))
+    atomic_write(tmp_path / "f", b"data")
+    assert calls == ["write", "fsync file", "rename", "fsync dir"]
+
+
+@pytest.mark.parametrize("failing", ["write", "fsync", "replace"])
+def test_failed_atomic_write_keeps_old_file_and_no_temp(tmp_path, monkeypatch, failing):
+    path = tmp_path / "keys.json"
+    atomic_write(path, b"old content")
+
+    def fail(*args):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, failing, fail)
+    with pytest.raises(OSError):
+        atomic_write(path, b"new content that never lands")
+    monkeypatch.undo()
+    assert path.read_bytes() == b"old content"
+    assert os.listdir(tmp_path) == ["keys.json"]
+
+
+def test_atomic_write_survives_short_writes(tmp_path, monkeypatch):
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:3])))
+    atomic_write(tmp_path / "f", b"0123456789" * 5)
+    monkeypatch.undo()
+    assert (tmp_path / "f").read_bytes() == b"0123456789" * 5
+
+
+def test_atomic_write_needs_the_directory(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        atomic_write(tmp_path / "missing" / "f", b"x")
+
+
+def test_killed_writer_never_leaves_a_half_written_file(tmp_path):
+    """kill -9 a process rewriting a file in a loop: the file is always one whole version."""
+    path = tmp_path / "state"
+    versions = {bytes([i]) * (4096 * (1 + i % 7)) for i in range(256)}
+    script = textwrap.dedent("""
+        import sys
+        from firmware.fsutil import atomic_write
+        path = sys.argv[1]
+        i = 0
+        while True:
+            atomic_write(path, bytes([i % 256]) * (4096 * (1 + (i % 256) % 7)))
+            if i == 3:
+                print("writing", flush=True)
+            i += 1
+    """)
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    for _ in range(5):
+        child = subprocess.Popen([sys.executable, "-c", script, str(path)], env=env,
+                                 stdout=subprocess.PIPE)
+        assert child.stdout.readline() == b"writing\n"
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+        assert path.read_bytes() in versions
+        remove_stale_temps(tmp_path)
+        assert os.listdir(tmp_path) == ["state"]
+
+
+def test_append_durable_writes_everything_and_syncs(tmp_path, monkeypatch):
+    synced = []
+    real_write, real_sync = os.write, os.fdatasync
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:5])))
+    monkeypatch.setattr(os, "fdatasync", lambda fd: synced.append(fd) or real_sync(fd))
+    fd = os.open(tmp_path / "audio", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        append_durable(fd, b"first chunk|")
+        append_durable(fd, memoryview(b"second chunk"))
+    finally:
+        os.close(fd)
+    assert (tmp_path / "audio").read_bytes() == b"first chunk|second chunk"
+    assert synced == [fd, fd]
+
+
+def test_remove_durable(tmp_path):
+    (tmp_path / "f").write_bytes(b"x")
+    remove_durable(tmp_path / "f")
+    assert not (tmp_path / "f").exists()
+    remove_durable(tmp_path / "f")      # already gone: fine
+
+
+def test_fsync_dir_refuses_a_missing_directory(tmp_path):
+    fsync_dir(tmp_path)
+    with pytest.raises(OSError):
+        fsync_dir(tmp_path / "nope")
+
+
+def test_make_private_dir(tmp_path):
+    target = tmp_path / "a" / "b" / "keys"
+    make_private_dir(target)
+    assert target.is_dir() and mode_of(target) == 0o700
+    make_private_dir(target)            # idempotent
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(FileExistsError):
+        make_private_dir(tmp_path / "file")
+
+
+def test_remove_stale_temps_only_removes_temps(tmp_path):
+    (tmp_path / "keystore.json").write_bytes(b"keep")
+    (tmp_path / ".keystore.json.0a1b2c3d4e5f.tmp").write_bytes(b"half")
+    (tmp_path / "notes.tmp").write_bytes(b"not ours")
+    assert remove_stale_temps(tmp_path) == [".keystore.json.0a1b2c3d4e5f.tmp"]
+    assert sorted(os.listdir(tmp_path)) == ["keystore.json", "notes.tmp"]
+    assert fsutil.TEMP_SUFFIX == ".tmp"
