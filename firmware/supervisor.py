@@ -1,0 +1,771 @@
+"""The line supervisor: raw board edges and DSP events in, call timelines out.
+
+One state machine per line, driven by the board's raw input edges (debounced
+here, see :mod:`firmware.debounce`), by timers on the injected clock and by
+the events of the line's DSP (DTMF digits, caller ID, tones). It publishes on
+the event bus: :class:`~firmware.bus.LineStateChanged`, the call events
+(:class:`~firmware.bus.CallStarted`, ``CallAnswered``, ``CallUpdated``,
+``CallEnded``) carrying a :class:`~firmware.call.Call`,
+:class:`~firmware.bus.DigitDialled`, :class:`~firmware.bus.CallerIdReceived`,
+:class:`~firmware.bus.ToneDetected` and :class:`~firmware.bus.LineFault`.
+
+Line states (:data:`STATES`)::
+
+    idle ──reversal / alert tone / caller ID──▶ alerting ──first ring──▶ ringing
+    idle ──────────────────────first ring───────────────────────────────▶ ringing
+    ringing ──off-hook──▶ connected          ringing ──no ring for ring_timeout──▶ idle (missed)
+    idle ──off-hook──▶ dialling ──dial_timeout after the last digit, or reversal──▶ connected
+    connected ──K-break or clear-down tone──▶ cleared ──on-hook──▶ idle
+    connected / dialling ──on-hook──▶ idle
+    any ──no line voltage for no_voltage_fault_ms──▶ fault ──voltage back──▶ idle
+
+Every call time is the time of the real event (the first edge of a
+debounced change, the start of a ring burst, a DSP event's own ``t_us``),
+never the time it was confirmed, so the confirmation delays do not show in
+the call log. A decision that a change *before* some deadline could still
+overturn (a debounced edge not confirmed yet) waits until the inputs settle.
+
+Threads: :meth:`Supervisor.on_edge` is called from the board's GPIO thread,
+timers run on the clock's thread and DSP events arrive from the capture
+reader; one lock serialises them. Events are published after the lock is
+released, in the order they happened, so bus handlers may call back in.
+"""
+
+import collections
+import functools
+import logging
+import threading
+from dataclasses import dataclass, fields
+
+from board.base import INPUT_SIGNALS, REQUIRED_SIGNALS
+
+from .bus import (CallAnswered, CallEnded, CallerIdReceived, CallStarted, CallUpdated,
+                  DigitDialled, LineFault, LineStateChanged, ToneDetected)
+from .call import Call
+from .debounce import Debouncer, RingDetector
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+IDLE = "idle"
+ALERTING = "alerting"      # UK caller-ID phase: reversal or alert tone seen, no ring yet
+RINGING = "ringing"
+DIALLING = "dialling"      # off-hook outbound, before and while dialling
+CONNECTED = "connected"
+CLEARED = "cleared"        # the far end cleared; our side is still off-hook
+FAULT = "fault"            # no line voltage
+STATES = (IDLE, ALERTING, RINGING, DIALLING, CONNECTED, CLEARED, FAULT)
+
+NO_LINE_VOLTAGE = "no_line_voltage"
+STUCK_OFF_HOOK = "stuck_off_hook"
+
+RING_TIMEOUT_MS = {"uk": 3500, "us": 5500}   # longer than the cadence's pause (2 s, 4 s)
+CLEAR_TONES = frozenset({"busy", "unobtainable", "congestion"})
+LOOP_SIGNALS = ("hook", "in_use")
+
+
+def _us(ms):
+    return ms * 1000
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    """Timing of the line supervisor; every time in the unit its name ends in.
+
+    ``country``              "uk" or "us": picks the default ``ring_timeout_ms``
+    ``debounce_ms``          a contact's level counts once stable this long; must
+                             stay below pulse dialling's ~33 ms makes (15 ms)
+    ``ring_gap_ms``          no ring pulse for this long ends a ring burst (150 ms)
+    ``ring_confirm_ms``      a ring burst is real once it lasts this long (30 ms)
+    ``pulse_break_max_ms``   a longer loop break is an on-hook, a shorter one a
+                             dial pulse (150 ms)
+    ``interdigit_ms``        a loop make this long ends a pulsed digit (200 ms)
+    ``dial_timeout_ms``      no new digit for this long after the last one:
+                             dialling has ended and the call is connected (4000 ms)
+    ``ring_timeout_ms``      no ring for this long after a burst: missed
+                             (None: 3500 ms in the UK, 5500 ms in the US)
+    ``cid_wait_ms``          after an idle-line reversal, alert tone or caller ID,
+                             how long to wait for the first ring (5000 ms)
+    ``kbreak_min_ms``        a loss of line voltage this long during a call is
+                             the network clearing it (100 ms)
+    ``no_voltage_fault_ms``  no line voltage this long is a fault (3000 ms)
+    ``stuck_off_hook_ms``    off-hook this long is a fault (2 hours)
+
+    Raises :class:`~firmware.errors.ConfigError` naming the field on invalid values.
+    """
+
+    country: str = "uk"
+    debounce_ms: int = 15
+    ring_gap_ms: int = 150
+    ring_confirm_ms: int = 30
+    pulse_break_max_ms: int = 150
+    interdigit_ms: int = 200
+    dial_timeout_ms: int = 4000
+    ring_timeout_ms: int = None
+    cid_wait_ms: int = 5000
+    kbreak_min_ms: int = 100
+    no_voltage_fault_ms: int = 3000
+    stuck_off_hook_ms: int = 2 * 3600 * 1000
+
+    def __post_init__(self):
+        if self.country not in RING_TIMEOUT_MS:
+            raise ConfigError("must be one of %s, not %r" % (", ".join(RING_TIMEOUT_MS), self.country),
+                              field="country")
+        if self.ring_timeout_ms is None:
+            object.__setattr__(self, "ring_timeout_ms", RING_TIMEOUT_MS[self.country])
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "country":
+                continue
+            lowest = 0 if f.name in ("debounce_ms", "ring_confirm_ms") else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+                raise ConfigError("must be a whole number of milliseconds >= %d, not %r"
+                                  % (lowest, value), field=f.name)
+        self._require("debounce_ms", "pulse_break_max_ms", "dial pulses would vanish")
+        self._require("debounce_ms", "kbreak_min_ms", "K-breaks would vanish")
+        self._require("ring_confirm_ms", "ring_gap_ms", "bursts would end before they count")
+        self._require("ring_gap_ms", "ring_timeout_ms", "a pause between bursts would end the call")
+        self._require("interdigit_ms", "dial_timeout_ms", "dialling would end inside a digit")
+        self._require("kbreak_min_ms", "no_voltage_fault_ms", "no K-break could be told apart")
+
+    def _require(self, shorter, longer, why):
+        a, b = getattr(self, shorter), getattr(self, longer)
+        if a < b:
+            return
+        # Name the field that was changed from its default: that is the one to fix.
+        defaults = {f.name: f.default for f in fields(self)}
+        if a == defaults[shorter] and b != defaults[longer]:
+            raise ConfigError("must be longer than %s (%d ms), or %s" % (shorter, a, why),
+                              field=longer)
+        raise ConfigError("must be shorter than %s (%d ms), or %s" % (longer, b, why), field=shorter)
+
+
+class Supervisor:
+    """The state machines of all lines (see the module docstring).
+
+    :param lines: number of lines, numbered from 1
+    :param clock: a :class:`~firmware.clock.Clock`; edge times are on it
+    :param bus: the :class:`~firmware.bus.EventBus` to publish on
+    :param config: a :class:`SupervisorConfig` (defaults if None)
+    :param signals: the input signals the HAT wires (at least hook, ring and
+        polarity); without ``in_use`` there is no extension detection, without
+        ``power`` no line-voltage faults and no K-break clears
+    :param on_hook_change: ``f(line, off_hook)`` called when a line goes
+        off-hook or back on-hook (not for dial pulses), so the DSP knows
+        whether DTMF is caller ID or dialling; also settable as an attribute
+
+    Raises :class:`~firmware.errors.ConfigError` for an unusable ``signals``.
+    """
+
+    def __init__(self, lines, clock, bus, config=None, signals=frozenset(INPUT_SIGNALS),
+                 on_hook_change=None):
+        if isinstance(lines, bool) or not isinstance(lines, int) or lines < 1:
+            raise ValueError("lines must be a positive number of lines, not %r" % (lines,))
+        signals = frozenset(signals)
+        if signals - set(INPUT_SIGNALS):
+            raise ConfigError("unknown input signals %s" % ", ".join(sorted(signals - set(INPUT_SIGNALS))),
+                              field="signals")
+        if set(REQUIRED_SIGNALS) - signals:
+            raise ConfigError("the HAT must wire %s" % ", ".join(sorted(set(REQUIRED_SIGNALS) - signals)),
+                              field="signals")
+        self.config = config if config is not None else SupervisorConfig()
+        self.signals = signals
+        self.on_hook_change = on_hook_change
+        self._bus = bus
+        self._lock = threading.RLock()
+        self._publish_lock = threading.RLock()
+        self._outbox = collections.deque()
+        self._closed = False
+        self._timers = _GuardedClock(clock, self._run)
+        self._lines = {n: _Line(self, n) for n in range(1, lines + 1)}
+
+    # ---------------------------------------------------------------- inputs
+    def on_edge(self, line, signal, active, t_us):
+        """A raw (undebounced) edge: ``signal`` on ``line`` became ``active`` at ``t_us``.
+
+        Raises ValueError for an unknown line or a signal the HAT does not wire.
+        Edges after :meth:`close` are ignored.
+        """
+        if signal not in self.signals:
+            raise ValueError("line %r: %r is not an input this HAT wires" % (line, signal))
+        self._run(self._line(line).edge, signal, bool(active), int(t_us))
+
+    def on_dsp_event(self, line, event):
+        """An event from ``line``'s DSP: DtmfDigit, CallerId, CallerIdError, AlertTone or Tone.
+
+        Matched by class name (or, failing that, by attributes); others are ignored.
+        """
+        self._run(self._line(line).dsp_event, event)
+
+    def sync(self, read):
+        """Take every input's current level from ``read(line, signal)`` as an edge now.
+
+        Call once right after the board has started (``sup.sync(board.read)``):
+        the supervisor assumes idle levels (line voltage present, everything
+        else inactive) and a line that is already dead or off-hook at start-up
+        sends no edge to say so.
+        """
+        now_us = self._timers.now_us()
+        for line in self._lines:
+            for signal in sorted(self.signals):
+                self.on_edge(line, signal, read(line, signal), now_us)
+
+    # ---------------------------------------------------------------- queries
+    def state(self, line):
+        """The line's state, one of :data:`STATES`."""
+        with self._lock:
+            return self._line(line).state
+
+    def live_call(self, line):
+        """The line's call in progress (a :class:`~firmware.call.Call`), or None."""
+        with self._lock:
+            return self._line(line).call
+
+    def faults(self, line):
+        """The kinds of the line's active faults, as a new set."""
+        with self._lock:
+            return set(self._line(line).faults)
+
+    def is_off_hook(self, line):
+        """Whether someone is off-hook on the line (a dial pulse does not count as on-hook)."""
+        with self._lock:
+            return self._line(line).off_hook
+
+    def close(self):
+        """Cancel every timer; later edges and events are ignored. Idempotent."""
+        with self._lock:
+            self._closed = True
+            self._timers.cancel_all()
+
+    # ---------------------------------------------------------------- internals
+    def _line(self, line):
+        try:
+            return self._lines[line]
+        except KeyError:
+            raise ValueError("no line %r (lines are 1 to %d)" % (line, len(self._lines))) from None
+
+    def _run(self, fn, *args):
+        with self._lock:
+            if self._closed:
+                return
+            fn(*args)
+        self._flush()
+
+    def _emit(self, event):
+        self._outbox.append(functools.partial(self._bus.publish, event))
+
+    def _notify_hook(self, line, off_hook):
+        if self.on_hook_change is not None:
+            self._outbox.append(functools.partial(self.on_hook_change, line, off_hook))
+
+    def _flush(self):
+        # One publisher at a time, oldest first: events from the GPIO thread and
+        # the timer thread cannot overtake each other, and a handler that calls
+        # back in (reentrant locks) only appends to the same queue.
+        with self._publish_lock:
+            while True:
+                with self._lock:
+                    if not self._outbox:
+                        return
+                    deliver = self._outbox.popleft()
+                deliver()
+
+
+class _GuardedClock:
+    """The clock as the supervisor's parts see it.
+
+    Every callback runs under the supervisor's lock (and its events are then
+    published), a timer cancelled under the lock never runs even if the
+    clock's thread already picked it, and :meth:`cancel_all` stops them all.
+    """
+
+    def __init__(self, clock, run):
+        self._clock = clock
+        self._run = run
+        self._live = set()
+
+    def now_us(self):
+        return self._clock.now_us()
+
+    def call_at(self, t_us, fn):
+        handle = _Handle(self._live)
+        handle.timer = self._clock.call_at(t_us, lambda: self._run(handle.fire, fn))
+        self._live.add(handle)
+        return handle
+
+    def cancel_all(self):
+        for handle in list(self._live):
+            handle.cancel()
+
+
+class _Handle:
+    __slots__ = ("timer", "cancelled", "_live")
+
+    def __init__(self, live):
+        self._live = live
+        self.timer = None
+        self.cancelled = False
+
+    def cancel(self):
+        self.cancelled = True
+        self.timer.cancel()
+        self._live.discard(self)
+
+    def fire(self, fn):
+        if not self.cancelled:
+            self._live.discard(self)
+            self.cancelled = True
+            fn()
+
+
+def _dsp_kind(event):
+    """The DSP event's kind, by class name or else by its attributes."""
+    name = type(event).__name__
+    if name in ("DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone"):
+        return name
+    for attr, kind in (("digit", "DtmfDigit"), ("reason", "CallerIdError"),
+                       ("standard", "CallerId"), ("name", "Tone")):
+        if hasattr(event, attr):
+            return kind
+    return None
+
+
+class _Line:
+    """One line's state machine. Runs under the supervisor's lock."""
+
+    def __init__(self, sup, number):
+        self.sup = sup
+        self.n = number
+        self.cfg = cfg = sup.config
+        self.clock = sup._timers
+        self.poll_us = max(_us(cfg.debounce_ms), 1000)
+        self.state = IDLE
+        self.call = None
+        self.faults = set()
+        self.timers = {}
+        # Power is assumed present until the board says otherwise.
+        self.inputs = {s: Debouncer(self.clock, _us(cfg.debounce_ms),
+                                    functools.partial(self._changed, s), level=(s == "power"))
+                       for s in ("hook", "in_use", "polarity", "power") if s in sup.signals}
+        self.loop_inputs = [self.inputs[s] for s in LOOP_SIGNALS if s in self.inputs]
+        self.ring = RingDetector(self.clock, _us(cfg.ring_gap_ms), self._ring_start,
+                                 self._ring_end, confirm_us=_us(cfg.ring_confirm_ms))
+        self.loop = False          # debounced: someone draws loop current
+        self.loop_us = 0           # when ``loop`` last changed
+        self.off_hook = False      # an off-hook spell is on (dial pulses do not end it)
+        self.off_hook_us = None
+        self.break_us = None       # start of a loop break not yet judged (pulse or on-hook)
+        self.reversal_us = None    # polarity reversal while dialling: the answer
+        self.pulses = 0            # breaks of the digit being pulsed
+        self.pulse_digit_us = None
+        self.last_make_us = None
+        self.digit_end_us = None   # end of the last digit: the dial timeout runs from it
+        self.alert_us = None       # first caller-ID-phase signal while alerting
+        self.cid_deadline_us = None
+        self.pending_cid = {}      # caller ID heard while alerting, for the call
+        self.pending_notes = []
+        self.ring_end_us = None
+        self.power_ok = True
+        self.power_lost_us = None
+        self.power_back_us = None
+        self.resyncing = False     # power just came back: loop inputs still settling
+
+    # ------------------------------------------------------------ plumbing
+    def _arm(self, name, t_us, fn):
+        self._disarm(name)
+        self.timers[name] = self.clock.call_at(t_us, fn)
+
+    def _disarm(self, *names):
+        for name in names:
+            timer = self.timers.pop(name, None)
+            if timer is not None:
+                timer.cancel()
+
+    def _retry(self, name, fn):
+        self._arm(name, self.clock.now_us() + self.poll_us, fn)
+
+    @staticmethod
+    def _unsettled(deadline_us, *detectors):
+        """Whether a detector has an unconfirmed change that began by ``deadline_us``."""
+        return any(d.pending_since is not None and d.pending_since <= deadline_us
+                   for d in detectors)
+
+    def _emit(self, event_type, t_us, **fields_):
+        self.sup._emit(event_type(line=self.n, t_us=t_us, **fields_))
+
+    def _set_state(self, state, t_us):
+        if state != self.state:
+            previous, self.state = self.state, state
+            self._emit(LineStateChanged, t_us, state=state, previous=previous)
+
+    def _updated(self, t_us):
+        self._emit(CallUpdated, t_us, call=self.call)
+
+    def _note(self, text):
+        if self.call is not None:
+            self.call.notes.append(text)
+        elif self.state == ALERTING:
+            self.pending_notes.append(text)
+
+    def _extension(self):
+        """Off-hook on a parallel extension: line in use, our handset on-hook."""
+        return "in_use" in self.inputs and self.inputs["in_use"].level and not self.inputs["hook"].level
+
+    # ------------------------------------------------------------ edges
+    def edge(self, signal, active, t_us):
+        if signal == "ring":
+            self.ring.edge(active, t_us)
+        else:
+            self.inputs[signal].edge(active, t_us)
+
+    def _changed(self, signal, active, t_us):
+        if signal == "polarity":
+            self._polarity(active, t_us)
+        elif signal == "power":
+            self._power(active, t_us)
+        else:
+            self._loop_input(signal, active, t_us)
+
+    def _loop_input(self, signal, active, t_us):
+        if (signal == "hook" and active and self.off_hook and self.call is not None
+                and self.call.extension and t_us - self.off_hook_us <= _us(self.cfg.pulse_break_max_ms)):
+            # in_use was confirmed first, but it is our own handset picking up.
+            self.call.extension = False
+            self._updated(t_us)
+        loop = any(d.level for d in self.loop_inputs)
+        if loop == self.loop:
+            return
+        self.loop, self.loop_us = loop, t_us
+        if not self.power_ok or self.resyncing:
+            return  # without line voltage the loop means nothing; see _resync
+        if loop:
+            self._loop_made(t_us)
+        else:
+            self._loop_broken(t_us)
+
+    def _loop_broken(self, t_us):
+        if not self.off_hook:
+            return
+        self._settle_dialling(t_us)
+        self._disarm("digit", "dial")
+        self.break_us = t_us
+        self._arm("onhook", t_us + _us(self.cfg.pulse_break_max_ms), self._onhook_check)
+
+    def _onhook_check(self):
+        if self._unsettled(self.break_us + _us(self.cfg.pulse_break_max_ms), *self.loop_inputs):
+            return self._retry("onhook", self._onhook_check)
+        self._on_hook(self.break_us)
+
+    def _loop_made(self, t_us):
+        self._disarm("onhook")
+        if self.off_hook and self.break_us is not None:
+            break_us, self.break_us = self.break_us, None
+            if t_us - break_us <= _us(self.cfg.pulse_break_max_ms):
+                return self._pulse(break_us, t_us)
+            self._on_hook(break_us)
+        if not self.off_hook:
+            self._off_hook(t_us)
+
+    def _off_hook(self, t_us):
+        self.off_hook, self.off_hook_us, self.break_us = True, t_us, None
+        self._arm("stuck", t_us + _us(self.cfg.stuck_off_hook_ms), self._stuck)
+        self.sup._notify_hook(self.n, True)
+        if self.state == IDLE and self.ring.pending_since is not None:
+            self._start_inbound(self.ring.pending_since, t_us)  # picked up as it began to ring
+        elif self.state == ALERTING:
+            self._start_inbound(min(self.alert_us, t_us), t_us)
+        if self.state == RINGING:
+            self._answer(t_us)
+        elif self.state == IDLE:
+            self._start_outbound(t_us)
+
+    def _on_hook(self, t_us):
+        self._disarm("onhook", "stuck")
+        self.off_hook, self.break_us = False, None
+        self.sup._notify_hook(self.n, False)
+        if STUCK_OFF_HOOK in self.faults:
+            self.faults.discard(STUCK_OFF_HOOK)
+            self._emit(LineFault, t_us, kind=STUCK_OFF_HOOK, active=False)
+        if self.state == DIALLING:
+            if self.pulses:
+                self._end_pulse_digit()
+            if self.call.number:
+                self._connect(self.digit_end_us)  # dialling ended with the last digit
+                self._end(t_us, "local")
+            else:
+                self._end(t_us, "abandoned")
+        elif self.state == CONNECTED:
+            self._end(t_us, "local")
+        elif self.state == CLEARED:
+            self._set_state(IDLE, t_us)
+
+    def _stuck(self):
+        self.faults.add(STUCK_OFF_HOOK)
+        self._emit(LineFault, self.off_hook_us, kind=STUCK_OFF_HOOK, active=True)
+
+    # ------------------------------------------------------------ calls
+    def _start_inbound(self, start_us, t_us):
+        self._disarm("cid")
+        self.call = Call(line=self.n, direction="in", started_us=start_us, **self.pending_cid)
+        self.call.notes.extend(self.pending_notes)
+        self.alert_us, self.pending_cid, self.pending_notes = None, {}, []
+        self._emit(CallStarted, start_us, call=self.call)
+        self._set_state(RINGING, t_us)
+
+    def _answer(self, t_us):
+        self._disarm("ring")
+        self.call.answered_us = t_us
+        self.call.extension = self._extension()
+        self._emit(CallAnswered, t_us, call=self.call)
+        self._set_state(CONNECTED, t_us)
+
+    def _start_outbound(self, t_us):
+        self.call = Call(line=self.n, direction="out", started_us=t_us, extension=self._extension())
+        self.pulses, self.digit_end_us = 0, None
+        self._emit(CallStarted, t_us, call=self.call)
+        self._set_state(DIALLING, t_us)
+
+    def _connect(self, t_us):
+        self._disarm("dial", "digit", "reversal")
+        self.pulses = 0
+        self.call.answered_us = t_us
+        self._emit(CallAnswered, t_us, call=self.call)
+        self._set_state(CONNECTED, t_us)
+
+    def _end(self, t_us, reason, state=IDLE):
+        call, self.call = self.call, None
+        self._disarm("ring", "dial", "digit", "reversal")
+        self.pulses, self.digit_end_us = 0, None
+        call.ended_us = max(t_us, call.answered_us or call.started_us)
+        call.end_reason = reason
+        self._emit(CallEnded, call.ended_us, call=call)
+        self._set_state(state, call.ended_us)
+
+    # ------------------------------------------------------------ dialling
+    def _pulse(self, break_us, make_us):
+        if self.state != DIALLING:
+            return  # after connect: digits (card numbers!) never reach the log
+        if self.pulses == 0:
+            self.pulse_digit_us = break_us
+        self.pulses += 1
+        self.last_make_us = make_us
+        self._arm("digit", make_us + _us(self.cfg.interdigit_ms), self._digit_check)
+
+    def _digit_check(self):
+        if self._unsettled(self.last_make_us + _us(self.cfg.interdigit_ms), *self.loop_inputs):
+            return self._retry("digit", self._digit_check)
+        self._end_pulse_digit()
+
+    def _end_pulse_digit(self):
+        count, self.pulses = self.pulses, 0
+        self._disarm("digit")
+        if count > 10:
+            self._note("pulse_digit_invalid:%d" % count)
+            return
+        self._digit("0" if count == 10 else str(count), "pulse", self.pulse_digit_us, self.last_make_us)
+
+    def _digit(self, digit, method, t_us, end_us):
+        call = self.call
+        call.number = (call.number or "") + digit
+        if call.dial_method is None:
+            call.dial_method = method
+        self._emit(DigitDialled, t_us, digit=digit, method=method)
+        self._updated(end_us)
+        if self.state == DIALLING:
+            self.digit_end_us = end_us
+            self._arm("dial", end_us + _us(self.cfg.dial_timeout_ms), self._dial_check)
+
+    def _dial_check(self):
+        if self._unsettled(self.digit_end_us + _us(self.cfg.dial_timeout_ms), *self.loop_inputs):
+            return self._retry("dial", self._dial_check)
+        if self.state == DIALLING and not self.pulses:
+            self._connect(self.digit_end_us)
+
+    def _settle_dialling(self, t_us):
+        """Finish a digit or the dialling that had already ended by ``t_us``."""
+        if self.state != DIALLING:
+            return
+        if self.pulses and t_us - self.last_make_us >= _us(self.cfg.interdigit_ms):
+            self._end_pulse_digit()
+        if (self.digit_end_us is not None and not self.pulses
+                and t_us - self.digit_end_us >= _us(self.cfg.dial_timeout_ms)):
+            self._connect(self.digit_end_us)
+
+    # ------------------------------------------------------------ ringing, caller ID
+    def _ring_start(self, t_us):
+        if self.state == IDLE and not self.off_hook:
+            self._start_inbound(t_us, t_us)
+        elif self.state == ALERTING:
+            self._start_inbound(min(self.alert_us, t_us), t_us)
+        elif self.state == RINGING:
+            self._disarm("ring")
+
+    def _ring_end(self, t_us):
+        if self.state == RINGING:
+            self.ring_end_us = t_us
+            self._arm("ring", t_us + _us(self.cfg.ring_timeout_ms), self._ring_check)
+
+    def _ring_check(self):
+        if self._unsettled(self.ring_end_us + _us(self.cfg.ring_timeout_ms), self.ring, *self.loop_inputs):
+            return self._retry("ring", self._ring_check)
+        if self.state == RINGING and not self.ring.in_burst:
+            self._end(self.ring_end_us, "missed")
+
+    def _polarity(self, active, t_us):
+        if self.state == IDLE and active and not self.off_hook:
+            self._alert(t_us)
+        elif self.state == DIALLING:
+            self.reversal_us = t_us
+            self._reversal_check()
+
+    def _reversal_check(self):
+        """Answer supervision: the far end answered at ``reversal_us``."""
+        t_us = self.reversal_us
+        if self.state != DIALLING:
+            return
+        if self._unsettled(t_us, *self.loop_inputs):
+            # e.g. the last dial pulse's make, at the same moment, not confirmed yet
+            return self._retry("reversal", self._reversal_check)
+        self._settle_dialling(t_us)
+        if self.state == DIALLING:
+            if self.pulses:
+                self._end_pulse_digit()
+            self._note("answer_reversal")
+            self._connect(t_us)
+
+    def _alert(self, t_us):
+        """A caller-ID-phase signal (reversal, alert tone, caller ID) on an idle line."""
+        if self.state == IDLE:
+            self.alert_us, self.pending_cid, self.pending_notes = t_us, {}, []
+            self.cid_deadline_us = None
+            self._set_state(ALERTING, t_us)
+        else:
+            self.alert_us = min(self.alert_us, t_us)
+        deadline_us = t_us + _us(self.cfg.cid_wait_ms)
+        if self.cid_deadline_us is None or deadline_us > self.cid_deadline_us:
+            self.cid_deadline_us = deadline_us
+            self._arm("cid", deadline_us, self._cid_check)
+
+    def _cid_check(self):
+        if self._unsettled(self.cid_deadline_us, self.ring, *self.loop_inputs):
+            return self._retry("cid", self._cid_check)
+        if self.state == ALERTING:  # no ring came: a message-waiting signal, or the caller gave up
+            self.alert_us, self.pending_cid, self.pending_notes = None, {}, []
+            self._set_state(IDLE, self.clock.now_us())
+
+    # ------------------------------------------------------------ line voltage
+    def _power(self, present, t_us):
+        if not present:
+            self.power_ok, self.power_lost_us, self.resyncing = False, t_us, False
+            self._disarm("onhook", "resync")
+            self._arm("power", t_us + _us(self.cfg.no_voltage_fault_ms), self._power_check)
+            return
+        lost_us, self.power_lost_us, self.power_ok = self.power_lost_us, None, True
+        self.power_back_us = t_us
+        self._disarm("power")
+        if NO_LINE_VOLTAGE in self.faults:
+            self.faults.discard(NO_LINE_VOLTAGE)
+            self._emit(LineFault, t_us, kind=NO_LINE_VOLTAGE, active=False)
+            self._set_state(IDLE, t_us)
+        elif (self.state == CONNECTED and lost_us is not None
+              and t_us - lost_us >= _us(self.cfg.kbreak_min_ms)):
+            self._note("k_break")
+            self._end(lost_us, "remote", CLEARED if self.off_hook else IDLE)
+        # No loop current flows without line voltage: judge the loop afresh once it settles.
+        self.resyncing = True
+        self._arm("resync", t_us + _us(self.cfg.pulse_break_max_ms), self._resync)
+
+    def _power_check(self):
+        lost_us = self.power_lost_us
+        if self._unsettled(lost_us + _us(self.cfg.no_voltage_fault_ms), self.inputs["power"]):
+            return self._retry("power", self._power_check)
+        self.faults.add(NO_LINE_VOLTAGE)
+        self._emit(LineFault, lost_us, kind=NO_LINE_VOLTAGE, active=True)
+        self._disarm("cid", "ring", "dial", "digit")
+        self.alert_us, self.pending_cid, self.pending_notes = None, {}, []
+        if self.call is not None:
+            self._end(lost_us, "fault", FAULT)
+        else:
+            self._set_state(FAULT, lost_us)
+
+    def _resync(self):
+        now_us = self.clock.now_us()
+        if self._unsettled(now_us, *self.loop_inputs):
+            return self._retry("resync", self._resync)
+        self.resyncing = False
+        if self.off_hook and not self.loop:
+            self._on_hook(self.loop_us)
+        elif self.off_hook:
+            self.break_us = None  # the break was the line's, not the handset's
+            if self.state == IDLE:  # back from a fault, still off-hook: a new call
+                self._start_outbound(self.power_back_us)
+            elif self.state == DIALLING and self.digit_end_us is not None:
+                self._arm("dial", max(now_us, self.digit_end_us + _us(self.cfg.dial_timeout_ms)),
+                          self._dial_check)
+        elif self.loop:
+            self._off_hook(max(self.loop_us, self.power_back_us))
+
+    # ------------------------------------------------------------ DSP events
+    def dsp_event(self, event):
+        kind = _dsp_kind(event)
+        handler = {"DtmfDigit": self._dtmf, "CallerId": self._caller_id,
+                   "CallerIdError": self._caller_id_error, "AlertTone": self._alert_tone,
+                   "Tone": self._tone}.get(kind)
+        if handler is None:
+            log.debug("line %d: ignoring DSP event %r", self.n, event)
+            return
+        handler(event)
+
+    def _dtmf(self, ev):
+        end_us = getattr(ev, "end_us", None)
+        end_us = ev.t_us if end_us is None else end_us
+        if self.state == DIALLING and self.off_hook:
+            if self.pulses:
+                self._end_pulse_digit()
+            self._digit(str(ev.digit), "dtmf", ev.t_us, end_us)
+        elif (self.state == CONNECTED and self.call.direction == "out"
+              and self.call.answered_us is not None and ev.t_us < self.call.answered_us):
+            # Began before the answer (a reversal as the last tone ended), reported
+            # after it: still dialling. Digits begun after the answer (card numbers)
+            # never reach the log.
+            self._digit(str(ev.digit), "dtmf", ev.t_us, end_us)
+        # on-hook DTMF is caller ID: the DSP decodes that itself
+
+    def _caller_id(self, ev):
+        cid = {"number": getattr(ev, "number", None), "name": getattr(ev, "name", None),
+               "cid_datetime": getattr(ev, "datetime", None), "cid_standard": getattr(ev, "standard", None),
+               "absence": getattr(ev, "absence", None)}
+        self._emit(CallerIdReceived, ev.t_us, standard=cid["cid_standard"], number=cid["number"],
+                   name=cid["name"], datetime=cid["cid_datetime"], absence=cid["absence"],
+                   message_waiting=getattr(ev, "message_waiting", None))
+        known = {k: v for k, v in cid.items() if v is not None}
+        if self.state == IDLE and not self.off_hook:
+            self._alert(ev.t_us)
+        if self.state == ALERTING:
+            self.pending_cid.update(known)
+        elif self.state == RINGING and known:
+            for key, value in known.items():
+                setattr(self.call, key, value)
+            self._updated(ev.t_us)
+
+    def _caller_id_error(self, ev):
+        if self.state in (ALERTING, RINGING):
+            self._note("caller_id_error:%s" % getattr(ev, "reason", "unknown"))
+
+    def _alert_tone(self, ev):
+        self._emit(ToneDetected, ev.t_us, name="alert")
+        if self.state in (IDLE, ALERTING) and not self.off_hook:
+            self._alert(ev.t_us)
+
+    def _tone(self, ev):
+        name = ev.name
+        self._emit(ToneDetected, ev.t_us, name=name)
+        if name in CLEAR_TONES and self.state in (CONNECTED, DIALLING):
+            self._note("tone:%s" % name)
+            if self.state == CONNECTED:
+                self._end(ev.t_us, "remote", CLEARED if self.off_hook else IDLE)
+            else:  # cleared (or refused) before it was answered
+                self._end(ev.t_us, "remote" if self.call.number else "abandoned", CLEARED)
+        elif name == "ringback" and self.state in (DIALLING, CONNECTED) and "ringback" not in self.call.notes:
+            self._note("ringback")
+            self._updated(ev.t_us)

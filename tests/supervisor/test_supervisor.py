@@ -1,0 +1,857 @@
+"""The line supervisor, driven edge by edge on a simulated clock.
+
+Each test writes what happens on a line with :class:`LineScript` (handset,
+ring cadence, pulse dialling, K-break, power loss, DSP events), plays it into
+a :class:`Rig` and checks the call records and events. Times in the scripts
+are ms; everything the supervisor reports is clock µs.
+"""
+
+import threading
+from dataclasses import dataclass
+from functools import partial
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from board.base import INPUT_SIGNALS
+from firmware.bus import (CallAnswered, CallEnded, CallerIdReceived, CallStarted, CallUpdated,
+                          DigitDialled, Event, EventBus, LineFault, LineStateChanged,
+                          ToneDetected)
+from firmware.clock import RealClock, SimClock
+from firmware.errors import ConfigError
+from firmware.supervisor import STATES, Supervisor, SupervisorConfig
+
+ALL = frozenset(INPUT_SIGNALS)
+MINIMAL = frozenset({"hook", "ring", "polarity"})
+TOLERANCE_US = 50_000
+
+
+def us(t_ms):
+    return int(round(t_ms * 1000))
+
+
+# ------------------------------------------------------------ fake DSP events
+# The DSP's event classes, as the supervisor sees them (matched by name).
+
+@dataclass
+class DtmfDigit:
+    t_us: int
+    digit: str
+    end_us: int
+
+
+@dataclass
+class CallerId:
+    t_us: int
+    standard: str
+    number: str = None
+    name: str = None
+    datetime: str = None
+    absence: str = None
+    message_waiting: bool = None
+
+
+@dataclass
+class CallerIdError:
+    t_us: int
+    reason: str
+
+
+@dataclass
+class AlertTone:
+    t_us: int
+
+
+@dataclass
+class Tone:
+    t_us: int
+    name: str
+
+
+DSP_LATENCY_US = 40_000  # a DSP reports an event a little after it began
+
+
+# ------------------------------------------------------------ edge builders
+
+class LineScript:
+    """Raw edges and DSP events on one line, built from what happens on it.
+
+    :param chatter: ``f() -> offsets`` (µs, sorted, even count): after every
+        contact change the input toggles at these offsets before settling
+    """
+
+    def __init__(self, line=1, signals=ALL, chatter=None):
+        self.line = line
+        self.signals = frozenset(signals)
+        self.chatter = chatter
+        self.edges = []    # (t_us, signal, active)
+        self.events = []   # (deliver_us, event)
+
+    def contact(self, signal, active, t_ms):
+        if signal not in self.signals:
+            return
+        t = us(t_ms)
+        self.edges.append((t, signal, active))
+        for i, off in enumerate(self.chatter() if self.chatter else ()):
+            self.edges.append((t + off, signal, active if i % 2 else not active))
+
+    def handset(self, off_hook, t_ms, extension=False):
+        """Our handset (hook and in_use) or a parallel extension (in_use only)."""
+        if not extension:
+            self.contact("hook", off_hook, t_ms)
+        self.contact("in_use", off_hook, t_ms)
+
+    def pulse_dial(self, t_ms, digits, extension=False, break_ms=66, make_ms=34, pause_ms=800):
+        """Loop-disconnect dialling from ``t_ms``; returns the last make (ms)."""
+        t, last_make = t_ms, None
+        for digit in digits:
+            if last_make is not None:
+                t = last_make + pause_ms
+            for _ in range(int(digit) or 10):
+                self.handset(False, t, extension)
+                self.handset(True, t + break_ms, extension)
+                last_make = t + break_ms
+                t += break_ms + make_ms
+        return last_make
+
+    def dtmf(self, t_ms, digits, on_ms=70, off_ms=80):
+        """DTMF digits as the DSP reports them; returns the end of the last (ms)."""
+        t = t_ms
+        for digit in digits:
+            self.dsp(DtmfDigit(us(t), digit, us(t + on_ms)), deliver_us=us(t + on_ms) + 20_000)
+            t += on_ms + off_ms
+        return t - off_ms
+
+    def ring_burst(self, t_ms, dur_ms, hz):
+        """One burst as the half-wave ring detector shows it; returns (start, end) ms.
+
+        The detector conducts in the first half of each ring cycle; the burst
+        ends with its last cycle.
+        """
+        period = 1000 / hz
+        n = max(1, round(dur_ms / period))
+        for k in range(n):
+            on = t_ms + k * period
+            self.edges += [(us(on), "ring", True), (us(on + period / 2), "ring", False)]
+        return t_ms, t_ms + n * period
+
+    def ring(self, t_ms, country, cycles):
+        """``cycles`` of the country's cadence; returns the bursts [(start, end)] ms."""
+        out = []
+        for c in range(cycles):
+            if country == "uk":
+                t = t_ms + c * 3000
+                out += [self.ring_burst(t, 400, 25), self.ring_burst(t + 600, 400, 25)]
+            else:
+                out.append(self.ring_burst(t_ms + c * 6000, 2000, 20))
+        return out
+
+    def reversal(self, t_ms, reversed_=True):
+        self.contact("polarity", reversed_, t_ms)
+
+    def power(self, present, t_ms):
+        self.contact("power", present, t_ms)
+
+    def dsp(self, event, deliver_us=None):
+        self.events.append((event.t_us + DSP_LATENCY_US if deliver_us is None else deliver_us, event))
+
+
+class Rig:
+    """A supervisor on a simulated clock with a strict bus that records every event."""
+
+    def __init__(self, lines=1, signals=ALL, **config):
+        self.clock = SimClock()
+        self.bus = EventBus(strict=True)
+        self.log = []
+        self.bus.subscribe(Event, self.log.append)
+        self.hook_changes = []
+        self.sup = Supervisor(lines, self.clock, self.bus, SupervisorConfig(**config),
+                              signals=signals, on_hook_change=self._hook_change)
+
+    def _hook_change(self, line, off_hook):
+        self.hook_changes.append((self.clock.now_us(), line, off_hook))
+
+    def play(self, *scripts, until_ms):
+        for script in scripts:
+            for t, signal, active in sorted(script.edges, key=lambda e: e[0]):
+                self.clock.call_at(t, partial(self.sup.on_edge, script.line, signal, active, t))
+            for deliver_us, event in script.events:
+                self.clock.call_at(deliver_us, partial(self.sup.on_dsp_event, script.line, event))
+        self.clock.run_until(us(until_ms))
+        return self
+
+    def calls(self, line=None):
+        seen = {}
+        for ev in self.log:
+            if isinstance(ev, CallStarted) and (line is None or ev.line == line):
+                seen[id(ev.call)] = ev.call
+        return list(seen.values())
+
+    def only_call(self):
+        calls = self.calls()
+        assert len(calls) == 1, calls
+        return calls[0]
+
+    def of(self, kind):
+        return [ev for ev in self.log if isinstance(ev, kind)]
+
+    def states(self, line=1):
+        return [ev.state for ev in self.of(LineStateChanged) if ev.line == line]
+
+
+def near(actual_us, truth_ms):
+    return actual_us is not None and abs(actual_us - us(truth_ms)) <= TOLERANCE_US
+
+
+def summary(call):
+    return (call.line, call.direction, call.started_us, call.answered_us, call.ended_us,
+            call.end_reason, call.number, call.extension)
+
+
+# ------------------------------------------------------------ inbound
+
+def test_uk_inbound_reversal_alert_caller_id_then_answered():
+    s = LineScript()
+    s.reversal(1000)
+    s.dsp(AlertTone(us(1100)))
+    s.dsp(CallerId(us(1300), "v23", number="01632960123", name="ACME LTD", datetime="03020900"))
+    bursts = s.ring(2500, "uk", 2)
+    s.handset(True, 7000)                      # in the pause after the second cadence
+    s.handset(False, 27000)
+    s.reversal(27000, reversed_=False)
+    rig = Rig().play(s, until_ms=30000)
+
+    call = rig.only_call()
+    assert summary(call) == (1, "in", us(1000), us(7000), us(27000), "local", "01632960123", False)
+    assert (call.name, call.cid_datetime, call.cid_standard) == ("ACME LTD", "03020900", "v23")
+    assert rig.states() == ["alerting", "ringing", "connected", "idle"]
+    started = rig.of(CallStarted)[0]
+    assert started.t_us == us(1000) and started.call.number == "01632960123"
+    assert [e.name for e in rig.of(ToneDetected)] == ["alert"]
+    assert rig.of(CallerIdReceived)[0].name == "ACME LTD"
+    assert bursts[0][0] == 2500
+    assert rig.sup.state(1) == "idle" and rig.sup.live_call(1) is None
+
+
+def test_us_inbound_caller_id_between_rings_answered_during_a_burst():
+    s = LineScript()
+    first = s.ring(1000, "us", 1)[0]
+    s.dsp(CallerId(us(first[1] + 500), "bell202", number="2015550123", name="SMITH J"))
+    s.ring_burst(7000, 1500, 20)               # picked up 1.4 s into the second burst
+    s.handset(True, 8400)
+    s.handset(False, 20000)
+    rig = Rig(country="us").play(s, until_ms=25000)
+
+    call = rig.only_call()
+    assert summary(call) == (1, "in", us(1000), us(8400), us(20000), "local", "2015550123", False)
+    assert call.cid_standard == "bell202"
+    updates = [e for e in rig.of(CallUpdated) if e.call is call]
+    assert updates and updates[0].t_us == us(first[1] + 500)
+    assert rig.states() == ["ringing", "connected", "idle"]
+
+
+def test_withheld_caller_id_is_private_with_no_number():
+    s = LineScript()
+    s.reversal(500)
+    s.dsp(CallerId(us(800), "v23", absence="private"))
+    s.ring(2000, "uk", 1)
+    s.handset(True, 4000)
+    s.handset(False, 9000)
+    call = Rig().play(s, until_ms=10000).only_call()
+    assert call.absence == "private" and call.number is None and call.answered
+
+
+@pytest.mark.parametrize("country,cycles", [("uk", 3), ("us", 2)])
+def test_missed_call_ends_at_the_last_ring(country, cycles):
+    s = LineScript()
+    bursts = s.ring(1000, country, cycles)
+    rig = Rig(country=country).play(s, until_ms=30000)
+    call = rig.only_call()
+    assert summary(call) == (1, "in", us(1000), None, us(bursts[-1][1]), "missed", None, False)
+    assert not call.answered
+    assert rig.states() == ["ringing", "idle"]
+    ended = rig.of(CallEnded)[0]
+    # declared ring_timeout after the last burst, dated by the burst
+    assert ended.t_us == us(bursts[-1][1])
+
+
+def test_missed_uk_call_with_reversal_starts_at_the_reversal():
+    s = LineScript()
+    s.reversal(1000)
+    s.dsp(AlertTone(us(1100)))
+    bursts = s.ring(2000, "uk", 2)
+    s.reversal(bursts[-1][1] + 100, reversed_=False)
+    call = Rig().play(s, until_ms=15000).only_call()
+    assert (call.started_us, call.ended_us, call.end_reason) == (us(1000), us(bursts[-1][1]), "missed")
+
+
+def test_reversal_without_a_ring_is_no_call():
+    s = LineScript()
+    s.reversal(1000)
+    s.dsp(CallerId(us(1300), "v23", message_waiting=True))
+    s.reversal(2000, reversed_=False)
+    rig = Rig(cid_wait_ms=5000).play(s, until_ms=10000)
+    assert rig.calls() == []
+    assert rig.states() == ["alerting", "idle"]
+    assert rig.of(LineStateChanged)[-1].t_us == us(6000)
+    assert rig.of(CallerIdReceived)[0].message_waiting is True
+
+
+def test_a_ring_input_spike_is_no_call():
+    s = LineScript()
+    s.edges += [(us(1000), "ring", True), (us(1001), "ring", False)]
+    assert Rig().play(s, until_ms=10000).calls() == []
+
+
+def test_extension_pick_up_answers_with_extension_flag():
+    s = LineScript()
+    s.ring(1000, "uk", 1)
+    s.handset(True, 3000, extension=True)
+    s.handset(False, 15000, extension=True)
+    call = Rig().play(s, until_ms=16000).only_call()
+    assert summary(call) == (1, "in", us(1000), us(3000), us(15000), "local", None, True)
+
+
+def test_own_handset_is_not_an_extension_even_when_in_use_settles_first():
+    s = LineScript()
+    s.ring(1000, "uk", 1)
+    s.contact("in_use", True, 3000)
+    s.contact("hook", True, 3000)
+    s.edges += [(us(3000) + 2000, "hook", False), (us(3000) + 6000, "hook", True)]  # hook chatters
+    s.handset(False, 9000)
+    rig = Rig().play(s, until_ms=10000)
+    call = rig.only_call()
+    assert call.answered_us == us(3000) and call.extension is False
+
+
+def test_picked_up_during_caller_id_phase_is_an_answered_inbound_call():
+    s = LineScript()
+    s.reversal(1000)
+    s.handset(True, 1500)
+    s.handset(False, 8000)
+    call = Rig().play(s, until_ms=9000).only_call()
+    assert summary(call)[:6] == (1, "in", us(1000), us(1500), us(8000), "local")
+
+
+# ------------------------------------------------------------ outbound
+
+@pytest.mark.parametrize("digits", ["0123456789", "01632960123"])
+def test_pulse_dialled_number(digits):
+    s = LineScript(chatter=lambda: [1500, 3000, 5000, 8000])
+    s.handset(True, 1000)
+    end = s.pulse_dial(2500, digits)
+    s.handset(False, end + 20000)
+    rig = Rig().play(s, until_ms=end + 25000)
+    call = rig.only_call()
+    assert summary(call) == (1, "out", us(1000), us(end), us(end + 20000), "local", digits, False)
+    assert call.dial_method == "pulse"
+    assert [(d.digit, d.method) for d in rig.of(DigitDialled)] == [(d, "pulse") for d in digits]
+    assert rig.of(DigitDialled)[0].t_us == us(2500)
+    assert rig.of(CallAnswered)[0].t_us == us(end)
+    assert rig.states() == ["dialling", "connected", "idle"]
+
+
+def test_pulse_dialling_from_an_extension():
+    s = LineScript()
+    s.handset(True, 1000, extension=True)
+    end = s.pulse_dial(2000, "999", extension=True)
+    s.handset(False, end + 10000, extension=True)
+    call = Rig().play(s, until_ms=end + 12000).only_call()
+    assert (call.number, call.extension, call.answered_us) == ("999", True, us(end))
+
+
+def test_dtmf_dialled_number_and_digits_after_connect_are_not_logged():
+    s = LineScript()
+    s.handset(True, 1000)
+    s.dsp(Tone(us(1100), "dial"))
+    end = s.dtmf(2500, "02079460000")
+    s.dsp(Tone(us(end + 1500), "ringback"))
+    s.dtmf(end + 10000, "4111111111111111")    # a card number, in the call: never logged
+    s.handset(False, end + 30000)
+    rig = Rig().play(s, until_ms=end + 31000)
+    call = rig.only_call()
+    assert summary(call) == (1, "out", us(1000), us(end), us(end + 30000), "local", "02079460000", False)
+    assert call.dial_method == "dtmf"
+    assert "".join(d.digit for d in rig.of(DigitDialled)) == "02079460000"
+    assert all("4111" not in (e.call.number or "") for e in rig.log if hasattr(e, "call"))
+    assert "ringback" in call.notes and call.end_reason == "local"
+
+
+def test_pulse_digits_after_connect_are_not_logged():
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.pulse_dial(2000, "123")
+    later = s.pulse_dial(end + 8000, "4929")
+    s.handset(False, later + 5000)
+    rig = Rig().play(s, until_ms=later + 6000)
+    call = rig.only_call()
+    assert (call.number, call.answered_us, call.ended_us) == ("123", us(end), us(later + 5000))
+    assert "".join(d.digit for d in rig.of(DigitDialled)) == "123"
+
+
+def test_off_hook_without_dialling_is_abandoned():
+    s = LineScript()
+    s.handset(True, 1000)
+    s.handset(False, 4000)
+    rig = Rig().play(s, until_ms=5000)
+    call = rig.only_call()
+    assert summary(call) == (1, "out", us(1000), None, us(4000), "abandoned", None, False)
+    assert rig.states() == ["dialling", "idle"]
+
+
+def test_hanging_up_right_after_dialling_keeps_the_number():
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2000, "123")
+    s.handset(False, end + 2000)           # before dial_timeout_ms
+    call = Rig().play(s, until_ms=end + 3000).only_call()
+    assert (call.number, call.answered_us, call.end_reason) == ("123", us(end), "local")
+
+
+def test_answer_reversal_connects_at_the_reversal():
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2000, "5551234")
+    s.reversal(end + 1500)
+    s.handset(False, end + 10000)
+    call = Rig().play(s, until_ms=end + 11000).only_call()
+    assert call.answered_us == us(end + 1500) and "answer_reversal" in call.notes
+
+
+# ------------------------------------------------------------ remote clear
+
+@pytest.mark.parametrize("hook_drops", [False, True])
+def test_remote_clear_by_k_break(hook_drops):
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2000, "0800123456")
+    s.power(False, end + 10000)
+    s.power(True, end + 10250)
+    if hook_drops:  # no line voltage, no loop current: the hook input drops too
+        s.handset(False, end + 10000)
+        s.handset(True, end + 10250)
+    s.handset(False, end + 14000)
+    rig = Rig().play(s, until_ms=end + 15000)
+    call = rig.only_call()
+    assert summary(call)[2:6] == (us(1000), us(end), us(end + 10000), "remote")
+    assert rig.states() == ["dialling", "connected", "cleared", "idle"]
+    assert rig.of(LineStateChanged)[-1].t_us == us(end + 14000)
+    assert rig.of(LineFault) == []
+
+
+def test_a_power_blip_shorter_than_a_k_break_is_ignored():
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2000, "1")
+    s.power(False, end + 6000)
+    s.power(True, end + 6050)
+    s.handset(False, end + 9000)
+    call = Rig().play(s, until_ms=end + 10000).only_call()
+    assert (call.end_reason, call.ended_us) == ("local", us(end + 9000))
+
+
+@pytest.mark.parametrize("tone", ["busy", "unobtainable", "congestion"])
+def test_remote_clear_by_clear_down_tone(tone):
+    s = LineScript()
+    s.ring(1000, "uk", 1)
+    s.handset(True, 3000)
+    s.dsp(Tone(us(20000), tone))
+    s.handset(False, 23000)
+    rig = Rig().play(s, until_ms=24000)
+    call = rig.only_call()
+    assert summary(call)[2:6] == (us(1000), us(3000), us(20000), "remote")
+    assert rig.states() == ["ringing", "connected", "cleared", "idle"]
+    assert rig.sup.live_call(1) is None
+
+
+def test_busy_before_connect_is_an_unanswered_remote_clear():
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2000, "0207946")
+    s.dsp(Tone(us(end + 1000), "busy"))
+    s.handset(False, end + 3000)
+    call = Rig().play(s, until_ms=end + 4000).only_call()
+    assert (call.answered_us, call.ended_us, call.end_reason) == (None, us(end + 1000), "remote")
+
+
+# ------------------------------------------------------------ faults
+
+def test_no_line_voltage_fault_raised_and_cleared_ending_the_call():
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2000, "123")
+    s.power(False, end + 5000)
+    s.power(True, end + 12000)
+    s.handset(False, end + 20000)
+    rig = Rig().play(s, until_ms=end + 21000)
+    faults = rig.of(LineFault)
+    assert [(f.kind, f.active, f.t_us) for f in faults] == [
+        ("no_line_voltage", True, us(end + 5000)), ("no_line_voltage", False, us(end + 12000))]
+    calls = rig.calls()
+    assert summary(calls[0])[3:6] == (us(end), us(end + 5000), "fault")
+    # still off-hook when the line came back: that is a new (abandoned) off-hook
+    assert summary(calls[1])[2:6] == (us(end + 12000), None, us(end + 20000), "abandoned")
+    assert rig.states() == ["dialling", "connected", "fault", "idle", "dialling", "idle"]
+
+
+def test_fault_state_and_faults_query_while_the_line_is_dead():
+    s = LineScript()
+    s.power(False, 1000)
+    rig = Rig().play(s, until_ms=5000)
+    assert rig.sup.state(1) == "fault" and rig.sup.faults(1) == {"no_line_voltage"}
+    s2 = LineScript()
+    s2.power(True, 6000)
+    rig.play(s2, until_ms=7000)
+    assert rig.sup.state(1) == "idle" and rig.sup.faults(1) == set()
+    assert rig.calls() == []
+
+
+def test_stuck_off_hook_fault_keeps_the_call():
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2000, "42")
+    s.handset(False, 70000)
+    rig = Rig(stuck_off_hook_ms=60000)
+    rig.play(s, until_ms=65000)
+    assert rig.sup.faults(1) == {"stuck_off_hook"} and rig.sup.state(1) == "connected"
+    assert rig.sup.is_off_hook(1)
+    rig.play(LineScript(), until_ms=71000)
+    assert [(f.kind, f.active, f.t_us) for f in rig.of(LineFault)] == [
+        ("stuck_off_hook", True, us(1000)), ("stuck_off_hook", False, us(70000))]
+    call = rig.only_call()
+    assert (call.answered_us, call.ended_us, call.end_reason) == (us(end), us(70000), "local")
+    assert rig.sup.faults(1) == set() and not rig.sup.is_off_hook(1)
+
+
+def test_without_a_power_input_there_are_no_voltage_faults():
+    rig = Rig(signals=MINIMAL)
+    rig.play(LineScript(signals=MINIMAL), until_ms=10000)
+    with pytest.raises(ValueError):
+        rig.sup.on_edge(1, "power", False, rig.clock.now_us())
+    assert rig.sup.faults(1) == set()
+
+
+# ------------------------------------------------------------ a HAT with only hook, ring, polarity
+
+def test_minimal_hat_inbound_outbound_and_pulse_dialling():
+    s = LineScript(signals=MINIMAL, chatter=lambda: [2000, 5000])
+    s.reversal(1000)
+    s.ring(2000, "uk", 1)
+    s.handset(True, 4000)
+    s.handset(False, 10000)
+    s.reversal(10000, reversed_=False)
+    s.handset(True, 20000)
+    end = s.pulse_dial(21000, "907")
+    s.handset(False, end + 8000)
+    rig = Rig(signals=MINIMAL).play(s, until_ms=end + 9000)
+    a, b = rig.calls()
+    assert summary(a) == (1, "in", us(1000), us(4000), us(10000), "local", None, False)
+    assert summary(b) == (1, "out", us(20000), us(end), us(end + 8000), "local", "907", False)
+
+
+# ------------------------------------------------------------ bounce
+
+def day(script, country="uk"):
+    """Several calls of every kind on one line; returns the true calls."""
+    s = script
+    truth = []
+    # inbound, UK caller-ID phase, answered by our handset
+    s.reversal(1000)
+    s.ring(2000, country, 2)
+    s.handset(True, 8000)
+    s.handset(False, 20000)
+    s.reversal(20000, reversed_=False)
+    truth.append(("in", 1000, 8000, 20000, "local", None, False))
+    # outbound, pulse dialled
+    s.handset(True, 30000)
+    end = s.pulse_dial(31000, "0123456789")
+    s.handset(False, end + 15000)
+    truth.append(("out", 30000, end, end + 15000, "local", "0123456789", False))
+    # missed
+    t = end + 20000
+    bursts = s.ring(t, country, 2)
+    truth.append(("in", t, None, bursts[-1][1], "missed", None, False))
+    # extension answers, then K-break
+    t = bursts[-1][1] + 10000
+    s.ring(t, country, 1)
+    s.handset(True, t + 2000, extension=True)
+    s.power(False, t + 9000)
+    s.power(True, t + 9200)
+    s.handset(False, t + 12000, extension=True)
+    truth.append(("in", t, t + 2000, t + 9000, "remote", None, True))
+    # off-hook, give up
+    s.handset(True, t + 20000)
+    s.handset(False, t + 23000)
+    truth.append(("out", t + 20000, None, t + 23000, "abandoned", None, False))
+    return truth, t + 25000
+
+
+def as_truth(call):
+    return (call.direction, call.started_us, call.answered_us, call.ended_us, call.end_reason,
+            call.number, call.extension)
+
+
+def truth_us(row):
+    d, start, ans, end, reason, number, ext = row
+    return (d, us(start), None if ans is None else us(ans), us(end), reason, number, ext)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rnd=st.randoms(use_true_random=False), bounce_ms=st.integers(0, 8))
+def test_contact_bounce_never_creates_or_splits_calls(rnd, bounce_ms):
+    def chatter():
+        if not bounce_ms:
+            return []
+        n = rnd.choice((0, 2, 4, 6))
+        return sorted(rnd.sample(range(1, bounce_ms * 1000 + 1), n))
+
+    s = LineScript(chatter=chatter)
+    truth, until = day(s)
+    rig = Rig().play(s, until_ms=until)
+    # first edges are the true ones: every time is exact
+    assert [as_truth(c) for c in rig.calls()] == [truth_us(r) for r in truth]
+    assert rig.of(LineFault) == []
+
+
+def test_bounce_on_every_edge_matches_the_clean_run_us_cadence():
+    clean, bouncy = LineScript(), LineScript(chatter=lambda: [1000, 2500, 4000, 8000])
+    truth, until = day(clean, "us")
+    day(bouncy, "us")
+    a = Rig(country="us").play(clean, until_ms=until)
+    b = Rig(country="us").play(bouncy, until_ms=until)
+    assert [as_truth(c) for c in a.calls()] == [as_truth(c) for c in b.calls()]
+    assert [as_truth(c) for c in a.calls()] == [truth_us(r) for r in truth]
+
+
+def test_times_within_tolerance_when_the_ring_detector_runs_late():
+    # ring pulses at 25 Hz but the detector output lags; the call still starts
+    # within 50 ms of the first ring.
+    s = LineScript()
+    s.ring_burst(1020, 380, 25)
+    s.ring_burst(1600, 400, 25)
+    s.handset(True, 3000)
+    s.handset(False, 5000)
+    call = Rig().play(s, until_ms=6000).only_call()
+    assert near(call.started_us, 1000) and near(call.answered_us, 3000) and near(call.ended_us, 5000)
+
+
+# ------------------------------------------------------------ plumbing
+
+def test_the_dsp_is_told_about_off_hook_but_not_dial_pulses():
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.pulse_dial(2000, "55")
+    s.handset(False, end + 6000)
+    rig = Rig().play(s, until_ms=end + 7000)
+    assert [(line, off) for _, line, off in rig.hook_changes] == [(1, True), (1, False)]
+
+
+def test_lines_are_independent():
+    a, b = LineScript(line=1), LineScript(line=2)
+    a.ring(1000, "uk", 1)
+    b.handset(True, 1500)
+    b.dtmf(2000, "7")
+    a.handset(True, 2500)
+    a.handset(False, 6000)
+    b.handset(False, 9000)
+    rig = Rig(lines=2).play(a, b, until_ms=10000)
+    (ca,), (cb,) = rig.calls(1), rig.calls(2)
+    assert (ca.direction, ca.answered_us) == ("in", us(2500))
+    assert (cb.direction, cb.number) == ("out", "7")
+
+
+def test_caller_id_error_is_noted_and_unknown_dsp_events_ignored():
+    class Mystery:
+        t_us = 0
+
+    s = LineScript()
+    s.reversal(1000)
+    s.dsp(CallerIdError(us(1300), "checksum"))
+    s.ring(2000, "uk", 1)
+    s.events.append((us(2100), Mystery()))
+    call = Rig().play(s, until_ms=10000).only_call()
+    assert call.notes == ["caller_id_error:checksum"] and call.number is None
+
+
+def test_dsp_events_are_matched_by_attributes_too():
+    class Digit:  # another class name, same attributes
+        def __init__(self, t_us, digit, end_us):
+            self.t_us, self.digit, self.end_us = t_us, digit, end_us
+
+    s = LineScript()
+    s.handset(True, 1000)
+    s.events.append((us(2100), Digit(us(2000), "9", us(2070))))
+    s.handset(False, 8000)
+    assert Rig().play(s, until_ms=9000).only_call().number == "9"
+
+
+def test_states_are_the_documented_ones():
+    assert STATES == ("idle", "alerting", "ringing", "dialling", "connected", "cleared", "fault")
+
+
+@pytest.mark.parametrize("field,value", [
+    ("country", "fr"), ("debounce_ms", -1), ("debounce_ms", 200), ("ring_gap_ms", 0),
+    ("dial_timeout_ms", 100), ("kbreak_min_ms", 5000), ("stuck_off_hook_ms", 1.5),
+    ("cid_wait_ms", True),
+])
+def test_bad_config_is_rejected_naming_the_field(field, value):
+    with pytest.raises(ConfigError) as info:
+        SupervisorConfig(**{field: value})
+    assert info.value.field == field
+
+
+def test_ring_timeout_follows_the_country():
+    assert SupervisorConfig(country="uk").ring_timeout_ms == 3500
+    assert SupervisorConfig(country="us").ring_timeout_ms == 5500
+    assert SupervisorConfig(country="us", ring_timeout_ms=7000).ring_timeout_ms == 7000
+
+
+def test_bad_signals_lines_and_edges_are_refused():
+    bus = EventBus(strict=True)
+    with pytest.raises(ConfigError):
+        Supervisor(1, SimClock(), bus, signals={"hook", "ring"})
+    with pytest.raises(ConfigError):
+        Supervisor(1, SimClock(), bus, signals=ALL | {"smoke"})
+    with pytest.raises(ValueError):
+        Supervisor(0, SimClock(), bus)
+    sup = Supervisor(2, SimClock(), bus)
+    with pytest.raises(ValueError):
+        sup.on_edge(3, "hook", True, 0)
+    with pytest.raises(ValueError):
+        sup.state(0)
+
+
+def test_close_cancels_timers_and_ignores_later_edges():
+    rig = Rig()
+    rig.sup.on_edge(1, "hook", True, 0)
+    rig.sup.close()
+    rig.sup.close()
+    assert rig.clock.next_timer_us() is None
+    rig.sup.on_edge(1, "hook", False, 10)
+    rig.clock.run_until(10_000_000)
+    assert rig.log == []
+
+
+def test_bus_handlers_may_call_back_into_the_supervisor():
+    rig = Rig()
+    seen = []
+    rig.bus.subscribe(LineStateChanged, lambda ev: seen.append(rig.sup.state(ev.line)))
+    s = LineScript()
+    s.handset(True, 1000)
+    s.handset(False, 2000)
+    rig.play(s, until_ms=3000)
+    assert seen == ["dialling", "idle"]
+
+
+def test_real_clock_and_threads():
+    clock = RealClock()
+    bus = EventBus(strict=True)
+    ended = threading.Event()
+    events = []
+    bus.subscribe(Event, events.append)
+    bus.subscribe(CallEnded, lambda ev: ended.set())
+    sup = Supervisor(1, clock, bus, SupervisorConfig(debounce_ms=2, pulse_break_max_ms=20))
+    try:
+        t0 = clock.now_us()
+        sup.on_edge(1, "hook", True, t0)
+        t1 = t0 + 50_000
+        # the hang-up is reported from another thread, as the GPIO callback would
+        threading.Timer(0.05, sup.on_edge, (1, "hook", False, t1)).start()
+        assert ended.wait(5)
+    finally:
+        sup.close()
+        clock.close()
+    call = [e for e in events if isinstance(e, CallEnded)][0].call
+    assert (call.started_us, call.ended_us, call.end_reason) == (t0, t1, "abandoned")
+    assert [type(e).__name__ for e in events] == [
+        "CallStarted", "LineStateChanged", "CallEnded", "LineStateChanged"]
+
+
+# ------------------------------------------------------------ decisions near a threshold
+
+@pytest.mark.parametrize("break_ms,number,calls", [(140, "21", 1), (170, "2", 2)])
+def test_a_long_break_is_a_pulse_up_to_pulse_break_max_ms(break_ms, number, calls):
+    # A break's make is confirmed after the on-hook deadline has passed: the
+    # supervisor must wait for it instead of declaring an on-hook.
+    s = LineScript(chatter=lambda: [2000, 8000])
+    s.handset(True, 1000)
+    end = s.pulse_dial(2000, "2")
+    s.handset(False, end + 1000)
+    s.handset(True, end + 1000 + break_ms)
+    s.handset(False, end + 10000)
+    rig = Rig().play(s, until_ms=end + 11000)
+    assert len(rig.calls()) == calls
+    assert rig.calls()[0].number == number
+
+
+def test_pick_up_just_before_the_ring_timeout_answers():
+    s = LineScript(chatter=lambda: [3000, 8000])
+    bursts = s.ring(1000, "uk", 1)
+    pick_up = bursts[-1][1] + 3490            # ring_timeout_ms is 3500
+    s.handset(True, pick_up)
+    s.handset(False, pick_up + 5000)
+    call = Rig().play(s, until_ms=pick_up + 6000).only_call()
+    assert (call.answered_us, call.end_reason) == (us(pick_up), "local")
+
+
+def test_pick_up_just_after_the_ring_timeout_is_a_new_call():
+    s = LineScript()
+    bursts = s.ring(1000, "uk", 1)
+    pick_up = bursts[-1][1] + 3510
+    s.handset(True, pick_up)
+    s.handset(False, pick_up + 5000)
+    missed, out = Rig().play(s, until_ms=pick_up + 6000).calls()
+    assert missed.end_reason == "missed" and out.direction == "out"
+
+
+def test_alert_tone_or_caller_id_first_starts_the_call():
+    s = LineScript(signals=MINIMAL)
+    s.dsp(AlertTone(us(1000)))
+    s.dsp(CallerId(us(1200), "v23", number="01632960999"))
+    s.ring(2000, "uk", 1)
+    s.handset(True, 4000)
+    s.handset(False, 6000)
+    call = Rig(signals=MINIMAL).play(s, until_ms=7000).only_call()
+    assert (call.started_us, call.number) == (us(1000), "01632960999")
+
+
+def test_dial_timeout_waits_for_a_digit_that_began_before_it():
+    # The next digit's first break comes 10 ms before the dial timeout; its
+    # confirmation after it. It is still part of the number.
+    s = LineScript(chatter=lambda: [2000, 8000])
+    s.handset(True, 1000)
+    end = s.pulse_dial(2000, "1")
+    end2 = s.pulse_dial(end + 3990, "3")
+    s.handset(False, end2 + 6000)
+    call = Rig(dial_timeout_ms=4000).play(s, until_ms=end2 + 7000).only_call()
+    assert (call.number, call.answered_us) == ("13", us(end2))
+
+
+@pytest.mark.parametrize("mode", ["pulse", "dtmf"])
+def test_answer_reversal_as_dialling_ends_keeps_the_last_digit(mode):
+    # The exchange reverses the polarity the moment the last digit ends: the
+    # reversal is confirmed before the last make (pulse) or before the DSP
+    # reports the last digit (DTMF).
+    s = LineScript(chatter=lambda: [3000, 7000])
+    s.handset(True, 1000)
+    end = s.pulse_dial(2000, "47") if mode == "pulse" else s.dtmf(2000, "47")
+    s.reversal(end)
+    s.dtmf(end + 3000, "1234")                 # in the call: not logged
+    s.handset(False, end + 10000)
+    s.reversal(end + 10000, reversed_=False)
+    rig = Rig().play(s, until_ms=end + 11000)
+    call = rig.only_call()
+    assert (call.number, call.answered_us, call.dial_method) == ("47", us(end), mode)
+    assert "".join(d.digit for d in rig.of(DigitDialled)) == "47"
+
+
+def test_sync_takes_the_levels_a_line_has_at_start_up():
+    rig = Rig(lines=2)
+    levels = {(1, "power"): False, (2, "hook"): True, (2, "in_use"): True, (2, "power"): True}
+    rig.clock.run_until(us(100))
+    rig.sup.sync(lambda line, signal: levels.get((line, signal), False))
+    rig.play(LineScript(), until_ms=5000)
+    assert rig.sup.state(1) == "fault"
+    assert [(f.line, f.t_us) for f in rig.of(LineFault)] == [(1, us(100))]
+    assert rig.sup.state(2) == "dialling" and rig.sup.live_call(2).started_us == us(100)
