@@ -99,3 +99,16 @@ class KeyForgottenError(KeyStoreError, RuntimeError):
 
 class AuditError(LinekeeperError, ValueError):
     """An audit entry could not be recorded as given (unknown action, bad details)."""
+
+
+class CodecError(LinekeeperError, RuntimeError):
+    """The audio codec library is missing, or it refused a setting or a frame."""
+
+
+class DiskFullError(LinekeeperError, OSError):
+    """The disk filled up while recording.
+
+    The recording stopped cleanly: everything written before is kept and
+    readable (a partial recording). Free space (or let retention delete old
+    recordings) and recording works again.
+    """

@@ -1,0 +1,336 @@
+"""The recording file: append-only, sealed chunk by chunk, safe against crashes.
+
+Layout (all integers big-endian)::
+
+    magic (8) | version (1) | header length (4) | header JSON (UTF-8)
+    record*:  length (4) | StreamSealer ciphertext (length bytes, tag included)
+
+The header bytes (magic to the end of the JSON) are the associated data of
+every chunk, so an edited header fails authentication. The last record is
+the final chunk of the STREAM (:mod:`firmware.crypto`), which
+:class:`SegmentWriter` always seals empty: a file whose last record is 16
+bytes long has, most likely, been closed (:func:`inspect` says so without a
+key; only :class:`SegmentReader` proves it).
+
+The writer only appends; each chunk is on the card (``fdatasync``) before
+:meth:`SegmentWriter.write_chunk` returns. A crash can leave a torn last
+record - cut short, with a garbled length field, or with zeros where its
+blocks never landed - which the reader ignores; the file then reads as
+*partial*. Any other
+damage - a flipped bit, a cut inside the chunk sequence, reordered or repeated
+chunks, bytes after the final chunk, a wrong key - raises
+:class:`~firmware.errors.TamperError`.
+"""
+
+import errno
+import json
+import os
+import struct
+
+from firmware import crypto, fsutil
+from firmware.errors import DiskFullError, TamperError
+
+MAGIC = b"\x89LKREC\r\n"  # non-ASCII first byte and CR LF catch text-mode mangling
+VERSION = 1
+_PREFIX = struct.Struct(">8sBI")
+_LENGTH = struct.Struct(">I")
+MAX_HEADER_BYTES = 64 * 1024
+EXTRA_CHUNK_BYTES = 16 * 1024  # room for container headers in a chunk
+
+
+def max_chunk_bytes(header):
+    """The largest plaintext one chunk may hold for this header.
+
+    Four bytes per sample of ``chunk_ms`` (twice 16-bit PCM) plus room for
+    container headers: bounds the memory a reader spends, and how long a torn
+    tail can genuinely be.
+    """
+    rate, chunk_ms = int(header.get("rate", 8000)), int(header.get("chunk_ms", 1000))
+    return 4 * rate * chunk_ms // 1000 + EXTRA_CHUNK_BYTES
+
+
+def _header_bytes(header):
+    body = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    if len(body) > MAX_HEADER_BYTES:
+        raise ValueError("recording header is %d bytes, more than %d" % (len(body), MAX_HEADER_BYTES))
+    return _PREFIX.pack(MAGIC, VERSION, len(body)) + body
+
+
+def _disk_full(exc, path):
+    return DiskFullError(errno.ENOSPC, "the disk is full: recording %s stopped; it keeps what "
+                         "was written so far. Free space to record again" % path, path)
+
+
+class SegmentWriter:
+    """Writes one recording file; creating it is durable before the constructor returns.
+
+    :param path: the new file (must not exist)
+    :param recording_id: stored in the header as ``recording_id``
+    :param data_key: the recording's 32-byte data key
+    :param header: the other header fields (call id, line, created wall µs,
+        profile, rate, chunk_ms); must be JSON-serialisable
+    :param fsync: ``False`` skips fdatasync/fsync (tests and benchmarks only)
+    :raises FileExistsError: ``path`` exists (a file is never rewritten)
+    :raises DiskFullError: no room even for the header (nothing is left behind)
+    :raises OSError: any other failure to create it
+    """
+
+    def __init__(self, path, recording_id, data_key, header, fsync=True):
+        self.path = os.fspath(path)
+        self.header = dict(header, recording_id=str(recording_id))
+        self.header_bytes = _header_bytes(self.header)
+        self.max_chunk_bytes = max_chunk_bytes(self.header)
+        self._sealer = crypto.StreamSealer(data_key, aad=self.header_bytes)
+        self._fsync = fsync
+        self.bytes_written = 0  # every byte handed to the OS, torn ones included
+        self.chunks = 0
+        self.closed = False
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
+                           | os.O_CLOEXEC, 0o600)
+        try:
+            self._append(self.header_bytes)
+            if fsync:
+                fsync_dir(self.path)
+        except BaseException as exc:
+            os.close(self._fd)
+            self.closed = True
+            os.unlink(self.path)  # holds no audio yet: nothing to keep
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                raise _disk_full(exc, self.path) from exc
+            raise
+
+    def write_chunk(self, encoded):
+        """Seal ``encoded`` as the next chunk, append it and wait until it is on disk.
+
+        Empty input writes nothing. On any ``OSError`` the writer closes
+        (the file stays a valid partial recording).
+
+        :raises ValueError: more than :attr:`max_chunk_bytes`, or the writer is closed
+        :raises DiskFullError: the disk is full
+        :raises OSError: another write or sync failure
+        """
+        if not encoded:
+            return
+        if len(encoded) > self.max_chunk_bytes:
+            raise ValueError("chunk of %d bytes exceeds %d" % (len(encoded), self.max_chunk_bytes))
+        self._write_record(self._sealer.seal(encoded))
+
+    def close(self, encoded=b""):
+        """Write ``encoded`` (if any) and the final chunk, sync file and directory, close.
+
+        After this the file reads as *complete*. Calling it again does nothing.
+        :raises DiskFullError, OSError: as :meth:`write_chunk` (the file stays partial)
+        """
+        if self.closed:
+            return
+        self.write_chunk(encoded)
+        self._write_record(self._sealer.seal(b"", final=True))
+        if self._fsync:
+            fsync_dir(self.path)
+        self._close_fd()
+
+    def abort(self):
+        """Stop without the final chunk: the file stays, as a partial recording."""
+        if not self.closed:
+            self._close_fd()
+
+    def _write_record(self, sealed):
+        if self.closed:
+            raise ValueError("recording %s is closed" % self.path)
+        try:
+            self._append(_LENGTH.pack(len(sealed)) + sealed)
+        except OSError as exc:
+            self._close_fd()
+            if exc.errno == errno.ENOSPC:
+                raise _disk_full(exc, self.path) from exc
+            raise
+        self.chunks += 1
+
+    def _append(self, data):
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            self.bytes_written += n
+            view = view[n:]
+        if self._fsync:
+            os.fdatasync(self._fd)
+
+    def _close_fd(self):
+        self.closed = True
+        os.close(self._fd)
+
+
+def fsync_dir(path):
+    """fsync the directory holding ``path`` (so the file's name survives a power cut)."""
+    fsutil.fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+def _read_header(f, path):
+    """``(header dict, header bytes)`` from an open file; :class:`TamperError` if malformed."""
+    prefix = f.read(_PREFIX.size)
+    if len(prefix) < _PREFIX.size:
+        raise TamperError("%s is too short to be a recording" % path)
+    magic, version, length = _PREFIX.unpack(prefix)
+    if magic != MAGIC:
+        raise TamperError("%s is not a Linekeeper recording (bad magic)" % path)
+    if version != VERSION:
+        raise TamperError("%s has unknown recording format version %d" % (path, version))
+    if length > MAX_HEADER_BYTES:
+        raise TamperError("%s has a damaged header length" % path)
+    body = f.read(length)
+    try:
+        header = json.loads(body.decode("utf-8"))
+        if len(body) < length or not isinstance(header, dict):
+            raise ValueError("not a JSON object")
+        max_chunk_bytes(header)
+    except (ValueError, TypeError) as exc:
+        raise TamperError("%s has a damaged header: %s" % (path, exc)) from None
+    return header, prefix + body
+
+
+class SegmentReader:
+    """Reads and verifies one recording file.
+
+    :param path: the file
+    :param data_key: its 32-byte data key
+    :raises TamperError: the header is malformed
+    :raises OSError: the file cannot be read
+
+    After :meth:`chunks` has run to the end, :attr:`complete` tells whether
+    the final chunk was there and :attr:`torn_bytes` how many bytes of a torn
+    last record were ignored.
+    """
+
+    def __init__(self, path, data_key):
+        self.path = os.fspath(path)
+        self._key = data_key
+        with open(self.path, "rb") as f:
+            self.header, self.header_bytes = _read_header(f, self.path)
+        self.complete = None
+        self.torn_bytes = None
+
+    def chunks(self):
+        """Yield each chunk's plaintext, in order, each verified before it is yielded.
+
+        :raises TamperError: any damage other than a torn last record
+        """
+        opener = crypto.StreamOpener(self._key, aad=self.header_bytes)
+        limit = max_chunk_bytes(self.header) + crypto.TAG_BYTES
+        self.complete, self.torn_bytes = False, 0
+        with open(self.path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            f.seek(len(self.header_bytes))
+            while True:
+                start = f.tell()
+                raw_length = f.read(_LENGTH.size)
+                if not raw_length:
+                    return
+                if opener.finished:
+                    raise TamperError("%s has data after its final chunk" % self.path)
+                if len(raw_length) == _LENGTH.size:
+                    length = _LENGTH.unpack(raw_length)[0]
+                    if crypto.TAG_BYTES <= length <= limit:
+                        sealed = f.read(length)
+                        if len(sealed) == length and not (
+                                f.tell() == size and _zero_filled(sealed)):
+                            yield self._open(opener, sealed)
+                            self.complete = opener.finished
+                            continue
+                f.seek(start)
+                self._check_torn(opener, f.read(_LENGTH.size + limit + 1), limit)
+                return
+
+    def _open(self, opener, sealed):
+        try:
+            return opener.open(sealed, final=False)
+        except TamperError:
+            # A failed open does not advance the opener, so try it as the last.
+            return opener.open(sealed, final=True)
+
+    def _check_torn(self, opener, tail, limit):
+        """Accept ``tail`` as the last record torn or garbled by a crash, if it can be one.
+
+        It must be no longer than one record, and must not hide an authentic
+        chunk: a record whose length field was altered looks torn, but a
+        prefix of what follows its length field then still opens as the next
+        chunk (with whole records after it up to the end), which a torn
+        write - part of one sealed chunk, or garbage - never does.
+        """
+        if len(tail) > _LENGTH.size + limit:
+            raise TamperError("%s: chunk %d is damaged" % (self.path, opener.chunks_opened))
+        body = tail[_LENGTH.size:]
+        for end in _record_ends(body, limit):
+            for final in (False, True):
+                try:
+                    opener.open(body[:end], final=final)
+                except TamperError:
+                    continue
+                raise TamperError("%s: chunk %d has a damaged length field"
+                                  % (self.path, opener.chunks_opened - 1))
+        self.torn_bytes = len(tail)
+
+    def read_all(self):
+        """``(plaintext bytes of every verified chunk, complete: bool)``.
+
+        :raises TamperError: see :meth:`chunks`
+        """
+        data = b"".join(self.chunks())
+        return data, self.complete
+
+
+def _zero_filled(sealed):
+    """True when a record's tag is all zeros, as in blocks a power cut left unwritten.
+
+    (A genuine tag is all zeros with probability 2**-128.)
+    """
+    return sealed[-crypto.TAG_BYTES:] == bytes(crypto.TAG_BYTES)
+
+
+def _record_ends(body, limit):
+    """Ends of a first record in ``body`` after which whole, sane records reach the end exactly."""
+    n = len(body)
+    reaches_end = bytearray(n + 1)  # reaches_end[p]: records from p line up to n
+    reaches_end[n] = 1
+    for p in range(n - _LENGTH.size, -1, -1):
+        length = _LENGTH.unpack_from(body, p)[0]
+        q = p + _LENGTH.size + length
+        reaches_end[p] = crypto.TAG_BYTES <= length <= limit and q <= n and reaches_end[q]
+    return [end for end in range(crypto.TAG_BYTES, n + 1) if reaches_end[end]]
+
+
+def inspect(path):
+    """What a recording file holds, without its key (for the recovery sweep).
+
+    :returns: dict with ``header`` (dict, or ``None`` when a crash cut the
+        file inside its header), ``header_bytes``, ``chunks`` (whole records),
+        ``torn_bytes`` (a trailing torn record), ``file_bytes`` and ``closed``
+        (the last record has the size of the empty final chunk - not
+        authenticated: :class:`SegmentReader` proves it)
+    :raises TamperError: not a recording, or damage beyond a torn last record
+    :raises OSError: the file cannot be read
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        prefix = f.read(_PREFIX.size)
+        if not MAGIC.startswith(prefix[:len(MAGIC)]):
+            raise TamperError("%s is not a Linekeeper recording (bad magic)" % path)
+        if len(prefix) < _PREFIX.size or size < _PREFIX.size + _PREFIX.unpack(prefix)[2]:
+            return {"header": None, "header_bytes": 0, "chunks": 0, "torn_bytes": size,
+                    "file_bytes": size, "closed": False}
+        f.seek(0)
+        header, header_bytes = _read_header(f, path)
+        limit = max_chunk_bytes(header) + crypto.TAG_BYTES
+        pos, chunks, last = len(header_bytes), 0, None
+        while pos + _LENGTH.size <= size:
+            length = _LENGTH.unpack(f.read(_LENGTH.size))[0]
+            if not crypto.TAG_BYTES <= length <= limit or pos + _LENGTH.size + length > size:
+                break
+            f.seek(length, os.SEEK_CUR)
+            pos += _LENGTH.size + length
+            chunks, last = chunks + 1, length
+    if size - pos > _LENGTH.size + limit:
+        raise TamperError("%s: record %d is damaged" % (path, chunks))
+    return {"header": header, "header_bytes": len(header_bytes), "chunks": chunks,
+            "torn_bytes": size - pos, "file_bytes": size,
+            "closed": last == crypto.TAG_BYTES and pos == size}

@@ -1,0 +1,48 @@
+"""Fixtures for the recording tests: the speech set, data keys, a tiny disk."""
+
+import os
+import subprocess
+
+import pytest
+
+from firmware import crypto
+from firmware.recording import quality
+
+
+@pytest.fixture(scope="session")
+def speech():
+    """The speech test set (espeak-ng, several voices, -18 dBm0 over a -65 dBm0 floor)."""
+    return quality.speech_set()
+
+
+@pytest.fixture
+def key():
+    return crypto.new_data_key()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A directory on its own 256 KiB tmpfs, unmounted afterwards (needs root)."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs",
+                           str(mount_point)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: %s" % proc.stderr.strip())
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+@pytest.fixture
+def fill_disk():
+    """``fill(directory, leave_bytes)``: fill a file system until about that much is free."""
+    def fill(directory, leave_bytes):
+        st = os.statvfs(directory)
+        free = st.f_bavail * st.f_frsize
+        with open(os.path.join(directory, "filler"), "wb") as f:
+            f.write(b"\0" * max(0, free - leave_bytes))
+    return fill

@@ -1,0 +1,241 @@
+import errno
+import json
+import os
+import struct
+
+import pytest
+
+from firmware import crypto
+from firmware.errors import DiskFullError, LinekeeperError, TamperError
+from firmware.recording import segment
+from firmware.recording.segment import SegmentReader, SegmentWriter, inspect
+
+HEADER = {"call_id": 42, "line": 2, "created_us": 1_700_000_000_000_000, "profile": "voice",
+          "rate": 8000, "chunk_ms": 1000}
+CHUNKS = [b"first chunk", b"second chunk, a little longer", b"third", b"fourth chunk"]
+
+
+def write(path, key, chunks=CHUNKS, close=True, fsync=False):
+    w = SegmentWriter(path, "rec-1", key, HEADER, fsync=fsync)
+    for c in chunks:
+        w.write_chunk(c)
+    if close:
+        w.close()
+    else:
+        w.abort()
+    return w
+
+
+def read(path, key):
+    return SegmentReader(path, key).read_all()
+
+
+def records(data):
+    """(header bytes, [record bytes]) of a file's content."""
+    n = struct.unpack_from(">I", data, 9)[0]
+    pos, out = 13 + n, []
+    head = data[:pos]
+    while pos < len(data):
+        length = struct.unpack_from(">I", data, pos)[0]
+        out.append(data[pos:pos + 4 + length])
+        pos += 4 + length
+    return head, out
+
+
+@pytest.fixture
+def rec(tmp_path, key):
+    path = tmp_path / "rec.lkr"
+    write(path, key, fsync=True)
+    return path
+
+
+def test_round_trip(rec, key):
+    reader = SegmentReader(rec, key)
+    assert list(reader.chunks()) == CHUNKS + [b""]
+    assert reader.complete and reader.torn_bytes == 0
+    assert reader.header == dict(HEADER, recording_id="rec-1")
+    assert read(rec, key) == (b"".join(CHUNKS), True)
+
+
+def test_file_is_private_and_never_overwritten(rec, key):
+    assert os.stat(rec).st_mode & 0o777 == 0o600
+    with pytest.raises(FileExistsError):
+        SegmentWriter(rec, "rec-2", key, HEADER)
+
+
+def test_inspect_needs_no_key(rec, tmp_path, key):
+    info = inspect(rec)
+    assert info["header"]["call_id"] == 42
+    assert (info["chunks"], info["torn_bytes"], info["closed"]) == (len(CHUNKS) + 1, 0, True)
+    assert info["file_bytes"] == os.path.getsize(rec)
+    part = tmp_path / "part.lkr"
+    write(part, key, close=False)
+    with open(part, "ab") as f:
+        f.write(b"\0\0\0\x40torn")
+    info = inspect(part)
+    assert (info["chunks"], info["torn_bytes"], info["closed"]) == (len(CHUNKS), 8, False)
+
+
+def test_inspect_of_a_file_cut_inside_its_header(rec, tmp_path):
+    cut = tmp_path / "cut.lkr"
+    cut.write_bytes(rec.read_bytes()[:20])
+    info = inspect(cut)
+    assert info["header"] is None and info["chunks"] == 0 and info["torn_bytes"] == 20
+
+
+def test_empty_chunks_are_not_written(tmp_path, key):
+    w = write(tmp_path / "r", key, chunks=[b"", b"a", b""])
+    assert w.chunks == 2  # "a" and the final chunk
+
+
+def test_partial_file_reads_up_to_the_last_whole_chunk(tmp_path, key):
+    path = tmp_path / "r"
+    write(path, key, close=False)
+    assert read(path, key) == (b"".join(CHUNKS), False)
+    assert not inspect(path)["closed"]
+
+
+def test_truncation_at_every_byte(rec, key):
+    data = rec.read_bytes()
+    head, recs = records(data)
+    ends = [len(head)]
+    for r in recs:
+        ends.append(ends[-1] + len(r))
+    for cut in range(len(data) + 1):
+        rec.write_bytes(data[:cut])
+        if cut < len(head):
+            with pytest.raises(TamperError):
+                read(rec, key)
+            continue
+        whole = sum(1 for e in ends[1:] if e <= cut)
+        reader = SegmentReader(rec, key)
+        got = b"".join(reader.chunks())
+        assert got == b"".join(CHUNKS[:whole]), cut
+        assert reader.complete == (cut == len(data))
+        assert reader.torn_bytes == cut - ends[whole]
+
+
+def test_every_flipped_bit_is_detected(rec, key):
+    data = rec.read_bytes()
+    for i in range(len(data)):
+        for bit in range(8):
+            bad = bytearray(data)
+            bad[i] ^= 1 << bit
+            rec.write_bytes(bytes(bad))
+            with pytest.raises(TamperError):
+                read(rec, key)
+
+
+def test_swapped_duplicated_dropped_and_appended_chunks_are_detected(rec, key):
+    head, r = records(rec.read_bytes())
+    for bad in ([r[1], r[0]] + r[2:],            # swapped
+                r[:2] + [r[1]] + r[2:],         # duplicated
+                r[:1] + r[2:],                  # dropped from the middle
+                r + [r[-1]],                    # final chunk twice
+                r + [b"\0\0\0\x10" + bytes(16)],  # a record after the final one
+                r[:-1]):                        # (cut before the final chunk: partial, not complete)
+        rec.write_bytes(head + b"".join(bad))
+        try:
+            _, complete = read(rec, key)
+        except TamperError:
+            continue
+        assert bad == r[:-1] and not complete
+
+
+def test_wrong_key_is_detected(rec):
+    with pytest.raises(TamperError):
+        read(rec, crypto.new_data_key())
+
+
+def test_edited_header_is_detected(rec, key):
+    data = rec.read_bytes()
+    n = struct.unpack_from(">I", data, 9)[0]
+    header = json.loads(data[13:13 + n])
+    header["line"] = 3
+    body = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    rec.write_bytes(data[:9] + struct.pack(">I", len(body)) + body + data[13 + n:])
+    with pytest.raises(TamperError):
+        read(rec, key)
+
+
+def test_bad_magic_or_version(rec, key):
+    data = rec.read_bytes()
+    for bad in (b"RIFF" + data[4:], data[:8] + b"\x02" + data[9:], b"", b"\x89LKREC"):
+        rec.write_bytes(bad)
+        with pytest.raises(TamperError):
+            SegmentReader(rec, key)
+
+
+def test_a_torn_tail_of_garbage_or_zeros_is_ignored(tmp_path, key):
+    path = tmp_path / "r"
+    write(path, key, close=False)
+    clean = path.read_bytes()
+    for tail in (b"\x00\x00", b"\xff\xff\xff\xff garbage", b"\x00\x00\x00\x30" + bytes(48),
+                 b"\x00\x00\x00\x30" + os.urandom(20)):
+        path.write_bytes(clean + tail)
+        reader = SegmentReader(path, key)
+        assert b"".join(reader.chunks()) == b"".join(CHUNKS)
+        assert not reader.complete and reader.torn_bytes == len(tail)
+
+
+def test_an_enlarged_length_field_is_not_taken_for_a_torn_tail(rec, key):
+    head, r = records(rec.read_bytes())
+    for i in (len(r) - 1, len(r) - 2):
+        bad = list(r)
+        length = struct.unpack_from(">I", bad[i])[0]
+        bad[i] = struct.pack(">I", length + 1000) + bad[i][4:]
+        rec.write_bytes(head + b"".join(bad))
+        with pytest.raises(TamperError):
+            read(rec, key)
+
+
+def test_a_torn_tail_longer_than_a_record_is_damage(tmp_path, key):
+    path = tmp_path / "r"
+    write(path, key, close=False)
+    with open(path, "ab") as f:
+        f.write(b"\xff" * (segment.max_chunk_bytes(HEADER) + 100))
+    with pytest.raises(TamperError):
+        read(path, key)
+    with pytest.raises(TamperError):
+        inspect(path)
+
+
+def test_oversized_chunk_is_refused(tmp_path, key):
+    w = SegmentWriter(tmp_path / "r", "r", key, HEADER, fsync=False)
+    with pytest.raises(ValueError):
+        w.write_chunk(bytes(w.max_chunk_bytes + 1))
+
+
+def test_bytes_written_match_the_file(rec, key, tmp_path):
+    w = write(tmp_path / "r2", key)
+    assert w.bytes_written == os.path.getsize(tmp_path / "r2")
+
+
+def test_disk_full_keeps_what_was_written(small_disk, fill_disk, key):
+    other = small_disk / "older-recording"
+    other.write_bytes(b"keep me" * 100)
+    fill_disk(small_disk, leave_bytes=24 * 1024)
+    path = small_disk / "rec.lkr"
+    w = SegmentWriter(path, "rec-1", key, HEADER)
+    chunk = os.urandom(3000)
+    written = 0
+    with pytest.raises(DiskFullError) as caught:
+        for _ in range(100):
+            w.write_chunk(chunk)
+            written += 1
+    err = caught.value
+    assert isinstance(err, OSError) and isinstance(err, LinekeeperError)
+    assert err.errno == errno.ENOSPC and "Free space" in str(err)
+    assert 0 < written < 100 and w.closed
+    data, complete = read(path, key)
+    assert data == chunk * written and not complete
+    assert other.read_bytes() == b"keep me" * 100
+    with pytest.raises(ValueError):
+        w.write_chunk(b"more")
+
+
+def test_disk_full_at_creation_leaves_nothing(small_disk, fill_disk, key):
+    fill_disk(small_disk, leave_bytes=0)
+    with pytest.raises(DiskFullError):
+        SegmentWriter(small_disk / "rec.lkr", "rec-1", key, dict(HEADER, pad="x" * 5000))
+    assert not (small_disk / "rec.lkr").exists()

@@ -1,0 +1,144 @@
+import errno
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from firmware.errors import DiskFullError
+from firmware.recording import codec
+from firmware.recording.segment import SegmentReader, inspect
+from firmware.recording.stages import ChunkPolicy, EncoderStage, RecordingPipeline
+
+RATE = 8000
+HEADER = {"call_id": 7, "line": 1, "created_us": 1_700_000_000_000_000}
+
+
+class ListOutput:
+    """A stand-in output stage that keeps what it is given."""
+
+    def __init__(self):
+        self.chunks, self.closed_with, self.aborted = [], None, False
+
+    def write_chunk(self, data):
+        self.chunks.append(data)
+
+    def close(self, data=b""):
+        self.closed_with = data
+
+    def abort(self):
+        self.aborted = True
+
+
+def feed_in_pieces(target, samples, piece=160, t0_us=0):
+    for start in range(0, len(samples), piece):
+        target.feed(samples[start:start + piece], t0_us + start * 1_000_000 // RATE)
+
+
+@pytest.mark.parametrize("profile, flush_ms, expect", [
+    ("voice", 1000, 7680), ("voice", 250, 1920), ("high", 1000, 8000),
+    ("pcm", 1000, 8000), ("alaw", 20, 160)])
+def test_chunk_policy_cuts_whole_frames_within_flush_ms(profile, flush_ms, expect):
+    frame = codec.Encoder(profile).frame_samples
+    assert ChunkPolicy(flush_ms).samples_per_chunk(RATE, frame) == expect
+
+
+def test_chunk_policy_refuses_less_than_a_frame():
+    with pytest.raises(ValueError):
+        ChunkPolicy(0)
+    with pytest.raises(ValueError, match="shorter than one encoder frame"):
+        ChunkPolicy(50).samples_per_chunk(RATE, 480)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(0, 5000), max_size=12), st.sampled_from(["voice", "pcm"]))
+def test_encoder_stage_writes_one_decodable_chunk_per_flush_interval(pieces, profile):
+    out = ListOutput()
+    stage = EncoderStage(profile, RATE, ChunkPolicy(500), output=out)
+    x = np.random.default_rng(0).integers(-3000, 3000, sum(pieces)).astype(np.int16)
+    pos = 0
+    for n in pieces:
+        stage.feed(x[pos:pos + n])
+        pos += n
+    assert len(out.chunks) == len(x) // stage.chunk_samples
+    assert stage.stored_samples == len(out.chunks) * stage.chunk_samples
+    lookahead = 52 if profile == "voice" else 0
+    for i in range(1, len(out.chunks) + 1):
+        prefix = codec.decode(b"".join(out.chunks[:i]), profile)
+        assert len(prefix) == i * stage.chunk_samples - lookahead
+    stage.close()
+    assert len(codec.decode(b"".join(out.chunks) + out.closed_with, profile)) == len(x)
+
+
+def test_encoder_stage_abort_passes_on():
+    out = ListOutput()
+    stage = EncoderStage("voice", output=out)
+    stage.feed(np.zeros(100, np.int16))
+    stage.abort()
+    assert out.aborted and out.chunks == []
+
+
+@pytest.mark.parametrize("profile", ["voice", "alaw"])
+def test_pipeline_round_trip(tmp_path, key, speech, profile):
+    x = speech[0][1]
+    path = tmp_path / "rec.lkr"
+    p = RecordingPipeline(path, "rec-9", key, HEADER, profile=profile, flush_ms=1000, fsync=False)
+    feed_in_pieces(p, x, t0_us=5_000_000)
+    info = p.close()
+    assert info["state"] == "complete" and not info["disk_full"]
+    assert info["duration_s"] == len(x) / RATE
+    assert info["bytes"] == os.path.getsize(path) == info["bytes_written"]  # 1.0 written per stored
+    assert info["first_t_us"] == 5_000_000
+    reader = SegmentReader(path, key)
+    data, complete = reader.read_all()
+    assert complete
+    assert reader.header["profile"] == profile and reader.header["chunk_ms"] == 1000
+    assert reader.header["recording_id"] == "rec-9" and reader.header["call_id"] == 7
+    assert len(codec.decode(data, profile)) == len(x)
+    chunk = 7680 if profile == "voice" else 8000
+    assert inspect(path)["chunks"] == len(x) // chunk + 2  # whole chunks, the tail, the final
+    assert p.close() == info  # closing twice is harmless
+
+
+def test_pipeline_abort_leaves_a_playable_partial_file(tmp_path, key):
+    x = np.random.default_rng(2).integers(-2000, 2000, 3 * RATE + 100).astype(np.int16)
+    path = tmp_path / "rec.lkr"
+    p = RecordingPipeline(path, "r", key, HEADER, fsync=False)
+    feed_in_pieces(p, x)
+    info = p.abort()
+    assert info["state"] == "partial" and info["duration_s"] == 3 * 7680 / RATE
+    data, complete = SegmentReader(path, key).read_all()
+    assert not complete
+    assert len(codec.decode(data, "voice")) == 3 * 7680 - 52
+
+
+def test_disk_full_stops_the_pipeline_cleanly(small_disk, fill_disk, key):
+    older = small_disk / "older.lkr"
+    older.write_bytes(b"an older recording" * 50)
+    fill_disk(small_disk, leave_bytes=40 * 1024)
+    path = small_disk / "rec.lkr"
+    p = RecordingPipeline(path, "r", key, HEADER, profile="pcm", flush_ms=250)
+    x = np.random.default_rng(3).integers(-2000, 2000, 20 * RATE).astype(np.int16)
+    raised = []
+    for start in range(0, len(x), 160):
+        try:
+            p.feed(x[start:start + 160], start * 125)
+        except DiskFullError as exc:
+            raised.append(exc)
+    assert len(raised) == 1 and raised[0].errno == errno.ENOSPC
+    info = p.close()
+    assert info["state"] == "partial" and info["disk_full"]
+    stored = int(info["duration_s"] * RATE)
+    assert 0 < stored < len(x)
+    data, complete = SegmentReader(path, key).read_all()
+    assert not complete
+    assert np.array_equal(codec.decode(data, "pcm"), x[:stored])
+    assert older.read_bytes() == b"an older recording" * 50
+    assert sorted(os.listdir(small_disk)) == ["filler", "older.lkr", "rec.lkr"]
+
+
+def test_disk_full_at_the_start_leaves_no_file(small_disk, fill_disk, key):
+    fill_disk(small_disk, leave_bytes=0)
+    with pytest.raises(DiskFullError):
+        RecordingPipeline(small_disk / "rec.lkr", "r", key, dict(HEADER, note="x" * 5000))
+    assert not (small_disk / "rec.lkr").exists()
