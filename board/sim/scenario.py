@@ -7,100 +7,95 @@ raises :class:`~firmware.errors.ScenarioError` naming the field
 :func:`board.sim.timeline.compile_timeline` turns a scenario into pin edges,
 audio and the truth the call log must reproduce.
 
-Writing a scenario
-==================
+The text between the two rulers below is Markdown, written for the README.
 
-A scenario is one JSON object (or a TOML document with ``[[calls]]`` tables).
-Times are seconds (decimals allowed) from ``start``. Unknown fields are an
-error, so a typo cannot be silently ignored::
+----------------------------------------------------------------------------
+## Writing a scenario
 
-    {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 4,
-     "calls": [
-       {"line": 1, "at": 2.0, "direction": "in",
-        "caller_id": {"number": "01632960123", "name": "ACME LTD"},
-        "rings": 2, "talk": 20.0, "speech": "Hello, I would like to place an order"},
-       {"line": 2, "at": 5.0, "direction": "out",
-        "dial": {"digits": "02079460000", "mode": "dtmf"}, "talk": 15.0, "hangup": "remote"},
-       {"line": 3, "at": 1.0, "direction": "in", "rings": 5, "answer": false}],
-     "faults": [{"line": 4, "at": 30.0, "kind": "no_line_voltage", "duration": 8.0}]}
+A scenario describes what happens on the lines of the simulated box: one JSON
+object, or a TOML file (`.toml`) with `[[calls]]` tables. Times are seconds
+(decimals allowed) counted from `start`. Unknown fields are an error, so a typo
+is never silently ignored; every error names the field (`calls[2].rings`,
+lists counted from 0) and, in JSON, its line and column. `demo` is the
+built-in scenario (`board/sim/demo.json`) that `make run` plays.
 
-Top level
----------
-==================  ========  ==========================================================
-field               default   meaning
-==================  ========  ==========================================================
-start               required  wall-clock time of the scenario's t = 0: ISO 8601 with a
-                              zone, e.g. ``"2026-03-02T09:00:00Z"``
-country             required  ``"uk"`` or ``"us"``: ring cadence, caller-ID standard,
-                              tones, default voice
-lines               required  lines in use, 1 to the HAT's line count
-calls               required  list of calls (below); may be empty
-faults              ``[]``    list of line faults (below)
-hat                 "lk-4l"   HAT file: a shipped name, or a path (relative to the
-                              scenario file)
-bounce_ms           3         contact chatter after each ``hook``/``in_use`` change,
-                              0 to 10 ms; 0 disables it
-noise_dbm0          -65       line noise floor, -100 to -20 dBm0
-speech_level_dbm0   -18       default active speech level, -25 to -10 dBm0
-seed                0         seeds the contact chatter and the noise (same seed, same run)
-==================  ========  ==========================================================
+```json
+{"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 4,
+ "calls": [
+   {"line": 1, "at": 2.0, "direction": "in",
+    "caller_id": {"number": "01632960123", "name": "ACME LTD"},
+    "rings": 2, "talk": 20.0, "speech": "Hello, I would like to place an order"},
+   {"line": 2, "at": 5.0, "direction": "out",
+    "dial": {"digits": "02079460000", "mode": "dtmf"}, "talk": 15.0, "hangup": "remote"},
+   {"line": 3, "at": 1.0, "direction": "in", "rings": 5, "answer": false}],
+ "faults": [{"line": 4, "at": 30.0, "kind": "no_line_voltage", "duration": 8.0}]}
+```
 
-A call
-------
-==================  ==========  ========================================================
-field               default     meaning
-==================  ==========  ========================================================
-line                required    1 to ``lines``
-at                  required    when the call's first signal appears, >= 0 (inbound:
-                                polarity reversal or first ring; outbound: off-hook)
-direction           required    ``"in"`` or ``"out"``
-caller_id           none        inbound only: ``{number, name, datetime, standard,
-                                absence}`` (below)
-rings               2           inbound: ring cycles, 1 to 50 (a UK cycle is the
-                                double burst)
-answer              true        inbound: ``false`` makes a missed call (then talk,
-                                speech, hangup and the answer fields are not allowed)
-answer_delay        0.5         inbound: off-hook this many seconds after the end of
-                                the last ring burst; less than the cadence's silence
-                                (uk 2.0, us 4.0)
-dial                required    outbound only: ``{digits, mode, delay, on_ms, off_ms}``
-talk                10          seconds from answer to hang-up, > 0
-speech              none        a string (spoken 0.5 s after answer) or a list of
-                                ``{"at": s after answer, "text": ..., "voice": ...,
-                                "level_dbm0": ...}``; voice defaults to en-gb (uk) or
-                                en-us (us), level to ``speech_level_dbm0``; ``at`` must
-                                be less than ``talk`` (speech is cut at the call's end)
-hangup              "local"     who clears: ``"local"`` (our side hangs up) or
-                                ``"remote"`` (the far end)
-hangup_delay        2.0         remote only: seconds our side stays off-hook after the
-                                far end cleared, more than 0.2, at most 120
-extension           false       answered / placed on a parallel extension: ``in_use``
-                                changes, ``hook`` does not
-polarity_on_answer  false       the exchange reverses the polarity when the call is
-                                answered
-tags                ``[]``      list of strings (reserved for recording policies)
-==================  ==========  ========================================================
+### Top level
 
-``caller_id``: ``number`` (1-20 digits; required unless ``absence``), ``name``
-(1-50 printable ASCII characters; not with DTMF), ``datetime`` (``"MMDDHHMM"``,
-default ``start`` + ``at`` in ``start``'s zone), ``standard`` (``"v23"``,
-``"bell202"`` or ``"dtmf"``; default v23 for uk, bell202 for us; bell202 needs
-``rings`` >= 2), ``absence`` (``"private"`` or ``"unavailable"``: the number
-is withheld; not with ``number`` or ``name``).
+| field | default | meaning |
+|---|---|---|
+| `start` | required | wall-clock time of t = 0: ISO 8601 with a zone, e.g. `"2026-03-02T09:00:00Z"` |
+| `country` | required | `"uk"` or `"us"`: ring cadence, caller-ID standard, tones, default voice |
+| `lines` | required | lines in use, 1 to the HAT's line count |
+| `calls` | required | list of calls (below); may be empty |
+| `faults` | `[]` | list of line faults (below) |
+| `hat` | `"lk-4l"` | HAT file: a shipped name, or a path (relative to the scenario file) |
+| `bounce_ms` | `3` | contact chatter after each `hook`/`in_use` change, 0 to 10 ms; 0 disables it |
+| `noise_dbm0` | `-65` | line noise floor, -100 to -20 dBm0 |
+| `speech_level_dbm0` | `-18` | default active speech level, -25 to -10 dBm0 |
+| `seed` | `0` | seeds the contact chatter and the noise: same seed, same run |
 
-``dial``: ``digits`` (1-32 of ``0-9*#ABCD`` for DTMF, ``0-9`` for pulse),
-``mode`` (``"dtmf"`` default, or ``"pulse"``), ``delay`` (seconds from off-hook
-to the first digit, 0.1 to 30, default 1.5), ``on_ms``/``off_ms`` (DTMF only:
-tone and gap, 20 to 1000 ms, default 70/80).
+### A call
 
-A fault: ``{"line": n, "at": s, "kind": "no_line_voltage" | "stuck_off_hook",
-"duration": s}`` (duration > 0). ``no_line_voltage`` drops ``power`` for the
-duration; ``stuck_off_hook`` holds ``hook`` and ``in_use`` active (no dialling).
+| field | default | meaning |
+|---|---|---|
+| `line` | required | 1 to `lines` |
+| `at` | required | when the call's first signal appears, >= 0 (inbound: polarity reversal or first ring; outbound: off-hook) |
+| `direction` | required | `"in"` or `"out"` |
+| `caller_id` | none | inbound only: `{number, name, datetime, standard, absence}` (below) |
+| `rings` | `2` | inbound: ring cycles, 1 to 50 (a UK cycle is the double burst) |
+| `answer` | `true` | inbound: `false` makes a missed call (then `talk`, `speech`, `hangup` and the other answer fields are not allowed) |
+| `answer_delay` | `0.5` | inbound: off-hook this many seconds after the end of the last ring burst; less than the cadence's silence (uk 2.0, us 4.0) |
+| `dial` | required | outbound only: `{digits, mode, delay, on_ms, off_ms}` (below) |
+| `talk` | `10` | seconds from the answer to the end of the call, > 0 |
+| `speech` | none | a string (spoken 0.5 s after the answer) or a list of `{"at": s after the answer, "text": ..., "voice": ..., "level_dbm0": ...}`; `voice` (an espeak-ng voice) defaults to `en-gb` (uk) or `en-us` (us), `level_dbm0` (-25 to -10) to `speech_level_dbm0`; `at` must be less than `talk`, and speech is cut where the call ends |
+| `hangup` | `"local"` | who clears: `"local"` (our side hangs up) or `"remote"` (the far end) |
+| `hangup_delay` | `2.0` | remote only: seconds our side stays off-hook after the far end cleared, more than 0.2, at most 120 |
+| `extension` | `false` | answered or placed on a parallel extension: `in_use` changes, `hook` does not |
+| `polarity_on_answer` | `false` | the exchange reverses the line polarity when the call is answered |
+| `tags` | `[]` | list of strings (reserved for recording policies) |
 
-Each call occupies its line from ``at`` until 1 s after its last signal (a
-missed call a further ring silence, 2 s uk / 4 s us, since only then can anyone
-tell the ringing has stopped); a fault from ``at`` to 1 s after it ends. Calls
-and faults on the same line must not overlap. What happens when is set out in
+`caller_id`:
+
+| field | default | meaning |
+|---|---|---|
+| `number` | none | 1 to 20 digits; required unless `absence` is given |
+| `name` | none | 1 to 50 printable ASCII characters; not with DTMF caller ID |
+| `datetime` | `start` + `at` | `"MMDDHHMM"`, in `start`'s time zone |
+| `standard` | uk `"v23"`, us `"bell202"` | `"v23"`, `"bell202"` or `"dtmf"`; Bell 202 needs `rings` >= 2 |
+| `absence` | none | `"private"` or `"unavailable"`: the number is withheld (then no `number` or `name`) |
+
+`dial`:
+
+| field | default | meaning |
+|---|---|---|
+| `digits` | required | 1 to 32 of `0-9 * # A B C D` (DTMF) or `0-9` (pulse) |
+| `mode` | `"dtmf"` | `"dtmf"` or `"pulse"` (loop-disconnect, 10 pulses/s) |
+| `delay` | `1.5` | seconds from off-hook to the first digit, 0.1 to 30 (dial tone meanwhile) |
+| `on_ms`, `off_ms` | `70`, `80` | DTMF only: tone and gap, 20 to 1000 ms each |
+
+A fault is `{"line": n, "at": s, "kind": k, "duration": s}` (duration > 0):
+`"no_line_voltage"` drops `power` for the duration; `"stuck_off_hook"` holds
+`hook` and `in_use` active for it (no dialling).
+
+A call occupies its line from `at` until 1 s after its last signal (a missed
+call a further ring silence, 2 s uk / 4 s us: only then can anyone tell that
+the ringing has stopped); a fault from `at` until 1 s after it ends. Calls and
+faults on the same line must not overlap.
+----------------------------------------------------------------------------
+
+The timing rules that turn these fields into signals are in
 :mod:`board.sim.timeline`.
 """
 
@@ -113,7 +108,7 @@ from dataclasses import dataclass, replace
 from firmware.errors import HatError, ScenarioError
 
 from .. import jsonpos
-from ..jsonpos import REQUIRED
+from .timeline import RING_SILENCE_US, occupancy_us  # the timeline owns the timing rules
 
 COUNTRIES = ("uk", "us")
 CID_STANDARDS = ("v23", "bell202", "dtmf")
@@ -294,7 +289,6 @@ def _hat(root, source):
 
 
 def _call(node, sc):
-    i = node.path[-1]
     direction = node.require("line", "at", "direction").get_str("direction", choices=("in", "out"))
     inbound = direction == "in"
     answer = node.get_bool("answer", True) if inbound else True
@@ -307,40 +301,51 @@ def _call(node, sc):
     else:
         allowed = ("dial",) + talking + common
     _only(node, ("line", "at", "direction") + allowed, answer)
-    call = dict(index=i, line=node.get_int("line", lo=1, hi=sc.lines),
+    call = dict(index=node.path[-1], line=node.get_int("line", lo=1, hi=sc.lines),
                 at_s=node.get_number("at", lo=0, hi=MAX_S), direction=direction,
                 answer=answer, tags=_tags(node))
     if inbound:
-        call["rings"] = node.get_int("rings", 2, lo=1, hi=50)
-        if node.has("caller_id"):
-            call["caller_id"] = _caller_id(node.child("caller_id"), sc, call["at_s"])
-            if call["caller_id"].standard == "bell202" and call["rings"] < 2:
-                _at(node, "rings").fail("Bell 202 caller ID is sent after the first ring, "
-                                        "so the call must ring at least twice")
-        if answer:
-            silence = 2.0 if sc.country == "uk" else 4.0
-            call["answer_delay_s"] = node.get_number("answer_delay", 0.5, lo=0)
-            if call["answer_delay_s"] >= silence:
-                node.child("answer_delay").fail(
-                    "must be less than %g s: by then it would have rung again; add a ring "
-                    "instead" % silence)
+        call.update(_inbound(node, sc, call["at_s"], answer))
     else:
         if not node.has("dial"):
             node.fail('an outbound call needs "dial": {"digits": ...}')
         call["dial"] = _dial(node.child("dial"))
     if answer:
-        talk = node.get_number("talk", 10.0, lo=0, hi=MAX_S, lo_open=True)
-        hangup = node.get_str("hangup", "local", choices=("local", "remote"))
-        if node.has("hangup_delay") and hangup != "remote":
-            node.child("hangup_delay").fail('only applies to "hangup": "remote"')
-        call.update(
-            talk_s=talk, hangup=hangup,
-            hangup_delay_s=(node.get_number("hangup_delay", 2.0, lo=0.2, hi=120, lo_open=True)
-                            if hangup == "remote" else None),
-            speech=_speech(node, sc, talk),
-            extension=node.get_bool("extension", False),
-            polarity_on_answer=node.get_bool("polarity_on_answer", False))
+        call.update(_talk(node, sc))
     return ScenarioCall(**call)
+
+
+def _inbound(node, sc, at_s, answer):
+    """The fields of an inbound call: rings, caller ID, answer delay."""
+    out = {"rings": node.get_int("rings", 2, lo=1, hi=50)}
+    if node.has("caller_id"):
+        out["caller_id"] = cid = _caller_id(node.child("caller_id"), sc, at_s)
+        if cid.standard == "bell202" and out["rings"] < 2:
+            _at(node, "rings").fail("Bell 202 caller ID is sent after the first ring, "
+                                    "so the call must ring at least twice")
+    if answer:
+        silence_s = RING_SILENCE_US[sc.country] / 1e6
+        out["answer_delay_s"] = node.get_number("answer_delay", 0.5, lo=0)
+        if out["answer_delay_s"] >= silence_s:
+            node.child("answer_delay").fail(
+                "must be less than %g s: by then it would have rung again; add a ring "
+                "instead" % silence_s)
+    return out
+
+
+def _talk(node, sc):
+    """The fields of an answered call: talk time, speech, hang-up, extension, polarity."""
+    talk = node.get_number("talk", 10.0, lo=0, hi=MAX_S, lo_open=True)
+    hangup = node.get_str("hangup", "local", choices=("local", "remote"))
+    if node.has("hangup_delay") and hangup != "remote":
+        node.child("hangup_delay").fail('only applies to "hangup": "remote"')
+    return dict(
+        talk_s=talk, hangup=hangup,
+        hangup_delay_s=(node.get_number("hangup_delay", 2.0, lo=0.2, hi=120, lo_open=True)
+                        if hangup == "remote" else None),
+        speech=_speech(node, sc, talk),
+        extension=node.get_bool("extension", False),
+        polarity_on_answer=node.get_bool("polarity_on_answer", False))
 
 
 _CALL_FIELDS = ("line", "at", "direction", "answer", "rings", "answer_delay", "caller_id",
@@ -455,10 +460,13 @@ def _fault(node, sc):
 
 def _check_occupancy(scenario, root):
     """Calls and faults on one line must not overlap (occupancy per the timeline rules)."""
-    from .timeline import occupancy_us  # the timeline owns the timing rules
     spans = []
     for call in scenario.calls:
-        spans.append((call.line,) + occupancy_us(scenario, call) + (("calls", call.index),))
+        try:
+            span = occupancy_us(scenario, call)
+        except ScenarioError as exc:  # a caller-ID message that does not fit its slot
+            root.doc.fail(exc.message, ("calls", call.index, "caller_id"))
+        spans.append((call.line,) + span + (("calls", call.index),))
     for fault in scenario.faults:
         spans.append((fault.line,) + occupancy_us(scenario, fault) + (("faults", fault.index),))
     spans.sort()

@@ -72,10 +72,15 @@ def caller_id(standard, number=None, name=None, datetime=None, absence=None,
     if gen is not None:
         out = gen(standard, number=number, name=name, datetime=datetime, absence=absence,
                   level_dbm0=level_dbm0)
-        return np.asarray(out, dtype=np.int16)
-    if standard == "dtmf":
-        return _fallback_dtmf_cid(number, absence)
-    return _fallback_fsk_cid(standard, number, name, datetime, absence, level_dbm0)
+    elif standard == "dtmf":
+        out = _fallback_dtmf_cid(number, absence)
+    else:
+        out = _fallback_fsk_cid(standard, number, name, datetime, absence, level_dbm0)
+    out = np.asarray(out, dtype=np.int16)
+    # A DTMF generator ends with the gap after the last tone: the rules time the
+    # ring from the last tone, so drop the trailing silence.
+    nonzero = np.flatnonzero(out)
+    return out[:nonzero[-1] + 1].copy() if len(nonzero) else out[:0].copy()
 
 
 def alert_tone(duration_ms=100, level_dbm0=ALERT_LEVEL_DBM0):

@@ -6,71 +6,76 @@ the same :class:`Timeline`, which holds
 
 * ``edges``: every logical input change (:class:`PinEdge`, levels as in
   :mod:`board.base`), sorted by time. The board starts with every input
-  inactive; the first edges (at t = 0) bring ``power`` active on each line,
-  which is the idle state (``Timeline.initial``);
+  inactive; the first edges (at t = 0) make ``power`` active on each line,
+  the idle state (``Timeline.initial``);
 * ``audio``: per line, the signals on the line (:class:`AudioSegment`, 8 kHz
   int16), sorted by start. Segments may overlap (two utterances at once): the
   board *sums* overlapping segments. The noise floor is not included;
 * ``active_spans``: per line, merged (start_us, end_us) spans where something
   happens (a call from its first signal to 1 s after its last, a fault to 1 s
   after it ends); outside them the board may skip audio;
-* ``truth``: one :class:`CallTruth` per scenario call (in file order) and
-  ``fault_truth``: what the call log and fault reports must reproduce;
+* ``truth``: one :class:`CallTruth` per scenario call (in file order), and
+  ``fault_truth``: what the call log and the fault reports must reproduce;
 * ``end_us``: the end of the run, 10 s after the last signal (the firmware's
   timeouts need a little time to fire).
 
-Timing rules
-============
-Times are from the scenario's ``start``; a call's ``at`` is *T*.
+The text between the two rulers below is Markdown, written for the README.
 
-Inbound, by caller-ID standard:
-  * **v23** (UK default; BT SIN 227): polarity reverses at *T*; alert tone
-    (2130 + 2750 Hz, 100 ms) at *T* + 0.15 s; FSK at *T* + 0.30 s; first ring
-    0.25 s after the FSK ends.
-  * **dtmf**: polarity reverses at *T*; DTMF caller ID at *T* + 0.30 s; first
-    ring 0.30 s after its last tone.
-  * **bell202** (US default; Bellcore): first ring at *T*; FSK 0.5 s after the
-    end of the first ring cycle's last burst (it must end 0.2 s before the
-    next burst).
-  * no caller ID: first ring at *T*, no reversal.
+----------------------------------------------------------------------------
+### What happens when
 
-Ringing: ``rings`` cycles, UK 0.4 s on, 0.2 s off, 0.4 s on, 2.0 s off; US
-2.0 s on, 4.0 s off. During a burst ``ring`` pulses at 25 Hz (UK) or 20 Hz (US),
-active for the first half of each cycle; it is inactive between bursts.
-Answered: off-hook (``hook`` and ``in_use`` active; with ``extension`` only
-``in_use``) ``answer_delay`` after the end of the last burst; that is the
-answer time. Missed: the call ends at the end of the last burst.
+Times are from the scenario's `start`; *T* is a call's `at`.
 
-Outbound: off-hook at *T* (the start). Dial tone from *T* until the first digit
-at *T* + ``dial.delay``. DTMF: digit *k* sounds from first + *k* x (on + off)
-for ``on_ms``; the answer time is the end of the last tone. Pulse: a digit
-*d* is *d* pulses (0: ten), each a 66 ms break (``hook`` and ``in_use``
-inactive; with ``extension`` only ``in_use``) then a 34 ms make; the next
-digit's first break comes 800 ms after the previous digit's last make ends
-(digit start + pulses x 100 ms + 800 ms); the answer time is the last make
-edge (end of the last break).
+**Inbound**, by caller-ID standard:
 
-Polarity: with ``polarity_on_answer`` the polarity reverses at the answer
-time (if caller ID has not already reversed it). A reversed polarity returns
-to normal when the call ends.
+* `v23` (the UK default; BT SIN 227): the polarity reverses at *T*; the alert
+  tone (2130 + 2750 Hz, 100 ms) starts at *T* + 0.15 s, the FSK message at
+  *T* + 0.30 s; the first ring comes 0.25 s after the FSK ends.
+* `dtmf`: the polarity reverses at *T*; the DTMF caller ID starts at
+  *T* + 0.30 s; the first ring comes 0.30 s after its last tone.
+* `bell202` (the US default; Bellcore): the first ring starts at *T*; the FSK
+  message starts 0.5 s after the end of the first ring cycle's last burst and
+  must end 0.2 s before the next burst.
+* no caller ID: the first ring starts at *T*, no reversal.
 
-Talk: the call's end is answer + ``talk``. ``hangup: "local"``: on-hook
-(``hook``, ``in_use`` inactive) then; it is the end time. ``hangup: "remote"``:
-the network clears then (that is the end time): ``power`` inactive for 0.2 s
-(K-break), then the clear-down tone (UK number unobtainable, US busy) until our
-on-hook ``hangup_delay`` after the clear.
+Ringing is `rings` cycles: UK 0.4 s on, 0.2 s off, 0.4 s on, 2.0 s off; US
+2.0 s on, 4.0 s off. During a burst the `ring` input pulses at 25 Hz (UK) or
+20 Hz (US), active for the first half of each cycle; between bursts it is
+inactive. An answered call goes off-hook (`hook` and `in_use` active; with
+`extension` only `in_use`) `answer_delay` after the end of the last burst:
+that is its answer time. A missed call ends at the end of its last burst.
 
-Speech: each utterance starts at answer + ``at``, scaled to its active level,
-and is cut at the call's end.
+**Outbound**: off-hook at *T*, which is the call's start. Dial tone plays from
+*T* until the first digit at *T* + `dial.delay`. DTMF: digit *k* (from 0)
+sounds from first + *k* × (`on_ms` + `off_ms`) for `on_ms`; the answer time is
+the end of the last tone. Pulse: digit *d* is *d* pulses (0 is ten), each a
+66 ms break (`hook` and `in_use` inactive; with `extension` only `in_use`)
+then a 34 ms make; the next digit's first break comes 800 ms after the end of
+the previous digit's last make (digit start + pulses × 100 ms + 800 ms); the
+answer time is the last make edge (the end of the last break).
 
-Contact bounce: every ``hook`` and ``in_use`` change (each dial-pulse edge too)
-happens at its nominal time and is followed by an even number (2, 4 or 6) of
-toggles within ``bounce_ms``, so it ends in the new level; the times are
-pseudo-random from ``seed``. Truth times are the nominal ones. ``ring``,
-``polarity`` and ``power`` do not bounce.
+**Polarity**: with `polarity_on_answer` the polarity reverses at the answer
+time (unless caller ID already reversed it). A reversed polarity returns to
+normal when the call ends.
 
-Faults: ``no_line_voltage`` makes ``power`` inactive for ``duration``;
-``stuck_off_hook`` makes ``hook`` and ``in_use`` active for ``duration``.
+**Talk and hang-up**: the call ends at answer + `talk`. `"hangup": "local"`:
+our side goes on-hook (`hook`, `in_use` inactive) then. `"hangup": "remote"`:
+the network clears then: `power` inactive for 0.2 s (a K-break), then the
+clear-down tone (UK number unobtainable, US busy) until our side goes on-hook
+`hangup_delay` after the clear. The call's end time is the clear.
+
+**Speech**: each utterance starts at answer + its `at`, scaled to its active
+level (pauses excluded), and is cut where the call ends.
+
+**Contact bounce**: every `hook` and `in_use` change (each dial-pulse edge too)
+happens at its nominal time and is followed by 2, 4 or 6 further toggles
+within `bounce_ms`, so it ends in the new level; their times are
+pseudo-random from `seed`. Call times in the log must be the nominal ones.
+`ring`, `polarity` and `power` do not bounce.
+
+**Faults**: `no_line_voltage` makes `power` inactive for `duration`;
+`stuck_off_hook` makes `hook` and `in_use` active for `duration` (they bounce).
+----------------------------------------------------------------------------
 """
 
 import random
