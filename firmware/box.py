@@ -51,7 +51,9 @@ class Box:
         self.dsp = {}
         self.supervisor = Supervisor(
             board.lines, clock, self.bus,
-            SupervisorConfig(country=config.country, debounce_ms=config.debounce_ms),
+            SupervisorConfig(country=config.country, debounce_ms=config.debounce_ms,
+                             stuck_off_hook_ms=config.stuck_off_hook_min * 60_000,
+                             no_voltage_fault_ms=config.no_voltage_fault_s * 1000),
             signals=signals, on_hook_change=self._hook_changed)
         self.capture = Capture(board, threaded=threaded)
         if dsp_factory is not None:
@@ -76,6 +78,8 @@ class Box:
             raise RuntimeError("the box is already running")
         self.capture.start()
         self.board.start(self.supervisor.on_edge, self.capture.on_audio)
+        # A line that is already off-hook or dead at start-up sends no edge.
+        self.supervisor.sync(self.board.read)
         self._started = True
 
     def stop(self):

@@ -25,6 +25,9 @@ class BoxConfig:
     ``hat``        HAT data file name (``board/hats/NAME.json``) or path
     ``country``    signalling conventions: "uk" or "us"
     ``debounce_ms`` hook-contact debounce time
+    ``stuck_off_hook_min`` minutes off-hook after which a line is reported as
+                   a fault (a handset left off its cradle)
+    ``no_voltage_fault_s`` seconds without line voltage before it is a fault
     """
 
     version: int = CONFIG_VERSION
@@ -32,6 +35,8 @@ class BoxConfig:
     hat: str = None
     country: str = "uk"
     debounce_ms: int = 15
+    stuck_off_hook_min: int = 120
+    no_voltage_fault_s: int = 3
 
     def __post_init__(self):
         if self.version != CONFIG_VERSION:
@@ -45,6 +50,13 @@ class BoxConfig:
             raise ConfigError("must be a whole number of ms from 1 to 30 (pulse dialling "
                               "makes last about 33 ms)", field="debounce_ms")
 
+        if not isinstance(self.stuck_off_hook_min, int) or not 1 <= self.stuck_off_hook_min <= 24 * 60:
+            raise ConfigError("must be a whole number of minutes from 1 to 1440",
+                              field="stuck_off_hook_min")
+        if not isinstance(self.no_voltage_fault_s, int) or not 1 <= self.no_voltage_fault_s <= 600:
+            raise ConfigError("must be a whole number of seconds from 1 to 600",
+                              field="no_voltage_fault_s")
+
     @property
     def board_name(self):
         return self.board or ("rpi" if self.hat else "sim")
@@ -57,8 +69,7 @@ class BoxConfig:
         for key, value in data.items():
             if key not in names:
                 raise ConfigError("unknown setting", source=source, field=key)
-            expected = {"version": int, "board": str, "hat": str, "country": str,
-                        "debounce_ms": int}[key]
+            expected = names[key].type
             if value is not None and (not isinstance(value, expected) or isinstance(value, bool)):
                 raise ConfigError("must be a %s" % expected.__name__, source=source, field=key)
         try:
