@@ -73,6 +73,10 @@ class GpioLines:
             self._on_edge(line, signal, bool(state) != spec.active_low, t_us)
         return changed
 
+    def has(self, line, signal):
+        """Whether ``line`` has ``signal`` wired (after :meth:`start`)."""
+        return (line, signal) in self._pins
+
     def read(self, line, signal):
         pin, spec = self._pins[(line, signal)]
         return bool(pin.state) != spec.active_low

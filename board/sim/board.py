@@ -110,7 +110,9 @@ class SimBoard(Board):
         self.gpio.start(on_edge)
         self._on_audio = on_audio
         for edge in self.timeline.edges:
-            self._timers.append(self.clock.call_at(edge.t_us, self._edge_driver(edge)))
+            # A HAT without an optional input (in_use, power) simply cannot see it.
+            if self.gpio.has(edge.line, edge.signal):
+                self._timers.append(self.clock.call_at(edge.t_us, self._edge_driver(edge)))
         self._schedule_audio(self.clock.now_us())
 
     def stop(self):

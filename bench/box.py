@@ -1,0 +1,92 @@
+"""CPU cost of the simulated box per line-hour.
+
+A scenario keeps every line busy for the whole run with back-to-back calls
+(caller ID, speech, both directions). It is run twice in this process: the
+simulator alone (the same board producing the same edges and audio, with
+callbacks that do nothing: the baseline) and the whole box (supervisor,
+rings, DSP, call log). The firmware's share is the difference.
+"""
+
+import json
+import os
+import resource
+import tempfile
+import time
+
+LINES = 4
+
+
+def busy_scenario(hours, lines=LINES):
+    """Back-to-back calls filling ``lines`` lines for ``hours``."""
+    calls = []
+    speech = [{"at": 0.5, "text": "Good morning, thank you for calling. How can I help you today?"},
+              {"at": 8.0, "text": "I would like to check the status of my order, please."},
+              {"at": 20.0, "text": "Of course. Could you give me the order number?"}]
+    for line in range(1, lines + 1):
+        t = 1.0 + line * 0.7
+        n = 0
+        while t < hours * 3600 - 300:
+            if n % 2 == 0:
+                calls.append({"line": line, "at": round(t, 3), "direction": "in", "rings": 2,
+                              "caller_id": {"number": "0163296%04d" % (n % 10000), "name": "CALLER %d" % n},
+                              "talk": 240.0, "speech": speech})
+            else:
+                calls.append({"line": line, "at": round(t, 3), "direction": "out",
+                              "dial": {"digits": "02079460%03d" % (n % 1000), "mode": "dtmf"},
+                              "talk": 240.0, "speech": speech})
+            t += 270.0
+            n += 1
+    return {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": lines, "calls": calls}
+
+
+def _cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def run(quick=False):
+    from board.sim.scenario import loads_scenario
+    from board.sim.speech import SpeechSynth
+    from firmware.box import open_sim_box
+
+    hours = 0.25 if quick else 1.0
+    text = json.dumps(busy_scenario(hours))
+    scenario = loads_scenario(text)
+    cache = os.path.join(os.path.dirname(__file__), ".cache", "speech")
+    synth = SpeechSynth(cache_dir=cache)
+    results = {"lines": LINES, "scenario_hours": hours, "calls": len(scenario.calls)}
+    with tempfile.TemporaryDirectory() as tmp:
+        # Warm the speech cache so neither run pays for espeak-ng.
+        box = open_sim_box(scenario, os.path.join(tmp, "warm"), synth=synth)
+        box.calllog.close()
+
+        box = open_sim_box(scenario, os.path.join(tmp, "sim"), synth=synth)
+        board = box.board
+        cpu0, wall0 = _cpu(), time.monotonic()
+        board.start(lambda *edge: None, lambda frames, t_us: None)
+        board.run()
+        board.stop()
+        sim_cpu = _cpu() - cpu0
+        sim_wall = time.monotonic() - wall0
+        box.calllog.close()
+
+        box = open_sim_box(scenario, os.path.join(tmp, "box"), synth=synth)
+        cpu0, wall0 = _cpu(), time.monotonic()
+        box.start()
+        box.board.run()
+        n_calls = len(box.calllog.calls())
+        box.stop()
+        box_cpu = _cpu() - cpu0
+        box_wall = time.monotonic() - wall0
+
+    line_hours = LINES * hours
+    results.update({
+        "calls_logged": n_calls,
+        "simulator_cpu_s_per_line_hour": round(sim_cpu / line_hours, 3),
+        "box_cpu_s_per_line_hour": round(box_cpu / line_hours, 3),
+        "firmware_cpu_s_per_line_hour": round((box_cpu - sim_cpu) / line_hours, 3),
+        "speedup_vs_real_time": round(hours * 3600 / box_wall, 1),
+        "simulator_wall_s": round(sim_wall, 2),
+        "box_wall_s": round(box_wall, 2),
+    })
+    return results
