@@ -73,7 +73,8 @@ def cmd_calls(args):
 
 def cmd_run(args):
     """Run the box with its web UI until stopped."""
-    from web.server import WebServer
+    from web.server import start_web
+    from web.setupcode import setup_code_for
 
     from .box import board_for, open_rpi_box, open_sim_box
     board_name, config = board_for(args.data_dir, args.board)
@@ -82,11 +83,16 @@ def cmd_run(args):
         box = open_sim_box(scenario, args.data_dir, speed=args.speed, config=config)
     else:
         box = open_rpi_box(args.data_dir, config)
-    server = WebServer(box, host=args.host, port=args.port)
+    server = start_web(box, host=args.host, https_port=args.https_port, http_port=args.port)
     stopping = _on_signals(lambda: box.clock.stop() if board_name == "sim" else None)
-    server.start()
-    print("linekeeper: %s board, %d lines; status page on %s" % (
-        board_name, box.board.lines, server.url), flush=True)
+    print("linekeeper: %s board, %d lines; web UI on %s (http://%s:%d/ redirects there)" % (
+        board_name, box.board.lines, server.url, args.host, server.http_port), flush=True)
+    print("linekeeper: the box's certificate has SHA-256 fingerprint %s"
+          % server.certificate.fingerprint, flush=True)
+    code = setup_code_for(args.data_dir)
+    if code is not None:
+        print("linekeeper: not set up yet: open %s and enter the setup code %s"
+              % (server.url, code), flush=True)
     box.start()
     try:
         if board_name == "sim":
@@ -132,7 +138,8 @@ def build_parser():
     p.add_argument("--data-dir", required=True)
     p.add_argument("--speed", type=_speed, default=1.0)
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=int, default=8080, help="HTTP port (redirects to HTTPS)")
+    p.add_argument("--https-port", type=int, default=8443, help="HTTPS port of the web UI")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("calls", help="print the call log")

@@ -1,11 +1,25 @@
-"""The web UI (Flask). The app factory takes the box's services, so tests can
-build an app around a simulated box. Only a read-only status page so far;
-accounts, roles and the rest arrive with the web UI issue.
+"""The web UI (Flask, server-rendered, a little JavaScript, no build step).
+
+:func:`create_app` takes the box's services (:class:`web.services.Services`)
+and a :class:`web.services.WebConfig`, so tests build an app around fakes or
+a simulated box. One blueprint per resource, in ``web/views/``; who may call
+what is declared on each view and enforced in :mod:`web.security`.
 """
 
-import json
+import datetime
+import os
 
-from flask import Flask, Response, render_template
+from flask import Flask, g, render_template
+
+from . import security
+from .accounts import ROLE_LABELS, Accounts
+from .db import WebDb
+from .services import Services, WebConfig
+from .sessions import Sessions
+from .site import COUNTRIES, Site
+from .throttle import Throttle
+
+__all__ = ["create_app", "Services", "WebConfig", "Web"]
 
 STATE_LABELS = {
     "idle": "Idle",
@@ -18,48 +32,97 @@ STATE_LABELS = {
 }
 
 
-def create_app(status, calllog, *, sse_timeout_s=15.0):
-    """Build the app.
+class Web:
+    """What the views share: the services, the config and web.db's stores."""
 
-    :param status: a :class:`firmware.status.LineStatus`
-    :param calllog: a :class:`firmware.calllog.CallLog`
-    :param sse_timeout_s: how long one server-sent-events connection lasts
-        before the browser reconnects (keeps worker threads free)
+    def __init__(self, services, config):
+        self.services = services
+        self.config = config
+        os.makedirs(config.data_dir, exist_ok=True)
+        self.db = WebDb(os.path.join(config.data_dir, "web.db"))
+        clock = services.session_clock_us
+        self.accounts = Accounts(self.db, clock, config.hash_cost)
+        self.sessions = Sessions(self.db, clock, config.idle_timeout_s, config.session_max_age_s)
+        self.throttle = Throttle(self.db, clock)
+        self.site = Site(self.db)
+
+    @property
+    def n_lines(self):
+        return len(self.services.status.snapshot()["lines"])
+
+    def close(self):
+        self.sessions.clear_all()
+        self.db.close()
+
+
+def _iso_us(wall_us):
+    if wall_us is None:
+        return ""
+    t = datetime.datetime.fromtimestamp(wall_us / 1e6, datetime.timezone.utc)
+    return t.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _bytes(n):
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return ("%d %s" if unit == "bytes" else "%.1f %s") % (n, unit)
+        n /= 1000
+
+
+def create_app(services, config):
+    """Build the app around ``services`` (a :class:`Services`) with ``config``.
+
+    All sessions left from an earlier run are ended: the unlocked keys they
+    referred to were only ever in that process's memory.
     """
+    if not isinstance(services, Services):
+        raise TypeError("create_app needs a web.services.Services")
+    if not isinstance(config, WebConfig):
+        raise TypeError("create_app needs a web.services.WebConfig")
     app = Flask(__name__)
-    app.jinja_env.globals["state_label"] = lambda s: STATE_LABELS.get(s, s)
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    web = Web(services, config)
+    web.sessions.clear_all()
+    app.extensions["linekeeper"] = web
 
-    @app.get("/")
-    def index():
-        snap = status.snapshot()
-        recent = list(reversed(calllog.calls()[-10:]))
-        return render_template("status.html", snap=snap, recent=recent)
+    from .views import api, audit, auth, calls, dashboard, settings, setup, users
+    for module in (auth, setup, dashboard, calls, audit, users, settings, api):
+        app.register_blueprint(module.bp)
+    security.check_declared(app)
 
-    @app.get("/api/status")
-    def api_status():
-        return status.snapshot()
+    app.before_request(security.before_request)
+    app.after_request(security.after_request)
+    app.jinja_env.globals.update(
+        csrf_token=security.csrf_token, state_label=lambda s: STATE_LABELS.get(s, s),
+        role_labels=ROLE_LABELS, countries=COUNTRIES, iso_us=_iso_us, human_bytes=_bytes,
+        cert_fingerprint=services.cert_fingerprint)
 
-    @app.get("/api/events")
-    def api_events():
-        def stream():
-            version = None
-            deadline = sse_timeout_s
-            while deadline > 0:
-                snap = status.snapshot()
-                if snap["version"] != version:
-                    version = snap["version"]
-                    yield "data: %s\n\n" % json.dumps(snap)
-                status.wait_for_change(version, 1.0)
-                deadline -= 1.0
-        return Response(stream(), mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-store"})
+    @app.context_processor
+    def current():
+        return {"user": g.get("user"), "site": web.site.settings()}
 
-    @app.after_request
-    def headers(resp):
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("X-Frame-Options", "DENY")
-        resp.headers.setdefault("Content-Security-Policy",
-                                "default-src 'self'; style-src 'self' 'unsafe-inline'")
-        return resp
-
+    for code, title, message in (
+            (400, "Bad request", "The request was not understood."),
+            (401, "Log in first", "This needs you to be logged in."),
+            (403, "Not allowed", "Your account's role does not allow this. Ask an installer "
+                                 "if you need it."),
+            (404, "Not found", "There is nothing here, or nothing you may see."),
+            (405, "Not allowed", "That method is not allowed here."),
+            (413, "Too large", "The form was too large."),
+            (416, "Range not satisfiable", "The requested part of the recording does not "
+                                           "exist.")):
+        app.register_error_handler(code, _error_page(title, message, code))
     return app
+
+
+def _error_page(title, message, code):
+    def handler(exc):
+        # A view's own abort(code, description=...) message wins over the default.
+        custom = getattr(exc, "description", None)
+        if custom == getattr(type(exc), "description", None):
+            custom = None
+        resp = render_template("error.html", title=title, message=custom or message)
+        headers = exc.get_response().headers if hasattr(exc, "get_response") else {}
+        extra = {k: v for k, v in headers.items() if k in ("Content-Range", "WWW-Authenticate")}
+        return resp, code, extra
+    return handler

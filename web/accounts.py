@@ -1,0 +1,114 @@
+"""Web accounts: names, Argon2id password hashes, roles and granted lines.
+
+Roles (one account may hold several):
+
+``installer``   system settings, lines, users and key slots; no audio
+``supervisor``  search, play, export and legal hold, on the granted lines only
+``auditor``     the audit trail; no audio
+
+There are no default accounts: the first one is made by the setup wizard.
+"""
+
+import dataclasses
+import re
+
+from . import passwords
+
+ROLES = ("installer", "supervisor", "auditor")
+ROLE_LABELS = {"installer": "Installer", "supervisor": "Supervisor", "auditor": "Auditor"}
+_NAME = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+    """An account: ``roles`` a frozenset, ``lines`` a sorted tuple of granted lines."""
+
+    name: str
+    roles: frozenset
+    lines: tuple
+
+    def has(self, *roles):
+        """True when the user holds any of ``roles``."""
+        return bool(self.roles.intersection(roles))
+
+    @property
+    def needs_key_slot(self):
+        """Supervisors play recordings; installers add key slots for others."""
+        return self.has("supervisor", "installer")
+
+
+def name_problem(name):
+    """Why ``name`` cannot be a user name, or None."""
+    if not name:
+        return "Enter a user name."
+    if not _NAME.match(name):
+        return ("A user name is 1 to 32 characters: lowercase letters, digits, '.', '_' or '-', "
+                "starting with a letter.")
+    return None
+
+
+def _row_user(row):
+    roles = frozenset(r for r in row["roles"].split(",") if r)
+    lines = tuple(sorted(int(x) for x in row["lines"].split(",") if x))
+    return User(row["name"], roles, lines)
+
+
+class Accounts:
+    """The ``users`` table of :class:`web.db.WebDb`.
+
+    :param wall_us: callable giving now in µs since the epoch
+    :param cost: :class:`web.passwords.HashCost` of new hashes
+    """
+
+    def __init__(self, db, wall_us, cost=passwords.DEFAULT_COST):
+        self._db = db
+        self._wall_us = wall_us
+        self._cost = cost
+
+    def get(self, name):
+        row = self._db.one("SELECT * FROM users WHERE name = ?", (name,))
+        return None if row is None else _row_user(row)
+
+    def all(self):
+        return [_row_user(r) for r in self._db.query("SELECT * FROM users ORDER BY name")]
+
+    def count(self):
+        return self._db.one("SELECT count(*) FROM users")[0]
+
+    def verify(self, name, password):
+        """The :class:`User` if ``password`` is theirs, else None (same time either way)."""
+        row = self._db.one("SELECT * FROM users WHERE name = ?", (name,))
+        if row is None:
+            passwords.dummy_check(self._cost)
+            return None
+        if not passwords.check_password(password, row["pw_hash"]):
+            return None
+        return _row_user(row)
+
+    def create(self, conn, name, password, roles, lines):
+        """Insert a validated account inside the transaction ``conn``."""
+        now = self._wall_us()
+        conn.execute(
+            "INSERT INTO users (name, pw_hash, roles, lines, created_us, pw_changed_us) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (name, passwords.hash_password(password, self._cost), _roles_text(roles),
+             _lines_text(lines), now, now))
+
+    def update(self, conn, name, roles, lines):
+        conn.execute("UPDATE users SET roles = ?, lines = ? WHERE name = ?",
+                     (_roles_text(roles), _lines_text(lines), name))
+
+    def set_password(self, conn, name, password):
+        conn.execute("UPDATE users SET pw_hash = ?, pw_changed_us = ? WHERE name = ?",
+                     (passwords.hash_password(password, self._cost), self._wall_us(), name))
+
+    def delete(self, conn, name):
+        conn.execute("DELETE FROM users WHERE name = ?", (name,))
+
+
+def _roles_text(roles):
+    return ",".join(r for r in ROLES if r in roles)
+
+
+def _lines_text(lines):
+    return ",".join(str(int(x)) for x in sorted(set(lines)))

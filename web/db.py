@@ -1,0 +1,90 @@
+"""``DATA_DIR/web.db``: accounts, sessions, login throttling and site settings.
+
+One SQLite file in WAL mode with ``synchronous=FULL`` (an account change or
+a finished setup must survive a power cut). Session ids and setup codes are
+never stored in clear: only their SHA-256, so a copy of the file opens no
+session. Connections are shared between the server's threads behind a lock:
+every statement is short.
+"""
+
+import contextlib
+import os
+import sqlite3
+import threading
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    name          TEXT PRIMARY KEY,
+    pw_hash       TEXT NOT NULL,
+    roles         TEXT NOT NULL,          -- comma-separated: installer,supervisor,auditor
+    lines         TEXT NOT NULL DEFAULT '',  -- comma-separated line numbers granted
+    created_us    INTEGER NOT NULL,
+    pw_changed_us INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash       TEXT PRIMARY KEY,       -- SHA-256 of the cookie value
+    user          TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+    csrf          TEXT NOT NULL,
+    created_us    INTEGER NOT NULL,
+    seen_us       INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user);
+CREATE TABLE IF NOT EXISTS throttle (
+    key           TEXT PRIMARY KEY,       -- "user:NAME" or "addr:IP" or "setup:IP"
+    failures      INTEGER NOT NULL,
+    last_us       INTEGER NOT NULL,
+    blocked_until_us INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS site (
+    key           TEXT PRIMARY KEY,
+    value         TEXT NOT NULL           -- JSON
+);
+"""
+
+
+class WebDb:
+    """The web layer's database at ``path``; :meth:`tx` runs a transaction."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        with self.tx() as db:
+            for statement in SCHEMA.split(";")[:-1]:
+                db.execute(statement)
+            db.execute("PRAGMA user_version = %d" % SCHEMA_VERSION)
+        try:
+            os.chmod(self.path, 0o600)
+        except OSError:
+            pass
+
+    @contextlib.contextmanager
+    def tx(self):
+        """``with db.tx() as conn:`` — all or nothing; the lock is held throughout."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def query(self, sql, args=()):
+        """All rows of a read-only statement."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def one(self, sql, args=()):
+        with self._lock:
+            return self._db.execute(sql, args).fetchone()
+
+    def close(self):
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,176 @@
+"""Access control, sessions and CSRF, enforced before every view runs.
+
+Every view declares who may call it with one of the decorators below; the
+app refuses to start with a view that does not (see :func:`check_declared`),
+and tests/web/test_access_matrix.py calls every route as every role.
+
+``@public``          anyone (login page, static files, security contact)
+``@setup_only``      anyone holding the setup code, and only until setup is done
+``@roles(*names)``   a logged-in user holding any of ``names``; no names: any
+                     logged-in user
+
+A request from someone not logged in is redirected to the login page (401
+for ``/api/`` and audio). A logged-in user without the role gets 403. Calls
+on lines not granted are answered 404, like calls that do not exist, by the
+views themselves (:func:`web.views.calls.call_or_404`).
+
+CSRF: every POST (PUT, PATCH, DELETE) carries a token in the form field
+``csrf_token`` or the header ``X-CSRF-Token``. Logged in, it must equal the
+session's token (kept server-side). Before login (login, setup), it must
+equal the ``lk_pre`` cookie (double submit); SameSite=Strict on every cookie
+keeps other sites from sending them at all. A missing or wrong token gets
+400 with a message and changes nothing.
+"""
+
+import hmac
+import secrets
+
+from flask import abort, current_app, g, redirect, render_template, request, url_for
+
+SESSION_COOKIE = "lk_session"
+PRE_COOKIE = "lk_pre"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def public(view):
+    view.access = ("public",)
+    return view
+
+
+def setup_only(view):
+    view.access = ("setup",)
+    return view
+
+
+def roles(*names):
+    def decorate(view):
+        view.access = ("login",) + names
+        return view
+    return decorate
+
+
+def access_of(app, endpoint):
+    """The access declaration of ``endpoint``: ``("public",)``, ``("setup",)``, ``("login", ...)``."""
+    if endpoint == "static":
+        return ("public",)
+    view = app.view_functions[endpoint]
+    return getattr(view, "access", None)
+
+
+def check_declared(app):
+    """Raise :class:`RuntimeError` naming any view without an access declaration."""
+    missing = [e for e in app.view_functions if access_of(app, e) is None]
+    if missing:
+        raise RuntimeError("views without an access declaration: %s" % ", ".join(sorted(missing)))
+
+
+def lk():
+    """The app's :class:`web.Web` (services, stores, config)."""
+    return current_app.extensions["linekeeper"]
+
+
+def csrf_token():
+    """The token forms must send (template global)."""
+    if g.get("session") is not None:
+        return g.session.csrf
+    if "pre_token" not in g:
+        g.pre_token = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(32)
+    return g.pre_token
+
+
+def _csrf_ok():
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    if g.session is not None:
+        expected = g.session.csrf
+    else:
+        expected = request.cookies.get(PRE_COOKIE) or ""
+    return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+
+
+def before_request():
+    web = lk()
+    endpoint = request.endpoint
+    if endpoint is None:
+        return None          # 404/405 follow
+    access = access_of(current_app, endpoint)
+    g.session, expired = web.sessions.load(request.cookies.get(SESSION_COOKIE))
+    g.user = web.accounts.get(g.session.user) if g.session else None
+    if g.session is not None and g.user is None:
+        web.sessions.end(g.session.id_hash)
+        g.session = None
+    g.expired = expired
+    if access[0] == "public" and endpoint == "static":
+        return None
+    setup_done = web.site.setup_complete
+    if not setup_done and access[0] != "setup" and access[0] != "public":
+        return redirect(url_for("setup.wizard"))
+    if setup_done and access[0] == "setup":
+        abort(404)
+    if request.method not in SAFE_METHODS and not _csrf_ok():
+        return render_template("error.html", title="Form expired",
+                               message="This form was not accepted: its security token is "
+                                       "missing or out of date (this happens after logging in "
+                                       "again or in another tab). Go back, reload the page and "
+                                       "try again."), 400
+    if access[0] == "login":
+        if g.user is None:
+            if request.path.startswith("/api/") or request.path.endswith("/audio"):
+                abort(401)
+            if request.method in SAFE_METHODS:
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?"),
+                                        expired=1 if expired else None))
+            return redirect(url_for("auth.login", expired=1 if expired else None))
+        needed = access[1:]
+        if needed and not g.user.has(*needed):
+            abort(403)
+        mem = web.sessions.mem(g.session)
+        if mem.get("recovery") and endpoint not in ("setup.recovery", "auth.logout"):
+            return redirect(url_for("setup.recovery"))
+    return None
+
+
+def after_request(resp):
+    if "pre_token" in g and request.cookies.get(PRE_COOKIE) != g.pre_token:
+        set_cookie(resp, PRE_COOKIE, g.pre_token)
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("Referrer-Policy", "no-referrer")
+    resp.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+        "media-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    if request.endpoint != "static":
+        # Pages hold personal data: keep them out of caches and history.
+        resp.headers.setdefault("Cache-Control", "no-store")
+    if lk().config.secure_cookies:
+        resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return resp
+
+
+def set_cookie(resp, name, value, max_age=None):
+    resp.set_cookie(name, value, max_age=max_age, path="/", secure=lk().config.secure_cookies,
+                    httponly=True, samesite="Strict")
+
+
+def unlocked_key():
+    """The logged-in user's unlocked recording key, or None."""
+    if g.get("session") is None:
+        return None
+    key = lk().sessions.mem(g.session).get("key")
+    if key is not None and getattr(key, "forgotten", False):
+        return None
+    return key
+
+
+def audit(action, target=None, **details):
+    """Append to the audit trail as the current user (or "anonymous")."""
+    web = lk()
+    actor = g.user.name if g.get("user") is not None else details.pop("actor", "anonymous")
+    details.setdefault("address", request.remote_addr or "")
+    return web.services.audit.append(actor, action, None if target is None else str(target),
+                                     details, int(web.services.wall_us()))
+
+
+def form_errors(template, errors, status=400, **context):
+    """Render ``template`` with a message per bad field (nothing was changed)."""
+    return render_template(template, errors=errors, **context), status

@@ -1,0 +1,151 @@
+"""The narrow interface between the web layer and the box (STYLE.md §8).
+
+:func:`web.create_app` takes a :class:`Services` and a :class:`WebConfig`;
+nothing in ``web/`` reaches into the box otherwise. Tests build one around
+fakes or a simulated box; :func:`services_for_box` builds one around a
+running :class:`firmware.box.Box`.
+"""
+
+import dataclasses
+import os
+import shutil
+import time
+from typing import Any, Callable, Optional, Protocol
+
+from .passwords import DEFAULT_COST, HashCost
+
+
+class LineStatusSource(Protocol):
+    """:class:`firmware.status.LineStatus`."""
+
+    def snapshot(self) -> dict: ...
+    def wait_for_change(self, version: int, timeout_s: float) -> int: ...
+
+
+class CallQuery(Protocol):
+    """:class:`firmware.callsearch.CallSearch`."""
+
+    def search(self, flt, after=None, limit=50): ...
+    def get(self, call_id: int) -> Optional[dict]: ...
+
+
+class RecordingService(Protocol):
+    """What the web layer needs of recordings (issue 4 provides the real one).
+
+    ``recording_info(call_id)``  ``{"state", "duration_s", "mime_type", "size",
+                                 "legal_hold"}`` or None when the call has no
+                                 recording; ``size`` is the decrypted stream's
+                                 length in bytes
+    ``open_audio(call_id, key)`` a seekable binary file of the decrypted stream
+                                 (decrypted on the fly as it is read), for the
+                                 unlocked ``key`` (a RecordingKey); the caller
+                                 closes it. Raises TamperError if the file is
+                                 damaged.
+    ``export(call_id, key, fmt)`` the audio as ``fmt`` ("ogg" or "wav"): bytes,
+                                 or the path of a file the caller may delete
+    ``set_legal_hold(call_id, on)``
+    """
+
+    def recording_info(self, call_id: int) -> Optional[dict]: ...
+    def open_audio(self, call_id: int, recording_key) -> Any: ...
+    def export(self, call_id: int, recording_key, fmt: str) -> Any: ...
+    def set_legal_hold(self, call_id: int, on: bool) -> None: ...
+
+
+def _wall_us():
+    return time.time_ns() // 1000
+
+
+@dataclasses.dataclass
+class Services:
+    """Everything the web UI uses of the box.
+
+    ``status``      live line states (:class:`LineStatusSource`)
+    ``calls``       call search (:class:`CallQuery`)
+    ``keystore``    :class:`firmware.keystore.KeyStore`
+    ``audit``       :class:`firmware.audit.AuditLog`
+    ``recordings``  a :class:`RecordingService`, or None on a box that records
+                    no audio yet (calls then show "no recording")
+    ``health``      ``() -> {"disk_free_bytes", "disk_total_bytes",
+                    "clock_synced", "alarms": [text, ...]}``
+    ``apply_settings`` ``(SiteSettings) -> None``: called after the site
+                    settings change (e.g. to write the country to config.json);
+                    None to do nothing
+    ``wall_us``     the box's time in µs since the epoch, for audit entries
+    ``session_clock_us`` real time in µs, for session timeouts and login
+                    throttling (people's time, even when the box runs on
+                    simulated time); tests inject a clock
+    ``cert_fingerprint`` the HTTPS certificate's SHA-256, shown in the UI
+    """
+
+    status: LineStatusSource
+    calls: CallQuery
+    keystore: Any
+    audit: Any
+    recordings: Optional[RecordingService] = None
+    health: Optional[Callable[[], dict]] = None
+    apply_settings: Optional[Callable[[Any], None]] = None
+    wall_us: Callable[[], int] = _wall_us
+    session_clock_us: Callable[[], int] = _wall_us
+    cert_fingerprint: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class WebConfig:
+    """How the web layer behaves.
+
+    ``data_dir``         where web.db and the setup code live
+    ``idle_timeout_s``   a session ends after this long without a request
+    ``session_max_age_s`` and this long after login in any case
+    ``secure_cookies``   False only for tests over plain HTTP
+    ``sse_timeout_s``    how long one live-status stream lasts before the
+                         browser reconnects (keeps server threads free)
+    ``hash_cost``        Argon2id cost of new password hashes
+    """
+
+    data_dir: str
+    idle_timeout_s: int = 15 * 60
+    session_max_age_s: int = 12 * 3600
+    secure_cookies: bool = True
+    sse_timeout_s: float = 15.0
+    hash_cost: HashCost = DEFAULT_COST
+
+
+def disk_and_clock_health(data_dir, clock, alarms=None):
+    """A ``health`` provider: free space where ``data_dir`` is, the clock, ``alarms()``."""
+    def health():
+        usage = shutil.disk_usage(data_dir)
+        return {"disk_free_bytes": usage.free, "disk_total_bytes": usage.total,
+                "clock_synced": bool(clock.synchronised),
+                "alarms": list(alarms()) if alarms is not None else []}
+    return health
+
+
+def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None):
+    """:class:`Services` for a running :class:`firmware.box.Box`.
+
+    Uses ``box.keystore`` / ``box.audit`` / ``box.recordings`` when the box
+    has them, and otherwise opens the key store and audit trail in the box's
+    data directory.
+    """
+    from firmware.audit import AuditLog
+    from firmware.callsearch import CallSearch, ensure_indexes
+    from firmware.keystore import KeyStore
+
+    data_dir = box.data_dir
+    calls_db = os.path.join(data_dir, "calls.db")
+    ensure_indexes(calls_db)
+    keystore = getattr(box, "keystore", None) or KeyStore(data_dir)
+    audit = getattr(box, "audit", None) or AuditLog(
+        os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"))
+    return Services(
+        status=box.status,
+        calls=CallSearch(calls_db),
+        keystore=keystore,
+        audit=audit,
+        recordings=recordings if recordings is not None else getattr(box, "recordings", None),
+        health=disk_and_clock_health(data_dir, box.clock,
+                                     alarms or getattr(box, "alarms", None)),
+        wall_us=box.clock.wall_us,
+        cert_fingerprint=cert_fingerprint,
+    )

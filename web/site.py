@@ -1,0 +1,162 @@
+"""The site settings the setup wizard collects and the settings page edits.
+
+A typed model, validated whole: :func:`parse_site_form` returns either
+settings or a message per bad field, never half of each. Stored as JSON in
+web.db's ``site`` table with the setup state.
+
+ICO registration numbers (the UK data protection register's "registration
+reference") are 8 characters: ``Z`` and 7 digits for older entries (e.g.
+``Z5347709``), ``Z``, a letter and 6 digits for newer ones (``ZA123456``,
+``ZB123456``). Any letter is accepted after the Z, so a new series is not
+refused.
+"""
+
+import dataclasses
+import datetime
+import json
+import re
+
+COUNTRIES = {"uk": "United Kingdom", "us": "United States"}
+ICO_NUMBER = re.compile(r"^Z[A-Z0-9][0-9]{6}$")
+MAX_TEXT = 200
+MAX_PURPOSE = 2000
+MAX_LINE_NAME = 40
+
+
+@dataclasses.dataclass(frozen=True)
+class LineSetting:
+    line: int
+    name: str
+    record: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteSettings:
+    organisation: str
+    ico_number: str           # "" outside the UK
+    ico_renewal: str          # ISO date, "" outside the UK
+    purpose: str
+    country: str
+    lines: tuple              # of LineSetting
+
+    def to_json(self):
+        data = dataclasses.asdict(self)
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text):
+        data = json.loads(text)
+        data["lines"] = tuple(LineSetting(**x) for x in data["lines"])
+        return cls(**data)
+
+    def line(self, number):
+        for setting in self.lines:
+            if setting.line == number:
+                return setting
+        return LineSetting(number, "Line %d" % number, True)
+
+
+def parse_site_form(form, n_lines):
+    """``(SiteSettings or None, {field: message})`` from a submitted form.
+
+    Fields: ``organisation``, ``ico_number``, ``ico_renewal`` (YYYY-MM-DD),
+    ``purpose``, ``country``, and ``line-N-name`` / ``line-N-mode``
+    ("record" or "private") for each line 1..``n_lines``.
+    """
+    errors = {}
+    get = lambda k: (form.get(k) or "").strip()      # noqa: E731
+    organisation = get("organisation")
+    if not organisation:
+        errors["organisation"] = "Enter the name of the organisation that records the calls."
+    elif len(organisation) > MAX_TEXT:
+        errors["organisation"] = "At most %d characters." % MAX_TEXT
+    country = get("country")
+    if country not in COUNTRIES:
+        errors["country"] = "Choose the country the lines are in."
+    ico_number = get("ico_number").upper().replace(" ", "")
+    ico_renewal = get("ico_renewal")
+    if country == "uk":
+        if not ICO_NUMBER.match(ico_number):
+            errors["ico_number"] = ("An ICO registration number is 8 characters starting with Z, "
+                                    "such as ZA123456 or Z1234567 (it is on the ICO's "
+                                    "certificate and in the public register).")
+        try:
+            renewal = datetime.date.fromisoformat(ico_renewal)
+            if renewal.year < 2018:
+                errors["ico_renewal"] = "The renewal date must be 2018 or later."
+        except ValueError:
+            errors["ico_renewal"] = "Enter the renewal date as YYYY-MM-DD."
+    else:
+        ico_number = ico_renewal = ""
+    purpose = get("purpose")
+    if len(purpose) < 10:
+        errors["purpose"] = ("Say why calls are recorded (for example \"to keep a record of "
+                             "orders taken by phone\"); people have a right to know.")
+    elif len(purpose) > MAX_PURPOSE:
+        errors["purpose"] = "At most %d characters." % MAX_PURPOSE
+    lines = []
+    for n in range(1, n_lines + 1):
+        name = get("line-%d-name" % n)
+        mode = get("line-%d-mode" % n)
+        if not name:
+            errors["line-%d-name" % n] = "Give line %d a name (for example \"Sales\")." % n
+        elif len(name) > MAX_LINE_NAME:
+            errors["line-%d-name" % n] = "At most %d characters." % MAX_LINE_NAME
+        if mode not in ("record", "private"):
+            errors["line-%d-mode" % n] = "Choose whether line %d is recorded or private." % n
+        lines.append(LineSetting(n, name, mode == "record"))
+    if errors:
+        return None, errors
+    return SiteSettings(organisation, ico_number, ico_renewal, purpose, country,
+                        tuple(lines)), {}
+
+
+class Site:
+    """Site settings and setup state in web.db's ``site`` table."""
+
+    def __init__(self, db):
+        self._db = db
+
+    def _get(self, key):
+        row = self._db.one("SELECT value FROM site WHERE key = ?", (key,))
+        return None if row is None else row[0]
+
+    @staticmethod
+    def _put(conn, key, value):
+        conn.execute("INSERT OR REPLACE INTO site (key, value) VALUES (?, ?)", (key, value))
+
+    def settings(self):
+        text = self._get("settings")
+        return None if text is None else SiteSettings.from_json(text)
+
+    def save(self, conn, settings):
+        self._put(conn, "settings", settings.to_json())
+
+    @property
+    def setup_complete(self):
+        return self._get("setup_complete") == "true"
+
+    def mark_setup_complete(self, conn):
+        self._put(conn, "setup_complete", "true")
+
+    @property
+    def recovery_confirmed(self):
+        return self._get("recovery_confirmed") == "true"
+
+    def set_recovery_confirmed(self, confirmed):
+        with self._db.tx() as conn:
+            self._put(conn, "recovery_confirmed", "true" if confirmed else "false")
+
+
+def form_values(settings, n_lines):
+    """The form fields (as :func:`parse_site_form` reads them) for ``settings`` or defaults."""
+    values = {"country": "uk"}
+    if settings is not None:
+        values.update(organisation=settings.organisation, ico_number=settings.ico_number,
+                      ico_renewal=settings.ico_renewal, purpose=settings.purpose,
+                      country=settings.country)
+    for n in range(1, n_lines + 1):
+        line = settings.line(n) if settings is not None else LineSetting(n, "Line %d" % n, True)
+        values["line-%d-name" % n] = line.name
+        values["line-%d-mode" % n] = "record" if line.record else "private"
+    return values

@@ -1,0 +1,31 @@
+// Live line states over server-sent events; the page works without it.
+(function () {
+  "use strict";
+  var labels = {idle: "Idle", alerting: "Incoming (caller ID)", ringing: "Ringing",
+                dialling: "Dialling", connected: "On a call", cleared: "Far end hung up",
+                fault: "Line fault"};
+  if (!window.EventSource) return;
+  var source = new EventSource("/api/events");
+  source.onmessage = function (msg) {
+    var snap = JSON.parse(msg.data);
+    document.getElementById("now").textContent = snap.now + (snap.clock_synced ? "" : " (clock not synchronised)");
+    snap.lines.forEach(function (l) {
+      var row = document.getElementById("line-" + l.line);
+      if (!row) return;
+      row.dataset.state = l.state;
+      row.className = "state-" + l.state;
+      row.querySelector(".state").textContent = labels[l.state] || l.state;
+      row.querySelector(".since").textContent = l.since || "";
+      var c = l.call, text = "";
+      if (c) {
+        text = (c.direction === "in" ? "Inbound " : "Outbound ") +
+               (c.number || (c.absence ? "withheld" : "")) + " " + (c.name || "");
+      }
+      row.querySelector(".call").textContent = text;
+      row.querySelector(".faults").textContent = l.faults.join(", ");
+    });
+  };
+  source.onerror = function () {
+    // 401 after logout or timeout: the browser retries; a reload shows the login page.
+  };
+})();

@@ -1,0 +1,59 @@
+"""Login throttling with exponential back-off, stored server-side in web.db.
+
+Counted per key: ``user:NAME`` (one account attacked from many places) and
+``addr:IP`` (one place trying many accounts), and ``setup:IP`` for the setup
+code. After ``free`` failures each further one doubles the wait, from 1 s up
+to 15 min. While a key is blocked its attempts are refused without checking
+the password (so blocked guesses cost the attacker time, not the box CPU).
+A success clears the account's and the address's counters; failures older
+than a day are forgotten.
+"""
+
+import math
+
+BASE_S = 1
+MAX_S = 15 * 60
+FORGET_AFTER_S = 24 * 3600
+FREE_FAILURES = {"user": 3, "addr": 10, "setup": 5}
+
+
+class Throttle:
+    """Back-off counters in :class:`web.db.WebDb` ``db``; ``wall_us()`` gives now."""
+
+    def __init__(self, db, wall_us):
+        self._db = db
+        self._wall_us = wall_us
+
+    def wait_s(self, keys):
+        """Whole seconds until every one of ``keys`` may try again (0: now)."""
+        now = self._wall_us()
+        worst = 0
+        for key in keys:
+            row = self._db.one("SELECT blocked_until_us FROM throttle WHERE key = ?", (key,))
+            if row is not None and row[0] > now:
+                worst = max(worst, row[0] - now)
+        return math.ceil(worst / 1e6)
+
+    def failed(self, keys):
+        """Count a failure against each of ``keys``."""
+        now = self._wall_us()
+        with self._db.tx() as conn:
+            for key in keys:
+                row = conn.execute("SELECT failures, last_us FROM throttle WHERE key = ?",
+                                   (key,)).fetchone()
+                failures = 1
+                if row is not None and now - row[1] < FORGET_AFTER_S * 1_000_000:
+                    failures = row[0] + 1
+                free = FREE_FAILURES[key.split(":", 1)[0]]
+                blocked_until = now
+                if failures >= free:
+                    delay_s = min(MAX_S, BASE_S * 2 ** min(failures - free, 20))
+                    blocked_until = now + delay_s * 1_000_000
+                conn.execute("INSERT OR REPLACE INTO throttle (key, failures, last_us, "
+                             "blocked_until_us) VALUES (?, ?, ?, ?)",
+                             (key, failures, now, blocked_until))
+
+    def succeeded(self, keys):
+        with self._db.tx() as conn:
+            for key in keys:
+                conn.execute("DELETE FROM throttle WHERE key = ?", (key,))

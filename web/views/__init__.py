@@ -1,0 +1,1 @@
+"""One blueprint per resource; each view declares its access (web.security)."""

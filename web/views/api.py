@@ -1,0 +1,52 @@
+"""JSON and server-sent events for the pages' live parts."""
+
+import json
+
+from flask import Blueprint, Response, g, stream_with_context
+
+from ..security import lk, roles
+from .dashboard import health, visible_snapshot
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+@bp.route("/status")
+@roles()
+def status():
+    return visible_snapshot(g.user)
+
+
+@bp.route("/health")
+@roles()
+def health_json():
+    return health() or {}
+
+
+@bp.route("/events")
+@roles()
+def events():
+    """Line states as server-sent events, one message per change.
+
+    A stream lasts ``sse_timeout_s`` and then ends; the browser reconnects by
+    itself, and the access check runs again then (a logged-out session stops
+    getting news within that time).
+    """
+    web = lk()
+    user = g.user
+    status = web.services.status
+    timeout_s = web.config.sse_timeout_s
+
+    def stream():
+        version = None
+        remaining_s = timeout_s
+        yield "retry: 2000\n\n"
+        while remaining_s > 0:
+            snap_version = status.snapshot()["version"]
+            if snap_version != version:
+                version = snap_version
+                yield "data: %s\n\n" % json.dumps(visible_snapshot(user))
+            step_s = min(1.0, remaining_s)
+            status.wait_for_change(version, step_s)
+            remaining_s -= step_s
+    return Response(stream_with_context(stream()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -1,0 +1,34 @@
+"""The audit trail viewer, with the result of checking its hash chain."""
+
+from flask import Blueprint, render_template, request
+
+from ..security import form_errors, lk, roles
+
+bp = Blueprint("audit", __name__)
+
+PAGE = 100
+
+
+@bp.route("/audit")
+@roles("auditor")
+def index():
+    log = lk().services.audit
+    action = request.args.get("action") or None
+    errors = {}
+    try:
+        page = int(request.args.get("page", "1"))
+        if not 1 <= page <= 1_000_000:
+            raise ValueError
+    except ValueError:
+        errors["page"] = "The page must be a whole number from 1."
+        page = 1
+    if action is not None and not action.replace("_", "").isalpha():
+        errors["action"] = "Choose an action from the list."
+    problems = log.verify()
+    if errors:
+        return form_errors("audit.html", errors, entries=[], problems=problems, page=1,
+                           action=None, more=False)
+    entries = log.entries(limit=PAGE + 1, offset=(page - 1) * PAGE, action=action)
+    return render_template("audit.html", errors={}, entries=entries[:PAGE],
+                           more=len(entries) > PAGE, problems=problems, page=page,
+                           action=action)

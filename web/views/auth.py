@@ -1,0 +1,126 @@
+"""Logging in and out, and changing one's own password."""
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+
+from firmware.errors import KeyStoreError, WrongPasswordError
+
+from .. import passwords
+from ..security import (SESSION_COOKIE, audit, form_errors, lk, public, roles, set_cookie,
+                        unlocked_key)
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target):
+    """Only a path on this site: no scheme, no host, no protocol-relative '//'."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("dashboard.index")
+
+
+def start_session(resp_target, user_name, recording_key=None):
+    """End the current session (if any) and log ``user_name`` in with a new id."""
+    web = lk()
+    if g.get("session") is not None:
+        web.sessions.end(g.session.id_hash)
+    value, session = web.sessions.create(user_name, recording_key)
+    resp = redirect(resp_target)
+    set_cookie(resp, SESSION_COOKIE, value)
+    return resp, session
+
+
+def unlock_for(user, password):
+    """The user's recording key, or None (no slot, or the store disagrees)."""
+    keystore = lk().services.keystore
+    if not user.needs_key_slot or not keystore.is_initialised:
+        return None
+    try:
+        if user.name not in keystore.slots():
+            return None
+        return keystore.unlock(user.name, password)
+    except (WrongPasswordError, KeyStoreError):
+        return None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    web = lk()
+    if not web.site.setup_complete:
+        return redirect(url_for("setup.wizard"))
+    next_url = request.values.get("next", "")
+    if request.method == "GET":
+        if g.user is not None:
+            return redirect(_safe_next(next_url))
+        return render_template("login.html", errors={}, next=next_url, name="",
+                               expired=request.args.get("expired"))
+    name = (request.form.get("name") or "").strip().lower()
+    password = request.form.get("password") or ""
+    keys = ["user:" + name[:64], "addr:" + (request.remote_addr or "")]
+    wait = web.throttle.wait_s(keys)
+    if wait:
+        return form_errors("login.html", {"form": (
+            "Too many failed attempts. Wait %d seconds and try again." % wait)},
+            status=429, next=next_url, name=name)
+    user = web.accounts.verify(name, password) if name and password else None
+    if user is None:
+        web.throttle.failed(keys)
+        audit("login_failed", name[:64] or None, actor="anonymous")
+        return form_errors("login.html", {"form": "Wrong user name or password."},
+                           status=401, next=next_url, name=name)
+    web.throttle.succeeded(keys)
+    g.user = user
+    key = unlock_for(user, password)
+    resp, _ = start_session(_safe_next(next_url), user.name, key)
+    audit("login", user.name, recording_key=key is not None)
+    return resp
+
+
+@bp.route("/logout", methods=["POST"])
+@roles()
+def logout():
+    audit("logout", g.user.name)
+    lk().sessions.end(g.session.id_hash)
+    resp = redirect(url_for("auth.login"))
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@roles()
+def password():
+    if request.method == "GET":
+        return render_template("password.html", errors={}, done=request.args.get("done"))
+    web = lk()
+    old = request.form.get("old") or ""
+    new = request.form.get("new") or ""
+    errors = {}
+    if web.accounts.verify(g.user.name, old) is None:
+        errors["old"] = "That is not your current password."
+    problem = passwords.password_problem(new, g.user.name)
+    if problem:
+        errors["new"] = problem
+    elif new != (request.form.get("confirm") or ""):
+        errors["confirm"] = "The two new passwords differ."
+    if errors:
+        return form_errors("password.html", errors, done=None)
+    keystore = web.services.keystore
+    has_slot = keystore.is_initialised and g.user.name in keystore.slots()
+    if has_slot:
+        keystore.change_password(g.user.name, old, new)
+    with web.db.tx() as conn:
+        web.accounts.set_password(conn, g.user.name, new)
+    # Other sessions of this account end; this one goes on with a new id.
+    key = unlocked_key()
+    web.sessions.mem(g.session)["key"] = None      # handed to the new session
+    web.sessions.end_user(g.user.name)
+    g.session = None
+    audit("password_change", g.user.name, key_slot=has_slot)
+    resp, _ = start_session(url_for("auth.password", done=1), g.user.name, key)
+    return resp
+
+
+@bp.route("/security")
+@public
+def security_contact():
+    return render_template("security.html")

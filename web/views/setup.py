@@ -1,0 +1,128 @@
+"""The first-run setup wizard, and confirming the recovery key.
+
+One page in numbered steps (organisation, data protection, lines, country,
+first account), sent as one form: every field is checked first and each bad
+one gets its message; only then, all together, the recording keys are made
+and the settings and the account stored (in one web.db transaction that
+commits only if the key store was initialised), so a bad field leaves
+nothing half-configured.
+
+The first account gets the installer and supervisor roles and every line:
+it is the box owner's account, its password opens the first key slot, and an
+installer needs an unlocked key to give others theirs. The owner can then
+create installer-only accounts for engineers and auditors.
+
+Then the recovery key is shown once, and the new session goes nowhere else
+until the admin types its last group back. If that page is lost (a restart,
+a timeout), an installer makes a new recovery key from the settings page.
+"""
+
+import secrets
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+
+from firmware.errors import KeyStoreError
+
+from .. import passwords, setupcode
+from ..accounts import name_problem
+from ..security import audit, form_errors, lk, roles, setup_only
+from ..site import form_values, parse_site_form
+from .auth import start_session
+
+bp = Blueprint("setup", __name__)
+
+
+def _context(**extra):
+    n_lines = lk().n_lines
+    values = request.form if request.method == "POST" else form_values(None, n_lines)
+    return dict(n_lines=n_lines, form=request.form, values=values, **extra)
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+@setup_only
+def wizard():
+    web = lk()
+    if request.method == "GET":
+        return render_template("setup.html", errors={}, **_context())
+    data_dir = web.config.data_dir
+    keys = ["setup:" + (request.remote_addr or "")]
+    wait = web.throttle.wait_s(keys)
+    if wait:
+        return form_errors("setup.html", {"setup_code": (
+            "Too many wrong setup codes. Wait %d seconds and try again." % wait)},
+            status=429, **_context())
+    errors = {}
+    if not setupcode.check_setup_code(data_dir, request.form.get("setup_code")):
+        web.throttle.failed(keys)
+        errors["setup_code"] = ("That is not this box's setup code. It is on the label and "
+                                "on the console when the box starts.")
+    settings, site_errors = parse_site_form(request.form, web.n_lines)
+    errors.update(site_errors)
+    name = (request.form.get("admin_name") or "").strip().lower()
+    password = request.form.get("admin_password") or ""
+    problem = name_problem(name)
+    if problem:
+        errors["admin_name"] = problem
+    problem = passwords.password_problem(password, name)
+    if problem:
+        errors["admin_password"] = problem
+    elif password != (request.form.get("admin_confirm") or ""):
+        errors["admin_confirm"] = "The two passwords differ."
+    keystore = web.services.keystore
+    if not errors and keystore.is_initialised:
+        # Keys made earlier with `linekeeper init`: its account must be the first one.
+        try:
+            keystore.unlock(name, password).forget()
+        except KeyStoreError:
+            errors["admin_name"] = ("This box already has recording keys (made with "
+                                    "`linekeeper init`). Enter the user name and password "
+                                    "given then.")
+    if errors:
+        return form_errors("setup.html", errors, **_context())
+    web.throttle.succeeded(keys)
+    n_lines = web.n_lines
+    try:
+        with web.db.tx() as conn:
+            web.site.save(conn, settings)
+            web.accounts.create(conn, name, password, {"installer", "supervisor"},
+                                range(1, n_lines + 1))
+            web.site.mark_setup_complete(conn)
+            # Last, so that a refusal rolls everything above back.
+            recovery = None if keystore.is_initialised else keystore.initialise(name, password)
+    except KeyStoreError as exc:
+        return form_errors("setup.html", {"admin_password": str(exc)}, **_context())
+    web.site.set_recovery_confirmed(recovery is None)
+    setupcode.forget_setup_code(data_dir)
+    if web.services.apply_settings is not None:
+        web.services.apply_settings(settings)
+    g.user = web.accounts.get(name)
+    audit("init", name, organisation=settings.organisation, country=settings.country,
+          lines=[{"line": x.line, "name": x.name, "record": x.record} for x in settings.lines])
+    key = keystore.unlock(name, password)
+    resp, session = start_session(url_for("setup.recovery"), name, key)
+    if recovery is None:
+        resp.location = url_for("dashboard.index")
+    web.sessions.mem(session)["recovery"] = recovery
+    return resp
+
+
+@bp.route("/setup/recovery", methods=["GET", "POST"])
+@roles("installer")
+def recovery():
+    web = lk()
+    mem = web.sessions.mem(g.session)
+    recovery_key = mem.get("recovery")
+    if recovery_key is None:
+        return redirect(url_for("settings.index"))
+    groups = recovery_key.split("-")
+    if request.method == "GET":
+        return render_template("recovery.html", recovery_key=recovery_key, errors={},
+                               n_groups=len(groups))
+    typed = "".join((request.form.get("last_group") or "").upper().split())
+    if not secrets.compare_digest(typed.encode(), groups[-1].encode()):
+        return form_errors("recovery.html", {"last_group": (
+            "That is not the last group of the recovery key. Check what you wrote down; "
+            "it must be exact.")}, recovery_key=recovery_key, n_groups=len(groups))
+    mem["recovery"] = None
+    web.site.set_recovery_confirmed(True)
+    return redirect(url_for("dashboard.index"))
