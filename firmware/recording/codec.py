@@ -4,8 +4,8 @@ Profiles (:data:`PROFILES`):
 
 ``voice`` (default)
     Ogg/Opus, narrow-band SILK, 9 kbit/s VBR with DTX in 60 ms packets:
-    about 3.4 MB per hour with container and encryption (~295 hours per GB),
-    PESQ MOS-LQO about 3.5 (worst voice 3.2) on the espeak-ng speech set
+    about 3.2-3.4 MB per hour with container and encryption (~300 hours per
+    GB), PESQ MOS-LQO 3.47 (worst voice 3.22) on the espeak-ng speech set
     (measurements in ``bench/codec.py``).
 ``high``
     Ogg/Opus at 24 kbit/s in 20 ms packets.
@@ -297,10 +297,11 @@ def finalize(data, profile):
     samples, rate = _decode_wav(data)
     out = Encoder(get_profile(profile), rate)
     body = out.encode(samples) + out.finish()
-    riff = struct.pack("<I", len(body) - 8)
-    data_size = struct.pack("<I", len(body) - body.index(b"data") - 8)
     at = body.index(b"data") + 4
-    return body[:4] + riff + body[8:at] + data_size + body[at + 4:]
+    data_size = len(body) - at - 4
+    body += b"\0" * (data_size & 1)  # RIFF pads odd-sized chunks
+    return (body[:4] + struct.pack("<I", len(body) - 8) + body[8:at]
+            + struct.pack("<I", data_size) + body[at + 4:])
 
 
 # ------------------------------------------------------------ G.711 A-law

@@ -175,6 +175,9 @@ def test_finalized_wav_has_exact_sizes(tmp_path):
     raw = path.read_bytes()
     assert struct.unpack_from("<I", raw, 4)[0] == len(raw) - 8
     assert len(decode(raw, "alaw")) == 1000 - 46
+    odd = codec.finalize(data[:1001], "alaw")  # an odd data chunk gets its pad byte
+    assert len(odd) % 2 == 0 and struct.unpack_from("<I", odd, 4)[0] == len(odd) - 8
+    assert struct.unpack_from("<I", odd, 42)[0] == 1001 - 46
     pcm = tmp_path / "p.wav"
     pcm.write_bytes(codec.finalize(encode_chunked(x, "pcm")[0], "pcm"))
     with wave.open(str(pcm)) as w:
