@@ -128,6 +128,7 @@ class RecordingPipeline:
         self.last_t_us = None
         self.state = "recording"  # then "complete" or "partial"
         self.disk_full = False
+        self._failure = None  # the OSError that stopped the recording
 
     def feed(self, samples, t_us):
         """Record ``samples`` (int16, mono) captured from wall time ``t_us`` (µs) on.
@@ -137,8 +138,12 @@ class RecordingPipeline:
         :raises DiskFullError: once, when the disk fills; the file keeps every
             chunk written before (a partial recording) and nothing else is touched
         :raises OSError: once, for any other write failure (same outcome)
+        :raises ValueError: the pipeline was closed or aborted
         """
         if self.state != "recording":
+            if self._failure is None:
+                raise ValueError("feed() after the recording was %s" % (
+                    "closed" if self.state == "complete" else "aborted"))
             return
         if self.first_t_us is None:
             self.first_t_us = t_us
@@ -186,6 +191,7 @@ class RecordingPipeline:
                 "first_t_us": self.first_t_us}
 
     def _failed(self, exc):
+        self._failure = exc
         self.disk_full = isinstance(exc, DiskFullError) or exc.errno == errno.ENOSPC
         self.state = "partial"
         self.writer.abort()

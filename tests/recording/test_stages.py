@@ -98,6 +98,8 @@ def test_pipeline_round_trip(tmp_path, key, speech, profile):
     chunk = 7680 if profile == "voice" else 8000
     assert inspect(path)["chunks"] == len(x) // chunk + 2  # whole chunks, the tail, the final
     assert p.close() == info  # closing twice is harmless
+    with pytest.raises(ValueError, match="closed"):
+        p.feed(x[:160], 0)
 
 
 def test_pipeline_abort_leaves_a_playable_partial_file(tmp_path, key):
@@ -107,6 +109,8 @@ def test_pipeline_abort_leaves_a_playable_partial_file(tmp_path, key):
     feed_in_pieces(p, x)
     info = p.abort()
     assert info["state"] == "partial" and info["duration_s"] == 3 * 7680 / RATE
+    with pytest.raises(ValueError, match="aborted"):
+        p.feed(x[:160], 0)
     data, complete = SegmentReader(path, key).read_all()
     assert not complete
     assert len(codec.decode(data, "voice")) == 3 * 7680 - 52
