@@ -1,6 +1,6 @@
 """Logging in and out, and changing one's own password."""
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
 
 from firmware.errors import KeyStoreError, WrongPasswordError
 
@@ -67,7 +67,7 @@ def login():
         web.throttle.failed(keys)
         audit("login_failed", name[:64] or None, actor="anonymous")
         return form_errors("login.html", {"form": "Wrong user name or password."},
-                           status=401, next=next_url, name=name)
+                           status=400, next=next_url, name=name)
     web.throttle.succeeded(keys)
     g.user = user
     key = unlock_for(user, password)
@@ -81,7 +81,9 @@ def login():
 def logout():
     audit("logout", g.user.name)
     lk().sessions.end(g.session.id_hash)
-    resp = redirect(url_for("auth.login"))
+    g.session = g.user = None
+    resp = make_response(render_template("login.html", errors={}, next="", name="",
+                                         logged_out=True))
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp
 
