@@ -12,7 +12,7 @@ import platform
 import sys
 import time
 
-SECTIONS = ("ring", "box", "dsp")
+SECTIONS = ("ring", "box", "dsp", "codec")
 
 
 def main(argv):
