@@ -54,6 +54,32 @@ static PyTypeObject RingType;
 
 /* ---- storage copies (lengths always <= capacity) ------------------------ */
 
+/* memcpy, but around an x86 cliff: glibc copies a few KiB and more with
+ * `rep movsb`, which runs ~20x slower when dst is 1..63 bytes past src
+ * modulo 4 KiB (4K aliasing; measured on AMD Zen, glibc 2.36: 64 KiB in
+ * 27 us instead of 1.4 us). Whether a caller's buffer lands there is
+ * allocation luck. In that window copy from the end, 64 bytes at a time
+ * (inlined vector moves): each load is then below every store it could
+ * alias, and 64 KiB take 1.7 us. Chunked memcpy calls do not help: glibc
+ * picks their direction itself. */
+#define ALIAS_MIN_BYTES 2048
+
+static inline void
+copy_bytes(char *dst, const char *src, size_t n)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    if (n >= ALIAS_MIN_BYTES && ((((uintptr_t)dst - (uintptr_t)src) & 4095) - 1) < 63) {
+        while (n >= 64) {
+            n -= 64;
+            memcpy(dst + n, src + n, 64);
+        }
+        memcpy(dst, src, n);
+        return;
+    }
+#endif
+    memcpy(dst, src, n);
+}
+
 static void
 copy_in(RingObject *r, uint64_t pos, const char *src, size_t n)
 {
@@ -61,8 +87,8 @@ copy_in(RingObject *r, uint64_t pos, const char *src, size_t n)
     size_t first = (size_t)r->capacity - off;
     if (first > n)
         first = n;
-    memcpy(r->data + off, src, first);
-    memcpy(r->data, src + first, n - first);
+    copy_bytes(r->data + off, src, first);
+    copy_bytes(r->data, src + first, n - first);
 }
 
 static void
@@ -72,8 +98,8 @@ copy_out(RingObject *r, uint64_t pos, char *dst, size_t n)
     size_t first = (size_t)r->capacity - off;
     if (first > n)
         first = n;
-    memcpy(dst, r->data + off, first);
-    memcpy(dst + first, r->data, n - first);
+    copy_bytes(dst, r->data + off, first);
+    copy_bytes(dst + first, r->data, n - first);
 }
 
 /* ---- producer side ------------------------------------------------------- */

@@ -388,3 +388,29 @@ def test_readinto_rejects_the_rings_own_storage(impl):
     r.write(b"abcd")
     with pytest.raises(TypeError):
         r.readinto(r.regions(4)[0])
+
+
+def address(view):
+    return np.frombuffer(view, dtype=np.uint8).ctypes.data
+
+
+@pytest.mark.parametrize("size", [2048, 2048 + 13, 5000, 8191])
+def test_copies_at_every_alignment_near_the_storage(impl, size):
+    # The C ring copies differently when the other buffer is 1..63 bytes
+    # past its storage modulo 4 KiB (an x86 memcpy cliff): check every
+    # offset around that window, in both directions, with odd sizes.
+    arena = bytearray(3 << 14)
+    arena_at = address(arena)
+    for delta in list(range(0, 70)) + [4032, 4095]:
+        r = impl.Ring(1 << 13)
+        r.write(b"\x00" * 7)              # the data starts mid-storage
+        r.skip(7)
+        at = address(r.regions(1)[0])     # storage address of the next byte
+        start = (at - delta - arena_at) % 4096 + 4096     # storage = src + delta
+        src = memoryview(arena)[start:start + size]
+        src[:] = pattern(size, delta)
+        r.write(src)
+        start = (at + delta - arena_at) % 4096 + 4096 * 3  # dst = storage + delta
+        dst = memoryview(arena)[start:start + size]
+        assert r.readinto(dst) == size
+        assert dst == pattern(size, delta), delta
