@@ -1,0 +1,177 @@
+"""Calls for supervisors: their lines only, search, Range playback, export, legal hold."""
+
+import html
+import re
+
+import pytest
+
+
+def ids_on(page):
+    return [int(x) for x in re.findall(r'<tr id="call-(\d+)"', page)]
+
+
+def audio_url(client, call_id):
+    page = client.get("/calls/%d" % call_id).get_data(as_text=True)
+    return html.unescape(re.search(r'<audio id="player"[^>]* src="([^"]+)"', page).group(1))
+
+
+def test_supervisors_see_only_their_lines(box, people):
+    sam, sue = people["sam"], people["sue"]
+    # 40 calls; call k is on line 1 + (k - 1) % 4. sam has lines 1-2, sue line 3.
+    sam_ids = ids_on(sam.get("/calls").get_data(as_text=True))
+    assert sam_ids == [k for k in range(40, 0, -1) if (k - 1) % 4 in (0, 1)]
+    assert ids_on(sue.get("/calls").get_data(as_text=True)) == [
+        k for k in range(40, 0, -1) if (k - 1) % 4 == 2]
+    # The same for every way of reaching a call: 404, as if it did not exist.
+    for path in ("/calls/3", "/calls/3/audio?p=x", "/calls/999"):
+        assert sam.get(path).status_code == 404, path
+    for path, data in (("/calls/3/export", {"reason": "a good reason", "format": "ogg"}),
+                       ("/calls/3/hold", {"on": "1"})):
+        assert box.post(sam, path, data).status_code == 404, path
+    assert sue.get("/calls/3").status_code == 200
+    # Asking for a line not granted is refused, not silently widened.
+    resp = sam.get("/calls?line=3")
+    assert resp.status_code == 400 and "lines 1, 2 only" in resp.get_data(as_text=True)
+    assert box.recordings.exports == [] and box.recordings.held == set()
+
+
+def test_search_filters_and_pages(box, people):
+    alice = people["alice"]           # all four lines
+    page = alice.get("/calls").get_data(as_text=True)
+    assert ids_on(page) == list(range(40, 0, -1))
+    assert "next-page" not in page
+    assert ids_on(alice.get("/calls?line=2&direction=out").get_data(as_text=True)) == [
+        k for k in range(40, 0, -1) if (k - 1) % 4 == 1 and (k - 1) % 2 == 1]
+    assert ids_on(alice.get("/calls?number=0017&match=contains").get_data(as_text=True)) == [18]
+    assert ids_on(alice.get("/calls?number=0207946001&match=prefix").get_data(as_text=True)) == \
+        list(range(20, 10, -1))
+    assert ids_on(alice.get("/calls?min_duration=31").get_data(as_text=True)) == []
+    assert ids_on(alice.get("/calls?from=2026-03-02&to=2026-03-02").get_data(as_text=True)) == \
+        list(range(40, 0, -1))
+    assert ids_on(alice.get("/calls?from=2026-03-03").get_data(as_text=True)) == []
+    assert ids_on(alice.get("/calls?recorded=yes").get_data(as_text=True)) == []
+
+
+def test_keyset_pages(box, people, monkeypatch):
+    import web.views.calls as calls_view
+    monkeypatch.setattr(calls_view, "PAGE", 15)
+    alice = people["alice"]
+    seen, url = [], "/calls?line=1&line=2&line=3&line=4"
+    while url:
+        page = alice.get(url).get_data(as_text=True)
+        seen += ids_on(page)
+        m = re.search(r'href="([^"]+)" id="next-page"', page)
+        url = html.unescape(m.group(1)) if m else None
+    assert seen == list(range(40, 0, -1))
+
+
+@pytest.mark.parametrize("query, field", [
+    ("from=yesterday", "from"), ("to=2026-13-01", "to"),
+    ("from=2026-03-05&to=2026-03-01", "to"), ("direction=sideways", "direction"),
+    ("number=0207'%20OR%201=1", "number"), ("match=regex", "match"),
+    ("min_duration=-5", "min_duration"), ("min_duration=ten", "min_duration"),
+    ("recorded=maybe", "recorded"), ("after=garbage", "after"), ("line=x", "line"),
+])
+def test_bad_search_input_is_named(box, people, query, field):
+    resp = people["sam"].get("/calls?" + query)
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert 'id="error-%s"' % field in page
+    assert ids_on(page) == []
+
+
+def test_range_requests(box, people):
+    sam = people["sam"]
+    url = audio_url(sam, 1)
+    whole = box.recordings.audio[1]
+    size = len(whole)
+    resp = sam.get(url)
+    assert resp.status_code == 200 and resp.data == whole
+    assert resp.headers["Accept-Ranges"] == "bytes"
+    assert resp.headers["Content-Type"] == "audio/wav"
+    assert int(resp.headers["Content-Length"]) == size
+    for header, start, end in (("bytes=0-99", 0, 99), ("bytes=100-", 100, size - 1),
+                               ("bytes=-50", size - 50, size - 1),
+                               ("bytes=%d-%d" % (size - 10, size + 500), size - 10, size - 1)):
+        resp = sam.get(url, headers={"Range": header})
+        assert resp.status_code == 206, header
+        assert resp.headers["Content-Range"] == "bytes %d-%d/%d" % (start, end, size)
+        assert resp.data == whole[start:end + 1]
+        assert int(resp.headers["Content-Length"]) == end - start + 1
+    for header in ("bytes=%d-" % size, "bytes=50-10", "bytes=-0", "bytes=abc", "items=0-1"):
+        resp = sam.get(url, headers={"Range": header})
+        assert resp.status_code == 416, header
+        assert resp.headers["Content-Range"] == "bytes */%d" % size
+    # Several ranges: the whole file is a valid answer.
+    assert sam.get(url, headers={"Range": "bytes=0-1,5-6"}).status_code == 200
+
+
+def test_each_playback_is_audited_once(box, people):
+    sam = people["sam"]
+    url = audio_url(sam, 1)
+    for header in (None, "bytes=0-99", "bytes=100-", "bytes=-10"):
+        sam.get(url, headers={"Range": header} if header else {})
+    playbacks = box.services.audit.entries(action="playback")
+    assert [(e.actor, e.target) for e in playbacks] == [("sam", "1")]
+    # Opening the call again is a new playback session.
+    sam.get(audio_url(sam, 1), headers={"Range": "bytes=0-1"})
+    assert len(box.services.audit.entries(action="playback")) == 2
+    # Playback used sam's own unlocked key.
+    assert box.recordings.keys_seen and not box.recordings.keys_seen[-1].forgotten
+
+
+def test_no_playback_without_a_token_from_this_session(box, people):
+    sam, alice = people["sam"], people["alice"]
+    assert sam.get("/calls/1/audio").status_code == 403
+    assert sam.get("/calls/1/audio?p=made-up").status_code == 403
+    # A token is bound to the session and the call.
+    alice_url = audio_url(alice, 1)
+    assert sam.get(alice_url).status_code == 403
+    assert sam.get(audio_url(sam, 2).replace("/calls/2/", "/calls/1/")).status_code == 403
+    assert box.services.audit.entries(action="playback") == []
+
+
+def test_no_recording_no_player(box, people):
+    page = people["sam"].get("/calls/9").get_data(as_text=True)
+    assert 'id="no-recording"' in page and "<audio" not in page
+
+
+def test_export_needs_a_reason_and_is_audited(box, people):
+    sam = people["sam"]
+    for data, message in (({"reason": "", "format": "ogg"}, "Say why"),
+                          ({"reason": "why", "format": "ogg"}, "Say why"),
+                          ({"reason": "complaint ref 12", "format": "mp3"}, "Ogg/Opus or WAV")):
+        resp = box.post(sam, "/calls/1/export", data)
+        assert resp.status_code == 400
+        assert message in html.unescape(resp.get_data(as_text=True))
+    assert box.recordings.exports == []
+    assert box.services.audit.entries(action="export") == []
+    resp = box.post(sam, "/calls/1/export", {"reason": "complaint ref 1234", "format": "wav"})
+    assert resp.status_code == 200
+    assert resp.data == box.recordings.audio[1]
+    assert "attachment; filename=call-1.wav" in resp.headers["Content-Disposition"]
+    (entry,) = box.services.audit.entries(action="export")
+    assert entry.actor == "sam" and entry.target == "1"
+    assert entry.details["reason"] == "complaint ref 1234" and entry.details["format"] == "wav"
+
+
+def test_legal_hold_toggle_is_audited(box, people):
+    sam = people["sam"]
+    assert box.post(sam, "/calls/2/hold", {"on": "maybe"}).status_code == 400
+    assert box.recordings.held == set()
+    assert box.post(sam, "/calls/2/hold", {"on": "1"}).status_code == 302
+    assert box.recordings.held == {2}
+    assert 'id="on-hold"' in sam.get("/calls/2").get_data(as_text=True)
+    box.post(sam, "/calls/2/hold", {"on": "0"})
+    assert box.recordings.held == set()
+    assert [e.details["on"] for e in box.services.audit.entries(
+        action="legal_hold", newest_first=False)] == [True, False]
+
+
+def test_without_an_unlocked_key_no_playback(box, people):
+    sam = people["sam"]
+    for mem in box.web.sessions.memory.values():
+        if mem["key"] is not None:
+            mem["key"].forget()
+    page = sam.get("/calls/1").get_data(as_text=True)
+    assert 'id="no-key"' in page and "<audio" not in page

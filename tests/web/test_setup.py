@@ -1,0 +1,164 @@
+"""The first-run wizard: setup code, every bad field, atomic completion, recovery key."""
+
+import html
+import os
+import re
+
+import pytest
+
+from web.setupcode import check_setup_code, setup_code_for
+
+
+def post_setup(box, client, **over):
+    form = box.setup_form(**over)
+    form["csrf_token"] = box.token_of(client, "/setup")
+    return client.post("/setup", data=form)
+
+
+def nothing_saved(box):
+    assert not box.web.site.setup_complete
+    assert box.web.site.settings() is None
+    assert box.web.accounts.count() == 0
+    assert not box.services.keystore.is_initialised
+    assert box.audit_actions() == []
+
+
+def test_setup_code_is_random_per_box_and_stable_until_used(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    code = setup_code_for(a)
+    assert re.fullmatch(r"([A-HJKMNP-Z2-9]{4}-){3}[A-HJKMNP-Z2-9]{4}", code)
+    assert setup_code_for(a) == code
+    assert setup_code_for(b) != code
+    assert oct(os.stat(a / "setup-code").st_mode & 0o777) == "0o600"
+    assert check_setup_code(a, code.lower().replace("-", " "))
+    assert not check_setup_code(a, setup_code_for(b))
+
+
+BAD_FIELDS = [
+    ({"setup_code": "AAAA-BBBB-CCCC-DDDD"}, "setup_code", "not this box's setup code"),
+    ({"organisation": ""}, "organisation", "Enter the name"),
+    ({"country": "fr"}, "country", "Choose the country"),
+    ({"ico_number": "12345678"}, "ico_number", "8 characters starting with Z"),
+    ({"ico_number": "ZA12345"}, "ico_number", "8 characters starting with Z"),
+    ({"ico_renewal": "31/01/2027"}, "ico_renewal", "YYYY-MM-DD"),
+    ({"ico_renewal": "2001-01-01"}, "ico_renewal", "2018 or later"),
+    ({"purpose": ""}, "purpose", "Say why calls are recorded"),
+    ({"line-2-name": ""}, "line-2-name", "Give line 2 a name"),
+    ({"line-3-mode": "sometimes"}, "line-3-mode", "recorded or private"),
+    ({"admin_name": "Bad Name!"}, "admin_name", "lowercase letters"),
+    ({"admin_password": "short", "admin_confirm": "short"}, "admin_password", "at least 8"),
+    ({"admin_password": "iloveyou1", "admin_confirm": "iloveyou1"}, "admin_password",
+     "commonly used"),
+    ({"admin_password": "Alice_Alice", "admin_confirm": "Alice_Alice", "admin_name": "alice_alice"},
+     "admin_password", "must not be the user name"),
+    ({"admin_confirm": "something else"}, "admin_confirm", "differ"),
+]
+
+
+@pytest.mark.parametrize("over, field, message", BAD_FIELDS,
+                         ids=[f for _, f, _ in BAD_FIELDS])
+def test_each_bad_field_is_named_and_nothing_is_saved(box, over, field, message):
+    client = box.client()
+    resp = post_setup(box, client, **over)
+    page = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 400
+    assert 'id="error-%s"' % field in page
+    assert message in page
+    assert "Nothing was saved" in page
+    # The other fields keep what was typed (passwords excepted).
+    assert "Acme Plumbing Ltd" in page or field == "organisation"
+    nothing_saved(box)
+
+
+def test_several_bad_fields_at_once(box):
+    resp = post_setup(box, box.client(), organisation="", purpose="", ico_number="nope")
+    page = resp.get_data(as_text=True)
+    for field in ("organisation", "purpose", "ico_number"):
+        assert 'id="error-%s"' % field in page
+    assert "3 fields" in page
+    nothing_saved(box)
+
+
+def test_outside_the_uk_no_ico_number_is_needed(box):
+    client = box.client()
+    resp = post_setup(box, client, country="us", ico_number="", ico_renewal="")
+    assert resp.status_code == 302
+    assert box.web.site.settings().ico_number == ""
+
+
+def test_setup_completes_atomically_and_shows_the_recovery_key_once(box):
+    client = box.client()
+    resp = post_setup(box, client, **{"line-4-mode": "private", "line-4-name": "Directors"})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/setup/recovery"
+    site = box.web.site.settings()
+    assert site.organisation == "Acme Plumbing Ltd" and site.ico_number == "ZA123456"
+    assert site.line(4).name == "Directors" and not site.line(4).record
+    alice = box.web.accounts.get("alice")
+    assert alice.roles == {"installer", "supervisor"} and alice.lines == (1, 2, 3, 4)
+    assert box.services.keystore.slots() == ["alice"]
+    assert setup_code_for(box.data_dir) is None
+    assert not os.path.exists(os.path.join(box.data_dir, "setup-code"))
+    assert box.audit_actions() == ["init"]
+    # Until the recovery key is confirmed, every page leads back to it.
+    assert client.get("/").headers["Location"] == "/setup/recovery"
+    page = client.get("/setup/recovery").get_data(as_text=True)
+    key = re.search(r'id="recovery-key">([^<]+)<', page).group(1)
+    box.services.keystore.unlock_recovery(key).forget()
+    token = box.token_of(client, "/setup/recovery")
+    resp = client.post("/setup/recovery", data={"csrf_token": token, "last_group": "WRONG"})
+    assert resp.status_code == 400
+    assert "not the last group" in resp.get_data(as_text=True)
+    assert not box.web.site.recovery_confirmed
+    resp = client.post("/setup/recovery", data={"csrf_token": token,
+                                                 "last_group": key.split("-")[-1].lower()})
+    assert resp.status_code == 302
+    assert box.web.site.recovery_confirmed
+    # Shown once: the page is gone, the key is nowhere on disk.
+    assert client.get("/setup/recovery").headers["Location"] == "/settings"
+    for root, _, files in os.walk(box.data_dir):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                assert key.encode() not in f.read(), name
+    # And the wizard is gone for good.
+    assert client.get("/setup").status_code == 404
+    assert box.client().post("/setup", data=box.setup_form()).status_code == 404
+
+
+def test_a_refused_key_store_leaves_nothing_behind(box):
+    box.services.keystore.initialise("someone", "an earlier init password")
+    resp = post_setup(box, box.client())
+    assert resp.status_code == 400
+    assert "linekeeper init" in resp.get_data(as_text=True)
+    assert box.web.accounts.count() == 0 and not box.web.site.setup_complete
+    # With the account `linekeeper init` made, setup goes through (no new recovery key).
+    client = box.client()
+    resp = post_setup(box, client, admin_name="someone", admin_password="an earlier init password",
+                      admin_confirm="an earlier init password")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/"
+    assert box.web.site.recovery_confirmed
+
+
+def test_wrong_setup_codes_are_throttled(box):
+    client = box.client()
+    for _ in range(5):
+        assert post_setup(box, client, setup_code="AAAA-AAAA-AAAA-AAAA").status_code == 400
+    resp = post_setup(box, client)
+    assert resp.status_code == 429
+    nothing_saved(box)
+
+
+def test_lost_recovery_page_means_a_new_key_from_settings(box):
+    client = box.client()
+    post_setup(box, client)
+    box.clock.advance(16 * 60)               # the session times out unconfirmed
+    admin = box.login("alice")
+    page = admin.get("/").get_data(as_text=True)
+    assert "recovery key was never confirmed" in page
+    resp = box.post(admin, "/settings/recovery-key", token_from="/settings")
+    assert resp.headers["Location"] == "/setup/recovery"
+    page = admin.get("/setup/recovery").get_data(as_text=True)
+    key = re.search(r'id="recovery-key">([^<]+)<', page).group(1)
+    box.post(admin, "/setup/recovery", {"last_group": key.split("-")[-1]},
+             token_from="/setup/recovery")
+    assert box.web.site.recovery_confirmed
+    box.services.keystore.unlock_recovery(key).forget()
