@@ -1,6 +1,7 @@
 """JSON and server-sent events for the pages' live parts."""
 
 import json
+import time
 
 from flask import Blueprint, Response, g, stream_with_context
 
@@ -38,15 +39,16 @@ def events():
 
     def stream():
         version = None
-        remaining_s = timeout_s
+        deadline = time.monotonic() + timeout_s
         yield "retry: 2000\n\n"
-        while remaining_s > 0:
+        while True:
             snap_version = status.snapshot()["version"]
             if snap_version != version:
                 version = snap_version
                 yield "data: %s\n\n" % json.dumps(visible_snapshot(user))
-            step_s = min(1.0, remaining_s)
-            status.wait_for_change(version, step_s)
-            remaining_s -= step_s
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
+                return
+            status.wait_for_change(version, min(1.0, remaining_s))
     return Response(stream_with_context(stream()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -112,19 +112,35 @@ def update(name):
         errors["roles"] = "The box needs at least one installer; give another user the role first."
     changed = User(name, frozenset(chosen), tuple(sorted(lines)))
     has_slot = name in _slots()
-    if changed.needs_key_slot and not has_slot and not errors:
-        errors["roles"] = ("This role needs a key slot, made with a new password: use "
-                           "\"Set password\" for %s first, then change the roles." % name)
+    new_slot = changed.needs_key_slot and not has_slot
+    password = request.form.get("password") or ""
+    key = unlocked_key()
+    if new_slot and not errors:
+        # The key slot is sealed with the user's password, which we do not
+        # know: the installer sets a new one.
+        problem = passwords.password_problem(password, name) if password else (
+            "A supervisor or installer gets a key slot, made with a new password: "
+            "enter one for %s." % name)
+        if problem:
+            errors["password"] = problem
+        elif key is None:
+            errors["form"] = "Log out and in again to unlock the recording key first."
     if errors:
         return _render_list(errors, 400, editing=name)
+    keystore = web.services.keystore
     try:
         if has_slot and not changed.needs_key_slot:
-            web.services.keystore.remove_slot(name)
+            keystore.remove_slot(name)
             audit("key_slot_remove", name)
+        if new_slot:
+            keystore.add_slot(name, password, key)
+            audit("key_slot_add", name)
     except KeyStoreError as exc:
         return _render_list({"roles": str(exc)}, 400, editing=name)
     with web.db.tx() as conn:
         web.accounts.update(conn, name, chosen, lines)
+        if new_slot:
+            web.accounts.set_password(conn, name, password)
     web.sessions.end_user(name)       # new rights take effect at the next login
     audit("config_change", name, change="user_update", roles=sorted(chosen), lines=sorted(lines))
     return redirect(url_for("users.index"))

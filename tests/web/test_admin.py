@@ -1,0 +1,209 @@
+"""Installers: users and key slots, settings. Auditors: the audit trail. Everyone: the dashboard."""
+
+import html
+import json
+import sqlite3
+
+import pytest
+
+
+def page_of(resp):
+    return html.unescape(resp.get_data(as_text=True))
+
+
+def snapshot_db(box):
+    """Everything an installer's form may change, to check that nothing did."""
+    web_db = sqlite3.connect(box.web.db.path)
+    try:
+        users = web_db.execute("SELECT name, pw_hash, roles, lines FROM users ORDER BY name").fetchall()
+        site = web_db.execute("SELECT * FROM site ORDER BY key").fetchall()
+    finally:
+        web_db.close()
+    return users, site, box.services.keystore.slots(), len(box.services.audit)
+
+
+def test_new_users_get_key_slots_made_with_the_installers_key(box, people):
+    keystore = box.services.keystore
+    assert keystore.slots() == ["alice", "ivan", "sam", "sue"]     # not audrey (auditor)
+    keystore.unlock("sam", box.PASSWORDS["sam"]).forget()
+    actions = box.audit_actions()
+    assert actions.count("key_slot_add") == 3
+
+
+@pytest.mark.parametrize("form, field, message", [
+    ({"name": "", "password": "a fine password", "roles": "auditor"}, "name", "Enter a user name"),
+    ({"name": "Bob Smith", "password": "a fine password", "roles": "auditor"}, "name",
+     "lowercase letters"),
+    ({"name": "sam", "password": "a fine password", "roles": "auditor"}, "name", "already"),
+    ({"name": "bob", "password": "a fine password"}, "roles", "at least one role"),
+    ({"name": "bob", "password": "a fine password", "roles": "admin"}, "roles", "at least one role"),
+    ({"name": "bob", "password": "a fine password", "roles": "supervisor"}, "lines",
+     "at least one line"),
+    ({"name": "bob", "password": "a fine password", "roles": "supervisor", "lines": "9"},
+     "lines", "numbered 1 to 4"),
+    ({"name": "bob", "password": "short", "roles": "auditor"}, "password", "at least 8"),
+    ({"name": "bob", "password": "qwertyuiop", "roles": "auditor"}, "password", "commonly used"),
+])
+def test_bad_new_user_input(box, people, form, field, message):
+    before = snapshot_db(box)
+    resp = box.post(people["alice"], "/users", form, token_from="/users")
+    assert resp.status_code == 400
+    page = page_of(resp)
+    assert 'id="error-%s"' % field in page and message in page
+    assert snapshot_db(box) == before
+
+
+def test_a_supervisor_cannot_be_added_without_an_unlocked_key(box, people):
+    ivan = people["ivan"]
+    for mem in box.web.sessions.memory.values():
+        if mem["key"] is not None:
+            mem["key"].forget()
+    before = snapshot_db(box)
+    resp = box.post(ivan, "/users", {"name": "bob", "password": "a fine password",
+                                      "roles": "supervisor", "lines": "1"}, token_from="/users")
+    assert resp.status_code == 400 and "no unlocked" in page_of(resp)
+    assert snapshot_db(box) == before
+    # An auditor needs no key slot.
+    resp = box.post(ivan, "/users", {"name": "bob", "password": "a fine password",
+                                      "roles": "auditor"}, token_from="/users")
+    assert resp.status_code == 302 and "bob" not in box.services.keystore.slots()
+
+
+def test_changing_roles_and_lines(box, people):
+    alice = people["alice"]
+    resp = box.post(alice, "/users/sam", {"roles": "supervisor", "lines": ["1", "3"]},
+                    token_from="/users")
+    assert resp.status_code == 302
+    assert box.web.accounts.get("sam").lines == (1, 3)
+    # New rights take effect at the next login: sam's sessions ended.
+    assert people["sam"].get("/calls").status_code == 302
+    # Dropping the roles that need a key slot removes it.
+    box.post(alice, "/users/sam", {"roles": "auditor"}, token_from="/users")
+    assert "sam" not in box.services.keystore.slots()
+    # Giving it back needs a new password (the slot is sealed with it).
+    before = snapshot_db(box)
+    resp = box.post(alice, "/users/sam", {"roles": "supervisor", "lines": "1"}, token_from="/users")
+    assert resp.status_code == 400 and "enter one for sam" in page_of(resp)
+    assert snapshot_db(box) == before
+    resp = box.post(alice, "/users/sam", {"roles": "supervisor", "lines": "1",
+                                          "password": "brand new sam pass"}, token_from="/users")
+    assert resp.status_code == 302
+    box.services.keystore.unlock("sam", "brand new sam pass").forget()
+    box.login("sam", "brand new sam pass")
+    assert box.web.accounts.get("sam").roles == {"supervisor"}
+
+
+def test_reset_password_for_a_forgotten_one(box, people):
+    alice = people["alice"]
+    resp = box.post(alice, "/users/sue/password", {"password": "123456789"}, token_from="/users")
+    assert resp.status_code == 400 and "commonly used" in page_of(resp)
+    resp = box.post(alice, "/users/sue/password", {"password": "sue has a new one"},
+                    token_from="/users")
+    assert resp.status_code == 302
+    assert people["sue"].get("/calls").status_code == 302      # logged out
+    box.login("sue", "sue has a new one")
+    box.services.keystore.unlock("sue", "sue has a new one").forget()
+
+
+def test_the_box_keeps_an_installer(box, people):
+    alice = people["alice"]
+    box.post(alice, "/users/ivan/delete", token_from="/users")
+    assert box.web.accounts.get("ivan") is None and "ivan" not in box.services.keystore.slots()
+    resp = box.post(alice, "/users/alice", {"roles": "supervisor", "lines": "1"},
+                    token_from="/users")
+    assert resp.status_code == 400 and "at least one installer" in page_of(resp)
+    resp = box.post(alice, "/users/alice/delete", token_from="/users")
+    assert resp.status_code == 400 and "your own account" in page_of(resp)
+    assert box.post(alice, "/users/nobody/delete", token_from="/users").status_code == 404
+
+
+def test_deleting_a_user_ends_their_sessions_and_forgets_their_key(box, people):
+    keys = [m["key"] for m in box.web.sessions.memory.values() if m["key"] is not None]
+    box.post(people["alice"], "/users/sam/delete", token_from="/users")
+    assert people["sam"].get("/").status_code == 302
+    assert box.web.accounts.get("sam") is None
+    assert sum(k.forgotten for k in keys) == 1
+
+
+def settings_form(box, **over):
+    form = box.setup_form(**over)
+    for key in ("setup_code", "admin_name", "admin_password", "admin_confirm"):
+        form.pop(key)
+    return form
+
+
+@pytest.mark.parametrize("over, field", [
+    ({"organisation": ""}, "organisation"), ({"ico_number": "AB123456"}, "ico_number"),
+    ({"ico_renewal": "soon"}, "ico_renewal"), ({"purpose": "because"}, "purpose"),
+    ({"country": "xx"}, "country"), ({"line-1-name": "x" * 41}, "line-1-name"),
+    ({"line-4-mode": ""}, "line-4-mode"),
+])
+def test_bad_settings_input(box, people, over, field):
+    before = snapshot_db(box)
+    resp = box.post(people["ivan"], "/settings", settings_form(box, **over), token_from="/settings")
+    assert resp.status_code == 400
+    page = page_of(resp)
+    assert 'id="error-%s"' % field in page and "Nothing was saved" in page
+    assert snapshot_db(box) == before
+
+
+def test_settings_change_is_saved_applied_and_audited(box, people):
+    applied = []
+    box.services.apply_settings = applied.append
+    resp = box.post(people["ivan"], "/settings",
+                    settings_form(box, **{"line-2-name": "Sales", "line-2-mode": "private"}),
+                    token_from="/settings")
+    assert resp.status_code == 302
+    site = box.web.site.settings()
+    assert site.line(2).name == "Sales" and not site.line(2).record
+    assert applied == [site]
+    (entry,) = box.services.audit.entries(action="config_change", limit=1)
+    assert entry.actor == "ivan" and entry.details["lines"][1] == {
+        "line": 2, "name": "Sales", "record": False}
+    assert "(private)" in people["sam"].get("/").get_data(as_text=True)
+
+
+def test_audit_trail_viewer_shows_whether_the_chain_verifies(box, people):
+    audrey = people["audrey"]
+    page = audrey.get("/audit").get_data(as_text=True)
+    assert 'id="chain-ok"' in page and "key_slot_add" in page
+    assert "login" in audrey.get("/audit?action=login").get_data(as_text=True)
+    assert audrey.get("/audit?page=0").status_code == 400
+    assert audrey.get("/audit?action=1;DROP").status_code == 400
+    # Tampering with an entry shows up.
+    db = sqlite3.connect(box.services.audit.path_db)
+    db.execute("DROP TRIGGER audit_no_update")
+    db.execute("UPDATE audit SET actor = 'nobody' WHERE seq = 2")
+    db.commit()
+    db.close()
+    page = audrey.get("/audit").get_data(as_text=True)
+    assert 'id="chain-broken"' in page and 'id="chain-ok"' not in page
+
+
+def test_dashboard_shows_numbers_only_to_supervisors_of_that_line(box, people):
+    box.status.set(1, "connected", {"id": 7, "direction": "in", "number": "07700900123",
+                                    "name": "J SMITH", "absence": None})
+    assert "07700900123" in people["sam"].get("/").get_data(as_text=True)
+    for who in ("sue", "ivan", "audrey"):
+        page = people[who].get("/").get_data(as_text=True)
+        assert "07700900123" not in page and 'data-state="connected"' in page, who
+        assert "07700900123" not in people[who].get("/api/status").get_data(as_text=True)
+    health = people["ivan"].get("/").get_data(as_text=True)
+    assert 'id="disk-free"' in health and "1.0 GB of 4.0 GB" in health
+
+
+def test_live_states_stream_as_server_sent_events(box, people):
+    import threading
+    timer = threading.Timer(0.1, box.status.set, (2, "ringing"))
+    timer.start()
+    body = people["sam"].get("/api/events").get_data(as_text=True)
+    timer.join()
+    events = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+    states = [e["lines"][1]["state"] for e in events]
+    assert states[0] == "idle" and states[-1] == "ringing"
+
+
+def test_placeholders(box, people):
+    for path in ("/rules", "/retention"):
+        assert "Coming with the policy release" in people["audrey"].get(path).get_data(
+            as_text=True)
