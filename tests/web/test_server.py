@@ -1,0 +1,116 @@
+"""HTTPS serving, the HTTP redirect, the certificate, and the password rules."""
+
+import os
+import socket
+import ssl
+import urllib.error
+import urllib.request
+
+import pytest
+from cryptography import x509
+
+from web import passwords
+from web.server import WebServer, redirect_app
+from web.tls import ensure_certificate
+
+
+def test_certificate_is_made_once_and_fingerprinted(tmp_path):
+    cert = ensure_certificate(tmp_path, ["localhost", "box.local"])
+    again = ensure_certificate(tmp_path)
+    assert again == cert
+    assert len(cert.fingerprint.split(":")) == 32
+    assert oct(os.stat(cert.key_path).st_mode & 0o777) == "0o600"
+    with open(cert.cert_path, "rb") as f:
+        loaded = x509.load_pem_x509_certificate(f.read())
+    names = loaded.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+
+
+def call_redirect(host_header, path="/calls", query=""):
+    seen = {}
+
+    def start_response(status, headers):
+        seen["status"], seen["headers"] = status, dict(headers)
+    environ = {"PATH_INFO": path, "QUERY_STRING": query}
+    if host_header is not None:
+        environ["HTTP_HOST"] = host_header
+    redirect_app(8443, "127.0.0.1")(environ, start_response)
+    return seen["status"], seen["headers"]["Location"]
+
+
+def test_http_only_redirects_to_https():
+    assert call_redirect("box.local:8080", "/calls", "number=1") == (
+        "301 Moved Permanently", "https://box.local:8443/calls?number=1")
+    assert call_redirect(None)[1] == "https://127.0.0.1:8443/calls"
+    # A forged Host header cannot inject headers or another scheme.
+    assert call_redirect("evil.example/\r\nSet-Cookie: x")[1] == "https://127.0.0.1:8443/calls"
+    assert call_redirect("box", "/a b")[1] == "https://box:8443/a%20b"
+
+
+@pytest.fixture
+def served(box, tmp_path):
+    cert = ensure_certificate(tmp_path / "tls-dir", ["localhost"])
+    server = WebServer(box.app, cert, "127.0.0.1", 0, 0, sweep=box.web.sessions.sweep)
+    server.start()
+    yield server, cert
+    server.stop()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_serves_https_with_tls12_or_later(served):
+    server, cert = served
+    context = ssl.create_default_context(cafile=cert.cert_path)
+    with urllib.request.urlopen(server.url + "security", context=context, timeout=5) as resp:
+        assert resp.status == 200
+        assert b"Security and updates" in resp.read()
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.check_hostname = False
+    old.verify_mode = ssl.CERT_NONE
+    old.maximum_version = ssl.TLSVersion.TLSv1_1
+    old.minimum_version = ssl.TLSVersion.TLSv1
+    with pytest.raises((ssl.SSLError, OSError)):
+        with socket.create_connection(("127.0.0.1", server.https_port), timeout=5) as sock:
+            with old.wrap_socket(sock):
+                pass
+
+
+def test_plain_http_port_redirects(served):
+    server, _ = served
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **kw):
+            return None
+    opener = urllib.request.build_opener(NoRedirect())
+    with pytest.raises(urllib.error.HTTPError) as err:
+        opener.open("http://127.0.0.1:%d/login" % server.http_port, timeout=5)
+    assert err.value.code == 301
+    assert err.value.headers["Location"] == "https://127.0.0.1:%d/login" % server.https_port
+
+
+def test_double_start_is_refused(served):
+    server, _ = served
+    with pytest.raises(RuntimeError):
+        server.start()
+
+
+@pytest.mark.parametrize("password, ok", [
+    ("short", False), ("x" * 257, False), ("password1", False), ("PASSWORD1", False),
+    ("  iloveyou1 ", False), ("a good long passphrase", True), ("Tr0ub4dor&3", True),
+    ("ünïcödé pässwörd", True),
+])
+def test_password_rules(password, ok):
+    assert (passwords.password_problem(password) is None) == ok
+
+
+def test_common_list_is_shipped_and_large():
+    common = passwords.common_passwords()
+    assert len(common) > 8000
+    assert all(len(p) >= 8 for p in common)
+
+
+def test_hashes_are_argon2id_and_normalised():
+    phc = passwords.hash_password("caf\u00e9 au lait", passwords.CHEAP_COST)
+    assert phc.startswith("$argon2id$")
+    assert passwords.check_password("cafe\u0301 au lait", phc)     # NFKC: the same password
+    assert not passwords.check_password("cafe au lait", phc)
+    assert not passwords.check_password("x", "not a hash")
