@@ -2,7 +2,7 @@
 
 Policy (OWASP ASVS 5.0 §6.2, NIST SP 800-63B): at least 8 characters, at most
 256, no composition rules, and not one of the common passwords shipped in
-``data/common-passwords.txt.gz`` (8 353 entries of 8 characters or more from
+``data/common-passwords.txt.gz`` (8 354 entries of 8 characters or more from
 Royce Williams' breach-corpus list, as Django ships it). The comparison
 ignores case and surrounding spaces, so "Password1" is refused too.
 
