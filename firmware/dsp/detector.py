@@ -1,0 +1,270 @@
+"""Per-line signalling detector: dialled digits, caller ID, alert and call-progress tones.
+
+One :class:`LineDsp` per phone line, fed with the line's audio (mono int16,
+8000 Hz) in blocks of any size.  Inside, spandsp does the signal processing:
+
+* ``dtmf_rx`` (:mod:`.dtmf`) for DTMF.  While the line is off-hook its digits
+  are dialled digits (:class:`DtmfDigit`); while on-hook they go to the DTMF
+  caller-ID decoder (formats ``A…C``, ``A…#``, ``D…C``, ``<number>#``, absence
+  codes) and never come out as dialled digits.
+* ``fsk_rx`` (:mod:`.fsk`) for V.23 (uk, etsi) or Bell 202 (us) FSK caller ID,
+  only while on-hook and only while there is signal.
+* ``super_tone_rx`` (:mod:`.tones`) for the alert signal and the country's
+  call-progress tones.
+
+Which caller-ID standards run follows ``country`` (uk/etsi: V.23 + DTMF; us:
+Bell 202 + DTMF; dtmf: DTMF only) unless ``standard`` (v23, bell202, dtmf)
+picks one.  Typical sequences on the line: UK SIN 227: polarity reversal,
+≥100 ms, alert 88–110 ms, ≥45 ms, FSK, ≥200 ms, first ring; US: FSK between the
+first and second ring; DTMF caller ID before the first ring.
+
+Events carry ``t_us`` in the clock of :meth:`LineDsp.feed`'s ``t_us``
+argument, at the start of the signal.  A caller-ID message identical to the
+one decoded just before (repeated transmissions) is reported once; the memory
+is cleared when the line goes off-hook.
+"""
+
+import collections
+
+import numpy as np
+
+from firmware.dsp import cid, spandsp
+from firmware.dsp.dtmf import DEFAULT_PARAMS, DtmfReceiver
+from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit, Tone
+from firmware.dsp.fsk import FskReceiver
+from firmware.dsp.tones import ToneReceiver
+
+__all__ = ["LineDsp", "DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone"]
+
+SAMPLE_RATE = 8000
+_INT16 = np.dtype(np.int16)
+US_PER_SAMPLE = 1_000_000 // SAMPLE_RATE  # 125
+
+COUNTRY_STANDARDS = {"uk": ("v23", "dtmf"), "etsi": ("v23", "dtmf"), "us": ("bell202", "dtmf"),
+                     "dtmf": ("dtmf",)}
+STANDARDS = ("v23", "bell202", "dtmf")
+
+DTMF_CID_GAP_US = 1_000_000  # digits of one DTMF caller ID are 50–70 ms apart
+DTMF_CID_MAX_DIGITS = 40
+REPEAT_WINDOW_US = 20_000_000  # the same caller-ID message again within this is a repeat
+
+
+class LineDsp:
+    """Signalling detector for one line.
+
+    ``country``: ``uk``, ``etsi``, ``us`` or ``dtmf``; ``standard``: ``None`` or
+    one of ``v23``, ``bell202``, ``dtmf``; ``on_event(event)`` is called with
+    each event (see :mod:`firmware.dsp.events`) from inside :meth:`feed`.
+    ``off_hook``: initial hook state; ``None`` means unknown (offline
+    analysis): DTMF is then taken as caller ID while it matches a caller-ID
+    format and nothing but caller-ID signals (FSK, alert) came before it,
+    otherwise as dialled digits.
+
+    ``stats`` counts events by kind, and caller-ID errors by reason
+    (``caller_id_error.checksum`` ...), repeats dropped (``caller_id_repeat``)
+    and samples processed.  Raises :class:`ValueError` for an unknown country
+    or standard and :class:`~firmware.errors.HardwareError` if libspandsp is
+    missing.
+    """
+
+    def __init__(self, country="uk", standard=None, on_event=None, off_hook=False,
+                 dtmf_params=DEFAULT_PARAMS, block_ms=200):
+        if country not in COUNTRY_STANDARDS:
+            raise ValueError("unknown country %r (uk, etsi, us, dtmf)" % (country,))
+        if standard is not None and standard not in STANDARDS:
+            raise ValueError("unknown caller-ID standard %r (v23, bell202, dtmf)" % (standard,))
+        self.country = country
+        self.standards = (standard,) if standard else COUNTRY_STANDARDS[country]
+        self.on_event = on_event or (lambda event: None)
+        self.stats = collections.Counter()
+        self._off_hook = off_hook
+        self._unknown_hook = off_hook is None
+        self._cid_phase = True  # unknown hook: nothing but caller-ID signals seen yet
+        self._dtmf = DtmfReceiver(dtmf_params)
+        fsk = [s for s in self.standards if s != "dtmf"]
+        self._fsk = FskReceiver(fsk[0]) if fsk else None
+        self._tones = ToneReceiver(country if country != "dtmf" else "uk")
+        self._samples = 0  # samples processed
+        self._buffered = []  # fed but not yet processed
+        self._buffered_len = 0
+        self._block = block_ms * SAMPLE_RATE // 1000
+        self._anchors = collections.deque(maxlen=512)  # (first sample, t_us) of recent feeds
+        self._pending_cid = []  # on-hook DTMF digits: (digit, start_us, end_us)
+        self._last_cid = None  # (CallerId without t, end_us)
+
+    # ----------------------------------------------------------- public
+
+    @property
+    def off_hook(self):
+        """The hook state last set (``None`` while unknown)."""
+        return self._off_hook
+
+    def set_off_hook(self, off_hook):
+        """Tell the detector the line's hook state (the supervisor knows it).
+
+        Off-hook: DTMF is dialled digits and FSK is ignored; on-hook: DTMF and
+        FSK are caller ID.  A DTMF caller ID in progress is dropped (and
+        counted) when the line goes off-hook.
+        """
+        off_hook = bool(off_hook)
+        self._process()  # audio already fed belongs to the old state
+        if off_hook and not self._off_hook and self._pending_cid:
+            self._flush_dtmf_cid([], reason="framing")
+        if off_hook:
+            self._last_cid = None
+        self._off_hook = off_hook
+        self._unknown_hook = False
+
+    def feed(self, samples, t_us):
+        """Process audio whose first sample was at clock time ``t_us`` (µs).
+
+        ``samples``: int16 numpy array (or bytes of little-endian int16), any
+        length, mono 8000 Hz.  Audio is processed in blocks of ``block_ms``
+        (default 200 ms, so a caller feeding 20 ms at a time pays the
+        processing overhead only every tenth time); events found are passed to
+        ``on_event`` and carry the time their signal started.
+        """
+        if type(samples) is np.ndarray and samples.dtype is _INT16 and samples.ndim == 1:
+            x = samples.copy()  # the caller may reuse its buffer
+        else:
+            x = np.array(spandsp.as_int16(samples))
+        n = len(x)
+        if n == 0:
+            return
+        self._anchors.append((self._samples + self._buffered_len, int(t_us)))
+        self._buffered.append(x)
+        self._buffered_len += n
+        if self._buffered_len >= self._block:
+            self._process()
+
+    def flush(self):
+        """Process what is buffered and decide on DTMF still waiting (end of input)."""
+        self._process()
+        events = []
+        if self._pending_cid:
+            self._flush_dtmf_cid(events, reason="framing")
+        for event in sorted(events, key=lambda e: e.t_us):
+            self._emit(event)
+
+    def _process(self):
+        if not self._buffered:
+            return
+        x = self._buffered[0] if len(self._buffered) == 1 else np.concatenate(self._buffered)
+        self._buffered, self._buffered_len = [], 0
+        events = []
+        for digit, start, end in self._dtmf.feed(x):
+            self._on_digit(digit, self._t(start), self._t(end), events)
+        if self._fsk is not None and self._off_hook is not True:
+            for kind, value, start, end in self._fsk.feed(x):
+                self._on_fsk(kind, value, self._t(start), self._t(end), events)
+        elif self._fsk is not None:
+            self._fsk.skip(len(x))
+        for name, start in self._tones.feed(x):
+            self._on_tone(name, self._t(start), events)
+        self._samples += len(x)
+        if self._pending_cid:
+            now_us = self._t(self._samples)
+            if now_us - self._pending_cid[-1][2] > DTMF_CID_GAP_US and not self._dtmf.in_digit:
+                self._flush_dtmf_cid(events, reason="framing")
+        events.sort(key=lambda e: e.t_us)
+        for event in events:
+            self._emit(event)
+
+    # ---------------------------------------------------------- helpers
+
+    def _t(self, sample):
+        """Clock time (µs) of absolute sample position ``sample``."""
+        sample = int(sample)
+        for first, t_us in reversed(self._anchors):
+            if sample >= first:
+                return t_us + (sample - first) * US_PER_SAMPLE
+        first, t_us = self._anchors[0]
+        return t_us + (sample - first) * US_PER_SAMPLE
+
+    def _emit(self, event):
+        kind = type(event).__name__
+        self.stats[kind] += 1
+        if isinstance(event, CallerIdError):
+            self.stats["caller_id_error." + event.reason] += 1
+        self.on_event(event)
+
+    def _on_digit(self, digit, start_us, end_us, events):
+        to_cid = self._off_hook is False or (self._unknown_hook and self._cid_phase)
+        if to_cid and "dtmf" in self.standards:
+            self._pending_cid.append((digit, start_us, end_us))
+            if digit in cid.DTMF_TERMINATORS or len(self._pending_cid) >= DTMF_CID_MAX_DIGITS:
+                self._flush_dtmf_cid(events, reason="framing")
+            return
+        if self._off_hook is False:
+            return  # on-hook DTMF without a DTMF caller-ID standard: not dialled digits
+        events.append(DtmfDigit(start_us, digit, end_us))
+
+    def _flush_dtmf_cid(self, events, reason):
+        digits, self._pending_cid = self._pending_cid, []
+        text = "".join(d for d, _s, _e in digits)
+        start_us, end_us = digits[0][1], digits[-1][2]
+        try:
+            if text[-1] not in cid.DTMF_TERMINATORS:
+                raise cid.CidStructureError("no terminator")
+            _check_cadence([s for _d, s, _e in digits])
+            info = cid.parse_dtmf(text)
+        except cid.CidStructureError:
+            if self._unknown_hook:
+                # Offline: not a caller ID after all, so these were dialled digits.
+                self._cid_phase = False
+                events.extend(DtmfDigit(s, d, e) for d, s, e in digits)
+                return
+            complete = text[-1] in cid.DTMF_TERMINATORS and _regular([s for _d, s, _e in digits])
+            if complete or cid.looks_like_dtmf_cid(text) and (text[0] in "ABD" or len(text) >= 3):
+                events.append(CallerIdError(start_us, "structure" if complete else reason, "dtmf"))
+            return
+        self._report_cid(CallerId(start_us, "dtmf", info.number, info.name, info.datetime,
+                                  info.absence, info.message_waiting), end_us, events)
+
+    def _on_fsk(self, kind, value, start_us, end_us, events):
+        standard = self._fsk.standard
+        if kind == "error":
+            events.append(CallerIdError(start_us, value, standard))
+            return
+        try:
+            info = cid.parse_fsk(value)
+        except cid.CidStructureError:
+            events.append(CallerIdError(start_us, "structure", standard))
+            return
+        self._report_cid(CallerId(start_us, standard, info.number, info.name, info.datetime,
+                                  info.absence, info.message_waiting), end_us, events)
+
+    def _report_cid(self, event, end_us, events):
+        key = (event.standard, event.number, event.name, event.datetime, event.absence,
+               event.message_waiting)
+        last = self._last_cid
+        self._last_cid = (key, end_us)
+        if last is not None and last[0] == key and event.t_us - last[1] <= REPEAT_WINDOW_US:
+            self.stats["caller_id_repeat"] += 1
+            return
+        events.append(event)
+
+    def _on_tone(self, name, start_us, events):
+        if name == "alert":
+            events.append(AlertTone(start_us))
+            return
+        if self._unknown_hook:
+            self._cid_phase = False
+            if self._pending_cid:
+                self._flush_dtmf_cid(events, reason="framing")
+        events.append(Tone(start_us, name))
+
+
+def _regular(starts_us):
+    """Whether DTMF digits came at a steady pace (a caller-ID sender's), none lost."""
+    if len(starts_us) < 3:
+        return True
+    gaps = np.diff(np.asarray(starts_us, dtype=np.int64))
+    return bool(gaps.max() <= 1.7 * np.median(gaps))
+
+
+def _check_cadence(starts_us):
+    # A DTMF caller ID has no checksum; a digit lost to noise shows as a gap
+    # twice as long as the others, and must not give a wrong number.
+    if not _regular(starts_us):
+        raise cid.CidStructureError("irregular DTMF pace: a digit was lost")
