@@ -245,8 +245,11 @@ class CallSearch:
         db = self._db()
         where, args = self._where(flt)
         if after is not None:
-            where.append("(started_at < ? OR (started_at = ? AND id < ?))")
-            args.extend([after.started_at, after.started_at, after.id])
+            # A row value, not "a < x OR (a = x AND b < y)": SQLite turns the OR
+            # into two index searches and a sort of everything older (0.5 s at
+            # a million calls), while the row value is one index range.
+            where.append("(started_at, id) < (?, ?)")
+            args.extend([after.started_at, after.id])
         sql = "SELECT * FROM calls"
         if where:
             sql += " WHERE " + " AND ".join(where)

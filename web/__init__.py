@@ -11,6 +11,8 @@ import os
 
 from flask import Flask, g, render_template
 
+from firmware.errors import TamperError
+
 from . import security
 from .accounts import ROLE_LABELS, Accounts
 from .db import WebDb
@@ -112,6 +114,13 @@ def create_app(services, config):
             (416, "Range not satisfiable", "The requested part of the recording does not "
                                            "exist.")):
         app.register_error_handler(code, _error_page(title, message, code))
+    @app.errorhandler(TamperError)
+    def tampered(exc):
+        return render_template(
+            "error.html", title="Recording damaged",
+            message="This recording failed its integrity check: it was damaged or changed "
+                    "on the card, and none of it can be trusted. `linekeeper verify` lists "
+                    "every problem."), 500
     return app
 
 

@@ -175,3 +175,15 @@ def test_without_an_unlocked_key_no_playback(box, people):
             mem["key"].forget()
     page = sam.get("/calls/1").get_data(as_text=True)
     assert 'id="no-key"' in page and "<audio" not in page
+
+
+def test_a_damaged_recording_says_so(box, people):
+    from firmware.errors import TamperError
+
+    def damaged(call_id, key):
+        raise TamperError("chunk 3 failed authentication")
+    box.recordings.open_audio = damaged
+    sam = people["sam"]
+    resp = sam.get(audio_url(sam, 1))
+    assert resp.status_code == 500
+    assert "integrity check" in resp.get_data(as_text=True)

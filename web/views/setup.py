@@ -49,7 +49,7 @@ def wizard():
     wait = web.throttle.wait_s(keys)
     if wait:
         return form_errors("setup.html", {"setup_code": (
-            "Too many wrong setup codes. Wait %d seconds and try again." % wait)},
+            "Too many wrong setup codes. Wait %d s and try again." % wait)},
             status=429, **_context())
     errors = {}
     if not setupcode.check_setup_code(data_dir, request.form.get("setup_code")):
