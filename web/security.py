@@ -30,6 +30,7 @@ from flask import abort, current_app, g, redirect, render_template, request, url
 SESSION_COOKIE = "lk_session"
 PRE_COOKIE = "lk_pre"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+BACKGROUND = ("api.events", "api.status", "api.health_json")
 
 
 def public(view):
@@ -93,7 +94,10 @@ def before_request():
     if endpoint is None:
         return None          # 404/405 follow
     access = access_of(current_app, endpoint)
-    g.session, expired = web.sessions.load(request.cookies.get(SESSION_COOKIE))
+    # A dashboard left open reconnects its live stream all day: that is not
+    # someone at the keyboard, so it does not keep the session alive.
+    g.session, expired = web.sessions.load(request.cookies.get(SESSION_COOKIE),
+                                           touch=endpoint not in BACKGROUND)
     g.user = web.accounts.get(g.session.user) if g.session else None
     if g.session is not None and g.user is None:
         web.sessions.end(g.session.id_hash)

@@ -65,8 +65,12 @@ class Sessions:
                                             "playbacks": {}}
         return value, session
 
-    def load(self, cookie_value):
-        """``(Session or None, expired)`` for a cookie value; touches a live session."""
+    def load(self, cookie_value, touch=True):
+        """``(Session or None, expired)`` for a cookie value.
+
+        ``touch`` counts the request as activity (resets the idle timer);
+        the pages' own background requests pass False.
+        """
         if not cookie_value:
             return None, False
         row = self._db.one("SELECT * FROM sessions WHERE id_hash = ?", (id_hash(cookie_value),))
@@ -77,7 +81,7 @@ class Sessions:
         if self._expired(session, now):
             self.end(session.id_hash)
             return None, True
-        if now - session.seen_us >= self.TOUCH_EVERY_US:
+        if touch and now - session.seen_us >= self.TOUCH_EVERY_US:
             with self._db.tx() as conn:
                 conn.execute("UPDATE sessions SET seen_us = ? WHERE id_hash = ?",
                              (now, session.id_hash))

@@ -84,6 +84,16 @@ def test_idle_timeout(box):
     assert "without activity" in client.get(resp.headers["Location"]).get_data(as_text=True)
 
 
+def test_live_updates_do_not_keep_a_session_alive(box):
+    box.do_setup()
+    client = box.login("alice")
+    for _ in range(16):
+        box.clock.advance(60)
+        assert client.get("/api/status").status_code in (200, 401)
+    assert client.get("/api/events").status_code == 401
+    assert client.get("/").status_code == 302
+
+
 def test_sweep_forgets_keys_of_idle_sessions_without_any_request(box):
     box.do_setup()
     box.login("alice")

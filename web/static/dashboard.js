@@ -26,6 +26,9 @@
     });
   };
   source.onerror = function () {
-    // 401 after logout or timeout: the browser retries; a reload shows the login page.
+    // Refused (logged out, or the session timed out): the browser gives up on
+    // the stream, and a reload shows the login page. A dropped connection is
+    // retried by the browser itself.
+    if (source.readyState === EventSource.CLOSED) window.location.reload();
   };
 })();
