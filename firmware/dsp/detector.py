@@ -39,6 +39,7 @@ __all__ = ["LineDsp", "DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "To
 SAMPLE_RATE = 8000
 _INT16 = np.dtype(np.int16)
 US_PER_SAMPLE = 1_000_000 // SAMPLE_RATE  # 125
+SNAP_SAMPLES = 32  # 4 ms: the precision of the receivers' start estimates
 
 COUNTRY_STANDARDS = {"uk": ("v23", "dtmf"), "etsi": ("v23", "dtmf"), "us": ("bell202", "dtmf"),
                      "dtmf": ("dtmf",)}
@@ -109,7 +110,10 @@ class LineDsp:
         off_hook = bool(off_hook)
         self._process()  # audio already fed belongs to the old state
         if off_hook and not self._off_hook and self._pending_cid:
-            self._flush_dtmf_cid([], reason="framing")
+            events = []
+            self._flush_dtmf_cid(events, reason="framing")
+            for event in events:
+                self._emit(event)
         if off_hook:
             self._last_cid = None
         self._off_hook = off_hook
@@ -175,8 +179,10 @@ class LineDsp:
     def _t(self, sample):
         """Clock time (µs) of absolute sample position ``sample``."""
         sample = int(sample)
+        # A position estimated a few ms early still belongs to the feed that
+        # follows (it matters only when the clock jumped between feeds).
         for first, t_us in reversed(self._anchors):
-            if sample >= first:
+            if sample >= first - SNAP_SAMPLES:
                 return t_us + (sample - first) * US_PER_SAMPLE
         first, t_us = self._anchors[0]
         return t_us + (sample - first) * US_PER_SAMPLE

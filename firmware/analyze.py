@@ -1,0 +1,159 @@
+"""``linekeeper analyze FILE.wav``: find the line signalling in a recording.
+
+Reads a mono 16-bit PCM WAV (8000 Hz; other rates are resampled), runs one
+:class:`~firmware.dsp.detector.LineDsp` over it and prints the events in time
+order.  With ``--json`` each event is one JSON object per line::
+
+    {"t": 1.234, "event": "dtmf", "digit": "5", "duration_ms": 50}
+    {"t": 1.9, "event": "alert_tone"}
+    {"t": 2.0, "event": "caller_id", "standard": "v23", "number": "01632960123",
+     "name": "ACME LTD", "datetime": "03020900", "absence": null}
+    {"t": 2.1, "event": "caller_id_error", "reason": "checksum", "standard": "v23"}
+    {"t": 9.0, "event": "tone", "name": "busy"}
+
+``t`` is seconds from the start of the file to the start of the event,
+rounded to the millisecond.  ``standard`` of a caller ID is ``v23``,
+``bell202`` or ``dtmf``; ``absence`` is ``null``, ``"private"`` or
+``"unavailable"``; a message-waiting indication adds ``"message_waiting"``.
+Tone names: dial, busy, unobtainable (UK), ringback, congestion.
+Caller-ID error reasons: checksum, framing, structure.
+
+``--standard`` picks the caller-ID standards as for a line's country: uk and
+etsi (V.23 FSK + DTMF), us (Bell 202 FSK + DTMF), dtmf (DTMF only); default uk.
+
+The hook state is unknown offline, so DTMF is taken as caller ID when it forms
+a complete caller-ID message (``A…C``, ``A…#``, ``D…C``, ``<number>#``,
+absence codes) and nothing but caller-ID signals (FSK caller ID, alert tone)
+came before it in the file; any other DTMF, and all DTMF after a call-progress
+tone or after DTMF that was not caller ID, is reported as dialled digits.
+
+Exit status: 0 after analysing, 2 with a one-line message on stderr when the
+file is missing, unreadable, not a WAV file, not 16-bit PCM or not mono.
+"""
+
+import argparse
+import json
+import sys
+import wave
+
+import numpy as np
+
+from firmware.errors import AudioFormatError
+
+SAMPLE_RATE = 8000
+STANDARDS = ("uk", "etsi", "us", "dtmf")
+FEED_SAMPLES = 8000
+
+
+def add_arguments(parser):
+    """Add the ``analyze`` command's arguments to an argparse parser."""
+    parser.add_argument("file", metavar="FILE.wav", help="mono 16-bit PCM WAV recording of a line")
+    parser.add_argument("--standard", choices=STANDARDS, default="uk",
+                        help="caller-ID standards to look for: uk/etsi (V.23 + DTMF), us (Bell 202 + DTMF), "
+                             "dtmf (DTMF only); default uk")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per event")
+
+
+def run(args):
+    """Analyse ``args.file``; print the events; return the exit status (0, or 2 for a bad file)."""
+    try:
+        samples = read_wav(args.file)
+    except AudioFormatError as exc:
+        print("linekeeper analyze: %s" % exc, file=sys.stderr)
+        return 2
+    events = analyse(samples, args.standard)
+    out = sys.stdout
+    if args.json:
+        for event in events:
+            out.write(json.dumps(event.to_json()) + "\n")
+    else:
+        out.write(format_table(events))
+    return 0
+
+
+def analyse(samples, standard="uk"):
+    """Run the detector over int16 ``samples`` (8000 Hz); return the events in time order."""
+    # imported here: loading libspandsp is work, not for import time
+    from firmware.dsp.detector import LineDsp
+
+    events = []
+    dsp = LineDsp(standard, on_event=events.append, off_hook=None)
+    for start in range(0, len(samples), FEED_SAMPLES):
+        dsp.feed(samples[start : start + FEED_SAMPLES], start * 1_000_000 // SAMPLE_RATE)
+    dsp.flush()
+    return sorted(events, key=lambda e: e.t_us)
+
+
+def format_table(events):
+    """The events as a readable table (one line each)."""
+    if not events:
+        return "no signalling found\n"
+    lines = ["%9s  %-15s  %s" % ("t (s)", "event", "details")]
+    for event in events:
+        d = event.to_json()
+        t, kind = d.pop("t"), d.pop("event")
+        details = "  ".join("%s=%s" % (k, v) for k, v in d.items() if v is not None)
+        lines.append("%9.3f  %-15s  %s" % (t, kind, details))
+    return "\n".join(lines) + "\n"
+
+
+def read_wav(path):
+    """Read a mono 16-bit PCM WAV as int16 samples at 8000 Hz (resampled if needed).
+
+    Raises :class:`~firmware.errors.AudioFormatError` naming the problem.
+    """
+    try:
+        with wave.open(str(path), "rb") as w:
+            channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
+            frames = w.readframes(w.getnframes())
+    except FileNotFoundError:
+        raise AudioFormatError("%s: no such file" % path) from None
+    except IsADirectoryError:
+        raise AudioFormatError("%s: is a directory, not a WAV file" % path) from None
+    except PermissionError:
+        raise AudioFormatError("%s: permission denied" % path) from None
+    except OSError as exc:
+        raise AudioFormatError("%s: cannot read (%s)" % (path, exc.strerror or exc)) from None
+    except (wave.Error, EOFError) as exc:
+        raise AudioFormatError("%s: not a PCM WAV file (%s)" % (path, str(exc) or "file too short")) from None
+    if width != 2:
+        raise AudioFormatError("%s: %d-bit samples; need 16-bit PCM (convert with: sox %s -b 16 out.wav)"
+                               % (path, 8 * width, path))
+    if channels != 1:
+        raise AudioFormatError("%s: %d channels; need mono (convert with: sox %s -c 1 out.wav)"
+                               % (path, channels, path))
+    samples = np.frombuffer(frames[: len(frames) - len(frames) % 2], dtype="<i2").astype(np.int16)
+    if rate != SAMPLE_RATE:
+        samples = resample(samples, rate)
+    return samples
+
+
+def resample(samples, rate):
+    """Resample int16 ``samples`` from ``rate`` Hz to 8000 Hz (numpy only).
+
+    A windowed-sinc low-pass at 3.6 kHz (when downsampling) followed by linear
+    interpolation; good enough for signalling, which lives below 3.4 kHz.
+    """
+    if rate <= 0:
+        raise AudioFormatError("sample rate %d Hz is not valid" % rate)
+    x = samples.astype(np.float64)
+    if rate > SAMPLE_RATE:
+        cutoff = 3600.0 / rate
+        taps = int(8 * rate / 1000) | 1
+        n = np.arange(taps) - taps // 2
+        h = 2 * cutoff * np.sinc(2 * cutoff * n) * np.blackman(taps)
+        x = np.convolve(x, h / h.sum(), mode="same")
+    t = np.arange(int(len(x) * SAMPLE_RATE / rate)) * (rate / SAMPLE_RATE)
+    y = np.interp(t, np.arange(len(x)), x)
+    return np.clip(np.rint(y), -32768, 32767).astype(np.int16)
+
+
+def main(argv=None):
+    """``python -m firmware.analyze FILE.wav [--standard ...] [--json]``."""
+    parser = argparse.ArgumentParser(prog="linekeeper analyze", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
