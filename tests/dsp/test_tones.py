@@ -1,0 +1,78 @@
+"""Alert signal and call-progress tones (issue 3): each recognised, none confused with another."""
+
+import pytest
+
+from firmware.dsp import generate as gen
+from firmware.dsp.events import AlertTone, Tone
+
+UK = ["dial", "busy", "unobtainable", "ringback", "congestion"]
+US = ["dial", "busy", "ringback", "congestion"]
+# Longest time to recognise each tone from its start (cadence needed to tell it apart)
+RECOGNISED_WITHIN_MS = {"dial": 1000, "busy": 1600, "unobtainable": 1400, "congestion": 1800, "ringback": 3200}
+
+
+def tones(events):
+    return [e.name for e in events if isinstance(e, Tone)]
+
+
+@pytest.mark.parametrize("country, name", [("uk", n) for n in UK] + [("us", n) for n in US])
+@pytest.mark.parametrize("level", [-13, -30])
+def test_each_call_progress_tone_recognised_once_and_not_confused(detect, country, name, level):
+    signal = gen.concat(gen.silence(500), gen.call_progress(name, country, 8000, level_dbm0=level),
+                        gen.silence(500))
+    events = detect(signal, country=country, off_hook=True, t0_us=1_000_000)
+    assert tones(events) == [name]
+    assert events[0].t_us == pytest.approx(1_500_000, abs=40_000)
+
+
+@pytest.mark.parametrize("country, name", [("uk", n) for n in UK] + [("us", n) for n in US])
+def test_each_tone_recognised_quickly(detect, country, name):
+    """A remote clear must end the call within 3 s: the tone is known well before."""
+    limit = RECOGNISED_WITHIN_MS[name]
+    signal = gen.concat(gen.silence(500), gen.call_progress(name, country, limit))
+    assert tones(detect(signal, country=country, off_hook=True, block=80)) == [name]
+
+
+def test_us_unobtainable_is_reorder():
+    assert (gen.call_progress("unobtainable", "us", 2000) == gen.call_progress("congestion", "us", 2000)).all()
+
+
+def test_tones_with_noise_20_db_below(detect):
+    for country, names in (("uk", UK), ("us", US)):
+        for name in names:
+            tone = gen.call_progress(name, country, 8000, level_dbm0=-20)
+            signal = gen.mix(tone, gen.white_noise(len(tone), -40, seed=len(name)))
+            assert tones(detect(signal, country=country, off_hook=True)) == [name]
+
+
+def test_unknown_tone_name_rejected():
+    with pytest.raises(ValueError, match="unobtainable|no 'howler'"):
+        gen.call_progress("howler", "uk", 1000)
+    with pytest.raises(ValueError):
+        gen.call_progress("dial", "fr", 1000)
+
+
+@pytest.mark.parametrize("duration_ms", [88, 100, 110])
+@pytest.mark.parametrize("level", [-13, -30])
+def test_alert_tone_recognised(detect, duration_ms, level):
+    signal = gen.concat(gen.silence(400), gen.alert_tone(level, duration_ms), gen.silence(300))
+    events = detect(signal, t0_us=10_000_000)
+    assert [type(e) for e in events] == [AlertTone]
+    assert events[0].t_us == pytest.approx(10_400_000, abs=20_000)
+
+
+def test_long_2130_2750_tone_is_not_an_alert(detect):
+    signal = gen.concat(gen.silence(400), gen.alert_tone(-13, 400), gen.silence(300))
+    assert detect(signal) == []
+
+
+def test_alert_recognised_off_hook_too(detect):
+    # Call-waiting alerts use the same signal; reporting it off-hook is harmless.
+    signal = gen.concat(gen.silence(400), gen.alert_tone(-13, 100), gen.silence(300))
+    assert [type(e) for e in detect(signal, off_hook=True)] == [AlertTone]
+
+
+def test_speech_band_noise_alone_gives_no_tones(detect):
+    signal = gen.white_noise(8000 * 20, -20, seed=3)
+    assert detect(signal, off_hook=True) == []
+    assert detect(signal, country="us", off_hook=False) == []
