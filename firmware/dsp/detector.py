@@ -32,7 +32,7 @@ from firmware.dsp import cid, spandsp
 from firmware.dsp.dtmf import DEFAULT_PARAMS, DtmfReceiver
 from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit, Tone
 from firmware.dsp.fsk import FskReceiver
-from firmware.dsp.tones import ToneReceiver
+from firmware.dsp.tones import TONES, ToneReceiver
 
 __all__ = ["LineDsp", "DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone"]
 
@@ -69,7 +69,7 @@ class LineDsp:
     """
 
     def __init__(self, country="uk", standard=None, on_event=None, off_hook=False,
-                 dtmf_params=DEFAULT_PARAMS, block_ms=200):
+                 dtmf_params=DEFAULT_PARAMS, block_ms=500):
         if country not in COUNTRY_STANDARDS:
             raise ValueError("unknown country %r (uk, etsi, us, dtmf)" % (country,))
         if standard is not None and standard not in STANDARDS:
@@ -84,12 +84,13 @@ class LineDsp:
         self._dtmf = DtmfReceiver(dtmf_params)
         fsk = [s for s in self.standards if s != "dtmf"]
         self._fsk = FskReceiver(fsk[0]) if fsk else None
-        self._tones = ToneReceiver(country if country != "dtmf" else "uk")
         self._samples = 0  # samples processed
-        self._buffered = []  # fed but not yet processed
-        self._buffered_len = 0
-        self._block = block_ms * SAMPLE_RATE // 1000
-        self._anchors = collections.deque(maxlen=512)  # (first sample, t_us) of recent feeds
+        self._tone_country = country if country != "dtmf" else "uk"
+        self._tones = self._tone_receiver()
+        self._block = max(1, block_ms * SAMPLE_RATE // 1000)
+        self._buffer = np.empty(self._block, dtype=np.int16)  # fed but not yet processed
+        self._fill = 0
+        self._anchors = collections.deque(maxlen=4096)  # (first sample, t_us) of recent feeds
         self._pending_cid = []  # on-hook DTMF digits: (digit, start_us, end_us)
         self._last_cid = None  # (CallerId without t, end_us)
 
@@ -116,29 +117,38 @@ class LineDsp:
                 self._emit(event)
         if off_hook:
             self._last_cid = None
+        changed = off_hook != self._off_hook
         self._off_hook = off_hook
         self._unknown_hook = False
+        if changed:
+            self._tones = self._tone_receiver()
 
     def feed(self, samples, t_us):
         """Process audio whose first sample was at clock time ``t_us`` (µs).
 
         ``samples``: int16 numpy array (or bytes of little-endian int16), any
-        length, mono 8000 Hz.  Audio is processed in blocks of ``block_ms``
-        (default 200 ms, so a caller feeding 20 ms at a time pays the
-        processing overhead only every tenth time); events found are passed to
-        ``on_event`` and carry the time their signal started.
+        length, mono 8000 Hz.  Audio is collected and processed in blocks of
+        ``block_ms`` (default 500 ms: the per-block overhead is paid twice a
+        second, whatever the caller's block size); events found are passed to
+        ``on_event``, so up to ``block_ms`` late, and carry the time their
+        signal started.  Call :meth:`flush` at the end of a recording.
         """
-        if type(samples) is np.ndarray and samples.dtype is _INT16 and samples.ndim == 1:
-            x = samples.copy()  # the caller may reuse its buffer
-        else:
-            x = np.array(spandsp.as_int16(samples))
-        n = len(x)
+        if not (type(samples) is np.ndarray and samples.dtype is _INT16):
+            samples = spandsp.as_int16(samples)
+        n = len(samples)
         if n == 0:
             return
-        self._anchors.append((self._samples + self._buffered_len, int(t_us)))
-        self._buffered.append(x)
-        self._buffered_len += n
-        if self._buffered_len >= self._block:
+        if self._fill + n > self._block:
+            self._process()
+            if n >= self._block:  # a big block: process it as it is
+                self._anchors.append((self._samples, int(t_us)))
+                self._process_block(np.array(samples))
+                return
+        # copied: the caller may reuse its buffer
+        self._buffer[self._fill : self._fill + n] = samples
+        self._anchors.append((self._samples + self._fill, int(t_us)))
+        self._fill += n
+        if self._fill == self._block:
             self._process()
 
     def flush(self):
@@ -151,10 +161,12 @@ class LineDsp:
             self._emit(event)
 
     def _process(self):
-        if not self._buffered:
-            return
-        x = self._buffered[0] if len(self._buffered) == 1 else np.concatenate(self._buffered)
-        self._buffered, self._buffered_len = [], 0
+        if self._fill:
+            x = self._buffer[: self._fill].copy()  # receivers keep recent blocks
+            self._fill = 0
+            self._process_block(x)
+
+    def _process_block(self, x):
         events = []
         for digit, start, end in self._dtmf.feed(x):
             self._on_digit(digit, self._t(start), self._t(end), events)
@@ -164,7 +176,7 @@ class LineDsp:
         elif self._fsk is not None:
             self._fsk.skip(len(x))
         for name, start in self._tones.feed(x):
-            self._on_tone(name, self._t(start), events)
+            self._on_tone(name, self._t(self._tones_origin + start), events)
         self._samples += len(x)
         if self._pending_cid:
             now_us = self._t(self._samples)
@@ -175,6 +187,14 @@ class LineDsp:
             self._emit(event)
 
     # ---------------------------------------------------------- helpers
+
+    def _tone_receiver(self):
+        """Tones worth looking for in this hook state: the alert on-hook, call progress off-hook."""
+        self._tones_origin = self._samples
+        if self._off_hook is None:
+            return ToneReceiver(self._tone_country)
+        progress = [name for name, _elements in TONES[self._tone_country] if name != "alert"]
+        return ToneReceiver(self._tone_country, progress if self._off_hook else ["alert"])
 
     def _t(self, sample):
         """Clock time (µs) of absolute sample position ``sample``."""

@@ -106,17 +106,19 @@ def _ordered(elements, order):
 class ToneReceiver:
     """super_tone_rx with the tones of ``country``.
 
-    :meth:`feed` returns ``(name, start_sample)`` for every tone recognised,
-    ``name`` being a key of :data:`TONES` entries (``"alert"`` for the
-    2130 + 2750 Hz alert signal).
+    ``names``: the tones to look for (default all of the country's; each
+    frequency monitored costs a Goertzel filter per sample).  :meth:`feed`
+    returns ``(name, start_sample)`` for every tone recognised, ``name`` as
+    in :data:`TONES` (``"alert"`` for the 2130 + 2750 Hz alert signal) and
+    positions counted from the first sample fed.
     """
 
-    def __init__(self, country="uk"):
+    def __init__(self, country="uk", names=None):
         if country not in TONES:
             raise ValueError("unknown country %r (%s)" % (country, ", ".join(sorted(TONES))))
         self._sd = spandsp.load()
         ffi, lib = self._sd.ffi, self._sd.lib
-        self._tones = TONES[country]
+        self._tones = [t for t in TONES[country] if names is None or t[0] in names]
         desc = lib.super_tone_rx_make_descriptor(ffi.NULL)
         if desc == ffi.NULL:
             raise MemoryError("spandsp could not allocate a tone descriptor")
@@ -139,6 +141,7 @@ class ToneReceiver:
         self._error = None
         self.samples = 0  # samples processed by spandsp (whole blocks)
         self._recent = AudioHistory(HISTORY)
+        self._rest = np.zeros(0, dtype=np.int16)  # last partial block, not yet given to spandsp
         self._squelch = BLOCK_SAMPLES * (spandsp.DBM0_RMS * 10.0 ** (SQUELCH_DBM0 / 20.0)) ** 2
 
     def feed(self, samples):
@@ -146,8 +149,9 @@ class ToneReceiver:
         if len(samples):
             self._recent.append(samples)
             # whole 16 ms blocks, aligned with spandsp's, squelched
-            pending = self._recent.get(self.samples, self._recent.end)
+            pending = np.concatenate((self._rest, samples)) if len(self._rest) else samples
             whole = len(pending) - len(pending) % BLOCK_SAMPLES
+            self._rest = pending[whole:]
             if whole:
                 blocks = pending[:whole].reshape(-1, BLOCK_SAMPLES)
                 power = np.einsum("ij,ij->i", blocks, blocks, dtype=np.float64)

@@ -66,10 +66,13 @@ def test_long_2130_2750_tone_is_not_an_alert(detect):
     assert detect(signal) == []
 
 
-def test_alert_recognised_off_hook_too(detect):
-    # Call-waiting alerts use the same signal; reporting it off-hook is harmless.
-    signal = gen.concat(gen.silence(400), gen.alert_tone(-13, 100), gen.silence(300))
-    assert [type(e) for e in detect(signal, off_hook=True)] == [AlertTone]
+def test_each_hook_state_looks_only_for_its_own_tones(detect):
+    """On-hook: the alert (caller ID); off-hook: call progress; unknown (offline): both."""
+    alert = gen.concat(gen.silence(400), gen.alert_tone(-13, 100), gen.silence(300))
+    busy = gen.call_progress("busy", "uk", 3000)
+    assert detect(alert, off_hook=True) == []
+    assert detect(busy, off_hook=False) == []
+    assert [type(e) for e in detect(gen.concat(alert, busy), off_hook=None)] == [AlertTone, Tone]
 
 
 def test_speech_band_noise_alone_gives_no_tones(detect):
