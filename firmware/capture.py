@@ -63,8 +63,12 @@ class LineAudio:
                     n = a_pos - pos
                     break
             data = ring.read(n)
+            if not data:
+                continue
+            # If the capture side overwrote part of what we were copying, the
+            # ring returns less; what it returns always ends at read_pos.
+            t_us = self.time_of(ring.read_pos - len(data))
             samples = np.frombuffer(data, dtype=np.int16)
-            t_us = self.time_of(pos)
             for consumer in self.consumers:
                 consumer(samples, t_us)
 

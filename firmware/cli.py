@@ -93,8 +93,8 @@ def cmd_run(args):
     if code is not None:
         print("linekeeper: not set up yet: open %s and enter the setup code %s"
               % (server.url, code), flush=True)
-    box.start()
     try:
+        box.start()
         if board_name == "sim":
             if box.board.run():
                 print("linekeeper: the scenario has ended; the box stays up (Ctrl-C to stop)",

@@ -1,0 +1,102 @@
+"""The `linekeeper` command: sim, calls, and bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+SCENARIO = {
+    "start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 4,
+    "calls": [
+        {"line": 1, "at": 2.0, "direction": "in", "caller_id": {"number": "01632960123", "name": "ACME LTD"},
+         "rings": 2, "talk": 20.0, "speech": "Hello, I would like to place an order", "hangup": "local"},
+        {"line": 2, "at": 5.0, "direction": "out", "dial": {"digits": "02079460000", "mode": "dtmf"},
+         "talk": 15.0, "hangup": "remote"},
+        {"line": 3, "at": 1.0, "direction": "in", "rings": 5, "answer": False}],
+}
+
+FIELDS = {"id", "line", "direction", "started_at", "answered_at", "ended_at", "number", "name",
+          "answered"}
+
+
+def linekeeper(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "firmware.cli", *args], capture_output=True,
+                          text=True, timeout=120, **kw)
+
+
+def test_sim_then_calls_json(tmp_path):
+    path = tmp_path / "day.json"
+    path.write_text(json.dumps(SCENARIO))
+    data = tmp_path / "data"
+    run = linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max")
+    assert run.returncode == 0, run.stderr
+    out = linekeeper("calls", "--data-dir", str(data), "--json")
+    assert out.returncode == 0, out.stderr
+    calls = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(calls) == 3
+    for call in calls:
+        assert FIELDS <= set(call)
+    by_line = {c["line"]: c for c in calls}
+    acme = by_line[1]
+    assert acme == dict(acme, direction="in", number="01632960123", name="ACME LTD", answered=True,
+                        started_at="2026-03-02T09:00:02.000Z")
+    assert acme["ended_at"] > acme["answered_at"] > acme["started_at"]
+    assert by_line[2]["number"] == "02079460000" and by_line[2]["direction"] == "out"
+    assert by_line[3]["answered"] is False and by_line[3]["answered_at"] is None
+
+
+@pytest.mark.parametrize("mutate, expect", [
+    (lambda s: s["calls"][2].update(rings="five"), "calls[2].rings"),
+    (lambda s: s["calls"][0].update(line=9), "calls[0].line"),
+    (lambda s: s.update(country="fr"), "country"),
+    (lambda s: s["calls"][1].update(dail={"digits": "1"}), "calls[1].dail"),
+])
+def test_bad_scenario_names_the_field_and_position_and_starts_nothing(tmp_path, mutate, expect):
+    spec = json.loads(json.dumps(SCENARIO))
+    mutate(spec)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(spec, indent=1))
+    data = tmp_path / "data"
+    run = linekeeper("sim", str(path), "--data-dir", str(data))
+    assert run.returncode == 2
+    message = run.stderr.strip()
+    assert expect in message and "bad.json:" in message
+    assert len(message.splitlines()) == 1
+    assert not data.exists()
+
+
+def test_malformed_json_scenario(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"start": "2026-03-02T09:00:00Z",\n "calls": [}')
+    run = linekeeper("sim", str(path), "--data-dir", str(tmp_path / "d"))
+    assert run.returncode == 2 and "broken.json:2:" in run.stderr
+
+
+def test_bad_hat_file_stops_the_box_before_it_starts(tmp_path):
+    hat = json.loads(open(os.path.join("board", "hats", "lk-4l.json")).read())
+    hat["lines"][1]["pins"]["ring"]["gpio"] = 40
+    (tmp_path / "myhat.json").write_text(json.dumps(hat, indent=2))
+    spec = dict(SCENARIO, hat=str(tmp_path / "myhat.json"))
+    path = tmp_path / "day.json"
+    path.write_text(json.dumps(spec))
+    run = linekeeper("sim", str(path), "--data-dir", str(tmp_path / "data"))
+    assert run.returncode == 2
+    assert "lines[1].pins.ring.gpio" in run.stderr and "myhat.json:" in run.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_calls_without_a_log(tmp_path):
+    out = linekeeper("calls", "--data-dir", str(tmp_path))
+    assert out.returncode == 2 and "no call log" in out.stderr
+
+
+def test_rpi_board_without_hardware_is_an_error_not_the_simulator(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"hat": "lk-4l"}))
+    env = dict(os.environ)
+    env.pop("LINEKEEPER_BOARD", None)
+    run = linekeeper("run", "--data-dir", str(tmp_path), "--port", "0", env=env)
+    # The first part of the HAT it cannot open (here: I2C) stops the box, with the reason.
+    assert run.returncode == 2
+    assert run.stderr.startswith("linekeeper: I2C set-up of the HAT failed"), run.stderr
