@@ -178,6 +178,7 @@ class LineDsp:
         for name, start in self._tones.feed(x):
             self._on_tone(name, self._t(self._tones_origin + start), events)
         self._samples += len(x)
+        self.stats["samples"] += len(x)
         if self._pending_cid:
             now_us = self._t(self._samples)
             if now_us - self._pending_cid[-1][2] > DTMF_CID_GAP_US and not self._dtmf.in_digit:

@@ -5,10 +5,10 @@ demodulator, but it drops a message with a bad checksum silently (a log line
 only), does not expose framing errors or where a message started, and gives no
 access to its receiver's -30 dBm0 carrier cutoff.  The issue needs all of
 those (a counted ``checksum``/``framing`` error, never a wrong number, caller ID
-down to -36 dBm0), so the demodulation stays in spandsp and the byte framing
-(start bit, 8 data bits LSB first, stop bit) and message assembly, which
-``adsi_rx`` does in a few lines of C, are done here, per bit, only while a
-signal is present.
+down to -36 dBm0).  So spandsp demodulates (``fsk_rx``) and frames the
+characters (``async_rx``: start bit, 8 data bits LSB first, stop bit; the bits
+go from one to the other in C), and only the message assembly, which
+``adsi_rx`` does in a few lines of C, is done here, per character.
 
 Front end (numpy, cheap): a linear-phase FIR band-pass around the two tones
 removes the noise outside the FSK band (spandsp's one-baud correlators are
@@ -136,7 +136,7 @@ class FskReceiver:
 
     ``standard`` is ``"v23"`` or ``"bell202"``; ``cutoff_dbm0`` the carrier
     detect level of the (band-passed) signal.  :meth:`feed` returns the
-    :class:`Framer` results with sample positions counted from the first
+    :class:`Assembler` results with sample positions counted from the first
     sample fed, corrected for the filter delay.
 
     Cost: while the line is quiet only a level measurement per 10 ms runs;
@@ -182,13 +182,14 @@ class FskReceiver:
         self.active_samples = 0  # how much audio reached the demodulator
 
     def feed(self, samples):
-        """Process int16 samples; return the list of new framer results."""
+        """Process int16 samples; return the new :class:`Assembler` results."""
         hist = len(self._fir) - 1
         x = samples.astype(np.float32)
         raw = np.concatenate((self._raw, x))
         n_blocks = (len(raw) - hist) // SUB_BLOCK
-        if n_blocks and self._since_loud > self.HANGOVER_BLOCKS and float(np.dot(x, x)) < self._gate_ms * SUB_BLOCK:
-            # Fast path: the whole chunk is quieter than one loud block.
+        quiet = self._since_loud > self.HANGOVER_BLOCKS and float(np.dot(x, x)) < self._gate_ms * SUB_BLOCK
+        if n_blocks and quiet:
+            # Fast path: the whole chunk holds less energy than one loud block.
             self.samples += n_blocks * SUB_BLOCK
             self._since_loud += n_blocks
         elif n_blocks:

@@ -218,7 +218,7 @@ def checksum(message):
 
 def caller_id(standard, number=None, name=None, datetime=None, absence=None, level_dbm0=-13.5,
               message_waiting=None, sdmf=False, preamble=None, tone_offset=0.0, bitrate_offset=0.0,
-              gap_bits=0, bad_checksum=False, message=None, dtmf_format="A#", dtmf_on_ms=60,
+              gap_bits=0, bad_checksum=False, message=None, dtmf_format="AC", dtmf_on_ms=60,
               dtmf_off_ms=60):
     """A caller-ID message on the line, as audio.
 
@@ -231,8 +231,8 @@ def caller_id(standard, number=None, name=None, datetime=None, absence=None, lev
     +1.5 %); ``gap_bits`` extra mark bits between characters; ``bad_checksum``
     sends a wrong checksum byte.  With no offsets and no gaps the audio comes
     from spandsp's ``adsi_tx``, otherwise from ``fsk_tx`` with the offset
-    specification.  DTMF options: ``dtmf_format`` (see :func:`dtmf_cid_string`),
-    tone timing in ms.  ``level_dbm0`` is the RMS level of the FSK signal or of
+    specification.  DTMF options: ``dtmf_format`` (see :func:`dtmf_cid_string`;
+    default ``A<number>C``, absence ``B10C``/``B00C``), tone timing in ms.  ``level_dbm0`` is the RMS level of the FSK signal or of
     each DTMF tone.
     """
     if standard == "dtmf":
@@ -314,7 +314,7 @@ def _adsi_tx(standard, message, preamble):
     return concat(*chunks)
 
 
-def dtmf_cid_string(number=None, absence=None, fmt="A#"):
+def dtmf_cid_string(number=None, absence=None, fmt="AC"):
     """The DTMF digits of a DTMF caller-ID message.
 
     ``fmt`` names the start and end codes around the number: ``"AC"``
