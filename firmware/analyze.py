@@ -33,6 +33,7 @@ file is missing, unreadable, not a WAV file, not 16-bit PCM or not mono.
 
 import argparse
 import json
+import os
 import sys
 import wave
 
@@ -63,11 +64,17 @@ def run(args):
         return 2
     events = analyse(samples, args.standard)
     out = sys.stdout
-    if args.json:
-        for event in events:
-            out.write(json.dumps(event.to_json()) + "\n")
-    else:
-        out.write(format_table(events))
+    try:
+        if args.json:
+            for event in events:
+                out.write(json.dumps(event.to_json()) + "\n")
+        else:
+            out.write(format_table(events))
+        out.flush()
+    except BrokenPipeError:
+        # The reader went away (``... | head``): not an error.  Point stdout at
+        # /dev/null so the interpreter's final flush does not complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
     return 0
 
 

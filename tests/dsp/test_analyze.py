@@ -114,3 +114,17 @@ def test_truncated_riff_header(tmp_path, capsys):
 def test_module_entry_point(tmp_path, capsys):
     code = analyze.main([str(write_wav(tmp_path / "s.wav", np.zeros(800, np.int16))), "--json"])
     assert code == 0
+
+
+def test_reader_closing_the_pipe_is_not_an_error(tmp_path):
+    import subprocess
+    import sys
+
+    path = write_wav(tmp_path / "many.wav", gen.dtmf("1*" * 1200, -8, 40, 40))  # > 64 KB of JSON
+    proc = subprocess.Popen([sys.executable, "-m", "firmware.analyze", str(path), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait() == 0 and b"Traceback" not in err
+    assert json.loads(first)["digit"] == "1"
