@@ -13,11 +13,15 @@ import os
 
 from board import choose_board
 
+from .audit import AuditLog
 from .bus import EventBus
 from .calllog import CallLog
 from .capture import Capture
 from .clock import RealClock, SimClock
 from .config import load_config
+from .keystore import KeyStore
+from .recorder import Recorder
+from .recordings import RecordingStore
 from .status import LineStatus
 from .supervisor import Supervisor, SupervisorConfig
 
@@ -46,6 +50,11 @@ class Box:
         self.bus = EventBus(strict=strict)
         self.calllog = CallLog(os.path.join(data_dir, "calls.db"), clock)
         self.calllog.attach(self.bus)
+        self.audit = open_audit(data_dir)
+        self.keystore = KeyStore(data_dir)
+        self.recordings = RecordingStore(data_dir)
+        # Finish recordings a crash (or power cut) left open, before anything new.
+        self.recovered = self.recordings.recover()
         self.status = LineStatus(board.lines, clock)
         self.status.attach(self.bus)
         self.dsp = {}
@@ -56,6 +65,11 @@ class Box:
                              no_voltage_fault_ms=config.no_voltage_fault_s * 1000),
             signals=signals, on_hook_change=self._hook_changed)
         self.capture = Capture(board, threaded=threaded)
+        public_key = self.keystore.public_key() if self.keystore.is_initialised else None
+        self.recorder = Recorder(self.capture, self.recordings, clock, self.bus, public_key,
+                                 preroll_ms=config.preroll_ms, flush_ms=config.flush_ms,
+                                 profile=config.audio_profile)
+        self.recorder.attach(self.bus)
         if dsp_factory is not None:
             for line in range(1, board.lines + 1):
                 dsp = dsp_factory(line, self._dsp_event(line))
@@ -89,7 +103,15 @@ class Box:
         self.board.stop()
         self.capture.stop()
         self.supervisor.close()
+        self.recorder.close()
+        self.recordings.close()
+        self.audit.close()
         self.calllog.close()
+
+
+def open_audit(data_dir):
+    """The box's audit trail (its chain head kept in a file of its own)."""
+    return AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"))
 
 
 def make_dsp_factory(country):
@@ -117,7 +139,10 @@ def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, per
         config = type(config)(**dict(config.to_dict(), country=scenario.country))
     hat = load_hat(scenario.hat)
     if synth is None:
-        synth = SpeechSynth(cache_dir=os.path.join(data_dir, "cache", "speech"))
+        # The simulator's speech is test material, not the box's data: it is
+        # cached apart, so the data directory holds only what the box wrote.
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+        synth = SpeechSynth(cache_dir=os.path.join(cache, "linekeeper", "speech"))
     timeline = compile_timeline(scenario, synth)
     clock = SimClock(start_wall_us=scenario.start_wall_us, speed=speed)
     if period_ms is None:

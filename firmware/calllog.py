@@ -14,6 +14,7 @@ import sqlite3
 import threading
 
 from .bus import CallAnswered, CallEnded, CallStarted, CallUpdated
+from .recordings import SCHEMA as RECORDINGS_SCHEMA
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -53,7 +54,7 @@ class CallLog:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self._db.executescript(SCHEMA + RECORDINGS_SCHEMA)
 
     def attach(self, bus):
         """Start logging the calls published on ``bus``."""
@@ -90,7 +91,11 @@ class CallLog:
 
     def calls(self, limit=None, offset=0):
         """Calls as dicts in the documented JSON shape, oldest first."""
-        sql = "SELECT * FROM calls ORDER BY started_at, id"
+        # A call's latest recording, if it has one.
+        sql = ("SELECT calls.*, r.state AS recording, r.duration_s AS recording_duration_s"
+               " FROM calls LEFT JOIN recordings r ON r.id = (SELECT id FROM recordings"
+               " WHERE call_id = calls.id ORDER BY started_at DESC LIMIT 1)"
+               " ORDER BY calls.started_at, calls.id")
         args = ()
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
@@ -112,6 +117,8 @@ def iso_ms(wall_us):
 
 def call_json(row):
     """The public JSON shape of a call-log row."""
+    talk_us = (row["ended_at"] - row["answered_at"]
+               if row["answered_at"] is not None and row["ended_at"] is not None else None)
     return {
         "id": row["id"],
         "line": row["line"],
@@ -129,7 +136,14 @@ def call_json(row):
         "extension": bool(row["extension"]),
         "end_reason": row["end_reason"],
         "clock_synced": bool(row["clock_synced"]),
+        "duration_s": None if talk_us is None else round(talk_us / 1e6, 3),
+        "recording": _optional(row, "recording"),
+        "recording_duration_s": _optional(row, "recording_duration_s"),
     }
+
+
+def _optional(row, key):
+    return row[key] if key in row.keys() else None
 
 
 def dumps(call):

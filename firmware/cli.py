@@ -34,6 +34,9 @@ def cmd_sim(args):
     from .box import open_sim_box
     scenario = _load_scenario(args.scenario)
     box = open_sim_box(scenario, args.data_dir, speed=args.speed)
+    if not box.recorder.enabled:
+        print("linekeeper: %s is not initialised (`linekeeper init`): calls are logged but no "
+              "audio is recorded" % args.data_dir, file=sys.stderr)
     stop = _on_signals(box.clock.stop)
     box.start()
     try:
@@ -68,6 +71,98 @@ def cmd_calls(args):
                     call["name"] or ""))
     finally:
         calllog.close()
+    return 0
+
+
+def _read_password(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            password = f.readline().rstrip("\r\n")
+    except OSError as exc:
+        raise LinekeeperError("cannot read the password file %s: %s" % (path, exc.strerror))
+    if not password:
+        raise LinekeeperError("the password file %s is empty" % path)
+    return password
+
+
+def _wall_us():
+    import time
+    return time.time_ns() // 1000
+
+
+def cmd_init(args):
+    """Create the box's recording keys and the first key slot."""
+    from .box import open_audit
+    from .keystore import KeyStore
+    password = _read_password(args.password_file)
+    os.makedirs(args.data_dir, exist_ok=True)
+    recovery = KeyStore(args.data_dir).initialise(args.user, password)
+    with open_audit(args.data_dir) as audit:
+        audit.append(args.user, "init", None, {"via": "cli"}, _wall_us())
+    print("Linekeeper is initialised in %s for user %r." % (args.data_dir, args.user))
+    print("Recovery key (shown once; store it somewhere safe, away from the box):")
+    print()
+    print("    " + recovery)
+    print()
+    return 0
+
+
+def _unlock(args):
+    from .keystore import KeyStore
+    store = KeyStore(args.data_dir)
+    return store.unlock(args.user, _read_password(args.password_file))
+
+
+def cmd_export(args):
+    """Export one call's recording, audited."""
+    from .box import open_audit
+    from .recordings import RecordingStore
+    key = _unlock(args)
+    store = RecordingStore(args.data_dir)
+    audit = open_audit(args.data_dir)
+    try:
+        row = store.for_call(args.call_id)
+        if row is None or row["state"] == "deleted":
+            raise LinekeeperError("call %d has no recording" % args.call_id)
+        try:
+            store.export(row["id"], key, args.out)
+        except LinekeeperError as exc:
+            audit.append(args.user, "export", "call:%d" % args.call_id,
+                         {"recording": row["id"], "refused": str(exc)}, _wall_us())
+            raise
+        audit.append(args.user, "export", "call:%d" % args.call_id,
+                     {"recording": row["id"], "file": os.path.basename(args.out),
+                      "state": row["state"]}, _wall_us())
+    finally:
+        key.forget()
+        store.close()
+        audit.close()
+    print("exported call %d (%s) to %s" % (args.call_id, row["state"], args.out))
+    return 0
+
+
+def cmd_verify(args):
+    """Check every recording and the audit trail."""
+    from .box import open_audit
+    from .recordings import RecordingStore
+    key = _unlock(args) if args.password_file else None
+    store = RecordingStore(args.data_dir)
+    audit = open_audit(args.data_dir)
+    try:
+        problems = store.verify(key) + ["audit trail: " + p for p in audit.verify()]
+        n = len([r for r in store.all() if r["state"] != "deleted"])
+    finally:
+        if key is not None:
+            key.forget()
+        store.close()
+        audit.close()
+    for problem in problems:
+        print(problem)
+    if problems:
+        print("%d problem(s) found" % len(problems), file=sys.stderr)
+        return 1
+    print("%d recordings%s and the audit trail are intact" % (
+        n, " (authenticated)" if key is not None else ""))
     return 0
 
 
@@ -142,6 +237,26 @@ def build_parser():
     p.add_argument("--https-port", type=int, default=8443, help="HTTPS port of the web UI")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("init", help="create the box's recording keys and first key slot")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--password-file", required=True, help="file whose first line is the password")
+    p.add_argument("--user", default="admin", help="the key slot's user name (default: admin)")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("export", help="export a call's recording (audited)")
+    p.add_argument("call_id", type=int)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--password-file", required=True)
+    p.add_argument("--user", default="admin")
+    p.add_argument("--out", required=True, help="a .wav or .ogg file")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("verify", help="check every recording and the audit trail")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--password-file", help="also authenticate every chunk of every recording")
+    p.add_argument("--user", default="admin")
+    p.set_defaults(func=cmd_verify)
+
     p = sub.add_parser("calls", help="print the call log")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--json", action="store_true", help="one JSON object per call")
@@ -159,8 +274,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s: %(message)s")
+    # Everything the box writes (call log, recordings, keys, audit) is private.
+    os.umask(0o077)
     try:
         return args.func(args)
+    except BrokenPipeError:
+        return 0
     except LinekeeperError as exc:
         print("linekeeper: %s" % exc, file=sys.stderr)
         return 2

@@ -28,6 +28,10 @@ class BoxConfig:
     ``stuck_off_hook_min`` minutes off-hook after which a line is reported as
                    a fault (a handset left off its cradle)
     ``no_voltage_fault_s`` seconds without line voltage before it is a fault
+    ``preroll_ms`` audio from before the answer that a recording keeps
+    ``flush_ms``   the most audio held in memory before it is on the card
+    ``audio_profile`` "voice" (Opus, ~3 MB/h), "high" (Opus 24 kbit/s),
+                   "alaw" or "pcm" (WAV)
     """
 
     version: int = CONFIG_VERSION
@@ -37,6 +41,9 @@ class BoxConfig:
     debounce_ms: int = 15
     stuck_off_hook_min: int = 120
     no_voltage_fault_s: int = 3
+    preroll_ms: int = 1000
+    flush_ms: int = 1000
+    audio_profile: str = "voice"
 
     def __post_init__(self):
         if self.version != CONFIG_VERSION:
@@ -56,6 +63,14 @@ class BoxConfig:
         if not isinstance(self.no_voltage_fault_s, int) or not 1 <= self.no_voltage_fault_s <= 600:
             raise ConfigError("must be a whole number of seconds from 1 to 600",
                               field="no_voltage_fault_s")
+
+        if not isinstance(self.preroll_ms, int) or not 0 <= self.preroll_ms <= 5000:
+            raise ConfigError("must be a whole number of ms from 0 to 5000", field="preroll_ms")
+        if not isinstance(self.flush_ms, int) or not 100 <= self.flush_ms <= 1000:
+            raise ConfigError("must be a whole number of ms from 100 to 1000 (audio must reach "
+                              "the card within a second)", field="flush_ms")
+        if self.audio_profile not in ("voice", "high", "alaw", "pcm"):
+            raise ConfigError("must be one of voice, high, alaw, pcm", field="audio_profile")
 
     @property
     def board_name(self):
