@@ -8,7 +8,7 @@ from firmware.dsp.events import AlertTone, Tone
 UK = ["dial", "busy", "unobtainable", "ringback", "congestion"]
 US = ["dial", "busy", "ringback", "congestion"]
 # Longest time to recognise each tone from its start (cadence needed to tell it apart)
-RECOGNISED_WITHIN_MS = {"dial": 1000, "busy": 1600, "unobtainable": 1400, "congestion": 1800, "ringback": 3200}
+RECOGNISED_WITHIN_MS = {"dial": 1000, "busy": 1600, "unobtainable": 1400, "congestion": 2200, "ringback": 3200}
 
 
 def tones(events):
@@ -31,6 +31,13 @@ def test_each_tone_recognised_quickly(detect, country, name):
     limit = RECOGNISED_WITHIN_MS[name]
     signal = gen.concat(gen.silence(500), gen.call_progress(name, country, limit))
     assert tones(detect(signal, country=country, off_hook=True, block=80)) == [name]
+
+
+@pytest.mark.parametrize("country, name", [("uk", n) for n in UK] + [("us", n) for n in US])
+@pytest.mark.parametrize("seconds", [30.0, 30.25, 30.5, 30.9])
+def test_a_long_tone_cut_anywhere_is_one_event(detect, country, name, seconds):
+    signal = gen.concat(gen.call_progress(name, country, seconds * 1000), gen.silence(6000))
+    assert tones(detect(signal, country=country, off_hook=True, block=8000)) == [name]
 
 
 def test_us_unobtainable_is_reorder():
