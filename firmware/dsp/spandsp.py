@@ -30,19 +30,17 @@ LIBRARY = "libspandsp.so.2"
 #: RMS of a 0 dBm0 sine in 16-bit samples (telephony.h: a full-scale sine is +3.14 dBm0).
 DBM0_RMS = 32767.0 / math.sqrt(2.0) * 10.0 ** (-3.14 / 20.0)
 
-# Declarations from spandsp 0.0.6's public headers (telephony.h, dtmf.h, fsk.h,
-# adsi.h, super_tone_rx.h, tone_generate.h, logging.h).  States are opaque.
+# Declarations from spandsp 0.0.6's public headers (dtmf.h, fsk.h, async.h,
+# adsi.h, super_tone_rx.h, tone_generate.h), only what we call.  States are opaque.
 CDEF = """
 typedef struct dtmf_rx_state_s dtmf_rx_state_t;
 typedef struct dtmf_tx_state_s dtmf_tx_state_t;
 typedef struct fsk_rx_state_s fsk_rx_state_t;
-typedef struct adsi_rx_state_s adsi_rx_state_t;
 typedef struct adsi_tx_state_s adsi_tx_state_t;
 typedef struct super_tone_rx_state_s super_tone_rx_state_t;
 typedef struct super_tone_rx_descriptor_s super_tone_rx_descriptor_t;
 typedef struct tone_gen_state_s tone_gen_state_t;
 typedef struct tone_gen_descriptor_s tone_gen_descriptor_t;
-typedef struct logging_state_s logging_state_t;
 
 typedef struct {
     const char *name;
@@ -56,11 +54,8 @@ typedef struct {
 typedef void (*digits_rx_callback_t)(void *user_data, const char *digits, int len);
 typedef void (*tone_report_func_t)(void *user_data, int code, int level, int delay);
 typedef void (*tone_segment_func_t)(void *data, int f1, int f2, int duration);
-typedef void (*put_msg_func_t)(void *user_data, const uint8_t *msg, int len);
 typedef void (*put_bit_func_t)(void *user_data, int bit);
 typedef int (*get_bit_func_t)(void *user_data);
-typedef void (*modem_status_func_t)(void *user_data, int status);
-typedef void (*message_handler_func_t)(int level, const char *text);
 typedef void (*put_byte_func_t)(void *user_data, int byte);
 typedef struct async_rx_state_s async_rx_state_t;
 
@@ -69,7 +64,6 @@ dtmf_rx_state_t *dtmf_rx_init(dtmf_rx_state_t *s, digits_rx_callback_t callback,
 void dtmf_rx_set_realtime_callback(dtmf_rx_state_t *s, tone_report_func_t callback, void *user_data);
 void dtmf_rx_parms(dtmf_rx_state_t *s, int filter_dialtone, int twist, int reverse_twist, int threshold);
 int dtmf_rx(dtmf_rx_state_t *s, const int16_t amp[], int samples);
-int dtmf_rx_status(dtmf_rx_state_t *s);
 int dtmf_rx_free(dtmf_rx_state_t *s);
 dtmf_tx_state_t *dtmf_tx_init(dtmf_tx_state_t *s);
 int dtmf_tx_put(dtmf_tx_state_t *s, const char *digits, int len);
@@ -83,7 +77,6 @@ extern const fsk_spec_t preset_fsk_specs[];
 fsk_rx_state_t *fsk_rx_init(fsk_rx_state_t *s, const fsk_spec_t *spec, int framing_mode,
                             put_bit_func_t put_bit, void *user_data);
 void fsk_rx_signal_cutoff(fsk_rx_state_t *s, float cutoff);
-float fsk_rx_signal_power(fsk_rx_state_t *s);
 int fsk_rx(fsk_rx_state_t *s, const int16_t *amp, int len);
 int fsk_rx_free(fsk_rx_state_t *s);
 typedef struct fsk_tx_state_s fsk_tx_state_t;
@@ -104,10 +97,6 @@ void adsi_tx_set_preamble(adsi_tx_state_t *s, int preamble_len, int preamble_one
 int adsi_tx_put_message(adsi_tx_state_t *s, const uint8_t *msg, int len);
 int adsi_tx(adsi_tx_state_t *s, int16_t amp[], int max_len);
 int adsi_tx_free(adsi_tx_state_t *s);
-adsi_rx_state_t *adsi_rx_init(adsi_rx_state_t *s, int standard, put_msg_func_t put_msg, void *user_data);
-int adsi_rx(adsi_rx_state_t *s, const int16_t amp[], int len);
-int adsi_rx_free(adsi_rx_state_t *s);
-logging_state_t *adsi_rx_get_logging_state(adsi_rx_state_t *s);
 
 /* super_tone_rx.h */
 super_tone_rx_descriptor_t *super_tone_rx_make_descriptor(super_tone_rx_descriptor_t *desc);
@@ -127,23 +116,16 @@ void tone_gen_descriptor_free(tone_gen_descriptor_t *s);
 tone_gen_state_t *tone_gen_init(tone_gen_state_t *s, tone_gen_descriptor_t *t);
 int tone_gen(tone_gen_state_t *s, int16_t amp[], int max_samples);
 int tone_gen_free(tone_gen_state_t *s);
-
-/* logging.h */
-int span_log_set_level(logging_state_t *s, int level);
-void span_log_set_message_handler(logging_state_t *s, message_handler_func_t func);
 """
 
 # Constants from the same headers.
 ADSI_STANDARD_CLASS = 1
 ADSI_STANDARD_CLIP = 2
-ADSI_STANDARD_CLIP_DTMF = 5
 FSK_V23CH1 = 2
 FSK_BELL202 = 6
 FSK_FRAME_MODE_ASYNC = 0
 SIG_STATUS_CARRIER_DOWN = -1
 SIG_STATUS_CARRIER_UP = -2
-SPAN_LOG_WARNING = 2
-SPAN_LOG_FLOW = 5
 
 
 class Spandsp:
