@@ -19,7 +19,7 @@ reverse twist) accept in practice only about 7 and 3 dB because the Goertzel
 bins are not centred on every DTMF frequency; asking for 10 and 6 dB accepts
 the required 8 and 4 dB and still rejects 12 dB.  The detection threshold is
 raised from spandsp's -42 dBm0 to -36 dBm0: the acceptance range ends at
--25 dBm0, and quiet speech then cannot talk off digits.
+-25 dBm0, and speech quieter than that is never looked at.
 """
 
 from dataclasses import dataclass

@@ -27,7 +27,8 @@ from being taken for one.
 
 spandsp counts any block above -42 dBm0 as "something", so line noise in the
 silent parts of a cadence would break it up.  Blocks quieter than
-``SQUELCH_DBM0`` are therefore passed to spandsp as silence.
+``SQUELCH_DBM0`` (-36 dBm0) are therefore passed to spandsp as silence, so
+tones quieter than that are not recognised.
 """
 
 import numpy as np
