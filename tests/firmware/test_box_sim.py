@@ -144,3 +144,31 @@ def test_same_scenario_same_log(tmp_path, synth):
     first = play(UK, tmp_path / "a", synth)[1]
     second = play(UK, tmp_path / "b", synth)[1]
     assert first == second
+
+
+def test_remote_clear_by_tone_alone_ends_the_call_within_3_s(tmp_path, synth):
+    """On a HAT that cannot see the K-break, the clear-down tone must end the call."""
+    from board.hat import hats_dir
+    from firmware.bus import CallEnded
+    hat = json.loads((hats_dir() / "lk-4l.json").read_text())
+    for line in hat["lines"]:
+        del line["pins"]["power"]
+    (tmp_path / "nopower.json").write_text(json.dumps(hat))
+    for country, spec in (("uk", UK), ("us", US)):
+        calls = [c for c in spec["calls"] if c.get("hangup") == "remote"]
+        scenario = loads_scenario(json.dumps(dict(spec, calls=calls, faults=[],
+                                                  hat=str(tmp_path / "nopower.json"))))
+        box = open_sim_box(scenario, str(tmp_path / country), synth=synth)
+        ended = []
+        box.bus.subscribe(CallEnded, lambda ev: ended.append((ev.call, box.clock.now_us())))
+        box.start()
+        box.board.run()
+        box.stop()
+        truth = {(t.line, t.started_us): t for t in box.board.timeline.truth}
+        assert len(ended) == len(calls) >= 1
+        for call, decided_us in ended:
+            t = truth[(call.line, call.started_us)]
+            tone_start_us = t.ended_us + 200_000      # the tone follows the 0.2 s K-break
+            assert call.end_reason == "remote"
+            assert abs(call.ended_us - tone_start_us) <= TOLERANCE_US
+            assert decided_us - tone_start_us <= 3_000_000, (country, decided_us - tone_start_us)
