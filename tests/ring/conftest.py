@@ -1,7 +1,8 @@
 """Fixtures for the ring tests: every test runs against both implementations.
 
-``impl`` is parametrised over the C extension and the pure-Python twin (the C
-case is skipped, with a reason, when the extension is not built).
+``impl`` is parametrised over the C extension and the pure-Python twin. The
+extension must be built (``make setup`` builds it): a missing one is an error
+here, never a quietly smaller test run.
 
 ``scripts/sanitize`` sets ``LINEKEEPER_RING_BUILD_DIR`` to the directory of
 its ASan/UBSan build; then the C extension must be importable and must come
@@ -15,19 +16,17 @@ import pytest
 
 import firmware.ring as ring_pkg
 
+if not hasattr(ring_pkg, "CRing"):
+    raise RuntimeError("the C ring buffer (firmware.ring._cring) is not built: run `make setup`")
 IMPLS = {
     "python": types.SimpleNamespace(name="python", Ring=ring_pkg.PyRing,
                                     deinterleave=ring_pkg.py_deinterleave),
+    "c": types.SimpleNamespace(name="c", Ring=ring_pkg.CRing,
+                               deinterleave=ring_pkg.c_deinterleave),
 }
-if hasattr(ring_pkg, "CRing"):
-    IMPLS["c"] = types.SimpleNamespace(name="c", Ring=ring_pkg.CRing,
-                                       deinterleave=ring_pkg.c_deinterleave)
 
 BUILD_DIR = os.environ.get("LINEKEEPER_RING_BUILD_DIR")
 if BUILD_DIR:
-    if "c" not in IMPLS:
-        raise RuntimeError("LINEKEEPER_RING_BUILD_DIR is set but firmware.ring._cring "
-                           "did not import; build it there first (scripts/sanitize does)")
     from firmware.ring import _cring
 
     loaded = os.path.realpath(_cring.__file__)

@@ -97,7 +97,6 @@ def rss_bytes():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
 @pytest.mark.skipif(bool(os.environ.get("LINEKEEPER_RING_BUILD_DIR")),
                     reason="ASan's quarantine keeps freed memory resident")
 def test_ring_storage_is_freed(c_impl):

@@ -2,7 +2,6 @@
 one scenario compiled with real speech at its stated level."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -12,17 +11,12 @@ from board.sim.scenario import loads_scenario
 from board.sim.speech import SpeechError, SpeechSynth, resample
 from board.sim.timeline import compile_timeline
 
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason="espeak-ng is not installed (scripts/install-deps)")
-
-
 def band_power(x, lo, hi, rate=8000):
     spectrum = np.abs(np.fft.rfft(x.astype(float))) ** 2
     freqs = np.fft.rfftfreq(len(x), 1 / rate)
     return spectrum[(freqs >= lo) & (freqs < hi)].sum()
 
 
-@needs_espeak
 def test_real_speech_at_8_khz_is_cached_in_memory_and_on_disk(tmp_path):
     synth = SpeechSynth(cache_dir=tmp_path)
     x = synth.say("Hello, I would like to place an order.")
@@ -37,7 +31,6 @@ def test_real_speech_at_8_khz_is_cached_in_memory_and_on_disk(tmp_path):
     assert not np.array_equal(synth.say("Hello", voice="en-us"), synth.say("Hello"))
 
 
-@needs_espeak
 def test_unknown_voice_is_a_clear_error():
     with pytest.raises(SpeechError, match="nosuchvoice"):
         SpeechSynth().say("hello", voice="nosuchvoice")
@@ -57,7 +50,6 @@ def test_resample_keeps_the_band_and_removes_what_would_alias():
     assert np.std(high[1000:7000]) < 10
 
 
-@needs_espeak
 def test_a_scenario_with_real_speech_at_its_level(tmp_path):
     sc = loads_scenario(json.dumps({
         "start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1,
