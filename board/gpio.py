@@ -8,7 +8,7 @@ runs through the same gpiozero pin callbacks in both.
 
 from firmware.errors import HardwareError
 
-from .base import INPUT_SIGNALS
+from .base import INPUT_SIGNALS, Board
 
 
 def hat_signals(hat):
@@ -100,3 +100,26 @@ class GpioLines:
                 pass
         self._pins.clear()
         self._callbacks.clear()
+
+
+class HatBoard(Board):
+    """A board whose lines are wired as a HAT data file says (Pi and simulator).
+
+    Subclasses set ``self.gpio`` (a :class:`GpioLines`) when they start.
+    """
+
+    def __init__(self, hat):
+        self.hat = hat
+        self.rate = hat.audio.rate
+        self.channels = hat.audio.channels
+        self.gpio = None
+        self._channel = {line.line: line.capture_channel for line in hat.lines}
+
+    def read(self, line, signal):
+        return self.gpio.read(line, signal)
+
+    def channel_of(self, line):
+        return self._channel[line]
+
+    def set_led(self, line, on):
+        self.gpio.set_led(line, on)

@@ -8,8 +8,8 @@ any of it is missing — there is no quiet fall-back to the simulator.
 from firmware.errors import HardwareError
 
 from .alsa import AlsaCapture, AlsaPlayback
-from .base import Board, pcm16
-from .gpio import GpioLines
+from .base import pcm16
+from .gpio import GpioLines, HatBoard
 
 
 def lgpio_factory():
@@ -36,20 +36,16 @@ def init_i2c(i2c, bus_factory=None):
         raise HardwareError("I2C set-up of the HAT failed on bus %d: %s" % (i2c.bus, exc)) from exc
 
 
-class RpiBoard(Board):
+class RpiBoard(HatBoard):
     """A Raspberry Pi with the line HAT described by ``hat``."""
 
     def __init__(self, hat, clock, pin_factory=None, bus_factory=None):
-        self.hat = hat
+        super().__init__(hat)
         self.clock = clock
         self.lines = len(hat.lines)
-        self.rate = hat.audio.rate
-        self.channels = hat.audio.channels
         self._pin_factory = pin_factory
         self._bus_factory = bus_factory
-        self._channel = {l.line: l.capture_channel for l in hat.lines}
         self._playback_channel = {l.line: l.playback_channel for l in hat.lines}
-        self.gpio = None
         self._capture = None
         self._playback = None
 
@@ -77,15 +73,6 @@ class RpiBoard(Board):
             if part is not None:
                 part.stop()
         self._capture = self._playback = self.gpio = None
-
-    def read(self, line, signal):
-        return self.gpio.read(line, signal)
-
-    def channel_of(self, line):
-        return self._channel[line]
-
-    def set_led(self, line, on):
-        self.gpio.set_led(line, on)
 
     def play(self, line, samples):
         self._playback.queue(self._playback_channel[line], pcm16(samples).tobytes())

@@ -21,8 +21,9 @@ import bisect
 import numpy as np
 from gpiozero.pins.mock import MockFactory, MockPin
 
-from ..base import Board, pcm16
-from ..gpio import GpioLines
+from ..base import pcm16
+from ..gpio import GpioLines, HatBoard
+from .timeline import merge_spans
 
 DBM0_RMS = 16090.0  # RMS of a 0 dBm0 signal in 16-bit PCM (REFERENCE.md)
 
@@ -58,7 +59,7 @@ class SimPinFactory(MockFactory):
         return later - earlier
 
 
-class SimBoard(Board):
+class SimBoard(HatBoard):
     """A board whose lines follow a compiled scenario timeline.
 
     :param timeline: a :class:`board.sim.timeline.Timeline`
@@ -74,23 +75,20 @@ class SimBoard(Board):
         if len(hat.lines) < timeline.lines:
             raise ValueError("the scenario has %d lines but the HAT %r only %d"
                              % (timeline.lines, hat.id, len(hat.lines)))
+        super().__init__(hat)
         self.timeline = timeline
-        self.hat = hat
         self.clock = clock
         self.lines = timeline.lines
-        self.rate = hat.audio.rate
-        self.channels = hat.audio.channels
         self.period_frames = int(self.rate * period_ms / 1000)
         self.period_us = self.period_frames * 1_000_000 // self.rate
         self.factory = SimPinFactory(clock)
         self.gpio = GpioLines(hat, self.factory, clock)
         self.log = []
-        self._channel = {l.line: l.capture_channel for l in hat.lines}
         self._segments = {line: sorted(timeline.audio.get(line, ()), key=lambda s: s.t_us)
                           for line in range(1, self.lines + 1)}
         self._cursor = dict.fromkeys(self._segments, 0)
         self._played = {line: [] for line in range(1, self.lines + 1)}
-        self._spans = _merge_spans(s for spans in timeline.active_spans.values() for s in spans)
+        self._spans = merge_spans(s for spans in timeline.active_spans.values() for s in spans)
         rng = np.random.default_rng(seed)
         # A few seconds of noise per line, read cyclically: cheap and still not periodic
         # at any frequency the DSP cares about.
@@ -125,15 +123,6 @@ class SimBoard(Board):
     def run(self):
         """Run the clock to the end of the scenario; returns False if stopped early."""
         return self.clock.run_until(self.timeline.end_us)
-
-    def read(self, line, signal):
-        return self.gpio.read(line, signal)
-
-    def channel_of(self, line):
-        return self._channel[line]
-
-    def set_led(self, line, on):
-        self.gpio.set_led(line, on)
 
     def play(self, line, samples):
         samples = pcm16(samples)
@@ -217,13 +206,3 @@ def _mix(out, t0_us, rate, t_us, samples):
     b = min(len(out), offset + len(samples))
     if a < b:
         out[a:b] += samples[a - offset:b - offset]
-
-
-def _merge_spans(spans):
-    merged = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged

@@ -257,7 +257,7 @@ def compile_timeline(scenario, synth):
         lines=scenario.lines, country=scenario.country, edges=tuple(edges),
         audio={line: tuple(sorted(segs, key=lambda s: (s.t_us, s.kind)))
                for line, segs in audio.items()},
-        active_spans={line: tuple(_merge(s)) for line, s in spans.items()},
+        active_spans={line: tuple(merge_spans(s)) for line, s in spans.items()},
         truth=tuple(p.truth for p in plans), fault_truth=tuple(p.truth for p in fault_plans),
         end_us=last + TAIL_US)
 
@@ -436,7 +436,8 @@ def _chatter(seed, line, signal, t_us, limit_us):
     return sorted(rng.sample(slots, count))
 
 
-def _merge(spans):
+def merge_spans(spans):
+    """``(start, end)`` spans, sorted, with overlapping and touching ones merged."""
     merged = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
