@@ -19,6 +19,8 @@ from urllib.parse import quote
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
+from firmware.errors import LinekeeperError
+
 from . import create_app
 from .services import WebConfig, services_for_box
 from .setupcode import setup_code_for
@@ -125,7 +127,8 @@ class WebServer:
 def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, **config):
     """Build and start the web UI for ``box``; returns the running :class:`WebServer`.
 
-    Makes the box's certificate at first start. ``config`` goes to
+    Makes the box's certificate at first start. Raises
+    :class:`firmware.errors.LinekeeperError` when a port is taken. ``config`` goes to
     :class:`web.services.WebConfig`. The caller prints :attr:`WebServer.url`,
     the certificate fingerprint (``server.certificate.fingerprint``) and the
     setup code (:func:`web.setupcode.setup_code_for`).
@@ -137,5 +140,12 @@ def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, **config):
     setup_code_for(box.data_dir)        # made now, so it can be printed with the URL
     server = WebServer(app, certificate, host, https_port, http_port,
                        sweep=web.sessions.sweep)
-    server.start()
+    try:
+        server.start()
+    except OSError as exc:
+        server.stop()
+        web.close()
+        raise LinekeeperError(
+            "cannot serve the web UI on %s, ports %d (HTTPS) and %d (HTTP): %s; choose others "
+            "with --https-port and --port" % (host, https_port, http_port, exc)) from None
     return server

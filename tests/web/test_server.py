@@ -2,6 +2,7 @@
 
 import os
 import socket
+import sqlite3
 import ssl
 import urllib.error
 import urllib.request
@@ -9,6 +10,7 @@ import urllib.request
 import pytest
 from cryptography import x509
 
+from firmware.calllog import SCHEMA
 from web import passwords
 from web.server import WebServer, redirect_app
 from web.tls import ensure_certificate
@@ -114,3 +116,28 @@ def test_hashes_are_argon2id_and_normalised():
     assert passwords.check_password("cafe\u0301 au lait", phc)     # NFKC: the same password
     assert not passwords.check_password("cafe au lait", phc)
     assert not passwords.check_password("x", "not a hash")
+
+
+
+def test_a_taken_port_is_a_clear_error(box, served, tmp_path):
+    from firmware.errors import LinekeeperError
+    from web.server import start_web
+    server, _ = served
+
+    class Clock:
+        synchronised = True
+
+        def wall_us(self):
+            return 0
+
+    class FakeBox:
+        data_dir = str(tmp_path / "other-box")
+        status = box.status
+        clock = Clock()
+    os.makedirs(FakeBox.data_dir)
+    db = sqlite3.connect(os.path.join(FakeBox.data_dir, "calls.db"))
+    db.executescript(SCHEMA)
+    db.close()
+    with pytest.raises(LinekeeperError, match="--https-port"):
+        start_web(FakeBox(), https_port=server.https_port, http_port=0,
+                  hash_cost=passwords.CHEAP_COST)

@@ -188,7 +188,7 @@ def audio(call_id):
     except ValueError:
         return Response(status=416, headers={"Content-Range": "bytes */%d" % size,
                                              "Accept-Ranges": "bytes"})
-    if not playback["audited"]:
+    if not playback["audited"] and request.method == "GET":     # HEAD plays nothing
         audit("playback", call_id, line=call["line"], duration_s=info.get("duration_s"))
         playback["audited"] = True
     start, end = byte_range if byte_range else (0, size - 1)
