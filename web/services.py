@@ -42,7 +42,8 @@ class RecordingService(Protocol):
                                  closes it. Raises TamperError if the file is
                                  damaged.
     ``export(call_id, key, fmt)`` the audio as ``fmt`` ("ogg" or "wav"): bytes,
-                                 or the path of a file the caller may delete
+                                 or the path of a file to send (the web
+                                 layer does not delete it)
     ``set_legal_hold(call_id, on)``
     """
 
