@@ -22,9 +22,9 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
 TALK_S = 4.2
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-if not os.path.exists(CHROMIUM):
-    pytest.skip("needs Debian's chromium (apt-get install chromium)", allow_module_level=True)
+# Part of the set-up (no conditional skip): Debian's `chromium` package and the
+# `playwright` Python package; never `playwright install`.
+from playwright import sync_api  # noqa: E402
 
 
 @pytest.fixture
