@@ -102,7 +102,8 @@ class CallFilter:
                                  dialled number; ``number_match`` is "prefix"
                                  or "contains"
     ``min_duration_s``           at least this much talk time
-    ``recorded``                 True: only calls with a recording; False: only
+    ``recorded``                 True: only calls with a recording (not deleted)
+                                 in the ``recordings`` table; False: only
                                  calls without one
     """
 
@@ -153,8 +154,8 @@ class CallSearch:
     def __init__(self, db_path):
         self.path = os.fspath(db_path)
         self._local = threading.local()
-        self._columns = None
         self._fts = None
+        self._recordings = False
 
     def _db(self):
         db = getattr(self._local, "db", None)
@@ -163,8 +164,6 @@ class CallSearch:
             db = sqlite3.connect(uri, uri=True, check_same_thread=False)
             db.row_factory = sqlite3.Row
             self._local.db = db
-        if self._columns is None:
-            self._columns = {row[1] for row in db.execute("PRAGMA table_info(calls)")}
         return db
 
     def _where(self, flt):
@@ -190,11 +189,9 @@ class CallSearch:
             where.append("answered_at IS NOT NULL AND ended_at - answered_at >= ?")
             args.append(int(flt.min_duration_s) * 1_000_000)
         if flt.recorded is not None:
-            if "recording_state" in self._columns:
-                if flt.recorded:
-                    where.append("recording_state IS NOT NULL AND recording_state != 'deleted'")
-                else:
-                    where.append("(recording_state IS NULL OR recording_state = 'deleted')")
+            if self._has_recordings():
+                where.append("%sEXISTS (SELECT 1 FROM recordings r WHERE r.call_id = calls.id "
+                             "AND r.state != 'deleted')" % ("" if flt.recorded else "NOT "))
             elif flt.recorded:
                 where.append("0")     # this log has no recordings at all
         return where, args
@@ -224,6 +221,22 @@ class CallSearch:
                         "MATCH ?) AND instr(number, ?) > 0")
         args.append(flt.number)
         return "instr(number, ?) > 0"
+
+    def _has_recordings(self):
+        # Only a positive answer is kept: the table may appear later.
+        if not self._recordings:
+            self._recordings = self._db().execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'recordings'").fetchone() is not None
+        return self._recordings
+
+    def _recording_states(self, ids):
+        """``{call id: state of its newest recording}`` for the calls ``ids``."""
+        if not ids or not self._has_recordings():
+            return {}
+        rows = self._db().execute(
+            "SELECT call_id, state FROM recordings WHERE call_id IN (%s) ORDER BY started_at"
+            % ",".join("?" * len(ids)), list(ids)).fetchall()
+        return {row[0]: row[1] for row in rows}     # the newest wins
 
     def _has_fts(self):
         if self._fts is None:
@@ -257,24 +270,26 @@ class CallSearch:
         rows = db.execute(sql, args + [limit + 1]).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        calls = [self._json(row) for row in rows]
+        states = self._recording_states([row["id"] for row in rows])
+        calls = [self._json(row, states.get(row["id"])) for row in rows]
         cursor = Cursor(rows[-1]["started_at"], rows[-1]["id"]) if more else None
         return calls, cursor
 
     def get(self, call_id):
         """The call ``call_id`` (an int) as JSON, or None."""
         row = self._db().execute("SELECT * FROM calls WHERE id = ?", (int(call_id),)).fetchone()
-        return None if row is None else self._json(row)
+        if row is None:
+            return None
+        return self._json(row, self._recording_states([row["id"]]).get(row["id"]))
 
-    def _json(self, row):
+    def _json(self, row, recording_state=None):
         data = call_json(row)
         data["started_us"] = row["started_at"]
         if row["answered_at"] is not None and row["ended_at"] is not None:
             data["duration_s"] = round((row["ended_at"] - row["answered_at"]) / 1e6, 1)
         else:
             data["duration_s"] = 0.0
-        keys = row.keys()
-        data["recording_state"] = row["recording_state"] if "recording_state" in keys else None
+        data["recording_state"] = data["recording"] = recording_state
         return data
 
     def close(self):

@@ -53,6 +53,64 @@ class RecordingService(Protocol):
     def set_legal_hold(self, call_id: int, on: bool) -> None: ...
 
 
+class StoreRecordings:
+    """A :class:`RecordingService` over :class:`firmware.recordings.RecordingStore`.
+
+    Playback decrypts the call's newest recording into memory (a 10-minute
+    voice call is about a megabyte) and serves it from there; the stream is
+    authenticated chunk by chunk as it is decrypted. Legal hold is not kept
+    by the store yet: :meth:`set_legal_hold` raises NotImplementedError, which
+    the page reports as coming with the policy release.
+    """
+
+    def __init__(self, store):
+        self.store = store
+
+    def _row(self, call_id):
+        row = self.store.for_call(call_id)
+        return None if row is None or row["state"] == "deleted" else row
+
+    def recording_info(self, call_id):
+        from firmware.recording import codec
+        row = self._row(call_id)
+        if row is None:
+            return None
+        ogg = codec.file_extension(row["profile"]) == ".ogg"
+        return {"state": row["state"], "duration_s": row["duration_s"],
+                "mime_type": "audio/ogg" if ogg else "audio/wav", "size": None,
+                "legal_hold": False}
+
+    def open_audio(self, call_id, recording_key):
+        import io
+
+        from firmware.recording import codec
+        row = self._row(call_id)
+        if row is None:
+            raise LookupError("call %d has no recording" % call_id)
+        data, _complete = self.store.open_audio(row["id"], recording_key)
+        return io.BytesIO(codec.finalize(data, row["profile"]))
+
+    def export(self, call_id, recording_key, fmt):
+        import tempfile
+
+        from firmware.recording import codec
+        row = self._row(call_id)
+        if row is None:
+            raise LookupError("call %d has no recording" % call_id)
+        ext = "." + fmt
+        if ext != ".wav" and ext != codec.file_extension(row["profile"]):
+            raise ValueError("this recording exports as WAV or %s"
+                             % codec.file_extension(row["profile"]))
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "export" + ext)
+            self.store.export(row["id"], recording_key, out)
+            with open(out, "rb") as f:
+                return f.read()
+
+    def set_legal_hold(self, call_id, on):
+        raise NotImplementedError("legal hold arrives with the policy release")
+
+
 def _wall_us():
     return time.time_ns() // 1000
 
@@ -125,9 +183,10 @@ def disk_and_clock_health(data_dir, clock, alarms=None):
 def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None):
     """:class:`Services` for a running :class:`firmware.box.Box`.
 
-    Uses ``box.keystore`` / ``box.audit`` / ``box.recordings`` when the box
-    has them, and otherwise opens the key store and audit trail in the box's
-    data directory.
+    Uses ``box.keystore`` / ``box.audit`` when the box has them, and
+    otherwise opens the key store and audit trail in the box's data
+    directory. Recordings: ``recordings`` if given, else the box's
+    ``RecordingStore`` (``box.recordings``) through :class:`StoreRecordings`.
     """
     from firmware.audit import AuditLog
     from firmware.callsearch import CallSearch, ensure_indexes
@@ -144,7 +203,9 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
         calls=CallSearch(calls_db),
         keystore=keystore,
         audit=audit,
-        recordings=recordings if recordings is not None else getattr(box, "recordings", None),
+        recordings=recordings if recordings is not None else (
+            StoreRecordings(box.recordings) if getattr(box, "recordings", None) is not None
+            else None),
         health=disk_and_clock_health(data_dir, box.clock,
                                      alarms or getattr(box, "alarms", None)),
         wall_us=box.clock.wall_us,

@@ -92,3 +92,21 @@ def test_bad_filters_and_cursors_are_refused():
 def test_ensure_indexes_is_idempotent(db_path):
     ensure_indexes(db_path)
     ensure_indexes(db_path)
+
+
+def test_recorded_follows_the_recordings_table(db_path):
+    db = sqlite3.connect(db_path)
+    db.execute("CREATE TABLE recordings (id TEXT PRIMARY KEY, call_id INTEGER, state TEXT, "
+               "started_at INTEGER)")
+    db.executemany("INSERT INTO recordings VALUES (?, ?, ?, ?)", [
+        ("a", 3, "complete", 1), ("b", 4, "partial", 1), ("c", 5, "deleted", 1),
+        ("d", 6, "deleted", 1), ("e", 6, "complete", 2)])
+    db.commit()
+    db.close()
+    search = CallSearch(db_path)
+    recorded = all_pages(search, CallFilter(recorded=True))
+    assert [c["id"] for c in recorded] == [6, 4, 3]
+    assert [c["recording_state"] for c in recorded] == ["complete", "partial", "complete"]
+    assert {c["id"] for c in all_pages(search, CallFilter(recorded=False))} == \
+        set(range(1, 101)) - {3, 4, 6}
+    assert search.get(5)["recording_state"] == "deleted"

@@ -182,17 +182,18 @@ def audio(call_id):
     info = _recording(call_id)
     if info is None:
         abort(404)
-    size = int(info["size"])
+    f = web.services.recordings.open_audio(call_id, key)
     try:
+        size = f.seek(0, os.SEEK_END)
         byte_range = parse_range(request.headers.get("Range"), size)
     except ValueError:
+        f.close()
         return Response(status=416, headers={"Content-Range": "bytes */%d" % size,
                                              "Accept-Ranges": "bytes"})
     if not playback["audited"] and request.method == "GET":     # HEAD plays nothing
         audit("playback", call_id, line=call["line"], duration_s=info.get("duration_s"))
         playback["audited"] = True
     start, end = byte_range if byte_range else (0, size - 1)
-    f = web.services.recordings.open_audio(call_id, key)
     f.seek(start)
 
     def body(remaining=end - start + 1):
@@ -240,7 +241,11 @@ def export(call_id):
                            has_key=key is not None, formats=EXPORT_FORMATS)
     # Audited before the audio leaves the box: no entry, no export.
     audit("export", call_id, line=call["line"], reason=reason, format=fmt)
-    result = lk().services.recordings.export(call_id, key, fmt)
+    try:
+        result = lk().services.recordings.export(call_id, key, fmt)
+    except ValueError as exc:
+        return form_errors("call.html", {"format": str(exc)}, call=call, info=info, token=None,
+                           has_key=True, formats=EXPORT_FORMATS)
     name = "call-%d.%s" % (call_id, fmt)
     mime = "audio/ogg" if fmt == "ogg" else "audio/wav"
     if isinstance(result, (bytes, bytearray)):
@@ -260,6 +265,10 @@ def hold(call_id):
     on = request.form.get("on")
     if on not in ("0", "1"):
         abort(400, description="Choose to place or release the legal hold.")
-    lk().services.recordings.set_legal_hold(call_id, on == "1")
+    try:
+        lk().services.recordings.set_legal_hold(call_id, on == "1")
+    except NotImplementedError:
+        abort(501, description="Legal hold is coming with the policy release; until then "
+                               "nothing is deleted automatically.")
     audit("legal_hold", call_id, line=call["line"], on=on == "1")
     return redirect(url_for("calls.detail", call_id=call_id))
