@@ -5,6 +5,7 @@ DATA_DIR ?= var/demo
 SPEED ?= 1
 HOST ?= 127.0.0.1
 PORT ?= 8080
+HTTPS_PORT ?= 8443
 
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.linekeeper-installed
@@ -29,7 +30,7 @@ $(STAMP): pyproject.toml setup.py scripts/install-deps firmware/ring/_cring.c
 
 run: setup ## run the box on the simulated board with the demo day and the web UI
 	$(VENV)/bin/linekeeper run --board sim --scenario demo --speed $(SPEED) \
-		--data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
+		--data-dir $(DATA_DIR) --host $(HOST) --port $(PORT) --https-port $(HTTPS_PORT)
 
 test: setup ## run every test in tests/ (never hw_tests/)
 	$(PY) -m pytest tests

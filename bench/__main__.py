@@ -12,7 +12,7 @@ import platform
 import sys
 import time
 
-SECTIONS = ("ring", "box", "dsp", "codec")
+SECTIONS = ("ring", "box", "dsp", "codec", "web")
 
 
 def main(argv):

@@ -96,7 +96,7 @@ def test_rpi_board_without_hardware_is_an_error_not_the_simulator(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"hat": "lk-4l"}))
     env = dict(os.environ)
     env.pop("LINEKEEPER_BOARD", None)
-    run = linekeeper("run", "--data-dir", str(tmp_path), "--port", "0", env=env)
+    run = linekeeper("run", "--data-dir", str(tmp_path), "--port", "0", "--https-port", "0", env=env)
     # The first part of the HAT it cannot open (here: I2C) stops the box, with the reason.
     assert run.returncode == 2
     assert run.stderr.startswith("linekeeper: I2C set-up of the HAT failed"), run.stderr
