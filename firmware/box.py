@@ -68,7 +68,8 @@ class Box:
         public_key = self.keystore.public_key() if self.keystore.is_initialised else None
         self.recorder = Recorder(self.capture, self.recordings, clock, self.bus, public_key,
                                  preroll_ms=config.preroll_ms, flush_ms=config.flush_ms,
-                                 profile=config.audio_profile)
+                                 profile=config.audio_profile,
+                                 disk_reserve_bytes=config.disk_reserve_mb << 20)
         self.recorder.attach(self.bus)
         if dsp_factory is not None:
             for line in range(1, board.lines + 1):

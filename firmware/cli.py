@@ -93,9 +93,10 @@ def _wall_us():
 def cmd_init(args):
     """Create the box's recording keys and the first key slot."""
     from .box import open_audit
+    from .fsutil import make_private_dir
     from .keystore import KeyStore
     password = _read_password(args.password_file)
-    os.makedirs(args.data_dir, exist_ok=True)
+    make_private_dir(args.data_dir)
     recovery = KeyStore(args.data_dir).initialise(args.user, password)
     with open_audit(args.data_dir) as audit:
         audit.append(args.user, "init", None, {"via": "cli"}, _wall_us())
@@ -114,27 +115,47 @@ def _unlock(args):
 
 
 def cmd_export(args):
-    """Export one call's recording, audited."""
+    """Export one call's recording, audited (refusals too).
+
+    Refused, with nothing written, when the password is wrong, the recording
+    fails any check ``verify`` makes, or the audit trail is damaged (an
+    export that cannot be audited reliably is not made).
+    """
     from .box import open_audit
     from .recordings import RecordingStore
-    key = _unlock(args)
+    if not os.path.exists(os.path.join(args.data_dir, "calls.db")):
+        raise LinekeeperError("no call log in %s" % args.data_dir)
     store = RecordingStore(args.data_dir)
     audit = open_audit(args.data_dir)
+    target = "call:%d" % args.call_id
+    key = row = None
     try:
-        row = store.for_call(args.call_id)
-        if row is None or row["state"] == "deleted":
-            raise LinekeeperError("call %d has no recording" % args.call_id)
         try:
-            store.export(row["id"], key, args.out)
+            broken = audit.verify()
+            if broken:
+                raise LinekeeperError(
+                    "the audit trail is damaged (%s): exports are refused until it has been "
+                    "looked into; `linekeeper verify` lists every problem" % "; ".join(broken))
+            key = _unlock(args)
+            row = store.for_call(args.call_id)
+            if row is None or row["state"] == "deleted":
+                raise LinekeeperError("call %d has no recording" % args.call_id)
+            try:
+                store.export(row["id"], key, args.out)
+            except OSError as exc:
+                raise LinekeeperError("cannot write %s: %s" % (args.out, exc.strerror or exc))
         except LinekeeperError as exc:
-            audit.append(args.user, "export", "call:%d" % args.call_id,
-                         {"recording": row["id"], "refused": str(exc)}, _wall_us())
-            raise
-        audit.append(args.user, "export", "call:%d" % args.call_id,
+            details = {"refused": str(exc), "file": os.path.basename(args.out)}
+            if row is not None:
+                details["recording"] = row["id"]
+            audit.append(args.user, "export", target, details, _wall_us())
+            raise LinekeeperError("call %d not exported: %s" % (args.call_id, exc)) from exc
+        audit.append(args.user, "export", target,
                      {"recording": row["id"], "file": os.path.basename(args.out),
                       "state": row["state"]}, _wall_us())
     finally:
-        key.forget()
+        if key is not None:
+            key.forget()
         store.close()
         audit.close()
     print("exported call %d (%s) to %s" % (args.call_id, row["state"], args.out))
@@ -142,14 +163,22 @@ def cmd_export(args):
 
 
 def cmd_verify(args):
-    """Check every recording and the audit trail."""
+    """Check every recording and the audit trail; exit 1 listing each problem."""
     from .box import open_audit
+    from .errors import WrongPasswordError
     from .recordings import RecordingStore
-    key = _unlock(args) if args.password_file else None
+    if not os.path.exists(os.path.join(args.data_dir, "calls.db")):
+        raise LinekeeperError("no call log in %s" % args.data_dir)
+    problems, key = [], None
+    if args.password_file:
+        try:
+            key = _unlock(args)
+        except WrongPasswordError as exc:
+            problems.append("recording key: %s: recordings checked without it" % exc)
     store = RecordingStore(args.data_dir)
     audit = open_audit(args.data_dir)
     try:
-        problems = store.verify(key) + ["audit trail: " + p for p in audit.verify()]
+        problems += store.verify(key) + ["audit trail: " + p for p in audit.verify()]
         n = len([r for r in store.all() if r["state"] != "deleted"])
     finally:
         if key is not None:

@@ -30,8 +30,11 @@ class BoxConfig:
     ``no_voltage_fault_s`` seconds without line voltage before it is a fault
     ``preroll_ms`` audio from before the answer that a recording keeps
     ``flush_ms``   the most audio held in memory before it is on the card
-    ``audio_profile`` "voice" (Opus, ~3 MB/h), "high" (Opus 24 kbit/s),
+    ``audio_profile`` "voice" (Opus, ~4 MB/h), "high" (Opus 24 kbit/s),
                    "alaw" or "pcm" (WAV)
+    ``disk_reserve_mb`` free space (MiB) recordings leave on the card so the
+                   call log can still be written: a recording that would eat
+                   into it stops as ``partial`` with a ``disk_full`` alarm
     """
 
     version: int = CONFIG_VERSION
@@ -44,6 +47,7 @@ class BoxConfig:
     preroll_ms: int = 1000
     flush_ms: int = 1000
     audio_profile: str = "voice"
+    disk_reserve_mb: int = 64
 
     def __post_init__(self):
         if self.version != CONFIG_VERSION:
@@ -71,6 +75,8 @@ class BoxConfig:
                               "the card within a second)", field="flush_ms")
         if self.audio_profile not in ("voice", "high", "alaw", "pcm"):
             raise ConfigError("must be one of voice, high, alaw, pcm", field="audio_profile")
+        if not isinstance(self.disk_reserve_mb, int) or not 0 <= self.disk_reserve_mb <= 65536:
+            raise ConfigError("must be a whole number of MiB from 0 to 65536", field="disk_reserve_mb")
 
     @property
     def board_name(self):

@@ -1,28 +1,49 @@
 """The recorder: records every answered call of every line.
 
-It listens on the bus for calls being answered and ending, and takes each
-line's audio from the capture readers. A recording starts ``preroll_ms``
-before the answer — the ring buffer still holds that audio — so speech right
-after the answer is never clipped. The recorder holds no secret: each
+It listens on the bus for calls starting, being answered and ending, and
+takes each line's audio from the capture readers. An inbound recording starts
+``preroll_ms`` before the answer — the ring buffer still holds that audio — so
+speech right after the answer is never clipped. An outbound recording starts
+at off-hook: an analogue line's outbound call is "answered" when dialling
+ends, which the supervisor can only tell seconds later (no digit follows);
+starting then, however far back the pre-roll reached, would leave the first
+seconds of the call off the card until that moment. Dial tone and digits are
+therefore in the recording; an outbound call that never connects (off-hook,
+nothing dialled) leaves no recording. The recorder holds no secret: each
 recording's data key is wrapped to the box's public key at once.
+
+Disk space: before a recording starts, and before each chunk is written
+(:class:`~firmware.recording.reserve.DiskReserve`), the recorder checks that
+at least ``disk_reserve_bytes`` stay free for the call log. When they would
+not, or when a write fails with ENOSPC anyway, the recording ends at once as
+``partial`` (everything written so far kept) and an :class:`Alarm` of kind
+``"disk_full"`` is published; the next recording that can start clears it.
+Nothing is ever deleted to make room: that is the retention policy's decision.
 
 Until the policy issue adds rules, every answered call is recorded; a box
 whose keys were never initialised records nothing (and says so).
 """
 
+import errno
 import logging
+import sqlite3
 import threading
 import uuid
 from dataclasses import dataclass
 
 import numpy as np
 
-from .bus import CallAnswered, CallEnded, Event
+from .bus import CallAnswered, CallEnded, CallStarted, Event
 from .errors import DiskFullError
-from .recording.stages import RecordingPipeline
+from .recording import codec
+from .recording.reserve import DiskReserve, free_bytes
+from .recording.stages import ChunkPolicy, RecordingPipeline
 from .recordings import new_wrapped_key
 
 log = logging.getLogger(__name__)
+
+SQLITE_FULL = 13
+MAX_GAP_FILL_US = 60_000_000   # a longer hole in capture is not papered over with silence
 
 
 @dataclass(frozen=True)
@@ -36,10 +57,12 @@ class Alarm(Event):
 class _Active:
     """One recording in progress."""
 
-    def __init__(self, call, recording_id, pipeline, start_us):
+    def __init__(self, call, recording_id, pipeline, reserve, start_us):
         self.call = call
         self.recording_id = recording_id
         self.pipeline = pipeline
+        self.reserve = reserve       # the DiskReserve stage, or None
+        self.start_us = start_us     # clock time of the first sample
         self.next_us = start_us      # audio before this is already in the pipeline
         self.end_us = None           # set when the call ends
         self.timer = None
@@ -56,12 +79,17 @@ class Recorder:
     :param preroll_ms: audio kept from before the answer
     :param flush_ms: the most audio that waits in memory before reaching the card
     :param profile: codec profile
+    :param fsync: ``False`` only in tests and benchmarks
+    :param disk_reserve_bytes: free space recordings must leave on the card
+        (for the call log); 0 records until the disk is really full
+    :param free: ``free(path) -> bytes`` (tests may pass another)
     """
 
     END_GRACE_US = 500_000
 
     def __init__(self, capture, store, clock, bus, public_key, *, preroll_ms=1000,
-                 flush_ms=1000, profile="voice", fsync=True):
+                 flush_ms=1000, profile="voice", fsync=True, disk_reserve_bytes=0,
+                 free=free_bytes):
         self.capture = capture
         self.store = store
         self.clock = clock
@@ -69,47 +97,120 @@ class Recorder:
         self.public_key = public_key
         self.preroll_us = preroll_ms * 1000
         self.flush_ms = flush_ms
-        self.profile = profile
+        self.profile = codec.get_profile(profile).name
         self.fsync = fsync
+        self.disk_reserve_bytes = int(disk_reserve_bytes)
+        self._free = free
+        self.rate = capture.rate
+        frame = codec.Encoder(self.profile, self.rate).frame_samples
+        # The audio in every chunk but the last (what recovery counts with).
+        self.chunk_ms = ChunkPolicy(flush_ms).samples_per_chunk(self.rate, frame) * 1000 // self.rate
         self._lock = threading.RLock()
         self._active = {}
+        self._unfinished = []    # (recording_id, state, duration_s) the database refused
         self._disk_full = False
-        self.rate = capture.rate
+        self.stats = {"recordings": 0, "partial": 0, "bytes_written": 0, "bytes_stored": 0}
 
     @property
     def enabled(self):
         return self.public_key is not None
 
     def attach(self, bus):
+        bus.subscribe(CallStarted, self._started)
         bus.subscribe(CallAnswered, self._answered)
         bus.subscribe(CallEnded, self._ended)
         for line in self.capture.lines:
             self.capture.add_consumer(line, self._consumer(line))
 
     # ------------------------------------------------------------ call events
+    def _started(self, ev):
+        if ev.call.direction == "out":
+            self._begin(ev.call, ev.call.started_us)
+
     def _answered(self, ev):
+        self._begin(ev.call, max(ev.call.answered_us - self.preroll_us, ev.call.started_us))
+
+    def _begin(self, call, want_us):
+        """Start recording ``call`` with its line's audio from clock time ``want_us``."""
         if not self.enabled:
             return
-        call = ev.call
         with self._lock:
-            if call.line in self._active:
-                return
-            start_us = max(call.answered_us - self.preroll_us, call.started_us)
+            self._retry_unfinished()
+            previous = self._active.get(call.line)
+            if previous is not None:
+                if previous.call is call:
+                    return
+                self._close(previous)   # the last call's grace period was still running
+            samples, start_us = self._preroll(self.capture.lines[call.line], want_us)
             try:
                 active = self._open(call, start_us)
             except DiskFullError as exc:
+                self._disk_full = True
                 self._alarm(call.line, "disk_full", True, str(exc))
                 return
+            except OSError as exc:
+                log.error("cannot start recording call %s: %s", call.id, exc)
+                self._alarm(call.line, "recording_failed", True, str(exc))
+                return
             self._active[call.line] = active
-            self._feed_preroll(active)
+            if len(samples):
+                self._feed(active, samples, start_us)
+
+    def _preroll(self, audio, want_us):
+        """``(samples, t_us)``: what the line's ring holds from ``want_us`` to now.
+
+        Only the newest contiguous run is used: before a gap in capture the
+        ring holds older audio that does not belong to this call.
+        """
+        ring = audio.ring
+        end_pos = ring.written
+        if not end_pos:              # nothing captured yet: the audio is still to come
+            return np.zeros(0, np.int16), want_us
+        end_us = audio.time_of(end_pos)
+        want = (end_us - want_us) * self.rate // 1_000_000 * 2
+        if want <= 0:
+            return np.zeros(0, np.int16), want_us
+        data = ring.preroll(min(want, ring.capacity))
+        start = end_pos - len(data)
+        if not self._contiguous(audio, start, end_pos):
+            lo, hi = start, end_pos          # lo: not contiguous to the end; hi: contiguous
+            while hi - lo > 2:
+                mid = (lo + hi) // 2 & ~1
+                if self._contiguous(audio, mid, end_pos):
+                    hi = mid
+                else:
+                    lo = mid
+            data, start = data[hi - start:], hi
+        return np.frombuffer(data, dtype=np.int16), audio.time_of(start)
+
+    def _contiguous(self, audio, start, end):
+        expect_us = (end - start) // 2 * 1_000_000 // self.rate
+        return abs(audio.time_of(end) - audio.time_of(start) - expect_us) < 1000
 
     def _open(self, call, start_us):
+        """Start recording ``call`` from clock time ``start_us``.
+
+        :raises DiskFullError: less than the reserve is free, or no room at all
+        :raises OSError: the file cannot be created
+        """
+        free = self._free(self.store.dir)
+        if free < self.disk_reserve_bytes:
+            raise DiskFullError(errno.ENOSPC, "the disk is full (%d bytes free, %d kept in "
+                                "reserve for the call log): call %s is not recorded. Free space "
+                                "to record again" % (free, self.disk_reserve_bytes, call.id))
         recording_id = uuid.uuid4().hex
         data_key, wrapped = new_wrapped_key(self.public_key, recording_id)
-        self.store.begin(call.id, wrapped, self.profile, self.flush_ms,
-                         self.clock.wall_at(start_us), recording_id=recording_id)
+        wall_us = self.clock.wall_at(start_us)
+        try:
+            self.store.begin(call.id, wrapped, self.profile, self.chunk_ms, wall_us,
+                             recording_id=recording_id)
+        except sqlite3.OperationalError as exc:
+            if _sqlite_full(exc):
+                raise DiskFullError(errno.ENOSPC, "the disk is full: the call log cannot "
+                                    "take a new recording (%s)" % exc) from exc
+            raise OSError(errno.EIO, "the call log refused a new recording: %s" % exc) from exc
         header = {"recording_id": recording_id, "call_id": call.id, "line": call.line,
-                  "created_us": self.clock.wall_at(start_us)}
+                  "created_us": wall_us}
         try:
             pipeline = RecordingPipeline(self.store.path_of(recording_id), recording_id, data_key,
                                          header, profile=self.profile, flush_ms=self.flush_ms,
@@ -117,24 +218,15 @@ class Recorder:
         except BaseException:
             self.store.drop(recording_id)
             raise
+        reserve = None
+        if self.disk_reserve_bytes:
+            reserve = DiskReserve(pipeline.writer, self.store.dir, self.disk_reserve_bytes,
+                                  free=self._free)
+            pipeline.encoder.output = reserve
         if self._disk_full:
             self._disk_full = False
             self._alarm(call.line, "disk_full", False, "recording again")
-        return _Active(call, recording_id, pipeline, start_us)
-
-    def _feed_preroll(self, active):
-        """Give the pipeline what the ring holds from its start to now."""
-        audio = self.capture.lines[active.call.line]
-        ring = audio.ring
-        end_pos = ring.written
-        end_us = audio.time_of(end_pos)
-        want = (end_us - active.next_us) * self.rate // 1_000_000 * 2
-        if want <= 0:
-            return
-        data = ring.preroll(min(want, ring.capacity))
-        # preroll() may cross a gap in capture; time_of tells where the data really starts.
-        start_us = audio.time_of(end_pos - len(data))
-        self._feed(active, np.frombuffer(data, dtype=np.int16), start_us)
+        return _Active(call, recording_id, pipeline, reserve, start_us)
 
     def _ended(self, ev):
         with self._lock:
@@ -144,26 +236,73 @@ class Recorder:
             active.end_us = ev.call.ended_us
             # Audio up to the end may still be on its way from the rings.
             active.timer = self.clock.call_later(self.END_GRACE_US, lambda: self._close(active))
+            if active.next_us >= active.end_us:
+                self._close(active)
 
     def _close(self, active):
+        """The call is over: finish the file and its row."""
         with self._lock:
             if self._active.get(active.call.line) is not active:
                 return
-            del self._active[active.call.line]
-            if active.timer is not None:
-                active.timer.cancel()
+            if active.call.answered_us is None and active.call.ended_us is not None:
+                # Off-hook, never connected: dial tone is not a call.
+                del self._active[active.call.line]
+                if active.timer is not None:
+                    active.timer.cancel()
+                active.pipeline.abort()
+                self.store.discard(active.recording_id)
+                return
             try:
                 info = active.pipeline.close()
             except OSError as exc:
-                info = active.pipeline.info()
-                self._failed(active, exc)
-            self.store.finish(active.recording_id, info["state"], info["duration_s"])
+                self._stop(active, exc)
+                return
+            self._release(active, info["state"], info)
+
+    def _stop(self, active, exc=None):
+        """End a recording before its call ends (disk full, a write failed): ``partial``."""
+        if exc is None or isinstance(exc, DiskFullError) or exc.errno == errno.ENOSPC:
+            self._disk_full = True
+            self._alarm(active.call.line, "disk_full", True, str(exc) if exc else
+                        "less than %d bytes left free: recording of call %s stopped; it keeps "
+                        "what was recorded. Free space to record again"
+                        % (self.disk_reserve_bytes, active.call.id))
+        else:
+            log.error("recording %s failed: %s", active.recording_id, exc)
+            self._alarm(active.call.line, "recording_failed", True, str(exc))
+        active.pipeline.abort()
+        self._release(active, "partial", active.pipeline.info())
+
+    def _release(self, active, state, info):
+        del self._active[active.call.line]
+        if active.timer is not None:
+            active.timer.cancel()
+        self.stats["recordings"] += 1
+        self.stats["partial"] += state == "partial"
+        self.stats["bytes_written"] += info["bytes_written"]
+        self.stats["bytes_stored"] += info["bytes"]
+        self._finish(active.recording_id, state, info["duration_s"])
+
+    def _finish(self, recording_id, state, duration_s):
+        try:
+            self.store.finish(recording_id, state, duration_s)
+        except sqlite3.Error as exc:
+            # The file is safe on the card; its row says "recording" until this
+            # succeeds (next call, box stop) or the start-up recovery sweep runs.
+            log.error("cannot finish recording %s in the call log: %s", recording_id, exc)
+            self._unfinished.append((recording_id, state, duration_s))
+
+    def _retry_unfinished(self):
+        pending, self._unfinished = self._unfinished, []
+        for item in pending:
+            self._finish(*item)
 
     def close(self):
         """Finish every recording in progress (the box is stopping)."""
         with self._lock:
             for active in list(self._active.values()):
                 self._close(active)
+            self._retry_unfinished()
 
     # ------------------------------------------------------------ audio
     def _consumer(self, line):
@@ -175,33 +314,41 @@ class Recorder:
         return consume
 
     def _feed(self, active, samples, t_us):
-        n = len(samples)
-        end_us = t_us + n * 1_000_000 // self.rate
+        sample_us = 1_000_000 / self.rate
+        # A hole in capture (an overrun) becomes silence, so the recording keeps its length.
+        if active.next_us + sample_us <= t_us <= active.next_us + MAX_GAP_FILL_US:
+            end = t_us if active.end_us is None else min(t_us, active.end_us)
+            while active.next_us + sample_us <= end and self._active.get(active.call.line) is active:
+                n = min(int((end - active.next_us) // sample_us), self.rate)
+                self._feed(active, np.zeros(n, np.int16), active.next_us)
         # Drop what the pipeline already has (pre-roll and reader overlap)...
         if t_us < active.next_us:
             skip = (active.next_us - t_us) * self.rate // 1_000_000
             samples, t_us = samples[skip:], active.next_us
         # ... and what comes after the call's end.
+        end_us = t_us + len(samples) * 1_000_000 // self.rate
         if active.end_us is not None and end_us > active.end_us:
             samples = samples[:max(0, (active.end_us - t_us) * self.rate // 1_000_000)]
+        if self._active.get(active.call.line) is not active:
+            return
         if len(samples):
             try:
                 active.pipeline.feed(samples, t_us)
             except OSError as exc:
-                self._failed(active, exc)
+                self._stop(active, exc)
+                return
             active.next_us = t_us + len(samples) * 1_000_000 // self.rate
+            if active.reserve is not None and active.reserve.tripped:
+                self._stop(active)
+                return
         if active.end_us is not None and active.next_us >= active.end_us:
             self._close(active)
-
-    def _failed(self, active, exc):
-        if isinstance(exc, DiskFullError):
-            self._disk_full = True
-            self._alarm(active.call.line, "disk_full", True, str(exc))
-        else:
-            log.error("recording %s failed: %s", active.recording_id, exc)
-            self._alarm(active.call.line, "recording_failed", True, str(exc))
 
     def _alarm(self, line, kind, active, message):
         log.warning("alarm %s on line %d: %s", kind, line, message)
         self.bus.publish(Alarm(line=line, t_us=self.clock.now_us(), kind=kind, active=active,
                                message=message))
+
+
+def _sqlite_full(exc):
+    return getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL or "full" in str(exc)

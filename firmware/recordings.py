@@ -22,10 +22,10 @@ import sqlite3
 import threading
 import uuid
 
-from . import crypto
+from . import crypto, fsutil
 from .errors import LinekeeperError, TamperError
 from .recording import codec
-from .recording.segment import SegmentReader, inspect
+from .recording.segment import SegmentReader, _read_header, inspect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS recordings (
@@ -96,6 +96,15 @@ class RecordingStore:
             self._db.execute("DELETE FROM recordings WHERE id = ? AND state = 'recording'",
                              (recording_id,))
 
+    def discard(self, recording_id):
+        """Remove a recording still in progress that turned out not to be a call.
+
+        Row first (its wrapped key goes: crypto-shredding), then the file; a
+        crash in between leaves an orphan file that :meth:`recover` removes.
+        """
+        self.drop(recording_id)
+        fsutil.remove_durable(self.path_of(recording_id))
+
     # ------------------------------------------------------------ reading
     def get(self, recording_id):
         with self._lock:
@@ -121,6 +130,9 @@ class RecordingStore:
     def open_audio(self, recording_id, recording_key):
         """The decrypted audio stream (codec bytes) and whether the file is complete.
 
+        Only authenticates the chunks; :meth:`read_verified` also checks the
+        file against its row.
+
         :raises TamperError: the file or its key has been altered
         """
         row = self.get(recording_id)
@@ -129,33 +141,60 @@ class RecordingStore:
         data_key = recording_key.unwrap(row["wrapped_key"], recording_id.encode())
         return SegmentReader(self.path_of(recording_id), data_key).read_all()
 
-    def export(self, recording_id, recording_key, out_path):
-        """Write the recording to ``out_path`` as ``.wav`` or ``.ogg`` (as recorded)."""
+    def read_verified(self, recording_id, recording_key):
+        """``(row, codec bytes)`` of a recording that passes every check :meth:`verify` makes.
+
+        :raises TamperError: the file, its row or its key was altered (every
+            problem is named in the message)
+        :raises LinekeeperError: no such recording, or it holds no audio
+        """
         row = self.get(recording_id)
-        data, _ = self.open_audio(recording_id, recording_key)
+        if row is None or row["state"] == "deleted":
+            raise LinekeeperError("no such recording %s" % recording_id)
+        problems, data = self._check(row, recording_key)
+        if problems:
+            raise TamperError("; ".join(problems))
+        if not data:
+            raise LinekeeperError("the recording of call %s holds no audio (it stopped as it "
+                                  "began)" % row["call_id"])
+        return row, data
+
+    def export(self, recording_id, recording_key, out_path):
+        """Write the recording to ``out_path`` as ``.wav`` or ``.ogg`` (as recorded).
+
+        The recording is checked first, as :meth:`verify` does with the key;
+        the file appears (atomically, mode 0600) only when all is well.
+
+        :raises TamperError: the recording was altered: nothing is written
+        :raises LinekeeperError: unknown format, no such recording, no audio
+        """
+        row = self.get(recording_id)
+        if row is None or row["state"] == "deleted":
+            raise LinekeeperError("no such recording %s" % recording_id)
         ext = os.path.splitext(out_path)[1].lower()
-        if ext == ".wav":
-            import wave
-            samples = codec.decode(data, row["profile"])
-            tmp = out_path + ".tmp"
-            with wave.open(tmp, "wb") as w:
-                w.setnchannels(1)
-                w.setsampwidth(2)
-                w.setframerate(8000)
-                w.writeframes(samples.tobytes())
-            os.replace(tmp, out_path)
-        elif ext == codec.file_extension(row["profile"]):
-            payload = codec.finalize(data, row["profile"])
-            with open(out_path + ".tmp", "wb") as f:
-                f.write(payload)
-            os.replace(out_path + ".tmp", out_path)
-        else:
+        if ext not in (".wav", codec.file_extension(row["profile"])):
             raise LinekeeperError("can only export to .wav or %s, not %r"
                                   % (codec.file_extension(row["profile"]), ext or out_path))
+        row, data = self.read_verified(recording_id, recording_key)
+        if ext == ".wav":
+            samples, rate = codec.decode_with_rate(data, row["profile"])
+            payload = _wav_bytes(samples, rate)
+        else:
+            payload = codec.finalize(data, row["profile"])
+        fsutil.atomic_write(out_path, payload, mode=0o600)
 
     # ------------------------------------------------------------ crash recovery
     def recover(self):
-        """Finish what a crash cut short; returns a list of what was done (for the log)."""
+        """Finish what a crash cut short; returns a list of what was done (for the log).
+
+        Every row still ``recording`` becomes ``partial`` with the duration of
+        its whole chunks (or ``complete``, when the file was closed and only
+        the row's update was lost). A file cut inside its header, or with no
+        chunk, holds no audio: it is removed and its row says 0 s. A file
+        damaged beyond its last record is not a crash's doing: it is kept,
+        unaccounted for, and :meth:`verify` reports it. Files with no row
+        are removed.
+        """
         done = []
         for row in self.all():
             if row["state"] != "recording":
@@ -165,24 +204,53 @@ class RecordingStore:
                 info = inspect(path)
             except FileNotFoundError:
                 info = None
-            except TamperError:
-                info = {"chunks": 0, "header": None}
-            # Every chunk but the final one holds exactly chunk_ms of audio.
-            chunks = info["chunks"] if info and info["header"] else 0
-            duration_s = chunks * row["chunk_ms"] / 1000.0
-            if info is None:
+            except TamperError as exc:
+                if _header_intact(path):
+                    # Not a crash's doing (a crash tears only the last record):
+                    # keep the file, unaccounted for, for verify to report.
+                    with self._lock:
+                        self._db.execute("UPDATE recordings SET state = 'partial', duration_s = 0,"
+                                         " bytes = NULL, sha256 = NULL WHERE id = ?", (row["id"],))
+                    done.append(("damaged", row["id"], str(exc)))
+                    continue
+                info = None     # torn or garbled inside its header: no audio in it
+            data_chunks = 0
+            if info is not None and info["header"] is not None:
+                data_chunks = info["chunks"] - (1 if info["closed"] else 0)
+            if data_chunks == 0:
+                fsutil.remove_durable(path)
                 with self._lock:
                     self._db.execute("UPDATE recordings SET state = 'partial', duration_s = 0,"
-                                     " bytes = 0 WHERE id = ?", (row["id"],))
+                                     " bytes = 0, sha256 = NULL WHERE id = ?", (row["id"],))
+                done.append(("partial", row["id"], 0.0))
+            elif info["closed"]:
+                duration_s = self._closed_duration(row, data_chunks)
+                self.finish(row["id"], "complete", duration_s)
+                done.append(("complete", row["id"], duration_s))
             else:
+                # Every chunk but the final one holds exactly chunk_ms of audio.
+                duration_s = data_chunks * row["chunk_ms"] / 1000.0
                 self.finish(row["id"], "partial", duration_s)
-            done.append(("partial", row["id"], duration_s))
+                done.append(("partial", row["id"], duration_s))
         known = {row["file"] for row in self.all()}
         for name in os.listdir(self.dir):
             if name not in known:
-                os.unlink(os.path.join(self.dir, name))
+                fsutil.remove_durable(os.path.join(self.dir, name))
                 done.append(("orphan_removed", name, None))
         return done
+
+    def _closed_duration(self, row, data_chunks):
+        """Duration of a closed file whose row was not updated: to its call's end."""
+        low, high = (data_chunks - 1) * row["chunk_ms"] / 1000.0, data_chunks * row["chunk_ms"] / 1000.0
+        try:
+            with self._lock:
+                found = self._db.execute("SELECT ended_at FROM calls WHERE id = ?",
+                                         (row["call_id"],)).fetchone()
+        except sqlite3.Error:
+            found = None
+        if found is None or found[0] is None:
+            return high
+        return min(high, max(low, (found[0] - row["started_at"]) / 1e6))
 
     # ------------------------------------------------------------ verification
     def verify(self, recording_key=None):
@@ -190,32 +258,44 @@ class RecordingStore:
 
         Without a key, each finished file is checked against the size and
         SHA-256 recorded when it was finished. With the recording key every
-        chunk is also authenticated.
+        chunk is also authenticated, and a ``complete`` recording must end
+        with its final chunk.
         """
         problems = []
         for row in self.all():
-            if row["state"] == "deleted":
-                continue
-            path = self.path_of(row["id"])
-            rid = row["id"]
-            if not os.path.exists(path):
-                problems.append("recording %s (call %s): file missing" % (rid, row["call_id"]))
-                continue
-            if row["state"] in ("complete", "partial") and row["sha256"]:
-                size, digest = _file_digest(path)
-                if (size, digest) != (row["bytes"], row["sha256"]):
-                    problems.append("recording %s (call %s): file changed since it was written"
-                                    " (%d bytes, was %d)" % (rid, row["call_id"], size, row["bytes"]))
-                    continue
-            if recording_key is not None:
-                try:
-                    _, complete = self.open_audio(rid, recording_key)
-                except TamperError as exc:
-                    problems.append("recording %s (call %s): %s" % (rid, row["call_id"], exc))
-                    continue
-                if row["state"] == "complete" and not complete:
-                    problems.append("recording %s (call %s): truncated" % (rid, row["call_id"]))
+            if row["state"] != "deleted":
+                problems += self._check(row, recording_key)[0]
         return problems
+
+    def _check(self, row, recording_key=None):
+        """``(problems, codec bytes or None)`` for one recording."""
+        rid, path = row["id"], self.path_of(row["id"])
+        where = "recording %s (call %s)" % (rid, row["call_id"])
+        if not os.path.exists(path):
+            if row["state"] == "partial" and not row["bytes"]:
+                return [], b""      # stopped (or crashed) before any audio was stored
+            return ["%s: file missing" % where], None
+        if row["state"] in ("complete", "partial"):
+            if row["sha256"] is None:
+                return ["%s: the file was already damaged when the box recovered it after a "
+                        "stop" % where if row["bytes"] is None else
+                        "%s: file present but the row says it holds no audio" % where], None
+            size, digest = _file_digest(path)
+            if (size, digest) != (row["bytes"], row["sha256"]):
+                return ["%s: file changed since it was written (%s)" % (
+                    where, "same size, other content" if size == row["bytes"] else
+                    "%d bytes, was %d" % (size, row["bytes"]))], None
+        if recording_key is None:
+            return [], None
+        try:
+            data, complete = self.open_audio(rid, recording_key)
+        except TamperError as exc:
+            return ["%s: altered or damaged (%s)" % (where, exc)], None
+        except OSError as exc:
+            return ["%s: cannot be read: %s" % (where, exc)], None
+        if row["state"] == "complete" and not complete:
+            return ["%s: truncated (its final chunk is missing)" % where], None
+        return [], data
 
 
 def _file_digest(path):
@@ -229,6 +309,28 @@ def _file_digest(path):
     except FileNotFoundError:
         return 0, None
     return size, h.hexdigest()
+
+
+def _header_intact(path):
+    """True when the file at ``path`` starts with a well-formed recording header."""
+    try:
+        with open(path, "rb") as f:
+            _read_header(f, path)
+    except (TamperError, OSError):
+        return False
+    return True
+
+
+def _wav_bytes(samples, rate):
+    import io
+    import wave
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.astype("<i2").tobytes())
+    return buf.getvalue()
 
 
 def new_wrapped_key(public_key, recording_id):
