@@ -43,6 +43,9 @@ from .recordings import new_wrapped_key
 log = logging.getLogger(__name__)
 
 SQLITE_FULL = 13
+# With a reserve, a recording starts only with this much more free (about 15 minutes
+# of voice): a disk at the reserve would otherwise make one-chunk recordings.
+START_HEADROOM_BYTES = 1 << 20
 MAX_GAP_FILL_US = 60_000_000   # a longer hole in capture is not papered over with silence
 
 
@@ -145,8 +148,7 @@ class Recorder:
             try:
                 active = self._open(call, start_us)
             except DiskFullError as exc:
-                self._disk_full = True
-                self._alarm(call.line, "disk_full", True, str(exc))
+                self._disk_full_alarm(call.line, True, str(exc))
                 return
             except OSError as exc:
                 log.error("cannot start recording call %s: %s", call.id, exc)
@@ -194,10 +196,11 @@ class Recorder:
         :raises OSError: the file cannot be created
         """
         free = self._free(self.store.dir)
-        if free < self.disk_reserve_bytes:
-            raise DiskFullError(errno.ENOSPC, "the disk is full (%d bytes free, %d kept in "
-                                "reserve for the call log): call %s is not recorded. Free space "
-                                "to record again" % (free, self.disk_reserve_bytes, call.id))
+        need = self.disk_reserve_bytes + (START_HEADROOM_BYTES if self.disk_reserve_bytes else 0)
+        if free < need:
+            raise DiskFullError(errno.ENOSPC, "the disk is full (%s free, %s kept free for "
+                                "the call log): call %s is not recorded. Free space to record "
+                                "again" % (_size(free), _size(self.disk_reserve_bytes), call.id))
         recording_id = uuid.uuid4().hex
         data_key, wrapped = new_wrapped_key(self.public_key, recording_id)
         wall_us = self.clock.wall_at(start_us)
@@ -223,9 +226,7 @@ class Recorder:
             reserve = DiskReserve(pipeline.writer, self.store.dir, self.disk_reserve_bytes,
                                   free=self._free)
             pipeline.encoder.output = reserve
-        if self._disk_full:
-            self._disk_full = False
-            self._alarm(call.line, "disk_full", False, "recording again")
+        self._disk_full_alarm(call.line, False, "recording again")
         return _Active(call, recording_id, pipeline, reserve, start_us)
 
     def _ended(self, ev):
@@ -262,11 +263,11 @@ class Recorder:
     def _stop(self, active, exc=None):
         """End a recording before its call ends (disk full, a write failed): ``partial``."""
         if exc is None or isinstance(exc, DiskFullError) or exc.errno == errno.ENOSPC:
-            self._disk_full = True
-            self._alarm(active.call.line, "disk_full", True, str(exc) if exc else
-                        "less than %d bytes left free: recording of call %s stopped; it keeps "
-                        "what was recorded. Free space to record again"
-                        % (self.disk_reserve_bytes, active.call.id))
+            self._disk_full_alarm(active.call.line, True, str(exc) if exc else
+                                  "the disk is full (down to the %s kept free for the call "
+                                  "log): recording of call %s stopped; it keeps what was "
+                                  "recorded. Free space to record again"
+                                  % (_size(self.disk_reserve_bytes), active.call.id))
         else:
             log.error("recording %s failed: %s", active.recording_id, exc)
             self._alarm(active.call.line, "recording_failed", True, str(exc))
@@ -344,6 +345,15 @@ class Recorder:
         if active.end_us is not None and active.next_us >= active.end_us:
             self._close(active)
 
+    def _disk_full_alarm(self, line, active, message):
+        """Raise or clear the ``disk_full`` alarm: published when it changes, logged always."""
+        if active == self._disk_full:
+            if active:
+                log.warning("disk still full on line %d: %s", line, message)
+            return
+        self._disk_full = active
+        self._alarm(line, "disk_full", active, message)
+
     def _alarm(self, line, kind, active, message):
         log.warning("alarm %s on line %d: %s", kind, line, message)
         self.bus.publish(Alarm(line=line, t_us=self.clock.now_us(), kind=kind, active=active,
@@ -352,3 +362,7 @@ class Recorder:
 
 def _sqlite_full(exc):
     return getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL or "full" in str(exc)
+
+
+def _size(n):
+    return "%.1f MiB" % (n / (1 << 20)) if n >= 1 << 20 else "%d KiB" % (n // 1024)

@@ -223,15 +223,11 @@ class RecordingStore:
                     self._db.execute("UPDATE recordings SET state = 'partial', duration_s = 0,"
                                      " bytes = 0, sha256 = NULL WHERE id = ?", (row["id"],))
                 done.append(("partial", row["id"], 0.0))
-            elif info["closed"]:
-                duration_s = self._closed_duration(row, data_chunks)
-                self.finish(row["id"], "complete", duration_s)
-                done.append(("complete", row["id"], duration_s))
             else:
-                # Every chunk but the final one holds exactly chunk_ms of audio.
-                duration_s = data_chunks * row["chunk_ms"] / 1000.0
-                self.finish(row["id"], "partial", duration_s)
-                done.append(("partial", row["id"], duration_s))
+                state = "complete" if info["closed"] else "partial"
+                duration_s = self._recovered_duration(row, data_chunks)
+                self.finish(row["id"], state, duration_s)
+                done.append((state, row["id"], duration_s))
         known = {row["file"] for row in self.all()}
         for name in os.listdir(self.dir):
             if name not in known:
@@ -239,17 +235,24 @@ class RecordingStore:
                 done.append(("orphan_removed", name, None))
         return done
 
-    def _closed_duration(self, row, data_chunks):
-        """Duration of a closed file whose row was not updated: to its call's end."""
-        low, high = (data_chunks - 1) * row["chunk_ms"] / 1000.0, data_chunks * row["chunk_ms"] / 1000.0
+    def _recovered_duration(self, row, data_chunks):
+        """The audio in ``data_chunks`` whole chunks, read without the key.
+
+        Every chunk holds ``chunk_ms`` of audio except the one the writer
+        closes the file with. When the call had ended, the crash may have
+        come while the file was being closed: then the end of the call
+        bounds the last chunk (to within the end's detection, ~0.1 s).
+        """
+        high = data_chunks * row["chunk_ms"] / 1000.0
         try:
             with self._lock:
                 found = self._db.execute("SELECT ended_at FROM calls WHERE id = ?",
                                          (row["call_id"],)).fetchone()
-        except sqlite3.Error:
+        except sqlite3.Error:        # a store without the call log (tests, tools)
             found = None
         if found is None or found[0] is None:
             return high
+        low = (data_chunks - 1) * row["chunk_ms"] / 1000.0
         return min(high, max(low, (found[0] - row["started_at"]) / 1e6))
 
     # ------------------------------------------------------------ verification

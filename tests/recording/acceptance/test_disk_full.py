@@ -1,0 +1,148 @@
+"""Issue 4 acceptance: a full disk ends a recording cleanly and the box records again once freed.
+
+Two ways the card fills up, each on a tmpfs of its own:
+
+* the whole data dir on an 8 MiB tmpfs, with the free-space reserve on (the
+  product's defence: the recording stops while the call log still has room
+  to commit - and keeps committing calls meanwhile);
+* the recordings directory alone on a tiny tmpfs, the reserve off: the
+  recording runs into a real ENOSPC.
+
+In both, a filler file eats the space in the middle of the day: the
+recording in progress ends ``partial`` and keeps what it had, a ``disk_full``
+alarm is raised, the recording made before is untouched (``verify`` with the
+key passes), a call starting while the disk is full is logged but not
+recorded; the filler is deleted, the next call records ``complete`` and the
+alarm clears.
+"""
+
+import hashlib
+import os
+
+import pytest
+
+from firmware.config import BoxConfig
+from firmware.recording import quality
+from firmware.recording.segment import SegmentReader
+
+RESERVE_MB = 1
+CALLS = [
+    {"line": 1, "at": 0.2, "direction": "in", "rings": 1, "talk": 4.0,
+     "speech": "The birch canoe slid on the smooth planks."},
+    {"line": 1, "at": 8.0, "direction": "in", "rings": 1, "talk": 30.0,
+     "speech": [{"at": 0.2 + 3.0 * i, "text": t} for i, t in enumerate(quality.SENTENCES * 2)]},
+    {"line": 2, "at": 31.0, "direction": "out", "dial": {"digits": "5", "delay": 0.2},
+     "talk": 3.0, "speech": "Rice is often served in round bowls."},
+    {"line": 2, "at": 45.0, "direction": "in", "rings": 1, "talk": 5.0,
+     "speech": "The juice of lemons makes fine punch."},
+]
+FILL_AT_US, FREE_AT_US = 12_000_000, 42_000_000
+
+
+def run_day(lab, data_dir, watched, leave_bytes, reserve_mb):
+    """Run :data:`CALLS`; at 12 s (mid-call) fill ``watched`` to ``leave_bytes`` free, at 42 s free it."""
+    filler = os.path.join(watched, "filler")
+    first = {}
+
+    def fill():
+        first.update(file_digests(data_dir))
+        st = os.statvfs(watched)
+        with open(filler, "wb") as f:
+            f.write(bytes(max(0, st.f_bavail * st.f_frsize - leave_bytes)))
+
+    def schedule(box):
+        box.clock.call_at(FILL_AT_US, fill)
+        box.clock.call_at(FREE_AT_US, lambda: os.unlink(filler))
+
+    config = BoxConfig(disk_reserve_mb=reserve_mb)
+    run = lab.run(lab.load(lab.scenario_doc(CALLS, lines=2)), data_dir, config=config,
+                  before_start=schedule)
+    return run, first
+
+
+def file_digests(data_dir):
+    recordings = os.path.join(data_dir, "recordings")
+    return {name: hashlib.sha256(open(os.path.join(recordings, name), "rb").read()).hexdigest()
+            for name in os.listdir(recordings) if name.endswith(".lkrec")}
+
+
+def check_day(lab, run, first, expect_sealed):
+    data_dir = run.data_dir
+    calls = lab.calls(data_dir)
+    # The call log survived the full disk: every call is there, ended, with its answer.
+    assert [c["answered"] for c in calls] == [True] * 4
+    assert all(c["ended_at"] for c in calls)
+    assert [c["recording"] for c in calls] == ["complete", "partial", None, "complete"]
+    rows = {r["call_id"]: r for r in lab.rows(data_dir)}
+    before, cut, after = (rows[c["id"]] for c in (calls[0], calls[1], calls[3]))
+    # The partial one kept what it recorded before the disk filled, no more than the call.
+    assert 0.9 <= cut["duration_s"] < 30.0
+    # Nothing stored before was damaged or deleted to make room.
+    assert file_digests(data_dir)[before["file"]] == first[before["file"]]
+    status, out, err = lab.verify(data_dir)
+    assert status == 0, out + err
+    out_wav = os.path.join(os.path.dirname(data_dir), "cut.wav")
+    status, out, err = lab.export(data_dir, calls[1]["id"], out_wav)
+    assert status == 0, err
+    assert abs(len(lab.read_wav(out_wav)) / 8000 - cut["duration_s"]) < 0.01
+    # Stopped at the reserve, the file was sealed with its final chunk (so a cut of it
+    # shows even to someone who rewrites its row); cut by ENOSPC, it could not be.
+    with lab.unlock(data_dir) as key:
+        reader = SegmentReader(os.path.join(data_dir, "recordings", cut["file"]),
+                               key.unwrap(cut["wrapped_key"], cut["id"].encode()))
+        reader.read_all()
+        assert reader.complete == expect_sealed
+    # The alarm: raised when the recording stopped, cleared when the box recorded again.
+    kinds = [(a.kind, a.active) for a in run.alarms]
+    assert kinds == [("disk_full", True), ("disk_full", False)], kinds
+    raised_us = run.alarms[0].t_us
+    assert lab.clock_us(run.scenario, cut["started_at"]) + cut["duration_s"] * 1e6 <= raised_us
+    assert after["state"] == "complete" and run.alarms[-1].t_us > FREE_AT_US
+    print("disk full: partial recording of %.2f s; %s" % (cut["duration_s"], run.alarms))
+
+
+def test_reserve_stops_recording_before_the_call_log_runs_out(lab, tmpfs):
+    disk = tmpfs("card", "8m")
+    data_dir = lab.init_data_dir(disk / "box")
+    reserve = RESERVE_MB << 20
+    run, first = run_day(lab, data_dir, disk, leave_bytes=reserve + 16 * 1024,
+                         reserve_mb=RESERVE_MB)
+    check_day(lab, run, first, expect_sealed=True)
+    assert "kept free for the call log" in run.alarms[0].message, run.alarms[0].message
+
+
+def test_real_enospc_ends_the_recording_cleanly(lab, tmpfs):
+    data_dir = lab.init_data_dir(lab.tmp_path / "box")
+    os.mkdir(os.path.join(data_dir, "recordings"), 0o700)
+    recordings = tmpfs(os.path.join("box", "recordings"), "256k")
+    run, first = run_day(lab, data_dir, recordings, leave_bytes=8 * 1024, reserve_mb=0)
+    check_day(lab, run, first, expect_sealed=False)
+    assert "disk is full" in run.alarms[0].message, run.alarms[0].message
+
+
+def test_a_finish_the_database_refuses_is_retried(lab, monkeypatch):
+    """A full disk can refuse the row's last update; the file is safe and the update retried."""
+    import sqlite3
+    from firmware.recordings import RecordingStore
+    finish, refused = RecordingStore.finish, []
+
+    def full_once(store, recording_id, state, duration_s):
+        if not refused:
+            refused.append(recording_id)
+            raise sqlite3.OperationalError("database or disk is full")
+        finish(store, recording_id, state, duration_s)
+
+    monkeypatch.setattr(RecordingStore, "finish", full_once)
+    data_dir = lab.init_data_dir(lab.tmp_path / "box")
+    lab.run(lab.load(lab.scenario_doc(CALLS[:1], lines=1)), data_dir)
+    rows = lab.rows(data_dir)
+    assert [r["id"] for r in rows] == refused and rows[0]["state"] == "complete"
+    assert lab.verify(data_dir)[0] == 0
+
+
+def test_config_rejects_a_bad_reserve():
+    from firmware.errors import ConfigError
+    with pytest.raises(ConfigError, match="disk_reserve_mb"):
+        BoxConfig(disk_reserve_mb=-1)
+    with pytest.raises(ConfigError, match="disk_reserve_mb"):
+        BoxConfig.from_dict({"disk_reserve_mb": "64"})
