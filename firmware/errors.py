@@ -50,6 +50,7 @@ class HardwareError(LinekeeperError, OSError):
 class AudioFormatError(LinekeeperError, ValueError):
     """An audio file is missing, unreadable or not in a format we accept."""
 
+
 # --- Encryption, key store and audit trail -------------------------------------------
 
 
