@@ -75,6 +75,11 @@ class BoxConfig:
                               "the card within a second)", field="flush_ms")
         if self.audio_profile not in ("voice", "high", "alaw", "pcm"):
             raise ConfigError("must be one of voice, high, alaw, pcm", field="audio_profile")
+        frame_ms = _frame_ms(self.audio_profile)
+        if self.flush_ms < frame_ms:
+            raise ConfigError("must be at least %d ms: the %s profile encodes %d ms frames, and a "
+                              "chunk holds whole frames" % (frame_ms, self.audio_profile, frame_ms),
+                              field="flush_ms")
         if not isinstance(self.disk_reserve_mb, int) or not 0 <= self.disk_reserve_mb <= 65536:
             raise ConfigError("must be a whole number of MiB from 0 to 65536", field="disk_reserve_mb")
 
@@ -100,6 +105,12 @@ class BoxConfig:
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+
+def _frame_ms(profile):
+    from .recording.codec import get_profile
+    p = get_profile(profile)
+    return p.frame_ms if p.container == "ogg" else 0
 
 
 def load_config(data_dir):

@@ -139,7 +139,20 @@ class RecordingStore:
         if row is None or row["state"] == "deleted":
             raise LinekeeperError("no such recording %s" % recording_id)
         data_key = recording_key.unwrap(row["wrapped_key"], recording_id.encode())
-        return SegmentReader(self.path_of(recording_id), data_key).read_all()
+        path = self.path_of(recording_id)
+        chunks = []
+        reader = SegmentReader(path, data_key)
+        try:
+            for chunk in reader.chunks():
+                chunks.append(chunk)
+        except TamperError:
+            # A partial recording's last record is the write a crash or a full disk
+            # cut: sectors of it may be garbage even at its full length. Only that
+            # record may fail; what it held was never part of the playable audio.
+            if row["state"] != "partial" or not _is_last_record(path, len(chunks)):
+                raise
+            return b"".join(chunks), False
+        return b"".join(chunks), reader.complete
 
     def read_verified(self, recording_id, recording_key):
         """``(row, codec bytes)`` of a recording that passes every check :meth:`verify` makes.
@@ -188,8 +201,9 @@ class RecordingStore:
         """Finish what a crash cut short; returns a list of what was done (for the log).
 
         Every row still ``recording`` becomes ``partial`` with the duration of
-        its whole chunks (or ``complete``, when the file was closed and only
-        the row's update was lost). A file cut inside its header, or with no
+        its whole chunks (also when the file looks closed and only the row's
+        update was lost: without the key its final chunk cannot be told from
+        a torn write). A file cut inside its header, or with no
         chunk, holds no audio: it is removed and its row says 0 s. A file
         damaged beyond its last record is not a crash's doing: it is kept,
         unaccounted for, and :meth:`verify` reports it. Files with no row
@@ -224,10 +238,11 @@ class RecordingStore:
                                      " bytes = 0, sha256 = NULL WHERE id = ?", (row["id"],))
                 done.append(("partial", row["id"], 0.0))
             else:
-                state = "complete" if info["closed"] else "partial"
+                # Even a file that looks closed is only partial: its final chunk, the
+                # last write, may be garbage, which only the key could tell.
                 duration_s = self._recovered_duration(row, data_chunks)
-                self.finish(row["id"], state, duration_s)
-                done.append((state, row["id"], duration_s))
+                self.finish(row["id"], "partial", duration_s)
+                done.append(("partial", row["id"], duration_s))
         known = {row["file"] for row in self.all()}
         for name in os.listdir(self.dir):
             if name not in known:
@@ -312,6 +327,15 @@ def _file_digest(path):
     except FileNotFoundError:
         return 0, None
     return size, h.hexdigest()
+
+
+def _is_last_record(path, index):
+    """True when record ``index`` (from 0) is the file's last, ending at its end."""
+    try:
+        info = inspect(path)
+    except (TamperError, OSError):
+        return False
+    return info["chunks"] == index + 1 and info["torn_bytes"] == 0
 
 
 def _header_intact(path):

@@ -3,10 +3,17 @@
 Profiles (:data:`PROFILES`):
 
 ``voice`` (default)
-    Ogg/Opus, narrow-band SILK, 9 kbit/s VBR with DTX in 60 ms packets:
-    about 3.2-3.4 MB per hour with container and encryption (~300 hours per
-    GB), PESQ MOS-LQO 3.47 (worst voice 3.22) on the espeak-ng speech set
-    (measurements in ``bench/codec.py``).
+    Ogg/Opus, narrow-band SILK at complexity 1, 11.4 kbit/s VBR with DTX in
+    120 ms packets: on the espeak-ng speech set (continuous speech) 3.98 MB
+    per hour with container and encryption (251 hours per GB; a conversation,
+    with its pauses, takes far less), PESQ MOS-LQO 3.39 (worst voice 3.03),
+    and ~6.5 CPU-s per hour of audio for the encoder on the dev machine.
+    Complexity 10 at 9 kbit/s in 60 ms packets (the earlier setting) scores
+    PESQ 3.47 (worst 3.22) at 308 h/GB but costs ~23-26 CPU-s per hour,
+    more than the whole chain's budget of 10 (``bench/recording.py`` has the
+    full trade-off table): lower complexity needs more bits for the same
+    quality; 120 ms packets win back the container overhead, and the SILK
+    rate steps so that no lower rate keeps every voice at PESQ 3.0.
 ``high``
     Ogg/Opus at 24 kbit/s in 20 ms packets.
 ``alaw``, ``pcm``
@@ -48,7 +55,7 @@ class Profile:
 
 
 PROFILES = {
-    "voice": Profile("voice", "ogg", bitrate_bps=9000, frame_ms=60, complexity=10, dtx=True),
+    "voice": Profile("voice", "ogg", bitrate_bps=11400, frame_ms=120, complexity=1, dtx=True),
     "high": Profile("high", "ogg", bitrate_bps=24000, frame_ms=20, complexity=10),
     "alaw": Profile("alaw", "wav", wav_format=6),
     "pcm": Profile("pcm", "wav", wav_format=1),

@@ -196,7 +196,7 @@ class Lab:
         return wall_us - scenario.start_wall_us
 
     # -------------------------------------------------------------- after a crash
-    def check_after_crash(self, data_dir, scenario, t_lo_us, t_hi_us, what):
+    def check_after_crash(self, data_dir, scenario, t_lo_us, t_hi_us, what, torn_chunk_us=0):
         """The guarantees after a crash known to have happened in ``[t_lo_us, t_hi_us]``.
 
         The database opens and is intact; the start-up recovery sweep leaves
@@ -204,6 +204,9 @@ class Lab:
         passes; every call under way before the crash has its recording; every
         partial one exports the line's audio up to within 1 s of the crash
         (measured from ``t_hi_us``; for the one exception see test_crash_kill).
+        ``torn_chunk_us``: how much longer than its audio a partial recording's
+        recorded duration may be (a last record garbled at its full length
+        counts as a chunk until the key shows otherwise).
         Returns ``{"loss_us": [per partial recording], "empty": n}``.
         """
         import sqlite3
@@ -234,8 +237,8 @@ class Lab:
             wav = os.path.join(os.path.dirname(data_dir), "%s-%s.wav"
                                % (os.path.basename(data_dir), row["id"]))
             status, out, err = self.export(data_dir, row["call_id"], wav)
-            if not row["bytes"]:
-                # Crashed before the first chunk was on the card: it holds nothing.
+            if not row["bytes"] or "holds no audio" in err:
+                # Crashed before the first chunk was on the card (or it was torn): nothing.
                 assert status == 2 and "holds no audio" in err, (what, err)
                 found["empty"] += 1
                 loss_us = t_hi_us - t0_us
@@ -251,8 +254,8 @@ class Lab:
             # from the call's end, to within its detection.)
             error_us = row["duration_s"] * 1e6 - (len(y) * 125 + 6_500)
             closing = calls[row["call_id"]]["ended_at"] is not None
-            assert (-250_000 <= error_us <= 250_000) if closing else abs(error_us) <= 1_000, (
-                what, row, error_us)
+            low, high = (-250_000, 250_000) if closing else (-1_000, 1_000)
+            assert low <= error_us <= high + torn_chunk_us, (what, row, error_us)
             loss_us = t_hi_us - (t0_us + len(y) * 125)
             found["loss_us"].append(loss_us)
             assert loss_us <= LOSS_LIMIT_US, (what, row, loss_us)
@@ -291,16 +294,22 @@ class Lab:
         return self.cli(*args)
 
 
-def same_audio(x, y):
-    """The export ``y`` is the line's audio ``x``: where the line carried speech, so does it."""
+def same_audio(x, y, window=400):
+    """The export ``y`` is the line's audio ``x``: where the line carried speech, so does it.
+
+    Over 50 ms windows in which the line was above -35 dBm0, the export's level
+    must be within 6 dB of the line's in nine windows out of ten (a codec at
+    11 kbit/s moves the level of single windows; missing or misplaced audio
+    moves it by tens of dB).
+    """
     levels = []
-    for k in range(0, len(x) - 159, 160):
-        src = (x[k:k + 160].astype(float) ** 2).mean()
-        if 10 * np.log10(src / 16090.0 ** 2 + 1e-12) > -40:
-            levels.append(10 * np.log10(src / max((y[k:k + 160].astype(float) ** 2).mean(), 1e-9)))
-    if len(levels) >= 10:
-        levels = np.abs(levels)
-        assert np.median(levels) <= 3.0 and np.mean(levels <= 6.0) >= 0.9, levels
+    for k in range(0, len(x) - window + 1, window):
+        src = (x[k:k + window].astype(float) ** 2).mean()
+        if 10 * np.log10(src / 16090.0 ** 2 + 1e-12) > -35:
+            out = (y[k:k + window].astype(float) ** 2).mean()
+            levels.append(abs(10 * np.log10(src / max(out, 1e-9))))
+    if len(levels) >= 5:
+        assert np.median(levels) <= 3.0 and np.mean(np.array(levels) <= 6.0) >= 0.9, levels
 
 
 @pytest.fixture

@@ -29,7 +29,11 @@ writing part of a sector does not damage the bytes of it written before.
 
 On each image the guarantees of the kill test are checked
 (:meth:`Lab.check_after_crash`). The crash instant is known exactly here,
-so no kill-time uncertainty enters the 1 s budget.
+so no kill-time uncertainty enters the 1 s budget. One thing a power cut
+can do that a kill cannot: leave the last record at its full length with
+garbage in it. Recovery, holding no key, counts it in the duration (one
+chunk too many); reading with the key drops it, as a torn write - which is
+why only a ``partial`` recording's last record may fail authentication.
 """
 
 import contextlib
@@ -42,7 +46,7 @@ import pytest
 
 from firmware.recording import segment
 
-SEED = 20260302
+SEED = int(os.environ.get("LK_CRASH_SEED", "20260302"))   # fixed; the variable explores others
 CRASH_POINTS = 24
 SECTOR = 512
 CALLS = [
@@ -198,10 +202,12 @@ def test_power_cut_losing_unsynced_writes_loses_at_most_the_last_second(images):
     losses, empty, kinds = [], 0, {}
     for image, call, t_us in crashes:
         kinds[call] = kinds.get(call, 0) + 1
-        found = lab.check_after_crash(image, scenario, t_us, t_us, "power cut %s" % image)
+        found = lab.check_after_crash(image, scenario, t_us, t_us, "power cut %s" % image,
+                                      torn_chunk_us=960_000)
         losses += found["loss_us"]
         empty += found["empty"]
     print("power cuts: %d (%s), %d partial recordings (%d empty), audio lost %d..%d ms"
           % (len(crashes), ", ".join("%d %s" % (n, k) for k, n in sorted(kinds.items())),
              len(losses), empty, min(losses) // 1000, max(losses) // 1000))
-    assert kinds.get("after write", 0) >= 5     # crashes with a write in flight are among them
+    # Crashes with a write in flight (written, not yet synced) are among them.
+    assert kinds.get("after write", 0) + kinds.get("before fdatasync", 0) >= 8

@@ -140,9 +140,12 @@ def test_a_finish_the_database_refuses_is_retried(lab, monkeypatch):
     assert lab.verify(data_dir)[0] == 0
 
 
-def test_config_rejects_a_bad_reserve():
+def test_config_rejects_bad_recording_settings():
     from firmware.errors import ConfigError
     with pytest.raises(ConfigError, match="disk_reserve_mb"):
         BoxConfig(disk_reserve_mb=-1)
     with pytest.raises(ConfigError, match="disk_reserve_mb"):
         BoxConfig.from_dict({"disk_reserve_mb": "64"})
+    with pytest.raises(ConfigError, match="flush_ms: must be at least 120 ms"):
+        BoxConfig(flush_ms=100)      # shorter than one frame of the voice profile
+    assert BoxConfig(flush_ms=100, audio_profile="pcm").flush_ms == 100

@@ -93,7 +93,9 @@ def test_speech_50ms_after_answer_is_complete_from_its_first_syllable(recorded):
         # Opus at ~11 kbit/s keeps the waveform to ~0.9 correlation.
         assert corr >= 0.8, (r.truth.direction, corr)
         assert len(windows) >= 8, windows         # the 300 ms do hold speech...
-        assert max(windows) <= 6.0, (r.truth.direction, windows)   # ... and all of it is there
+        # ... and all of it is there: within 8 dB in every window (Opus at low complexity
+        # moves the quiet ones between syllables by up to ~6 dB; a clipped one is 30+ dB down).
+        assert max(windows) <= 8.0, (r.truth.direction, windows)
 
 
 def test_the_first_syllable_check_would_catch_a_clipped_start(recorded):
@@ -102,7 +104,8 @@ def test_the_first_syllable_check_would_catch_a_clipped_start(recorded):
     clipped = r.y.copy()
     clipped[:r.i0 + 800] = 0
     corr, windows = _first_syllable(r.x, clipped, r.i0)
-    assert corr < 0.8 or max(windows) > 6.0
+    assert corr < 0.8 or max(windows) > 8.0
+    assert max(windows) > 30.0
 
 
 def test_round_trip_meets_pesq(recorded):

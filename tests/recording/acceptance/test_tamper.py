@@ -191,6 +191,19 @@ def test_truncated_partial_recording_is_detected_and_refused(lab, box, tmp_path)
     export_refused(lab, data_dir, row["call_id"], tmp_path, expect="file changed")
 
 
+def test_altered_partial_recording_is_detected_even_with_its_row_rewritten(lab, box, tmp_path):
+    """Only a partial recording's last record may fail authentication (a torn write)."""
+    data_dir, rows = box
+    row = rows[3]
+    path = os.path.join(data_dir, "recordings", row["file"])
+    header, recs = records(path)
+    flip_bit(path, recs, header)
+    rewrite_row(data_dir, row)
+    out = verify_fails(lab, data_dir, True, "recording %s" % row["id"])
+    assert "chunk 1 failed authentication" in out
+    export_refused(lab, data_dir, row["call_id"], tmp_path, expect="altered or damaged")
+
+
 def test_deleted_file_is_detected_and_refused(lab, box, tmp_path):
     data_dir, rows = box
     os.unlink(os.path.join(data_dir, "recordings", rows[2]["file"]))
