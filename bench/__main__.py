@@ -12,7 +12,7 @@ import platform
 import sys
 import time
 
-SECTIONS = ("ring", "box", "dsp", "codec", "web")
+SECTIONS = ("ring", "box", "dsp", "codec", "web", "recording")
 
 
 def main(argv):
