@@ -14,6 +14,15 @@ duration, size and SHA-256 of the file. At start-up :meth:`RecordingStore.recove
 finishes what a crash cut: every row still ``recording`` becomes ``partial``
 (playable up to its last whole chunk, with that duration), and files with
 no row are removed.
+
+What is checked (:meth:`RecordingStore.verify`, and before every export):
+without the key, each finished file against the size and SHA-256 in its
+row; with the key, every chunk's authentication and place in the stream,
+and that a ``complete`` recording ends with its final chunk. A partial
+recording has no final chunk to miss when a crash cut it (one stopped at
+the disk reserve is sealed), and its last record may be a torn write that
+fails authentication: so only its row tells how long it was, and someone
+who rewrites the row too can cut its end unnoticed.
 """
 
 import hashlib
