@@ -1,0 +1,133 @@
+"""Whether the wall clock can be trusted to delete recordings by.
+
+A Raspberry Pi has no battery-backed clock: it starts at the last saved time
+(or 1970) and jumps when NTP synchronises; a bad time server, or a person,
+can set it anywhere. Deleting by a wrong time is irreversible, so automatic
+deletion needs all of:
+
+* the clock is known to be synchronised (:attr:`Clock.synchronised`);
+* wall time has kept step with the monotonic clock since the last sweep that
+  passed, within ``clock_tolerance_s`` (a step means a jump);
+* wall time is not before the last passed sweep or the newest call, and not
+  more than ``clock_max_ahead_days`` after the last passed sweep (or, before
+  the first one, after the newest call) — a clock that jumps to 2040 across
+  a restart is caught here.
+
+A jump suspends automatic deletion until an installer confirms the time
+(:meth:`ClockGuard.confirm`): a clock that stays at 2040 is consistent with
+itself from then on, and only a person can tell it is wrong. The suspension
+and the last passed sweep are kept in ``calls.db`` (``retention_state``), so
+a restart does not lift them.
+"""
+
+import datetime
+
+from .retention import DAY_US
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS retention_state (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
+"""
+
+
+def _iso(wall_us):
+    return datetime.datetime.fromtimestamp(wall_us / 1e6, datetime.timezone.utc) \
+        .strftime("%Y-%m-%d %H:%M UTC")
+
+
+class ClockGuard:
+    """Decides whether a sweep may delete. ``db`` is a connection to calls.db.
+
+    :param settings: ``() -> RetentionSettings`` (its clock tolerances)
+    """
+
+    def __init__(self, clock, db, settings):
+        self.clock = clock
+        self._db = db
+        self._settings = settings
+        self._db.executescript(SCHEMA)
+        self._offset_us = None   # wall - monotonic at the last passed check, this process
+
+    def _get(self, key):
+        row = self._db.execute("SELECT value FROM retention_state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def _put(self, key, value):
+        if value is None:
+            self._db.execute("DELETE FROM retention_state WHERE key = ?", (key,))
+        else:
+            self._db.execute("INSERT OR REPLACE INTO retention_state (key, value) VALUES (?, ?)",
+                             (key, str(value)))
+
+    @property
+    def last_passed_us(self):
+        value = self._get("last_passed_wall_us")
+        return None if value is None else int(value)
+
+    @property
+    def suspended(self):
+        """Why automatic deletion is suspended (text), or None."""
+        return self._get("suspended")
+
+    def check(self):
+        """None when the time can be trusted, else ``(kind, message)``: kind is
+        ``"unsynchronised"`` or ``"jump"`` (which also suspends deletion)."""
+        if not self.clock.synchronised:
+            # Whatever it does meanwhile, the clock is judged afresh once synchronised.
+            self._offset_us = None
+            return ("unsynchronised", "the clock is not known to be synchronised: nothing is "
+                    "deleted until it is (check the network and the time server)")
+        suspended = self.suspended
+        if suspended is not None:
+            return "jump", suspended + "; nothing is deleted until an installer confirms the time"
+        wall_us, mono_us = self.clock.wall_us(), self.clock.now_us()
+        jump = self._jump(wall_us, mono_us)
+        if jump is not None:
+            self._put("suspended", "%s (seen at %s)" % (jump, _iso(wall_us)))
+            return "jump", self.suspended + "; nothing is deleted until an installer confirms the time"
+        return None
+
+    def _jump(self, wall_us, mono_us):
+        settings = self._settings()
+        tolerance_us = settings.clock_tolerance_s * 1_000_000
+        if self._offset_us is not None:
+            drift_us = (wall_us - mono_us) - self._offset_us
+            if abs(drift_us) > tolerance_us:
+                return "the clock jumped %s by %s since the last sweep" % (
+                    "forward" if drift_us > 0 else "back", _span(abs(drift_us)))
+        last = self.last_passed_us
+        newest = self._db.execute("SELECT max(started_at) FROM calls WHERE clock_synced = 1"
+                                  ).fetchone()[0]
+        if last is not None and wall_us < last - tolerance_us:
+            return "the clock (%s) is before the last sweep (%s)" % (_iso(wall_us), _iso(last))
+        if newest is not None and wall_us < newest - tolerance_us:
+            return "the clock (%s) is before the newest call (%s)" % (_iso(wall_us), _iso(newest))
+        reference = last if last is not None else newest
+        if reference is not None and wall_us > reference + settings.clock_max_ahead_days * DAY_US:
+            return "the clock (%s) is %s past the %s (%s)" % (
+                _iso(wall_us), _span(wall_us - reference),
+                "last sweep" if last is not None else "newest call", _iso(reference))
+        return None
+
+    def passed(self, wall_us):
+        """A sweep passed the guard at ``wall_us``: the new reference."""
+        self._offset_us = wall_us - self.clock.now_us()
+        self._put("last_passed_wall_us", int(wall_us))
+
+    def confirm(self, wall_us):
+        """A person confirmed the time is right now; returns what the suspension said."""
+        was = self.suspended
+        self._put("suspended", None)
+        self.passed(wall_us)
+        return was
+
+
+def _span(us):
+    s = us / 1e6
+    if s < 3600:
+        return "%d s" % s
+    if s < 2 * 86400:
+        return "%.1f hours" % (s / 3600)
+    return "%d days" % (s // 86400)

@@ -1,0 +1,165 @@
+"""The deletion log: proof of what retention deleted, when and by which rule.
+
+One row per deleted recording in the ``deletion_log`` table of ``calls.db``,
+written in the same transaction that destroys the recording's row (and its
+wrapped key): a recording is never gone without its entry, nor logged as
+gone while its key survives. An entry holds no personal data — no number,
+name or audio — only what proves the deletion::
+
+    seq, deleted_at (µs since the epoch, UTC), reason ("retention" or
+    "overwrite"), rule, recording_id, call_id, line, direction, categories,
+    call_date (the day the call started, UTC), duration_s, bytes,
+    file_sha256 (of the encrypted file, as recorded when it was finished)
+
+Tamper evidence is the audit trail's (see :mod:`firmware.audit`): each entry
+carries ``hash = SHA-256(prev_hash || canonical entry)``, the first entry's
+``prev_hash`` being 32 zero bytes, so an edit, removal, insertion or
+reordering breaks the chain. Removing entries at the end would not, so every
+sweep writes the chain head (``seq`` and ``hash``) into its
+``retention_sweep`` audit entry, itself chained and anchored by the audit
+head file: :func:`verify` checks the log against the latest of those anchors.
+A crash between the deletion and the sweep's audit entry leaves entries after
+the last anchor; they are chained like any other, and the next sweep anchors
+them.
+"""
+
+import hashlib
+import json
+
+from ..audit import GENESIS_HASH, canonical_json
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS deletion_log (
+    seq          INTEGER PRIMARY KEY,
+    deleted_at   INTEGER NOT NULL,
+    reason       TEXT NOT NULL,
+    rule         TEXT NOT NULL,
+    recording_id TEXT NOT NULL,
+    call_id      INTEGER NOT NULL,
+    line         INTEGER,
+    direction    TEXT,
+    categories   TEXT NOT NULL,
+    call_date    TEXT,
+    duration_s   REAL,
+    bytes        INTEGER,
+    file_sha256  TEXT,
+    prev_hash    TEXT NOT NULL,
+    hash         TEXT NOT NULL
+);
+-- Stops bugs, not attackers (the hash chain is what catches those).
+CREATE TRIGGER IF NOT EXISTS deletion_log_no_update BEFORE UPDATE ON deletion_log
+    BEGIN SELECT RAISE(ABORT, 'the deletion log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS deletion_log_no_delete BEFORE DELETE ON deletion_log
+    BEGIN SELECT RAISE(ABORT, 'the deletion log is append-only'); END;
+"""
+
+FIELDS = ("seq", "deleted_at", "reason", "rule", "recording_id", "call_id", "line", "direction",
+          "categories", "call_date", "duration_s", "bytes", "file_sha256")
+ANCHOR = "deletion_log"     # the key of the chain head in a retention_sweep audit entry
+
+
+def entry_hash(prev_hash, entry):
+    """The hex SHA-256 chaining ``entry`` (a dict of :data:`FIELDS`) to ``prev_hash``."""
+    body = canonical_json({k: entry[k] for k in FIELDS})
+    return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode("ascii")).hexdigest()
+
+
+def ensure_schema(db):
+    db.executescript(SCHEMA)
+
+
+def head(db):
+    """``(seq, hash)`` of the last entry, or ``(0, GENESIS_HASH)`` for an empty log."""
+    row = db.execute("SELECT seq, hash FROM deletion_log ORDER BY seq DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else (0, GENESIS_HASH)
+
+
+def append(db, entry):
+    """Add ``entry`` (every field of :data:`FIELDS` but ``seq``) inside the caller's transaction.
+
+    Returns the stored entry (with ``seq``, ``prev_hash`` and ``hash``).
+    """
+    seq, prev_hash = head(db)
+    entry = dict(entry, seq=seq + 1, categories=sorted(entry["categories"]))
+    if entry["duration_s"] is not None:
+        entry["duration_s"] = round(float(entry["duration_s"]), 3)
+    digest = entry_hash(prev_hash, entry)
+    db.execute("INSERT INTO deletion_log (%s, prev_hash, hash) VALUES (%s)"
+               % (", ".join(FIELDS), ", ".join("?" * (len(FIELDS) + 2))),
+               [json.dumps(entry[k]) if k == "categories" else entry[k] for k in FIELDS]
+               + [prev_hash, digest])
+    return dict(entry, prev_hash=prev_hash, hash=digest)
+
+
+def _row_entry(row):
+    entry = dict(zip(FIELDS + ("prev_hash", "hash"), row))
+    entry["categories"] = json.loads(entry["categories"])
+    return entry
+
+
+def entries(db, limit=100, offset=0, newest_first=True):
+    """Up to ``limit`` entries as dicts, newest first by default."""
+    rows = db.execute("SELECT %s, prev_hash, hash FROM deletion_log ORDER BY seq %s "
+                      "LIMIT ? OFFSET ?" % (", ".join(FIELDS), "DESC" if newest_first else "ASC"),
+                      (int(limit), int(offset))).fetchall()
+    return [_row_entry(r) for r in rows]
+
+
+def count(db):
+    return db.execute("SELECT count(*) FROM deletion_log").fetchone()[0]
+
+
+def latest_anchor(audit):
+    """``(seq, hash)`` recorded by the newest ``retention_sweep`` audit entry, or None."""
+    offset = 0
+    while True:
+        batch = audit.entries(limit=50, offset=offset, action="retention_sweep")
+        for entry in batch:
+            anchor = entry.details.get(ANCHOR)
+            if isinstance(anchor, dict) and "seq" in anchor:
+                return anchor["seq"], anchor["hash"]
+        if len(batch) < 50:
+            return None
+        offset += 50
+
+
+def verify(db, audit=None):
+    """Check the chain (and, given the audit trail, its latest anchor); returns problems.
+
+    Each problem is one line naming the entry it concerns; an empty list
+    means the log is intact.
+    """
+    problems = []
+    anchor = latest_anchor(audit) if audit is not None else None
+    if anchor is not None and anchor[0] <= 0:
+        anchor = None
+    anchored = None          # the hash of the anchored entry, once seen
+    expected, prev_hash = 1, GENESIS_HASH
+    for row in db.execute("SELECT %s, prev_hash, hash FROM deletion_log ORDER BY seq"
+                          % ", ".join(FIELDS)):
+        try:
+            entry = _row_entry(row)
+            digest = entry_hash(entry["prev_hash"], entry)
+        except (ValueError, TypeError, KeyError):
+            entry, digest = dict(zip(FIELDS + ("prev_hash", "hash"), row)), None
+        seq = entry["seq"]
+        if seq != expected:
+            problems.append("deletion log entries %d-%d are missing (removed?)" % (expected, seq - 1)
+                            if seq > expected else "deletion log entry %d is out of order" % seq)
+        elif entry["prev_hash"] != prev_hash:
+            problems.append("deletion log entry %d does not follow the one before it (inserted, "
+                            "reordered, or an earlier entry was rewritten)" % seq)
+        if digest != entry["hash"]:
+            problems.append("deletion log entry %d was modified: its content does not match "
+                            "its hash" % seq)
+        if anchor is not None and seq == anchor[0]:
+            anchored = entry["hash"]
+        expected, prev_hash = seq + 1, entry["hash"]
+    if anchor is not None:
+        if anchored is None:
+            problems.append("the audit trail says the deletion log reached entry %d, but it "
+                            "ends at %d: entries were removed" % (anchor[0], expected - 1))
+        elif anchored != anchor[1]:
+            problems.append("deletion log entry %d does not match the hash the audit trail "
+                            "recorded for it: the log was rewritten" % anchor[0])
+    return problems

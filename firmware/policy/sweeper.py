@@ -1,0 +1,406 @@
+"""The retention sweep: deletes recordings past their period, by crypto-shredding.
+
+:class:`RetentionSweeper` runs on the box's clock every
+``sweep_interval_min`` (on the simulated clock, in simulated time). A sweep
+
+1. asks the :class:`ClockGuard` whether wall time can be trusted: while the
+   clock is not known to be synchronised, or after it jumped, nothing is
+   deleted and an alarm says why;
+2. selects the recordings past their period (:meth:`RetentionSweeper.preview`
+   — the same selection, so a preview's count is what the sweep deletes);
+3. destroys each one's row in ``recordings`` — the only copy of its wrapped
+   data key — with ``secure_delete`` on, in the same transaction as its
+   deletion-log entry (:mod:`firmware.policy.deletions`), then removes the
+   file durably. The database's write-ahead log is then checkpointed and
+   truncated, so the overwritten pages replace the old ones in ``calls.db``
+   and no copy of the key is left in either file;
+4. writes a ``retention_sweep`` audit entry with the counts and the deletion
+   log's chain head.
+
+A crash after the commit and before the file is removed leaves a file with
+no row: unreadable without its key, and removed by
+:meth:`RecordingStore.recover` at the next start.
+
+Every minute it also checks the disk: ``disk_warning`` and ``disk_critical``
+alarms (:class:`firmware.recorder.Alarm`, line 0: the whole box) follow the
+configured thresholds, and with ``overwrite_oldest_when_full`` a critically
+full disk gets the oldest recordings past their category's minimum period
+(and not on hold) deleted until it is below the critical threshold.
+
+Limits: flash keeps old blocks, so a copy of a wrapped key can outlive the
+database page that held it on the card itself (wear levelling); the key is
+still wrapped to the box's key, so this matters only to someone who also has
+a password or the recovery key. Deleting a recording does not delete the
+call's row in the call log.
+"""
+
+import datetime
+import logging
+import shutil
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+
+from .. import fsutil
+from ..calllog import SCHEMA as CALLS_SCHEMA
+from ..recordings import SCHEMA as RECORDINGS_SCHEMA
+from . import callmeta, deletions
+from .clockguard import ClockGuard
+from .retention import DAY_US
+
+log = logging.getLogger(__name__)
+
+DISK_CHECK_US = 60_000_000
+BATCH = 50                      # recordings destroyed per transaction
+OVERWRITE_RULE = "overwrite-when-full"
+
+_SELECT = """
+SELECT r.id, r.call_id, c.line, c.direction, c.started_at, r.duration_s, r.bytes, r.sha256,
+       (SELECT group_concat(tag, ',') FROM call_tags t WHERE t.call_id = r.call_id)
+FROM recordings r JOIN calls c ON c.id = r.call_id
+WHERE r.state IN ('complete', 'partial') AND c.started_at <= ?
+  AND %s EXISTS (SELECT 1 FROM legal_holds h WHERE h.call_id = r.call_id)
+ORDER BY c.started_at, r.id
+"""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A recording a rule would delete now. ``started_at``: the call's start (µs, UTC)."""
+
+    recording_id: str
+    call_id: int
+    line: int
+    direction: str
+    categories: tuple
+    started_at: int
+    duration_s: float
+    bytes: int
+    sha256: str
+    rule: str
+    days: int
+
+
+@dataclass
+class SweepResult:
+    """What one sweep did: ``refused`` is None or the clock guard's reason."""
+
+    deleted: int = 0
+    held: int = 0
+    by_rule: dict = field(default_factory=dict)
+    refused: str = None
+    message: str = ""
+
+
+class RetentionSweeper:
+    """Deletes what :class:`~firmware.policy.retention.RetentionSettings` say is past its time.
+
+    :param store: the box's :class:`~firmware.recordings.RecordingStore` (its
+        data directory and file names)
+    :param clock: the box's clock; every time decision uses it
+    :param audit: the :class:`~firmware.audit.AuditLog`
+    :param settings: a :class:`RetentionSettings` (replace with :meth:`update_settings`)
+    :param bus: where :class:`~firmware.recorder.Alarm` s go (None: none published)
+    :param disk_usage: ``f(path) -> (total, used, free)`` bytes, as :func:`shutil.disk_usage`
+    :param threaded: run scheduled sweeps on a thread of their own (the real
+        clock's timer thread also runs the line supervisor's timers)
+    """
+
+    def __init__(self, store, clock, audit, settings, *, bus=None, disk_usage=shutil.disk_usage,
+                 threaded=False):
+        self.store = store
+        self.clock = clock
+        self.audit = audit
+        self.settings = settings
+        self.bus = bus
+        self._disk_usage = disk_usage
+        self._threaded = threaded
+        self._lock = threading.RLock()           # one sweep (and one connection user) at a time
+        self._db = sqlite3.connect(store.data_dir + "/calls.db", isolation_level=None,
+                                   check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        # What makes deletion shredding: freed cells and pages are overwritten with zeros.
+        self._db.execute("PRAGMA secure_delete=ON")
+        self._db.executescript(CALLS_SCHEMA + RECORDINGS_SCHEMA)
+        callmeta.ensure_schema(self._db)
+        deletions.ensure_schema(self._db)
+        self.guard = ClockGuard(clock, self._db, lambda: self.settings)
+        self._alarms = {}
+        self._timers = []
+        self._running = None
+        self.last_disk_percent = None
+
+    # ------------------------------------------------------------ scheduling
+    def start(self):
+        """Sweep every ``sweep_interval_min`` and check the disk every minute, on the clock."""
+        self._schedule_sweep()
+        self._schedule_disk()
+
+    def stop(self):
+        for timer in self._timers:
+            timer.cancel()
+        self._timers = []
+        running = self._running
+        if running is not None:
+            running.join()
+
+    def close(self):
+        self.stop()
+        with self._lock:
+            self._db.close()
+
+    def update_settings(self, settings):
+        """Use ``settings`` from now on (a new sweep interval applies from the next sweep)."""
+        self.settings = settings
+
+    def _schedule_sweep(self):
+        delay_us = self.settings.sweep_interval_min * 60_000_000
+        self._timers = [t for t in self._timers if not t.cancelled]
+        self._timers.append(self.clock.call_later(delay_us, self._scheduled_sweep))
+
+    def _schedule_disk(self):
+        self._timers.append(self.clock.call_later(DISK_CHECK_US, self._scheduled_disk))
+
+    def _scheduled_sweep(self):
+        self._schedule_sweep()
+        self._in_background(self.sweep)
+
+    def _scheduled_disk(self):
+        self._schedule_disk()
+        self._in_background(self.check_disk)
+
+    def _in_background(self, job):
+        if not self._threaded:
+            job()
+            return
+        if self._running is not None and self._running.is_alive():
+            return          # the previous sweep is still going: this one is not needed
+
+        def run():
+            try:
+                job()
+            except Exception:           # a sweep that fails must not stop the next ones
+                log.exception("retention job failed")
+        self._running = threading.Thread(target=run, name="linekeeper-retention", daemon=True)
+        self._running.start()
+
+    # ------------------------------------------------------------ selection
+    def preview(self, now_us=None, settings=None):
+        """The recordings a sweep at wall time ``now_us`` would delete, oldest first.
+
+        ``now_us`` defaults to the clock's wall time, ``settings`` to the
+        current ones (pass others to see what a change would do). Held calls
+        are never in the list. The clock guard is not consulted: a preview
+        deletes nothing.
+        """
+        return self._select(self.clock.wall_us() if now_us is None else now_us,
+                            settings or self.settings, held=False)
+
+    def held(self, now_us=None, settings=None):
+        """The recordings a sweep would delete but for their legal hold."""
+        return self._select(self.clock.wall_us() if now_us is None else now_us,
+                            settings or self.settings, held=True)
+
+    def _select(self, now_us, settings, held):
+        shortest = settings.shortest_days()
+        if shortest is None:
+            return []
+        with self._lock:
+            rows = self._db.execute(_SELECT % ("" if held else "NOT"),
+                                    (now_us - shortest * DAY_US,)).fetchall()
+        found = []
+        for rid, call_id, line, direction, started, duration_s, size, sha, tags in rows:
+            categories = tuple(sorted(tags.split(","))) if tags else ()
+            decision = settings.decide(line, direction, categories)
+            if decision.days is not None and started <= now_us - decision.days * DAY_US:
+                found.append(Candidate(rid, call_id, line, direction, categories, started,
+                                       duration_s, size, sha, decision.rule, decision.days))
+        return found
+
+    @staticmethod
+    def counts(candidates):
+        """``{rule: number of recordings}`` of a preview."""
+        by_rule = {}
+        for c in candidates:
+            by_rule[c.rule] = by_rule.get(c.rule, 0) + 1
+        return by_rule
+
+    # ------------------------------------------------------------ the sweep
+    def sweep(self, actor="system", trigger="schedule"):
+        """Delete every recording past its period now (by the clock); returns a :class:`SweepResult`.
+
+        Refused (nothing deleted, an alarm raised) when the clock guard does
+        not trust the wall time. Always audited as ``retention_sweep``.
+        """
+        with self._lock:
+            result = SweepResult()
+            problem = self.guard.check()
+            self._alarm("clock_unsynchronised", problem is not None and problem[0] == "unsynchronised",
+                        problem[1] if problem else "the clock is synchronised")
+            self._alarm("clock_jump", problem is not None and problem[0] == "jump",
+                        problem[1] if problem else "the clock is trusted again")
+            if problem is not None:
+                result.refused, result.message = problem
+                log.warning("retention sweep refused: %s", problem[1])
+            else:
+                now_us = self.clock.wall_us()
+                doomed = self.preview(now_us)
+                result.held = len(self.held(now_us))
+                result.deleted = self._destroy(doomed, "retention", now_us)
+                result.by_rule = self.counts(doomed)
+                self.guard.passed(now_us)
+            self._audit(actor, trigger, result)
+            return result
+
+    def _destroy(self, candidates, reason, now_us):
+        """Shred ``candidates`` (in batches); returns how many were destroyed."""
+        done = 0
+        for i in range(0, len(candidates), BATCH):
+            done += len(self._destroy_batch(candidates[i:i + BATCH], reason, now_us))
+        if done:
+            self._checkpoint()
+        return done
+
+    def _destroy_batch(self, batch, reason, now_us):
+        destroyed = []
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for c in batch:
+                # A hold placed since the selection still wins; a row already gone is skipped.
+                cur = self._db.execute(
+                    "DELETE FROM recordings WHERE id = ? AND state IN ('complete', 'partial') "
+                    "AND NOT EXISTS (SELECT 1 FROM legal_holds WHERE call_id = ?)",
+                    (c.recording_id, c.call_id))
+                if cur.rowcount != 1:
+                    continue
+                deletions.append(self._db, {
+                    "deleted_at": now_us, "reason": reason, "rule": c.rule,
+                    "recording_id": c.recording_id, "call_id": c.call_id, "line": c.line,
+                    "direction": c.direction, "categories": list(c.categories),
+                    "call_date": _date(c.started_at), "duration_s": c.duration_s,
+                    "bytes": c.bytes, "file_sha256": c.sha256})
+                destroyed.append(c)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        for c in destroyed:
+            fsutil.remove_durable(self.store.path_of(c.recording_id))
+        return destroyed
+
+    def _checkpoint(self):
+        """Move the shredded pages into calls.db and empty the write-ahead log."""
+        busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            # A reader held an old snapshot: the next checkpoint (SQLite's own, or
+            # the next sweep's) finishes the job.
+            log.warning("calls.db checkpoint was busy: old pages stay in its WAL until the next one")
+
+    def _audit(self, actor, trigger, result):
+        details = {"trigger": trigger, "deleted": result.deleted, "held": result.held,
+                   "by_rule": result.by_rule}
+        if result.refused:
+            details.update(refused=result.refused, reason=result.message)
+        seq, digest = deletions.head(self._db)
+        details[deletions.ANCHOR] = {"seq": seq, "hash": digest}
+        self.audit.append(actor, "retention_sweep", None, details, int(self.clock.wall_us()))
+
+    # ------------------------------------------------------------ the disk
+    def check_disk(self):
+        """Raise or clear the disk alarms; overwrite the oldest when so set. Returns percent used."""
+        with self._lock:
+            percent = self._disk_percent()
+            settings = self.settings
+            if percent >= settings.disk_critical_percent and settings.overwrite_oldest_when_full:
+                percent = self._overwrite(percent)
+            self.last_disk_percent = percent
+            self._alarm("disk_warning", percent >= settings.disk_warning_percent,
+                        "the card is %.0f%% full (warning at %d%%)"
+                        % (percent, settings.disk_warning_percent))
+            self._alarm("disk_critical", percent >= settings.disk_critical_percent,
+                        "the card is %.0f%% full (critical at %d%%): recording stops when it "
+                        "is full" % (percent, settings.disk_critical_percent))
+            return percent
+
+    def _disk_percent(self):
+        total, used, free = self._disk_usage(self.store.data_dir)
+        return 100.0 * used / (used + free) if used + free else 0.0
+
+    def overwritable(self, now_us=None):
+        """Recordings the overwrite mode may delete: past their minimum period, not held, oldest first."""
+        now_us = self.clock.wall_us() if now_us is None else now_us
+        with self._lock:
+            rows = self._db.execute(_SELECT % "NOT", (now_us,)).fetchall()
+        found = []
+        for rid, call_id, line, direction, started, duration_s, size, sha, tags in rows:
+            categories = tuple(sorted(tags.split(","))) if tags else ()
+            floor_days, _ = self.settings.floor(categories)
+            if started <= now_us - floor_days * DAY_US:
+                found.append(Candidate(rid, call_id, line, direction, categories, started,
+                                       duration_s, size, sha, OVERWRITE_RULE, floor_days))
+        return found
+
+    def _overwrite(self, percent):
+        problem = self.guard.check()
+        if problem is not None:
+            log.warning("disk critically full, but overwriting is refused: %s", problem[1])
+            return percent
+        now_us = self.clock.wall_us()
+        critical = self.settings.disk_critical_percent
+        result = SweepResult()
+        for c in self.overwritable(now_us):
+            if percent < critical:
+                break
+            if self._destroy_batch([c], "overwrite", now_us):
+                result.deleted += 1
+                percent = self._disk_percent()
+        if result.deleted:
+            self._checkpoint()
+            result.by_rule = {OVERWRITE_RULE: result.deleted}
+            self._audit("system", "overwrite", result)
+        return percent
+
+    # ------------------------------------------------------------ alarms
+    def _alarm(self, kind, active, message):
+        if self._alarms.get(kind, False) == active:
+            return
+        self._alarms[kind] = active
+        if active:
+            log.warning("alarm %s: %s", kind, message)
+        if self.bus is not None:
+            from ..recorder import Alarm
+            self.bus.publish(Alarm(line=0, t_us=self.clock.now_us(), kind=kind, active=active,
+                                   message=message))
+
+    def active_alarms(self):
+        return sorted(k for k, v in self._alarms.items() if v)
+
+    # ------------------------------------------------------------ the deletion log
+    def confirm_clock(self, actor):
+        """An installer says the wall time is right: automatic deletion may resume (audited)."""
+        with self._lock:
+            now_us = self.clock.wall_us()
+            was = self.guard.confirm(now_us)
+            self.audit.append(actor, "config_change", "retention.clock",
+                              {"confirmed_wall_us": now_us, "suspended_because": was},
+                              int(now_us))
+            self._alarm("clock_jump", False, "the clock was confirmed by %s" % actor)
+
+    def deletion_log(self, limit=100, offset=0):
+        with self._lock:
+            return deletions.entries(self._db, limit, offset)
+
+    def deletion_count(self):
+        with self._lock:
+            return deletions.count(self._db)
+
+    def verify(self):
+        """Problems with the deletion log (its chain and its anchor in the audit trail)."""
+        with self._lock:
+            return deletions.verify(self._db, self.audit)
+
+
+def _date(wall_us):
+    return datetime.datetime.fromtimestamp(wall_us // 1_000_000, datetime.timezone.utc) \
+        .date().isoformat()

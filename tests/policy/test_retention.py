@@ -1,0 +1,156 @@
+"""Retention acceptance: rules, legal hold, minimum periods, preview = sweep, the deletion log."""
+
+import sqlite3
+
+from firmware.policy.retention import RetentionSettings
+
+from .conftest import settings
+
+
+def test_rules_by_line_direction_and_category_first_match_wins(shelf):
+    shelf.sweeper.update_settings(settings(default_days=365, rules=[
+        {"name": "sales-in", "line": 1, "direction": "in", "days": 30},
+        {"name": "complaints", "category": "complaint", "days": None},
+        {"name": "line-2", "line": 2, "days": 60}]))
+    old_sales = shelf.add_call(40, line=1, direction="in")
+    new_sales = shelf.add_call(20, line=1, direction="in")
+    out_line1 = shelf.add_call(40, line=1, direction="out")        # default: 365 days
+    complaint = shelf.add_call(400, line=2, tags=["complaint"])     # kept forever
+    line2 = shelf.add_call(61, line=2, direction="out")
+    ancient = shelf.add_call(366, line=3)
+    preview = shelf.sweeper.preview()
+    assert {c.call_id: c.rule for c in preview} == {
+        old_sales: "sales-in", line2: "line-2", ancient: "default"}
+    result = shelf.sweeper.sweep()
+    assert result.deleted == 3 and result.refused is None
+    assert shelf.recorded() == sorted([new_sales, out_line1, complaint])
+
+
+def test_legal_hold_overrides_every_deletion(shelf):
+    shelf.sweeper.update_settings(settings(default_days=30))
+    held = shelf.add_call(100, hold=True)
+    free = shelf.add_call(100)
+    assert [c.call_id for c in shelf.sweeper.preview()] == [free]
+    result = shelf.sweeper.sweep()
+    assert result.deleted == 1 and result.held == 1
+    assert shelf.recorded() == [held]
+    # Cleared, the hold no longer protects it: the next sweep deletes it.
+    shelf.meta.set_legal_hold(held, False, "sam", shelf.clock.wall_us())
+    shelf.advance(3600)
+    assert shelf.sweeper.sweep().deleted == 1
+    assert shelf.recorded() == []
+
+
+def test_a_hold_placed_after_the_preview_still_wins(shelf):
+    shelf.sweeper.update_settings(settings(default_days=30))
+    call = shelf.add_call(100)
+    doomed = shelf.sweeper.preview()
+    shelf.meta.set_legal_hold(call, True, "sam", shelf.clock.wall_us())
+    assert shelf.sweeper._destroy(doomed, "retention", shelf.clock.wall_us()) == 0
+    assert shelf.recorded() == [call]
+
+
+def test_a_five_year_minimum_survives_a_30_day_rule(shelf):
+    shelf.sweeper.update_settings(settings(default_days=30, rules=[
+        {"name": "short", "line": 1, "days": 30}], minimum_days={"regulated": 1827}))
+    regulated = shelf.add_call(1826, tags=["regulated"])      # a day short of five years
+    regulated_old = shelf.add_call(1828, tags=["regulated", "sales"])
+    plain = shelf.add_call(31)
+    decision = shelf.sweeper.settings.decide(1, "in", {"regulated"})
+    assert (decision.rule, decision.days, decision.floor_category) == ("short", 1827, "regulated")
+    assert shelf.sweeper.sweep().deleted == 2
+    assert shelf.recorded() == [regulated]
+    assert {e["call_id"] for e in shelf.sweeper.deletion_log()} == {regulated_old, plain}
+
+
+def test_preview_count_equals_what_the_sweep_then_deletes(shelf):
+    shelf.sweeper.update_settings(settings(default_days=90, rules=[
+        {"name": "line-3", "line": 3, "days": 10}], minimum_days={"regulated": 1827}))
+    for i in range(40):
+        shelf.add_call(days_ago=i * 5, line=1 + i % 4, direction="in" if i % 3 else "out",
+                       tags=["regulated"] if i % 7 == 0 else (), hold=i % 11 == 0)
+    preview = shelf.sweeper.preview()
+    counts = shelf.sweeper.counts(preview)
+    assert len(preview) > 10 and set(counts) == {"default", "line-3"}
+    result = shelf.sweeper.sweep()
+    assert result.deleted == len(preview)
+    assert result.by_rule == counts
+    assert sorted(e["recording_id"] for e in shelf.sweeper.deletion_log(limit=1000)) == \
+        sorted(c.recording_id for c in preview)
+    assert shelf.sweeper.preview() == []
+
+
+def test_no_period_configured_deletes_nothing(shelf):
+    assert RetentionSettings().default_days is None
+    shelf.add_call(5000)
+    assert shelf.sweeper.preview() == []
+    assert shelf.sweeper.sweep().deleted == 0
+
+
+def test_every_sweep_is_audited_with_its_counts(shelf):
+    shelf.sweeper.update_settings(settings(default_days=30))
+    shelf.add_call(31)
+    shelf.add_call(31, hold=True)
+    shelf.sweeper.sweep()
+    (entry,) = shelf.sweeps()
+    assert entry.actor == "system"
+    assert entry.details["deleted"] == 1 and entry.details["held"] == 1
+    assert entry.details["by_rule"] == {"default": 1}
+    assert entry.details["deletion_log"]["seq"] == 1
+
+
+def test_the_sweep_runs_by_itself_on_the_clock(shelf):
+    shelf.sweeper.update_settings(settings(default_days=30, sweep_interval_min=60))
+    call = shelf.add_call(29.99)          # 30 days old in about 15 minutes
+    shelf.sweeper.start()
+    shelf.advance(59 * 60)
+    assert shelf.recorded() == [call] and shelf.sweeps() == []
+    shelf.advance(61)
+    assert shelf.recorded() == [] and len(shelf.sweeps()) == 1
+    shelf.advance(3600)
+    assert len(shelf.sweeps()) == 2
+
+
+def test_the_deletion_log_proves_the_deletion_without_personal_data(shelf):
+    shelf.sweeper.update_settings(settings(default_days=30))
+    call = shelf.add_call(31, line=2, direction="out", tags=["sales"], number="01632960999")
+    row = shelf.store.for_call(call)
+    shelf.sweeper.sweep()
+    (entry,) = shelf.sweeper.deletion_log()
+    assert entry["recording_id"] == row["id"] and entry["call_id"] == call
+    assert (entry["line"], entry["direction"], entry["categories"]) == (2, "out", ["sales"])
+    assert entry["rule"] == "default" and entry["reason"] == "retention"
+    assert entry["file_sha256"] == row["sha256"] and entry["duration_s"] == 60.0
+    assert entry["deleted_at"] == shelf.clock.wall_us()
+    assert entry["call_date"] == "2026-01-30"
+    text = repr(entry)
+    assert "01632960999" not in text and "ACME" not in text
+    assert shelf.sweeper.verify() == []
+
+
+def test_the_deletion_log_detects_an_edit_a_removal_and_a_truncation(shelf, tmp_path):
+    shelf.sweeper.update_settings(settings(default_days=30))
+    for _ in range(3):
+        shelf.add_call(31)
+    shelf.sweeper.sweep()
+    assert shelf.sweeper.verify() == []
+    path = shelf.data_dir + "/calls.db"
+
+    def tamper(sql):
+        db = sqlite3.connect(path)
+        db.execute("DROP TRIGGER IF EXISTS deletion_log_no_update")
+        db.execute("DROP TRIGGER IF EXISTS deletion_log_no_delete")
+        db.execute(sql)
+        db.commit()
+        db.close()
+    tamper("UPDATE deletion_log SET rule = 'legal-request' WHERE seq = 2")
+    problems = shelf.sweeper.verify()
+    assert any("entry 2 was modified" in p for p in problems), problems
+
+    tamper("UPDATE deletion_log SET rule = 'default' WHERE seq = 2")
+    assert shelf.sweeper.verify() == []
+    tamper("DELETE FROM deletion_log WHERE seq = 3")     # the end: only the audit anchor shows it
+    problems = shelf.sweeper.verify()
+    assert any("reached entry 3" in p for p in problems), problems
+    tamper("DELETE FROM deletion_log WHERE seq = 1")
+    assert any("entries 1-1 are missing" in p or "missing" in p for p in shelf.sweeper.verify())
