@@ -148,11 +148,11 @@ class Recorder:
             try:
                 active = self._open(call, start_us)
             except DiskFullError as exc:
-                self._disk_full_alarm(call.line, True, str(exc))
+                self._disk_full_alarm(call.line, True, _message(exc))
                 return
             except OSError as exc:
                 log.error("cannot start recording call %s: %s", call.id, exc)
-                self._alarm(call.line, "recording_failed", True, str(exc))
+                self._alarm(call.line, "recording_failed", True, _message(exc))
                 return
             self._active[call.line] = active
             if len(samples):
@@ -263,14 +263,14 @@ class Recorder:
     def _stop(self, active, exc=None):
         """End a recording before its call ends (disk full, a write failed): ``partial``."""
         if exc is None or isinstance(exc, DiskFullError) or exc.errno == errno.ENOSPC:
-            self._disk_full_alarm(active.call.line, True, str(exc) if exc else
+            self._disk_full_alarm(active.call.line, True, _message(exc) if exc else
                                   "the disk is full (down to the %s kept free for the call "
                                   "log): recording of call %s stopped; it keeps what was "
                                   "recorded. Free space to record again"
                                   % (_size(self.disk_reserve_bytes), active.call.id))
         else:
             log.error("recording %s failed: %s", active.recording_id, exc)
-            self._alarm(active.call.line, "recording_failed", True, str(exc))
+            self._alarm(active.call.line, "recording_failed", True, _message(exc))
         active.pipeline.abort()
         self._release(active, "partial", active.pipeline.info())
 
@@ -366,3 +366,8 @@ def _sqlite_full(exc):
 
 def _size(n):
     return "%.1f MiB" % (n / (1 << 20)) if n >= 1 << 20 else "%d KiB" % (n // 1024)
+
+
+def _message(exc):
+    """An OSError's own words, without the "[Errno 28]" and file name decoration."""
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
