@@ -1,0 +1,112 @@
+"""The clock guard: no automatic deletion unsynchronised or after a jump (to 2040, say)."""
+
+import datetime
+
+from firmware.clock import SimClock
+from firmware.policy.sweeper import RetentionSweeper
+
+from .conftest import S, Shelf, settings
+
+YEAR_2040_US = int(datetime.datetime(2040, 1, 1, tzinfo=datetime.timezone.utc).timestamp()) * S
+
+
+def kinds(shelf, active=True):
+    return [a.kind for a in shelf.alarms if a.active == active]
+
+
+def test_a_clock_that_jumps_to_2040_deletes_nothing_and_raises_an_alarm(shelf):
+    shelf.sweeper.update_settings(settings(default_days=30))
+    calls = [shelf.add_call(d) for d in (1, 10, 29)]     # all would be past 30 days in 2040
+    shelf.sweeper.start()
+    shelf.advance(3600)
+    assert len(shelf.sweeps()) == 1 and shelf.recorded() == calls
+    shelf.jump((YEAR_2040_US - shelf.clock.wall_us()) / S)
+    assert len(shelf.sweeper.preview()) == 3        # what a trusting sweep would have done
+    shelf.advance(3600)
+    assert shelf.recorded() == calls
+    assert kinds(shelf) == ["clock_jump"]
+    assert "jumped forward" in shelf.alarms[-1].message
+    last = shelf.sweeps()[-1]
+    assert last.details["deleted"] == 0 and last.details["refused"] == "jump"
+    # The clock now keeps step with itself at 2040: still nothing, hour after hour.
+    shelf.advance(5 * 3600)
+    assert shelf.recorded() == calls
+    assert all(e.details["refused"] == "jump" for e in shelf.sweeps()[1:])
+
+
+def test_a_jump_across_a_restart_is_caught_by_the_last_sweep(shelf, tmp_path):
+    shelf.sweeper.update_settings(settings(default_days=30))
+    calls = [shelf.add_call(d) for d in (1, 10)]
+    assert shelf.sweeper.sweep().refused is None
+    shelf.sweeper.close()
+    # The box restarts with its clock at 2040 (synchronised to a bad server).
+    clock = SimClock(start_wall_us=YEAR_2040_US)
+    sweeper = RetentionSweeper(shelf.store, clock, shelf.audit, settings(default_days=30),
+                               bus=shelf.bus, disk_usage=shelf.disk)
+    shelf.sweeper = sweeper
+    result = sweeper.sweep()
+    assert result.refused == "jump" and "past the last sweep" in result.message
+    assert shelf.recorded() == calls and kinds(shelf) == ["clock_jump"]
+
+
+def test_an_unsynchronised_clock_deletes_nothing(shelf):
+    shelf.sweeper.update_settings(settings(default_days=30))
+    call = shelf.add_call(40)
+    shelf.clock.synchronised = False
+    result = shelf.sweeper.sweep()
+    assert result.refused == "unsynchronised" and shelf.recorded() == [call]
+    assert kinds(shelf) == ["clock_unsynchronised"]
+    shelf.clock.synchronised = True
+    assert shelf.sweeper.sweep().deleted == 1
+    assert kinds(shelf, active=False) == ["clock_unsynchronised"]
+
+
+def test_a_clock_going_back_before_the_last_sweep_deletes_nothing(shelf):
+    shelf.sweeper.update_settings(settings(default_days=30))
+    shelf.sweeper.sweep()
+    shelf.sweeper.guard._offset_us = None          # as after a restart
+    shelf.jump(-3 * 86400)
+    call = shelf.add_call(40)
+    result = shelf.sweeper.sweep()
+    assert result.refused == "jump" and "before the last sweep" in result.message
+    assert shelf.recorded() == [call]
+
+
+def test_a_small_drift_within_tolerance_is_not_a_jump(shelf):
+    shelf.sweeper.update_settings(settings(default_days=30, clock_tolerance_s=120))
+    shelf.sweeper.sweep()
+    shelf.add_call(31)
+    shelf.advance(3600)
+    shelf.jump(90)                 # NTP stepping 90 s
+    assert shelf.sweeper.sweep().deleted == 1
+
+
+def test_after_a_jump_an_installer_confirms_the_time_and_deletion_resumes(shelf):
+    shelf.sweeper.update_settings(settings(default_days=30))
+    shelf.sweeper.sweep()
+    shelf.jump(10 * 60)           # a real correction of ten minutes
+    call = shelf.add_call(40)
+    assert shelf.sweeper.sweep().refused == "jump"
+    shelf.advance(3600)
+    assert shelf.sweeper.sweep().refused == "jump"      # suspended until confirmed
+    shelf.sweeper.confirm_clock("ivan")
+    assert kinds(shelf, active=False) == ["clock_jump"]
+    assert shelf.sweeper.sweep().deleted == 1 and call not in shelf.recorded()
+    confirm = [e for e in shelf.audit.entries(limit=100) if e.action == "config_change"][0]
+    assert confirm.actor == "ivan" and confirm.target == "retention.clock"
+    assert "jumped forward" in confirm.details["suspended_because"]
+
+
+def test_the_first_sweep_of_a_box_judges_by_its_newest_call(tmp_path):
+    shelf = Shelf(tmp_path)
+    try:
+        shelf.sweeper.guard._put("last_passed_wall_us", None)
+        shelf.sweeper.guard._offset_us = None
+        shelf.sweeper.update_settings(settings(default_days=30))
+        call = shelf.add_call(1)
+        shelf.jump(400 * 86400)
+        result = shelf.sweeper.sweep()
+        assert result.refused == "jump" and "past the newest call" in result.message
+        assert shelf.recorded() == [call]
+    finally:
+        shelf.close()
