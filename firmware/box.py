@@ -137,7 +137,7 @@ def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, per
 
     config = config or load_config(data_dir)
     if config.country != scenario.country:
-        config = type(config)(**dict(config.to_dict(), country=scenario.country))
+        config = config.replace(country=scenario.country)
     hat = load_hat(scenario.hat)
     if synth is None:
         # The simulator's speech is test material, not the box's data: it is

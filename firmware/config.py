@@ -2,16 +2,20 @@
 
 Stored as ``DATA_DIR/config.json``. Unknown fields and wrong types are
 rejected whole with the field named; a missing file means the defaults.
-Later issues add sections (lines, recording rules, retention) with their own
-dataclasses and a migration per format version.
+Sections have dataclasses of their own, versions and migrations: ``policy``
+(recording rules, consent notices, PCI pause, retention) is
+:class:`firmware.policy.settings.PolicySettings`. :func:`save_config` writes
+the file atomically with mode 0600.
 """
 
 import dataclasses
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import ConfigError
+from .fsutil import atomic_write
+from .policy.settings import PolicySettings
 
 CONFIG_VERSION = 1
 COUNTRIES = ("uk", "us")
@@ -35,6 +39,8 @@ class BoxConfig:
     ``disk_reserve_mb`` free space (MiB) recordings leave on the card so the
                    call log can still be written: a recording that would eat
                    into it stops as ``partial`` with a ``disk_full`` alarm
+    ``policy``     :class:`~firmware.policy.settings.PolicySettings`: what is
+                   recorded, the notices, the PCI pause, retention
     """
 
     version: int = CONFIG_VERSION
@@ -48,6 +54,7 @@ class BoxConfig:
     flush_ms: int = 1000
     audio_profile: str = "voice"
     disk_reserve_mb: int = 64
+    policy: PolicySettings = field(default_factory=PolicySettings)
 
     def __post_init__(self):
         if self.version != CONFIG_VERSION:
@@ -82,6 +89,8 @@ class BoxConfig:
                               field="flush_ms")
         if not isinstance(self.disk_reserve_mb, int) or not 0 <= self.disk_reserve_mb <= 65536:
             raise ConfigError("must be a whole number of MiB from 0 to 65536", field="disk_reserve_mb")
+        if not isinstance(self.policy, PolicySettings):
+            raise ConfigError("must be an object", field="policy")
 
     @property
     def board_name(self):
@@ -92,19 +101,31 @@ class BoxConfig:
         if not isinstance(data, dict):
             raise ConfigError("the configuration must be a JSON object", source=source)
         names = {f.name: f for f in dataclasses.fields(cls)}
-        for key, value in data.items():
-            if key not in names:
-                raise ConfigError("unknown setting", source=source, field=key)
-            expected = names[key].type
-            if value is not None and (not isinstance(value, expected) or isinstance(value, bool)):
-                raise ConfigError("must be a %s" % expected.__name__, source=source, field=key)
+        data = dict(data)
         try:
+            for key, value in data.items():
+                if key not in names:
+                    raise ConfigError("unknown setting", field=key)
+                if key == "policy":
+                    continue
+                expected = names[key].type
+                if value is not None and (not isinstance(value, expected) or isinstance(value, bool)):
+                    raise ConfigError("must be a %s" % expected.__name__, field=key)
+            if "policy" in data:
+                data["policy"] = PolicySettings.from_dict(data["policy"], "policy")
             return cls(**data)
         except ConfigError as exc:
             raise ConfigError(exc.message, source=source, field=exc.field) from None
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        """The configuration as the JSON object :meth:`from_dict` reads."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["policy"] = self.policy.to_dict()
+        return out
+
+    def replace(self, **changes):
+        """A copy with ``changes`` (validated like any new configuration)."""
+        return dataclasses.replace(self, **changes)
 
 
 def _frame_ms(profile):
@@ -113,16 +134,40 @@ def _frame_ms(profile):
     return p.frame_ms if p.container == "ogg" else 0
 
 
-def load_config(data_dir):
-    """Read ``DATA_DIR/config.json``, or the defaults when there is none."""
-    path = os.path.join(data_dir, "config.json")
+def config_path(data_dir):
+    return os.path.join(data_dir, "config.json")
+
+
+def load_config_file(path):
+    """Read and validate a configuration file (``config.json`` or one given with ``--config``).
+
+    :raises ConfigError: the file is unreadable, not JSON, or invalid (field named)
+    """
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
-    except FileNotFoundError:
-        return BoxConfig()
+    except OSError as exc:
+        raise ConfigError("cannot read the configuration: %s" % (exc.strerror or exc),
+                          source=path) from None
     try:
         data = json.loads(text)
     except ValueError as exc:
         raise ConfigError("not valid JSON: %s" % exc, source=path) from None
     return BoxConfig.from_dict(data, source=path)
+
+
+def save_config(data_dir, config):
+    """Write ``config`` to ``DATA_DIR/config.json`` atomically, mode 0600.
+
+    :raises OSError: it could not be written (the old file is then untouched)
+    """
+    text = json.dumps(config.to_dict(), indent=2, sort_keys=False) + "\n"
+    atomic_write(config_path(data_dir), text.encode("utf-8"), mode=0o600)
+
+
+def load_config(data_dir):
+    """Read ``DATA_DIR/config.json``, or the defaults when there is none."""
+    path = config_path(data_dir)
+    if not os.path.exists(path):
+        return BoxConfig()
+    return load_config_file(path)

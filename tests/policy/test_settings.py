@@ -1,0 +1,127 @@
+"""The policy section of config.json: typed, validated whole, every bad field named."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from firmware.config import BoxConfig, load_config, load_config_file, save_config
+from firmware.errors import ConfigError
+from firmware.policy.settings import BusinessHours, LineMode, PolicySettings, RecordingRules
+
+FULL = {
+    "version": 1,
+    "rules": {
+        "default_mode": "always",
+        "lines": [{"line": 3, "mode": "never"}, {"line": 2, "mode": "by_rule"},
+                  {"line": 4, "mode": "on_demand"}],
+        "directions": ["in"],
+        "hours": {"timezone": "Europe/London",
+                  "days": {"mon": ["09:00-17:30"], "tue": ["09:00-12:30", "13:30-24:00"]},
+                  "holidays": ["2026-12-25"]},
+        "numbers": [{"name": "helplines", "action": "exclude", "patterns": ["0800*", "+44808*"]},
+                    {"name": "clients", "action": "include", "patterns": ["01632 96????"]}],
+        "min_duration_s": 10,
+        "sample_percent": 30,
+        "on_demand": {"dtmf_code": "*9", "button": True, "from_start": False, "lookback_s": 60},
+    },
+    "consent": {
+        "inbound": "announcement", "outbound": "tone",
+        "announcement": {"text": "Calls are recorded.", "voice": "en-gb", "file": None,
+                         "level_dbm0": -16},
+        "warning_tone": {"enabled": True, "frequency_hz": 1400, "duration_ms": 500,
+                         "interval_s": 15, "level_dbm0": -13},
+        "record_if_notice_failed": False,
+    },
+    "pci": {"pause_code": "*1", "resume_code": "*2", "button": True, "auto_resume_s": 120},
+}
+
+
+def test_defaults_record_every_call_without_notice():
+    policy = BoxConfig().policy
+    assert policy == PolicySettings()
+    assert {policy.rules.mode(n) for n in range(1, 5)} == {"always"}
+    assert policy.consent.inbound == policy.consent.outbound == "off"
+    assert not policy.consent.warning_tone.enabled
+
+
+def test_round_trip_through_config_json(tmp_path):
+    config = BoxConfig.from_dict({"country": "uk", "policy": FULL})
+    save_config(tmp_path, config)
+    path = tmp_path / "config.json"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    again = load_config(tmp_path)
+    assert again == config
+    assert again.policy.rules.mode(3) == "never" and again.policy.rules.mode(1) == "always"
+    assert again.policy.rules.hours.windows(1) == [(540, 750), (810, 1440)]
+    assert json.loads(path.read_text())["policy"]["rules"]["lines"][0] == {"line": 3, "mode": "never"}
+
+
+def _with(path, value):
+    doc = json.loads(json.dumps(FULL))
+    *parents, last = path
+    node = doc
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return doc
+
+
+@pytest.mark.parametrize("path, value, field", [
+    (("rules", "lines", 2, "mode"), "sometimes", "policy.rules.lines[2].mode"),
+    (("rules", "lines", 1, "line"), 3, "policy.rules.lines[1].line"),
+    (("rules", "lines", 0, "colour"), "red", "policy.rules.lines[0].colour"),
+    (("rules", "directions"), ["sideways"], "policy.rules.directions[0]"),
+    (("rules", "hours", "days", "mon", 0), "9-5", "policy.rules.hours.days.mon[0]"),
+    (("rules", "hours", "days", "mon", 0), "17:00-09:00", "policy.rules.hours.days.mon[0]"),
+    (("rules", "hours", "days", "someday"), [], "policy.rules.hours.days.someday"),
+    (("rules", "hours", "holidays", 0), "25/12/2026", "policy.rules.hours.holidays[0]"),
+    (("rules", "hours", "timezone"), "Mars/Olympus", "policy.rules.hours.timezone"),
+    (("rules", "numbers", 0, "patterns", 1), "08OO*", "policy.rules.numbers[0].patterns[1]"),
+    (("rules", "numbers", 1, "action"), "maybe", "policy.rules.numbers[1].action"),
+    (("rules", "numbers", 1, "name"), "helplines", "policy.rules.numbers[1].name"),
+    (("rules", "min_duration_s"), -1, "policy.rules.min_duration_s"),
+    (("rules", "sample_percent"), 101, "policy.rules.sample_percent"),
+    (("rules", "sample_percent"), True, "policy.rules.sample_percent"),
+    (("rules", "on_demand", "dtmf_code"), "*1", "policy.pci.pause_code"),
+    (("rules", "on_demand", "lookback_s"), 5, "policy.rules.on_demand.lookback_s"),
+    (("consent", "inbound"), "song", "policy.consent.inbound"),
+    (("consent", "announcement", "file"), "../etc/passwd", "policy.consent.announcement.file"),
+    (("consent", "announcement", "text"), " ", "policy.consent.announcement.text"),
+    (("consent", "warning_tone", "level_dbm0"), 3, "policy.consent.warning_tone.level_dbm0"),
+    (("consent", "warning_tone", "duration_ms"), 20000, "policy.consent.warning_tone.duration_ms"),
+    (("consent", "record_if_notice_failed"), "no", "policy.consent.record_if_notice_failed"),
+    (("pci", "resume_code"), "*1", "policy.pci.resume_code"),
+    (("pci", "auto_resume_s"), 0, "policy.pci.auto_resume_s"),
+    (("pci", "pause_code"), "*1x", "policy.pci.pause_code"),
+    (("version",), 7, "policy.version"),
+    (("surprise",), 1, "policy.surprise"),
+])
+def test_every_bad_field_is_named_and_nothing_is_taken(tmp_path, path, value, field):
+    doc = _with(path, value)
+    (tmp_path / "config.json").write_text(json.dumps({"policy": doc}))
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path)
+    assert err.value.field == field, str(err.value)
+    assert field in str(err.value) and "config.json" in str(err.value)
+
+
+def test_policy_must_be_an_object(tmp_path):
+    (tmp_path / "c.json").write_text(json.dumps({"policy": []}))
+    with pytest.raises(ConfigError, match="policy: must be an object"):
+        load_config_file(tmp_path / "c.json")
+
+
+def test_objects_built_in_code_are_checked_too():
+    with pytest.raises(ConfigError) as err:
+        RecordingRules(lines=(LineMode(1, "sometimes"),))
+    assert err.value.field == "policy.rules.lines[0].mode"
+    with pytest.raises(ConfigError):
+        BusinessHours(timezone="Nowhere/Else")
+
+
+def test_with_modes_sets_lines_and_keeps_the_others():
+    rules = RecordingRules(lines=(LineMode(2, "by_rule"), LineMode(3, "on_demand")))
+    rules = rules.with_modes({1: "never", 3: "always"})
+    assert [(m.line, m.mode) for m in rules.lines] == [(1, "never"), (2, "by_rule"), (3, "always")]
