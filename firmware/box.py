@@ -65,8 +65,8 @@ class Box:
                              no_voltage_fault_ms=config.no_voltage_fault_s * 1000),
             signals=signals, on_hook_change=self._hook_changed)
         self.capture = Capture(board, threaded=threaded)
-        public_key = self.keystore.public_key() if self.keystore.is_initialised else None
-        self.recorder = Recorder(self.capture, self.recordings, clock, self.bus, public_key,
+        self.recorder = Recorder(self.capture, self.recordings, clock, self.bus,
+                                 self._public_key,
                                  preroll_ms=config.preroll_ms, flush_ms=config.flush_ms,
                                  profile=config.audio_profile,
                                  disk_reserve_bytes=config.disk_reserve_mb << 20)
@@ -77,6 +77,10 @@ class Box:
                 self.dsp[line] = dsp
                 self.capture.add_consumer(line, dsp.feed)
         self._started = False
+
+    def _public_key(self):
+        """The recording public key once the box is initialised, else None."""
+        return self.keystore.public_key() if self.keystore.is_initialised else None
 
     def _dsp_event(self, line):
         def on_event(ev):

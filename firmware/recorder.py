@@ -20,8 +20,16 @@ not, or when a write fails with ENOSPC anyway, the recording ends at once as
 ``"disk_full"`` is published; the next recording that can start clears it.
 Nothing is ever deleted to make room: that is the retention policy's decision.
 
-Until the policy issue adds rules, every answered call is recorded; a box
-whose keys were never initialised records nothing (and says so).
+Which calls are recorded: with ``auto=True`` every answered call (as
+above); in the box the recording policy decides instead
+(:mod:`firmware.policy`) and calls :meth:`Recorder.record` for the calls it
+wants, from the moment it chooses (the ring buffer permitting). A call the
+policy does not want is never opened here: no row, no file, none of its
+audio leaves RAM. A call whose recording depends on lasting long enough
+(``min_talk_us``) is *held*: encoded into memory
+(:mod:`firmware.recording.held`) and only written once the call has talked
+that long; a shorter call is dropped without a trace. A box whose keys were
+never initialised records nothing (and says so).
 """
 
 import errno
@@ -36,6 +44,7 @@ import numpy as np
 from .bus import CallAnswered, CallEnded, CallStarted, Event
 from .errors import DiskFullError
 from .recording import codec
+from .recording.held import HeldPipeline
 from .recording.reserve import DiskReserve, free_bytes
 from .recording.stages import ChunkPolicy, RecordingPipeline
 from .recordings import new_wrapped_key
@@ -47,6 +56,11 @@ SQLITE_FULL = 13
 # of voice): a disk at the reserve would otherwise make one-chunk recordings.
 START_HEADROOM_BYTES = 1 << 20
 MAX_GAP_FILL_US = 60_000_000   # a longer hole in capture is not papered over with silence
+# A held recording is released this long after its call reached the minimum talk time:
+# the end of a call is confirmed after the fact (on-hook after the 150 ms pulse limit,
+# a clear-down tone after the DSP's 500 ms block), so a call that ended just before the
+# minimum may not be known to have ended yet.
+HOLD_CONFIRM_US = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,12 @@ class _Active:
         self.next_us = start_us      # audio before this is already in the pipeline
         self.end_us = None           # set when the call ends
         self.timer = None
+        self.min_talk_us = 0         # > 0: held in memory until the call has talked this long
+        self.release_timer = None
+
+    @property
+    def held(self):
+        return getattr(self.pipeline, "held", False)
 
 
 class Recorder:
@@ -78,7 +98,9 @@ class Recorder:
     :param store: the :class:`~firmware.recordings.RecordingStore`
     :param clock: for wall times and the end-of-call timer
     :param bus: to publish :class:`Alarm`
-    :param public_key: the box's recording public key, or None (not initialised)
+    :param public_key: the box's recording public key, None (not initialised),
+        or a callable returning either: a box set up while running (the web
+        setup wizard) starts recording without a restart
     :param preroll_ms: audio kept from before the answer
     :param flush_ms: the most audio that waits in memory before reaching the card
     :param profile: codec profile
@@ -86,24 +108,27 @@ class Recorder:
     :param disk_reserve_bytes: free space recordings must leave on the card
         (for the call log); 0 records until the disk is really full
     :param free: ``free(path) -> bytes`` (tests may pass another)
+    :param auto: record every answered call by itself; ``False`` when a
+        policy calls :meth:`record`
     """
 
     END_GRACE_US = 500_000
 
     def __init__(self, capture, store, clock, bus, public_key, *, preroll_ms=1000,
                  flush_ms=1000, profile="voice", fsync=True, disk_reserve_bytes=0,
-                 free=free_bytes):
+                 free=free_bytes, auto=True):
         self.capture = capture
         self.store = store
         self.clock = clock
         self.bus = bus
-        self.public_key = public_key
+        self._public_key = public_key
         self.preroll_us = preroll_ms * 1000
         self.flush_ms = flush_ms
         self.profile = codec.get_profile(profile).name
         self.fsync = fsync
         self.disk_reserve_bytes = int(disk_reserve_bytes)
         self._free = free
+        self.auto = auto
         self.rate = capture.rate
         frame = codec.Encoder(self.profile, self.rate).frame_samples
         # The audio in every chunk but the last (what recovery counts with).
@@ -112,15 +137,26 @@ class Recorder:
         self._active = {}
         self._unfinished = []    # (recording_id, state, duration_s) the database refused
         self._disk_full = False
-        self.stats = {"recordings": 0, "partial": 0, "bytes_written": 0, "bytes_stored": 0}
+        self.stats = {"recordings": 0, "partial": 0, "bytes_written": 0, "bytes_stored": 0,
+                      "dropped_short": 0}
+
+    @property
+    def public_key(self):
+        key = self._public_key
+        if callable(key):
+            key = key()
+            if key is not None:
+                self._public_key = key   # the box's key never changes once made
+        return key
 
     @property
     def enabled(self):
         return self.public_key is not None
 
     def attach(self, bus):
-        bus.subscribe(CallStarted, self._started)
-        bus.subscribe(CallAnswered, self._answered)
+        if self.auto:
+            bus.subscribe(CallStarted, self._started)
+            bus.subscribe(CallAnswered, self._answered)
         bus.subscribe(CallEnded, self._ended)
         for line in self.capture.lines:
             self.capture.add_consumer(line, self._consumer(line))
@@ -133,7 +169,25 @@ class Recorder:
     def _answered(self, ev):
         self._begin(ev.call, max(ev.call.answered_us - self.preroll_us, ev.call.started_us))
 
-    def _begin(self, call, want_us):
+    def record(self, call, from_us, min_talk_us=0):
+        """Record ``call`` with its line's audio from clock time ``from_us`` on.
+
+        Audio from before now comes from the line's ring buffer, as far back as
+        it reaches (and never from before a gap in capture). With
+        ``min_talk_us`` the recording is held in memory until the call has
+        talked that long (from its answer), and dropped if it ends sooner.
+        Recording a call already being recorded does nothing. Failures to
+        start raise an :class:`Alarm` instead of an exception.
+        """
+        self._begin(call, from_us, min_talk_us)
+
+    def recording(self, call):
+        """Whether ``call`` is being recorded (or held)."""
+        with self._lock:
+            active = self._active.get(call.line)
+            return active is not None and active.call is call
+
+    def _begin(self, call, want_us, min_talk_us=0):
         """Start recording ``call`` with its line's audio from clock time ``want_us``."""
         if not self.enabled:
             return
@@ -145,6 +199,12 @@ class Recorder:
                     return
                 self._close(previous)   # the last call's grace period was still running
             samples, start_us = self._preroll(self.capture.lines[call.line], want_us)
+            if min_talk_us and call.answered_us is not None:
+                active = self._hold(call, start_us, min_talk_us)
+                self._active[call.line] = active
+                if len(samples):
+                    self._feed(active, samples, start_us)
+                return
             try:
                 active = self._open(call, start_us)
             except DiskFullError as exc:
@@ -189,8 +249,69 @@ class Recorder:
         expect_us = (end - start) // 2 * 1_000_000 // self.rate
         return abs(audio.time_of(end) - audio.time_of(start) - expect_us) < 1000
 
-    def _open(self, call, start_us):
+    def _hold(self, call, start_us, min_talk_us):
+        """A recording of ``call`` held in memory until it has talked ``min_talk_us``."""
+        pipeline = HeldPipeline(self.profile, self.flush_ms, self.rate)
+        active = _Active(call, None, pipeline, None, start_us)
+        active.min_talk_us = min_talk_us
+        active.release_timer = self.clock.call_at(
+            call.answered_us + min_talk_us + HOLD_CONFIRM_US, lambda: self._release_held(active))
+        return active
+
+    def _long_enough(self, active):
+        """Whether a held recording's call has talked its minimum (or still may)."""
+        call = active.call
+        end_us = call.ended_us if call.ended_us is not None else self.clock.now_us()
+        return end_us - call.answered_us >= active.min_talk_us
+
+    def _release_held(self, active, closing=False):
+        """Write a held recording to the card if its call lasted long enough, else drop it.
+
+        Called by the release timer, and with ``closing`` when the call is
+        over. Returns the recording that carries on (now on the card), or None.
+        """
+        with self._lock:
+            if self._active.get(active.call.line) is not active or not active.held:
+                return None
+            if not self._long_enough(active):
+                if closing or active.call.ended_us is not None:
+                    self._drop(active)
+                return None
+            if active.release_timer is not None:
+                active.release_timer.cancel()
+            try:
+                opened = self._open(active.call, active.start_us, held=active.pipeline)
+            except DiskFullError as exc:
+                self._disk_full_alarm(active.call.line, True, _message(exc))
+                return self._drop(active, short=False)
+            except OSError as exc:
+                log.error("cannot write held recording of call %s: %s", active.call.id, exc)
+                self._alarm(active.call.line, "recording_failed", True, _message(exc))
+                return self._drop(active, short=False)
+            if active.timer is not None:
+                active.timer.cancel()
+            if self._active.get(active.call.line) is not opened:
+                return None        # writing the held audio failed: stopped as partial
+            opened.next_us, opened.end_us = active.next_us, active.end_us
+            if active.end_us is not None and not closing:
+                opened.timer = self.clock.call_later(self.END_GRACE_US, lambda: self._close(opened))
+            return opened
+
+    def _drop(self, active, short=True):
+        """Forget a held recording: none of it was ever written."""
+        del self._active[active.call.line]
+        for timer in (active.timer, active.release_timer):
+            if timer is not None:
+                timer.cancel()
+        active.pipeline.abort()
+        self.stats["dropped_short"] += short
+        return None
+
+    def _open(self, call, start_us, held=None):
         """Start recording ``call`` from clock time ``start_us``.
+
+        ``held``: a :class:`HeldPipeline` whose audio goes first (and whose
+        encoder carries on).
 
         :raises DiskFullError: less than the reserve is free, or no room at all
         :raises OSError: the file cannot be created
@@ -227,7 +348,14 @@ class Recorder:
                                   free=self._free)
             pipeline.encoder.output = reserve
         self._disk_full_alarm(call.line, False, "recording again")
-        return _Active(call, recording_id, pipeline, reserve, start_us)
+        active = _Active(call, recording_id, pipeline, reserve, start_us)
+        if held is not None:
+            self._active[call.line] = active
+            try:
+                held.release_into(pipeline)
+            except OSError as exc:
+                self._stop(active, exc)
+        return active
 
     def _ended(self, ev):
         with self._lock:
@@ -245,6 +373,10 @@ class Recorder:
         with self._lock:
             if self._active.get(active.call.line) is not active:
                 return
+            if active.held:
+                active = self._release_held(active, closing=True)
+                if active is None:
+                    return
             if active.call.answered_us is None and active.call.ended_us is not None:
                 # Off-hook, never connected: dial tone is not a call.
                 del self._active[active.call.line]

@@ -172,3 +172,22 @@ def test_remote_clear_by_tone_alone_ends_the_call_within_3_s(tmp_path, synth):
             assert call.end_reason == "remote"
             assert abs(call.ended_us - tone_start_us) <= TOLERANCE_US
             assert decided_us - tone_start_us <= 3_000_000, (country, decided_us - tone_start_us)
+
+
+def test_a_box_set_up_while_running_records_from_then_on(tmp_path, synth):
+    """The web setup wizard initialises the keys of a running box: no restart needed."""
+    from firmware.keystore import Argon2Params, KeyStore
+    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": [
+        {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 3.0},
+        {"line": 1, "at": 30.0, "direction": "in", "rings": 1, "talk": 3.0}]}
+    scenario = loads_scenario(json.dumps(spec))
+    box = open_sim_box(scenario, str(tmp_path), synth=synth)
+    assert not box.recorder.enabled
+    keys = KeyStore(str(tmp_path), kdf_params=Argon2Params(memory_kib=8192, iterations=1))
+    box.clock.call_at(20_000_000, lambda: keys.initialise("admin", "correct horse battery"))
+    box.start()
+    box.board.run()
+    box.stop()
+    from firmware.calllog import CallLog
+    calls = CallLog(str(tmp_path / "calls.db"), box.clock).calls()
+    assert [c["recording"] for c in calls] == [None, "complete"]
