@@ -44,13 +44,63 @@ class RecordingService(Protocol):
     ``export(call_id, key, fmt)`` the audio as ``fmt`` ("ogg" or "wav"): bytes,
                                  or the path of a file to send (the web
                                  layer does not delete it)
-    ``set_legal_hold(call_id, on)``
+    ``set_legal_hold(call_id, on, by)`` place or clear the hold of the person
+                                 named ``by`` (the caller audits it)
     """
 
     def recording_info(self, call_id: int) -> Optional[dict]: ...
     def open_audio(self, call_id: int, recording_key) -> Any: ...
     def export(self, call_id: int, recording_key, fmt: str) -> Any: ...
-    def set_legal_hold(self, call_id: int, on: bool) -> None: ...
+    def set_legal_hold(self, call_id: int, on: bool, by: str = "") -> None: ...
+
+
+class RetentionService(Protocol):
+    """:class:`firmware.policy.sweeper.RetentionSweeper`, as the retention pages use it.
+
+    ``settings``                 the :class:`RetentionSettings` in force
+    ``preview(settings=None)``   the recordings a sweep would delete now
+                                 (under ``settings``, or the ones in force)
+    ``held(settings=None)``      those it would delete but for a legal hold
+    ``counts(candidates)``       ``{rule: n}``
+    ``guard.suspended``          why automatic deletion is suspended, or None
+    ``guard.last_passed_us``     wall time of the last sweep that could delete
+    ``confirm_clock(actor)``     lift a suspension after a clock jump (audited)
+    ``deletion_log(limit, offset)``, ``deletion_count()``, ``verify()``
+    ``active_alarms()``          kinds of the sweeper's alarms that are on
+    ``last_disk_percent``        disk use at the last check, or None
+    """
+
+    settings: Any
+
+    def preview(self, now_us=None, settings=None) -> list: ...
+    def held(self, now_us=None, settings=None) -> list: ...
+    def confirm_clock(self, actor: str) -> None: ...
+    def deletion_log(self, limit=100, offset=0) -> list: ...
+    def deletion_count(self) -> int: ...
+    def verify(self) -> list: ...
+
+
+class BoxConfigStore:
+    """The box's configuration for the pages that edit it.
+
+    :meth:`get` reads ``DATA_DIR/config.json``; :meth:`save` writes a new,
+    already validated :class:`firmware.config.BoxConfig` atomically and hands
+    it to ``apply`` (the running box), so a change takes effect at once.
+    """
+
+    def __init__(self, data_dir, apply=None):
+        self.data_dir = data_dir
+        self._apply = apply
+
+    def get(self):
+        from firmware.config import load_config
+        return load_config(self.data_dir)
+
+    def save(self, config):
+        from firmware.config import save_config
+        save_config(self.data_dir, config)
+        if self._apply is not None:
+            self._apply(config)
 
 
 class StoreRecordings:
@@ -58,13 +108,17 @@ class StoreRecordings:
 
     Playback decrypts the call's newest recording into memory (a 10-minute
     voice call is about a megabyte) and serves it from there; the stream is
-    authenticated chunk by chunk as it is decrypted. Legal hold is not kept
-    by the store yet: :meth:`set_legal_hold` raises NotImplementedError, which
-    the page reports as coming with the policy release.
+    authenticated chunk by chunk as it is decrypted. Legal holds are kept
+    beside the call log (:class:`firmware.policy.callmeta.CallMeta`).
+
+    :param wall_us: the box's wall time (µs), stamped on a hold
     """
 
-    def __init__(self, store):
+    def __init__(self, store, wall_us=None):
+        from firmware.policy.callmeta import CallMeta
         self.store = store
+        self.meta = CallMeta(os.path.join(store.data_dir, "calls.db"))
+        self._wall_us = wall_us or _wall_us
 
     def _row(self, call_id):
         row = self.store.for_call(call_id)
@@ -78,7 +132,7 @@ class StoreRecordings:
         ogg = codec.file_extension(row["profile"]) == ".ogg"
         return {"state": row["state"], "duration_s": row["duration_s"],
                 "mime_type": "audio/ogg" if ogg else "audio/wav", "size": None,
-                "legal_hold": False}
+                "legal_hold": self.meta.legal_hold(call_id) is not None}
 
     def open_audio(self, call_id, recording_key):
         import io
@@ -107,8 +161,9 @@ class StoreRecordings:
             with open(out, "rb") as f:
                 return f.read()
 
-    def set_legal_hold(self, call_id, on):
-        raise NotImplementedError("legal hold arrives with the policy release")
+    def set_legal_hold(self, call_id, on, by=""):
+        """Place or clear the hold; a held call's recordings survive every deletion."""
+        self.meta.set_legal_hold(call_id, on, by or "web", int(self._wall_us()))
 
 
 def _wall_us():
@@ -130,6 +185,9 @@ class Services:
     ``apply_settings`` ``(SiteSettings) -> None``: called after the site
                     settings change (e.g. to write the country to config.json);
                     None to do nothing
+    ``retention``   a :class:`RetentionService` (the box's sweeper), or None
+    ``box_config``  a :class:`BoxConfigStore`, or None: the policy pages
+                    then only show that there is no configuration to edit
     ``wall_us``     the box's time in µs since the epoch, for audit entries
     ``session_clock_us`` real time in µs, for session timeouts and login
                     throttling (people's time, even when the box runs on
@@ -144,6 +202,8 @@ class Services:
     recordings: Optional[RecordingService] = None
     health: Optional[Callable[[], dict]] = None
     apply_settings: Optional[Callable[[Any], None]] = None
+    retention: Optional[RetentionService] = None
+    box_config: Optional[BoxConfigStore] = None
     wall_us: Callable[[], int] = _wall_us
     session_clock_us: Callable[[], int] = _wall_us
     cert_fingerprint: Optional[str] = None
@@ -204,8 +264,10 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
         keystore=keystore,
         audit=audit,
         recordings=recordings if recordings is not None else (
-            StoreRecordings(box.recordings) if getattr(box, "recordings", None) is not None
-            else None),
+            StoreRecordings(box.recordings, box.clock.wall_us)
+            if getattr(box, "recordings", None) is not None else None),
+        retention=getattr(box, "retention", None),
+        box_config=BoxConfigStore(data_dir, getattr(box, "apply_config", None)),
         health=disk_and_clock_health(data_dir, box.clock,
                                      alarms or getattr(box, "alarms", None)),
         wall_us=box.clock.wall_us,

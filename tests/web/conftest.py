@@ -17,8 +17,12 @@ import pytest
 from firmware.audit import AuditLog
 from firmware.calllog import SCHEMA
 from firmware.callsearch import CallSearch, ensure_indexes
+from firmware.clock import SimClock
 from firmware.keystore import Argon2Params, KeyStore
+from firmware.policy.sweeper import RetentionSweeper
+from firmware.recordings import RecordingStore
 from web import Services, WebConfig, create_app
+from web.services import BoxConfigStore
 from web.passwords import CHEAP_COST
 from web.setupcode import setup_code_for
 
@@ -110,7 +114,7 @@ class FakeRecordings:
         self.exports.append((call_id, fmt))
         return self.audio[call_id]
 
-    def set_legal_hold(self, call_id, on):
+    def set_legal_hold(self, call_id, on, by=""):
         (self.held.add if on else self.held.discard)(call_id)
 
 
@@ -148,12 +152,26 @@ class Box:
         for call_id in range(1, 9):
             self.recordings.add(call_id, 3.0)
         self.status = FakeStatus()
+        # Retention runs on the real sweeper over the same calls.db, on a simulated
+        # clock 40 days after the calls (which have no recording rows until a test
+        # adds some with add_recordings).
+        self.box_clock = SimClock(start_wall_us=T0_US + 40 * 86400 * S)
+        self.store = RecordingStore(self.data_dir)
+        self.audit = AuditLog(data / "audit.db", data / "audit.head")
+        self.config_store = BoxConfigStore(self.data_dir, self._applied)
+        self.applied = []
+        self.sweeper = RetentionSweeper(self.store, self.box_clock, self.audit,
+                                        self.config_store.get().policy.retention,
+                                        disk_usage=lambda path: (100, 50, 50))
+        self.sweeper.guard.passed(self.box_clock.wall_us())
         self.services = Services(
             status=self.status,
             calls=CallSearch(data / "calls.db"),
             keystore=KeyStore(data, Argon2Params(memory_kib=8, iterations=1)),
-            audit=AuditLog(data / "audit.db", data / "audit.head"),
+            audit=self.audit,
             recordings=self.recordings,
+            retention=self.sweeper,
+            box_config=self.config_store,
             health=lambda: {"disk_free_bytes": 10**9, "disk_total_bytes": 4 * 10**9,
                             "clock_synced": True, "alarms": []},
             wall_us=lambda: self.clock.t_us,
@@ -169,6 +187,22 @@ class Box:
 
     def close(self):
         self.web.close()
+        self.sweeper.close()
+        self.store.close()
+
+    def _applied(self, config):
+        self.applied.append(config)
+        self.sweeper.update_settings(config.policy.retention)
+
+    def add_recordings(self, call_ids, size=1000):
+        """Real recording rows (and files of random bytes) for ``call_ids``."""
+        import os
+        for call_id in call_ids:
+            rid = "%032x" % call_id
+            self.store.begin(call_id, os.urandom(93), "voice", 1000, T0_US, recording_id=rid)
+            with open(self.store.path_of(rid), "wb") as f:
+                f.write(os.urandom(size))
+            self.store.finish(rid, "complete", 30.0)
 
     def client(self):
         client = self.app.test_client()

@@ -204,6 +204,6 @@ def test_live_states_stream_as_server_sent_events(box, people):
 
 
 def test_placeholders(box, people):
-    for path in ("/rules", "/retention"):
+    for path in ("/rules",):
         assert "Coming with the policy release" in people["audrey"].get(path).get_data(
             as_text=True)

@@ -265,10 +265,6 @@ def hold(call_id):
     on = request.form.get("on")
     if on not in ("0", "1"):
         abort(400, description="Choose to place or release the legal hold.")
-    try:
-        lk().services.recordings.set_legal_hold(call_id, on == "1")
-    except NotImplementedError:
-        abort(501, description="Legal hold is coming with the policy release; until then "
-                               "nothing is deleted automatically.")
+    lk().services.recordings.set_legal_hold(call_id, on == "1", by=g.user.name)
     audit("legal_hold", call_id, line=call["line"], on=on == "1")
     return redirect(url_for("calls.detail", call_id=call_id))

@@ -55,11 +55,3 @@ def rules():
                                    "time of day) are coming with the policy release. Until "
                                    "then every call on a line set to \"record\" is recorded.")
 
-
-@bp.route("/retention")
-@roles()
-def retention():
-    return render_template("placeholder.html", title="Retention",
-                           message="Retention periods and automatic deletion are coming with "
-                                   "the policy release. Until then nothing is deleted "
-                                   "automatically.")

@@ -1,0 +1,161 @@
+"""The retention pages: preview = sweep, bad input changes nothing, the deletion log, the clock."""
+
+import json
+import os
+import re
+import sqlite3
+
+from firmware.config import load_config
+from web.services import StoreRecordings
+
+
+def retention_form(box, client, **fields):
+    data = {"csrf_token": box.token_of(client, "/retention"), "default_days": "",
+            "sweep_interval_min": "60", "disk_warning_percent": "80",
+            "disk_critical_percent": "95", "clock_tolerance_s": "120",
+            "clock_max_ahead_days": "31", "action": "save"}
+    data.update(fields)
+    return client.post("/retention", data=data)
+
+
+def preview_counts(page):
+    return {m.group(1): int(m.group(2)) for m in re.finditer(
+        r'<tr id="preview-([^"]+)">.*?This rule deletes (\d+) call', page, re.S)}
+
+
+def test_the_preview_count_is_what_the_sweep_then_deletes(box, people):
+    box.add_recordings(range(1, 21))          # calls 1-20: 40 days old, lines 1-4 in turn
+    ivan = people["ivan"]
+    resp = retention_form(box, ivan, **{
+        "default_days": "30", "rule-0-name": "line one", "rule-0-line": "1",
+        "rule-0-days": "60", "rule-1-name": "outbound", "rule-1-direction": "out",
+        "rule-1-days": "35", "minimum-0-category": "regulated", "minimum-0-days": "1827"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    page = ivan.get("/retention").get_data(as_text=True)
+    counts = preview_counts(page)
+    # Line 1 (calls 1, 5, ...) is kept 60 days; the others: even ids are outbound (35 days).
+    assert counts == {"line one": 0, "outbound": 10, "default": 5}
+    assert "a sweep now would delete <strong>15</strong>" in page
+    result = box.sweeper.sweep()
+    assert result.deleted == 15 and result.by_rule == {"outbound": 10, "default": 5}
+    assert sorted(r["call_id"] for r in box.store.all()) == [1, 5, 9, 13, 17]
+
+
+def test_saving_writes_config_json_applies_it_and_audits_the_change(box, people):
+    resp = retention_form(box, people["ivan"], default_days="400",
+                          overwrite_oldest_when_full="on")
+    assert resp.status_code == 302
+    saved = load_config(box.data_dir).policy.retention
+    assert saved.default_days == 400 and saved.overwrite_oldest_when_full
+    assert box.sweeper.settings == saved and len(box.applied) == 1
+    entry = [e for e in box.services.audit.entries(limit=50) if e.action == "config_change"][0]
+    assert entry.actor == "ivan" and entry.target == "policy.retention"
+    assert entry.details["changed"] == {"default_days": 400, "overwrite_oldest_when_full": True}
+
+
+def test_preview_of_unsaved_settings_changes_nothing(box, people):
+    box.add_recordings([1, 2, 3])
+    n_audit = len(box.services.audit)
+    resp = retention_form(box, people["ivan"], default_days="10", action="preview")
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and 'id="previewing"' in page
+    assert preview_counts(page)["default"] == 3
+    assert not os.path.exists(os.path.join(box.data_dir, "config.json"))
+    assert len(box.services.audit) == n_audit
+    assert preview_counts(people["ivan"].get("/retention").get_data(as_text=True)) == \
+        {"default": 0}
+
+
+def test_bad_input_is_refused_with_a_message_and_changes_nothing(box, people):
+    ivan = people["ivan"]
+    assert retention_form(box, ivan, default_days="90").status_code == 302
+    with open(os.path.join(box.data_dir, "config.json"), "rb") as f:
+        before = f.read()
+    n_audit = len(box.services.audit)
+    cases = [
+        ({"default_days": "ninety"}, "default_days", "whole number"),
+        ({"default_days": "0"}, "default_days", "from 1 to 36500"),
+        ({"disk_critical_percent": "70"}, "disk_critical_percent", "above disk_warning_percent"),
+        ({"rule-0-name": "x", "rule-0-days": "-5"}, "rule-0-days", "whole number"),
+        ({"rule-0-name": "x", "rule-0-line": "99"}, "rule-0-line", "from 1 to 64"),
+        ({"rule-0-name": "a", "rule-1-name": "a"}, "rule-1-name", "already called"),
+        ({"rule-0-name": "default"}, "rule-0-name", "default rule"),
+        ({"rule-0-name": "x", "rule-0-category": "Not OK"}, "rule-0-category", "category"),
+        ({"minimum-0-category": "Regulated!", "minimum-0-days": "5"}, "minimum-0-category",
+         "category"),
+        ({"minimum-0-category": "regulated", "minimum-0-days": ""}, "minimum-0-days",
+         "whole number"),
+        ({"sweep_interval_min": ""}, "sweep_interval_min", "whole number"),
+    ]
+    for fields, field, words in cases:
+        resp = retention_form(box, ivan, **fields)
+        page = resp.get_data(as_text=True)
+        assert resp.status_code == 400, fields
+        m = re.search(r'id="error-%s" role="alert">([^<]+)<' % re.escape(field), page)
+        assert m and words in m.group(1), (fields, page[:3000])
+        assert 'id="retention-errors"' in page
+    with open(os.path.join(box.data_dir, "config.json"), "rb") as f:
+        assert f.read() == before
+    assert len(box.services.audit) == n_audit
+    assert box.sweeper.settings.default_days == 90
+
+
+def test_auditors_read_and_cannot_edit(box, people):
+    page = people["audrey"].get("/retention").get_data(as_text=True)
+    assert 'id="preview"' in page and 'id="save-button"' not in page
+    assert 'name="default_days" class="short" aria-label="Default days" value="" disabled' in page
+    resp = people["audrey"].post("/retention", data={
+        "csrf_token": box.token_of(people["audrey"], "/retention"), "default_days": "1"})
+    assert resp.status_code == 403
+
+
+def test_the_deletion_log_page_verifies_and_shows_an_edit(box, people):
+    box.add_recordings([1, 2, 3])
+    retention_form(box, people["ivan"], default_days="30")
+    assert box.sweeper.sweep().deleted == 3
+    page = people["audrey"].get("/retention/deletions").get_data(as_text=True)
+    assert 'id="log-ok"' in page and "3 entries" in page
+    assert "0207946" not in page            # the numbers of the calls are not in the log
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    db.execute("DROP TRIGGER deletion_log_no_update")
+    db.execute("UPDATE deletion_log SET line = 4 WHERE seq = 2")
+    db.commit()
+    db.close()
+    page = people["audrey"].get("/retention/deletions").get_data(as_text=True)
+    assert 'id="log-broken"' in page and "entry 2 was modified" in page
+
+
+def test_a_clock_jump_is_shown_and_an_installer_confirms_the_time(box, people):
+    box.add_recordings([1])
+    retention_form(box, people["ivan"], default_days="30")
+    box.box_clock.start_wall_us += 3600 * 10**6          # an hour's jump
+    assert box.sweeper.sweep().refused == "jump"
+    page = people["audrey"].get("/retention").get_data(as_text=True)
+    assert 'id="clock-suspended"' in page and 'id="clock-form"' not in page
+    ivan = people["ivan"]
+    page = ivan.get("/retention").get_data(as_text=True)
+    assert 'id="clock-form"' in page
+    token = box.token_of(ivan, "/retention")
+    resp = ivan.post("/retention/clock", data={"csrf_token": token})
+    assert resp.status_code == 400 and "Tick the box" in resp.get_data(as_text=True)
+    assert box.sweeper.guard.suspended is not None
+    resp = ivan.post("/retention/clock", data={"csrf_token": token, "confirm": "yes"})
+    assert resp.status_code == 302 and box.sweeper.guard.suspended is None
+    assert box.sweeper.sweep().deleted == 1
+    confirm = [e for e in box.services.audit.entries(limit=50) if e.target == "retention.clock"]
+    assert confirm[0].actor == "ivan"
+
+
+def test_legal_hold_on_the_real_store_survives_the_sweep(box, people):
+    box.add_recordings([1, 2])
+    service = StoreRecordings(box.store, box.box_clock.wall_us)
+    service.set_legal_hold(1, True, by="sam")
+    assert service.recording_info(1)["legal_hold"] and not service.recording_info(2)["legal_hold"]
+    retention_form(box, people["ivan"], default_days="30")
+    page = people["ivan"].get("/retention").get_data(as_text=True)
+    assert "1 more is past its period but on legal hold" in page
+    assert box.sweeper.sweep().deleted == 1
+    assert [r["call_id"] for r in box.store.all()] == [1]
+    service.set_legal_hold(1, False, by="sam")
+    assert not service.recording_info(1)["legal_hold"]
+    assert json.dumps(service.meta.held_calls()) == "[]"

@@ -1,0 +1,118 @@
+"""The retention form: between :class:`RetentionSettings` and the page's fields.
+
+Field names: ``default_days``, ``rule-N-name|line|direction|category|days``
+(rows in order; a row with no name is left out), ``minimum-N-category|days``,
+``sweep_interval_min``, ``disk_warning_percent``, ``disk_critical_percent``,
+``overwrite_oldest_when_full`` ("on"), ``clock_tolerance_s``,
+``clock_max_ahead_days``. An empty days field means "keep".
+
+:func:`parse_retention_form` returns settings or a message per bad field,
+never half of each; the settings model itself does the validation, and its
+dotted field paths are turned back into the form's field names.
+"""
+
+import re
+
+from firmware.errors import ConfigError
+from firmware.policy.retention import CATEGORY, RetentionSettings
+
+BLANK_ROWS = 3
+SCALARS = ("sweep_interval_min", "disk_warning_percent", "disk_critical_percent",
+           "clock_tolerance_s", "clock_max_ahead_days")
+_RULE_PATH = re.compile(r"^retention\.rules\[(\d+)\]\.(\w+)$")
+_MIN_PATH = re.compile(r"^retention\.minimum_days(?:\.(.+))?$")
+
+
+def form_values(settings):
+    """The form fields for ``settings`` (with blank rows to add rules and minimums)."""
+    values = {"default_days": "" if settings.default_days is None else str(settings.default_days),
+              "overwrite_oldest_when_full": "on" if settings.overwrite_oldest_when_full else ""}
+    for name in SCALARS:
+        values[name] = str(getattr(settings, name))
+    for i, rule in enumerate(settings.rules):
+        for key in ("name", "line", "direction", "category", "days"):
+            value = getattr(rule, key)
+            values["rule-%d-%s" % (i, key)] = "" if value is None else str(value)
+    for i, (category, days) in enumerate(sorted(settings.minimum_days.items())):
+        values["minimum-%d-category" % i] = category
+        values["minimum-%d-days" % i] = str(days)
+    return values
+
+
+def rows(values, prefix):
+    """How many rows of ``prefix`` ("rule" or "minimum") the form shows."""
+    used = [int(k.split("-")[1]) for k in values if k.startswith(prefix + "-")]
+    return (max(used) + 1 if used else 0) + BLANK_ROWS
+
+
+def parse_retention_form(form):
+    """``(RetentionSettings or None, {field: message})`` from a submitted form."""
+    errors = {}
+    get = lambda k: (form.get(k) or "").strip()      # noqa: E731
+
+    def number(field, required=False):
+        text = get(field)
+        if not text:
+            if required:
+                errors[field] = "Enter a whole number."
+            return None
+        if not text.isdigit():
+            errors[field] = "Enter a whole number (or leave it empty)." if not required \
+                else "Enter a whole number."
+            return None
+        return int(text)
+
+    data = {"default_days": number("default_days"),
+            "overwrite_oldest_when_full": get("overwrite_oldest_when_full") == "on"}
+    for name in SCALARS:
+        data[name] = number(name, required=True)
+    rules, index = [], []
+    for i in range(_count(form, "rule")):
+        name = get("rule-%d-name" % i)
+        if not name:
+            continue
+        direction = get("rule-%d-direction" % i) or None
+        rules.append({"name": name, "line": number("rule-%d-line" % i),
+                      "direction": direction, "category": get("rule-%d-category" % i) or None,
+                      "days": number("rule-%d-days" % i)})
+        index.append(i)
+    data["rules"] = rules
+    minimum, min_index = {}, {}
+    for i in range(_count(form, "minimum")):
+        category = get("minimum-%d-category" % i)
+        if not category:
+            continue
+        if category in minimum:
+            errors["minimum-%d-category" % i] = "This category already has a minimum period."
+        days = number("minimum-%d-days" % i, required=True)
+        minimum[category] = days if days is not None else 0
+        min_index[category] = i
+    data["minimum_days"] = minimum
+    if errors:
+        return None, errors
+    try:
+        return RetentionSettings.from_dict(data, path="retention"), {}
+    except ConfigError as exc:
+        return None, {_form_field(exc.field, index, min_index): exc.message}
+
+
+def _count(form, prefix):
+    found = [k.split("-")[1] for k in form.keys() if k.startswith(prefix + "-")]
+    numbers = [int(n) for n in found if n.isdigit() and int(n) < 1000]
+    return max(numbers) + 1 if numbers else 0
+
+
+def _form_field(path, rule_rows, minimum_rows):
+    """The form field of the model's dotted ``path``."""
+    m = _RULE_PATH.match(path or "")
+    if m:
+        return "rule-%d-%s" % (rule_rows[int(m.group(1))], m.group(2))
+    m = _MIN_PATH.match(path or "")
+    if m:
+        category = m.group(1)
+        if category in minimum_rows:
+            return "minimum-%d-days" % minimum_rows[category]
+        bad = [i for c, i in minimum_rows.items() if not CATEGORY.match(c)]
+        return "minimum-%d-category" % (bad or [0])[0]
+    name = (path or "form").split(".")[-1]
+    return name if name in SCALARS + ("default_days", "overwrite_oldest_when_full") else "form"

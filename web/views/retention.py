@@ -1,0 +1,135 @@
+"""Retention: periods and their preview, the clock guard, the deletion log.
+
+Installers edit; auditors read. The preview counts what a sweep would delete
+now with the same selection the sweep uses, so "this rule deletes N calls
+now" is what the next sweep deletes (if nothing changes meanwhile). Every
+change is audited as ``config_change``.
+"""
+
+import dataclasses
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+
+from firmware.policy.retention import DEFAULT_RULE
+
+from ..retention_form import form_values, parse_retention_form, rows
+from ..security import audit, form_errors, lk, roles
+
+bp = Blueprint("retention", __name__)
+
+PAGE = 100
+
+
+def _service():
+    return lk().services.retention
+
+
+def _current():
+    """The retention settings in force: the saved configuration's, else the sweeper's."""
+    store = lk().services.box_config
+    if store is not None:
+        return store.get().policy.retention
+    svc = _service()
+    return None if svc is None else svc.settings
+
+
+def _summary(settings):
+    """Per rule (and the default): what it applies to, its period, what it deletes now."""
+    svc = _service()
+    doomed = svc.preview(settings=settings) if svc is not None else []
+    held = svc.held(settings=settings) if svc is not None else []
+    counts = svc.counts(doomed) if svc is not None else {}
+    lines = [{"name": r.name, "applies": r.describe(), "days": r.days,
+              "deletes": counts.get(r.name, 0)} for r in settings.rules]
+    lines.append({"name": DEFAULT_RULE, "applies": "every call no rule above matches",
+                  "days": settings.default_days, "deletes": counts.get(DEFAULT_RULE, 0)})
+    return {"rules": lines, "total": len(doomed), "held": len(held)}
+
+
+def _page(settings, values, errors, status=200, previewing=False, saved=False):
+    svc = _service()
+    context = dict(
+        values=values, errors=errors, previewing=previewing, saved=saved,
+        summary=_summary(settings) if settings is not None else None,
+        settings=settings, available=svc is not None and settings is not None,
+        rule_rows=rows(values, "rule"), minimum_rows=rows(values, "minimum"),
+        suspended=svc.guard.suspended if svc is not None else None,
+        last_passed_us=svc.guard.last_passed_us if svc is not None else None,
+        disk_percent=getattr(svc, "last_disk_percent", None),
+        alarms=svc.active_alarms() if svc is not None else [],
+        now_us=lk().services.wall_us(),
+        editable=g.user.has("installer") and lk().services.box_config is not None)
+    if status != 200:
+        return form_errors("retention.html", errors, status=status,
+                           **{k: v for k, v in context.items() if k != "errors"})
+    return render_template("retention.html", **context)
+
+
+@bp.route("/retention", methods=["GET"])
+@roles("installer", "auditor")
+def index():
+    settings = _current()
+    values = form_values(settings) if settings is not None else {}
+    return _page(settings, values, {}, saved=bool(request.args.get("saved")))
+
+
+@bp.route("/retention", methods=["POST"])
+@roles("installer")
+def save():
+    web = lk()
+    store = web.services.box_config
+    if store is None:
+        return _page(None, {}, {"form": "This box has no configuration to edit."}, status=400)
+    proposed, errors = parse_retention_form(request.form)
+    if errors:
+        return _page(_current(), request.form, errors, status=400)
+    if request.form.get("action") == "preview":
+        return _page(proposed, request.form, {}, previewing=True)
+    config = store.get()
+    before = config.policy.retention
+    if proposed == before:
+        return redirect(url_for("retention.index", saved=1))
+    new_config = dataclasses.replace(config, policy=dataclasses.replace(config.policy,
+                                                                        retention=proposed))
+    store.save(new_config)
+    old, new = before.to_dict(), proposed.to_dict()
+    audit("config_change", "policy.retention",
+          changed={k: new[k] for k in new if new[k] != old.get(k)})
+    return redirect(url_for("retention.index", saved=1))
+
+
+@bp.route("/retention/clock", methods=["POST"])
+@roles("installer")
+def confirm_clock():
+    svc = _service()
+    if svc is None or svc.guard.suspended is None:
+        return redirect(url_for("retention.index"))
+    if request.form.get("confirm") != "yes":
+        settings = _current()
+        return _page(settings, form_values(settings), {
+            "clock": "Tick the box to confirm that the time shown is right."}, status=400)
+    svc.confirm_clock(g.user.name)
+    return redirect(url_for("retention.index"))
+
+
+@bp.route("/retention/deletions")
+@roles("installer", "auditor")
+def deletions():
+    svc = _service()
+    errors = {}
+    try:
+        page = int(request.args.get("page", "1"))
+        if not 1 <= page <= 1_000_000:
+            raise ValueError
+    except ValueError:
+        errors["page"] = "The page must be a whole number from 1."
+        page = 1
+    if svc is None:
+        return render_template("deletions.html", errors=errors, entries=[], problems=[],
+                               page=1, more=False, total=0, available=False)
+    problems = svc.verify()
+    entries = svc.deletion_log(limit=PAGE + 1, offset=(page - 1) * PAGE)
+    status = 400 if errors else 200
+    return render_template("deletions.html", errors=errors, entries=entries[:PAGE],
+                           more=len(entries) > PAGE, problems=problems, page=page,
+                           total=svc.deletion_count(), available=True), status
