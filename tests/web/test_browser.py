@@ -1,41 +1,76 @@
-"""End to end in a real headless browser: fresh box → setup → login → a call
-happens → live on the dashboard → in the calls list → played in the page →
-in the audit trail. Screenshots of each step go to tests/artifacts/.
+"""End to end in a real headless browser, on the real box: fresh box → setup
+wizard → login → a simulated call happens → live on the dashboard → in the
+calls list → its recording plays in the page → the audit trail shows the
+playback. Screenshots of each step go to tests/artifacts/browser/.
 
-Debian's ``chromium`` driven by Playwright (``executable_path``; no browser
-download). The web app is served over HTTPS by the real server, around the
-test box of conftest.py: a fake line status (driven here), the real call
-search over a call log this test writes to, and a fake recording service
-serving a WAV as long as the call.
+The box is `make run`'s entry point (`linekeeper run`) on the simulated board,
+in real time, with a scenario whose call comes once the wizard is done.
+Debian's ``chromium`` is driven by Playwright (``executable_path``; never a
+browser download).
 """
 
-import os
-import sqlite3
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+from playwright import sync_api  # part of the set-up: no conditional skip
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync",
         "--autoplay-policy=no-user-gesture-required"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
-TALK_S = 4.2
+CALL_AT_S = 40.0        # leaves time for the wizard and the first login
+TALK_S = 6.0
+PREROLL_S = 1.0         # the box's default pre-roll: recordings start 1 s before the answer
+NUMBER = "07700900123"
 
-# Part of the set-up (no conditional skip): Debian's `chromium` package and the
-# `playwright` Python package; never `playwright install`.
-from playwright import sync_api  # noqa: E402
+SCENARIO = {
+    "start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 4,
+    "calls": [{"line": 1, "at": CALL_AT_S, "direction": "in", "rings": 1,
+               "caller_id": {"number": NUMBER, "name": "J SMITH"}, "talk": TALK_S,
+               "speech": [{"at": 0.3, "text": "Hello, I would like to order two boxes of tiles."}]}],
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture
-def served(box, tmp_path):
-    from web.server import WebServer
-    from web.tls import ensure_certificate
-    cert = ensure_certificate(tmp_path / "tls-dir", ["localhost"])
-    server = WebServer(box.app, cert, "127.0.0.1", 0, 0)
-    server.start()
-    yield server
-    server.stop()
+def box(tmp_path):
+    scenario = tmp_path / "call.json"
+    scenario.write_text(json.dumps(SCENARIO))
+    https_port = free_port()
+    cmd = [sys.executable, "-m", "firmware.cli", "run", "--board", "sim",
+           "--scenario", str(scenario), "--speed", "1", "--data-dir", str(tmp_path / "data"),
+           "--port", str(free_port()), "--https-port", str(https_port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    started = time.monotonic()
+    code = None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        m = re.search(r"setup code (\S+)", line)
+        if m:
+            code = m.group(1)
+            break
+    assert code, "no setup code printed:\n" + "".join(lines)
+    yield {"url": "https://127.0.0.1:%d/" % https_port, "code": code, "started": started}
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the box did not stop on SIGTERM")
 
 
 @pytest.fixture
@@ -48,7 +83,7 @@ def page():
         context = browser.new_context(ignore_https_errors=True, bypass_csp=True,
                                       viewport={"width": 1200, "height": 900})
         page = context.new_page()
-        page.set_default_timeout(15_000)
+        page.set_default_timeout(20_000)
         yield page
         context.close()
         browser.close()
@@ -66,31 +101,13 @@ def log_in(page, base, name, password):
     page.wait_for_selector("#logout")
 
 
-def a_call_happens(box):
-    """Line 1 rings, is answered, talks for TALK_S and hangs up; the call is logged and recorded."""
-    call = {"id": 41, "direction": "in", "number": "07700900123", "name": "J SMITH",
-            "absence": None}
-    start = box.T0_US + 100 * 60 * 1_000_000
-    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
-    db.execute("INSERT INTO calls (id, line, direction, started_at, answered_at, ended_at, "
-               "clock_synced, number, name) VALUES (41, 1, 'in', ?, ?, ?, 1, ?, ?)",
-               (start, start + 5_000_000, start + 5_000_000 + int(TALK_S * 1e6),
-                call["number"], call["name"]))
-    db.commit()
-    db.close()
-    box.recordings.add(41, TALK_S)
-    return call
+def test_fresh_box_to_audited_playback(box, page):
+    base = box["url"]
 
-
-def test_fresh_box_to_audited_playback(box, served, page):
-    base = served.url
-    from web.setupcode import setup_code_for
-    code = setup_code_for(box.data_dir)
-
-    # 1. A fresh box sends everyone to the setup wizard.
+    # 1. A fresh box sends everyone to the setup wizard, guarded by the box's setup code.
     page.goto(base)
     assert page.url == base + "setup"
-    page.fill("#setup_code", code)
+    page.fill("#setup_code", box["code"])
     page.fill("#organisation", "Acme Plumbing Ltd")
     page.fill("#ico_number", "ZA123456")
     page.fill("#ico_renewal", "2027-01-31")
@@ -110,39 +127,37 @@ def test_fresh_box_to_audited_playback(box, served, page):
     page.click("#confirm-recovery")
     page.wait_for_selector("#lines")
 
-    # 3. Log out and in again.
+    # 3. Log out and in again; every line is idle before the call.
     page.click("#logout")
     page.wait_for_selector("#logged-out")
     log_in(page, base, "alice", "correct horse battery")
     assert page.get_attribute("#line-1", "data-state") == "idle"
+    assert time.monotonic() - box["started"] < CALL_AT_S, "too slow to reach the call"
     shot(page, "03-dashboard")
 
-    # 4. A call happens and the dashboard follows it live (server-sent events).
-    call = dict(a_call_happens(box), answered=False)
-    box.status.set(1, "ringing", call)
-    page.wait_for_selector('#line-1[data-state="ringing"]')
-    assert "07700900123" in page.inner_text("#line-1")
+    # 4. The simulated call happens and the dashboard follows it live.
+    page.wait_for_selector('#line-1[data-state="ringing"]', timeout=60_000)
+    assert NUMBER in page.inner_text("#line-1")
     shot(page, "04-dashboard-ringing")
-    box.status.set(1, "connected", dict(call, answered=True))
-    page.wait_for_selector('#line-1[data-state="connected"]')
+    page.wait_for_selector('#line-1[data-state="connected"]', timeout=15_000)
     shot(page, "05-dashboard-connected")
-    box.status.set(1, "idle", None)
-    page.wait_for_selector('#line-1[data-state="idle"]')
+    page.wait_for_selector('#line-1[data-state="idle"]', timeout=30_000)
 
-    # 5. It is the newest call in the list.
+    # 5. It is the newest call in the list, recorded.
     page.click("text=Calls")
     page.wait_for_selector("#calls")
     first = page.locator("#calls tbody tr").first
-    assert first.get_attribute("id") == "call-41"
-    assert "07700900123" in first.inner_text()
+    assert NUMBER in first.inner_text()
+    call_id = first.get_attribute("id").split("-")[1]
     shot(page, "06-calls-list")
 
-    # 6. Its page plays the recording: the audio element loads, with the call's duration.
-    page.click("#call-41 a")
+    # 6. Its page plays the recording: the audio element loads, as long as the call
+    #    (its talk time plus the pre-roll every recording starts with).
+    first.locator("a").first.click()
     page.wait_for_selector("#player")
     page.wait_for_function("document.getElementById('player').readyState >= 1")
     duration = page.evaluate("document.getElementById('player').duration")
-    assert abs(duration - TALK_S) < 0.5, duration
+    assert abs(duration - (TALK_S + PREROLL_S)) < 0.5, duration
     page.evaluate("() => { const p = document.getElementById('player'); p.muted = true; "
                   "return p.play(); }")
     page.wait_for_function("document.getElementById('player').currentTime > 0.2")
@@ -161,5 +176,5 @@ def test_fresh_box_to_audited_playback(box, served, page):
     page.wait_for_selector("#chain-ok")
     rows = page.locator("#audit tr.action-playback")
     assert rows.count() == 1
-    assert "alice" in rows.first.inner_text() and "41" in rows.first.inner_text()
+    assert "alice" in rows.first.inner_text() and call_id in rows.first.inner_text()
     shot(page, "08-audit-trail")
