@@ -1,0 +1,180 @@
+"""Back up and restore the box's configuration: ``linekeeper config export|import``.
+
+The exported file is one JSON object::
+
+    {"linekeeper_config": 1,
+     "config": {...},            DATA_DIR/config.json, policy included (BoxConfig)
+     "site": {...} | null,       the web UI's site settings (organisation, ICO
+                                 registration, purpose, country, lines)
+     "files": {"announcements/NAME.wav": "<base64>"}}   uploaded announcements
+
+It holds no secret: no key slot, recovery key, password hash, session, setup
+code, certificate or recording — those stay on the box (and a box restored
+from the file keeps its own).
+
+Import checks the whole file first — the configuration through
+:meth:`BoxConfig.from_dict` (every policy section included), the site
+settings as the settings page would, each announcement as an upload would —
+and changes nothing unless all of it is valid; the error names the field.
+Then the files, ``config.json`` and the site settings are written, each
+atomically, and the import is audited (``config_change``). A running box
+reads the new configuration when it restarts.
+"""
+
+import base64
+import binascii
+import json
+import os
+import re
+
+from . import fsutil
+from .config import BoxConfig, load_config, save_config
+from .errors import ConfigError
+
+FORMAT = 1
+ANNOUNCEMENT_FILE = re.compile(r"^announcements/([A-Za-z0-9][A-Za-z0-9_.-]{0,63}\.wav)$")
+MAX_FILE_BYTES = 16 << 20
+
+
+def export_config(data_dir):
+    """The box's configuration as the JSON object described above."""
+    config = load_config(data_dir)
+    doc = {"linekeeper_config": FORMAT, "config": config.to_dict(), "site": _site(data_dir),
+           "files": {}}
+    name = config.policy.consent.announcement.file
+    if name is not None:
+        path = os.path.join(data_dir, "announcements", name)
+        with open(path, "rb") as f:
+            doc["files"]["announcements/" + name] = base64.b64encode(f.read()).decode("ascii")
+    return doc
+
+
+def _site(data_dir):
+    path = os.path.join(data_dir, "web.db")
+    if not os.path.exists(path):
+        return None
+    from web.db import WebDb
+    from web.site import Site
+    db = WebDb(path)
+    try:
+        settings = Site(db).settings()
+    finally:
+        db.close()
+    if settings is None:
+        return None
+    return json.loads(settings.to_json())
+
+
+def check_import(doc, source=None):
+    """Validate an exported document whole: ``(BoxConfig, SiteSettings or None, {name: bytes})``.
+
+    :raises ConfigError: the first problem, with its field (``config.policy.rules.lines[0].mode``,
+        ``site.organisation``, ``files.announcements/x.wav``)
+    """
+    if not isinstance(doc, dict):
+        raise ConfigError("must be a JSON object, as `linekeeper config export` writes",
+                          source=source)
+    for key in doc:
+        if key not in ("linekeeper_config", "config", "site", "files"):
+            raise ConfigError("unknown section", source=source, field=key)
+    if doc.get("linekeeper_config") != FORMAT:
+        raise ConfigError("must be %d (a file written by `linekeeper config export`)" % FORMAT,
+                          source=source, field="linekeeper_config")
+    if "config" not in doc:
+        raise ConfigError("is missing", source=source, field="config")
+    try:
+        config = BoxConfig.from_dict(doc["config"])
+    except ConfigError as exc:
+        raise ConfigError(exc.message, source=source,
+                          field="config" + ("." + exc.field if exc.field else "")) from None
+    site = _check_site(doc.get("site"), source)
+    files = _check_files(doc.get("files") or {}, source)
+    name = config.policy.consent.announcement.file
+    if name is not None and "announcements/" + name not in files:
+        raise ConfigError("names %s, which is not in the file's \"files\"" % name, source=source,
+                          field="config.policy.consent.announcement.file")
+    return config, site, files
+
+
+def _check_site(data, source):
+    if data is None:
+        return None
+    from web.site import SiteSettings, form_values, parse_site_form
+    if not isinstance(data, dict) or not isinstance(data.get("lines"), list):
+        raise ConfigError("must be the site settings object of an export", source=source,
+                          field="site")
+    try:
+        settings = SiteSettings.from_json(json.dumps(data))
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ConfigError("is not a site settings object (%s)" % exc, source=source,
+                          field="site") from None
+    if [x.line for x in settings.lines] != list(range(1, len(settings.lines) + 1)):
+        raise ConfigError("must list lines 1, 2, ... in order", source=source, field="site.lines")
+    form = form_values(settings, len(settings.lines))
+    parsed, errors = parse_site_form(form, len(settings.lines))
+    if errors:
+        field, message = sorted(errors.items())[0]
+        raise ConfigError(message, source=source, field="site." + field)
+    return parsed
+
+
+def _check_files(files, source):
+    if not isinstance(files, dict):
+        raise ConfigError("must be an object of name: base64", source=source, field="files")
+    out = {}
+    for name, text in files.items():
+        where = "files." + name
+        m = ANNOUNCEMENT_FILE.match(name)
+        if not m:
+            raise ConfigError("only announcements/NAME.wav files can be imported", source=source,
+                              field=where)
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            raise ConfigError("is not base64", source=source, field=where) from None
+        if len(data) > MAX_FILE_BYTES:
+            raise ConfigError("is larger than %d MiB" % (MAX_FILE_BYTES >> 20), source=source,
+                              field=where)
+        _check_announcement(data, where, source)
+        out[name] = data
+    return out
+
+
+def _check_announcement(data, where, source):
+    try:
+        from .policy.consent import validate_announcement_wav
+    except ImportError:          # the consent module is not there yet: the header at least
+        if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+            raise ConfigError("is not a WAV file", source=source, field=where) from None
+        return
+    try:
+        validate_announcement_wav(data)
+    except ValueError as exc:
+        raise ConfigError(str(exc), source=source, field=where) from None
+
+
+def import_config(data_dir, doc, source=None):
+    """Check ``doc`` whole, then write it into ``data_dir``; returns the sections written.
+
+    :raises ConfigError: the document is invalid: nothing was changed
+    """
+    config, site, files = check_import(doc, source)
+    written = []
+    for name, data in sorted(files.items()):
+        directory = os.path.join(data_dir, "announcements")
+        fsutil.make_private_dir(directory)
+        fsutil.atomic_write(os.path.join(data_dir, name), data, mode=0o600)
+        written.append(name)
+    save_config(data_dir, config)
+    written.append("config")
+    if site is not None:
+        from web.db import WebDb
+        from web.site import Site
+        db = WebDb(os.path.join(data_dir, "web.db"))
+        try:
+            with db.tx() as conn:
+                Site(db).save(conn, site)
+        finally:
+            db.close()
+        written.append("site")
+    return written

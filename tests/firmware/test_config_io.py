@@ -1,0 +1,114 @@
+"""`linekeeper config export|import`: a whole backup, validated whole, audited; no secrets."""
+
+import json
+import os
+
+import pytest
+
+from firmware.audit import AuditLog
+from firmware.cli import main
+from firmware.config import BoxConfig, load_config, save_config
+from firmware.policy.settings import PolicySettings
+from web.db import WebDb
+from web.site import LineSetting, Site, SiteSettings
+
+SITE = SiteSettings("Acme Plumbing Ltd", "ZA123456", "2027-01-31",
+                    "To keep a record of orders taken by phone.", "uk",
+                    (LineSetting(1, "Sales", True), LineSetting(2, "Home", False)))
+
+
+def make_box(path, site=SITE, **policy):
+    os.makedirs(path)
+    config = BoxConfig(preroll_ms=1500, policy=PolicySettings.from_dict(dict({
+        "retention": {"default_days": 365, "minimum_days": {"regulated": 1827},
+                      "rules": [{"name": "sales", "line": 1, "days": 90}]}}, **policy)))
+    save_config(str(path), config)
+    if site is not None:
+        db = WebDb(os.path.join(path, "web.db"))
+        with db.tx() as conn:
+            Site(db).save(conn, site)
+        db.close()
+    return config
+
+
+def site_of(path):
+    db = WebDb(os.path.join(path, "web.db"))
+    try:
+        return Site(db).settings()
+    finally:
+        db.close()
+
+
+def audit_of(path):
+    with AuditLog(os.path.join(path, "audit.db"), os.path.join(path, "audit.head")) as log:
+        return log.entries(limit=100, newest_first=False)
+
+
+def test_export_then_import_restores_config_and_site(tmp_path, capsys):
+    config = make_box(tmp_path / "a")
+    out = str(tmp_path / "backup.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "a")]) == 0
+    doc = json.loads(open(out).read())
+    assert doc["config"]["policy"]["retention"]["rules"][0]["name"] == "sales"
+    assert doc["site"]["organisation"] == "Acme Plumbing Ltd"
+    assert oct(os.stat(out).st_mode & 0o777) == "0o600"
+    os.makedirs(tmp_path / "b")
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "b"),
+                 "--user", "ivan"]) == 0
+    assert load_config(str(tmp_path / "b")) == config
+    assert site_of(tmp_path / "b") == SITE
+    (entry,) = audit_of(tmp_path / "b")
+    assert (entry.actor, entry.action, entry.target) == ("ivan", "config_change", "config")
+    assert entry.details["sections"] == ["config", "site"]
+
+
+def test_the_export_holds_no_secret(tmp_path):
+    from firmware.keystore import Argon2Params, KeyStore
+    make_box(tmp_path / "a")
+    store = KeyStore(str(tmp_path / "a"), Argon2Params(memory_kib=8, iterations=1))
+    recovery = store.initialise("admin", "correct horse battery")
+    out = str(tmp_path / "backup.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "a")]) == 0
+    text = open(out).read()
+    assert recovery not in text and "correct horse" not in text
+    assert set(json.loads(text)) == {"linekeeper_config", "config", "site", "files"}
+
+
+BAD = [
+    ("not json {", "not valid JSON"),
+    (json.dumps([1, 2]), "must be a JSON object"),
+    (json.dumps({"linekeeper_config": 1, "config": {}, "extra": 1}), "extra: unknown section"),
+    (json.dumps({"linekeeper_config": 2, "config": {}}), "linekeeper_config"),
+    (json.dumps({"linekeeper_config": 1, "config": {"preroll_ms": 99999}}),
+     "config.preroll_ms: must be"),
+    (json.dumps({"linekeeper_config": 1, "config": {"policy": {"retention": {
+        "default_days": 0}}}}), "config.policy.retention.default_days: must be"),
+    (json.dumps({"linekeeper_config": 1, "config": {"policy": {"retention": {
+        "rules": [{"name": "x", "direction": "sideways"}]}}}}),
+     "config.policy.retention.rules[0].direction"),
+    (json.dumps({"linekeeper_config": 1, "config": {}, "site": dict(
+        json.loads(SITE.to_json()), ico_number="12345")}), "site.ico_number"),
+    (json.dumps({"linekeeper_config": 1, "config": {}, "files": {
+        "../../etc/passwd.wav": "AAAA"}}), "only announcements/NAME.wav"),
+    (json.dumps({"linekeeper_config": 1, "config": {}, "files": {
+        "announcements/a.wav": "not base64!"}}), "is not base64"),
+    (json.dumps({"linekeeper_config": 1, "config": {"policy": {"consent": {"announcement": {
+        "file": "missing.wav"}}}}}), "config.policy.consent.announcement.file"),
+]
+
+
+@pytest.mark.parametrize("text,message", BAD)
+def test_a_bad_file_changes_nothing_and_names_the_field(tmp_path, capsys, text, message):
+    box = tmp_path / "box"
+    make_box(box)
+    before = {name: open(box / name, "rb").read() for name in ("config.json",)}
+    before_site = site_of(box)
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    assert main(["config", "import", str(bad), "--data-dir", str(box)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "nothing was changed" in err, err
+    assert {name: open(box / name, "rb").read() for name in before} == before
+    assert site_of(box) == before_site
+    assert audit_of(box) == []
+    assert not os.path.exists(box / "announcements")
