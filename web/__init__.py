@@ -87,8 +87,9 @@ def create_app(services, config):
     web.sessions.clear_all()
     app.extensions["linekeeper"] = web
 
-    from .views import api, audit, auth, calls, dashboard, retention, settings, setup, users
-    for module in (auth, setup, dashboard, calls, audit, users, settings, retention, api):
+    from .views import (api, audit, auth, calls, dashboard, retention, rules, settings, setup,
+                        users)
+    for module in (auth, setup, dashboard, calls, audit, users, settings, rules, retention, api):
         app.register_blueprint(module.bp)
     security.check_declared(app)
 

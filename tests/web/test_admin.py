@@ -202,8 +202,3 @@ def test_live_states_stream_as_server_sent_events(box, people):
     states = [e["lines"][1]["state"] for e in events]
     assert states[0] == "idle" and states[-1] == "ringing"
 
-
-def test_placeholders(box, people):
-    for path in ("/rules",):
-        assert "Coming with the policy release" in people["audrey"].get(path).get_data(
-            as_text=True)

@@ -46,12 +46,3 @@ def health():
 def index():
     return render_template("dashboard.html", snap=visible_snapshot(g.user), health=health())
 
-
-@bp.route("/rules")
-@roles()
-def rules():
-    return render_template("placeholder.html", title="Recording rules",
-                           message="Rules for which calls are recorded (by line, number or "
-                                   "time of day) are coming with the policy release. Until "
-                                   "then every call on a line set to \"record\" is recorded.")
-

@@ -1,0 +1,60 @@
+"""Recording rules: which calls are recorded, per line (installers edit, auditors read).
+
+The rules are the ``policy.rules`` section of the box's configuration; a save
+writes ``config.json``, hands it to the running box and is audited as
+``config_change`` with what changed. A bad form changes nothing.
+"""
+
+import dataclasses
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+
+from firmware.policy.settings import MODES, WEEKDAYS
+
+from ..rules_form import form_values, number_rows, parse_rules_form
+from ..security import audit, form_errors, lk, roles
+
+bp = Blueprint("rules", __name__)
+
+MODE_LABELS = {"always": "Always record", "never": "Never (a private line)",
+               "on_demand": "On demand (button or code)", "by_rule": "By the rules below"}
+
+
+def _page(values, errors, status=200, saved=False):
+    web = lk()
+    context = dict(values=values, saved=saved, n_lines=web.n_lines, modes=MODES,
+                   mode_labels=MODE_LABELS, weekdays=WEEKDAYS, number_rows=number_rows(values),
+                   available=web.services.box_config is not None,
+                   editable=g.user.has("installer") and web.services.box_config is not None)
+    if status != 200:
+        return form_errors("rules.html", errors, status=status, **context)
+    return render_template("rules.html", errors=errors, **context)
+
+
+@bp.route("/rules", methods=["GET"])
+@roles("installer", "auditor")
+def index():
+    store = lk().services.box_config
+    values = form_values(store.get().policy.rules, lk().n_lines) if store is not None else {}
+    return _page(values, {}, saved=bool(request.args.get("saved")))
+
+
+@bp.route("/rules", methods=["POST"])
+@roles("installer")
+def save():
+    web = lk()
+    store = web.services.box_config
+    if store is None:
+        return _page({}, {"form": "This box has no configuration to edit."}, status=400)
+    config = store.get()
+    policy, errors = parse_rules_form(request.form, web.n_lines, config.policy)
+    if errors:
+        values = request.form.to_dict()
+        values["direction"] = request.form.getlist("direction")
+        return _page(values, errors, status=400)
+    if policy.rules == config.policy.rules:
+        return redirect(url_for("rules.index", saved=1))
+    store.save(dataclasses.replace(config, policy=policy))
+    old, new = config.policy.to_dict()["rules"], policy.to_dict()["rules"]
+    audit("config_change", "policy.rules", changed={k: new[k] for k in new if new[k] != old.get(k)})
+    return redirect(url_for("rules.index", saved=1))
