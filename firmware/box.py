@@ -13,6 +13,7 @@ import os
 
 from board import choose_board
 
+from .alarms import AlarmBoard
 from .audit import AuditLog
 from .bus import EventBus
 from .calllog import CallLog
@@ -21,6 +22,7 @@ from .clock import RealClock, SimClock
 from .config import load_config
 from .keystore import KeyStore
 from .recorder import Recorder
+from .policy.sweeper import RetentionSweeper
 from .recordings import RecordingStore
 from .status import LineStatus
 from .supervisor import Supervisor, SupervisorConfig
@@ -71,12 +73,26 @@ class Box:
                                  profile=config.audio_profile,
                                  disk_reserve_bytes=config.disk_reserve_mb << 20)
         self.recorder.attach(self.bus)
+        self.alarms = AlarmBoard()
+        self.alarms.attach(self.bus)
+        self.retention = RetentionSweeper(self.recordings, clock, self.audit,
+                                          config.policy.retention, bus=self.bus,
+                                          threaded=threaded)
         if dsp_factory is not None:
             for line in range(1, board.lines + 1):
                 dsp = dsp_factory(line, self._dsp_event(line))
                 self.dsp[line] = dsp
                 self.capture.add_consumer(line, dsp.feed)
         self._started = False
+
+    def apply_config(self, config):
+        """Use ``config``, just saved to ``config.json`` (by the web pages), at once.
+
+        Retention applies from the next sweep; the other parts read theirs
+        when the box starts.
+        """
+        self.config = config
+        self.retention.update_settings(config.policy.retention)
 
     def _public_key(self):
         """The recording public key once the box is initialised, else None."""
@@ -99,6 +115,7 @@ class Box:
         self.board.start(self.supervisor.on_edge, self.capture.on_audio)
         # A line that is already off-hook or dead at start-up sends no edge.
         self.supervisor.sync(self.board.read)
+        self.retention.start()
         self._started = True
 
     def stop(self):
@@ -109,6 +126,7 @@ class Box:
         self.capture.stop()
         self.supervisor.close()
         self.recorder.close()
+        self.retention.close()
         self.recordings.close()
         self.audit.close()
         self.calllog.close()

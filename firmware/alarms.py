@@ -1,0 +1,41 @@
+"""The alarms that are on now: what the dashboard's health panel lists.
+
+Parts of the box publish :class:`firmware.recorder.Alarm` events when an
+alarm goes on or off (``disk_full``, ``disk_warning``, ``disk_critical``,
+``clock_jump``, ``clock_unsynchronised`` ...). :class:`AlarmBoard` keeps the
+latest state of each (kind, line) and, called, returns the messages of those
+that are on.
+"""
+
+import threading
+
+from .recorder import Alarm
+
+
+class AlarmBoard:
+    """The active alarms, from the bus."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._active = {}
+
+    def attach(self, bus):
+        bus.subscribe(Alarm, self._on_alarm)
+
+    def _on_alarm(self, alarm):
+        with self._lock:
+            key = (alarm.kind, alarm.line)
+            if alarm.active:
+                self._active[key] = alarm
+            else:
+                self._active.pop(key, None)
+
+    def active(self):
+        """The alarms that are on, oldest first."""
+        with self._lock:
+            return sorted(self._active.values(), key=lambda a: a.t_us)
+
+    def __call__(self):
+        """The messages of the alarms that are on (the web UI's ``alarms()``)."""
+        return ["%s%s: %s" % (a.kind.replace("_", " "), " (line %d)" % a.line if a.line else "",
+                              a.message) for a in self.active()]
