@@ -23,6 +23,11 @@ the condition holds, whatever the electrical polarity the HAT file declares):
 ``power``     (optional) line voltage is present at all. Lost for more than a
               few seconds it is a line fault; a short break (≥ 100 ms) while
               a call is up is the network clearing the call (a "K-break").
+``record_button`` (optional) a push button for the line, pressed = active:
+              asks an on-demand line to record the call in progress.
+``pause_button``  (optional) a push button for the line, pressed = active:
+              pauses the recording of the call (PCI DSS), pressed again
+              resumes it. Buttons chatter like any contact.
 
 Output: ``led`` (optional) per line.
 
@@ -53,8 +58,10 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-INPUT_SIGNALS = ("hook", "ring", "polarity", "in_use", "power")
+INPUT_SIGNALS = ("hook", "ring", "polarity", "in_use", "power", "record_button", "pause_button")
 REQUIRED_SIGNALS = ("hook", "ring", "polarity")
+BUTTON_SIGNALS = ("record_button", "pause_button")
+LINE_SIGNALS = tuple(s for s in INPUT_SIGNALS if s not in BUTTON_SIGNALS)
 OUTPUT_SIGNALS = ("led",)
 
 

@@ -16,7 +16,8 @@ The format (``"format": 1``)::
                 "init": [[register, value], ...]}]},                      (bytes 0x00..0xff)
      "lines": [{"line": 1, "capture_channel": 0, "playback_channel": 0,
                 "pins": {"hook": PIN, "ring": PIN, "polarity": PIN,       (required)
-                         "in_use": PIN, "power": PIN, "led": PIN}}]}      (optional)
+                         "in_use": PIN, "power": PIN, "led": PIN,         (optional)
+                         "record_button": PIN, "pause_button": PIN}}]}   (optional)
 
 A PIN is ``{"gpio": 0..27, "active": "high" | "low", "pull": "up" | "down" |
 "floating"}`` (``active`` defaults to high, ``pull`` to floating) or a bare

@@ -1,17 +1,21 @@
 """The box: where the parts are chosen and wired together — the one place.
 
-    board ──edges──▶ supervisor ──bus──▶ call log, line status, (recorder)
-      └──audio──▶ capture ─▶ per-line ring ─▶ DSP ──events──▶ supervisor
+    board ──edges──▶ supervisor ──bus──▶ call log, line status, policy ──▶ recorder
+      │                  └──keys (never on the bus)──▶ policy
+      ├──buttons──▶ policy (on-demand recording, PCI pause)
+      └──audio──▶ capture (a paused line zeroed) ─▶ per-line ring ─▶ DSP, recorder
 
 :func:`open_box` picks the board (simulated or Raspberry Pi), the clock and
 the storage from the configuration; :class:`Box` only connects what it is
 given, so tests can build one around any board.
 """
 
+import functools
 import logging
 import os
 
 from board import choose_board
+from board.base import BUTTON_SIGNALS
 
 from .alarms import AlarmBoard
 from .audit import AuditLog
@@ -20,6 +24,8 @@ from .calllog import CallLog
 from .capture import Capture
 from .clock import RealClock, SimClock
 from .config import load_config
+from .policy.callmeta import CallMeta
+from .policy.engine import CallPolicy
 from .keystore import KeyStore
 from .recorder import Recorder
 from .policy.sweeper import RetentionSweeper
@@ -40,15 +46,25 @@ class Box:
     :param signals: the input signals the board's HAT wires
     :param dsp_factory: ``f(line, on_event) -> LineDsp`` or None for no DSP
     :param strict: raise errors from event handlers (simulator, tests)
+    :param fixed_country: the country whatever the configuration says (the
+        simulator: the simulated exchange is what the box is plugged into)
+
+    ``box.policy`` (:class:`~firmware.policy.engine.CallPolicy`) decides
+    what is recorded and gives the notices; the web layer pauses and resumes
+    through it.
     """
 
     def __init__(self, board, clock, data_dir, config, signals, *, dsp_factory=None,
-                 strict=False, threaded=False):
+                 strict=False, threaded=False, fixed_country=None):
         os.makedirs(data_dir, exist_ok=True)
         self.board = board
         self.clock = clock
+        self.fixed_country = fixed_country
+        if fixed_country is not None and config.country != fixed_country:
+            config = config.replace(country=fixed_country)
         self.config = config
         self.data_dir = data_dir
+        self._dsp_factory = dsp_factory
         self.bus = EventBus(strict=strict)
         self.calllog = CallLog(os.path.join(data_dir, "calls.db"), clock)
         self.calllog.attach(self.bus)
@@ -66,13 +82,22 @@ class Box:
                              stuck_off_hook_ms=config.stuck_off_hook_min * 60_000,
                              no_voltage_fault_ms=config.no_voltage_fault_s * 1000),
             signals=signals, on_hook_change=self._hook_changed)
-        self.capture = Capture(board, threaded=threaded)
+        # The ring is what an on-demand recording can reach back into.
+        self.capture = Capture(board, ring_seconds=max(8, config.policy.rules.on_demand.lookback_s + 2),
+                               threaded=threaded)
         self.recorder = Recorder(self.capture, self.recordings, clock, self.bus,
                                  self._public_key,
                                  preroll_ms=config.preroll_ms, flush_ms=config.flush_ms,
                                  profile=config.audio_profile,
-                                 disk_reserve_bytes=config.disk_reserve_mb << 20)
+                                 disk_reserve_bytes=config.disk_reserve_mb << 20, auto=False)
         self.recorder.attach(self.bus)
+        self.callmeta = CallMeta(os.path.join(data_dir, "calls.db"))
+        self.policy = CallPolicy(config.policy, country=config.country, recorder=self.recorder,
+                                 capture=self.capture, board=board, clock=clock, bus=self.bus,
+                                 audit=self.audit, data_dir=data_dir, callmeta=self.callmeta,
+                                 preroll_ms=config.preroll_ms)
+        self.policy.attach(self.bus)
+        self.supervisor.on_key = self.policy.on_key
         self.alarms = AlarmBoard()
         self.alarms.attach(self.bus)
         self.retention = RetentionSweeper(self.recordings, clock, self.audit,
@@ -86,17 +111,55 @@ class Box:
         self._started = False
 
     def apply_config(self, config):
-        """Use ``config``, just saved to ``config.json`` (by the web pages), at once.
+        """Use a changed configuration without a restart; returns it as applied.
 
-        Retention applies from the next sweep; the other parts read theirs
-        when the box starts.
+        The policy (rules, notices, PCI pause) applies from the next call
+        decision on; retention from the next sweep; a new country switches the
+        line supervisor and the detectors at once; the pre-roll applies to the
+        next recording. Other settings (board, HAT, debounce, audio profile,
+        ring size) take effect at the next start.
         """
-        self.config = config
+        if self.fixed_country is not None:
+            config = config.replace(country=self.fixed_country)
+        old, self.config = self.config, config
+        if config.country != old.country:
+            self._set_country(config.country)
+        self.recorder.preroll_us = config.preroll_ms * 1000
+        self.policy.preroll_us = config.preroll_ms * 1000
+        self.policy.apply(config.policy, country=config.country)
         self.retention.update_settings(config.policy.retention)
+        return config
 
     def _public_key(self):
         """The recording public key once the box is initialised, else None."""
         return self.keystore.public_key() if self.keystore.is_initialised else None
+
+    def _on_edge(self, line, signal, active, t_us):
+        if signal in BUTTON_SIGNALS:
+            self.policy.buttons.edge(line, signal, active, t_us)
+        else:
+            self.supervisor.on_edge(line, signal, active, t_us)
+
+    def reload_config(self):
+        """Read ``DATA_DIR/config.json`` again and apply it (see :meth:`apply_config`).
+
+        :raises ConfigError: the file is invalid (nothing is changed)
+        """
+        return self.apply_config(load_config(self.data_dir))
+
+    def _set_country(self, country):
+        old = self.supervisor.config
+        self.supervisor.reconfigure(SupervisorConfig(
+            country=country, debounce_ms=old.debounce_ms, stuck_off_hook_ms=old.stuck_off_hook_ms,
+            no_voltage_fault_ms=old.no_voltage_fault_ms))
+        if self._dsp_factory is None:
+            return
+        for line, dsp in list(self.dsp.items()):
+            new = self._dsp_factory(line, self._dsp_event(line), country=country)
+            new.set_off_hook(self.supervisor.is_off_hook(line))
+            consumers = self.capture.lines[line].consumers
+            consumers[consumers.index(dsp.feed)] = new.feed
+            self.dsp[line] = new
 
     def _dsp_event(self, line):
         def on_event(ev):
@@ -112,7 +175,7 @@ class Box:
         if self._started:
             raise RuntimeError("the box is already running")
         self.capture.start()
-        self.board.start(self.supervisor.on_edge, self.capture.on_audio)
+        self.board.start(self._on_edge, self.capture.on_audio)
         # A line that is already off-hook or dead at start-up sends no edge.
         self.supervisor.sync(self.board.read)
         self.retention.start()
@@ -125,11 +188,13 @@ class Box:
         self.board.stop()
         self.capture.stop()
         self.supervisor.close()
+        self.policy.close()
         self.recorder.close()
         self.retention.close()
         self.recordings.close()
         self.audit.close()
         self.calllog.close()
+        self.callmeta.close()
 
 
 def open_audit(data_dir):
@@ -141,7 +206,7 @@ def make_dsp_factory(country):
     """Per-line spandsp detectors for ``country`` (see :mod:`firmware.dsp`)."""
     from .dsp.detector import LineDsp
 
-    def factory(line, on_event):
+    def factory(line, on_event, country=country):
         return LineDsp(country=country, on_event=on_event)
     return factory
 
@@ -149,17 +214,18 @@ def make_dsp_factory(country):
 def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, period_ms=None):
     """A box on the simulated board playing ``scenario`` (a loaded Scenario).
 
-    The scenario's country wins over the configured one: the simulated
-    exchange is what the box is plugged into.
+    The configuration: ``config`` if given (``linekeeper sim --config``),
+    else the scenario's own ``config``, else ``DATA_DIR/config.json``. The
+    scenario's country wins over the configured one: the simulated exchange
+    is what the box is plugged into. The scenario's tags reach the calls as
+    an operator's would, through ``box.policy.tag`` at their times.
     """
     from board.hat import load_hat
     from board.sim.board import SimBoard
     from board.sim.speech import SpeechSynth
     from board.sim.timeline import compile_timeline
 
-    config = config or load_config(data_dir)
-    if config.country != scenario.country:
-        config = config.replace(country=scenario.country)
+    config = config or scenario.config or load_config(data_dir)
     hat = load_hat(scenario.hat)
     if synth is None:
         # The simulator's speech is test material, not the box's data: it is
@@ -172,8 +238,13 @@ def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, per
         period_ms = 20 if speed is not None else 100
     board = SimBoard(timeline, hat, clock, period_ms=period_ms,
                      noise_dbm0=scenario.noise_dbm0, seed=scenario.seed)
-    return Box(board, clock, data_dir, config, board.gpio.signals(),
-               dsp_factory=make_dsp_factory(config.country), strict=True)
+    box = Box(board, clock, data_dir, config, board.gpio.signals(),
+              dsp_factory=make_dsp_factory(scenario.country), strict=True,
+              fixed_country=scenario.country)
+    for action in timeline.actions:
+        clock.call_at(action.t_us, functools.partial(box.policy.tag, action.line, action.tags,
+                                                     "scenario"))
+    return box
 
 
 def open_rpi_box(data_dir, config):

@@ -37,6 +37,15 @@ class Call:
     extension: bool = False      # picked up / placed on a parallel extension
     end_reason: str = None
     notes: list = field(default_factory=list)
+    # Set by the recording policy (firmware.policy): "record", "skip" or, on an
+    # on-demand line not asked yet, "pending"; the reason in words; the consent
+    # notice given (a dict, see firmware.policy.consent); the PCI pauses
+    # ([{"from_us", "to_us", "by", "ended_by"}], clock µs); the call's tags.
+    policy_decision: str = None
+    policy_reason: str = None
+    consent: dict = None
+    pause_spans: list = field(default_factory=list)
+    tags: list = field(default_factory=list)
 
     @property
     def answered(self):

@@ -3,8 +3,13 @@
 It listens on the event bus, so the supervisor never touches storage. Times
 are stored as integer microseconds since the Unix epoch (UTC), with a flag
 saying whether the clock was known to be synchronised when the call started.
-The recording issue extends this table (recording id and state); until then
-the log holds what the line supervisor knows.
+Recordings have a table of their own (:mod:`firmware.recordings`); the
+recording policy's outcome is kept per call: ``policy_decision`` ("record",
+"skip", "pending"), ``policy_reason`` (the rule, in words), ``consent`` (JSON:
+the notice given, see :mod:`firmware.policy.consent`) and ``pause_spans``
+(JSON: the PCI pauses); its tags are in ``call_tags``
+(:mod:`firmware.policy.callmeta`). Digits keyed during a connected call are
+never here.
 """
 
 import datetime
@@ -14,6 +19,7 @@ import sqlite3
 import threading
 
 from .bus import CallAnswered, CallEnded, CallStarted, CallUpdated
+from .policy.callmeta import SCHEMA as CALLMETA_SCHEMA
 from .recordings import SCHEMA as RECORDINGS_SCHEMA
 
 SCHEMA = """
@@ -32,12 +38,29 @@ CREATE TABLE IF NOT EXISTS calls (
     absence       TEXT,
     dial_method   TEXT,
     extension     INTEGER NOT NULL DEFAULT 0,
-    end_reason    TEXT
+    end_reason    TEXT,
+    policy_decision TEXT,
+    policy_reason TEXT,
+    consent       TEXT,
+    pause_spans   TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at);
 """
 
-_FIELDS = ("number", "name", "cid_datetime", "cid_standard", "absence", "dial_method")
+_FIELDS = ("number", "name", "cid_datetime", "cid_standard", "absence", "dial_method",
+           "policy_decision", "policy_reason")
+# Columns added after the first release: (name, type) added to older databases.
+_ADDED = (("policy_decision", "TEXT"), ("policy_reason", "TEXT"), ("consent", "TEXT"),
+          ("pause_spans", "TEXT"))
+
+
+def migrate(db):
+    """Bring an open ``calls.db`` connection's ``calls`` table up to :data:`SCHEMA`."""
+    db.executescript(SCHEMA)
+    have = {row[1] for row in db.execute("PRAGMA table_info(calls)")}
+    for name, kind in _ADDED:
+        if name not in have:
+            db.execute("ALTER TABLE calls ADD COLUMN %s %s" % (name, kind))
 
 
 class CallLog:
@@ -54,7 +77,8 @@ class CallLog:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA + RECORDINGS_SCHEMA)
+        migrate(self._db)
+        self._db.executescript(RECORDINGS_SCHEMA + CALLMETA_SCHEMA)
 
     def attach(self, bus):
         """Start logging the calls published on ``bus``."""
@@ -82,17 +106,22 @@ class CallLog:
     def _updated(self, event):
         call = event.call
         values = [self._wall(call.answered_us), self._wall(call.ended_us), int(call.extension),
-                  call.end_reason] + [getattr(call, f) for f in _FIELDS]
+                  call.end_reason, _json(getattr(call, "consent", None)),
+                  _json(getattr(call, "pause_spans", None) or None)]
+        values += [getattr(call, f, None) for f in _FIELDS]
         with self._lock:
             self._db.execute(
                 "UPDATE calls SET answered_at = ?, ended_at = ?, extension = ?, end_reason = ?, "
+                "consent = ?, pause_spans = ?, "
                 + ", ".join("%s = ?" % f for f in _FIELDS) + " WHERE id = ?",
                 values + [call.id])
 
     def calls(self, limit=None, offset=0):
         """Calls as dicts in the documented JSON shape, oldest first."""
         # A call's latest recording, if it has one.
-        sql = ("SELECT calls.*, r.state AS recording, r.duration_s AS recording_duration_s"
+        sql = ("SELECT calls.*, r.state AS recording, r.duration_s AS recording_duration_s,"
+               " (SELECT group_concat(tag, ',') FROM (SELECT tag FROM call_tags"
+               "  WHERE call_id = calls.id ORDER BY tag)) AS tags"
                " FROM calls LEFT JOIN recordings r ON r.id = (SELECT id FROM recordings"
                " WHERE call_id = calls.id ORDER BY started_at DESC LIMIT 1)"
                " ORDER BY calls.started_at, calls.id")
@@ -139,11 +168,24 @@ def call_json(row):
         "duration_s": None if talk_us is None else round(talk_us / 1e6, 3),
         "recording": _optional(row, "recording"),
         "recording_duration_s": _optional(row, "recording_duration_s"),
+        "policy_decision": _optional(row, "policy_decision"),
+        "policy_reason": _optional(row, "policy_reason"),
+        "consent": _loads(_optional(row, "consent")),
+        "pause_spans": _loads(_optional(row, "pause_spans")) or [],
+        "tags": (_optional(row, "tags") or "").split(",") if _optional(row, "tags") else [],
     }
 
 
 def _optional(row, key):
     return row[key] if key in row.keys() else None
+
+
+def _json(value):
+    return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _loads(text):
+    return None if text is None else json.loads(text)
 
 
 def dumps(call):

@@ -6,6 +6,14 @@ consumer — that drains its ring and hands the samples, stamped with their
 clock time, to that line's consumers (the DSP, later the recorder). On the
 simulated board readers run synchronously inside the callback, so runs are
 deterministic; on hardware they run on a reader thread.
+
+A line can be *muted* (the PCI pause, :mod:`firmware.policy.pause`): from
+the next capture period on, its channel is zeroed before it is
+de-interleaved, so the ring itself holds digital silence and no consumer —
+the recorder, a later pre-roll, the DSP — ever sees what was said. Only a
+listener given to :meth:`Capture.mute` hears the real audio of a muted
+period, in memory, inside the capture callback (it listens for the resume
+code).
 """
 
 import collections
@@ -96,14 +104,37 @@ class Capture:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = None
+        self._channel = {line: board.channel_of(line) for line in self.lines}
+        self._muted = {}     # channel -> (line, listener or None)
         self.periods = 0
 
     def add_consumer(self, line, consumer):
         """Call ``consumer(samples, t_us)`` with every run of ``line``'s audio."""
         self.lines[line].consumers.append(consumer)
 
+    def mute(self, line, listener=None):
+        """Silence ``line`` in its ring from the next capture period on.
+
+        ``listener(samples, t_us)``, if given, is called with the line's real
+        audio of every muted period, from the capture callback: it must be
+        quick, keep nothing and never store what it hears.
+        """
+        muted = dict(self._muted)
+        muted[self._channel[line]] = (line, listener)
+        self._muted = muted
+
+    def unmute(self, line):
+        """Let ``line``'s audio into its ring again from the next period on."""
+        self._muted = {ch: v for ch, v in self._muted.items() if v[0] != line}
+
+    def is_muted(self, line):
+        return any(v[0] == line for v in self._muted.values())
+
     def on_audio(self, frames, t_us):
         """The board's capture callback: de-interleave and return at once."""
+        muted = self._muted     # replaced, never changed in place: a consistent snapshot
+        if muted:
+            frames = self._silence(frames, muted, t_us)
         n_frames = len(frames) // self._frame_bytes
         contiguous = self._next_t_us is not None and abs(t_us - self._next_t_us) < 1000
         for audio in self.lines.values():
@@ -116,6 +147,14 @@ class Capture:
             self._wake.set()
         else:
             self.drain()
+
+    def _silence(self, frames, muted, t_us):
+        block = np.frombuffer(frames, dtype=np.int16).reshape(-1, self.channels).copy()
+        for ch, (line, listener) in muted.items():
+            if listener is not None:
+                listener(block[:, ch].copy(), t_us)
+            block[:, ch] = 0
+        return block
 
     def drain(self):
         for audio in self.lines.values():

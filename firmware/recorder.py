@@ -84,6 +84,7 @@ class _Active:
         self.end_us = None           # set when the call ends
         self.timer = None
         self.min_talk_us = 0         # > 0: held in memory until the call has talked this long
+        self.manual = False          # held until release() (or dropped at the call's end)
         self.release_timer = None
 
     @property
@@ -169,17 +170,48 @@ class Recorder:
     def _answered(self, ev):
         self._begin(ev.call, max(ev.call.answered_us - self.preroll_us, ev.call.started_us))
 
-    def record(self, call, from_us, min_talk_us=0):
+    def record(self, call, from_us, min_talk_us=0, hold=False):
         """Record ``call`` with its line's audio from clock time ``from_us`` on.
 
         Audio from before now comes from the line's ring buffer, as far back as
         it reaches (and never from before a gap in capture). With
         ``min_talk_us`` the recording is held in memory until the call has
-        talked that long (from its answer), and dropped if it ends sooner.
-        Recording a call already being recorded does nothing. Failures to
-        start raise an :class:`Alarm` instead of an exception.
+        talked that long (from its answer), and dropped if it ends sooner;
+        with ``hold`` it is held until :meth:`release` (dropped if the call
+        ends first). Recording a call already being recorded does nothing.
+        Failures to start raise an :class:`Alarm` instead of an exception.
         """
-        self._begin(call, from_us, min_talk_us)
+        self._begin(call, from_us, min_talk_us, hold)
+
+    def release(self, call):
+        """Let a recording held with ``hold=True`` reach the card (its minimum talk still applies)."""
+        with self._lock:
+            active = self._active.get(call.line)
+            if active is None or active.call is not call or not active.held:
+                return
+            active.manual = False
+            if active.min_talk_us and call.answered_us is not None:
+                if active.release_timer is None:
+                    active.release_timer = self.clock.call_at(
+                        call.answered_us + active.min_talk_us + HOLD_CONFIRM_US,
+                        lambda: self._release_held(active))
+                return
+            self._release_held(active)
+
+    def discard(self, call):
+        """Stop recording ``call`` and keep nothing of it (a held recording was never written)."""
+        with self._lock:
+            active = self._active.get(call.line)
+            if active is None or active.call is not call:
+                return
+            if active.held:
+                self._drop(active, short=False)
+                return
+            del self._active[call.line]
+            if active.timer is not None:
+                active.timer.cancel()
+            active.pipeline.abort()
+            self.store.discard(active.recording_id)
 
     def recording(self, call):
         """Whether ``call`` is being recorded (or held)."""
@@ -187,7 +219,7 @@ class Recorder:
             active = self._active.get(call.line)
             return active is not None and active.call is call
 
-    def _begin(self, call, want_us, min_talk_us=0):
+    def _begin(self, call, want_us, min_talk_us=0, hold=False):
         """Start recording ``call`` with its line's audio from clock time ``want_us``."""
         if not self.enabled:
             return
@@ -199,8 +231,8 @@ class Recorder:
                     return
                 self._close(previous)   # the last call's grace period was still running
             samples, start_us = self._preroll(self.capture.lines[call.line], want_us)
-            if min_talk_us and call.answered_us is not None:
-                active = self._hold(call, start_us, min_talk_us)
+            if hold or (min_talk_us and call.answered_us is not None):
+                active = self._hold(call, start_us, min_talk_us, hold)
                 self._active[call.line] = active
                 if len(samples):
                     self._feed(active, samples, start_us)
@@ -249,18 +281,24 @@ class Recorder:
         expect_us = (end - start) // 2 * 1_000_000 // self.rate
         return abs(audio.time_of(end) - audio.time_of(start) - expect_us) < 1000
 
-    def _hold(self, call, start_us, min_talk_us):
-        """A recording of ``call`` held in memory until it has talked ``min_talk_us``."""
+    def _hold(self, call, start_us, min_talk_us, manual=False):
+        """A recording of ``call`` held in memory until it has talked ``min_talk_us``
+        (and, if ``manual``, until :meth:`release`)."""
         pipeline = HeldPipeline(self.profile, self.flush_ms, self.rate)
         active = _Active(call, None, pipeline, None, start_us)
         active.min_talk_us = min_talk_us
-        active.release_timer = self.clock.call_at(
-            call.answered_us + min_talk_us + HOLD_CONFIRM_US, lambda: self._release_held(active))
+        active.manual = manual
+        if min_talk_us and not manual and call.answered_us is not None:
+            active.release_timer = self.clock.call_at(
+                call.answered_us + min_talk_us + HOLD_CONFIRM_US,
+                lambda: self._release_held(active))
         return active
 
     def _long_enough(self, active):
-        """Whether a held recording's call has talked its minimum (or still may)."""
+        """Whether a held recording may go to the card: released, connected, talked enough."""
         call = active.call
+        if active.manual or call.answered_us is None:
+            return False
         end_us = call.ended_us if call.ended_us is not None else self.clock.now_us()
         return end_us - call.answered_us >= active.min_talk_us
 
@@ -275,7 +313,7 @@ class Recorder:
                 return None
             if not self._long_enough(active):
                 if closing or active.call.ended_us is not None:
-                    self._drop(active)
+                    self._drop(active, short=not active.manual)
                 return None
             if active.release_timer is not None:
                 active.release_timer.cancel()

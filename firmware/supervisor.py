@@ -19,6 +19,11 @@ Line states (:data:`STATES`)::
     connected / dialling ──on-hook──▶ idle
     any ──no line voltage for no_voltage_fault_ms──▶ fault ──voltage back──▶ idle
 
+Keys pressed on a handset once a call is connected (a PCI pause code,
+card numbers) are never dialled digits: they go to ``on_key`` only — not
+on the bus, not on the call, not in any log — so the policy can act on its
+codes without anything keeping the digits.
+
 Every call time is the time of the real event (the first edge of a
 debounced change, the start of a ring burst, a DSP event's own ``t_us``),
 never the time it was confirmed, so the confirmation delays do not show in
@@ -37,7 +42,7 @@ import logging
 import threading
 from dataclasses import dataclass, fields
 
-from board.base import INPUT_SIGNALS, REQUIRED_SIGNALS
+from board.base import BUTTON_SIGNALS, INPUT_SIGNALS, LINE_SIGNALS, REQUIRED_SIGNALS
 
 from .bus import (CallAnswered, CallEnded, CallerIdReceived, CallStarted, CallUpdated,
                   DigitDialled, LineFault, LineStateChanged, ToneDetected)
@@ -149,19 +154,23 @@ class Supervisor:
     :param config: a :class:`SupervisorConfig` (defaults if None)
     :param signals: the input signals the HAT wires (at least hook, ring and
         polarity); without ``in_use`` there is no extension detection, without
-        ``power`` no line-voltage faults and no K-break clears
+        ``power`` no line-voltage faults and no K-break clears. Buttons
+        (:data:`board.base.BUTTON_SIGNALS`) are the policy's, not line state:
+        they are left out
     :param on_hook_change: ``f(line, off_hook)`` called when a line goes
         off-hook or back on-hook (not for dial pulses), so the DSP knows
         whether DTMF is caller ID or dialling; also settable as an attribute
+    :param on_key: ``f(line, digit, t_us)`` called for each DTMF key pressed
+        during a connected call (see the module docstring); also an attribute
 
     Raises :class:`~firmware.errors.ConfigError` for an unusable ``signals``.
     """
 
-    def __init__(self, lines, clock, bus, config=None, signals=frozenset(INPUT_SIGNALS),
-                 on_hook_change=None):
+    def __init__(self, lines, clock, bus, config=None, signals=frozenset(LINE_SIGNALS),
+                 on_hook_change=None, on_key=None):
         if isinstance(lines, bool) or not isinstance(lines, int) or lines < 1:
             raise ValueError("lines must be a positive number of lines, not %r" % (lines,))
-        signals = frozenset(signals)
+        signals = frozenset(signals) - set(BUTTON_SIGNALS)
         if signals - set(INPUT_SIGNALS):
             raise ConfigError("unknown input signals %s" % ", ".join(sorted(signals - set(INPUT_SIGNALS))),
                               field="signals")
@@ -171,6 +180,7 @@ class Supervisor:
         self.config = config if config is not None else SupervisorConfig()
         self.signals = signals
         self.on_hook_change = on_hook_change
+        self.on_key = on_key
         self._bus = bus
         self._lock = threading.RLock()
         self._publish_lock = threading.RLock()
@@ -231,6 +241,17 @@ class Supervisor:
         with self._lock:
             return self._line(line).off_hook
 
+    def reconfigure(self, config):
+        """Use ``config`` (a :class:`SupervisorConfig`) from now on, e.g. a new country.
+
+        Timers already running keep their deadlines; ``debounce_ms`` applies
+        at the next start.
+        """
+        with self._lock:
+            self.config = config
+            for line in self._lines.values():
+                line.cfg = config
+
     def close(self):
         """Cancel every timer; later edges and events are ignored. Idempotent."""
         with self._lock:
@@ -253,6 +274,10 @@ class Supervisor:
 
     def _emit(self, event):
         self._outbox.append(functools.partial(self._bus.publish, event))
+
+    def _notify_key(self, line, digit, t_us):
+        if self.on_key is not None:
+            self._outbox.append(functools.partial(self.on_key, line, digit, t_us))
 
     def _notify_hook(self, line, off_hook):
         if self.on_hook_change is not None:
@@ -729,6 +754,8 @@ class _Line:
             # after it: still dialling. Digits begun after the answer (card numbers)
             # never reach the log.
             self._digit(str(ev.digit), "dtmf", ev.t_us, end_us)
+        elif self.state == CONNECTED and self.call is not None:
+            self.sup._notify_key(self.n, str(ev.digit), ev.t_us)
         # on-hook DTMF is caller ID: the DSP decodes that itself
 
     def _caller_id(self, ev):

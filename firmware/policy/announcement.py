@@ -1,0 +1,315 @@
+"""The consent announcement's audio: an uploaded WAV, checked, or the default made by espeak-ng.
+
+:func:`validate_announcement_wav` is the upload check (the web page's and the
+box's): it parses the RIFF structure itself, so a header that lies about the
+length of the file or of its audio is caught rather than read as far as it
+goes, converts any PCM WAV (8 to 32-bit integer or 32-bit float, any number
+of channels, 8 to 48 kHz) to mono 8 kHz int16 and refuses, with a message
+saying what to do, anything that is not a WAV, compressed, too large
+(> 5 MB), too long (> 30 s), silent or too quiet (active level below
+-35 dBm0, so callers could not hear it over the line).
+
+:class:`Announcements` gives the samples to play: the uploaded file
+(``DATA_DIR/announcements/NAME.wav``, checked again when loaded: the card
+may have changed under it) or, without one, the configured text spoken by
+espeak-ng, made the first time it is needed and cached beside the uploads as
+``tts-<hash>.wav``. The cache is not secret (it is the notice every caller
+hears); it is written atomically, 0600, like everything in the data dir.
+"""
+
+import hashlib
+import math
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import threading
+
+import numpy as np
+
+from ..errors import AudioFormatError, LinekeeperError
+from ..fsutil import atomic_write, make_private_dir
+
+RATE = 8000
+DBM0_RMS = 16090.0
+MAX_BYTES = 5 * 1024 * 1024
+MAX_SECONDS = 30.0
+MIN_ACTIVE_DBM0 = -35.0
+RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
+DIR_NAME = "announcements"
+_FORMATS = {1: "PCM", 3: "float", 6: "A-law", 7: "mu-law", 2: "ADPCM", 0x11: "IMA ADPCM",
+            0x55: "MP3", 0xFFFE: "extensible"}
+
+
+class AnnouncementError(LinekeeperError, RuntimeError):
+    """The announcement cannot be given: its file is missing or invalid, or TTS failed."""
+
+
+# ------------------------------------------------------------------ checking an upload
+def validate_announcement_wav(data):
+    """The announcement in ``data`` (a WAV file's bytes) as mono int16 samples at 8 kHz.
+
+    :raises AudioFormatError: saying what is wrong with the file and what to do
+    """
+    if len(data) > MAX_BYTES:
+        raise AudioFormatError("the file is %.1f MB; an announcement file may be at most 5 MB "
+                               "(30 s of audio)" % (len(data) / 1e6))
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise AudioFormatError("this is not a WAV file: save the announcement as WAV "
+                               "(16-bit PCM, mono, 8 kHz is best)")
+    (riff_size,) = struct.unpack("<I", data[4:8])
+    if riff_size + 8 != len(data) and riff_size + 9 != len(data):
+        raise AudioFormatError("the WAV header says the file is %d bytes but it is %d: the file "
+                               "is cut short or damaged; save it again" % (riff_size + 8, len(data)))
+    fmt, audio = _chunks(data)
+    tag, channels, rate, _byte_rate, block, bits, fmt_at, fmt_size = fmt
+    if tag == 0xFFFE:
+        # WAVE_FORMAT_EXTENSIBLE: the real format opens the sub-format GUID at offset 24.
+        if fmt_size < 40:
+            raise AudioFormatError("the WAV's extended format header is damaged; save it again")
+        tag = struct.unpack("<H", data[fmt_at + 24:fmt_at + 26])[0]
+    if tag not in (1, 3):
+        raise AudioFormatError("the WAV holds %s audio; save it as uncompressed PCM (16-bit)"
+                               % _FORMATS.get(tag, "format %d" % tag))
+    if not 1 <= channels <= 8 or rate not in RATES:
+        raise AudioFormatError("%d channel(s) at %d Hz is not supported: use mono or stereo at "
+                               "8000 to 48000 Hz" % (channels, rate))
+    width = bits // 8
+    if bits not in (8, 16, 24, 32) or (tag == 3 and bits != 32) or block != channels * width:
+        raise AudioFormatError("%d-bit %s samples are not supported; save as 16-bit PCM"
+                               % (bits, "float" if tag == 3 else "integer"))
+    if len(audio) % block:
+        raise AudioFormatError("the audio is not a whole number of samples: the file is "
+                               "damaged; save it again")
+    if not audio:
+        raise AudioFormatError("the WAV file holds no audio")
+    seconds = len(audio) / block / rate
+    if seconds > MAX_SECONDS:
+        raise AudioFormatError("the announcement lasts %.1f s; keep it to at most %d s"
+                               % (seconds, MAX_SECONDS))
+    samples = _to_mono_8k(audio, tag, channels, rate, width)
+    level = active_level_dbm0(samples)
+    if level < MIN_ACTIVE_DBM0:
+        raise AudioFormatError("the announcement is too quiet (%s dBm0; at least %d dBm0 is "
+                               "needed to be heard on the line): record it louder or normalise it"
+                               % ("silent" if math.isinf(level) else "%.1f" % level,
+                                  MIN_ACTIVE_DBM0))
+    return samples
+
+
+def _chunks(data):
+    """``(fmt fields, audio bytes)``; raises on a lying or missing chunk."""
+    pos, fmt, audio = 12, None, None
+    while pos + 8 <= len(data):
+        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        body = pos + 8
+        if body + size > len(data):
+            raise AudioFormatError("the WAV header says its %r chunk holds %d bytes but only %d "
+                                   "follow: the file is cut short or its header is wrong; save "
+                                   "it again" % (cid.decode("latin-1"), size, len(data) - body))
+        if cid == b"fmt ":
+            if size < 16:
+                raise AudioFormatError("the WAV format chunk is damaged; save the file again")
+            fmt = struct.unpack("<HHIIHH", data[body:body + 16]) + (body, size)
+        elif cid == b"data":
+            if audio is not None:
+                raise AudioFormatError("the WAV has two audio chunks; save it again")
+            audio = data[body:body + size]
+        pos = body + size + (size & 1)
+    if fmt is None or audio is None:
+        raise AudioFormatError("the WAV has no %s chunk: it is damaged; save it again"
+                               % ("format" if fmt is None else "audio"))
+    return fmt, audio
+
+
+def _to_mono_8k(audio, tag, channels, rate, width):
+    if tag == 3:
+        x = np.frombuffer(audio, "<f4").astype(np.float64) * 32767.0
+    elif width == 1:
+        x = (np.frombuffer(audio, np.uint8).astype(np.float64) - 128.0) * 256.0
+    elif width == 2:
+        x = np.frombuffer(audio, "<i2").astype(np.float64)
+    elif width == 3:
+        b = np.frombuffer(audio, np.uint8).reshape(-1, 3).astype(np.int32)
+        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        x = (np.where(v >= 1 << 23, v - (1 << 24), v) / 256.0).astype(np.float64)
+    else:
+        x = np.frombuffer(audio, "<i4").astype(np.float64) / 65536.0
+    if not np.all(np.isfinite(x)):
+        raise AudioFormatError("the WAV's float samples include NaN or infinity: it is damaged")
+    x = x.reshape(-1, channels).mean(axis=1)
+    samples = np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+    if rate != RATE:
+        from ..analyze import resample
+        samples = resample(samples, rate)
+    return samples
+
+
+def wav_bytes(samples, rate=RATE):
+    """A mono 16-bit PCM WAV file of ``samples``."""
+    body = np.asarray(samples, dtype="<i2").tobytes()
+    return (b"RIFF" + struct.pack("<I", 36 + len(body)) + b"WAVE"
+            + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+            + b"data" + struct.pack("<I", len(body)) + body)
+
+
+# ------------------------------------------------------------------ levels
+def active_level_dbm0(samples):
+    """The active speech level of ``samples`` in dBm0 (pauses excluded; -inf for silence).
+
+    A simplified ITU-T P.56: 20 ms frames above -70 dBm0 and within 15.9 dB
+    of the mean of the active frames.
+    """
+    power = _active_power(np.asarray(samples, dtype=np.float64))
+    return 10 * math.log10(power / DBM0_RMS ** 2) if power > 0 else -math.inf
+
+
+def set_active_level(samples, level_dbm0):
+    """``samples`` scaled so that their active level is ``level_dbm0`` (int16, clipped)."""
+    x = np.asarray(samples, dtype=np.float64)
+    power = _active_power(x)
+    if power <= 0:
+        return np.zeros(len(x), np.int16)
+    gain = DBM0_RMS * 10 ** (level_dbm0 / 20) / math.sqrt(power)
+    return np.clip(np.rint(x * gain), -32768, 32767).astype(np.int16)
+
+
+def _active_power(x):
+    frame = RATE // 50
+    n = len(x) // frame
+    if n == 0:
+        return float(np.mean(x * x)) if len(x) else 0.0
+    power = np.mean(x[:n * frame].reshape(n, frame) ** 2, axis=1)
+    floor = (DBM0_RMS * 10 ** (-70 / 20)) ** 2
+    active = power > floor
+    for _ in range(2):
+        if not active.any():
+            return 0.0
+        active = power > max(np.mean(power[active]) * 10 ** (-15.9 / 10), floor)
+    return float(np.mean(power[active])) if active.any() else 0.0
+
+
+# ------------------------------------------------------------------ the box's announcement
+def announcements_dir(data_dir):
+    return os.path.join(os.fspath(data_dir), DIR_NAME)
+
+
+def store_announcement(data_dir, name, data):
+    """Check ``data`` (an uploaded WAV) and keep it as ``DATA_DIR/announcements/NAME``.
+
+    Returns the samples. Nothing is written when the file is refused.
+
+    :raises AudioFormatError: the file is not acceptable (see :func:`validate_announcement_wav`)
+    :raises ValueError: ``name`` is not a plain ``.wav`` file name
+    """
+    from .settings import FILE_NAME
+    if not FILE_NAME.fullmatch(name or "") or name.startswith("tts-"):
+        raise ValueError("an announcement file name is letters, digits, '.', '_' or '-' "
+                         "ending in .wav (not starting tts-), not %r" % (name,))
+    samples = validate_announcement_wav(data)
+    make_private_dir(announcements_dir(data_dir))
+    # What is kept is what was checked, as played: mono 16-bit 8 kHz.
+    atomic_write(os.path.join(announcements_dir(data_dir), name), wav_bytes(samples))
+    return samples
+
+
+class Announcements:
+    """The announcement to play, for the configured :class:`~firmware.policy.settings.Announcement`.
+
+    :param data_dir: the box's data directory
+    :param country: picks the default voice (en-gb, en-us)
+    :param program: the espeak-ng executable
+    """
+
+    def __init__(self, data_dir, country="uk", program="espeak-ng"):
+        self.data_dir = os.fspath(data_dir)
+        self.country = country
+        self.program = program
+        self._lock = threading.Lock()
+        self._cache = {}
+
+    def samples(self, settings):
+        """The announcement's int16 samples at 8 kHz.
+
+        :raises AnnouncementError: the uploaded file is missing or invalid, or
+            espeak-ng failed (the message says which)
+        """
+        key = (settings.file, settings.text, settings.voice, settings.level_dbm0, self.country)
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = (self._load(settings.file) if settings.file
+                                    else self._spoken(settings))
+            return self._cache[key]
+
+    def forget(self):
+        """Drop what is cached in memory (the files may have changed)."""
+        with self._lock:
+            self._cache.clear()
+
+    def _load(self, name):
+        path = os.path.join(announcements_dir(self.data_dir), name)
+        try:
+            with open(path, "rb") as f:
+                data = f.read(MAX_BYTES + 1)
+        except OSError as exc:
+            raise AnnouncementError("the announcement file %s cannot be read (%s): upload it "
+                                    "again" % (name, exc.strerror or exc)) from None
+        try:
+            return validate_announcement_wav(data)
+        except AudioFormatError as exc:
+            raise AnnouncementError("the announcement file %s is not usable: %s" % (name, exc)) \
+                from None
+
+    def _spoken(self, settings):
+        voice = settings.voice or {"us": "en-us"}.get(self.country, "en-gb")
+        digest = hashlib.sha256(repr((1, settings.text, voice, settings.level_dbm0)).encode())
+        path = os.path.join(announcements_dir(self.data_dir), "tts-%s.wav" % digest.hexdigest()[:16])
+        if os.path.exists(path):
+            try:
+                return self._load(os.path.basename(path))
+            except AnnouncementError:
+                pass          # a damaged cache is made again
+        samples = set_active_level(self._espeak(settings.text, voice), settings.level_dbm0)
+        make_private_dir(announcements_dir(self.data_dir))
+        atomic_write(path, wav_bytes(samples))
+        return samples
+
+    def _espeak(self, text, voice):
+        exe = shutil.which(self.program)
+        if exe is None:
+            raise AnnouncementError("%s is not installed, so the default announcement cannot "
+                                    "be made: install it, or upload an announcement" % self.program)
+        with tempfile.TemporaryDirectory(prefix="linekeeper-tts-") as tmp:
+            out = os.path.join(tmp, "a.wav")
+            proc = subprocess.run([exe, "--stdin", "-w", out, "-v", voice, "-s", "150"],
+                                  input=text.encode("utf-8"), capture_output=True, check=False)
+            if proc.returncode != 0 or not os.path.exists(out):
+                raise AnnouncementError("espeak-ng could not speak the announcement (voice %r): %s"
+                                        % (voice, proc.stderr.decode("utf-8", "replace").strip()
+                                           or "exit status %d" % proc.returncode))
+            with open(out, "rb") as f:
+                data = f.read()
+        # espeak-ng writes a streaming header (sizes 0x7fffffff): read its audio as it is.
+        data = _fix_stream_header(data)
+        try:
+            return validate_announcement_wav(data)
+        except AudioFormatError as exc:
+            raise AnnouncementError("espeak-ng made an unusable announcement: %s" % exc) from None
+
+
+def _fix_stream_header(data):
+    """Put the real sizes into a WAV written as a stream (sizes unknown when it started)."""
+    if len(data) < 44 or data[:4] != b"RIFF":
+        return data
+    out = bytearray(data)
+    out[4:8] = struct.pack("<I", len(data) - 8)
+    pos = 12
+    while pos + 8 <= len(out):
+        cid = bytes(out[pos:pos + 4])
+        size = struct.unpack("<I", out[pos + 4:pos + 8])[0]
+        if cid == b"data":
+            out[pos + 4:pos + 8] = struct.pack("<I", len(out) - pos - 8)
+            break
+        pos += 8 + size + (size & 1)
+    return bytes(out)

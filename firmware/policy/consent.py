@@ -1,0 +1,139 @@
+"""The notice that a call may be recorded: the announcement, the tones, and the record of both.
+
+Played into the line with the board's ``play`` (so it is heard by both
+parties and is in the recording, which captures the line):
+
+* at the answer of an inbound call, ``consent.inbound``: the announcement
+  (:mod:`firmware.policy.announcement`) or one beep;
+* once dialling ends on an outbound call (its answer), ``consent.outbound``;
+* while a recorded call is connected, the periodic warning tone: the first
+  ``interval_s`` after the answer, then every ``interval_s``.
+
+Every answered call that may be recorded gets a ``consent`` record (stored
+as JSON on the call)::
+
+    {"notice": "announcement", "given": true, "at": "2026-03-02T09:00:10.020Z",
+     "duration_s": 7.0, "warning_tones": 2}
+    {"notice": "announcement", "given": false, "error": "the announcement file ..."}
+    {"notice": "off", "given": false}
+
+``at`` is when the notice started playing (wall time, ms). A notice that
+cannot be given — the board refused to play, the announcement file is missing
+or invalid, espeak-ng failed — is recorded with its ``error``; the policy
+then records the call only if ``record_if_notice_failed`` is set.
+"""
+
+import logging
+import threading
+
+from ..calllog import iso_ms
+from ..dsp.generate import sine
+from .announcement import AnnouncementError, Announcements
+
+log = logging.getLogger(__name__)
+RATE = 8000
+
+
+class ConsentNotices:
+    """Gives the notices of every line's calls.
+
+    :param board: plays into a line (``play(line, samples)``)
+    :param clock: the box's clock (tone timers, times of the notices)
+    :param announcements: an :class:`~firmware.policy.announcement.Announcements`
+    :param settings: :class:`~firmware.policy.settings.ConsentSettings`
+    """
+
+    def __init__(self, board, clock, announcements, settings):
+        self.board = board
+        self.clock = clock
+        self.announcements = announcements
+        self.settings = settings
+        self._lock = threading.RLock()
+        self._tones = {}      # call id (object id) -> timer
+
+    def apply(self, settings):
+        """New settings; an announcement they need is made now (not at the first call)."""
+        self.settings = settings
+        self.announcements.forget()
+        if "announcement" in (settings.inbound, settings.outbound):
+            try:
+                self.announcements.samples(settings.announcement)
+            except AnnouncementError as exc:
+                log.error("the consent announcement is not usable: %s", exc)
+
+    def required(self, direction):
+        """The notice a call in ``direction`` needs: "announcement", "tone" or "off"."""
+        return self.settings.inbound if direction == "in" else self.settings.outbound
+
+    def give(self, call):
+        """Give ``call`` its notice now; sets and returns ``call.consent``."""
+        kind = self.required(call.direction)
+        consent = {"notice": kind, "given": False}
+        if kind != "off":
+            try:
+                samples = self._notice_samples(kind)
+                self.board.play(call.line, samples)
+            except (AnnouncementError, OSError, RuntimeError, ValueError) as exc:
+                consent["error"] = str(exc)
+                log.warning("line %d: the consent notice could not be given: %s", call.line, exc)
+            else:
+                consent.update(given=True, at=iso_ms(self.clock.wall_us()),
+                               duration_s=round(len(samples) / RATE, 3))
+        call.consent = consent
+        return consent
+
+    def _notice_samples(self, kind):
+        if kind == "announcement":
+            return self.announcements.samples(self.settings.announcement)
+        return self._beep()
+
+    def _beep(self):
+        tone = self.settings.warning_tone
+        return sine([tone.frequency_hz], [tone.level_dbm0], tone.duration_ms)
+
+    # ------------------------------------------------------------ warning tone
+    def start_warning(self, call):
+        """Beep every ``interval_s`` from the answer while ``call`` is connected (if enabled)."""
+        tone = self.settings.warning_tone
+        if not tone.enabled or call.answered_us is None:
+            return
+        with self._lock:
+            if id(call) in self._tones:
+                return
+            if call.consent is None:
+                call.consent = {"notice": self.required(call.direction), "given": False}
+            call.consent.setdefault("warning_tones", 0)
+            interval_us = int(tone.interval_s * 1_000_000)
+            first = call.answered_us + interval_us
+            now = self.clock.now_us()
+            if first < now:      # recording began later (on demand): next beat of the grid
+                first += -(-(now - first) // interval_us) * interval_us
+            self._tones[id(call)] = self.clock.call_at(first, lambda: self._beat(call, first))
+
+    def stop_warning(self, call):
+        with self._lock:
+            timer = self._tones.pop(id(call), None)
+            if timer is not None:
+                timer.cancel()
+
+    def _beat(self, call, t_us):
+        tone = self.settings.warning_tone
+        with self._lock:
+            if id(call) not in self._tones or call.ended_us is not None:
+                self._tones.pop(id(call), None)
+                return
+            try:
+                self.board.play(call.line, self._beep())
+                call.consent["warning_tones"] += 1
+            except (OSError, RuntimeError, ValueError) as exc:
+                call.consent["warning_tone_error"] = str(exc)
+                log.warning("line %d: the warning tone could not be played: %s", call.line, exc)
+            nxt = t_us + int(tone.interval_s * 1_000_000)
+            self._tones[id(call)] = self.clock.call_at(nxt, lambda: self._beat(call, nxt))
+
+
+def make_notices(board, clock, data_dir, country, settings):
+    """:class:`ConsentNotices` for a box (its announcements kept in ``data_dir``)."""
+    notices = ConsentNotices(board, clock, Announcements(data_dir, country), settings)
+    notices.apply(settings)
+    return notices

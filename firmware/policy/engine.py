@@ -1,0 +1,300 @@
+"""The policy at work on every call: decision, notice, recording, on-demand, pause, tags.
+
+:class:`CallPolicy` listens on the bus and drives the recorder (which, in the
+box, records nothing by itself)::
+
+    CallStarted (out) ──▶ "always" lines: record from off-hook (held in RAM until
+                          the outbound notice is given, if one is required)
+    CallAnswered ───────▶ decide (firmware.policy.rules) ──▶ notice
+                          (firmware.policy.consent) ──▶ record / skip / wait
+    key codes, buttons ─▶ on-demand recording; pause and resume
+    CallEnded ──────────▶ settle: not asked (on demand), too short (held,
+                          dropped), a pause still on ends
+
+Each call carries ``policy_decision``, ``policy_reason``, ``consent`` and
+``pause_spans``; every change is published as a
+:class:`~firmware.bus.CallUpdated`, so the call log stores it.
+
+A call that must not be recorded is never handed to the recorder: nothing of
+it is written, not even its pre-roll. When the notice fails and
+``record_if_notice_failed`` is off, the call is not recorded either; an
+outbound recording begun at off-hook for such a line is held in memory
+until its notice is given, and dropped if it is not.
+
+Keys typed during a connected call arrive at :meth:`CallPolicy.on_key`
+straight from the supervisor; the last few are held, per call, in memory
+only, to match the codes — never logged, never stored.
+"""
+
+import logging
+import threading
+
+from ..bus import CallAnswered, CallEnded, CallStarted, CallUpdated
+from ..errors import LinekeeperError
+from . import rules
+from .buttons import Buttons
+from .consent import make_notices
+from .pause import PauseControl
+
+log = logging.getLogger(__name__)
+
+KEY_GAP_US = 3_000_000      # keys further apart than this are not one code
+
+
+class PolicyError(LinekeeperError, ValueError):
+    """A request the policy cannot carry out (no call on the line, nothing to resume)."""
+
+
+class _Live:
+    """What the policy holds about one live call."""
+
+    def __init__(self, call):
+        self.call = call
+        self.decision = None          # a rules.Decision
+        self.keys = ""
+        self.last_key_us = None
+
+
+class CallPolicy:
+    """Applies :class:`~firmware.policy.settings.PolicySettings` to every call.
+
+    :param settings: the ``policy`` section of the box's configuration
+    :param country: "uk" or "us" (numbers, the default voice)
+    :param recorder: a :class:`~firmware.recorder.Recorder` with ``auto=False``
+    :param capture: the :class:`~firmware.capture.Capture` (the pause mutes it)
+    :param board: plays the notices
+    :param clock: the box's clock
+    :param bus: publishes :class:`CallUpdated`
+    :param audit: the :class:`~firmware.audit.AuditLog` (pauses, resumes)
+    :param data_dir: where uploaded and generated announcements live
+    :param callmeta: a :class:`~firmware.policy.callmeta.CallMeta` for tags (or None)
+    :param preroll_ms: audio an inbound recording keeps from before the answer
+    """
+
+    def __init__(self, settings, *, country, recorder, capture, board, clock, bus, audit,
+                 data_dir, callmeta=None, preroll_ms=1000):
+        self.settings = settings
+        self.country = country
+        self.recorder = recorder
+        self.clock = clock
+        self.bus = bus
+        self.callmeta = callmeta
+        self.preroll_us = preroll_ms * 1000
+        self.consent = make_notices(board, clock, data_dir, country, settings.consent)
+        self.pauses = PauseControl(capture, clock, audit, settings.pci, on_change=self._changed)
+        self.buttons = Buttons(clock, self.on_button)
+        self._lock = threading.RLock()
+        self._live = {}
+
+    def attach(self, bus):
+        """Subscribe after the call log (which gives each call its id)."""
+        bus.subscribe(CallStarted, self._started)
+        bus.subscribe(CallAnswered, self._answered)
+        bus.subscribe(CallEnded, self._ended)
+
+    def apply(self, settings, country=None):
+        """New settings (a reloaded configuration): they apply from the next decision on.
+
+        Calls already decided keep their decision; a pause in progress keeps its timeout.
+        """
+        with self._lock:
+            self.settings = settings
+            if country is not None:
+                self.country = country
+                self.consent.announcements.country = country
+            self.consent.apply(settings.consent)
+            self.pauses.apply(settings.pci)
+
+    def close(self):
+        self.buttons.close()
+        for line in self.pauses.paused_lines():
+            self.pauses.resume(line, "call_end", "system")
+
+    # ------------------------------------------------------------ call events
+    def _started(self, ev):
+        call = ev.call
+        with self._lock:
+            live = self._live[call.line] = _Live(call)
+            if call.direction != "out":
+                return
+            mode = self.settings.rules.mode(call.line)
+            if mode == "always":
+                # An outbound recording starts at off-hook (see firmware.recorder).
+                hold = (self.consent.required("out") != "off"
+                        and not self.settings.consent.record_if_notice_failed)
+                self._decide(live, rules.decide(self.settings.rules, call.line, "out", None,
+                                                self._wall(call.started_us), self.country))
+                self.recorder.record(call, call.started_us, hold=hold)
+
+    def _answered(self, ev):
+        call = ev.call
+        with self._lock:
+            live = self._live.get(call.line)
+            if live is None or live.call is not call:
+                live = self._live[call.line] = _Live(call)
+            if live.decision is None:
+                self._decide(live, rules.decide(
+                    self.settings.rules, call.line, call.direction, call.number,
+                    self._wall(call.started_us), self.country))
+            if live.decision.decision == rules.SKIP:
+                self._publish(call)
+                return
+            consent = self.consent.give(call)
+            if not consent["given"] and consent["notice"] != "off" \
+                    and not self.settings.consent.record_if_notice_failed:
+                self.recorder.discard(call)
+                self._decide(live, rules.Decision(
+                    rules.SKIP, "the consent notice could not be given (%s)" % consent["error"],
+                    "consent"))
+                self._publish(call)
+                return
+            if live.decision.decision == rules.RECORD:
+                self._start_recording(live, self._from_start(call))
+            self._publish(call)
+
+    def _ended(self, ev):
+        call = ev.call
+        with self._lock:
+            live = self._live.get(call.line)
+            if live is None or live.call is not call:
+                return
+            del self._live[call.line]
+            self.pauses.call_ended(call)
+            self.consent.stop_warning(call)
+            if call.answered_us is None:
+                if live.decision is not None and live.decision.decision != rules.SKIP:
+                    self._decide(live, rules.Decision(rules.SKIP, "never connected", "answer"))
+            elif live.decision is not None and live.decision.decision == rules.PENDING:
+                self._decide(live, rules.Decision(rules.SKIP, "on demand: recording was never "
+                                                  "asked for", "on_demand"))
+            elif live.decision is not None:
+                short = rules.too_short(live.decision, call.answered_us, call.ended_us)
+                if short is not None:
+                    self._decide(live, short)   # the recorder drops the held audio itself
+            self._publish(call)
+
+    # ------------------------------------------------------------ recording
+    def _from_start(self, call):
+        """Where a recording of ``call`` begins when it includes the call from its start."""
+        if call.direction == "out":
+            return call.started_us
+        return max(call.answered_us - self.preroll_us, call.started_us)
+
+    def _start_recording(self, live, from_us):
+        call = live.call
+        min_talk_us = int(live.decision.min_talk_s * 1_000_000)
+        if self.recorder.recording(call):
+            self.recorder.release(call)     # held at off-hook until the notice was given
+        else:
+            self.recorder.record(call, from_us, min_talk_us=min_talk_us)
+        self.consent.start_warning(call)
+
+    def request_recording(self, line, via, t_us=None):
+        """Someone asked to record the call on ``line`` (on-demand); False if nothing to do."""
+        with self._lock:
+            live = self._live.get(line)
+            if live is None or live.decision is None or live.decision.decision != rules.PENDING:
+                return False
+            call = live.call
+            from_start = self.settings.rules.on_demand.from_start
+            t_us = self.clock.now_us() if t_us is None else t_us
+            self._decide(live, rules.Decision(
+                rules.RECORD, "recording asked for by %s, %s" % (
+                    {"dtmf": "DTMF code", "button": "button", "web": "the web UI"}.get(via, via),
+                    "from the start of the call" if from_start else "from the request"),
+                "on_demand"))
+            self._start_recording(live, self._from_start(call) if from_start else t_us)
+            self._publish(call)
+            return True
+
+    # ------------------------------------------------------------ inputs
+    def on_key(self, line, digit, t_us):
+        """A key typed during a connected call (from the supervisor; never logged)."""
+        with self._lock:
+            live = self._live.get(line)
+            if live is None:
+                return
+            if live.last_key_us is None or t_us - live.last_key_us > KEY_GAP_US:
+                live.keys = ""
+            live.last_key_us = t_us
+            live.keys = (live.keys + digit)[-8:]
+            pci, demand = self.settings.pci, self.settings.rules.on_demand
+            if pci.pause_code and live.keys.endswith(pci.pause_code):
+                live.keys = ""
+                self.pauses.pause(line, live.call, "dtmf", "handset")
+            elif pci.resume_code and live.keys.endswith(pci.resume_code):
+                live.keys = ""
+                self.pauses.resume(line, "dtmf", "handset")
+            elif demand.dtmf_code and live.keys.endswith(demand.dtmf_code):
+                live.keys = ""
+                if self.settings.rules.mode(line) == "on_demand":
+                    self.request_recording(line, "dtmf", t_us)
+
+    def on_button(self, line, kind, t_us):
+        """A button pressed on ``line``: "record" or "pause" (pause toggles)."""
+        with self._lock:
+            live = self._live.get(line)
+            if live is None:
+                return
+            if kind == "record":
+                if self.settings.rules.on_demand.button and self.settings.rules.mode(line) == "on_demand":
+                    self.request_recording(line, "button", t_us)
+            elif self.settings.pci.button:
+                if not self.pauses.resume(line, "button", "button"):
+                    self.pauses.pause(line, live.call, "button", "button")
+
+    def pause(self, line, actor):
+        """Pause the recording of the call on ``line`` (the web UI).
+
+        :raises PolicyError: no call in progress on the line, or already paused
+        """
+        with self._lock:
+            live = self._live.get(line)
+            if live is None:
+                raise PolicyError("there is no call in progress on line %d" % line)
+            if not self.pauses.pause(line, live.call, "web", actor):
+                raise PolicyError("line %d is already paused" % line)
+
+    def resume(self, line, actor):
+        """Resume the recording on ``line`` (the web UI).
+
+        :raises PolicyError: the line is not paused
+        """
+        if not self.pauses.resume(line, "web", actor):
+            raise PolicyError("line %d is not paused" % line)
+
+    def is_paused(self, line):
+        return self.pauses.is_paused(line)
+
+    def tag(self, line, tags, actor="system"):
+        """Add ``tags`` (categories) to the call in progress on ``line``.
+
+        :raises PolicyError: no call on the line
+        :raises ConfigError: a tag is not a valid category name
+        """
+        with self._lock:
+            live = self._live.get(line)
+            if live is None:
+                raise PolicyError("there is no call in progress on line %d" % line)
+            call = live.call
+            new = [t for t in tags if t not in call.tags]
+            if self.callmeta is not None and new:
+                self.callmeta.add_tags(call.id, new)
+            call.tags.extend(new)
+            if new:
+                self._publish(call)
+
+    # ------------------------------------------------------------ helpers
+    def _decide(self, live, decision):
+        live.decision = decision
+        live.call.policy_decision = decision.decision
+        live.call.policy_reason = decision.reason
+
+    def _changed(self, call):
+        self._publish(call)
+
+    def _publish(self, call):
+        self.bus.publish(CallUpdated(line=call.line, t_us=self.clock.now_us(), call=call))
+
+    def _wall(self, t_us):
+        return self.clock.wall_at(t_us)

@@ -1,0 +1,152 @@
+"""PCI DSS pause and resume: card details never reach a recording.
+
+A pause mutes the line in :class:`~firmware.capture.Capture`: from the next
+capture period its channel is zeroed *before* it enters the line's ring
+buffer, so what is said while paused exists nowhere but in that period's
+buffer in RAM — not in the ring, not in a pre-roll, not in the recording
+(which carries digital silence for the span), not in the DSP (which hears
+silence, so digits keyed meanwhile are never decoded, let alone logged).
+
+Only the resume listener hears the paused line: a DTMF receiver fed from the
+capture callback that waits for the resume code and keeps nothing but the
+last few keys, in memory, until the pause ends. A pause ends by the resume
+code, the pause button again, the web UI, the call's end, or by itself after
+``auto_resume_s``. Every pause and resume is audited (actions ``pause`` and
+``resume``, target ``call:ID``) and kept on the call as a span
+``{"from", "to", "by", "ended_by"}`` (wall times, ISO 8601 with ms).
+"""
+
+import logging
+import threading
+
+from ..calllog import iso_ms
+
+log = logging.getLogger(__name__)
+
+VIA = ("dtmf", "button", "web", "timeout", "call_end")
+
+
+class _Paused:
+    def __init__(self, call, span, listener, from_wall_us):
+        self.call = call
+        self.from_wall_us = from_wall_us
+        self.span = span
+        self.listener = listener
+        self.timer = None
+
+
+class PauseControl:
+    """The pauses of every line.
+
+    :param capture: the box's :class:`~firmware.capture.Capture`
+    :param clock: the box's clock (auto-resume timers, span times)
+    :param audit: the :class:`~firmware.audit.AuditLog`
+    :param settings: :class:`~firmware.policy.settings.PciSettings` (see :meth:`apply`)
+    :param on_change: ``f(call)`` after a pause span of ``call`` starts or ends
+    """
+
+    def __init__(self, capture, clock, audit, settings, on_change=lambda call: None):
+        self.capture = capture
+        self.clock = clock
+        self.audit = audit
+        self.settings = settings
+        self.on_change = on_change
+        self._lock = threading.RLock()
+        self._paused = {}
+
+    def apply(self, settings):
+        """New settings: they apply to pauses started from now on."""
+        self.settings = settings
+
+    def is_paused(self, line):
+        with self._lock:
+            return line in self._paused
+
+    def paused_lines(self):
+        with self._lock:
+            return sorted(self._paused)
+
+    def pause(self, line, call, via, actor):
+        """Pause the recording of ``call`` on ``line``; False if it already is.
+
+        :param via: "dtmf", "button" or "web"
+        :param actor: who asked (a user name, "handset", "button")
+        """
+        with self._lock:
+            if line in self._paused:
+                return False
+            now_wall_us = self.clock.wall_us()
+            span = {"from": iso_ms(now_wall_us), "to": None, "by": via, "ended_by": None}
+            listener = None
+            if self.settings.resume_code:
+                listener = _ResumeListener(self.settings.resume_code,
+                                           lambda: self._heard_resume(line, call))
+            paused = _Paused(call, span, listener, now_wall_us)
+            self._paused[line] = paused
+            self.capture.mute(line, listener.feed if listener else None)
+            paused.timer = self.clock.call_later(
+                self.settings.auto_resume_s * 1_000_000,
+                lambda: self.resume(line, "timeout", "system", call=call))
+            call.pause_spans.append(span)
+        self._audit(actor, "pause", call, {"line": line, "via": via})
+        self.on_change(call)
+        return True
+
+    def resume(self, line, via, actor, call=None):
+        """End the pause on ``line`` (of ``call``, if given); False if there is none."""
+        with self._lock:
+            paused = self._paused.get(line)
+            if paused is None or (call is not None and paused.call is not call):
+                return False
+            del self._paused[line]
+            self.capture.unmute(line)
+            if paused.timer is not None:
+                paused.timer.cancel()
+            paused.span["to"] = iso_ms(self.clock.wall_us())
+            paused.span["ended_by"] = via
+            seconds = (self.clock.wall_us() - paused.from_wall_us) / 1e6
+        self._audit(actor, "resume", paused.call,
+                    {"line": line, "via": via, "paused_s": round(seconds, 3)})
+        self.on_change(paused.call)
+        return True
+
+    def call_ended(self, call):
+        """The call is over: a pause still on ends with it."""
+        self.resume(call.line, "call_end", "system", call=call)
+
+    def _heard_resume(self, line, call):
+        # From the capture callback: resume on the clock's thread, not in the callback
+        # (the audit write waits for the card). The periods until then stay muted.
+        self.clock.call_later(0, lambda: self.resume(line, "dtmf", "handset", call=call))
+
+    def _audit(self, actor, action, call, details):
+        target = "call:%d" % call.id if call.id is not None else "line:%d" % call.line
+        try:
+            self.audit.append(actor, action, target, details, self.clock.wall_us())
+        except Exception:
+            # The pause itself must not fail because the trail could not be written;
+            # the failure is logged for the operator (never with any digits).
+            log.exception("could not audit %s of %s", action, target)
+
+
+class _ResumeListener:
+    """Listens to a paused line for ``code``; keeps only the last ``len(code)`` keys."""
+
+    def __init__(self, code, on_code):
+        from ..dsp.dtmf import DtmfReceiver   # loading libspandsp is work: not at import
+        self.code = code
+        self.on_code = on_code
+        self._rx = DtmfReceiver()
+        self._keys = ""
+        self._done = False
+
+    def feed(self, samples, t_us):
+        if self._done:
+            return
+        for digit, _start, _end in self._rx.feed(samples):
+            self._keys = (self._keys + digit)[-len(self.code):]
+            if self._keys == self.code:
+                self._keys, self._done = "", True
+                self.on_code()
+                return
+
