@@ -45,6 +45,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `noise_dbm0` | `-65` | line noise floor, -100 to -20 dBm0 |
 | `speech_level_dbm0` | `-18` | default active speech level, -25 to -10 dBm0 |
 | `seed` | `0` | seeds the contact chatter and the noise: same seed, same run |
+| `config` | none | the box configuration to run with, exactly as in `DATA_DIR/config.json` (validated the same way: a bad field is named, e.g. `config.policy.rules.lines[0].mode`); without it the data directory's `config.json` is used, and `linekeeper sim --config FILE` overrides both. The scenario's `country` always wins over the configured one |
 
 ### A call
 
@@ -64,7 +65,9 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `hangup_delay` | `2.0` | remote only: seconds our side stays off-hook after the far end cleared, more than 0.2, at most 120 |
 | `extension` | `false` | answered or placed on a parallel extension: `in_use` changes, `hook` does not |
 | `polarity_on_answer` | `false` | the exchange reverses the line polarity when the call is answered |
-| `tags` | `[]` | list of strings (reserved for recording policies) |
+| `press` | `[]` | answered calls: buttons pressed during the call, `[{"at": s after the answer, "button": "record" or "pause"}]`; the HAT must wire that button on the line (`"hat": "lk-2lb"` has both) |
+| `keys` | `[]` | answered calls: DTMF keyed on the handset during the call, `[{"at": s after the answer, "digits": "*1"}]` (1 to 32 of `0-9 * # A B C D`), e.g. the PCI pause code or card digits |
+| `tags` | `[]` | the call's categories (1 to 32 of `a-z 0-9 _ -`, starting with a letter or digit), given to the call as an operator would tag it (see below) |
 
 `caller_id`:
 
@@ -89,6 +92,8 @@ A fault is `{"line": n, "at": s, "kind": k, "duration": s}` (duration > 0):
 `"no_line_voltage"` drops `power` for the duration; `"stuck_off_hook"` holds
 `hook` and `in_use` active for it (no dialling).
 
+A press, and the tones of a key sequence, must end before the call does.
+
 A call occupies its line from `at` until 1 s after its last signal (a missed
 call a further ring silence, 2 s uk / 4 s us: only then can anyone tell that
 the ringing has stopped); a fault from `at` until 1 s after it ends. Calls and
@@ -105,16 +110,20 @@ import os
 import re
 from dataclasses import dataclass, replace
 
-from firmware.errors import HatError, ScenarioError
+from firmware.errors import ConfigError, HatError, ScenarioError
 
 from .. import jsonpos
-from .timeline import RING_SILENCE_US, occupancy_us  # the timeline owns the timing rules
+from .timeline import (KEY_OFF_MS, KEY_ON_MS, PRESS_US, RING_SILENCE_US,  # the timeline owns
+                       occupancy_us)                                        # the timing rules
 
 COUNTRIES = ("uk", "us")
 CID_STANDARDS = ("v23", "bell202", "dtmf")
 DEFAULT_CID_STANDARD = {"uk": "v23", "us": "bell202"}
 DEFAULT_VOICE = {"uk": "en-gb", "us": "en-us"}
 ABSENCE = ("private", "unavailable")
+BUTTONS = {"record": "record_button", "pause": "pause_button"}
+TAG = (r"[a-z0-9][a-z0-9_-]{0,31}", "must be 1 to 32 of a-z, 0-9, '_' or '-', starting with a "
+       "letter or digit")
 FAULT_KINDS = ("no_line_voltage", "stuck_off_hook")
 MAX_S = 7 * 24 * 3600.0  # a week: plenty for any scenario, and catches ms-for-s mistakes
 
@@ -149,6 +158,20 @@ class Utterance:
 
 
 @dataclass(frozen=True)
+class Press:
+    """A button (``"record"`` or ``"pause"``) pressed ``at_s`` seconds after the answer."""
+    at_s: float
+    button: str
+
+
+@dataclass(frozen=True)
+class Keys:
+    """DTMF ``digits`` keyed on the handset from ``at_s`` seconds after the answer."""
+    at_s: float
+    digits: str
+
+
+@dataclass(frozen=True)
 class ScenarioCall:
     """One call of a scenario; ``index`` is its place in ``calls`` (from 0).
 
@@ -171,6 +194,8 @@ class ScenarioCall:
     extension: bool = False
     polarity_on_answer: bool = False
     tags: tuple = ()
+    press: tuple = ()
+    keys: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -197,6 +222,7 @@ class Scenario:
     speech_level_dbm0: float = -18.0
     seed: int = 0
     source: str = None
+    config: object = None      # a firmware.config.BoxConfig, or None
 
     @property
     def start_wall_us(self):
@@ -240,9 +266,9 @@ def parse_scenario(doc):
     """Build a :class:`Scenario` from a parsed :class:`~board.jsonpos.Document`."""
     root = doc.root.object(("start", "country", "lines", "calls"),
                            ("faults", "hat", "bounce_ms", "noise_dbm0", "speech_level_dbm0",
-                            "seed"))
+                            "seed", "config"))
     country = root.get_str("country", choices=COUNTRIES)
-    hat_name, hat_lines = _hat(root, doc.source)
+    hat_name, hat_lines, hat = _hat(root, doc.source)
     base = Scenario(
         start=_start(root.child("start")), country=country,
         lines=root.get_int("lines", lo=1, hi=hat_lines), calls=(),
@@ -251,8 +277,9 @@ def parse_scenario(doc):
         noise_dbm0=root.get_number("noise_dbm0", -65.0, lo=-100, hi=-20),
         speech_level_dbm0=root.get_number("speech_level_dbm0", -18.0, lo=-25, hi=-10),
         seed=root.get_int("seed", 0, lo=0, hi=2**32 - 1),
-        source=str(doc.source) if doc.source else None)
-    calls = tuple(_call(node, base) for node in root.child("calls").items())
+        source=str(doc.source) if doc.source else None,
+        config=_config(root.child("config")) if root.has("config") else None)
+    calls = tuple(_call(node, base, hat) for node in root.child("calls").items())
     faults = tuple(_fault(node, base) for node in
                    (root.child("faults").items() if root.has("faults") else ()))
     scenario = replace(base, calls=calls, faults=faults)
@@ -285,15 +312,33 @@ def _hat(root, source):
         hat = load_hat(name)
     except HatError as exc:
         _at(root, "hat").fail("the HAT file is not usable: %s" % exc)
-    return name, len(hat.lines)
+    return name, len(hat.lines), hat
 
 
-def _call(node, sc):
+def _config(node):
+    """The box configuration carried by the scenario, checked as config.json is."""
+    from firmware.config import BoxConfig  # here: the firmware's model, not the simulator's
+    node.require()
+    try:
+        return BoxConfig.from_dict(node.value)
+    except ConfigError as exc:
+        node.doc.fail(exc.message, node.path + _dotted(exc.field))
+
+
+def _dotted(field):
+    """``"policy.rules.lines[2].mode"`` -> ``("policy", "rules", "lines", 2, "mode")``."""
+    path = []
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", field or ""):
+        path.append(int(index) if index else name)
+    return tuple(path)
+
+
+def _call(node, sc, hat):
     direction = node.require("line", "at", "direction").get_str("direction", choices=("in", "out"))
     inbound = direction == "in"
     answer = node.get_bool("answer", True) if inbound else True
     common = ("extension", "polarity_on_answer", "tags")
-    talking = ("talk", "speech", "hangup", "hangup_delay")
+    talking = ("talk", "speech", "hangup", "hangup_delay", "press", "keys")
     if inbound and answer:
         allowed = ("answer", "rings", "answer_delay", "caller_id") + talking + common
     elif inbound:
@@ -312,7 +357,44 @@ def _call(node, sc):
         call["dial"] = _dial(node.child("dial"))
     if answer:
         call.update(_talk(node, sc))
+        call["press"] = _presses(node, call["line"], call["talk_s"], hat)
+        call["keys"] = _keys(node, call["talk_s"])
     return ScenarioCall(**call)
+
+
+def _presses(node, line, talk_s, hat):
+    if not node.has("press"):
+        return ()
+    out = []
+    for item in node.child("press").items():
+        item.object(("at", "button"))
+        button = item.get_str("button", choices=tuple(BUTTONS))
+        if BUTTONS[button] not in hat.line(line).pins:
+            item.child("button").fail("the HAT %r has no %s button on line %d (\"hat\": "
+                                      "\"lk-2lb\" has both buttons)" % (hat.id, button, line))
+        at_s = item.get_number("at", lo=0)
+        if at_s + PRESS_US / 1e6 >= talk_s:
+            item.child("at").fail("the press (%g s) must end before the call does (talk %g s)"
+                                  % (PRESS_US / 1e6, talk_s))
+        out.append(Press(at_s, button))
+    return tuple(out)
+
+
+def _keys(node, talk_s):
+    if not node.has("keys"):
+        return ()
+    out = []
+    for item in node.child("keys").items():
+        item.object(("at", "digits"))
+        digits = item.get_str("digits", pattern=(r"[0-9*#A-D]{1,32}", "must be 1 to 32 of "
+                                                                     "0-9 * # A B C D"))
+        at_s = item.get_number("at", lo=0)
+        end_s = at_s + (len(digits) * (KEY_ON_MS + KEY_OFF_MS) - KEY_OFF_MS) / 1000
+        if end_s >= talk_s:
+            item.child("at").fail("the keys end at %g s, after the call (talk %g s)"
+                                  % (end_s, talk_s))
+        out.append(Keys(at_s, digits))
+    return tuple(out)
 
 
 def _inbound(node, sc, at_s, answer):
@@ -350,7 +432,7 @@ def _talk(node, sc):
 
 _CALL_FIELDS = ("line", "at", "direction", "answer", "rings", "answer_delay", "caller_id",
                 "dial", "talk", "speech", "hangup", "hangup_delay", "extension",
-                "polarity_on_answer", "tags")
+                "polarity_on_answer", "tags", "press", "keys")
 _NOT_FOR = {
     "dial": "an inbound call does not dial",
     "caller_id": 'an outbound call has no caller ID (its number is in "dial")',
@@ -380,8 +462,7 @@ def _at(node, key):
 def _tags(node):
     if not node.has("tags"):
         return ()
-    return tuple(t.as_str(pattern=(r"[A-Za-z0-9_.:-]+", "must be letters, digits, '_', '.', "
-                                   "':' or '-'"), max_len=40) for t in node.child("tags").items())
+    return tuple(t.as_str(pattern=TAG) for t in node.child("tags").items())
 
 
 def _caller_id(node, sc, at_s):

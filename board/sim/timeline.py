@@ -16,6 +16,8 @@ the same :class:`Timeline`, which holds
   after it ends); outside them the board may skip audio;
 * ``truth``: one :class:`CallTruth` per scenario call (in file order), and
   ``fault_truth``: what the call log and the fault reports must reproduce;
+* ``actions``: what people do to a call that is not a signal on the line
+  (:class:`SimAction`: tagging it), for the box to be told at its time;
 * ``end_us``: the end of the run, 10 s after the last signal (the firmware's
   timeouts need a little time to fire).
 
@@ -75,6 +77,14 @@ pseudo-random from `seed`. Call times in the log must be the nominal ones.
 
 **Faults**: `no_line_voltage` makes `power` inactive for `duration`;
 `stuck_off_hook` makes `hook` and `in_use` active for `duration` (they bounce).
+
+**Buttons, keys, tags**: a `press` makes the line's `record_button` or
+`pause_button` input active at answer + `at` for 0.2 s (it bounces like a
+hook contact). `keys` are DTMF tones (70 ms on, 80 ms off, -8 dBm0 per tone)
+on the line from answer + `at`, heard in the recording like any audio. A
+call's `tags` are given to it as an operator would tag it on the web UI: the
+simulator calls the box's `policy.tag(line, tags)` 0.3 s after the answer (a
+missed call: at the end of its last ring burst).
 ----------------------------------------------------------------------------
 """
 
@@ -100,9 +110,13 @@ PULSE_BREAK_US, PULSE_MAKE_US, INTERDIGIT_US = 66_000, 34_000, 800_000
 K_BREAK_US = 200_000
 SETTLE_US = 1_000_000       # a call or fault occupies its line this long after its last signal
 TAIL_US = 10_000_000        # the run goes on this long after the last signal
-SIGNALS = ("hook", "ring", "polarity", "in_use", "power")
+SIGNALS = ("hook", "ring", "polarity", "in_use", "power", "record_button", "pause_button")
 IDLE = {"hook": False, "ring": False, "polarity": False, "in_use": False, "power": True}
-BOUNCING = ("hook", "in_use")
+# (buttons start released, as every input but power does)
+BOUNCING = ("hook", "in_use", "record_button", "pause_button")
+PRESS_US = 200_000          # a button press lasts this long
+KEY_ON_MS, KEY_OFF_MS = 70, 80
+TAG_AFTER_ANSWER_US = 300_000
 RATE = signals.RATE
 
 
@@ -118,7 +132,7 @@ class PinEdge:
 @dataclass(frozen=True, eq=False)
 class AudioSegment:
     """``samples`` (int16, 8 kHz) on ``line`` from ``t_us``; ``kind`` says what they are:
-    "speech", "dial_tone", "dtmf", "alert", "fsk", "dtmf_cid" or "clear_tone"."""
+    "speech", "dial_tone", "dtmf", "keys", "alert", "fsk", "dtmf_cid" or "clear_tone"."""
     line: int
     t_us: int
     samples: np.ndarray
@@ -127,6 +141,15 @@ class AudioSegment:
     @property
     def end_us(self):
         return self.t_us + len(self.samples) * 1_000_000 // RATE
+
+
+@dataclass(frozen=True)
+class SimAction:
+    """At ``t_us`` someone tags the call on ``line`` with ``tags`` (``kind`` "tags")."""
+    t_us: int
+    line: int
+    kind: str
+    tags: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -151,6 +174,7 @@ class CallTruth:
     cid_standard: str = None
     cid_datetime: str = None
     dial_mode: str = None
+    tags: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -175,6 +199,7 @@ class Timeline:
     fault_truth: tuple
     end_us: int
     initial: dict = field(default_factory=lambda: dict(IDLE))
+    actions: tuple = ()
 
 
 def _us(seconds):
@@ -197,6 +222,7 @@ class _Plan:
         self.first_us = 0
         self.last_us = 0     # time of the last signal, bounce included
         self.truth = None
+        self.actions = []
 
     def level(self, t_us, signals_, active):
         for s in signals_:
@@ -259,7 +285,8 @@ def compile_timeline(scenario, synth):
                for line, segs in audio.items()},
         active_spans={line: tuple(merge_spans(s)) for line, s in spans.items()},
         truth=tuple(p.truth for p in plans), fault_truth=tuple(p.truth for p in fault_plans),
-        end_us=last + TAIL_US)
+        end_us=last + TAIL_US,
+        actions=tuple(sorted((a for p in plans for a in p.actions), key=lambda a: a.t_us)))
 
 
 # ------------------------------------------------------------------ calls
@@ -276,6 +303,8 @@ def _plan_call(sc, call):
                 plan.level(last_burst_end, ("polarity",), False)
             plan.last_us = last_burst_end
             plan.truth = _truth(call, at, None, last_burst_end, "missed")
+            if call.tags:
+                plan.actions.append(SimAction(last_burst_end, call.line, "tags", call.tags))
             return plan
         answered = last_burst_end + _us(call.answer_delay_s)
         plan.level(answered, hook, True)
@@ -300,6 +329,16 @@ def _plan_call(sc, call):
         plan.level(end, ("polarity",), False)
     for utt in call.speech:
         plan.speech.append((answered + _us(utt.at_s), end, utt))
+    for press in call.press:
+        signal = press.button + "_button"
+        plan.level(answered + _us(press.at_s), (signal,), True)
+        plan.level(answered + _us(press.at_s) + PRESS_US, (signal,), False)
+    for keys in call.keys:
+        plan.sound(answered + _us(keys.at_s), "keys",
+                   signals.dtmf(keys.digits, on_ms=KEY_ON_MS, off_ms=KEY_OFF_MS))
+    if call.tags:
+        plan.actions.append(SimAction(answered + TAG_AFTER_ANSWER_US, call.line, "tags",
+                                      call.tags))
     plan.last_us = on_hook + bounce_us
     plan.truth = _truth(call, at, answered, end, call.hangup)
     return plan
@@ -370,7 +409,7 @@ def _truth(call, at, answered, ended, reason):
         name=cid.name if cid else None, absence=cid.absence if cid else None,
         extension=call.extension, end_reason=reason,
         cid_standard=cid.standard if cid else None, cid_datetime=cid.datetime if cid else None,
-        dial_mode=call.dial.mode if call.dial else None)
+        dial_mode=call.dial.mode if call.dial else None, tags=call.tags)
 
 
 def _speech(line, t_us, cut_us, utt, synth):
