@@ -105,6 +105,13 @@ def entries(db, limit=100, offset=0, newest_first=True):
     return [_row_entry(r) for r in rows]
 
 
+def for_call(db, call_id):
+    """The entries of call ``call_id``'s deleted recordings, oldest first."""
+    rows = db.execute("SELECT %s, prev_hash, hash FROM deletion_log WHERE call_id = ? ORDER BY seq"
+                      % ", ".join(FIELDS), (int(call_id),)).fetchall()
+    return [_row_entry(r) for r in rows]
+
+
 def count(db):
     return db.execute("SELECT count(*) FROM deletion_log").fetchone()[0]
 

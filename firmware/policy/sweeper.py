@@ -391,6 +391,11 @@ class RetentionSweeper:
         with self._lock:
             return deletions.entries(self._db, limit, offset)
 
+    def deletions_of_call(self, call_id):
+        """Deletion-log entries of ``call_id``'s recordings (why its recording is gone)."""
+        with self._lock:
+            return deletions.for_call(self._db, call_id)
+
     def deletion_count(self):
         with self._lock:
             return deletions.count(self._db)

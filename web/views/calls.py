@@ -140,9 +140,12 @@ def detail(call_id):
         playbacks[token] = {"call_id": call_id, "audited": False}
         while len(playbacks) > MAX_TOKENS:
             playbacks.pop(next(iter(playbacks)))
+    retention = lk().services.retention
+    deleted = (retention.deletions_of_call(call_id)
+               if info is None and retention is not None else [])
     return render_template("call.html", call=call, info=info, token=token,
                            has_key=unlocked_key() is not None, errors={},
-                           formats=EXPORT_FORMATS)
+                           formats=EXPORT_FORMATS, deleted=deleted)
 
 
 def parse_range(header, size):
