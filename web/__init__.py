@@ -9,7 +9,7 @@ what is declared on each view and enforced in :mod:`web.security`.
 import datetime
 import os
 
-from flask import Flask, g, render_template
+from flask import Flask, current_app, g, render_template, request
 
 from firmware.errors import TamperError
 
@@ -87,12 +87,14 @@ def create_app(services, config):
     web.sessions.clear_all()
     app.extensions["linekeeper"] = web
 
-    from .views import (api, audit, auth, calls, dashboard, retention, rules, settings, setup,
-                        users)
-    for module in (auth, setup, dashboard, calls, audit, users, settings, rules, retention, api):
+    from .views import (api, audit, auth, calls, consent, dashboard, retention, rules, settings,
+                        setup, users)
+    for module in (auth, setup, dashboard, calls, audit, users, settings, rules, consent,
+                   retention, api):
         app.register_blueprint(module.bp)
     security.check_declared(app)
 
+    app.before_request(_body_limit)
     app.before_request(security.before_request)
     app.after_request(security.after_request)
     app.jinja_env.globals.update(
@@ -126,12 +128,24 @@ def create_app(services, config):
     return app
 
 
+def _view():
+    return current_app.view_functions.get(request.endpoint) if request.endpoint else None
+
+
+def _body_limit():
+    """A view that takes uploads says how large (``view.max_content_length``); others 64 KiB."""
+    limit = getattr(_view(), "max_content_length", None)
+    request.max_content_length = limit or current_app.config["MAX_CONTENT_LENGTH"]
+
+
 def _error_page(title, message, code):
     def handler(exc):
         # A view's own abort(code, description=...) message wins over the default.
         custom = getattr(exc, "description", None)
         if custom == getattr(type(exc), "description", None):
             custom = None
+        if code == 413 and getattr(_view(), "too_large", None) is not None:
+            custom = _view().too_large()
         resp = render_template("error.html", title=title, message=custom or message)
         headers = exc.get_response().headers if hasattr(exc, "get_response") else {}
         extra = {k: v for k, v in headers.items() if k in ("Content-Range", "WWW-Authenticate")}

@@ -66,6 +66,7 @@ class RetentionService(Protocol):
     ``guard.last_passed_us``     wall time of the last sweep that could delete
     ``confirm_clock(actor)``     lift a suspension after a clock jump (audited)
     ``deletion_log(limit, offset)``, ``deletion_count()``, ``verify()``
+    ``deletions_of_call(call_id)`` the deletion-log entries of one call
     ``active_alarms()``          kinds of the sweeper's alarms that are on
     ``last_disk_percent``        disk use at the last check, or None
     """
@@ -101,6 +102,46 @@ class BoxConfigStore:
         save_config(self.data_dir, config)
         if self._apply is not None:
             self._apply(config)
+
+
+class BoxConsent:
+    """The consent announcement for the consent page: listen, replace, play into a line.
+
+    :param data_dir: the box's data directory (uploads go to ``announcements/``)
+    :param config_store: a :class:`BoxConfigStore` (which announcement is configured)
+    :param play: ``play(line, samples)`` into a line (the board's), or None: no test calls
+    :param country: picks the spoken default's voice
+    """
+
+    def __init__(self, data_dir, config_store, play=None, country="uk"):
+        from firmware.policy.announcement import Announcements
+        self.data_dir = data_dir
+        self.config_store = config_store
+        self._play = play
+        self.announcements = Announcements(data_dir, country)
+
+    @property
+    def can_test_call(self):
+        return self._play is not None
+
+    def samples(self):
+        """The configured announcement (8 kHz int16); raises AnnouncementError saying why not."""
+        return self.announcements.samples(self.config_store.get().policy.consent.announcement)
+
+    def announcement_wav(self):
+        from firmware.policy.announcement import wav_bytes
+        return wav_bytes(self.samples())
+
+    def store_announcement(self, name, data):
+        """Check and keep an uploaded WAV; raises AudioFormatError (nothing kept) when refused."""
+        from firmware.policy.announcement import store_announcement
+        return store_announcement(self.data_dir, name, data)
+
+    def test_call(self, line):
+        """Play the announcement into ``line`` now; returns its length in seconds."""
+        samples = self.samples()
+        self._play(line, samples)
+        return len(samples) / 8000
 
 
 class StoreRecordings:
@@ -188,6 +229,7 @@ class Services:
     ``retention``   a :class:`RetentionService` (the box's sweeper), or None
     ``box_config``  a :class:`BoxConfigStore`, or None: the policy pages
                     then only show that there is no configuration to edit
+    ``consent``     a :class:`BoxConsent`, or None (no announcement to manage)
     ``wall_us``     the box's time in µs since the epoch, for audit entries
     ``session_clock_us`` real time in µs, for session timeouts and login
                     throttling (people's time, even when the box runs on
@@ -204,6 +246,7 @@ class Services:
     apply_settings: Optional[Callable[[Any], None]] = None
     retention: Optional[RetentionService] = None
     box_config: Optional[BoxConfigStore] = None
+    consent: Optional[BoxConsent] = None
     wall_us: Callable[[], int] = _wall_us
     session_clock_us: Callable[[], int] = _wall_us
     cert_fingerprint: Optional[str] = None
@@ -253,6 +296,7 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
     from firmware.keystore import KeyStore
 
     data_dir = box.data_dir
+    config_store = BoxConfigStore(data_dir, getattr(box, "apply_config", None))
     calls_db = os.path.join(data_dir, "calls.db")
     ensure_indexes(calls_db)
     keystore = getattr(box, "keystore", None) or KeyStore(data_dir)
@@ -267,7 +311,10 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
             StoreRecordings(box.recordings, box.clock.wall_us)
             if getattr(box, "recordings", None) is not None else None),
         retention=getattr(box, "retention", None),
-        box_config=BoxConfigStore(data_dir, getattr(box, "apply_config", None)),
+        box_config=config_store,
+        consent=BoxConsent(data_dir, config_store,
+                           getattr(getattr(box, "board", None), "play", None),
+                           getattr(getattr(box, "config", None), "country", "uk")),
         health=disk_and_clock_health(data_dir, box.clock,
                                      alarms or getattr(box, "alarms", None)),
         wall_us=box.clock.wall_us,

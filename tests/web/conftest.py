@@ -22,7 +22,7 @@ from firmware.keystore import Argon2Params, KeyStore
 from firmware.policy.sweeper import RetentionSweeper
 from firmware.recordings import RecordingStore
 from web import Services, WebConfig, create_app
-from web.services import BoxConfigStore
+from web.services import BoxConfigStore, BoxConsent
 from web.passwords import CHEAP_COST
 from web.setupcode import setup_code_for
 
@@ -160,6 +160,7 @@ class Box:
         self.audit = AuditLog(data / "audit.db", data / "audit.head")
         self.config_store = BoxConfigStore(self.data_dir, self._applied)
         self.applied = []
+        self.played = []
         self.sweeper = RetentionSweeper(self.store, self.box_clock, self.audit,
                                         self.config_store.get().policy.retention,
                                         disk_usage=lambda path: (100, 50, 50))
@@ -172,6 +173,7 @@ class Box:
             recordings=self.recordings,
             retention=self.sweeper,
             box_config=self.config_store,
+            consent=BoxConsent(self.data_dir, self.config_store, self._play),
             health=lambda: {"disk_free_bytes": 10**9, "disk_total_bytes": 4 * 10**9,
                             "clock_synced": True, "alarms": []},
             wall_us=lambda: self.clock.t_us,
@@ -189,6 +191,9 @@ class Box:
         self.web.close()
         self.sweeper.close()
         self.store.close()
+
+    def _play(self, line, samples):
+        self.played.append((line, len(samples)))
 
     def _applied(self, config):
         self.applied.append(config)

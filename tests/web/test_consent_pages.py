@@ -1,0 +1,138 @@
+"""The consent page: upload (bad uploads change nothing), listen, test call, notice settings."""
+
+import io
+import math
+import os
+import re
+import struct
+
+from firmware.config import load_config
+
+from .conftest import wav_bytes
+
+
+def tone_wav(seconds, amplitude=8000, rate=8000):
+    n = int(seconds * rate)
+    body = b"".join(struct.pack("<h", int(amplitude * math.sin(2 * math.pi * 440 * i / rate)))
+                    for i in range(n))
+    return (b"RIFF" + struct.pack("<I", 36 + len(body)) + b"WAVEfmt "
+            + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+            + b"data" + struct.pack("<I", len(body)) + body)
+
+
+def upload(box, client, data, filename="notice.wav"):
+    return client.post("/consent/announcement", content_type="multipart/form-data", data={
+        "csrf_token": box.token_of(client, "/consent"),
+        "announcement": (io.BytesIO(data), filename)})
+
+
+def uploads(box):
+    directory = os.path.join(box.data_dir, "announcements")
+    if not os.path.isdir(directory):
+        return []
+    return sorted(n for n in os.listdir(directory) if n.startswith("upload-"))
+
+
+def test_a_good_upload_is_kept_configured_audited_and_playable(box, people):
+    ivan = people["ivan"]
+    data = wav_bytes(3.0)
+    resp = upload(box, ivan, data)
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    (name,) = uploads(box)
+    assert load_config(box.data_dir).policy.consent.announcement.file == name
+    entry = [e for e in box.services.audit.entries(limit=20) if e.action == "config_change"][0]
+    assert entry.target == "policy.consent" and entry.details["changed"]["announcement"][
+        "file"] == name
+    page = ivan.get("/consent").get_data(as_text=True)
+    assert "An uploaded recording (%s), 3.0 s" % name in page
+    assert 'id="announcement-player"' in page
+    audio = people["audrey"].get("/consent/announcement.wav")
+    assert audio.status_code == 200 and audio.mimetype == "audio/wav"
+    assert audio.data[:4] == b"RIFF" and len(audio.data) == 44 + 3 * 8000 * 2
+
+
+BAD_UPLOADS = {
+    "not a WAV": (b"This is a text file, not audio.\n" * 20, "not a WAV file"),
+    "too long": (tone_wav(31), "at most 30 s"),
+    "too quiet": (tone_wav(3, amplitude=3), "too quiet"),
+    "silent": (tone_wav(3, amplitude=0), "too quiet"),
+    "lying header": (tone_wav(2)[:-8000], "the WAV header says"),
+    "lying data chunk": (tone_wav(2)[:40] + struct.pack("<I", 10**6) + tone_wav(2)[44:],
+                         "the WAV header says"),
+}
+
+
+def test_bad_uploads_are_refused_with_a_message_and_change_nothing(box, people):
+    ivan = people["ivan"]
+    assert upload(box, ivan, wav_bytes(2.0)).status_code == 302
+    before_files, before_config = uploads(box), load_config(box.data_dir)
+    n_audit = len(box.services.audit)
+    for what, (data, words) in BAD_UPLOADS.items():
+        resp = upload(box, ivan, data)
+        page = resp.get_data(as_text=True)
+        assert resp.status_code == 400, what
+        m = re.search(r'id="error-upload" role="alert">([^<]+)<', page)
+        assert m and words in m.group(1) and "Nothing was changed" in m.group(1), (what, page[-3000:])
+        assert uploads(box) == before_files, what
+        assert load_config(box.data_dir) == before_config, what
+        assert len(box.services.audit) == n_audit, what
+
+
+def test_a_huge_upload_is_refused_before_it_is_read(box, people):
+    ivan = people["ivan"]
+    resp = upload(box, ivan, b"RIFF" + b"\0" * (6 * 1024 * 1024))
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 413
+    assert "larger than 5 MB" in page and "Nothing was changed" in page
+    assert uploads(box) == [] and not os.path.exists(os.path.join(box.data_dir, "config.json"))
+    # Other forms keep their small limit.
+    resp = ivan.post("/rules", data={"csrf_token": box.token_of(ivan, "/rules"),
+                                     "x": "y" * (100 * 1024)})
+    assert resp.status_code == 413
+
+
+def test_a_file_just_over_the_limit_but_within_the_body_limit_is_refused_too(box, people):
+    resp = upload(box, people["ivan"], b"RIFF" + b"\0" * (5 * 1024 * 1024))
+    assert resp.status_code == 400 and "larger than 5 MB" in resp.get_data(as_text=True)
+    assert uploads(box) == []
+
+
+def test_an_empty_upload_field_says_so(box, people):
+    ivan = people["ivan"]
+    resp = ivan.post("/consent/announcement", content_type="multipart/form-data",
+                     data={"csrf_token": box.token_of(ivan, "/consent")})
+    assert resp.status_code == 400 and "Choose a WAV file" in resp.get_data(as_text=True)
+
+
+def test_test_call_plays_the_announcement_into_the_line(box, people):
+    ivan = people["ivan"]
+    upload(box, ivan, wav_bytes(2.5))
+    resp = box.post(ivan, "/consent/test-call", {"line": "3"}, token_from="/consent")
+    assert resp.status_code == 302 and "played=3" in resp.headers["Location"]
+    assert box.played == [(3, 20000)]
+    resp = box.post(ivan, "/consent/test-call", {"line": "9"}, token_from="/consent")
+    assert resp.status_code == 400 and "from 1 to 4" in resp.get_data(as_text=True)
+    box.status.set(2, "fault")
+    resp = box.post(ivan, "/consent/test-call", {"line": "2"}, token_from="/consent")
+    assert resp.status_code == 400 and box.played == [(3, 20000)]
+
+
+def test_notice_settings_are_saved_and_audited_and_use_default_drops_the_upload(box, people):
+    ivan = people["ivan"]
+    resp = box.post(ivan, "/consent", {"inbound": "announcement", "outbound": "tone",
+                                       "text": "This call is recorded.", "warning_tone": "on"},
+                    token_from="/consent")
+    assert resp.status_code == 302
+    consent = load_config(box.data_dir).policy.consent
+    assert (consent.inbound, consent.outbound, consent.warning_tone.enabled) == (
+        "announcement", "tone", True)
+    assert consent.announcement.text == "This call is recorded."
+    resp = box.post(ivan, "/consent", {"inbound": "loud", "outbound": "tone", "text": "x"},
+                    token_from="/consent")
+    assert resp.status_code == 400 and "Choose the notice" in resp.get_data(as_text=True)
+    upload(box, ivan, wav_bytes(2.0))
+    assert load_config(box.data_dir).policy.consent.announcement.file is not None
+    assert box.post(ivan, "/consent/default", token_from="/consent").status_code == 302
+    assert load_config(box.data_dir).policy.consent.announcement.file is None
+    assert [e.target for e in box.services.audit.entries(limit=10)
+            if e.action == "config_change"][:3] == ["policy.consent"] * 3

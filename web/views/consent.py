@@ -1,0 +1,186 @@
+"""Consent notices: the settings, the announcement (upload, listen) and a test call.
+
+Installers change them; auditors read and listen. An uploaded WAV is checked
+by :func:`firmware.policy.announcement.validate_announcement_wav` (format,
+length, level, a header that lies) before anything is kept: a refused file
+changes nothing and the page says why. Every change is audited
+(``config_change``).
+"""
+
+import dataclasses
+import hashlib
+
+from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+
+from firmware.errors import AudioFormatError, LinekeeperError
+from firmware.policy.settings import NOTICES
+
+from ..security import audit, form_errors, lk, roles
+
+bp = Blueprint("consent", __name__)
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+NOTICE_LABELS = {"off": "No notice", "tone": "A tone", "announcement": "The announcement"}
+
+
+def _page(errors=None, status=200, **extra):
+    web = lk()
+    store = web.services.box_config
+    consent = store.get().policy.consent if store is not None else None
+    svc = web.services.consent
+    problem = None
+    if svc is not None and consent is not None:
+        try:
+            seconds = len(svc.samples()) / 8000
+        except LinekeeperError as exc:
+            seconds, problem = None, str(exc)
+    else:
+        seconds = None
+    context = dict(consent=consent, notices=NOTICES, notice_labels=NOTICE_LABELS,
+                   available=svc is not None and consent is not None, seconds=seconds,
+                   problem=problem, n_lines=web.n_lines,
+                   can_test=svc is not None and svc.can_test_call,
+                   editable=g.user.has("installer") and consent is not None,
+                   max_mb=MAX_UPLOAD_BYTES // (1024 * 1024), **extra)
+    if status != 200:
+        return form_errors("consent.html", errors or {}, status=status, **context)
+    return render_template("consent.html", errors=errors or {}, **context)
+
+
+@bp.route("/consent", methods=["GET"])
+@roles("installer", "auditor")
+def index():
+    return _page(saved=request.args.get("saved"), played=request.args.get("played"))
+
+
+@bp.route("/consent", methods=["POST"])
+@roles("installer")
+def save():
+    store = lk().services.box_config
+    if store is None:
+        return _page({"form": "This box has no configuration to edit."}, status=400)
+    form = request.form
+    errors = {}
+    for field in ("inbound", "outbound"):
+        if form.get(field) not in NOTICES:
+            errors[field] = "Choose the notice for %s calls." % field
+    text = (form.get("text") or "").strip()
+    if not text or len(text) > 500:
+        errors["text"] = "Write what the spoken announcement says (1 to 500 characters)."
+    if errors:
+        return _page(errors, status=400)
+    config = store.get()
+    consent = config.policy.consent
+    new = dataclasses.replace(
+        consent, inbound=form["inbound"], outbound=form["outbound"],
+        record_if_notice_failed=form.get("record_if_notice_failed") == "on",
+        announcement=dataclasses.replace(consent.announcement, text=text),
+        warning_tone=dataclasses.replace(consent.warning_tone,
+                                         enabled=form.get("warning_tone") == "on"))
+    _save_consent(store, config, new)
+    return redirect(url_for("consent.index", saved=1))
+
+
+def _save_consent(store, config, new):
+    old = config.policy.consent
+    if new == old:
+        return
+    store.save(dataclasses.replace(config, policy=dataclasses.replace(config.policy, consent=new)))
+    before = dataclasses.asdict(old)
+    after = dataclasses.asdict(new)
+    audit("config_change", "policy.consent",
+          changed={k: _plain(after[k]) for k in after if after[k] != before[k]})
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+@bp.route("/consent/announcement", methods=["POST"])
+@roles("installer")
+def upload():
+    store = lk().services.box_config
+    svc = lk().services.consent
+    if store is None or svc is None:
+        return _page({"upload": "This box cannot take an announcement."}, status=400)
+    upload = request.files.get("announcement")
+    if upload is None or not upload.filename:
+        return _page({"upload": "Choose a WAV file to upload."}, status=400)
+    data = upload.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        return _page({"upload": _too_large()}, status=400)
+    name = "upload-%s.wav" % hashlib.sha256(data).hexdigest()[:16]
+    try:
+        svc.store_announcement(name, data)
+    except (AudioFormatError, ValueError) as exc:
+        return _page({"upload": "%s. Nothing was changed." % str(exc).rstrip(".")}, status=400)
+    config = store.get()
+    consent = config.policy.consent
+    _save_consent(store, config, dataclasses.replace(
+        consent, announcement=dataclasses.replace(consent.announcement, file=name)))
+    return redirect(url_for("consent.index", saved=1))
+
+
+def _too_large():
+    return ("The file is larger than %d MB: an announcement is at most 30 seconds. "
+            "Nothing was changed." % (MAX_UPLOAD_BYTES // (1024 * 1024)))
+
+
+# Read by web/__init__.py: this view takes a larger body than a form, and says so when too large.
+upload.max_content_length = MAX_UPLOAD_BYTES + 64 * 1024
+upload.too_large = _too_large
+
+
+@bp.route("/consent/default", methods=["POST"])
+@roles("installer")
+def use_default():
+    store = lk().services.box_config
+    if store is None:
+        return _page({"form": "This box has no configuration to edit."}, status=400)
+    config = store.get()
+    consent = config.policy.consent
+    _save_consent(store, config, dataclasses.replace(
+        consent, announcement=dataclasses.replace(consent.announcement, file=None)))
+    return redirect(url_for("consent.index", saved=1))
+
+
+@bp.route("/consent/announcement.wav")
+@roles("installer", "auditor")
+def listen():
+    svc = lk().services.consent
+    if svc is None:
+        return _page({"form": "This box has no announcement."}, status=404)
+    try:
+        data = svc.announcement_wav()
+    except LinekeeperError as exc:
+        return Response("the announcement cannot be played: %s" % exc, status=409,
+                        mimetype="text/plain")
+    return Response(data, mimetype="audio/wav")
+
+
+@bp.route("/consent/test-call", methods=["POST"])
+@roles("installer")
+def test_call():
+    web = lk()
+    svc = web.services.consent
+    if svc is None or not svc.can_test_call:
+        return _page({"test": "This box cannot play into its lines."}, status=400)
+    try:
+        line = int(request.form.get("line", ""))
+        if not 1 <= line <= web.n_lines:
+            raise ValueError
+    except ValueError:
+        return _page({"test": "Choose a line from 1 to %d." % web.n_lines}, status=400)
+    state = {e["line"]: e["state"] for e in web.services.status.snapshot()["lines"]}
+    if state.get(line) == "fault":
+        return _page({"test": "Line %d has a fault: nothing can be played into it." % line},
+                     status=400)
+    try:
+        seconds = svc.test_call(line)
+    except LinekeeperError as exc:
+        return _page({"test": "The announcement could not be played: %s" % exc}, status=400)
+    return redirect(url_for("consent.index", played="%d:%.1f" % (line, seconds)))
