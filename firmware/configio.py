@@ -141,12 +141,7 @@ def _check_files(files, source):
 
 
 def _check_announcement(data, where, source):
-    try:
-        from .policy.announcement import validate_announcement_wav
-    except ImportError:          # the consent module is not there yet: the header at least
-        if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-            raise ConfigError("is not a WAV file", source=source, field=where) from None
-        return
+    from .policy.announcement import validate_announcement_wav
     try:
         validate_announcement_wav(data)
     except ValueError as exc:

@@ -112,3 +112,29 @@ def test_a_bad_file_changes_nothing_and_names_the_field(tmp_path, capsys, text, 
     assert site_of(box) == before_site
     assert audit_of(box) == []
     assert not os.path.exists(box / "announcements")
+
+
+def test_an_uploaded_announcement_travels_with_the_configuration(tmp_path):
+    import base64
+
+    from firmware.policy.announcement import store_announcement
+
+    from tests.web.conftest import wav_bytes
+    make_box(tmp_path / "a", consent={"inbound": "announcement",
+                                      "announcement": {"file": "hello.wav"}})
+    store_announcement(str(tmp_path / "a"), "hello.wav", wav_bytes(2.0))
+    out = str(tmp_path / "backup.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "a")]) == 0
+    doc = json.loads(open(out).read())
+    assert list(doc["files"]) == ["announcements/hello.wav"]
+    os.makedirs(tmp_path / "b")
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "b")]) == 0
+    assert open(tmp_path / "b" / "announcements" / "hello.wav", "rb").read() == \
+        open(tmp_path / "a" / "announcements" / "hello.wav", "rb").read()
+    # A lying WAV in the file is refused like an upload, and nothing is written.
+    doc["files"]["announcements/hello.wav"] = base64.b64encode(wav_bytes(2.0)[:-100]).decode()
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    os.makedirs(tmp_path / "c")
+    assert main(["config", "import", str(bad), "--data-dir", str(tmp_path / "c")]) == 2
+    assert os.listdir(tmp_path / "c") == []
