@@ -32,8 +32,10 @@ def _load_scenario(name):
 def cmd_sim(args):
     """Run the box headless on a scenario until it ends."""
     from .box import open_sim_box
+    from .config import load_config_file
     scenario = _load_scenario(args.scenario)
-    box = open_sim_box(scenario, args.data_dir, speed=args.speed)
+    config = load_config_file(args.config) if args.config else None
+    box = open_sim_box(scenario, args.data_dir, speed=args.speed, config=config)
     if not box.recorder.enabled:
         print("linekeeper: %s is not initialised (`linekeeper init`): calls are logged but no "
               "audio is recorded" % args.data_dir, file=sys.stderr)
@@ -292,6 +294,8 @@ def build_parser():
     p.add_argument("--data-dir", required=True, help="where the box keeps its data")
     p.add_argument("--speed", type=_speed, default=None,
                    help="'max' (default: as fast as possible) or simulated seconds per second")
+    p.add_argument("--config", help="box configuration (as config.json) to run with, instead of "
+                   "the scenario's \"config\" or DATA_DIR/config.json")
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("run", help="run the box and its web UI until stopped")

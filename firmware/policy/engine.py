@@ -118,12 +118,15 @@ class CallPolicy:
             if call.direction != "out":
                 return
             mode = self.settings.rules.mode(call.line)
+            if mode == "by_rule":
+                return           # the rules need the number: decided once dialling ends
+            self._decide(live, rules.decide(self.settings.rules, call.line, "out", None,
+                                            self._wall(call.started_us), self.country))
             if mode == "always":
-                # An outbound recording starts at off-hook (see firmware.recorder).
+                # An outbound recording starts at off-hook (see firmware.recorder), held
+                # in memory until the notice is given if a failed notice stops it.
                 hold = (self.consent.required("out") != "off"
                         and not self.settings.consent.record_if_notice_failed)
-                self._decide(live, rules.decide(self.settings.rules, call.line, "out", None,
-                                                self._wall(call.started_us), self.country))
                 self.recorder.record(call, call.started_us, hold=hold)
 
     def _answered(self, ev):
@@ -186,7 +189,10 @@ class CallPolicy:
         if self.recorder.recording(call):
             self.recorder.release(call)     # held at off-hook until the notice was given
         else:
-            self.recorder.record(call, from_us, min_talk_us=min_talk_us)
+            # Asked for before the notice could be given (dialling): held until it is.
+            hold = (call.consent is None and self.consent.required(call.direction) != "off"
+                    and not self.settings.consent.record_if_notice_failed)
+            self.recorder.record(call, from_us, min_talk_us=min_talk_us, hold=hold)
         self.consent.start_warning(call)
 
     def request_recording(self, line, via, t_us=None):
