@@ -165,8 +165,14 @@ class CallPolicy:
             self.pauses.call_ended(call)
             self.consent.stop_warning(call)
             if call.answered_us is None:
-                if live.decision is not None and live.decision.decision != rules.SKIP:
-                    self._decide(live, rules.Decision(rules.SKIP, "never connected", "answer"))
+                # Never recordable: the line's own reason if it has one (a private line),
+                # else that it never connected.
+                decision = live.decision or rules.decide(
+                    self.settings.rules, call.line, call.direction, call.number,
+                    self._wall(call.started_us), self.country)
+                if decision.decision != rules.SKIP or decision.rule != "line":
+                    decision = rules.Decision(rules.SKIP, "never connected", "answer")
+                self._decide(live, decision)
             elif live.decision is not None and live.decision.decision == rules.PENDING:
                 self._decide(live, rules.Decision(rules.SKIP, "on demand: recording was never "
                                                   "asked for", "on_demand"))

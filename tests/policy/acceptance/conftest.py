@@ -191,3 +191,9 @@ for _f in (scenario, policy, wall_us, at, level_dbm0, tone_level_dbm0, tone_time
 @pytest.fixture
 def lab(tmp_path, synth):
     return PolicyLab(tmp_path, synth)
+
+
+@pytest.fixture(scope="module")
+def module_lab(tmp_path_factory, synth):
+    """A :class:`PolicyLab` shared by one module's tests (for one expensive run)."""
+    return PolicyLab(tmp_path_factory.mktemp("policy"), synth)
