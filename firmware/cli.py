@@ -248,10 +248,11 @@ def cmd_run(args):
         box = open_sim_box(scenario, args.data_dir, speed=args.speed, config=config)
     else:
         box = open_rpi_box(args.data_dir, config)
-    server = start_web(box, host=args.host, https_port=args.https_port, http_port=args.port)
+    host = args.host or ("0.0.0.0" if board_name == "rpi" else "127.0.0.1")
+    server = start_web(box, host=host, https_port=args.https_port, http_port=args.port)
     stopping = _on_signals(lambda: box.clock.stop() if board_name == "sim" else None)
     print("linekeeper: %s board, %d lines; web UI on %s (http://%s:%d/ redirects there)" % (
-        board_name, box.board.lines, server.url, args.host, server.http_port), flush=True)
+        board_name, box.board.lines, server.url, host, server.http_port), flush=True)
     print("linekeeper: the box's certificate has SHA-256 fingerprint %s"
           % server.certificate.fingerprint, flush=True)
     code = setup_code_for(args.data_dir)
@@ -304,7 +305,8 @@ def build_parser():
     p.add_argument("--scenario", default="demo", help="scenario for the simulated board")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--speed", type=_speed, default=1.0)
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", help="address to serve the web UI on (default: 127.0.0.1 on the "
+                                  "simulated board, every address (0.0.0.0) on the box)")
     p.add_argument("--port", type=int, default=8080, help="HTTP port (redirects to HTTPS)")
     p.add_argument("--https-port", type=int, default=8443, help="HTTPS port of the web UI")
     p.set_defaults(func=cmd_run)
