@@ -106,6 +106,10 @@ class Capture:
         self._thread = None
         self._channel = {line: board.channel_of(line) for line in self.lines}
         self._muted = {}     # channel -> (line, listener or None)
+        self._was_muted = frozenset()
+        # f(line, muted, t_us): the first period of ``line`` muted (or let through
+        # again) began at ``t_us``; from the capture callback, so it must be quick.
+        self.on_mute_change = None
         self.periods = 0
 
     def add_consumer(self, line, consumer):
@@ -135,6 +139,12 @@ class Capture:
         muted = self._muted     # replaced, never changed in place: a consistent snapshot
         if muted:
             frames = self._silence(frames, muted, t_us)
+        now_muted = frozenset(v[0] for v in muted.values())
+        if now_muted != self._was_muted:
+            changed, self._was_muted = now_muted ^ self._was_muted, now_muted
+            if self.on_mute_change is not None:
+                for line in sorted(changed):
+                    self.on_mute_change(line, line in now_muted, t_us)
         n_frames = len(frames) // self._frame_bytes
         contiguous = self._next_t_us is not None and abs(t_us - self._next_t_us) < 1000
         for audio in self.lines.values():

@@ -13,7 +13,9 @@ last few keys, in memory, until the pause ends. A pause ends by the resume
 code, the pause button again, the web UI, the call's end, or by itself after
 ``auto_resume_s``. Every pause and resume is audited (actions ``pause`` and
 ``resume``, target ``call:ID``) and kept on the call as a span
-``{"from", "to", "by", "ended_by"}`` (wall times, ISO 8601 with ms).
+``{"from", "to", "by", "ended_by"}`` (wall times, ISO 8601 with ms): the
+start of the first capture period that was silenced and of the first one let
+through again, so the span is exactly the silence in the recording.
 """
 
 import logging
@@ -53,6 +55,8 @@ class PauseControl:
         self.on_change = on_change
         self._lock = threading.RLock()
         self._paused = {}
+        self._last_span = {}      # line -> its latest span (the capture dates its edges)
+        capture.on_mute_change = self._muted_at
 
     def apply(self, settings):
         """New settings: they apply to pauses started from now on."""
@@ -88,6 +92,7 @@ class PauseControl:
                 self.settings.auto_resume_s * 1_000_000,
                 lambda: self.resume(line, "timeout", "system", call=call))
             call.pause_spans.append(span)
+            self._last_span[line] = span
         self._audit(actor, "pause", call, {"line": line, "via": via})
         self.on_change(call)
         return True
@@ -109,6 +114,13 @@ class PauseControl:
                     {"line": line, "via": via, "paused_s": round(seconds, 3)})
         self.on_change(paused.call)
         return True
+
+    def _muted_at(self, line, muted, t_us):
+        """The capture callback: the real edge of a pause span (a period boundary)."""
+        with self._lock:
+            span = self._last_span.get(line)
+            if span is not None:
+                span["from" if muted else "to"] = iso_ms(self.clock.wall_at(t_us))
 
     def call_ended(self, call):
         """The call is over: a pause still on ends with it."""

@@ -1,0 +1,177 @@
+"""Issue 6 acceptance: PCI DSS pause — nothing said or keyed while paused can be recovered.
+
+The caller reads a card number aloud and keys it on the handset while the
+recording is paused (``*1`` … ``*2``). Afterwards:
+
+* the call carries the pause span, and the recording holds digital silence
+  for all of it (the PCM profile decodes to exact zeros; Opus to a few LSB of
+  decoder tail, at least 40 dB below the speech that was there);
+* the card digits are nowhere: not in the call log (``calls --json``), not in
+  any file's bytes (databases, WAL, audit trail, recordings), and the DTMF
+  receiver finds none of them in the exported recording;
+* a pause nobody ends resumes by itself after ``auto_resume_s``;
+* every pause and resume is in the audit trail, which verifies.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from firmware.box import open_audit
+
+CARD = "4929123412341234"
+SPOKEN = "My card number is four nine two nine, one two three four."
+
+
+def card_call(line, at, resume=True):
+    keys = [{"at": 6.0, "digits": "*1"}, {"at": 12.0, "digits": CARD}]
+    if resume:
+        keys.append({"at": 17.0, "digits": "*2"})
+    # After the resume: at 22 s (resumed by *2 at 17 s) or 27.5 s (by itself at ~26.7 s).
+    after_s = 22.0 if resume else 27.5
+    return {"line": line, "at": at, "direction": "in", "rings": 1, "talk": 30.0,
+            "caller_id": {"number": "01632960123"},
+            "speech": [{"at": 1.0, "text": "Hello, I would like to pay my bill."},
+                       {"at": 8.0, "text": SPOKEN},
+                       {"at": after_s, "text": "Thank you, that is all."}],
+            "keys": keys}
+
+
+def run(lab, profile):
+    config = dict(lab.policy(pci={"pause_code": "*1", "resume_code": "*2", "auto_resume_s": 20}),
+                  audio_profile=profile)
+    doc = lab.scenario([card_call(1, 1.0), card_call(2, 1.0, resume=False)], config=config)
+    data_dir, log = lab.sim(doc)
+    return doc, data_dir, {c["line"]: c for c in log}
+
+
+@pytest.fixture(scope="module", params=["pcm", "voice"])
+def paused(module_lab, request):
+    return (module_lab, request.param) + run(module_lab, request.param)
+
+
+def test_the_pause_is_on_the_call(paused):
+    lab, _profile, _doc, _data_dir, log = paused
+    (span,) = log[1]["pause_spans"]
+    assert (span["by"], span["ended_by"]) == ("dtmf", "dtmf")
+    answered = lab.wall_us(log[1]["answered_at"])
+    # Keyed *1 at 6 s: paused once the DSP has decoded it (it works in 0.5 s blocks).
+    assert 6.2 <= (lab.wall_us(span["from"]) - answered) / 1e6 <= 7.0
+    assert 17.2 <= (lab.wall_us(span["to"]) - answered) / 1e6 <= 17.6
+    assert log[1]["policy_decision"] == "record" and log[1]["recording"] == "complete"
+
+
+def test_auto_resume(paused):
+    lab, _profile, _doc, _data_dir, log = paused
+    (span,) = log[2]["pause_spans"]
+    assert (span["by"], span["ended_by"]) == ("dtmf", "timeout")
+    # Resumed with the capture period (100 ms when the simulator runs flat out) of the timeout.
+    assert abs(lab.wall_us(span["to"]) - lab.wall_us(span["from"]) - 20_000_000) <= 100_000
+
+
+@pytest.mark.parametrize("line", [1, 2])
+def test_the_paused_span_is_silence_in_the_recording(paused, line):
+    lab, profile, doc, data_dir, log = paused
+    call = log[line]
+    (span,) = call["pause_spans"]
+    samples, t0 = lab.decode(data_dir, call["id"])
+    start, end = lab.wall_us(span["from"]), lab.wall_us(span["to"])
+    quiet = lab.at(samples, t0, start, (end - start) / 1e6)
+    said = lab.source(doc, line, start - lab.wall_us("2026-03-02T09:00:00.000Z"), len(quiet))
+    assert lab.level_dbm0(said) > -30                  # the card number was being read out
+    if profile == "pcm":
+        assert not np.any(quiet)                       # digital silence, to the sample
+    else:
+        assert lab.level_dbm0(quiet) < lab.level_dbm0(said) - 40
+        # Past the decoder's tail and before the next frame's look-ahead: a few LSB.
+        assert np.abs(quiet[4000:-800].astype(int)).max() <= 8
+    # Around the pause, the call is there: before it, and after it resumed.
+    before = lab.at(samples, t0, start - 5_000_000, 3.0)
+    after_s = 22.0 if line == 1 else 27.5
+    after = lab.at(samples, t0, lab.wall_us(call["answered_at"]) + int(after_s * 1e6), 1.0)
+    assert lab.level_dbm0(before) > -35 and lab.level_dbm0(after) > -35
+
+
+def test_the_card_digits_are_nowhere(paused, tmp_path):
+    lab, profile, _doc, data_dir, log = paused
+    text = json.dumps(list(log.values()))
+    assert CARD not in text and "4929" not in text
+    assert all(c["number"] == "01632960123" for c in log.values())
+    for path, data in lab.files(data_dir):
+        for form in (CARD, CARD[:8], CARD[8:]):
+            for encoded in (form.encode(), form.encode("utf-16-le")):
+                assert encoded not in data, (path, form)
+    # The recording itself: the DTMF receiver hears the pause code, never the card.
+    wav = tmp_path / ("%s.wav" % profile)
+    status, _out, err = lab.cli("export", log[1]["id"], "--data-dir", data_dir,
+                                "--password-file", _password_file(tmp_path), "--out", wav)
+    assert status == 0, err
+    status, out, err = lab.cli("analyze", wav, "--json")
+    assert status == 0, err
+    digits = "".join(e["digit"] for e in map(json.loads, out.splitlines())
+                     if e["event"] == "dtmf")
+    assert digits == "*1"
+
+
+def test_every_pause_and_resume_is_audited(paused):
+    _lab, _profile, _doc, data_dir, log = paused
+    with open_audit(data_dir) as audit:
+        assert audit.verify() == []
+        entries = [e for e in audit.entries() if e.action in ("pause", "resume")]
+    found = [(e.action, e.target, e.actor, e.details["via"]) for e in entries]
+    assert sorted(found) == sorted([
+        ("pause", "call:%d" % log[1]["id"], "handset", "dtmf"),
+        ("resume", "call:%d" % log[1]["id"], "handset", "dtmf"),
+        ("pause", "call:%d" % log[2]["id"], "handset", "dtmf"),
+        ("resume", "call:%d" % log[2]["id"], "system", "timeout")])
+    assert all(CARD not in json.dumps(e.details) for e in entries)
+
+
+def test_pause_by_button_and_from_the_web(lab, synth):
+    """The pause button toggles; the web UI pauses and resumes through box.policy."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+    call1 = {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 20.0,
+             "press": [{"at": 3.0, "button": "pause"}, {"at": 8.0, "button": "pause"}]}
+    call2 = {"line": 2, "at": 1.0, "direction": "in", "rings": 1, "talk": 20.0}
+    doc = lab.scenario([call1, call2], lines=2, hat="lk-2lb")
+    data_dir = lab.data_dir()
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+    answered = box.board.timeline.truth[1].answered_us
+    box.clock.call_at(answered + 4_000_000, lambda: box.policy.pause(2, "alice"))
+    box.clock.call_at(answered + 9_000_000, lambda: box.policy.resume(2, "alice"))
+    box.start()
+    assert box.board.run()
+    box.stop()
+    log = {c["line"]: c for c in lab.calls(data_dir)}
+    (b,) = log[1]["pause_spans"]
+    (w,) = log[2]["pause_spans"]
+    assert (b["by"], b["ended_by"]) == ("button", "button")
+    assert (w["by"], w["ended_by"]) == ("web", "web")
+    assert (lab.wall_us(b["to"]) - lab.wall_us(b["from"])) / 1e6 == pytest.approx(5.0, abs=0.1)
+    assert (lab.wall_us(w["to"]) - lab.wall_us(w["from"])) / 1e6 == pytest.approx(5.0, abs=0.1)
+    with open_audit(data_dir) as audit:
+        actors = sorted((e.action, e.actor) for e in audit.entries()
+                        if e.action in ("pause", "resume"))
+    assert actors == [("pause", "alice"), ("pause", "button"), ("resume", "alice"),
+                      ("resume", "button")]
+
+
+def test_the_web_cannot_pause_an_idle_line(lab, synth):
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+    from firmware.policy.engine import PolicyError
+    doc = lab.scenario([], lines=1)
+    box = open_sim_box(loads_scenario(json.dumps(doc)), lab.data_dir(), synth=synth)
+    with pytest.raises(PolicyError, match="no call in progress on line 1"):
+        box.policy.pause(1, "alice")
+    with pytest.raises(PolicyError, match="line 1 is not paused"):
+        box.policy.resume(1, "alice")
+
+
+def _password_file(tmp_path):
+    path = tmp_path / "pw"
+    path.write_text("correct horse battery\n")
+    return str(path)
