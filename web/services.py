@@ -81,6 +81,53 @@ class RetentionService(Protocol):
     def verify(self) -> list: ...
 
 
+class LiveCallControl(Protocol):
+    """What the web layer may do to calls in progress (:class:`firmware.policy.engine.CallPolicy`).
+
+    ``pause(line, actor)``   pause the recording of the line's call (PCI DSS);
+                             raises ``PolicyError`` (a ``ValueError``) when the
+                             line has no call or is already paused
+    ``resume(line, actor)``  resume it; ``PolicyError`` when it is not paused
+    ``paused_lines()``       the lines paused now
+    Both are audited by the box (actions ``pause`` / ``resume``, actor ``actor``).
+    """
+
+    def pause(self, line: int, actor: str) -> None: ...
+    def resume(self, line: int, actor: str) -> None: ...
+    def paused_lines(self) -> list: ...
+
+
+def site_settings_applier(config_store, audit, wall_us):
+    """An ``apply_settings`` that puts the site settings into the box's configuration.
+
+    A line set "private" becomes policy mode ``never``; a line set "record"
+    that was ``never`` becomes ``always`` (a line recorded by rule or on
+    demand keeps its mode); the country goes to ``config.json``. The change
+    is saved atomically (0600), applied to the running box at once
+    (``config_store``'s ``apply``) and audited as ``config_change`` of
+    ``config`` by ``system`` (the page audits the person's change of the site
+    settings itself).
+    """
+    def apply(settings):
+        config = config_store.get()
+        rules = config.policy.rules
+        modes = {}
+        for line in settings.lines:
+            want = "never" if not line.record else (
+                "always" if rules.mode(line.line) == "never" else rules.mode(line.line))
+            if want != rules.mode(line.line):
+                modes[line.line] = want
+        if not modes and settings.country == config.country:
+            return
+        policy = dataclasses.replace(config.policy, rules=rules.with_modes(modes))
+        config_store.save(config.replace(country=settings.country, policy=policy))
+        details = {"source": "site settings", "lines": {str(n): m for n, m in modes.items()}}
+        if settings.country != config.country:
+            details["country"] = settings.country
+        audit.append("system", "config_change", "config", details, wall_us())
+    return apply
+
+
 class BoxConfigStore:
     """The box's configuration for the pages that edit it.
 
@@ -230,6 +277,7 @@ class Services:
     ``box_config``  a :class:`BoxConfigStore`, or None: the policy pages
                     then only show that there is no configuration to edit
     ``consent``     a :class:`BoxConsent`, or None (no announcement to manage)
+    ``live``        a :class:`LiveCallControl` (PCI pause and resume), or None
     ``wall_us``     the box's time in µs since the epoch, for audit entries
     ``session_clock_us`` real time in µs, for session timeouts and login
                     throttling (people's time, even when the box runs on
@@ -247,6 +295,7 @@ class Services:
     retention: Optional[RetentionService] = None
     box_config: Optional[BoxConfigStore] = None
     consent: Optional[BoxConsent] = None
+    live: Optional[LiveCallControl] = None
     wall_us: Callable[[], int] = _wall_us
     session_clock_us: Callable[[], int] = _wall_us
     cert_fingerprint: Optional[str] = None
@@ -317,6 +366,8 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
                            getattr(getattr(box, "config", None), "country", "uk")),
         health=disk_and_clock_health(data_dir, box.clock,
                                      alarms or getattr(box, "alarms", None)),
+        apply_settings=site_settings_applier(config_store, audit, box.clock.wall_us),
+        live=getattr(box, "policy", None),
         wall_us=box.clock.wall_us,
         cert_fingerprint=cert_fingerprint,
     )

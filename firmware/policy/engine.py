@@ -278,6 +278,10 @@ class CallPolicy:
     def is_paused(self, line):
         return self.pauses.is_paused(line)
 
+    def paused_lines(self):
+        """The lines whose recording is paused now."""
+        return self.pauses.paused_lines()
+
     def tag(self, line, tags, actor="system"):
         """Add ``tags`` (categories) to the call in progress on ``line``.
 

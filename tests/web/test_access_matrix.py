@@ -32,6 +32,7 @@ MATRIX = {
     ("GET", "setup.recovery"): {INST},
     ("POST", "setup.recovery"): {INST},
     ("GET", "dashboard.index"): LOGGED_IN,
+    ("POST", "dashboard.pause"): {SUP},
     ("GET", "rules.index"): {INST, AUD},
     ("POST", "rules.save"): {INST},
     ("GET", "consent.index"): {INST, AUD},
@@ -65,7 +66,7 @@ MATRIX = {
 
 # The matrix's user for each role (see the `people` fixture).
 USERS = {INST: "ivan", SUP: "sam", AUD: "audrey"}
-SAMPLE_ARGS = {"call_id": 1, "name": "nobody", "filename": "style.css"}
+SAMPLE_ARGS = {"call_id": 1, "name": "nobody", "filename": "style.css", "line": 1}
 
 
 def routes(app):

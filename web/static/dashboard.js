@@ -23,6 +23,9 @@
       }
       row.querySelector(".call").textContent = text;
       row.querySelector(".faults").textContent = l.faults.join(", ");
+      // The pause button only means something while a call is up.
+      var pause = document.getElementById("pause-" + l.line);
+      if (pause) pause.hidden = !(l.state === "connected" || l.state === "dialling");
     });
   };
   source.onerror = function () {

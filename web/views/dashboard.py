@@ -1,6 +1,12 @@
-"""The dashboard: each line's live state and the box's health."""
+"""The dashboard: each line's live state, the box's health, and the PCI pause.
 
-from flask import Blueprint, g, render_template
+A supervisor can pause the recording of a call in progress on a line granted
+to them (while a caller gives card details) and resume it; the box silences
+the line's audio before it is buffered and audits both (actions ``pause`` /
+``resume`` with the supervisor's name).
+"""
+
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from ..security import lk, roles
 
@@ -15,6 +21,8 @@ def visible_snapshot(user):
     """
     snap = lk().services.status.snapshot()
     granted = set(user.lines) if user.has("supervisor") else set()
+    live = lk().services.live
+    paused = set(live.paused_lines()) if live is not None else set()
     site = lk().site.settings()
     lines = []
     for entry in snap["lines"]:
@@ -24,6 +32,8 @@ def visible_snapshot(user):
             entry["call"] = {"direction": call.get("direction")}
         entry["name"] = site.line(entry["line"]).name if site else "Line %d" % entry["line"]
         entry["record"] = site.line(entry["line"]).record if site else True
+        entry["can_pause"] = live is not None and entry["line"] in granted
+        entry["paused"] = entry["line"] in paused
         lines.append(entry)
     return dict(snap, lines=lines)
 
@@ -44,5 +54,26 @@ def health():
 @bp.route("/")
 @roles()
 def index():
-    return render_template("dashboard.html", snap=visible_snapshot(g.user), health=health())
+    return render_template("dashboard.html", snap=visible_snapshot(g.user), health=health(),
+                           errors={})
+
+
+@bp.route("/lines/<int:line>/pause", methods=["POST"])
+@roles("supervisor")
+def pause(line):
+    """Pause (``action=pause``) or resume (``action=resume``) the recording on ``line``."""
+    live = lk().services.live
+    if live is None:
+        abort(404)
+    if line not in g.user.lines:
+        abort(403)
+    action = request.form.get("action")
+    if action not in ("pause", "resume"):
+        abort(400, description="Choose to pause or to resume the recording.")
+    try:
+        (live.pause if action == "pause" else live.resume)(line, g.user.name)
+    except ValueError as exc:        # no call on the line, already paused, not paused
+        return render_template("dashboard.html", snap=visible_snapshot(g.user), health=health(),
+                               errors={"form": str(exc)[:1].upper() + str(exc)[1:] + "."}), 409
+    return redirect(url_for("dashboard.index"))
 

@@ -1,0 +1,121 @@
+"""The PCI pause on the dashboard, and the site settings reaching the box's policy."""
+
+import json
+
+import pytest
+
+from firmware.policy.engine import PolicyError
+
+
+class FakeLive:
+    """A :class:`web.services.LiveCallControl` that remembers what it was asked."""
+
+    def __init__(self):
+        self.paused = set()
+        self.asked = []
+
+    def pause(self, line, actor):
+        self.asked.append(("pause", line, actor))
+        if line in self.paused:
+            raise PolicyError("line %d is already paused" % line)
+        self.paused.add(line)
+
+    def resume(self, line, actor):
+        self.asked.append(("resume", line, actor))
+        if line not in self.paused:
+            raise PolicyError("line %d is not paused" % line)
+        self.paused.discard(line)
+
+    def paused_lines(self):
+        return sorted(self.paused)
+
+
+@pytest.fixture
+def live(box):
+    box.services.live = FakeLive()
+    return box.services.live
+
+
+def test_a_supervisor_pauses_and_resumes_a_granted_line(box, people, live):
+    sam = people["sam"]
+    resp = box.post(sam, "/lines/1/pause", {"action": "pause"})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/"
+    page = sam.get("/").get_data(as_text=True)
+    assert 'id="resume-1"' in page and 'id="pause-2"' in page
+    resp = box.post(sam, "/lines/1/pause", {"action": "resume"})
+    assert resp.status_code == 302
+    assert live.asked == [("pause", 1, "sam"), ("resume", 1, "sam")]
+
+
+def test_refusals(box, people, live):
+    sam = people["sam"]
+    assert box.post(sam, "/lines/3/pause", {"action": "pause"}).status_code == 403
+    assert box.post(people["ivan"], "/lines/1/pause", {"action": "pause"}).status_code == 403
+    assert box.post(sam, "/lines/1/pause", {"action": "sing"}).status_code == 400
+    resp = box.post(sam, "/lines/1/pause", {"action": "resume"})
+    assert resp.status_code == 409 and "Line 1 is not paused." in resp.get_data(as_text=True)
+    assert live.asked == [("resume", 1, "sam")]
+
+
+def test_the_dashboard_offers_no_pause_without_a_grant(box, people, live):
+    page = people["ivan"].get("/").get_data(as_text=True)
+    assert "Pause recording" not in page
+
+
+def test_site_settings_become_the_policy_and_the_country(tmp_path):
+    """Private lines become mode "never", the country reaches config.json, audited."""
+    from firmware.audit import AuditLog
+    from firmware.config import BoxConfig, load_config, save_config
+    from firmware.policy.settings import LineMode, PolicySettings, RecordingRules
+    from web.services import BoxConfigStore, site_settings_applier
+    from web.site import LineSetting, SiteSettings
+    data = str(tmp_path)
+    save_config(data, BoxConfig(policy=PolicySettings(rules=RecordingRules(
+        lines=(LineMode(1, "by_rule"), LineMode(4, "never"))))))
+    applied = []
+    store = BoxConfigStore(data, applied.append)
+    audit = AuditLog(tmp_path / "audit.db", tmp_path / "audit.head")
+    apply = site_settings_applier(store, audit, lambda: 1_772_442_000_000_000)
+    lines = (LineSetting(1, "Sales", True), LineSetting(2, "Directors", False),
+             LineSetting(3, "Support", True), LineSetting(4, "Shop", True))
+    apply(SiteSettings("Acme", "", "", "Quality", "us", lines))
+    config = load_config(data)
+    assert [config.policy.rules.mode(n) for n in (1, 2, 3, 4)] == [
+        "by_rule", "never", "always", "always"]
+    assert config.country == "us" and applied == [config]
+    (entry,) = audit.entries(action="config_change")
+    assert (entry.actor, entry.target) == ("system", "config")
+    assert entry.details == {"source": "site settings", "lines": {"2": "never", "4": "always"},
+                             "country": "us"}
+    apply(SiteSettings("Acme", "", "", "Quality", "us", lines))      # no change: no entry
+    assert len(audit.entries(action="config_change")) == 1
+    audit.close()
+
+
+def test_site_settings_take_effect_on_a_running_box(tmp_path, synth):
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+    from web.services import services_for_box
+    from web.site import LineSetting, SiteSettings
+    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2,
+           "calls": [{"line": 2, "at": 30.0, "direction": "in", "rings": 1, "talk": 3.0}]}
+    box = open_sim_box(loads_scenario(json.dumps(doc)), str(tmp_path / "d"), synth=synth)
+    services = services_for_box(box)
+    box.clock.call_at(10_000_000, lambda: services.apply_settings(SiteSettings(
+        "Acme", "ZA123456", "2027-01-01", "Quality", "uk",
+        (LineSetting(1, "Sales", True), LineSetting(2, "Directors", False)))))
+    box.start()
+    assert box.board.run()
+    box.stop()
+    (call,) = _calls(tmp_path / "d")
+    assert (call["policy_decision"], call["policy_reason"]) == ("skip", "line 2 is private")
+
+
+def _calls(data_dir):
+    from firmware.calllog import CallLog
+    from firmware.clock import SimClock
+    log = CallLog(str(data_dir / "calls.db"), SimClock())
+    try:
+        return log.calls()
+    finally:
+        log.close()
