@@ -855,3 +855,29 @@ def test_sync_takes_the_levels_a_line_has_at_start_up():
     assert rig.sup.state(1) == "fault"
     assert [(f.line, f.t_us) for f in rig.of(LineFault)] == [(1, us(100))]
     assert rig.sup.state(2) == "dialling" and rig.sup.live_call(2).started_us == us(100)
+
+
+def test_keys_typed_in_a_connected_call_go_to_on_key_only():
+    """The PCI pause code (and card digits) reach the policy, never the bus or the call."""
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "02079460000")
+    s.dtmf(end + 10000, "*1")
+    s.dtmf(end + 12000, "4111")
+    s.handset(False, end + 20000)
+    rig = Rig()
+    keys = []
+    rig.sup.on_key = lambda line, digit, t_us: keys.append((line, digit, t_us))
+    rig.play(s, until_ms=end + 21000)
+    assert [(line, digit) for line, digit, _ in keys] == [(1, d) for d in "*14111"]
+    assert keys[0][2] == us(end + 10000)
+    assert "".join(d.digit for d in rig.of(DigitDialled)) == "02079460000"
+    assert rig.only_call().number == "02079460000"
+    assert not any("4111" in repr(ev) or "*1" in repr(ev) for ev in rig.log)
+
+
+def test_buttons_are_not_line_inputs():
+    rig = Rig(signals=ALL)
+    assert "record_button" not in rig.sup.signals and "pause_button" not in rig.sup.signals
+    with pytest.raises(ValueError, match="not an input this HAT wires"):
+        rig.sup.on_edge(1, "pause_button", True, 0)
