@@ -1,9 +1,9 @@
 """The box: where the parts are chosen and wired together — the one place.
 
-    board ──edges──▶ supervisor ──bus──▶ call log, line status, policy ──▶ recorder
+    board ──edges──▶ supervisor ──bus──▶ call log, status, policy ──▶ recorder
       │                  └──keys (never on the bus)──▶ policy
       ├──buttons──▶ policy (on-demand recording, PCI pause)
-      └──audio──▶ capture (a paused line zeroed) ─▶ per-line ring ─▶ DSP, recorder
+      └──audio──▶ capture (paused line zeroed) ─▶ per-line ring ─▶ DSP, recorder
 
 :func:`open_box` picks the board (simulated or Raspberry Pi), the clock and
 the storage from the configuration; :class:`Box` only connects what it is
@@ -83,8 +83,8 @@ class Box:
                              no_voltage_fault_ms=config.no_voltage_fault_s * 1000),
             signals=signals, on_hook_change=self._hook_changed)
         # The ring is what an on-demand recording can reach back into.
-        self.capture = Capture(board, ring_seconds=max(8, config.policy.rules.on_demand.lookback_s + 2),
-                               threaded=threaded)
+        ring_s = max(8, config.policy.rules.on_demand.lookback_s + 2)
+        self.capture = Capture(board, ring_seconds=ring_s, threaded=threaded)
         self.recorder = Recorder(self.capture, self.recordings, clock, self.bus,
                                  self._public_key,
                                  preroll_ms=config.preroll_ms, flush_ms=config.flush_ms,

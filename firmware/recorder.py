@@ -184,7 +184,7 @@ class Recorder:
         self._begin(call, from_us, min_talk_us, hold)
 
     def release(self, call):
-        """Let a recording held with ``hold=True`` reach the card (its minimum talk still applies)."""
+        """Let a recording held with ``hold=True`` reach the card (a minimum talk still applies)."""
         with self._lock:
             active = self._active.get(call.line)
             if active is None or active.call is not call or not active.held:

@@ -61,7 +61,8 @@ def validate_announcement_wav(data):
     (riff_size,) = struct.unpack("<I", data[4:8])
     if riff_size + 8 != len(data) and riff_size + 9 != len(data):
         raise AudioFormatError("the WAV header says the file is %d bytes but it is %d: the file "
-                               "is cut short or damaged; save it again" % (riff_size + 8, len(data)))
+                               "is cut short or damaged; save it again"
+                               % (riff_size + 8, len(data)))
     fmt, audio = _chunks(data)
     tag, channels, rate, _byte_rate, block, bits, fmt_at, fmt_size = fmt
     if tag == 0xFFFE:
@@ -264,7 +265,8 @@ class Announcements:
     def _spoken(self, settings):
         voice = settings.voice or {"us": "en-us"}.get(self.country, "en-gb")
         digest = hashlib.sha256(repr((1, settings.text, voice, settings.level_dbm0)).encode())
-        path = os.path.join(announcements_dir(self.data_dir), "tts-%s.wav" % digest.hexdigest()[:16])
+        name = "tts-%s.wav" % digest.hexdigest()[:16]
+        path = os.path.join(announcements_dir(self.data_dir), name)
         if os.path.exists(path):
             try:
                 return self._load(os.path.basename(path))

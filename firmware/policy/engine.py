@@ -249,7 +249,8 @@ class CallPolicy:
             if live is None:
                 return
             if kind == "record":
-                if self.settings.rules.on_demand.button and self.settings.rules.mode(line) == "on_demand":
+                demand = self.settings.rules
+                if demand.on_demand.button and demand.mode(line) == "on_demand":
                     self.request_recording(line, "button", t_us)
             elif self.settings.pci.button:
                 if not self.pauses.resume(line, "button", "button"):

@@ -87,7 +87,7 @@ def decide(rules, line, direction, number, started_wall_us, country="uk"):
 
 
 def too_short(decision, answered_us, ended_us):
-    """The "skip" :class:`Decision` for a provisional recording that talked too little, else None."""
+    """The "skip" :class:`Decision` of a provisional recording that talked too little, or None."""
     if decision.decision != RECORD or not decision.min_talk_s or answered_us is None:
         return None
     if ended_us - answered_us < decision.min_talk_s * 1_000_000:

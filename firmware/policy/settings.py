@@ -185,7 +185,8 @@ class BusinessHours(_Checked):
             try:
                 dt.date.fromisoformat(day)
             except (TypeError, ValueError):
-                _fail("%s.holidays[%d]" % (path, i), "must be a date \"YYYY-MM-DD\", not %r" % (day,))
+                _fail("%s.holidays[%d]" % (path, i),
+                      "must be a date \"YYYY-MM-DD\", not %r" % (day,))
 
     @property
     def zone(self):
@@ -268,7 +269,8 @@ class RecordingRules(_Checked):
             where = "%s.lines[%d]" % (path, i)
             _int(item.line, 1, MAX_LINES, where + ".line")
             if item.line in seen:
-                _fail(where + ".line", "line %d is already set by lines[%d]" % (item.line, seen[item.line]))
+                _fail(where + ".line", "line %d is already set by lines[%d]"
+                      % (item.line, seen[item.line]))
             seen[item.line] = i
             _choice(item.mode, MODES, where + ".mode")
         if not isinstance(self.directions, tuple) or not self.directions:

@@ -55,7 +55,8 @@ def test_round_trip_through_config_json(tmp_path):
     assert again == config
     assert again.policy.rules.mode(3) == "never" and again.policy.rules.mode(1) == "always"
     assert again.policy.rules.hours.windows(1) == [(540, 750), (810, 1440)]
-    assert json.loads(path.read_text())["policy"]["rules"]["lines"][0] == {"line": 3, "mode": "never"}
+    saved = json.loads(path.read_text())["policy"]["rules"]["lines"][0]
+    assert saved == {"line": 3, "mode": "never"}
 
 
 def _with(path, value):

@@ -1,10 +1,10 @@
 """Instruments for the recording-policy acceptance tests (issue 6).
 
-The ``lab`` fixture is a :class:`PolicyLab`: it runs scenarios end to end through ``linekeeper sim`` (the
-command's own code, in this process), reads the call log back with
-``linekeeper calls --json``, decodes recordings with the box's key, renders
-what was on a line (the simulated truth, as the box captured it) and measures
-tones and levels in the decoded audio.
+The ``lab`` fixture is a :class:`PolicyLab`: it runs scenarios end to end
+through ``linekeeper sim`` (the command's own code, in this process), reads
+the call log back with ``linekeeper calls --json``, decodes recordings with
+the box's key, renders what was on a line (the simulated truth, as the box
+captured it) and measures tones and levels in the decoded audio.
 """
 
 import contextlib

@@ -184,7 +184,8 @@ def test_on_demand_from_the_press(lab):
 
 
 def test_scenario_config_is_validated_like_config_json(lab):
-    doc = lab.scenario([inbound(1, 1.0)], config=lab.policy(rules={"lines": [{"line": 1, "mode": "x"}]}))
+    bad = lab.policy(rules={"lines": [{"line": 1, "mode": "x"}]})
+    doc = lab.scenario([inbound(1, 1.0)], config=bad)
     data_dir = lab.data_dir()
     path = lab.tmp_path / "bad.json"
     path.write_text(json.dumps(doc, indent=1))
