@@ -18,8 +18,9 @@ import math
 
 import numpy as np
 
+from firmware.dsp.levels import DBM0_RMS, active_level_dbm0, set_active_level  # noqa: F401
+
 RATE = 8000
-DBM0_RMS = 16090.0  # RMS of a 0 dBm0 signal in 16-bit PCM (REFERENCE.md)
 
 DTMF_LEVEL_DBM0 = -8.0
 CID_LEVEL_DBM0 = -13.5
@@ -101,46 +102,6 @@ def call_progress(name, country, duration_ms):
     if gen is not None:
         return _fit(gen(name, country, int(math.ceil(duration_ms))), n)
     return _fit(_fallback_call_progress(name, country, n), n)
-
-
-def set_active_level(samples, level_dbm0):
-    """Scale speech so its *active* level (pauses excluded) is ``level_dbm0``.
-
-    Returns int16, clipped. Silence stays silence.
-    """
-    x = np.asarray(samples, dtype=np.float64)
-    power = _active_power(x)
-    if power <= 0:
-        return np.zeros(len(x), np.int16)
-    gain = DBM0_RMS * 10 ** (level_dbm0 / 20) / math.sqrt(power)
-    return np.clip(np.rint(x * gain), -32768, 32767).astype(np.int16)
-
-
-def active_level_dbm0(samples):
-    """The active level of ``samples`` in dBm0 (-inf for silence)."""
-    power = _active_power(np.asarray(samples, dtype=np.float64))
-    return 10 * math.log10(power / DBM0_RMS ** 2) if power > 0 else -math.inf
-
-
-def _active_power(x):
-    """Mean power of the active 20 ms frames: a simplified ITU-T P.56.
-
-    A frame is active when above -70 dBm0 and within 15.9 dB of the mean
-    power of the active frames (two passes).
-    """
-    frame = RATE // 50
-    nframes = len(x) // frame
-    if nframes == 0:
-        return float(np.mean(x * x)) if len(x) else 0.0
-    power = np.mean(x[:nframes * frame].reshape(nframes, frame) ** 2, axis=1)
-    floor = (DBM0_RMS * 10 ** (-70 / 20)) ** 2
-    active = power > floor
-    for _ in range(2):
-        if not active.any():
-            return 0.0
-        threshold = np.mean(power[active]) * 10 ** (-15.9 / 10)
-        active = power > max(threshold, floor)
-    return float(np.mean(power[active])) if active.any() else 0.0
 
 
 # --------------------------------------------------------------- FALLBACK

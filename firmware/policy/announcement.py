@@ -28,11 +28,11 @@ import threading
 
 import numpy as np
 
+from ..dsp.levels import DBM0_RMS, active_level_dbm0, set_active_level  # noqa: F401
 from ..errors import AudioFormatError, LinekeeperError
 from ..fsutil import atomic_write, make_private_dir
 
 RATE = 8000
-DBM0_RMS = 16090.0
 MAX_BYTES = 5 * 1024 * 1024
 MAX_SECONDS = 30.0
 MIN_ACTIVE_DBM0 = -35.0
@@ -153,42 +153,6 @@ def wav_bytes(samples, rate=RATE):
     return (b"RIFF" + struct.pack("<I", 36 + len(body)) + b"WAVE"
             + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
             + b"data" + struct.pack("<I", len(body)) + body)
-
-
-# ------------------------------------------------------------------ levels
-def active_level_dbm0(samples):
-    """The active speech level of ``samples`` in dBm0 (pauses excluded; -inf for silence).
-
-    A simplified ITU-T P.56: 20 ms frames above -70 dBm0 and within 15.9 dB
-    of the mean of the active frames.
-    """
-    power = _active_power(np.asarray(samples, dtype=np.float64))
-    return 10 * math.log10(power / DBM0_RMS ** 2) if power > 0 else -math.inf
-
-
-def set_active_level(samples, level_dbm0):
-    """``samples`` scaled so that their active level is ``level_dbm0`` (int16, clipped)."""
-    x = np.asarray(samples, dtype=np.float64)
-    power = _active_power(x)
-    if power <= 0:
-        return np.zeros(len(x), np.int16)
-    gain = DBM0_RMS * 10 ** (level_dbm0 / 20) / math.sqrt(power)
-    return np.clip(np.rint(x * gain), -32768, 32767).astype(np.int16)
-
-
-def _active_power(x):
-    frame = RATE // 50
-    n = len(x) // frame
-    if n == 0:
-        return float(np.mean(x * x)) if len(x) else 0.0
-    power = np.mean(x[:n * frame].reshape(n, frame) ** 2, axis=1)
-    floor = (DBM0_RMS * 10 ** (-70 / 20)) ** 2
-    active = power > floor
-    for _ in range(2):
-        if not active.any():
-            return 0.0
-        active = power > max(np.mean(power[active]) * 10 ** (-15.9 / 10), floor)
-    return float(np.mean(power[active])) if active.any() else 0.0
 
 
 # ------------------------------------------------------------------ the box's announcement

@@ -36,7 +36,7 @@ def speech_set(synth=None, voices=VOICES, sentences=SENTENCES, seed=0):
     :param synth: object with ``say(text, voice=...)`` returning 8 kHz int16
         (default: :class:`board.sim.speech.SpeechSynth`, which runs espeak-ng)
     """
-    from board.sim.signals import DBM0_RMS, set_active_level
+    from firmware.dsp.levels import DBM0_RMS, set_active_level
 
     if synth is None:
         from board.sim.speech import SpeechSynth
