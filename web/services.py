@@ -128,6 +128,29 @@ def site_settings_applier(config_store, audit, wall_us):
     return apply
 
 
+def notice_defaults_applier(config_store, audit, wall_us):
+    """A ``setup_defaults`` that turns the consent notice on when setup completes.
+
+    Telling callers and staff that calls may be recorded is the law's
+    expectation (Interception by Businesses Regulations), so a box set up
+    through the wizard announces inbound calls and beeps once on outbound
+    ones, unless its configuration already says otherwise. The consent page
+    changes it; the change is audited as ``config_change``.
+    """
+    def apply():
+        config = config_store.get()
+        consent = config.policy.consent
+        if consent.inbound != "off" or consent.outbound != "off":
+            return
+        consent = dataclasses.replace(consent, inbound="announcement", outbound="tone")
+        policy = dataclasses.replace(config.policy, consent=consent)
+        config_store.save(config.replace(policy=policy))
+        audit.append("system", "config_change", "config",
+                     {"source": "setup", "consent": {"inbound": "announcement",
+                                                     "outbound": "tone"}}, wall_us())
+    return apply
+
+
 class BoxConfigStore:
     """The box's configuration for the pages that edit it.
 
@@ -273,6 +296,8 @@ class Services:
     ``apply_settings`` ``(SiteSettings) -> None``: called after the site
                     settings change (e.g. to write the country to config.json);
                     None to do nothing
+    ``setup_defaults`` ``() -> None``: called once when the setup wizard
+                    completes (turns the consent notice on); None to do nothing
     ``retention``   a :class:`RetentionService` (the box's sweeper), or None
     ``box_config``  a :class:`BoxConfigStore`, or None: the policy pages
                     then only show that there is no configuration to edit
@@ -292,6 +317,7 @@ class Services:
     recordings: Optional[RecordingService] = None
     health: Optional[Callable[[], dict]] = None
     apply_settings: Optional[Callable[[Any], None]] = None
+    setup_defaults: Optional[Callable[[], None]] = None
     retention: Optional[RetentionService] = None
     box_config: Optional[BoxConfigStore] = None
     consent: Optional[BoxConsent] = None
@@ -367,6 +393,7 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
         health=disk_and_clock_health(data_dir, box.clock,
                                      alarms or getattr(box, "alarms", None)),
         apply_settings=site_settings_applier(config_store, audit, box.clock.wall_us),
+        setup_defaults=notice_defaults_applier(config_store, audit, box.clock.wall_us),
         live=getattr(box, "policy", None),
         wall_us=box.clock.wall_us,
         cert_fingerprint=cert_fingerprint,

@@ -162,3 +162,27 @@ def test_lost_recovery_page_means_a_new_key_from_settings(box):
              token_from="/setup/recovery")
     assert box.web.site.recovery_confirmed
     box.services.keystore.unlock_recovery(key).forget()
+
+
+def test_setup_turns_the_consent_notice_on_and_audits_it(tmp_path):
+    """A box set up through the wizard tells callers: the announcement and the outbound beep."""
+    import json
+    from firmware.audit import AuditLog
+    from firmware.config import load_config
+    from web.services import BoxConfigStore, notice_defaults_applier
+    store = BoxConfigStore(str(tmp_path))
+    audit = AuditLog(str(tmp_path / "audit.db"), str(tmp_path / "audit.head"))
+    apply = notice_defaults_applier(store, audit, lambda: 1_772_442_000_000_000)
+    apply()
+    consent = load_config(str(tmp_path)).policy.consent
+    assert (consent.inbound, consent.outbound) == ("announcement", "tone")
+    assert [e.action for e in audit.entries()] == ["config_change"]
+    # A configuration that already gives a notice is left as it is.
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["policy"]["consent"]["inbound"] = "tone"
+    config["policy"]["consent"]["outbound"] = "off"
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    apply()
+    consent = load_config(str(tmp_path)).policy.consent
+    assert (consent.inbound, consent.outbound) == ("tone", "off")
+    assert len(audit.entries()) == 1

@@ -95,6 +95,8 @@ def wizard():
     setupcode.forget_setup_code(data_dir)
     if web.services.apply_settings is not None:
         web.services.apply_settings(settings)
+    if web.services.setup_defaults is not None:
+        web.services.setup_defaults()
     g.user = web.accounts.get(name)
     audit("init", name, organisation=settings.organisation, country=settings.country,
           lines=[{"line": x.line, "name": x.name, "record": x.record} for x in settings.lines])
