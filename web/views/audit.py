@@ -3,6 +3,7 @@
 from flask import Blueprint, render_template, request
 
 from ..security import form_errors, lk, roles
+from . import page_number
 
 bp = Blueprint("audit", __name__)
 
@@ -15,13 +16,7 @@ def index():
     log = lk().services.audit
     action = request.args.get("action") or None
     errors = {}
-    try:
-        page = int(request.args.get("page", "1"))
-        if not 1 <= page <= 1_000_000:
-            raise ValueError
-    except ValueError:
-        errors["page"] = "The page must be a whole number from 1."
-        page = 1
+    page = page_number(errors)
     if action is not None and not action.replace("_", "").isalpha():
         errors["action"] = "Choose an action from the list."
     problems = log.verify()

@@ -14,6 +14,7 @@ from firmware.policy.retention import DEFAULT_RULE
 
 from ..retention_form import form_values, parse_retention_form, rows
 from ..security import audit, form_errors, lk, roles
+from . import page_number
 
 bp = Blueprint("retention", __name__)
 
@@ -117,13 +118,7 @@ def confirm_clock():
 def deletions():
     svc = _service()
     errors = {}
-    try:
-        page = int(request.args.get("page", "1"))
-        if not 1 <= page <= 1_000_000:
-            raise ValueError
-    except ValueError:
-        errors["page"] = "The page must be a whole number from 1."
-        page = 1
+    page = page_number(errors)
     if svc is None:
         return render_template("deletions.html", errors=errors, entries=[], problems=[],
                                page=1, more=False, total=0, available=False)
