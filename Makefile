@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml setup.py scripts/install-deps firmware/ring/_cring.c
 	touch $@
 
 run: setup ## run the box on the simulated board with the demo day and the web UI
-	$(VENV)/bin/linekeeper run --board sim --scenario demo --speed $(SPEED) \
+	$(VENV)/bin/linekeeper run --board sim --scenario demo --loop --speed $(SPEED) \
 		--data-dir $(DATA_DIR) --host $(HOST) --port $(PORT) --https-port $(HTTPS_PORT)
 
 test: setup ## run every test in tests/ (never hw_tests/)

@@ -262,7 +262,11 @@ def cmd_run(args):
     try:
         box.start()
         if board_name == "sim":
-            if box.board.run():
+            finished = box.board.run()
+            while finished and args.loop and not stopping.is_set():
+                box.board.replay()
+                finished = box.board.run()
+            if finished and not stopping.is_set():
                 print("linekeeper: the scenario has ended; the box stays up (Ctrl-C to stop)",
                       flush=True)
         stopping.wait()
@@ -305,6 +309,8 @@ def build_parser():
     p.add_argument("--scenario", default="demo", help="scenario for the simulated board")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--speed", type=_speed, default=1.0)
+    p.add_argument("--loop", action="store_true",
+                   help="play the scenario again each time it ends (the demo of `make run`)")
     p.add_argument("--host", help="address to serve the web UI on (default: 127.0.0.1 on the "
                                   "simulated board, every address (0.0.0.0) on the box)")
     p.add_argument("--port", type=int, default=8080, help="HTTP port (redirects to HTTPS)")

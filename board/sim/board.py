@@ -12,11 +12,15 @@ until after it ends): idle time is skipped, which is what lets a day of calls
 run in seconds at ``speed=None``. The firmware sees a capture stream with
 gaps, stamped with the time of each period's first frame.
 
-The board is also a test instrument: :attr:`SimBoard.log` records every pin
-edge and every playback with its time.
+The board is also a test instrument: :attr:`SimBoard.log` records the latest
+pin edges and playbacks with their times.
+
+:meth:`SimBoard.replay` queues the scenario once more after its end, which is
+how ``make run``'s demo keeps going.
 """
 
 import bisect
+import collections
 
 import numpy as np
 from gpiozero.pins.mock import MockFactory, MockPin
@@ -83,8 +87,10 @@ class SimBoard(HatBoard):
         self.period_us = self.period_frames * 1_000_000 // self.rate
         self.factory = SimPinFactory(clock)
         self.gpio = GpioLines(hat, self.factory, clock)
-        self.log = []
-        self._segments = {line: sorted(timeline.audio.get(line, ()), key=lambda s: s.t_us)
+        self.log = collections.deque(maxlen=100_000)
+        # (t_us, samples) per line, in time order.
+        self._segments = {line: sorted(((s.t_us, s.samples) for s in timeline.audio.get(line, ())),
+                                       key=lambda s: s[0])
                           for line in range(1, self.lines + 1)}
         self._cursor = dict.fromkeys(self._segments, 0)
         self._played = {line: [] for line in range(1, self.lines + 1)}
@@ -99,6 +105,8 @@ class SimBoard(HatBoard):
         self._on_audio = None
         self._timers = []
         self._started = False
+        self._audio_pending = False
+        self._end_us = timeline.end_us
 
     # ------------------------------------------------------------ Board API
     def start(self, on_edge, on_audio):
@@ -107,11 +115,15 @@ class SimBoard(HatBoard):
         self._started = True
         self.gpio.start(on_edge)
         self._on_audio = on_audio
+        self._schedule_edges(0)
+        self._schedule_audio(self.clock.now_us())
+
+    def _schedule_edges(self, offset_us):
         for edge in self.timeline.edges:
             # A HAT without an optional input (in_use, power) simply cannot see it.
             if self.gpio.has(edge.line, edge.signal):
-                self._timers.append(self.clock.call_at(edge.t_us, self._edge_driver(edge)))
-        self._schedule_audio(self.clock.now_us())
+                self._timers.append(self.clock.call_at(edge.t_us + offset_us,
+                                                       self._edge_driver(edge, offset_us)))
 
     def stop(self):
         for timer in self._timers:
@@ -122,7 +134,32 @@ class SimBoard(HatBoard):
 
     def run(self):
         """Run the clock to the end of the scenario; returns False if stopped early."""
-        return self.clock.run_until(self.timeline.end_us)
+        return self.clock.run_until(self._end_us)
+
+    def replay(self):
+        """Queue the whole scenario once more, starting where it last ended.
+
+        Time goes on, so each round's calls are new, later calls. Call
+        :meth:`run` again to play it.
+        """
+        # On the capture period grid, so every round's audio lines up the same way.
+        offset = -(-self._end_us // self.period_us) * self.period_us
+        now = self.clock.now_us()
+        self._timers = [t for t in self._timers if t.t_us >= now and not t.cancelled]
+        self._schedule_edges(offset)
+        for line, segs in self._segments.items():
+            del segs[:self._cursor[line]]
+            self._cursor[line] = 0
+            segs.extend((t_us + offset, x) for t_us, x in
+                        sorted(((s.t_us, s.samples) for s in self.timeline.audio.get(line, ())),
+                               key=lambda s: s[0]))
+        self._spans = merge_spans(
+            [s for s in self._spans if s[1] > now]
+            + [(a + offset, b + offset) for spans in self.timeline.active_spans.values()
+               for a, b in spans])
+        self._end_us = offset + self.timeline.end_us
+        if not self._audio_pending:
+            self._schedule_audio(now)
 
     def play(self, line, samples):
         samples = pcm16(samples)
@@ -131,10 +168,10 @@ class SimBoard(HatBoard):
         self.log.append((t_us, line, "play", len(samples)))
 
     # ------------------------------------------------------------ internals
-    def _edge_driver(self, edge):
+    def _edge_driver(self, edge, offset_us=0):
         def drive():
             pin, spec = self.gpio.pin(edge.line, edge.signal)
-            self.log.append((edge.t_us, edge.line, edge.signal, edge.active))
+            self.log.append((edge.t_us + offset_us, edge.line, edge.signal, edge.active))
             if edge.active != spec.active_low:
                 pin.drive_high()
             else:
@@ -144,6 +181,7 @@ class SimBoard(HatBoard):
     def _schedule_audio(self, t_us):
         """Schedule delivery of the next capture period at or after ``t_us``."""
         start = self._next_active(t_us)
+        self._audio_pending = start is not None
         if start is None:
             return
         # Periods sit on a fixed grid, as an ALSA stream's would.
@@ -181,21 +219,21 @@ class SimBoard(HatBoard):
         # segments that are over for good.
         segs = self._segments[line]
         i = self._cursor[line]
-        while i < len(segs) and self._end_us(segs[i].t_us, segs[i].samples) <= t0_us:
+        while i < len(segs) and self._seg_end_us(*segs[i]) <= t0_us:
             i += 1
         self._cursor[line] = i
-        for seg in segs[i:]:
-            if seg.t_us >= t1_us:
+        for t_us, samples in segs[i:]:
+            if t_us >= t1_us:
                 break
-            if self._end_us(seg.t_us, seg.samples) > t0_us:
-                yield seg.t_us, seg.samples
+            if self._seg_end_us(t_us, samples) > t0_us:
+                yield t_us, samples
         played = self._played[line]
-        played[:] = [(t, x) for t, x in played if self._end_us(t, x) > t0_us]
+        played[:] = [(t, x) for t, x in played if self._seg_end_us(t, x) > t0_us]
         for t_us, samples in played:
             if t_us < t1_us:
                 yield t_us, samples
 
-    def _end_us(self, t_us, samples):
+    def _seg_end_us(self, t_us, samples):
         return t_us + len(samples) * 1_000_000 // self.rate
 
 

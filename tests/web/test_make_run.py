@@ -62,7 +62,7 @@ def running_box(tmp_path):
     http_port, https_port = free_port(), free_port()
     data = tmp_path / "data"
     # The same command `make run` runs, a little faster than real time.
-    cmd = [sys.executable, "-m", "firmware.cli", "run", "--board", "sim", "--scenario", "demo",
+    cmd = [sys.executable, "-m", "firmware.cli", "run", "--board", "sim", "--scenario", "demo", "--loop",
            "--speed", "3", "--data-dir", str(data), "--port", str(http_port),
            "--https-port", str(https_port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
