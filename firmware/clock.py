@@ -17,8 +17,11 @@ background thread.
 
 import heapq
 import itertools
+import logging
 import threading
 import time
+
+log = logging.getLogger(__name__)
 
 
 class Timer:
@@ -216,4 +219,8 @@ class RealClock(Clock):
                 if self._closed:
                     return
                 _, _, timer = heapq.heappop(self._heap)
-            timer.fn()
+            try:
+                timer.fn()
+            except Exception:
+                # One failing callback must not stop every timer of the box.
+                log.exception("timer callback %r failed", timer.fn)

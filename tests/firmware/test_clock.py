@@ -71,3 +71,16 @@ def test_real_clock_timer_fires():
     clock.call_later(10_000, fired.set)
     assert fired.wait(2)
     clock.close()
+
+
+def test_real_clock_survives_a_failing_callback():
+    clock = RealClock()
+    fired = threading.Event()
+
+    def broken():
+        raise RuntimeError("boom")
+
+    clock.call_later(1_000, broken)
+    clock.call_later(20_000, fired.set)
+    assert fired.wait(2)
+    clock.close()
