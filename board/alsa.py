@@ -46,6 +46,7 @@ class AlsaCapture:
         self._stop = threading.Event()
         self.overruns = 0
         self.periods = 0
+        self.errors = 0
 
     def open(self):
         alsaaudio = _alsaaudio()
@@ -74,7 +75,15 @@ class AlsaCapture:
         frame_bytes = self.channels * BYTES_PER_SAMPLE
         next_t_us = None
         while not self._stop.is_set():
-            n, data = self.read_period()
+            try:
+                n, data = self.read_period()
+            except Exception:
+                # A read error must not end capture for good: say so, breathe, go on.
+                self.errors += 1
+                log.exception("ALSA capture read failed on %s", self.device)
+                self._stop.wait(0.1)
+                next_t_us = None
+                continue
             now_us = self._clock.now_us()
             if n < 0:
                 self.overruns += 1
@@ -89,7 +98,11 @@ class AlsaCapture:
                 t_us = next_t_us
             next_t_us = t_us + n * 1_000_000 // self.rate
             self.periods += 1
-            on_audio(data, t_us)
+            try:
+                on_audio(data, t_us)
+            except Exception:
+                self.errors += 1
+                log.exception("capture callback failed")
 
     def stop(self):
         self._stop.set()
