@@ -25,6 +25,18 @@ def _alsaaudio():
     return alsaaudio
 
 
+def _open_pcm(kind, device, rate, channels, period_frames, periods):
+    """An S16_LE ALSA PCM for ``kind`` ("capture" or "playback"), or a HardwareError."""
+    alsaaudio = _alsaaudio()
+    pcm_type = alsaaudio.PCM_CAPTURE if kind == "capture" else alsaaudio.PCM_PLAYBACK
+    try:
+        return alsaaudio.PCM(type=pcm_type, mode=alsaaudio.PCM_NORMAL, device=device, rate=rate,
+                             channels=channels, format=alsaaudio.PCM_FORMAT_S16_LE,
+                             periodsize=period_frames, periods=periods)
+    except alsaaudio.ALSAAudioError as exc:
+        raise HardwareError("cannot open ALSA %s device %r: %s" % (kind, device, exc)) from exc
+
+
 class AlsaCapture:
     """Read interleaved S16_LE periods from ``device`` on a thread.
 
@@ -49,14 +61,8 @@ class AlsaCapture:
         self.errors = 0
 
     def open(self):
-        alsaaudio = _alsaaudio()
-        try:
-            self._pcm = alsaaudio.PCM(
-                type=alsaaudio.PCM_CAPTURE, mode=alsaaudio.PCM_NORMAL, device=self.device,
-                rate=self.rate, channels=self.channels, format=alsaaudio.PCM_FORMAT_S16_LE,
-                periodsize=self.period_frames, periods=8)
-        except alsaaudio.ALSAAudioError as exc:
-            raise HardwareError("cannot open ALSA capture device %r: %s" % (self.device, exc)) from exc
+        self._pcm = _open_pcm("capture", self.device, self.rate, self.channels,
+                              self.period_frames, periods=8)
 
     def start(self, on_audio):
         if self._pcm is None:
@@ -133,14 +139,8 @@ class AlsaPlayback:
         self._stop = threading.Event()
 
     def open(self):
-        alsaaudio = _alsaaudio()
-        try:
-            self._pcm = alsaaudio.PCM(
-                type=alsaaudio.PCM_PLAYBACK, mode=alsaaudio.PCM_NORMAL, device=self.device,
-                rate=self.rate, channels=self.channels, format=alsaaudio.PCM_FORMAT_S16_LE,
-                periodsize=self.period_frames, periods=4)
-        except alsaaudio.ALSAAudioError as exc:
-            raise HardwareError("cannot open ALSA playback device %r: %s" % (self.device, exc)) from exc
+        self._pcm = _open_pcm("playback", self.device, self.rate, self.channels,
+                              self.period_frames, periods=4)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="linekeeper-playback", daemon=True)
         self._thread.start()
