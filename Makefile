@@ -14,7 +14,7 @@ ifneq ($(shell grep -s "Raspberry Pi" /proc/device-tree/model),)
 EXTRAS := test,rpi
 endif
 
-.PHONY: help setup run test hwtest bench sanitize clean
+.PHONY: help setup run test test-fast hwtest bench sanitize clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -34,6 +34,9 @@ run: setup ## run the box on the simulated board with the demo day and the web U
 
 test: setup ## run every test in tests/ (never hw_tests/)
 	$(PY) -m pytest tests
+
+test-fast: setup ## the quick inner loop: every test not marked slow
+	$(PY) -m pytest tests -m "not slow" -q
 
 hwtest: setup ## run the hardware tests (on a real box only)
 	$(PY) -m pytest hw_tests
