@@ -24,12 +24,14 @@ from .calllog import CallLog
 from .capture import Capture
 from .clock import RealClock, SimClock
 from .config import load_config
+from .datadir import DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly
 from .policy.callmeta import CallMeta
 from .policy.engine import CallPolicy
 from .keystore import KeyStore
-from .recorder import Recorder
+from .recorder import Alarm, Recorder
+from .recovery import preflight
 from .policy.sweeper import RetentionSweeper
-from .recordings import RecordingStore
+from .recordings import QUARANTINE, RecordingStore
 from .status import LineStatus
 from .supervisor import Supervisor, SupervisorConfig
 
@@ -66,13 +68,15 @@ class Box:
         self.data_dir = data_dir
         self._dsp_factory = dsp_factory
         self.bus = EventBus(strict=strict)
-        self.calllog = CallLog(os.path.join(data_dir, "calls.db"), clock)
-        self.calllog.attach(self.bus)
-        self.audit = open_audit(data_dir)
-        self.keystore = KeyStore(data_dir)
-        self.recordings = RecordingStore(data_dir)
-        # Finish recordings a crash (or power cut) left open, before anything new.
-        self.recovered = self.recordings.recover()
+        # One box per data directory; nothing is opened for writing before the
+        # start-up checks have found it safe (docs/recovery.md).
+        self._dirlock = DataDirLock(data_dir)
+        try:
+            preflight(data_dir)
+            self._open_storage()
+        except BaseException:
+            self._dirlock.release()
+            raise
         self.status = LineStatus(board.lines, clock)
         self.status.attach(self.bus)
         self.dsp = {}
@@ -109,6 +113,31 @@ class Box:
                 self.dsp[line] = dsp
                 self.capture.add_consumer(line, dsp.feed)
         self._started = False
+
+    def _open_storage(self):
+        """Open the call log, audit trail, keys and recordings; recover what a stop cut.
+
+        Recordings a crash left open become partial; calls left open are
+        closed at their last evidence, as ``shutdown`` when the last run
+        stopped cleanly, else ``power_loss``; files nothing accounts for are
+        quarantined and audited (the alarm goes on at :meth:`start`).
+        """
+        data_dir, clock = self.data_dir, self.clock
+        clean = stopped_cleanly(data_dir)
+        self.calllog = CallLog(os.path.join(data_dir, "calls.db"), clock)
+        self.calllog.attach(self.bus)
+        self.audit = open_audit(data_dir)
+        self.keystore = KeyStore(data_dir)
+        self.recordings = RecordingStore(data_dir)
+        # Finish recordings a crash (or power cut) left open, before anything new.
+        self.recovered = self.recordings.recover()
+        self.closed_at_start = self.calllog.close_open("shutdown" if clean else "power_loss")
+        self.quarantined = [item for item in self.recovered if item[0] == "quarantined"]
+        for _, name, dest in self.quarantined:
+            self.audit.append("system", "quarantine", "recordings/" + name,
+                              {"moved_to": os.path.relpath(dest, data_dir),
+                               "why": "no row in the call log"}, clock.wall_at(clock.now_us()))
+        clear_clean_stop(data_dir)
 
     def apply_config(self, config):
         """Use a changed configuration without a restart; returns it as applied.
@@ -180,9 +209,17 @@ class Box:
         self.supervisor.sync(self.board.read)
         self.retention.start()
         self._started = True
+        if self.quarantined:
+            self.bus.publish(Alarm(
+                line=0, t_us=self.clock.now_us(), kind="quarantine", active=True,
+                message="%d file(s) in recordings/ that the call log does not know were moved "
+                        "to %s at start-up (audited; nothing deleted): see docs/recovery.md"
+                        % (len(self.quarantined), os.path.join(self.data_dir, QUARANTINE))))
 
     def stop(self):
+        """Stop cleanly: recordings finished, open calls ended as ``shutdown``, marker written."""
         if not self._started:
+            self._dirlock.release()
             return
         self._started = False
         self.board.stop()
@@ -191,10 +228,17 @@ class Box:
         self.policy.close()
         self.recorder.close()
         self.retention.close()
+        self.calllog.flush()
+        self.calllog.close_open("shutdown", self.clock.wall_at(self.clock.now_us()))
         self.recordings.close()
         self.audit.close()
         self.calllog.close()
         self.callmeta.close()
+        try:
+            mark_clean_stop(self.data_dir, self.clock.wall_at(self.clock.now_us()))
+        except OSError as exc:       # a full card: the next start says power_loss
+            log.error("cannot record the clean stop: %s", exc)
+        self._dirlock.release()
 
 
 def open_audit(data_dir):

@@ -14,10 +14,12 @@ never here.
 
 import datetime
 import json
+import logging
 import os
 import sqlite3
 import threading
 
+from . import datadir
 from .bus import CallAnswered, CallEnded, CallStarted, CallUpdated
 from .policy.callmeta import SCHEMA as CALLMETA_SCHEMA
 from .recordings import SCHEMA as RECORDINGS_SCHEMA
@@ -54,6 +56,25 @@ _ADDED = (("policy_decision", "TEXT"), ("policy_reason", "TEXT"), ("consent", "T
           ("pause_spans", "TEXT"))
 
 
+log = logging.getLogger(__name__)
+
+# The write-ahead log is checkpointed every WAL_PAGES pages and cut back to
+# WAL_LIMIT_BYTES: the WAL, and what a checkpoint copies into calls.db, stay
+# within a few MiB, which the recorder's disk reserve (64 MiB by default)
+# keeps free.
+WAL_PAGES = 256
+WAL_LIMIT_BYTES = 1 << 20
+WRITE_ALARM = "call_log"
+
+
+def tune(db):
+    """The pragmas every writer of ``calls.db`` uses (WAL, full sync, bounded WAL)."""
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA wal_autocheckpoint=%d" % WAL_PAGES)
+    db.execute("PRAGMA journal_size_limit=%d" % WAL_LIMIT_BYTES)
+
+
 def migrate(db):
     """Bring an open ``calls.db`` connection's ``calls`` table up to :data:`SCHEMA`."""
     db.executescript(SCHEMA)
@@ -68,53 +89,124 @@ class CallLog:
 
     :param path: database file; its directory must exist
     :param clock: converts call times (clock µs) to wall time
+    :param readonly: open without writing anything (``linekeeper calls``)
+
+    A write the card refuses (full, read-only, I/O error) does not stop the
+    box: the call stays in memory, an :class:`~firmware.recorder.Alarm` of
+    kind ``call_log`` goes on, and the call's whole current state is written
+    at the next call event (or at :meth:`close`) once the card takes it again;
+    the alarm then goes off.
     """
 
-    def __init__(self, path, clock):
+    def __init__(self, path, clock, readonly=False):
         self.path = os.fspath(path)
         self._clock = clock
         self._lock = threading.Lock()
+        self._bus = None
+        self._pending = {}       # id(call) -> call: states the card has not taken yet
+        self._failing = False
+        if readonly:
+            self._db = datadir.connect_readonly(self.path)
+            return
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        tune(self._db)
         migrate(self._db)
         self._db.executescript(RECORDINGS_SCHEMA + CALLMETA_SCHEMA)
 
     def attach(self, bus):
-        """Start logging the calls published on ``bus``."""
-        bus.subscribe(CallStarted, self._started)
+        """Start logging the calls published on ``bus`` (and raise its alarms there)."""
+        self._bus = bus
+        bus.subscribe(CallStarted, self._updated)
         bus.subscribe(CallAnswered, self._updated)
         bus.subscribe(CallUpdated, self._updated)
         bus.subscribe(CallEnded, self._updated)
 
     def close(self):
+        self.flush()
         with self._lock:
+            if self._pending:
+                log.error("%d call(s) could not be written to the call log before the stop",
+                          len(self._pending))
             self._db.close()
+
+    @property
+    def pending(self):
+        """How many calls wait in memory for the card to take their latest state."""
+        return len(self._pending)
 
     def _wall(self, t_us):
         return None if t_us is None else self._clock.wall_at(t_us)
 
-    def _started(self, event):
-        call = event.call
+    def _updated(self, event):
         with self._lock:
+            self._pending[id(event.call)] = event.call
+        self.flush()
+
+    def flush(self):
+        """Write every call waiting in memory; returns True when none is left."""
+        with self._lock:
+            try:
+                for key, call in list(self._pending.items()):
+                    self._write(call)
+                    del self._pending[key]
+            except sqlite3.Error as exc:
+                error = datadir.storage_error(exc, "the call log cannot be written")
+                if not self._failing:
+                    self._failing = True
+                    self._alarm(True, "%s; %d call(s) kept in memory until it can"
+                                % (error, len(self._pending)))
+                else:
+                    log.warning("%s", error)
+                return False
+            if self._failing:
+                self._failing = False
+                self._alarm(False, "the call log is written again")
+            return True
+
+    def _write(self, call):
+        if call.id is None:
             cur = self._db.execute(
                 "INSERT INTO calls (line, direction, started_at, clock_synced) VALUES (?, ?, ?, ?)",
-                (call.line, call.direction, self._wall(call.started_us), int(self._clock.synchronised)))
+                (call.line, call.direction, self._wall(call.started_us),
+                 int(self._clock.synchronised)))
             call.id = cur.lastrowid
-        self._updated(event)
-
-    def _updated(self, event):
-        call = event.call
         values = [self._wall(call.answered_us), self._wall(call.ended_us), int(call.extension),
                   call.end_reason, _json(getattr(call, "consent", None)),
                   _json(getattr(call, "pause_spans", None) or None)]
         values += [getattr(call, f, None) for f in _FIELDS]
+        self._db.execute(
+            "UPDATE calls SET answered_at = ?, ended_at = ?, extension = ?, end_reason = ?, "
+            "consent = ?, pause_spans = ?, "
+            + ", ".join("%s = ?" % f for f in _FIELDS) + " WHERE id = ?",
+            values + [call.id])
+
+    def _alarm(self, active, message):
+        from .recorder import Alarm
+        log.warning("alarm %s %s: %s", WRITE_ALARM, "on" if active else "off", message)
+        if self._bus is not None:
+            self._bus.publish(Alarm(line=0, t_us=self._clock.now_us(), kind=WRITE_ALARM,
+                                    active=active, message=message))
+
+    def close_open(self, reason, ended_at=None):
+        """End every call the log still has open; returns their ids.
+
+        ``ended_at`` (wall µs) is when; None takes each call's last evidence:
+        the latest of its start, its answer and the end of the audio its
+        recordings hold (their last sealed chunk, as recovery counted it).
+        """
+        last_evidence = (
+            "max(started_at, coalesce(answered_at, 0), coalesce((SELECT max(r.started_at +"
+            " CAST(round(coalesce(r.duration_s, 0) * 1000000) AS INTEGER)) FROM recordings r"
+            " WHERE r.call_id = calls.id), 0))")
         with self._lock:
-            self._db.execute(
-                "UPDATE calls SET answered_at = ?, ended_at = ?, extension = ?, end_reason = ?, "
-                "consent = ?, pause_spans = ?, "
-                + ", ".join("%s = ?" % f for f in _FIELDS) + " WHERE id = ?",
-                values + [call.id])
+            ids = [r[0] for r in self._db.execute(
+                "SELECT id FROM calls WHERE ended_at IS NULL ORDER BY id")]
+            if ids:
+                self._db.execute(
+                    "UPDATE calls SET ended_at = %s, end_reason = ? WHERE ended_at IS NULL"
+                    % ("?" if ended_at is not None else last_evidence),
+                    ((ended_at, reason) if ended_at is not None else (reason,)))
+        return ids
 
     def calls(self, limit=None, offset=0):
         """Calls as dicts in the documented JSON shape, oldest first."""

@@ -113,3 +113,13 @@ class DiskFullError(LinekeeperError, OSError):
     readable (a partial recording). Free space (or let retention delete old
     recordings) and recording works again.
     """
+
+
+class StorageError(LinekeeperError, OSError):
+    """The card refused a read or write: full, read-only, no permission, I/O error,
+    or a database that is damaged or not a database. The message says which and where."""
+
+
+class RecoveryRefused(LinekeeperError, RuntimeError):
+    """The box will not start on this data directory as it is: starting would risk
+    recordings (a lost or damaged call log, missing keys). The message says what to do."""

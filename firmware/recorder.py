@@ -371,8 +371,7 @@ class Recorder:
                 raise DiskFullError(errno.ENOSPC, "the disk is full: the call log cannot "
                                     "take a new recording (%s)" % exc) from exc
             raise OSError(errno.EIO, "the call log refused a new recording: %s" % exc) from exc
-        header = {"recording_id": recording_id, "call_id": call.id, "line": call.line,
-                  "created_us": wall_us}
+        header = sealed_header(call, recording_id, wall_us, wrapped, self.clock)
         try:
             pipeline = RecordingPipeline(self.store.path_of(recording_id), recording_id, data_key,
                                          header, profile=self.profile, flush_ms=self.flush_ms,
@@ -528,6 +527,26 @@ class Recorder:
         log.warning("alarm %s on line %d: %s", kind, line, message)
         self.bus.publish(Alarm(line=line, t_us=self.clock.now_us(), kind=kind, active=active,
                                message=message))
+
+
+def sealed_header(call, recording_id, wall_us, wrapped, clock):
+    """The header a recording file carries: enough to rebuild its call-log rows.
+
+    ``linekeeper repair`` rebuilds a lost call log from these (see
+    docs/recovery.md): the call as known when recording began, and a copy of
+    the wrapped data key (useless without the box's private key; overwritten
+    when the recording is deleted). Times are wall µs.
+    """
+    import base64
+
+    def wall(t_us):
+        return None if t_us is None else clock.wall_at(t_us)
+    return {"recording_id": recording_id, "call_id": call.id, "line": call.line,
+            "created_us": wall_us, "direction": call.direction,
+            "call_started_us": wall(call.started_us), "answered_us": wall(call.answered_us),
+            "number": getattr(call, "number", None), "name": getattr(call, "name", None),
+            "clock_synced": bool(getattr(clock, "synchronised", False)),
+            "wrapped_key": base64.b64encode(wrapped).decode("ascii")}
 
 
 def _sqlite_full(exc):

@@ -13,7 +13,8 @@ appended and synced; at the end the row is set ``complete`` with the
 duration, size and SHA-256 of the file. At start-up :meth:`RecordingStore.recover`
 finishes what a crash cut: every row still ``recording`` becomes ``partial``
 (playable up to its last whole chunk, with that duration), and files with
-no row are removed.
+no row are moved to ``DATA_DIR/quarantine/`` (never deleted: the box raises
+an alarm and audits it; see docs/recovery.md).
 
 What is checked (:meth:`RecordingStore.verify`, and before every export):
 without the key, each finished file against the size and SHA-256 in its
@@ -31,10 +32,13 @@ import sqlite3
 import threading
 import uuid
 
-from . import crypto, fsutil
+from . import crypto, datadir, fsutil
 from .errors import LinekeeperError, TamperError
 from .recording import codec
 from .recording.segment import SegmentReader, _read_header, inspect
+
+QUARANTINE = "quarantine"     # where files nothing accounts for are moved, never deleted
+RECORDING_SUFFIX = ".lkrec"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS recordings (
@@ -58,15 +62,24 @@ class RecordingStore:
     """The ``recordings`` table beside the call log, and the files it names.
 
     :param data_dir: the box's data directory
+    :param readonly: open without writing anything (``verify``, ``export``):
+        a full or read-only card can still be inspected
+    :raises StorageError: the database cannot be opened
     """
 
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, readonly=False):
         self.data_dir = os.fspath(data_dir)
         self.dir = os.path.join(self.data_dir, "recordings")
-        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        self.quarantine_dir = os.path.join(self.data_dir, QUARANTINE)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(os.path.join(self.data_dir, "calls.db"),
-                                   check_same_thread=False, isolation_level=None, timeout=30)
+        self.readonly = readonly
+        path = os.path.join(self.data_dir, "calls.db")
+        if readonly:
+            self._db = datadir.connect_readonly(path)
+            return
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                                   timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA secure_delete=ON")
@@ -108,11 +121,36 @@ class RecordingStore:
     def discard(self, recording_id):
         """Remove a recording still in progress that turned out not to be a call.
 
-        Row first (its wrapped key goes: crypto-shredding), then the file; a
-        crash in between leaves an orphan file that :meth:`recover` removes.
+        The file first (its header holds a copy of the wrapped key), then the
+        row: a crash in between leaves a row with no file, which
+        :meth:`recover` makes an empty partial recording. (The other order
+        would leave a sealed file with no row, which the box takes for a lost
+        call log and refuses to start on.)
         """
+        self.shred_file(recording_id)
         self.drop(recording_id)
-        fsutil.remove_durable(self.path_of(recording_id))
+
+    def shred_file(self, recording_id):
+        """Overwrite the file's header (where its wrapped key is) with zeros, then remove it.
+
+        Call after the row is gone. A crash in between leaves a file that
+        holds no key and no readable header: recovery removes it when the
+        deletion log names it, else quarantines it.
+        """
+        path = self.path_of(recording_id)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            size = os.fstat(fd).st_size
+            n = min(size, _header_span(path))
+            if n:
+                os.pwrite(fd, bytes(n), 0)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsutil.remove_durable(path)
 
     # ------------------------------------------------------------ reading
     def get(self, recording_id):
@@ -216,7 +254,10 @@ class RecordingStore:
         chunk, holds no audio: it is removed and its row says 0 s. A file
         damaged beyond its last record is not a crash's doing: it is kept,
         unaccounted for, and :meth:`verify` reports it. Files with no row
-        are removed.
+        are moved to the quarantine folder (``("quarantined", name, where)``):
+        a recording is never deleted here. (The box refuses to start, before
+        this runs, when such a file is a sealed recording: the call log then
+        lost rows, which ``linekeeper repair`` rebuilds.)
         """
         done = []
         for row in self.all():
@@ -252,12 +293,49 @@ class RecordingStore:
                 duration_s = self._recovered_duration(row, data_chunks)
                 self.finish(row["id"], "partial", duration_s)
                 done.append(("partial", row["id"], duration_s))
-        known = {row["file"] for row in self.all()}
-        for name in os.listdir(self.dir):
-            if name not in known:
-                fsutil.remove_durable(os.path.join(self.dir, name))
-                done.append(("orphan_removed", name, None))
+        with self._lock:
+            shredded = deleted_ids(self._db)
+        for name in self.unmatched():
+            if name.endswith(RECORDING_SUFFIX) and name[:-len(RECORDING_SUFFIX)] in shredded:
+                # A deletion committed (and logged) whose file removal a crash cut.
+                self.shred_file(name[:-len(RECORDING_SUFFIX)])
+                done.append(("shredded", name, None))
+            else:
+                done.append(("quarantined", name, self.quarantine(name)))
         return done
+
+    def unmatched(self):
+        """Names of the files in the recordings folder that no row accounts for."""
+        known = {row["file"] for row in self.all()}
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        return sorted(name for name in names if name not in known)
+
+    def quarantined(self):
+        """Names of the files in the quarantine folder."""
+        try:
+            return sorted(os.listdir(self.quarantine_dir))
+        except FileNotFoundError:
+            return []
+
+    def quarantine(self, name):
+        """Move ``name`` from the recordings folder to the quarantine folder; returns its path.
+
+        The name is kept (with a number added if it is taken); both folders
+        are synced, so the move survives a power cut.
+        """
+        fsutil.make_private_dir(self.quarantine_dir)
+        dest = os.path.join(self.quarantine_dir, name)
+        n = 1
+        while os.path.exists(dest):
+            dest = os.path.join(self.quarantine_dir, "%s.%d" % (name, n))
+            n += 1
+        os.rename(os.path.join(self.dir, name), dest)
+        fsutil.fsync_dir(self.quarantine_dir)
+        fsutil.fsync_dir(self.dir)
+        return dest
 
     def _recovered_duration(self, row, data_chunks):
         """The audio in ``data_chunks`` whole chunks, read without the key.
@@ -292,6 +370,13 @@ class RecordingStore:
         for row in self.all():
             if row["state"] != "deleted":
                 problems += self._check(row, recording_key)[0]
+        for name in self.unmatched():
+            problems.append("recordings/%s: not in the call log (`linekeeper repair` rebuilds "
+                            "the log from the recordings)" % name)
+        for name in self.quarantined():
+            problems.append("%s/%s: quarantined at start-up, not in the call log (see "
+                            "docs/recovery.md)" % (QUARANTINE, name))
+        problems += datadir.integrity_problems(self._db, "calls.db")
         return problems
 
     def _check(self, row, recording_key=None):
@@ -345,6 +430,40 @@ def _is_last_record(path, index):
     except (TamperError, OSError):
         return False
     return info["chunks"] == index + 1 and info["torn_bytes"] == 0
+
+
+def _header_span(path):
+    """How many bytes at the start of ``path`` are its header (all of it, if unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            return len(_read_header(f, path)[1])
+    except (TamperError, OSError):
+        try:
+            return os.path.getsize(path)
+        except OSError:
+            return 0
+
+
+def read_header(path):
+    """The sealed header of the recording file ``path`` (a dict), or None if it has none.
+
+    Read without any key: the header is in clear, and authenticated as part
+    of every chunk (so an edited header fails :meth:`RecordingStore.verify`
+    with the key).
+    """
+    try:
+        with open(path, "rb") as f:
+            return _read_header(f, path)[0]
+    except (TamperError, OSError):
+        return None
+
+
+def deleted_ids(db):
+    """Ids of recordings the deletion log says were destroyed (empty when there is no log)."""
+    try:
+        return {r[0] for r in db.execute("SELECT recording_id FROM deletion_log")}
+    except sqlite3.Error:
+        return set()
 
 
 def _header_intact(path):

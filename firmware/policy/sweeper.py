@@ -18,8 +18,9 @@
    log's chain head.
 
 A crash after the commit and before the file is removed leaves a file with
-no row: unreadable without its key, and removed by
-:meth:`RecordingStore.recover` at the next start.
+no row, named in the deletion log: :meth:`RecordingStore.recover` finishes
+shredding it (its header, with its copy of the wrapped key, overwritten) and
+removes it at the next start.
 
 Every minute it also checks the disk: ``disk_warning`` and ``disk_critical``
 alarms (:class:`firmware.recorder.Alarm`, line 0: the whole box) follow the
@@ -41,7 +42,6 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 
-from .. import fsutil
 from ..calllog import SCHEMA as CALLS_SCHEMA
 from ..recordings import SCHEMA as RECORDINGS_SCHEMA
 from . import callmeta, deletions
@@ -286,7 +286,8 @@ class RetentionSweeper:
             self._db.execute("ROLLBACK")
             raise
         for c in destroyed:
-            fsutil.remove_durable(self.store.path_of(c.recording_id))
+            # The file's header holds a copy of the wrapped key: overwritten, then removed.
+            self.store.shred_file(c.recording_id)
         return destroyed
 
     def _checkpoint(self):

@@ -31,7 +31,7 @@ def test_the_wrapped_key_row_is_gone_from_the_database_file_bytes(shelf):
     assert sorted(os.listdir(shelf.store.dir)) == [os.path.basename(paths[kept])]
 
 
-def test_a_crash_between_commit_and_unlink_leaves_only_a_keyless_file_that_recovery_removes(shelf):
+def test_a_crash_between_commit_and_unlink_leaves_only_a_keyless_file_that_recovery_shreds(shelf):
     import pytest
 
     from .conftest import settings
@@ -42,10 +42,13 @@ def test_a_crash_between_commit_and_unlink_leaves_only_a_keyless_file_that_recov
     def power_cut(path):
         raise KeyboardInterrupt("power cut")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("firmware.policy.sweeper.fsutil.remove_durable", power_cut)
+        mp.setattr("firmware.recordings.fsutil.remove_durable", power_cut)
         with pytest.raises(KeyboardInterrupt):
             shelf.sweeper.sweep()
     assert os.path.exists(path) and shelf.store.for_call(call) is None
     assert shelf.sweeper.deletion_count() == 1       # logged with its key's destruction
-    assert ("orphan_removed", os.path.basename(path), None) in shelf.store.recover()
+    # Its header (with the copy of the wrapped key) was overwritten before the cut.
+    with open(path, "rb") as f:
+        assert f.read(64) == bytes(64)
+    assert ("shredded", os.path.basename(path), None) in shelf.store.recover()
     assert not os.path.exists(path)

@@ -1,0 +1,200 @@
+"""The data directory as a whole: one box at a time, how it last stopped, storage errors.
+
+- :class:`DataDirLock`: an exclusive ``flock`` on ``DATA_DIR/lock`` held by
+  the one process that writes the box's data (a running box, ``sim``,
+  ``repair``). The file holds the holder's pid so a refusal can name it; the
+  kernel drops the lock when the process dies, however it dies, so a stale
+  pid in the file never blocks anyone.
+- The clean-stop marker ``DATA_DIR/clean-stop``: written when the box stops
+  cleanly, removed when it starts. At start-up its absence means the last
+  run ended in a crash or a power cut.
+- :func:`storage_error`: every SQLite or OS storage error as one
+  :class:`~firmware.errors.StorageError` with a message a person can act on.
+- :func:`connect_readonly`: opens a database without writing anything, so a
+  full or read-only card can still be inspected.
+"""
+
+import errno
+import fcntl
+import os
+import sqlite3
+
+from . import fsutil
+from .errors import LinekeeperError, StorageError
+
+LOCK_NAME = "lock"
+CLEAN_STOP_NAME = "clean-stop"
+
+
+class DataDirLock:
+    """The exclusive right to write ``data_dir``; :meth:`release` (or ``with``) gives it up.
+
+    :raises LinekeeperError: another process holds it (its pid is named)
+    :raises StorageError: the lock file cannot be created (read-only, permission)
+    """
+
+    def __init__(self, data_dir):
+        self.path = os.path.join(os.fspath(data_dir), LOCK_NAME)
+        self._fd = None
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise storage_error(exc, "cannot lock the data directory %s" % data_dir) from None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _read_pid(self._fd)
+            os.close(self._fd)
+            self._fd = None
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise LinekeeperError(
+                    "%s is in use by another Linekeeper process (pid %s): one box per data "
+                    "directory; stop it first" % (data_dir, holder or "unknown")) from None
+            raise storage_error(exc, "cannot lock the data directory %s" % data_dir) from None
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, b"%d\n" % os.getpid(), 0)
+        except OSError:
+            pass   # the pid is only for the message; the flock is what counts
+
+    def release(self):
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)     # closing drops the flock
+            self._fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def __del__(self):
+        self.release()
+
+
+def _read_pid(fd):
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return text if text.isdigit() else None
+
+
+# ------------------------------------------------------------------ clean stop
+def stopped_cleanly(data_dir):
+    """Whether the last run of the box ended with a clean stop (the marker is there)."""
+    return os.path.exists(os.path.join(os.fspath(data_dir), CLEAN_STOP_NAME))
+
+
+def mark_clean_stop(data_dir, wall_us):
+    """Record that the box stopped cleanly at wall time ``wall_us``."""
+    fsutil.atomic_write(os.path.join(os.fspath(data_dir), CLEAN_STOP_NAME),
+                        b"%d\n" % wall_us, mode=0o600)
+
+
+def clear_clean_stop(data_dir):
+    """The box is running: a stop from now on is a crash until :func:`mark_clean_stop`."""
+    fsutil.remove_durable(os.path.join(os.fspath(data_dir), CLEAN_STOP_NAME))
+
+
+# ------------------------------------------------------------------ errors
+_SQLITE_REASONS = {
+    13: "the disk is full",                                     # SQLITE_FULL
+    8: "the data is read-only",                                 # SQLITE_READONLY
+    3: "permission denied",                                     # SQLITE_PERM
+    23: "permission denied",                                    # SQLITE_AUTH
+    10: "an I/O error (the card may be failing)",               # SQLITE_IOERR
+    11: "the database is damaged",                              # SQLITE_CORRUPT
+    26: "it is not a database (damaged or replaced)",           # SQLITE_NOTADB
+    14: "it cannot be opened (missing, or no permission)",      # SQLITE_CANTOPEN
+    5: "it is locked by another process",                       # SQLITE_BUSY
+}
+_ERRNO_REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EROFS: "the data is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EIO: "an I/O error (the card may be failing)",
+    errno.EDQUOT: "the disk quota is exceeded",
+}
+
+
+def is_storage_error(exc):
+    return isinstance(exc, (sqlite3.Error, OSError)) and not isinstance(exc, LinekeeperError)
+
+
+def storage_error(exc, what):
+    """A :class:`StorageError` saying ``what`` failed and why, in one line.
+
+    ``exc`` is an :class:`sqlite3.Error` or :class:`OSError`.
+    """
+    reason = None
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        reason = _SQLITE_REASONS.get(code & 0xFF if code is not None else None)
+        reason = reason or str(exc)
+    elif isinstance(exc, OSError):
+        reason = _ERRNO_REASONS.get(exc.errno) or exc.strerror or str(exc)
+        if exc.filename:
+            reason += " (%s)" % exc.filename
+    else:
+        reason = str(exc)
+    message = "%s: %s" % (what, reason)
+    return StorageError(getattr(exc, "errno", None) or errno.EIO, " ".join(message.split()))
+
+
+def connect_readonly(path):
+    """An SQLite connection to the existing database ``path`` that writes nothing.
+
+    A database in WAL mode that was closed cleanly has no ``-wal`` file; on a
+    read-only card SQLite could not create its shared-memory file, so it is
+    then opened as immutable (nothing can change it meanwhile: nobody can
+    write). With a ``-wal`` file left by a crash, the WAL must be read, so a
+    normal read-only open is the only right one.
+
+    :raises StorageError: missing, unreadable, or not a database
+    """
+    path = os.path.abspath(os.fspath(path))
+    if not os.path.isfile(path):
+        try:
+            os.stat(path)
+        except OSError as exc:
+            raise storage_error(exc, "cannot open %s" % path) from None
+        raise StorageError(errno.EINVAL, "%s is not a file" % path)
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise storage_error(exc, "cannot open %s" % path) from None
+    uri = "file:%s?mode=ro" % _quote(path)
+    try:
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.Error as exc:
+        first = exc
+    if not os.path.exists(path + "-wal"):
+        try:
+            db = sqlite3.connect(uri + "&immutable=1", uri=True, check_same_thread=False,
+                                 isolation_level=None)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.Error as exc:
+            first = exc
+    raise storage_error(first, "cannot read %s" % path) from None
+
+
+def _quote(path):
+    from urllib.parse import quote
+    return quote(path, safe="/")
+
+
+def integrity_problems(db, name):
+    """``PRAGMA integrity_check`` of an open connection as a list of problems."""
+    try:
+        rows = [r[0] for r in db.execute("PRAGMA integrity_check").fetchall()]
+    except sqlite3.Error as exc:
+        return ["%s: %s" % (name, storage_error(exc, "integrity check failed"))]
+    if rows == ["ok"]:
+        return []
+    return ["%s: integrity check: %s" % (name, r) for r in rows[:20]]

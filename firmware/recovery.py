@@ -1,0 +1,267 @@
+"""Start-up checks that protect the recordings, and ``linekeeper repair``.
+
+Before a box opens its data directory for writing, :func:`preflight` looks
+at what is there without changing anything. It refuses to start
+(:class:`~firmware.errors.RecoveryRefused`, exit 2 on the command line) when
+starting would put recordings at risk:
+
+- recordings are present but the call log (``calls.db``) is missing, empty
+  or damaged (not a database, or failing SQLite's quick check);
+- sealed recordings are present that the call log does not know: it lost
+  its latest writes (a deleted or damaged ``calls.db-wal``) — files are
+  only ever created after their row is committed, and a recording that was
+  deleted is named in the deletion log;
+- recordings are present but the key store (``keys/keystore.json``) is
+  missing: new keys would never open them.
+
+:func:`repair` rebuilds what it can of the call log from the recordings' own
+sealed headers (see :func:`firmware.recorder.sealed_header`): every call and
+recording row missing from the log, with the recording's wrapped key. A
+damaged ``calls.db`` is moved aside (never deleted) first. Files it cannot
+rebuild are quarantined and reported. docs/recovery.md is the procedure.
+"""
+
+import base64
+import binascii
+import datetime
+import hashlib
+import os
+import sqlite3
+
+from . import datadir, fsutil
+from .errors import RecoveryRefused
+from .recording.segment import inspect
+from .recordings import QUARANTINE, RECORDING_SUFFIX, deleted_ids, read_header
+
+CALLS_DB = "calls.db"
+
+
+def recording_files(data_dir):
+    """Names of the recording files in ``DATA_DIR/recordings`` (sorted)."""
+    try:
+        names = os.listdir(os.path.join(data_dir, "recordings"))
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if n.endswith(RECORDING_SUFFIX))
+
+
+def _repair_hint(data_dir):
+    return ("the box does not start, so nothing is touched: run `linekeeper repair --data-dir "
+            "%s` to rebuild the call log from the recordings (docs/recovery.md)" % data_dir)
+
+
+def preflight(data_dir):
+    """Refuse to start on ``data_dir`` when that would put recordings at risk.
+
+    Reads only. :raises RecoveryRefused: the message says what is wrong and what to do
+    """
+    data_dir = os.fspath(data_dir)
+    files = recording_files(data_dir)
+    db_path = os.path.join(data_dir, CALLS_DB)
+    rows = set()
+    if not os.path.exists(db_path):
+        if files:
+            raise RecoveryRefused("the call log %s is missing but %d recording(s) are in %s: %s"
+                                  % (db_path, len(files), os.path.join(data_dir, "recordings"),
+                                     _repair_hint(data_dir)))
+    else:
+        problem, rows, shredded = _read_log(db_path)
+        if problem is not None:
+            raise RecoveryRefused("the call log %s is %s%s: %s" % (
+                db_path, problem, " and %d recording(s) are present" % len(files) if files else "",
+                _repair_hint(data_dir)))
+        lost = [n for n in files if n[:-len(RECORDING_SUFFIX)] not in rows | shredded
+                and read_header(os.path.join(data_dir, "recordings", n)) is not None]
+        if lost:
+            raise RecoveryRefused(
+                "%d recording(s) are not in the call log %s (it lost its latest writes: a "
+                "missing or damaged calls.db-wal?), e.g. %s: %s"
+                % (len(lost), db_path, lost[0], _repair_hint(data_dir)))
+    keystore = os.path.join(data_dir, "keys", "keystore.json")
+    if not os.path.exists(keystore) and (files or rows):
+        raise RecoveryRefused(
+            "the key store %s is missing but %d recording(s) are here: restore it from your "
+            "backup before starting (new keys from `linekeeper init` could never open them)"
+            % (keystore, max(len(files), len(rows))))
+
+
+def _read_log(db_path):
+    """``(problem or None, recording ids, deleted ids)`` of the call log at ``db_path``."""
+    if os.path.getsize(db_path) == 0:
+        return "empty", set(), set()
+    try:
+        db = datadir.connect_readonly(db_path)
+    except Exception as exc:       # StorageError: not a database, unreadable
+        return "unreadable (%s)" % exc, set(), set()
+    try:
+        check = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
+        if check != ["ok"]:
+            return "damaged (%s)" % "; ".join(check[:3]), set(), set()
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "calls" not in tables or "recordings" not in tables:
+            return "empty (no calls table)", set(), set()
+        rows = {r[0] for r in db.execute("SELECT id FROM recordings")}
+        return None, rows, deleted_ids(db)
+    except sqlite3.Error as exc:
+        return "damaged (%s)" % datadir.storage_error(exc, "reading it failed"), set(), set()
+    finally:
+        db.close()
+
+
+# ------------------------------------------------------------------ repair
+def repair(data_dir, clock, audit=None, progress=None, wall_us=None):
+    """Rebuild the call log's missing rows from the recordings' sealed headers.
+
+    Keeps a usable ``calls.db`` and adds what it lacks; moves a damaged or
+    empty one aside (with its ``-wal`` and ``-shm``) as
+    ``calls.db.damaged-<UTC time>``. Every ``.lkrec`` file in ``recordings/``
+    and ``quarantine/`` whose header is intact and carries its wrapped key,
+    and that the log does not know, gets its call row (if missing) and its
+    recording row back; quarantined ones move back to ``recordings/``. Files
+    that cannot be rebuilt are left in (or moved to) the quarantine folder.
+    Call the caller with the data directory locked.
+
+    :param clock: only for the wall time of the audit entry (``wall_us`` wins)
+    :param audit: an :class:`~firmware.audit.AuditLog` for a ``repair`` entry
+    :param progress: ``f(done, total, name)`` after each file
+    :returns: dict ``rebuilt`` [(file, call id)], ``known`` (count already in
+        the log), ``failed`` [(file, reason)], ``moved_aside`` (path or None)
+    """
+    from .calllog import CallLog
+    from .recordings import RecordingStore
+    data_dir = os.fspath(data_dir)
+    db_path = os.path.join(data_dir, CALLS_DB)
+    moved = None
+    if os.path.exists(db_path):
+        problem = _read_log(db_path)[0]
+        if problem is not None and not problem.startswith("empty (no calls"):
+            moved = _move_aside(db_path)
+    calllog = CallLog(db_path, clock)       # creates or migrates every table
+    store = RecordingStore(data_dir)
+    report = {"rebuilt": [], "known": 0, "failed": [], "moved_aside": moved}
+    try:
+        with store._lock:
+            known = {r[0] for r in store._db.execute("SELECT id FROM recordings")}
+            known |= deleted_ids(store._db)
+        candidates = [("recordings", n) for n in recording_files(data_dir)]
+        candidates += [(QUARANTINE, n) for n in store.quarantined()]
+        for done, (folder, name) in enumerate(candidates, 1):
+            path = os.path.join(data_dir, folder, name)
+            rid = name[:-len(RECORDING_SUFFIX)] if name.endswith(RECORDING_SUFFIX) else None
+            if rid is not None and rid in known:
+                if folder == "recordings":
+                    report["known"] += 1
+                else:
+                    report["failed"].append((name, "quarantined, and its recording id is "
+                                             "already in the call log (a copy?)"))
+            else:
+                reason = _rebuild(store, path, rid)
+                if reason is None:
+                    if folder == QUARANTINE:
+                        _move(path, store.path_of(rid))
+                    report["rebuilt"].append((name, read_header(store.path_of(rid))["call_id"]))
+                    known.add(rid)
+                else:
+                    if folder == "recordings":
+                        store.quarantine(name)
+                    report["failed"].append((name, reason))
+            if progress is not None:
+                progress(done, len(candidates), name)
+        # Anything else in the recordings folder is not a recording.
+        for name in store.unmatched():
+            store.quarantine(name)
+            report["failed"].append((name, "not a recording file (quarantined)"))
+    finally:
+        store.close()
+        calllog.close()
+    if audit is not None:
+        audit.append("cli", "repair", "calls.db", {
+            "rebuilt": len(report["rebuilt"]), "already_known": report["known"],
+            "not_rebuilt": [name for name, _ in report["failed"]][:100],
+            "moved_aside": os.path.basename(moved) if moved else None},
+            wall_us if wall_us is not None else clock.wall_at(clock.now_us()))
+    return report
+
+
+def _rebuild(store, path, rid):
+    """Add the rows of the recording file ``path``; returns None, or why it cannot be."""
+    header = read_header(path)
+    if header is None:
+        return "no readable header (not a recording, or damaged at its start)"
+    if rid is None or header.get("recording_id") != rid:
+        return "its name does not match the recording id in its header"
+    try:
+        wrapped = base64.b64decode(header["wrapped_key"], validate=True)
+        call_id, line = int(header["call_id"]), int(header["line"])
+        created_us, chunk_ms = int(header["created_us"]), int(header["chunk_ms"])
+        profile = str(header["profile"])
+    except KeyError as exc:
+        return ("its header has no %s (recorded by an older version, before headers "
+                "carried it): cannot be rebuilt" % exc)
+    except (TypeError, ValueError, binascii.Error) as exc:
+        return "its header is malformed (%s)" % exc
+    try:
+        info = inspect(path)
+    except Exception as exc:
+        return "damaged beyond its last chunk (%s)" % exc
+    data_chunks = info["chunks"] - (1 if info["closed"] else 0)
+    duration_s = data_chunks * chunk_ms / 1000.0
+    state = "complete" if info["closed"] else "partial"
+    size, digest = _digest(path)
+    direction = header.get("direction") if header.get("direction") in ("in", "out") else "in"
+    started = header.get("call_started_us") or created_us
+    ended = created_us + int(duration_s * 1e6)
+    with store._lock:
+        db = store._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            have = db.execute("SELECT line FROM calls WHERE id = ?", (call_id,)).fetchone()
+            if have is not None and have[0] != line:
+                db.execute("ROLLBACK")
+                return ("the call log's call %d is on line %d, the recording's on line %d"
+                        % (call_id, have[0], line))
+            if have is None:
+                db.execute(
+                    "INSERT INTO calls (id, line, direction, started_at, answered_at, ended_at,"
+                    " clock_synced, number, name, end_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                    " 'repaired')",
+                    (call_id, line, direction, started, header.get("answered_us"), ended,
+                     int(bool(header.get("clock_synced"))), header.get("number"),
+                     header.get("name")))
+            db.execute(
+                "INSERT INTO recordings (id, call_id, file, wrapped_key, profile, state,"
+                " started_at, duration_s, bytes, sha256, chunk_ms) VALUES (?, ?, ?, ?, ?, ?, ?,"
+                " ?, ?, ?, ?)",
+                (rid, call_id, rid + RECORDING_SUFFIX, wrapped, profile, state, created_us,
+                 duration_s, size, digest, chunk_ms))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return None
+
+
+def _digest(path):
+    h, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 16), b""):
+            h.update(block)
+            size += len(block)
+    return size, h.hexdigest()
+
+
+def _move(src, dest):
+    os.rename(src, dest)
+    fsutil.fsync_dir(os.path.dirname(dest))
+    fsutil.fsync_dir(os.path.dirname(src))
+
+
+def _move_aside(db_path):
+    """Rename a damaged ``calls.db`` (and its WAL files) out of the way; returns the new name."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    dest = "%s.damaged-%s" % (db_path, stamp)
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db_path + suffix):
+            os.rename(db_path + suffix, dest + suffix)
+    fsutil.fsync_dir(os.path.dirname(db_path))
+    return dest
