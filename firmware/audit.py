@@ -124,10 +124,17 @@ class AuditLog:
     :class:`OSError` when the storage fails.
     """
 
-    def __init__(self, path_db, head_path):
+    def __init__(self, path_db, head_path, readonly=False):
         self.path_db = os.fspath(path_db)
         self.head_path = os.fspath(head_path)
         self._lock = threading.Lock()
+        # Read-only (``verify`` on a full or read-only card): nothing is created or
+        # locked, and nothing can append meanwhile that a lock would hold off.
+        self.readonly = readonly
+        if readonly:
+            from firmware.datadir import connect_readonly
+            self._db = connect_readonly(self.path_db)
+            return
         self._db = sqlite3.connect(self.path_db, isolation_level=None, check_same_thread=False,
                                    timeout=10.0)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -232,9 +239,13 @@ class AuditLog:
         problems = []
         # Its own connection and read transaction: a snapshot that matches the
         # head file read at the same moment, while appends go on meanwhile.
-        db = sqlite3.connect(self.path_db, isolation_level=None, timeout=10.0)
+        if self.readonly:
+            from firmware.datadir import connect_readonly
+            db = connect_readonly(self.path_db)
+        else:
+            db = sqlite3.connect(self.path_db, isolation_level=None, timeout=10.0)
         try:
-            with self._lock, self._appending():
+            with self._lock, (contextlib.nullcontext() if self.readonly else self._appending()):
                 db.execute("BEGIN")
                 db.execute("SELECT count(*) FROM audit").fetchone()   # takes the snapshot
                 try:

@@ -4,6 +4,7 @@ import argparse
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 
@@ -53,15 +54,50 @@ def cmd_sim(args):
     return 0
 
 
+def _data_dir(data_dir):
+    """Check that ``data_dir`` is a directory this process can read; returns it.
+
+    :raises LinekeeperError: missing, not a directory, or unreadable (one line)
+    """
+    import stat
+
+    from .datadir import storage_error
+    from .errors import StorageError
+    try:
+        st = os.stat(data_dir)
+    except FileNotFoundError:
+        raise LinekeeperError("no data directory %s" % data_dir) from None
+    except OSError as exc:
+        raise storage_error(exc, "cannot open the data directory %s" % data_dir) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise LinekeeperError("%s is not a directory" % data_dir)
+    if not os.access(data_dir, os.R_OK | os.X_OK):
+        raise StorageError(13, "cannot read the data directory %s: permission denied" % data_dir)
+    return data_dir
+
+
+def _call_log(data_dir, hint=""):
+    """The path of ``data_dir``'s call log, which must exist.
+
+    :raises LinekeeperError: no data directory, no call log, or unreadable (one line)
+    """
+    from .datadir import storage_error
+    path = os.path.join(_data_dir(data_dir), "calls.db")
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        raise LinekeeperError("no call log in %s%s" % (data_dir, hint)) from None
+    except OSError as exc:
+        raise storage_error(exc, "cannot open the call log") from None
+    return path
+
+
 def cmd_calls(args):
-    """Print the call log."""
+    """Print the call log (opened read-only: a full or read-only card can be read)."""
     from .calllog import CallLog, dumps
     from .clock import SimClock
-    path = os.path.join(args.data_dir, "calls.db")
-    if not os.path.exists(path):
-        raise LinekeeperError("no call log in %s (run the box with --data-dir %s first)"
-                              % (args.data_dir, args.data_dir))
-    calllog = CallLog(path, SimClock())
+    path = _call_log(args.data_dir, " (run the box with --data-dir %s first)" % args.data_dir)
+    calllog = CallLog(path, SimClock(), readonly=True)
     try:
         for call in calllog.calls():
             if args.json:
@@ -99,14 +135,20 @@ def cmd_init(args):
     from .keystore import KeyStore
     password = _read_password(args.password_file)
     make_private_dir(args.data_dir)
-    recovery = KeyStore(args.data_dir).initialise(args.user, password)
+
+    def show(recovery):
+        # Shown before the keys are committed: a key store never exists whose
+        # recovery key nobody saw (a failure here leaves no keys).
+        print("Recovery key for %s (shown once; store it somewhere safe, away from the box):"
+              % args.data_dir)
+        print()
+        print("    " + recovery)
+        print()
+        sys.stdout.flush()
+    KeyStore(args.data_dir).initialise(args.user, password, show=show)
     with open_audit(args.data_dir) as audit:
         audit.append(args.user, "init", None, {"via": "cli"}, _wall_us())
     print("Linekeeper is initialised in %s for user %r." % (args.data_dir, args.user))
-    print("Recovery key (shown once; store it somewhere safe, away from the box):")
-    print()
-    print("    " + recovery)
-    print()
     return 0
 
 
@@ -124,11 +166,16 @@ def cmd_export(args):
     export that cannot be audited reliably is not made).
     """
     from .box import open_audit
+    from .datadir import storage_error
     from .recordings import RecordingStore
-    if not os.path.exists(os.path.join(args.data_dir, "calls.db")):
-        raise LinekeeperError("no call log in %s" % args.data_dir)
-    store = RecordingStore(args.data_dir)
-    audit = open_audit(args.data_dir)
+    _call_log(args.data_dir)
+    store = RecordingStore(args.data_dir, readonly=True)
+    try:
+        audit = open_audit(args.data_dir)
+    except (OSError, sqlite3.Error) as exc:
+        store.close()
+        raise LinekeeperError("call %d not exported: it could not be audited (%s)"
+                              % (args.call_id, storage_error(exc, "audit trail"))) from None
     target = "call:%d" % args.call_id
     key = row = None
     try:
@@ -166,21 +213,28 @@ def cmd_export(args):
 
 def cmd_verify(args):
     """Check every recording and the audit trail; exit 1 listing each problem."""
-    from .box import open_audit
+    from .audit import AuditLog
+    from .datadir import integrity_problems
     from .errors import WrongPasswordError
     from .recordings import RecordingStore
-    if not os.path.exists(os.path.join(args.data_dir, "calls.db")):
-        raise LinekeeperError("no call log in %s" % args.data_dir)
+    _call_log(args.data_dir)
     problems, key = [], None
     if args.password_file:
         try:
             key = _unlock(args)
         except WrongPasswordError as exc:
             problems.append("recording key: %s: recordings checked without it" % exc)
-    store = RecordingStore(args.data_dir)
-    audit = open_audit(args.data_dir)
+    # Read-only: verify writes nothing, so it also works on a full or read-only card.
+    store = RecordingStore(args.data_dir, readonly=True)
+    try:
+        audit = AuditLog(os.path.join(args.data_dir, "audit.db"),
+                         os.path.join(args.data_dir, "audit.head"), readonly=True)
+    except BaseException:
+        store.close()
+        raise
     try:
         problems += store.verify(key) + ["audit trail: " + p for p in audit.verify()]
+        problems += integrity_problems(audit._db, "audit.db")
         n = len([r for r in store.all() if r["state"] != "deleted"])
     finally:
         if key is not None:
@@ -205,6 +259,8 @@ def cmd_config(args):
     from .configio import export_config, import_config
     from .fsutil import atomic_write
     if args.action == "export":
+        # A missing or unreadable data directory is an error, never the defaults.
+        _data_dir(args.data_dir)
         doc = export_config(args.data_dir)
         text = json.dumps(doc, indent=2) + "\n"
         try:
@@ -233,6 +289,35 @@ def cmd_config(args):
                       "sections": written}, _wall_us())
     print("imported %s into %s (%s); a running box uses it after a restart"
           % (args.file, args.data_dir, ", ".join(written)))
+    return 0
+
+
+def cmd_repair(args):
+    """Rebuild the call log from the recordings' sealed headers (docs/recovery.md)."""
+    from .box import open_audit
+    from .clock import RealClock
+    from .datadir import DataDirLock
+    from .recovery import repair
+    _data_dir(args.data_dir)
+
+    def progress(done, total, name):
+        print("\rlinekeeper: repair: %d/%d recording files read" % (done, total), end="",
+              file=sys.stderr, flush=True)
+    with DataDirLock(args.data_dir):
+        with open_audit(args.data_dir) as audit:
+            report = repair(args.data_dir, RealClock(), audit=audit, progress=progress,
+                            wall_us=_wall_us())
+    print(file=sys.stderr)
+    if report["moved_aside"]:
+        print("the damaged call log was kept as %s" % report["moved_aside"])
+    print("rebuilt %d recording(s) into the call log; %d were already in it"
+          % (len(report["rebuilt"]), report["known"]))
+    for name, reason in report["failed"]:
+        print("not rebuilt: %s: %s" % (name, reason))
+    if report["failed"]:
+        print("%d file(s) could not be rebuilt; they are in %s" % (
+            len(report["failed"]), os.path.join(args.data_dir, "quarantine")), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -337,6 +422,10 @@ def build_parser():
     p.add_argument("--user", default="admin")
     p.set_defaults(func=cmd_verify)
 
+    p = sub.add_parser("repair", help="rebuild a lost or damaged call log from the recordings")
+    p.add_argument("--data-dir", required=True)
+    p.set_defaults(func=cmd_repair)
+
     p = sub.add_parser("config", help="export or import the box's configuration (no secrets)")
     p.add_argument("action", choices=("export", "import"))
     p.add_argument("file", help="the JSON file to write (export) or read (import)")
@@ -368,7 +457,12 @@ def main(argv=None):
     except BrokenPipeError:
         return 0
     except LinekeeperError as exc:
-        print("linekeeper: %s" % exc, file=sys.stderr)
+        print("linekeeper: %s" % " ".join(str(exc).split()), file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.Error) as exc:
+        # Storage: full, read-only, permission, I/O, not a database — one line, never a trace.
+        from .datadir import storage_error
+        print("linekeeper: %s" % storage_error(exc, "storage error"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -64,7 +64,7 @@ from firmware.errors import (
     AlreadyInitialisedError, KeyForgottenError, KeySlotError, NotInitialisedError,
     RecoveryKeyFormatError, TamperError, WeakPasswordError, WrongPasswordError,
 )
-from firmware.fsutil import atomic_write, make_private_dir
+from firmware.fsutil import atomic_write, make_private_dir, remove_stale_temps
 
 FILE_FORMAT = "linekeeper-keystore"
 FILE_VERSION = 1
@@ -359,10 +359,14 @@ class KeyStore:
 
     # --- changing ----------------------------------------------------------------------
 
-    def initialise(self, user, password):
+    def initialise(self, user, password, show=None):
         """Create the recording key pair, ``user``'s password slot and the recovery slot.
 
         Returns the recovery key text, which is stored nowhere: show it once.
+        With ``show``, ``show(recovery key text)`` is called before anything
+        is committed: if it raises (or the process is killed meanwhile) there
+        are no keys, and ``init`` can simply run again; once the key store is
+        written, its recovery key has been shown.
         Raises :class:`AlreadyInitialisedError`, :class:`WeakPasswordError`,
         :class:`KeySlotError` (bad user name), :class:`OSError`.
         """
@@ -381,6 +385,9 @@ class KeyStore:
             try:
                 slots = [_password_slot(user, secret_password, self.kdf_params, private),
                          _recovery_slot(recovery, private)]
+                if show is not None:
+                    show(format_recovery_key(recovery))
+                remove_stale_temps(self.keys_dir)     # a killed init's half-written file
                 self._store(public, slots)
             finally:
                 private[:] = bytes(len(private))
