@@ -8,10 +8,12 @@ paced at SPEED simulated seconds per real second. After each capture period
 has been handled - the audio handed to the recorder and every chunk it
 completed written and synced - it writes the period's end time (clock µs) to
 stdout, unbuffered. Whatever the parent reads last is therefore a time the box
-had certainly reached when it was killed.
+had certainly reached when it was killed. SIGTERM stops the box cleanly (as
+``linekeeper sim`` does); SIGKILL is a power cut.
 """
 
 import os
+import signal
 import sys
 
 
@@ -30,6 +32,8 @@ def main(scenario_path, data_dir, speed, cache_dir):
         os.write(1, b"%d\n" % (t_us + period_us))
 
     box.capture.on_audio = reporting
+    # SIGTERM stops the box cleanly, as `linekeeper sim` and `run` do.
+    signal.signal(signal.SIGTERM, lambda signum, frame: box.clock.stop())
     os.write(1, b"ready\n")
     box.start()
     try:
