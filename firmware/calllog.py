@@ -58,21 +58,7 @@ _ADDED = (("policy_decision", "TEXT"), ("policy_reason", "TEXT"), ("consent", "T
 
 log = logging.getLogger(__name__)
 
-# The write-ahead log is checkpointed every WAL_PAGES pages and cut back to
-# WAL_LIMIT_BYTES: the WAL, and what a checkpoint copies into calls.db, stay
-# within a few MiB, which the recorder's disk reserve (64 MiB by default)
-# keeps free.
-WAL_PAGES = 256
-WAL_LIMIT_BYTES = 1 << 20
 WRITE_ALARM = "call_log"
-
-
-def tune(db):
-    """The pragmas every writer of ``calls.db`` uses (WAL, full sync, bounded WAL)."""
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.execute("PRAGMA wal_autocheckpoint=%d" % WAL_PAGES)
-    db.execute("PRAGMA journal_size_limit=%d" % WAL_LIMIT_BYTES)
 
 
 def migrate(db):
@@ -109,7 +95,7 @@ class CallLog:
             self._db = datadir.connect_readonly(self.path)
             return
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        tune(self._db)
+        datadir.tune_wal(self._db)
         migrate(self._db)
         self._db.executescript(RECORDINGS_SCHEMA + CALLMETA_SCHEMA)
 

@@ -80,6 +80,23 @@ def _read_pid(fd):
     return text if text.isdigit() else None
 
 
+# ------------------------------------------------------------------ SQLite
+# calls.db's write-ahead log is checkpointed every WAL_PAGES pages and cut
+# back to WAL_LIMIT_BYTES: the WAL, and what a checkpoint copies into the
+# database, stay within a few MiB, which the recorder's disk reserve (64 MiB
+# by default, `disk_reserve_mb`) keeps free for them.
+WAL_PAGES = 256
+WAL_LIMIT_BYTES = 1 << 20
+
+
+def tune_wal(db):
+    """The pragmas every writer of ``calls.db`` uses: WAL, full sync, a bounded WAL."""
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA wal_autocheckpoint=%d" % WAL_PAGES)
+    db.execute("PRAGMA journal_size_limit=%d" % WAL_LIMIT_BYTES)
+
+
 # ------------------------------------------------------------------ clean stop
 def stopped_cleanly(data_dir):
     """Whether the last run of the box ended with a clean stop (the marker is there)."""

@@ -80,8 +80,7 @@ class RecordingStore:
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
                                    timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        datadir.tune_wal(self._db)
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
 
