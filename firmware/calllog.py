@@ -59,6 +59,7 @@ _ADDED = (("policy_decision", "TEXT"), ("policy_reason", "TEXT"), ("consent", "T
 log = logging.getLogger(__name__)
 
 WRITE_ALARM = "call_log"
+RETRY_US = 5_000_000     # while the card refuses writes, try again this often
 
 
 def migrate(db):
@@ -80,17 +81,18 @@ class CallLog:
     A write the card refuses (full, read-only, I/O error) does not stop the
     box: the call stays in memory, an :class:`~firmware.recorder.Alarm` of
     kind ``call_log`` goes on, and the call's whole current state is written
-    at the next call event (or at :meth:`close`) once the card takes it again;
-    the alarm then goes off.
+    at the next call event, every :data:`RETRY_US` meanwhile, or at
+    :meth:`close`, once the card takes it again; the alarm then goes off.
     """
 
     def __init__(self, path, clock, readonly=False):
         self.path = os.fspath(path)
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()     # an alarm's subscribers may log a call
         self._bus = None
         self._pending = {}       # id(call) -> call: states the card has not taken yet
         self._failing = False
+        self._retry = None       # the retry timer while writes fail
         if readonly:
             self._db = datadir.connect_readonly(self.path)
             return
@@ -110,6 +112,9 @@ class CallLog:
     def close(self):
         self.flush()
         with self._lock:
+            if self._retry is not None:
+                self._retry.cancel()
+                self._retry = None
             if self._pending:
                 log.error("%d call(s) could not be written to the call log before the stop",
                           len(self._pending))
@@ -143,11 +148,18 @@ class CallLog:
                                 % (error, len(self._pending)))
                 else:
                     log.warning("%s", error)
+                if self._retry is None and self._bus is not None:
+                    self._retry = self._clock.call_later(RETRY_US, self._retry_now)
                 return False
             if self._failing:
                 self._failing = False
                 self._alarm(False, "the call log is written again")
             return True
+
+    def _retry_now(self):
+        with self._lock:
+            self._retry = None
+        self.flush()
 
     def _write(self, call):
         if call.id is None:
