@@ -163,11 +163,11 @@ def storage_error(exc, what):
 def connect_readonly(path):
     """An SQLite connection to the existing database ``path`` that writes nothing.
 
-    A database in WAL mode that was closed cleanly has no ``-wal`` file; on a
-    read-only card SQLite could not create its shared-memory file, so it is
-    then opened as immutable (nothing can change it meanwhile: nobody can
-    write). With a ``-wal`` file left by a crash, the WAL must be read, so a
-    normal read-only open is the only right one.
+    A database in WAL mode that was closed cleanly has no ``-wal`` file: it
+    is opened as immutable, which creates no ``-wal``/``-shm`` file (on a
+    read-only or full card it could not). With a ``-wal`` file (the box is
+    running, or a crash left it) the WAL must be read, so it is a normal
+    read-only open, which shares the running box's ``-shm``.
 
     :raises StorageError: missing, unreadable, or not a database
     """
@@ -184,21 +184,14 @@ def connect_readonly(path):
     except OSError as exc:
         raise storage_error(exc, "cannot open %s" % path) from None
     uri = "file:%s?mode=ro" % _quote(path)
+    if not os.path.exists(path + "-wal"):
+        uri += "&immutable=1"
     try:
         db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return db
     except sqlite3.Error as exc:
-        first = exc
-    if not os.path.exists(path + "-wal"):
-        try:
-            db = sqlite3.connect(uri + "&immutable=1", uri=True, check_same_thread=False,
-                                 isolation_level=None)
-            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return db
-        except sqlite3.Error as exc:
-            first = exc
-    raise storage_error(first, "cannot read %s" % path) from None
+        raise storage_error(exc, "cannot read %s" % path) from None
 
 
 def _quote(path):

@@ -27,6 +27,7 @@ only, to match the codes — never logged, never stored.
 """
 
 import logging
+import sqlite3
 import threading
 
 from ..bus import CallAnswered, CallEnded, CallStarted, CallUpdated
@@ -288,6 +289,8 @@ class CallPolicy:
 
         :raises PolicyError: no call on the line
         :raises ConfigError: a tag is not a valid category name
+        :raises StorageError: the card refused the write (full, read-only...):
+            the call keeps the tags it had
         """
         with self._lock:
             live = self._live.get(line)
@@ -296,7 +299,17 @@ class CallPolicy:
             call = live.call
             new = [t for t in tags if t not in call.tags]
             if self.callmeta is not None and new:
-                self.callmeta.add_tags(call.id, new)
+                if call.id is None:
+                    from ..errors import StorageError
+                    raise StorageError(5, "the tags of the call on line %d were not saved: "
+                                       "the call is not in the call log yet (the card refuses "
+                                       "writes)" % line)
+                try:
+                    self.callmeta.add_tags(call.id, new)
+                except sqlite3.Error as exc:
+                    from ..datadir import storage_error
+                    raise storage_error(exc, "the tags of the call on line %d were not saved"
+                                        % line) from None
             call.tags.extend(new)
             if new:
                 self._publish(call)

@@ -19,7 +19,8 @@ from firmware.config import BoxConfig
 
 S = "The birch canoe slid on the smooth planks."
 CALLS = [{"line": line, "at": 0.3 * line + 12.0 * k, "direction": "in", "rings": 1,
-          "talk": 8.0, "speech": [{"at": 0.2 + 2.5 * i, "text": S} for i in range(3)]}
+          "talk": 8.0, "speech": [{"at": 0.2 + 2.5 * i, "text": S} for i in range(3)],
+          "tags": ["sales"]}
          for k in range(5) for line in range(1, 5)]
 FILL_AT_US, FREE_AT_US = 16_000_000, 40_000_000
 
