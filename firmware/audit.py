@@ -140,7 +140,9 @@ class AuditLog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
-        self._db.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
+        # Written only when it changes: a box must still open on a full card.
+        if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            self._db.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
 
     def close(self):
         """Close the database; the object is unusable afterwards."""

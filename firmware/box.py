@@ -25,8 +25,9 @@ from .calllog import CallLog
 from .capture import Capture
 from .clock import RealClock, SimClock
 from .config import load_config
-from .errors import StorageError
-from .datadir import DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly
+from .errors import LinekeeperError, StorageError
+from .datadir import (DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly,
+                      storage_error)
 from .policy.callmeta import CallMeta
 from .policy.engine import CallPolicy
 from .keystore import KeyStore
@@ -38,6 +39,9 @@ from .status import LineStatus
 from .supervisor import Supervisor, SupervisorConfig
 
 log = logging.getLogger(__name__)
+
+# Below this much free space a box that cannot open its data is told the card is full.
+START_FREE_BYTES = 1 << 20
 
 
 class Box:
@@ -76,6 +80,11 @@ class Box:
         try:
             preflight(data_dir)
             self._open_storage()
+        except (sqlite3.Error, OSError) as exc:
+            self._dirlock.release()
+            if isinstance(exc, LinekeeperError):
+                raise
+            raise _cannot_open(data_dir, exc) from None
         except BaseException:
             self._dirlock.release()
             raise
@@ -245,6 +254,22 @@ class Box:
         except OSError as exc:       # a full card: the next start says power_loss
             log.error("cannot record the clean stop: %s", exc)
         self._dirlock.release()
+
+
+def _cannot_open(data_dir, exc):
+    """The one-line error of a box that cannot open its data (a full card named as such:
+    SQLite reports a WAL it cannot create as an I/O error)."""
+    import shutil
+    try:
+        free = shutil.disk_usage(data_dir).free
+    except OSError:
+        free = None
+    if free is not None and free < START_FREE_BYTES:
+        from .errors import StorageError
+        return StorageError(28, "cannot open the data in %s: the card is full (%d KiB free); "
+                            "free space (or move old recordings off it) and start again"
+                            % (data_dir, free // 1024))
+    return storage_error(exc, "cannot open the data in %s" % data_dir)
 
 
 def open_audit(data_dir):

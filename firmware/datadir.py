@@ -161,13 +161,13 @@ def storage_error(exc, what):
 
 
 def connect_readonly(path):
-    """An SQLite connection to the existing database ``path`` that writes nothing.
+    """An SQLite connection to the existing database ``path`` that changes nothing in it.
 
-    A database in WAL mode that was closed cleanly has no ``-wal`` file: it
-    is opened as immutable, which creates no ``-wal``/``-shm`` file (on a
-    read-only or full card it could not). With a ``-wal`` file (the box is
-    running, or a crash left it) the WAL must be read, so it is a normal
-    read-only open, which shares the running box's ``-shm``.
+    A normal read-only open shares a running box's ``-shm`` and reads its
+    WAL. Where SQLite cannot create the ``-shm`` file (a read-only or full
+    card) and there is nothing in a WAL to read (a cleanly closed database,
+    or an empty ``-wal`` a failed open left), it is opened as immutable,
+    which needs no ``-shm``; nobody can be writing a card in that state.
 
     :raises StorageError: missing, unreadable, or not a database
     """
@@ -184,14 +184,25 @@ def connect_readonly(path):
     except OSError as exc:
         raise storage_error(exc, "cannot open %s" % path) from None
     uri = "file:%s?mode=ro" % _quote(path)
-    if not os.path.exists(path + "-wal"):
-        uri += "&immutable=1"
     try:
         db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return db
     except sqlite3.Error as exc:
-        raise storage_error(exc, "cannot read %s" % path) from None
+        first = exc
+    try:
+        wal_bytes = os.path.getsize(path + "-wal")
+    except OSError:
+        wal_bytes = 0
+    if not wal_bytes:       # nothing in a WAL to read (a failed open can leave it empty)
+        try:
+            db = sqlite3.connect(uri + "&immutable=1", uri=True, check_same_thread=False,
+                                 isolation_level=None)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.Error as exc:
+            first = exc
+    raise storage_error(first, "cannot read %s" % path) from None
 
 
 def _quote(path):

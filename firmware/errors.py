@@ -119,6 +119,9 @@ class StorageError(LinekeeperError, OSError):
     """The card refused a read or write: full, read-only, no permission, I/O error,
     or a database that is damaged or not a database. The message says which and where."""
 
+    def __str__(self):
+        return self.strerror or super().__str__()    # without OSError's "[Errno N]"
+
 
 class RecoveryRefused(LinekeeperError, RuntimeError):
     """The box will not start on this data directory as it is: starting would risk

@@ -54,13 +54,13 @@ def test_read_only_open_writes_nothing(tmp_path):
     db.execute("CREATE TABLE t (x)")
     db.commit()
     db.close()
-    before = sorted(os.listdir(tmp_path))
+    before = path.read_bytes()
     ro = datadir.connect_readonly(path)
     assert ro.execute("SELECT count(*) FROM t").fetchone() == (0,)
     with pytest.raises(sqlite3.OperationalError):
         ro.execute("INSERT INTO t VALUES (1)")
     ro.close()
-    assert sorted(os.listdir(tmp_path)) == before
+    assert path.read_bytes() == before
     with pytest.raises(StorageError):
         datadir.connect_readonly(tmp_path / "missing.db")
     assert datadir.integrity_problems(sqlite3.connect(path), "calls.db") == []

@@ -25,35 +25,58 @@ CALLS = [{"line": line, "at": 0.3 * line + 12.0 * k, "direction": "in", "rings":
 FILL_AT_US, FREE_AT_US = 16_000_000, 40_000_000
 
 
+def fill(mount):
+    """Fill the tmpfs at ``mount`` to the last byte."""
+    filler = os.path.join(mount, "filler")
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(bytes(1 << 16))
+                f.flush()
+        except OSError:
+            pass
+    for n in range(4096, 0, -512):       # the last few blocks too
+        try:
+            with open(filler + ".%d" % n, "wb") as g:
+                g.write(bytes(n))
+        except OSError:
+            pass
+    st = os.statvfs(mount)
+    assert st.f_bavail == 0
+
+
+def free(mount):
+    for name in os.listdir(mount):
+        if name.startswith("filler"):
+            os.unlink(os.path.join(mount, name))
+
+
+def test_a_card_full_to_the_last_byte_refuses_to_start_in_one_line_and_can_be_read(lab, tmpfs):
+    """SQLite cannot even open its write-ahead log on it: the box says the card is full."""
+    mount = tmpfs("full", "24m")
+    data_dir = lab.init_data_dir(mount / "data")
+    scenario = lab.load(lab.scenario_doc(CALLS[:8]))
+    lab.run(scenario, data_dir)          # a day on the card, then it fills up while stopped
+    fill(mount)
+    status, out, err = lab.cli("sim", lab.write_scenario(lab.scenario_doc(CALLS[:8]), "d.json"),
+                               "--data-dir", data_dir)
+    assert status == 2 and "card is full" in err and len(err.strip().splitlines()) == 1, err
+    status, out, err = lab.cli("calls", "--data-dir", data_dir)
+    assert status == 0 and len(out.splitlines()) == 8, err
+    status, out, err = lab.verify(data_dir)
+    assert status == 0, (out, err)
+    free(mount)
+    lab.run(scenario, data_dir)
+    assert len(lab.calls(data_dir)) == 16
+
+
 def test_a_full_card_during_busy_traffic_loses_no_call_and_records_again(lab, tmpfs):
     mount = tmpfs("card", "24m")
     data_dir = lab.init_data_dir(mount / "data")
-    filler = str(mount / "filler")
-
-    def fill():
-        with open(filler, "wb") as f:
-            try:
-                while True:
-                    f.write(bytes(1 << 16))
-                    f.flush()
-            except OSError:
-                pass
-        # The last few blocks too: nothing at all is left.
-        for n in range(4096, 0, -512):
-            try:
-                with open(filler + ".%d" % n, "wb") as g:
-                    g.write(bytes(n))
-            except OSError:
-                pass
-
-    def free():
-        for name in os.listdir(mount):
-            if name.startswith("filler"):
-                os.unlink(os.path.join(mount, name))
 
     def schedule(box):
-        box.clock.call_at(FILL_AT_US, fill)
-        box.clock.call_at(FREE_AT_US, free)
+        box.clock.call_at(FILL_AT_US, lambda: fill(mount))
+        box.clock.call_at(FREE_AT_US, lambda: free(mount))
 
     scenario = lab.load(lab.scenario_doc(CALLS))
     run = lab.run(scenario, data_dir, config=BoxConfig(disk_reserve_mb=1), before_start=schedule)
