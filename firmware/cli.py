@@ -303,10 +303,15 @@ def cmd_repair(args):
     def progress(done, total, name):
         print("\rlinekeeper: repair: %d/%d recording files read" % (done, total), end="",
               file=sys.stderr, flush=True)
-    with DataDirLock(args.data_dir):
-        with open_audit(args.data_dir) as audit:
-            report = repair(args.data_dir, RealClock(), audit=audit, progress=progress,
-                            wall_us=_wall_us())
+    key = _unlock(args) if args.password_file else None
+    try:
+        with DataDirLock(args.data_dir):
+            with open_audit(args.data_dir) as audit:
+                report = repair(args.data_dir, RealClock(), audit=audit, progress=progress,
+                                wall_us=_wall_us(), recording_key=key)
+    finally:
+        if key is not None:
+            key.forget()
     print(file=sys.stderr)
     if report["moved_aside"]:
         print("the damaged call log was kept as %s" % report["moved_aside"])
@@ -424,6 +429,9 @@ def build_parser():
 
     p = sub.add_parser("repair", help="rebuild a lost or damaged call log from the recordings")
     p.add_argument("--data-dir", required=True)
+    p.add_argument("--password-file", help="also authenticate each rebuilt recording and "
+                   "record its exact duration")
+    p.add_argument("--user", default="admin")
     p.set_defaults(func=cmd_repair)
 
     p = sub.add_parser("config", help="export or import the box's configuration (no secrets)")

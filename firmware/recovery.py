@@ -109,7 +109,7 @@ def _read_log(db_path):
 
 
 # ------------------------------------------------------------------ repair
-def repair(data_dir, clock, audit=None, progress=None, wall_us=None):
+def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_key=None):
     """Rebuild the call log's missing rows from the recordings' sealed headers.
 
     Keeps a usable ``calls.db`` and adds what it lacks; moves a damaged or
@@ -124,6 +124,9 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None):
     :param clock: only for the wall time of the audit entry (``wall_us`` wins)
     :param audit: an :class:`~firmware.audit.AuditLog` for a ``repair`` entry
     :param progress: ``f(done, total, name)`` after each file
+    :param recording_key: an unlocked :class:`~firmware.keystore.RecordingKey`:
+        each rebuilt recording is then authenticated, and its state and
+        duration are the exact ones (without it, counted in whole chunks)
     :returns: dict ``rebuilt`` [(file, call id)], ``known`` (count already in
         the log), ``failed`` [(file, reason)], ``moved_aside`` (path or None)
     """
@@ -159,6 +162,10 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None):
                 if reason is None:
                     if folder == QUARANTINE:
                         _move(path, store.path_of(rid))
+                    if recording_key is not None:
+                        problem = _authenticate(store, rid, recording_key)
+                        if problem is not None:
+                            report["failed"].append((name, problem))
                     report["rebuilt"].append((name, read_header(store.path_of(rid))["call_id"]))
                     known.add(rid)
                 else:
@@ -238,6 +245,22 @@ def _rebuild(store, path, rid):
         except BaseException:
             db.execute("ROLLBACK")
             raise
+    return None
+
+
+def _authenticate(store, rid, recording_key):
+    """Set a rebuilt recording's exact state and duration from its audio; None, or a problem."""
+    from .errors import TamperError
+    from .recording import codec
+    row = store.get(rid)
+    try:
+        data, complete = store.open_audio(rid, recording_key)
+    except TamperError as exc:
+        return "rebuilt, but it fails authentication (%s): verify reports it" % exc
+    samples, rate = codec.decode_with_rate(data, row["profile"]) if data else ((), 1)
+    with store._lock:
+        store._db.execute("UPDATE recordings SET state = ?, duration_s = ? WHERE id = ?",
+                          ("complete" if complete else "partial", len(samples) / rate, rid))
     return None
 
 

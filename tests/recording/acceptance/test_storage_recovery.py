@@ -105,6 +105,23 @@ def test_deleted_call_log_is_refused_then_rebuilt_from_the_recordings(copy):
     assert len(lab.calls(data_dir)) == 4
 
 
+def test_repair_with_the_key_rebuilds_exact_durations(copy):
+    lab, scenario, make = copy
+    data_dir = make()
+    before = {r["id"]: r for r in lab.rows(data_dir)}
+    os.unlink(os.path.join(data_dir, "calls.db"))
+    status, out, err = lab.cli("repair", "--data-dir", data_dir, "--password-file",
+                               lab.password_file())
+    assert status == 0, err
+    after = {r["id"]: r for r in lab.rows(data_dir)}
+    assert after.keys() == before.keys()
+    for rid, row in after.items():
+        assert row["state"] == before[rid]["state"] == "complete"
+        assert abs(row["duration_s"] - before[rid]["duration_s"]) < 0.01, (row, before[rid])
+        assert (row["sha256"], row["wrapped_key"]) == (before[rid]["sha256"],
+                                                       before[rid]["wrapped_key"])
+
+
 def test_emptied_call_log_is_refused_then_rebuilt(copy):
     lab, scenario, make = copy
     data_dir = make()
