@@ -26,6 +26,7 @@ fails authentication: so only its row tells how long it was, and someone
 who rewrites the row too can cut its end unnoticed.
 """
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -151,7 +152,31 @@ class RecordingStore:
             os.close(fd)
         fsutil.remove_durable(path)
 
+    @contextlib.contextmanager
+    def transaction(self):
+        """The database connection inside one immediate transaction (``repair``'s rows)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def set_measured(self, recording_id, state, duration_s):
+        """Correct a recording's state and duration once its audio has been measured."""
+        with self._lock:
+            self._db.execute("UPDATE recordings SET state = ?, duration_s = ? WHERE id = ?",
+                             (state, duration_s, recording_id))
+
     # ------------------------------------------------------------ reading
+    def known_ids(self):
+        """Ids of every recording the call log has a row for, or logged as deleted."""
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT id FROM recordings")} | deleted_ids(
+                self._db)
+
     def get(self, recording_id):
         with self._lock:
             cur = self._db.execute("SELECT * FROM recordings WHERE id = ?", (recording_id,))

@@ -143,9 +143,7 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
     store = RecordingStore(data_dir)
     report = {"rebuilt": [], "known": 0, "failed": [], "moved_aside": moved}
     try:
-        with store._lock:
-            known = {r[0] for r in store._db.execute("SELECT id FROM recordings")}
-            known |= deleted_ids(store._db)
+        known = store.known_ids()
         candidates = [("recordings", n) for n in recording_files(data_dir)]
         candidates += [(QUARANTINE, n) for n in store.quarantined()]
         for done, (folder, name) in enumerate(candidates, 1):
@@ -218,33 +216,25 @@ def _rebuild(store, path, rid):
     direction = header.get("direction") if header.get("direction") in ("in", "out") else "in"
     started = header.get("call_started_us") or created_us
     ended = created_us + int(duration_s * 1e6)
-    with store._lock:
-        db = store._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            have = db.execute("SELECT line FROM calls WHERE id = ?", (call_id,)).fetchone()
-            if have is not None and have[0] != line:
-                db.execute("ROLLBACK")
-                return ("the call log's call %d is on line %d, the recording's on line %d"
-                        % (call_id, have[0], line))
-            if have is None:
-                db.execute(
-                    "INSERT INTO calls (id, line, direction, started_at, answered_at, ended_at,"
-                    " clock_synced, number, name, end_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                    " 'repaired')",
-                    (call_id, line, direction, started, header.get("answered_us"), ended,
-                     int(bool(header.get("clock_synced"))), header.get("number"),
-                     header.get("name")))
+    with store.transaction() as db:
+        have = db.execute("SELECT line FROM calls WHERE id = ?", (call_id,)).fetchone()
+        if have is not None and have[0] != line:
+            return ("the call log's call %d is on line %d, the recording's on line %d"
+                    % (call_id, have[0], line))
+        if have is None:
             db.execute(
-                "INSERT INTO recordings (id, call_id, file, wrapped_key, profile, state,"
-                " started_at, duration_s, bytes, sha256, chunk_ms) VALUES (?, ?, ?, ?, ?, ?, ?,"
-                " ?, ?, ?, ?)",
-                (rid, call_id, rid + RECORDING_SUFFIX, wrapped, profile, state, created_us,
-                 duration_s, size, digest, chunk_ms))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+                "INSERT INTO calls (id, line, direction, started_at, answered_at, ended_at,"
+                " clock_synced, number, name, end_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " 'repaired')",
+                (call_id, line, direction, started, header.get("answered_us"), ended,
+                 int(bool(header.get("clock_synced"))), header.get("number"),
+                 header.get("name")))
+        db.execute(
+            "INSERT INTO recordings (id, call_id, file, wrapped_key, profile, state,"
+            " started_at, duration_s, bytes, sha256, chunk_ms) VALUES (?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?, ?)",
+            (rid, call_id, rid + RECORDING_SUFFIX, wrapped, profile, state, created_us,
+             duration_s, size, digest, chunk_ms))
     return None
 
 
@@ -258,9 +248,7 @@ def _authenticate(store, rid, recording_key):
     except TamperError as exc:
         return "rebuilt, but it fails authentication (%s): verify reports it" % exc
     samples, rate = codec.decode_with_rate(data, row["profile"]) if data else ((), 1)
-    with store._lock:
-        store._db.execute("UPDATE recordings SET state = ?, duration_s = ? WHERE id = ?",
-                          ("complete" if complete else "partial", len(samples) / rate, rid))
+    store.set_measured(rid, "complete" if complete else "partial", len(samples) / rate)
     return None
 
 
