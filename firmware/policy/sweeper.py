@@ -172,18 +172,30 @@ class RetentionSweeper:
 
     def _in_background(self, job):
         if not self._threaded:
-            job()
+            self._guarded(job)
             return
         if self._running is not None and self._running.is_alive():
             return          # the previous sweep is still going: this one is not needed
 
         def run():
             try:
-                job()
+                self._guarded(job)
             except Exception:           # a sweep that fails must not stop the next ones
                 log.exception("retention job failed")
         self._running = threading.Thread(target=run, name="linekeeper-retention", daemon=True)
         self._running.start()
+
+    def _guarded(self, job):
+        """Run a scheduled job; a card that refuses it raises the ``retention_failed``
+        alarm (cleared by the next job that succeeds) and the box runs on."""
+        try:
+            job()
+        except (sqlite3.Error, OSError) as exc:
+            from ..datadir import storage_error
+            self._alarm("retention_failed", True, str(storage_error(
+                exc, "retention could not run (it tries again at its next time)")))
+            return
+        self._alarm("retention_failed", False, "retention runs again")
 
     # ------------------------------------------------------------ selection
     def preview(self, now_us=None, settings=None):

@@ -52,3 +52,21 @@ def test_a_crash_between_commit_and_unlink_leaves_only_a_keyless_file_that_recov
         assert f.read(64) == bytes(64)
     assert ("shredded", os.path.basename(path), None) in shelf.store.recover()
     assert not os.path.exists(path)
+
+
+def test_a_scheduled_sweep_the_card_refuses_raises_an_alarm_and_the_box_runs_on(shelf):
+    import sqlite3
+
+    import pytest
+
+    def full():
+        exc = sqlite3.OperationalError("database or disk is full")
+        exc.sqlite_errorcode = 13
+        raise exc
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(shelf.sweeper, "sweep", full)
+        shelf.sweeper._scheduled_sweep()          # no exception
+    failed = [a for a in shelf.alarms if a.kind == "retention_failed"]
+    assert [a.active for a in failed] == [True] and "disk is full" in failed[0].message
+    shelf.sweeper._scheduled_sweep()
+    assert [a.active for a in shelf.alarms if a.kind == "retention_failed"] == [True, False]
