@@ -2,7 +2,8 @@
 
 Parts of the box publish :class:`firmware.recorder.Alarm` events when an
 alarm goes on or off (``disk_full``, ``disk_warning``, ``disk_critical``,
-``clock_jump``, ``clock_unsynchronised`` ...). :class:`AlarmBoard` keeps the
+``clock_jump``, ``clock_unsynchronised``, ``call_log``, ``quarantine``,
+``retention_failed`` ...). :class:`AlarmBoard` keeps the
 latest state of each (kind, line) and, called, returns the messages of those
 that are on.
 """
