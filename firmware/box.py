@@ -60,6 +60,13 @@ class Box:
     ``box.policy`` (:class:`~firmware.policy.engine.CallPolicy`) decides
     what is recorded and gives the notices; the web layer pauses and resumes
     through it.
+
+    The box holds ``data_dir``'s lock from construction to :meth:`stop`.
+
+    :raises LinekeeperError: another process holds the data directory
+    :raises RecoveryRefused: starting would put recordings at risk (see
+        :func:`firmware.recovery.preflight` and docs/recovery.md)
+    :raises StorageError: the data cannot be opened (full, read-only, ...)
     """
 
     def __init__(self, board, clock, data_dir, config, signals, *, dsp_factory=None,
