@@ -46,7 +46,7 @@ An implementation provides:
     debounced: debouncing is the firmware's job), and
     ``on_audio(frames, t_us)`` for every capture period, ``frames`` a
     bytes-like of interleaved frames and ``t_us`` the clock time of its first
-    frame. Raises :class:`~firmware.errors.HardwareError` if the hardware
+    frame. Raises :class:`~telephony.errors.HardwareError` if the hardware
     cannot be opened.
 ``stop()``                 stop delivering and release the hardware (idempotent)
 ``read(line, signal)``     the current logical level of an input

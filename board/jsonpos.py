@@ -16,7 +16,7 @@ Paths are tuples of keys and 0-based list indices, written as
 
 :class:`Node` is the validators' reading tool: it wraps one value with its
 path and raises the document's error class (a
-:class:`~firmware.errors.ConfigError` subclass) naming both on any problem.
+:class:`~telephony.errors.ConfigError` subclass) naming both on any problem.
 """
 
 import bisect
@@ -28,7 +28,7 @@ import re
 import tomllib
 from json.decoder import scanstring
 
-from firmware.errors import ConfigError
+from telephony.errors import ConfigError
 
 REQUIRED = object()  # marks a field without a default
 _WS = " \t\n\r"

@@ -1,11 +1,11 @@
 """The Raspberry Pi board: gpiozero (lgpio) pins, ALSA audio, I2C codec set-up.
 
 Nothing here runs at import time. :meth:`RpiBoard.start` opens the hardware
-the HAT file describes and raises :class:`~firmware.errors.HardwareError` if
+the HAT file describes and raises :class:`~telephony.errors.HardwareError` if
 any of it is missing — there is no quiet fall-back to the simulator.
 """
 
-from firmware.errors import HardwareError
+from telephony.errors import HardwareError
 
 from .alsa import AlsaCapture, AlsaPlayback
 from .base import pcm16

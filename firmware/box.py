@@ -10,6 +10,7 @@ the storage from the configuration; :class:`Box` only connects what it is
 given, so tests can build one around any board.
 """
 
+import dataclasses
 import functools
 import logging
 import os
@@ -23,7 +24,7 @@ from .bus import EventBus
 from .calllog import CallLog
 from .capture import Capture
 from .clock import RealClock, SimClock
-from .config import load_config
+from .config import BoxConfig, load_config
 from .policy.callmeta import CallMeta
 from .policy.engine import CallPolicy
 from .keystore import KeyStore
@@ -225,6 +226,8 @@ def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, per
     from board.sim.speech import SpeechSynth
     from board.sim.timeline import compile_timeline
 
+    if isinstance(scenario.config, dict):   # loaded without parse_config
+        scenario = dataclasses.replace(scenario, config=BoxConfig.from_dict(scenario.config))
     config = config or scenario.config or load_config(data_dir)
     hat = load_hat(scenario.hat)
     if synth is None:

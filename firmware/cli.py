@@ -26,7 +26,9 @@ def _speed(text):
 
 def _load_scenario(name):
     from board.sim.scenario import load_scenario
-    return load_scenario(name)
+
+    from .config import BoxConfig
+    return load_scenario(name, parse_config=BoxConfig.from_dict)
 
 
 def cmd_sim(args):

@@ -12,13 +12,14 @@ import os
 from flask import Flask, current_app, g, render_template, request
 
 from firmware.errors import TamperError
+from telephony import countries
 
 from . import security
 from .accounts import ROLE_LABELS, Accounts
 from .db import WebDb
 from .services import Services, WebConfig
 from .sessions import Sessions
-from .site import COUNTRIES, Site
+from .site import Site
 from .throttle import Throttle
 
 __all__ = ["create_app", "Services", "WebConfig", "Web"]
@@ -99,7 +100,7 @@ def create_app(services, config):
     app.after_request(security.after_request)
     app.jinja_env.globals.update(
         csrf_token=security.csrf_token, state_label=lambda s: STATE_LABELS.get(s, s),
-        role_labels=ROLE_LABELS, countries=COUNTRIES, iso_us=_iso_us, human_bytes=_bytes,
+        role_labels=ROLE_LABELS, countries=countries.box_countries, iso_us=_iso_us, human_bytes=_bytes,
         cert_fingerprint=services.cert_fingerprint)
 
     @app.context_processor

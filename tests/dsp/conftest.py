@@ -2,7 +2,7 @@
 
 import pytest
 
-from firmware.dsp import generate as gen
+from telephony import generate as gen
 from firmware.dsp.detector import LineDsp
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from firmware.dsp import generate as gen
+from telephony import generate as gen
 from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit
 
 COUNTRY = {"v23": "uk", "bell202": "us"}

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from firmware.dsp import generate as gen
+from telephony import generate as gen
 from firmware.dsp.detector import LineDsp
 from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit, Tone
 

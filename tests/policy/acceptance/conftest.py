@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from firmware.keystore import Argon2Params, KeyStore
+from telephony.levels import DBM0_RMS
 
 PASSWORD = "correct horse battery"
 CHEAP_KDF = Argon2Params(memory_kib=8, iterations=1)   # these tests are not about the KDF
 RATE = 8000
-DBM0_RMS = 16090.0
 START = "2026-03-02T09:00:00Z"                          # a Monday
 
 
