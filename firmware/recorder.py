@@ -37,11 +37,10 @@ import logging
 import sqlite3
 import threading
 import uuid
-from dataclasses import dataclass
 
 import numpy as np
 
-from .bus import CallAnswered, CallEnded, CallStarted, Event
+from .bus import Alarm, CallAnswered, CallEnded, CallStarted
 from .errors import DiskFullError
 from .recording import codec
 from .recording.held import HeldPipeline
@@ -61,14 +60,6 @@ MAX_GAP_FILL_US = 60_000_000   # a longer hole in capture is not papered over wi
 # a clear-down tone after the DSP's 500 ms block), so a call that ended just before the
 # minimum may not be known to have ended yet.
 HOLD_CONFIRM_US = 2_000_000
-
-
-@dataclass(frozen=True)
-class Alarm(Event):
-    """Something an operator must see: ``kind`` is e.g. ``"disk_full"``."""
-    kind: str
-    active: bool
-    message: str = ""
 
 
 class _Active:

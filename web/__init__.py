@@ -21,6 +21,8 @@ from .services import Services, WebConfig
 from .sessions import Sessions
 from .site import Site
 from .throttle import Throttle
+from .views import (api, audit, auth, calls, consent, dashboard, retention, rules, settings,
+                    setup, users)
 
 __all__ = ["create_app", "Services", "WebConfig", "Web"]
 
@@ -87,9 +89,6 @@ def create_app(services, config):
     web = Web(services, config)
     web.sessions.clear_all()
     app.extensions["linekeeper"] = web
-
-    from .views import (api, audit, auth, calls, consent, dashboard, retention, rules, settings,
-                        setup, users)
     for module in (auth, setup, dashboard, calls, audit, users, settings, rules, consent,
                    retention, api):
         app.register_blueprint(module.bp)

@@ -20,7 +20,7 @@ from firmware.clock import SimClock
 from firmware.policy.callmeta import CallMeta
 from firmware.policy.retention import DAY_US, RetentionSettings
 from firmware.policy.sweeper import RetentionSweeper
-from firmware.recorder import Alarm
+from firmware.bus import Alarm
 from firmware.recordings import RecordingStore, new_wrapped_key
 
 T0_US = 1_772_442_000_000_000          # 2026-03-02T09:00:00Z

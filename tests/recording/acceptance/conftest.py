@@ -102,7 +102,7 @@ class Lab:
         :meth:`snapshot`).
         """
         from firmware.box import open_sim_box
-        from firmware.recorder import Alarm
+        from firmware.bus import Alarm
 
         box = open_sim_box(scenario, data_dir, synth=self.synth, config=config,
                            period_ms=PERIOD_MS)
