@@ -47,11 +47,10 @@ def _resolve(node, module, is_package, modules):
             parts = module.split(".")
             if not is_package:
                 parts = parts[:-1]
-            parts = parts[:len(parts) - (node.level - 1)]
+            parts = parts[: len(parts) - (node.level - 1)]
             base = ".".join(parts + ([base] if base else []))
         targets = [base]
-        targets += [base + "." + alias.name for alias in node.names
-                    if base + "." + alias.name in modules]
+        targets += [base + "." + alias.name for alias in node.names if base + "." + alias.name in modules]
     loaded = set()
     ancestors = {".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 1)}
     for target in targets:
@@ -66,27 +65,28 @@ def _resolve(node, module, is_package, modules):
     return loaded
 
 
+def _imports_of(tree, name, is_package, modules):
+    """``[(imported module, line, at import time?)]`` of one parsed module."""
+    found = []
+    todo = [(tree, False)]
+    while todo:
+        node, in_function = todo.pop()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                for target in _resolve(child, name, is_package, modules):
+                    if target != name:
+                        found.append((target, child.lineno, not in_function))
+            nested = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            todo.append((child, nested))
+    return found
+
+
 def imports(modules):
     """``{module: [(imported module, line, at import time?)]}``."""
-    out = {}
-    for name, path in modules.items():
-        tree = ast.parse(path.read_text(), str(path))
-        is_package = path.name == "__init__.py"
-        found = []
-
-        def visit(node, in_function):
-            for child in ast.iter_child_nodes(node):
-                nested = in_function or isinstance(
-                    child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
-                if isinstance(child, (ast.Import, ast.ImportFrom)):
-                    for target in _resolve(child, name, is_package, modules):
-                        if target != name:
-                            found.append((target, child.lineno, not in_function))
-                visit(child, nested)
-
-        visit(tree, False)
-        out[name] = found
-    return out
+    return {
+        name: _imports_of(ast.parse(path.read_text(), str(path)), name, path.name == "__init__.py", modules)
+        for name, path in modules.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +109,7 @@ def test_imports_point_down(graph):
         for target, line, _ in found:
             top = target.split(".")[0]
             if LAYERS.index(top) > layer and top not in WIRING.get(name, ()):
-                wrong.append("%s:%d: %s imports %s" % (modules[name].relative_to(ROOT), line,
-                                                       name, target))
+                wrong.append("%s:%d: %s imports %s" % (modules[name].relative_to(ROOT), line, name, target))
     assert wrong == []
 
 
@@ -133,8 +132,10 @@ def test_no_import_in_a_function_dodges_a_cycle(graph):
     for name, found in edges.items():
         for target, line, top in found:
             if not top and reaches(target, name):
-                dodges.append("%s:%d: %s imports %s in a function; %s imports it back"
-                              % (modules[name].relative_to(ROOT), line, name, target, target))
+                dodges.append(
+                    "%s:%d: %s imports %s in a function; %s imports it back"
+                    % (modules[name].relative_to(ROOT), line, name, target, target)
+                )
     assert dodges == []
 
 

@@ -2,6 +2,10 @@
 
 import os
 
+import pytest
+
+from support.retention import settings
+
 
 def db_bytes(shelf):
     data = b""
@@ -14,7 +18,6 @@ def db_bytes(shelf):
 
 
 def test_the_wrapped_key_row_is_gone_from_the_database_file_bytes(shelf):
-    from .conftest import settings
     shelf.sweeper.update_settings(settings(default_days=30))
     doomed = [shelf.add_call(31 + i) for i in range(5)]
     kept = shelf.add_call(1)
@@ -32,9 +35,6 @@ def test_the_wrapped_key_row_is_gone_from_the_database_file_bytes(shelf):
 
 
 def test_a_crash_between_commit_and_unlink_leaves_only_a_keyless_file_that_recovery_removes(shelf):
-    import pytest
-
-    from .conftest import settings
     shelf.sweeper.update_settings(settings(default_days=30))
     call = shelf.add_call(31)
     path = shelf.store.path_of(shelf.store.for_call(call)["id"])

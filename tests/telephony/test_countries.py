@@ -22,6 +22,7 @@ from telephony.levels import DBM0_RMS, active_level_dbm0
 
 from support.countries import ZEDLAND
 
+
 @pytest.fixture
 def zedland(monkeypatch):
     monkeypatch.setitem(countries.COUNTRIES, "zz", ZEDLAND)
@@ -71,11 +72,21 @@ def test_config_and_supervisor_take_a_new_country(zedland):
 
 def test_sim_plays_a_day_in_the_new_country(zedland, tmp_path, capsys):
     scenario = {
-        "start": "2026-03-02T09:00:00Z", "country": "zz", "lines": 2,
+        "start": "2026-03-02T09:00:00Z",
+        "country": "zz",
+        "lines": 2,
         "calls": [
-            {"line": 1, "at": 1.0, "direction": "in", "rings": 2, "talk": 5.0,
-             "caller_id": {"number": "0123456789", "name": "ZED CO"}, "hangup": "remote"},
-            {"line": 2, "at": 2.0, "direction": "in", "rings": 3, "answer": False}],
+            {
+                "line": 1,
+                "at": 1.0,
+                "direction": "in",
+                "rings": 2,
+                "talk": 5.0,
+                "caller_id": {"number": "0123456789", "name": "ZED CO"},
+                "hangup": "remote",
+            },
+            {"line": 2, "at": 2.0, "direction": "in", "rings": 3, "answer": False},
+        ],
     }
     path = tmp_path / "zed.json"
     path.write_text(json.dumps(scenario))
@@ -90,9 +101,9 @@ def test_sim_plays_a_day_in_the_new_country(zedland, tmp_path, capsys):
 
 
 def test_analyze_accepts_the_new_country(zedland, tmp_path, capsys):
-    audio = np.concatenate([generate.silence(300),
-                            generate.caller_id("bell202", number="0123456789"),
-                            generate.silence(300)])
+    audio = np.concatenate(
+        [generate.silence(300), generate.caller_id("bell202", number="0123456789"), generate.silence(300)]
+    )
     path = tmp_path / "line.wav"
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
@@ -102,4 +113,5 @@ def test_analyze_accepts_the_new_country(zedland, tmp_path, capsys):
     assert run_cli("analyze", path, "--standard", "zz", "--json") == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(e["event"], e.get("number"), e.get("standard")) for e in events] == [
-        ("caller_id", "0123456789", "bell202")]
+        ("caller_id", "0123456789", "bell202")
+    ]

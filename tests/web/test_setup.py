@@ -170,6 +170,7 @@ def test_lost_recovery_page_means_a_new_key_from_settings(box):
 def test_setup_turns_the_consent_notice_on_and_audits_it(tmp_path):
     """A box set up through the wizard tells callers: the announcement and the outbound beep."""
     import json
+
     from firmware.audit import AuditLog
     from firmware.config import load_config
     from web.services import BoxConfigStore, notice_defaults_applier
