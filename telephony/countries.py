@@ -51,14 +51,18 @@ class FskModulation:
 
 
 #: The FSK caller-ID modulations, by the name scenarios and events use.
-FSK_MODULATIONS: Mapping[str, FskModulation] = MappingProxyType({
-    # ITU-T V.23 channel 1, as BT SIN 227 and ETSI EN 300 659 use it.
-    "v23": FskModulation(2100, 1300, 1200, 1000.0, 2400.0, 95,
-                         "FSK_V23CH1", "ADSI_STANDARD_CLIP", "etsi"),
-    # Bell 202, as Telcordia GR-30 uses it.
-    "bell202": FskModulation(2200, 1200, 1200, 900.0, 2500.0, 31,
-                             "FSK_BELL202", "ADSI_STANDARD_CLASS", "bellcore"),
-})
+FSK_MODULATIONS: Mapping[str, FskModulation] = MappingProxyType(
+    {
+        # ITU-T V.23 channel 1, as BT SIN 227 and ETSI EN 300 659 use it.
+        "v23": FskModulation(
+            2100, 1300, 1200, 1000.0, 2400.0, 95, "FSK_V23CH1", "ADSI_STANDARD_CLIP", "etsi"
+        ),
+        # Bell 202, as Telcordia GR-30 uses it.
+        "bell202": FskModulation(
+            2200, 1200, 1200, 900.0, 2500.0, 31, "FSK_BELL202", "ADSI_STANDARD_CLASS", "bellcore"
+        ),
+    }
+)
 
 #: Caller ID sent as DTMF digits (``A<number>C`` ...), used in several countries.
 DTMF = "dtmf"
@@ -145,59 +149,86 @@ class Country:
         return self.tones[key]
 
 
-_UK_TONES = MappingProxyType({
-    "dial": Tone(350, 450),
-    "busy": Tone(400, 0, (375, 375, 0, 0)),
-    "congestion": Tone(400, 0, (400, 350, 225, 525)),
-    "unobtainable": Tone(400, 0),
-    "ringback": Tone(400, 450, (400, 200, 400, 2000)),
-})
+_UK_TONES = MappingProxyType(
+    {
+        "dial": Tone(350, 450),
+        "busy": Tone(400, 0, (375, 375, 0, 0)),
+        "congestion": Tone(400, 0, (400, 350, 225, 525)),
+        "unobtainable": Tone(400, 0),
+        "ringback": Tone(400, 450, (400, 200, 400, 2000)),
+    }
+)
 
 _UK_TONE_DETECTION: tuple[ToneSpec, ...] = (
     ("dial", ((350, 450, 800, 0),)),
     ("unobtainable", ((400, 0, 1200, 0),)),
     ("busy", ((400, 0, 300, 450), (0, 0, 300, 450), (400, 0, 300, 450), (0, 0, 300, 450))),
     # one burst more than a cycle: a busy tone cut short mid-burst must not pass for it
-    ("congestion", ((400, 0, 320, 480), (0, 0, 280, 420), (400, 0, 170, 280), (0, 0, 420, 630),
-                    (400, 0, 320, 480))),
+    (
+        "congestion",
+        ((400, 0, 320, 480), (0, 0, 280, 420), (400, 0, 170, 280), (0, 0, 420, 630), (400, 0, 320, 480)),
+    ),
     ("ringback", ((400, 450, 300, 500), (0, 0, 150, 300), (400, 450, 300, 500), (0, 0, 600, 2500))),
 )
 
 _UK_NUMBERS = NumberFormat(country_code="44", international_prefix="00", trunk_prefix="0")
 
 _UK = Country(
-    code="uk", name="United Kingdom",
+    code="uk",
+    name="United Kingdom",
     cid_standards=("v23", DTMF),
-    ring_cadence_ms=(400, 200, 400, 2000), ring_hz=25, ring_timeout_ms=3500,
-    tones=_UK_TONES, tone_detection=_UK_TONE_DETECTION, clear_tone="unobtainable",
-    voice="en-gb", numbers=_UK_NUMBERS,
-    tone_aliases=MappingProxyType({"reorder": "congestion", "nu": "unobtainable",
-                                   "number_unobtainable": "unobtainable"}),
+    ring_cadence_ms=(400, 200, 400, 2000),
+    ring_hz=25,
+    ring_timeout_ms=3500,
+    tones=_UK_TONES,
+    tone_detection=_UK_TONE_DETECTION,
+    clear_tone="unobtainable",
+    voice="en-gb",
+    numbers=_UK_NUMBERS,
+    tone_aliases=MappingProxyType(
+        {"reorder": "congestion", "nu": "unobtainable", "number_unobtainable": "unobtainable"}
+    ),
 )
 
 _US = Country(
-    code="us", name="United States",
+    code="us",
+    name="United States",
     cid_standards=("bell202", DTMF),
-    ring_cadence_ms=(2000, 4000), ring_hz=20, ring_timeout_ms=5500,
-    tones=MappingProxyType({
-        "dial": Tone(350, 440),
-        "busy": Tone(480, 620, (500, 500, 0, 0)),
-        "congestion": Tone(480, 620, (250, 250, 0, 0)),
-        "ringback": Tone(440, 480, (2000, 4000, 0, 0)),
-    }),
+    ring_cadence_ms=(2000, 4000),
+    ring_hz=20,
+    ring_timeout_ms=5500,
+    tones=MappingProxyType(
+        {
+            "dial": Tone(350, 440),
+            "busy": Tone(480, 620, (500, 500, 0, 0)),
+            "congestion": Tone(480, 620, (250, 250, 0, 0)),
+            "ringback": Tone(440, 480, (2000, 4000, 0, 0)),
+        }
+    ),
     tone_detection=(
         ("dial", ((350, 440, 800, 0),)),
         ("busy", ((480, 620, 400, 600), (0, 0, 400, 600))),
         ("congestion", ((480, 620, 200, 300), (0, 0, 200, 300))),
         ("ringback", ((440, 480, 1600, 2400), (0, 0, 1000, 4800))),
     ),
-    clear_tone="busy", voice="en-us",
-    numbers=NumberFormat(country_code="1", international_prefix="011", trunk_prefix="1",
-                         national_digits=10, national_first_digits="23456789"),
+    clear_tone="busy",
+    voice="en-us",
+    numbers=NumberFormat(
+        country_code="1",
+        international_prefix="011",
+        trunk_prefix="1",
+        national_digits=10,
+        national_first_digits="23456789",
+    ),
     # North America signals an unobtainable number with reorder (congestion)
-    tone_aliases=MappingProxyType({"reorder": "congestion", "nu": "congestion",
-                                   "number_unobtainable": "congestion",
-                                   "unobtainable": "congestion"}),
+    tone_aliases=MappingProxyType(
+        {
+            "reorder": "congestion",
+            "nu": "congestion",
+            "number_unobtainable": "congestion",
+            "unobtainable": "congestion",
+        }
+    ),
 )
 
 #: Every country and analysis profile, by code. Read it through :func:`country`,
@@ -206,10 +237,16 @@ COUNTRIES: dict[str, Country] = {
     "uk": _UK,
     "us": _US,
     # Analysis profiles: the UK's tones with other caller-ID standards.
-    "etsi": Country(**{**_UK.__dict__, "code": "etsi", "name": "ETSI (V.23 and DTMF)",
-                       "box": False}),
-    "dtmf": Country(**{**_UK.__dict__, "code": "dtmf", "name": "DTMF caller ID only",
-                       "cid_standards": (DTMF,), "box": False}),
+    "etsi": Country(**{**_UK.__dict__, "code": "etsi", "name": "ETSI (V.23 and DTMF)", "box": False}),
+    "dtmf": Country(
+        **{
+            **_UK.__dict__,
+            "code": "dtmf",
+            "name": "DTMF caller ID only",
+            "cid_standards": (DTMF,),
+            "box": False,
+        }
+    ),
 }
 
 
