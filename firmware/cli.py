@@ -215,20 +215,19 @@ def cmd_config(args):
             raise LinekeeperError("cannot write %s: %s" % (args.file, exc.strerror or exc))
         print("exported the configuration of %s to %s" % (args.data_dir, args.file))
         return 0
-    try:
-        with open(args.file, encoding="utf-8") as f:
-            doc = json.load(f)
-    except OSError as exc:
-        raise LinekeeperError("cannot read %s: %s" % (args.file, exc.strerror or exc))
-    except ValueError as exc:
-        raise LinekeeperError("%s is not valid JSON (%s): nothing was changed" % (args.file, exc))
-    if not os.path.isdir(args.data_dir):
-        raise LinekeeperError("no data directory %s" % args.data_dir)
+    from board import jsonpos
+
     from .errors import ConfigError
     try:
-        written = import_config(args.data_dir, doc, source=args.file)
+        doc = jsonpos.load(args.file)
     except ConfigError as exc:
         raise LinekeeperError("%s — nothing was changed" % exc) from None
+    if not os.path.isdir(args.data_dir):
+        raise LinekeeperError("no data directory %s" % args.data_dir)
+    try:
+        written = import_config(args.data_dir, doc.data, source=args.file)
+    except ConfigError as exc:
+        raise LinekeeperError("%s — nothing was changed" % jsonpos.located(doc, exc)) from None
     with open_audit(args.data_dir) as audit:
         audit.append(args.user, "config_change", "config",
                      {"via": "cli", "imported_from": os.path.basename(args.file),

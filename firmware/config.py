@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from board import jsonpos
 from telephony import countries
 
 from .errors import ConfigError
@@ -144,19 +145,14 @@ def config_path(data_dir):
 def load_config_file(path):
     """Read and validate a configuration file (``config.json`` or one given with ``--config``).
 
-    :raises ConfigError: the file is unreadable, not JSON, or invalid (field named)
+    :raises ConfigError: the file is unreadable, not JSON, or invalid; the
+        message says ``file:line:col: field.path: what is wrong``
     """
+    doc = jsonpos.load(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise ConfigError("cannot read the configuration: %s" % (exc.strerror or exc),
-                          source=path) from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ConfigError("not valid JSON: %s" % exc, source=path) from None
-    return BoxConfig.from_dict(data, source=path)
+        return BoxConfig.from_dict(doc.data)
+    except ConfigError as exc:
+        raise jsonpos.located(doc, exc) from None
 
 
 def save_config(data_dir, config):

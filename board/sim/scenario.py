@@ -324,15 +324,7 @@ def _config(node, parse_config):
     try:
         return parse_config(node.value)
     except ConfigError as exc:
-        node.doc.fail(exc.message, node.path + _dotted(exc.field))
-
-
-def _dotted(field):
-    """``"policy.rules.lines[2].mode"`` -> ``("policy", "rules", "lines", 2, "mode")``."""
-    path = []
-    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", field or ""):
-        path.append(int(index) if index else name)
-    return tuple(path)
+        raise jsonpos.located(node.doc, exc, node.path) from None
 
 
 def _call(node, sc, hat):

@@ -75,7 +75,7 @@ def test_the_export_holds_no_secret(tmp_path):
 
 
 BAD = [
-    ("not json {", "not valid JSON"),
+    ("not json {", "bad.json:1:1: malformed JSON"),
     (json.dumps([1, 2]), "must be a JSON object"),
     (json.dumps({"linekeeper_config": 1, "config": {}, "extra": 1}), "extra: unknown section"),
     (json.dumps({"linekeeper_config": 2, "config": {}}), "linekeeper_config"),
