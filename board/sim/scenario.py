@@ -7,7 +7,7 @@ raises :class:`~telephony.errors.ScenarioError` naming the field
 :func:`board.sim.timeline.compile_timeline` turns a scenario into pin edges,
 audio and the truth the call log must reproduce.
 
-The text between the two rulers below is Markdown, written for the README.
+The text between the two rulers below is Markdown, the same as in docs/scenarios.md.
 
 ----------------------------------------------------------------------------
 ## Writing a scenario

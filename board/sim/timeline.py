@@ -21,7 +21,7 @@ the same :class:`Timeline`, which holds
 * ``end_us``: the end of the run, 10 s after the last signal (the firmware's
   timeouts need a little time to fire).
 
-The text between the two rulers below is Markdown, written for the README.
+The text between the two rulers below is Markdown, the same as in docs/scenarios.md.
 
 ----------------------------------------------------------------------------
 ### What happens when

@@ -1,4 +1,4 @@
-"""Caller-ID acceptance (issue 3; REFERENCE.md section 2): V.23, Bell 202 and DTMF, on-hook."""
+"""Caller-ID acceptance (issue 3; docs/telephony.md): V.23, Bell 202 and DTMF, on-hook."""
 
 import numpy as np
 import pytest

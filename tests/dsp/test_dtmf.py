@@ -1,4 +1,4 @@
-"""DTMF receiver acceptance (issue 3; REFERENCE.md section 1), on the off-hook (dialled digits) path."""
+"""DTMF receiver acceptance (issue 3; the numbers are in docs/telephony.md), on the off-hook (dialled digits) path."""
 
 import numpy as np
 import pytest
@@ -50,7 +50,7 @@ def test_twist_8_db_and_reverse_twist_4_db_accepted(detect, pad, twist_db):
 
 @pytest.mark.parametrize("twist_db", [12, -12])
 def test_twist_beyond_10_db_rejected(detect, pad, twist_db):
-    # REFERENCE.md: more than 10 dB rejected (an estimate); 12 dB leaves the margin
+    # more than 10 dB of twist is rejected (an engineering estimate); 12 dB leaves the margin
     signal = pad(gen.dtmf(ALL, level_dbm0=-6, twist_db=twist_db))
     assert digits(detect(signal, off_hook=True)) == ""
 
