@@ -133,3 +133,22 @@ class Alarm(Event):
     kind: str
     active: bool
     message: str = ""
+
+
+@dataclass(frozen=True)
+class RecordingFinished(Event):
+    """A recording is sealed: its file is final and its row says so.
+
+    ``state`` is ``"complete"`` or ``"partial"`` (cut short: disk full, a
+    failed write); ``duration_s`` is the audio stored, ``size_bytes`` the
+    file's size. Published once per recording, after its row is written (or
+    queued for writing), from the recorder's thread, for consumers that act
+    on finished recordings (archive upload, reports) without touching the
+    recorder. A handler must not block: it runs inside the recorder.
+    """
+
+    recording_id: str
+    call_id: int
+    state: str
+    duration_s: float
+    size_bytes: int

@@ -40,7 +40,7 @@ import uuid
 
 import numpy as np
 
-from .bus import Alarm, CallAnswered, CallEnded, CallStarted
+from .bus import Alarm, CallAnswered, CallEnded, CallStarted, RecordingFinished
 from .errors import DiskFullError
 from .recording import codec
 from .recording.held import HeldPipeline
@@ -89,7 +89,8 @@ class Recorder:
     :param capture: the :class:`~firmware.capture.Capture` (rings and readers)
     :param store: the :class:`~firmware.recordings.RecordingStore`
     :param clock: for wall times and the end-of-call timer
-    :param bus: to publish :class:`Alarm`
+    :param bus: to publish :class:`~firmware.bus.Alarm` and, as each recording is
+        sealed, :class:`~firmware.bus.RecordingFinished`
     :param public_key: the box's recording public key, None (not initialised),
         or a callable returning either: a box set up while running (the web
         setup wizard) starts recording without a restart
@@ -444,6 +445,10 @@ class Recorder:
         self.stats["bytes_written"] += info["bytes_written"]
         self.stats["bytes_stored"] += info["bytes"]
         self._finish(active.recording_id, state, info["duration_s"])
+        self.bus.publish(RecordingFinished(
+            line=active.call.line, t_us=self.clock.now_us(), recording_id=active.recording_id,
+            call_id=active.call.id, state=state, duration_s=info["duration_s"],
+            size_bytes=info["bytes"]))
 
     def _finish(self, recording_id, state, duration_s):
         try:
