@@ -45,7 +45,7 @@ class RpiBoard(HatBoard):
         self.lines = len(hat.lines)
         self._pin_factory = pin_factory
         self._bus_factory = bus_factory
-        self._playback_channel = {l.line: l.playback_channel for l in hat.lines}
+        self._playback_channel = {spec.line: spec.playback_channel for spec in hat.lines}
         self._capture = None
         self._playback = None
 

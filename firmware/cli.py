@@ -18,7 +18,7 @@ def _speed(text):
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("must be 'max' or a positive number, not %r" % text)
+        raise argparse.ArgumentTypeError("must be 'max' or a positive number, not %r" % text) from None
     if value <= 0:
         raise argparse.ArgumentTypeError("must be 'max' or a positive number, not %r" % text)
     return value
@@ -83,7 +83,7 @@ def _read_password(path):
         with open(path, encoding="utf-8") as f:
             password = f.readline().rstrip("\r\n")
     except OSError as exc:
-        raise LinekeeperError("cannot read the password file %s: %s" % (path, exc.strerror))
+        raise LinekeeperError("cannot read the password file %s: %s" % (path, exc.strerror)) from None
     if not password:
         raise LinekeeperError("the password file %s is empty" % path)
     return password
@@ -147,7 +147,7 @@ def cmd_export(args):
             try:
                 store.export(row["id"], key, args.out)
             except OSError as exc:
-                raise LinekeeperError("cannot write %s: %s" % (args.out, exc.strerror or exc))
+                raise LinekeeperError("cannot write %s: %s" % (args.out, exc.strerror or exc)) from None
         except LinekeeperError as exc:
             details = {"refused": str(exc), "file": os.path.basename(args.out)}
             if row is not None:
@@ -212,7 +212,7 @@ def cmd_config(args):
         try:
             atomic_write(args.file, text.encode("utf-8"), mode=0o600)
         except OSError as exc:
-            raise LinekeeperError("cannot write %s: %s" % (args.file, exc.strerror or exc))
+            raise LinekeeperError("cannot write %s: %s" % (args.file, exc.strerror or exc)) from None
         print("exported the configuration of %s to %s" % (args.data_dir, args.file))
         return 0
     from board import jsonpos

@@ -208,8 +208,8 @@ def caller_id(standard, number=None, name=None, datetime=None, absence=None, lev
     sends a wrong checksum byte.  With no offsets and no gaps the audio comes
     from spandsp's ``adsi_tx``, otherwise from ``fsk_tx`` with the offset
     specification.  DTMF options: ``dtmf_format`` (see :func:`dtmf_cid_string`;
-    default ``A<number>C``, absence ``B10C``/``B00C``), tone timing in ms.  ``level_dbm0`` is the RMS level of the FSK signal or of
-    each DTMF tone.
+    default ``A<number>C``, absence ``B10C``/``B00C``), tone timing in ms.
+    ``level_dbm0`` is the RMS level of the FSK signal or of each DTMF tone.
     """
     if standard == "dtmf":
         text = dtmf_cid_string(number=number, absence=absence, fmt=dtmf_format)
@@ -276,7 +276,8 @@ def fsk_modulate(standard, bits, tone_offset=0.0, bitrate_offset=0.0):
 def _adsi_tx(standard, message, preamble):
     sd = spandsp.load()
     ffi, lib = sd.ffi, sd.lib
-    tx = sd.owned(lib.adsi_tx_init(ffi.NULL, getattr(spandsp, FSK_MODULATIONS[standard].spandsp_adsi)), "adsi_tx_free")
+    adsi_standard = getattr(spandsp, FSK_MODULATIONS[standard].spandsp_adsi)
+    tx = sd.owned(lib.adsi_tx_init(ffi.NULL, adsi_standard), "adsi_tx_free")
     lib.adsi_tx_set_preamble(tx, preamble[0], preamble[1], 5, 1)
     lib.adsi_tx_put_message(tx, ffi.from_buffer(message), len(message))
     chunks = []

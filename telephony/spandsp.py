@@ -77,7 +77,8 @@ void fsk_rx_signal_cutoff(fsk_rx_state_t *s, float cutoff);
 int fsk_rx(fsk_rx_state_t *s, const int16_t *amp, int len);
 int fsk_rx_free(fsk_rx_state_t *s);
 typedef struct fsk_tx_state_s fsk_tx_state_t;
-fsk_tx_state_t *fsk_tx_init(fsk_tx_state_t *s, const fsk_spec_t *spec, get_bit_func_t get_bit, void *user_data);
+fsk_tx_state_t *fsk_tx_init(fsk_tx_state_t *s, const fsk_spec_t *spec, get_bit_func_t get_bit,
+                            void *user_data);
 int fsk_tx(fsk_tx_state_t *s, int16_t amp[], int len);
 int fsk_tx_free(fsk_tx_state_t *s);
 

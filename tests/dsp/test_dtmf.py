@@ -1,4 +1,4 @@
-"""DTMF receiver acceptance (issue 3; the numbers are in docs/telephony.md), on the off-hook (dialled digits) path."""
+"""DTMF receiver acceptance (issue 3), on the off-hook (dialled digits) path; numbers in docs/telephony.md."""
 
 import numpy as np
 import pytest

@@ -316,7 +316,8 @@ def test_same_seed_same_timeline_other_seed_other_chatter():
     assert a.active_spans == b.active_spans
     for line in a.audio:
         assert [(s.t_us, s.kind) for s in a.audio[line]] == [(s.t_us, s.kind) for s in b.audio[line]]
-        assert all(np.array_equal(x.samples, y.samples) for x, y in zip(a.audio[line], b.audio[line]))
+        pairs = zip(a.audio[line], b.audio[line], strict=True)
+        assert all(np.array_equal(x.samples, y.samples) for x, y in pairs)
     assert a.edges != c.edges and a.truth == c.truth
 
 
@@ -389,7 +390,7 @@ def test_active_spans_cover_every_signal_and_end_us():
     for line, segs in tl.audio.items():
         for seg in segs:
             assert covered(line, seg.t_us) and covered(line, seg.end_us - 1)
-    for line, spans in tl.active_spans.items():
+    for spans in tl.active_spans.values():
         assert list(spans) == sorted(spans)
         assert all(b < c for (_, b), (c, _) in zip(spans, spans[1:]))  # merged
     last = max(e.t_us for e in tl.edges)
