@@ -14,10 +14,9 @@ Entries with ``box=False`` are analysis profiles (``etsi``, ``dtmf``): a set
 of caller-ID standards ``linekeeper analyze`` and the detectors accept, not a
 country a box can be set to.
 
-The numbers come from the network operators' published interface
-specifications (BT SIN 227 and SIN 350 for the UK, ETSI EN 300 659, Telcordia
-GR-30 and GR-506 for North America); docs/telephony.md lists them with their
-sources.
+The numbers come from published specifications (caller ID: BT SIN 227 and
+SIN 242, ETSI EN 300 659, Telcordia GR-30; tones and cadences: the national
+tone plans ITU-T E.180 collects); docs/telephony.md lists them.
 """
 
 from __future__ import annotations
