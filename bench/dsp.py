@@ -30,7 +30,7 @@ import wave
 
 import numpy as np
 
-from firmware.dsp import generate as gen
+from telephony import generate as gen
 from firmware.dsp.detector import LineDsp
 from firmware.dsp.events import DtmfDigit, Tone
 

@@ -111,7 +111,7 @@ def _best_mbps(variants, repeat_s, repeats):
              for key, loops in variants.items() for loop, nbytes in loops]
     best = [float("inf")] * len(timed)
     for _ in range(repeats):
-        for i, (key, loop, nbytes, n) in enumerate(timed):
+        for i, (_key, loop, _nbytes, n) in enumerate(timed):
             best[i] = min(best[i], _time(loop, n) / n)
     result = {}
     for (key, _, nbytes, _), seconds in zip(timed, best):

@@ -7,7 +7,7 @@ HAT whose hardware cannot be opened is an error, never a quiet fall-back.
 
 import os
 
-from firmware.errors import ConfigError
+from telephony.errors import ConfigError
 
 BOARDS = ("sim", "rpi")
 

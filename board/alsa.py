@@ -10,7 +10,7 @@ clock.
 import logging
 import threading
 
-from firmware.errors import HardwareError
+from telephony.errors import HardwareError
 
 log = logging.getLogger(__name__)
 

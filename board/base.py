@@ -46,7 +46,7 @@ An implementation provides:
     debounced: debouncing is the firmware's job), and
     ``on_audio(frames, t_us)`` for every capture period, ``frames`` a
     bytes-like of interleaved frames and ``t_us`` the clock time of its first
-    frame. Raises :class:`~firmware.errors.HardwareError` if the hardware
+    frame. Raises :class:`~telephony.errors.HardwareError` if the hardware
     cannot be opened.
 ``stop()``                 stop delivering and release the hardware (idempotent)
 ``read(line, signal)``     the current logical level of an input
@@ -54,9 +54,21 @@ An implementation provides:
 ``play(line, samples)``    queue S16_LE mono samples at ``rate`` into the line
 """
 
+from __future__ import annotations
+
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+
+#: ``on_edge(line, signal, active, t_us)``: an input changed (raw, not debounced).
+EdgeCallback = Callable[[int, str, bool, int], None]
+#: ``on_audio(frames, t_us)``: one capture period of interleaved S16_LE frames.
+AudioCallback = Callable[[Any, int], None]
+#: Audio as int16 samples or S16_LE bytes.
+Samples = npt.NDArray[np.int16] | bytes | bytearray | memoryview
 
 INPUT_SIGNALS = ("hook", "ring", "polarity", "in_use", "power", "record_button", "pause_button")
 REQUIRED_SIGNALS = ("hook", "ring", "polarity")
@@ -65,7 +77,7 @@ LINE_SIGNALS = tuple(s for s in INPUT_SIGNALS if s not in BUTTON_SIGNALS)
 OUTPUT_SIGNALS = ("led",)
 
 
-def pcm16(samples):
+def pcm16(samples: Samples) -> npt.NDArray[np.int16]:
     """``samples`` (an int16 array or S16_LE bytes) as an int16 numpy array."""
     if isinstance(samples, np.ndarray):
         if samples.dtype != np.int16:
@@ -77,35 +89,35 @@ def pcm16(samples):
 class Board(ABC):
     """Abstract base class of every board (see the module docstring)."""
 
-    lines = 0
-    rate = 8000
-    channels = 0
+    lines: int = 0
+    rate: int = 8000
+    channels: int = 0
 
     @abstractmethod
-    def start(self, on_edge, on_audio):
+    def start(self, on_edge: EdgeCallback, on_audio: AudioCallback) -> None:
         """Open the hardware and deliver edges and audio until :meth:`stop`."""
 
     @abstractmethod
-    def stop(self):
+    def stop(self) -> None:
         """Stop delivering and release the hardware; safe to call twice."""
 
     @abstractmethod
-    def read(self, line, signal):
+    def read(self, line: int, signal: str) -> bool:
         """Current logical level of input ``signal`` on ``line``."""
 
-    def channel_of(self, line):
+    def channel_of(self, line: int) -> int:
         """Capture channel (0-based) carrying ``line``."""
         return line - 1
 
-    def set_led(self, line, on):
+    def set_led(self, line: int, on: bool) -> None:  # noqa: B027 (a default, not abstract)
         """Drive the line's LED; boards without LEDs ignore it."""
 
     @abstractmethod
-    def play(self, line, samples):
+    def play(self, line: int, samples: Samples) -> None:
         """Queue mono S16_LE ``samples`` at :attr:`rate` Hz into ``line``."""
 
-    def __enter__(self):
+    def __enter__(self) -> Board:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -6,7 +6,7 @@ runs through the same gpiozero pin callbacks in both.
 """
 
 
-from firmware.errors import HardwareError
+from telephony.errors import HardwareError
 
 from .base import INPUT_SIGNALS, Board
 

@@ -2,7 +2,7 @@
 
 Each supported HAT is a JSON file in ``board/hats/`` (see ``lk-4l.json``), not
 a code branch. :func:`load_hat` reads one, checks all of it and returns a
-frozen :class:`Hat`; any problem raises :class:`~firmware.errors.HatError`
+frozen :class:`Hat`; any problem raises :class:`~telephony.errors.HatError`
 naming the field as a path (``lines[2].pins.ring.gpio``) and its line and
 column in the file. Nothing is returned half-built.
 
@@ -32,7 +32,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from firmware.errors import HatError
+from telephony.errors import HatError
 
 from . import jsonpos
 from .base import INPUT_SIGNALS, OUTPUT_SIGNALS, REQUIRED_SIGNALS

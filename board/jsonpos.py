@@ -1,8 +1,13 @@
 """JSON (and TOML) documents that remember where each value was written.
 
-Both data-file validators (HAT files, scenarios) report a bad value by its
-field path *and* its place in the file, e.g.
+Every configuration and data file (HAT files, scenarios, ``config.json``,
+configuration exports) is read through here, so each reports a bad value
+the same way: by its place in the file *and* its field path, e.g.
 ``board/hats/x.json:41:19: lines[2].pins.ring.gpio: must be 0 to 27``.
+Validators either walk the document with :class:`Node` (HAT files,
+scenarios) or check the plain data and raise a
+:class:`~telephony.errors.ConfigError` naming the field, which
+:func:`located` places in the file (the firmware's typed configuration).
 
 :func:`loads` parses with the stdlib :mod:`json` module (so malformed JSON is
 reported with the json module's own line and column), then walks the text
@@ -16,7 +21,7 @@ Paths are tuples of keys and 0-based list indices, written as
 
 :class:`Node` is the validators' reading tool: it wraps one value with its
 path and raises the document's error class (a
-:class:`~firmware.errors.ConfigError` subclass) naming both on any problem.
+:class:`~telephony.errors.ConfigError` subclass) naming both on any problem.
 """
 
 import bisect
@@ -28,7 +33,7 @@ import re
 import tomllib
 from json.decoder import scanstring
 
-from firmware.errors import ConfigError
+from telephony.errors import ConfigError
 
 REQUIRED = object()  # marks a field without a default
 _WS = " \t\n\r"
@@ -43,6 +48,27 @@ def format_path(path):
         else:
             out += ("." if out else "") + str(part)
     return out
+
+
+def parse_path(field):
+    """``"calls[2].rings"`` -> ``("calls", 2, "rings")`` (the inverse of :func:`format_path`)."""
+    path = []
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", field or ""):
+        path.append(int(index) if index else name)
+    return tuple(path)
+
+
+def located(doc, exc, prefix=()):
+    """``exc``, a :class:`ConfigError` naming a field of ``doc`` (below ``prefix``), placed in the file.
+
+    The result is the document's error class with its source, the field's
+    full path and the line and column of the field's value (of its key for an
+    unknown field; of the nearest enclosing value when the field is missing).
+    """
+    path = tuple(prefix) + parse_path(exc.field)
+    unknown = exc.message.startswith("unknown")
+    pos = doc.key_position(path) if unknown else doc.position(path)
+    return doc.error(exc.message, source=doc.source, field=format_path(path) or None, position=pos)
 
 
 class Document:

@@ -1,11 +1,11 @@
 """The Raspberry Pi board: gpiozero (lgpio) pins, ALSA audio, I2C codec set-up.
 
 Nothing here runs at import time. :meth:`RpiBoard.start` opens the hardware
-the HAT file describes and raises :class:`~firmware.errors.HardwareError` if
+the HAT file describes and raises :class:`~telephony.errors.HardwareError` if
 any of it is missing — there is no quiet fall-back to the simulator.
 """
 
-from firmware.errors import HardwareError
+from telephony.errors import HardwareError
 
 from .alsa import AlsaCapture, AlsaPlayback
 from .base import pcm16
@@ -45,7 +45,7 @@ class RpiBoard(HatBoard):
         self.lines = len(hat.lines)
         self._pin_factory = pin_factory
         self._bus_factory = bus_factory
-        self._playback_channel = {l.line: l.playback_channel for l in hat.lines}
+        self._playback_channel = {spec.line: spec.playback_channel for spec in hat.lines}
         self._capture = None
         self._playback = None
 

@@ -1,6 +1,6 @@
 """The alarms that are on now: what the dashboard's health panel lists.
 
-Parts of the box publish :class:`firmware.recorder.Alarm` events when an
+Parts of the box publish :class:`firmware.bus.Alarm` events when an
 alarm goes on or off (``disk_full``, ``disk_warning``, ``disk_critical``,
 ``clock_jump``, ``clock_unsynchronised``, ``call_log``, ``quarantine``,
 ``retention_failed`` ...). :class:`AlarmBoard` keeps the
@@ -10,7 +10,7 @@ that are on.
 
 import threading
 
-from .recorder import Alarm
+from .bus import Alarm
 
 
 class AlarmBoard:

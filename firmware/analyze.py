@@ -40,18 +40,20 @@ import wave
 import numpy as np
 
 from firmware.errors import AudioFormatError
+from telephony import countries
 
 SAMPLE_RATE = 8000
-STANDARDS = ("uk", "etsi", "us", "dtmf")
 FEED_SAMPLES = 8000
 
 
 def add_arguments(parser):
     """Add the ``analyze`` command's arguments to an argparse parser."""
     parser.add_argument("file", metavar="FILE.wav", help="mono 16-bit PCM WAV recording of a line")
-    parser.add_argument("--standard", choices=STANDARDS, default="uk",
-                        help="caller-ID standards to look for: uk/etsi (V.23 + DTMF), us (Bell 202 + DTMF), "
-                             "dtmf (DTMF only); default uk")
+    parser.add_argument("--standard", choices=countries.profiles(), default="uk",
+                        help="caller-ID standards to look for, as on a line of that country: "
+                             + "; ".join("%s (%s)" % (code, " + ".join(countries.country(code).cid_standards))
+                                         for code in countries.profiles())
+                             + "; default uk")
     parser.add_argument("--json", action="store_true", help="print one JSON object per event")
 
 

@@ -10,6 +10,7 @@ the storage from the configuration; :class:`Box` only connects what it is
 given, so tests can build one around any board.
 """
 
+import dataclasses
 import functools
 import logging
 import os
@@ -24,7 +25,7 @@ from .bus import EventBus
 from .calllog import CallLog
 from .capture import Capture
 from .clock import RealClock, SimClock
-from .config import load_config
+from .config import BoxConfig, load_config
 from .errors import LinekeeperError, StorageError
 from .datadir import (DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly,
                       storage_error)
@@ -307,6 +308,8 @@ def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, per
     from board.sim.speech import SpeechSynth
     from board.sim.timeline import compile_timeline
 
+    if isinstance(scenario.config, dict):   # loaded without parse_config
+        scenario = dataclasses.replace(scenario, config=BoxConfig.from_dict(scenario.config))
     config = config or scenario.config or load_config(data_dir)
     hat = load_hat(scenario.hat)
     if synth is None:

@@ -6,30 +6,40 @@ subscribed. A handler that raises is logged and counted in
 stop capture; with ``strict=True`` (tests, the simulator) the error is raised.
 """
 
+from __future__ import annotations
+
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
+E = TypeVar("E", bound="Event")
+Handler = Callable[[Any], None]
+
 
 class EventBus:
-    def __init__(self, strict=False):
+    """Publish events to the handlers subscribed to their type (or a base class)."""
+
+    def __init__(self, strict: bool = False) -> None:
         self.strict = strict
         self.errors = 0
-        self._handlers = {}
+        self._handlers: dict[type, list[Handler]] = {}
         self._lock = threading.Lock()
 
-    def subscribe(self, event_type, handler):
+    def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> None:
         """Call ``handler(event)`` for every published ``event_type`` (or subclass)."""
         with self._lock:
             self._handlers.setdefault(event_type, []).append(handler)
 
-    def unsubscribe(self, event_type, handler):
+    def unsubscribe(self, event_type: type[E], handler: Callable[[E], None]) -> None:
         with self._lock:
             self._handlers.get(event_type, []).remove(handler)
 
-    def publish(self, event):
+    def publish(self, event: Event) -> None:
+        """Run every handler of ``event``'s type, in subscription order, in this thread."""
         with self._lock:
             handlers = [h for t in type(event).__mro__ for h in self._handlers.get(t, ())]
         for handler in handlers:
@@ -62,7 +72,7 @@ class LineStateChanged(Event):
 @dataclass(frozen=True)
 class CallEvent(Event):
     """Something happened to a call; ``call`` is the supervisor's call record."""
-    call: object = field(compare=False)
+    call: Any = field(compare=False)  # a firmware.call.Call
 
 
 @dataclass(frozen=True)
@@ -94,11 +104,11 @@ class DigitDialled(Event):
 @dataclass(frozen=True)
 class CallerIdReceived(Event):
     standard: str
-    number: str = None
-    name: str = None
-    datetime: str = None
-    absence: str = None
-    message_waiting: bool = None
+    number: str | None = None
+    name: str | None = None
+    datetime: str | None = None
+    absence: str | None = None
+    message_waiting: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -110,3 +120,35 @@ class ToneDetected(Event):
 class LineFault(Event):
     kind: str  # "no_line_voltage", "stuck_off_hook"
     active: bool
+
+
+@dataclass(frozen=True)
+class Alarm(Event):
+    """Something an operator must see: ``kind`` is e.g. ``"disk_full"``; line 0 is the whole box.
+
+    Published when the alarm goes on (``active``) and when it goes off;
+    :class:`firmware.alarms.AlarmBoard` keeps the ones that are on.
+    """
+
+    kind: str
+    active: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RecordingFinished(Event):
+    """A recording is sealed: its file is final and its row says so.
+
+    ``state`` is ``"complete"`` or ``"partial"`` (cut short: disk full, a
+    failed write); ``duration_s`` is the audio stored, ``size_bytes`` the
+    file's size. Published once per recording, after its row is written (or
+    queued for writing), from the recorder's thread, for consumers that act
+    on finished recordings (archive upload, reports) without touching the
+    recorder. A handler must not block: it runs inside the recorder.
+    """
+
+    recording_id: str
+    call_id: int
+    state: str
+    duration_s: float
+    size_bytes: int

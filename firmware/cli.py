@@ -19,7 +19,7 @@ def _speed(text):
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("must be 'max' or a positive number, not %r" % text)
+        raise argparse.ArgumentTypeError("must be 'max' or a positive number, not %r" % text) from None
     if value <= 0:
         raise argparse.ArgumentTypeError("must be 'max' or a positive number, not %r" % text)
     return value
@@ -27,7 +27,9 @@ def _speed(text):
 
 def _load_scenario(name):
     from board.sim.scenario import load_scenario
-    return load_scenario(name)
+
+    from .config import BoxConfig
+    return load_scenario(name, parse_config=BoxConfig.from_dict)
 
 
 def cmd_sim(args):
@@ -117,7 +119,7 @@ def _read_password(path):
         with open(path, encoding="utf-8") as f:
             password = f.readline().rstrip("\r\n")
     except OSError as exc:
-        raise LinekeeperError("cannot read the password file %s: %s" % (path, exc.strerror))
+        raise LinekeeperError("cannot read the password file %s: %s" % (path, exc.strerror)) from None
     if not password:
         raise LinekeeperError("the password file %s is empty" % path)
     return password
@@ -192,7 +194,7 @@ def cmd_export(args):
             try:
                 store.export(row["id"], key, args.out)
             except OSError as exc:
-                raise LinekeeperError("cannot write %s: %s" % (args.out, exc.strerror or exc))
+                raise LinekeeperError("cannot write %s: %s" % (args.out, exc.strerror or exc)) from None
         except LinekeeperError as exc:
             details = {"refused": str(exc), "file": os.path.basename(args.out)}
             if row is not None:
@@ -266,23 +268,22 @@ def cmd_config(args):
         try:
             atomic_write(args.file, text.encode("utf-8"), mode=0o600)
         except OSError as exc:
-            raise LinekeeperError("cannot write %s: %s" % (args.file, exc.strerror or exc))
+            raise LinekeeperError("cannot write %s: %s" % (args.file, exc.strerror or exc)) from None
         print("exported the configuration of %s to %s" % (args.data_dir, args.file))
         return 0
-    try:
-        with open(args.file, encoding="utf-8") as f:
-            doc = json.load(f)
-    except OSError as exc:
-        raise LinekeeperError("cannot read %s: %s" % (args.file, exc.strerror or exc))
-    except ValueError as exc:
-        raise LinekeeperError("%s is not valid JSON (%s): nothing was changed" % (args.file, exc))
-    if not os.path.isdir(args.data_dir):
-        raise LinekeeperError("no data directory %s" % args.data_dir)
+    from board import jsonpos
+
     from .errors import ConfigError
     try:
-        written = import_config(args.data_dir, doc, source=args.file)
+        doc = jsonpos.load(args.file)
     except ConfigError as exc:
         raise LinekeeperError("%s — nothing was changed" % exc) from None
+    if not os.path.isdir(args.data_dir):
+        raise LinekeeperError("no data directory %s" % args.data_dir)
+    try:
+        written = import_config(args.data_dir, doc.data, source=args.file)
+    except ConfigError as exc:
+        raise LinekeeperError("%s — nothing was changed" % jsonpos.located(doc, exc)) from None
     with open_audit(args.data_dir) as audit:
         audit.append(args.user, "config_change", "config",
                      {"via": "cli", "imported_from": os.path.basename(args.file),

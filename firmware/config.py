@@ -13,12 +13,14 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from board import jsonpos
+from telephony import countries
+
 from .errors import ConfigError
 from .fsutil import atomic_write
 from .policy.settings import PolicySettings
 
 CONFIG_VERSION = 1
-COUNTRIES = ("uk", "us")
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,8 @@ class BoxConfig:
 
     ``board``      "sim" or "rpi"; None picks "rpi" when ``hat`` is set, else "sim"
     ``hat``        HAT data file name (``board/hats/NAME.json``) or path
-    ``country``    signalling conventions: "uk" or "us"
+    ``country``    signalling conventions: a box country of
+                   :mod:`telephony.countries` ("uk", "us")
     ``debounce_ms`` hook-contact debounce time
     ``stuck_off_hook_min`` minutes off-hook after which a line is reported as
                    a fault (a handset left off its cradle)
@@ -61,8 +64,9 @@ class BoxConfig:
             raise ConfigError("unsupported config version %r" % (self.version,), field="version")
         if self.board not in (None, "sim", "rpi"):
             raise ConfigError("must be \"sim\" or \"rpi\", not %r" % (self.board,), field="board")
-        if self.country not in COUNTRIES:
-            raise ConfigError("must be one of %s, not %r" % (", ".join(COUNTRIES), self.country),
+        known = countries.box_countries()
+        if self.country not in known:
+            raise ConfigError("must be one of %s, not %r" % (", ".join(known), self.country),
                               field="country")
         if not isinstance(self.debounce_ms, int) or not 1 <= self.debounce_ms <= 30:
             raise ConfigError("must be a whole number of ms from 1 to 30 (pulse dialling "
@@ -141,19 +145,14 @@ def config_path(data_dir):
 def load_config_file(path):
     """Read and validate a configuration file (``config.json`` or one given with ``--config``).
 
-    :raises ConfigError: the file is unreadable, not JSON, or invalid (field named)
+    :raises ConfigError: the file is unreadable, not JSON, or invalid; the
+        message says ``file:line:col: field.path: what is wrong``
     """
+    doc = jsonpos.load(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise ConfigError("cannot read the configuration: %s" % (exc.strerror or exc),
-                          source=path) from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ConfigError("not valid JSON: %s" % exc, source=path) from None
-    return BoxConfig.from_dict(data, source=path)
+        return BoxConfig.from_dict(doc.data)
+    except ConfigError as exc:
+        raise jsonpos.located(doc, exc) from None
 
 
 def save_config(data_dir, config):

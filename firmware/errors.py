@@ -6,45 +6,16 @@ callers that only know ``ValueError`` or ``OSError`` still catch them.
 """
 
 
-class LinekeeperError(Exception):
-    """Base class of every error Linekeeper raises on purpose."""
-
-
-class ConfigError(LinekeeperError, ValueError):
-    """A configuration, scenario or HAT file is invalid.
-
-    ``source`` names the file (or ``None``), ``field`` the offending field as a
-    dotted path such as ``calls[2].rings``, and ``position`` the line and column
-    in the file where that is known.
-    """
-
-    def __init__(self, message, *, source=None, field=None, position=None):
-        self.source = source
-        self.field = field
-        self.position = position
-        parts = []
-        if source:
-            where = str(source)
-            if position:
-                where += ":%d:%d" % position
-            parts.append(where)
-        if field:
-            parts.append(field)
-        parts.append(message)
-        super().__init__(": ".join(parts))
-        self.message = message
-
-
-class ScenarioError(ConfigError):
-    """A simulator scenario file is invalid."""
-
-
-class HatError(ConfigError):
-    """A HAT data file is invalid."""
-
-
-class HardwareError(LinekeeperError, OSError):
-    """The configured hardware could not be opened or stopped working."""
+# The errors the lower layers (telephony/, board/) raise live at the bottom, in
+# telephony/errors.py, so that board/ never imports firmware/; they are part of
+# this hierarchy all the same.
+from telephony.errors import (  # noqa: F401  (re-exported)
+    ConfigError,
+    HardwareError,
+    HatError,
+    LinekeeperError,
+    ScenarioError,
+)
 
 
 class AudioFormatError(LinekeeperError, ValueError):

@@ -1,6 +1,6 @@
 """Crash-safe file writes for an SD card that can lose power at any moment.
 
-Rules this module encodes (see REFERENCE.md §5):
+Rules this module encodes:
 
 - A file that is replaced is never rewritten in place: the new content goes to
   a temporary file in the same directory, which is fsynced and then renamed

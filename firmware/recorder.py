@@ -37,11 +37,10 @@ import logging
 import sqlite3
 import threading
 import uuid
-from dataclasses import dataclass
 
 import numpy as np
 
-from .bus import CallAnswered, CallEnded, CallStarted, Event
+from .bus import Alarm, CallAnswered, CallEnded, CallStarted, RecordingFinished
 from .errors import DiskFullError
 from .recording import codec
 from .recording.held import HeldPipeline
@@ -61,14 +60,6 @@ MAX_GAP_FILL_US = 60_000_000   # a longer hole in capture is not papered over wi
 # a clear-down tone after the DSP's 500 ms block), so a call that ended just before the
 # minimum may not be known to have ended yet.
 HOLD_CONFIRM_US = 2_000_000
-
-
-@dataclass(frozen=True)
-class Alarm(Event):
-    """Something an operator must see: ``kind`` is e.g. ``"disk_full"``."""
-    kind: str
-    active: bool
-    message: str = ""
 
 
 class _Active:
@@ -98,7 +89,8 @@ class Recorder:
     :param capture: the :class:`~firmware.capture.Capture` (rings and readers)
     :param store: the :class:`~firmware.recordings.RecordingStore`
     :param clock: for wall times and the end-of-call timer
-    :param bus: to publish :class:`Alarm`
+    :param bus: to publish :class:`~firmware.bus.Alarm` and, as each recording is
+        sealed, :class:`~firmware.bus.RecordingFinished`
     :param public_key: the box's recording public key, None (not initialised),
         or a callable returning either: a box set up while running (the web
         setup wizard) starts recording without a restart
@@ -452,6 +444,10 @@ class Recorder:
         self.stats["bytes_written"] += info["bytes_written"]
         self.stats["bytes_stored"] += info["bytes"]
         self._finish(active.recording_id, state, info["duration_s"])
+        self.bus.publish(RecordingFinished(
+            line=active.call.line, t_us=self.clock.now_us(), recording_id=active.recording_id,
+            call_id=active.call.id, state=state, duration_s=info["duration_s"],
+            size_bytes=info["bytes"]))
 
     def _finish(self, recording_id, state, duration_s):
         try:

@@ -43,6 +43,7 @@ import threading
 from dataclasses import dataclass, fields
 
 from board.base import BUTTON_SIGNALS, INPUT_SIGNALS, LINE_SIGNALS, REQUIRED_SIGNALS
+from telephony import countries
 
 from .bus import (CallAnswered, CallEnded, CallerIdReceived, CallStarted, CallUpdated,
                   DigitDialled, LineFault, LineStateChanged, ToneDetected)
@@ -64,7 +65,6 @@ STATES = (IDLE, ALERTING, RINGING, DIALLING, CONNECTED, CLEARED, FAULT)
 NO_LINE_VOLTAGE = "no_line_voltage"
 STUCK_OFF_HOOK = "stuck_off_hook"
 
-RING_TIMEOUT_MS = {"uk": 3500, "us": 5500}   # longer than the cadence's pause (2 s, 4 s)
 CLEAR_TONES = frozenset({"busy", "unobtainable", "congestion"})
 LOOP_SIGNALS = ("hook", "in_use")
 
@@ -77,7 +77,8 @@ def _us(ms):
 class SupervisorConfig:
     """Timing of the line supervisor; every time in the unit its name ends in.
 
-    ``country``              "uk" or "us": picks the default ``ring_timeout_ms``
+    ``country``              a box country of :mod:`telephony.countries`: picks
+                             the default ``ring_timeout_ms``
     ``debounce_ms``          a contact's level counts once stable this long; must
                              stay below pulse dialling's ~33 ms makes (15 ms)
     ``ring_gap_ms``          no ring pulse for this long ends a ring burst (150 ms)
@@ -88,7 +89,8 @@ class SupervisorConfig:
     ``dial_timeout_ms``      no new digit for this long after the last one:
                              dialling has ended and the call is connected (4000 ms)
     ``ring_timeout_ms``      no ring for this long after a burst: missed
-                             (None: 3500 ms in the UK, 5500 ms in the US)
+                             (None: the country's, 3500 ms in the UK, 5500 ms
+                             in the US)
     ``cid_wait_ms``          after an idle-line reversal, alert tone or caller ID,
                              how long to wait for the first ring (5000 ms)
     ``kbreak_min_ms``        a loss of line voltage this long during a call is
@@ -113,11 +115,13 @@ class SupervisorConfig:
     stuck_off_hook_ms: int = 2 * 3600 * 1000
 
     def __post_init__(self):
-        if self.country not in RING_TIMEOUT_MS:
-            raise ConfigError("must be one of %s, not %r" % (", ".join(RING_TIMEOUT_MS), self.country),
+        known = countries.box_countries()
+        if self.country not in known:
+            raise ConfigError("must be one of %s, not %r" % (", ".join(known), self.country),
                               field="country")
         if self.ring_timeout_ms is None:
-            object.__setattr__(self, "ring_timeout_ms", RING_TIMEOUT_MS[self.country])
+            object.__setattr__(self, "ring_timeout_ms",
+                               countries.country(self.country).ring_timeout_ms)
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "country":

@@ -12,14 +12,17 @@ import os
 from flask import Flask, current_app, g, render_template, request
 
 from firmware.errors import TamperError
+from telephony import countries
 
 from . import security
 from .accounts import ROLE_LABELS, Accounts
 from .db import WebDb
 from .services import Services, WebConfig
 from .sessions import Sessions
-from .site import COUNTRIES, Site
+from .site import Site
 from .throttle import Throttle
+from .views import (api, audit, auth, calls, consent, dashboard, retention, rules, settings,
+                    setup, users)
 
 __all__ = ["create_app", "Services", "WebConfig", "Web"]
 
@@ -86,9 +89,6 @@ def create_app(services, config):
     web = Web(services, config)
     web.sessions.clear_all()
     app.extensions["linekeeper"] = web
-
-    from .views import (api, audit, auth, calls, consent, dashboard, retention, rules, settings,
-                        setup, users)
     for module in (auth, setup, dashboard, calls, audit, users, settings, rules, consent,
                    retention, api):
         app.register_blueprint(module.bp)
@@ -99,7 +99,7 @@ def create_app(services, config):
     app.after_request(security.after_request)
     app.jinja_env.globals.update(
         csrf_token=security.csrf_token, state_label=lambda s: STATE_LABELS.get(s, s),
-        role_labels=ROLE_LABELS, countries=COUNTRIES, iso_us=_iso_us, human_bytes=_bytes,
+        role_labels=ROLE_LABELS, countries=countries.box_countries, iso_us=_iso_us, human_bytes=_bytes,
         cert_fingerprint=services.cert_fingerprint)
 
     @app.context_processor

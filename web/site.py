@@ -16,7 +16,8 @@ import datetime
 import json
 import re
 
-COUNTRIES = {"uk": "United Kingdom", "us": "United States"}
+from telephony import countries
+
 ICO_NUMBER = re.compile(r"^Z[A-Z0-9][0-9]{6}$")
 MAX_TEXT = 200
 MAX_PURPOSE = 2000
@@ -71,7 +72,7 @@ def parse_site_form(form, n_lines):
     elif len(organisation) > MAX_TEXT:
         errors["organisation"] = "At most %d characters." % MAX_TEXT
     country = get("country")
-    if country not in COUNTRIES:
+    if country not in countries.box_countries():
         errors["country"] = "Choose the country the lines are in."
     ico_number = get("ico_number").upper().replace(" ", "")
     ico_renewal = get("ico_renewal")

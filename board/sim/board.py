@@ -25,11 +25,12 @@ import collections
 import numpy as np
 from gpiozero.pins.mock import MockFactory, MockPin
 
+from telephony.levels import DBM0_RMS
+
 from ..base import pcm16
 from ..gpio import GpioLines, HatBoard
 from .timeline import merge_spans
 
-DBM0_RMS = 16090.0  # RMS of a 0 dBm0 signal in 16-bit PCM (REFERENCE.md)
 
 
 class _SimPin(MockPin):

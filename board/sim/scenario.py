@@ -2,12 +2,12 @@
 
 :func:`load_scenario` reads a scenario file (JSON, or TOML for ``.toml``
 files), checks every field and returns a frozen :class:`Scenario`; any problem
-raises :class:`~firmware.errors.ScenarioError` naming the field
+raises :class:`~telephony.errors.ScenarioError` naming the field
 (``calls[2].rings``, lists counted from 0) and, for JSON, its line and column.
 :func:`board.sim.timeline.compile_timeline` turns a scenario into pin edges,
 audio and the truth the call log must reproduce.
 
-The text between the two rulers below is Markdown, written for the README.
+The text between the two rulers below is Markdown, the same as in docs/scenarios.md.
 
 ----------------------------------------------------------------------------
 ## Writing a scenario
@@ -36,7 +36,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | field | default | meaning |
 |---|---|---|
 | `start` | required | wall-clock time of t = 0: ISO 8601 with a zone, e.g. `"2026-03-02T09:00:00Z"` |
-| `country` | required | `"uk"` or `"us"`: ring cadence, caller-ID standard, tones, default voice |
+| `country` | required | a country of `telephony/countries.py`, `"uk"` or `"us"`: ring cadence, caller-ID standard, tones, default voice |
 | `lines` | required | lines in use, 1 to the HAT's line count |
 | `calls` | required | list of calls (below); may be empty |
 | `faults` | `[]` | list of line faults (below) |
@@ -110,16 +110,13 @@ import os
 import re
 from dataclasses import dataclass, replace
 
-from firmware.errors import ConfigError, HatError, ScenarioError
+from telephony import countries
+from telephony.errors import ConfigError, HatError, ScenarioError
 
 from .. import jsonpos
-from .timeline import (KEY_OFF_MS, KEY_ON_MS, PRESS_US, RING_SILENCE_US,  # the timeline owns
-                       occupancy_us)                                        # the timing rules
+from ..hat import load_hat
+from .timeline import KEY_OFF_MS, KEY_ON_MS, PRESS_US, occupancy_us  # the timeline owns the timing
 
-COUNTRIES = ("uk", "us")
-CID_STANDARDS = ("v23", "bell202", "dtmf")
-DEFAULT_CID_STANDARD = {"uk": "v23", "us": "bell202"}
-DEFAULT_VOICE = {"uk": "en-gb", "us": "en-us"}
 ABSENCE = ("private", "unavailable")
 BUTTONS = {"record": "record_button", "pause": "pause_button"}
 TAG = (r"[a-z0-9][a-z0-9_-]{0,31}", "must be 1 to 32 of a-z, 0-9, '_' or '-', starting with a "
@@ -222,7 +219,7 @@ class Scenario:
     speech_level_dbm0: float = -18.0
     seed: int = 0
     source: str = None
-    config: object = None      # a firmware.config.BoxConfig, or None
+    config: object = None      # what parse_config made of it (a BoxConfig), or None
 
     @property
     def start_wall_us(self):
@@ -241,8 +238,13 @@ def builtin_scenarios():
     return sorted(p.name[:-5] for p in here.iterdir() if p.name.endswith(".json"))
 
 
-def load_scenario(path_or_name):
+def load_scenario(path_or_name, *, parse_config=None):
     """Load and validate a scenario file, or a built-in one by name (``"demo"``).
+
+    ``parse_config(data)`` turns the scenario's ``config`` object into the
+    firmware's configuration, raising :class:`ConfigError` naming the field
+    (the firmware passes its own; the simulator does not know that model).
+    Without it the object is kept as parsed JSON.
 
     :raises ScenarioError: the file is missing, malformed or invalid
     """
@@ -253,21 +255,21 @@ def load_scenario(path_or_name):
             raise ScenarioError("no such file or built-in scenario %r (built-in: %s)"
                                 % (text, ", ".join(builtin_scenarios())))
         with importlib.resources.as_file(resource) as path:
-            return parse_scenario(jsonpos.load(path, error=ScenarioError))
-    return parse_scenario(jsonpos.load(text, error=ScenarioError))
+            return parse_scenario(jsonpos.load(path, error=ScenarioError), parse_config)
+    return parse_scenario(jsonpos.load(text, error=ScenarioError), parse_config)
 
 
-def loads_scenario(text, source=None, *, toml=False):
+def loads_scenario(text, source=None, *, toml=False, parse_config=None):
     """Validate a scenario given as text (JSON, or TOML with ``toml=True``)."""
-    return parse_scenario(jsonpos.loads(text, source, error=ScenarioError, toml=toml))
+    return parse_scenario(jsonpos.loads(text, source, error=ScenarioError, toml=toml), parse_config)
 
 
-def parse_scenario(doc):
+def parse_scenario(doc, parse_config=None):
     """Build a :class:`Scenario` from a parsed :class:`~board.jsonpos.Document`."""
     root = doc.root.object(("start", "country", "lines", "calls"),
                            ("faults", "hat", "bounce_ms", "noise_dbm0", "speech_level_dbm0",
                             "seed", "config"))
-    country = root.get_str("country", choices=COUNTRIES)
+    country = root.get_str("country", choices=tuple(countries.box_countries()))
     hat_name, hat_lines, hat = _hat(root, doc.source)
     base = Scenario(
         start=_start(root.child("start")), country=country,
@@ -278,7 +280,7 @@ def parse_scenario(doc):
         speech_level_dbm0=root.get_number("speech_level_dbm0", -18.0, lo=-25, hi=-10),
         seed=root.get_int("seed", 0, lo=0, hi=2**32 - 1),
         source=str(doc.source) if doc.source else None,
-        config=_config(root.child("config")) if root.has("config") else None)
+        config=_config(root.child("config"), parse_config) if root.has("config") else None)
     calls = tuple(_call(node, base, hat) for node in root.child("calls").items())
     faults = tuple(_fault(node, base) for node in
                    (root.child("faults").items() if root.has("faults") else ()))
@@ -303,7 +305,6 @@ def _start(node):
 
 
 def _hat(root, source):
-    from ..hat import load_hat  # here, not at import time: loading a HAT reads a file
     name = root.get_str("hat", "lk-4l")
     if os.sep in name or "/" in name or name.endswith(".json"):
         if source and not os.path.isabs(name):
@@ -315,22 +316,15 @@ def _hat(root, source):
     return name, len(hat.lines), hat
 
 
-def _config(node):
+def _config(node, parse_config):
     """The box configuration carried by the scenario, checked as config.json is."""
-    from firmware.config import BoxConfig  # here: the firmware's model, not the simulator's
     node.require()
+    if parse_config is None:
+        return node.value
     try:
-        return BoxConfig.from_dict(node.value)
+        return parse_config(node.value)
     except ConfigError as exc:
-        node.doc.fail(exc.message, node.path + _dotted(exc.field))
-
-
-def _dotted(field):
-    """``"policy.rules.lines[2].mode"`` -> ``("policy", "rules", "lines", 2, "mode")``."""
-    path = []
-    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", field or ""):
-        path.append(int(index) if index else name)
-    return tuple(path)
+        raise jsonpos.located(node.doc, exc, node.path) from None
 
 
 def _call(node, sc, hat):
@@ -406,7 +400,7 @@ def _inbound(node, sc, at_s, answer):
             _at(node, "rings").fail("Bell 202 caller ID is sent after the first ring, "
                                     "so the call must ring at least twice")
     if answer:
-        silence_s = RING_SILENCE_US[sc.country] / 1e6
+        silence_s = countries.country(sc.country).ring_silence_ms / 1e3
         out["answer_delay_s"] = node.get_number("answer_delay", 0.5, lo=0)
         if out["answer_delay_s"] >= silence_s:
             node.child("answer_delay").fail(
@@ -467,7 +461,8 @@ def _tags(node):
 
 def _caller_id(node, sc, at_s):
     node.object((), ("number", "name", "datetime", "standard", "absence"))
-    standard = node.get_str("standard", DEFAULT_CID_STANDARD[sc.country], choices=CID_STANDARDS)
+    standard = node.get_str("standard", countries.country(sc.country).cid_standards[0],
+                            choices=countries.cid_standards())
     absence = node.get_str("absence", None, choices=ABSENCE)
     number = node.get_str("number", None, pattern=(r"[0-9]{1,20}", "must be 1 to 20 digits"))
     name = node.get_str("name", None, pattern=(r"[ -~]{1,50}", "must be 1 to 50 printable "
@@ -508,7 +503,7 @@ def _speech(node, sc, talk_s):
     if not node.has("speech"):
         return ()
     speech = node.child("speech")
-    voice = DEFAULT_VOICE[sc.country]
+    voice = countries.country(sc.country).voice
     if isinstance(speech.value, str):
         text = speech.as_str(pattern=(r"(?s).*\S.*", "must not be empty"), max_len=5000)
         if talk_s <= 0.5:

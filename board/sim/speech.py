@@ -8,7 +8,7 @@ by a hash of every argument and the espeak-ng version), so a scenario only
 pays for synthesis once.
 
 Levels are left as espeak-ng makes them; the timeline scales each utterance
-to its scenario level (:func:`board.sim.signals.set_active_level`).
+to its scenario level (:func:`telephony.levels.set_active_level`).
 
 Tests that need no real speech pass any object with the same ``say``
 signature instead.
@@ -23,7 +23,7 @@ import wave
 
 import numpy as np
 
-from firmware.errors import LinekeeperError
+from telephony.errors import LinekeeperError
 
 RATE = 8000
 _CACHE_FORMAT = 1  # bump when the output for the same arguments changes

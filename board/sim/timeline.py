@@ -21,7 +21,7 @@ the same :class:`Timeline`, which holds
 * ``end_us``: the end of the run, 10 s after the last signal (the firmware's
   timeouts need a little time to fire).
 
-The text between the two rulers below is Markdown, written for the README.
+The text between the two rulers below is Markdown, the same as in docs/scenarios.md.
 
 ----------------------------------------------------------------------------
 ### What happens when
@@ -93,14 +93,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from firmware.errors import ScenarioError
+from telephony import countries, levels
+from telephony.errors import ScenarioError
 
 from . import signals
 
-CADENCE_MS = {"uk": (400, 200, 400, 2000), "us": (2000, 4000)}
-RING_HZ = {"uk": 25, "us": 20}
-RING_SILENCE_US = {c: cad[-1] * 1000 for c, cad in CADENCE_MS.items()}
-CLEAR_TONE = {"uk": "unobtainable", "us": "busy"}
 
 V23_ALERT_US, V23_FSK_US, V23_RING_AFTER_US = 150_000, 300_000, 250_000
 ALERT_MS = 100
@@ -246,7 +243,7 @@ def occupancy_us(scenario, item):
         plan = _plan_call(scenario, item)
     end = plan.last_us + SETTLE_US
     if isinstance(plan.truth, CallTruth) and plan.truth.end_reason == "missed":
-        end += RING_SILENCE_US[scenario.country]
+        end += countries.country(scenario.country).ring_silence_ms * 1000
     return plan.first_us, end
 
 
@@ -269,7 +266,7 @@ def compile_timeline(scenario, synth):
         for t_us, signal, active in plan.levels:
             levels.setdefault((plan.line, signal), []).append((t_us, active))
         for start, end in plan.bursts:
-            edges.extend(_ring_edges(plan.line, start, end, RING_HZ[scenario.country]))
+            edges.extend(_ring_edges(plan.line, start, end, countries.country(scenario.country).ring_hz))
         audio[plan.line].extend(plan.audio)
         for t_us, cut_us, utt in plan.speech:
             audio[plan.line].append(_speech(plan.line, t_us, cut_us, utt, synth))
@@ -322,7 +319,8 @@ def _plan_call(sc, call):
         plan.level(end + K_BREAK_US, ("power",), True)
         tone_ms = (on_hook - end - K_BREAK_US) / 1000
         plan.sound(end + K_BREAK_US, "clear_tone",
-                   signals.call_progress(CLEAR_TONE[sc.country], sc.country, tone_ms))
+                   signals.call_progress(countries.country(sc.country).clear_tone, sc.country,
+                                         tone_ms))
     plan.level(on_hook, hook, False)
     if reversed_at is not None:
         plan.level(reversed_at, ("polarity",), True)
@@ -356,7 +354,7 @@ def _plan_inbound(sc, call, plan, at):
     elif standard == "dtmf":
         reversed_at = at
         ring_at = plan.sound(at + DTMF_CID_US, "dtmf_cid", _cid(cid)) + DTMF_CID_RING_AFTER_US
-    cadence = [ms * 1000 for ms in CADENCE_MS[sc.country]]
+    cadence = [ms * 1000 for ms in countries.country(sc.country).ring_cadence_ms]
     t = ring_at
     for _ in range(call.rings):
         for on, off in zip(cadence[::2], cadence[1::2]):
@@ -413,7 +411,7 @@ def _truth(call, at, answered, ended, reason):
 
 
 def _speech(line, t_us, cut_us, utt, synth):
-    samples = signals.set_active_level(synth.say(utt.text, voice=utt.voice), utt.level_dbm0)
+    samples = levels.set_active_level(synth.say(utt.text, voice=utt.voice), utt.level_dbm0)
     n = max(0, (cut_us - t_us) * RATE // 1_000_000)
     return AudioSegment(line, t_us, samples[:n], "speech")
 

@@ -28,11 +28,12 @@ import collections
 
 import numpy as np
 
-from firmware.dsp import cid, spandsp
+from firmware.dsp import cid
+from telephony import countries, spandsp
 from firmware.dsp.dtmf import DEFAULT_PARAMS, DtmfReceiver
 from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit, Tone
 from firmware.dsp.fsk import FskReceiver
-from firmware.dsp.tones import TONES, ToneReceiver
+from firmware.dsp.tones import ToneReceiver, country_tones
 
 __all__ = ["LineDsp", "DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone"]
 
@@ -41,9 +42,6 @@ _INT16 = np.dtype(np.int16)
 US_PER_SAMPLE = 1_000_000 // SAMPLE_RATE  # 125
 SNAP_SAMPLES = 32  # 4 ms: the precision of the receivers' start estimates
 
-COUNTRY_STANDARDS = {"uk": ("v23", "dtmf"), "etsi": ("v23", "dtmf"), "us": ("bell202", "dtmf"),
-                     "dtmf": ("dtmf",)}
-STANDARDS = ("v23", "bell202", "dtmf")
 
 DTMF_CID_GAP_US = 1_000_000  # digits of one DTMF caller ID are 50–70 ms apart
 DTMF_CID_MAX_DIGITS = 40
@@ -70,22 +68,22 @@ class LineDsp:
 
     def __init__(self, country="uk", standard=None, on_event=None, off_hook=False,
                  dtmf_params=DEFAULT_PARAMS, block_ms=500):
-        if country not in COUNTRY_STANDARDS:
-            raise ValueError("unknown country %r (uk, etsi, us, dtmf)" % (country,))
-        if standard is not None and standard not in STANDARDS:
-            raise ValueError("unknown caller-ID standard %r (v23, bell202, dtmf)" % (standard,))
+        entry = countries.country(country)  # ValueError for an unknown country
+        if standard is not None and standard not in countries.cid_standards():
+            raise ValueError("unknown caller-ID standard %r (%s)"
+                             % (standard, ", ".join(countries.cid_standards())))
         self.country = country
-        self.standards = (standard,) if standard else COUNTRY_STANDARDS[country]
+        self.standards = (standard,) if standard else entry.cid_standards
         self.on_event = on_event or (lambda event: None)
         self.stats = collections.Counter()
         self._off_hook = off_hook
         self._unknown_hook = off_hook is None
         self._cid_phase = True  # unknown hook: nothing but caller-ID signals seen yet
         self._dtmf = DtmfReceiver(dtmf_params)
-        fsk = [s for s in self.standards if s != "dtmf"]
+        fsk = [s for s in self.standards if s in countries.FSK_MODULATIONS]
         self._fsk = FskReceiver(fsk[0]) if fsk else None
         self._samples = 0  # samples processed
-        self._tone_country = country if country != "dtmf" else "uk"
+        self._tone_country = country
         self._tones = self._tone_receiver()
         self._block = max(1, block_ms * SAMPLE_RATE // 1000)
         self._buffer = np.empty(self._block, dtype=np.int16)  # fed but not yet processed
@@ -194,7 +192,7 @@ class LineDsp:
         self._tones_origin = self._samples
         if self._off_hook is None:
             return ToneReceiver(self._tone_country)
-        progress = [name for name, _elements in TONES[self._tone_country] if name != "alert"]
+        progress = [name for name, _elements in country_tones(self._tone_country) if name != "alert"]
         return ToneReceiver(self._tone_country, progress if self._off_hook else ["alert"])
 
     def _t(self, sample):

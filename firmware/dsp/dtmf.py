@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firmware.dsp import spandsp
+from telephony import spandsp
 from firmware.dsp.history import AudioHistory
 
 BLOCK_SAMPLES = 102  # spandsp's DTMF_SAMPLES_PER_BLOCK

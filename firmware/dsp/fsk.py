@@ -18,16 +18,13 @@ demodulator entirely while the line is quiet.
 
 import numpy as np
 
-from firmware.dsp import spandsp
+from telephony import spandsp
+from telephony.countries import FSK_MODULATIONS
+from telephony.levels import DBM0_RMS
 
 SAMPLE_RATE = 8000
 SUB_BLOCK = 80  # gate and timing resolution: 10 ms
 
-#: standard -> (spandsp preset, band-pass low Hz, high Hz, taps)
-STANDARDS = {
-    "v23": (spandsp.FSK_V23CH1, 1000.0, 2400.0, 95),
-    "bell202": (spandsp.FSK_BELL202, 900.0, 2500.0, 31),
-}
 
 KNOWN_TYPES = (0x04, 0x06, 0x80, 0x82)
 CHAR_SAMPLES = 10 * SAMPLE_RATE // 1200  # one start-8-stop character at 1200 bit/s
@@ -149,10 +146,12 @@ class FskReceiver:
     HANGOVER_BLOCKS = 12
 
     def __init__(self, standard, cutoff_dbm0=-42.0):
-        if standard not in STANDARDS:
-            raise ValueError("unknown FSK standard %r (v23, bell202)" % (standard,))
+        if standard not in FSK_MODULATIONS:
+            raise ValueError("unknown FSK standard %r (%s)" % (standard, ", ".join(FSK_MODULATIONS)))
         self.standard = standard
-        preset, low, high, taps = STANDARDS[standard]
+        mod = FSK_MODULATIONS[standard]
+        preset = getattr(spandsp, mod.spandsp_fsk)
+        low, high, taps = mod.band_low_hz, mod.band_high_hz, mod.filter_taps
         self._sd = spandsp.load()
         ffi, lib = self._sd.ffi, self._sd.lib
         self._fir = design_bandpass(low, high, taps)
@@ -173,7 +172,7 @@ class FskReceiver:
         )
         lib.fsk_rx_signal_cutoff(self._state, float(cutoff_dbm0))
         # Gate (on the raw signal) 6 dB below the cutoff: mean square per sample.
-        self._gate_ms = (spandsp.DBM0_RMS * 10.0 ** ((cutoff_dbm0 - 6.0) / 20.0)) ** 2
+        self._gate_ms = (DBM0_RMS * 10.0 ** ((cutoff_dbm0 - 6.0) / 20.0)) ** 2
         self._since_loud = self.HANGOVER_BLOCKS + 1  # blocks since the last loud one
         self.samples = 0  # input samples processed (whole blocks)
         self._sub_start = 0

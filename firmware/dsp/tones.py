@@ -33,35 +33,24 @@ tones quieter than that are not recognised.
 
 import numpy as np
 
-from firmware.dsp import spandsp
+from telephony import countries, spandsp
+from telephony.levels import DBM0_RMS
 from firmware.dsp.history import AudioHistory
 
 BLOCK_SAMPLES = 128  # spandsp SUPER_TONE_BINS
 SAMPLES_PER_MS = 8
 
-ALERT = ("alert", [(2130, 2750, 64, 144), (0, 0, 30, 0)])
+ALERT = ("alert", ((2130, 2750, 64, 144), (0, 0, 30, 0)))
 
-TONES = {
-    "uk": [
-        ("dial", [(350, 450, 800, 0)]),
-        ("unobtainable", [(400, 0, 1200, 0)]),
-        ("busy", [(400, 0, 300, 450), (0, 0, 300, 450), (400, 0, 300, 450), (0, 0, 300, 450)]),
-        # one burst more than a cycle: a busy tone cut short mid-burst must not pass for it
-        ("congestion", [(400, 0, 320, 480), (0, 0, 280, 420), (400, 0, 170, 280), (0, 0, 420, 630),
-                        (400, 0, 320, 480)]),
-        ("ringback", [(400, 450, 300, 500), (0, 0, 150, 300), (400, 450, 300, 500), (0, 0, 600, 2500)]),
-        ALERT,
-    ],
-    "us": [
-        ("dial", [(350, 440, 800, 0)]),
-        ("busy", [(480, 620, 400, 600), (0, 0, 400, 600)]),
-        ("congestion", [(480, 620, 200, 300), (0, 0, 200, 300)]),
-        ("ringback", [(440, 480, 1600, 2400), (0, 0, 1000, 4800)]),
-        ALERT,
-    ],
-}
-TONES["etsi"] = TONES["uk"]
-TONES["dtmf"] = TONES["uk"]
+
+def country_tones(country):
+    """The tones to recognise on a line of ``country``: its call-progress tones and the alert.
+
+    ``[(name, elements)]`` as :class:`ToneReceiver` takes them (see
+    :data:`telephony.countries.ToneSpec`); :class:`ValueError` for an unknown country.
+    """
+    return list(countries.country(country).tone_detection) + [ALERT]
+
 
 #: A tone recognised again this soon after it was last recognised is the same tone.
 REPEAT_GAP_MS = 1500
@@ -112,16 +101,15 @@ class ToneReceiver:
     ``names``: the tones to look for (default all of the country's; each
     frequency monitored costs a Goertzel filter per sample).  :meth:`feed`
     returns ``(name, start_sample)`` for every tone recognised, ``name`` as
-    in :data:`TONES` (``"alert"`` for the 2130 + 2750 Hz alert signal) and
+    in :func:`country_tones` (``"alert"`` for the 2130 + 2750 Hz alert signal) and
     positions counted from the first sample fed.
     """
 
     def __init__(self, country="uk", names=None):
-        if country not in TONES:
-            raise ValueError("unknown country %r (%s)" % (country, ", ".join(sorted(TONES))))
+        tones = country_tones(country)  # ValueError for an unknown country
         self._sd = spandsp.load()
         ffi, lib = self._sd.ffi, self._sd.lib
-        self._tones = [t for t in TONES[country] if names is None or t[0] in names]
+        self._tones = [t for t in tones if names is None or t[0] in names]
         desc = lib.super_tone_rx_make_descriptor(ffi.NULL)
         if desc == ffi.NULL:
             raise MemoryError("spandsp could not allocate a tone descriptor")
@@ -145,7 +133,7 @@ class ToneReceiver:
         self.samples = 0  # samples processed by spandsp (whole blocks)
         self._recent = AudioHistory(HISTORY)
         self._rest = np.zeros(0, dtype=np.int16)  # last partial block, not yet given to spandsp
-        self._squelch = BLOCK_SAMPLES * (spandsp.DBM0_RMS * 10.0 ** (SQUELCH_DBM0 / 20.0)) ** 2
+        self._squelch = BLOCK_SAMPLES * (DBM0_RMS * 10.0 ** (SQUELCH_DBM0 / 20.0)) ** 2
 
     def feed(self, samples):
         """Process int16 samples; return a list of ``(name, start_sample)``."""

@@ -28,7 +28,9 @@ import threading
 
 import numpy as np
 
-from ..dsp.levels import DBM0_RMS, active_level_dbm0, set_active_level  # noqa: F401
+from telephony import countries
+from telephony.levels import active_level_dbm0, set_active_level
+
 from ..errors import AudioFormatError, LinekeeperError
 from ..fsutil import atomic_write, make_private_dir
 
@@ -227,7 +229,7 @@ class Announcements:
                 from None
 
     def _spoken(self, settings):
-        voice = settings.voice or {"us": "en-us"}.get(self.country, "en-gb")
+        voice = settings.voice or countries.country(self.country).voice
         digest = hashlib.sha256(repr((1, settings.text, voice, settings.level_dbm0)).encode())
         name = "tts-%s.wav" % digest.hexdigest()[:16]
         path = os.path.join(announcements_dir(self.data_dir), name)

@@ -26,8 +26,9 @@ then records the call only if ``record_if_notice_failed`` is set.
 import logging
 import threading
 
+from telephony.generate import sine
+
 from ..calllog import iso_ms
-from ..dsp.generate import sine
 from .announcement import AnnouncementError, Announcements
 
 log = logging.getLogger(__name__)

@@ -35,6 +35,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from telephony import countries
+
 RECORD, SKIP, PENDING = "record", "skip", "pending"
 
 
@@ -104,23 +106,25 @@ def _pct(x):
 
 # ------------------------------------------------------------------ numbers
 def normalise(number, country):
-    """``number`` (digits, maybe ``+`` and spaces; wildcards kept) in international form."""
+    """``number`` (digits, maybe ``+`` and spaces; wildcards kept) in international form.
+
+    ``country`` says how national numbers are written there (its
+    :class:`~telephony.countries.NumberFormat`).
+    """
     n = re.sub(r"[\s().-]", "", number or "")
     if n.startswith("+"):
         return n
-    if country == "us":
-        wild = "*" in n or "?" in n
-        if n.startswith("011"):
-            return "+" + n[3:]
-        if n.startswith("1") and (len(n) == 11 or wild):
-            return "+" + n
-        if n[:1] in tuple("23456789") and (len(n) == 10 or wild):
-            return "+1" + n
-        return n
-    if n.startswith("00"):
-        return "+" + n[2:]
-    if n.startswith("0"):
-        return "+44" + n[1:]
+    fmt = countries.country(country).numbers
+    wild = "*" in n or "?" in n
+    if n.startswith(fmt.international_prefix):
+        return "+" + n[len(fmt.international_prefix):]
+    if fmt.trunk_prefix and n.startswith(fmt.trunk_prefix) and (
+            fmt.national_digits is None or wild
+            or len(n) == len(fmt.trunk_prefix) + fmt.national_digits):
+        return "+" + fmt.country_code + n[len(fmt.trunk_prefix):]
+    if fmt.national_first_digits and n[:1] in tuple(fmt.national_first_digits) and (
+            wild or len(n) == fmt.national_digits):
+        return "+" + fmt.country_code + n
     return n
 
 

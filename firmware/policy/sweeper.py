@@ -23,7 +23,7 @@ shredding it (its header, with its copy of the wrapped key, overwritten) and
 removes it at the next start.
 
 Every minute it also checks the disk: ``disk_warning`` and ``disk_critical``
-alarms (:class:`firmware.recorder.Alarm`, line 0: the whole box) follow the
+alarms (:class:`firmware.bus.Alarm`, line 0: the whole box) follow the
 configured thresholds, and with ``overwrite_oldest_when_full`` a critically
 full disk gets the oldest recordings past their category's minimum period
 (and not on hold) deleted until it is below the critical threshold.
@@ -42,6 +42,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 
+from ..bus import Alarm
 from ..calllog import SCHEMA as CALLS_SCHEMA
 from ..recordings import SCHEMA as RECORDINGS_SCHEMA
 from . import callmeta, deletions
@@ -100,7 +101,7 @@ class RetentionSweeper:
     :param clock: the box's clock; every time decision uses it
     :param audit: the :class:`~firmware.audit.AuditLog`
     :param settings: a :class:`RetentionSettings` (replace with :meth:`update_settings`)
-    :param bus: where :class:`~firmware.recorder.Alarm` s go (None: none published)
+    :param bus: where :class:`~firmware.bus.Alarm` s go (None: none published)
     :param disk_usage: ``f(path) -> (total, used, free)`` bytes, as :func:`shutil.disk_usage`
     :param threaded: run scheduled sweeps on a thread of their own (the real
         clock's timer thread also runs the line supervisor's timers)
@@ -382,7 +383,6 @@ class RetentionSweeper:
         if active:
             log.warning("alarm %s: %s", kind, message)
         if self.bus is not None:
-            from ..recorder import Alarm
             self.bus.publish(Alarm(line=0, t_us=self.clock.now_us(), kind=kind, active=active,
                                    message=message))
 

@@ -1,4 +1,4 @@
-"""cffi binding to libopus, in ABI mode (like :mod:`firmware.dsp.spandsp`).
+"""cffi binding to libopus, in ABI mode (like :mod:`telephony.spandsp`).
 
 Why ABI mode: ``ffi.dlopen("libopus.so.0")`` with the few declarations below
 written out means nothing is compiled at install time and the Debian runtime

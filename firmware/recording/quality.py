@@ -11,6 +11,7 @@ quiet analogue line sounds.
 import numpy as np
 
 from firmware.errors import LinekeeperError
+from telephony.levels import DBM0_RMS, set_active_level
 
 RATE = 8000
 SPEECH_LEVEL_DBM0 = -18.0
@@ -36,8 +37,6 @@ def speech_set(synth=None, voices=VOICES, sentences=SENTENCES, seed=0):
     :param synth: object with ``say(text, voice=...)`` returning 8 kHz int16
         (default: :class:`board.sim.speech.SpeechSynth`, which runs espeak-ng)
     """
-    from firmware.dsp.levels import DBM0_RMS, set_active_level
-
     if synth is None:
         from board.sim.speech import SpeechSynth
         synth = SpeechSynth()

@@ -3,21 +3,27 @@
 ::
 
     samples ─► EncoderStage ──chunks──► SegmentWriter (seals and appends each chunk)
+                              └───────► further outputs (through a Fanout)
 
 A stage's ``output`` is any object with ``write_chunk(bytes)``,
 ``close(bytes)`` and ``abort()``: :class:`~firmware.recording.segment.SegmentWriter`
 is the one that encrypts and writes, tests pass a list-backed stand-in.
+:class:`Fanout` gives one encoder several outputs (the encrypted file first),
+so a later consumer of the encoded stream hooks in without a second encoder.
 :class:`RecordingPipeline` builds the chain for one call.
 
 Stages are used by one thread (the line's recorder); they take no locks.
 """
 
 import errno
+import logging
 import os
 
 from firmware.errors import DiskFullError
 from firmware.recording.codec import DEFAULT_PROFILE, Encoder, get_profile
 from firmware.recording.segment import SegmentWriter
+
+log = logging.getLogger(__name__)
 
 DEFAULT_FLUSH_MS = 1000
 
@@ -99,6 +105,47 @@ class EncoderStage:
         self.output.abort()
 
 
+class Fanout:
+    """One encoder, several outputs: each chunk goes to ``primary``, then to each of ``others``.
+
+    The primary output is the recording (the encrypted file): what it raises
+    reaches the encoder, as without a fan-out. Another output that fails is
+    logged, aborted and dropped, and the recording goes on: an extra consumer
+    can never cost audio.
+    """
+
+    def __init__(self, primary, others=()):
+        self.primary = primary
+        self.others = list(others)
+
+    def write_chunk(self, data):
+        self.primary.write_chunk(data)
+        self._each("write_chunk", data)
+
+    def close(self, data=b""):
+        self.primary.close(data)
+        self._each("close", data)
+
+    def abort(self):
+        try:
+            self.primary.abort()
+        finally:
+            self._each("abort")
+
+    def _each(self, method, *args):
+        for output in list(self.others):
+            try:
+                getattr(output, method)(*args)
+            except Exception:
+                log.exception("recording output %r failed in %s; dropped", output, method)
+                self.others.remove(output)
+                if method != "abort":
+                    try:
+                        output.abort()
+                    except Exception:
+                        log.exception("recording output %r failed to abort", output)
+
+
 class RecordingPipeline:
     """Encoder → encrypted segment file, for one call.
 
@@ -111,19 +158,20 @@ class RecordingPipeline:
         sample waits before it is on the card)
     :param rate: sample rate in Hz
     :param fsync: ``False`` only in tests and benchmarks
+    :param outputs: further outputs of the encoded stream, after the file (see :class:`Fanout`)
     :raises DiskFullError: no room to create the file (nothing is left behind)
     :raises ConfigError: unknown profile
     :raises OSError: the file cannot be created
     """
 
     def __init__(self, path, recording_id, data_key, header, profile=DEFAULT_PROFILE,
-                 flush_ms=DEFAULT_FLUSH_MS, rate=8000, fsync=True):
+                 flush_ms=DEFAULT_FLUSH_MS, rate=8000, fsync=True, outputs=()):
         self.profile = get_profile(profile).name
         self.rate = rate
         self.encoder = EncoderStage(self.profile, rate, ChunkPolicy(flush_ms))
         header = dict(header, profile=self.profile, rate=rate, chunk_ms=flush_ms)
         self.writer = SegmentWriter(path, recording_id, data_key, header, fsync=fsync)
-        self.encoder.output = self.writer
+        self.encoder.output = Fanout(self.writer, outputs) if outputs else self.writer
         self.first_t_us = None
         self.last_t_us = None
         self.state = "recording"  # then "complete" or "partial"

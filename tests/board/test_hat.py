@@ -26,10 +26,10 @@ def test_the_shipped_hat_loads():
     assert isinstance(hat, Hat) and hat.id == "lk-4l"
     assert hat.audio.rate == 8000 and hat.audio.channels == 4 and hat.audio.format == "S16_LE"
     assert hat.audio.period_frames == 160
-    assert [l.line for l in hat.lines] == [1, 2, 3, 4]
+    assert [spec.line for spec in hat.lines] == [1, 2, 3, 4]
     assert hat.line(1).pins["hook"] == PinSpec(gpio=4, active_low=True, pull="up")
     assert hat.line(4).pins["power"].gpio == 27
-    assert [l.capture_channel for l in hat.lines] == [0, 1, 2, 3]
+    assert [spec.capture_channel for spec in hat.lines] == [0, 1, 2, 3]
     codec = hat.i2c.devices[0]
     assert hat.i2c.bus == 1 and codec.address == 0x18
     assert codec.init[1] == (0x01, 0x80) and len(codec.init) == 8
@@ -59,7 +59,7 @@ def test_load_by_path_and_bare_int_pins(tmp_path):
 def test_lines_may_be_listed_in_any_order():
     data = shipped()
     data["lines"].reverse()
-    assert [l.line for l in loads_hat(json.dumps(data)).lines] == [1, 2, 3, 4]
+    assert [spec.line for spec in loads_hat(json.dumps(data)).lines] == [1, 2, 3, 4]
 
 
 def test_unknown_hat_name_lists_the_shipped_ones():

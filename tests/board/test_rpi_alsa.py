@@ -59,7 +59,7 @@ CHILD = textwrap.dedent("""
     board.stop()
     clock.close()
     print(json.dumps({"periods": [p.hex() for p in periods[:5]], "writes": writes,
-                      "edges": [[l, s, a] for l, s, a, t in edges]}))
+                      "edges": [[ln, s, a] for ln, s, a, _t in edges]}))
 """)
 
 
@@ -95,7 +95,7 @@ def test_pi_board_reads_alsa_drives_gpio_and_sets_up_i2c(alsa_home):
     expected = [[1, d.address, r, v] for d in hat.i2c.devices for r, v in d.init]
     assert result["writes"] == expected
     # GPIO: the active-low hook input reads as off-hook on line 1.
-    assert ["1", "hook", True] in [[str(l), s, a] for l, s, a in result["edges"]]
+    assert ["1", "hook", True] in [[str(ln), s, a] for ln, s, a in result["edges"]]
     # Playback: something was written to the playback file.
     assert (alsa_home / "out.raw").stat().st_size > 0
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from firmware import analyze
-from firmware.dsp import generate as gen
+from telephony import generate as gen
 
 
 def write_wav(path, samples, rate=8000, channels=1, width=2):

@@ -1,9 +1,9 @@
-"""Caller-ID acceptance (issue 3; REFERENCE.md section 2): V.23, Bell 202 and DTMF, on-hook."""
+"""Caller-ID acceptance (issue 3; docs/telephony.md): V.23, Bell 202 and DTMF, on-hook."""
 
 import numpy as np
 import pytest
 
-from firmware.dsp import generate as gen
+from telephony import generate as gen
 from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit
 
 COUNTRY = {"v23": "uk", "bell202": "us"}

@@ -3,7 +3,7 @@
 import pytest
 
 from firmware.dsp import cid
-from firmware.dsp.generate import cid_message
+from telephony.generate import cid_message
 
 
 def test_mdmf_fields():

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from firmware.dsp import generate as gen
+from telephony import generate as gen
 from firmware.dsp.detector import LineDsp
 from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit, Tone
 
@@ -105,6 +105,20 @@ def test_feed_accepts_bytes_and_integer_arrays(samples):
     dsp = LineDsp("uk")
     dsp.feed(samples, 0)
     dsp.flush()
+    n = len(samples) // 2 if isinstance(samples, (bytes, bytearray)) else len(samples)
+    assert dsp.stats["samples"] == n
+
+
+@pytest.mark.parametrize("convert", [
+    lambda x: x.tobytes(), lambda x: bytearray(x.tobytes()), lambda x: x.astype(np.int32),
+    lambda x: x.tolist(), lambda x: np.repeat(x, 2)[::2]])
+def test_every_accepted_input_decodes_the_same(convert):
+    audio = gen.concat(gen.silence(100), gen.dtmf("42", -8, on_ms=80, off_ms=80), gen.silence(200))
+    events = []
+    dsp = LineDsp("uk", on_event=events.append, off_hook=True)
+    dsp.feed(convert(audio), 0)
+    dsp.flush()
+    assert [e.digit for e in events] == ["4", "2"]
 
 
 def test_feed_copies_so_callers_may_reuse_their_buffer():

@@ -1,9 +1,9 @@
-"""DTMF receiver acceptance (issue 3; REFERENCE.md section 1), on the off-hook (dialled digits) path."""
+"""DTMF receiver acceptance (issue 3), on the off-hook (dialled digits) path; numbers in docs/telephony.md."""
 
 import numpy as np
 import pytest
 
-from firmware.dsp import generate as gen
+from telephony import generate as gen
 from firmware.dsp.events import DtmfDigit
 
 ALL = "123A456B789C*0#D"
@@ -50,7 +50,7 @@ def test_twist_8_db_and_reverse_twist_4_db_accepted(detect, pad, twist_db):
 
 @pytest.mark.parametrize("twist_db", [12, -12])
 def test_twist_beyond_10_db_rejected(detect, pad, twist_db):
-    # REFERENCE.md: more than 10 dB rejected (an estimate); 12 dB leaves the margin
+    # more than 10 dB of twist is rejected (an engineering estimate); 12 dB leaves the margin
     signal = pad(gen.dtmf(ALL, level_dbm0=-6, twist_db=twist_db))
     assert digits(detect(signal, off_hook=True)) == ""
 

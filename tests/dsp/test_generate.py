@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from firmware.dsp import generate as gen
+from telephony import generate as gen
 
 
 def test_level_of_a_0_dbm0_sine_and_full_scale():

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from firmware.dsp import spandsp
+from telephony import spandsp
 from firmware.errors import HardwareError
 
 
@@ -22,7 +22,7 @@ def test_load_is_cached():
 
 
 def test_importing_the_dsp_package_does_not_open_the_library():
-    code = ("import sys, firmware.dsp, firmware.dsp.detector, firmware.dsp.generate, firmware.analyze;"
+    code = ("import sys, firmware.dsp, firmware.dsp.detector, telephony.generate, firmware.analyze;"
             "print(any('spandsp' in open('/proc/self/maps').read() for _ in [0]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from firmware.dsp import generate as gen
+from telephony import generate as gen
 from firmware.dsp.events import AlertTone, Tone
 
 UK = ["dial", "busy", "unobtainable", "ringback", "congestion"]

@@ -160,7 +160,8 @@ def test_remote_clear_by_tone_alone_ends_the_call_within_3_s(tmp_path, synth):
                                                   hat=str(tmp_path / "nopower.json"))))
         box = open_sim_box(scenario, str(tmp_path / country), synth=synth)
         ended = []
-        box.bus.subscribe(CallEnded, lambda ev: ended.append((ev.call, box.clock.now_us())))
+        box.bus.subscribe(CallEnded,
+                          lambda ev, ended=ended, box=box: ended.append((ev.call, box.clock.now_us())))
         box.start()
         box.board.run()
         box.stop()

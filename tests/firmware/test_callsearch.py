@@ -90,8 +90,23 @@ def test_bad_filters_and_cursors_are_refused():
 
 
 def test_ensure_indexes_is_idempotent(db_path):
+    def schema():
+        db = sqlite3.connect(db_path)
+        try:
+            return sorted(db.execute("SELECT type, name, sql FROM sqlite_master").fetchall(),
+                          key=repr)
+        finally:
+            db.close()
+
+    first = schema()                       # the fixture has run ensure_indexes once
+    assert any(kind == "index" for kind, _, _ in first)
+    assert any(name == "calls_number_fts" for _, name, _ in first)
     ensure_indexes(db_path)
     ensure_indexes(db_path)
+    assert schema() == first               # nothing added, dropped or changed
+    # ... and the number index was not filled twice: each call is still found once.
+    calls = all_pages(CallSearch(db_path), CallFilter(number="0042", number_match="contains"))
+    assert [c["number"] for c in calls] == ["02079460042"]
 
 
 def test_recorded_follows_the_recordings_table(db_path):

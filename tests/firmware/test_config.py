@@ -36,7 +36,7 @@ def test_bad_config_names_the_field(tmp_path, data, field):
 
 def test_malformed_json(tmp_path):
     (tmp_path / "config.json").write_text("{nope")
-    with pytest.raises(ConfigError, match="not valid JSON"):
+    with pytest.raises(ConfigError, match=r"config.json:1:2: malformed JSON"):
         load_config(tmp_path)
 
 

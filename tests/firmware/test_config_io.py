@@ -75,7 +75,7 @@ def test_the_export_holds_no_secret(tmp_path):
 
 
 BAD = [
-    ("not json {", "not valid JSON"),
+    ("not json {", "bad.json:1:1: malformed JSON"),
     (json.dumps([1, 2]), "must be a JSON object"),
     (json.dumps({"linekeeper_config": 1, "config": {}, "extra": 1}), "extra: unknown section"),
     (json.dumps({"linekeeper_config": 2, "config": {}}), "linekeeper_config"),
@@ -119,7 +119,7 @@ def test_an_uploaded_announcement_travels_with_the_configuration(tmp_path):
 
     from firmware.policy.announcement import store_announcement
 
-    from tests.web.conftest import wav_bytes
+    from support.web import wav_bytes
     make_box(tmp_path / "a", consent={"inbound": "announcement",
                                       "announcement": {"file": "hello.wav"}})
     store_announcement(str(tmp_path / "a"), "hello.wav", wav_bytes(2.0))

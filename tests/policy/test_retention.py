@@ -4,7 +4,7 @@ import sqlite3
 
 from firmware.policy.retention import RetentionSettings
 
-from .conftest import settings
+from support.retention import settings
 
 
 def test_rules_by_line_direction_and_category_first_match_wins(shelf):

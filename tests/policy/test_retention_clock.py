@@ -5,7 +5,7 @@ import datetime
 from firmware.clock import SimClock
 from firmware.policy.sweeper import RetentionSweeper
 
-from .conftest import S, Shelf, settings
+from support.retention import S, Shelf, settings
 
 YEAR_2040_US = int(datetime.datetime(2040, 1, 1, tzinfo=datetime.timezone.utc).timestamp()) * S
 

@@ -1,6 +1,6 @@
 """Disk alarms at the thresholds, and the overwrite mode (oldest past their minimum only)."""
 
-from .conftest import settings
+from support.retention import settings
 
 MB = 1 << 20
 

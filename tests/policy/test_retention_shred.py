@@ -1,6 +1,11 @@
 """Crypto-shredding: after a sweep the wrapped key is in no byte of calls.db and the file is gone."""
 
 import os
+import sqlite3
+
+import pytest
+
+from support.retention import settings
 
 
 def db_bytes(shelf):
@@ -14,7 +19,6 @@ def db_bytes(shelf):
 
 
 def test_the_wrapped_key_row_is_gone_from_the_database_file_bytes(shelf):
-    from .conftest import settings
     shelf.sweeper.update_settings(settings(default_days=30))
     doomed = [shelf.add_call(31 + i) for i in range(5)]
     kept = shelf.add_call(1)
@@ -32,9 +36,6 @@ def test_the_wrapped_key_row_is_gone_from_the_database_file_bytes(shelf):
 
 
 def test_a_crash_between_commit_and_unlink_leaves_only_a_keyless_file_that_recovery_shreds(shelf):
-    import pytest
-
-    from .conftest import settings
     shelf.sweeper.update_settings(settings(default_days=30))
     call = shelf.add_call(31)
     path = shelf.store.path_of(shelf.store.for_call(call)["id"])
@@ -55,10 +56,6 @@ def test_a_crash_between_commit_and_unlink_leaves_only_a_keyless_file_that_recov
 
 
 def test_a_scheduled_sweep_the_card_refuses_raises_an_alarm_and_the_box_runs_on(shelf):
-    import sqlite3
-
-    import pytest
-
     def full():
         exc = sqlite3.OperationalError("database or disk is full")
         exc.sqlite_errorcode = 13

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from firmware.errors import DiskFullError
 from firmware.recording import codec
 from firmware.recording.segment import SegmentReader, inspect
-from firmware.recording.stages import ChunkPolicy, EncoderStage, RecordingPipeline
+from firmware.recording.stages import ChunkPolicy, EncoderStage, Fanout, RecordingPipeline
 
 RATE = 8000
 HEADER = {"call_id": 7, "line": 1, "created_us": 1_700_000_000_000_000}
@@ -76,6 +76,55 @@ def test_encoder_stage_abort_passes_on():
     stage.feed(np.zeros(100, np.int16))
     stage.abort()
     assert out.aborted and out.chunks == []
+
+
+class FailingOutput(ListOutput):
+    def write_chunk(self, data):
+        raise OSError("the archive is unreachable")
+
+
+def test_fanout_gives_every_output_the_same_chunks_primary_first():
+    order = []
+    first, second = ListOutput(), ListOutput()
+    first.write_chunk = lambda data: (order.append("first"), first.chunks.append(data))
+    second.write_chunk = lambda data: (order.append("second"), second.chunks.append(data))
+    stage = EncoderStage("voice", policy=ChunkPolicy(250), output=Fanout(first, [second]))
+    x = np.arange(4000, dtype=np.int16) % 300
+    for start in range(0, len(x), 160):
+        stage.feed(x[start:start + 160])
+    stage.close()
+    assert first.chunks and first.chunks == second.chunks
+    assert order == ["first", "second"] * len(first.chunks)
+    assert first.closed_with == second.closed_with
+
+
+def test_a_failing_extra_output_is_dropped_and_the_recording_goes_on():
+    primary, bad, good = ListOutput(), FailingOutput(), ListOutput()
+    fan = Fanout(primary, [bad, good])
+    fan.write_chunk(b"one")
+    fan.write_chunk(b"two")
+    fan.close(b"end")
+    assert primary.chunks == good.chunks == [b"one", b"two"] and good.closed_with == b"end"
+    assert bad.aborted and fan.others == [good]
+
+
+def test_a_failing_primary_output_fails_the_chunk():
+    fan = Fanout(FailingOutput(), [ListOutput()])
+    with pytest.raises(OSError, match="unreachable"):
+        fan.write_chunk(b"x")
+    assert fan.others[0].chunks == []      # nothing passed on that the file did not take
+
+
+def test_pipeline_hands_the_encoded_stream_to_extra_outputs(tmp_path, key):
+    extra = ListOutput()
+    pipe = RecordingPipeline(str(tmp_path / "r.lkr"), "rec1", key, {"call_id": 1}, "voice",
+                             flush_ms=250, fsync=False, outputs=[extra])
+    x = (np.arange(8000, dtype=np.int16) % 200) * 50
+    feed_in_pieces(pipe, x)
+    info = pipe.close()
+    assert info["state"] == "complete" and len(extra.chunks) >= 3
+    decoded = codec.decode(b"".join(extra.chunks) + extra.closed_with, "voice")
+    assert len(decoded) == len(x)
 
 
 @pytest.mark.parametrize("profile", ["voice", "alaw"])

@@ -29,7 +29,7 @@ def exercise(impl, data, buf, frames):
         impl.deinterleave(frames, [ring, None])
         impl.deinterleave(frames, [None, ring])
         ring.write(ring.regions(64)[0])
-        (ring.available, ring.written, ring.read_pos, ring.overruns, ring.lost_bytes)
+        _ = (ring.available, ring.written, ring.read_pos, ring.overruns, ring.lost_bytes)
         repr(ring)
         ring.reset()
     big = bytes(10_000)                   # the GIL-released paths

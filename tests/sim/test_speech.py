@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from board.sim import signals
+from telephony import levels
 from board.sim.scenario import loads_scenario
 from board.sim.speech import SpeechError, SpeechSynth, resample
 from board.sim.timeline import compile_timeline
@@ -59,4 +59,4 @@ def test_a_scenario_with_real_speech_at_its_level(tmp_path):
     tl = compile_timeline(sc, SpeechSynth(cache_dir=tmp_path))
     seg, = [s for s in tl.audio[1] if s.kind == "speech"]
     assert seg.t_us == tl.truth[0].answered_us + 500_000
-    assert signals.active_level_dbm0(seg.samples) == pytest.approx(-22, abs=0.5)
+    assert levels.active_level_dbm0(seg.samples) == pytest.approx(-22, abs=0.5)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from board.sim import signals
+from telephony import levels
 from board.sim.scenario import load_scenario, loads_scenario
 from board.sim.timeline import CallTruth, FaultTruth, PinEdge, compile_timeline
 
@@ -24,14 +24,6 @@ class FakeSynth:
         self.said.append((text, voice))
         n = 2000 * len(text.split())
         return (3000 * np.sin(2 * np.pi * 300 * np.arange(n) / 8000)).astype(np.int16)
-
-
-@pytest.fixture(params=["generators", "fallback"])
-def either_generator(request, monkeypatch):
-    """Run a test with firmware.dsp.generate (when present) and with signals.py's fall-backs:
-    the timing rules must hold whichever made the audio."""
-    if request.param == "fallback":
-        monkeypatch.setattr(signals, "_generator", lambda name: None)
 
 
 def scenario(calls, faults=(), **top):
@@ -122,7 +114,7 @@ def test_missed_call_truth_and_no_hook_activity():
 
 
 # ------------------------------------------------------------------ caller ID
-def test_uk_v23_caller_id_sequence(either_generator):
+def test_uk_v23_caller_id_sequence():
     tl = compile_([{"line": 1, "at": 2.0, "direction": "in", "talk": 5.0,
                     "caller_id": {"number": "01632960123", "name": "ACME LTD"}}])
     alert, = segments(tl, 1, "alert")
@@ -137,7 +129,7 @@ def test_uk_v23_caller_id_sequence(either_generator):
         "01632960123", "ACME LTD", "v23", "03020900")
 
 
-def test_dtmf_caller_id_sequence(either_generator):
+def test_dtmf_caller_id_sequence():
     tl = compile_([{"line": 2, "at": 1.0, "direction": "in", "talk": 5.0,
                     "caller_id": {"number": "01632960123", "standard": "dtmf"}}])
     cid, = segments(tl, 2, "dtmf_cid")
@@ -147,7 +139,7 @@ def test_dtmf_caller_id_sequence(either_generator):
     assert tl.truth[0].cid_standard == "dtmf"
 
 
-def test_us_bell202_caller_id_between_first_and_second_ring(either_generator):
+def test_us_bell202_caller_id_between_first_and_second_ring():
     tl = compile_([{"line": 1, "at": 1.0, "direction": "in", "rings": 3, "talk": 5.0,
                     "caller_id": {"number": "2025550123", "name": "DOE JOHN"}}], country="us")
     fsk, = segments(tl, 1, "fsk")
@@ -167,7 +159,7 @@ def test_withheld_number():
 
 
 # ------------------------------------------------------------------ outbound
-def test_outbound_dtmf_dial_tone_digits_and_answer(either_generator):
+def test_outbound_dtmf_dial_tone_digits_and_answer():
     tl = compile_([{"line": 2, "at": 5.0, "direction": "out", "talk": 10.0,
                     "dial": {"digits": "0207946", "delay": 2.0, "on_ms": 60, "off_ms": 90}}])
     tone, = segments(tl, 2, "dial_tone")
@@ -239,7 +231,7 @@ def test_polarity_reversal_on_answer():
 
 
 # ------------------------------------------------------------------ hang-up
-def test_remote_hang_up_k_break_clear_tone_then_on_hook(either_generator):
+def test_remote_hang_up_k_break_clear_tone_then_on_hook():
     tl = compile_([{"line": 1, "at": 1.0, "direction": "in", "talk": 10.0, "hangup": "remote",
                     "hangup_delay": 3.0}])
     truth = tl.truth[0]
@@ -324,7 +316,8 @@ def test_same_seed_same_timeline_other_seed_other_chatter():
     assert a.active_spans == b.active_spans
     for line in a.audio:
         assert [(s.t_us, s.kind) for s in a.audio[line]] == [(s.t_us, s.kind) for s in b.audio[line]]
-        assert all(np.array_equal(x.samples, y.samples) for x, y in zip(a.audio[line], b.audio[line]))
+        pairs = zip(a.audio[line], b.audio[line], strict=True)
+        assert all(np.array_equal(x.samples, y.samples) for x, y in pairs)
     assert a.edges != c.edges and a.truth == c.truth
 
 
@@ -362,10 +355,10 @@ def test_speech_placement_level_voice_and_cut_at_the_end():
     truth = tl.truth[0]
     a, b = segments(tl, 1, "speech")
     assert a.t_us == truth.answered_us + 500_000 and len(a.samples) == 4000
-    assert signals.active_level_dbm0(a.samples) == pytest.approx(-12, abs=0.1)
+    assert levels.active_level_dbm0(a.samples) == pytest.approx(-12, abs=0.1)
     assert b.t_us == truth.answered_us + S
     assert b.end_us == truth.ended_us                  # cut where the call ends
-    assert signals.active_level_dbm0(b.samples) == pytest.approx(-20, abs=0.1)
+    assert levels.active_level_dbm0(b.samples) == pytest.approx(-20, abs=0.1)
     assert synth.said == [("one two", "en-gb"), (words, "en-gb-x-rp")]
     assert all(s.samples.dtype == np.int16 for s in tl.audio[1])
 
@@ -375,7 +368,7 @@ def test_plain_string_speech_starts_half_a_second_after_answer():
                     "speech": "hello there"}], country="us")
     seg, = segments(tl, 2, "speech")
     assert seg.t_us == tl.truth[0].answered_us + 500_000
-    assert signals.active_level_dbm0(seg.samples) == pytest.approx(-18, abs=0.1)
+    assert levels.active_level_dbm0(seg.samples) == pytest.approx(-18, abs=0.1)
 
 
 def test_speech_cut_at_the_remote_clear():
@@ -397,7 +390,7 @@ def test_active_spans_cover_every_signal_and_end_us():
     for line, segs in tl.audio.items():
         for seg in segs:
             assert covered(line, seg.t_us) and covered(line, seg.end_us - 1)
-    for line, spans in tl.active_spans.items():
+    for spans in tl.active_spans.values():
         assert list(spans) == sorted(spans)
         assert all(b < c for (_, b), (c, _) in zip(spans, spans[1:]))  # merged
     last = max(e.t_us for e in tl.edges)

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from playwright import sync_api  # part of the set-up: no conditional skip
 
+pytestmark = pytest.mark.slow  # a real browser against a real server
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync",

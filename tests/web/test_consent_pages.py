@@ -8,7 +8,7 @@ import struct
 
 from firmware.config import load_config
 
-from .conftest import wav_bytes
+from support.web import wav_bytes
 
 
 def tone_wav(seconds, amplitude=8000, rate=8000):

@@ -18,6 +18,8 @@ import urllib.request
 
 import pytest
 
+pytestmark = pytest.mark.slow  # runs `make run` as a real server
+
 ROW = re.compile(r'<tr id="line-(\d)" data-state="(\w+)"')
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "demo box admin password"
@@ -131,8 +133,8 @@ def test_status_page_follows_the_demo(running_box):
         page = browser.get("/")
         for line, state in ROW.findall(page):
             seen.setdefault(int(line), set()).add(state)
-        busy = {l for l, states in seen.items() if states - {"idle"}}
-        back_to_idle = {l for l in busy if "idle" in seen[l]}
+        busy = {line for line, states in seen.items() if states - {"idle"}}
+        back_to_idle = {line for line in busy if "idle" in seen[line]}
         if len(busy) >= 2 and back_to_idle:
             break
         time.sleep(0.1)

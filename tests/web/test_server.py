@@ -15,6 +15,8 @@ from web import passwords
 from web.server import WebServer, redirect_app
 from web.tls import ensure_certificate
 
+pytestmark = pytest.mark.slow  # real HTTPS and HTTP servers on real ports
+
 
 def test_certificate_is_made_once_and_fingerprinted(tmp_path):
     cert = ensure_certificate(tmp_path, ["localhost", "box.local"])

@@ -6,7 +6,10 @@ import re
 
 import pytest
 
+from telephony import countries
 from web.setupcode import check_setup_code, setup_code_for
+
+from support.countries import ZEDLAND
 
 
 def post_setup(box, client, **over):
@@ -167,6 +170,7 @@ def test_lost_recovery_page_means_a_new_key_from_settings(box):
 def test_setup_turns_the_consent_notice_on_and_audits_it(tmp_path):
     """A box set up through the wizard tells callers: the announcement and the outbound beep."""
     import json
+
     from firmware.audit import AuditLog
     from firmware.config import load_config
     from web.services import BoxConfigStore, notice_defaults_applier
@@ -186,3 +190,16 @@ def test_setup_turns_the_consent_notice_on_and_audits_it(tmp_path):
     consent = load_config(str(tmp_path)).policy.consent
     assert (consent.inbound, consent.outbound) == ("tone", "off")
     assert len(audit.entries()) == 1
+
+
+def test_a_country_added_to_the_table_is_offered_and_accepted(box, monkeypatch):
+    monkeypatch.setitem(countries.COUNTRIES, "zz", ZEDLAND)
+    client = box.client()
+    page = client.get("/setup").get_data(as_text=True)
+    assert '<option value="zz">Zedland</option>' in page
+    resp = post_setup(box, client, country="zz", ico_number="", ico_renewal="")
+    assert resp.status_code == 302
+    assert box.web.site.settings().country == "zz"
+    admin = box.login("alice")
+    page = admin.get("/settings").get_data(as_text=True)
+    assert '<option value="zz" selected>Zedland</option>' in page

@@ -37,6 +37,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # kills a real box process mid-call
+
 KILLS = 20
 PERIOD_US = 20_000    # crash_driver.py's capture period
 SPEED = 10

@@ -46,6 +46,8 @@ import pytest
 
 from firmware.recording import segment
 
+pytestmark = pytest.mark.slow  # replays a power cut over a real run
+
 SEED = int(os.environ.get("LK_CRASH_SEED", "20260302"))   # fixed; the variable explores others
 CRASH_POINTS = 24
 SECTOR = 512

@@ -291,7 +291,7 @@ def test_calls_open_at_a_crash_or_a_stop_are_closed_with_the_right_reason(copy):
 def test_a_killed_init_leaves_no_keys_and_init_runs_again(tmp_path, lab):
     from firmware.keystore import KeyStore
 
-    from .conftest import CHEAP_KDF, PASSWORD
+    from support.recording_lab import CHEAP_KDF, PASSWORD
     data_dir = str(tmp_path / "box")
     store = KeyStore(data_dir, kdf_params=CHEAP_KDF)
 

@@ -11,7 +11,7 @@ spandsp 0.0.6 are declared.
 
 Nothing happens at import time: :func:`load` opens the library on first use
 and caches it for the process (``dlopen`` is process-wide anyway).  A missing
-library raises :class:`~firmware.errors.HardwareError` telling the user to run
+library raises :class:`~telephony.errors.HardwareError` telling the user to run
 ``scripts/install-deps``.
 
 Audio crosses the boundary as numpy ``int16`` buffers through
@@ -19,16 +19,13 @@ Audio crosses the boundary as numpy ``int16`` buffers through
 """
 
 import functools
-import math
 
 import numpy as np
 
-from firmware.errors import HardwareError
+from telephony.errors import HardwareError
 
 LIBRARY = "libspandsp.so.2"
 
-#: RMS of a 0 dBm0 sine in 16-bit samples (telephony.h: a full-scale sine is +3.14 dBm0).
-DBM0_RMS = 32767.0 / math.sqrt(2.0) * 10.0 ** (-3.14 / 20.0)
 
 # Declarations from spandsp 0.0.6's public headers (dtmf.h, fsk.h, async.h,
 # adsi.h, super_tone_rx.h, tone_generate.h), only what we call.  States are opaque.
@@ -80,7 +77,8 @@ void fsk_rx_signal_cutoff(fsk_rx_state_t *s, float cutoff);
 int fsk_rx(fsk_rx_state_t *s, const int16_t *amp, int len);
 int fsk_rx_free(fsk_rx_state_t *s);
 typedef struct fsk_tx_state_s fsk_tx_state_t;
-fsk_tx_state_t *fsk_tx_init(fsk_tx_state_t *s, const fsk_spec_t *spec, get_bit_func_t get_bit, void *user_data);
+fsk_tx_state_t *fsk_tx_init(fsk_tx_state_t *s, const fsk_spec_t *spec, get_bit_func_t get_bit,
+                            void *user_data);
 int fsk_tx(fsk_tx_state_t *s, int16_t amp[], int len);
 int fsk_tx_free(fsk_tx_state_t *s);
 
@@ -159,7 +157,7 @@ class Spandsp:
 def load(path=LIBRARY):
     """Open libspandsp (once per process and ``path``) and return a :class:`Spandsp`.
 
-    Raises :class:`~firmware.errors.HardwareError` if the library cannot be
+    Raises :class:`~telephony.errors.HardwareError` if the library cannot be
     opened: install it with ``scripts/install-deps`` (Debian package
     ``libspandsp2``).
     """

@@ -8,7 +8,7 @@ scaling and the deliberately out-of-spec test signals (twist, frequency
 offsets) that spandsp's transmitters cannot make.
 
 Levels are in dBm0: a full-scale sine is +3.14 dBm0, so 0 dBm0 is a sine of
-RMS ``DBM0_RMS`` (about 16 140).  Durations are in milliseconds.
+RMS :data:`telephony.levels.DBM0_RMS` (about 16 140).  Durations are in milliseconds.
 
 The simulator composes these into a line's audio; see the module docstring of
 :mod:`firmware.dsp.detector` for the sequences (UK SIN 227: polarity reversal,
@@ -20,41 +20,17 @@ import math
 
 import numpy as np
 
-from firmware.dsp import spandsp
+from telephony import spandsp
+from telephony.countries import FSK_MODULATIONS, country as country_table
+from telephony.levels import DBM0_RMS
 
 SAMPLE_RATE = 8000
-DBM0_RMS = spandsp.DBM0_RMS  # RMS of a 0 dBm0 sine (about 16 140)
-
 DTMF_ROWS_HZ = (697.0, 770.0, 852.0, 941.0)
 DTMF_COLS_HZ = (1209.0, 1336.0, 1477.0, 1633.0)
 DTMF_KEYS = "123A456B789C*0#D"
 
-#: FSK caller-ID modulations: (space Hz, mark Hz, bit/s).
-FSK_STANDARDS = {"v23": (2100, 1300, 1200), "bell202": (2200, 1200, 1200)}
-_ADSI_STANDARD = {"v23": spandsp.ADSI_STANDARD_CLIP, "bell202": spandsp.ADSI_STANDARD_CLASS}
-_PRESET = {"v23": spandsp.FSK_V23CH1, "bell202": spandsp.FSK_BELL202}
-
 #: Default preambles in bits: (alternating channel seizure, marks).
 PREAMBLES = {"etsi": (300, 180), "bellcore": (300, 180), "bt_short": (96, 55)}
-
-#: Call-progress tones: name -> (f1 Hz, f2 Hz or 0, cadence in ms (on, off, on, off), 0 = continuous)
-CALL_PROGRESS = {
-    "uk": {
-        "dial": (350, 450, (0, 0, 0, 0)),
-        "busy": (400, 0, (375, 375, 0, 0)),
-        "congestion": (400, 0, (400, 350, 225, 525)),
-        "unobtainable": (400, 0, (0, 0, 0, 0)),
-        "ringback": (400, 450, (400, 200, 400, 2000)),
-    },
-    "us": {
-        "dial": (350, 440, (0, 0, 0, 0)),
-        "busy": (480, 620, (500, 500, 0, 0)),
-        "congestion": (480, 620, (250, 250, 0, 0)),
-        "ringback": (440, 480, (2000, 4000, 0, 0)),
-    },
-}
-CALL_PROGRESS["etsi"] = CALL_PROGRESS["uk"]
-_TONE_ALIASES = {"reorder": "congestion", "nu": "unobtainable", "number_unobtainable": "unobtainable"}
 
 
 def ms_to_samples(ms):
@@ -232,13 +208,13 @@ def caller_id(standard, number=None, name=None, datetime=None, absence=None, lev
     sends a wrong checksum byte.  With no offsets and no gaps the audio comes
     from spandsp's ``adsi_tx``, otherwise from ``fsk_tx`` with the offset
     specification.  DTMF options: ``dtmf_format`` (see :func:`dtmf_cid_string`;
-    default ``A<number>C``, absence ``B10C``/``B00C``), tone timing in ms.  ``level_dbm0`` is the RMS level of the FSK signal or of
-    each DTMF tone.
+    default ``A<number>C``, absence ``B10C``/``B00C``), tone timing in ms.
+    ``level_dbm0`` is the RMS level of the FSK signal or of each DTMF tone.
     """
     if standard == "dtmf":
         text = dtmf_cid_string(number=number, absence=absence, fmt=dtmf_format)
         return dtmf(text, level_dbm0=level_dbm0, on_ms=dtmf_on_ms, off_ms=dtmf_off_ms)
-    if standard not in FSK_STANDARDS:
+    if standard not in FSK_MODULATIONS:
         raise ValueError("unknown caller-ID standard %r (v23, bell202, dtmf)" % (standard,))
     if message is None:
         message = cid_message(standard, number, name, datetime, absence, message_waiting, sdmf)
@@ -246,7 +222,7 @@ def caller_id(standard, number=None, name=None, datetime=None, absence=None, lev
     if isinstance(preamble, str):
         preamble = PREAMBLES[preamble]
     if preamble is None:
-        preamble = PREAMBLES["etsi" if standard == "v23" else "bellcore"]
+        preamble = PREAMBLES[FSK_MODULATIONS[standard].preamble]
     framed = message + bytes([checksum(message) ^ (0x01 if bad_checksum else 0)])
     if tone_offset == 0 and bitrate_offset == 0 and gap_bits == 0 and not bad_checksum:
         audio = _adsi_tx(standard, message, preamble)
@@ -275,7 +251,8 @@ def fsk_modulate(standard, bits, tone_offset=0.0, bitrate_offset=0.0):
     """Modulate ``bits`` with spandsp's ``fsk_tx``, optionally off frequency / off rate."""
     sd = spandsp.load()
     ffi, lib = sd.ffi, sd.lib
-    space_hz, mark_hz, rate = FSK_STANDARDS[standard]
+    mod = FSK_MODULATIONS[standard]
+    space_hz, mark_hz, rate = mod.space_hz, mod.mark_hz, mod.bit_rate
     spec = ffi.new("fsk_spec_t *")
     spec.name = ffi.NULL
     spec.freq_zero = int(round(space_hz * (1 + tone_offset)))
@@ -299,7 +276,8 @@ def fsk_modulate(standard, bits, tone_offset=0.0, bitrate_offset=0.0):
 def _adsi_tx(standard, message, preamble):
     sd = spandsp.load()
     ffi, lib = sd.ffi, sd.lib
-    tx = sd.owned(lib.adsi_tx_init(ffi.NULL, _ADSI_STANDARD[standard]), "adsi_tx_free")
+    adsi_standard = getattr(spandsp, FSK_MODULATIONS[standard].spandsp_adsi)
+    tx = sd.owned(lib.adsi_tx_init(ffi.NULL, adsi_standard), "adsi_tx_free")
     lib.adsi_tx_set_preamble(tx, preamble[0], preamble[1], 5, 1)
     lib.adsi_tx_put_message(tx, ffi.from_buffer(message), len(message))
     chunks = []
@@ -380,15 +358,8 @@ def call_progress(name, country="uk", duration_ms=4000, level_dbm0=-13):
     is at ``level_dbm0``.  Raises :class:`ValueError` for an unknown country
     or tone.
     """
-    table = CALL_PROGRESS.get(country)
-    if table is None:
-        raise ValueError("unknown country %r (uk, etsi, us)" % (country,))
-    key = _TONE_ALIASES.get(name, name)
-    if country == "us" and key == "unobtainable":
-        key = "congestion"  # North America signals an unobtainable number with reorder
-    if key not in table:
-        raise ValueError("%s has no %r tone (%s)" % (country, name, ", ".join(sorted(table))))
-    f1, f2, cadence = table[key]
+    entry = country_table(country).tone(name)  # ValueError for an unknown country or tone
+    f1, f2, cadence = entry.f1_hz, entry.f2_hz, entry.cadence_ms
     return tone(f1, f2, level_dbm0, cadence, duration_ms)
 
 

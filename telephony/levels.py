@@ -2,8 +2,12 @@
 
 A simplified ITU-T P.56: the level of 20 ms frames that are above −70 dBm0
 and within 15.9 dB of the mean power of the active frames, so pauses do not
-pull the level of speech down. A full-scale 16-bit sine is +3.14 dBm0, so
-0 dBm0 has an RMS of :data:`DBM0_RMS` (REFERENCE.md).
+pull the level of speech down.
+
+:data:`DBM0_RMS` is the project's one 0 dBm0 reference: spandsp (whose
+generators and detectors the box uses) puts a full-scale 16-bit sine at
++3.14 dBm0, so a 0 dBm0 sine has an RMS of 32767 / sqrt(2) / 10^(3.14/20),
+about 16 140.
 """
 
 import math
@@ -11,7 +15,8 @@ import math
 import numpy as np
 
 RATE = 8000
-DBM0_RMS = 16090.0
+#: RMS of a 0 dBm0 sine in 16-bit samples (a full-scale sine is +3.14 dBm0).
+DBM0_RMS = 32767.0 / math.sqrt(2.0) * 10.0 ** (-3.14 / 20.0)
 
 
 def active_level_dbm0(samples, rate=RATE):

@@ -1,0 +1,335 @@
+"""Helpers of the web tests: fakes of the box's status and recordings, a web app around a small box."""
+
+import io
+import math
+import re
+import sqlite3
+import struct
+import threading
+
+from firmware.audit import AuditLog
+from firmware.calllog import SCHEMA
+from firmware.callsearch import CallSearch, ensure_indexes
+from firmware.clock import SimClock
+from firmware.keystore import Argon2Params, KeyStore
+from firmware.policy.sweeper import RetentionSweeper
+from firmware.recordings import RecordingStore
+from web import Services, WebConfig, create_app
+from web.passwords import CHEAP_COST
+from web.services import BoxConfigStore, BoxConsent
+from web.setupcode import setup_code_for
+
+T0_US = 1_772_442_000_000_000  # 2026-03-02T09:00:00Z
+
+
+S = 1_000_000
+
+
+LINES = 4
+
+
+ADMIN = ("alice", "correct horse battery")
+
+
+PASSWORDS = {
+    "alice": ADMIN[1],
+    "ivan": "installer only pass",
+    "sam": "supervisor pass one",
+    "sue": "supervisor pass two",
+    "audrey": "auditor pass word",
+}
+
+
+class FakeClock:
+    """Session time for tests: moves only when told to."""
+
+    def __init__(self, t_us=T0_US):
+        self.t_us = t_us
+
+    def __call__(self):
+        return self.t_us
+
+    def advance(self, seconds):
+        self.t_us += int(seconds * S)
+
+
+class FakeStatus:
+    """LineStatus's interface; tests change states with :meth:`set`."""
+
+    def __init__(self, lines=LINES):
+        self._cond = threading.Condition()
+        self.version = 0
+        self._lines = {
+            n: {"line": n, "state": "idle", "since": None, "call": None, "faults": []}
+            for n in range(1, lines + 1)
+        }
+
+    def set(self, line, state, call=None):
+        with self._cond:
+            self._lines[line].update(state=state, call=call)
+            self.version += 1
+            self._cond.notify_all()
+
+    def snapshot(self):
+        with self._cond:
+            return {
+                "version": self.version,
+                "now": "2026-03-02T09:00:00.000Z",
+                "clock_synced": True,
+                "lines": [dict(e, faults=list(e["faults"])) for e in self._lines.values()],
+            }
+
+    def wait_for_change(self, version, timeout_s):
+        with self._cond:
+            self._cond.wait_for(lambda: self.version != version, timeout_s)
+            return self.version
+
+
+def wav_bytes(seconds, rate=8000):
+    """A mono 16-bit WAV of a 440 Hz tone lasting ``seconds``."""
+    n = int(seconds * rate)
+    samples = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(n)
+    )
+    header = (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(samples))
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", len(samples))
+    )
+    return header + samples
+
+
+class FakeRecordings:
+    """RecordingService over in-memory WAV files; records the keys it was given."""
+
+    def __init__(self):
+        self.audio = {}
+        self.held = set()
+        self.keys_seen = []
+        self.exports = []
+
+    def add(self, call_id, seconds):
+        self.audio[call_id] = wav_bytes(seconds)
+        self.durations = getattr(self, "durations", {})
+        self.durations[call_id] = seconds
+
+    def recording_info(self, call_id):
+        if call_id not in self.audio:
+            return None
+        return {
+            "state": "complete",
+            "duration_s": self.durations[call_id],
+            "mime_type": "audio/wav",
+            "size": len(self.audio[call_id]),
+            "legal_hold": call_id in self.held,
+        }
+
+    def open_audio(self, call_id, recording_key):
+        assert not recording_key.forgotten
+        self.keys_seen.append(recording_key)
+        return io.BytesIO(self.audio[call_id])
+
+    def export(self, call_id, recording_key, fmt):
+        self.exports.append((call_id, fmt))
+        return self.audio[call_id]
+
+    def set_legal_hold(self, call_id, on, by=""):
+        (self.held.add if on else self.held.discard)(call_id)
+
+
+def make_calls_db(path, n=40):
+    """``n`` calls over lines 1-4, a minute apart; call k is on line 1 + (k-1) % 4."""
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA)
+    rows = []
+    for i in range(n):
+        start = T0_US + i * 60 * S
+        rows.append(
+            (
+                1 + i % LINES,
+                "in" if i % 2 == 0 else "out",
+                start,
+                start + 5 * S,
+                start + 35 * S,
+                1,
+                "0207946%04d" % i,
+            )
+        )
+    db.executemany(
+        "INSERT INTO calls (line, direction, started_at, answered_at, ended_at, "
+        "clock_synced, number) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    db.commit()
+    db.close()
+    ensure_indexes(path)
+
+
+class Box:
+    """A web app around a simulated box's parts, with helpers to drive it."""
+
+    PASSWORDS = PASSWORDS
+    ADMIN = ADMIN
+    LINES = LINES
+    T0_US = T0_US
+
+    def __init__(self, tmp_path, **config):
+        data = tmp_path / "data"
+        data.mkdir()
+        make_calls_db(data / "calls.db")
+        self.data_dir = str(data)
+        self.clock = FakeClock()
+        self.recordings = FakeRecordings()
+        for call_id in range(1, 9):
+            self.recordings.add(call_id, 3.0)
+        self.status = FakeStatus()
+        # Retention runs on the real sweeper over the same calls.db, on a simulated
+        # clock 40 days after the calls (which have no recording rows until a test
+        # adds some with add_recordings).
+        self.box_clock = SimClock(start_wall_us=T0_US + 40 * 86400 * S)
+        self.store = RecordingStore(self.data_dir)
+        self.audit = AuditLog(data / "audit.db", data / "audit.head")
+        self.config_store = BoxConfigStore(self.data_dir, self._applied)
+        self.applied = []
+        self.played = []
+        self.sweeper = RetentionSweeper(
+            self.store,
+            self.box_clock,
+            self.audit,
+            self.config_store.get().policy.retention,
+            disk_usage=lambda path: (100, 50, 50),
+        )
+        self.sweeper.guard.passed(self.box_clock.wall_us())
+        self.services = Services(
+            status=self.status,
+            calls=CallSearch(data / "calls.db"),
+            keystore=KeyStore(data, Argon2Params(memory_kib=8, iterations=1)),
+            audit=self.audit,
+            recordings=self.recordings,
+            retention=self.sweeper,
+            box_config=self.config_store,
+            consent=BoxConsent(self.data_dir, self.config_store, self._play),
+            health=lambda: {
+                "disk_free_bytes": 10**9,
+                "disk_total_bytes": 4 * 10**9,
+                "clock_synced": True,
+                "alarms": [],
+            },
+            wall_us=lambda: self.clock.t_us,
+            session_clock_us=self.clock,
+            cert_fingerprint="AB:CD",
+        )
+        config.setdefault("sse_timeout_s", 0.5)
+        self.config = WebConfig(data_dir=self.data_dir, hash_cost=CHEAP_COST, **config)
+        self.app = create_app(self.services, self.config)
+        self.app.testing = True
+        self.web = self.app.extensions["linekeeper"]
+        self.recovery_key = None
+
+    def close(self):
+        self.web.close()
+        self.sweeper.close()
+        self.store.close()
+
+    def _play(self, line, samples):
+        self.played.append((line, len(samples)))
+
+    def _applied(self, config):
+        self.applied.append(config)
+        self.sweeper.update_settings(config.policy.retention)
+
+    def add_recordings(self, call_ids, size=1000):
+        """Real recording rows (and files of random bytes) for ``call_ids``."""
+        import os
+
+        for call_id in call_ids:
+            rid = "%032x" % call_id
+            self.store.begin(call_id, os.urandom(93), "voice", 1000, T0_US, recording_id=rid)
+            with open(self.store.path_of(rid), "wb") as f:
+                f.write(os.urandom(size))
+            self.store.finish(rid, "complete", 30.0)
+
+    def client(self):
+        client = self.app.test_client()
+        client.environ_base["wsgi.url_scheme"] = "https"
+        client.environ_base["REMOTE_ADDR"] = "192.0.2.10"
+        return client
+
+    def token_of(self, client, path="/login"):
+        page = client.get(path).get_data(as_text=True)
+        m = TOKEN.search(page)
+        assert m, "no CSRF token on %s:\n%s" % (path, page[:2000])
+        return m.group(1)
+
+    def setup_form(self, **over):
+        form = {
+            "setup_code": setup_code_for(self.data_dir),
+            "organisation": "Acme Plumbing Ltd",
+            "country": "uk",
+            "ico_number": "ZA123456",
+            "ico_renewal": "2027-01-31",
+            "purpose": "To keep a record of orders taken by phone.",
+            "admin_name": ADMIN[0],
+            "admin_password": ADMIN[1],
+            "admin_confirm": ADMIN[1],
+        }
+        for n in range(1, LINES + 1):
+            form["line-%d-name" % n] = "Line %d" % n
+            form["line-%d-mode" % n] = "record"
+        form.update(over)
+        return form
+
+    def do_setup(self, client=None):
+        """Complete the wizard and confirm the recovery key; returns the admin's client."""
+        client = client or self.client()
+        form = self.setup_form()
+        form["csrf_token"] = self.token_of(client, "/setup")
+        resp = client.post("/setup", data=form)
+        assert resp.status_code == 302, resp.get_data(as_text=True)
+        page = client.get("/setup/recovery").get_data(as_text=True)
+        key = re.search(r'id="recovery-key">([^<]+)<', page).group(1)
+        resp = client.post(
+            "/setup/recovery",
+            data={"csrf_token": self.token_of(client, "/setup/recovery"), "last_group": key.split("-")[-1]},
+        )
+        assert resp.status_code == 302
+        self.recovery_key = key
+        return client
+
+    def login(self, name, password=None, client=None):
+        client = client or self.client()
+        resp = self.try_login(client, name, password or PASSWORDS[name])
+        assert resp.status_code == 302, resp.get_data(as_text=True)
+        return client
+
+    def try_login(self, client, name, password):
+        return client.post(
+            "/login", data={"name": name, "password": password, "csrf_token": self.token_of(client, "/login")}
+        )
+
+    def add_user(self, admin, name, roles, lines=()):
+        resp = admin.post(
+            "/users",
+            data={
+                "name": name,
+                "password": PASSWORDS[name],
+                "roles": list(roles),
+                "lines": [str(x) for x in lines],
+                "csrf_token": self.token_of(admin, "/users"),
+            },
+        )
+        assert resp.status_code == 302, resp.get_data(as_text=True)
+
+    def post(self, client, path, data=None, token_from="/"):
+        data = dict(data or {})
+        data.setdefault("csrf_token", self.token_of(client, token_from))
+        return client.post(path, data=data)
+
+    def audit_actions(self):
+        return [e.action for e in self.services.audit.entries(limit=1000, newest_first=False)]
+
+
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
