@@ -30,6 +30,8 @@ _NUMBER_CHARS = re.compile(r"^[0-9*#+]{1,32}$")
 # Below this many matches a number filter is served from its index and the
 # matches sorted; above it, scanning in time order fills a page sooner.
 SELECTIVE_ROWS = 2000
+# A number, name or tag search counts its matches up to this many ("at least").
+COUNT_CAP = 10_000
 
 INDEXES = """
 CREATE INDEX IF NOT EXISTS calls_search_started_number ON calls (started_at, number);
@@ -105,6 +107,10 @@ class CallFilter:
     ``recorded``                 True: only calls with a recording (not deleted)
                                  in the ``recordings`` table; False: only
                                  calls without one
+    ``name``                     part of the caller-ID name (any case), or
+                                 one of ``name_numbers`` (the numbers a
+                                 phonebook gives that name)
+    ``tag``                      calls tagged with this category
     """
 
     since_us: int = None
@@ -115,6 +121,9 @@ class CallFilter:
     number_match: str = "prefix"
     min_duration_s: int = None
     recorded: bool = None
+    name: str = None
+    name_numbers: tuple = ()
+    tag: str = None
 
     def __post_init__(self):
         if self.direction not in (None,) + DIRECTIONS:
@@ -127,6 +136,10 @@ class CallFilter:
             raise ValueError("min_duration_s must not be negative")
         if self.lines is not None and not isinstance(self.lines, tuple):
             raise ValueError("lines must be a tuple")
+        if self.name is not None and not 1 <= len(self.name) <= 64:
+            raise ValueError("a name to search for is 1 to 64 characters")
+        if not isinstance(self.name_numbers, tuple) or len(self.name_numbers) > 500:
+            raise ValueError("name_numbers must be a tuple of at most 500 numbers")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,7 +207,26 @@ class CallSearch:
                              "AND r.state != 'deleted')" % ("" if flt.recorded else "NOT "))
             elif flt.recorded:
                 where.append("0")     # this log has no recordings at all
+        if flt.name is not None:
+            like = "%" + flt.name.replace("\\", "\\\\").replace("%", "\\%").replace(
+                "_", "\\_") + "%"
+            clause = "name LIKE ? ESCAPE '\\'"
+            args.append(like)
+            if flt.name_numbers:
+                clause = "(%s OR number IN (%s))" % (clause, ",".join("?" * len(flt.name_numbers)))
+                args.extend(flt.name_numbers)
+            where.append(clause)
+        if flt.tag is not None:
+            if self._has_table("call_tags"):
+                where.append("id IN (SELECT call_id FROM call_tags WHERE tag = ?)")
+                args.append(flt.tag)
+            else:
+                where.append("0")
         return where, args
+
+    def _has_table(self, name):
+        return self._db().execute("SELECT 1 FROM sqlite_master WHERE name = ?",
+                                  (name,)).fetchone() is not None
 
     def _number_clause(self, flt, args):
         """The number condition, shaped by how many calls the number matches."""
@@ -238,23 +270,45 @@ class CallSearch:
             % ",".join("?" * len(ids)), list(ids)).fetchall()
         return {row[0]: row[1] for row in rows}     # the newest wins
 
+    def tags_of(self, ids):
+        """``{call id: [tag, ...]}`` for the calls ``ids`` (sorted tags)."""
+        if not ids or not self._has_table("call_tags"):
+            return {}
+        out = {}
+        for call_id, tag in self._db().execute(
+                "SELECT call_id, tag FROM call_tags WHERE call_id IN (%s) ORDER BY tag"
+                % ",".join("?" * len(ids)), [int(i) for i in ids]):
+            out.setdefault(call_id, []).append(tag)
+        return out
+
+    def tags_in_use(self):
+        """Every tag on some call, sorted (for pick lists)."""
+        if not self._has_table("call_tags"):
+            return []
+        return [r[0] for r in self._db().execute("SELECT DISTINCT tag FROM call_tags ORDER BY tag")]
+
     def _has_fts(self):
         if self._fts is None:
             self._fts = self._db().execute(
                 "SELECT 1 FROM sqlite_master WHERE name = 'calls_number_fts'").fetchone() is not None
         return self._fts
 
-    def search(self, flt=CallFilter(), after=None, limit=50):
+    def search(self, flt=CallFilter(), after=None, limit=50, before=None):
         """One page of calls matching ``flt``, newest first.
 
         :param after: a :class:`Cursor` from the previous page, or None
         :param limit: page size, 1 to :data:`PAGE_MAX`
+        :param before: a :class:`Cursor` (the first call of a page): the page
+            of newer calls just before it, instead (``after`` is ignored)
         :returns: ``(calls, next_cursor)``; ``calls`` in the JSON shape of
             :func:`firmware.calllog.call_json` plus ``duration_s``;
-            ``next_cursor`` is None on the last page
+            ``next_cursor`` is None on the last page (with ``before``: None
+            when there are no newer calls than this page)
         """
         if not 1 <= limit <= PAGE_MAX:
             raise ValueError("limit must be from 1 to %d" % PAGE_MAX)
+        if before is not None:
+            return self._newer(flt, before, limit)
         db = self._db()
         where, args = self._where(flt)
         if after is not None:
@@ -274,6 +328,38 @@ class CallSearch:
         calls = [self._json(row, states.get(row["id"])) for row in rows]
         cursor = Cursor(rows[-1]["started_at"], rows[-1]["id"]) if more else None
         return calls, cursor
+
+    def _newer(self, flt, before, limit):
+        """The ``limit`` calls just newer than ``before``, newest first, and whether more are."""
+        where, args = self._where(flt)
+        where.append("(started_at, id) > (?, ?)")
+        args.extend([before.started_at, before.id])
+        sql = ("SELECT * FROM calls WHERE " + " AND ".join(where)
+               + " ORDER BY started_at ASC, id ASC LIMIT ?")
+        rows = self._db().execute(sql, args + [limit + 1]).fetchall()
+        more = len(rows) > limit
+        rows = list(reversed(rows[:limit]))
+        states = self._recording_states([row["id"] for row in rows])
+        calls = [self._json(row, states.get(row["id"])) for row in rows]
+        cursor = Cursor(rows[0]["started_at"], rows[0]["id"]) if more else None
+        return calls, cursor
+
+    def count(self, flt=CallFilter(), cap=COUNT_CAP):
+        """How many calls match ``flt``: ``(n, exact)``.
+
+        Filters on time, line, direction, duration and recording are counted
+        exactly (from the indexes: tens of ms at a million calls). A number,
+        name or tag search stops counting at ``cap`` matches and answers
+        ``(cap, False)`` ("at least"), so a broad search does not scan the
+        whole log just to say how much it found.
+        """
+        where, args = self._where(flt)
+        body = "SELECT 1 FROM calls" + (" WHERE " + " AND ".join(where) if where else "")
+        if flt.number is None and flt.name is None and flt.tag is None:
+            return self._db().execute("SELECT count(*) FROM (%s)" % body, args).fetchone()[0], True
+        n = self._db().execute("SELECT count(*) FROM (%s LIMIT ?)" % body,
+                               args + [cap]).fetchone()[0]
+        return n, n < cap
 
     def get(self, call_id):
         """The call ``call_id`` (an int) as JSON, or None."""
@@ -297,3 +383,58 @@ class CallSearch:
         if db is not None:
             db.close()
             self._local.db = None
+
+
+# How a country writes its numbers: international code and national trunk prefix.
+_DIALLING = {"uk": ("44", "0"), "us": ("1", "1")}
+
+
+def search_number(text, country, match):
+    """The digits to search the call log for, from a number as a person typed it.
+
+    Spaces, dots, dashes and brackets go. An international form
+    (``+44 1632 960777``, ``0044 1632 960777``) and the national one
+    (``01632 960777``) find the same calls: for a "contains" search both
+    become the national significant number (``1632960777``), which is part of
+    the number however the call log wrote it; for a "prefix" search they
+    become the national form (``01632960777``), which is how caller ID sends
+    UK numbers. Anything else (part of a number, an extension) is searched
+    as typed.
+
+    :returns: the digits (``0-9 * # +``), or ``""`` when nothing is left
+    """
+    n = re.sub(r"[\s().\-/]", "", text or "")
+    code, trunk = _DIALLING.get(country, _DIALLING["uk"])
+    significant = None
+    for intl in ("+" + code, "00" + code) + (("011" + code,) if country == "us" else ()):
+        if n.startswith(intl) and len(n) > len(intl):
+            significant = n[len(intl):]
+            break
+    if significant is None and country != "us" and n.startswith(trunk) \
+            and not n.startswith("00") and len(n) > 6:
+        significant = n[len(trunk):]
+    if significant is None and country == "us" and n.isdigit():
+        if n.startswith("1") and len(n) == 11:
+            significant = n[1:]
+        elif len(n) == 10:
+            significant = n
+    if significant is None:
+        return n
+    if match == "contains":
+        return significant
+    return (trunk if country != "us" else "") + significant
+
+
+def number_forms(number, country):
+    """The ways the call log may hold ``number``: national and international forms."""
+    n = re.sub(r"[\s().\-/]", "", number or "")
+    code, trunk = _DIALLING.get(country, _DIALLING["uk"])
+    national = search_number(n, country, "prefix")
+    significant = search_number(n, country, "contains")
+    forms = {n, national}
+    if significant != n or national != n or (country == "us" and len(n) == 10
+                                              and n.isdigit()):
+        forms.add("+" + code + significant)
+        if country == "us":
+            forms.update((significant, "1" + significant))
+    return tuple(sorted(f for f in forms if f))
