@@ -55,6 +55,7 @@ def cmd_sim(args):
 
 def cmd_calls(args):
     """Print the call log."""
+    from . import words
     from .calllog import CallLog, dumps
     from .clock import SimClock
     path = os.path.join(args.data_dir, "calls.db")
@@ -67,10 +68,13 @@ def cmd_calls(args):
             if args.json:
                 print(dumps(call))
             else:
-                print("%5d  line %d  %-3s  %s  %-8s  %s %s" % (
+                # The same plain words as the web pages (firmware.words).
+                print("%5d  line %d  %-3s  %s  %-8s  %-14s  %s  %s %s" % (
                     call["id"], call["line"], call["direction"], call["started_at"],
-                    "answered" if call["answered"] else "-", call["number"] or "",
-                    call["name"] or ""))
+                    "answered" if call["answered"] else "-",
+                    words.say("recording", call["recording"]) or "No recording",
+                    words.say("decision", call["policy_decision"]) or "-",
+                    call["number"] or "", call["name"] or ""))
     finally:
         calllog.close()
     return 0

@@ -116,7 +116,7 @@ def create_app(services, config):
         csrf_token=security.csrf_token, state_label=lambda s: words.say("state", s),
         say=words.say, audit_fields=words.audit_fields, zone_names=zone_names,
         role_labels=ROLE_LABELS, countries=COUNTRIES, iso_us=_when, when=_when, ago=_ago,
-        duration=duration_text, human_bytes=_bytes,
+        duration=duration_text, human_bytes=_bytes, iso_to_us=iso_to_us,
         cert_fingerprint=services.cert_fingerprint)
 
     @app.context_processor

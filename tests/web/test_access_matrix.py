@@ -51,6 +51,8 @@ MATRIX = {
     ("GET", "calls.audio"): {SUP},
     ("POST", "calls.export"): {SUP},
     ("POST", "calls.hold"): {SUP},
+    ("POST", "calls.tags"): {SUP},
+    ("POST", "calls.notes"): {SUP},
     ("GET", "audit.index"): {AUD},
     ("GET", "users.index"): {INST, AUD},
     ("POST", "users.create"): {INST},

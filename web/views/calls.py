@@ -23,6 +23,9 @@ from flask import (Blueprint, Response, abort, g, redirect, render_template, req
 
 from firmware.callsearch import CallFilter, Cursor, search_number
 
+from firmware.localtime import duration_text, iso_to_us
+
+from .. import callstory
 from ..security import audit, form_errors, lk, roles, unlocked_key
 
 bp = Blueprint("calls", __name__)
@@ -245,13 +248,36 @@ def _recording(call_id):
     return None if recordings is None else recordings.recording_info(call_id)
 
 
+PLAYED_ACTIONS = ("playback", "export", "legal_hold", "pause", "resume", "call_note")
+
+
+def _story(call, info, deleted):
+    """What the page shows besides the call's own fields (see web.callstory)."""
+    web = lk()
+    now_us = web.services.wall_us()
+    history = [e for e in web.services.audit.entries(
+        limit=200, targets=[str(call["id"]), "call:%d" % call["id"]])
+        if e.action in PLAYED_ACTIONS]
+    talk = None
+    if call.get("answered") and not call.get("ended_at"):
+        talk = "in progress, %s so far" % duration_text(
+            (now_us - iso_to_us(call["answered_at"])) / 1e6)
+    return dict(timeline=callstory.timeline(call, info, now_us),
+                why_none=None if info else callstory.why_no_recording(call, deleted),
+                history=history, notes=web.notes.of_call(call["id"]), talk_text=talk,
+                can_act=g.user.has("supervisor") and call["line"] in g.user.lines,
+                tags_in_use=_tags_in_use(),
+                can_tag=lk().services.call_tags is not None)
+
+
 @bp.route("/calls/<int:call_id>")
-@roles("supervisor")
-def detail(call_id):
-    call = call_or_404(call_id)
+@roles("supervisor", "auditor")
+def detail(call_id, errors=None, status=200):
+    call = decorate([call_or_404(call_id)])[0]
     info = _recording(call_id)
+    can_play = g.user.has("supervisor") and call["line"] in g.user.lines
     token = None
-    if info is not None and unlocked_key() is not None:
+    if info is not None and can_play and unlocked_key() is not None:
         token = secrets.token_urlsafe(16)
         playbacks = lk().sessions.mem(g.session)["playbacks"]
         playbacks[token] = {"call_id": call_id, "audited": False}
@@ -261,8 +287,49 @@ def detail(call_id):
     deleted = (retention.deletions_of_call(call_id)
                if info is None and retention is not None else [])
     return render_template("call.html", call=call, info=info, token=token,
-                           has_key=unlocked_key() is not None, errors={},
-                           formats=EXPORT_FORMATS, deleted=deleted)
+                           has_key=unlocked_key() is not None, errors=errors or {},
+                           formats=EXPORT_FORMATS, deleted=deleted,
+                           **_story(call, info, deleted)), status
+
+
+@bp.route("/calls/<int:call_id>/tags", methods=["POST"])
+@roles("supervisor")
+def tags(call_id):
+    """Add a tag (``add``, a category name) or take one off (``remove``); audited."""
+    call = call_or_404(call_id, act=True)
+    store = lk().services.call_tags
+    if store is None:
+        abort(404)
+    add = (request.form.get("add") or "").strip().lower()
+    remove = (request.form.get("remove") or "").strip()
+    if remove:
+        if store.remove_tag(call_id, remove):
+            audit("call_note", call_id, line=call["line"], removed=remove)
+        return redirect(url_for("calls.detail", call_id=call_id) + "#tags")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", add):
+        return detail(call_id, errors={"tag": (
+            "A tag is 1 to 32 lowercase letters, digits, '-' or '_', starting with a letter "
+            "or digit (for example complaint).")}, status=400)
+    try:
+        store.add_tags(call_id, [add])
+    except ValueError as exc:
+        return detail(call_id, errors={"tag": str(exc)}, status=400)
+    audit("call_note", call_id, line=call["line"], added=add)
+    return redirect(url_for("calls.detail", call_id=call_id) + "#tags")
+
+
+@bp.route("/calls/<int:call_id>/notes", methods=["POST"])
+@roles("supervisor")
+def notes(call_id):
+    """Add a note to the call (at most 1000 characters); audited with its text."""
+    call = call_or_404(call_id, act=True)
+    try:
+        note = lk().notes.add(call_id, request.form.get("note"), g.user.name)
+    except ValueError as exc:
+        return detail(call_id, errors={"note": str(exc)[:1].upper() + str(exc)[1:] + "."},
+                      status=400)
+    audit("call_note", call_id, line=call["line"], note=note)
+    return redirect(url_for("calls.detail", call_id=call_id) + "#notes")
 
 
 def parse_range(header, size):
@@ -291,7 +358,7 @@ def parse_range(header, size):
 @bp.route("/calls/<int:call_id>/audio")
 @roles("supervisor")
 def audio(call_id):
-    call = call_or_404(call_id)
+    call = call_or_404(call_id, act=True)
     web = lk()
     playback = web.sessions.mem(g.session)["playbacks"].get(request.args.get("p", ""))
     if playback is None or playback["call_id"] != call_id:
@@ -339,7 +406,7 @@ def audio(call_id):
 @bp.route("/calls/<int:call_id>/export", methods=["POST"])
 @roles("supervisor")
 def export(call_id):
-    call = call_or_404(call_id)
+    call = call_or_404(call_id, act=True)
     info = _recording(call_id)
     if info is None:
         abort(404)
@@ -357,15 +424,13 @@ def export(call_id):
     if key is None:
         errors["reason"] = "Log in again to unlock recordings for export."
     if errors:
-        return form_errors("call.html", errors, call=call, info=info, token=None,
-                           has_key=key is not None, formats=EXPORT_FORMATS)
+        return detail(call_id, errors=errors, status=400)
     # Audited before the audio leaves the box: no entry, no export.
     audit("export", call_id, line=call["line"], reason=reason, format=fmt)
     try:
         result = lk().services.recordings.export(call_id, key, fmt)
     except ValueError as exc:
-        return form_errors("call.html", {"format": str(exc)}, call=call, info=info, token=None,
-                           has_key=True, formats=EXPORT_FORMATS)
+        return detail(call_id, errors={"format": str(exc)}, status=400)
     name = "call-%d.%s" % (call_id, fmt)
     mime = "audio/ogg" if fmt == "ogg" else "audio/wav"
     if isinstance(result, (bytes, bytearray)):
@@ -378,7 +443,7 @@ def export(call_id):
 @bp.route("/calls/<int:call_id>/hold", methods=["POST"])
 @roles("supervisor")
 def hold(call_id):
-    call = call_or_404(call_id)
+    call = call_or_404(call_id, act=True)
     info = _recording(call_id)
     if info is None:
         abort(404)
