@@ -47,6 +47,8 @@ def duration_text(seconds):
     """``4 min 12 s``, ``1 h 3 min``, ``12 s``; None (unknown) gives ``""``."""
     if seconds is None:
         return ""
+    if 0 < float(seconds) < 9.95 and float(seconds) != int(seconds):
+        return ("%.1f s" % float(seconds)).replace(".0 s", " s")   # a beep: 0.5 s, not 0 s
     total = int(round(max(0.0, float(seconds))))
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)

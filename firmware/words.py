@@ -60,12 +60,13 @@ RECORDING_STATES = {
     "deleted": "Deleted",
 }
 
+# How a PCI pause began or ended ("paused by ...", "resumed by ...").
 PAUSE_ENDS = {
-    "dtmf": "resume code keyed",
-    "button": "pause button",
-    "web": "from the web page",
-    "timeout": "resumed by itself after the time limit",
-    "call_end": "the call ended",
+    "dtmf": "the keypad code",
+    "button": "the button on the box",
+    "web": "the web page",
+    "timeout": "itself, at the time limit",
+    "call_end": "the end of the call",
 }
 
 ACTIONS = {
@@ -123,6 +124,9 @@ DETAIL_LABELS = {
     "deleted": "Deleted",
     "by_rule": "By rule",
     "consent": "Consent notice",
+    "paused_s": "Paused for (s)",
+    "rule": "Rule",
+    "call": "Call",
 }
 
 _TABLES = {"state": STATES, "fault": FAULTS, "alarm": ALARMS, "decision": DECISIONS,

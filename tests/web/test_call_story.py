@@ -178,7 +178,7 @@ def test_the_page_tells_the_whole_story(story):
     assert "Mon 2 Mar 2026, 09:00:0" in facts and "GMT" in facts      # the box's zone
     assert "Recorded" in page and "Beep played at" in page
     assert len(re.findall(r'class="pause-span"', page)) == 2
-    assert "resume code keyed" in page
+    assert "paused by the keypad code, resumed by the keypad code" in page
     assert re.search(r'<span class="tag">complaint', page)
     assert 'preload="none"' in page and "2026-03-02T" not in page
 
