@@ -165,6 +165,16 @@ def detail_value(value):
     return str(value)
 
 
+# Details whose values are codes with words of their own.
+_CODED_DETAILS = {"via": PAUSE_ENDS, "ended_by": PAUSE_ENDS, "decision": DECISIONS}
+
+
 def audit_fields(details):
     """An audit entry's details as ``[(label, text), ...]`` in their stored order."""
-    return [(say("detail", k), detail_value(v)) for k, v in (details or {}).items()]
+    out = []
+    for key, value in (details or {}).items():
+        table = _CODED_DETAILS.get(key)
+        text = table.get(value, detail_value(value)) if table and isinstance(value, str) \
+            else detail_value(value)
+        out.append((say("detail", key), text))
+    return out

@@ -306,3 +306,27 @@ def test_skip_link_and_no_cdn(box, people):
     assert '<a class="skip" href="#main">' in html and '<main id="main"' in html
     for url in re.findall(r'(?:src|href)="([^"]+)"', html):
         assert not url.startswith(("http:", "https:", "//")), url
+
+
+def test_retention_categories_and_lines_are_picked_from_lists(box, people):
+    CallMeta(box.data_dir + "/calls.db").add_tags(5, ["regulated"])
+    html = page(people["ivan"], "/retention")
+    category = re.search(r'<select id="rule-0-category".*?</select>', html, re.S).group(0)
+    assert '<option value="regulated"' in category
+    line = re.search(r'<select id="rule-0-line".*?</select>', html, re.S).group(0)
+    assert re.findall(r'<option value="(\d)"', line) == ["1", "2", "3", "4"]
+
+
+def test_audit_details_in_words():
+    fields = words.audit_fields({"line": 1, "via": "dtmf", "on": True, "roles": ["a", "b"]})
+    assert fields == [("Line", "1"), ("How", "the keypad code"), ("Hold on", "yes"),
+                      ("Roles", "a, b")]
+
+
+def test_the_dashboard_names_a_caller_from_the_phonebook(box, people):
+    sam = people["sam"]
+    box.post(sam, "/phonebook", {"number": "+44 1632 960777", "name": "Acme Ltd"},
+             token_from="/phonebook")
+    box.status.set(1, "ringing", {"direction": "in", "number": "01632960777", "name": "J SMITH"})
+    row = re.search(r'<tr id="line-1".*?</tr>', page(sam, "/"), re.S).group(0)
+    assert "01632960777 J SMITH (Acme Ltd, phonebook)" in row

@@ -84,8 +84,15 @@ def _line_text(entry):
     call_text = ""
     if call:
         who = call.get("number") or ("withheld" if call.get("absence") else "")
-        call_text = " ".join(x for x in ("Inbound" if call.get("direction") == "in"
-                                         else "Outbound", who, call.get("name") or "") if x)
+        book = None
+        if call.get("number"):
+            site = lk().site.settings()
+            book = lk().phonebook.names_for([call["number"]], site.country if site else "uk"
+                                            ).get(call["number"])
+        call_text = " ".join(x for x in (
+            "Inbound" if call.get("direction") == "in" else "Outbound", who,
+            call.get("name") or "",
+            "(%s, phonebook)" % book if book and book != call.get("name") else "") if x)
     return {"state": words.say("state", entry["state"]),
             "since": local.when(since_us) if since_us else "",
             "faults": "; ".join(words.say("fault", f) for f in entry.get("faults", [])),
