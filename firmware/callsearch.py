@@ -19,6 +19,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 
 from .calllog import call_json
 
@@ -32,6 +33,9 @@ _NUMBER_CHARS = re.compile(r"^[0-9*#+]{1,32}$")
 SELECTIVE_ROWS = 2000
 # A number, name or tag search counts its matches up to this many ("at least").
 COUNT_CAP = 10_000
+# How long a count is reused while no call is added (calls updated in place,
+# e.g. a recording finishing, show in the count within this time).
+COUNT_TTL_S = 10.0
 
 INDEXES = """
 CREATE INDEX IF NOT EXISTS calls_search_started_number ON calls (started_at, number);
@@ -66,6 +70,30 @@ END;
 """
 
 
+# Caller-name searches: the same, over the caller-ID names (case-insensitive).
+NAME_FTS_TABLE = """
+CREATE VIRTUAL TABLE calls_name_fts USING fts5(
+    name, content='calls', content_rowid='id', tokenize='trigram');
+"""
+NAME_FTS_TRIGGERS = """
+CREATE TRIGGER IF NOT EXISTS calls_name_fts_ai AFTER INSERT ON calls
+WHEN new.name IS NOT NULL BEGIN
+    INSERT INTO calls_name_fts (rowid, name) VALUES (new.id, new.name);
+END;
+CREATE TRIGGER IF NOT EXISTS calls_name_fts_ad AFTER DELETE ON calls
+WHEN old.name IS NOT NULL BEGIN
+    INSERT INTO calls_name_fts (calls_name_fts, rowid, name) VALUES ('delete', old.id, old.name);
+END;
+CREATE TRIGGER IF NOT EXISTS calls_name_fts_au AFTER UPDATE OF name ON calls
+WHEN old.name IS NOT new.name BEGIN
+    INSERT INTO calls_name_fts (calls_name_fts, rowid, name)
+        SELECT 'delete', old.id, old.name WHERE old.name IS NOT NULL;
+    INSERT INTO calls_name_fts (rowid, name)
+        SELECT new.id, new.name WHERE new.name IS NOT NULL;
+END;
+"""
+
+
 def ensure_indexes(db_path):
     """Create the indexes searches need (idempotent; quick when they exist).
 
@@ -84,8 +112,15 @@ def ensure_indexes(db_path):
             db.execute("INSERT INTO calls_number_fts (calls_number_fts) VALUES ('rebuild')")
         for statement in FTS_TRIGGERS.split("END;")[:-1]:
             db.execute(statement + "END;")
+        has_name_fts = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'calls_name_fts'"
+                                  ).fetchone()
+        if not has_name_fts:
+            db.execute(NAME_FTS_TABLE)
+            db.execute("INSERT INTO calls_name_fts (calls_name_fts) VALUES ('rebuild')")
+        for statement in NAME_FTS_TRIGGERS.split("END;")[:-1]:
+            db.execute(statement + "END;")
         db.execute("COMMIT")
-        if not has_fts:
+        if not has_fts or not has_name_fts:
             db.execute("ANALYZE")
     finally:
         db.close()
@@ -169,6 +204,7 @@ class CallSearch:
         self._local = threading.local()
         self._fts = None
         self._recordings = False
+        self._counts = {}       # (filter, cap, newest id) -> (monotonic s, (n, exact))
 
     def _db(self):
         db = getattr(self._local, "db", None)
@@ -179,7 +215,7 @@ class CallSearch:
             self._local.db = db
         return db
 
-    def _where(self, flt):
+    def _where(self, flt, for_count=False):
         where, args = [], []
         if flt.since_us is not None:
             where.append("started_at >= ?")
@@ -197,7 +233,7 @@ class CallSearch:
             where.append("direction = ?")
             args.append(flt.direction)
         if flt.number is not None:
-            where.append(self._number_clause(flt, args))
+            where.append(self._number_clause(flt, args, for_count))
         if flt.min_duration_s:
             where.append("answered_at IS NOT NULL AND ended_at - answered_at >= ?")
             args.append(int(flt.min_duration_s) * 1_000_000)
@@ -208,14 +244,7 @@ class CallSearch:
             elif flt.recorded:
                 where.append("0")     # this log has no recordings at all
         if flt.name is not None:
-            like = "%" + flt.name.replace("\\", "\\\\").replace("%", "\\%").replace(
-                "_", "\\_") + "%"
-            clause = "name LIKE ? ESCAPE '\\'"
-            args.append(like)
-            if flt.name_numbers:
-                clause = "(%s OR number IN (%s))" % (clause, ",".join("?" * len(flt.name_numbers)))
-                args.extend(flt.name_numbers)
-            where.append(clause)
+            where.append(self._name_clause(flt, args, for_count))
         if flt.tag is not None:
             if self._has_table("call_tags"):
                 where.append("id IN (SELECT call_id FROM call_tags WHERE tag = ?)")
@@ -228,7 +257,32 @@ class CallSearch:
         return self._db().execute("SELECT 1 FROM sqlite_master WHERE name = ?",
                                   (name,)).fetchone() is not None
 
-    def _number_clause(self, flt, args):
+    def _name_clause(self, flt, args, for_count=False):
+        """The caller-name condition: the name trigram index when the part is long enough.
+
+        Few matches (or counting): the matching ids from the index; many: a
+        scan in time order, which fills a page quickly when matches are common.
+        """
+        like = "%" + flt.name.replace("\\", "\\\\").replace("%", "\\%").replace(
+            "_", "\\_") + "%"
+        clause = "name LIKE ? ESCAPE '\\'"
+        clause_args = [like]
+        if len(flt.name) >= 3 and self._has_table("calls_name_fts"):
+            match = '"%s"' % flt.name.replace('"', '""')
+            few = for_count or self._db().execute(
+                "SELECT count(*) FROM (SELECT 1 FROM calls_name_fts WHERE calls_name_fts "
+                "MATCH ? LIMIT ?)", (match, SELECTIVE_ROWS)).fetchone()[0] < SELECTIVE_ROWS
+            if few:
+                clause = ("id IN (SELECT rowid FROM calls_name_fts WHERE calls_name_fts "
+                          "MATCH ?) AND " + clause)
+                clause_args = [match, like]
+        if flt.name_numbers:
+            clause = "((%s) OR number IN (%s))" % (clause, ",".join("?" * len(flt.name_numbers)))
+            clause_args.extend(flt.name_numbers)
+        args.extend(clause_args)
+        return clause
+
+    def _number_clause(self, flt, args, for_count=False):
         """The number condition, shaped by how many calls the number matches."""
         db = self._db()
         if flt.number_match == "prefix":
@@ -244,7 +298,7 @@ class CallSearch:
             return "number >= ? AND number < ?" if few else "+number >= ? AND +number < ?"
         if len(flt.number) >= 3 and self._has_fts():
             match = '"%s"' % flt.number
-            few = db.execute(
+            few = for_count or db.execute(
                 "SELECT count(*) FROM (SELECT 1 FROM calls_number_fts WHERE calls_number_fts "
                 "MATCH ? LIMIT ?)", (match, SELECTIVE_ROWS)).fetchone()[0] < SELECTIVE_ROWS
             if few:
@@ -348,18 +402,42 @@ class CallSearch:
         """How many calls match ``flt``: ``(n, exact)``.
 
         Filters on time, line, direction, duration and recording are counted
-        exactly (from the indexes: tens of ms at a million calls). A number,
-        name or tag search stops counting at ``cap`` matches and answers
-        ``(cap, False)`` ("at least"), so a broad search does not scan the
-        whole log just to say how much it found.
+        exactly, from the indexes; a line filter naming every line there is
+        is left out (the table's own count is much quicker). A number, name or
+        tag search counts through its index, up to ``cap`` matches, and then
+        answers ``(cap, False)`` ("at least"). A count is kept for
+        :data:`COUNT_TTL_S` while no call is added, so paging through a long
+        list counts once.
         """
-        where, args = self._where(flt)
+        if flt.lines and self._all_lines(flt.lines):
+            flt = dataclasses.replace(flt, lines=None)
+        newest = self._db().execute("SELECT max(id) FROM calls").fetchone()[0]
+        key = (flt, cap, newest)
+        now = time.monotonic()
+        hit = self._counts.get(key)
+        if hit is not None and now - hit[0] < COUNT_TTL_S:
+            return hit[1]
+        where, args = self._where(flt, for_count=True)
         body = "SELECT 1 FROM calls" + (" WHERE " + " AND ".join(where) if where else "")
         if flt.number is None and flt.name is None and flt.tag is None:
-            return self._db().execute("SELECT count(*) FROM (%s)" % body, args).fetchone()[0], True
-        n = self._db().execute("SELECT count(*) FROM (%s LIMIT ?)" % body,
-                               args + [cap]).fetchone()[0]
-        return n, n < cap
+            sql = "SELECT count(*) FROM calls" + (" WHERE " + " AND ".join(where)
+                                                  if where else "")
+            result = self._db().execute(sql, args).fetchone()[0], True
+        else:
+            n = self._db().execute("SELECT count(*) FROM (%s LIMIT ?)" % body,
+                                   args + [cap]).fetchone()[0]
+            result = n, n < cap
+        if len(self._counts) > 64:
+            self._counts.clear()
+        self._counts[key] = (now, result)
+        return result
+
+    def _all_lines(self, lines):
+        """Whether ``lines`` names every line any call is on (min and max: index lookups)."""
+        db = self._db()
+        low = db.execute("SELECT min(line) FROM calls").fetchone()[0]
+        high = db.execute("SELECT max(line) FROM calls").fetchone()[0]
+        return low is None or set(range(low, high + 1)) <= set(lines)
 
     def get(self, call_id):
         """The call ``call_id`` (an int) as JSON, or None."""
