@@ -15,6 +15,9 @@ executemany into a temporary database, indexed with
 - ``caller_name``  a caller-ID name (part of one; names are on every tenth
                    call, as many lines send none)
 - ``prev_page``    the newer page before a random cursor (page only)
+- ``count_all`` / ``count_day`` / ``count_number``  the total shown above
+                   the list, counted afresh (query only; the page reuses a
+                   count for 10 s while no call is added)
 
 each measured twice: the query alone (``query_ms``) and the whole page
 through the web app as a supervisor of every line (``page_ms``: access
@@ -180,6 +183,17 @@ def run(quick=False):
             search.search(CallFilter(lines=all_lines), after=at)
             samples.append(time.perf_counter() - t)
         results["next_page.query_ms"] = _stats(samples)
+        # The total shown above the list, counted afresh each time (no reuse).
+        for name, make in (("count_all", lambda: {}), ("count_day", lambda: cases["date_range"]()[0]),
+                           ("count_number", lambda: cases["number_contains"]()[0])):
+            samples = []
+            for _ in range(iterations):
+                flt = CallFilter(lines=all_lines, **make())
+                search._counts.clear()
+                t = time.perf_counter()
+                search.count(flt)
+                samples.append(time.perf_counter() - t)
+            results[name + ".query_ms"] = _stats(samples)
         app, client = _app(tmp, calls_db)
         samples = []
         for _ in range(iterations):
