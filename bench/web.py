@@ -184,7 +184,8 @@ def run(quick=False):
             samples.append(time.perf_counter() - t)
         results["next_page.query_ms"] = _stats(samples)
         # The total shown above the list, counted afresh each time (no reuse).
-        for name, make in (("count_all", lambda: {}), ("count_day", lambda: cases["date_range"]()[0]),
+        for name, make in (("count_all", lambda: {}),
+                           ("count_day", lambda: cases["date_range"]()[0]),
                            ("count_number", lambda: cases["number_contains"]()[0])):
             samples = []
             for _ in range(iterations):
