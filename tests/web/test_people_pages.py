@@ -8,7 +8,6 @@ every screen in the menu.
 
 import csv
 import io
-import json
 import re
 import sqlite3
 
@@ -138,7 +137,7 @@ def test_the_dashboard_says_whether_each_line_records_now(box, people):
     row3 = re.search(r'<tr id="line-3".*?</tr>', dash, re.S).group(0)
     assert 'data-recording="recording"' in row1 and 'id="pause-1"' in row1
     assert "disabled" not in row1.split('id="pause-1"')[1].split(">")[0]
-    # The button stays where it is, greyed out: rows never change under the pointer.
+    # The button keeps its place, disabled (and hidden): rows never change under the pointer.
     assert 'data-recording="none"' in row2 and 'id="pause-2"' in row2
     assert "disabled" in row2.split('id="pause-2"')[1].split(">")[0]
     assert "Not recorded: outbound calls are not recorded" in row3
