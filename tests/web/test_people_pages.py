@@ -8,6 +8,7 @@ every screen in the menu.
 
 import csv
 import io
+import json
 import re
 import sqlite3
 
@@ -329,3 +330,21 @@ def test_the_dashboard_names_a_caller_from_the_phonebook(box, people):
     box.status.set(1, "ringing", {"direction": "in", "number": "01632960777", "name": "J SMITH"})
     row = re.search(r'<tr id="line-1".*?</tr>', page(sam, "/"), re.S).group(0)
     assert "01632960777 J SMITH (Acme Ltd, phonebook)" in row
+
+
+def test_the_wizard_sets_the_zone_and_refuses_an_unknown_one(box):
+    client = box.client()
+    form = box.setup_form(time_zone="Mars/Olympus")
+    form["csrf_token"] = box.token_of(client, "/setup")
+    resp = client.post("/setup", data=form)
+    assert resp.status_code == 400 and "Choose the time zone from the list" in \
+        resp.get_data(as_text=True)
+    assert not box.web.site.setup_complete
+    form.update(time_zone="Europe/Dublin")
+    assert client.post("/setup", data=form).status_code == 302
+    assert box.web.site.settings().time_zone == "Europe/Dublin"
+    # Settings saved before time zones existed read as the default.
+    from web.site import SiteSettings
+    old = json.loads(box.web.site.settings().to_json())
+    del old["time_zone"]
+    assert SiteSettings.from_json(json.dumps(old)).time_zone == "Europe/London"
