@@ -348,3 +348,18 @@ def test_the_wizard_sets_the_zone_and_refuses_an_unknown_one(box):
     old = json.loads(box.web.site.settings().to_json())
     del old["time_zone"]
     assert SiteSettings.from_json(json.dumps(old)).time_zone == "Europe/London"
+
+
+def test_the_training_guide_follows_the_demo_scenario(box):
+    """The guided session's calls are the demo's: it must change when the demo does."""
+    from board.sim.scenario import load_scenario
+    demo = load_scenario("demo")
+    html = page(box.client(), "/help/training")
+    first = demo.calls[0]
+    assert first.line == 1 and first.caller_id.number == "01632960123"
+    assert "orders" in first.tags
+    long_call = [c for c in demo.calls if c.line == 3 and c.direction == "in" and (c.talk_s or 0) >= 60]
+    assert long_call and long_call[0].caller_id.number == "07700900123"
+    assert long_call[0].at_s == 120.0
+    assert "line 3 takes a long call (90 seconds) from 07700 900123" in html
+    assert "+44 1632 960123" in html

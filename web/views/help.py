@@ -25,6 +25,7 @@ TOPICS = {
     "retention": "Retention and deletion",
     "password": "Your password",
     "setup": "Setting up the box",
+    "training": "Training on the simulated box",
 }
 
 
