@@ -10,10 +10,18 @@ executemany into a temporary database, indexed with
 - ``number_contains`` / ``number_prefix``  a number filter (part of a real
                    caller's number, different each time)
 - ``date_range``   one random day
+- ``number_international``  a real caller's number typed in international
+                   form (``+44 ...``), found however the log wrote it
+- ``caller_name``  a caller-ID name (part of one; names are on every tenth
+                   call, as many lines send none)
+- ``prev_page``    the newer page before a random cursor (page only)
+- ``count_all`` / ``count_day`` / ``count_number``  the total shown above
+                   the list, counted afresh (query only; the page reuses a
+                   count for 10 s while no call is added)
 
 each measured twice: the query alone (``query_ms``) and the whole page
 through the web app as a supervisor of every line (``page_ms``: access
-checks, session, query, template). Quick mode uses 100 000 calls and says so.
+checks, session, query, the total count, template). Quick mode uses 100 000 calls and says so.
 """
 
 import os
@@ -24,6 +32,8 @@ import tempfile
 import time
 
 TARGET_P95_MS = 100.0
+SURNAMES = ("SMITH", "JONES", "TAYLOR", "BROWN", "WILLIAMS", "WILSON", "JOHNSON", "DAVIES",
+            "PATEL", "WRIGHT", "KHAN", "EVANS", "THOMAS", "ROBERTS", "WALKER", "HUGHES")
 T0_US = 1_700_000_000_000_000
 
 
@@ -32,6 +42,7 @@ def make_log(path, n_calls, seed=1):
     from firmware.calllog import SCHEMA
     rnd = random.Random(seed)
     numbers = ["0%d%09d" % (rnd.choice((1, 2, 7)), rnd.randrange(10**9)) for _ in range(200_000)]
+    names = ["%s %s" % (rnd.choice("ABCDEFGHJKLMNPRSTW"), rnd.choice(SURNAMES)) for _ in range(500)]
     db = sqlite3.connect(path)
     db.executescript(SCHEMA)
     db.execute("PRAGMA journal_mode=WAL")
@@ -44,9 +55,10 @@ def make_log(path, n_calls, seed=1):
             answered = t + rnd.randrange(2, 30) * 1_000_000 if rnd.random() < 0.8 else None
             ended = (answered or t) + rnd.randrange(5, 900) * 1_000_000
             yield (rnd.randrange(1, 5), "in" if rnd.random() < 0.6 else "out", t, answered,
-                   ended, 1, rnd.choice(numbers))
+                   ended, 1, rnd.choice(numbers),
+                   rnd.choice(names) if rnd.random() < 0.1 else None)
     db.executemany("INSERT INTO calls (line, direction, started_at, answered_at, ended_at, "
-                   "clock_synced, number) VALUES (?, ?, ?, ?, ?, ?, ?)", rows())
+                   "clock_synced, number, name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows())
     db.commit()
     last = db.execute("SELECT max(started_at) FROM calls").fetchone()[0]
     db.close()
@@ -78,8 +90,19 @@ def _cases(rnd, numbers, last_us):
         part = rnd.choice(numbers)[:7]
         return {"number": part, "number_match": "prefix"}, "number=%s&match=prefix" % part
 
+    def international():
+        number = rnd.choice(numbers)
+        typed = "+44 %s %s" % (number[1:5], number[5:])
+        return ({"number": number[1:], "number_match": "contains"},
+                "number=%s&match=contains" % typed.replace("+", "%2B").replace(" ", "+"))
+
+    def name():
+        part = rnd.choice(SURNAMES)[:4].lower()
+        return {"name": part}, "name=%s" % part
+
     return {"first_page": lambda: ({}, ""), "number_contains": contains,
-            "number_prefix": prefix, "date_range": day}
+            "number_prefix": prefix, "date_range": day, "number_international": international,
+            "caller_name": name}
 
 
 def _app(tmp, calls_db):
@@ -160,7 +183,27 @@ def run(quick=False):
             search.search(CallFilter(lines=all_lines), after=at)
             samples.append(time.perf_counter() - t)
         results["next_page.query_ms"] = _stats(samples)
+        # The total shown above the list, counted afresh each time (no reuse).
+        for name, make in (("count_all", lambda: {}),
+                           ("count_day", lambda: cases["date_range"]()[0]),
+                           ("count_number", lambda: cases["number_contains"]()[0])):
+            samples = []
+            for _ in range(iterations):
+                flt = CallFilter(lines=all_lines, **make())
+                search._counts.clear()
+                t = time.perf_counter()
+                search.count(flt)
+                samples.append(time.perf_counter() - t)
+            results[name + ".query_ms"] = _stats(samples)
         app, client = _app(tmp, calls_db)
+        samples = []
+        for _ in range(iterations):
+            at = Cursor(rnd.randrange(T0_US, last_us), 0)
+            t = time.perf_counter()
+            resp = client.get("/calls?before=" + at.encode())
+            samples.append(time.perf_counter() - t)
+            assert resp.status_code == 200, resp.status_code
+        results["prev_page.page_ms"] = _stats(samples)
         for name, make in cases.items():
             samples = []
             for _ in range(iterations):

@@ -43,6 +43,9 @@ ACTIONS = frozenset({
     "playback", "export", "delete", "login", "login_failed", "logout", "config_change",
     "key_slot_add", "key_slot_remove", "password_change", "retention_sweep", "init",
     "legal_hold", "pause", "resume", "quarantine", "repair",
+    # People's work in the web UI: the calls list exported, tags and notes on a
+    # call, the phonebook changed.
+    "export_list", "call_note", "phonebook",
 })
 GENESIS_HASH = "00" * 32
 SCHEMA_VERSION = 1
@@ -59,6 +62,8 @@ CREATE TABLE IF NOT EXISTS audit (
     hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_action ON audit (action, seq);
+-- A call's page lists what was done to that call.
+CREATE INDEX IF NOT EXISTS audit_target ON audit (target, seq);
 -- Stops bugs, not attackers (who can drop these): the log is append-only.
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
@@ -215,12 +220,20 @@ class AuditLog:
         data = canonical_json({"seq": seq, "hash": digest}) + "\n"
         atomic_write(self.head_path, data.encode("ascii"), mode=0o600)
 
-    def entries(self, limit=100, offset=0, action=None, newest_first=True):
+    def entries(self, limit=100, offset=0, action=None, newest_first=True, targets=None):
         """Up to ``limit`` entries after skipping ``offset``, newest first by default.
 
-        ``action`` keeps only entries of that action.
+        ``action`` keeps only entries of that action; ``targets`` (a list of
+        texts) only entries about one of them.
         """
-        where, args = ("WHERE action = ?", [action]) if action is not None else ("", [])
+        conds, args = [], []
+        if action is not None:
+            conds.append("action = ?")
+            args.append(action)
+        if targets is not None:
+            conds.append("target IN (%s)" % ",".join("?" * len(targets)) if targets else "0")
+            args.extend(targets)
+        where = "WHERE " + " AND ".join(conds) if conds else ""
         order = "DESC" if newest_first else "ASC"
         with self._lock:
             rows = self._db.execute(

@@ -32,7 +32,8 @@ from .datadir import (DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cl
 from .policy.callmeta import CallMeta
 from .policy.engine import CallPolicy
 from .keystore import KeyStore
-from .recorder import Alarm, Recorder
+from .bus import Alarm
+from .recorder import Recorder
 from .recovery import preflight
 from .policy.sweeper import RetentionSweeper
 from .recordings import QUARANTINE, RecordingStore

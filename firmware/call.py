@@ -46,6 +46,9 @@ class Call:
     consent: dict = None
     pause_spans: list = field(default_factory=list)
     tags: list = field(default_factory=list)
+    # When keys were pressed during the connected call (wall time, ISO 8601 with
+    # ms), for the call's timeline. Which key is never kept (card numbers).
+    key_times: list = field(default_factory=list)
 
     @property
     def answered(self):

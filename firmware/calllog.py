@@ -7,7 +7,8 @@ Recordings have a table of their own (:mod:`firmware.recordings`); the
 recording policy's outcome is kept per call: ``policy_decision`` ("record",
 "skip", "pending"), ``policy_reason`` (the rule, in words), ``consent`` (JSON:
 the notice given, see :mod:`firmware.policy.consent`) and ``pause_spans``
-(JSON: the PCI pauses); its tags are in ``call_tags``
+(JSON: the PCI pauses) and ``key_times`` (JSON: when keys were pressed in
+the connected call, never which); its tags are in ``call_tags``
 (:mod:`firmware.policy.callmeta`). Digits keyed during a connected call are
 never here.
 """
@@ -20,7 +21,7 @@ import sqlite3
 import threading
 
 from . import datadir
-from .bus import CallAnswered, CallEnded, CallStarted, CallUpdated
+from .bus import Alarm, CallAnswered, CallEnded, CallStarted, CallUpdated
 from .policy.callmeta import SCHEMA as CALLMETA_SCHEMA
 from .recordings import SCHEMA as RECORDINGS_SCHEMA
 
@@ -44,7 +45,8 @@ CREATE TABLE IF NOT EXISTS calls (
     policy_decision TEXT,
     policy_reason TEXT,
     consent       TEXT,
-    pause_spans   TEXT
+    pause_spans   TEXT,
+    key_times     TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at);
 """
@@ -53,7 +55,7 @@ _FIELDS = ("number", "name", "cid_datetime", "cid_standard", "absence", "dial_me
            "policy_decision", "policy_reason")
 # Columns added after the first release: (name, type) added to older databases.
 _ADDED = (("policy_decision", "TEXT"), ("policy_reason", "TEXT"), ("consent", "TEXT"),
-          ("pause_spans", "TEXT"))
+          ("pause_spans", "TEXT"), ("key_times", "TEXT"))
 
 
 log = logging.getLogger(__name__)
@@ -170,16 +172,16 @@ class CallLog:
             call.id = cur.lastrowid
         values = [self._wall(call.answered_us), self._wall(call.ended_us), int(call.extension),
                   call.end_reason, _json(getattr(call, "consent", None)),
-                  _json(getattr(call, "pause_spans", None) or None)]
+                  _json(getattr(call, "pause_spans", None) or None),
+                  _json(getattr(call, "key_times", None) or None)]
         values += [getattr(call, f, None) for f in _FIELDS]
         self._db.execute(
             "UPDATE calls SET answered_at = ?, ended_at = ?, extension = ?, end_reason = ?, "
-            "consent = ?, pause_spans = ?, "
+            "consent = ?, pause_spans = ?, key_times = ?, "
             + ", ".join("%s = ?" % f for f in _FIELDS) + " WHERE id = ?",
             values + [call.id])
 
     def _alarm(self, active, message):
-        from .recorder import Alarm
         log.warning("alarm %s %s: %s", WRITE_ALARM, "on" if active else "off", message)
         if self._bus is not None:
             self._bus.publish(Alarm(line=0, t_us=self._clock.now_us(), kind=WRITE_ALARM,
@@ -262,6 +264,7 @@ def call_json(row):
         "policy_reason": _optional(row, "policy_reason"),
         "consent": _loads(_optional(row, "consent")),
         "pause_spans": _loads(_optional(row, "pause_spans")) or [],
+        "key_times": _loads(_optional(row, "key_times")) or [],
         "tags": (_optional(row, "tags") or "").split(",") if _optional(row, "tags") else [],
     }
 

@@ -19,6 +19,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 
 from .calllog import call_json
 
@@ -30,6 +31,11 @@ _NUMBER_CHARS = re.compile(r"^[0-9*#+]{1,32}$")
 # Below this many matches a number filter is served from its index and the
 # matches sorted; above it, scanning in time order fills a page sooner.
 SELECTIVE_ROWS = 2000
+# A number, name or tag search counts its matches up to this many ("at least").
+COUNT_CAP = 10_000
+# How long a count is reused while no call is added (calls updated in place,
+# e.g. a recording finishing, show in the count within this time).
+COUNT_TTL_S = 10.0
 
 INDEXES = """
 CREATE INDEX IF NOT EXISTS calls_search_started_number ON calls (started_at, number);
@@ -64,6 +70,30 @@ END;
 """
 
 
+# Caller-name searches: the same, over the caller-ID names (case-insensitive).
+NAME_FTS_TABLE = """
+CREATE VIRTUAL TABLE calls_name_fts USING fts5(
+    name, content='calls', content_rowid='id', tokenize='trigram');
+"""
+NAME_FTS_TRIGGERS = """
+CREATE TRIGGER IF NOT EXISTS calls_name_fts_ai AFTER INSERT ON calls
+WHEN new.name IS NOT NULL BEGIN
+    INSERT INTO calls_name_fts (rowid, name) VALUES (new.id, new.name);
+END;
+CREATE TRIGGER IF NOT EXISTS calls_name_fts_ad AFTER DELETE ON calls
+WHEN old.name IS NOT NULL BEGIN
+    INSERT INTO calls_name_fts (calls_name_fts, rowid, name) VALUES ('delete', old.id, old.name);
+END;
+CREATE TRIGGER IF NOT EXISTS calls_name_fts_au AFTER UPDATE OF name ON calls
+WHEN old.name IS NOT new.name BEGIN
+    INSERT INTO calls_name_fts (calls_name_fts, rowid, name)
+        SELECT 'delete', old.id, old.name WHERE old.name IS NOT NULL;
+    INSERT INTO calls_name_fts (rowid, name)
+        SELECT new.id, new.name WHERE new.name IS NOT NULL;
+END;
+"""
+
+
 def ensure_indexes(db_path):
     """Create the indexes searches need (idempotent; quick when they exist).
 
@@ -82,8 +112,15 @@ def ensure_indexes(db_path):
             db.execute("INSERT INTO calls_number_fts (calls_number_fts) VALUES ('rebuild')")
         for statement in FTS_TRIGGERS.split("END;")[:-1]:
             db.execute(statement + "END;")
+        has_name_fts = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'calls_name_fts'"
+                                  ).fetchone()
+        if not has_name_fts:
+            db.execute(NAME_FTS_TABLE)
+            db.execute("INSERT INTO calls_name_fts (calls_name_fts) VALUES ('rebuild')")
+        for statement in NAME_FTS_TRIGGERS.split("END;")[:-1]:
+            db.execute(statement + "END;")
         db.execute("COMMIT")
-        if not has_fts:
+        if not has_fts or not has_name_fts:
             db.execute("ANALYZE")
     finally:
         db.close()
@@ -105,6 +142,10 @@ class CallFilter:
     ``recorded``                 True: only calls with a recording (not deleted)
                                  in the ``recordings`` table; False: only
                                  calls without one
+    ``name``                     part of the caller-ID name (any case), or
+                                 one of ``name_numbers`` (the numbers a
+                                 phonebook gives that name)
+    ``tag``                      calls tagged with this category
     """
 
     since_us: int = None
@@ -115,6 +156,9 @@ class CallFilter:
     number_match: str = "prefix"
     min_duration_s: int = None
     recorded: bool = None
+    name: str = None
+    name_numbers: tuple = ()
+    tag: str = None
 
     def __post_init__(self):
         if self.direction not in (None,) + DIRECTIONS:
@@ -127,6 +171,10 @@ class CallFilter:
             raise ValueError("min_duration_s must not be negative")
         if self.lines is not None and not isinstance(self.lines, tuple):
             raise ValueError("lines must be a tuple")
+        if self.name is not None and not 1 <= len(self.name) <= 64:
+            raise ValueError("a name to search for is 1 to 64 characters")
+        if not isinstance(self.name_numbers, tuple) or len(self.name_numbers) > 500:
+            raise ValueError("name_numbers must be a tuple of at most 500 numbers")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,6 +204,7 @@ class CallSearch:
         self._local = threading.local()
         self._fts = None
         self._recordings = False
+        self._counts = {}       # (filter, cap, newest id) -> (monotonic s, (n, exact))
 
     def _db(self):
         db = getattr(self._local, "db", None)
@@ -166,7 +215,7 @@ class CallSearch:
             self._local.db = db
         return db
 
-    def _where(self, flt):
+    def _where(self, flt, for_count=False):
         where, args = [], []
         if flt.since_us is not None:
             where.append("started_at >= ?")
@@ -184,7 +233,7 @@ class CallSearch:
             where.append("direction = ?")
             args.append(flt.direction)
         if flt.number is not None:
-            where.append(self._number_clause(flt, args))
+            where.append(self._number_clause(flt, args, for_count))
         if flt.min_duration_s:
             where.append("answered_at IS NOT NULL AND ended_at - answered_at >= ?")
             args.append(int(flt.min_duration_s) * 1_000_000)
@@ -194,9 +243,46 @@ class CallSearch:
                              "AND r.state != 'deleted')" % ("" if flt.recorded else "NOT "))
             elif flt.recorded:
                 where.append("0")     # this log has no recordings at all
+        if flt.name is not None:
+            where.append(self._name_clause(flt, args, for_count))
+        if flt.tag is not None:
+            if self._has_table("call_tags"):
+                where.append("id IN (SELECT call_id FROM call_tags WHERE tag = ?)")
+                args.append(flt.tag)
+            else:
+                where.append("0")
         return where, args
 
-    def _number_clause(self, flt, args):
+    def _has_table(self, name):
+        return self._db().execute("SELECT 1 FROM sqlite_master WHERE name = ?",
+                                  (name,)).fetchone() is not None
+
+    def _name_clause(self, flt, args, for_count=False):
+        """The caller-name condition: the name trigram index when the part is long enough.
+
+        Few matches (or counting): the matching ids from the index; many: a
+        scan in time order, which fills a page quickly when matches are common.
+        """
+        like = "%" + flt.name.replace("\\", "\\\\").replace("%", "\\%").replace(
+            "_", "\\_") + "%"
+        clause = "name LIKE ? ESCAPE '\\'"
+        clause_args = [like]
+        if len(flt.name) >= 3 and self._has_table("calls_name_fts"):
+            match = '"%s"' % flt.name.replace('"', '""')
+            few = for_count or self._db().execute(
+                "SELECT count(*) FROM (SELECT 1 FROM calls_name_fts WHERE calls_name_fts "
+                "MATCH ? LIMIT ?)", (match, SELECTIVE_ROWS)).fetchone()[0] < SELECTIVE_ROWS
+            if few:
+                clause = ("id IN (SELECT rowid FROM calls_name_fts WHERE calls_name_fts "
+                          "MATCH ?) AND " + clause)
+                clause_args = [match, like]
+        if flt.name_numbers:
+            clause = "((%s) OR number IN (%s))" % (clause, ",".join("?" * len(flt.name_numbers)))
+            clause_args.extend(flt.name_numbers)
+        args.extend(clause_args)
+        return clause
+
+    def _number_clause(self, flt, args, for_count=False):
         """The number condition, shaped by how many calls the number matches."""
         db = self._db()
         if flt.number_match == "prefix":
@@ -212,7 +298,7 @@ class CallSearch:
             return "number >= ? AND number < ?" if few else "+number >= ? AND +number < ?"
         if len(flt.number) >= 3 and self._has_fts():
             match = '"%s"' % flt.number
-            few = db.execute(
+            few = for_count or db.execute(
                 "SELECT count(*) FROM (SELECT 1 FROM calls_number_fts WHERE calls_number_fts "
                 "MATCH ? LIMIT ?)", (match, SELECTIVE_ROWS)).fetchone()[0] < SELECTIVE_ROWS
             if few:
@@ -238,23 +324,45 @@ class CallSearch:
             % ",".join("?" * len(ids)), list(ids)).fetchall()
         return {row[0]: row[1] for row in rows}     # the newest wins
 
+    def tags_of(self, ids):
+        """``{call id: [tag, ...]}`` for the calls ``ids`` (sorted tags)."""
+        if not ids or not self._has_table("call_tags"):
+            return {}
+        out = {}
+        for call_id, tag in self._db().execute(
+                "SELECT call_id, tag FROM call_tags WHERE call_id IN (%s) ORDER BY tag"
+                % ",".join("?" * len(ids)), [int(i) for i in ids]):
+            out.setdefault(call_id, []).append(tag)
+        return out
+
+    def tags_in_use(self):
+        """Every tag on some call, sorted (for pick lists)."""
+        if not self._has_table("call_tags"):
+            return []
+        return [r[0] for r in self._db().execute("SELECT DISTINCT tag FROM call_tags ORDER BY tag")]
+
     def _has_fts(self):
         if self._fts is None:
             self._fts = self._db().execute(
                 "SELECT 1 FROM sqlite_master WHERE name = 'calls_number_fts'").fetchone() is not None
         return self._fts
 
-    def search(self, flt=CallFilter(), after=None, limit=50):
+    def search(self, flt=CallFilter(), after=None, limit=50, before=None):
         """One page of calls matching ``flt``, newest first.
 
         :param after: a :class:`Cursor` from the previous page, or None
         :param limit: page size, 1 to :data:`PAGE_MAX`
+        :param before: a :class:`Cursor` (the first call of a page): the page
+            of newer calls just before it, instead (``after`` is ignored)
         :returns: ``(calls, next_cursor)``; ``calls`` in the JSON shape of
             :func:`firmware.calllog.call_json` plus ``duration_s``;
-            ``next_cursor`` is None on the last page
+            ``next_cursor`` is None on the last page (with ``before``: None
+            when there are no newer calls than this page)
         """
         if not 1 <= limit <= PAGE_MAX:
             raise ValueError("limit must be from 1 to %d" % PAGE_MAX)
+        if before is not None:
+            return self._newer(flt, before, limit)
         db = self._db()
         where, args = self._where(flt)
         if after is not None:
@@ -274,6 +382,62 @@ class CallSearch:
         calls = [self._json(row, states.get(row["id"])) for row in rows]
         cursor = Cursor(rows[-1]["started_at"], rows[-1]["id"]) if more else None
         return calls, cursor
+
+    def _newer(self, flt, before, limit):
+        """The ``limit`` calls just newer than ``before``, newest first, and whether more are."""
+        where, args = self._where(flt)
+        where.append("(started_at, id) > (?, ?)")
+        args.extend([before.started_at, before.id])
+        sql = ("SELECT * FROM calls WHERE " + " AND ".join(where)
+               + " ORDER BY started_at ASC, id ASC LIMIT ?")
+        rows = self._db().execute(sql, args + [limit + 1]).fetchall()
+        more = len(rows) > limit
+        rows = list(reversed(rows[:limit]))
+        states = self._recording_states([row["id"] for row in rows])
+        calls = [self._json(row, states.get(row["id"])) for row in rows]
+        cursor = Cursor(rows[0]["started_at"], rows[0]["id"]) if more else None
+        return calls, cursor
+
+    def count(self, flt=CallFilter(), cap=COUNT_CAP):
+        """How many calls match ``flt``: ``(n, exact)``.
+
+        Filters on time, line, direction, duration and recording are counted
+        exactly, from the indexes; a line filter naming every line there is
+        is left out (the table's own count is much quicker). A number, name or
+        tag search counts through its index, up to ``cap`` matches, and then
+        answers ``(cap, False)`` ("at least"). A count is kept for
+        :data:`COUNT_TTL_S` while no call is added, so paging through a long
+        list counts once.
+        """
+        if flt.lines and self._all_lines(flt.lines):
+            flt = dataclasses.replace(flt, lines=None)
+        newest = self._db().execute("SELECT max(id) FROM calls").fetchone()[0]
+        key = (flt, cap, newest)
+        now = time.monotonic()
+        hit = self._counts.get(key)
+        if hit is not None and now - hit[0] < COUNT_TTL_S:
+            return hit[1]
+        where, args = self._where(flt, for_count=True)
+        body = "SELECT 1 FROM calls" + (" WHERE " + " AND ".join(where) if where else "")
+        if flt.number is None and flt.name is None and flt.tag is None:
+            sql = "SELECT count(*) FROM calls" + (" WHERE " + " AND ".join(where)
+                                                  if where else "")
+            result = self._db().execute(sql, args).fetchone()[0], True
+        else:
+            n = self._db().execute("SELECT count(*) FROM (%s LIMIT ?)" % body,
+                                   args + [cap]).fetchone()[0]
+            result = n, n < cap
+        if len(self._counts) > 64:
+            self._counts.clear()
+        self._counts[key] = (now, result)
+        return result
+
+    def _all_lines(self, lines):
+        """Whether ``lines`` names every line any call is on (min and max: index lookups)."""
+        db = self._db()
+        low = db.execute("SELECT min(line) FROM calls").fetchone()[0]
+        high = db.execute("SELECT max(line) FROM calls").fetchone()[0]
+        return low is None or set(range(low, high + 1)) <= set(lines)
 
     def get(self, call_id):
         """The call ``call_id`` (an int) as JSON, or None."""
@@ -297,3 +461,58 @@ class CallSearch:
         if db is not None:
             db.close()
             self._local.db = None
+
+
+# How a country writes its numbers: international code and national trunk prefix.
+_DIALLING = {"uk": ("44", "0"), "us": ("1", "1")}
+
+
+def search_number(text, country, match):
+    """The digits to search the call log for, from a number as a person typed it.
+
+    Spaces, dots, dashes and brackets go. An international form
+    (``+44 1632 960777``, ``0044 1632 960777``) and the national one
+    (``01632 960777``) find the same calls: for a "contains" search both
+    become the national significant number (``1632960777``), which is part of
+    the number however the call log wrote it; for a "prefix" search they
+    become the national form (``01632960777``), which is how caller ID sends
+    UK numbers. Anything else (part of a number, an extension) is searched
+    as typed.
+
+    :returns: the digits (``0-9 * # +``), or ``""`` when nothing is left
+    """
+    n = re.sub(r"[\s().\-/]", "", text or "")
+    code, trunk = _DIALLING.get(country, _DIALLING["uk"])
+    significant = None
+    for intl in ("+" + code, "00" + code) + (("011" + code,) if country == "us" else ()):
+        if n.startswith(intl) and len(n) > len(intl):
+            significant = n[len(intl):]
+            break
+    if significant is None and country != "us" and n.startswith(trunk) \
+            and not n.startswith("00") and len(n) > 6:
+        significant = n[len(trunk):]
+    if significant is None and country == "us" and n.isdigit():
+        if n.startswith("1") and len(n) == 11:
+            significant = n[1:]
+        elif len(n) == 10:
+            significant = n
+    if significant is None:
+        return n
+    if match == "contains":
+        return significant
+    return (trunk if country != "us" else "") + significant
+
+
+def number_forms(number, country):
+    """The ways the call log may hold ``number``: national and international forms."""
+    n = re.sub(r"[\s().\-/]", "", number or "")
+    code, trunk = _DIALLING.get(country, _DIALLING["uk"])
+    national = search_number(n, country, "prefix")
+    significant = search_number(n, country, "contains")
+    forms = {n, national}
+    if significant != n or national != n or (country == "us" and len(n) == 10
+                                              and n.isdigit()):
+        forms.add("+" + code + significant)
+        if country == "us":
+            forms.update((significant, "1" + significant))
+    return tuple(sorted(f for f in forms if f))

@@ -96,6 +96,7 @@ def _call_log(data_dir, hint=""):
 
 def cmd_calls(args):
     """Print the call log (opened read-only: a full or read-only card can be read)."""
+    from . import words
     from .calllog import CallLog, dumps
     from .clock import SimClock
     path = _call_log(args.data_dir, " (run the box with --data-dir %s first)" % args.data_dir)
@@ -105,10 +106,13 @@ def cmd_calls(args):
             if args.json:
                 print(dumps(call))
             else:
-                print("%5d  line %d  %-3s  %s  %-8s  %s %s" % (
+                # The same plain words as the web pages (firmware.words).
+                print("%5d  line %d  %-3s  %s  %-8s  %-14s  %s  %s %s" % (
                     call["id"], call["line"], call["direction"], call["started_at"],
-                    "answered" if call["answered"] else "-", call["number"] or "",
-                    call["name"] or ""))
+                    "answered" if call["answered"] else "-",
+                    words.say("recording", call["recording"]) or "No recording",
+                    words.say("decision", call["policy_decision"]) or "-",
+                    call["number"] or "", call["name"] or ""))
     finally:
         calllog.close()
     return 0

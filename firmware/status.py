@@ -52,6 +52,10 @@ class LineStatus:
                     "absence": call.absence,
                     "started_at": iso_ms(self._clock.wall_at(call.started_us)),
                     "answered": call.answered,
+                    # The recording policy's verdict so far (the dashboard says
+                    # whether the call is being recorded, and why not).
+                    "policy_decision": getattr(call, "policy_decision", None),
+                    "policy_reason": getattr(call, "policy_reason", None),
                 }
             self._changed()
 

@@ -6,35 +6,29 @@ a simulated box. One blueprint per resource, in ``web/views/``; who may call
 what is declared on each view and enforced in :mod:`web.security`.
 """
 
-import datetime
 import os
 
 from flask import Flask, current_app, g, render_template, request
 
+from firmware import words
 from firmware.errors import TamperError
+from firmware.localtime import DEFAULT_ZONE, LocalTime, duration_text, iso_to_us, zone_names
 from telephony import countries
 
 from . import security
 from .accounts import ROLE_LABELS, Accounts
 from .db import WebDb
+from .phonebook import CallNotes, Phonebook
 from .services import Services, WebConfig
 from .sessions import Sessions
 from .site import Site
 from .throttle import Throttle
-from .views import (api, audit, auth, calls, consent, dashboard, retention, rules, settings,
-                    setup, users)
+from .views import (api, audit, auth, calls, consent, dashboard, help, phonebook, retention,
+                    rules, settings, setup, users)
 
 __all__ = ["create_app", "Services", "WebConfig", "Web"]
 
-STATE_LABELS = {
-    "idle": "Idle",
-    "alerting": "Incoming (caller ID)",
-    "ringing": "Ringing",
-    "dialling": "Dialling",
-    "connected": "On a call",
-    "cleared": "Far end hung up",
-    "fault": "Line fault",
-}
+STATE_LABELS = words.STATES
 
 
 class Web:
@@ -50,6 +44,16 @@ class Web:
         self.sessions = Sessions(self.db, clock, config.idle_timeout_s, config.session_max_age_s)
         self.throttle = Throttle(self.db, clock)
         self.site = Site(self.db)
+        self.phonebook = Phonebook(self.db, services.wall_us)
+        self.notes = CallNotes(self.db, services.wall_us)
+
+    def local_time(self):
+        """A :class:`LocalTime` in the box's zone (the site settings'; Europe/London before)."""
+        settings = self.site.settings()
+        zone = settings.time_zone if settings is not None else DEFAULT_ZONE
+        if getattr(self, "_local_time", None) is None or self._local_time.zone_name != zone:
+            self._local_time = LocalTime(zone)
+        return self._local_time
 
     @property
     def n_lines(self):
@@ -60,11 +64,22 @@ class Web:
         self.db.close()
 
 
-def _iso_us(wall_us):
-    if wall_us is None:
+def _when(value):
+    """A time for people, in the box's zone: µs since the epoch or an ISO 8601 UTC string."""
+    if value is None or value == "":
         return ""
-    t = datetime.datetime.fromtimestamp(wall_us / 1e6, datetime.timezone.utc)
-    return t.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, str):
+        value = iso_to_us(value)
+    return security.lk().local_time().when(value)
+
+
+def _ago(value):
+    """``3 min ago`` (against the box's wall clock)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = iso_to_us(value)
+    return LocalTime.ago(value, security.lk().services.wall_us())
 
 
 def _bytes(n):
@@ -90,7 +105,7 @@ def create_app(services, config):
     web.sessions.clear_all()
     app.extensions["linekeeper"] = web
     for module in (auth, setup, dashboard, calls, audit, users, settings, rules, consent,
-                   retention, api):
+                   retention, api, help, phonebook):
         app.register_blueprint(module.bp)
     security.check_declared(app)
 
@@ -98,8 +113,10 @@ def create_app(services, config):
     app.before_request(security.before_request)
     app.after_request(security.after_request)
     app.jinja_env.globals.update(
-        csrf_token=security.csrf_token, state_label=lambda s: STATE_LABELS.get(s, s),
-        role_labels=ROLE_LABELS, countries=countries.box_countries, iso_us=_iso_us, human_bytes=_bytes,
+        csrf_token=security.csrf_token, state_label=lambda s: words.say("state", s),
+        say=words.say, audit_fields=words.audit_fields, zone_names=zone_names,
+        role_labels=ROLE_LABELS, countries=countries.box_countries, iso_us=_when, when=_when,
+        ago=_ago, duration=duration_text, human_bytes=_bytes, iso_to_us=iso_to_us,
         cert_fingerprint=services.cert_fingerprint)
 
     @app.context_processor

@@ -1,4 +1,5 @@
-"""``DATA_DIR/web.db``: accounts, sessions, login throttling and site settings.
+"""``DATA_DIR/web.db``: accounts, sessions, login throttling, site settings,
+the phonebook and notes on calls.
 
 One SQLite file in WAL mode with ``synchronous=FULL`` (an account change or
 a finished setup must survive a power cut). Session ids and setup codes are
@@ -41,6 +42,19 @@ CREATE TABLE IF NOT EXISTS site (
     key           TEXT PRIMARY KEY,
     value         TEXT NOT NULL           -- JSON
 );
+CREATE TABLE IF NOT EXISTS phonebook (
+    number        TEXT PRIMARY KEY,       -- international form, e.g. +441632960777
+    name          TEXT NOT NULL,
+    updated_us    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS call_notes (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id       INTEGER NOT NULL,
+    note          TEXT NOT NULL,
+    by_user       TEXT NOT NULL,
+    at_us         INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS call_notes_call ON call_notes (call_id, id);
 """
 
 

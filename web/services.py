@@ -33,9 +33,12 @@ class RecordingService(Protocol):
     """What the web layer needs of recordings (issue 4 provides the real one).
 
     ``recording_info(call_id)``  ``{"state", "duration_s", "mime_type", "size",
-                                 "legal_hold"}`` or None when the call has no
-                                 recording; ``size`` is the decrypted stream's
-                                 length in bytes
+                                 "legal_hold", "started_us"}`` or None when the
+                                 call has no recording; ``size`` is the
+                                 decrypted stream's length in bytes;
+                                 ``started_us`` (optional) the wall time of its
+                                 first sample, which places it on the call's
+                                 timeline
     ``open_audio(call_id, key)`` a seekable binary file of the decrypted stream
                                  (decrypted on the fly as it is read), for the
                                  unlocked ``key`` (a RecordingKey); the caller
@@ -243,7 +246,8 @@ class StoreRecordings:
         ogg = codec.file_extension(row["profile"]) == ".ogg"
         return {"state": row["state"], "duration_s": row["duration_s"],
                 "mime_type": "audio/ogg" if ogg else "audio/wav", "size": None,
-                "legal_hold": self.meta.legal_hold(call_id) is not None}
+                "legal_hold": self.meta.legal_hold(call_id) is not None,
+                "started_us": row["started_at"]}
 
     def open_audio(self, call_id, recording_key):
         import io
@@ -303,6 +307,9 @@ class Services:
                     then only show that there is no configuration to edit
     ``consent``     a :class:`BoxConsent`, or None (no announcement to manage)
     ``live``        a :class:`LiveCallControl` (PCI pause and resume), or None
+    ``call_tags``   tags on calls (:class:`firmware.policy.callmeta.CallMeta`:
+                    ``tags``, ``add_tags``, ``remove_tag``), or None: tags
+                    are then shown but cannot be changed
     ``wall_us``     the box's time in µs since the epoch, for audit entries
     ``session_clock_us`` real time in µs, for session timeouts and login
                     throttling (people's time, even when the box runs on
@@ -322,6 +329,7 @@ class Services:
     box_config: Optional[BoxConfigStore] = None
     consent: Optional[BoxConsent] = None
     live: Optional[LiveCallControl] = None
+    call_tags: Optional[Any] = None
     wall_us: Callable[[], int] = _wall_us
     session_clock_us: Callable[[], int] = _wall_us
     cert_fingerprint: Optional[str] = None
@@ -369,6 +377,7 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
     from firmware.audit import AuditLog
     from firmware.callsearch import CallSearch, ensure_indexes
     from firmware.keystore import KeyStore
+    from firmware.policy.callmeta import CallMeta
 
     data_dir = box.data_dir
     config_store = BoxConfigStore(data_dir, getattr(box, "apply_config", None))
@@ -395,6 +404,7 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
         apply_settings=site_settings_applier(config_store, audit, box.clock.wall_us),
         setup_defaults=notice_defaults_applier(config_store, audit, box.clock.wall_us),
         live=getattr(box, "policy", None),
+        call_tags=CallMeta(calls_db),
         wall_us=box.clock.wall_us,
         cert_fingerprint=cert_fingerprint,
     )

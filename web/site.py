@@ -16,6 +16,7 @@ import datetime
 import json
 import re
 
+from firmware.localtime import DEFAULT_ZONE, check_zone
 from telephony import countries
 
 ICO_NUMBER = re.compile(r"^Z[A-Z0-9][0-9]{6}$")
@@ -39,6 +40,7 @@ class SiteSettings:
     purpose: str
     country: str
     lines: tuple              # of LineSetting
+    time_zone: str = DEFAULT_ZONE     # IANA name: every time on the pages is shown in it
 
     def to_json(self):
         data = dataclasses.asdict(self)
@@ -61,7 +63,8 @@ def parse_site_form(form, n_lines):
     """``(SiteSettings or None, {field: message})`` from a submitted form.
 
     Fields: ``organisation``, ``ico_number``, ``ico_renewal`` (YYYY-MM-DD),
-    ``purpose``, ``country``, and ``line-N-name`` / ``line-N-mode``
+    ``purpose``, ``country``, ``time_zone`` (an IANA name such as
+    ``Europe/London``; empty means that), and ``line-N-name`` / ``line-N-mode``
     ("record" or "private") for each line 1..``n_lines``.
     """
     errors = {}
@@ -89,6 +92,12 @@ def parse_site_form(form, n_lines):
             errors["ico_renewal"] = "Enter the renewal date as YYYY-MM-DD."
     else:
         ico_number = ico_renewal = ""
+    time_zone = get("time_zone") or DEFAULT_ZONE
+    try:
+        check_zone(time_zone)
+    except ValueError:
+        errors["time_zone"] = ("Choose the time zone from the list (for example "
+                               "Europe/London).")
     purpose = get("purpose")
     if len(purpose) < 10:
         errors["purpose"] = ("Say why calls are recorded (for example \"to keep a record of "
@@ -109,7 +118,7 @@ def parse_site_form(form, n_lines):
     if errors:
         return None, errors
     return SiteSettings(organisation, ico_number, ico_renewal, purpose, country,
-                        tuple(lines)), {}
+                        tuple(lines), time_zone), {}
 
 
 class Site:
@@ -151,11 +160,11 @@ class Site:
 
 def form_values(settings, n_lines):
     """The form fields (as :func:`parse_site_form` reads them) for ``settings`` or defaults."""
-    values = {"country": "uk"}
+    values = {"country": "uk", "time_zone": DEFAULT_ZONE}
     if settings is not None:
         values.update(organisation=settings.organisation, ico_number=settings.ico_number,
                       ico_renewal=settings.ico_renewal, purpose=settings.purpose,
-                      country=settings.country)
+                      country=settings.country, time_zone=settings.time_zone)
     for n in range(1, n_lines + 1):
         line = settings.line(n) if settings is not None else LineSetting(n, "Line %d" % n, True)
         values["line-%d-name" % n] = line.name

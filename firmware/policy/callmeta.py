@@ -73,6 +73,12 @@ class CallMeta:
             raise
         self._db.execute("COMMIT")
 
+    def remove_tag(self, call_id, tag):
+        """Take ``tag`` off call ``call_id``; True when it was there."""
+        cur = self._db.execute("DELETE FROM call_tags WHERE call_id = ? AND tag = ?",
+                               (int(call_id), tag))
+        return cur.rowcount > 0
+
     def tags(self, call_id):
         """The sorted tags of call ``call_id``."""
         rows = self._db.execute("SELECT tag FROM call_tags WHERE call_id = ? ORDER BY tag",

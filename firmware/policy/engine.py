@@ -31,6 +31,7 @@ import sqlite3
 import threading
 
 from ..bus import CallAnswered, CallEnded, CallStarted, CallUpdated
+from ..calllog import iso_ms
 from ..errors import LinekeeperError
 from . import rules
 from .buttons import Buttons
@@ -44,6 +45,9 @@ KEY_GAP_US = 3_000_000      # keys further apart than this are not one code
 
 class PolicyError(LinekeeperError, ValueError):
     """A request the policy cannot carry out (no call on the line, nothing to resume)."""
+
+
+MAX_KEY_TIMES = 200       # key presses kept per call for its timeline
 
 
 class _Live:
@@ -231,6 +235,11 @@ class CallPolicy:
                 live.keys = ""
             live.last_key_us = t_us
             live.keys = (live.keys + digit)[-8:]
+            # Only when, never which: the call's timeline shows that a key was
+            # pressed; the digits (a card number?) are kept nowhere. The call
+            # log stores it with the call's next update (at the latest its end).
+            if len(live.call.key_times) < MAX_KEY_TIMES:
+                live.call.key_times.append(iso_ms(self._wall(t_us)))
             pci, demand = self.settings.pci, self.settings.rules.on_demand
             if pci.pause_code and live.keys.endswith(pci.pause_code):
                 live.keys = ""

@@ -69,7 +69,7 @@ class _Refusing:
 
 def test_writes_the_card_refuses_wait_in_memory_raise_an_alarm_and_are_retried(tmp_path):
     from firmware.call import Call
-    from firmware.recorder import Alarm
+    from firmware.bus import Alarm
     clock = SimClock(start_wall_us=1_772_442_000_000_000)
     bus = EventBus(strict=True)
     alarms = []

@@ -125,3 +125,63 @@ def test_recorded_follows_the_recordings_table(db_path):
     assert {c["id"] for c in all_pages(search, CallFilter(recorded=False))} == \
         set(range(1, 101)) - {3, 4, 6}
     assert search.get(5)["recording_state"] == "deleted"
+
+
+def _name(db_path, call_id, name):
+    db = sqlite3.connect(db_path)
+    db.execute("UPDATE calls SET name = ? WHERE id = ?", (name, call_id))
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize("flt,expected", [
+    (CallFilter(), (100, True)),
+    (CallFilter(lines=(1, 2, 3)), (100, True)),                 # every line: left out
+    (CallFilter(lines=(2,)), (33, True)),
+    (CallFilter(direction="in", lines=(1, 2)), (34, True)),
+    (CallFilter(number="42", number_match="contains"), (1, True)),
+    (CallFilter(number="0207946", number_match="contains"), (100, True)),
+])
+def test_count(db_path, flt, expected):
+    assert CallSearch(db_path).count(flt) == expected
+
+
+def test_a_broad_search_counts_up_to_the_cap(db_path):
+    assert CallSearch(db_path).count(CallFilter(number="0207", number_match="contains"),
+                                     cap=10) == (10, False)
+
+
+def test_name_search_any_case_through_the_index_and_phonebook_numbers(db_path):
+    _name(db_path, 5, "J SMITH")
+    _name(db_path, 9, "Smithers Ltd")
+    search = CallSearch(db_path)
+    for part in ("smith", "SMI", "Smit"):
+        calls, _ = search.search(CallFilter(name=part))
+        assert [c["id"] for c in calls] == [9, 5], part
+    assert search.count(CallFilter(name="smith")) == (2, True)
+    calls, _ = search.search(CallFilter(name="sm"))                  # too short for trigrams
+    assert [c["id"] for c in calls] == [9, 5]
+    calls, _ = search.search(CallFilter(name="acme", name_numbers=("02079460042",)))
+    assert [c["id"] for c in calls] == [43]
+    calls, _ = search.search(CallFilter(name="100%_"))
+    assert calls == []
+
+
+def test_newer_pages_walk_back(db_path):
+    search = CallSearch(db_path)
+    first, cursor = search.search(CallFilter(), limit=10)
+    second, _ = search.search(CallFilter(), after=cursor, limit=10)
+    back, more = search.search(CallFilter(), before=Cursor(second[0]["started_us"],
+                                                           second[0]["id"]), limit=10)
+    assert back == first and more is None
+    back, more = search.search(CallFilter(), before=Cursor(second[5]["started_us"],
+                                                           second[5]["id"]), limit=10)
+    assert [c["id"] for c in back] == list(range(95, 85, -1)) and more is not None
+
+
+@pytest.mark.parametrize("typed", ["+44 1632 960777", "01632 960777", "01632960777",
+                                   "0044 1632 960777"])
+def test_number_forms_find_the_same_digits(typed):
+    from firmware.callsearch import search_number
+    assert search_number(typed, "uk", "contains") == "1632960777"
+    assert search_number(typed, "uk", "prefix") == "01632960777"

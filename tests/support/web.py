@@ -12,6 +12,7 @@ from firmware.calllog import SCHEMA
 from firmware.callsearch import CallSearch, ensure_indexes
 from firmware.clock import SimClock
 from firmware.keystore import Argon2Params, KeyStore
+from firmware.policy.callmeta import CallMeta
 from firmware.policy.sweeper import RetentionSweeper
 from firmware.recordings import RecordingStore
 from web import Services, WebConfig, create_app
@@ -212,6 +213,7 @@ class Box:
             retention=self.sweeper,
             box_config=self.config_store,
             consent=BoxConsent(self.data_dir, self.config_store, self._play),
+            call_tags=CallMeta(str(data / "calls.db")),
             health=lambda: {
                 "disk_free_bytes": 10**9,
                 "disk_total_bytes": 4 * 10**9,

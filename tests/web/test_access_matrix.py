@@ -45,13 +45,16 @@ MATRIX = {
     ("POST", "retention.save"): {INST},
     ("POST", "retention.confirm_clock"): {INST},
     ("GET", "retention.deletions"): {INST, AUD},
-    ("GET", "calls.index"): {SUP},
-    ("GET", "calls.detail"): {SUP},
+    ("GET", "calls.index"): {SUP, AUD},
+    ("GET", "calls.export_list"): {SUP, AUD},
+    ("GET", "calls.detail"): {SUP, AUD},
     ("GET", "calls.audio"): {SUP},
     ("POST", "calls.export"): {SUP},
     ("POST", "calls.hold"): {SUP},
+    ("POST", "calls.tags"): {SUP},
+    ("POST", "calls.notes"): {SUP},
     ("GET", "audit.index"): {AUD},
-    ("GET", "users.index"): {INST},
+    ("GET", "users.index"): {INST, AUD},
     ("POST", "users.create"): {INST},
     ("POST", "users.update"): {INST},
     ("POST", "users.set_password"): {INST},
@@ -62,11 +65,19 @@ MATRIX = {
     ("GET", "api.status"): LOGGED_IN,
     ("GET", "api.health_json"): LOGGED_IN,
     ("GET", "api.events"): LOGGED_IN,
+    ("GET", "help.index"): EVERYONE,
+    ("GET", "help.topic"): EVERYONE,
+    ("GET", "phonebook.index"): {SUP},
+    ("POST", "phonebook.save"): {SUP},
+    ("POST", "phonebook.delete"): {SUP},
+    ("POST", "phonebook.import_csv"): {SUP},
+    ("GET", "phonebook.export_csv"): {SUP},
 }
 
 # The matrix's user for each role (see the `people` fixture).
 USERS = {INST: "ivan", SUP: "sam", AUD: "audrey"}
-SAMPLE_ARGS = {"call_id": 1, "name": "nobody", "filename": "style.css", "line": 1}
+SAMPLE_ARGS = {"call_id": 1, "name": "nobody", "filename": "style.css", "line": 1,
+               "topic": "calls"}
 
 
 def routes(app):

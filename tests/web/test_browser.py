@@ -103,6 +103,7 @@ def log_in(page, base, name, password):
     page.wait_for_selector("#logout")
 
 
+@pytest.mark.slow
 def test_fresh_box_to_audited_playback(box, page):
     base = box["url"]
 
@@ -153,15 +154,17 @@ def test_fresh_box_to_audited_playback(box, page):
     call_id = first.get_attribute("id").split("-")[1]
     shot(page, "06-calls-list")
 
-    # 6. Its page plays the recording: the audio element loads, as long as the call
-    #    (its talk time plus the pre-roll every recording starts with).
+    # 6. Its page plays the recording: nothing is fetched until play is pressed
+    #    (preload="none"); then the audio loads, as long as the call (its talk
+    #    time plus the pre-roll every recording starts with).
     first.locator("a").first.click()
     page.wait_for_selector("#player")
+    assert page.evaluate("document.getElementById('player').readyState") == 0
+    page.evaluate("() => { const p = document.getElementById('player'); p.muted = true; "
+                  "return p.play(); }")
     page.wait_for_function("document.getElementById('player').readyState >= 1")
     duration = page.evaluate("document.getElementById('player').duration")
     assert abs(duration - (TALK_S + PREROLL_S)) < 0.5, duration
-    page.evaluate("() => { const p = document.getElementById('player'); p.muted = true; "
-                  "return p.play(); }")
     page.wait_for_function("document.getElementById('player').currentTime > 0.2")
     shot(page, "07-call-playing")
 

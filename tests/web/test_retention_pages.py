@@ -115,7 +115,8 @@ def test_the_deletion_log_page_verifies_and_shows_an_edit(box, people):
     assert box.sweeper.sweep().deleted == 3
     box.recordings.audio.pop(1)        # the fake recordings follow the store
     page = people["sam"].get("/calls/1").get_data(as_text=True)
-    assert 'deleted on 2026-04-11 09:00:00 UTC by the retention rule "default"' in page
+    # In the box's zone (Europe/London: BST from 29 March).
+    assert 'deleted on Sat 11 Apr 2026, 10:00:00 BST by the retention rule "default"' in page
     page = people["audrey"].get("/retention/deletions").get_data(as_text=True)
     assert 'id="log-ok"' in page and "3 entries" in page
     assert "0207946" not in page            # the numbers of the calls are not in the log

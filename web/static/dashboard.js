@@ -1,31 +1,41 @@
 // Live line states over server-sent events; the page works without it.
+// The server sends every text already in words and in the box's time zone
+// (line.text, line.recording), so this file holds no words of its own.
 (function () {
   "use strict";
-  var labels = {idle: "Idle", alerting: "Incoming (caller ID)", ringing: "Ringing",
-                dialling: "Dialling", connected: "On a call", cleared: "Far end hung up",
-                fault: "Line fault"};
   if (!window.EventSource) return;
   var source = new EventSource("/api/events");
+  function setText(el, text) {
+    if (el && el.textContent !== text) el.textContent = text;   // no churn for screen readers
+  }
   source.onmessage = function (msg) {
     var snap = JSON.parse(msg.data);
-    document.getElementById("now").textContent = snap.now + (snap.clock_synced ? "" : " (clock not synchronised)");
+    setText(document.getElementById("now"), snap.now_text || "");
     snap.lines.forEach(function (l) {
       var row = document.getElementById("line-" + l.line);
       if (!row) return;
       row.dataset.state = l.state;
+      row.dataset.recording = l.recording.state;
       row.className = "state-" + l.state;
-      row.querySelector(".state").textContent = labels[l.state] || l.state;
-      row.querySelector(".since").textContent = l.since || "";
-      var c = l.call, text = "";
-      if (c) {
-        text = (c.direction === "in" ? "Inbound " : "Outbound ") +
-               (c.number || (c.absence ? "withheld" : "")) + " " + (c.name || "");
+      setText(row.querySelector(".state"), l.text.state);
+      setText(row.querySelector(".since"), l.text.since ? "since " + l.text.since : "");
+      setText(row.querySelector(".call"), l.text.call);
+      setText(row.querySelector(".faults"), l.text.faults);
+      var rec = document.getElementById("rec-" + l.line);
+      if (rec) {
+        rec.className = "rec rec-" + l.recording.state;
+        setText(rec.querySelector(".rec-text"), l.recording.text);
       }
-      row.querySelector(".call").textContent = text;
-      row.querySelector(".faults").textContent = l.faults.join(", ");
-      // The pause button only means something while a call is up.
+      // A pause begun or ended elsewhere (keypad, button, timeout) swaps
+      // Pause for Resume: the server draws that form, in the same place.
+      if (row.querySelector(".pause-btn") &&
+          (document.getElementById("resume-" + l.line) !== null) !== l.paused) {
+        window.location.reload();
+        return;
+      }
+      // The button stays where it is; it is only usable while a recording runs.
       var pause = document.getElementById("pause-" + l.line);
-      if (pause) pause.hidden = !(l.state === "connected" || l.state === "dialling");
+      if (pause) pause.disabled = l.recording.state !== "recording";
     });
   };
   source.onerror = function () {

@@ -21,8 +21,11 @@ import secrets
 from flask import (Blueprint, Response, abort, g, redirect, render_template, request,
                    send_file, url_for)
 
-from firmware.callsearch import CallFilter, Cursor
+from firmware.callsearch import CallFilter, Cursor, search_number
 
+from firmware.localtime import duration_text, iso_to_us
+
+from .. import callstory
 from ..security import audit, form_errors, lk, roles, unlocked_key
 
 bp = Blueprint("calls", __name__)
@@ -34,15 +37,30 @@ EXPORT_FORMATS = ("ogg", "wav")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def call_or_404(call_id):
-    """The call if it exists and is on a line granted to the user; else 404."""
+def visible_lines(user):
+    """The lines whose calls ``user`` may list: a supervisor's granted lines, every
+    line for an auditor (who checks the audit trail against the calls)."""
+    lines = set(user.lines) if user.has("supervisor") else set()
+    if user.has("auditor"):
+        lines.update(range(1, lk().n_lines + 1))
+    return tuple(sorted(lines))
+
+
+def call_or_404(call_id, act=False):
+    """The call if it exists and is on a line the user may see; else 404.
+
+    ``act``: the user means to play, export, hold or annotate it, which only a
+    supervisor of its line may do.
+    """
     call = lk().services.calls.get(call_id)
-    if call is None or call["line"] not in g.user.lines:
+    lines = g.user.lines if act or not g.user.has("auditor") else visible_lines(g.user)
+    if call is None or call["line"] not in lines or (act and not g.user.has("supervisor")):
         abort(404)
     return call
 
 
 def _day_us(text, field, errors, end=False):
+    """Local midnight (the box's zone) starting the day ``text``, or the day after (``end``)."""
     if not text:
         return None
     try:
@@ -52,12 +70,16 @@ def _day_us(text, field, errors, end=False):
         return None
     if end:
         day += datetime.timedelta(days=1)
-    t = datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.timezone.utc)
-    return int(t.timestamp()) * 1_000_000
+    return lk().local_time().day_start_us(day)
+
+
+def _country():
+    site = lk().site.settings()
+    return site.country if site is not None else "uk"
 
 
 def parse_filters(args, granted):
-    """``(CallFilter or None, errors)`` from the search form's query string."""
+    """``(CallFilter or None, after, before, errors)`` from the search form's query string."""
     errors = {}
     since = _day_us(args.get("from", "").strip(), "from", errors)
     until = _day_us(args.get("to", "").strip(), "to", errors, end=True)
@@ -76,12 +98,24 @@ def parse_filters(args, granted):
     direction = args.get("direction") or None
     if direction not in (None, "in", "out"):
         errors["direction"] = "Choose inbound or outbound."
-    number = "".join((args.get("number") or "").split()) or None
-    if number is not None and not re.fullmatch(r"[0-9*#+]{1,32}", number):
-        errors["number"] = "A number has only digits (and * # +), at most 32."
     match = args.get("match") or "contains"
     if match not in ("prefix", "contains"):
         errors["match"] = "Choose 'starts with' or 'contains'."
+        match = "contains"
+    number = search_number(args.get("number") or "", _country(), match) or None
+    if number is not None and not re.fullmatch(r"[0-9*#+]{1,32}", number):
+        errors["number"] = ("A number has only digits (and spaces, * # + - ( )), at most 32, "
+                            "such as 01632 960777 or +44 1632 960777.")
+    name = " ".join((args.get("name") or "").split()) or None
+    name_numbers = ()
+    if name is not None:
+        if len(name) > 64:
+            errors["name"] = "At most 64 characters of the name."
+        else:
+            name_numbers = lk().phonebook.numbers_named(name, _country())
+    tag = args.get("tag") or None
+    if tag is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", tag):
+        errors["tag"] = "Choose a tag from the list."
     min_duration = None
     if args.get("min_duration"):
         try:
@@ -93,34 +127,120 @@ def parse_filters(args, granted):
     recorded = {"": None, "yes": True, "no": False}.get(args.get("recorded", ""), "bad")
     if recorded == "bad":
         errors["recorded"] = "Choose recorded, not recorded, or either."
-    after = None
-    if args.get("after"):
-        try:
-            after = Cursor.decode(args["after"])
-        except ValueError:
-            errors["after"] = "That page link is not valid; start the search again."
+    cursors = {}
+    for key in ("after", "before"):
+        if args.get(key):
+            try:
+                cursors[key] = Cursor.decode(args[key])
+            except ValueError:
+                errors[key] = "That page link is not valid; start the search again."
     if errors:
-        return None, None, errors
+        return None, None, None, errors
     flt = CallFilter(since_us=since, until_us=until, lines=lines, direction=direction,
                      number=number, number_match=match, min_duration_s=min_duration,
-                     recorded=recorded)
-    return flt, after, {}
+                     recorded=recorded, name=name, name_numbers=name_numbers, tag=tag)
+    return flt, cursors.get("after"), cursors.get("before"), {}
+
+
+def _page_url(args, **cursor):
+    query = {k: v for k, v in args.to_dict(flat=False).items() if k not in ("after", "before")}
+    query.update({k: [v.encode()] for k, v in cursor.items()})
+    return url_for("calls.index", **query)
+
+
+def decorate(calls):
+    """Add each call's phonebook name (``book_name``) and tags, for lists and pages."""
+    web = lk()
+    names = web.phonebook.names_for([c["number"] for c in calls], _country())
+    tags = web.services.calls.tags_of([c["id"] for c in calls]) \
+        if hasattr(web.services.calls, "tags_of") else {}
+    for c in calls:
+        c["book_name"] = names.get(c["number"])
+        if not c.get("tags"):
+            c["tags"] = tags.get(c["id"], [])
+    return calls
+
+
+def _tags_in_use():
+    calls = lk().services.calls
+    return calls.tags_in_use() if hasattr(calls, "tags_in_use") else []
 
 
 @bp.route("/calls")
-@roles("supervisor")
+@roles("supervisor", "auditor")
 def index():
-    flt, after, errors = parse_filters(request.args, g.user.lines)
-    ctx = dict(args=request.args, granted=g.user.lines)
+    granted = visible_lines(g.user)
+    flt, after, before, errors = parse_filters(request.args, granted)
+    ctx = dict(args=request.args, granted=granted, tags_in_use=_tags_in_use())
     if errors:
-        return form_errors("calls.html", errors, calls=[], next_url=None, **ctx)
-    calls, cursor = lk().services.calls.search(flt, after=after, limit=PAGE)
-    next_url = None
-    if cursor is not None:
-        query = request.args.to_dict(flat=False)
-        query["after"] = [cursor.encode()]
-        next_url = url_for("calls.index", **query)
-    return render_template("calls.html", errors={}, calls=calls, next_url=next_url, **ctx)
+        return form_errors("calls.html", errors, calls=[], next_url=None, prev_url=None,
+                           total=None, csv_url=None, **ctx)
+    search = lk().services.calls
+    calls, cursor = search.search(flt, after=after, before=before, limit=PAGE)
+    next_url = prev_url = None
+    if before is not None:
+        if cursor is not None:
+            prev_url = _page_url(request.args, before=cursor)
+        if calls:
+            next_url = _page_url(request.args, after=Cursor(calls[-1]["started_us"],
+                                                            calls[-1]["id"]))
+    else:
+        if cursor is not None:
+            next_url = _page_url(request.args, after=cursor)
+        if after is not None and calls:
+            prev_url = _page_url(request.args, before=Cursor(calls[0]["started_us"],
+                                                             calls[0]["id"]))
+    total = search.count(flt) if hasattr(search, "count") else None
+    query = {k: v for k, v in request.args.to_dict(flat=False).items()
+             if k not in ("after", "before")}
+    return render_template("calls.html", errors={}, calls=decorate(calls), next_url=next_url,
+                           prev_url=prev_url, total=total,
+                           csv_url=url_for("calls.export_list", **query), **ctx)
+
+
+CSV_MAX_ROWS = 100_000
+CSV_COLUMNS = ("id", "started_at", "answered_at", "ended_at", "line", "line_name", "direction",
+               "number", "caller_id_name", "phonebook_name", "talk_time_s", "recording",
+               "policy_decision", "tags")
+
+
+@bp.route("/calls.csv")
+@roles("supervisor", "auditor")
+def export_list():
+    """The filtered calls list as CSV (UTC times, as stored), audited as ``export_list``.
+
+    At most :data:`CSV_MAX_ROWS` calls (newest first); the audit entry says
+    what the filter was and how many rows left the box.
+    """
+    import csv
+    import io
+
+    granted = visible_lines(g.user)
+    flt, _after, _before, errors = parse_filters(request.args, granted)
+    if errors:
+        abort(400, description="The search is not valid: " + "; ".join(errors.values()))
+    web = lk()
+    site = web.site.settings()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    rows, cursor = 0, None
+    while rows < CSV_MAX_ROWS:
+        calls, cursor = web.services.calls.search(flt, after=cursor, limit=200)
+        for c in decorate(calls):
+            writer.writerow([
+                c["id"], c["started_at"], c["answered_at"] or "", c["ended_at"] or "",
+                c["line"], site.line(c["line"]).name if site else "", c["direction"],
+                c["number"] or "", c["name"] or "", c["book_name"] or "",
+                c["duration_s"] if c["answered"] else "", c["recording_state"] or "",
+                c.get("policy_decision") or "", " ".join(c.get("tags") or [])])
+        rows += len(calls)
+        if cursor is None:
+            break
+    query = {k: v for k, v in request.args.items() if k not in ("after", "before") and v}
+    audit("export_list", "calls", filter=query or "all calls", rows=rows)
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=calls.csv"})
 
 
 def _recording(call_id):
@@ -128,13 +248,36 @@ def _recording(call_id):
     return None if recordings is None else recordings.recording_info(call_id)
 
 
+PLAYED_ACTIONS = ("playback", "export", "legal_hold", "pause", "resume", "call_note")
+
+
+def _story(call, info, deleted):
+    """What the page shows besides the call's own fields (see web.callstory)."""
+    web = lk()
+    now_us = web.services.wall_us()
+    history = [e for e in web.services.audit.entries(
+        limit=200, targets=[str(call["id"]), "call:%d" % call["id"]])
+        if e.action in PLAYED_ACTIONS]
+    talk = None
+    if call.get("answered") and not call.get("ended_at"):
+        talk = "in progress, %s so far" % duration_text(
+            (now_us - iso_to_us(call["answered_at"])) / 1e6)
+    return dict(timeline=callstory.timeline(call, info, now_us),
+                why_none=None if info else callstory.why_no_recording(call, deleted),
+                history=history, notes=web.notes.of_call(call["id"]), talk_text=talk,
+                can_act=g.user.has("supervisor") and call["line"] in g.user.lines,
+                tags_in_use=_tags_in_use(),
+                can_tag=lk().services.call_tags is not None)
+
+
 @bp.route("/calls/<int:call_id>")
-@roles("supervisor")
-def detail(call_id):
-    call = call_or_404(call_id)
+@roles("supervisor", "auditor")
+def detail(call_id, errors=None, status=200):
+    call = decorate([call_or_404(call_id)])[0]
     info = _recording(call_id)
+    can_play = g.user.has("supervisor") and call["line"] in g.user.lines
     token = None
-    if info is not None and unlocked_key() is not None:
+    if info is not None and can_play and unlocked_key() is not None:
         token = secrets.token_urlsafe(16)
         playbacks = lk().sessions.mem(g.session)["playbacks"]
         playbacks[token] = {"call_id": call_id, "audited": False}
@@ -144,8 +287,49 @@ def detail(call_id):
     deleted = (retention.deletions_of_call(call_id)
                if info is None and retention is not None else [])
     return render_template("call.html", call=call, info=info, token=token,
-                           has_key=unlocked_key() is not None, errors={},
-                           formats=EXPORT_FORMATS, deleted=deleted)
+                           has_key=unlocked_key() is not None, errors=errors or {},
+                           formats=EXPORT_FORMATS, deleted=deleted,
+                           **_story(call, info, deleted)), status
+
+
+@bp.route("/calls/<int:call_id>/tags", methods=["POST"])
+@roles("supervisor")
+def tags(call_id):
+    """Add a tag (``add``, a category name) or take one off (``remove``); audited."""
+    call = call_or_404(call_id, act=True)
+    store = lk().services.call_tags
+    if store is None:
+        abort(404)
+    add = (request.form.get("add") or "").strip().lower()
+    remove = (request.form.get("remove") or "").strip()
+    if remove:
+        if store.remove_tag(call_id, remove):
+            audit("call_note", call_id, line=call["line"], removed=remove)
+        return redirect(url_for("calls.detail", call_id=call_id) + "#tags")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", add):
+        return detail(call_id, errors={"tag": (
+            "A tag is 1 to 32 lowercase letters, digits, '-' or '_', starting with a letter "
+            "or digit (for example complaint).")}, status=400)
+    try:
+        store.add_tags(call_id, [add])
+    except ValueError as exc:
+        return detail(call_id, errors={"tag": str(exc)}, status=400)
+    audit("call_note", call_id, line=call["line"], added=add)
+    return redirect(url_for("calls.detail", call_id=call_id) + "#tags")
+
+
+@bp.route("/calls/<int:call_id>/notes", methods=["POST"])
+@roles("supervisor")
+def notes(call_id):
+    """Add a note to the call (at most 1000 characters); audited with its text."""
+    call = call_or_404(call_id, act=True)
+    try:
+        note = lk().notes.add(call_id, request.form.get("note"), g.user.name)
+    except ValueError as exc:
+        return detail(call_id, errors={"note": str(exc)[:1].upper() + str(exc)[1:] + "."},
+                      status=400)
+    audit("call_note", call_id, line=call["line"], note=note)
+    return redirect(url_for("calls.detail", call_id=call_id) + "#notes")
 
 
 def parse_range(header, size):
@@ -174,7 +358,7 @@ def parse_range(header, size):
 @bp.route("/calls/<int:call_id>/audio")
 @roles("supervisor")
 def audio(call_id):
-    call = call_or_404(call_id)
+    call = call_or_404(call_id, act=True)
     web = lk()
     playback = web.sessions.mem(g.session)["playbacks"].get(request.args.get("p", ""))
     if playback is None or playback["call_id"] != call_id:
@@ -222,7 +406,7 @@ def audio(call_id):
 @bp.route("/calls/<int:call_id>/export", methods=["POST"])
 @roles("supervisor")
 def export(call_id):
-    call = call_or_404(call_id)
+    call = call_or_404(call_id, act=True)
     info = _recording(call_id)
     if info is None:
         abort(404)
@@ -240,15 +424,13 @@ def export(call_id):
     if key is None:
         errors["reason"] = "Log in again to unlock recordings for export."
     if errors:
-        return form_errors("call.html", errors, call=call, info=info, token=None,
-                           has_key=key is not None, formats=EXPORT_FORMATS)
+        return detail(call_id, errors=errors, status=400)
     # Audited before the audio leaves the box: no entry, no export.
     audit("export", call_id, line=call["line"], reason=reason, format=fmt)
     try:
         result = lk().services.recordings.export(call_id, key, fmt)
     except ValueError as exc:
-        return form_errors("call.html", {"format": str(exc)}, call=call, info=info, token=None,
-                           has_key=True, formats=EXPORT_FORMATS)
+        return detail(call_id, errors={"format": str(exc)}, status=400)
     name = "call-%d.%s" % (call_id, fmt)
     mime = "audio/ogg" if fmt == "ogg" else "audio/wav"
     if isinstance(result, (bytes, bytearray)):
@@ -261,7 +443,7 @@ def export(call_id):
 @bp.route("/calls/<int:call_id>/hold", methods=["POST"])
 @roles("supervisor")
 def hold(call_id):
-    call = call_or_404(call_id)
+    call = call_or_404(call_id, act=True)
     info = _recording(call_id)
     if info is None:
         abort(404)

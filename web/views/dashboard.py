@@ -8,6 +8,9 @@ the line's audio before it is buffered and audits both (actions ``pause`` /
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
+from firmware import words
+from firmware.localtime import iso_to_us
+
 from ..security import lk, roles
 
 bp = Blueprint("dashboard", __name__)
@@ -17,7 +20,12 @@ def visible_snapshot(user):
     """The status snapshot, with call details only on lines the user may search.
 
     Installers and auditors see states (needed to commission lines), not who
-    is calling; supervisors see the numbers on their granted lines.
+    is calling; supervisors see the numbers on their granted lines. Each line
+    also carries ``recording`` (``{"state": "recording" | "paused" | "off" |
+    "none", "text"}``, whether its call is being recorded now and why not)
+    and ``text`` (state, since, faults and call in words, in the box's
+    zone), so the live page shows the same words as the server-drawn one;
+    the snapshot's own fields stay UTC.
     """
     snap = lk().services.status.snapshot()
     granted = set(user.lines) if user.has("supervisor") else set()
@@ -34,8 +42,61 @@ def visible_snapshot(user):
         entry["record"] = site.line(entry["line"]).record if site else True
         entry["can_pause"] = live is not None and entry["line"] in granted
         entry["paused"] = entry["line"] in paused
+        entry["recording"] = recording_now(entry, call)
+        entry["text"] = _line_text(entry)
         lines.append(entry)
-    return dict(snap, lines=lines)
+    now_us = iso_to_us(snap.get("now"))
+    now_text = lk().local_time().when(now_us) if now_us else ""
+    return dict(snap, lines=lines, now_text=now_text)
+
+
+def recording_now(entry, call):
+    """Whether the line's call is being recorded now: ``{"state", "text"}``.
+
+    ``state`` is "recording", "paused", "off" (a call that is not recorded;
+    ``text`` says why) or "none" (no call).
+    """
+    state = entry["state"]
+    if state == "fault":
+        return {"state": "off", "text": "Not recorded: line fault"}
+    if call is None or state in ("idle",):
+        return {"state": "none", "text": "No call" if entry["record"] else
+                "Private line: never recorded"}
+    if not entry["record"]:
+        return {"state": "off", "text": "Not recorded: private line"}
+    decision = call.get("policy_decision")
+    if decision == "skip":
+        reason = call.get("policy_reason")
+        return {"state": "off", "text": "Not recorded" + (": " + reason if reason else "")}
+    if decision == "pending":
+        return {"state": "off", "text": "Not recorded yet: waiting for someone to ask"}
+    if state in ("ringing", "alerting"):
+        return {"state": "none", "text": "Not answered yet"}
+    if entry["paused"]:
+        return {"state": "paused", "text": "Paused (card details): nothing is being recorded"}
+    return {"state": "recording", "text": "Recording"}
+
+
+def _line_text(entry):
+    local = lk().local_time()
+    since_us = iso_to_us(entry.get("since"))
+    call = entry.get("call")
+    call_text = ""
+    if call:
+        who = call.get("number") or ("withheld" if call.get("absence") else "")
+        book = None
+        if call.get("number"):
+            site = lk().site.settings()
+            book = lk().phonebook.names_for([call["number"]], site.country if site else "uk"
+                                            ).get(call["number"])
+        call_text = " ".join(x for x in (
+            "Inbound" if call.get("direction") == "in" else "Outbound", who,
+            call.get("name") or "",
+            "(%s, phonebook)" % book if book and book != call.get("name") else "") if x)
+    return {"state": words.say("state", entry["state"]),
+            "since": local.when(since_us) if since_us else "",
+            "faults": "; ".join(words.say("fault", f) for f in entry.get("faults", [])),
+            "call": call_text}
 
 
 def health():

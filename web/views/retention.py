@@ -47,6 +47,16 @@ def _summary(settings):
     return {"rules": lines, "total": len(doomed), "held": len(held)}
 
 
+def _categories(settings):
+    """The categories to pick from: the tags on calls, and those the settings name already."""
+    calls = lk().services.calls
+    found = set(calls.tags_in_use()) if hasattr(calls, "tags_in_use") else set()
+    if settings is not None:
+        found.update(r.category for r in settings.rules if getattr(r, "category", None))
+        found.update(getattr(settings, "minimum_days", {}) or {})
+    return sorted(found)
+
+
 def _page(settings, values, errors, status=200, previewing=False, saved=False):
     svc = _service()
     context = dict(
@@ -59,6 +69,7 @@ def _page(settings, values, errors, status=200, previewing=False, saved=False):
         disk_percent=getattr(svc, "last_disk_percent", None),
         alarms=svc.active_alarms() if svc is not None else [],
         now_us=lk().services.wall_us(),
+        categories=_categories(settings), n_lines=lk().n_lines,
         editable=g.user.has("installer") and lk().services.box_config is not None)
     if status != 200:
         return form_errors("retention.html", errors, status=status,

@@ -33,7 +33,8 @@ def save():
         return form_errors("settings.html", errors, saved=None, **_context())
     before = web.site.settings()
     changed = {}
-    for field in ("organisation", "ico_number", "ico_renewal", "purpose", "country"):
+    for field in ("organisation", "ico_number", "ico_renewal", "purpose", "country",
+                  "time_zone"):
         if getattr(before, field) != getattr(settings, field):
             changed[field] = getattr(settings, field)
     if before.lines != settings.lines:

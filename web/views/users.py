@@ -52,8 +52,13 @@ def _installers_left(without):
 
 
 @bp.route("", methods=["GET"])
-@roles("installer")
+@roles("installer", "auditor")
 def index():
+    if not g.user.has("installer"):
+        # Auditors check audit entries against who holds which role: a list
+        # to read, no forms.
+        return render_template("users_readonly.html", users=lk().accounts.all(),
+                               slots=_slots(), errors={})
     return _render_list()
 
 

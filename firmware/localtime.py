@@ -1,0 +1,131 @@
+"""Times and durations as people read them, in the box's time zone.
+
+Storage, JSON and exports keep UTC (µs since the epoch, ISO 8601 with
+``Z``); everything shown to a person goes through :class:`LocalTime`, which
+knows the box's IANA zone (``Europe/London`` unless set otherwise in the
+setup wizard or the settings page). One format everywhere::
+
+    Mon 2 Mar 2026, 09:05:40 GMT      (a time, with the zone in force then)
+    3 min ago                          (relative, where recency matters)
+    4 min 12 s                         (a duration)
+
+The zone's abbreviation is the one in force at that instant, so a call in
+July reads ``BST`` and one in March ``GMT``. zoneinfo reads the system's
+zone database, or the ``tzdata`` package where the system has none.
+"""
+
+import datetime
+import functools
+import zoneinfo
+
+DEFAULT_ZONE = "Europe/London"
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def check_zone(name):
+    """The :class:`zoneinfo.ZoneInfo` called ``name``; raises ValueError naming a bad one."""
+    if not isinstance(name, str) or not name or len(name) > 64 or name.startswith("/") \
+            or ".." in name:
+        raise ValueError("%r is not a time zone name (such as Europe/London)" % (name,))
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError("%r is not a known time zone (such as Europe/London)" % (name,))
+
+
+@functools.lru_cache(maxsize=1)
+def zone_names():
+    """Every IANA zone name this box knows, sorted (for the settings page's list)."""
+    # Cached: the list reads the zone database from disk, and it changes only
+    # with a software update (a restart).
+    return sorted(n for n in zoneinfo.available_timezones() if "/" in n
+                  and not n.startswith(("Etc/", "SystemV/", "posix/", "right/"))) + ["UTC"]
+
+
+def duration_text(seconds):
+    """``4 min 12 s``, ``1 h 3 min``, ``12 s``; None (unknown) gives ``""``."""
+    if seconds is None:
+        return ""
+    if 0 < float(seconds) < 9.95 and float(seconds) != int(seconds):
+        return ("%.1f s" % float(seconds)).replace(".0 s", " s")   # a beep: 0.5 s, not 0 s
+    total = int(round(max(0.0, float(seconds))))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return "%d h %d min" % (hours, minutes) if minutes else "%d h" % hours
+    if minutes:
+        return "%d min %d s" % (minutes, secs) if secs else "%d min" % minutes
+    return "%d s" % secs
+
+
+class LocalTime:
+    """Formats wall times (µs since the epoch, UTC) in the zone ``zone_name``.
+
+    :raises ValueError: ``zone_name`` is not a known IANA zone
+    """
+
+    def __init__(self, zone_name=DEFAULT_ZONE):
+        self.zone = check_zone(zone_name)
+        self.zone_name = zone_name
+
+    def local(self, wall_us):
+        """The aware local datetime of ``wall_us``."""
+        utc = datetime.datetime.fromtimestamp(int(wall_us) / 1e6, datetime.timezone.utc)
+        return utc.astimezone(self.zone)
+
+    def when(self, wall_us):
+        """``Mon 2 Mar 2026, 09:05:40 GMT``; None gives ``""``."""
+        if wall_us is None:
+            return ""
+        t = self.local(wall_us)
+        return "%s %d %s %d, %02d:%02d:%02d %s" % (
+            _DAYS[t.weekday()], t.day, _MONTHS[t.month - 1], t.year, t.hour, t.minute, t.second,
+            t.tzname() or self.zone_name)
+
+    def day(self, wall_us):
+        """``Mon 2 Mar 2026`` (the local date)."""
+        t = self.local(wall_us)
+        return "%s %d %s %d" % (_DAYS[t.weekday()], t.day, _MONTHS[t.month - 1], t.year)
+
+    def iso_date(self, wall_us):
+        """The local date as ``YYYY-MM-DD`` (for date inputs)."""
+        return self.local(wall_us).date().isoformat()
+
+    def day_start_us(self, date):
+        """µs since the epoch of local midnight starting ``date`` (a :class:`datetime.date`).
+
+        Midnight is taken as the first instant of that date in the zone, so a
+        day of a clock change is 23 or 25 hours long, as it was lived.
+        """
+        t = datetime.datetime(date.year, date.month, date.day, tzinfo=self.zone)
+        return int(t.timestamp()) * 1_000_000
+
+    @staticmethod
+    def ago(wall_us, now_us):
+        """``just now``, ``3 min ago``, ``2 h ago``, ``5 days ago``, or ``in 4 min``."""
+        if wall_us is None:
+            return ""
+        delta_s = (now_us - wall_us) / 1e6
+        future = delta_s < 0
+        delta_s = abs(delta_s)
+        if delta_s < 45:
+            return "just now"
+        if delta_s < 3600:
+            text = "%d min" % max(1, round(delta_s / 60))
+        elif delta_s < 86400:
+            text = "%d h" % round(delta_s / 3600)
+        else:
+            days = round(delta_s / 86400)
+            text = "%d day%s" % (days, "" if days == 1 else "s")
+        return "in " + text if future else text + " ago"
+
+
+def iso_to_us(text):
+    """µs since the epoch of an ISO 8601 UTC time (``2026-03-02T09:00:10.020Z``); None passes."""
+    if not text:
+        return None
+    t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return int(round(t.timestamp() * 1_000_000))

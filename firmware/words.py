@@ -1,0 +1,180 @@
+"""Plain words for the box's codes: one table for the web pages and the CLI.
+
+Line states, faults, alarms, policy decisions, consent notices, how calls
+ended, recording states and audit actions are stored and sent as short
+codes (``no_line_voltage``, ``login_failed``); people read these words
+instead. A code missing from a table is shown readably (underscores as
+spaces), never as an error, so a new code from a newer part of the box
+still reads sensibly until it gets its words here.
+"""
+
+STATES = {
+    "idle": "Idle",
+    "alerting": "Incoming call (caller ID arriving)",
+    "ringing": "Ringing",
+    "dialling": "Dialling out",
+    "connected": "On a call",
+    "cleared": "Other party hung up",
+    "fault": "Line fault",
+}
+
+FAULTS = {
+    "no_line_voltage": "No voltage on the line: the phone line is unplugged or dead",
+    "stuck_off_hook": "Off the hook for a long time with no call: a handset left off?",
+}
+
+ALARMS = {
+    "disk_full": "Storage full: calls are not being recorded",
+    "disk_warning": "Storage nearly full",
+    "disk_critical": "Storage almost full: oldest recordings may be overwritten",
+    "clock_jump": "The clock jumped: automatic deletion is paused until an installer confirms "
+                  "the time",
+    "clock_unsynchronised": "The clock is not synchronised: call times may be wrong",
+    "recording_failed": "A recording failed",
+}
+
+DECISIONS = {
+    "record": "Recorded",
+    "skip": "Not recorded",
+    "pending": "Waiting for someone to ask for recording",
+}
+
+NOTICES = {
+    "announcement": "Spoken announcement",
+    "tone": "Beep",
+    "off": "No notice (turned off)",
+}
+
+END_REASONS = {
+    "local": "We hung up",
+    "remote": "The other party hung up",
+    "abandoned": "Caller hung up before an answer",
+    "missed": "Not answered",
+    "fault": "Line fault during the call",
+}
+
+RECORDING_STATES = {
+    "recording": "Recording now",
+    "complete": "Complete",
+    "partial": "Partly recorded (the box stopped during the call)",
+    "deleted": "Deleted",
+}
+
+# How a PCI pause began or ended ("paused by ...", "resumed by ...").
+PAUSE_ENDS = {
+    "dtmf": "the keypad code",
+    "button": "the button on the box",
+    "web": "the web page",
+    "timeout": "itself, at the time limit",
+    "call_end": "the end of the call",
+}
+
+ACTIONS = {
+    "playback": "Played a recording",
+    "export": "Exported a recording",
+    "export_list": "Exported the calls list",
+    "delete": "Deleted a recording",
+    "login": "Logged in",
+    "login_failed": "Failed login",
+    "logout": "Logged out",
+    "config_change": "Changed settings",
+    "key_slot_add": "Added a recording key",
+    "key_slot_remove": "Removed a recording key",
+    "password_change": "Changed a password",
+    "retention_sweep": "Automatic deletion ran",
+    "init": "Box set up",
+    "legal_hold": "Legal hold",
+    "pause": "Paused a recording (card details)",
+    "resume": "Resumed a recording",
+    "call_note": "Tagged or annotated a call",
+    "phonebook": "Changed the phonebook",
+}
+
+# Names of audit details (the keys of an entry's details) as labels.
+DETAIL_LABELS = {
+    "address": "From address",
+    "line": "Line",
+    "duration_s": "Length",
+    "reason": "Reason",
+    "format": "Format",
+    "on": "Hold on",
+    "via": "How",
+    "change": "Change",
+    "roles": "Roles",
+    "lines": "Lines",
+    "recording_key": "Recording key unlocked",
+    "key_slot": "Key slot",
+    "by_installer": "By an installer",
+    "slot": "Slot",
+    "organisation": "Organisation",
+    "country": "Country",
+    "time_zone": "Time zone",
+    "purpose": "Purpose",
+    "ico_number": "ICO number",
+    "ico_renewal": "ICO renewal",
+    "source": "Source",
+    "changed": "Changed",
+    "filter": "Filter",
+    "rows": "Rows",
+    "tags": "Tags",
+    "added": "Added",
+    "removed": "Removed",
+    "note": "Note",
+    "ended_by": "Ended by",
+    "deleted": "Deleted",
+    "by_rule": "By rule",
+    "consent": "Consent notice",
+    "paused_s": "Paused for (s)",
+    "rule": "Rule",
+    "call": "Call",
+}
+
+_TABLES = {"state": STATES, "fault": FAULTS, "alarm": ALARMS, "decision": DECISIONS,
+           "notice": NOTICES, "end": END_REASONS, "recording": RECORDING_STATES,
+           "action": ACTIONS, "pause_end": PAUSE_ENDS, "detail": DETAIL_LABELS}
+
+
+def fallback(code):
+    """A code nobody gave words to yet, readable: ``disk_full`` -> ``Disk full``."""
+    text = str(code).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def say(kind, code):
+    """The words for ``code`` of ``kind`` ("state", "fault", "alarm", "decision", "notice",
+    "end", "recording", "action", "pause_end", "detail"); ``""`` for None.
+
+    :raises KeyError: ``kind`` is not one of those (a programming error)
+    """
+    if code is None or code == "":
+        return ""
+    return _TABLES[kind].get(code) or fallback(code)
+
+
+def detail_value(value):
+    """An audit detail's value as text: lists joined, dicts as ``key: value``, booleans yes/no."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "—"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(detail_value(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return "; ".join("%s: %s" % (say("detail", k), detail_value(v))
+                         for k, v in value.items()) or "none"
+    return str(value)
+
+
+# Details whose values are codes with words of their own.
+_CODED_DETAILS = {"via": PAUSE_ENDS, "ended_by": PAUSE_ENDS, "decision": DECISIONS}
+
+
+def audit_fields(details):
+    """An audit entry's details as ``[(label, text), ...]`` in their stored order."""
+    out = []
+    for key, value in (details or {}).items():
+        table = _CODED_DETAILS.get(key)
+        text = table.get(value, detail_value(value)) if table and isinstance(value, str) \
+            else detail_value(value)
+        out.append((say("detail", key), text))
+    return out

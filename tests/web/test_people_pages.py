@@ -1,0 +1,365 @@
+"""Issue 12: the web UI for the people who use it.
+
+Times in the box's zone (and across a GMT/BST change), plain words, the calls
+list's number/name/tag search, total, pages both ways and CSV export, the
+phonebook, tags and notes, the auditor's read-only view and a help page for
+every screen in the menu.
+"""
+
+import csv
+import io
+import json
+import re
+import sqlite3
+
+import pytest
+
+from firmware import words
+from firmware.localtime import LocalTime, duration_text
+from firmware.policy.callmeta import CallMeta
+
+from support.web import S, T0_US
+
+# 2026-03-29: the clocks go forward at 01:00 UTC (GMT -> BST).
+BEFORE_BST_US = 1_774_744_200_000_000        # 2026-03-29T00:30:00Z = 00:30 GMT
+AFTER_BST_US = 1_774_747_800_000_000         # 2026-03-29T01:30:00Z = 02:30 BST
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
+
+
+def add_call(box, started_us, number, name=None, line=1, **extra):
+    db = sqlite3.connect(box.data_dir + "/calls.db")
+    cols = dict(line=line, direction="in", started_at=started_us, answered_at=started_us + 5 * S,
+                ended_at=started_us + 65 * S, clock_synced=1, number=number, name=name, **extra)
+    cur = db.execute("INSERT INTO calls (%s) VALUES (%s)" % (
+        ", ".join(cols), ", ".join("?" * len(cols))), list(cols.values()))
+    db.commit()
+    db.close()
+    return cur.lastrowid
+
+
+def set_zone(box, client, zone):
+    from web.site import form_values
+    web = box.web
+    form = form_values(web.site.settings(), box.LINES)
+    form["time_zone"] = zone
+    resp = box.post(client, "/settings", form, token_from="/settings")
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+
+
+def page(client, url):
+    resp = client.get(url)
+    assert resp.status_code == 200, (url, resp.status_code)
+    return resp.get_data(as_text=True)
+
+
+def ids(html):
+    return [int(m) for m in re.findall(r'<tr id="call-(\d+)"', html)]
+
+
+# ---------------------------------------------------------------- time
+
+def test_formats():
+    local = LocalTime("Europe/London")
+    assert local.when(T0_US + 340 * S) == "Mon 2 Mar 2026, 09:05:40 GMT"
+    assert local.when(BEFORE_BST_US) == "Sun 29 Mar 2026, 00:30:00 GMT"
+    assert local.when(AFTER_BST_US) == "Sun 29 Mar 2026, 02:30:00 BST"
+    import datetime
+    day = datetime.date(2026, 3, 29)
+    assert local.day_start_us(day + datetime.timedelta(days=1)) - local.day_start_us(day) \
+        == 23 * 3600 * S                       # the day the clocks go forward
+    assert duration_text(252) == "4 min 12 s" and duration_text(3720) == "1 h 2 min"
+    assert LocalTime.ago(T0_US, T0_US + 180 * S) == "3 min ago"
+    with pytest.raises(ValueError):
+        LocalTime("Mars/Olympus_Mons")
+
+
+def test_every_time_is_in_the_box_zone_and_follows_a_change(box, people):
+    before = add_call(box, BEFORE_BST_US, "01632960001")
+    after = add_call(box, AFTER_BST_US, "01632960002")
+    alice = people["alice"]
+    listed = page(alice, "/calls")
+    assert "Sun 29 Mar 2026, 00:30:00 GMT" in listed
+    assert "Sun 29 Mar 2026, 02:30:00 BST" in listed
+    assert "Mon 2 Mar 2026, 09:00:00 GMT" in listed
+    set_zone(box, alice, "America/New_York")
+    assert "Sat 28 Mar 2026, 21:30:00 EDT" in page(alice, "/calls/%d" % after)
+    assert "Sat 28 Mar 2026, 20:30:00 EDT" in page(alice, "/calls/%d" % before)
+    # A day searched is the box's day: 28 March in New York holds both calls.
+    assert set(ids(page(alice, "/calls?from=2026-03-28&to=2026-03-28"))) == {before, after}
+    # Storage and JSON stay UTC.
+    call = box.services.calls.get(after)
+    assert call["started_at"] == "2026-03-29T01:30:00.000Z"
+    assert box.audit_actions()[-1] == "config_change"
+
+
+def test_no_page_shows_a_raw_timestamp(box, people):
+    box.status.set(1, "ringing", {"direction": "in", "number": "01632960777", "name": None,
+                                  "absence": None, "started_at": "2026-03-02T09:00:00.000Z"})
+    box.status._lines[1]["since"] = "2026-03-02T09:00:00.000Z"
+    for name, urls in (("alice", ["/", "/calls", "/calls/1", "/settings", "/users",
+                                  "/retention", "/retention/deletions", "/phonebook"]),
+                       ("audrey", ["/audit", "/calls", "/calls/2", "/users"])):
+        for url in urls:
+            html = page(people[name], url)
+            assert not ISO_TIME.search(html), (url, ISO_TIME.search(html).group(0))
+    dash = page(people["alice"], "/")
+    assert "Mon 2 Mar 2026, 09:00:00 GMT" in dash
+    status = people["alice"].get("/api/status").get_json()
+    assert status["now"] == "2026-03-02T09:00:00.000Z"      # JSON stays UTC
+
+
+# ---------------------------------------------------------------- plain words
+
+def test_plain_words_on_the_dashboard_and_audit_trail(box, people):
+    box.status._lines[2]["faults"] = ["no_line_voltage"]
+    box.status.set(2, "fault")
+    dash = page(people["alice"], "/")
+    assert "No voltage on the line" in dash and "no_line_voltage" not in dash
+    assert "Not recorded: line fault" in dash
+    trail = page(people["audrey"], "/audit")
+    assert "Logged in" in trail and "Changed settings" in trail
+    assert "{'" not in trail and "': " not in trail          # no Python dicts
+    assert re.search(r"<dt>Recording key unlocked</dt><dd>yes</dd>", trail)
+    assert words.say("state", "cleared") == "Other party hung up"
+    assert words.say("alarm", "a_new_alarm") == "A new alarm"
+
+
+def test_the_dashboard_says_whether_each_line_records_now(box, people):
+    from .test_pause import FakeLive
+    box.services.live = FakeLive()
+    box.status.set(1, "connected", {"direction": "in", "number": "01632960777",
+                                    "policy_decision": "record"})
+    box.status.set(3, "connected", {"direction": "out", "number": "01632960111",
+                                    "policy_decision": "skip",
+                                    "policy_reason": "outbound calls are not recorded"})
+    dash = page(people["sam"], "/")            # a supervisor of lines 1 and 2
+    row1 = re.search(r'<tr id="line-1".*?</tr>', dash, re.S).group(0)
+    row2 = re.search(r'<tr id="line-2".*?</tr>', dash, re.S).group(0)
+    row3 = re.search(r'<tr id="line-3".*?</tr>', dash, re.S).group(0)
+    assert 'data-recording="recording"' in row1 and 'id="pause-1"' in row1
+    assert "disabled" not in row1.split('id="pause-1"')[1].split(">")[0]
+    # The button keeps its place, disabled (and hidden): rows never change under the pointer.
+    assert 'data-recording="none"' in row2 and 'id="pause-2"' in row2
+    assert "disabled" in row2.split('id="pause-2"')[1].split(">")[0]
+    assert "Not recorded: outbound calls are not recorded" in row3
+    assert 'aria-live="polite"' in dash
+
+
+# ---------------------------------------------------------------- calls list
+
+def test_number_search_in_any_form(box, people):
+    target = add_call(box, T0_US + 3000 * S, "01632960777")
+    intl = add_call(box, T0_US + 3100 * S, "+441632960777")
+    for typed in ("+44 1632 960777", "01632 960777", "01632960777", "0044 (1632) 960-777"):
+        for match in ("contains", "prefix"):
+            found = set(ids(page(people["alice"], "/calls?" + _q(number=typed, match=match))))
+            assert target in found, (typed, match)
+            if match == "contains":
+                assert intl in found, typed
+    assert ids(page(people["alice"], "/calls?number=960777")) == [intl, target]
+
+
+def _q(**kw):
+    from urllib.parse import urlencode
+    return urlencode(kw, doseq=True)
+
+
+def test_search_by_caller_name_and_phonebook_name_and_tag(box, people):
+    smith = add_call(box, T0_US + 3000 * S, "01632960500", name="J SMITH")
+    book = add_call(box, T0_US + 3100 * S, "01632960600")
+    alice = people["alice"]
+    resp = box.post(alice, "/phonebook", {"number": "+44 1632 960600",
+                                          "name": "Acme Supplies"}, token_from="/phonebook")
+    assert resp.status_code == 302
+    assert ids(page(alice, "/calls?name=smith")) == [smith]
+    listed = page(alice, "/calls?name=acme")
+    assert ids(listed) == [book] and "Acme Supplies" in listed and "phonebook" in listed
+    CallMeta(box.data_dir + "/calls.db").add_tags(3, ["complaint"])
+    tagged = page(alice, "/calls?tag=complaint")
+    assert ids(tagged) == [3] and '<option selected>complaint</option>' in tagged
+
+
+def test_total_and_pages_both_ways(box, people, monkeypatch):
+    from web.views import calls
+    monkeypatch.setattr(calls, "PAGE", 7)
+    alice = people["alice"]
+    html = page(alice, "/calls?line=1&line=2")
+    assert re.search(r"<strong>20</strong> calls match", html)
+    seen, pages = [], [html]
+    while True:
+        seen += ids(html)
+        m = re.search(r'href="([^"]+)" id="next-page"', html)
+        if not m:
+            break
+        html = page(alice, m.group(1).replace("&amp;", "&"))
+        pages.append(html)
+    assert len(seen) == 20 and seen == sorted(seen, reverse=True) and len(pages) == 3
+    assert 'id="prev-page"' not in pages[0]
+    back = []
+    while True:
+        m = re.search(r'href="([^"]+)" id="prev-page"', html)
+        if not m:
+            break
+        html = page(alice, m.group(1).replace("&amp;", "&"))
+        back.append(ids(html))
+    assert back == [ids(pages[1]), ids(pages[0])]
+
+
+def test_csv_export_round_trips_the_filtered_list(box, people):
+    alice = people["alice"]
+    listed = ids(page(alice, "/calls?line=2&direction=out"))
+    resp = alice.get("/calls.csv?line=2&direction=out")
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
+    assert [int(r["id"]) for r in rows] == listed and listed
+    assert all(r["line"] == "2" and r["direction"] == "out" for r in rows)
+    assert rows[0]["started_at"].endswith("Z")                   # UTC in exports
+    entry = box.services.audit.entries(limit=1)[0]
+    assert entry.action == "export_list" and entry.details["rows"] == len(listed)
+    assert entry.details["filter"] == {"line": "2", "direction": "out"}
+
+
+def test_auditor_reads_calls_and_users_but_never_audio(box, people):
+    audrey = people["audrey"]
+    assert len(ids(page(audrey, "/calls"))) == 40                 # every line
+    call_page = page(audrey, "/calls/1")
+    assert "<audio" not in call_page and 'id="export-form"' not in call_page
+    assert 'id="tag-form"' not in call_page
+    assert audrey.get("/calls/1/audio").status_code == 403
+    users = page(audrey, "/users")
+    assert "sam" in users and "<form" not in users.split("<main")[1].split("</main>")[0]
+    assert box.post(audrey, "/calls/1/tags", {"add": "x"}).status_code == 403
+
+
+# ---------------------------------------------------------------- phonebook, tags, notes
+
+def test_phonebook_never_hides_the_caller_id_name(box, people):
+    call_id = add_call(box, T0_US + 3000 * S, "01632960777", name="J SMITH")
+    sam = people["sam"]
+    box.post(sam, "/phonebook", {"number": "01632 960777", "name": "Acme Ltd"},
+             token_from="/phonebook")
+    html = page(sam, "/calls/%d" % call_id)
+    assert "J SMITH" in html and "(Acme Ltd, phonebook)" in html
+    assert "Acme Ltd" in page(sam, "/calls")
+    assert box.audit_actions()[-1] == "phonebook"
+
+
+def test_phonebook_csv_import_is_all_or_nothing_and_round_trips(box, people):
+    sam = people["sam"]
+    token = box.token_of(sam, "/phonebook")
+    bad = "number,name\n01632960001,Alpha\nnot a number,Beta\n"
+    resp = sam.post("/phonebook/import", data={"csrf_token": token,
+                                               "file": (io.BytesIO(bad.encode()), "pb.csv")})
+    assert resp.status_code == 400 and "line 3" in resp.get_data(as_text=True)
+    assert box.web.phonebook.count() == 0
+    good = "number,name\n01632960001,Alpha\n+44 1632 960002,Beta\n"
+    resp = sam.post("/phonebook/import", data={"csrf_token": token,
+                                               "file": (io.BytesIO(good.encode()), "pb.csv")})
+    assert resp.status_code == 302
+    out = sam.get("/phonebook/phonebook.csv").get_data(as_text=True)
+    assert list(csv.reader(io.StringIO(out))) == [
+        ["number", "name"], ["+441632960001", "Alpha"], ["+441632960002", "Beta"]]
+
+
+def test_tags_and_notes_by_a_supervisor_of_the_line_audited(box, people):
+    sam, sue = people["sam"], people["sue"]
+    resp = box.post(sam, "/calls/1/tags", {"add": "complaint"}, token_from="/calls/1")
+    assert resp.status_code == 302
+    resp = box.post(sam, "/calls/1/notes", {"note": "Customer rang back about the order."},
+                    token_from="/calls/1")
+    assert resp.status_code == 302
+    html = page(sam, "/calls/1")
+    assert re.search(r'<span class="tag">complaint', html)
+    assert "Customer rang back about the order." in html
+    assert "Tagged or annotated a call" in html                  # the call's own history
+    assert box.audit_actions()[-2:] == ["call_note", "call_note"]
+    assert box.post(sue, "/calls/1/tags", {"add": "x"}, token_from="/calls/3").status_code == 404
+    bad = box.post(sam, "/calls/1/tags", {"add": "Not A Tag!"}, token_from="/calls/1")
+    assert bad.status_code == 400 and "A tag is 1 to 32" in bad.get_data(as_text=True)
+    resp = box.post(sam, "/calls/1/tags", {"remove": "complaint"}, token_from="/calls/1")
+    assert resp.status_code == 302 and "complaint" not in page(sam, "/calls/1").split(
+        'id="tag-list"')[1].split("</div>")[0]
+
+
+# ---------------------------------------------------------------- help
+
+@pytest.mark.parametrize("name", ["alice", "ivan", "sam", "audrey"])
+def test_every_screen_in_the_menu_has_its_help(box, people, name):
+    client = people[name]
+    menu = re.search(r'<nav aria-label="Main menu".*?</nav>', page(client, "/"), re.S).group(0)
+    links = re.findall(r'<a href="([^"]+)"', menu)
+    assert "/help" in links and len(links) >= 3
+    for url in links:
+        html = page(client, url)
+        assert 'aria-current="page"' in re.search(r'<nav aria-label="Main menu".*?</nav>',
+                                                  html, re.S).group(0), url
+        if url == "/help":
+            continue
+        m = re.search(r'href="([^"]+)" id="page-help"', html)
+        assert m, "no help link on %s" % url
+        text = page(client, m.group(1))
+        assert 'id="help-text"' in text and len(re.sub(r"<[^>]+>", "", text)) > 600, url
+
+
+def test_skip_link_and_no_cdn(box, people):
+    html = page(people["alice"], "/")
+    assert '<a class="skip" href="#main">' in html and '<main id="main"' in html
+    for url in re.findall(r'(?:src|href)="([^"]+)"', html):
+        assert not url.startswith(("http:", "https:", "//")), url
+
+
+def test_retention_categories_and_lines_are_picked_from_lists(box, people):
+    CallMeta(box.data_dir + "/calls.db").add_tags(5, ["regulated"])
+    html = page(people["ivan"], "/retention")
+    category = re.search(r'<select id="rule-0-category".*?</select>', html, re.S).group(0)
+    assert '<option value="regulated"' in category
+    line = re.search(r'<select id="rule-0-line".*?</select>', html, re.S).group(0)
+    assert re.findall(r'<option value="(\d)"', line) == ["1", "2", "3", "4"]
+
+
+def test_audit_details_in_words():
+    fields = words.audit_fields({"line": 1, "via": "dtmf", "on": True, "roles": ["a", "b"]})
+    assert fields == [("Line", "1"), ("How", "the keypad code"), ("Hold on", "yes"),
+                      ("Roles", "a, b")]
+
+
+def test_the_dashboard_names_a_caller_from_the_phonebook(box, people):
+    sam = people["sam"]
+    box.post(sam, "/phonebook", {"number": "+44 1632 960777", "name": "Acme Ltd"},
+             token_from="/phonebook")
+    box.status.set(1, "ringing", {"direction": "in", "number": "01632960777", "name": "J SMITH"})
+    row = re.search(r'<tr id="line-1".*?</tr>', page(sam, "/"), re.S).group(0)
+    assert "01632960777 J SMITH (Acme Ltd, phonebook)" in row
+
+
+def test_the_wizard_sets_the_zone_and_refuses_an_unknown_one(box):
+    client = box.client()
+    form = box.setup_form(time_zone="Mars/Olympus")
+    form["csrf_token"] = box.token_of(client, "/setup")
+    resp = client.post("/setup", data=form)
+    assert resp.status_code == 400 and "Choose the time zone from the list" in \
+        resp.get_data(as_text=True)
+    assert not box.web.site.setup_complete
+    form.update(time_zone="Europe/Dublin")
+    assert client.post("/setup", data=form).status_code == 302
+    assert box.web.site.settings().time_zone == "Europe/Dublin"
+    # Settings saved before time zones existed read as the default.
+    from web.site import SiteSettings
+    old = json.loads(box.web.site.settings().to_json())
+    del old["time_zone"]
+    assert SiteSettings.from_json(json.dumps(old)).time_zone == "Europe/London"
+
+
+def test_the_training_guide_follows_the_demo_scenario(box):
+    """The guided session's calls are the demo's: it must change when the demo does."""
+    from board.sim.scenario import load_scenario
+    demo = load_scenario("demo")
+    html = page(box.client(), "/help/training")
+    first = demo.calls[0]
+    assert first.line == 1 and first.caller_id.number == "01632960123"
+    assert "orders" in first.tags
+    long_call = [c for c in demo.calls if c.line == 3 and c.direction == "in" and (c.talk_s or 0) >= 60]
+    assert long_call and long_call[0].caller_id.number == "07700900123"
+    assert long_call[0].at_s == 120.0
+    assert "line 3 takes a long call (90 seconds) from 07700 900123" in html
+    assert "+44 1632 960123" in html

@@ -1,0 +1,94 @@
+"""The phonebook page: names for numbers, added one by one or from a CSV file.
+
+Supervisors only (the names of callers are personal data). Every change is
+audited (action ``phonebook``: what was added, renamed, removed or
+imported); the CSV export too, as ``export_list`` of ``phonebook``.
+"""
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+
+from ..phonebook import PhonebookError
+from ..security import audit, form_errors, lk, roles
+
+bp = Blueprint("phonebook", __name__, url_prefix="/phonebook")
+
+MAX_UPLOAD = 1024 * 1024
+
+
+def _country():
+    site = lk().site.settings()
+    return site.country if site is not None else "uk"
+
+
+def _page(errors=None, status=200, **extra):
+    if errors:
+        return form_errors("phonebook.html", errors, status, entries=lk().phonebook.entries(),
+                           form=request.form, **extra)
+    return render_template("phonebook.html", errors={}, entries=lk().phonebook.entries(),
+                           form={}, **extra), status
+
+
+@bp.route("", methods=["GET"])
+@roles("supervisor")
+def index():
+    return _page(done=request.args.get("done"))
+
+
+@bp.route("", methods=["POST"])
+@roles("supervisor")
+def save():
+    try:
+        number = lk().phonebook.put(request.form.get("number"), request.form.get("name"),
+                                    _country())
+    except PhonebookError as exc:
+        return _page({"entry": str(exc)[:1].upper() + str(exc)[1:] + "."}, 400)
+    audit("phonebook", number, change="set", name=" ".join(request.form["name"].split()))
+    return redirect(url_for("phonebook.index", done="saved"))
+
+
+@bp.route("/delete", methods=["POST"])
+@roles("supervisor")
+def delete():
+    try:
+        removed = lk().phonebook.remove(request.form.get("number"), _country())
+    except PhonebookError as exc:
+        return _page({"entry": str(exc)}, 400)
+    if removed:
+        audit("phonebook", request.form.get("number"), change="remove")
+    return redirect(url_for("phonebook.index", done="removed" if removed else None))
+
+
+def _upload_too_large():
+    return "A phonebook file is at most 1 MB."
+
+
+@bp.route("/import", methods=["POST"])
+@roles("supervisor")
+def import_csv():
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _page({"file": "Choose a CSV file to import."}, 400)
+    try:
+        text = upload.read(MAX_UPLOAD + 1).decode("utf-8-sig")
+        if len(text) > MAX_UPLOAD:
+            raise PhonebookError("a phonebook file is at most 1 MB")
+        n = lk().phonebook.import_csv(text, _country())
+    except UnicodeDecodeError:
+        return _page({"file": "The file is not text in UTF-8: save it as CSV (UTF-8)."}, 400)
+    except PhonebookError as exc:
+        return _page({"file": "Nothing was imported: %s." % exc}, 400)
+    audit("phonebook", "import", change="import", rows=n)
+    return redirect(url_for("phonebook.index", done="imported %d" % n))
+
+
+import_csv.max_content_length = MAX_UPLOAD + 64 * 1024
+import_csv.too_large = _upload_too_large
+
+
+@bp.route("/phonebook.csv", methods=["GET"])
+@roles("supervisor")
+def export_csv():
+    data = lk().phonebook.export_csv()
+    audit("export_list", "phonebook", rows=lk().phonebook.count())
+    return Response(data, mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=phonebook.csv"})
