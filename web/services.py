@@ -41,9 +41,8 @@ class RecordingService(Protocol):
                                  unlocked ``key`` (a RecordingKey); the caller
                                  closes it. Raises TamperError if the file is
                                  damaged.
-    ``export(call_id, key, fmt)`` the audio as ``fmt`` ("ogg" or "wav"): bytes,
-                                 or the path of a file to send (the web
-                                 layer does not delete it)
+    ``export(call_id, key, fmt)`` the audio as ``fmt`` ("ogg" or "wav"): bytes
+                                 made in memory (never a file on the card)
     ``set_legal_hold(call_id, on, by)`` place or clear the hold of the person
                                  named ``by`` (the caller audits it)
     """
@@ -256,8 +255,7 @@ class StoreRecordings:
         return io.BytesIO(codec.finalize(data, row["profile"]))
 
     def export(self, call_id, recording_key, fmt):
-        import tempfile
-
+        """The audio as ``fmt`` (bytes), made in memory: never a decrypted file on the card."""
         from firmware.recording import codec
         row = self._row(call_id)
         if row is None:
@@ -266,11 +264,7 @@ class StoreRecordings:
         if ext != ".wav" and ext != codec.file_extension(row["profile"]):
             raise ValueError("this recording exports as WAV or %s"
                              % codec.file_extension(row["profile"]))
-        with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "export" + ext)
-            self.store.export(row["id"], recording_key, out)
-            with open(out, "rb") as f:
-                return f.read()
+        return self.store.export_bytes(row["id"], recording_key, fmt)
 
     def set_legal_hold(self, call_id, on, by=""):
         """Place or clear the hold; a held call's recordings survive every deletion."""

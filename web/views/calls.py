@@ -19,7 +19,7 @@ import re
 import secrets
 
 from flask import (Blueprint, Response, abort, g, redirect, render_template, request,
-                   send_file, url_for)
+                   url_for)
 
 from firmware.callsearch import CallFilter, Cursor
 
@@ -251,11 +251,15 @@ def export(call_id):
                            has_key=True, formats=EXPORT_FORMATS)
     name = "call-%d.%s" % (call_id, fmt)
     mime = "audio/ogg" if fmt == "ogg" else "audio/wav"
-    if isinstance(result, (bytes, bytearray)):
-        return Response(bytes(result), mimetype=mime,
-                        headers={"Content-Disposition": "attachment; filename=%s" % name})
-    resp = send_file(os.fspath(result), mimetype=mime, as_attachment=True, download_name=name)
-    return resp
+    data = memoryview(bytes(result))
+
+    def body():
+        # Sent from memory in chunks: the decrypted audio is never a file on the card.
+        for at in range(0, len(data), CHUNK):
+            yield data[at:at + CHUNK].tobytes()
+    return Response(body(), mimetype=mime, direct_passthrough=True,
+                    headers={"Content-Disposition": "attachment; filename=%s" % name,
+                             "Content-Length": str(len(data))})
 
 
 @bp.route("/calls/<int:call_id>/hold", methods=["POST"])
