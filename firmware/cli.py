@@ -116,10 +116,45 @@ def _unlock(args):
     return store.unlock(args.user, _read_password(args.password_file))
 
 
+def _export_refusal(data_dir, user, call_id):
+    """Why ``user`` may not export call ``call_id``, or None.
+
+    Once the box is set up, the web UI's accounts say who may hear what: only
+    a supervisor, and only on the lines granted to them, as on the web. A box
+    initialised with `linekeeper init` and not set up yet has no accounts:
+    the key slot's owner is the box's owner.
+    """
+    import sqlite3
+    web_db = os.path.join(data_dir, "web.db")
+    if not os.path.exists(web_db):
+        return None
+    db = sqlite3.connect("file:%s?mode=ro" % web_db, uri=True)
+    try:
+        if db.execute("SELECT count(*) FROM users").fetchone()[0] == 0:
+            return None
+        row = db.execute("SELECT roles, lines FROM users WHERE name = ?", (user,)).fetchone()
+    finally:
+        db.close()
+    if row is None:
+        return "%s has no account on this box" % user
+    if "supervisor" not in row[0].split(","):
+        return "%s is not a supervisor: only supervisors hear or export recordings" % user
+    calls = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "calls.db"), uri=True)
+    try:
+        call = calls.execute("SELECT line FROM calls WHERE id = ?", (call_id,)).fetchone()
+    finally:
+        calls.close()
+    if call is None or str(call[0]) not in row[1].split(","):
+        # As on the web: a call on a line not granted looks like one that does not exist.
+        return "call %d has no recording" % call_id
+    return None
+
+
 def cmd_export(args):
     """Export one call's recording, audited (refusals too).
 
-    Refused, with nothing written, when the password is wrong, the recording
+    Refused, with nothing written, when the user may not hear the call (not
+    a supervisor, or not on its line), the password is wrong, the recording
     fails any check ``verify`` makes, or the audit trail is damaged (an
     export that cannot be audited reliably is not made).
     """
@@ -138,6 +173,9 @@ def cmd_export(args):
                 raise LinekeeperError(
                     "the audit trail is damaged (%s): exports are refused until it has been "
                     "looked into; `linekeeper verify` lists every problem" % "; ".join(broken))
+            refusal = _export_refusal(args.data_dir, args.user, args.call_id)
+            if refusal:
+                raise LinekeeperError(refusal)
             key = _unlock(args)
             row = store.for_call(args.call_id)
             if row is None or row["state"] == "deleted":

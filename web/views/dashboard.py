@@ -46,7 +46,8 @@ def health():
     site = lk().site
     alarms = list(data.get("alarms", []))
     if not site.recovery_confirmed:
-        alarms.append("The recovery key was never confirmed: an installer should make a new "
+        alarms.append("The recovery key was never confirmed: an installer who is also a "
+                      "supervisor should make a new "
                       "one in Settings.")
     return dict(data, alarms=alarms)
 

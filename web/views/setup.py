@@ -14,7 +14,8 @@ create installer-only accounts for engineers and auditors.
 
 Then the recovery key is shown once, and the new session goes nowhere else
 until the admin types its last group back. If that page is lost (a restart,
-a timeout), an installer makes a new recovery key from the settings page.
+a timeout), a supervisor who is also an installer makes a new recovery key
+from the settings page.
 """
 
 import secrets
@@ -109,7 +110,7 @@ def wizard():
 
 
 @bp.route("/setup/recovery", methods=["GET", "POST"])
-@roles("installer")
+@roles("supervisor")
 def recovery():
     web = lk()
     mem = web.sessions.mem(g.session)
