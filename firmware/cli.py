@@ -287,7 +287,8 @@ def cmd_run(args):
     else:
         box = open_rpi_box(args.data_dir, config)
     host = args.host or ("0.0.0.0" if board_name == "rpi" else "127.0.0.1")
-    server = start_web(box, host=host, https_port=args.https_port, http_port=args.port)
+    server = start_web(box, host=host, https_port=args.https_port, http_port=args.port,
+                       box_name=args.name)
     stopping = _on_signals(lambda: box.clock.stop() if board_name == "sim" else None)
     print("linekeeper: %s board, %d lines; web UI on %s (http://%s:%d/ redirects there)" % (
         board_name, box.board.lines, server.url, host, server.http_port), flush=True)
@@ -352,6 +353,8 @@ def build_parser():
     p.add_argument("--host", help="address to serve the web UI on (default: 127.0.0.1 on the "
                                   "simulated board, every address (0.0.0.0) on the box)")
     p.add_argument("--port", type=int, default=8080, help="HTTP port (redirects to HTTPS)")
+    p.add_argument("--name", help="the box's name or address, where the HTTP port redirects "
+                                  "(default: the --host address, or HOSTNAME.local)")
     p.add_argument("--https-port", type=int, default=8443, help="HTTPS port of the web UI")
     p.set_defaults(func=cmd_run)
 

@@ -12,6 +12,7 @@ the HTTPS URL and serves nothing else.
 TLS: 1.2 and later, the ``ssl`` module's default (secure) cipher choice.
 """
 
+import socket
 import ssl
 import threading
 from urllib.parse import quote
@@ -36,23 +37,37 @@ class _Adapter(BuiltinSSLAdapter):
         self.context.minimum_version = ssl.TLSVersion.TLSv1_2
 
 
-def redirect_app(https_port, default_host):
-    """A WSGI app that sends every request to the same path on HTTPS."""
+def redirect_app(https_port, box_name):
+    """A WSGI app that sends every request to the same path on ``https://box_name:https_port``.
+
+    ``box_name`` is the box's configured name or address, never the request's
+    ``Host`` header: a forged Host would otherwise send people, from a link
+    that looks like the box's, to a look-alike login page elsewhere.
+    """
     def app(environ, start_response):
-        host = (environ.get("HTTP_HOST") or "").rsplit(":", 1)[0] if not (
-            environ.get("HTTP_HOST", "").endswith("]")) else environ["HTTP_HOST"]
-        # The Host header is the client's; keep only what a host name can hold.
-        if not host or not all(c.isalnum() or c in ".-[]:" for c in host):
-            host = default_host
         path = quote(environ.get("PATH_INFO", "/"), safe="/%:@!$&'()*+,;=-._~")
-        query = environ.get("QUERY_STRING")
-        location = "https://%s:%d%s%s" % (host, https_port, path, "?" + query if query else "")
+        if path.startswith("//"):
+            path = "/" + path.lstrip("/")
+        query = quote(environ.get("QUERY_STRING") or "", safe="/%:@!$&'()*+,;=-._~?")
+        location = "https://%s:%d%s%s" % (box_name, https_port, path, "?" + query if query else "")
         body = b"This box is served over HTTPS: " + location.encode("ascii", "replace") + b"\n"
         start_response("301 Moved Permanently", [
             ("Location", location), ("Content-Type", "text/plain"),
             ("Content-Length", str(len(body))), ("Cache-Control", "no-store")])
         return [body]
     return app
+
+
+def box_name_for(host):
+    """The name the box is reached by when it serves on ``host``.
+
+    A specific address is itself; every address (0.0.0.0) is the box's host
+    name on the local network (``NAME.local``, which Raspberry Pi OS announces
+    by mDNS and the box's certificate names).
+    """
+    if host in ("0.0.0.0", "", "::"):
+        return socket.gethostname() + ".local"
+    return "[%s]" % host if ":" in host else host
 
 
 class WebServer:
@@ -62,16 +77,19 @@ class WebServer:
     :param certificate: a :class:`web.tls.Certificate`
     :param sweep: called every :data:`SWEEP_EVERY_S` (ends expired sessions
         even when nobody makes a request, so their keys leave memory)
+    :param box_name: the name or address the HTTP port redirects to (default:
+        :func:`box_name_for` ``host``)
 
     Port 0 picks a free port; :attr:`https_port` / :attr:`http_port` tell which
     after :meth:`start`. Raises :class:`OSError` when a port is taken.
     """
 
     def __init__(self, app, certificate, host="127.0.0.1", https_port=8443, http_port=8080,
-                 sweep=None):
+                 sweep=None, box_name=None):
         self.app = app
         self.certificate = certificate
         self.host = host
+        self.box_name = box_name or box_name_for(host)
         self._https = wsgi.Server((host, https_port), app, numthreads=THREADS,
                                   server_name="linekeeper", timeout=30, shutdown_timeout=2)
         self._https.ssl_adapter = _Adapter(certificate.cert_path, certificate.key_path)
@@ -98,9 +116,8 @@ class WebServer:
         if self._threads:
             raise RuntimeError("the web server is already running")
         self._https.prepare()
-        display_host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         self._http = wsgi.Server((self.host, self._http_port),
-                                 redirect_app(self.https_port, display_host), numthreads=2,
+                                 redirect_app(self.https_port, self.box_name), numthreads=2,
                                  server_name="linekeeper", timeout=10, shutdown_timeout=1)
         self._http.prepare()
         for name, target in (("https", self._https.serve), ("http", self._http.serve),
@@ -124,7 +141,8 @@ class WebServer:
         self._threads = []
 
 
-def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, **config):
+def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, box_name=None,
+              **config):
     """Build and start the web UI for ``box``; returns the running :class:`WebServer`.
 
     Makes the box's certificate at first start. Raises
@@ -139,7 +157,7 @@ def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, **config):
     web = app.extensions["linekeeper"]
     setup_code_for(box.data_dir)        # made now, so it can be printed with the URL
     server = WebServer(app, certificate, host, https_port, http_port,
-                       sweep=web.sessions.sweep)
+                       sweep=web.sessions.sweep, box_name=box_name)
     try:
         server.start()
     except OSError as exc:

@@ -191,12 +191,22 @@ def test_next_only_goes_to_this_site(box):
     client = box.client()
     for target, expected in (("/calls?number=123", "/calls?number=123"),
                              ("https://evil.example/", "/"), ("//evil.example/", "/"),
-                             ("/\\evil.example", "/")):
+                             ("/\\evil.example", "/"), ("/\t/evil.example/fake-login", "/"),
+                             ("/\r\nSet-Cookie: x=1", "/"), ("/%09/evil.example", "/%09/evil.example"),
+                             ("/\x00//evil.example", "/"), ("/ /evil.example", "/")):
         resp = client.post("/login", data={"name": "alice", "password": box.ADMIN[1],
                                            "next": target,
                                            "csrf_token": box.token_of(client, "/login")})
         assert resp.headers["Location"] == expected
         box.post(client, "/logout")
+
+
+def test_next_in_the_query_string_cannot_leave_the_site(box):
+    client = box.do_setup()
+    for query in ("next=/%09/evil.example/fake-login", "next=/%0d%0aSet-Cookie:%20x=1",
+                  "next=/%5cevil.example", "next=//evil.example"):
+        resp = client.get("/login?" + query)
+        assert resp.status_code == 302 and resp.headers["Location"] == "/", query
 
 
 def test_anonymous_is_sent_to_login_and_back(box):

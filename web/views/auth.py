@@ -15,8 +15,15 @@ log = logging.getLogger(__name__)
 
 
 def _safe_next(target):
-    """Only a path on this site: no scheme, no host, no protocol-relative '//'."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Only a local path: no scheme, no host, no '//', no backslash, no control characters.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a
+    slash, so ``/\t/evil.example`` would leave the site; any of them, or
+    anything but printable ASCII (request paths arrive percent-encoded),
+    sends the person to the dashboard instead.
+    """
+    if (target and target.startswith("/") and not target.startswith("//")
+            and "\\" not in target and all(0x21 <= ord(c) <= 0x7e for c in target)):
         return target
     return url_for("dashboard.index")
 
