@@ -7,6 +7,7 @@ from flask import Blueprint, g, make_response, redirect, render_template, reques
 from firmware.errors import KeyStoreError, TamperError, WrongPasswordError
 
 from .. import passwords
+from ..throttle import account_keys
 from ..security import (SESSION_COOKIE, audit, form_errors, lk, public, roles, set_cookie,
                         unlocked_key)
 
@@ -69,15 +70,14 @@ def login():
                                expired=request.args.get("expired"))
     name = (request.form.get("name") or "").strip().lower()
     password = request.form.get("password") or ""
-    keys = ["user:" + name[:64], "addr:" + (request.remote_addr or "")]
-    wait = web.throttle.wait_s(keys)
+    keys = account_keys(name, request.remote_addr or "")
+    wait = web.throttle.attempt(keys)
     if wait:
         return form_errors("login.html", {"form": (
             "Too many failed attempts. Wait %d s and try again." % wait)},
             status=429, next=next_url, name=name)
     user = web.accounts.verify(name, password) if name and password else None
     if user is None:
-        web.throttle.failed(keys)
         audit("login_failed", name[:64] or None, actor="anonymous")
         return form_errors("login.html", {"form": "Wrong user name or password."},
                            status=400, next=next_url, name=name)
@@ -110,8 +110,19 @@ def password():
     old = request.form.get("old") or ""
     new = request.form.get("new") or ""
     errors = {}
+    # The current password is a password guess like a login's (a session left
+    # open on a desk), throttled the same way.
+    keys = account_keys(g.user.name, request.remote_addr or "")
+    wait = web.throttle.attempt(keys)
+    if wait:
+        return form_errors("password.html", {"old": (
+            "Too many wrong current passwords. Wait %d s and try again." % wait)},
+            status=429, done=None)
     if web.accounts.verify(g.user.name, old) is None:
         errors["old"] = "That is not your current password."
+        audit("login_failed", g.user.name, field="current password")
+    else:
+        web.throttle.succeeded(keys)
     problem = passwords.password_problem(new, g.user.name)
     if problem:
         errors["new"] = problem
