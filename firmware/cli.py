@@ -77,11 +77,18 @@ def cmd_calls(args):
 
 
 def _read_password(path):
+    """The first line of the file ``path``; warns when others may read the file."""
+    import stat
     try:
         with open(path, encoding="utf-8") as f:
+            mode = os.fstat(f.fileno()).st_mode
             password = f.readline().rstrip("\r\n")
     except OSError as exc:
         raise LinekeeperError("cannot read the password file %s: %s" % (path, exc.strerror))
+    if stat.S_ISREG(mode) and mode & (stat.S_IRGRP | stat.S_IROTH):
+        print("linekeeper: warning: the password file %s can be read by other users (mode "
+              "%03o); make it private (chmod 600) or delete it after use"
+              % (path, stat.S_IMODE(mode)), file=sys.stderr)
     if not password:
         raise LinekeeperError("the password file %s is empty" % path)
     return password
@@ -97,7 +104,12 @@ def cmd_init(args):
     from .box import open_audit
     from .fsutil import make_private_dir
     from .keystore import KeyStore
+    from web.passwords import password_problem
     password = _read_password(args.password_file)
+    problem = password_problem(password, args.user)
+    if problem:
+        raise LinekeeperError("%s (the password file %s): nothing was created"
+                              % (problem.rstrip("."), args.password_file))
     make_private_dir(args.data_dir)
     recovery = KeyStore(args.data_dir).initialise(args.user, password)
     with open_audit(args.data_dir) as audit:

@@ -44,6 +44,7 @@ def test_only_supervisors_get_key_slots_made_with_a_supervisors_key(box, people)
      "lines", "numbered 1 to 4"),
     ({"name": "bob", "password": "short", "roles": "auditor"}, "password", "at least 8"),
     ({"name": "bob", "password": "qwertyuiop", "roles": "auditor"}, "password", "commonly used"),
+    ({"name": "weak4", "password": "weak4weak4", "roles": "auditor"}, "password", "user name"),
 ])
 def test_bad_new_user_input(box, people, form, field, message):
     before = snapshot_db(box)
