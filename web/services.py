@@ -88,12 +88,15 @@ class LiveCallControl(Protocol):
                              line has no call or is already paused
     ``resume(line, actor)``  resume it; ``PolicyError`` when it is not paused
     ``paused_lines()``       the lines paused now
+    ``recording_lines()``    the lines whose call is being recorded now: the
+                             only ones the pause control is offered on
     Both are audited by the box (actions ``pause`` / ``resume``, actor ``actor``).
     """
 
     def pause(self, line: int, actor: str) -> None: ...
     def resume(self, line: int, actor: str) -> None: ...
     def paused_lines(self) -> list: ...
+    def recording_lines(self) -> list: ...
 
 
 def site_settings_applier(config_store, audit, wall_us):

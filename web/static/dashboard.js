@@ -23,9 +23,9 @@
       }
       row.querySelector(".call").textContent = text;
       row.querySelector(".faults").textContent = l.faults.join(", ");
-      // The pause button only means something while a call is up.
+      // The pause button only means something while a call is being recorded.
       var pause = document.getElementById("pause-" + l.line);
-      if (pause) pause.hidden = !(l.state === "connected" || l.state === "dialling");
+      if (pause) pause.hidden = !l.recording;
     });
   };
   source.onerror = function () {

@@ -3,7 +3,9 @@
 A supervisor can pause the recording of a call in progress on a line granted
 to them (while a caller gives card details) and resume it; the box silences
 the line's audio before it is buffered and audits both (actions ``pause`` /
-``resume`` with the supervisor's name).
+``resume`` with the supervisor's name). The pause exists only where a
+recording is running: on a private or on-demand line, or a box not set up,
+there is nothing to silence, and an audited "pause" would say otherwise.
 """
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
@@ -23,6 +25,7 @@ def visible_snapshot(user):
     granted = set(user.lines) if user.has("supervisor") else set()
     live = lk().services.live
     paused = set(live.paused_lines()) if live is not None else set()
+    recording = set(live.recording_lines()) if live is not None else set()
     site = lk().site.settings()
     lines = []
     for entry in snap["lines"]:
@@ -33,7 +36,8 @@ def visible_snapshot(user):
         entry["name"] = site.line(entry["line"]).name if site else "Line %d" % entry["line"]
         entry["record"] = site.line(entry["line"]).record if site else True
         entry["can_pause"] = live is not None and entry["line"] in granted
-        entry["paused"] = entry["line"] in paused
+        entry["paused"] = entry["line"] in paused and entry["line"] in granted
+        entry["recording"] = entry["line"] in recording and entry["line"] in granted
         lines.append(entry)
     return dict(snap, lines=lines)
 
@@ -72,6 +76,9 @@ def pause(line):
     if action not in ("pause", "resume"):
         abort(400, description="Choose to pause or to resume the recording.")
     try:
+        if action == "pause" and line not in live.recording_lines():
+            raise ValueError("line %d is not being recorded now: there is nothing to pause"
+                             % line)
         (live.pause if action == "pause" else live.resume)(line, g.user.name)
     except ValueError as exc:        # no call on the line, already paused, not paused
         return render_template("dashboard.html", snap=visible_snapshot(g.user), health=health(),
