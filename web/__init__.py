@@ -100,7 +100,7 @@ def create_app(services, config):
     app.jinja_env.globals.update(
         csrf_token=security.csrf_token, state_label=lambda s: STATE_LABELS.get(s, s),
         role_labels=ROLE_LABELS, countries=COUNTRIES, iso_us=_iso_us, human_bytes=_bytes,
-        cert_fingerprint=services.cert_fingerprint)
+        cert_fingerprint=services.cert_fingerprint, product=config.product)
 
     @app.context_processor
     def current():

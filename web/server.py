@@ -12,6 +12,7 @@ the HTTPS URL and serves nothing else.
 TLS: 1.2 and later, the ``ssl`` module's default (secure) cipher choice.
 """
 
+import os
 import socket
 import ssl
 import threading
@@ -21,6 +22,7 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from firmware.errors import LinekeeperError
+from firmware.product import ProductInfo
 
 from . import create_app
 from .services import WebConfig, services_for_box
@@ -153,6 +155,7 @@ def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, box_name=N
     """
     certificate = ensure_certificate(box.data_dir)
     services = services_for_box(box, cert_fingerprint=certificate.fingerprint)
+    config.setdefault("product", ProductInfo.from_environ(os.environ))
     app = create_app(services, WebConfig(data_dir=box.data_dir, **config))
     web = app.extensions["linekeeper"]
     setup_code_for(box.data_dir)        # made now, so it can be printed with the URL

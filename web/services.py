@@ -12,6 +12,8 @@ import shutil
 import time
 from typing import Any, Callable, Optional, Protocol
 
+from firmware.product import ProductInfo
+
 from .passwords import DEFAULT_COST, HashCost
 
 
@@ -335,6 +337,8 @@ class WebConfig:
     ``sse_timeout_s``    how long one live-status stream lasts before the
                          browser reconnects (keeps server threads free)
     ``hash_cost``        Argon2id cost of new password hashes
+    ``product``          the vulnerability contact and support period
+                         (:class:`firmware.product.ProductInfo`)
     """
 
     data_dir: str
@@ -343,6 +347,7 @@ class WebConfig:
     secure_cookies: bool = True
     sse_timeout_s: float = 15.0
     hash_cost: HashCost = DEFAULT_COST
+    product: ProductInfo = ProductInfo()
 
 
 def disk_and_clock_health(data_dir, clock, alarms=None):

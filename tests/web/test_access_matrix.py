@@ -25,6 +25,7 @@ MATRIX = {
     ("GET", "auth.login"): EVERYONE,
     ("POST", "auth.login"): EVERYONE,
     ("GET", "auth.security_contact"): EVERYONE,
+    ("GET", "auth.security_txt"): EVERYONE,
     ("POST", "auth.logout"): LOGGED_IN,
     ("GET", "auth.password"): LOGGED_IN,
     ("POST", "auth.password"): LOGGED_IN,

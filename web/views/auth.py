@@ -1,8 +1,10 @@
 """Logging in and out, and changing one's own password."""
 
+import datetime
 import logging
 
-from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
+from flask import (Blueprint, Response, g, make_response, redirect, render_template, request,
+                   url_for)
 
 from firmware.errors import KeyStoreError, TamperError, WrongPasswordError
 
@@ -150,3 +152,15 @@ def password():
 @public
 def security_contact():
     return render_template("security.html")
+
+
+@bp.route("/.well-known/security.txt")
+@public
+def security_txt():
+    """RFC 9116: where to report a vulnerability, for people and scanners."""
+    product = lk().config.product
+    today = datetime.datetime.fromtimestamp(lk().services.wall_us() / 1e6,
+                                            datetime.timezone.utc).date()
+    text = product.security_txt(url_for("auth.security_contact", _external=True, _scheme="https"),
+                                today)
+    return Response(text, mimetype="text/plain", headers={"Cache-Control": "max-age=86400"})
