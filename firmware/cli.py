@@ -216,9 +216,11 @@ def cmd_export(args):
 
 def cmd_verify(args):
     """Check every recording and the audit trail; exit 1 listing each problem."""
+    from .audit import parse_anchor
     from .box import open_audit
     from .errors import WrongPasswordError
     from .recordings import RecordingStore
+    anchor = parse_anchor(args.head) if args.head else None
     if not os.path.exists(os.path.join(args.data_dir, "calls.db")):
         raise LinekeeperError("no call log in %s" % args.data_dir)
     problems, key = [], None
@@ -230,7 +232,7 @@ def cmd_verify(args):
     store = RecordingStore(args.data_dir)
     audit = open_audit(args.data_dir)
     try:
-        problems += store.verify(key) + ["audit trail: " + p for p in audit.verify()]
+        problems += store.verify(key) + ["audit trail: " + p for p in audit.verify(anchor)]
         n = len([r for r in store.all() if r["state"] != "deleted"])
     finally:
         if key is not None:
@@ -388,6 +390,8 @@ def build_parser():
     p.add_argument("--data-dir", required=True)
     p.add_argument("--password-file", help="also authenticate every chunk of every recording")
     p.add_argument("--user", default="admin")
+    p.add_argument("--head", help="an audit head taken earlier (SEQ:HASH, from the audit page "
+                                  "or a report): it must still be in the audit trail")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("config", help="export or import the box's configuration (no secrets)")

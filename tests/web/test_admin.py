@@ -206,3 +206,10 @@ def test_live_states_stream_as_server_sent_events(box, people):
     states = [e["lines"][1]["state"] for e in events]
     assert states[0] == "idle" and states[-1] == "ringing"
 
+
+
+def test_the_audit_page_shows_the_chain_head(box, people):
+    """Issue 11: the head to copy off the box, for `linekeeper verify --head`."""
+    page = people["audrey"].get("/audit").get_data(as_text=True)
+    seq, digest = box.services.audit.head()
+    assert 'id="audit-head">%d:%s<' % (seq, digest) in page
