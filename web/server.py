@@ -10,33 +10,44 @@ cheroot server on the HTTP port answers every request with a redirect to
 the HTTPS URL and serves nothing else.
 
 TLS: 1.2 and later, the ``ssl`` module's default (secure) cipher choice.
+
+In front of cheroot is the box's own network edge (:mod:`web.edge`): it does
+TLS and reads every request whole, with deadlines and connection caps,
+before a cheroot thread is used, so slow clients cannot take the UI down.
 """
 
 import os
+import shutil
 import socket
 import ssl
+import tempfile
 import threading
 from urllib.parse import quote
 
 from cheroot import wsgi
-from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from firmware.errors import LinekeeperError
 from firmware.product import ProductInfo
 
 from . import create_app
+from .edge import Edge, EdgeLimits, from_edge, session_cookie_checker
+from .security import SESSION_COOKIE
 from .services import WebConfig, services_for_box
 from .setupcode import setup_code_for
 from .tls import ensure_certificate
 
 THREADS = 16          # live-status streams hold a thread each for sse_timeout_s
+RESERVED_THREADS = 4  # of those, kept for requests from logged-in people
 SWEEP_EVERY_S = 30
 
 
-class _Adapter(BuiltinSSLAdapter):
-    def __init__(self, cert, key):
-        super().__init__(cert, key)
-        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
+def tls_context(cert_path, key_path):
+    """The server's TLS: 1.2 and later, the ssl module's default ciphers, HTTP/1.1."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_path, key_path)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 def redirect_app(https_port, box_name):
@@ -92,9 +103,18 @@ class WebServer:
         self.certificate = certificate
         self.host = host
         self.box_name = box_name or box_name_for(host)
-        self._https = wsgi.Server((host, https_port), app, numthreads=THREADS,
+        # cheroot serves the app on a private Unix socket; only the edge talks to it.
+        self._private_dir = tempfile.mkdtemp(prefix="linekeeper-web-")
+        self._backend_path = os.path.join(self._private_dir, "app.sock")
+        self._https = wsgi.Server(self._backend_path, from_edge(app), numthreads=THREADS,
                                   server_name="linekeeper", timeout=30, shutdown_timeout=2)
-        self._https.ssl_adapter = _Adapter(certificate.cert_path, certificate.key_path)
+        web = app.extensions.get("linekeeper")
+        logged_in = (session_cookie_checker(web.sessions, SESSION_COOKIE)
+                     if web is not None else None)
+        self.edge = Edge(tls_context(certificate.cert_path, certificate.key_path),
+                         self._backend_path, logged_in,
+                         EdgeLimits(backend_slots=THREADS, reserved_slots=RESERVED_THREADS))
+        self._https_port = https_port
         self._http_port = http_port
         self._http = None
         self._sweep = sweep
@@ -103,7 +123,7 @@ class WebServer:
 
     @property
     def https_port(self):
-        return self._https.bind_addr[1]
+        return self.edge.port if self.edge._sock is not None else self._https_port
 
     @property
     def http_port(self):
@@ -118,6 +138,8 @@ class WebServer:
         if self._threads:
             raise RuntimeError("the web server is already running")
         self._https.prepare()
+        os.chmod(self._backend_path, 0o600)
+        self.edge.start(self.host, self._https_port)
         self._http = wsgi.Server((self.host, self._http_port),
                                  redirect_app(self.https_port, self.box_name), numthreads=2,
                                  server_name="linekeeper", timeout=10, shutdown_timeout=1)
@@ -135,12 +157,14 @@ class WebServer:
 
     def stop(self):
         self._stop.set()
+        self.edge.stop()
         for server in (self._http, self._https):
             if server is not None:
                 server.stop()
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads = []
+        shutil.rmtree(self._private_dir, ignore_errors=True)
 
 
 def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, box_name=None,
