@@ -11,7 +11,7 @@ import os
 
 from flask import Flask, current_app, g, render_template, request
 
-from firmware.errors import TamperError
+from firmware.errors import KeyStoreError, TamperError
 
 from . import security
 from .accounts import ROLE_LABELS, Accounts
@@ -57,6 +57,29 @@ class Web:
         self.db.close()
 
 
+def prune_key_slots(web):
+    """Remove the key slots of accounts that are not supervisors (audited).
+
+    Boxes set up before only supervisors held key slots gave installers one
+    too: with it, an installer's password opened every recording offline.
+    The box's last password slot is never removed (the key store refuses).
+    """
+    keystore = web.services.keystore
+    if not web.site.setup_complete or not keystore.is_initialised:
+        return
+    for name in keystore.slots():
+        user = web.accounts.get(name)
+        if user is None or user.needs_key_slot:
+            continue
+        try:
+            keystore.remove_slot(name)
+        except KeyStoreError:
+            continue
+        web.services.audit.append("system", "key_slot_remove", name,
+                                  {"reason": "only supervisors hold key slots"},
+                                  int(web.services.wall_us()))
+
+
 def _iso_us(wall_us):
     if wall_us is None:
         return ""
@@ -85,6 +108,7 @@ def create_app(services, config):
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     web = Web(services, config)
     web.sessions.clear_all()
+    prune_key_slots(web)
     app.extensions["linekeeper"] = web
 
     from .views import (api, audit, auth, calls, consent, dashboard, retention, rules, settings,

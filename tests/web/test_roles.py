@@ -153,3 +153,17 @@ def test_two_installers_demoting_each_other_leave_one(box, people, monkeypatch):
     installers = [u.name for u in box.web.accounts.all() if u.has("installer")]
     assert len(installers) == 1, (installers, results)
     assert sorted(results.values()) == [302, 400]
+
+
+def test_an_installers_old_key_slot_is_removed_at_start(box, people):
+    """A box set up before this rule gave installers key slots: they go at the next start."""
+    from web import create_app
+    with box.services.keystore.unlock("alice", box.PASSWORDS["alice"]) as key:
+        box.services.keystore.add_slot("ivan", box.PASSWORDS["ivan"], key)
+    box.web.close()
+    app = create_app(box.services, box.config)
+    box.web = app.extensions["linekeeper"]          # closed by the fixture
+    assert box.services.keystore.slots() == ["alice", "sam", "sue"]
+    (entry,) = [e for e in box.services.audit.entries(action="key_slot_remove")
+                if e.target == "ivan"]
+    assert entry.actor == "system"
