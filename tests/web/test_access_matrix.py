@@ -187,3 +187,41 @@ def test_cli_export_matrix(box, people, tmp_path, capsys):
             assert "altered or damaged" in err, where
         else:
             assert any(r in err for r in REFUSALS), where
+
+
+def test_line_grants_for_a_supervisor_of_some_lines(box, people):
+    """sam holds lines 1-2, sue line 3: every call route and the pause follow the grants.
+
+    A call on a line not granted is answered 404, like a call that does not
+    exist; the pause on such a line is 403.
+    """
+    box.services.live = _Live()
+    for method, rule in routes(box.app):
+        if "call_id" not in rule.arguments and "line" not in rule.arguments:
+            continue
+        for name, granted in (("sam", True), ("sue", False), ("alice", True)):
+            client = box.login(name)
+            resp = call(box, client, method, rule, SUP)
+            where = "%s %s as %s -> %d" % (method, rule.rule, name, resp.status_code)
+            if granted:
+                assert not forbidden(resp) and resp.status_code not in (404, 500), where
+            elif "line" in rule.arguments:
+                assert resp.status_code == 403, where
+            else:
+                assert resp.status_code == 404, where
+
+
+class _Live:
+    """A live-call control with a recording on every line (see test_pause.FakeLive)."""
+
+    def pause(self, line, actor):
+        pass
+
+    def resume(self, line, actor):
+        pass
+
+    def paused_lines(self):
+        return []
+
+    def recording_lines(self):
+        return [1, 2, 3, 4]
