@@ -251,7 +251,9 @@ def _parse_head(head):
         name, sep, _ = line.partition(b":")
         if not sep or not name or name != name.strip() or any(c < 0x21 for c in name):
             raise _Refused(400, "Bad header line")
-        headers.append((name.lower(), line))
+        # "_" as "-": WSGI servers name both HTTP_X_..., so X_Linekeeper_Peer
+        # must not slip past the check for X-Linekeeper-Peer.
+        headers.append((name.lower().replace(b"_", b"-"), line))
     return lines[0], headers
 
 

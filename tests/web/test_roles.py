@@ -167,3 +167,12 @@ def test_an_installers_old_key_slot_is_removed_at_start(box, people):
     (entry,) = [e for e in box.services.audit.entries(action="key_slot_remove")
                 if e.target == "ivan"]
     assert entry.actor == "system"
+
+
+def test_the_last_key_slot_stays_with_a_supervisor(box):
+    alice = box.do_setup()
+    box.add_user(alice, "ivan", ["installer"])
+    ivan = box.login("ivan")
+    resp = box.post(ivan, "/users/alice", {"roles": ["installer"]}, token_from="/users")
+    assert resp.status_code == 400 and "last key slot" in page_of(resp)
+    assert box.web.accounts.get("alice").has("supervisor")

@@ -135,6 +135,7 @@ def test_the_client_address_reaches_the_app_and_cannot_be_forged(box, served):
     with _client_context().wrap_socket(raw) as tls:
         body = b"name=alice&password=wrong+password+here&csrf_token=x"
         tls.sendall(b"POST /login HTTP/1.1\r\nHost: b\r\nX-Linekeeper-Peer: 192.0.2.1\r\n"
+                    b"X_Linekeeper_Peer: 192.0.2.2\r\nx-linekeeper-peer: 192.0.2.3\r\n"
                     b"Cookie: lk_pre=x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                     b"Content-Length: %d\r\n\r\n" % len(body) + body)
         while tls.recv(65536):

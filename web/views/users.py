@@ -175,8 +175,12 @@ def update(name):
     errors = {}
     chosen, lines = _parse_roles_lines(errors)
     changed = User(name, frozenset(chosen), tuple(sorted(lines)))
-    has_slot = name in _slots()
+    slots = _slots()
+    has_slot = name in slots
     new_slot = changed.needs_key_slot and not has_slot
+    if has_slot and not changed.needs_key_slot and len(slots) == 1 and not errors:
+        errors["roles"] = ("%s has the box's last key slot, which a supervisor must hold: give "
+                           "another supervisor one first." % name)
     # Lines this change lets the user hear that they could not before.
     heard_before = set(user.lines) if user.needs_key_slot else set()
     gained = set(lines) - heard_before if changed.needs_key_slot else set()
