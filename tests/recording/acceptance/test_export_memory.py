@@ -7,9 +7,13 @@ On Raspberry Pi OS /tmp is on the SD card: a decrypted export written there
 import os
 import sys
 
+import pytest
+
 from web.services import StoreRecordings
 
-_WATCH = {"on": False, "written": []}
+# Audit hooks cannot be removed: one is installed, the first time it is needed,
+# and only records while a test switches it on.
+_WATCH = {"on": False, "written": [], "installed": False}
 
 
 def _hook(event, args):
@@ -21,13 +25,20 @@ def _hook(event, args):
             _WATCH["written"].append(str(args[0]))
 
 
-sys.addaudithook(_hook)
+@pytest.fixture
+def watch_writes():
+    if not _WATCH["installed"]:
+        sys.addaudithook(_hook)
+        _WATCH["installed"] = True
+    _WATCH.update(on=False, written=[])
+    yield _WATCH
+    _WATCH["on"] = False
 
 CALLS = [{"line": 1, "at": 1.0, "direction": "in", "caller_id": {"number": "01632960123"},
           "rings": 1, "talk": 2.0}]
 
 
-def test_web_export_writes_no_file(lab, tmp_path):
+def test_web_export_writes_no_file(lab, tmp_path, watch_writes):
     scenario = lab.load(lab.scenario_doc(CALLS, lines=1))
     data_dir = lab.init_data_dir(tmp_path / "box")
     lab.run(scenario, data_dir)
