@@ -188,7 +188,8 @@ def test_next_only_goes_to_this_site(box):
     for target, expected in (("/calls?number=123", "/calls?number=123"),
                              ("https://evil.example/", "/"), ("//evil.example/", "/"),
                              ("/\\evil.example", "/"), ("/\t/evil.example/fake-login", "/"),
-                             ("/\r\nSet-Cookie: x=1", "/"), ("/%09/evil.example", "/%09/evil.example"),
+                             ("/\r\nSet-Cookie: x=1", "/"),
+                             ("/%09/evil.example", "/%09/evil.example"),
                              ("/\x00//evil.example", "/"), ("/ /evil.example", "/")):
         resp = client.post("/login", data={"name": "alice", "password": box.ADMIN[1],
                                            "next": target,
