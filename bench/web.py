@@ -137,8 +137,8 @@ def _app(tmp, calls_db):
                       client.get("/setup").get_data(as_text=True)).group(1)
     form = {"csrf_token": token, "setup_code": setup_code_for(data), "organisation": "Bench",
             "country": "us", "purpose": "Benchmarking the calls list.",
-            "admin_name": "bench", "admin_password": "bench password 1",
-            "admin_confirm": "bench password 1"}
+            "admin_name": "bench", "admin_password": "a quiet office at night",
+            "admin_confirm": "a quiet office at night"}
     for n in range(1, 5):
         form.update({"line-%d-name" % n: "L%d" % n, "line-%d-mode" % n: "record"})
     assert client.post("/setup", data=form).status_code == 302

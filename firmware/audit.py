@@ -21,9 +21,13 @@ the entry is committed, so a power cut in between leaves it one entry behind;
 that one entry is accepted (it is chained like any other) and the next append
 brings the head up to date.
 
-What this does not do: someone who can rewrite both the database and the head
-file can rewrite history consistently. Copying the head off the box (to the
-web UI's user, a syslog server) is what closes that gap.
+Someone who can rewrite both the database and the head file (whoever holds
+the card) can rewrite history consistently. A head copied off the box closes
+that gap: the audit page shows it as ``SEQ:HASH``, and
+``verify(anchor=...)`` (``linekeeper verify --head SEQ:HASH``) checks that the
+entry taken then is still in the chain with the same hash, so nothing up to
+it was deleted, edited or re-chained. docs/security.md says what that does
+and does not reveal.
 """
 
 import contextlib
@@ -246,10 +250,13 @@ class AuditLog:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM audit").fetchone()[0]
 
-    def verify(self):
+    def verify(self, anchor=None):
         """Check the whole chain and the head; returns a list of problems (empty = intact).
 
         Each problem is one line of text naming the entry it concerns.
+        ``anchor``: a head taken earlier and kept off the box, ``(seq, hash)``
+        or ``(None, hash)`` (see :func:`parse_anchor`); it must still be in
+        the chain.
         """
         problems = []
         # Its own connection and read transaction: a snapshot that matches the
@@ -268,6 +275,7 @@ class AuditLog:
                 except (OSError, ValueError, KeyError, TypeError) as err:
                     head = err
             expected_seq, prev_hash, hashes = 1, GENESIS_HASH, {}
+            found_at = None
             for row in db.execute(
                     "SELECT seq, wall_us, actor, action, target, details, prev_hash, hash "
                     "FROM audit ORDER BY seq"):
@@ -276,10 +284,14 @@ class AuditLog:
                 hashes[row[0]] = row[7]
                 if len(hashes) > 2:        # only the last two are needed for the head
                     del hashes[min(hashes)]
+                if anchor is not None and row[7] == anchor[1]:
+                    found_at = row[0]
             db.execute("COMMIT")
         finally:
             db.close()
         problems += self._check_head(head, expected_seq - 1, hashes)
+        if anchor is not None:
+            problems += _check_anchor(anchor, found_at)
         return problems
 
     def _check_head(self, head, last_seq, hashes):
@@ -300,6 +312,32 @@ class AuditLog:
         if hashes.get(seq, GENESIS_HASH if seq == 0 else None) != digest:
             return ["audit entry %d does not match the head's hash: the log was rewritten" % seq]
         return []
+
+
+def parse_anchor(text):
+    """``(seq, hash)`` from ``SEQ:HASH`` (as the audit page shows a head), ``(None, hash)``
+    from a bare HASH. Raises :class:`AuditError` for anything else."""
+    seq_text, _, digest = text.strip().rpartition(":")
+    digest = digest.lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise AuditError("an audit head is SEQ:HASH or HASH (64 hex digits), not %r" % text)
+    if not seq_text:
+        return None, digest
+    if not seq_text.isdigit():
+        raise AuditError("an audit head is SEQ:HASH with SEQ a whole number, not %r" % text)
+    return int(seq_text), digest
+
+
+def _check_anchor(anchor, found_at):
+    seq, digest = anchor
+    if found_at is None:
+        where = "entry %d" % seq if seq is not None else "an entry"
+        return ["the earlier audit head %s (%s) is no longer in the audit trail: entries up to "
+                "it were deleted, changed or re-chained" % (digest[:16], where)]
+    if seq is not None and found_at != seq:
+        return ["the earlier audit head %s was entry %d but is now entry %d: entries before it "
+                "were deleted or added" % (digest[:16], seq, found_at)]
+    return []
 
 
 def _check_row(row, expected_seq, prev_hash):

@@ -119,11 +119,18 @@ def cmd_calls(args):
 
 
 def _read_password(path):
+    """The first line of the file ``path``; warns when others may read the file."""
+    import stat
     try:
         with open(path, encoding="utf-8") as f:
+            mode = os.fstat(f.fileno()).st_mode
             password = f.readline().rstrip("\r\n")
     except OSError as exc:
         raise LinekeeperError("cannot read the password file %s: %s" % (path, exc.strerror)) from None
+    if stat.S_ISREG(mode) and mode & (stat.S_IRGRP | stat.S_IROTH):
+        print("linekeeper: warning: the password file %s can be read by other users (mode "
+              "%03o); make it private (chmod 600) or delete it after use"
+              % (path, stat.S_IMODE(mode)), file=sys.stderr)
     if not password:
         raise LinekeeperError("the password file %s is empty" % path)
     return password
@@ -139,7 +146,12 @@ def cmd_init(args):
     from .box import open_audit
     from .fsutil import make_private_dir
     from .keystore import KeyStore
+    from web.passwords import password_problem
     password = _read_password(args.password_file)
+    problem = password_problem(password, args.user)
+    if problem:
+        raise LinekeeperError("%s (the password file %s): nothing was created"
+                              % (problem.rstrip("."), args.password_file))
     make_private_dir(args.data_dir)
 
     def show(recovery):
@@ -164,10 +176,45 @@ def _unlock(args):
     return store.unlock(args.user, _read_password(args.password_file))
 
 
+def _export_refusal(data_dir, user, call_id):
+    """Why ``user`` may not export call ``call_id``, or None.
+
+    Once the box is set up, the web UI's accounts say who may hear what: only
+    a supervisor, and only on the lines granted to them, as on the web. A box
+    initialised with `linekeeper init` and not set up yet has no accounts:
+    the key slot's owner is the box's owner.
+    """
+    import sqlite3
+    web_db = os.path.join(data_dir, "web.db")
+    if not os.path.exists(web_db):
+        return None
+    db = sqlite3.connect("file:%s?mode=ro" % web_db, uri=True)
+    try:
+        if db.execute("SELECT count(*) FROM users").fetchone()[0] == 0:
+            return None
+        row = db.execute("SELECT roles, lines FROM users WHERE name = ?", (user,)).fetchone()
+    finally:
+        db.close()
+    if row is None:
+        return "%s has no account on this box" % user
+    if "supervisor" not in row[0].split(","):
+        return "%s is not a supervisor: only supervisors hear or export recordings" % user
+    calls = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "calls.db"), uri=True)
+    try:
+        call = calls.execute("SELECT line FROM calls WHERE id = ?", (call_id,)).fetchone()
+    finally:
+        calls.close()
+    if call is None or str(call[0]) not in row[1].split(","):
+        # As on the web: a call on a line not granted looks like one that does not exist.
+        return "call %d has no recording" % call_id
+    return None
+
+
 def cmd_export(args):
     """Export one call's recording, audited (refusals too).
 
-    Refused, with nothing written, when the password is wrong, the recording
+    Refused, with nothing written, when the user may not hear the call (not
+    a supervisor, or not on its line), the password is wrong, the recording
     fails any check ``verify`` makes, or the audit trail is damaged (an
     export that cannot be audited reliably is not made).
     """
@@ -191,6 +238,9 @@ def cmd_export(args):
                 raise LinekeeperError(
                     "the audit trail is damaged (%s): exports are refused until it has been "
                     "looked into; `linekeeper verify` lists every problem" % "; ".join(broken))
+            refusal = _export_refusal(args.data_dir, args.user, args.call_id)
+            if refusal:
+                raise LinekeeperError(refusal)
             key = _unlock(args)
             row = store.for_call(args.call_id)
             if row is None or row["state"] == "deleted":
@@ -219,10 +269,11 @@ def cmd_export(args):
 
 def cmd_verify(args):
     """Check every recording and the audit trail; exit 1 listing each problem."""
-    from .audit import AuditLog
+    from .audit import AuditLog, parse_anchor
     from .datadir import integrity_problems
     from .errors import WrongPasswordError
     from .recordings import RecordingStore
+    anchor = parse_anchor(args.head) if args.head else None
     _call_log(args.data_dir)
     problems, key = [], None
     if args.password_file:
@@ -239,7 +290,7 @@ def cmd_verify(args):
         store.close()
         raise
     try:
-        problems += store.verify(key) + ["audit trail: " + p for p in audit.verify()]
+        problems += store.verify(key) + ["audit trail: " + p for p in audit.verify(anchor)]
         problems += integrity_problems(audit._db, "audit.db")
         n = len([r for r in store.all() if r["state"] != "deleted"])
     finally:
@@ -344,7 +395,8 @@ def cmd_run(args):
     else:
         box = open_rpi_box(args.data_dir, config)
     host = args.host or ("0.0.0.0" if board_name == "rpi" else "127.0.0.1")
-    server = start_web(box, host=host, https_port=args.https_port, http_port=args.port)
+    server = start_web(box, host=host, https_port=args.https_port, http_port=args.port,
+                       box_name=args.name)
     stopping = _on_signals(lambda: box.clock.stop() if board_name == "sim" else None)
     print("linekeeper: %s board, %d lines; web UI on %s (http://%s:%d/ redirects there)" % (
         board_name, box.board.lines, server.url, host, server.http_port), flush=True)
@@ -409,6 +461,8 @@ def build_parser():
     p.add_argument("--host", help="address to serve the web UI on (default: 127.0.0.1 on the "
                                   "simulated board, every address (0.0.0.0) on the box)")
     p.add_argument("--port", type=int, default=8080, help="HTTP port (redirects to HTTPS)")
+    p.add_argument("--name", help="the box's name or address, where the HTTP port redirects "
+                                  "(default: the --host address, or HOSTNAME.local)")
     p.add_argument("--https-port", type=int, default=8443, help="HTTPS port of the web UI")
     p.set_defaults(func=cmd_run)
 
@@ -430,6 +484,8 @@ def build_parser():
     p.add_argument("--data-dir", required=True)
     p.add_argument("--password-file", help="also authenticate every chunk of every recording")
     p.add_argument("--user", default="admin")
+    p.add_argument("--head", help="an audit head taken earlier (SEQ:HASH, from the audit page "
+                                  "or a report): it must still be in the audit trail")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("repair", help="rebuild a lost or damaged call log from the recordings")

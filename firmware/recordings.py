@@ -252,20 +252,31 @@ class RecordingStore:
         :raises TamperError: the recording was altered: nothing is written
         :raises LinekeeperError: unknown format, no such recording, no audio
         """
+        ext = os.path.splitext(out_path)[1].lower()
+        payload = self.export_bytes(recording_id, recording_key, ext.lstrip(".") or out_path)
+        fsutil.atomic_write(out_path, payload, mode=0o600)
+
+    def export_bytes(self, recording_id, recording_key, fmt):
+        """The recording as ``fmt`` ("wav", or the recorded "ogg"), in memory.
+
+        For the web UI's export: the decrypted audio never touches the card
+        (on Raspberry Pi OS /tmp is on the card too).
+
+        :raises TamperError: the recording was altered
+        :raises LinekeeperError: unknown format, no such recording, no audio
+        """
         row = self.get(recording_id)
         if row is None or row["state"] == "deleted":
             raise LinekeeperError("no such recording %s" % recording_id)
-        ext = os.path.splitext(out_path)[1].lower()
+        ext = "." + fmt.lower()
         if ext not in (".wav", codec.file_extension(row["profile"])):
             raise LinekeeperError("can only export to .wav or %s, not %r"
-                                  % (codec.file_extension(row["profile"]), ext or out_path))
+                                  % (codec.file_extension(row["profile"]), fmt))
         row, data = self.read_verified(recording_id, recording_key)
         if ext == ".wav":
             samples, rate = codec.decode_with_rate(data, row["profile"])
-            payload = _wav_bytes(samples, rate)
-        else:
-            payload = codec.finalize(data, row["profile"])
-        fsutil.atomic_write(out_path, payload, mode=0o600)
+            return _wav_bytes(samples, rate)
+        return codec.finalize(data, row["profile"])
 
     # ------------------------------------------------------------ crash recovery
     def recover(self):

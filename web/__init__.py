@@ -11,7 +11,7 @@ import os
 from flask import Flask, current_app, g, render_template, request
 
 from firmware import words
-from firmware.errors import TamperError
+from firmware.errors import KeyStoreError, TamperError
 from firmware.localtime import DEFAULT_ZONE, LocalTime, duration_text, iso_to_us, zone_names
 from telephony import countries
 
@@ -64,6 +64,29 @@ class Web:
         self.db.close()
 
 
+def prune_key_slots(web):
+    """Remove the key slots of accounts that are not supervisors (audited).
+
+    Boxes set up before only supervisors held key slots gave installers one
+    too: with it, an installer's password opened every recording offline.
+    The box's last password slot is never removed (the key store refuses).
+    """
+    keystore = web.services.keystore
+    if not web.site.setup_complete or not keystore.is_initialised:
+        return
+    for name in keystore.slots():
+        user = web.accounts.get(name)
+        if user is None or user.needs_key_slot:
+            continue
+        try:
+            keystore.remove_slot(name)
+        except KeyStoreError:
+            continue
+        web.services.audit.append("system", "key_slot_remove", name,
+                                  {"reason": "only supervisors hold key slots"},
+                                  int(web.services.wall_us()))
+
+
 def _when(value):
     """A time for people, in the box's zone: µs since the epoch or an ISO 8601 UTC string."""
     if value is None or value == "":
@@ -103,6 +126,7 @@ def create_app(services, config):
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     web = Web(services, config)
     web.sessions.clear_all()
+    prune_key_slots(web)
     app.extensions["linekeeper"] = web
     for module in (auth, setup, dashboard, calls, audit, users, settings, rules, consent,
                    retention, api, help, phonebook):
@@ -117,7 +141,7 @@ def create_app(services, config):
         say=words.say, audit_fields=words.audit_fields, zone_names=zone_names,
         role_labels=ROLE_LABELS, countries=countries.box_countries, iso_us=_when, when=_when,
         ago=_ago, duration=duration_text, human_bytes=_bytes, iso_to_us=iso_to_us,
-        cert_fingerprint=services.cert_fingerprint)
+        cert_fingerprint=services.cert_fingerprint, product=config.product)
 
     @app.context_processor
     def current():

@@ -2,9 +2,12 @@
 
 Roles (one account may hold several):
 
-``installer``   system settings, lines, users and key slots; no audio
+``installer``   system settings, lines and users; no audio, no key slot
 ``supervisor``  search, play, export and legal hold, on the granted lines only
-``auditor``     the audit trail; no audio
+``auditor``     the audit trail; no audio, no key slot
+
+Only supervisors have a key slot: an installer-only or auditor account holds
+nothing that opens a recording, on the web or at the command line.
 
 There are no default accounts: the first one is made by the setup wizard.
 """
@@ -33,8 +36,8 @@ class User:
 
     @property
     def needs_key_slot(self):
-        """Supervisors play recordings; installers add key slots for others."""
-        return self.has("supervisor", "installer")
+        """Only supervisors play recordings, so only they hold a key slot."""
+        return self.has("supervisor")
 
 
 def name_problem(name):

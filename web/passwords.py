@@ -1,17 +1,19 @@
 """Password policy and password hashes for web accounts.
 
-Policy (OWASP ASVS 5.0 §6.2, NIST SP 800-63B): at least 8 characters, at most
-256, no composition rules, and not one of the common passwords shipped in
-``data/common-passwords.txt.gz`` (8 354 entries of 8 characters or more from
-Royce Williams' breach-corpus list, as Django ships it). The comparison
-ignores case and surrounding spaces, so "Password1" is refused too.
+The one password policy of the box: the web UI and ``linekeeper init`` both
+ask :func:`password_problem` (OWASP ASVS 5.0 §6.2, NIST SP 800-63B): at least
+8 characters, at most 256, no composition rules, not one of the common
+passwords shipped in ``data/common-passwords.txt.gz`` (8 354 entries of 8
+characters or more from Royce Williams' breach-corpus list, as Django ships
+it), and not derived from the user name ("weak4weak4" for user weak4). The
+comparisons ignore case and surrounding spaces, so "Password1" is refused too.
 
 Hashes are Argon2id in the PHC string format through the ``cryptography``
 package, which the box needs anyway for its recording keys: one less
 dependency than argon2-cffi, and the same reference implementation
-underneath. :data:`DEFAULT_COST` is OWASP's first recommended setting
-(19 MiB, 2 passes, 1 lane): a login also unlocks the user's key slot, which
-has its own (heavier) Argon2id, so this one stays light.
+underneath. :data:`DEFAULT_COST` is the key slots' own cost (64 MiB, 3
+passes): a web account's hash must not be the cheaper way to test a guess at
+a password that also opens a key slot.
 """
 
 import dataclasses
@@ -24,6 +26,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
+from firmware.keystore import DEFAULT_KDF
+
 MIN_CHARS = 8
 MAX_CHARS = 256
 COMMON_LIST = Path(__file__).parent / "data" / "common-passwords.txt.gz"
@@ -31,10 +35,13 @@ COMMON_LIST = Path(__file__).parent / "data" / "common-passwords.txt.gz"
 
 @dataclasses.dataclass(frozen=True)
 class HashCost:
-    """Argon2id cost of new password hashes: ``memory_kib`` KiB, ``iterations`` passes."""
+    """Argon2id cost of new password hashes: ``memory_kib`` KiB, ``iterations`` passes.
 
-    memory_kib: int = 19456
-    iterations: int = 2
+    The default is the key slots' (:data:`firmware.keystore.DEFAULT_KDF`).
+    """
+
+    memory_kib: int = DEFAULT_KDF.memory_kib
+    iterations: int = DEFAULT_KDF.iterations
 
 
 DEFAULT_COST = HashCost()
@@ -67,9 +74,23 @@ def password_problem(password, user_name=None):
     if folded in common_passwords():
         return ("That password is on a list of commonly used passwords that attackers try "
                 "first. Choose another (a few unrelated words make a good one).")
-    if user_name and folded == user_name.strip().lower():
-        return "The password must not be the user name."
+    if user_name and _derived_from(folded, user_name.strip().lower()):
+        return ("The password must not be made from the user name; choose something "
+                "unrelated to it.")
     return None
+
+
+def _derived_from(folded, name):
+    """True when, without the user name (or it backwards), too little of the password is left."""
+    if not name:
+        return False
+    rest = folded
+    for part in (name, name[::-1]):
+        rest = rest.replace(part, "")
+    if rest == folded:
+        return False
+    rest = "".join(c for c in rest if c.isalnum())
+    return len(set(rest)) < 4 or rest in common_passwords()
 
 
 def hash_password(password, cost=DEFAULT_COST):

@@ -8,6 +8,8 @@ and tests/web/test_access_matrix.py calls every route as every role.
 ``@setup_only``      anyone holding the setup code, and only until setup is done
 ``@roles(*names)``   a logged-in user holding any of ``names``; no names: any
                      logged-in user
+``@all_roles(*names)`` a logged-in user holding every one of ``names`` (the
+                     recovery key: an installer who is also a supervisor)
 
 A request from someone not logged in is redirected to the login page (401
 for ``/api/`` and audio). A logged-in user without the role gets 403. Calls
@@ -46,6 +48,14 @@ def setup_only(view):
 def roles(*names):
     def decorate(view):
         view.access = ("login",) + names
+        return view
+    return decorate
+
+
+def all_roles(*names):
+    def decorate(view):
+        view.access = ("login",) + names
+        view.needs_all_roles = True
         return view
     return decorate
 
@@ -126,6 +136,9 @@ def before_request():
             return redirect(url_for("auth.login", expired=1 if expired else None))
         needed = access[1:]
         if needed and not g.user.has(*needed):
+            abort(403)
+        if getattr(current_app.view_functions[endpoint], "needs_all_roles", False) and not all(
+                g.user.has(name) for name in needed):
             abort(403)
         mem = web.sessions.mem(g.session)
         if mem.get("recovery") and endpoint not in ("setup.recovery", "auth.logout"):

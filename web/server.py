@@ -10,49 +10,77 @@ cheroot server on the HTTP port answers every request with a redirect to
 the HTTPS URL and serves nothing else.
 
 TLS: 1.2 and later, the ``ssl`` module's default (secure) cipher choice.
+
+In front of cheroot is the box's own network edge (:mod:`web.edge`): it does
+TLS and reads every request whole, with deadlines and connection caps,
+before a cheroot thread is used, so slow clients cannot take the UI down.
 """
 
+import os
+import shutil
+import socket
 import ssl
+import tempfile
 import threading
 from urllib.parse import quote
 
 from cheroot import wsgi
-from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from firmware.errors import LinekeeperError
+from firmware.product import ProductInfo
 
 from . import create_app
+from .edge import Edge, EdgeLimits, from_edge, session_cookie_checker
+from .security import SESSION_COOKIE
 from .services import WebConfig, services_for_box
 from .setupcode import setup_code_for
 from .tls import ensure_certificate
 
 THREADS = 16          # live-status streams hold a thread each for sse_timeout_s
+RESERVED_THREADS = 4  # of those, kept for requests from logged-in people
 SWEEP_EVERY_S = 30
 
 
-class _Adapter(BuiltinSSLAdapter):
-    def __init__(self, cert, key):
-        super().__init__(cert, key)
-        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
+def tls_context(cert_path, key_path):
+    """The server's TLS: 1.2 and later, the ssl module's default ciphers, HTTP/1.1."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_path, key_path)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
-def redirect_app(https_port, default_host):
-    """A WSGI app that sends every request to the same path on HTTPS."""
+def redirect_app(https_port, box_name):
+    """A WSGI app that sends every request to the same path on ``https://box_name:https_port``.
+
+    ``box_name`` is the box's configured name or address, never the request's
+    ``Host`` header: a forged Host would otherwise send people, from a link
+    that looks like the box's, to a look-alike login page elsewhere.
+    """
     def app(environ, start_response):
-        host = (environ.get("HTTP_HOST") or "").rsplit(":", 1)[0] if not (
-            environ.get("HTTP_HOST", "").endswith("]")) else environ["HTTP_HOST"]
-        # The Host header is the client's; keep only what a host name can hold.
-        if not host or not all(c.isalnum() or c in ".-[]:" for c in host):
-            host = default_host
         path = quote(environ.get("PATH_INFO", "/"), safe="/%:@!$&'()*+,;=-._~")
-        query = environ.get("QUERY_STRING")
-        location = "https://%s:%d%s%s" % (host, https_port, path, "?" + query if query else "")
+        if path.startswith("//"):
+            path = "/" + path.lstrip("/")
+        query = quote(environ.get("QUERY_STRING") or "", safe="/%:@!$&'()*+,;=-._~?")
+        location = "https://%s:%d%s%s" % (box_name, https_port, path, "?" + query if query else "")
         body = b"This box is served over HTTPS: " + location.encode("ascii", "replace") + b"\n"
         start_response("301 Moved Permanently", [
             ("Location", location), ("Content-Type", "text/plain"),
             ("Content-Length", str(len(body))), ("Cache-Control", "no-store")])
         return [body]
     return app
+
+
+def box_name_for(host):
+    """The name the box is reached by when it serves on ``host``.
+
+    A specific address is itself; every address (0.0.0.0) is the box's host
+    name on the local network (``NAME.local``, which Raspberry Pi OS announces
+    by mDNS and the box's certificate names).
+    """
+    if host in ("0.0.0.0", "", "::"):
+        return socket.gethostname() + ".local"
+    return "[%s]" % host if ":" in host else host
 
 
 class WebServer:
@@ -62,19 +90,31 @@ class WebServer:
     :param certificate: a :class:`web.tls.Certificate`
     :param sweep: called every :data:`SWEEP_EVERY_S` (ends expired sessions
         even when nobody makes a request, so their keys leave memory)
+    :param box_name: the name or address the HTTP port redirects to (default:
+        :func:`box_name_for` ``host``)
 
     Port 0 picks a free port; :attr:`https_port` / :attr:`http_port` tell which
     after :meth:`start`. Raises :class:`OSError` when a port is taken.
     """
 
     def __init__(self, app, certificate, host="127.0.0.1", https_port=8443, http_port=8080,
-                 sweep=None):
+                 sweep=None, box_name=None):
         self.app = app
         self.certificate = certificate
         self.host = host
-        self._https = wsgi.Server((host, https_port), app, numthreads=THREADS,
+        self.box_name = box_name or box_name_for(host)
+        # cheroot serves the app on a private Unix socket; only the edge talks to it.
+        self._private_dir = tempfile.mkdtemp(prefix="linekeeper-web-")
+        self._backend_path = os.path.join(self._private_dir, "app.sock")
+        self._https = wsgi.Server(self._backend_path, from_edge(app), numthreads=THREADS,
                                   server_name="linekeeper", timeout=30, shutdown_timeout=2)
-        self._https.ssl_adapter = _Adapter(certificate.cert_path, certificate.key_path)
+        web = app.extensions.get("linekeeper")
+        logged_in = (session_cookie_checker(web.sessions, SESSION_COOKIE)
+                     if web is not None else None)
+        self.edge = Edge(tls_context(certificate.cert_path, certificate.key_path),
+                         self._backend_path, logged_in,
+                         EdgeLimits(backend_slots=THREADS, reserved_slots=RESERVED_THREADS))
+        self._https_port = https_port
         self._http_port = http_port
         self._http = None
         self._sweep = sweep
@@ -83,7 +123,7 @@ class WebServer:
 
     @property
     def https_port(self):
-        return self._https.bind_addr[1]
+        return self.edge.port if self.edge._sock is not None else self._https_port
 
     @property
     def http_port(self):
@@ -98,9 +138,10 @@ class WebServer:
         if self._threads:
             raise RuntimeError("the web server is already running")
         self._https.prepare()
-        display_host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        os.chmod(self._backend_path, 0o600)
+        self.edge.start(self.host, self._https_port)
         self._http = wsgi.Server((self.host, self._http_port),
-                                 redirect_app(self.https_port, display_host), numthreads=2,
+                                 redirect_app(self.https_port, self.box_name), numthreads=2,
                                  server_name="linekeeper", timeout=10, shutdown_timeout=1)
         self._http.prepare()
         for name, target in (("https", self._https.serve), ("http", self._http.serve),
@@ -116,15 +157,18 @@ class WebServer:
 
     def stop(self):
         self._stop.set()
+        self.edge.stop()
         for server in (self._http, self._https):
             if server is not None:
                 server.stop()
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads = []
+        shutil.rmtree(self._private_dir, ignore_errors=True)
 
 
-def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, **config):
+def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, box_name=None,
+              **config):
     """Build and start the web UI for ``box``; returns the running :class:`WebServer`.
 
     Makes the box's certificate at first start. Raises
@@ -135,11 +179,12 @@ def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, **config):
     """
     certificate = ensure_certificate(box.data_dir)
     services = services_for_box(box, cert_fingerprint=certificate.fingerprint)
+    config.setdefault("product", ProductInfo.from_environ(os.environ))
     app = create_app(services, WebConfig(data_dir=box.data_dir, **config))
     web = app.extensions["linekeeper"]
     setup_code_for(box.data_dir)        # made now, so it can be printed with the URL
     server = WebServer(app, certificate, host, https_port, http_port,
-                       sweep=web.sessions.sweep)
+                       sweep=web.sessions.sweep, box_name=box_name)
     try:
         server.start()
     except OSError as exc:

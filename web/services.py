@@ -12,6 +12,8 @@ import shutil
 import time
 from typing import Any, Callable, Optional, Protocol
 
+from firmware.product import ProductInfo
+
 from .passwords import DEFAULT_COST, HashCost
 
 
@@ -44,9 +46,8 @@ class RecordingService(Protocol):
                                  unlocked ``key`` (a RecordingKey); the caller
                                  closes it. Raises TamperError if the file is
                                  damaged.
-    ``export(call_id, key, fmt)`` the audio as ``fmt`` ("ogg" or "wav"): bytes,
-                                 or the path of a file to send (the web
-                                 layer does not delete it)
+    ``export(call_id, key, fmt)`` the audio as ``fmt`` ("ogg" or "wav"): bytes
+                                 made in memory (never a file on the card)
     ``set_legal_hold(call_id, on, by)`` place or clear the hold of the person
                                  named ``by`` (the caller audits it)
     """
@@ -92,12 +93,15 @@ class LiveCallControl(Protocol):
                              line has no call or is already paused
     ``resume(line, actor)``  resume it; ``PolicyError`` when it is not paused
     ``paused_lines()``       the lines paused now
+    ``recording_lines()``    the lines whose call is being recorded now: the
+                             only ones the pause control is offered on
     Both are audited by the box (actions ``pause`` / ``resume``, actor ``actor``).
     """
 
     def pause(self, line: int, actor: str) -> None: ...
     def resume(self, line: int, actor: str) -> None: ...
     def paused_lines(self) -> list: ...
+    def recording_lines(self) -> list: ...
 
 
 def site_settings_applier(config_store, audit, wall_us):
@@ -260,8 +264,7 @@ class StoreRecordings:
         return io.BytesIO(codec.finalize(data, row["profile"]))
 
     def export(self, call_id, recording_key, fmt):
-        import tempfile
-
+        """The audio as ``fmt`` (bytes), made in memory: never a decrypted file on the card."""
         from firmware.recording import codec
         row = self._row(call_id)
         if row is None:
@@ -270,11 +273,7 @@ class StoreRecordings:
         if ext != ".wav" and ext != codec.file_extension(row["profile"]):
             raise ValueError("this recording exports as WAV or %s"
                              % codec.file_extension(row["profile"]))
-        with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "export" + ext)
-            self.store.export(row["id"], recording_key, out)
-            with open(out, "rb") as f:
-                return f.read()
+        return self.store.export_bytes(row["id"], recording_key, fmt)
 
     def set_legal_hold(self, call_id, on, by=""):
         """Place or clear the hold; a held call's recordings survive every deletion."""
@@ -346,6 +345,8 @@ class WebConfig:
     ``sse_timeout_s``    how long one live-status stream lasts before the
                          browser reconnects (keeps server threads free)
     ``hash_cost``        Argon2id cost of new password hashes
+    ``product``          the vulnerability contact and support period
+                         (:class:`firmware.product.ProductInfo`)
     """
 
     data_dir: str
@@ -354,6 +355,7 @@ class WebConfig:
     secure_cookies: bool = True
     sse_timeout_s: float = 15.0
     hash_cost: HashCost = DEFAULT_COST
+    product: ProductInfo = ProductInfo()
 
 
 def disk_and_clock_health(data_dir, clock, alarms=None):

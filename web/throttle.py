@@ -1,12 +1,19 @@
 """Login throttling with exponential back-off, stored server-side in web.db.
 
-Counted per key: ``user:NAME`` (one account attacked from many places) and
+Counted per key: ``acct:NAME|IP`` (one account guessed from one place),
 ``addr:IP`` (one place trying many accounts), and ``setup:IP`` for the setup
-code. After ``free`` failures each further one doubles the wait, from 1 s up
-to 15 min. While a key is blocked its attempts are refused without checking
-the password (so blocked guesses cost the attacker time, not the box CPU).
-A success clears the account's and the address's counters; failures older
-than a day are forgotten.
+code. An account's counter is per address, so an attacker who fails three
+times against a supervisor's account locks out only themselves: the
+supervisor logs in from their own desk as usual. After ``free`` attempts
+each further one doubles the wait, from 1 s up to 15 min. While a key is
+blocked its attempts are refused without checking the password (so blocked
+guesses cost the attacker time, not the box CPU).
+
+:meth:`Throttle.attempt` checks and counts in one transaction, *before* the
+password is checked: 48 guesses sent at once get exactly ``free`` password
+checks, not however many ran between a check and a count. A success then
+clears the counters (:meth:`Throttle.succeeded`); failures older than a day
+are forgotten.
 """
 
 import math
@@ -14,7 +21,12 @@ import math
 BASE_S = 1
 MAX_S = 15 * 60
 FORGET_AFTER_S = 24 * 3600
-FREE_FAILURES = {"user": 3, "addr": 10, "setup": 5}
+FREE_FAILURES = {"acct": 3, "user": 3, "addr": 10, "setup": 5}
+
+
+def account_keys(name, address):
+    """The keys a password guess for account ``name`` from ``address`` counts against."""
+    return ["acct:%s|%s" % (name[:64], address), "addr:" + address]
 
 
 class Throttle:
@@ -34,24 +46,48 @@ class Throttle:
                 worst = max(worst, row[0] - now)
         return math.ceil(worst / 1e6)
 
+    def attempt(self, keys):
+        """Check and count one attempt against ``keys``, atomically.
+
+        Returns 0 when the attempt may go ahead (it is counted as a failure
+        until :meth:`succeeded` says otherwise), else the whole seconds to
+        wait (nothing counted).
+        """
+        now = self._wall_us()
+        with self._db.tx() as conn:
+            worst = 0
+            for key in keys:
+                row = conn.execute("SELECT blocked_until_us FROM throttle WHERE key = ?",
+                                   (key,)).fetchone()
+                if row is not None and row[0] > now:
+                    worst = max(worst, row[0] - now)
+            if worst:
+                return math.ceil(worst / 1e6)
+            self._count(conn, keys, now)
+        return 0
+
     def failed(self, keys):
         """Count a failure against each of ``keys``."""
         now = self._wall_us()
         with self._db.tx() as conn:
-            for key in keys:
-                row = conn.execute("SELECT failures, last_us FROM throttle WHERE key = ?",
-                                   (key,)).fetchone()
-                failures = 1
-                if row is not None and now - row[1] < FORGET_AFTER_S * 1_000_000:
-                    failures = row[0] + 1
-                free = FREE_FAILURES[key.split(":", 1)[0]]
-                blocked_until = now
-                if failures >= free:
-                    delay_s = min(MAX_S, BASE_S * 2 ** min(failures - free, 20))
-                    blocked_until = now + delay_s * 1_000_000
-                conn.execute("INSERT OR REPLACE INTO throttle (key, failures, last_us, "
-                             "blocked_until_us) VALUES (?, ?, ?, ?)",
-                             (key, failures, now, blocked_until))
+            self._count(conn, keys, now)
+
+    @staticmethod
+    def _count(conn, keys, now):
+        for key in keys:
+            row = conn.execute("SELECT failures, last_us FROM throttle WHERE key = ?",
+                               (key,)).fetchone()
+            failures = 1
+            if row is not None and now - row[1] < FORGET_AFTER_S * 1_000_000:
+                failures = row[0] + 1
+            free = FREE_FAILURES[key.split(":", 1)[0]]
+            blocked_until = now
+            if failures >= free:
+                delay_s = min(MAX_S, BASE_S * 2 ** min(failures - free, 20))
+                blocked_until = now + delay_s * 1_000_000
+            conn.execute("INSERT OR REPLACE INTO throttle (key, failures, last_us, "
+                         "blocked_until_us) VALUES (?, ?, ?, ?)",
+                         (key, failures, now, blocked_until))
 
     def succeeded(self, keys):
         with self._db.tx() as conn:

@@ -269,12 +269,17 @@ class CallPolicy:
     def pause(self, line, actor):
         """Pause the recording of the call on ``line`` (the web UI).
 
-        :raises PolicyError: no call in progress on the line, or already paused
+        :raises PolicyError: no call in progress on the line, its call is not
+            being recorded (a private or on-demand line, a box not set up: a
+            pause would silence nothing, yet be audited), or already paused
         """
         with self._lock:
             live = self._live.get(line)
             if live is None:
                 raise PolicyError("there is no call in progress on line %d" % line)
+            if not self.recorder.recording(live.call):
+                raise PolicyError("the call on line %d is not being recorded: there is nothing "
+                                  "to pause" % line)
             if not self.pauses.pause(line, live.call, "web", actor):
                 raise PolicyError("line %d is already paused" % line)
 
@@ -292,6 +297,12 @@ class CallPolicy:
     def paused_lines(self):
         """The lines whose recording is paused now."""
         return self.pauses.paused_lines()
+
+    def recording_lines(self):
+        """The lines whose call is being recorded now (where a pause means something)."""
+        with self._lock:
+            return sorted(line for line, live in self._live.items()
+                          if self.recorder.recording(live.call))
 
     def tag(self, line, tags, actor="system"):
         """Add ``tags`` (categories) to the call in progress on ``line``.

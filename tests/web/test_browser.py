@@ -158,6 +158,7 @@ def test_fresh_box_to_audited_playback(box, page):
     #    (preload="none"); then the audio loads, as long as the call (its talk
     #    time plus the pre-roll every recording starts with).
     first.locator("a").first.click()
+    #    The page fetches no audio until play is pressed.
     page.wait_for_selector("#player")
     assert page.evaluate("document.getElementById('player').readyState") == 0
     page.evaluate("() => { const p = document.getElementById('player'); p.muted = true; "
@@ -166,6 +167,8 @@ def test_fresh_box_to_audited_playback(box, page):
     duration = page.evaluate("document.getElementById('player').duration")
     assert abs(duration - (TALK_S + PREROLL_S)) < 0.5, duration
     page.wait_for_function("document.getElementById('player').currentTime > 0.2")
+    duration = page.evaluate("document.getElementById('player').duration")
+    assert abs(duration - (TALK_S + PREROLL_S)) < 0.5, duration
     shot(page, "07-call-playing")
 
     # 7. An auditor sees the playback in the audit trail.

@@ -120,6 +120,31 @@ def test_each_playback_is_audited_once(box, people):
     assert box.recordings.keys_seen and not box.recordings.keys_seen[-1].forgotten
 
 
+def test_opening_a_call_plays_nothing(box, people):
+    """Issue 11: the page fetched the audio to show its length, which was audited as a playback."""
+    page = people["sam"].get("/calls/1").get_data(as_text=True)
+    assert 'preload="none"' in page and 'preload="metadata"' not in page
+    assert "3.0 s" in page                   # the length, from the call's record
+    assert box.services.audit.entries(action="playback") == []
+
+
+def test_parallel_first_requests_write_one_playback(box, people):
+    import threading
+    sam = people["sam"]
+    url = audio_url(sam, 1)
+    start = threading.Barrier(8, timeout=10)
+
+    def fetch(offset):
+        start.wait()
+        sam.get(url, headers={"Range": "bytes=%d-" % offset})
+    threads = [threading.Thread(target=fetch, args=(n * 100,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(box.services.audit.entries(action="playback")) == 1
+
+
 def test_no_playback_without_a_token_from_this_session(box, people):
     sam, alice = people["sam"], people["alice"]
     assert sam.get("/calls/1/audio").status_code == 403

@@ -1,6 +1,7 @@
 """The PCI pause on the dashboard, and the site settings reaching the box's policy."""
 
 import json
+import re
 
 import pytest
 
@@ -12,6 +13,7 @@ class FakeLive:
 
     def __init__(self):
         self.paused = set()
+        self.recording = {1, 2, 3}
         self.asked = []
 
     def pause(self, line, actor):
@@ -28,6 +30,9 @@ class FakeLive:
 
     def paused_lines(self):
         return sorted(self.paused)
+
+    def recording_lines(self):
+        return sorted(self.recording)
 
 
 @pytest.fixture
@@ -60,6 +65,20 @@ def test_refusals(box, people, live):
 def test_the_dashboard_offers_no_pause_without_a_grant(box, people, live):
     page = people["ivan"].get("/").get_data(as_text=True)
     assert "Pause recording" not in page
+
+
+def test_no_pause_where_nothing_is_recorded(box, people, live):
+    """Issue 11: a private or on-demand line, or a box not set up, records nothing."""
+    sam = people["sam"]
+    live.recording = {1}
+    page = sam.get("/").get_data(as_text=True)
+    assert re.search(r'id="pause-1"(?! hidden)>', page)
+    assert 'id="pause-2" hidden>' in page
+    status = sam.get("/api/status").get_json()
+    assert [l["recording"] for l in status["lines"]] == [True, False, False, False]
+    resp = box.post(sam, "/lines/2/pause", {"action": "pause"})
+    assert resp.status_code == 409 and "not being recorded" in resp.get_data(as_text=True)
+    assert live.asked == [] and box.audit_actions().count("pause") == 0
 
 
 def test_site_settings_become_the_policy_and_the_country(tmp_path):

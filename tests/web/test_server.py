@@ -12,7 +12,7 @@ from cryptography import x509
 
 from firmware.calllog import SCHEMA
 from web import passwords
-from web.server import WebServer, redirect_app
+from web.server import WebServer, box_name_for, redirect_app
 from web.tls import ensure_certificate
 
 pytestmark = pytest.mark.slow  # real HTTPS and HTTP servers on real ports
@@ -43,12 +43,22 @@ def call_redirect(host_header, path="/calls", query=""):
 
 
 def test_http_only_redirects_to_https():
-    assert call_redirect("box.local:8080", "/calls", "number=1") == (
-        "301 Moved Permanently", "https://box.local:8443/calls?number=1")
+    assert call_redirect("127.0.0.1:8080", "/calls", "number=1") == (
+        "301 Moved Permanently", "https://127.0.0.1:8443/calls?number=1")
     assert call_redirect(None)[1] == "https://127.0.0.1:8443/calls"
     # A forged Host header cannot inject headers or another scheme.
     assert call_redirect("evil.example/\r\nSet-Cookie: x")[1] == "https://127.0.0.1:8443/calls"
-    assert call_redirect("box", "/a b")[1] == "https://box:8443/a%20b"
+    assert call_redirect("box", "/a b")[1] == "https://127.0.0.1:8443/a%20b"
+
+
+def test_http_redirects_to_the_box_not_the_requests_host():
+    # Issue 11: the Host header was copied into Location, an open redirect.
+    assert call_redirect("evil.example:8080", "/login")[1] == "https://127.0.0.1:8443/login"
+    assert call_redirect("evil.example", "//evil.example/x")[1] == (
+        "https://127.0.0.1:8443/evil.example/x")
+    assert call_redirect("box", "/", "a=1\r\nX: y")[1] == "https://127.0.0.1:8443/?a=1%0D%0AX:%20y"
+    assert box_name_for("0.0.0.0").endswith(".local")
+    assert box_name_for("192.168.1.20") == "192.168.1.20"
 
 
 @pytest.fixture

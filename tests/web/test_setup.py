@@ -53,7 +53,7 @@ BAD_FIELDS = [
     ({"admin_password": "iloveyou1", "admin_confirm": "iloveyou1"}, "admin_password",
      "commonly used"),
     ({"admin_password": "Alice_Alice", "admin_confirm": "Alice_Alice", "admin_name": "alice_alice"},
-     "admin_password", "must not be the user name"),
+     "admin_password", "must not be made from the user name"),
     ({"admin_confirm": "something else"}, "admin_confirm", "differ"),
 ]
 

@@ -1,4 +1,9 @@
-"""The audit trail viewer, with the result of checking its hash chain."""
+"""The audit trail viewer, with the result of checking its hash chain.
+
+The page shows the chain's head as ``SEQ:HASH``: written down or copied off
+the box, it lets ``linekeeper verify --head`` prove later that nothing up to
+it was deleted or rewritten, even by someone who had the card.
+"""
 
 from flask import Blueprint, render_template, request
 
@@ -20,10 +25,11 @@ def index():
     if action is not None and not action.replace("_", "").isalpha():
         errors["action"] = "Choose an action from the list."
     problems = log.verify()
+    head = log.head()
     if errors:
         return form_errors("audit.html", errors, entries=[], problems=problems, page=1,
-                           action=None, more=False)
+                           action=None, more=False, head=head)
     entries = log.entries(limit=PAGE + 1, offset=(page - 1) * PAGE, action=action)
     return render_template("audit.html", errors={}, entries=entries[:PAGE],
                            more=len(entries) > PAGE, problems=problems, page=page,
-                           action=action)
+                           action=action, head=head)

@@ -1,12 +1,15 @@
 """Logging in and out, and changing one's own password."""
 
+import datetime
 import logging
 
-from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
+from flask import (Blueprint, Response, g, make_response, redirect, render_template, request,
+                   url_for)
 
 from firmware.errors import KeyStoreError, TamperError, WrongPasswordError
 
 from .. import passwords
+from ..throttle import account_keys
 from ..security import (SESSION_COOKIE, audit, form_errors, lk, public, roles, set_cookie,
                         unlocked_key)
 
@@ -15,8 +18,15 @@ log = logging.getLogger(__name__)
 
 
 def _safe_next(target):
-    """Only a path on this site: no scheme, no host, no protocol-relative '//'."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Only a local path: no scheme, no host, no '//', no backslash, no control characters.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a
+    slash, so ``/\t/evil.example`` would leave the site; any of them, or
+    anything but printable ASCII (request paths arrive percent-encoded),
+    sends the person to the dashboard instead.
+    """
+    if (target and target.startswith("/") and not target.startswith("//")
+            and "\\" not in target and all(0x21 <= ord(c) <= 0x7e for c in target)):
         return target
     return url_for("dashboard.index")
 
@@ -62,15 +72,14 @@ def login():
                                expired=request.args.get("expired"))
     name = (request.form.get("name") or "").strip().lower()
     password = request.form.get("password") or ""
-    keys = ["user:" + name[:64], "addr:" + (request.remote_addr or "")]
-    wait = web.throttle.wait_s(keys)
+    keys = account_keys(name, request.remote_addr or "")
+    wait = web.throttle.attempt(keys)
     if wait:
         return form_errors("login.html", {"form": (
             "Too many failed attempts. Wait %d s and try again." % wait)},
             status=429, next=next_url, name=name)
     user = web.accounts.verify(name, password) if name and password else None
     if user is None:
-        web.throttle.failed(keys)
         audit("login_failed", name[:64] or None, actor="anonymous")
         return form_errors("login.html", {"form": "Wrong user name or password."},
                            status=400, next=next_url, name=name)
@@ -103,8 +112,19 @@ def password():
     old = request.form.get("old") or ""
     new = request.form.get("new") or ""
     errors = {}
+    # The current password is a password guess like a login's (a session left
+    # open on a desk), throttled the same way.
+    keys = account_keys(g.user.name, request.remote_addr or "")
+    wait = web.throttle.attempt(keys)
+    if wait:
+        return form_errors("password.html", {"old": (
+            "Too many wrong current passwords. Wait %d s and try again." % wait)},
+            status=429, done=None)
     if web.accounts.verify(g.user.name, old) is None:
         errors["old"] = "That is not your current password."
+        audit("login_failed", g.user.name, field="current password")
+    else:
+        web.throttle.succeeded(keys)
     problem = passwords.password_problem(new, g.user.name)
     if problem:
         errors["new"] = problem
@@ -132,3 +152,15 @@ def password():
 @public
 def security_contact():
     return render_template("security.html")
+
+
+@bp.route("/.well-known/security.txt")
+@public
+def security_txt():
+    """RFC 9116: where to report a vulnerability, for people and scanners."""
+    product = lk().config.product
+    today = datetime.datetime.fromtimestamp(lk().services.wall_us() / 1e6,
+                                            datetime.timezone.utc).date()
+    text = product.security_txt(url_for("auth.security_contact", _external=True, _scheme="https"),
+                                today)
+    return Response(text, mimetype="text/plain", headers={"Cache-Control": "max-age=86400"})

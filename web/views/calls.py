@@ -4,13 +4,17 @@ Only supervisors, and only on the lines granted to them: a call on another
 line is answered 404, exactly like a call that does not exist, so ids reveal
 nothing.
 
-Every playback is audited once per *playback session*: each time a call's
-page is shown it gets a fresh random token, kept in the server-side session,
-and the ``<audio>`` element's URL carries it. The first audio request with a
-new token writes one ``playback`` entry; the browser's further Range requests
-(seeking, buffering) with the same token write none. Audio requests without
-a token issued to this session for this call are refused, so nobody plays a
-recording without an entry.
+Every playback is audited once per *listening session*, when audio is
+actually played: each time a call's page is shown it gets a fresh random
+listening token, kept in the server-side session, and the ``<audio>``
+element's URL carries it. The page fetches no audio by itself
+(``preload="none"``; the length shown comes from the call record), so the
+first audio bytes sent for a token are a play the person started: that
+request writes one ``playback`` entry (claimed atomically, so the browser's
+parallel first requests cannot write two); its further Range requests
+(seeking, buffering, replaying) with the same token write none. Audio
+requests without a token issued to this session for this call are refused,
+so nobody plays a recording without an entry.
 """
 
 import datetime
@@ -19,7 +23,7 @@ import re
 import secrets
 
 from flask import (Blueprint, Response, abort, g, redirect, render_template, request,
-                   send_file, url_for)
+                   url_for)
 
 from firmware.callsearch import CallFilter, Cursor, search_number
 
@@ -280,7 +284,7 @@ def detail(call_id, errors=None, status=200):
     if info is not None and can_play and unlocked_key() is not None:
         token = secrets.token_urlsafe(16)
         playbacks = lk().sessions.mem(g.session)["playbacks"]
-        playbacks[token] = {"call_id": call_id, "audited": False}
+        playbacks[token] = {"call_id": call_id, "unaudited": True}
         while len(playbacks) > MAX_TOKENS:
             playbacks.pop(next(iter(playbacks)))
     retention = lk().services.retention
@@ -377,9 +381,10 @@ def audio(call_id):
         f.close()
         return Response(status=416, headers={"Content-Range": "bytes */%d" % size,
                                              "Accept-Ranges": "bytes"})
-    if not playback["audited"] and request.method == "GET":     # HEAD plays nothing
+    # HEAD sends no audio. dict.pop is atomic: of two parallel first requests
+    # only one gets True.
+    if request.method == "GET" and playback.pop("unaudited", False):
         audit("playback", call_id, line=call["line"], duration_s=info.get("duration_s"))
-        playback["audited"] = True
     start, end = byte_range if byte_range else (0, size - 1)
     f.seek(start)
 
@@ -433,11 +438,15 @@ def export(call_id):
         return detail(call_id, errors={"format": str(exc)}, status=400)
     name = "call-%d.%s" % (call_id, fmt)
     mime = "audio/ogg" if fmt == "ogg" else "audio/wav"
-    if isinstance(result, (bytes, bytearray)):
-        return Response(bytes(result), mimetype=mime,
-                        headers={"Content-Disposition": "attachment; filename=%s" % name})
-    resp = send_file(os.fspath(result), mimetype=mime, as_attachment=True, download_name=name)
-    return resp
+    data = memoryview(bytes(result))
+
+    def body():
+        # Sent from memory in chunks: the decrypted audio is never a file on the card.
+        for at in range(0, len(data), CHUNK):
+            yield data[at:at + CHUNK].tobytes()
+    return Response(body(), mimetype=mime, direct_passthrough=True,
+                    headers={"Content-Disposition": "attachment; filename=%s" % name,
+                             "Content-Length": str(len(data))})
 
 
 @bp.route("/calls/<int:call_id>/hold", methods=["POST"])

@@ -3,7 +3,9 @@
 A supervisor can pause the recording of a call in progress on a line granted
 to them (while a caller gives card details) and resume it; the box silences
 the line's audio before it is buffered and audits both (actions ``pause`` /
-``resume`` with the supervisor's name).
+``resume`` with the supervisor's name). The pause exists only where a
+recording is running: on a private or on-demand line, or a box not set up,
+there is nothing to silence, and an audited "pause" would say otherwise.
 """
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
@@ -31,6 +33,7 @@ def visible_snapshot(user):
     granted = set(user.lines) if user.has("supervisor") else set()
     live = lk().services.live
     paused = set(live.paused_lines()) if live is not None else set()
+    recording = set(live.recording_lines()) if live is not None else set()
     site = lk().site.settings()
     lines = []
     for entry in snap["lines"]:
@@ -42,7 +45,8 @@ def visible_snapshot(user):
         entry["record"] = site.line(entry["line"]).record if site else True
         entry["can_pause"] = live is not None and entry["line"] in granted
         entry["paused"] = entry["line"] in paused
-        entry["recording"] = recording_now(entry, call)
+        entry["recording"] = recording_now(entry, call, entry["line"] in recording
+                                           if live is not None else None)
         entry["text"] = _line_text(entry)
         lines.append(entry)
     now_us = iso_to_us(snap.get("now"))
@@ -50,11 +54,13 @@ def visible_snapshot(user):
     return dict(snap, lines=lines, now_text=now_text)
 
 
-def recording_now(entry, call):
+def recording_now(entry, call, recorded=None):
     """Whether the line's call is being recorded now: ``{"state", "text"}``.
 
     ``state`` is "recording", "paused", "off" (a call that is not recorded;
-    ``text`` says why) or "none" (no call).
+    ``text`` says why) or "none" (no call). ``recorded``: whether the box says
+    a recording is running on the line (None when it cannot say); only then is
+    the state "recording", and only then can it be paused.
     """
     state = entry["state"]
     if state == "fault":
@@ -74,6 +80,8 @@ def recording_now(entry, call):
         return {"state": "none", "text": "Not answered yet"}
     if entry["paused"]:
         return {"state": "paused", "text": "Paused (card details): nothing is being recorded"}
+    if recorded is False:
+        return {"state": "off", "text": "Not being recorded"}
     return {"state": "recording", "text": "Recording"}
 
 
@@ -107,7 +115,8 @@ def health():
     site = lk().site
     alarms = list(data.get("alarms", []))
     if not site.recovery_confirmed:
-        alarms.append("The recovery key was never confirmed: an installer should make a new "
+        alarms.append("The recovery key was never confirmed: an installer who is also a "
+                      "supervisor should make a new "
                       "one in Settings.")
     return dict(data, alarms=alarms)
 
@@ -132,6 +141,9 @@ def pause(line):
     if action not in ("pause", "resume"):
         abort(400, description="Choose to pause or to resume the recording.")
     try:
+        if action == "pause" and line not in live.recording_lines():
+            raise ValueError("line %d is not being recorded now: there is nothing to pause"
+                             % line)
         (live.pause if action == "pause" else live.resume)(line, g.user.name)
     except ValueError as exc:        # no call on the line, already paused, not paused
         return render_template("dashboard.html", snap=visible_snapshot(g.user), health=health(),

@@ -1,8 +1,13 @@
-"""Site and line settings, the certificate, and a new recovery key (installers)."""
+"""Site and line settings, the certificate (installers), and a new recovery key.
+
+The recovery key opens every recording, so only someone who may hear calls
+makes a new one: an installer who is also a supervisor, with their own key
+unlocked.
+"""
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
-from ..security import audit, form_errors, lk, roles, unlocked_key
+from ..security import all_roles, audit, form_errors, lk, roles, unlocked_key
 from ..site import form_values, parse_site_form
 
 bp = Blueprint("settings", __name__)
@@ -50,7 +55,7 @@ def save():
 
 
 @bp.route("/settings/recovery-key", methods=["POST"])
-@roles("installer")
+@all_roles("installer", "supervisor")
 def new_recovery_key():
     web = lk()
     key = unlocked_key()

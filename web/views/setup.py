@@ -14,7 +14,8 @@ create installer-only accounts for engineers and auditors.
 
 Then the recovery key is shown once, and the new session goes nowhere else
 until the admin types its last group back. If that page is lost (a restart,
-a timeout), an installer makes a new recovery key from the settings page.
+a timeout), a supervisor who is also an installer makes a new recovery key
+from the settings page.
 """
 
 import secrets
@@ -46,14 +47,15 @@ def wizard():
         return render_template("setup.html", errors={}, **_context())
     data_dir = web.config.data_dir
     keys = ["setup:" + (request.remote_addr or "")]
-    wait = web.throttle.wait_s(keys)
+    wait = web.throttle.attempt(keys)
     if wait:
         return form_errors("setup.html", {"setup_code": (
             "Too many wrong setup codes. Wait %d s and try again." % wait)},
             status=429, **_context())
     errors = {}
-    if not setupcode.check_setup_code(data_dir, request.form.get("setup_code")):
-        web.throttle.failed(keys)
+    if setupcode.check_setup_code(data_dir, request.form.get("setup_code")):
+        web.throttle.succeeded(keys)
+    else:
         errors["setup_code"] = ("That is not this box's setup code. It is on the label and "
                                 "on the console when the box starts.")
     settings, site_errors = parse_site_form(request.form, web.n_lines)
@@ -79,7 +81,6 @@ def wizard():
                                     "given then.")
     if errors:
         return form_errors("setup.html", errors, **_context())
-    web.throttle.succeeded(keys)
     n_lines = web.n_lines
     try:
         with web.db.tx() as conn:
@@ -109,7 +110,7 @@ def wizard():
 
 
 @bp.route("/setup/recovery", methods=["GET", "POST"])
-@roles("installer")
+@roles("supervisor")
 def recovery():
     web = lk()
     mem = web.sessions.mem(g.session)

@@ -1,21 +1,33 @@
 """Users and their key slots (installers only).
 
-A user who plays recordings (supervisor) or gives others their key slots
-(installer) needs a key slot: it is added with the recording key the
-installer unlocked at login, held in this session's memory only. Auditors
-get none. Every change is audited; the box always keeps one installer and
-one key slot.
+Only supervisors have a key slot. Anything that lets someone hear calls is
+*privileged*: giving the supervisor role, granting a supervisor more lines,
+and resetting the password of anyone with a key slot (which is logging in
+as them). A privileged change needs a supervisor's own unlocked key, held in
+their session's memory since they logged in, and then only for lines that
+supervisor holds; or the box's recovery key typed on the form, for any line.
+A new key slot is always made from that key, never from an installer's
+session (an installer-only account has no key).
+
+Nobody changes their own roles, lines or password here (the password page
+asks for the current one). Every change is audited; the box always keeps
+one installer (checked and changed in one web.db transaction) and one key
+slot.
 """
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
-from firmware.errors import KeyStoreError
+from firmware.errors import KeyStoreError, RecoveryKeyFormatError, WrongPasswordError
 
 from .. import passwords
 from ..accounts import ROLES, User, name_problem
-from ..security import audit, form_errors, lk, roles, unlocked_key
+from ..security import audit, lk, roles, unlocked_key
 
 bp = Blueprint("users", __name__, url_prefix="/users")
+
+
+class _LastInstaller(Exception):
+    """Raised inside a transaction to roll it back: it would remove the last installer."""
 
 
 def _slots():
@@ -27,8 +39,11 @@ def _render_list(errors=None, status=200, **extra):
     web = lk()
     return render_template("users.html", users=web.accounts.all(), slots=_slots(),
                            errors=errors or {}, n_lines=web.n_lines, form=request.form,
-                           roles_all=ROLES, has_key=unlocked_key() is not None,
-                           **extra), status
+                           roles_all=ROLES, has_key=_can_grant(), **extra), status
+
+
+def _can_grant():
+    return g.user.has("supervisor") and unlocked_key() is not None
 
 
 def _parse_roles_lines(errors):
@@ -47,8 +62,56 @@ def _parse_roles_lines(errors):
     return chosen, lines
 
 
-def _installers_left(without):
-    return [u for u in lk().accounts.all() if u.has("installer") and u.name != without]
+class Grant:
+    """The key a privileged change is made with, and whose it is.
+
+    ``key`` is the acting supervisor's own unlocked key (``owned`` False: it
+    stays in their session) or the one opened with the recovery key
+    (``owned`` True: forgotten by :meth:`close`).
+    """
+
+    def __init__(self, key, owned, via):
+        self.key = key
+        self.owned = owned
+        self.via = via
+
+    def close(self):
+        if self.owned and self.key is not None:
+            self.key.forget()
+
+
+def _grant(errors, lines_granted, what):
+    """The :class:`Grant` for a privileged change ``what``, or None (a message in ``errors``).
+
+    ``lines_granted``: the lines the change lets someone hear.
+    """
+    text = (request.form.get("recovery_key") or "").strip()
+    if text:
+        try:
+            return Grant(lk().services.keystore.unlock_recovery(text), True, "recovery key")
+        except RecoveryKeyFormatError as exc:
+            errors["recovery_key"] = "That recovery key is mistyped: %s." % exc
+        except (WrongPasswordError, KeyStoreError):
+            errors["recovery_key"] = "That is not this box's recovery key."
+        return None
+    if not g.user.has("supervisor") or unlocked_key() is None:
+        errors["form"] = ("%s lets someone hear calls, so it needs a supervisor logged in with "
+                          "their own password (their recording key unlocked), or the box's "
+                          "recovery key." % what)
+        return None
+    beyond = sorted(set(lines_granted) - set(g.user.lines))
+    if beyond:
+        errors["form"] = ("You can grant only lines you hold yourself; line(s) %s need the "
+                          "box's recovery key." % ", ".join(map(str, beyond)))
+        return None
+    return Grant(unlocked_key(), False, "supervisor")
+
+
+def _check_installers_left(conn, without_name):
+    """Raise :class:`_LastInstaller` unless an installer other than ``without_name`` remains."""
+    rows = conn.execute("SELECT name, roles FROM users WHERE name != ?", (without_name,))
+    if not any("installer" in r["roles"].split(",") for r in rows.fetchall()):
+        raise _LastInstaller()
 
 
 @bp.route("", methods=["GET"])
@@ -79,28 +142,29 @@ def create():
     if problem:
         errors["password"] = problem
     new_user = User(name, frozenset(chosen), tuple(sorted(lines)))
-    key = unlocked_key()
-    if new_user.needs_key_slot and key is None and not errors:
-        errors["form"] = ("Your session holds no unlocked recording key, which a new "
-                          "supervisor's or installer's key slot is made with. Log out and in "
-                          "again, then retry.")
+    grant = None
+    if new_user.needs_key_slot and not errors:
+        grant = _grant(errors, lines, "Adding a supervisor")
     if errors:
         return _render_list(errors, 400)
     keystore = web.services.keystore
     try:
-        if new_user.needs_key_slot:
-            keystore.add_slot(name, password, key)
+        if grant is not None:
+            keystore.add_slot(name, password, grant.key)
         with web.db.tx() as conn:
             web.accounts.create(conn, name, password, chosen, lines)
     except KeyStoreError as exc:
         return _render_list({"form": str(exc)}, 400)
     except Exception:
-        if new_user.needs_key_slot:
+        if grant is not None:
             keystore.remove_slot(name)
         raise
+    finally:
+        if grant is not None:
+            grant.close()
     audit("config_change", name, change="user_add", roles=sorted(chosen), lines=sorted(lines))
-    if new_user.needs_key_slot:
-        audit("key_slot_add", name)
+    if grant is not None:
+        audit("key_slot_add", name, granted_with=grant.via)
     return redirect(url_for("users.index"))
 
 
@@ -111,41 +175,64 @@ def update(name):
     user = web.accounts.get(name)
     if user is None:
         abort(404)
+    if name == g.user.name:
+        abort(403, description="Nobody changes their own roles or lines: ask another installer.")
     errors = {}
     chosen, lines = _parse_roles_lines(errors)
-    if "installer" not in chosen and not _installers_left(name):
-        errors["roles"] = "The box needs at least one installer; give another user the role first."
     changed = User(name, frozenset(chosen), tuple(sorted(lines)))
-    has_slot = name in _slots()
+    slots = _slots()
+    has_slot = name in slots
     new_slot = changed.needs_key_slot and not has_slot
+    if has_slot and not changed.needs_key_slot and len(slots) == 1 and not errors:
+        errors["roles"] = ("%s has the box's last key slot, which a supervisor must hold: give "
+                           "another supervisor one first." % name)
+    # Lines this change lets the user hear that they could not before.
+    heard_before = set(user.lines) if user.needs_key_slot else set()
+    gained = set(lines) - heard_before if changed.needs_key_slot else set()
     password = request.form.get("password") or ""
-    key = unlocked_key()
     if new_slot and not errors:
         # The key slot is sealed with the user's password, which we do not
-        # know: the installer sets a new one.
+        # know: a new one is set.
         problem = passwords.password_problem(password, name) if password else (
-            "A supervisor or installer gets a key slot, made with a new password: "
-            "enter one for %s." % name)
+            "A supervisor gets a key slot, made with a new password: enter one for %s." % name)
         if problem:
             errors["password"] = problem
-        elif key is None:
-            errors["form"] = "Log out and in again to unlock the recording key first."
+    grant = None
+    if gained and not errors:
+        grant = _grant(errors, gained, "Giving the supervisor role or more lines")
     if errors:
         return _render_list(errors, 400, editing=name)
     keystore = web.services.keystore
     try:
-        if has_slot and not changed.needs_key_slot:
+        try:
+            if new_slot:
+                keystore.add_slot(name, password, grant.key)
+        except KeyStoreError as exc:
+            return _render_list({"roles": str(exc)}, 400, editing=name)
+        try:
+            with web.db.tx() as conn:
+                if "installer" not in chosen:
+                    _check_installers_left(conn, name)
+                web.accounts.update(conn, name, chosen, lines)
+                if new_slot:
+                    web.accounts.set_password(conn, name, password)
+        except _LastInstaller:
+            if new_slot:
+                keystore.remove_slot(name)
+            return _render_list({"roles": "The box needs at least one installer; give another "
+                                          "user the role first."}, 400, editing=name)
+    finally:
+        if grant is not None:
+            grant.close()
+    if has_slot and not changed.needs_key_slot:
+        try:
             keystore.remove_slot(name)
             audit("key_slot_remove", name)
-        if new_slot:
-            keystore.add_slot(name, password, key)
-            audit("key_slot_add", name)
-    except KeyStoreError as exc:
-        return _render_list({"roles": str(exc)}, 400, editing=name)
-    with web.db.tx() as conn:
-        web.accounts.update(conn, name, chosen, lines)
-        if new_slot:
-            web.accounts.set_password(conn, name, password)
+        except KeyStoreError as exc:
+            # The last slot stays (the box must open with a password); the role is gone.
+            audit("key_slot_remove", name, refused=str(exc))
+    if new_slot:
+        audit("key_slot_add", name, granted_with=grant.via)
     web.sessions.end_user(name)       # new rights take effect at the next login
     audit("config_change", name, change="user_update", roles=sorted(chosen), lines=sorted(lines))
     return redirect(url_for("users.index"))
@@ -159,29 +246,36 @@ def set_password(name):
     user = web.accounts.get(name)
     if user is None:
         abort(404)
+    if name == g.user.name:
+        abort(403, description="Change your own password on your account page, with the "
+                               "current one.")
     password = request.form.get("password") or ""
     errors = {}
     problem = passwords.password_problem(password, name)
     if problem:
         errors["password"] = problem
-    key = unlocked_key()
-    if user.needs_key_slot and key is None and not errors:
-        errors["form"] = "Log out and in again to unlock the recording key first."
+    had_slot = name in _slots()
+    grant = None
+    if (user.needs_key_slot or had_slot) and not errors:
+        grant = _grant(errors, user.lines, "Resetting the password of someone with a key slot")
     if errors:
         return _render_list(errors, 400, editing=name)
     keystore = web.services.keystore
-    had_slot = name in _slots()
-    if user.needs_key_slot:
+    try:
         if had_slot:
-            keystore.reset_password(name, password, key)
-        else:
-            keystore.add_slot(name, password, key)
+            keystore.reset_password(name, password, grant.key)
+        elif user.needs_key_slot:
+            keystore.add_slot(name, password, grant.key)
+    finally:
+        if grant is not None:
+            grant.close()
     with web.db.tx() as conn:
         web.accounts.set_password(conn, name, password)
     web.sessions.end_user(name)
-    audit("password_change", name, by_installer=True)
+    audit("password_change", name, by_installer=True,
+          granted_with=grant.via if grant is not None else None)
     if user.needs_key_slot and not had_slot:
-        audit("key_slot_add", name)
+        audit("key_slot_add", name, granted_with=grant.via)
     return redirect(url_for("users.index"))
 
 
@@ -194,16 +288,23 @@ def delete(name):
         abort(404)
     if name == g.user.name:
         return _render_list({"form": "You cannot delete your own account."}, 400)
-    if user.has("installer") and not _installers_left(name):
-        return _render_list({"form": "The box needs at least one installer."}, 400)
+    has_slot = name in _slots()
+    if has_slot and len(_slots()) == 1:
+        return _render_list({"form": "%s has the box's last key slot: give another "
+                                     "supervisor one first." % name}, 400)
+    web.sessions.end_user(name)       # before the rows cascade away: their keys leave memory
     try:
-        if name in _slots():
+        with web.db.tx() as conn:
+            if user.has("installer"):
+                _check_installers_left(conn, name)
+            web.accounts.delete(conn, name)
+    except _LastInstaller:
+        return _render_list({"form": "The box needs at least one installer."}, 400)
+    if has_slot:
+        try:
             web.services.keystore.remove_slot(name)
             audit("key_slot_remove", name)
-    except KeyStoreError as exc:
-        return _render_list({"form": str(exc)}, 400)
-    web.sessions.end_user(name)
-    with web.db.tx() as conn:
-        web.accounts.delete(conn, name)
+        except KeyStoreError as exc:
+            audit("key_slot_remove", name, refused=str(exc))
     audit("config_change", name, change="user_delete")
     return redirect(url_for("users.index"))

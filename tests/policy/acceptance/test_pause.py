@@ -175,3 +175,32 @@ def _password_file(tmp_path):
     path = tmp_path / "pw"
     path.write_text("correct horse battery\n")
     return str(path)
+
+
+def test_the_web_cannot_pause_a_call_that_is_not_recorded(lab, synth):
+    """Issue 11: a call on a private line records nothing; a "pause" of it would be a lie."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+    from firmware.policy.engine import PolicyError
+    calls = [{"line": n, "at": 1.0, "direction": "in", "rings": 1, "talk": 10.0} for n in (1, 2)]
+    config = lab.policy(rules={"lines": [{"line": 2, "mode": "never"}]})
+    doc = lab.scenario(calls, lines=2, config=config)
+    data_dir = lab.data_dir()
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+    seen = {}
+
+    def during_the_calls():
+        seen["recording"] = box.policy.recording_lines()
+        with pytest.raises(PolicyError, match="not being recorded"):
+            box.policy.pause(2, "alice")
+        box.policy.pause(1, "alice")
+    answered = box.board.timeline.truth[0].answered_us
+    box.clock.call_at(answered + 3_000_000, during_the_calls)
+    box.start()
+    assert box.board.run()
+    box.stop()
+    assert seen["recording"] == [1]
+    with open_audit(data_dir) as audit:
+        pauses = [(e.action, e.target) for e in audit.entries() if e.action == "pause"]
+    log = {c["line"]: c for c in lab.calls(data_dir)}
+    assert pauses == [("pause", "call:%d" % log[1]["id"])]

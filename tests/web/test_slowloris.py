@@ -1,0 +1,150 @@
+"""Issue 11: slow clients cannot take the web UI down (slowloris), on loopback only.
+
+Sixteen slow, unauthenticated TLS connections used to make every page time
+out, the PCI pause too. Here 64 connections trickle a request head a byte at
+a time, half from one address and half from 32 others (127.0.0.0/8 is all
+loopback), while a logged-in supervisor loads the dashboard. Bounded: every
+slow connection is closed by the end of the test.
+"""
+
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+
+from web.edge import Edge, EdgeLimits
+from web.security import SESSION_COOKIE
+from web.server import WebServer
+from web.tls import ensure_certificate
+
+pytestmark = pytest.mark.slow
+
+N_SLOW = 64
+BYTE_EVERY_S = 0.5
+
+
+@pytest.fixture
+def served(box, people, tmp_path):
+    cert = ensure_certificate(tmp_path / "tls", ["localhost"])
+    server = WebServer(box.app, cert, "127.0.0.1", 0, 0, sweep=box.web.sessions.sweep)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _client_context():
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def slow_client(port, source, stop, opened):
+    """Connect from ``source``, finish TLS, then send a request head a byte at a time."""
+    head = b"GET / HTTP/1.1\r\nHost: box\r\n" + b"X-Slow: " + b"a" * 4000
+    try:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5,
+                                       source_address=(source, 0))
+        with _client_context().wrap_socket(raw) as tls:
+            opened.append(source)
+            for byte in head:
+                if stop.wait(BYTE_EVERY_S):
+                    return
+                tls.sendall(bytes([byte]))
+    except OSError:
+        pass        # refused or cut off by the edge: what it is there for
+
+
+def get(port, path, cookie=None):
+    """``(status, seconds)`` of one HTTPS GET."""
+    started = time.monotonic()
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with _client_context().wrap_socket(raw) as tls:
+        request = "GET %s HTTP/1.1\r\nHost: box\r\n" % path
+        if cookie:
+            request += "Cookie: %s=%s\r\n" % (SESSION_COOKIE, cookie)
+        tls.sendall((request + "\r\n").encode())
+        data = b""
+        while True:
+            chunk = tls.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return int(data.split(b" ", 2)[1]), time.monotonic() - started
+
+
+def test_64_slow_connections_do_not_stop_a_supervisor(box, served):
+    cookie, _ = box.web.sessions.create("sam", None)
+    port = served.https_port
+    stop = threading.Event()
+    opened = []
+    sources = ["127.0.0.2"] * (N_SLOW // 2) + ["127.0.0.%d" % (3 + n) for n in range(N_SLOW // 2)]
+    threads = [threading.Thread(target=slow_client, args=(port, s, stop, opened), daemon=True)
+               for s in sources]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(3)               # all connected, all trickling
+        assert len(opened) >= N_SLOW // 2
+        timings = [get(port, "/", cookie) for _ in range(3)]
+        anonymous = get(port, "/login")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert all(status == 200 for status, _ in timings), timings
+    assert max(seconds for _, seconds in timings) < 1.0, timings
+    assert anonymous[0] == 200
+    # One address could not hold more than its share.
+    assert served.edge.refused_connections >= N_SLOW // 2 - served.edge.limits.per_address
+
+
+def test_a_trickled_head_is_cut_off_at_its_deadline(box, served):
+    limits = served.edge.limits
+    raw = socket.create_connection(("127.0.0.1", served.https_port), timeout=30)
+    started = time.monotonic()
+    with _client_context().wrap_socket(raw) as tls:
+        try:
+            for byte in b"GET / HTTP/1.1\r\nHost: box\r\nX-Slow: " + b"a" * 1000:
+                tls.sendall(bytes([byte]))
+                time.sleep(0.5)
+        except OSError:
+            pass
+    assert time.monotonic() - started < limits.head_timeout_s + 3
+
+
+def test_the_edge_refuses_what_it_cannot_pass_on(box, served):
+    port = served.https_port
+    for request, status in (
+            (b"NONSENSE\r\n\r\n", 400),
+            (b"POST /login HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
+            (b"POST /login HTTP/1.1\r\nHost: b\r\nContent-Length: 99999999\r\n\r\n", 413),
+            (b"GET / HTTP/1.1\r\nHost: b\r\nX: " + b"a" * 20000 + b"\r\n\r\n", 431)):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        with _client_context().wrap_socket(raw) as tls:
+            tls.sendall(request)
+            reply = tls.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 %d " % status), (request[:40], reply[:80])
+
+
+def test_the_client_address_reaches_the_app_and_cannot_be_forged(box, served):
+    port = served.https_port
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=("127.0.0.9", 0))
+    with _client_context().wrap_socket(raw) as tls:
+        body = b"name=alice&password=wrong+password+here&csrf_token=x"
+        tls.sendall(b"POST /login HTTP/1.1\r\nHost: b\r\nX-Linekeeper-Peer: 192.0.2.1\r\n"
+                    b"X_Linekeeper_Peer: 192.0.2.2\r\nx-linekeeper-peer: 192.0.2.3\r\n"
+                    b"Cookie: lk_pre=x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        while tls.recv(65536):
+            pass
+    (entry,) = box.services.audit.entries(action="login_failed")
+    assert entry.details["address"] == "127.0.0.9"
+
+
+def test_limits_keep_room_for_anonymous_requests():
+    with pytest.raises(ValueError):
+        EdgeLimits(backend_slots=4, reserved_slots=4)
+    assert Edge(None, "/nonexistent").limits.reserved_slots < EdgeLimits().backend_slots

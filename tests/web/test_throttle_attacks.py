@@ -1,0 +1,69 @@
+"""Issue 11: the login throttle under attack.
+
+Parallel guesses used to be checked between the throttle's check and its
+count (48 at once got 7 password checks instead of 3); three wrong
+passwords from one address locked the account's owner out from every other
+address; the current-password field of the password form was not throttled.
+"""
+
+import threading
+
+from web import passwords
+from web.throttle import FREE_FAILURES
+
+
+def _counting_checks(monkeypatch):
+    checks = []
+    real = passwords.check_password
+
+    def counted(password, phc):
+        checks.append(password)
+        return real(password, phc)
+    monkeypatch.setattr(passwords, "check_password", counted)
+    return checks
+
+
+def test_48_parallel_wrong_logins_get_exactly_the_free_checks(box, monkeypatch):
+    box.do_setup()
+    clients = [box.client() for _ in range(48)]
+    tokens = [box.token_of(c, "/login") for c in clients]
+    checks = _counting_checks(monkeypatch)
+    start = threading.Barrier(48, timeout=10)
+    codes = []
+
+    def guess(client, token, n):
+        start.wait()
+        codes.append(client.post("/login", data={"name": "alice", "password": "guess %d" % n,
+                                                 "csrf_token": token}).status_code)
+    threads = [threading.Thread(target=guess, args=(c, t, n))
+               for n, (c, t) in enumerate(zip(clients, tokens))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(checks) == FREE_FAILURES["acct"]
+    assert sorted(codes) == [400] * FREE_FAILURES["acct"] + [429] * (48 - FREE_FAILURES["acct"])
+
+
+def test_an_attacker_does_not_lock_the_owner_out(box):
+    box.do_setup()
+    attacker = box.client()
+    attacker.environ_base["REMOTE_ADDR"] = "192.0.2.66"
+    for _ in range(5):
+        box.try_login(attacker, "alice", "wrong password")
+    assert box.try_login(attacker, "alice", box.ADMIN[1]).status_code == 429
+    box.login("alice")          # from her own desk (192.0.2.10), at once
+
+
+def test_the_current_password_field_is_throttled(box, monkeypatch):
+    client = box.do_setup()
+    checks = _counting_checks(monkeypatch)
+    token = box.token_of(client, "/account/password")
+    codes = []
+    for n in range(8):
+        codes.append(client.post("/account/password", data={
+            "old": "guess %d" % n, "new": "a brand new password", "confirm": "a brand new password",
+            "csrf_token": token}).status_code)
+    assert len(checks) == FREE_FAILURES["acct"]
+    assert codes == [400] * 3 + [429] * 5
+    assert box.audit_actions().count("login_failed") == 3
