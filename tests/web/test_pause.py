@@ -70,12 +70,16 @@ def test_the_dashboard_offers_no_pause_without_a_grant(box, people, live):
 def test_no_pause_where_nothing_is_recorded(box, people, live):
     """Issue 11: a private or on-demand line, or a box not set up, records nothing."""
     sam = people["sam"]
-    live.recording = {1}
+    call = {"id": 1, "direction": "in", "number": "01632960123", "policy_decision": "record"}
+    box.status.set(1, "connected", dict(call))
+    box.status.set(2, "connected", dict(call, id=2))
+    live.recording = {1}               # line 2's call is not being recorded (no keys, say)
     page = sam.get("/").get_data(as_text=True)
-    assert re.search(r'id="pause-1"(?! hidden)>', page)
-    assert 'id="pause-2" hidden>' in page
+    assert re.search(r'id="pause-1" class="pause-btn">', page)
+    assert re.search(r'id="pause-2" class="pause-btn" disabled>', page)
     status = sam.get("/api/status").get_json()
-    assert [l["recording"] for l in status["lines"]] == [True, False, False, False]
+    assert [l["recording"]["state"] for l in status["lines"]] == ["recording", "off", "none",
+                                                                   "none"]
     resp = box.post(sam, "/lines/2/pause", {"action": "pause"})
     assert resp.status_code == 409 and "not being recorded" in resp.get_data(as_text=True)
     assert live.asked == [] and box.audit_actions().count("pause") == 0
