@@ -10,6 +10,9 @@ HTTPS_PORT ?= 8443
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.linekeeper-installed
 EXTRAS := test
+# MicroPython's type stubs for the HAT's MCU firmware (board/mcu), kept apart
+# from the venv's own packages because they replace the standard library's.
+MCU_STUBS := 'micropython-rp2-rpi-pico-stubs==1.29.*'
 ifneq ($(shell grep -s "Raspberry Pi" /proc/device-tree/model),)
 EXTRAS := test,rpi
 endif
@@ -26,6 +29,7 @@ $(STAMP): pyproject.toml setup.py scripts/install-deps firmware/ring/_cring.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	$(PY) -m pip install -q --upgrade --target $(VENV)/mcu-stubs $(MCU_STUBS)
 	touch $@
 
 run: setup ## run the box on the simulated board with the demo day and the web UI
