@@ -22,6 +22,7 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from firmware.errors import LinekeeperError
 
 from . import create_app
+from .remote import services_for_recorder
 from .services import WebConfig, services_for_box
 from .setupcode import setup_code_for
 from .tls import ensure_certificate
@@ -135,9 +136,23 @@ def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, **config):
     """
     certificate = ensure_certificate(box.data_dir)
     services = services_for_box(box, cert_fingerprint=certificate.fingerprint)
-    app = create_app(services, WebConfig(data_dir=box.data_dir, **config))
+    return _serve(box.data_dir, services, certificate, host, https_port, http_port, config)
+
+
+def start_web_process(data_dir, client, lines, host="127.0.0.1", https_port=8443,
+                      http_port=8080, **config):
+    """Like :func:`start_web`, for ``linekeeper web``: the UI beside a recorder
+    reached through ``client`` (a :class:`firmware.control.ControlClient`)."""
+    certificate = ensure_certificate(data_dir)
+    services = services_for_recorder(data_dir, client, lines,
+                                     cert_fingerprint=certificate.fingerprint)
+    return _serve(data_dir, services, certificate, host, https_port, http_port, config)
+
+
+def _serve(data_dir, services, certificate, host, https_port, http_port, config):
+    app = create_app(services, WebConfig(data_dir=data_dir, **config))
     web = app.extensions["linekeeper"]
-    setup_code_for(box.data_dir)        # made now, so it can be printed with the URL
+    setup_code_for(data_dir)            # made now, so it can be printed with the URL
     server = WebServer(app, certificate, host, https_port, http_port,
                        sweep=web.sessions.sweep)
     try:
