@@ -37,7 +37,7 @@ import sqlite3
 import threading
 
 from firmware.errors import AuditError
-from firmware.fsutil import atomic_write
+from firmware.fsutil import atomic_write, create_db_file
 
 ACTIONS = frozenset({
     "playback", "export", "delete", "login", "login_failed", "logout", "config_change",
@@ -128,6 +128,7 @@ class AuditLog:
         self.path_db = os.fspath(path_db)
         self.head_path = os.fspath(head_path)
         self._lock = threading.Lock()
+        create_db_file(self.path_db)
         self._db = sqlite3.connect(self.path_db, isolation_level=None, check_same_thread=False,
                                    timeout=10.0)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -204,7 +205,7 @@ class AuditLog:
 
     def _write_head(self, seq, digest):
         data = canonical_json({"seq": seq, "hash": digest}) + "\n"
-        atomic_write(self.head_path, data.encode("ascii"), mode=0o600)
+        atomic_write(self.head_path, data.encode("ascii"))
 
     def entries(self, limit=100, offset=0, action=None, newest_first=True):
         """Up to ``limit`` entries after skipping ``offset``, newest first by default.

@@ -19,6 +19,7 @@ import sqlite3
 import threading
 
 from .bus import CallAnswered, CallEnded, CallStarted, CallUpdated
+from .fsutil import create_db_file
 from .policy.callmeta import SCHEMA as CALLMETA_SCHEMA
 from .recordings import SCHEMA as RECORDINGS_SCHEMA
 
@@ -74,6 +75,7 @@ class CallLog:
         self.path = os.fspath(path)
         self._clock = clock
         self._lock = threading.Lock()
+        create_db_file(self.path)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")

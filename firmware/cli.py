@@ -9,6 +9,7 @@ import threading
 import time
 
 from .errors import LinekeeperError
+from .fsutil import SHARED_UMASK
 
 log = logging.getLogger("linekeeper")
 
@@ -458,8 +459,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s: %(message)s")
-    # Everything the box writes (call log, recordings, keys, audit) is private.
-    os.umask(0o077)
+    # Everything the box writes (call log, recordings, keys, audit) is private:
+    # to the box's user, or to the group of its two services, which run with
+    # umask 0007 (see firmware.fsutil.data_mode).
+    if os.umask(0o077) == SHARED_UMASK:
+        os.umask(SHARED_UMASK)
     try:
         return args.func(args)
     except BrokenPipeError:

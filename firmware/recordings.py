@@ -63,8 +63,9 @@ class RecordingStore:
     def __init__(self, data_dir):
         self.data_dir = os.fspath(data_dir)
         self.dir = os.path.join(self.data_dir, "recordings")
-        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        os.makedirs(self.dir, mode=fsutil.data_mode(directory=True), exist_ok=True)
         self._lock = threading.Lock()
+        fsutil.create_db_file(os.path.join(self.data_dir, "calls.db"))
         self._db = sqlite3.connect(os.path.join(self.data_dir, "calls.db"),
                                    check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
