@@ -17,7 +17,7 @@ ifneq ($(shell grep -s "Raspberry Pi" /proc/device-tree/model),)
 EXTRAS := test,rpi
 endif
 
-.PHONY: help setup run test test-fast hwtest bench sanitize clean
+.PHONY: help setup run test test-fast test-arm64 hwtest bench sanitize clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -41,6 +41,9 @@ test: setup ## run every test in tests/ (never hw_tests/)
 
 test-fast: setup ## the quick inner loop: every test not marked slow
 	$(PY) -m pytest tests -m "not slow" -q
+
+test-arm64: setup ## build and test the firmware on arm64 under qemu (root; slow)
+	scripts/test-arm64
 
 hwtest: setup ## run the hardware tests (on a real box only)
 	$(PY) -m pytest hw_tests
