@@ -10,6 +10,9 @@ HTTPS_PORT ?= 8443
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.linekeeper-installed
 EXTRAS := test
+# MicroPython's type stubs for the HAT's MCU firmware (board/mcu), kept apart
+# from the venv's own packages because they replace the standard library's.
+MCU_STUBS := 'micropython-rp2-rpi-pico-stubs==1.29.*'
 ifneq ($(shell grep -s "Raspberry Pi" /proc/device-tree/model),)
 EXTRAS := test,rpi
 endif
@@ -21,7 +24,7 @@ TYPED := telephony/countries.py telephony/errors.py telephony/levels.py \
 	firmware/alarms.py firmware/errors.py web/services.py web/site.py
 LINTED := telephony board firmware web tests bench hw_tests setup.py
 
-.PHONY: help setup run test test-fast lint hwtest bench sanitize clean
+.PHONY: help setup run test test-fast test-arm64 lint hwtest bench sanitize clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -33,6 +36,7 @@ $(STAMP): pyproject.toml setup.py scripts/install-deps firmware/ring/_cring.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	$(PY) -m pip install -q --upgrade --target $(VENV)/mcu-stubs $(MCU_STUBS)
 	touch $@
 
 run: setup ## run the box on the simulated board with the demo day and the web UI
@@ -49,6 +53,9 @@ lint: setup ## ruff (lint and format check) and mypy on the typed modules
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy $(TYPED)
+
+test-arm64: setup ## build and test the firmware on arm64 under qemu (root; slow)
+	scripts/test-arm64
 
 hwtest: setup ## run the hardware tests (on a real box only)
 	$(PY) -m pytest hw_tests

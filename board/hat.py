@@ -14,6 +14,9 @@ The format (``"format": 1``)::
      "i2c": {"bus": 0..31, "devices": [                                   (i2c optional)
                {"name": "codec", "address": 0x03..0x77,
                 "init": [[register, value], ...]}]},                      (bytes 0x00..0xff)
+     "mcu": {"address": 0x08..0x77, "regmap_version": 1,     (the supervisor MCU; needs i2c)
+             "power_fail": PIN,                  (optional: the MCU's power-fail line)
+             "holdup": {"farads": 0..100, "load_mw": 1..50000, "min_mv": 0..5000}},
      "lines": [{"line": 1, "capture_channel": 0, "playback_channel": 0,
                 "pins": {"hook": PIN, "ring": PIN, "polarity": PIN,       (required)
                          "in_use": PIN, "power": PIN, "led": PIN,         (optional)
@@ -25,6 +28,13 @@ GPIO number (active high, floating). Any whole number may also be written as a
 ``"0x.."`` string. Lines are numbered 1..N (any order in the file; the
 :class:`Hat` lists them in order); each GPIO, I2C address and channel is used
 once.
+
+``mcu`` describes the supervisor MCU (``board/mcu``): its I2C address on the
+``i2c`` bus, the register map version the HAT's MCU firmware speaks (the Pi
+refuses another), the GPIO its power-fail warning arrives on (without one, the
+box reads the warning from the MCU's status register), and the hold-up
+capacitor (``farads`` 0 when the HAT has none), the load it feeds and the
+voltage where the converter stops.
 """
 
 import importlib.resources
@@ -79,6 +89,17 @@ class HatI2c:
 
 
 @dataclass(frozen=True)
+class HatMcu:
+    """The supervisor MCU: I2C address, register map version, power-fail pin, hold-up."""
+    address: int
+    regmap_version: int
+    power_fail: PinSpec = None
+    holdup_farads: float = 0.0
+    holdup_load_mw: int = 4000
+    holdup_min_mv: int = 2500
+
+
+@dataclass(frozen=True)
 class HatLine:
     """One analogue line; ``pins`` maps signal name -> :class:`PinSpec` (do not modify)."""
     line: int
@@ -97,6 +118,7 @@ class Hat:
     lines: tuple
     description: str = ""
     source: str = None
+    mcu: HatMcu = None
 
     def line(self, number):
         """The :class:`HatLine` numbered ``number`` (1-based)."""
@@ -136,7 +158,7 @@ def loads_hat(text, source=None):
 
 def parse_hat(doc):
     """Build a :class:`Hat` from a parsed :class:`~board.jsonpos.Document`."""
-    root = doc.root.object(("format", "id", "name", "audio", "lines"), ("description", "i2c"))
+    root = doc.root.object(("format", "id", "name", "audio", "lines"), ("description", "i2c", "mcu"))
     if root.get_int("format") != HAT_FORMAT:
         root.child("format").fail("unsupported HAT file format; this firmware reads format %d"
                                   % HAT_FORMAT)
@@ -144,10 +166,12 @@ def parse_hat(doc):
                                                 "or '-'"), max_len=40)
     audio = _audio(root.child("audio"))
     i2c = _i2c(root.child("i2c")) if root.has("i2c") else None
-    lines = _lines(root.child("lines"), audio)
+    gpios = {}
+    lines = _lines(root.child("lines"), audio, gpios)
+    mcu = _mcu(root.child("mcu"), i2c, gpios) if root.has("mcu") else None
     return Hat(id=hat_id, name=root.get_str("name", max_len=200), audio=audio, i2c=i2c,
                lines=lines, description=root.get_str("description", ""),
-               source=str(doc.source) if doc.source else None)
+               source=str(doc.source) if doc.source else None, mcu=mcu)
 
 
 def _audio(node):
@@ -186,8 +210,36 @@ def _i2c(node):
     return HatI2c(node.get_int("bus", lo=0, hi=31, hex_ok=True), tuple(devices))
 
 
-def _lines(node, audio):
-    by_number, gpios, channels = {}, {}, {"capture_channel": {}, "playback_channel": {}}
+def _mcu(node, i2c, gpios):
+    node.object(("address", "regmap_version"), ("power_fail", "holdup"))
+    if i2c is None:
+        node.fail("the supervisor MCU talks over I2C: give the HAT an \"i2c\" section")
+    address = node.get_int("address", lo=0x08, hi=0x77, hex_ok=True)
+    for device in i2c.devices:
+        if device.address == address:
+            node.child("address").fail("address 0x%02x is already used by the I2C device %r"
+                                       % (address, device.name))
+    power_fail = None
+    if node.has("power_fail"):
+        power_fail = _pin(node.child("power_fail"), gpios,
+                          jsonpos.format_path(node.path + ("power_fail",)))
+    farads, load_mw, min_mv = 0.0, 4000, 2500
+    if node.has("holdup"):
+        holdup = node.child("holdup")
+        holdup.object(("farads", "load_mw", "min_mv"))
+        farads_node = holdup.child("farads")
+        farads = farads_node.value
+        if isinstance(farads, bool) or not isinstance(farads, (int, float)) \
+                or not 0 <= farads <= 100:
+            farads_node.fail("must be a number of farads from 0 to 100")
+        load_mw = holdup.get_int("load_mw", lo=1, hi=50_000)
+        min_mv = holdup.get_int("min_mv", lo=0, hi=5000)
+    return HatMcu(address, node.get_int("regmap_version", lo=1, hi=255), power_fail,
+                  float(farads), load_mw, min_mv)
+
+
+def _lines(node, audio, gpios):
+    by_number, channels = {}, {"capture_channel": {}, "playback_channel": {}}
     items = node.items(min_len=1)
     for item in items:
         item.object(("line", "capture_channel", "playback_channel", "pins"))
@@ -213,21 +265,25 @@ def _pins(node, gpios):
     node.object(REQUIRED_SIGNALS, tuple(s for s in known if s not in REQUIRED_SIGNALS))
     pins = {}
     for signal in known:
-        if not node.has(signal):
-            continue
-        pin = node.child(signal)
-        if isinstance(pin.value, dict):
-            pin.object(("gpio",), ("active", "pull"))
-            gpio_node = pin.child("gpio")
-            active = pin.get_str("active", "high", choices=("high", "low"))
-            spec = PinSpec(gpio_node.as_int(0, GPIO_MAX, hex_ok=True), active == "low",
-                           pin.get_str("pull", "floating", choices=PULLS))
-        else:
-            gpio_node = pin
-            spec = PinSpec(pin.as_int(0, GPIO_MAX, hex_ok=True))
-        if spec.gpio in gpios:
-            gpio_node.fail("GPIO %d is already used by %s" % (spec.gpio, gpios[spec.gpio]))
-        gpios[spec.gpio] = jsonpos.format_path(node.path + (signal,))
-        pins[signal] = spec
+        if node.has(signal):
+            pins[signal] = _pin(node.child(signal), gpios,
+                                jsonpos.format_path(node.path + (signal,)))
     return pins
+
+
+def _pin(pin, gpios, name):
+    """A PIN (see the module docstring) whose GPIO no other pin uses; noted in ``gpios``."""
+    if isinstance(pin.value, dict):
+        pin.object(("gpio",), ("active", "pull"))
+        gpio_node = pin.child("gpio")
+        active = pin.get_str("active", "high", choices=("high", "low"))
+        spec = PinSpec(gpio_node.as_int(0, GPIO_MAX, hex_ok=True), active == "low",
+                       pin.get_str("pull", "floating", choices=PULLS))
+    else:
+        gpio_node = pin
+        spec = PinSpec(pin.as_int(0, GPIO_MAX, hex_ok=True))
+    if spec.gpio in gpios:
+        gpio_node.fail("GPIO %d is already used by %s" % (spec.gpio, gpios[spec.gpio]))
+    gpios[spec.gpio] = name
+    return spec
 

@@ -41,7 +41,7 @@ import sqlite3
 import threading
 
 from firmware.errors import AuditError
-from firmware.fsutil import atomic_write
+from firmware.fsutil import atomic_write, create_db_file
 
 ACTIONS = frozenset({
     "playback", "export", "delete", "login", "login_failed", "logout", "config_change",
@@ -144,6 +144,7 @@ class AuditLog:
             from firmware.datadir import connect_readonly
             self._db = connect_readonly(self.path_db)
             return
+        create_db_file(self.path_db)
         self._db = sqlite3.connect(self.path_db, isolation_level=None, check_same_thread=False,
                                    timeout=10.0)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -222,7 +223,7 @@ class AuditLog:
 
     def _write_head(self, seq, digest):
         data = canonical_json({"seq": seq, "hash": digest}) + "\n"
-        atomic_write(self.head_path, data.encode("ascii"), mode=0o600)
+        atomic_write(self.head_path, data.encode("ascii"))
 
     def entries(self, limit=100, offset=0, action=None, newest_first=True, targets=None):
         """Up to ``limit`` entries after skipping ``offset``, newest first by default.

@@ -22,6 +22,7 @@ import threading
 
 from . import datadir
 from .bus import Alarm, CallAnswered, CallEnded, CallStarted, CallUpdated
+from .fsutil import create_db_file
 from .policy.callmeta import SCHEMA as CALLMETA_SCHEMA
 from .recordings import SCHEMA as RECORDINGS_SCHEMA
 
@@ -98,6 +99,7 @@ class CallLog:
         if readonly:
             self._db = datadir.connect_readonly(self.path)
             return
+        create_db_file(self.path)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         datadir.tune_wal(self._db)
         migrate(self._db)

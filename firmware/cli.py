@@ -7,8 +7,10 @@ import signal
 import sqlite3
 import sys
 import threading
+import time
 
 from .errors import LinekeeperError
+from .fsutil import SHARED_UMASK
 
 log = logging.getLogger("linekeeper")
 
@@ -382,32 +384,43 @@ def cmd_repair(args):
     return 0
 
 
-def cmd_run(args):
-    """Run the box with its web UI until stopped."""
-    from web.server import start_web
-    from web.setupcode import setup_code_for
-
+def _open_box(args):
+    """``(board name, box)`` for ``run`` and ``recorder``."""
     from .box import board_for, open_rpi_box, open_sim_box
     board_name, config = board_for(args.data_dir, args.board)
     if board_name == "sim":
-        scenario = _load_scenario(args.scenario)
-        box = open_sim_box(scenario, args.data_dir, speed=args.speed, config=config)
+        box = open_sim_box(_load_scenario(args.scenario), args.data_dir, speed=args.speed,
+                           config=config)
     else:
         box = open_rpi_box(args.data_dir, config)
-    host = args.host or ("0.0.0.0" if board_name == "rpi" else "127.0.0.1")
-    server = start_web(box, host=host, https_port=args.https_port, http_port=args.port,
-                       box_name=args.name)
+    return board_name, box
+
+
+def cmd_recorder(args):
+    """Run the recorder (board, supervision, DSP, policy, recording, retention) until stopped.
+
+    It serves the web UI's few requests on DATA_DIR/control.sock, tells systemd
+    when it is ready, and pings systemd's watchdog only while its lines are
+    really being serviced.
+    """
+    from .control import ControlServer, recorder_handlers, socket_path
+    from .heartbeat import Heartbeat
+    from .sdnotify import Notifier
+
+    board_name, box = _open_box(args)
+    notifier = Notifier()
     stopping = _on_signals(lambda: box.clock.stop() if board_name == "sim" else None)
-    print("linekeeper: %s board, %d lines; web UI on %s (http://%s:%d/ redirects there)" % (
-        board_name, box.board.lines, server.url, host, server.http_port), flush=True)
-    print("linekeeper: the box's certificate has SHA-256 fingerprint %s"
-          % server.certificate.fingerprint, flush=True)
-    code = setup_code_for(args.data_dir)
-    if code is not None:
-        print("linekeeper: not set up yet: open %s and enter the setup code %s"
-              % (server.url, code), flush=True)
+    group = _group_id(args.web_group)
+    server = ControlServer(socket_path(args.data_dir), recorder_handlers(box, board_name=board_name),
+                           group=group)
+    heartbeat = Heartbeat(box, notifier)
     try:
         box.start()
+        server.start()
+        heartbeat.start()
+        notifier.ready("recording %d lines" % box.board.lines)
+        print("linekeeper: recorder: %s board, %d lines; control socket %s"
+              % (board_name, box.board.lines, server.path), flush=True)
         if board_name == "sim":
             finished = box.board.run()
             while finished and args.loop and not stopping.is_set():
@@ -416,11 +429,74 @@ def cmd_run(args):
             if finished and not stopping.is_set():
                 print("linekeeper: the scenario has ended; the box stays up (Ctrl-C to stop)",
                       flush=True)
+        heartbeat.idle = True      # nothing left to service but the control socket
         stopping.wait()
     finally:
+        notifier.stopping()
+        heartbeat.stop()
+        server.stop()
         box.stop()
+    return 0
+
+
+def _group_id(name):
+    if not name:
+        return None
+    import grp
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise LinekeeperError("no group %r for the web UI (--web-group)" % name) from None
+
+
+def cmd_web(args):
+    """Serve the web UI beside a running recorder until stopped."""
+    from web.server import start_web_process
+    from web.setupcode import setup_code_for
+
+    from .control import ControlClient, RecorderUnavailable, socket_path
+    from .sdnotify import Notifier
+    client = ControlClient(socket_path(args.data_dir))
+    hello = None
+    for _ in range(int(args.wait_s * 10) + 1):
+        try:
+            hello = client.call("hello", protocol=1)
+            break
+        except RecorderUnavailable:
+            time.sleep(0.1)
+    if hello is None:
+        raise LinekeeperError("no recorder answers on %s: start it first (`linekeeper recorder` "
+                              "or the linekeeper-recorder service)" % socket_path(args.data_dir))
+    host = args.host or ("0.0.0.0" if hello["board"] == "rpi" else "127.0.0.1")
+    server = start_web_process(args.data_dir, client, hello["lines"], host=host,
+                               https_port=args.https_port, http_port=args.port,
+                               box_name=args.name)
+    stopping = _on_signals(lambda: None)
+    print("linekeeper: %s board, %d lines; web UI on %s (http://%s:%d/ redirects there)" % (
+        hello["board"], hello["lines"], server.url, host, server.http_port), flush=True)
+    print("linekeeper: the box's certificate has SHA-256 fingerprint %s"
+          % server.certificate.fingerprint, flush=True)
+    code = setup_code_for(args.data_dir)
+    if code is not None:
+        print("linekeeper: not set up yet: open %s and enter the setup code %s"
+              % (server.url, code), flush=True)
+    Notifier().ready("serving %s" % server.url)
+    try:
+        stopping.wait()
+    finally:
         server.stop()
     return 0
+
+
+def cmd_run(args):
+    """Run the whole box, recorder and web UI, as two processes until stopped.
+
+    The two are what the systemd services run on the box. Here one command
+    starts both, restarts either one that dies (the other goes on: a web UI
+    crash never stops recording), and stops both on SIGINT/SIGTERM.
+    """
+    from .runner import run_box
+    return run_box(args)
 
 
 def _on_signals(action):
@@ -465,6 +541,30 @@ def build_parser():
                                   "(default: the --host address, or HOSTNAME.local)")
     p.add_argument("--https-port", type=int, default=8443, help="HTTPS port of the web UI")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("recorder", help="run the recorder alone (the linekeeper-recorder service)")
+    p.add_argument("--board", choices=("sim", "rpi"),
+                   help="override LINEKEEPER_BOARD and the configured board")
+    p.add_argument("--scenario", default="demo", help="scenario for the simulated board")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--speed", type=_speed, default=1.0)
+    p.add_argument("--loop", action="store_true", help="play the scenario again each time it ends")
+    p.add_argument("--web-group", help="group whose members (the web UI's user) may use the "
+                                       "control socket")
+    p.set_defaults(func=cmd_recorder)
+
+    p = sub.add_parser("web", help="serve the web UI beside a running recorder (the "
+                                   "linekeeper-web service)")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--host", help="address to serve on (default: 127.0.0.1 on the simulated "
+                                  "board, every address (0.0.0.0) on the box)")
+    p.add_argument("--port", type=int, default=8080, help="HTTP port (redirects to HTTPS)")
+    p.add_argument("--https-port", type=int, default=8443, help="HTTPS port of the web UI")
+    p.add_argument("--name", help="the box's name or address, where the HTTP port redirects "
+                                  "(default: the --host address, or HOSTNAME.local)")
+    p.add_argument("--wait-s", type=float, default=30.0,
+                   help="how long to wait for the recorder at start (default 30 s)")
+    p.set_defaults(func=cmd_web)
 
     p = sub.add_parser("init", help="create the box's recording keys and first key slot")
     p.add_argument("--data-dir", required=True)
@@ -519,8 +619,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s: %(message)s")
-    # Everything the box writes (call log, recordings, keys, audit) is private.
-    os.umask(0o077)
+    # Everything the box writes (call log, recordings, keys, audit) is private:
+    # to the box's user, or to the group of its two services, which run with
+    # umask 0007 (see firmware.fsutil.data_mode).
+    if os.umask(0o077) == SHARED_UMASK:
+        os.umask(SHARED_UMASK)
     try:
         return args.func(args)
     except BrokenPipeError:

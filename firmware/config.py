@@ -161,7 +161,7 @@ def save_config(data_dir, config):
     :raises OSError: it could not be written (the old file is then untouched)
     """
     text = json.dumps(config.to_dict(), indent=2, sort_keys=False) + "\n"
-    atomic_write(config_path(data_dir), text.encode("utf-8"), mode=0o600)
+    atomic_write(config_path(data_dir), text.encode("utf-8"))
 
 
 def load_config(data_dir):

@@ -158,7 +158,7 @@ def import_config(data_dir, doc, source=None):
     for name, data in sorted(files.items()):
         directory = os.path.join(data_dir, "announcements")
         fsutil.make_private_dir(directory)
-        fsutil.atomic_write(os.path.join(data_dir, name), data, mode=0o600)
+        fsutil.atomic_write(os.path.join(data_dir, name), data)
         written.append(name)
     save_config(data_dir, config)
     written.append("config")

@@ -12,12 +12,64 @@ Rules this module encodes:
 
 Temporary files are named ``.<name>.<random>.tmp``; :func:`remove_stale_temps`
 deletes the ones a crash left behind.
+
+Who may read the data: files are 0600 and directories 0700 (the box's user
+alone), except when the process runs with umask 0007. That is how the two
+services run on the box (``UMask=0007``): the recorder and the web UI are
+different users in one group, and the data directory is theirs together, so
+data files are 0660 and directories 0770 (:func:`data_mode`). Nobody else
+ever gets a bit.
 """
 
 import os
 import secrets
+import threading
 
 TEMP_SUFFIX = ".tmp"
+SHARED_UMASK = 0o007
+_umask_lock = threading.Lock()
+
+
+def process_umask():
+    """This process's umask (read without changing it where Linux says it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _umask_lock:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def data_mode(directory=False):
+    """Permission bits for the box's data: 0600 / 0700, or 0660 / 0770 for the
+    services' shared group (umask 0007; see the module docstring)."""
+    shared = process_umask() == SHARED_UMASK
+    if directory:
+        return 0o770 if shared else 0o700
+    return 0o660 if shared else 0o600
+
+
+def create_db_file(path):
+    """Create an empty database file at ``path`` with :func:`data_mode`, if it is missing.
+
+    SQLite makes new files 0644 less the umask, and its ``-wal`` and ``-shm``
+    files copy the database file's mode, so the file is made here first with the
+    box's own mode. Raises :class:`OSError`.
+    """
+    try:
+        fd = os.open(os.fspath(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                     data_mode())
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, data_mode())
+    finally:
+        os.close(fd)
 
 
 def _write_all(fd, data):
@@ -40,15 +92,17 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def atomic_write(path, data, mode=0o600):
+def atomic_write(path, data, mode=None):
     """Replace the file at ``path`` with ``data`` (bytes) atomically and durably.
 
     After a crash the file holds either its old content or ``data``, never
     part of it. The file gets permission bits ``mode`` regardless of the
-    umask. The directory must exist. Raises :class:`OSError` on failure, in
+    umask (default: :func:`data_mode`). The directory must exist. Raises :class:`OSError` on failure, in
     which case the temporary file is removed and ``path`` is untouched.
     """
     path = os.fspath(path)
+    if mode is None:
+        mode = data_mode()
     directory, name = os.path.split(os.path.abspath(path))
     tmp = os.path.join(directory, ".%s.%s%s" % (name, secrets.token_hex(6), TEMP_SUFFIX))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
@@ -96,7 +150,7 @@ def remove_durable(path):
 
 
 def make_private_dir(path):
-    """Create directory ``path`` with mode 0700, and missing parents, durably.
+    """Create directory ``path`` with :func:`data_mode` (0700), and missing parents, durably.
 
     An existing directory is left as it is. Raises :class:`OSError`.
     """
@@ -106,8 +160,8 @@ def make_private_dir(path):
     parent = os.path.dirname(path)
     make_private_dir(parent)
     try:
-        os.mkdir(path, 0o700)
-        os.chmod(path, 0o700)  # mkdir's mode is narrowed by the umask only
+        os.mkdir(path, data_mode(directory=True))
+        os.chmod(path, data_mode(directory=True))  # mkdir's mode is narrowed by the umask only
     except FileExistsError:  # created meanwhile by someone else
         if not os.path.isdir(path):
             raise

@@ -64,7 +64,7 @@ from firmware.errors import (
     AlreadyInitialisedError, KeyForgottenError, KeySlotError, NotInitialisedError,
     RecoveryKeyFormatError, TamperError, WeakPasswordError, WrongPasswordError,
 )
-from firmware.fsutil import atomic_write, make_private_dir, remove_stale_temps
+from firmware.fsutil import atomic_write, data_mode, make_private_dir, remove_stale_temps
 
 FILE_FORMAT = "linekeeper-keystore"
 FILE_VERSION = 1
@@ -373,7 +373,7 @@ class KeyStore:
         user = _check_user(user)
         secret_password = _check_new_password(password)
         make_private_dir(self.keys_dir)
-        os.chmod(self.keys_dir, 0o700)
+        os.chmod(self.keys_dir, data_mode(directory=True))
         with self._locked():
             if self.is_initialised:
                 raise AlreadyInitialisedError(
@@ -456,7 +456,7 @@ class KeyStore:
     def _locked(self):
         """Serialise changes between threads (lock) and processes (flock)."""
         with self._thread_lock:
-            fd = os.open(self.keys_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(self.keys_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, data_mode())
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield

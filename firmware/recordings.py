@@ -78,7 +78,8 @@ class RecordingStore:
         if readonly:
             self._db = datadir.connect_readonly(path)
             return
-        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        os.makedirs(self.dir, mode=fsutil.data_mode(directory=True), exist_ok=True)
+        fsutil.create_db_file(path)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
                                    timeout=30)
         datadir.tune_wal(self._db)

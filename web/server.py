@@ -32,6 +32,7 @@ from firmware.product import ProductInfo
 from . import create_app
 from .edge import Edge, EdgeLimits, from_edge, session_cookie_checker
 from .security import SESSION_COOKIE
+from .remote import services_for_recorder
 from .services import WebConfig, services_for_box
 from .setupcode import setup_code_for
 from .tls import ensure_certificate
@@ -179,10 +180,26 @@ def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, box_name=N
     """
     certificate = ensure_certificate(box.data_dir)
     services = services_for_box(box, cert_fingerprint=certificate.fingerprint)
+    return _serve(box.data_dir, services, certificate, host, https_port, http_port, box_name,
+                  config)
+
+
+def start_web_process(data_dir, client, lines, host="127.0.0.1", https_port=8443,
+                      http_port=8080, box_name=None, **config):
+    """Like :func:`start_web`, for ``linekeeper web``: the UI beside a recorder
+    reached through ``client`` (a :class:`firmware.control.ControlClient`)."""
+    certificate = ensure_certificate(data_dir)
+    services = services_for_recorder(data_dir, client, lines,
+                                     cert_fingerprint=certificate.fingerprint)
+    return _serve(data_dir, services, certificate, host, https_port, http_port, box_name,
+                  config)
+
+
+def _serve(data_dir, services, certificate, host, https_port, http_port, box_name, config):
     config.setdefault("product", ProductInfo.from_environ(os.environ))
-    app = create_app(services, WebConfig(data_dir=box.data_dir, **config))
+    app = create_app(services, WebConfig(data_dir=data_dir, **config))
     web = app.extensions["linekeeper"]
-    setup_code_for(box.data_dir)        # made now, so it can be printed with the URL
+    setup_code_for(data_dir)            # made now, so it can be printed with the URL
     server = WebServer(app, certificate, host, https_port, http_port,
                        sweep=web.sessions.sweep, box_name=box_name)
     try:

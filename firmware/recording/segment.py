@@ -86,7 +86,7 @@ class SegmentWriter:
         self.chunks = 0
         self.closed = False
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
-                           | os.O_CLOEXEC, 0o600)
+                           | os.O_CLOEXEC, fsutil.data_mode())
         try:
             self._append(self.header_bytes)
             if fsync:

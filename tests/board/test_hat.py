@@ -47,7 +47,7 @@ def test_load_by_path_and_bare_int_pins(tmp_path):
     data["lines"] = [{"line": 1, "capture_channel": 0, "playback_channel": 0,
                       "pins": {"hook": 2, "ring": "0x03", "polarity": {"gpio": 5},
                                "led": {"gpio": 6, "active": "low"}}}]
-    del data["i2c"]
+    del data["i2c"], data["mcu"]      # the MCU talks over I2C: both go
     path = tmp_path / "mine.json"
     path.write_text(json.dumps(data))
     hat = load_hat(str(path))

@@ -150,3 +150,24 @@ def test_remove_stale_temps_only_removes_temps(tmp_path):
     assert remove_stale_temps(tmp_path) == [".keystore.json.0a1b2c3d4e5f.tmp"]
     assert sorted(os.listdir(tmp_path)) == ["keystore.json", "notes.tmp"]
     assert fsutil.TEMP_SUFFIX == ".tmp"
+
+
+def test_data_mode_is_private_unless_the_umask_shares_with_the_group(tmp_path):
+    """The two services run with umask 0007 and share the data dir through their group."""
+    from firmware.fsutil import atomic_write, create_db_file, data_mode, process_umask
+    old = os.umask(0o022)
+    try:
+        assert process_umask() == 0o022
+        assert (data_mode(), data_mode(directory=True)) == (0o600, 0o700)
+        os.umask(0o007)
+        assert (data_mode(), data_mode(directory=True)) == (0o660, 0o770)
+        atomic_write(tmp_path / "shared", b"x")
+        create_db_file(tmp_path / "calls.db")
+        create_db_file(tmp_path / "calls.db")            # an existing file is left alone
+        make_private_dir(tmp_path / "d")
+        assert mode_of(tmp_path / "shared") == mode_of(tmp_path / "calls.db") == 0o660
+        assert mode_of(tmp_path / "d") == 0o770
+        os.umask(0o077)
+        assert data_mode() == 0o600
+    finally:
+        os.umask(old)

@@ -1,0 +1,339 @@
+"""The recorder's control socket: the few things the web UI asks of the recorder.
+
+The recorder and the web UI are separate processes (``linekeeper recorder`` and
+``linekeeper web``). The web UI reads the call log, the audit trail and the
+recordings from the data directory itself; what only the running recorder
+knows or can do goes over this local Unix socket:
+
+================ =========================================== =====================
+operation        arguments                                   result
+================ =========================================== =====================
+``hello``        ``protocol`` (the client's version)         ``{"protocol", "pid", "lines", "board"}``
+``snapshot``                                                 the live line status
+``wait``         ``version``, ``timeout_s`` (≤ 30)           the status version now
+``health``                                                   ``{"alarms", "clock_synced"}``
+``wall_us``                                                  the box's clock, µs since the epoch
+``pause``        ``line``, ``actor``                         null
+``resume``       ``line``, ``actor``                         null
+``paused``                                                   lines paused now
+``recording``                                                lines whose call is being recorded now
+``test_call``    ``line``                                    seconds of announcement played
+``reload``                                                   null (config.json read again)
+``retention``                                                ``{"suspended", "last_passed_us", "alarms", "disk_percent"}``
+``confirm_clock`` ``actor``                                  null
+================ =========================================== =====================
+
+The protocol is newline-delimited JSON, one request and one answer at a time
+per connection: ``{"v": 1, "op": ..., "args": {...}}`` answered by
+``{"v": 1, "ok": true, "result": ...}`` or ``{"v": 1, "ok": false, "error":
+"...", "kind": "..."}``. A request of another version is refused, so a web UI
+and a recorder from different releases never misread each other. A request is
+at most :data:`MAX_MESSAGE` bytes.
+
+Who may connect: the server checks each peer's credentials (``SO_PEERCRED``):
+root, the recorder's own user, and the users of the socket's group (the web
+UI's service user is in it). The socket file is mode 0660.
+"""
+
+import json
+import logging
+import os
+import socket
+import struct
+import threading
+
+from .config import load_config
+from .errors import LinekeeperError
+from .policy import announcement
+from .policy.announcement import Announcements
+
+log = logging.getLogger(__name__)
+
+PROTOCOL = 1
+MAX_MESSAGE = 64 * 1024
+SOCKET_NAME = "control.sock"
+
+
+class ControlError(LinekeeperError, ValueError):
+    """The recorder refused a request (its message says why)."""
+
+    def __init__(self, message, kind="error"):
+        super().__init__(message)
+        self.kind = kind
+
+
+class RecorderUnavailable(LinekeeperError, ConnectionError):
+    """The recorder is not running or does not answer (it may be restarting)."""
+
+
+def socket_path(data_dir):
+    return os.path.join(data_dir, SOCKET_NAME)
+
+
+def peer_credentials(conn):
+    """``(pid, uid, gid)`` of the process at the other end of a Unix socket."""
+    data = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", data)
+
+
+class ControlServer:
+    """Serve ``handlers`` (``{op: fn(**args)}``) on a Unix socket at ``path``.
+
+    :param group: a group id whose members may connect besides root and our own
+        user (the web UI's); None: only root and our own user
+    """
+
+    def __init__(self, path, handlers, *, group=None):
+        self.path = path
+        self.handlers = dict(handlers)
+        self.group = group
+        self.refused = 0
+        self._sock = None
+        self._thread = None
+        self._stopping = threading.Event()
+        self._conns = set()
+        self._lock = threading.Lock()
+
+    def start(self):
+        if self._sock is not None:
+            raise RuntimeError("the control socket is already open")
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o117)
+        try:
+            sock.bind(self.path)
+        finally:
+            os.umask(old)
+        if self.group is not None:
+            os.chown(self.path, -1, self.group)
+        sock.listen(8)
+        self._sock = sock
+        self._thread = threading.Thread(target=self._accept, name="control", daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        if self._sock is None:
+            return
+        self._stopping.set()
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._thread.join(5)
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        self._sock = None
+
+    def allowed(self, uid, gid):
+        return uid in (0, os.getuid()) or (self.group is not None and gid == self.group)
+
+    def _accept(self):
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            pid, uid, gid = peer_credentials(conn)
+            if not self.allowed(uid, gid):
+                self.refused += 1
+                log.warning("control socket: refused pid %d (uid %d, gid %d)", pid, uid, gid)
+                threading.Thread(target=self._refuse, args=(conn, uid), daemon=True).start()
+                continue
+            with self._lock:
+                self._conns.add(conn)
+            threading.Thread(target=self._serve, args=(conn,), name="control-conn",
+                             daemon=True).start()
+
+    @staticmethod
+    def _refuse(conn, uid):
+        # Answer the peer's first request (so its client reads the refusal rather
+        # than a broken pipe), then hang up.
+        try:
+            conn.settimeout(2)
+            conn.makefile("rb").readline(MAX_MESSAGE + 1)
+            _send(conn, _error("uid %d may not use the recorder's control socket" % uid,
+                               "forbidden"))
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def _serve(self, conn):
+        reader = conn.makefile("rb")
+        try:
+            while not self._stopping.is_set():
+                line = reader.readline(MAX_MESSAGE + 1)
+                if not line:
+                    return
+                if len(line) > MAX_MESSAGE:
+                    _send(conn, _error("a request is at most %d bytes" % MAX_MESSAGE, "bad_request"))
+                    return
+                _send(conn, self._answer(line))
+        except OSError:
+            return
+        finally:
+            with self._lock:
+                self._conns.discard(conn)
+            reader.close()
+            conn.close()
+
+    def _answer(self, line):
+        try:
+            request = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            return _error("a request must be one line of JSON", "bad_request")
+        if not isinstance(request, dict) or request.get("v") != PROTOCOL:
+            return _error("this recorder speaks control protocol version %d" % PROTOCOL,
+                          "version")
+        handler = self.handlers.get(request.get("op"))
+        args = request.get("args", {})
+        if handler is None or not isinstance(args, dict):
+            return _error("unknown operation %r" % (request.get("op"),), "bad_request")
+        try:
+            return {"v": PROTOCOL, "ok": True, "result": handler(**args)}
+        except TypeError as exc:
+            return _error("bad arguments for %s: %s" % (request["op"], exc), "bad_request")
+        except LinekeeperError as exc:
+            return _error(str(exc), type(exc).__name__)
+        except Exception:
+            log.exception("control operation %s failed", request.get("op"))
+            return _error("the recorder failed to carry out %s" % request.get("op"), "internal")
+
+
+def _error(message, kind):
+    return {"v": PROTOCOL, "ok": False, "error": message, "kind": kind}
+
+
+def _send(conn, message):
+    conn.sendall(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+
+
+class ControlClient:
+    """The web UI's end: one connection, re-made after the recorder restarts.
+
+    Every call raises :class:`RecorderUnavailable` when the recorder does not
+    answer within ``timeout_s`` (the UI shows that and tries again next time)
+    and :class:`ControlError` when it refuses.
+    """
+
+    def __init__(self, path, timeout_s=5.0):
+        self.path = path
+        self.timeout_s = timeout_s
+        # One connection per thread: a page waiting for news (``wait``) does not
+        # hold up another page's request.
+        self._local = threading.local()
+
+    def close(self):
+        """Close this thread's connection."""
+        self._drop()
+
+    def call(self, op, *, io_timeout_s=None, **args):
+        """Carry out ``op`` with ``args``; its result.
+
+        :raises RecorderUnavailable: no recorder answered within ``io_timeout_s``
+        :raises ControlError: the recorder refused (``kind`` says how)
+        """
+        for attempt in (1, 2):
+            try:
+                if getattr(self._local, "sock", None) is None:
+                    self._connect()
+                self._local.sock.settimeout(io_timeout_s or self.timeout_s)
+                _send(self._local.sock, {"v": PROTOCOL, "op": op, "args": args})
+                line = self._local.reader.readline(MAX_MESSAGE + 1)
+                if not line:
+                    raise ConnectionResetError("the recorder closed the connection")
+                break
+            except OSError as exc:
+                self._drop()
+                # A connection left from before a recorder restart fails at once:
+                # try once more on a new one.
+                if attempt == 2 or isinstance(exc, (socket.timeout, FileNotFoundError,
+                                                    ConnectionRefusedError)):
+                    raise RecorderUnavailable(
+                        "the recorder is not answering (%s); it may be restarting" % exc
+                    ) from exc
+        answer = json.loads(line)
+        if not answer.get("ok"):
+            raise ControlError(answer.get("error", "refused"), answer.get("kind", "error"))
+        return answer.get("result")
+
+    def _connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout_s)
+        try:
+            sock.connect(self.path)
+        except OSError:
+            sock.close()
+            raise
+        self._local.sock = sock
+        self._local.reader = sock.makefile("rb")
+
+    def _drop(self):
+        sock = getattr(self._local, "sock", None)
+        if sock is not None:
+            self._local.reader.close()
+            sock.close()
+        self._local.sock = self._local.reader = None
+
+
+def recorder_handlers(box, *, board_name="sim"):
+    """The operations of a running :class:`firmware.box.Box`, for :class:`ControlServer`."""
+    def hello(protocol=PROTOCOL):
+        if protocol != PROTOCOL:
+            raise ControlError("this recorder speaks control protocol version %d" % PROTOCOL,
+                               "version")
+        return {"protocol": PROTOCOL, "pid": os.getpid(), "lines": box.board.lines,
+                "board": board_name}
+
+    def wait(version, timeout_s=15.0):
+        box.status.wait_for_change(int(version), min(float(timeout_s), 30.0))
+        return box.status.version
+
+    def pause(line, actor):
+        box.policy.pause(int(line), str(actor))
+
+    def resume(line, actor):
+        box.policy.resume(int(line), str(actor))
+
+    def test_call(line):
+        announcements = Announcements(box.data_dir, box.config.country)
+        samples = announcements.samples(load_config(box.data_dir).policy.consent.announcement)
+        box.board.play(int(line), samples)
+        return len(samples) / announcement.RATE
+
+    def retention():
+        sweeper = box.retention
+        return {"suspended": sweeper.guard.suspended,
+                "last_passed_us": sweeper.guard.last_passed_us,
+                "alarms": list(sweeper.active_alarms()),
+                "disk_percent": sweeper.last_disk_percent}
+
+    return {
+        "hello": hello,
+        "snapshot": box.status.snapshot,
+        "wait": wait,
+        "health": lambda: {"alarms": list(box.alarms()),
+                           "clock_synced": bool(box.clock.synchronised)},
+        "wall_us": box.clock.wall_us,
+        "pause": pause,
+        "resume": resume,
+        "paused": lambda: list(box.policy.paused_lines()),
+        "recording": lambda: list(box.policy.recording_lines()),
+        "test_call": test_call,
+        "reload": lambda: (box.reload_config(), None)[1],
+        "retention": retention,
+        "confirm_clock": lambda actor: box.retention.confirm_clock(str(actor)),
+    }

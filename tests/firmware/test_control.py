@@ -1,0 +1,169 @@
+"""The recorder's control socket: protocol, versions, peer credentials, reconnects."""
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+
+import pytest
+
+from firmware.control import (MAX_MESSAGE, PROTOCOL, ControlClient, ControlError, ControlServer,
+                              RecorderUnavailable)
+from firmware.errors import LinekeeperError
+
+
+def echo_handlers():
+    def fail():
+        raise LinekeeperError("line 3 is not paused")
+
+    def crash():
+        raise RuntimeError("boom")
+    return {"echo": lambda **kw: kw, "fail": fail, "crash": crash}
+
+
+@pytest.fixture
+def server(tmp_path):
+    srv = ControlServer(str(tmp_path / "control.sock"), echo_handlers())
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def raw(path, payload):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(path)
+        s.sendall(payload)
+        return json.loads(s.makefile("rb").readline())
+
+
+def test_round_trip_and_the_socket_is_private(server):
+    client = ControlClient(server.path)
+    assert client.call("echo", line=2, actor="sup") == {"line": 2, "actor": "sup"}
+    assert oct(os.stat(server.path).st_mode & 0o777) == "0o660"
+
+
+def test_refusals_carry_their_message_and_kind(server):
+    client = ControlClient(server.path)
+    with pytest.raises(ControlError, match="line 3 is not paused") as info:
+        client.call("fail")
+    assert info.value.kind == "LinekeeperError"
+    assert isinstance(info.value, ValueError)     # the pages treat it as a refusal
+    with pytest.raises(ControlError, match="unknown operation 'nope'"):
+        client.call("nope")
+    with pytest.raises(ControlError, match="failed to carry out crash") as info:
+        client.call("crash")
+    assert info.value.kind == "internal"
+    assert client.call("echo") == {}               # the connection survives all of that
+
+
+def test_another_protocol_version_and_garbage_are_refused(server):
+    answer = raw(server.path, json.dumps({"v": PROTOCOL + 1, "op": "echo"}).encode() + b"\n")
+    assert answer == {"v": PROTOCOL, "ok": False, "kind": "version",
+                      "error": "this recorder speaks control protocol version 1"}
+    assert raw(server.path, b"{not json\n")["kind"] == "bad_request"
+    assert raw(server.path, b"x" * (MAX_MESSAGE + 10) + b"\n")["error"].startswith(
+        "a request is at most")
+    assert raw(server.path, json.dumps({"v": 1, "op": "echo", "args": [1]}).encode()
+               + b"\n")["kind"] == "bad_request"
+
+
+def test_peers_of_another_user_are_refused():
+    # A directory user nobody can reach (pytest's tmp_path is private to root), and a
+    # socket mode past which the credential check alone decides.
+    where = tempfile.mkdtemp(prefix="lk-control-")
+    os.chmod(where, 0o755)
+    server = ControlServer(os.path.join(where, "control.sock"), echo_handlers())
+    server.start()
+    try:
+        os.chmod(server.path, 0o666)
+        answer = _as_nobody(lambda: raw(server.path,
+                                        json.dumps({"v": 1, "op": "echo"}).encode() + b"\n"))
+    finally:
+        server.stop()
+        shutil.rmtree(where)
+    assert answer["kind"] == "forbidden" and "uid 65534 may not use" in answer["error"]
+    assert server.refused == 1
+
+
+def _as_nobody(fn):
+    """``fn()``'s JSON-able result, run in a child process of user nobody."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            os.write(write, json.dumps(fn()).encode())
+        except BaseException as exc:
+            os.write(write, json.dumps({"child_error": repr(exc)}).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read, "rb") as f:
+        return json.loads(f.read())
+
+
+def test_group_members_are_let_in(tmp_path):
+    srv = ControlServer(str(tmp_path / "g.sock"), echo_handlers(), group=65534)
+    assert srv.allowed(65534, 65534) and srv.allowed(0, 0) and not srv.allowed(65534, 1000)
+
+
+def test_no_recorder_is_unavailable_and_a_restart_is_picked_up(tmp_path):
+    path = str(tmp_path / "control.sock")
+    client = ControlClient(path, timeout_s=1)
+    with pytest.raises(RecorderUnavailable, match="may be restarting"):
+        client.call("echo")
+    first = ControlServer(path, echo_handlers())
+    first.start()
+    assert client.call("echo", n=1) == {"n": 1}
+    first.stop()
+    with pytest.raises(RecorderUnavailable):
+        client.call("echo")
+    second = ControlServer(path, echo_handlers())
+    second.start()
+    try:
+        assert client.call("echo", n=2) == {"n": 2}
+    finally:
+        second.stop()
+    assert not os.path.exists(path)
+
+
+def test_recorder_handlers_pause_a_real_call(tmp_path, synth):
+    """Through the socket, on a simulated box mid-call."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+    from firmware.control import recorder_handlers
+    scenario = loads_scenario(json.dumps({
+        "start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2,
+        "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 20.0}]}))
+    box = open_sim_box(scenario, str(tmp_path / "data"), synth=synth)
+    srv = ControlServer(str(tmp_path / "c.sock"), recorder_handlers(box, board_name="sim"))
+    srv.start()
+    box.start()
+    try:
+        client = ControlClient(srv.path)
+        hello = client.call("hello", protocol=PROTOCOL)
+        assert hello["lines"] == 2 and hello["board"] == "sim" and hello["pid"] == os.getpid()
+        with pytest.raises(ControlError, match="protocol version 1"):
+            client.call("hello", protocol=9)
+        box.clock.run_until(12_000_000)
+        snap = client.call("snapshot")
+        assert snap["lines"][0]["call"]["direction"] == "in"
+        assert client.call("wall_us") == box.clock.wall_us()
+        client.call("pause", line=1, actor="sup1")
+        assert client.call("paused") == [1]
+        assert client.call("recording") == []          # the box has no keys: nothing recorded
+        with pytest.raises(ControlError):
+            client.call("pause", line=2, actor="sup1")   # no call there
+        client.call("resume", line=1, actor="sup1")
+        assert client.call("paused") == []
+        assert client.call("health")["clock_synced"] is True
+        assert set(client.call("retention")) == {"suspended", "last_passed_us", "alarms",
+                                                 "disk_percent"}
+        assert box.board.run()
+    finally:
+        srv.stop()
+        box.stop()

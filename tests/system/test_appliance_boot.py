@@ -1,0 +1,223 @@
+"""The appliance booted for real: systemd as PID 1 in a container (systemd-nspawn).
+
+A Debian 12 root (scripts/make-test-root, cached under var/cache between local
+runs) gets the box through scripts/install-box exactly as a Pi would, with the
+simulated board playing a scenario in a loop; then it boots and is tested from
+outside through nsenter:
+
+- the recorder reports READY and records calls; the web UI answers;
+- only the web UI listens on TCP; only the recorder could open devices;
+- the web UI killed with SIGKILL during a call: the recording is complete;
+- the recorder stopped with SIGSTOP: the watchdog restarts it within
+  WatchdogSec + 5 s;
+- systemctl poweroff, boot again: recording again, and verify passes.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "appliance owner password"
+WATCHDOG_S = 10
+DATA = "/var/lib/linekeeper"
+LK = "/opt/linekeeper/venv/bin/linekeeper"
+# The installer fetches from PyPI inside the container: it trusts what this
+# machine trusts (which may include a local proxy's authority).
+HOST_CA = ["--bind-ro=/etc/ssl/certs/ca-certificates.crt",
+           "--setenv=PIP_CERT=/etc/ssl/certs/ca-certificates.crt"]
+
+# A call every 20 s on line 1, 12 s of talk each; the recorder loops it.
+SCENARIO = {
+    "start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2,
+    "calls": [{"line": 1, "at": 2.0 + 20 * i, "direction": "in", "rings": 1, "talk": 12.0,
+               "speech": [{"at": 1.0, "text": "This is call number %d on the appliance." % i}]}
+              for i in range(3)],
+}
+
+pytestmark = pytest.mark.slow
+
+
+def run(*argv, check=True, timeout=600, **kw):
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and result.returncode != 0:
+        raise AssertionError("%s failed (%d):\n%s%s" % (" ".join(argv), result.returncode,
+                                                       result.stdout, result.stderr))
+    return result
+
+
+class Container:
+    """A booted container: :meth:`sh` runs a command inside it."""
+
+    def __init__(self, root, log_path):
+        self.root = root
+        self.log_path = log_path
+        self.proc = None
+        self.leader = None
+
+    def boot(self):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            ["systemd-nspawn", "--register=no", "--keep-unit", "--private-network", "--quiet",
+             "-D", str(self.root), "-b"], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        deadline = time.monotonic() + 60
+        while self.leader is None:
+            assert self.proc.poll() is None, self.log()
+            assert time.monotonic() < deadline, "the container did not start:\n" + self.log()
+            kids = run("pgrep", "-P", str(self.proc.pid), check=False).stdout.split()
+            self.leader = int(kids[0]) if kids else None
+            time.sleep(0.2)
+        # systemd's bus comes up a moment after PID 1 starts.
+        while True:
+            state = self.sh("systemctl is-system-running --wait", check=False, timeout=120)
+            if state.stdout.strip() in ("running", "degraded"):
+                break
+            assert time.monotonic() < deadline + 60, state.stdout + state.stderr + self.log()
+            time.sleep(0.5)
+
+    def sh(self, command, check=True, timeout=120):
+        return run("nsenter", "-t", str(self.leader), "-a", "/bin/sh", "-c", command,
+                   check=check, timeout=timeout)
+
+    def poweroff(self):
+        self.sh("systemctl poweroff", check=False)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.leader = None
+
+    def journal(self, unit):
+        return self.sh("journalctl -b -u %s --no-pager -n 40" % unit, check=False).stdout
+
+    def log(self):
+        return Path(self.log_path).read_text(errors="replace")[-4000:]
+
+    def show(self, unit, *props):
+        out = self.sh("systemctl show -p %s %s" % (",".join(props), unit)).stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def calls(self):
+        out = self.sh("%s calls --data-dir %s --json" % (LK, DATA)).stdout
+        return [json.loads(line) for line in out.splitlines()]
+
+    def wait_for(self, what, predicate, timeout_s):
+        deadline = time.monotonic() + timeout_s
+        while True:
+            value = predicate()
+            if value:
+                return value
+            assert time.monotonic() < deadline, "timed out waiting for %s" % what
+            time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def appliance(tmp_path_factory):
+    assert os.geteuid() == 0, "booting the appliance in a container needs root"
+    cache = REPO / "var" / "cache" / "root-amd64"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    run(str(REPO / "scripts" / "make-test-root"), str(cache), timeout=1800)
+    root = tmp_path_factory.mktemp("appliance") / "root"
+    run("cp", "-a", "--reflink=auto", str(cache), str(root))
+    try:
+        src = root / "opt" / "src"
+        run("sh", "-c", "git -C %s ls-files -z | (cd %s && tar --null -T - -cf -) "
+                        "| (mkdir -p %s && tar -xf - -C %s)" % (REPO, REPO, src, src))
+        (root / "etc" / "linekeeper").mkdir(parents=True, exist_ok=True)
+        (root / "etc" / "linekeeper" / "scenario.json").write_text(json.dumps(SCENARIO))
+        (root / "root" / "pw").write_text(PASSWORD + "\n")
+        # Install as on a Pi, with the simulated board; then the box's keys, made
+        # by the recorder's user as the setup wizard would.
+        nspawn = ["systemd-nspawn", "--register=no", "--keep-unit", "--quiet", "--pipe",
+                  "-D", str(root)] + HOST_CA + ["--"]
+        run(*nspawn, "/opt/src/scripts/install-box", "--board", "sim", "--no-start",
+            timeout=1200)
+        (root / "etc" / "default" / "linekeeper").write_text(
+            "LINEKEEPER_BOARD=sim\n"
+            "LINEKEEPER_RECORDER_ARGS=--scenario /etc/linekeeper/scenario.json --loop\n")
+        run(*nspawn, "/bin/sh", "-c",
+            "install -m 0640 -g linekeeper /root/pw /var/lib/linekeeper/.pw && "
+            "setpriv --reuid linekeeper-rec --regid linekeeper --init-groups /bin/sh -c "
+            "'umask 0007; %s init --data-dir %s --password-file %s/.pw' && rm %s/.pw"
+            % (LK, DATA, DATA, DATA))
+        box = Container(root, str(root.parent / "console.log"))
+        box.boot()
+        yield box
+        if box.leader is not None:
+            box.poweroff()
+    finally:
+        run("rm", "-rf", str(root), check=False)
+
+
+def completed(box, n):
+    calls = [c for c in box.calls() if c["ended_at"]]
+    return calls if len(calls) >= n else None
+
+
+def test_recorder_ready_and_recording_web_answering(appliance):
+    appliance.wait_for("the recorder to start", lambda: appliance.show(
+        "linekeeper-recorder", "ActiveState")["ActiveState"] != "activating", 60)
+    rec = appliance.show("linekeeper-recorder", "ActiveState", "SubState", "StatusText", "Type")
+    assert rec == {"ActiveState": "active", "SubState": "running",
+                   "StatusText": "recording 2 lines", "Type": "notify"}, \
+        appliance.journal("linekeeper-recorder")
+    web = appliance.sh("curl -sk -o /dev/null -w '%{http_code} %{redirect_url}' "
+                       "https://127.0.0.1/").stdout
+    assert web.startswith("302") and web.endswith("/setup")
+    calls = appliance.wait_for("a recorded call", lambda: completed(appliance, 1), 90)
+    assert calls[0]["recording"] == "complete"
+
+
+def test_only_the_web_ui_listens_and_only_the_recorder_has_devices(appliance):
+    listening = appliance.sh("ss -Htlnp").stdout
+    owners = {part.split(",")[0].strip('("') for part in listening.split("users:")[1:]}
+    assert owners == {"linekeeper"}, listening
+    web_pid = appliance.show("linekeeper-web", "MainPID")["MainPID"]
+    rec_pid = appliance.show("linekeeper-recorder", "MainPID")["MainPID"]
+    assert "pid=%s," % web_pid in listening and "pid=%s," % rec_pid not in listening
+    # The web UI's /dev has no device nodes but the basic ones (PrivateDevices=yes).
+    web_dev = appliance.sh("ls /proc/%s/root/dev" % web_pid).stdout.split()
+    assert not [d for d in web_dev if d.startswith(("gpiochip", "snd", "i2c"))]
+
+
+def test_killing_the_web_ui_during_a_call_keeps_the_recording(appliance):
+    before = len(appliance.calls())
+    rec_pid = appliance.show("linekeeper-recorder", "MainPID")["MainPID"]
+    # Wait until a call is up, then kill the web UI.
+    appliance.wait_for("a call in progress", lambda: [c for c in appliance.calls()
+                                                      if not c["ended_at"]], 40)
+    appliance.sh("systemctl kill -s KILL linekeeper-web")
+    calls = appliance.wait_for("the call to end", lambda: completed(appliance, before + 1), 40)
+    assert calls[-1]["recording"] == "complete"
+    assert appliance.show("linekeeper-recorder", "MainPID")["MainPID"] == rec_pid
+    appliance.wait_for("the web UI back", lambda: appliance.show(
+        "linekeeper-web", "ActiveState")["ActiveState"] == "active", 30)
+
+
+def test_a_stopped_recorder_is_restarted_by_the_watchdog(appliance):
+    first = appliance.show("linekeeper-recorder", "MainPID", "NRestarts")
+    appliance.sh("kill -STOP %s" % first["MainPID"])
+    stopped = time.monotonic()
+    appliance.wait_for("a new recorder", lambda: appliance.show(
+        "linekeeper-recorder", "MainPID")["MainPID"] not in ("0", first["MainPID"]), 40)
+    assert time.monotonic() - stopped <= WATCHDOG_S + 5 + 2     # + 2: our own polling
+    after = appliance.show("linekeeper-recorder", "NRestarts", "StatusText")
+    assert int(after["NRestarts"]) == int(first["NRestarts"]) + 1
+    appliance.wait_for("READY again", lambda: appliance.show(
+        "linekeeper-recorder", "StatusText")["StatusText"] == "recording 2 lines", 60)
+
+
+def test_poweroff_and_boot_records_again_and_verifies(appliance):
+    n = len(appliance.calls())
+    appliance.poweroff()
+    appliance.boot()
+    appliance.wait_for("a call after the boot", lambda: completed(appliance, n + 1), 90)
+    verify = appliance.sh("%s verify --data-dir %s --password-file /root/pw" % (LK, DATA),
+                          check=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -1,0 +1,84 @@
+"""The appliance's systemd units: valid, sandboxed within their exposure budgets,
+and consistent with the users, groups and paths the installer makes."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SYSTEM = Path(__file__).resolve().parents[2] / "scripts" / "system"
+UNITS = {"linekeeper-web.service": 2.0, "linekeeper-recorder.service": 3.5}
+EXE = "/opt/linekeeper/venv/bin/linekeeper"
+
+
+@pytest.fixture
+def unit_dir(tmp_path):
+    """The units as installed, but for ExecStart's program, which is not on this
+    machine outside an installed box: an existing one stands in for it."""
+    for name in UNITS:
+        text = (SYSTEM / name).read_text()
+        assert EXE in text
+        (tmp_path / name).write_text(text.replace(EXE, sys.executable))
+    return tmp_path
+
+
+def test_units_verify_clean(unit_dir):
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no"]
+                            + [str(unit_dir / n) for n in UNITS], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+
+
+@pytest.mark.parametrize("name", sorted(UNITS))
+def test_exposure_within_budget(unit_dir, name):
+    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(unit_dir / name)],
+                            capture_output=True, text=True, cwd=unit_dir)
+    level = re.search(r"Overall exposure level for %s: ([\d.]+)" % re.escape(name),
+                      result.stdout)
+    assert level, result.stdout + result.stderr
+    assert float(level.group(1)) <= UNITS[name]
+
+
+def unit(name):
+    fields = {}
+    for line in (SYSTEM / name).read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            fields.setdefault(key, []).append(value)
+    return fields
+
+
+def test_each_process_has_only_what_its_job_needs():
+    web, rec = unit("linekeeper-web.service"), unit("linekeeper-recorder.service")
+    assert rec["Type"] == ["notify"] and rec["WatchdogSec"] and rec["Restart"] == ["always"]
+    assert rec["PrivateNetwork"] == ["yes"] and rec["RestrictAddressFamilies"] == ["AF_UNIX"]
+    assert set(rec["DeviceAllow"]) == {"char-gpiochip rw", "char-alsa rw", "char-i2c rw"}
+    assert web["PrivateDevices"] == ["yes"] and "DeviceAllow" not in web
+    assert web["CapabilityBoundingSet"] == ["CAP_NET_BIND_SERVICE"]
+    assert web["ReadOnlyPaths"] == ["/var/lib/linekeeper/recordings"]
+    assert web["User"] != rec["User"] and web["Group"] == rec["Group"] == ["linekeeper"]
+    assert web["UMask"] == rec["UMask"] == ["0007"]       # fsutil.data_mode's shared group
+
+
+def test_users_groups_and_paths_match_the_installer():
+    sysusers = (SYSTEM / "linekeeper.sysusers").read_text()
+    for name in UNITS:
+        fields = unit(name)
+        assert re.search(r"^u %s " % fields["User"][0], sysusers, re.M)
+        assert re.search(r"^m %s linekeeper$" % fields["User"][0], sysusers, re.M)
+    tmpfiles = (SYSTEM / "linekeeper.tmpfiles").read_text()
+    assert "d /var/lib/linekeeper 2770 linekeeper-rec linekeeper" in tmpfiles
+    assert "d /var/lib/linekeeper/recordings " in tmpfiles     # ReadOnlyPaths needs it
+    installer = (SYSTEM.parent / "install-box").read_text()
+    for name in list(UNITS) + ["60-linekeeper.rules", "journald.conf", "system.conf"]:
+        assert name in installer
+
+
+def test_installer_is_valid_shell_and_refuses_bad_options():
+    installer = str(SYSTEM.parent / "install-box")
+    assert subprocess.run(["sh", "-n", installer]).returncode == 0
+    result = subprocess.run(["sh", installer, "--frobnicate"], capture_output=True, text=True)
+    assert result.returncode == 2 and "unknown option --frobnicate" in result.stderr
+    assert shutil.which("systemd-sysusers"), "the installer needs systemd-sysusers"

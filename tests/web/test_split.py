@@ -1,0 +1,149 @@
+"""The box as two processes: the web UI can crash without touching a recording.
+
+`linekeeper run` starts `linekeeper recorder` and `linekeeper web`; here the web
+UI is killed (SIGKILL) in the middle of a call, `run` starts it again, and the
+call's recording comes out complete. From /proc: only the web UI listens on
+TCP ports; the recorder has none.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from web.remote import RECORDER_DOWN, services_for_recorder
+
+LINEKEEPER = [sys.executable, "-m", "firmware.cli"]
+PASSWORD = "split box owner password"
+
+
+def cli(*args):
+    return subprocess.run(LINEKEEPER + list(args), capture_output=True, text=True, timeout=120)
+
+
+def children_of(pid):
+    kids = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            role = "recorder" if b"recorder" in argv else "web" if b"web" in argv else "?"
+            kids[role] = int(entry)
+    return kids
+
+
+def listening_inodes():
+    """Socket inodes of every TCP socket in LISTEN state (IPv4 and IPv6)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for row in list(f)[1:]:
+                cols = row.split()
+                if cols[3] == "0A":
+                    inodes.add(cols[9])
+    return inodes
+
+
+def socket_inodes(pid):
+    found = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        m = re.fullmatch(r"socket:\[(\d+)\]", target)
+        if m:
+            found.add(m.group(1))
+    return found
+
+
+def open_device_files(pid):
+    names = []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            names.append(os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+        except OSError:
+            pass
+    return [n for n in names if n.startswith(("/dev/gpio", "/dev/snd", "/dev/i2c"))]
+
+
+@pytest.mark.slow
+def test_killing_the_web_ui_mid_call_keeps_the_recording(tmp_path):
+    data = str(tmp_path / "data")
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n")
+    assert cli("init", "--data-dir", data, "--password-file", str(pw)).returncode == 0
+    scenario = tmp_path / "call.json"
+    scenario.write_text(json.dumps({
+        "start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2,
+        "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 10.0,
+                   "speech": [{"at": 0.5, "text": "Hello, this call goes on while the web "
+                                                  "interface is killed."}]}]}))
+    with open(tmp_path / "run.log", "w") as log:
+        run = subprocess.Popen(LINEKEEPER + ["run", "--data-dir", data, "--scenario", str(scenario),
+                                             "--speed", "1", "--port", "0", "--https-port", "0"],
+                               stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while "web UI on" not in (tmp_path / "run.log").read_text():
+            assert run.poll() is None and time.monotonic() < deadline, \
+                (tmp_path / "run.log").read_text()
+            time.sleep(0.1)
+        kids = children_of(run.pid)
+        assert set(kids) == {"recorder", "web"}
+        listening = listening_inodes()
+        assert socket_inodes(kids["web"]) & listening, "the web UI listens"
+        assert not socket_inodes(kids["recorder"]) & listening, "the recorder listens on nothing"
+        assert not socket_inodes(run.pid) & listening
+        assert open_device_files(kids["web"]) == []
+        os.kill(kids["web"], signal.SIGKILL)          # mid-call: the call runs 1 s .. 12 s
+        deadline = time.monotonic() + 30
+        while "the web UI stopped" not in (tmp_path / "run.log").read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        while (tmp_path / "run.log").read_text().count("web UI on") < 2:
+            assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()
+            time.sleep(0.1)
+        assert children_of(run.pid)["recorder"] == kids["recorder"]     # never restarted
+        while "the scenario has ended" not in (tmp_path / "run.log").read_text():
+            assert time.monotonic() < deadline + 30, (tmp_path / "run.log").read_text()
+            time.sleep(0.2)
+    finally:
+        run.send_signal(signal.SIGTERM)
+        run.wait(30)
+    assert children_of(run.pid) == {}
+    assert not os.path.exists(os.path.join(data, "control.sock"))
+    calls = [json.loads(line) for line in cli("calls", "--data-dir", data,
+                                              "--json").stdout.splitlines()]
+    assert len(calls) == 1 and calls[0]["recording"] == "complete", calls
+    assert abs(calls[0]["recording_duration_s"] - 11.0) < 0.5
+    verify = cli("verify", "--data-dir", data, "--password-file", str(pw))
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_web_beside_a_stopped_recorder_says_so(tmp_path):
+    from firmware.calllog import CallLog
+    from firmware.clock import SimClock
+    from firmware.control import ControlClient
+    data = tmp_path / "data"
+    data.mkdir()
+    CallLog(str(data / "calls.db"), SimClock()).close()      # as the recorder left it
+    services = services_for_recorder(str(data), ControlClient(str(data / "control.sock"),
+                                                              timeout_s=0.2), 3)
+    assert RECORDER_DOWN in services.health()["alarms"]
+    snap = services.status.snapshot()
+    assert snap["recorder"] == "down" and [e["state"] for e in snap["lines"]] == ["unknown"] * 3
+    assert services.live.paused_lines() == [] and services.live.recording_lines() == []
+    assert services.retention.guard.suspended is None

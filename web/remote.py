@@ -1,0 +1,220 @@
+"""The web UI as a process of its own: :class:`Services` over the recorder's control socket.
+
+``linekeeper web`` serves the UI from the data directory (call log, audit
+trail, key store, recordings, configuration) and asks the running recorder,
+through :class:`firmware.control.ControlClient`, only for what lives in the
+recorder: the live line status, alarms, the box's clock, PCI pause and resume,
+test calls, configuration reloads and the retention sweeper's state. While the
+recorder is down (restarting, say) the pages still work, the dashboard says so,
+and the UI reconnects by itself when it is back.
+"""
+
+import os
+import shutil
+import time
+
+from firmware.audit import AuditLog
+from firmware.calllog import iso_ms
+from firmware.callsearch import CallSearch, ensure_indexes
+from firmware.config import load_config
+from firmware.control import RecorderUnavailable
+from firmware.keystore import KeyStore
+from firmware.policy.callmeta import CallMeta
+from firmware.policy.sweeper import RetentionSweeper
+from firmware.recordings import RecordingStore
+
+from .services import (BoxConfigStore, BoxConsent, Services, StoreRecordings,
+                       notice_defaults_applier, site_settings_applier)
+
+RECORDER_DOWN = ("The recorder is not answering: it may be restarting. Calls are not being "
+                 "recorded until it is back.")
+
+
+class RemoteStatus:
+    """Live line status from the recorder; a placeholder while it is down."""
+
+    def __init__(self, client, lines):
+        self.client = client
+        self.lines = lines
+
+    def snapshot(self):
+        try:
+            snap = self.client.call("snapshot")
+        except RecorderUnavailable:
+            return {"version": -1, "now": iso_ms(time.time_ns() // 1000), "clock_synced": False,
+                    "recorder": "down",
+                    "lines": [{"line": n, "state": "unknown", "since": None, "call": None,
+                               "faults": []} for n in range(1, self.lines + 1)]}
+        snap["recorder"] = "running"
+        return snap
+
+    def wait_for_change(self, version, timeout_s):
+        try:
+            return self.client.call("wait", version=version, timeout_s=timeout_s,
+                                    io_timeout_s=timeout_s + 5)
+        except RecorderUnavailable:
+            time.sleep(min(timeout_s, 1.0))
+            return -1
+
+
+class RemoteLive:
+    """PCI pause and resume, carried out by the recorder."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def pause(self, line, actor):
+        self.client.call("pause", line=line, actor=actor)
+
+    def resume(self, line, actor):
+        self.client.call("resume", line=line, actor=actor)
+
+    def paused_lines(self):
+        try:
+            return self.client.call("paused")
+        except RecorderUnavailable:
+            return []
+
+    def recording_lines(self):
+        try:
+            return self.client.call("recording")
+        except RecorderUnavailable:
+            return []
+
+
+class _RemoteGuard:
+    def __init__(self, retention):
+        self._retention = retention
+
+    @property
+    def suspended(self):
+        return self._retention.remote_state().get("suspended")
+
+    @property
+    def last_passed_us(self):
+        return self._retention.remote_state().get("last_passed_us")
+
+
+class RemoteRetention:
+    """The retention pages' view: previews and the deletion log read here, the
+    sweeper's live state (suspension, alarms, disk) from the recorder.
+
+    ``sweeper`` is a :class:`~firmware.policy.sweeper.RetentionSweeper` on the
+    same data that is never started: it only reads.
+    """
+
+    def __init__(self, client, sweeper):
+        self.client = client
+        self.sweeper = sweeper
+        self.guard = _RemoteGuard(self)
+
+    @property
+    def settings(self):
+        return self.sweeper.settings
+
+    def update_settings(self, settings):
+        self.sweeper.update_settings(settings)
+
+    def remote_state(self):
+        try:
+            return self.client.call("retention")
+        except RecorderUnavailable:
+            return {}
+
+    def preview(self, now_us=None, settings=None):
+        return self.sweeper.preview(now_us, settings)
+
+    def held(self, now_us=None, settings=None):
+        return self.sweeper.held(now_us, settings)
+
+    def counts(self, candidates):
+        return self.sweeper.counts(candidates)
+
+    def confirm_clock(self, actor):
+        self.client.call("confirm_clock", actor=actor)
+
+    def deletion_log(self, limit=100, offset=0):
+        return self.sweeper.deletion_log(limit, offset)
+
+    def deletion_count(self):
+        return self.sweeper.deletion_count()
+
+    def deletions_of_call(self, call_id):
+        return self.sweeper.deletions_of_call(call_id)
+
+    def verify(self):
+        return self.sweeper.verify()
+
+    def active_alarms(self):
+        return self.remote_state().get("alarms", [])
+
+    @property
+    def last_disk_percent(self):
+        return self.remote_state().get("disk_percent")
+
+
+class RemoteClock:
+    """The box's clock as the recorder keeps it (simulated time on the simulated
+    board); the local clock while the recorder is down."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def wall_us(self):
+        try:
+            return self.client.call("wall_us")
+        except RecorderUnavailable:
+            return time.time_ns() // 1000
+
+    def wall_at(self, t_us):
+        return t_us
+
+
+def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
+    """:class:`Services` for a web UI process beside a recorder reached by ``client``."""
+    clock = RemoteClock(client)
+    calls_db = os.path.join(data_dir, "calls.db")
+    ensure_indexes(calls_db)
+    audit = AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"))
+    store = RecordingStore(data_dir)
+    retention = RemoteRetention(client, RetentionSweeper(
+        store, clock, audit, load_config(data_dir).policy.retention))
+
+    def apply(config):
+        retention.update_settings(config.policy.retention)
+        try:
+            client.call("reload")
+        except RecorderUnavailable:
+            pass             # it reads config.json when it starts again
+
+    config_store = BoxConfigStore(data_dir, apply)
+    consent = BoxConsent(data_dir, config_store,
+                         lambda line, samples: client.call("test_call", line=line),
+                         load_config(data_dir).country)
+
+    def health():
+        usage = shutil.disk_usage(data_dir)
+        try:
+            remote = client.call("health")
+        except RecorderUnavailable:
+            remote = {"alarms": [RECORDER_DOWN], "clock_synced": False}
+        return {"disk_free_bytes": usage.free, "disk_total_bytes": usage.total,
+                "clock_synced": bool(remote["clock_synced"]), "alarms": list(remote["alarms"])}
+
+    return Services(
+        status=RemoteStatus(client, lines),
+        calls=CallSearch(calls_db),
+        keystore=KeyStore(data_dir),
+        audit=audit,
+        recordings=StoreRecordings(store, clock.wall_us),
+        retention=retention,
+        box_config=config_store,
+        consent=consent,
+        health=health,
+        apply_settings=site_settings_applier(config_store, audit, clock.wall_us),
+        setup_defaults=notice_defaults_applier(config_store, audit, clock.wall_us),
+        live=RemoteLive(client),
+        call_tags=CallMeta(calls_db),
+        wall_us=clock.wall_us,
+        cert_fingerprint=cert_fingerprint,
+    )
