@@ -10,7 +10,7 @@ simulator; any ``OSError`` from it becomes an :class:`McuError`.
 
 from dataclasses import dataclass
 
-from firmware.errors import HardwareError
+from telephony.errors import HardwareError
 
 from .lkmcu import regmap
 

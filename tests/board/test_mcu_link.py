@@ -7,7 +7,7 @@ from board.mcu.link import McuError, McuLink
 from board.mcu.lkmcu import regmap
 from board.mcu.sim import SimMcu
 from firmware.clock import SimClock
-from firmware.errors import HardwareError, HatError
+from telephony.errors import HardwareError, HatError
 
 
 @pytest.fixture
