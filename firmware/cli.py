@@ -349,6 +349,12 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="one JSON object per call")
     p.set_defaults(func=cmd_calls)
 
+    p = sub.add_parser("report", help="a report of the calls, recordings and alarms of a "
+                                      "period, as JSON, CSV or PDF")
+    from .reports import cli as report_cli
+    report_cli.add_arguments(p)
+    p.set_defaults(func=report_cli.run)
+
     p = sub.add_parser("analyze", help="find caller ID, DTMF and tones in a WAV file")
     from . import analyze
     analyze.add_arguments(p)

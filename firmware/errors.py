@@ -113,3 +113,7 @@ class DiskFullError(LinekeeperError, OSError):
     readable (a partial recording). Free space (or let retention delete old
     recordings) and recording works again.
     """
+
+
+class ReportError(LinekeeperError, ValueError):
+    """A report cannot be made as asked (a bad date range, too many calls, bad format)."""
