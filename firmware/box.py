@@ -17,6 +17,7 @@ import os
 from board import choose_board
 from board.base import BUTTON_SIGNALS
 
+from .alarmlog import AlarmLog
 from .alarms import AlarmBoard
 from .audit import AuditLog
 from .bus import EventBus
@@ -100,6 +101,9 @@ class Box:
         self.supervisor.on_key = self.policy.on_key
         self.alarms = AlarmBoard()
         self.alarms.attach(self.bus)
+        # Every occurrence kept, cleared or not, until acknowledged (the dashboard banner).
+        self.alarm_log = AlarmLog(os.path.join(data_dir, "alarms.db"), clock, self.audit)
+        self.alarm_log.attach(self.bus)
         self.retention = RetentionSweeper(self.recordings, clock, self.audit,
                                           config.policy.retention, bus=self.bus,
                                           threaded=threaded)
@@ -192,6 +196,7 @@ class Box:
         self.recorder.close()
         self.retention.close()
         self.recordings.close()
+        self.alarm_log.close()
         self.audit.close()
         self.calllog.close()
         self.callmeta.close()

@@ -308,6 +308,8 @@ class Services:
                     throttling (people's time, even when the box runs on
                     simulated time); tests inject a clock
     ``cert_fingerprint`` the HTTPS certificate's SHA-256, shown in the UI
+    ``reports``     a :class:`firmware.reports.source.ReportSource`, or None
+    ``alarms``      the alarm history (:class:`firmware.alarmlog.AlarmLog`), or None
     """
 
     status: LineStatusSource
@@ -325,6 +327,8 @@ class Services:
     wall_us: Callable[[], int] = _wall_us
     session_clock_us: Callable[[], int] = _wall_us
     cert_fingerprint: Optional[str] = None
+    reports: Any = None
+    alarms: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -397,4 +401,15 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
         live=getattr(box, "policy", None),
         wall_us=box.clock.wall_us,
         cert_fingerprint=cert_fingerprint,
+        reports=_report_source(box),
+        alarms=getattr(box, "alarm_log", None),
     )
+
+
+def _report_source(box):
+    from firmware.reports.source import ReportSource, default_tz
+    config = getattr(box, "config", None)
+    if config is None:
+        return None
+    return ReportSource(box.data_dir, country=config.country, tz=default_tz(config),
+                        n_lines=box.board.lines, alarms=getattr(box, "alarm_log", None))

@@ -14,6 +14,7 @@ import threading
 
 import pytest
 
+from firmware.alarmlog import AlarmLog
 from firmware.audit import AuditLog
 from firmware.calllog import SCHEMA
 from firmware.callsearch import CallSearch, ensure_indexes
@@ -21,6 +22,7 @@ from firmware.clock import SimClock
 from firmware.keystore import Argon2Params, KeyStore
 from firmware.policy.sweeper import RetentionSweeper
 from firmware.recordings import RecordingStore
+from firmware.reports.source import ReportSource
 from web import Services, WebConfig, create_app
 from web.services import BoxConfigStore, BoxConsent
 from web.passwords import CHEAP_COST
@@ -179,7 +181,12 @@ class Box:
             wall_us=lambda: self.clock.t_us,
             session_clock_us=self.clock,
             cert_fingerprint="AB:CD",
+            reports=None,
+            alarms=None,
         )
+        self.alarm_log = AlarmLog(data / "alarms.db", self.services, self.audit)
+        self.services.alarms = self.alarm_log
+        self.services.reports = ReportSource(self.data_dir, n_lines=LINES, alarms=self.alarm_log)
         config.setdefault("sse_timeout_s", 0.5)
         self.config = WebConfig(data_dir=self.data_dir, hash_cost=CHEAP_COST, **config)
         self.app = create_app(self.services, self.config)
@@ -188,6 +195,7 @@ class Box:
         self.recovery_key = None
 
     def close(self):
+        self.alarm_log.close()
         self.web.close()
         self.sweeper.close()
         self.store.close()

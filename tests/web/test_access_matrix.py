@@ -59,6 +59,10 @@ MATRIX = {
     ("GET", "settings.index"): {INST},
     ("POST", "settings.save"): {INST},
     ("POST", "settings.new_recovery_key"): {INST},
+    ("GET", "reports.index"): {SUP, AUD},
+    ("GET", "reports.download"): {SUP, AUD},
+    ("GET", "alarms.index"): LOGGED_IN,
+    ("POST", "alarms.acknowledge"): {INST, SUP},
     ("GET", "api.status"): LOGGED_IN,
     ("GET", "api.health_json"): LOGGED_IN,
     ("GET", "api.events"): LOGGED_IN,
@@ -66,7 +70,8 @@ MATRIX = {
 
 # The matrix's user for each role (see the `people` fixture).
 USERS = {INST: "ivan", SUP: "sam", AUD: "audrey"}
-SAMPLE_ARGS = {"call_id": 1, "name": "nobody", "filename": "style.css", "line": 1}
+SAMPLE_ARGS = {"call_id": 1, "name": "nobody", "filename": "style.css", "line": 1,
+               "alarm_id": 1}
 
 
 def routes(app):
