@@ -16,6 +16,7 @@ import email.policy
 import json
 import os
 import threading
+import time
 import uuid
 
 from ..fsutil import atomic_write, make_private_dir, remove_durable
@@ -42,7 +43,8 @@ class MailQueue:
             if name.endswith(".json") and name != "sent-keys.json":
                 with open(os.path.join(self.path, name), encoding="utf-8") as f:
                     out.append(json.load(f))
-        return sorted(out, key=lambda i: (i["created_us"], i["id"]))
+        # In the order queued (several can share a clock reading).
+        return sorted(out, key=lambda i: (i["created_us"], i.get("seq", 0), i["id"]))
 
     def _sent_keys(self):
         try:
@@ -63,7 +65,7 @@ class MailQueue:
                 return None
             now = int(self.wall_us())
             item = {"id": "%016x-%s" % (now, uuid.uuid4().hex[:8]), "key": key,
-                    "created_us": now, "attempts": 0, "next_us": now, "last_error": None,
+                    "created_us": now, "seq": time.monotonic_ns(), "attempts": 0, "next_us": now, "last_error": None,
                     "subject": str(message["Subject"] or ""),
                     "message": base64.b64encode(message.as_bytes()).decode("ascii")}
             self._write(item)
