@@ -28,9 +28,12 @@ from .config import load_config
 from .policy.callmeta import CallMeta
 from .policy.engine import CallPolicy
 from .keystore import KeyStore
+from .mail.service import MailService
 from .recorder import Recorder
 from .policy.sweeper import RetentionSweeper
 from .recordings import RecordingStore
+from .reports.source import ReportSource, default_tz
+from .secretbox import SecretBox
 from .status import LineStatus
 from .supervisor import Supervisor, SupervisorConfig
 
@@ -104,6 +107,10 @@ class Box:
         # Every occurrence kept, cleared or not, until acknowledged (the dashboard banner).
         self.alarm_log = AlarmLog(os.path.join(data_dir, "alarms.db"), clock, self.audit)
         self.alarm_log.attach(self.bus)
+        self.reports = ReportSource(data_dir, country=config.country, tz=default_tz(config),
+                                    n_lines=board.lines, alarms=self.alarm_log)
+        self.mail = MailService(data_dir, clock.wall_us, SecretBox(data_dir),
+                                reports=self.reports, alarm_log=self.alarm_log)
         self.retention = RetentionSweeper(self.recordings, clock, self.audit,
                                           config.policy.retention, bus=self.bus,
                                           threaded=threaded)
@@ -183,6 +190,7 @@ class Box:
         # A line that is already off-hook or dead at start-up sends no edge.
         self.supervisor.sync(self.board.read)
         self.retention.start()
+        self.mail.start()
         self._started = True
 
     def stop(self):
@@ -196,6 +204,7 @@ class Box:
         self.recorder.close()
         self.retention.close()
         self.recordings.close()
+        self.mail.close()
         self.alarm_log.close()
         self.audit.close()
         self.calllog.close()

@@ -310,6 +310,7 @@ class Services:
     ``cert_fingerprint`` the HTTPS certificate's SHA-256, shown in the UI
     ``reports``     a :class:`firmware.reports.source.ReportSource`, or None
     ``alarms``      the alarm history (:class:`firmware.alarmlog.AlarmLog`), or None
+    ``mail``        a :class:`firmware.mail.service.MailService`, or None
     """
 
     status: LineStatusSource
@@ -329,6 +330,7 @@ class Services:
     cert_fingerprint: Optional[str] = None
     reports: Any = None
     alarms: Any = None
+    mail: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -401,15 +403,7 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
         live=getattr(box, "policy", None),
         wall_us=box.clock.wall_us,
         cert_fingerprint=cert_fingerprint,
-        reports=_report_source(box),
+        reports=getattr(box, "reports", None),
         alarms=getattr(box, "alarm_log", None),
+        mail=getattr(box, "mail", None),
     )
-
-
-def _report_source(box):
-    from firmware.reports.source import ReportSource, default_tz
-    config = getattr(box, "config", None)
-    if config is None:
-        return None
-    return ReportSource(box.data_dir, country=config.country, tz=default_tz(config),
-                        n_lines=box.board.lines, alarms=getattr(box, "alarm_log", None))

@@ -20,9 +20,11 @@ from firmware.calllog import SCHEMA
 from firmware.callsearch import CallSearch, ensure_indexes
 from firmware.clock import SimClock
 from firmware.keystore import Argon2Params, KeyStore
+from firmware.mail.service import MailService
 from firmware.policy.sweeper import RetentionSweeper
 from firmware.recordings import RecordingStore
 from firmware.reports.source import ReportSource
+from firmware.secretbox import SecretBox
 from web import Services, WebConfig, create_app
 from web.services import BoxConfigStore, BoxConsent
 from web.passwords import CHEAP_COST
@@ -187,6 +189,9 @@ class Box:
         self.alarm_log = AlarmLog(data / "alarms.db", self.services, self.audit)
         self.services.alarms = self.alarm_log
         self.services.reports = ReportSource(self.data_dir, n_lines=LINES, alarms=self.alarm_log)
+        self.services.mail = MailService(self.data_dir, self.services.wall_us,
+                                         SecretBox(self.data_dir, identity=b"test"),
+                                         reports=self.services.reports, alarm_log=self.alarm_log)
         config.setdefault("sse_timeout_s", 0.5)
         self.config = WebConfig(data_dir=self.data_dir, hash_cost=CHEAP_COST, **config)
         self.app = create_app(self.services, self.config)
