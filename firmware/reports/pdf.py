@@ -21,6 +21,7 @@ from xml.sax.saxutils import escape
 
 from .formats import tables
 
+_CHUNK_ROWS = 30
 _STYLE = TableStyle([
     ("FONT", (0, 0), (-1, -1), "Helvetica", 8),
     ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 8),
@@ -68,8 +69,12 @@ def to_pdf(report, title="Linekeeper report"):
         if not rows:
             story.append(Paragraph("None.", styles["Normal"]))
             continue
-        table = LongTable([header] + rows, repeatRows=1, hAlign="LEFT")
-        table.setStyle(_STYLE)
-        story.append(table)
+        # Tables of a page's rows or less: reportlab's splitting of one long
+        # table grows with the square of its rows (a month's callback list can
+        # hold thousands).
+        for i in range(0, len(rows), _CHUNK_ROWS):
+            table = LongTable([header] + rows[i:i + _CHUNK_ROWS], repeatRows=1, hAlign="LEFT")
+            table.setStyle(_STYLE)
+            story.append(table)
     doc.build(story)
     return buf.getvalue()
