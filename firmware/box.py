@@ -17,6 +17,7 @@ import os
 from board import choose_board
 from board.base import BUTTON_SIGNALS
 
+from .alarmchecks import ConsentWatch, DateChecks, check_last_stop, mark_clean_stop
 from .alarmlog import AlarmLog
 from .alarms import AlarmBoard
 from .audit import AuditLog
@@ -109,8 +110,13 @@ class Box:
         self.alarm_log.attach(self.bus)
         self.reports = ReportSource(data_dir, country=config.country, tz=default_tz(config),
                                     n_lines=board.lines, alarms=self.alarm_log)
+        self.consent_watch = ConsentWatch(self.alarm_log)
+        self.consent_watch.attach(self.bus)
+        # The web server fills in the ICO renewal date and its certificate.
+        self.date_checks = DateChecks(self.alarm_log, clock.wall_us)
         self.mail = MailService(data_dir, clock.wall_us, SecretBox(data_dir),
-                                reports=self.reports, alarm_log=self.alarm_log)
+                                reports=self.reports, alarm_log=self.alarm_log,
+                                checks=[self.date_checks])
         self.retention = RetentionSweeper(self.recordings, clock, self.audit,
                                           config.policy.retention, bus=self.bus,
                                           threaded=threaded)
@@ -190,6 +196,7 @@ class Box:
         # A line that is already off-hook or dead at start-up sends no edge.
         self.supervisor.sync(self.board.read)
         self.retention.start()
+        check_last_stop(self.data_dir, self.alarm_log, self.recovered)
         self.mail.start()
         self._started = True
 
@@ -205,6 +212,7 @@ class Box:
         self.retention.close()
         self.recordings.close()
         self.mail.close()
+        mark_clean_stop(self.data_dir)
         self.alarm_log.close()
         self.audit.close()
         self.calllog.close()

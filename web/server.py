@@ -137,6 +137,10 @@ def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, **config):
     services = services_for_box(box, cert_fingerprint=certificate.fingerprint)
     app = create_app(services, WebConfig(data_dir=box.data_dir, **config))
     web = app.extensions["linekeeper"]
+    checks = getattr(box, "date_checks", None)
+    if checks is not None:              # the ICO renewal date is a site setting, kept here
+        checks.ico_renewal = lambda: getattr(web.site.settings(), "ico_renewal", "")
+        checks.cert_path = certificate.cert_path
     setup_code_for(box.data_dir)        # made now, so it can be printed with the URL
     server = WebServer(app, certificate, host, https_port, http_port,
                        sweep=web.sessions.sweep)

@@ -24,16 +24,19 @@ class MailService:
     :param ssl_context: TLS trust for the server (default: the system's CAs)
     :param interval_s: how often (real seconds) the thread runs the schedules and
         retries the queue
+    :param checks: callables run first in each round (date alarms: their mail
+        then goes out in the same round)
     """
 
     def __init__(self, data_dir, wall_us, secrets, reports=None, alarm_log=None,
-                 ssl_context=None, interval_s=60.0, box_name="Linekeeper"):
+                 ssl_context=None, interval_s=60.0, box_name="Linekeeper", checks=()):
         self.store = MailSettingsStore(data_dir, secrets)
         self.queue = MailQueue(os.path.join(data_dir, "mail", "queue"), wall_us)
         self.wall_us = wall_us
         self.ssl_context = ssl_context
         self.interval_s = interval_s
         self.box_name = box_name
+        self.checks = list(checks)
         self.alarms = AlarmMailer(self.queue, self.store.get, wall_us, box_name,
                                   on_queued=self.wake)
         if alarm_log is not None:
@@ -50,7 +53,9 @@ class MailService:
         return SmtpSender(settings, self.store.password(settings), self.ssl_context)
 
     def tick(self):
-        """Queue the due reports, then try the queue; returns ``(delivered, failed)``."""
+        """Run the checks, queue the due reports, try the queue; returns ``(delivered, failed)``."""
+        for check in self.checks:
+            check()
         settings = self.store.get()
         if not settings.configured:
             return 0, 0
