@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS alarm_history (
 );
 CREATE INDEX IF NOT EXISTS alarm_history_raised ON alarm_history (raised_us);
 """
+# Alarm kinds their source raises but never clears (one per failure).
+EVENT_KINDS = frozenset({"recording_failed"})
 _COLS = ("id", "kind", "line", "message", "raised_us", "cleared_us", "acknowledged_us",
          "acknowledged_by")
 
@@ -71,10 +73,16 @@ class AlarmLog:
     def attach(self, bus):
         from .bus import LineFault
         from .recorder import Alarm
-        bus.subscribe(Alarm, lambda a: self.set(a.kind, a.active, line=a.line,
-                                                message=a.message))
+        bus.subscribe(Alarm, self._on_alarm)
         bus.subscribe(LineFault, lambda f: self.set(
             f.kind, f.active, line=f.line, message=_FAULTS.get(f.kind, f.kind)))
+
+    def _on_alarm(self, alarm):
+        self.set(alarm.kind, alarm.active, line=alarm.line, message=alarm.message)
+        if alarm.kind in EVENT_KINDS and alarm.active:
+            # Nothing ever clears these: each is an occurrence of its own, kept on
+            # the banner until acknowledged, and the next one is mailed again.
+            self.set(alarm.kind, False, line=alarm.line)
 
     def set(self, kind, active, *, line=0, message="", wall_us=None):
         """Raise (``active``) or clear alarm ``kind`` on ``line``; returns the row or None.
