@@ -87,10 +87,10 @@ def create_app(services, config):
     web.sessions.clear_all()
     app.extensions["linekeeper"] = web
 
-    from .views import (alarms, api, audit, auth, calls, consent, dashboard, mail, reports,
-                        retention, rules, settings, setup, users)
+    from .views import (alarms, api, audit, auth, calls, consent, dashboard, documents, mail,
+                        reports, retention, rules, settings, setup, users)
     for module in (auth, setup, dashboard, calls, audit, users, settings, rules, consent,
-                   retention, api, reports, alarms, mail):
+                   retention, api, reports, alarms, mail, documents):
         app.register_blueprint(module.bp)
     security.check_declared(app)
 
