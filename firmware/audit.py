@@ -42,7 +42,7 @@ from firmware.fsutil import atomic_write
 ACTIONS = frozenset({
     "playback", "export", "delete", "login", "login_failed", "logout", "config_change",
     "key_slot_add", "key_slot_remove", "password_change", "retention_sweep", "init",
-    "legal_hold", "pause", "resume", "alarm", "report",
+    "legal_hold", "pause", "resume", "alarm", "report", "disclosure",
 })
 GENESIS_HASH = "00" * 32
 SCHEMA_VERSION = 1
