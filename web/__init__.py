@@ -88,9 +88,9 @@ def create_app(services, config):
     app.extensions["linekeeper"] = web
 
     from .views import (alarms, api, audit, auth, calls, consent, dashboard, documents, mail,
-                        reports, retention, rules, settings, setup, users)
+                        reports, retention, rules, sar, settings, setup, users)
     for module in (auth, setup, dashboard, calls, audit, users, settings, rules, consent,
-                   retention, api, reports, alarms, mail, documents):
+                   retention, api, reports, alarms, mail, documents, sar):
         app.register_blueprint(module.bp)
     security.check_declared(app)
 
