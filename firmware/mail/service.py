@@ -10,6 +10,7 @@ from .queue import MailQueue
 from .schedule import ReportScheduler
 from .settings import MailSettingsStore, check_address
 from .smtp import MailError, SmtpSender
+from .syslog import SyslogAlarms
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,10 @@ class MailService:
         self.checks = list(checks)
         self.alarms = AlarmMailer(self.queue, self.store.get, wall_us, box_name,
                                   on_queued=self.wake)
+        self.syslog = SyslogAlarms(self.store.get)
         if alarm_log is not None:
             alarm_log.on_raised.append(self.alarms)
+            alarm_log.on_raised.append(self.syslog)
         self.scheduler = (ReportScheduler(reports, self.queue, self.store.get, wall_us,
                                           os.path.join(data_dir, "mail", "schedules.json"),
                                           box_name) if reports is not None else None)

@@ -42,7 +42,9 @@ class MailSettings:
     """``host``/``port``/``security`` of the submission server; ``username`` and the
     sealed ``password`` (see :class:`firmware.secretbox.SecretBox`) for login;
     ``sender``; ``alarm_to`` the alarm recipients; ``rate_window_s`` at most one
-    mail per alarm (kind and line) in this long; ``schedules`` of reports."""
+    mail per alarm (kind and line) in this long; ``schedules`` of reports;
+    ``syslog`` "host" or "host:port" (UDP, port 514 by default) that also gets
+    every alarm raised, or "" for none."""
 
     host: str = ""
     port: int = 587
@@ -53,6 +55,7 @@ class MailSettings:
     alarm_to: tuple = ()
     rate_window_s: int = 900
     schedules: tuple = ()
+    syslog: str = ""
 
     @property
     def configured(self):
@@ -74,6 +77,12 @@ class MailSettings:
         if not isinstance(self.rate_window_s, int) or not 60 <= self.rate_window_s <= 86400:
             raise ConfigError("the rate window is 60 to 86400 seconds",
                               field="mail.rate_window_s")
+        if self.syslog:
+            host, _, port = self.syslog.rpartition(":") if ":" in self.syslog else (
+                self.syslog, "", "514")
+            if not _HOST.match(host) or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ConfigError("%r is not a host or host:port" % self.syslog,
+                                  field="mail.syslog")
         for i, s in enumerate(self.schedules):
             if s.every not in EVERY:
                 raise ConfigError("every is one of %s" % ", ".join(EVERY),

@@ -34,7 +34,7 @@ def _values(settings):
     values = {"host": settings.host, "port": str(settings.port), "security": settings.security,
               "username": settings.username, "sender": settings.sender,
               "alarm_to": ", ".join(settings.alarm_to),
-              "rate_window_min": str(settings.rate_window_s // 60)}
+              "rate_window_min": str(settings.rate_window_s // 60), "syslog": settings.syslog}
     for every in EVERY:
         values["%s_to" % every] = ""
         values["%s_fmt" % every] = "pdf"
@@ -64,7 +64,8 @@ def _parse(form, current):
         host=form.get("host", "").strip(), port=port, security=form.get("security", ""),
         username=form.get("username", "").strip(), password=current.password,
         sender=form.get("sender", "").strip(), alarm_to=_addresses(form.get("alarm_to")),
-        rate_window_s=window, schedules=tuple(schedules))
+        rate_window_s=window, schedules=tuple(schedules),
+        syslog=form.get("syslog", "").strip())
     if not errors:
         try:
             settings.check()
