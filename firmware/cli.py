@@ -170,13 +170,14 @@ def cmd_sar(args):
     from .config import load_config
     from .recordings import RecordingStore
     from .reports.period import parse_period
-    from .sar import find_calls, release
+    from .sar import find_calls, parse_redaction, release
     calls_db = os.path.join(args.data_dir, "calls.db")
     if not os.path.exists(calls_db):
         raise LinekeeperError("no call log in %s" % args.data_dir)
     if (args.first is None) != (args.last is None):
         raise LinekeeperError("give both --from and --to, or neither")
     period = parse_period(args.first, args.last) if args.first else None
+    redactions = [parse_redaction(r) for r in args.redact or ()]
     config = load_config(args.data_dir)
     calls = find_calls(calls_db, number=args.number, country=config.country,
                        since_us=period.start_us if period else None,
@@ -196,7 +197,8 @@ def cmd_sar(args):
         entry = release(args.data_dir, store, audit, key, actor=args.user,
                         requester=args.requester, recipient=args.recipient, reason=args.reason,
                         calls=calls, search=search, out_path=args.out,
-                        bundle_password=bundle_password, wall_us=_wall_us())
+                        bundle_password=bundle_password, wall_us=_wall_us(),
+                        redactions=redactions)
     finally:
         if key is not None:
             key.forget()
@@ -388,6 +390,8 @@ def build_parser():
     p.add_argument("--requester", required=True, help="who asked")
     p.add_argument("--recipient", required=True, help="to whom it is released")
     p.add_argument("--reason", required=True, help="why (e.g. subject access request)")
+    p.add_argument("--redact", action="append", metavar="CALL:FROM-TO",
+                   help="silence seconds FROM to TO of call CALL's recording (repeatable)")
     p.add_argument("--out", required=True, help="the bundle (.zip, or .zip.gpg when encrypted)")
     p.set_defaults(func=cmd_sar)
 

@@ -5,7 +5,7 @@
 in international form) and/or in a date range. :func:`build_bundle` writes a
 ZIP of the call records (``calls.json``), their recordings
 (``recordings/call-N.wav``, decrypted with an unlocked recording key and
-checked as an export is), ``manifest.json`` (the request and each file's size
+checked as an export is; spans can be redacted: made silence), ``manifest.json`` (the request and each file's size
 and SHA-256) and ``SHA256SUMS`` (``sha256sum -c`` checks it). With a bundle
 password the ZIP is encrypted with OpenPGP (AES-256, gpg's symmetric mode,
 opened with ``gpg -d`` and that password, which is given to the requester
@@ -89,12 +89,50 @@ def find_calls(calls_db, *, number=None, since_us=None, until_us=None, country="
     return calls
 
 
+def parse_redaction(text):
+    """``"CALL:FROM-TO"`` (seconds into the recording) as ``(call_id, from_s, to_s)``.
+
+    :raises SarError: not in that form, or the span is empty or backwards
+    """
+    try:
+        call, span = text.split(":", 1)
+        start, end = span.split("-", 1)
+        call_id, from_s, to_s = int(call), float(start), float(end)
+    except ValueError:
+        raise SarError("a redaction is CALL:FROM-TO in seconds, e.g. 12:3.5-9, not %r"
+                       % text) from None
+    if not 0 <= from_s < to_s:
+        raise SarError("the redaction %r is empty or backwards" % text)
+    return call_id, from_s, to_s
+
+
+def redact_wav(data, spans):
+    """WAV bytes with the samples in ``spans`` (``[(from_s, to_s)]``) made digital silence."""
+    import wave
+    with wave.open(io.BytesIO(data)) as w:
+        params = w.getparams()
+        frames = bytearray(w.readframes(w.getnframes()))
+    width = params.sampwidth * params.nchannels
+    for from_s, to_s in spans:
+        a = min(len(frames), int(from_s * params.framerate) * width)
+        b = min(len(frames), int(to_s * params.framerate) * width)
+        frames[a:b] = bytes(b - a)
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setparams(params)
+        w.writeframes(bytes(frames))
+    return buf.getvalue()
+
+
 def _sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def build_bundle(store, calls, recording_key, request):
+def build_bundle(store, calls, recording_key, request, redactions=()):
     """The bundle's ZIP bytes: call records, recordings, manifest and checksums.
+
+    ``redactions``: ``(call_id, from_s, to_s)`` spans silenced in the released
+    audio (listed in the manifest).
 
     :param store: the :class:`~firmware.recordings.RecordingStore`
     :param request: the request's details for the manifest (plain JSON data)
@@ -110,11 +148,17 @@ def build_bundle(store, calls, recording_key, request):
             path = os.path.join(tmp, "call-%d.wav" % call["id"])
             store.export(row["id"], recording_key, path)
             with open(path, "rb") as f:
-                files["recordings/call-%d.wav" % call["id"]] = f.read()
+                data = f.read()
+            spans = [(a, b) for c, a, b in redactions if c == call["id"]]
+            if spans:
+                data = redact_wav(data, spans)
+            files["recordings/call-%d.wav" % call["id"]] = data
     listing = [{"name": name, "bytes": len(data), "sha256": _sha256(data)}
                for name, data in sorted(files.items())]
-    files["manifest.json"] = (json.dumps({"request": request, "calls": [c["id"] for c in calls],
-                                          "files": listing}, indent=2) + "\n").encode("utf-8")
+    files["manifest.json"] = (json.dumps({
+        "request": request, "calls": [c["id"] for c in calls], "files": listing,
+        "redacted": [{"call": c, "from_s": a, "to_s": b} for c, a, b in redactions]},
+        indent=2) + "\n").encode("utf-8")
     files["SHA256SUMS"] = "".join("%s  %s\n" % (f["sha256"], f["name"])
                                   for f in listing).encode("ascii")
     buf = io.BytesIO()
@@ -181,7 +225,7 @@ class DisclosureLog:
 
 
 def release(data_dir, store, audit, recording_key, *, actor, requester, recipient, reason,
-            calls, search, out_path, bundle_password=None, wall_us):
+            calls, search, out_path, bundle_password=None, wall_us, redactions=()):
     """Build, (encrypt,) write the bundle to ``out_path``, log and audit the release.
 
     Nothing is written or logged when any recording fails its check or the
@@ -194,7 +238,10 @@ def release(data_dir, store, audit, recording_key, *, actor, requester, recipien
         raise SarError("no calls match: nothing to release")
     request = {"requester": requester, "recipient": recipient, "reason": reason,
                "search": search, "released_by": actor}
-    data, n_recordings = build_bundle(store, calls, recording_key, request)
+    unknown = sorted({c for c, _, _ in redactions} - {c["id"] for c in calls})
+    if unknown:
+        raise SarError("call %d is not in the release: it cannot be redacted" % unknown[0])
+    data, n_recordings = build_bundle(store, calls, recording_key, request, redactions)
     if bundle_password:
         data = encrypt(data, bundle_password)
     try:
@@ -213,5 +260,6 @@ def release(data_dir, store, audit, recording_key, *, actor, requester, recipien
     audit.append(actor, "disclosure", "disclosure:%d" % entry_id,
                  {"requester": requester, "recipient": recipient, "reason": reason,
                   "calls": [c["id"] for c in calls], "recordings": n_recordings,
-                  "encrypted": bool(bundle_password), "bundle_sha256": _sha256(data)}, wall_us)
+                  "encrypted": bool(bundle_password), "bundle_sha256": _sha256(data),
+                  "redacted": [[c, a, b] for c, a, b in redactions]}, wall_us)
     return entry_id

@@ -114,3 +114,42 @@ def test_bad_requests(sar_dir, tmp_path, capsys, extra, message):
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def wav_samples(data):
+    import wave
+
+    import numpy as np
+    with wave.open(io.BytesIO(data)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2"), w.getframerate()
+
+
+def test_redacted_span_is_silence_and_the_rest_untouched(sar_dir, tmp_path):
+    root, data = sar_dir
+    plain, redacted = tmp_path / "plain.zip", tmp_path / "redacted.zip"
+    assert sar(root, data, plain, "--number", "01632960123") == 0
+    first = json.loads(zipfile.ZipFile(plain).read("calls.json"))[0]["id"]
+    assert sar(root, data, redacted, "--number", "01632960123",
+               "--redact", "%d:1-3.5" % first) == 0
+    name = "recordings/call-%d.wav" % first
+    a, rate = wav_samples(zipfile.ZipFile(plain).read(name))
+    b, _ = wav_samples(zipfile.ZipFile(redacted).read(name))
+    span = slice(1 * rate, int(3.5 * rate))
+    assert a[span].any() and not b[span].any()
+    assert (a[:rate] == b[:rate]).all() and (a[int(3.5 * rate):] == b[int(3.5 * rate):]).all()
+    manifest = json.loads(zipfile.ZipFile(redacted).read("manifest.json"))
+    assert manifest["redacted"] == [{"call": first, "from_s": 1.0, "to_s": 3.5}]
+    sums = zipfile.ZipFile(redacted).read("SHA256SUMS").decode()
+    assert hashlib.sha256(zipfile.ZipFile(redacted).read(name)).hexdigest() in sums
+
+
+@pytest.mark.parametrize("redact, message", [
+    ("1:5-2", "is empty or backwards"),
+    ("one:1-2", "a redaction is CALL:FROM-TO"),
+    ("999:1-2", "call 999 is not in the release"),
+])
+def test_bad_redactions(sar_dir, tmp_path, capsys, redact, message):
+    root, data = sar_dir
+    out = tmp_path / "x.zip"
+    assert sar(root, data, out, "--number", "01632960123", "--redact", redact) == 2
+    assert message in capsys.readouterr().err and not out.exists()

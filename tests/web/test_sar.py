@@ -42,4 +42,7 @@ def test_bad_requests_are_named(box, people):
                                   "reason": "y"}, token_from="/sar")
     assert resp.status_code == 400
     assert "give the requester of the release" in resp.get_data(as_text=True)
+    resp = box.post(sam, "/sar", {"number": "02079460000", "requester": "a", "recipient": "b",
+                                  "reason": "c", "redact": "1:9-2"}, token_from="/sar")
+    assert resp.status_code == 400 and "is empty or backwards" in resp.get_data(as_text=True)
     assert "disclosure" not in box.audit_actions()

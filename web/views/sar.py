@@ -13,7 +13,7 @@ import tempfile
 from flask import Blueprint, Response, abort, g, render_template, request
 
 from firmware.errors import LinekeeperError
-from firmware.sar import DisclosureLog, find_calls, release
+from firmware.sar import DisclosureLog, find_calls, parse_redaction, release
 
 from ..security import form_errors, lk, roles, unlocked_key
 
@@ -68,6 +68,8 @@ def release_bundle():
     if not errors:
         try:
             calls, search = _search(values)
+            redactions = [parse_redaction(r) for r in
+                          request.form.get("redact", "").replace(",", " ").split()]
             with tempfile.TemporaryDirectory() as tmp:
                 name = "subject-access.zip" + (".gpg" if request.form.get("bundle_password")
                                                else "")
@@ -76,7 +78,7 @@ def release_bundle():
                         requester=values["requester"], recipient=values["recipient"],
                         reason=values["reason"], calls=calls, search=search, out_path=path,
                         bundle_password=request.form.get("bundle_password") or None,
-                        wall_us=int(services.wall_us()))
+                        wall_us=int(services.wall_us()), redactions=redactions)
                 with open(path, "rb") as f:
                     data = f.read()
         except LinekeeperError as exc:
