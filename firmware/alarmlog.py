@@ -97,7 +97,8 @@ class AlarmLog:
                 (kind, line)).fetchone()
             if active and row is None:
                 cur = self._db.execute(
-                    "INSERT INTO alarm_history (kind, line, message, raised_us) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO alarm_history (kind, line, message, raised_us)"
+                    " VALUES (?, ?, ?, ?)",
                     (kind, line, message, wall_us))
                 alarm_id, event = cur.lastrowid, "raised"
             elif not active and row is not None:

@@ -5,7 +5,8 @@
 in international form) and/or in a date range. :func:`build_bundle` writes a
 ZIP of the call records (``calls.json``), their recordings
 (``recordings/call-N.wav``, decrypted with an unlocked recording key and
-checked as an export is; spans can be redacted: made silence), ``manifest.json`` (the request and each file's size
+checked as an export is; spans can be redacted: made silence),
+``manifest.json`` (the request and each file's size
 and SHA-256) and ``SHA256SUMS`` (``sha256sum -c`` checks it). With a bundle
 password the ZIP is encrypted with OpenPGP (AES-256, gpg's symmetric mode,
 opened with ``gpg -d`` and that password, which is given to the requester

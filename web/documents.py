@@ -1,4 +1,4 @@
-"""The box's state for the compliance checklist, and the staff and caller notices, from its configuration."""
+"""From the box's configuration and state: the checklist's inputs, the staff and caller notices."""
 
 import datetime as dt
 
@@ -8,7 +8,7 @@ from firmware.policy.settings import RecordingRules
 
 
 def box_state(web):
-    """A :class:`firmware.compliance.BoxState` read from the running box (``web``: :class:`web.Web`)."""
+    """A :class:`firmware.compliance.BoxState` read from the box (``web``: :class:`web.Web`)."""
     services = web.services
     site = web.site.settings()
     config = services.box_config.get() if services.box_config is not None else BoxConfig()
@@ -41,7 +41,7 @@ def box_state(web):
 
 
 def staff_notice(web):
-    """The staff notice's facts: ``{organisation, purpose, lines, retention_days, listeners, ...}``."""
+    """The staff notice's facts: organisation, purpose, lines, retention_days, listeners ..."""
     services = web.services
     site = web.site.settings()
     config = services.box_config.get() if services.box_config is not None else BoxConfig()

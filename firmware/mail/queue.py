@@ -58,14 +58,18 @@ class MailQueue:
                      json.dumps(item).encode("utf-8"), mode=0o600)
 
     def enqueue(self, message, key=None):
-        """Queue ``message`` (an EmailMessage); returns its id, or None if ``key`` was queued before."""
+        """Queue ``message`` (an EmailMessage); returns its id.
+
+        None (nothing queued) when a message with ``key`` was queued before.
+        """
         with self._lock:
             if key is not None and (key in self._sent_keys()
                                     or any(i.get("key") == key for i in self._items())):
                 return None
             now = int(self.wall_us())
             item = {"id": "%016x-%s" % (now, uuid.uuid4().hex[:8]), "key": key,
-                    "created_us": now, "seq": time.monotonic_ns(), "attempts": 0, "next_us": now, "last_error": None,
+                    "created_us": now, "seq": time.monotonic_ns(), "attempts": 0,
+                    "next_us": now, "last_error": None,
                     "subject": str(message["Subject"] or ""),
                     "message": base64.b64encode(message.as_bytes()).decode("ascii")}
             self._write(item)

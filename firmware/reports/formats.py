@@ -87,7 +87,8 @@ def tables(report):
                 [[rule, cell(n)] for rule, n in report["deletions_by_rule"].items()]))
     access = report["access"]
     users = sorted(set().union(*(access[k] for k in access)))
-    out.append(("Playbacks and exports by user", ["User", "Playbacks", "Exports", "Refused exports"],
+    out.append(("Playbacks and exports by user",
+                ["User", "Playbacks", "Exports", "Refused exports"],
                 [[u, cell(access["playback"].get(u, 0)), cell(access["export"].get(u, 0)),
                   cell(access["export_refused"].get(u, 0))] for u in users]))
     out.append(("Alarms", ["Raised", "Alarm", "Line", "Cleared", "Acknowledged by"],

@@ -1,4 +1,5 @@
-"""The alarm history through the simulated board: a line fault is raised, clears, keeps its history."""
+"""The alarm history through the simulated board: a line fault raised and cleared keeps its
+history."""
 
 import json
 import os

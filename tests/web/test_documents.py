@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from firmware.mail.settings import MailSettings, Schedule
-from firmware.policy.settings import LineMode, NumberList
+from firmware.policy.settings import LineMode
 
 
 def configure_well(box):

@@ -6,7 +6,6 @@ it, and an empty password field keeps the stored one. Saving is audited as
 sent at once, not queued, so its failure is shown with the server's reason.
 """
 
-import dataclasses
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
