@@ -63,6 +63,7 @@ MATRIX = {
     ("GET", "reports.download"): {SUP, AUD},
     ("GET", "alarms.index"): LOGGED_IN,
     ("POST", "alarms.acknowledge"): {INST, SUP},
+    ("POST", "alarms.raise_concern"): LOGGED_IN,
     ("GET", "mail.index"): {INST},
     ("POST", "mail.save"): {INST},
     ("POST", "mail.send_test"): {INST},

@@ -90,3 +90,16 @@ def test_an_alarm_stays_on_the_dashboard_until_acknowledged(box, people):
     events = [e.details["event"] for e in box.services.audit.entries(limit=100, action="alarm",
                                                                        newest_first=False)]
     assert events == ["raised", "cleared", "acknowledged"]
+
+
+def test_a_concern_reaches_the_supervisors(box, people):
+    resp = box.post(people["audrey"], "/concerns", {"concern": "Is line 4 really private?"},
+                    token_from="/alarms")
+    assert resp.status_code == 302
+    [row] = box.alarm_log.history()
+    assert (row["kind"], row["message"]) == ("staff_concern",
+                                             "from audrey: Is line 4 really private?")
+    assert 'id="alarm-%d"' % row["id"] in people["sam"].get("/").get_data(as_text=True)
+    short = box.post(people["audrey"], "/concerns", {"concern": "why"}, token_from="/alarms")
+    assert short.status_code == 400 and "10 to 1000 characters" in short.get_data(as_text=True)
+    assert len(box.alarm_log.history()) == 1

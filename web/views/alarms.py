@@ -1,8 +1,10 @@
-"""Alarms: the banner on the dashboard until acknowledged, and the alarm history.
+"""Alarms: the banner on the dashboard until acknowledged, the alarm history, and concerns.
 
 Every logged-in user sees alarms (an auditor must see that a line was down);
 installers and supervisors acknowledge them. Acknowledging is audited
 (action ``alarm``, event ``acknowledged``) by :class:`firmware.alarmlog.AlarmLog`.
+Anyone logged in can raise a concern about the recording (the form on the
+alarms page): it reaches the supervisors the way an alarm does.
 """
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
@@ -31,7 +33,26 @@ def _banner():
 def index():
     log = _log()
     return render_template("alarms.html", history=log.history() if log is not None else [],
-                           available=log is not None, error=request.args.get("error"))
+                           available=log is not None, error=None,
+                           raised=request.args.get("raised"))
+
+
+@bp.route("/concerns", methods=["POST"])
+@roles()
+def raise_concern():
+    """Anyone logged in raises a concern: an alarm occurrence of its own (``staff_concern``),
+    on the banner until a supervisor acknowledges it, e-mailed and audited like any alarm."""
+    log = _log()
+    if log is None:
+        abort(404)
+    text = " ".join(request.form.get("concern", "").split())
+    if not 10 <= len(text) <= 1000:
+        return render_template("alarms.html", history=log.history(), available=True,
+                               error="Say what the concern is, in 10 to 1000 characters."), 400
+    wall_us = int(lk().services.wall_us())
+    log.set("staff_concern", True, message="from %s: %s" % (g.user.name, text), wall_us=wall_us)
+    log.set("staff_concern", False, wall_us=wall_us)
+    return redirect(url_for("alarms.index", raised=1))
 
 
 @bp.route("/alarms/<int:alarm_id>/acknowledge", methods=["POST"])

@@ -38,7 +38,8 @@ def _allowed_lines(n_lines):
 
 def _request(source):
     """``(period, lines, values, errors)`` from the query string; defaults: the last 7 days."""
-    today = dt.date.fromtimestamp(lk().services.wall_us() / 1e6)
+    today = dt.datetime.fromtimestamp(lk().services.wall_us() / 1e6,
+                                      source.period("2000-01-01", "2000-01-01").zone).date()
     values = {"from": request.args.get("from") or (today - dt.timedelta(days=7)).isoformat(),
               "to": request.args.get("to") or (today - dt.timedelta(days=1)).isoformat(),
               "line": request.args.get("line", "")}
