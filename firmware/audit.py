@@ -46,7 +46,7 @@ from firmware.fsutil import atomic_write, create_db_file
 ACTIONS = frozenset({
     "playback", "export", "delete", "login", "login_failed", "logout", "config_change",
     "key_slot_add", "key_slot_remove", "password_change", "retention_sweep", "init",
-    "legal_hold", "pause", "resume", "quarantine", "repair",
+    "legal_hold", "pause", "resume", "quarantine", "repair", "alarm", "report", "disclosure",
     # People's work in the web UI: the calls list exported, tags and notes on a
     # call, the phonebook changed.
     "export_list", "call_note", "phonebook",

@@ -19,6 +19,8 @@ import sqlite3
 from board import choose_board
 from board.base import BUTTON_SIGNALS
 
+from .alarmchecks import ConsentWatch, DateChecks, check_last_stop, mark_clean_stop
+from .alarmlog import AlarmLog
 from .alarms import AlarmBoard
 from .audit import AuditLog
 from .bus import EventBus
@@ -33,10 +35,13 @@ from .policy.callmeta import CallMeta
 from .policy.engine import CallPolicy
 from .keystore import KeyStore
 from .bus import Alarm
+from .mail.service import MailService
 from .recorder import Recorder
 from .recovery import preflight
 from .policy.sweeper import RetentionSweeper
 from .recordings import QUARANTINE, RecordingStore
+from .reports.source import ReportSource, default_tz
+from .secretbox import SecretBox
 from .status import LineStatus
 from .supervisor import Supervisor, SupervisorConfig
 
@@ -124,6 +129,18 @@ class Box:
         self.supervisor.on_key = self.policy.on_key
         self.alarms = AlarmBoard()
         self.alarms.attach(self.bus)
+        # Every occurrence kept, cleared or not, until acknowledged (the dashboard banner).
+        self.alarm_log = AlarmLog(os.path.join(data_dir, "alarms.db"), clock, self.audit)
+        self.alarm_log.attach(self.bus)
+        self.reports = ReportSource(data_dir, country=config.country, tz=default_tz(config),
+                                    n_lines=board.lines, alarms=self.alarm_log)
+        self.consent_watch = ConsentWatch(self.alarm_log)
+        self.consent_watch.attach(self.bus)
+        # The web server fills in the ICO renewal date and its certificate.
+        self.date_checks = DateChecks(self.alarm_log, clock.wall_us)
+        self.mail = MailService(data_dir, clock.wall_us, SecretBox(data_dir),
+                                reports=self.reports, alarm_log=self.alarm_log,
+                                checks=[self.date_checks])
         self.retention = RetentionSweeper(self.recordings, clock, self.audit,
                                           config.policy.retention, bus=self.bus,
                                           threaded=threaded)
@@ -228,6 +245,8 @@ class Box:
         # A line that is already off-hook or dead at start-up sends no edge.
         self.supervisor.sync(self.board.read)
         self.retention.start()
+        check_last_stop(self.data_dir, self.alarm_log, self.recovered)
+        self.mail.start()
         self._started = True
         if self.quarantined:
             self.bus.publish(Alarm(
@@ -255,6 +274,9 @@ class Box:
             # The next start closes them, at their last evidence (the marker says shutdown).
             log.error("cannot end the calls in progress in the call log: %s", exc)
         self.recordings.close()
+        self.mail.close()
+        mark_clean_stop(self.data_dir)
+        self.alarm_log.close()
         self.audit.close()
         self.calllog.close()
         self.callmeta.close()

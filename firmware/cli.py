@@ -269,6 +269,51 @@ def cmd_export(args):
     return 0
 
 
+def cmd_sar(args):
+    """Answer a subject access request: a bundle of a number's calls, logged and audited."""
+    from .box import open_audit
+    from .config import load_config
+    from .recordings import RecordingStore
+    from .reports.period import parse_period
+    from .sar import find_calls, parse_redaction, release
+    calls_db = os.path.join(args.data_dir, "calls.db")
+    if not os.path.exists(calls_db):
+        raise LinekeeperError("no call log in %s" % args.data_dir)
+    if (args.first is None) != (args.last is None):
+        raise LinekeeperError("give both --from and --to, or neither")
+    period = parse_period(args.first, args.last) if args.first else None
+    redactions = [parse_redaction(r) for r in args.redact or ()]
+    config = load_config(args.data_dir)
+    calls = find_calls(calls_db, number=args.number, country=config.country,
+                       since_us=period.start_us if period else None,
+                       until_us=period.end_us if period else None)
+    bundle_password = _read_password(args.bundle_password_file) \
+        if args.bundle_password_file else None
+    store = RecordingStore(args.data_dir)
+    audit = open_audit(args.data_dir)
+    key = None
+    try:
+        broken = audit.verify()
+        if broken:
+            raise LinekeeperError("the audit trail is damaged (%s): releases are refused until "
+                                  "it has been looked into" % "; ".join(broken))
+        key = _unlock(args)
+        search = {"number": args.number, "from": args.first, "to": args.last}
+        entry = release(args.data_dir, store, audit, key, actor=args.user,
+                        requester=args.requester, recipient=args.recipient, reason=args.reason,
+                        calls=calls, search=search, out_path=args.out,
+                        bundle_password=bundle_password, wall_us=_wall_us(),
+                        redactions=redactions)
+    finally:
+        if key is not None:
+            key.forget()
+        store.close()
+        audit.close()
+    print("released %d call(s) to %s (%s); disclosure log entry %d"
+          % (len(calls), args.out, "encrypted" if bundle_password else "not encrypted", entry))
+    return 0
+
+
 def cmd_verify(args):
     """Check every recording and the audit trail; exit 1 listing each problem."""
     from .audit import AuditLog, parse_anchor
@@ -580,6 +625,25 @@ def build_parser():
     p.add_argument("--out", required=True, help="a .wav or .ogg file")
     p.set_defaults(func=cmd_export)
 
+    p = sub.add_parser("sar", help="answer a subject access request: a bundle of every call "
+                                   "of a number (any form) and/or a date range")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--number", help="the requester's number, in any form")
+    p.add_argument("--from", dest="first", metavar="DATE")
+    p.add_argument("--to", dest="last", metavar="DATE")
+    p.add_argument("--password-file", required=True,
+                   help="file whose first line is the password of --user's key slot")
+    p.add_argument("--user", default="admin", help="who releases (a key slot's user)")
+    p.add_argument("--bundle-password-file",
+                   help="encrypt the bundle (OpenPGP, AES-256) with this file's first line")
+    p.add_argument("--requester", required=True, help="who asked")
+    p.add_argument("--recipient", required=True, help="to whom it is released")
+    p.add_argument("--reason", required=True, help="why (e.g. subject access request)")
+    p.add_argument("--redact", action="append", metavar="CALL:FROM-TO",
+                   help="silence seconds FROM to TO of call CALL's recording (repeatable)")
+    p.add_argument("--out", required=True, help="the bundle (.zip, or .zip.gpg when encrypted)")
+    p.set_defaults(func=cmd_sar)
+
     p = sub.add_parser("verify", help="check every recording and the audit trail")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--password-file", help="also authenticate every chunk of every recording")
@@ -606,6 +670,12 @@ def build_parser():
     p.add_argument("--data-dir", required=True)
     p.add_argument("--json", action="store_true", help="one JSON object per call")
     p.set_defaults(func=cmd_calls)
+
+    p = sub.add_parser("report", help="a report of the calls, recordings and alarms of a "
+                                      "period, as JSON, CSV or PDF")
+    from .reports import cli as report_cli
+    report_cli.add_arguments(p)
+    p.set_defaults(func=report_cli.run)
 
     p = sub.add_parser("analyze", help="find caller ID, DTMF and tones in a WAV file")
     from . import analyze

@@ -97,3 +97,7 @@ class StorageError(LinekeeperError, OSError):
 class RecoveryRefused(LinekeeperError, RuntimeError):
     """The box will not start on this data directory as it is: starting would risk
     recordings (a lost or damaged call log, missing keys). The message says what to do."""
+
+
+class ReportError(LinekeeperError, ValueError):
+    """A report cannot be made as asked (a bad date range, too many calls, bad format)."""

@@ -23,8 +23,8 @@ from .services import Services, WebConfig
 from .sessions import Sessions
 from .site import Site
 from .throttle import Throttle
-from .views import (api, audit, auth, calls, consent, dashboard, help, phonebook, retention,
-                    rules, settings, setup, users)
+from .views import (alarms, api, audit, auth, calls, consent, dashboard, documents, help, mail,
+                    phonebook, reports, retention, rules, sar, settings, setup, users)
 
 __all__ = ["create_app", "Services", "WebConfig", "Web"]
 
@@ -129,7 +129,7 @@ def create_app(services, config):
     prune_key_slots(web)
     app.extensions["linekeeper"] = web
     for module in (auth, setup, dashboard, calls, audit, users, settings, rules, consent,
-                   retention, api, help, phonebook):
+                   retention, api, help, phonebook, reports, alarms, mail, documents, sar):
         app.register_blueprint(module.bp)
     security.check_declared(app)
 

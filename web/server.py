@@ -181,7 +181,7 @@ def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, box_name=N
     certificate = ensure_certificate(box.data_dir)
     services = services_for_box(box, cert_fingerprint=certificate.fingerprint)
     return _serve(box.data_dir, services, certificate, host, https_port, http_port, box_name,
-                  config)
+                  config, date_checks=getattr(box, "date_checks", None))
 
 
 def start_web_process(data_dir, client, lines, host="127.0.0.1", https_port=8443,
@@ -195,10 +195,14 @@ def start_web_process(data_dir, client, lines, host="127.0.0.1", https_port=8443
                   config)
 
 
-def _serve(data_dir, services, certificate, host, https_port, http_port, box_name, config):
+def _serve(data_dir, services, certificate, host, https_port, http_port, box_name, config,
+           date_checks=None):
     config.setdefault("product", ProductInfo.from_environ(os.environ))
     app = create_app(services, WebConfig(data_dir=data_dir, **config))
     web = app.extensions["linekeeper"]
+    if date_checks is not None:         # the ICO renewal date is a site setting, kept here
+        date_checks.ico_renewal = lambda: getattr(web.site.settings(), "ico_renewal", "")
+        date_checks.cert_path = certificate.cert_path
     setup_code_for(data_dir)            # made now, so it can be printed with the URL
     server = WebServer(app, certificate, host, https_port, http_port,
                        sweep=web.sessions.sweep, box_name=box_name)

@@ -314,6 +314,9 @@ class Services:
                     throttling (people's time, even when the box runs on
                     simulated time); tests inject a clock
     ``cert_fingerprint`` the HTTPS certificate's SHA-256, shown in the UI
+    ``reports``     a :class:`firmware.reports.source.ReportSource`, or None
+    ``alarms``      the alarm history (:class:`firmware.alarmlog.AlarmLog`), or None
+    ``mail``        a :class:`firmware.mail.service.MailService`, or None
     """
 
     status: LineStatusSource
@@ -332,6 +335,9 @@ class Services:
     wall_us: Callable[[], int] = _wall_us
     session_clock_us: Callable[[], int] = _wall_us
     cert_fingerprint: Optional[str] = None
+    reports: Any = None
+    alarms: Any = None
+    mail: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -409,4 +415,7 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
         call_tags=CallMeta(calls_db),
         wall_us=box.clock.wall_us,
         cert_fingerprint=cert_fingerprint,
+        reports=getattr(box, "reports", None),
+        alarms=getattr(box, "alarm_log", None),
+        mail=getattr(box, "mail", None),
     )

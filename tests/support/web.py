@@ -7,14 +7,18 @@ import sqlite3
 import struct
 import threading
 
+from firmware.alarmlog import AlarmLog
 from firmware.audit import AuditLog
 from firmware.calllog import SCHEMA
 from firmware.callsearch import CallSearch, ensure_indexes
 from firmware.clock import SimClock
 from firmware.keystore import Argon2Params, KeyStore
 from firmware.policy.callmeta import CallMeta
+from firmware.mail.service import MailService
 from firmware.policy.sweeper import RetentionSweeper
 from firmware.recordings import RecordingStore
+from firmware.reports.source import ReportSource
+from firmware.secretbox import SecretBox
 from web import Services, WebConfig, create_app
 from web.passwords import CHEAP_COST
 from web.services import BoxConfigStore, BoxConsent
@@ -223,7 +227,15 @@ class Box:
             wall_us=lambda: self.clock.t_us,
             session_clock_us=self.clock,
             cert_fingerprint="AB:CD",
+            reports=None,
+            alarms=None,
         )
+        self.alarm_log = AlarmLog(data / "alarms.db", self.services, self.audit)
+        self.services.alarms = self.alarm_log
+        self.services.reports = ReportSource(self.data_dir, n_lines=LINES, alarms=self.alarm_log)
+        self.services.mail = MailService(self.data_dir, self.services.wall_us,
+                                         SecretBox(self.data_dir, identity=b"test"),
+                                         reports=self.services.reports, alarm_log=self.alarm_log)
         config.setdefault("sse_timeout_s", 0.5)
         self.config = WebConfig(data_dir=self.data_dir, hash_cost=CHEAP_COST, **config)
         self.app = create_app(self.services, self.config)
@@ -232,6 +244,7 @@ class Box:
         self.recovery_key = None
 
     def close(self):
+        self.alarm_log.close()
         self.web.close()
         self.sweeper.close()
         self.store.close()

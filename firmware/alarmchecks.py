@@ -1,0 +1,125 @@
+"""Alarms that come from looking, not from an event: dates coming due, and how the box last stopped.
+
+:class:`DateChecks` runs in the box's periodic round (the mail thread, every
+minute) and raises or clears:
+
+- ``ico_renewal_60`` / ``_30`` / ``_7``: the ICO registration renews within
+  that many days (each threshold is its own alarm, so each is mailed once);
+  ``ico_expired`` once the renewal date has passed;
+- ``certificate_expiry``: the web UI's HTTPS certificate ends within
+  :data:`CERT_WARN_DAYS` days (or has ended).
+
+:class:`ConsentWatch` raises ``consent_notice_failed`` on a line whose
+notice could not be given, and clears it at that line's next notice given.
+:func:`check_last_stop` raises ``power_loss_restart`` when the box starts
+and finds it did not stop cleanly the last time (its ``running`` marker is
+still there): it is raised and cleared at once, an event to acknowledge.
+"""
+
+import datetime as dt
+import os
+
+ICO_THRESHOLDS_DAYS = (60, 30, 7)
+CERT_WARN_DAYS = 30
+RUNNING_MARKER = "running"
+
+
+def _today(wall_us):
+    return dt.datetime.fromtimestamp(wall_us / 1e6, dt.timezone.utc).date()
+
+
+def certificate_end(cert_path):
+    """The date the certificate at ``cert_path`` ends, or None when there is none."""
+    from cryptography import x509
+    try:
+        with open(cert_path, "rb") as f:
+            cert = x509.load_pem_x509_certificate(f.read())
+    except FileNotFoundError:
+        return None
+    return cert.not_valid_after_utc.date()
+
+
+class DateChecks:
+    """Raise and clear the date alarms on ``alarm_log``.
+
+    :param wall_us: the box's clock
+    :param ico_renewal: ``() -> "YYYY-MM-DD" or ""`` (the site settings), or None
+    :param cert_path: the HTTPS certificate, or None
+    """
+
+    def __init__(self, alarm_log, wall_us, ico_renewal=None, cert_path=None):
+        self.alarm_log = alarm_log
+        self.wall_us = wall_us
+        self.ico_renewal = ico_renewal
+        self.cert_path = cert_path
+
+    def __call__(self):
+        now = int(self.wall_us())
+        today = _today(now)
+        self._ico(today, now)
+        if self.cert_path is not None:
+            end = certificate_end(self.cert_path)
+            if end is not None:
+                left = (end - today).days
+                self.alarm_log.set("certificate_expiry", left <= CERT_WARN_DAYS,
+                                   message="the web UI's HTTPS certificate %s on %s"
+                                   % ("ended" if left < 0 else "ends", end), wall_us=now)
+
+    def _ico(self, today, now):
+        text = self.ico_renewal() if self.ico_renewal is not None else ""
+        try:
+            due = dt.date.fromisoformat(text) if text else None
+        except ValueError:
+            due = None
+        left = None if due is None else (due - today).days
+        self.alarm_log.set("ico_expired", left is not None and left < 0,
+                           message="the ICO registration was due for renewal on %s" % due,
+                           wall_us=now)
+        # Only the nearest threshold is on: crossing one clears the one before.
+        for days, below in zip(ICO_THRESHOLDS_DAYS, ICO_THRESHOLDS_DAYS[1:] + (-1,)):
+            on = left is not None and below < left <= days
+            self.alarm_log.set("ico_renewal_%d" % days, on,
+                               message="the ICO registration must be renewed by %s (%d days)"
+                               % (due, left if left is not None else 0), wall_us=now)
+
+
+class ConsentWatch:
+    """``consent_notice_failed`` per line, from the calls on the bus."""
+
+    def __init__(self, alarm_log):
+        self.alarm_log = alarm_log
+
+    def attach(self, bus):
+        from .bus import CallEnded
+        bus.subscribe(CallEnded, self._on_call)
+
+    def _on_call(self, event):
+        consent = getattr(event.call, "consent", None)
+        if not consent or consent.get("notice") == "off":
+            return
+        if consent.get("error"):
+            self.alarm_log.set("consent_notice_failed", True, line=event.call.line,
+                               message="the consent notice could not be given: %s"
+                               % consent["error"])
+        elif consent.get("given"):
+            self.alarm_log.set("consent_notice_failed", False, line=event.call.line)
+
+
+def check_last_stop(data_dir, alarm_log, recovered=()):
+    """At start-up: raise (and clear) ``power_loss_restart`` if the last run did not stop
+    cleanly; then mark this run as running. ``recovered``: recordings finished by recovery."""
+    marker = os.path.join(data_dir, RUNNING_MARKER)
+    if os.path.exists(marker):
+        message = "the box restarted without a clean stop (power loss or crash)"
+        if recovered:
+            message += "; %d recording(s) were cut short and kept as partial" % len(recovered)
+        alarm_log.set("power_loss_restart", True, message=message)
+        alarm_log.set("power_loss_restart", False)
+    from .fsutil import atomic_write
+    atomic_write(marker, b"", mode=0o600)
+
+
+def mark_clean_stop(data_dir):
+    """The box stopped cleanly: the next start raises no power-loss alarm."""
+    from .fsutil import remove_durable
+    remove_durable(os.path.join(data_dir, RUNNING_MARKER))

@@ -1,0 +1,173 @@
+"""The alarm history: every alarm raised, when it cleared, and who acknowledged it.
+
+:class:`firmware.alarms.AlarmBoard` only knows what is on *now*; a line
+that loses its voltage for a minute at night is gone from it by morning.
+:class:`AlarmLog` keeps one row per occurrence in ``DATA_DIR/alarms.db``::
+
+    id, kind, line (0: the whole box), message, raised_us, cleared_us,
+    acknowledged_us, acknowledged_by        (µs since the epoch, UTC)
+
+An occurrence is *open* until it clears, and *unacknowledged* until someone
+acknowledges it; the dashboard shows a banner for every occurrence that is
+either (so a fault that came and went is still seen). Raising, clearing and
+acknowledging are each written to the audit trail (action ``alarm``), and
+raising calls every ``on_raised`` listener (e-mail, syslog). It listens on
+the bus for :class:`~firmware.recorder.Alarm` and
+:class:`~firmware.bus.LineFault` events; other parts (a certificate or
+registration check) call :meth:`AlarmLog.set` directly.
+"""
+
+import os
+import sqlite3
+import threading
+
+from .errors import LinekeeperError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alarm_history (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind            TEXT NOT NULL,
+    line            INTEGER NOT NULL DEFAULT 0,
+    message         TEXT NOT NULL DEFAULT '',
+    raised_us       INTEGER NOT NULL,
+    cleared_us      INTEGER,
+    acknowledged_us INTEGER,
+    acknowledged_by TEXT
+);
+CREATE INDEX IF NOT EXISTS alarm_history_raised ON alarm_history (raised_us);
+"""
+# Alarm kinds their source raises but never clears (one per failure).
+EVENT_KINDS = frozenset({"recording_failed"})
+_COLS = ("id", "kind", "line", "message", "raised_us", "cleared_us", "acknowledged_us",
+         "acknowledged_by")
+
+
+class AlarmLog:
+    """The alarm history in ``path`` (SQLite).
+
+    :param clock: ``wall_us()`` dates the rows
+    :param audit: an :class:`~firmware.audit.AuditLog`, or None (no audit)
+    """
+
+    def __init__(self, path, clock, audit=None):
+        self.path = os.fspath(path)
+        self.clock = clock
+        self.audit = audit
+        self.on_raised = []           # f(row dict), after the row is committed
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    @classmethod
+    def open_existing(cls, data_dir):
+        """The history in ``data_dir`` to read, or None when the box never kept one."""
+        path = os.path.join(data_dir, "alarms.db")
+        return cls(path, clock=None) if os.path.exists(path) else None
+
+    def close(self):
+        with self._lock:
+            self._db.close()
+
+    def attach(self, bus):
+        from .bus import LineFault
+        from .recorder import Alarm
+        bus.subscribe(Alarm, self._on_alarm)
+        bus.subscribe(LineFault, lambda f: self.set(
+            f.kind, f.active, line=f.line, message=_FAULTS.get(f.kind, f.kind)))
+
+    def _on_alarm(self, alarm):
+        self.set(alarm.kind, alarm.active, line=alarm.line, message=alarm.message)
+        if alarm.kind in EVENT_KINDS and alarm.active:
+            # Nothing ever clears these: each is an occurrence of its own, kept on
+            # the banner until acknowledged, and the next one is mailed again.
+            self.set(alarm.kind, False, line=alarm.line)
+
+    def set(self, kind, active, *, line=0, message="", wall_us=None):
+        """Raise (``active``) or clear alarm ``kind`` on ``line``; returns the row or None.
+
+        Raising an alarm already open does nothing (a repeated report of the
+        same fault is one occurrence); clearing one not open does nothing.
+        """
+        wall_us = int(self.clock.wall_us()) if wall_us is None else wall_us
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id FROM alarm_history WHERE kind = ? AND line = ? AND cleared_us IS NULL",
+                (kind, line)).fetchone()
+            if active and row is None:
+                cur = self._db.execute(
+                    "INSERT INTO alarm_history (kind, line, message, raised_us)"
+                    " VALUES (?, ?, ?, ?)",
+                    (kind, line, message, wall_us))
+                alarm_id, event = cur.lastrowid, "raised"
+            elif not active and row is not None:
+                self._db.execute("UPDATE alarm_history SET cleared_us = ? WHERE id = ?",
+                                 (wall_us, row[0]))
+                alarm_id, event = row[0], "cleared"
+            else:
+                return None
+            out = self._get(alarm_id)
+        self._audit("system", event, out, wall_us)
+        if event == "raised":
+            for listener in list(self.on_raised):
+                listener(out)
+        return out
+
+    def acknowledge(self, alarm_id, user, wall_us=None):
+        """``user`` has seen alarm ``alarm_id``; returns its row.
+
+        :raises LinekeeperError: no such alarm, or it was already acknowledged
+        """
+        wall_us = int(self.clock.wall_us()) if wall_us is None else wall_us
+        with self._lock:
+            row = self._get(alarm_id)
+            if row is None:
+                raise LinekeeperError("there is no alarm %s" % alarm_id)
+            if row["acknowledged_by"]:
+                raise LinekeeperError("alarm %d was already acknowledged by %s"
+                                      % (alarm_id, row["acknowledged_by"]))
+            self._db.execute("UPDATE alarm_history SET acknowledged_us = ?, acknowledged_by = ?"
+                             " WHERE id = ?", (wall_us, user, alarm_id))
+            row = self._get(alarm_id)
+        self._audit(user, "acknowledged", row, wall_us)
+        return row
+
+    def _audit(self, actor, event, row, wall_us):
+        if self.audit is not None:
+            self.audit.append(actor, "alarm", "alarm:%d" % row["id"],
+                              {"event": event, "kind": row["kind"], "line": row["line"],
+                               "message": row["message"]}, wall_us)
+
+    def _get(self, alarm_id):
+        row = self._db.execute("SELECT %s FROM alarm_history WHERE id = ?" % ", ".join(_COLS),
+                               (alarm_id,)).fetchone()
+        return None if row is None else dict(zip(_COLS, row))
+
+    def _query(self, where, args, limit=None):
+        sql = "SELECT %s FROM alarm_history %s ORDER BY raised_us, id" % (", ".join(_COLS), where)
+        if limit is not None:
+            sql += " LIMIT %d" % int(limit)
+        with self._lock:
+            return [dict(zip(_COLS, r)) for r in self._db.execute(sql, args).fetchall()]
+
+    def banner(self):
+        """Occurrences still open or not yet acknowledged, oldest first."""
+        return self._query("WHERE cleared_us IS NULL OR acknowledged_by IS NULL", ())
+
+    def history(self, limit=500):
+        """The latest ``limit`` occurrences, newest first."""
+        return list(reversed(self._query(
+            "WHERE id IN (SELECT id FROM alarm_history ORDER BY raised_us DESC, id DESC LIMIT ?)",
+            (int(limit),))))
+
+    def in_period(self, start_us, end_us, lines=None):
+        """Occurrences raised in [start_us, end_us) on ``lines`` or the whole box (line 0)."""
+        rows = self._query("WHERE raised_us >= ? AND raised_us < ?", (start_us, end_us))
+        if lines is None:
+            return rows
+        return [r for r in rows if r["line"] == 0 or r["line"] in lines]
+
+
+_FAULTS = {"no_line_voltage": "no line voltage (line unplugged or cut?)",
+           "stuck_off_hook": "off-hook for too long (a handset left off its cradle?)"}

@@ -1,0 +1,179 @@
+"""The compliance checklist: the box's fourteen safeguards, each green, amber or red, and why.
+
+:func:`gather` reads the box's own state into a :class:`BoxState`;
+:func:`checklist` (a pure function of it) gives one :class:`Check` per
+safeguard. Red: the safeguard is not met and calls are handled unlawfully
+or unsafely now; amber: met only in part, or something to do soon; green:
+met, and the reason says how the box knows. docs/reports.md lists them.
+"""
+
+import dataclasses
+import datetime as dt
+
+GREEN, AMBER, RED = "green", "amber", "red"
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    number: int
+    name: str
+    status: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class BoxState:
+    """What the checklist looks at; every field is read from the box by :func:`gather`."""
+
+    today: dt.date
+    country: str = "uk"
+    purpose: str = ""
+    ico_number: str = ""
+    ico_renewal: str = ""             # ISO date or ""
+    config: object = None             # BoxConfig (policy settings)
+    rules_configured: bool = False    # policy.rules was set, not left at the defaults
+    private_lines: tuple = ()         # lines never recorded (site or rules)
+    keys_initialised: bool = False
+    audit_problems: tuple = ()
+    open_alarms: tuple = ()           # kinds of alarms on now
+    retention_suspended: str = ""     # why retention sweeps are refused, or ""
+    alarm_recipients: int = 0
+    mail_configured: bool = False
+    report_schedules: int = 0
+    supervisors: int = 0
+
+
+def _purpose(s):
+    if len(s.purpose.strip()) >= 10:
+        return GREEN, "stated in setup: “%s”" % s.purpose.strip()[:80]
+    return RED, "no purpose for recording is stated (Settings)"
+
+
+def _ico(s):
+    if s.country != "uk":
+        return GREEN, "no ICO registration is needed outside the UK"
+    if not s.ico_number:
+        return RED, "no ICO registration number (Settings)"
+    try:
+        due = dt.date.fromisoformat(s.ico_renewal)
+    except ValueError:
+        return AMBER, "registration %s has no renewal date (Settings)" % s.ico_number
+    left = (due - s.today).days
+    if left < 0:
+        return RED, "registration %s expired on %s" % (s.ico_number, due)
+    if left <= 30:
+        return AMBER, "registration %s must be renewed by %s (%d days)" % (s.ico_number, due, left)
+    return GREEN, "registration %s, renewal due %s" % (s.ico_number, due)
+
+
+def _criteria(s):
+    if s.rules_configured:
+        return GREEN, "recording rules are set (Rules)"
+    return AMBER, "the default rule records every call: agree the criteria and set them (Rules)"
+
+
+def _private(s):
+    rules = s.config.policy.rules
+    excluded = [n.name for n in rules.numbers if n.action == "exclude"]
+    if s.private_lines or excluded:
+        parts = []
+        if s.private_lines:
+            parts.append("private line(s) %s" % ", ".join(map(str, s.private_lines)))
+        if excluded:
+            parts.append("numbers excluded by %s" % ", ".join(excluded))
+        return GREEN, "; ".join(parts)
+    return AMBER, "every line records: staff have no private phone for private calls"
+
+
+def _notice_in(s):
+    mode = s.config.policy.consent.inbound
+    if mode == "off":
+        return RED, "callers are given no notice that calls are recorded (Consent)"
+    return GREEN, "callers hear the %s when a call is answered" % mode
+
+
+def _notice_working(s):
+    if "consent_notice_failed" in s.open_alarms:
+        return RED, "the consent notice is failing on a line (see the alarms)"
+    return GREEN, "no consent notice has failed since the last one given"
+
+
+def _notice_out(s):
+    mode = s.config.policy.consent.outbound
+    if mode == "off":
+        return AMBER, "people called from the box are given no notice (Consent)"
+    return GREEN, "people called hear the %s" % mode
+
+
+def _pci(s):
+    pci = s.config.policy.pci
+    if pci.pause_code is None and not pci.button:
+        return AMBER, "no way to pause recording while card details are given (Rules)"
+    how = []
+    if pci.pause_code:
+        how.append("code %s on the handset" % pci.pause_code)
+    if pci.button:
+        how.append("the pause button")
+    return GREEN, "recording pauses for card details: %s, or the web UI" % " or ".join(how)
+
+
+def _retention(s):
+    days = s.config.policy.retention.default_days
+    if not days:
+        return AMBER, "no retention period: recordings are kept for ever (Retention)"
+    return GREEN, "recordings are deleted after %d days unless a rule says otherwise" % days
+
+
+def _retention_working(s):
+    if s.retention_suspended:
+        return RED, "retention is suspended: %s" % s.retention_suspended
+    if {"clock_unsynchronised", "clock_jump"} & set(s.open_alarms):
+        return RED, "the clock is not trusted: retention deletes nothing until it is"
+    return GREEN, "retention sweeps run on a trusted clock"
+
+
+def _encrypted(s):
+    if s.keys_initialised:
+        return GREEN, "recordings are encrypted; only holders of a key slot can play them"
+    return RED, "the box has no recording keys: nothing is recorded (linekeeper init / setup)"
+
+
+def _audit(s):
+    if s.audit_problems:
+        return RED, "the audit trail does not verify: %s" % s.audit_problems[0]
+    return GREEN, "every playback, export and change is in an intact audit trail"
+
+
+def _alarms_reach(s):
+    if s.mail_configured and s.alarm_recipients:
+        return GREEN, "alarms are e-mailed to %d address(es)" % s.alarm_recipients
+    return AMBER, "alarms are only shown on the dashboard: set alarm recipients (E-mail)"
+
+
+def _reports(s):
+    if s.report_schedules:
+        return GREEN, "%d report schedule(s) send the figures regularly" % s.report_schedules
+    return AMBER, "no scheduled report: decide which reports are needed and how often (E-mail)"
+
+
+SAFEGUARDS = (
+    ("A purpose for recording", _purpose),
+    ("ICO registration", _ico),
+    ("Agreed criteria for what is recorded", _criteria),
+    ("Private phones that are never recorded", _private),
+    ("Callers told that calls are recorded", _notice_in),
+    ("The notice is actually given", _notice_working),
+    ("People called told too", _notice_out),
+    ("Card details kept out of recordings", _pci),
+    ("A retention period", _retention),
+    ("Retention that runs", _retention_working),
+    ("Recordings encrypted", _encrypted),
+    ("Access audited", _audit),
+    ("Staff told when something goes wrong", _alarms_reach),
+    ("Reports decided and sent", _reports),
+)
+
+
+def checklist(state):
+    """The fourteen :class:`Check` s for ``state`` (a :class:`BoxState`), in order."""
+    return [Check(i, name, *fn(state)) for i, (name, fn) in enumerate(SAFEGUARDS, 1)]

@@ -1,0 +1,108 @@
+"""Mail waiting to go, on the card: it survives restarts and server outages.
+
+Each message is one file ``DIR/<id>.json`` (written atomically, 0600):
+the message bytes, how many attempts failed, when to try next, the last
+error. :meth:`MailQueue.flush` submits the messages that are due; a failure
+waits 1, 2, 4 ... minutes (at most an hour) before the next attempt; a
+delivered message's file is removed. A message given a ``key`` (a scheduled
+report's period) is queued once: a second one with that key, pending or
+delivered, is refused. Delivery is at least once: a power cut between the
+server's acceptance and the file's removal sends it again at the next start.
+"""
+
+import base64
+import email
+import email.policy
+import json
+import os
+import threading
+import time
+import uuid
+
+from ..fsutil import atomic_write, make_private_dir, remove_durable
+from .smtp import MailError
+
+BACKOFF_FIRST_S = 60
+BACKOFF_MAX_S = 3600
+_SENT_KEYS_KEPT = 2000
+
+
+class MailQueue:
+    """The queue in directory ``path``; ``wall_us()`` dates attempts."""
+
+    def __init__(self, path, wall_us):
+        self.path = os.fspath(path)
+        make_private_dir(self.path)
+        self.wall_us = wall_us
+        self._lock = threading.Lock()
+        self._keys_path = os.path.join(self.path, "sent-keys.json")
+
+    def _items(self):
+        out = []
+        for name in sorted(os.listdir(self.path)):
+            if name.endswith(".json") and name != "sent-keys.json":
+                with open(os.path.join(self.path, name), encoding="utf-8") as f:
+                    out.append(json.load(f))
+        # In the order queued (several can share a clock reading).
+        return sorted(out, key=lambda i: (i["created_us"], i.get("seq", 0), i["id"]))
+
+    def _sent_keys(self):
+        try:
+            with open(self._keys_path, encoding="utf-8") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return []
+
+    def _write(self, item):
+        atomic_write(os.path.join(self.path, item["id"] + ".json"),
+                     json.dumps(item).encode("utf-8"), mode=0o600)
+
+    def enqueue(self, message, key=None):
+        """Queue ``message`` (an EmailMessage); returns its id.
+
+        None (nothing queued) when a message with ``key`` was queued before.
+        """
+        with self._lock:
+            if key is not None and (key in self._sent_keys()
+                                    or any(i.get("key") == key for i in self._items())):
+                return None
+            now = int(self.wall_us())
+            item = {"id": "%016x-%s" % (now, uuid.uuid4().hex[:8]), "key": key,
+                    "created_us": now, "seq": time.monotonic_ns(), "attempts": 0,
+                    "next_us": now, "last_error": None,
+                    "subject": str(message["Subject"] or ""),
+                    "message": base64.b64encode(message.as_bytes()).decode("ascii")}
+            self._write(item)
+            return item["id"]
+
+    def pending(self):
+        """The messages waiting: dicts with id, key, subject, attempts, next_us, last_error."""
+        with self._lock:
+            return [{k: v for k, v in i.items() if k != "message"} for i in self._items()]
+
+    def flush(self, sender):
+        """Try every message that is due with ``sender``; returns ``(delivered, failed)``."""
+        delivered = failed = 0
+        with self._lock:
+            now = int(self.wall_us())
+            for item in self._items():
+                if item["next_us"] > now:
+                    continue
+                msg = email.message_from_bytes(base64.b64decode(item["message"]),
+                                               policy=email.policy.SMTP)
+                try:
+                    sender.send(msg)
+                except MailError as exc:
+                    item["attempts"] += 1
+                    wait_s = min(BACKOFF_MAX_S, BACKOFF_FIRST_S << min(item["attempts"] - 1, 10))
+                    item["next_us"] = now + wait_s * 1_000_000
+                    item["last_error"] = str(exc)
+                    self._write(item)
+                    failed += 1
+                    continue
+                if item.get("key"):
+                    keys = (self._sent_keys() + [item["key"]])[-_SENT_KEYS_KEPT:]
+                    atomic_write(self._keys_path, json.dumps(keys).encode("utf-8"), mode=0o600)
+                remove_durable(os.path.join(self.path, item["id"] + ".json"))
+                delivered += 1
+        return delivered, failed

@@ -1,0 +1,100 @@
+"""Scheduled reports: each daily / weekly / monthly period mailed once, caught up after a stop.
+
+On the box's clock, a period is due once it has ended (a day at midnight, a
+week on Monday, a month on the 1st, in the reports' time zone). The state
+file ``schedules.json`` keeps, per schedule, the first day of the last period
+queued. When the box was off, every period missed since is queued in order
+(at most :data:`MAX_CATCH_UP`); a schedule new to the box starts with the
+last complete period. Each mail carries the key ``report:SCHEDULE:FROM``,
+which the queue accepts once, so a period is never mailed twice even if the
+state file is lost.
+"""
+
+import datetime as dt
+import json
+import os
+
+from ..fsutil import atomic_write
+from ..reports.formats import render
+from ..reports.period import Period, named_period
+from .compose import report_message
+
+MAX_CATCH_UP = 31
+
+
+def next_period(every, period):
+    """The period after ``period`` of the same kind."""
+    start = period.last + dt.timedelta(days=1)
+    if every == "daily":
+        end = start
+    elif every == "weekly":
+        end = start + dt.timedelta(days=6)
+    else:
+        following = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        end = following - dt.timedelta(days=1)
+    return Period(start, end, period.tz)
+
+
+class ReportScheduler:
+    """Queue the scheduled reports that are due.
+
+    :param source: a :class:`~firmware.reports.source.ReportSource`
+    :param queue: a :class:`~firmware.mail.queue.MailQueue`
+    :param settings: ``() -> MailSettings``
+    :param wall_us: ``() -> µs``, the box's clock
+    :param state_path: the state file
+    """
+
+    def __init__(self, source, queue, settings, wall_us, state_path, box_name="Linekeeper"):
+        self.source = source
+        self.queue = queue
+        self.settings = settings
+        self.wall_us = wall_us
+        self.state_path = os.fspath(state_path)
+        self.box_name = box_name
+
+    def _state(self):
+        try:
+            with open(self.state_path, encoding="utf-8") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return {}
+
+    def today(self):
+        now = dt.datetime.fromtimestamp(self.wall_us() / 1e6, Period(None, None,
+                                                                      self.source.tz).zone)
+        return now.date()
+
+    def due(self, schedule):
+        """The periods of ``schedule`` not yet queued, oldest first."""
+        latest = named_period(schedule.every, self.today(), self.source.tz)
+        last = self._state().get(schedule.id)
+        if last is None:
+            return [latest]
+        periods = []
+        first = dt.date.fromisoformat(last)
+        day_before = first - dt.timedelta(days=1)
+        p = next_period(schedule.every, Period(day_before, day_before, self.source.tz))
+        while len(periods) < MAX_CATCH_UP:
+            p = next_period(schedule.every, p)
+            if p.first > latest.first:
+                break
+            periods.append(p)
+        return periods
+
+    def run(self):
+        """Queue every due report; returns the ``(schedule id, first day)`` queued."""
+        settings = self.settings()
+        queued = []
+        for schedule in settings.schedules:
+            for period in self.due(schedule):
+                report = self.source.report(period)
+                data = render(report, schedule.fmt, "Linekeeper %s report" % schedule.every)
+                msg = report_message(settings, schedule.to, report, data, schedule.fmt,
+                                     self.box_name, int(self.wall_us()), schedule.every)
+                self.queue.enqueue(msg, key="report:%s:%s" % (schedule.id, period.first))
+                state = self._state()
+                state[schedule.id] = period.first.isoformat()
+                atomic_write(self.state_path, json.dumps(state).encode("utf-8"), mode=0o600)
+                queued.append((schedule.id, period.first.isoformat()))
+        return queued

@@ -1,0 +1,109 @@
+"""The box's mail: settings, queue, alarm mails and scheduled reports, delivered by one thread."""
+
+import logging
+import os
+import threading
+
+from .alarms import AlarmMailer
+from .compose import test_message
+from .queue import MailQueue
+from .schedule import ReportScheduler
+from .settings import MailSettingsStore, check_address
+from .smtp import MailError, SmtpSender
+from .syslog import SyslogAlarms
+
+log = logging.getLogger(__name__)
+
+
+class MailService:
+    """E-mail for the box whose data is in ``data_dir``.
+
+    :param wall_us: the box's clock (``() -> µs``): dates, schedules, backoff
+    :param secrets: a :class:`~firmware.secretbox.SecretBox`
+    :param reports: a :class:`~firmware.reports.source.ReportSource` (scheduled reports)
+    :param alarm_log: an :class:`~firmware.alarmlog.AlarmLog` whose alarms are mailed
+    :param ssl_context: TLS trust for the server (default: the system's CAs)
+    :param interval_s: how often (real seconds) the thread runs the schedules and
+        retries the queue
+    :param checks: callables run first in each round (date alarms: their mail
+        then goes out in the same round)
+    """
+
+    def __init__(self, data_dir, wall_us, secrets, reports=None, alarm_log=None,
+                 ssl_context=None, interval_s=60.0, box_name="Linekeeper", checks=()):
+        self.store = MailSettingsStore(data_dir, secrets)
+        self.queue = MailQueue(os.path.join(data_dir, "mail", "queue"), wall_us)
+        self.wall_us = wall_us
+        self.ssl_context = ssl_context
+        self.interval_s = interval_s
+        self.box_name = box_name
+        self.checks = list(checks)
+        self.alarms = AlarmMailer(self.queue, self.store.get, wall_us, box_name,
+                                  on_queued=self.wake)
+        self.syslog = SyslogAlarms(self.store.get)
+        if alarm_log is not None:
+            alarm_log.on_raised.append(self.alarms)
+            alarm_log.on_raised.append(self.syslog)
+        self.scheduler = (ReportScheduler(reports, self.queue, self.store.get, wall_us,
+                                          os.path.join(data_dir, "mail", "schedules.json"),
+                                          box_name) if reports is not None else None)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = None
+
+    def sender(self, settings=None):
+        settings = settings or self.store.get()
+        return SmtpSender(settings, self.store.password(settings), self.ssl_context)
+
+    def tick(self):
+        """Run the checks, queue the due reports, try the queue; returns ``(delivered, failed)``."""
+        for check in self.checks:
+            check()
+        settings = self.store.get()
+        if not settings.configured:
+            return 0, 0
+        if self.scheduler is not None:
+            self.scheduler.run()
+        return self.queue.flush(self.sender(settings))
+
+    def send_test(self, to, settings=None):
+        """Send a test mail to ``to`` now (not queued).
+
+        :raises ConfigError: ``to`` is not an address, or no server is set
+        :raises MailError: the server could not be reached or refused, with its reason
+        """
+        from ..errors import ConfigError
+        to = check_address(to, "to")
+        settings = settings or self.store.get()
+        if not settings.configured:
+            raise ConfigError("set the mail server and the sender first", field="mail.host")
+        self.sender(settings).send(test_message(settings, [to], self.box_name,
+                                                int(self.wall_us())))
+
+    # ---------------------------------------------------------------- thread
+    def wake(self):
+        self._wake.set()
+
+    def start(self):
+        if self._thread is not None:
+            raise RuntimeError("the mail service is already running")
+        self._thread = threading.Thread(target=self._run, name="mail", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except MailError as exc:        # flush catches these; a check may not
+                log.warning("mail: %s", exc)
+            except Exception:               # keep delivering; the cause is in the log
+                log.exception("mail: the delivery round failed")
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+
+    def close(self):
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None

@@ -1,0 +1,145 @@
+"""The SMTP settings, kept in ``DATA_DIR/mail.json`` (0600), the password sealed."""
+
+import dataclasses
+import json
+import os
+import re
+
+from ..errors import ConfigError
+from ..fsutil import atomic_write
+
+SECURITY = ("starttls", "tls", "none")
+EVERY = ("daily", "weekly", "monthly")
+_ADDRESS = re.compile(r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$")
+_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[?[0-9A-Fa-f:.]{2,45}\]?$")
+PASSWORD_FIELD = "mail.password"
+
+
+def check_address(address, field):
+    """``address`` stripped, or :class:`ConfigError` naming ``field``."""
+    text = (address or "").strip()
+    if not _ADDRESS.match(text):
+        raise ConfigError("%r is not an e-mail address like name@example.com" % address,
+                          field=field)
+    return text
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """A report mailed ``every`` day / week / month to ``to``, as ``fmt`` (pdf or csv)."""
+
+    every: str
+    to: tuple
+    fmt: str = "pdf"
+
+    @property
+    def id(self):
+        return "%s-%s" % (self.every, self.fmt)
+
+
+@dataclasses.dataclass(frozen=True)
+class MailSettings:
+    """``host``/``port``/``security`` of the submission server; ``username`` and the
+    sealed ``password`` (see :class:`firmware.secretbox.SecretBox`) for login;
+    ``sender``; ``alarm_to`` the alarm recipients; ``rate_window_s`` at most one
+    mail per alarm (kind and line) in this long; ``schedules`` of reports;
+    ``syslog`` "host" or "host:port" (UDP, port 514 by default) that also gets
+    every alarm raised, or "" for none."""
+
+    host: str = ""
+    port: int = 587
+    security: str = "starttls"
+    username: str = ""
+    password: str = ""
+    sender: str = ""
+    alarm_to: tuple = ()
+    rate_window_s: int = 900
+    schedules: tuple = ()
+    syslog: str = ""
+
+    @property
+    def configured(self):
+        return bool(self.host and self.sender)
+
+    def check(self):
+        """Raise :class:`ConfigError` naming the first bad field."""
+        if self.host and not _HOST.match(self.host):
+            raise ConfigError("%r is not a host name or address" % self.host, field="mail.host")
+        if not isinstance(self.port, int) or not 1 <= self.port <= 65535:
+            raise ConfigError("the port is a number from 1 to 65535", field="mail.port")
+        if self.security not in SECURITY:
+            raise ConfigError("security is one of %s" % ", ".join(SECURITY),
+                              field="mail.security")
+        if self.sender:
+            check_address(self.sender, "mail.sender")
+        for i, a in enumerate(self.alarm_to):
+            check_address(a, "mail.alarm_to[%d]" % i)
+        if not isinstance(self.rate_window_s, int) or not 60 <= self.rate_window_s <= 86400:
+            raise ConfigError("the rate window is 60 to 86400 seconds",
+                              field="mail.rate_window_s")
+        if self.syslog:
+            host, _, port = self.syslog.rpartition(":") if ":" in self.syslog else (
+                self.syslog, "", "514")
+            if not _HOST.match(host) or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ConfigError("%r is not a host or host:port" % self.syslog,
+                                  field="mail.syslog")
+        for i, s in enumerate(self.schedules):
+            if s.every not in EVERY:
+                raise ConfigError("every is one of %s" % ", ".join(EVERY),
+                                  field="mail.schedules[%d].every" % i)
+            if s.fmt not in ("pdf", "csv"):
+                raise ConfigError("the format is pdf or csv", field="mail.schedules[%d].fmt" % i)
+            if not s.to:
+                raise ConfigError("a schedule needs a recipient", field="mail.schedules[%d].to" % i)
+            for j, a in enumerate(s.to):
+                check_address(a, "mail.schedules[%d].to[%d]" % (i, j))
+        return self
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["alarm_to"] = list(self.alarm_to)
+        d["schedules"] = [{"every": s.every, "to": list(s.to), "fmt": s.fmt}
+                          for s in self.schedules]
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        try:
+            d = dict(d)
+            d["alarm_to"] = tuple(d.get("alarm_to", ()))
+            d["schedules"] = tuple(Schedule(s["every"], tuple(s["to"]), s.get("fmt", "pdf"))
+                                   for s in d.get("schedules", ()))
+            return cls(**d).check()
+        except (TypeError, KeyError) as exc:
+            raise ConfigError("mail.json is not valid: %s" % exc, field="mail") from None
+
+
+class MailSettingsStore:
+    """Read and write ``DATA_DIR/mail.json``; the password goes through ``secrets``."""
+
+    def __init__(self, data_dir, secrets):
+        self.path = os.path.join(os.fspath(data_dir), "mail.json")
+        self.secrets = secrets
+
+    def get(self):
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                return MailSettings.from_dict(json.load(f))
+        except FileNotFoundError:
+            return MailSettings()
+        except ValueError as exc:
+            raise ConfigError("mail.json is not valid JSON: %s" % exc, field="mail") from None
+
+    def save(self, settings, new_password=None):
+        """Validate and store ``settings``; ``new_password`` (text) replaces the sealed one."""
+        if new_password:
+            settings = dataclasses.replace(
+                settings, password=self.secrets.seal(PASSWORD_FIELD, new_password))
+        settings.check()
+        atomic_write(self.path, (json.dumps(settings.to_dict(), indent=2) + "\n").encode(),
+                     mode=0o600)
+        return settings
+
+    def password(self, settings):
+        """The clear password (for login), or "" when none is set."""
+        return self.secrets.open(PASSWORD_FIELD, settings.password) if settings.password else ""

@@ -1,0 +1,75 @@
+"""One message submitted to the SMTP server: STARTTLS or implicit TLS, then login."""
+
+import smtplib
+import socket
+import ssl
+
+from ..errors import LinekeeperError
+
+
+class MailError(LinekeeperError, OSError):
+    """A message could not be submitted; the text says what the server or network said."""
+
+
+class SmtpSender:
+    """Submit messages with ``settings`` (:class:`~firmware.mail.settings.MailSettings`).
+
+    :param password: the clear login password ("" for none)
+    :param ssl_context: for TLS; default: the system's CAs with host name checks
+    :param timeout_s: connect and each command
+    """
+
+    def __init__(self, settings, password="", ssl_context=None, timeout_s=15.0):
+        self.settings = settings
+        self.password = password
+        self.ssl_context = ssl_context or ssl.create_default_context()
+        self.timeout_s = timeout_s
+
+    def _connect(self):
+        s = self.settings
+        if s.security == "tls":
+            return smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout_s,
+                                    context=self.ssl_context)
+        smtp = smtplib.SMTP(s.host, s.port, timeout=self.timeout_s)
+        if s.security == "starttls":
+            smtp.starttls(context=self.ssl_context)
+        return smtp
+
+    def send(self, message):
+        """Submit ``message`` (an :class:`email.message.EmailMessage`).
+
+        :raises MailError: the server is unreachable or refuses (login,
+            sender, recipients, TLS), with its reason
+        """
+        s = self.settings
+        where = "%s:%d" % (s.host, s.port)
+        try:
+            with self._connect() as smtp:
+                if s.username:
+                    smtp.login(s.username, self.password)
+                smtp.send_message(message)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise MailError("%s refused the login for %r: %s" % (where, s.username,
+                                                                 _said(exc))) from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise MailError("%s refused the recipients %s" % (
+                where, ", ".join(sorted(exc.recipients)))) from None
+        except smtplib.SMTPSenderRefused as exc:
+            raise MailError("%s refused the sender %s: %s" % (where, exc.sender,
+                                                             _said(exc))) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            raise MailError("%s: %s (choose another security setting)" % (where, exc)) from None
+        except smtplib.SMTPResponseException as exc:
+            raise MailError("%s refused the message: %s" % (where, _said(exc))) from None
+        except ssl.SSLError as exc:
+            raise MailError("TLS with %s failed: %s" % (where, exc.reason or exc)) from None
+        except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+            raise MailError("cannot reach the mail server %s: %s"
+                            % (where, getattr(exc, "strerror", None) or exc)) from None
+
+
+def _said(exc):
+    text = exc.smtp_error
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return "%s %s" % (exc.smtp_code, text)

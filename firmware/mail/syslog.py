@@ -1,0 +1,54 @@
+"""Alarms also to a syslog server (RFC 5424 over UDP), as the installer chose.
+
+Sent as they are raised, with no queue: syslog over UDP is fire and forget,
+and the alarm history and e-mail are the record. A send that fails is
+logged, never raised into the part of the box that raised the alarm.
+"""
+
+import datetime as dt
+import logging
+import socket
+
+log = logging.getLogger(__name__)
+FACILITY_LOCAL0 = 16
+SEVERITY = {"warning": 4, "error": 3}
+
+
+def address(setting):
+    """``(host, port)`` of a ``host`` or ``host:port`` setting."""
+    if ":" in setting:
+        host, port = setting.rsplit(":", 1)
+        return host.strip("[]"), int(port)
+    return setting, 514
+
+
+def message(row, hostname="linekeeper"):
+    """The RFC 5424 datagram for alarm occurrence ``row``."""
+    severity = SEVERITY["error"] if row["kind"].startswith(("no_line", "recording", "disk_full",
+                                                            "ico_expired")) else SEVERITY["warning"]
+    when = dt.datetime.fromtimestamp(row["raised_us"] / 1e6, dt.timezone.utc)
+    where = "line=\"%d\"" % row["line"]
+    text = "<%d>1 %s %s linekeeper - alarm [alarm@32473 kind=\"%s\" %s] %s" % (
+        FACILITY_LOCAL0 * 8 + severity, when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), hostname,
+        row["kind"], where, row["message"] or row["kind"])
+    return text.encode("utf-8")
+
+
+class SyslogAlarms:
+    """An :class:`~firmware.alarmlog.AlarmLog` listener; ``settings() -> MailSettings``."""
+
+    def __init__(self, settings, hostname=None):
+        self.settings = settings
+        self.hostname = hostname or socket.gethostname() or "linekeeper"
+
+    def __call__(self, row):
+        target = self.settings().syslog
+        if not target:
+            return
+        try:
+            host, port = address(target)
+            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                               socket.SOCK_DGRAM) as sock:
+                sock.sendto(message(row, self.hostname), (host, port))
+        except OSError as exc:
+            log.warning("alarm %s not sent to syslog %s: %s", row["kind"], target, exc)

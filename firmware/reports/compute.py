@@ -1,0 +1,272 @@
+"""The figures of a report, computed exactly from the call log and the audit trail.
+
+Definitions (also in docs/reports.md):
+
+- a call belongs to the period its *start* falls in;
+- ``missed``: an inbound call never answered that has ended; ``answered_in``:
+  an inbound call answered; ``answered_rate_pct`` = answered_in / (answered_in +
+  missed), to 0.1 %;
+- talk time: answer to end, for calls with both, summed in µs and shown in
+  seconds to the ms;
+- busiest hours: calls started in each hour of the day, in the period's zone;
+- callback list: an inbound missed call with a number, when no later call in
+  the period (on any line, either direction) was to or from the same number
+  compared in international form (``01632 960123`` = ``+441632960123``);
+  one entry per number, with how many times it was missed;
+- coverage, of connected calls: recorded (a recording exists or retention
+  deleted it), private (the line never records), excluded (any other rule,
+  by reason), not asked (on demand, no one asked), failed (the policy said
+  record and there is no recording); paused: calls with a PCI pause, and
+  the paused seconds;
+- consent notices, of connected calls with a notice record: given, failed
+  (an error was recorded), off;
+- retention deletions: the deletion log's entries dated in the period;
+- playbacks and exports: the audit trail's entries in the period, by user.
+"""
+
+import collections
+import datetime as dt
+import json
+import os
+import sqlite3
+
+from ..errors import ReportError
+from ..policy.rules import normalise
+
+MAX_CALLS = 200_000      # a larger report is refused (memory and time on a Pi)
+_COVERAGE = ("recorded", "partial", "private", "excluded", "not_asked", "failed")
+
+
+def _connect(path):
+    if not os.path.exists(path):
+        raise ReportError("no call log at %s" % path)
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.abspath(path), uri=True)
+    db.execute("PRAGMA query_only=1")
+    return db
+
+
+def _tables(db):
+    return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def _iso_us(text):
+    t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return int(t.timestamp() * 1000) * 1000
+
+
+def _empty_totals():
+    return {"calls": 0, "in": 0, "out": 0, "missed": 0, "answered_in": 0, "connected_out": 0,
+            "answered_rate_pct": None, "talk_us": 0, "talk_calls": 0, "longest_talk_us": 0,
+            "hours": [0] * 24,
+            "coverage": {"connected": 0, **{k: 0 for k in _COVERAGE},
+                         "excluded_by_reason": {}, "paused_calls": 0, "paused_ms": 0},
+            "consent": {"given": 0, "failed": 0, "off": 0},
+            "deletions": 0}
+
+
+def _fetch_calls(db, period, have):
+    rec = ("(SELECT group_concat(state) FROM recordings WHERE call_id = c.id)"
+           if "recordings" in have else "NULL")
+    deleted = ("EXISTS (SELECT 1 FROM deletion_log d WHERE d.call_id = c.id)"
+               if "deletion_log" in have else "0")
+    cols = {r[1] for r in db.execute("PRAGMA table_info(calls)")}
+    opt = ", ".join(("c.%s" % name) if name in cols else "NULL"
+                    for name in ("policy_decision", "policy_reason", "consent", "pause_spans"))
+    sql = ("SELECT c.id, c.line, c.direction, c.started_at, c.answered_at, c.ended_at, c.number,"
+           " %s, %s, %s FROM calls c WHERE c.started_at >= ? AND c.started_at < ?"
+           " ORDER BY c.started_at, c.id" % (opt, rec, deleted))
+    return db.execute(sql, (period.start_us, period.end_us)).fetchall()
+
+
+def _coverage(cov, row):
+    decision, reason, states, deleted = row[7], row[8], row[11], row[12]
+    cov["connected"] += 1
+    states = set((states or "").split(",")) - {""}
+    if states or deleted:
+        cov["recorded"] += 1
+        if "partial" in states:
+            cov["partial"] += 1
+    elif decision == "skip" and reason and reason.endswith(" is private"):
+        cov["private"] += 1
+    elif decision == "skip":
+        cov["excluded"] += 1
+        key = reason or "(no reason recorded)"
+        cov["excluded_by_reason"][key] = cov["excluded_by_reason"].get(key, 0) + 1
+    elif decision == "pending":
+        cov["not_asked"] += 1
+    else:
+        cov["failed"] += 1
+    spans = json.loads(row[10]) if row[10] else []
+    if spans:
+        cov["paused_calls"] += 1
+        cov["paused_ms"] += sum((_iso_us(s["to"]) - _iso_us(s["from"])) // 1000
+                                for s in spans if s.get("to") and s.get("from"))
+
+
+def _consent(tot, text):
+    if not text:
+        return
+    consent = json.loads(text)
+    if consent.get("given"):
+        tot["given"] += 1
+    elif consent.get("error"):
+        tot["failed"] += 1
+    else:
+        tot["off"] += 1
+
+
+def _add(tot, row, period):
+    _, line, direction, started, answered, ended = row[:6]
+    tot["calls"] += 1
+    tot[direction] += 1
+    tot["hours"][period.local(started).hour] += 1
+    if direction == "in":
+        if answered is not None:
+            tot["answered_in"] += 1
+        elif ended is not None:
+            tot["missed"] += 1
+    elif answered is not None:
+        tot["connected_out"] += 1
+    if answered is not None and ended is not None:
+        talk_us = ended - answered
+        tot["talk_us"] += talk_us
+        tot["talk_calls"] += 1
+        tot["longest_talk_us"] = max(tot["longest_talk_us"], talk_us)
+    if answered is not None:
+        _coverage(tot["coverage"], row)
+        _consent(tot["consent"], row[9])
+
+
+def _finish(tot):
+    asked = tot["answered_in"] + tot["missed"]
+    tot["answered_rate_pct"] = (None if asked == 0
+                                else round(1000 * tot["answered_in"] / asked) / 10)
+    tot["talk_s"] = round(tot["talk_us"] / 1e6, 3)
+    tot["mean_talk_s"] = (None if tot["talk_calls"] == 0
+                          else round(tot["talk_us"] / tot["talk_calls"] / 1e6, 1))
+    tot["longest_talk_s"] = round(tot["longest_talk_us"] / 1e6, 3)
+    tot["coverage"]["paused_s"] = round(tot["coverage"]["paused_ms"] / 1000, 3)
+    return tot
+
+
+def _callbacks(rows, country, lines):
+    """The callback list (see the module docstring), oldest first."""
+    pending = {}      # international number -> entry
+    for row in rows:
+        _, line, direction, started, answered, ended, number = row[:7]
+        if not number:
+            continue
+        key = normalise(number, country)
+        missed = direction == "in" and answered is None and ended is not None
+        if not missed:
+            if answered is not None or direction == "out":
+                pending.pop(key, None)        # a later call to or from the number
+            continue
+        if line not in lines:
+            continue
+        entry = pending.setdefault(key, {"number": number, "international": key, "missed": 0,
+                                         "lines": [], "_first_us": started})
+        entry["missed"] += 1
+        entry["_last_us"] = started
+        entry["number"] = number              # as it was last shown
+        if line not in entry["lines"]:
+            entry["lines"].append(line)
+    out = []
+    for entry in sorted(pending.values(), key=lambda e: e["_first_us"]):
+        entry["first_missed_us"] = entry.pop("_first_us")
+        entry["last_missed_us"] = entry.pop("_last_us")
+        entry["lines"].sort()
+        out.append(entry)
+    return out
+
+
+def _deletions(db, period, have, lines, box, per_line):
+    if "deletion_log" not in have:
+        return {}
+    by_rule = collections.Counter()
+    for line, rule in db.execute(
+            "SELECT line, rule FROM deletion_log WHERE deleted_at >= ? AND deleted_at < ?",
+            (period.start_us, period.end_us)):
+        if line in lines:
+            per_line[line]["deletions"] += 1
+            box["deletions"] += 1
+            by_rule[rule] += 1
+    return dict(sorted(by_rule.items()))
+
+
+def _access(audit_db, period):
+    """Playbacks and exports (made and refused) by user, from the audit trail."""
+    out = {"playback": {}, "export": {}, "export_refused": {}}
+    if audit_db is None or not os.path.exists(audit_db):
+        return out
+    db = _connect(audit_db)
+    try:
+        rows = db.execute(
+            "SELECT action, actor, details FROM audit WHERE action IN ('playback', 'export')"
+            " AND wall_us >= ? AND wall_us < ?", (period.start_us, period.end_us)).fetchall()
+    finally:
+        db.close()
+    for action, actor, details in rows:
+        if action == "export" and "refused" in json.loads(details):
+            action = "export_refused"
+        out[action][actor] = out[action].get(actor, 0) + 1
+    return {k: dict(sorted(v.items())) for k, v in out.items()}
+
+
+def count_calls(calls_db, period):
+    """How many calls started in ``period`` (the size check before a report)."""
+    db = _connect(calls_db)
+    try:
+        return db.execute("SELECT count(*) FROM calls WHERE started_at >= ? AND started_at < ?",
+                          (period.start_us, period.end_us)).fetchone()[0]
+    finally:
+        db.close()
+
+
+def build_report(calls_db, period, *, audit_db=None, lines=None, n_lines=4, country="uk",
+                 alarms=None, max_calls=MAX_CALLS):
+    """The report for ``period`` as a plain dict (see docs/reports.md for its shape).
+
+    :param lines: the lines to report on (None: 1..``n_lines``); a call on
+        another line still counts as a callback to a number
+    :param country: how numbers are put in international form
+    :param alarms: an :class:`~firmware.alarmlog.AlarmLog` or None: its
+        alarms raised in the period are listed
+    :raises ReportError: no call log, or more than ``max_calls`` calls in the
+        period (choose a shorter range)
+    """
+    lines = tuple(sorted(set(lines))) if lines else tuple(range(1, n_lines + 1))
+    db = _connect(calls_db)
+    try:
+        n = db.execute("SELECT count(*) FROM calls WHERE started_at >= ? AND started_at < ?",
+                       (period.start_us, period.end_us)).fetchone()[0]
+        if n > max_calls:
+            raise ReportError(
+                "%s holds %d calls; a report holds at most %d: choose a shorter date range"
+                % (period.label(), n, max_calls))
+        have = _tables(db)
+        rows = _fetch_calls(db, period, have)
+        box = _empty_totals()
+        per_line = {line: _empty_totals() for line in lines}
+        for row in rows:
+            if row[1] in per_line:
+                _add(per_line[row[1]], row, period)
+                _add(box, row, period)
+        deletions_by_rule = _deletions(db, period, have, lines, box, per_line)
+    finally:
+        db.close()
+    for tot in (box, *per_line.values()):
+        _finish(tot)
+    return {
+        "period": {"from": period.first.isoformat(), "to": period.last.isoformat(),
+                   "tz": period.tz, "days": period.days,
+                   "start_us": period.start_us, "end_us": period.end_us},
+        "lines": list(lines),
+        "box": box,
+        "per_line": {str(line): tot for line, tot in per_line.items()},
+        "callbacks": _callbacks(rows, country, set(lines)),
+        "deletions_by_rule": deletions_by_rule,
+        "access": _access(audit_db, period),
+        "alarms": alarms.in_period(period.start_us, period.end_us, lines)
+        if alarms is not None else [],
+    }

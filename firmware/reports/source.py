@@ -1,0 +1,52 @@
+"""Where a box's reports come from: its data directory, its country and time zone."""
+
+import os
+import sqlite3
+
+from .compute import build_report
+from .period import parse_period
+
+
+def default_tz(config):
+    """The zone of the configured business hours, else UTC."""
+    hours = config.policy.rules.hours
+    return hours.timezone if hours is not None else "UTC"
+
+
+class ReportSource:
+    """Build reports for the box whose data is in ``data_dir``.
+
+    :param country: how numbers compare ("uk", "us")
+    :param tz: the time zone of days and hours (IANA name)
+    :param n_lines: the box's lines; None: the highest line in the call log
+    :param alarms: an :class:`~firmware.alarmlog.AlarmLog`, or None
+    :param calls_db: the call log (default ``DATA_DIR/calls.db``)
+    """
+
+    def __init__(self, data_dir, *, country="uk", tz="UTC", n_lines=None, alarms=None,
+                 calls_db=None):
+        self.data_dir = os.fspath(data_dir)
+        self.calls_db = calls_db or os.path.join(self.data_dir, "calls.db")
+        self.audit_db = os.path.join(self.data_dir, "audit.db")
+        self.country = country
+        self.tz = tz
+        self.n_lines = n_lines
+        self.alarms = alarms
+
+    def lines(self):
+        if self.n_lines is not None:
+            return self.n_lines
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.abspath(self.calls_db), uri=True)
+        try:
+            return db.execute("SELECT coalesce(max(line), 1) FROM calls").fetchone()[0]
+        finally:
+            db.close()
+
+    def period(self, first, last):
+        """A period in this box's zone (see :func:`~firmware.reports.period.parse_period`)."""
+        return parse_period(first, last, self.tz)
+
+    def report(self, period, lines=None):
+        """The report for ``period`` over ``lines`` (None: every line); raises ReportError."""
+        return build_report(self.calls_db, period, audit_db=self.audit_db, lines=lines,
+                            n_lines=self.lines(), country=self.country, alarms=self.alarms)

@@ -1,0 +1,266 @@
+"""Subject access: every call of one number, bundled for release, and the disclosure log.
+
+:func:`find_calls` finds a number's calls in any of its forms (``01632
+960123``, ``+44 1632 960123``, ``00441632960123`` are one number: compared
+in international form) and/or in a date range. :func:`build_bundle` writes a
+ZIP of the call records (``calls.json``), their recordings
+(``recordings/call-N.wav``, decrypted with an unlocked recording key and
+checked as an export is; spans can be redacted: made silence),
+``manifest.json`` (the request and each file's size
+and SHA-256) and ``SHA256SUMS`` (``sha256sum -c`` checks it). With a bundle
+password the ZIP is encrypted with OpenPGP (AES-256, gpg's symmetric mode,
+opened with ``gpg -d`` and that password, which is given to the requester
+separately). Every release is written to the disclosure log
+(``DATA_DIR/disclosures.db``: who asked, when, what was released, to whom,
+why) and to the audit trail (action ``disclosure``).
+"""
+
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import subprocess
+import tempfile
+import zipfile
+
+from .calllog import call_json
+from .errors import LinekeeperError
+from .fsutil import atomic_write
+from .policy.rules import normalise
+
+MAX_CALLS = 5000
+
+DISCLOSURES = """
+CREATE TABLE IF NOT EXISTS disclosures (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    wall_us     INTEGER NOT NULL,
+    actor       TEXT NOT NULL,
+    requester   TEXT NOT NULL,
+    recipient   TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    search      TEXT NOT NULL,
+    call_ids    TEXT NOT NULL,
+    recordings  INTEGER NOT NULL,
+    bundle      TEXT NOT NULL,
+    bundle_sha256 TEXT NOT NULL,
+    encrypted   INTEGER NOT NULL
+);
+"""
+
+
+class SarError(LinekeeperError, ValueError):
+    """A subject access request cannot be carried out as asked."""
+
+
+def find_calls(calls_db, *, number=None, since_us=None, until_us=None, country="uk", lines=None):
+    """The calls (call-log JSON, oldest first) of ``number`` in any form, and/or in [since, until).
+
+    :raises SarError: neither a number nor a range, a number without digits,
+        or more than :data:`MAX_CALLS` calls
+    """
+    if not number and since_us is None:
+        raise SarError("give a number, a date range, or both")
+    where, args = [], []
+    key = None
+    if number:
+        digits = "".join(c for c in number if c.isdigit())
+        if len(digits) < 4:
+            raise SarError("%r is not a phone number" % number)
+        key = normalise(number, country)
+        # The last 7 digits are the same in every form of a number; the exact
+        # comparison (international form) is made below.
+        where.append("number LIKE ?")
+        args.append("%" + digits[-7:])
+    if since_us is not None:
+        where += ["started_at >= ?", "started_at < ?"]
+        args += [since_us, until_us]
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.abspath(calls_db), uri=True)
+    db.row_factory = sqlite3.Row
+    try:
+        rows = db.execute("SELECT * FROM calls WHERE %s ORDER BY started_at, id"
+                          % " AND ".join(where), args).fetchall()
+    finally:
+        db.close()
+    calls = [call_json(r) for r in rows
+             if (key is None or normalise(r["number"] or "", country) == key)
+             and (lines is None or r["line"] in lines)]
+    if len(calls) > MAX_CALLS:
+        raise SarError("%d calls match; narrow the request with a date range" % len(calls))
+    return calls
+
+
+def parse_redaction(text):
+    """``"CALL:FROM-TO"`` (seconds into the recording) as ``(call_id, from_s, to_s)``.
+
+    :raises SarError: not in that form, or the span is empty or backwards
+    """
+    try:
+        call, span = text.split(":", 1)
+        start, end = span.split("-", 1)
+        call_id, from_s, to_s = int(call), float(start), float(end)
+    except ValueError:
+        raise SarError("a redaction is CALL:FROM-TO in seconds, e.g. 12:3.5-9, not %r"
+                       % text) from None
+    if not 0 <= from_s < to_s:
+        raise SarError("the redaction %r is empty or backwards" % text)
+    return call_id, from_s, to_s
+
+
+def redact_wav(data, spans):
+    """WAV bytes with the samples in ``spans`` (``[(from_s, to_s)]``) made digital silence."""
+    import wave
+    with wave.open(io.BytesIO(data)) as w:
+        params = w.getparams()
+        frames = bytearray(w.readframes(w.getnframes()))
+    width = params.sampwidth * params.nchannels
+    for from_s, to_s in spans:
+        a = min(len(frames), int(from_s * params.framerate) * width)
+        b = min(len(frames), int(to_s * params.framerate) * width)
+        frames[a:b] = bytes(b - a)
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setparams(params)
+        w.writeframes(bytes(frames))
+    return buf.getvalue()
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def build_bundle(store, calls, recording_key, request, redactions=()):
+    """The bundle's ZIP bytes: call records, recordings, manifest and checksums.
+
+    ``redactions``: ``(call_id, from_s, to_s)`` spans silenced in the released
+    audio (listed in the manifest).
+
+    :param store: the :class:`~firmware.recordings.RecordingStore`
+    :param request: the request's details for the manifest (plain JSON data)
+    :returns: ``(zip bytes, number of recordings)``
+    :raises TamperError: a recording fails its check (nothing is released)
+    """
+    files = {"calls.json": (json.dumps(calls, indent=2) + "\n").encode("utf-8")}
+    with tempfile.TemporaryDirectory() as tmp:
+        for call in calls:
+            row = store.for_call(call["id"])
+            if row is None or row["state"] == "deleted":
+                continue
+            path = os.path.join(tmp, "call-%d.wav" % call["id"])
+            store.export(row["id"], recording_key, path)
+            with open(path, "rb") as f:
+                data = f.read()
+            spans = [(a, b) for c, a, b in redactions if c == call["id"]]
+            if spans:
+                data = redact_wav(data, spans)
+            files["recordings/call-%d.wav" % call["id"]] = data
+    listing = [{"name": name, "bytes": len(data), "sha256": _sha256(data)}
+               for name, data in sorted(files.items())]
+    files["manifest.json"] = (json.dumps({
+        "request": request, "calls": [c["id"] for c in calls], "files": listing,
+        "redacted": [{"call": c, "from_s": a, "to_s": b} for c, a, b in redactions]},
+        indent=2) + "\n").encode("utf-8")
+    files["SHA256SUMS"] = "".join("%s  %s\n" % (f["sha256"], f["name"])
+                                  for f in listing).encode("ascii")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in sorted(files.items()):
+            info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))   # no timestamps
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+    return buf.getvalue(), len(files) - 3
+
+
+def encrypt(data, password):
+    """``data`` as an OpenPGP message (AES-256) for ``password`` (gpg, symmetric).
+
+    The password reaches gpg on a pipe of its own, never on its command line.
+
+    :raises SarError: gpg is missing or failed
+    """
+    r, w = os.pipe()
+    try:
+        os.write(w, password.encode("utf-8") + b"\n")
+        os.close(w)
+        w = None
+        with tempfile.TemporaryDirectory() as home:
+            proc = subprocess.run(
+                ["gpg", "--homedir", home, "--batch", "--yes", "--quiet", "--symmetric",
+                 "--cipher-algo", "AES256", "--pinentry-mode", "loopback",
+                 "--passphrase-fd", str(r), "--output", "-"],
+                input=data, capture_output=True, pass_fds=(r,))
+    except FileNotFoundError:
+        raise SarError("gpg is not installed (scripts/install-deps): cannot encrypt") from None
+    finally:
+        os.close(r)
+        if w is not None:
+            os.close(w)
+    if proc.returncode != 0:
+        raise SarError("gpg failed: %s" % proc.stderr.decode("utf-8", "replace").strip())
+    return proc.stdout
+
+
+class DisclosureLog:
+    """The disclosure log in ``DATA_DIR/disclosures.db``."""
+
+    def __init__(self, data_dir):
+        self._db = sqlite3.connect(os.path.join(data_dir, "disclosures.db"),
+                                   check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(DISCLOSURES)
+
+    def close(self):
+        self._db.close()
+
+    def add(self, **entry):
+        cols = sorted(entry)
+        cur = self._db.execute("INSERT INTO disclosures (%s) VALUES (%s)"
+                               % (", ".join(cols), ", ".join("?" * len(cols))),
+                               [entry[c] for c in cols])
+        return cur.lastrowid
+
+    def entries(self):
+        cur = self._db.execute("SELECT * FROM disclosures ORDER BY id DESC")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def release(data_dir, store, audit, recording_key, *, actor, requester, recipient, reason,
+            calls, search, out_path, bundle_password=None, wall_us, redactions=()):
+    """Build, (encrypt,) write the bundle to ``out_path``, log and audit the release.
+
+    Nothing is written or logged when any recording fails its check or the
+    bundle cannot be written. Returns the disclosure log entry's id.
+    """
+    for name, value in (("requester", requester), ("recipient", recipient), ("reason", reason)):
+        if not value or not value.strip():
+            raise SarError("give the %s of the release" % name)
+    if not calls:
+        raise SarError("no calls match: nothing to release")
+    request = {"requester": requester, "recipient": recipient, "reason": reason,
+               "search": search, "released_by": actor}
+    unknown = sorted({c for c, _, _ in redactions} - {c["id"] for c in calls})
+    if unknown:
+        raise SarError("call %d is not in the release: it cannot be redacted" % unknown[0])
+    data, n_recordings = build_bundle(store, calls, recording_key, request, redactions)
+    if bundle_password:
+        data = encrypt(data, bundle_password)
+    try:
+        atomic_write(out_path, data, mode=0o600)
+    except OSError as exc:
+        raise SarError("cannot write %s: %s" % (out_path, exc.strerror or exc)) from None
+    log = DisclosureLog(data_dir)
+    try:
+        entry_id = log.add(wall_us=wall_us, actor=actor, requester=requester,
+                           recipient=recipient, reason=reason, search=json.dumps(search),
+                           call_ids=",".join(str(c["id"]) for c in calls),
+                           recordings=n_recordings, bundle=os.path.basename(out_path),
+                           bundle_sha256=_sha256(data), encrypted=int(bool(bundle_password)))
+    finally:
+        log.close()
+    audit.append(actor, "disclosure", "disclosure:%d" % entry_id,
+                 {"requester": requester, "recipient": recipient, "reason": reason,
+                  "calls": [c["id"] for c in calls], "recordings": n_recordings,
+                  "encrypted": bool(bundle_password), "bundle_sha256": _sha256(data),
+                  "redacted": [[c, a, b] for c, a, b in redactions]}, wall_us)
+    return entry_id

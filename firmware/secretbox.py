@@ -1,0 +1,89 @@
+"""Secrets the box must use unattended (the SMTP password), sealed on the card.
+
+The recording key cannot protect these: its private half is in memory only
+while someone has unlocked it, and an alarm must be mailed at 3 a.m. after a
+power cut with nobody logged in. So each secret is sealed with
+ChaCha20-Poly1305 under a key derived (HKDF-SHA256) from two halves:
+a random 32-byte file ``DATA_DIR/secrets.key`` (0600) and the board's own
+identity (the Raspberry Pi's serial number, else ``/etc/machine-id``). The
+sealed text never shows the secret in config files, exports, logs or the web
+UI, and a card taken out of the box and read elsewhere lacks the second half.
+What it does not do: someone who has both the card and the board (or root on
+the running box) can open it — an unattended secret cannot be kept from them.
+The secret's name is the associated data, so a sealed value cannot be moved
+to another field.
+"""
+
+import base64
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .errors import TamperError
+from .fsutil import atomic_write
+
+PREFIX = "lksec1:"
+
+
+def board_identity():
+    """The Raspberry Pi's serial number, else the machine id, else b"" (bytes)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Serial"):
+                    return line.split(":", 1)[1].strip().encode()
+    except OSError:
+        pass
+    try:
+        with open("/etc/machine-id", "rb") as f:
+            return f.read().strip()
+    except OSError:
+        return b""
+
+
+class SecretBox:
+    """Seal and open the box's unattended secrets.
+
+    :param data_dir: where ``secrets.key`` lives (made on first use)
+    :param identity: the board's identity (bytes); default :func:`board_identity`
+    """
+
+    def __init__(self, data_dir, identity=None):
+        self.path = os.path.join(os.fspath(data_dir), "secrets.key")
+        self._identity = board_identity() if identity is None else identity
+
+    def _key(self):
+        try:
+            with open(self.path, "rb") as f:
+                file_key = f.read()
+        except FileNotFoundError:
+            file_key = os.urandom(32)
+            atomic_write(self.path, file_key, mode=0o600)
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=self._identity,
+                    info=b"linekeeper secrets v1").derive(file_key)
+
+    def seal(self, name, secret):
+        """``secret`` (text) sealed for field ``name``, as text to store."""
+        nonce = os.urandom(12)
+        sealed = ChaCha20Poly1305(self._key()).encrypt(nonce, secret.encode("utf-8"),
+                                                       name.encode("utf-8"))
+        return PREFIX + base64.b64encode(nonce + sealed).decode("ascii")
+
+    def open(self, name, sealed):
+        """The secret sealed for ``name``.
+
+        :raises TamperError: not a sealed value, sealed for another field, on
+            another board, or changed
+        """
+        if not sealed.startswith(PREFIX):
+            raise TamperError("the stored %s is not a sealed secret" % name)
+        try:
+            raw = base64.b64decode(sealed[len(PREFIX):], validate=True)
+            return ChaCha20Poly1305(self._key()).decrypt(raw[:12], raw[12:],
+                                                         name.encode("utf-8")).decode("utf-8")
+        except (InvalidTag, ValueError):
+            raise TamperError("the stored %s cannot be opened: it was changed, or sealed on "
+                              "another box; enter it again" % name) from None

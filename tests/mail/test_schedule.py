@@ -1,0 +1,116 @@
+"""Scheduled reports on the box's clock: due periods, catch-up after a stop, never twice."""
+
+import datetime as dt
+import json
+import os
+
+import pytest
+
+from firmware.calllog import SCHEMA
+from firmware.mail.queue import MailQueue
+from firmware.mail.schedule import ReportScheduler, next_period
+from firmware.mail.settings import MailSettings, Schedule
+from firmware.mail.smtp import MailError
+from firmware.reports.period import Period
+from firmware.reports.source import ReportSource
+
+DAY_US = 86_400_000_000
+
+
+def us(date):
+    return int(dt.datetime(date.year, date.month, date.day,
+                           tzinfo=dt.timezone.utc).timestamp()) * 1_000_000
+
+
+class Clock:
+    def __init__(self, date):
+        self.t = us(date) + 6 * 3600_000_000        # 06:00 on that day
+
+    def wall_us(self):
+        return self.t
+
+
+@pytest.fixture
+def sched(tmp_path):
+    import sqlite3
+    db = sqlite3.connect(tmp_path / "calls.db")
+    db.executescript(SCHEMA)
+    db.close()
+    clock = Clock(dt.date(2026, 3, 10))                 # a Tuesday
+    queue = MailQueue(tmp_path / "queue", clock.wall_us)
+    settings = MailSettings(host="mail.example.com", sender="box@example.com", schedules=(
+        Schedule("daily", ("a@example.com",), "csv"),
+        Schedule("weekly", ("b@example.com",), "csv"),
+        Schedule("monthly", ("c@example.com",), "csv")))
+    s = ReportScheduler(ReportSource(str(tmp_path), n_lines=2), queue, lambda: settings,
+                        clock.wall_us, tmp_path / "schedules.json")
+    return s, clock, queue
+
+
+def subjects(queue):
+    return [p["subject"].split("] ")[1] for p in queue.pending()]
+
+
+def test_a_new_schedule_starts_with_the_last_complete_period(sched):
+    s, clock, queue = sched
+    assert s.run() == [("daily-csv", "2026-03-09"), ("weekly-csv", "2026-03-02"),
+                       ("monthly-csv", "2026-02-01")]
+    assert subjects(queue) == ["Daily report 2026-03-09 to 2026-03-09",
+                               "Weekly report 2026-03-02 to 2026-03-08",
+                               "Monthly report 2026-02-01 to 2026-02-28"]
+    assert s.run() == []                                # the same day again: nothing
+
+
+def test_catch_up_after_the_box_was_off_each_period_once(sched):
+    s, clock, queue = sched
+    s.run()
+    clock.t += 25 * DAY_US                              # off until Saturday 4 April
+    assert s.run() == [("daily-csv", "2026-03-%02d" % d) for d in range(10, 32)] + \
+        [("daily-csv", "2026-04-%02d" % d) for d in range(1, 4)] + \
+        [("weekly-csv", "2026-03-%02d" % d) for d in (9, 16, 23)] + \
+        [("monthly-csv", "2026-03-01")]
+    assert s.run() == []
+    # Even with the state file lost, the queue refuses a period it already holds.
+    os.remove(s.state_path)
+    n = len(queue.pending())
+    s.run()
+    assert len(queue.pending()) == n
+
+
+def test_periods_follow_each_other():
+    p = Period(dt.date(2026, 1, 1), dt.date(2026, 1, 31))
+    months = []
+    for _ in range(3):
+        p = next_period("monthly", p)
+        months.append((p.first.isoformat(), p.last.isoformat()))
+    assert months == [("2026-02-01", "2026-02-28"), ("2026-03-01", "2026-03-31"),
+                      ("2026-04-01", "2026-04-30")]
+
+
+def test_backoff_doubles_and_a_delivered_key_is_never_queued_again(tmp_path):
+    from email.message import EmailMessage
+    clock = Clock(dt.date(2026, 3, 10))
+    queue = MailQueue(tmp_path / "q", clock.wall_us)
+
+    class Down:
+        def send(self, msg):
+            raise MailError("cannot reach the mail server")
+    sent = []
+
+    class Up:
+        def send(self, msg):
+            sent.append(msg["Subject"])
+    msg = EmailMessage()
+    msg["Subject"] = "hello"
+    msg.set_content("x")
+    assert queue.enqueue(msg, key="k1") is not None
+    assert queue.enqueue(msg, key="k1") is None
+    waits = []
+    for _ in range(4):
+        assert queue.flush(Down()) == (0, 1)
+        waits.append((queue.pending()[0]["next_us"] - clock.t) // 1_000_000)
+        clock.t = queue.pending()[0]["next_us"]
+    assert waits == [60, 120, 240, 480]
+    assert queue.flush(Up()) == (1, 0) and sent == ["hello"]
+    assert queue.enqueue(msg, key="k1") is None
+    assert json.load(open(tmp_path / "q" / "sent-keys.json")) == ["k1"]

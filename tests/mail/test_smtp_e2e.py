@@ -1,0 +1,154 @@
+"""Mail end to end to a real SMTP server (aiosmtpd, STARTTLS and login) on 127.0.0.1.
+
+A scheduled report and an alarm arrive; the server down for a while means
+the mail waits on disk and arrives later, once; a flapping line sends one
+mail per rate window.
+"""
+
+import email
+import email.policy
+import json
+import os
+
+import pytest
+
+from firmware import cli
+from firmware.alarmlog import AlarmLog
+from firmware.errors import ConfigError, TamperError
+from firmware.mail.service import MailService
+from firmware.mail.settings import MailSettings, Schedule
+from firmware.mail.smtp import MailError
+from firmware.reports.source import ReportSource
+from firmware.secretbox import SecretBox
+
+from .conftest import PASSWORD, PORT, USER
+
+pytestmark = pytest.mark.slow          # a real server on a real port
+TUESDAY_US = 1_773_100_800_000_000     # 2026-03-10T00:00:00Z
+SCENARIO = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": [
+    {"line": 1, "at": 1.0, "direction": "in", "caller_id": {"number": "01632960001"},
+     "rings": 2, "talk": 12.0},
+    {"line": 2, "at": 100.0, "direction": "in", "caller_id": {"number": "01632960002"},
+     "rings": 2, "answer": False}]}
+
+
+class Clock:
+    def __init__(self, t_us):
+        self.t = t_us
+
+    def wall_us(self):
+        return self.t
+
+
+@pytest.fixture
+def mailbox(tmp_path, smtp_server):
+    """A box's data dir with last week's calls, an alarm log and a mail service."""
+    data_dir = str(tmp_path / "data")
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(SCENARIO))
+    assert cli.main(["sim", str(path), "--data-dir", data_dir]) == 0
+    clock = Clock(TUESDAY_US)
+    alarms = AlarmLog(os.path.join(data_dir, "alarms.db"), clock)
+    source = ReportSource(data_dir, n_lines=2, alarms=alarms)
+    service = MailService(data_dir, clock.wall_us, SecretBox(data_dir, identity=b"test-board"),
+                          reports=source, alarm_log=alarms,
+                          ssl_context=smtp_server.client_context(), box_name="Shop")
+    service.store.save(MailSettings(
+        host="127.0.0.1", port=PORT, security="starttls", username=USER,
+        sender="box@example.com", alarm_to=("ops@example.com",), rate_window_s=900,
+        schedules=(Schedule("weekly", ("boss@example.com",), "csv"),)), new_password=PASSWORD)
+    yield service, alarms, clock, data_dir
+    alarms.close()
+
+
+def received(server):
+    return [email.message_from_bytes(content, policy=email.policy.default)
+            for _, _, content in server.messages]
+
+
+def test_the_password_is_sealed_on_disk(mailbox):
+    service, _, _, data_dir = mailbox
+    text = open(os.path.join(data_dir, "mail.json")).read()
+    assert PASSWORD not in text and '"password": "lksec1:' in text
+    assert oct(os.stat(os.path.join(data_dir, "mail.json")).st_mode & 0o777) == "0o600"
+
+
+def test_a_scheduled_report_and_an_alarm_arrive(mailbox, smtp_server):
+    service, alarms, clock, _ = mailbox
+    alarms.set("no_line_voltage", True, line=2, message="no line voltage")
+    assert service.tick() == (2, 0)
+    msgs = {m["To"]: m for m in received(smtp_server)}
+    report = msgs["boss@example.com"]
+    assert report["Subject"] == "[Shop] Weekly report 2026-03-02 to 2026-03-08"
+    body = report.get_body(("plain",)).get_content()
+    assert "Calls: 2 (in 2, out 0)" in body and "Missed: 1" in body
+    [attachment] = list(report.iter_attachments())
+    assert attachment.get_filename() == "linekeeper-report-2026-03-02-2026-03-08.csv"
+    assert "Missed,1,0,1" in attachment.get_content()
+    alarm = msgs["ops@example.com"]
+    assert alarm["Subject"] == "[Shop] Alarm: no line voltage on line 2"
+    assert smtp_server.logins == [(USER, True), (USER, True)]
+    # The same week is never sent again, whatever runs later that week.
+    clock.t += 3 * 86_400_000_000
+    assert service.tick() == (0, 0) and len(smtp_server.messages) == 2
+
+
+def test_server_down_mail_waits_and_arrives_once(mailbox, smtp_server):
+    service, alarms, clock, data_dir = mailbox
+    smtp_server.stop()
+    alarms.set("disk_warning", True, message="the card is 85% full")
+    assert service.tick() == (0, 2)                          # the report and the alarm
+    pending = service.queue.pending()
+    assert len(pending) == 2 and all("cannot reach the mail server" in p["last_error"]
+                                     for p in pending)
+    # A restart of the box: a new service over the same data directory keeps the queue.
+    again = MailService(data_dir, clock.wall_us, SecretBox(data_dir, identity=b"test-board"),
+                        ssl_context=smtp_server.client_context())
+    assert len(again.queue.pending()) == 2
+    smtp_server.start()
+    assert again.tick() == (0, 0)                            # not due yet: backoff
+    clock.t += 61_000_000
+    assert again.tick() == (2, 0)
+    clock.t += 3600_000_000
+    assert again.tick() == (0, 0) and len(smtp_server.messages) == 2
+    assert again.queue.pending() == []
+
+
+def test_a_flapping_line_sends_one_mail_per_window(mailbox, smtp_server):
+    service, alarms, clock, _ = mailbox
+    service.store.save(service.store.get().__class__(**{
+        **service.store.get().__dict__, "schedules": ()}))
+    for _ in range(20):                       # 20 drops in 10 minutes
+        alarms.set("no_line_voltage", True, line=1, message="no line voltage")
+        clock.t += 15_000_000
+        alarms.set("no_line_voltage", False, line=1)
+        clock.t += 15_000_000
+    assert service.tick() == (1, 0)
+    clock.t += 900_000_000                    # the next window
+    alarms.set("no_line_voltage", True, line=1, message="no line voltage")
+    assert service.tick() == (1, 0)
+    msgs = received(smtp_server)
+    assert len(msgs) == 2 and len(alarms.history()) == 21
+    assert "raised 19 more time(s)" in msgs[1].get_body(("plain",)).get_content()
+
+
+def test_test_mail_and_bad_input(mailbox, smtp_server, tmp_path):
+    service, _, _, _ = mailbox
+    service.send_test("me@example.com")
+    assert received(smtp_server)[-1]["Subject"] == "[Shop] Test e-mail"
+    with pytest.raises(ConfigError, match="not an e-mail address"):
+        service.send_test("me at example")
+    # A password sealed on another board cannot be opened here: a clear message, no mail.
+    other = tmp_path / "other"
+    other.mkdir()
+    foreign = SecretBox(str(other), identity=b"another-board").seal("mail.password", PASSWORD)
+    moved = service.store.get().__class__(**{**service.store.get().__dict__,
+                                             "password": foreign})
+    with pytest.raises(TamperError, match="sealed on another box; enter it again"):
+        service.send_test("me@example.com", settings=moved)
+    refused = service.store.save(service.store.get(), new_password="wrong password")
+    with pytest.raises(MailError, match="refused the login for 'box@example.com': 535"):
+        service.send_test("me@example.com", settings=refused)
+    down = service.store.get().__class__(**{**refused.__dict__, "port": PORT + 1})
+    with pytest.raises(MailError, match="cannot reach the mail server 127.0.0.1:9302"):
+        service.send_test("me@example.com", settings=down)

@@ -1,0 +1,76 @@
+"""From the box's configuration and state: the checklist's inputs, the staff and caller notices."""
+
+import datetime as dt
+
+from firmware.compliance import BoxState
+from firmware.config import BoxConfig
+from firmware.policy.settings import RecordingRules
+
+
+def box_state(web):
+    """A :class:`firmware.compliance.BoxState` read from the box (``web``: :class:`web.Web`)."""
+    services = web.services
+    site = web.site.settings()
+    config = services.box_config.get() if services.box_config is not None else BoxConfig()
+    rules = config.policy.rules
+    private = set(line.line for line in rules.lines if line.mode == "never")
+    if site is not None:
+        private |= {line.line for line in site.lines if not line.record}
+    open_alarms = tuple(sorted({r["kind"] for r in services.alarms.banner()
+                                if r["cleared_us"] is None})) if services.alarms else ()
+    retention = services.retention
+    mail = services.mail.store.get() if services.mail is not None else None
+    return BoxState(
+        today=dt.datetime.fromtimestamp(services.wall_us() / 1e6, dt.timezone.utc).date(),
+        country=site.country if site else config.country,
+        purpose=site.purpose if site else "",
+        ico_number=site.ico_number if site else "",
+        ico_renewal=site.ico_renewal if site else "",
+        config=config,
+        rules_configured=rules != RecordingRules(),
+        private_lines=tuple(sorted(private)),
+        keys_initialised=services.keystore.is_initialised,
+        audit_problems=tuple(services.audit.verify()),
+        open_alarms=open_alarms,
+        retention_suspended=(retention.guard.suspended or "") if retention is not None else "",
+        alarm_recipients=len(mail.alarm_to) if mail else 0,
+        mail_configured=bool(mail and mail.configured),
+        report_schedules=len(mail.schedules) if mail else 0,
+        supervisors=sum(1 for u in web.accounts.all() if "supervisor" in u.roles),
+    )
+
+
+def staff_notice(web):
+    """The staff notice's facts: organisation, purpose, lines, retention_days, listeners ..."""
+    services = web.services
+    site = web.site.settings()
+    config = services.box_config.get() if services.box_config is not None else BoxConfig()
+    state = box_state(web)
+    lines = []
+    for n in range(1, web.n_lines + 1):
+        name = site.line(n).name if site else "Line %d" % n
+        mode = config.policy.rules.mode(n)
+        private = n in state.private_lines
+        lines.append({"line": n, "name": name, "recorded": not private,
+                      "how": "never recorded" if private else {
+                          "always": "every call recorded", "on_demand": "recorded when asked",
+                          "by_rule": "recorded by the rules"}.get(mode, mode)})
+    return {"organisation": site.organisation if site else "",
+            "purpose": state.purpose, "ico_number": state.ico_number, "lines": lines,
+            "retention_days": config.policy.retention.default_days,
+            "listeners": sorted(u.name for u in web.accounts.all() if "supervisor" in u.roles),
+            "pci": config.policy.pci.pause_code,
+            "announcement": caller_notice(config)}
+
+
+def caller_notice(config):
+    """What callers are told: the announcement's text, or what a tone means."""
+    consent = config.policy.consent
+    if consent.inbound == "announcement":
+        if consent.announcement.file:
+            return ("An uploaded recording (%s) is played; its words are the installer's."
+                    % consent.announcement.file)
+        return consent.announcement.text
+    if consent.inbound == "tone":
+        return "A beep when the call is answered means the call may be recorded."
+    return ""

@@ -1,0 +1,104 @@
+"""Reports on screen (with SVG charts) and as CSV, PDF or JSON downloads.
+
+Supervisors see the lines granted to them; auditors every line. The figures
+on the page and in every download come from one report dict
+(:func:`firmware.reports.compute.build_report`) through one table builder
+(:func:`firmware.reports.formats.tables`), so CSV, PDF and screen agree.
+A download holds callers' numbers (the callback list): it is audited as
+``report``.
+"""
+
+import datetime as dt
+
+from flask import Blueprint, Response, abort, g, render_template, request
+from markupsafe import Markup
+
+from firmware.errors import ReportError
+from firmware.reports import svg
+from firmware.reports.formats import FORMATS, render, tables
+
+from ..security import audit, form_errors, lk, roles
+
+bp = Blueprint("reports", __name__)
+MIME = {"json": "application/json", "csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
+
+
+def _source():
+    source = lk().services.reports
+    if source is None:
+        abort(404)
+    return source
+
+
+def _allowed_lines(n_lines):
+    if g.user.has("auditor"):
+        return list(range(1, n_lines + 1))
+    return [n for n in g.user.lines if n <= n_lines]
+
+
+def _request(source):
+    """``(period, lines, values, errors)`` from the query string; defaults: the last 7 days."""
+    today = dt.datetime.fromtimestamp(lk().services.wall_us() / 1e6,
+                                      source.period("2000-01-01", "2000-01-01").zone).date()
+    values = {"from": request.args.get("from") or (today - dt.timedelta(days=7)).isoformat(),
+              "to": request.args.get("to") or (today - dt.timedelta(days=1)).isoformat(),
+              "line": request.args.get("line", "")}
+    errors, period = {}, None
+    try:
+        period = source.period(values["from"], values["to"])
+    except ReportError as exc:
+        errors["range"] = str(exc)
+    allowed = _allowed_lines(source.lines())
+    lines = allowed
+    if values["line"]:
+        try:
+            line = int(values["line"])
+        except ValueError:
+            line = None
+        if line not in allowed:
+            errors["line"] = "Choose one of your lines: %s." % ", ".join(map(str, allowed))
+        else:
+            lines = [line]
+    if not lines:
+        errors["line"] = "No lines are granted to you: ask an installer."
+    return period, lines, values, errors
+
+
+@bp.route("/reports")
+@roles("supervisor", "auditor")
+def index():
+    source = _source()
+    period, lines, values, errors = _request(source)
+    context = dict(values=values, allowed=_allowed_lines(source.lines()), formats=FORMATS)
+    if errors:
+        return form_errors("reports.html", errors, report=None, **context)
+    try:
+        report = source.report(period, lines)
+    except ReportError as exc:
+        return form_errors("reports.html", {"range": str(exc)}, report=None, **context)
+    return render_template("reports.html", errors={}, report=report, tables=tables(report),
+                           hours_svg=Markup(svg.hours_chart(report)),
+                           lines_svg=Markup(svg.lines_chart(report)), **context)
+
+
+@bp.route("/reports/download")
+@roles("supervisor", "auditor")
+def download():
+    source = _source()
+    period, lines, values, errors = _request(source)
+    fmt = request.args.get("format", "csv")
+    if fmt not in FORMATS:
+        errors["format"] = "The format is one of %s." % ", ".join(FORMATS)
+    if not errors:
+        try:
+            data = render(source.report(period, lines), fmt)
+        except ReportError as exc:
+            errors["range"] = str(exc)
+    if errors:
+        return Response("\n".join(errors.values()) + "\n", status=400, mimetype="text/plain")
+    audit("report", None, format=fmt, lines=lines,
+          period="%s/%s" % (period.first.isoformat(), period.last.isoformat()))
+    name = "linekeeper-report-%s-%s.%s" % (period.first, period.last, fmt)
+    return Response(data, mimetype=MIME[fmt],
+                    headers={"Content-Disposition": 'attachment; filename="%s"' % name,
+                             "Cache-Control": "no-store"})

@@ -1,0 +1,101 @@
+"""Subject access requests (supervisors) and the disclosure log (auditors, supervisors).
+
+A supervisor searches a number (any form) and/or a date range on the lines
+granted to them, sees the calls found, and releases them as a bundle
+(:mod:`firmware.sar`), optionally encrypted with a password they give the
+requester separately. The release needs the supervisor's unlocked recording
+key (their login); it is written to the disclosure log and the audit trail.
+"""
+
+import os
+import tempfile
+
+from flask import Blueprint, Response, abort, g, render_template, request
+
+from firmware.errors import LinekeeperError
+from firmware.sar import DisclosureLog, find_calls, parse_redaction, release
+
+from ..security import form_errors, lk, roles, unlocked_key
+
+bp = Blueprint("sar", __name__)
+FIELDS = ("number", "from", "to", "requester", "recipient", "reason")
+
+
+def _search(values):
+    """``(calls, search dict)``; raises LinekeeperError with a message for the page."""
+    services = lk().services
+    if services.reports is None:
+        abort(404)
+    period = None
+    if values["from"] or values["to"]:
+        period = services.reports.period(values["from"], values["to"] or values["from"])
+    calls = find_calls(services.reports.calls_db, number=values["number"] or None,
+                       since_us=period.start_us if period else None,
+                       until_us=period.end_us if period else None,
+                       country=services.reports.country, lines=set(g.user.lines))
+    return calls, {"number": values["number"], "from": values["from"], "to": values["to"]}
+
+
+@bp.route("/sar")
+@roles("supervisor")
+def index():
+    values = {f: request.args.get(f, "").strip() for f in FIELDS}
+    calls = None
+    if values["number"] or values["from"]:
+        try:
+            calls, _ = _search(values)
+        except LinekeeperError as exc:
+            return form_errors("sar.html", {"search": str(exc)}, values=values, calls=None,
+                               has_key=unlocked_key() is not None)
+    return render_template("sar.html", errors={}, values=values, calls=calls,
+                           has_key=unlocked_key() is not None)
+
+
+@bp.route("/sar", methods=["POST"])
+@roles("supervisor")
+def release_bundle():
+    values = {f: request.form.get(f, "").strip() for f in FIELDS}
+    key = unlocked_key()
+    services = lk().services
+    store = getattr(services.recordings, "store", None)
+    errors = {}
+    if key is None:
+        errors["release"] = ("Your session holds no unlocked recording key: log out and in "
+                             "again, then retry.")
+    elif store is None:
+        errors["release"] = "This box keeps no recordings to release."
+    calls = None
+    if not errors:
+        try:
+            calls, search = _search(values)
+            redactions = [parse_redaction(r) for r in
+                          request.form.get("redact", "").replace(",", " ").split()]
+            with tempfile.TemporaryDirectory() as tmp:
+                name = "subject-access.zip" + (".gpg" if request.form.get("bundle_password")
+                                               else "")
+                path = os.path.join(tmp, name)
+                release(lk().config.data_dir, store, services.audit, key, actor=g.user.name,
+                        requester=values["requester"], recipient=values["recipient"],
+                        reason=values["reason"], calls=calls, search=search, out_path=path,
+                        bundle_password=request.form.get("bundle_password") or None,
+                        wall_us=int(services.wall_us()), redactions=redactions)
+                with open(path, "rb") as f:
+                    data = f.read()
+        except LinekeeperError as exc:
+            errors["release"] = str(exc)
+    if errors:
+        return form_errors("sar.html", errors, values=values, calls=calls,
+                           has_key=key is not None)
+    return Response(data, mimetype="application/octet-stream", headers={
+        "Content-Disposition": 'attachment; filename="%s"' % name, "Cache-Control": "no-store"})
+
+
+@bp.route("/disclosures")
+@roles("auditor", "supervisor")
+def disclosures():
+    log = DisclosureLog(lk().config.data_dir)
+    try:
+        entries = log.entries()
+    finally:
+        log.close()
+    return render_template("disclosures.html", entries=entries)
