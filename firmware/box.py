@@ -19,7 +19,8 @@ import sqlite3
 from board import choose_board
 from board.base import BUTTON_SIGNALS
 
-from .alarmchecks import ConsentWatch, DateChecks, check_last_stop, mark_clean_stop
+from . import alarmchecks
+from .alarmchecks import ConsentWatch, DateChecks, check_last_stop
 from .alarmlog import AlarmLog
 from .alarms import AlarmBoard
 from .audit import AuditLog
@@ -275,7 +276,7 @@ class Box:
             log.error("cannot end the calls in progress in the call log: %s", exc)
         self.recordings.close()
         self.mail.close()
-        mark_clean_stop(self.data_dir)
+        alarmchecks.mark_clean_stop(self.data_dir)     # no power-loss alarm at the next start
         self.alarm_log.close()
         self.audit.close()
         self.calllog.close()

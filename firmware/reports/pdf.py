@@ -4,7 +4,7 @@ reportlab rather than weasyprint: it is a wheel with no system libraries
 (weasyprint needs Pango and its fonts on the box), it builds a month's report
 in well under a second on a Pi-class CPU, and it draws the charts itself
 from the same figures, so nothing has to go through HTML and CSS layout
-again. The tables are :func:`firmware.reports.formats.tables`, cell for cell.
+again. The tables are :func:`firmware.reports.tables.tables`, cell for cell.
 """
 
 import io
@@ -19,7 +19,7 @@ from reportlab.platypus import (LongTable, Paragraph, SimpleDocTemplate, Spacer,
                                 TableStyle)
 from xml.sax.saxutils import escape
 
-from .formats import tables
+from .tables import tables
 
 _CHUNK_ROWS = 30
 _STYLE = TableStyle([

@@ -107,7 +107,7 @@ def allowed(role, expected):
     return role in expected
 
 
-SAMPLE_ARGS = {"call_id": 1, "name": "nobody", "filename": "style.css", "line": 1,
+SAMPLE_ARGS = {"call_id": 1, "name": "nobody", "filename": "style.css", "line": 1, "alarm_id": 1,
                "topic": "calls"}
 
 
