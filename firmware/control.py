@@ -107,7 +107,10 @@ class ControlServer:
             sock.bind(self.path)
         finally:
             os.umask(old)
-        if self.group is not None:
+        # The services run with the shared group as their own (and the data dir is
+        # setgid), so the socket usually has it already; chown is only for the rest
+        # (the recorder's system-call filter refuses it).
+        if self.group is not None and os.stat(self.path).st_gid != self.group:
             os.chown(self.path, -1, self.group)
         sock.listen(8)
         self._sock = sock

@@ -21,9 +21,12 @@ T_US = 1_772_442_000_000_000
 
 @pytest.fixture
 def data_dir(tmp_path):
+    """A data dir with an empty call log as the box makes it (calls and recordings)."""
+    from firmware.recordings import RecordingStore
     db = sqlite3.connect(tmp_path / "calls.db")
     db.executescript(SCHEMA)
     db.close()
+    RecordingStore(tmp_path).close()
     return tmp_path
 
 

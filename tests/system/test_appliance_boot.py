@@ -107,13 +107,14 @@ class Container:
         out = self.sh("%s calls --data-dir %s --json" % (LK, DATA)).stdout
         return [json.loads(line) for line in out.splitlines()]
 
-    def wait_for(self, what, predicate, timeout_s):
+    def wait_for(self, what, predicate, timeout_s, unit="linekeeper-recorder"):
         deadline = time.monotonic() + timeout_s
         while True:
             value = predicate()
             if value:
                 return value
-            assert time.monotonic() < deadline, "timed out waiting for %s" % what
+            assert time.monotonic() < deadline, "timed out waiting for %s; %s:\n%s" % (
+                what, unit, self.journal(unit))
             time.sleep(1)
 
 
@@ -162,7 +163,7 @@ def completed(box, n):
 
 def test_recorder_ready_and_recording_web_answering(appliance):
     appliance.wait_for("the recorder to start", lambda: appliance.show(
-        "linekeeper-recorder", "ActiveState")["ActiveState"] != "activating", 60)
+        "linekeeper-recorder", "ActiveState")["ActiveState"] != "activating", 90)
     rec = appliance.show("linekeeper-recorder", "ActiveState", "SubState", "StatusText", "Type")
     assert rec == {"ActiveState": "active", "SubState": "running",
                    "StatusText": "recording 2 lines", "Type": "notify"}, \
