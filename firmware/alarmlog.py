@@ -17,11 +17,15 @@ the bus for :class:`~firmware.recorder.Alarm` and
 registration check) call :meth:`AlarmLog.set` directly.
 """
 
+import logging
 import os
 import sqlite3
 import threading
 
+from .bus import Alarm, LineFault
 from .errors import LinekeeperError
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarm_history (
@@ -55,6 +59,7 @@ class AlarmLog:
         self.audit = audit
         self.on_raised = []           # f(row dict), after the row is committed
         self._lock = threading.Lock()
+        self._unwritten = []     # (args, kwargs) of changes the card refused, retried later
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -71,18 +76,32 @@ class AlarmLog:
             self._db.close()
 
     def attach(self, bus):
-        from .bus import LineFault
-        from .recorder import Alarm
         bus.subscribe(Alarm, self._on_alarm)
-        bus.subscribe(LineFault, lambda f: self.set(
+        bus.subscribe(LineFault, lambda f: self._record(
             f.kind, f.active, line=f.line, message=_FAULTS.get(f.kind, f.kind)))
 
     def _on_alarm(self, alarm):
-        self.set(alarm.kind, alarm.active, line=alarm.line, message=alarm.message)
+        self._record(alarm.kind, alarm.active, line=alarm.line, message=alarm.message)
         if alarm.kind in EVENT_KINDS and alarm.active:
             # Nothing ever clears these: each is an occurrence of its own, kept on
             # the banner until acknowledged, and the next one is mailed again.
-            self.set(alarm.kind, False, line=alarm.line)
+            self._record(alarm.kind, False, line=alarm.line)
+
+    def _record(self, *args, **kwargs):
+        """:meth:`set` for the bus: a card that refuses the write (full, read-only)
+        must not stop the box; the change waits in memory and is written with the
+        next one the card takes."""
+        kwargs.setdefault("wall_us", int(self.clock.wall_us()))
+        self._unwritten.append((args, kwargs))
+        while self._unwritten:
+            args, kwargs = self._unwritten[0]
+            try:
+                self.set(*args, **kwargs)
+            except (sqlite3.Error, OSError) as exc:
+                log.warning("the alarm history cannot be written now (%s); %d change(s) wait "
+                            "in memory", exc, len(self._unwritten))
+                return
+            self._unwritten.pop(0)
 
     def set(self, kind, active, *, line=0, message="", wall_us=None):
         """Raise (``active``) or clear alarm ``kind`` on ``line``; returns the row or None.

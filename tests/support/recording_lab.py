@@ -81,6 +81,7 @@ class Lab:
     def password_file(self, password=PASSWORD, name="pw"):
         path = self.tmp_path / name
         path.write_text(password + "\n")
+        path.chmod(0o600)           # as a careful technician keeps it (no warning)
         return str(path)
 
     def init_data_dir(self, path):
