@@ -12,7 +12,7 @@ import platform
 import sys
 import time
 
-SECTIONS = ("ring", "box", "dsp", "codec", "web", "recording", "edge", "reports")
+SECTIONS = ("ring", "box", "dsp", "codec", "web", "recording", "edge", "reports", "startup")
 
 
 def main(argv):
