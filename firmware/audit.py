@@ -90,6 +90,20 @@ class AuditEntry:
     hash: str
 
 
+def read_head(head_path):
+    """The chain head in the file ``head_path``: ``(seq, hash)``, or None if there is none.
+
+    Sent off the card (with every scheduled report, say), an earlier head is what
+    ``linekeeper verify --head SEQ:HASH`` checks the trail against later.
+    """
+    try:
+        with open(head_path, "rb") as f:
+            head = json.loads(f.read())
+    except FileNotFoundError:
+        return None
+    return head["seq"], head["hash"]
+
+
 def canonical_json(value):
     """``value`` as canonical JSON text: sorted keys, no whitespace, ASCII only.
 
@@ -214,12 +228,7 @@ class AuditLog:
 
     def head(self):
         """The chain head file's ``(seq, hash)``, or ``None`` if there is none yet."""
-        try:
-            with open(self.head_path, "rb") as f:
-                head = json.loads(f.read())
-        except FileNotFoundError:
-            return None
-        return head["seq"], head["hash"]
+        return read_head(self.head_path)
 
     def _write_head(self, seq, digest):
         data = canonical_json({"seq": seq, "hash": digest}) + "\n"

@@ -29,8 +29,13 @@ def alarm_message(settings, row, box_name, wall_us, suppressed=0):
     return _message(settings, settings.alarm_to, subject, body, wall_us)
 
 
-def report_message(settings, to, report, data, fmt, box_name, wall_us, every):
-    """A scheduled report, its key figures in the text and the file attached."""
+def report_message(settings, to, report, data, fmt, box_name, wall_us, every, audit_head=None):
+    """A scheduled report, its key figures in the text and the file attached.
+
+    ``audit_head``: the audit trail's chain head ``(seq, hash)`` when the report was
+    made; the mail carries it off the card, so a trail rewritten later on the card
+    fails ``linekeeper verify --head SEQ:HASH``.
+    """
     p, box = report["period"], report["box"]
     subject = "[%s] %s report %s to %s" % (box_name, every.capitalize(), p["from"], p["to"])
     body = ("%s\n\nCalls: %d (in %d, out %d)\nMissed: %d\nAnswered rate: %s %%\n"
@@ -38,6 +43,10 @@ def report_message(settings, to, report, data, fmt, box_name, wall_us, every):
             % (subject, box["calls"], box["in"], box["out"], box["missed"],
                "-" if box["answered_rate_pct"] is None else box["answered_rate_pct"],
                len(report["callbacks"]), len(report["alarms"])))
+    if audit_head is not None:
+        body += ("\nAudit trail head: %d:%s\nKeep this e-mail: `linekeeper verify --head %d:%s` "
+                 "shows whether the audit trail up to here was changed later.\n"
+                 % (audit_head + audit_head))
     msg = _message(settings, to, subject, body, wall_us)
     maintype, subtype = ("application", "pdf") if fmt == "pdf" else ("text", "csv")
     name = "linekeeper-report-%s-%s.%s" % (p["from"], p["to"], fmt)

@@ -15,6 +15,7 @@ import json
 import os
 
 from ..fsutil import atomic_write
+from ..audit import read_head
 from ..reports.formats import render
 from ..reports.period import Period, named_period
 from .compose import report_message
@@ -91,7 +92,8 @@ class ReportScheduler:
                 report = self.source.report(period)
                 data = render(report, schedule.fmt, "Linekeeper %s report" % schedule.every)
                 msg = report_message(settings, schedule.to, report, data, schedule.fmt,
-                                     self.box_name, int(self.wall_us()), schedule.every)
+                                     self.box_name, int(self.wall_us()), schedule.every,
+                                     read_head(os.path.join(self.source.data_dir, "audit.head")))
                 self.queue.enqueue(msg, key="report:%s:%s" % (schedule.id, period.first))
                 state = self._state()
                 state[schedule.id] = period.first.isoformat()

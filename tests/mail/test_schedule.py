@@ -114,3 +114,22 @@ def test_backoff_doubles_and_a_delivered_key_is_never_queued_again(tmp_path):
     assert queue.flush(Up()) == (1, 0) and sent == ["hello"]
     assert queue.enqueue(msg, key="k1") is None
     assert json.load(open(tmp_path / "q" / "sent-keys.json")) == ["k1"]
+
+
+def test_every_scheduled_report_carries_the_audit_trail_head(sched, tmp_path):
+    """The head leaves the card with each report: `verify --head` checks against it later."""
+    import base64
+    import email
+    from email import policy
+
+    from firmware.audit import AuditLog
+    s, clock, queue = sched
+    with AuditLog(tmp_path / "audit.db", tmp_path / "audit.head") as audit:
+        audit.append("sam", "playback", "call:1", {}, clock.wall_us())
+        seq, digest = audit.head()
+    s.run()
+    [item] = [i for i in queue._items() if "Weekly" in i["subject"]]
+    msg = email.message_from_bytes(base64.b64decode(item["message"]), policy=policy.default)
+    body = msg.get_body(("plain",)).get_content()
+    assert "Audit trail head: %d:%s" % (seq, digest) in body
+    assert "verify --head %d:%s" % (seq, digest) in body
