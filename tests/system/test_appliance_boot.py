@@ -202,6 +202,8 @@ def test_killing_the_web_ui_during_a_call_keeps_the_recording(appliance):
 
 
 def test_a_stopped_recorder_is_restarted_by_the_watchdog(appliance):
+    open_calls = appliance.wait_for("a call in progress", lambda: [
+        c for c in appliance.calls() if not c["ended_at"] and c["answered_at"]], 40)
     first = appliance.show("linekeeper-recorder", "MainPID", "NRestarts")
     appliance.sh("kill -STOP %s" % first["MainPID"])
     stopped = time.monotonic()
@@ -212,6 +214,12 @@ def test_a_stopped_recorder_is_restarted_by_the_watchdog(appliance):
     assert int(after["NRestarts"]) == int(first["NRestarts"]) + 1
     appliance.wait_for("READY again", lambda: appliance.show(
         "linekeeper-recorder", "StatusText")["StatusText"] == "recording 2 lines", 60)
+    # The interrupted call is closed (the recorder did not stop cleanly) and its
+    # audio up to the stall is kept.
+    stalled = {c["id"]: c for c in appliance.calls()}[open_calls[0]["id"]]
+    assert stalled["ended_at"] and stalled["end_reason"] == "power_loss", stalled
+    assert stalled["recording"] in ("partial", "complete"), stalled
+    assert stalled["recording_duration_s"] > 0
 
 
 def test_poweroff_and_boot_records_again_and_verifies(appliance):
