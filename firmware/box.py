@@ -139,6 +139,7 @@ class Box:
         self.power_watch = None
         self.halted = None           # why the box stopped taking work while running
         self.seal_s = None           # real seconds the power-fail seal took
+        self.holdup_ms = None        # the hold-up time the MCU reported with its warning
 
     def _open_storage(self):
         """Open the call log, audit trail, keys and recordings; recover what a stop cut.
@@ -259,7 +260,13 @@ class Box:
         log.info("supervisor MCU firmware %s, register map %d", info.firmware,
                  info.regmap_version)
         self.power_watch = PowerFailWatch(link, self.board, self.clock, self._power_fail,
-                                          busy=lambda: self.recorder.in_progress > 0)
+                                          busy=self._busy)
+
+    def _busy(self):
+        """Whether a call or recording is under way (a late warning would cost audio or
+        a call's true end)."""
+        return self.recorder.in_progress > 0 or any(
+            self.supervisor.live_call(line) is not None for line in range(1, self.board.lines + 1))
 
     def _power_fail(self, t_us, holdup_ms):
         """The supply has gone: seal everything now, within the hold-up time, and take no
@@ -269,6 +276,7 @@ class Box:
             return
         began = time.monotonic()
         self.halted = "power_loss"
+        self.holdup_ms = holdup_ms
         sealed = self.recorder.in_progress
         wall = self.clock.wall_at(t_us)
         self._quiesce("power_loss", wall)

@@ -4,10 +4,10 @@
 supply has gone, and how long the hold-up capacitor will keep the Pi running
 (the MCU's own figure, from its status register). It listens to the MCU's
 power-fail GPIO line where the HAT wires one; otherwise it polls the status
-register over I2C: every ``busy_poll_ms`` while recordings are open (audio in
-memory is what a late warning would cost) and every ``idle_poll_ms`` when
-nothing is being recorded (the call log and audit trail are synced as they
-are written, so an idle box has nothing to lose).
+register over I2C: every ``busy_poll_ms`` while calls or recordings are under
+way (audio in memory, and the calls' true end, are what a late warning would
+cost) and every ``idle_poll_ms`` otherwise (the call log and audit trail are
+synced as they are written, so an idle box has nothing to lose).
 """
 
 import logging
@@ -26,7 +26,7 @@ class PowerFailWatch:
     :param link: an opened :class:`board.mcu.link.McuLink`
     :param board: the board (its ``watch_power_fail(fn)`` says whether a GPIO line exists)
     :param clock: for the poll timers
-    :param busy: ``busy() -> bool``: whether anything is being recorded now
+    :param busy: ``busy() -> bool``: whether a call or recording is under way now
     """
 
     def __init__(self, link, board, clock, on_warning, *, busy=lambda: True,
