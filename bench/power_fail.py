@@ -13,6 +13,13 @@ bench/results.json):
   reported with its warning; ``holdup_over_seal`` is the margin (target: > 1, i.e. the
   seal fits in the hold-up time).
 * ``lines_4``: the same on the LK-4L's own four lines.
+* ``write_path``: what reaches the card per byte of recording stored
+  (``/proc/self/io`` write_bytes of the whole box over the bytes of its
+  recordings), on the busy calls for ``scenario_hours``, on 4 and 16 lines, side
+  by side in the same run: ``flush_1000`` is today's path (each line's file
+  appended and fdatasync'd every second), ``flush_N`` the stretched sync that a
+  HAT whose MCU warns of power cuts allows (``holdup_flush_ms`` = N). Targets
+  from issue 16: <= 5 at 4 lines, <= 1.5 at 16, <= 1.2 with the power-fail path.
 
 No Raspberry Pi has GPIOs for sixteen lines of detectors, so the sixteen-line
 board's line inputs are wired straight to the box (:class:`_DirectGpio`);
@@ -152,6 +159,72 @@ def _one_cut(scenario, hat, synth, cut_s, data_dir):
     return box.seal_s * 1000, recording[0], box.holdup_ms
 
 
+def _io_write_bytes():
+    try:
+        with open("/proc/self/io") as f:
+            return int(next(line for line in f if line.startswith("write_bytes:")).split()[1])
+    except (OSError, StopIteration):
+        return None
+
+
+def _box(scenario, hat, synth, data_dir, config):
+    from board.sim.board import SimBoard
+    from board.sim.timeline import compile_timeline
+    from firmware.box import Box, make_dsp_factory
+    from firmware.clock import SimClock
+
+    clock = SimClock(start_wall_us=scenario.start_wall_us)
+    board = SimBoard(compile_timeline(scenario, synth), hat, clock, period_ms=PERIOD_MS,
+                     noise_dbm0=scenario.noise_dbm0, seed=scenario.seed)
+    if len(hat.lines) > 4:
+        board.gpio = _DirectGpio(hat, clock)
+    return Box(board, clock, data_dir, config, board.gpio.signals(),
+               dsp_factory=make_dsp_factory(scenario.country), strict=True,
+               fixed_country=scenario.country)
+
+
+def _device_bytes(scenario, hat, synth, data_dir, flush_ms):
+    """Device bytes per stored byte of one whole run with audio waiting up to ``flush_ms``."""
+    from firmware.config import BoxConfig
+    from firmware.keystore import Argon2Params, KeyStore
+    from firmware.recordings import RecordingStore
+
+    KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
+        "bench", "bench password")
+    config = BoxConfig(holdup_flush_ms=flush_ms if flush_ms > 1000 else 0)
+    box = _box(scenario, hat, synth, data_dir, config)
+    io0 = _io_write_bytes()
+    box.start()
+    try:
+        box.board.run()
+    finally:
+        box.stop()
+    io1 = _io_write_bytes()
+    assert box.recorder.flush_ms == flush_ms
+    store = RecordingStore(data_dir)
+    try:
+        stored = sum(r["bytes"] for r in store.all())
+    finally:
+        store.close()
+    if io0 is None or io1 is None or not stored:
+        return None
+    return round((io1 - io0) / stored, 2)
+
+
+def _write_path(synth, tmp, hours, stretches):
+    out = {"scenario_hours": hours}
+    for lines in (4, 16):
+        hat = _wide_hat(lines)
+        scenario = _scenario(lines, hours)
+        out["lines_%d" % lines] = {
+            "flush_%d" % ms: _device_bytes(scenario, hat, synth,
+                                           os.path.join(tmp, "w%d-%d" % (lines, ms)), ms)
+            for ms in (1000,) + stretches}
+    out["targets"] = {"lines_4.flush_1000": "<= 5", "lines_16.flush_1000": "<= 1.5",
+                      "with the power-fail path": "<= 1.2"}
+    return out
+
+
 def _section(lines, synth, tmp, runs):
     hat = _wide_hat(lines)
     scenario = _scenario(lines, 0.1)
@@ -175,4 +248,6 @@ def run(quick=False):
     runs = 1 if quick else len(CUTS_S)
     with tempfile.TemporaryDirectory(prefix="lk-bench-pf-", dir=os.environ.get("BENCH_TMP")) as tmp:
         return {"lines_16": _section(16, synth, tmp, runs),
-                "lines_4": _section(4, synth, tmp, runs)}
+                "lines_4": _section(4, synth, tmp, runs),
+                "write_path": _write_path(synth, tmp, 0.1 if quick else 0.5,
+                                          (10_000,) if quick else (10_000, 60_000))}

@@ -113,7 +113,7 @@ class Box:
         self.capture = Capture(board, ring_seconds=ring_s, threaded=threaded)
         self.recorder = Recorder(self.capture, self.recordings, clock, self.bus,
                                  self._public_key,
-                                 preroll_ms=config.preroll_ms, flush_ms=config.flush_ms,
+                                 preroll_ms=config.preroll_ms, flush_ms=self._flush_ms(),
                                  profile=config.audio_profile,
                                  disk_reserve_bytes=config.disk_reserve_mb << 20, auto=False)
         self.recorder.attach(self.bus)
@@ -140,6 +140,16 @@ class Box:
         self.halted = None           # why the box stopped taking work while running
         self.seal_s = None           # real seconds the power-fail seal took
         self.holdup_ms = None        # the hold-up time the MCU reported with its warning
+
+    def _flush_ms(self):
+        """How long audio may wait in memory: ``flush_ms``, or ``holdup_flush_ms`` when
+        it is set and the HAT's MCU has a hold-up capacitor to warn of a power cut."""
+        hat = getattr(self.board, "hat", None)
+        mcu = getattr(hat, "mcu", None)
+        if self.config.holdup_flush_ms and mcu is not None and mcu.holdup_farads > 0 \
+                and getattr(self.board, "mcu_bus", None) is not None:
+            return self.config.holdup_flush_ms
+        return self.config.flush_ms
 
     def _open_storage(self):
         """Open the call log, audit trail, keys and recordings; recover what a stop cut.
