@@ -73,15 +73,17 @@ class _DirectGpio:
 
     def signals(self):
         from board.gpio import hat_signals
+
         return hat_signals(self._hat)
 
     def start(self, on_edge):
         for hat_line in self._hat.lines:
             for signal, spec in hat_line.pins.items():
+
                 def changed(level, line=hat_line.line, signal=signal, spec=spec):
                     on_edge(line, signal, level != spec.active_low, self._clock.now_us())
-                self._pins[(hat_line.line, signal)] = (_DirectPin(changed, spec.active_low),
-                                                       spec)
+
+                self._pins[(hat_line.line, signal)] = (_DirectPin(changed, spec.active_low), spec)
 
     def has(self, line, signal):
         return (line, signal) in self._pins
@@ -108,11 +110,16 @@ def _wide_hat(lines):
     if lines <= len(hat.lines):
         return hat
     pins = hat.lines[0].pins
-    wide = tuple(HatLine(n, n - 1, n - 1, {s: dataclasses.replace(p, gpio=100 * n + k)
-                                          for k, (s, p) in enumerate(pins.items())})
-                 for n in range(1, lines + 1))
-    return dataclasses.replace(hat, lines=wide,
-                               audio=dataclasses.replace(hat.audio, channels=lines))
+    wide = tuple(
+        HatLine(
+            n,
+            n - 1,
+            n - 1,
+            {s: dataclasses.replace(p, gpio=100 * n + k) for k, (s, p) in enumerate(pins.items())},
+        )
+        for n in range(1, lines + 1)
+    )
+    return dataclasses.replace(hat, lines=wide, audio=dataclasses.replace(hat.audio, channels=lines))
 
 
 def _scenario(lines, hours):
@@ -137,16 +144,30 @@ def _one_cut(scenario, hat, synth, cut_s, data_dir):
     from firmware.keystore import Argon2Params, KeyStore
 
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
-        "bench", "bench password")
+        "bench", "bench password"
+    )
     clock = SimClock(start_wall_us=scenario.start_wall_us)
-    board = SimBoard(compile_timeline(scenario, synth), hat, clock, period_ms=PERIOD_MS,
-                     noise_dbm0=scenario.noise_dbm0, seed=scenario.seed,
-                     power=(PowerEvent(0, cut_s, True),))
+    board = SimBoard(
+        compile_timeline(scenario, synth),
+        hat,
+        clock,
+        period_ms=PERIOD_MS,
+        noise_dbm0=scenario.noise_dbm0,
+        seed=scenario.seed,
+        power=(PowerEvent(0, cut_s, True),),
+    )
     if len(hat.lines) > 4:
         board.gpio = _DirectGpio(hat, clock)
-    box = Box(board, clock, data_dir, load_config(data_dir), board.gpio.signals(),
-              dsp_factory=make_dsp_factory(scenario.country), strict=True,
-              fixed_country=scenario.country)
+    box = Box(
+        board,
+        clock,
+        data_dir,
+        load_config(data_dir),
+        board.gpio.signals(),
+        dsp_factory=make_dsp_factory(scenario.country),
+        strict=True,
+        fixed_country=scenario.country,
+    )
     recording = []
     clock.call_at(int(cut_s * 1e6) - 1, lambda: recording.append(box.recorder.in_progress))
     box.start()
@@ -174,13 +195,26 @@ def _box(scenario, hat, synth, data_dir, config):
     from firmware.clock import SimClock
 
     clock = SimClock(start_wall_us=scenario.start_wall_us)
-    board = SimBoard(compile_timeline(scenario, synth), hat, clock, period_ms=PERIOD_MS,
-                     noise_dbm0=scenario.noise_dbm0, seed=scenario.seed)
+    board = SimBoard(
+        compile_timeline(scenario, synth),
+        hat,
+        clock,
+        period_ms=PERIOD_MS,
+        noise_dbm0=scenario.noise_dbm0,
+        seed=scenario.seed,
+    )
     if len(hat.lines) > 4:
         board.gpio = _DirectGpio(hat, clock)
-    return Box(board, clock, data_dir, config, board.gpio.signals(),
-               dsp_factory=make_dsp_factory(scenario.country), strict=True,
-               fixed_country=scenario.country)
+    return Box(
+        board,
+        clock,
+        data_dir,
+        config,
+        board.gpio.signals(),
+        dsp_factory=make_dsp_factory(scenario.country),
+        strict=True,
+        fixed_country=scenario.country,
+    )
 
 
 def _device_bytes(scenario, hat, synth, data_dir, flush_ms):
@@ -190,7 +224,8 @@ def _device_bytes(scenario, hat, synth, data_dir, flush_ms):
     from firmware.recordings import RecordingStore
 
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
-        "bench", "bench password")
+        "bench", "bench password"
+    )
     config = BoxConfig(holdup_flush_ms=flush_ms if flush_ms > 1000 else 0)
     box = _box(scenario, hat, synth, data_dir, config)
     io0 = _io_write_bytes()
@@ -217,11 +252,16 @@ def _write_path(synth, tmp, hours, stretches):
         hat = _wide_hat(lines)
         scenario = _scenario(lines, hours)
         out["lines_%d" % lines] = {
-            "flush_%d" % ms: _device_bytes(scenario, hat, synth,
-                                           os.path.join(tmp, "w%d-%d" % (lines, ms)), ms)
-            for ms in (1000,) + stretches}
-    out["targets"] = {"lines_4.flush_1000": "<= 5", "lines_16.flush_1000": "<= 1.5",
-                      "with the power-fail path": "<= 1.2"}
+            "flush_%d" % ms: _device_bytes(
+                scenario, hat, synth, os.path.join(tmp, "w%d-%d" % (lines, ms)), ms
+            )
+            for ms in (1000,) + stretches
+        }
+    out["targets"] = {
+        "lines_4.flush_1000": "<= 5",
+        "lines_16.flush_1000": "<= 1.5",
+        "with the power-fail path": "<= 1.2",
+    }
     return out
 
 
@@ -230,15 +270,22 @@ def _section(lines, synth, tmp, runs):
     scenario = _scenario(lines, 0.1)
     seals, busy, holdup_ms = [], [], None
     for k, cut_s in enumerate(CUTS_S[:runs]):
-        seal_ms, in_progress, holdup_ms = _one_cut(scenario, hat, synth, cut_s,
-                                                   os.path.join(tmp, "l%d-%d" % (lines, k)))
+        seal_ms, in_progress, holdup_ms = _one_cut(
+            scenario, hat, synth, cut_s, os.path.join(tmp, "l%d-%d" % (lines, k))
+        )
         seals.append(seal_ms)
         busy.append(in_progress)
     median = statistics.median(seals)
-    return {"lines": lines, "runs": len(seals), "recordings_sealed": min(busy),
-            "seal_ms": round(median, 1), "seal_ms_worst": round(max(seals), 1),
-            "holdup_ms": holdup_ms, "holdup_over_seal": round(holdup_ms / max(seals), 1),
-            "targets": {"holdup_over_seal": "> 1"}}
+    return {
+        "lines": lines,
+        "runs": len(seals),
+        "recordings_sealed": min(busy),
+        "seal_ms": round(median, 1),
+        "seal_ms_worst": round(max(seals), 1),
+        "holdup_ms": holdup_ms,
+        "holdup_over_seal": round(holdup_ms / max(seals), 1),
+        "targets": {"holdup_over_seal": "> 1"},
+    }
 
 
 def run(quick=False):
@@ -247,7 +294,10 @@ def run(quick=False):
     synth = SpeechSynth(cache_dir=os.path.join(os.path.dirname(__file__), ".cache", "speech"))
     runs = 1 if quick else len(CUTS_S)
     with tempfile.TemporaryDirectory(prefix="lk-bench-pf-", dir=os.environ.get("BENCH_TMP")) as tmp:
-        return {"lines_16": _section(16, synth, tmp, runs),
-                "lines_4": _section(4, synth, tmp, runs),
-                "write_path": _write_path(synth, tmp, 0.1 if quick else 0.5,
-                                          (10_000,) if quick else (10_000, 60_000))}
+        return {
+            "lines_16": _section(16, synth, tmp, runs),
+            "lines_4": _section(4, synth, tmp, runs),
+            "write_path": _write_path(
+                synth, tmp, 0.1 if quick else 0.5, (10_000,) if quick else (10_000, 60_000)
+            ),
+        }

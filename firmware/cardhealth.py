@@ -25,8 +25,11 @@ SECTOR_BYTES = 512
 ERASE_CYCLES = 1000
 ALARM_DAYS = 365
 DAY_S = 86_400
-EMMC_EOL = {1: "normal", 2: "warning (80% of reserved blocks used)",
-            3: "urgent (90% of reserved blocks used)"}
+EMMC_EOL = {
+    1: "normal",
+    2: "warning (80% of reserved blocks used)",
+    3: "urgent (90% of reserved blocks used)",
+}
 
 
 def _read(path):
@@ -94,13 +97,19 @@ def card_health(data_dir, *, sys_root="/sys", proc_root="/proc", erase_cycles=ER
     life_days = size_bytes * erase_cycles / per_day if per_day > 0 else None
     alarm = None
     if life_days is not None and life_days < ALARM_DAYS:
-        alarm = ("the SD card is projected to wear out in %d days at the current %s written a "
-                 "day (assuming %d erase cycles): plan to replace it, or use a larger or "
-                 "industrial card" % (life_days, _size(per_day), erase_cycles))
-    return {"bytes_written_per_day": int(per_day), "card_size_bytes": size_bytes,
-            "erase_cycles_assumed": erase_cycles,
-            "projected_life_days": None if life_days is None else int(life_days),
-            "own_wear": _own_wear(card_dir), "alarm": alarm}
+        alarm = (
+            "the SD card is projected to wear out in %d days at the current %s written a "
+            "day (assuming %d erase cycles): plan to replace it, or use a larger or "
+            "industrial card" % (life_days, _size(per_day), erase_cycles)
+        )
+    return {
+        "bytes_written_per_day": int(per_day),
+        "card_size_bytes": size_bytes,
+        "erase_cycles_assumed": erase_cycles,
+        "projected_life_days": None if life_days is None else int(life_days),
+        "own_wear": _own_wear(card_dir),
+        "alarm": alarm,
+    }
 
 
 def _size(n):

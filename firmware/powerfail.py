@@ -29,8 +29,17 @@ class PowerFailWatch:
     :param busy: ``busy() -> bool``: whether a call or recording is under way now
     """
 
-    def __init__(self, link, board, clock, on_warning, *, busy=lambda: True,
-                 busy_poll_ms=BUSY_POLL_MS, idle_poll_ms=IDLE_POLL_MS):
+    def __init__(
+        self,
+        link,
+        board,
+        clock,
+        on_warning,
+        *,
+        busy=lambda: True,
+        busy_poll_ms=BUSY_POLL_MS,
+        idle_poll_ms=IDLE_POLL_MS,
+    ):
         self.link = link
         self.clock = clock
         self.on_warning = on_warning
@@ -58,7 +67,8 @@ class PowerFailWatch:
 
     def _edge(self, active, t_us):
         if active:
-            self._warn(t_us, None)
+            # Off the GPIO library's callback thread (sealing stops the pins it serves).
+            self.clock.call_later(0, lambda: self._warn(t_us, None))
 
     def _schedule(self):
         if self._closed:

@@ -38,8 +38,9 @@ def fake_system(tmp_path, *, written_bytes, uptime_s, card_bytes, partition=True
 
 def test_bytes_a_day_and_life_of_the_whole_card(tmp_path):
     # 2 GB in half a day on a 32 GB card (its partition is what is counted).
-    data, sys_root, proc_root = fake_system(tmp_path, written_bytes=2 * GB, uptime_s=43_200,
-                                            card_bytes=32 * GB)
+    data, sys_root, proc_root = fake_system(
+        tmp_path, written_bytes=2 * GB, uptime_s=43_200, card_bytes=32 * GB
+    )
     health = card_health(data, sys_root=sys_root, proc_root=proc_root)
     assert health["bytes_written_per_day"] == 4 * GB
     assert health["card_size_bytes"] == 32 * GB
@@ -49,8 +50,9 @@ def test_bytes_a_day_and_life_of_the_whole_card(tmp_path):
 
 
 def test_under_a_year_of_life_is_an_alarm_that_says_why(tmp_path):
-    data, sys_root, proc_root = fake_system(tmp_path, written_bytes=40 * GB, uptime_s=86_400,
-                                            card_bytes=8 * GB, partition=False)
+    data, sys_root, proc_root = fake_system(
+        tmp_path, written_bytes=40 * GB, uptime_s=86_400, card_bytes=8 * GB, partition=False
+    )
     health = card_health(data, sys_root=sys_root, proc_root=proc_root)
     assert health["projected_life_days"] == 200 < ALARM_DAYS
     assert "200 days" in health["alarm"] and "40 GB written a day" in health["alarm"]
@@ -58,8 +60,9 @@ def test_under_a_year_of_life_is_an_alarm_that_says_why(tmp_path):
 
 
 def test_an_emmc_card_reports_its_own_wear(tmp_path):
-    data, sys_root, proc_root = fake_system(tmp_path, written_bytes=GB, uptime_s=86_400,
-                                            card_bytes=16 * GB, emmc=("0x02 0x03", "0x01"))
+    data, sys_root, proc_root = fake_system(
+        tmp_path, written_bytes=GB, uptime_s=86_400, card_bytes=16 * GB, emmc=("0x02 0x03", "0x01")
+    )
     wear = card_health(data, sys_root=sys_root, proc_root=proc_root)["own_wear"]
     assert wear == {"life_used_percent": [20, 30], "pre_eol": "normal"}
 
@@ -70,7 +73,6 @@ def test_unknown_or_idle(tmp_path, what):
         (tmp_path / "data").mkdir()
         assert card_health(str(tmp_path / "data"), sys_root=str(tmp_path / "none")) is None
         return
-    data, sys_root, proc_root = fake_system(tmp_path, written_bytes=0, uptime_s=600,
-                                            card_bytes=8 * GB)
+    data, sys_root, proc_root = fake_system(tmp_path, written_bytes=0, uptime_s=600, card_bytes=8 * GB)
     health = card_health(data, sys_root=sys_root, proc_root=proc_root)
     assert health["projected_life_days"] is None and health["alarm"] is None

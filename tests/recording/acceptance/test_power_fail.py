@@ -20,12 +20,16 @@ from firmware.bus import Alarm
 
 from support.recording_lab import PERIOD_MS, same_audio
 
-S = ["Good morning, thank you for calling.", "I would like to check my order, please.",
-     "Could you give me the order number?", "It is four five six, seven eight nine."]
+S = [
+    "Good morning, thank you for calling.",
+    "I would like to check my order, please.",
+    "Could you give me the order number?",
+    "It is four five six, seven eight nine.",
+]
 CUT_S = 6.0
-RESTORE_S = 20.0      # after the hold-up capacitor ran out (the Pi stopped)
-DIP_S = 7.0           # before it did (a short dip: the box stopped work but kept power)
-LATER_S = 23.0        # a call after the power returned
+RESTORE_S = 20.0  # after the hold-up capacitor ran out (the Pi stopped)
+DIP_S = 7.0  # before it did (a short dip: the box stopped work but kept power)
+LATER_S = 23.0  # a call after the power returned
 
 
 def _calls(lines):
@@ -33,23 +37,49 @@ def _calls(lines):
     for line in range(1, lines + 1):
         at = 0.2 + 0.3 * line
         if line % 2:
-            calls.append({"line": line, "at": at, "direction": "in", "rings": 1, "talk": 12.0,
-                          "speech": [{"at": 0.2, "text": S[line % 4]},
-                                     {"at": 3.0, "text": S[(line + 1) % 4]}]})
+            calls.append(
+                {
+                    "line": line,
+                    "at": at,
+                    "direction": "in",
+                    "rings": 1,
+                    "talk": 12.0,
+                    "speech": [{"at": 0.2, "text": S[line % 4]}, {"at": 3.0, "text": S[(line + 1) % 4]}],
+                }
+            )
         else:
-            calls.append({"line": line, "at": at, "direction": "out",
-                          "dial": {"digits": "17", "delay": 0.2}, "talk": 12.0,
-                          "speech": [{"at": 0.3, "text": S[line % 4]}]})
+            calls.append(
+                {
+                    "line": line,
+                    "at": at,
+                    "direction": "out",
+                    "dial": {"digits": "17", "delay": 0.2},
+                    "talk": 12.0,
+                    "speech": [{"at": 0.3, "text": S[line % 4]}],
+                }
+            )
     # After the power returns: a new call on line 1.
-    calls.append({"line": 1, "at": LATER_S, "direction": "in", "rings": 1,
-                  "talk": 4.0, "speech": [{"at": 0.2, "text": S[3]}]})
+    calls.append(
+        {
+            "line": 1,
+            "at": LATER_S,
+            "direction": "in",
+            "rings": 1,
+            "talk": 4.0,
+            "speech": [{"at": 0.2, "text": S[3]}],
+        }
+    )
     return calls
 
 
 def _run(lab, hat, lines, restore_s, holdup_flush_ms=0):
-    doc = lab.scenario_doc(_calls(lines), lines=lines, hat=hat,
-                           power=[{"at": CUT_S, "cut": True}, {"at": restore_s, "cut": False}],
-                           config={"holdup_flush_ms": holdup_flush_ms})
+    doc = lab.scenario_doc(
+        _calls(lines),
+        lines=lines,
+        hat=hat,
+        power=[{"at": CUT_S, "cut": True}, {"at": restore_s, "cut": False}],
+        config={"holdup_flush_ms": holdup_flush_ms},
+    )
     scenario = lab.load(doc)
     data_dir = lab.init_data_dir(lab.tmp_path / hat)
     host = open_sim_host(scenario, data_dir, synth=lab.synth, period_ms=PERIOD_MS)
@@ -58,6 +88,7 @@ def _run(lab, hat, lines, restore_s, holdup_flush_ms=0):
     def on_alarm(alarm):
         if alarm.kind == "power_fail" and alarm.active:
             warnings.append((alarm.t_us, host.board.delivered_us, host.box.power_watch.source))
+
     host.box.bus.subscribe(Alarm, on_alarm)
     host.start()
     try:
@@ -67,13 +98,19 @@ def _run(lab, hat, lines, restore_s, holdup_flush_ms=0):
     return scenario, data_dir, host, warnings
 
 
-@pytest.mark.parametrize("hat, lines, source, restore_s, holdup_flush_ms", [
-    ("lk-2lb", 2, "gpio", RESTORE_S, 0), ("lk-4l", 4, "i2c", RESTORE_S, 0),
-    ("lk-2lb", 2, "gpio", DIP_S, 0),
-    # The stretched sync: audio waits up to 10 s in memory; the warning still saves it all.
-    ("lk-4l", 4, "i2c", RESTORE_S, 10_000)])
+@pytest.mark.parametrize(
+    "hat, lines, source, restore_s, holdup_flush_ms",
+    [
+        ("lk-2lb", 2, "gpio", RESTORE_S, 0),
+        ("lk-4l", 4, "i2c", RESTORE_S, 0),
+        ("lk-2lb", 2, "gpio", DIP_S, 0),
+        # The stretched sync: audio waits up to 10 s in memory; the warning still saves it all.
+        ("lk-4l", 4, "i2c", RESTORE_S, 10_000),
+    ],
+)
 def test_power_cut_with_warning_loses_nothing_and_the_box_records_again(
-        lab, hat, lines, source, restore_s, holdup_flush_ms):
+    lab, hat, lines, source, restore_s, holdup_flush_ms
+):
     scenario, data_dir, host, warnings = _run(lab, hat, lines, restore_s, holdup_flush_ms)
     assert host.boxes[0].recorder.flush_ms == (holdup_flush_ms or 1000)
     assert len(warnings) == 1, warnings
