@@ -140,6 +140,7 @@ class Box:
         self.halted = None           # why the box stopped taking work while running
         self.seal_s = None           # real seconds the power-fail seal took
         self.holdup_ms = None        # the hold-up time the MCU reported with its warning
+        self.on_power_back = None    # fn(): the power returned after a warning, no brownout
 
     def _flush_ms(self):
         """How long audio may wait in memory: ``flush_ms``, or ``holdup_flush_ms`` when
@@ -270,7 +271,7 @@ class Box:
         log.info("supervisor MCU firmware %s, register map %d", info.firmware,
                  info.regmap_version)
         self.power_watch = PowerFailWatch(link, self.board, self.clock, self._power_fail,
-                                          busy=self._busy)
+                                          busy=self._busy, on_restored=self._power_back)
 
     def _busy(self):
         """Whether a call or recording is under way (a late warning would cost audio or
@@ -305,14 +306,21 @@ class Box:
                     "the box records again when the power returns"
                     % (sealed, self.seal_s * 1000, holdup_ms)))
 
+    def _power_back(self, t_us):
+        """The warning cleared before the capacitor ran out: ``on_power_back()`` (the
+        recorder command exits so that systemd starts it afresh)."""
+        log.warning("power back at %d us after a warning: the box must be started again", t_us)
+        if self.on_power_back is not None:
+            self.on_power_back()
+
     def _quiesce(self, reason, ended_at):
         """Take no more work and finish everything in progress; calls end as ``reason``."""
         self.board.stop()
         self.capture.stop()
         if self._threaded:
             self.capture.drain()    # what the capture thread had not handed on yet
-        if self.power_watch is not None:
-            self.power_watch.close()
+        if self.power_watch is not None and reason != "power_loss":
+            self.power_watch.close()    # (after a warning it waits for the power to return)
         self.supervisor.close()
         self.policy.close()
         self.recorder.close()
@@ -336,6 +344,8 @@ class Box:
         self._started = False
         if self.halted is None:
             self._quiesce("shutdown", self.clock.wall_at(self.clock.now_us()))
+        if self.power_watch is not None:
+            self.power_watch.close()
         self.retention.close()
         self.recordings.close()
         self.audit.close()
@@ -389,13 +399,15 @@ def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, per
     an operator's would, through ``box.policy.tag`` at their times.
     """
     host = open_sim_host(scenario, data_dir, speed=speed, config=config, synth=synth,
-                         period_ms=period_ms)
+                         period_ms=period_ms, restart=False)
     return host.box
 
 
-def open_sim_host(scenario, data_dir, *, speed=None, config=None, synth=None, period_ms=None):
+def open_sim_host(scenario, data_dir, *, speed=None, config=None, synth=None, period_ms=None,
+                  restart=True):
     """A :class:`SimHost`: the box of :func:`open_sim_box`, started again after each
-    power cut of the scenario as a Pi would start it (not started yet: ``host.start()``)."""
+    power cut of the scenario as a Pi would start it (not started yet: ``host.start()``);
+    ``restart=False``: whoever runs the box starts it again (``linekeeper recorder``)."""
     from board.hat import load_hat
     from board.sim.board import SimBoard
     from board.sim.speech import SpeechSynth
@@ -421,7 +433,7 @@ def open_sim_host(scenario, data_dir, *, speed=None, config=None, synth=None, pe
         return Box(board, clock, data_dir, config, board.gpio.signals(),
                    dsp_factory=make_dsp_factory(scenario.country), strict=True,
                    fixed_country=scenario.country)
-    host = SimHost(board, make_box)
+    host = SimHost(board, make_box, restart=restart)
     for action in timeline.actions:
         clock.call_at(action.t_us, functools.partial(_scenario_tag, host, action))
     return host
@@ -438,10 +450,13 @@ class SimHost:
 
     :param board: a :class:`board.sim.board.SimBoard`
     :param make_box: ``make_box() -> Box`` on that board
+    :param restart: False: only stop the box at a brownout (its process would die),
+        never start one
     """
 
-    def __init__(self, board, make_box):
+    def __init__(self, board, make_box, restart=True):
         self.board = board
+        self.restart = restart
         self._make_box = make_box
         self.box = make_box()
         self.boxes = [self.box]
@@ -462,7 +477,7 @@ class SimHost:
                     log.error("brownout at %d us without a power-fail warning", t_us)
                 self.box.stop()
                 self.box = None
-        elif event == "restored":
+        elif event == "restored" and self.restart:
             if self.box is not None:
                 if self.box.halted is None:
                     return              # the warning never came: nothing stopped

@@ -415,6 +415,16 @@ def cmd_recorder(args):
     board_name, box = _open_box(args)
     notifier = Notifier()
     stopping = _on_signals(lambda: box.clock.stop() if board_name == "sim" else None)
+    power_back = threading.Event()
+
+    def on_power_back():
+        # Sealed for a power cut the capacitor rode out: exit, and systemd
+        # (Restart=always) starts a fresh recorder on the returned power.
+        power_back.set()
+        stopping.set()
+        if board_name == "sim":
+            box.clock.stop()
+    box.on_power_back = on_power_back
     group = _group_id(args.web_group)
     server = ControlServer(socket_path(args.data_dir), recorder_handlers(box, board_name=board_name),
                            group=group)
@@ -441,6 +451,10 @@ def cmd_recorder(args):
         heartbeat.stop()
         server.stop()
         box.stop()
+    if power_back.is_set():
+        print("linekeeper: recorder: the power came back after a power-fail warning; exiting "
+              "to be started again", file=sys.stderr)
+        return EX_TEMPFAIL
     return 0
 
 
@@ -502,6 +516,9 @@ def cmd_run(args):
     """
     from .runner import run_box
     return run_box(args)
+
+
+EX_TEMPFAIL = 75     # sysexits.h: try again (the power came back)
 
 
 def _on_signals(action):

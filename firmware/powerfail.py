@@ -8,6 +8,10 @@ register over I2C: every ``busy_poll_ms`` while calls or recordings are under
 way (audio in memory, and the calls' true end, are what a late warning would
 cost) and every ``idle_poll_ms`` otherwise (the call log and audit trail are
 synced as they are written, so an idle box has nothing to lose).
+
+After the warning it goes on reading the status register (every
+``RESTORE_POLL_MS``) until the warning clears: a short dip that the capacitor
+rode out, after which ``on_restored(t_us)`` lets the box start again.
 """
 
 import logging
@@ -18,6 +22,7 @@ log = logging.getLogger(__name__)
 
 BUSY_POLL_MS = 20
 IDLE_POLL_MS = 1000
+RESTORE_POLL_MS = 100
 
 
 class PowerFailWatch:
@@ -27,6 +32,7 @@ class PowerFailWatch:
     :param board: the board (its ``watch_power_fail(fn)`` says whether a GPIO line exists)
     :param clock: for the poll timers
     :param busy: ``busy() -> bool``: whether a call or recording is under way now
+    :param on_restored: ``fn(t_us)`` when the warning clears with the Pi still running
     """
 
     def __init__(
@@ -37,6 +43,7 @@ class PowerFailWatch:
         on_warning,
         *,
         busy=lambda: True,
+        on_restored=None,
         busy_poll_ms=BUSY_POLL_MS,
         idle_poll_ms=IDLE_POLL_MS,
     ):
@@ -44,6 +51,7 @@ class PowerFailWatch:
         self.clock = clock
         self.on_warning = on_warning
         self.busy = busy
+        self.on_restored = on_restored
         self.busy_poll_us = busy_poll_ms * 1000
         self.idle_poll_us = idle_poll_ms * 1000
         self.warned_us = None
@@ -73,7 +81,10 @@ class PowerFailWatch:
     def _schedule(self):
         if self._closed:
             return
-        delay = self.busy_poll_us if self.busy() else self.idle_poll_us
+        if self.warned_us is not None:
+            delay = RESTORE_POLL_MS * 1000
+        else:
+            delay = self.busy_poll_us if self.busy() else self.idle_poll_us
         self._timer = self.clock.call_later(delay, self._poll)
 
     def _poll(self):
@@ -86,8 +97,13 @@ class PowerFailWatch:
             # A bus glitch must not stop the box; the next poll tries again.
             log.error("power-fail poll: %s", exc)
         else:
-            if status.power_fail:
+            if self.warned_us is None and status.power_fail:
                 self._warn(self.clock.now_us(), status.holdup_ms)
+                return
+            if self.warned_us is not None and not status.power_fail:
+                self.close()
+                if self.on_restored is not None:
+                    self.on_restored(self.clock.now_us())
                 return
         self._schedule()
 
@@ -101,5 +117,7 @@ class PowerFailWatch:
             except McuError as exc:
                 log.error("power fail: cannot read the hold-up time: %s", exc)
                 holdup_ms = 0
-        self.close()
+        if self._timer is not None:
+            self._timer.cancel()
         self.on_warning(t_us, holdup_ms)
+        self._schedule()                # now watching for the power to come back
