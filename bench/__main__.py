@@ -12,7 +12,8 @@ import platform
 import sys
 import time
 
-SECTIONS = ("ring", "box", "dsp", "codec", "web", "recording", "edge", "reports", "startup")
+SECTIONS = ("ring", "box", "dsp", "codec", "web", "recording", "edge", "reports", "startup",
+            "power_fail")
 
 
 def main(argv):

@@ -48,12 +48,15 @@ class RpiBoard(HatBoard):
         self._playback_channel = {spec.line: spec.playback_channel for spec in hat.lines}
         self._capture = None
         self._playback = None
+        self._factory = None
+        self._mcu_bus = None
+        self._power_fail_pin = None
 
     def start(self, on_edge, on_audio):
         try:
             if self.hat.i2c is not None and self.hat.i2c.devices:
                 init_i2c(self.hat.i2c, self._bus_factory)
-            factory = self._pin_factory or lgpio_factory()
+            factory = self._factory = self._pin_factory or lgpio_factory()
             self.gpio = GpioLines(self.hat, factory, self.clock)
             self.gpio.start(on_edge)
             audio = self.hat.audio
@@ -73,6 +76,48 @@ class RpiBoard(HatBoard):
             if part is not None:
                 part.stop()
         self._capture = self._playback = self.gpio = None
+        if self._power_fail_pin is not None:
+            self._power_fail_pin.when_changed = None
+            self._power_fail_pin.close()
+            self._power_fail_pin = None
+        if self._mcu_bus is not None:
+            self._mcu_bus.close()
+            self._mcu_bus = None
+
+    def mcu_bus(self):
+        """The I2C bus of the HAT's supervisor MCU (an ``smbus2.SMBus``), or None without one."""
+        if self.hat.mcu is None:
+            return None
+        if self._mcu_bus is None:
+            bus_factory = self._bus_factory
+            if bus_factory is None:
+                from smbus2 import SMBus as bus_factory
+            try:
+                self._mcu_bus = bus_factory(self.hat.i2c.bus)
+            except OSError as exc:
+                raise HardwareError("cannot open I2C bus %d for the supervisor MCU: %s"
+                                    % (self.hat.i2c.bus, exc)) from exc
+        return self._mcu_bus
+
+    def watch_power_fail(self, on_change):
+        """Call ``on_change(active, t_us)`` when the MCU's power-fail GPIO line changes
+        (after :meth:`start`); False when the HAT has no such line."""
+        mcu = self.hat.mcu
+        if mcu is None or mcu.power_fail is None or self._factory is None:
+            return False
+        spec = mcu.power_fail
+        pin = self._factory.pin(spec.gpio)
+        pin.function = "input"
+        pin.pull = spec.pull
+        pin.bounce = None
+        pin.edges = "both"
+
+        def changed(ticks, state):
+            on_change(bool(state) != spec.active_low, self.clock.now_us())
+        self._power_fail_callback = changed     # gpiozero keeps only a weak reference
+        pin.when_changed = changed
+        self._power_fail_pin = pin
+        return True
 
     def play(self, line, samples):
         self._playback.queue(self._playback_channel[line], pcm16(samples).tobytes())

@@ -47,6 +47,8 @@ ACTIONS = frozenset({
     "playback", "export", "delete", "login", "login_failed", "logout", "config_change",
     "key_slot_add", "key_slot_remove", "password_change", "retention_sweep", "init",
     "legal_hold", "pause", "resume", "quarantine", "repair", "alarm", "report", "disclosure",
+    # The MCU warned of a power cut: every recording in progress was sealed.
+    "power_fail",
     # People's work in the web UI: the calls list exported, tags and notes on a
     # call, the phonebook changed.
     "export_list", "call_note", "phonebook",

@@ -36,25 +36,30 @@ def _load_scenario(name):
 
 def cmd_sim(args):
     """Run the box headless on a scenario until it ends."""
-    from .box import open_sim_box
+    from .box import open_sim_host
     from .config import load_config_file
     scenario = _load_scenario(args.scenario)
     config = load_config_file(args.config) if args.config else None
-    box = open_sim_box(scenario, args.data_dir, speed=args.speed, config=config)
+    # The host starts the box again after each of the scenario's power cuts.
+    host = open_sim_host(scenario, args.data_dir, speed=args.speed, config=config)
+    box = host.box
     if not box.recorder.enabled:
         print("linekeeper: %s is not initialised (`linekeeper init`): calls are logged but no "
               "audio is recorded" % args.data_dir, file=sys.stderr)
     stop = _on_signals(box.clock.stop)
-    box.start()
+    host.start()
     try:
-        finished = box.board.run()
-        n_calls = len(box.calllog.calls())
+        finished = host.board.run()
+        n_calls = len(host.box.calllog.calls()) if host.box is not None else None
     finally:
-        box.stop()
+        host.stop()
     if not finished or stop.is_set():
         print("linekeeper: stopped before the scenario ended", file=sys.stderr)
         return 1
-    print("linekeeper: scenario done, %d calls in the log" % n_calls, file=sys.stderr)
+    if n_calls is None:
+        print("linekeeper: scenario done; the box had no power at its end", file=sys.stderr)
+    else:
+        print("linekeeper: scenario done, %d calls in the log" % n_calls, file=sys.stderr)
     return 0
 
 
@@ -455,6 +460,16 @@ def cmd_recorder(args):
     board_name, box = _open_box(args)
     notifier = Notifier()
     stopping = _on_signals(lambda: box.clock.stop() if board_name == "sim" else None)
+    power_back = threading.Event()
+
+    def on_power_back():
+        # Sealed for a power cut the capacitor rode out: exit, and systemd
+        # (Restart=always) starts a fresh recorder on the returned power.
+        power_back.set()
+        stopping.set()
+        if board_name == "sim":
+            box.clock.stop()
+    box.on_power_back = on_power_back
     group = _group_id(args.web_group)
     server = ControlServer(socket_path(args.data_dir), recorder_handlers(box, board_name=board_name),
                            group=group)
@@ -481,6 +496,10 @@ def cmd_recorder(args):
         heartbeat.stop()
         server.stop()
         box.stop()
+    if power_back.is_set():
+        print("linekeeper: recorder: the power came back after a power-fail warning; exiting "
+              "to be started again", file=sys.stderr)
+        return EX_TEMPFAIL
     return 0
 
 
@@ -542,6 +561,9 @@ def cmd_run(args):
     """
     from .runner import run_box
     return run_box(args)
+
+
+EX_TEMPFAIL = 75     # sysexits.h: try again (the power came back)
 
 
 def _on_signals(action):

@@ -37,6 +37,11 @@ class BoxConfig:
     ``no_voltage_fault_s`` seconds without line voltage before it is a fault
     ``preroll_ms`` audio from before the answer that a recording keeps
     ``flush_ms``   the most audio held in memory before it is on the card
+    ``holdup_flush_ms`` 0 (off), or how long audio may wait in memory instead
+                   when the HAT's MCU warns of power cuts and has a hold-up
+                   capacitor (docs/power-fail.md): fewer, larger writes; the
+                   warning seals everything on a power cut, but a crash of the
+                   software itself may then lose this much
     ``audio_profile`` "voice" (Opus, ~4 MB/h), "high" (Opus 24 kbit/s),
                    "alaw" or "pcm" (WAV)
     ``disk_reserve_mb`` free space (MiB) recordings leave on the card so the
@@ -55,6 +60,7 @@ class BoxConfig:
     no_voltage_fault_s: int = 3
     preroll_ms: int = 1000
     flush_ms: int = 1000
+    holdup_flush_ms: int = 0
     audio_profile: str = "voice"
     disk_reserve_mb: int = 64
     policy: PolicySettings = field(default_factory=PolicySettings)
@@ -91,6 +97,10 @@ class BoxConfig:
             raise ConfigError("must be at least %d ms: the %s profile encodes %d ms frames, and a "
                               "chunk holds whole frames" % (frame_ms, self.audio_profile, frame_ms),
                               field="flush_ms")
+        if not isinstance(self.holdup_flush_ms, int) or isinstance(self.holdup_flush_ms, bool) \
+                or not (self.holdup_flush_ms == 0 or 1000 <= self.holdup_flush_ms <= 60_000):
+            raise ConfigError("must be 0 (off) or a whole number of ms from 1000 to 60000",
+                              field="holdup_flush_ms")
         if not isinstance(self.disk_reserve_mb, int) or not 0 <= self.disk_reserve_mb <= 65536:
             raise ConfigError("must be a whole number of MiB from 0 to 65536", field="disk_reserve_mb")
         if not isinstance(self.policy, PolicySettings):

@@ -134,6 +134,11 @@ class Recorder:
                       "dropped_short": 0}
 
     @property
+    def in_progress(self):
+        """How many recordings are open now."""
+        return len(self._active)
+
+    @property
     def public_key(self):
         key = self._public_key
         if callable(key):

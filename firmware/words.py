@@ -88,6 +88,7 @@ ACTIONS = {
     "resume": "Resumed a recording",
     "call_note": "Tagged or annotated a call",
     "phonebook": "Changed the phonebook",
+    "power_fail": "Power failed: recordings sealed",
 }
 
 # Names of audit details (the keys of an entry's details) as labels.

@@ -24,7 +24,7 @@ from firmware.policy.sweeper import RetentionSweeper
 from firmware.recordings import RecordingStore
 
 from .services import (BoxConfigStore, BoxConsent, Services, StoreRecordings,
-                       notice_defaults_applier, site_settings_applier)
+                       notice_defaults_applier, site_settings_applier, with_card_health)
 
 RECORDER_DOWN = ("The recorder is not answering: it may be restarting. Calls are not being "
                  "recorded until it is back.")
@@ -198,8 +198,10 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
             remote = client.call("health")
         except RecorderUnavailable:
             remote = {"alarms": [RECORDER_DOWN], "clock_synced": False}
-        return {"disk_free_bytes": usage.free, "disk_total_bytes": usage.total,
-                "clock_synced": bool(remote["clock_synced"]), "alarms": list(remote["alarms"])}
+        return with_card_health(
+            {"disk_free_bytes": usage.free, "disk_total_bytes": usage.total,
+             "clock_synced": bool(remote["clock_synced"]), "alarms": list(remote["alarms"])},
+            data_dir)
 
     return Services(
         status=RemoteStatus(client, lines),

@@ -295,7 +295,8 @@ class Services:
     ``recordings``  a :class:`RecordingService`, or None on a box that records
                     no audio yet (calls then show "no recording")
     ``health``      ``() -> {"disk_free_bytes", "disk_total_bytes",
-                    "clock_synced", "alarms": [text, ...]}``
+                    "clock_synced", "alarms": [text, ...], "card"}`` (``card``:
+                    :func:`firmware.cardhealth.card_health`, or None)
     ``apply_settings`` ``(SiteSettings) -> None``: called after the site
                     settings change (e.g. to write the country to config.json);
                     None to do nothing
@@ -364,13 +365,26 @@ class WebConfig:
     product: ProductInfo = ProductInfo()
 
 
-def disk_and_clock_health(data_dir, clock, alarms=None):
-    """A ``health`` provider: free space where ``data_dir`` is, the clock, ``alarms()``."""
+def disk_and_clock_health(data_dir, clock, alarms=None, card=None):
+    """A ``health`` provider: free space where ``data_dir`` is, the clock, ``alarms()``,
+    the card's wear (``card(data_dir)``, default :func:`firmware.cardhealth.card_health`)."""
     def health():
         usage = shutil.disk_usage(data_dir)
-        return {"disk_free_bytes": usage.free, "disk_total_bytes": usage.total,
-                "clock_synced": bool(clock.synchronised),
-                "alarms": list(alarms()) if alarms is not None else []}
+        return with_card_health({"disk_free_bytes": usage.free, "disk_total_bytes": usage.total,
+                                 "clock_synced": bool(clock.synchronised),
+                                 "alarms": list(alarms()) if alarms is not None else []},
+                                data_dir, card)
+    return health
+
+
+def with_card_health(health, data_dir, card=None):
+    """``health`` with the card's wear under ``"card"`` and its alarm, if any, added."""
+    if card is None:
+        from firmware.cardhealth import card_health as card
+    wear = card(data_dir)
+    health["card"] = wear
+    if wear is not None and wear["alarm"]:
+        health["alarms"] = list(health["alarms"]) + [wear["alarm"]]
     return health
 
 

@@ -110,6 +110,14 @@ class McuLink:
                              % (pattern, ", ".join(LED_PATTERNS))) from None
         self._write(regmap.LED, [code])
 
+    def led(self):
+        """The LED pattern the Pi last asked for, by name (read back from the MCU)."""
+        code = self._read(regmap.LED, 1)[0]
+        for name, value in LED_PATTERNS.items():
+            if value == code:
+                return name
+        return "unknown (%d)" % code
+
     def buzz(self, ms):
         self._write(regmap.BUZZ_MS, [ms & 0xFF, (ms >> 8) & 0xFF])
 

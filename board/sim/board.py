@@ -12,6 +12,16 @@ until after it ends): idle time is skipped, which is what lets a day of calls
 run in seconds at ``speed=None``. The firmware sees a capture stream with
 gaps, stamped with the time of each period's first frame.
 
+When the HAT has a supervisor MCU, the board runs the MCU's own firmware
+(:class:`board.mcu.sim.SimMcu`) behind a simulated I2C bus (:meth:`SimBoard.mcu_bus`)
+and cuts and restores its supply at the scenario's ``power`` times; the
+power-fail warning reaches the firmware as on the HAT (a GPIO edge where the
+HAT wires one, else the MCU's status register). When the hold-up capacitor is
+exhausted the Pi stops: the board stops delivering anything and calls its
+``on_power`` listeners with ``("brownout", t_us)``; at the supply's return they
+hear ``("restored", t_us)``. The lines go on meanwhile, so a board started
+again joins the scenario where it is then.
+
 The board is also a test instrument: :attr:`SimBoard.log` records the latest
 pin edges and playbacks with their times.
 
@@ -74,9 +84,11 @@ class SimBoard(HatBoard):
         periods make faster-than-real-time runs cheaper
     :param noise_dbm0: line noise floor
     :param seed: seed of the noise generator
+    :param power: the scenario's :class:`~board.sim.scenario.PowerEvent` list (needs a
+        HAT with an MCU)
     """
 
-    def __init__(self, timeline, hat, clock, *, period_ms=20, noise_dbm0=-65.0, seed=0):
+    def __init__(self, timeline, hat, clock, *, period_ms=20, noise_dbm0=-65.0, seed=0, power=()):
         if len(hat.lines) < timeline.lines:
             raise ValueError("the scenario has %d lines but the HAT %r only %d"
                              % (timeline.lines, hat.id, len(hat.lines)))
@@ -108,30 +120,120 @@ class SimBoard(HatBoard):
         self._started = False
         self._audio_pending = False
         self._end_us = timeline.end_us
+        self._offsets = [0]          # where each round of the scenario starts (see replay)
+        self.delivered_us = None     # end of the last capture period delivered (the truth)
+        self.on_power = []           # fn(event, t_us): "brownout", "restored"
+        self.pi_on = True
+        self.mcu = None
+        self._power_fail_pin = None
+        if hat.mcu is not None:
+            self.mcu = self._make_mcu(hat.mcu)
+        elif power:
+            raise ValueError("the HAT %r has no supervisor MCU to cut the power of" % hat.id)
+        for event in power:
+            t_us = int(round(event.at_s * 1_000_000))
+            self.clock.call_at(t_us, self.mcu.cut_power if event.cut else self._restore)
+            self._end_us = max(self._end_us, t_us + 10_000_000)
 
     # ------------------------------------------------------------ Board API
     def start(self, on_edge, on_audio):
+        """Start delivering; a board started again (after a power cut) joins the lines'
+        state as it is now: earlier edges set the pins without calling anyone."""
         if self._started:
             raise RuntimeError("the simulated board is already started")
+        if not self.pi_on:
+            raise RuntimeError("the simulated Pi has no power")
         self._started = True
         self.gpio.start(on_edge)
         self._on_audio = on_audio
-        self._schedule_edges(0)
+        for offset in self._offsets:
+            self._schedule_edges(offset)
         self._schedule_audio(self.clock.now_us())
 
     def _schedule_edges(self, offset_us):
+        now = self.clock.now_us()
         for edge in self.timeline.edges:
             # A HAT without an optional input (in_use, power) simply cannot see it.
-            if self.gpio.has(edge.line, edge.signal):
+            if not self.gpio.has(edge.line, edge.signal):
+                continue
+            if edge.t_us + offset_us < now:
+                self._set_level(edge)
+            else:
                 self._timers.append(self.clock.call_at(edge.t_us + offset_us,
                                                        self._edge_driver(edge, offset_us)))
+
+    def _set_level(self, edge):
+        pin, spec = self.gpio.pin(edge.line, edge.signal)
+        pin._change_state(edge.active != spec.active_low)
 
     def stop(self):
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+        self._audio_pending = False
         self.gpio.stop()
+        if self._power_fail_pin is not None:
+            self._power_fail_pin.when_changed = None
         self._started = False
+
+    # ------------------------------------------------------------ the MCU
+    def _make_mcu(self, spec):
+        from ..mcu.sim import SimMcu
+
+        mcu = SimMcu(self.clock, farads=spec.holdup_farads, load_mw=spec.holdup_load_mw,
+                     min_mv=spec.holdup_min_mv, on_power_fail=self._power_fail_changed,
+                     on_brownout=self._brownout)
+        if spec.power_fail is not None:
+            self._power_fail_pin = self.factory.pin(spec.power_fail.gpio)
+            self._power_fail_pin.function = "input"
+            self._power_fail_pin.pull = spec.power_fail.pull
+            self._power_fail_pin.edges = "both"
+            self._power_fail_pin.bounce = None
+        return mcu
+
+    def mcu_bus(self):
+        """The I2C bus the MCU answers on (an ``smbus2.SMBus`` look-alike), or None."""
+        return self.mcu.bus if self.mcu is not None else None
+
+    def watch_power_fail(self, on_change):
+        """Call ``on_change(active, t_us)`` on the MCU's power-fail GPIO line.
+
+        Returns False when the HAT has no such line (then read the MCU's status).
+        """
+        pin = self._power_fail_pin
+        if pin is None:
+            return False
+        spec = self.hat.mcu.power_fail
+
+        def changed(ticks, state):
+            on_change(bool(state) != spec.active_low, self.clock.now_us())
+        self._power_fail_callback = changed     # gpiozero keeps only a weak reference
+        pin.when_changed = changed
+        return True
+
+    def _power_fail_changed(self, active, t_us):
+        pin = self._power_fail_pin
+        if pin is None:
+            return
+        spec = self.hat.mcu.power_fail
+        if active != spec.active_low:
+            pin.drive_high()
+        else:
+            pin.drive_low()
+
+    def _brownout(self, t_us):
+        """The hold-up capacitor is empty: the Pi stops, mid-sentence if need be."""
+        self.pi_on = False
+        if self._started:
+            self.stop()
+        for listener in list(self.on_power):
+            listener("brownout", t_us)
+
+    def _restore(self):
+        self.mcu.restore_power()
+        self.pi_on = True
+        for listener in list(self.on_power):
+            listener("restored", self.clock.now_us())
 
     def run(self):
         """Run the clock to the end of the scenario; returns False if stopped early."""
@@ -147,7 +249,9 @@ class SimBoard(HatBoard):
         offset = -(-self._end_us // self.period_us) * self.period_us
         now = self.clock.now_us()
         self._timers = [t for t in self._timers if t.t_us >= now and not t.cancelled]
-        self._schedule_edges(offset)
+        self._offsets.append(offset)
+        if self._started:
+            self._schedule_edges(offset)
         for line, segs in self._segments.items():
             del segs[:self._cursor[line]]
             self._cursor[line] = 0
@@ -202,6 +306,7 @@ class SimBoard(HatBoard):
         frames = np.zeros((n, self.channels), dtype=np.int16)
         for line in range(1, self.lines + 1):
             frames[:, self._channel[line]] = self.line_audio(line, t0_us, n)
+        self.delivered_us = t0_us + self.period_us
         self._on_audio(frames.tobytes(), t0_us)
         self._schedule_audio(t0_us + self.period_us)
 

@@ -40,6 +40,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `lines` | required | lines in use, 1 to the HAT's line count |
 | `calls` | required | list of calls (below); may be empty |
 | `faults` | `[]` | list of line faults (below) |
+| `power` | `[]` | the box's supply, `[{"at": s, "cut": true}, {"at": s, "cut": false}]`: cut and restored in turn, times increasing, starting with a cut; the HAT must have a supervisor MCU (both shipped HATs do). The MCU warns the box, whose hold-up capacitor then keeps it running for the hold-up time (see docs/power-fail.md); a box that browned out starts again when the power returns |
 | `hat` | `"lk-4l"` | HAT file: a shipped name, or a path (relative to the scenario file) |
 | `bounce_ms` | `3` | contact chatter after each `hook`/`in_use` change, 0 to 10 ms; 0 disables it |
 | `noise_dbm0` | `-65` | line noise floor, -100 to -20 dBm0 |
@@ -196,6 +197,14 @@ class ScenarioCall:
 
 
 @dataclass(frozen=True)
+class PowerEvent:
+    """The box's supply cut (``cut``) or restored at ``at_s``."""
+    index: int
+    at_s: float
+    cut: bool
+
+
+@dataclass(frozen=True)
 class Fault:
     """A line fault from ``at_s`` for ``duration_s`` seconds."""
     index: int
@@ -213,6 +222,7 @@ class Scenario:
     lines: int
     calls: tuple
     faults: tuple = ()
+    power: tuple = ()
     hat: str = "lk-4l"
     bounce_ms: float = 3
     noise_dbm0: float = -65.0
@@ -268,7 +278,7 @@ def parse_scenario(doc, parse_config=None):
     """Build a :class:`Scenario` from a parsed :class:`~board.jsonpos.Document`."""
     root = doc.root.object(("start", "country", "lines", "calls"),
                            ("faults", "hat", "bounce_ms", "noise_dbm0", "speech_level_dbm0",
-                            "seed", "config"))
+                            "seed", "config", "power"))
     country = root.get_str("country", choices=tuple(countries.box_countries()))
     hat_name, hat_lines, hat = _hat(root, doc.source)
     base = Scenario(
@@ -284,7 +294,8 @@ def parse_scenario(doc, parse_config=None):
     calls = tuple(_call(node, base, hat) for node in root.child("calls").items())
     faults = tuple(_fault(node, base) for node in
                    (root.child("faults").items() if root.has("faults") else ()))
-    scenario = replace(base, calls=calls, faults=faults)
+    power = _power(root.child("power"), hat) if root.has("power") else ()
+    scenario = replace(base, calls=calls, faults=faults, power=power)
     _check_occupancy(scenario, root)
     return scenario
 
@@ -532,6 +543,30 @@ def _fault(node, sc):
                  at_s=node.get_number("at", lo=0, hi=MAX_S),
                  kind=node.get_str("kind", choices=FAULT_KINDS),
                  duration_s=node.get_number("duration", lo=0, hi=MAX_S, lo_open=True))
+
+
+def _power(node, hat):
+    """The supply's cuts and restorations: alternating, in time order, starting with a cut."""
+    if hat.mcu is None:
+        node.fail("the HAT %r has no supervisor MCU to warn of a power cut (both shipped HATs "
+                  "have one)" % hat.id)
+    if hat.mcu.holdup_farads <= 0:
+        node.fail("the HAT %r has no hold-up capacitor: without a warning a power cut is a "
+                  "crash, which the simulator does not model (see the kill -9 tests)" % hat.id)
+    out = []
+    for item in node.items():
+        item.object(("at", "cut"))
+        at_s = item.get_number("at", lo=0, hi=MAX_S)
+        cut = item.get_bool("cut")
+        if out and at_s <= out[-1].at_s:
+            item.child("at").fail("must be later than the previous power change (%g s)"
+                                  % out[-1].at_s)
+        expected = not out[-1].cut if out else True
+        if cut != expected:
+            item.child("cut").fail("the power is already %s: cut and restore it in turn, "
+                                   "starting with a cut" % ("off" if cut else "on"))
+        out.append(PowerEvent(item.path[-1], at_s, cut))
+    return tuple(out)
 
 
 def _check_occupancy(scenario, root):

@@ -147,3 +147,28 @@ I2C = '"i2c": {"bus": 1, "devices": [{"name": "codec", "address": "0x18"}]},'
 def test_bad_mcu_sections_are_refused_with_the_field(mcu, message):
     with pytest.raises(HatError, match=r"hat.json:\d+:\d+: " + message):
         loads_hat(HAT % mcu, source="hat.json")
+
+
+def test_the_pi_board_opens_the_mcu_bus_and_watches_the_power_fail_line(clock):
+    """RpiBoard gives the box the MCU's bus and its power-fail GPIO line (LK-2LB: GPIO 22),
+    here with gpiozero's mock pins and the simulated MCU as the I2C bus."""
+    from gpiozero.pins.mock import MockFactory
+
+    from board.rpi import RpiBoard
+
+    hat = load_hat("lk-2lb")
+    mcu = SimMcu(clock, farads=hat.mcu.holdup_farads, load_mw=hat.mcu.holdup_load_mw,
+                 min_mv=hat.mcu.holdup_min_mv)
+    buses = []
+    board = RpiBoard(hat, clock, bus_factory=lambda n: buses.append(n) or mcu.bus)
+    board._factory = MockFactory()          # what start() sets, without ALSA
+    assert McuLink(board.mcu_bus(), hat.mcu.address).open().regmap_version == regmap.VERSION
+    assert buses == [hat.i2c.bus] and board.mcu_bus() is mcu.bus
+    seen = []
+    assert board.watch_power_fail(lambda active, t_us: seen.append(active))
+    board._factory.pin(22).drive_high()
+    board._factory.pin(22).drive_low()
+    assert seen == [True, False]
+    board.stop()
+    assert board._power_fail_pin is None and board._mcu_bus is None
+    assert not RpiBoard(load_hat("lk-4l"), clock).watch_power_fail(print)   # no such line

@@ -92,3 +92,46 @@ def test_noise_floor_level():
 def test_refuses_a_scenario_with_more_lines_than_the_hat():
     with pytest.raises(ValueError, match="only 4"):
         SimBoard(timeline(lines=6), load_hat("lk-4l"), SimClock())
+
+
+def test_a_board_started_again_after_a_brownout_joins_the_lines_as_they_are_then():
+    """The MCU's hold-up runs out: the board stops and says so; started again after the
+    power returns, its pins show what happened meanwhile and only later edges arrive."""
+    from board.sim.scenario import PowerEvent
+
+    clock = SimClock()
+    hat = load_hat("lk-2lb")
+    board = SimBoard(timeline([Edge(1_000_000, 1, "hook", True), Edge(9_000_000, 1, "hook", False),
+                               Edge(12_000_000, 2, "hook", True)], end_us=15_000_000, lines=2),
+                     hat, clock, power=(PowerEvent(0, 2.0, True), PowerEvent(1, 10.0, False)))
+    heard, edges = [], []
+    board.on_power.append(lambda event, t_us: heard.append((event, t_us)))
+    warnings = []
+    assert board.watch_power_fail(lambda active, t_us: warnings.append((active, t_us)))
+    board.start(lambda *e: edges.append(e), lambda *a: None)
+    clock.run_until(9_500_000)
+    holdup_us = board.mcu.holdup_us()
+    assert warnings == [(True, 2_003_000)]
+    assert heard == [("brownout", 2_000_000 + holdup_us)] and not board.pi_on
+    assert edges == [(1, "hook", True, 1_000_000)]        # the Pi heard nothing after it stopped
+    with pytest.raises(RuntimeError, match="no power"):
+        board.start(lambda *e: None, lambda *a: None)
+    clock.run_until(10_000_000)
+    assert heard[-1] == ("restored", 10_000_000) and board.pi_on
+    edges.clear()
+    board.start(lambda *e: edges.append(e), lambda *a: None)
+    assert board.read(1, "hook") is False                 # hung up while the Pi was off
+    board.run()
+    board.stop()
+    assert edges == [(2, "hook", True, 12_000_000)]
+
+
+def test_power_needs_a_hat_with_an_mcu():
+    import dataclasses
+
+    from board.sim.scenario import PowerEvent
+
+    hat = dataclasses.replace(load_hat("lk-4l"), mcu=None)
+    with pytest.raises(ValueError, match="no supervisor MCU"):
+        SimBoard(timeline(), hat, SimClock(), power=(PowerEvent(0, 1.0, True),))
+    assert SimBoard(timeline(), hat, SimClock()).mcu_bus() is None

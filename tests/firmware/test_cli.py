@@ -47,6 +47,39 @@ def test_sim_then_calls_json(tmp_path):
     assert by_line[3]["answered"] is False and by_line[3]["answered_at"] is None
 
 
+def test_sim_with_a_power_cut_ends_the_calls_as_power_loss_and_logs_after_it(tmp_path):
+    spec = dict(SCENARIO, power=[{"at": 10.0, "cut": True}, {"at": 30.0, "cut": False}])
+    spec["calls"] = spec["calls"][:2] + [
+        {"line": 3, "at": 32.0, "direction": "in", "rings": 1, "talk": 3.0}]
+    path = tmp_path / "cut.json"
+    path.write_text(json.dumps(spec))
+    data = tmp_path / "data"
+    run = linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max")
+    assert run.returncode == 0, run.stderr
+    out = linekeeper("calls", "--data-dir", str(data), "--json")
+    calls = {c["line"]: c for c in map(json.loads, out.stdout.splitlines())}
+    assert calls[1]["end_reason"] == calls[2]["end_reason"] == "power_loss"
+    assert calls[1]["ended_at"] == calls[2]["ended_at"] and calls[1]["ended_at"] < \
+        "2026-03-02T09:00:10.050Z"
+    assert calls[3]["end_reason"] != "power_loss" and calls[3]["ended_at"] is not None
+
+
+def test_recorder_exits_to_be_restarted_when_the_power_comes_back_after_a_warning(tmp_path):
+    """A dip the hold-up capacitor rides out: the recorder sealed everything at the warning;
+    when the MCU clears it, the recorder exits 75 (EX_TEMPFAIL) so systemd starts it afresh."""
+    spec = dict(SCENARIO, power=[{"at": 10.0, "cut": True}, {"at": 11.0, "cut": False}])
+    path = tmp_path / "dip.json"
+    path.write_text(json.dumps(spec))
+    data = tmp_path / "data"
+    run = linekeeper("recorder", "--board", "sim", "--scenario", str(path), "--data-dir",
+                     str(data), "--speed", "max")
+    assert run.returncode == 75, run.stderr
+    assert "the power came back after a power-fail warning" in run.stderr
+    out = linekeeper("calls", "--data-dir", str(data), "--json")
+    calls = {c["line"]: c for c in map(json.loads, out.stdout.splitlines())}
+    assert calls[1]["end_reason"] == "power_loss"
+
+
 @pytest.mark.parametrize("mutate, expect", [
     (lambda s: s["calls"][2].update(rings="five"), "calls[2].rings"),
     (lambda s: s["calls"][0].update(line=9), "calls[0].line"),

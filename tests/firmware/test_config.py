@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -25,6 +26,9 @@ def test_hat_configured_means_the_pi(tmp_path):
     ({"debounce_ms": "10"}, "debounce_ms"),
     ({"colour": "blue"}, "colour"),
     ({"version": 9}, "version"),
+    ({"holdup_flush_ms": 500}, "holdup_flush_ms"),
+    ({"holdup_flush_ms": 120_000}, "holdup_flush_ms"),
+    ({"holdup_flush_ms": 2.5}, "holdup_flush_ms"),
 ])
 def test_bad_config_names_the_field(tmp_path, data, field):
     (tmp_path / "config.json").write_text(json.dumps(data))
@@ -47,3 +51,20 @@ def test_board_choice_order():
     assert choose_board("rpi", "sim", environ={"LINEKEEPER_BOARD": "sim"}) == "rpi"
     with pytest.raises(ConfigError, match="unknown board"):
         choose_board(environ={"LINEKEEPER_BOARD": "pc"})
+
+
+def test_the_stretched_sync_needs_a_hat_whose_mcu_can_warn(tmp_path):
+    """``holdup_flush_ms`` applies only where a power cut is warned of (the simulated LK-4L
+    with its MCU); elsewhere audio waits at most ``flush_ms``, as ever."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+
+    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": [],
+           "config": {"holdup_flush_ms": 8000}}
+    box = open_sim_box(loads_scenario(json.dumps(doc)), str(tmp_path / "a"))
+    try:
+        assert box.recorder.flush_ms == 8000
+    finally:
+        box.stop()
+    box.board.hat = dataclasses.replace(box.board.hat, mcu=None)
+    assert box._flush_ms() == 1000

@@ -373,3 +373,49 @@ def test_faults_may_not_overlap_calls():
     with pytest.raises(ScenarioError, match=r"overlaps calls\[0\]") as info:
         loads_scenario(json.dumps(data))
     assert info.value.field == "faults[0].at"
+
+
+# ------------------------------------------------------------------ power
+def test_power_cuts_load():
+    from board.sim.scenario import PowerEvent
+
+    sc = loads_scenario(json.dumps(example(power=[{"at": 30, "cut": True},
+                                                  {"at": 90.5, "cut": False}])))
+    assert sc.power == (PowerEvent(0, 30, True), PowerEvent(1, 90.5, False))
+    assert loads_scenario(json.dumps(EXAMPLE)).power == ()
+
+
+@pytest.mark.parametrize("power, where, message", [
+    ([{"at": 3, "cut": False}], "power[0].cut", "the power is already on"),
+    ([{"at": 3, "cut": True}, {"at": 3, "cut": False}], "power[1].at",
+     "must be later than the previous power change (3 s)"),
+    ([{"at": 3, "cut": True}, {"at": 5, "cut": True}], "power[1].cut",
+     "the power is already off"),
+    ([{"at": -1, "cut": True}], "power[0].at", "must be 0 to 604800"),
+    ([{"at": 3, "cut": "yes"}], "power[0].cut", ""),
+    ([{"at": 3}], "power[0]", "cut"),
+    ([{"at": 3, "cut": True, "volts": 0}], "power[0].volts", "unknown field"),
+    ({"at": 3}, "power", ""),
+])
+def test_bad_power_is_named_with_its_position(power, where, message):
+    text = json.dumps(example(power=power), indent=1)
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(text, "s.json")
+    error = str(info.value)
+    assert error.startswith("s.json:") and (": %s: " % where) in error, error
+    assert message in error, error
+
+
+def test_power_needs_a_hat_with_an_mcu_and_a_holdup_capacitor(tmp_path):
+    hat = json.loads(Path(load_hat("lk-4l").source).read_text())
+    del hat["mcu"]
+    (tmp_path / "bare.json").write_text(json.dumps(hat))
+    hat["mcu"] = {"address": "0x48", "regmap_version": 1,
+                  "holdup": {"farads": 0, "load_mw": 4000, "min_mv": 2500}}
+    (tmp_path / "nocap.json").write_text(json.dumps(hat))
+    for name, message in (("bare.json", "has no supervisor MCU"),
+                          ("nocap.json", "has no hold-up capacitor")):
+        (tmp_path / "s.json").write_text(json.dumps(
+            example(hat=name, power=[{"at": 1, "cut": True}]), indent=1))
+        with pytest.raises(ScenarioError, match=message):
+            load_scenario(str(tmp_path / "s.json"))

@@ -213,3 +213,31 @@ def test_the_audit_page_shows_the_chain_head(box, people):
     page = people["audrey"].get("/audit").get_data(as_text=True)
     seq, digest = box.services.audit.head()
     assert 'id="audit-head">%d:%s<' % (seq, digest) in page
+
+
+def test_dashboard_and_health_api_show_the_cards_wear_and_its_alarm(box, people):
+    import dataclasses
+
+    from firmware.cardhealth import ERASE_CYCLES
+    from web.services import disk_and_clock_health
+
+    wear = {"bytes_written_per_day": 40 * 10**9, "card_size_bytes": 8 * 10**9,
+            "erase_cycles_assumed": ERASE_CYCLES, "projected_life_days": 200,
+            "own_wear": {"life_used_percent": [20, 30], "pre_eol": "normal"},
+            "alarm": "the SD card is projected to wear out in 200 days"}
+
+    class Clock:
+        synchronised = True
+    box.web.services = dataclasses.replace(box.web.services, health=disk_and_clock_health(
+        box.data_dir, Clock(), card=lambda data_dir: wear))
+    page = people["ivan"].get("/").get_data(as_text=True)
+    assert 'id="card-wear"' in page and "40.0 GB written a day" in page, page
+    assert "about 0.5 years of life left for a 8.0 GB card" in page
+    assert "assuming 1000 erase cycles" in page and "20% / 30% of its life used" in page
+    assert "wear out in 200 days" in page
+    api = people["ivan"].get("/api/health").get_json()
+    assert api["card"]["projected_life_days"] == 200
+    assert "the SD card is projected to wear out in 200 days" in api["alarms"]
+    box.web.services = dataclasses.replace(box.web.services, health=disk_and_clock_health(
+        box.data_dir, Clock(), card=lambda data_dir: None))
+    assert "not measurable here" in people["ivan"].get("/").get_data(as_text=True)

@@ -1,0 +1,303 @@
+"""`make bench` section "power_fail": sealing everything on the MCU's warning.
+
+``run(quick=False)`` returns a dict (``make bench`` writes it to
+bench/results.json):
+
+* ``lines_16``: a box with sixteen lines, every one in a call that is being
+  recorded (the busy calls of :mod:`bench.box`), on the simulated board with
+  the LK-4L's supervisor MCU (its real firmware, its hold-up capacitor). The
+  scenario cuts the power; the box hears the warning through the MCU's status
+  register and seals every recording and call (:meth:`firmware.box.Box._power_fail`).
+  ``seal_ms`` is the real time that took (median of ``runs`` cuts at different
+  moments, worst given too), next to ``holdup_ms``, the hold-up time the MCU
+  reported with its warning; ``holdup_over_seal`` is the margin (target: > 1, i.e. the
+  seal fits in the hold-up time).
+* ``lines_4``: the same on the LK-4L's own four lines.
+* ``write_path``: what reaches the card per byte of recording stored
+  (``/proc/self/io`` write_bytes of the whole box over the bytes of its
+  recordings), on the busy calls for ``scenario_hours``, on 4 and 16 lines, side
+  by side in the same run: ``flush_1000`` is today's path (each line's file
+  appended and fdatasync'd every second), ``flush_N`` the stretched sync that a
+  HAT whose MCU warns of power cuts allows (``holdup_flush_ms`` = N). Targets
+  from issue 16: <= 5 at 4 lines, <= 1.5 at 16, <= 1.2 with the power-fail path.
+
+No Raspberry Pi has GPIOs for sixteen lines of detectors, so the sixteen-line
+board's line inputs are wired straight to the box (:class:`_DirectGpio`);
+everything after the edges - supervision, DSP, policy, recorder, MCU link - is
+the box's own code. Set ``BENCH_TMP`` to a directory on the card for the
+sealing's syncs to cost what they cost on the box.
+"""
+
+import dataclasses
+import json
+import os
+import statistics
+import tempfile
+
+from bench import box as bench_box
+
+PERIOD_MS = 20
+CUTS_S = (45.0, 70.0, 95.0)
+
+
+class _DirectPin:
+    """A line input wired straight to the box (no GPIO header in between)."""
+
+    def __init__(self, changed, level):
+        self._changed = changed
+        self.state = level
+
+    def _change_state(self, level):
+        self.state = level
+
+    def drive_high(self):
+        self._drive(True)
+
+    def drive_low(self):
+        self._drive(False)
+
+    def _drive(self, level):
+        if level != self.state:
+            self.state = level
+            self._changed(level)
+
+
+class _DirectGpio:
+    """What the simulated board needs of :class:`board.gpio.GpioLines`, for more lines
+    than a Pi has GPIOs."""
+
+    def __init__(self, hat, clock):
+        self._hat = hat
+        self._clock = clock
+        self._pins = {}
+
+    def signals(self):
+        from board.gpio import hat_signals
+
+        return hat_signals(self._hat)
+
+    def start(self, on_edge):
+        for hat_line in self._hat.lines:
+            for signal, spec in hat_line.pins.items():
+
+                def changed(level, line=hat_line.line, signal=signal, spec=spec):
+                    on_edge(line, signal, level != spec.active_low, self._clock.now_us())
+
+                self._pins[(hat_line.line, signal)] = (_DirectPin(changed, spec.active_low), spec)
+
+    def has(self, line, signal):
+        return (line, signal) in self._pins
+
+    def read(self, line, signal):
+        pin, spec = self._pins[(line, signal)]
+        return pin.state != spec.active_low
+
+    def pin(self, line, signal):
+        return self._pins[(line, signal)]
+
+    def set_led(self, line, on):
+        pass
+
+    def stop(self):
+        self._pins.clear()
+
+
+def _wide_hat(lines):
+    """The LK-4L (its MCU and hold-up capacitor) with ``lines`` lines."""
+    from board.hat import HatLine, load_hat
+
+    hat = load_hat("lk-4l")
+    if lines <= len(hat.lines):
+        return hat
+    pins = hat.lines[0].pins
+    wide = tuple(
+        HatLine(
+            n,
+            n - 1,
+            n - 1,
+            {s: dataclasses.replace(p, gpio=100 * n + k) for k, (s, p) in enumerate(pins.items())},
+        )
+        for n in range(1, lines + 1)
+    )
+    return dataclasses.replace(hat, lines=wide, audio=dataclasses.replace(hat.audio, channels=lines))
+
+
+def _scenario(lines, hours):
+    """The busy calls of bench.box on ``lines`` lines (parsed four lines at a time)."""
+    from board.sim.scenario import loads_scenario
+
+    calls = []
+    for group in range(0, lines, 4):
+        sc = loads_scenario(json.dumps(bench_box.busy_scenario(hours, min(4, lines - group))))
+        calls += [dataclasses.replace(c, line=c.line + group) for c in sc.calls]
+    calls = tuple(dataclasses.replace(c, index=i) for i, c in enumerate(calls))
+    return dataclasses.replace(sc, lines=lines, calls=calls)
+
+
+def _one_cut(scenario, hat, synth, cut_s, data_dir):
+    from board.sim.board import SimBoard
+    from board.sim.scenario import PowerEvent
+    from board.sim.timeline import compile_timeline
+    from firmware.box import Box, make_dsp_factory
+    from firmware.clock import SimClock
+    from firmware.config import load_config
+    from firmware.keystore import Argon2Params, KeyStore
+
+    KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
+        "bench", "bench password"
+    )
+    clock = SimClock(start_wall_us=scenario.start_wall_us)
+    board = SimBoard(
+        compile_timeline(scenario, synth),
+        hat,
+        clock,
+        period_ms=PERIOD_MS,
+        noise_dbm0=scenario.noise_dbm0,
+        seed=scenario.seed,
+        power=(PowerEvent(0, cut_s, True),),
+    )
+    if len(hat.lines) > 4:
+        board.gpio = _DirectGpio(hat, clock)
+    box = Box(
+        board,
+        clock,
+        data_dir,
+        load_config(data_dir),
+        board.gpio.signals(),
+        dsp_factory=make_dsp_factory(scenario.country),
+        strict=True,
+        fixed_country=scenario.country,
+    )
+    recording = []
+    clock.call_at(int(cut_s * 1e6) - 1, lambda: recording.append(box.recorder.in_progress))
+    box.start()
+    try:
+        clock.run_until(int((cut_s + 1.0) * 1e6))
+    finally:
+        box.stop()
+    if box.seal_s is None:
+        raise RuntimeError("the box did not seal on the power cut at %g s" % cut_s)
+    return box.seal_s * 1000, recording[0], box.holdup_ms
+
+
+def _io_write_bytes():
+    try:
+        with open("/proc/self/io") as f:
+            return int(next(line for line in f if line.startswith("write_bytes:")).split()[1])
+    except (OSError, StopIteration):
+        return None
+
+
+def _box(scenario, hat, synth, data_dir, config):
+    from board.sim.board import SimBoard
+    from board.sim.timeline import compile_timeline
+    from firmware.box import Box, make_dsp_factory
+    from firmware.clock import SimClock
+
+    clock = SimClock(start_wall_us=scenario.start_wall_us)
+    board = SimBoard(
+        compile_timeline(scenario, synth),
+        hat,
+        clock,
+        period_ms=PERIOD_MS,
+        noise_dbm0=scenario.noise_dbm0,
+        seed=scenario.seed,
+    )
+    if len(hat.lines) > 4:
+        board.gpio = _DirectGpio(hat, clock)
+    return Box(
+        board,
+        clock,
+        data_dir,
+        config,
+        board.gpio.signals(),
+        dsp_factory=make_dsp_factory(scenario.country),
+        strict=True,
+        fixed_country=scenario.country,
+    )
+
+
+def _device_bytes(scenario, hat, synth, data_dir, flush_ms):
+    """Device bytes per stored byte of one whole run with audio waiting up to ``flush_ms``."""
+    from firmware.config import BoxConfig
+    from firmware.keystore import Argon2Params, KeyStore
+    from firmware.recordings import RecordingStore
+
+    KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
+        "bench", "bench password"
+    )
+    config = BoxConfig(holdup_flush_ms=flush_ms if flush_ms > 1000 else 0)
+    box = _box(scenario, hat, synth, data_dir, config)
+    io0 = _io_write_bytes()
+    box.start()
+    try:
+        box.board.run()
+    finally:
+        box.stop()
+    io1 = _io_write_bytes()
+    assert box.recorder.flush_ms == flush_ms
+    store = RecordingStore(data_dir)
+    try:
+        stored = sum(r["bytes"] for r in store.all())
+    finally:
+        store.close()
+    if io0 is None or io1 is None or not stored:
+        return None
+    return round((io1 - io0) / stored, 2)
+
+
+def _write_path(synth, tmp, hours, stretches):
+    out = {"scenario_hours": hours}
+    for lines in (4, 16):
+        hat = _wide_hat(lines)
+        scenario = _scenario(lines, hours)
+        out["lines_%d" % lines] = {
+            "flush_%d" % ms: _device_bytes(
+                scenario, hat, synth, os.path.join(tmp, "w%d-%d" % (lines, ms)), ms
+            )
+            for ms in (1000,) + stretches
+        }
+    out["targets"] = {
+        "lines_4": "<= 5 (issue 16, any write path)",
+        "lines_16": "<= 1.5",
+        "with the power-fail path": "<= 1.2",
+    }
+    return out
+
+
+def _section(lines, synth, tmp, runs):
+    hat = _wide_hat(lines)
+    scenario = _scenario(lines, 0.1)
+    seals, busy, holdup_ms = [], [], None
+    for k, cut_s in enumerate(CUTS_S[:runs]):
+        seal_ms, in_progress, holdup_ms = _one_cut(
+            scenario, hat, synth, cut_s, os.path.join(tmp, "l%d-%d" % (lines, k))
+        )
+        seals.append(seal_ms)
+        busy.append(in_progress)
+    median = statistics.median(seals)
+    return {
+        "lines": lines,
+        "runs": len(seals),
+        "recordings_sealed": min(busy),
+        "seal_ms": round(median, 1),
+        "seal_ms_worst": round(max(seals), 1),
+        "holdup_ms": holdup_ms,
+        "holdup_over_seal": round(holdup_ms / max(seals), 1),
+        "targets": {"holdup_over_seal": "> 1"},
+    }
+
+
+def run(quick=False):
+    from board.sim.speech import SpeechSynth
+
+    synth = SpeechSynth(cache_dir=os.path.join(os.path.dirname(__file__), ".cache", "speech"))
+    runs = 1 if quick else len(CUTS_S)
+    with tempfile.TemporaryDirectory(prefix="lk-bench-pf-", dir=os.environ.get("BENCH_TMP")) as tmp:
+        return {
+            "lines_16": _section(16, synth, tmp, runs),
+            "lines_4": _section(4, synth, tmp, runs),
+            "write_path": _write_path(
+                synth, tmp, 0.1 if quick else 0.5, (10_000,) if quick else (10_000, 60_000)
+            ),
+        }

@@ -1,0 +1,120 @@
+"""How hard the box is wearing out its SD card, and how long the card will last at that.
+
+The kernel counts the sectors written to each block device since boot
+(``/sys/dev/block/MAJ:MIN/stat``, the 7th field; sectors of 512 bytes). The
+device holding the data directory, divided by the time since boot
+(``/proc/uptime``), gives the bytes written to the card per day at the box's
+current traffic. Flash wears out by erase cycles: a card of ``size`` bytes
+takes about ``size * ERASE_CYCLES`` bytes of writes in its life, so
+
+    projected life (days) = size * ERASE_CYCLES / bytes written per day
+
+ERASE_CYCLES is an assumption, stated wherever the figure is shown: 1000
+program/erase cycles, what a consumer TLC card is rated for (industrial pSLC
+cards are rated for 20 000 or more, so this errs on the side of an early
+warning). The card's own write amplification is not known from outside and is
+not counted. Where the card reports its own wear (eMMC: ``life_time`` and
+``pre_eol_info`` of the MMC device), that is given too.
+
+Under a year of projected life, :func:`card_health` adds an alarm.
+"""
+
+import os
+
+SECTOR_BYTES = 512
+ERASE_CYCLES = 1000
+ALARM_DAYS = 365
+DAY_S = 86_400
+EMMC_EOL = {
+    1: "normal",
+    2: "warning (80% of reserved blocks used)",
+    3: "urgent (90% of reserved blocks used)",
+}
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _device_dir(data_dir, sys_root):
+    """The sysfs directory of the block device holding ``data_dir``, or None (tmpfs,
+    overlay, a network file system: nothing the kernel counts as a disk)."""
+    try:
+        dev = os.stat(data_dir).st_dev
+    except OSError:
+        return None
+    path = os.path.join(sys_root, "dev", "block", "%d:%d" % (os.major(dev), os.minor(dev)))
+    return os.path.realpath(path) if os.path.exists(os.path.join(path, "stat")) else None
+
+
+def _card_dir(device_dir):
+    """The whole card: a partition's parent device."""
+    if os.path.exists(os.path.join(device_dir, "partition")):
+        return os.path.dirname(device_dir)
+    return device_dir
+
+
+def _own_wear(card_dir):
+    """What an eMMC card says of its own wear, or None (SD cards do not say)."""
+    life = _read(os.path.join(card_dir, "device", "life_time"))
+    eol = _read(os.path.join(card_dir, "device", "pre_eol_info"))
+    if life is None and eol is None:
+        return None
+    out = {}
+    if life:
+        # Two estimates (type A and B cells), each in steps of 10% of the life used.
+        steps = [int(x, 16) for x in life.split()]
+        out["life_used_percent"] = [min(100, 10 * s) for s in steps if s]
+    if eol:
+        out["pre_eol"] = EMMC_EOL.get(int(eol, 16), "unknown (%s)" % eol)
+    return out
+
+
+def card_health(data_dir, *, sys_root="/sys", proc_root="/proc", erase_cycles=ERASE_CYCLES):
+    """The card's wear as a dict, or None where the data is not on a block device.
+
+    Keys: ``bytes_written_per_day``, ``card_size_bytes``, ``erase_cycles_assumed``,
+    ``projected_life_days`` (None before anything was written), ``own_wear`` (or
+    None), ``alarm`` (text, or None).
+    """
+    device_dir = _device_dir(data_dir, sys_root)
+    if device_dir is None:
+        return None
+    stat = _read(os.path.join(device_dir, "stat"))
+    uptime = _read(os.path.join(proc_root, "uptime"))
+    card_dir = _card_dir(device_dir)
+    size = _read(os.path.join(card_dir, "size"))
+    if not stat or not uptime or not size:
+        return None
+    written = int(stat.split()[6]) * SECTOR_BYTES
+    up_s = max(1.0, float(uptime.split()[0]))
+    per_day = written * DAY_S / up_s
+    size_bytes = int(size) * SECTOR_BYTES
+    life_days = size_bytes * erase_cycles / per_day if per_day > 0 else None
+    alarm = None
+    if life_days is not None and life_days < ALARM_DAYS:
+        alarm = (
+            "the SD card is projected to wear out in %d days at the current %s written a "
+            "day (assuming %d erase cycles): plan to replace it, or use a larger or "
+            "industrial card" % (life_days, _size(per_day), erase_cycles)
+        )
+    return {
+        "bytes_written_per_day": int(per_day),
+        "card_size_bytes": size_bytes,
+        "erase_cycles_assumed": erase_cycles,
+        "projected_life_days": None if life_days is None else int(life_days),
+        "own_wear": _own_wear(card_dir),
+        "alarm": alarm,
+    }
+
+
+def _size(n):
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return "%.0f %s" % (n, unit)
+        n /= 1000
+    return "%.1f TB" % n

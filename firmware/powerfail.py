@@ -1,0 +1,123 @@
+"""The box's side of the HAT's power-fail warning (docs/power-fail.md).
+
+:class:`PowerFailWatch` tells the box when the supervisor MCU warns that the
+supply has gone, and how long the hold-up capacitor will keep the Pi running
+(the MCU's own figure, from its status register). It listens to the MCU's
+power-fail GPIO line where the HAT wires one; otherwise it polls the status
+register over I2C: every ``busy_poll_ms`` while calls or recordings are under
+way (audio in memory, and the calls' true end, are what a late warning would
+cost) and every ``idle_poll_ms`` otherwise (the call log and audit trail are
+synced as they are written, so an idle box has nothing to lose).
+
+After the warning it goes on reading the status register (every
+``RESTORE_POLL_MS``) until the warning clears: a short dip that the capacitor
+rode out, after which ``on_restored(t_us)`` lets the box start again.
+"""
+
+import logging
+
+from board.mcu.link import McuError
+
+log = logging.getLogger(__name__)
+
+BUSY_POLL_MS = 20
+IDLE_POLL_MS = 1000
+RESTORE_POLL_MS = 100
+
+
+class PowerFailWatch:
+    """Call ``on_warning(t_us, holdup_ms)`` once when the MCU warns of a power cut.
+
+    :param link: an opened :class:`board.mcu.link.McuLink`
+    :param board: the board (its ``watch_power_fail(fn)`` says whether a GPIO line exists)
+    :param clock: for the poll timers
+    :param busy: ``busy() -> bool``: whether a call or recording is under way now
+    :param on_restored: ``fn(t_us)`` when the warning clears with the Pi still running
+    """
+
+    def __init__(
+        self,
+        link,
+        board,
+        clock,
+        on_warning,
+        *,
+        busy=lambda: True,
+        on_restored=None,
+        busy_poll_ms=BUSY_POLL_MS,
+        idle_poll_ms=IDLE_POLL_MS,
+    ):
+        self.link = link
+        self.clock = clock
+        self.on_warning = on_warning
+        self.busy = busy
+        self.on_restored = on_restored
+        self.busy_poll_us = busy_poll_ms * 1000
+        self.idle_poll_us = idle_poll_ms * 1000
+        self.warned_us = None
+        self._timer = None
+        self._closed = False
+        watch = getattr(board, "watch_power_fail", None)
+        self.by_gpio = bool(watch and watch(self._edge))
+        if not self.by_gpio:
+            self._schedule()
+
+    @property
+    def source(self):
+        """How the warning arrives: ``"gpio"`` or ``"i2c"``."""
+        return "gpio" if self.by_gpio else "i2c"
+
+    def close(self):
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _edge(self, active, t_us):
+        if active:
+            # Off the GPIO library's callback thread (sealing stops the pins it serves).
+            self.clock.call_later(0, lambda: self._warn(t_us, None))
+
+    def _schedule(self):
+        if self._closed:
+            return
+        if self.warned_us is not None:
+            delay = RESTORE_POLL_MS * 1000
+        else:
+            delay = self.busy_poll_us if self.busy() else self.idle_poll_us
+        self._timer = self.clock.call_later(delay, self._poll)
+
+    def _poll(self):
+        self._timer = None
+        if self._closed:
+            return
+        try:
+            status = self.link.status()
+        except McuError as exc:
+            # A bus glitch must not stop the box; the next poll tries again.
+            log.error("power-fail poll: %s", exc)
+        else:
+            if self.warned_us is None and status.power_fail:
+                self._warn(self.clock.now_us(), status.holdup_ms)
+                return
+            if self.warned_us is not None and not status.power_fail:
+                self.close()
+                if self.on_restored is not None:
+                    self.on_restored(self.clock.now_us())
+                return
+        self._schedule()
+
+    def _warn(self, t_us, holdup_ms):
+        if self.warned_us is not None or self._closed:
+            return
+        self.warned_us = t_us
+        if holdup_ms is None:
+            try:
+                holdup_ms = self.link.status().holdup_ms
+            except McuError as exc:
+                log.error("power fail: cannot read the hold-up time: %s", exc)
+                holdup_ms = 0
+        if self._timer is not None:
+            self._timer.cancel()
+        self.on_warning(t_us, holdup_ms)
+        self._schedule()                # now watching for the power to come back

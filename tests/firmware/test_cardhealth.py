@@ -1,0 +1,78 @@
+"""Card health: bytes written a day and the card's projected life, from the kernel's
+counters (a fake /sys and /proc here), with an alarm under a year."""
+
+import os
+
+import pytest
+
+from firmware.cardhealth import ALARM_DAYS, card_health
+
+GB = 1_000_000_000
+
+
+def fake_system(tmp_path, *, written_bytes, uptime_s, card_bytes, partition=True, emmc=None):
+    """A /sys and /proc where ``tmp_path/data``'s device wrote ``written_bytes`` since boot."""
+    data = tmp_path / "data"
+    data.mkdir()
+    dev = os.stat(data).st_dev
+    sys_root, proc_root = tmp_path / "sys", tmp_path / "proc"
+    card = sys_root / "devices" / "mmcblk0"
+    device = card / "mmcblk0p2" if partition else card
+    device.mkdir(parents=True)
+    fields = [0] * 11
+    fields[6] = written_bytes // 512
+    (device / "stat").write_text(" ".join(map(str, fields)) + "\n")
+    if partition:
+        (device / "partition").write_text("2\n")
+    (card / "size").write_text("%d\n" % (card_bytes // 512))
+    if emmc:
+        (card / "device").mkdir()
+        (card / "device" / "life_time").write_text(emmc[0] + "\n")
+        (card / "device" / "pre_eol_info").write_text(emmc[1] + "\n")
+    (sys_root / "dev" / "block").mkdir(parents=True)
+    os.symlink(device, sys_root / "dev" / "block" / ("%d:%d" % (os.major(dev), os.minor(dev))))
+    proc_root.mkdir()
+    (proc_root / "uptime").write_text("%.2f 100.00\n" % uptime_s)
+    return str(data), str(sys_root), str(proc_root)
+
+
+def test_bytes_a_day_and_life_of_the_whole_card(tmp_path):
+    # 2 GB in half a day on a 32 GB card (its partition is what is counted).
+    data, sys_root, proc_root = fake_system(
+        tmp_path, written_bytes=2 * GB, uptime_s=43_200, card_bytes=32 * GB
+    )
+    health = card_health(data, sys_root=sys_root, proc_root=proc_root)
+    assert health["bytes_written_per_day"] == 4 * GB
+    assert health["card_size_bytes"] == 32 * GB
+    assert health["erase_cycles_assumed"] == 1000
+    assert health["projected_life_days"] == 32 * 1000 // 4
+    assert health["alarm"] is None and health["own_wear"] is None
+
+
+def test_under_a_year_of_life_is_an_alarm_that_says_why(tmp_path):
+    data, sys_root, proc_root = fake_system(
+        tmp_path, written_bytes=40 * GB, uptime_s=86_400, card_bytes=8 * GB, partition=False
+    )
+    health = card_health(data, sys_root=sys_root, proc_root=proc_root)
+    assert health["projected_life_days"] == 200 < ALARM_DAYS
+    assert "200 days" in health["alarm"] and "40 GB written a day" in health["alarm"]
+    assert "1000 erase cycles" in health["alarm"]
+
+
+def test_an_emmc_card_reports_its_own_wear(tmp_path):
+    data, sys_root, proc_root = fake_system(
+        tmp_path, written_bytes=GB, uptime_s=86_400, card_bytes=16 * GB, emmc=("0x02 0x03", "0x01")
+    )
+    wear = card_health(data, sys_root=sys_root, proc_root=proc_root)["own_wear"]
+    assert wear == {"life_used_percent": [20, 30], "pre_eol": "normal"}
+
+
+@pytest.mark.parametrize("what", ["no sysfs", "nothing written"])
+def test_unknown_or_idle(tmp_path, what):
+    if what == "no sysfs":
+        (tmp_path / "data").mkdir()
+        assert card_health(str(tmp_path / "data"), sys_root=str(tmp_path / "none")) is None
+        return
+    data, sys_root, proc_root = fake_system(tmp_path, written_bytes=0, uptime_s=600, card_bytes=8 * GB)
+    health = card_health(data, sys_root=sys_root, proc_root=proc_root)
+    assert health["projected_life_days"] is None and health["alarm"] is None
