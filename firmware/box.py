@@ -125,6 +125,8 @@ class Box:
         self.retention = RetentionSweeper(self.recordings, clock, self.audit,
                                           config.policy.retention, bus=self.bus,
                                           threaded=threaded)
+        from .archive.replicator import attach as attach_archive
+        self.archive = attach_archive(self)
         if dsp_factory is not None:
             for line in range(1, board.lines + 1):
                 dsp = dsp_factory(line, self._dsp_event(line))
@@ -226,6 +228,8 @@ class Box:
         # A line that is already off-hook or dead at start-up sends no edge.
         self.supervisor.sync(self.board.read)
         self.retention.start()
+        if self.archive is not None:
+            self.archive.start()
         self._started = True
         if self.quarantined:
             self.bus.publish(Alarm(
@@ -237,6 +241,8 @@ class Box:
     def stop(self):
         """Stop cleanly: recordings finished, open calls ended as ``shutdown``, marker written."""
         if not self._started:
+            if self.archive is not None:
+                self.archive.close()
             self._dirlock.release()
             return
         self._started = False
@@ -252,6 +258,8 @@ class Box:
         except sqlite3.Error as exc:
             # The next start closes them, at their last evidence (the marker says shutdown).
             log.error("cannot end the calls in progress in the call log: %s", exc)
+        if self.archive is not None:
+            self.archive.close()
         self.recordings.close()
         self.audit.close()
         self.calllog.close()

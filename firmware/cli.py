@@ -99,8 +99,12 @@ def cmd_calls(args):
     path = _call_log(args.data_dir, " (run the box with --data-dir %s first)" % args.data_dir)
     calllog = CallLog(path, SimClock(), readonly=True)
     try:
+        archived = _archive_statuses(path)
         for call in calllog.calls():
             if args.json:
+                if call["id"] in archived:
+                    status, reason = archived[call["id"]]
+                    call["archive"] = {"status": status, "reason": reason}
                 print(dumps(call))
             else:
                 print("%5d  line %d  %-3s  %s  %-8s  %s %s" % (
@@ -110,6 +114,17 @@ def cmd_calls(args):
     finally:
         calllog.close()
     return 0
+
+
+def _archive_statuses(path):
+    """``{call_id: (status, reason)}`` of the archive replication (docs/archive.md)."""
+    from .archive.replicator import statuses
+    from .datadir import connect_readonly
+    db = connect_readonly(path)
+    try:
+        return statuses(db)
+    finally:
+        db.close()
 
 
 def _read_password(path):

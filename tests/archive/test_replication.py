@@ -1,0 +1,131 @@
+"""Replication from simulated boxes to a real S3 server (SeaweedFS), never a mock."""
+
+import base64
+import hashlib
+import json
+import os
+import time
+
+import pytest
+
+from board.sim.scenario import loads_scenario
+from conftest import SECRET_KEY, archive_settings, prepare_box
+from firmware.archive import sealing
+from firmware.archive.replicator import Replicator, call_key, statuses
+from firmware.archive.store import Bucket, make_client
+from firmware.archive.viewer import read_record, rebuild_index, search
+from firmware.box import open_sim_box
+from firmware.crypto import unwrap_data_key
+from firmware.recording.segment import SegmentReader
+
+pytestmark = pytest.mark.slow
+
+NUMBERS = {"alpha": "01632960101", "bravo": "01632960202", "charlie": "01632960303"}
+
+
+def scenario(number, n_calls=2, talk_s=3.0):
+    calls = [{"line": 1 + i % 2, "direction": "in", "rings": 1, "talk": talk_s, "at": 1.0 + 12 * i,
+              "caller_id": {"number": number}} for i in range(n_calls)]
+    return loads_scenario(json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk",
+                                      "lines": 2, "calls": calls}))
+
+
+def run_box(data, synth, number, n_calls=2):
+    box = open_sim_box(scenario(number, n_calls), data, synth=synth)
+    box.start()
+    try:
+        assert box.board.run()
+    finally:
+        box.stop()
+
+
+def drain(replicator, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        replicator.step(ignore_backoff=True)
+        if replicator.pending() == 0:
+            return
+        assert time.monotonic() < deadline, "the archive queue did not drain"
+        time.sleep(0.2)
+
+
+def bucket_of(s3, name):
+    return Bucket(make_client(s3.endpoint, "us-east-1", "linekeeper-test", SECRET_KEY, False), name)
+
+
+def all_versions(client, bucket):
+    out = []
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        out += page.get("Versions", []) + page.get("DeleteMarkers", [])
+    return out
+
+
+def test_three_boxes_one_bucket_every_call_found_and_nothing_in_clear(
+        tmp_path, synth, s3, bucket_name, org_keys):
+    org_private, org_public = org_keys
+    recordings = {}
+    for box_id, number in NUMBERS.items():
+        data = str(tmp_path / box_id)
+        prepare_box(data, s3, bucket_name, box_id, org_public)
+        run_box(data, synth, number)
+        # The box's own thread may have archived some already; drain the rest here.
+        rep = Replicator(data, archive_settings(s3, bucket_name, box_id, org_public))
+        try:
+            drain(rep)
+            assert set(s for s, _ in statuses(rep.calls.raw()).values()) == {"archived"}
+            recordings[box_id] = rep.calls.query("SELECT id, sha256, call_id FROM recordings")
+        finally:
+            rep.close()
+        assert len(recordings[box_id]) == 2
+        out = os.popen("%s -m firmware.cli calls --json --data-dir %s" % (
+            os.sys.executable, data)).read().splitlines()
+        assert [json.loads(line)["archive"]["status"] for line in out] == ["archived"] * 2
+
+    bucket = bucket_of(s3, bucket_name)
+    index = str(tmp_path / "index.db")
+    assert rebuild_index(bucket, index, bytes(org_private)) == (6, 0)
+    for box_id, number in NUMBERS.items():
+        found = search(index, number=number[-6:])
+        assert [(c["box"], c["number"]) for c in found] == [(box_id, number)] * 2
+        # Each site's recording plays with the organisation key alone.
+        call = found[0]
+        doc = read_record(bucket.get(call["record_key"]), bytes(org_private))
+        rec = doc["recordings"][0]
+        restored = sealing.restore_recording(bucket.get(rec["key"]), rec["id"], bytes(org_private))
+        assert hashlib.sha256(restored).hexdigest() == rec["sha256"]
+        key = unwrap_data_key(base64.b64decode(rec["org_wrapped_key"]), bytes(org_private),
+                              rec["id"].encode())
+        path = str(tmp_path / "restored.lkrec")
+        with open(path, "wb") as f:
+            f.write(restored)
+        reader = SegmentReader(path, key)
+        assert sum(len(c) for c in reader.chunks()) > 0 and reader.complete
+        assert any(e["action"] for e in doc["audit"]) or doc["audit"] == []
+
+    # Without the organisation key the index has the calls but no numbers.
+    assert rebuild_index(bucket, index) == (6, 0)
+    assert search(index, number="0163") == [] and len(search(index)) == 6
+
+    # The bucket scanned: no number, no box-wrapped key, no clear recording header.
+    forbidden = [n.encode() for n in NUMBERS.values()] + [b"\x89LKREC", b"call_started_us"]
+    for box_id in NUMBERS:
+        for (wrapped,) in _rows(str(tmp_path / box_id), "SELECT wrapped_key FROM recordings"):
+            forbidden += [wrapped, base64.b64encode(wrapped)]
+    keys = list(bucket.keys())
+    assert len([k for k in keys if "/recordings/" in k]) == 6
+    for key in keys:
+        body = bucket.get(key)
+        for word in forbidden:
+            assert word not in body, (key, word)
+    # Each object was put once: a single version each.
+    versions = all_versions(bucket.client, bucket_name)
+    assert len(versions) == len(keys) == 12
+
+
+def _rows(data, sql):
+    import sqlite3
+    db = sqlite3.connect(os.path.join(data, "calls.db"))
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
