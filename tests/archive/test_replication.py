@@ -129,3 +129,146 @@ def _rows(data, sql):
         return db.execute(sql).fetchall()
     finally:
         db.close()
+
+
+@pytest.fixture
+def own_s3(tmp_path):
+    """A server of this test's own, to stop and start (ports apart from the session's)."""
+    from s3server import S3Server
+    server = S3Server(str(tmp_path / "s3"), 9420).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _new_bucket(server):
+    client = server.client()
+    client.create_bucket(Bucket="outage")
+    client.put_bucket_versioning(Bucket="outage", VersioningConfiguration={"Status": "Enabled"})
+    return "outage"
+
+
+def test_a_multipart_upload_cut_by_the_store_going_down_resumes_where_it_stopped(own_s3):
+    name = _new_bucket(own_s3)
+    part = 5 << 20
+    body = os.urandom(3 * part - 1234)
+    sent = []
+
+    class State:
+        upload_id, done = None, {}
+
+        def set_upload_id(self, upload_id):
+            self.upload_id = upload_id
+
+        def parts(self):
+            return dict(self.done)
+
+        def part_done(self, number, md5):
+            self.done[number] = md5
+
+    def read_part(i):
+        if i == 3 and len(sent) == 2:
+            own_s3.stop()                          # the store goes down mid-upload
+        sent.append(i)
+        return body[(i - 1) * part:i * part]
+
+    bucket = bucket_of(own_s3, name)
+    state = State()
+    with pytest.raises(Exception):
+        bucket.upload_multipart("k", read_part, 3, state)
+    assert sorted(state.done) == [1, 2]
+    own_s3.start()
+    bucket = bucket_of(own_s3, name)
+    etag = bucket.upload_multipart("k", read_part, 3, state)
+    assert sent == [1, 2, 3, 3]                    # parts 1 and 2 were not sent again
+    assert etag.endswith("-3") and bucket.get("k") == body
+    assert len(all_versions(bucket.client, name)) == 1
+
+
+def test_boxes_keep_recording_through_an_outage_and_catch_up_without_duplicates(
+        tmp_path, synth, own_s3, org_keys):
+    org_private, org_public = org_keys
+    name = _new_bucket(own_s3)
+    data = str(tmp_path / "box")
+    prepare_box(data, own_s3, name, "delta", org_public)
+    own_s3.stop()
+    run_box(data, synth, NUMBERS["alpha"], n_calls=3)     # the box's own uploader meets no store
+    settings = archive_settings(own_s3, name, "delta", org_public)
+    rep = Replicator(data, settings)
+    try:
+        rep.step(ignore_backoff=True)
+        status = statuses(rep.calls.raw())
+        assert len(status) == 3 and {s for s, _ in status.values()} == {"queued"}
+        assert all("retrying: cannot reach the store" in r for _, r in status.values())
+        assert rep.pending() == 3
+    finally:
+        rep.close()
+    own_s3.start()
+    rep = Replicator(data, settings)                       # a restart: the queue was on disk
+    try:
+        drain(rep)
+        assert {s for s, _ in statuses(rep.calls.raw()).values()} == {"archived"}
+        rows = rep.calls.query("SELECT id, sha256 FROM recordings")
+    finally:
+        rep.close()
+    bucket = bucket_of(own_s3, name)
+    versions = all_versions(bucket.client, name)
+    assert len(versions) == len(set(v["Key"] for v in versions)) == 6     # nothing twice
+    for rec_id, sha in rows:                                             # nothing lost
+        restored = sealing.restore_recording(
+            bucket.get("delta/recordings/%s.lkarc" % sha), rec_id, bytes(org_private))
+        assert hashlib.sha256(restored).hexdigest() == sha
+
+
+def test_retention_deletes_every_archived_version_and_a_legal_hold_keeps_them(
+        tmp_path, synth, s3, bucket_name, org_keys):
+    from firmware.audit import AuditLog
+    from firmware.clock import SimClock
+    from firmware.policy.callmeta import CallMeta
+    from firmware.policy.retention import DAY_US, RetentionSettings
+    from firmware.policy.sweeper import RetentionSweeper
+    from firmware.recordings import RecordingStore
+    org_private, org_public = org_keys
+    data = str(tmp_path / "box")
+    prepare_box(data, s3, bucket_name, "echo", org_public)
+    run_box(data, synth, NUMBERS["bravo"], n_calls=2)
+    settings = archive_settings(s3, bucket_name, "echo", org_public)
+    rep = Replicator(data, settings)
+    store = RecordingStore(data)
+    audit = AuditLog(os.path.join(data, "audit.db"), os.path.join(data, "audit.head"))
+    meta = CallMeta(os.path.join(data, "calls.db"))
+    start = scenario(NUMBERS["bravo"]).start_wall_us
+    clock = SimClock(start_wall_us=start + 40 * DAY_US)
+    sweeper = RetentionSweeper(store, clock, audit, RetentionSettings.from_dict({"default_days": 30}))
+    sweeper.on_destroyed.append(rep.forget)
+    bucket = bucket_of(s3, bucket_name)
+    try:
+        drain(rep)
+        rows = {r["call_id"]: r for r in store.all()}
+        held, gone = sorted(rows)
+        # A second version of the doomed recording's object: versioned buckets keep every one.
+        gone_key = "echo/recordings/%s.lkarc" % rows[gone]["sha256"]
+        bucket.client.put_object(Bucket=bucket_name, Key=gone_key, Body=bucket.get(gone_key))
+        meta.set_legal_hold(held, True, "dpo", clock.wall_us())
+        sweeper.guard.confirm(clock.wall_us())
+        assert sweeper.sweep().deleted == 1
+        drain(rep)
+        names = {v["Key"] for v in all_versions(bucket.client, bucket_name)}
+        assert gone_key not in names
+        assert "echo/recordings/%s.lkarc" % rows[held]["sha256"] in names
+        doc = read_record(bucket.get(call_key("echo", gone)), bytes(org_private))
+        assert doc["recordings"] == [] and doc["number"] == NUMBERS["bravo"]
+        versions = [v for v in all_versions(bucket.client, bucket_name)
+                    if v["Key"] == call_key("echo", gone)]
+        assert len(versions) == 1           # the old record (with the wrapped key) is gone
+        reasons = [(e["reason"], e["recording_id"]) for e in sweeper.deletion_log()]
+        assert sorted(reasons) == sorted([("retention", rows[gone]["id"]),
+                                          ("archive", rows[gone]["id"])])
+        assert sweeper.verify() == []
+    finally:
+        sweeper.close()
+        rep.close()
+        meta.close()
+        store.close()
+        audit.close()
