@@ -461,6 +461,9 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="one JSON object per call")
     p.set_defaults(func=cmd_calls)
 
+    from .archive.cli import add_parser as add_archive
+    add_archive(sub)
+
     p = sub.add_parser("analyze", help="find caller ID, DTMF and tones in a WAV file")
     from . import analyze
     analyze.add_arguments(p)

@@ -40,12 +40,18 @@ def seal(plaintext, org_public_key, context):
 def unseal(blob, org_private_key, context):
     """The plaintext of :func:`seal`.
 
+    ``org_private_key``: the 32 bytes, or an unlocked
+    :class:`~firmware.keystore.RecordingKey` (the viewer's key slots).
+
     :raises TamperError: damaged, for another key, or for another context
     """
     n = crypto.WRAPPED_KEY_BYTES
     if len(blob) < n + crypto.NONCE_BYTES + crypto.TAG_BYTES:
         raise TamperError("sealed blob is too short")
-    key = crypto.unwrap_data_key(blob[:n], org_private_key, context)
+    if hasattr(org_private_key, "unwrap"):
+        key = org_private_key.unwrap(blob[:n], context)
+    else:
+        key = crypto.unwrap_data_key(blob[:n], org_private_key, context)
     nonce = blob[n:n + crypto.NONCE_BYTES]
     try:
         return ChaCha20Poly1305(key).decrypt(nonce, blob[n + crypto.NONCE_BYTES:], context)
