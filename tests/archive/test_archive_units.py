@@ -1,0 +1,127 @@
+"""The archive's parts that need no S3 server: settings, sealing, the throttle, the escrow."""
+
+import base64
+import json
+import os
+
+import pytest
+
+from firmware import crypto
+from firmware.archive import sealing
+from firmware.archive.replicator import Replicator, read_secret, write_secret
+from firmware.archive.settings import ArchiveSettings
+from firmware.archive.store import ArchiveError, Throttle
+from firmware.config import BoxConfig, load_config, save_config
+from firmware.errors import ConfigError, TamperError
+
+PUB = base64.b64encode(bytes(range(1, 33))).decode()
+GOOD = {"enabled": True, "endpoint": "https://s3.example.com", "bucket": "acme-calls",
+        "box_id": "leeds-1", "access_key_id": "AKIA1", "org_public_key": PUB}
+
+
+def test_the_archive_section_round_trips_through_config_json(tmp_path):
+    config = BoxConfig.from_dict({"archive": GOOD})
+    assert config.archive.enabled and config.archive.org_key == bytes(range(1, 33))
+    save_config(str(tmp_path), config)
+    assert load_config(str(tmp_path)) == config
+    assert "secret" not in json.dumps(config.to_dict()).lower()
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"bucket": "Not_A_Bucket"}, "archive.bucket"),
+    ({"box_id": "Leeds 1"}, "archive.box_id"),
+    ({"endpoint": "ftp://x"}, "archive.endpoint"),
+    ({"endpoint": "http://s3.example.com"}, "archive.endpoint"),
+    ({"org_public_key": "c2hvcnQ="}, "archive.org_public_key"),
+    ({"bandwidth_kbps": -1}, "archive.bandwidth_kbps"),
+    ({"part_size_mb": 4}, "archive.part_size_mb"),
+    ({"verify_tls": "yes"}, "archive.verify_tls"),
+    ({"bucket": None}, "archive.bucket"),
+    ({"secret_access_key": "x"}, "archive.secret_access_key"),
+])
+def test_a_bad_archive_setting_is_refused_naming_the_field(change, field):
+    with pytest.raises(ConfigError) as err:
+        BoxConfig.from_dict({"archive": dict(GOOD, **change)})
+    assert err.value.field == field
+
+
+def test_disabled_archive_needs_nothing_else():
+    assert ArchiveSettings().enabled is False
+
+
+def test_sealed_blobs_open_only_with_the_key_and_their_context():
+    private, public = crypto.new_key_pair()
+    blob = sealing.seal(b"01632960123", public, b"box/1")
+    assert b"01632960123" not in blob
+    assert sealing.unseal(blob, private, b"box/1") == b"01632960123"
+    with pytest.raises(TamperError):
+        sealing.unseal(blob, private, b"box/2")
+    with pytest.raises(TamperError):
+        sealing.unseal(blob, crypto.new_key_pair()[0], b"box/1")
+    with pytest.raises(TamperError):
+        sealing.unseal(blob[:-1] + bytes([blob[-1] ^ 1]), private, b"box/1")
+
+
+def test_an_archived_recording_restores_the_box_file_byte_for_byte(tmp_path):
+    from firmware.recording.segment import SegmentWriter
+    private, public = crypto.new_key_pair()
+    path = str(tmp_path / "r.lkrec")
+    key = crypto.new_data_key()
+    w = SegmentWriter(path, "rid", key, {"number": "01632960123", "rate": 8000, "chunk_ms": 1000},
+                      fsync=False)
+    w.write_chunk(b"audio" * 100)
+    w.close()
+    original = open(path, "rb").read()
+    prefix, header_len = sealing.archive_prefix(path, "rid", public)
+    archived = prefix + original[header_len:]
+    assert b"01632960123" not in archived
+    assert sealing.restore_recording(archived, "rid", private) == original
+    with pytest.raises(TamperError):
+        sealing.restore_recording(archived, "other", private)
+
+
+def test_the_throttle_keeps_to_its_rate_without_sleeping_for_real():
+    now, slept = [0.0], []
+
+    def sleep(s):
+        slept.append(s)
+        now[0] += s
+    t = Throttle(800, sleep=sleep, monotonic=lambda: now[0])      # 100 000 bytes/s
+    for _ in range(5):
+        t.take(50_000)
+    assert now[0] == pytest.approx(2.0)                            # 250 kB took 2 s (first free)
+    Throttle(0, sleep=sleep).take(10 ** 9)
+    assert len(slept) == 4
+
+
+def test_the_secret_must_be_private(tmp_path):
+    write_secret(str(tmp_path), "s3cr3t")
+    assert read_secret(str(tmp_path)) == "s3cr3t"
+    assert os.stat(tmp_path / "archive.secret").st_mode & 0o777 == 0o600
+    os.chmod(tmp_path / "archive.secret", 0o644)
+    with pytest.raises(ArchiveError, match="chmod 600"):
+        read_secret(str(tmp_path))
+    os.remove(tmp_path / "archive.secret")
+    with pytest.raises(ArchiveError, match="cannot read"):
+        read_secret(str(tmp_path))
+
+
+def test_escrowed_keys_are_wrapped_to_the_organisation_and_survive_a_restart(tmp_path):
+    from firmware.calllog import CallLog
+    from firmware.clock import SimClock
+    private, public = crypto.new_key_pair()
+    CallLog(str(tmp_path / "calls.db"), SimClock()).close()
+    from firmware.recordings import RecordingStore
+    RecordingStore(str(tmp_path)).close()
+    settings = ArchiveSettings.from_dict(dict(GOOD, org_public_key=base64.b64encode(public).decode()))
+    rep = Replicator(str(tmp_path), settings)
+    data_key = crypto.new_data_key()
+    rep.escrow("rid", data_key)
+    rep.close()
+    rep = Replicator(str(tmp_path), settings)
+    try:
+        (wrapped,) = [w for (w,) in rep.queue.query("SELECT wrapped FROM org_keys")]
+        assert crypto.unwrap_data_key(wrapped, private, b"rid") == data_key
+        assert rep.enqueue_ended() == 0 and rep.pending() == 0
+    finally:
+        rep.close()
