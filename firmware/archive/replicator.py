@@ -197,6 +197,8 @@ class Replicator:
         self.queue = _Db(os.path.join(self.data_dir, QUEUE_DB), QUEUE_SCHEMA)
         self.calls = _Db(os.path.join(self.data_dir, "calls.db"), STATUS_SCHEMA)
         deletions.ensure_schema(self.calls.raw())
+        # A restart retries what failed for good last time (the installer may have fixed it).
+        self.queue.execute("UPDATE jobs SET state = 'queued', next_try = 0 WHERE state = 'failed'")
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = None
@@ -253,8 +255,10 @@ class Replicator:
         for job_id, kind, call_id, detail in self._due(ignore_backoff):
             if self._stop.is_set():
                 break
-            self._attempt(job_id, kind, call_id, detail)
+            reached = self._attempt(job_id, kind, call_id, detail)
             ran += 1
+            if not reached:
+                break           # the store is down: the other jobs wait for their next turn
         return ran
 
     def pending(self):
@@ -282,6 +286,7 @@ class Replicator:
             " ORDER BY kind = 'delete', id", (int(ignore_backoff), now))
 
     def _attempt(self, job_id, kind, call_id, detail):
+        """Run one job; returns False when the store could not be reached (else True)."""
         try:
             if kind == "call":
                 self._archive_call(call_id)
@@ -300,8 +305,9 @@ class Replicator:
                 self._status(call_id, "failed" if permanent else "queued",
                              message if permanent else "retrying: " + message)
             log.warning("archive %s of call %d: %s", kind, call_id, message)
-            return
+            return not message.startswith("cannot reach")
         self.queue.execute("UPDATE jobs SET state = 'done', error = NULL WHERE id = ?", (job_id,))
+        return True
 
     def _status(self, call_id, status, reason):
         self.calls.execute("INSERT OR REPLACE INTO archive_status VALUES (?, ?, ?, ?)",

@@ -42,14 +42,16 @@ def make_client(endpoint, region, access_key_id, secret, verify_tls, connect_tim
 
 def describe(exc):
     """``(message, permanent)`` of an exception a boto3 call raised."""
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         return "the store said %s: %s" % (code, exc.response.get("Error", {}).get("Message", "")), \
             code in PERMANENT_CODES
     if isinstance(exc, ArchiveError):
         return str(exc), exc.permanent
-    return "cannot reach the store: %s" % (exc,), False
+    if isinstance(exc, BotoCoreError):
+        return "cannot reach the store: %s" % (exc,), False
+    return "%s: %s" % (type(exc).__name__, exc), False
 
 
 class Throttle:

@@ -48,7 +48,7 @@ class S3Server:
                 "-filer.port=%d" % (p + 2), "-filer.port.grpc=%d" % (p + 12),
                 "-s3", "-s3.port=%d" % self.s3_port, "-s3.port.grpc=%d" % (p + 13),
                 "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.config=" + config,
-                "-master.telemetry=false", "-volume.max=8", "-master.volumeSizeLimitMB=64",
+                "-master.telemetry=false", "-volume.max=100", "-master.volumeSizeLimitMB=32",
                 "-metricsPort=0"]
 
     def start(self, timeout_s=60):
