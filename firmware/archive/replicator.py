@@ -493,7 +493,13 @@ def attach(box):
     if not settings.enabled:
         return None
     clock = box.clock
-    replicator = Replicator(box.data_dir, settings, wall_us=lambda: int(clock.wall_us()))
+    try:
+        replicator = Replicator(box.data_dir, settings, wall_us=lambda: int(clock.wall_us()))
+    except (sqlite3.Error, OSError) as exc:
+        # Recording comes first: a box whose archive queue cannot be opened still records.
+        log.error("the archive queue in %s cannot be opened (%s): nothing is replicated "
+                  "until it can", box.data_dir, exc)
+        return None
     box.recorder.on_data_key = replicator.escrow
     box.retention.on_destroyed.append(replicator.forget)
     return replicator
