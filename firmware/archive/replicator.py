@@ -199,6 +199,7 @@ class Replicator:
         deletions.ensure_schema(self.calls.raw())
         # A restart retries what failed for good last time (the installer may have fixed it).
         self.queue.execute("UPDATE jobs SET state = 'queued', next_try = 0 WHERE state = 'failed'")
+        self._scan_after = 0          # calls up to this id are all queued (or were)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = None
@@ -267,16 +268,27 @@ class Replicator:
 
     # ------------------------------------------------------------ the queue
     def enqueue_ended(self):
-        """Queue every ended call whose recordings are all sealed and that is not queued yet."""
-        known = {r[0] for r in self.queue.query("SELECT call_id FROM jobs WHERE kind = 'call'")}
+        """Queue every ended call whose recordings are all sealed and that is not queued yet.
+
+        Only calls after the oldest one still open at the last look are read,
+        so a box with a long history is not rescanned every second.
+        """
         rows = self.calls.query(
-            "SELECT id FROM calls WHERE ended_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
-            "recordings r WHERE r.call_id = calls.id AND r.state = 'recording') ORDER BY id")
-        new = [r[0] for r in rows if r[0] not in known]
+            "SELECT id, ended_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM recordings r WHERE "
+            "r.call_id = calls.id AND r.state = 'recording') FROM calls WHERE id > ? ORDER BY id",
+            (self._scan_after,))
+        known = {r[0] for r in self.queue.query(
+            "SELECT call_id FROM jobs WHERE kind = 'call' AND call_id > ?", (self._scan_after,))}
+        new = [call_id for call_id, ended in rows if ended and call_id not in known]
         for call_id in new:
             self.queue.execute("INSERT OR IGNORE INTO jobs (kind, call_id, state) "
                                "VALUES ('call', ?, 'queued')", (call_id,))
             self._status(call_id, "queued", None)
+        still_open = [call_id for call_id, ended in rows if not ended]
+        if still_open:
+            self._scan_after = still_open[0] - 1
+        elif rows:
+            self._scan_after = rows[-1][0]
         return len(new)
 
     def _due(self, ignore_backoff):

@@ -8,7 +8,7 @@ import pytest
 
 from firmware import crypto
 from firmware.archive import sealing
-from firmware.archive.replicator import Replicator, read_secret, write_secret
+from firmware.archive.replicator import Replicator, read_secret, statuses, write_secret
 from firmware.archive.settings import ArchiveSettings
 from firmware.archive.store import ArchiveError, Throttle
 from firmware.config import BoxConfig, load_config, save_config
@@ -125,3 +125,26 @@ def test_escrowed_keys_are_wrapped_to_the_organisation_and_survive_a_restart(tmp
         assert rep.enqueue_ended() == 0 and rep.pending() == 0
     finally:
         rep.close()
+
+
+def test_a_call_is_queued_once_when_it_ends_even_after_later_calls(tmp_path):
+    import sqlite3
+    from firmware.calllog import CallLog
+    from firmware.clock import SimClock
+    from firmware.recordings import RecordingStore
+    CallLog(str(tmp_path / "calls.db"), SimClock()).close()
+    RecordingStore(str(tmp_path)).close()
+    db = sqlite3.connect(str(tmp_path / "calls.db"), isolation_level=None)
+    for ended in (10, None, 30):
+        db.execute("INSERT INTO calls (line, direction, started_at, ended_at, clock_synced) "
+                   "VALUES (1, 'in', 1, ?, 1)", (ended,))
+    rep = Replicator(str(tmp_path), ArchiveSettings.from_dict(GOOD))
+    try:
+        assert rep.enqueue_ended() == 2 and rep.enqueue_ended() == 0
+        db.execute("UPDATE calls SET ended_at = 20 WHERE id = 2")
+        assert rep.enqueue_ended() == 1 and rep.enqueue_ended() == 0
+        assert sorted(r[0] for r in rep.queue.query("SELECT call_id FROM jobs")) == [1, 2, 3]
+        assert {s for s, _ in statuses(rep.calls.raw()).values()} == {"queued"}
+    finally:
+        rep.close()
+        db.close()

@@ -29,11 +29,21 @@ def scenario(number, n_calls=2, talk_s=3.0):
                                       "lines": 2, "calls": calls}))
 
 
-def run_box(data, synth, number, n_calls=2):
+def run_box(data, synth, number, n_calls=2, wait_archived=False):
+    """Play a small scenario on a simulated box; with ``wait_archived``, keep the box running
+    until its own uploader thread has archived every call."""
     box = open_sim_box(scenario(number, n_calls), data, synth=synth)
     box.start()
     try:
         assert box.board.run()
+        deadline = time.monotonic() + 60
+        while wait_archived:
+            with box.archive.calls.lock:
+                got = [s for s, _ in statuses(box.archive.calls.raw()).values()]
+            if got == ["archived"] * n_calls:
+                break
+            assert time.monotonic() < deadline, got
+            time.sleep(0.2)
     finally:
         box.stop()
 
@@ -81,8 +91,8 @@ def test_three_boxes_one_bucket_every_call_found_and_nothing_in_clear(
     for box_id, number in NUMBERS.items():
         data = str(tmp_path / box_id)
         prepare_box(data, s3, bucket_name, box_id, org_public)
-        run_box(data, synth, number)
-        # The box's own thread may have archived some already; drain the rest here.
+        run_box(data, synth, number, wait_archived=box_id == "alpha")
+        # The box's own thread archived alpha's; the others are drained here.
         rep = Replicator(data, archive_settings(s3, bucket_name, box_id, org_public))
         try:
             drain(rep)
