@@ -73,7 +73,8 @@ def _fill(data, n_calls, start_us):
 
 def run(quick=False):
     from firmware import crypto
-    from firmware.archive.replicator import Replicator, write_secret
+    from firmware.archive.queue import write_secret
+    from firmware.archive.replicator import Replicator
     from firmware.archive.settings import ArchiveSettings
     from firmware.archive.store import make_client
     n_calls = 20 if quick else 80

@@ -118,7 +118,7 @@ def cmd_calls(args):
 
 def _archive_statuses(path):
     """``{call_id: (status, reason)}`` of the archive replication (docs/archive.md)."""
-    from .archive.replicator import statuses
+    from .archive.queue import statuses
     from .datadir import connect_readonly
     db = connect_readonly(path)
     try:

@@ -62,7 +62,7 @@ def cmd_init_org(args):
 
 def cmd_set_secret(args):
     from ..cli import _data_dir, _read_password
-    from .replicator import write_secret
+    from .queue import write_secret
     write_secret(_data_dir(args.data_dir), _read_password(args.secret_file))
     return 0
 

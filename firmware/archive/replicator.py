@@ -39,84 +39,18 @@ import sqlite3
 import threading
 import time
 
-from .. import crypto, fsutil
+from .. import crypto
 from ..calllog import call_json
 from ..policy import deletions
 from . import sealing
+from .queue import QUEUE_DB, QUEUE_SCHEMA, STATUS_SCHEMA, Db, Upload, read_secret
 from .store import ArchiveError, Bucket, Throttle, describe, make_client
 
 log = logging.getLogger(__name__)
 
-QUEUE_DB = "archive-queue.db"
-SECRET_FILE = "archive.secret"
 RECORD_FORMAT = 1
 BACKOFF_MIN_S = 2.0
 BACKOFF_MAX_S = 600.0
-
-QUEUE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS org_keys (recording_id TEXT PRIMARY KEY, wrapped BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-    id        INTEGER PRIMARY KEY,
-    kind      TEXT NOT NULL CHECK (kind IN ('call', 'delete')),
-    call_id   INTEGER NOT NULL,
-    detail    TEXT,
-    state     TEXT NOT NULL CHECK (state IN ('queued', 'done', 'failed')),
-    attempts  INTEGER NOT NULL DEFAULT 0,
-    next_try  REAL NOT NULL DEFAULT 0,
-    error     TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_call ON jobs (call_id) WHERE kind = 'call';
-CREATE TABLE IF NOT EXISTS uploads (
-    recording_id TEXT PRIMARY KEY, prefix BLOB NOT NULL, header_bytes INTEGER NOT NULL,
-    upload_id TEXT);
-CREATE TABLE IF NOT EXISTS parts (
-    recording_id TEXT NOT NULL, number INTEGER NOT NULL, md5 TEXT NOT NULL,
-    PRIMARY KEY (recording_id, number));
-"""
-
-STATUS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS archive_status (
-    call_id    INTEGER PRIMARY KEY,
-    status     TEXT NOT NULL CHECK (status IN ('queued', 'archived', 'failed')),
-    reason     TEXT,
-    updated_at INTEGER NOT NULL
-);
-"""
-
-
-def read_secret(data_dir):
-    """The S3 secret access key from ``DATA_DIR/archive.secret``.
-
-    :raises ArchiveError: missing, empty, or readable by others than the box
-    """
-    path = os.path.join(data_dir, SECRET_FILE)
-    try:
-        st = os.stat(path)
-        with open(path, encoding="utf-8") as f:
-            secret = f.readline().strip()
-    except OSError as exc:
-        raise ArchiveError("cannot read the archive secret %s: %s" % (path, exc.strerror),
-                           permanent=True) from None
-    if st.st_mode & 0o077:
-        raise ArchiveError("%s is readable by others: chmod 600 it" % path, permanent=True)
-    if not secret:
-        raise ArchiveError("the archive secret %s is empty" % path, permanent=True)
-    return secret
-
-
-def write_secret(data_dir, secret):
-    """Store the S3 secret access key (mode 0600, written atomically)."""
-    fsutil.atomic_write(os.path.join(data_dir, SECRET_FILE), secret.encode("utf-8") + b"\n",
-                        mode=0o600)
-
-
-def statuses(db):
-    """``{call_id: (status, reason)}`` from a call-log connection (empty before any archive)."""
-    try:
-        return {r[0]: (r[1], r[2]) for r in
-                db.execute("SELECT call_id, status, reason FROM archive_status")}
-    except sqlite3.Error:
-        return {}
 
 
 def recording_key(box_id, sha256):
@@ -125,53 +59,6 @@ def recording_key(box_id, sha256):
 
 def call_key(box_id, call_id):
     return "%s/calls/%010d.json" % (box_id, call_id)
-
-
-class _Upload:
-    """The persisted progress of one recording's multipart upload (see Bucket.upload_multipart)."""
-
-    def __init__(self, queue, recording_id, upload_id):
-        self.queue, self.recording_id, self.upload_id = queue, recording_id, upload_id
-
-    def set_upload_id(self, upload_id):
-        self.upload_id = upload_id
-        self.queue.execute("UPDATE uploads SET upload_id = ? WHERE recording_id = ?",
-                           (upload_id, self.recording_id))
-
-    def parts(self):
-        return dict(self.queue.query("SELECT number, md5 FROM parts WHERE recording_id = ?",
-                                     (self.recording_id,)))
-
-    def part_done(self, number, md5):
-        self.queue.execute("INSERT OR REPLACE INTO parts VALUES (?, ?, ?)",
-                           (self.recording_id, number, md5))
-
-
-class _Db:
-    """One SQLite connection used from two threads, one statement at a time."""
-
-    def __init__(self, path, schema):
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                   timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(schema)
-        self.lock = threading.RLock()
-
-    def execute(self, sql, args=()):
-        with self.lock:
-            return self._db.execute(sql, args).rowcount
-
-    def query(self, sql, args=()):
-        with self.lock:
-            return self._db.execute(sql, args).fetchall()
-
-    def raw(self):
-        return self._db
-
-    def close(self):
-        with self.lock:
-            self._db.close()
 
 
 class Replicator:
@@ -194,8 +81,8 @@ class Replicator:
         self._wall_us = wall_us or (lambda: time.time_ns() // 1000)
         self._monotonic = monotonic
         self.poll_s = poll_s
-        self.queue = _Db(os.path.join(self.data_dir, QUEUE_DB), QUEUE_SCHEMA)
-        self.calls = _Db(os.path.join(self.data_dir, "calls.db"), STATUS_SCHEMA)
+        self.queue = Db(os.path.join(self.data_dir, QUEUE_DB), QUEUE_SCHEMA)
+        self.calls = Db(os.path.join(self.data_dir, "calls.db"), STATUS_SCHEMA)
         deletions.ensure_schema(self.calls.raw())
         # A restart retries what failed for good last time (the installer may have fixed it).
         self.queue.execute("UPDATE jobs SET state = 'queued', next_try = 0 WHERE state = 'failed'")
@@ -394,7 +281,7 @@ class Replicator:
         else:
             n_parts = -(-size // part)
             self.bucket.upload_multipart(key, lambda i: read((i - 1) * part, part), n_parts,
-                                         _Upload(self.queue, rec["id"], upload_id), meta,
+                                         Upload(self.queue, rec["id"], upload_id), meta,
                                          stop=self._stop)
         self.stats["objects_put"] += 1
         self.stats["uploaded_bytes"] += size

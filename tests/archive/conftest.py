@@ -51,7 +51,7 @@ def archive_settings(s3, bucket, box_id, org_public, **extra):
 
 def prepare_box(data_dir, s3, bucket, box_id, org_public, **extra):
     """A box data directory with keys, the archive configured and its secret stored."""
-    from firmware.archive.replicator import write_secret
+    from firmware.archive.queue import write_secret
     from firmware.config import BoxConfig, save_config
     from firmware.keystore import Argon2Params, KeyStore
     os.makedirs(data_dir, exist_ok=True)

@@ -8,7 +8,8 @@ import pytest
 
 from firmware import crypto
 from firmware.archive import sealing
-from firmware.archive.replicator import Replicator, read_secret, statuses, write_secret
+from firmware.archive.queue import read_secret, statuses, write_secret
+from firmware.archive.replicator import Replicator
 from firmware.archive.settings import ArchiveSettings
 from firmware.archive.store import ArchiveError, Throttle
 from firmware.config import BoxConfig, load_config, save_config

@@ -11,7 +11,8 @@ import pytest
 from board.sim.scenario import loads_scenario
 from conftest import SECRET_KEY, archive_settings, prepare_box
 from firmware.archive import sealing
-from firmware.archive.replicator import Replicator, call_key, statuses
+from firmware.archive.queue import statuses
+from firmware.archive.replicator import Replicator, call_key
 from firmware.archive.store import Bucket, make_client
 from firmware.archive.viewer import read_record, rebuild_index, search
 from firmware.box import open_sim_box
