@@ -90,8 +90,11 @@ def rebuild_index(bucket, index_path, org_private_key=None):
                         rec.get("key"), rec.get("sha256"), key))
             n += 1
         db.commit()
-    finally:
+    except BaseException:
         db.close()
+        os.remove(tmp)          # the old index stays as it was
+        raise
+    db.close()
     os.replace(tmp, index_path)
     return n, skipped
 

@@ -149,3 +149,19 @@ def test_a_call_is_queued_once_when_it_ends_even_after_later_calls(tmp_path):
     finally:
         rep.close()
         db.close()
+
+
+def test_archive_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    from firmware.cli import main
+    assert main(["archive", "search", "--index", str(tmp_path / "none.db")]) == 2
+    assert "no index" in capsys.readouterr().err
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    # Nothing listens there (the top of this project's test port range).
+    assert main(["archive", "index", "--endpoint", "http://127.0.0.1:9439", "--bucket", "b-1",
+                 "--index", str(tmp_path / "i.db")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot index the bucket b-1" in err
+    assert os.listdir(tmp_path) == []                  # no index, no half-written one
+    assert main(["archive", "set-secret", "--data-dir", str(tmp_path / "missing"),
+                 "--secret-file", str(tmp_path / "nofile")]) == 2
