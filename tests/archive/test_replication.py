@@ -301,3 +301,44 @@ def test_retention_deletes_every_archived_version_and_a_legal_hold_keeps_them(
         meta.close()
         store.close()
         audit.close()
+
+
+def test_a_recording_larger_than_a_part_goes_up_in_parts_and_restores_exactly(
+        tmp_path, s3, bucket_name, org_keys):
+    from firmware.calllog import CallLog
+    from firmware.clock import SimClock
+    from firmware.crypto import new_data_key
+    from firmware.recording.segment import SegmentWriter
+    from firmware.recordings import RecordingStore
+    org_private, org_public = org_keys
+    data = str(tmp_path / "box")
+    prepare_box(data, s3, bucket_name, "foxtrot", org_public, part_size_mb=5)
+    CallLog(os.path.join(data, "calls.db"), SimClock()).close()
+    store = RecordingStore(data)
+    import sqlite3
+    db = sqlite3.connect(os.path.join(data, "calls.db"), isolation_level=None)
+    db.execute("INSERT INTO calls (line, direction, started_at, answered_at, ended_at, "
+               "clock_synced, number) VALUES (1, 'in', 1, 1, 2, 1, '01632960999')")
+    db.close()
+    rid = store.begin(1, os.urandom(93), "pcm", 1000, 1)
+    w = SegmentWriter(store.path_of(rid), rid, new_data_key(),
+                      {"number": "01632960999", "rate": 8000, "chunk_ms": 1000}, fsync=False)
+    for _ in range(200):                                  # 200 x 32 kB: two parts and a bit
+        w.write_chunk(os.urandom(32000))
+    w.close()
+    store.finish(rid, "complete", 200.0)
+    (row,) = store.all()
+    store.close()
+    rep = Replicator(data, archive_settings(s3, bucket_name, "foxtrot", org_public,
+                                            part_size_mb=5))
+    try:
+        drain(rep)
+        assert rep.queue.query("SELECT count(*) FROM parts")[0][0] == 0     # done, forgotten
+    finally:
+        rep.close()
+    bucket = bucket_of(s3, bucket_name)
+    key = "foxtrot/recordings/%s.lkarc" % row["sha256"]
+    assert bucket.head(key)["ETag"].strip('"').endswith("-2")
+    restored = sealing.restore_recording(bucket.get(key), rid, bytes(org_private))
+    assert hashlib.sha256(restored).hexdigest() == row["sha256"]
+    assert b"01632960999" not in bucket.get(key)
