@@ -303,19 +303,16 @@ def test_retention_deletes_every_archived_version_and_a_legal_hold_keeps_them(
         audit.close()
 
 
-def test_a_recording_larger_than_a_part_goes_up_in_parts_and_restores_exactly(
-        tmp_path, s3, bucket_name, org_keys):
+def big_recording(data):
+    """One ended call with a recording of two 5 MiB parts and a bit; returns its row."""
+    import sqlite3
     from firmware.calllog import CallLog
     from firmware.clock import SimClock
     from firmware.crypto import new_data_key
     from firmware.recording.segment import SegmentWriter
     from firmware.recordings import RecordingStore
-    org_private, org_public = org_keys
-    data = str(tmp_path / "box")
-    prepare_box(data, s3, bucket_name, "foxtrot", org_public, part_size_mb=5)
     CallLog(os.path.join(data, "calls.db"), SimClock()).close()
     store = RecordingStore(data)
-    import sqlite3
     db = sqlite3.connect(os.path.join(data, "calls.db"), isolation_level=None)
     db.execute("INSERT INTO calls (line, direction, started_at, answered_at, ended_at, "
                "clock_synced, number) VALUES (1, 'in', 1, 1, 2, 1, '01632960999')")
@@ -323,12 +320,21 @@ def test_a_recording_larger_than_a_part_goes_up_in_parts_and_restores_exactly(
     rid = store.begin(1, os.urandom(93), "pcm", 1000, 1)
     w = SegmentWriter(store.path_of(rid), rid, new_data_key(),
                       {"number": "01632960999", "rate": 8000, "chunk_ms": 1000}, fsync=False)
-    for _ in range(200):                                  # 200 x 32 kB: two parts and a bit
+    for _ in range(200):                                  # 200 x 32 kB
         w.write_chunk(os.urandom(32000))
     w.close()
     store.finish(rid, "complete", 200.0)
     (row,) = store.all()
     store.close()
+    return row
+
+
+def test_a_recording_larger_than_a_part_goes_up_in_parts_and_restores_exactly(
+        tmp_path, s3, bucket_name, org_keys):
+    org_private, org_public = org_keys
+    data = str(tmp_path / "box")
+    prepare_box(data, s3, bucket_name, "foxtrot", org_public, part_size_mb=5)
+    row = big_recording(data)
     rep = Replicator(data, archive_settings(s3, bucket_name, "foxtrot", org_public,
                                             part_size_mb=5))
     try:
@@ -339,6 +345,38 @@ def test_a_recording_larger_than_a_part_goes_up_in_parts_and_restores_exactly(
     bucket = bucket_of(s3, bucket_name)
     key = "foxtrot/recordings/%s.lkarc" % row["sha256"]
     assert bucket.head(key)["ETag"].strip('"').endswith("-2")
-    restored = sealing.restore_recording(bucket.get(key), rid, bytes(org_private))
+    restored = sealing.restore_recording(bucket.get(key), row["id"], bytes(org_private))
     assert hashlib.sha256(restored).hexdigest() == row["sha256"]
     assert b"01632960999" not in bucket.get(key)
+
+
+def test_the_replicator_resumes_a_cut_multipart_upload_after_a_restart(tmp_path, own_s3, org_keys):
+    from firmware.archive.store import Throttle
+    org_private, org_public = org_keys
+    name = _new_bucket(own_s3)
+    data = str(tmp_path / "box")
+    prepare_box(data, own_s3, name, "golf", org_public, part_size_mb=5)
+    row = big_recording(data)
+    settings = archive_settings(own_s3, name, "golf", org_public, part_size_mb=5)
+
+    def cut(wait_s):                 # the throttle holds part 2 back: the store goes down then
+        own_s3.stop()
+    throttle = Throttle(10_000_000, sleep=cut, monotonic=lambda: 0.0)   # time stands still
+    rep = Replicator(data, settings, bucket=Bucket(bucket_of(own_s3, name).client, name, throttle))
+    try:
+        rep.step(ignore_backoff=True)
+        assert rep.queue.query("SELECT number FROM parts") == [(1,)]
+        assert rep.pending() == 1
+    finally:
+        rep.close()
+    own_s3.start()
+    rep = Replicator(data, settings)                      # restarted: the progress was on disk
+    try:
+        drain(rep)
+    finally:
+        rep.close()
+    bucket = bucket_of(own_s3, name)
+    key = "golf/recordings/%s.lkarc" % row["sha256"]
+    restored = sealing.restore_recording(bucket.get(key), row["id"], bytes(org_private))
+    assert hashlib.sha256(restored).hexdigest() == row["sha256"]
+    assert len([v for v in all_versions(bucket.client, name) if v["Key"] == key]) == 1
