@@ -13,7 +13,7 @@ import sys
 import time
 
 SECTIONS = ("ring", "box", "dsp", "codec", "web", "recording", "edge", "reports", "startup",
-            "power_fail")
+            "power_fail", "archive")
 
 
 def main(argv):

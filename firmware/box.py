@@ -147,6 +147,8 @@ class Box:
         self.retention = RetentionSweeper(self.recordings, clock, self.audit,
                                           config.policy.retention, bus=self.bus,
                                           threaded=threaded)
+        from .archive.replicator import attach as attach_archive
+        self.archive = attach_archive(self)
         if dsp_factory is not None:
             for line in range(1, board.lines + 1):
                 dsp = dsp_factory(line, self._dsp_event(line))
@@ -266,6 +268,8 @@ class Box:
         self.retention.start()
         check_last_stop(self.data_dir, self.alarm_log, self.recovered)
         self.mail.start()
+        if self.archive is not None:
+            self.archive.start()
         self._started = True
         self._watch_power()
         if self.quarantined:
@@ -364,6 +368,8 @@ class Box:
         lets go of its files (and writes no clean-stop marker).
         """
         if not self._started:
+            if self.archive is not None:
+                self.archive.close()
             self._dirlock.release()
             return
         self._started = False
@@ -372,9 +378,12 @@ class Box:
         if self.power_watch is not None:
             self.power_watch.close()
         self.retention.close()
+        if self.archive is not None:
+            self.archive.close()
         self.recordings.close()
         self.mail.close()
-        alarmchecks.mark_clean_stop(self.data_dir)     # no power-loss alarm at the next start
+        if self.halted is None:                        # no power-loss alarm at the next start
+            alarmchecks.mark_clean_stop(self.data_dir)
         self.alarm_log.close()
         self.audit.close()
         self.calllog.close()

@@ -109,8 +109,12 @@ def cmd_calls(args):
     path = _call_log(args.data_dir, " (run the box with --data-dir %s first)" % args.data_dir)
     calllog = CallLog(path, SimClock(), readonly=True)
     try:
+        archived = _archive_statuses(path)
         for call in calllog.calls():
             if args.json:
+                if call["id"] in archived:
+                    status, reason = archived[call["id"]]
+                    call["archive"] = {"status": status, "reason": reason}
                 print(dumps(call))
             else:
                 # The same plain words as the web pages (firmware.words).
@@ -123,6 +127,17 @@ def cmd_calls(args):
     finally:
         calllog.close()
     return 0
+
+
+def _archive_statuses(path):
+    """``{call_id: (status, reason)}`` of the archive replication (docs/archive.md)."""
+    from .archive.queue import statuses
+    from .datadir import connect_readonly
+    db = connect_readonly(path)
+    try:
+        return statuses(db)
+    finally:
+        db.close()
 
 
 def _read_password(path):
@@ -698,6 +713,8 @@ def build_parser():
     from .reports import cli as report_cli
     report_cli.add_arguments(p)
     p.set_defaults(func=report_cli.run)
+    from .archive.cli import add_parser as add_archive
+    add_archive(sub)
 
     p = sub.add_parser("analyze", help="find caller ID, DTMF and tones in a WAV file")
     from . import analyze

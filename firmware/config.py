@@ -18,6 +18,7 @@ from telephony import countries
 
 from .errors import ConfigError
 from .fsutil import atomic_write
+from .archive.settings import ArchiveSettings
 from .policy.settings import PolicySettings
 
 CONFIG_VERSION = 1
@@ -49,6 +50,8 @@ class BoxConfig:
                    into it stops as ``partial`` with a ``disk_full`` alarm
     ``policy``     :class:`~firmware.policy.settings.PolicySettings`: what is
                    recorded, the notices, the PCI pause, retention
+    ``archive``    :class:`~firmware.archive.settings.ArchiveSettings`: replication
+                   to S3-compatible object storage (docs/archive.md)
     """
 
     version: int = CONFIG_VERSION
@@ -64,6 +67,7 @@ class BoxConfig:
     audio_profile: str = "voice"
     disk_reserve_mb: int = 64
     policy: PolicySettings = field(default_factory=PolicySettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
 
     def __post_init__(self):
         if self.version != CONFIG_VERSION:
@@ -105,6 +109,8 @@ class BoxConfig:
             raise ConfigError("must be a whole number of MiB from 0 to 65536", field="disk_reserve_mb")
         if not isinstance(self.policy, PolicySettings):
             raise ConfigError("must be an object", field="policy")
+        if not isinstance(self.archive, ArchiveSettings):
+            raise ConfigError("must be an object", field="archive")
 
     @property
     def board_name(self):
@@ -120,13 +126,15 @@ class BoxConfig:
             for key, value in data.items():
                 if key not in names:
                     raise ConfigError("unknown setting", field=key)
-                if key == "policy":
+                if key in ("policy", "archive"):
                     continue
                 expected = names[key].type
                 if value is not None and (not isinstance(value, expected) or isinstance(value, bool)):
                     raise ConfigError("must be a %s" % expected.__name__, field=key)
             if "policy" in data:
                 data["policy"] = PolicySettings.from_dict(data["policy"], "policy")
+            if "archive" in data:
+                data["archive"] = ArchiveSettings.from_dict(data["archive"], "archive")
             return cls(**data)
         except ConfigError as exc:
             raise ConfigError(exc.message, source=source, field=exc.field) from None
@@ -135,6 +143,7 @@ class BoxConfig:
         """The configuration as the JSON object :meth:`from_dict` reads."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["policy"] = self.policy.to_dict()
+        out["archive"] = self.archive.to_dict()
         return out
 
     def replace(self, **changes):

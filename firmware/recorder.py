@@ -132,6 +132,8 @@ class Recorder:
         self._disk_full = False
         self.stats = {"recordings": 0, "partial": 0, "bytes_written": 0, "bytes_stored": 0,
                       "dropped_short": 0}
+        # ``f(recording_id, data_key)``: the archive's escrow (local disk only, never the network).
+        self.on_data_key = None
 
     @property
     def in_progress(self):
@@ -359,6 +361,11 @@ class Recorder:
                                 "again" % (_size(free), _size(self.disk_reserve_bytes), call.id))
         recording_id = uuid.uuid4().hex
         data_key, wrapped = new_wrapped_key(self.public_key, recording_id)
+        if self.on_data_key is not None:
+            try:
+                self.on_data_key(recording_id, data_key)
+            except (OSError, sqlite3.Error) as exc:     # the recording matters more
+                log.error("archive key escrow of recording %s failed: %s", recording_id, exc)
         wall_us = self.clock.wall_at(start_us)
         try:
             self.store.begin(call.id, wrapped, self.profile, self.chunk_ms, wall_us,

@@ -131,6 +131,8 @@ class RetentionSweeper:
         self._timers = []
         self._running = None
         self.last_disk_percent = None
+        # ``f(candidates)`` after recordings are destroyed (the archive queues their deletion).
+        self.on_destroyed = []
 
     # ------------------------------------------------------------ scheduling
     def start(self):
@@ -301,6 +303,11 @@ class RetentionSweeper:
         for c in destroyed:
             # The file's header holds a copy of the wrapped key: overwritten, then removed.
             self.store.shred_file(c.recording_id)
+        for hook in self.on_destroyed:
+            try:
+                hook(destroyed)
+            except Exception:      # the box's own deletion is done and logged whatever happens
+                log.exception("a deletion hook failed for %d recording(s)", len(destroyed))
         return destroyed
 
     def _checkpoint(self):

@@ -1,0 +1,130 @@
+"""The archive's state on the box: the on-disk queue, the per-call status, the S3 secret.
+
+``DATA_DIR/archive-queue.db`` holds the organisation-wrapped data keys
+(``org_keys``), the jobs (``jobs``: a call to archive, or a destroyed
+recording to delete from the archive), and multipart progress (``uploads``,
+``parts``). The per-call status is in the call log's database
+(``archive_status``), where ``linekeeper calls --json`` reads it.
+"""
+
+import os
+import sqlite3
+import threading
+
+from .. import fsutil
+from .store import ArchiveError
+
+QUEUE_DB = "archive-queue.db"
+SECRET_FILE = "archive.secret"
+
+QUEUE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS org_keys (recording_id TEXT PRIMARY KEY, wrapped BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id        INTEGER PRIMARY KEY,
+    kind      TEXT NOT NULL CHECK (kind IN ('call', 'delete')),
+    call_id   INTEGER NOT NULL,
+    detail    TEXT,
+    state     TEXT NOT NULL CHECK (state IN ('queued', 'done', 'failed')),
+    attempts  INTEGER NOT NULL DEFAULT 0,
+    next_try  REAL NOT NULL DEFAULT 0,
+    error     TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_call ON jobs (call_id) WHERE kind = 'call';
+CREATE TABLE IF NOT EXISTS uploads (
+    recording_id TEXT PRIMARY KEY, prefix BLOB NOT NULL, header_bytes INTEGER NOT NULL,
+    upload_id TEXT);
+CREATE TABLE IF NOT EXISTS parts (
+    recording_id TEXT NOT NULL, number INTEGER NOT NULL, md5 TEXT NOT NULL,
+    PRIMARY KEY (recording_id, number));
+"""
+
+STATUS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS archive_status (
+    call_id    INTEGER PRIMARY KEY,
+    status     TEXT NOT NULL CHECK (status IN ('queued', 'archived', 'failed')),
+    reason     TEXT,
+    updated_at INTEGER NOT NULL
+);
+"""
+
+
+def read_secret(data_dir):
+    """The S3 secret access key from ``DATA_DIR/archive.secret``.
+
+    :raises ArchiveError: missing, empty, or readable by others than the box
+    """
+    path = os.path.join(data_dir, SECRET_FILE)
+    try:
+        st = os.stat(path)
+        with open(path, encoding="utf-8") as f:
+            secret = f.readline().strip()
+    except OSError as exc:
+        raise ArchiveError("cannot read the archive secret %s: %s" % (path, exc.strerror),
+                           permanent=True) from None
+    if st.st_mode & 0o077:
+        raise ArchiveError("%s is readable by others: chmod 600 it" % path, permanent=True)
+    if not secret:
+        raise ArchiveError("the archive secret %s is empty" % path, permanent=True)
+    return secret
+
+
+def write_secret(data_dir, secret):
+    """Store the S3 secret access key (mode 0600, written atomically)."""
+    fsutil.atomic_write(os.path.join(data_dir, SECRET_FILE), secret.encode("utf-8") + b"\n",
+                        mode=0o600)
+
+
+def statuses(db):
+    """``{call_id: (status, reason)}`` from a call-log connection (empty before any archive)."""
+    try:
+        return {r[0]: (r[1], r[2]) for r in
+                db.execute("SELECT call_id, status, reason FROM archive_status")}
+    except sqlite3.Error:
+        return {}
+
+
+class Upload:
+    """The persisted progress of one recording's multipart upload (see Bucket.upload_multipart)."""
+
+    def __init__(self, queue, recording_id, upload_id):
+        self.queue, self.recording_id, self.upload_id = queue, recording_id, upload_id
+
+    def set_upload_id(self, upload_id):
+        self.upload_id = upload_id
+        self.queue.execute("UPDATE uploads SET upload_id = ? WHERE recording_id = ?",
+                           (upload_id, self.recording_id))
+
+    def parts(self):
+        return dict(self.queue.query("SELECT number, md5 FROM parts WHERE recording_id = ?",
+                                     (self.recording_id,)))
+
+    def part_done(self, number, md5):
+        self.queue.execute("INSERT OR REPLACE INTO parts VALUES (?, ?, ?)",
+                           (self.recording_id, number, md5))
+
+
+class Db:
+    """One SQLite connection used from two threads, one statement at a time."""
+
+    def __init__(self, path, schema):
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                   timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(schema)
+        self.lock = threading.RLock()
+
+    def execute(self, sql, args=()):
+        with self.lock:
+            return self._db.execute(sql, args).rowcount
+
+    def query(self, sql, args=()):
+        with self.lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def raw(self):
+        return self._db
+
+    def close(self):
+        with self.lock:
+            self._db.close()

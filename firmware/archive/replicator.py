@@ -1,0 +1,404 @@
+"""The box's side of the archive: an on-disk queue and the uploader thread that drains it.
+
+What goes up, per call, once it has ended and its recording is sealed:
+
+* ``BOX/recordings/SHA256.lkarc``: the recording file as it is, its clear
+  header sealed to the organisation key (:mod:`firmware.archive.sealing`),
+  keyed by the SHA-256 of the box's file, so the same recording is never
+  stored twice;
+* ``BOX/calls/CALL_ID.json``: the call record. In clear only what an index
+  needs without the organisation key (times, line, direction, the recording's
+  object key and hash, its data key wrapped to the organisation key); the
+  whole call record (number, name, tags, consent, pauses) and the call's audit
+  trail entries sealed to the organisation key. ``clear_numbers`` also puts
+  the number and name in clear.
+
+The queue (``DATA_DIR/archive-queue.db``) survives restarts and outages: a
+call is queued when the uploader first sees it ended, multipart progress is
+kept part by part, and a failed attempt is retried with exponential backoff
+(2 s doubling to 10 min). Each call's status (``queued``, ``archived``,
+``failed``, with why) is kept in the call log's database (``archive_status``).
+
+The recorder never waits for the network: it only hands each new
+recording's data key to :meth:`Replicator.escrow`, which wraps it to the
+organisation key and writes it to the local queue; everything else runs on
+the uploader's own thread.
+
+Retention: :meth:`Replicator.forget` queues, for every recording the sweep
+destroyed, the deletion of its archived object (every version) and of the
+call record's versions (which held its wrapped key); the call record is then
+put again without the recording, and the deletion log gets an ``archive``
+entry.
+"""
+
+import base64
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+
+from .. import crypto
+from ..calllog import call_json
+from ..policy import deletions
+from . import sealing
+from .queue import QUEUE_DB, QUEUE_SCHEMA, STATUS_SCHEMA, Db, Upload, read_secret
+from .store import ArchiveError, Bucket, Throttle, describe, make_client
+
+log = logging.getLogger(__name__)
+
+RECORD_FORMAT = 1
+BACKOFF_MIN_S = 2.0
+BACKOFF_MAX_S = 600.0
+
+
+def recording_key(box_id, sha256):
+    return "%s/recordings/%s.lkarc" % (box_id, sha256)
+
+
+def call_key(box_id, call_id):
+    return "%s/calls/%010d.json" % (box_id, call_id)
+
+
+class Replicator:
+    """Replicates one box's ended calls to the archive bucket.
+
+    :param data_dir: the box's data directory
+    :param settings: an enabled :class:`~firmware.archive.settings.ArchiveSettings`
+    :param bucket: a :class:`~firmware.archive.store.Bucket` (None: one is made
+        from ``settings`` and ``DATA_DIR/archive.secret`` on first use)
+    :param wall_us: ``f() -> int``, the wall clock (µs) for status and deletion times
+    :param monotonic: ``f() -> float`` seconds, for the backoff
+    :param poll_s: how often the thread looks for newly ended calls
+    """
+
+    def __init__(self, data_dir, settings, *, bucket=None, wall_us=None,
+                 monotonic=time.monotonic, poll_s=1.0):
+        self.data_dir = os.fspath(data_dir)
+        self.settings = settings
+        self._bucket = bucket
+        self._wall_us = wall_us or (lambda: time.time_ns() // 1000)
+        self._monotonic = monotonic
+        self.poll_s = poll_s
+        self.queue = Db(os.path.join(self.data_dir, QUEUE_DB), QUEUE_SCHEMA)
+        self.calls = Db(os.path.join(self.data_dir, "calls.db"), STATUS_SCHEMA)
+        deletions.ensure_schema(self.calls.raw())
+        # A restart retries what failed for good last time (the installer may have fixed it).
+        self.queue.execute("UPDATE jobs SET state = 'queued', next_try = 0 WHERE state = 'failed'")
+        self._scan_after = 0          # calls up to this id are all queued (or were)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = None
+        self.stats = {"uploaded_bytes": 0, "objects_put": 0, "objects_skipped": 0,
+                      "attempts_failed": 0}
+
+    # ------------------------------------------------------------ the box's hooks
+    def escrow(self, recording_id, data_key):
+        """Keep ``data_key`` wrapped to the organisation key (local disk only; the recorder calls it)."""
+        wrapped = crypto.wrap_data_key(data_key, self.settings.org_key, recording_id.encode())
+        self.queue.execute("INSERT OR REPLACE INTO org_keys VALUES (?, ?)", (recording_id, wrapped))
+
+    def forget(self, candidates):
+        """Queue the archive deletion of recordings retention destroyed (``sweeper.Candidate`` s)."""
+        for c in candidates:
+            detail = {"recording_id": c.recording_id, "sha256": c.sha256, "rule": c.rule,
+                      "line": c.line, "direction": c.direction, "categories": list(c.categories),
+                      "started_at": c.started_at, "duration_s": c.duration_s, "bytes": c.bytes}
+            self.queue.execute("INSERT INTO jobs (kind, call_id, detail, state) VALUES "
+                               "('delete', ?, ?, 'queued')", (c.call_id, json.dumps(detail)))
+        self._wake.set()
+
+    # ------------------------------------------------------------ the thread
+    def start(self):
+        self._thread = threading.Thread(target=self._run, name="linekeeper-archive", daemon=True)
+        self._thread.start()
+
+    def wake(self):
+        self._wake.set()
+
+    def close(self, timeout_s=10.0):
+        """Stop the thread (an upload in progress stops between parts and resumes next start)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        if self._thread is None or not self._thread.is_alive():
+            self.queue.close()
+            self.calls.close()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.step()
+            except Exception:           # the uploader must outlive any one bad job
+                log.exception("archive replication step failed")
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+
+    def step(self, ignore_backoff=False):
+        """Queue newly ended calls, then run every job that is due; returns how many ran."""
+        self.enqueue_ended()
+        ran = 0
+        for job_id, kind, call_id, detail in self._due(ignore_backoff):
+            if self._stop.is_set():
+                break
+            reached = self._attempt(job_id, kind, call_id, detail)
+            ran += 1
+            if not reached:
+                break           # the store is down: the other jobs wait for their next turn
+        return ran
+
+    def pending(self):
+        """How many jobs are still queued."""
+        return self.queue.query("SELECT count(*) FROM jobs WHERE state = 'queued'")[0][0]
+
+    # ------------------------------------------------------------ the queue
+    def enqueue_ended(self):
+        """Queue every ended call whose recordings are all sealed and that is not queued yet.
+
+        Only calls after the oldest one still open at the last look are read,
+        so a box with a long history is not rescanned every second.
+        """
+        rows = self.calls.query(
+            "SELECT id, ended_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM recordings r WHERE "
+            "r.call_id = calls.id AND r.state = 'recording') FROM calls WHERE id > ? ORDER BY id",
+            (self._scan_after,))
+        known = {r[0] for r in self.queue.query(
+            "SELECT call_id FROM jobs WHERE kind = 'call' AND call_id > ?", (self._scan_after,))}
+        new = [call_id for call_id, ended in rows if ended and call_id not in known]
+        for call_id in new:
+            self.queue.execute("INSERT OR IGNORE INTO jobs (kind, call_id, state) "
+                               "VALUES ('call', ?, 'queued')", (call_id,))
+            self._status(call_id, "queued", None)
+        still_open = [call_id for call_id, ended in rows if not ended]
+        if still_open:
+            self._scan_after = still_open[0] - 1
+        elif rows:
+            self._scan_after = rows[-1][0]
+        return len(new)
+
+    def _due(self, ignore_backoff):
+        now = self._monotonic()
+        return self.queue.query(
+            "SELECT id, kind, call_id, detail FROM jobs WHERE state = 'queued' AND (? OR next_try <= ?)"
+            " ORDER BY kind = 'delete', id", (int(ignore_backoff), now))
+
+    def _attempt(self, job_id, kind, call_id, detail):
+        """Run one job; returns False when the store could not be reached (else True)."""
+        try:
+            if kind == "call":
+                self._archive_call(call_id)
+                self._status(call_id, "archived", None)
+            else:
+                self._delete(call_id, json.loads(detail))
+        except Exception as exc:
+            message, permanent = describe(exc)
+            self.stats["attempts_failed"] += 1
+            attempts = self.queue.query("SELECT attempts FROM jobs WHERE id = ?", (job_id,))[0][0] + 1
+            delay_s = min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2 ** (attempts - 1))
+            self.queue.execute("UPDATE jobs SET attempts = ?, next_try = ?, error = ?, state = ? "
+                               "WHERE id = ?", (attempts, self._monotonic() + delay_s, message,
+                                                "failed" if permanent else "queued", job_id))
+            if kind == "call":
+                self._status(call_id, "failed" if permanent else "queued",
+                             message if permanent else "retrying: " + message)
+            log.warning("archive %s of call %d: %s", kind, call_id, message)
+            return not message.startswith("cannot reach")
+        self.queue.execute("UPDATE jobs SET state = 'done', error = NULL WHERE id = ?", (job_id,))
+        return True
+
+    def _status(self, call_id, status, reason):
+        self.calls.execute("INSERT OR REPLACE INTO archive_status VALUES (?, ?, ?, ?)",
+                           (call_id, status, reason, self._wall_us()))
+
+    # ------------------------------------------------------------ uploading
+    @property
+    def bucket(self):
+        if self._bucket is None:
+            s = self.settings
+            client = make_client(s.endpoint, s.region, s.access_key_id,
+                                 read_secret(self.data_dir), s.verify_tls)
+            self._bucket = Bucket(client, s.bucket, Throttle(s.bandwidth_kbps))
+        return self._bucket
+
+    def _archive_call(self, call_id):
+        recordings = self._recordings(call_id)
+        for rec in recordings:
+            self._upload_recording(rec)
+        key = call_key(self.settings.box_id, call_id)
+        if self.bucket.head(key) is None:
+            self._put(key, self.call_record(call_id, recordings))
+        else:
+            self.stats["objects_skipped"] += 1
+
+    def _recordings(self, call_id):
+        rows = self.calls.query(
+            "SELECT id, state, duration_s, bytes, sha256, profile FROM recordings WHERE "
+            "call_id = ? AND state IN ('complete', 'partial') ORDER BY started_at", (call_id,))
+        return [dict(zip(("id", "state", "duration_s", "bytes", "sha256", "profile"), r))
+                for r in rows]
+
+    def _put(self, key, body):
+        self.bucket.put(key, body)
+        self.stats["objects_put"] += 1
+        self.stats["uploaded_bytes"] += len(body)
+
+    def _upload_recording(self, rec):
+        """Upload one recording unless the bucket already holds it (same hash)."""
+        import hashlib
+        key = recording_key(self.settings.box_id, rec["sha256"])
+        head = self.bucket.head(key)
+        if head is not None and head.get("Metadata", {}).get("sha256") == rec["sha256"]:
+            self.stats["objects_skipped"] += 1
+            return
+        path = os.path.join(self.data_dir, "recordings", rec["id"] + ".lkrec")
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        if h.hexdigest() != rec["sha256"]:
+            raise ArchiveError("recording %s does not match its hash in the call log (changed "
+                               "on the card?): not archived; run `linekeeper verify`" % rec["id"],
+                               permanent=True)
+        prefix, header_bytes, upload_id = self._prefix(rec["id"], path)
+        size = len(prefix) + rec["bytes"] - header_bytes
+        part = self.settings.part_size_mb << 20
+        meta = {"sha256": rec["sha256"], "recording-id": rec["id"]}
+
+        def read(offset, n):
+            """Bytes [offset, offset+n) of the archived form: prefix, then the file's body."""
+            out = prefix[offset:offset + n]
+            if len(out) < n:
+                with open(path, "rb") as f:
+                    f.seek(header_bytes + max(0, offset - len(prefix)))
+                    out += f.read(n - len(out))
+            return out
+        if size <= part:
+            body = read(0, size)
+            md5 = self.bucket.put(key, body, meta)
+            del md5
+        else:
+            n_parts = -(-size // part)
+            self.bucket.upload_multipart(key, lambda i: read((i - 1) * part, part), n_parts,
+                                         Upload(self.queue, rec["id"], upload_id), meta,
+                                         stop=self._stop)
+        self.stats["objects_put"] += 1
+        self.stats["uploaded_bytes"] += size
+        self.queue.execute("DELETE FROM parts WHERE recording_id = ?", (rec["id"],))
+        self.queue.execute("DELETE FROM uploads WHERE recording_id = ?", (rec["id"],))
+
+    def _prefix(self, recording_id, path):
+        """The sealed-header prefix of a recording's archived form, made once and kept, so
+        a resumed multipart upload sends the same bytes."""
+        row = self.queue.query("SELECT prefix, header_bytes, upload_id FROM uploads "
+                               "WHERE recording_id = ?", (recording_id,))
+        if row:
+            return row[0]
+        prefix, header_bytes = sealing.archive_prefix(path, recording_id, self.settings.org_key)
+        self.queue.execute("INSERT INTO uploads VALUES (?, ?, ?, NULL)",
+                           (recording_id, prefix, header_bytes))
+        return prefix, header_bytes, None
+
+    def call_record(self, call_id, recordings):
+        """The call record object's bytes (JSON; the call itself and its audit entries sealed)."""
+        cur = self.calls.raw()
+        with self.calls.lock:
+            c = cur.execute("SELECT calls.*, (SELECT group_concat(tag, ',') FROM call_tags WHERE "
+                            "call_id = calls.id) AS tags FROM calls WHERE id = ?", (call_id,))
+            names = [d[0] for d in c.description]
+            row = dict(zip(names, c.fetchone()))
+        call = call_json(row)
+        org_keys = dict(self.queue.query(
+            "SELECT recording_id, wrapped FROM org_keys WHERE recording_id IN (%s)"
+            % ",".join("?" * len(recordings)), [r["id"] for r in recordings])) if recordings else {}
+        recs = [{"id": r["id"], "key": recording_key(self.settings.box_id, r["sha256"]),
+                 "sha256": r["sha256"], "bytes": r["bytes"], "state": r["state"],
+                 "duration_s": r["duration_s"], "profile": r["profile"],
+                 "org_wrapped_key": (base64.b64encode(org_keys[r["id"]]).decode()
+                                     if r["id"] in org_keys else None)} for r in recordings]
+        private = {"call": call, "audit": self._audit_entries(call_id, recordings)}
+        context = ("%s/%d" % (self.settings.box_id, call_id)).encode()
+        sealed = sealing.seal(json.dumps(private, sort_keys=True).encode(), self.settings.org_key,
+                              context)
+        doc = {"format": RECORD_FORMAT, "box": self.settings.box_id, "call_id": call_id,
+               "line": call["line"], "direction": call["direction"],
+               "started_at": call["started_at"], "ended_at": call["ended_at"],
+               "answered": call["answered"], "duration_s": call["duration_s"],
+               "end_reason": call["end_reason"], "recordings": recs,
+               "sealed": base64.b64encode(sealed).decode()}
+        if self.settings.clear_numbers:
+            doc.update(number=call["number"], name=call["name"])
+        return json.dumps(doc, sort_keys=True).encode()
+
+    def _audit_entries(self, call_id, recordings):
+        targets = ["call:%d" % call_id] + ["recordings/%s.lkrec" % r["id"] for r in recordings]
+        path = os.path.join(self.data_dir, "audit.db")
+        if not os.path.exists(path):
+            return []
+        db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=30)
+        try:
+            rows = db.execute("SELECT seq, wall_us, actor, action, target, details, hash FROM audit"
+                              " WHERE target IN (%s) ORDER BY seq" % ",".join("?" * len(targets)),
+                              targets).fetchall()
+        finally:
+            db.close()
+        return [dict(zip(("seq", "wall_us", "actor", "action", "target", "details", "hash"), r))
+                for r in rows]
+
+    # ------------------------------------------------------------ retention
+    def _delete(self, call_id, detail):
+        """Delete a destroyed recording's archived object and call-record versions; log it."""
+        bucket, box = self.bucket, self.settings.box_id
+        gone = 0
+        if detail.get("sha256"):
+            gone += bucket.delete_all_versions(recording_key(box, detail["sha256"]))
+        key = call_key(box, call_id)
+        gone += bucket.delete_all_versions(key)
+        # The call stays in the box's log: its record goes up again without the recording.
+        self._put(key, self.call_record(call_id, self._recordings(call_id)))
+        self.queue.execute("DELETE FROM org_keys WHERE recording_id = ?", (detail["recording_id"],))
+        db = self.calls.raw()
+        with self.calls.lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                deletions.append(db, {
+                    "deleted_at": self._wall_us(), "reason": "archive", "rule": detail["rule"],
+                    "recording_id": detail["recording_id"], "call_id": call_id,
+                    "line": detail["line"], "direction": detail["direction"],
+                    "categories": detail["categories"],
+                    "call_date": _date(detail["started_at"]), "duration_s": detail["duration_s"],
+                    "bytes": detail["bytes"], "file_sha256": detail["sha256"]})
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        log.info("archive: recording %s of call %d deleted (%d object versions)",
+                 detail["recording_id"], call_id, gone)
+
+
+def _date(wall_us):
+    import datetime
+    return datetime.datetime.fromtimestamp(wall_us / 1e6, datetime.timezone.utc).strftime("%Y-%m-%d")
+
+
+def attach(box):
+    """Wire a :class:`Replicator` into ``box`` when its configuration enables the archive.
+
+    Returns the replicator (or None). The recorder hands it each data key, the
+    retention sweeper each destroyed recording; the box starts and closes it.
+    """
+    settings = box.config.archive
+    if not settings.enabled:
+        return None
+    clock = box.clock
+    try:
+        replicator = Replicator(box.data_dir, settings, wall_us=lambda: int(clock.wall_us()))
+    except (sqlite3.Error, OSError) as exc:
+        # Recording comes first: a box whose archive queue cannot be opened still records.
+        log.error("the archive queue in %s cannot be opened (%s): nothing is replicated "
+                  "until it can", box.data_dir, exc)
+        return None
+    box.recorder.on_data_key = replicator.escrow
+    box.retention.on_destroyed.append(replicator.forget)
+    return replicator

@@ -1,0 +1,88 @@
+"""What the archive seals to the organisation key: call records and recording headers.
+
+A sealed blob is ``wrapped key (93 bytes) || nonce (12) || ChaCha20-Poly1305
+ciphertext``: a fresh key, wrapped to the organisation X25519 public key
+exactly as a recording's data key is wrapped to the box
+(:func:`firmware.crypto.wrap_data_key`), with ``context`` bound into both the
+wrapping and the ciphertext, so a blob moved to another object does not open.
+
+An archived recording is the box's file with its header sealed (the header
+names the caller and holds the box-wrapped key)::
+
+    MAGIC (8) || length (4, big-endian) || sealed header || the file's chunks as they are
+
+:func:`restore_recording` gives back the box's file byte for byte, so its
+SHA-256 and every chunk's authentication check as on the box.
+"""
+
+import os
+import struct
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from .. import crypto
+from ..errors import TamperError
+from ..recording.segment import _read_header
+
+MAGIC = b"\x89LKARC\r\n"
+_PREFIX = struct.Struct(">8sI")
+
+
+def seal(plaintext, org_public_key, context):
+    """``plaintext`` sealed to the organisation key, bound to ``context`` (bytes)."""
+    key = crypto.new_data_key()
+    wrapped = crypto.wrap_data_key(key, org_public_key, context)
+    nonce = os.urandom(crypto.NONCE_BYTES)
+    return wrapped + nonce + ChaCha20Poly1305(key).encrypt(nonce, bytes(plaintext), context)
+
+
+def unseal(blob, org_private_key, context):
+    """The plaintext of :func:`seal`.
+
+    ``org_private_key``: the 32 bytes, or an unlocked
+    :class:`~firmware.keystore.RecordingKey` (the viewer's key slots).
+
+    :raises TamperError: damaged, for another key, or for another context
+    """
+    n = crypto.WRAPPED_KEY_BYTES
+    if len(blob) < n + crypto.NONCE_BYTES + crypto.TAG_BYTES:
+        raise TamperError("sealed blob is too short")
+    if hasattr(org_private_key, "unwrap"):
+        key = org_private_key.unwrap(blob[:n], context)
+    else:
+        key = crypto.unwrap_data_key(blob[:n], org_private_key, context)
+    nonce = blob[n:n + crypto.NONCE_BYTES]
+    try:
+        return ChaCha20Poly1305(key).decrypt(nonce, blob[n + crypto.NONCE_BYTES:], context)
+    except InvalidTag:
+        raise TamperError("sealed blob failed authentication") from None
+
+
+def archive_prefix(path, recording_id, org_public_key):
+    """``(archive prefix bytes, header length in the box's file)`` for recording file ``path``.
+
+    The prefix replaces the file's clear header; the rest of the file follows it unchanged.
+
+    :raises TamperError: the file has no readable header
+    :raises OSError: it cannot be read
+    """
+    with open(path, "rb") as f:
+        _, header_bytes = _read_header(f, path)
+    sealed = seal(header_bytes, org_public_key, recording_id.encode())
+    return _PREFIX.pack(MAGIC, len(sealed)) + sealed, len(header_bytes)
+
+
+def restore_recording(blob, recording_id, org_private_key):
+    """The box's recording file from an archived object (bytes).
+
+    :raises TamperError: not an archived recording, or it does not open with this key
+    """
+    if len(blob) < _PREFIX.size:
+        raise TamperError("archived recording is too short")
+    magic, length = _PREFIX.unpack_from(blob)
+    if magic != MAGIC or _PREFIX.size + length > len(blob):
+        raise TamperError("not an archived Linekeeper recording")
+    sealed = blob[_PREFIX.size:_PREFIX.size + length]
+    header = unseal(sealed, org_private_key, recording_id.encode())
+    return header + blob[_PREFIX.size + length:]

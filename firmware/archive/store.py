@@ -1,0 +1,190 @@
+"""The bucket, through boto3: verified puts, resumable multipart uploads, deleting every version.
+
+Every upload is checked after the fact: the store's ETag of a single put is
+the MD5 of the body, and of a multipart upload the MD5 of its parts' MD5s
+followed by ``-N``; each is compared with what was computed locally, so a
+body the store holds differently from what was sent is caught.
+"""
+
+import hashlib
+import threading
+import time
+
+from ..errors import LinekeeperError
+
+
+class ArchiveError(LinekeeperError):
+    """The archive refused or failed an operation; ``permanent`` when retrying cannot help."""
+
+    def __init__(self, message, permanent=False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+# S3 error codes that no retry will cure (the installer must act).
+PERMANENT_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket",
+                   "AllAccessDisabled", "InvalidBucketName"}
+
+
+def make_client(endpoint, region, access_key_id, secret, verify_tls, connect_timeout_s=5,
+                read_timeout_s=60):
+    """A boto3 S3 client for one store (its own retries off: the replicator's backoff decides)."""
+    import boto3
+    from botocore.config import Config
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret, verify=verify_tls,
+        config=Config(retries={"max_attempts": 1}, connect_timeout=connect_timeout_s,
+                      read_timeout=read_timeout_s, s3={"addressing_style": "path"},
+                      request_checksum_calculation="when_required",
+                      response_checksum_validation="when_required"))
+
+
+def describe(exc):
+    """``(message, permanent)`` of an exception a boto3 call raised."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        return "the store said %s: %s" % (code, exc.response.get("Error", {}).get("Message", "")), \
+            code in PERMANENT_CODES
+    if isinstance(exc, ArchiveError):
+        return str(exc), exc.permanent
+    if isinstance(exc, BotoCoreError):
+        return "cannot reach the store: %s" % (exc,), False
+    return "%s: %s" % (type(exc).__name__, exc), False
+
+
+class Throttle:
+    """Keeps the bytes sent under ``kbps`` kilobits/s (0: no limit), on a monotonic clock.
+
+    ``sleep`` and ``monotonic`` are passed in so tests can watch it without waiting.
+    """
+
+    def __init__(self, kbps, sleep=time.sleep, monotonic=time.monotonic):
+        self.bytes_per_s = kbps * 1000 / 8
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._next_free = None
+
+    def take(self, n_bytes):
+        """Wait until ``n_bytes`` more may go."""
+        if not self.bytes_per_s:
+            return
+        with self._lock:
+            now = self._monotonic()
+            start = max(now, self._next_free or now)
+            self._next_free = start + n_bytes / self.bytes_per_s
+            wait_s = start - now
+        if wait_s > 0:
+            self._sleep(wait_s)
+
+
+def _etag(response):
+    return response["ETag"].strip('"')
+
+
+class Bucket:
+    """One bucket of one store: ``client`` a boto3 S3 client."""
+
+    def __init__(self, client, name, throttle=None):
+        self.client = client
+        self.name = name
+        self.throttle = throttle or Throttle(0)
+
+    def head(self, key):
+        """The object's metadata, or None when there is none."""
+        from botocore.exceptions import ClientError
+        try:
+            return self.client.head_object(Bucket=self.name, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def put(self, key, body, metadata=None):
+        """Put ``body`` (bytes) and check the store's ETag is its MD5.
+
+        :raises ArchiveError: the ETag does not match (the store holds something else)
+        """
+        md5 = hashlib.md5(body).hexdigest()
+        self.throttle.take(len(body))
+        response = self.client.put_object(Bucket=self.name, Key=key, Body=body,
+                                          Metadata=metadata or {})
+        if _etag(response) != md5:
+            raise ArchiveError("%s: the store's checksum %s is not the upload's %s"
+                               % (key, _etag(response), md5))
+        return md5
+
+    def upload_multipart(self, key, read_part, n_parts, state, metadata=None, stop=None):
+        """Upload ``n_parts`` parts (``read_part(i) -> bytes``, i from 1) resumably.
+
+        ``state`` persists progress: ``state.upload_id`` / ``state.set_upload_id(id)``,
+        ``state.parts()`` ``{number: md5}`` done, ``state.part_done(number, md5)``.
+        A part the store lists as held with the same ETag is not sent again.
+
+        :raises ArchiveError: a part's or the whole object's checksum does not match
+        """
+        upload_id = state.upload_id
+        if upload_id is None:
+            upload_id = self.client.create_multipart_upload(
+                Bucket=self.name, Key=key, Metadata=metadata or {})["UploadId"]
+            state.set_upload_id(upload_id)
+        done = state.parts()
+        for number in range(1, n_parts + 1):
+            if number in done:
+                continue
+            if stop is not None and stop.is_set():
+                raise ArchiveError("stopped mid-upload (resumes at part %d)" % number)
+            body = read_part(number)
+            md5 = hashlib.md5(body).hexdigest()
+            self.throttle.take(len(body))
+            response = self.client.upload_part(Bucket=self.name, Key=key, UploadId=upload_id,
+                                               PartNumber=number, Body=body)
+            if _etag(response) != md5:
+                raise ArchiveError("%s part %d: the store's checksum is not the upload's"
+                                   % (key, number))
+            state.part_done(number, md5)
+            done[number] = md5
+        parts = [{"PartNumber": n, "ETag": '"%s"' % done[n]} for n in range(1, n_parts + 1)]
+        response = self.client.complete_multipart_upload(
+            Bucket=self.name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+        expected = hashlib.md5(b"".join(bytes.fromhex(done[n]) for n in range(1, n_parts + 1))
+                               ).hexdigest() + "-%d" % n_parts
+        if _etag(response) != expected:
+            raise ArchiveError("%s: the store's checksum %s is not the upload's %s"
+                               % (key, _etag(response), expected))
+        return expected
+
+    def forget_upload(self, key, upload_id):
+        """Abort an unfinished multipart upload (its parts are then dropped by the store)."""
+        from botocore.exceptions import ClientError
+        try:
+            self.client.abort_multipart_upload(Bucket=self.name, Key=key, UploadId=upload_id)
+        except ClientError:
+            pass
+
+    def delete_all_versions(self, key):
+        """Delete ``key`` and every version and delete marker of it; returns how many went."""
+        gone = 0
+        paginator = self.client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=self.name, Prefix=key):
+            for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                if item["Key"] != key:
+                    continue
+                self.client.delete_object(Bucket=self.name, Key=key, VersionId=item["VersionId"])
+                gone += 1
+        if self.head(key) is not None:         # an unversioned bucket lists no versions
+            self.client.delete_object(Bucket=self.name, Key=key)
+            gone += 1
+        return gone
+
+    def keys(self, prefix=""):
+        """Every current object key under ``prefix``."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.name, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"]
+
+    def get(self, key):
+        return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()

@@ -1,0 +1,62 @@
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from s3server import ACCESS_KEY, SECRET_KEY, S3Server  # noqa: E402
+
+BASE_PORT = int(os.environ.get("LINEKEEPER_TEST_S3_PORT", "9400"))
+
+
+@pytest.fixture(scope="session")
+def s3():
+    """A real SeaweedFS S3 server for the session (data in a temporary directory)."""
+    data = tempfile.mkdtemp(prefix="linekeeper-s3-")
+    server = S3Server(data, BASE_PORT).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def bucket_name(s3):
+    """A new versioned bucket for one test."""
+    name = "lk-" + uuid.uuid4().hex[:12]
+    client = s3.client()
+    client.create_bucket(Bucket=name)
+    client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return name
+
+
+@pytest.fixture
+def org_keys():
+    from firmware import crypto
+    return crypto.new_key_pair()
+
+
+def archive_settings(s3, bucket, box_id, org_public, **extra):
+    import base64
+    from firmware.archive.settings import ArchiveSettings
+    return ArchiveSettings(enabled=True, endpoint=s3.endpoint, bucket=bucket, box_id=box_id,
+                           access_key_id=ACCESS_KEY, verify_tls=False,
+                           org_public_key=base64.b64encode(org_public).decode(), **extra)
+
+
+def prepare_box(data_dir, s3, bucket, box_id, org_public, **extra):
+    """A box data directory with keys, the archive configured and its secret stored."""
+    from firmware.archive.queue import write_secret
+    from firmware.config import BoxConfig, save_config
+    from firmware.keystore import Argon2Params, KeyStore
+    os.makedirs(data_dir, exist_ok=True)
+    KeyStore(data_dir, Argon2Params(memory_kib=8, iterations=1)).initialise("admin", "pw-pw-pw-pw")
+    config = BoxConfig(archive=archive_settings(s3, bucket, box_id, org_public, **extra))
+    save_config(data_dir, config)
+    write_secret(data_dir, SECRET_KEY)
+    return config
