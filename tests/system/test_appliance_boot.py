@@ -69,7 +69,10 @@ class Container:
         while self.leader is None:
             assert self.proc.poll() is None, self.log()
             assert time.monotonic() < deadline, "the container did not start:\n" + self.log()
-            kids = run("pgrep", "-P", str(self.proc.pid), check=False).stdout.split()
+            # The container's PID 1 is nspawn's child running systemd (nspawn forks
+            # short-lived helpers too).
+            kids = run("pgrep", "-P", str(self.proc.pid), "-x", "systemd",
+                       check=False).stdout.split()
             self.leader = int(kids[0]) if kids else None
             time.sleep(0.2)
         # systemd's bus comes up a moment after PID 1 starts.
