@@ -196,12 +196,16 @@ def test_killing_the_web_ui_during_a_call_keeps_the_recording(appliance):
     # Wait until a call is up, then kill the web UI.
     appliance.wait_for("a call in progress", lambda: [c for c in appliance.calls()
                                                       if not c["ended_at"]], 40)
-    appliance.sh("systemctl kill -s KILL linekeeper-web")
+    web_pid = appliance.show("linekeeper-web", "MainPID")["MainPID"]
+    appliance.sh("kill -9 %s" % web_pid)
     calls = appliance.wait_for("the call to end", lambda: completed(appliance, before + 1), 40)
     assert calls[-1]["recording"] == "complete"
     assert appliance.show("linekeeper-recorder", "MainPID")["MainPID"] == rec_pid
     appliance.wait_for("the web UI back", lambda: appliance.show(
-        "linekeeper-web", "ActiveState")["ActiveState"] == "active", 30)
+        "linekeeper-web", "ActiveState", "MainPID") in (
+            {"ActiveState": "active", "MainPID": pid} for pid in [appliance.show(
+                "linekeeper-web", "MainPID")["MainPID"]] if pid not in ("0", web_pid)), 30,
+        unit="linekeeper-web")
 
 
 def test_a_stopped_recorder_is_restarted_by_the_watchdog(appliance):
