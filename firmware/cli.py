@@ -607,6 +607,11 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="one JSON object per call")
     p.set_defaults(func=cmd_calls)
 
+    p = sub.add_parser("update", help="install a signed update bundle (RAUC), or --status")
+    from .update import command as update_command
+    update_command.add_arguments(p)
+    p.set_defaults(func=update_command.run)
+
     p = sub.add_parser("analyze", help="find caller ID, DTMF and tones in a WAV file")
     from . import analyze
     analyze.add_arguments(p)

@@ -97,3 +97,8 @@ class StorageError(LinekeeperError, OSError):
 class RecoveryRefused(LinekeeperError, RuntimeError):
     """The box will not start on this data directory as it is: starting would risk
     recordings (a lost or damaged call log, missing keys). The message says what to do."""
+
+
+class UpdateError(LinekeeperError, RuntimeError):
+    """A firmware update was refused or failed (its message says why; nothing changed
+    unless it says it rolled back)."""
