@@ -210,7 +210,8 @@ class Updater:
             self.rauc.install(local)
         except UpdateError as exc:
             result.outcome = "refused"
-            raise UpdateError("%s; nothing was changed" % (_read(why_path) or exc)) from None
+            raise UpdateError("%s; nothing was changed" % (_read(why_path) or _explain(exc))) \
+                from None
         finally:
             _remove(why_path)
         after = self.rauc.status()
@@ -278,6 +279,23 @@ class Updater:
                                "version": result.version,
                                "previous_version": result.previous_version,
                                "slot": result.slot, "steps": result.steps}, self._wall_us())
+
+
+# What RAUC's refusals mean, for the technician who reads the report.
+_EXPLAINED = (
+    ("unable to get local issuer", "the bundle is not signed by a key this box trusts"),
+    ("signature verification failed", "the bundle was damaged or changed after it was signed"),
+    ("Invalid bundle format", "the bundle is damaged or incomplete (truncated?)"),
+    ("Compatible mismatch", "the bundle is for another board or HAT"),
+)
+
+
+def _explain(exc):
+    text = str(exc)
+    for needle, meaning in _EXPLAINED:
+        if needle in text:
+            return "%s (%s)" % (meaning, text)
+    return text
 
 
 def _remove(path):

@@ -10,7 +10,9 @@ def _reason(stderr):
     """The line of RAUC's output that says why it failed (RAUC logs chatter first)."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     useful = [ln for ln in lines if not ln.startswith("rauc-Message")] or lines
-    return useful[-1] if useful else "rauc gave no reason"
+    # `rauc install` prints its progress ("idle", percentages) after the error.
+    errors = [ln for ln in useful if "error" in ln.lower() or "failed" in ln.lower()]
+    return (errors or useful or ["rauc gave no reason"])[-1]
 
 
 class Rauc:

@@ -120,12 +120,14 @@ def _too_large(out, tmp_path):
 
 REFUSALS = {
     "wrong key": (lambda out, b, t: make_bundle(out, "2.0.0", key="other", security=2),
-                  "signature"),
-    "one byte changed": (lambda out, b, t: (_flip_byte(b["v2"], out), out)[1], ""),
-    "truncated": (lambda out, b, t: (_truncate(b["v2"], out), out)[1], ""),
+                  "not signed by a key this box trusts"),
+    "one byte changed": (lambda out, b, t: (_flip_byte(b["v2"], out), out)[1],
+                         "damaged or changed after it was signed"),
+    "truncated": (lambda out, b, t: (_truncate(b["v2"], out), out)[1],
+                  "damaged or incomplete"),
     "wrong compatible": (lambda out, b, t: make_bundle(out, "2.0.0", security=2,
                                                        compatible="linekeeper-rpi-lk-8l"),
-                         "compatible"),
+                         "for another board or HAT"),
     "downgrade": (lambda out, b, t: make_bundle(out, "2.0.0", security=2),
                   "security version 2 is below the installed 5"),
     "too large": (lambda out, b, t: _too_large(out, t), "larger than the slot"),
