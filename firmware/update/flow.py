@@ -59,6 +59,7 @@ class UpdateResult:
     version: str = None
     previous_version: str = None
     slot: str = None
+    waited_idle_s: float = 0.0
     steps: list = dataclasses.field(default_factory=list)
 
     @property
@@ -221,7 +222,10 @@ class Updater:
         result.version = new.get("slot_status", {}).get("bundle", {}).get("version")
         old_name = self.rauc.slot_name(running, after)
         self._step(result, "wait_idle")
-        if not self.wait_idle():
+        t0 = self._monotonic()
+        idle = self.wait_idle()
+        result.waited_idle_s = round(self._monotonic() - t0, 1)
+        if not idle:
             self.rauc.mark("active", old_name)
             result.outcome = "not_switched"
             raise UpdateError("a line stayed busy for %d s: the update is installed in slot %s "
@@ -278,7 +282,8 @@ class Updater:
                               {"outcome": result.outcome, "message": result.message,
                                "version": result.version,
                                "previous_version": result.previous_version,
-                               "slot": result.slot, "steps": result.steps}, self._wall_us())
+                               "slot": result.slot, "steps": result.steps,
+                               "waited_idle_s": result.waited_idle_s}, self._wall_us())
 
 
 # What RAUC's refusals mean, for the technician who reads the report.
@@ -341,6 +346,7 @@ def format_report(result, wall_us):
         "New version:      %s" % (result.version or "-"),
         "Previous version: %s" % (result.previous_version or "-"),
         "Slot:             %s" % (result.slot or "-"),
+        "Waited for idle:  %.1f s (every line idle before the switch)" % result.waited_idle_s,
         "Steps:            %s" % (", ".join(result.steps) or "-"),
         "",
         result.message,

@@ -193,6 +193,10 @@ class RaucBox:
         cwd = os.readlink("/proc/%d/cwd" % self.pid("recorder"))
         return os.path.basename(os.path.dirname(cwd))
 
+    def run_cli(self, *args):
+        return subprocess.run([sys.executable, "-m", "firmware.cli", *args], capture_output=True,
+                              text=True, env=self.env, cwd=ROOT, timeout=120)
+
     def update(self, bundle, *extra):
         argv = [sys.executable, "-m", "firmware.cli", "update", bundle,
                 "--data-dir", self.data_dir, "--update-dir", self.update_dir,

@@ -8,10 +8,13 @@ active slot (tests/system/raucbox.py). Needs root, like the appliance tests.
 import json
 import os
 import shutil
+import sqlite3
+import time
 
 import pytest
 
-from tests.system.raucbox import COMPATIBLE, RaucBox, copy_checkout, make_bundle
+from firmware.control import ControlClient, socket_path
+from tests.system.raucbox import RaucBox, copy_checkout, make_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -95,6 +98,12 @@ def test_a_good_bundle_installs_switches_and_is_marked_good(quiet_box, bundles, 
     report = _report(str(bundle))
     assert "UPDATE INSTALLED" in report and "2.0.0" in report
     assert not os.path.exists(os.path.join(quiet_box.update_dir, "incoming.raucb"))
+    db = sqlite3.connect(os.path.join(quiet_box.data_dir, "audit.db"))
+    (details,) = db.execute("SELECT details FROM audit WHERE action = 'update'").fetchone()
+    db.close()
+    assert json.loads(details)["outcome"] == "installed"
+    verify = quiet_box.run_cli("verify", "--data-dir", quiet_box.data_dir)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
 # -- refused bundles: a clear report, and nothing changed ----------------------------
@@ -195,9 +204,7 @@ def test_a_bundle_whose_firmware_fails_its_health_check_is_rolled_back(quiet_box
 def test_an_update_started_during_a_call_switches_after_the_call_ends(tmp_path, bundles):
     box = _box(tmp_path, bundles, CALL)
     try:
-        from firmware.control import ControlClient, socket_path
         client = ControlClient(socket_path(box.data_dir))
-        import time
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -215,12 +222,17 @@ def test_an_update_started_during_a_call_switches_after_the_call_ends(tmp_path, 
 
         assert done.returncode == 0, done.stdout + done.stderr
         assert box.running_from() == "B"
-        # The call was recorded to its end on the old slot before the switch.
-        import sqlite3
+        # The update waited for the call (12 s of talk) to end on the old slot.
+        result = json.load(open(os.path.join(box.update_dir, "last-result.json")))
+        assert result["steps"].index("wait_idle") < result["steps"].index("switch")
+        assert result["waited_idle_s"] >= 5.0
         db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
-        rows = db.execute("SELECT * FROM calls").fetchall()
+        first = db.execute("SELECT answered_at, ended_at, end_reason FROM calls WHERE id = 1"
+                           ).fetchone()
         db.close()
-        assert rows, "the call is in the call log"
+        answered_us, ended_us, end_reason = first
+        assert end_reason == "local", "the call was hung up, not cut by a restart"
+        assert ended_us - answered_us == 12_000_000
         with open(os.path.join(box.base, "recorder.log"), "rb") as f:
             log = f.read().decode(errors="replace")
         assert "Traceback" not in log
