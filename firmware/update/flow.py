@@ -94,7 +94,10 @@ class Updater:
 
     def _copy(self, bundle):
         """Copy ``bundle`` into UPDATE_DIR/incoming.raucb; its path there."""
-        size = os.path.getsize(bundle)
+        try:
+            size = os.path.getsize(bundle)
+        except OSError as exc:
+            raise UpdateError("cannot read the bundle %s (%s)" % (bundle, exc.strerror)) from None
         free = shutil.disk_usage(self.s.update_dir).free
         if size + (16 << 20) > free:
             raise UpdateError("not enough space to copy the bundle (%d MB, %d MB free)"
