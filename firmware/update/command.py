@@ -3,6 +3,7 @@
 import json
 import os
 import shlex
+import signal
 
 from ..errors import UpdateError
 
@@ -14,6 +15,8 @@ def add_arguments(p):
     p.add_argument("bundle", nargs="?", help="the .raucb bundle (e.g. on a USB stick)")
     p.add_argument("--status", action="store_true",
                    help="show the slots, the versions and the last update's report")
+    p.add_argument("--recover", action="store_true",
+                   help="finish or undo an update cut short by a crash or power cut (at boot)")
     p.add_argument("--data-dir", help="the box's data directory (needed to install)")
     p.add_argument("--update-dir", default=DEFAULTS["update_dir"],
                    help="RAUC's data directory on the data partition (default %(default)s)")
@@ -45,11 +48,11 @@ def run(args):
     rauc = Rauc()
     if args.status:
         return _status(rauc, args.update_dir)
-    if not args.bundle:
-        raise UpdateError("give a bundle to install, or --status")
+    if not args.bundle and not args.recover:
+        raise UpdateError("give a bundle to install, or --status or --recover")
     if not args.data_dir:
         raise UpdateError("give the box's --data-dir to install an update")
-    if not os.path.isfile(args.bundle):
+    if args.bundle and not os.path.isfile(args.bundle):
         raise UpdateError("no bundle at %s" % args.bundle)
     settings = UpdateSettings(data_dir=args.data_dir, update_dir=args.update_dir,
                               web_url=args.web_url, max_wait_idle_s=args.max_wait_idle_s,
@@ -60,10 +63,29 @@ def run(args):
     client = ControlClient(socket_path(args.data_dir))
     with AuditLog(os.path.join(args.data_dir, "audit.db"),
                   os.path.join(args.data_dir, "audit.head")) as audit:
-        result = Updater(settings, rauc, slots, client, audit).run(
-            args.bundle, report_dir=args.report_dir or os.path.dirname(os.path.abspath(args.bundle)))
+        updater = Updater(settings, rauc, slots, client, audit, on_step=_crash_at(
+            os.environ.get("LINEKEEPER_UPDATE_TEST_KILL_AT")))
+        if args.recover:
+            result = updater.recover(args.report_dir)
+            if result is None:
+                print("linekeeper: no interrupted update")
+                return 0
+        else:
+            result = updater.run(args.bundle, report_dir=args.report_dir or os.path.dirname(
+                os.path.abspath(args.bundle)))
     print("linekeeper: update %s: %s" % (result.outcome.replace("_", " "), result.message))
     return 0 if result.ok else 1
+
+
+def _crash_at(step):
+    """Fault injection for the kill-matrix tests: SIGKILL ourselves as ``step`` starts."""
+    if not step:
+        return None
+
+    def on_step(name):
+        if name == step:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return on_step
 
 
 def _status(rauc, update_dir):

@@ -73,7 +73,7 @@ class Updater:
     (an :class:`firmware.audit.AuditLog`, or None)."""
 
     def __init__(self, settings, rauc, slots, client, audit=None, *, run=subprocess.run,
-                 monotonic=time.monotonic, sleep=time.sleep, wall_us=None):
+                 monotonic=time.monotonic, sleep=time.sleep, wall_us=None, on_step=None):
         self.s = settings
         self.rauc = rauc
         self.slots = slots
@@ -83,14 +83,19 @@ class Updater:
         self._monotonic = monotonic
         self._sleep = sleep
         self._wall_us = wall_us or (lambda: time.time_ns() // 1000)
+        # Called with each step's name once it is noted (the kill-matrix tests kill here).
+        self._on_step = on_step or (lambda step: None)
 
     # -- the steps ---------------------------------------------------------
 
     def _step(self, result, name, **details):
         result.steps.append(name)
-        progress = dict(step=name, bundle=result.bundle, at_us=self._wall_us(), **details)
+        progress = dict(step=name, bundle=result.bundle, at_us=self._wall_us(),
+                        previous_version=result.previous_version, version=result.version,
+                        **{"from": self._from, "to": result.slot}, **details)
         atomic_write(os.path.join(self.s.update_dir, "progress.json"),
                      json.dumps(progress).encode(), mode=0o644)
+        self._on_step(name)
 
     def _copy(self, bundle):
         """Copy ``bundle`` into UPDATE_DIR/incoming.raucb; its path there."""
@@ -170,14 +175,22 @@ class Updater:
             return "the restart command failed: %s" % (done.stderr.strip() or done.returncode)
         return None
 
-    def _start_slot(self, bootname, device):
-        """Switch to ``bootname`` and restart; None when healthy, else what is wrong."""
+    def _start_slot(self, bootname, device, result=None):
+        """Switch to ``bootname`` and restart; None when healthy, else what is wrong.
+
+        With ``result``, the switch, restart and health steps are noted as they start.
+        """
+        step = (lambda name: self._step(result, name, slot=bootname)) if result else \
+            (lambda name: None)
         old_pid = self._recorder_pid()
+        step("switch")
         self.slots.mount(bootname, device)
         self.slots.point_at(bootname)
+        step("restart")
         problem = self._restart(bootname)
         if problem:
             return problem
+        step("health")
         self.client.close()
         return health.wait_healthy(self.client, self.s.data_dir, self.s.web_url, old_pid,
                                    self.s.health_timeout_s, self.s.poll_s,
@@ -189,6 +202,7 @@ class Updater:
         """Update from ``bundle``; an :class:`UpdateResult` (also reported and audited)."""
         os.makedirs(self.s.update_dir, exist_ok=True)
         result = UpdateResult("failed", os.path.basename(bundle), "")
+        self._from = None
         try:
             self._update(bundle, result)
         except UpdateError as exc:
@@ -203,7 +217,7 @@ class Updater:
 
     def _update(self, bundle, result):
         before = self.rauc.status()
-        running = self.slots.current()
+        running = self._from = self.slots.current()
         result.previous_version = _slot_version(before, running)
         self._step(result, "copy")
         local = self._copy(bundle)
@@ -234,8 +248,7 @@ class Updater:
             raise UpdateError("a line stayed busy for %d s: the update is installed in slot %s "
                               "but the box stays on slot %s; run the update again later"
                               % (self.s.max_wait_idle_s, result.slot, running))
-        self._step(result, "switch", slot=result.slot)
-        problem = self._start_slot(result.slot, new["device"])
+        problem = self._start_slot(result.slot, new["device"], result)
         if problem is None:
             self._step(result, "mark_good", slot=result.slot)
             self.rauc.mark("good", new_name)
@@ -254,6 +267,59 @@ class Updater:
                               result.version, problem, running, result.previous_version,
                               "" if old_problem is None else
                               "; the old slot is NOT healthy either: %s" % old_problem))
+
+    def recover(self, report_dir=None):
+        """Finish or undo an update that was cut short (kill, power cut); None if none was.
+
+        Before the switch the box stays on its slot (made primary again); once the
+        switch has begun and the new slot was not yet found healthy, the box goes back
+        to the old slot; at ``mark_good`` the new slot had passed and is kept.
+        """
+        try:
+            with open(os.path.join(self.s.update_dir, "progress.json")) as f:
+                progress = json.load(f)
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            progress = {"step": "unknown", "bundle": "?"}
+        for name in ("incoming.raucb", "incoming.raucb.part"):
+            _remove(os.path.join(self.s.update_dir, name))
+        self._from = old = progress.get("from") or self.slots.current()
+        new = progress.get("to")
+        step = progress.get("step")
+        result = UpdateResult("failed", progress.get("bundle", "?"), "", slot=new,
+                              version=progress.get("version"),
+                              previous_version=progress.get("previous_version"),
+                              steps=["recover after %s" % step])
+        try:
+            status = self.rauc.status()
+            old_name = self.rauc.slot_name(old, status)
+            if step == "mark_good" and new:
+                new_name = self.rauc.slot_name(new, status)
+                self.rauc.mark("good", new_name)
+                self._note_security_version(status, new_name)
+                result.outcome = "installed"
+                result.message = ("the update was interrupted after its health check passed; "
+                                  "slot %s is kept" % new)
+            elif step in ("copy", "install", "wait_idle"):
+                self.rauc.mark("active", old_name)
+                result.outcome = "not_switched"
+                result.message = ("the update was interrupted (at %s) before the switch; the box "
+                                  "stays on slot %s" % (step, old))
+            else:
+                if new and new != old:
+                    self.rauc.mark("bad", self.rauc.slot_name(new, status))
+                self.rauc.mark("active", old_name)
+                problem = self._start_slot(old, status["slots"][old_name]["device"])
+                result.outcome = "rolled_back"
+                result.message = ("the update was interrupted (at %s) before the new slot was "
+                                  "confirmed; the box went back to slot %s%s" % (
+                                      step, old, "" if problem is None else
+                                      ", which is NOT healthy: %s" % problem))
+        except UpdateError as exc:
+            result.message = "recovering an interrupted update failed: %s" % exc
+        self._finish(result, report_dir)
+        return result
 
     def _note_security_version(self, status, slot_name):
         mount = self.slots.mount_point(status["slots"][slot_name]["bootname"])

@@ -193,18 +193,39 @@ class RaucBox:
         cwd = os.readlink("/proc/%d/cwd" % self.pid("recorder"))
         return os.path.basename(os.path.dirname(cwd))
 
+    def power_cut_and_boot(self):
+        """Kill everything at once (kill -9, as a power cut does), lose the slot mounts
+        (/run is gone), then boot: mount the slot ``current`` names and start it."""
+        for name in ("web", "recorder", "rauc"):
+            pid = self.pid(name)
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                stop_pid(pid)
+        for bootname in ("A", "B"):
+            mnt = os.path.join(self.slots_dir, bootname)
+            while os.path.ismount(mnt):
+                run(["umount", mnt])
+        with open(os.path.join(self.update_dir, "current")) as f:
+            slot = f.read().strip()
+        run(["mount", "-o", "ro", self.loops["AB".index(slot)],
+             os.path.join(self.slots_dir, slot)])
+        self.restart()
+
     def run_cli(self, *args):
         return subprocess.run([sys.executable, "-m", "firmware.cli", *args], capture_output=True,
                               text=True, env=self.env, cwd=ROOT, timeout=120)
 
-    def update(self, bundle, *extra):
-        argv = [sys.executable, "-m", "firmware.cli", "update", bundle,
+    def update(self, bundle, *extra, env=None):
+        argv = [sys.executable, "-m", "firmware.cli", "update", *([bundle] if bundle else []),
                 "--data-dir", self.data_dir, "--update-dir", self.update_dir,
                 "--slots-dir", self.slots_dir, "--current-link", self.current,
                 "--restart-cmd", self.restart_cmd(),
                 "--web-url", "http://127.0.0.1:%d/" % self.http_port, *extra]
-        return subprocess.run(argv, capture_output=True, text=True, env=self.env, cwd=ROOT,
-                              timeout=600)
+        return subprocess.run(argv, capture_output=True, text=True, env=dict(self.env, **(env or {})),
+                              cwd=ROOT, timeout=600)
 
     # -- tear-down ---------------------------------------------------------
 

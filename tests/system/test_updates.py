@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from firmware.control import ControlClient, socket_path
+from firmware.control import ControlClient, RecorderUnavailable, socket_path
 from tests.system.raucbox import RaucBox, copy_checkout, make_bundle
 
 pytestmark = pytest.mark.slow
@@ -238,3 +238,46 @@ def test_an_update_started_during_a_call_switches_after_the_call_ends(tmp_path, 
         assert "Traceback" not in log
     finally:
         box.close()
+
+
+# -- the kill matrix -------------------------------------------------------------------
+
+
+def _snapshot_when_up(box, timeout_s=30):
+    """The recorder's line status once it answers (it may have just booted)."""
+    client = ControlClient(socket_path(box.data_dir))
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                return client.call("snapshot")
+            except RecorderUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    finally:
+        client.close()
+
+STEPS = ("copy", "install", "wait_idle", "switch", "restart", "health", "mark_good")
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_kill_9_and_a_power_cut_at_any_step_leave_a_box_recording_on_a_good_slot(
+        step, quiet_box, bundles):
+    done = quiet_box.update(bundles["v2"], "--health-timeout-s", "60",
+                            env={"LINEKEEPER_UPDATE_TEST_KILL_AT": step})
+    assert done.returncode == -9, done.stdout + done.stderr
+
+    quiet_box.power_cut_and_boot()
+    recovered = quiet_box.update(None, "--recover", "--health-timeout-s", "60")
+
+    assert recovered.returncode == 0 if step == "mark_good" else 1, recovered.stdout
+    kept = "B" if step == "mark_good" else "A"
+    assert quiet_box.running_from() == kept
+    status = quiet_box.status()
+    assert status["boot_primary"] == ("app.1" if kept == "B" else "app.0")
+    assert _slot(quiet_box, kept)["boot_status"] == "good"
+    assert len(_snapshot_when_up(quiet_box)["lines"]) == 2   # recording, every line supervised
+    verify = quiet_box.run_cli("verify", "--data-dir", quiet_box.data_dir)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert not os.path.exists(os.path.join(quiet_box.update_dir, "progress.json"))
