@@ -15,6 +15,11 @@ def add_arguments(p):
     p.add_argument("bundle", nargs="?", help="the .raucb bundle (e.g. on a USB stick)")
     p.add_argument("--status", action="store_true",
                    help="show the slots, the versions and the last update's report")
+    p.add_argument("--watch", metavar="FOLDER",
+                   help="install each new bundle dropped into FOLDER (a USB stick's mount; "
+                        "the simulated box's stick), its report beside it")
+    p.add_argument("--once", action="store_true",
+                   help="with --watch: look once (a bundle must be complete), then exit")
     p.add_argument("--recover", action="store_true",
                    help="finish or undo an update cut short by a crash or power cut (at boot)")
     p.add_argument("--data-dir", help="the box's data directory (needed to install)")
@@ -48,8 +53,8 @@ def run(args):
     rauc = Rauc()
     if args.status:
         return _status(rauc, args.update_dir)
-    if not args.bundle and not args.recover:
-        raise UpdateError("give a bundle to install, or --status or --recover")
+    if not args.bundle and not args.recover and not args.watch:
+        raise UpdateError("give a bundle to install, or --status, --watch or --recover")
     if not args.data_dir:
         raise UpdateError("give the box's --data-dir to install an update")
     if args.bundle and not os.path.isfile(args.bundle):
@@ -65,6 +70,8 @@ def run(args):
                   os.path.join(args.data_dir, "audit.head")) as audit:
         updater = Updater(settings, rauc, slots, client, audit, on_step=_crash_at(
             os.environ.get("LINEKEEPER_UPDATE_TEST_KILL_AT")))
+        if args.watch:
+            return _watch(args, updater)
         if args.recover:
             result = updater.recover(args.report_dir)
             if result is None:
@@ -75,6 +82,25 @@ def run(args):
                 os.path.abspath(args.bundle)))
     print("linekeeper: update %s: %s" % (result.outcome.replace("_", " "), result.message))
     return 0 if result.ok else 1
+
+
+def _watch(args, updater):
+    from ..cli import _on_signals
+    from .watch import Watcher
+
+    def install(path, report_dir):
+        result = updater.run(path, report_dir=report_dir)
+        print("linekeeper: update %s: %s: %s" % (os.path.basename(path),
+                                                 result.outcome.replace("_", " "),
+                                                 result.message), flush=True)
+        return result
+    watcher = Watcher(args.watch, args.update_dir, install, stable_s=0 if args.once else 2.0)
+    if args.once:
+        results = watcher.poll()
+        return 0 if all(r.ok for r in results) else 1
+    stop = _on_signals(lambda: None)
+    watcher.run(stop)
+    return 0
 
 
 def _crash_at(step):

@@ -106,6 +106,23 @@ def test_a_good_bundle_installs_switches_and_is_marked_good(quiet_box, bundles, 
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
+def test_a_bundle_dropped_into_the_watched_folder_is_installed_once(quiet_box, bundles,
+                                                                     tmp_path):
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    shutil.copy(bundles["v2"], stick / "v2.raucb")
+
+    done = quiet_box.update(None, "--watch", str(stick), "--once", "--health-timeout-s", "60")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "v2.raucb: installed" in done.stdout
+    assert quiet_box.running_from() == "B"
+    assert "UPDATE INSTALLED" in (stick / "linekeeper-update-report.txt").read_text()
+    again = quiet_box.update(None, "--watch", str(stick), "--once")
+    assert again.returncode == 0 and again.stdout == ""
+    assert quiet_box.running_from() == "B"
+
+
 # -- refused bundles: a clear report, and nothing changed ----------------------------
 
 
