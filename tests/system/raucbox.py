@@ -244,6 +244,9 @@ class RaucBox:
         for mnt in _mounts_under(self.base):
             subprocess.run(["umount", "-l", mnt], capture_output=True)
         for dev in self.loops:
+            # A mount copied into another mount namespace meanwhile (a container
+            # started on this machine) keeps the device busy: detach sets autoclear
+            # then, and the kernel frees it when that copy goes.
             subprocess.run(["losetup", "-d", dev], capture_output=True)
 
 
