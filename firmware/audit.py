@@ -52,6 +52,8 @@ ACTIONS = frozenset({
     # People's work in the web UI: the calls list exported, tags and notes on a
     # call, the phonebook changed.
     "export_list", "call_note", "phonebook",
+    # A firmware update: installed, refused or rolled back (firmware/update/).
+    "update",
 })
 GENESIS_HASH = "00" * 32
 SCHEMA_VERSION = 1

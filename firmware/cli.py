@@ -715,6 +715,10 @@ def build_parser():
     p.set_defaults(func=report_cli.run)
     from .archive.cli import add_parser as add_archive
     add_archive(sub)
+    p = sub.add_parser("update", help="install a signed update bundle (RAUC), or --status")
+    from .update import command as update_command
+    update_command.add_arguments(p)
+    p.set_defaults(func=update_command.run)
 
     p = sub.add_parser("analyze", help="find caller ID, DTMF and tones in a WAV file")
     from . import analyze

@@ -101,3 +101,8 @@ class RecoveryRefused(LinekeeperError, RuntimeError):
 
 class ReportError(LinekeeperError, ValueError):
     """A report cannot be made as asked (a bad date range, too many calls, bad format)."""
+
+
+class UpdateError(LinekeeperError, RuntimeError):
+    """A firmware update was refused or failed (its message says why; nothing changed
+    unless it says it rolled back)."""

@@ -1,0 +1,130 @@
+"""``linekeeper update BUNDLE`` and ``linekeeper update --status``."""
+
+import json
+import os
+import shlex
+import signal
+
+from ..errors import UpdateError
+
+DEFAULTS = {"update_dir": "/var/lib/linekeeper-update", "mounts": "/run/linekeeper/slots",
+            "current": "/opt/linekeeper/current"}
+
+
+def add_arguments(p):
+    p.add_argument("bundle", nargs="?", help="the .raucb bundle (e.g. on a USB stick)")
+    p.add_argument("--status", action="store_true",
+                   help="show the slots, the versions and the last update's report")
+    p.add_argument("--watch", metavar="FOLDER",
+                   help="install each new bundle dropped into FOLDER (a USB stick's mount; "
+                        "the simulated box's stick), its report beside it")
+    p.add_argument("--once", action="store_true",
+                   help="with --watch: look once (a bundle must be complete), then exit")
+    p.add_argument("--recover", action="store_true",
+                   help="finish or undo an update cut short by a crash or power cut (at boot)")
+    p.add_argument("--data-dir", help="the box's data directory (needed to install)")
+    p.add_argument("--update-dir", default=DEFAULTS["update_dir"],
+                   help="RAUC's data directory on the data partition (default %(default)s)")
+    p.add_argument("--slots-dir", default=DEFAULTS["mounts"],
+                   help="where the slots are mounted (default %(default)s)")
+    p.add_argument("--current-link", default=DEFAULTS["current"],
+                   help="the link to the running slot (default %(default)s)")
+    p.add_argument("--report-dir", help="where to write the readable report (default: the "
+                                        "bundle's folder, e.g. the stick)")
+    p.add_argument("--restart-cmd", help="command that restarts the box's services (default: "
+                                         "systemctl restart rauc linekeeper-recorder "
+                                         "linekeeper-web)")
+    p.add_argument("--web-url", default="http://127.0.0.1:80/",
+                   help="the web UI's HTTP address for the health check (default %(default)s)")
+    p.add_argument("--max-wait-idle-s", type=float, default=4 * 3600.0,
+                   help="how long to wait for every line to be idle (default 4 h)")
+    p.add_argument("--health-timeout-s", type=float, default=120.0,
+                   help="how long the new slot has to pass its health check (default 120 s)")
+
+
+def run(args):
+    """Carry out ``linekeeper update``; exit status 0 installed, 1 not, 2 usage."""
+    from ..audit import AuditLog
+    from ..control import ControlClient, socket_path
+    from .flow import Updater, UpdateSettings
+    from .rauc import Rauc
+    from .slots import Slots
+
+    rauc = Rauc()
+    if args.status:
+        return _status(rauc, args.update_dir)
+    if not args.bundle and not args.recover and not args.watch:
+        raise UpdateError("give a bundle to install, or --status, --watch or --recover")
+    if not args.data_dir:
+        raise UpdateError("give the box's --data-dir to install an update")
+    if args.bundle and not os.path.isfile(args.bundle):
+        raise UpdateError("no bundle at %s" % args.bundle)
+    settings = UpdateSettings(data_dir=args.data_dir, update_dir=args.update_dir,
+                              web_url=args.web_url, max_wait_idle_s=args.max_wait_idle_s,
+                              health_timeout_s=args.health_timeout_s)
+    if args.restart_cmd:
+        settings.restart_cmd = tuple(shlex.split(args.restart_cmd))
+    slots = Slots(args.slots_dir, args.current_link, args.update_dir)
+    client = ControlClient(socket_path(args.data_dir))
+    with AuditLog(os.path.join(args.data_dir, "audit.db"),
+                  os.path.join(args.data_dir, "audit.head")) as audit:
+        updater = Updater(settings, rauc, slots, client, audit, on_step=_crash_at(
+            os.environ.get("LINEKEEPER_UPDATE_TEST_KILL_AT")))
+        if args.watch:
+            return _watch(args, updater)
+        if args.recover:
+            result = updater.recover(args.report_dir)
+            if result is None:
+                print("linekeeper: no interrupted update")
+                return 0
+        else:
+            result = updater.run(args.bundle, report_dir=args.report_dir or os.path.dirname(
+                os.path.abspath(args.bundle)))
+    print("linekeeper: update %s: %s" % (result.outcome.replace("_", " "), result.message))
+    return 0 if result.ok else 1
+
+
+def _watch(args, updater):
+    from ..cli import _on_signals
+    from .watch import Watcher
+
+    def install(path, report_dir):
+        result = updater.run(path, report_dir=report_dir)
+        print("linekeeper: update %s: %s: %s" % (os.path.basename(path),
+                                                 result.outcome.replace("_", " "),
+                                                 result.message), flush=True)
+        return result
+    watcher = Watcher(args.watch, args.update_dir, install, stable_s=0 if args.once else 2.0)
+    if args.once:
+        results = watcher.poll()
+        return 0 if all(r.ok for r in results) else 1
+    stop = _on_signals(lambda: None)
+    watcher.run(stop)
+    return 0
+
+
+def _crash_at(step):
+    """Fault injection for the kill-matrix tests: SIGKILL ourselves as ``step`` starts."""
+    if not step:
+        return None
+
+    def on_step(name):
+        if name == step:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return on_step
+
+
+def _status(rauc, update_dir):
+    status = rauc.status()
+    print("booted slot (RAUC): %s; next: %s" % (status.get("booted"), status.get("boot_primary")))
+    for name, slot in sorted(status["slots"].items()):
+        bundle = slot.get("slot_status", {}).get("bundle", {})
+        print("  %s (%s): %s, version %s" % (name, slot.get("bootname"), slot.get("boot_status"),
+                                             bundle.get("version") or "-"))
+    try:
+        with open(os.path.join(update_dir, "last-result.json")) as f:
+            last = json.load(f)
+        print("last update: %s %s: %s" % (last["bundle"], last["outcome"], last["message"]))
+    except FileNotFoundError:
+        print("last update: none")
+    return 0

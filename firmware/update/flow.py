@@ -1,0 +1,423 @@
+"""One field update, start to finish, and the report it leaves.
+
+Steps (each noted in ``UPDATE_DIR/progress.json`` as it starts):
+
+1. ``copy``: the bundle to internal storage (a USB stick may be pulled at any time);
+2. ``install``: ``rauc install`` — RAUC checks the signature and ``compatible``,
+   our install-check handler the security version and the size, then RAUC
+   writes the inactive slot and makes it primary;
+3. ``wait_idle``: until every line is idle (never during a call), at most
+   ``max_wait_idle_s``; when that runs out the running slot is made primary again
+   and nothing is switched;
+4. ``switch``: mount the new slot and point ``current`` at it;
+5. ``restart``: the services (and ``rauc service``) start from the new slot;
+6. ``health``: recorder ready with every line supervised, data writable, web UI
+   answering, within ``health_timeout_s``;
+7. ``mark_good`` — or ``rollback``: mark the new slot bad, the old one active,
+   switch back, restart and check the old slot's health.
+
+The result is a readable report (``linekeeper-update-report.txt`` in the
+stick's folder and ``UPDATE_DIR/last-report.txt``) and an audit entry.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import time
+
+from ..control import ControlError, RecorderUnavailable
+from ..errors import UpdateError
+from ..fsutil import atomic_write, fsync_dir
+from . import health
+
+REPORT_NAME = "linekeeper-update-report.txt"
+COPY_CHUNK = 1 << 20
+
+
+@dataclasses.dataclass
+class UpdateSettings:
+    """Where things are and how long to wait (seconds)."""
+    data_dir: str
+    update_dir: str = "/var/lib/linekeeper-update"
+    restart_cmd: tuple = ("systemctl", "restart", "rauc", "linekeeper-recorder",
+                          "linekeeper-web")
+    web_url: str = "http://127.0.0.1:80/"
+    max_wait_idle_s: float = 4 * 3600.0     # a long call; then try again later
+    settle_s: float = 2.0                   # idle this long before switching
+    recorder_gone_s: float = 30.0           # no recorder this long: nothing is recording
+    health_timeout_s: float = 120.0
+    poll_s: float = 0.5
+
+
+@dataclasses.dataclass
+class UpdateResult:
+    outcome: str            # installed | refused | not_switched | rolled_back | failed
+    bundle: str
+    message: str
+    version: str = None
+    previous_version: str = None
+    slot: str = None
+    waited_idle_s: float = 0.0
+    steps: list = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self):
+        return self.outcome == "installed"
+
+
+class Updater:
+    """Carries out updates with ``rauc`` (:class:`.rauc.Rauc`), ``slots``
+    (:class:`.slots.Slots`), the recorder's control ``client`` and ``audit``
+    (an :class:`firmware.audit.AuditLog`, or None)."""
+
+    def __init__(self, settings, rauc, slots, client, audit=None, *, run=subprocess.run,
+                 monotonic=time.monotonic, sleep=time.sleep, wall_us=None, on_step=None):
+        self.s = settings
+        self.rauc = rauc
+        self.slots = slots
+        self.client = client
+        self.audit = audit
+        self._run = run
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._wall_us = wall_us or (lambda: time.time_ns() // 1000)
+        # Called with each step's name once it is noted (the kill-matrix tests kill here).
+        self._on_step = on_step or (lambda step: None)
+
+    # -- the steps ---------------------------------------------------------
+
+    def _step(self, result, name, **details):
+        result.steps.append(name)
+        progress = dict(step=name, bundle=result.bundle, at_us=self._wall_us(),
+                        previous_version=result.previous_version, version=result.version,
+                        **{"from": self._from, "to": result.slot}, **details)
+        atomic_write(os.path.join(self.s.update_dir, "progress.json"),
+                     json.dumps(progress).encode(), mode=0o644)
+        self._on_step(name)
+
+    def _copy(self, bundle):
+        """Copy ``bundle`` into UPDATE_DIR/incoming.raucb; its path there."""
+        try:
+            size = os.path.getsize(bundle)
+        except OSError as exc:
+            raise UpdateError("cannot read the bundle %s (%s)" % (bundle, exc.strerror)) from None
+        free = shutil.disk_usage(self.s.update_dir).free
+        if size + (16 << 20) > free:
+            raise UpdateError("not enough space to copy the bundle (%d MB, %d MB free)"
+                              % (size >> 20, free >> 20))
+        target = os.path.join(self.s.update_dir, "incoming.raucb")
+        part = target + ".part"
+        try:
+            with open(bundle, "rb") as src, open(part, "wb") as dst:
+                shutil.copyfileobj(src, dst, COPY_CHUNK)
+                dst.flush()
+                os.fsync(dst.fileno())
+            if os.path.getsize(part) != size:
+                raise UpdateError("the bundle changed while it was copied (stick pulled?)")
+        except (OSError, UpdateError) as exc:
+            try:
+                os.unlink(part)
+            except FileNotFoundError:
+                pass
+            if isinstance(exc, UpdateError):
+                raise
+            raise UpdateError("could not copy the bundle from %s (%s); was the stick pulled?"
+                              % (bundle, exc.strerror or exc)) from None
+        os.replace(part, target)
+        fsync_dir(self.s.update_dir)
+        return target
+
+    def _busy_lines(self):
+        """Lines with a call or not idle; None when the recorder does not answer."""
+        try:
+            snapshot = self.client.call("snapshot")
+        except (RecorderUnavailable, ControlError):
+            return None
+        return [e["line"] for e in snapshot["lines"]
+                if e.get("call") is not None or e.get("state") not in ("idle", "fault")]
+
+    def wait_idle(self):
+        """Wait until every line has been idle for ``settle_s``; True, or False on timeout."""
+        start = self._monotonic()
+        idle_since = gone_since = None
+        while True:
+            now = self._monotonic()
+            busy = self._busy_lines()
+            if busy is None:
+                gone_since = gone_since if gone_since is not None else now
+                idle_since = None
+                if now - gone_since >= self.s.recorder_gone_s:
+                    return True
+            else:
+                gone_since = None
+                if busy:
+                    idle_since = None
+                else:
+                    idle_since = idle_since if idle_since is not None else now
+                    if now - idle_since >= self.s.settle_s:
+                        return True
+            if now - start >= self.s.max_wait_idle_s:
+                return False
+            self._sleep(self.s.poll_s)
+
+    def _recorder_pid(self):
+        try:
+            return self.client.call("hello", protocol=1)["pid"]
+        except (RecorderUnavailable, ControlError):
+            return None
+
+    def _restart(self, bootname):
+        env = dict(os.environ, LINEKEEPER_SLOT=bootname)
+        done = self._run(list(self.s.restart_cmd), capture_output=True, text=True, env=env)
+        if done.returncode != 0:
+            return "the restart command failed: %s" % (done.stderr.strip() or done.returncode)
+        return None
+
+    def _start_slot(self, bootname, device, result=None):
+        """Switch to ``bootname`` and restart; None when healthy, else what is wrong.
+
+        With ``result``, the switch, restart and health steps are noted as they start.
+        """
+        step = (lambda name: self._step(result, name, slot=bootname)) if result else \
+            (lambda name: None)
+        old_pid = self._recorder_pid()
+        step("switch")
+        self.slots.mount(bootname, device)
+        self.slots.point_at(bootname)
+        step("restart")
+        problem = self._restart(bootname)
+        if problem:
+            return problem
+        step("health")
+        self.client.close()
+        return health.wait_healthy(self.client, self.s.data_dir, self.s.web_url, old_pid,
+                                   self.s.health_timeout_s, self.s.poll_s,
+                                   monotonic=self._monotonic, sleep=self._sleep)
+
+    # -- the whole update --------------------------------------------------
+
+    def run(self, bundle, report_dir=None):
+        """Update from ``bundle``; an :class:`UpdateResult` (also reported and audited)."""
+        os.makedirs(self.s.update_dir, exist_ok=True)
+        result = UpdateResult("failed", os.path.basename(bundle), "")
+        self._from = None
+        try:
+            self._update(bundle, result)
+        except UpdateError as exc:
+            result.message = str(exc)
+        finally:
+            try:
+                os.unlink(os.path.join(self.s.update_dir, "incoming.raucb"))
+            except FileNotFoundError:
+                pass
+        self._finish(result, report_dir)
+        return result
+
+    def _update(self, bundle, result):
+        before = self.rauc.status()
+        running = self._from = self.slots.current()
+        result.previous_version = _slot_version(before, running)
+        self._step(result, "copy")
+        local = self._copy(bundle)
+        self._step(result, "install")
+        why_path = os.path.join(self.s.update_dir, "install-check.txt")
+        _remove(why_path)
+        try:
+            self.rauc.install(local)
+        except UpdateError as exc:
+            result.outcome = "refused"
+            raise UpdateError("%s; nothing was changed" % (_read(why_path) or _explain(exc))) \
+                from None
+        finally:
+            _remove(why_path)
+        after = self.rauc.status()
+        new_name = after["boot_primary"]
+        new = after["slots"][new_name]
+        result.slot = new["bootname"]
+        result.version = new.get("slot_status", {}).get("bundle", {}).get("version")
+        old_name = self.rauc.slot_name(running, after)
+        self._step(result, "wait_idle")
+        t0 = self._monotonic()
+        idle = self.wait_idle()
+        result.waited_idle_s = round(self._monotonic() - t0, 1)
+        if not idle:
+            self.rauc.mark("active", old_name)
+            result.outcome = "not_switched"
+            raise UpdateError("a line stayed busy for %d s: the update is installed in slot %s "
+                              "but the box stays on slot %s; run the update again later"
+                              % (self.s.max_wait_idle_s, result.slot, running))
+        problem = self._start_slot(result.slot, new["device"], result)
+        if problem is None:
+            self._step(result, "mark_good", slot=result.slot)
+            self.rauc.mark("good", new_name)
+            self._note_security_version(after, new_name)
+            result.outcome = "installed"
+            result.message = "version %s runs on slot %s and passed its health check" % (
+                result.version, result.slot)
+            return
+        self._step(result, "rollback", slot=running, problem=problem)
+        self.rauc.mark("bad", new_name)
+        self.rauc.mark("active", old_name)
+        old_problem = self._start_slot(running, after["slots"][old_name]["device"])
+        result.outcome = "rolled_back"
+        raise UpdateError("version %s failed its health check (%s) and was rolled back to "
+                          "slot %s (version %s)%s" % (
+                              result.version, problem, running, result.previous_version,
+                              "" if old_problem is None else
+                              "; the old slot is NOT healthy either: %s" % old_problem))
+
+    def recover(self, report_dir=None):
+        """Finish or undo an update that was cut short (kill, power cut); None if none was.
+
+        Before the switch the box stays on its slot (made primary again); once the
+        switch has begun and the new slot was not yet found healthy, the box goes back
+        to the old slot; at ``mark_good`` the new slot had passed and is kept.
+        """
+        try:
+            with open(os.path.join(self.s.update_dir, "progress.json")) as f:
+                progress = json.load(f)
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            progress = {"step": "unknown", "bundle": "?"}
+        for name in ("incoming.raucb", "incoming.raucb.part"):
+            _remove(os.path.join(self.s.update_dir, name))
+        self._from = old = progress.get("from") or self.slots.current()
+        new = progress.get("to")
+        step = progress.get("step")
+        result = UpdateResult("failed", progress.get("bundle", "?"), "", slot=new,
+                              version=progress.get("version"),
+                              previous_version=progress.get("previous_version"),
+                              steps=["recover after %s" % step])
+        try:
+            status = self.rauc.status()
+            old_name = self.rauc.slot_name(old, status)
+            if step == "mark_good" and new:
+                new_name = self.rauc.slot_name(new, status)
+                self.rauc.mark("good", new_name)
+                self._note_security_version(status, new_name)
+                result.outcome = "installed"
+                result.message = ("the update was interrupted after its health check passed; "
+                                  "slot %s is kept" % new)
+            elif step in ("copy", "install", "wait_idle"):
+                self.rauc.mark("active", old_name)
+                result.outcome = "not_switched"
+                result.message = ("the update was interrupted (at %s) before the switch; the box "
+                                  "stays on slot %s" % (step, old))
+            else:
+                if new and new != old:
+                    self.rauc.mark("bad", self.rauc.slot_name(new, status))
+                self.rauc.mark("active", old_name)
+                problem = self._start_slot(old, status["slots"][old_name]["device"])
+                result.outcome = "rolled_back"
+                result.message = ("the update was interrupted (at %s) before the new slot was "
+                                  "confirmed; the box went back to slot %s%s" % (
+                                      step, old, "" if problem is None else
+                                      ", which is NOT healthy: %s" % problem))
+        except UpdateError as exc:
+            result.message = "recovering an interrupted update failed: %s" % exc
+        self._finish(result, report_dir)
+        return result
+
+    def _note_security_version(self, status, slot_name):
+        mount = self.slots.mount_point(status["slots"][slot_name]["bootname"])
+        try:
+            with open(os.path.join(mount, "linekeeper-slot.json")) as f:
+                security = int(json.load(f)["security_version"])
+        except (OSError, ValueError, KeyError):
+            return
+        atomic_write(os.path.join(self.s.update_dir, "security-version"),
+                     b"%d\n" % security, mode=0o644)
+
+    def _finish(self, result, report_dir):
+        try:
+            os.unlink(os.path.join(self.s.update_dir, "progress.json"))
+        except FileNotFoundError:
+            pass
+        text = format_report(result, self._wall_us())
+        atomic_write(os.path.join(self.s.update_dir, "last-report.txt"), text.encode(),
+                     mode=0o644)
+        atomic_write(os.path.join(self.s.update_dir, "last-result.json"),
+                     json.dumps(dataclasses.asdict(result)).encode(), mode=0o644)
+        if report_dir:
+            try:
+                atomic_write(os.path.join(report_dir, REPORT_NAME), text.encode(), mode=0o644)
+            except OSError:
+                pass        # the stick is gone: the report stays in UPDATE_DIR
+        if self.audit is not None:
+            self.audit.append("update", "update", result.bundle,
+                              {"outcome": result.outcome, "message": result.message,
+                               "version": result.version,
+                               "previous_version": result.previous_version,
+                               "slot": result.slot, "steps": result.steps,
+                               "waited_idle_s": result.waited_idle_s}, self._wall_us())
+
+
+# What RAUC's refusals mean, for the technician who reads the report.
+_EXPLAINED = (
+    ("unable to get local issuer", "the bundle is not signed by a key this box trusts"),
+    ("signature verification failed", "the bundle was damaged or changed after it was signed"),
+    ("Invalid bundle format", "the bundle is damaged or incomplete (truncated?)"),
+    ("Compatible mismatch", "the bundle is for another board or HAT"),
+)
+
+
+def _explain(exc):
+    text = str(exc)
+    for needle, meaning in _EXPLAINED:
+        if needle in text:
+            return "%s (%s)" % (meaning, text)
+    return text
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _read(path):
+    """Our install-check handler's reason for refusing (RAUC passes on none)."""
+    try:
+        with open(path) as f:
+            return "the box refused the bundle: " + f.read().strip()
+    except FileNotFoundError:
+        return None
+
+
+def _slot_version(status, bootname):
+    for slot in status["slots"].values():
+        if slot.get("bootname") == bootname:
+            return slot.get("slot_status", {}).get("bundle", {}).get("version")
+    return None
+
+
+def format_report(result, wall_us):
+    """The report a technician reads on the stick."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(wall_us / 1e6))
+    headline = {
+        "installed": "UPDATE INSTALLED",
+        "refused": "UPDATE REFUSED - nothing was changed",
+        "not_switched": "UPDATE NOT SWITCHED - the box runs its old version",
+        "rolled_back": "UPDATE FAILED - the box went back to its old version",
+        "failed": "UPDATE FAILED",
+    }[result.outcome]
+    return "\n".join([
+        "Linekeeper update report",
+        "",
+        headline,
+        "",
+        "When:             %s" % when,
+        "Bundle:           %s" % result.bundle,
+        "New version:      %s" % (result.version or "-"),
+        "Previous version: %s" % (result.previous_version or "-"),
+        "Slot:             %s" % (result.slot or "-"),
+        "Waited for idle:  %.1f s (every line idle before the switch)" % result.waited_idle_s,
+        "Steps:            %s" % (", ".join(result.steps) or "-"),
+        "",
+        result.message,
+        "",
+    ])

@@ -1,0 +1,71 @@
+"""RAUC through its command line (which asks ``rauc service`` over D-Bus)."""
+
+import json
+import subprocess
+
+from ..errors import UpdateError
+
+
+def _reason(stderr):
+    """The line of RAUC's output that says why it failed (RAUC logs chatter first)."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith("rauc-Message")] or lines
+    # `rauc install` prints its progress ("idle", percentages) after the error.
+    errors = [ln for ln in useful if "error" in ln.lower() or "failed" in ln.lower()]
+    return (errors or useful or ["rauc gave no reason"])[-1]
+
+
+class Rauc:
+    """The ``rauc`` command, run by ``run`` (``subprocess.run``-like).
+
+    :param env: the environment for ``rauc`` (None: ours); tests point
+        ``DBUS_SYSTEM_BUS_ADDRESS`` at their own bus
+    """
+
+    def __init__(self, binary="rauc", env=None, run=subprocess.run, timeout_s=600.0):
+        self.binary = binary
+        self.env = env
+        self._run = run
+        self.timeout_s = timeout_s
+
+    def _call(self, *args):
+        try:
+            done = self._run([self.binary, *args], capture_output=True, text=True,
+                             env=self.env, timeout=self.timeout_s)
+        except FileNotFoundError:
+            raise UpdateError("RAUC is not installed (no %s command)" % self.binary) from None
+        except subprocess.TimeoutExpired:
+            raise UpdateError("rauc %s did not finish in %d s" % (args[0], self.timeout_s)) from None
+        if done.returncode != 0:
+            raise UpdateError("rauc %s failed: %s" % (args[0], _reason(done.stderr + done.stdout)))
+        return done.stdout
+
+    def install(self, bundle_path):
+        """Verify ``bundle_path`` and write it to the inactive slot (RAUC then makes it primary).
+
+        :raises UpdateError: refused (signature, compatible, our install-check) or failed
+        """
+        self._call("install", bundle_path)
+
+    def status(self):
+        """``rauc status`` as a dict: ``booted``, ``boot_primary`` and ``slots``
+        (``{name: {bootname, device, boot_status, slot_status...}}``)."""
+        data = json.loads(self._call("status", "--detailed", "--output-format=json"))
+        slots = {}
+        for entry in data.get("slots", []):
+            slots.update(entry)
+        data["slots"] = slots
+        return data
+
+    def slot_name(self, bootname, status=None):
+        """The RAUC slot name (e.g. ``app.1``) of bootname ``A`` or ``B``."""
+        for name, slot in (status or self.status())["slots"].items():
+            if slot.get("bootname") == bootname:
+                return name
+        raise UpdateError("RAUC knows no slot with bootname %s" % bootname)
+
+    def mark(self, how, slot_name):
+        """``rauc status mark-{good,bad,active} SLOT``."""
+        if how not in ("good", "bad", "active"):
+            raise ValueError(how)
+        self._call("status", "mark-%s" % how, slot_name)

@@ -1,0 +1,77 @@
+"""The watched folder: a bundle dropped there (a USB stick's mount, or a folder on the
+simulated box) is installed once, and its report written beside it.
+
+A bundle is taken when its size and modification time have stayed the same for
+``stable_s`` (a copy onto the stick has finished). Each bundle is installed once:
+what was seen (name, size, mtime) is remembered in ``UPDATE_DIR/watched.json``,
+so a stick left in the box does not install again at every poll or boot.
+"""
+
+import json
+import os
+import time
+
+from ..fsutil import atomic_write
+
+
+class Watcher:
+    """Polls ``folder`` for ``*.raucb``; ``install(path, report_dir)`` carries one out."""
+
+    def __init__(self, folder, update_dir, install, *, stable_s=2.0, poll_s=2.0,
+                 monotonic=time.monotonic, sleep=time.sleep):
+        self.folder = folder
+        self.seen_path = os.path.join(update_dir, "watched.json")
+        self.install = install
+        self.stable_s = stable_s
+        self.poll_s = poll_s
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._candidates = {}       # name -> (signature, first seen at)
+
+    def _seen(self):
+        try:
+            with open(self.seen_path) as f:
+                return json.load(f)
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _remember(self, name, signature):
+        seen = self._seen()
+        seen[name] = signature
+        atomic_write(self.seen_path, json.dumps(seen).encode(), mode=0o644)
+
+    def poll(self):
+        """Install every new bundle that has stopped changing; their results."""
+        try:
+            names = sorted(n for n in os.listdir(self.folder) if n.endswith(".raucb"))
+        except OSError:
+            return []           # no stick in, or it was pulled
+        seen = self._seen()
+        now = self._monotonic()
+        results = []
+        for name in names:
+            try:
+                st = os.stat(os.path.join(self.folder, name))
+            except OSError:
+                continue
+            signature = [st.st_size, st.st_mtime_ns]
+            if seen.get(name) == signature:
+                continue
+            previous = self._candidates.get(name)
+            if previous is None or previous[0] != signature:
+                self._candidates[name] = (signature, now)
+                if self.stable_s > 0:
+                    continue
+            elif now - previous[1] < self.stable_s:
+                continue
+            self._candidates.pop(name, None)
+            # Remembered first: a bundle that crashes the box is not retried forever.
+            self._remember(name, signature)
+            results.append(self.install(os.path.join(self.folder, name), self.folder))
+        return results
+
+    def run(self, stop):
+        """Poll until the ``stop`` event is set."""
+        while not stop.is_set():
+            self.poll()
+            stop.wait(self.poll_s)

@@ -1,0 +1,223 @@
+"""The update flow's decisions with fake RAUC, slots and recorder (fast); the real
+thing, with RAUC, is tests/system/test_updates.py."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from firmware.control import RecorderUnavailable
+from firmware.errors import UpdateError
+from firmware.update.flow import Updater, UpdateSettings, format_report
+from firmware.update.rauc import Rauc, _reason
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+INSTALL_CHECK = os.path.join(ROOT, "scripts", "system", "rauc", "install-check")
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 0.0
+
+    def monotonic(self):
+        return self.t
+
+    def sleep(self, s):
+        self.t += s
+
+
+class FakeClient:
+    """Answers ``snapshot`` from ``busy(t)``: the lines busy at time t, or None (no recorder)."""
+
+    def __init__(self, clock, busy):
+        self.clock = clock
+        self.busy = busy
+
+    def call(self, op, **kw):
+        busy = self.busy(self.clock.t)
+        if busy is None:
+            raise RecorderUnavailable("not running")
+        if op == "hello":
+            return {"pid": 1, "lines": 2}
+        return {"lines": [{"line": n, "state": "connected" if n in busy else "idle",
+                           "call": {"id": 1} if n in busy else None} for n in (1, 2)]}
+
+    def close(self):
+        pass
+
+
+class FakeRauc:
+    def __init__(self, refuse=None):
+        self.refuse = refuse
+        self.marks = []
+        self.installed = False
+
+    def status(self):
+        slots = {"app.0": {"bootname": "A", "device": "/dev/a", "slot_status": {
+                     "bundle": {"version": "1.0.0"}}},
+                 "app.1": {"bootname": "B", "device": "/dev/b", "slot_status": {
+                     "bundle": {"version": "2.0.0" if self.installed else None}}}}
+        return {"booted": "A", "boot_primary": "app.1" if self.installed else "app.0",
+                "slots": slots}
+
+    def install(self, path):
+        assert os.path.exists(path)
+        if self.refuse:
+            raise UpdateError(self.refuse)
+        self.installed = True
+
+    def slot_name(self, bootname, status=None):
+        return Rauc.slot_name(self, bootname, status)
+
+    def mark(self, how, name):
+        self.marks.append((how, name))
+
+
+class FakeSlots:
+    def __init__(self):
+        self.pointed = []
+
+    def current(self):
+        return "A"
+
+    def mount(self, bootname, device):
+        pass
+
+    def point_at(self, bootname):
+        self.pointed.append(bootname)
+
+
+def _updater(tmp_path, rauc, busy, **settings):
+    clock = FakeClock()
+    s = UpdateSettings(data_dir=str(tmp_path), update_dir=str(tmp_path / "update"),
+                       poll_s=1.0, **settings)
+    return Updater(s, rauc, FakeSlots(), FakeClient(clock, busy), None,
+                   monotonic=clock.monotonic, sleep=clock.sleep), clock
+
+
+def _bundle(tmp_path):
+    path = tmp_path / "stick" / "b.raucb"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(b"bundle" * 100)
+    return str(path)
+
+
+def test_wait_idle_waits_for_the_call_to_end_and_the_lines_to_settle(tmp_path):
+    updater, clock = _updater(tmp_path, FakeRauc(), lambda t: [1] if t < 30 else [],
+                              settle_s=2.0)
+    assert updater.wait_idle() is True
+    assert 32 <= clock.t <= 33
+
+
+def test_wait_idle_gives_up_after_the_policy_s_longest_wait(tmp_path):
+    updater, clock = _updater(tmp_path, FakeRauc(), lambda t: [2], max_wait_idle_s=600)
+    assert updater.wait_idle() is False
+    assert 600 <= clock.t <= 601
+
+
+def test_wait_idle_goes_ahead_when_no_recorder_answers(tmp_path):
+    updater, clock = _updater(tmp_path, FakeRauc(), lambda t: None, recorder_gone_s=30)
+    assert updater.wait_idle() is True
+    assert 30 <= clock.t <= 31
+
+
+def test_a_line_busy_too_long_leaves_the_box_on_its_slot(tmp_path):
+    rauc = FakeRauc()
+    updater, _ = _updater(tmp_path, rauc, lambda t: [1], max_wait_idle_s=60)
+    bundle = _bundle(tmp_path)
+    result = updater.run(bundle, report_dir=str(tmp_path / "stick"))
+    assert result.outcome == "not_switched"
+    assert rauc.marks == [("active", "app.0")]
+    assert updater.slots.pointed == []
+    report = (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
+    assert "UPDATE NOT SWITCHED" in report and "run the update again later" in report
+    assert not os.path.exists(tmp_path / "update" / "incoming.raucb")
+
+
+def test_a_refusal_reports_the_install_check_s_reason(tmp_path):
+    rauc = FakeRauc(refuse="rauc install failed: Pre-install handler error")
+    updater, _ = _updater(tmp_path, rauc, lambda t: [])
+    os.makedirs(tmp_path / "update")
+    real_install = rauc.install
+
+    def install(path):
+        (tmp_path / "update" / "install-check.txt").write_text("security version 1 is below 3\n")
+        real_install(path)
+    rauc.install = install
+    result = updater.run(_bundle(tmp_path))
+    assert result.outcome == "refused"
+    assert result.message == ("the box refused the bundle: security version 1 is below 3; "
+                              "nothing was changed")
+    assert rauc.marks == [] and updater.slots.pointed == []
+    assert not os.path.exists(tmp_path / "update" / "install-check.txt")
+
+
+def test_a_bundle_that_cannot_be_read_is_reported(tmp_path):
+    updater, _ = _updater(tmp_path, FakeRauc(), lambda t: [])
+    os.makedirs(tmp_path / "update")
+    result = updater.run(str(tmp_path / "gone.raucb"))
+    assert result.outcome == "failed"
+    assert "gone.raucb" in result.message
+    assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json"]
+
+
+def test_rauc_s_reason_is_its_error_line_not_its_progress():
+    out = ("installing\n 0% Installing\nLastError: signature verification failed: x\n"
+           "Installing `/b.raucb` failed\nidle\n")
+    assert _reason(out) == "Installing `/b.raucb` failed"
+    assert _reason("rauc-Message: hello\nidle\n") == "idle"
+
+
+def test_the_report_names_outcome_versions_and_steps(tmp_path):
+    from firmware.update.flow import UpdateResult
+    result = UpdateResult("rolled_back", "b.raucb", "it failed", version="2.0.0",
+                          previous_version="1.0.0", slot="B", steps=["copy", "install"])
+    text = format_report(result, 1_772_442_000_000_000)
+    assert "UPDATE FAILED - the box went back to its old version" in text
+    assert "2026-03-02 09:00:00 UTC" in text and "1.0.0" in text and "copy, install" in text
+
+
+# -- the install-check handler, run as RAUC runs it ---------------------------------
+
+
+def _check(tmp_path, *, bundle_security, installed=None, image_bytes=1000, slot_bytes=4096):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "manifest.raucm").write_text("[update]\ncompatible=x\nversion=1.0.0\n")
+    (bundle / "linekeeper-bundle.json").write_text(json.dumps(
+        {"version": "1.0.0", "security_version": bundle_security}))
+    (bundle / "app.ext4").write_bytes(b"\0" * image_bytes)
+    (tmp_path / "slot-b").write_bytes(b"\0" * slot_bytes)
+    update = tmp_path / "update"
+    update.mkdir()
+    if installed is not None:
+        (update / "security-version").write_text("%d\n" % installed)
+    env = {"RAUC_BUNDLE_MOUNT_POINT": str(bundle), "LINEKEEPER_UPDATE_DIR": str(update),
+           "RAUC_TARGET_SLOTS": "2", "RAUC_SLOT_CLASS_2": "app",
+           "RAUC_SLOT_DEVICE_2": str(tmp_path / "slot-b"), "RAUC_IMAGE_NAME_1": "app.ext4",
+           "RAUC_IMAGE_CLASS_1": "app", "PATH": os.environ["PATH"]}
+    done = subprocess.run([sys.executable, INSTALL_CHECK], env=env, capture_output=True,
+                          text=True)
+    why = update / "install-check.txt"
+    return done.returncode, why.read_text().strip() if why.exists() else None
+
+
+@pytest.mark.parametrize("bundle_security, installed", [(1, None), (3, 3), (4, 3)])
+def test_install_check_accepts_the_same_or_a_newer_security_version(tmp_path, bundle_security,
+                                                                     installed):
+    assert _check(tmp_path, bundle_security=bundle_security, installed=installed) == (0, None)
+
+
+def test_install_check_refuses_a_security_downgrade(tmp_path):
+    code, why = _check(tmp_path, bundle_security=2, installed=3)
+    assert code == 1
+    assert why == ("the bundle's security version 2 is below the installed 3 (a downgrade "
+                   "past a security fix)")
+
+
+def test_install_check_refuses_an_image_larger_than_its_slot(tmp_path):
+    code, why = _check(tmp_path, bundle_security=1, image_bytes=5000, slot_bytes=4096)
+    assert code == 1
+    assert "app.ext4 is 5000 bytes, larger than the slot" in why

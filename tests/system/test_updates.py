@@ -1,0 +1,300 @@
+"""Field updates with real RAUC (issue 15): signed bundles into A/B loop-device slots,
+switched when every line is idle, health-checked, rolled back when unhealthy.
+
+Each box runs a private system D-Bus, ``rauc service`` and the firmware from its
+active slot (tests/system/raucbox.py). Needs root, like the appliance tests.
+"""
+
+import json
+import os
+import shutil
+import sqlite3
+import time
+
+import pytest
+
+from firmware.control import ControlClient, RecorderUnavailable, socket_path
+from tests.system.raucbox import RaucBox, copy_checkout, make_bundle
+
+pytestmark = pytest.mark.slow
+
+PORT = 9460
+QUIET = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": []}
+# A call on line 1 from 1 s to about 16 s of the run (two rings, then 12 s of talk).
+CALL = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2,
+        "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 2, "talk": 12.0,
+                   "caller_id": {"number": "01632960123"}}]}
+
+
+def _scenario(tmp_path, content):
+    path = tmp_path / "scenario.json"
+    path.write_text(json.dumps(content))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    assert os.geteuid() == 0, "the update tests need root (loop devices, mounts)"
+    for tool in ("rauc", "dbus-daemon", "mkfs.ext4", "losetup", "mksquashfs"):
+        assert shutil.which(tool), "%s is missing: run scripts/install-deps" % tool
+    out = tmp_path_factory.mktemp("bundles")
+    return {
+        "v1": make_bundle(str(out / "v1.raucb"), "1.0.0", security=1),
+        "v2": make_bundle(str(out / "v2.raucb"), "2.0.0", security=2),
+        "dir": out,
+    }
+
+
+def _box(tmp_path, bundles, scenario):
+    box = RaucBox(str(tmp_path / "box"), _scenario(tmp_path, scenario), PORT)
+    try:
+        box.start(bundles["v1"])
+    except BaseException:
+        box.close()
+        raise
+    return box
+
+
+@pytest.fixture
+def quiet_box(tmp_path, bundles):
+    box = _box(tmp_path, bundles, QUIET)
+    yield box
+    box.close()
+
+
+def _report(bundle):
+    with open(os.path.join(os.path.dirname(bundle), "linekeeper-update-report.txt")) as f:
+        return f.read()
+
+
+def _slot(box, bootname):
+    for entry in box.status()["slots"]:
+        for slot in entry.values():
+            if slot["bootname"] == bootname:
+                return slot
+    raise AssertionError(bootname)
+
+
+def test_a_good_bundle_installs_switches_and_is_marked_good(quiet_box, bundles, tmp_path):
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    bundle = shutil.copy(bundles["v2"], stick / "v2.raucb")
+    old_recorder = quiet_box.pid("recorder")
+    assert quiet_box.running_from() == "A"
+
+    done = quiet_box.update(str(bundle), "--health-timeout-s", "60")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "update installed" in done.stdout
+    assert quiet_box.running_from() == "B"
+    assert quiet_box.pid("recorder") != old_recorder
+    slot_b = _slot(quiet_box, "B")
+    assert slot_b["boot_status"] == "good"
+    assert slot_b["slot_status"]["bundle"]["version"] == "2.0.0"
+    assert quiet_box.status()["booted"] == "B"      # rauc service restarted on the new slot
+    assert "primary=B" in quiet_box.bootstate()
+    with open(os.path.join(quiet_box.update_dir, "security-version")) as f:
+        assert f.read().strip() == "2"
+    report = _report(str(bundle))
+    assert "UPDATE INSTALLED" in report and "2.0.0" in report
+    assert not os.path.exists(os.path.join(quiet_box.update_dir, "incoming.raucb"))
+    db = sqlite3.connect(os.path.join(quiet_box.data_dir, "audit.db"))
+    (details,) = db.execute("SELECT details FROM audit WHERE action = 'update'").fetchone()
+    db.close()
+    assert json.loads(details)["outcome"] == "installed"
+    verify = quiet_box.run_cli("verify", "--data-dir", quiet_box.data_dir)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_a_bundle_dropped_into_the_watched_folder_is_installed_once(quiet_box, bundles,
+                                                                     tmp_path):
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    shutil.copy(bundles["v2"], stick / "v2.raucb")
+
+    done = quiet_box.update(None, "--watch", str(stick), "--once", "--health-timeout-s", "60")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "v2.raucb: installed" in done.stdout
+    assert quiet_box.running_from() == "B"
+    assert "UPDATE INSTALLED" in (stick / "linekeeper-update-report.txt").read_text()
+    again = quiet_box.update(None, "--watch", str(stick), "--once")
+    assert again.returncode == 0 and again.stdout == ""
+    assert quiet_box.running_from() == "B"
+
+
+# -- refused bundles: a clear report, and nothing changed ----------------------------
+
+
+def _flip_byte(src, dst):
+    data = bytearray(open(src, "rb").read())
+    data[len(data) // 2] ^= 0x01
+    open(dst, "wb").write(bytes(data))
+
+
+def _truncate(src, dst):
+    data = open(src, "rb").read()
+    open(dst, "wb").write(data[:len(data) - 4096])
+
+
+def _too_large(out, tmp_path):
+    source = copy_checkout(str(tmp_path / "big-src"))
+    with open(os.path.join(source, "firmware", "ballast.bin"), "wb") as f:
+        f.write(os.urandom(30 << 20))          # incompressible: the image outgrows the slot
+    return make_bundle(out, "2.0.0", source=source, security=2)
+
+
+REFUSALS = {
+    "wrong key": (lambda out, b, t: make_bundle(out, "2.0.0", key="other", security=2),
+                  "not signed by a key this box trusts"),
+    "one byte changed": (lambda out, b, t: (_flip_byte(b["v2"], out), out)[1],
+                         "damaged or changed after it was signed"),
+    "truncated": (lambda out, b, t: (_truncate(b["v2"], out), out)[1],
+                  "damaged or incomplete"),
+    "wrong compatible": (lambda out, b, t: make_bundle(out, "2.0.0", security=2,
+                                                       compatible="linekeeper-rpi-lk-8l"),
+                         "for another board or HAT"),
+    "downgrade": (lambda out, b, t: make_bundle(out, "2.0.0", security=2),
+                  "security version 2 is below the installed 5"),
+    "too large": (lambda out, b, t: _too_large(out, t), "larger than the slot"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_a_bad_bundle_is_refused_with_a_report_and_nothing_changes(case, quiet_box, bundles,
+                                                                   tmp_path):
+    make, reason = REFUSALS[case]
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    bundle = make(str(stick / "update.raucb"), bundles, tmp_path)
+    if case == "downgrade":
+        with open(os.path.join(quiet_box.update_dir, "security-version"), "w") as f:
+            f.write("5\n")
+    before = (quiet_box.bootstate(), quiet_box.slot_digest(1), quiet_box.pid("recorder"),
+              os.readlink(quiet_box.current))
+
+    done = quiet_box.update(bundle)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "update refused" in done.stdout
+    assert reason in done.stdout
+    report = _report(bundle)
+    assert "UPDATE REFUSED - nothing was changed" in report
+    assert reason in report
+    after = (quiet_box.bootstate(), quiet_box.slot_digest(1), quiet_box.pid("recorder"),
+             os.readlink(quiet_box.current))
+    assert after == before
+    assert quiet_box.running_from() == "A"
+    assert _slot(quiet_box, "A")["boot_status"] == "good"
+    assert quiet_box.status()["boot_primary"] == "app.0"
+
+
+# -- health check and rollback -------------------------------------------------------
+
+
+def test_a_bundle_whose_firmware_fails_its_health_check_is_rolled_back(quiet_box, bundles,
+                                                                       tmp_path):
+    source = copy_checkout(str(tmp_path / "broken-src"))
+    # A release whose recorder dies at start (a bug that slipped through).
+    with open(os.path.join(source, "firmware", "recorder.py"), "a") as f:
+        f.write("\nraise RuntimeError('a broken release')\n")
+    bundle = make_bundle(str(tmp_path / "broken.raucb"), "2.0.1", source=source, security=2)
+
+    done = quiet_box.update(bundle, "--health-timeout-s", "20")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "update rolled back" in done.stdout
+    assert "the recorder does not answer" in done.stdout
+    assert "NOT healthy" not in done.stdout
+    assert quiet_box.running_from() == "A"
+    assert _slot(quiet_box, "B")["boot_status"] == "bad"
+    assert quiet_box.status()["boot_primary"] == "app.0"
+    assert quiet_box.status()["booted"] == "A"
+    assert "UPDATE FAILED - the box went back" in _report(bundle)
+    # The security version stays that of the release that runs.
+    assert not os.path.exists(os.path.join(quiet_box.update_dir, "security-version"))
+
+
+# -- never during a call ---------------------------------------------------------------
+
+
+def test_an_update_started_during_a_call_switches_after_the_call_ends(tmp_path, bundles):
+    box = _box(tmp_path, bundles, CALL)
+    try:
+        client = ControlClient(socket_path(box.data_dir))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                lines = client.call("snapshot")["lines"]
+                if lines[0]["call"] is not None:
+                    break
+            except Exception:
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the simulated call never started")
+        client.close()
+
+        done = box.update(bundles["v2"], "--health-timeout-s", "60")
+
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert box.running_from() == "B"
+        # The update waited for the call (12 s of talk) to end on the old slot.
+        result = json.load(open(os.path.join(box.update_dir, "last-result.json")))
+        assert result["steps"].index("wait_idle") < result["steps"].index("switch")
+        assert result["waited_idle_s"] >= 5.0
+        db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+        first = db.execute("SELECT answered_at, ended_at, end_reason FROM calls WHERE id = 1"
+                           ).fetchone()
+        db.close()
+        answered_us, ended_us, end_reason = first
+        assert end_reason == "local", "the call was hung up, not cut by a restart"
+        assert ended_us - answered_us == 12_000_000
+        with open(os.path.join(box.base, "recorder.log"), "rb") as f:
+            log = f.read().decode(errors="replace")
+        assert "Traceback" not in log
+    finally:
+        box.close()
+
+
+# -- the kill matrix -------------------------------------------------------------------
+
+
+def _snapshot_when_up(box, timeout_s=30):
+    """The recorder's line status once it answers (it may have just booted)."""
+    client = ControlClient(socket_path(box.data_dir))
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                return client.call("snapshot")
+            except RecorderUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    finally:
+        client.close()
+
+STEPS = ("copy", "install", "wait_idle", "switch", "restart", "health", "mark_good")
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_kill_9_and_a_power_cut_at_any_step_leave_a_box_recording_on_a_good_slot(
+        step, quiet_box, bundles):
+    done = quiet_box.update(bundles["v2"], "--health-timeout-s", "60",
+                            env={"LINEKEEPER_UPDATE_TEST_KILL_AT": step})
+    assert done.returncode == -9, done.stdout + done.stderr
+
+    quiet_box.power_cut_and_boot()
+    recovered = quiet_box.update(None, "--recover", "--health-timeout-s", "60")
+
+    assert recovered.returncode == 0 if step == "mark_good" else 1, recovered.stdout
+    kept = "B" if step == "mark_good" else "A"
+    assert quiet_box.running_from() == kept
+    status = quiet_box.status()
+    assert status["boot_primary"] == ("app.1" if kept == "B" else "app.0")
+    assert _slot(quiet_box, kept)["boot_status"] == "good"
+    assert len(_snapshot_when_up(quiet_box)["lines"]) == 2   # recording, every line supervised
+    verify = quiet_box.run_cli("verify", "--data-dir", quiet_box.data_dir)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert not os.path.exists(os.path.join(quiet_box.update_dir, "progress.json"))
