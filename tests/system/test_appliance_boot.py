@@ -201,11 +201,10 @@ def test_killing_the_web_ui_during_a_call_keeps_the_recording(appliance):
     calls = appliance.wait_for("the call to end", lambda: completed(appliance, before + 1), 40)
     assert calls[-1]["recording"] == "complete"
     assert appliance.show("linekeeper-recorder", "MainPID")["MainPID"] == rec_pid
-    appliance.wait_for("the web UI back", lambda: appliance.show(
-        "linekeeper-web", "ActiveState", "MainPID") in (
-            {"ActiveState": "active", "MainPID": pid} for pid in [appliance.show(
-                "linekeeper-web", "MainPID")["MainPID"]] if pid not in ("0", web_pid)), 30,
-        unit="linekeeper-web")
+    def web_back():
+        web = appliance.show("linekeeper-web", "ActiveState", "MainPID")
+        return web["ActiveState"] == "active" and web["MainPID"] not in ("0", web_pid)
+    appliance.wait_for("the web UI back", web_back, 30, unit="linekeeper-web")
 
 
 def test_a_stopped_recorder_is_restarted_by_the_watchdog(appliance):
