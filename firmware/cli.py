@@ -213,13 +213,17 @@ def cmd_config(args):
             raise LinekeeperError("cannot write %s: %s" % (args.file, exc.strerror or exc))
         print("exported the configuration of %s to %s" % (args.data_dir, args.file))
         return 0
+    from .configio import MAX_IMPORT_BYTES
+    from .errors import InputFileError
+    from .inputfile import read_input_file
     try:
-        with open(args.file, encoding="utf-8") as f:
-            doc = json.load(f)
-    except OSError as exc:
-        raise LinekeeperError("cannot read %s: %s" % (args.file, exc.strerror or exc))
-    except ValueError as exc:
-        raise LinekeeperError("%s is not valid JSON (%s): nothing was changed" % (args.file, exc))
+        doc = json.loads(read_input_file(args.file, MAX_IMPORT_BYTES).decode("utf-8"))
+    except InputFileError as exc:
+        raise LinekeeperError("cannot read %r: %s" % (args.file, exc)) from None
+    except (ValueError, RecursionError) as exc:
+        raise LinekeeperError("%s is not valid JSON (%s): nothing was changed"
+                              % (args.file, str(exc).split(";")[0] or "nested too deeply")) \
+            from None
     if not os.path.isdir(args.data_dir):
         raise LinekeeperError("no data directory %s" % args.data_dir)
     from .errors import ConfigError

@@ -13,11 +13,13 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from .errors import ConfigError
+from .errors import ConfigError, InputFileError
 from .fsutil import atomic_write
+from .inputfile import printable_name, read_input_file
 from .policy.settings import PolicySettings
 
 CONFIG_VERSION = 1
+MAX_CONFIG_BYTES = 1 << 20   # a config is a few KiB; more is not one
 COUNTRIES = ("uk", "us")
 
 
@@ -141,18 +143,21 @@ def config_path(data_dir):
 def load_config_file(path):
     """Read and validate a configuration file (``config.json`` or one given with ``--config``).
 
+    Only a regular file of at most :data:`MAX_CONFIG_BYTES` is read.
+
     :raises ConfigError: the file is unreadable, not JSON, or invalid (field named)
     """
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise ConfigError("cannot read the configuration: %s" % (exc.strerror or exc),
-                          source=path) from None
+        raw = read_input_file(path, MAX_CONFIG_BYTES)
+    except InputFileError as exc:
+        raise ConfigError("cannot read the configuration: %s" % exc,
+                          source=printable_name(path)) from None
     try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ConfigError("not valid JSON: %s" % exc, source=path) from None
+        data = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ConfigError("not valid JSON: nested too deeply", source=path) from None
+    except ValueError as exc:   # JSONDecodeError, UnicodeDecodeError, a number too long
+        raise ConfigError("not valid JSON: %s" % str(exc).split(";")[0], source=path) from None
     return BoxConfig.from_dict(data, source=path)
 
 

@@ -51,6 +51,14 @@ class AudioFormatError(LinekeeperError, ValueError):
     """An audio file is missing, unreadable or not in a format we accept."""
 
 
+class InputFileError(LinekeeperError, ValueError):
+    """An input file cannot be read as one: no such file, not a regular file, too large.
+
+    Raised by :func:`firmware.inputfile.read_input_file`; readers turn it into
+    their own error (a scenario's, a HAT file's, an audio file's), naming the file.
+    """
+
+
 # --- Encryption, key store and audit trail -------------------------------------------
 
 
