@@ -8,6 +8,7 @@ what is declared on each view and enforced in :mod:`web.security`.
 
 import datetime
 import os
+import threading
 
 from flask import Flask, current_app, g, render_template, request
 
@@ -47,6 +48,7 @@ class Web:
         self.sessions = Sessions(self.db, clock, config.idle_timeout_s, config.session_max_age_s)
         self.throttle = Throttle(self.db, clock)
         self.site = Site(self.db)
+        self.stopping = threading.Event()   # set when the server stops: streams end
 
     @property
     def n_lines(self):

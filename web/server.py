@@ -12,7 +12,9 @@ the HTTPS URL and serves nothing else.
 TLS: 1.2 and later, the ``ssl`` module's default (secure) cipher choice.
 """
 
+import logging
 import ssl
+import sys
 import threading
 from urllib.parse import quote
 
@@ -28,6 +30,25 @@ from .tls import ensure_certificate
 
 THREADS = 16          # live-status streams hold a thread each for sse_timeout_s
 SWEEP_EVERY_S = 30
+# A browser tab closed, a laptop lid shut, a network gone: the client left mid-reply.
+CLIENT_GONE = (ssl.SSLEOFError, ssl.SSLZeroReturnError, BrokenPipeError, ConnectionResetError,
+               ConnectionAbortedError)
+
+log = logging.getLogger("linekeeper.web")
+
+
+class _Server(wsgi.Server):
+    """cheroot's server, its messages going to logging: a client that went away is one
+    quiet line (not a traceback on the console), anything else a warning with its trace."""
+
+    def error_log(self, msg="", level=logging.INFO, traceback=False):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, CLIENT_GONE):
+            log.info("a web client went away mid-reply (%s)", type(exc).__name__)
+        elif traceback:
+            log.log(max(level, logging.WARNING), "web server: %s", msg, exc_info=True)
+        else:
+            log.log(level, "web server: %s", msg)
 
 
 class _Adapter(BuiltinSSLAdapter):
@@ -63,6 +84,9 @@ class WebServer:
     :param sweep: called every :data:`SWEEP_EVERY_S` (ends expired sessions
         even when nobody makes a request, so their keys leave memory)
 
+    :meth:`stop` sets the app's ``Web.stopping`` event, which ends the
+    live-status streams, so a stop is not held up by an open dashboard.
+
     Port 0 picks a free port; :attr:`https_port` / :attr:`http_port` tell which
     after :meth:`start`. Raises :class:`OSError` when a port is taken.
     """
@@ -72,7 +96,7 @@ class WebServer:
         self.app = app
         self.certificate = certificate
         self.host = host
-        self._https = wsgi.Server((host, https_port), app, numthreads=THREADS,
+        self._https = _Server((host, https_port), app, numthreads=THREADS,
                                   server_name="linekeeper", timeout=30, shutdown_timeout=2)
         self._https.ssl_adapter = _Adapter(certificate.cert_path, certificate.key_path)
         self._http_port = http_port
@@ -99,7 +123,7 @@ class WebServer:
             raise RuntimeError("the web server is already running")
         self._https.prepare()
         display_host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        self._http = wsgi.Server((self.host, self._http_port),
+        self._http = _Server((self.host, self._http_port),
                                  redirect_app(self.https_port, display_host), numthreads=2,
                                  server_name="linekeeper", timeout=10, shutdown_timeout=1)
         self._http.prepare()
@@ -115,7 +139,11 @@ class WebServer:
                 self._sweep()
 
     def stop(self):
+        """Stop serving: live-status streams end at once (not after ``sse_timeout_s``)."""
         self._stop.set()
+        web = getattr(self.app, "extensions", {}).get("linekeeper")
+        if web is not None:
+            web.stopping.set()
         for server in (self._http, self._https):
             if server is not None:
                 server.stop()
