@@ -12,7 +12,7 @@ import platform
 import sys
 import time
 
-SECTIONS = ("ring", "box", "dsp", "codec", "web", "recording")
+SECTIONS = ("ring", "box", "dsp", "codec", "web", "recording", "memory")
 
 
 def main(argv):

@@ -267,9 +267,12 @@ def cmd_run(args):
         box.start()
         if board_name == "sim":
             finished = box.board.run()
+            rounds = 1
             while finished and args.loop and not stopping.is_set():
+                log.info("the scenario has ended (round %d); playing it again", rounds)
                 box.board.replay()
                 finished = box.board.run()
+                rounds += 1
             if finished and not stopping.is_set():
                 print("linekeeper: the scenario has ended; the box stays up (Ctrl-C to stop)",
                       flush=True)
