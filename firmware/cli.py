@@ -330,9 +330,10 @@ def cmd_config(args):
         return 0
     from board import jsonpos
 
+    from .configio import MAX_IMPORT_BYTES
     from .errors import ConfigError
     try:
-        doc = jsonpos.load(args.file)
+        doc = jsonpos.load(args.file, max_bytes=MAX_IMPORT_BYTES)
     except ConfigError as exc:
         raise LinekeeperError("%s — nothing was changed" % exc) from None
     if not os.path.isdir(args.data_dir):
@@ -423,9 +424,12 @@ def cmd_recorder(args):
               % (board_name, box.board.lines, server.path), flush=True)
         if board_name == "sim":
             finished = box.board.run()
+            rounds = 1
             while finished and args.loop and not stopping.is_set():
+                log.info("the scenario has ended (round %d); playing it again", rounds)
                 box.board.replay()
                 finished = box.board.run()
+                rounds += 1
             if finished and not stopping.is_set():
                 print("linekeeper: the scenario has ended; the box stays up (Ctrl-C to stop)",
                       flush=True)

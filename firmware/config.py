@@ -21,6 +21,7 @@ from .fsutil import atomic_write
 from .policy.settings import PolicySettings
 
 CONFIG_VERSION = 1
+MAX_CONFIG_BYTES = 1 << 20   # a config is a few KiB; more is not one
 
 
 @dataclass(frozen=True)
@@ -145,10 +146,12 @@ def config_path(data_dir):
 def load_config_file(path):
     """Read and validate a configuration file (``config.json`` or one given with ``--config``).
 
+    Only a regular file of at most :data:`MAX_CONFIG_BYTES` is read.
+
     :raises ConfigError: the file is unreadable, not JSON, or invalid; the
         message says ``file:line:col: field.path: what is wrong``
     """
-    doc = jsonpos.load(path)
+    doc = jsonpos.load(path, max_bytes=MAX_CONFIG_BYTES)
     try:
         return BoxConfig.from_dict(doc.data)
     except ConfigError as exc:

@@ -337,10 +337,13 @@ class _Handle:
 
     def cancel(self):
         self.cancelled = True
-        self.timer.cancel()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None   # the timer's callback refers to this handle: break the cycle
         self._live.discard(self)
 
     def fire(self, fn):
+        self.timer = None       # as in cancel(): no handle <-> timer cycle left for the GC
         if not self.cancelled:
             self._live.discard(self)
             self.cancelled = True

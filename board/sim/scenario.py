@@ -16,7 +16,9 @@ A scenario describes what happens on the lines of the simulated box: one JSON
 object, or a TOML file (`.toml`) with `[[calls]]` tables. Times are seconds
 (decimals allowed) counted from `start`. Unknown fields are an error, so a typo
 is never silently ignored; every error names the field (`calls[2].rings`,
-lists counted from 0) and, in JSON, its line and column. `demo` is the
+lists counted from 0) and, in JSON, its line and column. A scenario file is a
+regular file of at most 8 MiB, nested at most 32 deep, with numbers of at most
+40 characters. `demo` is the
 built-in scenario (`board/sim/demo.json`) that `make run` plays.
 
 ```json
@@ -35,7 +37,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 
 | field | default | meaning |
 |---|---|---|
-| `start` | required | wall-clock time of t = 0: ISO 8601 with a zone, e.g. `"2026-03-02T09:00:00Z"` |
+| `start` | required | wall-clock time of t = 0: ISO 8601 with a zone, e.g. `"2026-03-02T09:00:00Z"`, from 1970 to 2999 |
 | `country` | required | a country of `telephony/countries.py`, `"uk"` or `"us"`: ring cadence, caller-ID standard, tones, default voice |
 | `lines` | required | lines in use, 1 to the HAT's line count |
 | `calls` | required | list of calls (below); may be empty |
@@ -123,6 +125,8 @@ TAG = (r"[a-z0-9][a-z0-9_-]{0,31}", "must be 1 to 32 of a-z, 0-9, '_' or '-', st
        "letter or digit")
 FAULT_KINDS = ("no_line_voltage", "stuck_off_hook")
 MAX_S = 7 * 24 * 3600.0  # a week: plenty for any scenario, and catches ms-for-s mistakes
+MIN_START = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+MAX_START = dt.datetime(3000, 1, 1, tzinfo=dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -301,6 +305,10 @@ def _start(node):
         node.fail('must be an ISO 8601 date and time such as "2026-03-02T09:00:00Z"')
     if value.tzinfo is None or value.utcoffset() is None:
         node.fail('needs a time zone, e.g. "Z" or "+01:00": %r' % str(node.value))
+    # Every time of the run is start + at most a few weeks, in Unix microseconds.
+    if not MIN_START <= value <= MAX_START:
+        node.fail("must be from %d to %d, not %r" % (MIN_START.year, MAX_START.year - 1,
+                                                      str(node.value)))
     return value
 
 

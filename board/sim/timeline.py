@@ -88,6 +88,7 @@ missed call: at the end of its last ring burst).
 ----------------------------------------------------------------------------
 """
 
+import functools
 import random
 from dataclasses import dataclass, field
 
@@ -128,16 +129,32 @@ class PinEdge:
 
 @dataclass(frozen=True, eq=False)
 class AudioSegment:
-    """``samples`` (int16, 8 kHz) on ``line`` from ``t_us``; ``kind`` says what they are:
-    "speech", "dial_tone", "dtmf", "keys", "alert", "fsk", "dtmf_cid" or "clear_tone"."""
+    """``n_samples`` samples (int16, 8 kHz) on ``line`` from ``t_us``; ``kind`` says what
+    they are: "speech", "dial_tone", "dtmf", "keys", "alert", "fsk", "dtmf_cid" or
+    "clear_tone".
+
+    The audio itself is not kept: :attr:`samples` makes it again each time
+    (``make`` is a recipe, e.g. a :func:`functools.partial` of a generator), so a
+    timeline of a month of calls holds recipes, not gigabytes of audio; the
+    board asks for a segment's samples when it starts to play it and lets
+    them go when it ends.
+    """
     line: int
     t_us: int
-    samples: np.ndarray
     kind: str
+    n_samples: int
+    make: object
+
+    @property
+    def samples(self):
+        """The segment's int16 samples (made now; a new array each time)."""
+        samples = self.make()
+        assert len(samples) == self.n_samples, "a segment's recipe is not deterministic"
+        return samples
 
     @property
     def end_us(self):
-        return self.t_us + len(self.samples) * 1_000_000 // RATE
+        return self.t_us + self.n_samples * 1_000_000 // RATE
 
 
 @dataclass(frozen=True)
@@ -203,10 +220,6 @@ def _us(seconds):
     return int(round(seconds * 1_000_000))
 
 
-def _len_us(samples):
-    return len(samples) * 1_000_000 // RATE
-
-
 class _Plan:
     """The nominal events of one call or fault, before bounce and speech."""
 
@@ -225,10 +238,17 @@ class _Plan:
         for s in signals_:
             self.levels.append((t_us, s, active))
 
-    def sound(self, t_us, kind, samples):
-        if len(samples):
-            self.audio.append(AudioSegment(self.line, t_us, samples, kind))
-        return t_us + _len_us(samples)
+    def sound(self, t_us, kind, make, *args, **kwargs):
+        """Add the audio ``make(*args, **kwargs)`` at ``t_us``; returns its end.
+
+        The audio is made once here for its length and then dropped: the
+        segment keeps the recipe (see :class:`AudioSegment`).
+        """
+        recipe = functools.partial(make, *args, **kwargs)
+        n = len(recipe())
+        if n:
+            self.audio.append(AudioSegment(self.line, t_us, kind, n, recipe))
+        return t_us + n * 1_000_000 // RATE
 
 
 def occupancy_us(scenario, item):
@@ -319,8 +339,8 @@ def _plan_call(sc, call):
         plan.level(end + K_BREAK_US, ("power",), True)
         tone_ms = (on_hook - end - K_BREAK_US) / 1000
         plan.sound(end + K_BREAK_US, "clear_tone",
-                   signals.call_progress(countries.country(sc.country).clear_tone, sc.country,
-                                         tone_ms))
+                   signals.call_progress, countries.country(sc.country).clear_tone, sc.country,
+                   tone_ms)
     plan.level(on_hook, hook, False)
     if reversed_at is not None:
         plan.level(reversed_at, ("polarity",), True)
@@ -333,7 +353,7 @@ def _plan_call(sc, call):
         plan.level(answered + _us(press.at_s) + PRESS_US, (signal,), False)
     for keys in call.keys:
         plan.sound(answered + _us(keys.at_s), "keys",
-                   signals.dtmf(keys.digits, on_ms=KEY_ON_MS, off_ms=KEY_OFF_MS))
+                   signals.dtmf, keys.digits, on_ms=KEY_ON_MS, off_ms=KEY_OFF_MS)
     if call.tags:
         plan.actions.append(SimAction(answered + TAG_AFTER_ANSWER_US, call.line, "tags",
                                       call.tags))
@@ -349,11 +369,11 @@ def _plan_inbound(sc, call, plan, at):
     ring_at, reversed_at = at, None
     if standard == "v23":
         reversed_at = at
-        plan.sound(at + V23_ALERT_US, "alert", signals.alert_tone(ALERT_MS))
-        ring_at = plan.sound(at + V23_FSK_US, "fsk", _cid(cid)) + V23_RING_AFTER_US
+        plan.sound(at + V23_ALERT_US, "alert", signals.alert_tone, ALERT_MS)
+        ring_at = plan.sound(at + V23_FSK_US, "fsk", _cid, cid) + V23_RING_AFTER_US
     elif standard == "dtmf":
         reversed_at = at
-        ring_at = plan.sound(at + DTMF_CID_US, "dtmf_cid", _cid(cid)) + DTMF_CID_RING_AFTER_US
+        ring_at = plan.sound(at + DTMF_CID_US, "dtmf_cid", _cid, cid) + DTMF_CID_RING_AFTER_US
     cadence = [ms * 1000 for ms in countries.country(sc.country).ring_cadence_ms]
     t = ring_at
     for _ in range(call.rings):
@@ -363,7 +383,7 @@ def _plan_inbound(sc, call, plan, at):
     if standard == "bell202":
         per_cycle = len(cadence) // 2
         t = plan.bursts[per_cycle - 1][1] + BELL202_AFTER_RING_US
-        end = plan.sound(t, "fsk", _cid(cid))
+        end = plan.sound(t, "fsk", _cid, cid)
         if end > plan.bursts[per_cycle][0] - BELL202_BEFORE_RING_US:
             raise ScenarioError("the Bell 202 caller-ID message (%d ms) does not fit between "
                                 "the first and second ring; shorten the name"
@@ -381,10 +401,10 @@ def _plan_dial(sc, call, plan, at, hook):
     """Dial tone and dialling; returns the answer time (the end of dialling)."""
     dial = call.dial
     first = at + _us(dial.delay_s)
-    plan.sound(at, "dial_tone", signals.call_progress("dial", sc.country, (first - at) / 1000))
+    plan.sound(at, "dial_tone", signals.call_progress, "dial", sc.country, (first - at) / 1000)
     if dial.mode == "dtmf":
-        plan.sound(first, "dtmf", signals.dtmf(dial.digits, on_ms=dial.on_ms,
-                                               off_ms=dial.off_ms))
+        plan.sound(first, "dtmf", signals.dtmf, dial.digits, on_ms=dial.on_ms,
+                   off_ms=dial.off_ms)
         n = len(dial.digits)
         return first + n * _us(dial.on_ms / 1000) + (n - 1) * _us(dial.off_ms / 1000)
     t = first
@@ -411,9 +431,15 @@ def _truth(call, at, answered, ended, reason):
 
 
 def _speech(line, t_us, cut_us, utt, synth):
-    samples = levels.set_active_level(synth.say(utt.text, voice=utt.voice), utt.level_dbm0)
-    n = max(0, (cut_us - t_us) * RATE // 1_000_000)
-    return AudioSegment(line, t_us, samples[:n], "speech")
+    # The synth keeps each distinct utterance once; the segment only its recipe.
+    n = min(len(synth.say(utt.text, voice=utt.voice)),
+            max(0, (cut_us - t_us) * RATE // 1_000_000))
+    return AudioSegment(line, t_us, "speech", n, functools.partial(_spoken, synth, utt, n))
+
+
+def _spoken(synth, utt, n):
+    """``utt`` spoken at its level, cut to ``n`` samples."""
+    return levels.set_active_level(synth.say(utt.text, voice=utt.voice), utt.level_dbm0)[:n]
 
 
 # ------------------------------------------------------------------ faults

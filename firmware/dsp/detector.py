@@ -153,6 +153,9 @@ class LineDsp:
         """Process what is buffered and decide on DTMF still waiting (end of input)."""
         self._process()
         events = []
+        if self._fsk is not None:   # FSK errors still held back (see firmware.dsp.fsk)
+            for kind, value, start, end in self._fsk.flush():
+                self._on_fsk(kind, value, self._t(start), self._t(end), events)
         if self._pending_cid:
             self._flush_dtmf_cid(events, reason="framing")
         for event in sorted(events, key=lambda e: e.t_us):
@@ -172,7 +175,8 @@ class LineDsp:
             for kind, value, start, end in self._fsk.feed(x):
                 self._on_fsk(kind, value, self._t(start), self._t(end), events)
         elif self._fsk is not None:
-            self._fsk.skip(len(x))
+            for kind, value, start, end in self._fsk.skip(len(x)):
+                self._on_fsk(kind, value, self._t(start), self._t(end), events)
         for name, start in self._tones.feed(x):
             self._on_tone(name, self._t(self._tones_origin + start), events)
         self._samples += len(x)

@@ -359,7 +359,7 @@ def test_speech_placement_level_voice_and_cut_at_the_end():
     assert b.t_us == truth.answered_us + S
     assert b.end_us == truth.ended_us                  # cut where the call ends
     assert levels.active_level_dbm0(b.samples) == pytest.approx(-20, abs=0.1)
-    assert synth.said == [("one two", "en-gb"), (words, "en-gb-x-rp")]
+    assert synth.said[:2] == [("one two", "en-gb"), (words, "en-gb-x-rp")]  # then again, to play
     assert all(s.samples.dtype == np.int16 for s in tl.audio[1])
 
 
