@@ -19,6 +19,7 @@ import sqlite3
 import threading
 
 from .bus import CallAnswered, CallEnded, CallStarted, CallUpdated
+from .policy import cards
 from .policy.callmeta import SCHEMA as CALLMETA_SCHEMA
 from .recordings import SCHEMA as RECORDINGS_SCHEMA
 
@@ -108,7 +109,8 @@ class CallLog:
         values = [self._wall(call.answered_us), self._wall(call.ended_us), int(call.extension),
                   call.end_reason, _json(getattr(call, "consent", None)),
                   _json(getattr(call, "pause_spans", None) or None)]
-        values += [getattr(call, f, None) for f in _FIELDS]
+        # PCI DSS: a card number keyed into the dialled number is never stored.
+        values += [cards.scrub(getattr(call, f, None)) for f in _FIELDS]
         with self._lock:
             self._db.execute(
                 "UPDATE calls SET answered_at = ?, ended_at = ?, extension = ?, end_reason = ?, "
