@@ -22,7 +22,11 @@ Line states (:data:`STATES`)::
 Keys pressed on a handset once a call is connected (a PCI pause code,
 card numbers) are never dialled digits: they go to ``on_key`` only — not
 on the bus, not on the call, not in any log — so the policy can act on its
-codes without anything keeping the digits.
+codes without anything keeping the digits. While a call is still dialling,
+keys that may be the start of one of the policy's codes (``key_codes``) are
+held back from the number; if they complete a code after something was
+dialled, the far end has answered: dialling ended where the code began, the
+call is connected and the code goes to ``on_key``.
 
 Every call time is the time of the real event (the first edge of a
 debounced change, the start of a ring burst, a DSP event's own ``t_us``),
@@ -160,14 +164,18 @@ class Supervisor:
     :param on_hook_change: ``f(line, off_hook)`` called when a line goes
         off-hook or back on-hook (not for dial pulses), so the DSP knows
         whether DTMF is caller ID or dialling; also settable as an attribute
-    :param on_key: ``f(line, digit, t_us)`` called for each DTMF key pressed
-        during a connected call (see the module docstring); also an attribute
+    :param on_key: ``f(line, digit, t_us, end_us)`` called for each DTMF key
+        pressed during a connected call (see the module docstring); also an
+        attribute
+    :param key_codes: ``f() -> codes``: the key codes (strings) the policy
+        acts on, held back while dialling (see the module docstring); also an
+        attribute
 
     Raises :class:`~firmware.errors.ConfigError` for an unusable ``signals``.
     """
 
     def __init__(self, lines, clock, bus, config=None, signals=frozenset(LINE_SIGNALS),
-                 on_hook_change=None, on_key=None):
+                 on_hook_change=None, on_key=None, key_codes=None):
         if isinstance(lines, bool) or not isinstance(lines, int) or lines < 1:
             raise ValueError("lines must be a positive number of lines, not %r" % (lines,))
         signals = frozenset(signals) - set(BUTTON_SIGNALS)
@@ -181,6 +189,7 @@ class Supervisor:
         self.signals = signals
         self.on_hook_change = on_hook_change
         self.on_key = on_key
+        self.key_codes = key_codes
         self._bus = bus
         self._lock = threading.RLock()
         self._publish_lock = threading.RLock()
@@ -275,9 +284,13 @@ class Supervisor:
     def _emit(self, event):
         self._outbox.append(functools.partial(self._bus.publish, event))
 
-    def _notify_key(self, line, digit, t_us):
+    def _notify_key(self, line, digit, t_us, end_us):
         if self.on_key is not None:
-            self._outbox.append(functools.partial(self.on_key, line, digit, t_us))
+            self._outbox.append(functools.partial(self.on_key, line, digit, t_us, end_us))
+
+    def _codes(self):
+        codes = self.key_codes() if self.key_codes is not None else ()
+        return tuple(c for c in codes if c)
 
     def _notify_hook(self, line, off_hook):
         if self.on_hook_change is not None:
@@ -385,6 +398,7 @@ class _Line:
         self.pulse_digit_us = None
         self.last_make_us = None
         self.digit_end_us = None   # end of the last digit: the dial timeout runs from it
+        self.held_keys = []        # (digit, t_us, end_us) that may be a code, while dialling
         self.alert_us = None       # first caller-ID-phase signal while alerting
         self.cid_deadline_us = None
         self.pending_cid = {}      # caller ID heard while alerting, for the call
@@ -514,6 +528,7 @@ class _Line:
         if self.state == DIALLING:
             if self.pulses:
                 self._end_pulse_digit()
+            self._dial_held()
             if self.call.number:
                 self._connect(self.digit_end_us)  # dialling ended with the last digit
                 self._end(t_us, "local")
@@ -556,9 +571,15 @@ class _Line:
         self.call.answered_us = t_us
         self._emit(CallAnswered, t_us, call=self.call)
         self._set_state(CONNECTED, t_us)
+        # Keys held as a possible code were keyed as the far end answered: they are
+        # the caller's, not the number's.
+        held, self.held_keys = self.held_keys, []
+        for digit, key_us, end_us in held:
+            self.sup._notify_key(self.n, digit, key_us, end_us)
 
     def _end(self, t_us, reason, state=IDLE):
         call, self.call = self.call, None
+        self.held_keys = []
         self._disarm("ring", "dial", "digit", "reversal")
         self.pulses, self.digit_end_us = 0, None
         call.ended_us = max(t_us, call.answered_us or call.started_us)
@@ -582,6 +603,7 @@ class _Line:
         self._end_pulse_digit()
 
     def _end_pulse_digit(self):
+        self._dial_held()
         count, self.pulses = self.pulses, 0
         self._disarm("digit")
         if count > 10:
@@ -599,6 +621,33 @@ class _Line:
         if self.state == DIALLING:
             self.digit_end_us = end_us
             self._arm("dial", end_us + _us(self.cfg.dial_timeout_ms), self._dial_check)
+
+    def _dial_key(self, digit, t_us, end_us):
+        """A DTMF key while dialling: a dialled digit, or held as a possible code."""
+        codes = self.sup._codes()
+        self.held_keys.append((digit, t_us, end_us))
+        text = "".join(k[0] for k in self.held_keys)
+        if self.call.number and text in codes:
+            # A code after the number: the far end answered before it was keyed.
+            self._note("answer_key_code")
+            self._connect(self.held_keys[0][1])
+            return
+        # Keep the longest tail that may still become a code; the rest was dialled.
+        for k in range(len(self.held_keys)):
+            tail = text[k:]
+            if any(len(c) > len(tail) and c.startswith(tail) for c in codes):
+                dialled, self.held_keys = self.held_keys[:k], self.held_keys[k:]
+                break
+        else:
+            dialled, self.held_keys = self.held_keys, []
+        for key in dialled:
+            self._digit(key[0], "dtmf", key[1], key[2])
+
+    def _dial_held(self):
+        """Keys held as a possible code are dialled digits after all (on-hook, a pulse)."""
+        held, self.held_keys = self.held_keys, []
+        for digit, t_us, end_us in held:
+            self._digit(digit, "dtmf", t_us, end_us)
 
     def _dial_check(self):
         if self._unsettled(self.digit_end_us + _us(self.cfg.dial_timeout_ms), *self.loop_inputs):
@@ -747,7 +796,7 @@ class _Line:
         if self.state == DIALLING and self.off_hook:
             if self.pulses:
                 self._end_pulse_digit()
-            self._digit(str(ev.digit), "dtmf", ev.t_us, end_us)
+            self._dial_key(str(ev.digit), ev.t_us, end_us)
         elif (self.state == CONNECTED and self.call.direction == "out"
               and self.call.answered_us is not None and ev.t_us < self.call.answered_us):
             # Began before the answer (a reversal as the last tone ended), reported
@@ -755,7 +804,7 @@ class _Line:
             # never reach the log.
             self._digit(str(ev.digit), "dtmf", ev.t_us, end_us)
         elif self.state == CONNECTED and self.call is not None:
-            self.sup._notify_key(self.n, str(ev.digit), ev.t_us)
+            self.sup._notify_key(self.n, str(ev.digit), ev.t_us, end_us)
         # on-hook DTMF is caller ID: the DSP decodes that itself
 
     def _caller_id(self, ev):

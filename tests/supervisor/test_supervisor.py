@@ -867,7 +867,7 @@ def test_keys_typed_in_a_connected_call_go_to_on_key_only():
     s.handset(False, end + 20000)
     rig = Rig()
     keys = []
-    rig.sup.on_key = lambda line, digit, t_us: keys.append((line, digit, t_us))
+    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append((line, digit, t_us))
     rig.play(s, until_ms=end + 21000)
     assert [(line, digit) for line, digit, _ in keys] == [(1, d) for d in "*14111"]
     assert keys[0][2] == us(end + 10000)
@@ -881,3 +881,56 @@ def test_buttons_are_not_line_inputs():
     assert "record_button" not in rig.sup.signals and "pause_button" not in rig.sup.signals
     with pytest.raises(ValueError, match="not an input this HAT wires"):
         rig.sup.on_edge(1, "pause_button", True, 0)
+
+
+@pytest.mark.parametrize("after_ms", [500, 1000, 2000, 3000])
+def test_a_code_keyed_while_dialling_ends_the_dialling(after_ms):
+    """Issue 20: ``*1`` keyed before the dial timeout is the caller's, not the number's;
+    the card number after it never joins the number either."""
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "01632960302")
+    code_end = s.dtmf(end + after_ms, "*1")
+    s.dtmf(code_end + 1500, "5500005555555559")
+    s.handset(False, end + 20000)
+    rig = Rig()
+    rig.sup.key_codes = lambda: ("*1", "*2", "*9")
+    keys = []
+    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append((digit, t_us, end_us))
+    rig.play(s, until_ms=end + 21000)
+    call = rig.only_call()
+    assert call.number == "01632960302"
+    assert call.answered_us == us(end + after_ms)          # where the code began
+    assert "".join(d for d, _, _ in keys) == "*15500005555555559"
+    assert keys[1][2] == us(code_end)                        # the code's end is passed on
+    assert "".join(d.digit for d in rig.of(DigitDialled)) == "01632960302"
+    assert not any("5500005555555559" in repr(ev) for ev in rig.log)
+
+
+def test_keys_that_are_not_a_code_are_dialled():
+    """A held ``*`` that turns out not to start a code is a dialled digit after all."""
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "*67")
+    end = s.dtmf(end + 200, "01632960302*")
+    s.handset(False, end + 6000)
+    rig = Rig()
+    rig.sup.key_codes = lambda: ("*1", "*2")
+    keys = []
+    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append(digit)
+    rig.play(s, until_ms=end + 7000)
+    # A '*' still held when the dial timeout connects the call was the caller's.
+    assert rig.only_call().number == "*6701632960302"
+    assert keys == ["*"]
+
+
+def test_a_code_before_any_number_is_dialled():
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "*1")
+    end = s.dtmf(end + 300, "123")
+    s.handset(False, end + 6000)
+    rig = Rig()
+    rig.sup.key_codes = lambda: ("*1",)
+    rig.play(s, until_ms=end + 7000)
+    assert rig.only_call().number == "*1123"
