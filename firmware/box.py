@@ -35,6 +35,11 @@ from .supervisor import Supervisor, SupervisorConfig
 
 log = logging.getLogger(__name__)
 
+# Each line's audio waits this long before it is encoded: the detector decides on
+# DTMF up to a 500 ms block after a key ends (plus a capture period), and a PCI
+# pause code's own tones, from its first key on, must still be silenceable then.
+RECORDER_DELAY_MS = 1000
+
 
 class Box:
     """A running recorder around ``board``.
@@ -89,7 +94,8 @@ class Box:
                                  self._public_key,
                                  preroll_ms=config.preroll_ms, flush_ms=config.flush_ms,
                                  profile=config.audio_profile,
-                                 disk_reserve_bytes=config.disk_reserve_mb << 20, auto=False)
+                                 disk_reserve_bytes=config.disk_reserve_mb << 20, auto=False,
+                                 delay_ms=RECORDER_DELAY_MS)
         self.recorder.attach(self.bus)
         self.callmeta = CallMeta(os.path.join(data_dir, "calls.db"))
         self.policy = CallPolicy(config.policy, country=config.country, recorder=self.recorder,
@@ -98,6 +104,7 @@ class Box:
                                  preroll_ms=config.preroll_ms)
         self.policy.attach(self.bus)
         self.supervisor.on_key = self.policy.on_key
+        self.supervisor.key_codes = self.policy.key_codes
         self.alarms = AlarmBoard()
         self.alarms.attach(self.bus)
         self.retention = RetentionSweeper(self.recordings, clock, self.audit,

@@ -52,6 +52,7 @@ class _Live:
         self.call = call
         self.decision = None          # a rules.Decision
         self.keys = ""
+        self.key_us = []              # (start, end) clock µs of each key in ``keys``
         self.last_key_us = None
 
 
@@ -81,7 +82,8 @@ class CallPolicy:
         self.callmeta = callmeta
         self.preroll_us = preroll_ms * 1000
         self.consent = make_notices(board, clock, data_dir, country, settings.consent)
-        self.pauses = PauseControl(capture, clock, audit, settings.pci, on_change=self._changed)
+        self.pauses = PauseControl(capture, clock, audit, settings.pci, on_change=self._changed,
+                                   recorder=recorder)
         self.buttons = Buttons(clock, self.on_button)
         self._lock = threading.RLock()
         self._live = {}
@@ -220,25 +222,41 @@ class CallPolicy:
             return True
 
     # ------------------------------------------------------------ inputs
-    def on_key(self, line, digit, t_us):
-        """A key typed during a connected call (from the supervisor; never logged)."""
+    def key_codes(self):
+        """The codes keyed on a handset that the policy acts on (pause, resume, record).
+
+        The supervisor holds back keys that may be one of these while a call is
+        still dialling, so a code keyed as the far end answers ends the
+        dialling instead of joining the number.
+        """
+        pci, demand = self.settings.pci, self.settings.rules.on_demand
+        return tuple(c for c in (pci.pause_code, pci.resume_code, demand.dtmf_code) if c)
+
+    def on_key(self, line, digit, t_us, end_us=None):
+        """A key typed during a connected call (from the supervisor; never logged).
+
+        ``t_us``/``end_us``: clock times the key's tone began and ended.
+        """
+        end_us = t_us if end_us is None else end_us
         with self._lock:
             live = self._live.get(line)
             if live is None:
                 return
             if live.last_key_us is None or t_us - live.last_key_us > KEY_GAP_US:
-                live.keys = ""
+                live.keys, live.key_us = "", []
             live.last_key_us = t_us
             live.keys = (live.keys + digit)[-8:]
+            live.key_us = (live.key_us + [(t_us, end_us)])[-8:]
             pci, demand = self.settings.pci, self.settings.rules.on_demand
             if pci.pause_code and live.keys.endswith(pci.pause_code):
-                live.keys = ""
-                self.pauses.pause(line, live.call, "dtmf", "handset")
+                code_us = (live.key_us[-len(pci.pause_code)][0], end_us)
+                live.keys, live.key_us = "", []
+                self.pauses.pause(line, live.call, "dtmf", "handset", code_us=code_us)
             elif pci.resume_code and live.keys.endswith(pci.resume_code):
-                live.keys = ""
+                live.keys, live.key_us = "", []
                 self.pauses.resume(line, "dtmf", "handset")
             elif demand.dtmf_code and live.keys.endswith(demand.dtmf_code):
-                live.keys = ""
+                live.keys, live.key_us = "", []
                 if self.settings.rules.mode(line) == "on_demand":
                     self.request_recording(line, "dtmf", t_us)
 

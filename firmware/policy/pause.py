@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 VIA = ("dtmf", "button", "web", "timeout", "call_end")
 
 
+EDGE_SLACK_US = 1_000_000    # a capture period further than this from now: capture is idle
+
+
 class _Paused:
     def __init__(self, call, span, listener, from_wall_us):
         self.call = call
@@ -35,6 +38,7 @@ class _Paused:
         self.span = span
         self.listener = listener
         self.timer = None
+        self.exact_from = False   # the span starts where the pause code ended, not at a period
 
 
 class PauseControl:
@@ -45,10 +49,15 @@ class PauseControl:
     :param audit: the :class:`~firmware.audit.AuditLog`
     :param settings: :class:`~firmware.policy.settings.PciSettings` (see :meth:`apply`)
     :param on_change: ``f(call)`` after a pause span of ``call`` starts or ends
+    :param recorder: the :class:`~firmware.recorder.Recorder`, whose delay line
+        lets a pause keyed on the handset start where the code ended, with the
+        code itself silenced too (None: from the next capture period)
     """
 
-    def __init__(self, capture, clock, audit, settings, on_change=lambda call: None):
+    def __init__(self, capture, clock, audit, settings, on_change=lambda call: None,
+                 recorder=None):
         self.capture = capture
+        self.recorder = recorder
         self.clock = clock
         self.audit = audit
         self.settings = settings
@@ -70,22 +79,32 @@ class PauseControl:
         with self._lock:
             return sorted(self._paused)
 
-    def pause(self, line, call, via, actor):
+    def pause(self, line, call, via, actor, code_us=None):
         """Pause the recording of ``call`` on ``line``; False if it already is.
 
         :param via: "dtmf", "button" or "web"
         :param actor: who asked (a user name, "handset", "button")
+        :param code_us: ``(start, end)`` clock times of the keyed pause code:
+            the span starts at its end and the code's own tones are silenced,
+            as far as the recorder's delay line still holds them
         """
         with self._lock:
             if line in self._paused:
                 return False
-            now_wall_us = self.clock.wall_us()
+            edge_us = self._edge_us()
+            exact = False
+            if code_us is not None and self.recorder is not None:
+                exact = self.recorder.blank(line, code_us[0])
+                if exact:
+                    edge_us = code_us[1]
+            now_wall_us = self.clock.wall_at(edge_us)
             span = {"from": iso_ms(now_wall_us), "to": None, "by": via, "ended_by": None}
             listener = None
             if self.settings.resume_code:
                 listener = _ResumeListener(self.settings.resume_code,
                                            lambda: self._heard_resume(line, call))
             paused = _Paused(call, span, listener, now_wall_us)
+            paused.exact_from = exact
             self._paused[line] = paused
             self.capture.mute(line, listener.feed if listener else None)
             paused.timer = self.clock.call_later(
@@ -93,7 +112,7 @@ class PauseControl:
                 lambda: self.resume(line, "timeout", "system", call=call))
             call.pause_spans.append(span)
             self._last_span[line] = span
-        self._audit(actor, "pause", call, {"line": line, "via": via})
+        self._audit(actor, "pause", call, {"line": line, "via": via}, now_wall_us)
         self.on_change(call)
         return True
 
@@ -107,20 +126,34 @@ class PauseControl:
             self.capture.unmute(line)
             if paused.timer is not None:
                 paused.timer.cancel()
-            paused.span["to"] = iso_ms(self.clock.wall_us())
+            # The audio comes back with the next capture period: that is the resume's time.
+            to_wall_us = self.clock.wall_at(self._edge_us())
+            paused.span["to"] = iso_ms(to_wall_us)
             paused.span["ended_by"] = via
-            seconds = (self.clock.wall_us() - paused.from_wall_us) / 1e6
+            seconds = (to_wall_us - paused.from_wall_us) / 1e6
         self._audit(actor, "resume", paused.call,
-                    {"line": line, "via": via, "paused_s": round(seconds, 3)})
+                    {"line": line, "via": via, "paused_s": round(seconds, 3)}, to_wall_us)
         self.on_change(paused.call)
         return True
+
+    def _edge_us(self):
+        """Clock time a mute or unmute asked for now takes effect: the next capture period."""
+        now_us = self.clock.now_us()
+        edge_us = self.capture.next_period_us()
+        if edge_us is None or abs(edge_us - now_us) > EDGE_SLACK_US:
+            return now_us
+        return edge_us
 
     def _muted_at(self, line, muted, t_us):
         """The capture callback: the real edge of a pause span (a period boundary)."""
         with self._lock:
             span = self._last_span.get(line)
-            if span is not None:
+            paused = self._paused.get(line)
+            exact = muted and paused is not None and paused.span is span and paused.exact_from
+            if span is not None and not exact:
                 span["from" if muted else "to"] = iso_ms(self.clock.wall_at(t_us))
+            if not muted and self.recorder is not None:
+                self.recorder.unblank(line, t_us)
 
     def call_ended(self, call):
         """The call is over: a pause still on ends with it."""
@@ -131,10 +164,10 @@ class PauseControl:
         # (the audit write waits for the card). The periods until then stay muted.
         self.clock.call_later(0, lambda: self.resume(line, "dtmf", "handset", call=call))
 
-    def _audit(self, actor, action, call, details):
+    def _audit(self, actor, action, call, details, wall_us):
         target = "call:%d" % call.id if call.id is not None else "line:%d" % call.line
         try:
-            self.audit.append(actor, action, target, details, self.clock.wall_us())
+            self.audit.append(actor, action, target, details, int(wall_us))
         except Exception:
             # The pause itself must not fail because the trail could not be written;
             # the failure is logged for the operator (never with any digits).
