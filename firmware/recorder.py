@@ -510,7 +510,8 @@ class Recorder:
                 delay.chunks.append((t_us, samples))
                 newest_us = t_us + len(samples) * 1_000_000 // self.rate
                 while delay.chunks and self._end_of(delay.chunks[0]) <= newest_us - self.delay_us:
-                    self._deliver(line, *delay.chunks.popleft())
+                    chunk_us, chunk = delay.chunks.popleft()
+                    self._deliver(line, chunk, chunk_us)
         return consume
 
     def _end_of(self, chunk):
@@ -520,7 +521,8 @@ class Recorder:
         """Let everything the line's delay line holds through (a call ends, the box stops)."""
         delay = self._delays[line]
         while delay.chunks:
-            self._deliver(line, *delay.chunks.popleft())
+            chunk_us, chunk = delay.chunks.popleft()
+            self._deliver(line, chunk, chunk_us)
 
     def _deliver(self, line, samples, t_us):
         """Audio out of the delay line: silenced where asked, to the line's recording."""

@@ -107,8 +107,9 @@ class PauseControl:
             paused.exact_from = exact
             self._paused[line] = paused
             self.capture.mute(line, listener.feed if listener else None)
-            paused.timer = self.clock.call_later(
-                self.settings.auto_resume_s * 1_000_000,
+            # Counted from where the silence starts, as the span shows it.
+            paused.timer = self.clock.call_at(
+                edge_us + self.settings.auto_resume_s * 1_000_000,
                 lambda: self.resume(line, "timeout", "system", call=call))
             call.pause_spans.append(span)
             self._last_span[line] = span

@@ -103,7 +103,8 @@ def test_the_card_digits_are_nowhere(paused, tmp_path):
         for form in (CARD, CARD[:8], CARD[8:]):
             for encoded in (form.encode(), form.encode("utf-16-le")):
                 assert encoded not in data, (path, form)
-    # The recording itself: the DTMF receiver hears the pause code, never the card.
+    # The recording itself: the DTMF receiver hears nothing keyed, neither the card nor
+    # the pause code (silenced through the recorder's delay line, issue 20).
     wav = tmp_path / ("%s.wav" % profile)
     status, _out, err = lab.cli("export", log[1]["id"], "--data-dir", data_dir,
                                 "--password-file", _password_file(tmp_path), "--out", wav)
@@ -112,7 +113,7 @@ def test_the_card_digits_are_nowhere(paused, tmp_path):
     assert status == 0, err
     digits = "".join(e["digit"] for e in map(json.loads, out.splitlines())
                      if e["event"] == "dtmf")
-    assert digits == "*1"
+    assert digits == ""
 
 
 def test_every_pause_and_resume_is_audited(paused):
