@@ -14,7 +14,8 @@ Line states (:data:`STATES`)::
     idle ──reversal / alert tone / caller ID──▶ alerting ──first ring──▶ ringing
     idle ──────────────────────first ring───────────────────────────────▶ ringing
     ringing ──off-hook──▶ connected          ringing ──no ring for ring_timeout──▶ idle (missed)
-    idle ──off-hook──▶ dialling ──dial_timeout after the last digit, or reversal──▶ connected
+    idle ──off-hook──▶ dialling ──reversal, voice, a policy code, or dial_timeout
+                                  after the last digit──▶ connected
     connected ──K-break or clear-down tone──▶ cleared ──on-hook──▶ idle
     connected / dialling ──on-hook──▶ idle
     any ──no line voltage for no_voltage_fault_ms──▶ fault ──voltage back──▶ idle
@@ -27,6 +28,17 @@ keys that may be the start of one of the policy's codes (``key_codes``) are
 held back from the number; if they complete a code after something was
 dialled, the far end has answered: dialling ended where the code began, the
 call is connected and the code goes to ``on_key``.
+
+An outbound call is answered at the first evidence of it: the exchange
+reversing the polarity, voice on the line after the last digit (the DSP's
+:class:`~firmware.dsp.events.Speech`: a person or a voice menu; dial tone,
+ringback and DTMF are tones, not voice), a policy code keyed after the number
+(above), or, failing all of these, ``dial_timeout_ms`` without a digit (dated
+back to the end of the last digit) — unless the ringback tone was heard after
+the last digit: then the far end is still being rung, a key pressed is the
+answer (nobody dials into ringback) and a call that goes on-hook before any
+of these is ``abandoned``, never answered.
+Nothing keyed after the answer joins the number.
 
 Every call time is the time of the real event (the first edge of a
 debounced change, the start of a ring burst, a DSP event's own ``t_us``),
@@ -359,7 +371,7 @@ class _Handle:
 def _dsp_kind(event):
     """The DSP event's kind, by class name or else by its attributes."""
     name = type(event).__name__
-    if name in ("DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone"):
+    if name in ("DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone", "Speech"):
         return name
     for attr, kind in (("digit", "DtmfDigit"), ("reason", "CallerIdError"),
                        ("standard", "CallerId"), ("name", "Tone")):
@@ -399,6 +411,7 @@ class _Line:
         self.last_make_us = None
         self.digit_end_us = None   # end of the last digit: the dial timeout runs from it
         self.held_keys = []        # (digit, t_us, end_us) that may be a code, while dialling
+        self.ringing = False       # ringback heard after dialling: the far end has not answered
         self.alert_us = None       # first caller-ID-phase signal while alerting
         self.cid_deadline_us = None
         self.pending_cid = {}      # caller ID heard while alerting, for the call
@@ -529,7 +542,7 @@ class _Line:
             if self.pulses:
                 self._end_pulse_digit()
             self._dial_held()
-            if self.call.number:
+            if self.call.number and not self.ringing:
                 self._connect(self.digit_end_us)  # dialling ended with the last digit
                 self._end(t_us, "local")
             else:
@@ -561,7 +574,7 @@ class _Line:
 
     def _start_outbound(self, t_us):
         self.call = Call(line=self.n, direction="out", started_us=t_us, extension=self._extension())
-        self.pulses, self.digit_end_us = 0, None
+        self.pulses, self.digit_end_us, self.ringing = 0, None, False
         self._emit(CallStarted, t_us, call=self.call)
         self._set_state(DIALLING, t_us)
 
@@ -581,7 +594,7 @@ class _Line:
         call, self.call = self.call, None
         self.held_keys = []
         self._disarm("ring", "dial", "digit", "reversal")
-        self.pulses, self.digit_end_us = 0, None
+        self.pulses, self.digit_end_us, self.ringing = 0, None, False
         call.ended_us = max(t_us, call.answered_us or call.started_us)
         call.end_reason = reason
         self._emit(CallEnded, call.ended_us, call=call)
@@ -652,7 +665,7 @@ class _Line:
     def _dial_check(self):
         if self._unsettled(self.digit_end_us + _us(self.cfg.dial_timeout_ms), *self.loop_inputs):
             return self._retry("dial", self._dial_check)
-        if self.state == DIALLING and not self.pulses:
+        if self.state == DIALLING and not self.pulses and not self.ringing:
             self._connect(self.digit_end_us)
 
     def _settle_dialling(self, t_us):
@@ -661,7 +674,7 @@ class _Line:
             return
         if self.pulses and t_us - self.last_make_us >= _us(self.cfg.interdigit_ms):
             self._end_pulse_digit()
-        if (self.digit_end_us is not None and not self.pulses
+        if (self.digit_end_us is not None and not self.pulses and not self.ringing
                 and t_us - self.digit_end_us >= _us(self.cfg.dial_timeout_ms)):
             self._connect(self.digit_end_us)
 
@@ -784,7 +797,7 @@ class _Line:
         kind = _dsp_kind(event)
         handler = {"DtmfDigit": self._dtmf, "CallerId": self._caller_id,
                    "CallerIdError": self._caller_id_error, "AlertTone": self._alert_tone,
-                   "Tone": self._tone}.get(kind)
+                   "Tone": self._tone, "Speech": self._speech}.get(kind)
         if handler is None:
             log.debug("line %d: ignoring DSP event %r", self.n, event)
             return
@@ -793,7 +806,12 @@ class _Line:
     def _dtmf(self, ev):
         end_us = getattr(ev, "end_us", None)
         end_us = ev.t_us if end_us is None else end_us
-        if self.state == DIALLING and self.off_hook:
+        if self.state == DIALLING and self.off_hook and self.ringing and ev.t_us >= self.digit_end_us:
+            # Nobody dials into ringback: a key now is pressed on an answered call.
+            self._note("answer_key")
+            self._connect(ev.t_us)
+            self.sup._notify_key(self.n, str(ev.digit), ev.t_us, end_us)
+        elif self.state == DIALLING and self.off_hook:
             if self.pulses:
                 self._end_pulse_digit()
             self._dial_key(str(ev.digit), ev.t_us, end_us)
@@ -806,6 +824,16 @@ class _Line:
         elif self.state == CONNECTED and self.call is not None:
             self.sup._notify_key(self.n, str(ev.digit), ev.t_us, end_us)
         # on-hook DTMF is caller ID: the DSP decodes that itself
+
+    def _speech(self, ev):
+        """Voice on the line after dialling: the far end (a person, a voice menu) answered."""
+        if (self.state != DIALLING or not self.off_hook or not self.call.number
+                or self.pulses or ev.t_us < (self.digit_end_us or 0)):
+            return
+        if self._unsettled(ev.t_us, *self.loop_inputs):
+            return   # a pulse or an on-hook not judged yet: the dial timeout still decides
+        self._note("answer_speech")
+        self._connect(ev.t_us)
 
     def _caller_id(self, ev):
         cid = {"number": getattr(ev, "number", None), "name": getattr(ev, "name", None),
@@ -842,6 +870,12 @@ class _Line:
                 self._end(ev.t_us, "remote", CLEARED if self.off_hook else IDLE)
             else:  # cleared (or refused) before it was answered
                 self._end(ev.t_us, "remote" if self.call.number else "abandoned", CLEARED)
-        elif name == "ringback" and self.state in (DIALLING, CONNECTED) and "ringback" not in self.call.notes:
-            self._note("ringback")
-            self._updated(ev.t_us)
+        elif name == "ringback" and self.state in (DIALLING, CONNECTED):
+            if self.state == DIALLING and self.call.number and ev.t_us >= (self.digit_end_us or 0):
+                # The far end is being rung: not answered yet, however long since the
+                # last digit. Voice, a reversal or a code says when it is.
+                self.ringing = True
+                self._disarm("dial")
+            if "ringback" not in self.call.notes:
+                self._note("ringback")
+                self._updated(ev.t_us)

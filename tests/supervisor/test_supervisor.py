@@ -69,6 +69,11 @@ class Tone:
     name: str
 
 
+@dataclass
+class Speech:
+    t_us: int
+
+
 DSP_LATENCY_US = 40_000  # a DSP reports an event a little after it began
 
 
@@ -371,7 +376,9 @@ def test_dtmf_dialled_number_and_digits_after_connect_are_not_logged():
     s.handset(False, end + 30000)
     rig = Rig().play(s, until_ms=end + 31000)
     call = rig.only_call()
-    assert summary(call) == (1, "out", us(1000), us(end), us(end + 30000), "local", "02079460000", False)
+    # Ringback after the number: still ringing at the dial timeout; a key is the answer.
+    assert summary(call) == (1, "out", us(1000), us(end + 10000), us(end + 30000), "local",
+                             "02079460000", False)
     assert call.dial_method == "dtmf"
     assert "".join(d.digit for d in rig.of(DigitDialled)) == "02079460000"
     assert all("4111" not in (e.call.number or "") for e in rig.log if hasattr(e, "call"))
@@ -934,3 +941,44 @@ def test_a_code_before_any_number_is_dialled():
     rig.sup.key_codes = lambda: ("*1",)
     rig.play(s, until_ms=end + 7000)
     assert rig.only_call().number == "*1123"
+
+
+def test_voice_after_dialling_is_the_answer():
+    """A voice menu answering 0.5 s after the last digit: connected there, and the
+    menu choice keyed after it is a key, not a dialled digit."""
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "01632960302")
+    s.dsp(Speech(us(end + 500)), deliver_us=us(end + 1200))
+    s.dtmf(end + 3000, "1")
+    s.handset(False, end + 20000)
+    rig = Rig()
+    keys = []
+    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append(digit)
+    rig.play(s, until_ms=end + 21000)
+    call = rig.only_call()
+    assert (call.number, call.answered_us) == ("01632960302", us(end + 500))
+    assert keys == ["1"] and "answer_speech" in call.notes
+
+
+def test_voice_before_any_digit_is_not_an_answer():
+    s = LineScript()
+    s.handset(True, 1000)
+    s.dsp(Speech(us(1500)), deliver_us=us(2000))
+    end = s.dtmf(2500, "123")
+    s.handset(False, end + 6000)
+    rig = Rig().play(s, until_ms=end + 7000)
+    call = rig.only_call()
+    assert (call.number, call.answered_us) == ("123", us(end))
+
+
+def test_a_call_that_rings_out_is_never_answered():
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "01632960302")
+    s.dsp(Tone(us(end + 300), "ringback"), deliver_us=us(end + 2000))
+    s.handset(False, end + 15000)
+    rig = Rig().play(s, until_ms=end + 16000)
+    call = rig.only_call()
+    assert call.answered_us is None and call.end_reason == "abandoned"
+    assert call.number == "01632960302"
