@@ -46,6 +46,9 @@ class Call:
     consent: dict = None
     pause_spans: list = field(default_factory=list)
     tags: list = field(default_factory=list)
+    # Where keys were pressed after the answer and masked out of the recording
+    # (clock µs of each key's start); never which key.
+    key_marks: list = field(default_factory=list)
 
     @property
     def answered(self):

@@ -7,7 +7,8 @@ Recordings have a table of their own (:mod:`firmware.recordings`); the
 recording policy's outcome is kept per call: ``policy_decision`` ("record",
 "skip", "pending"), ``policy_reason`` (the rule, in words), ``consent`` (JSON:
 the notice given, see :mod:`firmware.policy.consent`) and ``pause_spans``
-(JSON: the PCI pauses); its tags are in ``call_tags``
+(JSON: the PCI pauses), ``key_marks`` (JSON: when keys were pressed after the
+answer and masked out of the recording, never which); its tags are in ``call_tags``
 (:mod:`firmware.policy.callmeta`). Digits keyed during a connected call are
 never here.
 """
@@ -43,7 +44,8 @@ CREATE TABLE IF NOT EXISTS calls (
     policy_decision TEXT,
     policy_reason TEXT,
     consent       TEXT,
-    pause_spans   TEXT
+    pause_spans   TEXT,
+    key_marks     TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at);
 """
@@ -52,7 +54,7 @@ _FIELDS = ("number", "name", "cid_datetime", "cid_standard", "absence", "dial_me
            "policy_decision", "policy_reason")
 # Columns added after the first release: (name, type) added to older databases.
 _ADDED = (("policy_decision", "TEXT"), ("policy_reason", "TEXT"), ("consent", "TEXT"),
-          ("pause_spans", "TEXT"))
+          ("pause_spans", "TEXT"), ("key_marks", "TEXT"))
 
 
 def migrate(db):
@@ -106,15 +108,16 @@ class CallLog:
 
     def _updated(self, event):
         call = event.call
+        marks = [iso_ms(self._wall(t_us)) for t_us in getattr(call, "key_marks", None) or ()]
         values = [self._wall(call.answered_us), self._wall(call.ended_us), int(call.extension),
                   call.end_reason, _json(getattr(call, "consent", None)),
-                  _json(getattr(call, "pause_spans", None) or None)]
+                  _json(getattr(call, "pause_spans", None) or None), _json(marks or None)]
         # PCI DSS: a card number keyed into the dialled number is never stored.
         values += [cards.scrub(getattr(call, f, None)) for f in _FIELDS]
         with self._lock:
             self._db.execute(
                 "UPDATE calls SET answered_at = ?, ended_at = ?, extension = ?, end_reason = ?, "
-                "consent = ?, pause_spans = ?, "
+                "consent = ?, pause_spans = ?, key_marks = ?, "
                 + ", ".join("%s = ?" % f for f in _FIELDS) + " WHERE id = ?",
                 values + [call.id])
 
@@ -174,6 +177,7 @@ def call_json(row):
         "policy_reason": _optional(row, "policy_reason"),
         "consent": _loads(_optional(row, "consent")),
         "pause_spans": _loads(_optional(row, "pause_spans")) or [],
+        "key_marks": _loads(_optional(row, "key_marks")) or [],
         "tags": (_optional(row, "tags") or "").split(",") if _optional(row, "tags") else [],
     }
 

@@ -39,6 +39,9 @@ from .pause import PauseControl
 log = logging.getLogger(__name__)
 
 KEY_GAP_US = 3_000_000      # keys further apart than this are not one code
+# Cut around a masked key: the detector dates a tone to a few ms, and a codec frame
+# straddling its edge must not carry enough of it to be decoded.
+MASK_MARGIN_US = 40_000
 
 
 class PolicyError(LinekeeperError, ValueError):
@@ -245,6 +248,8 @@ class CallPolicy:
             if live.last_key_us is None or t_us - live.last_key_us > KEY_GAP_US:
                 live.keys, live.key_us = "", []
             live.last_key_us = t_us
+            if self.settings.pci.mask_dtmf:
+                self._mask_key(line, live.call, t_us, end_us)
             live.keys = (live.keys + digit)[-8:]
             live.key_us = (live.key_us + [(t_us, end_us)])[-8:]
             pci, demand = self.settings.pci, self.settings.rules.on_demand
@@ -259,6 +264,13 @@ class CallPolicy:
                 live.keys, live.key_us = "", []
                 if self.settings.rules.mode(line) == "on_demand":
                     self.request_recording(line, "dtmf", t_us)
+
+    def _mask_key(self, line, call, t_us, end_us):
+        """Cut a key's tone out of the recording and mark where it was (not which key)."""
+        if not self.recorder.blank(line, t_us - MASK_MARGIN_US, end_us + MASK_MARGIN_US):
+            log.warning("line %d: a key was decoded too late to be masked in full", line)
+        call.key_marks.append(t_us)
+        self._publish(call)
 
     def on_button(self, line, kind, t_us):
         """A button pressed on ``line``: "record" or "pause" (pause toggles)."""
