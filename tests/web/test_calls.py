@@ -187,3 +187,21 @@ def test_a_damaged_recording_says_so(box, people):
     resp = sam.get(audio_url(sam, 1))
     assert resp.status_code == 500
     assert "integrity check" in resp.get_data(as_text=True)
+
+
+def test_the_call_page_marks_masked_keys_without_saying_which(box, people):
+    """Issue 20: keys masked out of a recording show as places, never as digits."""
+    import json
+    import sqlite3
+    marks = ["2026-03-02T09:00:12.000Z", "2026-03-02T09:00:12.150Z"]
+    db = sqlite3.connect(box.data_dir + "/calls.db")
+    cols = {row[1] for row in db.execute("PRAGMA table_info(calls)")}
+    if "key_marks" not in cols:
+        db.execute("ALTER TABLE calls ADD COLUMN key_marks TEXT")
+    db.execute("UPDATE calls SET key_marks = ? WHERE id = 3", (json.dumps(marks),))
+    db.commit()
+    db.close()
+    page = people["sue"].get("/calls/3").get_data(as_text=True)
+    shown = re.search(r'<dd id="key-marks">([^<]*)</dd>', page).group(1)
+    assert shown.startswith("2, masked") and all(m in shown for m in marks)
+    assert 'id="key-marks"' not in people["sue"].get("/calls/7").get_data(as_text=True)
