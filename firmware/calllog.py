@@ -138,7 +138,31 @@ class CallLog:
             cur = self._db.execute(sql, args)
             names = [d[0] for d in cur.description]
             rows = [dict(zip(names, row)) for row in cur.fetchall()]
-        return [call_json(row) for row in rows]
+            gone = deleted_recordings(self._db, [r["id"] for r in rows if r["recording"] is None])
+        out = []
+        for row in rows:
+            call = call_json(row)
+            if row["id"] in gone:
+                call["recording"] = "deleted"
+                call["recording_deleted"] = gone[row["id"]]
+            out.append(call)
+        return out
+
+
+def deleted_recordings(db, call_ids):
+    """``{call_id: {"at", "rule", "reason"}}``: the latest recording retention deleted
+    of each of ``call_ids`` (from the deletion log, if there is one)."""
+    if not call_ids or db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                  "name = 'deletion_log'").fetchone() is None:
+        return {}
+    found = {}
+    for start in range(0, len(call_ids), 500):
+        batch = call_ids[start:start + 500]
+        for call_id, at, rule, reason in db.execute(
+                "SELECT call_id, deleted_at, rule, reason FROM deletion_log WHERE call_id IN "
+                "(%s) ORDER BY seq" % ",".join("?" * len(batch)), batch):
+            found[call_id] = {"at": iso_ms(at), "rule": rule, "reason": reason}
+    return found
 
 
 def iso_ms(wall_us):
