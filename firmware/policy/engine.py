@@ -114,6 +114,7 @@ class CallPolicy:
         self.buttons.close()
         for line in self.pauses.paused_lines():
             self.pauses.resume(line, "call_end", "system")
+        self.pauses.flush()
 
     # ------------------------------------------------------------ call events
     def _started(self, ev):

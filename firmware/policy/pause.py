@@ -29,6 +29,9 @@ VIA = ("dtmf", "button", "web", "timeout", "call_end")
 
 
 EDGE_SLACK_US = 1_000_000    # a capture period further than this from now: capture is idle
+# A resume is audited when the capture says where the audio came back; if no capture
+# period comes (the box is stopping), this long after the resume at the latest.
+RESUME_AUDIT_WAIT_US = 1_000_000
 
 
 class _Paused:
@@ -65,6 +68,7 @@ class PauseControl:
         self._lock = threading.RLock()
         self._paused = {}
         self._last_span = {}      # line -> its latest span (the capture dates its edges)
+        self._unaudited = {}      # line -> a resume waiting for the capture to date it
         capture.on_mute_change = self._muted_at
 
     def apply(self, settings):
@@ -127,15 +131,37 @@ class PauseControl:
             self.capture.unmute(line)
             if paused.timer is not None:
                 paused.timer.cancel()
-            # The audio comes back with the next capture period: that is the resume's time.
+            # The audio comes back with the next capture period: that is the resume's
+            # time, and the audit entry waits for the capture to say exactly when.
             to_wall_us = self.clock.wall_at(self._edge_us())
             paused.span["to"] = iso_ms(to_wall_us)
             paused.span["ended_by"] = via
-            seconds = (to_wall_us - paused.from_wall_us) / 1e6
-        self._audit(actor, "resume", paused.call,
-                    {"line": line, "via": via, "paused_s": round(seconds, 3)}, to_wall_us)
+            self._flush_resume(line)         # an earlier one still waiting: write it now
+            pending = {"actor": actor, "paused": paused, "via": via, "to_wall_us": to_wall_us}
+            pending["timer"] = self.clock.call_later(
+                RESUME_AUDIT_WAIT_US, lambda: self._flush_resume(line, pending))
+            self._unaudited[line] = pending
         self.on_change(paused.call)
         return True
+
+    def _flush_resume(self, line, only=None):
+        """Audit the resume of ``line`` still waiting (``only``: if it is that one)."""
+        with self._lock:
+            pending = self._unaudited.get(line)
+            if pending is None or (only is not None and pending is not only):
+                return
+            del self._unaudited[line]
+            pending["timer"].cancel()
+        paused = pending["paused"]
+        seconds = (pending["to_wall_us"] - paused.from_wall_us) / 1e6
+        self._audit(pending["actor"], "resume", paused.call,
+                    {"line": line, "via": pending["via"], "paused_s": round(seconds, 3)},
+                    pending["to_wall_us"])
+
+    def flush(self):
+        """Audit every resume still waiting for its capture period (the box is stopping)."""
+        for line in list(self._unaudited):
+            self._flush_resume(line)
 
     def _edge_us(self):
         """Clock time a mute or unmute asked for now takes effect: the next capture period."""
@@ -155,6 +181,11 @@ class PauseControl:
                 span["from" if muted else "to"] = iso_ms(self.clock.wall_at(t_us))
             if not muted and self.recorder is not None:
                 self.recorder.unblank(line, t_us)
+            pending = self._unaudited.get(line) if not muted else None
+            if pending is not None:
+                pending["to_wall_us"] = self.clock.wall_at(t_us)
+                # Not from the capture callback: the audit write waits for the card.
+                self.clock.call_later(0, lambda: self._flush_resume(line, pending))
 
     def call_ended(self, call):
         """The call is over: a pause still on ends with it."""

@@ -130,6 +130,20 @@ def test_every_pause_and_resume_is_audited(paused):
     assert all(CARD not in json.dumps(e.details) for e in entries)
 
 
+def test_audit_times_match_the_audio(paused):
+    """Issue 20: each pause and resume entry is dated where the silence starts and ends
+    (the auto-resume too, not a capture period later)."""
+    lab, _profile, _doc, data_dir, log = paused
+    with open_audit(data_dir) as audit:
+        entries = [e for e in audit.entries() if e.action in ("pause", "resume")]
+    for line in (1, 2):
+        (span,) = log[line]["pause_spans"]
+        target = "call:%d" % log[line]["id"]
+        times = {e.action: e.wall_us for e in entries if e.target == target}
+        assert abs(times["pause"] - lab.wall_us(span["from"])) < 1000
+        assert abs(times["resume"] - lab.wall_us(span["to"])) < 1000
+
+
 def test_pause_by_button_and_from_the_web(lab, synth):
     """The pause button toggles; the web UI pauses and resumes through box.policy."""
     from board.sim.scenario import loads_scenario
