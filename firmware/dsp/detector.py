@@ -90,7 +90,9 @@ class LineDsp:
         self._samples = 0  # samples processed
         self._tone_country = country if country != "dtmf" else "uk"
         self._tones = self._tone_receiver()
-        self._voice, self._voice_origin = VoiceOnset(), 0
+        # Voice onsets matter until the call is answered: after the first one that
+        # follows dialled DTMF the detector stops (it costs more than the rest).
+        self._voice, self._voice_origin, self._dialled = VoiceOnset(), 0, 0
         self._block = max(1, block_ms * SAMPLE_RATE // 1000)
         self._buffer = np.empty(self._block, dtype=np.int16)  # fed but not yet processed
         self._fill = 0
@@ -126,7 +128,7 @@ class LineDsp:
         self._unknown_hook = False
         if changed:
             self._tones = self._tone_receiver()
-            self._voice, self._voice_origin = VoiceOnset(), self._samples
+            self._voice, self._voice_origin, self._dialled = VoiceOnset(), self._samples, 0
 
     def feed(self, samples, t_us):
         """Process audio whose first sample was at clock time ``t_us`` (µs).
@@ -182,9 +184,13 @@ class LineDsp:
             self._fsk.skip(len(x))
         for name, start in self._tones.feed(x):
             self._on_tone(name, self._t(self._tones_origin + start), events)
-        if self._off_hook is True:
+        if self._off_hook is True and self._voice is not None:
+            dialled = self._dialled
             for start in self._voice.feed(x):
                 events.append(Speech(self._t(self._voice_origin + start)))
+                if dialled:
+                    self._voice = None
+                    break
         self._samples += len(x)
         self.stats["samples"] += len(x)
         if self._pending_cid:
@@ -232,6 +238,7 @@ class LineDsp:
             return
         if self._off_hook is False:
             return  # on-hook DTMF without a DTMF caller-ID standard: not dialled digits
+        self._dialled += 1
         events.append(DtmfDigit(start_us, digit, end_us))
 
     def _flush_dtmf_cid(self, events, reason):
