@@ -549,11 +549,14 @@ class Recorder:
             return head_us is None or head_us <= from_us
 
     def unblank(self, line, t_us):
-        """End the open spans of :meth:`blank` on ``line`` at clock time ``t_us``."""
-        with self._lock:
-            for span in self._delays[line].blanks:
-                if span[1] is None:
-                    span[1] = max(span[0], t_us)
+        """End the open spans of :meth:`blank` on ``line`` at clock time ``t_us``.
+
+        Called from the capture callback, so it takes no lock (the encoder may
+        hold it, writing to the card): setting a span's end is one store.
+        """
+        for span in list(self._delays[line].blanks):
+            if span[1] is None:
+                span[1] = max(span[0], t_us)
 
     def _blanked(self, line, samples, t_us):
         blanks = self._delays[line].blanks
