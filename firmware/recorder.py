@@ -190,13 +190,15 @@ class Recorder:
         """
         self._begin(call, from_us, min_talk_us, hold)
 
-    def release(self, call):
-        """Let a recording held with ``hold=True`` reach the card (a minimum talk still applies)."""
+    def release(self, call, min_talk_us=0):
+        """Let a recording held with ``hold=True`` reach the card (a minimum talk still
+        applies: the one it was held with, or ``min_talk_us`` if longer)."""
         with self._lock:
             active = self._active.get(call.line)
             if active is None or active.call is not call or not active.held:
                 return
             active.manual = False
+            active.min_talk_us = max(active.min_talk_us, int(min_talk_us))
             if active.min_talk_us and call.answered_us is not None:
                 if active.release_timer is None:
                     active.release_timer = self.clock.call_at(

@@ -125,7 +125,11 @@ class CallPolicy:
                 return
             mode = self.settings.rules.mode(call.line)
             if mode == "by_rule":
-                return           # the rules need the number: decided once dialling ends
+                # The rules need the number: decided once dialling ends. Until then the
+                # call is recorded into memory only (dropped if the rules skip it), so
+                # a slow dialler's first digits do not fall out of the ring buffer.
+                self.recorder.record(call, call.started_us, hold=True)
+                return
             self._decide(live, rules.decide(self.settings.rules, call.line, "out", None,
                                             self._wall(call.started_us), self.country))
             if mode == "always":
@@ -146,6 +150,7 @@ class CallPolicy:
                     self.settings.rules, call.line, call.direction, call.number,
                     self._wall(call.started_us), self.country))
             if live.decision.decision == rules.SKIP:
+                self.recorder.discard(call)      # held since off-hook (by rule): dropped
                 self._publish(call)
                 return
             consent = self.consent.give(call)
@@ -199,7 +204,8 @@ class CallPolicy:
         call = live.call
         min_talk_us = int(live.decision.min_talk_s * 1_000_000)
         if self.recorder.recording(call):
-            self.recorder.release(call)     # held at off-hook until the notice was given
+            # Held since off-hook (until the notice was given, or the rules decided).
+            self.recorder.release(call, min_talk_us=min_talk_us)
         else:
             # Asked for before the notice could be given (dialling): held until it is.
             hold = (call.consent is None and self.consent.required(call.direction) != "off"
