@@ -81,6 +81,11 @@ NO_LINE_VOLTAGE = "no_line_voltage"
 STUCK_OFF_HOOK = "stuck_off_hook"
 
 RING_TIMEOUT_MS = {"uk": 3500, "us": 5500}   # longer than the cadence's pause (2 s, 4 s)
+# Dialling has ended when a complete number is followed by a gap this long, and
+# GAP_FACTOR times the dialling's own typical gap (a pause to read a number on
+# is inside an incomplete number, so it never counts).
+ANSWER_GAP_US = 1_500_000
+GAP_FACTOR = 3
 CLEAR_TONES = frozenset({"busy", "unobtainable", "congestion"})
 LOOP_SIGNALS = ("hook", "in_use")
 
@@ -368,6 +373,23 @@ class _Handle:
             fn()
 
 
+def _complete_number(number, country):
+    """Whether dialled ``number`` is already a whole number in ``country``'s plan.
+
+    UK: a national number (0 and 9 or 10 digits) or an international one (00 and at
+    least 7). US: ten digits (NXX NXX XXXX), 1 and ten, or 011 and at least 7.
+    """
+    if not number.isdigit():
+        return False
+    if country == "us":
+        if number.startswith("011"):
+            return len(number) >= 10
+        return len(number) >= (11 if number.startswith("1") else 10)
+    if number.startswith("00"):
+        return len(number) >= 9
+    return number.startswith("0") and len(number) >= 10
+
+
 def _dsp_kind(event):
     """The DSP event's kind, by class name or else by its attributes."""
     name = type(event).__name__
@@ -411,6 +433,7 @@ class _Line:
         self.last_make_us = None
         self.digit_end_us = None   # end of the last digit: the dial timeout runs from it
         self.held_keys = []        # (digit, t_us, end_us) that may be a code, while dialling
+        self.digit_gaps = []       # µs from each dialled DTMF digit's end to the next's start
         self.ringing = False       # ringback heard after dialling: the far end has not answered
         self.alert_us = None       # first caller-ID-phase signal while alerting
         self.cid_deadline_us = None
@@ -575,6 +598,7 @@ class _Line:
     def _start_outbound(self, t_us):
         self.call = Call(line=self.n, direction="out", started_us=t_us, extension=self._extension())
         self.pulses, self.digit_end_us, self.ringing = 0, None, False
+        self.digit_gaps = []
         self._emit(CallStarted, t_us, call=self.call)
         self._set_state(DIALLING, t_us)
 
@@ -595,6 +619,7 @@ class _Line:
         self.held_keys = []
         self._disarm("ring", "dial", "digit", "reversal")
         self.pulses, self.digit_end_us, self.ringing = 0, None, False
+        self.digit_gaps = []
         call.ended_us = max(t_us, call.answered_us or call.started_us)
         call.end_reason = reason
         self._emit(CallEnded, call.ended_us, call=call)
@@ -626,6 +651,8 @@ class _Line:
 
     def _digit(self, digit, method, t_us, end_us):
         call = self.call
+        if method == "dtmf" and self.digit_end_us is not None and self.state == DIALLING:
+            self.digit_gaps.append(t_us - self.digit_end_us)
         call.number = (call.number or "") + digit
         if call.dial_method is None:
             call.dial_method = method
@@ -637,6 +664,12 @@ class _Line:
 
     def _dial_key(self, digit, t_us, end_us):
         """A DTMF key while dialling: a dialled digit, or held as a possible code."""
+        if not self.held_keys and self._dialling_over(t_us):
+            # The pace of the dialling says it ended: this key is the caller's.
+            self._note("answer_timing")
+            self._connect(self.digit_end_us)
+            self.sup._notify_key(self.n, digit, t_us, end_us)
+            return
         codes = self.sup._codes()
         self.held_keys.append((digit, t_us, end_us))
         text = "".join(k[0] for k in self.held_keys)
@@ -655,6 +688,17 @@ class _Line:
             dialled, self.held_keys = self.held_keys, []
         for key in dialled:
             self._digit(key[0], "dtmf", key[1], key[2])
+
+    def _dialling_over(self, t_us):
+        """Whether a key at ``t_us`` comes after the end of dialling, by its timing: the
+        number so far is complete and the gap is far longer than the dialling's own."""
+        number, last_us = self.call.number or "", self.digit_end_us
+        if last_us is None or not _complete_number(number, self.cfg.country):
+            return False
+        gap_us = t_us - last_us
+        gaps = sorted(self.digit_gaps)
+        typical_us = gaps[len(gaps) // 2] if gaps else 0
+        return gap_us >= ANSWER_GAP_US and gap_us >= GAP_FACTOR * typical_us
 
     def _dial_held(self):
         """Keys held as a possible code are dialled digits after all (on-hook, a pulse)."""

@@ -907,7 +907,9 @@ def test_a_code_keyed_while_dialling_ends_the_dialling(after_ms):
     rig.play(s, until_ms=end + 21000)
     call = rig.only_call()
     assert call.number == "01632960302"
-    assert call.answered_us == us(end + after_ms)          # where the code began
+    # Where the code began - or, after a gap the dialling's pace says ends it, where the
+    # last digit ended.
+    assert call.answered_us == (us(end + after_ms) if after_ms < 1500 else us(end))
     assert "".join(d for d, _, _ in keys) == "*15500005555555559"
     assert keys[1][2] == us(code_end)                        # the code's end is passed on
     assert "".join(d.digit for d in rig.of(DigitDialled)) == "01632960302"
@@ -982,3 +984,30 @@ def test_a_call_that_rings_out_is_never_answered():
     call = rig.only_call()
     assert call.answered_us is None and call.end_reason == "abandoned"
     assert call.number == "01632960302"
+
+
+def test_a_long_gap_after_a_complete_number_ends_the_dialling():
+    """Issue 20: a card number keyed 2 s after a complete number, no code, no voice:
+    the dialling's own pace says it had ended; the card is keys, not digits."""
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "01632960302")
+    s.dtmf(end + 2000, "4111111111111111")
+    s.handset(False, end + 20000)
+    rig = Rig()
+    keys = []
+    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append(digit)
+    rig.play(s, until_ms=end + 21000)
+    call = rig.only_call()
+    assert (call.number, call.answered_us) == ("01632960302", us(end))
+    assert "".join(keys) == "4111111111111111" and "answer_timing" in call.notes
+
+
+def test_a_pause_inside_an_incomplete_number_is_still_dialling():
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "01632")
+    end = s.dtmf(end + 3000, "960302")
+    s.handset(False, end + 6000)
+    rig = Rig().play(s, until_ms=end + 7000)
+    assert rig.only_call().number == "01632960302"

@@ -92,3 +92,27 @@ def _last_digit_end_us(lab, call):
     started = lab.wall_us(call["started_at"])
     n = len(DIALLED)
     return started + int((1.0 + n * 0.07 + (n - 1) * 0.08) * 1e6)
+
+
+def test_a_card_keyed_without_a_pause_after_a_silent_answer(module_lab, tmp_path):
+    """No pause code, no voice, no reversal: the card keyed 2 s after the number is
+    told from dialling by the pace of the dialling, and masked out of the recording."""
+    lab = module_lab
+    # (1 s of dial tone, as above: after a longer one the voice codec smears the first
+    # digit - a codec matter, reported separately.)
+    call = {"line": 1, "at": 1.0, "direction": "out", "dial": {"digits": DIALLED, "delay": 1.0},
+            "talk": 12.0, "keys": [{"at": 2.0, "digits": CARD}]}
+    data_dir, (found,) = lab.sim(lab.scenario([call]))
+    assert found["number"] == DIALLED
+    assert len(found["key_marks"]) == len(CARD)
+    for path, data in lab.files(data_dir):
+        assert CARD.encode() not in data, path
+    pw = tmp_path / "pw"
+    pw.write_text("correct horse battery\n")
+    wav = tmp_path / "silent.wav"
+    status, _out, err = lab.cli("export", found["id"], "--data-dir", data_dir,
+                                "--password-file", pw, "--out", wav)
+    assert status == 0, err
+    status, out, err = lab.cli("analyze", wav, "--json")
+    digits = "".join(e["digit"] for e in map(json.loads, out.splitlines()) if e["event"] == "dtmf")
+    assert digits == DIALLED
