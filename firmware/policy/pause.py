@@ -15,7 +15,11 @@ code, the pause button again, the web UI, the call's end, or by itself after
 ``resume``, target ``call:ID``) and kept on the call as a span
 ``{"from", "to", "by", "ended_by"}`` (wall times, ISO 8601 with ms): the
 start of the first capture period that was silenced and of the first one let
-through again, so the span is exactly the silence in the recording.
+through again, so the span is exactly the silence in the recording. A pause
+keyed on the handset starts where its code ended: the recorder holds the
+line's audio back long enough (:meth:`firmware.recorder.Recorder.blank`) to
+silence the code and what followed it before the capture's mute took over.
+The audit entries carry the same times as the span.
 """
 
 import logging
@@ -136,11 +140,13 @@ class PauseControl:
             to_wall_us = self.clock.wall_at(self._edge_us())
             paused.span["to"] = iso_ms(to_wall_us)
             paused.span["ended_by"] = via
-            self._flush_resume(line)         # an earlier one still waiting: write it now
+            earlier = self._unaudited.pop(line, None)   # still waiting: written below
             pending = {"actor": actor, "paused": paused, "via": via, "to_wall_us": to_wall_us}
             pending["timer"] = self.clock.call_later(
                 RESUME_AUDIT_WAIT_US, lambda: self._flush_resume(line, pending))
             self._unaudited[line] = pending
+        if earlier is not None:
+            self._write_resume(line, earlier)
         self.on_change(paused.call)
         return True
 
@@ -151,7 +157,10 @@ class PauseControl:
             if pending is None or (only is not None and pending is not only):
                 return
             del self._unaudited[line]
-            pending["timer"].cancel()
+        self._write_resume(line, pending)
+
+    def _write_resume(self, line, pending):
+        pending["timer"].cancel()
         paused = pending["paused"]
         seconds = (pending["to_wall_us"] - paused.from_wall_us) / 1e6
         self._audit(pending["actor"], "resume", paused.call,
