@@ -33,7 +33,9 @@ An outbound call is answered at the first evidence of it: the exchange
 reversing the polarity, voice on the line after the last digit (the DSP's
 :class:`~firmware.dsp.events.Speech`: a person or a voice menu; dial tone,
 ringback and DTMF are tones, not voice), a policy code keyed after the number
-(above), or, failing all of these, ``dial_timeout_ms`` without a digit (dated
+(above), a key after a complete number and a gap far longer than the
+dialling's own pace (:func:`_complete_number`, ``ANSWER_GAP_US``, answered at
+the last digit), or, failing all of these, ``dial_timeout_ms`` without a digit (dated
 back to the end of the last digit) — unless the ringback tone was heard after
 the last digit: then the far end is still being rung, a key pressed is the
 answer (nobody dials into ringback) and a call that goes on-hook before any
