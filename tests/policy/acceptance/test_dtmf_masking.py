@@ -13,7 +13,6 @@ again. The same call is run with ``mask_dtmf`` on (the default) and off:
 
 import json
 
-import numpy as np
 import pytest
 
 CARD = "4111111111111111"
