@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 
 # Below this much free space a box that cannot open its data is told the card is full.
 START_FREE_BYTES = 1 << 20
+# Each line's audio waits this long before it is encoded: the detector decides on
+# DTMF up to a 500 ms block after a key ends (plus a capture period), and a PCI
+# pause code's own tones, from its first key on, must still be silenceable then.
+RECORDER_DELAY_MS = 1000
 
 
 class Box:
@@ -113,7 +117,8 @@ class Box:
                                  self._public_key,
                                  preroll_ms=config.preroll_ms, flush_ms=config.flush_ms,
                                  profile=config.audio_profile,
-                                 disk_reserve_bytes=config.disk_reserve_mb << 20, auto=False)
+                                 disk_reserve_bytes=config.disk_reserve_mb << 20, auto=False,
+                                 delay_ms=RECORDER_DELAY_MS)
         self.recorder.attach(self.bus)
         self.callmeta = CallMeta(os.path.join(data_dir, "calls.db"))
         self.policy = CallPolicy(config.policy, country=config.country, recorder=self.recorder,
@@ -122,6 +127,7 @@ class Box:
                                  preroll_ms=config.preroll_ms)
         self.policy.attach(self.bus)
         self.supervisor.on_key = self.policy.on_key
+        self.supervisor.key_codes = self.policy.key_codes
         self.alarms = AlarmBoard()
         self.alarms.attach(self.bus)
         self.retention = RetentionSweeper(self.recordings, clock, self.audit,

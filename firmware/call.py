@@ -46,8 +46,9 @@ class Call:
     consent: dict = None
     pause_spans: list = field(default_factory=list)
     tags: list = field(default_factory=list)
-    # When keys were pressed during the connected call (wall time, ISO 8601 with
-    # ms), for the call's timeline. Which key is never kept (card numbers).
+    # When keys were pressed during the connected call (wall time of each key's
+    # start, ISO 8601 with ms): the call's timeline, and where DTMF masking cut
+    # them out of the recording. Which key is never kept (card numbers).
     key_times: list = field(default_factory=list)
 
     @property

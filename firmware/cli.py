@@ -246,7 +246,8 @@ def cmd_export(args):
             key = _unlock(args)
             row = store.for_call(args.call_id)
             if row is None or row["state"] == "deleted":
-                raise LinekeeperError("call %d has no recording" % args.call_id)
+                raise LinekeeperError("call %d has no recording%s"
+                                      % (args.call_id, _deleted_why(args.data_dir, args.call_id)))
             try:
                 store.export(row["id"], key, args.out)
             except OSError as exc:
@@ -267,6 +268,43 @@ def cmd_export(args):
         audit.close()
     print("exported call %d (%s) to %s" % (args.call_id, row["state"], args.out))
     return 0
+
+
+def _deleted_why(data_dir, call_id):
+    """``": it was deleted on … by the retention rule …"`` if retention deleted it, else ""."""
+    from .calllog import deleted_recordings
+    from .datadir import connect_readonly
+    db = connect_readonly(os.path.join(data_dir, "calls.db"))
+    try:
+        gone = deleted_recordings(db, [call_id]).get(call_id)
+    finally:
+        db.close()
+    if gone is None:
+        return ""
+    return ": it was deleted on %s by the retention rule \"%s\" (%s)" % (
+        gone["at"], gone["rule"], gone["reason"])
+
+
+def _deletion_log_problems(data_dir, audit):
+    """The deletion log's chain and audit anchor checked (see firmware.policy.deletions)."""
+    from .datadir import connect_readonly
+    from .policy import deletions
+    db = connect_readonly(os.path.join(data_dir, "calls.db"))
+    try:
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                      "name = 'deletion_log'").fetchone() is None:
+            # No log: then no sweep may have anchored one either.
+            return deletions.verify(_EmptyLog(), audit)
+        return deletions.verify(db, audit)
+    finally:
+        db.close()
+
+
+class _EmptyLog:
+    """A deletion log with no entries (the table was never made, or was dropped)."""
+
+    def execute(self, *_args):
+        return iter(())
 
 
 def cmd_verify(args):
@@ -294,6 +332,7 @@ def cmd_verify(args):
     try:
         problems += store.verify(key) + ["audit trail: " + p for p in audit.verify(anchor)]
         problems += integrity_problems(audit._db, "audit.db")
+        problems += _deletion_log_problems(args.data_dir, audit)
         n = len([r for r in store.all() if r["state"] != "deleted"])
     finally:
         if key is not None:
@@ -305,7 +344,7 @@ def cmd_verify(args):
     if problems:
         print("%d problem(s) found" % len(problems), file=sys.stderr)
         return 1
-    print("%d recordings%s and the audit trail are intact" % (
+    print("%d recordings%s, the audit trail and the deletion log are intact" % (
         n, " (authenticated)" if key is not None else ""))
     return 0
 

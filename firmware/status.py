@@ -4,6 +4,7 @@ import threading
 
 from .bus import CallEnded, CallEvent, LineFault, LineStateChanged
 from .calllog import iso_ms
+from .policy import cards
 
 
 class LineStatus:
@@ -47,7 +48,7 @@ class LineStatus:
                 entry["call"] = {
                     "id": call.id,
                     "direction": call.direction,
-                    "number": call.number,
+                    "number": cards.scrub(call.number),    # PCI: the live view too
                     "name": call.name,
                     "absence": call.absence,
                     "started_at": iso_ms(self._clock.wall_at(call.started_us)),

@@ -14,7 +14,8 @@ Line states (:data:`STATES`)::
     idle ──reversal / alert tone / caller ID──▶ alerting ──first ring──▶ ringing
     idle ──────────────────────first ring───────────────────────────────▶ ringing
     ringing ──off-hook──▶ connected          ringing ──no ring for ring_timeout──▶ idle (missed)
-    idle ──off-hook──▶ dialling ──dial_timeout after the last digit, or reversal──▶ connected
+    idle ──off-hook──▶ dialling ──reversal, voice, a policy code, or dial_timeout
+                                  after the last digit──▶ connected
     connected ──K-break or clear-down tone──▶ cleared ──on-hook──▶ idle
     connected / dialling ──on-hook──▶ idle
     any ──no line voltage for no_voltage_fault_ms──▶ fault ──voltage back──▶ idle
@@ -22,7 +23,24 @@ Line states (:data:`STATES`)::
 Keys pressed on a handset once a call is connected (a PCI pause code,
 card numbers) are never dialled digits: they go to ``on_key`` only — not
 on the bus, not on the call, not in any log — so the policy can act on its
-codes without anything keeping the digits.
+codes without anything keeping the digits. While a call is still dialling,
+keys that may be the start of one of the policy's codes (``key_codes``) are
+held back from the number; if they complete a code after something was
+dialled, the far end has answered: dialling ended where the code began, the
+call is connected and the code goes to ``on_key``.
+
+An outbound call is answered at the first evidence of it: the exchange
+reversing the polarity, voice on the line after the last digit (the DSP's
+:class:`~firmware.dsp.events.Speech`: a person or a voice menu; dial tone,
+ringback and DTMF are tones, not voice), a policy code keyed after the number
+(above), a key after a complete number and a gap far longer than the
+dialling's own pace (:func:`_complete_number`, ``ANSWER_GAP_US``, answered at
+the last digit), or, failing all of these, ``dial_timeout_ms`` without a digit (dated
+back to the end of the last digit) — unless the ringback tone was heard after
+the last digit: then the far end is still being rung, a key pressed is the
+answer (nobody dials into ringback) and a call that goes on-hook before any
+of these is ``abandoned``, never answered.
+Nothing keyed after the answer joins the number.
 
 Every call time is the time of the real event (the first edge of a
 debounced change, the start of a ring burst, a DSP event's own ``t_us``),
@@ -65,6 +83,11 @@ STATES = (IDLE, ALERTING, RINGING, DIALLING, CONNECTED, CLEARED, FAULT)
 NO_LINE_VOLTAGE = "no_line_voltage"
 STUCK_OFF_HOOK = "stuck_off_hook"
 
+# Dialling has ended when a complete number is followed by a gap this long, and
+# GAP_FACTOR times the dialling's own typical gap (a pause to read a number on
+# is inside an incomplete number, so it never counts).
+ANSWER_GAP_US = 1_500_000
+GAP_FACTOR = 3
 CLEAR_TONES = frozenset({"busy", "unobtainable", "congestion"})
 LOOP_SIGNALS = ("hook", "in_use")
 
@@ -164,14 +187,18 @@ class Supervisor:
     :param on_hook_change: ``f(line, off_hook)`` called when a line goes
         off-hook or back on-hook (not for dial pulses), so the DSP knows
         whether DTMF is caller ID or dialling; also settable as an attribute
-    :param on_key: ``f(line, digit, t_us)`` called for each DTMF key pressed
-        during a connected call (see the module docstring); also an attribute
+    :param on_key: ``f(line, digit, t_us, end_us)`` called for each DTMF key
+        pressed during a connected call (see the module docstring); also an
+        attribute
+    :param key_codes: ``f() -> codes``: the key codes (strings) the policy
+        acts on, held back while dialling (see the module docstring); also an
+        attribute
 
     Raises :class:`~firmware.errors.ConfigError` for an unusable ``signals``.
     """
 
     def __init__(self, lines, clock, bus, config=None, signals=frozenset(LINE_SIGNALS),
-                 on_hook_change=None, on_key=None):
+                 on_hook_change=None, on_key=None, key_codes=None):
         if isinstance(lines, bool) or not isinstance(lines, int) or lines < 1:
             raise ValueError("lines must be a positive number of lines, not %r" % (lines,))
         signals = frozenset(signals) - set(BUTTON_SIGNALS)
@@ -185,6 +212,7 @@ class Supervisor:
         self.signals = signals
         self.on_hook_change = on_hook_change
         self.on_key = on_key
+        self.key_codes = key_codes
         self._bus = bus
         self._lock = threading.RLock()
         self._publish_lock = threading.RLock()
@@ -279,9 +307,13 @@ class Supervisor:
     def _emit(self, event):
         self._outbox.append(functools.partial(self._bus.publish, event))
 
-    def _notify_key(self, line, digit, t_us):
+    def _notify_key(self, line, digit, t_us, end_us):
         if self.on_key is not None:
-            self._outbox.append(functools.partial(self.on_key, line, digit, t_us))
+            self._outbox.append(functools.partial(self.on_key, line, digit, t_us, end_us))
+
+    def _codes(self):
+        codes = self.key_codes() if self.key_codes is not None else ()
+        return tuple(c for c in codes if c)
 
     def _notify_hook(self, line, off_hook):
         if self.on_hook_change is not None:
@@ -350,10 +382,27 @@ class _Handle:
             fn()
 
 
+def _complete_number(number, country):
+    """Whether dialled ``number`` is already a whole number in ``country``'s plan.
+
+    UK: a national number (0 and 9 or 10 digits) or an international one (00 and at
+    least 7). US: ten digits (NXX NXX XXXX), 1 and ten, or 011 and at least 7.
+    """
+    if not number.isdigit():
+        return False
+    if country == "us":
+        if number.startswith("011"):
+            return len(number) >= 10
+        return len(number) >= (11 if number.startswith("1") else 10)
+    if number.startswith("00"):
+        return len(number) >= 9
+    return number.startswith("0") and len(number) >= 10
+
+
 def _dsp_kind(event):
     """The DSP event's kind, by class name or else by its attributes."""
     name = type(event).__name__
-    if name in ("DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone"):
+    if name in ("DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone", "Speech"):
         return name
     for attr, kind in (("digit", "DtmfDigit"), ("reason", "CallerIdError"),
                        ("standard", "CallerId"), ("name", "Tone")):
@@ -392,6 +441,9 @@ class _Line:
         self.pulse_digit_us = None
         self.last_make_us = None
         self.digit_end_us = None   # end of the last digit: the dial timeout runs from it
+        self.held_keys = []        # (digit, t_us, end_us) that may be a code, while dialling
+        self.digit_gaps = []       # µs from each dialled DTMF digit's end to the next's start
+        self.ringing = False       # ringback heard after dialling: the far end has not answered
         self.alert_us = None       # first caller-ID-phase signal while alerting
         self.cid_deadline_us = None
         self.pending_cid = {}      # caller ID heard while alerting, for the call
@@ -521,7 +573,8 @@ class _Line:
         if self.state == DIALLING:
             if self.pulses:
                 self._end_pulse_digit()
-            if self.call.number:
+            self._dial_held()
+            if self.call.number and not self.ringing:
                 self._connect(self.digit_end_us)  # dialling ended with the last digit
                 self._end(t_us, "local")
             else:
@@ -553,7 +606,8 @@ class _Line:
 
     def _start_outbound(self, t_us):
         self.call = Call(line=self.n, direction="out", started_us=t_us, extension=self._extension())
-        self.pulses, self.digit_end_us = 0, None
+        self.pulses, self.digit_end_us, self.ringing = 0, None, False
+        self.digit_gaps = []
         self._emit(CallStarted, t_us, call=self.call)
         self._set_state(DIALLING, t_us)
 
@@ -563,11 +617,18 @@ class _Line:
         self.call.answered_us = t_us
         self._emit(CallAnswered, t_us, call=self.call)
         self._set_state(CONNECTED, t_us)
+        # Keys held as a possible code were keyed as the far end answered: they are
+        # the caller's, not the number's.
+        held, self.held_keys = self.held_keys, []
+        for digit, key_us, end_us in held:
+            self.sup._notify_key(self.n, digit, key_us, end_us)
 
     def _end(self, t_us, reason, state=IDLE):
         call, self.call = self.call, None
+        self.held_keys = []
         self._disarm("ring", "dial", "digit", "reversal")
-        self.pulses, self.digit_end_us = 0, None
+        self.pulses, self.digit_end_us, self.ringing = 0, None, False
+        self.digit_gaps = []
         call.ended_us = max(t_us, call.answered_us or call.started_us)
         call.end_reason = reason
         self._emit(CallEnded, call.ended_us, call=call)
@@ -589,6 +650,7 @@ class _Line:
         self._end_pulse_digit()
 
     def _end_pulse_digit(self):
+        self._dial_held()
         count, self.pulses = self.pulses, 0
         self._disarm("digit")
         if count > 10:
@@ -598,6 +660,8 @@ class _Line:
 
     def _digit(self, digit, method, t_us, end_us):
         call = self.call
+        if method == "dtmf" and self.digit_end_us is not None and self.state == DIALLING:
+            self.digit_gaps.append(t_us - self.digit_end_us)
         call.number = (call.number or "") + digit
         if call.dial_method is None:
             call.dial_method = method
@@ -607,10 +671,54 @@ class _Line:
             self.digit_end_us = end_us
             self._arm("dial", end_us + _us(self.cfg.dial_timeout_ms), self._dial_check)
 
+    def _dial_key(self, digit, t_us, end_us):
+        """A DTMF key while dialling: a dialled digit, or held as a possible code."""
+        if not self.held_keys and self._dialling_over(t_us):
+            # The pace of the dialling says it ended: this key is the caller's.
+            self._note("answer_timing")
+            self._connect(self.digit_end_us)
+            self.sup._notify_key(self.n, digit, t_us, end_us)
+            return
+        codes = self.sup._codes()
+        self.held_keys.append((digit, t_us, end_us))
+        text = "".join(k[0] for k in self.held_keys)
+        if self.call.number and text in codes:
+            # A code after the number: the far end answered before it was keyed.
+            self._note("answer_key_code")
+            self._connect(self.held_keys[0][1])
+            return
+        # Keep the longest tail that may still become a code; the rest was dialled.
+        for k in range(len(self.held_keys)):
+            tail = text[k:]
+            if any(len(c) > len(tail) and c.startswith(tail) for c in codes):
+                dialled, self.held_keys = self.held_keys[:k], self.held_keys[k:]
+                break
+        else:
+            dialled, self.held_keys = self.held_keys, []
+        for key in dialled:
+            self._digit(key[0], "dtmf", key[1], key[2])
+
+    def _dialling_over(self, t_us):
+        """Whether a key at ``t_us`` comes after the end of dialling, by its timing: the
+        number so far is complete and the gap is far longer than the dialling's own."""
+        number, last_us = self.call.number or "", self.digit_end_us
+        if last_us is None or not _complete_number(number, self.cfg.country):
+            return False
+        gap_us = t_us - last_us
+        gaps = sorted(self.digit_gaps)
+        typical_us = gaps[len(gaps) // 2] if gaps else 0
+        return gap_us >= ANSWER_GAP_US and gap_us >= GAP_FACTOR * typical_us
+
+    def _dial_held(self):
+        """Keys held as a possible code are dialled digits after all (on-hook, a pulse)."""
+        held, self.held_keys = self.held_keys, []
+        for digit, t_us, end_us in held:
+            self._digit(digit, "dtmf", t_us, end_us)
+
     def _dial_check(self):
         if self._unsettled(self.digit_end_us + _us(self.cfg.dial_timeout_ms), *self.loop_inputs):
             return self._retry("dial", self._dial_check)
-        if self.state == DIALLING and not self.pulses:
+        if self.state == DIALLING and not self.pulses and not self.ringing:
             self._connect(self.digit_end_us)
 
     def _settle_dialling(self, t_us):
@@ -619,7 +727,7 @@ class _Line:
             return
         if self.pulses and t_us - self.last_make_us >= _us(self.cfg.interdigit_ms):
             self._end_pulse_digit()
-        if (self.digit_end_us is not None and not self.pulses
+        if (self.digit_end_us is not None and not self.pulses and not self.ringing
                 and t_us - self.digit_end_us >= _us(self.cfg.dial_timeout_ms)):
             self._connect(self.digit_end_us)
 
@@ -742,7 +850,7 @@ class _Line:
         kind = _dsp_kind(event)
         handler = {"DtmfDigit": self._dtmf, "CallerId": self._caller_id,
                    "CallerIdError": self._caller_id_error, "AlertTone": self._alert_tone,
-                   "Tone": self._tone}.get(kind)
+                   "Tone": self._tone, "Speech": self._speech}.get(kind)
         if handler is None:
             log.debug("line %d: ignoring DSP event %r", self.n, event)
             return
@@ -751,10 +859,15 @@ class _Line:
     def _dtmf(self, ev):
         end_us = getattr(ev, "end_us", None)
         end_us = ev.t_us if end_us is None else end_us
-        if self.state == DIALLING and self.off_hook:
+        if self.state == DIALLING and self.off_hook and self.ringing and ev.t_us >= self.digit_end_us:
+            # Nobody dials into ringback: a key now is pressed on an answered call.
+            self._note("answer_key")
+            self._connect(ev.t_us)
+            self.sup._notify_key(self.n, str(ev.digit), ev.t_us, end_us)
+        elif self.state == DIALLING and self.off_hook:
             if self.pulses:
                 self._end_pulse_digit()
-            self._digit(str(ev.digit), "dtmf", ev.t_us, end_us)
+            self._dial_key(str(ev.digit), ev.t_us, end_us)
         elif (self.state == CONNECTED and self.call.direction == "out"
               and self.call.answered_us is not None and ev.t_us < self.call.answered_us):
             # Began before the answer (a reversal as the last tone ended), reported
@@ -762,8 +875,18 @@ class _Line:
             # never reach the log.
             self._digit(str(ev.digit), "dtmf", ev.t_us, end_us)
         elif self.state == CONNECTED and self.call is not None:
-            self.sup._notify_key(self.n, str(ev.digit), ev.t_us)
+            self.sup._notify_key(self.n, str(ev.digit), ev.t_us, end_us)
         # on-hook DTMF is caller ID: the DSP decodes that itself
+
+    def _speech(self, ev):
+        """Voice on the line after dialling: the far end (a person, a voice menu) answered."""
+        if (self.state != DIALLING or not self.off_hook or not self.call.number
+                or self.pulses or ev.t_us < (self.digit_end_us or 0)):
+            return
+        if self._unsettled(ev.t_us, *self.loop_inputs):
+            return   # a pulse or an on-hook not judged yet: the dial timeout still decides
+        self._note("answer_speech")
+        self._connect(ev.t_us)
 
     def _caller_id(self, ev):
         cid = {"number": getattr(ev, "number", None), "name": getattr(ev, "name", None),
@@ -800,6 +923,12 @@ class _Line:
                 self._end(ev.t_us, "remote", CLEARED if self.off_hook else IDLE)
             else:  # cleared (or refused) before it was answered
                 self._end(ev.t_us, "remote" if self.call.number else "abandoned", CLEARED)
-        elif name == "ringback" and self.state in (DIALLING, CONNECTED) and "ringback" not in self.call.notes:
-            self._note("ringback")
-            self._updated(ev.t_us)
+        elif name == "ringback" and self.state in (DIALLING, CONNECTED):
+            if self.state == DIALLING and self.call.number and ev.t_us >= (self.digit_end_us or 0):
+                # The far end is being rung: not answered yet, however long since the
+                # last digit. Voice, a reversal or a code says when it is.
+                self.ringing = True
+                self._disarm("dial")
+            if "ringback" not in self.call.notes:
+                self._note("ringback")
+                self._updated(ev.t_us)

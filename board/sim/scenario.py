@@ -89,6 +89,8 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `mode` | `"dtmf"` | `"dtmf"` or `"pulse"` (loop-disconnect, 10 pulses/s) |
 | `delay` | `1.5` | seconds from off-hook to the first digit, 0.1 to 30 (dial tone meanwhile) |
 | `on_ms`, `off_ms` | `70`, `80` | DTMF only: tone and gap, 20 to 1000 ms each |
+| `answer_after` | `0` | seconds from the end of dialling to the far end answering, 0 to 60 (silence meanwhile, unless `ringback`) |
+| `ringback` | `false` | the country's ringback tone plays from the end of dialling until the far end answers (needs `answer_after` > 0) |
 
 A fault is `{"line": n, "at": s, "kind": k, "duration": s}` (duration > 0):
 `"no_line_voltage"` drops `power` for the duration; `"stuck_off_hook"` holds
@@ -147,6 +149,8 @@ class Dial:
     delay_s: float = 1.5
     on_ms: float = 70
     off_ms: float = 80
+    answer_after_s: float = 0.0
+    ringback: bool = False
 
 
 @dataclass(frozen=True)
@@ -490,7 +494,7 @@ def _caller_id(node, sc, at_s):
 
 
 def _dial(node):
-    node.object(("digits",), ("mode", "delay", "on_ms", "off_ms"))
+    node.object(("digits",), ("mode", "delay", "on_ms", "off_ms", "answer_after", "ringback"))
     mode = node.get_str("mode", "dtmf", choices=("dtmf", "pulse"))
     if mode == "pulse":
         digits = node.get_str("digits", pattern=(r"[0-9]{1,32}", "pulse dialling sends 1 to 32 "
@@ -502,9 +506,15 @@ def _dial(node):
     else:
         digits = node.get_str("digits", pattern=(r"[0-9*#A-D]{1,32}", "must be 1 to 32 of "
                                                                      "0-9 * # A B C D"))
+    answer_after_s = node.get_number("answer_after", 0.0, lo=0, hi=60)
+    ringback = node.get_bool("ringback", False)
+    if ringback and answer_after_s <= 0:
+        node.doc.fail('needs "answer_after" > 0: ringback plays until the far end answers',
+                      node.path + ("ringback",), at_key=True)
     return Dial(digits=digits, mode=mode, delay_s=node.get_number("delay", 1.5, lo=0.1, hi=30),
                 on_ms=node.get_number("on_ms", 70, lo=20, hi=1000),
-                off_ms=node.get_number("off_ms", 80, lo=20, hi=1000))
+                off_ms=node.get_number("off_ms", 80, lo=20, hi=1000),
+                answer_after_s=answer_after_s, ringback=ringback)
 
 
 def _speech(node, sc, talk_s):

@@ -54,7 +54,11 @@ the end of the last tone. Pulse: digit *d* is *d* pulses (0 is ten), each a
 66 ms break (`hook` and `in_use` inactive; with `extension` only `in_use`)
 then a 34 ms make; the next digit's first break comes 800 ms after the end of
 the previous digit's last make (digit start + pulses × 100 ms + 800 ms); the
-answer time is the last make edge (the end of the last break).
+answer time is the last make edge (the end of the last break). With
+`dial.answer_after` the far end answers that long after the end of dialling
+instead (the line silent meanwhile); with `dial.ringback` the ringback tone
+plays from 0.3 s after the end of dialling (or half the wait, if shorter)
+until the answer.
 
 **Polarity**: with `polarity_on_answer` the polarity reverses at the answer
 time (unless caller ID already reversed it). A reversed polarity returns to
@@ -106,6 +110,7 @@ DTMF_CID_US, DTMF_CID_RING_AFTER_US = 300_000, 300_000
 BELL202_AFTER_RING_US, BELL202_BEFORE_RING_US = 500_000, 200_000
 PULSE_BREAK_US, PULSE_MAKE_US, INTERDIGIT_US = 66_000, 34_000, 800_000
 K_BREAK_US = 200_000
+RINGBACK_AFTER_US = 300_000  # from the end of dialling to the first ringback burst
 SETTLE_US = 1_000_000       # a call or fault occupies its line this long after its last signal
 TAIL_US = 10_000_000        # the run goes on this long after the last signal
 SIGNALS = ("hook", "ring", "polarity", "in_use", "power", "record_button", "pause_button")
@@ -406,7 +411,20 @@ def _plan_dial(sc, call, plan, at, hook):
         plan.sound(first, "dtmf", signals.dtmf, dial.digits, on_ms=dial.on_ms,
                    off_ms=dial.off_ms)
         n = len(dial.digits)
-        return first + n * _us(dial.on_ms / 1000) + (n - 1) * _us(dial.off_ms / 1000)
+        dialled = first + n * _us(dial.on_ms / 1000) + (n - 1) * _us(dial.off_ms / 1000)
+    else:
+        dialled = _plan_pulses(dial, plan, first, hook)
+    answered = dialled + _us(dial.answer_after_s)
+    if dial.ringback:
+        # The exchange connects the far end a moment after the last digit, then rings it.
+        ring_at = dialled + min(RINGBACK_AFTER_US, (answered - dialled) // 2)
+        plan.sound(ring_at, "ringback",
+                   signals.call_progress, "ringback", sc.country, (answered - ring_at) / 1000)
+    return answered
+
+
+def _plan_pulses(dial, plan, first, hook):
+    """Loop-disconnect dialling; returns the last make (the end of dialling)."""
     t = first
     for digit in dial.digits:
         pulses = 10 if digit == "0" else int(digit)

@@ -11,6 +11,8 @@ One :class:`LineDsp` per phone line, fed with the line's audio (mono int16,
   only while on-hook and only while there is signal.
 * ``super_tone_rx`` (:mod:`.tones`) for the alert signal and the country's
   call-progress tones.
+* :mod:`.answer` for voice onsets while off-hook (:class:`Speech`): the far
+  end answering an outbound call.
 
 Which caller-ID standards run follows ``country`` (uk/etsi: V.23 + DTMF; us:
 Bell 202 + DTMF; dtmf: DTMF only) unless ``standard`` (v23, bell202, dtmf)
@@ -29,13 +31,14 @@ import collections
 import numpy as np
 
 from firmware.dsp import cid
+from firmware.dsp.answer import VoiceOnset
 from telephony import countries, spandsp
 from firmware.dsp.dtmf import DEFAULT_PARAMS, DtmfReceiver
-from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit, Tone
+from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit, Speech, Tone
 from firmware.dsp.fsk import FskReceiver
 from firmware.dsp.tones import ToneReceiver, country_tones
 
-__all__ = ["LineDsp", "DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone"]
+__all__ = ["LineDsp", "DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone", "Speech"]
 
 SAMPLE_RATE = 8000
 _INT16 = np.dtype(np.int16)
@@ -85,6 +88,9 @@ class LineDsp:
         self._samples = 0  # samples processed
         self._tone_country = country
         self._tones = self._tone_receiver()
+        # Voice onsets matter until the call is answered: after the first one that
+        # follows dialled DTMF the detector stops (it costs more than the rest).
+        self._voice, self._voice_origin, self._dialled = VoiceOnset(), 0, 0
         self._block = max(1, block_ms * SAMPLE_RATE // 1000)
         self._buffer = np.empty(self._block, dtype=np.int16)  # fed but not yet processed
         self._fill = 0
@@ -120,6 +126,7 @@ class LineDsp:
         self._unknown_hook = False
         if changed:
             self._tones = self._tone_receiver()
+            self._voice, self._voice_origin, self._dialled = VoiceOnset(), self._samples, 0
 
     def feed(self, samples, t_us):
         """Process audio whose first sample was at clock time ``t_us`` (µs).
@@ -179,6 +186,13 @@ class LineDsp:
                 self._on_fsk(kind, value, self._t(start), self._t(end), events)
         for name, start in self._tones.feed(x):
             self._on_tone(name, self._t(self._tones_origin + start), events)
+        if self._off_hook is True and self._voice is not None:
+            dialled = self._dialled
+            for start in self._voice.feed(x):
+                events.append(Speech(self._t(self._voice_origin + start)))
+                if dialled:
+                    self._voice = None
+                    break
         self._samples += len(x)
         self.stats["samples"] += len(x)
         if self._pending_cid:
@@ -226,6 +240,7 @@ class LineDsp:
             return
         if self._off_hook is False:
             return  # on-hook DTMF without a DTMF caller-ID standard: not dialled digits
+        self._dialled += 1
         events.append(DtmfDigit(start_us, digit, end_us))
 
     def _flush_dtmf_cid(self, events, reason):

@@ -91,3 +91,13 @@ class Tone:
 
     def to_json(self, t0_us=0):
         return {"t": _seconds(self.t_us, t0_us), "event": "tone", "name": self.name}
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Voice on an off-hook line after a quiet spell (the far end answering, a voice menu)."""
+
+    t_us: int
+
+    def to_json(self, t0_us=0):
+        return {"t": _seconds(self.t_us, t0_us), "event": "speech"}

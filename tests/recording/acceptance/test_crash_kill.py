@@ -26,6 +26,11 @@ leaves an inbound recording with no audio - recovery makes it ``partial``,
 recording the bound is 1 s + two periods. (An outbound recording starts at
 off-hook with no pre-roll: until its first 960 ms chunk it is empty, within
 the 1 s like any other.)
+
+Since issue 20 the box's recorder holds each line's audio back
+``RECORDER_DELAY_MS`` (1 s) before encoding it, so that a PCI pause code the
+detector recognises up to a 500 ms block late can still silence the code and
+what follows: the bound grows by that delay (``LOSS_LIMIT_US``).
 """
 
 import concurrent.futures
