@@ -80,7 +80,8 @@ class Box:
             board.lines, clock, self.bus,
             SupervisorConfig(country=config.country, debounce_ms=config.debounce_ms,
                              stuck_off_hook_ms=config.stuck_off_hook_min * 60_000,
-                             no_voltage_fault_ms=config.no_voltage_fault_s * 1000),
+                             no_voltage_fault_ms=config.no_voltage_fault_s * 1000,
+                             **line_signal_settings(config)),
             signals=signals, on_hook_change=self._hook_changed)
         # The ring is what an on-demand recording can reach back into.
         ring_s = max(8, config.policy.rules.on_demand.lookback_s + 2)
@@ -105,7 +106,8 @@ class Box:
                                           threaded=threaded)
         if dsp_factory is not None:
             for line in range(1, board.lines + 1):
-                dsp = dsp_factory(line, self._dsp_event(line))
+                dsp = dsp_factory(line, self._dsp_event(line),
+                                  tone_countries=tuple(config.tone_countries))
                 self.dsp[line] = dsp
                 self.capture.add_consumer(line, dsp.feed)
         self._started = False
@@ -151,11 +153,12 @@ class Box:
         old = self.supervisor.config
         self.supervisor.reconfigure(SupervisorConfig(
             country=country, debounce_ms=old.debounce_ms, stuck_off_hook_ms=old.stuck_off_hook_ms,
-            no_voltage_fault_ms=old.no_voltage_fault_ms))
+            no_voltage_fault_ms=old.no_voltage_fault_ms, **line_signal_settings(self.config)))
         if self._dsp_factory is None:
             return
         for line, dsp in list(self.dsp.items()):
-            new = self._dsp_factory(line, self._dsp_event(line), country=country)
+            new = self._dsp_factory(line, self._dsp_event(line), country=country,
+                                    tone_countries=tuple(self.config.tone_countries))
             new.set_off_hook(self.supervisor.is_off_hook(line))
             consumers = self.capture.lines[line].consumers
             consumers[consumers.index(dsp.feed)] = new.feed
@@ -202,12 +205,19 @@ def open_audit(data_dir):
     return AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"))
 
 
+def line_signal_settings(config):
+    """The supervisor settings of the far end's clear, from a :class:`BoxConfig`."""
+    return dict(kbreak_min_ms=config.loop_break_min_ms, flash_max_ms=config.hook_flash_max_ms,
+                silence_clear_ms=config.silence_clear_s * 1000)
+
+
 def make_dsp_factory(country):
-    """Per-line spandsp detectors for ``country`` (see :mod:`firmware.dsp`)."""
+    """Per-line spandsp detectors for ``country`` (see :mod:`firmware.dsp`); ``tone_countries``:
+    other countries whose clear-down tones they also listen for."""
     from .dsp.detector import LineDsp
 
-    def factory(line, on_event, country=country):
-        return LineDsp(country=country, on_event=on_event)
+    def factory(line, on_event, country=country, tone_countries=()):
+        return LineDsp(country=country, on_event=on_event, tone_countries=tone_countries)
     return factory
 
 

@@ -113,8 +113,8 @@ from dataclasses import dataclass, replace
 from firmware.errors import ConfigError, HatError, ScenarioError
 
 from .. import jsonpos
-from .timeline import (KEY_OFF_MS, KEY_ON_MS, PRESS_US, RING_SILENCE_US,  # the timeline owns
-                       occupancy_us)                                        # the timing rules
+from .timeline import (KEY_OFF_MS, KEY_ON_MS, PRESS_US,  # the timeline owns the timing rules
+                       occupancy_us, ring_silence_us)
 
 COUNTRIES = ("uk", "us")
 CID_STANDARDS = ("v23", "bell202", "dtmf")
@@ -223,6 +223,11 @@ class Scenario:
     seed: int = 0
     source: str = None
     config: object = None      # a firmware.config.BoxConfig, or None
+    sources: dict = None       # line -> board.adapter.Adapter; lines not in it: the exchange
+
+    def adapter(self, line):
+        """The :class:`~board.adapter.Adapter` behind ``line``, or None for the exchange."""
+        return (self.sources or {}).get(line)
 
     @property
     def start_wall_us(self):
@@ -266,7 +271,7 @@ def parse_scenario(doc):
     """Build a :class:`Scenario` from a parsed :class:`~board.jsonpos.Document`."""
     root = doc.root.object(("start", "country", "lines", "calls"),
                            ("faults", "hat", "bounce_ms", "noise_dbm0", "speech_level_dbm0",
-                            "seed", "config"))
+                            "seed", "config", "sources"))
     country = root.get_str("country", choices=COUNTRIES)
     hat_name, hat_lines, hat = _hat(root, doc.source)
     base = Scenario(
@@ -279,6 +284,7 @@ def parse_scenario(doc):
         seed=root.get_int("seed", 0, lo=0, hi=2**32 - 1),
         source=str(doc.source) if doc.source else None,
         config=_config(root.child("config")) if root.has("config") else None)
+    base = replace(base, sources=_sources(root, base.lines))
     calls = tuple(_call(node, base, hat) for node in root.child("calls").items())
     faults = tuple(_fault(node, base) for node in
                    (root.child("faults").items() if root.has("faults") else ()))
@@ -313,6 +319,31 @@ def _hat(root, source):
     except HatError as exc:
         _at(root, "hat").fail("the HAT file is not usable: %s" % exc)
     return name, len(hat.lines), hat
+
+
+def _sources(root, lines):
+    """``"sources": {"2": "uk-dv-hub"}``: what each line is plugged into (default exchange)."""
+    from ..adapter import EXCHANGE, load_adapter  # here, not at import time: it reads files
+    if not root.has("sources"):
+        return {}
+    node = root.child("sources").require()
+    out = {}
+    for key in node.value:
+        item = node.child(key)
+        if not re.fullmatch(r"[1-9][0-9]*", str(key)) or int(key) > lines:
+            root.doc.fail("must be a line number from 1 to %d" % lines, item.path, at_key=True)
+        name = item.as_str(pattern=(r"[A-Za-z0-9_./-]{1,200}", "must be \"exchange\", an "
+                                                               "adapter profile name or a path"))
+        if name == EXCHANGE:
+            continue
+        if ("/" in name or name.endswith(".json")) and root.doc.source \
+                and not os.path.isabs(name):
+            name = os.path.join(os.path.dirname(os.path.abspath(root.doc.source)), name)
+        try:
+            out[int(key)] = load_adapter(name)
+        except ScenarioError as exc:
+            item.fail("the adapter profile is not usable: %s" % exc)
+    return out
 
 
 def _config(node):
@@ -400,13 +431,16 @@ def _keys(node, talk_s):
 def _inbound(node, sc, at_s, answer):
     """The fields of an inbound call: rings, caller ID, answer delay."""
     out = {"rings": node.get_int("rings", 2, lo=1, hi=50)}
+    adapter = sc.adapter(node.get_int("line", lo=1, hi=sc.lines))
     if node.has("caller_id"):
-        out["caller_id"] = cid = _caller_id(node.child("caller_id"), sc, at_s)
-        if cid.standard == "bell202" and out["rings"] < 2:
-            _at(node, "rings").fail("Bell 202 caller ID is sent after the first ring, "
+        out["caller_id"] = cid = _caller_id(node.child("caller_id"), sc, at_s, adapter)
+        after_ring = (adapter.caller_id.when == "after_first_ring" if adapter
+                      else cid.standard == "bell202")
+        if after_ring and out["rings"] < 2:
+            _at(node, "rings").fail("this caller ID is sent after the first ring, "
                                     "so the call must ring at least twice")
     if answer:
-        silence_s = RING_SILENCE_US[sc.country] / 1e6
+        silence_s = ring_silence_us(sc, adapter) / 1e6
         out["answer_delay_s"] = node.get_number("answer_delay", 0.5, lo=0)
         if out["answer_delay_s"] >= silence_s:
             node.child("answer_delay").fail(
@@ -465,9 +499,13 @@ def _tags(node):
     return tuple(t.as_str(pattern=TAG) for t in node.child("tags").items())
 
 
-def _caller_id(node, sc, at_s):
+def _caller_id(node, sc, at_s, adapter=None):
     node.object((), ("number", "name", "datetime", "standard", "absence"))
-    standard = node.get_str("standard", DEFAULT_CID_STANDARD[sc.country], choices=CID_STANDARDS)
+    default = adapter.caller_id.standard if adapter else DEFAULT_CID_STANDARD[sc.country]
+    standard = node.get_str("standard", default, choices=CID_STANDARDS)
+    if adapter and standard != default:
+        node.child("standard").fail("the line's adapter %r sends %s caller ID; leave "
+                                    "\"standard\" out on its lines" % (adapter.id, default))
     absence = node.get_str("absence", None, choices=ABSENCE)
     number = node.get_str("number", None, pattern=(r"[0-9]{1,20}", "must be 1 to 20 digits"))
     name = node.get_str("name", None, pattern=(r"[ -~]{1,50}", "must be 1 to 50 printable "

@@ -223,6 +223,7 @@ class _Plan:
         self.last_us = 0     # time of the last signal, bounce included
         self.truth = None
         self.actions = []
+        self.ring_hz = None  # the adapter's ringing frequency; None: the country's
 
     def level(self, t_us, signals_, active):
         for s in signals_:
@@ -232,6 +233,17 @@ class _Plan:
         if len(samples):
             self.audio.append(AudioSegment(self.line, t_us, samples, kind))
         return t_us + _len_us(samples)
+
+
+def ring_silence_us(sc, adapter=None):
+    """The longest pause of the line's ring cadence (µs): the adapter's, else the country's."""
+    if adapter is not None:
+        return adapter.ring.cadence_ms[-1] * 1000
+    return RING_SILENCE_US[sc.country]
+
+
+def _adapter(sc, line):
+    return sc.adapter(line) if hasattr(sc, "adapter") else None
 
 
 def occupancy_us(scenario, item):
@@ -246,7 +258,7 @@ def occupancy_us(scenario, item):
         plan = _plan_call(scenario, item)
     end = plan.last_us + SETTLE_US
     if isinstance(plan.truth, CallTruth) and plan.truth.end_reason == "missed":
-        end += RING_SILENCE_US[scenario.country]
+        end += ring_silence_us(scenario, _adapter(scenario, item.line))
     return plan.first_us, end
 
 
@@ -269,7 +281,7 @@ def compile_timeline(scenario, synth):
         for t_us, signal, active in plan.levels:
             levels.setdefault((plan.line, signal), []).append((t_us, active))
         for start, end in plan.bursts:
-            edges.extend(_ring_edges(plan.line, start, end, RING_HZ[scenario.country]))
+            edges.extend(_ring_edges(plan.line, start, end, plan.ring_hz or RING_HZ[scenario.country]))
         audio[plan.line].extend(plan.audio)
         for t_us, cut_us, utt in plan.speech:
             audio[plan.line].append(_speech(plan.line, t_us, cut_us, utt, synth))
@@ -292,11 +304,13 @@ def compile_timeline(scenario, synth):
 # ------------------------------------------------------------------ calls
 def _plan_call(sc, call):
     plan = _Plan(call.line)
+    adapter = _adapter(sc, call.line)
+    tones = adapter.tones if adapter else sc.country
     at = plan.first_us = _us(call.at_s)
     hook = ("in_use",) if call.extension else ("hook", "in_use")
     bounce_us = _us(sc.bounce_ms / 1000)
     if call.direction == "in":
-        reversed_at, last_burst_end = _plan_inbound(sc, call, plan, at)
+        reversed_at, last_burst_end = _plan_inbound(sc, call, plan, at, adapter)
         if not call.answer:
             if reversed_at is not None:
                 plan.level(reversed_at, ("polarity",), True)
@@ -311,22 +325,32 @@ def _plan_call(sc, call):
     else:
         reversed_at = None
         plan.level(at, hook, True)
-        answered = _plan_dial(sc, call, plan, at, hook)
-    if call.polarity_on_answer and reversed_at is None:
+        answered = _plan_dial(sc, call, plan, at, hook, tones)
+    answer_reversal = call.polarity_on_answer or (adapter is not None and adapter.answer_reversal)
+    if answer_reversal and reversed_at is None:
         reversed_at = answered
     end = answered + _us(call.talk_s)
     on_hook = end
+    reason = call.hangup
+    restore_at = end  # an exchange restores the polarity as the call ends
     if call.hangup == "remote":
         on_hook = end + _us(call.hangup_delay_s)
-        plan.level(end, ("power",), False)
-        plan.level(end + K_BREAK_US, ("power",), True)
-        tone_ms = (on_hook - end - K_BREAK_US) / 1000
-        plan.sound(end + K_BREAK_US, "clear_tone",
-                   signals.call_progress(CLEAR_TONE[sc.country], sc.country, tone_ms))
+        if adapter is None:
+            reason = "remote_break"
+            plan.level(end, ("power",), False)
+            plan.level(end + K_BREAK_US, ("power",), True)
+            tone_ms = (on_hook - end - K_BREAK_US) / 1000
+            plan.sound(end + K_BREAK_US, "clear_tone",
+                       signals.call_progress(CLEAR_TONE[sc.country], sc.country, tone_ms))
+        else:
+            reason = adapter.end_reason
+            restore_at = _plan_disconnect(plan, adapter, end, on_hook, reversed_at)
+    elif adapter is not None:
+        restore_at = on_hook  # an adapter restores it when the line goes idle
     plan.level(on_hook, hook, False)
     if reversed_at is not None:
         plan.level(reversed_at, ("polarity",), True)
-        plan.level(end, ("polarity",), False)
+        plan.level(restore_at, ("polarity",), False)
     for utt in call.speech:
         plan.speech.append((answered + _us(utt.at_s), end, utt))
     for press in call.press:
@@ -340,12 +364,34 @@ def _plan_call(sc, call):
         plan.actions.append(SimAction(answered + TAG_AFTER_ANSWER_US, call.line, "tags",
                                       call.tags))
     plan.last_us = on_hook + bounce_us
-    plan.truth = _truth(call, at, answered, end, call.hangup)
+    plan.truth = _truth(call, at, answered, end, reason)
     return plan
 
 
-def _plan_inbound(sc, call, plan, at):
+def _plan_disconnect(plan, adapter, end, on_hook, reversed_at):
+    """The adapter's far-end clear at ``end``; returns when the polarity is restored."""
+    disconnect, restore_at, tone_at = adapter.disconnect, on_hook, end
+    if disconnect.signal == "loop_break":
+        # The feed is removed: no line voltage, no loop current (open-loop disconnect).
+        tone_at = end + disconnect.duration_ms * 1000
+        plan.level(end, ("power",), False)
+        plan.level(tone_at, ("power",), True)
+    elif disconnect.signal == "reversal":
+        if reversed_at is not None:
+            restore_at = end
+        else:  # reversed from normal at the clear, back when the line goes idle
+            plan.level(end, ("polarity",), True)
+            plan.level(on_hook, ("polarity",), False)
+    if disconnect.tone and on_hook > tone_at:
+        plan.sound(tone_at, "clear_tone",
+                   signals.call_progress(disconnect.tone, adapter.tones, (on_hook - tone_at) / 1000))
+    return restore_at
+
+
+def _plan_inbound(sc, call, plan, at, adapter=None):
     """Caller ID and ringing; returns (polarity reversal time or None, end of last burst)."""
+    if adapter is not None:
+        return _plan_adapter_inbound(sc, call, plan, at, adapter)
     cid = call.caller_id
     standard = cid.standard if cid else None
     ring_at, reversed_at = at, None
@@ -356,21 +402,60 @@ def _plan_inbound(sc, call, plan, at):
     elif standard == "dtmf":
         reversed_at = at
         ring_at = plan.sound(at + DTMF_CID_US, "dtmf_cid", _cid(cid)) + DTMF_CID_RING_AFTER_US
-    cadence = [ms * 1000 for ms in CADENCE_MS[sc.country]]
+    _ring(plan, ring_at, CADENCE_MS[sc.country], call.rings)
+    if standard == "bell202":
+        _cid_after_first_ring(sc, call, plan, len(CADENCE_MS[sc.country]) // 2)
+    return reversed_at, plan.bursts[-1][1]
+
+
+def _ring(plan, ring_at, cadence_ms, rings):
     t = ring_at
-    for _ in range(call.rings):
+    cadence = [ms * 1000 for ms in cadence_ms]
+    for _ in range(rings):
         for on, off in zip(cadence[::2], cadence[1::2]):
             plan.bursts.append((t, t + on))
             t += on + off
-    if standard == "bell202":
-        per_cycle = len(cadence) // 2
-        t = plan.bursts[per_cycle - 1][1] + BELL202_AFTER_RING_US
-        end = plan.sound(t, "fsk", _cid(cid))
-        if end > plan.bursts[per_cycle][0] - BELL202_BEFORE_RING_US:
-            raise ScenarioError("the Bell 202 caller-ID message (%d ms) does not fit between "
-                                "the first and second ring; shorten the name"
-                                % ((end - t) // 1000), source=sc.source,
-                                field="calls[%d].caller_id" % call.index)
+
+
+def _cid_after_first_ring(sc, call, plan, per_cycle):
+    """FSK in the pause after the first ring cycle (Bellcore, ETSI ring-pulse alerting)."""
+    cid = call.caller_id
+    t = plan.bursts[per_cycle - 1][1] + BELL202_AFTER_RING_US
+    end = plan.sound(t, "fsk", _cid(cid))
+    if end > plan.bursts[per_cycle][0] - BELL202_BEFORE_RING_US:
+        raise ScenarioError("the caller-ID message (%d ms) does not fit between "
+                            "the first and second ring; shorten the name"
+                            % ((end - t) // 1000), source=sc.source,
+                            field="calls[%d].caller_id" % call.index)
+
+
+def _plan_adapter_inbound(sc, call, plan, at, adapter):
+    """An adapter's caller ID and ringing, as its profile says (see docs/adapters.md).
+
+    Before the first ring: an optional idle-line reversal at *T*, an optional
+    dual-tone alert at *T* + 0.15 s (at *T* without a reversal), then the
+    message 0.15 s after the alert (or at *T* + 0.30 s without one), the first
+    ring 0.25 s (FSK) or 0.30 s (DTMF) after its end. After the first ring:
+    ringing starts at *T* and the message is timed as Bell 202's.
+    """
+    cid, how = call.caller_id, adapter.caller_id
+    plan.ring_hz = adapter.ring.hz
+    per_cycle = len(adapter.ring.cadence_ms) // 2
+    ring_at, reversed_at = at, None
+    if cid is not None and how.when == "before_ring":
+        reversed_at = at if how.reversal else None
+        t = at + (V23_ALERT_US if how.reversal else 0)
+        if how.dtas:
+            plan.sound(t, "alert", signals.alert_tone(ALERT_MS))
+            t += V23_FSK_US - V23_ALERT_US
+        else:
+            t = at + V23_FSK_US
+        kind = "dtmf_cid" if cid.standard == "dtmf" else "fsk"
+        gap = DTMF_CID_RING_AFTER_US if cid.standard == "dtmf" else V23_RING_AFTER_US
+        ring_at = plan.sound(t, kind, _cid(cid)) + gap
+    _ring(plan, ring_at, adapter.ring.cadence_ms, call.rings)
+    if cid is not None and how.when == "after_first_ring":
+        _cid_after_first_ring(sc, call, plan, per_cycle)
     return reversed_at, plan.bursts[-1][1]
 
 
@@ -379,11 +464,11 @@ def _cid(cid):
                              datetime=cid.datetime, absence=cid.absence)
 
 
-def _plan_dial(sc, call, plan, at, hook):
-    """Dial tone and dialling; returns the answer time (the end of dialling)."""
+def _plan_dial(sc, call, plan, at, hook, tones):
+    """Dial tone (of country ``tones``) and dialling; returns the answer time (end of dialling)."""
     dial = call.dial
     first = at + _us(dial.delay_s)
-    plan.sound(at, "dial_tone", signals.call_progress("dial", sc.country, (first - at) / 1000))
+    plan.sound(at, "dial_tone", signals.call_progress("dial", tones, (first - at) / 1000))
     if dial.mode == "dtmf":
         plan.sound(first, "dtmf", signals.dtmf(dial.digits, on_ms=dial.on_ms,
                                                off_ms=dial.off_ms))

@@ -30,11 +30,13 @@ import numpy as np
 
 from firmware.dsp import cid, spandsp
 from firmware.dsp.dtmf import DEFAULT_PARAMS, DtmfReceiver
-from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit, Tone
+from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit, Quiet, Sound, Tone
 from firmware.dsp.fsk import FskReceiver
+from firmware.dsp.history import AudioHistory
 from firmware.dsp.tones import TONES, ToneReceiver
 
-__all__ = ["LineDsp", "DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone"]
+__all__ = ["LineDsp", "DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone", "Quiet",
+           "Sound"]
 
 SAMPLE_RATE = 8000
 _INT16 = np.dtype(np.int16)
@@ -48,7 +50,17 @@ STANDARDS = ("v23", "bell202", "dtmf")
 DTMF_CID_GAP_US = 1_000_000  # digits of one DTMF caller ID are 50–70 ms apart
 DTMF_CID_MAX_DIGITS = 40
 REPEAT_WINDOW_US = 20_000_000  # the same caller-ID message again within this is a repeat
-
+CLEAR_TONES = ("busy", "unobtainable", "congestion")
+# Silence watch (off-hook): 20 ms frames; a frame above QUIET_DBM0 is sound. Line
+# noise (about -65 dBm0) and a VoIP adapter's comfort noise stay below it, speech and
+# tones are well above. Quiet is reported once it has lasted QUIET_REPORT_MS.
+QUIET_FRAME = 160
+QUIET_DBM0 = -50.0
+QUIET_REPORT_MS = 2000
+FSK_HISTORY = 6 * SAMPLE_RATE  # audio kept to tell V.23 from Bell 202 (a message is < 1 s)
+# FFT bins (320-sample frames, 25 Hz apart) of each FSK standard's mark and space tones
+_FSK_FRAME = 320
+_FSK_BINS = {"v23": (1300 // 25, 2100 // 25), "bell202": (1200 // 25, 2200 // 25)}
 
 class LineDsp:
     """Signalling detector for one line.
@@ -69,7 +81,7 @@ class LineDsp:
     """
 
     def __init__(self, country="uk", standard=None, on_event=None, off_hook=False,
-                 dtmf_params=DEFAULT_PARAMS, block_ms=500):
+                 dtmf_params=DEFAULT_PARAMS, block_ms=500, tone_countries=()):
         if country not in COUNTRY_STANDARDS:
             raise ValueError("unknown country %r (uk, etsi, us, dtmf)" % (country,))
         if standard is not None and standard not in STANDARDS:
@@ -86,6 +98,17 @@ class LineDsp:
         self._fsk = FskReceiver(fsk[0]) if fsk else None
         self._samples = 0  # samples processed
         self._tone_country = country if country != "dtmf" else "uk"
+        for other in tone_countries:
+            if other not in TONES:
+                raise ValueError("unknown tone country %r (%s)" % (other, ", ".join(sorted(TONES))))
+        # Other countries whose clear-down tones end a call (an adapter left on its
+        # factory region plays its own): listened for off-hook only.
+        self._extra_countries = tuple(c for c in dict.fromkeys(tone_countries)
+                                      if TONES[c] is not TONES[self._tone_country])
+        self._fsk_history = AudioHistory(FSK_HISTORY)
+        self._quiet_power = QUIET_FRAME * (spandsp.DBM0_RMS * 10.0 ** (QUIET_DBM0 / 20.0)) ** 2
+        self._sound_end = 0        # sample position where the last sound ended (off-hook)
+        self._quiet_reported = False
         self._tones = self._tone_receiver()
         self._block = max(1, block_ms * SAMPLE_RATE // 1000)
         self._buffer = np.empty(self._block, dtype=np.int16)  # fed but not yet processed
@@ -122,6 +145,7 @@ class LineDsp:
         self._unknown_hook = False
         if changed:
             self._tones = self._tone_receiver()
+            self._sound_end, self._quiet_reported = self._samples, False
 
     def feed(self, samples, t_us):
         """Process audio whose first sample was at clock time ``t_us`` (µs).
@@ -170,13 +194,19 @@ class LineDsp:
         events = []
         for digit, start, end in self._dtmf.feed(x):
             self._on_digit(digit, self._t(start), self._t(end), events)
+        self._fsk_history.append(x)  # every block: positions stay the receivers' (absolute)
         if self._fsk is not None and self._off_hook is not True:
             for kind, value, start, end in self._fsk.feed(x):
-                self._on_fsk(kind, value, self._t(start), self._t(end), events)
+                self._on_fsk(kind, value, self._t(start), self._t(end), events, start, end)
         elif self._fsk is not None:
             self._fsk.skip(len(x))
         for name, start in self._tones.feed(x):
             self._on_tone(name, self._t(self._tones_origin + start), events)
+        for receiver in self._extra_tones:
+            for name, start in receiver.feed(x):
+                self._on_tone(name, self._t(self._tones_origin + start), events)
+        if self._off_hook is True:
+            self._watch_quiet(x, events)
         self._samples += len(x)
         self.stats["samples"] += len(x)
         if self._pending_cid:
@@ -189,9 +219,46 @@ class LineDsp:
 
     # ---------------------------------------------------------- helpers
 
+    def _watch_quiet(self, x, events):
+        """Report :class:`Quiet` once the line has been silent for a while, :class:`Sound` after."""
+        n = len(x) // QUIET_FRAME * QUIET_FRAME
+        if n == 0:
+            return
+        frames = x[:n].reshape(-1, QUIET_FRAME)
+        power = np.einsum("ij,ij->i", frames, frames, dtype=np.float64)
+        report = QUIET_REPORT_MS * SAMPLE_RATE // 1000
+        for i, loud in enumerate(power >= self._quiet_power):
+            start = self._samples + i * QUIET_FRAME
+            if loud:
+                if self._quiet_reported:
+                    events.append(Sound(self._t(start)))
+                    self._quiet_reported = False
+                self._sound_end = start + QUIET_FRAME
+            elif not self._quiet_reported and start + QUIET_FRAME - self._sound_end >= report:
+                events.append(Quiet(self._t(self._sound_end)))
+                self._quiet_reported = True
+
+    def _fsk_standard(self, start, end, fallback):
+        """Which FSK was sent, V.23 (1300/2100 Hz) or Bell 202 (1200/2200 Hz), from its spectrum.
+
+        Either demodulator decodes both (the tones are 100 Hz apart at the same
+        bit rate), so the line learns what its adapter sends from the audio.
+        """
+        x = self._fsk_history.get(start, end).astype(np.float32)
+        n = len(x) // _FSK_FRAME * _FSK_FRAME
+        if n == 0:
+            return fallback
+        spectrum = np.abs(np.fft.rfft(x[:n].reshape(-1, _FSK_FRAME) * np.hanning(_FSK_FRAME),
+                                      axis=1)) ** 2
+        power = spectrum.sum(axis=0)
+        score = {std: float(power[bins[0]] + power[bins[1]]) for std, bins in _FSK_BINS.items()}
+        return max(score, key=score.get)
+
     def _tone_receiver(self):
         """Tones worth looking for in this hook state: the alert on-hook, call progress off-hook."""
         self._tones_origin = self._samples
+        self._extra_tones = [ToneReceiver(c, CLEAR_TONES) for c in self._extra_countries
+                             if self._off_hook]
         if self._off_hook is None:
             return ToneReceiver(self._tone_country)
         progress = [name for name, _elements in TONES[self._tone_country] if name != "alert"]
@@ -248,8 +315,10 @@ class LineDsp:
         self._report_cid(CallerId(start_us, "dtmf", info.number, info.name, info.datetime,
                                   info.absence, info.message_waiting), end_us, events)
 
-    def _on_fsk(self, kind, value, start_us, end_us, events):
+    def _on_fsk(self, kind, value, start_us, end_us, events, start=None, end=None):
         standard = self._fsk.standard
+        if start is not None:
+            standard = self._fsk_standard(start, end, standard)
         if kind == "error":
             events.append(CallerIdError(start_us, value, standard))
             return
