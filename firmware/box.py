@@ -30,6 +30,7 @@ from .keystore import KeyStore
 from .recorder import Recorder
 from .policy.sweeper import RetentionSweeper
 from .recordings import RecordingStore
+from .linecheck import LineCheck
 from .status import LineStatus
 from .supervisor import Supervisor, SupervisorConfig
 
@@ -75,6 +76,8 @@ class Box:
         self.recovered = self.recordings.recover()
         self.status = LineStatus(board.lines, clock)
         self.status.attach(self.bus)
+        self.linecheck = open_linecheck(data_dir, board.lines, self.status)
+        self.linecheck.attach(self.bus)
         self.dsp = {}
         self.supervisor = Supervisor(
             board.lines, clock, self.bus,
@@ -198,6 +201,18 @@ class Box:
         self.audit.close()
         self.calllog.close()
         self.callmeta.close()
+
+
+def open_linecheck(data_dir, lines, status):
+    """The line check (what each line's adapter does), feeding the status page."""
+    from board.adapter import list_adapters, load_adapter
+    adapters = [load_adapter(name) for name in list_adapters()]
+    check = LineCheck(data_dir, lines, adapters)
+    for line, learned in check.summaries().items():
+        if learned["caller_id"] or learned["clear"]:
+            status.set_learned(line, learned)
+    check.on_change = status.set_learned
+    return check
 
 
 def open_audit(data_dir):

@@ -17,7 +17,8 @@ class LineStatus:
         self._lock = threading.Condition()
         self.version = 0
         self._lines = {
-            line: {"line": line, "state": "idle", "since": None, "call": None, "faults": []}
+            line: {"line": line, "state": "idle", "since": None, "call": None, "faults": [],
+                   "learned": None}
             for line in range(1, lines + 1)
         }
 
@@ -53,6 +54,12 @@ class LineStatus:
                     "started_at": iso_ms(self._clock.wall_at(call.started_us)),
                     "answered": call.answered,
                 }
+            self._changed()
+
+    def set_learned(self, line, learned):
+        """What the line check learned of the line's adapter (``linecheck.summary``)."""
+        with self._lock:
+            self._lines[line]["learned"] = dict(learned) if learned else None
             self._changed()
 
     def _fault(self, ev):

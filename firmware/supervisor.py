@@ -696,7 +696,9 @@ class _Line:
             self._reversal_check()
         elif self.state == CONNECTED:
             if t_us - self.call.answered_us <= _us(self.cfg.pulse_break_max_ms):
-                return  # the reversal that came with the answer
+                if "answer_reversal" not in self.call.notes:  # the reversal that came with the answer
+                    self._note("answer_reversal")
+                return
             self.clear_rev_us = t_us
             self._arm("clear_rev", t_us + _us(self.cfg.pulse_break_max_ms) + self.poll_us,
                       self._clear_reversal_check)

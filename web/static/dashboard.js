@@ -23,6 +23,8 @@
       }
       row.querySelector(".call").textContent = text;
       row.querySelector(".faults").textContent = l.faults.join(", ");
+      var learned = row.querySelector(".learned");
+      if (learned) learned.textContent = l.learned ? l.learned.text : "";
       // The pause button only means something while a call is up.
       var pause = document.getElementById("pause-" + l.line);
       if (pause) pause.hidden = !(l.state === "connected" || l.state === "dialling");
