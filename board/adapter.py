@@ -26,7 +26,8 @@ naming the field and its position. The format (``"format": 1``)::
                     "duration_ms": 20..2000, (loop_break: how long the feed is removed)
                     "tone": "busy" | "unobtainable" | "congestion" (after the signal, or the
                             signal itself; none: silence)},
-     "tones": "uk" | "us"}                  the country setting of its dial and clear tones
+     "tones": "uk" | "us",                  the country setting of its dial and clear tones
+     "sources": {"field": "where its value comes from", ...}}  (optional, for people)
 """
 
 import importlib.resources
@@ -131,6 +132,10 @@ def parse_adapter(doc):
     if root.get_int("format") != ADAPTER_FORMAT:
         root.child("format").fail("unsupported adapter profile format; this firmware reads "
                                   "format %d" % ADAPTER_FORMAT)
+    if root.has("sources"):  # where each value comes from, for people: text only
+        sources = root.child("sources").require()
+        for key in sources.value:
+            sources.child(key).as_str(max_len=500)
     return Adapter(
         id=root.get_str("id", pattern=(_NAME, "must be lower-case letters, digits, '.', '_' "
                                               "or '-'"), max_len=40),

@@ -73,6 +73,7 @@ STATES = (IDLE, ALERTING, RINGING, DIALLING, CONNECTED, CLEARED, FAULT)
 
 NO_LINE_VOLTAGE = "no_line_voltage"
 STUCK_OFF_HOOK = "stuck_off_hook"
+RING_NOT_SENSED = "ring_not_sensed"   # caller ID came, no ring followed: ringing too weak?
 
 RING_TIMEOUT_MS = {"uk": 3500, "us": 5500}   # longer than the cadence's pause (2 s, 4 s)
 CLEAR_TONES = frozenset({"busy", "unobtainable", "congestion"})
@@ -673,6 +674,9 @@ class _Line:
             self._disarm("ring")
         if self.state == RINGING:
             self.bursts.append([t_us, None])
+        if RING_NOT_SENSED in self.faults:
+            self.faults.discard(RING_NOT_SENSED)
+            self._emit(LineFault, t_us, kind=RING_NOT_SENSED, active=False)
 
     def _ring_end(self, t_us):
         if self.state == RINGING and self.bursts and self.bursts[-1][1] is None:
@@ -747,6 +751,12 @@ class _Line:
         if self._unsettled(self.cid_deadline_us, self.ring, *self.loop_inputs):
             return self._retry("cid", self._cid_check)
         if self.state == ALERTING:  # no ring came: a message-waiting signal, or the caller gave up
+            cid = self.pending_cid
+            if (cid.get("number") or cid.get("absence")) and RING_NOT_SENSED not in self.faults:
+                # A caller was announced and never rang: the ringing is probably below what
+                # the HAT's ring detector senses (a hub's or ATA's low ringing voltage).
+                self.faults.add(RING_NOT_SENSED)
+                self._emit(LineFault, self.alert_us, kind=RING_NOT_SENSED, active=True)
             self.alert_us, self.pending_cid, self.pending_notes = None, {}, []
             self._set_state(IDLE, self.clock.now_us())
 

@@ -224,6 +224,7 @@ class Scenario:
     source: str = None
     config: object = None      # a firmware.config.BoxConfig, or None
     sources: dict = None       # line -> board.adapter.Adapter; lines not in it: the exchange
+    hat_sense: object = None   # the HAT's board.hat.HatSense: the levels its detectors handle
 
     def adapter(self, line):
         """The :class:`~board.adapter.Adapter` behind ``line``, or None for the exchange."""
@@ -277,7 +278,7 @@ def parse_scenario(doc):
     base = Scenario(
         start=_start(root.child("start")), country=country,
         lines=root.get_int("lines", lo=1, hi=hat_lines), calls=(),
-        hat=hat_name,
+        hat=hat_name, hat_sense=hat.sense,
         bounce_ms=root.get_number("bounce_ms", 3, lo=0, hi=10),
         noise_dbm0=root.get_number("noise_dbm0", -65.0, lo=-100, hi=-20),
         speech_level_dbm0=root.get_number("speech_level_dbm0", -18.0, lo=-25, hi=-10),

@@ -246,6 +246,14 @@ def _adapter(sc, line):
     return sc.adapter(line) if hasattr(sc, "adapter") else None
 
 
+def _unsensed(sc, line):
+    """The levels of ``line``'s adapter outside the HAT's sense ranges ("ring_vrms", ...)."""
+    adapter, sense = _adapter(sc, line), getattr(sc, "hat_sense", None)
+    if adapter is None or sense is None:
+        return ()
+    return sense.outside(adapter.ring.vrms, adapter.loop_ma, adapter.idle_v)
+
+
 def occupancy_us(scenario, item):
     """(start_us, end_us) during which a call or fault occupies its line.
 
@@ -278,14 +286,20 @@ def compile_timeline(scenario, synth):
     spans = {line: [] for line in range(1, scenario.lines + 1)}
     levels = {(line, "power"): [(0, True)] for line in range(1, scenario.lines + 1)}
     for plan in plans + fault_plans:
+        unsensed = _unsensed(scenario, plan.line)
         for t_us, signal, active in plan.levels:
+            if signal == "hook" and "loop_ma" in unsensed:
+                continue  # too little loop current for the HAT's hook detector
             levels.setdefault((plan.line, signal), []).append((t_us, active))
-        for start, end in plan.bursts:
+        for start, end in (() if "ring_vrms" in unsensed else plan.bursts):
             edges.extend(_ring_edges(plan.line, start, end, plan.ring_hz or RING_HZ[scenario.country]))
         audio[plan.line].extend(plan.audio)
         for t_us, cut_us, utt in plan.speech:
             audio[plan.line].append(_speech(plan.line, t_us, cut_us, utt, synth))
         spans[plan.line].append((plan.first_us, plan.last_us + SETTLE_US))
+    for line in range(1, scenario.lines + 1):
+        if "line_v" in _unsensed(scenario, line):  # the HAT sees no line voltage at all
+            levels[(line, "power")] = [(0, False)]
     for (line, signal), changes in sorted(levels.items()):
         edges.extend(_level_edges(line, signal, changes, bounce_us, scenario.seed))
     order = {s: i for i, s in enumerate(SIGNALS)}
