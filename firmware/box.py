@@ -223,7 +223,8 @@ def open_audit(data_dir):
 def line_signal_settings(config):
     """The supervisor settings of the far end's clear, from a :class:`BoxConfig`."""
     return dict(kbreak_min_ms=config.loop_break_min_ms, flash_max_ms=config.hook_flash_max_ms,
-                silence_clear_ms=config.silence_clear_s * 1000)
+                silence_clear_ms=config.silence_clear_s * 1000,
+                ring_timeout_ms=config.ring_timeout_ms)
 
 
 def make_dsp_factory(country):

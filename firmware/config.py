@@ -46,6 +46,10 @@ class BoxConfig:
                    hook flash, not a hang-up; None: no hook flash (150 to 1000 ms)
     ``silence_clear_s`` seconds of silence on a connected line after which the far
                    end is taken to have gone (an adapter that signals nothing), 10 to 600
+    ``ring_timeout_ms`` no ring for this long after a burst: the call was missed;
+                   None: the country's (3500 ms uk, 5500 ms us). Must outlast the
+                   longest pause of the line's ringing: an adapter ringing with US
+                   cadence (4 s pause) on a UK box needs 5500. 1000 to 20000
     ``tone_countries`` other countries ("uk", "us") whose busy, unobtainable and
                    congestion tones also end a call (an adapter left on another
                    region's tones)
@@ -67,6 +71,7 @@ class BoxConfig:
     loop_break_min_ms: int = 90
     hook_flash_max_ms: int = None
     silence_clear_s: int = 60
+    ring_timeout_ms: int = None
     tone_countries: list = field(default_factory=list)
     policy: PolicySettings = field(default_factory=PolicySettings)
 
@@ -118,6 +123,10 @@ class BoxConfig:
         if not isinstance(self.silence_clear_s, int) or not 10 <= self.silence_clear_s <= 600:
             raise ConfigError("must be a whole number of seconds from 10 to 600",
                               field="silence_clear_s")
+        timeout = self.ring_timeout_ms
+        if timeout is not None and (not isinstance(timeout, int) or not 1000 <= timeout <= 20000):
+            raise ConfigError("must be a whole number of ms from 1000 to 20000, or null (the "
+                              "country's)", field="ring_timeout_ms")
         if not isinstance(self.tone_countries, (list, tuple)):
             raise ConfigError("must be a list of countries", field="tone_countries")
         for i, country in enumerate(self.tone_countries):

@@ -109,3 +109,15 @@ def test_adapter_profile_end_to_end(profile, tmp_path, synth):
     for call in ended:
         if call.direction == "in":
             assert variant in call.notes, (call.notes, variant)
+
+
+def test_a_us_region_ata_on_a_uk_box(tmp_path, synth):
+    """An ATA left on its US defaults behind a UK box: Bell 202 caller ID, US ringing and
+    busy tone. The installer sets the US busy tone and the longer ring pause (docs/adapters.md)."""
+    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "seed": 9,
+            "sources": {"1": "us-ata-bell202"}, "calls": calls_for("us-ata-bell202"),
+            "config": {"silence_clear_s": 10, "tone_countries": ["us"], "ring_timeout_ms": 5500}}
+    scenario, rows, truth, ended = play(spec, tmp_path / "data", synth)
+    assert_matches(scenario, rows, truth)
+    assert [r["end_reason"] for r in rows].count("remote_tone") == 2
+    assert rows[0]["cid_standard"] == "bell202"
