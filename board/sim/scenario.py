@@ -45,6 +45,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `noise_dbm0` | `-65` | line noise floor, -100 to -20 dBm0 |
 | `speech_level_dbm0` | `-18` | default active speech level, -25 to -10 dBm0 |
 | `seed` | `0` | seeds the contact chatter and the noise: same seed, same run |
+| `sources` | `{}` | what each line is plugged into: `{"2": "uk-dv-hub"}` maps a line to a hub or ATA profile (a shipped name from `board/adapters/`, or a path relative to the scenario file); lines not named are `"exchange"`. On an adapter's line its profile sets the caller-ID variant (a call's `caller_id.standard` must be left out), the ringing, the far end's clear and the tones (docs/adapters.md) |
 | `config` | none | the box configuration to run with, exactly as in `DATA_DIR/config.json` (validated the same way: a bad field is named, e.g. `config.policy.rules.lines[0].mode`); without it the data directory's `config.json` is used, and `linekeeper sim --config FILE` overrides both. The scenario's `country` always wins over the configured one |
 
 ### A call

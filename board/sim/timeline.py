@@ -64,7 +64,19 @@ normal when the call ends.
 our side goes on-hook (`hook`, `in_use` inactive) then. `"hangup": "remote"`:
 the network clears then: `power` inactive for 0.2 s (a K-break), then the
 clear-down tone (UK number unobtainable, US busy) until our side goes on-hook
-`hangup_delay` after the clear. The call's end time is the clear.
+`hangup_delay` after the clear. The call's end time is the clear, its truth
+`end_reason` `remote_break`.
+
+**Adapters** (a line in `sources`): the profile's caller-ID variant and ring
+cadence replace the country's (docs/adapters.md gives the timing), its tones
+the country's dial tone, and its disconnect signal the K-break: `loop_break`
+drops `power` for its duration then plays its tone, `reversal` flips
+`polarity` at the clear, `tone` plays the tone from the clear, `none` does
+nothing; the truth `end_reason` is `remote_break`, `remote_reversal`,
+`remote_tone` or `remote_silence`. A reversed polarity (caller ID, or
+`answer_reversal`) is restored when our side goes on-hook, or at the clear by
+a `reversal` adapter. Levels outside the HAT's `sense` ranges hide the input
+that senses them (ring, hook, power).
 
 **Speech**: each utterance starts at answer + its `at`, scaled to its active
 level (pauses excluded), and is cut where the call ends.
