@@ -225,18 +225,21 @@ class LineDsp:
         if n == 0:
             return
         frames = x[:n].reshape(-1, QUIET_FRAME)
-        power = np.einsum("ij,ij->i", frames, frames, dtype=np.float64)
+        loud = np.flatnonzero(np.einsum("ij,ij->i", frames, frames, dtype=np.float64)
+                              >= self._quiet_power)
         report = QUIET_REPORT_MS * SAMPLE_RATE // 1000
-        for i, loud in enumerate(power >= self._quiet_power):
-            start = self._samples + i * QUIET_FRAME
-            if loud:
-                if self._quiet_reported:
-                    events.append(Sound(self._t(start)))
-                    self._quiet_reported = False
-                self._sound_end = start + QUIET_FRAME
-            elif not self._quiet_reported and start + QUIET_FRAME - self._sound_end >= report:
-                events.append(Quiet(self._t(self._sound_end)))
-                self._quiet_reported = True
+        if len(loud):  # (vectorised: this runs on every block of every off-hook line)
+            starts = self._samples + loud * QUIET_FRAME
+            prev_ends = np.concatenate(([self._sound_end], starts[:-1] + QUIET_FRAME))
+            for i in np.flatnonzero(starts - prev_ends >= report):  # silences long enough
+                if not (i == 0 and self._quiet_reported):
+                    events.append(Quiet(self._t(int(prev_ends[i]))))
+                events.append(Sound(self._t(int(starts[i]))))
+            self._quiet_reported = False
+            self._sound_end = int(starts[-1]) + QUIET_FRAME
+        if not self._quiet_reported and self._samples + n - self._sound_end >= report:
+            events.append(Quiet(self._t(self._sound_end)))
+            self._quiet_reported = True
 
     def _fsk_standard(self, start, end, fallback):
         """Which FSK was sent, V.23 (1300/2100 Hz) or Bell 202 (1200/2200 Hz), from its spectrum.
