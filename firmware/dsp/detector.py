@@ -224,19 +224,25 @@ class LineDsp:
         n = len(x) // QUIET_FRAME * QUIET_FRAME
         if n == 0:
             return
-        frames = x[:n].reshape(-1, QUIET_FRAME)
-        loud = np.flatnonzero(np.einsum("ij,ij->i", frames, frames, dtype=np.float64)
-                              >= self._quiet_power)
+        power = np.square(x[:n], dtype=np.float32).reshape(-1, QUIET_FRAME).sum(axis=1)
+        loud = np.flatnonzero(power >= self._quiet_power)
         report = QUIET_REPORT_MS * SAMPLE_RATE // 1000
-        if len(loud):  # (vectorised: this runs on every block of every off-hook line)
-            starts = self._samples + loud * QUIET_FRAME
-            prev_ends = np.concatenate(([self._sound_end], starts[:-1] + QUIET_FRAME))
-            for i in np.flatnonzero(starts - prev_ends >= report):  # silences long enough
+        if len(loud):  # (this runs on every block of every off-hook line: kept cheap)
+            if n <= report:  # a silence inside the block is too short to count
+                starts, prev_ends = (self._samples + int(loud[0]) * QUIET_FRAME,), (self._sound_end,)
+                last = self._samples + int(loud[-1]) * QUIET_FRAME
+            else:
+                starts = self._samples + loud * QUIET_FRAME
+                prev_ends = np.concatenate(([self._sound_end], starts[:-1] + QUIET_FRAME))
+                last = int(starts[-1])
+            for i, (start, prev_end) in enumerate(zip(starts, prev_ends)):
+                if start - prev_end < report:
+                    continue
                 if not (i == 0 and self._quiet_reported):
-                    events.append(Quiet(self._t(int(prev_ends[i]))))
-                events.append(Sound(self._t(int(starts[i]))))
+                    events.append(Quiet(self._t(int(prev_end))))
+                events.append(Sound(self._t(int(start))))
             self._quiet_reported = False
-            self._sound_end = int(starts[-1]) + QUIET_FRAME
+            self._sound_end = last + QUIET_FRAME
         if not self._quiet_reported and self._samples + n - self._sound_end >= report:
             events.append(Quiet(self._t(self._sound_end)))
             self._quiet_reported = True

@@ -136,3 +136,17 @@ def test_a_bad_adapter_profile_is_named(tmp_path):
     with pytest.raises(ScenarioError) as err:
         load_adapter(str(tmp_path / "bad.json"))
     assert err.value.field == "disconnect" and "duration_ms" in err.value.message
+
+
+def test_a_loop_current_below_the_hat_shows_our_handset_as_an_extension(tmp_path, synth):
+    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1,
+            "sources": {"1": weak(tmp_path, loop_ma=8)},
+            "calls": [{"line": 1, "at": 1.0, "direction": "in",
+                       "caller_id": {"number": "01632960123"}, "rings": 2, "talk": 4.0}]}
+    box = open_sim_box(loads_scenario(json.dumps(spec)), str(tmp_path / "data"), synth=synth)
+    box.start()
+    assert box.board.run()
+    calls = box.calllog.calls()
+    box.stop()
+    assert [(c["number"], c["extension"], c["end_reason"]) for c in calls] == \
+        [("01632960123", True, "local")]
