@@ -77,6 +77,7 @@ RING_NOT_SENSED = "ring_not_sensed"   # caller ID came, no ring followed: ringin
 
 RING_TIMEOUT_MS = {"uk": 3500, "us": 5500}   # longer than the cadence's pause (2 s, 4 s)
 CLEAR_TONES = frozenset({"busy", "unobtainable", "congestion"})
+SILENCE_RECHECK_US = 1_000_000  # silent while still dialling: when to look again
 LOOP_SIGNALS = ("hook", "in_use")
 
 
@@ -905,8 +906,9 @@ class _Line:
     def _silence_check(self):
         if self.quiet_us is None:
             return
-        if self.state == DIALLING:  # not connected yet: judge once it is
-            return self._retry("silence", self._silence_check)
+        if self.state == DIALLING:  # not connected yet: look again in a while
+            return self._arm("silence", self.clock.now_us() + SILENCE_RECHECK_US,
+                             self._silence_check)
         if self.state == CONNECTED:
             # Silence while dialling (pulse dialling is silent) does not count.
             quiet_us = max(self.quiet_us, self.call.answered_us)

@@ -121,3 +121,26 @@ def test_a_us_region_ata_on_a_uk_box(tmp_path, synth):
     assert_matches(scenario, rows, truth)
     assert [r["end_reason"] for r in rows].count("remote_tone") == 2
     assert rows[0]["cid_standard"] == "bell202"
+
+
+def test_no_call_stays_open_on_an_adapter_that_signals_nothing(tmp_path, synth):
+    """The far end leaves, nothing on the line says so and our side stays off-hook for two
+    minutes: the default silence timeout (60 s) still ends the call, where the line went quiet."""
+    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "seed": 4,
+            "sources": {"1": "silent-ata"},
+            "calls": [{"line": 1, "at": 1.0, "direction": "in", "caller_id": {"number": "0123"},
+                       "rings": 1, "talk": 5.0, "hangup": "remote", "hangup_delay": 120.0,
+                       "speech": [{"at": 0.2, "text": LONG}]}]}
+    scenario = loads_scenario(json.dumps(spec))
+    box = open_sim_box(scenario, str(tmp_path / "data"), synth=synth)
+    decided = []
+    box.bus.subscribe(CallEnded, lambda ev: decided.append((ev.call, box.clock.now_us())))
+    box.start()
+    assert box.board.run()
+    box.stop()
+    (truth,) = box.board.timeline.truth
+    ((call, decided_us),) = decided
+    assert call.end_reason == "remote_silence"
+    assert abs(call.ended_us - truth.ended_us) <= TOLERANCE_US
+    on_hook_us = truth.ended_us + 120 * S
+    assert decided_us - truth.ended_us <= 61 * S < on_hook_us - truth.ended_us
