@@ -170,7 +170,9 @@ class CallTruth:
 
     ``answered_us`` is None for a missed call. ``number`` is the caller ID
     number (inbound) or the dialled digits (outbound). ``end_reason`` is
-    "local", "remote" or "missed".
+    "local", "missed", or how the far end's clear shows: "remote_break" (the
+    exchange's K-break, an adapter's loop break), "remote_reversal",
+    "remote_tone" or "remote_silence" (see docs/adapters.md).
     """
     index: int
     line: int
