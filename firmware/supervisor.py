@@ -423,6 +423,7 @@ class _Line:
         self.quiet_us = None       # the line has been silent since (DSP Quiet), or None
         self.alert_kinds = set()   # what announced the caller ID: "reversal", "dtas"
         self.bursts = []           # (start_us, end_us) of the ring bursts of this call
+        self.ringing_rev_us = None  # polarity change while ringing: an answer reversal?
 
     # ------------------------------------------------------------ plumbing
     def _arm(self, name, t_us, fn):
@@ -576,7 +577,7 @@ class _Line:
 
     def _start_inbound(self, start_us, t_us):
         self._disarm("cid")
-        self.bursts = []
+        self.bursts, self.ringing_rev_us = [], None
         self.call = Call(line=self.n, direction="in", started_us=start_us, **self.pending_cid)
         self.call.notes.extend(self.pending_notes)
         self.alert_us, self.pending_cid, self.pending_notes = None, {}, []
@@ -586,6 +587,9 @@ class _Line:
     def _answer(self, t_us):
         self._disarm("ring")
         self.call.answered_us = t_us
+        rev_us, self.ringing_rev_us = self.ringing_rev_us, None
+        if rev_us is not None and abs(t_us - rev_us) <= _us(self.cfg.pulse_break_max_ms):
+            self._note("answer_reversal")  # confirmed before the (bouncing) hook was
         self.call.extension = self._extension()
         self._emit(CallAnswered, t_us, call=self.call)
         self._set_state(CONNECTED, t_us)
@@ -699,6 +703,8 @@ class _Line:
         elif self.state == DIALLING:
             self.reversal_us = t_us
             self._reversal_check()
+        elif self.state == RINGING:
+            self.ringing_rev_us = t_us
         elif self.state == CONNECTED:
             if t_us - self.call.answered_us <= _us(self.cfg.pulse_break_max_ms):
                 if "answer_reversal" not in self.call.notes:  # the reversal that came with the answer

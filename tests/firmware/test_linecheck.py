@@ -56,6 +56,8 @@ def test_a_uk_day_on_four_adapters(tmp_path, synth, capsys):
     text = linecheck(tmp_path, capsys)
     assert "line 4: 3 calls seen" in text and "behaves like:  silent-ata" in text
     # The status page shows what each line learned.
+    by_line = {entry["line"]: entry for entry in report["lines"]}
+    assert by_line[2]["answer_reversal"] >= 2 and by_line[1]["answer_reversal"] == 0
     learned = {entry["line"]: entry["learned"] for entry in status["lines"]}
     assert learned[1]["caller_id"] == "v23:before_ring:dtas:reversal"
     assert learned[3]["text"] == "caller ID v23 after first ring; clear: loop break; like etsi-rpas-ata"
