@@ -30,6 +30,7 @@ CADENCE_TOLERANCE = 0.2      # ring cadences: ±20 % (and the ring detector's ±
 CADENCE_SLACK_MS = 60
 BREAK_TOLERANCE = 0.25       # loop-break durations: ±25 % (and ±30 ms)
 BREAK_SLACK_MS = 30
+LONG_BURST_MS = 1500         # a first burst this long: 2 s on / 4 s off (US) ringing
 
 
 def path_in(data_dir):
@@ -211,6 +212,9 @@ def describe(line, obs, adapters):
         out.append("  loop breaks:   %d-%d ms" % (min(obs["loop_break_ms"]), max(obs["loop_break_ms"])))
     if obs["ring_ms"]:
         out.append("  ring cadence:  %s ms" % "/".join(str(ms) for ms in obs["ring_ms"][:4]))
+        if obs["ring_ms"][0] >= LONG_BURST_MS:
+            out.append("  note: long ring bursts (US-style cadence): on a box set to uk, set "
+                       "ring_timeout_ms to 5500 or each ring counts as a missed call")
     if obs["answer_reversal"]:
         out.append("  reverses polarity on answer (%d)" % obs["answer_reversal"])
     if obs["hook_flashes"]:

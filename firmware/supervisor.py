@@ -568,9 +568,9 @@ class _Line:
     def _note_ring_cadence(self, call):
         """Keep the call's ring cadence (on, off, on, off ... ms, up to 8 steps) on the call."""
         bursts, self.bursts = [b for b in self.bursts if b[1] is not None], []
-        if call.direction != "in" or len(bursts) < 2:
+        if call.direction != "in" or not bursts:
             return
-        times = []
+        times = [] if len(bursts) > 1 else [(bursts[0][1] - bursts[0][0]) // 1000]
         for (start, end), (nxt, _e) in zip(bursts, bursts[1:]):
             times += [(end - start) // 1000, (nxt - end) // 1000]
         call.ring_cadence_ms = tuple(times[:8])

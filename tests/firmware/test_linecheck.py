@@ -101,3 +101,15 @@ def test_every_profile_fits_its_own_description(profile):
     obs = dict(_empty(), calls=1, caller_id={variant_of(adapter): 1},
                clears={adapter.end_reason: 1}, ring_ms=list(adapter.ring.cadence_ms))
     assert profile in matching_profiles(obs, [adapter])
+
+
+def test_a_us_cadence_on_a_uk_box_is_pointed_out(tmp_path, synth, capsys):
+    """Without ring_timeout_ms each 2 s burst of a US-cadence ATA ends as a missed call;
+    the line check still recognises the ATA and says what to set."""
+    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "seed": 3,
+            "sources": {"1": "us-ata-bell202"},
+            "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 2, "answer": False}]}
+    run_day(spec, tmp_path, synth)
+    text = linecheck(tmp_path, capsys)
+    assert "line 1: 2 calls seen" in text          # one call, split in two
+    assert "set ring_timeout_ms to 5500" in text and "us-ata-bell202" in text
