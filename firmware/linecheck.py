@@ -11,7 +11,6 @@ running, and compared with the shipped adapter profiles
 (:mod:`board.adapter`) to say which ones the line behaves like.
 """
 
-import collections
 import json
 import logging
 import os
