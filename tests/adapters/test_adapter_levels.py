@@ -121,7 +121,7 @@ def test_caller_id_standard_is_the_adapters(tmp_path):
     assert err.value.field == "calls[0].caller_id.standard"
     assert "sends v23 caller ID" in err.value.message
     # After-the-first-ring caller ID needs a second ring to come before.
-    spec["sources"] = {"1": "etsi-rpas-ata"}
+    spec["sources"] = {"1": "etsi-ring-ata"}
     spec["calls"][0]["caller_id"] = {"number": "0123"}
     spec["calls"][0]["rings"] = 1
     with pytest.raises(ScenarioError) as err:

@@ -47,7 +47,7 @@ def linecheck(data_dir, capsys, *extra):
 
 
 def test_a_uk_day_on_four_adapters(tmp_path, synth, capsys):
-    sources = {"1": "uk-dv-hub", "2": "etsi-dtas-hub", "3": "etsi-rpas-ata", "4": "silent-ata"}
+    sources = {"1": "uk-dv-hub", "2": "etsi-dtas-hub", "3": "etsi-ring-ata", "4": "silent-ata"}
     status = run_day(day("uk", sources, 4), tmp_path, synth)
     report = json.loads(linecheck(tmp_path, capsys, "--json"))
     assert {entry["line"]: entry["profiles"] for entry in report["lines"]} == \
@@ -60,7 +60,7 @@ def test_a_uk_day_on_four_adapters(tmp_path, synth, capsys):
     assert by_line[2]["answer_reversal"] >= 2 and by_line[1]["answer_reversal"] == 0
     learned = {entry["line"]: entry["learned"] for entry in status["lines"]}
     assert learned[1]["caller_id"] == "v23:before_ring:dtas:reversal"
-    assert learned[3]["text"] == "caller ID v23 after first ring; clear: loop break; like etsi-rpas-ata"
+    assert learned[3]["text"] == "caller ID v23 after first ring; clear: loop break; like etsi-ring-ata"
     assert learned[4]["clear"] == "remote_silence"
 
 
