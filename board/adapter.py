@@ -17,7 +17,8 @@ naming the field and its position. The format (``"format": 1``)::
      "caller_id": {"standard": "v23" | "bell202" | "dtmf",
                    "when": "before_ring" | "after_first_ring",
                    "reversal": bool,        idle-line reversal before the message
-                   "dtas": bool},           dual-tone alert before the message (FSK)
+                   "dtas": bool,            dual-tone alert before the message (FSK)
+                   "ring_pulse": bool},     a short ring pulse before the message (RP-AS)
      "ring": {"cadence_ms": [on, off, ...], "hz": 15..60, "vrms": 10..120},
      "loop_ma": 5..100,                     off-hook loop current
      "idle_v": 10..80,                      on-hook line voltage
@@ -59,6 +60,7 @@ class AdapterCallerId:
     when: str
     reversal: bool = False
     dtas: bool = False
+    ring_pulse: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,16 +154,19 @@ def parse_adapter(doc):
 
 
 def _caller_id(node):
-    node.object(("standard", "when"), ("reversal", "dtas"))
+    node.object(("standard", "when"), ("reversal", "dtas", "ring_pulse"))
     standard = node.get_str("standard", choices=CID_STANDARDS)
     when = node.get_str("when", choices=CID_WHEN)
     reversal, dtas = node.get_bool("reversal", False), node.get_bool("dtas", False)
-    if when == "after_first_ring" and (reversal or dtas):
+    ring_pulse = node.get_bool("ring_pulse", False)
+    if when == "after_first_ring" and (reversal or dtas or ring_pulse):
         node.fail("caller ID after the first ring is alerted by the ring itself: no "
-                  "reversal or dtas")
+                  "reversal, dtas or ring_pulse")
+    if ring_pulse and (dtas or standard == "dtmf"):
+        node.fail("a ring pulse (RP-AS) alerts FSK caller ID on its own: no dtas, not DTMF")
     if standard == "dtmf" and (dtas or when != "before_ring"):
         node.fail("DTMF caller ID is sent before the first ring, without a dual-tone alert")
-    return AdapterCallerId(standard, when, reversal, dtas)
+    return AdapterCallerId(standard, when, reversal, dtas, ring_pulse)
 
 
 def _ring(node):

@@ -135,7 +135,7 @@ def read(data_dir):
 def variant_of(adapter):
     """An adapter profile's caller-ID variant, as the supervisor notes it (without "cid:")."""
     how = adapter.caller_id
-    return ":".join([how.standard, how.when] + sorted(k for k in ("dtas", "reversal")
+    return ":".join([how.standard, how.when] + sorted(k for k in ("dtas", "reversal", "ring_pulse")
                                                       if getattr(how, k)))
 
 

@@ -78,6 +78,9 @@ RING_NOT_SENSED = "ring_not_sensed"   # caller ID came, no ring followed: ringin
 RING_TIMEOUT_MS = {"uk": 3500, "us": 5500}   # longer than the cadence's pause (2 s, 4 s)
 CLEAR_TONES = frozenset({"busy", "unobtainable", "congestion"})
 SILENCE_RECHECK_US = 1_000_000  # silent while still dialling: when to look again
+# A lone ring burst this short before caller ID is a ring-pulse alert (ETSI RP-AS, 200-300 ms),
+# not a first ring (the shortest cadence burst in use, the UK's, is 400 ms).
+RING_PULSE_MAX_MS = 330
 LOOP_SIGNALS = ("hook", "in_use")
 
 
@@ -424,6 +427,7 @@ class _Line:
         self.alert_kinds = set()   # what announced the caller ID: "reversal", "dtas"
         self.bursts = []           # (start_us, end_us) of the ring bursts of this call
         self.ringing_rev_us = None  # polarity change while ringing: an answer reversal?
+        self.ring_pulse_us = None  # start of the ring pulse that alerted this call's caller ID
 
     # ------------------------------------------------------------ plumbing
     def _arm(self, name, t_us, fn):
@@ -568,6 +572,8 @@ class _Line:
     def _note_ring_cadence(self, call):
         """Keep the call's ring cadence (on, off, on, off ... ms, up to 8 steps) on the call."""
         bursts, self.bursts = [b for b in self.bursts if b[1] is not None], []
+        pulse_us, self.ring_pulse_us = self.ring_pulse_us, None
+        bursts = [b for b in bursts if b[0] != pulse_us]  # the alert, not the ringing
         if call.direction != "in" or not bursts:
             return
         times = [] if len(bursts) > 1 else [(bursts[0][1] - bursts[0][0]) // 1000]
@@ -863,8 +869,12 @@ class _Line:
             # What the line's adapter (or exchange) sends: the line learns it from this note.
             # (the DSP reports a little late: judge by when the message began)
             before = self.state == ALERTING or (self.bursts and ev.t_us < self.bursts[0][0])
+            kinds = set(self.alert_kinds)
+            if not before and self._after_ring_pulse(ev.t_us):
+                before = True
+                kinds.add("ring_pulse")
             when = "before_ring" if before else "after_first_ring"
-            variant = ":".join(["cid", str(cid["cid_standard"]), when] + sorted(self.alert_kinds))
+            variant = ":".join(["cid", str(cid["cid_standard"]), when] + sorted(kinds))
             self._note(variant)
         if self.state == ALERTING:
             self.pending_cid.update(known)
@@ -876,6 +886,17 @@ class _Line:
     def _caller_id_error(self, ev):
         if self.state in (ALERTING, RINGING):
             self._note("caller_id_error:%s" % getattr(ev, "reason", "unknown"))
+
+    def _after_ring_pulse(self, t_us):
+        """Whether the caller ID at ``t_us`` came after a lone short ring pulse (ETSI RP-AS)
+        rather than after a first ring: then the pulse is no part of the ring cadence."""
+        before = [b for b in self.bursts if b[0] < t_us]
+        if len(before) != 1 or before[0][1] is None:
+            return False
+        if before[0][1] - before[0][0] > _us(RING_PULSE_MAX_MS):
+            return False
+        self.ring_pulse_us = before[0][0]
+        return True
 
     def _alert_tone(self, ev):
         self._emit(ToneDetected, ev.t_us, name="alert")

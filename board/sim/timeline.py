@@ -115,6 +115,7 @@ RING_SILENCE_US = {c: cad[-1] * 1000 for c, cad in CADENCE_MS.items()}
 CLEAR_TONE = {"uk": "unobtainable", "us": "busy"}
 
 V23_ALERT_US, V23_FSK_US, V23_RING_AFTER_US = 150_000, 300_000, 250_000
+RP_AS_US, RP_AS_FSK_AFTER_US = 250_000, 650_000  # ring-pulse alert: pulse, then data after
 ALERT_MS = 100
 DTMF_CID_US, DTMF_CID_RING_AFTER_US = 300_000, 300_000
 BELL202_AFTER_RING_US, BELL202_BEFORE_RING_US = 500_000, 200_000
@@ -463,7 +464,9 @@ def _plan_adapter_inbound(sc, call, plan, at, adapter):
     Before the first ring: an optional idle-line reversal at *T*, an optional
     dual-tone alert at *T* + 0.15 s (at *T* without a reversal), then the
     message 0.15 s after the alert (or at *T* + 0.30 s without one), the first
-    ring 0.25 s (FSK) or 0.30 s (DTMF) after its end. After the first ring:
+    ring 0.25 s (FSK) or 0.30 s (DTMF) after its end. With a ring pulse (RP-AS)
+    instead of the alert: a 0.25 s ring burst, the message 0.65 s after it.
+    After the first ring:
     ringing starts at *T* and the message is timed as Bell 202's.
     """
     cid, how = call.caller_id, adapter.caller_id
@@ -473,7 +476,10 @@ def _plan_adapter_inbound(sc, call, plan, at, adapter):
     if cid is not None and how.when == "before_ring":
         reversed_at = at if how.reversal else None
         t = at + (V23_ALERT_US if how.reversal else 0)
-        if how.dtas:
+        if how.ring_pulse:
+            plan.bursts.append((t, t + RP_AS_US))
+            t += RP_AS_US + RP_AS_FSK_AFTER_US
+        elif how.dtas:
             plan.sound(t, "alert", signals.alert_tone(ALERT_MS))
             t += V23_FSK_US - V23_ALERT_US
         else:

@@ -105,7 +105,7 @@ def test_adapter_profile_end_to_end(profile, tmp_path, synth):
     # The line learned the adapter's caller-ID variant, on every call that carried one.
     how = adapter.caller_id
     variant = ":".join(["cid", how.standard, how.when]
-                       + sorted(k for k in ("dtas", "reversal") if getattr(how, k)))
+                       + sorted(k for k in ("dtas", "reversal", "ring_pulse") if getattr(how, k)))
     for call in ended:
         if call.direction == "in":
             assert variant in call.notes, (call.notes, variant)

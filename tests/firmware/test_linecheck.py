@@ -65,9 +65,13 @@ def test_a_uk_day_on_four_adapters(tmp_path, synth, capsys):
 
 
 def test_a_us_day_tells_the_ata_from_the_exchange(tmp_path, synth, capsys):
-    run_day(day("us", {"1": "us-ata-bell202", "2": "exchange"}, 2), tmp_path, synth)
+    run_day(day("us", {"1": "us-ata-bell202", "2": "exchange", "3": "etsi-rpas-hub"}, 3),
+            tmp_path, synth)
     report = {e["line"]: e for e in json.loads(linecheck(tmp_path, capsys, "--json"))["lines"]}
     assert report[1]["profiles"] == ["us-ata-bell202"]
+    assert report[3]["profiles"] == ["etsi-rpas-hub"]
+    assert report[3]["caller_id"] == {"v23:before_ring:ring_pulse": 2}  # answered, missed
+    assert report[3]["ring_ms"][:4] == pytest.approx([400, 200, 400, 2000], abs=60)
     assert report[1]["clears"] == {"remote_tone": 1}
     # The exchange clears by a K-break: like no adapter profile.
     assert report[2]["profiles"] == [] and report[2]["clears"] == {"remote_break": 1}

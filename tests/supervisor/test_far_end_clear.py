@@ -264,3 +264,19 @@ def test_the_caller_id_variant_is_noted_on_the_call(alert, when, note):
     line.handset(False, 9000)
     (call,), _ = line.play(10000)
     assert call.number == "01632960123" and note in call.notes
+
+
+def test_a_ring_pulse_alert_is_told_from_a_first_ring():
+    """ETSI RP-AS: a 250 ms ring pulse, caller ID, then ringing. The pulse starts the call
+    but is no part of its ring cadence."""
+    line = Line()
+    line.ring(1000, bursts=((0, 240),))
+    line.dsp(CallerId(us(1900), "v23", "01632960123"), late_ms=400)
+    line.ring(3000)
+    line.ring(6000)
+    line.handset(True, 8000)
+    line.handset(False, 10000)
+    (call,), _ = line.play(11000)
+    assert near(call.started_us, 1000) and call.number == "01632960123"
+    assert "cid:v23:before_ring:ring_pulse" in call.notes
+    assert call.ring_cadence_ms[:4] == pytest.approx((400, 200, 400, 2000), abs=60)
