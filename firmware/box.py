@@ -17,6 +17,7 @@ import os
 import sqlite3
 
 from board import choose_board
+from board.adapter import list_adapters, load_adapter
 from board.base import BUTTON_SIGNALS
 
 from .alarms import AlarmBoard
@@ -37,6 +38,7 @@ from .recorder import Recorder
 from .recovery import preflight
 from .policy.sweeper import RetentionSweeper
 from .recordings import QUARANTINE, RecordingStore
+from .linecheck import LineCheck
 from .status import LineStatus
 from .supervisor import Supervisor, SupervisorConfig
 
@@ -103,12 +105,15 @@ class Box:
             raise
         self.status = LineStatus(board.lines, clock)
         self.status.attach(self.bus)
+        self.linecheck = open_linecheck(data_dir, board.lines, self.status)
+        self.linecheck.attach(self.bus)
         self.dsp = {}
         self.supervisor = Supervisor(
             board.lines, clock, self.bus,
             SupervisorConfig(country=config.country, debounce_ms=config.debounce_ms,
                              stuck_off_hook_ms=config.stuck_off_hook_min * 60_000,
-                             no_voltage_fault_ms=config.no_voltage_fault_s * 1000),
+                             no_voltage_fault_ms=config.no_voltage_fault_s * 1000,
+                             **line_signal_settings(config)),
             signals=signals, on_hook_change=self._hook_changed)
         # The ring is what an on-demand recording can reach back into.
         ring_s = max(8, config.policy.rules.on_demand.lookback_s + 2)
@@ -135,7 +140,8 @@ class Box:
                                           threaded=threaded)
         if dsp_factory is not None:
             for line in range(1, board.lines + 1):
-                dsp = dsp_factory(line, self._dsp_event(line))
+                dsp = dsp_factory(line, self._dsp_event(line),
+                                  tone_countries=tuple(config.tone_countries))
                 self.dsp[line] = dsp
                 self.capture.add_consumer(line, dsp.feed)
         self._started = False
@@ -206,11 +212,12 @@ class Box:
         old = self.supervisor.config
         self.supervisor.reconfigure(SupervisorConfig(
             country=country, debounce_ms=old.debounce_ms, stuck_off_hook_ms=old.stuck_off_hook_ms,
-            no_voltage_fault_ms=old.no_voltage_fault_ms))
+            no_voltage_fault_ms=old.no_voltage_fault_ms, **line_signal_settings(self.config)))
         if self._dsp_factory is None:
             return
         for line, dsp in list(self.dsp.items()):
-            new = self._dsp_factory(line, self._dsp_event(line), country=country)
+            new = self._dsp_factory(line, self._dsp_event(line), country=country,
+                                    tone_countries=tuple(self.config.tone_countries))
             new.set_off_hook(self.supervisor.is_off_hook(line))
             consumers = self.capture.lines[line].consumers
             consumers[consumers.index(dsp.feed)] = new.feed
@@ -287,17 +294,36 @@ def _cannot_open(data_dir, exc):
     return storage_error(exc, "cannot open the data in %s" % data_dir)
 
 
+def open_linecheck(data_dir, lines, status):
+    """The line check (what each line's adapter does), feeding the status page."""
+    adapters = [load_adapter(name) for name in list_adapters()]
+    check = LineCheck(data_dir, lines, adapters)
+    for line, learned in check.summaries().items():
+        if learned["caller_id"] or learned["clear"]:
+            status.set_learned(line, learned)
+    check.on_change = status.set_learned
+    return check
+
+
 def open_audit(data_dir):
     """The box's audit trail (its chain head kept in a file of its own)."""
     return AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"))
 
 
+def line_signal_settings(config):
+    """The supervisor settings of the far end's clear, from a :class:`BoxConfig`."""
+    return dict(kbreak_min_ms=config.loop_break_min_ms, flash_max_ms=config.hook_flash_max_ms,
+                silence_clear_ms=config.silence_clear_s * 1000,
+                ring_timeout_ms=config.ring_timeout_ms)
+
+
 def make_dsp_factory(country):
-    """Per-line spandsp detectors for ``country`` (see :mod:`firmware.dsp`)."""
+    """Per-line spandsp detectors for ``country`` (see :mod:`firmware.dsp`); ``tone_countries``:
+    other countries whose clear-down tones they also listen for."""
     from .dsp.detector import LineDsp
 
-    def factory(line, on_event, country=country):
-        return LineDsp(country=country, on_event=on_event)
+    def factory(line, on_event, country=country, tone_countries=()):
+        return LineDsp(country=country, on_event=on_event, tone_countries=tone_countries)
     return factory
 
 

@@ -120,6 +120,15 @@ def cmd_calls(args):
     return 0
 
 
+def cmd_linecheck(args):
+    """Report what each line's hub, ATA or exchange was seen to do (docs/adapters.md)."""
+    from .linecheck import report
+    if not os.path.isdir(args.data_dir):
+        raise LinekeeperError("no data directory %s" % args.data_dir)
+    print(report(args.data_dir, as_json=args.json))
+    return 0
+
+
 def _read_password(path):
     """The first line of the file ``path``; warns when others may read the file."""
     import stat
@@ -649,6 +658,13 @@ def build_parser():
     p.add_argument("--data-dir", required=True)
     p.add_argument("--json", action="store_true", help="one JSON object per call")
     p.set_defaults(func=cmd_calls)
+
+    p = sub.add_parser("linecheck", help="report each line's observed adapter behaviour "
+                                         "(caller ID, clear signal, ringing) and the profiles "
+                                         "it fits")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--json", action="store_true", help="one JSON document")
+    p.set_defaults(func=cmd_linecheck)
 
     p = sub.add_parser("analyze", help="find caller ID, DTMF and tones in a WAV file")
     from . import analyze

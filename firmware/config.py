@@ -43,6 +43,20 @@ class BoxConfig:
     ``disk_reserve_mb`` free space (MiB) recordings leave on the card so the
                    call log can still be written: a recording that would eat
                    into it stops as ``partial`` with a ``disk_full`` alarm
+    ``loop_break_min_ms`` a loss of line voltage at least this long during a call
+                   is the far end clearing it (an exchange K-break, a hub's or
+                   ATA's open-loop disconnect), 20 to 800 ms
+    ``hook_flash_max_ms`` a loop break (ours) up to this long during a call is a
+                   hook flash, not a hang-up; None: no hook flash (150 to 1000 ms)
+    ``silence_clear_s`` seconds of silence on a connected line after which the far
+                   end is taken to have gone (an adapter that signals nothing), 10 to 600
+    ``ring_timeout_ms`` no ring for this long after a burst: the call was missed;
+                   None: the country's (3500 ms uk, 5500 ms us). Must outlast the
+                   longest pause of the line's ringing: an adapter ringing with US
+                   cadence (4 s pause) on a UK box needs 5500. 1000 to 20000
+    ``tone_countries`` other countries ("uk", "us") whose busy, unobtainable and
+                   congestion tones also end a call (an adapter left on another
+                   region's tones)
     ``policy``     :class:`~firmware.policy.settings.PolicySettings`: what is
                    recorded, the notices, the PCI pause, retention
     """
@@ -58,6 +72,11 @@ class BoxConfig:
     flush_ms: int = 1000
     audio_profile: str = "voice"
     disk_reserve_mb: int = 64
+    loop_break_min_ms: int = 90
+    hook_flash_max_ms: int = None
+    silence_clear_s: int = 60
+    ring_timeout_ms: int = None
+    tone_countries: list = field(default_factory=list)
     policy: PolicySettings = field(default_factory=PolicySettings)
 
     def __post_init__(self):
@@ -94,8 +113,32 @@ class BoxConfig:
                               field="flush_ms")
         if not isinstance(self.disk_reserve_mb, int) or not 0 <= self.disk_reserve_mb <= 65536:
             raise ConfigError("must be a whole number of MiB from 0 to 65536", field="disk_reserve_mb")
+        self._check_line_signals()
         if not isinstance(self.policy, PolicySettings):
             raise ConfigError("must be an object", field="policy")
+
+    def _check_line_signals(self):
+        """The settings of the far end's clear (adapters and exchanges)."""
+        if not isinstance(self.loop_break_min_ms, int) or not 20 <= self.loop_break_min_ms <= 800:
+            raise ConfigError("must be a whole number of ms from 20 to 800", field="loop_break_min_ms")
+        flash = self.hook_flash_max_ms
+        if flash is not None and (not isinstance(flash, int) or not 150 <= flash <= 1000):
+            raise ConfigError("must be a whole number of ms from 150 to 1000, or null (no hook "
+                              "flash)", field="hook_flash_max_ms")
+        if not isinstance(self.silence_clear_s, int) or not 10 <= self.silence_clear_s <= 600:
+            raise ConfigError("must be a whole number of seconds from 10 to 600",
+                              field="silence_clear_s")
+        timeout = self.ring_timeout_ms
+        if timeout is not None and (not isinstance(timeout, int) or not 1000 <= timeout <= 20000):
+            raise ConfigError("must be a whole number of ms from 1000 to 20000, or null (the "
+                              "country's)", field="ring_timeout_ms")
+        if not isinstance(self.tone_countries, (list, tuple)):
+            raise ConfigError("must be a list of countries", field="tone_countries")
+        for i, country in enumerate(self.tone_countries):
+            known = countries.box_countries()
+            if country not in known:
+                raise ConfigError("must be one of %s, not %r" % (", ".join(known), country),
+                                  field="tone_countries[%d]" % i)
 
     @property
     def board_name(self):
@@ -125,6 +168,7 @@ class BoxConfig:
     def to_dict(self):
         """The configuration as the JSON object :meth:`from_dict` reads."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["tone_countries"] = list(self.tone_countries)
         out["policy"] = self.policy.to_dict()
         return out
 

@@ -18,7 +18,8 @@ class LineStatus:
         self._lock = threading.Condition()
         self.version = 0
         self._lines = {
-            line: {"line": line, "state": "idle", "since": None, "call": None, "faults": []}
+            line: {"line": line, "state": "idle", "since": None, "call": None, "faults": [],
+                   "learned": None}
             for line in range(1, lines + 1)
         }
 
@@ -58,6 +59,12 @@ class LineStatus:
                     "policy_decision": getattr(call, "policy_decision", None),
                     "policy_reason": getattr(call, "policy_reason", None),
                 }
+            self._changed()
+
+    def set_learned(self, line, learned):
+        """What the line check learned of the line's adapter (``linecheck.summary``)."""
+        with self._lock:
+            self._lines[line]["learned"] = dict(learned) if learned else None
             self._changed()
 
     def _fault(self, ev):

@@ -47,6 +47,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `noise_dbm0` | `-65` | line noise floor, -100 to -20 dBm0 |
 | `speech_level_dbm0` | `-18` | default active speech level, -25 to -10 dBm0 |
 | `seed` | `0` | seeds the contact chatter and the noise: same seed, same run |
+| `sources` | `{}` | what each line is plugged into: `{"2": "uk-dv-hub"}` maps a line to a hub or ATA profile (a shipped name from `board/adapters/`, or a path relative to the scenario file); lines not named are `"exchange"`. On an adapter's line its profile sets the caller-ID variant (a call's `caller_id.standard` must be left out), the ringing, the far end's clear and the tones (docs/adapters.md) |
 | `config` | none | the box configuration to run with, exactly as in `DATA_DIR/config.json` (validated the same way: a bad field is named, e.g. `config.policy.rules.lines[0].mode`); without it the data directory's `config.json` is used, and `linekeeper sim --config FILE` overrides both. The scenario's `country` always wins over the configured one |
 
 ### A call
@@ -118,8 +119,10 @@ from telephony import countries
 from telephony.errors import ConfigError, HatError, ScenarioError
 
 from .. import jsonpos
+from ..adapter import EXCHANGE, load_adapter
 from ..hat import load_hat
-from .timeline import KEY_OFF_MS, KEY_ON_MS, PRESS_US, occupancy_us  # the timeline owns the timing
+from .timeline import (KEY_OFF_MS, KEY_ON_MS, PRESS_US,  # the timeline owns the timing rules
+                       occupancy_us, ring_silence_us)
 
 ABSENCE = ("private", "unavailable")
 BUTTONS = {"record": "record_button", "pause": "pause_button"}
@@ -228,6 +231,12 @@ class Scenario:
     seed: int = 0
     source: str = None
     config: object = None      # what parse_config made of it (a BoxConfig), or None
+    sources: dict = None       # line -> board.adapter.Adapter; lines not in it: the exchange
+    hat_sense: object = None   # the HAT's board.hat.HatSense: the levels its detectors handle
+
+    def adapter(self, line):
+        """The :class:`~board.adapter.Adapter` behind ``line``, or None for the exchange."""
+        return (self.sources or {}).get(line)
 
     @property
     def start_wall_us(self):
@@ -276,19 +285,20 @@ def parse_scenario(doc, parse_config=None):
     """Build a :class:`Scenario` from a parsed :class:`~board.jsonpos.Document`."""
     root = doc.root.object(("start", "country", "lines", "calls"),
                            ("faults", "hat", "bounce_ms", "noise_dbm0", "speech_level_dbm0",
-                            "seed", "config"))
+                            "seed", "config", "sources"))
     country = root.get_str("country", choices=tuple(countries.box_countries()))
     hat_name, hat_lines, hat = _hat(root, doc.source)
     base = Scenario(
         start=_start(root.child("start")), country=country,
         lines=root.get_int("lines", lo=1, hi=hat_lines), calls=(),
-        hat=hat_name,
+        hat=hat_name, hat_sense=hat.sense,
         bounce_ms=root.get_number("bounce_ms", 3, lo=0, hi=10),
         noise_dbm0=root.get_number("noise_dbm0", -65.0, lo=-100, hi=-20),
         speech_level_dbm0=root.get_number("speech_level_dbm0", -18.0, lo=-25, hi=-10),
         seed=root.get_int("seed", 0, lo=0, hi=2**32 - 1),
         source=str(doc.source) if doc.source else None,
         config=_config(root.child("config"), parse_config) if root.has("config") else None)
+    base = replace(base, sources=_sources(root, base.lines))
     calls = tuple(_call(node, base, hat) for node in root.child("calls").items())
     faults = tuple(_fault(node, base) for node in
                    (root.child("faults").items() if root.has("faults") else ()))
@@ -326,6 +336,30 @@ def _hat(root, source):
     except HatError as exc:
         _at(root, "hat").fail("the HAT file is not usable: %s" % exc)
     return name, len(hat.lines), hat
+
+
+def _sources(root, lines):
+    """``"sources": {"2": "uk-dv-hub"}``: what each line is plugged into (default exchange)."""
+    if not root.has("sources"):
+        return {}
+    node = root.child("sources").require()
+    out = {}
+    for key in node.value:
+        item = node.child(key)
+        if not re.fullmatch(r"[1-9][0-9]*", str(key)) or int(key) > lines:
+            root.doc.fail("must be a line number from 1 to %d" % lines, item.path, at_key=True)
+        name = item.as_str(pattern=(r"[A-Za-z0-9_./-]{1,200}", "must be \"exchange\", an "
+                                                               "adapter profile name or a path"))
+        if name == EXCHANGE:
+            continue
+        if ("/" in name or name.endswith(".json")) and root.doc.source \
+                and not os.path.isabs(name):
+            name = os.path.join(os.path.dirname(os.path.abspath(root.doc.source)), name)
+        try:
+            out[int(key)] = load_adapter(name)
+        except ScenarioError as exc:
+            item.fail("the adapter profile is not usable: %s" % exc)
+    return out
 
 
 def _config(node, parse_config):
@@ -406,13 +440,16 @@ def _keys(node, talk_s):
 def _inbound(node, sc, at_s, answer):
     """The fields of an inbound call: rings, caller ID, answer delay."""
     out = {"rings": node.get_int("rings", 2, lo=1, hi=50)}
+    adapter = sc.adapter(node.get_int("line", lo=1, hi=sc.lines))
     if node.has("caller_id"):
-        out["caller_id"] = cid = _caller_id(node.child("caller_id"), sc, at_s)
-        if cid.standard == "bell202" and out["rings"] < 2:
-            _at(node, "rings").fail("Bell 202 caller ID is sent after the first ring, "
+        out["caller_id"] = cid = _caller_id(node.child("caller_id"), sc, at_s, adapter)
+        after_ring = (adapter.caller_id.when == "after_first_ring" if adapter
+                      else cid.standard == "bell202")
+        if after_ring and out["rings"] < 2:
+            _at(node, "rings").fail("this caller ID is sent after the first ring, "
                                     "so the call must ring at least twice")
     if answer:
-        silence_s = countries.country(sc.country).ring_silence_ms / 1e3
+        silence_s = ring_silence_us(sc, adapter) / 1e6
         out["answer_delay_s"] = node.get_number("answer_delay", 0.5, lo=0)
         if out["answer_delay_s"] >= silence_s:
             node.child("answer_delay").fail(
@@ -471,10 +508,14 @@ def _tags(node):
     return tuple(t.as_str(pattern=TAG) for t in node.child("tags").items())
 
 
-def _caller_id(node, sc, at_s):
+def _caller_id(node, sc, at_s, adapter=None):
     node.object((), ("number", "name", "datetime", "standard", "absence"))
-    standard = node.get_str("standard", countries.country(sc.country).cid_standards[0],
-                            choices=countries.cid_standards())
+    default = (adapter.caller_id.standard if adapter
+               else countries.country(sc.country).cid_standards[0])
+    standard = node.get_str("standard", default, choices=countries.cid_standards())
+    if adapter and standard != default:
+        node.child("standard").fail("the line's adapter %r sends %s caller ID; leave "
+                                    "\"standard\" out on its lines" % (adapter.id, default))
     absence = node.get_str("absence", None, choices=ABSENCE)
     number = node.get_str("number", None, pattern=(r"[0-9]{1,20}", "must be 1 to 20 digits"))
     name = node.get_str("name", None, pattern=(r"[ -~]{1,50}", "must be 1 to 50 printable "

@@ -236,7 +236,7 @@ def test_remote_hang_up_k_break_clear_tone_then_on_hook():
                     "hangup_delay": 3.0}])
     truth = tl.truth[0]
     clear = truth.answered_us + 10 * S
-    assert (truth.ended_us, truth.end_reason) == (clear, "remote")
+    assert (truth.ended_us, truth.end_reason) == (clear, "remote_break")
     assert edges(tl, 1, "power") == [(0, True), (clear, False), (clear + 200_000, True)]
     tone, = segments(tl, 1, "clear_tone")
     assert (tone.t_us, tone.end_us) == (clear + 200_000, clear + 3 * S)
@@ -417,5 +417,5 @@ def test_the_demo_compiles_and_its_calls_do_not_overlap():
             assert b.started_us > a.ended_us + S
     assert 500 * S < tl.end_us < 700 * S
     reasons = {t.end_reason for t in tl.truth}
-    assert reasons == {"local", "remote", "missed"}
+    assert reasons == {"local", "remote_break", "missed"}
     assert tl.truth[0].started_us == 3 * S

@@ -441,7 +441,7 @@ def test_remote_clear_by_k_break(hook_drops):
     s.handset(False, end + 14000)
     rig = Rig().play(s, until_ms=end + 15000)
     call = rig.only_call()
-    assert summary(call)[2:6] == (us(1000), us(end), us(end + 10000), "remote")
+    assert summary(call)[2:6] == (us(1000), us(end), us(end + 10000), "remote_break")
     assert rig.states() == ["dialling", "connected", "cleared", "idle"]
     assert rig.of(LineStateChanged)[-1].t_us == us(end + 14000)
     assert rig.of(LineFault) == []
@@ -467,7 +467,7 @@ def test_remote_clear_by_clear_down_tone(tone):
     s.handset(False, 23000)
     rig = Rig().play(s, until_ms=24000)
     call = rig.only_call()
-    assert summary(call)[2:6] == (us(1000), us(3000), us(20000), "remote")
+    assert summary(call)[2:6] == (us(1000), us(3000), us(20000), "remote_tone")
     assert rig.states() == ["ringing", "connected", "cleared", "idle"]
     assert rig.sup.live_call(1) is None
 
@@ -479,7 +479,7 @@ def test_busy_before_connect_is_an_unanswered_remote_clear():
     s.dsp(Tone(us(end + 1000), "busy"))
     s.handset(False, end + 3000)
     call = Rig().play(s, until_ms=end + 4000).only_call()
-    assert (call.answered_us, call.ended_us, call.end_reason) == (None, us(end + 1000), "remote")
+    assert (call.answered_us, call.ended_us, call.end_reason) == (None, us(end + 1000), "remote_tone")
 
 
 # ------------------------------------------------------------ faults
@@ -586,7 +586,7 @@ def day(script, country="uk"):
     s.power(False, t + 9000)
     s.power(True, t + 9200)
     s.handset(False, t + 12000, extension=True)
-    truth.append(("in", t, t + 2000, t + 9000, "remote", None, True))
+    truth.append(("in", t, t + 2000, t + 9000, "remote_break", None, True))
     # off-hook, give up
     s.handset(True, t + 20000)
     s.handset(False, t + 23000)
