@@ -26,7 +26,7 @@ from .bus import EventBus
 from .calllog import CallLog
 from .capture import Capture
 from .clock import RealClock, SimClock
-from .config import BoxConfig, load_config
+from .config import BoxConfig, frame_ms, load_config
 from .errors import LinekeeperError, StorageError
 from .datadir import (DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly,
                       storage_error)
@@ -46,10 +46,20 @@ log = logging.getLogger(__name__)
 
 # Below this much free space a box that cannot open its data is told the card is full.
 START_FREE_BYTES = 1 << 20
-# Each line's audio waits this long before it is encoded: the detector decides on
-# DTMF up to a 500 ms block after a key ends (plus a capture period), and a PCI
-# pause code's own tones, from its first key on, must still be silenceable then.
-RECORDER_DELAY_MS = 1000
+# Each line's audio waits this long before it is encoded, so that a key the
+# detector has recognised can still be cut out of it: off-hook the detector
+# decides on DTMF within a capture period or two of a key's end (about 60 ms),
+# and a key's tone lasts 40 to 200 ms; masking takes 40 ms either side.
+# The recorder's chunks are shortened by the same amount (recorder_flush_ms),
+# so audio still reaches the card within flush_ms of being captured: a crash
+# loses at most a second, delay included.
+RECORDER_DELAY_MS = 360
+
+
+def recorder_flush_ms(flush_ms, profile):
+    """The recorder's chunk length (ms) for a configured ``flush_ms``: what the delay
+    line leaves of it, and at least one encoder frame."""
+    return max(flush_ms - RECORDER_DELAY_MS, frame_ms(profile) or 20)
 
 
 class Box:
@@ -120,7 +130,9 @@ class Box:
         self.capture = Capture(board, ring_seconds=ring_s, threaded=threaded)
         self.recorder = Recorder(self.capture, self.recordings, clock, self.bus,
                                  self._public_key,
-                                 preroll_ms=config.preroll_ms, flush_ms=config.flush_ms,
+                                 preroll_ms=config.preroll_ms,
+                                 flush_ms=recorder_flush_ms(config.flush_ms,
+                                                            config.audio_profile),
                                  profile=config.audio_profile,
                                  disk_reserve_bytes=config.disk_reserve_mb << 20, auto=False,
                                  delay_ms=RECORDER_DELAY_MS)

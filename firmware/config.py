@@ -37,7 +37,9 @@ class BoxConfig:
                    a fault (a handset left off its cradle)
     ``no_voltage_fault_s`` seconds without line voltage before it is a fault
     ``preroll_ms`` audio from before the answer that a recording keeps
-    ``flush_ms``   the most audio held in memory before it is on the card
+    ``flush_ms``   the most audio held in memory before it is on the card, the
+                   recorder's delay line (``firmware.box.RECORDER_DELAY_MS``)
+                   included; so never less than that delay and one frame
     ``audio_profile`` "voice" (Opus, ~4 MB/h), "high" (Opus 24 kbit/s),
                    "alaw" or "pcm" (WAV)
     ``disk_reserve_mb`` free space (MiB) recordings leave on the card so the
@@ -106,10 +108,10 @@ class BoxConfig:
                               "the card within a second)", field="flush_ms")
         if self.audio_profile not in ("voice", "high", "alaw", "pcm"):
             raise ConfigError("must be one of voice, high, alaw, pcm", field="audio_profile")
-        frame_ms = _frame_ms(self.audio_profile)
-        if self.flush_ms < frame_ms:
+        frame = frame_ms(self.audio_profile)
+        if self.flush_ms < frame:
             raise ConfigError("must be at least %d ms: the %s profile encodes %d ms frames, and a "
-                              "chunk holds whole frames" % (frame_ms, self.audio_profile, frame_ms),
+                              "chunk holds whole frames" % (frame, self.audio_profile, frame),
                               field="flush_ms")
         if not isinstance(self.disk_reserve_mb, int) or not 0 <= self.disk_reserve_mb <= 65536:
             raise ConfigError("must be a whole number of MiB from 0 to 65536", field="disk_reserve_mb")
@@ -177,7 +179,8 @@ class BoxConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _frame_ms(profile):
+def frame_ms(profile):
+    """The encoder frame (ms) of audio profile ``profile``; 0 for a frameless one."""
     from .recording.codec import get_profile
     p = get_profile(profile)
     return p.frame_ms if p.container == "ogg" else 0

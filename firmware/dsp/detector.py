@@ -97,6 +97,9 @@ class LineDsp:
         self._unknown_hook = off_hook is None
         self._cid_phase = True  # unknown hook: nothing but caller-ID signals seen yet
         self._dtmf = DtmfReceiver(dtmf_params)
+        # Off-hook, DTMF is decided on each fed period, not each block: the recorder
+        # holds audio back only a little, and a key must be known in time to mask it.
+        self._dtmf_fed = 0  # samples of the current block the DTMF receiver already had
         fsk = [s for s in self.standards if s in countries.FSK_MODULATIONS]
         self._fsk = FskReceiver(fsk[0]) if fsk else None
         self._samples = 0  # samples processed
@@ -183,6 +186,18 @@ class LineDsp:
         self._fill += n
         if self._fill == self._block:
             self._process()
+        elif self._off_hook is True:
+            self._early_dtmf()
+
+    def _early_dtmf(self):
+        """Run the DTMF receiver on what the block holds so far and report its keys now."""
+        x = self._buffer[self._dtmf_fed : self._fill].copy()
+        self._dtmf_fed = self._fill
+        events = []
+        for digit, start, end in self._dtmf.feed(x):
+            self._on_digit(digit, self._t(start), self._t(end), events)
+        for event in events:
+            self._emit(event)
 
     def flush(self):
         """Process what is buffered and decide on DTMF still waiting (end of input)."""
@@ -204,7 +219,8 @@ class LineDsp:
 
     def _process_block(self, x):
         events = []
-        for digit, start, end in self._dtmf.feed(x):
+        early, self._dtmf_fed = self._dtmf_fed, 0
+        for digit, start, end in self._dtmf.feed(x[early:] if early else x):
             self._on_digit(digit, self._t(start), self._t(end), events)
         self._fsk_history.append(x)  # every block: positions stay the receivers' (absolute)
         if self._fsk is not None and self._off_hook is not True:

@@ -28,9 +28,8 @@ off-hook with no pre-roll: until its first 960 ms chunk it is empty, within
 the 1 s like any other.)
 
 Since issue 20 the box's recorder holds each line's audio back
-``RECORDER_DELAY_MS`` (1 s) before encoding it, so that a PCI pause code the
-detector recognises up to a 500 ms block late can still silence the code and
-what follows: the bound grows by that delay (``LOSS_LIMIT_US``).
+``RECORDER_DELAY_MS`` before encoding it (so a key can still be masked); its
+chunks are shorter by as much (``recorder_flush_ms``), so the bound stays 1 s.
 """
 
 import concurrent.futures
