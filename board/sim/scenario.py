@@ -121,8 +121,13 @@ from telephony.errors import ConfigError, HatError, ScenarioError
 from .. import jsonpos
 from ..adapter import EXCHANGE, load_adapter
 from ..hat import load_hat
-from .timeline import (KEY_OFF_MS, KEY_ON_MS, PRESS_US,  # the timeline owns the timing rules
-                       occupancy_us, ring_silence_us)
+from .timeline import (  # the timeline owns the timing rules
+    KEY_OFF_MS,
+    KEY_ON_MS,
+    PRESS_US,
+    occupancy_us,
+    ring_silence_us,
+)
 
 ABSENCE = ("private", "unavailable")
 BUTTONS = {"record": "record_button", "pause": "pause_button"}

@@ -108,13 +108,10 @@ import functools
 import random
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from telephony import countries, levels
 from telephony.errors import ScenarioError
 
 from . import signals
-
 
 V23_ALERT_US, V23_FSK_US, V23_RING_AFTER_US = 150_000, 300_000, 250_000
 RP_AS_US, RP_AS_FSK_AFTER_US = 250_000, 650_000  # ring-pulse alert: pulse, then data after

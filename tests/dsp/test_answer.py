@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from telephony import generate as gen
 from firmware.dsp.answer import VoiceOnset
 from firmware.dsp.events import Speech
+from telephony import generate as gen
 
 
 @pytest.fixture(scope="module")
 def voice(tmp_path_factory):
-    from telephony import levels
     from board.sim.speech import SpeechSynth
+    from telephony import levels
     synth = SpeechSynth(cache_dir=str(tmp_path_factory.mktemp("speech")))
     return levels.set_active_level(
         synth.say("Thank you for calling. Press one for sales.", voice="en-gb"), -18)

@@ -27,8 +27,8 @@ from board.sim.timeline import KEY_OFF_MS, KEY_ON_MS
 from firmware.audit import AuditLog
 from firmware.callsearch import CallSearch, ensure_indexes
 from firmware.keystore import Argon2Params, KeyStore
-from firmware.policy.engine import MASK_MARGIN_US
 from firmware.policy.callmeta import CallMeta
+from firmware.policy.engine import MASK_MARGIN_US
 from firmware.recordings import RecordingStore
 from web import Services, WebConfig, create_app
 from web.passwords import CHEAP_COST
@@ -234,10 +234,9 @@ def test_the_timeline_is_where_things_happened(story):
 
 @pytest.mark.slow
 def test_a_click_on_the_timeline_seeks_the_player(story):
-    from playwright import sync_api
-
     import threading
 
+    from playwright import sync_api
     from werkzeug.serving import make_server
 
     from .test_browser import ARGS, CHROMIUM
