@@ -48,8 +48,9 @@ log = logging.getLogger(__name__)
 START_FREE_BYTES = 1 << 20
 # Each line's audio waits this long before it is encoded, so that a key the
 # detector has recognised can still be cut out of it: off-hook the detector
-# decides on DTMF within a capture period or two of a key's end (about 60 ms),
-# and a key's tone lasts 40 to 200 ms; masking takes 40 ms either side.
+# decides on DTMF every 80 ms (within about 100 ms of a key's end, a capture
+# period included), a key's tone lasts 40 to 200 ms, and masking takes 40 ms
+# either side.
 # The recorder's chunks are shortened by the same amount (recorder_flush_ms),
 # so audio still reaches the card within flush_ms of being captured: a crash
 # loses at most a second, delay included.

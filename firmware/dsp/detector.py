@@ -60,6 +60,9 @@ CLEAR_TONES = ("busy", "unobtainable", "congestion")
 QUIET_FRAME = 160
 QUIET_DBM0 = -50.0
 QUIET_REPORT_MS = 2000
+# Off-hook, DTMF is decided every this many samples (80 ms) rather than at the end
+# of each block: soon enough for the recorder's delay line to mask a key.
+EARLY_DTMF_SAMPLES = 640
 FSK_HISTORY = 6 * SAMPLE_RATE  # audio kept to tell V.23 from Bell 202 (a message is < 1 s)
 # FFT bins (320-sample frames, 25 Hz apart) of each FSK standard's mark and space tones
 _FSK_FRAME = 320
@@ -97,7 +100,7 @@ class LineDsp:
         self._unknown_hook = off_hook is None
         self._cid_phase = True  # unknown hook: nothing but caller-ID signals seen yet
         self._dtmf = DtmfReceiver(dtmf_params)
-        # Off-hook, DTMF is decided on each fed period, not each block: the recorder
+        # Off-hook, DTMF is decided every EARLY_DTMF_SAMPLES, not each block: the recorder
         # holds audio back only a little, and a key must be known in time to mask it.
         self._dtmf_fed = 0  # samples of the current block the DTMF receiver already had
         fsk = [s for s in self.standards if s in countries.FSK_MODULATIONS]
@@ -186,7 +189,7 @@ class LineDsp:
         self._fill += n
         if self._fill == self._block:
             self._process()
-        elif self._off_hook is True:
+        elif self._off_hook is True and self._fill - self._dtmf_fed >= EARLY_DTMF_SAMPLES:
             self._early_dtmf()
 
     def _early_dtmf(self):
