@@ -32,13 +32,12 @@ import numpy as np
 
 from firmware.dsp import cid
 from firmware.dsp.answer import VoiceOnset
-from telephony import countries, spandsp
 from firmware.dsp.dtmf import DEFAULT_PARAMS, DtmfReceiver
-from firmware.dsp.events import (AlertTone, CallerId, CallerIdError, DtmfDigit, Quiet, Sound,
-                                  Speech, Tone)
+from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit, Quiet, Sound, Speech, Tone
 from firmware.dsp.fsk import FskReceiver
 from firmware.dsp.history import AudioHistory
 from firmware.dsp.tones import ToneReceiver, country_tones
+from telephony import countries, spandsp
 from telephony.levels import DBM0_RMS
 
 __all__ = ["LineDsp", "DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone", "Speech",
