@@ -12,8 +12,8 @@ import platform
 import sys
 import time
 
-SECTIONS = ("ring", "box", "dsp", "codec", "web", "recording", "edge", "reports", "startup",
-            "power_fail", "archive")
+SECTIONS = ("ring", "box", "dsp", "codec", "web", "recording", "edge", "memory", "reports",
+            "startup", "power_fail", "archive")
 
 
 def main(argv):

@@ -20,7 +20,15 @@ The format (``"format": 1``)::
      "lines": [{"line": 1, "capture_channel": 0, "playback_channel": 0,
                 "pins": {"hook": PIN, "ring": PIN, "polarity": PIN,       (required)
                          "in_use": PIN, "power": PIN, "led": PIN,         (optional)
-                         "record_button": PIN, "pause_button": PIN}}]}   (optional)
+                         "record_button": PIN, "pause_button": PIN}}],   (optional)
+     "sense": {"ring_vrms": [lo, hi], "loop_ma": [lo, hi],                (optional)
+               "line_v": [lo, hi]}}
+
+``sense`` states what the line detectors handle: ringing from ``lo`` to ``hi``
+V rms makes the ``ring`` input pulse, a loop current in ``loop_ma`` shows on
+``hook``, an on-hook line voltage in ``line_v`` on ``power``. Outside them the
+input stays inactive (docs/adapters.md: a hub's or ATA's lower ringing
+voltage and loop current must be inside).
 
 A PIN is ``{"gpio": 0..27, "active": "high" | "low", "pull": "up" | "down" |
 "floating"}`` (``active`` defaults to high, ``pull`` to floating) or a bare
@@ -100,6 +108,19 @@ class HatMcu:
 
 
 @dataclass(frozen=True)
+class HatSense:
+    """The ranges the line detectors handle: (lo, hi) V rms ringing, mA loop current, V idle."""
+    ring_vrms: tuple = (20.0, 120.0)
+    loop_ma: tuple = (10.0, 100.0)
+    line_v: tuple = (20.0, 80.0)
+
+    def outside(self, ring_vrms, loop_ma, idle_v):
+        """Which of a line's levels the detectors would miss: names of the ranges."""
+        levels = {"ring_vrms": ring_vrms, "loop_ma": loop_ma, "line_v": idle_v}
+        return [k for k, v in levels.items() if not getattr(self, k)[0] <= v <= getattr(self, k)[1]]
+
+
+@dataclass(frozen=True)
 class HatLine:
     """One analogue line; ``pins`` maps signal name -> :class:`PinSpec` (do not modify)."""
     line: int
@@ -119,6 +140,7 @@ class Hat:
     description: str = ""
     source: str = None
     mcu: HatMcu = None
+    sense: HatSense = HatSense()
 
     def line(self, number):
         """The :class:`HatLine` numbered ``number`` (1-based)."""
@@ -158,7 +180,8 @@ def loads_hat(text, source=None):
 
 def parse_hat(doc):
     """Build a :class:`Hat` from a parsed :class:`~board.jsonpos.Document`."""
-    root = doc.root.object(("format", "id", "name", "audio", "lines"), ("description", "i2c", "mcu"))
+    root = doc.root.object(("format", "id", "name", "audio", "lines"),
+                           ("description", "i2c", "mcu", "sense"))
     if root.get_int("format") != HAT_FORMAT:
         root.child("format").fail("unsupported HAT file format; this firmware reads format %d"
                                   % HAT_FORMAT)
@@ -171,7 +194,24 @@ def parse_hat(doc):
     mcu = _mcu(root.child("mcu"), i2c, gpios) if root.has("mcu") else None
     return Hat(id=hat_id, name=root.get_str("name", max_len=200), audio=audio, i2c=i2c,
                lines=lines, description=root.get_str("description", ""),
-               source=str(doc.source) if doc.source else None, mcu=mcu)
+               source=str(doc.source) if doc.source else None, mcu=mcu,
+               sense=_sense(root.child("sense")) if root.has("sense") else HatSense())
+
+
+def _sense(node):
+    node.object((), ("ring_vrms", "loop_ma", "line_v"))
+    out = {}
+    for key, hi in (("ring_vrms", 200), ("loop_ma", 150), ("line_v", 150)):
+        if not node.has(key):
+            continue
+        pair = node.child(key).items()
+        if len(pair) != 2:
+            node.child(key).fail("must be a [lowest, highest] pair")
+        lo_, hi_ = (p.as_number(lo=0, hi=hi) for p in pair)
+        if lo_ >= hi_:
+            node.child(key).fail("the lowest must be below the highest")
+        out[key] = (lo_, hi_)
+    return HatSense(**out)
 
 
 def _audio(node):

@@ -16,6 +16,12 @@ every object key by its path. Duplicate object keys, which :mod:`json`
 silently collapses, are rejected. TOML is parsed with :mod:`tomllib`; its
 values carry no positions (``None``), but syntax errors still do.
 
+Limits keep a hostile or broken file from costing more than a clear error:
+at most :data:`MAX_BYTES` (callers may pass their own), nesting at most
+:data:`MAX_DEPTH` deep, numbers at most :data:`MAX_NUMBER_CHARS` characters
+(a longer number is a mistake, and Python refuses to convert very long ones).
+Only regular files are read (:func:`board.inputfile.read_input_file`).
+
 Paths are tuples of keys and 0-based list indices, written as
 ``calls[2].caller_id.number`` by :func:`format_path`.
 
@@ -33,9 +39,14 @@ import re
 import tomllib
 from json.decoder import scanstring
 
-from telephony.errors import ConfigError
+from telephony.errors import ConfigError, InputFileError
+
+from .inputfile import printable_name, read_input_file
 
 REQUIRED = object()  # marks a field without a default
+MAX_BYTES = 8 << 20        # a data file larger than 8 MiB is not one we wrote
+MAX_DEPTH = 32             # our formats nest 6 deep; 32 leaves room and no recursion risk
+MAX_NUMBER_CHARS = 40      # digits, sign, point and exponent of one number
 _WS = " \t\n\r"
 
 
@@ -116,10 +127,16 @@ def loads(text, source=None, *, error=ConfigError, toml=False):
     def bad_constant(name):
         raise ValueError("%s is not allowed in a data file" % name)
     try:
-        data = json.loads(text, parse_constant=bad_constant)
+        data = json.loads(text, parse_constant=bad_constant, parse_int=_number(int),
+                          parse_float=_number(float))
     except json.JSONDecodeError as exc:
         raise error("malformed JSON: %s" % exc.msg, source=source,
                     position=(exc.lineno, exc.colno)) from None
+    except _TooLong as exc:
+        raise error(exc.message, source=source, position=_find(text, exc.literal)) from None
+    except RecursionError:
+        raise error("malformed JSON: nested more than %d deep" % MAX_DEPTH,
+                    source=source) from None
     except ValueError as exc:
         raise error("malformed JSON: %s" % exc, source=source) from None
     scanner = _Scanner(text, source, error)
@@ -127,14 +144,42 @@ def loads(text, source=None, *, error=ConfigError, toml=False):
     return Document(data, source, error, scanner.positions, scanner.key_positions)
 
 
-def load(path, *, error=ConfigError):
-    """Read and parse a file; ``.toml`` files as TOML, everything else as JSON."""
+class _TooLong(ValueError):
+    def __init__(self, literal):
+        super().__init__(literal)
+        self.literal = literal
+        self.message = "a number of %d characters is too long (at most %d)" % (
+            len(literal), MAX_NUMBER_CHARS)
+
+
+def _number(convert):
+    """A json ``parse_int``/``parse_float`` hook refusing over-long numbers."""
+    def parse(literal):
+        if len(literal) > MAX_NUMBER_CHARS:
+            raise _TooLong(literal)
+        return convert(literal)
+    return parse
+
+
+def _find(text, literal):
+    """(line, column) of the first occurrence of ``literal`` in ``text``, or None."""
+    idx = text.find(literal)
+    if idx < 0:
+        return None
+    line = text.count("\n", 0, idx) + 1
+    return line, idx - (text.rfind("\n", 0, idx) + 1) + 1
+
+
+def load(path, *, error=ConfigError, max_bytes=MAX_BYTES):
+    """Read and parse a file; ``.toml`` files as TOML, everything else as JSON.
+
+    Only a regular file of at most ``max_bytes`` is read.
+    """
     source = os.fspath(path)
     try:
-        with open(source, "rb") as f:
-            raw = f.read()
-    except OSError as exc:
-        raise error("cannot read the file: %s" % (exc.strerror or exc), source=source) from None
+        raw = read_input_file(source, max_bytes)
+    except InputFileError as exc:
+        raise error(str(exc), source=printable_name(source)) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -144,14 +189,35 @@ def load(path, *, error=ConfigError):
 
 def _loads_toml(text, source, error):
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(text, parse_float=_number(float))
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
         pos = (int(m.group(1)), int(m.group(2))) if m else None
         msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", msg)
         raise error("malformed TOML: %s" % msg, source=source, position=pos) from None
+    except _TooLong as exc:
+        raise error(exc.message, source=source, position=_find(text, exc.literal)) from None
+    except RecursionError:
+        raise error("malformed TOML: nested more than %d deep" % MAX_DEPTH,
+                    source=source) from None
+    except ValueError as exc:   # tomllib's own int() of a number too long to convert
+        raise error("malformed TOML: %s" % str(exc).split(";")[0], source=source) from None
+    _check_toml(data, source, error, ())
     return Document(data, source, error)
+
+
+def _check_toml(value, source, error, path):
+    """Apply :data:`MAX_DEPTH` and the number limit to parsed TOML (it has no positions)."""
+    if len(path) > MAX_DEPTH:
+        raise error("nested more than %d deep" % MAX_DEPTH, source=source,
+                    field=format_path(path))
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        raise error("the number is too large", source=source, field=format_path(path))
+    children = value.items() if isinstance(value, dict) else (
+        enumerate(value) if isinstance(value, list) else ())
+    for key, child in children:
+        _check_toml(child, source, error, path + (key,))
 
 
 class _Scanner:
@@ -179,6 +245,9 @@ class _Scanner:
         idx = self.ws(idx)
         self.positions[path] = self.pos(idx)
         c = self.text[idx]
+        if c in "{[" and len(path) >= MAX_DEPTH:
+            raise self.error("nested more than %d deep" % MAX_DEPTH, source=self.source,
+                             field=format_path(path), position=self.pos(idx))
         if c == "{":
             return self._object(idx + 1, path)
         if c == "[":

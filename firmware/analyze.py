@@ -28,21 +28,28 @@ came before it in the file; any other DTMF, and all DTMF after a call-progress
 tone or after DTMF that was not caller ID, is reported as dialled digits.
 
 Exit status: 0 after analysing, 2 with a one-line message on stderr when the
-file is missing, unreadable, not a WAV file, not 16-bit PCM or not mono.
+file is missing, unreadable, not a regular file, not a WAV file, damaged, not
+16-bit PCM, not mono, sampled at less than 8 kHz or more than 192 kHz, longer
+than 4 hours or larger than 256 MiB.
 """
 
 import argparse
 import json
 import os
 import sys
-import wave
 
 import numpy as np
 
-from firmware.errors import AudioFormatError
+from board.inputfile import printable_name, read_input_file
+from firmware.errors import AudioFormatError, InputFileError
+from firmware.wavfile import WAVE_PCM, format_name, parse_wav
 from telephony import countries
 
 SAMPLE_RATE = 8000
+MIN_RATE = 8000             # below this the signalling (up to 3.4 kHz) is not in the file
+MAX_RATE = 192000
+MAX_SECONDS = 4 * 3600      # a long call; more is not one recording of a line
+MAX_BYTES = 256 << 20       # 4 h at 16 kHz, or 45 min at 48 kHz
 FEED_SAMPLES = 8000
 
 
@@ -109,31 +116,45 @@ def format_table(events):
 def read_wav(path):
     """Read a mono 16-bit PCM WAV as int16 samples at 8000 Hz (resampled if needed).
 
-    Raises :class:`~firmware.errors.AudioFormatError` naming the problem.
+    Only a regular file is read, of at most :data:`MAX_BYTES`, at
+    :data:`MIN_RATE` to :data:`MAX_RATE` Hz and at most :data:`MAX_SECONDS`
+    long. An audio chunk cut short (a recording interrupted by a power cut)
+    is read as far as it goes.
+
+    :raises AudioFormatError: naming the file and the problem
     """
+    name = printable_name(path)
     try:
-        with wave.open(str(path), "rb") as w:
-            channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
-            frames = w.readframes(w.getnframes())
-    except FileNotFoundError:
-        raise AudioFormatError("%s: no such file" % path) from None
-    except IsADirectoryError:
-        raise AudioFormatError("%s: is a directory, not a WAV file" % path) from None
-    except PermissionError:
-        raise AudioFormatError("%s: permission denied" % path) from None
-    except OSError as exc:
-        raise AudioFormatError("%s: cannot read (%s)" % (path, exc.strerror or exc)) from None
-    except (wave.Error, EOFError) as exc:
-        raise AudioFormatError("%s: not a PCM WAV file (%s)" % (path, str(exc) or "file too short")) from None
-    if width != 2:
-        raise AudioFormatError("%s: %d-bit samples; need 16-bit PCM (convert with: sox %s -b 16 out.wav)"
-                               % (path, 8 * width, path))
-    if channels != 1:
+        data = read_input_file(path, MAX_BYTES)
+    except InputFileError as exc:
+        raise AudioFormatError("%s: %s" % (name, exc)) from None
+    try:
+        wav = parse_wav(data, allow_truncated=True)
+    except AudioFormatError as exc:
+        raise AudioFormatError("%s: not a PCM WAV file (%s)" % (name, exc)) from None
+    if wav.tag != WAVE_PCM:
+        raise AudioFormatError("%s: %s audio; need 16-bit PCM (convert with: sox %s -e signed "
+                               "-b 16 out.wav)" % (name, format_name(wav.tag), name))
+    if wav.bits != 16:
+        raise AudioFormatError("%s: %d-bit samples; need 16-bit PCM (convert with: sox %s -b 16 "
+                               "out.wav)" % (name, wav.bits, name))
+    if wav.channels != 1:
         raise AudioFormatError("%s: %d channels; need mono (convert with: sox %s -c 1 out.wav)"
-                               % (path, channels, path))
-    samples = np.frombuffer(frames[: len(frames) - len(frames) % 2], dtype="<i2").astype(np.int16)
-    if rate != SAMPLE_RATE:
-        samples = resample(samples, rate)
+                               % (name, wav.channels, name))
+    if not MIN_RATE <= wav.rate <= MAX_RATE:
+        raise AudioFormatError("%s: a sample rate of %d Hz is not supported (%d to %d Hz)"
+                               % (name, wav.rate, MIN_RATE, MAX_RATE))
+    if wav.block != 2:
+        raise AudioFormatError("%s: not a PCM WAV file (its format chunk says %d bytes per "
+                               "sample, not 2)" % (name, wav.block))
+    if len(wav.audio) / 2 / wav.rate > MAX_SECONDS:
+        raise AudioFormatError("%s: %.0f s of audio; at most %d s (%d hours) are analysed"
+                               % (name, len(wav.audio) / 2 / wav.rate, MAX_SECONDS,
+                                  MAX_SECONDS // 3600))
+    samples = np.frombuffer(wav.audio[: len(wav.audio) - len(wav.audio) % 2], dtype="<i2")
+    samples = samples.astype(np.int16)
+    if wav.rate != SAMPLE_RATE:
+        samples = resample(samples, wav.rate)
     return samples
 
 

@@ -18,6 +18,7 @@ import sqlite3
 import time
 
 from board import choose_board
+from board.adapter import list_adapters, load_adapter
 from board.base import BUTTON_SIGNALS
 
 from . import alarmchecks
@@ -29,7 +30,7 @@ from .bus import EventBus
 from .calllog import CallLog
 from .capture import Capture
 from .clock import RealClock, SimClock
-from .config import BoxConfig, load_config
+from .config import BoxConfig, frame_ms, load_config
 from .errors import LinekeeperError, StorageError
 from .datadir import (DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly,
                       storage_error)
@@ -45,6 +46,7 @@ from .policy.sweeper import RetentionSweeper
 from .recordings import QUARANTINE, RecordingStore
 from .reports.source import ReportSource, default_tz
 from .secretbox import SecretBox
+from .linecheck import LineCheck
 from .status import LineStatus
 from .supervisor import Supervisor, SupervisorConfig
 
@@ -52,6 +54,21 @@ log = logging.getLogger(__name__)
 
 # Below this much free space a box that cannot open its data is told the card is full.
 START_FREE_BYTES = 1 << 20
+# Each line's audio waits this long before it is encoded, so that a key the
+# detector has recognised can still be cut out of it: off-hook the detector
+# decides on DTMF every 80 ms (within about 100 ms of a key's end, a capture
+# period included), a key's tone lasts 40 to 200 ms, and masking takes 40 ms
+# either side.
+# The recorder's chunks are shortened by the same amount (recorder_flush_ms),
+# so audio still reaches the card within flush_ms of being captured: a crash
+# loses at most a second, delay included.
+RECORDER_DELAY_MS = 360
+
+
+def recorder_flush_ms(flush_ms, profile):
+    """The recorder's chunk length (ms) for a configured ``flush_ms``: what the delay
+    line leaves of it, and at least one encoder frame."""
+    return max(flush_ms - RECORDER_DELAY_MS, frame_ms(profile) or 20)
 
 
 class Box:
@@ -107,21 +124,27 @@ class Box:
             raise
         self.status = LineStatus(board.lines, clock)
         self.status.attach(self.bus)
+        self.linecheck = open_linecheck(data_dir, board.lines, self.status)
+        self.linecheck.attach(self.bus)
         self.dsp = {}
         self.supervisor = Supervisor(
             board.lines, clock, self.bus,
             SupervisorConfig(country=config.country, debounce_ms=config.debounce_ms,
                              stuck_off_hook_ms=config.stuck_off_hook_min * 60_000,
-                             no_voltage_fault_ms=config.no_voltage_fault_s * 1000),
+                             no_voltage_fault_ms=config.no_voltage_fault_s * 1000,
+                             **line_signal_settings(config)),
             signals=signals, on_hook_change=self._hook_changed)
         # The ring is what an on-demand recording can reach back into.
         ring_s = max(8, config.policy.rules.on_demand.lookback_s + 2)
         self.capture = Capture(board, ring_seconds=ring_s, threaded=threaded)
         self.recorder = Recorder(self.capture, self.recordings, clock, self.bus,
                                  self._public_key,
-                                 preroll_ms=config.preroll_ms, flush_ms=self._flush_ms(),
+                                 preroll_ms=config.preroll_ms,
+                                 flush_ms=recorder_flush_ms(self._flush_ms(),
+                                                            config.audio_profile),
                                  profile=config.audio_profile,
-                                 disk_reserve_bytes=config.disk_reserve_mb << 20, auto=False)
+                                 disk_reserve_bytes=config.disk_reserve_mb << 20, auto=False,
+                                 delay_ms=RECORDER_DELAY_MS)
         self.recorder.attach(self.bus)
         self.callmeta = CallMeta(os.path.join(data_dir, "calls.db"))
         self.policy = CallPolicy(config.policy, country=config.country, recorder=self.recorder,
@@ -130,6 +153,7 @@ class Box:
                                  preroll_ms=config.preroll_ms)
         self.policy.attach(self.bus)
         self.supervisor.on_key = self.policy.on_key
+        self.supervisor.key_codes = self.policy.key_codes
         self.alarms = AlarmBoard()
         self.alarms.attach(self.bus)
         # Every occurrence kept, cleared or not, until acknowledged (the dashboard banner).
@@ -151,7 +175,8 @@ class Box:
         self.archive = attach_archive(self)
         if dsp_factory is not None:
             for line in range(1, board.lines + 1):
-                dsp = dsp_factory(line, self._dsp_event(line))
+                dsp = dsp_factory(line, self._dsp_event(line),
+                                  tone_countries=tuple(config.tone_countries))
                 self.dsp[line] = dsp
                 self.capture.add_consumer(line, dsp.feed)
         self._started = False
@@ -238,11 +263,12 @@ class Box:
         old = self.supervisor.config
         self.supervisor.reconfigure(SupervisorConfig(
             country=country, debounce_ms=old.debounce_ms, stuck_off_hook_ms=old.stuck_off_hook_ms,
-            no_voltage_fault_ms=old.no_voltage_fault_ms))
+            no_voltage_fault_ms=old.no_voltage_fault_ms, **line_signal_settings(self.config)))
         if self._dsp_factory is None:
             return
         for line, dsp in list(self.dsp.items()):
-            new = self._dsp_factory(line, self._dsp_event(line), country=country)
+            new = self._dsp_factory(line, self._dsp_event(line), country=country,
+                                    tone_countries=tuple(self.config.tone_countries))
             new.set_off_hook(self.supervisor.is_off_hook(line))
             consumers = self.capture.lines[line].consumers
             consumers[consumers.index(dsp.feed)] = new.feed
@@ -412,17 +438,36 @@ def _cannot_open(data_dir, exc):
     return storage_error(exc, "cannot open the data in %s" % data_dir)
 
 
+def open_linecheck(data_dir, lines, status):
+    """The line check (what each line's adapter does), feeding the status page."""
+    adapters = [load_adapter(name) for name in list_adapters()]
+    check = LineCheck(data_dir, lines, adapters)
+    for line, learned in check.summaries().items():
+        if learned["caller_id"] or learned["clear"]:
+            status.set_learned(line, learned)
+    check.on_change = status.set_learned
+    return check
+
+
 def open_audit(data_dir):
     """The box's audit trail (its chain head kept in a file of its own)."""
     return AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"))
 
 
+def line_signal_settings(config):
+    """The supervisor settings of the far end's clear, from a :class:`BoxConfig`."""
+    return dict(kbreak_min_ms=config.loop_break_min_ms, flash_max_ms=config.hook_flash_max_ms,
+                silence_clear_ms=config.silence_clear_s * 1000,
+                ring_timeout_ms=config.ring_timeout_ms)
+
+
 def make_dsp_factory(country):
-    """Per-line spandsp detectors for ``country`` (see :mod:`firmware.dsp`)."""
+    """Per-line spandsp detectors for ``country`` (see :mod:`firmware.dsp`); ``tone_countries``:
+    other countries whose clear-down tones they also listen for."""
     from .dsp.detector import LineDsp
 
-    def factory(line, on_event, country=country):
-        return LineDsp(country=country, on_event=on_event)
+    def factory(line, on_event, country=country, tone_countries=()):
+        return LineDsp(country=country, on_event=on_event, tone_countries=tone_countries)
     return factory
 
 

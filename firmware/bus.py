@@ -118,7 +118,7 @@ class ToneDetected(Event):
 
 @dataclass(frozen=True)
 class LineFault(Event):
-    kind: str  # "no_line_voltage", "stuck_off_hook"
+    kind: str  # "no_line_voltage", "stuck_off_hook", "ring_not_sensed"
     active: bool
 
 

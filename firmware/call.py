@@ -5,11 +5,19 @@ from dataclasses import dataclass, field
 DIRECTIONS = ("in", "out")
 # Why a call ended:
 #   local      our side (the box's handset or an extension) hung up
-#   remote     the far end cleared first (loop break, or clear-down tone)
+#   remote_break     the far end cleared first: a loss of line voltage (an exchange
+#                    K-break, an adapter's open-loop disconnect / loop-current break)
+#   remote_reversal  the far end cleared first: the line polarity reversed
+#   remote_tone      the far end cleared first: a clear-down tone (busy, unobtainable,
+#                    congestion) of any country the box listens for
+#   remote_silence   the far end went without a signal: the line stayed silent for the
+#                    silence timeout; the call ended where the silence began
+#   remote     (older records) the far end cleared first
 #   missed     an inbound call that rang and was never answered
 #   abandoned  an outbound off-hook that never dialled or connected
 #   fault      the line failed (no line voltage) during the call
-END_REASONS = ("local", "remote", "missed", "abandoned", "fault")
+REMOTE_REASONS = ("remote_break", "remote_reversal", "remote_tone", "remote_silence")
+END_REASONS = ("local",) + REMOTE_REASONS + ("remote", "missed", "abandoned", "fault")
 
 
 @dataclass
@@ -37,6 +45,7 @@ class Call:
     extension: bool = False      # picked up / placed on a parallel extension
     end_reason: str = None
     notes: list = field(default_factory=list)
+    ring_cadence_ms: tuple = None  # the ringing heard (on, off, on, off ... ms), not logged
     # Set by the recording policy (firmware.policy): "record", "skip" or, on an
     # on-demand line not asked yet, "pending"; the reason in words; the consent
     # notice given (a dict, see firmware.policy.consent); the PCI pauses
@@ -46,8 +55,9 @@ class Call:
     consent: dict = None
     pause_spans: list = field(default_factory=list)
     tags: list = field(default_factory=list)
-    # When keys were pressed during the connected call (wall time, ISO 8601 with
-    # ms), for the call's timeline. Which key is never kept (card numbers).
+    # When keys were pressed during the connected call (wall time of each key's
+    # start, ISO 8601 with ms): the call's timeline, and where DTMF masking cut
+    # them out of the recording. Which key is never kept (card numbers).
     key_times: list = field(default_factory=list)
 
     @property

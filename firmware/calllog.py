@@ -8,7 +8,8 @@ recording policy's outcome is kept per call: ``policy_decision`` ("record",
 "skip", "pending"), ``policy_reason`` (the rule, in words), ``consent`` (JSON:
 the notice given, see :mod:`firmware.policy.consent`) and ``pause_spans``
 (JSON: the PCI pauses) and ``key_times`` (JSON: when keys were pressed in
-the connected call, never which); its tags are in ``call_tags``
+the connected call, which DTMF masking cut out of the recording; never which
+key); its tags are in ``call_tags``
 (:mod:`firmware.policy.callmeta`). Digits keyed during a connected call are
 never here.
 """
@@ -23,6 +24,7 @@ import threading
 from . import datadir
 from .bus import Alarm, CallAnswered, CallEnded, CallStarted, CallUpdated
 from .fsutil import create_db_file
+from .policy import cards
 from .policy.callmeta import SCHEMA as CALLMETA_SCHEMA
 from .recordings import SCHEMA as RECORDINGS_SCHEMA
 
@@ -176,7 +178,8 @@ class CallLog:
                   call.end_reason, _json(getattr(call, "consent", None)),
                   _json(getattr(call, "pause_spans", None) or None),
                   _json(getattr(call, "key_times", None) or None)]
-        values += [getattr(call, f, None) for f in _FIELDS]
+        # PCI DSS: a card number keyed into the dialled number is never stored.
+        values += [cards.scrub(getattr(call, f, None)) for f in _FIELDS]
         self._db.execute(
             "UPDATE calls SET answered_at = ?, ended_at = ?, extension = ?, end_reason = ?, "
             "consent = ?, pause_spans = ?, key_times = ?, "
@@ -227,7 +230,31 @@ class CallLog:
             cur = self._db.execute(sql, args)
             names = [d[0] for d in cur.description]
             rows = [dict(zip(names, row)) for row in cur.fetchall()]
-        return [call_json(row) for row in rows]
+            gone = deleted_recordings(self._db, [r["id"] for r in rows if r["recording"] is None])
+        out = []
+        for row in rows:
+            call = call_json(row)
+            if row["id"] in gone:
+                call["recording"] = "deleted"
+                call["recording_deleted"] = gone[row["id"]]
+            out.append(call)
+        return out
+
+
+def deleted_recordings(db, call_ids):
+    """``{call_id: {"at", "rule", "reason"}}``: the latest recording retention deleted
+    of each of ``call_ids`` (from the deletion log, if there is one)."""
+    if not call_ids or db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                  "name = 'deletion_log'").fetchone() is None:
+        return {}
+    found = {}
+    for start in range(0, len(call_ids), 500):
+        batch = call_ids[start:start + 500]
+        for call_id, at, rule, reason in db.execute(
+                "SELECT call_id, deleted_at, rule, reason FROM deletion_log WHERE call_id IN "
+                "(%s) ORDER BY seq" % ",".join("?" * len(batch)), batch):
+            found[call_id] = {"at": iso_ms(at), "rule": rule, "reason": reason}
+    return found
 
 
 def iso_ms(wall_us):

@@ -131,6 +131,11 @@ class Capture:
         """Let ``line``'s audio into its ring again from the next period on."""
         self._muted = {ch: v for ch, v in self._muted.items() if v[0] != line}
 
+    def next_period_us(self):
+        """Clock time the next capture period will start at (None before the first):
+        where a :meth:`mute` or :meth:`unmute` made now takes effect."""
+        return self._next_t_us
+
     def is_muted(self, line):
         return any(v[0] == line for v in self._muted.values())
 

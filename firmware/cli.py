@@ -140,6 +140,15 @@ def _archive_statuses(path):
         db.close()
 
 
+def cmd_linecheck(args):
+    """Report what each line's hub, ATA or exchange was seen to do (docs/adapters.md)."""
+    from .linecheck import report
+    if not os.path.isdir(args.data_dir):
+        raise LinekeeperError("no data directory %s" % args.data_dir)
+    print(report(args.data_dir, as_json=args.json))
+    return 0
+
+
 def _read_password(path):
     """The first line of the file ``path``; warns when others may read the file."""
     import stat
@@ -266,7 +275,8 @@ def cmd_export(args):
             key = _unlock(args)
             row = store.for_call(args.call_id)
             if row is None or row["state"] == "deleted":
-                raise LinekeeperError("call %d has no recording" % args.call_id)
+                raise LinekeeperError("call %d has no recording%s"
+                                      % (args.call_id, _deleted_why(args.data_dir, args.call_id)))
             try:
                 store.export(row["id"], key, args.out)
             except OSError as exc:
@@ -334,6 +344,43 @@ def cmd_sar(args):
     return 0
 
 
+def _deleted_why(data_dir, call_id):
+    """``": it was deleted on … by the retention rule …"`` if retention deleted it, else ""."""
+    from .calllog import deleted_recordings
+    from .datadir import connect_readonly
+    db = connect_readonly(os.path.join(data_dir, "calls.db"))
+    try:
+        gone = deleted_recordings(db, [call_id]).get(call_id)
+    finally:
+        db.close()
+    if gone is None:
+        return ""
+    return ": it was deleted on %s by the retention rule \"%s\" (%s)" % (
+        gone["at"], gone["rule"], gone["reason"])
+
+
+def _deletion_log_problems(data_dir, audit):
+    """The deletion log's chain and audit anchor checked (see firmware.policy.deletions)."""
+    from .datadir import connect_readonly
+    from .policy import deletions
+    db = connect_readonly(os.path.join(data_dir, "calls.db"))
+    try:
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                      "name = 'deletion_log'").fetchone() is None:
+            # No log: then no sweep may have anchored one either.
+            return deletions.verify(_EmptyLog(), audit)
+        return deletions.verify(db, audit)
+    finally:
+        db.close()
+
+
+class _EmptyLog:
+    """A deletion log with no entries (the table was never made, or was dropped)."""
+
+    def execute(self, *_args):
+        return iter(())
+
+
 def cmd_verify(args):
     """Check every recording and the audit trail; exit 1 listing each problem."""
     from .audit import AuditLog, parse_anchor
@@ -359,6 +406,7 @@ def cmd_verify(args):
     try:
         problems += store.verify(key) + ["audit trail: " + p for p in audit.verify(anchor)]
         problems += integrity_problems(audit._db, "audit.db")
+        problems += _deletion_log_problems(args.data_dir, audit)
         n = len([r for r in store.all() if r["state"] != "deleted"])
     finally:
         if key is not None:
@@ -370,7 +418,7 @@ def cmd_verify(args):
     if problems:
         print("%d problem(s) found" % len(problems), file=sys.stderr)
         return 1
-    print("%d recordings%s and the audit trail are intact" % (
+    print("%d recordings%s, the audit trail and the deletion log are intact" % (
         n, " (authenticated)" if key is not None else ""))
     return 0
 
@@ -395,9 +443,10 @@ def cmd_config(args):
         return 0
     from board import jsonpos
 
+    from .configio import MAX_IMPORT_BYTES
     from .errors import ConfigError
     try:
-        doc = jsonpos.load(args.file)
+        doc = jsonpos.load(args.file, max_bytes=MAX_IMPORT_BYTES)
     except ConfigError as exc:
         raise LinekeeperError("%s — nothing was changed" % exc) from None
     if not os.path.isdir(args.data_dir):
@@ -498,9 +547,12 @@ def cmd_recorder(args):
               % (board_name, box.board.lines, server.path), flush=True)
         if board_name == "sim":
             finished = box.board.run()
+            rounds = 1
             while finished and args.loop and not stopping.is_set():
+                log.info("the scenario has ended (round %d); playing it again", rounds)
                 box.board.replay()
                 finished = box.board.run()
+                rounds += 1
             if finished and not stopping.is_set():
                 print("linekeeper: the scenario has ended; the box stays up (Ctrl-C to stop)",
                       flush=True)
@@ -719,6 +771,14 @@ def build_parser():
     from .update import command as update_command
     update_command.add_arguments(p)
     p.set_defaults(func=update_command.run)
+
+
+    p = sub.add_parser("linecheck", help="report each line's observed adapter behaviour "
+                                         "(caller ID, clear signal, ringing) and the profiles "
+                                         "it fits")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--json", action="store_true", help="one JSON document")
+    p.set_defaults(func=cmd_linecheck)
 
     p = sub.add_parser("analyze", help="find caller ID, DTMF and tones in a WAV file")
     from . import analyze

@@ -22,6 +22,7 @@ from .archive.settings import ArchiveSettings
 from .policy.settings import PolicySettings
 
 CONFIG_VERSION = 1
+MAX_CONFIG_BYTES = 1 << 20   # a config is a few KiB; more is not one
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,9 @@ class BoxConfig:
                    a fault (a handset left off its cradle)
     ``no_voltage_fault_s`` seconds without line voltage before it is a fault
     ``preroll_ms`` audio from before the answer that a recording keeps
-    ``flush_ms``   the most audio held in memory before it is on the card
+    ``flush_ms``   the most audio held in memory before it is on the card, the
+                   recorder's delay line (``firmware.box.RECORDER_DELAY_MS``)
+                   included; so never less than that delay and one frame
     ``holdup_flush_ms`` 0 (off), or how long audio may wait in memory instead
                    when the HAT's MCU warns of power cuts and has a hold-up
                    capacitor (docs/power-fail.md): fewer, larger writes; the
@@ -48,6 +51,20 @@ class BoxConfig:
     ``disk_reserve_mb`` free space (MiB) recordings leave on the card so the
                    call log can still be written: a recording that would eat
                    into it stops as ``partial`` with a ``disk_full`` alarm
+    ``loop_break_min_ms`` a loss of line voltage at least this long during a call
+                   is the far end clearing it (an exchange K-break, a hub's or
+                   ATA's open-loop disconnect), 20 to 800 ms
+    ``hook_flash_max_ms`` a loop break (ours) up to this long during a call is a
+                   hook flash, not a hang-up; None: no hook flash (150 to 1000 ms)
+    ``silence_clear_s`` seconds of silence on a connected line after which the far
+                   end is taken to have gone (an adapter that signals nothing), 10 to 600
+    ``ring_timeout_ms`` no ring for this long after a burst: the call was missed;
+                   None: the country's (3500 ms uk, 5500 ms us). Must outlast the
+                   longest pause of the line's ringing: an adapter ringing with US
+                   cadence (4 s pause) on a UK box needs 5500. 1000 to 20000
+    ``tone_countries`` other countries ("uk", "us") whose busy, unobtainable and
+                   congestion tones also end a call (an adapter left on another
+                   region's tones)
     ``policy``     :class:`~firmware.policy.settings.PolicySettings`: what is
                    recorded, the notices, the PCI pause, retention
     ``archive``    :class:`~firmware.archive.settings.ArchiveSettings`: replication
@@ -66,6 +83,11 @@ class BoxConfig:
     holdup_flush_ms: int = 0
     audio_profile: str = "voice"
     disk_reserve_mb: int = 64
+    loop_break_min_ms: int = 90
+    hook_flash_max_ms: int = None
+    silence_clear_s: int = 60
+    ring_timeout_ms: int = None
+    tone_countries: list = field(default_factory=list)
     policy: PolicySettings = field(default_factory=PolicySettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
 
@@ -96,10 +118,10 @@ class BoxConfig:
                               "the card within a second)", field="flush_ms")
         if self.audio_profile not in ("voice", "high", "alaw", "pcm"):
             raise ConfigError("must be one of voice, high, alaw, pcm", field="audio_profile")
-        frame_ms = _frame_ms(self.audio_profile)
-        if self.flush_ms < frame_ms:
+        frame = frame_ms(self.audio_profile)
+        if self.flush_ms < frame:
             raise ConfigError("must be at least %d ms: the %s profile encodes %d ms frames, and a "
-                              "chunk holds whole frames" % (frame_ms, self.audio_profile, frame_ms),
+                              "chunk holds whole frames" % (frame, self.audio_profile, frame),
                               field="flush_ms")
         if not isinstance(self.holdup_flush_ms, int) or isinstance(self.holdup_flush_ms, bool) \
                 or not (self.holdup_flush_ms == 0 or 1000 <= self.holdup_flush_ms <= 60_000):
@@ -107,10 +129,34 @@ class BoxConfig:
                               field="holdup_flush_ms")
         if not isinstance(self.disk_reserve_mb, int) or not 0 <= self.disk_reserve_mb <= 65536:
             raise ConfigError("must be a whole number of MiB from 0 to 65536", field="disk_reserve_mb")
+        self._check_line_signals()
         if not isinstance(self.policy, PolicySettings):
             raise ConfigError("must be an object", field="policy")
         if not isinstance(self.archive, ArchiveSettings):
             raise ConfigError("must be an object", field="archive")
+
+    def _check_line_signals(self):
+        """The settings of the far end's clear (adapters and exchanges)."""
+        if not isinstance(self.loop_break_min_ms, int) or not 20 <= self.loop_break_min_ms <= 800:
+            raise ConfigError("must be a whole number of ms from 20 to 800", field="loop_break_min_ms")
+        flash = self.hook_flash_max_ms
+        if flash is not None and (not isinstance(flash, int) or not 150 <= flash <= 1000):
+            raise ConfigError("must be a whole number of ms from 150 to 1000, or null (no hook "
+                              "flash)", field="hook_flash_max_ms")
+        if not isinstance(self.silence_clear_s, int) or not 10 <= self.silence_clear_s <= 600:
+            raise ConfigError("must be a whole number of seconds from 10 to 600",
+                              field="silence_clear_s")
+        timeout = self.ring_timeout_ms
+        if timeout is not None and (not isinstance(timeout, int) or not 1000 <= timeout <= 20000):
+            raise ConfigError("must be a whole number of ms from 1000 to 20000, or null (the "
+                              "country's)", field="ring_timeout_ms")
+        if not isinstance(self.tone_countries, (list, tuple)):
+            raise ConfigError("must be a list of countries", field="tone_countries")
+        for i, country in enumerate(self.tone_countries):
+            known = countries.box_countries()
+            if country not in known:
+                raise ConfigError("must be one of %s, not %r" % (", ".join(known), country),
+                                  field="tone_countries[%d]" % i)
 
     @property
     def board_name(self):
@@ -142,6 +188,7 @@ class BoxConfig:
     def to_dict(self):
         """The configuration as the JSON object :meth:`from_dict` reads."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["tone_countries"] = list(self.tone_countries)
         out["policy"] = self.policy.to_dict()
         out["archive"] = self.archive.to_dict()
         return out
@@ -151,7 +198,8 @@ class BoxConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _frame_ms(profile):
+def frame_ms(profile):
+    """The encoder frame (ms) of audio profile ``profile``; 0 for a frameless one."""
     from .recording.codec import get_profile
     p = get_profile(profile)
     return p.frame_ms if p.container == "ogg" else 0
@@ -164,10 +212,12 @@ def config_path(data_dir):
 def load_config_file(path):
     """Read and validate a configuration file (``config.json`` or one given with ``--config``).
 
+    Only a regular file of at most :data:`MAX_CONFIG_BYTES` is read.
+
     :raises ConfigError: the file is unreadable, not JSON, or invalid; the
         message says ``file:line:col: field.path: what is wrong``
     """
-    doc = jsonpos.load(path)
+    doc = jsonpos.load(path, max_bytes=MAX_CONFIG_BYTES)
     try:
         return BoxConfig.from_dict(doc.data)
     except ConfigError as exc:

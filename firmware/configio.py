@@ -34,6 +34,7 @@ from .errors import ConfigError
 FORMAT = 1
 ANNOUNCEMENT_FILE = re.compile(r"^announcements/([A-Za-z0-9][A-Za-z0-9_.-]{0,63}\.wav)$")
 MAX_FILE_BYTES = 16 << 20
+MAX_IMPORT_BYTES = 64 << 20  # a few announcements, base64: the most an import file holds
 
 
 def export_config(data_dir):

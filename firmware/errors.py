@@ -13,6 +13,7 @@ from telephony.errors import (  # noqa: F401  (re-exported)
     ConfigError,
     HardwareError,
     HatError,
+    InputFileError,
     LinekeeperError,
     ScenarioError,
 )

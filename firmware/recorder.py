@@ -32,6 +32,7 @@ that long; a shorter call is dropped without a trace. A box whose keys were
 never initialised records nothing (and says so).
 """
 
+import collections
 import errno
 import logging
 import sqlite3
@@ -42,6 +43,7 @@ import numpy as np
 
 from .bus import Alarm, CallAnswered, CallEnded, CallStarted, RecordingFinished
 from .errors import DiskFullError
+from .policy import cards
 from .recording import codec
 from .recording.held import HeldPipeline
 from .recording.reserve import DiskReserve, free_bytes
@@ -103,13 +105,17 @@ class Recorder:
     :param free: ``free(path) -> bytes`` (tests may pass another)
     :param auto: record every answered call by itself; ``False`` when a
         policy calls :meth:`record`
+    :param delay_ms: how long each line's audio waits before it is encoded,
+        so that the signalling detector, which hears it at the same time but
+        decides up to a block later, can still have part of it silenced
+        (:meth:`blank`: a PCI pause code, keyed digits); 0 encodes at once
     """
 
     END_GRACE_US = 500_000
 
     def __init__(self, capture, store, clock, bus, public_key, *, preroll_ms=1000,
                  flush_ms=1000, profile="voice", fsync=True, disk_reserve_bytes=0,
-                 free=free_bytes, auto=True):
+                 free=free_bytes, auto=True, delay_ms=0):
         self.capture = capture
         self.store = store
         self.clock = clock
@@ -128,6 +134,8 @@ class Recorder:
         self.chunk_ms = ChunkPolicy(flush_ms).samples_per_chunk(self.rate, frame) * 1000 // self.rate
         self._lock = threading.RLock()
         self._active = {}
+        self.delay_us = int(delay_ms) * 1000
+        self._delays = {line: _DelayLine() for line in capture.lines}
         self._unfinished = []    # (recording_id, state, duration_s) the database refused
         self._disk_full = False
         self.stats = {"recordings": 0, "partial": 0, "bytes_written": 0, "bytes_stored": 0,
@@ -182,13 +190,15 @@ class Recorder:
         """
         self._begin(call, from_us, min_talk_us, hold)
 
-    def release(self, call):
-        """Let a recording held with ``hold=True`` reach the card (a minimum talk still applies)."""
+    def release(self, call, min_talk_us=0):
+        """Let a recording held with ``hold=True`` reach the card (a minimum talk still
+        applies: the one it was held with, or ``min_talk_us`` if longer)."""
         with self._lock:
             active = self._active.get(call.line)
             if active is None or active.call is not call or not active.held:
                 return
             active.manual = False
+            active.min_talk_us = max(active.min_talk_us, int(min_talk_us))
             if active.min_talk_us and call.answered_us is not None:
                 if active.release_timer is None:
                     active.release_timer = self.clock.call_at(
@@ -229,7 +239,9 @@ class Recorder:
                 if previous.call is call:
                     return
                 self._close(previous)   # the last call's grace period was still running
-            samples, start_us = self._preroll(self.capture.lines[call.line], want_us)
+            samples, start_us = self._preroll(self.capture.lines[call.line], want_us,
+                                              self._delays[call.line].head_us())
+            samples = self._blanked(call.line, samples, start_us)
             if hold or (min_talk_us and call.answered_us is not None):
                 active = self._hold(call, start_us, min_talk_us, hold)
                 self._active[call.line] = active
@@ -249,12 +261,21 @@ class Recorder:
             if len(samples):
                 self._feed(active, samples, start_us)
 
-    def _preroll(self, audio, want_us):
-        """``(samples, t_us)``: what the line's ring holds from ``want_us`` to now.
+    def _preroll(self, audio, want_us, limit_us=None):
+        """``(samples, t_us)``: what the line's ring holds from ``want_us`` to now
+        (to ``limit_us``, if given: later audio is still in the delay line).
 
         Only the newest contiguous run is used: before a gap in capture the
         ring holds older audio that does not belong to this call.
         """
+        samples, start_us = self._ring_preroll(audio, want_us)
+        if limit_us is not None:
+            keep = max(0, (limit_us - start_us) * self.rate // 1_000_000)
+            if keep < len(samples):
+                samples = samples[:keep]
+        return samples, start_us
+
+    def _ring_preroll(self, audio, want_us):
         ring = audio.ring
         end_pos = ring.written
         if not end_pos:              # nothing captured yet: the audio is still to come
@@ -414,6 +435,10 @@ class Recorder:
         with self._lock:
             if self._active.get(active.call.line) is not active:
                 return
+            # What the delay line still holds of the call goes in first.
+            self._flush_delay(active.call.line)
+            if self._active.get(active.call.line) is not active:
+                return
             if active.held:
                 active = self._release_held(active, closing=True)
                 if active is None:
@@ -478,6 +503,9 @@ class Recorder:
     def close(self):
         """Finish every recording in progress (the box is stopping)."""
         with self._lock:
+            for line in self._delays:
+                if line not in self._active:
+                    self._delays[line].chunks.clear()
             for active in list(self._active.values()):
                 self._close(active)
             self._retry_unfinished()
@@ -486,10 +514,77 @@ class Recorder:
     def _consumer(self, line):
         def consume(samples, t_us):
             with self._lock:
-                active = self._active.get(line)
-                if active is not None:
-                    self._feed(active, samples, t_us)
+                if not self.delay_us:
+                    return self._deliver(line, samples, t_us)
+                delay = self._delays[line]
+                delay.chunks.append((t_us, samples))
+                newest_us = t_us + len(samples) * 1_000_000 // self.rate
+                while delay.chunks and self._end_of(delay.chunks[0]) <= newest_us - self.delay_us:
+                    chunk_us, chunk = delay.chunks.popleft()
+                    self._deliver(line, chunk, chunk_us)
         return consume
+
+    def _end_of(self, chunk):
+        return chunk[0] + len(chunk[1]) * 1_000_000 // self.rate
+
+    def _flush_delay(self, line):
+        """Let everything the line's delay line holds through (a call ends, the box stops)."""
+        delay = self._delays[line]
+        while delay.chunks:
+            chunk_us, chunk = delay.chunks.popleft()
+            self._deliver(line, chunk, chunk_us)
+
+    def _deliver(self, line, samples, t_us):
+        """Audio out of the delay line: silenced where asked, to the line's recording."""
+        samples = self._blanked(line, samples, t_us)
+        active = self._active.get(line)
+        if active is not None:
+            self._feed(active, samples, t_us)
+
+    def blank(self, line, from_us, to_us=None):
+        """Silence ``line``'s audio from clock time ``from_us`` to ``to_us`` in recordings.
+
+        Only audio not yet encoded can be silenced: up to ``delay_ms`` old,
+        and everything still to come (also a later recording's pre-roll).
+        ``to_us`` None: until :meth:`unblank`. Returns whether all of the
+        span was still in time (``from_us`` not older than the delay line).
+        """
+        with self._lock:
+            delay = self._delays[line]
+            delay.blanks.append([from_us, to_us])
+            # Spans long over (and out of the ring) need not be kept.
+            horizon_us = from_us - 120_000_000
+            delay.blanks = [b for b in delay.blanks if b[1] is None or b[1] > horizon_us]
+            head_us = delay.head_us()
+            return head_us is None or head_us <= from_us
+
+    def unblank(self, line, t_us):
+        """End the open spans of :meth:`blank` on ``line`` at clock time ``t_us``.
+
+        Called from the capture callback, so it takes no lock (the encoder may
+        hold it, writing to the card): setting a span's end is one store.
+        """
+        for span in list(self._delays[line].blanks):
+            if span[1] is None:
+                span[1] = max(span[0], t_us)
+
+    def _blanked(self, line, samples, t_us):
+        blanks = self._delays[line].blanks
+        if not blanks or not len(samples):
+            return samples
+        end_us = t_us + len(samples) * 1_000_000 // self.rate
+        out = samples
+        for from_us, to_us in blanks:
+            if from_us >= end_us or (to_us is not None and to_us <= t_us):
+                continue
+            lo = max(0, (from_us - t_us) * self.rate // 1_000_000)
+            hi = len(samples) if to_us is None else min(
+                len(samples), -(-(to_us - t_us) * self.rate // 1_000_000))
+            if lo < hi:
+                if out is samples:
+                    out = np.array(samples)     # the capture's buffer is read-only
+                out[lo:hi] = 0
+        return out
 
     def _feed(self, active, samples, t_us):
         sample_us = 1_000_000 / self.rate
@@ -552,9 +647,23 @@ def sealed_header(call, recording_id, wall_us, wrapped, clock):
     return {"recording_id": recording_id, "call_id": call.id, "line": call.line,
             "created_us": wall_us, "direction": call.direction,
             "call_started_us": wall(call.started_us), "answered_us": wall(call.answered_us),
-            "number": getattr(call, "number", None), "name": getattr(call, "name", None),
+            # PCI DSS: a card number keyed into the dialled number is never stored.
+            "number": cards.scrub(getattr(call, "number", None)),
+            "name": cards.scrub(getattr(call, "name", None)),
             "clock_synced": bool(getattr(clock, "synchronised", False)),
             "wrapped_key": base64.b64encode(wrapped).decode("ascii")}
+
+
+class _DelayLine:
+    """One line's audio waiting to be encoded, and the spans to silence in it."""
+
+    def __init__(self):
+        self.chunks = collections.deque()    # (t_us, samples), oldest first
+        self.blanks = []                     # [from_us, to_us or None]
+
+    def head_us(self):
+        """Clock time of the oldest audio still waiting (None: nothing waits)."""
+        return self.chunks[0][0] if self.chunks else None
 
 
 def _sqlite_full(exc):

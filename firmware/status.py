@@ -4,6 +4,7 @@ import threading
 
 from .bus import CallEnded, CallEvent, LineFault, LineStateChanged
 from .calllog import iso_ms
+from .policy import cards
 
 
 class LineStatus:
@@ -17,7 +18,8 @@ class LineStatus:
         self._lock = threading.Condition()
         self.version = 0
         self._lines = {
-            line: {"line": line, "state": "idle", "since": None, "call": None, "faults": []}
+            line: {"line": line, "state": "idle", "since": None, "call": None, "faults": [],
+                   "learned": None}
             for line in range(1, lines + 1)
         }
 
@@ -47,7 +49,7 @@ class LineStatus:
                 entry["call"] = {
                     "id": call.id,
                     "direction": call.direction,
-                    "number": call.number,
+                    "number": cards.scrub(call.number),    # PCI: the live view too
                     "name": call.name,
                     "absence": call.absence,
                     "started_at": iso_ms(self._clock.wall_at(call.started_us)),
@@ -57,6 +59,12 @@ class LineStatus:
                     "policy_decision": getattr(call, "policy_decision", None),
                     "policy_reason": getattr(call, "policy_reason", None),
                 }
+            self._changed()
+
+    def set_learned(self, line, learned):
+        """What the line check learned of the line's adapter (``linecheck.summary``)."""
+        with self._lock:
+            self._lines[line]["learned"] = dict(learned) if learned else None
             self._changed()
 
     def _fault(self, ev):

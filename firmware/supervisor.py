@@ -14,15 +14,43 @@ Line states (:data:`STATES`)::
     idle ──reversal / alert tone / caller ID──▶ alerting ──first ring──▶ ringing
     idle ──────────────────────first ring───────────────────────────────▶ ringing
     ringing ──off-hook──▶ connected          ringing ──no ring for ring_timeout──▶ idle (missed)
-    idle ──off-hook──▶ dialling ──dial_timeout after the last digit, or reversal──▶ connected
-    connected ──K-break or clear-down tone──▶ cleared ──on-hook──▶ idle
+    idle ──off-hook──▶ dialling ──reversal, voice, a policy code, or dial_timeout
+                                  after the last digit──▶ connected
+    connected ──loop-current break, reversal, clear-down tone or silence──▶ cleared ──on-hook──▶ idle
     connected / dialling ──on-hook──▶ idle
     any ──no line voltage for no_voltage_fault_ms──▶ fault ──voltage back──▶ idle
 
 Keys pressed on a handset once a call is connected (a PCI pause code,
 card numbers) are never dialled digits: they go to ``on_key`` only — not
 on the bus, not on the call, not in any log — so the policy can act on its
-codes without anything keeping the digits.
+codes without anything keeping the digits. While a call is still dialling,
+keys that may be the start of one of the policy's codes (``key_codes``) are
+held back from the number; if they complete a code after something was
+dialled, the far end has answered: dialling ended where the code began, the
+call is connected and the code goes to ``on_key``.
+
+An outbound call is answered at the first evidence of it: the exchange
+reversing the polarity, voice on the line after the last digit (the DSP's
+:class:`~firmware.dsp.events.Speech`: a person or a voice menu; dial tone,
+ringback and DTMF are tones, not voice), a policy code keyed after the number
+(above), a key after a complete number and a gap far longer than the
+dialling's own pace (:func:`_complete_number`, ``ANSWER_GAP_US``, answered at
+the last digit), or, failing all of these, ``dial_timeout_ms`` without a digit (dated
+back to the end of the last digit) — unless the ringback tone was heard after
+the last digit: then the far end is still being rung, a key pressed is the
+answer (nobody dials into ringback) and a call that goes on-hook before any
+of these is ``abandoned``, never answered.
+Nothing keyed after the answer joins the number.
+
+The far end's clear is whichever comes first of: a loss of line voltage of
+at least ``kbreak_min_ms`` (an exchange K-break, an adapter's open-loop
+disconnect: ``end_reason`` "remote_break"), a polarity reversal while
+connected (not the one that came with the answer: "remote_reversal"), a
+clear-down tone of any country the DSP listens for ("remote_tone"), or
+``silence_clear_ms`` of silence on the line ("remote_silence", ended where
+the silence began). A local loop break is a dial pulse up to
+``pulse_break_max_ms``, a hook flash (noted, the call goes on) up to
+``flash_max_ms`` while connected, an on-hook beyond.
 
 Every call time is the time of the real event (the first edge of a
 debounced change, the start of a ring burst, a DSP event's own ``t_us``),
@@ -64,8 +92,18 @@ STATES = (IDLE, ALERTING, RINGING, DIALLING, CONNECTED, CLEARED, FAULT)
 
 NO_LINE_VOLTAGE = "no_line_voltage"
 STUCK_OFF_HOOK = "stuck_off_hook"
+RING_NOT_SENSED = "ring_not_sensed"   # caller ID came, no ring followed: ringing too weak?
 
+# Dialling has ended when a complete number is followed by a gap this long, and
+# GAP_FACTOR times the dialling's own typical gap (a pause to read a number on
+# is inside an incomplete number, so it never counts).
+ANSWER_GAP_US = 1_500_000
+GAP_FACTOR = 3
 CLEAR_TONES = frozenset({"busy", "unobtainable", "congestion"})
+SILENCE_RECHECK_US = 1_000_000  # silent while still dialling: when to look again
+# A lone ring burst this short before caller ID is a ring-pulse alert (ETSI RP-AS, 200-300 ms),
+# not a first ring (the shortest cadence burst in use, the UK's, is 400 ms).
+RING_PULSE_MAX_MS = 330
 LOOP_SIGNALS = ("hook", "in_use")
 
 
@@ -94,7 +132,13 @@ class SupervisorConfig:
     ``cid_wait_ms``          after an idle-line reversal, alert tone or caller ID,
                              how long to wait for the first ring (5000 ms)
     ``kbreak_min_ms``        a loss of line voltage this long during a call is
-                             the network clearing it (100 ms)
+                             the network clearing it: a K-break, an adapter's
+                             open-loop disconnect (90 ms)
+    ``flash_max_ms``         while connected, a loop break up to this long that
+                             ends with the loop made again is a hook flash, not
+                             an on-hook (None: ``pulse_break_max_ms``, no flash)
+    ``silence_clear_ms``     this long with no sound on the line while connected
+                             is the far end gone (60000 ms)
     ``no_voltage_fault_ms``  no line voltage this long is a fault (3000 ms)
     ``stuck_off_hook_ms``    off-hook this long is a fault (2 hours)
 
@@ -110,9 +154,11 @@ class SupervisorConfig:
     dial_timeout_ms: int = 4000
     ring_timeout_ms: int = None
     cid_wait_ms: int = 5000
-    kbreak_min_ms: int = 100
+    kbreak_min_ms: int = 90
     no_voltage_fault_ms: int = 3000
     stuck_off_hook_ms: int = 2 * 3600 * 1000
+    flash_max_ms: int = None
+    silence_clear_ms: int = 60_000
 
     def __post_init__(self):
         known = countries.box_countries()
@@ -122,6 +168,8 @@ class SupervisorConfig:
         if self.ring_timeout_ms is None:
             object.__setattr__(self, "ring_timeout_ms",
                                countries.country(self.country).ring_timeout_ms)
+        if self.flash_max_ms is None:
+            object.__setattr__(self, "flash_max_ms", self.pulse_break_max_ms)
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "country":
@@ -136,6 +184,9 @@ class SupervisorConfig:
         self._require("ring_gap_ms", "ring_timeout_ms", "a pause between bursts would end the call")
         self._require("interdigit_ms", "dial_timeout_ms", "dialling would end inside a digit")
         self._require("kbreak_min_ms", "no_voltage_fault_ms", "no K-break could be told apart")
+        if self.flash_max_ms < self.pulse_break_max_ms:
+            raise ConfigError("must be at least pulse_break_max_ms (%d ms)" % self.pulse_break_max_ms,
+                              field="flash_max_ms")
 
     def _require(self, shorter, longer, why):
         a, b = getattr(self, shorter), getattr(self, longer)
@@ -164,14 +215,18 @@ class Supervisor:
     :param on_hook_change: ``f(line, off_hook)`` called when a line goes
         off-hook or back on-hook (not for dial pulses), so the DSP knows
         whether DTMF is caller ID or dialling; also settable as an attribute
-    :param on_key: ``f(line, digit, t_us)`` called for each DTMF key pressed
-        during a connected call (see the module docstring); also an attribute
+    :param on_key: ``f(line, digit, t_us, end_us)`` called for each DTMF key
+        pressed during a connected call (see the module docstring); also an
+        attribute
+    :param key_codes: ``f() -> codes``: the key codes (strings) the policy
+        acts on, held back while dialling (see the module docstring); also an
+        attribute
 
     Raises :class:`~firmware.errors.ConfigError` for an unusable ``signals``.
     """
 
     def __init__(self, lines, clock, bus, config=None, signals=frozenset(LINE_SIGNALS),
-                 on_hook_change=None, on_key=None):
+                 on_hook_change=None, on_key=None, key_codes=None):
         if isinstance(lines, bool) or not isinstance(lines, int) or lines < 1:
             raise ValueError("lines must be a positive number of lines, not %r" % (lines,))
         signals = frozenset(signals) - set(BUTTON_SIGNALS)
@@ -185,6 +240,7 @@ class Supervisor:
         self.signals = signals
         self.on_hook_change = on_hook_change
         self.on_key = on_key
+        self.key_codes = key_codes
         self._bus = bus
         self._lock = threading.RLock()
         self._publish_lock = threading.RLock()
@@ -279,9 +335,13 @@ class Supervisor:
     def _emit(self, event):
         self._outbox.append(functools.partial(self._bus.publish, event))
 
-    def _notify_key(self, line, digit, t_us):
+    def _notify_key(self, line, digit, t_us, end_us):
         if self.on_key is not None:
-            self._outbox.append(functools.partial(self.on_key, line, digit, t_us))
+            self._outbox.append(functools.partial(self.on_key, line, digit, t_us, end_us))
+
+    def _codes(self):
+        codes = self.key_codes() if self.key_codes is not None else ()
+        return tuple(c for c in codes if c)
 
     def _notify_hook(self, line, off_hook):
         if self.on_hook_change is not None:
@@ -337,20 +397,41 @@ class _Handle:
 
     def cancel(self):
         self.cancelled = True
-        self.timer.cancel()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None   # the timer's callback refers to this handle: break the cycle
         self._live.discard(self)
 
     def fire(self, fn):
+        self.timer = None       # as in cancel(): no handle <-> timer cycle left for the GC
         if not self.cancelled:
             self._live.discard(self)
             self.cancelled = True
             fn()
 
 
+def _complete_number(number, country):
+    """Whether dialled ``number`` is already a whole number in ``country``'s plan.
+
+    UK: a national number (0 and 9 or 10 digits) or an international one (00 and at
+    least 7). US: ten digits (NXX NXX XXXX), 1 and ten, or 011 and at least 7.
+    """
+    if not number.isdigit():
+        return False
+    if country == "us":
+        if number.startswith("011"):
+            return len(number) >= 10
+        return len(number) >= (11 if number.startswith("1") else 10)
+    if number.startswith("00"):
+        return len(number) >= 9
+    return number.startswith("0") and len(number) >= 10
+
+
 def _dsp_kind(event):
     """The DSP event's kind, by class name or else by its attributes."""
     name = type(event).__name__
-    if name in ("DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone"):
+    if name in ("DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone", "Speech", "Quiet",
+                "Sound"):
         return name
     for attr, kind in (("digit", "DtmfDigit"), ("reason", "CallerIdError"),
                        ("standard", "CallerId"), ("name", "Tone")):
@@ -389,6 +470,9 @@ class _Line:
         self.pulse_digit_us = None
         self.last_make_us = None
         self.digit_end_us = None   # end of the last digit: the dial timeout runs from it
+        self.held_keys = []        # (digit, t_us, end_us) that may be a code, while dialling
+        self.digit_gaps = []       # µs from each dialled DTMF digit's end to the next's start
+        self.ringing = False       # ringback heard after dialling: the far end has not answered
         self.alert_us = None       # first caller-ID-phase signal while alerting
         self.cid_deadline_us = None
         self.pending_cid = {}      # caller ID heard while alerting, for the call
@@ -398,6 +482,12 @@ class _Line:
         self.power_lost_us = None
         self.power_back_us = None
         self.resyncing = False     # power just came back: loop inputs still settling
+        self.clear_rev_us = None   # polarity change while connected, not judged yet
+        self.quiet_us = None       # the line has been silent since (DSP Quiet), or None
+        self.alert_kinds = set()   # what announced the caller ID: "reversal", "dtas"
+        self.bursts = []           # (start_us, end_us) of the ring bursts of this call
+        self.ringing_rev_us = None  # polarity change while ringing: an answer reversal?
+        self.ring_pulse_us = None  # start of the ring pulse that alerted this call's caller ID
 
     # ------------------------------------------------------------ plumbing
     def _arm(self, name, t_us, fn):
@@ -478,10 +568,14 @@ class _Line:
         self._settle_dialling(t_us)
         self._disarm("digit", "dial")
         self.break_us = t_us
-        self._arm("onhook", t_us + _us(self.cfg.pulse_break_max_ms), self._onhook_check)
+        self._arm("onhook", t_us + self._break_max_us(), self._onhook_check)
+
+    def _break_max_us(self):
+        """The longest loop break that is not an on-hook: a pulse, or while connected a flash."""
+        return _us(self.cfg.flash_max_ms if self.state == CONNECTED else self.cfg.pulse_break_max_ms)
 
     def _onhook_check(self):
-        if self._unsettled(self.break_us + _us(self.cfg.pulse_break_max_ms), *self.loop_inputs):
+        if self._unsettled(self.break_us + self._break_max_us(), *self.loop_inputs):
             return self._retry("onhook", self._onhook_check)
         self._on_hook(self.break_us)
 
@@ -491,6 +585,8 @@ class _Line:
             break_us, self.break_us = self.break_us, None
             if t_us - break_us <= _us(self.cfg.pulse_break_max_ms):
                 return self._pulse(break_us, t_us)
+            if self.state == CONNECTED and t_us - break_us <= self._break_max_us():
+                return self._note("hook_flash:%d" % ((t_us - break_us) // 1000))
             self._on_hook(break_us)
         if not self.off_hook:
             self._off_hook(t_us)
@@ -518,7 +614,8 @@ class _Line:
         if self.state == DIALLING:
             if self.pulses:
                 self._end_pulse_digit()
-            if self.call.number:
+            self._dial_held()
+            if self.call.number and not self.ringing:
                 self._connect(self.digit_end_us)  # dialling ended with the last digit
                 self._end(t_us, "local")
             else:
@@ -533,8 +630,21 @@ class _Line:
         self._emit(LineFault, self.off_hook_us, kind=STUCK_OFF_HOOK, active=True)
 
     # ------------------------------------------------------------ calls
+    def _note_ring_cadence(self, call):
+        """Keep the call's ring cadence (on, off, on, off ... ms, up to 8 steps) on the call."""
+        bursts, self.bursts = [b for b in self.bursts if b[1] is not None], []
+        pulse_us, self.ring_pulse_us = self.ring_pulse_us, None
+        bursts = [b for b in bursts if b[0] != pulse_us]  # the alert, not the ringing
+        if call.direction != "in" or not bursts:
+            return
+        times = [] if len(bursts) > 1 else [(bursts[0][1] - bursts[0][0]) // 1000]
+        for (start, end), (nxt, _e) in zip(bursts, bursts[1:]):
+            times += [(end - start) // 1000, (nxt - end) // 1000]
+        call.ring_cadence_ms = tuple(times[:8])
+
     def _start_inbound(self, start_us, t_us):
         self._disarm("cid")
+        self.bursts, self.ringing_rev_us = [], None
         self.call = Call(line=self.n, direction="in", started_us=start_us, **self.pending_cid)
         self.call.notes.extend(self.pending_notes)
         self.alert_us, self.pending_cid, self.pending_notes = None, {}, []
@@ -544,13 +654,17 @@ class _Line:
     def _answer(self, t_us):
         self._disarm("ring")
         self.call.answered_us = t_us
+        rev_us, self.ringing_rev_us = self.ringing_rev_us, None
+        if rev_us is not None and abs(t_us - rev_us) <= _us(self.cfg.pulse_break_max_ms):
+            self._note("answer_reversal")  # confirmed before the (bouncing) hook was
         self.call.extension = self._extension()
         self._emit(CallAnswered, t_us, call=self.call)
         self._set_state(CONNECTED, t_us)
 
     def _start_outbound(self, t_us):
         self.call = Call(line=self.n, direction="out", started_us=t_us, extension=self._extension())
-        self.pulses, self.digit_end_us = 0, None
+        self.pulses, self.digit_end_us, self.ringing = 0, None, False
+        self.digit_gaps = []
         self._emit(CallStarted, t_us, call=self.call)
         self._set_state(DIALLING, t_us)
 
@@ -560,11 +674,21 @@ class _Line:
         self.call.answered_us = t_us
         self._emit(CallAnswered, t_us, call=self.call)
         self._set_state(CONNECTED, t_us)
+        # Keys held as a possible code were keyed as the far end answered: they are
+        # the caller's, not the number's.
+        held, self.held_keys = self.held_keys, []
+        for digit, key_us, end_us in held:
+            self.sup._notify_key(self.n, digit, key_us, end_us)
 
     def _end(self, t_us, reason, state=IDLE):
         call, self.call = self.call, None
-        self._disarm("ring", "dial", "digit", "reversal")
-        self.pulses, self.digit_end_us = 0, None
+        self.held_keys = []
+        self._disarm("ring", "dial", "digit", "reversal", "clear_rev", "silence")
+        self.clear_rev_us = self.quiet_us = None
+        self.alert_kinds = set()
+        self._note_ring_cadence(call)
+        self.pulses, self.digit_end_us, self.ringing = 0, None, False
+        self.digit_gaps = []
         call.ended_us = max(t_us, call.answered_us or call.started_us)
         call.end_reason = reason
         self._emit(CallEnded, call.ended_us, call=call)
@@ -586,6 +710,7 @@ class _Line:
         self._end_pulse_digit()
 
     def _end_pulse_digit(self):
+        self._dial_held()
         count, self.pulses = self.pulses, 0
         self._disarm("digit")
         if count > 10:
@@ -595,6 +720,8 @@ class _Line:
 
     def _digit(self, digit, method, t_us, end_us):
         call = self.call
+        if method == "dtmf" and self.digit_end_us is not None and self.state == DIALLING:
+            self.digit_gaps.append(t_us - self.digit_end_us)
         call.number = (call.number or "") + digit
         if call.dial_method is None:
             call.dial_method = method
@@ -604,10 +731,54 @@ class _Line:
             self.digit_end_us = end_us
             self._arm("dial", end_us + _us(self.cfg.dial_timeout_ms), self._dial_check)
 
+    def _dial_key(self, digit, t_us, end_us):
+        """A DTMF key while dialling: a dialled digit, or held as a possible code."""
+        if not self.held_keys and self._dialling_over(t_us):
+            # The pace of the dialling says it ended: this key is the caller's.
+            self._note("answer_timing")
+            self._connect(self.digit_end_us)
+            self.sup._notify_key(self.n, digit, t_us, end_us)
+            return
+        codes = self.sup._codes()
+        self.held_keys.append((digit, t_us, end_us))
+        text = "".join(k[0] for k in self.held_keys)
+        if self.call.number and text in codes:
+            # A code after the number: the far end answered before it was keyed.
+            self._note("answer_key_code")
+            self._connect(self.held_keys[0][1])
+            return
+        # Keep the longest tail that may still become a code; the rest was dialled.
+        for k in range(len(self.held_keys)):
+            tail = text[k:]
+            if any(len(c) > len(tail) and c.startswith(tail) for c in codes):
+                dialled, self.held_keys = self.held_keys[:k], self.held_keys[k:]
+                break
+        else:
+            dialled, self.held_keys = self.held_keys, []
+        for key in dialled:
+            self._digit(key[0], "dtmf", key[1], key[2])
+
+    def _dialling_over(self, t_us):
+        """Whether a key at ``t_us`` comes after the end of dialling, by its timing: the
+        number so far is complete and the gap is far longer than the dialling's own."""
+        number, last_us = self.call.number or "", self.digit_end_us
+        if last_us is None or not _complete_number(number, self.cfg.country):
+            return False
+        gap_us = t_us - last_us
+        gaps = sorted(self.digit_gaps)
+        typical_us = gaps[len(gaps) // 2] if gaps else 0
+        return gap_us >= ANSWER_GAP_US and gap_us >= GAP_FACTOR * typical_us
+
+    def _dial_held(self):
+        """Keys held as a possible code are dialled digits after all (on-hook, a pulse)."""
+        held, self.held_keys = self.held_keys, []
+        for digit, t_us, end_us in held:
+            self._digit(digit, "dtmf", t_us, end_us)
+
     def _dial_check(self):
         if self._unsettled(self.digit_end_us + _us(self.cfg.dial_timeout_ms), *self.loop_inputs):
             return self._retry("dial", self._dial_check)
-        if self.state == DIALLING and not self.pulses:
+        if self.state == DIALLING and not self.pulses and not self.ringing:
             self._connect(self.digit_end_us)
 
     def _settle_dialling(self, t_us):
@@ -616,7 +787,7 @@ class _Line:
             return
         if self.pulses and t_us - self.last_make_us >= _us(self.cfg.interdigit_ms):
             self._end_pulse_digit()
-        if (self.digit_end_us is not None and not self.pulses
+        if (self.digit_end_us is not None and not self.pulses and not self.ringing
                 and t_us - self.digit_end_us >= _us(self.cfg.dial_timeout_ms)):
             self._connect(self.digit_end_us)
 
@@ -628,8 +799,15 @@ class _Line:
             self._start_inbound(min(self.alert_us, t_us), t_us)
         elif self.state == RINGING:
             self._disarm("ring")
+        if self.state == RINGING:
+            self.bursts.append([t_us, None])
+        if RING_NOT_SENSED in self.faults:
+            self.faults.discard(RING_NOT_SENSED)
+            self._emit(LineFault, t_us, kind=RING_NOT_SENSED, active=False)
 
     def _ring_end(self, t_us):
+        if self.state == RINGING and self.bursts and self.bursts[-1][1] is None:
+            self.bursts[-1][1] = t_us
         if self.state == RINGING:
             self.ring_end_us = t_us
             self._arm("ring", t_us + _us(self.cfg.ring_timeout_ms), self._ring_check)
@@ -642,10 +820,33 @@ class _Line:
 
     def _polarity(self, active, t_us):
         if self.state == IDLE and active and not self.off_hook:
+            self.alert_kinds = {"reversal"}
             self._alert(t_us)
         elif self.state == DIALLING:
             self.reversal_us = t_us
             self._reversal_check()
+        elif self.state == RINGING:
+            self.ringing_rev_us = t_us
+        elif self.state == CONNECTED:
+            if t_us - self.call.answered_us <= _us(self.cfg.pulse_break_max_ms):
+                if "answer_reversal" not in self.call.notes:  # the reversal that came with the answer
+                    self._note("answer_reversal")
+                return
+            self.clear_rev_us = t_us
+            self._arm("clear_rev", t_us + _us(self.cfg.pulse_break_max_ms) + self.poll_us,
+                      self._clear_reversal_check)
+
+    def _clear_reversal_check(self):
+        """A reversal while connected: the far end cleared, unless our side hung up with it."""
+        t_us = self.clear_rev_us
+        if self.state != CONNECTED or t_us is None:
+            return
+        # An on-hook, or a loss of line voltage, around the same moment decides instead.
+        if (self._unsettled(t_us + _us(self.cfg.pulse_break_max_ms), *self.loop_inputs)
+                or self.break_us is not None or not self.power_ok or self.resyncing):
+            return self._retry("clear_rev", self._clear_reversal_check)
+        self._note("reversal")
+        self._end(t_us, "remote_reversal", CLEARED if self.off_hook else IDLE)
 
     def _reversal_check(self):
         """Answer supervision: the far end answered at ``reversal_us``."""
@@ -679,6 +880,12 @@ class _Line:
         if self._unsettled(self.cid_deadline_us, self.ring, *self.loop_inputs):
             return self._retry("cid", self._cid_check)
         if self.state == ALERTING:  # no ring came: a message-waiting signal, or the caller gave up
+            cid = self.pending_cid
+            if (cid.get("number") or cid.get("absence")) and RING_NOT_SENSED not in self.faults:
+                # A caller was announced and never rang: the ringing is probably below what
+                # the HAT's ring detector senses (a hub's or ATA's low ringing voltage).
+                self.faults.add(RING_NOT_SENSED)
+                self._emit(LineFault, self.alert_us, kind=RING_NOT_SENSED, active=True)
             self.alert_us, self.pending_cid, self.pending_notes = None, {}, []
             self._set_state(IDLE, self.clock.now_us())
 
@@ -698,8 +905,8 @@ class _Line:
             self._set_state(IDLE, t_us)
         elif (self.state == CONNECTED and lost_us is not None
               and t_us - lost_us >= _us(self.cfg.kbreak_min_ms)):
-            self._note("k_break")
-            self._end(lost_us, "remote", CLEARED if self.off_hook else IDLE)
+            self._note("loop_break:%d" % ((t_us - lost_us) // 1000))
+            self._end(lost_us, "remote_break", CLEARED if self.off_hook else IDLE)
         # No loop current flows without line voltage: judge the loop afresh once it settles.
         self.resyncing = True
         self._arm("resync", t_us + _us(self.cfg.pulse_break_max_ms), self._resync)
@@ -739,7 +946,8 @@ class _Line:
         kind = _dsp_kind(event)
         handler = {"DtmfDigit": self._dtmf, "CallerId": self._caller_id,
                    "CallerIdError": self._caller_id_error, "AlertTone": self._alert_tone,
-                   "Tone": self._tone}.get(kind)
+                   "Tone": self._tone, "Speech": self._speech, "Quiet": self._quiet,
+                   "Sound": self._sound}.get(kind)
         if handler is None:
             log.debug("line %d: ignoring DSP event %r", self.n, event)
             return
@@ -748,10 +956,15 @@ class _Line:
     def _dtmf(self, ev):
         end_us = getattr(ev, "end_us", None)
         end_us = ev.t_us if end_us is None else end_us
-        if self.state == DIALLING and self.off_hook:
+        if self.state == DIALLING and self.off_hook and self.ringing and ev.t_us >= self.digit_end_us:
+            # Nobody dials into ringback: a key now is pressed on an answered call.
+            self._note("answer_key")
+            self._connect(ev.t_us)
+            self.sup._notify_key(self.n, str(ev.digit), ev.t_us, end_us)
+        elif self.state == DIALLING and self.off_hook:
             if self.pulses:
                 self._end_pulse_digit()
-            self._digit(str(ev.digit), "dtmf", ev.t_us, end_us)
+            self._dial_key(str(ev.digit), ev.t_us, end_us)
         elif (self.state == CONNECTED and self.call.direction == "out"
               and self.call.answered_us is not None and ev.t_us < self.call.answered_us):
             # Began before the answer (a reversal as the last tone ended), reported
@@ -759,8 +972,18 @@ class _Line:
             # never reach the log.
             self._digit(str(ev.digit), "dtmf", ev.t_us, end_us)
         elif self.state == CONNECTED and self.call is not None:
-            self.sup._notify_key(self.n, str(ev.digit), ev.t_us)
+            self.sup._notify_key(self.n, str(ev.digit), ev.t_us, end_us)
         # on-hook DTMF is caller ID: the DSP decodes that itself
+
+    def _speech(self, ev):
+        """Voice on the line after dialling: the far end (a person, a voice menu) answered."""
+        if (self.state != DIALLING or not self.off_hook or not self.call.number
+                or self.pulses or ev.t_us < (self.digit_end_us or 0)):
+            return
+        if self._unsettled(ev.t_us, *self.loop_inputs):
+            return   # a pulse or an on-hook not judged yet: the dial timeout still decides
+        self._note("answer_speech")
+        self._connect(ev.t_us)
 
     def _caller_id(self, ev):
         cid = {"number": getattr(ev, "number", None), "name": getattr(ev, "name", None),
@@ -771,7 +994,20 @@ class _Line:
                    message_waiting=getattr(ev, "message_waiting", None))
         known = {k: v for k, v in cid.items() if v is not None}
         if self.state == IDLE and not self.off_hook:
+            self.alert_kinds = set()
             self._alert(ev.t_us)
+        noted = self.pending_notes + (self.call.notes if self.call is not None else [])
+        if self.state in (ALERTING, RINGING) and not any(n.startswith("cid:") for n in noted):
+            # What the line's adapter (or exchange) sends: the line learns it from this note.
+            # (the DSP reports a little late: judge by when the message began)
+            before = self.state == ALERTING or (self.bursts and ev.t_us < self.bursts[0][0])
+            kinds = set(self.alert_kinds)
+            if not before and self._after_ring_pulse(ev.t_us):
+                before = True
+                kinds.add("ring_pulse")
+            when = "before_ring" if before else "after_first_ring"
+            variant = ":".join(["cid", str(cid["cid_standard"]), when] + sorted(kinds))
+            self._note(variant)
         if self.state == ALERTING:
             self.pending_cid.update(known)
         elif self.state == RINGING and known:
@@ -783,9 +1019,23 @@ class _Line:
         if self.state in (ALERTING, RINGING):
             self._note("caller_id_error:%s" % getattr(ev, "reason", "unknown"))
 
+    def _after_ring_pulse(self, t_us):
+        """Whether the caller ID at ``t_us`` came after a lone short ring pulse (ETSI RP-AS)
+        rather than after a first ring: then the pulse is no part of the ring cadence."""
+        before = [b for b in self.bursts if b[0] < t_us]
+        if len(before) != 1 or before[0][1] is None:
+            return False
+        if before[0][1] - before[0][0] > _us(RING_PULSE_MAX_MS):
+            return False
+        self.ring_pulse_us = before[0][0]
+        return True
+
     def _alert_tone(self, ev):
         self._emit(ToneDetected, ev.t_us, name="alert")
         if self.state in (IDLE, ALERTING) and not self.off_hook:
+            if self.state == IDLE:
+                self.alert_kinds = set()
+            self.alert_kinds.add("dtas")
             self._alert(ev.t_us)
 
     def _tone(self, ev):
@@ -794,9 +1044,41 @@ class _Line:
         if name in CLEAR_TONES and self.state in (CONNECTED, DIALLING):
             self._note("tone:%s" % name)
             if self.state == CONNECTED:
-                self._end(ev.t_us, "remote", CLEARED if self.off_hook else IDLE)
+                self._end(ev.t_us, "remote_tone", CLEARED if self.off_hook else IDLE)
             else:  # cleared (or refused) before it was answered
-                self._end(ev.t_us, "remote" if self.call.number else "abandoned", CLEARED)
-        elif name == "ringback" and self.state in (DIALLING, CONNECTED) and "ringback" not in self.call.notes:
-            self._note("ringback")
-            self._updated(ev.t_us)
+                self._end(ev.t_us, "remote_tone" if self.call.number else "abandoned", CLEARED)
+        elif name == "ringback" and self.state in (DIALLING, CONNECTED):
+            if self.state == DIALLING and self.call.number and ev.t_us >= (self.digit_end_us or 0):
+                # The far end is being rung: not answered yet, however long since the
+                # last digit. Voice, a reversal or a code says when it is.
+                self.ringing = True
+                self._disarm("dial")
+            if "ringback" not in self.call.notes:
+                self._note("ringback")
+                self._updated(ev.t_us)
+
+    def _quiet(self, ev):
+        """The line has been silent since ``ev.t_us``: the far end may have gone."""
+        if self.call is None or self.state not in (DIALLING, CONNECTED):
+            return
+        self.quiet_us = ev.t_us
+        self._arm("silence", ev.t_us + _us(self.cfg.silence_clear_ms), self._silence_check)
+
+    def _sound(self, ev):
+        self.quiet_us = None
+        self._disarm("silence")
+
+    def _silence_check(self):
+        if self.quiet_us is None:
+            return
+        if self.state == DIALLING:  # not connected yet: look again in a while
+            return self._arm("silence", self.clock.now_us() + SILENCE_RECHECK_US,
+                             self._silence_check)
+        if self.state == CONNECTED:
+            # Silence while dialling (pulse dialling is silent) does not count.
+            quiet_us = max(self.quiet_us, self.call.answered_us)
+            if self.clock.now_us() < quiet_us + _us(self.cfg.silence_clear_ms):
+                return self._arm("silence", quiet_us + _us(self.cfg.silence_clear_ms),
+                                 self._silence_check)
+            self._note("silence")
+            self._end(quiet_us, "remote_silence", CLEARED if self.off_hook else IDLE)

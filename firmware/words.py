@@ -47,6 +47,10 @@ NOTICES = {
 
 END_REASONS = {
     "local": "We hung up",
+    "remote_break": "The other party hung up",
+    "remote_reversal": "The other party hung up",
+    "remote_tone": "The other party hung up",
+    "remote_silence": "The line went silent (the other party had gone)",
     "remote": "The other party hung up",
     "abandoned": "Caller hung up before an answer",
     "missed": "Not answered",

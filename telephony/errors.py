@@ -48,5 +48,13 @@ class HatError(ConfigError):
     """A HAT data file is invalid."""
 
 
+class InputFileError(LinekeeperError, ValueError):
+    """An input file cannot be read as one: no such file, not a regular file, too large.
+
+    Raised by :func:`board.inputfile.read_input_file`; readers turn it into
+    their own error (a scenario's, a HAT file's, an audio file's), naming the file.
+    """
+
+
 class HardwareError(LinekeeperError, OSError):
     """The configured hardware could not be opened or stopped working."""

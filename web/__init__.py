@@ -7,6 +7,7 @@ what is declared on each view and enforced in :mod:`web.security`.
 """
 
 import os
+import threading
 
 from flask import Flask, current_app, g, render_template, request
 
@@ -46,6 +47,7 @@ class Web:
         self.site = Site(self.db)
         self.phonebook = Phonebook(self.db, services.wall_us)
         self.notes = CallNotes(self.db, services.wall_us)
+        self.stopping = threading.Event()   # set when the server stops: streams end
 
     def local_time(self):
         """A :class:`LocalTime` in the box's zone (the site settings'; Europe/London before)."""

@@ -16,10 +16,12 @@ TLS and reads every request whole, with deadlines and connection caps,
 before a cheroot thread is used, so slow clients cannot take the UI down.
 """
 
+import logging
 import os
 import shutil
 import socket
 import ssl
+import sys
 import tempfile
 import threading
 from urllib.parse import quote
@@ -40,6 +42,25 @@ from .tls import ensure_certificate
 THREADS = 16          # live-status streams hold a thread each for sse_timeout_s
 RESERVED_THREADS = 4  # of those, kept for requests from logged-in people
 SWEEP_EVERY_S = 30
+# A browser tab closed, a laptop lid shut, a network gone: the client left mid-reply.
+CLIENT_GONE = (ssl.SSLEOFError, ssl.SSLZeroReturnError, BrokenPipeError, ConnectionResetError,
+               ConnectionAbortedError)
+
+log = logging.getLogger("linekeeper.web")
+
+
+class _Server(wsgi.Server):
+    """cheroot's server, its messages going to logging: a client that went away is one
+    quiet line (not a traceback on the console), anything else a warning with its trace."""
+
+    def error_log(self, msg="", level=logging.INFO, traceback=False):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, CLIENT_GONE):
+            log.info("a web client went away mid-reply (%s)", type(exc).__name__)
+        elif traceback:
+            log.log(max(level, logging.WARNING), "web server: %s", msg, exc_info=True)
+        else:
+            log.log(level, "web server: %s", msg)
 
 
 def tls_context(cert_path, key_path):
@@ -94,6 +115,9 @@ class WebServer:
     :param box_name: the name or address the HTTP port redirects to (default:
         :func:`box_name_for` ``host``)
 
+    :meth:`stop` sets the app's ``Web.stopping`` event, which ends the
+    live-status streams, so a stop is not held up by an open dashboard.
+
     Port 0 picks a free port; :attr:`https_port` / :attr:`http_port` tell which
     after :meth:`start`. Raises :class:`OSError` when a port is taken.
     """
@@ -107,7 +131,7 @@ class WebServer:
         # cheroot serves the app on a private Unix socket; only the edge talks to it.
         self._private_dir = tempfile.mkdtemp(prefix="linekeeper-web-")
         self._backend_path = os.path.join(self._private_dir, "app.sock")
-        self._https = wsgi.Server(self._backend_path, from_edge(app), numthreads=THREADS,
+        self._https = _Server(self._backend_path, from_edge(app), numthreads=THREADS,
                                   server_name="linekeeper", timeout=30, shutdown_timeout=2)
         web = app.extensions.get("linekeeper")
         logged_in = (session_cookie_checker(web.sessions, SESSION_COOKIE)
@@ -141,8 +165,8 @@ class WebServer:
         self._https.prepare()
         os.chmod(self._backend_path, 0o600)
         self.edge.start(self.host, self._https_port)
-        self._http = wsgi.Server((self.host, self._http_port),
-                                 redirect_app(self.https_port, self.box_name), numthreads=2,
+        self._http = _Server((self.host, self._http_port),
+                             redirect_app(self.https_port, self.box_name), numthreads=2,
                                  server_name="linekeeper", timeout=10, shutdown_timeout=1)
         self._http.prepare()
         for name, target in (("https", self._https.serve), ("http", self._http.serve),
@@ -157,7 +181,11 @@ class WebServer:
                 self._sweep()
 
     def stop(self):
+        """Stop serving: live-status streams end at once (not after ``sse_timeout_s``)."""
         self._stop.set()
+        web = getattr(self.app, "extensions", {}).get("linekeeper")
+        if web is not None:
+            web.stopping.set()
         self.edge.stop()
         for server in (self._http, self._https):
             if server is not None:

@@ -23,10 +23,17 @@ hear ``("restored", t_us)``. The lines go on meanwhile, so a board started
 again joins the scenario where it is then.
 
 The board is also a test instrument: :attr:`SimBoard.log` records the latest
-pin edges and playbacks with their times.
+pin edges and playbacks with their times (the last :data:`LOG_ENTRIES`).
 
 :meth:`SimBoard.replay` queues the scenario once more after its end, which is
 how ``make run``'s demo keeps going.
+
+Memory does not grow with the length of the scenario or the number of
+rounds: pin edges are put on the clock one at a time (each schedules the
+next), a segment's audio is made when it starts to play and dropped when it
+is over (the timeline holds recipes, see
+:class:`~board.sim.timeline.AudioSegment`), and only the pending timers are
+kept.
 """
 
 import bisect
@@ -41,6 +48,7 @@ from ..base import pcm16
 from ..gpio import GpioLines, HatBoard
 from .timeline import merge_spans
 
+LOG_ENTRIES = 10_000  # the board log's length: the last few calls, for tests and debugging
 
 
 class _SimPin(MockPin):
@@ -100,11 +108,9 @@ class SimBoard(HatBoard):
         self.period_us = self.period_frames * 1_000_000 // self.rate
         self.factory = SimPinFactory(clock)
         self.gpio = GpioLines(hat, self.factory, clock)
-        self.log = collections.deque(maxlen=100_000)
-        # (t_us, samples) per line, in time order.
-        self._segments = {line: sorted(((s.t_us, s.samples) for s in timeline.audio.get(line, ())),
-                                       key=lambda s: s[0])
-                          for line in range(1, self.lines + 1)}
+        self.log = collections.deque(maxlen=LOG_ENTRIES)
+        # Per line, in time order: [t_us, end_us, segment, samples while playing, else None].
+        self._segments = {line: self._round(line, 0) for line in range(1, self.lines + 1)}
         self._cursor = dict.fromkeys(self._segments, 0)
         self._played = {line: [] for line in range(1, self.lines + 1)}
         self._spans = merge_spans(s for spans in timeline.active_spans.values() for s in spans)
@@ -116,7 +122,10 @@ class SimBoard(HatBoard):
         self._noise = {line: (rng.standard_normal(n) * rms).astype(np.float32)
                        for line in range(1, self.lines + 1)}
         self._on_audio = None
-        self._timers = []
+        self._edge_rounds = collections.deque()  # offsets (µs) of the rounds of edges to play
+        self._edge_index = 0                     # the next edge of the first round
+        self._edge_timer = None
+        self._audio_timer = None
         self._started = False
         self._audio_pending = False
         self._end_us = timeline.end_us
@@ -146,30 +155,62 @@ class SimBoard(HatBoard):
         self._started = True
         self.gpio.start(on_edge)
         self._on_audio = on_audio
-        for offset in self._offsets:
-            self._schedule_edges(offset)
+        self._edge_rounds = collections.deque(self._offsets)
+        self._edge_index = 0
+        self._catch_up_edges()
+        self._next_edge()
         self._schedule_audio(self.clock.now_us())
 
     def _schedule_edges(self, offset_us):
-        now = self.clock.now_us()
-        for edge in self.timeline.edges:
-            # A HAT without an optional input (in_use, power) simply cannot see it.
-            if not self.gpio.has(edge.line, edge.signal):
-                continue
-            if edge.t_us + offset_us < now:
-                self._set_level(edge)
-            else:
-                self._timers.append(self.clock.call_at(edge.t_us + offset_us,
-                                                       self._edge_driver(edge, offset_us)))
+        """Queue a round of the timeline's edges, shifted by ``offset_us``."""
+        self._edge_rounds.append(offset_us)
+        if self._edge_timer is None:
+            self._next_edge()
+
+    def _catch_up_edges(self):
+        """Set the pins to what the edges before now made them, calling nobody (a board
+        started again after a power cut finds the lines as they are)."""
+        now, edges = self.clock.now_us(), self.timeline.edges
+        while self._edge_rounds:
+            offset = self._edge_rounds[0]
+            while self._edge_index < len(edges) and edges[self._edge_index].t_us + offset < now:
+                edge = edges[self._edge_index]
+                self._edge_index += 1
+                if self.gpio.has(edge.line, edge.signal):
+                    self._set_level(edge)
+            if self._edge_index < len(edges):
+                return
+            self._edge_rounds.popleft()
+            self._edge_index = 0
+
+    def _next_edge(self):
+        """Put the next edge the HAT can see on the clock (one pending at a time)."""
+        edges = self.timeline.edges
+        while self._edge_rounds:
+            while self._edge_index < len(edges):
+                edge = edges[self._edge_index]
+                self._edge_index += 1
+                # A HAT without an optional input (in_use, power) simply cannot see it.
+                if self.gpio.has(edge.line, edge.signal):
+                    offset = self._edge_rounds[0]
+                    self._edge_timer = self.clock.call_at(edge.t_us + offset,
+                                                          self._edge_driver(edge, offset))
+                    return
+            self._edge_rounds.popleft()
+            self._edge_index = 0
+        self._edge_timer = None
 
     def _set_level(self, edge):
         pin, spec = self.gpio.pin(edge.line, edge.signal)
         pin._change_state(edge.active != spec.active_low)
 
     def stop(self):
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
+        for timer in (self._edge_timer, self._audio_timer):
+            if timer is not None:
+                timer.cancel()
+        self._edge_timer = self._audio_timer = None
+        self._edge_rounds.clear()
+        self._edge_index = 0
         self._audio_pending = False
         self.gpio.stop()
         if self._power_fail_pin is not None:
@@ -248,16 +289,15 @@ class SimBoard(HatBoard):
         # On the capture period grid, so every round's audio lines up the same way.
         offset = -(-self._end_us // self.period_us) * self.period_us
         now = self.clock.now_us()
-        self._timers = [t for t in self._timers if t.t_us >= now and not t.cancelled]
+        # Rounds that have ended are of no use to a board started again: let them go.
+        self._offsets = [o for o in self._offsets if o + self.timeline.end_us >= now]
         self._offsets.append(offset)
         if self._started:
             self._schedule_edges(offset)
         for line, segs in self._segments.items():
             del segs[:self._cursor[line]]
             self._cursor[line] = 0
-            segs.extend((t_us + offset, x) for t_us, x in
-                        sorted(((s.t_us, s.samples) for s in self.timeline.audio.get(line, ())),
-                               key=lambda s: s[0]))
+            segs.extend(self._round(line, offset))
         self._spans = merge_spans(
             [s for s in self._spans if s[1] > now]
             + [(a + offset, b + offset) for spans in self.timeline.active_spans.values()
@@ -265,6 +305,11 @@ class SimBoard(HatBoard):
         self._end_us = offset + self.timeline.end_us
         if not self._audio_pending:
             self._schedule_audio(now)
+
+    def _round(self, line, offset_us):
+        """The timeline's audio segments of ``line`` for a round starting at ``offset_us``."""
+        return [[s.t_us + offset_us, s.end_us + offset_us, s, None]
+                for s in sorted(self.timeline.audio.get(line, ()), key=lambda s: s.t_us)]
 
     def play(self, line, samples):
         samples = pcm16(samples)
@@ -275,6 +320,8 @@ class SimBoard(HatBoard):
     # ------------------------------------------------------------ internals
     def _edge_driver(self, edge, offset_us=0):
         def drive():
+            # The next edge first: the same clock time may hold several, in timeline order.
+            self._next_edge()
             pin, spec = self.gpio.pin(edge.line, edge.signal)
             self.log.append((edge.t_us + offset_us, edge.line, edge.signal, edge.active))
             if edge.active != spec.active_low:
@@ -291,7 +338,8 @@ class SimBoard(HatBoard):
             return
         # Periods sit on a fixed grid, as an ALSA stream's would.
         start -= start % self.period_us
-        self._timers.append(self.clock.call_at(start + self.period_us, lambda: self._deliver(start)))
+        self._audio_timer = self.clock.call_at(start + self.period_us,
+                                               lambda: self._deliver(start))
 
     def _next_active(self, t_us):
         i = bisect.bisect_right(self._spans, (t_us, float("inf"))) - 1
@@ -322,16 +370,23 @@ class SimBoard(HatBoard):
 
     def _overlapping(self, line, t0_us, t1_us):
         # Periods are delivered in time order, so a cursor per line skips the
-        # segments that are over for good.
+        # segments that are over for good, and lets their audio go.
         segs = self._segments[line]
         i = self._cursor[line]
-        while i < len(segs) and self._seg_end_us(*segs[i]) <= t0_us:
+        while i < len(segs) and segs[i][1] <= t0_us:
+            segs[i][3] = None
             i += 1
+        if i > 64:                   # forget what has been played
+            del segs[:i]
+            i = 0
         self._cursor[line] = i
-        for t_us, samples in segs[i:]:
+        for entry in segs[i:]:
+            t_us, end_us, segment, samples = entry
             if t_us >= t1_us:
                 break
-            if self._seg_end_us(t_us, samples) > t0_us:
+            if end_us > t0_us:
+                if samples is None:
+                    samples = entry[3] = segment.samples.astype(np.float32)
                 yield t_us, samples
         played = self._played[line]
         played[:] = [(t, x) for t, x in played if self._seg_end_us(t, x) > t0_us]

@@ -16,7 +16,9 @@ A scenario describes what happens on the lines of the simulated box: one JSON
 object, or a TOML file (`.toml`) with `[[calls]]` tables. Times are seconds
 (decimals allowed) counted from `start`. Unknown fields are an error, so a typo
 is never silently ignored; every error names the field (`calls[2].rings`,
-lists counted from 0) and, in JSON, its line and column. `demo` is the
+lists counted from 0) and, in JSON, its line and column. A scenario file is a
+regular file of at most 8 MiB, nested at most 32 deep, with numbers of at most
+40 characters. `demo` is the
 built-in scenario (`board/sim/demo.json`) that `make run` plays.
 
 ```json
@@ -35,7 +37,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 
 | field | default | meaning |
 |---|---|---|
-| `start` | required | wall-clock time of t = 0: ISO 8601 with a zone, e.g. `"2026-03-02T09:00:00Z"` |
+| `start` | required | wall-clock time of t = 0: ISO 8601 with a zone, e.g. `"2026-03-02T09:00:00Z"`, from 1970 to 2999 |
 | `country` | required | a country of `telephony/countries.py`, `"uk"` or `"us"`: ring cadence, caller-ID standard, tones, default voice |
 | `lines` | required | lines in use, 1 to the HAT's line count |
 | `calls` | required | list of calls (below); may be empty |
@@ -46,6 +48,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `noise_dbm0` | `-65` | line noise floor, -100 to -20 dBm0 |
 | `speech_level_dbm0` | `-18` | default active speech level, -25 to -10 dBm0 |
 | `seed` | `0` | seeds the contact chatter and the noise: same seed, same run |
+| `sources` | `{}` | what each line is plugged into: `{"2": "uk-dv-hub"}` maps a line to a hub or ATA profile (a shipped name from `board/adapters/`, or a path relative to the scenario file); lines not named are `"exchange"`. On an adapter's line its profile sets the caller-ID variant (a call's `caller_id.standard` must be left out), the ringing, the far end's clear and the tones (docs/adapters.md) |
 | `config` | none | the box configuration to run with, exactly as in `DATA_DIR/config.json` (validated the same way: a bad field is named, e.g. `config.policy.rules.lines[0].mode`); without it the data directory's `config.json` is used, and `linekeeper sim --config FILE` overrides both. The scenario's `country` always wins over the configured one |
 
 ### A call
@@ -88,6 +91,8 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `mode` | `"dtmf"` | `"dtmf"` or `"pulse"` (loop-disconnect, 10 pulses/s) |
 | `delay` | `1.5` | seconds from off-hook to the first digit, 0.1 to 30 (dial tone meanwhile) |
 | `on_ms`, `off_ms` | `70`, `80` | DTMF only: tone and gap, 20 to 1000 ms each |
+| `answer_after` | `0` | seconds from the end of dialling to the far end answering, 0 to 60 (silence meanwhile, unless `ringback`) |
+| `ringback` | `false` | the country's ringback tone plays from the end of dialling until the far end answers (needs `answer_after` > 0) |
 
 A fault is `{"line": n, "at": s, "kind": k, "duration": s}` (duration > 0):
 `"no_line_voltage"` drops `power` for the duration; `"stuck_off_hook"` holds
@@ -115,8 +120,15 @@ from telephony import countries
 from telephony.errors import ConfigError, HatError, ScenarioError
 
 from .. import jsonpos
+from ..adapter import EXCHANGE, load_adapter
 from ..hat import load_hat
-from .timeline import KEY_OFF_MS, KEY_ON_MS, PRESS_US, occupancy_us  # the timeline owns the timing
+from .timeline import (  # the timeline owns the timing rules
+    KEY_OFF_MS,
+    KEY_ON_MS,
+    PRESS_US,
+    occupancy_us,
+    ring_silence_us,
+)
 
 ABSENCE = ("private", "unavailable")
 BUTTONS = {"record": "record_button", "pause": "pause_button"}
@@ -124,6 +136,8 @@ TAG = (r"[a-z0-9][a-z0-9_-]{0,31}", "must be 1 to 32 of a-z, 0-9, '_' or '-', st
        "letter or digit")
 FAULT_KINDS = ("no_line_voltage", "stuck_off_hook")
 MAX_S = 7 * 24 * 3600.0  # a week: plenty for any scenario, and catches ms-for-s mistakes
+MIN_START = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+MAX_START = dt.datetime(3000, 1, 1, tzinfo=dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -144,6 +158,8 @@ class Dial:
     delay_s: float = 1.5
     on_ms: float = 70
     off_ms: float = 80
+    answer_after_s: float = 0.0
+    ringback: bool = False
 
 
 @dataclass(frozen=True)
@@ -230,6 +246,12 @@ class Scenario:
     seed: int = 0
     source: str = None
     config: object = None      # what parse_config made of it (a BoxConfig), or None
+    sources: dict = None       # line -> board.adapter.Adapter; lines not in it: the exchange
+    hat_sense: object = None   # the HAT's board.hat.HatSense: the levels its detectors handle
+
+    def adapter(self, line):
+        """The :class:`~board.adapter.Adapter` behind ``line``, or None for the exchange."""
+        return (self.sources or {}).get(line)
 
     @property
     def start_wall_us(self):
@@ -278,19 +300,20 @@ def parse_scenario(doc, parse_config=None):
     """Build a :class:`Scenario` from a parsed :class:`~board.jsonpos.Document`."""
     root = doc.root.object(("start", "country", "lines", "calls"),
                            ("faults", "hat", "bounce_ms", "noise_dbm0", "speech_level_dbm0",
-                            "seed", "config", "power"))
+                            "seed", "config", "power", "sources"))
     country = root.get_str("country", choices=tuple(countries.box_countries()))
     hat_name, hat_lines, hat = _hat(root, doc.source)
     base = Scenario(
         start=_start(root.child("start")), country=country,
         lines=root.get_int("lines", lo=1, hi=hat_lines), calls=(),
-        hat=hat_name,
+        hat=hat_name, hat_sense=hat.sense,
         bounce_ms=root.get_number("bounce_ms", 3, lo=0, hi=10),
         noise_dbm0=root.get_number("noise_dbm0", -65.0, lo=-100, hi=-20),
         speech_level_dbm0=root.get_number("speech_level_dbm0", -18.0, lo=-25, hi=-10),
         seed=root.get_int("seed", 0, lo=0, hi=2**32 - 1),
         source=str(doc.source) if doc.source else None,
         config=_config(root.child("config"), parse_config) if root.has("config") else None)
+    base = replace(base, sources=_sources(root, base.lines))
     calls = tuple(_call(node, base, hat) for node in root.child("calls").items())
     faults = tuple(_fault(node, base) for node in
                    (root.child("faults").items() if root.has("faults") else ()))
@@ -312,6 +335,10 @@ def _start(node):
         node.fail('must be an ISO 8601 date and time such as "2026-03-02T09:00:00Z"')
     if value.tzinfo is None or value.utcoffset() is None:
         node.fail('needs a time zone, e.g. "Z" or "+01:00": %r' % str(node.value))
+    # Every time of the run is start + at most a few weeks, in Unix microseconds.
+    if not MIN_START <= value <= MAX_START:
+        node.fail("must be from %d to %d, not %r" % (MIN_START.year, MAX_START.year - 1,
+                                                      str(node.value)))
     return value
 
 
@@ -325,6 +352,30 @@ def _hat(root, source):
     except HatError as exc:
         _at(root, "hat").fail("the HAT file is not usable: %s" % exc)
     return name, len(hat.lines), hat
+
+
+def _sources(root, lines):
+    """``"sources": {"2": "uk-dv-hub"}``: what each line is plugged into (default exchange)."""
+    if not root.has("sources"):
+        return {}
+    node = root.child("sources").require()
+    out = {}
+    for key in node.value:
+        item = node.child(key)
+        if not re.fullmatch(r"[1-9][0-9]*", str(key)) or int(key) > lines:
+            root.doc.fail("must be a line number from 1 to %d" % lines, item.path, at_key=True)
+        name = item.as_str(pattern=(r"[A-Za-z0-9_./-]{1,200}", "must be \"exchange\", an "
+                                                               "adapter profile name or a path"))
+        if name == EXCHANGE:
+            continue
+        if ("/" in name or name.endswith(".json")) and root.doc.source \
+                and not os.path.isabs(name):
+            name = os.path.join(os.path.dirname(os.path.abspath(root.doc.source)), name)
+        try:
+            out[int(key)] = load_adapter(name)
+        except ScenarioError as exc:
+            item.fail("the adapter profile is not usable: %s" % exc)
+    return out
 
 
 def _config(node, parse_config):
@@ -405,13 +456,16 @@ def _keys(node, talk_s):
 def _inbound(node, sc, at_s, answer):
     """The fields of an inbound call: rings, caller ID, answer delay."""
     out = {"rings": node.get_int("rings", 2, lo=1, hi=50)}
+    adapter = sc.adapter(node.get_int("line", lo=1, hi=sc.lines))
     if node.has("caller_id"):
-        out["caller_id"] = cid = _caller_id(node.child("caller_id"), sc, at_s)
-        if cid.standard == "bell202" and out["rings"] < 2:
-            _at(node, "rings").fail("Bell 202 caller ID is sent after the first ring, "
+        out["caller_id"] = cid = _caller_id(node.child("caller_id"), sc, at_s, adapter)
+        after_ring = (adapter.caller_id.when == "after_first_ring" if adapter
+                      else cid.standard == "bell202")
+        if after_ring and out["rings"] < 2:
+            _at(node, "rings").fail("this caller ID is sent after the first ring, "
                                     "so the call must ring at least twice")
     if answer:
-        silence_s = countries.country(sc.country).ring_silence_ms / 1e3
+        silence_s = ring_silence_us(sc, adapter) / 1e6
         out["answer_delay_s"] = node.get_number("answer_delay", 0.5, lo=0)
         if out["answer_delay_s"] >= silence_s:
             node.child("answer_delay").fail(
@@ -470,10 +524,14 @@ def _tags(node):
     return tuple(t.as_str(pattern=TAG) for t in node.child("tags").items())
 
 
-def _caller_id(node, sc, at_s):
+def _caller_id(node, sc, at_s, adapter=None):
     node.object((), ("number", "name", "datetime", "standard", "absence"))
-    standard = node.get_str("standard", countries.country(sc.country).cid_standards[0],
-                            choices=countries.cid_standards())
+    default = (adapter.caller_id.standard if adapter
+               else countries.country(sc.country).cid_standards[0])
+    standard = node.get_str("standard", default, choices=countries.cid_standards())
+    if adapter and standard != default:
+        node.child("standard").fail("the line's adapter %r sends %s caller ID; leave "
+                                    "\"standard\" out on its lines" % (adapter.id, default))
     absence = node.get_str("absence", None, choices=ABSENCE)
     number = node.get_str("number", None, pattern=(r"[0-9]{1,20}", "must be 1 to 20 digits"))
     name = node.get_str("name", None, pattern=(r"[ -~]{1,50}", "must be 1 to 50 printable "
@@ -493,7 +551,7 @@ def _caller_id(node, sc, at_s):
 
 
 def _dial(node):
-    node.object(("digits",), ("mode", "delay", "on_ms", "off_ms"))
+    node.object(("digits",), ("mode", "delay", "on_ms", "off_ms", "answer_after", "ringback"))
     mode = node.get_str("mode", "dtmf", choices=("dtmf", "pulse"))
     if mode == "pulse":
         digits = node.get_str("digits", pattern=(r"[0-9]{1,32}", "pulse dialling sends 1 to 32 "
@@ -505,9 +563,15 @@ def _dial(node):
     else:
         digits = node.get_str("digits", pattern=(r"[0-9*#A-D]{1,32}", "must be 1 to 32 of "
                                                                      "0-9 * # A B C D"))
+    answer_after_s = node.get_number("answer_after", 0.0, lo=0, hi=60)
+    ringback = node.get_bool("ringback", False)
+    if ringback and answer_after_s <= 0:
+        node.doc.fail('needs "answer_after" > 0: ringback plays until the far end answers',
+                      node.path + ("ringback",), at_key=True)
     return Dial(digits=digits, mode=mode, delay_s=node.get_number("delay", 1.5, lo=0.1, hi=30),
                 on_ms=node.get_number("on_ms", 70, lo=20, hi=1000),
-                off_ms=node.get_number("off_ms", 80, lo=20, hi=1000))
+                off_ms=node.get_number("off_ms", 80, lo=20, hi=1000),
+                answer_after_s=answer_after_s, ringback=ringback)
 
 
 def _speech(node, sc, talk_s):

@@ -54,7 +54,11 @@ the end of the last tone. Pulse: digit *d* is *d* pulses (0 is ten), each a
 66 ms break (`hook` and `in_use` inactive; with `extension` only `in_use`)
 then a 34 ms make; the next digit's first break comes 800 ms after the end of
 the previous digit's last make (digit start + pulses × 100 ms + 800 ms); the
-answer time is the last make edge (the end of the last break).
+answer time is the last make edge (the end of the last break). With
+`dial.answer_after` the far end answers that long after the end of dialling
+instead (the line silent meanwhile); with `dial.ringback` the ringback tone
+plays from 0.3 s after the end of dialling (or half the wait, if shorter)
+until the answer.
 
 **Polarity**: with `polarity_on_answer` the polarity reverses at the answer
 time (unless caller ID already reversed it). A reversed polarity returns to
@@ -64,7 +68,19 @@ normal when the call ends.
 our side goes on-hook (`hook`, `in_use` inactive) then. `"hangup": "remote"`:
 the network clears then: `power` inactive for 0.2 s (a K-break), then the
 clear-down tone (UK number unobtainable, US busy) until our side goes on-hook
-`hangup_delay` after the clear. The call's end time is the clear.
+`hangup_delay` after the clear. The call's end time is the clear, its truth
+`end_reason` `remote_break`.
+
+**Adapters** (a line in `sources`): the profile's caller-ID variant and ring
+cadence replace the country's (docs/adapters.md gives the timing), its tones
+the country's dial tone, and its disconnect signal the K-break: `loop_break`
+drops `power` for its duration then plays its tone, `reversal` flips
+`polarity` at the clear, `tone` plays the tone from the clear, `none` does
+nothing; the truth `end_reason` is `remote_break`, `remote_reversal`,
+`remote_tone` or `remote_silence`. A reversed polarity (caller ID, or
+`answer_reversal`) is restored when our side goes on-hook, or at the clear by
+a `reversal` adapter. Levels outside the HAT's `sense` ranges hide the input
+that senses them (ring, hook, power).
 
 **Speech**: each utterance starts at answer + its `at`, scaled to its active
 level (pauses excluded), and is cut where the call ends.
@@ -88,23 +104,23 @@ missed call: at the end of its last ring burst).
 ----------------------------------------------------------------------------
 """
 
+import functools
 import random
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from telephony import countries, levels
 from telephony.errors import ScenarioError
 
 from . import signals
 
-
 V23_ALERT_US, V23_FSK_US, V23_RING_AFTER_US = 150_000, 300_000, 250_000
+RP_AS_US, RP_AS_FSK_AFTER_US = 250_000, 650_000  # ring-pulse alert: pulse, then data after
 ALERT_MS = 100
 DTMF_CID_US, DTMF_CID_RING_AFTER_US = 300_000, 300_000
 BELL202_AFTER_RING_US, BELL202_BEFORE_RING_US = 500_000, 200_000
 PULSE_BREAK_US, PULSE_MAKE_US, INTERDIGIT_US = 66_000, 34_000, 800_000
 K_BREAK_US = 200_000
+RINGBACK_AFTER_US = 300_000  # from the end of dialling to the first ringback burst
 SETTLE_US = 1_000_000       # a call or fault occupies its line this long after its last signal
 TAIL_US = 10_000_000        # the run goes on this long after the last signal
 SIGNALS = ("hook", "ring", "polarity", "in_use", "power", "record_button", "pause_button")
@@ -128,16 +144,32 @@ class PinEdge:
 
 @dataclass(frozen=True, eq=False)
 class AudioSegment:
-    """``samples`` (int16, 8 kHz) on ``line`` from ``t_us``; ``kind`` says what they are:
-    "speech", "dial_tone", "dtmf", "keys", "alert", "fsk", "dtmf_cid" or "clear_tone"."""
+    """``n_samples`` samples (int16, 8 kHz) on ``line`` from ``t_us``; ``kind`` says what
+    they are: "speech", "dial_tone", "dtmf", "keys", "alert", "fsk", "dtmf_cid" or
+    "clear_tone".
+
+    The audio itself is not kept: :attr:`samples` makes it again each time
+    (``make`` is a recipe, e.g. a :func:`functools.partial` of a generator), so a
+    timeline of a month of calls holds recipes, not gigabytes of audio; the
+    board asks for a segment's samples when it starts to play it and lets
+    them go when it ends.
+    """
     line: int
     t_us: int
-    samples: np.ndarray
     kind: str
+    n_samples: int
+    make: object
+
+    @property
+    def samples(self):
+        """The segment's int16 samples (made now; a new array each time)."""
+        samples = self.make()
+        assert len(samples) == self.n_samples, "a segment's recipe is not deterministic"
+        return samples
 
     @property
     def end_us(self):
-        return self.t_us + len(self.samples) * 1_000_000 // RATE
+        return self.t_us + self.n_samples * 1_000_000 // RATE
 
 
 @dataclass(frozen=True)
@@ -155,7 +187,9 @@ class CallTruth:
 
     ``answered_us`` is None for a missed call. ``number`` is the caller ID
     number (inbound) or the dialled digits (outbound). ``end_reason`` is
-    "local", "remote" or "missed".
+    "local", "missed", or how the far end's clear shows: "remote_break" (the
+    exchange's K-break, an adapter's loop break), "remote_reversal",
+    "remote_tone" or "remote_silence" (see docs/adapters.md).
     """
     index: int
     line: int
@@ -203,10 +237,6 @@ def _us(seconds):
     return int(round(seconds * 1_000_000))
 
 
-def _len_us(samples):
-    return len(samples) * 1_000_000 // RATE
-
-
 class _Plan:
     """The nominal events of one call or fault, before bounce and speech."""
 
@@ -220,15 +250,42 @@ class _Plan:
         self.last_us = 0     # time of the last signal, bounce included
         self.truth = None
         self.actions = []
+        self.ring_hz = None  # the adapter's ringing frequency; None: the country's
 
     def level(self, t_us, signals_, active):
         for s in signals_:
             self.levels.append((t_us, s, active))
 
-    def sound(self, t_us, kind, samples):
-        if len(samples):
-            self.audio.append(AudioSegment(self.line, t_us, samples, kind))
-        return t_us + _len_us(samples)
+    def sound(self, t_us, kind, make, *args, **kwargs):
+        """Add the audio ``make(*args, **kwargs)`` at ``t_us``; returns its end.
+
+        The audio is made once here for its length and then dropped: the
+        segment keeps the recipe (see :class:`AudioSegment`).
+        """
+        recipe = functools.partial(make, *args, **kwargs)
+        n = len(recipe())
+        if n:
+            self.audio.append(AudioSegment(self.line, t_us, kind, n, recipe))
+        return t_us + n * 1_000_000 // RATE
+
+
+def ring_silence_us(sc, adapter=None):
+    """The longest pause of the line's ring cadence (µs): the adapter's, else the country's."""
+    if adapter is not None:
+        return adapter.ring.cadence_ms[-1] * 1000
+    return countries.country(sc.country).ring_silence_ms * 1000
+
+
+def _adapter(sc, line):
+    return sc.adapter(line) if hasattr(sc, "adapter") else None
+
+
+def _unsensed(sc, line):
+    """The levels of ``line``'s adapter outside the HAT's sense ranges ("ring_vrms", ...)."""
+    adapter, sense = _adapter(sc, line), getattr(sc, "hat_sense", None)
+    if adapter is None or sense is None:
+        return ()
+    return sense.outside(adapter.ring.vrms, adapter.loop_ma, adapter.idle_v)
 
 
 def occupancy_us(scenario, item):
@@ -243,7 +300,7 @@ def occupancy_us(scenario, item):
         plan = _plan_call(scenario, item)
     end = plan.last_us + SETTLE_US
     if isinstance(plan.truth, CallTruth) and plan.truth.end_reason == "missed":
-        end += countries.country(scenario.country).ring_silence_ms * 1000
+        end += ring_silence_us(scenario, _adapter(scenario, item.line))
     return plan.first_us, end
 
 
@@ -263,14 +320,21 @@ def compile_timeline(scenario, synth):
     spans = {line: [] for line in range(1, scenario.lines + 1)}
     levels = {(line, "power"): [(0, True)] for line in range(1, scenario.lines + 1)}
     for plan in plans + fault_plans:
+        unsensed = _unsensed(scenario, plan.line)
         for t_us, signal, active in plan.levels:
+            if signal == "hook" and "loop_ma" in unsensed:
+                continue  # too little loop current for the HAT's hook detector
             levels.setdefault((plan.line, signal), []).append((t_us, active))
-        for start, end in plan.bursts:
-            edges.extend(_ring_edges(plan.line, start, end, countries.country(scenario.country).ring_hz))
+        ring_hz = plan.ring_hz or countries.country(scenario.country).ring_hz
+        for start, end in (() if "ring_vrms" in unsensed else plan.bursts):
+            edges.extend(_ring_edges(plan.line, start, end, ring_hz))
         audio[plan.line].extend(plan.audio)
         for t_us, cut_us, utt in plan.speech:
             audio[plan.line].append(_speech(plan.line, t_us, cut_us, utt, synth))
         spans[plan.line].append((plan.first_us, plan.last_us + SETTLE_US))
+    for line in range(1, scenario.lines + 1):
+        if "line_v" in _unsensed(scenario, line):  # the HAT sees no line voltage at all
+            levels[(line, "power")] = [(0, False)]
     for (line, signal), changes in sorted(levels.items()):
         edges.extend(_level_edges(line, signal, changes, bounce_us, scenario.seed))
     order = {s: i for i, s in enumerate(SIGNALS)}
@@ -289,11 +353,13 @@ def compile_timeline(scenario, synth):
 # ------------------------------------------------------------------ calls
 def _plan_call(sc, call):
     plan = _Plan(call.line)
+    adapter = _adapter(sc, call.line)
+    tones = adapter.tones if adapter else sc.country
     at = plan.first_us = _us(call.at_s)
     hook = ("in_use",) if call.extension else ("hook", "in_use")
     bounce_us = _us(sc.bounce_ms / 1000)
     if call.direction == "in":
-        reversed_at, last_burst_end = _plan_inbound(sc, call, plan, at)
+        reversed_at, last_burst_end = _plan_inbound(sc, call, plan, at, adapter)
         if not call.answer:
             if reversed_at is not None:
                 plan.level(reversed_at, ("polarity",), True)
@@ -308,23 +374,32 @@ def _plan_call(sc, call):
     else:
         reversed_at = None
         plan.level(at, hook, True)
-        answered = _plan_dial(sc, call, plan, at, hook)
-    if call.polarity_on_answer and reversed_at is None:
+        answered = _plan_dial(sc, call, plan, at, hook, tones)
+    answer_reversal = call.polarity_on_answer or (adapter is not None and adapter.answer_reversal)
+    if answer_reversal and reversed_at is None:
         reversed_at = answered
     end = answered + _us(call.talk_s)
     on_hook = end
+    reason = call.hangup
+    restore_at = end  # an exchange restores the polarity as the call ends
     if call.hangup == "remote":
         on_hook = end + _us(call.hangup_delay_s)
-        plan.level(end, ("power",), False)
-        plan.level(end + K_BREAK_US, ("power",), True)
-        tone_ms = (on_hook - end - K_BREAK_US) / 1000
-        plan.sound(end + K_BREAK_US, "clear_tone",
-                   signals.call_progress(countries.country(sc.country).clear_tone, sc.country,
-                                         tone_ms))
+        if adapter is None:
+            reason = "remote_break"
+            plan.level(end, ("power",), False)
+            plan.level(end + K_BREAK_US, ("power",), True)
+            tone_ms = (on_hook - end - K_BREAK_US) / 1000
+            plan.sound(end + K_BREAK_US, "clear_tone", signals.call_progress,
+                       countries.country(sc.country).clear_tone, sc.country, tone_ms)
+        else:
+            reason = adapter.end_reason
+            restore_at = _plan_disconnect(plan, adapter, end, on_hook, reversed_at)
+    elif adapter is not None:
+        restore_at = on_hook  # an adapter restores it when the line goes idle
     plan.level(on_hook, hook, False)
     if reversed_at is not None:
         plan.level(reversed_at, ("polarity",), True)
-        plan.level(end, ("polarity",), False)
+        plan.level(restore_at, ("polarity",), False)
     for utt in call.speech:
         plan.speech.append((answered + _us(utt.at_s), end, utt))
     for press in call.press:
@@ -333,42 +408,109 @@ def _plan_call(sc, call):
         plan.level(answered + _us(press.at_s) + PRESS_US, (signal,), False)
     for keys in call.keys:
         plan.sound(answered + _us(keys.at_s), "keys",
-                   signals.dtmf(keys.digits, on_ms=KEY_ON_MS, off_ms=KEY_OFF_MS))
+                   signals.dtmf, keys.digits, on_ms=KEY_ON_MS, off_ms=KEY_OFF_MS)
     if call.tags:
         plan.actions.append(SimAction(answered + TAG_AFTER_ANSWER_US, call.line, "tags",
                                       call.tags))
     plan.last_us = on_hook + bounce_us
-    plan.truth = _truth(call, at, answered, end, call.hangup)
+    plan.truth = _truth(call, at, answered, end, reason)
     return plan
 
 
-def _plan_inbound(sc, call, plan, at):
+def _plan_disconnect(plan, adapter, end, on_hook, reversed_at):
+    """The adapter's far-end clear at ``end``; returns when the polarity is restored."""
+    disconnect, restore_at, tone_at = adapter.disconnect, on_hook, end
+    if disconnect.signal == "loop_break":
+        # The feed is removed: no line voltage, no loop current (open-loop disconnect).
+        tone_at = end + disconnect.duration_ms * 1000
+        plan.level(end, ("power",), False)
+        plan.level(tone_at, ("power",), True)
+    elif disconnect.signal == "reversal":
+        if reversed_at is not None:
+            restore_at = end
+        else:  # reversed from normal at the clear, back when the line goes idle
+            plan.level(end, ("polarity",), True)
+            plan.level(on_hook, ("polarity",), False)
+    if disconnect.tone and on_hook > tone_at:
+        plan.sound(tone_at, "clear_tone", signals.call_progress, disconnect.tone, adapter.tones,
+                   (on_hook - tone_at) / 1000)
+    return restore_at
+
+
+def _plan_inbound(sc, call, plan, at, adapter=None):
     """Caller ID and ringing; returns (polarity reversal time or None, end of last burst)."""
+    if adapter is not None:
+        return _plan_adapter_inbound(sc, call, plan, at, adapter)
     cid = call.caller_id
     standard = cid.standard if cid else None
     ring_at, reversed_at = at, None
     if standard == "v23":
         reversed_at = at
-        plan.sound(at + V23_ALERT_US, "alert", signals.alert_tone(ALERT_MS))
-        ring_at = plan.sound(at + V23_FSK_US, "fsk", _cid(cid)) + V23_RING_AFTER_US
+        plan.sound(at + V23_ALERT_US, "alert", signals.alert_tone, ALERT_MS)
+        ring_at = plan.sound(at + V23_FSK_US, "fsk", _cid, cid) + V23_RING_AFTER_US
     elif standard == "dtmf":
         reversed_at = at
-        ring_at = plan.sound(at + DTMF_CID_US, "dtmf_cid", _cid(cid)) + DTMF_CID_RING_AFTER_US
-    cadence = [ms * 1000 for ms in countries.country(sc.country).ring_cadence_ms]
+        ring_at = plan.sound(at + DTMF_CID_US, "dtmf_cid", _cid, cid) + DTMF_CID_RING_AFTER_US
+    cadence_ms = countries.country(sc.country).ring_cadence_ms
+    _ring(plan, ring_at, cadence_ms, call.rings)
+    if standard == "bell202":
+        _cid_after_first_ring(sc, call, plan, len(cadence_ms) // 2)
+    return reversed_at, plan.bursts[-1][1]
+
+
+def _ring(plan, ring_at, cadence_ms, rings):
     t = ring_at
-    for _ in range(call.rings):
+    cadence = [ms * 1000 for ms in cadence_ms]
+    for _ in range(rings):
         for on, off in zip(cadence[::2], cadence[1::2]):
             plan.bursts.append((t, t + on))
             t += on + off
-    if standard == "bell202":
-        per_cycle = len(cadence) // 2
-        t = plan.bursts[per_cycle - 1][1] + BELL202_AFTER_RING_US
-        end = plan.sound(t, "fsk", _cid(cid))
-        if end > plan.bursts[per_cycle][0] - BELL202_BEFORE_RING_US:
-            raise ScenarioError("the Bell 202 caller-ID message (%d ms) does not fit between "
-                                "the first and second ring; shorten the name"
-                                % ((end - t) // 1000), source=sc.source,
-                                field="calls[%d].caller_id" % call.index)
+
+
+def _cid_after_first_ring(sc, call, plan, per_cycle):
+    """FSK in the pause after the first ring cycle (Bellcore, ETSI ring-pulse alerting)."""
+    cid = call.caller_id
+    t = plan.bursts[per_cycle - 1][1] + BELL202_AFTER_RING_US
+    end = plan.sound(t, "fsk", _cid, cid)
+    if end > plan.bursts[per_cycle][0] - BELL202_BEFORE_RING_US:
+        raise ScenarioError("the caller-ID message (%d ms) does not fit between "
+                            "the first and second ring; shorten the name"
+                            % ((end - t) // 1000), source=sc.source,
+                            field="calls[%d].caller_id" % call.index)
+
+
+def _plan_adapter_inbound(sc, call, plan, at, adapter):
+    """An adapter's caller ID and ringing, as its profile says (see docs/adapters.md).
+
+    Before the first ring: an optional idle-line reversal at *T*, an optional
+    dual-tone alert at *T* + 0.15 s (at *T* without a reversal), then the
+    message 0.15 s after the alert (or at *T* + 0.30 s without one), the first
+    ring 0.25 s (FSK) or 0.30 s (DTMF) after its end. With a ring pulse (RP-AS)
+    instead of the alert: a 0.25 s ring burst, the message 0.65 s after it.
+    After the first ring:
+    ringing starts at *T* and the message is timed as Bell 202's.
+    """
+    cid, how = call.caller_id, adapter.caller_id
+    plan.ring_hz = adapter.ring.hz
+    per_cycle = len(adapter.ring.cadence_ms) // 2
+    ring_at, reversed_at = at, None
+    if cid is not None and how.when == "before_ring":
+        reversed_at = at if how.reversal else None
+        t = at + (V23_ALERT_US if how.reversal else 0)
+        if how.ring_pulse:
+            plan.bursts.append((t, t + RP_AS_US))
+            t += RP_AS_US + RP_AS_FSK_AFTER_US
+        elif how.dtas:
+            plan.sound(t, "alert", signals.alert_tone, ALERT_MS)
+            t += V23_FSK_US - V23_ALERT_US
+        else:
+            t = at + V23_FSK_US
+        kind = "dtmf_cid" if cid.standard == "dtmf" else "fsk"
+        gap = DTMF_CID_RING_AFTER_US if cid.standard == "dtmf" else V23_RING_AFTER_US
+        ring_at = plan.sound(t, kind, _cid, cid) + gap
+    _ring(plan, ring_at, adapter.ring.cadence_ms, call.rings)
+    if cid is not None and how.when == "after_first_ring":
+        _cid_after_first_ring(sc, call, plan, per_cycle)
     return reversed_at, plan.bursts[-1][1]
 
 
@@ -377,16 +519,29 @@ def _cid(cid):
                              datetime=cid.datetime, absence=cid.absence)
 
 
-def _plan_dial(sc, call, plan, at, hook):
-    """Dial tone and dialling; returns the answer time (the end of dialling)."""
+def _plan_dial(sc, call, plan, at, hook, tones):
+    """Dial tone (of country ``tones``) and dialling; returns the answer time (end of dialling)."""
     dial = call.dial
     first = at + _us(dial.delay_s)
-    plan.sound(at, "dial_tone", signals.call_progress("dial", sc.country, (first - at) / 1000))
+    plan.sound(at, "dial_tone", signals.call_progress, "dial", tones, (first - at) / 1000)
     if dial.mode == "dtmf":
-        plan.sound(first, "dtmf", signals.dtmf(dial.digits, on_ms=dial.on_ms,
-                                               off_ms=dial.off_ms))
+        plan.sound(first, "dtmf", signals.dtmf, dial.digits, on_ms=dial.on_ms,
+                   off_ms=dial.off_ms)
         n = len(dial.digits)
-        return first + n * _us(dial.on_ms / 1000) + (n - 1) * _us(dial.off_ms / 1000)
+        dialled = first + n * _us(dial.on_ms / 1000) + (n - 1) * _us(dial.off_ms / 1000)
+    else:
+        dialled = _plan_pulses(dial, plan, first, hook)
+    answered = dialled + _us(dial.answer_after_s)
+    if dial.ringback:
+        # The exchange connects the far end a moment after the last digit, then rings it.
+        ring_at = dialled + min(RINGBACK_AFTER_US, (answered - dialled) // 2)
+        plan.sound(ring_at, "ringback",
+                   signals.call_progress, "ringback", tones, (answered - ring_at) / 1000)
+    return answered
+
+
+def _plan_pulses(dial, plan, first, hook):
+    """Loop-disconnect dialling; returns the last make (the end of dialling)."""
     t = first
     for digit in dial.digits:
         pulses = 10 if digit == "0" else int(digit)
@@ -411,9 +566,15 @@ def _truth(call, at, answered, ended, reason):
 
 
 def _speech(line, t_us, cut_us, utt, synth):
-    samples = levels.set_active_level(synth.say(utt.text, voice=utt.voice), utt.level_dbm0)
-    n = max(0, (cut_us - t_us) * RATE // 1_000_000)
-    return AudioSegment(line, t_us, samples[:n], "speech")
+    # The synth keeps each distinct utterance once; the segment only its recipe.
+    n = min(len(synth.say(utt.text, voice=utt.voice)),
+            max(0, (cut_us - t_us) * RATE // 1_000_000))
+    return AudioSegment(line, t_us, "speech", n, functools.partial(_spoken, synth, utt, n))
+
+
+def _spoken(synth, utt, n):
+    """``utt`` spoken at its level, cut to ``n`` samples."""
+    return levels.set_active_level(synth.say(utt.text, voice=utt.voice), utt.level_dbm0)[:n]
 
 
 # ------------------------------------------------------------------ faults

@@ -11,6 +11,8 @@ One :class:`LineDsp` per phone line, fed with the line's audio (mono int16,
   only while on-hook and only while there is signal.
 * ``super_tone_rx`` (:mod:`.tones`) for the alert signal and the country's
   call-progress tones.
+* :mod:`.answer` for voice onsets while off-hook (:class:`Speech`): the far
+  end answering an outbound call.
 
 Which caller-ID standards run follows ``country`` (uk/etsi: V.23 + DTMF; us:
 Bell 202 + DTMF; dtmf: DTMF only) unless ``standard`` (v23, bell202, dtmf)
@@ -29,13 +31,17 @@ import collections
 import numpy as np
 
 from firmware.dsp import cid
-from telephony import countries, spandsp
+from firmware.dsp.answer import VoiceOnset
 from firmware.dsp.dtmf import DEFAULT_PARAMS, DtmfReceiver
-from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit, Tone
+from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit, Quiet, Sound, Speech, Tone
 from firmware.dsp.fsk import FskReceiver
+from firmware.dsp.history import AudioHistory
 from firmware.dsp.tones import ToneReceiver, country_tones
+from telephony import countries, spandsp
+from telephony.levels import DBM0_RMS
 
-__all__ = ["LineDsp", "DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone"]
+__all__ = ["LineDsp", "DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone", "Speech",
+           "Quiet", "Sound"]
 
 SAMPLE_RATE = 8000
 _INT16 = np.dtype(np.int16)
@@ -46,7 +52,20 @@ SNAP_SAMPLES = 32  # 4 ms: the precision of the receivers' start estimates
 DTMF_CID_GAP_US = 1_000_000  # digits of one DTMF caller ID are 50–70 ms apart
 DTMF_CID_MAX_DIGITS = 40
 REPEAT_WINDOW_US = 20_000_000  # the same caller-ID message again within this is a repeat
-
+CLEAR_TONES = ("busy", "unobtainable", "congestion")
+# Silence watch (off-hook): 20 ms frames; a frame above QUIET_DBM0 is sound. Line
+# noise (about -65 dBm0) and a VoIP adapter's comfort noise stay below it, speech and
+# tones are well above. Quiet is reported once it has lasted QUIET_REPORT_MS.
+QUIET_FRAME = 160
+QUIET_DBM0 = -50.0
+QUIET_REPORT_MS = 2000
+# Off-hook, DTMF is decided every this many samples (80 ms) rather than at the end
+# of each block: soon enough for the recorder's delay line to mask a key.
+EARLY_DTMF_SAMPLES = 640
+FSK_HISTORY = 6 * SAMPLE_RATE  # audio kept to tell V.23 from Bell 202 (a message is < 1 s)
+# FFT bins (320-sample frames, 25 Hz apart) of each FSK standard's mark and space tones
+_FSK_FRAME = 320
+_FSK_BINS = {"v23": (1300 // 25, 2100 // 25), "bell202": (1200 // 25, 2200 // 25)}
 
 class LineDsp:
     """Signalling detector for one line.
@@ -67,7 +86,7 @@ class LineDsp:
     """
 
     def __init__(self, country="uk", standard=None, on_event=None, off_hook=False,
-                 dtmf_params=DEFAULT_PARAMS, block_ms=500):
+                 dtmf_params=DEFAULT_PARAMS, block_ms=500, tone_countries=()):
         entry = countries.country(country)  # ValueError for an unknown country
         if standard is not None and standard not in countries.cid_standards():
             raise ValueError("unknown caller-ID standard %r (%s)"
@@ -80,11 +99,30 @@ class LineDsp:
         self._unknown_hook = off_hook is None
         self._cid_phase = True  # unknown hook: nothing but caller-ID signals seen yet
         self._dtmf = DtmfReceiver(dtmf_params)
+        # Off-hook, DTMF is decided every EARLY_DTMF_SAMPLES, not each block: the recorder
+        # holds audio back only a little, and a key must be known in time to mask it.
+        self._dtmf_fed = 0  # samples of the current block the DTMF receiver already had
         fsk = [s for s in self.standards if s in countries.FSK_MODULATIONS]
         self._fsk = FskReceiver(fsk[0]) if fsk else None
         self._samples = 0  # samples processed
         self._tone_country = country
+        own_tones = entry.tone_detection
+        for other in tone_countries:
+            if other not in countries.COUNTRIES:
+                raise ValueError("unknown tone country %r (%s)"
+                                 % (other, ", ".join(countries.COUNTRIES)))
+        # Other countries whose clear-down tones end a call (an adapter left on its
+        # factory region plays its own): listened for off-hook only.
+        self._extra_countries = tuple(c for c in dict.fromkeys(tone_countries)
+                                      if countries.country(c).tone_detection is not own_tones)
+        self._fsk_history = AudioHistory(FSK_HISTORY)
+        self._quiet_power = QUIET_FRAME * (DBM0_RMS * 10.0 ** (QUIET_DBM0 / 20.0)) ** 2
+        self._sound_end = 0        # sample position where the last sound ended (off-hook)
+        self._quiet_reported = False
         self._tones = self._tone_receiver()
+        # Voice onsets matter until the call is answered: after the first one that
+        # follows dialled DTMF the detector stops (it costs more than the rest).
+        self._voice, self._voice_origin, self._dialled = VoiceOnset(), 0, 0
         self._block = max(1, block_ms * SAMPLE_RATE // 1000)
         self._buffer = np.empty(self._block, dtype=np.int16)  # fed but not yet processed
         self._fill = 0
@@ -120,6 +158,8 @@ class LineDsp:
         self._unknown_hook = False
         if changed:
             self._tones = self._tone_receiver()
+            self._voice, self._voice_origin, self._dialled = VoiceOnset(), self._samples, 0
+            self._sound_end, self._quiet_reported = self._samples, False
 
     def feed(self, samples, t_us):
         """Process audio whose first sample was at clock time ``t_us`` (µs).
@@ -148,11 +188,26 @@ class LineDsp:
         self._fill += n
         if self._fill == self._block:
             self._process()
+        elif self._off_hook is True and self._fill - self._dtmf_fed >= EARLY_DTMF_SAMPLES:
+            self._early_dtmf()
+
+    def _early_dtmf(self):
+        """Run the DTMF receiver on what the block holds so far and report its keys now."""
+        x = self._buffer[self._dtmf_fed : self._fill].copy()
+        self._dtmf_fed = self._fill
+        events = []
+        for digit, start, end in self._dtmf.feed(x):
+            self._on_digit(digit, self._t(start), self._t(end), events)
+        for event in events:
+            self._emit(event)
 
     def flush(self):
         """Process what is buffered and decide on DTMF still waiting (end of input)."""
         self._process()
         events = []
+        if self._fsk is not None:   # FSK errors still held back (see firmware.dsp.fsk)
+            for kind, value, start, end in self._fsk.flush():
+                self._on_fsk(kind, value, self._t(start), self._t(end), events)
         if self._pending_cid:
             self._flush_dtmf_cid(events, reason="framing")
         for event in sorted(events, key=lambda e: e.t_us):
@@ -166,15 +221,30 @@ class LineDsp:
 
     def _process_block(self, x):
         events = []
-        for digit, start, end in self._dtmf.feed(x):
+        early, self._dtmf_fed = self._dtmf_fed, 0
+        for digit, start, end in self._dtmf.feed(x[early:] if early else x):
             self._on_digit(digit, self._t(start), self._t(end), events)
+        self._fsk_history.append(x)  # every block: positions stay the receivers' (absolute)
         if self._fsk is not None and self._off_hook is not True:
             for kind, value, start, end in self._fsk.feed(x):
-                self._on_fsk(kind, value, self._t(start), self._t(end), events)
+                self._on_fsk(kind, value, self._t(start), self._t(end), events, start, end)
         elif self._fsk is not None:
-            self._fsk.skip(len(x))
+            for kind, value, start, end in self._fsk.skip(len(x)):
+                self._on_fsk(kind, value, self._t(start), self._t(end), events)
         for name, start in self._tones.feed(x):
             self._on_tone(name, self._t(self._tones_origin + start), events)
+        for receiver in self._extra_tones:
+            for name, start in receiver.feed(x):
+                self._on_tone(name, self._t(self._tones_origin + start), events)
+        if self._off_hook is True and self._voice is not None:
+            dialled = self._dialled
+            for start in self._voice.feed(x):
+                events.append(Speech(self._t(self._voice_origin + start)))
+                if dialled:
+                    self._voice = None
+                    break
+        if self._off_hook is True:
+            self._watch_quiet(x, events)
         self._samples += len(x)
         self.stats["samples"] += len(x)
         if self._pending_cid:
@@ -187,9 +257,55 @@ class LineDsp:
 
     # ---------------------------------------------------------- helpers
 
+    def _watch_quiet(self, x, events):
+        """Report :class:`Quiet` once the line has been silent for a while, :class:`Sound` after."""
+        n = len(x) // QUIET_FRAME * QUIET_FRAME
+        if n == 0:
+            return
+        power = np.square(x[:n], dtype=np.float32).reshape(-1, QUIET_FRAME).sum(axis=1)
+        loud = np.flatnonzero(power >= self._quiet_power)
+        report = QUIET_REPORT_MS * SAMPLE_RATE // 1000
+        if len(loud):  # (this runs on every block of every off-hook line: kept cheap)
+            if n <= report:  # a silence inside the block is too short to count
+                starts, prev_ends = (self._samples + int(loud[0]) * QUIET_FRAME,), (self._sound_end,)
+                last = self._samples + int(loud[-1]) * QUIET_FRAME
+            else:
+                starts = self._samples + loud * QUIET_FRAME
+                prev_ends = np.concatenate(([self._sound_end], starts[:-1] + QUIET_FRAME))
+                last = int(starts[-1])
+            for i, (start, prev_end) in enumerate(zip(starts, prev_ends)):
+                if start - prev_end < report:
+                    continue
+                if not (i == 0 and self._quiet_reported):
+                    events.append(Quiet(self._t(int(prev_end))))
+                events.append(Sound(self._t(int(start))))
+            self._quiet_reported = False
+            self._sound_end = last + QUIET_FRAME
+        if not self._quiet_reported and self._samples + n - self._sound_end >= report:
+            events.append(Quiet(self._t(self._sound_end)))
+            self._quiet_reported = True
+
+    def _fsk_standard(self, start, end, fallback):
+        """Which FSK was sent, V.23 (1300/2100 Hz) or Bell 202 (1200/2200 Hz), from its spectrum.
+
+        Either demodulator decodes both (the tones are 100 Hz apart at the same
+        bit rate), so the line learns what its adapter sends from the audio.
+        """
+        x = self._fsk_history.get(start, end).astype(np.float32)
+        n = len(x) // _FSK_FRAME * _FSK_FRAME
+        if n == 0:
+            return fallback
+        spectrum = np.abs(np.fft.rfft(x[:n].reshape(-1, _FSK_FRAME) * np.hanning(_FSK_FRAME),
+                                      axis=1)) ** 2
+        power = spectrum.sum(axis=0)
+        score = {std: float(power[bins[0]] + power[bins[1]]) for std, bins in _FSK_BINS.items()}
+        return max(score, key=score.get)
+
     def _tone_receiver(self):
         """Tones worth looking for in this hook state: the alert on-hook, call progress off-hook."""
         self._tones_origin = self._samples
+        self._extra_tones = [ToneReceiver(c, CLEAR_TONES) for c in self._extra_countries
+                             if self._off_hook]
         if self._off_hook is None:
             return ToneReceiver(self._tone_country)
         progress = [name for name, _elements in country_tones(self._tone_country) if name != "alert"]
@@ -222,6 +338,7 @@ class LineDsp:
             return
         if self._off_hook is False:
             return  # on-hook DTMF without a DTMF caller-ID standard: not dialled digits
+        self._dialled += 1
         events.append(DtmfDigit(start_us, digit, end_us))
 
     def _flush_dtmf_cid(self, events, reason):
@@ -246,8 +363,10 @@ class LineDsp:
         self._report_cid(CallerId(start_us, "dtmf", info.number, info.name, info.datetime,
                                   info.absence, info.message_waiting), end_us, events)
 
-    def _on_fsk(self, kind, value, start_us, end_us, events):
+    def _on_fsk(self, kind, value, start_us, end_us, events, start=None, end=None):
         standard = self._fsk.standard
+        if start is not None:
+            standard = self._fsk_standard(start, end, standard)
         if kind == "error":
             events.append(CallerIdError(start_us, value, standard))
             return

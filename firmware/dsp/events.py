@@ -91,3 +91,34 @@ class Tone:
 
     def to_json(self, t0_us=0):
         return {"t": _seconds(self.t_us, t0_us), "event": "tone", "name": self.name}
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Voice on an off-hook line after a quiet spell (the far end answering, a voice menu)."""
+
+    t_us: int
+
+    def to_json(self, t0_us=0):
+        return {"t": _seconds(self.t_us, t0_us), "event": "speech"}
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """The off-hook line has had no sound since ``t_us`` (reported once it lasted
+    :data:`~firmware.dsp.detector.QUIET_REPORT_MS`): the far end may have gone."""
+
+    t_us: int
+
+    def to_json(self, t0_us=0):
+        return {"t": _seconds(self.t_us, t0_us), "event": "quiet"}
+
+
+@dataclass(frozen=True)
+class Sound:
+    """Sound on the line again at ``t_us`` after a :class:`Quiet`."""
+
+    t_us: int
+
+    def to_json(self, t0_us=0):
+        return {"t": _seconds(self.t_us, t0_us), "event": "sound"}

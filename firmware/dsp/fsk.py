@@ -14,6 +14,17 @@ Front end (numpy, cheap): a linear-phase FIR band-pass around the two tones
 removes the noise outside the FSK band (spandsp's one-baud correlators are
 wide open to it; this is worth several dB of S/N), and a level gate skips the
 demodulator entirely while the line is quiet.
+
+Two demodulators listen to every loud block: one after the band-pass, one on
+the signal as it came (as spandsp's own ``adsi_rx`` does).  Real senders are
+not all as clean as ours: one that restarts its oscillator for each character
+puts a phase jump at every character boundary, a broadband click that the
+band-pass smears over several bits (its 95 taps span 14 bits), so the
+filtered path loses the framing while the unfiltered one still frames every
+character.  Noise is the opposite case.  A message is reported from whichever
+path frames it with a good checksum (so never a wrong number: both check it),
+once; a path's error is held for :data:`ERROR_HOLD` samples and dropped when
+the other path decoded a message over the same stretch of signal.
 """
 
 import numpy as np
@@ -34,6 +45,10 @@ CHAR_SAMPLES = 10 * SAMPLE_RATE // 1200  # one start-8-stop character at 1200 bi
 START_GAP = 320
 SEIZURE_CHARS = 3  # 0x55 characters in a row that make a channel seizure
 SEIZURE_MAX_AGE = 300 * SAMPLE_RATE // 1200  # seizure to message: at most ~300 mark bits
+# Longest message (255 bytes + header and checksum, 10 bits each at 1200 bit/s): a path's
+# error waits this long for the other path to finish the same message.
+ERROR_HOLD = 258 * CHAR_SAMPLES
+SAME_MESSAGE = 40 * CHAR_SAMPLES  # two paths' reports of one message end this close
 
 
 def design_bandpass(low_hz, high_hz, taps):
@@ -153,31 +168,18 @@ class FskReceiver:
         preset = getattr(spandsp, mod.spandsp_fsk)
         low, high, taps = mod.band_low_hz, mod.band_high_hz, mod.filter_taps
         self._sd = spandsp.load()
-        ffi, lib = self._sd.ffi, self._sd.lib
         self._fir = design_bandpass(low, high, taps)
         self._delay = (taps - 1) // 2
         # Raw input not yet processed, preceded by taps - 1 samples of history.
         self._raw = np.zeros(taps - 1, dtype=np.float32)
-        self._assembler = Assembler()
-        # fsk_rx's bits go straight (in C) into async_rx, which frames characters;
-        # only whole characters come back to Python.
-        self._callback = ffi.callback("void(void *, int)", self._put_char, onerror=self._on_error)
-        self._async = self._sd.owned(
-            lib.async_rx_init(ffi.NULL, 8, 0, 1, 0, self._callback, ffi.NULL), "async_rx_free"
-        )
-        spec = ffi.addressof(lib.preset_fsk_specs, preset)
-        self._state = self._sd.owned(
-            lib.fsk_rx_init(ffi.NULL, spec, spandsp.FSK_FRAME_MODE_ASYNC, lib.async_rx_put_bit, self._async),
-            "fsk_rx_free",
-        )
-        lib.fsk_rx_signal_cutoff(self._state, float(cutoff_dbm0))
+        # Demodulators: [0] after the band-pass, [1] on the unfiltered signal.
+        self._paths = [_Demodulator(self._sd, preset, cutoff_dbm0) for _ in range(2)]
+        self._held = []     # errors waiting for ERROR_HOLD: [kind, value, start, end, path]
+        self._recent = []   # (message, start, end) of the last messages reported
         # Gate (on the raw signal) 6 dB below the cutoff: mean square per sample.
         self._gate_ms = (DBM0_RMS * 10.0 ** ((cutoff_dbm0 - 6.0) / 20.0)) ** 2
         self._since_loud = self.HANGOVER_BLOCKS + 1  # blocks since the last loud one
         self.samples = 0  # input samples processed (whole blocks)
-        self._sub_start = 0
-        self._sub_chars = 0
-        self._error = None
         self.active_samples = 0  # how much audio reached the demodulator
 
     def feed(self, samples):
@@ -203,49 +205,120 @@ class FskReceiver:
                 self._demodulate(raw, active)
             self.samples += n_blocks * SUB_BLOCK
         self._raw = raw[n_blocks * SUB_BLOCK :]
-        results, self._assembler.results = self._assembler.results, []
+        return self._merge(release_before=self.samples - ERROR_HOLD)
+
+    def flush(self):
+        """The errors still held back (end of input): returns results as :meth:`feed`."""
+        return self._merge(release_before=None)
+
+    def _merge(self, release_before):
+        """One list of results from both paths: each message once, errors the other path
+        did not contradict; errors that ended before ``release_before`` (all if None) go out."""
+        out = []
+        for index, path in enumerate(self._paths):
+            results, path.assembler.results = path.assembler.results, []
+            for kind, value, start, end in results:
+                if kind == "message":
+                    if not any(m == value and abs(e - end) <= SAME_MESSAGE
+                               for m, _, e in self._recent):
+                        out.append((kind, value, start, end))
+                    self._recent = (self._recent + [(value, start, end)])[-4:]
+                else:
+                    self._held.append([kind, value, start, end, index])
+        held, self._held = self._held, []
+        for error in held:
+            kind, value, start, end, index = error
+            if any(s - SAME_MESSAGE <= end and start <= e + SAME_MESSAGE
+                   for _, s, e in self._recent):
+                continue              # the other path decoded this burst
+            if release_before is not None and end > release_before:
+                self._held.append(error)
+                continue
+            if any(o[0] == "error" and o[2] <= end and start <= o[3] for o in out):
+                continue              # both paths failed on it: one error
+            out.append((kind, value, start, end))
         d = self._delay
-        return [(kind, value, max(0, start - d), max(0, end - d)) for kind, value, start, end in results]
+        return [(kind, value, max(0, start - d), max(0, end - d))
+                for kind, value, start, end in sorted(out, key=lambda r: r[2])]
 
     def _demodulate(self, raw, active):
-        """Band-pass and demodulate the runs of active blocks."""
-        lib = self._sd.lib
+        """Band-pass and demodulate the runs of active blocks (both paths)."""
         edges = np.flatnonzero(np.diff(np.concatenate(([0], active.view(np.int8), [0]))))
+        d = self._delay
         for first, last in zip(edges[::2].tolist(), edges[1::2].tolist()):
             # outputs for input samples [first*SUB_BLOCK, last*SUB_BLOCK) of this call
             seg = raw[first * SUB_BLOCK : last * SUB_BLOCK + len(self._fir) - 1]
-            pcm = np.clip(np.rint(np.convolve(seg, self._fir, mode="valid")), -32768, 32767).astype(np.int16)
-            ptr = self._sd.int16_ptr(pcm)
-            for k in range(last - first):
-                self._sub_start = self.samples + (first + k) * SUB_BLOCK
-                self._sub_chars = 0
-                lib.fsk_rx(self._state, ptr + k * SUB_BLOCK, SUB_BLOCK)
-                if self._error is not None:
-                    error, self._error = self._error, None
-                    raise error
+            filtered = np.convolve(seg, self._fir, mode="valid")
+            # The unfiltered path sees the same samples, delayed like the filter's output.
+            unfiltered = seg[d : d + len(filtered)]
+            for path, x in zip(self._paths, (filtered, unfiltered)):
+                pcm = np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+                path.demodulate(pcm, self.samples + first * SUB_BLOCK)
             self.active_samples += (last - first) * SUB_BLOCK
 
     def skip(self, n):
-        """Let ``n`` samples pass unseen (line off-hook): keeps positions in step."""
+        """Let ``n`` samples pass unseen (line off-hook): keeps positions in step.
+
+        Returns the errors still held back (as :meth:`flush`)."""
         if n <= 0:
-            return
+            return []
+        held = self.flush()
         hist = len(self._fir) - 1
         self.samples += len(self._raw) - hist + n
         self._raw = np.zeros(hist, dtype=np.float32)
         self._since_loud = self.HANGOVER_BLOCKS + 1
-        self._assembler.reset()
+        for path in self._paths:
+            path.assembler.reset()
+        return held
+
+
+class _Demodulator:
+    """spandsp's ``fsk_rx`` framing characters with ``async_rx`` into an :class:`Assembler`."""
+
+    def __init__(self, sd, preset, cutoff_dbm0):
+        self._sd = sd
+        ffi, lib = sd.ffi, sd.lib
+        self.assembler = Assembler()
+        self._sub_start = 0
+        self._sub_chars = 0
+        self._error = None
+        # fsk_rx's bits go straight (in C) into async_rx, which frames characters;
+        # only whole characters come back to Python.
+        self._callback = ffi.callback("void(void *, int)", self._put_char, onerror=self._on_error)
+        self._async = sd.owned(
+            lib.async_rx_init(ffi.NULL, 8, 0, 1, 0, self._callback, ffi.NULL), "async_rx_free"
+        )
+        spec = ffi.addressof(lib.preset_fsk_specs, preset)
+        self._state = sd.owned(
+            lib.fsk_rx_init(ffi.NULL, spec, spandsp.FSK_FRAME_MODE_ASYNC, lib.async_rx_put_bit,
+                            self._async),
+            "fsk_rx_free",
+        )
+        lib.fsk_rx_signal_cutoff(self._state, float(cutoff_dbm0))
+
+    def demodulate(self, pcm, first_sample):
+        """Demodulate int16 ``pcm`` (whole sub-blocks) whose first sample is ``first_sample``."""
+        lib = self._sd.lib
+        ptr = self._sd.int16_ptr(pcm)
+        for k in range(len(pcm) // SUB_BLOCK):
+            self._sub_start = first_sample + k * SUB_BLOCK
+            self._sub_chars = 0
+            lib.fsk_rx(self._state, ptr + k * SUB_BLOCK, SUB_BLOCK)
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
 
     def _put_char(self, _user, value):
         # Position: characters come ~67 samples apart within the 80-sample block.
         pos = self._sub_start + self._sub_chars * CHAR_SAMPLES
         if value < 0:
             if value == spandsp.SIG_STATUS_CARRIER_DOWN:
-                self._assembler.carrier_down(pos)
+                self.assembler.carrier_down(pos)
             elif value == spandsp.SIG_STATUS_CARRIER_UP:
-                self._assembler.reset()
+                self.assembler.reset()
             return
         self._sub_chars += 1
-        self._assembler.char(value, pos)
+        self.assembler.char(value, pos)
 
     def _on_error(self, exc_type, exc, _tb):
         # Exceptions cannot cross the C boundary; re-raised after fsk_rx returns.

@@ -31,6 +31,8 @@ silent parts of a cadence would break it up.  Blocks quieter than
 tones quieter than that are not recognised.
 """
 
+import weakref
+
 import numpy as np
 
 from telephony import countries, spandsp
@@ -119,8 +121,12 @@ class ToneReceiver:
             tone = lib.super_tone_rx_add_tone(self._desc)
             for f1, f2, min_ms, max_ms in _ordered(elements, order):
                 lib.super_tone_rx_add_element(self._desc, tone, f1, f2, min_ms, max_ms)
-        self._tone_cb = ffi.callback("void(void *, int, int, int)", self._on_tone, onerror=self._on_error)
-        self._seg_cb = ffi.callback("void(void *, int, int, int)", self._on_segment, onerror=self._on_error)
+        # The callbacks hold this receiver weakly: bound methods would make a
+        # receiver <-> callback cycle that only the cyclic GC frees, with its history.
+        self._tone_cb = ffi.callback("void(void *, int, int, int)", _weak(self, "_on_tone"),
+                                     onerror=_weak(self, "_on_error"))
+        self._seg_cb = ffi.callback("void(void *, int, int, int)", _weak(self, "_on_segment"),
+                                    onerror=_weak(self, "_on_error"))
         self._state = self._sd.owned(
             lib.super_tone_rx_init(ffi.NULL, self._desc, self._tone_cb, ffi.NULL), "super_tone_rx_free"
         )
@@ -216,3 +222,15 @@ class ToneReceiver:
 
     def _on_error(self, exc_type, exc, _tb):
         self._error = exc
+
+
+def _weak(obj, name):
+    """A function calling ``obj.<name>(...)`` that does not keep ``obj`` alive."""
+    ref = weakref.ref(obj)
+
+    def call(*args):
+        target = ref()
+        if target is not None:
+            return getattr(target, name)(*args)
+        return None
+    return call

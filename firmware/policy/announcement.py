@@ -28,10 +28,11 @@ import threading
 
 import numpy as np
 
+from board.inputfile import read_input_file
 from telephony import countries
 from telephony.levels import active_level_dbm0, set_active_level
 
-from ..errors import AudioFormatError, LinekeeperError
+from ..errors import AudioFormatError, InputFileError, LinekeeperError
 from ..fsutil import atomic_write, make_private_dir
 
 RATE = 8000
@@ -217,11 +218,10 @@ class Announcements:
     def _load(self, name):
         path = os.path.join(announcements_dir(self.data_dir), name)
         try:
-            with open(path, "rb") as f:
-                data = f.read(MAX_BYTES + 1)
-        except OSError as exc:
+            data = read_input_file(path, MAX_BYTES)   # only a regular file (not a FIFO)
+        except InputFileError as exc:
             raise AnnouncementError("the announcement file %s cannot be read (%s): upload it "
-                                    "again" % (name, exc.strerror or exc)) from None
+                                    "again" % (name, exc)) from None
         try:
             return validate_announcement_wav(data)
         except AudioFormatError as exc:

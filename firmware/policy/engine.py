@@ -41,6 +41,9 @@ from .pause import PauseControl
 log = logging.getLogger(__name__)
 
 KEY_GAP_US = 3_000_000      # keys further apart than this are not one code
+# Cut around a masked key: the detector dates a tone to a few ms, and a codec frame
+# straddling its edge must not carry enough of it to be decoded.
+MASK_MARGIN_US = 40_000
 
 
 class PolicyError(LinekeeperError, ValueError):
@@ -57,6 +60,7 @@ class _Live:
         self.call = call
         self.decision = None          # a rules.Decision
         self.keys = ""
+        self.key_us = []              # (start, end) clock µs of each key in ``keys``
         self.last_key_us = None
 
 
@@ -86,7 +90,8 @@ class CallPolicy:
         self.callmeta = callmeta
         self.preroll_us = preroll_ms * 1000
         self.consent = make_notices(board, clock, data_dir, country, settings.consent)
-        self.pauses = PauseControl(capture, clock, audit, settings.pci, on_change=self._changed)
+        self.pauses = PauseControl(capture, clock, audit, settings.pci, on_change=self._changed,
+                                   recorder=recorder)
         self.buttons = Buttons(clock, self.on_button)
         self._lock = threading.RLock()
         self._live = {}
@@ -114,6 +119,7 @@ class CallPolicy:
         self.buttons.close()
         for line in self.pauses.paused_lines():
             self.pauses.resume(line, "call_end", "system")
+        self.pauses.flush()
 
     # ------------------------------------------------------------ call events
     def _started(self, ev):
@@ -124,7 +130,11 @@ class CallPolicy:
                 return
             mode = self.settings.rules.mode(call.line)
             if mode == "by_rule":
-                return           # the rules need the number: decided once dialling ends
+                # The rules need the number: decided once dialling ends. Until then the
+                # call is recorded into memory only (dropped if the rules skip it), so
+                # a slow dialler's first digits do not fall out of the ring buffer.
+                self.recorder.record(call, call.started_us, hold=True)
+                return
             self._decide(live, rules.decide(self.settings.rules, call.line, "out", None,
                                             self._wall(call.started_us), self.country))
             if mode == "always":
@@ -145,6 +155,7 @@ class CallPolicy:
                     self.settings.rules, call.line, call.direction, call.number,
                     self._wall(call.started_us), self.country))
             if live.decision.decision == rules.SKIP:
+                self.recorder.discard(call)      # held since off-hook (by rule): dropped
                 self._publish(call)
                 return
             consent = self.consent.give(call)
@@ -198,7 +209,8 @@ class CallPolicy:
         call = live.call
         min_talk_us = int(live.decision.min_talk_s * 1_000_000)
         if self.recorder.recording(call):
-            self.recorder.release(call)     # held at off-hook until the notice was given
+            # Held since off-hook (until the notice was given, or the rules decided).
+            self.recorder.release(call, min_talk_us=min_talk_us)
         else:
             # Asked for before the notice could be given (dialling): held until it is.
             hold = (call.consent is None and self.consent.required(call.direction) != "off"
@@ -225,32 +237,56 @@ class CallPolicy:
             return True
 
     # ------------------------------------------------------------ inputs
-    def on_key(self, line, digit, t_us):
-        """A key typed during a connected call (from the supervisor; never logged)."""
+    def key_codes(self):
+        """The codes keyed on a handset that the policy acts on (pause, resume, record).
+
+        The supervisor holds back keys that may be one of these while a call is
+        still dialling, so a code keyed as the far end answers ends the
+        dialling instead of joining the number.
+        """
+        pci, demand = self.settings.pci, self.settings.rules.on_demand
+        return tuple(c for c in (pci.pause_code, pci.resume_code, demand.dtmf_code) if c)
+
+    def on_key(self, line, digit, t_us, end_us=None):
+        """A key typed during a connected call (from the supervisor; never logged).
+
+        ``t_us``/``end_us``: clock times the key's tone began and ended.
+        """
+        end_us = t_us if end_us is None else end_us
         with self._lock:
             live = self._live.get(line)
             if live is None:
                 return
             if live.last_key_us is None or t_us - live.last_key_us > KEY_GAP_US:
-                live.keys = ""
+                live.keys, live.key_us = "", []
             live.last_key_us = t_us
-            live.keys = (live.keys + digit)[-8:]
             # Only when, never which: the call's timeline shows that a key was
-            # pressed; the digits (a card number?) are kept nowhere. The call
-            # log stores it with the call's next update (at the latest its end).
+            # pressed (and where masking cut it out); the digits (a card
+            # number?) are kept nowhere.
             if len(live.call.key_times) < MAX_KEY_TIMES:
                 live.call.key_times.append(iso_ms(self._wall(t_us)))
+            if self.settings.pci.mask_dtmf:
+                self._mask_key(line, t_us, end_us)
+            self._publish(live.call)
+            live.keys = (live.keys + digit)[-8:]
+            live.key_us = (live.key_us + [(t_us, end_us)])[-8:]
             pci, demand = self.settings.pci, self.settings.rules.on_demand
             if pci.pause_code and live.keys.endswith(pci.pause_code):
-                live.keys = ""
-                self.pauses.pause(line, live.call, "dtmf", "handset")
+                code_us = (live.key_us[-len(pci.pause_code)][0], end_us)
+                live.keys, live.key_us = "", []
+                self.pauses.pause(line, live.call, "dtmf", "handset", code_us=code_us)
             elif pci.resume_code and live.keys.endswith(pci.resume_code):
-                live.keys = ""
+                live.keys, live.key_us = "", []
                 self.pauses.resume(line, "dtmf", "handset")
             elif demand.dtmf_code and live.keys.endswith(demand.dtmf_code):
-                live.keys = ""
+                live.keys, live.key_us = "", []
                 if self.settings.rules.mode(line) == "on_demand":
                     self.request_recording(line, "dtmf", t_us)
+
+    def _mask_key(self, line, t_us, end_us):
+        """Cut a key's tone out of the recording (its time is in the call's ``key_times``)."""
+        if not self.recorder.blank(line, t_us - MASK_MARGIN_US, end_us + MASK_MARGIN_US):
+            log.warning("line %d: a key was decoded too late to be masked in full", line)
 
     def on_button(self, line, kind, t_us):
         """A button pressed on ``line``: "record" or "pause" (pause toggles)."""

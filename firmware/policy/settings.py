@@ -32,7 +32,8 @@ its default unless marked)::
                          "interval_s": 15, "level_dbm0": -13},
         "record_if_notice_failed": false
       },
-      "pci": {"pause_code": "*1", "resume_code": "*2", "button": true, "auto_resume_s": 120},
+      "pci": {"pause_code": "*1", "resume_code": "*2", "button": true, "auto_resume_s": 120,
+              "mask_dtmf": true},
       "retention": {...}                      (firmware.policy.retention.RetentionSettings)
     }
 
@@ -423,6 +424,8 @@ class PciSettings(_Checked):
     ``pause_code`` / ``resume_code``  keys typed on the handset (None: off)
     ``button``     the line's ``pause_button`` input toggles the pause
     ``auto_resume_s`` a pause ends by itself after this long (10 to 1800 s)
+    ``mask_dtmf``  keys pressed after the answer are cut out of the recording
+                   (silence), their places marked on the call, not the keys
     """
 
     _PATH = "policy.pci"
@@ -431,6 +434,7 @@ class PciSettings(_Checked):
     resume_code: str = "*2"
     button: bool = True
     auto_resume_s: int = 120
+    mask_dtmf: bool = True
 
     def check(self, path):
         _code(self.pause_code, path + ".pause_code")
@@ -439,6 +443,7 @@ class PciSettings(_Checked):
             _fail(path + ".resume_code", "must differ from pause_code")
         _bool(self.button, path + ".button")
         _int(self.auto_resume_s, 10, 1800, path + ".auto_resume_s", "seconds")
+        _bool(self.mask_dtmf, path + ".mask_dtmf")
 
 
 # ------------------------------------------------------------------ the section

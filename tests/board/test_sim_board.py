@@ -9,10 +9,10 @@ import pytest
 
 from board.hat import load_hat
 from board.sim.board import SimBoard
+from board.sim.timeline import AudioSegment
 from firmware.clock import SimClock
 
 Edge = namedtuple("Edge", "t_us line signal active")
-Segment = namedtuple("Segment", "line t_us samples kind")
 
 
 def timeline(edges=(), audio=None, spans=None, end_us=5_000_000, lines=4):
@@ -65,7 +65,7 @@ def test_segments_and_playback_land_in_their_line_channel_and_time():
     clock = SimClock()
     hat = load_hat("lk-4l")
     tone = (np.ones(800, dtype=np.int16) * 10000)           # 100 ms at 8 kHz
-    audio = {3: [Segment(3, 1_050_000, tone, "test")]}
+    audio = {3: [AudioSegment(3, 1_050_000, "test", len(tone), lambda: tone)]}
     board = SimBoard(timeline(audio=audio, spans={3: [(1_000_000, 1_300_000)]}), hat, clock,
                      noise_dbm0=-90)
     clock.call_at(1_200_000, lambda: board.play(1, np.full(160, -5000, dtype=np.int16)))
@@ -135,3 +135,37 @@ def test_power_needs_a_hat_with_an_mcu():
     with pytest.raises(ValueError, match="no supervisor MCU"):
         SimBoard(timeline(), hat, SimClock(), power=(PowerEvent(0, 1.0, True),))
     assert SimBoard(timeline(), hat, SimClock()).mcu_bus() is None
+
+
+def test_replaying_keeps_memory_bounded():
+    """`run --loop`: rounds after rounds hold the same timers, segments and log, not more.
+
+    Audio is made when a segment plays and let go after it; the board keeps
+    one pending edge timer and one audio timer, not a list of every timer.
+    """
+    import gc
+
+    from board.sim.board import LOG_ENTRIES
+    made = []
+
+    def tone():
+        made.append(1)
+        return np.full(800, 1000, dtype=np.int16)
+    edges = [Edge(t, 1, "hook", t // 1000 % 2 == 0) for t in range(100_000, 1_000_000, 1_000)]
+    audio = {1: [AudioSegment(1, 200_000, "test", 800, tone)]}
+    board = SimBoard(timeline(edges, audio, spans={1: [(100_000, 1_000_000)]},
+                              end_us=1_100_000), load_hat("lk-4l"), clock := SimClock())
+    seen = []
+    board.start(lambda *e: seen.append(e), lambda frames, t_us: None)
+    sizes = []
+    for _ in range(8):
+        assert board.run()
+        board.replay()
+        gc.collect()
+        sizes.append((len(clock._heap), sum(len(s) for s in board._segments.values()),
+                      len(board.log)))
+    board.stop()
+    assert len(seen) == 8 * len(edges)        # every round played every edge
+    assert len(made) >= 8                     # the tone was made for each round it played
+    assert all(size[:2] == sizes[0][:2] for size in sizes)   # timers and segments: constant
+    assert sizes[-1][0] <= 3 and sizes[-1][2] == min(LOG_ENTRIES, 8 * len(edges))

@@ -169,4 +169,5 @@ def test_hours_of_silence_keep_positions_exact():
         dsp.feed(second, s * 1_000_000)
     dsp.feed(gen.concat(gen.dtmf("9", -8), gen.silence(500)), 3600 * 1_000_000)
     dsp.flush()
-    assert [(e.digit, round(e.t_us / 1000)) for e in events] == [("9", 3_600_000)]
+    digits = [e for e in events if hasattr(e, "digit")]  # (the silence is reported too)
+    assert [(e.digit, round(e.t_us / 1000)) for e in digits] == [("9", 3_600_000)]

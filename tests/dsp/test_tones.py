@@ -84,5 +84,6 @@ def test_each_hook_state_looks_only_for_its_own_tones(detect):
 
 def test_speech_band_noise_alone_gives_no_tones(detect):
     signal = gen.white_noise(8000 * 20, -20, seed=3)
-    assert detect(signal, off_hook=True) == []
+    # Loud noise off-hook is not tonal: the voice-onset detector may call it voice.
+    assert [e for e in detect(signal, off_hook=True) if type(e).__name__ != "Speech"] == []
     assert detect(signal, country="us", off_hook=False) == []

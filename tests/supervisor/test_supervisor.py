@@ -69,6 +69,11 @@ class Tone:
     name: str
 
 
+@dataclass
+class Speech:
+    t_us: int
+
+
 DSP_LATENCY_US = 40_000  # a DSP reports an event a little after it began
 
 
@@ -371,7 +376,9 @@ def test_dtmf_dialled_number_and_digits_after_connect_are_not_logged():
     s.handset(False, end + 30000)
     rig = Rig().play(s, until_ms=end + 31000)
     call = rig.only_call()
-    assert summary(call) == (1, "out", us(1000), us(end), us(end + 30000), "local", "02079460000", False)
+    # Ringback after the number: still ringing at the dial timeout; a key is the answer.
+    assert summary(call) == (1, "out", us(1000), us(end + 10000), us(end + 30000), "local",
+                             "02079460000", False)
     assert call.dial_method == "dtmf"
     assert "".join(d.digit for d in rig.of(DigitDialled)) == "02079460000"
     assert all("4111" not in (e.call.number or "") for e in rig.log if hasattr(e, "call"))
@@ -434,7 +441,7 @@ def test_remote_clear_by_k_break(hook_drops):
     s.handset(False, end + 14000)
     rig = Rig().play(s, until_ms=end + 15000)
     call = rig.only_call()
-    assert summary(call)[2:6] == (us(1000), us(end), us(end + 10000), "remote")
+    assert summary(call)[2:6] == (us(1000), us(end), us(end + 10000), "remote_break")
     assert rig.states() == ["dialling", "connected", "cleared", "idle"]
     assert rig.of(LineStateChanged)[-1].t_us == us(end + 14000)
     assert rig.of(LineFault) == []
@@ -460,7 +467,7 @@ def test_remote_clear_by_clear_down_tone(tone):
     s.handset(False, 23000)
     rig = Rig().play(s, until_ms=24000)
     call = rig.only_call()
-    assert summary(call)[2:6] == (us(1000), us(3000), us(20000), "remote")
+    assert summary(call)[2:6] == (us(1000), us(3000), us(20000), "remote_tone")
     assert rig.states() == ["ringing", "connected", "cleared", "idle"]
     assert rig.sup.live_call(1) is None
 
@@ -472,7 +479,7 @@ def test_busy_before_connect_is_an_unanswered_remote_clear():
     s.dsp(Tone(us(end + 1000), "busy"))
     s.handset(False, end + 3000)
     call = Rig().play(s, until_ms=end + 4000).only_call()
-    assert (call.answered_us, call.ended_us, call.end_reason) == (None, us(end + 1000), "remote")
+    assert (call.answered_us, call.ended_us, call.end_reason) == (None, us(end + 1000), "remote_tone")
 
 
 # ------------------------------------------------------------ faults
@@ -579,7 +586,7 @@ def day(script, country="uk"):
     s.power(False, t + 9000)
     s.power(True, t + 9200)
     s.handset(False, t + 12000, extension=True)
-    truth.append(("in", t, t + 2000, t + 9000, "remote", None, True))
+    truth.append(("in", t, t + 2000, t + 9000, "remote_break", None, True))
     # off-hook, give up
     s.handset(True, t + 20000)
     s.handset(False, t + 23000)
@@ -867,7 +874,7 @@ def test_keys_typed_in_a_connected_call_go_to_on_key_only():
     s.handset(False, end + 20000)
     rig = Rig()
     keys = []
-    rig.sup.on_key = lambda line, digit, t_us: keys.append((line, digit, t_us))
+    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append((line, digit, t_us))
     rig.play(s, until_ms=end + 21000)
     assert [(line, digit) for line, digit, _ in keys] == [(1, d) for d in "*14111"]
     assert keys[0][2] == us(end + 10000)
@@ -881,3 +888,126 @@ def test_buttons_are_not_line_inputs():
     assert "record_button" not in rig.sup.signals and "pause_button" not in rig.sup.signals
     with pytest.raises(ValueError, match="not an input this HAT wires"):
         rig.sup.on_edge(1, "pause_button", True, 0)
+
+
+@pytest.mark.parametrize("after_ms", [500, 1000, 2000, 3000])
+def test_a_code_keyed_while_dialling_ends_the_dialling(after_ms):
+    """Issue 20: ``*1`` keyed before the dial timeout is the caller's, not the number's;
+    the card number after it never joins the number either."""
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "01632960302")
+    code_end = s.dtmf(end + after_ms, "*1")
+    s.dtmf(code_end + 1500, "5500005555555559")
+    s.handset(False, end + 20000)
+    rig = Rig()
+    rig.sup.key_codes = lambda: ("*1", "*2", "*9")
+    keys = []
+    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append((digit, t_us, end_us))
+    rig.play(s, until_ms=end + 21000)
+    call = rig.only_call()
+    assert call.number == "01632960302"
+    # Where the code began - or, after a gap the dialling's pace says ends it, where the
+    # last digit ended.
+    assert call.answered_us == (us(end + after_ms) if after_ms < 1500 else us(end))
+    assert "".join(d for d, _, _ in keys) == "*15500005555555559"
+    assert keys[1][2] == us(code_end)                        # the code's end is passed on
+    assert "".join(d.digit for d in rig.of(DigitDialled)) == "01632960302"
+    assert not any("5500005555555559" in repr(ev) for ev in rig.log)
+
+
+def test_keys_that_are_not_a_code_are_dialled():
+    """A held ``*`` that turns out not to start a code is a dialled digit after all."""
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "*67")
+    end = s.dtmf(end + 200, "01632960302*")
+    s.handset(False, end + 6000)
+    rig = Rig()
+    rig.sup.key_codes = lambda: ("*1", "*2")
+    keys = []
+    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append(digit)
+    rig.play(s, until_ms=end + 7000)
+    # A '*' still held when the dial timeout connects the call was the caller's.
+    assert rig.only_call().number == "*6701632960302"
+    assert keys == ["*"]
+
+
+def test_a_code_before_any_number_is_dialled():
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "*1")
+    end = s.dtmf(end + 300, "123")
+    s.handset(False, end + 6000)
+    rig = Rig()
+    rig.sup.key_codes = lambda: ("*1",)
+    rig.play(s, until_ms=end + 7000)
+    assert rig.only_call().number == "*1123"
+
+
+def test_voice_after_dialling_is_the_answer():
+    """A voice menu answering 0.5 s after the last digit: connected there, and the
+    menu choice keyed after it is a key, not a dialled digit."""
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "01632960302")
+    s.dsp(Speech(us(end + 500)), deliver_us=us(end + 1200))
+    s.dtmf(end + 3000, "1")
+    s.handset(False, end + 20000)
+    rig = Rig()
+    keys = []
+    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append(digit)
+    rig.play(s, until_ms=end + 21000)
+    call = rig.only_call()
+    assert (call.number, call.answered_us) == ("01632960302", us(end + 500))
+    assert keys == ["1"] and "answer_speech" in call.notes
+
+
+def test_voice_before_any_digit_is_not_an_answer():
+    s = LineScript()
+    s.handset(True, 1000)
+    s.dsp(Speech(us(1500)), deliver_us=us(2000))
+    end = s.dtmf(2500, "123")
+    s.handset(False, end + 6000)
+    rig = Rig().play(s, until_ms=end + 7000)
+    call = rig.only_call()
+    assert (call.number, call.answered_us) == ("123", us(end))
+
+
+def test_a_call_that_rings_out_is_never_answered():
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "01632960302")
+    s.dsp(Tone(us(end + 300), "ringback"), deliver_us=us(end + 2000))
+    s.handset(False, end + 15000)
+    rig = Rig().play(s, until_ms=end + 16000)
+    call = rig.only_call()
+    assert call.answered_us is None and call.end_reason == "abandoned"
+    assert call.number == "01632960302"
+
+
+def test_a_long_gap_after_a_complete_number_ends_the_dialling():
+    """Issue 20: a card number keyed 2 s after a complete number, no code, no voice:
+    the dialling's own pace says it had ended; the card is keys, not digits."""
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "01632960302")
+    s.dtmf(end + 2000, "4111111111111111")
+    s.handset(False, end + 20000)
+    rig = Rig()
+    keys = []
+    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append(digit)
+    rig.play(s, until_ms=end + 21000)
+    call = rig.only_call()
+    assert (call.number, call.answered_us) == ("01632960302", us(end))
+    assert "".join(keys) == "4111111111111111" and "answer_timing" in call.notes
+
+
+def test_a_pause_inside_an_incomplete_number_is_still_dialling():
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "01632")
+    end = s.dtmf(end + 3000, "960302")
+    s.handset(False, end + 6000)
+    rig = Rig().play(s, until_ms=end + 7000)
+    assert rig.only_call().number == "01632960302"

@@ -212,3 +212,23 @@ def test_a_damaged_recording_says_so(box, people):
     resp = sam.get(audio_url(sam, 1))
     assert resp.status_code == 500
     assert "integrity check" in resp.get_data(as_text=True)
+
+
+def test_the_call_page_marks_masked_keys_without_saying_which(box, people):
+    """Issue 20: keys masked out of a recording show as places, never as digits."""
+    import json
+    import sqlite3
+
+    from firmware.calllog import iso_ms
+    db = sqlite3.connect(box.data_dir + "/calls.db")
+    started = db.execute("SELECT started_at FROM calls WHERE id = 3").fetchone()[0]
+    marks = [iso_ms(started + 72_000_000), iso_ms(started + 72_150_000)]
+    db.execute("UPDATE calls SET key_times = ? WHERE id = 3", (json.dumps(marks),))
+    db.commit()
+    db.close()
+    page = people["sue"].get("/calls/3").get_data(as_text=True)
+    shown = re.search(r'<dd id="key-marks">([^<]*)</dd>', page).group(1)
+    # Where (from the call's start, as on its timeline), never which key.
+    assert shown.startswith("2, at 1:12.0, 1:12.2 into the call"), shown
+    assert "silenced in the recording" in shown
+    assert 'id="key-marks"' not in people["sue"].get("/calls/7").get_data(as_text=True)

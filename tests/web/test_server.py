@@ -153,3 +153,62 @@ def test_a_taken_port_is_a_clear_error(box, served, tmp_path):
     with pytest.raises(LinekeeperError, match="--https-port"):
         start_web(FakeBox(), https_port=server.https_port, http_port=0,
                   hash_cost=passwords.CHEAP_COST)
+
+
+def _open_stream(server, cert, cookie):
+    """A raw TLS connection reading /api/events; returns the socket after the headers came."""
+    context = ssl.create_default_context(cafile=cert.cert_path)
+    context.check_hostname = False
+    sock = context.wrap_socket(socket.create_connection(("127.0.0.1", server.https_port),
+                                                        timeout=10), server_hostname="localhost")
+    sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: localhost\r\nCookie: lk_session=%s\r\n\r\n"
+                 % cookie.encode())
+    head = b""
+    while b"data:" not in head:
+        head += sock.recv(4096)
+    assert head.startswith(b"HTTP/1.1 200")
+    return sock
+
+
+@pytest.fixture
+def streaming(box, served):
+    """A set-up box whose live streams would last a minute, and an admin's session cookie."""
+    import dataclasses
+    admin = box.do_setup()
+    box.web.config = dataclasses.replace(box.web.config, sse_timeout_s=60)
+    return served + (admin.get_cookie("lk_session").value,)
+
+
+def test_stop_ends_an_open_live_stream_at_once(streaming):
+    import time
+    server, cert, cookie = streaming
+    sock = _open_stream(server, cert, cookie)
+    t0 = time.monotonic()
+    server.stop()
+    stopped_s = time.monotonic() - t0
+    rest = b""
+    while True:                      # the stream was ended by the server: chunked end, close
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        rest += chunk
+    sock.close()
+    assert rest.endswith(b"0\r\n\r\n")
+    assert stopped_s < 10, "stop waited %.1f s for a 60 s stream" % stopped_s
+
+
+def test_a_client_that_goes_away_is_one_quiet_log_line(box, streaming, caplog, capfd):
+    import logging
+    import time
+    server, cert, cookie = streaming
+    caplog.set_level(logging.INFO, logger="linekeeper.web")
+    sock = _open_stream(server, cert, cookie)
+    sock.close()                     # no TLS close_notify: the tab just went away
+    deadline = time.monotonic() + 10
+    while not any("went away" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline, "the server never noticed the client leave"
+        box.status.set(1, "ringing" if box.status.version % 2 else "idle")  # something to send
+        time.sleep(0.2)
+    gone = [r for r in caplog.records if "went away" in r.getMessage()]
+    assert len(gone) == 1 and gone[0].levelno == logging.INFO and not gone[0].exc_info
+    assert "Traceback" not in capfd.readouterr().err

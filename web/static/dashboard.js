@@ -26,6 +26,8 @@
         rec.className = "rec rec-" + l.recording.state;
         setText(rec.querySelector(".rec-text"), l.recording.text);
       }
+      var learned = row.querySelector(".learned");
+      if (learned) setText(learned, l.learned ? l.learned.text : "");
       // A pause begun or ended elsewhere (keypad, button, timeout) swaps
       // Pause for Resume: the server draws that form, in the same place.
       if (row.querySelector(".pause-btn") &&

@@ -9,6 +9,7 @@ from ..security import lk, roles
 from .dashboard import health, visible_snapshot
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+STOP_POLL_S = 0.25    # how often a waiting stream looks whether the server is stopping
 
 
 @bp.route("/status")
@@ -30,7 +31,8 @@ def events():
 
     A stream lasts ``sse_timeout_s`` and then ends; the browser reconnects by
     itself, and the access check runs again then (a logged-out session stops
-    getting news within that time).
+    getting news within that time). It ends within :data:`STOP_POLL_S` when
+    the server stops.
     """
     web = lk()
     user = g.user
@@ -47,8 +49,8 @@ def events():
                 version = snap_version
                 yield "data: %s\n\n" % json.dumps(visible_snapshot(user))
             remaining_s = deadline - time.monotonic()
-            if remaining_s <= 0:
+            if remaining_s <= 0 or web.stopping.is_set():
                 return
-            status.wait_for_change(version, min(1.0, remaining_s))
+            status.wait_for_change(version, min(STOP_POLL_S, remaining_s))
     return Response(stream_with_context(stream()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

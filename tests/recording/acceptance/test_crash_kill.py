@@ -26,6 +26,10 @@ leaves an inbound recording with no audio - recovery makes it ``partial``,
 recording the bound is 1 s + two periods. (An outbound recording starts at
 off-hook with no pre-roll: until its first 960 ms chunk it is empty, within
 the 1 s like any other.)
+
+Since issue 20 the box's recorder holds each line's audio back
+``RECORDER_DELAY_MS`` before encoding it (so a key can still be masked); its
+chunks are shorter by as much (``recorder_flush_ms``), so the bound stays 1 s.
 """
 
 import concurrent.futures

@@ -1,0 +1,238 @@
+"""The line check: what each line's hub, ATA or exchange was seen to do.
+
+:class:`LineCheck` listens to the calls the supervisor ends and keeps, per
+line, the behaviour they showed: the caller-ID variants (standard, before or
+after the first ring, announced by a reversal and/or a dual-tone alert), how
+the far end's clear was signalled (``end_reason``) and how long its
+loop-current breaks were, the ring cadence, a reversal on answer, hook
+flashes. It is kept in ``DATA_DIR/linecheck.json`` (written atomically after
+each call), so ``linekeeper linecheck`` can report it with or without the box
+running, and compared with the shipped adapter profiles
+(:mod:`board.adapter`) to say which ones the line behaves like.
+"""
+
+import json
+import logging
+import os
+import threading
+
+from board.adapter import list_adapters, load_adapter
+
+from .bus import CallEnded
+from .call import REMOTE_REASONS
+from .errors import LinekeeperError
+from .fsutil import atomic_write
+
+log = logging.getLogger(__name__)
+
+FILE = "linecheck.json"
+FORMAT = 1
+CADENCE_TOLERANCE = 0.2      # ring cadences: ±20 % (and the ring detector's ±60 ms)
+CADENCE_SLACK_MS = 60
+BREAK_TOLERANCE = 0.25       # loop-break durations: ±25 % (and ±30 ms)
+BREAK_SLACK_MS = 30
+LONG_BURST_MS = 1500         # a first burst this long: 2 s on / 4 s off (US) ringing
+
+
+def path_in(data_dir):
+    return os.path.join(data_dir, FILE)
+
+
+def _empty():
+    return {"calls": 0, "caller_id": {}, "clears": {}, "loop_break_ms": [], "ring_ms": None,
+            "answer_reversal": 0, "hook_flashes": 0}
+
+
+class LineCheck:
+    """Per-line observations, learned from ended calls (see the module docstring).
+
+    :param data_dir: where ``linecheck.json`` is kept
+    :param lines: number of lines
+    """
+
+    def __init__(self, data_dir, lines, adapters=(), on_change=None):
+        self._path = path_in(data_dir)
+        self._adapters = tuple(adapters)
+        self.on_change = on_change   # f(line, summary): e.g. the status page's
+        self._lock = threading.Lock()
+        self._lines = {line: _empty() for line in range(1, lines + 1)}
+        try:
+            saved = read(data_dir)
+        except LinekeeperError as exc:
+            log.warning("starting the line check afresh: %s", exc)
+            saved = {}
+        for line, obs in saved.items():
+            if line in self._lines:
+                self._lines[line].update(obs)
+
+    def attach(self, bus):
+        bus.subscribe(CallEnded, self._ended)
+
+    def _ended(self, ev):
+        call = ev.call
+        with self._lock:
+            obs = self._lines.get(call.line)
+            if obs is None:
+                return
+            learn(obs, call)
+            text = json.dumps({"format": FORMAT, "lines": {str(k): v for k, v in self._lines.items()}},
+                              indent=1, sort_keys=True)
+            learned = summary(obs, self._adapters)
+        try:
+            atomic_write(self._path, text.encode("utf-8"))
+        except OSError as exc:  # the check is advice: never let it stop a call ending
+            log.warning("could not save the line check: %s", exc)
+        if self.on_change is not None:
+            self.on_change(call.line, learned)
+
+    def summaries(self):
+        """``{line: summary}`` for every line (see :func:`summary`)."""
+        with self._lock:
+            return {line: summary(obs, self._adapters) for line, obs in self._lines.items()}
+
+    def snapshot(self):
+        """``{line: observations}``, a copy (see :func:`learn` for the fields)."""
+        with self._lock:
+            return json.loads(json.dumps(self._lines))
+
+
+def learn(obs, call):
+    """Add what ``call`` (a finished :class:`~firmware.call.Call`) showed to ``obs``."""
+    obs["calls"] += 1
+    for note in call.notes:
+        if note.startswith("cid:"):
+            key = note[4:]
+            obs["caller_id"][key] = obs["caller_id"].get(key, 0) + 1
+        elif note.startswith("loop_break:"):
+            obs["loop_break_ms"] = (obs["loop_break_ms"] + [int(note.split(":")[1])])[-20:]
+        elif note == "answer_reversal":
+            obs["answer_reversal"] += 1
+        elif note.startswith("hook_flash:"):
+            obs["hook_flashes"] += 1
+    if call.end_reason in REMOTE_REASONS:
+        obs["clears"][call.end_reason] = obs["clears"].get(call.end_reason, 0) + 1
+    if call.ring_cadence_ms:
+        obs["ring_ms"] = list(call.ring_cadence_ms)
+
+
+def read(data_dir):
+    """The saved observations, ``{line: obs}``; ``{}`` when there are none yet.
+
+    :raises LinekeeperError: the file is unreadable or not a line check
+    """
+    path = path_in(data_dir)
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+        if doc.get("format") != FORMAT:
+            raise ValueError("unknown format %r" % doc.get("format"))
+        return {int(k): v for k, v in doc["lines"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise LinekeeperError("the line check in %s is unreadable: %s" % (path, exc)) from None
+
+
+# ------------------------------------------------------------ profiles
+def variant_of(adapter):
+    """An adapter profile's caller-ID variant, as the supervisor notes it (without "cid:")."""
+    how = adapter.caller_id
+    return ":".join([how.standard, how.when] + sorted(k for k in ("dtas", "reversal", "ring_pulse")
+                                                      if getattr(how, k)))
+
+
+def mismatches(obs, adapter):
+    """Why the observations ``obs`` do not fit ``adapter`` (an empty list: they do)."""
+    why = []
+    if obs["caller_id"] and variant_of(adapter) not in obs["caller_id"]:
+        why.append("caller ID")
+    if obs["clears"] and adapter.end_reason not in obs["clears"]:
+        why.append("clear signal")
+    if obs["loop_break_ms"] and adapter.disconnect.signal == "loop_break":
+        want = adapter.disconnect.duration_ms
+        if any(abs(ms - want) > want * BREAK_TOLERANCE + BREAK_SLACK_MS for ms in obs["loop_break_ms"]):
+            why.append("loop-break length")
+    if obs["ring_ms"]:
+        cadence = adapter.ring.cadence_ms
+        for k, ms in enumerate(obs["ring_ms"]):
+            want = cadence[k % len(cadence)]
+            if abs(ms - want) > want * CADENCE_TOLERANCE + CADENCE_SLACK_MS:
+                why.append("ring cadence")
+                break
+    if obs["answer_reversal"] and not adapter.answer_reversal:
+        why.append("reversal on answer")
+    return why
+
+
+def matching_profiles(obs, adapters):
+    """The ids of the ``adapters`` the observations fit; none when nothing was seen."""
+    if not obs["calls"]:
+        return []
+    return [a.id for a in adapters if not mismatches(obs, a)]
+
+
+def summary(obs, adapters):
+    """In short: the line's usual caller-ID variant and clear signal, and the profiles it fits."""
+    def usual(counts):
+        return max(sorted(counts), key=counts.get) if counts else None
+    out = {"caller_id": usual(obs["caller_id"]), "clear": usual(obs["clears"]),
+           "profiles": matching_profiles(obs, adapters)}
+    out["text"] = label(out)
+    return out
+
+
+CLEAR_LABELS = {"remote_break": "loop break", "remote_reversal": "reversal",
+                "remote_tone": "tone", "remote_silence": "silence only"}
+
+
+def label(learned):
+    """One line for the status page, e.g. "caller ID v23 before ring (dtas, reversal);
+    clear: loop break; like uk-dv-hub"."""
+    parts = []
+    if learned["caller_id"]:
+        std, when, *how = learned["caller_id"].split(":")
+        parts.append("caller ID %s %s%s" % (std, when.replace("_", " "),
+                                            " (%s)" % ", ".join(how) if how else ""))
+    if learned["clear"]:
+        parts.append("clear: %s" % CLEAR_LABELS.get(learned["clear"], learned["clear"]))
+    if learned["profiles"]:
+        parts.append("like %s" % ", ".join(learned["profiles"]))
+    return "; ".join(parts)
+
+
+def describe(line, obs, adapters):
+    """Human-readable lines reporting one line's observations."""
+    out = ["line %d: %d call%s seen" % (line, obs["calls"], "" if obs["calls"] == 1 else "s")]
+    if not obs["calls"]:
+        return out
+    cid = ", ".join("%s (%d)" % (k, n) for k, n in sorted(obs["caller_id"].items()))
+    out.append("  caller ID:     %s" % (cid or "none seen"))
+    clears = ", ".join("%s (%d)" % (k, n) for k, n in sorted(obs["clears"].items()))
+    out.append("  far-end clear: %s" % (clears or "none seen"))
+    if obs["loop_break_ms"]:
+        out.append("  loop breaks:   %d-%d ms" % (min(obs["loop_break_ms"]), max(obs["loop_break_ms"])))
+    if obs["ring_ms"]:
+        out.append("  ring cadence:  %s ms" % "/".join(str(ms) for ms in obs["ring_ms"][:4]))
+        if obs["ring_ms"][0] >= LONG_BURST_MS:
+            out.append("  note: long ring bursts (US-style cadence): on a box set to uk, set "
+                       "ring_timeout_ms to 5500 or each ring counts as a missed call")
+    if obs["answer_reversal"]:
+        out.append("  reverses polarity on answer (%d)" % obs["answer_reversal"])
+    if obs["hook_flashes"]:
+        out.append("  hook flashes:  %d" % obs["hook_flashes"])
+    fits = matching_profiles(obs, adapters)
+    out.append("  behaves like:  %s" % (", ".join(fits) if fits else "no shipped profile"))
+    return out
+
+
+def report(data_dir, as_json=False):
+    """The ``linekeeper linecheck`` report for ``data_dir`` (text, or a JSON document)."""
+    observed = read(data_dir)
+    adapters = [load_adapter(name) for name in list_adapters()]
+    if as_json:
+        return json.dumps({"lines": [dict(obs, line=line, profiles=matching_profiles(obs, adapters))
+                                     for line, obs in sorted(observed.items())]}, indent=1)
+    if not observed:
+        return "no calls seen yet: the line check fills in as calls come and go"
+    return "\n".join(text for line, obs in sorted(observed.items())
+                     for text in describe(line, obs, adapters))

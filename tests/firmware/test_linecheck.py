@@ -1,0 +1,119 @@
+"""`linekeeper linecheck` on a simulated day: each line's adapter profile is
+recognised from what the box saw (issue 18)."""
+
+import json
+
+import pytest
+
+from board.sim.scenario import loads_scenario
+from firmware import cli
+from firmware.box import open_sim_box
+from firmware.linecheck import read
+
+GOODBYE = ("Thank you for calling, goodbye now, goodbye, goodbye, goodbye, goodbye, goodbye, "
+           "goodbye")
+
+
+def day(country, sources, lines):
+    """Every line: an answered call cleared by the far end, a missed call, an outbound call."""
+    calls = []
+    for line in range(1, lines + 1):
+        silent = sources.get(str(line)) == "silent-ata"
+        calls += [
+            {"line": line, "at": 1.0, "direction": "in", "caller_id": {"number": "0163296012%d" % line},
+             "rings": 2, "talk": 5.0, "hangup": "remote", "hangup_delay": 15.0 if silent else 3.0,
+             "speech": [{"at": 0.2, "text": GOODBYE if silent else "Hello"}]},
+            {"line": line, "at": 40.0, "direction": "in", "caller_id": {"absence": "private"},
+             "rings": 2, "answer": False},
+            {"line": line, "at": 70.0, "direction": "out", "dial": {"digits": "02079460000"},
+             "talk": 4.0},
+        ]
+    return {"start": "2026-03-02T09:00:00Z", "country": country, "lines": lines, "seed": 2,
+            "sources": sources, "calls": calls, "config": {"silence_clear_s": 10}}
+
+
+def run_day(spec, data_dir, synth):
+    box = open_sim_box(loads_scenario(json.dumps(spec)), str(data_dir), synth=synth)
+    box.start()
+    assert box.board.run()
+    status = box.status.snapshot()
+    box.stop()
+    return status
+
+
+def linecheck(data_dir, capsys, *extra):
+    assert cli.main(["linecheck", "--data-dir", str(data_dir), *extra]) == 0
+    return capsys.readouterr().out
+
+
+def test_a_uk_day_on_four_adapters(tmp_path, synth, capsys):
+    sources = {"1": "uk-dv-hub", "2": "etsi-dtas-hub", "3": "etsi-ring-ata", "4": "silent-ata"}
+    status = run_day(day("uk", sources, 4), tmp_path, synth)
+    report = json.loads(linecheck(tmp_path, capsys, "--json"))
+    assert {entry["line"]: entry["profiles"] for entry in report["lines"]} == \
+        {int(k): [v] for k, v in sources.items()}
+    assert all(entry["calls"] == 3 for entry in report["lines"])
+    text = linecheck(tmp_path, capsys)
+    assert "line 4: 3 calls seen" in text and "behaves like:  silent-ata" in text
+    # The status page shows what each line learned.
+    by_line = {entry["line"]: entry for entry in report["lines"]}
+    assert by_line[2]["answer_reversal"] >= 2 and by_line[1]["answer_reversal"] == 0
+    learned = {entry["line"]: entry["learned"] for entry in status["lines"]}
+    assert learned[1]["caller_id"] == "v23:before_ring:dtas:reversal"
+    assert learned[3]["text"] == "caller ID v23 after first ring; clear: loop break; like etsi-ring-ata"
+    assert learned[4]["clear"] == "remote_silence"
+
+
+def test_a_us_day_tells_the_ata_from_the_exchange(tmp_path, synth, capsys):
+    run_day(day("us", {"1": "us-ata-bell202", "2": "exchange", "3": "etsi-rpas-hub"}, 3),
+            tmp_path, synth)
+    report = {e["line"]: e for e in json.loads(linecheck(tmp_path, capsys, "--json"))["lines"]}
+    assert report[1]["profiles"] == ["us-ata-bell202"]
+    assert report[3]["profiles"] == ["etsi-rpas-hub"]
+    assert report[3]["caller_id"] == {"v23:before_ring:ring_pulse": 2}  # answered, missed
+    assert report[3]["ring_ms"][:4] == pytest.approx([400, 200, 400, 2000], abs=60)
+    assert report[1]["clears"] == {"remote_tone": 1}
+    # The exchange clears by a K-break: like no adapter profile.
+    assert report[2]["profiles"] == [] and report[2]["clears"] == {"remote_break": 1}
+
+
+def test_observations_survive_a_restart(tmp_path, synth):
+    spec = day("uk", {"1": "uk-dv-hub"}, 1)
+    run_day(spec, tmp_path, synth)
+    run_day(spec, tmp_path, synth)
+    assert read(str(tmp_path))[1]["calls"] == 6
+
+
+def test_no_calls_yet_and_an_unreadable_check(tmp_path, capsys):
+    assert "no calls seen yet" in linecheck(tmp_path, capsys)
+    (tmp_path / "linecheck.json").write_text("{not json")
+    assert cli.main(["linecheck", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("linekeeper: the line check in") and "\n" not in err
+
+
+def test_a_missing_data_dir_is_one_line_exit_2(tmp_path, capsys):
+    assert cli.main(["linecheck", "--data-dir", str(tmp_path / "nope")]) == 2
+    assert "no data directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("profile", ["uk-dv-hub", "us-ata-bell202"])
+def test_every_profile_fits_its_own_description(profile):
+    from board.adapter import load_adapter
+    from firmware.linecheck import _empty, matching_profiles, variant_of
+    adapter = load_adapter(profile)
+    obs = dict(_empty(), calls=1, caller_id={variant_of(adapter): 1},
+               clears={adapter.end_reason: 1}, ring_ms=list(adapter.ring.cadence_ms))
+    assert profile in matching_profiles(obs, [adapter])
+
+
+def test_a_us_cadence_on_a_uk_box_is_pointed_out(tmp_path, synth, capsys):
+    """Without ring_timeout_ms each 2 s burst of a US-cadence ATA ends as a missed call;
+    the line check still recognises the ATA and says what to set."""
+    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "seed": 3,
+            "sources": {"1": "us-ata-bell202"},
+            "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 2, "answer": False}]}
+    run_day(spec, tmp_path, synth)
+    text = linecheck(tmp_path, capsys)
+    assert "line 1: 2 calls seen" in text          # one call, split in two
+    assert "set ring_timeout_ms to 5500" in text and "us-ata-bell202" in text
