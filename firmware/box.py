@@ -37,6 +37,7 @@ from .recorder import Recorder
 from .recovery import preflight
 from .policy.sweeper import RetentionSweeper
 from .recordings import QUARANTINE, RecordingStore
+from .signing import SigningKeyError, load_signer
 from .status import LineStatus
 from .supervisor import Supervisor, SupervisorConfig
 
@@ -72,8 +73,9 @@ class Box:
     """
 
     def __init__(self, board, clock, data_dir, config, signals, *, dsp_factory=None,
-                 strict=False, threaded=False, fixed_country=None):
+                 strict=False, threaded=False, fixed_country=None, vault=None):
         os.makedirs(data_dir, exist_ok=True)
+        self._vault = vault     # the HAT MCU's key vault (the device signing key), or None
         self.board = board
         self.clock = clock
         self.fixed_country = fixed_country
@@ -146,9 +148,11 @@ class Box:
         clean = stopped_cleanly(data_dir)
         self.calllog = CallLog(os.path.join(data_dir, "calls.db"), clock)
         self.calllog.attach(self.bus)
-        self.audit = open_audit(data_dir)
+        self.signer = load_signer(data_dir, vault=self._vault, run_dir=run_dir())
+        self.audit = open_audit(data_dir, self.signer)
         self.keystore = KeyStore(data_dir)
-        self.recordings = RecordingStore(data_dir)
+        self.recordings = RecordingStore(data_dir, signer=self.signer,
+                                         on_audit=self._audit_recording)
         # Finish recordings a crash (or power cut) left open, before anything new.
         self.recovered = self.recordings.recover()
         self.closed_at_start = self.calllog.close_open("shutdown" if clean else "power_loss")
@@ -158,6 +162,12 @@ class Box:
                               {"moved_to": os.path.relpath(dest, data_dir),
                                "why": "no row in the call log"}, clock.wall_at(clock.now_us()))
         clear_clean_stop(data_dir)
+
+    def _audit_recording(self, action, recording_id, details):
+        """The recordings' own lives in the audit trail (created, sealed, recovered, deleted)."""
+        clock = self.clock
+        self.audit.append("system", action, recording_id and "recording:" + recording_id,
+                          details, clock.wall_at(clock.now_us()))
 
     def apply_config(self, config):
         """Use a changed configuration without a restart; returns it as applied.
@@ -281,9 +291,32 @@ def _cannot_open(data_dir, exc):
     return storage_error(exc, "cannot open the data in %s" % data_dir)
 
 
-def open_audit(data_dir):
-    """The box's audit trail (its chain head kept in a file of its own)."""
-    return AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"))
+def open_audit(data_dir, signer=None):
+    """The box's audit trail (its chain head kept in a file of its own), signed.
+
+    ``signer``: the device signer; by default the one this process can have
+    (:func:`device_signer`).
+    """
+    if signer is None:
+        signer = device_signer(data_dir)
+    return AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"),
+                    signer=signer)
+
+
+def run_dir():
+    """The RAM-only directory where the vault's signing key is left for the box's other
+    processes (``LINEKEEPER_RUN_DIR``), or None."""
+    return os.environ.get("LINEKEEPER_RUN_DIR") or None
+
+
+def device_signer(data_dir):
+    """The device :class:`~firmware.signing.Signer` this process can have, or None
+    (a box whose key is in the MCU vault, and no copy was left in the run directory)."""
+    try:
+        return load_signer(data_dir, run_dir=run_dir())
+    except SigningKeyError as exc:
+        log.warning("audit entries from this process are not signed: %s", exc)
+        return None
 
 
 def make_dsp_factory(country):

@@ -88,6 +88,11 @@ ACTIONS = {
     "resume": "Resumed a recording",
     "call_note": "Tagged or annotated a call",
     "phonebook": "Changed the phonebook",
+    "recording_created": "Began a recording",
+    "recording_sealed": "Sealed a recording",
+    "recording_recovered": "Recovered a recording after a stop",
+    "recording_deleted": "Destroyed a recording's file",
+    "recording_signed_at_upgrade": "Signed the recordings made before signing",
 }
 
 # Names of audit details (the keys of an entry's details) as labels.

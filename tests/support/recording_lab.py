@@ -96,8 +96,10 @@ class Lab:
 
     def store(self, data_dir):
         from firmware.recordings import RecordingStore
+        from firmware.signing import load_signer
 
-        return RecordingStore(data_dir)
+        # As the box opens it: recovery signs what it makes partial.
+        return RecordingStore(data_dir, signer=load_signer(data_dir))
 
     # -------------------------------------------------------------- the box
     def run(self, scenario, data_dir, config=None, until_us=None, before_start=None, snapshots=()):
