@@ -37,7 +37,7 @@ from .recorder import Recorder
 from .recovery import preflight
 from .policy.sweeper import RetentionSweeper
 from .recordings import QUARANTINE, RecordingStore
-from .signing import SigningKeyError, load_signer
+from .signing import device_signer, load_signer, run_dir
 from .status import LineStatus
 from .supervisor import Supervisor, SupervisorConfig
 
@@ -301,22 +301,6 @@ def open_audit(data_dir, signer=None):
         signer = device_signer(data_dir)
     return AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"),
                     signer=signer)
-
-
-def run_dir():
-    """The RAM-only directory where the vault's signing key is left for the box's other
-    processes (``LINEKEEPER_RUN_DIR``), or None."""
-    return os.environ.get("LINEKEEPER_RUN_DIR") or None
-
-
-def device_signer(data_dir):
-    """The device :class:`~firmware.signing.Signer` this process can have, or None
-    (a box whose key is in the MCU vault, and no copy was left in the run directory)."""
-    try:
-        return load_signer(data_dir, run_dir=run_dir())
-    except SigningKeyError as exc:
-        log.warning("audit entries from this process are not signed: %s", exc)
-        return None
 
 
 def make_dsp_factory(country):

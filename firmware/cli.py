@@ -220,7 +220,8 @@ def cmd_export(args):
     fails any check ``verify`` makes, or the audit trail is damaged (an
     export that cannot be audited reliably is not made).
     """
-    from .box import device_signer, open_audit
+    from .box import open_audit
+    from .signing import device_signer
     from .datadir import storage_error
     from .recordings import RecordingStore
     from .signing import read_public_record

@@ -113,7 +113,7 @@ class RecordingStore:
         self._db.execute("ALTER TABLE recordings ADD COLUMN signature BLOB")
         for row in self.all():
             if row["state"] in ("complete", "partial"):
-                self._sign(row["id"])
+                self.sign(row["id"])
         self._audit("recording_signed_at_upgrade", None, {
             "recordings": sum(r["state"] in ("complete", "partial") for r in self.all())})
 
@@ -148,10 +148,10 @@ class RecordingStore:
             self._db.execute(
                 "UPDATE recordings SET state = ?, duration_s = ?, bytes = ?, sha256 = ? WHERE id = ?",
                 (state, duration_s, size, digest, recording_id))
-        self._sign(recording_id)
+        self.sign(recording_id)
         self._audit(action, recording_id, {"state": state, "bytes": size, "sha256": digest})
 
-    def _sign(self, recording_id):
+    def sign(self, recording_id):
         """Sign the recording as it stands now (when the store has a signer)."""
         if self.signer is None:
             return
@@ -254,7 +254,7 @@ class RecordingStore:
         with self._lock:
             self._db.execute("UPDATE recordings SET state = ?, duration_s = ? WHERE id = ?",
                              (state, duration_s, recording_id))
-        self._sign(recording_id)
+        self.sign(recording_id)
 
     # ------------------------------------------------------------ reading
     def known_ids(self):
@@ -407,7 +407,7 @@ class RecordingStore:
                 with self._lock:
                     self._db.execute("UPDATE recordings SET state = 'partial', duration_s = 0,"
                                      " bytes = 0, sha256 = NULL WHERE id = ?", (row["id"],))
-                self._sign(row["id"])
+                self.sign(row["id"])
                 self._audit("recording_recovered", row["id"], {"state": "partial", "bytes": 0,
                                                               "sha256": None})
                 done.append(("partial", row["id"], 0.0))

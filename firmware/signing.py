@@ -28,6 +28,7 @@ pin the fingerprint (``--key``) to check against the real box's key.
 import base64
 import hashlib
 import json
+import logging
 import os
 
 from cryptography.exceptions import InvalidSignature
@@ -44,6 +45,8 @@ KEY_FILE = "signing.key"
 PUBLIC_FILE = "signing.pub"
 RUN_KEY_FILE = "device-signing.key"
 FINGERPRINT_BYTES = 16
+
+log = logging.getLogger(__name__)
 
 
 class SigningKeyError(LinekeeperError):
@@ -168,7 +171,7 @@ def _check_record(data_dir, record, signer):
                "public_key": base64.b64encode(signer.public_key).decode("ascii"),
                "fingerprint": signer.fingerprint}
         fsutil.atomic_write(os.path.join(data_dir, PUBLIC_FILE),
-                            (json.dumps(doc, indent=1) + "\n").encode("ascii"), mode=0o644)
+                            (json.dumps(doc, indent=1) + "\n").encode("ascii"))
     elif record["public_key"] != signer.public_key:
         raise SigningKeyError(
             "the signing key on record in %s (%s) is not this box's (%s): the card was "
@@ -214,3 +217,19 @@ def trusted_public_key(data_dir, pinned=None):
                               % (fingerprint(record["public_key"]), normalise_fingerprint(pinned)))
     return record["public_key"], pinned is not None
 
+
+
+def run_dir():
+    """The RAM-only directory where the vault's signing key is left for the box's other
+    processes (``LINEKEEPER_RUN_DIR``), or None."""
+    return os.environ.get("LINEKEEPER_RUN_DIR") or None
+
+
+def device_signer(data_dir):
+    """The device :class:`~firmware.signing.Signer` this process can have, or None
+    (a box whose key is in the MCU vault, and no copy was left in the run directory)."""
+    try:
+        return load_signer(data_dir, run_dir=run_dir())
+    except SigningKeyError as exc:
+        log.warning("audit entries from this process are not signed: %s", exc)
+        return None
