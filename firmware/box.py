@@ -312,7 +312,8 @@ def make_dsp_factory(country):
     return factory
 
 
-def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, period_ms=None):
+def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, period_ms=None,
+                 vault=None):
     """A box on the simulated board playing ``scenario`` (a loaded Scenario).
 
     The configuration: ``config`` if given (``linekeeper sim --config``),
@@ -343,7 +344,7 @@ def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, per
                      noise_dbm0=scenario.noise_dbm0, seed=scenario.seed)
     box = Box(board, clock, data_dir, config, board.gpio.signals(),
               dsp_factory=make_dsp_factory(scenario.country), strict=True,
-              fixed_country=scenario.country)
+              fixed_country=scenario.country, vault=vault)
     for action in timeline.actions:
         clock.call_at(action.t_us, functools.partial(_scenario_tag, box, action))
     return box
