@@ -22,6 +22,7 @@ from firmware.keystore import KeyStore
 from firmware.policy.callmeta import CallMeta
 from firmware.policy.sweeper import RetentionSweeper
 from firmware.recordings import RecordingStore
+from firmware.signing import device_signer, read_public_record
 
 from .services import (BoxConfigStore, BoxConsent, Services, StoreRecordings,
                        notice_defaults_applier, site_settings_applier)
@@ -175,8 +176,17 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
     clock = RemoteClock(client)
     calls_db = os.path.join(data_dir, "calls.db")
     ensure_indexes(calls_db)
-    audit = AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"))
-    store = RecordingStore(data_dir)
+    signer = device_signer(data_dir)
+    audit = AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"),
+                     signer=signer)
+    record = read_public_record(data_dir)
+
+    def audit_recording(action, recording_id, details):
+        audit.append("system", action, recording_id and "recording:" + recording_id, details,
+                     clock.wall_us())
+    # Playback and export check each recording's seal with the box's key on record.
+    store = RecordingStore(data_dir, verify_key=record["public_key"] if record else None,
+                           on_audit=audit_recording)
     retention = RemoteRetention(client, RetentionSweeper(
         store, clock, audit, load_config(data_dir).policy.retention))
 
