@@ -365,7 +365,7 @@ def cmd_verify(args):
 
 def _accounting(store, audit):
     """Recordings the audit trail saw created that nothing accounts for now."""
-    from .evidence import accounting_problems
+    from .evidence import accounting_problems, seal_problems
 
     def ids(action):
         return {e.target.split(":", 1)[1] for e in audit.entries(
@@ -375,9 +375,13 @@ def _accounting(store, audit):
         return []
     try:
         known = store.known_ids()
+        rows = {r["id"]: r for r in store.all()}
     except sqlite3.Error as exc:
         return ["recordings: cannot be accounted for: %s" % exc]
-    return accounting_problems(created, known | ids("recording_deleted"))
+    sealed = {e.target.split(":", 1)[1]: e.details.get("sha256") for e in audit.entries(
+        limit=-1, action="recording_sealed", newest_first=False) if e.target}
+    return (accounting_problems(created, known | ids("recording_deleted"))
+            + seal_problems(sealed, rows))
 
 
 def cmd_config(args):

@@ -152,3 +152,18 @@ def accounting_problems(created_ids, known_ids):
     return ["recording %s: created (audit trail) but it has no row and no deletion was "
             "recorded: the recording was removed behind the box's back" % rid
             for rid in sorted(set(created_ids) - set(known_ids))]
+
+
+def seal_problems(sealed, rows):
+    """Recordings whose file is not the one the audit trail saw sealed.
+
+    ``sealed``: recording id -> SHA-256 of its file in its ``recording_sealed``
+    audit entry; ``rows``: recording id -> row. Catches a sealed recording
+    whose row was set back to ``recording`` so that the next start would sign
+    a cut file as partial.
+    """
+    return ["recording %s: the audit trail saw it sealed with another file (SHA-256 %s...), "
+            "now %s" % (rid, digest[:12], rows[rid]["state"])
+            for rid, digest in sorted(sealed.items())
+            if rid in rows and rows[rid]["state"] != "deleted"
+            and rows[rid]["sha256"] != digest]

@@ -159,7 +159,8 @@ def test_truncation_relabelled_partial_fails(lab, mcu, card):
     status, out, err = verify(lab, data_dir, fp)
     assert status == 1, out + err
     only_problems(out, "recording %s (call %d): its signature does not match"
-                  % (row["id"], row["call_id"]))
+                  % (row["id"], row["call_id"]), "recording %s: the audit trail saw it sealed "
+                  "with another file" % row["id"])
     export_refused(lab, mcu, data_dir, row["call_id"], "signature does not match")
 
 
@@ -183,7 +184,8 @@ def test_replacement_made_with_the_public_key_fails(lab, card):
     status, out, err = verify(lab, data_dir, fp)
     assert status == 1, out + err
     only_problems(out, "recording %s (call %d): its signature does not match"
-                  % (row["id"], row["call_id"]))
+                  % (row["id"], row["call_id"]), "recording %s: the audit trail saw it sealed "
+                  "with another file" % row["id"])
 
 
 def test_call_id_swap_between_rows_fails(lab, mcu, card):
@@ -287,3 +289,26 @@ def export_refused(lab, mcu, data_dir, call_id, expect):
         status, _, err = lab.export(data_dir, call_id, out)
     assert status == 2 and expect in err, err
     assert not os.path.exists(out) and not os.path.exists(out + ".manifest.json")
+
+
+def test_a_sealed_recording_cut_and_set_back_to_recording_is_not_laundered(lab, mcu, card):
+    """The card holder cuts a sealed file and sets its row back to ``recording``, so that
+    the next start signs it as a crash's partial: the audit trail saw it sealed."""
+    data_dir, rows, fp = card
+    row = rows[1]
+    path = os.path.join(data_dir, "recordings", row["file"])
+    header, recs = records(path)
+    with open(path, "wb") as f:
+        f.write(header + b"".join(recs[:3]))
+    with db(data_dir) as conn, conn:
+        conn.execute("UPDATE recordings SET state = 'recording', signature = NULL WHERE id = ?",
+                     (row["id"],))
+    store = RecordingStore(data_dir, signer=load_signer(data_dir, vault=McuLink(mcu.bus)))
+    try:
+        store.recover()       # the box starts again with the card back in
+    finally:
+        store.close()
+    status, out, err = verify(lab, data_dir, fp)
+    assert status == 1, out + err
+    only_problems(out, "recording %s: the audit trail saw it sealed with another file"
+                  % row["id"])
