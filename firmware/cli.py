@@ -586,6 +586,10 @@ def _on_signals(action):
     return stopping
 
 
+# Commands whose process may hold a recording key or the device signing key.
+KEY_COMMANDS = frozenset({"run", "recorder", "web", "init", "export", "verify", "repair"})
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="linekeeper", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -712,6 +716,9 @@ def main(argv=None):
     # umask 0007 (see firmware.fsutil.data_mode).
     if os.umask(0o077) == SHARED_UMASK:
         os.umask(SHARED_UMASK)
+    if args.command in KEY_COMMANDS:
+        from .hardening import no_core_dumps
+        no_core_dumps()     # keys in memory never reach the card in a core file
     try:
         return args.func(args)
     except BrokenPipeError:

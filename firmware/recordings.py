@@ -28,6 +28,7 @@ who rewrites the row too can cut its end unnoticed.
 
 import contextlib
 import hashlib
+import logging
 import os
 import sqlite3
 import threading
@@ -37,6 +38,8 @@ from . import crypto, datadir, evidence, fsutil
 from .errors import LinekeeperError, TamperError
 from .recording import codec
 from .recording.segment import SegmentReader, _read_header, inspect
+
+log = logging.getLogger(__name__)
 
 QUARANTINE = "quarantine"     # where files nothing accounts for are moved, never deleted
 NO_CALL_LOG = object()        # RecordingStore.call_row's answer where there is no calls table
@@ -199,6 +202,8 @@ class RecordingStore:
             gone = self._db.execute("DELETE FROM recordings WHERE id = ? AND state = 'recording'",
                                     (recording_id,)).rowcount
         if gone:
+            # The deleted row held the wrapped key: out of the write-ahead log too.
+            self.checkpoint()
             self._audit("recording_deleted", recording_id, {"why": "not a recording"})
 
     def discard(self, recording_id):
@@ -236,6 +241,19 @@ class RecordingStore:
         fsutil.remove_durable(path)
         if audit:
             self._audit("recording_deleted", recording_id, {})
+
+    def checkpoint(self):
+        """Move everything into calls.db and empty its write-ahead log (after removing a key).
+
+        With ``secure_delete`` the removed row is overwritten in calls.db; the
+        WAL would otherwise keep a copy until SQLite reuses it. A reader holding
+        an old snapshot makes it busy: then SQLite's next checkpoint finishes.
+        """
+        with self._lock:
+            busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            log.warning("calls.db checkpoint was busy: a removed key stays in its WAL until "
+                        "the next one")
 
     @contextlib.contextmanager
     def transaction(self):

@@ -103,3 +103,14 @@ def test_entries_from_before_signing_are_covered_by_the_first_signed_one(tmp_pat
     log.append("eve", "login", None, {}, 3)
     problems = log.verify(public_key=signer.public_key)
     assert "audit entry 3 is not signed by the box's key" in problems[0], problems
+
+
+def test_keys_prints_the_fingerprint_to_copy(tmp_path, capsys):
+    from firmware.cli import main
+    assert main(["keys", "--data-dir", str(tmp_path), "--fingerprint"]) == 2
+    assert "no signing key yet" in capsys.readouterr().err
+    signer = load_signer(tmp_path)
+    assert main(["keys", "--data-dir", str(tmp_path), "--fingerprint"]) == 0
+    assert capsys.readouterr().out == signer.fingerprint + "\n"
+    assert main(["keys", "--data-dir", str(tmp_path)]) == 0
+    assert "on the card" in capsys.readouterr().out
