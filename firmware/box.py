@@ -372,8 +372,26 @@ def open_rpi_box(data_dir, config):
     hat = load_hat(config.hat)
     clock = RealClock()
     board = RpiBoard(hat, clock)
-    return Box(board, clock, data_dir, config, hat_signals(hat),
-               dsp_factory=make_dsp_factory(config.country), threaded=True)
+    vault = _mcu_vault(hat)
+    box = Box(board, clock, data_dir, config, hat_signals(hat),
+              dsp_factory=make_dsp_factory(config.country), threaded=True, vault=vault)
+    if vault is not None:
+        # The device key is in this process (and the RAM run directory) now: nothing
+        # that takes over the Pi later reads the vault before the next boot.
+        vault.lock_vault()
+    return box
+
+
+def _mcu_vault(hat):
+    """The HAT's supervisor MCU (its key vault), or None when the HAT has none."""
+    if hat.mcu is None or hat.i2c is None:
+        return None
+    from smbus2 import SMBus
+
+    from board.mcu.link import McuLink
+    link = McuLink(SMBus(hat.i2c.bus), address=hat.mcu.address)
+    link.open()
+    return link
 
 
 def board_for(data_dir, requested=None):

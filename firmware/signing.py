@@ -130,17 +130,21 @@ def load_signer(data_dir, vault=None, run_dir=None):
     :raises SigningKeyError: the vault is locked or the key on record is another
     """
     record = read_public_record(data_dir)
+    run_copy = None if run_dir is None else os.path.join(run_dir, RUN_KEY_FILE)
     if vault is not None:
         try:
             seed = derive_from_vault_key(vault.read_key("audit"))
         except OSError as exc:
-            raise SigningKeyError("the MCU key vault did not give its key: %s" % exc) from exc
+            # Locked since this boot's first start: a restarted recorder takes the RAM copy.
+            if run_copy is None or not os.path.exists(run_copy):
+                raise SigningKeyError("the MCU key vault did not give its key: %s" % exc) from exc
+            seed = _read_seed(run_copy)
         signer = Signer(seed, "vault")
-        if run_dir is not None:
+        if run_copy is not None:
             os.makedirs(run_dir, mode=0o750, exist_ok=True)
-            fsutil.atomic_write(os.path.join(run_dir, RUN_KEY_FILE), seed, mode=0o640)
-    elif run_dir is not None and os.path.exists(os.path.join(run_dir, RUN_KEY_FILE)):
-        signer = Signer(_read_seed(os.path.join(run_dir, RUN_KEY_FILE)), "vault")
+            fsutil.atomic_write(run_copy, seed, mode=0o640)
+    elif run_copy is not None and os.path.exists(run_copy):
+        signer = Signer(_read_seed(run_copy), "vault")
     elif record is not None and record["source"] == "vault":
         raise SigningKeyError("this box's signing key is in the HAT's MCU key vault and this "
                               "process has no copy of it (is the recorder running?)")

@@ -114,3 +114,14 @@ def test_keys_prints_the_fingerprint_to_copy(tmp_path, capsys):
     assert capsys.readouterr().out == signer.fingerprint + "\n"
     assert main(["keys", "--data-dir", str(tmp_path)]) == 0
     assert "on the card" in capsys.readouterr().out
+
+
+def test_a_restarted_recorder_finds_the_locked_vaults_key_in_the_run_directory(tmp_path, mcu):
+    link = McuLink(mcu.bus)
+    first = load_signer(tmp_path, vault=link, run_dir=tmp_path / "run")
+    link.lock_vault()                      # as the box does once it has the key
+    again = load_signer(tmp_path, vault=link, run_dir=tmp_path / "run")
+    assert again.public_key == first.public_key
+    (tmp_path / "run" / "device-signing.key").unlink()      # a reboot empties /run ...
+    with pytest.raises(SigningKeyError, match="vault did not give its key"):
+        load_signer(tmp_path, vault=link, run_dir=tmp_path / "run")   # ... and unlocks the vault
