@@ -389,8 +389,13 @@ def _mcu_vault(hat):
     from smbus2 import SMBus
 
     from board.mcu.link import McuLink
-    link = McuLink(SMBus(hat.i2c.bus), address=hat.mcu.address)
-    link.open()
+    from .errors import HardwareError
+    try:
+        link = McuLink(SMBus(hat.i2c.bus), address=hat.mcu.address)
+        link.open()
+    except OSError as exc:      # McuError is one too
+        raise HardwareError("I2C set-up of the HAT failed on bus %d (its supervisor MCU, which "
+                            "keeps the signing key): %s" % (hat.i2c.bus, exc)) from exc
     return link
 
 
