@@ -12,7 +12,7 @@ import platform
 import sys
 import time
 
-SECTIONS = ("ring", "box", "dsp", "codec", "web", "recording", "edge")
+SECTIONS = ("ring", "box", "dsp", "codec", "web", "recording", "edge", "evidence")
 
 
 def main(argv):
