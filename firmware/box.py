@@ -389,6 +389,7 @@ def _mcu_vault(hat):
     from smbus2 import SMBus
 
     from board.mcu.link import McuLink
+
     from .errors import HardwareError
     try:
         link = McuLink(SMBus(hat.i2c.bus), address=hat.mcu.address)

@@ -221,10 +221,9 @@ def cmd_export(args):
     export that cannot be audited reliably is not made).
     """
     from .box import open_audit
-    from .signing import device_signer
     from .datadir import storage_error
     from .recordings import RecordingStore
-    from .signing import read_public_record
+    from .signing import device_signer, read_public_record
     _call_log(args.data_dir)
     signer = device_signer(args.data_dir)
     if signer is None:
@@ -304,7 +303,7 @@ def cmd_verify_export(args):
 
 def cmd_keys(args):
     """Print the box's public signing key fingerprint (for copying off the box)."""
-    from .signing import read_public_record, fingerprint
+    from .signing import fingerprint, read_public_record
     record = read_public_record(args.data_dir)
     if record is None:
         raise LinekeeperError("this box has no signing key yet: it is made when the recorder "

@@ -194,7 +194,7 @@ class RecordingStore:
                 row = cur.fetchone()
         except sqlite3.Error:
             return NO_CALL_LOG
-        return dict(zip([d[0] for d in cur.description], row)) if row else None
+        return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
 
     def drop(self, recording_id):
         """Forget a recording that never got a file (creating it failed)."""

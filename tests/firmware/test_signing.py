@@ -11,8 +11,15 @@ from board.mcu.link import McuLink
 from board.mcu.sim import SimMcu
 from firmware.audit import AuditLog, entry_hash
 from firmware.clock import SimClock
-from firmware.signing import (SigningKeyError, derive_from_vault_key, fingerprint, load_signer,
-                              normalise_fingerprint, trusted_public_key, verify_signature)
+from firmware.signing import (
+    SigningKeyError,
+    derive_from_vault_key,
+    fingerprint,
+    load_signer,
+    normalise_fingerprint,
+    trusted_public_key,
+    verify_signature,
+)
 
 
 @pytest.fixture
