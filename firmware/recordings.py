@@ -534,6 +534,21 @@ class RecordingStore:
             problems = evidence.signature_problems(self.verify_key, row, path, call)
         return problems, (None if problems else data)
 
+    def evidence_problems(self, row):
+        """What is wrong with ``row`` as evidence, without the key (a list of texts).
+
+        The sealed header, the row and the call log's call must agree, and
+        with :attr:`verify_key` the box's signature must hold. Playback checks
+        this before any audio is decrypted.
+        """
+        path, call = self.path_of(row["id"]), self.call_row(row["call_id"])
+        if call is NO_CALL_LOG:
+            return []
+        problems = evidence.binding_problems(row, read_header(path), call)
+        if not problems and self.verify_key is not None:
+            problems = evidence.signature_problems(self.verify_key, row, path, call)
+        return problems
+
     def _check_file(self, row, recording_key=None):
         rid, path = row["id"], self.path_of(row["id"])
         where = "recording %s (call %s)" % (rid, row["call_id"])

@@ -257,9 +257,14 @@ class StoreRecordings:
         import io
 
         from firmware.recording import codec
+        from firmware.errors import TamperError
         row = self._row(call_id)
         if row is None:
             raise LookupError("call %d has no recording" % call_id)
+        # Not this call's recording, or not as the box sealed it: nothing is played.
+        problems = self.store.evidence_problems(row)
+        if problems:
+            raise TamperError("; ".join(problems))
         data, _complete = self.store.open_audio(row["id"], recording_key)
         return io.BytesIO(codec.finalize(data, row["profile"]))
 

@@ -56,3 +56,18 @@ def test_the_first_start_with_signatures_signs_what_is_there_once(tmp_path):
     store = RecordingStore(tmp_path, signer=signer)
     assert any("not signed by the box" in p for p in store.verify(key))
     store.close()
+
+
+def test_playback_is_refused_for_a_row_moved_to_another_call(tmp_path):
+    rid, key = _old_box_recording(tmp_path)
+    db = sqlite3.connect(tmp_path / "calls.db")
+    db.execute("INSERT INTO calls (id, line, direction, started_at, clock_synced) "
+               "VALUES (2, 2, 'in', ?, 1)", (T_US,))
+    db.execute("UPDATE recordings SET call_id = 2")
+    db.commit()
+    db.close()
+    store = RecordingStore(tmp_path, signer=load_signer(tmp_path))
+    row = store.get(rid)
+    assert store.evidence_problems(row) == [
+        "recording %s (call 2): the file was recorded for call 1" % rid]
+    store.close()
