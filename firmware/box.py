@@ -26,11 +26,12 @@ from .calllog import CallLog
 from .capture import Capture
 from .clock import RealClock, SimClock
 from .config import BoxConfig, load_config
-from .errors import LinekeeperError, StorageError
+from .errors import LinekeeperError, StorageError, TamperError
 from .datadir import (DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly,
                       storage_error)
 from .policy.callmeta import CallMeta
 from .policy.engine import CallPolicy
+from .keypin import RecordingKeyPin
 from .keystore import KeyStore
 from .bus import Alarm
 from .recorder import Recorder
@@ -150,6 +151,8 @@ class Box:
         self.calllog.attach(self.bus)
         self.signer = load_signer(data_dir, vault=self._vault, run_dir=run_dir())
         self.audit = open_audit(data_dir, self.signer)
+        self.keypin = RecordingKeyPin(data_dir, self.signer)
+        self._key_tampered = False
         self.keystore = KeyStore(data_dir)
         self.recordings = RecordingStore(data_dir, signer=self.signer,
                                          on_audit=self._audit_recording)
@@ -190,8 +193,24 @@ class Box:
         return config
 
     def _public_key(self):
-        """The recording public key once the box is initialised, else None."""
-        return self.keystore.public_key() if self.keystore.is_initialised else None
+        """The recording public key once the box is initialised, else None.
+
+        None too when the key is not the one the box pinned (:mod:`firmware.keypin`):
+        recording to a replaced key would hand the calls to whoever replaced it.
+        """
+        if not self.keystore.is_initialised:
+            return None
+        public_key = self.keystore.public_key()
+        try:
+            self.keypin.check(public_key)
+        except TamperError as exc:
+            if not self._key_tampered:
+                self._key_tampered = True
+                log.error("%s", exc)
+                self.bus.publish(Alarm(line=0, t_us=self.clock.now_us(), kind="key_tampered",
+                                       active=True, message=str(exc)))
+            return None
+        return public_key
 
     def _on_edge(self, line, signal, active, t_us):
         if signal in BUTTON_SIGNALS:

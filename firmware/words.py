@@ -31,6 +31,7 @@ ALARMS = {
                   "the time",
     "clock_unsynchronised": "The clock is not synchronised: call times may be wrong",
     "recording_failed": "A recording failed",
+    "key_tampered": "The recording key was replaced on the card: calls are not being recorded",
 }
 
 DECISIONS = {

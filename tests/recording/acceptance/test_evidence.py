@@ -312,3 +312,22 @@ def test_a_sealed_recording_cut_and_set_back_to_recording_is_not_laundered(lab, 
     assert status == 1, out + err
     only_problems(out, "recording %s: the audit trail saw it sealed with another file"
                   % row["id"])
+
+
+def test_a_replaced_recording_public_key_records_nothing_and_raises_the_alarm(lab, mcu, tmp_path):
+    """A card holder puts their own key store on the card, so that the next calls are
+    encrypted to them: the box checks the key against the pin it signed, records nothing
+    and raises ``key_tampered``."""
+    scenario = lab.load(lab.scenario_doc(CALLS[:1], lines=1))
+    data_dir = lab.init_data_dir(tmp_path / "box")
+    lab.run(scenario, data_dir, vault=McuLink(mcu.bus))
+    assert len(lab.rows(data_dir)) == 1
+    theirs = lab.init_data_dir(tmp_path / "theirs")
+    os.remove(os.path.join(theirs, "keys", "keystore.json"))
+    KeyStore(theirs).initialise("eve", "eve's own password 1")
+    shutil.copy(os.path.join(theirs, "keys", "keystore.json"),
+                os.path.join(data_dir, "keys", "keystore.json"))
+    run = lab.run(scenario, data_dir, vault=McuLink(mcu.bus))
+    assert len(lab.rows(data_dir)) == 1                   # the second call was not recorded
+    alarms = [a for a in run.alarms if a.kind == "key_tampered"]
+    assert alarms and "replaced" in alarms[0].message, run.alarms
