@@ -143,3 +143,19 @@ def test_device_key_audit_chain_statement_and_manifest_are_frozen(ka, tmp_path):
     assert built == (FIXTURES / m["manifest"]).read_bytes()
     assert manifest.verify_export(FIXTURES / m["file"], d["fingerprint"])["exported_by"] == "sam"
     assert base64.b64decode(json.loads(built)["signing_key"]) == signer.public_key
+
+
+def test_recording_key_pin_is_frozen(ka, tmp_path):
+    from firmware.errors import TamperError
+    from firmware.keypin import TAG, RecordingKeyPin
+    from firmware.signing import verify_signature
+    signer = Signer(derive_from_vault_key(bytes.fromhex(ka["device_key"]["vault_audit_key"])),
+                    "vault")
+    public_key = bytes.fromhex(ka["wrap"]["recipient_public_key"])
+    RecordingKeyPin(tmp_path, signer).check(public_key)
+    frozen = (FIXTURES / "recording-key.pin").read_bytes()
+    assert (tmp_path / "recording-key.pin").read_bytes() == frozen
+    doc = json.loads(frozen)
+    assert verify_signature(signer.public_key, bytes.fromhex(doc["sig"]), TAG + public_key)
+    with pytest.raises(TamperError, match="replaced"):
+        RecordingKeyPin(tmp_path, signer).check(os.urandom(32))
