@@ -216,7 +216,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         calls=CallSearch(calls_db),
         keystore=KeyStore(data_dir),
         audit=audit,
-        recordings=StoreRecordings(store, clock.wall_us),
+        recordings=StoreRecordings(store, clock.wall_us, signer=signer),
         retention=retention,
         box_config=config_store,
         consent=consent,

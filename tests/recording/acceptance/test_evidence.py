@@ -331,3 +331,19 @@ def test_a_replaced_recording_public_key_records_nothing_and_raises_the_alarm(la
     assert len(lab.rows(data_dir)) == 1                   # the second call was not recorded
     alarms = [a for a in run.alarms if a.kind == "key_tampered"]
     assert alarms and "replaced" in alarms[0].message, run.alarms
+
+
+def test_the_web_uis_export_manifest_verifies_with_the_fingerprint(lab, mcu, card, tmp_path):
+    from firmware.manifest import verify_export
+    from web.services import StoreRecordings
+    data_dir, rows, fp = card
+    store = RecordingStore(data_dir, verify_key=read_public_record(data_dir)["public_key"])
+    service = StoreRecordings(store, signer=load_signer(data_dir, vault=McuLink(mcu.bus)))
+    with lab.unlock(data_dir) as key:
+        payload = service.export(rows[2]["call_id"], key, "wav")
+    manifest = service.export_manifest(rows[2]["call_id"], payload, "call-2.wav", "sam")
+    store.close()
+    (tmp_path / "call-2.wav").write_bytes(payload)
+    (tmp_path / "call-2.wav.manifest.json").write_bytes(manifest)
+    doc = verify_export(tmp_path / "call-2.wav", fp)
+    assert doc["exported_by"] == "sam" and doc["recording"]["id"] == rows[2]["id"]
