@@ -128,6 +128,9 @@ def binding_problems(row, header, call_row):
 def signature_problems(public_key, row, path, call_row):
     """Why ``row``'s signature does not hold (a list of texts; empty when it does)."""
     where = "recording %s (call %s)" % (row["id"], row["call_id"])
+    if "signature" not in row:
+        return ["%s: not signed yet: this firmware signs the recordings made before it when the "
+                "box next starts" % where]
     signature = row.get("signature")
     if not signature:
         return ["%s: not signed by the box (signatures began with this firmware; a recording "
