@@ -172,6 +172,11 @@ class AuditLog:
         if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
             self._db.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
 
+    def _signer(self):
+        """The signer now: ``signer`` may be one, or have ``get()`` (a LazySigner)."""
+        get = getattr(self.signer, "get", None)
+        return get() if get is not None else self.signer
+
     def close(self):
         """Close the database; the object is unusable afterwards."""
         with self._lock:
@@ -212,8 +217,9 @@ class AuditLog:
                     "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
                 seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
                 digest = entry_hash(prev_hash, seq, wall_us, actor, action, target, details)
-                sig = (None if self.signer is None else
-                       self.signer.sign(SIG_TAG + bytes.fromhex(digest)).hex())
+                signer = self._signer()
+                sig = (None if signer is None else
+                       signer.sign(SIG_TAG + bytes.fromhex(digest)).hex())
                 self._db.execute(
                     "INSERT INTO audit (seq, wall_us, actor, action, target, details, prev_hash, hash)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -249,8 +255,9 @@ class AuditLog:
 
     def _write_head(self, seq, digest):
         doc = {"seq": seq, "hash": digest}
-        if self.signer is not None:
-            doc["sig"] = self.signer.sign(head_message(seq, digest)).hex()
+        signer = self._signer()
+        if signer is not None:
+            doc["sig"] = signer.sign(head_message(seq, digest)).hex()
         data = canonical_json(doc) + "\n"
         atomic_write(self.head_path, data.encode("ascii"))
 

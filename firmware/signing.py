@@ -119,7 +119,7 @@ def verify_signature(public_key, signature, message):
     return True
 
 
-def load_signer(data_dir, vault=None, run_dir=None):
+def load_signer(data_dir, vault=None, run_dir=None, create=True):
     """The box's :class:`Signer`.
 
     :param vault: the MCU link (anything with ``read_key("audit")``), when the
@@ -127,6 +127,9 @@ def load_signer(data_dir, vault=None, run_dir=None):
         given, a copy is left there for the box's other processes
     :param run_dir: a RAM-only directory (``/run/linekeeper``): where a process
         that did not read the vault finds the key
+    :param create: make the key when the box has none yet (the recorder does;
+        other processes wait for it, so that a command run before the recorder's
+        first start does not put a key on the card of a box whose MCU keeps it)
     :raises SigningKeyError: the vault is locked or the key on record is another
     """
     record = read_public_record(data_dir)
@@ -148,6 +151,9 @@ def load_signer(data_dir, vault=None, run_dir=None):
     elif record is not None and record["source"] == "vault":
         raise SigningKeyError("this box's signing key is in the HAT's MCU key vault and this "
                               "process has no copy of it (is the recorder running?)")
+    elif record is None and not create:
+        raise SigningKeyError("this box has no signing key yet (the recorder makes it when it "
+                              "first starts)")
     else:
         signer = Signer(_card_seed(data_dir), "card")
     _check_record(data_dir, record, signer)
@@ -233,7 +239,28 @@ def device_signer(data_dir):
     """The device :class:`~firmware.signing.Signer` this process can have, or None
     (a box whose key is in the MCU vault, and no copy was left in the run directory)."""
     try:
-        return load_signer(data_dir, run_dir=run_dir())
+        return load_signer(data_dir, run_dir=run_dir(), create=False)
     except SigningKeyError as exc:
         log.warning("audit entries from this process are not signed: %s", exc)
         return None
+
+
+class LazySigner:
+    """A process's device signer, found once the recorder has made the key.
+
+    For processes that may start before the recorder's first start (the web
+    UI): each use looks again until the key is there, then keeps it.
+    """
+
+    def __init__(self, data_dir):
+        self.data_dir = data_dir
+        self._signer = None
+
+    def get(self):
+        """The :class:`Signer`, or None while this process cannot have one."""
+        if self._signer is None:
+            try:
+                self._signer = load_signer(self.data_dir, run_dir=run_dir(), create=False)
+            except SigningKeyError:
+                return None
+        return self._signer

@@ -22,7 +22,7 @@ from firmware.keystore import KeyStore
 from firmware.policy.callmeta import CallMeta
 from firmware.policy.sweeper import RetentionSweeper
 from firmware.recordings import RecordingStore
-from firmware.signing import device_signer, read_public_record
+from firmware.signing import LazySigner, read_public_record
 
 from .services import (BoxConfigStore, BoxConsent, Services, StoreRecordings,
                        notice_defaults_applier, site_settings_applier)
@@ -176,7 +176,8 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
     clock = RemoteClock(client)
     calls_db = os.path.join(data_dir, "calls.db")
     ensure_indexes(calls_db)
-    signer = device_signer(data_dir)
+    # The recorder makes the key at its first start, which may come after this one's.
+    signer = LazySigner(data_dir)
     audit = AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"),
                      signer=signer)
     record = read_public_record(data_dir)

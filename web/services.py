@@ -290,10 +290,12 @@ class StoreRecordings:
     def export_manifest(self, call_id, payload, file_name, user):
         """The signed manifest of an export of ``call_id`` (``payload`` its bytes), or None."""
         from firmware.manifest import build_manifest
+        # A LazySigner (the web process) has the key only once the recorder made it.
+        signer = self.signer.get() if hasattr(self.signer, "get") else self.signer
         row = self._row(call_id)
-        if row is None or self.signer is None:
+        if row is None or signer is None:
             return None
-        return build_manifest(self.signer, payload, file_name, row, self.store.statement_of(row),
+        return build_manifest(signer, payload, file_name, row, self.store.statement_of(row),
                               user, int(self._wall_us()))
 
     def set_legal_hold(self, call_id, on, by=""):

@@ -132,3 +132,17 @@ def test_a_restarted_recorder_finds_the_locked_vaults_key_in_the_run_directory(t
     (tmp_path / "run" / "device-signing.key").unlink()      # a reboot empties /run ...
     with pytest.raises(SigningKeyError, match="vault did not give its key"):
         load_signer(tmp_path, vault=link, run_dir=tmp_path / "run")   # ... and unlocks the vault
+
+
+def test_only_the_recorder_makes_the_key_other_processes_wait_for_it(tmp_path):
+    from firmware.signing import LazySigner, device_signer
+    assert device_signer(tmp_path) is None               # e.g. `linekeeper init` before the box
+    assert not (tmp_path / "signing.key").exists()
+    lazy = LazySigner(tmp_path)
+    log = AuditLog(tmp_path / "audit.db", tmp_path / "audit.head", signer=lazy)
+    log.append("admin", "init", None, {}, 1)             # before the key: unsigned
+    signer = load_signer(tmp_path)                       # the recorder's first start
+    log.append("admin", "login", None, {}, 2)            # the web process signs from now on
+    assert lazy.get().public_key == signer.public_key
+    assert log.verify(public_key=signer.public_key) == []
+    log.close()
