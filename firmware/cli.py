@@ -226,10 +226,6 @@ def cmd_export(args):
     from .signing import device_signer, read_public_record
     _call_log(args.data_dir)
     signer = device_signer(args.data_dir)
-    if signer is None:
-        raise LinekeeperError("call %d not exported: this process has no copy of the box's "
-                              "signing key to sign the export's manifest (is the recorder "
-                              "running?)" % args.call_id)
     record = read_public_record(args.data_dir)
     store = RecordingStore(args.data_dir, readonly=True,
                            verify_key=record["public_key"] if record else None)
@@ -283,6 +279,10 @@ def _export_signed(store, signer, row, key, args):
     from .manifest import build_manifest, manifest_path
     ext = os.path.splitext(args.out)[1].lower()
     payload = store.export_bytes(row["id"], key, ext.lstrip(".") or args.out)
+    if signer is None:
+        raise LinekeeperError("this process has no copy of the box's signing key to sign the "
+                              "export's manifest (the recorder makes it at its first start; on "
+                              "a box with the MCU, is the recorder running?)")
     row = store.get(row["id"])
     manifest = build_manifest(signer, payload, args.out, row, store.statement_of(row),
                               args.user, _wall_us())

@@ -347,3 +347,17 @@ def test_the_web_uis_export_manifest_verifies_with_the_fingerprint(lab, mcu, car
     (tmp_path / "call-2.wav.manifest.json").write_bytes(manifest)
     doc = verify_export(tmp_path / "call-2.wav", fp)
     assert doc["exported_by"] == "sam" and doc["recording"]["id"] == rows[2]["id"]
+
+
+def test_an_export_that_cannot_be_signed_is_refused_and_audited(lab, card, tmp_path):
+    """The card in another machine: no vault, no RAM copy of the key: no export, no file."""
+    data_dir, rows, fp = card
+    out = tmp_path / "out.wav"
+    status, _, err = lab.export(data_dir, rows[1]["call_id"], out)
+    assert status == 2 and "no copy of the box's signing key" in err, err
+    assert not out.exists() and not os.path.exists(str(out) + ".manifest.json")
+    from firmware.audit import AuditLog
+    with AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"),
+                  readonly=True) as log:
+        (entry,) = log.entries(action="export", limit=1)
+    assert "signing key" in entry.details["refused"]
