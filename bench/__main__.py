@@ -13,7 +13,7 @@ import sys
 import time
 
 SECTIONS = ("ring", "box", "dsp", "codec", "web", "recording", "edge", "memory", "reports",
-            "startup", "power_fail", "archive")
+            "startup", "power_fail", "archive", "evidence")
 
 
 def main(argv):

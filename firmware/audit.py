@@ -28,6 +28,14 @@ that gap: the audit page shows it as ``SEQ:HASH``, and
 entry taken then is still in the chain with the same hash, so nothing up to
 it was deleted, edited or re-chained. docs/security.md says what that does
 and does not reveal.
+
+Keyed: given the box's device signer (:mod:`firmware.signing`, kept in the
+HAT's MCU vault), every entry's hash is also signed (Ed25519 over
+:data:`SIG_TAG` || the 32 hash bytes, hex in table ``audit_sig``), and so is
+the head. ``verify(public_key=...)`` then requires each entry from the first
+signed one on to carry a valid signature: whoever re-chains the log with the
+card alone cannot sign it. Entries from before signing began are covered by
+the first signed entry after them (its hash chains them).
 """
 
 import contextlib
@@ -55,7 +63,13 @@ ACTIONS = frozenset({
     "export_list", "call_note", "phonebook",
     # A firmware update: installed, refused or rolled back (firmware/update/).
     "update",
+    # The recordings' own lives (issue 19): the box creates, seals, recovers and
+    # deletes them, so that a recording removed behind its back shows.
+    "recording_created", "recording_sealed", "recording_recovered", "recording_deleted",
+    "recording_signed_at_upgrade",
 })
+SIG_TAG = b"linekeeper audit entry v1\n"
+HEAD_SIG_TAG = b"linekeeper audit head v1\n"
 GENESIS_HASH = "00" * 32
 SCHEMA_VERSION = 1
 
@@ -152,8 +166,9 @@ class AuditLog:
     :class:`OSError` when the storage fails.
     """
 
-    def __init__(self, path_db, head_path, readonly=False):
+    def __init__(self, path_db, head_path, readonly=False, signer=None):
         self.path_db = os.fspath(path_db)
+        self.signer = signer
         self.head_path = os.fspath(head_path)
         self._lock = threading.Lock()
         # Read-only (``verify`` on a full or read-only card): nothing is created or
@@ -169,9 +184,17 @@ class AuditLog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        # Signatures in a table of their own: the entries' table keeps its format.
+        self._db.execute("CREATE TABLE IF NOT EXISTS audit_sig (seq INTEGER PRIMARY KEY, "
+                         "sig TEXT NOT NULL)")
         # Written only when it changes: a box must still open on a full card.
         if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
             self._db.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
+
+    def _signer(self):
+        """The signer now: ``signer`` may be one, or have ``get()`` (a LazySigner)."""
+        get = getattr(self.signer, "get", None)
+        return get() if get is not None else self.signer
 
     def close(self):
         """Close the database; the object is unusable afterwards."""
@@ -215,10 +238,16 @@ class AuditLog:
                     "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
                 seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
                 digest = entry_hash(prev_hash, seq, wall_us, actor, action, target, details)
+                signer = self._signer()
+                sig = (None if signer is None else
+                       signer.sign(SIG_TAG + bytes.fromhex(digest)).hex())
                 self._db.execute(
                     "INSERT INTO audit (seq, wall_us, actor, action, target, details, prev_hash, hash)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (seq, wall_us, actor, action, target, details_json, prev_hash, digest))
+                if sig is not None:
+                    self._db.execute("INSERT OR REPLACE INTO audit_sig (seq, sig) VALUES (?, ?)",
+                                     (seq, sig))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -235,10 +264,22 @@ class AuditLog:
 
     def head(self):
         """The chain head file's ``(seq, hash)``, or ``None`` if there is none yet."""
-        return read_head(self.head_path)
+        head = self._head_doc()
+        return None if head is None else (head["seq"], head["hash"])
+
+    def _head_doc(self):
+        try:
+            with open(self.head_path, "rb") as f:
+                return json.loads(f.read())
+        except FileNotFoundError:
+            return None
 
     def _write_head(self, seq, digest):
-        data = canonical_json({"seq": seq, "hash": digest}) + "\n"
+        doc = {"seq": seq, "hash": digest}
+        signer = self._signer()
+        if signer is not None:
+            doc["sig"] = signer.sign(head_message(seq, digest)).hex()
+        data = canonical_json(doc) + "\n"
         atomic_write(self.head_path, data.encode("ascii"))
 
     def entries(self, limit=100, offset=0, action=None, newest_first=True, targets=None):
@@ -267,13 +308,14 @@ class AuditLog:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM audit").fetchone()[0]
 
-    def verify(self, anchor=None):
+    def verify(self, anchor=None, public_key=None):
         """Check the whole chain and the head; returns a list of problems (empty = intact).
 
         Each problem is one line of text naming the entry it concerns.
         ``anchor``: a head taken earlier and kept off the box, ``(seq, hash)``
         or ``(None, hash)`` (see :func:`parse_anchor`); it must still be in
-        the chain.
+        the chain. ``public_key``: the device signing key (32 bytes): every
+        entry from the first signed one on, and the head, must be signed by it.
         """
         problems = []
         # Its own connection and read transaction: a snapshot that matches the
@@ -288,15 +330,21 @@ class AuditLog:
                 db.execute("BEGIN")
                 db.execute("SELECT count(*) FROM audit").fetchone()   # takes the snapshot
                 try:
-                    head = self.head()
+                    head_doc = self._head_doc()
+                    head = None if head_doc is None else (head_doc["seq"], head_doc["hash"])
                 except (OSError, ValueError, KeyError, TypeError) as err:
-                    head = err
+                    head, head_doc = err, None
             expected_seq, prev_hash, hashes = 1, GENESIS_HASH, {}
             found_at = None
+            signatures = _SignatureCheck(public_key)
+            has_sig = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_sig'").fetchone()
             for row in db.execute(
-                    "SELECT seq, wall_us, actor, action, target, details, prev_hash, hash "
-                    "FROM audit ORDER BY seq"):
-                problems += _check_row(row, expected_seq, prev_hash)
+                    "SELECT a.seq, wall_us, actor, action, target, details, prev_hash, hash, %s "
+                    "FROM audit a %s ORDER BY a.seq" % (
+                        ("s.sig", "LEFT JOIN audit_sig s ON s.seq = a.seq") if has_sig
+                        else ("NULL", ""))):
+                problems += _check_row(row[:8], expected_seq, prev_hash)
+                problems += signatures.check(row[0], row[7], row[8])
                 expected_seq, prev_hash = row[0] + 1, row[7]
                 hashes[row[0]] = row[7]
                 if len(hashes) > 2:        # only the last two are needed for the head
@@ -307,6 +355,7 @@ class AuditLog:
         finally:
             db.close()
         problems += self._check_head(head, expected_seq - 1, hashes)
+        problems += signatures.finish(expected_seq - 1, head_doc)
         if anchor is not None:
             problems += _check_anchor(anchor, found_at)
         return problems
@@ -329,6 +378,53 @@ class AuditLog:
         if hashes.get(seq, GENESIS_HASH if seq == 0 else None) != digest:
             return ["audit entry %d does not match the head's hash: the log was rewritten" % seq]
         return []
+
+
+def head_message(seq, digest):
+    """The bytes the head's signature covers."""
+    return HEAD_SIG_TAG + canonical_json({"seq": seq, "hash": digest}).encode("ascii")
+
+
+class _SignatureCheck:
+    """The keyed part of :meth:`AuditLog.verify`: each entry's signature, then the head's."""
+
+    def __init__(self, public_key):
+        self.public_key = public_key
+        self.first_signed = None
+
+    def check(self, seq, digest, sig):
+        if self.public_key is None:
+            return []
+        if sig is None:
+            if self.first_signed is None:
+                return []       # from before signing began: the first signed entry covers it
+            return ["audit entry %d is not signed by the box's key (added or rewritten "
+                    "without it)" % seq]
+        from firmware.signing import verify_signature
+        try:
+            ok = verify_signature(self.public_key, bytes.fromhex(sig), SIG_TAG + bytes.fromhex(digest))
+        except ValueError:
+            ok = False
+        if self.first_signed is None:
+            self.first_signed = seq
+        return [] if ok else ["audit entry %d: its signature does not match (rewritten or "
+                              "re-chained without the box's key)" % seq]
+
+    def finish(self, last_seq, head_doc):
+        if self.public_key is None or last_seq == 0:
+            return []
+        if self.first_signed is None:
+            return ["audit trail: no entry is signed by the box's key (%d entries): it was "
+                    "rewritten without the key, or the box never signed" % last_seq]
+        from firmware.signing import verify_signature
+        sig = head_doc.get("sig") if isinstance(head_doc, dict) else None
+        try:
+            ok = sig is not None and verify_signature(
+                self.public_key, bytes.fromhex(sig), head_message(head_doc["seq"], head_doc["hash"]))
+        except (ValueError, KeyError, TypeError):
+            ok = False
+        return [] if ok else ["audit head file is not signed by the box's key (written "
+                              "without it)"]
 
 
 def parse_anchor(text):

@@ -31,12 +31,13 @@ from .calllog import CallLog
 from .capture import Capture
 from .clock import RealClock, SimClock
 from .config import BoxConfig, frame_ms, load_config
-from .errors import LinekeeperError, StorageError
+from .errors import LinekeeperError, StorageError, TamperError
 from .datadir import (DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly,
                       storage_error)
 from .policy.callmeta import CallMeta
 from .powerfail import PowerFailWatch
 from .policy.engine import CallPolicy
+from .keypin import RecordingKeyPin
 from .keystore import KeyStore
 from .bus import Alarm
 from .mail.service import MailService
@@ -47,6 +48,7 @@ from .recordings import QUARANTINE, RecordingStore
 from .reports.source import ReportSource, default_tz
 from .secretbox import SecretBox
 from .linecheck import LineCheck
+from .signing import device_signer, load_signer, run_dir
 from .status import LineStatus
 from .supervisor import Supervisor, SupervisorConfig
 
@@ -97,8 +99,9 @@ class Box:
     """
 
     def __init__(self, board, clock, data_dir, config, signals, *, dsp_factory=None,
-                 strict=False, threaded=False, fixed_country=None):
+                 strict=False, threaded=False, fixed_country=None, vault=None):
         os.makedirs(data_dir, exist_ok=True)
+        self._vault = vault     # the HAT MCU's key vault (the device signing key), or None
         self.board = board
         self.clock = clock
         self.fixed_country = fixed_country
@@ -209,9 +212,13 @@ class Box:
         clean = stopped_cleanly(data_dir)
         self.calllog = CallLog(os.path.join(data_dir, "calls.db"), clock)
         self.calllog.attach(self.bus)
-        self.audit = open_audit(data_dir)
+        self.signer = load_signer(data_dir, vault=self._vault, run_dir=run_dir())
+        self.audit = open_audit(data_dir, self.signer)
+        self.keypin = RecordingKeyPin(data_dir, self.signer)
+        self._key_tampered = False
         self.keystore = KeyStore(data_dir)
-        self.recordings = RecordingStore(data_dir)
+        self.recordings = RecordingStore(data_dir, signer=self.signer,
+                                         on_audit=self._audit_recording)
         # Finish recordings a crash (or power cut) left open, before anything new.
         self.recovered = self.recordings.recover()
         self.closed_at_start = self.calllog.close_open("shutdown" if clean else "power_loss")
@@ -221,6 +228,12 @@ class Box:
                               {"moved_to": os.path.relpath(dest, data_dir),
                                "why": "no row in the call log"}, clock.wall_at(clock.now_us()))
         clear_clean_stop(data_dir)
+
+    def _audit_recording(self, action, recording_id, details):
+        """The recordings' own lives in the audit trail (created, sealed, recovered, deleted)."""
+        clock = self.clock
+        self.audit.append("system", action, recording_id and "recording:" + recording_id,
+                          details, clock.wall_at(clock.now_us()))
 
     def apply_config(self, config):
         """Use a changed configuration without a restart; returns it as applied.
@@ -243,8 +256,24 @@ class Box:
         return config
 
     def _public_key(self):
-        """The recording public key once the box is initialised, else None."""
-        return self.keystore.public_key() if self.keystore.is_initialised else None
+        """The recording public key once the box is initialised, else None.
+
+        None too when the key is not the one the box pinned (:mod:`firmware.keypin`):
+        recording to a replaced key would hand the calls to whoever replaced it.
+        """
+        if not self.keystore.is_initialised:
+            return None
+        public_key = self.keystore.public_key()
+        try:
+            self.keypin.check(public_key)
+        except TamperError as exc:
+            if not self._key_tampered:
+                self._key_tampered = True
+                log.error("%s", exc)
+                self.bus.publish(Alarm(line=0, t_us=self.clock.now_us(), kind="key_tampered",
+                                       active=True, message=str(exc)))
+            return None
+        return public_key
 
     def _on_edge(self, line, signal, active, t_us):
         if signal in BUTTON_SIGNALS:
@@ -449,9 +478,16 @@ def open_linecheck(data_dir, lines, status):
     return check
 
 
-def open_audit(data_dir):
-    """The box's audit trail (its chain head kept in a file of its own)."""
-    return AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"))
+def open_audit(data_dir, signer=None):
+    """The box's audit trail (its chain head kept in a file of its own), signed.
+
+    ``signer``: the device signer; by default the one this process can have
+    (:func:`device_signer`).
+    """
+    if signer is None:
+        signer = device_signer(data_dir)
+    return AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"),
+                    signer=signer)
 
 
 def line_signal_settings(config):
@@ -471,7 +507,8 @@ def make_dsp_factory(country):
     return factory
 
 
-def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, period_ms=None):
+def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, period_ms=None,
+                 vault=None):
     """A box on the simulated board playing ``scenario`` (a loaded Scenario).
 
     The configuration: ``config`` if given (``linekeeper sim --config``),
@@ -481,12 +518,12 @@ def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, per
     an operator's would, through ``box.policy.tag`` at their times.
     """
     host = open_sim_host(scenario, data_dir, speed=speed, config=config, synth=synth,
-                         period_ms=period_ms, restart=False)
+                         period_ms=period_ms, restart=False, vault=vault)
     return host.box
 
 
 def open_sim_host(scenario, data_dir, *, speed=None, config=None, synth=None, period_ms=None,
-                  restart=True):
+                  restart=True, vault=None):
     """A :class:`SimHost`: the box of :func:`open_sim_box`, started again after each
     power cut of the scenario as a Pi would start it (not started yet: ``host.start()``);
     ``restart=False``: whoever runs the box starts it again (``linekeeper recorder``)."""
@@ -514,7 +551,7 @@ def open_sim_host(scenario, data_dir, *, speed=None, config=None, synth=None, pe
     def make_box():
         return Box(board, clock, data_dir, config, board.gpio.signals(),
                    dsp_factory=make_dsp_factory(scenario.country), strict=True,
-                   fixed_country=scenario.country)
+                   fixed_country=scenario.country, vault=vault)
     host = SimHost(board, make_box, restart=restart)
     for action in timeline.actions:
         clock.call_at(action.t_us, functools.partial(_scenario_tag, host, action))
@@ -595,8 +632,32 @@ def open_rpi_box(data_dir, config):
     hat = load_hat(config.hat)
     clock = RealClock()
     board = RpiBoard(hat, clock)
-    return Box(board, clock, data_dir, config, hat_signals(hat),
-               dsp_factory=make_dsp_factory(config.country), threaded=True)
+    vault = _mcu_vault(hat)
+    box = Box(board, clock, data_dir, config, hat_signals(hat),
+              dsp_factory=make_dsp_factory(config.country), threaded=True, vault=vault)
+    if vault is not None:
+        # The device key is in this process (and the RAM run directory) now: nothing
+        # that takes over the Pi later reads the vault before the next boot.
+        vault.lock_vault()
+    return box
+
+
+def _mcu_vault(hat):
+    """The HAT's supervisor MCU (its key vault), or None when the HAT has none."""
+    if hat.mcu is None or hat.i2c is None:
+        return None
+    from smbus2 import SMBus
+
+    from board.mcu.link import McuLink
+
+    from .errors import HardwareError
+    try:
+        link = McuLink(SMBus(hat.i2c.bus), address=hat.mcu.address)
+        link.open()
+    except OSError as exc:      # McuError is one too
+        raise HardwareError("I2C set-up of the HAT failed on bus %d (its supervisor MCU, which "
+                            "keeps the signing key): %s" % (hat.i2c.bus, exc)) from exc
+    return link
 
 
 def board_for(data_dir, requested=None):

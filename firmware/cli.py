@@ -252,10 +252,14 @@ def cmd_export(args):
     from .box import open_audit
     from .datadir import storage_error
     from .recordings import RecordingStore
+    from .signing import device_signer, read_public_record
     _call_log(args.data_dir)
-    store = RecordingStore(args.data_dir, readonly=True)
+    signer = device_signer(args.data_dir)
+    record = read_public_record(args.data_dir)
+    store = RecordingStore(args.data_dir, readonly=True,
+                           verify_key=record["public_key"] if record else None)
     try:
-        audit = open_audit(args.data_dir)
+        audit = open_audit(args.data_dir, signer)
     except (OSError, sqlite3.Error) as exc:
         store.close()
         raise LinekeeperError("call %d not exported: it could not be audited (%s)"
@@ -278,7 +282,7 @@ def cmd_export(args):
                 raise LinekeeperError("call %d has no recording%s"
                                       % (args.call_id, _deleted_why(args.data_dir, args.call_id)))
             try:
-                store.export(row["id"], key, args.out)
+                _export_signed(store, signer, row, key, args)
             except OSError as exc:
                 raise LinekeeperError("cannot write %s: %s" % (args.out, exc.strerror or exc)) from None
         except LinekeeperError as exc:
@@ -381,14 +385,60 @@ class _EmptyLog:
         return iter(())
 
 
+def _export_signed(store, signer, row, key, args):
+    """Write the export and its signed manifest beside it (the manifest last)."""
+    from .fsutil import atomic_write
+    from .manifest import build_manifest, manifest_path
+    ext = os.path.splitext(args.out)[1].lower()
+    payload = store.export_bytes(row["id"], key, ext.lstrip(".") or args.out)
+    if signer is None:
+        raise LinekeeperError("this process has no copy of the box's signing key to sign the "
+                              "export's manifest (the recorder makes it at its first start; on "
+                              "a box with the MCU, is the recorder running?)")
+    row = store.get(row["id"])
+    manifest = build_manifest(signer, payload, args.out, row, store.statement_of(row),
+                              args.user, _wall_us())
+    atomic_write(args.out, payload, mode=0o600)
+    atomic_write(manifest_path(args.out), manifest, mode=0o600)
+
+
+def cmd_verify_export(args):
+    """Check an exported recording against its manifest and the box's fingerprint."""
+    from .manifest import verify_export
+    doc = verify_export(args.file, args.key, args.manifest)
+    rec = doc["recording"]
+    print("%s: intact; exported from recording %s (%s, call %s) by %s, signed by %s" % (
+        args.file, rec["id"], rec["state"], rec["call_id"], doc["exported_by"],
+        doc["fingerprint"]))
+    return 0
+
+
+def cmd_keys(args):
+    """Print the box's public signing key fingerprint (for copying off the box)."""
+    from .signing import fingerprint, read_public_record
+    record = read_public_record(args.data_dir)
+    if record is None:
+        raise LinekeeperError("this box has no signing key yet: it is made when the recorder "
+                              "first starts")
+    print(fingerprint(record["public_key"]))
+    if not args.fingerprint:
+        print("kept in %s" % ("the HAT's MCU key vault" if record["source"] == "vault" else
+                              "a file on the card (no MCU): see docs/evidence.md"))
+    return 0
+
+
 def cmd_verify(args):
     """Check every recording and the audit trail; exit 1 listing each problem."""
     from .audit import AuditLog, parse_anchor
     from .datadir import integrity_problems
     from .errors import WrongPasswordError
     from .recordings import RecordingStore
+    from .signing import read_public_record, trusted_public_key
     anchor = parse_anchor(args.head) if args.head else None
     _call_log(args.data_dir)
+    # Signatures are checked with the key on record, which --key pins (checked first).
+    public_key = (trusted_public_key(args.data_dir, args.key)[0]
+                  if args.key or read_public_record(args.data_dir) else None)
     problems, key = [], None
     if args.password_file:
         try:
@@ -396,7 +446,7 @@ def cmd_verify(args):
         except WrongPasswordError as exc:
             problems.append("recording key: %s: recordings checked without it" % exc)
     # Read-only: verify writes nothing, so it also works on a full or read-only card.
-    store = RecordingStore(args.data_dir, readonly=True)
+    store = RecordingStore(args.data_dir, readonly=True, verify_key=public_key)
     try:
         audit = AuditLog(os.path.join(args.data_dir, "audit.db"),
                          os.path.join(args.data_dir, "audit.head"), readonly=True)
@@ -404,7 +454,9 @@ def cmd_verify(args):
         store.close()
         raise
     try:
-        problems += store.verify(key) + ["audit trail: " + p for p in audit.verify(anchor)]
+        problems += store.verify(key) + ["audit trail: " + p for p in audit.verify(
+            anchor, public_key=public_key)]
+        problems += _accounting(store, audit)
         problems += integrity_problems(audit._db, "audit.db")
         problems += _deletion_log_problems(args.data_dir, audit)
         n = len([r for r in store.all() if r["state"] != "deleted"])
@@ -421,6 +473,27 @@ def cmd_verify(args):
     print("%d recordings%s, the audit trail and the deletion log are intact" % (
         n, " (authenticated)" if key is not None else ""))
     return 0
+
+
+def _accounting(store, audit):
+    """Recordings the audit trail saw created that nothing accounts for now."""
+    from .evidence import accounting_problems, seal_problems
+
+    def ids(action):
+        return {e.target.split(":", 1)[1] for e in audit.entries(
+            limit=-1, action=action, newest_first=False) if e.target}
+    created = ids("recording_created")
+    if not created:
+        return []
+    try:
+        known = store.known_ids()
+        rows = {r["id"]: r for r in store.all()}
+    except sqlite3.Error as exc:
+        return ["recordings: cannot be accounted for: %s" % exc]
+    sealed = {e.target.split(":", 1)[1]: e.details.get("sha256") for e in audit.entries(
+        limit=-1, action="recording_sealed", newest_first=False) if e.target}
+    return (accounting_problems(created, known | ids("recording_deleted"))
+            + seal_problems(sealed, rows))
 
 
 def cmd_config(args):
@@ -646,6 +719,10 @@ def _on_signals(action):
     return stopping
 
 
+# Commands whose process may hold a recording key or the device signing key.
+KEY_COMMANDS = frozenset({"run", "recorder", "web", "init", "export", "verify", "repair"})
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="linekeeper", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -739,7 +816,21 @@ def build_parser():
     p.add_argument("--user", default="admin")
     p.add_argument("--head", help="an audit head taken earlier (SEQ:HASH, from the audit page "
                                   "or a report): it must still be in the audit trail")
+    p.add_argument("--key", help="the box's signing key fingerprint, kept off the box "
+                                 "(`linekeeper keys --fingerprint`): signatures must be by it")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("verify-export", help="check an exported recording with only the box's "
+                                             "public key fingerprint (no box needed)")
+    p.add_argument("file", help="the exported .wav or .ogg (its FILE.manifest.json beside it)")
+    p.add_argument("--key", required=True, help="the box's signing key fingerprint")
+    p.add_argument("--manifest", help="the manifest, if not FILE.manifest.json")
+    p.set_defaults(func=cmd_verify_export)
+
+    p = sub.add_parser("keys", help="show the box's public signing key fingerprint")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--fingerprint", action="store_true", help="print the fingerprint alone")
+    p.set_defaults(func=cmd_keys)
 
     p = sub.add_parser("repair", help="rebuild a lost or damaged call log from the recordings")
     p.add_argument("--data-dir", required=True)
@@ -797,6 +888,9 @@ def main(argv=None):
     # umask 0007 (see firmware.fsutil.data_mode).
     if os.umask(0o077) == SHARED_UMASK:
         os.umask(SHARED_UMASK)
+    if args.command in KEY_COMMANDS:
+        from .hardening import no_core_dumps
+        no_core_dumps()     # keys in memory never reach the card in a core file
     try:
         return args.func(args)
     except BrokenPipeError:

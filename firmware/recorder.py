@@ -48,7 +48,7 @@ from .recording import codec
 from .recording.held import HeldPipeline
 from .recording.reserve import DiskReserve, free_bytes
 from .recording.stages import ChunkPolicy, RecordingPipeline
-from .recordings import new_wrapped_key
+from .recordings import KEY_CONTEXT, new_wrapped_key
 
 log = logging.getLogger(__name__)
 
@@ -381,7 +381,7 @@ class Recorder:
                                 "the call log): call %s is not recorded. Free space to record "
                                 "again" % (_size(free), _size(self.disk_reserve_bytes), call.id))
         recording_id = uuid.uuid4().hex
-        data_key, wrapped = new_wrapped_key(self.public_key, recording_id)
+        data_key, wrapped = new_wrapped_key(self.public_key, recording_id, call)
         if self.on_data_key is not None:
             try:
                 self.on_data_key(recording_id, data_key)
@@ -651,7 +651,8 @@ def sealed_header(call, recording_id, wall_us, wrapped, clock):
             "number": cards.scrub(getattr(call, "number", None)),
             "name": cards.scrub(getattr(call, "name", None)),
             "clock_synced": bool(getattr(clock, "synchronised", False)),
-            "wrapped_key": base64.b64encode(wrapped).decode("ascii")}
+            "wrapped_key": base64.b64encode(wrapped).decode("ascii"),
+            "key_context": KEY_CONTEXT}
 
 
 class _DelayLine:

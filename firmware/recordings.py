@@ -28,17 +28,21 @@ who rewrites the row too can cut its end unnoticed.
 
 import contextlib
 import hashlib
+import logging
 import os
 import sqlite3
 import threading
 import uuid
 
-from . import crypto, datadir, fsutil
+from . import crypto, datadir, evidence, fsutil
 from .errors import LinekeeperError, TamperError
 from .recording import codec
 from .recording.segment import SegmentReader, _read_header, inspect
 
+log = logging.getLogger(__name__)
+
 QUARANTINE = "quarantine"     # where files nothing accounts for are moved, never deleted
+NO_CALL_LOG = object()        # RecordingStore.call_row's answer where there is no calls table
 RECORDING_SUFFIX = ".lkrec"
 
 SCHEMA = """
@@ -65,11 +69,22 @@ class RecordingStore:
     :param data_dir: the box's data directory
     :param readonly: open without writing anything (``verify``, ``export``):
         a full or read-only card can still be inspected
+    :param signer: the device :class:`~firmware.signing.Signer`: every
+        recording is signed as it is sealed or recovered (see
+        :mod:`firmware.evidence`); None signs nothing
+    :param verify_key: the device public key that :meth:`verify`, playback
+        and export check signatures with (default: the signer's; None checks none)
+    :param on_audit: ``fn(action, recording_id, details)``, called as a
+        recording is created, sealed, recovered or deleted (the box audits them)
     :raises StorageError: the database cannot be opened
     """
 
-    def __init__(self, data_dir, readonly=False):
+    def __init__(self, data_dir, readonly=False, *, signer=None, verify_key=None, on_audit=None):
         self.data_dir = os.fspath(data_dir)
+        self.signer = signer
+        self.verify_key = verify_key if verify_key is not None or signer is None else (
+            signer.public_key)
+        self._on_audit = on_audit
         self.dir = os.path.join(self.data_dir, "recordings")
         self.quarantine_dir = os.path.join(self.data_dir, QUARANTINE)
         self._lock = threading.Lock()
@@ -85,6 +100,25 @@ class RecordingStore:
         datadir.tune_wal(self._db)
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
+        if signer is not None:
+            self._add_signatures()
+
+    def _add_signatures(self):
+        """Give the table its signature column, signing what is finished (once, at upgrade).
+
+        Recordings sealed before signatures existed are signed as they stand
+        when this firmware first runs; from then on every recording is signed
+        as it is sealed, and an unsigned one fails :meth:`verify`.
+        """
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(recordings)")}
+        if "signature" in columns:
+            return
+        self._db.execute("ALTER TABLE recordings ADD COLUMN signature BLOB")
+        for row in self.all():
+            if row["state"] in ("complete", "partial"):
+                self.sign(row["id"])
+        self._audit("recording_signed_at_upgrade", None, {
+            "recordings": sum(r["state"] in ("complete", "partial") for r in self.all())})
 
     def close(self):
         with self._lock:
@@ -103,21 +137,74 @@ class RecordingStore:
                 " chunk_ms) VALUES (?, ?, ?, ?, ?, 'recording', ?, ?)",
                 (recording_id, call_id, recording_id + ".lkrec", wrapped_key, profile,
                  started_wall_us, chunk_ms))
+        self._audit("recording_created", recording_id, {"call_id": call_id})
         return recording_id
 
-    def finish(self, recording_id, state, duration_s):
-        """Record the end of a recording: its state, duration, size and file hash."""
+    def finish(self, recording_id, state, duration_s, action="recording_sealed"):
+        """Record the end of a recording: its state, duration, size and file hash; sign it.
+
+        ``action`` is what the audit trail calls it (``recording_recovered``
+        when the start-up recovery finishes it).
+        """
         size, digest = _file_digest(self.path_of(recording_id))
         with self._lock:
             self._db.execute(
                 "UPDATE recordings SET state = ?, duration_s = ?, bytes = ?, sha256 = ? WHERE id = ?",
                 (state, duration_s, size, digest, recording_id))
+        self.sign(recording_id)
+        self._audit(action, recording_id, {"state": state, "bytes": size, "sha256": digest})
+
+    def sign(self, recording_id):
+        """Sign the recording as it stands now (when the store has a signer)."""
+        if self.signer is None:
+            return
+        row = self.get(recording_id)
+        call = self.call_row(row["call_id"])
+        signature = evidence.sign_recording(self.signer, row, self.path_of(recording_id),
+                                            None if call is NO_CALL_LOG else call)
+        with self._lock:
+            self._db.execute("UPDATE recordings SET signature = ? WHERE id = ?",
+                             (signature, recording_id))
+
+    def key_context(self, row):
+        """The context ``row``'s data key was wrapped under (:func:`wrap_context`): its
+        call id as the row says, and that call's line as the call log says."""
+        call, header = self.call_row(row["call_id"]), read_header(self.path_of(row["id"]))
+        # The header's line only where there is no call log (tests, tools).
+        line = call["line"] if isinstance(call, dict) else (header or {}).get("line")
+        return wrap_context(row["id"], row["call_id"], line, header)
+
+    def statement_of(self, row):
+        """The recording's statement as it stands now (what its signature covers)."""
+        call = self.call_row(row["call_id"])
+        return evidence.recording_statement(row, self.path_of(row["id"]),
+                                            None if call is NO_CALL_LOG else call)
+
+    def _audit(self, action, recording_id, details):
+        if self._on_audit is not None:
+            self._on_audit(action, recording_id, details)
+
+    def call_row(self, call_id):
+        """The call log's ``calls`` row of ``call_id`` as a dict, None if it has none,
+        or :data:`NO_CALL_LOG` when this database has no call log (tests, tools)."""
+        try:
+            with self._lock:
+                cur = self._db.execute("SELECT id, line, direction, started_at, number FROM calls"
+                                       " WHERE id = ?", (call_id,))
+                row = cur.fetchone()
+        except sqlite3.Error:
+            return NO_CALL_LOG
+        return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
 
     def drop(self, recording_id):
         """Forget a recording that never got a file (creating it failed)."""
         with self._lock:
-            self._db.execute("DELETE FROM recordings WHERE id = ? AND state = 'recording'",
-                             (recording_id,))
+            gone = self._db.execute("DELETE FROM recordings WHERE id = ? AND state = 'recording'",
+                                    (recording_id,)).rowcount
+        if gone:
+            # The deleted row held the wrapped key: out of the write-ahead log too.
+            self.checkpoint()
+            self._audit("recording_deleted", recording_id, {"why": "not a recording"})
 
     def discard(self, recording_id):
         """Remove a recording still in progress that turned out not to be a call.
@@ -128,10 +215,10 @@ class RecordingStore:
         would leave a sealed file with no row, which the box takes for a lost
         call log and refuses to start on.)
         """
-        self.shred_file(recording_id)
+        self.shred_file(recording_id, audit=False)
         self.drop(recording_id)
 
-    def shred_file(self, recording_id):
+    def shred_file(self, recording_id, audit=True):
         """Overwrite the file's header (where its wrapped key is) with zeros, then remove it.
 
         Call after the row is gone. A crash in between leaves a file that
@@ -152,6 +239,21 @@ class RecordingStore:
         finally:
             os.close(fd)
         fsutil.remove_durable(path)
+        if audit:
+            self._audit("recording_deleted", recording_id, {})
+
+    def checkpoint(self):
+        """Move everything into calls.db and empty its write-ahead log (after removing a key).
+
+        With ``secure_delete`` the removed row is overwritten in calls.db; the
+        WAL would otherwise keep a copy until SQLite reuses it. A reader holding
+        an old snapshot makes it busy: then SQLite's next checkpoint finishes.
+        """
+        with self._lock:
+            busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            log.warning("calls.db checkpoint was busy: a removed key stays in its WAL until "
+                        "the next one")
 
     @contextlib.contextmanager
     def transaction(self):
@@ -170,6 +272,7 @@ class RecordingStore:
         with self._lock:
             self._db.execute("UPDATE recordings SET state = ?, duration_s = ? WHERE id = ?",
                              (state, duration_s, recording_id))
+        self.sign(recording_id)
 
     # ------------------------------------------------------------ reading
     def known_ids(self):
@@ -210,8 +313,8 @@ class RecordingStore:
         row = self.get(recording_id)
         if row is None or row["state"] == "deleted":
             raise LinekeeperError("no such recording %s" % recording_id)
-        data_key = recording_key.unwrap(row["wrapped_key"], recording_id.encode())
         path = self.path_of(recording_id)
+        data_key = recording_key.unwrap(row["wrapped_key"], self.key_context(row))
         chunks = []
         reader = SegmentReader(path, data_key)
         try:
@@ -322,12 +425,15 @@ class RecordingStore:
                 with self._lock:
                     self._db.execute("UPDATE recordings SET state = 'partial', duration_s = 0,"
                                      " bytes = 0, sha256 = NULL WHERE id = ?", (row["id"],))
+                self.sign(row["id"])
+                self._audit("recording_recovered", row["id"], {"state": "partial", "bytes": 0,
+                                                              "sha256": None})
                 done.append(("partial", row["id"], 0.0))
             else:
                 # Even a file that looks closed is only partial: its final chunk, the
                 # last write, may be garbage, which only the key could tell.
                 duration_s = self._recovered_duration(row, data_chunks)
-                self.finish(row["id"], "partial", duration_s)
+                self.finish(row["id"], "partial", duration_s, action="recording_recovered")
                 done.append(("partial", row["id"], duration_s))
         with self._lock:
             shredded = deleted_ids(self._db)
@@ -417,6 +523,33 @@ class RecordingStore:
 
     def _check(self, row, recording_key=None):
         """``(problems, codec bytes or None)`` for one recording."""
+        path, call = self.path_of(row["id"]), self.call_row(row["call_id"])
+        if call is not NO_CALL_LOG:
+            problems = evidence.binding_problems(row, read_header(path), call)
+            if problems:
+                return problems, None
+        problems, data = self._check_file(row, recording_key)
+        # The file's own checks first: they name what was done more precisely.
+        if not problems and call is not NO_CALL_LOG and self.verify_key is not None:
+            problems = evidence.signature_problems(self.verify_key, row, path, call)
+        return problems, (None if problems else data)
+
+    def evidence_problems(self, row):
+        """What is wrong with ``row`` as evidence, without the key (a list of texts).
+
+        The sealed header, the row and the call log's call must agree, and
+        with :attr:`verify_key` the box's signature must hold. Playback checks
+        this before any audio is decrypted.
+        """
+        path, call = self.path_of(row["id"]), self.call_row(row["call_id"])
+        if call is NO_CALL_LOG:
+            return []
+        problems = evidence.binding_problems(row, read_header(path), call)
+        if not problems and self.verify_key is not None:
+            problems = evidence.signature_problems(self.verify_key, row, path, call)
+        return problems
+
+    def _check_file(self, row, recording_key=None):
         rid, path = row["id"], self.path_of(row["id"])
         where = "recording %s (call %s)" % (rid, row["call_id"])
         if not os.path.exists(path):
@@ -524,7 +657,28 @@ def _wav_bytes(samples, rate):
     return buf.getvalue()
 
 
-def new_wrapped_key(public_key, recording_id):
-    """A fresh data key and its copy wrapped to the box (bound to ``recording_id``)."""
+KEY_CONTEXT = 2     # the header's ``key_context``: call id and line are in the wrap context
+
+
+def wrap_context(recording_id, call_id, line, header=None):
+    """The context a recording's data key is wrapped under (docs/FORMAT.md).
+
+    Version 2 (headers with ``"key_context": 2``): ``recording id || 0x00 ||
+    "call=" call id || 0x00 || "line=" line``, so a row moved to another call
+    or line no longer opens. Recordings made before it (no ``key_context``
+    in their header) were wrapped under the recording id alone; the header is
+    authenticated by every chunk, so it cannot be edited to pick the old form.
+    """
+    if header is not None and header.get("key_context") is None:
+        return recording_id.encode()
+    return b"%s\x00call=%d\x00line=%s" % (recording_id.encode(), int(call_id),
+                                           str(line).encode())
+
+
+def new_wrapped_key(public_key, recording_id, call=None):
+    """A fresh data key and its copy wrapped to the box, bound to ``recording_id``
+    and, given ``call`` (anything with ``id`` and ``line``), to its call and line."""
     data_key = crypto.new_data_key()
-    return data_key, crypto.wrap_data_key(data_key, public_key, recording_id.encode())
+    context = (recording_id.encode() if call is None
+               else wrap_context(recording_id, call.id, call.line))
+    return data_key, crypto.wrap_data_key(data_key, public_key, context)

@@ -140,7 +140,9 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
         if problem is not None and not problem.startswith("empty (no calls"):
             moved = _move_aside(db_path)
     calllog = CallLog(db_path, clock)       # creates or migrates every table
-    store = RecordingStore(data_dir)
+    from .signing import device_signer
+    # Rebuilt rows are signed as they are rebuilt (a repair is audited; see docs/evidence.md).
+    store = RecordingStore(data_dir, signer=device_signer(data_dir))
     report = {"rebuilt": [], "known": 0, "failed": [], "moved_aside": moved}
     try:
         known = store.known_ids()
@@ -164,6 +166,7 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
                         problem = _authenticate(store, rid, recording_key)
                         if problem is not None:
                             report["failed"].append((name, problem))
+                    store.sign(rid)
                     report["rebuilt"].append((name, read_header(store.path_of(rid))["call_id"]))
                     known.add(rid)
                 else:

@@ -31,6 +31,7 @@ ALARMS = {
                   "the time",
     "clock_unsynchronised": "The clock is not synchronised: call times may be wrong",
     "recording_failed": "A recording failed",
+    "key_tampered": "The recording key was replaced on the card: calls are not being recorded",
 }
 
 DECISIONS = {
@@ -93,6 +94,11 @@ ACTIONS = {
     "call_note": "Tagged or annotated a call",
     "phonebook": "Changed the phonebook",
     "power_fail": "Power failed: recordings sealed",
+    "recording_created": "Began a recording",
+    "recording_sealed": "Sealed a recording",
+    "recording_recovered": "Recovered a recording after a stop",
+    "recording_deleted": "Destroyed a recording's file",
+    "recording_signed_at_upgrade": "Signed the recordings made before signing",
 }
 
 # Names of audit details (the keys of an entry's details) as labels.

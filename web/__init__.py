@@ -143,7 +143,8 @@ def create_app(services, config):
         say=words.say, audit_fields=words.audit_fields, zone_names=zone_names,
         role_labels=ROLE_LABELS, countries=countries.box_countries, iso_us=_when, when=_when,
         ago=_ago, duration=duration_text, human_bytes=_bytes, iso_to_us=iso_to_us,
-        cert_fingerprint=services.cert_fingerprint, product=config.product)
+        cert_fingerprint=services.cert_fingerprint, product=config.product,
+        signing_key=lambda: _signing_key(services))
 
     @app.context_processor
     def current():
@@ -173,6 +174,19 @@ def create_app(services, config):
 
 def _view():
     return current_app.view_functions.get(request.endpoint) if request.endpoint else None
+
+
+def _signing_key(services):
+    """``(fingerprint, where the private key is)`` of the box's signing key, or None."""
+    from firmware.signing import SigningKeyError, fingerprint, read_public_record
+    keys_dir = getattr(services.keystore, "keys_dir", None)
+    if keys_dir is None:
+        return None
+    try:
+        record = read_public_record(os.path.dirname(os.fspath(keys_dir)))
+    except SigningKeyError:
+        return None
+    return record and (fingerprint(record["public_key"]), record["source"])
 
 
 def _body_limit():

@@ -22,6 +22,7 @@ from firmware.keystore import KeyStore
 from firmware.policy.callmeta import CallMeta
 from firmware.policy.sweeper import RetentionSweeper
 from firmware.recordings import RecordingStore
+from firmware.signing import LazySigner, read_public_record
 
 from .services import (BoxConfigStore, BoxConsent, Services, StoreRecordings,
                        notice_defaults_applier, site_settings_applier, with_card_health)
@@ -175,8 +176,18 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
     clock = RemoteClock(client)
     calls_db = os.path.join(data_dir, "calls.db")
     ensure_indexes(calls_db)
-    audit = AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"))
-    store = RecordingStore(data_dir)
+    # The recorder makes the key at its first start, which may come after this one's.
+    signer = LazySigner(data_dir)
+    audit = AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"),
+                     signer=signer)
+    record = read_public_record(data_dir)
+
+    def audit_recording(action, recording_id, details):
+        audit.append("system", action, recording_id and "recording:" + recording_id, details,
+                     clock.wall_us())
+    # Playback and export check each recording's seal with the box's key on record.
+    store = RecordingStore(data_dir, verify_key=record["public_key"] if record else None,
+                           on_audit=audit_recording)
     retention = RemoteRetention(client, RetentionSweeper(
         store, clock, audit, load_config(data_dir).policy.retention))
 
@@ -208,7 +219,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         calls=CallSearch(calls_db),
         keystore=KeyStore(data_dir),
         audit=audit,
-        recordings=StoreRecordings(store, clock.wall_us),
+        recordings=StoreRecordings(store, clock.wall_us, signer=signer),
         retention=retention,
         box_config=config_store,
         consent=consent,

@@ -50,12 +50,17 @@ class RecordingService(Protocol):
                                  made in memory (never a file on the card)
     ``set_legal_hold(call_id, on, by)`` place or clear the hold of the person
                                  named ``by`` (the caller audits it)
+    ``export_manifest(call_id, payload, file_name, user)`` the signed manifest
+                                 (bytes, docs/FORMAT.md) of an export, or None
+                                 when this process cannot sign
     """
 
     def recording_info(self, call_id: int) -> Optional[dict]: ...
     def open_audio(self, call_id: int, recording_key: Any) -> Any: ...
     def export(self, call_id: int, recording_key: Any, fmt: str) -> Any: ...
     def set_legal_hold(self, call_id: int, on: bool, by: str = "") -> None: ...
+    def export_manifest(self, call_id: int, payload: bytes, file_name: str,
+                        user: str) -> Optional[bytes]: ...
 
 
 class RetentionService(Protocol):
@@ -230,11 +235,13 @@ class StoreRecordings:
     beside the call log (:class:`firmware.policy.callmeta.CallMeta`).
 
     :param wall_us: the box's wall time (µs), stamped on a hold
+    :param signer: the device signer, which signs export manifests (None: not offered)
     """
 
-    def __init__(self, store, wall_us=None):
+    def __init__(self, store, wall_us=None, signer=None):
         from firmware.policy.callmeta import CallMeta
         self.store = store
+        self.signer = signer
         self.meta = CallMeta(os.path.join(store.data_dir, "calls.db"))
         self._wall_us = wall_us or _wall_us
 
@@ -257,9 +264,14 @@ class StoreRecordings:
         import io
 
         from firmware.recording import codec
+        from firmware.errors import TamperError
         row = self._row(call_id)
         if row is None:
             raise LookupError("call %d has no recording" % call_id)
+        # Not this call's recording, or not as the box sealed it: nothing is played.
+        problems = self.store.evidence_problems(row)
+        if problems:
+            raise TamperError("; ".join(problems))
         data, _complete = self.store.open_audio(row["id"], recording_key)
         return io.BytesIO(codec.finalize(data, row["profile"]))
 
@@ -274,6 +286,17 @@ class StoreRecordings:
             raise ValueError("this recording exports as WAV or %s"
                              % codec.file_extension(row["profile"]))
         return self.store.export_bytes(row["id"], recording_key, fmt)
+
+    def export_manifest(self, call_id, payload, file_name, user):
+        """The signed manifest of an export of ``call_id`` (``payload`` its bytes), or None."""
+        from firmware.manifest import build_manifest
+        # A LazySigner (the web process) has the key only once the recorder made it.
+        signer = self.signer.get() if hasattr(self.signer, "get") else self.signer
+        row = self._row(call_id)
+        if row is None or signer is None:
+            return None
+        return build_manifest(signer, payload, file_name, row, self.store.statement_of(row),
+                              user, int(self._wall_us()))
 
     def set_legal_hold(self, call_id, on, by=""):
         """Place or clear the hold; a held call's recordings survive every deletion."""
@@ -414,7 +437,7 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
         keystore=keystore,
         audit=audit,
         recordings=recordings if recordings is not None else (
-            StoreRecordings(box.recordings, box.clock.wall_us)
+            StoreRecordings(box.recordings, box.clock.wall_us, signer=box.signer)
             if getattr(box, "recordings", None) is not None else None),
         retention=getattr(box, "retention", None),
         box_config=config_store,

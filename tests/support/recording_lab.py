@@ -97,11 +97,14 @@ class Lab:
 
     def store(self, data_dir):
         from firmware.recordings import RecordingStore
+        from firmware.signing import load_signer
 
-        return RecordingStore(data_dir)
+        # As the box opens it: recovery signs what it makes partial.
+        return RecordingStore(data_dir, signer=load_signer(data_dir))
 
     # -------------------------------------------------------------- the box
-    def run(self, scenario, data_dir, config=None, until_us=None, before_start=None, snapshots=()):
+    def run(self, scenario, data_dir, config=None, until_us=None, before_start=None, snapshots=(),
+            vault=None):
         """Run the box on ``scenario`` to its end (or ``until_us``); returns a :class:`Run`.
 
         ``snapshots``: ``(t_us, dest)`` pairs; at clock time ``t_us`` the data
@@ -111,7 +114,8 @@ class Lab:
         from firmware.box import open_sim_box
         from firmware.bus import Alarm
 
-        box = open_sim_box(scenario, data_dir, synth=self.synth, config=config, period_ms=PERIOD_MS)
+        box = open_sim_box(scenario, data_dir, synth=self.synth, config=config, period_ms=PERIOD_MS,
+                           vault=vault)
         run = Run(str(data_dir), scenario, box.board.timeline, recovered=box.recovered)
         box.bus.subscribe(Alarm, run.alarms.append)
         if before_start is not None:

@@ -141,6 +141,9 @@ class FakeRecordings:
         self.exports.append((call_id, fmt))
         return self.audio[call_id]
 
+    def export_manifest(self, call_id, payload, file_name, user):
+        return b'{"fake manifest of %s by %s"}' % (file_name.encode(), user.encode())
+
     def set_legal_hold(self, call_id, on, by=""):
         (self.held.add if on else self.held.discard)(call_id)
 

@@ -37,7 +37,8 @@ bp = Blueprint("calls", __name__)
 PAGE = 50
 MAX_TOKENS = 64
 CHUNK = 64 * 1024
-EXPORT_FORMATS = ("ogg", "wav")
+# ".zip": the audio and its signed manifest, for `linekeeper verify-export` (docs/evidence.md).
+EXPORT_FORMATS = ("ogg", "wav", "ogg.zip", "wav.zip")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -432,12 +433,20 @@ def export(call_id):
         return detail(call_id, errors=errors, status=400)
     # Audited before the audio leaves the box: no entry, no export.
     audit("export", call_id, line=call["line"], reason=reason, format=fmt)
+    audio_fmt = fmt.removesuffix(".zip")
     try:
-        result = lk().services.recordings.export(call_id, key, fmt)
+        result = lk().services.recordings.export(call_id, key, audio_fmt)
     except ValueError as exc:
         return detail(call_id, errors={"format": str(exc)}, status=400)
     name = "call-%d.%s" % (call_id, fmt)
     mime = "audio/ogg" if fmt == "ogg" else "audio/wav"
+    if fmt.endswith(".zip"):
+        result = _with_manifest(call_id, bytes(result), "call-%d.%s" % (call_id, audio_fmt))
+        if result is None:
+            return detail(call_id, errors={"format": "This box cannot sign a manifest here "
+                                           "(its signing key is not available to the web UI)."},
+                          status=400)
+        mime = "application/zip"
     data = memoryview(bytes(result))
 
     def body():
@@ -447,6 +456,23 @@ def export(call_id):
     return Response(body(), mimetype=mime, direct_passthrough=True,
                     headers={"Content-Disposition": "attachment; filename=%s" % name,
                              "Content-Length": str(len(data))})
+
+
+def _with_manifest(call_id, payload, file_name):
+    """A zip (in memory) of the export and its signed manifest, or None if none can be made."""
+    import io
+    import zipfile
+
+    from firmware.manifest import manifest_path
+    manifest = lk().services.recordings.export_manifest(call_id, payload, file_name,
+                                                        g.user.name)
+    if manifest is None:
+        return None
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr(file_name, payload)
+        z.writestr(manifest_path(file_name), manifest)
+    return buf.getvalue()
 
 
 @bp.route("/calls/<int:call_id>/hold", methods=["POST"])

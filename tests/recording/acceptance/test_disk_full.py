@@ -87,9 +87,14 @@ def check_day(lab, run, first, expect_sealed):
     assert abs(len(lab.read_wav(out_wav)) / 8000 - cut["duration_s"]) < 0.01
     # Stopped at the reserve, the file was sealed with its final chunk (so a cut of it
     # shows even to someone who rewrites its row); cut by ENOSPC, it could not be.
+    store = lab.store(data_dir)
+    try:
+        context = store.key_context(cut)
+    finally:
+        store.close()
     with lab.unlock(data_dir) as key:
         reader = SegmentReader(os.path.join(data_dir, "recordings", cut["file"]),
-                               key.unwrap(cut["wrapped_key"], cut["id"].encode()))
+                               key.unwrap(cut["wrapped_key"], context))
         reader.read_all()
         assert reader.complete == expect_sealed
     # The alarm: raised when the recording stopped, cleared when the box recorded again.

@@ -22,6 +22,7 @@ import sys
 import pytest
 
 from firmware.keystore import KeyStore, parse_recovery_key
+from firmware.recordings import RecordingStore
 
 PASSWORD = "correct horse battery"
 SPEECH = ["Good morning, thank you for calling.", "I would like to check my order, please.",
@@ -112,7 +113,7 @@ def secrets_of(data_dir, recovery):
             rows = store.all()
             for row in rows:
                 found["data key of %s" % row["id"]] = key.unwrap(row["wrapped_key"],
-                                                                 row["id"].encode())
+                                                                 store.key_context(row))
         finally:
             store.close()
     assert len(rows) == 8
@@ -144,8 +145,13 @@ def test_no_secret_in_the_files_of_a_running_box(lab):
     secrets = {"password": PASSWORD.encode()}
     with KeyStore(data_dir).unlock("admin", PASSWORD) as key:
         secrets["recording private key"] = bytes(key._private)
-        for row in lab.rows(data_dir):
-            secrets["data key of %s" % row["id"]] = key.unwrap(row["wrapped_key"], row["id"].encode())
+        store = RecordingStore(data_dir)
+        try:
+            for row in lab.rows(data_dir):
+                secrets["data key of %s" % row["id"]] = key.unwrap(row["wrapped_key"],
+                                                                   store.key_context(row))
+        finally:
+            store.close()
     assert len(secrets) == 2 + 8
     assert not leaks_in(files, secrets, raw)
 
