@@ -11,7 +11,7 @@ import pytest
 
 from board.sim.scenario import loads_scenario
 from firmware.audit import AuditLog
-from firmware.box import open_sim_box
+from firmware.box import open_audit, open_sim_box
 from firmware.clock import SimClock
 from firmware.keystore import Argon2Params, KeyStore
 from firmware.policy.retention import DAY_US, RetentionSettings
@@ -49,7 +49,7 @@ def swept(tmp_path, synth):
     finally:
         box.stop()
     store = RecordingStore(data)
-    audit = AuditLog(os.path.join(data, "audit.db"), os.path.join(data, "audit.head"))
+    audit = open_audit(data)          # signed with the box's key, as the box's sweeper does
     clock = SimClock(start_wall_us=scenario.start_wall_us + 40 * DAY_US)
     sweeper = RetentionSweeper(store, clock, audit, RetentionSettings.from_dict(
         {"default_days": 30, "minimum_days": {"regulated": 1827}}))
@@ -63,6 +63,7 @@ def swept(tmp_path, synth):
         audit.close()
     pw = tmp_path / "pw"
     pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)
     return data, entry, pw
 
 
