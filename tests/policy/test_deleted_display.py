@@ -10,7 +10,6 @@ import sqlite3
 import pytest
 
 from board.sim.scenario import loads_scenario
-from firmware.audit import AuditLog
 from firmware.box import open_audit, open_sim_box
 from firmware.clock import SimClock
 from firmware.keystore import Argon2Params, KeyStore
