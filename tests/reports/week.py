@@ -4,6 +4,10 @@ Monday 2026-03-02 00:00 UTC to Sunday 2026-03-08 24:00. Line 3 is private,
 line 4 records by rule (numbers 0800* excluded), lines 1 and 2 record every
 call; inbound calls get a beep as the consent notice. The expected figures in
 tests/reports/test_week.py were worked out from this list by hand.
+
+The box ends a connected call after ``silence_clear_s`` (60 s by default) with
+no sound on the line (``remote_silence``: the far end is taken to have gone),
+so a call that talks longer than that has speech in it, as a real one does.
 """
 
 DAY_S = 86_400
@@ -19,8 +23,10 @@ def at(day, hh, mm):
     return day * DAY_S + hh * 3600 + mm * 60
 
 
-def inbound(line, t, number=None, talk=None, rings=2, absence=None):
+def inbound(line, t, number=None, talk=None, rings=2, absence=None, speech=None):
     call = {"line": line, "at": t, "direction": "in", "rings": rings}
+    if speech:
+        call["speech"] = speech
     if absence:
         call["caller_id"] = {"absence": absence}
     elif number:
@@ -49,7 +55,10 @@ CALLS = [
     outbound(4, at(1, 14, 0), "08001111111", talk=20),            # excluded: helplines
     # Wednesday
     inbound(2, at(2, 9, 15), absence="private"),                  # missed, no number
-    inbound(2, at(2, 9, 45), "01632960005", talk=90),
+    # 90 s: speech 2 s and 45 s after the answer, so the line is never silent for 60 s.
+    inbound(2, at(2, 9, 45), "01632960005", talk=90,
+            speech=[{"at": 2.0, "text": "Good morning, I am calling about my order."},
+                    {"at": 45.0, "text": "Thank you, that is all I needed."}]),
     # Thursday
     inbound(4, at(3, 9, 10), "01632960009", talk=45),             # line 4, passes the rules
     outbound(3, at(3, 16, 0), "01632960006", talk=15),            # private line
