@@ -160,7 +160,9 @@ def appliance(tmp_path_factory):
 
 
 def completed(box, n):
-    calls = [c for c in box.calls() if c["ended_at"]]
+    """The calls that have ended and whose recording is sealed (the recorder seals a
+    moment after the call ends), if there are ``n`` of them."""
+    calls = [c for c in box.calls() if c["ended_at"] and c["recording"] != "recording"]
     return calls if len(calls) >= n else None
 
 
