@@ -44,7 +44,7 @@ def add_arguments(p):
 
 def run(args):
     """Carry out ``linekeeper update``; exit status 0 installed, 1 not, 2 usage."""
-    from ..audit import AuditLog
+    from ..box import open_audit
     from ..control import ControlClient, socket_path
     from .flow import Updater, UpdateSettings
     from .rauc import Rauc
@@ -66,8 +66,8 @@ def run(args):
         settings.restart_cmd = tuple(shlex.split(args.restart_cmd))
     slots = Slots(args.slots_dir, args.current_link, args.update_dir)
     client = ControlClient(socket_path(args.data_dir))
-    with AuditLog(os.path.join(args.data_dir, "audit.db"),
-                  os.path.join(args.data_dir, "audit.head")) as audit:
+    # The box's own audit trail, signed with its device key like every other writer's.
+    with open_audit(args.data_dir) as audit:
         updater = Updater(settings, rauc, slots, client, audit, on_step=_crash_at(
             os.environ.get("LINEKEEPER_UPDATE_TEST_KILL_AT")))
         if args.watch:
