@@ -42,6 +42,18 @@ def add_arguments(p):
                    help="how long the new slot has to pass its health check (default 120 s)")
 
 
+class _LateAudit:
+    """An audit trail opened for each entry (see :func:`run`)."""
+
+    def __init__(self, data_dir, open_audit):
+        self.data_dir = data_dir
+        self._open = open_audit
+
+    def append(self, *args, **kwargs):
+        with self._open(self.data_dir) as audit:
+            return audit.append(*args, **kwargs)
+
+
 def run(args):
     """Carry out ``linekeeper update``; exit status 0 installed, 1 not, 2 usage."""
     from ..box import open_audit
@@ -66,20 +78,22 @@ def run(args):
         settings.restart_cmd = tuple(shlex.split(args.restart_cmd))
     slots = Slots(args.slots_dir, args.current_link, args.update_dir)
     client = ControlClient(socket_path(args.data_dir))
-    # The box's own audit trail, signed with its device key like every other writer's.
-    with open_audit(args.data_dir) as audit:
-        updater = Updater(settings, rauc, slots, client, audit, on_step=_crash_at(
-            os.environ.get("LINEKEEPER_UPDATE_TEST_KILL_AT")))
-        if args.watch:
-            return _watch(args, updater)
-        if args.recover:
-            result = updater.recover(args.report_dir)
-            if result is None:
-                print("linekeeper: no interrupted update")
-                return 0
-        else:
-            result = updater.run(args.bundle, report_dir=args.report_dir or os.path.dirname(
-                os.path.abspath(args.bundle)))
+    # The box's own audit trail, signed with its device key like every other writer's,
+    # opened when the entry is written: an update may start before the recorder's
+    # first start has made that key.
+    audit = _LateAudit(args.data_dir, open_audit)
+    updater = Updater(settings, rauc, slots, client, audit, on_step=_crash_at(
+        os.environ.get("LINEKEEPER_UPDATE_TEST_KILL_AT")))
+    if args.watch:
+        return _watch(args, updater)
+    if args.recover:
+        result = updater.recover(args.report_dir)
+        if result is None:
+            print("linekeeper: no interrupted update")
+            return 0
+    else:
+        result = updater.run(args.bundle, report_dir=args.report_dir or os.path.dirname(
+            os.path.abspath(args.bundle)))
     print("linekeeper: update %s: %s" % (result.outcome.replace("_", " "), result.message))
     return 0 if result.ok else 1
 
