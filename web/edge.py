@@ -31,9 +31,12 @@ import asyncio
 import collections
 import dataclasses
 import http.cookies
+import logging
 import socket
 import ssl
 import threading
+
+log = logging.getLogger("linekeeper.web")
 
 PEER_HEADER = b"X-Linekeeper-Peer"
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"x-linekeeper-peer",
@@ -174,9 +177,11 @@ class Edge:
         self._open[addr] += 1
         try:
             await self._exchange(reader, writer, addr)
-        except (OSError, ssl.SSLError, asyncio.TimeoutError, asyncio.IncompleteReadError,
-                asyncio.LimitOverrunError, ValueError):
-            pass        # the client was too slow, went away or spoke nonsense: drop it
+        except (OSError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
+            # A tab closed, a laptop lid shut: one quiet line, never a traceback.
+            log.info("a web client went away (%s)", type(exc).__name__)
+        except (asyncio.TimeoutError, asyncio.LimitOverrunError, ValueError):
+            pass        # the client was too slow or spoke nonsense: drop it
         finally:
             self._n_open -= 1
             self._open[addr] -= 1

@@ -193,7 +193,9 @@ def test_stop_ends_an_open_live_stream_at_once(streaming):
             break
         rest += chunk
     sock.close()
-    assert rest.endswith(b"0\r\n\r\n")
+    # Ended by the server: a closed chunked stream, or (through the network edge,
+    # which stops with the server) the connection closed at once.
+    assert rest == b"" or rest.endswith(b"0\r\n\r\n"), rest[-40:]
     assert stopped_s < 10, "stop waited %.1f s for a 60 s stream" % stopped_s
 
 
