@@ -124,39 +124,49 @@ class Container:
 @pytest.fixture(scope="module")
 def appliance(tmp_path_factory):
     assert os.geteuid() == 0, "booting the appliance in a container needs root"
-    cache = REPO / "var" / "cache" / "root-amd64"
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    run(str(REPO / "scripts" / "make-test-root"), str(cache), timeout=1800)
-    root = tmp_path_factory.mktemp("appliance") / "root"
-    run("cp", "-a", "--reflink=auto", str(cache), str(root))
+    # Files made for the container as an installer's shell would (the CLI's main(),
+    # run in-process by other tests, narrows this process's umask to 077).
+    old_umask = os.umask(0o022)
     try:
-        src = root / "opt" / "src"
-        run("sh", "-c", "git -C %s ls-files -z | (cd %s && tar --null -T - -cf -) "
-                        "| (mkdir -p %s && tar -xf - -C %s)" % (REPO, REPO, src, src))
-        (root / "etc" / "linekeeper").mkdir(parents=True, exist_ok=True)
-        (root / "etc" / "linekeeper" / "scenario.json").write_text(json.dumps(SCENARIO))
-        (root / "root" / "pw").write_text(PASSWORD + "\n")
-        # Install as on a Pi, with the simulated board; then the box's keys, made
-        # by the recorder's user as the setup wizard would.
-        nspawn = ["systemd-nspawn", "--register=no", "--keep-unit", "--quiet", "--pipe",
-                  "-D", str(root)] + HOST_CA + ["--"]
-        run(*nspawn, "/opt/src/scripts/install-box", "--board", "sim", "--no-start",
-            timeout=1200)
-        (root / "etc" / "default" / "linekeeper").write_text(
-            "LINEKEEPER_BOARD=sim\n"
-            "LINEKEEPER_RECORDER_ARGS=--scenario /etc/linekeeper/scenario.json --loop\n")
-        run(*nspawn, "/bin/sh", "-c",
-            "install -m 0640 -g linekeeper /root/pw /var/lib/linekeeper/.pw && "
-            "setpriv --reuid linekeeper-rec --regid linekeeper --init-groups /bin/sh -c "
-            "'umask 0007; %s init --data-dir %s --password-file %s/.pw' && rm %s/.pw"
-            % (LK, DATA, DATA, DATA))
-        box = Container(root, str(root.parent / "console.log"))
-        box.boot()
-        yield box
-        if box.leader is not None:
-            box.poweroff()
+        cache = REPO / "var" / "cache" / "root-amd64"
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        run(str(REPO / "scripts" / "make-test-root"), str(cache), timeout=1800)
+        root = tmp_path_factory.mktemp("appliance") / "root"
+        run("cp", "-a", "--reflink=auto", str(cache), str(root))
+        try:
+            src = root / "opt" / "src"
+            run("sh", "-c", "git -C %s ls-files -z | (cd %s && tar --null -T - -cf -) "
+                            "| (mkdir -p %s && tar -xf - -C %s)" % (REPO, REPO, src, src))
+            # Readable by the recorder's user whatever this process's umask is (the CLI's
+            # main(), run in-process by other tests, narrows it to 077).
+            (root / "etc" / "linekeeper").mkdir(parents=True, exist_ok=True)
+            (root / "etc" / "linekeeper").chmod(0o755)
+            (root / "etc" / "linekeeper" / "scenario.json").write_text(json.dumps(SCENARIO))
+            (root / "etc" / "linekeeper" / "scenario.json").chmod(0o644)
+            (root / "root" / "pw").write_text(PASSWORD + "\n")
+            # Install as on a Pi, with the simulated board; then the box's keys, made
+            # by the recorder's user as the setup wizard would.
+            nspawn = ["systemd-nspawn", "--register=no", "--keep-unit", "--quiet", "--pipe",
+                      "-D", str(root)] + HOST_CA + ["--"]
+            run(*nspawn, "/opt/src/scripts/install-box", "--board", "sim", "--no-start",
+                timeout=1200)
+            (root / "etc" / "default" / "linekeeper").write_text(
+                "LINEKEEPER_BOARD=sim\n"
+                "LINEKEEPER_RECORDER_ARGS=--scenario /etc/linekeeper/scenario.json --loop\n")
+            run(*nspawn, "/bin/sh", "-c",
+                "install -m 0640 -g linekeeper /root/pw /var/lib/linekeeper/.pw && "
+                "setpriv --reuid linekeeper-rec --regid linekeeper --init-groups /bin/sh -c "
+                "'umask 0007; %s init --data-dir %s --password-file %s/.pw' && rm %s/.pw"
+                % (LK, DATA, DATA, DATA))
+            box = Container(root, str(root.parent / "console.log"))
+            box.boot()
+            yield box
+            if box.leader is not None:
+                box.poweroff()
+        finally:
+            run("rm", "-rf", str(root), check=False)
     finally:
-        run("rm", "-rf", str(root), check=False)
+        os.umask(old_umask)
 
 
 def completed(box, n):
