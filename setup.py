@@ -1,4 +1,5 @@
 """Build glue for the C extension; all other metadata lives in pyproject.toml."""
+
 import os
 
 from setuptools import Extension, setup

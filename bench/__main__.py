@@ -12,16 +12,32 @@ import platform
 import sys
 import time
 
-SECTIONS = ("ring", "box", "dsp", "codec", "web", "recording", "edge", "memory", "reports",
-            "startup", "power_fail", "archive", "evidence")
+SECTIONS = (
+    "ring",
+    "box",
+    "dsp",
+    "codec",
+    "web",
+    "recording",
+    "edge",
+    "memory",
+    "reports",
+    "startup",
+    "power_fail",
+    "archive",
+    "evidence",
+)
 
 
 def main(argv):
     quick = os.environ.get("BENCH_QUICK") == "1" or "--quick" in argv
     only = [a for a in argv if not a.startswith("-")] or list(SECTIONS)
     results = {
-        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
-                    "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+        },
         "quick": quick,
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

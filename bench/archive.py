@@ -29,8 +29,7 @@ BYTES_PER_S = 1100
 
 
 def _server(tmp):
-    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "tests", "archive")
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "archive")
     sys.path.insert(0, here)
     try:
         from s3server import S3Server
@@ -46,20 +45,27 @@ def _fill(data, n_calls, start_us):
     from firmware.crypto import new_data_key
     from firmware.recording.segment import SegmentWriter
     from firmware.recordings import RecordingStore
+
     CallLog(os.path.join(data, "calls.db"), SimClock()).close()
     store = RecordingStore(data)
     db = sqlite3.connect(os.path.join(data, "calls.db"))
     try:
         for i in range(n_calls):
             t0 = start_us + i * (CALL_S + 10) * 1_000_000
-            cur = db.execute("INSERT INTO calls (line, direction, started_at, answered_at, "
-                             "ended_at, clock_synced, number) VALUES (?, 'in', ?, ?, ?, 1, ?)",
-                             (1 + i % 64, t0, t0, t0 + CALL_S * 1_000_000, "0163296%04d" % i))
+            cur = db.execute(
+                "INSERT INTO calls (line, direction, started_at, answered_at, "
+                "ended_at, clock_synced, number) VALUES (?, 'in', ?, ?, ?, 1, ?)",
+                (1 + i % 64, t0, t0, t0 + CALL_S * 1_000_000, "0163296%04d" % i),
+            )
             db.commit()
             rid = store.begin(cur.lastrowid, os.urandom(93), "voice", 1000, t0)
-            w = SegmentWriter(store.path_of(rid), rid, new_data_key(),
-                              {"call_id": cur.lastrowid, "number": "0163296%04d" % i,
-                               "rate": 8000, "chunk_ms": 1000}, fsync=False)
+            w = SegmentWriter(
+                store.path_of(rid),
+                rid,
+                new_data_key(),
+                {"call_id": cur.lastrowid, "number": "0163296%04d" % i, "rate": 8000, "chunk_ms": 1000},
+                fsync=False,
+            )
             for _ in range(CALL_S):
                 w.write_chunk(os.urandom(BYTES_PER_S - 16))
             w.close()
@@ -67,8 +73,7 @@ def _fill(data, n_calls, start_us):
     finally:
         db.close()
         store.close()
-    return [os.path.join(data, "recordings", f) for f in os.listdir(os.path.join(data,
-                                                                                  "recordings"))]
+    return [os.path.join(data, "recordings", f) for f in os.listdir(os.path.join(data, "recordings"))]
 
 
 def run(quick=False):
@@ -77,12 +82,14 @@ def run(quick=False):
     from firmware.archive.replicator import Replicator
     from firmware.archive.settings import ArchiveSettings
     from firmware.archive.store import make_client
+
     n_calls = 20 if quick else 80
     tmp = tempfile.mkdtemp(prefix="linekeeper-bench-archive-")
     server = _server(tmp)
     try:
-        client = make_client(server.endpoint, "us-east-1", "linekeeper-test",
-                             "linekeeper-test-secret-0123456789", False)
+        client = make_client(
+            server.endpoint, "us-east-1", "linekeeper-test", "linekeeper-test-secret-0123456789", False
+        )
         for name in ("bench-base", "bench-archive"):
             client.create_bucket(Bucket=name)
         data = os.path.join(tmp, "box")
@@ -99,9 +106,14 @@ def run(quick=False):
 
         write_secret(data, "linekeeper-test-secret-0123456789")
         settings = ArchiveSettings(
-            enabled=True, endpoint=server.endpoint, bucket="bench-archive", box_id="bench",
-            access_key_id="linekeeper-test", verify_tls=False,
-            org_public_key=base64.b64encode(crypto.new_key_pair()[1]).decode())
+            enabled=True,
+            endpoint=server.endpoint,
+            bucket="bench-archive",
+            box_id="bench",
+            access_key_id="linekeeper-test",
+            verify_tls=False,
+            org_public_key=base64.b64encode(crypto.new_key_pair()[1]).decode(),
+        )
         rep = Replicator(data, settings)
         try:
             c0, w0 = time.process_time(), time.monotonic()
@@ -116,12 +128,15 @@ def run(quick=False):
         shutil.rmtree(tmp, ignore_errors=True)
     per_hour = cpu / hours
     return {
-        "calls": n_calls, "recorded_hours": round(hours, 2), "stored_mb": round(stored / 1e6, 2),
+        "calls": n_calls,
+        "recorded_hours": round(hours, 2),
+        "stored_mb": round(stored / 1e6, 2),
         "objects_put": put,
         "cpu_s_per_recorded_hour": round(per_hour, 3),
         "baseline_cpu_s_per_recorded_hour": round(base_cpu / hours, 3),
         "cpu_ratio_vs_bare_put": round(cpu / base_cpu, 2) if base_cpu else None,
-        "wall_s": round(wall, 2), "baseline_wall_s": round(base_wall, 2),
+        "wall_s": round(wall, 2),
+        "baseline_wall_s": round(base_wall, 2),
         "busy_lines_per_core": int(3600 / per_hour) if per_hour else None,
         "targets": {"busy_lines_per_core": ">= 64"},
     }

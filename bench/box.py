@@ -19,21 +19,38 @@ LINES = 4
 def busy_scenario(hours, lines=LINES):
     """Back-to-back calls filling ``lines`` lines for ``hours``."""
     calls = []
-    speech = [{"at": 0.5, "text": "Good morning, thank you for calling. How can I help you today?"},
-              {"at": 8.0, "text": "I would like to check the status of my order, please."},
-              {"at": 20.0, "text": "Of course. Could you give me the order number?"}]
+    speech = [
+        {"at": 0.5, "text": "Good morning, thank you for calling. How can I help you today?"},
+        {"at": 8.0, "text": "I would like to check the status of my order, please."},
+        {"at": 20.0, "text": "Of course. Could you give me the order number?"},
+    ]
     for line in range(1, lines + 1):
         t = 1.0 + line * 0.7
         n = 0
         while t < hours * 3600 - 300:
             if n % 2 == 0:
-                calls.append({"line": line, "at": round(t, 3), "direction": "in", "rings": 2,
-                              "caller_id": {"number": "0163296%04d" % (n % 10000), "name": "CALLER %d" % n},
-                              "talk": 240.0, "speech": speech})
+                calls.append(
+                    {
+                        "line": line,
+                        "at": round(t, 3),
+                        "direction": "in",
+                        "rings": 2,
+                        "caller_id": {"number": "0163296%04d" % (n % 10000), "name": "CALLER %d" % n},
+                        "talk": 240.0,
+                        "speech": speech,
+                    }
+                )
             else:
-                calls.append({"line": line, "at": round(t, 3), "direction": "out",
-                              "dial": {"digits": "02079460%03d" % (n % 1000), "mode": "dtmf"},
-                              "talk": 240.0, "speech": speech})
+                calls.append(
+                    {
+                        "line": line,
+                        "at": round(t, 3),
+                        "direction": "out",
+                        "dial": {"digits": "02079460%03d" % (n % 1000), "mode": "dtmf"},
+                        "talk": 240.0,
+                        "speech": speech,
+                    }
+                )
             t += 270.0
             n += 1
     return {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": lines, "calls": calls}
@@ -80,13 +97,15 @@ def run(quick=False):
         box_wall = time.monotonic() - wall0
 
     line_hours = LINES * hours
-    results.update({
-        "calls_logged": n_calls,
-        "simulator_cpu_s_per_line_hour": round(sim_cpu / line_hours, 3),
-        "box_cpu_s_per_line_hour": round(box_cpu / line_hours, 3),
-        "firmware_cpu_s_per_line_hour": round((box_cpu - sim_cpu) / line_hours, 3),
-        "speedup_vs_real_time": round(hours * 3600 / box_wall, 1),
-        "simulator_wall_s": round(sim_wall, 2),
-        "box_wall_s": round(box_wall, 2),
-    })
+    results.update(
+        {
+            "calls_logged": n_calls,
+            "simulator_cpu_s_per_line_hour": round(sim_cpu / line_hours, 3),
+            "box_cpu_s_per_line_hour": round(box_cpu / line_hours, 3),
+            "firmware_cpu_s_per_line_hour": round((box_cpu - sim_cpu) / line_hours, 3),
+            "speedup_vs_real_time": round(hours * 3600 / box_wall, 1),
+            "simulator_wall_s": round(sim_wall, 2),
+            "box_wall_s": round(box_wall, 2),
+        }
+    )
     return results

@@ -65,8 +65,12 @@ def run(quick=False):
     with tempfile.TemporaryDirectory(prefix="lk-bench-codec-", dir=_disk_tmp()) as tmp:
         chosen = _chosen(items, call, tmp)
         alternatives = {"soundfile": _soundfile(items, call, tmp), "diy": _diy(items, call, tmp)}
-    result = {"call_s": round(len(call) / RATE, 1), "profile": "voice",
-              "libopus": codec.libopus.version(), "chosen": chosen}
+    result = {
+        "call_s": round(len(call) / RATE, 1),
+        "profile": "voice",
+        "libopus": codec.libopus.version(),
+        "chosen": chosen,
+    }
     result.update(alternatives)
     return result
 
@@ -104,16 +108,20 @@ def _per_hour(value, samples):
 def _summary(cpu_s, stored_bytes, samples, scores):
     per_hour = _per_hour(stored_bytes, samples)
     cpu_h = _per_hour(cpu_s, samples)
-    return {"cpu_s_per_line_hour": round(cpu_h, 2), "mb_per_hour": round(per_hour / 1e6, 3),
-            "hours_per_gb": round(quality.hours_per_gb(per_hour), 1),
-            "pesq_mean": round(float(np.mean(scores)), 3), "pesq_worst": round(min(scores), 3),
-            "lines_per_core": int(3600 / cpu_h) if cpu_h else None}
+    return {
+        "cpu_s_per_line_hour": round(cpu_h, 2),
+        "mb_per_hour": round(per_hour / 1e6, 3),
+        "hours_per_gb": round(quality.hours_per_gb(per_hour), 1),
+        "pesq_mean": round(float(np.mean(scores)), 3),
+        "pesq_worst": round(min(scores), 3),
+        "lines_per_core": int(3600 / cpu_h) if cpu_h else None,
+    }
 
 
 def _record(path, samples, key, fsync=True):
     pipe = RecordingPipeline(path, "bench", key, HEADER, profile="voice", fsync=fsync)
     for start in range(0, len(samples), PIECE):
-        pipe.feed(samples[start:start + PIECE], start * 125)
+        pipe.feed(samples[start : start + PIECE], start * 125)
     return pipe.close()
 
 
@@ -140,14 +148,18 @@ def _chosen(items, call, tmp):
     enc = codec.Encoder("voice")
     cpu0 = _cpu_self()
     for start in range(0, len(call), PIECE):
-        enc.encode(call[start:start + PIECE])
+        enc.encode(call[start : start + PIECE])
     enc.finish()
     out["encode_only_cpu_s_per_line_hour"] = round(_per_hour(_cpu_self() - cpu0, len(call)), 2)
     out["bytes_written_per_stored"] = round(info["bytes_written"] / info["bytes"], 3)
     if io0 is not None and io1 is not None:
         out["device_bytes_per_stored"] = round((io1 - io0) / info["bytes"], 2)
-    out["targets"] = {"cpu_s_per_line_hour": "<= 10, < diy", "hours_per_gb": ">= 250",
-                      "pesq_worst": ">= 3.0", "bytes_written_per_stored": "<= 1.1"}
+    out["targets"] = {
+        "cpu_s_per_line_hour": "<= 10, < diy",
+        "hours_per_gb": ">= 250",
+        "pesq_worst": ">= 3.0",
+        "bytes_written_per_stored": "<= 1.1",
+    }
     return out
 
 
@@ -157,11 +169,12 @@ def _soundfile_stream(samples, out_chunk):
 
     buf = io.BytesIO()
     taken = 0
-    f = soundfile.SoundFile(buf, "w", samplerate=RATE, channels=1, format="OGG",
-                            subtype="OPUS", compression_level=SOUNDFILE_LEVEL)
+    f = soundfile.SoundFile(
+        buf, "w", samplerate=RATE, channels=1, format="OGG", subtype="OPUS", compression_level=SOUNDFILE_LEVEL
+    )
     step = 7680
     for start in range(0, len(samples), step):
-        f.write(samples[start:start + step])
+        f.write(samples[start : start + step])
         f.flush()
         data = buf.getvalue()
         out_chunk(data[taken:])
@@ -178,13 +191,13 @@ def _soundfile(items, call, tmp):
     key = crypto.new_data_key()
     path = os.path.join(tmp, "soundfile.lkr")
     cpu0 = _cpu_self()
-    writer = SegmentWriter(path, "bench", key, dict(HEADER, profile="voice", rate=RATE,
-                                                     chunk_ms=1000))
+    writer = SegmentWriter(path, "bench", key, dict(HEADER, profile="voice", rate=RATE, chunk_ms=1000))
     _soundfile_stream(call, writer.write_chunk)
     writer.close()
     cpu = _cpu_self() - cpu0
-    scores = [quality.pesq_nb(x, codec.decode(_soundfile_stream(x, lambda b: None), "voice"))
-              for _, x in items]
+    scores = [
+        quality.pesq_nb(x, codec.decode(_soundfile_stream(x, lambda b: None), "voice")) for _, x in items
+    ]
     out = _summary(cpu, os.path.getsize(path), len(call), scores)
     out["compression_level"] = SOUNDFILE_LEVEL
     return out
@@ -199,11 +212,28 @@ def _write_wav(path, samples):
 
 
 def _diy_encode(wav, opus, gpg_out):
-    subprocess.run(["opusenc", "--quiet", "--bitrate", DIY_BITRATE_KBPS, "--framesize", "60", "--speech",
-                    wav, opus], check=True)
-    subprocess.run(["gpg", "--batch", "--yes", "--quiet", "--pinentry-mode", "loopback",
-                    "--passphrase", "bench", "--symmetric", "-o", gpg_out, opus], check=True,
-                   env=dict(os.environ, GNUPGHOME=os.path.dirname(gpg_out)))
+    subprocess.run(
+        ["opusenc", "--quiet", "--bitrate", DIY_BITRATE_KBPS, "--framesize", "60", "--speech", wav, opus],
+        check=True,
+    )
+    subprocess.run(
+        [
+            "gpg",
+            "--batch",
+            "--yes",
+            "--quiet",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "bench",
+            "--symmetric",
+            "-o",
+            gpg_out,
+            opus,
+        ],
+        check=True,
+        env=dict(os.environ, GNUPGHOME=os.path.dirname(gpg_out)),
+    )
 
 
 def _diy(items, call, tmp):
@@ -222,8 +252,10 @@ def _diy(items, call, tmp):
     for i, (_, x) in enumerate(items):
         w, o = os.path.join(tmp, "i%d.wav" % i), os.path.join(tmp, "i%d.opus" % i)
         _write_wav(w, x)
-        subprocess.run(["opusenc", "--quiet", "--bitrate", DIY_BITRATE_KBPS, "--framesize", "60", "--speech",
-                        w, o], check=True)
+        subprocess.run(
+            ["opusenc", "--quiet", "--bitrate", DIY_BITRATE_KBPS, "--framesize", "60", "--speech", w, o],
+            check=True,
+        )
         with open(o, "rb") as f:
             scores.append(quality.pesq_nb(x, codec.decode(f.read(), "voice")))
     out = _summary(cpu, os.path.getsize(sealed), len(call), scores)

@@ -30,9 +30,9 @@ import wave
 
 import numpy as np
 
-from telephony import generate as gen
 from firmware.dsp.detector import LineDsp
 from firmware.dsp.events import DtmfDigit, Tone
+from telephony import generate as gen
 
 CACHE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".cache", "speech")
 
@@ -40,37 +40,37 @@ CACHE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".cache", "
 # phonetics (and the spoken digits) of real calls.
 WORDS = {
     "en": "hello good morning thank you very much please call me back tomorrow about the order number "
-          "invoice account delivery address postcode street road meeting office manager Monday Friday "
-          "zero oh one two three four five six seven eight nine ten twenty hundred thousand pounds "
-          "yes no sorry could would should really great problem appointment doctor weather sunny rain "
-          "children school holiday train station minutes half past quarter lovely cheers bye",
+    "invoice account delivery address postcode street road meeting office manager Monday Friday "
+    "zero oh one two three four five six seven eight nine ten twenty hundred thousand pounds "
+    "yes no sorry could would should really great problem appointment doctor weather sunny rain "
+    "children school holiday train station minutes half past quarter lovely cheers bye",
     "en-us": "hi there how are you doing today this is calling from the bank about your card "
-             "payment dollars cents check zip code apartment number street avenue Tuesday Thursday "
-             "zero one two three four five six seven eight nine eleven twelve thirty fifty hundred "
-             "okay sure awesome totally insurance claim reference schedule pickup downtown weekend",
+    "payment dollars cents check zip code apartment number street avenue Tuesday Thursday "
+    "zero one two three four five six seven eight nine eleven twelve thirty fifty hundred "
+    "okay sure awesome totally insurance claim reference schedule pickup downtown weekend",
     "de": "guten Tag hallo ich rufe wegen der Rechnung an bitte rufen Sie mich morgen zurück "
-          "Bestellung Kundennummer Lieferung Adresse Straße Postleitzahl Termin Büro Montag Freitag "
-          "null eins zwei drei vier fünf sechs sieben acht neun zehn zwanzig hundert tausend Euro "
-          "ja nein Entschuldigung vielleicht wirklich Wetter Regen Kinder Schule Urlaub Bahnhof tschüss",
+    "Bestellung Kundennummer Lieferung Adresse Straße Postleitzahl Termin Büro Montag Freitag "
+    "null eins zwei drei vier fünf sechs sieben acht neun zehn zwanzig hundert tausend Euro "
+    "ja nein Entschuldigung vielleicht wirklich Wetter Regen Kinder Schule Urlaub Bahnhof tschüss",
     "fr": "bonjour allô je vous appelle au sujet de la facture pouvez vous me rappeler demain "
-          "commande numéro client livraison adresse rue code postal rendez vous bureau lundi vendredi "
-          "zéro un deux trois quatre cinq six sept huit neuf dix vingt cent mille euros "
-          "oui non pardon peut être vraiment temps pluie enfants école vacances gare au revoir merci",
+    "commande numéro client livraison adresse rue code postal rendez vous bureau lundi vendredi "
+    "zéro un deux trois quatre cinq six sept huit neuf dix vingt cent mille euros "
+    "oui non pardon peut être vraiment temps pluie enfants école vacances gare au revoir merci",
     "es": "hola buenos días le llamo por la factura puede llamarme mañana por favor pedido "
-          "número de cliente entrega dirección calle código postal cita oficina lunes viernes "
-          "cero uno dos tres cuatro cinco seis siete ocho nueve diez veinte cien mil euros "
-          "sí no perdón quizás de verdad tiempo lluvia niños escuela vacaciones estación adiós gracias",
+    "número de cliente entrega dirección calle código postal cita oficina lunes viernes "
+    "cero uno dos tres cuatro cinco seis siete ocho nueve diez veinte cien mil euros "
+    "sí no perdón quizás de verdad tiempo lluvia niños escuela vacaciones estación adiós gracias",
     "it": "buongiorno pronto la chiamo per la fattura può richiamarmi domani per favore ordine "
-          "numero cliente consegna indirizzo via codice postale appuntamento ufficio lunedì venerdì "
-          "zero uno due tre quattro cinque sei sette otto nove dieci venti cento mille euro "
-          "sì no scusi forse davvero tempo pioggia bambini scuola vacanze stazione arrivederci grazie",
+    "numero cliente consegna indirizzo via codice postale appuntamento ufficio lunedì venerdì "
+    "zero uno due tre quattro cinque sei sette otto nove dieci venti cento mille euro "
+    "sì no scusi forse davvero tempo pioggia bambini scuola vacanze stazione arrivederci grazie",
     "pl": "dzień dobry dzwonię w sprawie faktury proszę oddzwonić jutro zamówienie numer klienta "
-          "dostawa adres ulica kod pocztowy spotkanie biuro poniedziałek piątek "
-          "zero jeden dwa trzy cztery pięć sześć siedem osiem dziewięć dziesięć dwadzieścia sto tysiąc "
-          "tak nie przepraszam może naprawdę pogoda deszcz dzieci szkoła wakacje dworzec do widzenia dziękuję",
+    "dostawa adres ulica kod pocztowy spotkanie biuro poniedziałek piątek "
+    "zero jeden dwa trzy cztery pięć sześć siedem osiem dziewięć dziesięć dwadzieścia sto tysiąc "
+    "tak nie przepraszam może naprawdę pogoda deszcz dzieci szkoła wakacje dworzec do widzenia dziękuję",
     "nl": "goedemiddag ik bel over de factuur kunt u mij morgen terugbellen bestelling klantnummer "
-          "levering adres straat postcode afspraak kantoor maandag vrijdag nul een twee drie vier vijf "
-          "zes zeven acht negen tien twintig honderd duizend ja nee sorry misschien weer regen dank u wel",
+    "levering adres straat postcode afspraak kantoor maandag vrijdag nul een twee drie vier vijf "
+    "zes zeven acht negen tien twintig honderd duizend ja nee sorry misschien weer regen dank u wel",
 }
 VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "croak", "klatt"]
 SPEECH_SECONDS = {False: 40 * 60, True: 4 * 60}
@@ -81,10 +81,16 @@ def _espeak(text, voice, speed, pitch, path):
     """Synthesise ``text`` to an 8 kHz mono 16-bit WAV at ``path`` (espeak-ng + sox)."""
     with tempfile.TemporaryDirectory() as tmp:
         raw = os.path.join(tmp, "speech.wav")
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", raw, text],
-                       check=True, capture_output=True)
-        subprocess.run(["sox", raw, "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", "-t", "wav", path],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", raw, text],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            ["sox", raw, "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", "-t", "wav", path],
+            check=True,
+            capture_output=True,
+        )
 
 
 def _read_wav(path):
@@ -133,7 +139,7 @@ def talkoff(seconds, seed=1):
         events = []
         dsp = LineDsp(country, on_event=events.append, off_hook=True)
         t_us = 0
-        for desc, audio in speech_corpus(seconds / 2, seed=seed + (country == "us")):
+        for _desc, audio in speech_corpus(seconds / 2, seed=seed + (country == "us")):
             level = float(rng.uniform(-25, -10))
             audio = gen.scale_to_dbm0(_active(audio), level)
             pause = gen.silence(float(rng.uniform(200, 800)))
@@ -169,16 +175,22 @@ def _day_stream(minutes, seed=2):
     on_hook = gen.white_noise(n, -65, seed=seed)
     pos = 8000 * 5
     while pos < n - 8000 * 10:
-        burst = gen.concat(gen.alert_tone(-13, 100), gen.silence(60),
-                           gen.caller_id("v23", number="01632960123", name="ACME LTD", datetime="03020900"))
+        burst = gen.concat(
+            gen.alert_tone(-13, 100),
+            gen.silence(60),
+            gen.caller_id("v23", number="01632960123", name="ACME LTD", datetime="03020900"),
+        )
         on_hook[pos : pos + len(burst)] += burst
         pos += int(rng.integers(30, 90)) * 8000
     parts, total = [], 0
     speech = [a for _d, a in speech_corpus(60, seed=seed)]
     while total < n:
         a = speech[int(rng.integers(len(speech)))]
-        parts += [gen.dtmf("01632960123", -6), gen.scale_to_dbm0(a, float(rng.uniform(-25, -10))),
-                  gen.call_progress("busy", "uk", 2000)]
+        parts += [
+            gen.dtmf("01632960123", -6),
+            gen.scale_to_dbm0(a, float(rng.uniform(-25, -10))),
+            gen.call_progress("busy", "uk", 2000),
+        ]
         total += sum(len(p) for p in parts[-3:])
     off_hook = gen.mix(np.concatenate(parts)[:n], gen.white_noise(n, -60, seed=seed + 1))
     return on_hook, off_hook
@@ -215,7 +227,9 @@ def realtime(minutes, block=160):
     cpu = _cpu_seconds(on_hook, False, 8000) + _cpu_seconds(off_hook, True, 8000)
     result["realtime_factor_1s_blocks"] = round((len(on_hook) + len(off_hook)) / 8000.0 / cpu)
     noisy = gen.white_noise(len(on_hook) // 4, -30, seed=9)
-    result["realtime_factor_on_hook_noisy_line"] = round(len(noisy) / 8000.0 / _cpu_seconds(noisy, False, block))
+    result["realtime_factor_on_hook_noisy_line"] = round(
+        len(noisy) / 8000.0 / _cpu_seconds(noisy, False, block)
+    )
     return result
 
 

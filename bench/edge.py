@@ -47,15 +47,21 @@ def _measure(port, iterations):
         session = _get(port, context, session) or session
         samples.append(time.perf_counter() - t)
     ms = sorted(s * 1000 for s in samples)
-    return {"p50_ms": round(statistics.median(ms), 2),
-            "p95_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.95))], 2), "n": len(ms)}
+    return {
+        "p50_ms": round(statistics.median(ms), 2),
+        "p95_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.95))], 2),
+        "n": len(ms),
+    }
 
 
 def _app(data_dir):
     from bench.web import _app as set_up_app
+
     calls_db = os.path.join(data_dir, "calls.db")
-    from firmware.calllog import SCHEMA
     import sqlite3
+
+    from firmware.calllog import SCHEMA
+
     db = sqlite3.connect(calls_db)
     db.executescript(SCHEMA)
     db.close()
@@ -77,8 +83,7 @@ def run(quick=False):
         cert = ensure_certificate(os.path.join(tmp, "tls"), ["localhost"])
         edge = WebServer(app, cert, "127.0.0.1", 0, 0)
         edge.start()
-        baseline = wsgi.Server(("127.0.0.1", 0), app, numthreads=16, timeout=30,
-                               shutdown_timeout=2)
+        baseline = wsgi.Server(("127.0.0.1", 0), app, numthreads=16, timeout=30, shutdown_timeout=2)
         adapter = BuiltinSSLAdapter(cert.cert_path, cert.key_path)
         adapter.context.minimum_version = ssl.TLSVersion.TLSv1_2
         baseline.ssl_adapter = adapter
@@ -96,9 +101,10 @@ def run(quick=False):
             baseline.stop()
             app.extensions["linekeeper"].close()
     for name, parts in rounds.items():
-        results[name] = {"p50_ms": round(statistics.median(p["p50_ms"] for p in parts), 2),
-                         "p95_ms": round(max(p["p95_ms"] for p in parts), 2),
-                         "n": sum(p["n"] for p in parts)}
-    results["edge_p50_vs_baseline"] = round(
-        results["edge"]["p50_ms"] / results["baseline"]["p50_ms"], 2)
+        results[name] = {
+            "p50_ms": round(statistics.median(p["p50_ms"] for p in parts), 2),
+            "p95_ms": round(max(p["p95_ms"] for p in parts), 2),
+            "n": sum(p["n"] for p in parts),
+        }
+    results["edge_p50_vs_baseline"] = round(results["edge"]["p50_ms"] / results["baseline"]["p50_ms"], 2)
     return results

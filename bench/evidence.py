@@ -31,9 +31,13 @@ CHUNK_BYTES = 1600
 
 def _recording(store, n):
     rid = store.begin(n, b"w" * 93, "voice", 960, 1_000_000 + n)
-    writer = SegmentWriter(store.path_of(rid), rid, crypto.new_data_key(),
-                           {"call_id": n, "line": 1, "direction": "in", "rate": 8000,
-                            "chunk_ms": 1000}, fsync=False)
+    writer = SegmentWriter(
+        store.path_of(rid),
+        rid,
+        crypto.new_data_key(),
+        {"call_id": n, "line": 1, "direction": "in", "rate": 8000, "chunk_ms": 1000},
+        fsync=False,
+    )
     for _ in range(CHUNKS):
         writer.write_chunk(os.urandom(CHUNK_BYTES))
     writer.close()
@@ -45,11 +49,20 @@ def _seal_ms(tmp, signed, rounds):
     audit = signer = None
     if signed:
         signer = load_signer(data_dir)
-        audit = AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"),
-                         signer=signer)
-    store = RecordingStore(data_dir, signer=signer, on_audit=None if audit is None else (
-        lambda action, rid, details: audit.append("system", action, rid and "recording:" + rid,
-                                                  details, 1)))
+        audit = AuditLog(
+            os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), signer=signer
+        )
+    store = RecordingStore(
+        data_dir,
+        signer=signer,
+        on_audit=None
+        if audit is None
+        else (
+            lambda action, rid, details: audit.append(
+                "system", action, rid and "recording:" + rid, details, 1
+            )
+        ),
+    )
     times = []
     for n in range(rounds):
         rid = _recording(store, n)
@@ -64,8 +77,11 @@ def _seal_ms(tmp, signed, rounds):
 
 def _append_ms(tmp, signed, rounds):
     data_dir = tempfile.mkdtemp(dir=tmp)
-    log = AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"),
-                   signer=load_signer(data_dir) if signed else None)
+    log = AuditLog(
+        os.path.join(data_dir, "audit.db"),
+        os.path.join(data_dir, "audit.head"),
+        signer=load_signer(data_dir) if signed else None,
+    )
     times = []
     for n in range(rounds):
         t0 = time.perf_counter()
@@ -80,8 +96,16 @@ def run(quick=False):
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
         plain, signed = _seal_ms(tmp, False, rounds), _seal_ms(tmp, True, rounds)
         a_plain, a_signed = _append_ms(tmp, False, rounds * 5), _append_ms(tmp, True, rounds * 5)
-    return {"seal_ms": {"unsigned": round(plain, 3), "signed": round(signed, 3),
-                        "ratio": round(signed / plain, 2)},
-            "audit_append_ms": {"unsigned": round(a_plain, 3), "signed": round(a_signed, 3),
-                                "ratio": round(a_signed / a_plain, 2)},
-            "recording": "%d chunks of %d bytes" % (CHUNKS, CHUNK_BYTES)}
+    return {
+        "seal_ms": {
+            "unsigned": round(plain, 3),
+            "signed": round(signed, 3),
+            "ratio": round(signed / plain, 2),
+        },
+        "audit_append_ms": {
+            "unsigned": round(a_plain, 3),
+            "signed": round(a_signed, 3),
+            "ratio": round(a_signed / a_plain, 2),
+        },
+        "recording": "%d chunks of %d bytes" % (CHUNKS, CHUNK_BYTES),
+    }

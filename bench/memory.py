@@ -41,9 +41,16 @@ def _status(pid):
 
 def _baseline_kb():
     proc = subprocess.run(
-        [sys.executable, "-c", "import firmware.box, web.server, board.sim.board, numpy\n"
-         "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])"],
-        capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            "-c",
+            "import firmware.box, web.server, board.sim.board, numpy\n"
+            "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(proc.stdout.strip())
 
 
@@ -52,9 +59,28 @@ def _demo(rounds):
     exe = os.path.join(os.path.dirname(sys.executable), "linekeeper")
     with tempfile.TemporaryDirectory(prefix="lk-bench-mem-") as data_dir:
         proc = subprocess.Popen(
-            [exe, "-v", "run", "--board", "sim", "--scenario", "demo", "--loop", "--speed", "max",
-             "--data-dir", data_dir, "--port", "0", "--https-port", "0"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            [
+                exe,
+                "-v",
+                "run",
+                "--board",
+                "sim",
+                "--scenario",
+                "demo",
+                "--loop",
+                "--speed",
+                "max",
+                "--data-dir",
+                data_dir,
+                "--port",
+                "0",
+                "--https-port",
+                "0",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         rss_kb, t0 = [], time.monotonic()
         try:
             for line in proc.stderr:
@@ -73,8 +99,7 @@ def _demo(rounds):
                 proc.kill()
                 proc.wait()
     if len(rss_kb) < rounds:
-        raise RuntimeError("the demo ended after %d rounds (exit %s)" % (len(rss_kb),
-                                                                           proc.returncode))
+        raise RuntimeError("the demo ended after %d rounds (exit %s)" % (len(rss_kb), proc.returncode))
     return rss_kb, peak_kb, wall_s, stop_s
 
 
@@ -83,15 +108,14 @@ def _slope(values):
     if n < 2:
         return 0.0
     mx, my = (n - 1) / 2, sum(values) / n
-    return sum((i - mx) * (v - my) for i, v in enumerate(values)) / sum(
-        (i - mx) ** 2 for i in range(n))
+    return sum((i - mx) * (v - my) for i, v in enumerate(values)) / sum((i - mx) ** 2 for i in range(n))
 
 
 def run(quick=False):
     rounds = ROUNDS_QUICK if quick else ROUNDS
     baseline_kb = _baseline_kb()
     rss_kb, peak_kb, wall_s, stop_s = _demo(rounds)
-    steady = rss_kb[WARM_ROUNDS - 1:]
+    steady = rss_kb[WARM_ROUNDS - 1 :]
     return {
         "rounds": rounds,
         "peak_rss_mb": round(peak_kb / 1024, 1),
@@ -102,6 +126,5 @@ def run(quick=False):
         "growth_per_round_kb": round(_slope(steady), 1),
         "demo_wall_s": round(wall_s, 1),
         "sigterm_to_exit_s": round(stop_s, 2),
-        "targets": {"peak_rss_mb": "< %d" % TARGET_PEAK_MB,
-                    "growth_per_round_kb": "~0 (no growth)"},
+        "targets": {"peak_rss_mb": "< %d" % TARGET_PEAK_MB, "growth_per_round_kb": "~0 (no growth)"},
     }

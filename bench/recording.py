@@ -48,9 +48,20 @@ from firmware.recording import codec, quality
 PERIOD_MS = 20
 LINES = 4
 CANDIDATES = [  # (complexity, bit rate, frame ms); DTX on, narrow-band SILK
-    (10, 9000, 60), (6, 9000, 60), (4, 10000, 60), (2, 10000, 40), (2, 11400, 120),
-    (1, 11000, 60), (1, 11400, 60), (1, 11400, 40), (1, 11400, 80), (1, 11000, 120),
-    (1, 11400, 120), (1, 11600, 120), (0, 12000, 60), (0, 12000, 120),
+    (10, 9000, 60),
+    (6, 9000, 60),
+    (4, 10000, 60),
+    (2, 10000, 40),
+    (2, 11400, 120),
+    (1, 11000, 60),
+    (1, 11400, 60),
+    (1, 11400, 40),
+    (1, 11400, 80),
+    (1, 11000, 120),
+    (1, 11400, 120),
+    (1, 11600, 120),
+    (0, 12000, 60),
+    (0, 12000, 120),
 ]
 PESQ_CALLS = 4
 
@@ -75,22 +86,26 @@ def run(quick=False):
     hours = 0.25 if quick else 1.0
     scenario = loads_scenario(json.dumps(bench_box.busy_scenario(hours, LINES)))
     synth = SpeechSynth(cache_dir=os.path.join(os.path.dirname(__file__), ".cache", "speech"))
-    result = {"lines": LINES, "scenario_hours": hours, "period_ms": PERIOD_MS,
-              "profile": "voice", "voice": _profile_text(codec.PROFILES["voice"])}
+    result = {
+        "lines": LINES,
+        "scenario_hours": hours,
+        "period_ms": PERIOD_MS,
+        "profile": "voice",
+        "voice": _profile_text(codec.PROFILES["voice"]),
+    }
     with tempfile.TemporaryDirectory(prefix="lk-bench-rec-", dir=os.environ.get("BENCH_TMP")) as tmp:
         chain, data_dir, recorded = _chain(scenario, hours, synth, tmp)
         result["chain"] = chain
         result["pesq"] = _pesq(data_dir, recorded, synth)
-        audio = np.concatenate([x for _, x, _ in recorded[:PESQ_CALLS * 2]])
+        audio = np.concatenate([x for _, x, _ in recorded[: PESQ_CALLS * 2]])
         result["diy"] = bench_codec._diy(quality.speech_set(synth), audio, tmp)
     result["profiles"] = _profiles(quick)
     chosen = [p for p in result["profiles"] if p["chosen"]]
-    if chosen:   # continuous speech, as stored (1 s chunks, sealed, file header): the worst case
+    if chosen:  # continuous speech, as stored (1 s chunks, sealed, file header): the worst case
         result["pesq"]["hours_per_gb_speech_set"] = chosen[0]["hours_per_gb"]
         result["pesq"]["targets"]["hours_per_gb_speech_set"] = ">= 250"
     diy = result["diy"].get("cpu_s_per_line_hour")
-    result["chain"]["cheaper_than_diy"] = (None if diy is None else
-                                           chain["cpu_s_per_recorded_hour"] < diy)
+    result["chain"]["cheaper_than_diy"] = None if diy is None else chain["cpu_s_per_recorded_hour"] < diy
     return result
 
 
@@ -112,11 +127,12 @@ def _chain(scenario, hours, synth, tmp):
     from firmware.recordings import RecordingStore
 
     line_hours = LINES * hours
-    _box_run(scenario, synth, os.path.join(tmp, "warm"))    # speech cache, imports, libraries
+    _box_run(scenario, synth, os.path.join(tmp, "warm"))  # speech cache, imports, libraries
     plain, plain_cpu, plain_wall, plain_io = _box_run(scenario, synth, os.path.join(tmp, "plain"))
     data_dir = os.path.join(tmp, "recording")
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
-        "bench", "bench password")
+        "bench", "bench password"
+    )
     box, cpu, wall, io = _box_run(scenario, synth, data_dir)
     store = RecordingStore(data_dir)
     rows = store.all()
@@ -127,7 +143,8 @@ def _chain(scenario, hours, synth, tmp):
     chain_cpu = cpu - plain_cpu
     per_recorded_hour = chain_cpu / (recorded_s / 3600)
     out = {
-        "recordings": len(rows), "complete": sum(r["state"] == "complete" for r in rows),
+        "recordings": len(rows),
+        "complete": sum(r["state"] == "complete" for r in rows),
         "recorded_hours": round(recorded_s / 3600, 3),
         "box_cpu_s_per_line_hour_not_recording": round(plain_cpu / line_hours, 2),
         "box_cpu_s_per_line_hour_recording": round(cpu / line_hours, 2),
@@ -144,8 +161,7 @@ def _chain(scenario, hours, synth, tmp):
     if io is not None and plain_io is not None:
         out["device_bytes_per_stored"] = round(io / stored, 2)
         out["device_bytes_per_stored_recording_share"] = round((io - plain_io) / stored, 2)
-    out["targets"] = {"cpu_s_per_recorded_hour": "<= 10, < diy",
-                      "bytes_written_per_stored": "<= 1.1"}
+    out["targets"] = {"cpu_s_per_recorded_hour": "<= 10, < diy", "bytes_written_per_stored": "<= 1.1"}
     return out, data_dir, _recorded_audio(scenario, synth, data_dir, rows)
 
 
@@ -157,8 +173,14 @@ def _recorded_audio(scenario, synth, data_dir, rows):
     from firmware.clock import SimClock
 
     timeline = compile_timeline(scenario, synth)
-    board = SimBoard(timeline, load_hat(scenario.hat), SimClock(), period_ms=PERIOD_MS,
-                     noise_dbm0=scenario.noise_dbm0, seed=scenario.seed)
+    board = SimBoard(
+        timeline,
+        load_hat(scenario.hat),
+        SimClock(),
+        period_ms=PERIOD_MS,
+        noise_dbm0=scenario.noise_dbm0,
+        seed=scenario.seed,
+    )
     period_us, frames = board.period_us, board.period_frames
     out = []
     lines = {}
@@ -172,20 +194,21 @@ def _recorded_audio(scenario, synth, data_dir, rows):
         n = int(row["duration_s"] * 8000)
         first = t0 - t0 % period_us
         skip = (t0 - first) * 8000 // 1_000_000
-        pieces = [board.line_audio(line, first + k * period_us, frames)
-                  for k in range(-(-(skip + n) // frames))]
+        pieces = [
+            board.line_audio(line, first + k * period_us, frames) for k in range(-(-(skip + n) // frames))
+        ]
         lines[line] = t0 + n * 125
         talk = (answered_at - row["started_at"]) * 8000 // 1_000_000
-        out.append((row, np.concatenate(pieces)[skip:skip + n], talk))
+        out.append((row, np.concatenate(pieces)[skip : skip + n], talk))
     return out
 
 
 def _call_of(data_dir, call_id):
     import sqlite3
+
     db = sqlite3.connect(os.path.join(data_dir, "calls.db"))
     try:
-        return db.execute("SELECT line, answered_at FROM calls WHERE id = ?",
-                          (call_id,)).fetchone()
+        return db.execute("SELECT line, answered_at FROM calls WHERE id = ?", (call_id,)).fetchone()
     finally:
         db.close()
 
@@ -211,23 +234,29 @@ def _pesq(data_dir, recorded, synth):
         store.close()
     items = quality.speech_set(synth)
     set_scores = [quality.pesq_nb(x, _roundtrip(x, codec.PROFILES["voice"])) for _, x in items]
-    return {"round_trip_mean": round(float(np.mean(scores)), 3),
-            "round_trip_worst": round(min(scores), 3),
-            "speech_set_mean": round(float(np.mean(set_scores)), 3),
-            "speech_set_worst": round(min(set_scores), 3),
-            "targets": {"speech_set_worst": ">= 3.0", "round_trip_worst": ">= 3.0"}}
+    return {
+        "round_trip_mean": round(float(np.mean(scores)), 3),
+        "round_trip_worst": round(min(scores), 3),
+        "speech_set_mean": round(float(np.mean(set_scores)), 3),
+        "speech_set_worst": round(min(set_scores), 3),
+        "targets": {"speech_set_worst": ">= 3.0", "round_trip_worst": ">= 3.0"},
+    }
 
 
 def _roundtrip(x, profile):
     enc = codec.Encoder(profile)
-    data = b"".join(enc.encode(x[i:i + 160]) for i in range(0, len(x), 160)) + enc.finish()
+    data = b"".join(enc.encode(x[i : i + 160]) for i in range(0, len(x), 160)) + enc.finish()
     return codec.decode(data, profile)
 
 
 # ------------------------------------------------------------------ profile trade-off
 def _profile_text(p):
     return "Opus complexity %d, %.1f kbit/s VBR, %d ms frames%s" % (
-        p.complexity, p.bitrate_bps / 1000, p.frame_ms, ", DTX" if p.dtx else "")
+        p.complexity,
+        p.bitrate_bps / 1000,
+        p.frame_ms,
+        ", DTX" if p.dtx else "",
+    )
 
 
 def _profiles(quick):
@@ -241,41 +270,61 @@ def _profiles(quick):
     rows = []
     with tempfile.TemporaryDirectory(prefix="lk-bench-prof-") as tmp:
         for i, (cx, bps, frame_ms) in enumerate(CANDIDATES):
-            profile = codec.Profile("voice", "ogg", bitrate_bps=bps, frame_ms=frame_ms,
-                                    complexity=cx, dtx=True)
+            profile = codec.Profile(
+                "voice", "ogg", bitrate_bps=bps, frame_ms=frame_ms, complexity=cx, dtx=True
+            )
             best = None
-            for _ in range(3):   # the least disturbed of three (shared cores)
+            for _ in range(3):  # the least disturbed of three (shared cores)
                 enc = codec.Encoder(profile)
                 cpu0 = time.thread_time()
                 for s in range(0, len(call), 160):
-                    enc.encode(call[s:s + 160])
+                    enc.encode(call[s : s + 160])
                 enc.finish()
                 cpu = time.thread_time() - cpu0
                 best = cpu if best is None else min(best, cpu)
             # Stored size as the recorder stores it: 1 s chunks, sealed, with the file header.
             path = os.path.join(tmp, "p%d" % i)
-            writer = SegmentWriter(path, "bench", crypto.new_data_key(), {
-                "call_id": 0, "line": 1, "created_us": 0, "profile": "voice", "rate": 8000,
-                "chunk_ms": 1000}, fsync=False)
+            writer = SegmentWriter(
+                path,
+                "bench",
+                crypto.new_data_key(),
+                {
+                    "call_id": 0,
+                    "line": 1,
+                    "created_us": 0,
+                    "profile": "voice",
+                    "rate": 8000,
+                    "chunk_ms": 1000,
+                },
+                fsync=False,
+            )
             stage = EncoderStage(profile, 8000, ChunkPolicy(1000), output=writer)
             for s in range(0, len(call), 160):
-                stage.feed(call[s:s + 160])
+                stage.feed(call[s : s + 160])
             stage.close()
             scores = [quality.pesq_nb(x, _roundtrip(x, profile)) for _, x in items]
-            rows.append({
-                "complexity": cx, "kbps": bps / 1000, "frame_ms": frame_ms,
-                "encoder_cpu_s_per_hour": round(best / hours, 2),
-                "hours_per_gb": round(quality.hours_per_gb(os.path.getsize(path) / hours), 1),
-                "pesq_mean": round(float(np.mean(scores)), 3),
-                "pesq_worst": round(min(scores), 3),
-                "chosen": _same(profile, codec.PROFILES["voice"]),
-            })
+            rows.append(
+                {
+                    "complexity": cx,
+                    "kbps": bps / 1000,
+                    "frame_ms": frame_ms,
+                    "encoder_cpu_s_per_hour": round(best / hours, 2),
+                    "hours_per_gb": round(quality.hours_per_gb(os.path.getsize(path) / hours), 1),
+                    "pesq_mean": round(float(np.mean(scores)), 3),
+                    "pesq_worst": round(min(scores), 3),
+                    "chosen": _same(profile, codec.PROFILES["voice"]),
+                }
+            )
     return rows
 
 
 def _same(a, b):
-    return (a.complexity, a.bitrate_bps, a.frame_ms, a.dtx) == (b.complexity, b.bitrate_bps,
-                                                              b.frame_ms, b.dtx)
+    return (a.complexity, a.bitrate_bps, a.frame_ms, a.dtx) == (
+        b.complexity,
+        b.bitrate_bps,
+        b.frame_ms,
+        b.dtx,
+    )
 
 
 def table(section):
@@ -292,9 +341,13 @@ def table(section):
         if key in diy:
             rows.append(("recording.diy.%s" % key, diy[key], ""))
     for p in section["profiles"]:
-        rows.append(("recording.profile c%d %.1fk %dms%s" % (
-            p["complexity"], p["kbps"], p["frame_ms"], " (voice)" if p["chosen"] else ""),
-            "%5.1f cpu-s/h %5.0f h/GB PESQ %.2f/%.2f" % (
-                p["encoder_cpu_s_per_hour"], p["hours_per_gb"], p["pesq_mean"], p["pesq_worst"]),
-            ""))
+        rows.append(
+            (
+                "recording.profile c%d %.1fk %dms%s"
+                % (p["complexity"], p["kbps"], p["frame_ms"], " (voice)" if p["chosen"] else ""),
+                "%5.1f cpu-s/h %5.0f h/GB PESQ %.2f/%.2f"
+                % (p["encoder_cpu_s_per_hour"], p["hours_per_gb"], p["pesq_mean"], p["pesq_worst"]),
+                "",
+            )
+        )
     return rows

@@ -43,9 +43,13 @@ def run(quick=False):
 
     n_calls = 100_000 if quick else 1_000_000
     iterations = 3 if quick else 10
-    results = {"calls": n_calls, "iterations": iterations, "month": "%s to %s" % MONTH,
-               "note": "quick mode: 100 000 calls" if quick else "1 000 000 calls",
-               "targets": {}}
+    results = {
+        "calls": n_calls,
+        "iterations": iterations,
+        "month": "%s to %s" % MONTH,
+        "note": "quick mode: 100 000 calls" if quick else "1 000 000 calls",
+        "targets": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         calls_db = os.path.join(tmp, "calls.db")
         make_log(calls_db, n_calls)
@@ -57,16 +61,21 @@ def run(quick=False):
 
         def query_only():
             db = sqlite3.connect(calls_db)
-            db.execute("SELECT * FROM calls WHERE started_at >= ? AND started_at < ?",
-                       (period.start_us, period.end_us)).fetchall()
+            db.execute(
+                "SELECT * FROM calls WHERE started_at >= ? AND started_at < ?",
+                (period.start_us, period.end_us),
+            ).fetchall()
             db.close()
+
         results["query_only_ms"] = _time(query_only, iterations)
         results["compute_ms"] = _time(lambda: source.report(period), iterations)
         for fmt in ("json", "csv", "pdf"):
-            results[fmt + "_ms"] = _time(lambda: render(source.report(period), fmt), iterations)
+            results[fmt + "_ms"] = _time(lambda fmt=fmt: render(source.report(period), fmt), iterations)
+
         def page():
             resp = client.get("/reports?from=%s&to=%s" % MONTH)
             assert resp.status_code == 200, resp.status_code
+
         results["page_ms"] = _time(page, iterations)
         t = time.perf_counter()
         try:
@@ -79,17 +88,17 @@ def run(quick=False):
     for key in ("compute_ms", "json_ms", "csv_ms", "pdf_ms", "page_ms"):
         results["targets"][key] = "p95 < %d ms" % TARGET_MS
         results[key]["meets_target"] = results[key]["p95_ms"] < TARGET_MS
-        results[key]["ratio_to_query"] = round(
-            results[key]["p50_ms"] / results["query_only_ms"]["p50_ms"], 1)
+        results[key]["ratio_to_query"] = round(results[key]["p50_ms"] / results["query_only_ms"]["p50_ms"], 1)
     return results
 
 
 def table(section):
-    rows = [("reports." + k, section[k], "") for k in
-            ("calls", "month", "month_calls", "note", "year", "year_refusal_ms")]
+    rows = [
+        ("reports." + k, section[k], "")
+        for k in ("calls", "month", "month_calls", "note", "year", "year_refusal_ms")
+    ]
     for key, value in section.items():
         if key.endswith("_ms") and isinstance(value, dict):
             rows.append(("reports.%s p50" % key, value["p50_ms"], ""))
-            rows.append(("reports.%s p95" % key, value["p95_ms"],
-                         section["targets"].get(key, "baseline")))
+            rows.append(("reports.%s p95" % key, value["p95_ms"], section["targets"].get(key, "baseline")))
     return rows

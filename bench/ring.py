@@ -27,15 +27,14 @@ import numpy as np
 
 import firmware.ring as ring_pkg
 
-FRAME_BYTES = 320                 # 20 ms, 8 kHz, S16, mono
+FRAME_BYTES = 320  # 20 ms, 8 kHz, S16, mono
 BLOCK_BYTES = 64 << 10
 BLOCK_RING_BYTES = 256 << 10
 FRAME_RING_BYTES = 64 << 10
 DEINT_CHANNELS = 4
 DEINT_FRAMES = 160
 
-TARGETS = {"c_vs_twin_20ms": ">= 20", "c_vs_memcpy_64k": ">= 0.5",
-           "c_zero_copy_vs_memcpy_64k": ">= 0.5"}
+TARGETS = {"c_vs_twin_20ms": ">= 20", "c_vs_memcpy_64k": ">= 0.5", "c_zero_copy_vs_memcpy_64k": ">= 0.5"}
 
 
 def _data(nbytes):
@@ -74,7 +73,7 @@ class _Arena:
         if start + nbytes > len(self._raw):
             raise ValueError("arena too small for %d more bytes" % nbytes)
         self._next = start + nbytes
-        return memoryview(self._raw)[start:start + nbytes]
+        return memoryview(self._raw)[start : start + nbytes]
 
 
 def _time(loop, n):
@@ -107,14 +106,17 @@ def _best_mbps(variants, repeat_s, repeats):
     sees the same conditions, and an interruption only costs one repeat.
     Several loops under one key (the memcpy methods) report the fastest.
     """
-    timed = [(key, loop, nbytes, _calibrate(loop, repeat_s))
-             for key, loops in variants.items() for loop, nbytes in loops]
+    timed = [
+        (key, loop, nbytes, _calibrate(loop, repeat_s))
+        for key, loops in variants.items()
+        for loop, nbytes in loops
+    ]
     best = [float("inf")] * len(timed)
     for _ in range(repeats):
         for i, (_key, loop, _nbytes, n) in enumerate(timed):
             best[i] = min(best[i], _time(loop, n) / n)
     result = {}
-    for (key, _, nbytes, _), seconds in zip(timed, best):
+    for (key, _, nbytes, _), seconds in zip(timed, best, strict=False):
         result[key] = max(result.get(key, 0.0), _mbps(nbytes, seconds))
     return result
 
@@ -125,6 +127,7 @@ def _mbps(nbytes, seconds):
 
 # -- loops (each returns loop(n)) ------------------------------------------------
 
+
 def _frames_loop(ring):
     write, read, frame = ring.write, ring.read, _data(FRAME_BYTES)
 
@@ -132,6 +135,7 @@ def _frames_loop(ring):
         for _ in itertools.repeat(None, n):
             write(frame)
             read(FRAME_BYTES)
+
     return loop
 
 
@@ -143,6 +147,7 @@ def _memcpy_frames_loop():
         for _ in itertools.repeat(None, n):
             dst[:] = src
             dst[:] = src
+
     return loop
 
 
@@ -162,13 +167,14 @@ def _blocks_loop(ring, consume):
             for _ in itertools.repeat(None, n):
                 write(block)
                 read(BLOCK_BYTES)
-    else:   # zero-copy
+    else:  # zero-copy
         regions, skip = ring.regions, ring.skip
 
         def loop(n):
             for _ in itertools.repeat(None, n):
                 write(block)
                 skip(sum(map(len, regions(BLOCK_BYTES))))
+
     return loop
 
 
@@ -181,6 +187,7 @@ def _memcpy_loops(src, dst, mids):
     mids_p = [addr(m) for m in mids]
     nbytes = len(src)
     if not mids:
+
         def by_view(n):
             for _ in itertools.repeat(None, n):
                 dst[:] = src
@@ -192,6 +199,7 @@ def _memcpy_loops(src, dst, mids):
         def by_ctypes(n):
             for _ in itertools.repeat(None, n):
                 memmove(dst_p, src_p, nbytes)
+
         return [by_view, by_numpy, by_ctypes]
 
     def by_view_io(n):
@@ -208,6 +216,7 @@ def _memcpy_loops(src, dst, mids):
         for mid in itertools.islice(itertools.cycle(mids_p), n):
             memmove(mid, src_p, nbytes)
             memmove(dst_p, mid, nbytes)
+
     return [by_view_io, by_numpy_io, by_ctypes_io]
 
 
@@ -224,7 +233,7 @@ def _memcpy_in_out_loops():
     src = arena.take(BLOCK_BYTES, 0)
     mid = arena.take(BLOCK_RING_BYTES, 1024)
     dst = arena.take(BLOCK_BYTES, 2048)
-    mids = [mid[i:i + BLOCK_BYTES] for i in range(0, BLOCK_RING_BYTES, BLOCK_BYTES)]
+    mids = [mid[i : i + BLOCK_BYTES] for i in range(0, BLOCK_RING_BYTES, BLOCK_BYTES)]
     return _memcpy_loops(src, dst, mids)
 
 
@@ -235,10 +244,12 @@ def _deinterleave_loop(Ring, deinterleave):
     def loop(n):
         for _ in itertools.repeat(None, n):
             deinterleave(frames, rings)
+
     return loop
 
 
 # -- the section -----------------------------------------------------------------
+
 
 def run(quick=False):
     """Measure; return MB/s figures, the ratios and their targets.
@@ -252,9 +263,11 @@ def run(quick=False):
     if hasattr(ring_pkg, "CRing"):
         impls["c"] = (ring_pkg.CRing, ring_pkg.c_deinterleave)
 
-    variants = {"memcpy_20ms": [(_memcpy_frames_loop(), FRAME_BYTES)],
-                "memcpy_single": [(loop, BLOCK_BYTES) for loop in _memcpy_single_loops()],
-                "memcpy_in_out": [(loop, BLOCK_BYTES) for loop in _memcpy_in_out_loops()]}
+    variants = {
+        "memcpy_20ms": [(_memcpy_frames_loop(), FRAME_BYTES)],
+        "memcpy_single": [(loop, BLOCK_BYTES) for loop in _memcpy_single_loops()],
+        "memcpy_in_out": [(loop, BLOCK_BYTES) for loop in _memcpy_in_out_loops()],
+    }
     deint_bytes = DEINT_FRAMES * DEINT_CHANNELS * 2
     for name, (Ring, deinterleave) in impls.items():
         variants[name + "_20ms"] = [(_frames_loop(Ring(FRAME_RING_BYTES)), FRAME_BYTES)]
@@ -266,8 +279,7 @@ def run(quick=False):
 
     frames = {name: mbps[name + "_20ms"] for name in list(impls) + ["memcpy"]}
     blocks = {key: mbps[key] for key in ("memcpy_single", "memcpy_in_out")}
-    blocks.update({key.replace("_64k", ""): value for key, value in mbps.items()
-                   if "_64k_" in key})
+    blocks.update({key.replace("_64k", ""): value for key, value in mbps.items() if "_64k_" in key})
     deint = {name: mbps[name + "_deinterleave"] for name in impls}
     results = {
         "implementation": ring_pkg.IMPLEMENTATION,
@@ -278,13 +290,15 @@ def run(quick=False):
         "targets": dict(TARGETS),
     }
     if "c" in impls:
-        results.update({
-            "c_vs_twin_20ms": frames["c"] / frames["python"],
-            "c_vs_memcpy_64k": blocks["c_readinto"] / blocks["memcpy_in_out"],
-            "c_zero_copy_vs_memcpy_64k": blocks["c_zero_copy"] / blocks["memcpy_single"],
-            "c_vs_single_memcpy_64k": blocks["c_readinto"] / blocks["memcpy_single"],
-            "c_vs_twin_deinterleave": deint["c"] / deint["python"],
-        })
+        results.update(
+            {
+                "c_vs_twin_20ms": frames["c"] / frames["python"],
+                "c_vs_memcpy_64k": blocks["c_readinto"] / blocks["memcpy_in_out"],
+                "c_zero_copy_vs_memcpy_64k": blocks["c_zero_copy"] / blocks["memcpy_single"],
+                "c_vs_single_memcpy_64k": blocks["c_readinto"] / blocks["memcpy_single"],
+                "c_vs_twin_deinterleave": deint["c"] / deint["python"],
+            }
+        )
     else:
         results["note"] = "C extension not built: only the twin was measured"
     return results
@@ -292,4 +306,5 @@ def run(quick=False):
 
 if __name__ == "__main__":
     import pprint
+
     pprint.pprint(run(quick=True))

@@ -22,8 +22,10 @@ from .web import make_log
 
 TARGET_S = 3.0
 RUNS = 3
-SCENARIO = ('{"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 4, '
-            '"calls": [{"line": 1, "at": 3600.0, "direction": "in", "rings": 1, "talk": 5.0}]}')
+SCENARIO = (
+    '{"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 4, '
+    '"calls": [{"line": 1, "at": 3600.0, "direction": "in", "rings": 1, "talk": 5.0}]}'
+)
 
 
 def _ready_s(data_dir, scenario, tmp):
@@ -33,9 +35,23 @@ def _ready_s(data_dir, scenario, tmp):
         sock.settimeout(120)
         env = dict(os.environ, NOTIFY_SOCKET=path)
         t0 = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "firmware.cli", "recorder", "--data-dir",
-                                 data_dir, "--scenario", scenario, "--speed", "1"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "firmware.cli",
+                "recorder",
+                "--data-dir",
+                data_dir,
+                "--scenario",
+                scenario,
+                "--speed",
+                "1",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             while True:
                 message = sock.recv(4096).decode()
@@ -52,8 +68,7 @@ def _ready_s(data_dir, scenario, tmp):
 
 def _import_s():
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "-c", "import firmware.cli, firmware.box, web.server"],
-                   check=True)
+    subprocess.run([sys.executable, "-c", "import firmware.cli, firmware.box, web.server"], check=True)
     return time.monotonic() - t0
 
 
@@ -68,7 +83,7 @@ def run(quick=False):
         os.makedirs(empty, mode=0o700)
         t0 = time.monotonic()
         make_log(os.path.join(big, "calls.db"), n_calls)
-        RecordingStore(big).close()       # the box's tables beside the calls
+        RecordingStore(big).close()  # the box's tables beside the calls
         generate_s = time.monotonic() - t0
         big_s = sorted(_ready_s(big, scenario, tmp) for _ in range(RUNS))
         empty_s = sorted(_ready_s(empty, scenario, tmp) for _ in range(RUNS))

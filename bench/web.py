@@ -32,21 +32,38 @@ import tempfile
 import time
 
 TARGET_P95_MS = 100.0
-SURNAMES = ("SMITH", "JONES", "TAYLOR", "BROWN", "WILLIAMS", "WILSON", "JOHNSON", "DAVIES",
-            "PATEL", "WRIGHT", "KHAN", "EVANS", "THOMAS", "ROBERTS", "WALKER", "HUGHES")
+SURNAMES = (
+    "SMITH",
+    "JONES",
+    "TAYLOR",
+    "BROWN",
+    "WILLIAMS",
+    "WILSON",
+    "JOHNSON",
+    "DAVIES",
+    "PATEL",
+    "WRIGHT",
+    "KHAN",
+    "EVANS",
+    "THOMAS",
+    "ROBERTS",
+    "WALKER",
+    "HUGHES",
+)
 T0_US = 1_700_000_000_000_000
 
 
 def make_log(path, n_calls, seed=1):
     """Write ``n_calls`` calls into a new call log at ``path``; returns the numbers used."""
     from firmware.calllog import SCHEMA
+
     rnd = random.Random(seed)
     numbers = ["0%d%09d" % (rnd.choice((1, 2, 7)), rnd.randrange(10**9)) for _ in range(200_000)]
     names = ["%s %s" % (rnd.choice("ABCDEFGHJKLMNPRSTW"), rnd.choice(SURNAMES)) for _ in range(500)]
     db = sqlite3.connect(path)
     db.executescript(SCHEMA)
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=OFF")     # building the fixture only
+    db.execute("PRAGMA synchronous=OFF")  # building the fixture only
 
     def rows():
         t = T0_US
@@ -54,11 +71,22 @@ def make_log(path, n_calls, seed=1):
             t += rnd.randrange(1, 150) * 1_000_000
             answered = t + rnd.randrange(2, 30) * 1_000_000 if rnd.random() < 0.8 else None
             ended = (answered or t) + rnd.randrange(5, 900) * 1_000_000
-            yield (rnd.randrange(1, 5), "in" if rnd.random() < 0.6 else "out", t, answered,
-                   ended, 1, rnd.choice(numbers),
-                   rnd.choice(names) if rnd.random() < 0.1 else None)
-    db.executemany("INSERT INTO calls (line, direction, started_at, answered_at, ended_at, "
-                   "clock_synced, number, name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows())
+            yield (
+                rnd.randrange(1, 5),
+                "in" if rnd.random() < 0.6 else "out",
+                t,
+                answered,
+                ended,
+                1,
+                rnd.choice(numbers),
+                rnd.choice(names) if rnd.random() < 0.1 else None,
+            )
+
+    db.executemany(
+        "INSERT INTO calls (line, direction, started_at, answered_at, ended_at, "
+        "clock_synced, number, name) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        rows(),
+    )
     db.commit()
     last = db.execute("SELECT max(started_at) FROM calls").fetchone()[0]
     db.close()
@@ -67,9 +95,12 @@ def make_log(path, n_calls, seed=1):
 
 def _stats(samples_s):
     ms = sorted(s * 1000 for s in samples_s)
-    return {"p50_ms": round(statistics.median(ms), 2),
-            "p95_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.95))], 2),
-            "max_ms": round(ms[-1], 2), "n": len(ms)}
+    return {
+        "p50_ms": round(statistics.median(ms), 2),
+        "p95_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.95))], 2),
+        "max_ms": round(ms[-1], 2),
+        "n": len(ms),
+    }
 
 
 def _cases(rnd, numbers, last_us):
@@ -78,9 +109,8 @@ def _cases(rnd, numbers, last_us):
 
     def day():
         start = rnd.randrange(T0_US, last_us) // 86_400_000_000 * 86_400_000_000
-        d = datetime.datetime.fromtimestamp(start / 1e6, datetime.timezone.utc).date()
-        return ({"since_us": start, "until_us": start + 86_400_000_000},
-                "from=%s&to=%s" % (d, d))
+        d = datetime.datetime.fromtimestamp(start / 1e6, datetime.UTC).date()
+        return ({"since_us": start, "until_us": start + 86_400_000_000}, "from=%s&to=%s" % (d, d))
 
     def contains():
         part = rnd.choice(numbers)[-6:]
@@ -93,16 +123,23 @@ def _cases(rnd, numbers, last_us):
     def international():
         number = rnd.choice(numbers)
         typed = "+44 %s %s" % (number[1:5], number[5:])
-        return ({"number": number[1:], "number_match": "contains"},
-                "number=%s&match=contains" % typed.replace("+", "%2B").replace(" ", "+"))
+        return (
+            {"number": number[1:], "number_match": "contains"},
+            "number=%s&match=contains" % typed.replace("+", "%2B").replace(" ", "+"),
+        )
 
     def name():
         part = rnd.choice(SURNAMES)[:4].lower()
         return {"name": part}, "name=%s" % part
 
-    return {"first_page": lambda: ({}, ""), "number_contains": contains,
-            "number_prefix": prefix, "date_range": day, "number_international": international,
-            "caller_name": name}
+    return {
+        "first_page": lambda: ({}, ""),
+        "number_contains": contains,
+        "number_prefix": prefix,
+        "date_range": day,
+        "number_international": international,
+        "caller_name": name,
+    }
 
 
 def _app(tmp, calls_db):
@@ -118,31 +155,47 @@ def _app(tmp, calls_db):
 
     class Status:
         def snapshot(self):
-            return {"version": 0, "now": "", "clock_synced": True,
-                    "lines": [{"line": n, "state": "idle", "since": None, "call": None,
-                               "faults": []} for n in range(1, 5)]}
+            return {
+                "version": 0,
+                "now": "",
+                "clock_synced": True,
+                "lines": [
+                    {"line": n, "state": "idle", "since": None, "call": None, "faults": []}
+                    for n in range(1, 5)
+                ],
+            }
 
         def wait_for_change(self, version, timeout_s):
             return 0
+
     data = os.path.join(tmp, "data")
     os.makedirs(data)
-    services = Services(status=Status(), calls=CallSearch(calls_db),
-                        keystore=KeyStore(data, Argon2Params(8, 1)),
-                        audit=AuditLog(os.path.join(data, "audit.db"),
-                                       os.path.join(data, "audit.head")))
+    services = Services(
+        status=Status(),
+        calls=CallSearch(calls_db),
+        keystore=KeyStore(data, Argon2Params(8, 1)),
+        audit=AuditLog(os.path.join(data, "audit.db"), os.path.join(data, "audit.head")),
+    )
     app = create_app(services, WebConfig(data_dir=data, hash_cost=CHEAP_COST))
     client = app.test_client()
     client.environ_base["wsgi.url_scheme"] = "https"
-    token = re.search(r'name="csrf_token" value="([^"]+)"',
-                      client.get("/setup").get_data(as_text=True)).group(1)
-    form = {"csrf_token": token, "setup_code": setup_code_for(data), "organisation": "Bench",
-            "country": "us", "purpose": "Benchmarking the calls list.",
-            "admin_name": "bench", "admin_password": "a quiet office at night",
-            "admin_confirm": "a quiet office at night"}
+    token = re.search(
+        r'name="csrf_token" value="([^"]+)"', client.get("/setup").get_data(as_text=True)
+    ).group(1)
+    form = {
+        "csrf_token": token,
+        "setup_code": setup_code_for(data),
+        "organisation": "Bench",
+        "country": "us",
+        "purpose": "Benchmarking the calls list.",
+        "admin_name": "bench",
+        "admin_password": "a quiet office at night",
+        "admin_confirm": "a quiet office at night",
+    }
     for n in range(1, 5):
         form.update({"line-%d-name" % n: "L%d" % n, "line-%d-mode" % n: "record"})
     assert client.post("/setup", data=form).status_code == 302
-    app.extensions["linekeeper"].sessions.memory.clear()     # skip the recovery page
+    app.extensions["linekeeper"].sessions.memory.clear()  # skip the recovery page
     return app, client
 
 
@@ -151,10 +204,12 @@ def run(quick=False):
 
     n_calls = 100_000 if quick else 1_000_000
     iterations = 30 if quick else 100
-    results = {"calls": n_calls, "iterations": iterations,
-               "note": "quick mode: 100 000 calls, not the 1 000 000 of the target"
-               if quick else "1 000 000 calls",
-               "targets": {}}
+    results = {
+        "calls": n_calls,
+        "iterations": iterations,
+        "note": "quick mode: 100 000 calls, not the 1 000 000 of the target" if quick else "1 000 000 calls",
+        "targets": {},
+    }
     rnd = random.Random(2)
     with tempfile.TemporaryDirectory() as tmp:
         calls_db = os.path.join(tmp, "calls.db")
@@ -184,9 +239,11 @@ def run(quick=False):
             samples.append(time.perf_counter() - t)
         results["next_page.query_ms"] = _stats(samples)
         # The total shown above the list, counted afresh each time (no reuse).
-        for name, make in (("count_all", lambda: {}),
-                           ("count_day", lambda: cases["date_range"]()[0]),
-                           ("count_number", lambda: cases["number_contains"]()[0])):
+        for name, make in (
+            ("count_all", lambda: {}),
+            ("count_day", lambda: cases["date_range"]()[0]),
+            ("count_number", lambda: cases["number_contains"]()[0]),
+        ):
             samples = []
             for _ in range(iterations):
                 flt = CallFilter(lines=all_lines, **make())
@@ -229,6 +286,5 @@ def table(section):
     for key, value in section.items():
         if key.endswith("_ms"):
             rows.append(("web.%s p50" % key, value["p50_ms"], ""))
-            rows.append(("web.%s p95" % key, value["p95_ms"],
-                         section["targets"].get(key, "")))
+            rows.append(("web.%s p95" % key, value["p95_ms"], section["targets"].get(key, "")))
     return rows

@@ -19,6 +19,5 @@ def choose_board(requested=None, configured=None, environ=None):
     environ = os.environ if environ is None else environ
     name = requested or environ.get("LINEKEEPER_BOARD") or configured or "sim"
     if name not in BOARDS:
-        raise ConfigError("unknown board %r; use one of: %s" % (name, ", ".join(BOARDS)),
-                          field="board")
+        raise ConfigError("unknown board %r; use one of: %s" % (name, ", ".join(BOARDS)), field="board")
     return name

@@ -47,14 +47,19 @@ CID_WHEN = ("before_ring", "after_first_ring")
 DISCONNECT_SIGNALS = ("loop_break", "reversal", "tone", "none")
 CLEAR_TONES = ("busy", "unobtainable", "congestion")
 #: disconnect signal -> the call's end_reason when the far end clears first
-END_REASON = {"loop_break": "remote_break", "reversal": "remote_reversal", "tone": "remote_tone",
-              "none": "remote_silence"}
+END_REASON = {
+    "loop_break": "remote_break",
+    "reversal": "remote_reversal",
+    "tone": "remote_tone",
+    "none": "remote_silence",
+}
 _NAME = r"[a-z0-9][a-z0-9._-]*"
 
 
 @dataclass(frozen=True)
 class AdapterCallerId:
     """How the adapter sends caller ID (see the module docstring)."""
+
     standard: str
     when: str
     reversal: bool = False
@@ -65,6 +70,7 @@ class AdapterCallerId:
 @dataclass(frozen=True)
 class AdapterRing:
     """Ringing: ``cadence_ms`` (on, off, ...), frequency ``hz``, level ``vrms``."""
+
     cadence_ms: tuple
     hz: int
     vrms: float
@@ -73,6 +79,7 @@ class AdapterRing:
 @dataclass(frozen=True)
 class Disconnect:
     """How the adapter tells the far end cleared: ``signal``, its ``duration_ms``, a ``tone``."""
+
     signal: str
     duration_ms: int = None
     tone: str = None
@@ -81,6 +88,7 @@ class Disconnect:
 @dataclass(frozen=True)
 class Adapter:
     """A whole adapter profile (see the module docstring)."""
+
     id: str
     name: str
     country: str
@@ -118,8 +126,10 @@ def load_adapter(name_or_path):
     if re.fullmatch(_NAME, text) and not text.endswith(".json"):
         resource = adapters_dir() / (text + ".json")
         if not resource.is_file():
-            raise ScenarioError("no such adapter profile %r; shipped: %s, or %r (or a path to "
-                                "a .json file)" % (text, ", ".join(list_adapters()), EXCHANGE))
+            raise ScenarioError(
+                "no such adapter profile %r; shipped: %s, or %r (or a path to "
+                "a .json file)" % (text, ", ".join(list_adapters()), EXCHANGE)
+            )
         with importlib.resources.as_file(resource) as path:
             return parse_adapter(jsonpos.load(path, error=ScenarioError))
     return parse_adapter(jsonpos.load(text, error=ScenarioError))
@@ -127,19 +137,22 @@ def load_adapter(name_or_path):
 
 def parse_adapter(doc):
     """Build an :class:`Adapter` from a parsed :class:`~board.jsonpos.Document`."""
-    root = doc.root.object(("format", "id", "name", "country", "caller_id", "ring", "loop_ma",
-                            "idle_v", "disconnect", "tones"),
-                           ("description", "answer_reversal", "sources"))
+    root = doc.root.object(
+        ("format", "id", "name", "country", "caller_id", "ring", "loop_ma", "idle_v", "disconnect", "tones"),
+        ("description", "answer_reversal", "sources"),
+    )
     if root.get_int("format") != ADAPTER_FORMAT:
-        root.child("format").fail("unsupported adapter profile format; this firmware reads "
-                                  "format %d" % ADAPTER_FORMAT)
+        root.child("format").fail(
+            "unsupported adapter profile format; this firmware reads format %d" % ADAPTER_FORMAT
+        )
     if root.has("sources"):  # where each value comes from, for people: text only
         sources = root.child("sources").require()
         for key in sources.value:
             sources.child(key).as_str(max_len=500)
     return Adapter(
-        id=root.get_str("id", pattern=(_NAME, "must be lower-case letters, digits, '.', '_' "
-                                              "or '-'"), max_len=40),
+        id=root.get_str(
+            "id", pattern=(_NAME, "must be lower-case letters, digits, '.', '_' or '-'"), max_len=40
+        ),
         name=root.get_str("name", max_len=120),
         description=root.get_str("description", "", max_len=2000),
         country=root.get_str("country", choices=tuple(countries.box_countries())),
@@ -149,7 +162,8 @@ def parse_adapter(doc):
         idle_v=root.get_number("idle_v", lo=10, hi=80),
         answer_reversal=root.get_bool("answer_reversal", False),
         disconnect=_disconnect(root.child("disconnect")),
-        tones=root.get_str("tones", choices=tuple(countries.box_countries())))
+        tones=root.get_str("tones", choices=tuple(countries.box_countries())),
+    )
 
 
 def _caller_id(node):
@@ -159,8 +173,9 @@ def _caller_id(node):
     reversal, dtas = node.get_bool("reversal", False), node.get_bool("dtas", False)
     ring_pulse = node.get_bool("ring_pulse", False)
     if when == "after_first_ring" and (reversal or dtas or ring_pulse):
-        node.fail("caller ID after the first ring is alerted by the ring itself: no "
-                  "reversal, dtas or ring_pulse")
+        node.fail(
+            "caller ID after the first ring is alerted by the ring itself: no reversal, dtas or ring_pulse"
+        )
     if ring_pulse and (dtas or standard == "dtmf"):
         node.fail("a ring pulse (RP-AS) alerts FSK caller ID on its own: no dtas, not DTMF")
     if standard == "dtmf" and (dtas or when != "before_ring"):
@@ -173,8 +188,7 @@ def _ring(node):
     cadence = tuple(item.as_int(lo=100, hi=10000) for item in node.child("cadence_ms").items(2))
     if len(cadence) % 2:
         node.child("cadence_ms").fail("must be pairs of on and off times (ms)")
-    return AdapterRing(cadence, node.get_int("hz", lo=15, hi=60),
-                       node.get_number("vrms", lo=10, hi=120))
+    return AdapterRing(cadence, node.get_int("hz", lo=15, hi=60), node.get_number("vrms", lo=10, hi=120))
 
 
 def _disconnect(node):

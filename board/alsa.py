@@ -30,9 +30,16 @@ def _open_pcm(kind, device, rate, channels, period_frames, periods):
     alsaaudio = _alsaaudio()
     pcm_type = alsaaudio.PCM_CAPTURE if kind == "capture" else alsaaudio.PCM_PLAYBACK
     try:
-        return alsaaudio.PCM(type=pcm_type, mode=alsaaudio.PCM_NORMAL, device=device, rate=rate,
-                             channels=channels, format=alsaaudio.PCM_FORMAT_S16_LE,
-                             periodsize=period_frames, periods=periods)
+        return alsaaudio.PCM(
+            type=pcm_type,
+            mode=alsaaudio.PCM_NORMAL,
+            device=device,
+            rate=rate,
+            channels=channels,
+            format=alsaaudio.PCM_FORMAT_S16_LE,
+            periodsize=period_frames,
+            periods=periods,
+        )
     except alsaaudio.ALSAAudioError as exc:
         raise HardwareError("cannot open ALSA %s device %r: %s" % (kind, device, exc)) from exc
 
@@ -61,15 +68,15 @@ class AlsaCapture:
         self.errors = 0
 
     def open(self):
-        self._pcm = _open_pcm("capture", self.device, self.rate, self.channels,
-                              self.period_frames, periods=8)
+        self._pcm = _open_pcm("capture", self.device, self.rate, self.channels, self.period_frames, periods=8)
 
     def start(self, on_audio):
         if self._pcm is None:
             self.open()
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, args=(on_audio,),
-                                        name="linekeeper-capture", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(on_audio,), name="linekeeper-capture", daemon=True
+        )
         self._thread.start()
 
     def read_period(self):
@@ -97,7 +104,7 @@ class AlsaCapture:
                 continue
             if n == 0:
                 continue
-            data = data[:n * frame_bytes]
+            data = data[: n * frame_bytes]
             t_us = now_us - n * 1_000_000 // self.rate
             # Keep periods contiguous unless the clock says we lost some.
             if next_t_us is not None and abs(t_us - next_t_us) < 2 * period_us:
@@ -139,8 +146,9 @@ class AlsaPlayback:
         self._stop = threading.Event()
 
     def open(self):
-        self._pcm = _open_pcm("playback", self.device, self.rate, self.channels,
-                              self.period_frames, periods=4)
+        self._pcm = _open_pcm(
+            "playback", self.device, self.rate, self.channels, self.period_frames, periods=4
+        )
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="linekeeper-playback", daemon=True)
         self._thread.start()
@@ -152,13 +160,14 @@ class AlsaPlayback:
     def next_period(self):
         """The next interleaved period: queued samples, silence where none."""
         import numpy as np
+
         n = self.period_frames
         frames = np.zeros((n, self.channels), dtype=np.int16)
         with self._lock:
             for ch, q in enumerate(self._queues):
                 take = min(len(q), n * BYTES_PER_SAMPLE)
                 if take:
-                    frames[:take // BYTES_PER_SAMPLE, ch] = np.frombuffer(bytes(q[:take]), np.int16)
+                    frames[: take // BYTES_PER_SAMPLE, ch] = np.frombuffer(bytes(q[:take]), np.int16)
                     del q[:take]
         return frames.tobytes()
 

@@ -5,7 +5,6 @@ Both the Raspberry Pi board (lgpio pin factory) and the simulated board
 runs through the same gpiozero pin callbacks in both.
 """
 
-
 from telephony.errors import HardwareError
 
 from .base import INPUT_SIGNALS, Board
@@ -28,7 +27,7 @@ class GpioLines:
         self._hat = hat
         self._factory = factory
         self._clock = clock
-        self._pins = {}      # (line, signal) -> (pin, PinSpec)
+        self._pins = {}  # (line, signal) -> (pin, PinSpec)
         self._on_edge = None
         self._callbacks = []
 
@@ -59,8 +58,8 @@ class GpioLines:
         except Exception as exc:
             self.stop()
             raise HardwareError(
-                "cannot set up GPIO %s for the HAT %r: %s" % (
-                    getattr(spec, "gpio", "?"), self._hat.id, exc)) from exc
+                "cannot set up GPIO %s for the HAT %r: %s" % (getattr(spec, "gpio", "?"), self._hat.id, exc)
+            ) from exc
 
     def _callback(self, line, signal, spec):
         factory = self._factory
@@ -71,6 +70,7 @@ class GpioLines:
             age_s = factory.ticks_diff(factory.ticks(), ticks) if ticks is not None else 0
             t_us = clock.now_us() - int(age_s * 1e6)
             self._on_edge(line, signal, bool(state) != spec.active_low, t_us)
+
         return changed
 
     def has(self, line, signal):

@@ -66,6 +66,7 @@ _NAME = r"[a-z0-9][a-z0-9._-]*"
 @dataclass(frozen=True)
 class PinSpec:
     """One GPIO: ``active_low`` means the condition holds when the pin reads low."""
+
     gpio: int
     active_low: bool = False
     pull: str = "floating"
@@ -74,6 +75,7 @@ class PinSpec:
 @dataclass(frozen=True)
 class HatAudio:
     """The ALSA side: PCM names, sample rate (Hz), channels, sample format, period."""
+
     capture: str
     playback: str
     rate: int
@@ -85,6 +87,7 @@ class HatAudio:
 @dataclass(frozen=True)
 class I2cDevice:
     """A chip to configure at start-up: ``init`` is a tuple of (register, value) bytes."""
+
     name: str
     address: int
     init: tuple = ()
@@ -99,6 +102,7 @@ class HatI2c:
 @dataclass(frozen=True)
 class HatMcu:
     """The supervisor MCU: I2C address, register map version, power-fail pin, hold-up."""
+
     address: int
     regmap_version: int
     power_fail: PinSpec = None
@@ -110,6 +114,7 @@ class HatMcu:
 @dataclass(frozen=True)
 class HatSense:
     """The ranges the line detectors handle: (lo, hi) V rms ringing, mA loop current, V idle."""
+
     ring_vrms: tuple = (20.0, 120.0)
     loop_ma: tuple = (10.0, 100.0)
     line_v: tuple = (20.0, 80.0)
@@ -123,6 +128,7 @@ class HatSense:
 @dataclass(frozen=True)
 class HatLine:
     """One analogue line; ``pins`` maps signal name -> :class:`PinSpec` (do not modify)."""
+
     line: int
     capture_channel: int
     playback_channel: int
@@ -132,6 +138,7 @@ class HatLine:
 @dataclass(frozen=True)
 class Hat:
     """A whole HAT; ``lines`` is ordered by line number (1..N). ``i2c`` may be None."""
+
     id: str
     name: str
     audio: HatAudio
@@ -166,8 +173,10 @@ def load_hat(name_or_path):
     if re.fullmatch(_NAME, text) and not text.endswith(".json"):
         resource = hats_dir() / (text + ".json")
         if not resource.is_file():
-            raise HatError("no such HAT %r; shipped HATs: %s (or give a path to a .json file)"
-                           % (text, ", ".join(list_hats())))
+            raise HatError(
+                "no such HAT %r; shipped HATs: %s (or give a path to a .json file)"
+                % (text, ", ".join(list_hats()))
+            )
         with importlib.resources.as_file(resource) as path:
             return parse_hat(jsonpos.load(path, error=HatError))
     return parse_hat(jsonpos.load(text, error=HatError))
@@ -180,22 +189,28 @@ def loads_hat(text, source=None):
 
 def parse_hat(doc):
     """Build a :class:`Hat` from a parsed :class:`~board.jsonpos.Document`."""
-    root = doc.root.object(("format", "id", "name", "audio", "lines"),
-                           ("description", "i2c", "mcu", "sense"))
+    root = doc.root.object(("format", "id", "name", "audio", "lines"), ("description", "i2c", "mcu", "sense"))
     if root.get_int("format") != HAT_FORMAT:
-        root.child("format").fail("unsupported HAT file format; this firmware reads format %d"
-                                  % HAT_FORMAT)
-    hat_id = root.get_str("id", pattern=(_NAME, "must be lower-case letters, digits, '.', '_' "
-                                                "or '-'"), max_len=40)
+        root.child("format").fail("unsupported HAT file format; this firmware reads format %d" % HAT_FORMAT)
+    hat_id = root.get_str(
+        "id", pattern=(_NAME, "must be lower-case letters, digits, '.', '_' or '-'"), max_len=40
+    )
     audio = _audio(root.child("audio"))
     i2c = _i2c(root.child("i2c")) if root.has("i2c") else None
     gpios = {}
     lines = _lines(root.child("lines"), audio, gpios)
     mcu = _mcu(root.child("mcu"), i2c, gpios) if root.has("mcu") else None
-    return Hat(id=hat_id, name=root.get_str("name", max_len=200), audio=audio, i2c=i2c,
-               lines=lines, description=root.get_str("description", ""),
-               source=str(doc.source) if doc.source else None, mcu=mcu,
-               sense=_sense(root.child("sense")) if root.has("sense") else HatSense())
+    return Hat(
+        id=hat_id,
+        name=root.get_str("name", max_len=200),
+        audio=audio,
+        i2c=i2c,
+        lines=lines,
+        description=root.get_str("description", ""),
+        source=str(doc.source) if doc.source else None,
+        mcu=mcu,
+        sense=_sense(root.child("sense")) if root.has("sense") else HatSense(),
+    )
 
 
 def _sense(node):
@@ -219,15 +234,18 @@ def _audio(node):
     rate = node.get_int("rate", hex_ok=True)
     if rate not in RATES:
         node.child("rate").fail("must be one of %s Hz, not %d" % (", ".join(map(str, RATES)), rate))
-    return HatAudio(capture=_pcm(node, "capture"), playback=_pcm(node, "playback"), rate=rate,
-                    channels=node.get_int("channels", lo=1, hi=32, hex_ok=True),
-                    format=node.get_str("format", "S16_LE", choices=SAMPLE_FORMATS),
-                    period_frames=node.get_int("period_frames", 160, lo=16, hi=8192, hex_ok=True))
+    return HatAudio(
+        capture=_pcm(node, "capture"),
+        playback=_pcm(node, "playback"),
+        rate=rate,
+        channels=node.get_int("channels", lo=1, hi=32, hex_ok=True),
+        format=node.get_str("format", "S16_LE", choices=SAMPLE_FORMATS),
+        period_frames=node.get_int("period_frames", 160, lo=16, hi=8192, hex_ok=True),
+    )
 
 
 def _pcm(node, key):
-    return node.get_str(key, pattern=(r"\S+", "must be an ALSA PCM name without spaces"),
-                        max_len=200)
+    return node.get_str(key, pattern=(r"\S+", "must be an ALSA PCM name without spaces"), max_len=200)
 
 
 def _i2c(node):
@@ -237,11 +255,12 @@ def _i2c(node):
         dev.object(("name", "address"), ("init",))
         address = dev.get_int("address", lo=0x03, hi=0x77, hex_ok=True)
         if address in seen:
-            dev.child("address").fail("address 0x%02x is already used by devices[%d]"
-                                      % (address, seen[address]))
+            dev.child("address").fail(
+                "address 0x%02x is already used by devices[%d]" % (address, seen[address])
+            )
         seen[address] = dev.path[-1]
         init = []
-        for step in (dev.child("init").items() if dev.has("init") else ()):
+        for step in dev.child("init").items() if dev.has("init") else ():
             pair = step.items()
             if len(pair) != 2:
                 step.fail("must be a [register, value] pair")
@@ -253,29 +272,29 @@ def _i2c(node):
 def _mcu(node, i2c, gpios):
     node.object(("address", "regmap_version"), ("power_fail", "holdup"))
     if i2c is None:
-        node.fail("the supervisor MCU talks over I2C: give the HAT an \"i2c\" section")
+        node.fail('the supervisor MCU talks over I2C: give the HAT an "i2c" section')
     address = node.get_int("address", lo=0x08, hi=0x77, hex_ok=True)
     for device in i2c.devices:
         if device.address == address:
-            node.child("address").fail("address 0x%02x is already used by the I2C device %r"
-                                       % (address, device.name))
+            node.child("address").fail(
+                "address 0x%02x is already used by the I2C device %r" % (address, device.name)
+            )
     power_fail = None
     if node.has("power_fail"):
-        power_fail = _pin(node.child("power_fail"), gpios,
-                          jsonpos.format_path(node.path + ("power_fail",)))
+        power_fail = _pin(node.child("power_fail"), gpios, jsonpos.format_path(node.path + ("power_fail",)))
     farads, load_mw, min_mv = 0.0, 4000, 2500
     if node.has("holdup"):
         holdup = node.child("holdup")
         holdup.object(("farads", "load_mw", "min_mv"))
         farads_node = holdup.child("farads")
         farads = farads_node.value
-        if isinstance(farads, bool) or not isinstance(farads, (int, float)) \
-                or not 0 <= farads <= 100:
+        if isinstance(farads, bool) or not isinstance(farads, (int, float)) or not 0 <= farads <= 100:
             farads_node.fail("must be a number of farads from 0 to 100")
         load_mw = holdup.get_int("load_mw", lo=1, hi=50_000)
         min_mv = holdup.get_int("min_mv", lo=0, hi=5000)
-    return HatMcu(address, node.get_int("regmap_version", lo=1, hi=255), power_fail,
-                  float(farads), load_mw, min_mv)
+    return HatMcu(
+        address, node.get_int("regmap_version", lo=1, hi=255), power_fail, float(farads), load_mw, min_mv
+    )
 
 
 def _lines(node, audio, gpios):
@@ -285,17 +304,24 @@ def _lines(node, audio, gpios):
         item.object(("line", "capture_channel", "playback_channel", "pins"))
         number = item.get_int("line", lo=1, hi=len(items), hex_ok=True)
         if number in by_number:
-            item.child("line").fail("line %d is already defined by lines[%d]"
-                                    % (number, by_number[number][0]))
+            item.child("line").fail(
+                "line %d is already defined by lines[%d]" % (number, by_number[number][0])
+            )
         for key, used in channels.items():
             ch = item.get_int(key, lo=0, hi=audio.channels - 1, hex_ok=True)
             if ch in used:
                 item.child(key).fail("channel %d is already used by line %d" % (ch, used[ch]))
             used[ch] = number
         pins = _pins(item.child("pins"), gpios)
-        by_number[number] = (item.path[-1], HatLine(
-            number, item.get_int("capture_channel", hex_ok=True),
-            item.get_int("playback_channel", hex_ok=True), pins))
+        by_number[number] = (
+            item.path[-1],
+            HatLine(
+                number,
+                item.get_int("capture_channel", hex_ok=True),
+                item.get_int("playback_channel", hex_ok=True),
+                pins,
+            ),
+        )
     # Numbers are unique and within 1..N, so all of 1..N are there.
     return tuple(by_number[n][1] for n in sorted(by_number))
 
@@ -306,8 +332,7 @@ def _pins(node, gpios):
     pins = {}
     for signal in known:
         if node.has(signal):
-            pins[signal] = _pin(node.child(signal), gpios,
-                                jsonpos.format_path(node.path + (signal,)))
+            pins[signal] = _pin(node.child(signal), gpios, jsonpos.format_path(node.path + (signal,)))
     return pins
 
 
@@ -317,8 +342,11 @@ def _pin(pin, gpios, name):
         pin.object(("gpio",), ("active", "pull"))
         gpio_node = pin.child("gpio")
         active = pin.get_str("active", "high", choices=("high", "low"))
-        spec = PinSpec(gpio_node.as_int(0, GPIO_MAX, hex_ok=True), active == "low",
-                       pin.get_str("pull", "floating", choices=PULLS))
+        spec = PinSpec(
+            gpio_node.as_int(0, GPIO_MAX, hex_ok=True),
+            active == "low",
+            pin.get_str("pull", "floating", choices=PULLS),
+        )
     else:
         gpio_node = pin
         spec = PinSpec(pin.as_int(0, GPIO_MAX, hex_ok=True))
@@ -326,4 +354,3 @@ def _pin(pin, gpios, name):
         gpio_node.fail("GPIO %d is already used by %s" % (spec.gpio, gpios[spec.gpio]))
     gpios[spec.gpio] = name
     return spec
-

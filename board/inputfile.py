@@ -13,9 +13,13 @@ import stat
 
 from telephony.errors import InputFileError
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def read_input_file(path, max_bytes):
@@ -45,8 +49,7 @@ def read_input_file(path, max_bytes):
             kind = next((k for test, k in _KINDS if test(st.st_mode)), "not a regular file")
             raise InputFileError("is %s, not a regular file" % kind)
         if st.st_size > max_bytes:
-            raise InputFileError("the file is %s; at most %s is read" % (
-                _size(st.st_size), _size(max_bytes)))
+            raise InputFileError("the file is %s; at most %s is read" % (_size(st.st_size), _size(max_bytes)))
         chunks, total = [], 0
         while True:
             chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
@@ -54,7 +57,7 @@ def read_input_file(path, max_bytes):
                 break
             chunks.append(chunk)
             total += len(chunk)
-            if total > max_bytes:   # it grew while we read it
+            if total > max_bytes:  # it grew while we read it
                 raise InputFileError("the file is larger than %s" % _size(max_bytes))
         return b"".join(chunks)
     except OSError as exc:

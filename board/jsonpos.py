@@ -44,9 +44,9 @@ from telephony.errors import ConfigError, InputFileError
 from .inputfile import printable_name, read_input_file
 
 REQUIRED = object()  # marks a field without a default
-MAX_BYTES = 8 << 20        # a data file larger than 8 MiB is not one we wrote
-MAX_DEPTH = 32             # our formats nest 6 deep; 32 leaves room and no recursion risk
-MAX_NUMBER_CHARS = 40      # digits, sign, point and exponent of one number
+MAX_BYTES = 8 << 20  # a data file larger than 8 MiB is not one we wrote
+MAX_DEPTH = 32  # our formats nest 6 deep; 32 leaves room and no recursion risk
+MAX_NUMBER_CHARS = 40  # digits, sign, point and exponent of one number
 _WS = " \t\n\r"
 
 
@@ -113,8 +113,7 @@ class Document:
     def fail(self, message, path=(), *, at_key=False):
         """Raise the document's error for the field at ``path``."""
         pos = self.key_position(path) if at_key else self.position(path)
-        raise self.error(message, source=self.source, field=format_path(path) or None,
-                         position=pos)
+        raise self.error(message, source=self.source, field=format_path(path) or None, position=pos)
 
 
 def loads(text, source=None, *, error=ConfigError, toml=False):
@@ -126,17 +125,17 @@ def loads(text, source=None, *, error=ConfigError, toml=False):
 
     def bad_constant(name):
         raise ValueError("%s is not allowed in a data file" % name)
+
     try:
-        data = json.loads(text, parse_constant=bad_constant, parse_int=_number(int),
-                          parse_float=_number(float))
+        data = json.loads(
+            text, parse_constant=bad_constant, parse_int=_number(int), parse_float=_number(float)
+        )
     except json.JSONDecodeError as exc:
-        raise error("malformed JSON: %s" % exc.msg, source=source,
-                    position=(exc.lineno, exc.colno)) from None
+        raise error("malformed JSON: %s" % exc.msg, source=source, position=(exc.lineno, exc.colno)) from None
     except _TooLong as exc:
         raise error(exc.message, source=source, position=_find(text, exc.literal)) from None
     except RecursionError:
-        raise error("malformed JSON: nested more than %d deep" % MAX_DEPTH,
-                    source=source) from None
+        raise error("malformed JSON: nested more than %d deep" % MAX_DEPTH, source=source) from None
     except ValueError as exc:
         raise error("malformed JSON: %s" % exc, source=source) from None
     scanner = _Scanner(text, source, error)
@@ -148,16 +147,17 @@ class _TooLong(ValueError):
     def __init__(self, literal):
         super().__init__(literal)
         self.literal = literal
-        self.message = "a number of %d characters is too long (at most %d)" % (
-            len(literal), MAX_NUMBER_CHARS)
+        self.message = "a number of %d characters is too long (at most %d)" % (len(literal), MAX_NUMBER_CHARS)
 
 
 def _number(convert):
     """A json ``parse_int``/``parse_float`` hook refusing over-long numbers."""
+
     def parse(literal):
         if len(literal) > MAX_NUMBER_CHARS:
             raise _TooLong(literal)
         return convert(literal)
+
     return parse
 
 
@@ -199,9 +199,8 @@ def _loads_toml(text, source, error):
     except _TooLong as exc:
         raise error(exc.message, source=source, position=_find(text, exc.literal)) from None
     except RecursionError:
-        raise error("malformed TOML: nested more than %d deep" % MAX_DEPTH,
-                    source=source) from None
-    except ValueError as exc:   # tomllib's own int() of a number too long to convert
+        raise error("malformed TOML: nested more than %d deep" % MAX_DEPTH, source=source) from None
+    except ValueError as exc:  # tomllib's own int() of a number too long to convert
         raise error("malformed TOML: %s" % str(exc).split(";")[0], source=source) from None
     _check_toml(data, source, error, ())
     return Document(data, source, error)
@@ -210,12 +209,12 @@ def _loads_toml(text, source, error):
 def _check_toml(value, source, error, path):
     """Apply :data:`MAX_DEPTH` and the number limit to parsed TOML (it has no positions)."""
     if len(path) > MAX_DEPTH:
-        raise error("nested more than %d deep" % MAX_DEPTH, source=source,
-                    field=format_path(path))
+        raise error("nested more than %d deep" % MAX_DEPTH, source=source, field=format_path(path))
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
         raise error("the number is too large", source=source, field=format_path(path))
-    children = value.items() if isinstance(value, dict) else (
-        enumerate(value) if isinstance(value, list) else ())
+    children = (
+        value.items() if isinstance(value, dict) else (enumerate(value) if isinstance(value, list) else ())
+    )
     for key, child in children:
         _check_toml(child, source, error, path + (key,))
 
@@ -246,8 +245,12 @@ class _Scanner:
         self.positions[path] = self.pos(idx)
         c = self.text[idx]
         if c in "{[" and len(path) >= MAX_DEPTH:
-            raise self.error("nested more than %d deep" % MAX_DEPTH, source=self.source,
-                             field=format_path(path), position=self.pos(idx))
+            raise self.error(
+                "nested more than %d deep" % MAX_DEPTH,
+                source=self.source,
+                field=format_path(path),
+                position=self.pos(idx),
+            )
         if c == "{":
             return self._object(idx + 1, path)
         if c == "[":
@@ -266,8 +269,12 @@ class _Scanner:
             key, idx = scanstring(self.text, idx + 1)
             child = path + (key,)
             if key in seen:
-                raise self.error("duplicate key %r" % key, source=self.source,
-                                 field=format_path(child), position=self.pos(key_idx))
+                raise self.error(
+                    "duplicate key %r" % key,
+                    source=self.source,
+                    field=format_path(child),
+                    position=self.pos(key_idx),
+                )
             seen.add(key)
             self.key_positions[child] = self.pos(key_idx)
             idx = self.ws(idx) + 1  # past ':'
@@ -333,9 +340,12 @@ class Node:
         for key in self.value:
             if key not in allowed:
                 hint = difflib.get_close_matches(str(key), allowed, n=1)
-                self.doc.fail("unknown field%s; allowed here: %s" % (
-                    " (did you mean %r?)" % hint[0] if hint else "", ", ".join(allowed)),
-                    self.path + (key,), at_key=True)
+                self.doc.fail(
+                    "unknown field%s; allowed here: %s"
+                    % (" (did you mean %r?)" % hint[0] if hint else "", ", ".join(allowed)),
+                    self.path + (key,),
+                    at_key=True,
+                )
         return self.require(*required)
 
     def has(self, key):
@@ -381,8 +391,10 @@ class Node:
         if hex_ok and isinstance(v, str) and re.fullmatch(r"0[xX][0-9a-fA-F]+", v):
             v = int(v, 16)
         if isinstance(v, bool) or not isinstance(v, int):
-            self.fail("must be a whole number%s, not %s" % (
-                ' (or a "0x.." hex string)' if hex_ok else "", _kind(self.value)))
+            self.fail(
+                "must be a whole number%s, not %s"
+                % (' (or a "0x.." hex string)' if hex_ok else "", _kind(self.value))
+            )
         self._range(v, lo, hi, isinstance(self.value, str))
         return v
 
@@ -417,6 +429,7 @@ class Node:
             if hexfmt and x >= 0:
                 return "0x%02x" % x
             return "%d" % x if isinstance(x, int) else "%g" % x
+
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             if lo is not None and hi is not None:
                 self.fail("must be %s to %s, not %s" % (fmt(lo), fmt(hi), fmt(v)))

@@ -16,11 +16,13 @@ def lgpio_factory():
     """gpiozero's lgpio pin factory (Pi OS Bookworm), or a HardwareError."""
     try:
         from gpiozero.pins.lgpio import LGPIOFactory
+
         return LGPIOFactory()
     except Exception as exc:
         raise HardwareError(
             "cannot open the Pi's GPIO through lgpio (%s). On a Raspberry Pi run `make setup`; "
-            "elsewhere use the simulated board (LINEKEEPER_BOARD=sim)" % exc) from exc
+            "elsewhere use the simulated board (LINEKEEPER_BOARD=sim)" % exc
+        ) from exc
 
 
 def init_i2c(i2c, bus_factory=None):
@@ -32,7 +34,7 @@ def init_i2c(i2c, bus_factory=None):
             for device in i2c.devices:
                 for reg, value in device.init:
                     bus.write_byte_data(device.address, reg, value)
-    except (OSError, IOError) as exc:
+    except OSError as exc:
         raise HardwareError("I2C set-up of the HAT failed on bus %d: %s" % (i2c.bus, exc)) from exc
 
 
@@ -60,11 +62,11 @@ class RpiBoard(HatBoard):
             self.gpio = GpioLines(self.hat, factory, self.clock)
             self.gpio.start(on_edge)
             audio = self.hat.audio
-            self._capture = AlsaCapture(audio.capture, audio.rate, audio.channels,
-                                        audio.period_frames, self.clock)
+            self._capture = AlsaCapture(
+                audio.capture, audio.rate, audio.channels, audio.period_frames, self.clock
+            )
             self._capture.open()
-            self._playback = AlsaPlayback(audio.playback, audio.rate, audio.channels,
-                                          audio.period_frames)
+            self._playback = AlsaPlayback(audio.playback, audio.rate, audio.channels, audio.period_frames)
             self._playback.open()
             self._capture.start(on_audio)
         except Exception:
@@ -95,8 +97,9 @@ class RpiBoard(HatBoard):
             try:
                 self._mcu_bus = bus_factory(self.hat.i2c.bus)
             except OSError as exc:
-                raise HardwareError("cannot open I2C bus %d for the supervisor MCU: %s"
-                                    % (self.hat.i2c.bus, exc)) from exc
+                raise HardwareError(
+                    "cannot open I2C bus %d for the supervisor MCU: %s" % (self.hat.i2c.bus, exc)
+                ) from exc
         return self._mcu_bus
 
     def watch_power_fail(self, on_change):
@@ -114,7 +117,8 @@ class RpiBoard(HatBoard):
 
         def changed(ticks, state):
             on_change(bool(state) != spec.active_low, self.clock.now_us())
-        self._power_fail_callback = changed     # gpiozero keeps only a weak reference
+
+        self._power_fail_callback = changed  # gpiozero keeps only a weak reference
         pin.when_changed = changed
         self._power_fail_pin = pin
         return True

@@ -25,12 +25,13 @@ RUNNING_MARKER = "running"
 
 
 def _today(wall_us):
-    return dt.datetime.fromtimestamp(wall_us / 1e6, dt.timezone.utc).date()
+    return dt.datetime.fromtimestamp(wall_us / 1e6, dt.UTC).date()
 
 
 def certificate_end(cert_path):
     """The date the certificate at ``cert_path`` ends, or None when there is none."""
     from cryptography import x509
+
     try:
         with open(cert_path, "rb") as f:
             cert = x509.load_pem_x509_certificate(f.read())
@@ -61,9 +62,13 @@ class DateChecks:
             end = certificate_end(self.cert_path)
             if end is not None:
                 left = (end - today).days
-                self.alarm_log.set("certificate_expiry", left <= CERT_WARN_DAYS,
-                                   message="the web UI's HTTPS certificate %s on %s"
-                                   % ("ended" if left < 0 else "ends", end), wall_us=now)
+                self.alarm_log.set(
+                    "certificate_expiry",
+                    left <= CERT_WARN_DAYS,
+                    message="the web UI's HTTPS certificate %s on %s"
+                    % ("ended" if left < 0 else "ends", end),
+                    wall_us=now,
+                )
 
     def _ico(self, today, now):
         text = self.ico_renewal() if self.ico_renewal is not None else ""
@@ -72,15 +77,22 @@ class DateChecks:
         except ValueError:
             due = None
         left = None if due is None else (due - today).days
-        self.alarm_log.set("ico_expired", left is not None and left < 0,
-                           message="the ICO registration was due for renewal on %s" % due,
-                           wall_us=now)
+        self.alarm_log.set(
+            "ico_expired",
+            left is not None and left < 0,
+            message="the ICO registration was due for renewal on %s" % due,
+            wall_us=now,
+        )
         # Only the nearest threshold is on: crossing one clears the one before.
-        for days, below in zip(ICO_THRESHOLDS_DAYS, ICO_THRESHOLDS_DAYS[1:] + (-1,)):
+        for days, below in zip(ICO_THRESHOLDS_DAYS, ICO_THRESHOLDS_DAYS[1:] + (-1,), strict=False):
             on = left is not None and below < left <= days
-            self.alarm_log.set("ico_renewal_%d" % days, on,
-                               message="the ICO registration must be renewed by %s (%d days)"
-                               % (due, left if left is not None else 0), wall_us=now)
+            self.alarm_log.set(
+                "ico_renewal_%d" % days,
+                on,
+                message="the ICO registration must be renewed by %s (%d days)"
+                % (due, left if left is not None else 0),
+                wall_us=now,
+            )
 
 
 class ConsentWatch:
@@ -91,6 +103,7 @@ class ConsentWatch:
 
     def attach(self, bus):
         from .bus import CallEnded
+
         bus.subscribe(CallEnded, self._on_call)
 
     def _on_call(self, event):
@@ -98,9 +111,12 @@ class ConsentWatch:
         if not consent or consent.get("notice") == "off":
             return
         if consent.get("error"):
-            self.alarm_log.set("consent_notice_failed", True, line=event.call.line,
-                               message="the consent notice could not be given: %s"
-                               % consent["error"])
+            self.alarm_log.set(
+                "consent_notice_failed",
+                True,
+                line=event.call.line,
+                message="the consent notice could not be given: %s" % consent["error"],
+            )
         elif consent.get("given"):
             self.alarm_log.set("consent_notice_failed", False, line=event.call.line)
 
@@ -116,10 +132,12 @@ def check_last_stop(data_dir, alarm_log, recovered=()):
         alarm_log.set("power_loss_restart", True, message=message)
         alarm_log.set("power_loss_restart", False)
     from .fsutil import atomic_write
+
     atomic_write(marker, b"", mode=0o600)
 
 
 def mark_clean_stop(data_dir):
     """The box stopped cleanly: the next start raises no power-loss alarm."""
     from .fsutil import remove_durable
+
     remove_durable(os.path.join(data_dir, RUNNING_MARKER))

@@ -42,8 +42,7 @@ CREATE INDEX IF NOT EXISTS alarm_history_raised ON alarm_history (raised_us);
 """
 # Alarm kinds their source raises but never clears (one per failure).
 EVENT_KINDS = frozenset({"recording_failed"})
-_COLS = ("id", "kind", "line", "message", "raised_us", "cleared_us", "acknowledged_us",
-         "acknowledged_by")
+_COLS = ("id", "kind", "line", "message", "raised_us", "cleared_us", "acknowledged_us", "acknowledged_by")
 
 
 class AlarmLog:
@@ -57,9 +56,9 @@ class AlarmLog:
         self.path = os.fspath(path)
         self.clock = clock
         self.audit = audit
-        self.on_raised = []           # f(row dict), after the row is committed
+        self.on_raised = []  # f(row dict), after the row is committed
         self._lock = threading.Lock()
-        self._unwritten = []     # (args, kwargs) of changes the card refused, retried later
+        self._unwritten = []  # (args, kwargs) of changes the card refused, retried later
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -77,8 +76,10 @@ class AlarmLog:
 
     def attach(self, bus):
         bus.subscribe(Alarm, self._on_alarm)
-        bus.subscribe(LineFault, lambda f: self._record(
-            f.kind, f.active, line=f.line, message=_FAULTS.get(f.kind, f.kind)))
+        bus.subscribe(
+            LineFault,
+            lambda f: self._record(f.kind, f.active, line=f.line, message=_FAULTS.get(f.kind, f.kind)),
+        )
 
     def _on_alarm(self, alarm):
         self._record(alarm.kind, alarm.active, line=alarm.line, message=alarm.message)
@@ -98,8 +99,11 @@ class AlarmLog:
             try:
                 self.set(*args, **kwargs)
             except (sqlite3.Error, OSError) as exc:
-                log.warning("the alarm history cannot be written now (%s); %d change(s) wait "
-                            "in memory", exc, len(self._unwritten))
+                log.warning(
+                    "the alarm history cannot be written now (%s); %d change(s) wait in memory",
+                    exc,
+                    len(self._unwritten),
+                )
                 return
             self._unwritten.pop(0)
 
@@ -113,16 +117,16 @@ class AlarmLog:
         with self._lock:
             row = self._db.execute(
                 "SELECT id FROM alarm_history WHERE kind = ? AND line = ? AND cleared_us IS NULL",
-                (kind, line)).fetchone()
+                (kind, line),
+            ).fetchone()
             if active and row is None:
                 cur = self._db.execute(
-                    "INSERT INTO alarm_history (kind, line, message, raised_us)"
-                    " VALUES (?, ?, ?, ?)",
-                    (kind, line, message, wall_us))
+                    "INSERT INTO alarm_history (kind, line, message, raised_us) VALUES (?, ?, ?, ?)",
+                    (kind, line, message, wall_us),
+                )
                 alarm_id, event = cur.lastrowid, "raised"
             elif not active and row is not None:
-                self._db.execute("UPDATE alarm_history SET cleared_us = ? WHERE id = ?",
-                                 (wall_us, row[0]))
+                self._db.execute("UPDATE alarm_history SET cleared_us = ? WHERE id = ?", (wall_us, row[0]))
                 alarm_id, event = row[0], "cleared"
             else:
                 return None
@@ -144,31 +148,39 @@ class AlarmLog:
             if row is None:
                 raise LinekeeperError("there is no alarm %s" % alarm_id)
             if row["acknowledged_by"]:
-                raise LinekeeperError("alarm %d was already acknowledged by %s"
-                                      % (alarm_id, row["acknowledged_by"]))
-            self._db.execute("UPDATE alarm_history SET acknowledged_us = ?, acknowledged_by = ?"
-                             " WHERE id = ?", (wall_us, user, alarm_id))
+                raise LinekeeperError(
+                    "alarm %d was already acknowledged by %s" % (alarm_id, row["acknowledged_by"])
+                )
+            self._db.execute(
+                "UPDATE alarm_history SET acknowledged_us = ?, acknowledged_by = ? WHERE id = ?",
+                (wall_us, user, alarm_id),
+            )
             row = self._get(alarm_id)
         self._audit(user, "acknowledged", row, wall_us)
         return row
 
     def _audit(self, actor, event, row, wall_us):
         if self.audit is not None:
-            self.audit.append(actor, "alarm", "alarm:%d" % row["id"],
-                              {"event": event, "kind": row["kind"], "line": row["line"],
-                               "message": row["message"]}, wall_us)
+            self.audit.append(
+                actor,
+                "alarm",
+                "alarm:%d" % row["id"],
+                {"event": event, "kind": row["kind"], "line": row["line"], "message": row["message"]},
+                wall_us,
+            )
 
     def _get(self, alarm_id):
-        row = self._db.execute("SELECT %s FROM alarm_history WHERE id = ?" % ", ".join(_COLS),
-                               (alarm_id,)).fetchone()
-        return None if row is None else dict(zip(_COLS, row))
+        row = self._db.execute(
+            "SELECT %s FROM alarm_history WHERE id = ?" % ", ".join(_COLS), (alarm_id,)
+        ).fetchone()
+        return None if row is None else dict(zip(_COLS, row, strict=False))
 
     def _query(self, where, args, limit=None):
         sql = "SELECT %s FROM alarm_history %s ORDER BY raised_us, id" % (", ".join(_COLS), where)
         if limit is not None:
             sql += " LIMIT %d" % int(limit)
         with self._lock:
-            return [dict(zip(_COLS, r)) for r in self._db.execute(sql, args).fetchall()]
+            return [dict(zip(_COLS, r, strict=False)) for r in self._db.execute(sql, args).fetchall()]
 
     def banner(self):
         """Occurrences still open or not yet acknowledged, oldest first."""
@@ -176,9 +188,14 @@ class AlarmLog:
 
     def history(self, limit=500):
         """The latest ``limit`` occurrences, newest first."""
-        return list(reversed(self._query(
-            "WHERE id IN (SELECT id FROM alarm_history ORDER BY raised_us DESC, id DESC LIMIT ?)",
-            (int(limit),))))
+        return list(
+            reversed(
+                self._query(
+                    "WHERE id IN (SELECT id FROM alarm_history ORDER BY raised_us DESC, id DESC LIMIT ?)",
+                    (int(limit),),
+                )
+            )
+        )
 
     def in_period(self, start_us, end_us, lines=None):
         """Occurrences raised in [start_us, end_us) on ``lines`` or the whole box (line 0)."""
@@ -188,5 +205,7 @@ class AlarmLog:
         return [r for r in rows if r["line"] == 0 or r["line"] in lines]
 
 
-_FAULTS = {"no_line_voltage": "no line voltage (line unplugged or cut?)",
-           "stuck_off_hook": "off-hook for too long (a handset left off its cradle?)"}
+_FAULTS = {
+    "no_line_voltage": "no line voltage (line unplugged or cut?)",
+    "stuck_off_hook": "off-hook for too long (a handset left off its cradle?)",
+}

@@ -38,5 +38,7 @@ class AlarmBoard:
 
     def __call__(self):
         """The messages of the alarms that are on (the web UI's ``alarms()``)."""
-        return ["%s%s: %s" % (a.kind.replace("_", " "), " (line %d)" % a.line if a.line else "",
-                              a.message) for a in self.active()]
+        return [
+            "%s%s: %s" % (a.kind.replace("_", " "), " (line %d)" % a.line if a.line else "", a.message)
+            for a in self.active()
+        ]

@@ -46,21 +46,27 @@ from firmware.wavfile import WAVE_PCM, format_name, parse_wav
 from telephony import countries
 
 SAMPLE_RATE = 8000
-MIN_RATE = 8000             # below this the signalling (up to 3.4 kHz) is not in the file
+MIN_RATE = 8000  # below this the signalling (up to 3.4 kHz) is not in the file
 MAX_RATE = 192000
-MAX_SECONDS = 4 * 3600      # a long call; more is not one recording of a line
-MAX_BYTES = 256 << 20       # 4 h at 16 kHz, or 45 min at 48 kHz
+MAX_SECONDS = 4 * 3600  # a long call; more is not one recording of a line
+MAX_BYTES = 256 << 20  # 4 h at 16 kHz, or 45 min at 48 kHz
 FEED_SAMPLES = 8000
 
 
 def add_arguments(parser):
     """Add the ``analyze`` command's arguments to an argparse parser."""
     parser.add_argument("file", metavar="FILE.wav", help="mono 16-bit PCM WAV recording of a line")
-    parser.add_argument("--standard", choices=countries.profiles(), default="uk",
-                        help="caller-ID standards to look for, as on a line of that country: "
-                             + "; ".join("%s (%s)" % (code, " + ".join(countries.country(code).cid_standards))
-                                         for code in countries.profiles())
-                             + "; default uk")
+    parser.add_argument(
+        "--standard",
+        choices=countries.profiles(),
+        default="uk",
+        help="caller-ID standards to look for, as on a line of that country: "
+        + "; ".join(
+            "%s (%s)" % (code, " + ".join(countries.country(code).cid_standards))
+            for code in countries.profiles()
+        )
+        + "; default uk",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per event")
 
 
@@ -133,24 +139,32 @@ def read_wav(path):
     except AudioFormatError as exc:
         raise AudioFormatError("%s: not a PCM WAV file (%s)" % (name, exc)) from None
     if wav.tag != WAVE_PCM:
-        raise AudioFormatError("%s: %s audio; need 16-bit PCM (convert with: sox %s -e signed "
-                               "-b 16 out.wav)" % (name, format_name(wav.tag), name))
+        raise AudioFormatError(
+            "%s: %s audio; need 16-bit PCM (convert with: sox %s -e signed "
+            "-b 16 out.wav)" % (name, format_name(wav.tag), name)
+        )
     if wav.bits != 16:
-        raise AudioFormatError("%s: %d-bit samples; need 16-bit PCM (convert with: sox %s -b 16 "
-                               "out.wav)" % (name, wav.bits, name))
+        raise AudioFormatError(
+            "%s: %d-bit samples; need 16-bit PCM (convert with: sox %s -b 16 "
+            "out.wav)" % (name, wav.bits, name)
+        )
     if wav.channels != 1:
-        raise AudioFormatError("%s: %d channels; need mono (convert with: sox %s -c 1 out.wav)"
-                               % (name, wav.channels, name))
+        raise AudioFormatError(
+            "%s: %d channels; need mono (convert with: sox %s -c 1 out.wav)" % (name, wav.channels, name)
+        )
     if not MIN_RATE <= wav.rate <= MAX_RATE:
-        raise AudioFormatError("%s: a sample rate of %d Hz is not supported (%d to %d Hz)"
-                               % (name, wav.rate, MIN_RATE, MAX_RATE))
+        raise AudioFormatError(
+            "%s: a sample rate of %d Hz is not supported (%d to %d Hz)" % (name, wav.rate, MIN_RATE, MAX_RATE)
+        )
     if wav.block != 2:
-        raise AudioFormatError("%s: not a PCM WAV file (its format chunk says %d bytes per "
-                               "sample, not 2)" % (name, wav.block))
+        raise AudioFormatError(
+            "%s: not a PCM WAV file (its format chunk says %d bytes per sample, not 2)" % (name, wav.block)
+        )
     if len(wav.audio) / 2 / wav.rate > MAX_SECONDS:
-        raise AudioFormatError("%s: %.0f s of audio; at most %d s (%d hours) are analysed"
-                               % (name, len(wav.audio) / 2 / wav.rate, MAX_SECONDS,
-                                  MAX_SECONDS // 3600))
+        raise AudioFormatError(
+            "%s: %.0f s of audio; at most %d s (%d hours) are analysed"
+            % (name, len(wav.audio) / 2 / wav.rate, MAX_SECONDS, MAX_SECONDS // 3600)
+        )
     samples = np.frombuffer(wav.audio[: len(wav.audio) - len(wav.audio) % 2], dtype="<i2")
     samples = samples.astype(np.int16)
     if wav.rate != SAMPLE_RATE:

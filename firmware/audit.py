@@ -52,22 +52,46 @@ from firmware.errors import AuditError
 from firmware.fsutil import atomic_write, create_db_file
 from firmware.policy import cards
 
-ACTIONS = frozenset({
-    "playback", "export", "delete", "login", "login_failed", "logout", "config_change",
-    "key_slot_add", "key_slot_remove", "password_change", "retention_sweep", "init",
-    "legal_hold", "pause", "resume", "quarantine", "repair", "alarm", "report", "disclosure",
-    # The MCU warned of a power cut: every recording in progress was sealed.
-    "power_fail",
-    # People's work in the web UI: the calls list exported, tags and notes on a
-    # call, the phonebook changed.
-    "export_list", "call_note", "phonebook",
-    # A firmware update: installed, refused or rolled back (firmware/update/).
-    "update",
-    # The recordings' own lives (issue 19): the box creates, seals, recovers and
-    # deletes them, so that a recording removed behind its back shows.
-    "recording_created", "recording_sealed", "recording_recovered", "recording_deleted",
-    "recording_signed_at_upgrade",
-})
+ACTIONS = frozenset(
+    {
+        "playback",
+        "export",
+        "delete",
+        "login",
+        "login_failed",
+        "logout",
+        "config_change",
+        "key_slot_add",
+        "key_slot_remove",
+        "password_change",
+        "retention_sweep",
+        "init",
+        "legal_hold",
+        "pause",
+        "resume",
+        "quarantine",
+        "repair",
+        "alarm",
+        "report",
+        "disclosure",
+        # The MCU warned of a power cut: every recording in progress was sealed.
+        "power_fail",
+        # People's work in the web UI: the calls list exported, tags and notes on a
+        # call, the phonebook changed.
+        "export_list",
+        "call_note",
+        "phonebook",
+        # A firmware update: installed, refused or rolled back (firmware/update/).
+        "update",
+        # The recordings' own lives (issue 19): the box creates, seals, recovers and
+        # deletes them, so that a recording removed behind its back shows.
+        "recording_created",
+        "recording_sealed",
+        "recording_recovered",
+        "recording_deleted",
+        "recording_signed_at_upgrade",
+    }
+)
 SIG_TAG = b"linekeeper audit entry v1\n"
 HEAD_SIG_TAG = b"linekeeper audit head v1\n"
 GENESIS_HASH = "00" * 32
@@ -130,16 +154,23 @@ def canonical_json(value):
     infinities, non-string keys, other types).
     """
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                          allow_nan=False)
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     except (TypeError, ValueError) as err:
         raise AuditError("audit details must be plain JSON data: %s" % err) from None
 
 
 def entry_hash(prev_hash, seq, wall_us, actor, action, target, details):
     """The hex SHA-256 chaining an entry to ``prev_hash`` (hex)."""
-    body = canonical_json({"seq": seq, "wall_us": wall_us, "actor": actor, "action": action,
-                           "target": target, "details": details})
+    body = canonical_json(
+        {
+            "seq": seq,
+            "wall_us": wall_us,
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "details": details,
+        }
+    )
     return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode("ascii")).hexdigest()
 
 
@@ -176,17 +207,16 @@ class AuditLog:
         self.readonly = readonly
         if readonly:
             from firmware.datadir import connect_readonly
+
             self._db = connect_readonly(self.path_db)
             return
         create_db_file(self.path_db)
-        self._db = sqlite3.connect(self.path_db, isolation_level=None, check_same_thread=False,
-                                   timeout=10.0)
+        self._db = sqlite3.connect(self.path_db, isolation_level=None, check_same_thread=False, timeout=10.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         # Signatures in a table of their own: the entries' table keeps its format.
-        self._db.execute("CREATE TABLE IF NOT EXISTS audit_sig (seq INTEGER PRIMARY KEY, "
-                         "sig TEXT NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS audit_sig (seq INTEGER PRIMARY KEY, sig TEXT NOT NULL)")
         # Written only when it changes: a box must still open on a full card.
         if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
             self._db.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
@@ -234,20 +264,18 @@ class AuditLog:
         with self._lock, self._appending():
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                last = self._db.execute(
-                    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+                last = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
                 seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
                 digest = entry_hash(prev_hash, seq, wall_us, actor, action, target, details)
                 signer = self._signer()
-                sig = (None if signer is None else
-                       signer.sign(SIG_TAG + bytes.fromhex(digest)).hex())
+                sig = None if signer is None else signer.sign(SIG_TAG + bytes.fromhex(digest)).hex()
                 self._db.execute(
                     "INSERT INTO audit (seq, wall_us, actor, action, target, details, prev_hash, hash)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (seq, wall_us, actor, action, target, details_json, prev_hash, digest))
+                    (seq, wall_us, actor, action, target, details_json, prev_hash, digest),
+                )
                 if sig is not None:
-                    self._db.execute("INSERT OR REPLACE INTO audit_sig (seq, sig) VALUES (?, ?)",
-                                     (seq, sig))
+                    self._db.execute("INSERT OR REPLACE INTO audit_sig (seq, sig) VALUES (?, ?)", (seq, sig))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -301,7 +329,8 @@ class AuditLog:
             rows = self._db.execute(
                 "SELECT seq, wall_us, actor, action, target, details, prev_hash, hash FROM audit "
                 "%s ORDER BY seq %s LIMIT ? OFFSET ?" % (where, order),
-                args + [int(limit), int(offset)]).fetchall()
+                args + [int(limit), int(offset)],
+            ).fetchall()
         return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
 
     def __len__(self):
@@ -322,13 +351,14 @@ class AuditLog:
         # head file read at the same moment, while appends go on meanwhile.
         if self.readonly:
             from firmware.datadir import connect_readonly
+
             db = connect_readonly(self.path_db)
         else:
             db = sqlite3.connect(self.path_db, isolation_level=None, timeout=10.0)
         try:
-            with self._lock, (contextlib.nullcontext() if self.readonly else self._appending()):
+            with self._lock, contextlib.nullcontext() if self.readonly else self._appending():
                 db.execute("BEGIN")
-                db.execute("SELECT count(*) FROM audit").fetchone()   # takes the snapshot
+                db.execute("SELECT count(*) FROM audit").fetchone()  # takes the snapshot
                 try:
                     head_doc = self._head_doc()
                     head = None if head_doc is None else (head_doc["seq"], head_doc["hash"])
@@ -339,15 +369,15 @@ class AuditLog:
             signatures = _SignatureCheck(public_key)
             has_sig = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_sig'").fetchone()
             for row in db.execute(
-                    "SELECT a.seq, wall_us, actor, action, target, details, prev_hash, hash, %s "
-                    "FROM audit a %s ORDER BY a.seq" % (
-                        ("s.sig", "LEFT JOIN audit_sig s ON s.seq = a.seq") if has_sig
-                        else ("NULL", ""))):
+                "SELECT a.seq, wall_us, actor, action, target, details, prev_hash, hash, %s "
+                "FROM audit a %s ORDER BY a.seq"
+                % (("s.sig", "LEFT JOIN audit_sig s ON s.seq = a.seq") if has_sig else ("NULL", ""))
+            ):
                 problems += _check_row(row[:8], expected_seq, prev_hash)
                 problems += signatures.check(row[0], row[7], row[8])
                 expected_seq, prev_hash = row[0] + 1, row[7]
                 hashes[row[0]] = row[7]
-                if len(hashes) > 2:        # only the last two are needed for the head
+                if len(hashes) > 2:  # only the last two are needed for the head
                     del hashes[min(hashes)]
                 if anchor is not None and row[7] == anchor[1]:
                     found_at = row[0]
@@ -364,17 +394,24 @@ class AuditLog:
         if isinstance(head, Exception):
             return ["audit head file %s is unreadable or damaged: %s" % (self.head_path, head)]
         if head is None:
-            return [] if last_seq == 0 else [
-                "audit head file %s is missing but the log has %d entries" % (self.head_path, last_seq)]
+            return (
+                []
+                if last_seq == 0
+                else ["audit head file %s is missing but the log has %d entries" % (self.head_path, last_seq)]
+            )
         seq, digest = head
         if not isinstance(seq, int) or seq < 0:
             return ["audit head file %s is damaged: seq %r" % (self.head_path, seq)]
         if seq > last_seq:
-            return ["audit log ends at entry %d but its head says %d: %s deleted"
-                    % (last_seq, seq, _entries(last_seq + 1, seq))]
+            return [
+                "audit log ends at entry %d but its head says %d: %s deleted"
+                % (last_seq, seq, _entries(last_seq + 1, seq))
+            ]
         if seq < last_seq - 1:
-            return ["audit head says entry %d but the log goes on to %d: entries were added "
-                    "behind the log's back" % (seq, last_seq)]
+            return [
+                "audit head says entry %d but the log goes on to %d: entries were added "
+                "behind the log's back" % (seq, last_seq)
+            ]
         if hashes.get(seq, GENESIS_HASH if seq == 0 else None) != digest:
             return ["audit entry %d does not match the head's hash: the log was rewritten" % seq]
         return []
@@ -397,34 +434,43 @@ class _SignatureCheck:
             return []
         if sig is None:
             if self.first_signed is None:
-                return []       # from before signing began: the first signed entry covers it
-            return ["audit entry %d is not signed by the box's key (added or rewritten "
-                    "without it)" % seq]
+                return []  # from before signing began: the first signed entry covers it
+            return ["audit entry %d is not signed by the box's key (added or rewritten without it)" % seq]
         from firmware.signing import verify_signature
+
         try:
             ok = verify_signature(self.public_key, bytes.fromhex(sig), SIG_TAG + bytes.fromhex(digest))
         except ValueError:
             ok = False
         if self.first_signed is None:
             self.first_signed = seq
-        return [] if ok else ["audit entry %d: its signature does not match (rewritten or "
-                              "re-chained without the box's key)" % seq]
+        return (
+            []
+            if ok
+            else [
+                "audit entry %d: its signature does not match (rewritten or "
+                "re-chained without the box's key)" % seq
+            ]
+        )
 
     def finish(self, last_seq, head_doc):
         if self.public_key is None or last_seq == 0:
             return []
         if self.first_signed is None:
-            return ["audit trail: no entry is signed by the box's key (%d entries): it was "
-                    "rewritten without the key, or the box never signed" % last_seq]
+            return [
+                "audit trail: no entry is signed by the box's key (%d entries): it was "
+                "rewritten without the key, or the box never signed" % last_seq
+            ]
         from firmware.signing import verify_signature
+
         sig = head_doc.get("sig") if isinstance(head_doc, dict) else None
         try:
             ok = sig is not None and verify_signature(
-                self.public_key, bytes.fromhex(sig), head_message(head_doc["seq"], head_doc["hash"]))
+                self.public_key, bytes.fromhex(sig), head_message(head_doc["seq"], head_doc["hash"])
+            )
         except (ValueError, KeyError, TypeError):
             ok = False
-        return [] if ok else ["audit head file is not signed by the box's key (written "
-                              "without it)"]
+        return [] if ok else ["audit head file is not signed by the box's key (written without it)"]
 
 
 def parse_anchor(text):
@@ -445,11 +491,15 @@ def _check_anchor(anchor, found_at):
     seq, digest = anchor
     if found_at is None:
         where = "entry %d" % seq if seq is not None else "an entry"
-        return ["the earlier audit head %s (%s) is no longer in the audit trail: entries up to "
-                "it were deleted, changed or re-chained" % (digest[:16], where)]
+        return [
+            "the earlier audit head %s (%s) is no longer in the audit trail: entries up to "
+            "it were deleted, changed or re-chained" % (digest[:16], where)
+        ]
     if seq is not None and found_at != seq:
-        return ["the earlier audit head %s was entry %d but is now entry %d: entries before it "
-                "were deleted or added" % (digest[:16], seq, found_at)]
+        return [
+            "the earlier audit head %s was entry %d but is now entry %d: entries before it "
+            "were deleted or added" % (digest[:16], seq, found_at)
+        ]
     return []
 
 
@@ -458,12 +508,16 @@ def _check_row(row, expected_seq, prev_hash):
     seq, wall_us, actor, action, target, details_json, stored_prev, stored_hash = row
     problems = []
     if seq != expected_seq:
-        problems.append("audit %s missing before entry %d (deleted?)"
-                        % (_entries(expected_seq, seq - 1), seq)
-                        if seq > expected_seq else "audit entry %d is out of order" % seq)
-    elif stored_prev != prev_hash:      # (a gap already explains a broken link)
-        problems.append("audit entry %d does not follow the entry before it (inserted, "
-                        "reordered, or an earlier entry was rewritten)" % seq)
+        problems.append(
+            "audit %s missing before entry %d (deleted?)" % (_entries(expected_seq, seq - 1), seq)
+            if seq > expected_seq
+            else "audit entry %d is out of order" % seq
+        )
+    elif stored_prev != prev_hash:  # (a gap already explains a broken link)
+        problems.append(
+            "audit entry %d does not follow the entry before it (inserted, "
+            "reordered, or an earlier entry was rewritten)" % seq
+        )
     try:
         details = json.loads(details_json)
         digest = entry_hash(stored_prev, seq, wall_us, actor, action, target, details)
@@ -475,5 +529,5 @@ def _check_row(row, expected_seq, prev_hash):
 
 
 def _entries(first, last):
-    """"entry 5 was" or "entries 5-7 were"."""
+    """ "entry 5 was" or "entries 5-7 were"."""
     return "entry %d was" % first if first == last else "entries %d-%d were" % (first, last)

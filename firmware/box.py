@@ -26,28 +26,26 @@ from .alarmchecks import ConsentWatch, DateChecks, check_last_stop
 from .alarmlog import AlarmLog
 from .alarms import AlarmBoard
 from .audit import AuditLog
-from .bus import EventBus
+from .bus import Alarm, EventBus
 from .calllog import CallLog
 from .capture import Capture
 from .clock import RealClock, SimClock
 from .config import BoxConfig, frame_ms, load_config
+from .datadir import DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly, storage_error
 from .errors import LinekeeperError, StorageError, TamperError
-from .datadir import (DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly,
-                      storage_error)
-from .policy.callmeta import CallMeta
-from .powerfail import PowerFailWatch
-from .policy.engine import CallPolicy
 from .keypin import RecordingKeyPin
 from .keystore import KeyStore
-from .bus import Alarm
+from .linecheck import LineCheck
 from .mail.service import MailService
-from .recorder import Recorder
-from .recovery import preflight
+from .policy.callmeta import CallMeta
+from .policy.engine import CallPolicy
 from .policy.sweeper import RetentionSweeper
+from .powerfail import PowerFailWatch
+from .recorder import Recorder
 from .recordings import QUARANTINE, RecordingStore
+from .recovery import preflight
 from .reports.source import ReportSource, default_tz
 from .secretbox import SecretBox
-from .linecheck import LineCheck
 from .signing import device_signer, load_signer, run_dir
 from .status import LineStatus
 from .supervisor import Supervisor, SupervisorConfig
@@ -98,10 +96,22 @@ class Box:
     :raises StorageError: the data cannot be opened (full, read-only, ...)
     """
 
-    def __init__(self, board, clock, data_dir, config, signals, *, dsp_factory=None,
-                 strict=False, threaded=False, fixed_country=None, vault=None):
+    def __init__(
+        self,
+        board,
+        clock,
+        data_dir,
+        config,
+        signals,
+        *,
+        dsp_factory=None,
+        strict=False,
+        threaded=False,
+        fixed_country=None,
+        vault=None,
+    ):
         os.makedirs(data_dir, exist_ok=True)
-        self._vault = vault     # the HAT MCU's key vault (the device signing key), or None
+        self._vault = vault  # the HAT MCU's key vault (the device signing key), or None
         self.board = board
         self.clock = clock
         self.fixed_country = fixed_country
@@ -131,29 +141,50 @@ class Box:
         self.linecheck.attach(self.bus)
         self.dsp = {}
         self.supervisor = Supervisor(
-            board.lines, clock, self.bus,
-            SupervisorConfig(country=config.country, debounce_ms=config.debounce_ms,
-                             stuck_off_hook_ms=config.stuck_off_hook_min * 60_000,
-                             no_voltage_fault_ms=config.no_voltage_fault_s * 1000,
-                             **line_signal_settings(config)),
-            signals=signals, on_hook_change=self._hook_changed)
+            board.lines,
+            clock,
+            self.bus,
+            SupervisorConfig(
+                country=config.country,
+                debounce_ms=config.debounce_ms,
+                stuck_off_hook_ms=config.stuck_off_hook_min * 60_000,
+                no_voltage_fault_ms=config.no_voltage_fault_s * 1000,
+                **line_signal_settings(config),
+            ),
+            signals=signals,
+            on_hook_change=self._hook_changed,
+        )
         # The ring is what an on-demand recording can reach back into.
         ring_s = max(8, config.policy.rules.on_demand.lookback_s + 2)
         self.capture = Capture(board, ring_seconds=ring_s, threaded=threaded)
-        self.recorder = Recorder(self.capture, self.recordings, clock, self.bus,
-                                 self._public_key,
-                                 preroll_ms=config.preroll_ms,
-                                 flush_ms=recorder_flush_ms(self._flush_ms(),
-                                                            config.audio_profile),
-                                 profile=config.audio_profile,
-                                 disk_reserve_bytes=config.disk_reserve_mb << 20, auto=False,
-                                 delay_ms=RECORDER_DELAY_MS)
+        self.recorder = Recorder(
+            self.capture,
+            self.recordings,
+            clock,
+            self.bus,
+            self._public_key,
+            preroll_ms=config.preroll_ms,
+            flush_ms=recorder_flush_ms(self._flush_ms(), config.audio_profile),
+            profile=config.audio_profile,
+            disk_reserve_bytes=config.disk_reserve_mb << 20,
+            auto=False,
+            delay_ms=RECORDER_DELAY_MS,
+        )
         self.recorder.attach(self.bus)
         self.callmeta = CallMeta(os.path.join(data_dir, "calls.db"))
-        self.policy = CallPolicy(config.policy, country=config.country, recorder=self.recorder,
-                                 capture=self.capture, board=board, clock=clock, bus=self.bus,
-                                 audit=self.audit, data_dir=data_dir, callmeta=self.callmeta,
-                                 preroll_ms=config.preroll_ms)
+        self.policy = CallPolicy(
+            config.policy,
+            country=config.country,
+            recorder=self.recorder,
+            capture=self.capture,
+            board=board,
+            clock=clock,
+            bus=self.bus,
+            audit=self.audit,
+            data_dir=data_dir,
+            callmeta=self.callmeta,
+            preroll_ms=config.preroll_ms,
+        )
         self.policy.attach(self.bus)
         self.supervisor.on_key = self.policy.on_key
         self.supervisor.key_codes = self.policy.key_codes
@@ -162,41 +193,55 @@ class Box:
         # Every occurrence kept, cleared or not, until acknowledged (the dashboard banner).
         self.alarm_log = AlarmLog(os.path.join(data_dir, "alarms.db"), clock, self.audit)
         self.alarm_log.attach(self.bus)
-        self.reports = ReportSource(data_dir, country=config.country, tz=default_tz(config),
-                                    n_lines=board.lines, alarms=self.alarm_log)
+        self.reports = ReportSource(
+            data_dir,
+            country=config.country,
+            tz=default_tz(config),
+            n_lines=board.lines,
+            alarms=self.alarm_log,
+        )
         self.consent_watch = ConsentWatch(self.alarm_log)
         self.consent_watch.attach(self.bus)
         # The web server fills in the ICO renewal date and its certificate.
         self.date_checks = DateChecks(self.alarm_log, clock.wall_us)
-        self.mail = MailService(data_dir, clock.wall_us, SecretBox(data_dir),
-                                reports=self.reports, alarm_log=self.alarm_log,
-                                checks=[self.date_checks])
-        self.retention = RetentionSweeper(self.recordings, clock, self.audit,
-                                          config.policy.retention, bus=self.bus,
-                                          threaded=threaded)
+        self.mail = MailService(
+            data_dir,
+            clock.wall_us,
+            SecretBox(data_dir),
+            reports=self.reports,
+            alarm_log=self.alarm_log,
+            checks=[self.date_checks],
+        )
+        self.retention = RetentionSweeper(
+            self.recordings, clock, self.audit, config.policy.retention, bus=self.bus, threaded=threaded
+        )
         from .archive.replicator import attach as attach_archive
+
         self.archive = attach_archive(self)
         if dsp_factory is not None:
             for line in range(1, board.lines + 1):
-                dsp = dsp_factory(line, self._dsp_event(line),
-                                  tone_countries=tuple(config.tone_countries))
+                dsp = dsp_factory(line, self._dsp_event(line), tone_countries=tuple(config.tone_countries))
                 self.dsp[line] = dsp
                 self.capture.add_consumer(line, dsp.feed)
         self._started = False
         self._threaded = threaded
         self.power_watch = None
-        self.halted = None           # why the box stopped taking work while running
-        self.seal_s = None           # real seconds the power-fail seal took
-        self.holdup_ms = None        # the hold-up time the MCU reported with its warning
-        self.on_power_back = None    # fn(): the power returned after a warning, no brownout
+        self.halted = None  # why the box stopped taking work while running
+        self.seal_s = None  # real seconds the power-fail seal took
+        self.holdup_ms = None  # the hold-up time the MCU reported with its warning
+        self.on_power_back = None  # fn(): the power returned after a warning, no brownout
 
     def _flush_ms(self):
         """How long audio may wait in memory: ``flush_ms``, or ``holdup_flush_ms`` when
         it is set and the HAT's MCU has a hold-up capacitor to warn of a power cut."""
         hat = getattr(self.board, "hat", None)
         mcu = getattr(hat, "mcu", None)
-        if self.config.holdup_flush_ms and mcu is not None and mcu.holdup_farads > 0 \
-                and getattr(self.board, "mcu_bus", None) is not None:
+        if (
+            self.config.holdup_flush_ms
+            and mcu is not None
+            and mcu.holdup_farads > 0
+            and getattr(self.board, "mcu_bus", None) is not None
+        ):
             return self.config.holdup_flush_ms
         return self.config.flush_ms
 
@@ -217,23 +262,31 @@ class Box:
         self.keypin = RecordingKeyPin(data_dir, self.signer)
         self._key_tampered = False
         self.keystore = KeyStore(data_dir)
-        self.recordings = RecordingStore(data_dir, signer=self.signer,
-                                         on_audit=self._audit_recording)
+        self.recordings = RecordingStore(data_dir, signer=self.signer, on_audit=self._audit_recording)
         # Finish recordings a crash (or power cut) left open, before anything new.
         self.recovered = self.recordings.recover()
         self.closed_at_start = self.calllog.close_open("shutdown" if clean else "power_loss")
         self.quarantined = [item for item in self.recovered if item[0] == "quarantined"]
         for _, name, dest in self.quarantined:
-            self.audit.append("system", "quarantine", "recordings/" + name,
-                              {"moved_to": os.path.relpath(dest, data_dir),
-                               "why": "no row in the call log"}, clock.wall_at(clock.now_us()))
+            self.audit.append(
+                "system",
+                "quarantine",
+                "recordings/" + name,
+                {"moved_to": os.path.relpath(dest, data_dir), "why": "no row in the call log"},
+                clock.wall_at(clock.now_us()),
+            )
         clear_clean_stop(data_dir)
 
     def _audit_recording(self, action, recording_id, details):
         """The recordings' own lives in the audit trail (created, sealed, recovered, deleted)."""
         clock = self.clock
-        self.audit.append("system", action, recording_id and "recording:" + recording_id,
-                          details, clock.wall_at(clock.now_us()))
+        self.audit.append(
+            "system",
+            action,
+            recording_id and "recording:" + recording_id,
+            details,
+            clock.wall_at(clock.now_us()),
+        )
 
     def apply_config(self, config):
         """Use a changed configuration without a restart; returns it as applied.
@@ -270,8 +323,11 @@ class Box:
             if not self._key_tampered:
                 self._key_tampered = True
                 log.error("%s", exc)
-                self.bus.publish(Alarm(line=0, t_us=self.clock.now_us(), kind="key_tampered",
-                                       active=True, message=str(exc)))
+                self.bus.publish(
+                    Alarm(
+                        line=0, t_us=self.clock.now_us(), kind="key_tampered", active=True, message=str(exc)
+                    )
+                )
             return None
         return public_key
 
@@ -290,14 +346,21 @@ class Box:
 
     def _set_country(self, country):
         old = self.supervisor.config
-        self.supervisor.reconfigure(SupervisorConfig(
-            country=country, debounce_ms=old.debounce_ms, stuck_off_hook_ms=old.stuck_off_hook_ms,
-            no_voltage_fault_ms=old.no_voltage_fault_ms, **line_signal_settings(self.config)))
+        self.supervisor.reconfigure(
+            SupervisorConfig(
+                country=country,
+                debounce_ms=old.debounce_ms,
+                stuck_off_hook_ms=old.stuck_off_hook_ms,
+                no_voltage_fault_ms=old.no_voltage_fault_ms,
+                **line_signal_settings(self.config),
+            )
+        )
         if self._dsp_factory is None:
             return
         for line, dsp in list(self.dsp.items()):
-            new = self._dsp_factory(line, self._dsp_event(line), country=country,
-                                    tone_countries=tuple(self.config.tone_countries))
+            new = self._dsp_factory(
+                line, self._dsp_event(line), country=country, tone_countries=tuple(self.config.tone_countries)
+            )
             new.set_off_hook(self.supervisor.is_off_hook(line))
             consumers = self.capture.lines[line].consumers
             consumers[consumers.index(dsp.feed)] = new.feed
@@ -306,6 +369,7 @@ class Box:
     def _dsp_event(self, line):
         def on_event(ev):
             self.supervisor.on_dsp_event(line, ev)
+
         return on_event
 
     def _hook_changed(self, line, off_hook):
@@ -328,11 +392,17 @@ class Box:
         self._started = True
         self._watch_power()
         if self.quarantined:
-            self.bus.publish(Alarm(
-                line=0, t_us=self.clock.now_us(), kind="quarantine", active=True,
-                message="%d file(s) in recordings/ that the call log does not know were moved "
-                        "to %s at start-up (audited; nothing deleted): see docs/recovery.md"
-                        % (len(self.quarantined), os.path.join(self.data_dir, QUARANTINE))))
+            self.bus.publish(
+                Alarm(
+                    line=0,
+                    t_us=self.clock.now_us(),
+                    kind="quarantine",
+                    active=True,
+                    message="%d file(s) in recordings/ that the call log does not know were moved "
+                    "to %s at start-up (audited; nothing deleted): see docs/recovery.md"
+                    % (len(self.quarantined), os.path.join(self.data_dir, QUARANTINE)),
+                )
+            )
 
     def _watch_power(self):
         """Listen for the HAT's power-fail warning, where the board has the MCU.
@@ -347,16 +417,17 @@ class Box:
 
         link = McuLink(bus, self.board.hat.mcu.address)
         info = link.open()
-        log.info("supervisor MCU firmware %s, register map %d", info.firmware,
-                 info.regmap_version)
-        self.power_watch = PowerFailWatch(link, self.board, self.clock, self._power_fail,
-                                          busy=self._busy, on_restored=self._power_back)
+        log.info("supervisor MCU firmware %s, register map %d", info.firmware, info.regmap_version)
+        self.power_watch = PowerFailWatch(
+            link, self.board, self.clock, self._power_fail, busy=self._busy, on_restored=self._power_back
+        )
 
     def _busy(self):
         """Whether a call or recording is under way (a late warning would cost audio or
         a call's true end)."""
         return self.recorder.in_progress > 0 or any(
-            self.supervisor.live_call(line) is not None for line in range(1, self.board.lines + 1))
+            self.supervisor.live_call(line) is not None for line in range(1, self.board.lines + 1)
+        )
 
     def _power_fail(self, t_us, holdup_ms):
         """The supply has gone: seal everything now, within the hold-up time, and take no
@@ -372,23 +443,43 @@ class Box:
         self._quiesce("power_loss", wall)
         self.seal_s = time.monotonic() - began
         try:
-            self.audit.append("system", "power_fail", "box",
-                              {"holdup_ms": holdup_ms, "recordings_sealed": sealed,
-                               "seal_ms": round(self.seal_s * 1000, 1)}, wall)
+            self.audit.append(
+                "system",
+                "power_fail",
+                "box",
+                {
+                    "holdup_ms": holdup_ms,
+                    "recordings_sealed": sealed,
+                    "seal_ms": round(self.seal_s * 1000, 1),
+                },
+                wall,
+            )
         except (sqlite3.Error, OSError) as exc:
             log.error("cannot audit the power failure: %s", exc)
-        log.warning("power fail: %d recording(s) sealed in %.1f ms of %d ms hold-up",
-                    sealed, self.seal_s * 1000, holdup_ms)
+        log.warning(
+            "power fail: %d recording(s) sealed in %.1f ms of %d ms hold-up",
+            sealed,
+            self.seal_s * 1000,
+            holdup_ms,
+        )
         if self.seal_s * 1000 > holdup_ms:
             # Measured in `make bench` (power_fail): this should never happen; if it does
             # on a real box, the last chunks may be lost with the power.
-            log.error("power fail: sealing took longer than the hold-up time (%.0f > %d ms)",
-                      self.seal_s * 1000, holdup_ms)
-        self.bus.publish(Alarm(
-            line=0, t_us=t_us, kind="power_fail", active=True,
-            message="the power failed: %d recording(s) sealed in %.0f ms (hold-up %d ms); "
-                    "the box records again when the power returns"
-                    % (sealed, self.seal_s * 1000, holdup_ms)))
+            log.error(
+                "power fail: sealing took longer than the hold-up time (%.0f > %d ms)",
+                self.seal_s * 1000,
+                holdup_ms,
+            )
+        self.bus.publish(
+            Alarm(
+                line=0,
+                t_us=t_us,
+                kind="power_fail",
+                active=True,
+                message="the power failed: %d recording(s) sealed in %.0f ms (hold-up %d ms); "
+                "the box records again when the power returns" % (sealed, self.seal_s * 1000, holdup_ms),
+            )
+        )
 
     def _power_back(self, t_us):
         """The warning cleared before the capacitor ran out: ``on_power_back()`` (the
@@ -402,9 +493,9 @@ class Box:
         self.board.stop()
         self.capture.stop()
         if self._threaded:
-            self.capture.drain()    # what the capture thread had not handed on yet
+            self.capture.drain()  # what the capture thread had not handed on yet
         if self.power_watch is not None and reason != "power_loss":
-            self.power_watch.close()    # (after a warning it waits for the power to return)
+            self.power_watch.close()  # (after a warning it waits for the power to return)
         self.supervisor.close()
         self.policy.close()
         self.recorder.close()
@@ -437,7 +528,7 @@ class Box:
             self.archive.close()
         self.recordings.close()
         self.mail.close()
-        if self.halted is None:                        # no power-loss alarm at the next start
+        if self.halted is None:  # no power-loss alarm at the next start
             alarmchecks.mark_clean_stop(self.data_dir)
         self.alarm_log.close()
         self.audit.close()
@@ -446,7 +537,7 @@ class Box:
         if self.halted is None:
             try:
                 mark_clean_stop(self.data_dir, self.clock.wall_at(self.clock.now_us()))
-            except OSError as exc:       # a full card: the next start says power_loss
+            except OSError as exc:  # a full card: the next start says power_loss
                 log.error("cannot record the clean stop: %s", exc)
         self._dirlock.release()
 
@@ -455,15 +546,19 @@ def _cannot_open(data_dir, exc):
     """The one-line error of a box that cannot open its data (a full card named as such:
     SQLite reports a WAL it cannot create as an I/O error)."""
     import shutil
+
     try:
         free = shutil.disk_usage(data_dir).free
     except OSError:
         free = None
     if free is not None and free < START_FREE_BYTES:
         from .errors import StorageError
-        return StorageError(28, "cannot open the data in %s: the card is full (%d KiB free); "
-                            "free space (or move old recordings off it) and start again"
-                            % (data_dir, free // 1024))
+
+        return StorageError(
+            28,
+            "cannot open the data in %s: the card is full (%d KiB free); "
+            "free space (or move old recordings off it) and start again" % (data_dir, free // 1024),
+        )
     return storage_error(exc, "cannot open the data in %s" % data_dir)
 
 
@@ -486,15 +581,17 @@ def open_audit(data_dir, signer=None):
     """
     if signer is None:
         signer = device_signer(data_dir)
-    return AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"),
-                    signer=signer)
+    return AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), signer=signer)
 
 
 def line_signal_settings(config):
     """The supervisor settings of the far end's clear, from a :class:`BoxConfig`."""
-    return dict(kbreak_min_ms=config.loop_break_min_ms, flash_max_ms=config.hook_flash_max_ms,
-                silence_clear_ms=config.silence_clear_s * 1000,
-                ring_timeout_ms=config.ring_timeout_ms)
+    return dict(
+        kbreak_min_ms=config.loop_break_min_ms,
+        flash_max_ms=config.hook_flash_max_ms,
+        silence_clear_ms=config.silence_clear_s * 1000,
+        ring_timeout_ms=config.ring_timeout_ms,
+    )
 
 
 def make_dsp_factory(country):
@@ -504,11 +601,11 @@ def make_dsp_factory(country):
 
     def factory(line, on_event, country=country, tone_countries=()):
         return LineDsp(country=country, on_event=on_event, tone_countries=tone_countries)
+
     return factory
 
 
-def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, period_ms=None,
-                 vault=None):
+def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, period_ms=None, vault=None):
     """A box on the simulated board playing ``scenario`` (a loaded Scenario).
 
     The configuration: ``config`` if given (``linekeeper sim --config``),
@@ -517,13 +614,22 @@ def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, per
     is what the box is plugged into. The scenario's tags reach the calls as
     an operator's would, through ``box.policy.tag`` at their times.
     """
-    host = open_sim_host(scenario, data_dir, speed=speed, config=config, synth=synth,
-                         period_ms=period_ms, restart=False, vault=vault)
+    host = open_sim_host(
+        scenario,
+        data_dir,
+        speed=speed,
+        config=config,
+        synth=synth,
+        period_ms=period_ms,
+        restart=False,
+        vault=vault,
+    )
     return host.box
 
 
-def open_sim_host(scenario, data_dir, *, speed=None, config=None, synth=None, period_ms=None,
-                  restart=True, vault=None):
+def open_sim_host(
+    scenario, data_dir, *, speed=None, config=None, synth=None, period_ms=None, restart=True, vault=None
+):
     """A :class:`SimHost`: the box of :func:`open_sim_box`, started again after each
     power cut of the scenario as a Pi would start it (not started yet: ``host.start()``);
     ``restart=False``: whoever runs the box starts it again (``linekeeper recorder``)."""
@@ -532,7 +638,7 @@ def open_sim_host(scenario, data_dir, *, speed=None, config=None, synth=None, pe
     from board.sim.speech import SpeechSynth
     from board.sim.timeline import compile_timeline
 
-    if isinstance(scenario.config, dict):   # loaded without parse_config
+    if isinstance(scenario.config, dict):  # loaded without parse_config
         scenario = dataclasses.replace(scenario, config=BoxConfig.from_dict(scenario.config))
     config = config or scenario.config or load_config(data_dir)
     hat = load_hat(scenario.hat)
@@ -545,13 +651,29 @@ def open_sim_host(scenario, data_dir, *, speed=None, config=None, synth=None, pe
     clock = SimClock(start_wall_us=scenario.start_wall_us, speed=speed)
     if period_ms is None:
         period_ms = 20 if speed is not None else 100
-    board = SimBoard(timeline, hat, clock, period_ms=period_ms,
-                     noise_dbm0=scenario.noise_dbm0, seed=scenario.seed, power=scenario.power)
+    board = SimBoard(
+        timeline,
+        hat,
+        clock,
+        period_ms=period_ms,
+        noise_dbm0=scenario.noise_dbm0,
+        seed=scenario.seed,
+        power=scenario.power,
+    )
 
     def make_box():
-        return Box(board, clock, data_dir, config, board.gpio.signals(),
-                   dsp_factory=make_dsp_factory(scenario.country), strict=True,
-                   fixed_country=scenario.country, vault=vault)
+        return Box(
+            board,
+            clock,
+            data_dir,
+            config,
+            board.gpio.signals(),
+            dsp_factory=make_dsp_factory(scenario.country),
+            strict=True,
+            fixed_country=scenario.country,
+            vault=vault,
+        )
+
     host = SimHost(board, make_box, restart=restart)
     for action in timeline.actions:
         clock.call_at(action.t_us, functools.partial(_scenario_tag, host, action))
@@ -599,7 +721,7 @@ class SimHost:
         elif event == "restored" and self.restart:
             if self.box is not None:
                 if self.box.halted is None:
-                    return              # the warning never came: nothing stopped
+                    return  # the warning never came: nothing stopped
                 self.box.stop()
             self.box = self._make_box()
             self.boxes.append(self.box)
@@ -612,7 +734,7 @@ def _scenario_tag(host, action):
     (an operator would see the error, the box runs on)."""
     box = host.box
     if box is None or box.halted is not None:
-        return                          # the Pi is off: nobody there to tag
+        return  # the Pi is off: nobody there to tag
     try:
         box.policy.tag(action.line, action.tags, "scenario")
     except StorageError as exc:
@@ -621,20 +743,28 @@ def _scenario_tag(host, action):
 
 def open_rpi_box(data_dir, config):
     """A box on the Raspberry Pi with the configured HAT."""
-    from board.hat import load_hat
     from board.gpio import hat_signals
+    from board.hat import load_hat
     from board.rpi import RpiBoard
 
     if not config.hat:
         from .errors import ConfigError
-        raise ConfigError("the Raspberry Pi board needs a HAT: set \"hat\" in config.json",
-                          field="hat")
+
+        raise ConfigError('the Raspberry Pi board needs a HAT: set "hat" in config.json', field="hat")
     hat = load_hat(config.hat)
     clock = RealClock()
     board = RpiBoard(hat, clock)
     vault = _mcu_vault(hat)
-    box = Box(board, clock, data_dir, config, hat_signals(hat),
-              dsp_factory=make_dsp_factory(config.country), threaded=True, vault=vault)
+    box = Box(
+        board,
+        clock,
+        data_dir,
+        config,
+        hat_signals(hat),
+        dsp_factory=make_dsp_factory(config.country),
+        threaded=True,
+        vault=vault,
+    )
     if vault is not None:
         # The device key is in this process (and the RAM run directory) now: nothing
         # that takes over the Pi later reads the vault before the next boot.
@@ -651,12 +781,15 @@ def _mcu_vault(hat):
     from board.mcu.link import McuLink
 
     from .errors import HardwareError
+
     try:
         link = McuLink(SMBus(hat.i2c.bus), address=hat.mcu.address)
         link.open()
-    except OSError as exc:      # McuError is one too
-        raise HardwareError("I2C set-up of the HAT failed on bus %d (its supervisor MCU, which "
-                            "keeps the signing key): %s" % (hat.i2c.bus, exc)) from exc
+    except OSError as exc:  # McuError is one too
+        raise HardwareError(
+            "I2C set-up of the HAT failed on bus %d (its supervisor MCU, which "
+            "keeps the signing key): %s" % (hat.i2c.bus, exc)
+        ) from exc
     return link
 
 

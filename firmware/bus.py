@@ -65,6 +65,7 @@ class Event:
 @dataclass(frozen=True)
 class LineStateChanged(Event):
     """The supervisor's state for a line changed (see :mod:`firmware.supervisor`)."""
+
     state: str
     previous: str
 
@@ -72,6 +73,7 @@ class LineStateChanged(Event):
 @dataclass(frozen=True)
 class CallEvent(Event):
     """Something happened to a call; ``call`` is the supervisor's call record."""
+
     call: Any = field(compare=False)  # a firmware.call.Call
 
 

@@ -40,9 +40,9 @@ class Call:
     name: str = None
     cid_datetime: str = None
     cid_standard: str = None
-    absence: str = None          # "private" or "unavailable" when withheld
-    dial_method: str = None      # "pulse" or "dtmf" for outbound calls
-    extension: bool = False      # picked up / placed on a parallel extension
+    absence: str = None  # "private" or "unavailable" when withheld
+    dial_method: str = None  # "pulse" or "dtmf" for outbound calls
+    extension: bool = False  # picked up / placed on a parallel extension
     end_reason: str = None
     notes: list = field(default_factory=list)
     ring_cadence_ms: tuple = None  # the ringing heard (on, off, on, off ... ms), not logged

@@ -54,17 +54,30 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at);
 """
 
-_FIELDS = ("number", "name", "cid_datetime", "cid_standard", "absence", "dial_method",
-           "policy_decision", "policy_reason")
+_FIELDS = (
+    "number",
+    "name",
+    "cid_datetime",
+    "cid_standard",
+    "absence",
+    "dial_method",
+    "policy_decision",
+    "policy_reason",
+)
 # Columns added after the first release: (name, type) added to older databases.
-_ADDED = (("policy_decision", "TEXT"), ("policy_reason", "TEXT"), ("consent", "TEXT"),
-          ("pause_spans", "TEXT"), ("key_times", "TEXT"))
+_ADDED = (
+    ("policy_decision", "TEXT"),
+    ("policy_reason", "TEXT"),
+    ("consent", "TEXT"),
+    ("pause_spans", "TEXT"),
+    ("key_times", "TEXT"),
+)
 
 
 log = logging.getLogger(__name__)
 
 WRITE_ALARM = "call_log"
-RETRY_US = 5_000_000     # while the card refuses writes, try again this often
+RETRY_US = 5_000_000  # while the card refuses writes, try again this often
 
 
 def migrate(db):
@@ -93,11 +106,11 @@ class CallLog:
     def __init__(self, path, clock, readonly=False):
         self.path = os.fspath(path)
         self._clock = clock
-        self._lock = threading.RLock()     # an alarm's subscribers may log a call
+        self._lock = threading.RLock()  # an alarm's subscribers may log a call
         self._bus = None
-        self._pending = {}       # id(call) -> call: states the card has not taken yet
+        self._pending = {}  # id(call) -> call: states the card has not taken yet
         self._failing = False
-        self._retry = None       # the retry timer while writes fail
+        self._retry = None  # the retry timer while writes fail
         if readonly:
             self._db = datadir.connect_readonly(self.path)
             return
@@ -122,8 +135,9 @@ class CallLog:
                 self._retry.cancel()
                 self._retry = None
             if self._pending:
-                log.error("%d call(s) could not be written to the call log before the stop",
-                          len(self._pending))
+                log.error(
+                    "%d call(s) could not be written to the call log before the stop", len(self._pending)
+                )
             self._db.close()
 
     @property
@@ -150,8 +164,9 @@ class CallLog:
                 error = datadir.storage_error(exc, "the call log cannot be written")
                 if not self._failing:
                     self._failing = True
-                    self._alarm(True, "%s; %d call(s) kept in memory until it can"
-                                % (error, len(self._pending)))
+                    self._alarm(
+                        True, "%s; %d call(s) kept in memory until it can" % (error, len(self._pending))
+                    )
                 else:
                     log.warning("%s", error)
                 if self._retry is None and self._bus is not None:
@@ -171,26 +186,34 @@ class CallLog:
         if call.id is None:
             cur = self._db.execute(
                 "INSERT INTO calls (line, direction, started_at, clock_synced) VALUES (?, ?, ?, ?)",
-                (call.line, call.direction, self._wall(call.started_us),
-                 int(self._clock.synchronised)))
+                (call.line, call.direction, self._wall(call.started_us), int(self._clock.synchronised)),
+            )
             call.id = cur.lastrowid
-        values = [self._wall(call.answered_us), self._wall(call.ended_us), int(call.extension),
-                  call.end_reason, _json(getattr(call, "consent", None)),
-                  _json(getattr(call, "pause_spans", None) or None),
-                  _json(getattr(call, "key_times", None) or None)]
+        values = [
+            self._wall(call.answered_us),
+            self._wall(call.ended_us),
+            int(call.extension),
+            call.end_reason,
+            _json(getattr(call, "consent", None)),
+            _json(getattr(call, "pause_spans", None) or None),
+            _json(getattr(call, "key_times", None) or None),
+        ]
         # PCI DSS: a card number keyed into the dialled number is never stored.
         values += [cards.scrub(getattr(call, f, None)) for f in _FIELDS]
         self._db.execute(
             "UPDATE calls SET answered_at = ?, ended_at = ?, extension = ?, end_reason = ?, "
             "consent = ?, pause_spans = ?, key_times = ?, "
-            + ", ".join("%s = ?" % f for f in _FIELDS) + " WHERE id = ?",
-            values + [call.id])
+            + ", ".join("%s = ?" % f for f in _FIELDS)
+            + " WHERE id = ?",
+            values + [call.id],
+        )
 
     def _alarm(self, active, message):
         log.warning("alarm %s %s: %s", WRITE_ALARM, "on" if active else "off", message)
         if self._bus is not None:
-            self._bus.publish(Alarm(line=0, t_us=self._clock.now_us(), kind=WRITE_ALARM,
-                                    active=active, message=message))
+            self._bus.publish(
+                Alarm(line=0, t_us=self._clock.now_us(), kind=WRITE_ALARM, active=active, message=message)
+            )
 
     def close_open(self, reason, ended_at=None):
         """End every call the log still has open; returns their ids.
@@ -202,26 +225,29 @@ class CallLog:
         last_evidence = (
             "max(started_at, coalesce(answered_at, 0), coalesce((SELECT max(r.started_at +"
             " CAST(round(coalesce(r.duration_s, 0) * 1000000) AS INTEGER)) FROM recordings r"
-            " WHERE r.call_id = calls.id), 0))")
+            " WHERE r.call_id = calls.id), 0))"
+        )
         with self._lock:
-            ids = [r[0] for r in self._db.execute(
-                "SELECT id FROM calls WHERE ended_at IS NULL ORDER BY id")]
+            ids = [r[0] for r in self._db.execute("SELECT id FROM calls WHERE ended_at IS NULL ORDER BY id")]
             if ids:
                 self._db.execute(
                     "UPDATE calls SET ended_at = %s, end_reason = ? WHERE ended_at IS NULL"
                     % ("?" if ended_at is not None else last_evidence),
-                    ((ended_at, reason) if ended_at is not None else (reason,)))
+                    ((ended_at, reason) if ended_at is not None else (reason,)),
+                )
         return ids
 
     def calls(self, limit=None, offset=0):
         """Calls as dicts in the documented JSON shape, oldest first."""
         # A call's latest recording, if it has one.
-        sql = ("SELECT calls.*, r.state AS recording, r.duration_s AS recording_duration_s,"
-               " (SELECT group_concat(tag, ',') FROM (SELECT tag FROM call_tags"
-               "  WHERE call_id = calls.id ORDER BY tag)) AS tags"
-               " FROM calls LEFT JOIN recordings r ON r.id = (SELECT id FROM recordings"
-               " WHERE call_id = calls.id ORDER BY started_at DESC LIMIT 1)"
-               " ORDER BY calls.started_at, calls.id")
+        sql = (
+            "SELECT calls.*, r.state AS recording, r.duration_s AS recording_duration_s,"
+            " (SELECT group_concat(tag, ',') FROM (SELECT tag FROM call_tags"
+            "  WHERE call_id = calls.id ORDER BY tag)) AS tags"
+            " FROM calls LEFT JOIN recordings r ON r.id = (SELECT id FROM recordings"
+            " WHERE call_id = calls.id ORDER BY started_at DESC LIMIT 1)"
+            " ORDER BY calls.started_at, calls.id"
+        )
         args = ()
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
@@ -229,7 +255,7 @@ class CallLog:
         with self._lock:
             cur = self._db.execute(sql, args)
             names = [d[0] for d in cur.description]
-            rows = [dict(zip(names, row)) for row in cur.fetchall()]
+            rows = [dict(zip(names, row, strict=False)) for row in cur.fetchall()]
             gone = deleted_recordings(self._db, [r["id"] for r in rows if r["recording"] is None])
         out = []
         for row in rows:
@@ -244,15 +270,20 @@ class CallLog:
 def deleted_recordings(db, call_ids):
     """``{call_id: {"at", "rule", "reason"}}``: the latest recording retention deleted
     of each of ``call_ids`` (from the deletion log, if there is one)."""
-    if not call_ids or db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                                  "name = 'deletion_log'").fetchone() is None:
+    if (
+        not call_ids
+        or db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deletion_log'").fetchone()
+        is None
+    ):
         return {}
     found = {}
     for start in range(0, len(call_ids), 500):
-        batch = call_ids[start:start + 500]
+        batch = call_ids[start : start + 500]
         for call_id, at, rule, reason in db.execute(
-                "SELECT call_id, deleted_at, rule, reason FROM deletion_log WHERE call_id IN "
-                "(%s) ORDER BY seq" % ",".join("?" * len(batch)), batch):
+            "SELECT call_id, deleted_at, rule, reason FROM deletion_log WHERE call_id IN "
+            "(%s) ORDER BY seq" % ",".join("?" * len(batch)),
+            batch,
+        ):
             found[call_id] = {"at": iso_ms(at), "rule": rule, "reason": reason}
     return found
 
@@ -261,14 +292,17 @@ def iso_ms(wall_us):
     """ISO 8601 UTC with milliseconds, e.g. ``2026-03-02T09:00:02.000Z``."""
     if wall_us is None:
         return None
-    t = datetime.datetime.fromtimestamp(wall_us // 1000 / 1000, datetime.timezone.utc)
+    t = datetime.datetime.fromtimestamp(wall_us // 1000 / 1000, datetime.UTC)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
 
 
 def call_json(row):
     """The public JSON shape of a call-log row."""
-    talk_us = (row["ended_at"] - row["answered_at"]
-               if row["answered_at"] is not None and row["ended_at"] is not None else None)
+    talk_us = (
+        row["ended_at"] - row["answered_at"]
+        if row["answered_at"] is not None and row["ended_at"] is not None
+        else None
+    )
     return {
         "id": row["id"],
         "line": row["line"],

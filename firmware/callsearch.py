@@ -105,15 +105,13 @@ def ensure_indexes(db_path):
         db.execute("BEGIN IMMEDIATE")
         for statement in INDEXES.split(";")[:-1]:
             db.execute(statement)
-        has_fts = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'calls_number_fts'"
-                             ).fetchone()
+        has_fts = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'calls_number_fts'").fetchone()
         if not has_fts:
             db.execute(FTS_TABLE)
             db.execute("INSERT INTO calls_number_fts (calls_number_fts) VALUES ('rebuild')")
         for statement in FTS_TRIGGERS.split("END;")[:-1]:
             db.execute(statement + "END;")
-        has_name_fts = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'calls_name_fts'"
-                                  ).fetchone()
+        has_name_fts = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'calls_name_fts'").fetchone()
         if not has_name_fts:
             db.execute(NAME_FTS_TABLE)
             db.execute("INSERT INTO calls_name_fts (calls_name_fts) VALUES ('rebuild')")
@@ -204,7 +202,7 @@ class CallSearch:
         self._local = threading.local()
         self._fts = None
         self._recordings = False
-        self._counts = {}       # (filter, cap, newest id) -> (monotonic s, (n, exact))
+        self._counts = {}  # (filter, cap, newest id) -> (monotonic s, (n, exact))
 
     def _db(self):
         db = getattr(self._local, "db", None)
@@ -239,10 +237,12 @@ class CallSearch:
             args.append(int(flt.min_duration_s) * 1_000_000)
         if flt.recorded is not None:
             if self._has_recordings():
-                where.append("%sEXISTS (SELECT 1 FROM recordings r WHERE r.call_id = calls.id "
-                             "AND r.state != 'deleted')" % ("" if flt.recorded else "NOT "))
+                where.append(
+                    "%sEXISTS (SELECT 1 FROM recordings r WHERE r.call_id = calls.id "
+                    "AND r.state != 'deleted')" % ("" if flt.recorded else "NOT ")
+                )
             elif flt.recorded:
-                where.append("0")     # this log has no recordings at all
+                where.append("0")  # this log has no recordings at all
         if flt.name is not None:
             where.append(self._name_clause(flt, args, for_count))
         if flt.tag is not None:
@@ -254,8 +254,9 @@ class CallSearch:
         return where, args
 
     def _has_table(self, name):
-        return self._db().execute("SELECT 1 FROM sqlite_master WHERE name = ?",
-                                  (name,)).fetchone() is not None
+        return (
+            self._db().execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
+        )
 
     def _name_clause(self, flt, args, for_count=False):
         """The caller-name condition: the name trigram index when the part is long enough.
@@ -263,18 +264,24 @@ class CallSearch:
         Few matches (or counting): the matching ids from the index; many: a
         scan in time order, which fills a page quickly when matches are common.
         """
-        like = "%" + flt.name.replace("\\", "\\\\").replace("%", "\\%").replace(
-            "_", "\\_") + "%"
+        like = "%" + flt.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         clause = "name LIKE ? ESCAPE '\\'"
         clause_args = [like]
         if len(flt.name) >= 3 and self._has_table("calls_name_fts"):
             match = '"%s"' % flt.name.replace('"', '""')
-            few = for_count or self._db().execute(
-                "SELECT count(*) FROM (SELECT 1 FROM calls_name_fts WHERE calls_name_fts "
-                "MATCH ? LIMIT ?)", (match, SELECTIVE_ROWS)).fetchone()[0] < SELECTIVE_ROWS
+            few = (
+                for_count
+                or self._db()
+                .execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM calls_name_fts WHERE calls_name_fts "
+                    "MATCH ? LIMIT ?)",
+                    (match, SELECTIVE_ROWS),
+                )
+                .fetchone()[0]
+                < SELECTIVE_ROWS
+            )
             if few:
-                clause = ("id IN (SELECT rowid FROM calls_name_fts WHERE calls_name_fts "
-                          "MATCH ?) AND " + clause)
+                clause = "id IN (SELECT rowid FROM calls_name_fts WHERE calls_name_fts MATCH ?) AND " + clause
                 clause_args = [match, like]
         if flt.name_numbers:
             clause = "((%s) OR number IN (%s))" % (clause, ",".join("?" * len(flt.name_numbers)))
@@ -288,41 +295,61 @@ class CallSearch:
         if flt.number_match == "prefix":
             # A range, not LIKE (case-insensitive by default, so no index).
             bounds = [flt.number, flt.number + "\uffff"]
-            few = db.execute(
-                "SELECT count(*) FROM (SELECT 1 FROM calls INDEXED BY calls_search_number_started"
-                " WHERE number >= ? AND number < ? LIMIT ?)", bounds + [SELECTIVE_ROWS]
-            ).fetchone()[0] < SELECTIVE_ROWS
+            few = (
+                db.execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM calls INDEXED BY calls_search_number_started"
+                    " WHERE number >= ? AND number < ? LIMIT ?)",
+                    bounds + [SELECTIVE_ROWS],
+                ).fetchone()[0]
+                < SELECTIVE_ROWS
+            )
             args.extend(bounds)
             # The unary + keeps the planner off the number index, so it walks
             # the calls in time order instead.
             return "number >= ? AND number < ?" if few else "+number >= ? AND +number < ?"
         if len(flt.number) >= 3 and self._has_fts():
             match = '"%s"' % flt.number
-            few = for_count or db.execute(
-                "SELECT count(*) FROM (SELECT 1 FROM calls_number_fts WHERE calls_number_fts "
-                "MATCH ? LIMIT ?)", (match, SELECTIVE_ROWS)).fetchone()[0] < SELECTIVE_ROWS
+            few = (
+                for_count
+                or db.execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM calls_number_fts WHERE calls_number_fts "
+                    "MATCH ? LIMIT ?)",
+                    (match, SELECTIVE_ROWS),
+                ).fetchone()[0]
+                < SELECTIVE_ROWS
+            )
             if few:
                 args.extend([match, flt.number])
-                return ("id IN (SELECT rowid FROM calls_number_fts WHERE calls_number_fts "
-                        "MATCH ?) AND instr(number, ?) > 0")
+                return (
+                    "id IN (SELECT rowid FROM calls_number_fts WHERE calls_number_fts "
+                    "MATCH ?) AND instr(number, ?) > 0"
+                )
         args.append(flt.number)
         return "instr(number, ?) > 0"
 
     def _has_recordings(self):
         # Only a positive answer is kept: the table may appear later.
         if not self._recordings:
-            self._recordings = self._db().execute(
-                "SELECT 1 FROM sqlite_master WHERE name = 'recordings'").fetchone() is not None
+            self._recordings = (
+                self._db().execute("SELECT 1 FROM sqlite_master WHERE name = 'recordings'").fetchone()
+                is not None
+            )
         return self._recordings
 
     def _recording_states(self, ids):
         """``{call id: state of its newest recording}`` for the calls ``ids``."""
         if not ids or not self._has_recordings():
             return {}
-        rows = self._db().execute(
-            "SELECT call_id, state FROM recordings WHERE call_id IN (%s) ORDER BY started_at"
-            % ",".join("?" * len(ids)), list(ids)).fetchall()
-        return {row[0]: row[1] for row in rows}     # the newest wins
+        rows = (
+            self._db()
+            .execute(
+                "SELECT call_id, state FROM recordings WHERE call_id IN (%s) ORDER BY started_at"
+                % ",".join("?" * len(ids)),
+                list(ids),
+            )
+            .fetchall()
+        )
+        return {row[0]: row[1] for row in rows}  # the newest wins
 
     def tags_of(self, ids):
         """``{call id: [tag, ...]}`` for the calls ``ids`` (sorted tags)."""
@@ -330,8 +357,10 @@ class CallSearch:
             return {}
         out = {}
         for call_id, tag in self._db().execute(
-                "SELECT call_id, tag FROM call_tags WHERE call_id IN (%s) ORDER BY tag"
-                % ",".join("?" * len(ids)), [int(i) for i in ids]):
+            "SELECT call_id, tag FROM call_tags WHERE call_id IN (%s) ORDER BY tag"
+            % ",".join("?" * len(ids)),
+            [int(i) for i in ids],
+        ):
             out.setdefault(call_id, []).append(tag)
         return out
 
@@ -343,8 +372,10 @@ class CallSearch:
 
     def _has_fts(self):
         if self._fts is None:
-            self._fts = self._db().execute(
-                "SELECT 1 FROM sqlite_master WHERE name = 'calls_number_fts'").fetchone() is not None
+            self._fts = (
+                self._db().execute("SELECT 1 FROM sqlite_master WHERE name = 'calls_number_fts'").fetchone()
+                is not None
+            )
         return self._fts
 
     def search(self, flt=CallFilter(), after=None, limit=50, before=None):
@@ -388,8 +419,7 @@ class CallSearch:
         where, args = self._where(flt)
         where.append("(started_at, id) > (?, ?)")
         args.extend([before.started_at, before.id])
-        sql = ("SELECT * FROM calls WHERE " + " AND ".join(where)
-               + " ORDER BY started_at ASC, id ASC LIMIT ?")
+        sql = "SELECT * FROM calls WHERE " + " AND ".join(where) + " ORDER BY started_at ASC, id ASC LIMIT ?"
         rows = self._db().execute(sql, args + [limit + 1]).fetchall()
         more = len(rows) > limit
         rows = list(reversed(rows[:limit]))
@@ -420,12 +450,10 @@ class CallSearch:
         where, args = self._where(flt, for_count=True)
         body = "SELECT 1 FROM calls" + (" WHERE " + " AND ".join(where) if where else "")
         if flt.number is None and flt.name is None and flt.tag is None:
-            sql = "SELECT count(*) FROM calls" + (" WHERE " + " AND ".join(where)
-                                                  if where else "")
+            sql = "SELECT count(*) FROM calls" + (" WHERE " + " AND ".join(where) if where else "")
             result = self._db().execute(sql, args).fetchone()[0], True
         else:
-            n = self._db().execute("SELECT count(*) FROM (%s LIMIT ?)" % body,
-                                   args + [cap]).fetchone()[0]
+            n = self._db().execute("SELECT count(*) FROM (%s LIMIT ?)" % body, args + [cap]).fetchone()[0]
             result = n, n < cap
         if len(self._counts) > 64:
             self._counts.clear()
@@ -486,11 +514,16 @@ def search_number(text, country, match):
     significant = None
     for intl in ("+" + code, "00" + code) + (("011" + code,) if country == "us" else ()):
         if n.startswith(intl) and len(n) > len(intl):
-            significant = n[len(intl):]
+            significant = n[len(intl) :]
             break
-    if significant is None and country != "us" and n.startswith(trunk) \
-            and not n.startswith("00") and len(n) > 6:
-        significant = n[len(trunk):]
+    if (
+        significant is None
+        and country != "us"
+        and n.startswith(trunk)
+        and not n.startswith("00")
+        and len(n) > 6
+    ):
+        significant = n[len(trunk) :]
     if significant is None and country == "us" and n.isdigit():
         if n.startswith("1") and len(n) == 11:
             significant = n[1:]
@@ -510,8 +543,7 @@ def number_forms(number, country):
     national = search_number(n, country, "prefix")
     significant = search_number(n, country, "contains")
     forms = {n, national}
-    if significant != n or national != n or (country == "us" and len(n) == 10
-                                              and n.isdigit()):
+    if significant != n or national != n or (country == "us" and len(n) == 10 and n.isdigit()):
         forms.add("+" + code + significant)
         if country == "us":
             forms.update((significant, "1" + significant))

@@ -93,8 +93,7 @@ class Capture:
     def __init__(self, board, ring_seconds=8, threaded=False):
         self.rate = board.rate
         self.channels = board.channels
-        self.lines = {line: LineAudio(line, board.rate, ring_seconds)
-                      for line in range(1, board.lines + 1)}
+        self.lines = {line: LineAudio(line, board.rate, ring_seconds) for line in range(1, board.lines + 1)}
         self._rings = [None] * board.channels
         for line, audio in self.lines.items():
             self._rings[board.channel_of(line)] = audio.ring
@@ -105,7 +104,7 @@ class Capture:
         self._stop = threading.Event()
         self._thread = None
         self._channel = {line: board.channel_of(line) for line in self.lines}
-        self._muted = {}     # channel -> (line, listener or None)
+        self._muted = {}  # channel -> (line, listener or None)
         self._was_muted = frozenset()
         # f(line, muted, t_us): the first period of ``line`` muted (or let through
         # again) began at ``t_us``; from the capture callback, so it must be quick.
@@ -141,7 +140,7 @@ class Capture:
 
     def on_audio(self, frames, t_us):
         """The board's capture callback: de-interleave and return at once."""
-        muted = self._muted     # replaced, never changed in place: a consistent snapshot
+        muted = self._muted  # replaced, never changed in place: a consistent snapshot
         if muted:
             frames = self._silence(frames, muted, t_us)
         now_muted = frozenset(v[0] for v in muted.values())
@@ -165,7 +164,7 @@ class Capture:
 
     def _silence(self, frames, muted, t_us):
         block = np.frombuffer(frames, dtype=np.int16).reshape(-1, self.channels).copy()
-        for ch, (line, listener) in muted.items():
+        for ch, (_line, listener) in muted.items():
             if listener is not None:
                 listener(block[:, ch].copy(), t_us)
             block[:, ch] = 0

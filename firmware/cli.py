@@ -31,6 +31,7 @@ def _load_scenario(name):
     from board.sim.scenario import load_scenario
 
     from .config import BoxConfig
+
     return load_scenario(name, parse_config=BoxConfig.from_dict)
 
 
@@ -38,14 +39,18 @@ def cmd_sim(args):
     """Run the box headless on a scenario until it ends."""
     from .box import open_sim_host
     from .config import load_config_file
+
     scenario = _load_scenario(args.scenario)
     config = load_config_file(args.config) if args.config else None
     # The host starts the box again after each of the scenario's power cuts.
     host = open_sim_host(scenario, args.data_dir, speed=args.speed, config=config)
     box = host.box
     if not box.recorder.enabled:
-        print("linekeeper: %s is not initialised (`linekeeper init`): calls are logged but no "
-              "audio is recorded" % args.data_dir, file=sys.stderr)
+        print(
+            "linekeeper: %s is not initialised (`linekeeper init`): calls are logged but no "
+            "audio is recorded" % args.data_dir,
+            file=sys.stderr,
+        )
     stop = _on_signals(box.clock.stop)
     host.start()
     try:
@@ -72,6 +77,7 @@ def _data_dir(data_dir):
 
     from .datadir import storage_error
     from .errors import StorageError
+
     try:
         st = os.stat(data_dir)
     except FileNotFoundError:
@@ -91,6 +97,7 @@ def _call_log(data_dir, hint=""):
     :raises LinekeeperError: no data directory, no call log, or unreadable (one line)
     """
     from .datadir import storage_error
+
     path = os.path.join(_data_dir(data_dir), "calls.db")
     try:
         os.stat(path)
@@ -106,6 +113,7 @@ def cmd_calls(args):
     from . import words
     from .calllog import CallLog, dumps
     from .clock import SimClock
+
     path = _call_log(args.data_dir, " (run the box with --data-dir %s first)" % args.data_dir)
     calllog = CallLog(path, SimClock(), readonly=True)
     try:
@@ -118,12 +126,20 @@ def cmd_calls(args):
                 print(dumps(call))
             else:
                 # The same plain words as the web pages (firmware.words).
-                print("%5d  line %d  %-3s  %s  %-8s  %-14s  %s  %s %s" % (
-                    call["id"], call["line"], call["direction"], call["started_at"],
-                    "answered" if call["answered"] else "-",
-                    words.say("recording", call["recording"]) or "No recording",
-                    words.say("decision", call["policy_decision"]) or "-",
-                    call["number"] or "", call["name"] or ""))
+                print(
+                    "%5d  line %d  %-3s  %s  %-8s  %-14s  %s  %s %s"
+                    % (
+                        call["id"],
+                        call["line"],
+                        call["direction"],
+                        call["started_at"],
+                        "answered" if call["answered"] else "-",
+                        words.say("recording", call["recording"]) or "No recording",
+                        words.say("decision", call["policy_decision"]) or "-",
+                        call["number"] or "",
+                        call["name"] or "",
+                    )
+                )
     finally:
         calllog.close()
     return 0
@@ -133,6 +149,7 @@ def _archive_statuses(path):
     """``{call_id: (status, reason)}`` of the archive replication (docs/archive.md)."""
     from .archive.queue import statuses
     from .datadir import connect_readonly
+
     db = connect_readonly(path)
     try:
         return statuses(db)
@@ -143,6 +160,7 @@ def _archive_statuses(path):
 def cmd_linecheck(args):
     """Report what each line's hub, ATA or exchange was seen to do (docs/adapters.md)."""
     from .linecheck import report
+
     if not os.path.isdir(args.data_dir):
         raise LinekeeperError("no data directory %s" % args.data_dir)
     print(report(args.data_dir, as_json=args.json))
@@ -152,6 +170,7 @@ def cmd_linecheck(args):
 def _read_password(path):
     """The first line of the file ``path``; warns when others may read the file."""
     import stat
+
     try:
         with open(path, encoding="utf-8") as f:
             mode = os.fstat(f.fileno()).st_mode
@@ -159,9 +178,11 @@ def _read_password(path):
     except OSError as exc:
         raise LinekeeperError("cannot read the password file %s: %s" % (path, exc.strerror)) from None
     if stat.S_ISREG(mode) and mode & (stat.S_IRGRP | stat.S_IROTH):
-        print("linekeeper: warning: the password file %s can be read by other users (mode "
-              "%03o); make it private (chmod 600) or delete it after use"
-              % (path, stat.S_IMODE(mode)), file=sys.stderr)
+        print(
+            "linekeeper: warning: the password file %s can be read by other users (mode "
+            "%03o); make it private (chmod 600) or delete it after use" % (path, stat.S_IMODE(mode)),
+            file=sys.stderr,
+        )
     if not password:
         raise LinekeeperError("the password file %s is empty" % path)
     return password
@@ -169,31 +190,35 @@ def _read_password(path):
 
 def _wall_us():
     import time
+
     return time.time_ns() // 1000
 
 
 def cmd_init(args):
     """Create the box's recording keys and the first key slot."""
+    from web.passwords import password_problem
+
     from .box import open_audit
     from .fsutil import make_private_dir
     from .keystore import KeyStore
-    from web.passwords import password_problem
+
     password = _read_password(args.password_file)
     problem = password_problem(password, args.user)
     if problem:
-        raise LinekeeperError("%s (the password file %s): nothing was created"
-                              % (problem.rstrip("."), args.password_file))
+        raise LinekeeperError(
+            "%s (the password file %s): nothing was created" % (problem.rstrip("."), args.password_file)
+        )
     make_private_dir(args.data_dir)
 
     def show(recovery):
         # Shown before the keys are committed: a key store never exists whose
         # recovery key nobody saw (a failure here leaves no keys).
-        print("Recovery key for %s (shown once; store it somewhere safe, away from the box):"
-              % args.data_dir)
+        print("Recovery key for %s (shown once; store it somewhere safe, away from the box):" % args.data_dir)
         print()
         print("    " + recovery)
         print()
         sys.stdout.flush()
+
     KeyStore(args.data_dir).initialise(args.user, password, show=show)
     with open_audit(args.data_dir) as audit:
         audit.append(args.user, "init", None, {"via": "cli"}, _wall_us())
@@ -203,6 +228,7 @@ def cmd_init(args):
 
 def _unlock(args):
     from .keystore import KeyStore
+
     store = KeyStore(args.data_dir)
     return store.unlock(args.user, _read_password(args.password_file))
 
@@ -216,6 +242,7 @@ def _export_refusal(data_dir, user, call_id):
     the key slot's owner is the box's owner.
     """
     import sqlite3
+
     web_db = os.path.join(data_dir, "web.db")
     if not os.path.exists(web_db):
         return None
@@ -253,17 +280,19 @@ def cmd_export(args):
     from .datadir import storage_error
     from .recordings import RecordingStore
     from .signing import device_signer, read_public_record
+
     _call_log(args.data_dir)
     signer = device_signer(args.data_dir)
     record = read_public_record(args.data_dir)
-    store = RecordingStore(args.data_dir, readonly=True,
-                           verify_key=record["public_key"] if record else None)
+    store = RecordingStore(args.data_dir, readonly=True, verify_key=record["public_key"] if record else None)
     try:
         audit = open_audit(args.data_dir, signer)
     except (OSError, sqlite3.Error) as exc:
         store.close()
-        raise LinekeeperError("call %d not exported: it could not be audited (%s)"
-                              % (args.call_id, storage_error(exc, "audit trail"))) from None
+        raise LinekeeperError(
+            "call %d not exported: it could not be audited (%s)"
+            % (args.call_id, storage_error(exc, "audit trail"))
+        ) from None
     target = "call:%d" % args.call_id
     key = row = None
     try:
@@ -272,15 +301,17 @@ def cmd_export(args):
             if broken:
                 raise LinekeeperError(
                     "the audit trail is damaged (%s): exports are refused until it has been "
-                    "looked into; `linekeeper verify` lists every problem" % "; ".join(broken))
+                    "looked into; `linekeeper verify` lists every problem" % "; ".join(broken)
+                )
             refusal = _export_refusal(args.data_dir, args.user, args.call_id)
             if refusal:
                 raise LinekeeperError(refusal)
             key = _unlock(args)
             row = store.for_call(args.call_id)
             if row is None or row["state"] == "deleted":
-                raise LinekeeperError("call %d has no recording%s"
-                                      % (args.call_id, _deleted_why(args.data_dir, args.call_id)))
+                raise LinekeeperError(
+                    "call %d has no recording%s" % (args.call_id, _deleted_why(args.data_dir, args.call_id))
+                )
             try:
                 _export_signed(store, signer, row, key, args)
             except OSError as exc:
@@ -291,9 +322,13 @@ def cmd_export(args):
                 details["recording"] = row["id"]
             audit.append(args.user, "export", target, details, _wall_us())
             raise LinekeeperError("call %d not exported: %s" % (args.call_id, exc)) from exc
-        audit.append(args.user, "export", target,
-                     {"recording": row["id"], "file": os.path.basename(args.out),
-                      "state": row["state"]}, _wall_us())
+        audit.append(
+            args.user,
+            "export",
+            target,
+            {"recording": row["id"], "file": os.path.basename(args.out), "state": row["state"]},
+            _wall_us(),
+        )
     finally:
         if key is not None:
             key.forget()
@@ -310,6 +345,7 @@ def cmd_sar(args):
     from .recordings import RecordingStore
     from .reports.period import parse_period
     from .sar import find_calls, parse_redaction, release
+
     calls_db = os.path.join(args.data_dir, "calls.db")
     if not os.path.exists(calls_db):
         raise LinekeeperError("no call log in %s" % args.data_dir)
@@ -318,33 +354,51 @@ def cmd_sar(args):
     period = parse_period(args.first, args.last) if args.first else None
     redactions = [parse_redaction(r) for r in args.redact or ()]
     config = load_config(args.data_dir)
-    calls = find_calls(calls_db, number=args.number, country=config.country,
-                       since_us=period.start_us if period else None,
-                       until_us=period.end_us if period else None)
-    bundle_password = _read_password(args.bundle_password_file) \
-        if args.bundle_password_file else None
+    calls = find_calls(
+        calls_db,
+        number=args.number,
+        country=config.country,
+        since_us=period.start_us if period else None,
+        until_us=period.end_us if period else None,
+    )
+    bundle_password = _read_password(args.bundle_password_file) if args.bundle_password_file else None
     store = RecordingStore(args.data_dir)
     audit = open_audit(args.data_dir)
     key = None
     try:
         broken = audit.verify()
         if broken:
-            raise LinekeeperError("the audit trail is damaged (%s): releases are refused until "
-                                  "it has been looked into" % "; ".join(broken))
+            raise LinekeeperError(
+                "the audit trail is damaged (%s): releases are refused until "
+                "it has been looked into" % "; ".join(broken)
+            )
         key = _unlock(args)
         search = {"number": args.number, "from": args.first, "to": args.last}
-        entry = release(args.data_dir, store, audit, key, actor=args.user,
-                        requester=args.requester, recipient=args.recipient, reason=args.reason,
-                        calls=calls, search=search, out_path=args.out,
-                        bundle_password=bundle_password, wall_us=_wall_us(),
-                        redactions=redactions)
+        entry = release(
+            args.data_dir,
+            store,
+            audit,
+            key,
+            actor=args.user,
+            requester=args.requester,
+            recipient=args.recipient,
+            reason=args.reason,
+            calls=calls,
+            search=search,
+            out_path=args.out,
+            bundle_password=bundle_password,
+            wall_us=_wall_us(),
+            redactions=redactions,
+        )
     finally:
         if key is not None:
             key.forget()
         store.close()
         audit.close()
-    print("released %d call(s) to %s (%s); disclosure log entry %d"
-          % (len(calls), args.out, "encrypted" if bundle_password else "not encrypted", entry))
+    print(
+        "released %d call(s) to %s (%s); disclosure log entry %d"
+        % (len(calls), args.out, "encrypted" if bundle_password else "not encrypted", entry)
+    )
     return 0
 
 
@@ -352,6 +406,7 @@ def _deleted_why(data_dir, call_id):
     """``": it was deleted on … by the retention rule …"`` if retention deleted it, else ""."""
     from .calllog import deleted_recordings
     from .datadir import connect_readonly
+
     db = connect_readonly(os.path.join(data_dir, "calls.db"))
     try:
         gone = deleted_recordings(db, [call_id]).get(call_id)
@@ -359,18 +414,26 @@ def _deleted_why(data_dir, call_id):
         db.close()
     if gone is None:
         return ""
-    return ": it was deleted on %s by the retention rule \"%s\" (%s)" % (
-        gone["at"], gone["rule"], gone["reason"])
+    return ': it was deleted on %s by the retention rule "%s" (%s)' % (
+        gone["at"],
+        gone["rule"],
+        gone["reason"],
+    )
 
 
 def _deletion_log_problems(data_dir, audit):
     """The deletion log's chain and audit anchor checked (see firmware.policy.deletions)."""
     from .datadir import connect_readonly
     from .policy import deletions
+
     db = connect_readonly(os.path.join(data_dir, "calls.db"))
     try:
-        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                      "name = 'deletion_log'").fetchone() is None:
+        if (
+            db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deletion_log'"
+            ).fetchone()
+            is None
+        ):
             # No log: then no sweep may have anchored one either.
             return deletions.verify(_EmptyLog(), audit)
         return deletions.verify(db, audit)
@@ -389,15 +452,17 @@ def _export_signed(store, signer, row, key, args):
     """Write the export and its signed manifest beside it (the manifest last)."""
     from .fsutil import atomic_write
     from .manifest import build_manifest, manifest_path
+
     ext = os.path.splitext(args.out)[1].lower()
     payload = store.export_bytes(row["id"], key, ext.lstrip(".") or args.out)
     if signer is None:
-        raise LinekeeperError("this process has no copy of the box's signing key to sign the "
-                              "export's manifest (the recorder makes it at its first start; on "
-                              "a box with the MCU, is the recorder running?)")
+        raise LinekeeperError(
+            "this process has no copy of the box's signing key to sign the "
+            "export's manifest (the recorder makes it at its first start; on "
+            "a box with the MCU, is the recorder running?)"
+        )
     row = store.get(row["id"])
-    manifest = build_manifest(signer, payload, args.out, row, store.statement_of(row),
-                              args.user, _wall_us())
+    manifest = build_manifest(signer, payload, args.out, row, store.statement_of(row), args.user, _wall_us())
     atomic_write(args.out, payload, mode=0o600)
     atomic_write(manifest_path(args.out), manifest, mode=0o600)
 
@@ -405,25 +470,33 @@ def _export_signed(store, signer, row, key, args):
 def cmd_verify_export(args):
     """Check an exported recording against its manifest and the box's fingerprint."""
     from .manifest import verify_export
+
     doc = verify_export(args.file, args.key, args.manifest)
     rec = doc["recording"]
-    print("%s: intact; exported from recording %s (%s, call %s) by %s, signed by %s" % (
-        args.file, rec["id"], rec["state"], rec["call_id"], doc["exported_by"],
-        doc["fingerprint"]))
+    print(
+        "%s: intact; exported from recording %s (%s, call %s) by %s, signed by %s"
+        % (args.file, rec["id"], rec["state"], rec["call_id"], doc["exported_by"], doc["fingerprint"])
+    )
     return 0
 
 
 def cmd_keys(args):
     """Print the box's public signing key fingerprint (for copying off the box)."""
     from .signing import fingerprint, read_public_record
+
     record = read_public_record(args.data_dir)
     if record is None:
-        raise LinekeeperError("this box has no signing key yet: it is made when the recorder "
-                              "first starts")
+        raise LinekeeperError("this box has no signing key yet: it is made when the recorder first starts")
     print(fingerprint(record["public_key"]))
     if not args.fingerprint:
-        print("kept in %s" % ("the HAT's MCU key vault" if record["source"] == "vault" else
-                              "a file on the card (no MCU): see docs/evidence.md"))
+        print(
+            "kept in %s"
+            % (
+                "the HAT's MCU key vault"
+                if record["source"] == "vault"
+                else "a file on the card (no MCU): see docs/evidence.md"
+            )
+        )
     return 0
 
 
@@ -434,11 +507,15 @@ def cmd_verify(args):
     from .errors import WrongPasswordError
     from .recordings import RecordingStore
     from .signing import read_public_record, trusted_public_key
+
     anchor = parse_anchor(args.head) if args.head else None
     _call_log(args.data_dir)
     # Signatures are checked with the key on record, which --key pins (checked first).
-    public_key = (trusted_public_key(args.data_dir, args.key)[0]
-                  if args.key or read_public_record(args.data_dir) else None)
+    public_key = (
+        trusted_public_key(args.data_dir, args.key)[0]
+        if args.key or read_public_record(args.data_dir)
+        else None
+    )
     problems, key = [], None
     if args.password_file:
         try:
@@ -448,14 +525,16 @@ def cmd_verify(args):
     # Read-only: verify writes nothing, so it also works on a full or read-only card.
     store = RecordingStore(args.data_dir, readonly=True, verify_key=public_key)
     try:
-        audit = AuditLog(os.path.join(args.data_dir, "audit.db"),
-                         os.path.join(args.data_dir, "audit.head"), readonly=True)
+        audit = AuditLog(
+            os.path.join(args.data_dir, "audit.db"), os.path.join(args.data_dir, "audit.head"), readonly=True
+        )
     except BaseException:
         store.close()
         raise
     try:
-        problems += store.verify(key) + ["audit trail: " + p for p in audit.verify(
-            anchor, public_key=public_key)]
+        problems += store.verify(key) + [
+            "audit trail: " + p for p in audit.verify(anchor, public_key=public_key)
+        ]
         problems += _accounting(store, audit)
         problems += integrity_problems(audit._db, "audit.db")
         problems += _deletion_log_problems(args.data_dir, audit)
@@ -470,8 +549,10 @@ def cmd_verify(args):
     if problems:
         print("%d problem(s) found" % len(problems), file=sys.stderr)
         return 1
-    print("%d recordings%s, the audit trail and the deletion log are intact" % (
-        n, " (authenticated)" if key is not None else ""))
+    print(
+        "%d recordings%s, the audit trail and the deletion log are intact"
+        % (n, " (authenticated)" if key is not None else "")
+    )
     return 0
 
 
@@ -480,8 +561,12 @@ def _accounting(store, audit):
     from .evidence import accounting_problems, seal_problems
 
     def ids(action):
-        return {e.target.split(":", 1)[1] for e in audit.entries(
-            limit=-1, action=action, newest_first=False) if e.target}
+        return {
+            e.target.split(":", 1)[1]
+            for e in audit.entries(limit=-1, action=action, newest_first=False)
+            if e.target
+        }
+
     created = ids("recording_created")
     if not created:
         return []
@@ -490,10 +575,12 @@ def _accounting(store, audit):
         rows = {r["id"]: r for r in store.all()}
     except sqlite3.Error as exc:
         return ["recordings: cannot be accounted for: %s" % exc]
-    sealed = {e.target.split(":", 1)[1]: e.details.get("sha256") for e in audit.entries(
-        limit=-1, action="recording_sealed", newest_first=False) if e.target}
-    return (accounting_problems(created, known | ids("recording_deleted"))
-            + seal_problems(sealed, rows))
+    sealed = {
+        e.target.split(":", 1)[1]: e.details.get("sha256")
+        for e in audit.entries(limit=-1, action="recording_sealed", newest_first=False)
+        if e.target
+    }
+    return accounting_problems(created, known | ids("recording_deleted")) + seal_problems(sealed, rows)
 
 
 def cmd_config(args):
@@ -503,6 +590,7 @@ def cmd_config(args):
     from .box import open_audit
     from .configio import export_config, import_config
     from .fsutil import atomic_write
+
     if args.action == "export":
         # A missing or unreadable data directory is an error, never the defaults.
         _data_dir(args.data_dir)
@@ -518,6 +606,7 @@ def cmd_config(args):
 
     from .configio import MAX_IMPORT_BYTES
     from .errors import ConfigError
+
     try:
         doc = jsonpos.load(args.file, max_bytes=MAX_IMPORT_BYTES)
     except ConfigError as exc:
@@ -529,11 +618,17 @@ def cmd_config(args):
     except ConfigError as exc:
         raise LinekeeperError("%s — nothing was changed" % jsonpos.located(doc, exc)) from None
     with open_audit(args.data_dir) as audit:
-        audit.append(args.user, "config_change", "config",
-                     {"via": "cli", "imported_from": os.path.basename(args.file),
-                      "sections": written}, _wall_us())
-    print("imported %s into %s (%s); a running box uses it after a restart"
-          % (args.file, args.data_dir, ", ".join(written)))
+        audit.append(
+            args.user,
+            "config_change",
+            "config",
+            {"via": "cli", "imported_from": os.path.basename(args.file), "sections": written},
+            _wall_us(),
+        )
+    print(
+        "imported %s into %s (%s); a running box uses it after a restart"
+        % (args.file, args.data_dir, ", ".join(written))
+    )
     return 0
 
 
@@ -543,30 +638,47 @@ def cmd_repair(args):
     from .clock import RealClock
     from .datadir import DataDirLock
     from .recovery import repair
+
     _data_dir(args.data_dir)
 
     def progress(done, total, name):
-        print("\rlinekeeper: repair: %d/%d recording files read" % (done, total), end="",
-              file=sys.stderr, flush=True)
+        print(
+            "\rlinekeeper: repair: %d/%d recording files read" % (done, total),
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
     key = _unlock(args) if args.password_file else None
     try:
         with DataDirLock(args.data_dir):
             with open_audit(args.data_dir) as audit:
-                report = repair(args.data_dir, RealClock(), audit=audit, progress=progress,
-                                wall_us=_wall_us(), recording_key=key)
+                report = repair(
+                    args.data_dir,
+                    RealClock(),
+                    audit=audit,
+                    progress=progress,
+                    wall_us=_wall_us(),
+                    recording_key=key,
+                )
     finally:
         if key is not None:
             key.forget()
     print(file=sys.stderr)
     if report["moved_aside"]:
         print("the damaged call log was kept as %s" % report["moved_aside"])
-    print("rebuilt %d recording(s) into the call log; %d were already in it"
-          % (len(report["rebuilt"]), report["known"]))
+    print(
+        "rebuilt %d recording(s) into the call log; %d were already in it"
+        % (len(report["rebuilt"]), report["known"])
+    )
     for name, reason in report["failed"]:
         print("not rebuilt: %s: %s" % (name, reason))
     if report["failed"]:
-        print("%d file(s) could not be rebuilt; they are in %s" % (
-            len(report["failed"]), os.path.join(args.data_dir, "quarantine")), file=sys.stderr)
+        print(
+            "%d file(s) could not be rebuilt; they are in %s"
+            % (len(report["failed"]), os.path.join(args.data_dir, "quarantine")),
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -574,10 +686,10 @@ def cmd_repair(args):
 def _open_box(args):
     """``(board name, box)`` for ``run`` and ``recorder``."""
     from .box import board_for, open_rpi_box, open_sim_box
+
     board_name, config = board_for(args.data_dir, args.board)
     if board_name == "sim":
-        box = open_sim_box(_load_scenario(args.scenario), args.data_dir, speed=args.speed,
-                           config=config)
+        box = open_sim_box(_load_scenario(args.scenario), args.data_dir, speed=args.speed, config=config)
     else:
         box = open_rpi_box(args.data_dir, config)
     return board_name, box
@@ -606,18 +718,23 @@ def cmd_recorder(args):
         stopping.set()
         if board_name == "sim":
             box.clock.stop()
+
     box.on_power_back = on_power_back
     group = _group_id(args.web_group)
-    server = ControlServer(socket_path(args.data_dir), recorder_handlers(box, board_name=board_name),
-                           group=group)
+    server = ControlServer(
+        socket_path(args.data_dir), recorder_handlers(box, board_name=board_name), group=group
+    )
     heartbeat = Heartbeat(box, notifier)
     try:
         box.start()
         server.start()
         heartbeat.start()
         notifier.ready("recording %d lines" % box.board.lines)
-        print("linekeeper: recorder: %s board, %d lines; control socket %s"
-              % (board_name, box.board.lines, server.path), flush=True)
+        print(
+            "linekeeper: recorder: %s board, %d lines; control socket %s"
+            % (board_name, box.board.lines, server.path),
+            flush=True,
+        )
         if board_name == "sim":
             finished = box.board.run()
             rounds = 1
@@ -627,9 +744,8 @@ def cmd_recorder(args):
                 finished = box.board.run()
                 rounds += 1
             if finished and not stopping.is_set():
-                print("linekeeper: the scenario has ended; the box stays up (Ctrl-C to stop)",
-                      flush=True)
-        heartbeat.idle = True      # nothing left to service but the control socket
+                print("linekeeper: the scenario has ended; the box stays up (Ctrl-C to stop)", flush=True)
+        heartbeat.idle = True  # nothing left to service but the control socket
         stopping.wait()
     finally:
         notifier.stopping()
@@ -637,8 +753,11 @@ def cmd_recorder(args):
         server.stop()
         box.stop()
     if power_back.is_set():
-        print("linekeeper: recorder: the power came back after a power-fail warning; exiting "
-              "to be started again", file=sys.stderr)
+        print(
+            "linekeeper: recorder: the power came back after a power-fail warning; exiting "
+            "to be started again",
+            file=sys.stderr,
+        )
         return EX_TEMPFAIL
     return 0
 
@@ -647,6 +766,7 @@ def _group_id(name):
     if not name:
         return None
     import grp
+
     try:
         return grp.getgrnam(name).gr_gid
     except KeyError:
@@ -660,6 +780,7 @@ def cmd_web(args):
 
     from .control import ControlClient, RecorderUnavailable, socket_path
     from .sdnotify import Notifier
+
     client = ControlClient(socket_path(args.data_dir))
     hello = None
     for _ in range(int(args.wait_s * 10) + 1):
@@ -669,21 +790,35 @@ def cmd_web(args):
         except RecorderUnavailable:
             time.sleep(0.1)
     if hello is None:
-        raise LinekeeperError("no recorder answers on %s: start it first (`linekeeper recorder` "
-                              "or the linekeeper-recorder service)" % socket_path(args.data_dir))
+        raise LinekeeperError(
+            "no recorder answers on %s: start it first (`linekeeper recorder` "
+            "or the linekeeper-recorder service)" % socket_path(args.data_dir)
+        )
     host = args.host or ("0.0.0.0" if hello["board"] == "rpi" else "127.0.0.1")
-    server = start_web_process(args.data_dir, client, hello["lines"], host=host,
-                               https_port=args.https_port, http_port=args.port,
-                               box_name=args.name)
+    server = start_web_process(
+        args.data_dir,
+        client,
+        hello["lines"],
+        host=host,
+        https_port=args.https_port,
+        http_port=args.port,
+        box_name=args.name,
+    )
     stopping = _on_signals(lambda: None)
-    print("linekeeper: %s board, %d lines; web UI on %s (http://%s:%d/ redirects there)" % (
-        hello["board"], hello["lines"], server.url, host, server.http_port), flush=True)
-    print("linekeeper: the box's certificate has SHA-256 fingerprint %s"
-          % server.certificate.fingerprint, flush=True)
+    print(
+        "linekeeper: %s board, %d lines; web UI on %s (http://%s:%d/ redirects there)"
+        % (hello["board"], hello["lines"], server.url, host, server.http_port),
+        flush=True,
+    )
+    print(
+        "linekeeper: the box's certificate has SHA-256 fingerprint %s" % server.certificate.fingerprint,
+        flush=True,
+    )
     code = setup_code_for(args.data_dir)
     if code is not None:
-        print("linekeeper: not set up yet: open %s and enter the setup code %s"
-              % (server.url, code), flush=True)
+        print(
+            "linekeeper: not set up yet: open %s and enter the setup code %s" % (server.url, code), flush=True
+        )
     Notifier().ready("serving %s" % server.url)
     try:
         stopping.wait()
@@ -700,10 +835,11 @@ def cmd_run(args):
     crash never stops recording), and stops both on SIGINT/SIGTERM.
     """
     from .runner import run_box
+
     return run_box(args)
 
 
-EX_TEMPFAIL = 75     # sysexits.h: try again (the power came back)
+EX_TEMPFAIL = 75  # sysexits.h: try again (the power came back)
 
 
 def _on_signals(action):
@@ -713,6 +849,7 @@ def _on_signals(action):
     def handler(signum, frame):
         stopping.set()
         action()
+
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
@@ -731,50 +868,73 @@ def build_parser():
     p = sub.add_parser("sim", help="run the box headless on a scenario file, then exit")
     p.add_argument("scenario", help="scenario file (JSON or TOML), or 'demo'")
     p.add_argument("--data-dir", required=True, help="where the box keeps its data")
-    p.add_argument("--speed", type=_speed, default=None,
-                   help="'max' (default: as fast as possible) or simulated seconds per second")
-    p.add_argument("--config", help="box configuration (as config.json) to run with, instead of "
-                   "the scenario's \"config\" or DATA_DIR/config.json")
+    p.add_argument(
+        "--speed",
+        type=_speed,
+        default=None,
+        help="'max' (default: as fast as possible) or simulated seconds per second",
+    )
+    p.add_argument(
+        "--config",
+        help="box configuration (as config.json) to run with, instead of "
+        'the scenario\'s "config" or DATA_DIR/config.json',
+    )
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("run", help="run the box and its web UI until stopped")
-    p.add_argument("--board", choices=("sim", "rpi"),
-                   help="override LINEKEEPER_BOARD and the configured board")
+    p.add_argument(
+        "--board", choices=("sim", "rpi"), help="override LINEKEEPER_BOARD and the configured board"
+    )
     p.add_argument("--scenario", default="demo", help="scenario for the simulated board")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--speed", type=_speed, default=1.0)
-    p.add_argument("--loop", action="store_true",
-                   help="play the scenario again each time it ends (the demo of `make run`)")
-    p.add_argument("--host", help="address to serve the web UI on (default: 127.0.0.1 on the "
-                                  "simulated board, every address (0.0.0.0) on the box)")
+    p.add_argument(
+        "--loop",
+        action="store_true",
+        help="play the scenario again each time it ends (the demo of `make run`)",
+    )
+    p.add_argument(
+        "--host",
+        help="address to serve the web UI on (default: 127.0.0.1 on the "
+        "simulated board, every address (0.0.0.0) on the box)",
+    )
     p.add_argument("--port", type=int, default=8080, help="HTTP port (redirects to HTTPS)")
-    p.add_argument("--name", help="the box's name or address, where the HTTP port redirects "
-                                  "(default: the --host address, or HOSTNAME.local)")
+    p.add_argument(
+        "--name",
+        help="the box's name or address, where the HTTP port redirects "
+        "(default: the --host address, or HOSTNAME.local)",
+    )
     p.add_argument("--https-port", type=int, default=8443, help="HTTPS port of the web UI")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("recorder", help="run the recorder alone (the linekeeper-recorder service)")
-    p.add_argument("--board", choices=("sim", "rpi"),
-                   help="override LINEKEEPER_BOARD and the configured board")
+    p.add_argument(
+        "--board", choices=("sim", "rpi"), help="override LINEKEEPER_BOARD and the configured board"
+    )
     p.add_argument("--scenario", default="demo", help="scenario for the simulated board")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--speed", type=_speed, default=1.0)
     p.add_argument("--loop", action="store_true", help="play the scenario again each time it ends")
-    p.add_argument("--web-group", help="group whose members (the web UI's user) may use the "
-                                       "control socket")
+    p.add_argument("--web-group", help="group whose members (the web UI's user) may use the control socket")
     p.set_defaults(func=cmd_recorder)
 
-    p = sub.add_parser("web", help="serve the web UI beside a running recorder (the "
-                                   "linekeeper-web service)")
+    p = sub.add_parser("web", help="serve the web UI beside a running recorder (the linekeeper-web service)")
     p.add_argument("--data-dir", required=True)
-    p.add_argument("--host", help="address to serve on (default: 127.0.0.1 on the simulated "
-                                  "board, every address (0.0.0.0) on the box)")
+    p.add_argument(
+        "--host",
+        help="address to serve on (default: 127.0.0.1 on the simulated "
+        "board, every address (0.0.0.0) on the box)",
+    )
     p.add_argument("--port", type=int, default=8080, help="HTTP port (redirects to HTTPS)")
     p.add_argument("--https-port", type=int, default=8443, help="HTTPS port of the web UI")
-    p.add_argument("--name", help="the box's name or address, where the HTTP port redirects "
-                                  "(default: the --host address, or HOSTNAME.local)")
-    p.add_argument("--wait-s", type=float, default=30.0,
-                   help="how long to wait for the recorder at start (default 30 s)")
+    p.add_argument(
+        "--name",
+        help="the box's name or address, where the HTTP port redirects "
+        "(default: the --host address, or HOSTNAME.local)",
+    )
+    p.add_argument(
+        "--wait-s", type=float, default=30.0, help="how long to wait for the recorder at start (default 30 s)"
+    )
     p.set_defaults(func=cmd_web)
 
     p = sub.add_parser("init", help="create the box's recording keys and first key slot")
@@ -791,22 +951,31 @@ def build_parser():
     p.add_argument("--out", required=True, help="a .wav or .ogg file")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("sar", help="answer a subject access request: a bundle of every call "
-                                   "of a number (any form) and/or a date range")
+    p = sub.add_parser(
+        "sar",
+        help="answer a subject access request: a bundle of every call "
+        "of a number (any form) and/or a date range",
+    )
     p.add_argument("--data-dir", required=True)
     p.add_argument("--number", help="the requester's number, in any form")
     p.add_argument("--from", dest="first", metavar="DATE")
     p.add_argument("--to", dest="last", metavar="DATE")
-    p.add_argument("--password-file", required=True,
-                   help="file whose first line is the password of --user's key slot")
+    p.add_argument(
+        "--password-file", required=True, help="file whose first line is the password of --user's key slot"
+    )
     p.add_argument("--user", default="admin", help="who releases (a key slot's user)")
-    p.add_argument("--bundle-password-file",
-                   help="encrypt the bundle (OpenPGP, AES-256) with this file's first line")
+    p.add_argument(
+        "--bundle-password-file", help="encrypt the bundle (OpenPGP, AES-256) with this file's first line"
+    )
     p.add_argument("--requester", required=True, help="who asked")
     p.add_argument("--recipient", required=True, help="to whom it is released")
     p.add_argument("--reason", required=True, help="why (e.g. subject access request)")
-    p.add_argument("--redact", action="append", metavar="CALL:FROM-TO",
-                   help="silence seconds FROM to TO of call CALL's recording (repeatable)")
+    p.add_argument(
+        "--redact",
+        action="append",
+        metavar="CALL:FROM-TO",
+        help="silence seconds FROM to TO of call CALL's recording (repeatable)",
+    )
     p.add_argument("--out", required=True, help="the bundle (.zip, or .zip.gpg when encrypted)")
     p.set_defaults(func=cmd_sar)
 
@@ -814,14 +983,22 @@ def build_parser():
     p.add_argument("--data-dir", required=True)
     p.add_argument("--password-file", help="also authenticate every chunk of every recording")
     p.add_argument("--user", default="admin")
-    p.add_argument("--head", help="an audit head taken earlier (SEQ:HASH, from the audit page "
-                                  "or a report): it must still be in the audit trail")
-    p.add_argument("--key", help="the box's signing key fingerprint, kept off the box "
-                                 "(`linekeeper keys --fingerprint`): signatures must be by it")
+    p.add_argument(
+        "--head",
+        help="an audit head taken earlier (SEQ:HASH, from the audit page "
+        "or a report): it must still be in the audit trail",
+    )
+    p.add_argument(
+        "--key",
+        help="the box's signing key fingerprint, kept off the box "
+        "(`linekeeper keys --fingerprint`): signatures must be by it",
+    )
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("verify-export", help="check an exported recording with only the box's "
-                                             "public key fingerprint (no box needed)")
+    p = sub.add_parser(
+        "verify-export",
+        help="check an exported recording with only the box's public key fingerprint (no box needed)",
+    )
     p.add_argument("file", help="the exported .wav or .ogg (its FILE.manifest.json beside it)")
     p.add_argument("--key", required=True, help="the box's signing key fingerprint")
     p.add_argument("--manifest", help="the manifest, if not FILE.manifest.json")
@@ -834,8 +1011,9 @@ def build_parser():
 
     p = sub.add_parser("repair", help="rebuild a lost or damaged call log from the recordings")
     p.add_argument("--data-dir", required=True)
-    p.add_argument("--password-file", help="also authenticate each rebuilt recording and "
-                   "record its exact duration")
+    p.add_argument(
+        "--password-file", help="also authenticate each rebuilt recording and record its exact duration"
+    )
     p.add_argument("--user", default="admin")
     p.set_defaults(func=cmd_repair)
 
@@ -851,28 +1029,35 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="one JSON object per call")
     p.set_defaults(func=cmd_calls)
 
-    p = sub.add_parser("report", help="a report of the calls, recordings and alarms of a "
-                                      "period, as JSON, CSV or PDF")
+    p = sub.add_parser(
+        "report", help="a report of the calls, recordings and alarms of a period, as JSON, CSV or PDF"
+    )
     from .reports import cli as report_cli
+
     report_cli.add_arguments(p)
     p.set_defaults(func=report_cli.run)
     from .archive.cli import add_parser as add_archive
+
     add_archive(sub)
     p = sub.add_parser("update", help="install a signed update bundle (RAUC), or --status")
     from .update import command as update_command
+
     update_command.add_arguments(p)
     p.set_defaults(func=update_command.run)
 
-
-    p = sub.add_parser("linecheck", help="report each line's observed adapter behaviour "
-                                         "(caller ID, clear signal, ringing) and the profiles "
-                                         "it fits")
+    p = sub.add_parser(
+        "linecheck",
+        help="report each line's observed adapter behaviour "
+        "(caller ID, clear signal, ringing) and the profiles "
+        "it fits",
+    )
     p.add_argument("--data-dir", required=True)
     p.add_argument("--json", action="store_true", help="one JSON document")
     p.set_defaults(func=cmd_linecheck)
 
     p = sub.add_parser("analyze", help="find caller ID, DTMF and tones in a WAV file")
     from . import analyze
+
     analyze.add_arguments(p)
     p.set_defaults(func=analyze.run)
     return parser
@@ -881,8 +1066,9 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s"
+    )
     # Everything the box writes (call log, recordings, keys, audit) is private:
     # to the box's user, or to the group of its two services, which run with
     # umask 0007 (see firmware.fsutil.data_mode).
@@ -890,7 +1076,8 @@ def main(argv=None):
         os.umask(SHARED_UMASK)
     if args.command in KEY_COMMANDS:
         from .hardening import no_core_dumps
-        no_core_dumps()     # keys in memory never reach the card in a core file
+
+        no_core_dumps()  # keys in memory never reach the card in a core file
     try:
         return args.func(args)
     except BrokenPipeError:
@@ -901,6 +1088,7 @@ def main(argv=None):
     except (OSError, sqlite3.Error) as exc:
         # Storage: full, read-only, permission, I/O, not a database — one line, never a trace.
         from .datadir import storage_error
+
         print("linekeeper: %s" % storage_error(exc, "storage error"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -188,8 +188,7 @@ class RealClock(Clock):
                 raise RuntimeError("clock is closed")
             heapq.heappush(self._heap, (timer.t_us, next(self._seq), timer))
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="linekeeper-timers", daemon=True)
+                self._thread = threading.Thread(target=self._run, name="linekeeper-timers", daemon=True)
                 self._thread.start()
             self._cond.notify()
         return timer

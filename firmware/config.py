@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from board import jsonpos
 from telephony import countries
 
+from .archive.settings import ArchiveSettings
 from .errors import ConfigError
 from .fsutil import atomic_write
-from .archive.settings import ArchiveSettings
 from .policy.settings import PolicySettings
 
 CONFIG_VERSION = 1
-MAX_CONFIG_BYTES = 1 << 20   # a config is a few KiB; more is not one
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few KiB; more is not one
 
 
 @dataclass(frozen=True)
@@ -95,38 +95,45 @@ class BoxConfig:
         if self.version != CONFIG_VERSION:
             raise ConfigError("unsupported config version %r" % (self.version,), field="version")
         if self.board not in (None, "sim", "rpi"):
-            raise ConfigError("must be \"sim\" or \"rpi\", not %r" % (self.board,), field="board")
+            raise ConfigError('must be "sim" or "rpi", not %r' % (self.board,), field="board")
         known = countries.box_countries()
         if self.country not in known:
-            raise ConfigError("must be one of %s, not %r" % (", ".join(known), self.country),
-                              field="country")
+            raise ConfigError("must be one of %s, not %r" % (", ".join(known), self.country), field="country")
         if not isinstance(self.debounce_ms, int) or not 1 <= self.debounce_ms <= 30:
-            raise ConfigError("must be a whole number of ms from 1 to 30 (pulse dialling "
-                              "makes last about 33 ms)", field="debounce_ms")
+            raise ConfigError(
+                "must be a whole number of ms from 1 to 30 (pulse dialling makes last about 33 ms)",
+                field="debounce_ms",
+            )
 
         if not isinstance(self.stuck_off_hook_min, int) or not 1 <= self.stuck_off_hook_min <= 24 * 60:
-            raise ConfigError("must be a whole number of minutes from 1 to 1440",
-                              field="stuck_off_hook_min")
+            raise ConfigError("must be a whole number of minutes from 1 to 1440", field="stuck_off_hook_min")
         if not isinstance(self.no_voltage_fault_s, int) or not 1 <= self.no_voltage_fault_s <= 600:
-            raise ConfigError("must be a whole number of seconds from 1 to 600",
-                              field="no_voltage_fault_s")
+            raise ConfigError("must be a whole number of seconds from 1 to 600", field="no_voltage_fault_s")
 
         if not isinstance(self.preroll_ms, int) or not 0 <= self.preroll_ms <= 5000:
             raise ConfigError("must be a whole number of ms from 0 to 5000", field="preroll_ms")
         if not isinstance(self.flush_ms, int) or not 100 <= self.flush_ms <= 1000:
-            raise ConfigError("must be a whole number of ms from 100 to 1000 (audio must reach "
-                              "the card within a second)", field="flush_ms")
+            raise ConfigError(
+                "must be a whole number of ms from 100 to 1000 (audio must reach the card within a second)",
+                field="flush_ms",
+            )
         if self.audio_profile not in ("voice", "high", "alaw", "pcm"):
             raise ConfigError("must be one of voice, high, alaw, pcm", field="audio_profile")
         frame = frame_ms(self.audio_profile)
         if self.flush_ms < frame:
-            raise ConfigError("must be at least %d ms: the %s profile encodes %d ms frames, and a "
-                              "chunk holds whole frames" % (frame, self.audio_profile, frame),
-                              field="flush_ms")
-        if not isinstance(self.holdup_flush_ms, int) or isinstance(self.holdup_flush_ms, bool) \
-                or not (self.holdup_flush_ms == 0 or 1000 <= self.holdup_flush_ms <= 60_000):
-            raise ConfigError("must be 0 (off) or a whole number of ms from 1000 to 60000",
-                              field="holdup_flush_ms")
+            raise ConfigError(
+                "must be at least %d ms: the %s profile encodes %d ms frames, and a "
+                "chunk holds whole frames" % (frame, self.audio_profile, frame),
+                field="flush_ms",
+            )
+        if (
+            not isinstance(self.holdup_flush_ms, int)
+            or isinstance(self.holdup_flush_ms, bool)
+            or not (self.holdup_flush_ms == 0 or 1000 <= self.holdup_flush_ms <= 60_000)
+        ):
+            raise ConfigError(
+                "must be 0 (off) or a whole number of ms from 1000 to 60000", field="holdup_flush_ms"
+            )
         if not isinstance(self.disk_reserve_mb, int) or not 0 <= self.disk_reserve_mb <= 65536:
             raise ConfigError("must be a whole number of MiB from 0 to 65536", field="disk_reserve_mb")
         self._check_line_signals()
@@ -141,22 +148,26 @@ class BoxConfig:
             raise ConfigError("must be a whole number of ms from 20 to 800", field="loop_break_min_ms")
         flash = self.hook_flash_max_ms
         if flash is not None and (not isinstance(flash, int) or not 150 <= flash <= 1000):
-            raise ConfigError("must be a whole number of ms from 150 to 1000, or null (no hook "
-                              "flash)", field="hook_flash_max_ms")
+            raise ConfigError(
+                "must be a whole number of ms from 150 to 1000, or null (no hook flash)",
+                field="hook_flash_max_ms",
+            )
         if not isinstance(self.silence_clear_s, int) or not 10 <= self.silence_clear_s <= 600:
-            raise ConfigError("must be a whole number of seconds from 10 to 600",
-                              field="silence_clear_s")
+            raise ConfigError("must be a whole number of seconds from 10 to 600", field="silence_clear_s")
         timeout = self.ring_timeout_ms
         if timeout is not None and (not isinstance(timeout, int) or not 1000 <= timeout <= 20000):
-            raise ConfigError("must be a whole number of ms from 1000 to 20000, or null (the "
-                              "country's)", field="ring_timeout_ms")
+            raise ConfigError(
+                "must be a whole number of ms from 1000 to 20000, or null (the country's)",
+                field="ring_timeout_ms",
+            )
         if not isinstance(self.tone_countries, (list, tuple)):
             raise ConfigError("must be a list of countries", field="tone_countries")
         for i, country in enumerate(self.tone_countries):
             known = countries.box_countries()
             if country not in known:
-                raise ConfigError("must be one of %s, not %r" % (", ".join(known), country),
-                                  field="tone_countries[%d]" % i)
+                raise ConfigError(
+                    "must be one of %s, not %r" % (", ".join(known), country), field="tone_countries[%d]" % i
+                )
 
     @property
     def board_name(self):
@@ -201,6 +212,7 @@ class BoxConfig:
 def frame_ms(profile):
     """The encoder frame (ms) of audio profile ``profile``; 0 for a frameless one."""
     from .recording.codec import get_profile
+
     p = get_profile(profile)
     return p.frame_ms if p.container == "ogg" else 0
 

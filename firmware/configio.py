@@ -40,8 +40,7 @@ MAX_IMPORT_BYTES = 64 << 20  # a few announcements, base64: the most an import f
 def export_config(data_dir):
     """The box's configuration as the JSON object described above."""
     config = load_config(data_dir)
-    doc = {"linekeeper_config": FORMAT, "config": config.to_dict(), "site": _site(data_dir),
-           "files": {}}
+    doc = {"linekeeper_config": FORMAT, "config": config.to_dict(), "site": _site(data_dir), "files": {}}
     name = config.policy.consent.announcement.file
     if name is not None:
         path = os.path.join(data_dir, "announcements", name)
@@ -56,6 +55,7 @@ def _site(data_dir):
         return None
     from web.db import WebDb
     from web.site import Site
+
     db = WebDb(path)
     try:
         settings = Site(db).settings()
@@ -73,27 +73,33 @@ def check_import(doc, source=None):
         ``site.organisation``, ``files.announcements/x.wav``)
     """
     if not isinstance(doc, dict):
-        raise ConfigError("must be a JSON object, as `linekeeper config export` writes",
-                          source=source)
+        raise ConfigError("must be a JSON object, as `linekeeper config export` writes", source=source)
     for key in doc:
         if key not in ("linekeeper_config", "config", "site", "files"):
             raise ConfigError("unknown section", source=source, field=key)
     if doc.get("linekeeper_config") != FORMAT:
-        raise ConfigError("must be %d (a file written by `linekeeper config export`)" % FORMAT,
-                          source=source, field="linekeeper_config")
+        raise ConfigError(
+            "must be %d (a file written by `linekeeper config export`)" % FORMAT,
+            source=source,
+            field="linekeeper_config",
+        )
     if "config" not in doc:
         raise ConfigError("is missing", source=source, field="config")
     try:
         config = BoxConfig.from_dict(doc["config"])
     except ConfigError as exc:
-        raise ConfigError(exc.message, source=source,
-                          field="config" + ("." + exc.field if exc.field else "")) from None
+        raise ConfigError(
+            exc.message, source=source, field="config" + ("." + exc.field if exc.field else "")
+        ) from None
     site = _check_site(doc.get("site"), source)
     files = _check_files(doc.get("files") or {}, source)
     name = config.policy.consent.announcement.file
     if name is not None and "announcements/" + name not in files:
-        raise ConfigError("names %s, which is not in the file's \"files\"" % name, source=source,
-                          field="config.policy.consent.announcement.file")
+        raise ConfigError(
+            'names %s, which is not in the file\'s "files"' % name,
+            source=source,
+            field="config.policy.consent.announcement.file",
+        )
     return config, site, files
 
 
@@ -101,14 +107,13 @@ def _check_site(data, source):
     if data is None:
         return None
     from web.site import SiteSettings, form_values, parse_site_form
+
     if not isinstance(data, dict) or not isinstance(data.get("lines"), list):
-        raise ConfigError("must be the site settings object of an export", source=source,
-                          field="site")
+        raise ConfigError("must be the site settings object of an export", source=source, field="site")
     try:
         settings = SiteSettings.from_json(json.dumps(data))
     except (TypeError, KeyError, ValueError) as exc:
-        raise ConfigError("is not a site settings object (%s)" % exc, source=source,
-                          field="site") from None
+        raise ConfigError("is not a site settings object (%s)" % exc, source=source, field="site") from None
     if [x.line for x in settings.lines] != list(range(1, len(settings.lines) + 1)):
         raise ConfigError("must list lines 1, 2, ... in order", source=source, field="site.lines")
     form = form_values(settings, len(settings.lines))
@@ -127,15 +132,13 @@ def _check_files(files, source):
         where = "files." + name
         m = ANNOUNCEMENT_FILE.match(name)
         if not m:
-            raise ConfigError("only announcements/NAME.wav files can be imported", source=source,
-                              field=where)
+            raise ConfigError("only announcements/NAME.wav files can be imported", source=source, field=where)
         try:
             data = base64.b64decode(text, validate=True)
         except (binascii.Error, TypeError, ValueError):
             raise ConfigError("is not base64", source=source, field=where) from None
         if len(data) > MAX_FILE_BYTES:
-            raise ConfigError("is larger than %d MiB" % (MAX_FILE_BYTES >> 20), source=source,
-                              field=where)
+            raise ConfigError("is larger than %d MiB" % (MAX_FILE_BYTES >> 20), source=source, field=where)
         _check_announcement(data, where, source)
         out[name] = data
     return out
@@ -143,6 +146,7 @@ def _check_files(files, source):
 
 def _check_announcement(data, where, source):
     from .policy.announcement import validate_announcement_wav
+
     try:
         validate_announcement_wav(data)
     except ValueError as exc:
@@ -166,6 +170,7 @@ def import_config(data_dir, doc, source=None):
     if site is not None:
         from web.db import WebDb
         from web.site import Site
+
         db = WebDb(os.path.join(data_dir, "web.db"))
         try:
             with db.tx() as conn:

@@ -19,7 +19,8 @@ operation        arguments                                   result
 ``recording``                                                lines whose call is being recorded now
 ``test_call``    ``line``                                    seconds of announcement played
 ``reload``                                                   null (config.json read again)
-``retention``                                                ``{"suspended", "last_passed_us", "alarms", "disk_percent"}``
+``retention``                                                ``{"suspended", "last_passed_us",``
+                                                             ``"alarms", "disk_percent"}``
 ``confirm_clock`` ``actor``                                  null
 ================ =========================================== =====================
 
@@ -157,8 +158,7 @@ class ControlServer:
                 continue
             with self._lock:
                 self._conns.add(conn)
-            threading.Thread(target=self._serve, args=(conn,), name="control-conn",
-                             daemon=True).start()
+            threading.Thread(target=self._serve, args=(conn,), name="control-conn", daemon=True).start()
 
     @staticmethod
     def _refuse(conn, uid):
@@ -167,8 +167,7 @@ class ControlServer:
         try:
             conn.settimeout(2)
             conn.makefile("rb").readline(MAX_MESSAGE + 1)
-            _send(conn, _error("uid %d may not use the recorder's control socket" % uid,
-                               "forbidden"))
+            _send(conn, _error("uid %d may not use the recorder's control socket" % uid, "forbidden"))
         except OSError:
             pass
         finally:
@@ -199,8 +198,7 @@ class ControlServer:
         except (ValueError, UnicodeDecodeError):
             return _error("a request must be one line of JSON", "bad_request")
         if not isinstance(request, dict) or request.get("v") != PROTOCOL:
-            return _error("this recorder speaks control protocol version %d" % PROTOCOL,
-                          "version")
+            return _error("this recorder speaks control protocol version %d" % PROTOCOL, "version")
         handler = self.handlers.get(request.get("op"))
         args = request.get("args", {})
         if handler is None or not isinstance(args, dict):
@@ -263,8 +261,9 @@ class ControlClient:
                 self._drop()
                 # A connection left from before a recorder restart fails at once:
                 # try once more on a new one.
-                if attempt == 2 or isinstance(exc, (socket.timeout, FileNotFoundError,
-                                                    ConnectionRefusedError)):
+                if attempt == 2 or isinstance(
+                    exc, (socket.timeout, FileNotFoundError, ConnectionRefusedError)
+                ):
                     raise RecorderUnavailable(
                         "the recorder is not answering (%s); it may be restarting" % exc
                     ) from exc
@@ -294,12 +293,11 @@ class ControlClient:
 
 def recorder_handlers(box, *, board_name="sim"):
     """The operations of a running :class:`firmware.box.Box`, for :class:`ControlServer`."""
+
     def hello(protocol=PROTOCOL):
         if protocol != PROTOCOL:
-            raise ControlError("this recorder speaks control protocol version %d" % PROTOCOL,
-                               "version")
-        return {"protocol": PROTOCOL, "pid": os.getpid(), "lines": box.board.lines,
-                "board": board_name}
+            raise ControlError("this recorder speaks control protocol version %d" % PROTOCOL, "version")
+        return {"protocol": PROTOCOL, "pid": os.getpid(), "lines": box.board.lines, "board": board_name}
 
     def wait(version, timeout_s=15.0):
         box.status.wait_for_change(int(version), min(float(timeout_s), 30.0))
@@ -319,17 +317,18 @@ def recorder_handlers(box, *, board_name="sim"):
 
     def retention():
         sweeper = box.retention
-        return {"suspended": sweeper.guard.suspended,
-                "last_passed_us": sweeper.guard.last_passed_us,
-                "alarms": list(sweeper.active_alarms()),
-                "disk_percent": sweeper.last_disk_percent}
+        return {
+            "suspended": sweeper.guard.suspended,
+            "last_passed_us": sweeper.guard.last_passed_us,
+            "alarms": list(sweeper.active_alarms()),
+            "disk_percent": sweeper.last_disk_percent,
+        }
 
     return {
         "hello": hello,
         "snapshot": box.status.snapshot,
         "wait": wait,
-        "health": lambda: {"alarms": list(box.alarms()),
-                           "clock_synced": bool(box.clock.synchronised)},
+        "health": lambda: {"alarms": list(box.alarms()), "clock_synced": bool(box.clock.synchronised)},
         "wall_us": box.clock.wall_us,
         "pause": pause,
         "resume": resume,

@@ -31,19 +31,18 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.serialization import (
-    Encoding, NoEncryption, PrivateFormat, PublicFormat)
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from firmware.errors import StreamFinishedError, TamperError
 
 KEY_BYTES = 32
-TAG_BYTES = 16                      # Poly1305 tag added to every sealed chunk
+TAG_BYTES = 16  # Poly1305 tag added to every sealed chunk
 NONCE_BYTES = 12
 COUNTER_BYTES = NONCE_BYTES - 1
 MAX_CHUNKS = 1 << (8 * COUNTER_BYTES)
 
 WRAP_VERSION = 1
-WRAPPED_KEY_BYTES = 1 + 32 + NONCE_BYTES + KEY_BYTES + TAG_BYTES   # 93
+WRAPPED_KEY_BYTES = 1 + 32 + NONCE_BYTES + KEY_BYTES + TAG_BYTES  # 93
 _WRAP_INFO = b"linekeeper data key"
 
 
@@ -140,11 +139,11 @@ class StreamOpener:
         if self._counter >= MAX_CHUNKS or len(ciphertext) < TAG_BYTES:
             raise TamperError("chunk %d is damaged" % self._counter)
         try:
-            plaintext = self._aead.decrypt(
-                _stream_nonce(self._counter, final), bytes(ciphertext), self._aad)
+            plaintext = self._aead.decrypt(_stream_nonce(self._counter, final), bytes(ciphertext), self._aad)
         except InvalidTag:
-            raise TamperError("chunk %d failed authentication%s" % (
-                self._counter, " as the final chunk" if final else "")) from None
+            raise TamperError(
+                "chunk %d failed authentication%s" % (self._counter, " as the final chunk" if final else "")
+            ) from None
         self._counter += 1
         self._finished = final
         return plaintext
@@ -173,8 +172,9 @@ def _raw_private(private):
 def _wrap_key(shared, eph_pub, recipient_pub, context):
     if not isinstance(context, (bytes, bytearray, memoryview)):
         # bytes(7) would quietly mean seven zero bytes: insist on bytes.
-        raise TypeError("context must be bytes (e.g. the recording id, encoded), not %s"
-                        % type(context).__name__)
+        raise TypeError(
+            "context must be bytes (e.g. the recording id, encoded), not %s" % type(context).__name__
+        )
     return HKDF(
         algorithm=hashes.SHA256(),
         length=KEY_BYTES,
@@ -202,7 +202,8 @@ def wrap_data_key(data_key, recipient_public, context):
     nonce = os.urandom(NONCE_BYTES)
     header = bytes([WRAP_VERSION]) + eph_pub + nonce
     sealed = ChaCha20Poly1305(_wrap_key(shared, eph_pub, recipient_pub, context)).encrypt(
-        nonce, bytes(data_key), header)
+        nonce, bytes(data_key), header
+    )
     return header + sealed
 
 
@@ -219,13 +220,12 @@ def unwrap_data_key(wrapped, private_key, context):
     private = X25519PrivateKey.from_private_bytes(private_key)
     wrapped = bytes(wrapped)
     if len(wrapped) != WRAPPED_KEY_BYTES:
-        raise TamperError("wrapped data key has %d bytes, expected %d"
-                          % (len(wrapped), WRAPPED_KEY_BYTES))
+        raise TamperError("wrapped data key has %d bytes, expected %d" % (len(wrapped), WRAPPED_KEY_BYTES))
     if wrapped[0] != WRAP_VERSION:
         raise TamperError("wrapped data key has unknown version %d" % wrapped[0])
     eph_pub = wrapped[1:33]
-    nonce = wrapped[33:33 + NONCE_BYTES]
-    header = wrapped[:33 + NONCE_BYTES]
+    nonce = wrapped[33 : 33 + NONCE_BYTES]
+    header = wrapped[: 33 + NONCE_BYTES]
     try:
         shared = private.exchange(X25519PublicKey.from_public_bytes(eph_pub))
     except ValueError:
@@ -233,6 +233,6 @@ def unwrap_data_key(wrapped, private_key, context):
     recipient_pub = _raw_public(private.public_key())
     aead = ChaCha20Poly1305(_wrap_key(shared, eph_pub, recipient_pub, context))
     try:
-        return aead.decrypt(nonce, wrapped[33 + NONCE_BYTES:], header)
+        return aead.decrypt(nonce, wrapped[33 + NONCE_BYTES :], header)
     except InvalidTag:
         raise TamperError("wrapped data key does not open with this key for this recording") from None

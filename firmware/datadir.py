@@ -49,17 +49,18 @@ class DataDirLock:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise LinekeeperError(
                     "%s is in use by another Linekeeper process (pid %s): one box per data "
-                    "directory; stop it first" % (data_dir, holder or "unknown")) from None
+                    "directory; stop it first" % (data_dir, holder or "unknown")
+                ) from None
             raise storage_error(exc, "cannot lock the data directory %s" % data_dir) from None
         try:
             os.ftruncate(self._fd, 0)
             os.pwrite(self._fd, b"%d\n" % os.getpid(), 0)
         except OSError:
-            pass   # the pid is only for the message; the flock is what counts
+            pass  # the pid is only for the message; the flock is what counts
 
     def release(self):
         if getattr(self, "_fd", None) is not None:
-            os.close(self._fd)     # closing drops the flock
+            os.close(self._fd)  # closing drops the flock
             self._fd = None
 
     def __enter__(self):
@@ -105,8 +106,7 @@ def stopped_cleanly(data_dir):
 
 def mark_clean_stop(data_dir, wall_us):
     """Record that the box stopped cleanly at wall time ``wall_us``."""
-    fsutil.atomic_write(os.path.join(os.fspath(data_dir), CLEAN_STOP_NAME),
-                        b"%d\n" % wall_us, mode=0o600)
+    fsutil.atomic_write(os.path.join(os.fspath(data_dir), CLEAN_STOP_NAME), b"%d\n" % wall_us, mode=0o600)
 
 
 def clear_clean_stop(data_dir):
@@ -116,15 +116,15 @@ def clear_clean_stop(data_dir):
 
 # ------------------------------------------------------------------ errors
 _SQLITE_REASONS = {
-    13: "the disk is full",                                     # SQLITE_FULL
-    8: "the data is read-only",                                 # SQLITE_READONLY
-    3: "permission denied",                                     # SQLITE_PERM
-    23: "permission denied",                                    # SQLITE_AUTH
-    10: "an I/O error (the card may be failing)",               # SQLITE_IOERR
-    11: "the database is damaged",                              # SQLITE_CORRUPT
-    26: "it is not a database (damaged or replaced)",           # SQLITE_NOTADB
-    14: "it cannot be opened (missing, or no permission)",      # SQLITE_CANTOPEN
-    5: "it is locked by another process",                       # SQLITE_BUSY
+    13: "the disk is full",  # SQLITE_FULL
+    8: "the data is read-only",  # SQLITE_READONLY
+    3: "permission denied",  # SQLITE_PERM
+    23: "permission denied",  # SQLITE_AUTH
+    10: "an I/O error (the card may be failing)",  # SQLITE_IOERR
+    11: "the database is damaged",  # SQLITE_CORRUPT
+    26: "it is not a database (damaged or replaced)",  # SQLITE_NOTADB
+    14: "it cannot be opened (missing, or no permission)",  # SQLITE_CANTOPEN
+    5: "it is locked by another process",  # SQLITE_BUSY
 }
 _ERRNO_REASONS = {
     errno.ENOSPC: "the disk is full",
@@ -194,10 +194,11 @@ def connect_readonly(path):
         wal_bytes = os.path.getsize(path + "-wal")
     except OSError:
         wal_bytes = 0
-    if not wal_bytes:       # nothing in a WAL to read (a failed open can leave it empty)
+    if not wal_bytes:  # nothing in a WAL to read (a failed open can leave it empty)
         try:
-            db = sqlite3.connect(uri + "&immutable=1", uri=True, check_same_thread=False,
-                                 isolation_level=None)
+            db = sqlite3.connect(
+                uri + "&immutable=1", uri=True, check_same_thread=False, isolation_level=None
+            )
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return db
         except sqlite3.Error as exc:
@@ -207,6 +208,7 @@ def connect_readonly(path):
 
 def _quote(path):
     from urllib.parse import quote
+
     return quote(path, safe="/")
 
 

@@ -108,10 +108,10 @@ class RingDetector:
         self._on_start = on_start
         self._on_end = on_end
         self._raw = False
-        self._start_us = None      # first edge of the current (candidate) burst
+        self._start_us = None  # first edge of the current (candidate) burst
         self._last_fall_us = None
-        self._low_us = 0           # inactive time between two pulses of this burst
-        self.in_burst = False      # a confirmed burst has started and not ended
+        self._low_us = 0  # inactive time between two pulses of this burst
+        self.in_burst = False  # a confirmed burst has started and not ended
         self._gap_timer = None
         self._hold_timer = None
 

@@ -5,7 +5,6 @@ what to do about it. Subclasses also inherit the builtin they resemble, so
 callers that only know ``ValueError`` or ``OSError`` still catch them.
 """
 
-
 # The errors the lower layers (telephony/, board/) raise live at the bottom, in
 # telephony/errors.py, so that board/ never imports firmware/; they are part of
 # this hierarchy all the same.
@@ -92,7 +91,7 @@ class StorageError(LinekeeperError, OSError):
     or a database that is damaged or not a database. The message says which and where."""
 
     def __str__(self):
-        return self.strerror or super().__str__()    # without OSError's "[Errno N]"
+        return self.strerror or super().__str__()  # without OSError's "[Errno N]"
 
 
 class RecoveryRefused(LinekeeperError, RuntimeError):

@@ -34,8 +34,9 @@ CALL_FIELDS = ("line", "direction", "started_at", "number")
 
 def canonical(value):
     """Canonical JSON bytes: sorted keys, no whitespace, ASCII only."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False).encode("ascii")
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    ).encode("ascii")
 
 
 def file_facts(path):
@@ -55,40 +56,58 @@ def file_facts(path):
         for block in iter(lambda: f.read(1 << 16), b""):
             h.update(block)
             size += len(block)
-    return {"file_bytes": size, "file_sha256": h.hexdigest(),
-            "header_sha256": hashlib.sha256(header).hexdigest(),
-            "chunks": info["chunks"], "final": bool(info["closed"]), "header": info["header"]}
+    return {
+        "file_bytes": size,
+        "file_sha256": h.hexdigest(),
+        "header_sha256": hashlib.sha256(header).hexdigest(),
+        "chunks": info["chunks"],
+        "final": bool(info["closed"]),
+        "header": info["header"],
+    }
 
 
 def call_fields(header, call_row):
     """The call's identifying fields: from the sealed header, else from the call log."""
     if header is not None:
-        return {"call_id": header.get("call_id"), "line": header.get("line"),
-                "direction": header.get("direction"),
-                "call_started_us": header.get("call_started_us"), "number": header.get("number")}
+        return {
+            "call_id": header.get("call_id"),
+            "line": header.get("line"),
+            "direction": header.get("direction"),
+            "call_started_us": header.get("call_started_us"),
+            "number": header.get("number"),
+        }
     if call_row is None:
-        return {"call_id": None, "line": None, "direction": None, "call_started_us": None,
-                "number": None}
-    return {"call_id": call_row["id"], "line": call_row["line"],
-            "direction": call_row["direction"], "call_started_us": call_row["started_at"],
-            "number": call_row["number"]}
+        return {"call_id": None, "line": None, "direction": None, "call_started_us": None, "number": None}
+    return {
+        "call_id": call_row["id"],
+        "line": call_row["line"],
+        "direction": call_row["direction"],
+        "call_started_us": call_row["started_at"],
+        "number": call_row["number"],
+    }
 
 
 def statement(recording_id, state, facts, fields):
     """The bytes signed for a recording (see the module docstring)."""
-    body = dict(fields, recording_id=recording_id, state=state, file_bytes=0, file_sha256=None,
-                header_sha256=None, chunks=0, final=False)
+    body = dict(
+        fields,
+        recording_id=recording_id,
+        state=state,
+        file_bytes=0,
+        file_sha256=None,
+        header_sha256=None,
+        chunks=0,
+        final=False,
+    )
     if facts is not None:
-        body.update({k: facts[k] for k in ("file_bytes", "file_sha256", "header_sha256",
-                                            "chunks", "final")})
+        body.update({k: facts[k] for k in ("file_bytes", "file_sha256", "header_sha256", "chunks", "final")})
     return STATEMENT_TAG + canonical(body)
 
 
 def recording_statement(row, path, call_row):
     """The statement for ``row`` as its file and call stand now."""
     facts = file_facts(path)
-    return statement(row["id"], row["state"], facts,
-                     call_fields(facts and facts["header"], call_row))
+    return statement(row["id"], row["state"], facts, call_fields(facts and facts["header"], call_row))
 
 
 def sign_recording(signer, row, path, call_row):
@@ -113,15 +132,21 @@ def binding_problems(row, header, call_row):
         problems.append("%s: the file was recorded for call %s" % (where, header.get("call_id")))
     if header.get("created_us") is not None and header["created_us"] != row["started_at"]:
         problems.append("%s: the file began at another time than its row says" % where)
-    wanted = {"line": header.get("line"), "direction": header.get("direction"),
-              "started_at": header.get("call_started_us"), "number": header.get("number")}
+    wanted = {
+        "line": header.get("line"),
+        "direction": header.get("direction"),
+        "started_at": header.get("call_started_us"),
+        "number": header.get("number"),
+    }
     for name in CALL_FIELDS:
         # The number may only be learnt after recording began (an outbound call's digits).
         if name == "number" and wanted[name] is None:
             continue
         if wanted[name] is not None and wanted[name] != call_row[name]:
-            problems.append("%s: the call log's %s (%r) is not the recording's (%r)"
-                            % (where, name.replace("_", " "), call_row[name], wanted[name]))
+            problems.append(
+                "%s: the call log's %s (%r) is not the recording's (%r)"
+                % (where, name.replace("_", " "), call_row[name], wanted[name])
+            )
     return problems
 
 
@@ -129,21 +154,26 @@ def signature_problems(public_key, row, path, call_row):
     """Why ``row``'s signature does not hold (a list of texts; empty when it does)."""
     where = "recording %s (call %s)" % (row["id"], row["call_id"])
     if "signature" not in row:
-        return ["%s: not signed yet: this firmware signs the recordings made before it when the "
-                "box next starts" % where]
+        return [
+            "%s: not signed yet: this firmware signs the recordings made before it when the "
+            "box next starts" % where
+        ]
     signature = row.get("signature")
     if not signature:
-        return ["%s: not signed by the box (signatures began with this firmware; a recording "
-                "made since is always signed)" % where]
+        return [
+            "%s: not signed by the box (signatures began with this firmware; a recording "
+            "made since is always signed)" % where
+        ]
     try:
         message = recording_statement(row, path, call_row)
     except (ValueError, OSError) as exc:
         return ["%s: cannot be stated for its signature: %s" % (where, exc)]
     if not verify_signature(public_key, signature, message):
-        return ["%s: its signature does not match: the file, its state or its call was "
-                "changed since the box sealed it" % where]
+        return [
+            "%s: its signature does not match: the file, its state or its call was "
+            "changed since the box sealed it" % where
+        ]
     return []
-
 
 
 def accounting_problems(created_ids, known_ids):
@@ -152,9 +182,11 @@ def accounting_problems(created_ids, known_ids):
     ``created_ids``: ids of ``recording_created`` audit entries; ``known_ids``:
     ids with a row, logged as deleted, or audited ``recording_deleted``.
     """
-    return ["recording %s: created (audit trail) but it has no row and no deletion was "
-            "recorded: the recording was removed behind the box's back" % rid
-            for rid in sorted(set(created_ids) - set(known_ids))]
+    return [
+        "recording %s: created (audit trail) but it has no row and no deletion was "
+        "recorded: the recording was removed behind the box's back" % rid
+        for rid in sorted(set(created_ids) - set(known_ids))
+    ]
 
 
 def seal_problems(sealed, rows):
@@ -165,8 +197,9 @@ def seal_problems(sealed, rows):
     whose row was set back to ``recording`` so that the next start would sign
     a cut file as partial.
     """
-    return ["recording %s: the audit trail saw it sealed with another file (SHA-256 %s...), "
-            "now %s" % (rid, digest[:12], rows[rid]["state"])
-            for rid, digest in sorted(sealed.items())
-            if rid in rows and rows[rid]["state"] != "deleted"
-            and rows[rid]["sha256"] != digest]
+    return [
+        "recording %s: the audit trail saw it sealed with another file (SHA-256 %s...), "
+        "now %s" % (rid, digest[:12], rows[rid]["state"])
+        for rid, digest in sorted(sealed.items())
+        if rid in rows and rows[rid]["state"] != "deleted" and rows[rid]["sha256"] != digest
+    ]

@@ -62,8 +62,7 @@ def create_db_file(path):
     box's own mode. Raises :class:`OSError`.
     """
     try:
-        fd = os.open(os.fspath(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                     data_mode())
+        fd = os.open(os.fspath(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, data_mode())
     except FileExistsError:
         return
     try:

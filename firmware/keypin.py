@@ -35,7 +35,7 @@ class RecordingKeyPin:
     def __init__(self, data_dir, signer):
         self.path = os.path.join(os.fspath(data_dir), PIN_FILE)
         self.signer = signer
-        self._checked = None        # the key last found pinned (no need to read it again)
+        self._checked = None  # the key last found pinned (no need to read it again)
 
     def check(self, public_key):
         """Pin ``public_key`` if nothing is pinned yet; else require it to be the pinned one.
@@ -50,8 +50,7 @@ class RecordingKeyPin:
                 doc = json.loads(f.read())
         except FileNotFoundError:
             sig = self.signer.sign(TAG + public_key)
-            doc = {"version": 1, "public_key": base64.b64encode(public_key).decode("ascii"),
-                   "sig": sig.hex()}
+            doc = {"version": 1, "public_key": base64.b64encode(public_key).decode("ascii"), "sig": sig.hex()}
             fsutil.atomic_write(self.path, (json.dumps(doc) + "\n").encode("ascii"))
             self._checked = public_key
             return
@@ -59,16 +58,18 @@ class RecordingKeyPin:
             raise TamperError("%s is damaged: %s" % (self.path, exc)) from None
         try:
             pinned = base64.b64decode(doc["public_key"], validate=True)
-            genuine = verify_signature(self.signer.public_key, bytes.fromhex(doc["sig"]),
-                                       TAG + pinned)
+            genuine = verify_signature(self.signer.public_key, bytes.fromhex(doc["sig"]), TAG + pinned)
         except (ValueError, KeyError, TypeError):
             genuine = False
         if not genuine:
-            raise TamperError("the recording key pin %s was not made by this box: the card "
-                              "was tampered with; nothing is recorded until it is looked into"
-                              % self.path)
+            raise TamperError(
+                "the recording key pin %s was not made by this box: the card "
+                "was tampered with; nothing is recorded until it is looked into" % self.path
+            )
         if pinned != public_key:
-            raise TamperError("the recording public key in keys/keystore.json is not the one "
-                              "this box pinned: it was replaced (recordings would go to another "
-                              "key); nothing is recorded until it is looked into")
+            raise TamperError(
+                "the recording public key in keys/keystore.json is not the one "
+                "this box pinned: it was replaced (recordings would go to another "
+                "key); nothing is recorded until it is looked into"
+            )
         self._checked = public_key

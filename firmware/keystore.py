@@ -61,8 +61,14 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from firmware import crypto
 from firmware.errors import (
-    AlreadyInitialisedError, KeyForgottenError, KeySlotError, NotInitialisedError,
-    RecoveryKeyFormatError, TamperError, WeakPasswordError, WrongPasswordError,
+    AlreadyInitialisedError,
+    KeyForgottenError,
+    KeySlotError,
+    NotInitialisedError,
+    RecoveryKeyFormatError,
+    TamperError,
+    WeakPasswordError,
+    WrongPasswordError,
 )
 from firmware.fsutil import atomic_write, data_mode, make_private_dir, remove_stale_temps
 
@@ -71,7 +77,7 @@ FILE_VERSION = 1
 MIN_PASSWORD_CHARS = 8
 MAX_USER_CHARS = 64
 SALT_BYTES = 16
-RECOVERY_SECRET_BYTES = 16          # 128 bits
+RECOVERY_SECRET_BYTES = 16  # 128 bits
 RECOVERY_CHECKSUM_BYTES = 4
 _SLOT_AAD = b"linekeeper key slot v1\n"
 _RECOVERY_INFO = b"linekeeper recovery slot"
@@ -93,12 +99,16 @@ class Argon2Params:
     lanes: int = 1
 
     def __post_init__(self):
-        for name, low, high in (("lanes", 1, 16), ("iterations", 1, 64),
-                                ("memory_kib", 8 * self.lanes, 1 << 20)):
+        for name, low, high in (
+            ("lanes", 1, 16),
+            ("iterations", 1, 64),
+            ("memory_kib", 8 * self.lanes, 1 << 20),
+        ):
             value = getattr(self, name)
             if type(value) is not int or not low <= value <= high:
-                raise ValueError("Argon2id %s must be an integer from %d to %d, not %r"
-                                 % (name, low, high, value))
+                raise ValueError(
+                    "Argon2id %s must be an integer from %d to %d, not %r" % (name, low, high, value)
+                )
 
 
 DEFAULT_KDF = Argon2Params()
@@ -170,7 +180,7 @@ def _recovery_checksum(secret):
 def format_recovery_key(secret):
     """The human form of a 16-byte recovery secret: 8 groups of 4 base32 characters."""
     text = base64.b32encode(secret + _recovery_checksum(secret)).decode("ascii")
-    return "-".join(text[i:i + 4] for i in range(0, len(text), 4))
+    return "-".join(text[i : i + 4] for i in range(0, len(text), 4))
 
 
 def parse_recovery_key(text):
@@ -185,12 +195,12 @@ def parse_recovery_key(text):
     if len(compact) != expected:
         raise RecoveryKeyFormatError(
             "a recovery key has %d letters and digits (8 groups of 4), this one has %d"
-            % (expected, len(compact)))
+            % (expected, len(compact))
+        )
     try:
         raw = base64.b32decode(compact)
     except binascii.Error:
-        raise RecoveryKeyFormatError(
-            "a recovery key uses only the letters A-Z and digits 2-7") from None
+        raise RecoveryKeyFormatError("a recovery key uses only the letters A-Z and digits 2-7") from None
     secret, checksum = raw[:RECOVERY_SECRET_BYTES], raw[RECOVERY_SECRET_BYTES:]
     if not hmac.compare_digest(checksum, _recovery_checksum(secret)):
         raise RecoveryKeyFormatError("this recovery key has a typo: check every group")
@@ -205,8 +215,10 @@ def _check_user(user):
         raise KeySlotError("a user name must be text")
     user = unicodedata.normalize("NFC", user)
     if not user or user != user.strip() or len(user) > MAX_USER_CHARS or not user.isprintable():
-        raise KeySlotError("user name %r is not valid: 1 to %d printable characters, "
-                           "no leading or trailing spaces" % (user, MAX_USER_CHARS))
+        raise KeySlotError(
+            "user name %r is not valid: 1 to %d printable characters, "
+            "no leading or trailing spaces" % (user, MAX_USER_CHARS)
+        )
     return user
 
 
@@ -235,13 +247,19 @@ def _unb64(text, size=None):
 
 
 def _argon2(password, salt, params):
-    return Argon2id(salt=salt, length=crypto.KEY_BYTES, iterations=params.iterations,
-                    lanes=params.lanes, memory_cost=params.memory_kib).derive(password)
+    return Argon2id(
+        salt=salt,
+        length=crypto.KEY_BYTES,
+        iterations=params.iterations,
+        lanes=params.lanes,
+        memory_cost=params.memory_kib,
+    ).derive(password)
 
 
 def _recovery_slot_key(secret, salt):
-    return HKDF(algorithm=hashes.SHA256(), length=crypto.KEY_BYTES, salt=salt,
-                info=_RECOVERY_INFO).derive(secret)
+    return HKDF(algorithm=hashes.SHA256(), length=crypto.KEY_BYTES, salt=salt, info=_RECOVERY_INFO).derive(
+        secret
+    )
 
 
 def _slot_aad(slot):
@@ -262,14 +280,18 @@ def _seal_slot(kind, user, kdf, slot_key, private_key):
 def _open_slot(slot, slot_key, public_key):
     """The private key in ``slot`` as a bytearray, or ``None`` if ``slot_key`` is wrong."""
     try:
-        private = bytearray(ChaCha20Poly1305(slot_key).decrypt(
-            _unb64(slot["nonce"], crypto.NONCE_BYTES), _unb64(slot["sealed"]),
-            _slot_aad(slot)))
+        private = bytearray(
+            ChaCha20Poly1305(slot_key).decrypt(
+                _unb64(slot["nonce"], crypto.NONCE_BYTES), _unb64(slot["sealed"]), _slot_aad(slot)
+            )
+        )
     except (InvalidTag, ValueError):
         return None
     if crypto.public_key_of(private) != public_key:
-        raise TamperError("the stored recording public key does not match the private key: "
-                          "the key store was tampered with; record nothing until it is re-checked")
+        raise TamperError(
+            "the stored recording public key does not match the private key: "
+            "the key store was tampered with; record nothing until it is re-checked"
+        )
     return private
 
 
@@ -335,8 +357,9 @@ class KeyStore:
             _argon2(secret, bytes(SALT_BYTES), self.kdf_params)  # same time as a real try
         else:
             kdf = slot["kdf"]
-            key = _argon2(secret, _unb64(kdf["salt"]), Argon2Params(
-                kdf["memory_kib"], kdf["iterations"], kdf["lanes"]))
+            key = _argon2(
+                secret, _unb64(kdf["salt"]), Argon2Params(kdf["memory_kib"], kdf["iterations"], kdf["lanes"])
+            )
             private = _open_slot(slot, key, public)
             if private is not None:
                 return RecordingKey(private, public)
@@ -378,16 +401,19 @@ class KeyStore:
             if self.is_initialised:
                 raise AlreadyInitialisedError(
                     "%s already has recording keys; initialising again would make every "
-                    "recording unreadable" % self.keys_dir.parent)
+                    "recording unreadable" % self.keys_dir.parent
+                )
             private, public = crypto.new_key_pair()
             private = bytearray(private)
             recovery = os.urandom(RECOVERY_SECRET_BYTES)
             try:
-                slots = [_password_slot(user, secret_password, self.kdf_params, private),
-                         _recovery_slot(recovery, private)]
+                slots = [
+                    _password_slot(user, secret_password, self.kdf_params, private),
+                    _recovery_slot(recovery, private),
+                ]
                 if show is not None:
                     show(format_recovery_key(recovery))
-                remove_stale_temps(self.keys_dir)     # a killed init's half-written file
+                remove_stale_temps(self.keys_dir)  # a killed init's half-written file
                 self._store(public, slots)
             finally:
                 private[:] = bytes(len(private))
@@ -436,7 +462,8 @@ class KeyStore:
             if sum(slot["kind"] == "password" for slot in slots) == 1:
                 raise KeySlotError(
                     "%r has the last password slot; add another user's slot before removing it, "
-                    "so the box never opens with the recovery key alone" % user)
+                    "so the box never opens with the recovery key alone" % user
+                )
             del slots[index]
 
     def new_recovery_key(self, unlocked):
@@ -469,8 +496,9 @@ class KeyStore:
         if unlocked is not None and unlocked.forgotten:
             raise KeyForgottenError("this recording key was forgotten: unlock the box again")
         if not self.is_initialised:
-            raise NotInitialisedError("%s has no recording keys yet: run `linekeeper init`"
-                                      % self.keys_dir.parent)
+            raise NotInitialisedError(
+                "%s has no recording keys yet: run `linekeeper init`" % self.keys_dir.parent
+            )
         with self._locked():
             public, slots = self._load()
             if unlocked is not None and unlocked.public_key != public:
@@ -479,16 +507,21 @@ class KeyStore:
             self._store(public, slots)
 
     def _store(self, public, slots):
-        document = {"format": FILE_FORMAT, "version": FILE_VERSION,
-                    "public_key": _b64(public), "slots": slots}
+        document = {
+            "format": FILE_FORMAT,
+            "version": FILE_VERSION,
+            "public_key": _b64(public),
+            "slots": slots,
+        }
         atomic_write(self.path, json.dumps(document, indent=1, sort_keys=True).encode() + b"\n")
 
     def _load(self):
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
-            raise NotInitialisedError("%s has no recording keys yet: run `linekeeper init`"
-                                      % self.keys_dir.parent) from None
+            raise NotInitialisedError(
+                "%s has no recording keys yet: run `linekeeper init`" % self.keys_dir.parent
+            ) from None
         try:
             document = json.loads(raw)
             if document["format"] != FILE_FORMAT or document["version"] != FILE_VERSION:
@@ -498,8 +531,9 @@ class KeyStore:
             for slot in slots:
                 _check_slot(slot)
         except (ValueError, KeyError, TypeError) as err:
-            raise TamperError("key store %s is damaged (%s); restore it from a backup"
-                              % (self.path, err)) from None
+            raise TamperError(
+                "key store %s is damaged (%s); restore it from a backup" % (self.path, err)
+            ) from None
         return public, slots
 
     @staticmethod

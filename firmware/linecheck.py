@@ -27,11 +27,11 @@ log = logging.getLogger(__name__)
 
 FILE = "linecheck.json"
 FORMAT = 1
-CADENCE_TOLERANCE = 0.2      # ring cadences: ±20 % (and the ring detector's ±60 ms)
+CADENCE_TOLERANCE = 0.2  # ring cadences: ±20 % (and the ring detector's ±60 ms)
 CADENCE_SLACK_MS = 60
-BREAK_TOLERANCE = 0.25       # loop-break durations: ±25 % (and ±30 ms)
+BREAK_TOLERANCE = 0.25  # loop-break durations: ±25 % (and ±30 ms)
 BREAK_SLACK_MS = 30
-LONG_BURST_MS = 1500         # a first burst this long: 2 s on / 4 s off (US) ringing
+LONG_BURST_MS = 1500  # a first burst this long: 2 s on / 4 s off (US) ringing
 
 
 def path_in(data_dir):
@@ -39,8 +39,15 @@ def path_in(data_dir):
 
 
 def _empty():
-    return {"calls": 0, "caller_id": {}, "clears": {}, "loop_break_ms": [], "ring_ms": None,
-            "answer_reversal": 0, "hook_flashes": 0}
+    return {
+        "calls": 0,
+        "caller_id": {},
+        "clears": {},
+        "loop_break_ms": [],
+        "ring_ms": None,
+        "answer_reversal": 0,
+        "hook_flashes": 0,
+    }
 
 
 class LineCheck:
@@ -53,7 +60,7 @@ class LineCheck:
     def __init__(self, data_dir, lines, adapters=(), on_change=None):
         self._path = path_in(data_dir)
         self._adapters = tuple(adapters)
-        self.on_change = on_change   # f(line, summary): e.g. the status page's
+        self.on_change = on_change  # f(line, summary): e.g. the status page's
         self._lock = threading.Lock()
         self._lines = {line: _empty() for line in range(1, lines + 1)}
         try:
@@ -75,8 +82,11 @@ class LineCheck:
             if obs is None:
                 return
             learn(obs, call)
-            text = json.dumps({"format": FORMAT, "lines": {str(k): v for k, v in self._lines.items()}},
-                              indent=1, sort_keys=True)
+            text = json.dumps(
+                {"format": FORMAT, "lines": {str(k): v for k, v in self._lines.items()}},
+                indent=1,
+                sort_keys=True,
+            )
             learned = summary(obs, self._adapters)
         try:
             atomic_write(self._path, text.encode("utf-8"))
@@ -137,8 +147,9 @@ def read(data_dir):
 def variant_of(adapter):
     """An adapter profile's caller-ID variant, as the supervisor notes it (without "cid:")."""
     how = adapter.caller_id
-    return ":".join([how.standard, how.when] + sorted(k for k in ("dtas", "reversal", "ring_pulse")
-                                                      if getattr(how, k)))
+    return ":".join(
+        [how.standard, how.when] + sorted(k for k in ("dtas", "reversal", "ring_pulse") if getattr(how, k))
+    )
 
 
 def mismatches(obs, adapter):
@@ -173,16 +184,25 @@ def matching_profiles(obs, adapters):
 
 def summary(obs, adapters):
     """In short: the line's usual caller-ID variant and clear signal, and the profiles it fits."""
+
     def usual(counts):
         return max(sorted(counts), key=counts.get) if counts else None
-    out = {"caller_id": usual(obs["caller_id"]), "clear": usual(obs["clears"]),
-           "profiles": matching_profiles(obs, adapters)}
+
+    out = {
+        "caller_id": usual(obs["caller_id"]),
+        "clear": usual(obs["clears"]),
+        "profiles": matching_profiles(obs, adapters),
+    }
     out["text"] = label(out)
     return out
 
 
-CLEAR_LABELS = {"remote_break": "loop break", "remote_reversal": "reversal",
-                "remote_tone": "tone", "remote_silence": "silence only"}
+CLEAR_LABELS = {
+    "remote_break": "loop break",
+    "remote_reversal": "reversal",
+    "remote_tone": "tone",
+    "remote_silence": "silence only",
+}
 
 
 def label(learned):
@@ -191,8 +211,9 @@ def label(learned):
     parts = []
     if learned["caller_id"]:
         std, when, *how = learned["caller_id"].split(":")
-        parts.append("caller ID %s %s%s" % (std, when.replace("_", " "),
-                                            " (%s)" % ", ".join(how) if how else ""))
+        parts.append(
+            "caller ID %s %s%s" % (std, when.replace("_", " "), " (%s)" % ", ".join(how) if how else "")
+        )
     if learned["clear"]:
         parts.append("clear: %s" % CLEAR_LABELS.get(learned["clear"], learned["clear"]))
     if learned["profiles"]:
@@ -214,8 +235,10 @@ def describe(line, obs, adapters):
     if obs["ring_ms"]:
         out.append("  ring cadence:  %s ms" % "/".join(str(ms) for ms in obs["ring_ms"][:4]))
         if obs["ring_ms"][0] >= LONG_BURST_MS:
-            out.append("  note: long ring bursts (US-style cadence): on a box set to uk, set "
-                       "ring_timeout_ms to 5500 or each ring counts as a missed call")
+            out.append(
+                "  note: long ring bursts (US-style cadence): on a box set to uk, set "
+                "ring_timeout_ms to 5500 or each ring counts as a missed call"
+            )
     if obs["answer_reversal"]:
         out.append("  reverses polarity on answer (%d)" % obs["answer_reversal"])
     if obs["hook_flashes"]:
@@ -230,9 +253,15 @@ def report(data_dir, as_json=False):
     observed = read(data_dir)
     adapters = [load_adapter(name) for name in list_adapters()]
     if as_json:
-        return json.dumps({"lines": [dict(obs, line=line, profiles=matching_profiles(obs, adapters))
-                                     for line, obs in sorted(observed.items())]}, indent=1)
+        return json.dumps(
+            {
+                "lines": [
+                    dict(obs, line=line, profiles=matching_profiles(obs, adapters))
+                    for line, obs in sorted(observed.items())
+                ]
+            },
+            indent=1,
+        )
     if not observed:
         return "no calls seen yet: the line check fills in as calls come and go"
-    return "\n".join(text for line, obs in sorted(observed.items())
-                     for text in describe(line, obs, adapters))
+    return "\n".join(text for line, obs in sorted(observed.items()) for text in describe(line, obs, adapters))

@@ -25,13 +25,12 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 def check_zone(name):
     """The :class:`zoneinfo.ZoneInfo` called ``name``; raises ValueError naming a bad one."""
-    if not isinstance(name, str) or not name or len(name) > 64 or name.startswith("/") \
-            or ".." in name:
+    if not isinstance(name, str) or not name or len(name) > 64 or name.startswith("/") or ".." in name:
         raise ValueError("%r is not a time zone name (such as Europe/London)" % (name,))
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError("%r is not a known time zone (such as Europe/London)" % (name,))
+        raise ValueError("%r is not a known time zone (such as Europe/London)" % (name,)) from None
 
 
 @functools.lru_cache(maxsize=1)
@@ -39,8 +38,11 @@ def zone_names():
     """Every IANA zone name this box knows, sorted (for the settings page's list)."""
     # Cached: the list reads the zone database from disk, and it changes only
     # with a software update (a restart).
-    return sorted(n for n in zoneinfo.available_timezones() if "/" in n
-                  and not n.startswith(("Etc/", "SystemV/", "posix/", "right/"))) + ["UTC"]
+    return sorted(
+        n
+        for n in zoneinfo.available_timezones()
+        if "/" in n and not n.startswith(("Etc/", "SystemV/", "posix/", "right/"))
+    ) + ["UTC"]
 
 
 def duration_text(seconds):
@@ -48,7 +50,7 @@ def duration_text(seconds):
     if seconds is None:
         return ""
     if 0 < float(seconds) < 9.95 and float(seconds) != int(seconds):
-        return ("%.1f s" % float(seconds)).replace(".0 s", " s")   # a beep: 0.5 s, not 0 s
+        return ("%.1f s" % float(seconds)).replace(".0 s", " s")  # a beep: 0.5 s, not 0 s
     total = int(round(max(0.0, float(seconds))))
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
@@ -71,7 +73,7 @@ class LocalTime:
 
     def local(self, wall_us):
         """The aware local datetime of ``wall_us``."""
-        utc = datetime.datetime.fromtimestamp(int(wall_us) / 1e6, datetime.timezone.utc)
+        utc = datetime.datetime.fromtimestamp(int(wall_us) / 1e6, datetime.UTC)
         return utc.astimezone(self.zone)
 
     def when(self, wall_us):
@@ -80,8 +82,15 @@ class LocalTime:
             return ""
         t = self.local(wall_us)
         return "%s %d %s %d, %02d:%02d:%02d %s" % (
-            _DAYS[t.weekday()], t.day, _MONTHS[t.month - 1], t.year, t.hour, t.minute, t.second,
-            t.tzname() or self.zone_name)
+            _DAYS[t.weekday()],
+            t.day,
+            _MONTHS[t.month - 1],
+            t.year,
+            t.hour,
+            t.minute,
+            t.second,
+            t.tzname() or self.zone_name,
+        )
 
     def day(self, wall_us):
         """``Mon 2 Mar 2026`` (the local date)."""
@@ -127,5 +136,5 @@ def iso_to_us(text):
         return None
     t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if t.tzinfo is None:
-        t = t.replace(tzinfo=datetime.timezone.utc)
+        t = t.replace(tzinfo=datetime.UTC)
     return int(round(t.timestamp() * 1_000_000))

@@ -37,13 +37,22 @@ def build_manifest(signer, payload, file_name, row, statement, exported_by, expo
     :param statement: the recording's signed statement (:func:`firmware.evidence.statement`)
     """
     body = {
-        "format": FORMAT, "version": VERSION,
-        "file": {"name": os.path.basename(file_name), "bytes": len(payload),
-                 "sha256": hashlib.sha256(payload).hexdigest()},
-        "recording": {"id": row["id"], "state": row["state"], "call_id": row["call_id"],
-                      "statement": statement.decode("ascii"),
-                      "signature": bytes(row["signature"]).hex() if row.get("signature") else None},
-        "exported_by": exported_by, "exported_at_us": int(exported_at_us),
+        "format": FORMAT,
+        "version": VERSION,
+        "file": {
+            "name": os.path.basename(file_name),
+            "bytes": len(payload),
+            "sha256": hashlib.sha256(payload).hexdigest(),
+        },
+        "recording": {
+            "id": row["id"],
+            "state": row["state"],
+            "call_id": row["call_id"],
+            "statement": statement.decode("ascii"),
+            "signature": bytes(row["signature"]).hex() if row.get("signature") else None,
+        },
+        "exported_by": exported_by,
+        "exported_at_us": int(exported_at_us),
         "signing_key": base64.b64encode(signer.public_key).decode("ascii"),
         "fingerprint": signer.fingerprint,
     }
@@ -73,19 +82,21 @@ def verify_export(path, pinned_fingerprint, manifest_file=None):
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise TamperError("%s is damaged: %s" % (manifest_file, exc)) from None
     if fingerprint(public_key) != pinned:
-        raise TamperError("the manifest was signed by key %s, not by the box %s"
-                          % (fingerprint(public_key), pinned))
+        raise TamperError(
+            "the manifest was signed by key %s, not by the box %s" % (fingerprint(public_key), pinned)
+        )
     if not verify_signature(public_key, signature, MANIFEST_TAG + canonical(doc)):
         raise TamperError("the manifest's signature does not match: the manifest was changed")
     recording = doc["recording"]
     if not recording.get("signature") or not verify_signature(
-            public_key, bytes.fromhex(recording["signature"]),
-            recording["statement"].encode("ascii")):
+        public_key, bytes.fromhex(recording["signature"]), recording["statement"].encode("ascii")
+    ):
         raise TamperError("the recording's seal in the manifest is not the box's")
     with open(path, "rb") as f:
         data = f.read()
-    if (len(data), hashlib.sha256(data).hexdigest()) != (doc["file"]["bytes"],
-                                                        doc["file"]["sha256"]):
-        raise TamperError("%s is not the file that was exported (%d bytes, SHA-256 differs "
-                          "or size was %d)" % (path, len(data), doc["file"]["bytes"]))
+    if (len(data), hashlib.sha256(data).hexdigest()) != (doc["file"]["bytes"], doc["file"]["sha256"]):
+        raise TamperError(
+            "%s is not the file that was exported (%d bytes, SHA-256 differs "
+            "or size was %d)" % (path, len(data), doc["file"]["bytes"])
+        )
     return doc

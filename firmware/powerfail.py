@@ -120,4 +120,4 @@ class PowerFailWatch:
         if self._timer is not None:
             self._timer.cancel()
         self.on_warning(t_us, holdup_ms)
-        self._schedule()                # now watching for the power to come back
+        self._schedule()  # now watching for the power to come back

@@ -24,7 +24,7 @@ from .errors import ConfigError
 
 DEFAULT_CONTACT = "mailto:security@linekeeper.example"
 DEFAULT_SUPPORT_ENDS = datetime.date(2031, 12, 31)
-ACKNOWLEDGE_DAYS = 5            # working days to acknowledge a report
+ACKNOWLEDGE_DAYS = 5  # working days to acknowledge a report
 _URI = re.compile(r"^(mailto:[^\s@<>\"]+@[^\s@<>\"]+|https://[^\s<>\"]+)$")
 
 
@@ -37,16 +37,20 @@ class ProductInfo:
 
     def __post_init__(self):
         if not isinstance(self.security_contact, str) or not _URI.match(self.security_contact):
-            raise ConfigError("the security contact must be a mailto: or https: URI, not %r"
-                              % (self.security_contact,))
+            raise ConfigError(
+                "the security contact must be a mailto: or https: URI, not %r" % (self.security_contact,)
+            )
         if not isinstance(self.support_ends, datetime.date):
             raise ConfigError("the end of the support period must be a date")
 
     @property
     def contact_text(self):
         """The contact as people read it (the address of a ``mailto:``)."""
-        return self.security_contact[len("mailto:"):] if self.security_contact.startswith(
-            "mailto:") else self.security_contact
+        return (
+            self.security_contact[len("mailto:") :]
+            if self.security_contact.startswith("mailto:")
+            else self.security_contact
+        )
 
     def security_txt(self, policy_url, today):
         """The text of ``/.well-known/security.txt`` (RFC 9116) as of the date ``today``.
@@ -56,10 +60,11 @@ class ProductInfo:
         must not look current.
         """
         expires = min(today + datetime.timedelta(days=364), self.support_ends)
-        return ("Contact: %s\n"
-                "Expires: %sT23:59:59Z\n"
-                "Preferred-Languages: en\n"
-                "Policy: %s\n" % (self.security_contact, expires.isoformat(), policy_url))
+        return "Contact: %s\nExpires: %sT23:59:59Z\nPreferred-Languages: en\nPolicy: %s\n" % (
+            self.security_contact,
+            expires.isoformat(),
+            policy_url,
+        )
 
     @classmethod
     def from_environ(cls, environ):
@@ -70,6 +75,7 @@ class ProductInfo:
             try:
                 ends = datetime.date.fromisoformat(ends)
             except ValueError:
-                raise ConfigError("LINEKEEPER_SUPPORT_ENDS must be a date as YYYY-MM-DD, not %r"
-                                  % ends) from None
+                raise ConfigError(
+                    "LINEKEEPER_SUPPORT_ENDS must be a date as YYYY-MM-DD, not %r" % ends
+                ) from None
         return cls(contact, ends or DEFAULT_SUPPORT_ENDS)

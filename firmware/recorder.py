@@ -56,7 +56,7 @@ SQLITE_FULL = 13
 # With a reserve, a recording starts only with this much more free (about 15 minutes
 # of voice): a disk at the reserve would otherwise make one-chunk recordings.
 START_HEADROOM_BYTES = 1 << 20
-MAX_GAP_FILL_US = 60_000_000   # a longer hole in capture is not papered over with silence
+MAX_GAP_FILL_US = 60_000_000  # a longer hole in capture is not papered over with silence
 # A held recording is released this long after its call reached the minimum talk time:
 # the end of a call is confirmed after the fact (on-hook after the 150 ms pulse limit,
 # a clear-down tone after the DSP's 500 ms block), so a call that ended just before the
@@ -71,13 +71,13 @@ class _Active:
         self.call = call
         self.recording_id = recording_id
         self.pipeline = pipeline
-        self.reserve = reserve       # the DiskReserve stage, or None
-        self.start_us = start_us     # clock time of the first sample
-        self.next_us = start_us      # audio before this is already in the pipeline
-        self.end_us = None           # set when the call ends
+        self.reserve = reserve  # the DiskReserve stage, or None
+        self.start_us = start_us  # clock time of the first sample
+        self.next_us = start_us  # audio before this is already in the pipeline
+        self.end_us = None  # set when the call ends
         self.timer = None
-        self.min_talk_us = 0         # > 0: held in memory until the call has talked this long
-        self.manual = False          # held until release() (or dropped at the call's end)
+        self.min_talk_us = 0  # > 0: held in memory until the call has talked this long
+        self.manual = False  # held until release() (or dropped at the call's end)
         self.release_timer = None
 
     @property
@@ -113,9 +113,23 @@ class Recorder:
 
     END_GRACE_US = 500_000
 
-    def __init__(self, capture, store, clock, bus, public_key, *, preroll_ms=1000,
-                 flush_ms=1000, profile="voice", fsync=True, disk_reserve_bytes=0,
-                 free=free_bytes, auto=True, delay_ms=0):
+    def __init__(
+        self,
+        capture,
+        store,
+        clock,
+        bus,
+        public_key,
+        *,
+        preroll_ms=1000,
+        flush_ms=1000,
+        profile="voice",
+        fsync=True,
+        disk_reserve_bytes=0,
+        free=free_bytes,
+        auto=True,
+        delay_ms=0,
+    ):
         self.capture = capture
         self.store = store
         self.clock = clock
@@ -136,10 +150,15 @@ class Recorder:
         self._active = {}
         self.delay_us = int(delay_ms) * 1000
         self._delays = {line: _DelayLine() for line in capture.lines}
-        self._unfinished = []    # (recording_id, state, duration_s) the database refused
+        self._unfinished = []  # (recording_id, state, duration_s) the database refused
         self._disk_full = False
-        self.stats = {"recordings": 0, "partial": 0, "bytes_written": 0, "bytes_stored": 0,
-                      "dropped_short": 0}
+        self.stats = {
+            "recordings": 0,
+            "partial": 0,
+            "bytes_written": 0,
+            "bytes_stored": 0,
+            "dropped_short": 0,
+        }
         # ``f(recording_id, data_key)``: the archive's escrow (local disk only, never the network).
         self.on_data_key = None
 
@@ -154,7 +173,7 @@ class Recorder:
         if callable(key):
             key = key()
             if key is not None:
-                self._public_key = key   # the box's key never changes once made
+                self._public_key = key  # the box's key never changes once made
         return key
 
     @property
@@ -203,7 +222,8 @@ class Recorder:
                 if active.release_timer is None:
                     active.release_timer = self.clock.call_at(
                         call.answered_us + active.min_talk_us + HOLD_CONFIRM_US,
-                        lambda: self._release_held(active))
+                        lambda: self._release_held(active),
+                    )
                 return
             self._release_held(active)
 
@@ -238,9 +258,10 @@ class Recorder:
             if previous is not None:
                 if previous.call is call:
                     return
-                self._close(previous)   # the last call's grace period was still running
-            samples, start_us = self._preroll(self.capture.lines[call.line], want_us,
-                                              self._delays[call.line].head_us())
+                self._close(previous)  # the last call's grace period was still running
+            samples, start_us = self._preroll(
+                self.capture.lines[call.line], want_us, self._delays[call.line].head_us()
+            )
             samples = self._blanked(call.line, samples, start_us)
             if hold or (min_talk_us and call.answered_us is not None):
                 active = self._hold(call, start_us, min_talk_us, hold)
@@ -278,7 +299,7 @@ class Recorder:
     def _ring_preroll(self, audio, want_us):
         ring = audio.ring
         end_pos = ring.written
-        if not end_pos:              # nothing captured yet: the audio is still to come
+        if not end_pos:  # nothing captured yet: the audio is still to come
             return np.zeros(0, np.int16), want_us
         end_us = audio.time_of(end_pos)
         want = (end_us - want_us) * self.rate // 1_000_000 * 2
@@ -287,14 +308,14 @@ class Recorder:
         data = ring.preroll(min(want, ring.capacity))
         start = end_pos - len(data)
         if not self._contiguous(audio, start, end_pos):
-            lo, hi = start, end_pos          # lo: not contiguous to the end; hi: contiguous
+            lo, hi = start, end_pos  # lo: not contiguous to the end; hi: contiguous
             while hi - lo > 2:
                 mid = (lo + hi) // 2 & ~1
                 if self._contiguous(audio, mid, end_pos):
                     hi = mid
                 else:
                     lo = mid
-            data, start = data[hi - start:], hi
+            data, start = data[hi - start :], hi
         return np.frombuffer(data, dtype=np.int16), audio.time_of(start)
 
     def _contiguous(self, audio, start, end):
@@ -310,8 +331,8 @@ class Recorder:
         active.manual = manual
         if min_talk_us and not manual and call.answered_us is not None:
             active.release_timer = self.clock.call_at(
-                call.answered_us + min_talk_us + HOLD_CONFIRM_US,
-                lambda: self._release_held(active))
+                call.answered_us + min_talk_us + HOLD_CONFIRM_US, lambda: self._release_held(active)
+            )
         return active
 
     def _long_enough(self, active):
@@ -349,7 +370,7 @@ class Recorder:
             if active.timer is not None:
                 active.timer.cancel()
             if self._active.get(active.call.line) is not opened:
-                return None        # writing the held audio failed: stopped as partial
+                return None  # writing the held audio failed: stopped as partial
             opened.next_us, opened.end_us = active.next_us, active.end_us
             if active.end_us is not None and not closing:
                 opened.timer = self.clock.call_later(self.END_GRACE_US, lambda: self._close(opened))
@@ -377,37 +398,48 @@ class Recorder:
         free = self._free(self.store.dir)
         need = self.disk_reserve_bytes + (START_HEADROOM_BYTES if self.disk_reserve_bytes else 0)
         if free < need:
-            raise DiskFullError(errno.ENOSPC, "the disk is full (%s free, %s kept free for "
-                                "the call log): call %s is not recorded. Free space to record "
-                                "again" % (_size(free), _size(self.disk_reserve_bytes), call.id))
+            raise DiskFullError(
+                errno.ENOSPC,
+                "the disk is full (%s free, %s kept free for "
+                "the call log): call %s is not recorded. Free space to record "
+                "again" % (_size(free), _size(self.disk_reserve_bytes), call.id),
+            )
         recording_id = uuid.uuid4().hex
         data_key, wrapped = new_wrapped_key(self.public_key, recording_id, call)
         if self.on_data_key is not None:
             try:
                 self.on_data_key(recording_id, data_key)
-            except (OSError, sqlite3.Error) as exc:     # the recording matters more
+            except (OSError, sqlite3.Error) as exc:  # the recording matters more
                 log.error("archive key escrow of recording %s failed: %s", recording_id, exc)
         wall_us = self.clock.wall_at(start_us)
         try:
-            self.store.begin(call.id, wrapped, self.profile, self.chunk_ms, wall_us,
-                             recording_id=recording_id)
+            self.store.begin(
+                call.id, wrapped, self.profile, self.chunk_ms, wall_us, recording_id=recording_id
+            )
         except sqlite3.OperationalError as exc:
             if _sqlite_full(exc):
-                raise DiskFullError(errno.ENOSPC, "the disk is full: the call log cannot "
-                                    "take a new recording (%s)" % exc) from exc
+                raise DiskFullError(
+                    errno.ENOSPC, "the disk is full: the call log cannot take a new recording (%s)" % exc
+                ) from exc
             raise OSError(errno.EIO, "the call log refused a new recording: %s" % exc) from exc
         header = sealed_header(call, recording_id, wall_us, wrapped, self.clock)
         try:
-            pipeline = RecordingPipeline(self.store.path_of(recording_id), recording_id, data_key,
-                                         header, profile=self.profile, flush_ms=self.flush_ms,
-                                         rate=self.rate, fsync=self.fsync)
+            pipeline = RecordingPipeline(
+                self.store.path_of(recording_id),
+                recording_id,
+                data_key,
+                header,
+                profile=self.profile,
+                flush_ms=self.flush_ms,
+                rate=self.rate,
+                fsync=self.fsync,
+            )
         except BaseException:
             self.store.drop(recording_id)
             raise
         reserve = None
         if self.disk_reserve_bytes:
-            reserve = DiskReserve(pipeline.writer, self.store.dir, self.disk_reserve_bytes,
-                                  free=self._free)
+            reserve = DiskReserve(pipeline.writer, self.store.dir, self.disk_reserve_bytes, free=self._free)
             pipeline.encoder.output = reserve
         self._disk_full_alarm(call.line, False, "recording again")
         active = _Active(call, recording_id, pipeline, reserve, start_us)
@@ -461,11 +493,15 @@ class Recorder:
     def _stop(self, active, exc=None):
         """End a recording before its call ends (disk full, a write failed): ``partial``."""
         if exc is None or isinstance(exc, DiskFullError) or exc.errno == errno.ENOSPC:
-            self._disk_full_alarm(active.call.line, True, _message(exc) if exc else
-                                  "the disk is full (down to the %s kept free for the call "
-                                  "log): recording of call %s stopped; it keeps what was "
-                                  "recorded. Free space to record again"
-                                  % (_size(self.disk_reserve_bytes), active.call.id))
+            self._disk_full_alarm(
+                active.call.line,
+                True,
+                _message(exc)
+                if exc
+                else "the disk is full (down to the %s kept free for the call "
+                "log): recording of call %s stopped; it keeps what was "
+                "recorded. Free space to record again" % (_size(self.disk_reserve_bytes), active.call.id),
+            )
         else:
             log.error("recording %s failed: %s", active.recording_id, exc)
             self._alarm(active.call.line, "recording_failed", True, _message(exc))
@@ -481,10 +517,17 @@ class Recorder:
         self.stats["bytes_written"] += info["bytes_written"]
         self.stats["bytes_stored"] += info["bytes"]
         self._finish(active.recording_id, state, info["duration_s"])
-        self.bus.publish(RecordingFinished(
-            line=active.call.line, t_us=self.clock.now_us(), recording_id=active.recording_id,
-            call_id=active.call.id, state=state, duration_s=info["duration_s"],
-            size_bytes=info["bytes"]))
+        self.bus.publish(
+            RecordingFinished(
+                line=active.call.line,
+                t_us=self.clock.now_us(),
+                recording_id=active.recording_id,
+                call_id=active.call.id,
+                state=state,
+                duration_s=info["duration_s"],
+                size_bytes=info["bytes"],
+            )
+        )
 
     def _finish(self, recording_id, state, duration_s):
         try:
@@ -522,6 +565,7 @@ class Recorder:
                 while delay.chunks and self._end_of(delay.chunks[0]) <= newest_us - self.delay_us:
                     chunk_us, chunk = delay.chunks.popleft()
                     self._deliver(line, chunk, chunk_us)
+
         return consume
 
     def _end_of(self, chunk):
@@ -578,11 +622,14 @@ class Recorder:
             if from_us >= end_us or (to_us is not None and to_us <= t_us):
                 continue
             lo = max(0, (from_us - t_us) * self.rate // 1_000_000)
-            hi = len(samples) if to_us is None else min(
-                len(samples), -(-(to_us - t_us) * self.rate // 1_000_000))
+            hi = (
+                len(samples)
+                if to_us is None
+                else min(len(samples), -(-(to_us - t_us) * self.rate // 1_000_000))
+            )
             if lo < hi:
                 if out is samples:
-                    out = np.array(samples)     # the capture's buffer is read-only
+                    out = np.array(samples)  # the capture's buffer is read-only
                 out[lo:hi] = 0
         return out
 
@@ -601,7 +648,7 @@ class Recorder:
         # ... and what comes after the call's end.
         end_us = t_us + len(samples) * 1_000_000 // self.rate
         if active.end_us is not None and end_us > active.end_us:
-            samples = samples[:max(0, (active.end_us - t_us) * self.rate // 1_000_000)]
+            samples = samples[: max(0, (active.end_us - t_us) * self.rate // 1_000_000)]
         if self._active.get(active.call.line) is not active:
             return
         if len(samples):
@@ -628,8 +675,9 @@ class Recorder:
 
     def _alarm(self, line, kind, active, message):
         log.warning("alarm %s on line %d: %s", kind, line, message)
-        self.bus.publish(Alarm(line=line, t_us=self.clock.now_us(), kind=kind, active=active,
-                               message=message))
+        self.bus.publish(
+            Alarm(line=line, t_us=self.clock.now_us(), kind=kind, active=active, message=message)
+        )
 
 
 def sealed_header(call, recording_id, wall_us, wrapped, clock):
@@ -644,23 +692,30 @@ def sealed_header(call, recording_id, wall_us, wrapped, clock):
 
     def wall(t_us):
         return None if t_us is None else clock.wall_at(t_us)
-    return {"recording_id": recording_id, "call_id": call.id, "line": call.line,
-            "created_us": wall_us, "direction": call.direction,
-            "call_started_us": wall(call.started_us), "answered_us": wall(call.answered_us),
-            # PCI DSS: a card number keyed into the dialled number is never stored.
-            "number": cards.scrub(getattr(call, "number", None)),
-            "name": cards.scrub(getattr(call, "name", None)),
-            "clock_synced": bool(getattr(clock, "synchronised", False)),
-            "wrapped_key": base64.b64encode(wrapped).decode("ascii"),
-            "key_context": KEY_CONTEXT}
+
+    return {
+        "recording_id": recording_id,
+        "call_id": call.id,
+        "line": call.line,
+        "created_us": wall_us,
+        "direction": call.direction,
+        "call_started_us": wall(call.started_us),
+        "answered_us": wall(call.answered_us),
+        # PCI DSS: a card number keyed into the dialled number is never stored.
+        "number": cards.scrub(getattr(call, "number", None)),
+        "name": cards.scrub(getattr(call, "name", None)),
+        "clock_synced": bool(getattr(clock, "synchronised", False)),
+        "wrapped_key": base64.b64encode(wrapped).decode("ascii"),
+        "key_context": KEY_CONTEXT,
+    }
 
 
 class _DelayLine:
     """One line's audio waiting to be encoded, and the spans to silence in it."""
 
     def __init__(self):
-        self.chunks = collections.deque()    # (t_us, samples), oldest first
-        self.blanks = []                     # [from_us, to_us or None]
+        self.chunks = collections.deque()  # (t_us, samples), oldest first
+        self.blanks = []  # [from_us, to_us or None]
 
     def head_us(self):
         """Clock time of the oldest audio still waiting (None: nothing waits)."""

@@ -41,8 +41,8 @@ from .recording.segment import SegmentReader, _read_header, inspect
 
 log = logging.getLogger(__name__)
 
-QUARANTINE = "quarantine"     # where files nothing accounts for are moved, never deleted
-NO_CALL_LOG = object()        # RecordingStore.call_row's answer where there is no calls table
+QUARANTINE = "quarantine"  # where files nothing accounts for are moved, never deleted
+NO_CALL_LOG = object()  # RecordingStore.call_row's answer where there is no calls table
 RECORDING_SUFFIX = ".lkrec"
 
 SCHEMA = """
@@ -82,8 +82,7 @@ class RecordingStore:
     def __init__(self, data_dir, readonly=False, *, signer=None, verify_key=None, on_audit=None):
         self.data_dir = os.fspath(data_dir)
         self.signer = signer
-        self.verify_key = verify_key if verify_key is not None or signer is None else (
-            signer.public_key)
+        self.verify_key = verify_key if verify_key is not None or signer is None else (signer.public_key)
         self._on_audit = on_audit
         self.dir = os.path.join(self.data_dir, "recordings")
         self.quarantine_dir = os.path.join(self.data_dir, QUARANTINE)
@@ -95,8 +94,7 @@ class RecordingStore:
             return
         os.makedirs(self.dir, mode=fsutil.data_mode(directory=True), exist_ok=True)
         fsutil.create_db_file(path)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
-                                   timeout=30)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         datadir.tune_wal(self._db)
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
@@ -117,8 +115,11 @@ class RecordingStore:
         for row in self.all():
             if row["state"] in ("complete", "partial"):
                 self.sign(row["id"])
-        self._audit("recording_signed_at_upgrade", None, {
-            "recordings": sum(r["state"] in ("complete", "partial") for r in self.all())})
+        self._audit(
+            "recording_signed_at_upgrade",
+            None,
+            {"recordings": sum(r["state"] in ("complete", "partial") for r in self.all())},
+        )
 
     def close(self):
         with self._lock:
@@ -135,8 +136,16 @@ class RecordingStore:
             self._db.execute(
                 "INSERT INTO recordings (id, call_id, file, wrapped_key, profile, state, started_at,"
                 " chunk_ms) VALUES (?, ?, ?, ?, ?, 'recording', ?, ?)",
-                (recording_id, call_id, recording_id + ".lkrec", wrapped_key, profile,
-                 started_wall_us, chunk_ms))
+                (
+                    recording_id,
+                    call_id,
+                    recording_id + ".lkrec",
+                    wrapped_key,
+                    profile,
+                    started_wall_us,
+                    chunk_ms,
+                ),
+            )
         self._audit("recording_created", recording_id, {"call_id": call_id})
         return recording_id
 
@@ -150,7 +159,8 @@ class RecordingStore:
         with self._lock:
             self._db.execute(
                 "UPDATE recordings SET state = ?, duration_s = ?, bytes = ?, sha256 = ? WHERE id = ?",
-                (state, duration_s, size, digest, recording_id))
+                (state, duration_s, size, digest, recording_id),
+            )
         self.sign(recording_id)
         self._audit(action, recording_id, {"state": state, "bytes": size, "sha256": digest})
 
@@ -160,11 +170,11 @@ class RecordingStore:
             return
         row = self.get(recording_id)
         call = self.call_row(row["call_id"])
-        signature = evidence.sign_recording(self.signer, row, self.path_of(recording_id),
-                                            None if call is NO_CALL_LOG else call)
+        signature = evidence.sign_recording(
+            self.signer, row, self.path_of(recording_id), None if call is NO_CALL_LOG else call
+        )
         with self._lock:
-            self._db.execute("UPDATE recordings SET signature = ? WHERE id = ?",
-                             (signature, recording_id))
+            self._db.execute("UPDATE recordings SET signature = ? WHERE id = ?", (signature, recording_id))
 
     def key_context(self, row):
         """The context ``row``'s data key was wrapped under (:func:`wrap_context`): its
@@ -177,8 +187,9 @@ class RecordingStore:
     def statement_of(self, row):
         """The recording's statement as it stands now (what its signature covers)."""
         call = self.call_row(row["call_id"])
-        return evidence.recording_statement(row, self.path_of(row["id"]),
-                                            None if call is NO_CALL_LOG else call)
+        return evidence.recording_statement(
+            row, self.path_of(row["id"]), None if call is NO_CALL_LOG else call
+        )
 
     def _audit(self, action, recording_id, details):
         if self._on_audit is not None:
@@ -189,8 +200,9 @@ class RecordingStore:
         or :data:`NO_CALL_LOG` when this database has no call log (tests, tools)."""
         try:
             with self._lock:
-                cur = self._db.execute("SELECT id, line, direction, started_at, number FROM calls"
-                                       " WHERE id = ?", (call_id,))
+                cur = self._db.execute(
+                    "SELECT id, line, direction, started_at, number FROM calls WHERE id = ?", (call_id,)
+                )
                 row = cur.fetchone()
         except sqlite3.Error:
             return NO_CALL_LOG
@@ -199,8 +211,9 @@ class RecordingStore:
     def drop(self, recording_id):
         """Forget a recording that never got a file (creating it failed)."""
         with self._lock:
-            gone = self._db.execute("DELETE FROM recordings WHERE id = ? AND state = 'recording'",
-                                    (recording_id,)).rowcount
+            gone = self._db.execute(
+                "DELETE FROM recordings WHERE id = ? AND state = 'recording'", (recording_id,)
+            ).rowcount
         if gone:
             # The deleted row held the wrapped key: out of the write-ahead log too.
             self.checkpoint()
@@ -252,8 +265,7 @@ class RecordingStore:
         with self._lock:
             busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         if busy:
-            log.warning("calls.db checkpoint was busy: a removed key stays in its WAL until "
-                        "the next one")
+            log.warning("calls.db checkpoint was busy: a removed key stays in its WAL until the next one")
 
     @contextlib.contextmanager
     def transaction(self):
@@ -270,37 +282,38 @@ class RecordingStore:
     def set_measured(self, recording_id, state, duration_s):
         """Correct a recording's state and duration once its audio has been measured."""
         with self._lock:
-            self._db.execute("UPDATE recordings SET state = ?, duration_s = ? WHERE id = ?",
-                             (state, duration_s, recording_id))
+            self._db.execute(
+                "UPDATE recordings SET state = ?, duration_s = ? WHERE id = ?",
+                (state, duration_s, recording_id),
+            )
         self.sign(recording_id)
 
     # ------------------------------------------------------------ reading
     def known_ids(self):
         """Ids of every recording the call log has a row for, or logged as deleted."""
         with self._lock:
-            return {r[0] for r in self._db.execute("SELECT id FROM recordings")} | deleted_ids(
-                self._db)
+            return {r[0] for r in self._db.execute("SELECT id FROM recordings")} | deleted_ids(self._db)
 
     def get(self, recording_id):
         with self._lock:
             cur = self._db.execute("SELECT * FROM recordings WHERE id = ?", (recording_id,))
             row = cur.fetchone()
-            return dict(zip([d[0] for d in cur.description], row)) if row else None
+            return dict(zip([d[0] for d in cur.description], row, strict=False)) if row else None
 
     def for_call(self, call_id):
         """The newest recording of ``call_id`` as a dict, or None."""
         with self._lock:
             cur = self._db.execute(
-                "SELECT * FROM recordings WHERE call_id = ? ORDER BY started_at DESC LIMIT 1",
-                (call_id,))
+                "SELECT * FROM recordings WHERE call_id = ? ORDER BY started_at DESC LIMIT 1", (call_id,)
+            )
             row = cur.fetchone()
-            return dict(zip([d[0] for d in cur.description], row)) if row else None
+            return dict(zip([d[0] for d in cur.description], row, strict=False)) if row else None
 
     def all(self):
         with self._lock:
             cur = self._db.execute("SELECT * FROM recordings ORDER BY started_at, id")
             names = [d[0] for d in cur.description]
-            return [dict(zip(names, row)) for row in cur.fetchall()]
+            return [dict(zip(names, row, strict=False)) for row in cur.fetchall()]
 
     def open_audio(self, recording_id, recording_key):
         """The decrypted audio stream (codec bytes) and whether the file is complete.
@@ -343,8 +356,9 @@ class RecordingStore:
         if problems:
             raise TamperError("; ".join(problems))
         if not data:
-            raise LinekeeperError("the recording of call %s holds no audio (it stopped as it "
-                                  "began)" % row["call_id"])
+            raise LinekeeperError(
+                "the recording of call %s holds no audio (it stopped as it began)" % row["call_id"]
+            )
         return row, data
 
     def export(self, recording_id, recording_key, out_path):
@@ -374,8 +388,9 @@ class RecordingStore:
             raise LinekeeperError("no such recording %s" % recording_id)
         ext = "." + fmt.lower()
         if ext not in (".wav", codec.file_extension(row["profile"])):
-            raise LinekeeperError("can only export to .wav or %s, not %r"
-                                  % (codec.file_extension(row["profile"]), fmt))
+            raise LinekeeperError(
+                "can only export to .wav or %s, not %r" % (codec.file_extension(row["profile"]), fmt)
+            )
         row, data = self.read_verified(recording_id, recording_key)
         if ext == ".wav":
             samples, rate = codec.decode_with_rate(data, row["profile"])
@@ -412,22 +427,29 @@ class RecordingStore:
                     # Not a crash's doing (a crash tears only the last record):
                     # keep the file, unaccounted for, for verify to report.
                     with self._lock:
-                        self._db.execute("UPDATE recordings SET state = 'partial', duration_s = 0,"
-                                         " bytes = NULL, sha256 = NULL WHERE id = ?", (row["id"],))
+                        self._db.execute(
+                            "UPDATE recordings SET state = 'partial', duration_s = 0,"
+                            " bytes = NULL, sha256 = NULL WHERE id = ?",
+                            (row["id"],),
+                        )
                     done.append(("damaged", row["id"], str(exc)))
                     continue
-                info = None     # torn or garbled inside its header: no audio in it
+                info = None  # torn or garbled inside its header: no audio in it
             data_chunks = 0
             if info is not None and info["header"] is not None:
                 data_chunks = info["chunks"] - (1 if info["closed"] else 0)
             if data_chunks == 0:
                 fsutil.remove_durable(path)
                 with self._lock:
-                    self._db.execute("UPDATE recordings SET state = 'partial', duration_s = 0,"
-                                     " bytes = 0, sha256 = NULL WHERE id = ?", (row["id"],))
+                    self._db.execute(
+                        "UPDATE recordings SET state = 'partial', duration_s = 0,"
+                        " bytes = 0, sha256 = NULL WHERE id = ?",
+                        (row["id"],),
+                    )
                 self.sign(row["id"])
-                self._audit("recording_recovered", row["id"], {"state": "partial", "bytes": 0,
-                                                              "sha256": None})
+                self._audit(
+                    "recording_recovered", row["id"], {"state": "partial", "bytes": 0, "sha256": None}
+                )
                 done.append(("partial", row["id"], 0.0))
             else:
                 # Even a file that looks closed is only partial: its final chunk, the
@@ -438,9 +460,9 @@ class RecordingStore:
         with self._lock:
             shredded = deleted_ids(self._db)
         for name in self.unmatched():
-            if name.endswith(RECORDING_SUFFIX) and name[:-len(RECORDING_SUFFIX)] in shredded:
+            if name.endswith(RECORDING_SUFFIX) and name[: -len(RECORDING_SUFFIX)] in shredded:
                 # A deletion committed (and logged) whose file removal a crash cut.
-                self.shred_file(name[:-len(RECORDING_SUFFIX)])
+                self.shred_file(name[: -len(RECORDING_SUFFIX)])
                 done.append(("shredded", name, None))
             else:
                 done.append(("quarantined", name, self.quarantine(name)))
@@ -490,9 +512,10 @@ class RecordingStore:
         high = data_chunks * row["chunk_ms"] / 1000.0
         try:
             with self._lock:
-                found = self._db.execute("SELECT ended_at FROM calls WHERE id = ?",
-                                         (row["call_id"],)).fetchone()
-        except sqlite3.Error:        # a store without the call log (tests, tools)
+                found = self._db.execute(
+                    "SELECT ended_at FROM calls WHERE id = ?", (row["call_id"],)
+                ).fetchone()
+        except sqlite3.Error:  # a store without the call log (tests, tools)
             found = None
         if found is None or found[0] is None:
             return high
@@ -513,11 +536,15 @@ class RecordingStore:
             if row["state"] != "deleted":
                 problems += self._check(row, recording_key)[0]
         for name in self.unmatched():
-            problems.append("recordings/%s: not in the call log (`linekeeper repair` rebuilds "
-                            "the log from the recordings)" % name)
+            problems.append(
+                "recordings/%s: not in the call log (`linekeeper repair` rebuilds "
+                "the log from the recordings)" % name
+            )
         for name in self.quarantined():
-            problems.append("%s/%s: quarantined at start-up, not in the call log (see "
-                            "docs/recovery.md)" % (QUARANTINE, name))
+            problems.append(
+                "%s/%s: quarantined at start-up, not in the call log (see "
+                "docs/recovery.md)" % (QUARANTINE, name)
+            )
         problems += datadir.integrity_problems(self._db, "calls.db")
         return problems
 
@@ -554,18 +581,26 @@ class RecordingStore:
         where = "recording %s (call %s)" % (rid, row["call_id"])
         if not os.path.exists(path):
             if row["state"] == "partial" and not row["bytes"]:
-                return [], b""      # stopped (or crashed) before any audio was stored
+                return [], b""  # stopped (or crashed) before any audio was stored
             return ["%s: file missing" % where], None
         if row["state"] in ("complete", "partial"):
             if row["sha256"] is None:
-                return ["%s: the file was already damaged when the box recovered it after a "
-                        "stop" % where if row["bytes"] is None else
-                        "%s: file present but the row says it holds no audio" % where], None
+                return [
+                    "%s: the file was already damaged when the box recovered it after a stop" % where
+                    if row["bytes"] is None
+                    else "%s: file present but the row says it holds no audio" % where
+                ], None
             size, digest = _file_digest(path)
             if (size, digest) != (row["bytes"], row["sha256"]):
-                return ["%s: file changed since it was written (%s)" % (
-                    where, "same size, other content" if size == row["bytes"] else
-                    "%d bytes, was %d" % (size, row["bytes"]))], None
+                return [
+                    "%s: file changed since it was written (%s)"
+                    % (
+                        where,
+                        "same size, other content"
+                        if size == row["bytes"]
+                        else "%d bytes, was %d" % (size, row["bytes"]),
+                    )
+                ], None
         if recording_key is None:
             return [], None
         try:
@@ -648,6 +683,7 @@ def _header_intact(path):
 def _wav_bytes(samples, rate):
     import io
     import wave
+
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
@@ -657,7 +693,7 @@ def _wav_bytes(samples, rate):
     return buf.getvalue()
 
 
-KEY_CONTEXT = 2     # the header's ``key_context``: call id and line are in the wrap context
+KEY_CONTEXT = 2  # the header's ``key_context``: call id and line are in the wrap context
 
 
 def wrap_context(recording_id, call_id, line, header=None):
@@ -671,14 +707,12 @@ def wrap_context(recording_id, call_id, line, header=None):
     """
     if header is not None and header.get("key_context") is None:
         return recording_id.encode()
-    return b"%s\x00call=%d\x00line=%s" % (recording_id.encode(), int(call_id),
-                                           str(line).encode())
+    return b"%s\x00call=%d\x00line=%s" % (recording_id.encode(), int(call_id), str(line).encode())
 
 
 def new_wrapped_key(public_key, recording_id, call=None):
     """A fresh data key and its copy wrapped to the box, bound to ``recording_id``
     and, given ``call`` (anything with ``id`` and ``line``), to its call and line."""
     data_key = crypto.new_data_key()
-    context = (recording_id.encode() if call is None
-               else wrap_context(recording_id, call.id, call.line))
+    context = recording_id.encode() if call is None else wrap_context(recording_id, call.id, call.line)
     return data_key, crypto.wrap_data_key(data_key, public_key, context)

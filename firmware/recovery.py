@@ -46,8 +46,10 @@ def recording_files(data_dir):
 
 
 def _repair_hint(data_dir):
-    return ("the box does not start, so nothing is touched: run `linekeeper repair --data-dir "
-            "%s` to rebuild the call log from the recordings (docs/recovery.md)" % data_dir)
+    return (
+        "the box does not start, so nothing is touched: run `linekeeper repair --data-dir "
+        "%s` to rebuild the call log from the recordings (docs/recovery.md)" % data_dir
+    )
 
 
 def preflight(data_dir):
@@ -61,28 +63,41 @@ def preflight(data_dir):
     rows = set()
     if not os.path.exists(db_path):
         if files:
-            raise RecoveryRefused("the call log %s is missing but %d recording(s) are in %s: %s"
-                                  % (db_path, len(files), os.path.join(data_dir, "recordings"),
-                                     _repair_hint(data_dir)))
+            raise RecoveryRefused(
+                "the call log %s is missing but %d recording(s) are in %s: %s"
+                % (db_path, len(files), os.path.join(data_dir, "recordings"), _repair_hint(data_dir))
+            )
     else:
         problem, rows, shredded = _read_log(db_path)
         if problem is not None:
-            raise RecoveryRefused("the call log %s is %s%s: %s" % (
-                db_path, problem, " and %d recording(s) are present" % len(files) if files else "",
-                _repair_hint(data_dir)))
-        lost = [n for n in files if n[:-len(RECORDING_SUFFIX)] not in rows | shredded
-                and read_header(os.path.join(data_dir, "recordings", n)) is not None]
+            raise RecoveryRefused(
+                "the call log %s is %s%s: %s"
+                % (
+                    db_path,
+                    problem,
+                    " and %d recording(s) are present" % len(files) if files else "",
+                    _repair_hint(data_dir),
+                )
+            )
+        lost = [
+            n
+            for n in files
+            if n[: -len(RECORDING_SUFFIX)] not in rows | shredded
+            and read_header(os.path.join(data_dir, "recordings", n)) is not None
+        ]
         if lost:
             raise RecoveryRefused(
                 "%d recording(s) are not in the call log %s (it lost its latest writes: a "
                 "missing or damaged calls.db-wal?), e.g. %s: %s"
-                % (len(lost), db_path, lost[0], _repair_hint(data_dir)))
+                % (len(lost), db_path, lost[0], _repair_hint(data_dir))
+            )
     keystore = os.path.join(data_dir, "keys", "keystore.json")
     if not os.path.exists(keystore) and (files or rows):
         raise RecoveryRefused(
             "the key store %s is missing but %d recording(s) are here: restore it from your "
             "backup before starting (new keys from `linekeeper init` could never open them)"
-            % (keystore, max(len(files), len(rows))))
+            % (keystore, max(len(files), len(rows)))
+        )
 
 
 def _read_log(db_path):
@@ -91,7 +106,7 @@ def _read_log(db_path):
         return "empty", set(), set()
     try:
         db = datadir.connect_readonly(db_path)
-    except Exception as exc:       # StorageError: not a database, unreadable
+    except Exception as exc:  # StorageError: not a database, unreadable
         return "unreadable (%s)" % exc, set(), set()
     try:
         check = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
@@ -132,6 +147,7 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
     """
     from .calllog import CallLog
     from .recordings import RecordingStore
+
     data_dir = os.fspath(data_dir)
     db_path = os.path.join(data_dir, CALLS_DB)
     moved = None
@@ -139,8 +155,9 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
         problem = _read_log(db_path)[0]
         if problem is not None and not problem.startswith("empty (no calls"):
             moved = _move_aside(db_path)
-    calllog = CallLog(db_path, clock)       # creates or migrates every table
+    calllog = CallLog(db_path, clock)  # creates or migrates every table
     from .signing import device_signer
+
     # Rebuilt rows are signed as they are rebuilt (a repair is audited; see docs/evidence.md).
     store = RecordingStore(data_dir, signer=device_signer(data_dir))
     report = {"rebuilt": [], "known": 0, "failed": [], "moved_aside": moved}
@@ -150,13 +167,14 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
         candidates += [(QUARANTINE, n) for n in store.quarantined()]
         for done, (folder, name) in enumerate(candidates, 1):
             path = os.path.join(data_dir, folder, name)
-            rid = name[:-len(RECORDING_SUFFIX)] if name.endswith(RECORDING_SUFFIX) else None
+            rid = name[: -len(RECORDING_SUFFIX)] if name.endswith(RECORDING_SUFFIX) else None
             if rid is not None and rid in known:
                 if folder == "recordings":
                     report["known"] += 1
                 else:
-                    report["failed"].append((name, "quarantined, and its recording id is "
-                                             "already in the call log (a copy?)"))
+                    report["failed"].append(
+                        (name, "quarantined, and its recording id is already in the call log (a copy?)")
+                    )
             else:
                 reason = _rebuild(store, path, rid)
                 if reason is None:
@@ -183,11 +201,18 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
         store.close()
         calllog.close()
     if audit is not None:
-        audit.append("cli", "repair", "calls.db", {
-            "rebuilt": len(report["rebuilt"]), "already_known": report["known"],
-            "not_rebuilt": [name for name, _ in report["failed"]][:100],
-            "moved_aside": os.path.basename(moved) if moved else None},
-            wall_us if wall_us is not None else clock.wall_at(clock.now_us()))
+        audit.append(
+            "cli",
+            "repair",
+            "calls.db",
+            {
+                "rebuilt": len(report["rebuilt"]),
+                "already_known": report["known"],
+                "not_rebuilt": [name for name, _ in report["failed"]][:100],
+                "moved_aside": os.path.basename(moved) if moved else None,
+            },
+            wall_us if wall_us is not None else clock.wall_at(clock.now_us()),
+        )
     return report
 
 
@@ -204,8 +229,10 @@ def _rebuild(store, path, rid):
         created_us, chunk_ms = int(header["created_us"]), int(header["chunk_ms"])
         profile = str(header["profile"])
     except KeyError as exc:
-        return ("its header has no %s (recorded by an older version, before headers "
-                "carried it): cannot be rebuilt" % exc)
+        return (
+            "its header has no %s (recorded by an older version, before headers "
+            "carried it): cannot be rebuilt" % exc
+        )
     except (TypeError, ValueError, binascii.Error) as exc:
         return "its header is malformed (%s)" % exc
     try:
@@ -222,22 +249,46 @@ def _rebuild(store, path, rid):
     with store.transaction() as db:
         have = db.execute("SELECT line FROM calls WHERE id = ?", (call_id,)).fetchone()
         if have is not None and have[0] != line:
-            return ("the call log's call %d is on line %d, the recording's on line %d"
-                    % (call_id, have[0], line))
+            return "the call log's call %d is on line %d, the recording's on line %d" % (
+                call_id,
+                have[0],
+                line,
+            )
         if have is None:
             db.execute(
                 "INSERT INTO calls (id, line, direction, started_at, answered_at, ended_at,"
                 " clock_synced, number, name, end_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
                 " 'repaired')",
-                (call_id, line, direction, started, header.get("answered_us"), ended,
-                 int(bool(header.get("clock_synced"))), header.get("number"),
-                 header.get("name")))
+                (
+                    call_id,
+                    line,
+                    direction,
+                    started,
+                    header.get("answered_us"),
+                    ended,
+                    int(bool(header.get("clock_synced"))),
+                    header.get("number"),
+                    header.get("name"),
+                ),
+            )
         db.execute(
             "INSERT INTO recordings (id, call_id, file, wrapped_key, profile, state,"
             " started_at, duration_s, bytes, sha256, chunk_ms) VALUES (?, ?, ?, ?, ?, ?, ?,"
             " ?, ?, ?, ?)",
-            (rid, call_id, rid + RECORDING_SUFFIX, wrapped, profile, state, created_us,
-             duration_s, size, digest, chunk_ms))
+            (
+                rid,
+                call_id,
+                rid + RECORDING_SUFFIX,
+                wrapped,
+                profile,
+                state,
+                created_us,
+                duration_s,
+                size,
+                digest,
+                chunk_ms,
+            ),
+        )
     return None
 
 
@@ -245,6 +296,7 @@ def _authenticate(store, rid, recording_key):
     """Set a rebuilt recording's exact state and duration from its audio; None, or a problem."""
     from .errors import TamperError
     from .recording import codec
+
     row = store.get(rid)
     try:
         data, complete = store.open_audio(rid, recording_key)
@@ -272,7 +324,7 @@ def _move(src, dest):
 
 def _move_aside(db_path):
     """Rename a damaged ``calls.db`` (and its WAL files) out of the way; returns the new name."""
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     dest = "%s.damaged-%s" % (db_path, stamp)
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(db_path + suffix):

@@ -49,14 +49,28 @@ class Child:
 def commands(args):
     """The ``recorder`` and ``web`` command lines for ``run``'s arguments."""
     base = [sys.executable, "-m", "firmware.cli"] + (["-v"] if args.verbose else [])
-    recorder = base + ["recorder", "--data-dir", args.data_dir, "--scenario", args.scenario,
-                       "--speed", "max" if args.speed is None else repr(args.speed)]
+    recorder = base + [
+        "recorder",
+        "--data-dir",
+        args.data_dir,
+        "--scenario",
+        args.scenario,
+        "--speed",
+        "max" if args.speed is None else repr(args.speed),
+    ]
     if args.loop:
         recorder.append("--loop")
     if args.board:
         recorder += ["--board", args.board]
-    web = base + ["web", "--data-dir", args.data_dir, "--port", str(args.port),
-                  "--https-port", str(args.https_port)]
+    web = base + [
+        "web",
+        "--data-dir",
+        args.data_dir,
+        "--port",
+        str(args.port),
+        "--https-port",
+        str(args.https_port),
+    ]
     if args.host:
         web += ["--host", args.host]
     if getattr(args, "name", None):
@@ -83,9 +97,13 @@ def run_box(args, stopping=None):
                     continue
                 code = child.proc.returncode
                 if code == 2 and time.monotonic() - child.started < QUICK_FAILURE_S:
-                    return 2             # its own message said what was wrong
-                print("linekeeper: the %s stopped (exit status %s); starting it again in %.0f s"
-                      % (child.name, code, child.backoff_s), file=sys.stderr, flush=True)
+                    return 2  # its own message said what was wrong
+                print(
+                    "linekeeper: the %s stopped (exit status %s); starting it again in %.0f s"
+                    % (child.name, code, child.backoff_s),
+                    file=sys.stderr,
+                    flush=True,
+                )
                 if stopping.wait(child.backoff_s):
                     break
                 quick = time.monotonic() - child.started < QUICK_FAILURE_S
@@ -93,6 +111,6 @@ def run_box(args, stopping=None):
                 child.restarts += 1
                 child.start()
     finally:
-        for child in reversed(children):    # the web UI first, then the recorder
+        for child in reversed(children):  # the web UI first, then the recorder
             child.stop()
     return status

@@ -78,13 +78,17 @@ def find_calls(calls_db, *, number=None, since_us=None, until_us=None, country="
     db = sqlite3.connect("file:%s?mode=ro" % os.path.abspath(calls_db), uri=True)
     db.row_factory = sqlite3.Row
     try:
-        rows = db.execute("SELECT * FROM calls WHERE %s ORDER BY started_at, id"
-                          % " AND ".join(where), args).fetchall()
+        rows = db.execute(
+            "SELECT * FROM calls WHERE %s ORDER BY started_at, id" % " AND ".join(where), args
+        ).fetchall()
     finally:
         db.close()
-    calls = [call_json(r) for r in rows
-             if (key is None or normalise(r["number"] or "", country) == key)
-             and (lines is None or r["line"] in lines)]
+    calls = [
+        call_json(r)
+        for r in rows
+        if (key is None or normalise(r["number"] or "", country) == key)
+        and (lines is None or r["line"] in lines)
+    ]
     if len(calls) > MAX_CALLS:
         raise SarError("%d calls match; narrow the request with a date range" % len(calls))
     return calls
@@ -100,8 +104,7 @@ def parse_redaction(text):
         start, end = span.split("-", 1)
         call_id, from_s, to_s = int(call), float(start), float(end)
     except ValueError:
-        raise SarError("a redaction is CALL:FROM-TO in seconds, e.g. 12:3.5-9, not %r"
-                       % text) from None
+        raise SarError("a redaction is CALL:FROM-TO in seconds, e.g. 12:3.5-9, not %r" % text) from None
     if not 0 <= from_s < to_s:
         raise SarError("the redaction %r is empty or backwards" % text)
     return call_id, from_s, to_s
@@ -110,6 +113,7 @@ def parse_redaction(text):
 def redact_wav(data, spans):
     """WAV bytes with the samples in ``spans`` (``[(from_s, to_s)]``) made digital silence."""
     import wave
+
     with wave.open(io.BytesIO(data)) as w:
         params = w.getparams()
         frames = bytearray(w.readframes(w.getnframes()))
@@ -154,18 +158,26 @@ def build_bundle(store, calls, recording_key, request, redactions=()):
             if spans:
                 data = redact_wav(data, spans)
             files["recordings/call-%d.wav" % call["id"]] = data
-    listing = [{"name": name, "bytes": len(data), "sha256": _sha256(data)}
-               for name, data in sorted(files.items())]
-    files["manifest.json"] = (json.dumps({
-        "request": request, "calls": [c["id"] for c in calls], "files": listing,
-        "redacted": [{"call": c, "from_s": a, "to_s": b} for c, a, b in redactions]},
-        indent=2) + "\n").encode("utf-8")
-    files["SHA256SUMS"] = "".join("%s  %s\n" % (f["sha256"], f["name"])
-                                  for f in listing).encode("ascii")
+    listing = [
+        {"name": name, "bytes": len(data), "sha256": _sha256(data)} for name, data in sorted(files.items())
+    ]
+    files["manifest.json"] = (
+        json.dumps(
+            {
+                "request": request,
+                "calls": [c["id"] for c in calls],
+                "files": listing,
+                "redacted": [{"call": c, "from_s": a, "to_s": b} for c, a, b in redactions],
+            },
+            indent=2,
+        )
+        + "\n"
+    ).encode("utf-8")
+    files["SHA256SUMS"] = "".join("%s  %s\n" % (f["sha256"], f["name"]) for f in listing).encode("ascii")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for name, data in sorted(files.items()):
-            info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))   # no timestamps
+            info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))  # no timestamps
             info.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(info, data)
     return buf.getvalue(), len(files) - 3
@@ -185,10 +197,27 @@ def encrypt(data, password):
         w = None
         with tempfile.TemporaryDirectory() as home:
             proc = subprocess.run(
-                ["gpg", "--homedir", home, "--batch", "--yes", "--quiet", "--symmetric",
-                 "--cipher-algo", "AES256", "--pinentry-mode", "loopback",
-                 "--passphrase-fd", str(r), "--output", "-"],
-                input=data, capture_output=True, pass_fds=(r,))
+                [
+                    "gpg",
+                    "--homedir",
+                    home,
+                    "--batch",
+                    "--yes",
+                    "--quiet",
+                    "--symmetric",
+                    "--cipher-algo",
+                    "AES256",
+                    "--pinentry-mode",
+                    "loopback",
+                    "--passphrase-fd",
+                    str(r),
+                    "--output",
+                    "-",
+                ],
+                input=data,
+                capture_output=True,
+                pass_fds=(r,),
+            )
     except FileNotFoundError:
         raise SarError("gpg is not installed (scripts/install-deps): cannot encrypt") from None
     finally:
@@ -204,8 +233,9 @@ class DisclosureLog:
     """The disclosure log in ``DATA_DIR/disclosures.db``."""
 
     def __init__(self, data_dir):
-        self._db = sqlite3.connect(os.path.join(data_dir, "disclosures.db"),
-                                   check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(
+            os.path.join(data_dir, "disclosures.db"), check_same_thread=False, isolation_level=None
+        )
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(DISCLOSURES)
 
@@ -214,19 +244,35 @@ class DisclosureLog:
 
     def add(self, **entry):
         cols = sorted(entry)
-        cur = self._db.execute("INSERT INTO disclosures (%s) VALUES (%s)"
-                               % (", ".join(cols), ", ".join("?" * len(cols))),
-                               [entry[c] for c in cols])
+        cur = self._db.execute(
+            "INSERT INTO disclosures (%s) VALUES (%s)" % (", ".join(cols), ", ".join("?" * len(cols))),
+            [entry[c] for c in cols],
+        )
         return cur.lastrowid
 
     def entries(self):
         cur = self._db.execute("SELECT * FROM disclosures ORDER BY id DESC")
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
+        return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
 
 
-def release(data_dir, store, audit, recording_key, *, actor, requester, recipient, reason,
-            calls, search, out_path, bundle_password=None, wall_us, redactions=()):
+def release(
+    data_dir,
+    store,
+    audit,
+    recording_key,
+    *,
+    actor,
+    requester,
+    recipient,
+    reason,
+    calls,
+    search,
+    out_path,
+    bundle_password=None,
+    wall_us,
+    redactions=(),
+):
     """Build, (encrypt,) write the bundle to ``out_path``, log and audit the release.
 
     Nothing is written or logged when any recording fails its check or the
@@ -237,8 +283,13 @@ def release(data_dir, store, audit, recording_key, *, actor, requester, recipien
             raise SarError("give the %s of the release" % name)
     if not calls:
         raise SarError("no calls match: nothing to release")
-    request = {"requester": requester, "recipient": recipient, "reason": reason,
-               "search": search, "released_by": actor}
+    request = {
+        "requester": requester,
+        "recipient": recipient,
+        "reason": reason,
+        "search": search,
+        "released_by": actor,
+    }
     unknown = sorted({c for c, _, _ in redactions} - {c["id"] for c in calls})
     if unknown:
         raise SarError("call %d is not in the release: it cannot be redacted" % unknown[0])
@@ -251,16 +302,35 @@ def release(data_dir, store, audit, recording_key, *, actor, requester, recipien
         raise SarError("cannot write %s: %s" % (out_path, exc.strerror or exc)) from None
     log = DisclosureLog(data_dir)
     try:
-        entry_id = log.add(wall_us=wall_us, actor=actor, requester=requester,
-                           recipient=recipient, reason=reason, search=json.dumps(search),
-                           call_ids=",".join(str(c["id"]) for c in calls),
-                           recordings=n_recordings, bundle=os.path.basename(out_path),
-                           bundle_sha256=_sha256(data), encrypted=int(bool(bundle_password)))
+        entry_id = log.add(
+            wall_us=wall_us,
+            actor=actor,
+            requester=requester,
+            recipient=recipient,
+            reason=reason,
+            search=json.dumps(search),
+            call_ids=",".join(str(c["id"]) for c in calls),
+            recordings=n_recordings,
+            bundle=os.path.basename(out_path),
+            bundle_sha256=_sha256(data),
+            encrypted=int(bool(bundle_password)),
+        )
     finally:
         log.close()
-    audit.append(actor, "disclosure", "disclosure:%d" % entry_id,
-                 {"requester": requester, "recipient": recipient, "reason": reason,
-                  "calls": [c["id"] for c in calls], "recordings": n_recordings,
-                  "encrypted": bool(bundle_password), "bundle_sha256": _sha256(data),
-                  "redacted": [[c, a, b] for c, a, b in redactions]}, wall_us)
+    audit.append(
+        actor,
+        "disclosure",
+        "disclosure:%d" % entry_id,
+        {
+            "requester": requester,
+            "recipient": recipient,
+            "reason": reason,
+            "calls": [c["id"] for c in calls],
+            "recordings": n_recordings,
+            "encrypted": bool(bundle_password),
+            "bundle_sha256": _sha256(data),
+            "redacted": [[c, a, b] for c, a, b in redactions],
+        },
+        wall_us,
+    )
     return entry_id

@@ -62,14 +62,14 @@ class SecretBox:
         except FileNotFoundError:
             file_key = os.urandom(32)
             atomic_write(self.path, file_key, mode=0o600)
-        return HKDF(algorithm=hashes.SHA256(), length=32, salt=self._identity,
-                    info=b"linekeeper secrets v1").derive(file_key)
+        return HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=self._identity, info=b"linekeeper secrets v1"
+        ).derive(file_key)
 
     def seal(self, name, secret):
         """``secret`` (text) sealed for field ``name``, as text to store."""
         nonce = os.urandom(12)
-        sealed = ChaCha20Poly1305(self._key()).encrypt(nonce, secret.encode("utf-8"),
-                                                       name.encode("utf-8"))
+        sealed = ChaCha20Poly1305(self._key()).encrypt(nonce, secret.encode("utf-8"), name.encode("utf-8"))
         return PREFIX + base64.b64encode(nonce + sealed).decode("ascii")
 
     def open(self, name, sealed):
@@ -81,9 +81,14 @@ class SecretBox:
         if not sealed.startswith(PREFIX):
             raise TamperError("the stored %s is not a sealed secret" % name)
         try:
-            raw = base64.b64decode(sealed[len(PREFIX):], validate=True)
-            return ChaCha20Poly1305(self._key()).decrypt(raw[:12], raw[12:],
-                                                         name.encode("utf-8")).decode("utf-8")
+            raw = base64.b64decode(sealed[len(PREFIX) :], validate=True)
+            return (
+                ChaCha20Poly1305(self._key())
+                .decrypt(raw[:12], raw[12:], name.encode("utf-8"))
+                .decode("utf-8")
+            )
         except (InvalidTag, ValueError):
-            raise TamperError("the stored %s cannot be opened: it was changed, or sealed on "
-                              "another box; enter it again" % name) from None
+            raise TamperError(
+                "the stored %s cannot be opened: it was changed, or sealed on "
+                "another box; enter it again" % name
+            ) from None

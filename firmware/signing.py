@@ -57,8 +57,7 @@ def derive_from_vault_key(audit_key):
     """The Ed25519 seed (32 bytes) derived from the MCU vault's 32-byte audit key."""
     if not isinstance(audit_key, (bytes, bytearray)) or len(audit_key) != 32:
         raise ValueError("the vault's audit key must be 32 bytes")
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=VAULT_INFO).derive(bytes(audit_key))
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=VAULT_INFO).derive(bytes(audit_key))
 
 
 def fingerprint(public_key):
@@ -67,8 +66,8 @@ def fingerprint(public_key):
     SHA-256 of the raw key, first :data:`FINGERPRINT_BYTES` bytes.
     """
     digest = hashlib.sha256(b"linekeeper signing key\x00" + bytes(public_key)).hexdigest()
-    hexpart = digest[:2 * FINGERPRINT_BYTES]
-    return "lk1:" + "-".join(hexpart[i:i + 4] for i in range(0, len(hexpart), 4))
+    hexpart = digest[: 2 * FINGERPRINT_BYTES]
+    return "lk1:" + "-".join(hexpart[i : i + 4] for i in range(0, len(hexpart), 4))
 
 
 def normalise_fingerprint(text):
@@ -81,9 +80,11 @@ def normalise_fingerprint(text):
         raw = raw[4:]
     raw = raw.replace("-", "").replace(" ", "")
     if len(raw) != 2 * FINGERPRINT_BYTES or any(c not in "0123456789abcdef" for c in raw):
-        raise SigningKeyError("a signing key fingerprint is lk1: and 32 hex digits "
-                              "(as `linekeeper keys --fingerprint` prints), not %r" % text)
-    return "lk1:" + "-".join(raw[i:i + 4] for i in range(0, len(raw), 4))
+        raise SigningKeyError(
+            "a signing key fingerprint is lk1: and 32 hex digits "
+            "(as `linekeeper keys --fingerprint` prints), not %r" % text
+        )
+    return "lk1:" + "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 
 
 class Signer:
@@ -112,8 +113,7 @@ class Signer:
 def verify_signature(public_key, signature, message):
     """True when ``signature`` is ``public_key``'s Ed25519 signature of ``message``."""
     try:
-        Ed25519PublicKey.from_public_bytes(bytes(public_key)).verify(bytes(signature),
-                                                                     bytes(message))
+        Ed25519PublicKey.from_public_bytes(bytes(public_key)).verify(bytes(signature), bytes(message))
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True
@@ -149,11 +149,12 @@ def load_signer(data_dir, vault=None, run_dir=None, create=True):
     elif run_copy is not None and os.path.exists(run_copy):
         signer = Signer(_read_seed(run_copy), "vault")
     elif record is not None and record["source"] == "vault":
-        raise SigningKeyError("this box's signing key is in the HAT's MCU key vault and this "
-                              "process has no copy of it (is the recorder running?)")
+        raise SigningKeyError(
+            "this box's signing key is in the HAT's MCU key vault and this "
+            "process has no copy of it (is the recorder running?)"
+        )
     elif record is None and not create:
-        raise SigningKeyError("this box has no signing key yet (the recorder makes it when it "
-                              "first starts)")
+        raise SigningKeyError("this box has no signing key yet (the recorder makes it when it first starts)")
     else:
         signer = Signer(_card_seed(data_dir), "card")
     _check_record(data_dir, record, signer)
@@ -177,16 +178,22 @@ def _read_seed(path):
 
 def _check_record(data_dir, record, signer):
     if record is None:
-        doc = {"version": 1, "algorithm": "ed25519", "source": signer.source,
-               "public_key": base64.b64encode(signer.public_key).decode("ascii"),
-               "fingerprint": signer.fingerprint}
-        fsutil.atomic_write(os.path.join(data_dir, PUBLIC_FILE),
-                            (json.dumps(doc, indent=1) + "\n").encode("ascii"))
+        doc = {
+            "version": 1,
+            "algorithm": "ed25519",
+            "source": signer.source,
+            "public_key": base64.b64encode(signer.public_key).decode("ascii"),
+            "fingerprint": signer.fingerprint,
+        }
+        fsutil.atomic_write(
+            os.path.join(data_dir, PUBLIC_FILE), (json.dumps(doc, indent=1) + "\n").encode("ascii")
+        )
     elif record["public_key"] != signer.public_key:
         raise SigningKeyError(
             "the signing key on record in %s (%s) is not this box's (%s): the card was "
             "moved to another box, or its key record was replaced"
-            % (PUBLIC_FILE, fingerprint(record["public_key"]), signer.fingerprint))
+            % (PUBLIC_FILE, fingerprint(record["public_key"]), signer.fingerprint)
+        )
 
 
 def read_public_record(data_dir):
@@ -219,14 +226,14 @@ def trusted_public_key(data_dir, pinned=None):
     """
     record = read_public_record(data_dir)
     if record is None:
-        raise SigningKeyError("this box has no signing key yet (it is made when the recorder "
-                              "first starts)")
+        raise SigningKeyError("this box has no signing key yet (it is made when the recorder first starts)")
     if pinned is not None and fingerprint(record["public_key"]) != normalise_fingerprint(pinned):
-        raise SigningKeyError("the signing key on this card is %s, not %s: the key record was "
-                              "replaced, or this is another box's card"
-                              % (fingerprint(record["public_key"]), normalise_fingerprint(pinned)))
+        raise SigningKeyError(
+            "the signing key on this card is %s, not %s: the key record was "
+            "replaced, or this is another box's card"
+            % (fingerprint(record["public_key"]), normalise_fingerprint(pinned))
+        )
     return record["public_key"], pinned is not None
-
 
 
 def run_dir():

@@ -18,8 +18,7 @@ class LineStatus:
         self._lock = threading.Condition()
         self.version = 0
         self._lines = {
-            line: {"line": line, "state": "idle", "since": None, "call": None, "faults": [],
-                   "learned": None}
+            line: {"line": line, "state": "idle", "since": None, "call": None, "faults": [], "learned": None}
             for line in range(1, lines + 1)
         }
 
@@ -49,7 +48,7 @@ class LineStatus:
                 entry["call"] = {
                     "id": call.id,
                     "direction": call.direction,
-                    "number": cards.scrub(call.number),    # PCI: the live view too
+                    "number": cards.scrub(call.number),  # PCI: the live view too
                     "name": call.name,
                     "absence": call.absence,
                     "started_at": iso_ms(self._clock.wall_at(call.started_us)),

@@ -73,8 +73,17 @@ from dataclasses import dataclass, fields
 from board.base import BUTTON_SIGNALS, INPUT_SIGNALS, LINE_SIGNALS, REQUIRED_SIGNALS
 from telephony import countries
 
-from .bus import (CallAnswered, CallEnded, CallerIdReceived, CallStarted, CallUpdated,
-                  DigitDialled, LineFault, LineStateChanged, ToneDetected)
+from .bus import (
+    CallAnswered,
+    CallEnded,
+    CallerIdReceived,
+    CallStarted,
+    CallUpdated,
+    DigitDialled,
+    LineFault,
+    LineStateChanged,
+    ToneDetected,
+)
 from .call import Call
 from .debounce import Debouncer, RingDetector
 from .errors import ConfigError
@@ -82,17 +91,17 @@ from .errors import ConfigError
 log = logging.getLogger(__name__)
 
 IDLE = "idle"
-ALERTING = "alerting"      # UK caller-ID phase: reversal or alert tone seen, no ring yet
+ALERTING = "alerting"  # UK caller-ID phase: reversal or alert tone seen, no ring yet
 RINGING = "ringing"
-DIALLING = "dialling"      # off-hook outbound, before and while dialling
+DIALLING = "dialling"  # off-hook outbound, before and while dialling
 CONNECTED = "connected"
-CLEARED = "cleared"        # the far end cleared; our side is still off-hook
-FAULT = "fault"            # no line voltage
+CLEARED = "cleared"  # the far end cleared; our side is still off-hook
+FAULT = "fault"  # no line voltage
 STATES = (IDLE, ALERTING, RINGING, DIALLING, CONNECTED, CLEARED, FAULT)
 
 NO_LINE_VOLTAGE = "no_line_voltage"
 STUCK_OFF_HOOK = "stuck_off_hook"
-RING_NOT_SENSED = "ring_not_sensed"   # caller ID came, no ring followed: ringing too weak?
+RING_NOT_SENSED = "ring_not_sensed"  # caller ID came, no ring followed: ringing too weak?
 
 # Dialling has ended when a complete number is followed by a gap this long, and
 # GAP_FACTOR times the dialling's own typical gap (a pause to read a number on
@@ -163,11 +172,9 @@ class SupervisorConfig:
     def __post_init__(self):
         known = countries.box_countries()
         if self.country not in known:
-            raise ConfigError("must be one of %s, not %r" % (", ".join(known), self.country),
-                              field="country")
+            raise ConfigError("must be one of %s, not %r" % (", ".join(known), self.country), field="country")
         if self.ring_timeout_ms is None:
-            object.__setattr__(self, "ring_timeout_ms",
-                               countries.country(self.country).ring_timeout_ms)
+            object.__setattr__(self, "ring_timeout_ms", countries.country(self.country).ring_timeout_ms)
         if self.flash_max_ms is None:
             object.__setattr__(self, "flash_max_ms", self.pulse_break_max_ms)
         for f in fields(self):
@@ -176,8 +183,9 @@ class SupervisorConfig:
                 continue
             lowest = 0 if f.name in ("debounce_ms", "ring_confirm_ms") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
-                raise ConfigError("must be a whole number of milliseconds >= %d, not %r"
-                                  % (lowest, value), field=f.name)
+                raise ConfigError(
+                    "must be a whole number of milliseconds >= %d, not %r" % (lowest, value), field=f.name
+                )
         self._require("debounce_ms", "pulse_break_max_ms", "dial pulses would vanish")
         self._require("debounce_ms", "kbreak_min_ms", "K-breaks would vanish")
         self._require("ring_confirm_ms", "ring_gap_ms", "bursts would end before they count")
@@ -185,8 +193,9 @@ class SupervisorConfig:
         self._require("interdigit_ms", "dial_timeout_ms", "dialling would end inside a digit")
         self._require("kbreak_min_ms", "no_voltage_fault_ms", "no K-break could be told apart")
         if self.flash_max_ms < self.pulse_break_max_ms:
-            raise ConfigError("must be at least pulse_break_max_ms (%d ms)" % self.pulse_break_max_ms,
-                              field="flash_max_ms")
+            raise ConfigError(
+                "must be at least pulse_break_max_ms (%d ms)" % self.pulse_break_max_ms, field="flash_max_ms"
+            )
 
     def _require(self, shorter, longer, why):
         a, b = getattr(self, shorter), getattr(self, longer)
@@ -195,8 +204,7 @@ class SupervisorConfig:
         # Name the field that was changed from its default: that is the one to fix.
         defaults = {f.name: f.default for f in fields(self)}
         if a == defaults[shorter] and b != defaults[longer]:
-            raise ConfigError("must be longer than %s (%d ms), or %s" % (shorter, a, why),
-                              field=longer)
+            raise ConfigError("must be longer than %s (%d ms), or %s" % (shorter, a, why), field=longer)
         raise ConfigError("must be shorter than %s (%d ms), or %s" % (longer, b, why), field=shorter)
 
 
@@ -225,17 +233,28 @@ class Supervisor:
     Raises :class:`~firmware.errors.ConfigError` for an unusable ``signals``.
     """
 
-    def __init__(self, lines, clock, bus, config=None, signals=frozenset(LINE_SIGNALS),
-                 on_hook_change=None, on_key=None, key_codes=None):
+    def __init__(
+        self,
+        lines,
+        clock,
+        bus,
+        config=None,
+        signals=frozenset(LINE_SIGNALS),
+        on_hook_change=None,
+        on_key=None,
+        key_codes=None,
+    ):
         if isinstance(lines, bool) or not isinstance(lines, int) or lines < 1:
             raise ValueError("lines must be a positive number of lines, not %r" % (lines,))
         signals = frozenset(signals) - set(BUTTON_SIGNALS)
         if signals - set(INPUT_SIGNALS):
-            raise ConfigError("unknown input signals %s" % ", ".join(sorted(signals - set(INPUT_SIGNALS))),
-                              field="signals")
+            raise ConfigError(
+                "unknown input signals %s" % ", ".join(sorted(signals - set(INPUT_SIGNALS))), field="signals"
+            )
         if set(REQUIRED_SIGNALS) - signals:
-            raise ConfigError("the HAT must wire %s" % ", ".join(sorted(set(REQUIRED_SIGNALS) - signals)),
-                              field="signals")
+            raise ConfigError(
+                "the HAT must wire %s" % ", ".join(sorted(set(REQUIRED_SIGNALS) - signals)), field="signals"
+            )
         self.config = config if config is not None else SupervisorConfig()
         self.signals = signals
         self.on_hook_change = on_hook_change
@@ -399,11 +418,11 @@ class _Handle:
         self.cancelled = True
         if self.timer is not None:
             self.timer.cancel()
-            self.timer = None   # the timer's callback refers to this handle: break the cycle
+            self.timer = None  # the timer's callback refers to this handle: break the cycle
         self._live.discard(self)
 
     def fire(self, fn):
-        self.timer = None       # as in cancel(): no handle <-> timer cycle left for the GC
+        self.timer = None  # as in cancel(): no handle <-> timer cycle left for the GC
         if not self.cancelled:
             self._live.discard(self)
             self.cancelled = True
@@ -430,11 +449,14 @@ def _complete_number(number, country):
 def _dsp_kind(event):
     """The DSP event's kind, by class name or else by its attributes."""
     name = type(event).__name__
-    if name in ("DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone", "Speech", "Quiet",
-                "Sound"):
+    if name in ("DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone", "Speech", "Quiet", "Sound"):
         return name
-    for attr, kind in (("digit", "DtmfDigit"), ("reason", "CallerIdError"),
-                       ("standard", "CallerId"), ("name", "Tone")):
+    for attr, kind in (
+        ("digit", "DtmfDigit"),
+        ("reason", "CallerIdError"),
+        ("standard", "CallerId"),
+        ("name", "Tone"),
+    ):
         if hasattr(event, attr):
             return kind
     return None
@@ -454,38 +476,47 @@ class _Line:
         self.faults = set()
         self.timers = {}
         # Power is assumed present until the board says otherwise.
-        self.inputs = {s: Debouncer(self.clock, _us(cfg.debounce_ms),
-                                    functools.partial(self._changed, s), level=(s == "power"))
-                       for s in ("hook", "in_use", "polarity", "power") if s in sup.signals}
+        self.inputs = {
+            s: Debouncer(
+                self.clock, _us(cfg.debounce_ms), functools.partial(self._changed, s), level=(s == "power")
+            )
+            for s in ("hook", "in_use", "polarity", "power")
+            if s in sup.signals
+        }
         self.loop_inputs = [self.inputs[s] for s in LOOP_SIGNALS if s in self.inputs]
-        self.ring = RingDetector(self.clock, _us(cfg.ring_gap_ms), self._ring_start,
-                                 self._ring_end, confirm_us=_us(cfg.ring_confirm_ms))
-        self.loop = False          # debounced: someone draws loop current
-        self.loop_us = 0           # when ``loop`` last changed
-        self.off_hook = False      # an off-hook spell is on (dial pulses do not end it)
+        self.ring = RingDetector(
+            self.clock,
+            _us(cfg.ring_gap_ms),
+            self._ring_start,
+            self._ring_end,
+            confirm_us=_us(cfg.ring_confirm_ms),
+        )
+        self.loop = False  # debounced: someone draws loop current
+        self.loop_us = 0  # when ``loop`` last changed
+        self.off_hook = False  # an off-hook spell is on (dial pulses do not end it)
         self.off_hook_us = None
-        self.break_us = None       # start of a loop break not yet judged (pulse or on-hook)
-        self.reversal_us = None    # polarity reversal while dialling: the answer
-        self.pulses = 0            # breaks of the digit being pulsed
+        self.break_us = None  # start of a loop break not yet judged (pulse or on-hook)
+        self.reversal_us = None  # polarity reversal while dialling: the answer
+        self.pulses = 0  # breaks of the digit being pulsed
         self.pulse_digit_us = None
         self.last_make_us = None
-        self.digit_end_us = None   # end of the last digit: the dial timeout runs from it
-        self.held_keys = []        # (digit, t_us, end_us) that may be a code, while dialling
-        self.digit_gaps = []       # µs from each dialled DTMF digit's end to the next's start
-        self.ringing = False       # ringback heard after dialling: the far end has not answered
-        self.alert_us = None       # first caller-ID-phase signal while alerting
+        self.digit_end_us = None  # end of the last digit: the dial timeout runs from it
+        self.held_keys = []  # (digit, t_us, end_us) that may be a code, while dialling
+        self.digit_gaps = []  # µs from each dialled DTMF digit's end to the next's start
+        self.ringing = False  # ringback heard after dialling: the far end has not answered
+        self.alert_us = None  # first caller-ID-phase signal while alerting
         self.cid_deadline_us = None
-        self.pending_cid = {}      # caller ID heard while alerting, for the call
+        self.pending_cid = {}  # caller ID heard while alerting, for the call
         self.pending_notes = []
         self.ring_end_us = None
         self.power_ok = True
         self.power_lost_us = None
         self.power_back_us = None
-        self.resyncing = False     # power just came back: loop inputs still settling
-        self.clear_rev_us = None   # polarity change while connected, not judged yet
-        self.quiet_us = None       # the line has been silent since (DSP Quiet), or None
-        self.alert_kinds = set()   # what announced the caller ID: "reversal", "dtas"
-        self.bursts = []           # (start_us, end_us) of the ring bursts of this call
+        self.resyncing = False  # power just came back: loop inputs still settling
+        self.clear_rev_us = None  # polarity change while connected, not judged yet
+        self.quiet_us = None  # the line has been silent since (DSP Quiet), or None
+        self.alert_kinds = set()  # what announced the caller ID: "reversal", "dtas"
+        self.bursts = []  # (start_us, end_us) of the ring bursts of this call
         self.ringing_rev_us = None  # polarity change while ringing: an answer reversal?
         self.ring_pulse_us = None  # start of the ring pulse that alerted this call's caller ID
 
@@ -506,8 +537,7 @@ class _Line:
     @staticmethod
     def _unsettled(deadline_us, *detectors):
         """Whether a detector has an unconfirmed change that began by ``deadline_us``."""
-        return any(d.pending_since is not None and d.pending_since <= deadline_us
-                   for d in detectors)
+        return any(d.pending_since is not None and d.pending_since <= deadline_us for d in detectors)
 
     def _emit(self, event_type, t_us, **fields_):
         self.sup._emit(event_type(line=self.n, t_us=t_us, **fields_))
@@ -546,8 +576,14 @@ class _Line:
             self._loop_input(signal, active, t_us)
 
     def _loop_input(self, signal, active, t_us):
-        if (signal == "hook" and active and self.off_hook and self.call is not None
-                and self.call.extension and t_us - self.off_hook_us <= _us(self.cfg.pulse_break_max_ms)):
+        if (
+            signal == "hook"
+            and active
+            and self.off_hook
+            and self.call is not None
+            and self.call.extension
+            and t_us - self.off_hook_us <= _us(self.cfg.pulse_break_max_ms)
+        ):
             # in_use was confirmed first, but it is our own handset picking up.
             self.call.extension = False
             self._updated(t_us)
@@ -638,7 +674,7 @@ class _Line:
         if call.direction != "in" or not bursts:
             return
         times = [] if len(bursts) > 1 else [(bursts[0][1] - bursts[0][0]) // 1000]
-        for (start, end), (nxt, _e) in zip(bursts, bursts[1:]):
+        for (start, end), (nxt, _e) in zip(bursts, bursts[1:], strict=False):
             times += [(end - start) // 1000, (nxt - end) // 1000]
         call.ring_cadence_ms = tuple(times[:8])
 
@@ -787,8 +823,12 @@ class _Line:
             return
         if self.pulses and t_us - self.last_make_us >= _us(self.cfg.interdigit_ms):
             self._end_pulse_digit()
-        if (self.digit_end_us is not None and not self.pulses and not self.ringing
-                and t_us - self.digit_end_us >= _us(self.cfg.dial_timeout_ms)):
+        if (
+            self.digit_end_us is not None
+            and not self.pulses
+            and not self.ringing
+            and t_us - self.digit_end_us >= _us(self.cfg.dial_timeout_ms)
+        ):
             self._connect(self.digit_end_us)
 
     # ------------------------------------------------------------ ringing, caller ID
@@ -833,8 +873,11 @@ class _Line:
                     self._note("answer_reversal")
                 return
             self.clear_rev_us = t_us
-            self._arm("clear_rev", t_us + _us(self.cfg.pulse_break_max_ms) + self.poll_us,
-                      self._clear_reversal_check)
+            self._arm(
+                "clear_rev",
+                t_us + _us(self.cfg.pulse_break_max_ms) + self.poll_us,
+                self._clear_reversal_check,
+            )
 
     def _clear_reversal_check(self):
         """A reversal while connected: the far end cleared, unless our side hung up with it."""
@@ -842,8 +885,12 @@ class _Line:
         if self.state != CONNECTED or t_us is None:
             return
         # An on-hook, or a loss of line voltage, around the same moment decides instead.
-        if (self._unsettled(t_us + _us(self.cfg.pulse_break_max_ms), *self.loop_inputs)
-                or self.break_us is not None or not self.power_ok or self.resyncing):
+        if (
+            self._unsettled(t_us + _us(self.cfg.pulse_break_max_ms), *self.loop_inputs)
+            or self.break_us is not None
+            or not self.power_ok
+            or self.resyncing
+        ):
             return self._retry("clear_rev", self._clear_reversal_check)
         self._note("reversal")
         self._end(t_us, "remote_reversal", CLEARED if self.off_hook else IDLE)
@@ -903,8 +950,9 @@ class _Line:
             self.faults.discard(NO_LINE_VOLTAGE)
             self._emit(LineFault, t_us, kind=NO_LINE_VOLTAGE, active=False)
             self._set_state(IDLE, t_us)
-        elif (self.state == CONNECTED and lost_us is not None
-              and t_us - lost_us >= _us(self.cfg.kbreak_min_ms)):
+        elif (
+            self.state == CONNECTED and lost_us is not None and t_us - lost_us >= _us(self.cfg.kbreak_min_ms)
+        ):
             self._note("loop_break:%d" % ((t_us - lost_us) // 1000))
             self._end(lost_us, "remote_break", CLEARED if self.off_hook else IDLE)
         # No loop current flows without line voltage: judge the loop afresh once it settles.
@@ -936,18 +984,25 @@ class _Line:
             if self.state == IDLE:  # back from a fault, still off-hook: a new call
                 self._start_outbound(self.power_back_us)
             elif self.state == DIALLING and self.digit_end_us is not None:
-                self._arm("dial", max(now_us, self.digit_end_us + _us(self.cfg.dial_timeout_ms)),
-                          self._dial_check)
+                self._arm(
+                    "dial", max(now_us, self.digit_end_us + _us(self.cfg.dial_timeout_ms)), self._dial_check
+                )
         elif self.loop:
             self._off_hook(max(self.loop_us, self.power_back_us))
 
     # ------------------------------------------------------------ DSP events
     def dsp_event(self, event):
         kind = _dsp_kind(event)
-        handler = {"DtmfDigit": self._dtmf, "CallerId": self._caller_id,
-                   "CallerIdError": self._caller_id_error, "AlertTone": self._alert_tone,
-                   "Tone": self._tone, "Speech": self._speech, "Quiet": self._quiet,
-                   "Sound": self._sound}.get(kind)
+        handler = {
+            "DtmfDigit": self._dtmf,
+            "CallerId": self._caller_id,
+            "CallerIdError": self._caller_id_error,
+            "AlertTone": self._alert_tone,
+            "Tone": self._tone,
+            "Speech": self._speech,
+            "Quiet": self._quiet,
+            "Sound": self._sound,
+        }.get(kind)
         if handler is None:
             log.debug("line %d: ignoring DSP event %r", self.n, event)
             return
@@ -965,8 +1020,12 @@ class _Line:
             if self.pulses:
                 self._end_pulse_digit()
             self._dial_key(str(ev.digit), ev.t_us, end_us)
-        elif (self.state == CONNECTED and self.call.direction == "out"
-              and self.call.answered_us is not None and ev.t_us < self.call.answered_us):
+        elif (
+            self.state == CONNECTED
+            and self.call.direction == "out"
+            and self.call.answered_us is not None
+            and ev.t_us < self.call.answered_us
+        ):
             # Began before the answer (a reversal as the last tone ended), reported
             # after it: still dialling. Digits begun after the answer (card numbers)
             # never reach the log.
@@ -977,21 +1036,37 @@ class _Line:
 
     def _speech(self, ev):
         """Voice on the line after dialling: the far end (a person, a voice menu) answered."""
-        if (self.state != DIALLING or not self.off_hook or not self.call.number
-                or self.pulses or ev.t_us < (self.digit_end_us or 0)):
+        if (
+            self.state != DIALLING
+            or not self.off_hook
+            or not self.call.number
+            or self.pulses
+            or ev.t_us < (self.digit_end_us or 0)
+        ):
             return
         if self._unsettled(ev.t_us, *self.loop_inputs):
-            return   # a pulse or an on-hook not judged yet: the dial timeout still decides
+            return  # a pulse or an on-hook not judged yet: the dial timeout still decides
         self._note("answer_speech")
         self._connect(ev.t_us)
 
     def _caller_id(self, ev):
-        cid = {"number": getattr(ev, "number", None), "name": getattr(ev, "name", None),
-               "cid_datetime": getattr(ev, "datetime", None), "cid_standard": getattr(ev, "standard", None),
-               "absence": getattr(ev, "absence", None)}
-        self._emit(CallerIdReceived, ev.t_us, standard=cid["cid_standard"], number=cid["number"],
-                   name=cid["name"], datetime=cid["cid_datetime"], absence=cid["absence"],
-                   message_waiting=getattr(ev, "message_waiting", None))
+        cid = {
+            "number": getattr(ev, "number", None),
+            "name": getattr(ev, "name", None),
+            "cid_datetime": getattr(ev, "datetime", None),
+            "cid_standard": getattr(ev, "standard", None),
+            "absence": getattr(ev, "absence", None),
+        }
+        self._emit(
+            CallerIdReceived,
+            ev.t_us,
+            standard=cid["cid_standard"],
+            number=cid["number"],
+            name=cid["name"],
+            datetime=cid["cid_datetime"],
+            absence=cid["absence"],
+            message_waiting=getattr(ev, "message_waiting", None),
+        )
         known = {k: v for k, v in cid.items() if v is not None}
         if self.state == IDLE and not self.off_hook:
             self.alert_kinds = set()
@@ -1072,13 +1147,11 @@ class _Line:
         if self.quiet_us is None:
             return
         if self.state == DIALLING:  # not connected yet: look again in a while
-            return self._arm("silence", self.clock.now_us() + SILENCE_RECHECK_US,
-                             self._silence_check)
+            return self._arm("silence", self.clock.now_us() + SILENCE_RECHECK_US, self._silence_check)
         if self.state == CONNECTED:
             # Silence while dialling (pulse dialling is silent) does not count.
             quiet_us = max(self.quiet_us, self.call.answered_us)
             if self.clock.now_us() < quiet_us + _us(self.cfg.silence_clear_ms):
-                return self._arm("silence", quiet_us + _us(self.cfg.silence_clear_ms),
-                                 self._silence_check)
+                return self._arm("silence", quiet_us + _us(self.cfg.silence_clear_ms), self._silence_check)
             self._note("silence")
             self._end(quiet_us, "remote_silence", CLEARED if self.off_hook else IDLE)

@@ -16,8 +16,16 @@ from .errors import AudioFormatError
 WAVE_PCM = 1
 WAVE_FLOAT = 3
 WAVE_EXTENSIBLE = 0xFFFE
-FORMAT_NAMES = {1: "PCM", 3: "float", 6: "A-law", 7: "mu-law", 2: "ADPCM", 0x11: "IMA ADPCM",
-                0x55: "MP3", 0xFFFE: "extensible"}
+FORMAT_NAMES = {
+    1: "PCM",
+    3: "float",
+    6: "A-law",
+    7: "mu-law",
+    2: "ADPCM",
+    0x11: "IMA ADPCM",
+    0x55: "MP3",
+    0xFFFE: "extensible",
+}
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,7 @@ class WavInfo:
     ``rate`` samples per second, ``block`` bytes per frame, ``truncated`` true
     when the audio chunk was cut short and only what is there is given.
     """
+
     tag: int
     channels: int
     rate: int
@@ -50,7 +59,7 @@ def parse_wav(data, *, allow_truncated=False):
         raise AudioFormatError("not a WAV file (no RIFF/WAVE header)")
     pos, fmt, audio, truncated = 12, None, None, False
     while pos + 8 <= len(data):
-        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        cid, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
         body = pos + 8
         if body + size > len(data):
             if cid == b"data" and audio is None and allow_truncated:
@@ -58,8 +67,9 @@ def parse_wav(data, *, allow_truncated=False):
             else:
                 raise AudioFormatError(
                     "the WAV header says its %r chunk holds %d bytes but only %d follow: the "
-                    "file is cut short or its header is wrong" % (
-                        cid.decode("latin-1"), size, len(data) - body))
+                    "file is cut short or its header is wrong"
+                    % (cid.decode("latin-1"), size, len(data) - body)
+                )
         if cid == b"fmt ":
             if fmt is not None:
                 raise AudioFormatError("the WAV has two format chunks")
@@ -67,14 +77,15 @@ def parse_wav(data, *, allow_truncated=False):
         elif cid == b"data":
             if audio is not None:
                 raise AudioFormatError("the WAV has two audio chunks")
-            audio = data[body:body + size]
+            audio = data[body : body + size]
         pos = body + size + (size & 1)
     if fmt is None or audio is None:
-        raise AudioFormatError("the WAV has no %s chunk: it is damaged"
-                               % ("format" if fmt is None else "audio"))
+        raise AudioFormatError(
+            "the WAV has no %s chunk: it is damaged" % ("format" if fmt is None else "audio")
+        )
     tag, channels, rate, byte_rate, block, bits = fmt
     if truncated and block:
-        audio = audio[:len(audio) - len(audio) % block]
+        audio = audio[: len(audio) - len(audio) % block]
     return WavInfo(tag, channels, rate, byte_rate, block, bits, audio, truncated)
 
 
@@ -82,12 +93,12 @@ def _fmt(data, body, size):
     """The format chunk's fields, the sub-format of an extensible one resolved."""
     if size < 16:
         raise AudioFormatError("the WAV format chunk is damaged (%d bytes)" % size)
-    tag, channels, rate, byte_rate, block, bits = struct.unpack("<HHIIHH", data[body:body + 16])
+    tag, channels, rate, byte_rate, block, bits = struct.unpack("<HHIIHH", data[body : body + 16])
     if tag == WAVE_EXTENSIBLE:
         # WAVE_FORMAT_EXTENSIBLE: the real format opens the sub-format GUID at offset 24.
         if size < 40:
             raise AudioFormatError("the WAV's extended format header is damaged")
-        tag = struct.unpack("<H", data[body + 24:body + 26])[0]
+        tag = struct.unpack("<H", data[body + 24 : body + 26])[0]
     return tag, channels, rate, byte_rate, block, bits
 
 

@@ -27,8 +27,7 @@ ALARMS = {
     "disk_full": "Storage full: calls are not being recorded",
     "disk_warning": "Storage nearly full",
     "disk_critical": "Storage almost full: oldest recordings may be overwritten",
-    "clock_jump": "The clock jumped: automatic deletion is paused until an installer confirms "
-                  "the time",
+    "clock_jump": "The clock jumped: automatic deletion is paused until an installer confirms the time",
     "clock_unsynchronised": "The clock is not synchronised: call times may be wrong",
     "recording_failed": "A recording failed",
     "key_tampered": "The recording key was replaced on the card: calls are not being recorded",
@@ -140,9 +139,18 @@ DETAIL_LABELS = {
     "call": "Call",
 }
 
-_TABLES = {"state": STATES, "fault": FAULTS, "alarm": ALARMS, "decision": DECISIONS,
-           "notice": NOTICES, "end": END_REASONS, "recording": RECORDING_STATES,
-           "action": ACTIONS, "pause_end": PAUSE_ENDS, "detail": DETAIL_LABELS}
+_TABLES = {
+    "state": STATES,
+    "fault": FAULTS,
+    "alarm": ALARMS,
+    "decision": DECISIONS,
+    "notice": NOTICES,
+    "end": END_REASONS,
+    "recording": RECORDING_STATES,
+    "action": ACTIONS,
+    "pause_end": PAUSE_ENDS,
+    "detail": DETAIL_LABELS,
+}
 
 
 def fallback(code):
@@ -171,8 +179,7 @@ def detail_value(value):
     if isinstance(value, (list, tuple)):
         return ", ".join(detail_value(v) for v in value) or "none"
     if isinstance(value, dict):
-        return "; ".join("%s: %s" % (say("detail", k), detail_value(v))
-                         for k, v in value.items()) or "none"
+        return "; ".join("%s: %s" % (say("detail", k), detail_value(v)) for k, v in value.items()) or "none"
     return str(value)
 
 
@@ -185,7 +192,8 @@ def audit_fields(details):
     out = []
     for key, value in (details or {}).items():
         table = _CODED_DETAILS.get(key)
-        text = table.get(value, detail_value(value)) if table and isinstance(value, str) \
-            else detail_value(value)
+        text = (
+            table.get(value, detail_value(value)) if table and isinstance(value, str) else detail_value(value)
+        )
         out.append((say("detail", key), text))
     return out

@@ -28,4 +28,5 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def hat():
     from board.hat import load_hat
+
     return load_hat(os.environ.get("LINEKEEPER_HAT", "lk-4l"))

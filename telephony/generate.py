@@ -21,7 +21,8 @@ import math
 import numpy as np
 
 from telephony import spandsp
-from telephony.countries import FSK_MODULATIONS, country as country_table
+from telephony.countries import FSK_MODULATIONS
+from telephony.countries import country as country_table
 from telephony.levels import DBM0_RMS
 
 SAMPLE_RATE = 8000
@@ -88,7 +89,7 @@ def sine(freqs_hz, levels_dbm0, duration_ms, phase=0.0):
     n = ms_to_samples(duration_ms)
     t = np.arange(n) / SAMPLE_RATE
     out = np.zeros(n)
-    for f, lvl in zip(freqs_hz, levels_dbm0):
+    for f, lvl in zip(freqs_hz, levels_dbm0, strict=False):
         out += math.sqrt(2.0) * DBM0_RMS * 10.0 ** (lvl / 20.0) * np.sin(2 * math.pi * f * t + phase)
     return _to_int16(out)
 
@@ -147,8 +148,9 @@ def _dtmf_tx(digits, level, on_ms, off_ms):
 # ------------------------------------------------------------- caller ID
 
 
-def cid_message(standard="v23", number=None, name=None, datetime=None, absence=None,
-                message_waiting=None, sdmf=False):
+def cid_message(
+    standard="v23", number=None, name=None, datetime=None, absence=None, message_waiting=None, sdmf=False
+):
     """Build a caller-ID message body (type, length, parameters) without the checksum.
 
     MDMF (``0x80``) by default, with parameters date/time ``0x01``
@@ -192,10 +194,25 @@ def checksum(message):
     return (-sum(message)) & 0xFF
 
 
-def caller_id(standard, number=None, name=None, datetime=None, absence=None, level_dbm0=-13.5,
-              message_waiting=None, sdmf=False, preamble=None, tone_offset=0.0, bitrate_offset=0.0,
-              gap_bits=0, bad_checksum=False, message=None, dtmf_format="AC", dtmf_on_ms=60,
-              dtmf_off_ms=60):
+def caller_id(
+    standard,
+    number=None,
+    name=None,
+    datetime=None,
+    absence=None,
+    level_dbm0=-13.5,
+    message_waiting=None,
+    sdmf=False,
+    preamble=None,
+    tone_offset=0.0,
+    bitrate_offset=0.0,
+    gap_bits=0,
+    bad_checksum=False,
+    message=None,
+    dtmf_format="AC",
+    dtmf_on_ms=60,
+    dtmf_off_ms=60,
+):
     """A caller-ID message on the line, as audio.
 
     ``standard``: ``"v23"`` (UK/ETSI FSK), ``"bell202"`` (North America) or
@@ -332,8 +349,9 @@ def tone(f1_hz, f2_hz, level_dbm0, cadence_ms=(0, 0, 0, 0), duration_ms=1000):
     if on1 == 0:
         on1 = duration_ms + 10
     desc = ffi.gc(
-        lib.tone_gen_descriptor_init(ffi.NULL, int(f1_hz), whole, int(f2_hz), whole,
-                                     int(on1), int(off1), int(on2), int(off2), 1),
+        lib.tone_gen_descriptor_init(
+            ffi.NULL, int(f1_hz), whole, int(f2_hz), whole, int(on1), int(off1), int(on2), int(off2), 1
+        ),
         lib.tone_gen_descriptor_free,
     )
     gen = sd.owned(lib.tone_gen_init(ffi.NULL, desc), "tone_gen_free")

@@ -22,7 +22,7 @@ DBM0_RMS = 32767.0 / math.sqrt(2.0) * 10.0 ** (-3.14 / 20.0)
 def active_level_dbm0(samples, rate=RATE):
     """The active level of ``samples`` in dBm0 (``-inf`` for silence)."""
     power = _active_power(np.asarray(samples, dtype=np.float64), rate)
-    return 10 * math.log10(power / DBM0_RMS ** 2) if power > 0 else -math.inf
+    return 10 * math.log10(power / DBM0_RMS**2) if power > 0 else -math.inf
 
 
 def set_active_level(samples, level_dbm0, rate=RATE):
@@ -43,10 +43,10 @@ def _active_power(x, rate):
     n = len(x) // frame
     if n == 0:
         return float(np.mean(x * x)) if len(x) else 0.0
-    power = np.mean(x[:n * frame].reshape(n, frame) ** 2, axis=1)
+    power = np.mean(x[: n * frame].reshape(n, frame) ** 2, axis=1)
     floor = (DBM0_RMS * 10 ** (-70 / 20)) ** 2
     active = power > floor
-    for _ in range(2):        # two passes: the threshold follows the active mean
+    for _ in range(2):  # two passes: the threshold follows the active mean
         if not active.any():
             return 0.0
         active = power > max(np.mean(power[active]) * 10 ** (-15.9 / 10), floor)

@@ -153,7 +153,7 @@ class Spandsp:
         return self.ffi.cast("int16_t *", self.ffi.from_buffer(samples))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(path=LIBRARY):
     """Open libspandsp (once per process and ``path``) and return a :class:`Spandsp`.
 
@@ -170,8 +170,7 @@ def load(path=LIBRARY):
     except OSError as exc:
         raise HardwareError(
             "cannot open the spandsp library %s (%s); it provides the DTMF, caller-ID and "
-            "tone detectors: run scripts/install-deps to install the Debian package libspandsp2"
-            % (path, exc)
+            "tone detectors: run scripts/install-deps to install the Debian package libspandsp2" % (path, exc)
         ) from exc
     return Spandsp(ffi, lib, path)
 

@@ -12,6 +12,7 @@ def speech_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def synth(speech_cache):
     from board.sim.speech import SpeechSynth
+
     return SpeechSynth(cache_dir=str(speech_cache))
 
 
@@ -20,6 +21,7 @@ def _keep_the_umask():
     """Tests run `linekeeper` in-process, and its main() narrows the umask to 077 (the
     box's data is private): give each test back the umask it started with."""
     import os
+
     mask = os.umask(0o022)
     os.umask(mask)
     yield

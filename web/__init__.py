@@ -24,8 +24,26 @@ from .services import Services, WebConfig
 from .sessions import Sessions
 from .site import Site
 from .throttle import Throttle
-from .views import (alarms, api, audit, auth, calls, consent, dashboard, documents, help, mail,
-                    phonebook, reports, retention, rules, sar, settings, setup, users)
+from .views import (
+    alarms,
+    api,
+    audit,
+    auth,
+    calls,
+    consent,
+    dashboard,
+    documents,
+    help,
+    mail,
+    phonebook,
+    reports,
+    retention,
+    rules,
+    sar,
+    settings,
+    setup,
+    users,
+)
 
 __all__ = ["create_app", "Services", "WebConfig", "Web"]
 
@@ -47,7 +65,7 @@ class Web:
         self.site = Site(self.db)
         self.phonebook = Phonebook(self.db, services.wall_us)
         self.notes = CallNotes(self.db, services.wall_us)
-        self.stopping = threading.Event()   # set when the server stops: streams end
+        self.stopping = threading.Event()  # set when the server stops: streams end
 
     def local_time(self):
         """A :class:`LocalTime` in the box's zone (the site settings'; Europe/London before)."""
@@ -84,9 +102,13 @@ def prune_key_slots(web):
             keystore.remove_slot(name)
         except KeyStoreError:
             continue
-        web.services.audit.append("system", "key_slot_remove", name,
-                                  {"reason": "only supervisors hold key slots"},
-                                  int(web.services.wall_us()))
+        web.services.audit.append(
+            "system",
+            "key_slot_remove",
+            name,
+            {"reason": "only supervisors hold key slots"},
+            int(web.services.wall_us()),
+        )
 
 
 def _when(value):
@@ -130,8 +152,26 @@ def create_app(services, config):
     web.sessions.clear_all()
     prune_key_slots(web)
     app.extensions["linekeeper"] = web
-    for module in (auth, setup, dashboard, calls, audit, users, settings, rules, consent,
-                   retention, api, help, phonebook, reports, alarms, mail, documents, sar):
+    for module in (
+        auth,
+        setup,
+        dashboard,
+        calls,
+        audit,
+        users,
+        settings,
+        rules,
+        consent,
+        retention,
+        api,
+        help,
+        phonebook,
+        reports,
+        alarms,
+        mail,
+        documents,
+        sar,
+    ):
         app.register_blueprint(module.bp)
     security.check_declared(app)
 
@@ -139,36 +179,50 @@ def create_app(services, config):
     app.before_request(security.before_request)
     app.after_request(security.after_request)
     app.jinja_env.globals.update(
-        csrf_token=security.csrf_token, state_label=lambda s: words.say("state", s),
-        say=words.say, audit_fields=words.audit_fields, zone_names=zone_names,
-        role_labels=ROLE_LABELS, countries=countries.box_countries, iso_us=_when, when=_when,
-        ago=_ago, duration=duration_text, human_bytes=_bytes, iso_to_us=iso_to_us,
-        cert_fingerprint=services.cert_fingerprint, product=config.product,
-        signing_key=lambda: _signing_key(services))
+        csrf_token=security.csrf_token,
+        state_label=lambda s: words.say("state", s),
+        say=words.say,
+        audit_fields=words.audit_fields,
+        zone_names=zone_names,
+        role_labels=ROLE_LABELS,
+        countries=countries.box_countries,
+        iso_us=_when,
+        when=_when,
+        ago=_ago,
+        duration=duration_text,
+        human_bytes=_bytes,
+        iso_to_us=iso_to_us,
+        cert_fingerprint=services.cert_fingerprint,
+        product=config.product,
+        signing_key=lambda: _signing_key(services),
+    )
 
     @app.context_processor
     def current():
         return {"user": g.get("user"), "site": web.site.settings()}
 
     for code, title, message in (
-            (400, "Bad request", "The request was not understood."),
-            (401, "Log in first", "This needs you to be logged in."),
-            (403, "Not allowed", "Your account's role does not allow this. Ask an installer "
-                                 "if you need it."),
-            (404, "Not found", "There is nothing here, or nothing you may see."),
-            (405, "Not allowed", "That method is not allowed here."),
-            (413, "Too large", "The form was too large."),
-            (416, "Range not satisfiable", "The requested part of the recording does not "
-                                           "exist."),
-            (501, "Not yet", "This is coming in a later release.")):
+        (400, "Bad request", "The request was not understood."),
+        (401, "Log in first", "This needs you to be logged in."),
+        (403, "Not allowed", "Your account's role does not allow this. Ask an installer if you need it."),
+        (404, "Not found", "There is nothing here, or nothing you may see."),
+        (405, "Not allowed", "That method is not allowed here."),
+        (413, "Too large", "The form was too large."),
+        (416, "Range not satisfiable", "The requested part of the recording does not exist."),
+        (501, "Not yet", "This is coming in a later release."),
+    ):
         app.register_error_handler(code, _error_page(title, message, code))
+
     @app.errorhandler(TamperError)
     def tampered(exc):
         return render_template(
-            "error.html", title="Recording damaged",
+            "error.html",
+            title="Recording damaged",
             message="This recording failed its integrity check: it was damaged or changed "
-                    "on the card, and none of it can be trusted. `linekeeper verify` lists "
-                    "every problem."), 500
+            "on the card, and none of it can be trusted. `linekeeper verify` lists "
+            "every problem.",
+        ), 500
+
     return app
 
 
@@ -179,6 +233,7 @@ def _view():
 def _signing_key(services):
     """``(fingerprint, where the private key is)`` of the box's signing key, or None."""
     from firmware.signing import SigningKeyError, fingerprint, read_public_record
+
     keys_dir = getattr(services.keystore, "keys_dir", None)
     if keys_dir is None:
         return None
@@ -207,4 +262,5 @@ def _error_page(title, message, code):
         headers = exc.get_response().headers if hasattr(exc, "get_response") else {}
         extra = {k: v for k, v in headers.items() if k in ("Content-Range", "WWW-Authenticate")}
         return resp, code, extra
+
     return handler

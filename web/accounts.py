@@ -45,8 +45,10 @@ def name_problem(name):
     if not name:
         return "Enter a user name."
     if not _NAME.match(name):
-        return ("A user name is 1 to 32 characters: lowercase letters, digits, '.', '_' or '-', "
-                "starting with a letter.")
+        return (
+            "A user name is 1 to 32 characters: lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter."
+        )
     return None
 
 
@@ -94,16 +96,27 @@ class Accounts:
         conn.execute(
             "INSERT INTO users (name, pw_hash, roles, lines, created_us, pw_changed_us) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (name, passwords.hash_password(password, self._cost), _roles_text(roles),
-             _lines_text(lines), now, now))
+            (
+                name,
+                passwords.hash_password(password, self._cost),
+                _roles_text(roles),
+                _lines_text(lines),
+                now,
+                now,
+            ),
+        )
 
     def update(self, conn, name, roles, lines):
-        conn.execute("UPDATE users SET roles = ?, lines = ? WHERE name = ?",
-                     (_roles_text(roles), _lines_text(lines), name))
+        conn.execute(
+            "UPDATE users SET roles = ?, lines = ? WHERE name = ?",
+            (_roles_text(roles), _lines_text(lines), name),
+        )
 
     def set_password(self, conn, name, password):
-        conn.execute("UPDATE users SET pw_hash = ?, pw_changed_us = ? WHERE name = ?",
-                     (passwords.hash_password(password, self._cost), self._wall_us(), name))
+        conn.execute(
+            "UPDATE users SET pw_hash = ?, pw_changed_us = ? WHERE name = ?",
+            (passwords.hash_password(password, self._cost), self._wall_us(), name),
+        )
 
     def delete(self, conn, name):
         conn.execute("DELETE FROM users WHERE name = ?", (name,))

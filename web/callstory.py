@@ -15,7 +15,7 @@ from firmware.localtime import duration_text, iso_to_us
 # A recording starts this long before the answer (the recorder's pre-roll)
 # when its row does not say when it started.
 DEFAULT_PREROLL_US = 1_000_000
-VIEW_W = 1000          # SVG user units across
+VIEW_W = 1000  # SVG user units across
 
 
 def _s(us, t0_us):
@@ -51,10 +51,15 @@ def timeline(call, info, now_us):
 
     def add(kind, label, at_s, to_s=None):
         at_s = min(max(at_s, 0.0), length_s)
-        event = {"kind": kind, "label": label, "at_s": at_s, "to_s": to_s,
-                 "seek_s": seek(at_s), "x": round(at_s / length_s * VIEW_W, 2),
-                 "w": round(max(((to_s if to_s is not None else at_s) - at_s)
-                                / length_s * VIEW_W, 2), 2)}
+        event = {
+            "kind": kind,
+            "label": label,
+            "at_s": at_s,
+            "to_s": to_s,
+            "seek_s": seek(at_s),
+            "x": round(at_s / length_s * VIEW_W, 2),
+            "w": round(max(((to_s if to_s is not None else at_s) - at_s) / length_s * VIEW_W, 2), 2),
+        }
         events.append(event)
 
     ring_to = _s(answered, t0) if answered else length_s
@@ -64,8 +69,12 @@ def timeline(call, info, now_us):
     consent = call.get("consent") or {}
     if consent.get("given") and consent.get("at"):
         at = _s(iso_to_us(consent["at"]), t0)
-        add("consent", "Consent notice: " + words.say("notice", consent.get("notice")).lower(),
-            at, at + float(consent.get("duration_s") or 0))
+        add(
+            "consent",
+            "Consent notice: " + words.say("notice", consent.get("notice")).lower(),
+            at,
+            at + float(consent.get("duration_s") or 0),
+        )
     for span in call.get("pause_spans") or []:
         at = _s(iso_to_us(span["from"]), t0)
         to = _s(iso_to_us(span["to"]), t0) if span.get("to") else length_s
@@ -75,29 +84,38 @@ def timeline(call, info, now_us):
     if call.get("ended_at"):
         add("end", words.say("end", call.get("end_reason")) or "Ended", length_s)
     events.sort(key=lambda e: (e["at_s"], e["kind"]))
-    return {"length_s": length_s, "rec_from_s": rec_from, "rec_to_s": rec_to,
-            "rec_x": None if rec_from is None else round(rec_from / length_s * VIEW_W, 2),
-            "rec_w": None if rec_from is None else round(
-                (min(rec_to, length_s) - rec_from) / length_s * VIEW_W, 2),
-            "events": events}
+    return {
+        "length_s": length_s,
+        "rec_from_s": rec_from,
+        "rec_to_s": rec_to,
+        "rec_x": None if rec_from is None else round(rec_from / length_s * VIEW_W, 2),
+        "rec_w": None
+        if rec_from is None
+        else round((min(rec_to, length_s) - rec_from) / length_s * VIEW_W, 2),
+        "events": events,
+    }
 
 
 def why_no_recording(call, deletions):
     """Why the call has no recording, in words (the call has none to show)."""
     if deletions:
-        return None        # the page lists each deletion: when, by which rule
+        return None  # the page lists each deletion: when, by which rule
     decision = call.get("policy_decision")
     reason = call.get("policy_reason")
     if decision is None:
-        return ("It was logged before the box's recording rules applied to it (before setup, "
-                "or on a box that only logs calls).")
+        return (
+            "It was logged before the box's recording rules applied to it (before setup, "
+            "or on a box that only logs calls)."
+        )
     if decision == "skip":
         return "The recording rules did not record it: %s." % (reason or "no reason kept")
     if decision == "pending":
-        return ("The line records on demand and nobody asked for this call to be recorded.")
+        return "The line records on demand and nobody asked for this call to be recorded."
     if not call.get("answered"):
         return "It was never answered, so there was nothing to record."
     if call.get("recording_state") is None and not call.get("ended_at"):
         return "The call is still in progress."
-    return ("The rules chose to record it (%s) but no recording was kept: see the box's "
-            "alarms for a storage problem at that time." % (reason or "no reason kept"))
+    return (
+        "The rules chose to record it (%s) but no recording was kept: see the box's "
+        "alarms for a storage problem at that time." % (reason or "no reason kept")
+    )

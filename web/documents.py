@@ -16,12 +16,15 @@ def box_state(web):
     private = set(line.line for line in rules.lines if line.mode == "never")
     if site is not None:
         private |= {line.line for line in site.lines if not line.record}
-    open_alarms = tuple(sorted({r["kind"] for r in services.alarms.banner()
-                                if r["cleared_us"] is None})) if services.alarms else ()
+    open_alarms = (
+        tuple(sorted({r["kind"] for r in services.alarms.banner() if r["cleared_us"] is None}))
+        if services.alarms
+        else ()
+    )
     retention = services.retention
     mail = services.mail.store.get() if services.mail is not None else None
     return BoxState(
-        today=dt.datetime.fromtimestamp(services.wall_us() / 1e6, dt.timezone.utc).date(),
+        today=dt.datetime.fromtimestamp(services.wall_us() / 1e6, dt.UTC).date(),
         country=site.country if site else config.country,
         purpose=site.purpose if site else "",
         ico_number=site.ico_number if site else "",
@@ -51,16 +54,30 @@ def staff_notice(web):
         name = site.line(n).name if site else "Line %d" % n
         mode = config.policy.rules.mode(n)
         private = n in state.private_lines
-        lines.append({"line": n, "name": name, "recorded": not private,
-                      "how": "never recorded" if private else {
-                          "always": "every call recorded", "on_demand": "recorded when asked",
-                          "by_rule": "recorded by the rules"}.get(mode, mode)})
-    return {"organisation": site.organisation if site else "",
-            "purpose": state.purpose, "ico_number": state.ico_number, "lines": lines,
-            "retention_days": config.policy.retention.default_days,
-            "listeners": sorted(u.name for u in web.accounts.all() if "supervisor" in u.roles),
-            "pci": config.policy.pci.pause_code,
-            "announcement": caller_notice(config)}
+        lines.append(
+            {
+                "line": n,
+                "name": name,
+                "recorded": not private,
+                "how": "never recorded"
+                if private
+                else {
+                    "always": "every call recorded",
+                    "on_demand": "recorded when asked",
+                    "by_rule": "recorded by the rules",
+                }.get(mode, mode),
+            }
+        )
+    return {
+        "organisation": site.organisation if site else "",
+        "purpose": state.purpose,
+        "ico_number": state.ico_number,
+        "lines": lines,
+        "retention_days": config.policy.retention.default_days,
+        "listeners": sorted(u.name for u in web.accounts.all() if "supervisor" in u.roles),
+        "pci": config.policy.pci.pause_code,
+        "announcement": caller_notice(config),
+    }
 
 
 def caller_notice(config):
@@ -68,8 +85,10 @@ def caller_notice(config):
     consent = config.policy.consent
     if consent.inbound == "announcement":
         if consent.announcement.file:
-            return ("An uploaded recording (%s) is played; its words are the installer's."
-                    % consent.announcement.file)
+            return (
+                "An uploaded recording (%s) is played; its words are the installer's."
+                % consent.announcement.file
+            )
         return consent.announcement.text
     if consent.inbound == "tone":
         return "A beep when the call is answered means the call may be recorded."

@@ -39,8 +39,15 @@ import threading
 log = logging.getLogger("linekeeper.web")
 
 PEER_HEADER = b"X-Linekeeper-Peer"
-_HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"x-linekeeper-peer",
-               b"expect", b"upgrade", b"te"}
+_HOP_BY_HOP = {
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"x-linekeeper-peer",
+    b"expect",
+    b"upgrade",
+    b"te",
+}
 _CHUNK = 64 * 1024
 
 
@@ -66,16 +73,19 @@ class EdgeLimits:
 
 def from_edge(app):
     """Wrap the WSGI ``app`` served behind the edge: the client's address and HTTPS."""
+
     def wrapped(environ, start_response):
         environ["REMOTE_ADDR"] = environ.pop("HTTP_X_LINEKEEPER_PEER", "")
         environ["wsgi.url_scheme"] = "https"
         environ["HTTPS"] = "on"
         return app(environ, start_response)
+
     return wrapped
 
 
 def session_cookie_checker(sessions, cookie_name):
     """A ``logged_in(cookie_header)`` for :class:`Edge` over :class:`web.sessions.Sessions`."""
+
     def logged_in(cookie_header):
         if not cookie_header:
             return False
@@ -89,6 +99,7 @@ def session_cookie_checker(sessions, cookie_name):
             return False
         session, _ = sessions.load(morsel.value, touch=False)
         return session is not None
+
     return logged_in
 
 
@@ -135,8 +146,9 @@ class Edge:
         self._sock = socket.create_server((host, port), family=family, backlog=256)
         self._loop = asyncio.new_event_loop()
         ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,),
-                                        name="linekeeper-web-edge", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="linekeeper-web-edge", daemon=True
+        )
         self._thread.start()
         ready.wait(10)
 
@@ -148,8 +160,7 @@ class Edge:
     async def _serve(self, ready):
         self._stopped = asyncio.Event()
         self._cond = asyncio.Condition()
-        server = await asyncio.start_server(self._client, sock=self._sock,
-                                            limit=self.limits.max_head_bytes)
+        server = await asyncio.start_server(self._client, sock=self._sock, limit=self.limits.max_head_bytes)
         ready.set()
         async with server:
             await self._stopped.wait()
@@ -180,8 +191,8 @@ class Edge:
         except (OSError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
             # A tab closed, a laptop lid shut: one quiet line, never a traceback.
             log.info("a web client went away (%s)", type(exc).__name__)
-        except (asyncio.TimeoutError, asyncio.LimitOverrunError, ValueError):
-            pass        # the client was too slow or spoke nonsense: drop it
+        except (TimeoutError, asyncio.LimitOverrunError, ValueError):
+            pass  # the client was too slow or spoke nonsense: drop it
         finally:
             self._n_open -= 1
             self._open[addr] -= 1
@@ -219,17 +230,27 @@ class Edge:
         allowed = limits.backend_slots - (0 if logged_in else limits.reserved_slots)
         try:
             async with self._cond:
-                await asyncio.wait_for(self._cond.wait_for(lambda: self._busy < allowed),
-                                       limits.queue_timeout_s)
+                await asyncio.wait_for(
+                    self._cond.wait_for(lambda: self._busy < allowed), limits.queue_timeout_s
+                )
                 self._busy += 1
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise _Refused(503, "The box is busy; try again in a moment") from None
         backend = None
         try:
             back_reader, backend = await asyncio.open_unix_connection(self._backend_path)
             kept = b"".join(line + b"\r\n" for name, line in headers if name not in _HOP_BY_HOP)
-            backend.write(request_line + b"\r\n" + kept + b"Connection: close\r\n" + PEER_HEADER
-                          + b": " + addr.encode("ascii", "replace") + b"\r\n\r\n" + body)
+            backend.write(
+                request_line
+                + b"\r\n"
+                + kept
+                + b"Connection: close\r\n"
+                + PEER_HEADER
+                + b": "
+                + addr.encode("ascii", "replace")
+                + b"\r\n\r\n"
+                + body
+            )
             await backend.drain()
             while True:
                 chunk = await back_reader.read(_CHUNK)
@@ -272,8 +293,7 @@ def _header(headers, name):
 def _content_length(headers, max_bytes):
     if any(lower == b"transfer-encoding" for lower, _ in headers):
         raise _Refused(411, "Send the request body with a Content-Length")
-    values = {line.partition(b":")[2].strip() for lower, line in headers
-              if lower == b"content-length"}
+    values = {line.partition(b":")[2].strip() for lower, line in headers if lower == b"content-length"}
     if not values:
         return 0
     if len(values) > 1 or not values.pop().isdigit():
@@ -285,9 +305,17 @@ def _content_length(headers, max_bytes):
 
 
 def _response(status, text):
-    reason = {400: "Bad Request", 411: "Length Required", 413: "Content Too Large",
-              431: "Request Header Fields Too Large", 503: "Service Unavailable"}[status]
+    reason = {
+        400: "Bad Request",
+        411: "Length Required",
+        413: "Content Too Large",
+        431: "Request Header Fields Too Large",
+        503: "Service Unavailable",
+    }[status]
     body = (text + "\n").encode("ascii")
-    return (b"HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-            b"Connection: close\r\nCache-Control: no-store\r\n\r\n" % (
-                status, reason.encode("ascii"), len(body)) + body)
+    return (
+        b"HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+        b"Connection: close\r\nCache-Control: no-store\r\n\r\n"
+        % (status, reason.encode("ascii"), len(body))
+        + body
+    )

@@ -72,11 +72,12 @@ def password_problem(password, user_name=None):
         return "The password can have at most %d characters." % MAX_CHARS
     folded = password.strip().lower()
     if folded in common_passwords():
-        return ("That password is on a list of commonly used passwords that attackers try "
-                "first. Choose another (a few unrelated words make a good one).")
+        return (
+            "That password is on a list of commonly used passwords that attackers try "
+            "first. Choose another (a few unrelated words make a good one)."
+        )
     if user_name and _derived_from(folded, user_name.strip().lower()):
-        return ("The password must not be made from the user name; choose something "
-                "unrelated to it.")
+        return "The password must not be made from the user name; choose something unrelated to it."
     return None
 
 
@@ -95,8 +96,9 @@ def _derived_from(folded, name):
 
 def hash_password(password, cost=DEFAULT_COST):
     """The Argon2id PHC string of ``password`` (text)."""
-    kdf = Argon2id(salt=os.urandom(16), length=32, iterations=cost.iterations, lanes=1,
-                   memory_cost=cost.memory_kib)
+    kdf = Argon2id(
+        salt=os.urandom(16), length=32, iterations=cost.iterations, lanes=1, memory_cost=cost.memory_kib
+    )
     return kdf.derive_phc_encoded(normalise(password).encode("utf-8"))
 
 

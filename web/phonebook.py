@@ -31,8 +31,9 @@ def clean_number(text, country):
     n = normalise(raw, country)
     digits = n[1:] if n.startswith("+") else n
     if not digits.isdigit() or not 3 <= len(digits) <= 20:
-        raise PhonebookError("%r is not a phone number (digits, spaces and a leading +, "
-                             "3 to 20 digits)" % (text or "")[:40])
+        raise PhonebookError(
+            "%r is not a phone number (digits, spaces and a leading +, 3 to 20 digits)" % (text or "")[:40]
+        )
     return n
 
 
@@ -53,8 +54,10 @@ class Phonebook:
         self._clock_us = clock_us
 
     def entries(self):
-        return [dict(r) for r in self._db.query(
-            "SELECT number, name, updated_us FROM phonebook ORDER BY name, number")]
+        return [
+            dict(r)
+            for r in self._db.query("SELECT number, name, updated_us FROM phonebook ORDER BY name, number")
+        ]
 
     def count(self):
         return self._db.one("SELECT count(*) FROM phonebook")[0]
@@ -63,12 +66,15 @@ class Phonebook:
         """Add or rename ``number``; returns its international form. Raises PhonebookError."""
         number, name = clean_number(number, country), clean_name(name)
         with self._db.tx() as conn:
-            if conn.execute("SELECT count(*) FROM phonebook").fetchone()[0] >= MAX_ENTRIES and \
-                    conn.execute("SELECT 1 FROM phonebook WHERE number = ?",
-                                 (number,)).fetchone() is None:
+            if (
+                conn.execute("SELECT count(*) FROM phonebook").fetchone()[0] >= MAX_ENTRIES
+                and conn.execute("SELECT 1 FROM phonebook WHERE number = ?", (number,)).fetchone() is None
+            ):
                 raise PhonebookError("the phonebook is full (%d entries)" % MAX_ENTRIES)
-            conn.execute("INSERT OR REPLACE INTO phonebook (number, name, updated_us) "
-                         "VALUES (?, ?, ?)", (number, name, int(self._clock_us())))
+            conn.execute(
+                "INSERT OR REPLACE INTO phonebook (number, name, updated_us) VALUES (?, ?, ?)",
+                (number, name, int(self._clock_us())),
+            )
         return number
 
     def remove(self, number, country):
@@ -86,14 +92,17 @@ class Phonebook:
                 continue
         if not wanted:
             return {}
-        rows = self._db.query("SELECT number, name FROM phonebook WHERE number IN (%s)"
-                              % ",".join("?" * len(wanted)), list(wanted))
+        rows = self._db.query(
+            "SELECT number, name FROM phonebook WHERE number IN (%s)" % ",".join("?" * len(wanted)),
+            list(wanted),
+        )
         return {wanted[r["number"]]: r["name"] for r in rows}
 
     def numbers_named(self, text, country, limit=100):
         """Every way the call log may hold the numbers whose name contains ``text``."""
-        rows = self._db.query("SELECT number FROM phonebook WHERE instr(lower(name), ?) > 0 "
-                              "LIMIT ?", (text.lower(), limit))
+        rows = self._db.query(
+            "SELECT number FROM phonebook WHERE instr(lower(name), ?) > 0 LIMIT ?", (text.lower(), limit)
+        )
         forms = set()
         for r in rows:
             forms.update(number_forms(r["number"], country))
@@ -121,13 +130,15 @@ class Phonebook:
             try:
                 entries[clean_number(row[0], country)] = clean_name(row[1])
             except PhonebookError as exc:
-                raise PhonebookError("line %d: %s" % (i, exc))
+                raise PhonebookError("line %d: %s" % (i, exc)) from None
         if len(entries) + self.count() > MAX_ENTRIES:
             raise PhonebookError("the phonebook would hold more than %d entries" % MAX_ENTRIES)
         now = int(self._clock_us())
         with self._db.tx() as conn:
-            conn.executemany("INSERT OR REPLACE INTO phonebook (number, name, updated_us) "
-                             "VALUES (?, ?, ?)", [(n, m, now) for n, m in entries.items()])
+            conn.executemany(
+                "INSERT OR REPLACE INTO phonebook (number, name, updated_us) VALUES (?, ?, ?)",
+                [(n, m, now) for n, m in entries.items()],
+            )
         return len(entries)
 
 
@@ -139,9 +150,12 @@ class CallNotes:
         self._clock_us = clock_us
 
     def of_call(self, call_id):
-        return [dict(r) for r in self._db.query(
-            "SELECT note, by_user, at_us FROM call_notes WHERE call_id = ? ORDER BY id",
-            (int(call_id),))]
+        return [
+            dict(r)
+            for r in self._db.query(
+                "SELECT note, by_user, at_us FROM call_notes WHERE call_id = ? ORDER BY id", (int(call_id),)
+            )
+        ]
 
     def add(self, call_id, note, by):
         note = " ".join((note or "").split())
@@ -150,6 +164,8 @@ class CallNotes:
         if len(note) > MAX_NOTE:
             raise PhonebookError("a note is at most %d characters" % MAX_NOTE)
         with self._db.tx() as conn:
-            conn.execute("INSERT INTO call_notes (call_id, note, by_user, at_us) "
-                         "VALUES (?, ?, ?, ?)", (int(call_id), note, by, int(self._clock_us())))
+            conn.execute(
+                "INSERT INTO call_notes (call_id, note, by_user, at_us) VALUES (?, ?, ?, ?)",
+                (int(call_id), note, by, int(self._clock_us())),
+            )
         return note

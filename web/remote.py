@@ -24,11 +24,19 @@ from firmware.policy.sweeper import RetentionSweeper
 from firmware.recordings import RecordingStore
 from firmware.signing import LazySigner, read_public_record
 
-from .services import (BoxConfigStore, BoxConsent, Services, StoreRecordings,
-                       notice_defaults_applier, site_settings_applier, with_card_health)
+from .services import (
+    BoxConfigStore,
+    BoxConsent,
+    Services,
+    StoreRecordings,
+    notice_defaults_applier,
+    site_settings_applier,
+    with_card_health,
+)
 
-RECORDER_DOWN = ("The recorder is not answering: it may be restarting. Calls are not being "
-                 "recorded until it is back.")
+RECORDER_DOWN = (
+    "The recorder is not answering: it may be restarting. Calls are not being recorded until it is back."
+)
 
 
 class RemoteStatus:
@@ -42,17 +50,22 @@ class RemoteStatus:
         try:
             snap = self.client.call("snapshot")
         except RecorderUnavailable:
-            return {"version": -1, "now": iso_ms(time.time_ns() // 1000), "clock_synced": False,
-                    "recorder": "down",
-                    "lines": [{"line": n, "state": "unknown", "since": None, "call": None,
-                               "faults": []} for n in range(1, self.lines + 1)]}
+            return {
+                "version": -1,
+                "now": iso_ms(time.time_ns() // 1000),
+                "clock_synced": False,
+                "recorder": "down",
+                "lines": [
+                    {"line": n, "state": "unknown", "since": None, "call": None, "faults": []}
+                    for n in range(1, self.lines + 1)
+                ],
+            }
         snap["recorder"] = "running"
         return snap
 
     def wait_for_change(self, version, timeout_s):
         try:
-            return self.client.call("wait", version=version, timeout_s=timeout_s,
-                                    io_timeout_s=timeout_s + 5)
+            return self.client.call("wait", version=version, timeout_s=timeout_s, io_timeout_s=timeout_s + 5)
         except RecorderUnavailable:
             time.sleep(min(timeout_s, 1.0))
             return -1
@@ -178,30 +191,34 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
     ensure_indexes(calls_db)
     # The recorder makes the key at its first start, which may come after this one's.
     signer = LazySigner(data_dir)
-    audit = AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"),
-                     signer=signer)
+    audit = AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), signer=signer)
     record = read_public_record(data_dir)
 
     def audit_recording(action, recording_id, details):
-        audit.append("system", action, recording_id and "recording:" + recording_id, details,
-                     clock.wall_us())
+        audit.append("system", action, recording_id and "recording:" + recording_id, details, clock.wall_us())
+
     # Playback and export check each recording's seal with the box's key on record.
-    store = RecordingStore(data_dir, verify_key=record["public_key"] if record else None,
-                           on_audit=audit_recording)
-    retention = RemoteRetention(client, RetentionSweeper(
-        store, clock, audit, load_config(data_dir).policy.retention))
+    store = RecordingStore(
+        data_dir, verify_key=record["public_key"] if record else None, on_audit=audit_recording
+    )
+    retention = RemoteRetention(
+        client, RetentionSweeper(store, clock, audit, load_config(data_dir).policy.retention)
+    )
 
     def apply(config):
         retention.update_settings(config.policy.retention)
         try:
             client.call("reload")
         except RecorderUnavailable:
-            pass             # it reads config.json when it starts again
+            pass  # it reads config.json when it starts again
 
     config_store = BoxConfigStore(data_dir, apply)
-    consent = BoxConsent(data_dir, config_store,
-                         lambda line, samples: client.call("test_call", line=line),
-                         load_config(data_dir).country)
+    consent = BoxConsent(
+        data_dir,
+        config_store,
+        lambda line, samples: client.call("test_call", line=line),
+        load_config(data_dir).country,
+    )
 
     def health():
         usage = shutil.disk_usage(data_dir)
@@ -210,9 +227,14 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         except RecorderUnavailable:
             remote = {"alarms": [RECORDER_DOWN], "clock_synced": False}
         return with_card_health(
-            {"disk_free_bytes": usage.free, "disk_total_bytes": usage.total,
-             "clock_synced": bool(remote["clock_synced"]), "alarms": list(remote["alarms"])},
-            data_dir)
+            {
+                "disk_free_bytes": usage.free,
+                "disk_total_bytes": usage.total,
+                "clock_synced": bool(remote["clock_synced"]),
+                "alarms": list(remote["alarms"]),
+            },
+            data_dir,
+        )
 
     return Services(
         status=RemoteStatus(client, lines),

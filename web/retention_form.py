@@ -17,16 +17,23 @@ from firmware.errors import ConfigError
 from firmware.policy.retention import CATEGORY, RetentionSettings
 
 BLANK_ROWS = 3
-SCALARS = ("sweep_interval_min", "disk_warning_percent", "disk_critical_percent",
-           "clock_tolerance_s", "clock_max_ahead_days")
+SCALARS = (
+    "sweep_interval_min",
+    "disk_warning_percent",
+    "disk_critical_percent",
+    "clock_tolerance_s",
+    "clock_max_ahead_days",
+)
 _RULE_PATH = re.compile(r"^retention\.rules\[(\d+)\]\.(\w+)$")
 _MIN_PATH = re.compile(r"^retention\.minimum_days(?:\.(.+))?$")
 
 
 def form_values(settings):
     """The form fields for ``settings`` (with blank rows to add rules and minimums)."""
-    values = {"default_days": "" if settings.default_days is None else str(settings.default_days),
-              "overwrite_oldest_when_full": "on" if settings.overwrite_oldest_when_full else ""}
+    values = {
+        "default_days": "" if settings.default_days is None else str(settings.default_days),
+        "overwrite_oldest_when_full": "on" if settings.overwrite_oldest_when_full else "",
+    }
     for name in SCALARS:
         values[name] = str(getattr(settings, name))
     for i, rule in enumerate(settings.rules):
@@ -48,7 +55,7 @@ def rows(values, prefix):
 def parse_retention_form(form):
     """``(RetentionSettings or None, {field: message})`` from a submitted form."""
     errors = {}
-    get = lambda k: (form.get(k) or "").strip()      # noqa: E731
+    get = lambda k: (form.get(k) or "").strip()  # noqa: E731
 
     def number(field, required=False):
         text = get(field)
@@ -57,13 +64,16 @@ def parse_retention_form(form):
                 errors[field] = "Enter a whole number."
             return None
         if not text.isdigit():
-            errors[field] = "Enter a whole number (or leave it empty)." if not required \
-                else "Enter a whole number."
+            errors[field] = (
+                "Enter a whole number (or leave it empty)." if not required else "Enter a whole number."
+            )
             return None
         return int(text)
 
-    data = {"default_days": number("default_days"),
-            "overwrite_oldest_when_full": get("overwrite_oldest_when_full") == "on"}
+    data = {
+        "default_days": number("default_days"),
+        "overwrite_oldest_when_full": get("overwrite_oldest_when_full") == "on",
+    }
     for name in SCALARS:
         data[name] = number(name, required=True)
     rules, index = [], []
@@ -72,9 +82,15 @@ def parse_retention_form(form):
         if not name:
             continue
         direction = get("rule-%d-direction" % i) or None
-        rules.append({"name": name, "line": number("rule-%d-line" % i),
-                      "direction": direction, "category": get("rule-%d-category" % i) or None,
-                      "days": number("rule-%d-days" % i)})
+        rules.append(
+            {
+                "name": name,
+                "line": number("rule-%d-line" % i),
+                "direction": direction,
+                "category": get("rule-%d-category" % i) or None,
+                "days": number("rule-%d-days" % i),
+            }
+        )
         index.append(i)
     data["rules"] = rules
     minimum, min_index = {}, {}

@@ -28,13 +28,16 @@ _SPLIT = re.compile(r"[,;\n]+")
 
 def form_values(rules, n_lines):
     """The form fields for ``rules`` (a :class:`RecordingRules`) on ``n_lines`` lines."""
-    values = {"default_mode": rules.default_mode, "direction": list(rules.directions),
-              "min_duration_s": _num(rules.min_duration_s),
-              "sample_percent": _num(rules.sample_percent),
-              "on_demand-dtmf_code": rules.on_demand.dtmf_code or "",
-              "on_demand-button": "on" if rules.on_demand.button else "",
-              "on_demand-from_start": "on" if rules.on_demand.from_start else "",
-              "on_demand-lookback_s": str(rules.on_demand.lookback_s)}
+    values = {
+        "default_mode": rules.default_mode,
+        "direction": list(rules.directions),
+        "min_duration_s": _num(rules.min_duration_s),
+        "sample_percent": _num(rules.sample_percent),
+        "on_demand-dtmf_code": rules.on_demand.dtmf_code or "",
+        "on_demand-button": "on" if rules.on_demand.button else "",
+        "on_demand-from_start": "on" if rules.on_demand.from_start else "",
+        "on_demand-lookback_s": str(rules.on_demand.lookback_s),
+    }
     for n in range(1, n_lines + 1):
         values["line-%d-mode" % n] = rules.mode(n)
     hours = rules.hours
@@ -51,8 +54,7 @@ def form_values(rules, n_lines):
 
 
 def number_rows(values):
-    used = [int(k.split("-")[1]) for k in values if k.startswith("numbers-")
-            and k.split("-")[1].isdigit()]
+    used = [int(k.split("-")[1]) for k in values if k.startswith("numbers-") and k.split("-")[1].isdigit()]
     return (max(used) + 1 if used else 0) + BLANK_ROWS
 
 
@@ -63,7 +65,7 @@ def _num(value):
 def parse_rules_form(form, n_lines, policy):
     """``(PolicySettings or None, {field: message})``: ``policy`` with the form's rules."""
     errors = {}
-    get = lambda k: (form.get(k) or "").strip()      # noqa: E731
+    get = lambda k: (form.get(k) or "").strip()  # noqa: E731
 
     def number(field, integer=False):
         text = get(field)
@@ -74,27 +76,37 @@ def parse_rules_form(form, n_lines, policy):
             return 0
         return int(value) if not integer and value.is_integer() else value
 
-    rules = {"default_mode": get("default_mode"),
-             "lines": [{"line": n, "mode": get("line-%d-mode" % n)} for n in range(1, n_lines + 1)],
-             "directions": [d for d in ("in", "out") if d in form.getlist("direction")],
-             "min_duration_s": number("min_duration_s"),
-             "sample_percent": number("sample_percent"),
-             "on_demand": {"dtmf_code": get("on_demand-dtmf_code") or None,
-                           "button": get("on_demand-button") == "on",
-                           "from_start": get("on_demand-from_start") == "on",
-                           "lookback_s": number("on_demand-lookback_s", integer=True)}}
+    rules = {
+        "default_mode": get("default_mode"),
+        "lines": [{"line": n, "mode": get("line-%d-mode" % n)} for n in range(1, n_lines + 1)],
+        "directions": [d for d in ("in", "out") if d in form.getlist("direction")],
+        "min_duration_s": number("min_duration_s"),
+        "sample_percent": number("sample_percent"),
+        "on_demand": {
+            "dtmf_code": get("on_demand-dtmf_code") or None,
+            "button": get("on_demand-button") == "on",
+            "from_start": get("on_demand-from_start") == "on",
+            "lookback_s": number("on_demand-lookback_s", integer=True),
+        },
+    }
     if get("hours_on") == "on":
         rules["hours"] = {
             "timezone": get("timezone"),
             "days": {day: _list(get("hours-" + day)) for day in WEEKDAYS if get("hours-" + day)},
-            "holidays": _list(get("holidays"))}
+            "holidays": _list(get("holidays")),
+        }
     rules["numbers"], rows = [], []
     for i in range(_count(form)):
         name = get("numbers-%d-name" % i)
         if not name:
             continue
-        rules["numbers"].append({"name": name, "action": get("numbers-%d-action" % i),
-                                 "patterns": _list(get("numbers-%d-patterns" % i))})
+        rules["numbers"].append(
+            {
+                "name": name,
+                "action": get("numbers-%d-action" % i),
+                "patterns": _list(get("numbers-%d-patterns" % i)),
+            }
+        )
         rows.append(i)
     if errors:
         return None, errors
@@ -129,13 +141,15 @@ def _form_field(path, number_rows):
     m = _HOURS_DAY.match(path)
     if m:
         return "hours-" + m.group(1)
-    for prefix, field in (("policy.rules.hours.timezone", "timezone"),
-                          ("policy.rules.hours.holidays", "holidays"),
-                          ("policy.rules.directions", "direction"),
-                          ("policy.rules.default_mode", "default_mode"),
-                          ("policy.rules.min_duration_s", "min_duration_s"),
-                          ("policy.rules.sample_percent", "sample_percent"),
-                          ("policy.rules.on_demand.", None)):
+    for prefix, field in (
+        ("policy.rules.hours.timezone", "timezone"),
+        ("policy.rules.hours.holidays", "holidays"),
+        ("policy.rules.directions", "direction"),
+        ("policy.rules.default_mode", "default_mode"),
+        ("policy.rules.min_duration_s", "min_duration_s"),
+        ("policy.rules.sample_percent", "sample_percent"),
+        ("policy.rules.on_demand.", None),
+    ):
         if path.startswith(prefix):
-            return field or "on_demand-" + path[len(prefix):].split(".")[0]
+            return field or "on_demand-" + path[len(prefix) :].split(".")[0]
     return "form"

@@ -49,6 +49,7 @@ def roles(*names):
     def decorate(view):
         view.access = ("login",) + names
         return view
+
     return decorate
 
 
@@ -57,6 +58,7 @@ def all_roles(*names):
         view.access = ("login",) + names
         view.needs_all_roles = True
         return view
+
     return decorate
 
 
@@ -102,12 +104,13 @@ def before_request():
     web = lk()
     endpoint = request.endpoint
     if endpoint is None:
-        return None          # 404/405 follow
+        return None  # 404/405 follow
     access = access_of(current_app, endpoint)
     # A dashboard left open reconnects its live stream all day: that is not
     # someone at the keyboard, so it does not keep the session alive.
-    g.session, expired = web.sessions.load(request.cookies.get(SESSION_COOKIE),
-                                           touch=endpoint not in BACKGROUND)
+    g.session, expired = web.sessions.load(
+        request.cookies.get(SESSION_COOKIE), touch=endpoint not in BACKGROUND
+    )
     g.user = web.accounts.get(g.session.user) if g.session else None
     if g.session is not None and g.user is None:
         web.sessions.end(g.session.id_hash)
@@ -121,24 +124,29 @@ def before_request():
     if setup_done and access[0] == "setup":
         abort(404)
     if request.method not in SAFE_METHODS and not _csrf_ok():
-        return render_template("error.html", title="Form expired",
-                               message="This form was not accepted: its security token is "
-                                       "missing or out of date (this happens after logging in "
-                                       "again or in another tab). Go back, reload the page and "
-                                       "try again."), 400
+        return render_template(
+            "error.html",
+            title="Form expired",
+            message="This form was not accepted: its security token is "
+            "missing or out of date (this happens after logging in "
+            "again or in another tab). Go back, reload the page and "
+            "try again.",
+        ), 400
     if access[0] == "login":
         if g.user is None:
             if request.path.startswith("/api/") or request.path.endswith("/audio"):
                 abort(401)
             if request.method in SAFE_METHODS:
-                return redirect(url_for("auth.login", next=request.full_path.rstrip("?"),
-                                        expired=1 if expired else None))
+                return redirect(
+                    url_for("auth.login", next=request.full_path.rstrip("?"), expired=1 if expired else None)
+                )
             return redirect(url_for("auth.login", expired=1 if expired else None))
         needed = access[1:]
         if needed and not g.user.has(*needed):
             abort(403)
         if getattr(current_app.view_functions[endpoint], "needs_all_roles", False) and not all(
-                g.user.has(name) for name in needed):
+            g.user.has(name) for name in needed
+        ):
             abort(403)
         mem = web.sessions.mem(g.session)
         if mem.get("recovery") and endpoint not in ("setup.recovery", "auth.logout"):
@@ -155,7 +163,8 @@ def after_request(resp):
     resp.headers.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
-        "media-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+        "media-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    )
     if request.endpoint != "static":
         # Pages hold personal data: keep them out of caches and history.
         resp.headers.setdefault("Cache-Control", "no-store")
@@ -165,8 +174,15 @@ def after_request(resp):
 
 
 def set_cookie(resp, name, value, max_age=None):
-    resp.set_cookie(name, value, max_age=max_age, path="/", secure=lk().config.secure_cookies,
-                    httponly=True, samesite="Strict")
+    resp.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        secure=lk().config.secure_cookies,
+        httponly=True,
+        samesite="Strict",
+    )
 
 
 def unlocked_key():
@@ -184,8 +200,9 @@ def audit(action, target=None, **details):
     web = lk()
     actor = g.user.name if g.get("user") is not None else details.pop("actor", "anonymous")
     details.setdefault("address", request.remote_addr or "")
-    return web.services.audit.append(actor, action, None if target is None else str(target),
-                                     details, int(web.services.wall_us()))
+    return web.services.audit.append(
+        actor, action, None if target is None else str(target), details, int(web.services.wall_us())
+    )
 
 
 def form_errors(template, errors, status=400, **context):

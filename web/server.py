@@ -33,18 +33,23 @@ from firmware.product import ProductInfo
 
 from . import create_app
 from .edge import Edge, EdgeLimits, from_edge, session_cookie_checker
-from .security import SESSION_COOKIE
 from .remote import services_for_recorder
+from .security import SESSION_COOKIE
 from .services import WebConfig, services_for_box
 from .setupcode import setup_code_for
 from .tls import ensure_certificate
 
-THREADS = 16          # live-status streams hold a thread each for sse_timeout_s
+THREADS = 16  # live-status streams hold a thread each for sse_timeout_s
 RESERVED_THREADS = 4  # of those, kept for requests from logged-in people
 SWEEP_EVERY_S = 30
 # A browser tab closed, a laptop lid shut, a network gone: the client left mid-reply.
-CLIENT_GONE = (ssl.SSLEOFError, ssl.SSLZeroReturnError, BrokenPipeError, ConnectionResetError,
-               ConnectionAbortedError)
+CLIENT_GONE = (
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+    BrokenPipeError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+)
 
 log = logging.getLogger("linekeeper.web")
 
@@ -79,6 +84,7 @@ def redirect_app(https_port, box_name):
     ``Host`` header: a forged Host would otherwise send people, from a link
     that looks like the box's, to a look-alike login page elsewhere.
     """
+
     def app(environ, start_response):
         path = quote(environ.get("PATH_INFO", "/"), safe="/%:@!$&'()*+,;=-._~")
         if path.startswith("//"):
@@ -86,10 +92,17 @@ def redirect_app(https_port, box_name):
         query = quote(environ.get("QUERY_STRING") or "", safe="/%:@!$&'()*+,;=-._~?")
         location = "https://%s:%d%s%s" % (box_name, https_port, path, "?" + query if query else "")
         body = b"This box is served over HTTPS: " + location.encode("ascii", "replace") + b"\n"
-        start_response("301 Moved Permanently", [
-            ("Location", location), ("Content-Type", "text/plain"),
-            ("Content-Length", str(len(body))), ("Cache-Control", "no-store")])
+        start_response(
+            "301 Moved Permanently",
+            [
+                ("Location", location),
+                ("Content-Type", "text/plain"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+            ],
+        )
         return [body]
+
     return app
 
 
@@ -122,8 +135,9 @@ class WebServer:
     after :meth:`start`. Raises :class:`OSError` when a port is taken.
     """
 
-    def __init__(self, app, certificate, host="127.0.0.1", https_port=8443, http_port=8080,
-                 sweep=None, box_name=None):
+    def __init__(
+        self, app, certificate, host="127.0.0.1", https_port=8443, http_port=8080, sweep=None, box_name=None
+    ):
         self.app = app
         self.certificate = certificate
         self.host = host
@@ -131,14 +145,22 @@ class WebServer:
         # cheroot serves the app on a private Unix socket; only the edge talks to it.
         self._private_dir = tempfile.mkdtemp(prefix="linekeeper-web-")
         self._backend_path = os.path.join(self._private_dir, "app.sock")
-        self._https = _Server(self._backend_path, from_edge(app), numthreads=THREADS,
-                                  server_name="linekeeper", timeout=30, shutdown_timeout=2)
+        self._https = _Server(
+            self._backend_path,
+            from_edge(app),
+            numthreads=THREADS,
+            server_name="linekeeper",
+            timeout=30,
+            shutdown_timeout=2,
+        )
         web = app.extensions.get("linekeeper")
-        logged_in = (session_cookie_checker(web.sessions, SESSION_COOKIE)
-                     if web is not None else None)
-        self.edge = Edge(tls_context(certificate.cert_path, certificate.key_path),
-                         self._backend_path, logged_in,
-                         EdgeLimits(backend_slots=THREADS, reserved_slots=RESERVED_THREADS))
+        logged_in = session_cookie_checker(web.sessions, SESSION_COOKIE) if web is not None else None
+        self.edge = Edge(
+            tls_context(certificate.cert_path, certificate.key_path),
+            self._backend_path,
+            logged_in,
+            EdgeLimits(backend_slots=THREADS, reserved_slots=RESERVED_THREADS),
+        )
         self._https_port = https_port
         self._http_port = http_port
         self._http = None
@@ -165,12 +187,20 @@ class WebServer:
         self._https.prepare()
         os.chmod(self._backend_path, 0o600)
         self.edge.start(self.host, self._https_port)
-        self._http = _Server((self.host, self._http_port),
-                             redirect_app(self.https_port, self.box_name), numthreads=2,
-                                 server_name="linekeeper", timeout=10, shutdown_timeout=1)
+        self._http = _Server(
+            (self.host, self._http_port),
+            redirect_app(self.https_port, self.box_name),
+            numthreads=2,
+            server_name="linekeeper",
+            timeout=10,
+            shutdown_timeout=1,
+        )
         self._http.prepare()
-        for name, target in (("https", self._https.serve), ("http", self._http.serve),
-                             ("sweep", self._sweeper)):
+        for name, target in (
+            ("https", self._https.serve),
+            ("http", self._http.serve),
+            ("sweep", self._sweeper),
+        ):
             thread = threading.Thread(target=target, name="linekeeper-web-" + name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -196,8 +226,7 @@ class WebServer:
         shutil.rmtree(self._private_dir, ignore_errors=True)
 
 
-def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, box_name=None,
-              **config):
+def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, box_name=None, **config):
     """Build and start the web UI for ``box``; returns the running :class:`WebServer`.
 
     Makes the box's certificate at first start. Raises
@@ -208,32 +237,40 @@ def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, box_name=N
     """
     certificate = ensure_certificate(box.data_dir)
     services = services_for_box(box, cert_fingerprint=certificate.fingerprint)
-    return _serve(box.data_dir, services, certificate, host, https_port, http_port, box_name,
-                  config, date_checks=getattr(box, "date_checks", None))
+    return _serve(
+        box.data_dir,
+        services,
+        certificate,
+        host,
+        https_port,
+        http_port,
+        box_name,
+        config,
+        date_checks=getattr(box, "date_checks", None),
+    )
 
 
-def start_web_process(data_dir, client, lines, host="127.0.0.1", https_port=8443,
-                      http_port=8080, box_name=None, **config):
+def start_web_process(
+    data_dir, client, lines, host="127.0.0.1", https_port=8443, http_port=8080, box_name=None, **config
+):
     """Like :func:`start_web`, for ``linekeeper web``: the UI beside a recorder
     reached through ``client`` (a :class:`firmware.control.ControlClient`)."""
     certificate = ensure_certificate(data_dir)
-    services = services_for_recorder(data_dir, client, lines,
-                                     cert_fingerprint=certificate.fingerprint)
-    return _serve(data_dir, services, certificate, host, https_port, http_port, box_name,
-                  config)
+    services = services_for_recorder(data_dir, client, lines, cert_fingerprint=certificate.fingerprint)
+    return _serve(data_dir, services, certificate, host, https_port, http_port, box_name, config)
 
 
-def _serve(data_dir, services, certificate, host, https_port, http_port, box_name, config,
-           date_checks=None):
+def _serve(data_dir, services, certificate, host, https_port, http_port, box_name, config, date_checks=None):
     config.setdefault("product", ProductInfo.from_environ(os.environ))
     app = create_app(services, WebConfig(data_dir=data_dir, **config))
     web = app.extensions["linekeeper"]
-    if date_checks is not None:         # the ICO renewal date is a site setting, kept here
+    if date_checks is not None:  # the ICO renewal date is a site setting, kept here
         date_checks.ico_renewal = lambda: getattr(web.site.settings(), "ico_renewal", "")
         date_checks.cert_path = certificate.cert_path
-    setup_code_for(data_dir)            # made now, so it can be printed with the URL
-    server = WebServer(app, certificate, host, https_port, http_port,
-                       sweep=web.sessions.sweep, box_name=box_name)
+    setup_code_for(data_dir)  # made now, so it can be printed with the URL
+    server = WebServer(
+        app, certificate, host, https_port, http_port, sweep=web.sessions.sweep, box_name=box_name
+    )
     try:
         server.start()
     except OSError as exc:
@@ -241,5 +278,6 @@ def _serve(data_dir, services, certificate, host, https_port, http_port, box_nam
         web.close()
         raise LinekeeperError(
             "cannot serve the web UI on %s, ports %d (HTTPS) and %d (HTTP): %s; choose others "
-            "with --https-port and --port" % (host, https_port, http_port, exc)) from None
+            "with --https-port and --port" % (host, https_port, http_port, exc)
+        ) from None
     return server

@@ -10,7 +10,8 @@ import dataclasses
 import os
 import shutil
 import time
-from typing import Any, Callable, Optional, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from firmware.product import ProductInfo
 
@@ -28,7 +29,7 @@ class CallQuery(Protocol):
     """:class:`firmware.callsearch.CallSearch`."""
 
     def search(self, flt: Any, after: Any = None, limit: int = 50) -> tuple[list[dict], Any]: ...
-    def get(self, call_id: int) -> Optional[dict]: ...
+    def get(self, call_id: int) -> dict | None: ...
 
 
 class RecordingService(Protocol):
@@ -55,12 +56,11 @@ class RecordingService(Protocol):
                                  when this process cannot sign
     """
 
-    def recording_info(self, call_id: int) -> Optional[dict]: ...
+    def recording_info(self, call_id: int) -> dict | None: ...
     def open_audio(self, call_id: int, recording_key: Any) -> Any: ...
     def export(self, call_id: int, recording_key: Any, fmt: str) -> Any: ...
     def set_legal_hold(self, call_id: int, on: bool, by: str = "") -> None: ...
-    def export_manifest(self, call_id: int, payload: bytes, file_name: str,
-                        user: str) -> Optional[bytes]: ...
+    def export_manifest(self, call_id: int, payload: bytes, file_name: str, user: str) -> bytes | None: ...
 
 
 class RetentionService(Protocol):
@@ -120,13 +120,17 @@ def site_settings_applier(config_store, audit, wall_us):
     ``config`` by ``system`` (the page audits the person's change of the site
     settings itself).
     """
+
     def apply(settings):
         config = config_store.get()
         rules = config.policy.rules
         modes = {}
         for line in settings.lines:
-            want = "never" if not line.record else (
-                "always" if rules.mode(line.line) == "never" else rules.mode(line.line))
+            want = (
+                "never"
+                if not line.record
+                else ("always" if rules.mode(line.line) == "never" else rules.mode(line.line))
+            )
             if want != rules.mode(line.line):
                 modes[line.line] = want
         if not modes and settings.country == config.country:
@@ -137,6 +141,7 @@ def site_settings_applier(config_store, audit, wall_us):
         if settings.country != config.country:
             details["country"] = settings.country
         audit.append("system", "config_change", "config", details, wall_us())
+
     return apply
 
 
@@ -149,6 +154,7 @@ def notice_defaults_applier(config_store, audit, wall_us):
     ones, unless its configuration already says otherwise. The consent page
     changes it; the change is audited as ``config_change``.
     """
+
     def apply():
         config = config_store.get()
         consent = config.policy.consent
@@ -157,9 +163,14 @@ def notice_defaults_applier(config_store, audit, wall_us):
         consent = dataclasses.replace(consent, inbound="announcement", outbound="tone")
         policy = dataclasses.replace(config.policy, consent=consent)
         config_store.save(config.replace(policy=policy))
-        audit.append("system", "config_change", "config",
-                     {"source": "setup", "consent": {"inbound": "announcement",
-                                                     "outbound": "tone"}}, wall_us())
+        audit.append(
+            "system",
+            "config_change",
+            "config",
+            {"source": "setup", "consent": {"inbound": "announcement", "outbound": "tone"}},
+            wall_us(),
+        )
+
     return apply
 
 
@@ -177,10 +188,12 @@ class BoxConfigStore:
 
     def get(self):
         from firmware.config import load_config
+
         return load_config(self.data_dir)
 
     def save(self, config):
         from firmware.config import save_config
+
         save_config(self.data_dir, config)
         if self._apply is not None:
             self._apply(config)
@@ -197,6 +210,7 @@ class BoxConsent:
 
     def __init__(self, data_dir, config_store, play=None, country="uk"):
         from firmware.policy.announcement import Announcements
+
         self.data_dir = data_dir
         self.config_store = config_store
         self._play = play
@@ -212,11 +226,13 @@ class BoxConsent:
 
     def announcement_wav(self):
         from firmware.policy.announcement import wav_bytes
+
         return wav_bytes(self.samples())
 
     def store_announcement(self, name, data):
         """Check and keep an uploaded WAV; raises AudioFormatError (nothing kept) when refused."""
         from firmware.policy.announcement import store_announcement
+
         return store_announcement(self.data_dir, name, data)
 
     def test_call(self, line):
@@ -240,6 +256,7 @@ class StoreRecordings:
 
     def __init__(self, store, wall_us=None, signer=None):
         from firmware.policy.callmeta import CallMeta
+
         self.store = store
         self.signer = signer
         self.meta = CallMeta(os.path.join(store.data_dir, "calls.db"))
@@ -251,20 +268,26 @@ class StoreRecordings:
 
     def recording_info(self, call_id):
         from firmware.recording import codec
+
         row = self._row(call_id)
         if row is None:
             return None
         ogg = codec.file_extension(row["profile"]) == ".ogg"
-        return {"state": row["state"], "duration_s": row["duration_s"],
-                "mime_type": "audio/ogg" if ogg else "audio/wav", "size": None,
-                "legal_hold": self.meta.legal_hold(call_id) is not None,
-                "started_us": row["started_at"]}
+        return {
+            "state": row["state"],
+            "duration_s": row["duration_s"],
+            "mime_type": "audio/ogg" if ogg else "audio/wav",
+            "size": None,
+            "legal_hold": self.meta.legal_hold(call_id) is not None,
+            "started_us": row["started_at"],
+        }
 
     def open_audio(self, call_id, recording_key):
         import io
 
-        from firmware.recording import codec
         from firmware.errors import TamperError
+        from firmware.recording import codec
+
         row = self._row(call_id)
         if row is None:
             raise LookupError("call %d has no recording" % call_id)
@@ -278,25 +301,27 @@ class StoreRecordings:
     def export(self, call_id, recording_key, fmt):
         """The audio as ``fmt`` (bytes), made in memory: never a decrypted file on the card."""
         from firmware.recording import codec
+
         row = self._row(call_id)
         if row is None:
             raise LookupError("call %d has no recording" % call_id)
         ext = "." + fmt
         if ext != ".wav" and ext != codec.file_extension(row["profile"]):
-            raise ValueError("this recording exports as WAV or %s"
-                             % codec.file_extension(row["profile"]))
+            raise ValueError("this recording exports as WAV or %s" % codec.file_extension(row["profile"]))
         return self.store.export_bytes(row["id"], recording_key, fmt)
 
     def export_manifest(self, call_id, payload, file_name, user):
         """The signed manifest of an export of ``call_id`` (``payload`` its bytes), or None."""
         from firmware.manifest import build_manifest
+
         # A LazySigner (the web process) has the key only once the recorder made it.
         signer = self.signer.get() if hasattr(self.signer, "get") else self.signer
         row = self._row(call_id)
         if row is None or signer is None:
             return None
-        return build_manifest(signer, payload, file_name, row, self.store.statement_of(row),
-                              user, int(self._wall_us()))
+        return build_manifest(
+            signer, payload, file_name, row, self.store.statement_of(row), user, int(self._wall_us())
+        )
 
     def set_legal_hold(self, call_id, on, by=""):
         """Place or clear the hold; a held call's recordings survive every deletion."""
@@ -347,18 +372,18 @@ class Services:
     calls: CallQuery
     keystore: Any
     audit: Any
-    recordings: Optional[RecordingService] = None
-    health: Optional[Callable[[], dict]] = None
-    apply_settings: Optional[Callable[[Any], None]] = None
-    setup_defaults: Optional[Callable[[], None]] = None
-    retention: Optional[RetentionService] = None
-    box_config: Optional[BoxConfigStore] = None
-    consent: Optional[BoxConsent] = None
-    live: Optional[LiveCallControl] = None
-    call_tags: Optional[Any] = None
+    recordings: RecordingService | None = None
+    health: Callable[[], dict] | None = None
+    apply_settings: Callable[[Any], None] | None = None
+    setup_defaults: Callable[[], None] | None = None
+    retention: RetentionService | None = None
+    box_config: BoxConfigStore | None = None
+    consent: BoxConsent | None = None
+    live: LiveCallControl | None = None
+    call_tags: Any | None = None
     wall_us: Callable[[], int] = _wall_us
     session_clock_us: Callable[[], int] = _wall_us
-    cert_fingerprint: Optional[str] = None
+    cert_fingerprint: str | None = None
     reports: Any = None
     alarms: Any = None
     mail: Any = None
@@ -391,12 +416,20 @@ class WebConfig:
 def disk_and_clock_health(data_dir, clock, alarms=None, card=None):
     """A ``health`` provider: free space where ``data_dir`` is, the clock, ``alarms()``,
     the card's wear (``card(data_dir)``, default :func:`firmware.cardhealth.card_health`)."""
+
     def health():
         usage = shutil.disk_usage(data_dir)
-        return with_card_health({"disk_free_bytes": usage.free, "disk_total_bytes": usage.total,
-                                 "clock_synced": bool(clock.synchronised),
-                                 "alarms": list(alarms()) if alarms is not None else []},
-                                data_dir, card)
+        return with_card_health(
+            {
+                "disk_free_bytes": usage.free,
+                "disk_total_bytes": usage.total,
+                "clock_synced": bool(clock.synchronised),
+                "alarms": list(alarms()) if alarms is not None else [],
+            },
+            data_dir,
+            card,
+        )
+
     return health
 
 
@@ -430,22 +463,29 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
     ensure_indexes(calls_db)
     keystore = getattr(box, "keystore", None) or KeyStore(data_dir)
     audit = getattr(box, "audit", None) or AuditLog(
-        os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"))
+        os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head")
+    )
     return Services(
         status=box.status,
         calls=CallSearch(calls_db),
         keystore=keystore,
         audit=audit,
-        recordings=recordings if recordings is not None else (
+        recordings=recordings
+        if recordings is not None
+        else (
             StoreRecordings(box.recordings, box.clock.wall_us, signer=box.signer)
-            if getattr(box, "recordings", None) is not None else None),
+            if getattr(box, "recordings", None) is not None
+            else None
+        ),
         retention=getattr(box, "retention", None),
         box_config=config_store,
-        consent=BoxConsent(data_dir, config_store,
-                           getattr(getattr(box, "board", None), "play", None),
-                           getattr(getattr(box, "config", None), "country", "uk")),
-        health=disk_and_clock_health(data_dir, box.clock,
-                                     alarms or getattr(box, "alarms", None)),
+        consent=BoxConsent(
+            data_dir,
+            config_store,
+            getattr(getattr(box, "board", None), "play", None),
+            getattr(getattr(box, "config", None), "country", "uk"),
+        ),
+        health=disk_and_clock_health(data_dir, box.clock, alarms or getattr(box, "alarms", None)),
         apply_settings=site_settings_applier(config_store, audit, box.clock.wall_us),
         setup_defaults=notice_defaults_applier(config_store, audit, box.clock.wall_us),
         live=getattr(box, "policy", None),

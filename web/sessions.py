@@ -35,7 +35,7 @@ def id_hash(cookie_value):
 class Sessions:
     """Sessions in :class:`web.db.WebDb` ``db``; ``wall_us()`` gives now in µs."""
 
-    TOUCH_EVERY_US = 30 * 1_000_000   # spare the SD card a write per request
+    TOUCH_EVERY_US = 30 * 1_000_000  # spare the SD card a write per request
 
     def __init__(self, db, wall_us, idle_timeout_s=900, max_age_s=12 * 3600):
         self._db = db
@@ -57,12 +57,12 @@ class Sessions:
         now = self._wall_us()
         session = Session(id_hash(value), user, secrets.token_urlsafe(32), now, now)
         with self._db.tx() as conn:
-            conn.execute("INSERT INTO sessions (id_hash, user, csrf, created_us, seen_us) "
-                         "VALUES (?, ?, ?, ?, ?)",
-                         (session.id_hash, user, session.csrf, now, now))
+            conn.execute(
+                "INSERT INTO sessions (id_hash, user, csrf, created_us, seen_us) VALUES (?, ?, ?, ?, ?)",
+                (session.id_hash, user, session.csrf, now, now),
+            )
         with self._lock:
-            self.memory[session.id_hash] = {"key": recording_key, "recovery": None,
-                                            "playbacks": {}}
+            self.memory[session.id_hash] = {"key": recording_key, "recovery": None, "playbacks": {}}
         return value, session
 
     def load(self, cookie_value, touch=True):
@@ -83,14 +83,12 @@ class Sessions:
             return None, True
         if touch and now - session.seen_us >= self.TOUCH_EVERY_US:
             with self._db.tx() as conn:
-                conn.execute("UPDATE sessions SET seen_us = ? WHERE id_hash = ?",
-                             (now, session.id_hash))
+                conn.execute("UPDATE sessions SET seen_us = ? WHERE id_hash = ?", (now, session.id_hash))
             session = dataclasses.replace(session, seen_us=now)
         return session, False
 
     def _expired(self, session, now):
-        return (now - session.seen_us > self.idle_timeout_us
-                or now - session.created_us > self.max_age_us)
+        return now - session.seen_us > self.idle_timeout_us or now - session.created_us > self.max_age_us
 
     def end(self, session_id_hash):
         """Delete the session and forget its keys."""
@@ -109,7 +107,8 @@ class Sessions:
         now = self._wall_us()
         rows = self._db.query(
             "SELECT id_hash FROM sessions WHERE seen_us < ? OR created_us < ?",
-            (now - self.idle_timeout_us, now - self.max_age_us))
+            (now - self.idle_timeout_us, now - self.max_age_us),
+        )
         for row in rows:
             self.end(row["id_hash"])
         # Memory without a row (a row deleted by another path) goes too.
@@ -121,8 +120,7 @@ class Sessions:
     def mem(self, session):
         """The in-memory part of ``session`` (a dict; empty if none)."""
         with self._lock:
-            return self.memory.setdefault(session.id_hash, {"key": None, "recovery": None,
-                                                            "playbacks": {}})
+            return self.memory.setdefault(session.id_hash, {"key": None, "recovery": None, "playbacks": {}})
 
     def _forget(self, session_id_hash):
         with self._lock:

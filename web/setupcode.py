@@ -26,7 +26,7 @@ FILE_NAME = "setup-code"
 
 def _new_code():
     chars = "".join(secrets.choice(ALPHABET) for _ in range(16))
-    return "-".join(chars[i:i + 4] for i in range(0, 16, 4))
+    return "-".join(chars[i : i + 4] for i in range(0, 16, 4))
 
 
 def setup_is_complete(data_dir):

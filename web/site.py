@@ -35,12 +35,12 @@ class LineSetting:
 @dataclasses.dataclass(frozen=True)
 class SiteSettings:
     organisation: str
-    ico_number: str           # "" outside the UK
-    ico_renewal: str          # ISO date, "" outside the UK
+    ico_number: str  # "" outside the UK
+    ico_renewal: str  # ISO date, "" outside the UK
     purpose: str
     country: str
-    lines: tuple              # of LineSetting
-    time_zone: str = DEFAULT_ZONE     # IANA name: every time on the pages is shown in it
+    lines: tuple  # of LineSetting
+    time_zone: str = DEFAULT_ZONE  # IANA name: every time on the pages is shown in it
 
     def to_json(self):
         data = dataclasses.asdict(self)
@@ -68,7 +68,7 @@ def parse_site_form(form, n_lines):
     ("record" or "private") for each line 1..``n_lines``.
     """
     errors = {}
-    get = lambda k: (form.get(k) or "").strip()      # noqa: E731
+    get = lambda k: (form.get(k) or "").strip()  # noqa: E731
     organisation = get("organisation")
     if not organisation:
         errors["organisation"] = "Enter the name of the organisation that records the calls."
@@ -81,9 +81,11 @@ def parse_site_form(form, n_lines):
     ico_renewal = get("ico_renewal")
     if country == "uk":
         if not ICO_NUMBER.match(ico_number):
-            errors["ico_number"] = ("An ICO registration number is 8 characters starting with Z, "
-                                    "such as ZA123456 or Z1234567 (it is on the ICO's "
-                                    "certificate and in the public register).")
+            errors["ico_number"] = (
+                "An ICO registration number is 8 characters starting with Z, "
+                "such as ZA123456 or Z1234567 (it is on the ICO's "
+                "certificate and in the public register)."
+            )
         try:
             renewal = datetime.date.fromisoformat(ico_renewal)
             if renewal.year < 2018:
@@ -96,12 +98,13 @@ def parse_site_form(form, n_lines):
     try:
         check_zone(time_zone)
     except ValueError:
-        errors["time_zone"] = ("Choose the time zone from the list (for example "
-                               "Europe/London).")
+        errors["time_zone"] = "Choose the time zone from the list (for example Europe/London)."
     purpose = get("purpose")
     if len(purpose) < 10:
-        errors["purpose"] = ("Say why calls are recorded (for example \"to keep a record of "
-                             "orders taken by phone\"); people have a right to know.")
+        errors["purpose"] = (
+            'Say why calls are recorded (for example "to keep a record of '
+            'orders taken by phone"); people have a right to know.'
+        )
     elif len(purpose) > MAX_PURPOSE:
         errors["purpose"] = "At most %d characters." % MAX_PURPOSE
     lines = []
@@ -109,7 +112,7 @@ def parse_site_form(form, n_lines):
         name = get("line-%d-name" % n)
         mode = get("line-%d-mode" % n)
         if not name:
-            errors["line-%d-name" % n] = "Give line %d a name (for example \"Sales\")." % n
+            errors["line-%d-name" % n] = 'Give line %d a name (for example "Sales").' % n
         elif len(name) > MAX_LINE_NAME:
             errors["line-%d-name" % n] = "At most %d characters." % MAX_LINE_NAME
         if mode not in ("record", "private"):
@@ -117,8 +120,7 @@ def parse_site_form(form, n_lines):
         lines.append(LineSetting(n, name, mode == "record"))
     if errors:
         return None, errors
-    return SiteSettings(organisation, ico_number, ico_renewal, purpose, country,
-                        tuple(lines), time_zone), {}
+    return SiteSettings(organisation, ico_number, ico_renewal, purpose, country, tuple(lines), time_zone), {}
 
 
 class Site:
@@ -162,9 +164,14 @@ def form_values(settings, n_lines):
     """The form fields (as :func:`parse_site_form` reads them) for ``settings`` or defaults."""
     values = {"country": "uk", "time_zone": DEFAULT_ZONE}
     if settings is not None:
-        values.update(organisation=settings.organisation, ico_number=settings.ico_number,
-                      ico_renewal=settings.ico_renewal, purpose=settings.purpose,
-                      country=settings.country, time_zone=settings.time_zone)
+        values.update(
+            organisation=settings.organisation,
+            ico_number=settings.ico_number,
+            ico_renewal=settings.ico_renewal,
+            purpose=settings.purpose,
+            country=settings.country,
+            time_zone=settings.time_zone,
+        )
     for n in range(1, n_lines + 1):
         line = settings.line(n) if settings is not None else LineSetting(n, "Line %d" % n, True)
         values["line-%d-name" % n] = line.name

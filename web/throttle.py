@@ -57,8 +57,7 @@ class Throttle:
         with self._db.tx() as conn:
             worst = 0
             for key in keys:
-                row = conn.execute("SELECT blocked_until_us FROM throttle WHERE key = ?",
-                                   (key,)).fetchone()
+                row = conn.execute("SELECT blocked_until_us FROM throttle WHERE key = ?", (key,)).fetchone()
                 if row is not None and row[0] > now:
                     worst = max(worst, row[0] - now)
             if worst:
@@ -75,8 +74,7 @@ class Throttle:
     @staticmethod
     def _count(conn, keys, now):
         for key in keys:
-            row = conn.execute("SELECT failures, last_us FROM throttle WHERE key = ?",
-                               (key,)).fetchone()
+            row = conn.execute("SELECT failures, last_us FROM throttle WHERE key = ?", (key,)).fetchone()
             failures = 1
             if row is not None and now - row[1] < FORGET_AFTER_S * 1_000_000:
                 failures = row[0] + 1
@@ -85,9 +83,11 @@ class Throttle:
             if failures >= free:
                 delay_s = min(MAX_S, BASE_S * 2 ** min(failures - free, 20))
                 blocked_until = now + delay_s * 1_000_000
-            conn.execute("INSERT OR REPLACE INTO throttle (key, failures, last_us, "
-                         "blocked_until_us) VALUES (?, ?, ?, ?)",
-                         (key, failures, now, blocked_until))
+            conn.execute(
+                "INSERT OR REPLACE INTO throttle (key, failures, last_us, "
+                "blocked_until_us) VALUES (?, ?, ?, ?)",
+                (key, failures, now, blocked_until),
+            )
 
     def succeeded(self, keys):
         with self._db.tx() as conn:

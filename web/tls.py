@@ -27,7 +27,7 @@ VALID_DAYS = 3650
 class Certificate:
     cert_path: str
     key_path: str
-    fingerprint: str      # SHA-256, "AB:CD:..."
+    fingerprint: str  # SHA-256, "AB:CD:..."
 
 
 def fingerprint_of(cert):
@@ -49,23 +49,34 @@ def ensure_certificate(data_dir, hostnames=None):
         host = socket.gethostname()
         hostnames = ["localhost", host, host + ".local"]
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[-1][:64]),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Linekeeper box")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, hostnames[-1][:64]),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Linekeeper box"),
+        ]
+    )
+    now = datetime.datetime.now(datetime.UTC)
     alt = [x509.DNSName(h) for h in dict.fromkeys(hostnames)]
     alt.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
-    cert = (x509.CertificateBuilder()
-            .subject_name(name).issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            # A Pi may start with its clock in 1970 or at the last saved time.
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
-            .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    atomic_write(key_path, key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()), mode=0o600)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        # A Pi may start with its clock in 1970 or at the last saved time.
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    atomic_write(
+        key_path,
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        mode=0o600,
+    )
     atomic_write(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return Certificate(cert_path, key_path, fingerprint_of(cert))

@@ -17,9 +17,13 @@ from .lkmcu import regmap
 SUPPORTED_REGMAPS = (regmap.VERSION,)
 
 LED_PATTERNS = {
-    "off": regmap.LED_OFF, "on": regmap.LED_ON, "setup": regmap.LED_SETUP,
-    "fault": regmap.LED_FAULT, "recording": regmap.LED_RECORDING,
-    "updating": regmap.LED_UPDATING, "power_fail": regmap.LED_POWER_FAIL,
+    "off": regmap.LED_OFF,
+    "on": regmap.LED_ON,
+    "setup": regmap.LED_SETUP,
+    "fault": regmap.LED_FAULT,
+    "recording": regmap.LED_RECORDING,
+    "updating": regmap.LED_UPDATING,
+    "power_fail": regmap.LED_POWER_FAIL,
     "update_failed": regmap.LED_UPDATE_FAILED,
 }
 KEYS = {"storage": regmap.VC_SHOW_STORAGE, "audit": regmap.VC_SHOW_AUDIT}
@@ -42,6 +46,7 @@ class McuInfo:
 @dataclass(frozen=True)
 class McuStatus:
     """One reading of the MCU's status registers (voltages in mV)."""
+
     power_fail: bool
     holdup_present: bool
     holdup_ms: int
@@ -65,15 +70,19 @@ class McuLink:
         """
         head = self._read(regmap.MAGIC, regmap.STATUS)
         if bytes(head[:2]) != regmap.MAGIC_BYTES:
-            raise McuError("the device at I2C address 0x%02x is not a Linekeeper supervisor MCU "
-                           "(magic %r)" % (self.address, bytes(head[:2])))
+            raise McuError(
+                "the device at I2C address 0x%02x is not a Linekeeper supervisor MCU "
+                "(magic %r)" % (self.address, bytes(head[:2]))
+            )
         version = head[regmap.REGMAP_VER]
-        firmware = tuple(head[regmap.FW_VERSION:regmap.FW_VERSION + 3])
+        firmware = tuple(head[regmap.FW_VERSION : regmap.FW_VERSION + 3])
         if version not in SUPPORTED_REGMAPS:
-            raise McuError("the supervisor MCU runs firmware %d.%d.%d with register map version "
-                           "%d; this firmware speaks version %s: update the MCU firmware (it "
-                           "travels in the update bundle)" % (firmware + (version, ", ".join(
-                               map(str, SUPPORTED_REGMAPS)))))
+            raise McuError(
+                "the supervisor MCU runs firmware %d.%d.%d with register map version "
+                "%d; this firmware speaks version %s: update the MCU firmware (it "
+                "travels in the update bundle)"
+                % (firmware + (version, ", ".join(map(str, SUPPORTED_REGMAPS))))
+            )
         self.info = McuInfo(version, firmware)
         return self.info
 
@@ -83,14 +92,18 @@ class McuLink:
 
         def u16(reg):
             return regmap.get_u16(mem, reg - base)
+
         flags = mem[0]
         return McuStatus(
             power_fail=bool(flags & regmap.ST_POWER_FAIL),
             holdup_present=bool(flags & regmap.ST_HOLDUP_PRESENT),
-            holdup_ms=u16(regmap.HOLDUP_MS), supply_mv=u16(regmap.SUPPLY_MV),
-            cap_mv=u16(regmap.CAP_MV), watchdog_armed=bool(flags & regmap.ST_WDT_ARMED),
+            holdup_ms=u16(regmap.HOLDUP_MS),
+            supply_mv=u16(regmap.SUPPLY_MV),
+            cap_mv=u16(regmap.CAP_MV),
+            watchdog_armed=bool(flags & regmap.ST_WDT_ARMED),
             vault_ready=bool(flags & regmap.ST_VAULT_READY),
-            pi_resets=mem[regmap.RESETS - base])
+            pi_resets=mem[regmap.RESETS - base],
+        )
 
     def arm_watchdog(self, timeout_s):
         """Have the MCU reset the Pi when no kick comes for ``timeout_s`` (1..255; 0 disarms)."""
@@ -106,8 +119,7 @@ class McuLink:
         try:
             code = LED_PATTERNS[pattern]
         except KeyError:
-            raise ValueError("no LED pattern %r; known: %s"
-                             % (pattern, ", ".join(LED_PATTERNS))) from None
+            raise ValueError("no LED pattern %r; known: %s" % (pattern, ", ".join(LED_PATTERNS))) from None
         self._write(regmap.LED, [code])
 
     def led(self):
@@ -143,12 +155,14 @@ class McuLink:
         try:
             return list(self.bus.read_i2c_block_data(self.address, register, length))
         except OSError as exc:
-            raise McuError("the supervisor MCU at I2C address 0x%02x did not answer: %s"
-                           % (self.address, exc)) from exc
+            raise McuError(
+                "the supervisor MCU at I2C address 0x%02x did not answer: %s" % (self.address, exc)
+            ) from exc
 
     def _write(self, register, data):
         try:
             self.bus.write_i2c_block_data(self.address, register, list(data))
         except OSError as exc:
-            raise McuError("the supervisor MCU at I2C address 0x%02x did not answer: %s"
-                           % (self.address, exc)) from exc
+            raise McuError(
+                "the supervisor MCU at I2C address 0x%02x did not answer: %s" % (self.address, exc)
+            ) from exc

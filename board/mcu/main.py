@@ -43,8 +43,7 @@ def millivolts(adc, divider):
 def run():
     mem = bytearray(regmap.SIZE)
     # The target serves ``mem`` to the Pi by itself; it lives as long as run().
-    _target = machine.I2CTarget(0, regmap.ADDRESS, mem=mem,
-                               scl=machine.Pin(1), sda=machine.Pin(0))
+    _target = machine.I2CTarget(0, regmap.ADDRESS, mem=mem, scl=machine.Pin(1), sda=machine.Pin(0))
     sup = Supervisor(
         mem,
         millivolts(machine.ADC(26), SUPPLY_DIVIDER),

@@ -37,11 +37,11 @@ class SimI2cBus:
     def read_i2c_block_data(self, address, register, length):
         self._check(address)
         self.mcu.tick()
-        return list(self.mcu.mem[register:register + length])
+        return list(self.mcu.mem[register : register + length])
 
     def write_i2c_block_data(self, address, register, data):
         self._check(address)
-        self.mcu.mem[register:register + len(data)] = bytes(data)
+        self.mcu.mem[register : register + len(data)] = bytes(data)
         self.mcu.tick()
 
     def write_byte_data(self, address, register, value):
@@ -66,8 +66,18 @@ class SimMcu:
         the converter's cut-off (``farads=0``: no hold-up)
     """
 
-    def __init__(self, clock, *, farads=2.5, load_mw=4000, min_mv=2500, on_power_fail=None,
-                 on_brownout=None, store=None, random_bytes=None):
+    def __init__(
+        self,
+        clock,
+        *,
+        farads=2.5,
+        load_mw=4000,
+        min_mv=2500,
+        on_power_fail=None,
+        on_brownout=None,
+        store=None,
+        random_bytes=None,
+    ):
         self.clock = clock
         self.present = True
         self.on_power_fail = on_power_fail
@@ -87,9 +97,17 @@ class SimMcu:
         self.store = store if store is not None else fakes.MemoryStore()
         self.power = PowerWatch(farads=farads, load_mw=load_mw, min_mv=min_mv)
         self.supervisor = Supervisor(
-            self.mem, self.supply, self.cap_mv, self.power_fail_pin, self.led_pin,
-            self.buzzer_pin, self.pi_reset_pin, self.pi_alive_pin,
-            Vault(self.store, random_bytes or os.urandom), self.power)
+            self.mem,
+            self.supply,
+            self.cap_mv,
+            self.power_fail_pin,
+            self.led_pin,
+            self.buzzer_pin,
+            self.pi_reset_pin,
+            self.pi_alive_pin,
+            Vault(self.store, random_bytes or os.urandom),
+            self.power,
+        )
         self.bus = SimI2cBus(self)
         self.tick()
 
@@ -146,4 +164,3 @@ class SimMcu:
     def _power_fail_changed(self, level):
         if self.on_power_fail:
             self.on_power_fail(bool(level), self.clock.now_us())
-

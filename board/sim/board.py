@@ -98,8 +98,9 @@ class SimBoard(HatBoard):
 
     def __init__(self, timeline, hat, clock, *, period_ms=20, noise_dbm0=-65.0, seed=0, power=()):
         if len(hat.lines) < timeline.lines:
-            raise ValueError("the scenario has %d lines but the HAT %r only %d"
-                             % (timeline.lines, hat.id, len(hat.lines)))
+            raise ValueError(
+                "the scenario has %d lines but the HAT %r only %d" % (timeline.lines, hat.id, len(hat.lines))
+            )
         super().__init__(hat)
         self.timeline = timeline
         self.clock = clock
@@ -119,19 +120,20 @@ class SimBoard(HatBoard):
         # at any frequency the DSP cares about.
         n = self.rate * 7 + 13
         rms = DBM0_RMS * 10 ** (noise_dbm0 / 20)
-        self._noise = {line: (rng.standard_normal(n) * rms).astype(np.float32)
-                       for line in range(1, self.lines + 1)}
+        self._noise = {
+            line: (rng.standard_normal(n) * rms).astype(np.float32) for line in range(1, self.lines + 1)
+        }
         self._on_audio = None
         self._edge_rounds = collections.deque()  # offsets (µs) of the rounds of edges to play
-        self._edge_index = 0                     # the next edge of the first round
+        self._edge_index = 0  # the next edge of the first round
         self._edge_timer = None
         self._audio_timer = None
         self._started = False
         self._audio_pending = False
         self._end_us = timeline.end_us
-        self._offsets = [0]          # where each round of the scenario starts (see replay)
-        self.delivered_us = None     # end of the last capture period delivered (the truth)
-        self.on_power = []           # fn(event, t_us): "brownout", "restored"
+        self._offsets = [0]  # where each round of the scenario starts (see replay)
+        self.delivered_us = None  # end of the last capture period delivered (the truth)
+        self.on_power = []  # fn(event, t_us): "brownout", "restored"
         self.pi_on = True
         self.mcu = None
         self._power_fail_pin = None
@@ -193,8 +195,7 @@ class SimBoard(HatBoard):
                 # A HAT without an optional input (in_use, power) simply cannot see it.
                 if self.gpio.has(edge.line, edge.signal):
                     offset = self._edge_rounds[0]
-                    self._edge_timer = self.clock.call_at(edge.t_us + offset,
-                                                          self._edge_driver(edge, offset))
+                    self._edge_timer = self.clock.call_at(edge.t_us + offset, self._edge_driver(edge, offset))
                     return
             self._edge_rounds.popleft()
             self._edge_index = 0
@@ -221,9 +222,14 @@ class SimBoard(HatBoard):
     def _make_mcu(self, spec):
         from ..mcu.sim import SimMcu
 
-        mcu = SimMcu(self.clock, farads=spec.holdup_farads, load_mw=spec.holdup_load_mw,
-                     min_mv=spec.holdup_min_mv, on_power_fail=self._power_fail_changed,
-                     on_brownout=self._brownout)
+        mcu = SimMcu(
+            self.clock,
+            farads=spec.holdup_farads,
+            load_mw=spec.holdup_load_mw,
+            min_mv=spec.holdup_min_mv,
+            on_power_fail=self._power_fail_changed,
+            on_brownout=self._brownout,
+        )
         if spec.power_fail is not None:
             self._power_fail_pin = self.factory.pin(spec.power_fail.gpio)
             self._power_fail_pin.function = "input"
@@ -248,7 +254,8 @@ class SimBoard(HatBoard):
 
         def changed(ticks, state):
             on_change(bool(state) != spec.active_low, self.clock.now_us())
-        self._power_fail_callback = changed     # gpiozero keeps only a weak reference
+
+        self._power_fail_callback = changed  # gpiozero keeps only a weak reference
         pin.when_changed = changed
         return True
 
@@ -295,21 +302,23 @@ class SimBoard(HatBoard):
         if self._started:
             self._schedule_edges(offset)
         for line, segs in self._segments.items():
-            del segs[:self._cursor[line]]
+            del segs[: self._cursor[line]]
             self._cursor[line] = 0
             segs.extend(self._round(line, offset))
         self._spans = merge_spans(
             [s for s in self._spans if s[1] > now]
-            + [(a + offset, b + offset) for spans in self.timeline.active_spans.values()
-               for a, b in spans])
+            + [(a + offset, b + offset) for spans in self.timeline.active_spans.values() for a, b in spans]
+        )
         self._end_us = offset + self.timeline.end_us
         if not self._audio_pending:
             self._schedule_audio(now)
 
     def _round(self, line, offset_us):
         """The timeline's audio segments of ``line`` for a round starting at ``offset_us``."""
-        return [[s.t_us + offset_us, s.end_us + offset_us, s, None]
-                for s in sorted(self.timeline.audio.get(line, ()), key=lambda s: s.t_us)]
+        return [
+            [s.t_us + offset_us, s.end_us + offset_us, s, None]
+            for s in sorted(self.timeline.audio.get(line, ()), key=lambda s: s.t_us)
+        ]
 
     def play(self, line, samples):
         samples = pcm16(samples)
@@ -328,6 +337,7 @@ class SimBoard(HatBoard):
                 pin.drive_high()
             else:
                 pin.drive_low()
+
         return drive
 
     def _schedule_audio(self, t_us):
@@ -338,8 +348,7 @@ class SimBoard(HatBoard):
             return
         # Periods sit on a fixed grid, as an ALSA stream's would.
         start -= start % self.period_us
-        self._audio_timer = self.clock.call_at(start + self.period_us,
-                                               lambda: self._deliver(start))
+        self._audio_timer = self.clock.call_at(start + self.period_us, lambda: self._deliver(start))
 
     def _next_active(self, t_us):
         i = bisect.bisect_right(self._spans, (t_us, float("inf"))) - 1
@@ -362,7 +371,7 @@ class SimBoard(HatBoard):
         """The ``n`` samples of ``line`` starting at ``t0_us`` (noise + signals)."""
         noise = self._noise[line]
         i0 = (t0_us * self.rate // 1_000_000) % (len(noise) - n)
-        out = noise[i0:i0 + n].copy()
+        out = noise[i0 : i0 + n].copy()
         t1_us = t0_us + n * 1_000_000 // self.rate
         for t_us, samples in self._overlapping(line, t0_us, t1_us):
             _mix(out, t0_us, self.rate, t_us, samples)
@@ -376,7 +385,7 @@ class SimBoard(HatBoard):
         while i < len(segs) and segs[i][1] <= t0_us:
             segs[i][3] = None
             i += 1
-        if i > 64:                   # forget what has been played
+        if i > 64:  # forget what has been played
             del segs[:i]
             i = 0
         self._cursor[line] = i
@@ -404,4 +413,4 @@ def _mix(out, t0_us, rate, t_us, samples):
     a = max(0, offset)
     b = min(len(out), offset + len(samples))
     if a < b:
-        out[a:b] += samples[a - offset:b - offset]
+        out[a:b] += samples[a - offset : b - offset]

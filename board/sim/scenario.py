@@ -132,17 +132,20 @@ from .timeline import (  # the timeline owns the timing rules
 
 ABSENCE = ("private", "unavailable")
 BUTTONS = {"record": "record_button", "pause": "pause_button"}
-TAG = (r"[a-z0-9][a-z0-9_-]{0,31}", "must be 1 to 32 of a-z, 0-9, '_' or '-', starting with a "
-       "letter or digit")
+TAG = (
+    r"[a-z0-9][a-z0-9_-]{0,31}",
+    "must be 1 to 32 of a-z, 0-9, '_' or '-', starting with a letter or digit",
+)
 FAULT_KINDS = ("no_line_voltage", "stuck_off_hook")
 MAX_S = 7 * 24 * 3600.0  # a week: plenty for any scenario, and catches ms-for-s mistakes
-MIN_START = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-MAX_START = dt.datetime(3000, 1, 1, tzinfo=dt.timezone.utc)
+MIN_START = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MAX_START = dt.datetime(3000, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
 class CallerId:
     """Caller ID sent with an inbound call; ``standard`` and ``datetime`` are resolved."""
+
     standard: str
     datetime: str
     number: str = None
@@ -153,6 +156,7 @@ class CallerId:
 @dataclass(frozen=True)
 class Dial:
     """How an outbound call dials ``digits`` ("dtmf" or "pulse")."""
+
     digits: str
     mode: str = "dtmf"
     delay_s: float = 1.5
@@ -165,6 +169,7 @@ class Dial:
 @dataclass(frozen=True)
 class Utterance:
     """Speech on the line ``at_s`` seconds after the call is answered."""
+
     at_s: float
     text: str
     voice: str
@@ -174,6 +179,7 @@ class Utterance:
 @dataclass(frozen=True)
 class Press:
     """A button (``"record"`` or ``"pause"``) pressed ``at_s`` seconds after the answer."""
+
     at_s: float
     button: str
 
@@ -181,6 +187,7 @@ class Press:
 @dataclass(frozen=True)
 class Keys:
     """DTMF ``digits`` keyed on the handset from ``at_s`` seconds after the answer."""
+
     at_s: float
     digits: str
 
@@ -192,6 +199,7 @@ class ScenarioCall:
     Fields that do not apply (``rings`` of an outbound call, ``talk`` of a
     missed one) are None.
     """
+
     index: int
     line: int
     at_s: float
@@ -215,6 +223,7 @@ class ScenarioCall:
 @dataclass(frozen=True)
 class PowerEvent:
     """The box's supply cut (``cut``) or restored at ``at_s``."""
+
     index: int
     at_s: float
     cut: bool
@@ -223,6 +232,7 @@ class PowerEvent:
 @dataclass(frozen=True)
 class Fault:
     """A line fault from ``at_s`` for ``duration_s`` seconds."""
+
     index: int
     line: int
     at_s: float
@@ -233,6 +243,7 @@ class Fault:
 @dataclass(frozen=True)
 class Scenario:
     """A whole validated scenario (see the module docstring for each field)."""
+
     start: dt.datetime
     country: str
     lines: int
@@ -245,9 +256,9 @@ class Scenario:
     speech_level_dbm0: float = -18.0
     seed: int = 0
     source: str = None
-    config: object = None      # what parse_config made of it (a BoxConfig), or None
-    sources: dict = None       # line -> board.adapter.Adapter; lines not in it: the exchange
-    hat_sense: object = None   # the HAT's board.hat.HatSense: the levels its detectors handle
+    config: object = None  # what parse_config made of it (a BoxConfig), or None
+    sources: dict = None  # line -> board.adapter.Adapter; lines not in it: the exchange
+    hat_sense: object = None  # the HAT's board.hat.HatSense: the levels its detectors handle
 
     def adapter(self, line):
         """The :class:`~board.adapter.Adapter` behind ``line``, or None for the exchange."""
@@ -256,8 +267,7 @@ class Scenario:
     @property
     def start_wall_us(self):
         """``start`` as microseconds since the Unix epoch."""
-        return _us((self.start - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
-                   .total_seconds())
+        return _us((self.start - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).total_seconds())
 
 
 def _us(seconds):
@@ -284,8 +294,9 @@ def load_scenario(path_or_name, *, parse_config=None):
     if re.fullmatch(r"[a-z0-9_-]+", text) and not os.path.exists(text):
         resource = importlib.resources.files("board") / "sim" / (text + ".json")
         if not resource.is_file():
-            raise ScenarioError("no such file or built-in scenario %r (built-in: %s)"
-                                % (text, ", ".join(builtin_scenarios())))
+            raise ScenarioError(
+                "no such file or built-in scenario %r (built-in: %s)" % (text, ", ".join(builtin_scenarios()))
+            )
         with importlib.resources.as_file(resource) as path:
             return parse_scenario(jsonpos.load(path, error=ScenarioError), parse_config)
     return parse_scenario(jsonpos.load(text, error=ScenarioError), parse_config)
@@ -298,25 +309,41 @@ def loads_scenario(text, source=None, *, toml=False, parse_config=None):
 
 def parse_scenario(doc, parse_config=None):
     """Build a :class:`Scenario` from a parsed :class:`~board.jsonpos.Document`."""
-    root = doc.root.object(("start", "country", "lines", "calls"),
-                           ("faults", "hat", "bounce_ms", "noise_dbm0", "speech_level_dbm0",
-                            "seed", "config", "power", "sources"))
+    root = doc.root.object(
+        ("start", "country", "lines", "calls"),
+        (
+            "faults",
+            "hat",
+            "bounce_ms",
+            "noise_dbm0",
+            "speech_level_dbm0",
+            "seed",
+            "config",
+            "power",
+            "sources",
+        ),
+    )
     country = root.get_str("country", choices=tuple(countries.box_countries()))
     hat_name, hat_lines, hat = _hat(root, doc.source)
     base = Scenario(
-        start=_start(root.child("start")), country=country,
-        lines=root.get_int("lines", lo=1, hi=hat_lines), calls=(),
-        hat=hat_name, hat_sense=hat.sense,
+        start=_start(root.child("start")),
+        country=country,
+        lines=root.get_int("lines", lo=1, hi=hat_lines),
+        calls=(),
+        hat=hat_name,
+        hat_sense=hat.sense,
         bounce_ms=root.get_number("bounce_ms", 3, lo=0, hi=10),
         noise_dbm0=root.get_number("noise_dbm0", -65.0, lo=-100, hi=-20),
         speech_level_dbm0=root.get_number("speech_level_dbm0", -18.0, lo=-25, hi=-10),
         seed=root.get_int("seed", 0, lo=0, hi=2**32 - 1),
         source=str(doc.source) if doc.source else None,
-        config=_config(root.child("config"), parse_config) if root.has("config") else None)
+        config=_config(root.child("config"), parse_config) if root.has("config") else None,
+    )
     base = replace(base, sources=_sources(root, base.lines))
     calls = tuple(_call(node, base, hat) for node in root.child("calls").items())
-    faults = tuple(_fault(node, base) for node in
-                   (root.child("faults").items() if root.has("faults") else ()))
+    faults = tuple(
+        _fault(node, base) for node in (root.child("faults").items() if root.has("faults") else ())
+    )
     power = _power(root.child("power"), hat) if root.has("power") else ()
     scenario = replace(base, calls=calls, faults=faults, power=power)
     _check_occupancy(scenario, root)
@@ -329,16 +356,14 @@ def _start(node):
         try:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
-            node.fail('must be an ISO 8601 date and time such as "2026-03-02T09:00:00Z", '
-                      'not %r' % node.value)
+            node.fail('must be an ISO 8601 date and time such as "2026-03-02T09:00:00Z", not %r' % node.value)
     if not isinstance(value, dt.datetime):
         node.fail('must be an ISO 8601 date and time such as "2026-03-02T09:00:00Z"')
     if value.tzinfo is None or value.utcoffset() is None:
         node.fail('needs a time zone, e.g. "Z" or "+01:00": %r' % str(node.value))
     # Every time of the run is start + at most a few weeks, in Unix microseconds.
     if not MIN_START <= value <= MAX_START:
-        node.fail("must be from %d to %d, not %r" % (MIN_START.year, MAX_START.year - 1,
-                                                      str(node.value)))
+        node.fail("must be from %d to %d, not %r" % (MIN_START.year, MAX_START.year - 1, str(node.value)))
     return value
 
 
@@ -364,12 +389,12 @@ def _sources(root, lines):
         item = node.child(key)
         if not re.fullmatch(r"[1-9][0-9]*", str(key)) or int(key) > lines:
             root.doc.fail("must be a line number from 1 to %d" % lines, item.path, at_key=True)
-        name = item.as_str(pattern=(r"[A-Za-z0-9_./-]{1,200}", "must be \"exchange\", an "
-                                                               "adapter profile name or a path"))
+        name = item.as_str(
+            pattern=(r"[A-Za-z0-9_./-]{1,200}", 'must be "exchange", an adapter profile name or a path')
+        )
         if name == EXCHANGE:
             continue
-        if ("/" in name or name.endswith(".json")) and root.doc.source \
-                and not os.path.isabs(name):
+        if ("/" in name or name.endswith(".json")) and root.doc.source and not os.path.isabs(name):
             name = os.path.join(os.path.dirname(os.path.abspath(root.doc.source)), name)
         try:
             out[int(key)] = load_adapter(name)
@@ -402,9 +427,14 @@ def _call(node, sc, hat):
     else:
         allowed = ("dial",) + talking + common
     _only(node, ("line", "at", "direction") + allowed, answer)
-    call = dict(index=node.path[-1], line=node.get_int("line", lo=1, hi=sc.lines),
-                at_s=node.get_number("at", lo=0, hi=MAX_S), direction=direction,
-                answer=answer, tags=_tags(node))
+    call = dict(
+        index=node.path[-1],
+        line=node.get_int("line", lo=1, hi=sc.lines),
+        at_s=node.get_number("at", lo=0, hi=MAX_S),
+        direction=direction,
+        answer=answer,
+        tags=_tags(node),
+    )
     if inbound:
         call.update(_inbound(node, sc, call["at_s"], answer))
     else:
@@ -426,12 +456,15 @@ def _presses(node, line, talk_s, hat):
         item.object(("at", "button"))
         button = item.get_str("button", choices=tuple(BUTTONS))
         if BUTTONS[button] not in hat.line(line).pins:
-            item.child("button").fail("the HAT %r has no %s button on line %d (\"hat\": "
-                                      "\"lk-2lb\" has both buttons)" % (hat.id, button, line))
+            item.child("button").fail(
+                'the HAT %r has no %s button on line %d ("hat": '
+                '"lk-2lb" has both buttons)' % (hat.id, button, line)
+            )
         at_s = item.get_number("at", lo=0)
         if at_s + PRESS_US / 1e6 >= talk_s:
-            item.child("at").fail("the press (%g s) must end before the call does (talk %g s)"
-                                  % (PRESS_US / 1e6, talk_s))
+            item.child("at").fail(
+                "the press (%g s) must end before the call does (talk %g s)" % (PRESS_US / 1e6, talk_s)
+            )
         out.append(Press(at_s, button))
     return tuple(out)
 
@@ -442,13 +475,11 @@ def _keys(node, talk_s):
     out = []
     for item in node.child("keys").items():
         item.object(("at", "digits"))
-        digits = item.get_str("digits", pattern=(r"[0-9*#A-D]{1,32}", "must be 1 to 32 of "
-                                                                     "0-9 * # A B C D"))
+        digits = item.get_str("digits", pattern=(r"[0-9*#A-D]{1,32}", "must be 1 to 32 of 0-9 * # A B C D"))
         at_s = item.get_number("at", lo=0)
         end_s = at_s + (len(digits) * (KEY_ON_MS + KEY_OFF_MS) - KEY_OFF_MS) / 1000
         if end_s >= talk_s:
-            item.child("at").fail("the keys end at %g s, after the call (talk %g s)"
-                                  % (end_s, talk_s))
+            item.child("at").fail("the keys end at %g s, after the call (talk %g s)" % (end_s, talk_s))
         out.append(Keys(at_s, digits))
     return tuple(out)
 
@@ -459,18 +490,18 @@ def _inbound(node, sc, at_s, answer):
     adapter = sc.adapter(node.get_int("line", lo=1, hi=sc.lines))
     if node.has("caller_id"):
         out["caller_id"] = cid = _caller_id(node.child("caller_id"), sc, at_s, adapter)
-        after_ring = (adapter.caller_id.when == "after_first_ring" if adapter
-                      else cid.standard == "bell202")
+        after_ring = adapter.caller_id.when == "after_first_ring" if adapter else cid.standard == "bell202"
         if after_ring and out["rings"] < 2:
-            _at(node, "rings").fail("this caller ID is sent after the first ring, "
-                                    "so the call must ring at least twice")
+            _at(node, "rings").fail(
+                "this caller ID is sent after the first ring, so the call must ring at least twice"
+            )
     if answer:
         silence_s = ring_silence_us(sc, adapter) / 1e6
         out["answer_delay_s"] = node.get_number("answer_delay", 0.5, lo=0)
         if out["answer_delay_s"] >= silence_s:
             node.child("answer_delay").fail(
-                "must be less than %g s: by then it would have rung again; add a ring "
-                "instead" % silence_s)
+                "must be less than %g s: by then it would have rung again; add a ring instead" % silence_s
+            )
     return out
 
 
@@ -481,17 +512,36 @@ def _talk(node, sc):
     if node.has("hangup_delay") and hangup != "remote":
         node.child("hangup_delay").fail('only applies to "hangup": "remote"')
     return dict(
-        talk_s=talk, hangup=hangup,
-        hangup_delay_s=(node.get_number("hangup_delay", 2.0, lo=0.2, hi=120, lo_open=True)
-                        if hangup == "remote" else None),
+        talk_s=talk,
+        hangup=hangup,
+        hangup_delay_s=(
+            node.get_number("hangup_delay", 2.0, lo=0.2, hi=120, lo_open=True) if hangup == "remote" else None
+        ),
         speech=_speech(node, sc, talk),
         extension=node.get_bool("extension", False),
-        polarity_on_answer=node.get_bool("polarity_on_answer", False))
+        polarity_on_answer=node.get_bool("polarity_on_answer", False),
+    )
 
 
-_CALL_FIELDS = ("line", "at", "direction", "answer", "rings", "answer_delay", "caller_id",
-                "dial", "talk", "speech", "hangup", "hangup_delay", "extension",
-                "polarity_on_answer", "tags", "press", "keys")
+_CALL_FIELDS = (
+    "line",
+    "at",
+    "direction",
+    "answer",
+    "rings",
+    "answer_delay",
+    "caller_id",
+    "dial",
+    "talk",
+    "speech",
+    "hangup",
+    "hangup_delay",
+    "extension",
+    "polarity_on_answer",
+    "tags",
+    "press",
+    "keys",
+)
 _NOT_FOR = {
     "dial": "an inbound call does not dial",
     "caller_id": 'an outbound call has no caller ID (its number is in "dial")',
@@ -526,27 +576,33 @@ def _tags(node):
 
 def _caller_id(node, sc, at_s, adapter=None):
     node.object((), ("number", "name", "datetime", "standard", "absence"))
-    default = (adapter.caller_id.standard if adapter
-               else countries.country(sc.country).cid_standards[0])
+    default = adapter.caller_id.standard if adapter else countries.country(sc.country).cid_standards[0]
     standard = node.get_str("standard", default, choices=countries.cid_standards())
     if adapter and standard != default:
-        node.child("standard").fail("the line's adapter %r sends %s caller ID; leave "
-                                    "\"standard\" out on its lines" % (adapter.id, default))
+        node.child("standard").fail(
+            "the line's adapter %r sends %s caller ID; leave "
+            '"standard" out on its lines' % (adapter.id, default)
+        )
     absence = node.get_str("absence", None, choices=ABSENCE)
     number = node.get_str("number", None, pattern=(r"[0-9]{1,20}", "must be 1 to 20 digits"))
-    name = node.get_str("name", None, pattern=(r"[ -~]{1,50}", "must be 1 to 50 printable "
-                                                               "ASCII characters"))
+    name = node.get_str("name", None, pattern=(r"[ -~]{1,50}", "must be 1 to 50 printable ASCII characters"))
     if absence and (number or name):
         node.child("number" if number else "name").fail(
-            "a withheld call (absence %r) carries no number or name" % absence)
+            "a withheld call (absence %r) carries no number or name" % absence
+        )
     if not absence and not number:
         node.fail('needs a "number" (or an "absence": "private" / "unavailable")')
     if name and standard == "dtmf":
         node.child("name").fail("DTMF caller ID cannot carry a name")
     default_dt = (sc.start + dt.timedelta(seconds=at_s)).strftime("%m%d%H%M")
-    when = node.get_str("datetime", default_dt, pattern=(
-        r"(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])([01][0-9]|2[0-3])[0-5][0-9]",
-        'must be "MMDDHHMM" (month, day, hour, minute)'))
+    when = node.get_str(
+        "datetime",
+        default_dt,
+        pattern=(
+            r"(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])([01][0-9]|2[0-3])[0-5][0-9]",
+            'must be "MMDDHHMM" (month, day, hour, minute)',
+        ),
+    )
     return CallerId(standard=standard, datetime=when, number=number, name=name, absence=absence)
 
 
@@ -554,24 +610,33 @@ def _dial(node):
     node.object(("digits",), ("mode", "delay", "on_ms", "off_ms", "answer_after", "ringback"))
     mode = node.get_str("mode", "dtmf", choices=("dtmf", "pulse"))
     if mode == "pulse":
-        digits = node.get_str("digits", pattern=(r"[0-9]{1,32}", "pulse dialling sends 1 to 32 "
-                                                                "digits 0-9"))
+        digits = node.get_str("digits", pattern=(r"[0-9]{1,32}", "pulse dialling sends 1 to 32 digits 0-9"))
         for key in ("on_ms", "off_ms"):
             if node.has(key):
-                node.doc.fail("only applies to DTMF dialling (pulse timing is fixed: 10 "
-                              "pulses/s)", node.path + (key,), at_key=True)
+                node.doc.fail(
+                    "only applies to DTMF dialling (pulse timing is fixed: 10 pulses/s)",
+                    node.path + (key,),
+                    at_key=True,
+                )
     else:
-        digits = node.get_str("digits", pattern=(r"[0-9*#A-D]{1,32}", "must be 1 to 32 of "
-                                                                     "0-9 * # A B C D"))
+        digits = node.get_str("digits", pattern=(r"[0-9*#A-D]{1,32}", "must be 1 to 32 of 0-9 * # A B C D"))
     answer_after_s = node.get_number("answer_after", 0.0, lo=0, hi=60)
     ringback = node.get_bool("ringback", False)
     if ringback and answer_after_s <= 0:
-        node.doc.fail('needs "answer_after" > 0: ringback plays until the far end answers',
-                      node.path + ("ringback",), at_key=True)
-    return Dial(digits=digits, mode=mode, delay_s=node.get_number("delay", 1.5, lo=0.1, hi=30),
-                on_ms=node.get_number("on_ms", 70, lo=20, hi=1000),
-                off_ms=node.get_number("off_ms", 80, lo=20, hi=1000),
-                answer_after_s=answer_after_s, ringback=ringback)
+        node.doc.fail(
+            'needs "answer_after" > 0: ringback plays until the far end answers',
+            node.path + ("ringback",),
+            at_key=True,
+        )
+    return Dial(
+        digits=digits,
+        mode=mode,
+        delay_s=node.get_number("delay", 1.5, lo=0.1, hi=30),
+        on_ms=node.get_number("on_ms", 70, lo=20, hi=1000),
+        off_ms=node.get_number("off_ms", 80, lo=20, hi=1000),
+        answer_after_s=answer_after_s,
+        ringback=ringback,
+    )
 
 
 def _speech(node, sc, talk_s):
@@ -587,48 +652,59 @@ def _speech(node, sc, talk_s):
     out = []
     for item in speech.items():
         if not isinstance(item.value, dict):
-            item.fail("must be an object {\"at\": s, \"text\": ...} (or make \"speech\" a "
-                      "string)")
+            item.fail('must be an object {"at": s, "text": ...} (or make "speech" a string)')
         item.object(("at", "text"), ("voice", "level_dbm0"))
         at_s = item.get_number("at", lo=0)
         if at_s >= talk_s:
             item.child("at").fail("must be less than the call's talk time (%g s)" % talk_s)
-        out.append(Utterance(
-            at_s, item.get_str("text", pattern=(r"(?s).*\S.*", "must not be empty"), max_len=5000),
-            item.get_str("voice", voice, pattern=(r"[A-Za-z0-9_+-]{1,40}", "must be an espeak-ng "
-                                                                          "voice name")),
-            item.get_number("level_dbm0", sc.speech_level_dbm0, lo=-25, hi=-10)))
+        out.append(
+            Utterance(
+                at_s,
+                item.get_str("text", pattern=(r"(?s).*\S.*", "must not be empty"), max_len=5000),
+                item.get_str(
+                    "voice", voice, pattern=(r"[A-Za-z0-9_+-]{1,40}", "must be an espeak-ng voice name")
+                ),
+                item.get_number("level_dbm0", sc.speech_level_dbm0, lo=-25, hi=-10),
+            )
+        )
     return tuple(out)
 
 
 def _fault(node, sc):
     node.object(("line", "at", "kind", "duration"))
-    return Fault(index=node.path[-1], line=node.get_int("line", lo=1, hi=sc.lines),
-                 at_s=node.get_number("at", lo=0, hi=MAX_S),
-                 kind=node.get_str("kind", choices=FAULT_KINDS),
-                 duration_s=node.get_number("duration", lo=0, hi=MAX_S, lo_open=True))
+    return Fault(
+        index=node.path[-1],
+        line=node.get_int("line", lo=1, hi=sc.lines),
+        at_s=node.get_number("at", lo=0, hi=MAX_S),
+        kind=node.get_str("kind", choices=FAULT_KINDS),
+        duration_s=node.get_number("duration", lo=0, hi=MAX_S, lo_open=True),
+    )
 
 
 def _power(node, hat):
     """The supply's cuts and restorations: alternating, in time order, starting with a cut."""
     if hat.mcu is None:
-        node.fail("the HAT %r has no supervisor MCU to warn of a power cut (both shipped HATs "
-                  "have one)" % hat.id)
+        node.fail(
+            "the HAT %r has no supervisor MCU to warn of a power cut (both shipped HATs have one)" % hat.id
+        )
     if hat.mcu.holdup_farads <= 0:
-        node.fail("the HAT %r has no hold-up capacitor: without a warning a power cut is a "
-                  "crash, which the simulator does not model (see the kill -9 tests)" % hat.id)
+        node.fail(
+            "the HAT %r has no hold-up capacitor: without a warning a power cut is a "
+            "crash, which the simulator does not model (see the kill -9 tests)" % hat.id
+        )
     out = []
     for item in node.items():
         item.object(("at", "cut"))
         at_s = item.get_number("at", lo=0, hi=MAX_S)
         cut = item.get_bool("cut")
         if out and at_s <= out[-1].at_s:
-            item.child("at").fail("must be later than the previous power change (%g s)"
-                                  % out[-1].at_s)
+            item.child("at").fail("must be later than the previous power change (%g s)" % out[-1].at_s)
         expected = not out[-1].cut if out else True
         if cut != expected:
-            item.child("cut").fail("the power is already %s: cut and restore it in turn, "
-                                   "starting with a cut" % ("off" if cut else "on"))
+            item.child("cut").fail(
+                "the power is already %s: cut and restore it in turn, "
+                "starting with a cut" % ("off" if cut else "on")
+            )
         out.append(PowerEvent(item.path[-1], at_s, cut))
     return tuple(out)
 
@@ -645,8 +721,10 @@ def _check_occupancy(scenario, root):
     for fault in scenario.faults:
         spans.append((fault.line,) + occupancy_us(scenario, fault) + (("faults", fault.index),))
     spans.sort()
-    for prev, cur in zip(spans, spans[1:]):
+    for prev, cur in zip(spans, spans[1:], strict=False):
         if prev[0] == cur[0] and cur[1] < prev[2]:
-            root.doc.fail("overlaps %s on line %d, which occupies the line until %.3f s; "
-                          "start this one later" % (jsonpos.format_path(prev[3]), cur[0],
-                                                    prev[2] / 1e6), cur[3] + ("at",))
+            root.doc.fail(
+                "overlaps %s on line %d, which occupies the line until %.3f s; "
+                "start this one later" % (jsonpos.format_path(prev[3]), cur[0], prev[2] / 1e6),
+                cur[3] + ("at",),
+            )

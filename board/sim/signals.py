@@ -43,20 +43,20 @@ def dtmf(digits, on_ms=70, off_ms=80, level_dbm0=DTMF_LEVEL_DBM0):
     return _fit(generate.dtmf(digits, level_dbm0=level_dbm0, on_ms=on_ms, off_ms=off_ms), n)
 
 
-def caller_id(standard, number=None, name=None, datetime=None, absence=None,
-              level_dbm0=CID_LEVEL_DBM0):
+def caller_id(standard, number=None, name=None, datetime=None, absence=None, level_dbm0=CID_LEVEL_DBM0):
     """A caller-ID transmission: ``standard`` is "v23", "bell202" or "dtmf".
 
     The audio starts with the first bit (FSK) or tone (DTMF) and ends with the
     last one; the timeline places it.
     """
-    out = generate.caller_id(standard, number=number, name=name, datetime=datetime,
-                             absence=absence, level_dbm0=level_dbm0)
+    out = generate.caller_id(
+        standard, number=number, name=name, datetime=datetime, absence=absence, level_dbm0=level_dbm0
+    )
     out = np.asarray(out, dtype=np.int16)
     # A DTMF generator ends with the gap after the last tone: the rules time the
     # ring from the last tone, so drop the trailing silence.
     nonzero = np.flatnonzero(out)
-    return out[:nonzero[-1] + 1].copy() if len(nonzero) else out[:0].copy()
+    return out[: nonzero[-1] + 1].copy() if len(nonzero) else out[:0].copy()
 
 
 def alert_tone(duration_ms=100, level_dbm0=ALERT_LEVEL_DBM0):

@@ -70,14 +70,16 @@ class SpeechSynth:
         if exe is None:
             raise SpeechError(
                 "%s is not installed, so the simulator cannot speak; run scripts/install-deps "
-                "(it installs the Debian package espeak-ng)" % self.program)
+                "(it installs the Debian package espeak-ng)" % self.program
+            )
         return exe
 
     def version(self):
         """The espeak-ng version line (part of the disk-cache key)."""
         if self._version is None:
-            out = subprocess.run([self._executable(), "--version"], capture_output=True,
-                                 text=True, check=False)
+            out = subprocess.run(
+                [self._executable(), "--version"], capture_output=True, text=True, check=False
+            )
             self._version = out.stdout.split("Data at")[0].strip()
         return self._version
 
@@ -87,17 +89,22 @@ class SpeechSynth:
             wav_path = os.path.join(tmp, "out.wav")
             # Text goes through stdin so that text starting with "-" is not an option.
             proc = subprocess.run(
-                [exe, "--stdin", "-w", wav_path, "-v", voice, "-s", str(rate_wpm),
-                 "-p", str(pitch)],
-                input=text.encode("utf-8"), capture_output=True, check=False)
+                [exe, "--stdin", "-w", wav_path, "-v", voice, "-s", str(rate_wpm), "-p", str(pitch)],
+                input=text.encode("utf-8"),
+                capture_output=True,
+                check=False,
+            )
             if proc.returncode != 0 or not os.path.exists(wav_path):
-                raise SpeechError("espeak-ng failed for voice %r: %s" % (
-                    voice, proc.stderr.decode("utf-8", "replace").strip() or
-                    "exit code %d" % proc.returncode))
+                raise SpeechError(
+                    "espeak-ng failed for voice %r: %s"
+                    % (
+                        voice,
+                        proc.stderr.decode("utf-8", "replace").strip() or "exit code %d" % proc.returncode,
+                    )
+                )
             with wave.open(wav_path, "rb") as w:
                 if w.getsampwidth() != 2 or w.getnchannels() != 1:
-                    raise SpeechError("espeak-ng wrote an unexpected WAV format: %r"
-                                      % (w.getparams(),))
+                    raise SpeechError("espeak-ng wrote an unexpected WAV format: %r" % (w.getparams(),))
                 rate = w.getframerate()
                 x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
         return resample(x, rate, RATE)
@@ -146,6 +153,6 @@ def resample(x, rate_in, rate_out, passband_hz=3600.0, stopband_hz=3900.0):
     edge = np.clip((freqs - passband_hz) / (stopband_hz - passband_hz), 0.0, 1.0)
     spectrum *= 0.5 * (1 + np.cos(np.pi * edge))
     m = int(round(len(padded) * rate_out / rate_in))
-    kept = spectrum[:m // 2 + 1]
+    kept = spectrum[: m // 2 + 1]
     y = np.fft.irfft(kept, m) * (m / len(padded))
     return np.clip(np.rint(y[:n_out]), -32768, 32767).astype(np.int16)

@@ -121,13 +121,13 @@ BELL202_AFTER_RING_US, BELL202_BEFORE_RING_US = 500_000, 200_000
 PULSE_BREAK_US, PULSE_MAKE_US, INTERDIGIT_US = 66_000, 34_000, 800_000
 K_BREAK_US = 200_000
 RINGBACK_AFTER_US = 300_000  # from the end of dialling to the first ringback burst
-SETTLE_US = 1_000_000       # a call or fault occupies its line this long after its last signal
-TAIL_US = 10_000_000        # the run goes on this long after the last signal
+SETTLE_US = 1_000_000  # a call or fault occupies its line this long after its last signal
+TAIL_US = 10_000_000  # the run goes on this long after the last signal
 SIGNALS = ("hook", "ring", "polarity", "in_use", "power", "record_button", "pause_button")
 IDLE = {"hook": False, "ring": False, "polarity": False, "in_use": False, "power": True}
 # (buttons start released, as every input but power does)
 BOUNCING = ("hook", "in_use", "record_button", "pause_button")
-PRESS_US = 200_000          # a button press lasts this long
+PRESS_US = 200_000  # a button press lasts this long
 KEY_ON_MS, KEY_OFF_MS = 70, 80
 TAG_AFTER_ANSWER_US = 300_000
 RATE = signals.RATE
@@ -136,6 +136,7 @@ RATE = signals.RATE
 @dataclass(frozen=True)
 class PinEdge:
     """Logical input ``signal`` of ``line`` becomes ``active`` at ``t_us``."""
+
     t_us: int
     line: int
     signal: str
@@ -154,6 +155,7 @@ class AudioSegment:
     board asks for a segment's samples when it starts to play it and lets
     them go when it ends.
     """
+
     line: int
     t_us: int
     kind: str
@@ -175,6 +177,7 @@ class AudioSegment:
 @dataclass(frozen=True)
 class SimAction:
     """At ``t_us`` someone tags the call on ``line`` with ``tags`` (``kind`` "tags")."""
+
     t_us: int
     line: int
     kind: str
@@ -191,6 +194,7 @@ class CallTruth:
     exchange's K-break, an adapter's loop break), "remote_reversal",
     "remote_tone" or "remote_silence" (see docs/adapters.md).
     """
+
     index: int
     line: int
     direction: str
@@ -211,6 +215,7 @@ class CallTruth:
 @dataclass(frozen=True)
 class FaultTruth:
     """Fault ``index`` of the scenario: ``kind`` on ``line`` from started to ended."""
+
     index: int
     line: int
     kind: str
@@ -221,6 +226,7 @@ class FaultTruth:
 @dataclass(frozen=True, eq=False)
 class Timeline:
     """A compiled scenario (see the module docstring)."""
+
     lines: int
     country: str
     edges: tuple
@@ -242,12 +248,12 @@ class _Plan:
 
     def __init__(self, line):
         self.line = line
-        self.levels = []     # (t_us, signal, active) for hook / in_use / polarity / power
-        self.bursts = []     # ring bursts (start_us, end_us)
-        self.audio = []      # AudioSegment, without speech
-        self.speech = []     # (t_us, cut_us, Utterance)
+        self.levels = []  # (t_us, signal, active) for hook / in_use / polarity / power
+        self.bursts = []  # ring bursts (start_us, end_us)
+        self.audio = []  # AudioSegment, without speech
+        self.speech = []  # (t_us, cut_us, Utterance)
         self.first_us = 0
-        self.last_us = 0     # time of the last signal, bounce included
+        self.last_us = 0  # time of the last signal, bounce included
         self.truth = None
         self.actions = []
         self.ring_hz = None  # the adapter's ringing frequency; None: the country's
@@ -326,7 +332,7 @@ def compile_timeline(scenario, synth):
                 continue  # too little loop current for the HAT's hook detector
             levels.setdefault((plan.line, signal), []).append((t_us, active))
         ring_hz = plan.ring_hz or countries.country(scenario.country).ring_hz
-        for start, end in (() if "ring_vrms" in unsensed else plan.bursts):
+        for start, end in () if "ring_vrms" in unsensed else plan.bursts:
             edges.extend(_ring_edges(plan.line, start, end, ring_hz))
         audio[plan.line].extend(plan.audio)
         for t_us, cut_us, utt in plan.speech:
@@ -341,13 +347,16 @@ def compile_timeline(scenario, synth):
     edges.sort(key=lambda e: (e.t_us, e.line, order[e.signal]))
     last = max([p.last_us for p in plans + fault_plans] + [0])
     return Timeline(
-        lines=scenario.lines, country=scenario.country, edges=tuple(edges),
-        audio={line: tuple(sorted(segs, key=lambda s: (s.t_us, s.kind)))
-               for line, segs in audio.items()},
+        lines=scenario.lines,
+        country=scenario.country,
+        edges=tuple(edges),
+        audio={line: tuple(sorted(segs, key=lambda s: (s.t_us, s.kind))) for line, segs in audio.items()},
         active_spans={line: tuple(merge_spans(s)) for line, s in spans.items()},
-        truth=tuple(p.truth for p in plans), fault_truth=tuple(p.truth for p in fault_plans),
+        truth=tuple(p.truth for p in plans),
+        fault_truth=tuple(p.truth for p in fault_plans),
         end_us=last + TAIL_US,
-        actions=tuple(sorted((a for p in plans for a in p.actions), key=lambda a: a.t_us)))
+        actions=tuple(sorted((a for p in plans for a in p.actions), key=lambda a: a.t_us)),
+    )
 
 
 # ------------------------------------------------------------------ calls
@@ -389,8 +398,14 @@ def _plan_call(sc, call):
             plan.level(end, ("power",), False)
             plan.level(end + K_BREAK_US, ("power",), True)
             tone_ms = (on_hook - end - K_BREAK_US) / 1000
-            plan.sound(end + K_BREAK_US, "clear_tone", signals.call_progress,
-                       countries.country(sc.country).clear_tone, sc.country, tone_ms)
+            plan.sound(
+                end + K_BREAK_US,
+                "clear_tone",
+                signals.call_progress,
+                countries.country(sc.country).clear_tone,
+                sc.country,
+                tone_ms,
+            )
         else:
             reason = adapter.end_reason
             restore_at = _plan_disconnect(plan, adapter, end, on_hook, reversed_at)
@@ -407,11 +422,11 @@ def _plan_call(sc, call):
         plan.level(answered + _us(press.at_s), (signal,), True)
         plan.level(answered + _us(press.at_s) + PRESS_US, (signal,), False)
     for keys in call.keys:
-        plan.sound(answered + _us(keys.at_s), "keys",
-                   signals.dtmf, keys.digits, on_ms=KEY_ON_MS, off_ms=KEY_OFF_MS)
+        plan.sound(
+            answered + _us(keys.at_s), "keys", signals.dtmf, keys.digits, on_ms=KEY_ON_MS, off_ms=KEY_OFF_MS
+        )
     if call.tags:
-        plan.actions.append(SimAction(answered + TAG_AFTER_ANSWER_US, call.line, "tags",
-                                      call.tags))
+        plan.actions.append(SimAction(answered + TAG_AFTER_ANSWER_US, call.line, "tags", call.tags))
     plan.last_us = on_hook + bounce_us
     plan.truth = _truth(call, at, answered, end, reason)
     return plan
@@ -432,8 +447,14 @@ def _plan_disconnect(plan, adapter, end, on_hook, reversed_at):
             plan.level(end, ("polarity",), True)
             plan.level(on_hook, ("polarity",), False)
     if disconnect.tone and on_hook > tone_at:
-        plan.sound(tone_at, "clear_tone", signals.call_progress, disconnect.tone, adapter.tones,
-                   (on_hook - tone_at) / 1000)
+        plan.sound(
+            tone_at,
+            "clear_tone",
+            signals.call_progress,
+            disconnect.tone,
+            adapter.tones,
+            (on_hook - tone_at) / 1000,
+        )
     return restore_at
 
 
@@ -462,7 +483,7 @@ def _ring(plan, ring_at, cadence_ms, rings):
     t = ring_at
     cadence = [ms * 1000 for ms in cadence_ms]
     for _ in range(rings):
-        for on, off in zip(cadence[::2], cadence[1::2]):
+        for on, off in zip(cadence[::2], cadence[1::2], strict=False):
             plan.bursts.append((t, t + on))
             t += on + off
 
@@ -473,10 +494,12 @@ def _cid_after_first_ring(sc, call, plan, per_cycle):
     t = plan.bursts[per_cycle - 1][1] + BELL202_AFTER_RING_US
     end = plan.sound(t, "fsk", _cid, cid)
     if end > plan.bursts[per_cycle][0] - BELL202_BEFORE_RING_US:
-        raise ScenarioError("the caller-ID message (%d ms) does not fit between "
-                            "the first and second ring; shorten the name"
-                            % ((end - t) // 1000), source=sc.source,
-                            field="calls[%d].caller_id" % call.index)
+        raise ScenarioError(
+            "the caller-ID message (%d ms) does not fit between "
+            "the first and second ring; shorten the name" % ((end - t) // 1000),
+            source=sc.source,
+            field="calls[%d].caller_id" % call.index,
+        )
 
 
 def _plan_adapter_inbound(sc, call, plan, at, adapter):
@@ -515,8 +538,9 @@ def _plan_adapter_inbound(sc, call, plan, at, adapter):
 
 
 def _cid(cid):
-    return signals.caller_id(cid.standard, number=cid.number, name=cid.name,
-                             datetime=cid.datetime, absence=cid.absence)
+    return signals.caller_id(
+        cid.standard, number=cid.number, name=cid.name, datetime=cid.datetime, absence=cid.absence
+    )
 
 
 def _plan_dial(sc, call, plan, at, hook, tones):
@@ -525,8 +549,7 @@ def _plan_dial(sc, call, plan, at, hook, tones):
     first = at + _us(dial.delay_s)
     plan.sound(at, "dial_tone", signals.call_progress, "dial", tones, (first - at) / 1000)
     if dial.mode == "dtmf":
-        plan.sound(first, "dtmf", signals.dtmf, dial.digits, on_ms=dial.on_ms,
-                   off_ms=dial.off_ms)
+        plan.sound(first, "dtmf", signals.dtmf, dial.digits, on_ms=dial.on_ms, off_ms=dial.off_ms)
         n = len(dial.digits)
         dialled = first + n * _us(dial.on_ms / 1000) + (n - 1) * _us(dial.off_ms / 1000)
     else:
@@ -535,8 +558,7 @@ def _plan_dial(sc, call, plan, at, hook, tones):
     if dial.ringback:
         # The exchange connects the far end a moment after the last digit, then rings it.
         ring_at = dialled + min(RINGBACK_AFTER_US, (answered - dialled) // 2)
-        plan.sound(ring_at, "ringback",
-                   signals.call_progress, "ringback", tones, (answered - ring_at) / 1000)
+        plan.sound(ring_at, "ringback", signals.call_progress, "ringback", tones, (answered - ring_at) / 1000)
     return answered
 
 
@@ -556,19 +578,27 @@ def _plan_pulses(dial, plan, first, hook):
 def _truth(call, at, answered, ended, reason):
     cid = call.caller_id
     return CallTruth(
-        index=call.index, line=call.line, direction=call.direction, started_us=at,
-        answered_us=answered, ended_us=ended,
+        index=call.index,
+        line=call.line,
+        direction=call.direction,
+        started_us=at,
+        answered_us=answered,
+        ended_us=ended,
         number=call.dial.digits if call.dial else (cid.number if cid else None),
-        name=cid.name if cid else None, absence=cid.absence if cid else None,
-        extension=call.extension, end_reason=reason,
-        cid_standard=cid.standard if cid else None, cid_datetime=cid.datetime if cid else None,
-        dial_mode=call.dial.mode if call.dial else None, tags=call.tags)
+        name=cid.name if cid else None,
+        absence=cid.absence if cid else None,
+        extension=call.extension,
+        end_reason=reason,
+        cid_standard=cid.standard if cid else None,
+        cid_datetime=cid.datetime if cid else None,
+        dial_mode=call.dial.mode if call.dial else None,
+        tags=call.tags,
+    )
 
 
 def _speech(line, t_us, cut_us, utt, synth):
     # The synth keeps each distinct utterance once; the segment only its recipe.
-    n = min(len(synth.say(utt.text, voice=utt.voice)),
-            max(0, (cut_us - t_us) * RATE // 1_000_000))
+    n = min(len(synth.say(utt.text, voice=utt.voice)), max(0, (cut_us - t_us) * RATE // 1_000_000))
     return AudioSegment(line, t_us, "speech", n, functools.partial(_spoken, synth, utt, n))
 
 

@@ -12,8 +12,11 @@ def add_parser(sub):
     p = sub.add_parser("archive", help="the archive across boxes (docs/archive.md)")
     asub = p.add_subparsers(dest="archive_command", required=True)
 
-    q = asub.add_parser("init-org", help="create the organisation archive key (on the viewer, "
-                        "never on a box) and print its public key for the boxes' config")
+    q = asub.add_parser(
+        "init-org",
+        help="create the organisation archive key (on the viewer, "
+        "never on a box) and print its public key for the boxes' config",
+    )
     q.add_argument("--org-dir", required=True, help="where the organisation key slots live")
     q.add_argument("--password-file", required=True)
     q.add_argument("--user", default="admin")
@@ -30,8 +33,10 @@ def add_parser(sub):
     q.add_argument("--region", default="us-east-1")
     q.add_argument("--no-verify-tls", action="store_true")
     q.add_argument("--index", required=True, help="the index file (SQLite) to write")
-    q.add_argument("--org-dir", help="the organisation key slots: open sealed records "
-                   "(numbers searchable); needs --password-file")
+    q.add_argument(
+        "--org-dir",
+        help="the organisation key slots: open sealed records (numbers searchable); needs --password-file",
+    )
     q.add_argument("--password-file")
     q.add_argument("--user", default="admin")
     q.set_defaults(func=cmd_index)
@@ -45,9 +50,11 @@ def add_parser(sub):
 
 
 def cmd_init_org(args):
+    import base64
+
     from ..cli import _read_password
     from ..keystore import KeyStore
-    import base64
+
     password = _read_password(args.password_file)
     os.makedirs(args.org_dir, mode=0o700, exist_ok=True)
     store = KeyStore(args.org_dir)
@@ -55,6 +62,7 @@ def cmd_init_org(args):
     def show(recovery):
         print("Recovery key of the organisation archive key (shown once; keep it safe):")
         print("    " + recovery)
+
     store.initialise(args.user, password, show=show)
     print("org_public_key: %s" % base64.b64encode(store.public_key()).decode())
     return 0
@@ -63,6 +71,7 @@ def cmd_init_org(args):
 def cmd_set_secret(args):
     from ..cli import _data_dir, _read_password
     from .queue import write_secret
+
     write_secret(_data_dir(args.data_dir), _read_password(args.secret_file))
     return 0
 
@@ -71,9 +80,11 @@ def cmd_index(args):
     from ..cli import _read_password
     from .store import Bucket, describe, make_client
     from .viewer import rebuild_index
+
     key = None
     if args.org_dir:
         from ..keystore import KeyStore
+
         if not args.password_file:
             raise LinekeeperError("--org-dir needs --password-file")
         key = KeyStore(args.org_dir).unlock(args.user, _read_password(args.password_file))
@@ -84,25 +95,36 @@ def cmd_index(args):
     except LinekeeperError:
         raise
     except Exception as exc:
-        raise LinekeeperError("cannot index the bucket %s: %s" % (args.bucket, describe(exc)[0])) \
-            from None
+        raise LinekeeperError("cannot index the bucket %s: %s" % (args.bucket, describe(exc)[0])) from None
     finally:
         if key is not None:
             key.forget()
-    print("linekeeper: %d calls indexed%s" % (n, ", %d unreadable records skipped" % skipped
-                                              if skipped else ""), file=sys.stderr)
+    print(
+        "linekeeper: %d calls indexed%s"
+        % (n, ", %d unreadable records skipped" % skipped if skipped else ""),
+        file=sys.stderr,
+    )
     return 0
 
 
 def cmd_search(args):
     from .viewer import search
+
     if not os.path.exists(args.index):
         raise LinekeeperError("no index %s (run `linekeeper archive index` first)" % args.index)
     for call in search(args.index, number=args.number, box=args.box):
         if args.json:
             print(json.dumps(call))
         else:
-            print("%-12s %6d  line %s  %-3s  %s  %s" % (call["box"], call["call_id"], call["line"],
-                                                       call["direction"], call["started_at"],
-                                                       call["number"] or ""))
+            print(
+                "%-12s %6d  line %s  %-3s  %s  %s"
+                % (
+                    call["box"],
+                    call["call_id"],
+                    call["line"],
+                    call["direction"],
+                    call["started_at"],
+                    call["number"] or "",
+                )
+            )
     return 0

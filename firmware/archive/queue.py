@@ -59,8 +59,9 @@ def read_secret(data_dir):
         with open(path, encoding="utf-8") as f:
             secret = f.readline().strip()
     except OSError as exc:
-        raise ArchiveError("cannot read the archive secret %s: %s" % (path, exc.strerror),
-                           permanent=True) from None
+        raise ArchiveError(
+            "cannot read the archive secret %s: %s" % (path, exc.strerror), permanent=True
+        ) from None
     if st.st_mode & 0o077:
         raise ArchiveError("%s is readable by others: chmod 600 it" % path, permanent=True)
     if not secret:
@@ -70,15 +71,13 @@ def read_secret(data_dir):
 
 def write_secret(data_dir, secret):
     """Store the S3 secret access key (mode 0600, written atomically)."""
-    fsutil.atomic_write(os.path.join(data_dir, SECRET_FILE), secret.encode("utf-8") + b"\n",
-                        mode=0o600)
+    fsutil.atomic_write(os.path.join(data_dir, SECRET_FILE), secret.encode("utf-8") + b"\n", mode=0o600)
 
 
 def statuses(db):
     """``{call_id: (status, reason)}`` from a call-log connection (empty before any archive)."""
     try:
-        return {r[0]: (r[1], r[2]) for r in
-                db.execute("SELECT call_id, status, reason FROM archive_status")}
+        return {r[0]: (r[1], r[2]) for r in db.execute("SELECT call_id, status, reason FROM archive_status")}
     except sqlite3.Error:
         return {}
 
@@ -91,24 +90,24 @@ class Upload:
 
     def set_upload_id(self, upload_id):
         self.upload_id = upload_id
-        self.queue.execute("UPDATE uploads SET upload_id = ? WHERE recording_id = ?",
-                           (upload_id, self.recording_id))
+        self.queue.execute(
+            "UPDATE uploads SET upload_id = ? WHERE recording_id = ?", (upload_id, self.recording_id)
+        )
 
     def parts(self):
-        return dict(self.queue.query("SELECT number, md5 FROM parts WHERE recording_id = ?",
-                                     (self.recording_id,)))
+        return dict(
+            self.queue.query("SELECT number, md5 FROM parts WHERE recording_id = ?", (self.recording_id,))
+        )
 
     def part_done(self, number, md5):
-        self.queue.execute("INSERT OR REPLACE INTO parts VALUES (?, ?, ?)",
-                           (self.recording_id, number, md5))
+        self.queue.execute("INSERT OR REPLACE INTO parts VALUES (?, ?, ?)", (self.recording_id, number, md5))
 
 
 class Db:
     """One SQLite connection used from two threads, one statement at a time."""
 
     def __init__(self, path, schema):
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                   timeout=30)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(schema)

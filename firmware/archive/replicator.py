@@ -73,8 +73,9 @@ class Replicator:
     :param poll_s: how often the thread looks for newly ended calls
     """
 
-    def __init__(self, data_dir, settings, *, bucket=None, wall_us=None,
-                 monotonic=time.monotonic, poll_s=1.0):
+    def __init__(
+        self, data_dir, settings, *, bucket=None, wall_us=None, monotonic=time.monotonic, poll_s=1.0
+    ):
         self.data_dir = os.fspath(data_dir)
         self.settings = settings
         self._bucket = bucket
@@ -86,12 +87,11 @@ class Replicator:
         deletions.ensure_schema(self.calls.raw())
         # A restart retries what failed for good last time (the installer may have fixed it).
         self.queue.execute("UPDATE jobs SET state = 'queued', next_try = 0 WHERE state = 'failed'")
-        self._scan_after = 0          # calls up to this id are all queued (or were)
+        self._scan_after = 0  # calls up to this id are all queued (or were)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = None
-        self.stats = {"uploaded_bytes": 0, "objects_put": 0, "objects_skipped": 0,
-                      "attempts_failed": 0}
+        self.stats = {"uploaded_bytes": 0, "objects_put": 0, "objects_skipped": 0, "attempts_failed": 0}
 
     # ------------------------------------------------------------ the box's hooks
     def escrow(self, recording_id, data_key):
@@ -102,11 +102,21 @@ class Replicator:
     def forget(self, candidates):
         """Queue the archive deletion of recordings retention destroyed (``sweeper.Candidate`` s)."""
         for c in candidates:
-            detail = {"recording_id": c.recording_id, "sha256": c.sha256, "rule": c.rule,
-                      "line": c.line, "direction": c.direction, "categories": list(c.categories),
-                      "started_at": c.started_at, "duration_s": c.duration_s, "bytes": c.bytes}
-            self.queue.execute("INSERT INTO jobs (kind, call_id, detail, state) VALUES "
-                               "('delete', ?, ?, 'queued')", (c.call_id, json.dumps(detail)))
+            detail = {
+                "recording_id": c.recording_id,
+                "sha256": c.sha256,
+                "rule": c.rule,
+                "line": c.line,
+                "direction": c.direction,
+                "categories": list(c.categories),
+                "started_at": c.started_at,
+                "duration_s": c.duration_s,
+                "bytes": c.bytes,
+            }
+            self.queue.execute(
+                "INSERT INTO jobs (kind, call_id, detail, state) VALUES ('delete', ?, ?, 'queued')",
+                (c.call_id, json.dumps(detail)),
+            )
         self._wake.set()
 
     # ------------------------------------------------------------ the thread
@@ -131,7 +141,7 @@ class Replicator:
         while not self._stop.is_set():
             try:
                 self.step()
-            except Exception:           # the uploader must outlive any one bad job
+            except Exception:  # the uploader must outlive any one bad job
                 log.exception("archive replication step failed")
             self._wake.wait(self.poll_s)
             self._wake.clear()
@@ -146,7 +156,7 @@ class Replicator:
             reached = self._attempt(job_id, kind, call_id, detail)
             ran += 1
             if not reached:
-                break           # the store is down: the other jobs wait for their next turn
+                break  # the store is down: the other jobs wait for their next turn
         return ran
 
     def pending(self):
@@ -163,13 +173,19 @@ class Replicator:
         rows = self.calls.query(
             "SELECT id, ended_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM recordings r WHERE "
             "r.call_id = calls.id AND r.state = 'recording') FROM calls WHERE id > ? ORDER BY id",
-            (self._scan_after,))
-        known = {r[0] for r in self.queue.query(
-            "SELECT call_id FROM jobs WHERE kind = 'call' AND call_id > ?", (self._scan_after,))}
+            (self._scan_after,),
+        )
+        known = {
+            r[0]
+            for r in self.queue.query(
+                "SELECT call_id FROM jobs WHERE kind = 'call' AND call_id > ?", (self._scan_after,)
+            )
+        }
         new = [call_id for call_id, ended in rows if ended and call_id not in known]
         for call_id in new:
-            self.queue.execute("INSERT OR IGNORE INTO jobs (kind, call_id, state) "
-                               "VALUES ('call', ?, 'queued')", (call_id,))
+            self.queue.execute(
+                "INSERT OR IGNORE INTO jobs (kind, call_id, state) VALUES ('call', ?, 'queued')", (call_id,)
+            )
             self._status(call_id, "queued", None)
         still_open = [call_id for call_id, ended in rows if not ended]
         if still_open:
@@ -182,7 +198,9 @@ class Replicator:
         now = self._monotonic()
         return self.queue.query(
             "SELECT id, kind, call_id, detail FROM jobs WHERE state = 'queued' AND (? OR next_try <= ?)"
-            " ORDER BY kind = 'delete', id", (int(ignore_backoff), now))
+            " ORDER BY kind = 'delete', id",
+            (int(ignore_backoff), now),
+        )
 
     def _attempt(self, job_id, kind, call_id, detail):
         """Run one job; returns False when the store could not be reached (else True)."""
@@ -197,28 +215,35 @@ class Replicator:
             self.stats["attempts_failed"] += 1
             attempts = self.queue.query("SELECT attempts FROM jobs WHERE id = ?", (job_id,))[0][0] + 1
             delay_s = min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2 ** (attempts - 1))
-            self.queue.execute("UPDATE jobs SET attempts = ?, next_try = ?, error = ?, state = ? "
-                               "WHERE id = ?", (attempts, self._monotonic() + delay_s, message,
-                                                "failed" if permanent else "queued", job_id))
+            self.queue.execute(
+                "UPDATE jobs SET attempts = ?, next_try = ?, error = ?, state = ? WHERE id = ?",
+                (attempts, self._monotonic() + delay_s, message, "failed" if permanent else "queued", job_id),
+            )
             if kind == "call":
-                self._status(call_id, "failed" if permanent else "queued",
-                             message if permanent else "retrying: " + message)
+                self._status(
+                    call_id,
+                    "failed" if permanent else "queued",
+                    message if permanent else "retrying: " + message,
+                )
             log.warning("archive %s of call %d: %s", kind, call_id, message)
             return not message.startswith("cannot reach")
         self.queue.execute("UPDATE jobs SET state = 'done', error = NULL WHERE id = ?", (job_id,))
         return True
 
     def _status(self, call_id, status, reason):
-        self.calls.execute("INSERT OR REPLACE INTO archive_status VALUES (?, ?, ?, ?)",
-                           (call_id, status, reason, self._wall_us()))
+        self.calls.execute(
+            "INSERT OR REPLACE INTO archive_status VALUES (?, ?, ?, ?)",
+            (call_id, status, reason, self._wall_us()),
+        )
 
     # ------------------------------------------------------------ uploading
     @property
     def bucket(self):
         if self._bucket is None:
             s = self.settings
-            client = make_client(s.endpoint, s.region, s.access_key_id,
-                                 read_secret(self.data_dir), s.verify_tls)
+            client = make_client(
+                s.endpoint, s.region, s.access_key_id, read_secret(self.data_dir), s.verify_tls
+            )
             self._bucket = Bucket(client, s.bucket, Throttle(s.bandwidth_kbps))
         return self._bucket
 
@@ -235,9 +260,13 @@ class Replicator:
     def _recordings(self, call_id):
         rows = self.calls.query(
             "SELECT id, state, duration_s, bytes, sha256, profile FROM recordings WHERE "
-            "call_id = ? AND state IN ('complete', 'partial') ORDER BY started_at", (call_id,))
-        return [dict(zip(("id", "state", "duration_s", "bytes", "sha256", "profile"), r))
-                for r in rows]
+            "call_id = ? AND state IN ('complete', 'partial') ORDER BY started_at",
+            (call_id,),
+        )
+        return [
+            dict(zip(("id", "state", "duration_s", "bytes", "sha256", "profile"), r, strict=False))
+            for r in rows
+        ]
 
     def _put(self, key, body):
         self.bucket.put(key, body)
@@ -247,6 +276,7 @@ class Replicator:
     def _upload_recording(self, rec):
         """Upload one recording unless the bucket already holds it (same hash)."""
         import hashlib
+
         key = recording_key(self.settings.box_id, rec["sha256"])
         head = self.bucket.head(key)
         if head is not None and head.get("Metadata", {}).get("sha256") == rec["sha256"]:
@@ -258,9 +288,11 @@ class Replicator:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
         if h.hexdigest() != rec["sha256"]:
-            raise ArchiveError("recording %s does not match its hash in the call log (changed "
-                               "on the card?): not archived; run `linekeeper verify`" % rec["id"],
-                               permanent=True)
+            raise ArchiveError(
+                "recording %s does not match its hash in the call log (changed "
+                "on the card?): not archived; run `linekeeper verify`" % rec["id"],
+                permanent=True,
+            )
         prefix, header_bytes, upload_id = self._prefix(rec["id"], path)
         size = len(prefix) + rec["bytes"] - header_bytes
         part = self.settings.part_size_mb << 20
@@ -268,21 +300,27 @@ class Replicator:
 
         def read(offset, n):
             """Bytes [offset, offset+n) of the archived form: prefix, then the file's body."""
-            out = prefix[offset:offset + n]
+            out = prefix[offset : offset + n]
             if len(out) < n:
                 with open(path, "rb") as f:
                     f.seek(header_bytes + max(0, offset - len(prefix)))
                     out += f.read(n - len(out))
             return out
+
         if size <= part:
             body = read(0, size)
             md5 = self.bucket.put(key, body, meta)
             del md5
         else:
             n_parts = -(-size // part)
-            self.bucket.upload_multipart(key, lambda i: read((i - 1) * part, part), n_parts,
-                                         Upload(self.queue, rec["id"], upload_id), meta,
-                                         stop=self._stop)
+            self.bucket.upload_multipart(
+                key,
+                lambda i: read((i - 1) * part, part),
+                n_parts,
+                Upload(self.queue, rec["id"], upload_id),
+                meta,
+                stop=self._stop,
+            )
         self.stats["objects_put"] += 1
         self.stats["uploaded_bytes"] += size
         self.queue.execute("DELETE FROM parts WHERE recording_id = ?", (rec["id"],))
@@ -291,42 +329,70 @@ class Replicator:
     def _prefix(self, recording_id, path):
         """The sealed-header prefix of a recording's archived form, made once and kept, so
         a resumed multipart upload sends the same bytes."""
-        row = self.queue.query("SELECT prefix, header_bytes, upload_id FROM uploads "
-                               "WHERE recording_id = ?", (recording_id,))
+        row = self.queue.query(
+            "SELECT prefix, header_bytes, upload_id FROM uploads WHERE recording_id = ?", (recording_id,)
+        )
         if row:
             return row[0]
         prefix, header_bytes = sealing.archive_prefix(path, recording_id, self.settings.org_key)
-        self.queue.execute("INSERT INTO uploads VALUES (?, ?, ?, NULL)",
-                           (recording_id, prefix, header_bytes))
+        self.queue.execute("INSERT INTO uploads VALUES (?, ?, ?, NULL)", (recording_id, prefix, header_bytes))
         return prefix, header_bytes, None
 
     def call_record(self, call_id, recordings):
         """The call record object's bytes (JSON; the call itself and its audit entries sealed)."""
         cur = self.calls.raw()
         with self.calls.lock:
-            c = cur.execute("SELECT calls.*, (SELECT group_concat(tag, ',') FROM call_tags WHERE "
-                            "call_id = calls.id) AS tags FROM calls WHERE id = ?", (call_id,))
+            c = cur.execute(
+                "SELECT calls.*, (SELECT group_concat(tag, ',') FROM call_tags WHERE "
+                "call_id = calls.id) AS tags FROM calls WHERE id = ?",
+                (call_id,),
+            )
             names = [d[0] for d in c.description]
-            row = dict(zip(names, c.fetchone()))
+            row = dict(zip(names, c.fetchone(), strict=False))
         call = call_json(row)
-        org_keys = dict(self.queue.query(
-            "SELECT recording_id, wrapped FROM org_keys WHERE recording_id IN (%s)"
-            % ",".join("?" * len(recordings)), [r["id"] for r in recordings])) if recordings else {}
-        recs = [{"id": r["id"], "key": recording_key(self.settings.box_id, r["sha256"]),
-                 "sha256": r["sha256"], "bytes": r["bytes"], "state": r["state"],
-                 "duration_s": r["duration_s"], "profile": r["profile"],
-                 "org_wrapped_key": (base64.b64encode(org_keys[r["id"]]).decode()
-                                     if r["id"] in org_keys else None)} for r in recordings]
+        org_keys = (
+            dict(
+                self.queue.query(
+                    "SELECT recording_id, wrapped FROM org_keys WHERE recording_id IN (%s)"
+                    % ",".join("?" * len(recordings)),
+                    [r["id"] for r in recordings],
+                )
+            )
+            if recordings
+            else {}
+        )
+        recs = [
+            {
+                "id": r["id"],
+                "key": recording_key(self.settings.box_id, r["sha256"]),
+                "sha256": r["sha256"],
+                "bytes": r["bytes"],
+                "state": r["state"],
+                "duration_s": r["duration_s"],
+                "profile": r["profile"],
+                "org_wrapped_key": (
+                    base64.b64encode(org_keys[r["id"]]).decode() if r["id"] in org_keys else None
+                ),
+            }
+            for r in recordings
+        ]
         private = {"call": call, "audit": self._audit_entries(call_id, recordings)}
         context = ("%s/%d" % (self.settings.box_id, call_id)).encode()
-        sealed = sealing.seal(json.dumps(private, sort_keys=True).encode(), self.settings.org_key,
-                              context)
-        doc = {"format": RECORD_FORMAT, "box": self.settings.box_id, "call_id": call_id,
-               "line": call["line"], "direction": call["direction"],
-               "started_at": call["started_at"], "ended_at": call["ended_at"],
-               "answered": call["answered"], "duration_s": call["duration_s"],
-               "end_reason": call["end_reason"], "recordings": recs,
-               "sealed": base64.b64encode(sealed).decode()}
+        sealed = sealing.seal(json.dumps(private, sort_keys=True).encode(), self.settings.org_key, context)
+        doc = {
+            "format": RECORD_FORMAT,
+            "box": self.settings.box_id,
+            "call_id": call_id,
+            "line": call["line"],
+            "direction": call["direction"],
+            "started_at": call["started_at"],
+            "ended_at": call["ended_at"],
+            "answered": call["answered"],
+            "duration_s": call["duration_s"],
+            "end_reason": call["end_reason"],
+            "recordings": recs,
+            "sealed": base64.b64encode(sealed).decode(),
+        }
         if self.settings.clear_numbers:
             doc.update(number=call["number"], name=call["name"])
         return json.dumps(doc, sort_keys=True).encode()
@@ -338,13 +404,17 @@ class Replicator:
             return []
         db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=30)
         try:
-            rows = db.execute("SELECT seq, wall_us, actor, action, target, details, hash FROM audit"
-                              " WHERE target IN (%s) ORDER BY seq" % ",".join("?" * len(targets)),
-                              targets).fetchall()
+            rows = db.execute(
+                "SELECT seq, wall_us, actor, action, target, details, hash FROM audit"
+                " WHERE target IN (%s) ORDER BY seq" % ",".join("?" * len(targets)),
+                targets,
+            ).fetchall()
         finally:
             db.close()
-        return [dict(zip(("seq", "wall_us", "actor", "action", "target", "details", "hash"), r))
-                for r in rows]
+        return [
+            dict(zip(("seq", "wall_us", "actor", "action", "target", "details", "hash"), r, strict=False))
+            for r in rows
+        ]
 
     # ------------------------------------------------------------ retention
     def _delete(self, call_id, detail):
@@ -362,24 +432,39 @@ class Replicator:
         with self.calls.lock:
             db.execute("BEGIN IMMEDIATE")
             try:
-                deletions.append(db, {
-                    "deleted_at": self._wall_us(), "reason": "archive", "rule": detail["rule"],
-                    "recording_id": detail["recording_id"], "call_id": call_id,
-                    "line": detail["line"], "direction": detail["direction"],
-                    "categories": detail["categories"],
-                    "call_date": _date(detail["started_at"]), "duration_s": detail["duration_s"],
-                    "bytes": detail["bytes"], "file_sha256": detail["sha256"]})
+                deletions.append(
+                    db,
+                    {
+                        "deleted_at": self._wall_us(),
+                        "reason": "archive",
+                        "rule": detail["rule"],
+                        "recording_id": detail["recording_id"],
+                        "call_id": call_id,
+                        "line": detail["line"],
+                        "direction": detail["direction"],
+                        "categories": detail["categories"],
+                        "call_date": _date(detail["started_at"]),
+                        "duration_s": detail["duration_s"],
+                        "bytes": detail["bytes"],
+                        "file_sha256": detail["sha256"],
+                    },
+                )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-        log.info("archive: recording %s of call %d deleted (%d object versions)",
-                 detail["recording_id"], call_id, gone)
+        log.info(
+            "archive: recording %s of call %d deleted (%d object versions)",
+            detail["recording_id"],
+            call_id,
+            gone,
+        )
 
 
 def _date(wall_us):
     import datetime
-    return datetime.datetime.fromtimestamp(wall_us / 1e6, datetime.timezone.utc).strftime("%Y-%m-%d")
+
+    return datetime.datetime.fromtimestamp(wall_us / 1e6, datetime.UTC).strftime("%Y-%m-%d")
 
 
 def attach(box):
@@ -396,8 +481,11 @@ def attach(box):
         replicator = Replicator(box.data_dir, settings, wall_us=lambda: int(clock.wall_us()))
     except (sqlite3.Error, OSError) as exc:
         # Recording comes first: a box whose archive queue cannot be opened still records.
-        log.error("the archive queue in %s cannot be opened (%s): nothing is replicated "
-                  "until it can", box.data_dir, exc)
+        log.error(
+            "the archive queue in %s cannot be opened (%s): nothing is replicated until it can",
+            box.data_dir,
+            exc,
+        )
         return None
     box.recorder.on_data_key = replicator.escrow
     box.retention.on_destroyed.append(replicator.forget)

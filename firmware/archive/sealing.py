@@ -52,9 +52,9 @@ def unseal(blob, org_private_key, context):
         key = org_private_key.unwrap(blob[:n], context)
     else:
         key = crypto.unwrap_data_key(blob[:n], org_private_key, context)
-    nonce = blob[n:n + crypto.NONCE_BYTES]
+    nonce = blob[n : n + crypto.NONCE_BYTES]
     try:
-        return ChaCha20Poly1305(key).decrypt(nonce, blob[n + crypto.NONCE_BYTES:], context)
+        return ChaCha20Poly1305(key).decrypt(nonce, blob[n + crypto.NONCE_BYTES :], context)
     except InvalidTag:
         raise TamperError("sealed blob failed authentication") from None
 
@@ -83,6 +83,6 @@ def restore_recording(blob, recording_id, org_private_key):
     magic, length = _PREFIX.unpack_from(blob)
     if magic != MAGIC or _PREFIX.size + length > len(blob):
         raise TamperError("not an archived Linekeeper recording")
-    sealed = blob[_PREFIX.size:_PREFIX.size + length]
+    sealed = blob[_PREFIX.size : _PREFIX.size + length]
     header = unseal(sealed, org_private_key, recording_id.encode())
-    return header + blob[_PREFIX.size + length:]
+    return header + blob[_PREFIX.size + length :]

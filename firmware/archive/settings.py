@@ -34,7 +34,7 @@ from ..errors import ConfigError
 ARCHIVE_VERSION = 1
 BOX_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-MIN_PART_MB = 5          # S3's smallest part but the last
+MIN_PART_MB = 5  # S3's smallest part but the last
 
 
 @dataclass(frozen=True)
@@ -91,17 +91,17 @@ class ArchiveSettings:
         if self.endpoint is not None:
             url = urlparse(self.endpoint)
             if url.scheme not in ("http", "https") or not url.hostname:
-                raise ConfigError("must be an http(s) URL such as https://s3.example.com",
-                                  field="endpoint")
+                raise ConfigError("must be an http(s) URL such as https://s3.example.com", field="endpoint")
             if url.scheme == "http" and url.hostname not in ("127.0.0.1", "localhost", "::1"):
-                raise ConfigError("must be https:// (plain http only for a store on this host)",
-                                  field="endpoint")
+                raise ConfigError(
+                    "must be https:// (plain http only for a store on this host)", field="endpoint"
+                )
         if self.bucket is not None and not BUCKET.fullmatch(self.bucket):
-            raise ConfigError("must be an S3 bucket name (3-63 lower-case letters, digits, dots, "
-                              "hyphens)", field="bucket")
+            raise ConfigError(
+                "must be an S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)", field="bucket"
+            )
         if self.box_id is not None and not BOX_ID.fullmatch(self.box_id):
-            raise ConfigError("must be lower-case letters, digits and hyphens (up to 63)",
-                              field="box_id")
+            raise ConfigError("must be lower-case letters, digits and hyphens (up to 63)", field="box_id")
         if self.org_public_key is not None:
             org_key_bytes(self.org_public_key)
         if self.enabled:
@@ -145,6 +145,8 @@ def org_key_bytes(text):
     except (binascii.Error, ValueError):
         raw = b""
     if len(raw) != 32:
-        raise ConfigError("must be the base64 of a 32-byte X25519 public key "
-                          "(`linekeeper archive init-org` prints one)", field="org_public_key")
+        raise ConfigError(
+            "must be the base64 of a 32-byte X25519 public key (`linekeeper archive init-org` prints one)",
+            field="org_public_key",
+        )
     return raw

@@ -22,31 +22,49 @@ class ArchiveError(LinekeeperError):
 
 
 # S3 error codes that no retry will cure (the installer must act).
-PERMANENT_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket",
-                   "AllAccessDisabled", "InvalidBucketName"}
+PERMANENT_CODES = {
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "NoSuchBucket",
+    "AllAccessDisabled",
+    "InvalidBucketName",
+}
 
 
-def make_client(endpoint, region, access_key_id, secret, verify_tls, connect_timeout_s=5,
-                read_timeout_s=60):
+def make_client(endpoint, region, access_key_id, secret, verify_tls, connect_timeout_s=5, read_timeout_s=60):
     """A boto3 S3 client for one store (its own retries off: the replicator's backoff decides)."""
     import boto3
     from botocore.config import Config
+
     return boto3.client(
-        "s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=access_key_id,
-        aws_secret_access_key=secret, verify=verify_tls,
-        config=Config(retries={"max_attempts": 1}, connect_timeout=connect_timeout_s,
-                      read_timeout=read_timeout_s, s3={"addressing_style": "path"},
-                      request_checksum_calculation="when_required",
-                      response_checksum_validation="when_required"))
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret,
+        verify=verify_tls,
+        config=Config(
+            retries={"max_attempts": 1},
+            connect_timeout=connect_timeout_s,
+            read_timeout=read_timeout_s,
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
 
 
 def describe(exc):
     """``(message, permanent)`` of an exception a boto3 call raised."""
     from botocore.exceptions import BotoCoreError, ClientError
+
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
-        return "the store said %s: %s" % (code, exc.response.get("Error", {}).get("Message", "")), \
-            code in PERMANENT_CODES
+        return "the store said %s: %s" % (
+            code,
+            exc.response.get("Error", {}).get("Message", ""),
+        ), code in PERMANENT_CODES
     if isinstance(exc, ArchiveError):
         return str(exc), exc.permanent
     if isinstance(exc, BotoCoreError):
@@ -95,6 +113,7 @@ class Bucket:
     def head(self, key):
         """The object's metadata, or None when there is none."""
         from botocore.exceptions import ClientError
+
         try:
             return self.client.head_object(Bucket=self.name, Key=key)
         except ClientError as exc:
@@ -109,11 +128,11 @@ class Bucket:
         """
         md5 = hashlib.md5(body).hexdigest()
         self.throttle.take(len(body))
-        response = self.client.put_object(Bucket=self.name, Key=key, Body=body,
-                                          Metadata=metadata or {})
+        response = self.client.put_object(Bucket=self.name, Key=key, Body=body, Metadata=metadata or {})
         if _etag(response) != md5:
-            raise ArchiveError("%s: the store's checksum %s is not the upload's %s"
-                               % (key, _etag(response), md5))
+            raise ArchiveError(
+                "%s: the store's checksum %s is not the upload's %s" % (key, _etag(response), md5)
+            )
         return md5
 
     def upload_multipart(self, key, read_part, n_parts, state, metadata=None, stop=None):
@@ -128,7 +147,8 @@ class Bucket:
         upload_id = state.upload_id
         if upload_id is None:
             upload_id = self.client.create_multipart_upload(
-                Bucket=self.name, Key=key, Metadata=metadata or {})["UploadId"]
+                Bucket=self.name, Key=key, Metadata=metadata or {}
+            )["UploadId"]
             state.set_upload_id(upload_id)
         done = state.parts()
         for number in range(1, n_parts + 1):
@@ -139,26 +159,31 @@ class Bucket:
             body = read_part(number)
             md5 = hashlib.md5(body).hexdigest()
             self.throttle.take(len(body))
-            response = self.client.upload_part(Bucket=self.name, Key=key, UploadId=upload_id,
-                                               PartNumber=number, Body=body)
+            response = self.client.upload_part(
+                Bucket=self.name, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+            )
             if _etag(response) != md5:
-                raise ArchiveError("%s part %d: the store's checksum is not the upload's"
-                                   % (key, number))
+                raise ArchiveError("%s part %d: the store's checksum is not the upload's" % (key, number))
             state.part_done(number, md5)
             done[number] = md5
         parts = [{"PartNumber": n, "ETag": '"%s"' % done[n]} for n in range(1, n_parts + 1)]
         response = self.client.complete_multipart_upload(
-            Bucket=self.name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
-        expected = hashlib.md5(b"".join(bytes.fromhex(done[n]) for n in range(1, n_parts + 1))
-                               ).hexdigest() + "-%d" % n_parts
+            Bucket=self.name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+        )
+        expected = (
+            hashlib.md5(b"".join(bytes.fromhex(done[n]) for n in range(1, n_parts + 1))).hexdigest()
+            + "-%d" % n_parts
+        )
         if _etag(response) != expected:
-            raise ArchiveError("%s: the store's checksum %s is not the upload's %s"
-                               % (key, _etag(response), expected))
+            raise ArchiveError(
+                "%s: the store's checksum %s is not the upload's %s" % (key, _etag(response), expected)
+            )
         return expected
 
     def forget_upload(self, key, upload_id):
         """Abort an unfinished multipart upload (its parts are then dropped by the store)."""
         from botocore.exceptions import ClientError
+
         try:
             self.client.abort_multipart_upload(Bucket=self.name, Key=key, UploadId=upload_id)
         except ClientError:
@@ -174,7 +199,7 @@ class Bucket:
                     continue
                 self.client.delete_object(Bucket=self.name, Key=key, VersionId=item["VersionId"])
                 gone += 1
-        if self.head(key) is not None:         # an unversioned bucket lists no versions
+        if self.head(key) is not None:  # an unversioned bucket lists no versions
             self.client.delete_object(Bucket=self.name, Key=key)
             gone += 1
         return gone

@@ -36,8 +36,21 @@ CREATE TABLE calls (
 CREATE INDEX calls_number ON calls (number);
 CREATE INDEX calls_started ON calls (started_at);
 """
-COLUMNS = ("box", "call_id", "line", "direction", "started_at", "ended_at", "answered",
-           "duration_s", "number", "name", "recording_key", "recording_sha256", "record_key")
+COLUMNS = (
+    "box",
+    "call_id",
+    "line",
+    "direction",
+    "started_at",
+    "ended_at",
+    "answered",
+    "duration_s",
+    "number",
+    "name",
+    "recording_key",
+    "recording_sha256",
+    "record_key",
+)
 
 
 def read_record(body, org_private_key=None):
@@ -52,8 +65,7 @@ def read_record(body, org_private_key=None):
         raise ValueError("not a Linekeeper call record")
     if org_private_key is not None:
         context = ("%s/%d" % (doc["box"], doc["call_id"])).encode()
-        private = json.loads(sealing.unseal(base64.b64decode(doc["sealed"]), org_private_key,
-                                            context))
+        private = json.loads(sealing.unseal(base64.b64decode(doc["sealed"]), org_private_key, context))
         doc["call"], doc["audit"] = private["call"], private["audit"]
         doc.setdefault("number", private["call"]["number"])
         doc.setdefault("name", private["call"]["name"])
@@ -83,16 +95,29 @@ def rebuild_index(bucket, index_path, org_private_key=None):
                 skipped += 1
                 continue
             rec = doc["recordings"][-1] if doc.get("recordings") else {}
-            db.execute("INSERT OR REPLACE INTO calls VALUES (%s)" % ",".join("?" * len(COLUMNS)),
-                       (doc["box"], doc["call_id"], doc.get("line"), doc.get("direction"),
-                        doc.get("started_at"), doc.get("ended_at"), int(bool(doc.get("answered"))),
-                        doc.get("duration_s"), doc.get("number"), doc.get("name"),
-                        rec.get("key"), rec.get("sha256"), key))
+            db.execute(
+                "INSERT OR REPLACE INTO calls VALUES (%s)" % ",".join("?" * len(COLUMNS)),
+                (
+                    doc["box"],
+                    doc["call_id"],
+                    doc.get("line"),
+                    doc.get("direction"),
+                    doc.get("started_at"),
+                    doc.get("ended_at"),
+                    int(bool(doc.get("answered"))),
+                    doc.get("duration_s"),
+                    doc.get("number"),
+                    doc.get("name"),
+                    rec.get("key"),
+                    rec.get("sha256"),
+                    key,
+                ),
+            )
             n += 1
         db.commit()
     except BaseException:
         db.close()
-        os.remove(tmp)          # the old index stays as it was
+        os.remove(tmp)  # the old index stays as it was
         raise
     db.close()
     os.replace(tmp, index_path)
@@ -107,8 +132,7 @@ def search(index_path, number=None, box=None, limit=1000):
         where, args = [], []
         if number:
             where.append("number LIKE ? ESCAPE '\\'")
-            args.append("%" + number.replace("\\", "\\\\").replace("%", "\\%")
-                        .replace("_", "\\_"))
+            args.append("%" + number.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))
         if box:
             where.append("box = ?")
             args.append(box)
@@ -116,6 +140,6 @@ def search(index_path, number=None, box=None, limit=1000):
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started_at, box, call_id LIMIT ?"
-        return [dict(zip(COLUMNS, r)) for r in db.execute(sql, args + [limit])]
+        return [dict(zip(COLUMNS, r, strict=False)) for r in db.execute(sql, args + [limit])]
     finally:
         db.close()

@@ -20,10 +20,10 @@ import numpy as np
 
 from telephony.levels import DBM0_RMS
 
-FRAME, HOP = 256, 128               # 32 ms frames every 16 ms; 31.25 Hz bins
-GUARD = 3                           # frames (48 ms) either side of a tonal frame
-WINDOW, NEEDED = 16, 12             # voiced frames out of the last WINDOW for an onset
-REARM_FRAMES = 32                   # frames without voice (0.5 s) before the next onset
+FRAME, HOP = 256, 128  # 32 ms frames every 16 ms; 31.25 Hz bins
+GUARD = 3  # frames (48 ms) either side of a tonal frame
+WINDOW, NEEDED = 16, 12  # voiced frames out of the last WINDOW for an onset
+REARM_FRAMES = 32  # frames without voice (0.5 s) before the next onset
 MIN_DBM0 = -42.0
 MAX_TONAL = 0.9
 
@@ -35,13 +35,13 @@ class VoiceOnset:
         self._window = np.hanning(FRAME).astype(np.float32)
         self._min_power = FRAME * (DBM0_RMS * 10 ** (MIN_DBM0 / 20)) ** 2
         self._rest = np.zeros(0, np.int16)
-        self._next = 0                  # sample position of the next frame's start
+        self._next = 0  # sample position of the next frame's start
         # Frames classified but not decided yet (the GUARD frames after them are
         # needed), with GUARD decided frames before them for context.
         self._starts = np.zeros(0, np.int64)
         self._loud = np.zeros(0, bool)
         self._tonal = np.zeros(GUARD, bool)
-        self._recent = []               # (frame start, voiced) of the last WINDOW frames
+        self._recent = []  # (frame start, voiced) of the last WINDOW frames
         self._voiced_count = 0
         self._quiet = REARM_FRAMES
         self._armed = True
@@ -59,7 +59,7 @@ class VoiceOnset:
         self._starts = np.concatenate((self._starts, self._next + HOP * np.arange(count)))
         self._loud = np.concatenate((self._loud, loud))
         self._tonal = np.concatenate((self._tonal, tonal))
-        self._rest = x[count * HOP:].copy()
+        self._rest = x[count * HOP :].copy()
         self._next += count * HOP
         return self._decide()
 
@@ -69,7 +69,7 @@ class VoiceOnset:
         if n <= 0:
             return []
         # Tonal anywhere within GUARD frames either side.
-        t = self._tonal[:n + 2 * GUARD].astype(np.int8)
+        t = self._tonal[: n + 2 * GUARD].astype(np.int8)
         near = np.convolve(t, np.ones(2 * GUARD + 1, np.int8), "valid") > 0
         voiced = self._loud[:n] & ~near[:n]
         starts = self._starts[:n]
@@ -83,7 +83,7 @@ class VoiceOnset:
             self._recent = [(s, False) for s in starts[-WINDOW:].tolist()]
             return found
         recent = self._recent
-        for start, v in zip(starts.tolist(), voiced.tolist()):
+        for start, v in zip(starts.tolist(), voiced.tolist(), strict=False):
             recent.append((start, v))
             self._voiced_count += v
             if len(recent) > WINDOW:

@@ -40,8 +40,17 @@ from firmware.dsp.tones import ToneReceiver, country_tones
 from telephony import countries, spandsp
 from telephony.levels import DBM0_RMS
 
-__all__ = ["LineDsp", "DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone", "Speech",
-           "Quiet", "Sound"]
+__all__ = [
+    "LineDsp",
+    "DtmfDigit",
+    "CallerId",
+    "CallerIdError",
+    "AlertTone",
+    "Tone",
+    "Speech",
+    "Quiet",
+    "Sound",
+]
 
 SAMPLE_RATE = 8000
 _INT16 = np.dtype(np.int16)
@@ -67,6 +76,7 @@ FSK_HISTORY = 6 * SAMPLE_RATE  # audio kept to tell V.23 from Bell 202 (a messag
 _FSK_FRAME = 320
 _FSK_BINS = {"v23": (1300 // 25, 2100 // 25), "bell202": (1200 // 25, 2200 // 25)}
 
+
 class LineDsp:
     """Signalling detector for one line.
 
@@ -85,12 +95,21 @@ class LineDsp:
     missing.
     """
 
-    def __init__(self, country="uk", standard=None, on_event=None, off_hook=False,
-                 dtmf_params=DEFAULT_PARAMS, block_ms=500, tone_countries=()):
+    def __init__(
+        self,
+        country="uk",
+        standard=None,
+        on_event=None,
+        off_hook=False,
+        dtmf_params=DEFAULT_PARAMS,
+        block_ms=500,
+        tone_countries=(),
+    ):
         entry = countries.country(country)  # ValueError for an unknown country
         if standard is not None and standard not in countries.cid_standards():
-            raise ValueError("unknown caller-ID standard %r (%s)"
-                             % (standard, ", ".join(countries.cid_standards())))
+            raise ValueError(
+                "unknown caller-ID standard %r (%s)" % (standard, ", ".join(countries.cid_standards()))
+            )
         self.country = country
         self.standards = (standard,) if standard else entry.cid_standards
         self.on_event = on_event or (lambda event: None)
@@ -109,15 +128,15 @@ class LineDsp:
         own_tones = entry.tone_detection
         for other in tone_countries:
             if other not in countries.COUNTRIES:
-                raise ValueError("unknown tone country %r (%s)"
-                                 % (other, ", ".join(countries.COUNTRIES)))
+                raise ValueError("unknown tone country %r (%s)" % (other, ", ".join(countries.COUNTRIES)))
         # Other countries whose clear-down tones end a call (an adapter left on its
         # factory region plays its own): listened for off-hook only.
-        self._extra_countries = tuple(c for c in dict.fromkeys(tone_countries)
-                                      if countries.country(c).tone_detection is not own_tones)
+        self._extra_countries = tuple(
+            c for c in dict.fromkeys(tone_countries) if countries.country(c).tone_detection is not own_tones
+        )
         self._fsk_history = AudioHistory(FSK_HISTORY)
         self._quiet_power = QUIET_FRAME * (DBM0_RMS * 10.0 ** (QUIET_DBM0 / 20.0)) ** 2
-        self._sound_end = 0        # sample position where the last sound ended (off-hook)
+        self._sound_end = 0  # sample position where the last sound ended (off-hook)
         self._quiet_reported = False
         self._tones = self._tone_receiver()
         # Voice onsets matter until the call is answered: after the first one that
@@ -205,7 +224,7 @@ class LineDsp:
         """Process what is buffered and decide on DTMF still waiting (end of input)."""
         self._process()
         events = []
-        if self._fsk is not None:   # FSK errors still held back (see firmware.dsp.fsk)
+        if self._fsk is not None:  # FSK errors still held back (see firmware.dsp.fsk)
             for kind, value, start, end in self._fsk.flush():
                 self._on_fsk(kind, value, self._t(start), self._t(end), events)
         if self._pending_cid:
@@ -273,7 +292,7 @@ class LineDsp:
                 starts = self._samples + loud * QUIET_FRAME
                 prev_ends = np.concatenate(([self._sound_end], starts[:-1] + QUIET_FRAME))
                 last = int(starts[-1])
-            for i, (start, prev_end) in enumerate(zip(starts, prev_ends)):
+            for i, (start, prev_end) in enumerate(zip(starts, prev_ends, strict=False)):
                 if start - prev_end < report:
                     continue
                 if not (i == 0 and self._quiet_reported):
@@ -295,8 +314,7 @@ class LineDsp:
         n = len(x) // _FSK_FRAME * _FSK_FRAME
         if n == 0:
             return fallback
-        spectrum = np.abs(np.fft.rfft(x[:n].reshape(-1, _FSK_FRAME) * np.hanning(_FSK_FRAME),
-                                      axis=1)) ** 2
+        spectrum = np.abs(np.fft.rfft(x[:n].reshape(-1, _FSK_FRAME) * np.hanning(_FSK_FRAME), axis=1)) ** 2
         power = spectrum.sum(axis=0)
         score = {std: float(power[bins[0]] + power[bins[1]]) for std, bins in _FSK_BINS.items()}
         return max(score, key=score.get)
@@ -304,8 +322,7 @@ class LineDsp:
     def _tone_receiver(self):
         """Tones worth looking for in this hook state: the alert on-hook, call progress off-hook."""
         self._tones_origin = self._samples
-        self._extra_tones = [ToneReceiver(c, CLEAR_TONES) for c in self._extra_countries
-                             if self._off_hook]
+        self._extra_tones = [ToneReceiver(c, CLEAR_TONES) for c in self._extra_countries if self._off_hook]
         if self._off_hook is None:
             return ToneReceiver(self._tone_country)
         progress = [name for name, _elements in country_tones(self._tone_country) if name != "alert"]
@@ -360,8 +377,13 @@ class LineDsp:
             if complete or cid.looks_like_dtmf_cid(text) and (text[0] in "ABD" or len(text) >= 3):
                 events.append(CallerIdError(start_us, "structure" if complete else reason, "dtmf"))
             return
-        self._report_cid(CallerId(start_us, "dtmf", info.number, info.name, info.datetime,
-                                  info.absence, info.message_waiting), end_us, events)
+        self._report_cid(
+            CallerId(
+                start_us, "dtmf", info.number, info.name, info.datetime, info.absence, info.message_waiting
+            ),
+            end_us,
+            events,
+        )
 
     def _on_fsk(self, kind, value, start_us, end_us, events, start=None, end=None):
         standard = self._fsk.standard
@@ -375,12 +397,16 @@ class LineDsp:
         except cid.CidStructureError:
             events.append(CallerIdError(start_us, "structure", standard))
             return
-        self._report_cid(CallerId(start_us, standard, info.number, info.name, info.datetime,
-                                  info.absence, info.message_waiting), end_us, events)
+        self._report_cid(
+            CallerId(
+                start_us, standard, info.number, info.name, info.datetime, info.absence, info.message_waiting
+            ),
+            end_us,
+            events,
+        )
 
     def _report_cid(self, event, end_us, events):
-        key = (event.standard, event.number, event.name, event.datetime, event.absence,
-               event.message_waiting)
+        key = (event.standard, event.number, event.name, event.datetime, event.absence, event.message_waiting)
         last = self._last_cid
         self._last_cid = (key, end_us)
         if last is not None and last[0] == key and event.t_us - last[1] <= REPEAT_WINDOW_US:

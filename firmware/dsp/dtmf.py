@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from telephony import spandsp
 from firmware.dsp.history import AudioHistory
+from telephony import spandsp
 
 BLOCK_SAMPLES = 102  # spandsp's DTMF_SAMPLES_PER_BLOCK
 FRAME = 16  # 2 ms envelope frames
@@ -73,8 +73,13 @@ class DtmfReceiver:
         self._callback = ffi.callback("void(void *, int, int, int)", self._report, onerror=self._on_error)
         self._state = self._sd.owned(lib.dtmf_rx_init(ffi.NULL, ffi.NULL, ffi.NULL), "dtmf_rx_free")
         lib.dtmf_rx_set_realtime_callback(self._state, self._callback, ffi.NULL)
-        lib.dtmf_rx_parms(self._state, int(params.filter_dialtone), params.twist_db,
-                          params.reverse_twist_db, params.threshold_dbm0)
+        lib.dtmf_rx_parms(
+            self._state,
+            int(params.filter_dialtone),
+            params.twist_db,
+            params.reverse_twist_db,
+            params.threshold_dbm0,
+        )
         self.samples = 0  # samples fed so far
         self._last_change = 0  # sample position of the last reported change
         self._chunk_start = 0

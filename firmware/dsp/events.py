@@ -22,8 +22,12 @@ class DtmfDigit:
     end_us: int
 
     def to_json(self, t0_us=0):
-        return {"t": _seconds(self.t_us, t0_us), "event": "dtmf", "digit": self.digit,
-                "duration_ms": round((self.end_us - self.t_us) / 1000)}
+        return {
+            "t": _seconds(self.t_us, t0_us),
+            "event": "dtmf",
+            "digit": self.digit,
+            "duration_ms": round((self.end_us - self.t_us) / 1000),
+        }
 
 
 @dataclass(frozen=True)
@@ -45,9 +49,15 @@ class CallerId:
     message_waiting: bool = None
 
     def to_json(self, t0_us=0):
-        out = {"t": _seconds(self.t_us, t0_us), "event": "caller_id", "standard": self.standard,
-               "number": self.number, "name": self.name, "datetime": self.datetime,
-               "absence": self.absence}
+        out = {
+            "t": _seconds(self.t_us, t0_us),
+            "event": "caller_id",
+            "standard": self.standard,
+            "number": self.number,
+            "name": self.name,
+            "datetime": self.datetime,
+            "absence": self.absence,
+        }
         if self.message_waiting is not None:
             out["message_waiting"] = self.message_waiting
         return out
@@ -68,8 +78,12 @@ class CallerIdError:
     standard: str = None
 
     def to_json(self, t0_us=0):
-        return {"t": _seconds(self.t_us, t0_us), "event": "caller_id_error", "reason": self.reason,
-                "standard": self.standard}
+        return {
+            "t": _seconds(self.t_us, t0_us),
+            "event": "caller_id_error",
+            "reason": self.reason,
+            "standard": self.standard,
+        }
 
 
 @dataclass(frozen=True)

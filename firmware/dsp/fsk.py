@@ -174,8 +174,8 @@ class FskReceiver:
         self._raw = np.zeros(taps - 1, dtype=np.float32)
         # Demodulators: [0] after the band-pass, [1] on the unfiltered signal.
         self._paths = [_Demodulator(self._sd, preset, cutoff_dbm0) for _ in range(2)]
-        self._held = []     # errors waiting for ERROR_HOLD: [kind, value, start, end, path]
-        self._recent = []   # (message, start, end) of the last messages reported
+        self._held = []  # errors waiting for ERROR_HOLD: [kind, value, start, end, path]
+        self._recent = []  # (message, start, end) of the last messages reported
         # Gate (on the raw signal) 6 dB below the cutoff: mean square per sample.
         self._gate_ms = (DBM0_RMS * 10.0 ** ((cutoff_dbm0 - 6.0) / 20.0)) ** 2
         self._since_loud = self.HANGOVER_BLOCKS + 1  # blocks since the last loud one
@@ -219,8 +219,7 @@ class FskReceiver:
             results, path.assembler.results = path.assembler.results, []
             for kind, value, start, end in results:
                 if kind == "message":
-                    if not any(m == value and abs(e - end) <= SAME_MESSAGE
-                               for m, _, e in self._recent):
+                    if not any(m == value and abs(e - end) <= SAME_MESSAGE for m, _, e in self._recent):
                         out.append((kind, value, start, end))
                     self._recent = (self._recent + [(value, start, end)])[-4:]
                 else:
@@ -228,30 +227,31 @@ class FskReceiver:
         held, self._held = self._held, []
         for error in held:
             kind, value, start, end, index = error
-            if any(s - SAME_MESSAGE <= end and start <= e + SAME_MESSAGE
-                   for _, s, e in self._recent):
-                continue              # the other path decoded this burst
+            if any(s - SAME_MESSAGE <= end and start <= e + SAME_MESSAGE for _, s, e in self._recent):
+                continue  # the other path decoded this burst
             if release_before is not None and end > release_before:
                 self._held.append(error)
                 continue
             if any(o[0] == "error" and o[2] <= end and start <= o[3] for o in out):
-                continue              # both paths failed on it: one error
+                continue  # both paths failed on it: one error
             out.append((kind, value, start, end))
         d = self._delay
-        return [(kind, value, max(0, start - d), max(0, end - d))
-                for kind, value, start, end in sorted(out, key=lambda r: r[2])]
+        return [
+            (kind, value, max(0, start - d), max(0, end - d))
+            for kind, value, start, end in sorted(out, key=lambda r: r[2])
+        ]
 
     def _demodulate(self, raw, active):
         """Band-pass and demodulate the runs of active blocks (both paths)."""
         edges = np.flatnonzero(np.diff(np.concatenate(([0], active.view(np.int8), [0]))))
         d = self._delay
-        for first, last in zip(edges[::2].tolist(), edges[1::2].tolist()):
+        for first, last in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=False):
             # outputs for input samples [first*SUB_BLOCK, last*SUB_BLOCK) of this call
             seg = raw[first * SUB_BLOCK : last * SUB_BLOCK + len(self._fir) - 1]
             filtered = np.convolve(seg, self._fir, mode="valid")
             # The unfiltered path sees the same samples, delayed like the filter's output.
             unfiltered = seg[d : d + len(filtered)]
-            for path, x in zip(self._paths, (filtered, unfiltered)):
+            for path, x in zip(self._paths, (filtered, unfiltered), strict=False):
                 pcm = np.clip(np.rint(x), -32768, 32767).astype(np.int16)
                 path.demodulate(pcm, self.samples + first * SUB_BLOCK)
             self.active_samples += (last - first) * SUB_BLOCK
@@ -290,8 +290,7 @@ class _Demodulator:
         )
         spec = ffi.addressof(lib.preset_fsk_specs, preset)
         self._state = sd.owned(
-            lib.fsk_rx_init(ffi.NULL, spec, spandsp.FSK_FRAME_MODE_ASYNC, lib.async_rx_put_bit,
-                            self._async),
+            lib.fsk_rx_init(ffi.NULL, spec, spandsp.FSK_FRAME_MODE_ASYNC, lib.async_rx_put_bit, self._async),
             "fsk_rx_free",
         )
         lib.fsk_rx_signal_cutoff(self._state, float(cutoff_dbm0))

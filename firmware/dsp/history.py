@@ -38,8 +38,11 @@ class AudioHistory:
     def get(self, start, end):
         """Samples ``[start, end)`` (clipped to what is held) as one int16 array."""
         start, end = max(start, self.start), min(end, self.end)
-        parts = [block[max(0, start - pos) : max(0, end - pos)]
-                 for pos, block in self._blocks if pos < end and pos + len(block) > start]
+        parts = [
+            block[max(0, start - pos) : max(0, end - pos)]
+            for pos, block in self._blocks
+            if pos < end and pos + len(block) > start
+        ]
         if not parts:
             return np.zeros(0, dtype=np.int16)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)

@@ -35,9 +35,9 @@ import weakref
 
 import numpy as np
 
+from firmware.dsp.history import AudioHistory
 from telephony import countries, spandsp
 from telephony.levels import DBM0_RMS
-from firmware.dsp.history import AudioHistory
 
 BLOCK_SAMPLES = 128  # spandsp SUPER_TONE_BINS
 SAMPLES_PER_MS = 8
@@ -123,10 +123,12 @@ class ToneReceiver:
                 lib.super_tone_rx_add_element(self._desc, tone, f1, f2, min_ms, max_ms)
         # The callbacks hold this receiver weakly: bound methods would make a
         # receiver <-> callback cycle that only the cyclic GC frees, with its history.
-        self._tone_cb = ffi.callback("void(void *, int, int, int)", _weak(self, "_on_tone"),
-                                     onerror=_weak(self, "_on_error"))
-        self._seg_cb = ffi.callback("void(void *, int, int, int)", _weak(self, "_on_segment"),
-                                    onerror=_weak(self, "_on_error"))
+        self._tone_cb = ffi.callback(
+            "void(void *, int, int, int)", _weak(self, "_on_tone"), onerror=_weak(self, "_on_error")
+        )
+        self._seg_cb = ffi.callback(
+            "void(void *, int, int, int)", _weak(self, "_on_segment"), onerror=_weak(self, "_on_error")
+        )
         self._state = self._sd.owned(
             lib.super_tone_rx_init(ffi.NULL, self._desc, self._tone_cb, ffi.NULL), "super_tone_rx_free"
         )
@@ -215,8 +217,11 @@ class ToneReceiver:
         i = max(k for k, element in enumerate(elements) if element[0])
         f1, f2, min_ms, _max_ms = elements[i]
         on_ms = starts[i - steps] if steps <= len(starts) else starts[0]
-        check = ((on_ms + EDGE_MS) * SAMPLES_PER_MS, (on_ms + min_ms - EDGE_MS // 3) * SAMPLES_PER_MS,
-                 [f for f in (f1, f2) if f])
+        check = (
+            (on_ms + EDGE_MS) * SAMPLES_PER_MS,
+            (on_ms + min_ms - EDGE_MS // 3) * SAMPLES_PER_MS,
+            [f for f in (f1, f2) if f],
+        )
         # a segment is confirmed one block after it starts
         self._found.append((name, max(0, start_ms * SAMPLES_PER_MS - BLOCK_SAMPLES // 2), check))
 
@@ -233,4 +238,5 @@ def _weak(obj, name):
         if target is not None:
             return getattr(target, name)(*args)
         return None
+
     return call

@@ -30,14 +30,13 @@ class AlarmMailer:
         self.box_name = box_name
         self.on_queued = on_queued
         self._lock = threading.Lock()
-        self._last_us = {}        # (kind, line) -> when the last mail was queued
-        self._suppressed = {}     # (kind, line) -> occurrences not mailed since
+        self._last_us = {}  # (kind, line) -> when the last mail was queued
+        self._suppressed = {}  # (kind, line) -> occurrences not mailed since
 
     def __call__(self, row):
         settings = self.settings()
         if not settings.configured or not settings.alarm_to:
-            log.warning("alarm %s not e-mailed: no mail server or alarm recipients set",
-                        row["kind"])
+            log.warning("alarm %s not e-mailed: no mail server or alarm recipients set", row["kind"])
             return
         key = (row["kind"], row["line"])
         now = int(self.wall_us())

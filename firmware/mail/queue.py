@@ -54,8 +54,9 @@ class MailQueue:
             return []
 
     def _write(self, item):
-        atomic_write(os.path.join(self.path, item["id"] + ".json"),
-                     json.dumps(item).encode("utf-8"), mode=0o600)
+        atomic_write(
+            os.path.join(self.path, item["id"] + ".json"), json.dumps(item).encode("utf-8"), mode=0o600
+        )
 
     def enqueue(self, message, key=None):
         """Queue ``message`` (an EmailMessage); returns its id.
@@ -63,15 +64,22 @@ class MailQueue:
         None (nothing queued) when a message with ``key`` was queued before.
         """
         with self._lock:
-            if key is not None and (key in self._sent_keys()
-                                    or any(i.get("key") == key for i in self._items())):
+            if key is not None and (
+                key in self._sent_keys() or any(i.get("key") == key for i in self._items())
+            ):
                 return None
             now = int(self.wall_us())
-            item = {"id": "%016x-%s" % (now, uuid.uuid4().hex[:8]), "key": key,
-                    "created_us": now, "seq": time.monotonic_ns(), "attempts": 0,
-                    "next_us": now, "last_error": None,
-                    "subject": str(message["Subject"] or ""),
-                    "message": base64.b64encode(message.as_bytes()).decode("ascii")}
+            item = {
+                "id": "%016x-%s" % (now, uuid.uuid4().hex[:8]),
+                "key": key,
+                "created_us": now,
+                "seq": time.monotonic_ns(),
+                "attempts": 0,
+                "next_us": now,
+                "last_error": None,
+                "subject": str(message["Subject"] or ""),
+                "message": base64.b64encode(message.as_bytes()).decode("ascii"),
+            }
             self._write(item)
             return item["id"]
 
@@ -88,8 +96,7 @@ class MailQueue:
             for item in self._items():
                 if item["next_us"] > now:
                     continue
-                msg = email.message_from_bytes(base64.b64decode(item["message"]),
-                                               policy=email.policy.SMTP)
+                msg = email.message_from_bytes(base64.b64decode(item["message"]), policy=email.policy.SMTP)
                 try:
                     sender.send(msg)
                 except MailError as exc:

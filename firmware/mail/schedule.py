@@ -14,8 +14,8 @@ import datetime as dt
 import json
 import os
 
-from ..fsutil import atomic_write
 from ..audit import read_head
+from ..fsutil import atomic_write
 from ..reports.formats import render
 from ..reports.period import Period, named_period
 from .compose import report_message
@@ -62,8 +62,7 @@ class ReportScheduler:
             return {}
 
     def today(self):
-        now = dt.datetime.fromtimestamp(self.wall_us() / 1e6, Period(None, None,
-                                                                      self.source.tz).zone)
+        now = dt.datetime.fromtimestamp(self.wall_us() / 1e6, Period(None, None, self.source.tz).zone)
         return now.date()
 
     def due(self, schedule):
@@ -91,9 +90,17 @@ class ReportScheduler:
             for period in self.due(schedule):
                 report = self.source.report(period)
                 data = render(report, schedule.fmt, "Linekeeper %s report" % schedule.every)
-                msg = report_message(settings, schedule.to, report, data, schedule.fmt,
-                                     self.box_name, int(self.wall_us()), schedule.every,
-                                     read_head(os.path.join(self.source.data_dir, "audit.head")))
+                msg = report_message(
+                    settings,
+                    schedule.to,
+                    report,
+                    data,
+                    schedule.fmt,
+                    self.box_name,
+                    int(self.wall_us()),
+                    schedule.every,
+                    read_head(os.path.join(self.source.data_dir, "audit.head")),
+                )
                 self.queue.enqueue(msg, key="report:%s:%s" % (schedule.id, period.first))
                 state = self._state()
                 state[schedule.id] = period.first.isoformat()

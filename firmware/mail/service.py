@@ -29,8 +29,18 @@ class MailService:
         then goes out in the same round)
     """
 
-    def __init__(self, data_dir, wall_us, secrets, reports=None, alarm_log=None,
-                 ssl_context=None, interval_s=60.0, box_name="Linekeeper", checks=()):
+    def __init__(
+        self,
+        data_dir,
+        wall_us,
+        secrets,
+        reports=None,
+        alarm_log=None,
+        ssl_context=None,
+        interval_s=60.0,
+        box_name="Linekeeper",
+        checks=(),
+    ):
         self.store = MailSettingsStore(data_dir, secrets)
         self.queue = MailQueue(os.path.join(data_dir, "mail", "queue"), wall_us)
         self.wall_us = wall_us
@@ -38,15 +48,23 @@ class MailService:
         self.interval_s = interval_s
         self.box_name = box_name
         self.checks = list(checks)
-        self.alarms = AlarmMailer(self.queue, self.store.get, wall_us, box_name,
-                                  on_queued=self.wake)
+        self.alarms = AlarmMailer(self.queue, self.store.get, wall_us, box_name, on_queued=self.wake)
         self.syslog = SyslogAlarms(self.store.get)
         if alarm_log is not None:
             alarm_log.on_raised.append(self.alarms)
             alarm_log.on_raised.append(self.syslog)
-        self.scheduler = (ReportScheduler(reports, self.queue, self.store.get, wall_us,
-                                          os.path.join(data_dir, "mail", "schedules.json"),
-                                          box_name) if reports is not None else None)
+        self.scheduler = (
+            ReportScheduler(
+                reports,
+                self.queue,
+                self.store.get,
+                wall_us,
+                os.path.join(data_dir, "mail", "schedules.json"),
+                box_name,
+            )
+            if reports is not None
+            else None
+        )
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = None
@@ -73,12 +91,12 @@ class MailService:
         :raises MailError: the server could not be reached or refused, with its reason
         """
         from ..errors import ConfigError
+
         to = check_address(to, "to")
         settings = settings or self.store.get()
         if not settings.configured:
             raise ConfigError("set the mail server and the sender first", field="mail.host")
-        self.sender(settings).send(test_message(settings, [to], self.box_name,
-                                                int(self.wall_us())))
+        self.sender(settings).send(test_message(settings, [to], self.box_name, int(self.wall_us())))
 
     # ---------------------------------------------------------------- thread
     def wake(self):
@@ -94,9 +112,9 @@ class MailService:
         while not self._stop.is_set():
             try:
                 self.tick()
-            except MailError as exc:        # flush catches these; a check may not
+            except MailError as exc:  # flush catches these; a check may not
                 log.warning("mail: %s", exc)
-            except Exception:               # keep delivering; the cause is in the log
+            except Exception:  # keep delivering; the cause is in the log
                 log.exception("mail: the delivery round failed")
             self._wake.wait(self.interval_s)
             self._wake.clear()

@@ -19,8 +19,7 @@ def check_address(address, field):
     """``address`` stripped, or :class:`ConfigError` naming ``field``."""
     text = (address or "").strip()
     if not _ADDRESS.match(text):
-        raise ConfigError("%r is not an e-mail address like name@example.com" % address,
-                          field=field)
+        raise ConfigError("%r is not an e-mail address like name@example.com" % address, field=field)
     return text
 
 
@@ -68,25 +67,22 @@ class MailSettings:
         if not isinstance(self.port, int) or not 1 <= self.port <= 65535:
             raise ConfigError("the port is a number from 1 to 65535", field="mail.port")
         if self.security not in SECURITY:
-            raise ConfigError("security is one of %s" % ", ".join(SECURITY),
-                              field="mail.security")
+            raise ConfigError("security is one of %s" % ", ".join(SECURITY), field="mail.security")
         if self.sender:
             check_address(self.sender, "mail.sender")
         for i, a in enumerate(self.alarm_to):
             check_address(a, "mail.alarm_to[%d]" % i)
         if not isinstance(self.rate_window_s, int) or not 60 <= self.rate_window_s <= 86400:
-            raise ConfigError("the rate window is 60 to 86400 seconds",
-                              field="mail.rate_window_s")
+            raise ConfigError("the rate window is 60 to 86400 seconds", field="mail.rate_window_s")
         if self.syslog:
-            host, _, port = self.syslog.rpartition(":") if ":" in self.syslog else (
-                self.syslog, "", "514")
+            host, _, port = self.syslog.rpartition(":") if ":" in self.syslog else (self.syslog, "", "514")
             if not _HOST.match(host) or not port.isdigit() or not 1 <= int(port) <= 65535:
-                raise ConfigError("%r is not a host or host:port" % self.syslog,
-                                  field="mail.syslog")
+                raise ConfigError("%r is not a host or host:port" % self.syslog, field="mail.syslog")
         for i, s in enumerate(self.schedules):
             if s.every not in EVERY:
-                raise ConfigError("every is one of %s" % ", ".join(EVERY),
-                                  field="mail.schedules[%d].every" % i)
+                raise ConfigError(
+                    "every is one of %s" % ", ".join(EVERY), field="mail.schedules[%d].every" % i
+                )
             if s.fmt not in ("pdf", "csv"):
                 raise ConfigError("the format is pdf or csv", field="mail.schedules[%d].fmt" % i)
             if not s.to:
@@ -98,8 +94,7 @@ class MailSettings:
     def to_dict(self):
         d = dataclasses.asdict(self)
         d["alarm_to"] = list(self.alarm_to)
-        d["schedules"] = [{"every": s.every, "to": list(s.to), "fmt": s.fmt}
-                          for s in self.schedules]
+        d["schedules"] = [{"every": s.every, "to": list(s.to), "fmt": s.fmt} for s in self.schedules]
         return d
 
     @classmethod
@@ -107,8 +102,9 @@ class MailSettings:
         try:
             d = dict(d)
             d["alarm_to"] = tuple(d.get("alarm_to", ()))
-            d["schedules"] = tuple(Schedule(s["every"], tuple(s["to"]), s.get("fmt", "pdf"))
-                                   for s in d.get("schedules", ()))
+            d["schedules"] = tuple(
+                Schedule(s["every"], tuple(s["to"]), s.get("fmt", "pdf")) for s in d.get("schedules", ())
+            )
             return cls(**d).check()
         except (TypeError, KeyError) as exc:
             raise ConfigError("mail.json is not valid: %s" % exc, field="mail") from None
@@ -133,11 +129,9 @@ class MailSettingsStore:
     def save(self, settings, new_password=None):
         """Validate and store ``settings``; ``new_password`` (text) replaces the sealed one."""
         if new_password:
-            settings = dataclasses.replace(
-                settings, password=self.secrets.seal(PASSWORD_FIELD, new_password))
+            settings = dataclasses.replace(settings, password=self.secrets.seal(PASSWORD_FIELD, new_password))
         settings.check()
-        atomic_write(self.path, (json.dumps(settings.to_dict(), indent=2) + "\n").encode(),
-                     mode=0o600)
+        atomic_write(self.path, (json.dumps(settings.to_dict(), indent=2) + "\n").encode(), mode=0o600)
         return settings
 
     def password(self, settings):

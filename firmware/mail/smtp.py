@@ -1,7 +1,6 @@
 """One message submitted to the SMTP server: STARTTLS or implicit TLS, then login."""
 
 import smtplib
-import socket
 import ssl
 
 from ..errors import LinekeeperError
@@ -28,8 +27,7 @@ class SmtpSender:
     def _connect(self):
         s = self.settings
         if s.security == "tls":
-            return smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout_s,
-                                    context=self.ssl_context)
+            return smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout_s, context=self.ssl_context)
         smtp = smtplib.SMTP(s.host, s.port, timeout=self.timeout_s)
         if s.security == "starttls":
             smtp.starttls(context=self.ssl_context)
@@ -49,23 +47,23 @@ class SmtpSender:
                     smtp.login(s.username, self.password)
                 smtp.send_message(message)
         except smtplib.SMTPAuthenticationError as exc:
-            raise MailError("%s refused the login for %r: %s" % (where, s.username,
-                                                                 _said(exc))) from None
+            raise MailError("%s refused the login for %r: %s" % (where, s.username, _said(exc))) from None
         except smtplib.SMTPRecipientsRefused as exc:
-            raise MailError("%s refused the recipients %s" % (
-                where, ", ".join(sorted(exc.recipients)))) from None
+            raise MailError(
+                "%s refused the recipients %s" % (where, ", ".join(sorted(exc.recipients)))
+            ) from None
         except smtplib.SMTPSenderRefused as exc:
-            raise MailError("%s refused the sender %s: %s" % (where, exc.sender,
-                                                             _said(exc))) from None
+            raise MailError("%s refused the sender %s: %s" % (where, exc.sender, _said(exc))) from None
         except smtplib.SMTPNotSupportedError as exc:
             raise MailError("%s: %s (choose another security setting)" % (where, exc)) from None
         except smtplib.SMTPResponseException as exc:
             raise MailError("%s refused the message: %s" % (where, _said(exc))) from None
         except ssl.SSLError as exc:
             raise MailError("TLS with %s failed: %s" % (where, exc.reason or exc)) from None
-        except (smtplib.SMTPException, OSError, socket.timeout) as exc:
-            raise MailError("cannot reach the mail server %s: %s"
-                            % (where, getattr(exc, "strerror", None) or exc)) from None
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            raise MailError(
+                "cannot reach the mail server %s: %s" % (where, getattr(exc, "strerror", None) or exc)
+            ) from None
 
 
 def _said(exc):

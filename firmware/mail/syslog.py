@@ -24,13 +24,21 @@ def address(setting):
 
 def message(row, hostname="linekeeper"):
     """The RFC 5424 datagram for alarm occurrence ``row``."""
-    severity = SEVERITY["error"] if row["kind"].startswith(("no_line", "recording", "disk_full",
-                                                            "ico_expired")) else SEVERITY["warning"]
-    when = dt.datetime.fromtimestamp(row["raised_us"] / 1e6, dt.timezone.utc)
-    where = "line=\"%d\"" % row["line"]
-    text = "<%d>1 %s %s linekeeper - alarm [alarm@32473 kind=\"%s\" %s] %s" % (
-        FACILITY_LOCAL0 * 8 + severity, when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), hostname,
-        row["kind"], where, row["message"] or row["kind"])
+    severity = (
+        SEVERITY["error"]
+        if row["kind"].startswith(("no_line", "recording", "disk_full", "ico_expired"))
+        else SEVERITY["warning"]
+    )
+    when = dt.datetime.fromtimestamp(row["raised_us"] / 1e6, dt.UTC)
+    where = 'line="%d"' % row["line"]
+    text = '<%d>1 %s %s linekeeper - alarm [alarm@32473 kind="%s" %s] %s' % (
+        FACILITY_LOCAL0 * 8 + severity,
+        when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        hostname,
+        row["kind"],
+        where,
+        row["message"] or row["kind"],
+    )
     return text.encode("utf-8")
 
 
@@ -47,8 +55,7 @@ class SyslogAlarms:
             return
         try:
             host, port = address(target)
-            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
-                               socket.SOCK_DGRAM) as sock:
+            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as sock:
                 sock.sendto(message(row, self.hostname), (host, port))
         except OSError as exc:
             log.warning("alarm %s not sent to syslog %s: %s", row["kind"], target, exc)

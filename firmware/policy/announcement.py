@@ -41,8 +41,16 @@ MAX_SECONDS = 30.0
 MIN_ACTIVE_DBM0 = -35.0
 RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
 DIR_NAME = "announcements"
-_FORMATS = {1: "PCM", 3: "float", 6: "A-law", 7: "mu-law", 2: "ADPCM", 0x11: "IMA ADPCM",
-            0x55: "MP3", 0xFFFE: "extensible"}
+_FORMATS = {
+    1: "PCM",
+    3: "float",
+    6: "A-law",
+    7: "mu-law",
+    2: "ADPCM",
+    0x11: "IMA ADPCM",
+    0x55: "MP3",
+    0xFFFE: "extensible",
+}
 
 
 class AnnouncementError(LinekeeperError, RuntimeError):
@@ -56,49 +64,62 @@ def validate_announcement_wav(data):
     :raises AudioFormatError: saying what is wrong with the file and what to do
     """
     if len(data) > MAX_BYTES:
-        raise AudioFormatError("the file is %.1f MB; an announcement file may be at most 5 MB "
-                               "(30 s of audio)" % (len(data) / 1e6))
+        raise AudioFormatError(
+            "the file is %.1f MB; an announcement file may be at most 5 MB "
+            "(30 s of audio)" % (len(data) / 1e6)
+        )
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise AudioFormatError("this is not a WAV file: save the announcement as WAV "
-                               "(16-bit PCM, mono, 8 kHz is best)")
+        raise AudioFormatError(
+            "this is not a WAV file: save the announcement as WAV (16-bit PCM, mono, 8 kHz is best)"
+        )
     (riff_size,) = struct.unpack("<I", data[4:8])
     if riff_size + 8 != len(data) and riff_size + 9 != len(data):
-        raise AudioFormatError("the WAV header says the file is %d bytes but it is %d: the file "
-                               "is cut short or damaged; save it again"
-                               % (riff_size + 8, len(data)))
+        raise AudioFormatError(
+            "the WAV header says the file is %d bytes but it is %d: the file "
+            "is cut short or damaged; save it again" % (riff_size + 8, len(data))
+        )
     fmt, audio = _chunks(data)
     tag, channels, rate, _byte_rate, block, bits, fmt_at, fmt_size = fmt
     if tag == 0xFFFE:
         # WAVE_FORMAT_EXTENSIBLE: the real format opens the sub-format GUID at offset 24.
         if fmt_size < 40:
             raise AudioFormatError("the WAV's extended format header is damaged; save it again")
-        tag = struct.unpack("<H", data[fmt_at + 24:fmt_at + 26])[0]
+        tag = struct.unpack("<H", data[fmt_at + 24 : fmt_at + 26])[0]
     if tag not in (1, 3):
-        raise AudioFormatError("the WAV holds %s audio; save it as uncompressed PCM (16-bit)"
-                               % _FORMATS.get(tag, "format %d" % tag))
+        raise AudioFormatError(
+            "the WAV holds %s audio; save it as uncompressed PCM (16-bit)"
+            % _FORMATS.get(tag, "format %d" % tag)
+        )
     if not 1 <= channels <= 8 or rate not in RATES:
-        raise AudioFormatError("%d channel(s) at %d Hz is not supported: use mono or stereo at "
-                               "8000 to 48000 Hz" % (channels, rate))
+        raise AudioFormatError(
+            "%d channel(s) at %d Hz is not supported: use mono or stereo at "
+            "8000 to 48000 Hz" % (channels, rate)
+        )
     width = bits // 8
     if bits not in (8, 16, 24, 32) or (tag == 3 and bits != 32) or block != channels * width:
-        raise AudioFormatError("%d-bit %s samples are not supported; save as 16-bit PCM"
-                               % (bits, "float" if tag == 3 else "integer"))
+        raise AudioFormatError(
+            "%d-bit %s samples are not supported; save as 16-bit PCM"
+            % (bits, "float" if tag == 3 else "integer")
+        )
     if len(audio) % block:
-        raise AudioFormatError("the audio is not a whole number of samples: the file is "
-                               "damaged; save it again")
+        raise AudioFormatError(
+            "the audio is not a whole number of samples: the file is damaged; save it again"
+        )
     if not audio:
         raise AudioFormatError("the WAV file holds no audio")
     seconds = len(audio) / block / rate
     if seconds > MAX_SECONDS:
-        raise AudioFormatError("the announcement lasts %.1f s; keep it to at most %d s"
-                               % (seconds, MAX_SECONDS))
+        raise AudioFormatError(
+            "the announcement lasts %.1f s; keep it to at most %d s" % (seconds, MAX_SECONDS)
+        )
     samples = _to_mono_8k(audio, tag, channels, rate, width)
     level = active_level_dbm0(samples)
     if level < MIN_ACTIVE_DBM0:
-        raise AudioFormatError("the announcement is too quiet (%s dBm0; at least %d dBm0 is "
-                               "needed to be heard on the line): record it louder or normalise it"
-                               % ("silent" if math.isinf(level) else "%.1f" % level,
-                                  MIN_ACTIVE_DBM0))
+        raise AudioFormatError(
+            "the announcement is too quiet (%s dBm0; at least %d dBm0 is "
+            "needed to be heard on the line): record it louder or normalise it"
+            % ("silent" if math.isinf(level) else "%.1f" % level, MIN_ACTIVE_DBM0)
+        )
     return samples
 
 
@@ -106,24 +127,27 @@ def _chunks(data):
     """``(fmt fields, audio bytes)``; raises on a lying or missing chunk."""
     pos, fmt, audio = 12, None, None
     while pos + 8 <= len(data):
-        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        cid, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
         body = pos + 8
         if body + size > len(data):
-            raise AudioFormatError("the WAV header says its %r chunk holds %d bytes but only %d "
-                                   "follow: the file is cut short or its header is wrong; save "
-                                   "it again" % (cid.decode("latin-1"), size, len(data) - body))
+            raise AudioFormatError(
+                "the WAV header says its %r chunk holds %d bytes but only %d "
+                "follow: the file is cut short or its header is wrong; save "
+                "it again" % (cid.decode("latin-1"), size, len(data) - body)
+            )
         if cid == b"fmt ":
             if size < 16:
                 raise AudioFormatError("the WAV format chunk is damaged; save the file again")
-            fmt = struct.unpack("<HHIIHH", data[body:body + 16]) + (body, size)
+            fmt = struct.unpack("<HHIIHH", data[body : body + 16]) + (body, size)
         elif cid == b"data":
             if audio is not None:
                 raise AudioFormatError("the WAV has two audio chunks; save it again")
-            audio = data[body:body + size]
+            audio = data[body : body + size]
         pos = body + size + (size & 1)
     if fmt is None or audio is None:
-        raise AudioFormatError("the WAV has no %s chunk: it is damaged; save it again"
-                               % ("format" if fmt is None else "audio"))
+        raise AudioFormatError(
+            "the WAV has no %s chunk: it is damaged; save it again" % ("format" if fmt is None else "audio")
+        )
     return fmt, audio
 
 
@@ -146,6 +170,7 @@ def _to_mono_8k(audio, tag, channels, rate, width):
     samples = np.clip(np.rint(x), -32768, 32767).astype(np.int16)
     if rate != RATE:
         from ..analyze import resample
+
         samples = resample(samples, rate)
     return samples
 
@@ -153,9 +178,16 @@ def _to_mono_8k(audio, tag, channels, rate, width):
 def wav_bytes(samples, rate=RATE):
     """A mono 16-bit PCM WAV file of ``samples``."""
     body = np.asarray(samples, dtype="<i2").tobytes()
-    return (b"RIFF" + struct.pack("<I", 36 + len(body)) + b"WAVE"
-            + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
-            + b"data" + struct.pack("<I", len(body)) + body)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(body))
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", len(body))
+        + body
+    )
 
 
 # ------------------------------------------------------------------ the box's announcement
@@ -172,9 +204,12 @@ def store_announcement(data_dir, name, data):
     :raises ValueError: ``name`` is not a plain ``.wav`` file name
     """
     from .settings import FILE_NAME
+
     if not FILE_NAME.fullmatch(name or "") or name.startswith("tts-"):
-        raise ValueError("an announcement file name is letters, digits, '.', '_' or '-' "
-                         "ending in .wav (not starting tts-), not %r" % (name,))
+        raise ValueError(
+            "an announcement file name is letters, digits, '.', '_' or '-' "
+            "ending in .wav (not starting tts-), not %r" % (name,)
+        )
     samples = validate_announcement_wav(data)
     make_private_dir(announcements_dir(data_dir))
     # What is kept is what was checked, as played: mono 16-bit 8 kHz.
@@ -206,8 +241,7 @@ class Announcements:
         key = (settings.file, settings.text, settings.voice, settings.level_dbm0, self.country)
         with self._lock:
             if key not in self._cache:
-                self._cache[key] = (self._load(settings.file) if settings.file
-                                    else self._spoken(settings))
+                self._cache[key] = self._load(settings.file) if settings.file else self._spoken(settings)
             return self._cache[key]
 
     def forget(self):
@@ -218,15 +252,15 @@ class Announcements:
     def _load(self, name):
         path = os.path.join(announcements_dir(self.data_dir), name)
         try:
-            data = read_input_file(path, MAX_BYTES)   # only a regular file (not a FIFO)
+            data = read_input_file(path, MAX_BYTES)  # only a regular file (not a FIFO)
         except InputFileError as exc:
-            raise AnnouncementError("the announcement file %s cannot be read (%s): upload it "
-                                    "again" % (name, exc)) from None
+            raise AnnouncementError(
+                "the announcement file %s cannot be read (%s): upload it again" % (name, exc)
+            ) from None
         try:
             return validate_announcement_wav(data)
         except AudioFormatError as exc:
-            raise AnnouncementError("the announcement file %s is not usable: %s" % (name, exc)) \
-                from None
+            raise AnnouncementError("the announcement file %s is not usable: %s" % (name, exc)) from None
 
     def _spoken(self, settings):
         voice = settings.voice or countries.country(self.country).voice
@@ -237,7 +271,7 @@ class Announcements:
             try:
                 return self._load(os.path.basename(path))
             except AnnouncementError:
-                pass          # a damaged cache is made again
+                pass  # a damaged cache is made again
         samples = set_active_level(self._espeak(settings.text, voice), settings.level_dbm0)
         make_private_dir(announcements_dir(self.data_dir))
         atomic_write(path, wav_bytes(samples))
@@ -246,16 +280,26 @@ class Announcements:
     def _espeak(self, text, voice):
         exe = shutil.which(self.program)
         if exe is None:
-            raise AnnouncementError("%s is not installed, so the default announcement cannot "
-                                    "be made: install it, or upload an announcement" % self.program)
+            raise AnnouncementError(
+                "%s is not installed, so the default announcement cannot "
+                "be made: install it, or upload an announcement" % self.program
+            )
         with tempfile.TemporaryDirectory(prefix="linekeeper-tts-") as tmp:
             out = os.path.join(tmp, "a.wav")
-            proc = subprocess.run([exe, "--stdin", "-w", out, "-v", voice, "-s", "150"],
-                                  input=text.encode("utf-8"), capture_output=True, check=False)
+            proc = subprocess.run(
+                [exe, "--stdin", "-w", out, "-v", voice, "-s", "150"],
+                input=text.encode("utf-8"),
+                capture_output=True,
+                check=False,
+            )
             if proc.returncode != 0 or not os.path.exists(out):
-                raise AnnouncementError("espeak-ng could not speak the announcement (voice %r): %s"
-                                        % (voice, proc.stderr.decode("utf-8", "replace").strip()
-                                           or "exit status %d" % proc.returncode))
+                raise AnnouncementError(
+                    "espeak-ng could not speak the announcement (voice %r): %s"
+                    % (
+                        voice,
+                        proc.stderr.decode("utf-8", "replace").strip() or "exit status %d" % proc.returncode,
+                    )
+                )
             with open(out, "rb") as f:
                 data = f.read()
         # espeak-ng writes a streaming header (sizes 0x7fffffff): read its audio as it is.
@@ -274,10 +318,10 @@ def _fix_stream_header(data):
     out[4:8] = struct.pack("<I", len(data) - 8)
     pos = 12
     while pos + 8 <= len(out):
-        cid = bytes(out[pos:pos + 4])
-        size = struct.unpack("<I", out[pos + 4:pos + 8])[0]
+        cid = bytes(out[pos : pos + 4])
+        size = struct.unpack("<I", out[pos + 4 : pos + 8])[0]
         if cid == b"data":
-            out[pos + 4:pos + 8] = struct.pack("<I", len(out) - pos - 8)
+            out[pos + 4 : pos + 8] = struct.pack("<I", len(out) - pos - 8)
             break
         pos += 8 + size + (size & 1)
     return bytes(out)

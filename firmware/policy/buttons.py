@@ -37,8 +37,9 @@ class Buttons:
         with self.lock:
             key = (line, signal)
             if key not in self._inputs:
-                self._inputs[key] = Debouncer(self._clock, self._debounce_us,
-                                              self._changed(line, KINDS[signal]))
+                self._inputs[key] = Debouncer(
+                    self._clock, self._debounce_us, self._changed(line, KINDS[signal])
+                )
             self._inputs[key].edge(active, t_us)
 
     def close(self):
@@ -50,6 +51,7 @@ class Buttons:
         def changed(active, t_us):
             if active:
                 self._on_press(line, kind, t_us)
+
         return changed
 
 
@@ -64,4 +66,5 @@ class _Locked:
         def locked():
             with self._owner.lock:
                 fn()
+
         return self._clock.call_at(t_us, locked)

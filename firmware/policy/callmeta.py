@@ -47,8 +47,7 @@ class CallMeta:
     """
 
     def __init__(self, path):
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                   timeout=30)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         ensure_schema(self._db)
@@ -66,8 +65,10 @@ class CallMeta:
             check_category(tag, "tags")
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.executemany("INSERT OR IGNORE INTO call_tags (call_id, tag) VALUES (?, ?)",
-                                 [(int(call_id), tag) for tag in tags])
+            self._db.executemany(
+                "INSERT OR IGNORE INTO call_tags (call_id, tag) VALUES (?, ?)",
+                [(int(call_id), tag) for tag in tags],
+            )
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
@@ -75,30 +76,32 @@ class CallMeta:
 
     def remove_tag(self, call_id, tag):
         """Take ``tag`` off call ``call_id``; True when it was there."""
-        cur = self._db.execute("DELETE FROM call_tags WHERE call_id = ? AND tag = ?",
-                               (int(call_id), tag))
+        cur = self._db.execute("DELETE FROM call_tags WHERE call_id = ? AND tag = ?", (int(call_id), tag))
         return cur.rowcount > 0
 
     def tags(self, call_id):
         """The sorted tags of call ``call_id``."""
-        rows = self._db.execute("SELECT tag FROM call_tags WHERE call_id = ? ORDER BY tag",
-                                (int(call_id),)).fetchall()
+        rows = self._db.execute(
+            "SELECT tag FROM call_tags WHERE call_id = ? ORDER BY tag", (int(call_id),)
+        ).fetchall()
         return [r[0] for r in rows]
 
     def set_legal_hold(self, call_id, on, by, wall_us):
         """Place (``on``) or clear the legal hold on call ``call_id``; True when it changed."""
         if on:
             cur = self._db.execute(
-                "INSERT OR IGNORE INTO legal_holds (call_id, placed_at, placed_by) "
-                "VALUES (?, ?, ?)", (int(call_id), int(wall_us), by))
+                "INSERT OR IGNORE INTO legal_holds (call_id, placed_at, placed_by) VALUES (?, ?, ?)",
+                (int(call_id), int(wall_us), by),
+            )
         else:
             cur = self._db.execute("DELETE FROM legal_holds WHERE call_id = ?", (int(call_id),))
         return cur.rowcount > 0
 
     def legal_hold(self, call_id):
         """``{"placed_at", "placed_by"}`` of the hold on ``call_id``, or None."""
-        row = self._db.execute("SELECT placed_at, placed_by FROM legal_holds WHERE call_id = ?",
-                               (int(call_id),)).fetchone()
+        row = self._db.execute(
+            "SELECT placed_at, placed_by FROM legal_holds WHERE call_id = ?", (int(call_id),)
+        ).fetchone()
         return None if row is None else {"placed_at": row[0], "placed_by": row[1]}
 
     def held_calls(self):

@@ -52,7 +52,7 @@ def card_spans(text):
             if s[i] not in ISSUER_FIRST:
                 continue
             for n in range(PAN_MIN, min(PAN_MAX, len(s) - i) + 1):
-                if luhn_ok(s[i:i + n]):
+                if luhn_ok(s[i : i + n]):
                     spans.append((run.start() + i, run.start() + i + n))
     merged = []
     for start, end in sorted(spans):

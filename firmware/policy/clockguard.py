@@ -33,8 +33,7 @@ CREATE TABLE IF NOT EXISTS retention_state (
 
 
 def _iso(wall_us):
-    return datetime.datetime.fromtimestamp(wall_us / 1e6, datetime.timezone.utc) \
-        .strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.datetime.fromtimestamp(wall_us / 1e6, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 class ClockGuard:
@@ -48,7 +47,7 @@ class ClockGuard:
         self._db = db
         self._settings = settings
         self._db.executescript(SCHEMA)
-        self._offset_us = None   # wall - monotonic at the last passed check, this process
+        self._offset_us = None  # wall - monotonic at the last passed check, this process
 
     def _get(self, key):
         row = self._db.execute("SELECT value FROM retention_state WHERE key = ?", (key,)).fetchone()
@@ -58,8 +57,9 @@ class ClockGuard:
         if value is None:
             self._db.execute("DELETE FROM retention_state WHERE key = ?", (key,))
         else:
-            self._db.execute("INSERT OR REPLACE INTO retention_state (key, value) VALUES (?, ?)",
-                             (key, str(value)))
+            self._db.execute(
+                "INSERT OR REPLACE INTO retention_state (key, value) VALUES (?, ?)", (key, str(value))
+            )
 
     @property
     def last_passed_us(self):
@@ -77,8 +77,11 @@ class ClockGuard:
         if not self.clock.synchronised:
             # Whatever it does meanwhile, the clock is judged afresh once synchronised.
             self._offset_us = None
-            return ("unsynchronised", "the clock is not known to be synchronised: nothing is "
-                    "deleted until it is (check the network and the time server)")
+            return (
+                "unsynchronised",
+                "the clock is not known to be synchronised: nothing is "
+                "deleted until it is (check the network and the time server)",
+            )
         suspended = self.suspended
         if suspended is not None:
             return "jump", suspended + "; nothing is deleted until an installer confirms the time"
@@ -96,10 +99,11 @@ class ClockGuard:
             drift_us = (wall_us - mono_us) - self._offset_us
             if abs(drift_us) > tolerance_us:
                 return "the clock jumped %s by %s since the last sweep" % (
-                    "forward" if drift_us > 0 else "back", _span(abs(drift_us)))
+                    "forward" if drift_us > 0 else "back",
+                    _span(abs(drift_us)),
+                )
         last = self.last_passed_us
-        newest = self._db.execute("SELECT max(started_at) FROM calls WHERE clock_synced = 1"
-                                  ).fetchone()[0]
+        newest = self._db.execute("SELECT max(started_at) FROM calls WHERE clock_synced = 1").fetchone()[0]
         if last is not None and wall_us < last - tolerance_us:
             return "the clock (%s) is before the last sweep (%s)" % (_iso(wall_us), _iso(last))
         if newest is not None and wall_us < newest - tolerance_us:
@@ -107,8 +111,11 @@ class ClockGuard:
         reference = last if last is not None else newest
         if reference is not None and wall_us > reference + settings.clock_max_ahead_days * DAY_US:
             return "the clock (%s) is %s past the %s (%s)" % (
-                _iso(wall_us), _span(wall_us - reference),
-                "last sweep" if last is not None else "newest call", _iso(reference))
+                _iso(wall_us),
+                _span(wall_us - reference),
+                "last sweep" if last is not None else "newest call",
+                _iso(reference),
+            )
         return None
 
     def passed(self, wall_us):

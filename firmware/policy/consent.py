@@ -50,7 +50,7 @@ class ConsentNotices:
         self.announcements = announcements
         self.settings = settings
         self._lock = threading.RLock()
-        self._tones = {}      # call id (object id) -> timer
+        self._tones = {}  # call id (object id) -> timer
 
     def apply(self, settings):
         """New settings; an announcement they need is made now (not at the first call)."""
@@ -78,8 +78,9 @@ class ConsentNotices:
                 consent["error"] = str(exc)
                 log.warning("line %d: the consent notice could not be given: %s", call.line, exc)
             else:
-                consent.update(given=True, at=iso_ms(self.clock.wall_us()),
-                               duration_s=round(len(samples) / RATE, 3))
+                consent.update(
+                    given=True, at=iso_ms(self.clock.wall_us()), duration_s=round(len(samples) / RATE, 3)
+                )
         call.consent = consent
         return consent
 
@@ -107,7 +108,7 @@ class ConsentNotices:
             interval_us = int(tone.interval_s * 1_000_000)
             first = call.answered_us + interval_us
             now = self.clock.now_us()
-            if first < now:      # recording began later (on demand): next beat of the grid
+            if first < now:  # recording began later (on demand): next beat of the grid
                 first += -(-(now - first) // interval_us) * interval_us
             self._tones[id(call)] = self.clock.call_at(first, lambda: self._beat(call, first))
 

@@ -53,9 +53,22 @@ CREATE TRIGGER IF NOT EXISTS deletion_log_no_delete BEFORE DELETE ON deletion_lo
     BEGIN SELECT RAISE(ABORT, 'the deletion log is append-only'); END;
 """
 
-FIELDS = ("seq", "deleted_at", "reason", "rule", "recording_id", "call_id", "line", "direction",
-          "categories", "call_date", "duration_s", "bytes", "file_sha256")
-ANCHOR = "deletion_log"     # the key of the chain head in a retention_sweep audit entry
+FIELDS = (
+    "seq",
+    "deleted_at",
+    "reason",
+    "rule",
+    "recording_id",
+    "call_id",
+    "line",
+    "direction",
+    "categories",
+    "call_date",
+    "duration_s",
+    "bytes",
+    "file_sha256",
+)
+ANCHOR = "deletion_log"  # the key of the chain head in a retention_sweep audit entry
 
 
 def entry_hash(prev_hash, entry):
@@ -84,31 +97,36 @@ def append(db, entry):
     if entry["duration_s"] is not None:
         entry["duration_s"] = round(float(entry["duration_s"]), 3)
     digest = entry_hash(prev_hash, entry)
-    db.execute("INSERT INTO deletion_log (%s, prev_hash, hash) VALUES (%s)"
-               % (", ".join(FIELDS), ", ".join("?" * (len(FIELDS) + 2))),
-               [json.dumps(entry[k]) if k == "categories" else entry[k] for k in FIELDS]
-               + [prev_hash, digest])
+    db.execute(
+        "INSERT INTO deletion_log (%s, prev_hash, hash) VALUES (%s)"
+        % (", ".join(FIELDS), ", ".join("?" * (len(FIELDS) + 2))),
+        [json.dumps(entry[k]) if k == "categories" else entry[k] for k in FIELDS] + [prev_hash, digest],
+    )
     return dict(entry, prev_hash=prev_hash, hash=digest)
 
 
 def _row_entry(row):
-    entry = dict(zip(FIELDS + ("prev_hash", "hash"), row))
+    entry = dict(zip(FIELDS + ("prev_hash", "hash"), row, strict=False))
     entry["categories"] = json.loads(entry["categories"])
     return entry
 
 
 def entries(db, limit=100, offset=0, newest_first=True):
     """Up to ``limit`` entries as dicts, newest first by default."""
-    rows = db.execute("SELECT %s, prev_hash, hash FROM deletion_log ORDER BY seq %s "
-                      "LIMIT ? OFFSET ?" % (", ".join(FIELDS), "DESC" if newest_first else "ASC"),
-                      (int(limit), int(offset))).fetchall()
+    rows = db.execute(
+        "SELECT %s, prev_hash, hash FROM deletion_log ORDER BY seq %s "
+        "LIMIT ? OFFSET ?" % (", ".join(FIELDS), "DESC" if newest_first else "ASC"),
+        (int(limit), int(offset)),
+    ).fetchall()
     return [_row_entry(r) for r in rows]
 
 
 def for_call(db, call_id):
     """The entries of call ``call_id``'s deleted recordings, oldest first."""
-    rows = db.execute("SELECT %s, prev_hash, hash FROM deletion_log WHERE call_id = ? ORDER BY seq"
-                      % ", ".join(FIELDS), (int(call_id),)).fetchall()
+    rows = db.execute(
+        "SELECT %s, prev_hash, hash FROM deletion_log WHERE call_id = ? ORDER BY seq" % ", ".join(FIELDS),
+        (int(call_id),),
+    ).fetchall()
     return [_row_entry(r) for r in rows]
 
 
@@ -140,33 +158,40 @@ def verify(db, audit=None):
     anchor = latest_anchor(audit) if audit is not None else None
     if anchor is not None and anchor[0] <= 0:
         anchor = None
-    anchored = None          # the hash of the anchored entry, once seen
+    anchored = None  # the hash of the anchored entry, once seen
     expected, prev_hash = 1, GENESIS_HASH
-    for row in db.execute("SELECT %s, prev_hash, hash FROM deletion_log ORDER BY seq"
-                          % ", ".join(FIELDS)):
+    for row in db.execute("SELECT %s, prev_hash, hash FROM deletion_log ORDER BY seq" % ", ".join(FIELDS)):
         try:
             entry = _row_entry(row)
             digest = entry_hash(entry["prev_hash"], entry)
         except (ValueError, TypeError, KeyError):
-            entry, digest = dict(zip(FIELDS + ("prev_hash", "hash"), row)), None
+            entry, digest = dict(zip(FIELDS + ("prev_hash", "hash"), row, strict=False)), None
         seq = entry["seq"]
         if seq != expected:
-            problems.append("deletion log entries %d-%d are missing (removed?)" % (expected, seq - 1)
-                            if seq > expected else "deletion log entry %d is out of order" % seq)
+            problems.append(
+                "deletion log entries %d-%d are missing (removed?)" % (expected, seq - 1)
+                if seq > expected
+                else "deletion log entry %d is out of order" % seq
+            )
         elif entry["prev_hash"] != prev_hash:
-            problems.append("deletion log entry %d does not follow the one before it (inserted, "
-                            "reordered, or an earlier entry was rewritten)" % seq)
+            problems.append(
+                "deletion log entry %d does not follow the one before it (inserted, "
+                "reordered, or an earlier entry was rewritten)" % seq
+            )
         if digest != entry["hash"]:
-            problems.append("deletion log entry %d was modified: its content does not match "
-                            "its hash" % seq)
+            problems.append("deletion log entry %d was modified: its content does not match its hash" % seq)
         if anchor is not None and seq == anchor[0]:
             anchored = entry["hash"]
         expected, prev_hash = seq + 1, entry["hash"]
     if anchor is not None:
         if anchored is None:
-            problems.append("the audit trail says the deletion log reached entry %d, but it "
-                            "ends at %d: entries were removed" % (anchor[0], expected - 1))
+            problems.append(
+                "the audit trail says the deletion log reached entry %d, but it "
+                "ends at %d: entries were removed" % (anchor[0], expected - 1)
+            )
         elif anchored != anchor[1]:
-            problems.append("deletion log entry %d does not match the hash the audit trail "
-                            "recorded for it: the log was rewritten" % anchor[0])
+            problems.append(
+                "deletion log entry %d does not match the hash the audit trail "
+                "recorded for it: the log was rewritten" % anchor[0]
+            )
     return problems

@@ -40,7 +40,7 @@ from .pause import PauseControl
 
 log = logging.getLogger(__name__)
 
-KEY_GAP_US = 3_000_000      # keys further apart than this are not one code
+KEY_GAP_US = 3_000_000  # keys further apart than this are not one code
 # Cut around a masked key: the detector dates a tone to a few ms, and a codec frame
 # straddling its edge must not carry enough of it to be decoded.
 MASK_MARGIN_US = 40_000
@@ -50,7 +50,7 @@ class PolicyError(LinekeeperError, ValueError):
     """A request the policy cannot carry out (no call on the line, nothing to resume)."""
 
 
-MAX_KEY_TIMES = 200       # key presses kept per call for its timeline
+MAX_KEY_TIMES = 200  # key presses kept per call for its timeline
 
 
 class _Live:
@@ -58,9 +58,9 @@ class _Live:
 
     def __init__(self, call):
         self.call = call
-        self.decision = None          # a rules.Decision
+        self.decision = None  # a rules.Decision
         self.keys = ""
-        self.key_us = []              # (start, end) clock µs of each key in ``keys``
+        self.key_us = []  # (start, end) clock µs of each key in ``keys``
         self.last_key_us = None
 
 
@@ -80,8 +80,21 @@ class CallPolicy:
     :param preroll_ms: audio an inbound recording keeps from before the answer
     """
 
-    def __init__(self, settings, *, country, recorder, capture, board, clock, bus, audit,
-                 data_dir, callmeta=None, preroll_ms=1000):
+    def __init__(
+        self,
+        settings,
+        *,
+        country,
+        recorder,
+        capture,
+        board,
+        clock,
+        bus,
+        audit,
+        data_dir,
+        callmeta=None,
+        preroll_ms=1000,
+    ):
         self.settings = settings
         self.country = country
         self.recorder = recorder
@@ -90,8 +103,9 @@ class CallPolicy:
         self.callmeta = callmeta
         self.preroll_us = preroll_ms * 1000
         self.consent = make_notices(board, clock, data_dir, country, settings.consent)
-        self.pauses = PauseControl(capture, clock, audit, settings.pci, on_change=self._changed,
-                                   recorder=recorder)
+        self.pauses = PauseControl(
+            capture, clock, audit, settings.pci, on_change=self._changed, recorder=recorder
+        )
         self.buttons = Buttons(clock, self.on_button)
         self._lock = threading.RLock()
         self._live = {}
@@ -135,13 +149,19 @@ class CallPolicy:
                 # a slow dialler's first digits do not fall out of the ring buffer.
                 self.recorder.record(call, call.started_us, hold=True)
                 return
-            self._decide(live, rules.decide(self.settings.rules, call.line, "out", None,
-                                            self._wall(call.started_us), self.country))
+            self._decide(
+                live,
+                rules.decide(
+                    self.settings.rules, call.line, "out", None, self._wall(call.started_us), self.country
+                ),
+            )
             if mode == "always":
                 # An outbound recording starts at off-hook (see firmware.recorder), held
                 # in memory until the notice is given if a failed notice stops it.
-                hold = (self.consent.required("out") != "off"
-                        and not self.settings.consent.record_if_notice_failed)
+                hold = (
+                    self.consent.required("out") != "off"
+                    and not self.settings.consent.record_if_notice_failed
+                )
                 self.recorder.record(call, call.started_us, hold=hold)
 
     def _answered(self, ev):
@@ -151,20 +171,34 @@ class CallPolicy:
             if live is None or live.call is not call:
                 live = self._live[call.line] = _Live(call)
             if live.decision is None:
-                self._decide(live, rules.decide(
-                    self.settings.rules, call.line, call.direction, call.number,
-                    self._wall(call.started_us), self.country))
+                self._decide(
+                    live,
+                    rules.decide(
+                        self.settings.rules,
+                        call.line,
+                        call.direction,
+                        call.number,
+                        self._wall(call.started_us),
+                        self.country,
+                    ),
+                )
             if live.decision.decision == rules.SKIP:
-                self.recorder.discard(call)      # held since off-hook (by rule): dropped
+                self.recorder.discard(call)  # held since off-hook (by rule): dropped
                 self._publish(call)
                 return
             consent = self.consent.give(call)
-            if not consent["given"] and consent["notice"] != "off" \
-                    and not self.settings.consent.record_if_notice_failed:
+            if (
+                not consent["given"]
+                and consent["notice"] != "off"
+                and not self.settings.consent.record_if_notice_failed
+            ):
                 self.recorder.discard(call)
-                self._decide(live, rules.Decision(
-                    rules.SKIP, "the consent notice could not be given (%s)" % consent["error"],
-                    "consent"))
+                self._decide(
+                    live,
+                    rules.Decision(
+                        rules.SKIP, "the consent notice could not be given (%s)" % consent["error"], "consent"
+                    ),
+                )
                 self._publish(call)
                 return
             if live.decision.decision == rules.RECORD:
@@ -184,18 +218,24 @@ class CallPolicy:
                 # Never recordable: the line's own reason if it has one (a private line),
                 # else that it never connected.
                 decision = live.decision or rules.decide(
-                    self.settings.rules, call.line, call.direction, call.number,
-                    self._wall(call.started_us), self.country)
+                    self.settings.rules,
+                    call.line,
+                    call.direction,
+                    call.number,
+                    self._wall(call.started_us),
+                    self.country,
+                )
                 if decision.decision != rules.SKIP or decision.rule != "line":
                     decision = rules.Decision(rules.SKIP, "never connected", "answer")
                 self._decide(live, decision)
             elif live.decision is not None and live.decision.decision == rules.PENDING:
-                self._decide(live, rules.Decision(rules.SKIP, "on demand: recording was never "
-                                                  "asked for", "on_demand"))
+                self._decide(
+                    live, rules.Decision(rules.SKIP, "on demand: recording was never asked for", "on_demand")
+                )
             elif live.decision is not None:
                 short = rules.too_short(live.decision, call.answered_us, call.ended_us)
                 if short is not None:
-                    self._decide(live, short)   # the recorder drops the held audio itself
+                    self._decide(live, short)  # the recorder drops the held audio itself
             self._publish(call)
 
     # ------------------------------------------------------------ recording
@@ -213,8 +253,11 @@ class CallPolicy:
             self.recorder.release(call, min_talk_us=min_talk_us)
         else:
             # Asked for before the notice could be given (dialling): held until it is.
-            hold = (call.consent is None and self.consent.required(call.direction) != "off"
-                    and not self.settings.consent.record_if_notice_failed)
+            hold = (
+                call.consent is None
+                and self.consent.required(call.direction) != "off"
+                and not self.settings.consent.record_if_notice_failed
+            )
             self.recorder.record(call, from_us, min_talk_us=min_talk_us, hold=hold)
         self.consent.start_warning(call)
 
@@ -227,11 +270,18 @@ class CallPolicy:
             call = live.call
             from_start = self.settings.rules.on_demand.from_start
             t_us = self.clock.now_us() if t_us is None else t_us
-            self._decide(live, rules.Decision(
-                rules.RECORD, "recording asked for by %s, %s" % (
-                    {"dtmf": "DTMF code", "button": "button", "web": "the web UI"}.get(via, via),
-                    "from the start of the call" if from_start else "from the request"),
-                "on_demand"))
+            self._decide(
+                live,
+                rules.Decision(
+                    rules.RECORD,
+                    "recording asked for by %s, %s"
+                    % (
+                        {"dtmf": "DTMF code", "button": "button", "web": "the web UI"}.get(via, via),
+                        "from the start of the call" if from_start else "from the request",
+                    ),
+                    "on_demand",
+                ),
+            )
             self._start_recording(live, self._from_start(call) if from_start else t_us)
             self._publish(call)
             return True
@@ -314,8 +364,9 @@ class CallPolicy:
             if live is None:
                 raise PolicyError("there is no call in progress on line %d" % line)
             if not self.recorder.recording(live.call):
-                raise PolicyError("the call on line %d is not being recorded: there is nothing "
-                                  "to pause" % line)
+                raise PolicyError(
+                    "the call on line %d is not being recorded: there is nothing to pause" % line
+                )
             if not self.pauses.pause(line, live.call, "web", actor):
                 raise PolicyError("line %d is already paused" % line)
 
@@ -337,8 +388,7 @@ class CallPolicy:
     def recording_lines(self):
         """The lines whose call is being recorded now (where a pause means something)."""
         with self._lock:
-            return sorted(line for line, live in self._live.items()
-                          if self.recorder.recording(live.call))
+            return sorted(line for line, live in self._live.items() if self.recorder.recording(live.call))
 
     def tag(self, line, tags, actor="system"):
         """Add ``tags`` (categories) to the call in progress on ``line``.
@@ -357,15 +407,21 @@ class CallPolicy:
             if self.callmeta is not None and new:
                 if call.id is None:
                     from ..errors import StorageError
-                    raise StorageError(5, "the tags of the call on line %d were not saved: "
-                                       "the call is not in the call log yet (the card refuses "
-                                       "writes)" % line)
+
+                    raise StorageError(
+                        5,
+                        "the tags of the call on line %d were not saved: "
+                        "the call is not in the call log yet (the card refuses "
+                        "writes)" % line,
+                    )
                 try:
                     self.callmeta.add_tags(call.id, new)
                 except sqlite3.Error as exc:
                     from ..datadir import storage_error
-                    raise storage_error(exc, "the tags of the call on line %d were not saved"
-                                        % line) from None
+
+                    raise storage_error(
+                        exc, "the tags of the call on line %d were not saved" % line
+                    ) from None
             call.tags.extend(new)
             if new:
                 self._publish(call)

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 VIA = ("dtmf", "button", "web", "timeout", "call_end")
 
 
-EDGE_SLACK_US = 1_000_000    # a capture period further than this from now: capture is idle
+EDGE_SLACK_US = 1_000_000  # a capture period further than this from now: capture is idle
 # A resume is audited when the capture says where the audio came back; if no capture
 # period comes (the box is stopping), this long after the resume at the latest.
 RESUME_AUDIT_WAIT_US = 1_000_000
@@ -45,7 +45,7 @@ class _Paused:
         self.span = span
         self.listener = listener
         self.timer = None
-        self.exact_from = False   # the span starts where the pause code ended, not at a period
+        self.exact_from = False  # the span starts where the pause code ended, not at a period
 
 
 class PauseControl:
@@ -61,8 +61,7 @@ class PauseControl:
         code itself silenced too (None: from the next capture period)
     """
 
-    def __init__(self, capture, clock, audit, settings, on_change=lambda call: None,
-                 recorder=None):
+    def __init__(self, capture, clock, audit, settings, on_change=lambda call: None, recorder=None):
         self.capture = capture
         self.recorder = recorder
         self.clock = clock
@@ -71,8 +70,8 @@ class PauseControl:
         self.on_change = on_change
         self._lock = threading.RLock()
         self._paused = {}
-        self._last_span = {}      # line -> its latest span (the capture dates its edges)
-        self._unaudited = {}      # line -> a resume waiting for the capture to date it
+        self._last_span = {}  # line -> its latest span (the capture dates its edges)
+        self._unaudited = {}  # line -> a resume waiting for the capture to date it
         capture.on_mute_change = self._muted_at
 
     def apply(self, settings):
@@ -109,8 +108,7 @@ class PauseControl:
             span = {"from": iso_ms(now_wall_us), "to": None, "by": via, "ended_by": None}
             listener = None
             if self.settings.resume_code:
-                listener = _ResumeListener(self.settings.resume_code,
-                                           lambda: self._heard_resume(line, call))
+                listener = _ResumeListener(self.settings.resume_code, lambda: self._heard_resume(line, call))
             paused = _Paused(call, span, listener, now_wall_us)
             paused.exact_from = exact
             self._paused[line] = paused
@@ -118,7 +116,8 @@ class PauseControl:
             # Counted from where the silence starts, as the span shows it.
             paused.timer = self.clock.call_at(
                 edge_us + self.settings.auto_resume_s * 1_000_000,
-                lambda: self.resume(line, "timeout", "system", call=call))
+                lambda: self.resume(line, "timeout", "system", call=call),
+            )
             call.pause_spans.append(span)
             self._last_span[line] = span
         self._audit(actor, "pause", call, {"line": line, "via": via}, now_wall_us)
@@ -140,10 +139,11 @@ class PauseControl:
             to_wall_us = self.clock.wall_at(self._edge_us())
             paused.span["to"] = iso_ms(to_wall_us)
             paused.span["ended_by"] = via
-            earlier = self._unaudited.pop(line, None)   # still waiting: written below
+            earlier = self._unaudited.pop(line, None)  # still waiting: written below
             pending = {"actor": actor, "paused": paused, "via": via, "to_wall_us": to_wall_us}
             pending["timer"] = self.clock.call_later(
-                RESUME_AUDIT_WAIT_US, lambda: self._flush_resume(line, pending))
+                RESUME_AUDIT_WAIT_US, lambda: self._flush_resume(line, pending)
+            )
             self._unaudited[line] = pending
         if earlier is not None:
             self._write_resume(line, earlier)
@@ -163,9 +163,13 @@ class PauseControl:
         pending["timer"].cancel()
         paused = pending["paused"]
         seconds = (pending["to_wall_us"] - paused.from_wall_us) / 1e6
-        self._audit(pending["actor"], "resume", paused.call,
-                    {"line": line, "via": pending["via"], "paused_s": round(seconds, 3)},
-                    pending["to_wall_us"])
+        self._audit(
+            pending["actor"],
+            "resume",
+            paused.call,
+            {"line": line, "via": pending["via"], "paused_s": round(seconds, 3)},
+            pending["to_wall_us"],
+        )
 
     def flush(self):
         """Audit every resume still waiting for its capture period (the box is stopping)."""
@@ -219,7 +223,8 @@ class _ResumeListener:
     """Listens to a paused line for ``code``; keeps only the last ``len(code)`` keys."""
 
     def __init__(self, code, on_code):
-        from ..dsp.dtmf import DtmfReceiver   # loading libspandsp is work: not at import
+        from ..dsp.dtmf import DtmfReceiver  # loading libspandsp is work: not at import
+
         self.code = code
         self.on_code = on_code
         self._rx = DtmfReceiver()
@@ -230,9 +235,8 @@ class _ResumeListener:
         if self._done:
             return
         for digit, _start, _end in self._rx.feed(samples):
-            self._keys = (self._keys + digit)[-len(self.code):]
+            self._keys = (self._keys + digit)[-len(self.code) :]
             if self._keys == self.code:
                 self._keys, self._done = "", True
                 self.on_code()
                 return
-

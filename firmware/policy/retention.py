@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from ..errors import ConfigError
 
 DAY_US = 86_400 * 1_000_000
-MAX_DAYS = 36_500              # a hundred years
+MAX_DAYS = 36_500  # a hundred years
 MAX_RULES = 100
 CATEGORY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 DIRECTIONS = ("in", "out")
@@ -48,15 +48,20 @@ DEFAULT_RULE = "default"
 
 def _whole(value, low, high, path, what):
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError("must be a whole number %sfrom %d to %d"
-                          % ("of %s " % what if what else "", low, high), field=path)
+        raise ConfigError(
+            "must be a whole number %sfrom %d to %d" % ("of %s " % what if what else "", low, high),
+            field=path,
+        )
 
 
 def check_category(name, path):
     """Raise :class:`ConfigError` unless ``name`` is a valid category (a call tag)."""
     if not isinstance(name, str) or not CATEGORY.match(name):
-        raise ConfigError("a category is 1 to 32 lower-case letters, digits, '-' or '_' "
-                          "(for example \"regulated\"), not %r" % (name,), field=path)
+        raise ConfigError(
+            "a category is 1 to 32 lower-case letters, digits, '-' or '_' "
+            '(for example "regulated"), not %r' % (name,),
+            field=path,
+        )
 
 
 @dataclass(frozen=True)
@@ -77,26 +82,33 @@ class RetentionRule:
     category: str = None
 
     def check(self, path):
-        if not isinstance(self.name, str) or not 1 <= len(self.name.strip()) <= 40 \
-                or self.name != self.name.strip():
+        if (
+            not isinstance(self.name, str)
+            or not 1 <= len(self.name.strip()) <= 40
+            or self.name != self.name.strip()
+        ):
             raise ConfigError("give the rule a name of 1 to 40 characters", field=path + ".name")
         if self.name == DEFAULT_RULE:
-            raise ConfigError("\"default\" is the name of the default rule: choose another",
-                              field=path + ".name")
+            raise ConfigError(
+                '"default" is the name of the default rule: choose another', field=path + ".name"
+            )
         if self.days is not None:
             _whole(self.days, 1, MAX_DAYS, path + ".days", "days")
         if self.line is not None:
             _whole(self.line, 1, 64, path + ".line", None)
         if self.direction not in (None,) + DIRECTIONS:
-            raise ConfigError("must be \"in\", \"out\" or null (both), not %r" % (self.direction,),
-                              field=path + ".direction")
+            raise ConfigError(
+                'must be "in", "out" or null (both), not %r' % (self.direction,), field=path + ".direction"
+            )
         if self.category is not None:
             check_category(self.category, path + ".category")
 
     def matches(self, line, direction, categories):
-        return ((self.line is None or self.line == line)
-                and (self.direction is None or self.direction == direction)
-                and (self.category is None or self.category in categories))
+        return (
+            (self.line is None or self.line == line)
+            and (self.direction is None or self.direction == direction)
+            and (self.category is None or self.category in categories)
+        )
 
     def describe(self):
         """Which calls the rule is for, in words: "line 1, inbound, category regulated"."""
@@ -178,8 +190,7 @@ class RetentionSettings:
                 raise ConfigError("must be a rule object", field=where)
             rule.check(where)
             if rule.name in names:
-                raise ConfigError("another rule is already called %r" % rule.name,
-                                  field=where + ".name")
+                raise ConfigError("another rule is already called %r" % rule.name, field=where + ".name")
             names.add(rule.name)
         if not isinstance(self.minimum_days, dict):
             raise ConfigError("must be an object of category: days", field=path + ".minimum_days")
@@ -190,8 +201,10 @@ class RetentionSettings:
         _whole(self.disk_warning_percent, 50, 99, path + ".disk_warning_percent", "percent")
         _whole(self.disk_critical_percent, 51, 99, path + ".disk_critical_percent", "percent")
         if self.disk_critical_percent <= self.disk_warning_percent:
-            raise ConfigError("must be above disk_warning_percent (%d)" % self.disk_warning_percent,
-                              field=path + ".disk_critical_percent")
+            raise ConfigError(
+                "must be above disk_warning_percent (%d)" % self.disk_warning_percent,
+                field=path + ".disk_critical_percent",
+            )
         if not isinstance(self.overwrite_oldest_when_full, bool):
             raise ConfigError("must be true or false", field=path + ".overwrite_oldest_when_full")
         _whole(self.clock_tolerance_s, 1, 3600, path + ".clock_tolerance_s", "seconds")
@@ -274,7 +287,7 @@ def _reroot(field_path, path):
     """``field_path`` (from the default root "policy.retention") under ``path``."""
     root = "policy.retention"
     if field_path and field_path.startswith(root):
-        return path + field_path[len(root):]
+        return path + field_path[len(root) :]
     return field_path
 
 
@@ -282,5 +295,6 @@ def _known(data, cls, path):
     names = {f.name for f in dataclasses.fields(cls)}
     for key in data:
         if key not in names:
-            raise ConfigError("unknown setting (known: %s)" % ", ".join(sorted(names)),
-                              field="%s.%s" % (path, key))
+            raise ConfigError(
+                "unknown setting (known: %s)" % ", ".join(sorted(names)), field="%s.%s" % (path, key)
+            )

@@ -117,13 +117,18 @@ def normalise(number, country):
     fmt = countries.country(country).numbers
     wild = "*" in n or "?" in n
     if n.startswith(fmt.international_prefix):
-        return "+" + n[len(fmt.international_prefix):]
-    if fmt.trunk_prefix and n.startswith(fmt.trunk_prefix) and (
-            fmt.national_digits is None or wild
-            or len(n) == len(fmt.trunk_prefix) + fmt.national_digits):
-        return "+" + fmt.country_code + n[len(fmt.trunk_prefix):]
-    if fmt.national_first_digits and n[:1] in tuple(fmt.national_first_digits) and (
-            wild or len(n) == fmt.national_digits):
+        return "+" + n[len(fmt.international_prefix) :]
+    if (
+        fmt.trunk_prefix
+        and n.startswith(fmt.trunk_prefix)
+        and (fmt.national_digits is None or wild or len(n) == len(fmt.trunk_prefix) + fmt.national_digits)
+    ):
+        return "+" + fmt.country_code + n[len(fmt.trunk_prefix) :]
+    if (
+        fmt.national_first_digits
+        and n[:1] in tuple(fmt.national_first_digits)
+        and (wild or len(n) == fmt.national_digits)
+    ):
         return "+" + fmt.country_code + n
     return n
 
@@ -157,26 +162,29 @@ def _numbers(lists, number, country):
             continue
         for pattern in item.patterns:
             if matches(pattern, number, country):
-                return Decision(SKIP, 'number %s excluded by rule "%s"' % (pattern, item.name),
-                                "numbers:" + item.name)
+                return Decision(
+                    SKIP, 'number %s excluded by rule "%s"' % (pattern, item.name), "numbers:" + item.name
+                )
     includes = [item for item in lists if item.action == "include"]
     if not includes:
         return None
     for item in includes:
         for pattern in item.patterns:
             if matches(pattern, number, country):
-                return Decision(RECORD, 'number %s included by rule "%s"' % (pattern, item.name),
-                                "numbers:" + item.name)
+                return Decision(
+                    RECORD, 'number %s included by rule "%s"' % (pattern, item.name), "numbers:" + item.name
+                )
     if not number:
         return Decision(SKIP, "number withheld: not on an include list", "numbers")
-    return Decision(SKIP, "number not on an include list (%s)"
-                    % ", ".join('"%s"' % i.name for i in includes), "numbers")
+    return Decision(
+        SKIP, "number not on an include list (%s)" % ", ".join('"%s"' % i.name for i in includes), "numbers"
+    )
 
 
 # ------------------------------------------------------------------ hours
 def _hours(hours, wall_us):
     """None inside business hours, else the "skip" Decision."""
-    local = dt.datetime.fromtimestamp(wall_us / 1e6, dt.timezone.utc).astimezone(hours.zone)
+    local = dt.datetime.fromtimestamp(wall_us / 1e6, dt.UTC).astimezone(hours.zone)
     day = local.date().isoformat()
     if day in hours.holidays:
         return Decision(SKIP, "public holiday %s" % day, "hours")
@@ -190,4 +198,4 @@ def _hours(hours, wall_us):
 def _sample(line, started_wall_us):
     """A number in [0, 100) fixed for the call (its line and start), spread evenly."""
     digest = hashlib.sha256(b"linekeeper-sample/%d/%d" % (line, started_wall_us)).digest()
-    return int.from_bytes(digest[:8], "big") / 2 ** 64 * 100
+    return int.from_bytes(digest[:8], "big") / 2**64 * 100

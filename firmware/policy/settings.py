@@ -64,8 +64,9 @@ WINDOW = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][
 NAME = re.compile(r"\S(.{0,38}\S)?")
 VOICE = re.compile(r"[A-Za-z0-9_+-]{1,40}")
 FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\.wav")
-DEFAULT_ANNOUNCEMENT = ("This call may be recorded, for training and quality purposes, "
-                        "and to keep a record of what was agreed.")
+DEFAULT_ANNOUNCEMENT = (
+    "This call may be recorded, for training and quality purposes, and to keep a record of what was agreed."
+)
 
 
 # ------------------------------------------------------------------ checks
@@ -75,15 +76,22 @@ def _fail(path, message):
 
 def _int(value, lo, hi, path, unit=""):
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        _fail(path, "must be a whole number%s from %d to %d, not %r"
-              % (" of " + unit if unit else "", lo, hi, value))
+        _fail(
+            path,
+            "must be a whole number%s from %d to %d, not %r" % (" of " + unit if unit else "", lo, hi, value),
+        )
 
 
 def _number(value, lo, hi, path, unit=""):
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or not math.isfinite(value) or not lo <= value <= hi):
-        _fail(path, "must be a number%s from %g to %g, not %r"
-              % (" of " + unit if unit else "", lo, hi, value))
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not lo <= value <= hi
+    ):
+        _fail(
+            path, "must be a number%s from %g to %g, not %r" % (" of " + unit if unit else "", lo, hi, value)
+        )
 
 
 def _bool(value, path):
@@ -165,8 +173,12 @@ class BusinessHours(_Checked):
     holidays: tuple = ()
 
     def check(self, path):
-        _text(self.timezone, re.compile(r"[A-Za-z0-9_+/-]{1,64}"), path + ".timezone",
-              'a time zone name such as "Europe/London"')
+        _text(
+            self.timezone,
+            re.compile(r"[A-Za-z0-9_+/-]{1,64}"),
+            path + ".timezone",
+            'a time zone name such as "Europe/London"',
+        )
         try:
             zoneinfo.ZoneInfo(self.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -177,7 +189,7 @@ class BusinessHours(_Checked):
             where = "%s.days.%s" % (path, day)
             _choice(day, WEEKDAYS, where)
             if not isinstance(windows, tuple):
-                _fail(where, "must be a list of \"HH:MM-HH:MM\" windows")
+                _fail(where, 'must be a list of "HH:MM-HH:MM" windows')
             for i, window in enumerate(windows):
                 _window(window, "%s[%d]" % (where, i))
         if not isinstance(self.holidays, tuple):
@@ -186,8 +198,7 @@ class BusinessHours(_Checked):
             try:
                 dt.date.fromisoformat(day)
             except (TypeError, ValueError):
-                _fail("%s.holidays[%d]" % (path, i),
-                      "must be a date \"YYYY-MM-DD\", not %r" % (day,))
+                _fail("%s.holidays[%d]" % (path, i), 'must be a date "YYYY-MM-DD", not %r' % (day,))
 
     @property
     def zone(self):
@@ -201,7 +212,7 @@ class BusinessHours(_Checked):
 def _window(text, path):
     m = WINDOW.fullmatch(text) if isinstance(text, str) else None
     if m is None:
-        _fail(path, "must be a window \"HH:MM-HH:MM\" such as \"09:00-17:30\", not %r" % (text,))
+        _fail(path, 'must be a window "HH:MM-HH:MM" such as "09:00-17:30", not %r' % (text,))
     start = int(m[1]) * 60 + int(m[2])
     end = int(m[3]) * 60 + int(m[4])
     if end > 24 * 60 or end <= start:
@@ -270,8 +281,7 @@ class RecordingRules(_Checked):
             where = "%s.lines[%d]" % (path, i)
             _int(item.line, 1, MAX_LINES, where + ".line")
             if item.line in seen:
-                _fail(where + ".line", "line %d is already set by lines[%d]"
-                      % (item.line, seen[item.line]))
+                _fail(where + ".line", "line %d is already set by lines[%d]" % (item.line, seen[item.line]))
             seen[item.line] = i
             _choice(item.mode, MODES, where + ".mode")
         if not isinstance(self.directions, tuple) or not self.directions:
@@ -293,9 +303,13 @@ class RecordingRules(_Checked):
             if not isinstance(item.patterns, tuple) or not item.patterns:
                 _fail(where + ".patterns", "must be a list of at least one pattern")
             for k, pattern in enumerate(item.patterns):
-                _text(pattern, PATTERN, "%s.patterns[%d]" % (where, k),
-                      "a number pattern of digits, '*' and '?' (an optional leading '+', "
-                      "spaces allowed), e.g. \"0800*\" or \"01632 96????\"")
+                _text(
+                    pattern,
+                    PATTERN,
+                    "%s.patterns[%d]" % (where, k),
+                    "a number pattern of digits, '*' and '?' (an optional leading '+', "
+                    'spaces allowed), e.g. "0800*" or "01632 96????"',
+                )
         _number(self.min_duration_s, 0, 600, path + ".min_duration_s", "seconds")
         _number(self.sample_percent, 0, 100, path + ".sample_percent", "percent")
         if not isinstance(self.on_demand, OnDemand):
@@ -349,10 +363,14 @@ class Announcement(_Checked):
         if not isinstance(self.text, str) or not self.text.strip() or len(self.text) > 500:
             _fail(path + ".text", "must be 1 to 500 characters of text")
         if self.voice is not None:
-            _text(self.voice, VOICE, path + ".voice", "an espeak-ng voice name such as \"en-gb\"")
+            _text(self.voice, VOICE, path + ".voice", 'an espeak-ng voice name such as "en-gb"')
         if self.file is not None:
-            _text(self.file, FILE_NAME, path + ".file",
-                  "the name of an uploaded .wav file (letters, digits, '.', '_', '-')")
+            _text(
+                self.file,
+                FILE_NAME,
+                path + ".file",
+                "the name of an uploaded .wav file (letters, digits, '.', '_', '-')",
+            )
         _number(self.level_dbm0, -30, -6, path + ".level_dbm0", "dBm0")
 
 
@@ -450,6 +468,7 @@ class PciSettings(_Checked):
 def _retention_class():
     # firmware.policy.retention is its own module (retention, legal hold, sweep).
     from .retention import RetentionSettings
+
     return RetentionSettings
 
 
@@ -466,7 +485,8 @@ class PolicySettings:
     consent: ConsentSettings = field(default_factory=ConsentSettings)
     pci: PciSettings = field(default_factory=PciSettings)
     retention: "firmware.policy.retention.RetentionSettings" = field(  # noqa: F821
-        default_factory=_default_retention)
+        default_factory=_default_retention
+    )
 
     def __post_init__(self):
         self.check()
@@ -475,24 +495,29 @@ class PolicySettings:
         """Raise :class:`ConfigError` naming the first bad field."""
         if self.version != POLICY_VERSION:
             _fail(path + ".version", "unsupported policy version %r" % (self.version,))
-        for name, cls in (("rules", RecordingRules), ("consent", ConsentSettings),
-                          ("pci", PciSettings)):
+        for name, cls in (("rules", RecordingRules), ("consent", ConsentSettings), ("pci", PciSettings)):
             value = getattr(self, name)
             if not isinstance(value, cls):
                 _fail("%s.%s" % (path, name), "must be an object")
             value.check("%s.%s" % (path, name))
         if not isinstance(self.retention, _retention_class()):
             _fail(path + ".retention", "must be an object")
-        codes = {"rules.on_demand.dtmf_code": self.rules.on_demand.dtmf_code,
-                 "pci.pause_code": self.pci.pause_code, "pci.resume_code": self.pci.resume_code}
+        codes = {
+            "rules.on_demand.dtmf_code": self.rules.on_demand.dtmf_code,
+            "pci.pause_code": self.pci.pause_code,
+            "pci.resume_code": self.pci.resume_code,
+        }
         seen = {}
         for where, code in codes.items():
             if code is None:
                 continue
             for other, other_code in seen.items():
                 if code.startswith(other_code) or other_code.startswith(code):
-                    _fail("%s.%s" % (path, where), "%r clashes with %s (%r): one would be "
-                          "typed on the way to the other" % (code, other, other_code))
+                    _fail(
+                        "%s.%s" % (path, where),
+                        "%r clashes with %s (%r): one would be "
+                        "typed on the way to the other" % (code, other, other_code),
+                    )
             seen[where] = code
 
     # ------------------------------------------------------------ JSON
@@ -505,8 +530,11 @@ class PolicySettings:
         data = migrate(data, path)
         values = _build(cls, data, path)
         retention = data.get("retention")
-        values["retention"] = (_default_retention() if retention is None else
-                               _retention_class().from_dict(retention, path + ".retention"))
+        values["retention"] = (
+            _default_retention()
+            if retention is None
+            else _retention_class().from_dict(retention, path + ".retention")
+        )
         return cls(**values)
 
     def to_dict(self):
@@ -531,9 +559,11 @@ def migrate(data, path="policy"):
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         _fail(path + ".version", "must be a whole number from 1, not %r" % (version,))
     if version > POLICY_VERSION:
-        _fail(path + ".version", "version %d was written by a newer firmware (this one reads "
-              "up to %d): update the firmware or restore an older configuration"
-              % (version, POLICY_VERSION))
+        _fail(
+            path + ".version",
+            "version %d was written by a newer firmware (this one reads "
+            "up to %d): update the firmware or restore an older configuration" % (version, POLICY_VERSION),
+        )
     while version < POLICY_VERSION:
         data = MIGRATIONS[version](dict(data))
         version += 1
@@ -553,8 +583,7 @@ _NESTED = {
     (PolicySettings, "consent"): ConsentSettings,
     (PolicySettings, "pci"): PciSettings,
 }
-_LIST_FIELDS = {(RecordingRules, "directions"), (NumberList, "patterns"),
-                (BusinessHours, "holidays")}
+_LIST_FIELDS = {(RecordingRules, "directions"), (NumberList, "patterns"), (BusinessHours, "holidays")}
 
 
 def _build(cls, data, path):
@@ -574,8 +603,9 @@ def _build(cls, data, path):
         if isinstance(nested, list):
             if not isinstance(value, list):
                 _fail(where, "must be a list")
-            value = tuple(nested[0](**_build(nested[0], item, "%s[%d]" % (where, i)))
-                          for i, item in enumerate(value))
+            value = tuple(
+                nested[0](**_build(nested[0], item, "%s[%d]" % (where, i))) for i, item in enumerate(value)
+            )
         elif nested is not None and value is not None:
             value = nested(**_build(nested, value, where))
         elif (cls, key) in _LIST_FIELDS:
@@ -588,8 +618,11 @@ def _build(cls, data, path):
             value = {day: tuple(w) if isinstance(w, list) else w for day, w in value.items()}
         values[key] = value
     for f in dataclasses.fields(cls):
-        if (f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-                and f.name not in values):
+        if (
+            f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+            and f.name not in values
+        ):
             _fail("%s.%s" % (path, f.name), "is required")
     return values
 

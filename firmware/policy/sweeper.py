@@ -52,7 +52,7 @@ from .retention import DAY_US
 log = logging.getLogger(__name__)
 
 DISK_CHECK_US = 60_000_000
-BATCH = 50                      # recordings destroyed per transaction
+BATCH = 50  # recordings destroyed per transaction
 OVERWRITE_RULE = "overwrite-when-full"
 
 _SELECT = """
@@ -107,8 +107,9 @@ class RetentionSweeper:
         clock's timer thread also runs the line supervisor's timers)
     """
 
-    def __init__(self, store, clock, audit, settings, *, bus=None, disk_usage=shutil.disk_usage,
-                 threaded=False):
+    def __init__(
+        self, store, clock, audit, settings, *, bus=None, disk_usage=shutil.disk_usage, threaded=False
+    ):
         self.store = store
         self.clock = clock
         self.audit = audit
@@ -116,9 +117,10 @@ class RetentionSweeper:
         self.bus = bus
         self._disk_usage = disk_usage
         self._threaded = threaded
-        self._lock = threading.RLock()           # one sweep (and one connection user) at a time
-        self._db = sqlite3.connect(store.data_dir + "/calls.db", isolation_level=None,
-                                   check_same_thread=False, timeout=30)
+        self._lock = threading.RLock()  # one sweep (and one connection user) at a time
+        self._db = sqlite3.connect(
+            store.data_dir + "/calls.db", isolation_level=None, check_same_thread=False, timeout=30
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         # What makes deletion shredding: freed cells and pages are overwritten with zeros.
@@ -178,13 +180,14 @@ class RetentionSweeper:
             self._guarded(job)
             return
         if self._running is not None and self._running.is_alive():
-            return          # the previous sweep is still going: this one is not needed
+            return  # the previous sweep is still going: this one is not needed
 
         def run():
             try:
                 self._guarded(job)
-            except Exception:           # a sweep that fails must not stop the next ones
+            except Exception:  # a sweep that fails must not stop the next ones
                 log.exception("retention job failed")
+
         self._running = threading.Thread(target=run, name="linekeeper-retention", daemon=True)
         self._running.start()
 
@@ -195,8 +198,12 @@ class RetentionSweeper:
             job()
         except (sqlite3.Error, OSError) as exc:
             from ..datadir import storage_error
-            self._alarm("retention_failed", True, str(storage_error(
-                exc, "retention could not run (it tries again at its next time)")))
+
+            self._alarm(
+                "retention_failed",
+                True,
+                str(storage_error(exc, "retention could not run (it tries again at its next time)")),
+            )
             return
         self._alarm("retention_failed", False, "retention runs again")
 
@@ -209,28 +216,44 @@ class RetentionSweeper:
         are never in the list. The clock guard is not consulted: a preview
         deletes nothing.
         """
-        return self._select(self.clock.wall_us() if now_us is None else now_us,
-                            settings or self.settings, held=False)
+        return self._select(
+            self.clock.wall_us() if now_us is None else now_us, settings or self.settings, held=False
+        )
 
     def held(self, now_us=None, settings=None):
         """The recordings a sweep would delete but for their legal hold."""
-        return self._select(self.clock.wall_us() if now_us is None else now_us,
-                            settings or self.settings, held=True)
+        return self._select(
+            self.clock.wall_us() if now_us is None else now_us, settings or self.settings, held=True
+        )
 
     def _select(self, now_us, settings, held):
         shortest = settings.shortest_days()
         if shortest is None:
             return []
         with self._lock:
-            rows = self._db.execute(_SELECT % ("" if held else "NOT"),
-                                    (now_us - shortest * DAY_US,)).fetchall()
+            rows = self._db.execute(
+                _SELECT % ("" if held else "NOT"), (now_us - shortest * DAY_US,)
+            ).fetchall()
         found = []
         for rid, call_id, line, direction, started, duration_s, size, sha, tags in rows:
             categories = tuple(sorted(tags.split(","))) if tags else ()
             decision = settings.decide(line, direction, categories)
             if decision.days is not None and started <= now_us - decision.days * DAY_US:
-                found.append(Candidate(rid, call_id, line, direction, categories, started,
-                                       duration_s, size, sha, decision.rule, decision.days))
+                found.append(
+                    Candidate(
+                        rid,
+                        call_id,
+                        line,
+                        direction,
+                        categories,
+                        started,
+                        duration_s,
+                        size,
+                        sha,
+                        decision.rule,
+                        decision.days,
+                    )
+                )
         return found
 
     @staticmethod
@@ -251,10 +274,16 @@ class RetentionSweeper:
         with self._lock:
             result = SweepResult()
             problem = self.guard.check()
-            self._alarm("clock_unsynchronised", problem is not None and problem[0] == "unsynchronised",
-                        problem[1] if problem else "the clock is synchronised")
-            self._alarm("clock_jump", problem is not None and problem[0] == "jump",
-                        problem[1] if problem else "the clock is trusted again")
+            self._alarm(
+                "clock_unsynchronised",
+                problem is not None and problem[0] == "unsynchronised",
+                problem[1] if problem else "the clock is synchronised",
+            )
+            self._alarm(
+                "clock_jump",
+                problem is not None and problem[0] == "jump",
+                problem[1] if problem else "the clock is trusted again",
+            )
             if problem is not None:
                 result.refused, result.message = problem
                 log.warning("retention sweep refused: %s", problem[1])
@@ -272,7 +301,7 @@ class RetentionSweeper:
         """Shred ``candidates`` (in batches); returns how many were destroyed."""
         done = 0
         for i in range(0, len(candidates), BATCH):
-            done += len(self._destroy_batch(candidates[i:i + BATCH], reason, now_us))
+            done += len(self._destroy_batch(candidates[i : i + BATCH], reason, now_us))
         if done:
             self._checkpoint()
         return done
@@ -286,15 +315,27 @@ class RetentionSweeper:
                 cur = self._db.execute(
                     "DELETE FROM recordings WHERE id = ? AND state IN ('complete', 'partial') "
                     "AND NOT EXISTS (SELECT 1 FROM legal_holds WHERE call_id = ?)",
-                    (c.recording_id, c.call_id))
+                    (c.recording_id, c.call_id),
+                )
                 if cur.rowcount != 1:
                     continue
-                deletions.append(self._db, {
-                    "deleted_at": now_us, "reason": reason, "rule": c.rule,
-                    "recording_id": c.recording_id, "call_id": c.call_id, "line": c.line,
-                    "direction": c.direction, "categories": list(c.categories),
-                    "call_date": _date(c.started_at), "duration_s": c.duration_s,
-                    "bytes": c.bytes, "file_sha256": c.sha256})
+                deletions.append(
+                    self._db,
+                    {
+                        "deleted_at": now_us,
+                        "reason": reason,
+                        "rule": c.rule,
+                        "recording_id": c.recording_id,
+                        "call_id": c.call_id,
+                        "line": c.line,
+                        "direction": c.direction,
+                        "categories": list(c.categories),
+                        "call_date": _date(c.started_at),
+                        "duration_s": c.duration_s,
+                        "bytes": c.bytes,
+                        "file_sha256": c.sha256,
+                    },
+                )
                 destroyed.append(c)
             self._db.execute("COMMIT")
         except BaseException:
@@ -306,7 +347,7 @@ class RetentionSweeper:
         for hook in self.on_destroyed:
             try:
                 hook(destroyed)
-            except Exception:      # the box's own deletion is done and logged whatever happens
+            except Exception:  # the box's own deletion is done and logged whatever happens
                 log.exception("a deletion hook failed for %d recording(s)", len(destroyed))
         return destroyed
 
@@ -319,8 +360,12 @@ class RetentionSweeper:
             log.warning("calls.db checkpoint was busy: old pages stay in its WAL until the next one")
 
     def _audit(self, actor, trigger, result):
-        details = {"trigger": trigger, "deleted": result.deleted, "held": result.held,
-                   "by_rule": result.by_rule}
+        details = {
+            "trigger": trigger,
+            "deleted": result.deleted,
+            "held": result.held,
+            "by_rule": result.by_rule,
+        }
         if result.refused:
             details.update(refused=result.refused, reason=result.message)
         seq, digest = deletions.head(self._db)
@@ -336,12 +381,17 @@ class RetentionSweeper:
             if percent >= settings.disk_critical_percent and settings.overwrite_oldest_when_full:
                 percent = self._overwrite(percent)
             self.last_disk_percent = percent
-            self._alarm("disk_warning", percent >= settings.disk_warning_percent,
-                        "the card is %.0f%% full (warning at %d%%)"
-                        % (percent, settings.disk_warning_percent))
-            self._alarm("disk_critical", percent >= settings.disk_critical_percent,
-                        "the card is %.0f%% full (critical at %d%%): recording stops when it "
-                        "is full" % (percent, settings.disk_critical_percent))
+            self._alarm(
+                "disk_warning",
+                percent >= settings.disk_warning_percent,
+                "the card is %.0f%% full (warning at %d%%)" % (percent, settings.disk_warning_percent),
+            )
+            self._alarm(
+                "disk_critical",
+                percent >= settings.disk_critical_percent,
+                "the card is %.0f%% full (critical at %d%%): recording stops when it "
+                "is full" % (percent, settings.disk_critical_percent),
+            )
             return percent
 
     def _disk_percent(self):
@@ -358,8 +408,21 @@ class RetentionSweeper:
             categories = tuple(sorted(tags.split(","))) if tags else ()
             floor_days, _ = self.settings.floor(categories)
             if started <= now_us - floor_days * DAY_US:
-                found.append(Candidate(rid, call_id, line, direction, categories, started,
-                                       duration_s, size, sha, OVERWRITE_RULE, floor_days))
+                found.append(
+                    Candidate(
+                        rid,
+                        call_id,
+                        line,
+                        direction,
+                        categories,
+                        started,
+                        duration_s,
+                        size,
+                        sha,
+                        OVERWRITE_RULE,
+                        floor_days,
+                    )
+                )
         return found
 
     def _overwrite(self, percent):
@@ -390,8 +453,9 @@ class RetentionSweeper:
         if active:
             log.warning("alarm %s: %s", kind, message)
         if self.bus is not None:
-            self.bus.publish(Alarm(line=0, t_us=self.clock.now_us(), kind=kind, active=active,
-                                   message=message))
+            self.bus.publish(
+                Alarm(line=0, t_us=self.clock.now_us(), kind=kind, active=active, message=message)
+            )
 
     def active_alarms(self):
         return sorted(k for k, v in self._alarms.items() if v)
@@ -402,9 +466,13 @@ class RetentionSweeper:
         with self._lock:
             now_us = self.clock.wall_us()
             was = self.guard.confirm(now_us)
-            self.audit.append(actor, "config_change", "retention.clock",
-                              {"confirmed_wall_us": now_us, "suspended_because": was},
-                              int(now_us))
+            self.audit.append(
+                actor,
+                "config_change",
+                "retention.clock",
+                {"confirmed_wall_us": now_us, "suspended_because": was},
+                int(now_us),
+            )
             self._alarm("clock_jump", False, "the clock was confirmed by %s" % actor)
 
     def deletion_log(self, limit=100, offset=0):
@@ -427,5 +495,4 @@ class RetentionSweeper:
 
 
 def _date(wall_us):
-    return datetime.datetime.fromtimestamp(wall_us // 1_000_000, datetime.timezone.utc) \
-        .date().isoformat()
+    return datetime.datetime.fromtimestamp(wall_us // 1_000_000, datetime.UTC).date().isoformat()

@@ -74,8 +74,9 @@ def get_profile(profile):
     try:
         return PROFILES[profile]
     except KeyError:
-        raise ConfigError("unknown recording profile %r; choose one of %s"
-                          % (profile, ", ".join(PROFILES)), field="profile") from None
+        raise ConfigError(
+            "unknown recording profile %r; choose one of %s" % (profile, ", ".join(PROFILES)), field="profile"
+        ) from None
 
 
 def mime_type(profile):
@@ -117,8 +118,7 @@ class Encoder:
             raise ValueError("encode() after finish()")
         samples = np.asarray(samples)
         if samples.dtype != np.int16 or samples.ndim != 1:
-            raise ValueError("samples must be a 1-D int16 array, not %s %s"
-                             % (samples.ndim, samples.dtype))
+            raise ValueError("samples must be a 1-D int16 array, not %s %s" % (samples.ndim, samples.dtype))
         self.duration_samples += len(samples)
         return self._stream.encode(samples)
 
@@ -146,18 +146,15 @@ class Encoder:
 class _OpusStream:
     def __init__(self, profile, rate):
         if rate not in OPUS_RATES:
-            raise ConfigError("Opus cannot take %d Hz; use one of %s" % (rate, OPUS_RATES),
-                              field="rate")
+            raise ConfigError("Opus cannot take %d Hz; use one of %s" % (rate, OPUS_RATES), field="rate")
         self.frame_samples = rate * profile.frame_ms // 1000
         self._to48k = 48000 // rate
-        self._enc = libopus.OpusEncoder(rate, profile.bitrate_bps, profile.complexity,
-                                        dtx=profile.dtx)
+        self._enc = libopus.OpusEncoder(rate, profile.bitrate_bps, profile.complexity, dtx=profile.dtx)
         self._lookahead = self._enc.lookahead
         self._pending = np.zeros(0, np.int16)
         self._granule = 0  # 48 kHz samples in the packets so far
         self._pages = ogg.PageWriter(serial=int.from_bytes(os.urandom(4), "little"))
-        head = struct.pack("<8sBBHIhB", b"OpusHead", 1, 1, self._lookahead * self._to48k,
-                           rate, 0, 0)
+        head = struct.pack("<8sBBHIhB", b"OpusHead", 1, 1, self._lookahead * self._to48k, rate, 0, 0)
         vendor = libopus.version().encode()
         tags = b"OpusTags" + struct.pack("<I", len(vendor)) + vendor + struct.pack("<I", 0)
         self._pages.add_page(head, 0)
@@ -172,7 +169,7 @@ class _OpusStream:
         n = self.frame_samples
         whole = len(pending) - len(pending) % n
         for start in range(0, whole, n):
-            self._add(self._enc.encode(pending[start:start + n]))
+            self._add(self._enc.encode(pending[start : start + n]))
         self._pending = pending[whole:].copy()
         return self._pages.pages()
 
@@ -190,12 +187,11 @@ class _OpusStream:
         need = total + self._lookahead - (self._granule // self._to48k)
         frames = max(1, -(-need // n))
         pad = np.zeros(frames * n, np.int16)
-        pad[:len(self._pending)] = self._pending
+        pad[: len(self._pending)] = self._pending
         self._pending = pad[:0]
         end = (total + self._lookahead) * self._to48k
         for i in range(frames):
-            self._add(self._enc.encode(pad[i * n:(i + 1) * n]),
-                      end if i == frames - 1 else None)
+            self._add(self._enc.encode(pad[i * n : (i + 1) * n]), end if i == frames - 1 else None)
         return self._pages.flush(eos=True)
 
 
@@ -210,8 +206,16 @@ class _WavStream:
         if self._alaw:
             fmt += struct.pack("<H", 0)  # cbSize: non-PCM formats carry it
         # 0xFFFFFFFF sizes: "length unknown", how streaming WAV writers mark it.
-        self._header = (b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + b"fmt "
-                        + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", 0xFFFFFFFF))
+        self._header = (
+            b"RIFF"
+            + struct.pack("<I", 0xFFFFFFFF)
+            + b"WAVE"
+            + b"fmt "
+            + struct.pack("<I", len(fmt))
+            + fmt
+            + b"data"
+            + struct.pack("<I", 0xFFFFFFFF)
+        )
 
     def _take_header(self):
         header, self._header = self._header, b""
@@ -256,8 +260,7 @@ def _decode_opus(data):
             granule = page_granule
     if len(packets) < 2 or not packets[0].startswith(b"OpusHead"):
         raise AudioFormatError("not an Ogg/Opus stream (no OpusHead)")
-    _magic, _ver, channels, pre_skip, rate, _gain, _family = struct.unpack_from(
-        "<8sBBHIhB", packets[0])
+    _magic, _ver, channels, pre_skip, rate, _gain, _family = struct.unpack_from("<8sBBHIhB", packets[0])
     if channels != 1:
         raise AudioFormatError("expected mono Opus, found %d channels" % channels)
     rate = rate if rate in OPUS_RATES else 48000
@@ -269,7 +272,7 @@ def _decode_opus(data):
     pcm = np.concatenate(out) if out else np.zeros(0, np.int16)
     scale = 48000 // rate
     end = max(0, granule) // scale
-    return pcm[pre_skip // scale:end].copy(), rate
+    return pcm[pre_skip // scale : end].copy(), rate
 
 
 def _decode_wav(data):
@@ -277,7 +280,7 @@ def _decode_wav(data):
         raise AudioFormatError("not a WAV stream")
     pos, fmt = 12, None
     while pos + 8 <= len(data):
-        cid, size = data[pos:pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        cid, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
         pos += 8
         if cid == b"fmt ":
             fmt = struct.unpack_from("<HHIIHH", data, pos)
@@ -285,13 +288,14 @@ def _decode_wav(data):
             if fmt is None:
                 raise AudioFormatError("WAV data before its fmt chunk")
             tag, channels, rate, _byte_rate, _align, bits = fmt
-            body = data[pos:pos + size]  # a size past the end means "to the end"
+            body = data[pos : pos + size]  # a size past the end means "to the end"
             if channels != 1 or (tag, bits) not in ((1, 16), (6, 8)):
-                raise AudioFormatError("unsupported WAV format %d/%d bits/%d channels"
-                                       % (tag, bits, channels))
+                raise AudioFormatError(
+                    "unsupported WAV format %d/%d bits/%d channels" % (tag, bits, channels)
+                )
             if tag == 6:
                 return alaw_decode(body), rate
-            return np.frombuffer(body[:len(body) // 2 * 2], "<i2").astype(np.int16), rate
+            return np.frombuffer(body[: len(body) // 2 * 2], "<i2").astype(np.int16), rate
         pos += size + (size & 1)
     raise AudioFormatError("WAV stream has no data chunk")
 
@@ -307,12 +311,17 @@ def finalize(data, profile):
     at = body.index(b"data") + 4
     data_size = len(body) - at - 4
     body += b"\0" * (data_size & 1)  # RIFF pads odd-sized chunks
-    return (body[:4] + struct.pack("<I", len(body) - 8) + body[8:at]
-            + struct.pack("<I", data_size) + body[at + 4:])
+    return (
+        body[:4]
+        + struct.pack("<I", len(body) - 8)
+        + body[8:at]
+        + struct.pack("<I", data_size)
+        + body[at + 4 :]
+    )
 
 
 # ------------------------------------------------------------ G.711 A-law
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _alaw_tables():
     """(int16 -> A-law byte over all 65536 inputs, A-law byte -> int16); ITU-T G.711."""
     a = np.arange(256, dtype=np.int32) ^ 0x55

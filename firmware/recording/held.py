@@ -93,6 +93,12 @@ class HeldPipeline:
         self.encoder.stored_samples = stored
 
     def info(self):
-        return {"state": self.state, "duration_s": self.encoder.stored_samples / self.rate,
-                "bytes": 0, "bytes_written": 0, "chunks": 0, "disk_full": False,
-                "first_t_us": self.first_t_us}
+        return {
+            "state": self.state,
+            "duration_s": self.encoder.stored_samples / self.rate,
+            "bytes": 0,
+            "bytes_written": 0,
+            "chunks": 0,
+            "disk_full": False,
+            "first_t_us": self.first_t_us,
+        }

@@ -52,7 +52,7 @@ GET_LOOKAHEAD = 4027
 MAX_PACKET_BYTES = 1500  # opus_demo's limit; far above any mono packet we make
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load():
     """``(ffi, lib)`` for libopus, opened once per process.
 
@@ -65,8 +65,9 @@ def load():
     try:
         lib = ffi.dlopen(LIBRARY)
     except OSError as exc:
-        raise CodecError("cannot open %s (%s); install the Debian package libopus0 "
-                         "(scripts/install-deps)" % (LIBRARY, exc)) from exc
+        raise CodecError(
+            "cannot open %s (%s); install the Debian package libopus0 (scripts/install-deps)" % (LIBRARY, exc)
+        ) from exc
     return ffi, lib
 
 
@@ -94,19 +95,27 @@ class OpusEncoder:
     :raises CodecError: libopus is missing or rejected a setting
     """
 
-    def __init__(self, rate, bitrate_bps, complexity=10, vbr=True, dtx=False,
-                 application=APPLICATION_VOIP):
+    def __init__(self, rate, bitrate_bps, complexity=10, vbr=True, dtx=False, application=APPLICATION_VOIP):
         ffi, lib = self._ffi, self._lib = load()
         err = ffi.new("int *")
         st = lib.opus_encoder_create(rate, 1, application, err)
         _check(ffi, lib, err[0], "encoder_create")
         self._st = ffi.gc(st, lib.opus_encoder_destroy)
-        for request, value in ((SET_BITRATE, bitrate_bps), (SET_COMPLEXITY, complexity),
-                               (SET_VBR, int(vbr)), (SET_VBR_CONSTRAINT, 0),
-                               (SET_DTX, int(dtx)), (SET_SIGNAL, SIGNAL_VOICE),
-                               (SET_MAX_BANDWIDTH, BANDWIDTH_NARROWBAND)):
-            _check(ffi, lib, lib.opus_encoder_ctl(self._st, request, ffi.cast("int32_t", value)),
-                   "encoder_ctl(%d)" % request)
+        for request, value in (
+            (SET_BITRATE, bitrate_bps),
+            (SET_COMPLEXITY, complexity),
+            (SET_VBR, int(vbr)),
+            (SET_VBR_CONSTRAINT, 0),
+            (SET_DTX, int(dtx)),
+            (SET_SIGNAL, SIGNAL_VOICE),
+            (SET_MAX_BANDWIDTH, BANDWIDTH_NARROWBAND),
+        ):
+            _check(
+                ffi,
+                lib,
+                lib.opus_encoder_ctl(self._st, request, ffi.cast("int32_t", value)),
+                "encoder_ctl(%d)" % request,
+            )
         out = ffi.new("int32_t *")
         _check(ffi, lib, lib.opus_encoder_ctl(self._st, GET_LOOKAHEAD, out), "lookahead")
         self.lookahead = out[0]  # samples at `rate`: the decoder's delay
@@ -116,8 +125,9 @@ class OpusEncoder:
         """Encode one frame (int16 array of 2.5/5/10/20/40/60 ms); returns the packet bytes."""
         ffi, lib = self._ffi, self._lib
         frame = np.ascontiguousarray(frame, dtype=np.int16)
-        n = lib.opus_encode(self._st, ffi.from_buffer("int16_t[]", frame), len(frame),
-                            self._buf, MAX_PACKET_BYTES)
+        n = lib.opus_encode(
+            self._st, ffi.from_buffer("int16_t[]", frame), len(frame), self._buf, MAX_PACKET_BYTES
+        )
         _check(ffi, lib, n, "encode")
         return ffi.buffer(self._buf, n)[:]
 
@@ -142,7 +152,13 @@ class OpusDecoder:
         :raises CodecError: the packet is corrupt
         """
         ffi, lib = self._ffi, self._lib
-        n = lib.opus_decode(self._st, ffi.from_buffer(packet), len(packet),
-                            ffi.from_buffer("int16_t[]", self._out), self._max, 0)
+        n = lib.opus_decode(
+            self._st,
+            ffi.from_buffer(packet),
+            len(packet),
+            ffi.from_buffer("int16_t[]", self._out),
+            self._max,
+            0,
+        )
         _check(ffi, lib, n, "decode")
         return self._out[:n].copy()

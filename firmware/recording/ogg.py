@@ -15,7 +15,7 @@ CONTINUED, BOS, EOS = 0x01, 0x02, 0x04
 MAX_SEGMENTS = 255
 _HEADER = struct.Struct("<4sBBqIIIB")
 
-_REVERSE_BITS = bytes(int("{:08b}".format(i)[::-1], 2) for i in range(256))
+_REVERSE_BITS = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 
 
 def crc32(data):
@@ -25,7 +25,7 @@ def crc32(data):
     the initial and final inversions cancelled, then bit-reversed back.
     """
     raw = zlib.crc32(data.translate(_REVERSE_BITS), 0xFFFFFFFF) ^ 0xFFFFFFFF
-    return int("{:032b}".format(raw)[::-1], 2)
+    return int(f"{raw:032b}"[::-1], 2)
 
 
 def lacing(length):
@@ -118,7 +118,7 @@ def read_pages(data):
         capture, version, flags, granule, serial, seq, crc, nseg = _HEADER.unpack_from(data, pos)
         if capture != CAPTURE or version != 0:
             raise AudioFormatError("not an Ogg page at byte %d" % pos)
-        table = view[pos + _HEADER.size:pos + _HEADER.size + nseg]
+        table = view[pos + _HEADER.size : pos + _HEADER.size + nseg]
         body_start = pos + _HEADER.size + nseg
         end = body_start + sum(table)
         if len(table) < nseg or end > n:
@@ -131,10 +131,10 @@ def read_pages(data):
         for value in table:
             length += value
             if value < 255:
-                packets.append(bytes(view[start:start + length]))
+                packets.append(bytes(view[start : start + length]))
                 start, length = start + length, 0
         continues = bool(nseg) and table[-1] == 255
         if continues:
-            packets.append(bytes(view[start:start + length]))
+            packets.append(bytes(view[start : start + length]))
         yield flags, granule, serial, seq, packets, continues
         pos = end

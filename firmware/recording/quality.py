@@ -39,6 +39,7 @@ def speech_set(synth=None, voices=VOICES, sentences=SENTENCES, seed=0):
     """
     if synth is None:
         from board.sim.speech import SpeechSynth
+
         synth = SpeechSynth()
     rng = np.random.default_rng(seed)
     noise_rms = DBM0_RMS * 10 ** (NOISE_FLOOR_DBM0 / 20)
@@ -62,8 +63,14 @@ def pesq_nb(reference, degraded, rate=RATE):
     except ImportError as exc:
         raise QualityToolError("PESQ needs the pesq package: pip install pesq") from exc
     n = min(len(reference), len(degraded))
-    return float(pesq(rate, np.asarray(reference[:n], np.float64) / 32768.0,
-                      np.asarray(degraded[:n], np.float64) / 32768.0, "nb"))
+    return float(
+        pesq(
+            rate,
+            np.asarray(reference[:n], np.float64) / 32768.0,
+            np.asarray(degraded[:n], np.float64) / 32768.0,
+            "nb",
+        )
+    )
 
 
 def hours_per_gb(bytes_per_hour):

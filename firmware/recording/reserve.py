@@ -51,7 +51,7 @@ class DiskReserve:
         self.directory = os.fspath(directory)
         self.reserve_bytes = int(reserve_bytes)
         self._free = free
-        self.tripped = False   # the reserve was reached: the output is sealed, input dropped
+        self.tripped = False  # the reserve was reached: the output is sealed, input dropped
 
     def write_chunk(self, data):
         """Pass ``data`` on; if that leaves less than the reserve, pass it as the last chunk.

@@ -57,8 +57,12 @@ def _header_bytes(header):
 
 
 def _disk_full(exc, path):
-    return DiskFullError(errno.ENOSPC, "the disk is full: recording %s stopped; it keeps what "
-                         "was written so far. Free space to record again" % path, path)
+    return DiskFullError(
+        errno.ENOSPC,
+        "the disk is full: recording %s stopped; it keeps what "
+        "was written so far. Free space to record again" % path,
+        path,
+    )
 
 
 class SegmentWriter:
@@ -85,8 +89,9 @@ class SegmentWriter:
         self.bytes_written = 0  # every byte handed to the OS, torn ones included
         self.chunks = 0
         self.closed = False
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
-                           | os.O_CLOEXEC, fsutil.data_mode())
+        self._fd = os.open(
+            self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, fsutil.data_mode()
+        )
         try:
             self._append(self.header_bytes)
             if fsync:
@@ -231,8 +236,7 @@ class SegmentReader:
                     length = _LENGTH.unpack(raw_length)[0]
                     if crypto.TAG_BYTES <= length <= limit:
                         sealed = f.read(length)
-                        if len(sealed) == length and not (
-                                f.tell() == size and _zero_filled(sealed)):
+                        if len(sealed) == length and not (f.tell() == size and _zero_filled(sealed)):
                             yield self._open(opener, sealed)
                             self.complete = opener.finished
                             continue
@@ -258,15 +262,16 @@ class SegmentReader:
         """
         if len(tail) > _LENGTH.size + limit:
             raise TamperError("%s: chunk %d is damaged" % (self.path, opener.chunks_opened))
-        body = tail[_LENGTH.size:]
+        body = tail[_LENGTH.size :]
         for end in _record_ends(body, limit):
             for final in (False, True):
                 try:
                     opener.open(body[:end], final=final)
                 except TamperError:
                     continue
-                raise TamperError("%s: chunk %d has a damaged length field"
-                                  % (self.path, opener.chunks_opened - 1))
+                raise TamperError(
+                    "%s: chunk %d has a damaged length field" % (self.path, opener.chunks_opened - 1)
+                )
         self.torn_bytes = len(tail)
 
     def read_all(self):
@@ -283,7 +288,7 @@ def _zero_filled(sealed):
 
     (A genuine tag is all zeros with probability 2**-128.)
     """
-    return sealed[-crypto.TAG_BYTES:] == bytes(crypto.TAG_BYTES)
+    return sealed[-crypto.TAG_BYTES :] == bytes(crypto.TAG_BYTES)
 
 
 def _record_ends(body, limit):
@@ -313,11 +318,17 @@ def inspect(path):
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         prefix = f.read(_PREFIX.size)
-        if not MAGIC.startswith(prefix[:len(MAGIC)]):
+        if not MAGIC.startswith(prefix[: len(MAGIC)]):
             raise TamperError("%s is not a Linekeeper recording (bad magic)" % path)
         if len(prefix) < _PREFIX.size or size < _PREFIX.size + _PREFIX.unpack(prefix)[2]:
-            return {"header": None, "header_bytes": 0, "chunks": 0, "torn_bytes": size,
-                    "file_bytes": size, "closed": False}
+            return {
+                "header": None,
+                "header_bytes": 0,
+                "chunks": 0,
+                "torn_bytes": size,
+                "file_bytes": size,
+                "closed": False,
+            }
         f.seek(0)
         header, header_bytes = _read_header(f, path)
         limit = max_chunk_bytes(header) + crypto.TAG_BYTES
@@ -331,6 +342,11 @@ def inspect(path):
             chunks, last = chunks + 1, length
     if size - pos > _LENGTH.size + limit:
         raise TamperError("%s: record %d is damaged" % (path, chunks))
-    return {"header": header, "header_bytes": len(header_bytes), "chunks": chunks,
-            "torn_bytes": size - pos, "file_bytes": size,
-            "closed": last == crypto.TAG_BYTES and pos == size}
+    return {
+        "header": header,
+        "header_bytes": len(header_bytes),
+        "chunks": chunks,
+        "torn_bytes": size - pos,
+        "file_bytes": size,
+        "closed": last == crypto.TAG_BYTES and pos == size,
+    }

@@ -49,8 +49,10 @@ class ChunkPolicy:
         """
         limit = rate * self.flush_ms // 1000
         if limit < frame_samples:
-            raise ValueError("flush_ms=%d is shorter than one encoder frame (%d ms)"
-                             % (self.flush_ms, 1000 * frame_samples // rate))
+            raise ValueError(
+                "flush_ms=%d is shorter than one encoder frame (%d ms)"
+                % (self.flush_ms, 1000 * frame_samples // rate)
+            )
         return limit - limit % frame_samples
 
 
@@ -83,7 +85,7 @@ class EncoderStage:
         pos = 0
         while pos < len(samples):
             take = min(len(samples) - pos, self.chunk_samples - self._in_chunk)
-            self._pending += self.encoder.encode(samples[pos:pos + take])
+            self._pending += self.encoder.encode(samples[pos : pos + take])
             pos += take
             self._in_chunk += take
             if self._in_chunk == self.chunk_samples:
@@ -164,8 +166,18 @@ class RecordingPipeline:
     :raises OSError: the file cannot be created
     """
 
-    def __init__(self, path, recording_id, data_key, header, profile=DEFAULT_PROFILE,
-                 flush_ms=DEFAULT_FLUSH_MS, rate=8000, fsync=True, outputs=()):
+    def __init__(
+        self,
+        path,
+        recording_id,
+        data_key,
+        header,
+        profile=DEFAULT_PROFILE,
+        flush_ms=DEFAULT_FLUSH_MS,
+        rate=8000,
+        fsync=True,
+        outputs=(),
+    ):
         self.profile = get_profile(profile).name
         self.rate = rate
         self.encoder = EncoderStage(self.profile, rate, ChunkPolicy(flush_ms))
@@ -190,8 +202,10 @@ class RecordingPipeline:
         """
         if self.state != "recording":
             if self._failure is None:
-                raise ValueError("feed() after the recording was %s" % (
-                    "closed" if self.state == "complete" else "aborted"))
+                raise ValueError(
+                    "feed() after the recording was %s"
+                    % ("closed" if self.state == "complete" else "aborted")
+                )
             return
         if self.first_t_us is None:
             self.first_t_us = t_us
@@ -233,10 +247,15 @@ class RecordingPipeline:
             size = os.path.getsize(self.writer.path)
         except OSError:
             size = 0
-        return {"state": self.state, "duration_s": self.encoder.stored_samples / self.rate,
-                "bytes": size, "bytes_written": self.writer.bytes_written,
-                "chunks": self.writer.chunks, "disk_full": self.disk_full,
-                "first_t_us": self.first_t_us}
+        return {
+            "state": self.state,
+            "duration_s": self.encoder.stored_samples / self.rate,
+            "bytes": size,
+            "bytes_written": self.writer.bytes_written,
+            "chunks": self.writer.chunks,
+            "disk_full": self.disk_full,
+            "first_t_us": self.first_t_us,
+        }
 
     def _failed(self, exc):
         self._failure = exc

@@ -8,15 +8,13 @@ from .formats import FORMATS, render
 
 def add_arguments(p):
     p.add_argument("--data-dir", required=True)
-    p.add_argument("--from", dest="first", required=True, metavar="DATE",
-                   help="first day (YYYY-MM-DD)")
-    p.add_argument("--to", dest="last", required=True, metavar="DATE",
-                   help="last day, included (YYYY-MM-DD)")
-    p.add_argument("--line", type=int, action="append",
-                   help="report on this line only (repeat for several)")
+    p.add_argument("--from", dest="first", required=True, metavar="DATE", help="first day (YYYY-MM-DD)")
+    p.add_argument("--to", dest="last", required=True, metavar="DATE", help="last day, included (YYYY-MM-DD)")
+    p.add_argument("--line", type=int, action="append", help="report on this line only (repeat for several)")
     p.add_argument("--format", choices=FORMATS, default="json")
-    p.add_argument("--tz", help="time zone of the days and hours (default: the business "
-                                "hours' zone, else UTC)")
+    p.add_argument(
+        "--tz", help="time zone of the days and hours (default: the business hours' zone, else UTC)"
+    )
     p.add_argument("--out", required=True, help="file to write, or - for standard output")
 
 
@@ -32,8 +30,9 @@ def run(args):
     config = load_config(args.data_dir)
     alarms = AlarmLog.open_existing(args.data_dir)
     try:
-        source = ReportSource(args.data_dir, country=config.country,
-                              tz=args.tz or default_tz(config), alarms=alarms)
+        source = ReportSource(
+            args.data_dir, country=config.country, tz=args.tz or default_tz(config), alarms=alarms
+        )
         period = source.period(args.first, args.last)
         n = source.lines()
         for line in args.line or ():
@@ -45,11 +44,12 @@ def run(args):
             alarms.close()
     if args.out == "-":
         import sys
+
         sys.stdout.buffer.write(data)
         return 0
     try:
         atomic_write(args.out, data, mode=0o600)
     except OSError as exc:
-        raise LinekeeperError("cannot write %s: %s" % (args.out, exc.strerror or exc))
+        raise LinekeeperError("cannot write %s: %s" % (args.out, exc.strerror or exc)) from None
     print("wrote the %s report for %s to %s" % (args.format, period.label(), args.out))
     return 0

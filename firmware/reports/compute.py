@@ -33,7 +33,7 @@ import sqlite3
 from ..errors import ReportError
 from ..policy.rules import normalise
 
-MAX_CALLS = 200_000      # a larger report is refused (memory and time on a Pi)
+MAX_CALLS = 200_000  # a larger report is refused (memory and time on a Pi)
 _COVERAGE = ("recorded", "partial", "private", "excluded", "not_asked", "failed")
 
 
@@ -55,26 +55,49 @@ def _iso_us(text):
 
 
 def _empty_totals():
-    return {"calls": 0, "in": 0, "out": 0, "missed": 0, "answered_in": 0, "connected_out": 0,
-            "answered_rate_pct": None, "talk_us": 0, "talk_calls": 0, "longest_talk_us": 0,
-            "hours": [0] * 24,
-            "coverage": {"connected": 0, **{k: 0 for k in _COVERAGE},
-                         "excluded_by_reason": {}, "paused_calls": 0, "paused_ms": 0},
-            "consent": {"given": 0, "failed": 0, "off": 0},
-            "deletions": 0}
+    return {
+        "calls": 0,
+        "in": 0,
+        "out": 0,
+        "missed": 0,
+        "answered_in": 0,
+        "connected_out": 0,
+        "answered_rate_pct": None,
+        "talk_us": 0,
+        "talk_calls": 0,
+        "longest_talk_us": 0,
+        "hours": [0] * 24,
+        "coverage": {
+            "connected": 0,
+            **{k: 0 for k in _COVERAGE},
+            "excluded_by_reason": {},
+            "paused_calls": 0,
+            "paused_ms": 0,
+        },
+        "consent": {"given": 0, "failed": 0, "off": 0},
+        "deletions": 0,
+    }
 
 
 def _fetch_calls(db, period, have):
-    rec = ("(SELECT group_concat(state) FROM recordings WHERE call_id = c.id)"
-           if "recordings" in have else "NULL")
-    deleted = ("EXISTS (SELECT 1 FROM deletion_log d WHERE d.call_id = c.id)"
-               if "deletion_log" in have else "0")
+    rec = (
+        "(SELECT group_concat(state) FROM recordings WHERE call_id = c.id)"
+        if "recordings" in have
+        else "NULL"
+    )
+    deleted = (
+        "EXISTS (SELECT 1 FROM deletion_log d WHERE d.call_id = c.id)" if "deletion_log" in have else "0"
+    )
     cols = {r[1] for r in db.execute("PRAGMA table_info(calls)")}
-    opt = ", ".join(("c.%s" % name) if name in cols else "NULL"
-                    for name in ("policy_decision", "policy_reason", "consent", "pause_spans"))
-    sql = ("SELECT c.id, c.line, c.direction, c.started_at, c.answered_at, c.ended_at, c.number,"
-           " %s, %s, %s FROM calls c WHERE c.started_at >= ? AND c.started_at < ?"
-           " ORDER BY c.started_at, c.id" % (opt, rec, deleted))
+    opt = ", ".join(
+        ("c.%s" % name) if name in cols else "NULL"
+        for name in ("policy_decision", "policy_reason", "consent", "pause_spans")
+    )
+    sql = (
+        "SELECT c.id, c.line, c.direction, c.started_at, c.answered_at, c.ended_at, c.number,"
+        " %s, %s, %s FROM calls c WHERE c.started_at >= ? AND c.started_at < ?"
+        " ORDER BY c.started_at, c.id" % (opt, rec, deleted)
+    )
     return db.execute(sql, (period.start_us, period.end_us)).fetchall()
 
 
@@ -99,8 +122,9 @@ def _coverage(cov, row):
     spans = json.loads(row[10]) if row[10] else []
     if spans:
         cov["paused_calls"] += 1
-        cov["paused_ms"] += sum((_iso_us(s["to"]) - _iso_us(s["from"])) // 1000
-                                for s in spans if s.get("to") and s.get("from"))
+        cov["paused_ms"] += sum(
+            (_iso_us(s["to"]) - _iso_us(s["from"])) // 1000 for s in spans if s.get("to") and s.get("from")
+        )
 
 
 def _consent(tot, text):
@@ -139,11 +163,11 @@ def _add(tot, row, period):
 
 def _finish(tot):
     asked = tot["answered_in"] + tot["missed"]
-    tot["answered_rate_pct"] = (None if asked == 0
-                                else round(1000 * tot["answered_in"] / asked) / 10)
+    tot["answered_rate_pct"] = None if asked == 0 else round(1000 * tot["answered_in"] / asked) / 10
     tot["talk_s"] = round(tot["talk_us"] / 1e6, 3)
-    tot["mean_talk_s"] = (None if tot["talk_calls"] == 0
-                          else round(tot["talk_us"] / tot["talk_calls"] / 1e6, 1))
+    tot["mean_talk_s"] = (
+        None if tot["talk_calls"] == 0 else round(tot["talk_us"] / tot["talk_calls"] / 1e6, 1)
+    )
     tot["longest_talk_s"] = round(tot["longest_talk_us"] / 1e6, 3)
     tot["coverage"]["paused_s"] = round(tot["coverage"]["paused_ms"] / 1000, 3)
     return tot
@@ -151,7 +175,7 @@ def _finish(tot):
 
 def _callbacks(rows, country, lines):
     """The callback list (see the module docstring), oldest first."""
-    pending = {}      # international number -> entry
+    pending = {}  # international number -> entry
     for row in rows:
         _, line, direction, started, answered, ended, number = row[:7]
         if not number:
@@ -160,15 +184,16 @@ def _callbacks(rows, country, lines):
         missed = direction == "in" and answered is None and ended is not None
         if not missed:
             if answered is not None or direction == "out":
-                pending.pop(key, None)        # a later call to or from the number
+                pending.pop(key, None)  # a later call to or from the number
             continue
         if line not in lines:
             continue
-        entry = pending.setdefault(key, {"number": number, "international": key, "missed": 0,
-                                         "lines": [], "_first_us": started})
+        entry = pending.setdefault(
+            key, {"number": number, "international": key, "missed": 0, "lines": [], "_first_us": started}
+        )
         entry["missed"] += 1
         entry["_last_us"] = started
-        entry["number"] = number              # as it was last shown
+        entry["number"] = number  # as it was last shown
         if line not in entry["lines"]:
             entry["lines"].append(line)
     out = []
@@ -185,8 +210,9 @@ def _deletions(db, period, have, lines, box, per_line):
         return {}
     by_rule = collections.Counter()
     for line, rule in db.execute(
-            "SELECT line, rule FROM deletion_log WHERE deleted_at >= ? AND deleted_at < ?",
-            (period.start_us, period.end_us)):
+        "SELECT line, rule FROM deletion_log WHERE deleted_at >= ? AND deleted_at < ?",
+        (period.start_us, period.end_us),
+    ):
         if line in lines:
             per_line[line]["deletions"] += 1
             box["deletions"] += 1
@@ -203,7 +229,9 @@ def _access(audit_db, period):
     try:
         rows = db.execute(
             "SELECT action, actor, details FROM audit WHERE action IN ('playback', 'export')"
-            " AND wall_us >= ? AND wall_us < ?", (period.start_us, period.end_us)).fetchall()
+            " AND wall_us >= ? AND wall_us < ?",
+            (period.start_us, period.end_us),
+        ).fetchall()
     finally:
         db.close()
     for action, actor, details in rows:
@@ -217,14 +245,17 @@ def count_calls(calls_db, period):
     """How many calls started in ``period`` (the size check before a report)."""
     db = _connect(calls_db)
     try:
-        return db.execute("SELECT count(*) FROM calls WHERE started_at >= ? AND started_at < ?",
-                          (period.start_us, period.end_us)).fetchone()[0]
+        return db.execute(
+            "SELECT count(*) FROM calls WHERE started_at >= ? AND started_at < ?",
+            (period.start_us, period.end_us),
+        ).fetchone()[0]
     finally:
         db.close()
 
 
-def build_report(calls_db, period, *, audit_db=None, lines=None, n_lines=4, country="uk",
-                 alarms=None, max_calls=MAX_CALLS):
+def build_report(
+    calls_db, period, *, audit_db=None, lines=None, n_lines=4, country="uk", alarms=None, max_calls=MAX_CALLS
+):
     """The report for ``period`` as a plain dict (see docs/reports.md for its shape).
 
     :param lines: the lines to report on (None: 1..``n_lines``); a call on
@@ -238,12 +269,15 @@ def build_report(calls_db, period, *, audit_db=None, lines=None, n_lines=4, coun
     lines = tuple(sorted(set(lines))) if lines else tuple(range(1, n_lines + 1))
     db = _connect(calls_db)
     try:
-        n = db.execute("SELECT count(*) FROM calls WHERE started_at >= ? AND started_at < ?",
-                       (period.start_us, period.end_us)).fetchone()[0]
+        n = db.execute(
+            "SELECT count(*) FROM calls WHERE started_at >= ? AND started_at < ?",
+            (period.start_us, period.end_us),
+        ).fetchone()[0]
         if n > max_calls:
             raise ReportError(
                 "%s holds %d calls; a report holds at most %d: choose a shorter date range"
-                % (period.label(), n, max_calls))
+                % (period.label(), n, max_calls)
+            )
         have = _tables(db)
         rows = _fetch_calls(db, period, have)
         box = _empty_totals()
@@ -258,15 +292,19 @@ def build_report(calls_db, period, *, audit_db=None, lines=None, n_lines=4, coun
     for tot in (box, *per_line.values()):
         _finish(tot)
     return {
-        "period": {"from": period.first.isoformat(), "to": period.last.isoformat(),
-                   "tz": period.tz, "days": period.days,
-                   "start_us": period.start_us, "end_us": period.end_us},
+        "period": {
+            "from": period.first.isoformat(),
+            "to": period.last.isoformat(),
+            "tz": period.tz,
+            "days": period.days,
+            "start_us": period.start_us,
+            "end_us": period.end_us,
+        },
         "lines": list(lines),
         "box": box,
         "per_line": {str(line): tot for line, tot in per_line.items()},
         "callbacks": _callbacks(rows, country, set(lines)),
         "deletions_by_rule": deletions_by_rule,
         "access": _access(audit_db, period),
-        "alarms": alarms.in_period(period.start_us, period.end_us, lines)
-        if alarms is not None else [],
+        "alarms": alarms.in_period(period.start_us, period.end_us, lines) if alarms is not None else [],
     }

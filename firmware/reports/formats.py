@@ -1,7 +1,6 @@
 """A report as JSON, CSV or PDF (the text of every figure: :mod:`.tables`)."""
 
 import csv
-import datetime as dt
 import io
 import json
 
@@ -12,9 +11,11 @@ FORMATS = ("json", "csv", "pdf")
 
 __all__ = ["FORMATS", "render", "tables", "to_csv", "to_json"]
 
+
 def to_json(report):
     """The report as JSON text (callback times also as ISO 8601 UTC)."""
     from ..calllog import iso_ms
+
     doc = json.loads(json.dumps(report))
     for c in doc["callbacks"]:
         c["first_missed_at"] = iso_ms(c["first_missed_us"])
@@ -26,8 +27,9 @@ def to_csv(report):
     """The report's tables as CSV: each table a title row, a header row, its rows, a blank row."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(["Linekeeper report", report["period"]["from"], report["period"]["to"],
-                report["period"]["tz"]])
+    w.writerow(
+        ["Linekeeper report", report["period"]["from"], report["period"]["to"], report["period"]["tz"]]
+    )
     w.writerow([])
     for title, header, rows in tables(report):
         w.writerow([title])
@@ -48,5 +50,6 @@ def render(report, fmt, title="Linekeeper report"):
         return to_csv(report).encode("utf-8")
     if fmt == "pdf":
         from .pdf import to_pdf
+
         return to_pdf(report, title)
     raise ReportError("the report format is json, csv or pdf, not %r" % (fmt,))

@@ -8,6 +8,7 @@ again. The tables are :func:`firmware.reports.tables.tables`, cell for cell.
 """
 
 import io
+from xml.sax.saxutils import escape
 
 from reportlab.graphics.charts.barcharts import VerticalBarChart
 from reportlab.graphics.shapes import Drawing
@@ -15,21 +16,21 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.platypus import (LongTable, Paragraph, SimpleDocTemplate, Spacer,
-                                TableStyle)
-from xml.sax.saxutils import escape
+from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
 from .tables import tables
 
 _CHUNK_ROWS = 30
-_STYLE = TableStyle([
-    ("FONT", (0, 0), (-1, -1), "Helvetica", 8),
-    ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 8),
-    ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
-    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef3")),
-    ("ALIGN", (1, 1), (-1, -1), "RIGHT"),
-    ("REPEATROWS", (0, 0), (-1, 0), 1),
-])
+_STYLE = TableStyle(
+    [
+        ("FONT", (0, 0), (-1, -1), "Helvetica", 8),
+        ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 8),
+        ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef3")),
+        ("ALIGN", (1, 1), (-1, -1), "RIGHT"),
+        ("REPEATROWS", (0, 0), (-1, 0), 1),
+    ]
+)
 
 
 def _hours_drawing(report):
@@ -53,17 +54,29 @@ def to_pdf(report, title="Linekeeper report"):
     """The report as PDF bytes: a title, the hours chart and every table."""
     buf = io.BytesIO()
     page = landscape(A4)
-    doc = SimpleDocTemplate(buf, pagesize=page, title=title, author="Linekeeper",
-                            leftMargin=12 * mm, rightMargin=12 * mm,
-                            topMargin=12 * mm, bottomMargin=12 * mm,
-                            invariant=1)      # the same report gives the same bytes
+    doc = SimpleDocTemplate(
+        buf,
+        pagesize=page,
+        title=title,
+        author="Linekeeper",
+        leftMargin=12 * mm,
+        rightMargin=12 * mm,
+        topMargin=12 * mm,
+        bottomMargin=12 * mm,
+        invariant=1,
+    )  # the same report gives the same bytes
     styles = getSampleStyleSheet()
     p = report["period"]
-    story = [Paragraph(escape(title), styles["Title"]),
-             Paragraph("Period %s to %s (%s), %d day(s); lines %s"
-                       % (p["from"], p["to"], escape(p["tz"]), p["days"],
-                          ", ".join(map(str, report["lines"]))), styles["Normal"]),
-             Spacer(1, 4 * mm), _hours_drawing(report)]
+    story = [
+        Paragraph(escape(title), styles["Title"]),
+        Paragraph(
+            "Period %s to %s (%s), %d day(s); lines %s"
+            % (p["from"], p["to"], escape(p["tz"]), p["days"], ", ".join(map(str, report["lines"]))),
+            styles["Normal"],
+        ),
+        Spacer(1, 4 * mm),
+        _hours_drawing(report),
+    ]
     for name, header, rows in tables(report):
         story += [Spacer(1, 3 * mm), Paragraph(escape(name), styles["Heading3"])]
         if not rows:
@@ -73,7 +86,7 @@ def to_pdf(report, title="Linekeeper report"):
         # table grows with the square of its rows (a month's callback list can
         # hold thousands).
         for i in range(0, len(rows), _CHUNK_ROWS):
-            table = LongTable([header] + rows[i:i + _CHUNK_ROWS], repeatRows=1, hAlign="LEFT")
+            table = LongTable([header] + rows[i : i + _CHUNK_ROWS], repeatRows=1, hAlign="LEFT")
             table.setStyle(_STYLE)
             story.append(table)
     doc.build(story)

@@ -67,11 +67,14 @@ def parse_period(first, last, tz="UTC"):
     a = first if isinstance(first, dt.date) else _date(first, "from")
     b = last if isinstance(last, dt.date) else _date(last, "to")
     if b < a:
-        raise ReportError("the date range is backwards: 'to' (%s) is before 'from' (%s)"
-                          % (b.isoformat(), a.isoformat()))
+        raise ReportError(
+            "the date range is backwards: 'to' (%s) is before 'from' (%s)" % (b.isoformat(), a.isoformat())
+        )
     if (b - a).days + 1 > MAX_DAYS:
-        raise ReportError("a report covers at most %d days; %s to %s is %d days"
-                          % (MAX_DAYS, a.isoformat(), b.isoformat(), (b - a).days + 1))
+        raise ReportError(
+            "a report covers at most %d days; %s to %s is %d days"
+            % (MAX_DAYS, a.isoformat(), b.isoformat(), (b - a).days + 1)
+        )
     try:
         zoneinfo.ZoneInfo(tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -23,8 +23,7 @@ class ReportSource:
     :param calls_db: the call log (default ``DATA_DIR/calls.db``)
     """
 
-    def __init__(self, data_dir, *, country="uk", tz="UTC", n_lines=None, alarms=None,
-                 calls_db=None):
+    def __init__(self, data_dir, *, country="uk", tz="UTC", n_lines=None, alarms=None, calls_db=None):
         self.data_dir = os.fspath(data_dir)
         self.calls_db = calls_db or os.path.join(self.data_dir, "calls.db")
         self.audit_db = os.path.join(self.data_dir, "audit.db")
@@ -48,5 +47,12 @@ class ReportSource:
 
     def report(self, period, lines=None):
         """The report for ``period`` over ``lines`` (None: every line); raises ReportError."""
-        return build_report(self.calls_db, period, audit_db=self.audit_db, lines=lines,
-                            n_lines=self.lines(), country=self.country, alarms=self.alarms)
+        return build_report(
+            self.calls_db,
+            period,
+            audit_db=self.audit_db,
+            lines=lines,
+            n_lines=self.lines(),
+            country=self.country,
+            alarms=self.alarms,
+        )

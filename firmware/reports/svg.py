@@ -29,35 +29,42 @@ def bar_chart(title, labels, values, *, colour="#2a6f97", label_every=1):
     plot_h = _H - _PAD_B - _PAD_T
     n = max(1, len(values))
     slot = plot_w / n
-    parts = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" '
-             'role="img" aria-label="%s" font-family="sans-serif" font-size="10">'
-             % (_W, _H, _W, _H, escape(title, {'"': "&quot;"})),
-             '<title>%s</title>' % escape(title),
-             '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#444"/>'
-             % (_PAD_L, _PAD_T + plot_h, _W - 10, _PAD_T + plot_h),
-             '<text x="%d" y="%d" text-anchor="end">%d</text>' % (_PAD_L - 4, _PAD_T + 4, peak),
-             '<text x="%d" y="%d" text-anchor="end">0</text>' % (_PAD_L - 4, _PAD_T + plot_h)]
-    for i, (label, value) in enumerate(zip(labels, values)):
+    parts = [
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" '
+        'role="img" aria-label="%s" font-family="sans-serif" font-size="10">'
+        % (_W, _H, _W, _H, escape(title, {'"': "&quot;"})),
+        "<title>%s</title>" % escape(title),
+        '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#444"/>'
+        % (_PAD_L, _PAD_T + plot_h, _W - 10, _PAD_T + plot_h),
+        '<text x="%d" y="%d" text-anchor="end">%d</text>' % (_PAD_L - 4, _PAD_T + 4, peak),
+        '<text x="%d" y="%d" text-anchor="end">0</text>' % (_PAD_L - 4, _PAD_T + plot_h),
+    ]
+    for i, (label, value) in enumerate(zip(labels, values, strict=False)):
         h = plot_h * value / peak
         x = _PAD_L + i * slot + slot * 0.15
         y = _PAD_T + plot_h - h
-        parts.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s">'
-                     '<title>%s: %d</title></rect>'
-                     % (x, y, slot * 0.7, h, colour, escape(str(label)), value))
+        parts.append(
+            '<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s">'
+            "<title>%s: %d</title></rect>" % (x, y, slot * 0.7, h, colour, escape(str(label)), value)
+        )
         if value:
-            parts.append('<text x="%.1f" y="%.1f" text-anchor="middle">%d</text>'
-                         % (x + slot * 0.35, y - 2, value))
+            parts.append(
+                '<text x="%.1f" y="%.1f" text-anchor="middle">%d</text>' % (x + slot * 0.35, y - 2, value)
+            )
         if i % label_every == 0:
-            parts.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>'
-                         % (x + slot * 0.35, _H - _PAD_B + 14, escape(str(label))))
+            parts.append(
+                '<text x="%.1f" y="%d" text-anchor="middle">%s</text>'
+                % (x + slot * 0.35, _H - _PAD_B + 14, escape(str(label)))
+            )
     parts.append("</svg>")
     return "".join(parts)
 
 
 def hours_chart(report):
     """Calls started in each hour of the day, for the lines reported on."""
-    return bar_chart("Calls by hour of day", ["%02d" % h for h in range(24)],
-                     report["box"]["hours"], label_every=2)
+    return bar_chart(
+        "Calls by hour of day", ["%02d" % h for h in range(24)], report["box"]["hours"], label_every=2
+    )
 
 
 def lines_chart(report):
@@ -65,9 +72,7 @@ def lines_chart(report):
     labels, values = [], []
     for line in report["lines"]:
         t = report["per_line"][str(line)]
-        for name, value in (("in", t["answered_in"]), ("missed", t["missed"]),
-                            ("out", t["out"])):
+        for name, value in (("in", t["answered_in"]), ("missed", t["missed"]), ("out", t["out"])):
             labels.append("L%d %s" % (line, name))
             values.append(value)
-    return bar_chart("Calls per line: answered in, missed, out", labels, values,
-                     colour="#7a4f9a")
+    return bar_chart("Calls per line: answered in, missed, out", labels, values, colour="#7a4f9a")

@@ -62,29 +62,76 @@ def tables(report):
     lines = [str(n) for n in report["lines"]]
     cols = [report["box"]] + [report["per_line"][n] for n in lines]
     header = ["Figure", "Box"] + ["Line %s" % n for n in lines]
-    out = [("Summary", header,
-            [[label] + [cell(_get(t, path)) for t in cols] for label, path in SUMMARY])]
+    out = [("Summary", header, [[label] + [cell(_get(t, path)) for t in cols] for label, path in SUMMARY])]
     reasons = sorted(report["box"]["coverage"]["excluded_by_reason"])
-    out.append(("Excluded by rule", ["Reason", "Box"] + header[2:],
-                [[r] + [cell(t["coverage"]["excluded_by_reason"].get(r, 0)) for t in cols]
-                 for r in reasons]))
-    out.append(("Calls by hour of day (%s)" % report["period"]["tz"], ["Hour", "Box"] + header[2:],
-                [["%02d:00" % h] + [cell(t["hours"][h]) for t in cols] for h in range(24)]))
-    out.append(("Callback list: missed, not called back",
-                ["Number", "Lines", "Missed", "First missed", "Last missed"],
-                [[c["number"], " ".join(map(str, c["lines"])), cell(c["missed"]),
-                  when(c["first_missed_us"], tz), when(c["last_missed_us"], tz)]
-                 for c in report["callbacks"]]))
-    out.append(("Retention deletions by rule", ["Rule", "Deleted"],
-                [[rule, cell(n)] for rule, n in report["deletions_by_rule"].items()]))
+    out.append(
+        (
+            "Excluded by rule",
+            ["Reason", "Box"] + header[2:],
+            [[r] + [cell(t["coverage"]["excluded_by_reason"].get(r, 0)) for t in cols] for r in reasons],
+        )
+    )
+    out.append(
+        (
+            "Calls by hour of day (%s)" % report["period"]["tz"],
+            ["Hour", "Box"] + header[2:],
+            [["%02d:00" % h] + [cell(t["hours"][h]) for t in cols] for h in range(24)],
+        )
+    )
+    out.append(
+        (
+            "Callback list: missed, not called back",
+            ["Number", "Lines", "Missed", "First missed", "Last missed"],
+            [
+                [
+                    c["number"],
+                    " ".join(map(str, c["lines"])),
+                    cell(c["missed"]),
+                    when(c["first_missed_us"], tz),
+                    when(c["last_missed_us"], tz),
+                ]
+                for c in report["callbacks"]
+            ],
+        )
+    )
+    out.append(
+        (
+            "Retention deletions by rule",
+            ["Rule", "Deleted"],
+            [[rule, cell(n)] for rule, n in report["deletions_by_rule"].items()],
+        )
+    )
     access = report["access"]
     users = sorted(set().union(*(access[k] for k in access)))
-    out.append(("Playbacks and exports by user",
-                ["User", "Playbacks", "Exports", "Refused exports"],
-                [[u, cell(access["playback"].get(u, 0)), cell(access["export"].get(u, 0)),
-                  cell(access["export_refused"].get(u, 0))] for u in users]))
-    out.append(("Alarms", ["Raised", "Alarm", "Line", "Cleared", "Acknowledged by"],
-                [[when(a["raised_us"], tz), a["kind"], cell(a["line"] or None) or "box",
-                  when(a["cleared_us"], tz) if a.get("cleared_us") else "",
-                  a.get("acknowledged_by") or ""] for a in report["alarms"]]))
+    out.append(
+        (
+            "Playbacks and exports by user",
+            ["User", "Playbacks", "Exports", "Refused exports"],
+            [
+                [
+                    u,
+                    cell(access["playback"].get(u, 0)),
+                    cell(access["export"].get(u, 0)),
+                    cell(access["export_refused"].get(u, 0)),
+                ]
+                for u in users
+            ],
+        )
+    )
+    out.append(
+        (
+            "Alarms",
+            ["Raised", "Alarm", "Line", "Cleared", "Acknowledged by"],
+            [
+                [
+                    when(a["raised_us"], tz),
+                    a["kind"],
+                    cell(a["line"] or None) or "box",
+                    when(a["cleared_us"], tz) if a.get("cleared_us") else "",
+                    a.get("acknowledged_by") or "",
+                ]
+                for a in report["alarms"]
+            ],
+        )
+    )
     return out

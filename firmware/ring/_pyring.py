@@ -32,11 +32,12 @@ def _byte_view(obj, what, writable=False):
     try:
         view = memoryview(obj)
     except TypeError:
-        raise TypeError("%s must be a %s object, not %r"
-                        % (what, kind, type(obj).__name__)) from None
+        raise TypeError("%s must be a %s object, not %r" % (what, kind, type(obj).__name__)) from None
     if not view.c_contiguous or (writable and view.readonly):
-        raise TypeError("%s must be a C-contiguous%s bytes-like object, and this %r is not"
-                        % (what, " writable" if writable else "", type(obj).__name__))
+        raise TypeError(
+            "%s must be a C-contiguous%s bytes-like object, and this %r is not"
+            % (what, " writable" if writable else "", type(obj).__name__)
+        )
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
     return view
@@ -53,8 +54,18 @@ class Ring:
     :func:`deinterleave`) while one other thread consumes (everything else).
     """
 
-    __slots__ = ("_capacity", "_mask", "_buf", "_view", "_ro",
-                 "_head", "_pending", "_overruns", "_tail", "_lost")
+    __slots__ = (
+        "_capacity",
+        "_mask",
+        "_buf",
+        "_view",
+        "_ro",
+        "_head",
+        "_pending",
+        "_overruns",
+        "_tail",
+        "_lost",
+    )
 
     def __init_subclass__(cls, **kwargs):
         raise TypeError("firmware.ring.Ring is not an acceptable base type")
@@ -62,17 +73,19 @@ class Ring:
     def __init__(self, capacity):
         cap = _index(capacity)
         if cap < MIN_CAPACITY or cap > MAX_CAPACITY or cap & (cap - 1):
-            raise ValueError("capacity must be a power of two from %d to %d bytes, got %r"
-                             % (MIN_CAPACITY, MAX_CAPACITY, capacity))
+            raise ValueError(
+                "capacity must be a power of two from %d to %d bytes, got %r"
+                % (MIN_CAPACITY, MAX_CAPACITY, capacity)
+            )
         self._capacity = cap
         self._mask = cap - 1
         self._buf = bytearray(cap)
-        self._view = memoryview(self._buf)   # also pins the bytearray's size
+        self._view = memoryview(self._buf)  # also pins the bytearray's size
         self._ro = self._view.toreadonly()
-        self._head = 0        # producer: end of published data
-        self._pending = 0     # producer: end of the write in progress
+        self._head = 0  # producer: end of published data
+        self._pending = 0  # producer: end of the write in progress
         self._overruns = 0
-        self._tail = 0        # consumer: next unread byte
+        self._tail = 0  # consumer: next unread byte
         self._lost = 0
 
     # -- storage copies (n <= capacity) --------------------------------------
@@ -82,16 +95,16 @@ class Ring:
         first = self._capacity - off
         n = len(src)
         if n <= first:
-            self._view[off:off + n] = src
+            self._view[off : off + n] = src
         else:
             self._view[off:] = src[:first]
-            self._view[:n - first] = src[first:]
+            self._view[: n - first] = src[first:]
 
     def _copy_out(self, pos, n):
         off = pos & self._mask
         if off + n <= self._capacity:
-            return self._buf[off:off + n]
-        return self._buf[off:] + self._buf[:off + n - self._capacity]
+            return self._buf[off : off + n]
+        return self._buf[off:] + self._buf[: off + n - self._capacity]
 
     # -- producer -------------------------------------------------------------
 
@@ -119,7 +132,7 @@ class Ring:
             src = bytes(src)  # our own storage, through memoryview(ring) or regions()
         end = self._begin(n)
         if n > self._capacity:
-            src = src[n - self._capacity:]
+            src = src[n - self._capacity :]
         self._copy_in(end - len(src), src)
         self._head = end
         return n
@@ -169,7 +182,7 @@ class Ring:
         """
         dst = _byte_view(buf, "readinto() argument", writable=True)
         data = self._take(len(dst), True)
-        dst[:len(data)] = data
+        dst[: len(data)] = data
         return len(data)
 
     def skip(self, n):
@@ -207,8 +220,9 @@ class Ring:
         """
         n = _size(n, "preroll() size")
         if n > self._capacity:
-            raise ValueError("preroll() size must be at most the capacity (%d bytes), got %d"
-                             % (self._capacity, n))
+            raise ValueError(
+                "preroll() size must be at most the capacity (%d bytes), got %d" % (self._capacity, n)
+            )
         head = self._head
         k = min(n, head)
         out = self._copy_out(head - k, k)
@@ -228,17 +242,21 @@ class Ring:
         off = self._tail & self._mask
         first = min(k, self._capacity - off)
         if first == k:
-            return (self._ro[off:off + k],)
-        return (self._ro[off:], self._ro[:k - first])
+            return (self._ro[off : off + k],)
+        return (self._ro[off:], self._ro[: k - first])
 
     def __buffer__(self, flags):
         """The whole storage, read-only (Python 3.12+ only)."""
         return self._ro[:]
 
     def __repr__(self):
-        return ("Ring(capacity=%d, available=%d, written=%d, overruns=%d, lost_bytes=%d)"
-                % (self._capacity, self.available, self._head, self._overruns,
-                   self.lost_bytes))
+        return "Ring(capacity=%d, available=%d, written=%d, overruns=%d, lost_bytes=%d)" % (
+            self._capacity,
+            self.available,
+            self._head,
+            self._overruns,
+            self.lost_bytes,
+        )
 
     # -- properties (lazy, like the C code) -------------------------------------
 
@@ -288,8 +306,7 @@ def deinterleave(frames, rings, sample_width=2):
     """
     width = _size(sample_width, "sample_width")
     if not 1 <= width <= MAX_SAMPLE_WIDTH:
-        raise ValueError("sample_width must be from 1 to %d bytes, got %r"
-                         % (MAX_SAMPLE_WIDTH, sample_width))
+        raise ValueError("sample_width must be from 1 to %d bytes, got %r" % (MAX_SAMPLE_WIDTH, sample_width))
     try:
         rings = list(rings)
     except TypeError:
@@ -298,15 +315,17 @@ def deinterleave(frames, rings, sample_width=2):
         raise ValueError("deinterleave() rings must not be empty")
     for i, ring in enumerate(rings):
         if ring is not None and type(ring) is not Ring:
-            raise TypeError("deinterleave() rings[%d] must be a Ring or None, not %r"
-                            % (i, type(ring).__name__))
+            raise TypeError(
+                "deinterleave() rings[%d] must be a Ring or None, not %r" % (i, type(ring).__name__)
+            )
     view = _byte_view(frames, "deinterleave() frames")
     channels = len(rings)
     frame_bytes = channels * width
     if len(view) % frame_bytes:
-        raise ValueError("deinterleave() frames is %d bytes, not a whole number of "
-                         "%d-channel frames of %d-byte samples (%d bytes each)"
-                         % (len(view), channels, width, frame_bytes))
+        raise ValueError(
+            "deinterleave() frames is %d bytes, not a whole number of "
+            "%d-channel frames of %d-byte samples (%d bytes each)" % (len(view), channels, width, frame_bytes)
+        )
     nframes = len(view) // frame_bytes
     src = bytes(view)  # bytes slices with a step are done in C
     for ch, ring in enumerate(rings):
@@ -317,6 +336,6 @@ def deinterleave(frames, rings, sample_width=2):
             continue
         out = bytearray(nframes * width)
         for j in range(width):
-            out[j::width] = src[ch * width + j::frame_bytes]
+            out[j::width] = src[ch * width + j :: frame_bytes]
         ring.write(out)
     return nframes

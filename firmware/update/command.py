@@ -7,39 +7,73 @@ import signal
 
 from ..errors import UpdateError
 
-DEFAULTS = {"update_dir": "/var/lib/linekeeper-update", "mounts": "/run/linekeeper/slots",
-            "current": "/opt/linekeeper/current"}
+DEFAULTS = {
+    "update_dir": "/var/lib/linekeeper-update",
+    "mounts": "/run/linekeeper/slots",
+    "current": "/opt/linekeeper/current",
+}
 
 
 def add_arguments(p):
     p.add_argument("bundle", nargs="?", help="the .raucb bundle (e.g. on a USB stick)")
-    p.add_argument("--status", action="store_true",
-                   help="show the slots, the versions and the last update's report")
-    p.add_argument("--watch", metavar="FOLDER",
-                   help="install each new bundle dropped into FOLDER (a USB stick's mount; "
-                        "the simulated box's stick), its report beside it")
-    p.add_argument("--once", action="store_true",
-                   help="with --watch: look once (a bundle must be complete), then exit")
-    p.add_argument("--recover", action="store_true",
-                   help="finish or undo an update cut short by a crash or power cut (at boot)")
+    p.add_argument(
+        "--status", action="store_true", help="show the slots, the versions and the last update's report"
+    )
+    p.add_argument(
+        "--watch",
+        metavar="FOLDER",
+        help="install each new bundle dropped into FOLDER (a USB stick's mount; "
+        "the simulated box's stick), its report beside it",
+    )
+    p.add_argument(
+        "--once", action="store_true", help="with --watch: look once (a bundle must be complete), then exit"
+    )
+    p.add_argument(
+        "--recover",
+        action="store_true",
+        help="finish or undo an update cut short by a crash or power cut (at boot)",
+    )
     p.add_argument("--data-dir", help="the box's data directory (needed to install)")
-    p.add_argument("--update-dir", default=DEFAULTS["update_dir"],
-                   help="RAUC's data directory on the data partition (default %(default)s)")
-    p.add_argument("--slots-dir", default=DEFAULTS["mounts"],
-                   help="where the slots are mounted (default %(default)s)")
-    p.add_argument("--current-link", default=DEFAULTS["current"],
-                   help="the link to the running slot (default %(default)s)")
-    p.add_argument("--report-dir", help="where to write the readable report (default: the "
-                                        "bundle's folder, e.g. the stick)")
-    p.add_argument("--restart-cmd", help="command that restarts the box's services (default: "
-                                         "systemctl restart rauc linekeeper-recorder "
-                                         "linekeeper-web)")
-    p.add_argument("--web-url", default="http://127.0.0.1:80/",
-                   help="the web UI's HTTP address for the health check (default %(default)s)")
-    p.add_argument("--max-wait-idle-s", type=float, default=4 * 3600.0,
-                   help="how long to wait for every line to be idle (default 4 h)")
-    p.add_argument("--health-timeout-s", type=float, default=120.0,
-                   help="how long the new slot has to pass its health check (default 120 s)")
+    p.add_argument(
+        "--update-dir",
+        default=DEFAULTS["update_dir"],
+        help="RAUC's data directory on the data partition (default %(default)s)",
+    )
+    p.add_argument(
+        "--slots-dir", default=DEFAULTS["mounts"], help="where the slots are mounted (default %(default)s)"
+    )
+    p.add_argument(
+        "--current-link",
+        default=DEFAULTS["current"],
+        help="the link to the running slot (default %(default)s)",
+    )
+    p.add_argument(
+        "--report-dir",
+        help="where to write the readable report (default: the bundle's folder, e.g. the stick)",
+    )
+    p.add_argument(
+        "--restart-cmd",
+        help="command that restarts the box's services (default: "
+        "systemctl restart rauc linekeeper-recorder "
+        "linekeeper-web)",
+    )
+    p.add_argument(
+        "--web-url",
+        default="http://127.0.0.1:80/",
+        help="the web UI's HTTP address for the health check (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-wait-idle-s",
+        type=float,
+        default=4 * 3600.0,
+        help="how long to wait for every line to be idle (default 4 h)",
+    )
+    p.add_argument(
+        "--health-timeout-s",
+        type=float,
+        default=120.0,
+        help="how long the new slot has to pass its health check (default 120 s)",
+    )
 
 
 class _LateAudit:
@@ -71,9 +105,13 @@ def run(args):
         raise UpdateError("give the box's --data-dir to install an update")
     if args.bundle and not os.path.isfile(args.bundle):
         raise UpdateError("no bundle at %s" % args.bundle)
-    settings = UpdateSettings(data_dir=args.data_dir, update_dir=args.update_dir,
-                              web_url=args.web_url, max_wait_idle_s=args.max_wait_idle_s,
-                              health_timeout_s=args.health_timeout_s)
+    settings = UpdateSettings(
+        data_dir=args.data_dir,
+        update_dir=args.update_dir,
+        web_url=args.web_url,
+        max_wait_idle_s=args.max_wait_idle_s,
+        health_timeout_s=args.health_timeout_s,
+    )
     if args.restart_cmd:
         settings.restart_cmd = tuple(shlex.split(args.restart_cmd))
     slots = Slots(args.slots_dir, args.current_link, args.update_dir)
@@ -82,8 +120,14 @@ def run(args):
     # opened when the entry is written: an update may start before the recorder's
     # first start has made that key.
     audit = _LateAudit(args.data_dir, open_audit)
-    updater = Updater(settings, rauc, slots, client, audit, on_step=_crash_at(
-        os.environ.get("LINEKEEPER_UPDATE_TEST_KILL_AT")))
+    updater = Updater(
+        settings,
+        rauc,
+        slots,
+        client,
+        audit,
+        on_step=_crash_at(os.environ.get("LINEKEEPER_UPDATE_TEST_KILL_AT")),
+    )
     if args.watch:
         return _watch(args, updater)
     if args.recover:
@@ -92,8 +136,9 @@ def run(args):
             print("linekeeper: no interrupted update")
             return 0
     else:
-        result = updater.run(args.bundle, report_dir=args.report_dir or os.path.dirname(
-            os.path.abspath(args.bundle)))
+        result = updater.run(
+            args.bundle, report_dir=args.report_dir or os.path.dirname(os.path.abspath(args.bundle))
+        )
     print("linekeeper: update %s: %s" % (result.outcome.replace("_", " "), result.message))
     return 0 if result.ok else 1
 
@@ -104,10 +149,13 @@ def _watch(args, updater):
 
     def install(path, report_dir):
         result = updater.run(path, report_dir=report_dir)
-        print("linekeeper: update %s: %s: %s" % (os.path.basename(path),
-                                                 result.outcome.replace("_", " "),
-                                                 result.message), flush=True)
+        print(
+            "linekeeper: update %s: %s: %s"
+            % (os.path.basename(path), result.outcome.replace("_", " "), result.message),
+            flush=True,
+        )
         return result
+
     watcher = Watcher(args.watch, args.update_dir, install, stable_s=0 if args.once else 2.0)
     if args.once:
         results = watcher.poll()
@@ -125,6 +173,7 @@ def _crash_at(step):
     def on_step(name):
         if name == step:
             os.kill(os.getpid(), signal.SIGKILL)
+
     return on_step
 
 
@@ -133,8 +182,10 @@ def _status(rauc, update_dir):
     print("booted slot (RAUC): %s; next: %s" % (status.get("booted"), status.get("boot_primary")))
     for name, slot in sorted(status["slots"].items()):
         bundle = slot.get("slot_status", {}).get("bundle", {})
-        print("  %s (%s): %s, version %s" % (name, slot.get("bootname"), slot.get("boot_status"),
-                                             bundle.get("version") or "-"))
+        print(
+            "  %s (%s): %s, version %s"
+            % (name, slot.get("bootname"), slot.get("boot_status"), bundle.get("version") or "-")
+        )
     try:
         with open(os.path.join(update_dir, "last-result.json")) as f:
             last = json.load(f)

@@ -39,21 +39,21 @@ COPY_CHUNK = 1 << 20
 @dataclasses.dataclass
 class UpdateSettings:
     """Where things are and how long to wait (seconds)."""
+
     data_dir: str
     update_dir: str = "/var/lib/linekeeper-update"
-    restart_cmd: tuple = ("systemctl", "restart", "rauc", "linekeeper-recorder",
-                          "linekeeper-web")
+    restart_cmd: tuple = ("systemctl", "restart", "rauc", "linekeeper-recorder", "linekeeper-web")
     web_url: str = "http://127.0.0.1:80/"
-    max_wait_idle_s: float = 4 * 3600.0     # a long call; then try again later
-    settle_s: float = 2.0                   # idle this long before switching
-    recorder_gone_s: float = 30.0           # no recorder this long: nothing is recording
+    max_wait_idle_s: float = 4 * 3600.0  # a long call; then try again later
+    settle_s: float = 2.0  # idle this long before switching
+    recorder_gone_s: float = 30.0  # no recorder this long: nothing is recording
     health_timeout_s: float = 120.0
     poll_s: float = 0.5
 
 
 @dataclasses.dataclass
 class UpdateResult:
-    outcome: str            # installed | refused | not_switched | rolled_back | failed
+    outcome: str  # installed | refused | not_switched | rolled_back | failed
     bundle: str
     message: str
     version: str = None
@@ -72,8 +72,20 @@ class Updater:
     (:class:`.slots.Slots`), the recorder's control ``client`` and ``audit``
     (an :class:`firmware.audit.AuditLog`, or None)."""
 
-    def __init__(self, settings, rauc, slots, client, audit=None, *, run=subprocess.run,
-                 monotonic=time.monotonic, sleep=time.sleep, wall_us=None, on_step=None):
+    def __init__(
+        self,
+        settings,
+        rauc,
+        slots,
+        client,
+        audit=None,
+        *,
+        run=subprocess.run,
+        monotonic=time.monotonic,
+        sleep=time.sleep,
+        wall_us=None,
+        on_step=None,
+    ):
         self.s = settings
         self.rauc = rauc
         self.slots = slots
@@ -90,11 +102,18 @@ class Updater:
 
     def _step(self, result, name, **details):
         result.steps.append(name)
-        progress = dict(step=name, bundle=result.bundle, at_us=self._wall_us(),
-                        previous_version=result.previous_version, version=result.version,
-                        **{"from": self._from, "to": result.slot}, **details)
-        atomic_write(os.path.join(self.s.update_dir, "progress.json"),
-                     json.dumps(progress).encode(), mode=0o644)
+        progress = dict(
+            step=name,
+            bundle=result.bundle,
+            at_us=self._wall_us(),
+            previous_version=result.previous_version,
+            version=result.version,
+            **{"from": self._from, "to": result.slot},
+            **details,
+        )
+        atomic_write(
+            os.path.join(self.s.update_dir, "progress.json"), json.dumps(progress).encode(), mode=0o644
+        )
         self._on_step(name)
 
     def _copy(self, bundle):
@@ -105,8 +124,9 @@ class Updater:
             raise UpdateError("cannot read the bundle %s (%s)" % (bundle, exc.strerror)) from None
         free = shutil.disk_usage(self.s.update_dir).free
         if size + (16 << 20) > free:
-            raise UpdateError("not enough space to copy the bundle (%d MB, %d MB free)"
-                              % (size >> 20, free >> 20))
+            raise UpdateError(
+                "not enough space to copy the bundle (%d MB, %d MB free)" % (size >> 20, free >> 20)
+            )
         target = os.path.join(self.s.update_dir, "incoming.raucb")
         part = target + ".part"
         try:
@@ -123,8 +143,10 @@ class Updater:
                 pass
             if isinstance(exc, UpdateError):
                 raise
-            raise UpdateError("could not copy the bundle from %s (%s); was the stick pulled?"
-                              % (bundle, exc.strerror or exc)) from None
+            raise UpdateError(
+                "could not copy the bundle from %s (%s); was the stick pulled?"
+                % (bundle, exc.strerror or exc)
+            ) from None
         os.replace(part, target)
         fsync_dir(self.s.update_dir)
         return target
@@ -135,8 +157,11 @@ class Updater:
             snapshot = self.client.call("snapshot")
         except (RecorderUnavailable, ControlError):
             return None
-        return [e["line"] for e in snapshot["lines"]
-                if e.get("call") is not None or e.get("state") not in ("idle", "fault")]
+        return [
+            e["line"]
+            for e in snapshot["lines"]
+            if e.get("call") is not None or e.get("state") not in ("idle", "fault")
+        ]
 
     def wait_idle(self):
         """Wait until every line has been idle for ``settle_s``; True, or False on timeout."""
@@ -180,8 +205,7 @@ class Updater:
 
         With ``result``, the switch, restart and health steps are noted as they start.
         """
-        step = (lambda name: self._step(result, name, slot=bootname)) if result else \
-            (lambda name: None)
+        step = (lambda name: self._step(result, name, slot=bootname)) if result else (lambda name: None)
         old_pid = self._recorder_pid()
         step("switch")
         self.slots.mount(bootname, device)
@@ -192,9 +216,16 @@ class Updater:
             return problem
         step("health")
         self.client.close()
-        return health.wait_healthy(self.client, self.s.data_dir, self.s.web_url, old_pid,
-                                   self.s.health_timeout_s, self.s.poll_s,
-                                   monotonic=self._monotonic, sleep=self._sleep)
+        return health.wait_healthy(
+            self.client,
+            self.s.data_dir,
+            self.s.web_url,
+            old_pid,
+            self.s.health_timeout_s,
+            self.s.poll_s,
+            monotonic=self._monotonic,
+            sleep=self._sleep,
+        )
 
     # -- the whole update --------------------------------------------------
 
@@ -228,8 +259,7 @@ class Updater:
             self.rauc.install(local)
         except UpdateError as exc:
             result.outcome = "refused"
-            raise UpdateError("%s; nothing was changed" % (_read(why_path) or _explain(exc))) \
-                from None
+            raise UpdateError("%s; nothing was changed" % (_read(why_path) or _explain(exc))) from None
         finally:
             _remove(why_path)
         after = self.rauc.status()
@@ -245,9 +275,11 @@ class Updater:
         if not idle:
             self.rauc.mark("active", old_name)
             result.outcome = "not_switched"
-            raise UpdateError("a line stayed busy for %d s: the update is installed in slot %s "
-                              "but the box stays on slot %s; run the update again later"
-                              % (self.s.max_wait_idle_s, result.slot, running))
+            raise UpdateError(
+                "a line stayed busy for %d s: the update is installed in slot %s "
+                "but the box stays on slot %s; run the update again later"
+                % (self.s.max_wait_idle_s, result.slot, running)
+            )
         problem = self._start_slot(result.slot, new["device"], result)
         if problem is None:
             self._step(result, "mark_good", slot=result.slot)
@@ -255,18 +287,26 @@ class Updater:
             self._note_security_version(after, new_name)
             result.outcome = "installed"
             result.message = "version %s runs on slot %s and passed its health check" % (
-                result.version, result.slot)
+                result.version,
+                result.slot,
+            )
             return
         self._step(result, "rollback", slot=running, problem=problem)
         self.rauc.mark("bad", new_name)
         self.rauc.mark("active", old_name)
         old_problem = self._start_slot(running, after["slots"][old_name]["device"])
         result.outcome = "rolled_back"
-        raise UpdateError("version %s failed its health check (%s) and was rolled back to "
-                          "slot %s (version %s)%s" % (
-                              result.version, problem, running, result.previous_version,
-                              "" if old_problem is None else
-                              "; the old slot is NOT healthy either: %s" % old_problem))
+        raise UpdateError(
+            "version %s failed its health check (%s) and was rolled back to "
+            "slot %s (version %s)%s"
+            % (
+                result.version,
+                problem,
+                running,
+                result.previous_version,
+                "" if old_problem is None else "; the old slot is NOT healthy either: %s" % old_problem,
+            )
+        )
 
     def recover(self, report_dir=None):
         """Finish or undo an update that was cut short (kill, power cut); None if none was.
@@ -287,10 +327,15 @@ class Updater:
         self._from = old = progress.get("from") or self.slots.current()
         new = progress.get("to")
         step = progress.get("step")
-        result = UpdateResult("failed", progress.get("bundle", "?"), "", slot=new,
-                              version=progress.get("version"),
-                              previous_version=progress.get("previous_version"),
-                              steps=["recover after %s" % step])
+        result = UpdateResult(
+            "failed",
+            progress.get("bundle", "?"),
+            "",
+            slot=new,
+            version=progress.get("version"),
+            previous_version=progress.get("previous_version"),
+            steps=["recover after %s" % step],
+        )
         try:
             status = self.rauc.status()
             old_name = self.rauc.slot_name(old, status)
@@ -299,23 +344,27 @@ class Updater:
                 self.rauc.mark("good", new_name)
                 self._note_security_version(status, new_name)
                 result.outcome = "installed"
-                result.message = ("the update was interrupted after its health check passed; "
-                                  "slot %s is kept" % new)
+                result.message = (
+                    "the update was interrupted after its health check passed; slot %s is kept" % new
+                )
             elif step in ("copy", "install", "wait_idle"):
                 self.rauc.mark("active", old_name)
                 result.outcome = "not_switched"
-                result.message = ("the update was interrupted (at %s) before the switch; the box "
-                                  "stays on slot %s" % (step, old))
+                result.message = (
+                    "the update was interrupted (at %s) before the switch; the box "
+                    "stays on slot %s" % (step, old)
+                )
             else:
                 if new and new != old:
                     self.rauc.mark("bad", self.rauc.slot_name(new, status))
                 self.rauc.mark("active", old_name)
                 problem = self._start_slot(old, status["slots"][old_name]["device"])
                 result.outcome = "rolled_back"
-                result.message = ("the update was interrupted (at %s) before the new slot was "
-                                  "confirmed; the box went back to slot %s%s" % (
-                                      step, old, "" if problem is None else
-                                      ", which is NOT healthy: %s" % problem))
+                result.message = (
+                    "the update was interrupted (at %s) before the new slot was "
+                    "confirmed; the box went back to slot %s%s"
+                    % (step, old, "" if problem is None else ", which is NOT healthy: %s" % problem)
+                )
         except UpdateError as exc:
             result.message = "recovering an interrupted update failed: %s" % exc
         self._finish(result, report_dir)
@@ -328,8 +377,7 @@ class Updater:
                 security = int(json.load(f)["security_version"])
         except (OSError, ValueError, KeyError):
             return
-        atomic_write(os.path.join(self.s.update_dir, "security-version"),
-                     b"%d\n" % security, mode=0o644)
+        atomic_write(os.path.join(self.s.update_dir, "security-version"), b"%d\n" % security, mode=0o644)
 
     def _finish(self, result, report_dir):
         try:
@@ -337,22 +385,33 @@ class Updater:
         except FileNotFoundError:
             pass
         text = format_report(result, self._wall_us())
-        atomic_write(os.path.join(self.s.update_dir, "last-report.txt"), text.encode(),
-                     mode=0o644)
-        atomic_write(os.path.join(self.s.update_dir, "last-result.json"),
-                     json.dumps(dataclasses.asdict(result)).encode(), mode=0o644)
+        atomic_write(os.path.join(self.s.update_dir, "last-report.txt"), text.encode(), mode=0o644)
+        atomic_write(
+            os.path.join(self.s.update_dir, "last-result.json"),
+            json.dumps(dataclasses.asdict(result)).encode(),
+            mode=0o644,
+        )
         if report_dir:
             try:
                 atomic_write(os.path.join(report_dir, REPORT_NAME), text.encode(), mode=0o644)
             except OSError:
-                pass        # the stick is gone: the report stays in UPDATE_DIR
+                pass  # the stick is gone: the report stays in UPDATE_DIR
         if self.audit is not None:
-            self.audit.append("update", "update", result.bundle,
-                              {"outcome": result.outcome, "message": result.message,
-                               "version": result.version,
-                               "previous_version": result.previous_version,
-                               "slot": result.slot, "steps": result.steps,
-                               "waited_idle_s": result.waited_idle_s}, self._wall_us())
+            self.audit.append(
+                "update",
+                "update",
+                result.bundle,
+                {
+                    "outcome": result.outcome,
+                    "message": result.message,
+                    "version": result.version,
+                    "previous_version": result.previous_version,
+                    "slot": result.slot,
+                    "steps": result.steps,
+                    "waited_idle_s": result.waited_idle_s,
+                },
+                self._wall_us(),
+            )
 
 
 # What RAUC's refusals mean, for the technician who reads the report.
@@ -405,19 +464,21 @@ def format_report(result, wall_us):
         "rolled_back": "UPDATE FAILED - the box went back to its old version",
         "failed": "UPDATE FAILED",
     }[result.outcome]
-    return "\n".join([
-        "Linekeeper update report",
-        "",
-        headline,
-        "",
-        "When:             %s" % when,
-        "Bundle:           %s" % result.bundle,
-        "New version:      %s" % (result.version or "-"),
-        "Previous version: %s" % (result.previous_version or "-"),
-        "Slot:             %s" % (result.slot or "-"),
-        "Waited for idle:  %.1f s (every line idle before the switch)" % result.waited_idle_s,
-        "Steps:            %s" % (", ".join(result.steps) or "-"),
-        "",
-        result.message,
-        "",
-    ])
+    return "\n".join(
+        [
+            "Linekeeper update report",
+            "",
+            headline,
+            "",
+            "When:             %s" % when,
+            "Bundle:           %s" % result.bundle,
+            "New version:      %s" % (result.version or "-"),
+            "Previous version: %s" % (result.previous_version or "-"),
+            "Slot:             %s" % (result.slot or "-"),
+            "Waited for idle:  %.1f s (every line idle before the switch)" % result.waited_idle_s,
+            "Steps:            %s" % (", ".join(result.steps) or "-"),
+            "",
+            result.message,
+            "",
+        ]
+    )

@@ -63,8 +63,9 @@ def check_once(client, data_dir, web_url, old_pid):
     return _recorder(client, old_pid) or _data(data_dir) or (_web(web_url) if web_url else None)
 
 
-def wait_healthy(client, data_dir, web_url, old_pid, timeout_s, poll_s=0.5,
-                 monotonic=time.monotonic, sleep=time.sleep):
+def wait_healthy(
+    client, data_dir, web_url, old_pid, timeout_s, poll_s=0.5, monotonic=time.monotonic, sleep=time.sleep
+):
     """Wait up to ``timeout_s`` for the box to be healthy; None, or what was still wrong."""
     deadline = monotonic() + timeout_s
     while True:

@@ -30,8 +30,9 @@ class Rauc:
 
     def _call(self, *args):
         try:
-            done = self._run([self.binary, *args], capture_output=True, text=True,
-                             env=self.env, timeout=self.timeout_s)
+            done = self._run(
+                [self.binary, *args], capture_output=True, text=True, env=self.env, timeout=self.timeout_s
+            )
         except FileNotFoundError:
             raise UpdateError("RAUC is not installed (no %s command)" % self.binary) from None
         except subprocess.TimeoutExpired:

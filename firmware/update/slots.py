@@ -44,8 +44,7 @@ class Slots:
             self.unmount(bootname)
         done = self._run(["mount", "-o", "ro", device, target], capture_output=True, text=True)
         if done.returncode != 0:
-            raise UpdateError("cannot mount slot %s (%s): %s" % (bootname, device,
-                                                                 done.stderr.strip()))
+            raise UpdateError("cannot mount slot %s (%s): %s" % (bootname, device, done.stderr.strip()))
         return target
 
     def unmount(self, bootname):
@@ -70,5 +69,4 @@ class Slots:
             pass
         os.symlink(self.mount_point(bootname), tmp)
         os.replace(tmp, self.current_link)
-        atomic_write(os.path.join(self.update_dir, "current"), (bootname + "\n").encode(),
-                     mode=0o644)
+        atomic_write(os.path.join(self.update_dir, "current"), (bootname + "\n").encode(), mode=0o644)

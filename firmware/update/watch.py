@@ -17,8 +17,17 @@ from ..fsutil import atomic_write
 class Watcher:
     """Polls ``folder`` for ``*.raucb``; ``install(path, report_dir)`` carries one out."""
 
-    def __init__(self, folder, update_dir, install, *, stable_s=2.0, poll_s=2.0,
-                 monotonic=time.monotonic, sleep=time.sleep):
+    def __init__(
+        self,
+        folder,
+        update_dir,
+        install,
+        *,
+        stable_s=2.0,
+        poll_s=2.0,
+        monotonic=time.monotonic,
+        sleep=time.sleep,
+    ):
         self.folder = folder
         self.seen_path = os.path.join(update_dir, "watched.json")
         self.install = install
@@ -26,7 +35,7 @@ class Watcher:
         self.poll_s = poll_s
         self._monotonic = monotonic
         self._sleep = sleep
-        self._candidates = {}       # name -> (signature, first seen at)
+        self._candidates = {}  # name -> (signature, first seen at)
 
     def _seen(self):
         try:
@@ -45,7 +54,7 @@ class Watcher:
         try:
             names = sorted(n for n in os.listdir(self.folder) if n.endswith(".raucb"))
         except OSError:
-            return []           # no stick in, or it was pulled
+            return []  # no stick in, or it was pulled
         seen = self._seen()
         now = self._monotonic()
         results = []

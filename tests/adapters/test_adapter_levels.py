@@ -58,10 +58,22 @@ def run(spec, data_dir, synth):
 
 
 def test_ringing_too_weak_for_the_hat_raises_a_fault_then_clears(tmp_path, synth):
-    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2,
-            "sources": {"1": weak(tmp_path, ring_vrms=18)},
-            "calls": [{"line": 1, "at": 1.0, "direction": "in",
-                       "caller_id": {"number": "01632960123"}, "rings": 2, "answer": False}]}
+    spec = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 2,
+        "sources": {"1": weak(tmp_path, ring_vrms=18)},
+        "calls": [
+            {
+                "line": 1,
+                "at": 1.0,
+                "direction": "in",
+                "caller_id": {"number": "01632960123"},
+                "rings": 2,
+                "answer": False,
+            }
+        ],
+    }
     faults, status = run(spec, tmp_path / "data", synth)
     assert [(f.line, f.kind, f.active) for f in faults] == [(1, "ring_not_sensed", True)]
     assert abs(faults[0].t_us - 1_000_000) <= 50_000
@@ -69,8 +81,13 @@ def test_ringing_too_weak_for_the_hat_raises_a_fault_then_clears(tmp_path, synth
 
 
 def test_an_idle_voltage_below_the_hat_shows_as_no_line_voltage(tmp_path, synth):
-    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1,
-            "sources": {"1": weak(tmp_path, idle_v=15)}, "calls": []}
+    spec = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 1,
+        "sources": {"1": weak(tmp_path, idle_v=15)},
+        "calls": [],
+    }
     faults, _ = run(spec, tmp_path / "data", synth)
     assert [(f.kind, f.active) for f in faults] == [("no_line_voltage", True)]
 
@@ -97,25 +114,39 @@ def test_a_ring_is_sensed_again_and_the_fault_clears(tmp_path, synth):
         clock.call_at(t + 20_000, lambda t=t: sup.on_edge(1, "ring", False, t + 20_000))
     clock.run_until(30_000_000)
     assert [(f.kind, f.active, f.t_us) for f in faults] == [
-        ("ring_not_sensed", True, 1_000_000), ("ring_not_sensed", False, 20_000_000)]
+        ("ring_not_sensed", True, 1_000_000),
+        ("ring_not_sensed", False, 20_000_000),
+    ]
 
 
 def test_a_bad_line_source_is_named(tmp_path):
     spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": []}
     for sources, field, words in [
-            ({"3": "uk-dv-hub"}, "sources.3", "line number from 1 to 2"),
-            ({"1": "no-such-hub"}, "sources.1", "no such adapter profile"),
-            ({"1": 5}, "sources.1", "must be a string")]:
+        ({"3": "uk-dv-hub"}, "sources.3", "line number from 1 to 2"),
+        ({"1": "no-such-hub"}, "sources.1", "no such adapter profile"),
+        ({"1": 5}, "sources.1", "must be a string"),
+    ]:
         with pytest.raises(ScenarioError) as err:
             loads_scenario(json.dumps(dict(spec, sources=sources)))
         assert err.value.field == field and words in err.value.message, err.value.message
 
 
 def test_caller_id_standard_is_the_adapters(tmp_path):
-    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1,
-            "sources": {"1": "uk-dv-hub"},
-            "calls": [{"line": 1, "at": 1.0, "direction": "in", "answer": False,
-                       "caller_id": {"number": "0123", "standard": "dtmf"}}]}
+    spec = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 1,
+        "sources": {"1": "uk-dv-hub"},
+        "calls": [
+            {
+                "line": 1,
+                "at": 1.0,
+                "direction": "in",
+                "answer": False,
+                "caller_id": {"number": "0123", "standard": "dtmf"},
+            }
+        ],
+    }
     with pytest.raises(ScenarioError) as err:
         loads_scenario(json.dumps(spec))
     assert err.value.field == "calls[0].caller_id.standard"
@@ -139,14 +170,25 @@ def test_a_bad_adapter_profile_is_named(tmp_path):
 
 
 def test_a_loop_current_below_the_hat_shows_our_handset_as_an_extension(tmp_path, synth):
-    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1,
-            "sources": {"1": weak(tmp_path, loop_ma=8)},
-            "calls": [{"line": 1, "at": 1.0, "direction": "in",
-                       "caller_id": {"number": "01632960123"}, "rings": 2, "talk": 4.0}]}
+    spec = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 1,
+        "sources": {"1": weak(tmp_path, loop_ma=8)},
+        "calls": [
+            {
+                "line": 1,
+                "at": 1.0,
+                "direction": "in",
+                "caller_id": {"number": "01632960123"},
+                "rings": 2,
+                "talk": 4.0,
+            }
+        ],
+    }
     box = open_sim_box(loads_scenario(json.dumps(spec)), str(tmp_path / "data"), synth=synth)
     box.start()
     assert box.board.run()
     calls = box.calllog.calls()
     box.stop()
-    assert [(c["number"], c["extension"], c["end_reason"]) for c in calls] == \
-        [("01632960123", True, "local")]
+    assert [(c["number"], c["extension"], c["end_reason"]) for c in calls] == [("01632960123", True, "local")]

@@ -21,8 +21,7 @@ TOLERANCE_US = 50_000
 S = 1_000_000
 
 
-LONG = ("Thank you for calling, goodbye now, goodbye, goodbye, goodbye, goodbye, goodbye, "
-        "goodbye")
+LONG = "Thank you for calling, goodbye now, goodbye, goodbye, goodbye, goodbye, goodbye, goodbye"
 
 
 def calls_for(profile):
@@ -43,16 +42,42 @@ def calls_for(profile):
     delay = 15.0 if silent else 3.0
     return [
         {"line": 1, "at": 1.0, "direction": "in", "caller_id": cid, "rings": 2, "talk": 6.0},
-        {"line": 1, "at": 20.0, "direction": "in", "caller_id": {"number": "02079460000"},
-         "rings": 2, "talk": 5.0, "hangup": "remote", "hangup_delay": delay,
-         "speech": [{"at": 0.2, "text": text}]},
-        {"line": 1, "at": 50.0, "direction": "in", "caller_id": {"absence": "private"},
-         "rings": 3, "answer": False},
-        {"line": 1, "at": 75.0, "direction": "out", "dial": {"digits": "0131496012",
-                                                              "mode": "pulse"}, "talk": 5.0},
-        {"line": 1, "at": 100.0, "direction": "out", "dial": {"digits": "02079460001"},
-         "talk": 5.0, "hangup": "remote", "hangup_delay": delay,
-         "speech": [{"at": 0.2, "text": text}]},
+        {
+            "line": 1,
+            "at": 20.0,
+            "direction": "in",
+            "caller_id": {"number": "02079460000"},
+            "rings": 2,
+            "talk": 5.0,
+            "hangup": "remote",
+            "hangup_delay": delay,
+            "speech": [{"at": 0.2, "text": text}],
+        },
+        {
+            "line": 1,
+            "at": 50.0,
+            "direction": "in",
+            "caller_id": {"absence": "private"},
+            "rings": 3,
+            "answer": False,
+        },
+        {
+            "line": 1,
+            "at": 75.0,
+            "direction": "out",
+            "dial": {"digits": "0131496012", "mode": "pulse"},
+            "talk": 5.0,
+        },
+        {
+            "line": 1,
+            "at": 100.0,
+            "direction": "out",
+            "dial": {"digits": "02079460001"},
+            "talk": 5.0,
+            "hangup": "remote",
+            "hangup_delay": delay,
+            "speech": [{"at": 0.2, "text": text}],
+        },
     ]
 
 
@@ -78,10 +103,14 @@ VOICE_ANSWER_US = 1_000_000
 def assert_matches(scenario, rows, truth):
     assert len(rows) == len(truth), (rows, truth)
     w = scenario.start_wall_us
-    for row, t in zip(rows, truth):
+    for row, t in zip(rows, truth, strict=False):
         where = "call %d (%s at %.1f s)" % (t.index, t.direction, t.started_us / 1e6)
-        assert (row["direction"], row["number"], row["name"], row["absence"]) == \
-            (t.direction, t.number, t.name, t.absence), where
+        assert (row["direction"], row["number"], row["name"], row["absence"]) == (
+            t.direction,
+            t.number,
+            t.name,
+            t.absence,
+        ), where
         assert row["end_reason"] == t.end_reason, where
         assert abs(row["started_at"] - (w + t.started_us)) <= TOLERANCE_US, where
         assert abs(row["ended_at"] - (w + t.ended_us)) <= TOLERANCE_US, where
@@ -91,8 +120,7 @@ def assert_matches(scenario, rows, truth):
             # An outbound answer is taken from evidence (issue 20): without an answer
             # reversal that is the far end's voice, found within a second of it.
             late_us = VOICE_ANSWER_US if t.direction == "out" else 0
-            assert -TOLERANCE_US <= row["answered_at"] - (w + t.answered_us) \
-                <= TOLERANCE_US + late_us, where
+            assert -TOLERANCE_US <= row["answered_at"] - (w + t.answered_us) <= TOLERANCE_US + late_us, where
         if t.cid_standard and t.number:
             assert row["cid_standard"] == t.cid_standard, where
         if t.dial_mode:
@@ -102,17 +130,25 @@ def assert_matches(scenario, rows, truth):
 @pytest.mark.parametrize("profile", list_adapters())
 def test_adapter_profile_end_to_end(profile, tmp_path, synth):
     adapter = load_adapter(profile)
-    spec = {"start": "2026-03-02T09:00:00Z", "country": adapter.country, "lines": 1, "seed": 5,
-            "sources": {"1": profile}, "calls": calls_for(profile),
-            "config": {"silence_clear_s": 10}}
+    spec = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": adapter.country,
+        "lines": 1,
+        "seed": 5,
+        "sources": {"1": profile},
+        "calls": calls_for(profile),
+        "config": {"silence_clear_s": 10},
+    }
     scenario, rows, truth, ended = play(spec, tmp_path / "data", synth)
     assert_matches(scenario, rows, truth)
     remote = [t.end_reason for t in truth if t.end_reason.startswith("remote")]
     assert remote == [adapter.end_reason] * 2
     # The line learned the adapter's caller-ID variant, on every call that carried one.
     how = adapter.caller_id
-    variant = ":".join(["cid", how.standard, how.when]
-                       + sorted(k for k in ("dtas", "reversal", "ring_pulse") if getattr(how, k)))
+    variant = ":".join(
+        ["cid", how.standard, how.when]
+        + sorted(k for k in ("dtas", "reversal", "ring_pulse") if getattr(how, k))
+    )
     for call in ended:
         if call.direction == "in":
             assert variant in call.notes, (call.notes, variant)
@@ -121,9 +157,15 @@ def test_adapter_profile_end_to_end(profile, tmp_path, synth):
 def test_a_us_region_ata_on_a_uk_box(tmp_path, synth):
     """An ATA left on its US defaults behind a UK box: Bell 202 caller ID, US ringing and
     busy tone. The installer sets the US busy tone and the longer ring pause (docs/adapters.md)."""
-    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "seed": 9,
-            "sources": {"1": "us-ata-bell202"}, "calls": calls_for("us-ata-bell202"),
-            "config": {"silence_clear_s": 10, "tone_countries": ["us"], "ring_timeout_ms": 5500}}
+    spec = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 1,
+        "seed": 9,
+        "sources": {"1": "us-ata-bell202"},
+        "calls": calls_for("us-ata-bell202"),
+        "config": {"silence_clear_s": 10, "tone_countries": ["us"], "ring_timeout_ms": 5500},
+    }
     scenario, rows, truth, ended = play(spec, tmp_path / "data", synth)
     assert_matches(scenario, rows, truth)
     assert [r["end_reason"] for r in rows].count("remote_tone") == 2
@@ -133,11 +175,26 @@ def test_a_us_region_ata_on_a_uk_box(tmp_path, synth):
 def test_no_call_stays_open_on_an_adapter_that_signals_nothing(tmp_path, synth):
     """The far end leaves, nothing on the line says so and our side stays off-hook for two
     minutes: the default silence timeout (60 s) still ends the call, where the line went quiet."""
-    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "seed": 4,
-            "sources": {"1": "silent-ata"},
-            "calls": [{"line": 1, "at": 1.0, "direction": "in", "caller_id": {"number": "0123"},
-                       "rings": 1, "talk": 5.0, "hangup": "remote", "hangup_delay": 120.0,
-                       "speech": [{"at": 0.2, "text": LONG}]}]}
+    spec = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 1,
+        "seed": 4,
+        "sources": {"1": "silent-ata"},
+        "calls": [
+            {
+                "line": 1,
+                "at": 1.0,
+                "direction": "in",
+                "caller_id": {"number": "0123"},
+                "rings": 1,
+                "talk": 5.0,
+                "hangup": "remote",
+                "hangup_delay": 120.0,
+                "speech": [{"at": 0.2, "text": LONG}],
+            }
+        ],
+    }
     scenario = loads_scenario(json.dumps(spec))
     box = open_sim_box(scenario, str(tmp_path / "data"), synth=synth)
     decided = []

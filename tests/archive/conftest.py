@@ -38,15 +38,25 @@ def bucket_name(s3):
 @pytest.fixture
 def org_keys():
     from firmware import crypto
+
     return crypto.new_key_pair()
 
 
 def archive_settings(s3, bucket, box_id, org_public, **extra):
     import base64
+
     from firmware.archive.settings import ArchiveSettings
-    return ArchiveSettings(enabled=True, endpoint=s3.endpoint, bucket=bucket, box_id=box_id,
-                           access_key_id=ACCESS_KEY, verify_tls=False,
-                           org_public_key=base64.b64encode(org_public).decode(), **extra)
+
+    return ArchiveSettings(
+        enabled=True,
+        endpoint=s3.endpoint,
+        bucket=bucket,
+        box_id=box_id,
+        access_key_id=ACCESS_KEY,
+        verify_tls=False,
+        org_public_key=base64.b64encode(org_public).decode(),
+        **extra,
+    )
 
 
 def prepare_box(data_dir, s3, bucket, box_id, org_public, **extra):
@@ -54,6 +64,7 @@ def prepare_box(data_dir, s3, bucket, box_id, org_public, **extra):
     from firmware.archive.queue import write_secret
     from firmware.config import BoxConfig, save_config
     from firmware.keystore import Argon2Params, KeyStore
+
     os.makedirs(data_dir, exist_ok=True)
     KeyStore(data_dir, Argon2Params(memory_kib=8, iterations=1)).initialise("admin", "pw-pw-pw-pw")
     config = BoxConfig(archive=archive_settings(s3, bucket, box_id, org_public, **extra))

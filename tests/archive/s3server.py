@@ -38,24 +38,48 @@ class S3Server:
         p = self.base_port
         config = os.path.join(self.data_dir, "s3.json")
         with open(config, "w") as f:
-            json.dump({"identities": [{"name": "box", "credentials": [
-                {"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}, f)
-        return [weed_binary(), "server", "-dir=" + os.path.join(self.data_dir, "data"),
-                "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                "-master.port=%d" % p, "-master.port.grpc=%d" % (p + 10),
-                "-volume.port=%d" % (p + 1), "-volume.port.grpc=%d" % (p + 11),
-                "-filer.port=%d" % (p + 2), "-filer.port.grpc=%d" % (p + 12),
-                "-s3", "-s3.port=%d" % self.s3_port, "-s3.port.grpc=%d" % (p + 13),
-                "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.config=" + config,
-                "-master.telemetry=false", "-volume.max=100", "-master.volumeSizeLimitMB=32",
-                "-metricsPort=0"]
+            json.dump(
+                {
+                    "identities": [
+                        {
+                            "name": "box",
+                            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                },
+                f,
+            )
+        return [
+            weed_binary(),
+            "server",
+            "-dir=" + os.path.join(self.data_dir, "data"),
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-master.port=%d" % p,
+            "-master.port.grpc=%d" % (p + 10),
+            "-volume.port=%d" % (p + 1),
+            "-volume.port.grpc=%d" % (p + 11),
+            "-filer.port=%d" % (p + 2),
+            "-filer.port.grpc=%d" % (p + 12),
+            "-s3",
+            "-s3.port=%d" % self.s3_port,
+            "-s3.port.grpc=%d" % (p + 13),
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-s3.config=" + config,
+            "-master.telemetry=false",
+            "-volume.max=100",
+            "-master.volumeSizeLimitMB=32",
+            "-metricsPort=0",
+        ]
 
     def start(self, timeout_s=60):
         os.makedirs(os.path.join(self.data_dir, "data"), exist_ok=True)
         self._log = open(os.path.join(self.data_dir, "weed.log"), "ab")
-        self.proc = subprocess.Popen(self._args(), stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            self._args(), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -82,10 +106,15 @@ class S3Server:
     def client(self):
         import boto3
         from botocore.config import Config
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
-                            config=Config(retries={"max_attempts": 1}, connect_timeout=2,
-                                          read_timeout=10))
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10),
+        )
 
     def stop(self):
         if self.proc is None:

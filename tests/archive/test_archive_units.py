@@ -16,8 +16,14 @@ from firmware.config import BoxConfig, load_config, save_config
 from firmware.errors import ConfigError, TamperError
 
 PUB = base64.b64encode(bytes(range(1, 33))).decode()
-GOOD = {"enabled": True, "endpoint": "https://s3.example.com", "bucket": "acme-calls",
-        "box_id": "leeds-1", "access_key_id": "AKIA1", "org_public_key": PUB}
+GOOD = {
+    "enabled": True,
+    "endpoint": "https://s3.example.com",
+    "bucket": "acme-calls",
+    "box_id": "leeds-1",
+    "access_key_id": "AKIA1",
+    "org_public_key": PUB,
+}
 
 
 def test_the_archive_section_round_trips_through_config_json(tmp_path):
@@ -28,18 +34,21 @@ def test_the_archive_section_round_trips_through_config_json(tmp_path):
     assert "secret" not in json.dumps(config.to_dict()).lower()
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"bucket": "Not_A_Bucket"}, "archive.bucket"),
-    ({"box_id": "Leeds 1"}, "archive.box_id"),
-    ({"endpoint": "ftp://x"}, "archive.endpoint"),
-    ({"endpoint": "http://s3.example.com"}, "archive.endpoint"),
-    ({"org_public_key": "c2hvcnQ="}, "archive.org_public_key"),
-    ({"bandwidth_kbps": -1}, "archive.bandwidth_kbps"),
-    ({"part_size_mb": 4}, "archive.part_size_mb"),
-    ({"verify_tls": "yes"}, "archive.verify_tls"),
-    ({"bucket": None}, "archive.bucket"),
-    ({"secret_access_key": "x"}, "archive.secret_access_key"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"bucket": "Not_A_Bucket"}, "archive.bucket"),
+        ({"box_id": "Leeds 1"}, "archive.box_id"),
+        ({"endpoint": "ftp://x"}, "archive.endpoint"),
+        ({"endpoint": "http://s3.example.com"}, "archive.endpoint"),
+        ({"org_public_key": "c2hvcnQ="}, "archive.org_public_key"),
+        ({"bandwidth_kbps": -1}, "archive.bandwidth_kbps"),
+        ({"part_size_mb": 4}, "archive.part_size_mb"),
+        ({"verify_tls": "yes"}, "archive.verify_tls"),
+        ({"bucket": None}, "archive.bucket"),
+        ({"secret_access_key": "x"}, "archive.secret_access_key"),
+    ],
+)
 def test_a_bad_archive_setting_is_refused_naming_the_field(change, field):
     with pytest.raises(ConfigError) as err:
         BoxConfig.from_dict({"archive": dict(GOOD, **change)})
@@ -65,11 +74,13 @@ def test_sealed_blobs_open_only_with_the_key_and_their_context():
 
 def test_an_archived_recording_restores_the_box_file_byte_for_byte(tmp_path):
     from firmware.recording.segment import SegmentWriter
+
     private, public = crypto.new_key_pair()
     path = str(tmp_path / "r.lkrec")
     key = crypto.new_data_key()
-    w = SegmentWriter(path, "rid", key, {"number": "01632960123", "rate": 8000, "chunk_ms": 1000},
-                      fsync=False)
+    w = SegmentWriter(
+        path, "rid", key, {"number": "01632960123", "rate": 8000, "chunk_ms": 1000}, fsync=False
+    )
     w.write_chunk(b"audio" * 100)
     w.close()
     original = open(path, "rb").read()
@@ -87,11 +98,12 @@ def test_the_throttle_keeps_to_its_rate_without_sleeping_for_real():
     def sleep(s):
         slept.append(s)
         now[0] += s
-    t = Throttle(800, sleep=sleep, monotonic=lambda: now[0])      # 100 000 bytes/s
+
+    t = Throttle(800, sleep=sleep, monotonic=lambda: now[0])  # 100 000 bytes/s
     for _ in range(5):
         t.take(50_000)
-    assert now[0] == pytest.approx(2.0)                            # 250 kB took 2 s (first free)
-    Throttle(0, sleep=sleep).take(10 ** 9)
+    assert now[0] == pytest.approx(2.0)  # 250 kB took 2 s (first free)
+    Throttle(0, sleep=sleep).take(10**9)
     assert len(slept) == 4
 
 
@@ -110,9 +122,11 @@ def test_the_secret_must_be_private(tmp_path):
 def test_escrowed_keys_are_wrapped_to_the_organisation_and_survive_a_restart(tmp_path):
     from firmware.calllog import CallLog
     from firmware.clock import SimClock
+
     private, public = crypto.new_key_pair()
     CallLog(str(tmp_path / "calls.db"), SimClock()).close()
     from firmware.recordings import RecordingStore
+
     RecordingStore(str(tmp_path)).close()
     settings = ArchiveSettings.from_dict(dict(GOOD, org_public_key=base64.b64encode(public).decode()))
     rep = Replicator(str(tmp_path), settings)
@@ -130,15 +144,20 @@ def test_escrowed_keys_are_wrapped_to_the_organisation_and_survive_a_restart(tmp
 
 def test_a_call_is_queued_once_when_it_ends_even_after_later_calls(tmp_path):
     import sqlite3
+
     from firmware.calllog import CallLog
     from firmware.clock import SimClock
     from firmware.recordings import RecordingStore
+
     CallLog(str(tmp_path / "calls.db"), SimClock()).close()
     RecordingStore(str(tmp_path)).close()
     db = sqlite3.connect(str(tmp_path / "calls.db"), isolation_level=None)
     for ended in (10, None, 30):
-        db.execute("INSERT INTO calls (line, direction, started_at, ended_at, clock_synced) "
-                   "VALUES (1, 'in', 1, ?, 1)", (ended,))
+        db.execute(
+            "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced) "
+            "VALUES (1, 'in', 1, ?, 1)",
+            (ended,),
+        )
     rep = Replicator(str(tmp_path), ArchiveSettings.from_dict(GOOD))
     try:
         assert rep.enqueue_ended() == 2 and rep.enqueue_ended() == 0
@@ -153,15 +172,40 @@ def test_a_call_is_queued_once_when_it_ends_even_after_later_calls(tmp_path):
 
 def test_archive_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
     from firmware.cli import main
+
     assert main(["archive", "search", "--index", str(tmp_path / "none.db")]) == 2
     assert "no index" in capsys.readouterr().err
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
     # Nothing listens there (the top of this project's test port range).
-    assert main(["archive", "index", "--endpoint", "http://127.0.0.1:9439", "--bucket", "b-1",
-                 "--index", str(tmp_path / "i.db")]) == 2
+    assert (
+        main(
+            [
+                "archive",
+                "index",
+                "--endpoint",
+                "http://127.0.0.1:9439",
+                "--bucket",
+                "b-1",
+                "--index",
+                str(tmp_path / "i.db"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot index the bucket b-1" in err
-    assert os.listdir(tmp_path) == []                  # no index, no half-written one
-    assert main(["archive", "set-secret", "--data-dir", str(tmp_path / "missing"),
-                 "--secret-file", str(tmp_path / "nofile")]) == 2
+    assert os.listdir(tmp_path) == []  # no index, no half-written one
+    assert (
+        main(
+            [
+                "archive",
+                "set-secret",
+                "--data-dir",
+                str(tmp_path / "missing"),
+                "--secret-file",
+                str(tmp_path / "nofile"),
+            ]
+        )
+        == 2
+    )

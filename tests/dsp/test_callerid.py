@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from telephony import generate as gen
 from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit
+from telephony import generate as gen
 
 COUNTRY = {"v23": "uk", "bell202": "us"}
 FIELDS = dict(number="01632960123", name="ACME LTD", datetime="03020900")
@@ -20,8 +20,15 @@ def errors(events):
 
 def random_caller(rng):
     number = "".join(rng.choice(list("0123456789"), int(rng.integers(6, 15))))
-    name = "".join(rng.choice(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ &.-"), int(rng.integers(2, 16)))).strip() or "X"
-    datetime = "%02d%02d%02d%02d" % (rng.integers(1, 13), rng.integers(1, 29), rng.integers(0, 24), rng.integers(0, 60))
+    name = (
+        "".join(rng.choice(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ &.-"), int(rng.integers(2, 16)))).strip() or "X"
+    )
+    datetime = "%02d%02d%02d%02d" % (
+        rng.integers(1, 13),
+        rng.integers(1, 29),
+        rng.integers(0, 24),
+        rng.integers(0, 60),
+    )
     return number, name, datetime
 
 
@@ -36,8 +43,10 @@ def message_stream(standard, count, seed, level_range, snr_db=None, gap_ms=600):
     for _ in range(count):
         number, name, datetime = random_caller(rng)
         level = float(rng.uniform(*level_range))
-        burst = gen.concat(gen.caller_id(standard, number=number, name=name, datetime=datetime,
-                                         level_dbm0=level), gen.silence(gap_ms))
+        burst = gen.concat(
+            gen.caller_id(standard, number=number, name=name, datetime=datetime, level_dbm0=level),
+            gen.silence(gap_ms),
+        )
         parts.append(burst)
         if snr_db is not None:
             noise_parts.append(gen.white_noise(len(burst), level - snr_db, seed=int(rng.integers(2**31))))
@@ -53,16 +62,29 @@ def message_stream(standard, count, seed, level_range, snr_db=None, gap_ms=600):
 def test_fsk_decoded_from_minus_10_to_minus_36_dbm0(detect, pad, standard, level):
     events = detect(pad(gen.caller_id(standard, level_dbm0=level, **FIELDS)), country=COUNTRY[standard])
     assert [(e.standard, e.number, e.name, e.datetime, e.absence) for e in events] == [
-        (standard, "01632960123", "ACME LTD", "03020900", None)]
+        (standard, "01632960123", "ACME LTD", "03020900", None)
+    ]
 
 
 @pytest.mark.parametrize("standard", ["v23", "bell202"])
 @pytest.mark.parametrize("level", [-10, -36])
-@pytest.mark.parametrize("tone_offset, bitrate_offset", [
-    (0.015, 0), (-0.015, 0), (0, 0.01), (0, -0.01), (0.015, 0.01), (-0.015, -0.01), (0.015, -0.01), (-0.015, 0.01)])
+@pytest.mark.parametrize(
+    "tone_offset, bitrate_offset",
+    [
+        (0.015, 0),
+        (-0.015, 0),
+        (0, 0.01),
+        (0, -0.01),
+        (0.015, 0.01),
+        (-0.015, -0.01),
+        (0.015, -0.01),
+        (-0.015, 0.01),
+    ],
+)
 def test_fsk_tone_and_bit_rate_offsets(detect, pad, standard, level, tone_offset, bitrate_offset):
-    signal = gen.caller_id(standard, level_dbm0=level, tone_offset=tone_offset, bitrate_offset=bitrate_offset,
-                           **FIELDS)
+    signal = gen.caller_id(
+        standard, level_dbm0=level, tone_offset=tone_offset, bitrate_offset=bitrate_offset, **FIELDS
+    )
     events = detect(pad(signal), country=COUNTRY[standard])
     assert [e.number for e in cids(events)] == ["01632960123"]
 
@@ -105,8 +127,9 @@ def test_gaps_between_characters_are_tolerated(detect, pad):
 
 @pytest.mark.parametrize("standard", ["v23", "bell202"])
 def test_bad_checksum_is_an_error_not_a_number(detect_stats, pad, standard):
-    events, stats = detect_stats(pad(gen.caller_id(standard, bad_checksum=True, **FIELDS)),
-                                 country=COUNTRY[standard])
+    events, stats = detect_stats(
+        pad(gen.caller_id(standard, bad_checksum=True, **FIELDS)), country=COUNTRY[standard]
+    )
     assert cids(events) == []
     assert [(e.reason, e.standard) for e in errors(events)] == [("checksum", standard)]
     assert stats["caller_id_error.checksum"] == 1
@@ -118,12 +141,15 @@ def test_cut_off_message_is_a_framing_error(detect, pad):
     assert cids(events) == [] and [e.reason for e in errors(events)] == ["framing"]
 
 
-@pytest.mark.parametrize("message", [
-    bytes([0x80, 5, 0x02, 3]) + b"0A1",  # letters in a number
-    bytes([0x80, 10, 0x01, 8]) + b"13450000",  # month 13
-    bytes([0x80, 6, 0x02, 5]) + b"012",  # parameter overruns the message
-    bytes([0x55, 3]) + b"123",  # unknown message type
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        bytes([0x80, 5, 0x02, 3]) + b"0A1",  # letters in a number
+        bytes([0x80, 10, 0x01, 8]) + b"13450000",  # month 13
+        bytes([0x80, 6, 0x02, 5]) + b"012",  # parameter overruns the message
+        bytes([0x55, 3]) + b"123",  # unknown message type
+    ],
+)
 def test_impossible_structure_gives_no_caller_id(detect, pad, message):
     events = detect(pad(gen.caller_id("v23", message=message)))
     assert cids(events) == []
@@ -137,8 +163,9 @@ def test_impossible_structure_with_good_checksum_counted_as_structure(detect_sta
 
 @pytest.mark.parametrize("standard", ["v23", "bell202"])
 def test_withheld_number_is_private(detect, pad, standard):
-    events = detect(pad(gen.caller_id(standard, absence="private", datetime="03020900")),
-                    country=COUNTRY[standard])
+    events = detect(
+        pad(gen.caller_id(standard, absence="private", datetime="03020900")), country=COUNTRY[standard]
+    )
     assert [(e.number, e.absence) for e in events] == [(None, "private")]
 
 
@@ -148,7 +175,9 @@ def test_unavailable_number(detect, pad):
 
 
 def test_bell202_sdmf(detect, pad):
-    events = detect(pad(gen.caller_id("bell202", number="6095551212", datetime="10011750", sdmf=True)), country="us")
+    events = detect(
+        pad(gen.caller_id("bell202", number="6095551212", datetime="10011750", sdmf=True)), country="us"
+    )
     assert [(e.number, e.datetime, e.name) for e in events] == [("6095551212", "10011750", None)]
 
 
@@ -160,7 +189,9 @@ def test_bell202_sdmf_private(detect, pad):
 @pytest.mark.parametrize("standard, sdmf", [("v23", False), ("bell202", False), ("bell202", True)])
 @pytest.mark.parametrize("waiting", [True, False])
 def test_message_waiting(detect, pad, standard, sdmf, waiting):
-    events = detect(pad(gen.caller_id(standard, message_waiting=waiting, sdmf=sdmf)), country=COUNTRY[standard])
+    events = detect(
+        pad(gen.caller_id(standard, message_waiting=waiting, sdmf=sdmf)), country=COUNTRY[standard]
+    )
     assert [(e.message_waiting, e.number) for e in events] == [(waiting, None)]
 
 
@@ -187,8 +218,13 @@ def test_same_caller_again_after_a_call_is_reported(pad):
 
 
 def test_uk_sin227_sequence_alert_then_fsk(detect, pad):
-    signal = pad(gen.silence(100), gen.alert_tone(-13, 100), gen.silence(45),
-                 gen.caller_id("v23", **FIELDS), gen.silence(200))
+    signal = pad(
+        gen.silence(100),
+        gen.alert_tone(-13, 100),
+        gen.silence(45),
+        gen.caller_id("v23", **FIELDS),
+        gen.silence(200),
+    )
     events = detect(signal, t0_us=1_000_000)
     assert [type(e) for e in events] == [AlertTone, CallerId]
     assert events[0].t_us == pytest.approx(1_000_000 + 400_000, abs=20_000)
@@ -203,21 +239,25 @@ def test_caller_id_only_while_on_hook(detect):
 
 # ------------------------------------------------------------------ DTMF
 
-@pytest.mark.parametrize("fmt, number, absence, expected", [
-    ("AC", "01632960123", None, ("01632960123", None)),
-    ("A#", "01632960123", None, ("01632960123", None)),
-    ("DC", "01632960123", None, ("01632960123", None)),
-    ("D#", "01632960123", None, ("01632960123", None)),
-    ("#", "01632960123", None, ("01632960123", None)),
-    ("B00C", None, None, (None, "unavailable")),
-    ("B10C", None, None, (None, "private")),
-    ("D01#", None, None, (None, "private")),
-    ("D00#", None, None, (None, "unavailable")),
-    ("01#", None, None, (None, "private")),
-    ("00#", None, None, (None, "unavailable")),
-    ("AC", None, "private", (None, "private")),
-    ("#", None, "unavailable", (None, "unavailable")),
-])
+
+@pytest.mark.parametrize(
+    "fmt, number, absence, expected",
+    [
+        ("AC", "01632960123", None, ("01632960123", None)),
+        ("A#", "01632960123", None, ("01632960123", None)),
+        ("DC", "01632960123", None, ("01632960123", None)),
+        ("D#", "01632960123", None, ("01632960123", None)),
+        ("#", "01632960123", None, ("01632960123", None)),
+        ("B00C", None, None, (None, "unavailable")),
+        ("B10C", None, None, (None, "private")),
+        ("D01#", None, None, (None, "private")),
+        ("D00#", None, None, (None, "unavailable")),
+        ("01#", None, None, (None, "private")),
+        ("00#", None, None, (None, "unavailable")),
+        ("AC", None, "private", (None, "private")),
+        ("#", None, "unavailable", (None, "unavailable")),
+    ],
+)
 def test_every_dtmf_caller_id_format(detect, pad, fmt, number, absence, expected):
     signal = gen.caller_id("dtmf", number=number, absence=absence, dtmf_format=fmt, level_dbm0=-10)
     events = detect(pad(signal), country="uk")

@@ -25,26 +25,39 @@ from telephony import generate as gen
 from telephony import spandsp
 
 RATE = 8000
-CALLERS = [("01632960123", "ACME LTD", "03020900"), ("02079460000", "SMITH J", "12312359"),
-           ("447700900123", "O'BRIEN & CO", "07041230")]
+CALLERS = [
+    ("01632960123", "ACME LTD", "03020900"),
+    ("02079460000", "SMITH J", "12312359"),
+    ("447700900123", "O'BRIEN & CO", "07041230"),
+]
 
 
-def peer(message, *, restart_per_char=False, section_jumps=False, stop_bits=1.0, baud=1200.0,
-         levels_db=(0.0, 0.0, 0.0), seizure_bits=300, mark_bits=180, level_dbm0=-13.5, seed=1):
+def peer(
+    message,
+    *,
+    restart_per_char=False,
+    section_jumps=False,
+    stop_bits=1.0,
+    baud=1200.0,
+    levels_db=(0.0, 0.0, 0.0),
+    seizure_bits=300,
+    mark_bits=180,
+    level_dbm0=-13.5,
+    seed=1,
+):
     """A V.23 caller-ID burst (seizure, marks, message + checksum, 8-N-1) as int16 audio."""
     rng = np.random.default_rng(seed)
     framed = bytes(message) + bytes([gen.checksum(bytes(message))])
     chars = [[0] + [(b >> i) & 1 for i in range(8)] + [1] for b in framed]
-    sections = ([[i & 1 for i in range(seizure_bits)]], [[1] * mark_bits],
-                chars + [[1] * 5])
+    sections = ([[i & 1 for i in range(seizure_bits)]], [[1] * mark_bits], chars + [[1] * 5])
     out, phase, carry = [], 0.0, 0.0
-    for section, level_db in zip(sections, levels_db):
+    for section, level_db in zip(sections, levels_db, strict=False):
         if section_jumps:
             phase = rng.uniform(0, 2 * np.pi)
         amp = 10 ** (level_db / 20)
         for char in section:
             if restart_per_char and section is sections[2]:
-                phase = 0.0               # the oscillator starts afresh with each character
+                phase = 0.0  # the oscillator starts afresh with each character
             for k, bit in enumerate(char):
                 length = (stop_bits if section is sections[2] and k == 9 else 1.0) * RATE / baud
                 n = int(length + carry)
@@ -54,7 +67,7 @@ def peer(message, *, restart_per_char=False, section_jumps=False, stop_bits=1.0,
                 out.append(amp * np.sin(ph))
                 phase = float(ph[-1]) if n else phase
     x = np.concatenate(out)
-    x *= gen.DBM0_RMS * 10 ** (level_dbm0 / 20) / np.sqrt(np.mean(x ** 2))
+    x *= gen.DBM0_RMS * 10 ** (level_dbm0 / 20) / np.sqrt(np.mean(x**2))
     return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
 
 
@@ -64,8 +77,11 @@ def adsi_tx_with_steps(message, steps_db=(0.0, -4.0, -8.0)):
     seizure_end = 300 * RATE // 1200
     marks_end = seizure_end + 180 * RATE // 1200
     start = int(np.flatnonzero(np.abs(audio) > 0)[0])
-    for (a, b), db in zip(((0, start + seizure_end), (start + seizure_end, start + marks_end),
-                           (start + marks_end, len(audio))), steps_db):
+    for (a, b), db in zip(
+        ((0, start + seizure_end), (start + seizure_end, start + marks_end), (start + marks_end, len(audio))),
+        steps_db,
+        strict=False,
+    ):
         audio[a:b] *= 10 ** (db / 20)
     return np.clip(np.rint(audio), -32768, 32767).astype(np.int16)
 
@@ -85,13 +101,15 @@ def adsi_rx():
 
     def run(audio):
         got = []
-        callback = ffi.callback("void(void *, const uint8_t *, int)",
-                                lambda _u, msg, n: got.append(bytes(ffi.buffer(msg, n))))
+        callback = ffi.callback(
+            "void(void *, const uint8_t *, int)", lambda _u, msg, n: got.append(bytes(ffi.buffer(msg, n)))
+        )
         state = lib.adsi_rx_init(ffi.NULL, spandsp.ADSI_STANDARD_CLIP, callback, ffi.NULL)
         x = np.ascontiguousarray(audio, dtype=np.int16)
         lib.adsi_rx(state, ffi.cast("int16_t *", x.ctypes.data), len(x))
         lib.adsi_rx_free(state)
         return got
+
     return run
 
 
@@ -100,8 +118,9 @@ def message(number, name, datetime):
 
 
 def numbers(audio):
-    events = [e.to_json() for e in analyze.analyse(
-        gen.concat(gen.silence(500), audio, gen.silence(500)), "uk")]
+    events = [
+        e.to_json() for e in analyze.analyse(gen.concat(gen.silence(500), audio, gen.silence(500)), "uk")
+    ]
     return [(e["event"], e.get("number") or e.get("reason")) for e in events]
 
 
@@ -109,12 +128,10 @@ VARIANTS = {
     "oscillator restarted per character": dict(restart_per_char=True),
     "restart, 1.5 stop bits": dict(restart_per_char=True, stop_bits=1.5),
     "restart, 2 stop bits, clock -1 %": dict(restart_per_char=True, stop_bits=2.0, baud=1188.0),
-    "restart, clock +1 %, level steps": dict(restart_per_char=True, baud=1212.0,
-                                             levels_db=(0.0, -3.0, -6.0)),
+    "restart, clock +1 %, level steps": dict(restart_per_char=True, baud=1212.0, levels_db=(0.0, -3.0, -6.0)),
     "phase jumps between sections": dict(section_jumps=True),
     "2 stop bits, level steps up": dict(stop_bits=2.0, levels_db=(-6.0, -3.0, 0.0)),
-    "BT's shortest preamble, restart": dict(restart_per_char=True, seizure_bits=96,
-                                            mark_bits=55),
+    "BT's shortest preamble, restart": dict(restart_per_char=True, seizure_bits=96, mark_bits=55),
 }
 
 
@@ -122,8 +139,9 @@ VARIANTS = {
 @pytest.mark.parametrize("caller", CALLERS, ids=lambda c: c[0])
 def test_a_peer_modulator_is_decoded_as_spandsps_reference_decodes_it(adsi_rx, variant, caller):
     burst = peer(message(*caller), **VARIANTS[variant])
-    assert [m[:len(message(*caller))] for m in adsi_rx(gen.concat(gen.silence(100), burst))] \
-        == [message(*caller)], "the reference receiver does not take this signal"
+    assert [m[: len(message(*caller))] for m in adsi_rx(gen.concat(gen.silence(100), burst))] == [
+        message(*caller)
+    ], "the reference receiver does not take this signal"
     assert numbers(burst) == [("caller_id", caller[0])]
 
 

@@ -6,24 +6,40 @@ import json
 import numpy as np
 import pytest
 
-from telephony import generate as gen
 from firmware.dsp.detector import LineDsp
 from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit, Tone
+from telephony import generate as gen
 
 
 def test_events_are_frozen_dataclasses_with_t_us_and_json():
-    events = [DtmfDigit(1_234_000, "5", 1_284_000),
-              CallerId(2_000_000, "v23", "01632960123", "ACME LTD", "03020900", None),
-              CallerIdError(2_100_000, "checksum", "v23"), AlertTone(1_900_000), Tone(9_000_000, "busy")]
+    events = [
+        DtmfDigit(1_234_000, "5", 1_284_000),
+        CallerId(2_000_000, "v23", "01632960123", "ACME LTD", "03020900", None),
+        CallerIdError(2_100_000, "checksum", "v23"),
+        AlertTone(1_900_000),
+        Tone(9_000_000, "busy"),
+    ]
     for event in events:
         assert dataclasses.is_dataclass(event)
         with pytest.raises(dataclasses.FrozenInstanceError):
             event.t_us = 0
         json.dumps(event.to_json())
     assert events[0].to_json() == {"t": 1.234, "event": "dtmf", "digit": "5", "duration_ms": 50}
-    assert events[1].to_json() == {"t": 2.0, "event": "caller_id", "standard": "v23", "number": "01632960123",
-                                   "name": "ACME LTD", "datetime": "03020900", "absence": None}
-    assert events[2].to_json() == {"t": 2.1, "event": "caller_id_error", "reason": "checksum", "standard": "v23"}
+    assert events[1].to_json() == {
+        "t": 2.0,
+        "event": "caller_id",
+        "standard": "v23",
+        "number": "01632960123",
+        "name": "ACME LTD",
+        "datetime": "03020900",
+        "absence": None,
+    }
+    assert events[2].to_json() == {
+        "t": 2.1,
+        "event": "caller_id_error",
+        "reason": "checksum",
+        "standard": "v23",
+    }
     assert events[3].to_json() == {"t": 1.9, "event": "alert_tone"}
     assert events[4].to_json(t0_us=1_000_000) == {"t": 8.0, "event": "tone", "name": "busy"}
     assert CallerId(0, "bell202", message_waiting=True).to_json()["message_waiting"] is True
@@ -66,9 +82,15 @@ def test_unknown_hook_state_dtmf_rule():
     """Offline: DTMF is caller ID while only caller-ID signals came before it."""
     events = []
     dsp = LineDsp("uk", on_event=events.append, off_hook=None)
-    audio = gen.concat(gen.silence(300), gen.caller_id("dtmf", number="01632960123", dtmf_format="AC"),
-                       gen.silence(1500), gen.dtmf("0800123456", -8, 60, 60), gen.silence(1500),
-                       gen.dtmf("A0800C", -8, 60, 60), gen.silence(500))
+    audio = gen.concat(
+        gen.silence(300),
+        gen.caller_id("dtmf", number="01632960123", dtmf_format="AC"),
+        gen.silence(1500),
+        gen.dtmf("0800123456", -8, 60, 60),
+        gen.silence(1500),
+        gen.dtmf("A0800C", -8, 60, 60),
+        gen.silence(500),
+    )
     dsp.feed(audio, 0)
     dsp.flush()
     kinds = [type(e).__name__ for e in sorted(events, key=lambda e: e.t_us)]
@@ -93,14 +115,23 @@ def test_event_times_follow_the_feed_clock_across_gaps():
 
 
 def test_events_delivered_in_time_order_within_a_block(detect):
-    audio = gen.concat(gen.dtmf("1", -8, on_ms=80), gen.silence(40), gen.dtmf("2", -8, on_ms=80), gen.silence(200))
+    audio = gen.concat(
+        gen.dtmf("1", -8, on_ms=80), gen.silence(40), gen.dtmf("2", -8, on_ms=80), gen.silence(200)
+    )
     events = detect(audio, off_hook=True, block=len(audio))
     assert [e.t_us for e in events] == sorted(e.t_us for e in events)
 
 
-@pytest.mark.parametrize("samples", [
-    np.zeros(800, np.int16).tobytes(), bytearray(1600), np.zeros(800, np.int32), list(range(10)),
-    np.zeros(1600, np.int16)[::2]])
+@pytest.mark.parametrize(
+    "samples",
+    [
+        np.zeros(800, np.int16).tobytes(),
+        bytearray(1600),
+        np.zeros(800, np.int32),
+        list(range(10)),
+        np.zeros(1600, np.int16)[::2],
+    ],
+)
 def test_feed_accepts_bytes_and_integer_arrays(samples):
     dsp = LineDsp("uk")
     dsp.feed(samples, 0)
@@ -109,9 +140,16 @@ def test_feed_accepts_bytes_and_integer_arrays(samples):
     assert dsp.stats["samples"] == n
 
 
-@pytest.mark.parametrize("convert", [
-    lambda x: x.tobytes(), lambda x: bytearray(x.tobytes()), lambda x: x.astype(np.int32),
-    lambda x: x.tolist(), lambda x: np.repeat(x, 2)[::2]])
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda x: x.tobytes(),
+        lambda x: bytearray(x.tobytes()),
+        lambda x: x.astype(np.int32),
+        lambda x: x.tolist(),
+        lambda x: np.repeat(x, 2)[::2],
+    ],
+)
 def test_every_accepted_input_decodes_the_same(convert):
     audio = gen.concat(gen.silence(100), gen.dtmf("42", -8, on_ms=80, off_ms=80), gen.silence(200))
     events = []
@@ -145,8 +183,11 @@ def test_bad_arguments():
 
 
 def test_stats_count_events(detect_stats, pad):
-    audio = pad(gen.caller_id("v23", number="123", bad_checksum=True), gen.silence(500),
-                gen.caller_id("v23", number="123"))
+    audio = pad(
+        gen.caller_id("v23", number="123", bad_checksum=True),
+        gen.silence(500),
+        gen.caller_id("v23", number="123"),
+    )
     events, stats = detect_stats(audio)
     assert stats["CallerId"] == 1 and stats["CallerIdError"] == 1 and stats["caller_id_error.checksum"] == 1
 

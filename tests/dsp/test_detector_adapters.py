@@ -43,8 +43,13 @@ def test_either_fsk_is_decoded_on_any_line_and_named_right(country, sent):
 
 def test_another_countrys_busy_tone_is_heard_when_configured():
     busy = signals.call_progress("busy", "us", 3000)
-    heard = run({"country": "uk", "off_hook": True, "tone_countries": ("us",)},
-                speechlike(1000), zeros(1000), busy, zeros(1000))
+    heard = run(
+        {"country": "uk", "off_hook": True, "tone_countries": ("us",)},
+        speechlike(1000),
+        zeros(1000),
+        busy,
+        zeros(1000),
+    )
     (tone,) = [e for e in heard if isinstance(e, Tone)]
     assert tone.name == "busy" and abs(tone.t_us - 2_000_000) <= 20_000
     not_heard = run({"country": "uk", "off_hook": True}, zeros(1000), busy, zeros(1000))
@@ -63,10 +68,9 @@ def test_quiet_is_reported_where_the_sound_stopped_and_sound_where_it_came_back(
     dsp = LineDsp("uk", on_event=events.append, off_hook=True)
     step = block_ms * RATE // 1000
     for k in range(0, len(audio), step):
-        dsp.feed(audio[k:k + step], k * 125)
+        dsp.feed(audio[k : k + step], k * 125)
     dsp.flush()
-    watch = [(type(e).__name__, round(e.t_us / 1000)) for e in events
-             if isinstance(e, (Quiet, Sound))]
+    watch = [(type(e).__name__, round(e.t_us / 1000)) for e in events if isinstance(e, (Quiet, Sound))]
     assert watch == [("Quiet", 1240), ("Sound", 6220)]  # to the 20 ms frame
 
 
@@ -74,8 +78,10 @@ def test_line_noise_and_short_pauses_are_not_sound_or_quiet():
     noise = speechlike(6000, level_dbm0=-65)
     events = run({"country": "uk", "off_hook": True}, speechlike(1000), noise)
     assert [round(e.t_us / 1000) for e in events if isinstance(e, Quiet)] == [1000]
-    pauses = run({"country": "uk", "off_hook": True},
-                 *[part for _ in range(4) for part in (speechlike(800), zeros(1500))])
+    pauses = run(
+        {"country": "uk", "off_hook": True},
+        *[part for _ in range(4) for part in (speechlike(800), zeros(1500))],
+    )
     assert not any(isinstance(e, (Quiet, Sound)) for e in pauses)
 
 

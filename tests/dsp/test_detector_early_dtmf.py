@@ -20,7 +20,7 @@ def _feed_periods(dsp, audio):
     """Feed ``audio`` 20 ms at a time; returns ``[(time fed up to (µs), events so far)]``."""
     seen = []
     for k in range(0, len(audio), PERIOD):
-        dsp.feed(audio[k:k + PERIOD], k * 125)
+        dsp.feed(audio[k : k + PERIOD], k * 125)
         seen.append(((k + PERIOD) * 125, len(dsp.events)))
     return seen
 
@@ -32,7 +32,7 @@ class _Collect(LineDsp):
 
 
 def test_an_off_hook_key_is_reported_within_about_100_ms_of_its_end():
-    key_end_us = 100_000 + 70_000   # a 500 ms block would end 330 ms later
+    key_end_us = 100_000 + 70_000  # a 500 ms block would end 330 ms later
     audio = gen.concat(gen.silence(100), gen.dtmf("5", -8, on_ms=70, off_ms=0), gen.silence(400))
     dsp = _Collect(off_hook=True)
     seen = _feed_periods(dsp, audio)
@@ -46,8 +46,7 @@ def test_an_off_hook_key_is_reported_within_about_100_ms_of_its_end():
 
 def test_early_keys_are_the_same_keys_once_each():
     digits = "4111111111111111"
-    audio = gen.concat(gen.silence(100), gen.dtmf(digits, -8, on_ms=70, off_ms=80),
-                       gen.silence(700))
+    audio = gen.concat(gen.silence(100), gen.dtmf(digits, -8, on_ms=70, off_ms=80), gen.silence(700))
     early = _Collect(off_hook=True)
     _feed_periods(early, audio)
     early.flush()
@@ -64,4 +63,4 @@ def test_early_keys_are_the_same_keys_once_each():
 def test_the_delay_line_and_a_chunk_fit_in_flush_ms():
     for flush_ms in (1000, 800, 640):
         assert RECORDER_DELAY_MS + recorder_flush_ms(flush_ms, "voice") <= flush_ms
-    assert recorder_flush_ms(100, "voice") == frame_ms("voice")   # never less than one frame
+    assert recorder_flush_ms(100, "voice") == frame_ms("voice")  # never less than one frame

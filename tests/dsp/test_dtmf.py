@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from telephony import generate as gen
 from firmware.dsp.events import DtmfDigit
+from telephony import generate as gen
 
 ALL = "123A456B789C*0#D"
 ROWS = {d: i // 4 for i, d in enumerate(gen.DTMF_KEYS)}
@@ -65,7 +65,9 @@ def test_minus_45_dbm0_rejected(detect, pad):
 
 
 def test_40_ms_tones_with_40_ms_pauses_accepted(detect, pad):
-    assert digits(detect(pad(gen.dtmf(ALL * 2, level_dbm0=-10, on_ms=40, off_ms=40)), off_hook=True)) == ALL * 2
+    assert (
+        digits(detect(pad(gen.dtmf(ALL * 2, level_dbm0=-10, on_ms=40, off_ms=40)), off_hook=True)) == ALL * 2
+    )
 
 
 def test_23_ms_tones_rejected(detect, pad):

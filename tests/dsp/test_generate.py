@@ -44,8 +44,9 @@ def amplitude(x, f):
 def test_dtmf_twist_synthesis(twist_db):
     tone = gen.dtmf("1", level_dbm0=-6, twist_db=twist_db)[:400]
     assert 20 * math.log10(amplitude(tone, 697) / amplitude(tone, 1209)) == pytest.approx(twist_db, abs=0.1)
-    assert gen.level_dbm0(tone) == pytest.approx(10 * math.log10(10 ** -0.6 + 10 ** ((-6 - abs(twist_db)) / 10)),
-                                                 abs=0.05)
+    assert gen.level_dbm0(tone) == pytest.approx(
+        10 * math.log10(10**-0.6 + 10 ** ((-6 - abs(twist_db)) / 10)), abs=0.05
+    )
 
 
 def test_dtmf_offset_synthesis():
@@ -67,7 +68,9 @@ def test_fsk_caller_id_length_follows_preamble(preamble, bits):
 
 
 def test_caller_id_level():
-    assert gen.level_dbm0(gen.caller_id("bell202", number="123", level_dbm0=-20)) == pytest.approx(-20, abs=0.01)
+    assert gen.level_dbm0(gen.caller_id("bell202", number="123", level_dbm0=-20)) == pytest.approx(
+        -20, abs=0.01
+    )
 
 
 def test_cid_message_structure_and_checksum():
@@ -90,11 +93,19 @@ def test_unknown_standard_rejected():
         gen.caller_id("v21", number="1")
 
 
-@pytest.mark.parametrize("fmt, absence, text", [
-    ("AC", None, "A0123C"), ("A#", None, "A0123#"), ("DC", None, "D0123C"), ("#", None, "0123#"),
-    ("AC", "private", "B10C"), ("A#", "private", "D01#"), ("AC", "unavailable", "B00C"),
-    ("01#", None, "01#"),
-])
+@pytest.mark.parametrize(
+    "fmt, absence, text",
+    [
+        ("AC", None, "A0123C"),
+        ("A#", None, "A0123#"),
+        ("DC", None, "D0123C"),
+        ("#", None, "0123#"),
+        ("AC", "private", "B10C"),
+        ("A#", "private", "D01#"),
+        ("AC", "unavailable", "B00C"),
+        ("01#", None, "01#"),
+    ],
+)
 def test_dtmf_cid_strings(fmt, absence, text):
     number = None if absence or fmt[0].isdigit() else "0123"
     assert gen.dtmf_cid_string(number=number, absence=absence, fmt=fmt) == text
@@ -109,8 +120,15 @@ def test_alert_tone_length_and_content():
     assert gen.level_dbm0(alert) == pytest.approx(-13 + 10 * math.log10(2), abs=0.1)
 
 
-@pytest.mark.parametrize("country, name, on_ms, off_ms", [
-    ("uk", "busy", 375, 375), ("us", "busy", 500, 500), ("us", "congestion", 250, 250), ("us", "reorder", 250, 250)])
+@pytest.mark.parametrize(
+    "country, name, on_ms, off_ms",
+    [
+        ("uk", "busy", 375, 375),
+        ("us", "busy", 500, 500),
+        ("us", "congestion", 250, 250),
+        ("us", "reorder", 250, 250),
+    ],
+)
 def test_cadence(country, name, on_ms, off_ms):
     audio = gen.call_progress(name, country, 4000)
     assert len(audio) == 32000
@@ -129,7 +147,8 @@ def test_continuous_tones_do_not_stop():
 def test_fractional_levels():
     assert gen.level_dbm0(gen.tone(400, 0, -13.5, duration_ms=1000)) == pytest.approx(-13.5, abs=0.02)
     assert gen.level_dbm0(gen.scale_to_dbm0(gen.white_noise(8000, -20, seed=1), -7.25)) == pytest.approx(
-        -7.25, abs=0.01)
+        -7.25, abs=0.01
+    )
 
 
 def test_mix_and_concat():

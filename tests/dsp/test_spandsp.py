@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from telephony import spandsp
 from firmware.errors import HardwareError
+from telephony import spandsp
 
 
 def test_missing_library_is_a_hardware_error_that_says_what_to_do():
@@ -22,8 +22,10 @@ def test_load_is_cached():
 
 
 def test_importing_the_dsp_package_does_not_open_the_library():
-    code = ("import sys, firmware.dsp, firmware.dsp.detector, telephony.generate, firmware.analyze;"
-            "print(any('spandsp' in open('/proc/self/maps').read() for _ in [0]))")
+    code = (
+        "import sys, firmware.dsp, firmware.dsp.detector, telephony.generate, firmware.analyze;"
+        "print(any('spandsp' in open('/proc/self/maps').read() for _ in [0]))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

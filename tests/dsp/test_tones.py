@@ -2,13 +2,19 @@
 
 import pytest
 
-from telephony import generate as gen
 from firmware.dsp.events import AlertTone, Tone
+from telephony import generate as gen
 
 UK = ["dial", "busy", "unobtainable", "ringback", "congestion"]
 US = ["dial", "busy", "ringback", "congestion"]
 # Longest time to recognise each tone from its start (cadence needed to tell it apart)
-RECOGNISED_WITHIN_MS = {"dial": 1000, "busy": 1600, "unobtainable": 1400, "congestion": 2200, "ringback": 3200}
+RECOGNISED_WITHIN_MS = {
+    "dial": 1000,
+    "busy": 1600,
+    "unobtainable": 1400,
+    "congestion": 2200,
+    "ringback": 3200,
+}
 
 
 def tones(events):
@@ -18,8 +24,9 @@ def tones(events):
 @pytest.mark.parametrize("country, name", [("uk", n) for n in UK] + [("us", n) for n in US])
 @pytest.mark.parametrize("level", [-13, -30])
 def test_each_call_progress_tone_recognised_once_and_not_confused(detect, country, name, level):
-    signal = gen.concat(gen.silence(500), gen.call_progress(name, country, 8000, level_dbm0=level),
-                        gen.silence(500))
+    signal = gen.concat(
+        gen.silence(500), gen.call_progress(name, country, 8000, level_dbm0=level), gen.silence(500)
+    )
     events = detect(signal, country=country, off_hook=True, t0_us=1_000_000)
     assert tones(events) == [name]
     assert events[0].t_us == pytest.approx(1_500_000, abs=40_000)
@@ -41,7 +48,9 @@ def test_a_long_tone_cut_anywhere_is_one_event(detect, country, name, seconds):
 
 
 def test_us_unobtainable_is_reorder():
-    assert (gen.call_progress("unobtainable", "us", 2000) == gen.call_progress("congestion", "us", 2000)).all()
+    assert (
+        gen.call_progress("unobtainable", "us", 2000) == gen.call_progress("congestion", "us", 2000)
+    ).all()
 
 
 def test_tones_with_noise_20_db_below(detect):

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from firmware.alarmchecks import (ConsentWatch, DateChecks, check_last_stop, mark_clean_stop)
+from firmware.alarmchecks import ConsentWatch, DateChecks, check_last_stop, mark_clean_stop
 from firmware.alarmlog import AlarmLog
 from firmware.audit import AuditLog
 from web.tls import VALID_DAYS, ensure_certificate
@@ -17,7 +17,7 @@ T0 = dt.date(2026, 3, 2)
 
 class Clock:
     def __init__(self):
-        self.t = int(dt.datetime(2026, 3, 2, 12, tzinfo=dt.timezone.utc).timestamp()) * 10**6
+        self.t = int(dt.datetime(2026, 3, 2, 12, tzinfo=dt.UTC).timestamp()) * 10**6
 
     def wall_us(self):
         return self.t
@@ -43,22 +43,37 @@ def test_ico_renewal_60_30_7_days_then_expired_then_renewed(log):
     check = DateChecks(alarms, clock.wall_us, ico_renewal=lambda: renewal["date"])
     seen = []
     for days_left in (90, 60, 45, 30, 8, 7, 0, -1):
-        clock.t = int(dt.datetime.combine(T0 + dt.timedelta(days=90 - days_left), dt.time(12),
-                                          tzinfo=dt.timezone.utc).timestamp()) * 10**6
+        clock.t = (
+            int(
+                dt.datetime.combine(
+                    T0 + dt.timedelta(days=90 - days_left), dt.time(12), tzinfo=dt.UTC
+                ).timestamp()
+            )
+            * 10**6
+        )
         check()
         seen.append((days_left, on(alarms)))
-    assert seen == [(90, []), (60, ["ico_renewal_60"]), (45, ["ico_renewal_60"]),
-                    (30, ["ico_renewal_30"]), (8, ["ico_renewal_30"]), (7, ["ico_renewal_7"]),
-                    (0, ["ico_renewal_7"]), (-1, ["ico_expired"])]
+    assert seen == [
+        (90, []),
+        (60, ["ico_renewal_60"]),
+        (45, ["ico_renewal_60"]),
+        (30, ["ico_renewal_30"]),
+        (8, ["ico_renewal_30"]),
+        (7, ["ico_renewal_7"]),
+        (0, ["ico_renewal_7"]),
+        (-1, ["ico_expired"]),
+    ]
     renewal["date"] = "2027-06-01"
     check()
     assert on(alarms) == []
     kinds = [r["kind"] for r in alarms.history()]
     assert sorted(kinds) == ["ico_expired", "ico_renewal_30", "ico_renewal_60", "ico_renewal_7"]
-    events = [(e.details["kind"], e.details["event"]) for e in audit.entries(
-        limit=50, action="alarm", newest_first=False)]
+    events = [
+        (e.details["kind"], e.details["event"])
+        for e in audit.entries(limit=50, action="alarm", newest_first=False)
+    ]
     assert events[:2] == [("ico_renewal_60", "raised"), ("ico_renewal_60", "cleared")]
-    assert len(events) == 8                     # four raised, four cleared
+    assert len(events) == 8  # four raised, four cleared
 
 
 def test_no_ico_number_raises_nothing_here(log):
@@ -70,7 +85,7 @@ def test_no_ico_number_raises_nothing_here(log):
 def test_certificate_near_its_end(log, tmp_path):
     alarms, clock, _ = log
     cert = ensure_certificate(str(tmp_path / "tls"))
-    clock.t = int(dt.datetime.now(dt.timezone.utc).timestamp()) * 10**6
+    clock.t = int(dt.datetime.now(dt.UTC).timestamp()) * 10**6
     check = DateChecks(alarms, clock.wall_us, cert_path=cert.cert_path)
     check()
     assert on(alarms) == []
@@ -78,7 +93,7 @@ def test_certificate_near_its_end(log, tmp_path):
     check()
     assert on(alarms) == ["certificate_expiry"]
     assert "HTTPS certificate ends on" in alarms.history()[0]["message"]
-    clock.t -= (VALID_DAYS - 20) * DAY_US          # a new certificate is as good as this
+    clock.t -= (VALID_DAYS - 20) * DAY_US  # a new certificate is as good as this
     check()
     assert on(alarms) == []
 
@@ -89,8 +104,8 @@ def test_consent_notice_failure_on_a_line(log):
 
     def ended(line, consent):
         watch._on_call(SimpleNamespace(call=SimpleNamespace(line=line, consent=consent)))
-    ended(2, {"notice": "announcement", "given": False,
-              "error": "the announcement file is missing"})
+
+    ended(2, {"notice": "announcement", "given": False, "error": "the announcement file is missing"})
     ended(2, {"notice": "announcement", "given": False, "error": "still missing"})
     ended(1, {"notice": "off", "given": False})
     assert [(r["kind"], r["line"]) for r in alarms.history()] == [("consent_notice_failed", 2)]
@@ -103,12 +118,12 @@ def test_restart_after_a_power_loss(log, tmp_path):
     alarms, _, _ = log
     data = str(tmp_path / "box")
     os.makedirs(data)
-    check_last_stop(data, alarms)                   # first start ever
+    check_last_stop(data, alarms)  # first start ever
     mark_clean_stop(data)
-    check_last_stop(data, alarms)                   # after a clean stop
+    check_last_stop(data, alarms)  # after a clean stop
     assert alarms.history() == []
-    check_last_stop(data, alarms, recovered=["r1", "r2"])   # the last run never stopped
+    check_last_stop(data, alarms, recovered=["r1", "r2"])  # the last run never stopped
     [row] = alarms.history()
     assert row["kind"] == "power_loss_restart" and row["cleared_us"] is not None
     assert "2 recording(s) were cut short" in row["message"]
-    assert alarms.banner() == [row]                 # until someone acknowledges it
+    assert alarms.banner() == [row]  # until someone acknowledges it

@@ -8,8 +8,13 @@ from firmware import cli
 from firmware.alarmlog import AlarmLog
 from firmware.box import open_audit
 
-SCENARIO = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 4, "calls": [],
-            "faults": [{"line": 4, "at": 30.0, "kind": "no_line_voltage", "duration": 8.0}]}
+SCENARIO = {
+    "start": "2026-03-02T09:00:00Z",
+    "country": "uk",
+    "lines": 4,
+    "calls": [],
+    "faults": [{"line": 4, "at": 30.0, "kind": "no_line_voltage", "duration": 8.0}],
+}
 
 
 def test_a_line_fault_keeps_its_history_after_it_clears(tmp_path):
@@ -23,15 +28,14 @@ def test_a_line_fault_keeps_its_history_after_it_clears(tmp_path):
         assert (row["kind"], row["line"], row["acknowledged_by"]) == ("no_line_voltage", 4, None)
         # Raised once the voltage had been gone for the fault time, cleared when it came back.
         assert row["cleared_us"] - row["raised_us"] <= 8_000_000
-        assert log.banner() == [row]                 # cleared, not acknowledged: still shown
+        assert log.banner() == [row]  # cleared, not acknowledged: still shown
         log.acknowledge(row["id"], "ivan", wall_us=row["cleared_us"] + 1)
         assert log.banner() == []
     finally:
         log.close()
     with open_audit(data_dir) as audit:
-        alarms = [(e.actor, e.details["event"]) for e in audit.entries(action="alarm",
-                                                                       newest_first=False)]
-    assert alarms == [("system", "raised"), ("system", "cleared")]   # by the box; the ack above
+        alarms = [(e.actor, e.details["event"]) for e in audit.entries(action="alarm", newest_first=False)]
+    assert alarms == [("system", "raised"), ("system", "cleared")]  # by the box; the ack above
     # went through a log opened here without the audit trail
 
 
@@ -41,13 +45,14 @@ def test_repeats_are_one_occurrence(tmp_path):
 
         def wall_us(self):
             return self.t
+
     log = AlarmLog(os.path.join(tmp_path, "alarms.db"), Clock())
     seen = []
     log.on_raised.append(seen.append)
     assert log.set("disk_warning", True, message="85% full") is not None
-    assert log.set("disk_warning", True, message="86% full") is None    # still the same one
+    assert log.set("disk_warning", True, message="86% full") is None  # still the same one
     assert log.set("disk_warning", False) is not None
     assert log.set("disk_warning", False) is None
-    assert log.set("disk_warning", True) is not None                    # a new occurrence
-    assert [r["id"] for r in log.history()] == [2, 1] and len(seen) == 2   # newest first
+    assert log.set("disk_warning", True) is not None  # a new occurrence
+    assert [r["id"] for r in log.history()] == [2, 1] and len(seen) == 2  # newest first
     log.close()

@@ -24,8 +24,10 @@ def log(paths):
 
 
 def fill(log, n=5):
-    return [log.append("alice", "playback", "call-%d" % i, {"line": i % 2, "ms": i * 10}, T0_US + i)
-            for i in range(n)]
+    return [
+        log.append("alice", "playback", "call-%d" % i, {"line": i % 2, "ms": i * 10}, T0_US + i)
+        for i in range(n)
+    ]
 
 
 def tamper(paths, *statements):
@@ -60,8 +62,10 @@ def test_append_chains_entries(log, paths):
 
 def test_hash_is_sha256_of_prev_hash_and_canonical_entry(log):
     entry = log.append("bob", "export", "call-9", {"format": "wav", "ünï": [1, 2.5, None]}, T0_US)
-    body = ('{"action":"export","actor":"bob","details":{"format":"wav","\\u00fcn\\u00ef":[1,2.5,null]},'
-            '"seq":1,"target":"call-9","wall_us":%d}' % T0_US)
+    body = (
+        '{"action":"export","actor":"bob","details":{"format":"wav","\\u00fcn\\u00ef":[1,2.5,null]},'
+        '"seq":1,"target":"call-9","wall_us":%d}' % T0_US
+    )
     assert entry.hash == hashlib.sha256(bytes(32) + body.encode()).hexdigest()
 
 
@@ -82,16 +86,19 @@ def test_entries_newest_first_with_paging_and_filter(log):
     assert [e.seq for e in log.entries(limit=10, action="playback")] == [5, 4, 3, 2, 1]
 
 
-@pytest.mark.parametrize("args, message", [
-    (("alice", "listen", "call-1", {}), "unknown audit action"),
-    (("", "playback", "call-1", {}), "actor"),
-    (("alice", "playback", 7, {}), "target"),
-    (("alice", "playback", None, []), "dict"),
-    (("alice", "playback", None, {"x": float("nan")}), "cannot hold"),
-    (("alice", "playback", None, {"x": [float("inf")]}), "cannot hold"),
-    (("alice", "playback", None, {1: "one"}), "keys must be text"),
-    (("alice", "playback", None, {"x": {1, 2}}), "plain JSON"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("alice", "listen", "call-1", {}), "unknown audit action"),
+        (("", "playback", "call-1", {}), "actor"),
+        (("alice", "playback", 7, {}), "target"),
+        (("alice", "playback", None, []), "dict"),
+        (("alice", "playback", None, {"x": float("nan")}), "cannot hold"),
+        (("alice", "playback", None, {"x": [float("inf")]}), "cannot hold"),
+        (("alice", "playback", None, {1: "one"}), "keys must be text"),
+        (("alice", "playback", None, {"x": {1, 2}}), "plain JSON"),
+    ],
+)
 def test_bad_entries_are_refused_and_not_recorded(log, args, message):
     with pytest.raises(AuditError, match=message):
         log.append(*args, wall_us=T0_US)
@@ -135,6 +142,7 @@ def test_reopened_log_continues_the_chain(paths):
 
 # --- tampering -------------------------------------------------------------------------------
 
+
 def test_edited_entry_is_reported(log, paths):
     fill(log)
     tamper(paths, "UPDATE audit SET target = 'call-99' WHERE seq = 3")
@@ -149,12 +157,15 @@ def test_edited_details_are_reported(log, paths):
 
 def test_edited_entry_with_recomputed_hash_breaks_the_next_link(log, paths):
     entries = fill(log)
-    forged = audit_module.entry_hash(entries[1].hash, 3, T0_US + 2, "mallory", "playback", "call-2",
-                                     {"line": 0, "ms": 20})
+    forged = audit_module.entry_hash(
+        entries[1].hash, 3, T0_US + 2, "mallory", "playback", "call-2", {"line": 0, "ms": 20}
+    )
     tamper(paths, ("UPDATE audit SET actor = 'mallory', hash = ? WHERE seq = 3", (forged,)))
     problems = log.verify()
-    assert problems == ["audit entry 4 does not follow the entry before it (inserted, reordered, "
-                        "or an earlier entry was rewritten)"]
+    assert problems == [
+        "audit entry 4 does not follow the entry before it (inserted, reordered, "
+        "or an earlier entry was rewritten)"
+    ]
 
 
 def test_deleted_middle_entry_is_reported(log, paths):
@@ -178,7 +189,9 @@ def test_emptied_log_is_reported(log, paths):
 def test_reordered_entries_are_reported(log, paths):
     fill(log)
     two, three = rows(paths)[1], rows(paths)[2]
-    swap = "UPDATE audit SET wall_us=?, actor=?, action=?, target=?, details=?, prev_hash=?, hash=? WHERE seq=?"
+    swap = (
+        "UPDATE audit SET wall_us=?, actor=?, action=?, target=?, details=?, prev_hash=?, hash=? WHERE seq=?"
+    )
     tamper(paths, (swap, three[1:] + (2,)), (swap, two[1:] + (3,)))
     problems = log.verify()
     assert any("entry 2" in p for p in problems) and any("entry 3" in p for p in problems)
@@ -187,16 +200,29 @@ def test_reordered_entries_are_reported(log, paths):
 def test_inserted_entry_is_reported(log, paths):
     """Renumber the tail and slip a well-formed, correctly hashed entry in at seq 3."""
     entries = fill(log)
-    forged = audit_module.entry_hash(entries[1].hash, 3, T0_US + 2, "mallory", "delete", "call-1",
-                                     {}, )
-    tamper(paths,
-           "UPDATE audit SET seq = seq + 100 WHERE seq >= 3",
-           "UPDATE audit SET seq = seq - 99 WHERE seq >= 103",
-           ("INSERT INTO audit VALUES (3, ?, 'mallory', 'delete', 'call-1', '{}', ?, ?)",
-            (T0_US + 2, entries[1].hash, forged)))
+    forged = audit_module.entry_hash(
+        entries[1].hash,
+        3,
+        T0_US + 2,
+        "mallory",
+        "delete",
+        "call-1",
+        {},
+    )
+    tamper(
+        paths,
+        "UPDATE audit SET seq = seq + 100 WHERE seq >= 3",
+        "UPDATE audit SET seq = seq - 99 WHERE seq >= 103",
+        (
+            "INSERT INTO audit VALUES (3, ?, 'mallory', 'delete', 'call-1', '{}', ?, ?)",
+            (T0_US + 2, entries[1].hash, forged),
+        ),
+    )
     problems = log.verify()
-    assert "audit entry 4 does not follow the entry before it (inserted, reordered, " \
-           "or an earlier entry was rewritten)" in problems
+    assert (
+        "audit entry 4 does not follow the entry before it (inserted, reordered, "
+        "or an earlier entry was rewritten)" in problems
+    )
     assert any("head" in p for p in problems)
 
 
@@ -206,12 +232,17 @@ def test_appended_entries_behind_the_logs_back_are_reported(log, paths):
     statements = []
     for seq in (3, 4):
         digest = audit_module.entry_hash(prev, seq, T0_US, "mallory", "login", None, {})
-        statements.append(("INSERT INTO audit VALUES (?, ?, 'mallory', 'login', NULL, '{}', ?, ?)",
-                           (seq, T0_US, prev, digest)))
+        statements.append(
+            (
+                "INSERT INTO audit VALUES (?, ?, 'mallory', 'login', NULL, '{}', ?, ?)",
+                (seq, T0_US, prev, digest),
+            )
+        )
         prev = digest
     tamper(paths, *statements)
-    assert log.verify() == ["audit head says entry 2 but the log goes on to 4: "
-                            "entries were added behind the log's back"]
+    assert log.verify() == [
+        "audit head says entry 2 but the log goes on to 4: entries were added behind the log's back"
+    ]
 
 
 def test_changed_head_file_is_reported(log, paths):
@@ -240,6 +271,7 @@ def test_power_cut_between_commit_and_head_is_not_tampering(log, paths, monkeypa
 
     def power_cut(*args, **kwargs):
         raise OSError(5, "Input/output error")
+
     monkeypatch.setattr(audit_module, "atomic_write", power_cut)
     with pytest.raises(OSError):
         log.append("alice", "export", "call-3", {}, T0_US + 3)
@@ -252,6 +284,7 @@ def test_power_cut_between_commit_and_head_is_not_tampering(log, paths, monkeypa
 
 # --- concurrency -------------------------------------------------------------------------------
 
+
 def test_appends_from_many_threads_form_one_chain(log):
     errors = []
 
@@ -259,12 +292,13 @@ def test_appends_from_many_threads_form_one_chain(log):
         try:
             for i in range(10):
                 log.append("user%d" % n, "playback", "call-%d" % i, {"i": i}, T0_US + i)
-        except Exception as err:            # reported below, not swallowed
+        except Exception as err:  # reported below, not swallowed
             errors.append(err)
+
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
     for t in threads:
         t.start()
-    verdicts = [log.verify() for _ in range(3)]   # verifying while appends go on
+    verdicts = [log.verify() for _ in range(3)]  # verifying while appends go on
     for t in threads:
         t.join()
     assert errors == []
@@ -276,11 +310,15 @@ def test_appends_from_many_threads_form_one_chain(log):
 def test_two_logs_on_one_database_share_the_chain(paths):
     """Two processes (here: two connections) appending to the same trail."""
     with AuditLog(*paths) as a, AuditLog(*paths) as b:
+
         def worker(log, actor):
             for i in range(20):
                 log.append(actor, "login", None, {"i": i}, T0_US + i)
-        threads = [threading.Thread(target=worker, args=(a, "a")),
-                   threading.Thread(target=worker, args=(b, "b"))]
+
+        threads = [
+            threading.Thread(target=worker, args=(a, "a")),
+            threading.Thread(target=worker, args=(b, "b")),
+        ]
         for t in threads:
             t.start()
         for t in threads:

@@ -23,6 +23,7 @@ T_US = 1_772_442_000_000_000
 def data_dir(tmp_path):
     """A data dir with an empty call log as the box makes it (calls and recordings)."""
     from firmware.recordings import RecordingStore
+
     db = sqlite3.connect(tmp_path / "calls.db")
     db.executescript(SCHEMA)
     db.close()
@@ -44,8 +45,9 @@ def rewrite_as_card_holder(data_dir, drop_seqs):
     db = sqlite3.connect(data_dir / "audit.db", isolation_level=None)
     db.execute("DROP TRIGGER audit_no_update")
     db.execute("DROP TRIGGER audit_no_delete")
-    rows = db.execute("SELECT seq, wall_us, actor, action, target, details FROM audit "
-                      "ORDER BY seq").fetchall()
+    rows = db.execute(
+        "SELECT seq, wall_us, actor, action, target, details FROM audit ORDER BY seq"
+    ).fetchall()
     db.execute("DELETE FROM audit")
     prev, seq = GENESIS_HASH, 0
     for old_seq, wall_us, actor, action, target, details in rows:
@@ -53,8 +55,10 @@ def rewrite_as_card_holder(data_dir, drop_seqs):
             continue
         seq += 1
         digest = entry_hash(prev, seq, wall_us, actor, action, target, json.loads(details))
-        db.execute("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   (seq, wall_us, actor, action, target, details, prev, digest))
+        db.execute(
+            "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, wall_us, actor, action, target, details, prev, digest),
+        )
         prev = digest
     db.close()
     (data_dir / "audit.head").write_text(canonical_json({"seq": seq, "hash": prev}) + "\n")
@@ -70,7 +74,7 @@ def test_a_rewritten_trail_fails_against_an_earlier_head(data_dir, capsys):
     log.close()
     rewrite_as_card_holder(data_dir, drop_seqs={3})
     log = _log(data_dir)
-    assert log.verify() == []           # what the card holder counts on
+    assert log.verify() == []  # what the card holder counts on
     problems = log.verify(parse_anchor(anchor))
     assert len(problems) == 1 and "no longer in the audit trail" in problems[0]
     assert "no longer in the audit trail" in log.verify(parse_anchor(digest))[0]

@@ -14,37 +14,107 @@ from firmware.bus import LineFault
 TOLERANCE_US = 50_000
 
 UK = {
-    "start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 4, "bounce_ms": 6, "seed": 3,
+    "start": "2026-03-02T09:00:00Z",
+    "country": "uk",
+    "lines": 4,
+    "bounce_ms": 6,
+    "seed": 3,
     "calls": [
-        {"line": 1, "at": 2.0, "direction": "in", "caller_id": {"number": "01632960123", "name": "ACME LTD"},
-         "rings": 2, "talk": 20.0, "speech": "Hello, I would like to place an order", "hangup": "local"},
-        {"line": 2, "at": 5.0, "direction": "out", "dial": {"digits": "02079460000", "mode": "dtmf"},
-         "talk": 15.0, "hangup": "remote"},
+        {
+            "line": 1,
+            "at": 2.0,
+            "direction": "in",
+            "caller_id": {"number": "01632960123", "name": "ACME LTD"},
+            "rings": 2,
+            "talk": 20.0,
+            "speech": "Hello, I would like to place an order",
+            "hangup": "local",
+        },
+        {
+            "line": 2,
+            "at": 5.0,
+            "direction": "out",
+            "dial": {"digits": "02079460000", "mode": "dtmf"},
+            "talk": 15.0,
+            "hangup": "remote",
+        },
         {"line": 3, "at": 1.0, "direction": "in", "rings": 5, "answer": False},
-        {"line": 4, "at": 1.5, "direction": "out", "dial": {"digits": "0131496012", "mode": "pulse"},
-         "talk": 6.0},
-        {"line": 1, "at": 40.0, "direction": "in", "caller_id": {"absence": "private"}, "rings": 1,
-         "talk": 5.0, "hangup": "remote", "hangup_delay": 4.0},
+        {
+            "line": 4,
+            "at": 1.5,
+            "direction": "out",
+            "dial": {"digits": "0131496012", "mode": "pulse"},
+            "talk": 6.0,
+        },
+        {
+            "line": 1,
+            "at": 40.0,
+            "direction": "in",
+            "caller_id": {"absence": "private"},
+            "rings": 1,
+            "talk": 5.0,
+            "hangup": "remote",
+            "hangup_delay": 4.0,
+        },
         {"line": 3, "at": 30.0, "direction": "in", "rings": 3, "extension": True, "talk": 8.0},
-        {"line": 4, "at": 40.0, "direction": "out", "extension": True,
-         "dial": {"digits": "999", "mode": "pulse"}, "talk": 4.0},
-        {"line": 2, "at": 40.0, "direction": "in", "rings": 2, "polarity_on_answer": True,
-         "caller_id": {"number": "08081570000", "standard": "dtmf"}, "talk": 5.0},
-        {"line": 3, "at": 60.0, "direction": "out", "dial": {"digits": "4960321", "mode": "dtmf"},
-         "talk": 0.5},
+        {
+            "line": 4,
+            "at": 40.0,
+            "direction": "out",
+            "extension": True,
+            "dial": {"digits": "999", "mode": "pulse"},
+            "talk": 4.0,
+        },
+        {
+            "line": 2,
+            "at": 40.0,
+            "direction": "in",
+            "rings": 2,
+            "polarity_on_answer": True,
+            "caller_id": {"number": "08081570000", "standard": "dtmf"},
+            "talk": 5.0,
+        },
+        {
+            "line": 3,
+            "at": 60.0,
+            "direction": "out",
+            "dial": {"digits": "4960321", "mode": "dtmf"},
+            "talk": 0.5,
+        },
     ],
     "faults": [{"line": 4, "at": 70.0, "kind": "no_line_voltage", "duration": 8.0}],
 }
 
 US = {
-    "start": "2026-03-02T14:00:00Z", "country": "us", "lines": 2, "seed": 1,
+    "start": "2026-03-02T14:00:00Z",
+    "country": "us",
+    "lines": 2,
+    "seed": 1,
     "calls": [
-        {"line": 1, "at": 1.0, "direction": "in", "rings": 3,
-         "caller_id": {"number": "2025550143", "name": "CAPITOL FLOWERS"}, "talk": 10.0},
-        {"line": 2, "at": 2.0, "direction": "in", "rings": 4, "answer": False,
-         "caller_id": {"number": "3125550199"}},
-        {"line": 1, "at": 30.0, "direction": "out", "dial": {"digits": "18005550100"}, "talk": 5.0,
-         "hangup": "remote"},
+        {
+            "line": 1,
+            "at": 1.0,
+            "direction": "in",
+            "rings": 3,
+            "caller_id": {"number": "2025550143", "name": "CAPITOL FLOWERS"},
+            "talk": 10.0,
+        },
+        {
+            "line": 2,
+            "at": 2.0,
+            "direction": "in",
+            "rings": 4,
+            "answer": False,
+            "caller_id": {"number": "3125550199"},
+        },
+        {
+            "line": 1,
+            "at": 30.0,
+            "direction": "out",
+            "dial": {"digits": "18005550100"},
+            "talk": 5.0,
+            "hangup": "remote",
+        },
     ],
 }
 
@@ -71,7 +141,7 @@ def play(spec, data_dir, synth, config=None):
 def assert_matches_truth(scenario, rows, truth):
     assert len(rows) == len(truth), (rows, truth)
     w = scenario.start_wall_us
-    for row, t in zip(rows, truth):
+    for row, t in zip(rows, truth, strict=False):
         where = "call on line %d at %.3f s" % (t.line, t.started_us / 1e6)
         assert (row["line"], row["direction"]) == (t.line, t.direction), where
         assert row["number"] == t.number, where
@@ -132,8 +202,13 @@ def test_contact_bounce_never_creates_or_splits_a_call(tmp_path, synth, bounce_m
 
 
 def test_stuck_off_hook_is_reported_as_a_fault(tmp_path, synth):
-    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1,
-            "calls": [], "faults": [{"line": 1, "at": 5.0, "kind": "stuck_off_hook", "duration": 150.0}]}
+    spec = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 1,
+        "calls": [],
+        "faults": [{"line": 1, "at": 5.0, "kind": "stuck_off_hook", "duration": 150.0}],
+    }
     _, rows, _, faults, _ = play(spec, tmp_path, synth, config={"stuck_off_hook_min": 2})
     assert [(f.kind, f.active) for f in faults] == [("stuck_off_hook", True), ("stuck_off_hook", False)]
     # The handset left off its cradle also shows in the log as an off-hook that never dialled.
@@ -150,18 +225,21 @@ def test_remote_clear_by_tone_alone_ends_the_call_within_3_s(tmp_path, synth):
     """On a HAT that cannot see the K-break, the clear-down tone must end the call."""
     from board.hat import hats_dir
     from firmware.bus import CallEnded
+
     hat = json.loads((hats_dir() / "lk-4l.json").read_text())
     for line in hat["lines"]:
         del line["pins"]["power"]
     (tmp_path / "nopower.json").write_text(json.dumps(hat))
     for country, spec in (("uk", UK), ("us", US)):
         calls = [c for c in spec["calls"] if c.get("hangup") == "remote"]
-        scenario = loads_scenario(json.dumps(dict(spec, calls=calls, faults=[],
-                                                  hat=str(tmp_path / "nopower.json"))))
+        scenario = loads_scenario(
+            json.dumps(dict(spec, calls=calls, faults=[], hat=str(tmp_path / "nopower.json")))
+        )
         box = open_sim_box(scenario, str(tmp_path / country), synth=synth)
         ended = []
-        box.bus.subscribe(CallEnded,
-                          lambda ev, ended=ended, box=box: ended.append((ev.call, box.clock.now_us())))
+        box.bus.subscribe(
+            CallEnded, lambda ev, ended=ended, box=box: ended.append((ev.call, box.clock.now_us()))
+        )
         box.start()
         box.board.run()
         box.stop()
@@ -169,7 +247,7 @@ def test_remote_clear_by_tone_alone_ends_the_call_within_3_s(tmp_path, synth):
         assert len(ended) == len(calls) >= 1
         for call, decided_us in ended:
             t = truth[(call.line, call.started_us)]
-            tone_start_us = t.ended_us + 200_000      # the tone follows the 0.2 s K-break
+            tone_start_us = t.ended_us + 200_000  # the tone follows the 0.2 s K-break
             if t.cid_standard in ("v23", "dtmf"):
                 # A line reversed for caller ID gets its polarity back at the clear: that
                 # reversal, not the tone, is the first sign the box can see.
@@ -184,9 +262,16 @@ def test_remote_clear_by_tone_alone_ends_the_call_within_3_s(tmp_path, synth):
 def test_a_box_set_up_while_running_records_from_then_on(tmp_path, synth):
     """The web setup wizard initialises the keys of a running box: no restart needed."""
     from firmware.keystore import Argon2Params, KeyStore
-    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": [
-        {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 3.0},
-        {"line": 1, "at": 30.0, "direction": "in", "rings": 1, "talk": 3.0}]}
+
+    spec = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 1,
+        "calls": [
+            {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 3.0},
+            {"line": 1, "at": 30.0, "direction": "in", "rings": 1, "talk": 3.0},
+        ],
+    }
     scenario = loads_scenario(json.dumps(spec))
     box = open_sim_box(scenario, str(tmp_path), synth=synth)
     assert not box.recorder.enabled
@@ -196,17 +281,35 @@ def test_a_box_set_up_while_running_records_from_then_on(tmp_path, synth):
     box.board.run()
     box.stop()
     from firmware.calllog import CallLog
+
     calls = CallLog(str(tmp_path / "calls.db"), box.clock).calls()
     assert [c["recording"] for c in calls] == [None, "complete"]
 
 
 def test_replay_plays_the_scenario_again_later(tmp_path, synth):
     """make run's demo repeats: each round gives the same calls, one scenario length later."""
-    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": [
-        {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 3.0,
-         "caller_id": {"number": "01632960123", "name": "ACME LTD"}},
-        {"line": 2, "at": 2.0, "direction": "out", "dial": {"digits": "123", "mode": "dtmf"},
-         "talk": 2.0}]}
+    spec = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 2,
+        "calls": [
+            {
+                "line": 1,
+                "at": 1.0,
+                "direction": "in",
+                "rings": 1,
+                "talk": 3.0,
+                "caller_id": {"number": "01632960123", "name": "ACME LTD"},
+            },
+            {
+                "line": 2,
+                "at": 2.0,
+                "direction": "out",
+                "dial": {"digits": "123", "mode": "dtmf"},
+                "talk": 2.0,
+            },
+        ],
+    }
     scenario = loads_scenario(json.dumps(spec))
     box = open_sim_box(scenario, str(tmp_path), synth=synth)
     box.start()
@@ -217,17 +320,18 @@ def test_replay_plays_the_scenario_again_later(tmp_path, synth):
     assert box.board.run()
     box.stop()
     db = sqlite3.connect(tmp_path / "calls.db")
-    rows = db.execute("SELECT line, number, started_at, answered_at, ended_at FROM calls"
-                      " ORDER BY started_at").fetchall()
+    rows = db.execute(
+        "SELECT line, number, started_at, answered_at, ended_at FROM calls ORDER BY started_at"
+    ).fetchall()
     assert len(rows) == 6
     first = sorted(rows[:2])
-    period_us = rows[2][2] - rows[0][2]           # one round: at least the scenario's length
+    period_us = rows[2][2] - rows[0][2]  # one round: at least the scenario's length
     assert period_us >= box.board.timeline.end_us
     for k in (1, 2):
-        again = sorted(rows[2 * k:2 * k + 2])
-        for a, b in zip(first, again):
+        again = sorted(rows[2 * k : 2 * k + 2])
+        for a, b in zip(first, again, strict=False):
             assert a[:2] == b[:2]
             # Exact, but for where the DSP places a DTMF tone's end (its blocks fall
             # differently in each round): a few ms.
-            for x, y in zip(a[2:], b[2:]):
+            for x, y in zip(a[2:], b[2:], strict=False):
                 assert abs(y - x - k * period_us) <= 5_000

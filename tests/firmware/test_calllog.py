@@ -38,11 +38,11 @@ def test_the_policy_outcome_is_stored_and_printed(tmp_path):
     bus.publish(CallStarted(line=1, t_us=0, call=call))
     call.policy_decision, call.policy_reason = "record", "line 1 records every call"
     call.consent = {"notice": "announcement", "given": True, "at": "2026-03-02T09:00:01.000Z"}
-    call.pause_spans.append({"from": "2026-03-02T09:00:05.000Z", "to": None, "by": "web",
-                             "ended_by": None})
+    call.pause_spans.append({"from": "2026-03-02T09:00:05.000Z", "to": None, "by": "web", "ended_by": None})
     bus.publish(CallUpdated(line=1, t_us=0, call=call))
-    log._db.execute("INSERT INTO call_tags (call_id, tag) VALUES (?, 'regulated'), (?, 'vip')",
-                    (call.id, call.id))
+    log._db.execute(
+        "INSERT INTO call_tags (call_id, tag) VALUES (?, 'regulated'), (?, 'vip')", (call.id, call.id)
+    )
     (row,) = log.calls()
     assert (row["policy_decision"], row["policy_reason"]) == ("record", "line 1 records every call")
     assert row["consent"] == call.consent and row["pause_spans"] == call.pause_spans
@@ -68,8 +68,9 @@ class _Refusing:
 
 
 def test_writes_the_card_refuses_wait_in_memory_raise_an_alarm_and_are_retried(tmp_path):
-    from firmware.call import Call
     from firmware.bus import Alarm
+    from firmware.call import Call
+
     clock = SimClock(start_wall_us=1_772_442_000_000_000)
     bus = EventBus(strict=True)
     alarms = []
@@ -78,13 +79,13 @@ def test_writes_the_card_refuses_wait_in_memory_raise_an_alarm_and_are_retried(t
     log.attach(bus)
     log._db = refusing = _Refusing(log._db)
     call = Call(line=1, direction="in", started_us=0)
-    bus.publish(CallStarted(line=1, t_us=0, call=call))        # no exception: the box runs on
+    bus.publish(CallStarted(line=1, t_us=0, call=call))  # no exception: the box runs on
     call.number = "01632960123"
     bus.publish(CallUpdated(line=1, t_us=0, call=call))
     assert log.pending == 1 and call.id is None
     assert [(a.kind, a.active) for a in alarms] == [("call_log", True)]
     assert "disk is full" in alarms[0].message
-    refusing.full = False                   # space comes back: the retry timer writes it
+    refusing.full = False  # space comes back: the retry timer writes it
     clock.run_until(6_000_000)
     assert log.pending == 0
     (row,) = log.calls()
@@ -98,13 +99,19 @@ def test_open_calls_are_closed_at_their_last_evidence(tmp_path):
     clock = SimClock(start_wall_us=1_000_000_000)
     log = CallLog(tmp_path / "calls.db", clock)
     db = log._db
-    db.execute("INSERT INTO calls (id, line, direction, started_at, answered_at, clock_synced)"
-               " VALUES (1, 1, 'in', 100, 200, 1), (2, 2, 'in', 300, NULL, 1)")
-    db.execute("INSERT INTO calls (id, line, direction, started_at, ended_at, end_reason,"
-               " clock_synced) VALUES (3, 1, 'out', 400, 500, 'local', 1)")
-    db.execute("INSERT INTO recordings (id, call_id, file, profile, state, started_at,"
-               " duration_s, chunk_ms) VALUES ('r', 1, 'r.lkrec', 'voice', 'partial', 150, 2.5,"
-               " 960)")
+    db.execute(
+        "INSERT INTO calls (id, line, direction, started_at, answered_at, clock_synced)"
+        " VALUES (1, 1, 'in', 100, 200, 1), (2, 2, 'in', 300, NULL, 1)"
+    )
+    db.execute(
+        "INSERT INTO calls (id, line, direction, started_at, ended_at, end_reason,"
+        " clock_synced) VALUES (3, 1, 'out', 400, 500, 'local', 1)"
+    )
+    db.execute(
+        "INSERT INTO recordings (id, call_id, file, profile, state, started_at,"
+        " duration_s, chunk_ms) VALUES ('r', 1, 'r.lkrec', 'voice', 'partial', 150, 2.5,"
+        " 960)"
+    )
     assert log.close_open("power_loss") == [1, 2]
     got = {r[0]: r[1:] for r in db.execute("SELECT id, ended_at, end_reason FROM calls")}
     assert got == {1: (2_500_150, "power_loss"), 2: (300, "power_loss"), 3: (500, "local")}

@@ -20,10 +20,14 @@ def db_path(tmp_path):
     for i in range(100):
         answered = T0 + i * 60 * S + 5 * S if i % 4 else None
         ended = (answered or T0 + i * 60 * S) + (i % 10) * 10 * S
-        rows.append((1 + i % 3, "in" if i % 2 else "out", T0 + i * 60 * S, answered, ended,
-                     1, "0207946%04d" % i))
-    db.executemany("INSERT INTO calls (line, direction, started_at, answered_at, ended_at,"
-                   " clock_synced, number) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        rows.append(
+            (1 + i % 3, "in" if i % 2 else "out", T0 + i * 60 * S, answered, ended, 1, "0207946%04d" % i)
+        )
+    db.executemany(
+        "INSERT INTO calls (line, direction, started_at, answered_at, ended_at,"
+        " clock_synced, number) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
     db.commit()
     db.close()
     ensure_indexes(path)
@@ -45,19 +49,22 @@ def test_pages_cover_everything_newest_first(db_path):
     assert [c["id"] for c in calls] == list(range(100, 0, -1))
 
 
-@pytest.mark.parametrize("flt, expect", [
-    (CallFilter(lines=(2,)), lambda i: 1 + i % 3 == 2),
-    (CallFilter(lines=()), lambda i: False),
-    (CallFilter(direction="in"), lambda i: i % 2 == 1),
-    (CallFilter(since_us=T0 + 10 * 60 * S, until_us=T0 + 20 * 60 * S), lambda i: 10 <= i < 20),
-    (CallFilter(number="02079460"), lambda i: i < 100),
-    (CallFilter(number="0207946001"), lambda i: 10 <= i < 20),
-    (CallFilter(number="0042", number_match="contains"), lambda i: i == 42),
-    (CallFilter(number="42", number_match="contains"), lambda i: i == 42),
-    (CallFilter(min_duration_s=50), lambda i: i % 4 and i % 10 >= 5),
-    (CallFilter(recorded=False), lambda i: True),
-    (CallFilter(recorded=True), lambda i: False),
-])
+@pytest.mark.parametrize(
+    "flt, expect",
+    [
+        (CallFilter(lines=(2,)), lambda i: 1 + i % 3 == 2),
+        (CallFilter(lines=()), lambda i: False),
+        (CallFilter(direction="in"), lambda i: i % 2 == 1),
+        (CallFilter(since_us=T0 + 10 * 60 * S, until_us=T0 + 20 * 60 * S), lambda i: 10 <= i < 20),
+        (CallFilter(number="02079460"), lambda i: i < 100),
+        (CallFilter(number="0207946001"), lambda i: 10 <= i < 20),
+        (CallFilter(number="0042", number_match="contains"), lambda i: i == 42),
+        (CallFilter(number="42", number_match="contains"), lambda i: i == 42),
+        (CallFilter(min_duration_s=50), lambda i: i % 4 and i % 10 >= 5),
+        (CallFilter(recorded=False), lambda i: True),
+        (CallFilter(recorded=True), lambda i: False),
+    ],
+)
 def test_filters(db_path, flt, expect):
     got = {c["id"] for c in all_pages(CallSearch(db_path), flt)}
     assert got == {i + 1 for i in range(100) if expect(i)}
@@ -65,15 +72,19 @@ def test_filters(db_path, flt, expect):
 
 def test_trigram_index_follows_the_call_log(db_path):
     db = sqlite3.connect(db_path)
-    db.execute("INSERT INTO calls (line, direction, started_at, clock_synced) "
-               "VALUES (1, 'in', ?, 1)", (T0 + 10**9 * S,))
+    db.execute(
+        "INSERT INTO calls (line, direction, started_at, clock_synced) VALUES (1, 'in', ?, 1)",
+        (T0 + 10**9 * S,),
+    )
     new_id = db.execute("SELECT max(id) FROM calls").fetchone()[0]
     db.execute("UPDATE calls SET number = '07700900123' WHERE id = ?", (new_id,))
     db.execute("UPDATE calls SET number = '99999' WHERE id = 5")
     db.execute("DELETE FROM calls WHERE id = 6")
     db.commit()
     search = CallSearch(db_path)
-    assert [c["id"] for c in search.search(CallFilter(number="900123", number_match="contains"))[0]] == [new_id]
+    assert [c["id"] for c in search.search(CallFilter(number="900123", number_match="contains"))[0]] == [
+        new_id
+    ]
     assert [c["id"] for c in search.search(CallFilter(number="999", number_match="contains"))[0]] == [5]
     assert search.search(CallFilter(number="9460005", number_match="contains"))[0] == []
     assert search.get(6) is None
@@ -93,17 +104,16 @@ def test_ensure_indexes_is_idempotent(db_path):
     def schema():
         db = sqlite3.connect(db_path)
         try:
-            return sorted(db.execute("SELECT type, name, sql FROM sqlite_master").fetchall(),
-                          key=repr)
+            return sorted(db.execute("SELECT type, name, sql FROM sqlite_master").fetchall(), key=repr)
         finally:
             db.close()
 
-    first = schema()                       # the fixture has run ensure_indexes once
+    first = schema()  # the fixture has run ensure_indexes once
     assert any(kind == "index" for kind, _, _ in first)
     assert any(name == "calls_number_fts" for _, name, _ in first)
     ensure_indexes(db_path)
     ensure_indexes(db_path)
-    assert schema() == first               # nothing added, dropped or changed
+    assert schema() == first  # nothing added, dropped or changed
     # ... and the number index was not filled twice: each call is still found once.
     calls = all_pages(CallSearch(db_path), CallFilter(number="0042", number_match="contains"))
     assert [c["number"] for c in calls] == ["02079460042"]
@@ -111,19 +121,26 @@ def test_ensure_indexes_is_idempotent(db_path):
 
 def test_recorded_follows_the_recordings_table(db_path):
     db = sqlite3.connect(db_path)
-    db.execute("CREATE TABLE recordings (id TEXT PRIMARY KEY, call_id INTEGER, state TEXT, "
-               "started_at INTEGER)")
-    db.executemany("INSERT INTO recordings VALUES (?, ?, ?, ?)", [
-        ("a", 3, "complete", 1), ("b", 4, "partial", 1), ("c", 5, "deleted", 1),
-        ("d", 6, "deleted", 1), ("e", 6, "complete", 2)])
+    db.execute(
+        "CREATE TABLE recordings (id TEXT PRIMARY KEY, call_id INTEGER, state TEXT, started_at INTEGER)"
+    )
+    db.executemany(
+        "INSERT INTO recordings VALUES (?, ?, ?, ?)",
+        [
+            ("a", 3, "complete", 1),
+            ("b", 4, "partial", 1),
+            ("c", 5, "deleted", 1),
+            ("d", 6, "deleted", 1),
+            ("e", 6, "complete", 2),
+        ],
+    )
     db.commit()
     db.close()
     search = CallSearch(db_path)
     recorded = all_pages(search, CallFilter(recorded=True))
     assert [c["id"] for c in recorded] == [6, 4, 3]
     assert [c["recording_state"] for c in recorded] == ["complete", "partial", "complete"]
-    assert {c["id"] for c in all_pages(search, CallFilter(recorded=False))} == \
-        set(range(1, 101)) - {3, 4, 6}
+    assert {c["id"] for c in all_pages(search, CallFilter(recorded=False))} == set(range(1, 101)) - {3, 4, 6}
     assert search.get(5)["recording_state"] == "deleted"
 
 
@@ -134,21 +151,26 @@ def _name(db_path, call_id, name):
     db.close()
 
 
-@pytest.mark.parametrize("flt,expected", [
-    (CallFilter(), (100, True)),
-    (CallFilter(lines=(1, 2, 3)), (100, True)),                 # every line: left out
-    (CallFilter(lines=(2,)), (33, True)),
-    (CallFilter(direction="in", lines=(1, 2)), (34, True)),
-    (CallFilter(number="42", number_match="contains"), (1, True)),
-    (CallFilter(number="0207946", number_match="contains"), (100, True)),
-])
+@pytest.mark.parametrize(
+    "flt,expected",
+    [
+        (CallFilter(), (100, True)),
+        (CallFilter(lines=(1, 2, 3)), (100, True)),  # every line: left out
+        (CallFilter(lines=(2,)), (33, True)),
+        (CallFilter(direction="in", lines=(1, 2)), (34, True)),
+        (CallFilter(number="42", number_match="contains"), (1, True)),
+        (CallFilter(number="0207946", number_match="contains"), (100, True)),
+    ],
+)
 def test_count(db_path, flt, expected):
     assert CallSearch(db_path).count(flt) == expected
 
 
 def test_a_broad_search_counts_up_to_the_cap(db_path):
-    assert CallSearch(db_path).count(CallFilter(number="0207", number_match="contains"),
-                                     cap=10) == (10, False)
+    assert CallSearch(db_path).count(CallFilter(number="0207", number_match="contains"), cap=10) == (
+        10,
+        False,
+    )
 
 
 def test_name_search_any_case_through_the_index_and_phonebook_numbers(db_path):
@@ -159,7 +181,7 @@ def test_name_search_any_case_through_the_index_and_phonebook_numbers(db_path):
         calls, _ = search.search(CallFilter(name=part))
         assert [c["id"] for c in calls] == [9, 5], part
     assert search.count(CallFilter(name="smith")) == (2, True)
-    calls, _ = search.search(CallFilter(name="sm"))                  # too short for trigrams
+    calls, _ = search.search(CallFilter(name="sm"))  # too short for trigrams
     assert [c["id"] for c in calls] == [9, 5]
     calls, _ = search.search(CallFilter(name="acme", name_numbers=("02079460042",)))
     assert [c["id"] for c in calls] == [43]
@@ -171,17 +193,19 @@ def test_newer_pages_walk_back(db_path):
     search = CallSearch(db_path)
     first, cursor = search.search(CallFilter(), limit=10)
     second, _ = search.search(CallFilter(), after=cursor, limit=10)
-    back, more = search.search(CallFilter(), before=Cursor(second[0]["started_us"],
-                                                           second[0]["id"]), limit=10)
+    back, more = search.search(
+        CallFilter(), before=Cursor(second[0]["started_us"], second[0]["id"]), limit=10
+    )
     assert back == first and more is None
-    back, more = search.search(CallFilter(), before=Cursor(second[5]["started_us"],
-                                                           second[5]["id"]), limit=10)
+    back, more = search.search(
+        CallFilter(), before=Cursor(second[5]["started_us"], second[5]["id"]), limit=10
+    )
     assert [c["id"] for c in back] == list(range(95, 85, -1)) and more is not None
 
 
-@pytest.mark.parametrize("typed", ["+44 1632 960777", "01632 960777", "01632960777",
-                                   "0044 1632 960777"])
+@pytest.mark.parametrize("typed", ["+44 1632 960777", "01632 960777", "01632960777", "0044 1632 960777"])
 def test_number_forms_find_the_same_digits(typed):
     from firmware.callsearch import search_number
+
     assert search_number(typed, "uk", "contains") == "1632960777"
     assert search_number(typed, "uk", "prefix") == "01632960777"

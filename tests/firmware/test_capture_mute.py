@@ -34,13 +34,14 @@ def test_mute_zeroes_the_line_before_its_ring_and_tells_the_listener():
     capture.on_audio(period(3), 60_000)
     line2 = np.concatenate([x for x, _ in got[2]])
     assert np.array_equal(line2[:160], np.arange(160) + 2000)
-    assert not np.any(line2[160:480])                       # in the ring: silence
+    assert not np.any(line2[160:480])  # in the ring: silence
     assert np.array_equal(line2[480:], np.arange(160) + 2000)
-    assert [t for _, t in heard] == [20_000, 40_000]        # the listener heard the line
+    assert [t for _, t in heard] == [20_000, 40_000]  # the listener heard the line
     assert all(np.array_equal(x, np.arange(160) + 2000) for x, _ in heard)
-    for line in (1, 3):                                      # the other lines untouched
-        assert np.array_equal(np.concatenate([x for x, _ in got[line]]),
-                              np.tile(np.arange(160) + 1000 * line, 4))
+    for line in (1, 3):  # the other lines untouched
+        assert np.array_equal(
+            np.concatenate([x for x, _ in got[line]]), np.tile(np.arange(160) + 1000 * line, 4)
+        )
     assert edges == [(2, True, 20_000), (2, False, 60_000)]
     # The ring itself, read back as a pre-roll would: the muted span is zeros.
     ring = capture.lines[2].ring

@@ -8,22 +8,39 @@ import sys
 import pytest
 
 SCENARIO = {
-    "start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 4,
+    "start": "2026-03-02T09:00:00Z",
+    "country": "uk",
+    "lines": 4,
     "calls": [
-        {"line": 1, "at": 2.0, "direction": "in", "caller_id": {"number": "01632960123", "name": "ACME LTD"},
-         "rings": 2, "talk": 20.0, "speech": "Hello, I would like to place an order", "hangup": "local"},
-        {"line": 2, "at": 5.0, "direction": "out", "dial": {"digits": "02079460000", "mode": "dtmf"},
-         "talk": 15.0, "hangup": "remote"},
-        {"line": 3, "at": 1.0, "direction": "in", "rings": 5, "answer": False}],
+        {
+            "line": 1,
+            "at": 2.0,
+            "direction": "in",
+            "caller_id": {"number": "01632960123", "name": "ACME LTD"},
+            "rings": 2,
+            "talk": 20.0,
+            "speech": "Hello, I would like to place an order",
+            "hangup": "local",
+        },
+        {
+            "line": 2,
+            "at": 5.0,
+            "direction": "out",
+            "dial": {"digits": "02079460000", "mode": "dtmf"},
+            "talk": 15.0,
+            "hangup": "remote",
+        },
+        {"line": 3, "at": 1.0, "direction": "in", "rings": 5, "answer": False},
+    ],
 }
 
-FIELDS = {"id", "line", "direction", "started_at", "answered_at", "ended_at", "number", "name",
-          "answered"}
+FIELDS = {"id", "line", "direction", "started_at", "answered_at", "ended_at", "number", "name", "answered"}
 
 
 def linekeeper(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "firmware.cli", *args], capture_output=True,
-                          text=True, timeout=120, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "firmware.cli", *args], capture_output=True, text=True, timeout=120, **kw
+    )
 
 
 def test_sim_then_calls_json(tmp_path):
@@ -40,8 +57,14 @@ def test_sim_then_calls_json(tmp_path):
         assert FIELDS <= set(call)
     by_line = {c["line"]: c for c in calls}
     acme = by_line[1]
-    assert acme == dict(acme, direction="in", number="01632960123", name="ACME LTD", answered=True,
-                        started_at="2026-03-02T09:00:02.000Z")
+    assert acme == dict(
+        acme,
+        direction="in",
+        number="01632960123",
+        name="ACME LTD",
+        answered=True,
+        started_at="2026-03-02T09:00:02.000Z",
+    )
     assert acme["ended_at"] > acme["answered_at"] > acme["started_at"]
     assert by_line[2]["number"] == "02079460000" and by_line[2]["direction"] == "out"
     assert by_line[3]["answered"] is False and by_line[3]["answered_at"] is None
@@ -49,8 +72,7 @@ def test_sim_then_calls_json(tmp_path):
 
 def test_sim_with_a_power_cut_ends_the_calls_as_power_loss_and_logs_after_it(tmp_path):
     spec = dict(SCENARIO, power=[{"at": 10.0, "cut": True}, {"at": 30.0, "cut": False}])
-    spec["calls"] = spec["calls"][:2] + [
-        {"line": 3, "at": 32.0, "direction": "in", "rings": 1, "talk": 3.0}]
+    spec["calls"] = spec["calls"][:2] + [{"line": 3, "at": 32.0, "direction": "in", "rings": 1, "talk": 3.0}]
     path = tmp_path / "cut.json"
     path.write_text(json.dumps(spec))
     data = tmp_path / "data"
@@ -59,8 +81,7 @@ def test_sim_with_a_power_cut_ends_the_calls_as_power_loss_and_logs_after_it(tmp
     out = linekeeper("calls", "--data-dir", str(data), "--json")
     calls = {c["line"]: c for c in map(json.loads, out.stdout.splitlines())}
     assert calls[1]["end_reason"] == calls[2]["end_reason"] == "power_loss"
-    assert calls[1]["ended_at"] == calls[2]["ended_at"] and calls[1]["ended_at"] < \
-        "2026-03-02T09:00:10.050Z"
+    assert calls[1]["ended_at"] == calls[2]["ended_at"] and calls[1]["ended_at"] < "2026-03-02T09:00:10.050Z"
     assert calls[3]["end_reason"] != "power_loss" and calls[3]["ended_at"] is not None
 
 
@@ -71,8 +92,9 @@ def test_recorder_exits_to_be_restarted_when_the_power_comes_back_after_a_warnin
     path = tmp_path / "dip.json"
     path.write_text(json.dumps(spec))
     data = tmp_path / "data"
-    run = linekeeper("recorder", "--board", "sim", "--scenario", str(path), "--data-dir",
-                     str(data), "--speed", "max")
+    run = linekeeper(
+        "recorder", "--board", "sim", "--scenario", str(path), "--data-dir", str(data), "--speed", "max"
+    )
     assert run.returncode == 75, run.stderr
     assert "the power came back after a power-fail warning" in run.stderr
     out = linekeeper("calls", "--data-dir", str(data), "--json")
@@ -80,12 +102,15 @@ def test_recorder_exits_to_be_restarted_when_the_power_comes_back_after_a_warnin
     assert calls[1]["end_reason"] == "power_loss"
 
 
-@pytest.mark.parametrize("mutate, expect", [
-    (lambda s: s["calls"][2].update(rings="five"), "calls[2].rings"),
-    (lambda s: s["calls"][0].update(line=9), "calls[0].line"),
-    (lambda s: s.update(country="fr"), "country"),
-    (lambda s: s["calls"][1].update(dail={"digits": "1"}), "calls[1].dail"),
-])
+@pytest.mark.parametrize(
+    "mutate, expect",
+    [
+        (lambda s: s["calls"][2].update(rings="five"), "calls[2].rings"),
+        (lambda s: s["calls"][0].update(line=9), "calls[0].line"),
+        (lambda s: s.update(country="fr"), "country"),
+        (lambda s: s["calls"][1].update(dail={"digits": "1"}), "calls[1].dail"),
+    ],
+)
 def test_bad_scenario_names_the_field_and_position_and_starts_nothing(tmp_path, mutate, expect):
     spec = json.loads(json.dumps(SCENARIO))
     mutate(spec)

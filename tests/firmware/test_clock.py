@@ -47,7 +47,7 @@ def test_sim_clock_never_goes_back():
 def test_sim_clock_paces_against_real_time():
     clock = SimClock(speed=10.0)  # 10 simulated seconds per real second
     t0 = time.monotonic()
-    clock.run_until(1_000_000)    # one simulated second
+    clock.run_until(1_000_000)  # one simulated second
     elapsed = time.monotonic() - t0
     assert 0.08 <= elapsed < 1.0
 

@@ -19,17 +19,20 @@ def test_hat_configured_means_the_pi(tmp_path):
     assert load_config(tmp_path).board_name == "rpi"
 
 
-@pytest.mark.parametrize("data, field", [
-    ({"country": "fr"}, "country"),
-    ({"board": "pc"}, "board"),
-    ({"debounce_ms": 80}, "debounce_ms"),
-    ({"debounce_ms": "10"}, "debounce_ms"),
-    ({"colour": "blue"}, "colour"),
-    ({"version": 9}, "version"),
-    ({"holdup_flush_ms": 500}, "holdup_flush_ms"),
-    ({"holdup_flush_ms": 120_000}, "holdup_flush_ms"),
-    ({"holdup_flush_ms": 2.5}, "holdup_flush_ms"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"country": "fr"}, "country"),
+        ({"board": "pc"}, "board"),
+        ({"debounce_ms": 80}, "debounce_ms"),
+        ({"debounce_ms": "10"}, "debounce_ms"),
+        ({"colour": "blue"}, "colour"),
+        ({"version": 9}, "version"),
+        ({"holdup_flush_ms": 500}, "holdup_flush_ms"),
+        ({"holdup_flush_ms": 120_000}, "holdup_flush_ms"),
+        ({"holdup_flush_ms": 2.5}, "holdup_flush_ms"),
+    ],
+)
 def test_bad_config_names_the_field(tmp_path, data, field):
     (tmp_path / "config.json").write_text(json.dumps(data))
     with pytest.raises(ConfigError) as err:
@@ -59,8 +62,13 @@ def test_the_stretched_sync_needs_a_hat_whose_mcu_can_warn(tmp_path):
     from board.sim.scenario import loads_scenario
     from firmware.box import RECORDER_DELAY_MS, open_sim_box
 
-    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": [],
-           "config": {"holdup_flush_ms": 8000}}
+    doc = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 1,
+        "calls": [],
+        "config": {"holdup_flush_ms": 8000},
+    }
     box = open_sim_box(loads_scenario(json.dumps(doc)), str(tmp_path / "a"))
     try:
         # 8 s in memory at most, the recorder's delay line included.

@@ -12,16 +12,33 @@ from firmware.policy.settings import PolicySettings
 from web.db import WebDb
 from web.site import LineSetting, Site, SiteSettings
 
-SITE = SiteSettings("Acme Plumbing Ltd", "ZA123456", "2027-01-31",
-                    "To keep a record of orders taken by phone.", "uk",
-                    (LineSetting(1, "Sales", True), LineSetting(2, "Home", False)))
+SITE = SiteSettings(
+    "Acme Plumbing Ltd",
+    "ZA123456",
+    "2027-01-31",
+    "To keep a record of orders taken by phone.",
+    "uk",
+    (LineSetting(1, "Sales", True), LineSetting(2, "Home", False)),
+)
 
 
 def make_box(path, site=SITE, **policy):
     os.makedirs(path)
-    config = BoxConfig(preroll_ms=1500, policy=PolicySettings.from_dict(dict({
-        "retention": {"default_days": 365, "minimum_days": {"regulated": 1827},
-                      "rules": [{"name": "sales", "line": 1, "days": 90}]}}, **policy)))
+    config = BoxConfig(
+        preroll_ms=1500,
+        policy=PolicySettings.from_dict(
+            dict(
+                {
+                    "retention": {
+                        "default_days": 365,
+                        "minimum_days": {"regulated": 1827},
+                        "rules": [{"name": "sales", "line": 1, "days": 90}],
+                    }
+                },
+                **policy,
+            )
+        ),
+    )
     save_config(str(path), config)
     if site is not None:
         db = WebDb(os.path.join(path, "web.db"))
@@ -53,8 +70,7 @@ def test_export_then_import_restores_config_and_site(tmp_path, capsys):
     assert doc["site"]["organisation"] == "Acme Plumbing Ltd"
     assert oct(os.stat(out).st_mode & 0o777) == "0o600"
     os.makedirs(tmp_path / "b")
-    assert main(["config", "import", out, "--data-dir", str(tmp_path / "b"),
-                 "--user", "ivan"]) == 0
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "b"), "--user", "ivan"]) == 0
     assert load_config(str(tmp_path / "b")) == config
     assert site_of(tmp_path / "b") == SITE
     (entry,) = audit_of(tmp_path / "b")
@@ -64,6 +80,7 @@ def test_export_then_import_restores_config_and_site(tmp_path, capsys):
 
 def test_the_export_holds_no_secret(tmp_path):
     from firmware.keystore import Argon2Params, KeyStore
+
     make_box(tmp_path / "a")
     store = KeyStore(str(tmp_path / "a"), Argon2Params(memory_kib=8, iterations=1))
     recovery = store.initialise("admin", "correct horse battery")
@@ -79,21 +96,47 @@ BAD = [
     (json.dumps([1, 2]), "must be a JSON object"),
     (json.dumps({"linekeeper_config": 1, "config": {}, "extra": 1}), "extra: unknown section"),
     (json.dumps({"linekeeper_config": 2, "config": {}}), "linekeeper_config"),
-    (json.dumps({"linekeeper_config": 1, "config": {"preroll_ms": 99999}}),
-     "config.preroll_ms: must be"),
-    (json.dumps({"linekeeper_config": 1, "config": {"policy": {"retention": {
-        "default_days": 0}}}}), "config.policy.retention.default_days: must be"),
-    (json.dumps({"linekeeper_config": 1, "config": {"policy": {"retention": {
-        "rules": [{"name": "x", "direction": "sideways"}]}}}}),
-     "config.policy.retention.rules[0].direction"),
-    (json.dumps({"linekeeper_config": 1, "config": {}, "site": dict(
-        json.loads(SITE.to_json()), ico_number="12345")}), "site.ico_number"),
-    (json.dumps({"linekeeper_config": 1, "config": {}, "files": {
-        "../../etc/passwd.wav": "AAAA"}}), "only announcements/NAME.wav"),
-    (json.dumps({"linekeeper_config": 1, "config": {}, "files": {
-        "announcements/a.wav": "not base64!"}}), "is not base64"),
-    (json.dumps({"linekeeper_config": 1, "config": {"policy": {"consent": {"announcement": {
-        "file": "missing.wav"}}}}}), "config.policy.consent.announcement.file"),
+    (json.dumps({"linekeeper_config": 1, "config": {"preroll_ms": 99999}}), "config.preroll_ms: must be"),
+    (
+        json.dumps({"linekeeper_config": 1, "config": {"policy": {"retention": {"default_days": 0}}}}),
+        "config.policy.retention.default_days: must be",
+    ),
+    (
+        json.dumps(
+            {
+                "linekeeper_config": 1,
+                "config": {"policy": {"retention": {"rules": [{"name": "x", "direction": "sideways"}]}}},
+            }
+        ),
+        "config.policy.retention.rules[0].direction",
+    ),
+    (
+        json.dumps(
+            {
+                "linekeeper_config": 1,
+                "config": {},
+                "site": dict(json.loads(SITE.to_json()), ico_number="12345"),
+            }
+        ),
+        "site.ico_number",
+    ),
+    (
+        json.dumps({"linekeeper_config": 1, "config": {}, "files": {"../../etc/passwd.wav": "AAAA"}}),
+        "only announcements/NAME.wav",
+    ),
+    (
+        json.dumps({"linekeeper_config": 1, "config": {}, "files": {"announcements/a.wav": "not base64!"}}),
+        "is not base64",
+    ),
+    (
+        json.dumps(
+            {
+                "linekeeper_config": 1,
+                "config": {"policy": {"consent": {"announcement": {"file": "missing.wav"}}}},
+            }
+        ),
+        "config.policy.consent.announcement.file",
+    ),
 ]
 
 
@@ -120,8 +163,8 @@ def test_an_uploaded_announcement_travels_with_the_configuration(tmp_path):
     from firmware.policy.announcement import store_announcement
 
     from support.web import wav_bytes
-    make_box(tmp_path / "a", consent={"inbound": "announcement",
-                                      "announcement": {"file": "hello.wav"}})
+
+    make_box(tmp_path / "a", consent={"inbound": "announcement", "announcement": {"file": "hello.wav"}})
     store_announcement(str(tmp_path / "a"), "hello.wav", wav_bytes(2.0))
     out = str(tmp_path / "backup.json")
     assert main(["config", "export", out, "--data-dir", str(tmp_path / "a")]) == 0
@@ -129,8 +172,10 @@ def test_an_uploaded_announcement_travels_with_the_configuration(tmp_path):
     assert list(doc["files"]) == ["announcements/hello.wav"]
     os.makedirs(tmp_path / "b")
     assert main(["config", "import", out, "--data-dir", str(tmp_path / "b")]) == 0
-    assert open(tmp_path / "b" / "announcements" / "hello.wav", "rb").read() == \
-        open(tmp_path / "a" / "announcements" / "hello.wav", "rb").read()
+    assert (
+        open(tmp_path / "b" / "announcements" / "hello.wav", "rb").read()
+        == open(tmp_path / "a" / "announcements" / "hello.wav", "rb").read()
+    )
     # A lying WAV in the file is refused like an upload, and nothing is written.
     doc["files"]["announcements/hello.wav"] = base64.b64encode(wav_bytes(2.0)[:-100]).decode()
     bad = tmp_path / "bad.json"

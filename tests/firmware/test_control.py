@@ -8,8 +8,14 @@ import tempfile
 
 import pytest
 
-from firmware.control import (MAX_MESSAGE, PROTOCOL, ControlClient, ControlError, ControlServer,
-                              RecorderUnavailable)
+from firmware.control import (
+    MAX_MESSAGE,
+    PROTOCOL,
+    ControlClient,
+    ControlError,
+    ControlServer,
+    RecorderUnavailable,
+)
 from firmware.errors import LinekeeperError
 
 
@@ -19,6 +25,7 @@ def echo_handlers():
 
     def crash():
         raise RuntimeError("boom")
+
     return {"echo": lambda **kw: kw, "fail": fail, "crash": crash}
 
 
@@ -49,24 +56,29 @@ def test_refusals_carry_their_message_and_kind(server):
     with pytest.raises(ControlError, match="line 3 is not paused") as info:
         client.call("fail")
     assert info.value.kind == "LinekeeperError"
-    assert isinstance(info.value, ValueError)     # the pages treat it as a refusal
+    assert isinstance(info.value, ValueError)  # the pages treat it as a refusal
     with pytest.raises(ControlError, match="unknown operation 'nope'"):
         client.call("nope")
     with pytest.raises(ControlError, match="failed to carry out crash") as info:
         client.call("crash")
     assert info.value.kind == "internal"
-    assert client.call("echo") == {}               # the connection survives all of that
+    assert client.call("echo") == {}  # the connection survives all of that
 
 
 def test_another_protocol_version_and_garbage_are_refused(server):
     answer = raw(server.path, json.dumps({"v": PROTOCOL + 1, "op": "echo"}).encode() + b"\n")
-    assert answer == {"v": PROTOCOL, "ok": False, "kind": "version",
-                      "error": "this recorder speaks control protocol version 1"}
+    assert answer == {
+        "v": PROTOCOL,
+        "ok": False,
+        "kind": "version",
+        "error": "this recorder speaks control protocol version 1",
+    }
     assert raw(server.path, b"{not json\n")["kind"] == "bad_request"
-    assert raw(server.path, b"x" * (MAX_MESSAGE + 10) + b"\n")["error"].startswith(
-        "a request is at most")
-    assert raw(server.path, json.dumps({"v": 1, "op": "echo", "args": [1]}).encode()
-               + b"\n")["kind"] == "bad_request"
+    assert raw(server.path, b"x" * (MAX_MESSAGE + 10) + b"\n")["error"].startswith("a request is at most")
+    assert (
+        raw(server.path, json.dumps({"v": 1, "op": "echo", "args": [1]}).encode() + b"\n")["kind"]
+        == "bad_request"
+    )
 
 
 def test_peers_of_another_user_are_refused():
@@ -78,8 +90,7 @@ def test_peers_of_another_user_are_refused():
     server.start()
     try:
         os.chmod(server.path, 0o666)
-        answer = _as_nobody(lambda: raw(server.path,
-                                        json.dumps({"v": 1, "op": "echo"}).encode() + b"\n"))
+        answer = _as_nobody(lambda: raw(server.path, json.dumps({"v": 1, "op": "echo"}).encode() + b"\n"))
     finally:
         server.stop()
         shutil.rmtree(where)
@@ -136,12 +147,22 @@ def test_recorder_handlers_pause_a_real_call(tmp_path, synth):
     from board.sim.scenario import loads_scenario
     from firmware.box import open_sim_box
     from firmware.control import recorder_handlers
-    scenario = loads_scenario(json.dumps({
-        "start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2,
-        "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 20.0}]}))
+
+    scenario = loads_scenario(
+        json.dumps(
+            {
+                "start": "2026-03-02T09:00:00Z",
+                "country": "uk",
+                "lines": 2,
+                "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 20.0}],
+            }
+        )
+    )
     from firmware.keystore import Argon2Params, KeyStore
-    KeyStore(str(tmp_path / "data"), kdf_params=Argon2Params(memory_kib=8, iterations=1)
-             ).initialise("sup1", "correct horse battery")
+
+    KeyStore(str(tmp_path / "data"), kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
+        "sup1", "correct horse battery"
+    )
     box = open_sim_box(scenario, str(tmp_path / "data"), synth=synth)
     srv = ControlServer(str(tmp_path / "c.sock"), recorder_handlers(box, board_name="sim"))
     srv.start()
@@ -159,12 +180,11 @@ def test_recorder_handlers_pause_a_real_call(tmp_path, synth):
         client.call("pause", line=1, actor="sup1")
         assert client.call("paused") == [1] and client.call("recording") == [1]
         with pytest.raises(ControlError):
-            client.call("pause", line=2, actor="sup1")   # no call there
+            client.call("pause", line=2, actor="sup1")  # no call there
         client.call("resume", line=1, actor="sup1")
         assert client.call("paused") == []
         assert client.call("health")["clock_synced"] is True
-        assert set(client.call("retention")) == {"suspended", "last_passed_us", "alarms",
-                                                 "disk_percent"}
+        assert set(client.call("retention")) == {"suspended", "last_passed_us", "alarms", "disk_percent"}
         assert box.board.run()
     finally:
         srv.stop()

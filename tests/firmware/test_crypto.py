@@ -3,12 +3,21 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from firmware import crypto
 from firmware.crypto import (
-    KEY_BYTES, TAG_BYTES, WRAPPED_KEY_BYTES, StreamOpener, StreamSealer, new_data_key,
-    new_key_pair, public_key_of, unwrap_data_key, wrap_data_key,
+    KEY_BYTES,
+    TAG_BYTES,
+    WRAPPED_KEY_BYTES,
+    StreamOpener,
+    StreamSealer,
+    new_data_key,
+    new_key_pair,
+    public_key_of,
+    unwrap_data_key,
+    wrap_data_key,
 )
 from firmware.errors import LinekeeperError, StreamFinishedError, TamperError
 
@@ -27,7 +36,7 @@ def read_stream(key, sealed, aad=HEADER):
     out = [opener.open(c, final=False) for c in sealed[:-1]]
     try:
         out.append(opener.open(sealed[-1], final=False))
-        return b"".join(out), False        # the real final chunk is missing: truncated
+        return b"".join(out), False  # the real final chunk is missing: truncated
     except TamperError:
         out.append(opener.open(sealed[-1], final=True))
         return b"".join(out), True
@@ -45,6 +54,7 @@ CHUNKS = [b"hello ", b"caller, ", b"this call ", b"is recorded"]
 
 
 # --- STREAM ---------------------------------------------------------------------------
+
 
 def test_round_trip():
     key = new_data_key()
@@ -66,7 +76,7 @@ def test_nonce_is_counter_then_final_flag():
     key = new_data_key()
     sealed = seal_all(key, CHUNKS)
     aead = ChaCha20Poly1305(key)
-    for i, (plain, chunk) in enumerate(zip(CHUNKS, sealed)):
+    for i, (plain, chunk) in enumerate(zip(CHUNKS, sealed, strict=False)):
         flag = b"\x01" if i == len(CHUNKS) - 1 else b"\x00"
         assert aead.decrypt(i.to_bytes(11, "big") + flag, chunk, HEADER) == plain
 
@@ -206,6 +216,7 @@ def test_property_any_byte_change_fails(chunks, data):
 
 # --- wrapped data keys -----------------------------------------------------------------
 
+
 def test_wrap_round_trip_with_bytes_or_bytearray_private_key():
     private, public = new_key_pair()
     assert public_key_of(private) == public
@@ -230,10 +241,10 @@ def test_wrap_construction_matches_its_description():
     data_key = new_data_key()
     wrapped = wrap_data_key(data_key, public, b"rec-42")
     eph_pub, nonce, ct = wrapped[1:33], wrapped[33:45], wrapped[45:]
-    shared = X25519PrivateKey.from_private_bytes(private).exchange(
-        X25519PublicKey.from_public_bytes(eph_pub))
-    kek = HKDF(hashes.SHA256(), 32, salt=eph_pub + public,
-               info=b"linekeeper data key" + b"rec-42").derive(shared)
+    shared = X25519PrivateKey.from_private_bytes(private).exchange(X25519PublicKey.from_public_bytes(eph_pub))
+    kek = HKDF(hashes.SHA256(), 32, salt=eph_pub + public, info=b"linekeeper data key" + b"rec-42").derive(
+        shared
+    )
     assert ChaCha20Poly1305(kek).decrypt(nonce, ct, wrapped[:45]) == data_key
 
 

@@ -27,10 +27,15 @@ def test_the_clean_stop_marker(tmp_path):
     assert not datadir.stopped_cleanly(tmp_path)
 
 
-@pytest.mark.parametrize("code, words", [(errno.ENOSPC, "disk is full"),
-                                         (errno.EROFS, "read-only"),
-                                         (errno.EACCES, "permission denied"),
-                                         (errno.EIO, "I/O error")])
+@pytest.mark.parametrize(
+    "code, words",
+    [
+        (errno.ENOSPC, "disk is full"),
+        (errno.EROFS, "read-only"),
+        (errno.EACCES, "permission denied"),
+        (errno.EIO, "I/O error"),
+    ],
+)
 def test_os_errors_become_one_line_storage_errors(code, words):
     exc = datadir.storage_error(OSError(code, os.strerror(code), "/data/calls.db"), "cannot write")
     assert isinstance(exc, StorageError) and words in str(exc) and "/data/calls.db" in str(exc)

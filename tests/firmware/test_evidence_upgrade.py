@@ -16,8 +16,9 @@ def _old_box_recording(data_dir):
     """A recording as the firmware before issue 19 made it: wrap context = recording id."""
     db = sqlite3.connect(data_dir / "calls.db")
     db.executescript(SCHEMA)
-    db.execute("INSERT INTO calls (id, line, direction, started_at, clock_synced) "
-               "VALUES (1, 2, 'in', ?, 1)", (T_US,))
+    db.execute(
+        "INSERT INTO calls (id, line, direction, started_at, clock_synced) VALUES (1, 2, 'in', ?, 1)", (T_US,)
+    )
     db.commit()
     db.close()
     private, public = crypto.new_key_pair()
@@ -26,9 +27,20 @@ def _old_box_recording(data_dir):
     rid = store.begin(1, None, "voice", 960, T_US + 5, recording_id="ab" * 16)
     wrapped = crypto.wrap_data_key(data_key, public, rid.encode())
     store._db.execute("UPDATE recordings SET wrapped_key = ? WHERE id = ?", (wrapped, rid))
-    writer = SegmentWriter(store.path_of(rid), rid, data_key,
-                           {"call_id": 1, "line": 2, "direction": "in", "created_us": T_US + 5,
-                            "call_started_us": T_US, "number": None}, fsync=False)
+    writer = SegmentWriter(
+        store.path_of(rid),
+        rid,
+        data_key,
+        {
+            "call_id": 1,
+            "line": 2,
+            "direction": "in",
+            "created_us": T_US + 5,
+            "call_started_us": T_US,
+            "number": None,
+        },
+        fsync=False,
+    )
     writer.write_chunk(b"audio")
     writer.close()
     store.finish(rid, "complete", 1.0)
@@ -40,8 +52,7 @@ def test_the_first_start_with_signatures_signs_what_is_there_once(tmp_path):
     rid, key = _old_box_recording(tmp_path)
     audited = []
     signer = load_signer(tmp_path)
-    store = RecordingStore(tmp_path, signer=signer,
-                           on_audit=lambda *entry: audited.append(entry))
+    store = RecordingStore(tmp_path, signer=signer, on_audit=lambda *entry: audited.append(entry))
     assert [a[0] for a in audited] == ["recording_signed_at_upgrade"]
     assert store.get(rid)["signature"]
     # The old wrap context (no key_context in the header) still opens.
@@ -61,13 +72,13 @@ def test_the_first_start_with_signatures_signs_what_is_there_once(tmp_path):
 def test_playback_is_refused_for_a_row_moved_to_another_call(tmp_path):
     rid, key = _old_box_recording(tmp_path)
     db = sqlite3.connect(tmp_path / "calls.db")
-    db.execute("INSERT INTO calls (id, line, direction, started_at, clock_synced) "
-               "VALUES (2, 2, 'in', ?, 1)", (T_US,))
+    db.execute(
+        "INSERT INTO calls (id, line, direction, started_at, clock_synced) VALUES (2, 2, 'in', ?, 1)", (T_US,)
+    )
     db.execute("UPDATE recordings SET call_id = 2")
     db.commit()
     db.close()
     store = RecordingStore(tmp_path, signer=load_signer(tmp_path))
     row = store.get(rid)
-    assert store.evidence_problems(row) == [
-        "recording %s (call 2): the file was recorded for call 1" % rid]
+    assert store.evidence_problems(row) == ["recording %s (call 2): the file was recorded for call 1" % rid]
     store.close()

@@ -44,7 +44,7 @@ def test_recording_file_layout_is_frozen(ka, tmp_path):
     # By hand, as docs/FORMAT.md describes it.
     magic, version, length = struct.unpack_from(">8sBI", frozen)
     assert (magic, version) == (b"\x89LKREC\r\n", 1)
-    header_bytes = frozen[:13 + length]
+    header_bytes = frozen[: 13 + length]
     header = json.loads(header_bytes[13:])
     assert header == dict(rec["header"], recording_id=rec["recording_id"])
     assert header_bytes[13:] == json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
@@ -53,7 +53,7 @@ def test_recording_file_layout_is_frozen(ka, tmp_path):
     records = []
     while pos < len(frozen):
         n = struct.unpack_from(">I", frozen, pos)[0]
-        records.append(frozen[pos + 4:pos + 4 + n])
+        records.append(frozen[pos + 4 : pos + 4 + n])
         pos += 4 + n
     for i, sealed in enumerate(records):
         final = i == len(records) - 1
@@ -63,8 +63,7 @@ def test_recording_file_layout_is_frozen(ka, tmp_path):
     # And by the code: it reads the fixture, and writes it again byte for byte.
     reader = SegmentReader(FIXTURES / rec["file"], key)
     assert reader.read_all() == ("".join(rec["chunks"]).encode(), True)
-    writer = SegmentWriter(tmp_path / "again.lkrec", rec["recording_id"], key, rec["header"],
-                           fsync=False)
+    writer = SegmentWriter(tmp_path / "again.lkrec", rec["recording_id"], key, rec["header"], fsync=False)
     for chunk in rec["chunks"]:
         writer.write_chunk(chunk.encode())
     writer.close()
@@ -75,20 +74,21 @@ def test_wrapped_data_key_is_frozen(ka):
     w = ka["wrap"]
     wrapped = bytes.fromhex(w["wrapped"])
     assert wrap_context("00112233445566778899aabbccddeeff", 7, 2) == bytes.fromhex(w["context"])
-    assert crypto.unwrap_data_key(wrapped, bytes.fromhex(w["recipient_private_key"]),
-                                  bytes.fromhex(w["context"])) == bytes.fromhex(w["data_key"])
+    assert crypto.unwrap_data_key(
+        wrapped, bytes.fromhex(w["recipient_private_key"]), bytes.fromhex(w["context"])
+    ) == bytes.fromhex(w["data_key"])
     # By hand: X25519, HKDF-SHA256 (salt = ephemeral || recipient public, info = label ||
     # context), ChaCha20-Poly1305 with the 45-byte prefix as associated data.
     eph = X25519PrivateKey.from_private_bytes(bytes.fromhex(w["ephemeral_private_key"]))
     eph_pub = eph.public_key().public_bytes_raw()
     recipient = bytes.fromhex(w["recipient_public_key"])
     shared = eph.exchange(X25519PublicKey.from_public_bytes(recipient))
-    kek = HKDF(hashes.SHA256(), 32, eph_pub + recipient,
-               b"linekeeper data key" + bytes.fromhex(w["context"])).derive(shared)
+    kek = HKDF(
+        hashes.SHA256(), 32, eph_pub + recipient, b"linekeeper data key" + bytes.fromhex(w["context"])
+    ).derive(shared)
     nonce = bytes.fromhex(w["nonce"])
     prefix = b"\x01" + eph_pub + nonce
-    assert prefix + ChaCha20Poly1305(kek).encrypt(nonce, bytes.fromhex(w["data_key"]),
-                                                  prefix) == wrapped
+    assert prefix + ChaCha20Poly1305(kek).encrypt(nonce, bytes.fromhex(w["data_key"]), prefix) == wrapped
 
 
 def test_key_slot_store_is_frozen(ka, tmp_path):
@@ -114,12 +114,16 @@ def test_device_key_audit_chain_statement_and_manifest_are_frozen(ka, tmp_path):
     assert signer.public_key.hex() == d["public_key"]
     assert fingerprint(signer.public_key) == d["fingerprint"]
     digest = hashlib.sha256(b"linekeeper signing key\x00" + signer.public_key).hexdigest()[:32]
-    assert d["fingerprint"] == "lk1:" + "-".join(digest[i:i + 4] for i in range(0, 32, 4))
+    assert d["fingerprint"] == "lk1:" + "-".join(digest[i : i + 4] for i in range(0, 32, 4))
 
     log = AuditLog(tmp_path / "audit.db", tmp_path / "audit.head", signer=signer)
     for e in ka["audit"]["entries"]:
-        assert entry_hash(e["prev_hash"], e["seq"], e["wall_us"], e["actor"], e["action"],
-                          e["target"], e["details"]) == e["hash"]
+        assert (
+            entry_hash(
+                e["prev_hash"], e["seq"], e["wall_us"], e["actor"], e["action"], e["target"], e["details"]
+            )
+            == e["hash"]
+        )
         got = log.append(e["actor"], e["action"], e["target"], e["details"], e["wall_us"])
         assert got.hash == e["hash"]
     sigs = [r[0] for r in log._db.execute("SELECT sig FROM audit_sig ORDER BY seq")]
@@ -130,16 +134,16 @@ def test_device_key_audit_chain_statement_and_manifest_are_frozen(ka, tmp_path):
 
     rec, st = ka["recording"], ka["statement"]
     facts = evidence.file_facts(FIXTURES / rec["file"])
-    stmt = evidence.statement(rec["recording_id"], "complete", facts,
-                              evidence.call_fields(facts["header"], None))
+    stmt = evidence.statement(
+        rec["recording_id"], "complete", facts, evidence.call_fields(facts["header"], None)
+    )
     assert stmt.decode() == st["statement"]
     assert signer.sign(stmt).hex() == st["signature"]
 
     m = ka["manifest"]
     payload = (FIXTURES / m["file"]).read_bytes()
     row = dict(st["row"], signature=bytes.fromhex(st["signature"]))
-    built = manifest.build_manifest(signer, payload, m["file"], row, stmt, "sam",
-                                    1772442002000000)
+    built = manifest.build_manifest(signer, payload, m["file"], row, stmt, "sam", 1772442002000000)
     assert built == (FIXTURES / m["manifest"]).read_bytes()
     assert manifest.verify_export(FIXTURES / m["file"], d["fingerprint"])["exported_by"] == "sam"
     assert base64.b64decode(json.loads(built)["signing_key"]) == signer.public_key
@@ -149,8 +153,8 @@ def test_recording_key_pin_is_frozen(ka, tmp_path):
     from firmware.errors import TamperError
     from firmware.keypin import TAG, RecordingKeyPin
     from firmware.signing import verify_signature
-    signer = Signer(derive_from_vault_key(bytes.fromhex(ka["device_key"]["vault_audit_key"])),
-                    "vault")
+
+    signer = Signer(derive_from_vault_key(bytes.fromhex(ka["device_key"]["vault_audit_key"])), "vault")
     public_key = bytes.fromhex(ka["wrap"]["recipient_public_key"])
     RecordingKeyPin(tmp_path, signer).check(public_key)
     frozen = (FIXTURES / "recording-key.pin").read_bytes()

@@ -9,7 +9,12 @@ import pytest
 
 from firmware import fsutil
 from firmware.fsutil import (
-    append_durable, atomic_write, fsync_dir, make_private_dir, remove_durable, remove_stale_temps,
+    append_durable,
+    atomic_write,
+    fsync_dir,
+    make_private_dir,
+    remove_durable,
+    remove_stale_temps,
 )
 
 
@@ -42,8 +47,14 @@ def test_atomic_write_order_is_write_fsync_rename_fsync_dir(tmp_path, monkeypatc
     calls = []
     real = {name: getattr(os, name) for name in ("write", "fsync", "replace")}
     monkeypatch.setattr(os, "write", lambda fd, d: calls.append("write") or real["write"](fd, d))
-    monkeypatch.setattr(os, "fsync", lambda fd: calls.append(
-        "fsync dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file") or real["fsync"](fd))
+    monkeypatch.setattr(
+        os,
+        "fsync",
+        lambda fd: (
+            calls.append("fsync dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
+            or real["fsync"](fd)
+        ),
+    )
     monkeypatch.setattr(os, "replace", lambda a, b: calls.append("rename") or real["replace"](a, b))
     atomic_write(tmp_path / "f", b"data")
     assert calls == ["write", "fsync file", "rename", "fsync dir"]
@@ -56,6 +67,7 @@ def test_failed_atomic_write_keeps_old_file_and_no_temp(tmp_path, monkeypatch, f
 
     def fail(*args):
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(os, failing, fail)
     with pytest.raises(OSError):
         atomic_write(path, b"new content that never lands")
@@ -94,8 +106,7 @@ def test_killed_writer_never_leaves_a_half_written_file(tmp_path):
     """)
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     for _ in range(5):
-        child = subprocess.Popen([sys.executable, "-c", script, str(path)], env=env,
-                                 stdout=subprocess.PIPE)
+        child = subprocess.Popen([sys.executable, "-c", script, str(path)], env=env, stdout=subprocess.PIPE)
         assert child.stdout.readline() == b"writing\n"
         child.send_signal(signal.SIGKILL)
         child.wait()
@@ -124,7 +135,7 @@ def test_remove_durable(tmp_path):
     (tmp_path / "f").write_bytes(b"x")
     remove_durable(tmp_path / "f")
     assert not (tmp_path / "f").exists()
-    remove_durable(tmp_path / "f")      # already gone: fine
+    remove_durable(tmp_path / "f")  # already gone: fine
 
 
 def test_fsync_dir_refuses_a_missing_directory(tmp_path):
@@ -137,7 +148,7 @@ def test_make_private_dir(tmp_path):
     target = tmp_path / "a" / "b" / "keys"
     make_private_dir(target)
     assert target.is_dir() and mode_of(target) == 0o700
-    make_private_dir(target)            # idempotent
+    make_private_dir(target)  # idempotent
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(FileExistsError):
         make_private_dir(tmp_path / "file")
@@ -155,6 +166,7 @@ def test_remove_stale_temps_only_removes_temps(tmp_path):
 def test_data_mode_is_private_unless_the_umask_shares_with_the_group(tmp_path):
     """The two services run with umask 0007 and share the data dir through their group."""
     from firmware.fsutil import atomic_write, create_db_file, data_mode, process_umask
+
     old = os.umask(0o022)
     try:
         assert process_umask() == 0o022
@@ -163,7 +175,7 @@ def test_data_mode_is_private_unless_the_umask_shares_with_the_group(tmp_path):
         assert (data_mode(), data_mode(directory=True)) == (0o660, 0o770)
         atomic_write(tmp_path / "shared", b"x")
         create_db_file(tmp_path / "calls.db")
-        create_db_file(tmp_path / "calls.db")            # an existing file is left alone
+        create_db_file(tmp_path / "calls.db")  # an existing file is left alone
         make_private_dir(tmp_path / "d")
         assert mode_of(tmp_path / "shared") == mode_of(tmp_path / "calls.db") == 0o660
         assert mode_of(tmp_path / "d") == 0o770

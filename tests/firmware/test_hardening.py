@@ -8,15 +8,18 @@ from firmware.recordings import RecordingStore
 
 
 def test_a_key_holding_process_makes_no_core_dump_and_is_not_dumpable():
-    code = ("import resource; from firmware.hardening import no_core_dumps; ok = no_core_dumps();"
-            "print(ok, resource.getrlimit(resource.RLIMIT_CORE));"
-            "print([l for l in open('/proc/self/status') if l.startswith('CoreDumping')] or '')")
+    code = (
+        "import resource; from firmware.hardening import no_core_dumps; ok = no_core_dumps();"
+        "print(ok, resource.getrlimit(resource.RLIMIT_CORE));"
+        "print([l for l in open('/proc/self/status') if l.startswith('CoreDumping')] or '')"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[0] == "True (0, 0)", out.stdout + out.stderr
 
 
 def test_the_cli_hardens_the_commands_that_hold_keys():
     from firmware.cli import KEY_COMMANDS
+
     assert {"export", "verify", "repair", "recorder", "web", "run", "init"} <= KEY_COMMANDS
 
 

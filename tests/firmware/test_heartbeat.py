@@ -33,7 +33,7 @@ def test_watchdog_interval_from_the_environment(monkeypatch):
     monkeypatch.setenv("WATCHDOG_USEC", "10000000")
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
     assert Notifier("x").watchdog_us() == 10_000_000
-    monkeypatch.setenv("WATCHDOG_PID", "1")           # meant for another process
+    monkeypatch.setenv("WATCHDOG_PID", "1")  # meant for another process
     assert Notifier("x").watchdog_us() is None
 
 
@@ -46,12 +46,12 @@ def test_heartbeat_pings_only_while_the_clock_loop_ticks():
     try:
         time.sleep(0.5)
         assert beat.pings >= 5
-        clock.close()                      # the clock loop stops: no more ticks
+        clock.close()  # the clock loop stops: no more ticks
         time.sleep(0.5)
         before = beat.pings
         time.sleep(0.3)
         assert beat.pings == before and not beat.alive()
-        beat.idle = True                   # nothing left to service: the process alone counts
+        beat.idle = True  # nothing left to service: the process alone counts
         time.sleep(0.2)
         assert beat.pings > before
     finally:

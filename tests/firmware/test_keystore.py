@@ -10,8 +10,14 @@ import pytest
 
 from firmware import crypto, fsutil, keystore
 from firmware.errors import (
-    AlreadyInitialisedError, KeyForgottenError, KeySlotError, LinekeeperError,
-    NotInitialisedError, RecoveryKeyFormatError, TamperError, WeakPasswordError,
+    AlreadyInitialisedError,
+    KeyForgottenError,
+    KeySlotError,
+    LinekeeperError,
+    NotInitialisedError,
+    RecoveryKeyFormatError,
+    TamperError,
+    WeakPasswordError,
     WrongPasswordError,
 )
 from firmware.keystore import Argon2Params, KeyStore, RecordingKey, parse_recovery_key
@@ -37,6 +43,7 @@ def secrets(monkeypatch):
         private, public = real()
         found.private_keys.append(private)
         return private, public
+
     monkeypatch.setattr(crypto, "new_key_pair", spy)
     return found
 
@@ -64,10 +71,16 @@ def opens(store, unlocked, context=b"rec-1"):
 
 # --- initialisation ---------------------------------------------------------------------
 
+
 def test_uninitialised_store(store):
     assert not store.is_initialised
-    for call in (store.public_key, store.slots, lambda: store.unlock("alice", "correct horse"),
-                 lambda: store.unlock_recovery("A" * 32), lambda: store.remove_slot("alice")):
+    for call in (
+        store.public_key,
+        store.slots,
+        lambda: store.unlock("alice", "correct horse"),
+        lambda: store.unlock_recovery("A" * 32),
+        lambda: store.remove_slot("alice"),
+    ):
         with pytest.raises(NotInitialisedError):
             call()
 
@@ -111,6 +124,7 @@ def test_errors_are_in_the_hierarchy():
 
 # --- unlocking ---------------------------------------------------------------------------
 
+
 def test_unlock_with_the_right_password(ready):
     store, _ = ready
     with store.unlock("alice", "correct horse") as unlocked:
@@ -121,8 +135,13 @@ def test_unlock_with_the_right_password(ready):
 
 def test_unlock_refuses_wrong_password_and_unknown_user(ready):
     store, _ = ready
-    for user, password in (("alice", "correct horsE"), ("alice", ""), ("bob", "correct horse"),
-                           ("", "correct horse"), ("alice\n", "correct horse")):
+    for user, password in (
+        ("alice", "correct horsE"),
+        ("alice", ""),
+        ("bob", "correct horse"),
+        ("", "correct horse"),
+        ("alice\n", "correct horse"),
+    ):
         with pytest.raises(WrongPasswordError, match="wrong user name or password"):
             store.unlock(user, password)
 
@@ -137,7 +156,7 @@ def test_forget_wipes_and_disables_the_key(ready):
     unlocked = store.unlock("alice", "correct horse")
     _, wrapped = wrap_for(store)
     unlocked.forget()
-    unlocked.forget()                     # harmless twice
+    unlocked.forget()  # harmless twice
     with pytest.raises(KeyForgottenError):
         unlocked.unwrap(wrapped, b"rec-1")
     with pytest.raises(KeyForgottenError):
@@ -163,10 +182,17 @@ def test_recording_key_is_never_pickled(ready):
 
 # --- recovery key ----------------------------------------------------------------------------
 
+
 def test_unlock_with_the_recovery_key_as_people_type_it(ready):
     store, recovery = ready
-    for typed in (recovery, recovery.lower(), recovery.replace("-", " "), recovery.replace("-", ""),
-                  "  " + recovery + "\n", recovery.replace("O", "0").replace("I", "1")):
+    for typed in (
+        recovery,
+        recovery.lower(),
+        recovery.replace("-", " "),
+        recovery.replace("-", ""),
+        "  " + recovery + "\n",
+        recovery.replace("O", "0").replace("I", "1"),
+    ):
         with store.unlock_recovery(typed) as unlocked:
             assert opens(store, unlocked)
 
@@ -179,7 +205,7 @@ def test_every_single_character_typo_is_caught(ready):
             continue
         for other in letters.replace(char, ""):
             with pytest.raises(RecoveryKeyFormatError, match="typo"):
-                parse_recovery_key(recovery[:pos] + other + recovery[pos + 1:])
+                parse_recovery_key(recovery[:pos] + other + recovery[pos + 1 :])
 
 
 def test_swapped_groups_are_caught(ready):
@@ -191,11 +217,14 @@ def test_swapped_groups_are_caught(ready):
             parse_recovery_key("-".join(groups))
 
 
-@pytest.mark.parametrize("typed, message", [
-    ("ABCD-EFGH", "8 groups of 4"),
-    ("ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-456", "8 groups of 4"),
-    ("ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-456!", "letters A-Z and digits 2-7"),
-])
+@pytest.mark.parametrize(
+    "typed, message",
+    [
+        ("ABCD-EFGH", "8 groups of 4"),
+        ("ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-456", "8 groups of 4"),
+        ("ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ23-456!", "letters A-Z and digits 2-7"),
+    ],
+)
 def test_malformed_recovery_keys(typed, message):
     with pytest.raises(RecoveryKeyFormatError, match=message):
         parse_recovery_key(typed)
@@ -224,6 +253,7 @@ def test_new_recovery_key_replaces_the_old(ready):
 
 
 # --- slots ---------------------------------------------------------------------------------
+
 
 def test_add_and_remove_slots(ready):
     store, _ = ready
@@ -319,15 +349,19 @@ def test_replaced_public_key_is_reported_as_tampering(ready):
         store.unlock("alice", "correct horse")
 
 
-@pytest.mark.parametrize("damage", [
-    lambda d: "{not json",
-    lambda d: json.dumps({**d, "version": 99}),
-    lambda d: json.dumps({**d, "public_key": "AAAA"}),
-    lambda d: json.dumps({**d, "slots": [{**s, "kdf": {**s["kdf"], "memory_kib": 1 << 30}}
-                                          for s in d["slots"]]}),
-    lambda d: json.dumps({**d, "slots": [{**s, "kind": "magic"} for s in d["slots"]]}),
-    lambda d: json.dumps({**d, "slots": [{**s, "nonce": "!"} for s in d["slots"]]}),
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: "{not json",
+        lambda d: json.dumps({**d, "version": 99}),
+        lambda d: json.dumps({**d, "public_key": "AAAA"}),
+        lambda d: json.dumps(
+            {**d, "slots": [{**s, "kdf": {**s["kdf"], "memory_kib": 1 << 30}} for s in d["slots"]]}
+        ),
+        lambda d: json.dumps({**d, "slots": [{**s, "kind": "magic"} for s in d["slots"]]}),
+        lambda d: json.dumps({**d, "slots": [{**s, "nonce": "!"} for s in d["slots"]]}),
+    ],
+)
 def test_damaged_key_store_is_reported(ready, damage):
     store, _ = ready
     fsutil.atomic_write(store.path, damage(json.loads(store.path.read_text())).encode())
@@ -338,9 +372,10 @@ def test_damaged_key_store_is_reported(ready, damage):
 def test_concurrent_slot_changes_are_all_kept(ready):
     store, _ = ready
     with store.unlock("alice", "correct horse") as unlocked:
-        threads = [threading.Thread(target=store.add_slot,
-                                    args=("user%d" % i, "password %d" % i, unlocked))
-                   for i in range(8)]
+        threads = [
+            threading.Thread(target=store.add_slot, args=("user%d" % i, "password %d" % i, unlocked))
+            for i in range(8)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -354,6 +389,7 @@ def test_a_crash_mid_change_leaves_the_old_slots(ready, monkeypatch):
 
     def power_cut(src, dst):
         raise OSError(5, "Input/output error")
+
     monkeypatch.setattr(os, "replace", power_cut)
     with store.unlock("alice", "correct horse") as unlocked:
         with pytest.raises(OSError):
@@ -365,11 +401,17 @@ def test_a_crash_mid_change_leaves_the_old_slots(ready, monkeypatch):
 
 # --- nothing secret on disk -------------------------------------------------------------------
 
+
 def encodings(secret):
     """The forms a secret could take in a file: raw, hex, base64, base32."""
-    forms = {secret, secret.hex().encode(), secret.hex().upper().encode(),
-             base64.b64encode(secret), base64.urlsafe_b64encode(secret),
-             base64.b32encode(secret)}
+    forms = {
+        secret,
+        secret.hex().encode(),
+        secret.hex().upper().encode(),
+        base64.b64encode(secret),
+        base64.urlsafe_b64encode(secret),
+        base64.b32encode(secret),
+    }
     return {f.rstrip(b"=") for f in forms}
 
 
@@ -410,6 +452,7 @@ def test_default_cost_is_argon2id_64_mib_3_passes_1_lane(tmp_path, monkeypatch):
     def spy(**kwargs):
         seen.append(kwargs)
         return real(**kwargs)
+
     monkeypatch.setattr(keystore, "Argon2id", spy)
     store = KeyStore(tmp_path)
     assert store.kdf_params == keystore.DEFAULT_KDF == Argon2Params(65536, 3, 1)
@@ -418,8 +461,12 @@ def test_default_cost_is_argon2id_64_mib_3_passes_1_lane(tmp_path, monkeypatch):
     assert real.__module__ == "cryptography.hazmat.primitives.kdf.argon2" and real.__name__ == "Argon2id"
     assert len(seen) == 2
     for kwargs in seen:
-        assert (kwargs["memory_cost"], kwargs["iterations"], kwargs["lanes"], kwargs["length"]) \
-            == (65536, 3, 1, 32)
+        assert (kwargs["memory_cost"], kwargs["iterations"], kwargs["lanes"], kwargs["length"]) == (
+            65536,
+            3,
+            1,
+            32,
+        )
         assert len(kwargs["salt"]) == 16
     slot = [s for s in json.loads(store.path.read_text())["slots"] if s["kind"] == "password"][0]
     assert slot["kdf"]["name"] == "argon2id"
@@ -431,14 +478,18 @@ def test_slots_keep_the_cost_they_were_made_with(ready, tmp_path):
     dearer = KeyStore(tmp_path, kdf_params=Argon2Params(memory_kib=16, iterations=2, lanes=1))
     with dearer.unlock("alice", "correct horse") as unlocked:
         dearer.add_slot("bob", "bob's password", unlocked)
-    costs = {s["user"]: (s["kdf"].get("memory_kib"), s["kdf"].get("iterations"))
-             for s in json.loads(store.path.read_text())["slots"]}
+    costs = {
+        s["user"]: (s["kdf"].get("memory_kib"), s["kdf"].get("iterations"))
+        for s in json.loads(store.path.read_text())["slots"]
+    }
     assert costs == {"alice": (8, 1), "bob": (16, 2), None: (None, None)}
     store.unlock("bob", "bob's password").forget()
 
 
-@pytest.mark.parametrize("kwargs", [dict(memory_kib=4), dict(iterations=0), dict(lanes=0),
-                                    dict(memory_kib=2 << 20), dict(iterations=1.5)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(memory_kib=4), dict(iterations=0), dict(lanes=0), dict(memory_kib=2 << 20), dict(iterations=1.5)],
+)
 def test_argon2_params_are_bounded(kwargs):
     with pytest.raises(ValueError):
         Argon2Params(**kwargs)

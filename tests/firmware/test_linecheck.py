@@ -10,8 +10,7 @@ from firmware import cli
 from firmware.box import open_sim_box
 from firmware.linecheck import read
 
-GOODBYE = ("Thank you for calling, goodbye now, goodbye, goodbye, goodbye, goodbye, goodbye, "
-           "goodbye")
+GOODBYE = "Thank you for calling, goodbye now, goodbye, goodbye, goodbye, goodbye, goodbye, goodbye"
 
 
 def day(country, sources, lines):
@@ -20,16 +19,36 @@ def day(country, sources, lines):
     for line in range(1, lines + 1):
         silent = sources.get(str(line)) == "silent-ata"
         calls += [
-            {"line": line, "at": 1.0, "direction": "in", "caller_id": {"number": "0163296012%d" % line},
-             "rings": 2, "talk": 5.0, "hangup": "remote", "hangup_delay": 15.0 if silent else 3.0,
-             "speech": [{"at": 0.2, "text": GOODBYE if silent else "Hello"}]},
-            {"line": line, "at": 40.0, "direction": "in", "caller_id": {"absence": "private"},
-             "rings": 2, "answer": False},
-            {"line": line, "at": 70.0, "direction": "out", "dial": {"digits": "02079460000"},
-             "talk": 4.0},
+            {
+                "line": line,
+                "at": 1.0,
+                "direction": "in",
+                "caller_id": {"number": "0163296012%d" % line},
+                "rings": 2,
+                "talk": 5.0,
+                "hangup": "remote",
+                "hangup_delay": 15.0 if silent else 3.0,
+                "speech": [{"at": 0.2, "text": GOODBYE if silent else "Hello"}],
+            },
+            {
+                "line": line,
+                "at": 40.0,
+                "direction": "in",
+                "caller_id": {"absence": "private"},
+                "rings": 2,
+                "answer": False,
+            },
+            {"line": line, "at": 70.0, "direction": "out", "dial": {"digits": "02079460000"}, "talk": 4.0},
         ]
-    return {"start": "2026-03-02T09:00:00Z", "country": country, "lines": lines, "seed": 2,
-            "sources": sources, "calls": calls, "config": {"silence_clear_s": 10}}
+    return {
+        "start": "2026-03-02T09:00:00Z",
+        "country": country,
+        "lines": lines,
+        "seed": 2,
+        "sources": sources,
+        "calls": calls,
+        "config": {"silence_clear_s": 10},
+    }
 
 
 def run_day(spec, data_dir, synth):
@@ -50,8 +69,9 @@ def test_a_uk_day_on_four_adapters(tmp_path, synth, capsys):
     sources = {"1": "uk-dv-hub", "2": "etsi-dtas-hub", "3": "etsi-ring-ata", "4": "silent-ata"}
     status = run_day(day("uk", sources, 4), tmp_path, synth)
     report = json.loads(linecheck(tmp_path, capsys, "--json"))
-    assert {entry["line"]: entry["profiles"] for entry in report["lines"]} == \
-        {int(k): [v] for k, v in sources.items()}
+    assert {entry["line"]: entry["profiles"] for entry in report["lines"]} == {
+        int(k): [v] for k, v in sources.items()
+    }
     assert all(entry["calls"] == 3 for entry in report["lines"])
     text = linecheck(tmp_path, capsys)
     assert "line 4: 3 calls seen" in text and "behaves like:  silent-ata" in text
@@ -65,8 +85,7 @@ def test_a_uk_day_on_four_adapters(tmp_path, synth, capsys):
 
 
 def test_a_us_day_tells_the_ata_from_the_exchange(tmp_path, synth, capsys):
-    run_day(day("us", {"1": "us-ata-bell202", "2": "exchange", "3": "etsi-rpas-hub"}, 3),
-            tmp_path, synth)
+    run_day(day("us", {"1": "us-ata-bell202", "2": "exchange", "3": "etsi-rpas-hub"}, 3), tmp_path, synth)
     report = {e["line"]: e for e in json.loads(linecheck(tmp_path, capsys, "--json"))["lines"]}
     assert report[1]["profiles"] == ["us-ata-bell202"]
     assert report[3]["profiles"] == ["etsi-rpas-hub"]
@@ -101,19 +120,30 @@ def test_a_missing_data_dir_is_one_line_exit_2(tmp_path, capsys):
 def test_every_profile_fits_its_own_description(profile):
     from board.adapter import load_adapter
     from firmware.linecheck import _empty, matching_profiles, variant_of
+
     adapter = load_adapter(profile)
-    obs = dict(_empty(), calls=1, caller_id={variant_of(adapter): 1},
-               clears={adapter.end_reason: 1}, ring_ms=list(adapter.ring.cadence_ms))
+    obs = dict(
+        _empty(),
+        calls=1,
+        caller_id={variant_of(adapter): 1},
+        clears={adapter.end_reason: 1},
+        ring_ms=list(adapter.ring.cadence_ms),
+    )
     assert profile in matching_profiles(obs, [adapter])
 
 
 def test_a_us_cadence_on_a_uk_box_is_pointed_out(tmp_path, synth, capsys):
     """Without ring_timeout_ms each 2 s burst of a US-cadence ATA ends as a missed call;
     the line check still recognises the ATA and says what to set."""
-    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "seed": 3,
-            "sources": {"1": "us-ata-bell202"},
-            "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 2, "answer": False}]}
+    spec = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 1,
+        "seed": 3,
+        "sources": {"1": "us-ata-bell202"},
+        "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 2, "answer": False}],
+    }
     run_day(spec, tmp_path, synth)
     text = linecheck(tmp_path, capsys)
-    assert "line 1: 2 calls seen" in text          # one call, split in two
+    assert "line 1: 2 calls seen" in text  # one call, split in two
     assert "set ring_timeout_ms to 5500" in text and "us-ata-bell202" in text

@@ -15,17 +15,23 @@ from firmware.keystore import DEFAULT_KDF
 from web import passwords
 
 
-@pytest.mark.parametrize("password, user", [
-    ("password123", "admin"), ("short", "admin"), ("weak4weak4", "weak4"),
-    ("4kaewweak4", "weak4"), ("admin admin!", "admin")])
+@pytest.mark.parametrize(
+    "password, user",
+    [
+        ("password123", "admin"),
+        ("short", "admin"),
+        ("weak4weak4", "weak4"),
+        ("4kaewweak4", "weak4"),
+        ("admin admin!", "admin"),
+    ],
+)
 def test_init_refuses_what_the_web_refuses(tmp_path, capsys, password, user):
     assert passwords.password_problem(password, user) is not None
     pw = tmp_path / "pw"
     pw.write_text(password + "\n")
     pw.chmod(0o600)
     data_dir = tmp_path / "box"
-    status = main(["init", "--data-dir", str(data_dir), "--password-file", str(pw),
-                   "--user", user])
+    status = main(["init", "--data-dir", str(data_dir), "--password-file", str(pw), "--user", user])
     err = capsys.readouterr().err
     assert status == 2 and "nothing was created" in err and err.count("\n") == 1
     assert not (data_dir / "keys").exists()
@@ -45,8 +51,8 @@ def test_web_hashes_cost_at_least_the_key_slots():
 
 def test_a_password_file_others_can_read_is_warned_about(tmp_path, capsys, monkeypatch):
     import firmware.keystore as keystore
-    monkeypatch.setattr(keystore, "DEFAULT_KDF", keystore.Argon2Params(memory_kib=8,
-                                                                         iterations=1))
+
+    monkeypatch.setattr(keystore, "DEFAULT_KDF", keystore.Argon2Params(memory_kib=8, iterations=1))
     pw = tmp_path / "pw"
     pw.write_text("a long enough password\n")
     os.chmod(pw, 0o644)

@@ -45,7 +45,7 @@ def test_a_busy_box_polls_the_status_and_hears_the_warning_within_a_poll():
     clock.run_until(1_000_000)
     mcu.cut_power()
     clock.run_until(1_500_000)
-    (kind, t_us, holdup_ms), = events
+    ((kind, t_us, holdup_ms),) = events
     assert kind == "warning" and 1_002_000 <= t_us <= 1_002_000 + BUSY_POLL_MS * 1000
     # The MCU's figure: C (V^2 - Vmin^2) / 2P, 2.5 F from 5.1 V to 2.5 V at 4 W, about 6.2 s.
     assert 6_000 <= holdup_ms <= 6_200
@@ -68,12 +68,12 @@ def test_the_gpio_edge_warns_at_once_and_the_power_coming_back_is_reported():
     clock.run_until(1_000_000)
     # The MCU's 2 ms debounce, checked on its next millisecond tick.
     assert [e[0] for e in events] == ["warning"] and 502_000 <= events[0][1] <= 503_000
-    mcu.restore_power()          # a dip the capacitor rides out
+    mcu.restore_power()  # a dip the capacitor rides out
     clock.run_until(2_000_000)
     assert [e[0] for e in events] == ["warning", "restored"]
     # The MCU clears the warning after 500 ms of good supply; the watch polls every 100 ms.
     assert 1_500_000 <= events[1][1] <= 1_700_000
-    mcu.cut_power()              # the watch is done: one warning per box
+    mcu.cut_power()  # the watch is done: one warning per box
     clock.run_until(3_000_000)
     assert len(events) == 2
 

@@ -15,16 +15,45 @@ from firmware.sar import DisclosureLog
 
 PASSWORD = "correct horse battery"
 CALLS = [
-    {"line": 1, "at": 1.0, "direction": "in", "caller_id": {"number": "01632960123"},
-     "rings": 2, "talk": 6.0},                                          # the subject
-    {"line": 2, "at": 30.0, "direction": "in", "caller_id": {"number": "01712960123"},
-     "rings": 2, "talk": 4.0},                                          # same last digits
-    {"line": 3, "at": 60.0, "direction": "out", "dial": {"digits": "00441632960123"},
-     "talk": 5.0},                                                      # the subject, dialled
-    {"line": 1, "at": 90.0, "direction": "in", "caller_id": {"number": "01632960123"},
-     "rings": 2, "answer": False},                                      # missed: a record only
-    {"line": 4, "at": 120.0, "direction": "in", "caller_id": {"number": "02079460000"},
-     "rings": 2, "talk": 3.0},
+    {
+        "line": 1,
+        "at": 1.0,
+        "direction": "in",
+        "caller_id": {"number": "01632960123"},
+        "rings": 2,
+        "talk": 6.0,
+    },  # the subject
+    {
+        "line": 2,
+        "at": 30.0,
+        "direction": "in",
+        "caller_id": {"number": "01712960123"},
+        "rings": 2,
+        "talk": 4.0,
+    },  # same last digits
+    {
+        "line": 3,
+        "at": 60.0,
+        "direction": "out",
+        "dial": {"digits": "00441632960123"},
+        "talk": 5.0,
+    },  # the subject, dialled
+    {
+        "line": 1,
+        "at": 90.0,
+        "direction": "in",
+        "caller_id": {"number": "01632960123"},
+        "rings": 2,
+        "answer": False,
+    },  # missed: a record only
+    {
+        "line": 4,
+        "at": 120.0,
+        "direction": "in",
+        "caller_id": {"number": "02079460000"},
+        "rings": 2,
+        "talk": 3.0,
+    },
 ]
 
 
@@ -32,10 +61,10 @@ CALLS = [
 def sar_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("sar")
     data = str(root / "data")
-    KeyStore(data, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
-        "admin", PASSWORD)
-    (root / "s.json").write_text(json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk",
-                                             "lines": 4, "calls": CALLS}))
+    KeyStore(data, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise("admin", PASSWORD)
+    (root / "s.json").write_text(
+        json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 4, "calls": CALLS})
+    )
     assert cli.main(["sim", str(root / "s.json"), "--data-dir", data]) == 0
     (root / "pw").write_text(PASSWORD + "\n")
     (root / "bundle-pw").write_text("give this by phone 7\n")
@@ -43,9 +72,24 @@ def sar_dir(tmp_path_factory):
 
 
 def sar(root, data, out, *extra):
-    return cli.main(["sar", "--data-dir", data, "--password-file", str(root / "pw"),
-                     "--requester", "Ms Smith (caller)", "--recipient", "Ms Smith",
-                     "--reason", "subject access request", "--out", str(out)] + list(extra))
+    return cli.main(
+        [
+            "sar",
+            "--data-dir",
+            data,
+            "--password-file",
+            str(root / "pw"),
+            "--requester",
+            "Ms Smith (caller)",
+            "--recipient",
+            "Ms Smith",
+            "--reason",
+            "subject access request",
+            "--out",
+            str(out),
+        ]
+        + list(extra)
+    )
 
 
 def test_bundle_holds_exactly_that_numbers_calls_and_verifies(sar_dir, tmp_path):
@@ -55,9 +99,14 @@ def test_bundle_holds_exactly_that_numbers_calls_and_verifies(sar_dir, tmp_path)
     z = zipfile.ZipFile(out)
     calls = json.loads(z.read("calls.json"))
     assert [(c["line"], c["direction"], c["number"]) for c in calls] == [
-        (1, "in", "01632960123"), (3, "out", "00441632960123"), (1, "in", "01632960123")]
+        (1, "in", "01632960123"),
+        (3, "out", "00441632960123"),
+        (1, "in", "01632960123"),
+    ]
     assert sorted(n for n in z.namelist() if n.startswith("recordings/")) == [
-        "recordings/call-%d.wav" % calls[0]["id"], "recordings/call-%d.wav" % calls[1]["id"]]
+        "recordings/call-%d.wav" % calls[0]["id"],
+        "recordings/call-%d.wav" % calls[1]["id"],
+    ]
     sums = dict(reversed(line.split("  ")) for line in z.read("SHA256SUMS").decode().splitlines())
     assert set(sums) == set(z.namelist()) - {"SHA256SUMS", "manifest.json"}
     for name, digest in sums.items():
@@ -77,14 +126,30 @@ def test_bundle_holds_exactly_that_numbers_calls_and_verifies(sar_dir, tmp_path)
 def test_encrypted_bundle_needs_its_password(sar_dir, tmp_path):
     root, data = sar_dir
     out = tmp_path / "smith.zip.gpg"
-    assert sar(root, data, out, "--number", "01632 960123",
-               "--bundle-password-file", str(root / "bundle-pw")) == 0
+    assert (
+        sar(root, data, out, "--number", "01632 960123", "--bundle-password-file", str(root / "bundle-pw"))
+        == 0
+    )
     assert not zipfile.is_zipfile(out)
 
     def gpg(password):
-        return subprocess.run(["gpg", "--homedir", str(tmp_path), "--batch", "--quiet",
-                               "--pinentry-mode", "loopback", "--passphrase", password,
-                               "--decrypt", str(out)], capture_output=True)
+        return subprocess.run(
+            [
+                "gpg",
+                "--homedir",
+                str(tmp_path),
+                "--batch",
+                "--quiet",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                password,
+                "--decrypt",
+                str(out),
+            ],
+            capture_output=True,
+        )
+
     assert gpg("wrong password").returncode != 0
     opened = gpg("give this by phone 7")
     assert opened.returncode == 0
@@ -99,13 +164,16 @@ def test_date_range_alone(sar_dir, tmp_path):
     assert len(json.loads(zipfile.ZipFile(out).read("calls.json"))) == 5
 
 
-@pytest.mark.parametrize("extra, message", [
-    ([], "give a number, a date range, or both"),
-    (["--number", "12"], "is not a phone number"),
-    (["--number", "07700900000"], "no calls match: nothing to release"),
-    (["--from", "2026-03-05", "--to", "2026-03-01"], "the date range is backwards"),
-    (["--from", "2026-03-05"], "give both --from and --to"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "give a number, a date range, or both"),
+        (["--number", "12"], "is not a phone number"),
+        (["--number", "07700900000"], "no calls match: nothing to release"),
+        (["--from", "2026-03-05", "--to", "2026-03-01"], "the date range is backwards"),
+        (["--from", "2026-03-05"], "give both --from and --to"),
+    ],
+)
 def test_bad_requests(sar_dir, tmp_path, capsys, extra, message):
     root, data = sar_dir
     out = tmp_path / "x.zip"
@@ -119,6 +187,7 @@ def wav_samples(data):
     import wave
 
     import numpy as np
+
     with wave.open(io.BytesIO(data)) as w:
         return np.frombuffer(w.readframes(w.getnframes()), "<i2"), w.getframerate()
 
@@ -128,25 +197,27 @@ def test_redacted_span_is_silence_and_the_rest_untouched(sar_dir, tmp_path):
     plain, redacted = tmp_path / "plain.zip", tmp_path / "redacted.zip"
     assert sar(root, data, plain, "--number", "01632960123") == 0
     first = json.loads(zipfile.ZipFile(plain).read("calls.json"))[0]["id"]
-    assert sar(root, data, redacted, "--number", "01632960123",
-               "--redact", "%d:1-3.5" % first) == 0
+    assert sar(root, data, redacted, "--number", "01632960123", "--redact", "%d:1-3.5" % first) == 0
     name = "recordings/call-%d.wav" % first
     a, rate = wav_samples(zipfile.ZipFile(plain).read(name))
     b, _ = wav_samples(zipfile.ZipFile(redacted).read(name))
     span = slice(1 * rate, int(3.5 * rate))
     assert a[span].any() and not b[span].any()
-    assert (a[:rate] == b[:rate]).all() and (a[int(3.5 * rate):] == b[int(3.5 * rate):]).all()
+    assert (a[:rate] == b[:rate]).all() and (a[int(3.5 * rate) :] == b[int(3.5 * rate) :]).all()
     manifest = json.loads(zipfile.ZipFile(redacted).read("manifest.json"))
     assert manifest["redacted"] == [{"call": first, "from_s": 1.0, "to_s": 3.5}]
     sums = zipfile.ZipFile(redacted).read("SHA256SUMS").decode()
     assert hashlib.sha256(zipfile.ZipFile(redacted).read(name)).hexdigest() in sums
 
 
-@pytest.mark.parametrize("redact, message", [
-    ("1:5-2", "is empty or backwards"),
-    ("one:1-2", "a redaction is CALL:FROM-TO"),
-    ("999:1-2", "call 999 is not in the release"),
-])
+@pytest.mark.parametrize(
+    "redact, message",
+    [
+        ("1:5-2", "is empty or backwards"),
+        ("one:1-2", "a redaction is CALL:FROM-TO"),
+        ("999:1-2", "call 999 is not in the release"),
+    ],
+)
 def test_bad_redactions(sar_dir, tmp_path, capsys, redact, message):
     root, data = sar_dir
     out = tmp_path / "x.zip"

@@ -78,16 +78,16 @@ def test_a_signed_audit_trail_rechained_without_the_key_fails(tmp_path, mcu):
     log.close()
     db = sqlite3.connect(tmp_path / "audit.db", isolation_level=None)
     db.execute("DROP TRIGGER audit_no_update")
-    row = db.execute("SELECT seq, wall_us, actor, action, target, details, prev_hash FROM audit "
-                     "WHERE seq = 4").fetchone()
+    row = db.execute(
+        "SELECT seq, wall_us, actor, action, target, details, prev_hash FROM audit WHERE seq = 4"
+    ).fetchone()
     details = json.dumps({"line": 2})
     digest = entry_hash(row[6], 4, row[1], "eve", row[3], row[4], {"line": 2})
-    db.execute("UPDATE audit SET actor = 'eve', details = ?, hash = ? WHERE seq = 4",
-               (details, digest))
+    db.execute("UPDATE audit SET actor = 'eve', details = ?, hash = ? WHERE seq = 4", (details, digest))
     db.close()
     (tmp_path / "audit.head").write_text(json.dumps({"seq": 4, "hash": digest}))
     log = AuditLog(tmp_path / "audit.db", tmp_path / "audit.head")
-    assert log.verify() == []                          # the unkeyed chain holds
+    assert log.verify() == []  # the unkeyed chain holds
     problems = log.verify(public_key=signer.public_key)
     assert any("audit entry 4: its signature does not match" in p for p in problems), problems
     assert any("head file is not signed" in p for p in problems), problems
@@ -101,7 +101,8 @@ def test_entries_from_before_signing_are_covered_by_the_first_signed_one(tmp_pat
     log = AuditLog(tmp_path / "audit.db", tmp_path / "audit.head", signer=signer)
     assert log.verify(public_key=signer.public_key) == [
         "audit trail: no entry is signed by the box's key (1 entries): it was rewritten "
-        "without the key, or the box never signed"]
+        "without the key, or the box never signed"
+    ]
     log.append("sam", "logout", None, {}, 2)
     assert log.verify(public_key=signer.public_key) == []
     log.close()
@@ -114,6 +115,7 @@ def test_entries_from_before_signing_are_covered_by_the_first_signed_one(tmp_pat
 
 def test_keys_prints_the_fingerprint_to_copy(tmp_path, capsys):
     from firmware.cli import main
+
     assert main(["keys", "--data-dir", str(tmp_path), "--fingerprint"]) == 2
     assert "no signing key yet" in capsys.readouterr().err
     signer = load_signer(tmp_path)
@@ -126,23 +128,24 @@ def test_keys_prints_the_fingerprint_to_copy(tmp_path, capsys):
 def test_a_restarted_recorder_finds_the_locked_vaults_key_in_the_run_directory(tmp_path, mcu):
     link = McuLink(mcu.bus)
     first = load_signer(tmp_path, vault=link, run_dir=tmp_path / "run")
-    link.lock_vault()                      # as the box does once it has the key
+    link.lock_vault()  # as the box does once it has the key
     again = load_signer(tmp_path, vault=link, run_dir=tmp_path / "run")
     assert again.public_key == first.public_key
-    (tmp_path / "run" / "device-signing.key").unlink()      # a reboot empties /run ...
+    (tmp_path / "run" / "device-signing.key").unlink()  # a reboot empties /run ...
     with pytest.raises(SigningKeyError, match="vault did not give its key"):
-        load_signer(tmp_path, vault=link, run_dir=tmp_path / "run")   # ... and unlocks the vault
+        load_signer(tmp_path, vault=link, run_dir=tmp_path / "run")  # ... and unlocks the vault
 
 
 def test_only_the_recorder_makes_the_key_other_processes_wait_for_it(tmp_path):
     from firmware.signing import LazySigner, device_signer
-    assert device_signer(tmp_path) is None               # e.g. `linekeeper init` before the box
+
+    assert device_signer(tmp_path) is None  # e.g. `linekeeper init` before the box
     assert not (tmp_path / "signing.key").exists()
     lazy = LazySigner(tmp_path)
     log = AuditLog(tmp_path / "audit.db", tmp_path / "audit.head", signer=lazy)
-    log.append("admin", "init", None, {}, 1)             # before the key: unsigned
-    signer = load_signer(tmp_path)                       # the recorder's first start
-    log.append("admin", "login", None, {}, 2)            # the web process signs from now on
+    log.append("admin", "init", None, {}, 1)  # before the key: unsigned
+    signer = load_signer(tmp_path)  # the recorder's first start
+    log.append("admin", "login", None, {}, 2)  # the web process signs from now on
     assert lazy.get().public_key == signer.public_key
     assert log.verify(public_key=signer.public_key) == []
     log.close()

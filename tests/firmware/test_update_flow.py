@@ -41,8 +41,16 @@ class FakeClient:
             raise RecorderUnavailable("not running")
         if op == "hello":
             return {"pid": 1, "lines": 2}
-        return {"lines": [{"line": n, "state": "connected" if n in busy else "idle",
-                           "call": {"id": 1} if n in busy else None} for n in (1, 2)]}
+        return {
+            "lines": [
+                {
+                    "line": n,
+                    "state": "connected" if n in busy else "idle",
+                    "call": {"id": 1} if n in busy else None,
+                }
+                for n in (1, 2)
+            ]
+        }
 
     def close(self):
         pass
@@ -55,12 +63,15 @@ class FakeRauc:
         self.installed = False
 
     def status(self):
-        slots = {"app.0": {"bootname": "A", "device": "/dev/a", "slot_status": {
-                     "bundle": {"version": "1.0.0"}}},
-                 "app.1": {"bootname": "B", "device": "/dev/b", "slot_status": {
-                     "bundle": {"version": "2.0.0" if self.installed else None}}}}
-        return {"booted": "A", "boot_primary": "app.1" if self.installed else "app.0",
-                "slots": slots}
+        slots = {
+            "app.0": {"bootname": "A", "device": "/dev/a", "slot_status": {"bundle": {"version": "1.0.0"}}},
+            "app.1": {
+                "bootname": "B",
+                "device": "/dev/b",
+                "slot_status": {"bundle": {"version": "2.0.0" if self.installed else None}},
+            },
+        }
+        return {"booted": "A", "boot_primary": "app.1" if self.installed else "app.0", "slots": slots}
 
     def install(self, path):
         assert os.path.exists(path)
@@ -91,10 +102,10 @@ class FakeSlots:
 
 def _updater(tmp_path, rauc, busy, **settings):
     clock = FakeClock()
-    s = UpdateSettings(data_dir=str(tmp_path), update_dir=str(tmp_path / "update"),
-                       poll_s=1.0, **settings)
-    return Updater(s, rauc, FakeSlots(), FakeClient(clock, busy), None,
-                   monotonic=clock.monotonic, sleep=clock.sleep), clock
+    s = UpdateSettings(data_dir=str(tmp_path), update_dir=str(tmp_path / "update"), poll_s=1.0, **settings)
+    return Updater(
+        s, rauc, FakeSlots(), FakeClient(clock, busy), None, monotonic=clock.monotonic, sleep=clock.sleep
+    ), clock
 
 
 def _bundle(tmp_path):
@@ -105,8 +116,7 @@ def _bundle(tmp_path):
 
 
 def test_wait_idle_waits_for_the_call_to_end_and_the_lines_to_settle(tmp_path):
-    updater, clock = _updater(tmp_path, FakeRauc(), lambda t: [1] if t < 30 else [],
-                              settle_s=2.0)
+    updater, clock = _updater(tmp_path, FakeRauc(), lambda t: [1] if t < 30 else [], settle_s=2.0)
     assert updater.wait_idle() is True
     assert 32 <= clock.t <= 33
 
@@ -145,11 +155,13 @@ def test_a_refusal_reports_the_install_check_s_reason(tmp_path):
     def install(path):
         (tmp_path / "update" / "install-check.txt").write_text("security version 1 is below 3\n")
         real_install(path)
+
     rauc.install = install
     result = updater.run(_bundle(tmp_path))
     assert result.outcome == "refused"
-    assert result.message == ("the box refused the bundle: security version 1 is below 3; "
-                              "nothing was changed")
+    assert result.message == (
+        "the box refused the bundle: security version 1 is below 3; nothing was changed"
+    )
     assert rauc.marks == [] and updater.slots.pointed == []
     assert not os.path.exists(tmp_path / "update" / "install-check.txt")
 
@@ -164,16 +176,26 @@ def test_a_bundle_that_cannot_be_read_is_reported(tmp_path):
 
 
 def test_rauc_s_reason_is_its_error_line_not_its_progress():
-    out = ("installing\n 0% Installing\nLastError: signature verification failed: x\n"
-           "Installing `/b.raucb` failed\nidle\n")
+    out = (
+        "installing\n 0% Installing\nLastError: signature verification failed: x\n"
+        "Installing `/b.raucb` failed\nidle\n"
+    )
     assert _reason(out) == "Installing `/b.raucb` failed"
     assert _reason("rauc-Message: hello\nidle\n") == "idle"
 
 
 def test_the_report_names_outcome_versions_and_steps(tmp_path):
     from firmware.update.flow import UpdateResult
-    result = UpdateResult("rolled_back", "b.raucb", "it failed", version="2.0.0",
-                          previous_version="1.0.0", slot="B", steps=["copy", "install"])
+
+    result = UpdateResult(
+        "rolled_back",
+        "b.raucb",
+        "it failed",
+        version="2.0.0",
+        previous_version="1.0.0",
+        slot="B",
+        steps=["copy", "install"],
+    )
     text = format_report(result, 1_772_442_000_000_000)
     assert "UPDATE FAILED - the box went back to its old version" in text
     assert "2026-03-02 09:00:00 UTC" in text and "1.0.0" in text and "copy, install" in text
@@ -186,35 +208,41 @@ def _check(tmp_path, *, bundle_security, installed=None, image_bytes=1000, slot_
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "manifest.raucm").write_text("[update]\ncompatible=x\nversion=1.0.0\n")
-    (bundle / "linekeeper-bundle.json").write_text(json.dumps(
-        {"version": "1.0.0", "security_version": bundle_security}))
+    (bundle / "linekeeper-bundle.json").write_text(
+        json.dumps({"version": "1.0.0", "security_version": bundle_security})
+    )
     (bundle / "app.ext4").write_bytes(b"\0" * image_bytes)
     (tmp_path / "slot-b").write_bytes(b"\0" * slot_bytes)
     update = tmp_path / "update"
     update.mkdir()
     if installed is not None:
         (update / "security-version").write_text("%d\n" % installed)
-    env = {"RAUC_BUNDLE_MOUNT_POINT": str(bundle), "LINEKEEPER_UPDATE_DIR": str(update),
-           "RAUC_TARGET_SLOTS": "2", "RAUC_SLOT_CLASS_2": "app",
-           "RAUC_SLOT_DEVICE_2": str(tmp_path / "slot-b"), "RAUC_IMAGE_NAME_1": "app.ext4",
-           "RAUC_IMAGE_CLASS_1": "app", "PATH": os.environ["PATH"]}
-    done = subprocess.run([sys.executable, INSTALL_CHECK], env=env, capture_output=True,
-                          text=True)
+    env = {
+        "RAUC_BUNDLE_MOUNT_POINT": str(bundle),
+        "LINEKEEPER_UPDATE_DIR": str(update),
+        "RAUC_TARGET_SLOTS": "2",
+        "RAUC_SLOT_CLASS_2": "app",
+        "RAUC_SLOT_DEVICE_2": str(tmp_path / "slot-b"),
+        "RAUC_IMAGE_NAME_1": "app.ext4",
+        "RAUC_IMAGE_CLASS_1": "app",
+        "PATH": os.environ["PATH"],
+    }
+    done = subprocess.run([sys.executable, INSTALL_CHECK], env=env, capture_output=True, text=True)
     why = update / "install-check.txt"
     return done.returncode, why.read_text().strip() if why.exists() else None
 
 
 @pytest.mark.parametrize("bundle_security, installed", [(1, None), (3, 3), (4, 3)])
-def test_install_check_accepts_the_same_or_a_newer_security_version(tmp_path, bundle_security,
-                                                                     installed):
+def test_install_check_accepts_the_same_or_a_newer_security_version(tmp_path, bundle_security, installed):
     assert _check(tmp_path, bundle_security=bundle_security, installed=installed) == (0, None)
 
 
 def test_install_check_refuses_a_security_downgrade(tmp_path):
     code, why = _check(tmp_path, bundle_security=2, installed=3)
     assert code == 1
-    assert why == ("the bundle's security version 2 is below the installed 3 (a downgrade "
-                   "past a security fix)")
+    assert why == (
+        "the bundle's security version 2 is below the installed 3 (a downgrade past a security fix)"
+    )
 
 
 def test_install_check_refuses_an_image_larger_than_its_slot(tmp_path):

@@ -16,9 +16,13 @@ def _watcher(tmp_path, stable_s=2.0):
     stick = tmp_path / "stick"
     stick.mkdir()
     (tmp_path / "update").mkdir()
-    w = Watcher(str(stick), str(tmp_path / "update"),
-                lambda path, report_dir: installed.append((path, report_dir)) or path,
-                stable_s=stable_s, monotonic=clock.monotonic)
+    w = Watcher(
+        str(stick),
+        str(tmp_path / "update"),
+        lambda path, report_dir: installed.append((path, report_dir)) or path,
+        stable_s=stable_s,
+        monotonic=clock.monotonic,
+    )
     return w, stick, installed, clock
 
 
@@ -26,17 +30,17 @@ def test_a_bundle_is_installed_once_it_stops_changing_and_only_once(tmp_path):
     w, stick, installed, clock = _watcher(tmp_path)
     (stick / "notes.txt").write_text("not a bundle")
     (stick / "v2.raucb").write_bytes(b"x" * 10)
-    assert w.poll() == []                      # just seen: it may still be copying
+    assert w.poll() == []  # just seen: it may still be copying
     clock.t = 1.0
     (stick / "v2.raucb").write_bytes(b"x" * 20)
-    assert w.poll() == []                      # it changed: wait again
+    assert w.poll() == []  # it changed: wait again
     clock.t = 2.5
     assert w.poll() == []
     clock.t = 3.5
     assert w.poll() == [str(stick / "v2.raucb")]
     assert installed == [(str(stick / "v2.raucb"), str(stick))]
     clock.t = 10.0
-    assert w.poll() == []                      # the stick left in: not again
+    assert w.poll() == []  # the stick left in: not again
 
 
 def test_the_same_bundle_is_not_installed_again_by_a_new_watcher(tmp_path):
@@ -44,7 +48,7 @@ def test_the_same_bundle_is_not_installed_again_by_a_new_watcher(tmp_path):
     (stick / "v2.raucb").write_bytes(b"x")
     assert len(w.poll()) == 1
     again = Watcher(str(stick), str(tmp_path / "update"), lambda p, r: p, stable_s=0)
-    assert again.poll() == []                  # after a reboot, with the stick still in
+    assert again.poll() == []  # after a reboot, with the stick still in
 
 
 def test_a_pulled_stick_is_no_error(tmp_path):

@@ -8,15 +8,14 @@ from types import SimpleNamespace
 from firmware.alarmchecks import ConsentWatch, DateChecks, check_last_stop
 from firmware.alarmlog import AlarmLog
 from firmware.audit import AuditLog
-from firmware.bus import EventBus, LineFault
+from firmware.bus import Alarm, EventBus, LineFault
 from firmware.mail.service import MailService
 from firmware.mail.settings import MailSettings
-from firmware.bus import Alarm
 from firmware.secretbox import SecretBox
 
 
 class Clock:
-    t = int(dt.datetime(2026, 3, 2, 12, tzinfo=dt.timezone.utc).timestamp()) * 10**6
+    t = int(dt.datetime(2026, 3, 2, 12, tzinfo=dt.UTC).timestamp()) * 10**6
 
     def wall_us(self):
         return self.t
@@ -38,48 +37,79 @@ def test_every_cause(tmp_path):
     bus = EventBus(strict=True)
     alarms.attach(bus)
     ConsentWatch(alarms).attach(bus)
-    mail = MailService(data, clock.wall_us, SecretBox(data, identity=b"t"), alarm_log=alarms,
-                       checks=[DateChecks(alarms, clock.wall_us, ico_renewal=lambda: "2026-03-20")])
-    mail.store.save(MailSettings(host="mail.example.com", sender="box@example.com",
-                                 alarm_to=("ops@example.com",)))
+    mail = MailService(
+        data,
+        clock.wall_us,
+        SecretBox(data, identity=b"t"),
+        alarm_log=alarms,
+        checks=[DateChecks(alarms, clock.wall_us, ico_renewal=lambda: "2026-03-20")],
+    )
+    mail.store.save(
+        MailSettings(host="mail.example.com", sender="box@example.com", alarm_to=("ops@example.com",))
+    )
     os.makedirs(os.path.join(data, "box"))
-    open(os.path.join(data, "box", "running"), "w").close()      # the last run never stopped
+    open(os.path.join(data, "box", "running"), "w").close()  # the last run never stopped
 
     from firmware.bus import CallEnded
+
     # What the parts of the box publish (recorder, retention sweeper, supervisor) ...
-    for kind, line in (("recording_failed", 1), ("disk_full", 0), ("disk_warning", 0),
-                       ("disk_critical", 0), ("clock_unsynchronised", 0), ("clock_jump", 0)):
+    for kind, line in (
+        ("recording_failed", 1),
+        ("disk_full", 0),
+        ("disk_warning", 0),
+        ("disk_critical", 0),
+        ("clock_unsynchronised", 0),
+        ("clock_jump", 0),
+    ):
         bus.publish(Alarm(line=line, t_us=0, kind=kind, active=True, message=kind + " here"))
     for kind in ("no_line_voltage", "stuck_off_hook"):
         bus.publish(LineFault(line=3, t_us=0, kind=kind, active=True))
-    bus.publish(CallEnded(line=2, t_us=0, call=SimpleNamespace(line=2, consent={
-        "notice": "announcement", "given": False, "error": "the file is missing"})))
+    bus.publish(
+        CallEnded(
+            line=2,
+            t_us=0,
+            call=SimpleNamespace(
+                line=2, consent={"notice": "announcement", "given": False, "error": "the file is missing"}
+            ),
+        )
+    )
     # ... and what is found by looking.
     check_last_stop(os.path.join(data, "box"), alarms)
-    mail.checks[0]()                                       # ICO renewal due in 18 days
-    causes = {"recording_failed", "disk_full", "disk_warning", "disk_critical",
-              "clock_unsynchronised", "clock_jump", "no_line_voltage", "stuck_off_hook",
-              "consent_notice_failed", "power_loss_restart", "ico_renewal_30"}
+    mail.checks[0]()  # ICO renewal due in 18 days
+    causes = {
+        "recording_failed",
+        "disk_full",
+        "disk_warning",
+        "disk_critical",
+        "clock_unsynchronised",
+        "clock_jump",
+        "no_line_voltage",
+        "stuck_off_hook",
+        "consent_notice_failed",
+        "power_loss_restart",
+        "ico_renewal_30",
+    }
     assert {r["kind"] for r in alarms.banner()} == causes
     outbox = Outbox()
     assert mail.queue.flush(outbox) == (len(causes), 0)
     assert len(set(outbox.subjects)) == len(causes)
     assert "[Linekeeper] Alarm: no line voltage on line 3" in outbox.subjects
     # Each clears (or was an event), is acknowledged, and leaves the banner.
-    for kind in ("disk_full", "disk_warning", "disk_critical", "clock_unsynchronised",
-                 "clock_jump"):
+    for kind in ("disk_full", "disk_warning", "disk_critical", "clock_unsynchronised", "clock_jump"):
         bus.publish(Alarm(line=0, t_us=0, kind=kind, active=False))
     for kind in ("no_line_voltage", "stuck_off_hook"):
         bus.publish(LineFault(line=3, t_us=0, kind=kind, active=False))
-    bus.publish(CallEnded(line=2, t_us=0, call=SimpleNamespace(line=2, consent={
-        "notice": "announcement", "given": True})))
+    bus.publish(
+        CallEnded(
+            line=2, t_us=0, call=SimpleNamespace(line=2, consent={"notice": "announcement", "given": True})
+        )
+    )
     mail.checks[0].ico_renewal = lambda: "2027-03-20"
     mail.checks[0]()
     for row in alarms.banner():
         alarms.acknowledge(row["id"], "ivan")
     assert alarms.banner() == []
-    assert all(r["cleared_us"] is not None and r["acknowledged_by"] == "ivan"
-               for r in alarms.history())
+    assert all(r["cleared_us"] is not None and r["acknowledged_by"] == "ivan" for r in alarms.history())
     trail = {}
     for e in audit.entries(limit=500, action="alarm", newest_first=False):
         trail.setdefault(e.details["kind"], []).append(e.details["event"])

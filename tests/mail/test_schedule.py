@@ -18,13 +18,12 @@ DAY_US = 86_400_000_000
 
 
 def us(date):
-    return int(dt.datetime(date.year, date.month, date.day,
-                           tzinfo=dt.timezone.utc).timestamp()) * 1_000_000
+    return int(dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC).timestamp()) * 1_000_000
 
 
 class Clock:
     def __init__(self, date):
-        self.t = us(date) + 6 * 3600_000_000        # 06:00 on that day
+        self.t = us(date) + 6 * 3600_000_000  # 06:00 on that day
 
     def wall_us(self):
         return self.t
@@ -33,17 +32,28 @@ class Clock:
 @pytest.fixture
 def sched(tmp_path):
     import sqlite3
+
     db = sqlite3.connect(tmp_path / "calls.db")
     db.executescript(SCHEMA)
     db.close()
-    clock = Clock(dt.date(2026, 3, 10))                 # a Tuesday
+    clock = Clock(dt.date(2026, 3, 10))  # a Tuesday
     queue = MailQueue(tmp_path / "queue", clock.wall_us)
-    settings = MailSettings(host="mail.example.com", sender="box@example.com", schedules=(
-        Schedule("daily", ("a@example.com",), "csv"),
-        Schedule("weekly", ("b@example.com",), "csv"),
-        Schedule("monthly", ("c@example.com",), "csv")))
-    s = ReportScheduler(ReportSource(str(tmp_path), n_lines=2), queue, lambda: settings,
-                        clock.wall_us, tmp_path / "schedules.json")
+    settings = MailSettings(
+        host="mail.example.com",
+        sender="box@example.com",
+        schedules=(
+            Schedule("daily", ("a@example.com",), "csv"),
+            Schedule("weekly", ("b@example.com",), "csv"),
+            Schedule("monthly", ("c@example.com",), "csv"),
+        ),
+    )
+    s = ReportScheduler(
+        ReportSource(str(tmp_path), n_lines=2),
+        queue,
+        lambda: settings,
+        clock.wall_us,
+        tmp_path / "schedules.json",
+    )
     return s, clock, queue
 
 
@@ -53,22 +63,26 @@ def subjects(queue):
 
 def test_a_new_schedule_starts_with_the_last_complete_period(sched):
     s, clock, queue = sched
-    assert s.run() == [("daily-csv", "2026-03-09"), ("weekly-csv", "2026-03-02"),
-                       ("monthly-csv", "2026-02-01")]
-    assert subjects(queue) == ["Daily report 2026-03-09 to 2026-03-09",
-                               "Weekly report 2026-03-02 to 2026-03-08",
-                               "Monthly report 2026-02-01 to 2026-02-28"]
-    assert s.run() == []                                # the same day again: nothing
+    assert s.run() == [
+        ("daily-csv", "2026-03-09"),
+        ("weekly-csv", "2026-03-02"),
+        ("monthly-csv", "2026-02-01"),
+    ]
+    assert subjects(queue) == [
+        "Daily report 2026-03-09 to 2026-03-09",
+        "Weekly report 2026-03-02 to 2026-03-08",
+        "Monthly report 2026-02-01 to 2026-02-28",
+    ]
+    assert s.run() == []  # the same day again: nothing
 
 
 def test_catch_up_after_the_box_was_off_each_period_once(sched):
     s, clock, queue = sched
     s.run()
-    clock.t += 25 * DAY_US                              # off until Saturday 4 April
-    assert s.run() == [("daily-csv", "2026-03-%02d" % d) for d in range(10, 32)] + \
-        [("daily-csv", "2026-04-%02d" % d) for d in range(1, 4)] + \
-        [("weekly-csv", "2026-03-%02d" % d) for d in (9, 16, 23)] + \
-        [("monthly-csv", "2026-03-01")]
+    clock.t += 25 * DAY_US  # off until Saturday 4 April
+    assert s.run() == [("daily-csv", "2026-03-%02d" % d) for d in range(10, 32)] + [
+        ("daily-csv", "2026-04-%02d" % d) for d in range(1, 4)
+    ] + [("weekly-csv", "2026-03-%02d" % d) for d in (9, 16, 23)] + [("monthly-csv", "2026-03-01")]
     assert s.run() == []
     # Even with the state file lost, the queue refuses a period it already holds.
     os.remove(s.state_path)
@@ -83,23 +97,29 @@ def test_periods_follow_each_other():
     for _ in range(3):
         p = next_period("monthly", p)
         months.append((p.first.isoformat(), p.last.isoformat()))
-    assert months == [("2026-02-01", "2026-02-28"), ("2026-03-01", "2026-03-31"),
-                      ("2026-04-01", "2026-04-30")]
+    assert months == [
+        ("2026-02-01", "2026-02-28"),
+        ("2026-03-01", "2026-03-31"),
+        ("2026-04-01", "2026-04-30"),
+    ]
 
 
 def test_backoff_doubles_and_a_delivered_key_is_never_queued_again(tmp_path):
     from email.message import EmailMessage
+
     clock = Clock(dt.date(2026, 3, 10))
     queue = MailQueue(tmp_path / "q", clock.wall_us)
 
     class Down:
         def send(self, msg):
             raise MailError("cannot reach the mail server")
+
     sent = []
 
     class Up:
         def send(self, msg):
             sent.append(msg["Subject"])
+
     msg = EmailMessage()
     msg["Subject"] = "hello"
     msg.set_content("x")
@@ -123,6 +143,7 @@ def test_every_scheduled_report_carries_the_audit_trail_head(sched, tmp_path):
     from email import policy
 
     from firmware.audit import AuditLog
+
     s, clock, queue = sched
     with AuditLog(tmp_path / "audit.db", tmp_path / "audit.head") as audit:
         audit.append("sam", "playback", "call:1", {}, clock.wall_us())

@@ -23,13 +23,31 @@ from firmware.secretbox import SecretBox
 
 from .conftest import PASSWORD, PORT, USER
 
-pytestmark = pytest.mark.slow          # a real server on a real port
-TUESDAY_US = 1_773_100_800_000_000     # 2026-03-10T00:00:00Z
-SCENARIO = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": [
-    {"line": 1, "at": 1.0, "direction": "in", "caller_id": {"number": "01632960001"},
-     "rings": 2, "talk": 12.0},
-    {"line": 2, "at": 100.0, "direction": "in", "caller_id": {"number": "01632960002"},
-     "rings": 2, "answer": False}]}
+pytestmark = pytest.mark.slow  # a real server on a real port
+TUESDAY_US = 1_773_100_800_000_000  # 2026-03-10T00:00:00Z
+SCENARIO = {
+    "start": "2026-03-02T09:00:00Z",
+    "country": "uk",
+    "lines": 2,
+    "calls": [
+        {
+            "line": 1,
+            "at": 1.0,
+            "direction": "in",
+            "caller_id": {"number": "01632960001"},
+            "rings": 2,
+            "talk": 12.0,
+        },
+        {
+            "line": 2,
+            "at": 100.0,
+            "direction": "in",
+            "caller_id": {"number": "01632960002"},
+            "rings": 2,
+            "answer": False,
+        },
+    ],
+}
 
 
 class Clock:
@@ -50,20 +68,36 @@ def mailbox(tmp_path, smtp_server):
     clock = Clock(TUESDAY_US)
     alarms = AlarmLog(os.path.join(data_dir, "alarms.db"), clock)
     source = ReportSource(data_dir, n_lines=2, alarms=alarms)
-    service = MailService(data_dir, clock.wall_us, SecretBox(data_dir, identity=b"test-board"),
-                          reports=source, alarm_log=alarms,
-                          ssl_context=smtp_server.client_context(), box_name="Shop")
-    service.store.save(MailSettings(
-        host="127.0.0.1", port=PORT, security="starttls", username=USER,
-        sender="box@example.com", alarm_to=("ops@example.com",), rate_window_s=900,
-        schedules=(Schedule("weekly", ("boss@example.com",), "csv"),)), new_password=PASSWORD)
+    service = MailService(
+        data_dir,
+        clock.wall_us,
+        SecretBox(data_dir, identity=b"test-board"),
+        reports=source,
+        alarm_log=alarms,
+        ssl_context=smtp_server.client_context(),
+        box_name="Shop",
+    )
+    service.store.save(
+        MailSettings(
+            host="127.0.0.1",
+            port=PORT,
+            security="starttls",
+            username=USER,
+            sender="box@example.com",
+            alarm_to=("ops@example.com",),
+            rate_window_s=900,
+            schedules=(Schedule("weekly", ("boss@example.com",), "csv"),),
+        ),
+        new_password=PASSWORD,
+    )
     yield service, alarms, clock, data_dir
     alarms.close()
 
 
 def received(server):
-    return [email.message_from_bytes(content, policy=email.policy.default)
-            for _, _, content in server.messages]
+    return [
+        email.message_from_bytes(content, policy=email.policy.default) for _, _, content in server.messages
+    ]
 
 
 def test_the_password_is_sealed_on_disk(mailbox):
@@ -97,16 +131,19 @@ def test_server_down_mail_waits_and_arrives_once(mailbox, smtp_server):
     service, alarms, clock, data_dir = mailbox
     smtp_server.stop()
     alarms.set("disk_warning", True, message="the card is 85% full")
-    assert service.tick() == (0, 2)                          # the report and the alarm
+    assert service.tick() == (0, 2)  # the report and the alarm
     pending = service.queue.pending()
-    assert len(pending) == 2 and all("cannot reach the mail server" in p["last_error"]
-                                     for p in pending)
+    assert len(pending) == 2 and all("cannot reach the mail server" in p["last_error"] for p in pending)
     # A restart of the box: a new service over the same data directory keeps the queue.
-    again = MailService(data_dir, clock.wall_us, SecretBox(data_dir, identity=b"test-board"),
-                        ssl_context=smtp_server.client_context())
+    again = MailService(
+        data_dir,
+        clock.wall_us,
+        SecretBox(data_dir, identity=b"test-board"),
+        ssl_context=smtp_server.client_context(),
+    )
     assert len(again.queue.pending()) == 2
     smtp_server.start()
-    assert again.tick() == (0, 0)                            # not due yet: backoff
+    assert again.tick() == (0, 0)  # not due yet: backoff
     clock.t += 61_000_000
     assert again.tick() == (2, 0)
     clock.t += 3600_000_000
@@ -116,15 +153,14 @@ def test_server_down_mail_waits_and_arrives_once(mailbox, smtp_server):
 
 def test_a_flapping_line_sends_one_mail_per_window(mailbox, smtp_server):
     service, alarms, clock, _ = mailbox
-    service.store.save(service.store.get().__class__(**{
-        **service.store.get().__dict__, "schedules": ()}))
-    for _ in range(20):                       # 20 drops in 10 minutes
+    service.store.save(service.store.get().__class__(**{**service.store.get().__dict__, "schedules": ()}))
+    for _ in range(20):  # 20 drops in 10 minutes
         alarms.set("no_line_voltage", True, line=1, message="no line voltage")
         clock.t += 15_000_000
         alarms.set("no_line_voltage", False, line=1)
         clock.t += 15_000_000
     assert service.tick() == (1, 0)
-    clock.t += 900_000_000                    # the next window
+    clock.t += 900_000_000  # the next window
     alarms.set("no_line_voltage", True, line=1, message="no line voltage")
     assert service.tick() == (1, 0)
     msgs = received(smtp_server)
@@ -142,8 +178,7 @@ def test_test_mail_and_bad_input(mailbox, smtp_server, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     foreign = SecretBox(str(other), identity=b"another-board").seal("mail.password", PASSWORD)
-    moved = service.store.get().__class__(**{**service.store.get().__dict__,
-                                             "password": foreign})
+    moved = service.store.get().__class__(**{**service.store.get().__dict__, "password": foreign})
     with pytest.raises(TamperError, match="sealed on another box; enter it again"):
         service.send_test("me@example.com", settings=moved)
     refused = service.store.save(service.store.get(), new_password="wrong password")

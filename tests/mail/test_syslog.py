@@ -14,7 +14,7 @@ PORT = 9311
 
 
 class Clock:
-    t = 1_772_452_800_000_000        # 2026-03-02T12:00:00Z
+    t = 1_772_452_800_000_000  # 2026-03-02T12:00:00Z
 
     def wall_us(self):
         return self.t
@@ -26,8 +26,7 @@ def test_an_alarm_reaches_syslog(tmp_path):
     receiver.settimeout(5)
     clock = Clock()
     alarms = AlarmLog(tmp_path / "alarms.db", clock)
-    mail = MailService(str(tmp_path), clock.wall_us, SecretBox(str(tmp_path), b"t"),
-                       alarm_log=alarms)
+    mail = MailService(str(tmp_path), clock.wall_us, SecretBox(str(tmp_path), b"t"), alarm_log=alarms)
     mail.syslog.hostname = "shop-box"
     mail.store.save(MailSettings(syslog="127.0.0.1:%d" % PORT))
     try:
@@ -36,15 +35,17 @@ def test_an_alarm_reaches_syslog(tmp_path):
     finally:
         receiver.close()
         alarms.close()
-    assert data == ('<131>1 2026-03-02T12:00:00.000000Z shop-box linekeeper - alarm '
-                    '[alarm@32473 kind="no_line_voltage" line="2"] no line voltage')
+    assert data == (
+        "<131>1 2026-03-02T12:00:00.000000Z shop-box linekeeper - alarm "
+        '[alarm@32473 kind="no_line_voltage" line="2"] no line voltage'
+    )
 
 
 def test_no_syslog_and_a_bad_setting(tmp_path):
     clock = Clock()
     alarms = AlarmLog(tmp_path / "alarms.db", clock)
     MailService(str(tmp_path), clock.wall_us, SecretBox(str(tmp_path), b"t"), alarm_log=alarms)
-    assert alarms.set("disk_warning", True) is not None        # nothing set: nothing sent
+    assert alarms.set("disk_warning", True) is not None  # nothing set: nothing sent
     alarms.close()
     with pytest.raises(ConfigError, match="mail.syslog: 'log host:99999' is not a host"):
         MailSettings(syslog="log host:99999").check()

@@ -12,9 +12,14 @@ import numpy as np
 import pytest
 
 from firmware.errors import AudioFormatError
-from firmware.policy.announcement import (AnnouncementError, Announcements, active_level_dbm0,
-                                          store_announcement, validate_announcement_wav,
-                                          wav_bytes)
+from firmware.policy.announcement import (
+    AnnouncementError,
+    Announcements,
+    active_level_dbm0,
+    store_announcement,
+    validate_announcement_wav,
+    wav_bytes,
+)
 from firmware.policy.settings import Announcement
 
 RATE = 8000
@@ -24,7 +29,7 @@ def speechlike(seconds=3.0, level_dbm0=-18, rate=RATE):
     """Bursts of a few tones, like syllables: an active level the check can measure."""
     t = np.arange(int(seconds * rate)) / rate
     x = sum(np.sin(2 * math.pi * f * t) for f in (300, 700, 1100, 2300))
-    x *= (np.sin(2 * math.pi * 3 * t) > 0)                 # 3 syllables a second
+    x *= np.sin(2 * math.pi * 3 * t) > 0  # 3 syllables a second
     x *= 16090 * 10 ** (level_dbm0 / 20) / np.sqrt(np.mean(x[x != 0] ** 2))
     return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
 
@@ -37,14 +42,20 @@ def wav(samples, rate=RATE, channels=1, bits=16, tag=1, extra_chunks=b""):
         body = (x.astype(np.int32) // 256 + 128).astype(np.uint8).tobytes()
     elif bits == 24:
         v = x.astype(np.int32) * 256
-        body = np.stack([v & 255, (v >> 8) & 255, (v >> 16) & 255], axis=-1).astype(
-            np.uint8).tobytes()
+        body = np.stack([v & 255, (v >> 8) & 255, (v >> 16) & 255], axis=-1).astype(np.uint8).tobytes()
     else:
         body = (x.astype(np.float32) / 32768).astype("<f4").tobytes()
     block = channels * bits // 8
     fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * block, block, bits)
-    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt + extra_chunks \
-        + b"data" + struct.pack("<I", len(body)) + body
+    chunks = (
+        b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + extra_chunks
+        + b"data"
+        + struct.pack("<I", len(body))
+        + body
+    )
     return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks
 
 
@@ -55,9 +66,10 @@ def test_a_plain_announcement_is_taken_as_it_is():
     assert active_level_dbm0(out) == pytest.approx(-18, abs=0.5)
 
 
-@pytest.mark.parametrize("rate, channels, bits, tag", [
-    (16000, 1, 16, 1), (44100, 2, 16, 1), (48000, 2, 24, 1), (22050, 1, 8, 1),
-    (8000, 2, 32, 3)])
+@pytest.mark.parametrize(
+    "rate, channels, bits, tag",
+    [(16000, 1, 16, 1), (44100, 2, 16, 1), (48000, 2, 24, 1), (22050, 1, 8, 1), (8000, 2, 32, 3)],
+)
 def test_other_pcm_formats_are_converted_to_mono_8khz(rate, channels, bits, tag):
     mono = speechlike(rate=rate)
     x = np.repeat(mono[:, None], channels, axis=1).reshape(-1)
@@ -68,7 +80,7 @@ def test_other_pcm_formats_are_converted_to_mono_8khz(rate, channels, bits, tag)
 
 def test_unknown_chunks_are_skipped():
     x = speechlike()
-    info = b"LIST" + struct.pack("<I", 5) + b"INFOx" + b"\0"        # odd size, padded
+    info = b"LIST" + struct.pack("<I", 5) + b"INFOx" + b"\0"  # odd size, padded
     assert np.array_equal(validate_announcement_wav(wav(x, extra_chunks=info)), x)
 
 
@@ -78,8 +90,8 @@ def lying_riff(data):
 
 def lying_data(data):
     i = data.index(b"data")
-    size = struct.unpack("<I", data[i + 4:i + 8])[0]
-    return data[:i + 4] + struct.pack("<I", size * 2) + data[i + 8:]
+    size = struct.unpack("<I", data[i + 4 : i + 8])[0]
+    return data[: i + 4] + struct.pack("<I", size * 2) + data[i + 8 :]
 
 
 BAD = {
@@ -133,7 +145,7 @@ def test_the_default_is_spoken_once_and_cached_in_the_data_dir(tmp_path):
     assert name.startswith("tts-") and name.endswith(".wav")
     assert active_level_dbm0(first) == pytest.approx(-16, abs=0.5)
     again = Announcements(tmp_path, program="no-such-espeak").samples(Announcement())
-    assert np.array_equal(first, again)            # from the cache: espeak-ng not needed
+    assert np.array_equal(first, again)  # from the cache: espeak-ng not needed
 
 
 def test_missing_or_damaged_files_say_which(tmp_path):

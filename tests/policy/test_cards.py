@@ -6,8 +6,17 @@ from firmware.audit import AuditLog
 from firmware.policy import cards
 
 
-@pytest.mark.parametrize("pan", ["4111111111111111", "5500005555555559", "378282246310005",
-                                 "6011111111111117", "4222222222222", "6304000000000000000"])
+@pytest.mark.parametrize(
+    "pan",
+    [
+        "4111111111111111",
+        "5500005555555559",
+        "378282246310005",
+        "6011111111111117",
+        "4222222222222",
+        "6304000000000000000",
+    ],
+)
 def test_known_test_cards_pass_luhn_and_are_masked(pan):
     assert cards.luhn_ok(pan)
     assert cards.scrub(pan) == "X" * len(pan)
@@ -17,26 +26,30 @@ def test_a_card_keyed_after_a_dialled_number_is_masked_the_number_kept():
     assert cards.scrub("01632960302*15500005555555559") == "01632960302*1" + "X" * 16
 
 
-@pytest.mark.parametrize("text", ["01632960302", "00441632960302", "+442079460000",
-                                  "4111111111111112",            # fails Luhn
-                                  "411111111111",                # 12 digits: too short
-                                  "recording 4f3c4111111111111111a9",  # inside a hex id
-                                  ])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "01632960302",
+        "00441632960302",
+        "+442079460000",
+        "4111111111111112",  # fails Luhn
+        "411111111111",  # 12 digits: too short
+        "recording 4f3c4111111111111111a9",  # inside a hex id
+    ],
+)
 def test_what_is_not_a_card_is_left_alone(text):
     assert cards.scrub(text) == text
 
 
 def test_json_is_scrubbed_throughout():
     data = {"note": "card 4111111111111111", "list": ["x", "5500005555555559"], "n": 4}
-    assert cards.scrub_json(data) == {"note": "card " + "X" * 16, "list": ["x", "X" * 16],
-                                      "n": 4}
+    assert cards.scrub_json(data) == {"note": "card " + "X" * 16, "list": ["x", "X" * 16], "n": 4}
 
 
 def test_the_audit_trail_never_stores_a_card_number(tmp_path):
     audit = AuditLog(str(tmp_path / "audit.db"), str(tmp_path / "audit.head"))
     try:
-        audit.append("alice", "pause", "call:1", {"via": "web", "said": "4111111111111111"},
-                     1_000_000)
+        audit.append("alice", "pause", "call:1", {"via": "web", "said": "4111111111111111"}, 1_000_000)
         assert audit.verify() == []
         (entry,) = audit.entries()
         assert entry.details["said"] == "X" * 16

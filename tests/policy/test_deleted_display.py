@@ -22,6 +22,7 @@ PASSWORD = "pw-pw-pw-pw"
 
 def cli(*args):
     from firmware.cli import main
+
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
@@ -36,11 +37,17 @@ def swept(tmp_path, synth):
     """A data dir with two recorded calls; retention deleted the second (untagged) one."""
     data = str(tmp_path / "data")
     KeyStore(data, Argon2Params(memory_kib=8, iterations=1)).initialise("admin", PASSWORD)
-    call = {"line": 1, "direction": "in", "rings": 1, "talk": 3.0,
-            "caller_id": {"number": "01632960123"}}
-    scenario = loads_scenario(json.dumps({
-        "start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1,
-        "calls": [dict(call, at=1.0, tags=["regulated"]), dict(call, at=20.0)]}))
+    call = {"line": 1, "direction": "in", "rings": 1, "talk": 3.0, "caller_id": {"number": "01632960123"}}
+    scenario = loads_scenario(
+        json.dumps(
+            {
+                "start": "2026-03-02T09:00:00Z",
+                "country": "uk",
+                "lines": 1,
+                "calls": [dict(call, at=1.0, tags=["regulated"]), dict(call, at=20.0)],
+            }
+        )
+    )
     box = open_sim_box(scenario, data, synth=synth)
     box.start()
     try:
@@ -48,10 +55,14 @@ def swept(tmp_path, synth):
     finally:
         box.stop()
     store = RecordingStore(data)
-    audit = open_audit(data)          # signed with the box's key, as the box's sweeper does
+    audit = open_audit(data)  # signed with the box's key, as the box's sweeper does
     clock = SimClock(start_wall_us=scenario.start_wall_us + 40 * DAY_US)
-    sweeper = RetentionSweeper(store, clock, audit, RetentionSettings.from_dict(
-        {"default_days": 30, "minimum_days": {"regulated": 1827}}))
+    sweeper = RetentionSweeper(
+        store,
+        clock,
+        audit,
+        RetentionSettings.from_dict({"default_days": 30, "minimum_days": {"regulated": 1827}}),
+    )
     sweeper.guard.confirm(clock.wall_us())
     try:
         assert sweeper.sweep().deleted == 1
@@ -82,8 +93,9 @@ def test_calls_json_says_deleted_with_date_and_rule(swept):
 
 def test_export_says_when_and_by_which_rule(swept, tmp_path):
     data, entry, pw = swept
-    status, _out, err = cli("export", entry["call_id"], "--data-dir", data,
-                            "--password-file", pw, "--out", tmp_path / "x.wav")
+    status, _out, err = cli(
+        "export", entry["call_id"], "--data-dir", data, "--password-file", pw, "--out", tmp_path / "x.wav"
+    )
     assert status == 2
     assert "has no recording: it was deleted on 2026-04-11" in err
     assert 'retention rule "%s"' % entry["rule"] in err

@@ -8,19 +8,28 @@ from support.retention import settings
 
 
 def test_rules_by_line_direction_and_category_first_match_wins(shelf):
-    shelf.sweeper.update_settings(settings(default_days=365, rules=[
-        {"name": "sales-in", "line": 1, "direction": "in", "days": 30},
-        {"name": "complaints", "category": "complaint", "days": None},
-        {"name": "line-2", "line": 2, "days": 60}]))
+    shelf.sweeper.update_settings(
+        settings(
+            default_days=365,
+            rules=[
+                {"name": "sales-in", "line": 1, "direction": "in", "days": 30},
+                {"name": "complaints", "category": "complaint", "days": None},
+                {"name": "line-2", "line": 2, "days": 60},
+            ],
+        )
+    )
     old_sales = shelf.add_call(40, line=1, direction="in")
     new_sales = shelf.add_call(20, line=1, direction="in")
-    out_line1 = shelf.add_call(40, line=1, direction="out")        # default: 365 days
-    complaint = shelf.add_call(400, line=2, tags=["complaint"])     # kept forever
+    out_line1 = shelf.add_call(40, line=1, direction="out")  # default: 365 days
+    complaint = shelf.add_call(400, line=2, tags=["complaint"])  # kept forever
     line2 = shelf.add_call(61, line=2, direction="out")
     ancient = shelf.add_call(366, line=3)
     preview = shelf.sweeper.preview()
     assert {c.call_id: c.rule for c in preview} == {
-        old_sales: "sales-in", line2: "line-2", ancient: "default"}
+        old_sales: "sales-in",
+        line2: "line-2",
+        ancient: "default",
+    }
     result = shelf.sweeper.sweep()
     assert result.deleted == 3 and result.refused is None
     assert shelf.recorded() == sorted([new_sales, out_line1, complaint])
@@ -51,9 +60,14 @@ def test_a_hold_placed_after_the_preview_still_wins(shelf):
 
 
 def test_a_five_year_minimum_survives_a_30_day_rule(shelf):
-    shelf.sweeper.update_settings(settings(default_days=30, rules=[
-        {"name": "short", "line": 1, "days": 30}], minimum_days={"regulated": 1827}))
-    regulated = shelf.add_call(1826, tags=["regulated"])      # a day short of five years
+    shelf.sweeper.update_settings(
+        settings(
+            default_days=30,
+            rules=[{"name": "short", "line": 1, "days": 30}],
+            minimum_days={"regulated": 1827},
+        )
+    )
+    regulated = shelf.add_call(1826, tags=["regulated"])  # a day short of five years
     regulated_old = shelf.add_call(1828, tags=["regulated", "sales"])
     plain = shelf.add_call(31)
     decision = shelf.sweeper.settings.decide(1, "in", {"regulated"})
@@ -64,19 +78,30 @@ def test_a_five_year_minimum_survives_a_30_day_rule(shelf):
 
 
 def test_preview_count_equals_what_the_sweep_then_deletes(shelf):
-    shelf.sweeper.update_settings(settings(default_days=90, rules=[
-        {"name": "line-3", "line": 3, "days": 10}], minimum_days={"regulated": 1827}))
+    shelf.sweeper.update_settings(
+        settings(
+            default_days=90,
+            rules=[{"name": "line-3", "line": 3, "days": 10}],
+            minimum_days={"regulated": 1827},
+        )
+    )
     for i in range(40):
-        shelf.add_call(days_ago=i * 5, line=1 + i % 4, direction="in" if i % 3 else "out",
-                       tags=["regulated"] if i % 7 == 0 else (), hold=i % 11 == 0)
+        shelf.add_call(
+            days_ago=i * 5,
+            line=1 + i % 4,
+            direction="in" if i % 3 else "out",
+            tags=["regulated"] if i % 7 == 0 else (),
+            hold=i % 11 == 0,
+        )
     preview = shelf.sweeper.preview()
     counts = shelf.sweeper.counts(preview)
     assert len(preview) > 10 and set(counts) == {"default", "line-3"}
     result = shelf.sweeper.sweep()
     assert result.deleted == len(preview)
     assert result.by_rule == counts
-    assert sorted(e["recording_id"] for e in shelf.sweeper.deletion_log(limit=1000)) == \
-        sorted(c.recording_id for c in preview)
+    assert sorted(e["recording_id"] for e in shelf.sweeper.deletion_log(limit=1000)) == sorted(
+        c.recording_id for c in preview
+    )
     assert shelf.sweeper.preview() == []
 
 
@@ -101,7 +126,7 @@ def test_every_sweep_is_audited_with_its_counts(shelf):
 
 def test_the_sweep_runs_by_itself_on_the_clock(shelf):
     shelf.sweeper.update_settings(settings(default_days=30, sweep_interval_min=60))
-    call = shelf.add_call(29.99)          # 30 days old in about 15 minutes
+    call = shelf.add_call(29.99)  # 30 days old in about 15 minutes
     shelf.sweeper.start()
     shelf.advance(59 * 60)
     assert shelf.recorded() == [call] and shelf.sweeps() == []
@@ -143,13 +168,14 @@ def test_the_deletion_log_detects_an_edit_a_removal_and_a_truncation(shelf, tmp_
         db.execute(sql)
         db.commit()
         db.close()
+
     tamper("UPDATE deletion_log SET rule = 'legal-request' WHERE seq = 2")
     problems = shelf.sweeper.verify()
     assert any("entry 2 was modified" in p for p in problems), problems
 
     tamper("UPDATE deletion_log SET rule = 'default' WHERE seq = 2")
     assert shelf.sweeper.verify() == []
-    tamper("DELETE FROM deletion_log WHERE seq = 3")     # the end: only the audit anchor shows it
+    tamper("DELETE FROM deletion_log WHERE seq = 3")  # the end: only the audit anchor shows it
     problems = shelf.sweeper.verify()
     assert any("reached entry 3" in p for p in problems), problems
     tamper("DELETE FROM deletion_log WHERE seq = 1")

@@ -9,20 +9,28 @@ from firmware.policy.settings import PolicySettings
 
 
 def test_the_box_sweeps_every_interval_in_simulated_time(tmp_path, synth):
-    scenario = loads_scenario(json.dumps({
-        "start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1,
-        "calls": [{"line": 1, "at": 7300.0, "direction": "in", "rings": 1, "answer": False}]}))
-    config = BoxConfig(policy=PolicySettings.from_dict({"retention": {
-        "default_days": 30, "sweep_interval_min": 60}}))
+    scenario = loads_scenario(
+        json.dumps(
+            {
+                "start": "2026-03-02T09:00:00Z",
+                "country": "uk",
+                "lines": 1,
+                "calls": [{"line": 1, "at": 7300.0, "direction": "in", "rings": 1, "answer": False}],
+            }
+        )
+    )
+    config = BoxConfig(
+        policy=PolicySettings.from_dict({"retention": {"default_days": 30, "sweep_interval_min": 60}})
+    )
     box = open_sim_box(scenario, str(tmp_path / "data"), config=config, synth=synth)
     box.start()
     try:
         assert box.board.run()
-        sweeps = [e for e in box.audit.entries(limit=100, newest_first=False)
-                  if e.action == "retention_sweep"]
+        sweeps = [
+            e for e in box.audit.entries(limit=100, newest_first=False) if e.action == "retention_sweep"
+        ]
         # 09:00 + 7300 s and a little: sweeps at 10:00 and 11:00 of simulated time.
-        assert [e.wall_us - scenario.start_wall_us for e in sweeps] == [3600 * 10**6,
-                                                                        7200 * 10**6]
+        assert [e.wall_us - scenario.start_wall_us for e in sweeps] == [3600 * 10**6, 7200 * 10**6]
         assert all(e.details["deleted"] == 0 and "refused" not in e.details for e in sweeps)
         assert box.alarms() == []
     finally:

@@ -7,7 +7,7 @@ from firmware.policy.sweeper import RetentionSweeper
 
 from support.retention import S, Shelf, settings
 
-YEAR_2040_US = int(datetime.datetime(2040, 1, 1, tzinfo=datetime.timezone.utc).timestamp()) * S
+YEAR_2040_US = int(datetime.datetime(2040, 1, 1, tzinfo=datetime.UTC).timestamp()) * S
 
 
 def kinds(shelf, active=True):
@@ -16,12 +16,12 @@ def kinds(shelf, active=True):
 
 def test_a_clock_that_jumps_to_2040_deletes_nothing_and_raises_an_alarm(shelf):
     shelf.sweeper.update_settings(settings(default_days=30))
-    calls = [shelf.add_call(d) for d in (1, 10, 29)]     # all would be past 30 days in 2040
+    calls = [shelf.add_call(d) for d in (1, 10, 29)]  # all would be past 30 days in 2040
     shelf.sweeper.start()
     shelf.advance(3600)
     assert len(shelf.sweeps()) == 1 and shelf.recorded() == calls
     shelf.jump((YEAR_2040_US - shelf.clock.wall_us()) / S)
-    assert len(shelf.sweeper.preview()) == 3        # what a trusting sweep would have done
+    assert len(shelf.sweeper.preview()) == 3  # what a trusting sweep would have done
     shelf.advance(3600)
     assert shelf.recorded() == calls
     assert kinds(shelf) == ["clock_jump"]
@@ -41,8 +41,9 @@ def test_a_jump_across_a_restart_is_caught_by_the_last_sweep(shelf, tmp_path):
     shelf.sweeper.close()
     # The box restarts with its clock at 2040 (synchronised to a bad server).
     clock = SimClock(start_wall_us=YEAR_2040_US)
-    sweeper = RetentionSweeper(shelf.store, clock, shelf.audit, settings(default_days=30),
-                               bus=shelf.bus, disk_usage=shelf.disk)
+    sweeper = RetentionSweeper(
+        shelf.store, clock, shelf.audit, settings(default_days=30), bus=shelf.bus, disk_usage=shelf.disk
+    )
     shelf.sweeper = sweeper
     result = sweeper.sweep()
     assert result.refused == "jump" and "past the last sweep" in result.message
@@ -64,7 +65,7 @@ def test_an_unsynchronised_clock_deletes_nothing(shelf):
 def test_a_clock_going_back_before_the_last_sweep_deletes_nothing(shelf):
     shelf.sweeper.update_settings(settings(default_days=30))
     shelf.sweeper.sweep()
-    shelf.sweeper.guard._offset_us = None          # as after a restart
+    shelf.sweeper.guard._offset_us = None  # as after a restart
     shelf.jump(-3 * 86400)
     call = shelf.add_call(40)
     result = shelf.sweeper.sweep()
@@ -77,18 +78,18 @@ def test_a_small_drift_within_tolerance_is_not_a_jump(shelf):
     shelf.sweeper.sweep()
     shelf.add_call(31)
     shelf.advance(3600)
-    shelf.jump(90)                 # NTP stepping 90 s
+    shelf.jump(90)  # NTP stepping 90 s
     assert shelf.sweeper.sweep().deleted == 1
 
 
 def test_after_a_jump_an_installer_confirms_the_time_and_deletion_resumes(shelf):
     shelf.sweeper.update_settings(settings(default_days=30))
     shelf.sweeper.sweep()
-    shelf.jump(10 * 60)           # a real correction of ten minutes
+    shelf.jump(10 * 60)  # a real correction of ten minutes
     call = shelf.add_call(40)
     assert shelf.sweeper.sweep().refused == "jump"
     shelf.advance(3600)
-    assert shelf.sweeper.sweep().refused == "jump"      # suspended until confirmed
+    assert shelf.sweeper.sweep().refused == "jump"  # suspended until confirmed
     shelf.sweeper.confirm_clock("ivan")
     assert kinds(shelf, active=False) == ["clock_jump"]
     assert shelf.sweeper.sweep().deleted == 1 and call not in shelf.recorded()

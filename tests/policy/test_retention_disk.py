@@ -25,7 +25,7 @@ def test_disk_thresholds_raise_and_clear_alarms(shelf):
     assert "96% full" in [a for a in shelf.alarms if a.kind == "disk_critical"][-1].message
     n = len(shelf.alarms)
     shelf.sweeper.check_disk()
-    assert len(shelf.alarms) == n            # published on change only
+    assert len(shelf.alarms) == n  # published on change only
     shelf.disk.base = 50 * MB
     shelf.sweeper.check_disk()
     assert active(shelf) == []
@@ -48,20 +48,20 @@ def test_full_disk_without_overwrite_deletes_nothing(shelf):
 
 
 def test_overwrite_deletes_the_oldest_past_their_minimum_only(shelf):
-    shelf.sweeper.update_settings(settings(overwrite_oldest_when_full=True,
-                                           minimum_days={"regulated": 1827}))
-    regulated = shelf.add_call(1000, tags=["regulated"], size=2 * MB)   # oldest, but protected
+    shelf.sweeper.update_settings(settings(overwrite_oldest_when_full=True, minimum_days={"regulated": 1827}))
+    regulated = shelf.add_call(1000, tags=["regulated"], size=2 * MB)  # oldest, but protected
     held = shelf.add_call(900, hold=True, size=2 * MB)
     oldest = shelf.add_call(800, size=2 * MB)
     second = shelf.add_call(700, size=2 * MB)
     newest = shelf.add_call(10, size=2 * MB)
-    shelf.disk.base = 86 * MB          # 86 + 10 = 96 % used
+    shelf.disk.base = 86 * MB  # 86 + 10 = 96 % used
     percent = shelf.sweeper.check_disk()
     assert percent < 95
     assert shelf.recorded() == sorted([regulated, held, second, newest])
     log = shelf.sweeper.deletion_log()
     assert [(e["call_id"], e["reason"], e["rule"]) for e in log] == [
-        (oldest, "overwrite", "overwrite-when-full")]
+        (oldest, "overwrite", "overwrite-when-full")
+    ]
     assert active(shelf) == ["disk_warning"]
     assert shelf.sweeps()[-1].details["trigger"] == "overwrite"
     # Fuller still: the next oldest goes, never the regulated or the held call.

@@ -25,7 +25,7 @@ def test_the_wrapped_key_row_is_gone_from_the_database_file_bytes(shelf):
     paths = {c: shelf.store.path_of(shelf.store.for_call(c)["id"]) for c in doomed + [kept]}
     before = db_bytes(shelf)
     for c in doomed + [kept]:
-        assert shelf.wrapped[c] in before       # the scan can see a key when there is one
+        assert shelf.wrapped[c] in before  # the scan can see a key when there is one
     assert shelf.sweeper.sweep().deleted == 5
     after = db_bytes(shelf)
     for c in doomed:
@@ -42,12 +42,13 @@ def test_a_crash_between_commit_and_unlink_leaves_only_a_keyless_file_that_recov
 
     def power_cut(path):
         raise KeyboardInterrupt("power cut")
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("firmware.recordings.fsutil.remove_durable", power_cut)
         with pytest.raises(KeyboardInterrupt):
             shelf.sweeper.sweep()
     assert os.path.exists(path) and shelf.store.for_call(call) is None
-    assert shelf.sweeper.deletion_count() == 1       # logged with its key's destruction
+    assert shelf.sweeper.deletion_count() == 1  # logged with its key's destruction
     # Its header (with the copy of the wrapped key) was overwritten before the cut.
     with open(path, "rb") as f:
         assert f.read(64) == bytes(64)
@@ -60,9 +61,10 @@ def test_a_scheduled_sweep_the_card_refuses_raises_an_alarm_and_the_box_runs_on(
         exc = sqlite3.OperationalError("database or disk is full")
         exc.sqlite_errorcode = 13
         raise exc
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(shelf.sweeper, "sweep", full)
-        shelf.sweeper._scheduled_sweep()          # no exception
+        shelf.sweeper._scheduled_sweep()  # no exception
     failed = [a for a in shelf.alarms if a.kind == "retention_failed"]
     assert [a.active for a in failed] == [True] and "disk is full" in failed[0].message
     shelf.sweeper._scheduled_sweep()

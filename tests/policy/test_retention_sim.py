@@ -16,11 +16,17 @@ from firmware.recordings import RecordingStore
 def test_a_tagged_regulated_call_outlives_a_30_day_rule_and_the_other_is_shredded(tmp_path, synth):
     data = str(tmp_path / "data")
     KeyStore(data, Argon2Params(memory_kib=8, iterations=1)).initialise("admin", "pw-pw-pw-pw")
-    call = {"line": 1, "direction": "in", "rings": 1, "talk": 3.0,
-            "caller_id": {"number": "01632960123"}}
-    scenario = loads_scenario(json.dumps({
-        "start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1,
-        "calls": [dict(call, at=1.0, tags=["regulated"]), dict(call, at=20.0)]}))
+    call = {"line": 1, "direction": "in", "rings": 1, "talk": 3.0, "caller_id": {"number": "01632960123"}}
+    scenario = loads_scenario(
+        json.dumps(
+            {
+                "start": "2026-03-02T09:00:00Z",
+                "country": "uk",
+                "lines": 1,
+                "calls": [dict(call, at=1.0, tags=["regulated"]), dict(call, at=20.0)],
+            }
+        )
+    )
     box = open_sim_box(scenario, data, synth=synth)
     box.start()
     try:
@@ -32,9 +38,13 @@ def test_a_tagged_regulated_call_outlives_a_30_day_rule_and_the_other_is_shredde
     rows = {r["call_id"]: r for r in store.all()}
     assert len(rows) == 2
     clock = SimClock(start_wall_us=scenario.start_wall_us + 40 * DAY_US)
-    sweeper = RetentionSweeper(store, clock, audit, RetentionSettings.from_dict(
-        {"default_days": 30, "minimum_days": {"regulated": 1827}}))
-    sweeper.guard.confirm(clock.wall_us())     # an installer vouched for the time
+    sweeper = RetentionSweeper(
+        store,
+        clock,
+        audit,
+        RetentionSettings.from_dict({"default_days": 30, "minimum_days": {"regulated": 1827}}),
+    )
+    sweeper.guard.confirm(clock.wall_us())  # an installer vouched for the time
     try:
         (gone,) = [c.call_id for c in sweeper.preview()]
         result = sweeper.sweep()

@@ -5,15 +5,14 @@ import datetime as dt
 import pytest
 
 from firmware.policy import rules
-from firmware.policy.settings import (BusinessHours, LineMode, NumberList, OnDemand,
-                                      RecordingRules)
+from firmware.policy.settings import BusinessHours, LineMode, NumberList, OnDemand, RecordingRules
 
 
 def wall(iso):
     return int(dt.datetime.fromisoformat(iso).timestamp() * 1_000_000)
 
 
-MON_10 = wall("2026-03-02T10:00:00+00:00")      # a Monday, 10:00 in London (GMT)
+MON_10 = wall("2026-03-02T10:00:00+00:00")  # a Monday, 10:00 in London (GMT)
 BY_RULE = (LineMode(1, "by_rule"),)
 
 
@@ -34,35 +33,45 @@ def test_direction():
     assert decide(r, direction="in").decision == "record"
 
 
-@pytest.mark.parametrize("number, pattern, matched", [
-    ("08001234567", "0800*", True),
-    ("08081234567", "0800*", False),
-    ("01632960123", "+44*", True),
-    ("01632960123", "+441632 96????", True),
-    ("01632960123", "01632 96????", True),
-    ("016329601234", "01632 96????", False),
-    ("00441632960123", "01632*", True),
-    ("999", "999", True),
-    (None, "*", False),
-])
+@pytest.mark.parametrize(
+    "number, pattern, matched",
+    [
+        ("08001234567", "0800*", True),
+        ("08081234567", "0800*", False),
+        ("01632960123", "+44*", True),
+        ("01632960123", "+441632 96????", True),
+        ("01632960123", "01632 96????", True),
+        ("016329601234", "01632 96????", False),
+        ("00441632960123", "01632*", True),
+        ("999", "999", True),
+        (None, "*", False),
+    ],
+)
 def test_number_patterns_uk(number, pattern, matched):
     assert rules.matches(pattern, number, "uk") is matched
 
 
-@pytest.mark.parametrize("number, pattern, matched", [
-    ("2025550143", "+1202*", True),
-    ("12025550143", "202555????", True),
-    ("18005550100", "800*", True),
-    ("01144207946000", "+44*", True),
-])
+@pytest.mark.parametrize(
+    "number, pattern, matched",
+    [
+        ("2025550143", "+1202*", True),
+        ("12025550143", "202555????", True),
+        ("18005550100", "800*", True),
+        ("01144207946000", "+44*", True),
+    ],
+)
 def test_number_patterns_us(number, pattern, matched):
     assert rules.matches(pattern, number, "us") is matched
 
 
 def test_exclude_wins_and_include_lists():
-    r = RecordingRules(lines=BY_RULE, numbers=(
-        NumberList("helplines", "exclude", ("0800*",)),
-        NumberList("clients", "include", ("01632*", "0800 1*"))))
+    r = RecordingRules(
+        lines=BY_RULE,
+        numbers=(
+            NumberList("helplines", "exclude", ("0800*",)),
+            NumberList("clients", "include", ("01632*", "0800 1*")),
+        ),
+    )
     assert decide(r, "08001234567").reason == 'number 0800* excluded by rule "helplines"'
     assert decide(r, "01632960123").reason == 'number 01632* included by rule "clients"'
     assert decide(r, "02079460000").reason == 'number not on an include list ("clients")'
@@ -75,8 +84,9 @@ def test_withheld_numbers_pass_exclude_only_lists():
 
 
 def test_business_hours_and_holidays_in_local_time():
-    hours = BusinessHours("Europe/London", {"mon": ("09:00-17:30",), "tue": ("09:00-17:30",)},
-                          ("2026-03-03",))
+    hours = BusinessHours(
+        "Europe/London", {"mon": ("09:00-17:30",), "tue": ("09:00-17:30",)}, ("2026-03-03",)
+    )
     r = RecordingRules(lines=BY_RULE, hours=hours)
     assert decide(r, when=MON_10).reason == "inside business hours"
     assert decide(r, when=wall("2026-03-02T08:59:59+00:00")).reason == "outside business hours"
@@ -101,10 +111,9 @@ def test_minimum_duration_is_settled_at_the_end():
     r = RecordingRules(lines=BY_RULE, min_duration_s=10)
     d = decide(r)
     assert d.decision == "record" and d.min_talk_s == 10
-    assert rules.too_short(d, 0, 9_999_999) == rules.Decision("skip", "shorter than 10 s",
-                                                              "min_duration")
+    assert rules.too_short(d, 0, 9_999_999) == rules.Decision("skip", "shorter than 10 s", "min_duration")
     assert rules.too_short(d, 0, 10_000_000) is None
-    assert rules.too_short(decide(RecordingRules()), 0, 1) is None   # "always" has no minimum
+    assert rules.too_short(decide(RecordingRules()), 0, 1) is None  # "always" has no minimum
 
 
 def test_on_demand_settings_do_not_decide():

@@ -27,8 +27,11 @@ def small_disk(tmp_path):
     mount_point.mkdir()
     # CI and `make test` run as root (the disk-full guarantees need a real full disk).
     assert os.geteuid() == 0, "the disk-full tests mount a tmpfs and need root"
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs",
-                           str(mount_point)], capture_output=True, text=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, "cannot mount a tmpfs: %s" % proc.stderr.strip()
     try:
         yield mount_point
@@ -39,9 +42,11 @@ def small_disk(tmp_path):
 @pytest.fixture
 def fill_disk():
     """``fill(directory, leave_bytes)``: fill a file system until about that much is free."""
+
     def fill(directory, leave_bytes):
         st = os.statvfs(directory)
         free = st.f_bavail * st.f_frsize
         with open(os.path.join(directory, "filler"), "wb") as f:
             f.write(b"\0" * max(0, free - leave_bytes))
+
     return fill

@@ -4,7 +4,8 @@ import wave
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from firmware.errors import AudioFormatError, ConfigError
 from firmware.recording import codec, ogg, quality
@@ -25,7 +26,7 @@ def encode_chunked(samples, profile, chunk=None):
     chunk = chunk or enc.frame_samples * (RATE // enc.frame_samples)
     out, flushes = bytearray(), []
     for start in range(0, len(samples), chunk):
-        out += enc.encode(samples[start:start + chunk])
+        out += enc.encode(samples[start : start + chunk])
         out += enc.flush()
         flushes.append((len(out), start + min(chunk, len(samples) - start)))
     out += enc.finish()
@@ -68,7 +69,7 @@ def test_every_flushed_prefix_decodes_to_the_start_of_the_whole(profile, speech)
         prefix = decode(data[:end], profile)
         encoded = fed - fed % enc.frame_samples
         assert len(prefix) == max(0, encoded - lookahead)
-        assert np.array_equal(prefix, whole[:len(prefix)])
+        assert np.array_equal(prefix, whole[: len(prefix)])
 
 
 def enc_chunk(profile):
@@ -93,14 +94,19 @@ def test_prefix_cut_at_a_flush_is_valid_ogg_with_the_right_granules():
 
 def test_opusinfo_accepts_stream_and_prefix(tmp_path):
     data, flushes, _ = encode_chunked(tone(3 * RATE), "voice", chunk=7680)
-    for name, blob, expect in (("whole.ogg", data, "0m:03.000s"),
-                               ("prefix.ogg", data[:flushes[1][0]], "0m:01.913s")):
+    for name, blob, expect in (
+        ("whole.ogg", data, "0m:03.000s"),
+        ("prefix.ogg", data[: flushes[1][0]], "0m:01.913s"),
+    ):
         path = tmp_path / name
         path.write_bytes(blob)
         out = subprocess.run(["opusinfo", str(path)], capture_output=True, text=True)
         assert "Playback length: " + expect in out.stdout, out.stdout + out.stderr
-        warnings = [line for line in (out.stdout + out.stderr).splitlines()
-                    if "WARNING" in line and "EOS not set" not in line]  # normal for a prefix
+        warnings = [
+            line
+            for line in (out.stdout + out.stderr).splitlines()
+            if "WARNING" in line and "EOS not set" not in line
+        ]  # normal for a prefix
         assert not warnings
 
 
@@ -191,8 +197,7 @@ def test_finalized_wav_has_exact_sizes(tmp_path):
 
 
 def test_alaw_matches_g711():
-    assert codec.alaw_encode(np.array([0, -1, 32767, -32768], np.int16)) == bytes(
-        [0xD5, 0x55, 0xAA, 0x2A])
+    assert codec.alaw_encode(np.array([0, -1, 32767, -32768], np.int16)) == bytes([0xD5, 0x55, 0xAA, 0x2A])
     every = np.arange(256, dtype=np.uint8).tobytes()
     assert codec.alaw_encode(codec.alaw_decode(every)) == every
 

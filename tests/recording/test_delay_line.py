@@ -28,8 +28,9 @@ def recorder(delay_ms):
     rec = Recorder(capture, store=None, clock=None, bus=None, public_key=None, delay_ms=delay_ms)
     rec.attach(_Bus())
     got = []
-    rec._deliver = lambda line, samples, t_us, inner=rec._deliver: (
-        got.append((t_us, np.array(rec._blanked(line, samples, t_us)))))
+    rec._deliver = lambda line, samples, t_us, inner=rec._deliver: got.append(
+        (t_us, np.array(rec._blanked(line, samples, t_us)))
+    )
     return rec, capture.consumers[1], got
 
 
@@ -51,9 +52,9 @@ def test_a_blank_silences_audio_still_waiting_and_to_come():
     rec, feed, got = recorder(1000)
     for k in range(8):
         feed(*period(k))
-    assert rec.blank(1, 250_000, 420_000)            # still in the delay line
+    assert rec.blank(1, 250_000, 420_000)  # still in the delay line
     assert not rec.blank(1, -5_000_000, -4_000_000)  # long encoded
-    rec.blank(1, 900_000)                            # open: until unblank
+    rec.blank(1, 900_000)  # open: until unblank
     for k in range(8, 12):
         feed(*period(k))
     rec.unblank(1, 1_050_000)

@@ -10,8 +10,14 @@ from firmware.errors import DiskFullError, LinekeeperError, TamperError
 from firmware.recording import segment
 from firmware.recording.segment import SegmentReader, SegmentWriter, inspect
 
-HEADER = {"call_id": 42, "line": 2, "created_us": 1_700_000_000_000_000, "profile": "voice",
-          "rate": 8000, "chunk_ms": 1000}
+HEADER = {
+    "call_id": 42,
+    "line": 2,
+    "created_us": 1_700_000_000_000_000,
+    "profile": "voice",
+    "rate": 8000,
+    "chunk_ms": 1000,
+}
 CHUNKS = [b"first chunk", b"second chunk, a little longer", b"third", b"fourth chunk"]
 
 
@@ -37,7 +43,7 @@ def records(data):
     head = data[:pos]
     while pos < len(data):
         length = struct.unpack_from(">I", data, pos)[0]
-        out.append(data[pos:pos + 4 + length])
+        out.append(data[pos : pos + 4 + length])
         pos += 4 + length
     return head, out
 
@@ -128,12 +134,14 @@ def test_every_flipped_bit_is_detected(rec, key):
 
 def test_swapped_duplicated_dropped_and_appended_chunks_are_detected(rec, key):
     head, r = records(rec.read_bytes())
-    for bad in ([r[1], r[0]] + r[2:],            # swapped
-                r[:2] + [r[1]] + r[2:],         # duplicated
-                r[:1] + r[2:],                  # dropped from the middle
-                r + [r[-1]],                    # final chunk twice
-                r + [b"\0\0\0\x10" + bytes(16)],  # a record after the final one
-                r[:-1]):                        # (cut before the final chunk: partial, not complete)
+    for bad in (
+        [r[1], r[0]] + r[2:],  # swapped
+        r[:2] + [r[1]] + r[2:],  # duplicated
+        r[:1] + r[2:],  # dropped from the middle
+        r + [r[-1]],  # final chunk twice
+        r + [b"\0\0\0\x10" + bytes(16)],  # a record after the final one
+        r[:-1],
+    ):  # (cut before the final chunk: partial, not complete)
         rec.write_bytes(head + b"".join(bad))
         try:
             _, complete = read(rec, key)
@@ -150,10 +158,10 @@ def test_wrong_key_is_detected(rec):
 def test_edited_header_is_detected(rec, key):
     data = rec.read_bytes()
     n = struct.unpack_from(">I", data, 9)[0]
-    header = json.loads(data[13:13 + n])
+    header = json.loads(data[13 : 13 + n])
     header["line"] = 3
     body = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    rec.write_bytes(data[:9] + struct.pack(">I", len(body)) + body + data[13 + n:])
+    rec.write_bytes(data[:9] + struct.pack(">I", len(body)) + body + data[13 + n :])
     with pytest.raises(TamperError):
         read(rec, key)
 
@@ -170,8 +178,12 @@ def test_a_torn_tail_of_garbage_or_zeros_is_ignored(tmp_path, key):
     path = tmp_path / "r"
     write(path, key, close=False)
     clean = path.read_bytes()
-    for tail in (b"\x00\x00", b"\xff\xff\xff\xff garbage", b"\x00\x00\x00\x30" + bytes(48),
-                 b"\x00\x00\x00\x30" + os.urandom(20)):
+    for tail in (
+        b"\x00\x00",
+        b"\xff\xff\xff\xff garbage",
+        b"\x00\x00\x00\x30" + bytes(48),
+        b"\x00\x00\x00\x30" + os.urandom(20),
+    ):
         path.write_bytes(clean + tail)
         reader = SegmentReader(path, key)
         assert b"".join(reader.chunks()) == b"".join(CHUNKS)

@@ -3,7 +3,8 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from firmware.errors import DiskFullError
 from firmware.recording import codec
@@ -32,12 +33,19 @@ class ListOutput:
 
 def feed_in_pieces(target, samples, piece=160, t0_us=0):
     for start in range(0, len(samples), piece):
-        target.feed(samples[start:start + piece], t0_us + start * 1_000_000 // RATE)
+        target.feed(samples[start : start + piece], t0_us + start * 1_000_000 // RATE)
 
 
-@pytest.mark.parametrize("profile, flush_ms, expect", [
-    ("voice", 1000, 7680), ("voice", 250, 1920), ("high", 1000, 8000),
-    ("pcm", 1000, 8000), ("alaw", 20, 160)])
+@pytest.mark.parametrize(
+    "profile, flush_ms, expect",
+    [
+        ("voice", 1000, 7680),
+        ("voice", 250, 1920),
+        ("high", 1000, 8000),
+        ("pcm", 1000, 8000),
+        ("alaw", 20, 160),
+    ],
+)
 def test_chunk_policy_cuts_whole_frames_within_flush_ms(profile, flush_ms, expect):
     frame = codec.Encoder(profile).frame_samples
     assert ChunkPolicy(flush_ms).samples_per_chunk(RATE, frame) == expect
@@ -58,7 +66,7 @@ def test_encoder_stage_writes_one_decodable_chunk_per_flush_interval(pieces, pro
     x = np.random.default_rng(0).integers(-3000, 3000, sum(pieces)).astype(np.int16)
     pos = 0
     for n in pieces:
-        stage.feed(x[pos:pos + n])
+        stage.feed(x[pos : pos + n])
         pos += n
     assert len(out.chunks) == len(x) // stage.chunk_samples
     assert stage.stored_samples == len(out.chunks) * stage.chunk_samples
@@ -91,7 +99,7 @@ def test_fanout_gives_every_output_the_same_chunks_primary_first():
     stage = EncoderStage("voice", policy=ChunkPolicy(250), output=Fanout(first, [second]))
     x = np.arange(4000, dtype=np.int16) % 300
     for start in range(0, len(x), 160):
-        stage.feed(x[start:start + 160])
+        stage.feed(x[start : start + 160])
     stage.close()
     assert first.chunks and first.chunks == second.chunks
     assert order == ["first", "second"] * len(first.chunks)
@@ -112,13 +120,21 @@ def test_a_failing_primary_output_fails_the_chunk():
     fan = Fanout(FailingOutput(), [ListOutput()])
     with pytest.raises(OSError, match="unreachable"):
         fan.write_chunk(b"x")
-    assert fan.others[0].chunks == []      # nothing passed on that the file did not take
+    assert fan.others[0].chunks == []  # nothing passed on that the file did not take
 
 
 def test_pipeline_hands_the_encoded_stream_to_extra_outputs(tmp_path, key):
     extra = ListOutput()
-    pipe = RecordingPipeline(str(tmp_path / "r.lkr"), "rec1", key, {"call_id": 1}, "voice",
-                             flush_ms=250, fsync=False, outputs=[extra])
+    pipe = RecordingPipeline(
+        str(tmp_path / "r.lkr"),
+        "rec1",
+        key,
+        {"call_id": 1},
+        "voice",
+        flush_ms=250,
+        fsync=False,
+        outputs=[extra],
+    )
     x = (np.arange(8000, dtype=np.int16) % 200) * 50
     feed_in_pieces(pipe, x)
     info = pipe.close()
@@ -175,7 +191,7 @@ def test_disk_full_stops_the_pipeline_cleanly(small_disk, fill_disk, key):
     raised = []
     for start in range(0, len(x), 160):
         try:
-            p.feed(x[start:start + 160], start * 125)
+            p.feed(x[start : start + 160], start * 125)
         except DiskFullError as exc:
             raised.append(exc)
     assert len(raised) == 1 and raised[0].errno == errno.ENOSPC

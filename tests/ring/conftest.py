@@ -19,10 +19,10 @@ import firmware.ring as ring_pkg
 if not hasattr(ring_pkg, "CRing"):
     raise RuntimeError("the C ring buffer (firmware.ring._cring) is not built: run `make setup`")
 IMPLS = {
-    "python": types.SimpleNamespace(name="python", Ring=ring_pkg.PyRing,
-                                    deinterleave=ring_pkg.py_deinterleave),
-    "c": types.SimpleNamespace(name="c", Ring=ring_pkg.CRing,
-                               deinterleave=ring_pkg.c_deinterleave),
+    "python": types.SimpleNamespace(
+        name="python", Ring=ring_pkg.PyRing, deinterleave=ring_pkg.py_deinterleave
+    ),
+    "c": types.SimpleNamespace(name="c", Ring=ring_pkg.CRing, deinterleave=ring_pkg.c_deinterleave),
 }
 
 BUILD_DIR = os.environ.get("LINEKEEPER_RING_BUILD_DIR")
@@ -32,10 +32,11 @@ if BUILD_DIR:
     loaded = os.path.realpath(_cring.__file__)
     wanted = os.path.realpath(BUILD_DIR) + os.sep
     if not loaded.startswith(wanted):
-        raise RuntimeError("firmware.ring._cring was loaded from %s, not from "
-                           "LINEKEEPER_RING_BUILD_DIR=%s; put that directory first on "
-                           "PYTHONPATH and do not run from the source tree"
-                           % (loaded, BUILD_DIR))
+        raise RuntimeError(
+            "firmware.ring._cring was loaded from %s, not from "
+            "LINEKEEPER_RING_BUILD_DIR=%s; put that directory first on "
+            "PYTHONPATH and do not run from the source tree" % (loaded, BUILD_DIR)
+        )
 
 UNDER_SANITIZER = bool(BUILD_DIR)
 

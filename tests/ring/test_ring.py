@@ -14,6 +14,7 @@ def pattern(n, start=0):
 
 # -- the package ---------------------------------------------------------------
 
+
 def test_package_picks_the_c_extension_when_built():
     if hasattr(ring_pkg, "CRing"):
         assert ring_pkg.IMPLEMENTATION == "c"
@@ -26,6 +27,7 @@ def test_package_picks_the_c_extension_when_built():
 
 
 # -- writing and reading ---------------------------------------------------------
+
 
 def test_new_ring_is_empty(impl):
     r = impl.Ring(64)
@@ -53,7 +55,7 @@ def test_wraps_around_the_end_of_the_storage(impl):
     r = impl.Ring(64)
     r.write(pattern(50))
     assert r.read(50) == pattern(50)
-    r.write(pattern(40, 50))          # 14 bytes to the end, 26 from the start
+    r.write(pattern(40, 50))  # 14 bytes to the end, 26 from the start
     assert r.peek(40) == pattern(40, 50)
     assert r.read(40) == pattern(40, 50)
     assert r.read_pos == r.written == 90
@@ -69,7 +71,7 @@ def test_full_ring_holds_exactly_capacity(impl):
 def test_overflow_overwrites_the_oldest_unread_bytes(impl):
     r = impl.Ring(64)
     r.write(pattern(60))
-    r.write(pattern(10, 60))          # 6 oldest bytes go
+    r.write(pattern(10, 60))  # 6 oldest bytes go
     assert (r.overruns, r.lost_bytes, r.available) == (1, 6, 64)
     assert r.read_pos == 6
     assert r.read(64) == pattern(64, 6)
@@ -79,11 +81,11 @@ def test_overflow_overwrites_the_oldest_unread_bytes(impl):
 def test_overruns_count_writes_not_bytes(impl):
     r = impl.Ring(64)
     r.write(pattern(64))
-    for i in range(5):
+    for _i in range(5):
         r.write(b"x")
     assert (r.overruns, r.lost_bytes) == (5, 5)
     r.read(64)
-    r.write(b"y")                     # room again: no overrun
+    r.write(b"y")  # room again: no overrun
     assert r.overruns == 5
 
 
@@ -131,16 +133,20 @@ def test_reset_drops_unread_data(impl):
     r.write(pattern(100))
     r.reset()
     assert (r.available, r.read_pos, r.written) == (0, 100, 100)
-    assert r.lost_bytes == 36         # lost before the reset stays counted
+    assert r.lost_bytes == 36  # lost before the reset stays counted
     r.write(b"new")
     assert r.read(10) == b"new"
 
 
-@pytest.mark.parametrize("make", [
-    bytearray,
-    lambda n: memoryview(bytearray(n)),
-    lambda n: np.zeros(n // 2, dtype=np.int16),
-], ids=["bytearray", "memoryview", "int16"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        bytearray,
+        lambda n: memoryview(bytearray(n)),
+        lambda n: np.zeros(n // 2, dtype=np.int16),
+    ],
+    ids=["bytearray", "memoryview", "int16"],
+)
 def test_readinto_fills_writable_buffers(impl, make):
     r = impl.Ring(64)
     r.write(pattern(10))
@@ -160,16 +166,20 @@ def test_readinto_an_empty_buffer(impl):
     assert r.available == 3
 
 
-@pytest.mark.parametrize("data", [
-    b"\x01\x02\x03\x04",
-    bytearray(b"\x01\x02\x03\x04"),
-    memoryview(b"\x00\x01\x02\x03\x04\x05")[1:5],
-    np.array([0x0201, 0x0403], dtype="<i2"),
-    np.array([[0x0201], [0x0403]], dtype="<i2"),
-], ids=["bytes", "bytearray", "memoryview", "int16", "int16-2d"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x01\x02\x03\x04",
+        bytearray(b"\x01\x02\x03\x04"),
+        memoryview(b"\x00\x01\x02\x03\x04\x05")[1:5],
+        np.array([0x0201, 0x0403], dtype="<i2"),
+        np.array([[0x0201], [0x0403]], dtype="<i2"),
+    ],
+    ids=["bytes", "bytearray", "memoryview", "int16", "int16-2d"],
+)
 def test_write_accepts_contiguous_bytes_like(impl, data):
     r = impl.Ring(64)
-    assert r.write(data) == 4          # bytes, also for int16 arrays
+    assert r.write(data) == 4  # bytes, also for int16 arrays
     assert r.read(10) == b"\x01\x02\x03\x04"
 
 
@@ -178,7 +188,7 @@ def test_write_of_its_own_storage(impl):
     r.write(pattern(60))
     r.skip(20)
     regions = r.regions(64)
-    assert r.write(regions[0]) == 40   # wraps over part of its own source
+    assert r.write(regions[0]) == 40  # wraps over part of its own source
     del regions
     assert r.read(80) == pattern(60)[36:60] + pattern(60)[20:60]
 
@@ -194,22 +204,23 @@ def test_large_copies_release_the_gil_and_stay_correct(impl):
         assert buf == data
     r.write(pattern(100_000))
     assert r.lost_bytes == 100_000 - (1 << 16)
-    assert r.preroll(1 << 16) == pattern(100_000)[-(1 << 16):]
+    assert r.preroll(1 << 16) == pattern(100_000)[-(1 << 16) :]
 
 
 # -- pre-roll and seek_back -------------------------------------------------------
+
 
 def test_preroll_is_the_last_bytes_written_whatever_was_read(impl):
     r = impl.Ring(64)
     r.write(pattern(10))
     assert r.preroll(4) == pattern(10)[-4:]
-    assert r.preroll(64) == pattern(10)          # fewer ever written
+    assert r.preroll(64) == pattern(10)  # fewer ever written
     r.read(10)
-    assert r.preroll(4) == pattern(10)[-4:]      # the read position does not matter
+    assert r.preroll(4) == pattern(10)[-4:]  # the read position does not matter
     r.write(pattern(100, 10))
     assert r.preroll(64) == pattern(110)[-64:]
     assert r.preroll(0) == b""
-    assert r.available == 64                     # preroll consumes nothing
+    assert r.available == 64  # preroll consumes nothing
 
 
 def test_seek_back_starts_the_next_read_before_now(impl):
@@ -231,22 +242,23 @@ def test_seek_back_can_also_move_forward(impl):
 def test_seek_back_is_clamped_to_what_the_ring_holds(impl):
     r = impl.Ring(64)
     r.write(pattern(20))
-    assert r.seek_back(1000) == 20               # fewer ever written
+    assert r.seek_back(1000) == 20  # fewer ever written
     assert r.read(100) == pattern(20)
     r.write(pattern(200, 20))
     r.read(500)
-    assert r.seek_back(1000) == 64               # only the capacity is left
+    assert r.seek_back(1000) == 64  # only the capacity is left
     assert r.read(100) == pattern(220)[-64:]
 
 
 # -- zero-copy regions and the buffer protocol ---------------------------------------
+
 
 def test_regions_one_view_when_contiguous(impl):
     r = impl.Ring(64)
     r.write(b"abcdef")
     (view,) = r.regions(4)
     assert view.readonly and bytes(view) == b"abcd"
-    assert r.available == 6                      # regions do not consume
+    assert r.available == 6  # regions do not consume
     assert r.skip(len(view)) == 4
     assert r.read(10) == b"ef"
 
@@ -305,6 +317,7 @@ def test_ring_cannot_be_subclassed(impl):
 
 # -- bad arguments -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("capacity", [0, 1, 32, 63, 65, 100, 3 << 10, -64, 1 << 31, 1 << 70])
 def test_capacity_must_be_a_power_of_two_from_64(impl, capacity):
     with pytest.raises(ValueError, match="capacity must be a power of two from 64 to"):
@@ -342,7 +355,7 @@ def test_huge_sizes_mean_everything(impl):
     assert r.peek(huge) == b"abc" and r.available == 3
     assert b"".join(bytes(v) for v in r.regions(huge)) == b"abc" and r.available == 3
     assert r.read(huge) == b"abc" and r.available == 0
-    assert r.seek_back(huge) == 3 and r.available == 3    # all the ring still holds
+    assert r.seek_back(huge) == 3 and r.available == 3  # all the ring still holds
     assert r.skip(huge) == 3 and r.available == 0
     r.write(b"de")
     assert r.read(huge) == b"de"
@@ -364,11 +377,15 @@ def test_write_needs_bytes_like(impl, data):
     assert r.written == 0
 
 
-@pytest.mark.parametrize("data", [
-    memoryview(b"abcdef")[::2],
-    np.zeros((4, 4), dtype=np.int16)[:, 1],
-    np.zeros((4, 4), dtype=np.int16, order="F"),
-], ids=["strided-view", "numpy-column", "fortran"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        memoryview(b"abcdef")[::2],
+        np.zeros((4, 4), dtype=np.int16)[:, 1],
+        np.zeros((4, 4), dtype=np.int16, order="F"),
+    ],
+    ids=["strided-view", "numpy-column", "fortran"],
+)
 def test_write_needs_c_contiguous(impl, data):
     r = impl.Ring(64)
     with pytest.raises(TypeError, match="must be a C-contiguous bytes-like object"):
@@ -376,9 +393,11 @@ def test_write_needs_c_contiguous(impl, data):
     assert r.written == 0
 
 
-@pytest.mark.parametrize("buf", [b"abcd", memoryview(bytearray(4)).toreadonly(),
-                                 np.zeros(4, dtype=np.int16)[::2]],
-                         ids=["bytes", "readonly-view", "strided"])
+@pytest.mark.parametrize(
+    "buf",
+    [b"abcd", memoryview(bytearray(4)).toreadonly(), np.zeros(4, dtype=np.int16)[::2]],
+    ids=["bytes", "readonly-view", "strided"],
+)
 def test_readinto_needs_writable_contiguous_buffer(impl, buf):
     r = impl.Ring(64)
     r.write(b"abcd")
@@ -413,14 +432,14 @@ def test_copies_at_every_alignment_near_the_storage(impl, size):
     arena_at = address(arena)
     for delta in list(range(0, 70)) + [4032, 4095]:
         r = impl.Ring(1 << 13)
-        r.write(b"\x00" * 7)              # the data starts mid-storage
+        r.write(b"\x00" * 7)  # the data starts mid-storage
         r.skip(7)
-        at = address(r.regions(1)[0])     # storage address of the next byte
-        start = (at - delta - arena_at) % 4096 + 4096     # storage = src + delta
-        src = memoryview(arena)[start:start + size]
+        at = address(r.regions(1)[0])  # storage address of the next byte
+        start = (at - delta - arena_at) % 4096 + 4096  # storage = src + delta
+        src = memoryview(arena)[start : start + size]
         src[:] = pattern(size, delta)
         r.write(src)
         start = (at + delta - arena_at) % 4096 + 4096 * 3  # dst = storage + delta
-        dst = memoryview(arena)[start:start + size]
+        dst = memoryview(arena)[start : start + size]
         assert r.readinto(dst) == size
         assert dst == pattern(size, delta), delta

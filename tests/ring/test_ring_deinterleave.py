@@ -11,7 +11,7 @@ import firmware.ring as ring_pkg
 def interleave(channels, width=2):
     """Frames from per-channel byte strings of equal length."""
     n = len(channels[0]) // width
-    return b"".join(ch[i * width:(i + 1) * width] for i in range(n) for ch in channels)
+    return b"".join(ch[i * width : (i + 1) * width] for i in range(n) for ch in channels)
 
 
 def test_four_line_period(impl):
@@ -65,7 +65,7 @@ def test_empty_frames(impl):
 def test_overflow_and_wrap_follow_the_write_rule(impl):
     rnd = random.Random(1)
     a, b = impl.Ring(64), impl.Ring(64)
-    a.write(b"x")                      # odd offset: samples straddle the wrap
+    a.write(b"x")  # odd offset: samples straddle the wrap
     chans = [rnd.randbytes(100), rnd.randbytes(100)]
     impl.deinterleave(interleave(chans), [a, b])
     assert (a.written, a.overruns, a.lost_bytes) == (101, 1, 37)
@@ -103,10 +103,12 @@ def test_same_ring_twice(impl):
 
 # -- bad arguments -------------------------------------------------------------------
 
+
 def test_partial_frame_is_rejected(impl):
     a = impl.Ring(64)
-    with pytest.raises(ValueError, match="frames is 6 bytes, not a whole number of "
-                                         "2-channel frames of 2-byte samples"):
+    with pytest.raises(
+        ValueError, match="frames is 6 bytes, not a whole number of 2-channel frames of 2-byte samples"
+    ):
         impl.deinterleave(b"abcdef", [a, None])
     assert a.written == 0
 

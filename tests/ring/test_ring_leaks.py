@@ -32,21 +32,33 @@ def exercise(impl, data, buf, frames):
         _ = (ring.available, ring.written, ring.read_pos, ring.overruns, ring.lost_bytes)
         repr(ring)
         ring.reset()
-    big = bytes(10_000)                   # the GIL-released paths
+    big = bytes(10_000)  # the GIL-released paths
     ring.write(big)
     ring.read(10_000)
     ring.write(big)
     ring.readinto(bytearray(10_000))
     impl.deinterleave(big, [ring, ring])
-    for call, arg in [(ring.read, -1), (ring.write, "text"), (ring.write, memoryview(data)[::2]),
-                      (ring.readinto, data), (ring.readinto, "x"), (ring.preroll, 10_000),
-                      (impl.Ring, 100), (impl.Ring, 1.0)]:
+    for call, arg in [
+        (ring.read, -1),
+        (ring.write, "text"),
+        (ring.write, memoryview(data)[::2]),
+        (ring.readinto, data),
+        (ring.readinto, "x"),
+        (ring.preroll, 10_000),
+        (impl.Ring, 100),
+        (impl.Ring, 1.0),
+    ]:
         try:
             call(arg)
         except (TypeError, ValueError):
             pass
-    for frames_arg, rings_arg in [(frames, [ring, 0]), (b"abc", [ring]), (frames, []),
-                                  ("text", [ring]), (frames, 5)]:
+    for frames_arg, rings_arg in [
+        (frames, [ring, 0]),
+        (b"abc", [ring]),
+        (frames, []),
+        ("text", [ring]),
+        (frames, 5),
+    ]:
         try:
             impl.deinterleave(frames_arg, rings_arg)
         except (TypeError, ValueError):
@@ -57,7 +69,7 @@ def test_no_memory_or_reference_leaks(c_impl):
     data = bytes(range(256)) * 2
     buf = bytearray(300)
     frames = bytes(range(256)) * 4
-    exercise(c_impl, data, buf, frames)   # warm caches, interned objects
+    exercise(c_impl, data, buf, frames)  # warm caches, interned objects
     refs = [sys.getrefcount(o) for o in (data, buf, frames)]
     gc.collect()
     tracemalloc.start()
@@ -97,15 +109,17 @@ def rss_bytes():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-@pytest.mark.skipif(bool(os.environ.get("LINEKEEPER_RING_BUILD_DIR")),
-                    reason="ASan's quarantine keeps freed memory resident")
+@pytest.mark.skipif(
+    bool(os.environ.get("LINEKEEPER_RING_BUILD_DIR")), reason="ASan's quarantine keeps freed memory resident"
+)
 def test_ring_storage_is_freed(c_impl):
     def churn():
         for _ in range(100):
             ring = c_impl.Ring(1 << 20)
-            ring.write(bytes(1 << 20))    # touch every page
+            ring.write(bytes(1 << 20))  # touch every page
             ring.read(1 << 20)
+
     churn()
     before = rss_bytes()
-    churn()                               # 100 MiB if storage leaked
+    churn()  # 100 MiB if storage leaked
     assert rss_bytes() - before < 20 << 20

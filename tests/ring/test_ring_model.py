@@ -8,8 +8,7 @@ same results and the same counters.
 import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, settings
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, rule,
-                                 run_state_machine_as_test)
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 
 class Model:
@@ -17,7 +16,7 @@ class Model:
 
     def __init__(self, capacity):
         self.capacity = capacity
-        self.stream = bytearray()     # every byte ever written
+        self.stream = bytearray()  # every byte ever written
         self.tail = 0
         self.overruns = 0
         self.lost_bytes = 0
@@ -40,7 +39,7 @@ class Model:
         return len(data)
 
     def peek(self, n):
-        return bytes(self.stream[self.tail:self.tail + min(n, self.available)])
+        return bytes(self.stream[self.tail : self.tail + min(n, self.available)])
 
     def skip(self, n):
         k = min(n, self.available)
@@ -63,7 +62,7 @@ class Model:
     def preroll(self, n):
         if n > self.capacity:
             raise ValueError
-        return bytes(self.stream[self.written - min(n, self.written):])
+        return bytes(self.stream[self.written - min(n, self.written) :])
 
     def region_count(self, n):
         k = min(n, self.available)
@@ -71,7 +70,7 @@ class Model:
 
 
 class RingMachine(RuleBasedStateMachine):
-    impl = None   # set per implementation
+    impl = None  # set per implementation
 
     @initialize(capacity=st.sampled_from([64, 128, 256]))
     def make(self, capacity):
@@ -82,16 +81,14 @@ class RingMachine(RuleBasedStateMachine):
     def write(self, data):
         assert self.ring.write(data) == self.model.write(data)
 
-    @rule(data=st.data(), channels=st.integers(1, 3), width=st.integers(1, 3),
-          frames=st.integers(0, 120))
+    @rule(data=st.data(), channels=st.integers(1, 3), width=st.integers(1, 3), frames=st.integers(0, 120))
     def deinterleave(self, data, channels, width, frames):
-        raw = data.draw(st.binary(min_size=channels * width * frames,
-                                  max_size=channels * width * frames))
+        raw = data.draw(st.binary(min_size=channels * width * frames, max_size=channels * width * frames))
         target = data.draw(st.integers(0, channels - 1))
         rings = [None] * channels
         rings[target] = self.ring
         assert self.impl.deinterleave(raw, rings, width) == frames
-        chunks = [raw[i:i + width] for i in range(0, len(raw), width)]
+        chunks = [raw[i : i + width] for i in range(0, len(raw), width)]
         self.model.write(b"".join(chunks[target::channels]))
 
     @rule(n=st.integers(0, 300))
@@ -138,13 +135,23 @@ class RingMachine(RuleBasedStateMachine):
     @invariant()
     def counters_agree(self):
         ring, model = self.ring, self.model
-        assert (ring.available, ring.written, ring.read_pos, ring.overruns,
-                ring.lost_bytes) == (model.available, model.written, model.tail,
-                                     model.overruns, model.lost_bytes)
+        assert (ring.available, ring.written, ring.read_pos, ring.overruns, ring.lost_bytes) == (
+            model.available,
+            model.written,
+            model.tail,
+            model.overruns,
+            model.lost_bytes,
+        )
 
 
 def test_matches_the_model(impl):
     machine = type("RingMachine_" + impl.name, (RingMachine,), {"impl": impl})
-    run_state_machine_as_test(machine, settings=settings(
-        max_examples=60, stateful_step_count=40, deadline=None,
-        suppress_health_check=[HealthCheck.too_slow]))
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=60,
+            stateful_step_count=40,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 CAPACITY = 1 << 13
-SECONDS = 0.6                     # per run; bounded also by MAX_BYTES
+SECONDS = 0.6  # per run; bounded also by MAX_BYTES
 MAX_BYTES = 256 << 20
 WRITE_SIZES = [8, 320, 2048, 4096, 6000 // 8 * 8, 16 << 10]
 READ_SIZES = [8, 64, 4096, 8192, 24 << 10]
@@ -46,6 +46,7 @@ def produce_deinterleaved(impl):
             frames[:, 1] = words(pos, size).view("<u2")
             impl.deinterleave(frames, [None, ring])
             pos, i = pos + size, i + 1
+
     return produce
 
 
@@ -55,23 +56,22 @@ def read_with_read(ring, size):
 
 def read_with_readinto(ring, size):
     buf = bytearray(size)
-    return buf[:ring.readinto(buf)]
+    return buf[: ring.readinto(buf)]
 
 
-@pytest.mark.parametrize("consume", [read_with_read, read_with_readinto],
-                         ids=["read", "readinto"])
+@pytest.mark.parametrize("consume", [read_with_read, read_with_readinto], ids=["read", "readinto"])
 @pytest.mark.parametrize("producer", ["write", "deinterleave"])
 def test_every_byte_is_correct_or_counted_lost(impl, producer, consume):
     ring = impl.Ring(CAPACITY)
     produce = produce_writes if producer == "write" else produce_deinterleaved(impl)
-    stop = threading.Event()          # the consumer asks the producer to stop
-    finished = threading.Event()      # the producer has returned
+    stop = threading.Event()  # the consumer asks the producer to stop
+    finished = threading.Event()  # the producer has returned
     errors = []
 
     def run_producer():
         try:
             produce(ring, stop)
-        except BaseException as exc:   # surface it in the test, not on stderr
+        except BaseException as exc:  # surface it in the test, not on stderr
             errors.append(exc)
         finally:
             finished.set()
@@ -85,7 +85,7 @@ def test_every_byte_is_correct_or_counted_lost(impl, producer, consume):
     thread.start()
     try:
         while True:
-            done = finished.is_set()      # sampled before the read: drain after it
+            done = finished.is_set()  # sampled before the read: drain after it
             data = consume(ring, READ_SIZES[reads % len(READ_SIZES)])
             reads += 1
             if data:

@@ -10,21 +10,45 @@ from pathlib import Path
 import pytest
 
 from board.hat import load_hat
-from board.sim.scenario import (CallerId, Dial, Fault, Scenario, Utterance, builtin_scenarios,
-                                load_scenario, loads_scenario)
+from board.sim.scenario import (
+    CallerId,
+    Dial,
+    Fault,
+    Scenario,
+    Utterance,
+    builtin_scenarios,
+    load_scenario,
+    loads_scenario,
+)
 from board.sim.timeline import occupancy_us
 from firmware.errors import ConfigError, ScenarioError
 
 EXAMPLE = {
-    "start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 4,
+    "start": "2026-03-02T09:00:00Z",
+    "country": "uk",
+    "lines": 4,
     "calls": [
-        {"line": 1, "at": 2.0, "direction": "in",
-         "caller_id": {"number": "01632960123", "name": "ACME LTD"},
-         "rings": 2, "talk": 20.0, "speech": "Hello, I would like to place an order",
-         "hangup": "local"},
-        {"line": 2, "at": 5.0, "direction": "out",
-         "dial": {"digits": "02079460000", "mode": "dtmf"}, "talk": 15.0, "hangup": "remote"},
-        {"line": 3, "at": 1.0, "direction": "in", "rings": 5, "answer": False}]}
+        {
+            "line": 1,
+            "at": 2.0,
+            "direction": "in",
+            "caller_id": {"number": "01632960123", "name": "ACME LTD"},
+            "rings": 2,
+            "talk": 20.0,
+            "speech": "Hello, I would like to place an order",
+            "hangup": "local",
+        },
+        {
+            "line": 2,
+            "at": 5.0,
+            "direction": "out",
+            "dial": {"digits": "02079460000", "mode": "dtmf"},
+            "talk": 15.0,
+            "hangup": "remote",
+        },
+        {"line": 3, "at": 1.0, "direction": "in", "rings": 5, "answer": False},
+    ],
+}
 
 EXAMPLE_TOML = """
 start = 2026-03-02T09:00:00Z
@@ -66,21 +90,22 @@ def example(**changes):
 
 def text_at(text, position):
     line, col = position
-    return text.splitlines()[line - 1][col - 1:]
+    return text.splitlines()[line - 1][col - 1 :]
 
 
 def test_the_example_loads_with_its_defaults():
     sc = loads_scenario(json.dumps(EXAMPLE))
     assert isinstance(sc, Scenario)
-    assert sc.start == dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+    assert sc.start == dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
     assert sc.start_wall_us == 1772442000 * 1_000_000
     assert (sc.country, sc.lines, sc.hat, sc.seed) == ("uk", 4, "lk-4l", 0)
     assert (sc.bounce_ms, sc.noise_dbm0, sc.speech_level_dbm0) == (3, -65.0, -18.0)
     assert sc.faults == ()
     c0, c1, c2 = sc.calls
     assert (c0.index, c0.line, c0.at_s, c0.direction, c0.rings) == (0, 1, 2.0, "in", 2)
-    assert c0.caller_id == CallerId(standard="v23", datetime="03020900",
-                                    number="01632960123", name="ACME LTD")
+    assert c0.caller_id == CallerId(
+        standard="v23", datetime="03020900", number="01632960123", name="ACME LTD"
+    )
     assert c0.speech == (Utterance(0.5, "Hello, I would like to place an order", "en-gb", -18.0),)
     assert (c0.answer, c0.answer_delay_s, c0.talk_s, c0.hangup) == (True, 0.5, 20.0, "local")
     assert (c0.extension, c0.polarity_on_answer, c0.tags) == (False, False, ())
@@ -121,8 +146,9 @@ def test_the_built_in_demo_loads():
 def test_demo_covers_every_feature():
     sc = load_scenario("demo")
     calls = sc.calls
-    assert any(c.direction == "in" and c.answer and c.caller_id and c.caller_id.name
-               and c.speech for c in calls)
+    assert any(
+        c.direction == "in" and c.answer and c.caller_id and c.caller_id.name and c.speech for c in calls
+    )
     assert any(not c.answer for c in calls)
     assert {c.dial.mode for c in calls if c.dial} == {"dtmf", "pulse"}
     assert any(c.caller_id and c.caller_id.absence == "private" for c in calls)
@@ -136,17 +162,18 @@ def test_demo_covers_every_feature():
 def test_demo_calls_do_not_overlap_on_any_line():
     sc = load_scenario("demo")
     for line in range(1, 5):
-        spans = sorted(occupancy_us(sc, item) for item in sc.calls + sc.faults
-                       if item.line == line)
-        for (_, end), (start, _) in zip(spans, spans[1:]):
+        spans = sorted(occupancy_us(sc, item) for item in sc.calls + sc.faults if item.line == line)
+        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
             assert start >= end
 
 
 def test_speech_list_voice_and_level_defaults():
     data = example(country="us", speech_level_dbm0=-20)
     data["calls"][0]["caller_id"] = {"number": "2025550123"}
-    data["calls"][0]["speech"] = [{"at": 1, "text": "Hi"},
-                                  {"at": 2, "text": "Yo", "voice": "en-gb", "level_dbm0": -12}]
+    data["calls"][0]["speech"] = [
+        {"at": 1, "text": "Hi"},
+        {"at": 2, "text": "Yo", "voice": "en-gb", "level_dbm0": -12},
+    ]
     sc = loads_scenario(json.dumps(data))
     assert sc.calls[0].speech == (Utterance(1, "Hi", "en-us", -20), Utterance(2, "Yo", "en-gb", -12))
     assert sc.calls[0].caller_id.standard == "bell202"
@@ -169,8 +196,12 @@ def test_withheld_and_dtmf_caller_id():
 
 
 def test_faults_and_options_load():
-    data = example(bounce_ms=0, noise_dbm0=-50, seed=7,
-                   faults=[{"line": 4, "at": 3, "kind": "stuck_off_hook", "duration": 60}])
+    data = example(
+        bounce_ms=0,
+        noise_dbm0=-50,
+        seed=7,
+        faults=[{"line": 4, "at": 3, "kind": "stuck_off_hook", "duration": 60}],
+    )
     sc = loads_scenario(json.dumps(data))
     assert sc.faults == (Fault(0, 4, 3, "stuck_off_hook", 60),)
     assert (sc.bounce_ms, sc.noise_dbm0, sc.seed) == (0, -50, 7)
@@ -210,6 +241,7 @@ def _call(i, **fields):
                 del data["calls"][i][k]
             else:
                 data["calls"][i][k] = v
+
     return mutate
 
 
@@ -220,6 +252,7 @@ def _top(**fields):
                 del data[k]
             else:
                 data[k] = v
+
     return mutate
 
 
@@ -229,8 +262,13 @@ BAD = [
     # (id, mutation, field, message, text at the position)
     ("unknown top-level", _top(colour=1), "colour", "unknown field", '"colour"'),
     ("typo in a call", _call(0, rigns=3), "calls[0].rigns", "did you mean 'rings'", '"rigns"'),
-    ("typo in caller_id", _call(0, caller_id={"numbr": "1"}), "calls[0].caller_id.numbr",
-     "did you mean 'number'", '"numbr"'),
+    (
+        "typo in caller_id",
+        _call(0, caller_id={"numbr": "1"}),
+        "calls[0].caller_id.numbr",
+        "did you mean 'number'",
+        '"numbr"',
+    ),
     ("missing start", _top(start=_DEL), None, "missing required field 'start'", "{"),
     ("start without zone", _top(start="2026-03-02T09:00:00"), "start", "time zone", '"2026'),
     ("start not a date", _top(start="yesterday"), "start", "ISO 8601", '"yesterday"'),
@@ -240,82 +278,189 @@ BAD = [
     ("line out of range", _call(1, line=5), "calls[1].line", "must be 1 to 4", "5"),
     ("negative at", _call(1, at=-1), "calls[1].at", "must be 0 to", "-1"),
     ("at as a string", _call(1, at="2"), "calls[1].at", "must be a number", '"2"'),
-    ("direction", _call(1, direction="sideways"), "calls[1].direction", "'in', 'out'",
-     '"sideways"'),
+    ("direction", _call(1, direction="sideways"), "calls[1].direction", "'in', 'out'", '"sideways"'),
     ("rings zero", _call(2, rings=0), "calls[2].rings", "must be 1 to 50", "0"),
     ("rings float", _call(2, rings=2.5), "calls[2].rings", "whole number", "2.5"),
     ("answer not bool", _call(2, answer="no"), "calls[2].answer", "true or false", '"no"'),
     ("talk zero", _call(0, talk=0), "calls[0].talk", "more than 0", "0"),
     ("hangup", _call(0, hangup="both"), "calls[0].hangup", "'local', 'remote'", '"both"'),
-    ("hangup_delay with local", _call(0, hangup_delay=2), "calls[0].hangup_delay",
-     "only applies", "2"),
-    ("hangup_delay too short", _call(1, hangup_delay=0.2), "calls[1].hangup_delay",
-     "more than 0.2", "0.2"),
-    ("answer_delay too long", _call(0, answer_delay=2.0), "calls[0].answer_delay",
-     "rung again", "2.0"),
-    ("outbound with caller_id", _call(1, caller_id={"number": "1"}), "calls[1].caller_id",
-     "outbound call has no caller ID", '"caller_id"'),
-    ("inbound with dial", _call(0, dial={"digits": "1"}), "calls[0].dial",
-     "inbound call does not dial", '"dial"'),
+    ("hangup_delay with local", _call(0, hangup_delay=2), "calls[0].hangup_delay", "only applies", "2"),
+    ("hangup_delay too short", _call(1, hangup_delay=0.2), "calls[1].hangup_delay", "more than 0.2", "0.2"),
+    ("answer_delay too long", _call(0, answer_delay=2.0), "calls[0].answer_delay", "rung again", "2.0"),
+    (
+        "outbound with caller_id",
+        _call(1, caller_id={"number": "1"}),
+        "calls[1].caller_id",
+        "outbound call has no caller ID",
+        '"caller_id"',
+    ),
+    (
+        "inbound with dial",
+        _call(0, dial={"digits": "1"}),
+        "calls[0].dial",
+        "inbound call does not dial",
+        '"dial"',
+    ),
     ("outbound with rings", _call(1, rings=2), "calls[1].rings", "does not ring", '"rings"'),
-    ("outbound without dial", _call(1, dial=_DEL), "calls[1]", "needs \"dial\"", "{"),
+    ("outbound without dial", _call(1, dial=_DEL), "calls[1]", 'needs "dial"', "{"),
     ("missed call with talk", _call(2, talk=5), "calls[2].talk", "missed call", '"talk"'),
-    ("missed call with speech", _call(2, speech="hi"), "calls[2].speech", "missed call",
-     '"speech"'),
-    ("caller_id empty", _call(0, caller_id={}), "calls[0].caller_id", "needs a \"number\"", "{}"),
-    ("caller_id number letters", _call(0, caller_id={"number": "0800-CALL"}),
-     "calls[0].caller_id.number", "1 to 20 digits", '"0800-CALL"'),
-    ("caller_id name too long", _call(0, caller_id={"number": "1", "name": "X" * 51}),
-     "calls[0].caller_id.name", "1 to 50 printable", '"XXX'),
-    ("caller_id absence with number", _call(0, caller_id={"number": "1", "absence": "private"}),
-     "calls[0].caller_id.number", "carries no number", '"1"'),
-    ("caller_id absence value", _call(0, caller_id={"absence": "secret"}),
-     "calls[0].caller_id.absence", "'private', 'unavailable'", '"secret"'),
-    ("caller_id standard", _call(0, caller_id={"number": "1", "standard": "v22"}),
-     "calls[0].caller_id.standard", "'v23', 'bell202', 'dtmf'", '"v22"'),
-    ("caller_id datetime", _call(0, caller_id={"number": "1", "datetime": "13010900"}),
-     "calls[0].caller_id.datetime", "MMDDHHMM", '"13010900"'),
-    ("dtmf caller_id with name", _call(0, caller_id={"number": "1", "name": "A",
-                                                     "standard": "dtmf"}),
-     "calls[0].caller_id.name", "cannot carry a name", '"A"'),
-    ("bell202 with one ring", _call(0, rings=1, caller_id={"number": "1", "standard": "bell202"}),
-     "calls[0].rings", "at least twice", "1"),
-    ("dial digits for pulse", _call(1, dial={"digits": "12#", "mode": "pulse"}),
-     "calls[1].dial.digits", "pulse dialling", '"12#"'),
-    ("dial digits for dtmf", _call(1, dial={"digits": "12E"}), "calls[1].dial.digits",
-     "0-9 * # A B C D", '"12E"'),
-    ("dial mode", _call(1, dial={"digits": "1", "mode": "rotary"}), "calls[1].dial.mode",
-     "'dtmf', 'pulse'", '"rotary"'),
-    ("pulse with on_ms", _call(1, dial={"digits": "1", "mode": "pulse", "on_ms": 50}),
-     "calls[1].dial.on_ms", "only applies to DTMF", '"on_ms"'),
-    ("dtmf on_ms too short", _call(1, dial={"digits": "1", "on_ms": 10}), "calls[1].dial.on_ms",
-     "must be 20 to 1000", "10"),
-    ("dial delay", _call(1, dial={"digits": "1", "delay": 0}), "calls[1].dial.delay",
-     "must be 0.1 to 30", "0"),
+    ("missed call with speech", _call(2, speech="hi"), "calls[2].speech", "missed call", '"speech"'),
+    ("caller_id empty", _call(0, caller_id={}), "calls[0].caller_id", 'needs a "number"', "{}"),
+    (
+        "caller_id number letters",
+        _call(0, caller_id={"number": "0800-CALL"}),
+        "calls[0].caller_id.number",
+        "1 to 20 digits",
+        '"0800-CALL"',
+    ),
+    (
+        "caller_id name too long",
+        _call(0, caller_id={"number": "1", "name": "X" * 51}),
+        "calls[0].caller_id.name",
+        "1 to 50 printable",
+        '"XXX',
+    ),
+    (
+        "caller_id absence with number",
+        _call(0, caller_id={"number": "1", "absence": "private"}),
+        "calls[0].caller_id.number",
+        "carries no number",
+        '"1"',
+    ),
+    (
+        "caller_id absence value",
+        _call(0, caller_id={"absence": "secret"}),
+        "calls[0].caller_id.absence",
+        "'private', 'unavailable'",
+        '"secret"',
+    ),
+    (
+        "caller_id standard",
+        _call(0, caller_id={"number": "1", "standard": "v22"}),
+        "calls[0].caller_id.standard",
+        "'v23', 'bell202', 'dtmf'",
+        '"v22"',
+    ),
+    (
+        "caller_id datetime",
+        _call(0, caller_id={"number": "1", "datetime": "13010900"}),
+        "calls[0].caller_id.datetime",
+        "MMDDHHMM",
+        '"13010900"',
+    ),
+    (
+        "dtmf caller_id with name",
+        _call(0, caller_id={"number": "1", "name": "A", "standard": "dtmf"}),
+        "calls[0].caller_id.name",
+        "cannot carry a name",
+        '"A"',
+    ),
+    (
+        "bell202 with one ring",
+        _call(0, rings=1, caller_id={"number": "1", "standard": "bell202"}),
+        "calls[0].rings",
+        "at least twice",
+        "1",
+    ),
+    (
+        "dial digits for pulse",
+        _call(1, dial={"digits": "12#", "mode": "pulse"}),
+        "calls[1].dial.digits",
+        "pulse dialling",
+        '"12#"',
+    ),
+    (
+        "dial digits for dtmf",
+        _call(1, dial={"digits": "12E"}),
+        "calls[1].dial.digits",
+        "0-9 * # A B C D",
+        '"12E"',
+    ),
+    (
+        "dial mode",
+        _call(1, dial={"digits": "1", "mode": "rotary"}),
+        "calls[1].dial.mode",
+        "'dtmf', 'pulse'",
+        '"rotary"',
+    ),
+    (
+        "pulse with on_ms",
+        _call(1, dial={"digits": "1", "mode": "pulse", "on_ms": 50}),
+        "calls[1].dial.on_ms",
+        "only applies to DTMF",
+        '"on_ms"',
+    ),
+    (
+        "dtmf on_ms too short",
+        _call(1, dial={"digits": "1", "on_ms": 10}),
+        "calls[1].dial.on_ms",
+        "must be 20 to 1000",
+        "10",
+    ),
+    (
+        "dial delay",
+        _call(1, dial={"digits": "1", "delay": 0}),
+        "calls[1].dial.delay",
+        "must be 0.1 to 30",
+        "0",
+    ),
     ("speech empty", _call(0, speech="  "), "calls[0].speech", "must not be empty", '"  "'),
-    ("speech item at after talk", _call(0, speech=[{"at": 20, "text": "x"}]),
-     "calls[0].speech[0].at", "less than the call's talk time", "20"),
-    ("speech item level", _call(0, speech=[{"at": 1, "text": "x", "level_dbm0": -5}]),
-     "calls[0].speech[0].level_dbm0", "must be -25 to -10", "-5"),
-    ("speech item unknown key", _call(0, speech=[{"at": 1, "txt": "x"}]),
-     "calls[0].speech[0].txt", "did you mean 'text'", '"txt"'),
-    ("speech item not an object", _call(0, speech=["hello"]), "calls[0].speech[0]",
-     "must be an object", '"hello"'),
+    (
+        "speech item at after talk",
+        _call(0, speech=[{"at": 20, "text": "x"}]),
+        "calls[0].speech[0].at",
+        "less than the call's talk time",
+        "20",
+    ),
+    (
+        "speech item level",
+        _call(0, speech=[{"at": 1, "text": "x", "level_dbm0": -5}]),
+        "calls[0].speech[0].level_dbm0",
+        "must be -25 to -10",
+        "-5",
+    ),
+    (
+        "speech item unknown key",
+        _call(0, speech=[{"at": 1, "txt": "x"}]),
+        "calls[0].speech[0].txt",
+        "did you mean 'text'",
+        '"txt"',
+    ),
+    (
+        "speech item not an object",
+        _call(0, speech=["hello"]),
+        "calls[0].speech[0]",
+        "must be an object",
+        '"hello"',
+    ),
     ("tags not strings", _call(0, tags=[1]), "calls[0].tags[0]", "must be a string", "1"),
     ("extension not bool", _call(0, extension=1), "calls[0].extension", "true or false", "1"),
     ("bounce too long", _top(bounce_ms=50), "bounce_ms", "must be 0 to 10", "50"),
-    ("speech level", _top(speech_level_dbm0=-30), "speech_level_dbm0", "must be -25 to -10",
-     "-30"),
+    ("speech level", _top(speech_level_dbm0=-30), "speech_level_dbm0", "must be -25 to -10", "-30"),
     ("noise", _top(noise_dbm0=0), "noise_dbm0", "must be -100 to -20", "0"),
     ("seed", _top(seed=-1), "seed", "must be 0 to 4294967295", "-1"),
     ("hat unknown", _top(hat="lk-99"), "hat", "no such HAT", '"lk-99"'),
-    ("fault kind", _top(faults=[{"line": 4, "at": 1, "kind": "fire", "duration": 1}]),
-     "faults[0].kind", "'no_line_voltage', 'stuck_off_hook'", '"fire"'),
-    ("fault duration", _top(faults=[{"line": 4, "at": 1, "kind": "stuck_off_hook",
-                                     "duration": 0}]),
-     "faults[0].duration", "more than 0", "0"),
-    ("fault line", _top(faults=[{"line": 9, "at": 1, "kind": "stuck_off_hook", "duration": 1}]),
-     "faults[0].line", "must be 1 to 4", "9"),
+    (
+        "fault kind",
+        _top(faults=[{"line": 4, "at": 1, "kind": "fire", "duration": 1}]),
+        "faults[0].kind",
+        "'no_line_voltage', 'stuck_off_hook'",
+        '"fire"',
+    ),
+    (
+        "fault duration",
+        _top(faults=[{"line": 4, "at": 1, "kind": "stuck_off_hook", "duration": 0}]),
+        "faults[0].duration",
+        "more than 0",
+        "0",
+    ),
+    (
+        "fault line",
+        _top(faults=[{"line": 9, "at": 1, "kind": "stuck_off_hook", "duration": 1}]),
+        "faults[0].line",
+        "must be 1 to 4",
+        "9",
+    ),
 ]
 
 
@@ -379,24 +524,28 @@ def test_faults_may_not_overlap_calls():
 def test_power_cuts_load():
     from board.sim.scenario import PowerEvent
 
-    sc = loads_scenario(json.dumps(example(power=[{"at": 30, "cut": True},
-                                                  {"at": 90.5, "cut": False}])))
+    sc = loads_scenario(json.dumps(example(power=[{"at": 30, "cut": True}, {"at": 90.5, "cut": False}])))
     assert sc.power == (PowerEvent(0, 30, True), PowerEvent(1, 90.5, False))
     assert loads_scenario(json.dumps(EXAMPLE)).power == ()
 
 
-@pytest.mark.parametrize("power, where, message", [
-    ([{"at": 3, "cut": False}], "power[0].cut", "the power is already on"),
-    ([{"at": 3, "cut": True}, {"at": 3, "cut": False}], "power[1].at",
-     "must be later than the previous power change (3 s)"),
-    ([{"at": 3, "cut": True}, {"at": 5, "cut": True}], "power[1].cut",
-     "the power is already off"),
-    ([{"at": -1, "cut": True}], "power[0].at", "must be 0 to 604800"),
-    ([{"at": 3, "cut": "yes"}], "power[0].cut", ""),
-    ([{"at": 3}], "power[0]", "cut"),
-    ([{"at": 3, "cut": True, "volts": 0}], "power[0].volts", "unknown field"),
-    ({"at": 3}, "power", ""),
-])
+@pytest.mark.parametrize(
+    "power, where, message",
+    [
+        ([{"at": 3, "cut": False}], "power[0].cut", "the power is already on"),
+        (
+            [{"at": 3, "cut": True}, {"at": 3, "cut": False}],
+            "power[1].at",
+            "must be later than the previous power change (3 s)",
+        ),
+        ([{"at": 3, "cut": True}, {"at": 5, "cut": True}], "power[1].cut", "the power is already off"),
+        ([{"at": -1, "cut": True}], "power[0].at", "must be 0 to 604800"),
+        ([{"at": 3, "cut": "yes"}], "power[0].cut", ""),
+        ([{"at": 3}], "power[0]", "cut"),
+        ([{"at": 3, "cut": True, "volts": 0}], "power[0].volts", "unknown field"),
+        ({"at": 3}, "power", ""),
+    ],
+)
 def test_bad_power_is_named_with_its_position(power, where, message):
     text = json.dumps(example(power=power), indent=1)
     with pytest.raises(ScenarioError) as info:
@@ -410,12 +559,15 @@ def test_power_needs_a_hat_with_an_mcu_and_a_holdup_capacitor(tmp_path):
     hat = json.loads(Path(load_hat("lk-4l").source).read_text())
     del hat["mcu"]
     (tmp_path / "bare.json").write_text(json.dumps(hat))
-    hat["mcu"] = {"address": "0x48", "regmap_version": 1,
-                  "holdup": {"farads": 0, "load_mw": 4000, "min_mv": 2500}}
+    hat["mcu"] = {
+        "address": "0x48",
+        "regmap_version": 1,
+        "holdup": {"farads": 0, "load_mw": 4000, "min_mv": 2500},
+    }
     (tmp_path / "nocap.json").write_text(json.dumps(hat))
-    for name, message in (("bare.json", "has no supervisor MCU"),
-                          ("nocap.json", "has no hold-up capacitor")):
-        (tmp_path / "s.json").write_text(json.dumps(
-            example(hat=name, power=[{"at": 1, "cut": True}]), indent=1))
+    for name, message in (("bare.json", "has no supervisor MCU"), ("nocap.json", "has no hold-up capacitor")):
+        (tmp_path / "s.json").write_text(
+            json.dumps(example(hat=name, power=[{"at": 1, "cut": True}]), indent=1)
+        )
         with pytest.raises(ScenarioError, match=message):
             load_scenario(str(tmp_path / "s.json"))

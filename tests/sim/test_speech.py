@@ -6,10 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from telephony import levels
 from board.sim.scenario import loads_scenario
 from board.sim.speech import SpeechError, SpeechSynth, resample
 from board.sim.timeline import compile_timeline
+from telephony import levels
+
 
 def band_power(x, lo, hi, rate=8000):
     spectrum = np.abs(np.fft.rfft(x.astype(float))) ** 2
@@ -51,12 +52,26 @@ def test_resample_keeps_the_band_and_removes_what_would_alias():
 
 
 def test_a_scenario_with_real_speech_at_its_level(tmp_path):
-    sc = loads_scenario(json.dumps({
-        "start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1,
-        "calls": [{"line": 1, "at": 0.5, "direction": "in", "rings": 1, "talk": 8.0,
-                   "speech": [{"at": 0.5, "text": "Good morning, how can I help?",
-                               "level_dbm0": -22}]}]}))
+    sc = loads_scenario(
+        json.dumps(
+            {
+                "start": "2026-03-02T09:00:00Z",
+                "country": "uk",
+                "lines": 1,
+                "calls": [
+                    {
+                        "line": 1,
+                        "at": 0.5,
+                        "direction": "in",
+                        "rings": 1,
+                        "talk": 8.0,
+                        "speech": [{"at": 0.5, "text": "Good morning, how can I help?", "level_dbm0": -22}],
+                    }
+                ],
+            }
+        )
+    )
     tl = compile_timeline(sc, SpeechSynth(cache_dir=tmp_path))
-    seg, = [s for s in tl.audio[1] if s.kind == "speech"]
+    (seg,) = [s for s in tl.audio[1] if s.kind == "speech"]
     assert seg.t_us == tl.truth[0].answered_us + 500_000
     assert levels.active_level_dbm0(seg.samples) == pytest.approx(-22, abs=0.5)

@@ -32,8 +32,7 @@ def drive(clock, target, raw):
 def debounced(raw, debounce_ms=15, until_us=None, level=False):
     clock = SimClock()
     changes = []
-    deb = Debouncer(clock, debounce_ms * MS, lambda a, t: changes.append((t, a, clock.now_us())),
-                    level=level)
+    deb = Debouncer(clock, debounce_ms * MS, lambda a, t: changes.append((t, a, clock.now_us())), level=level)
     drive(clock, deb, raw)
     clock.run_until(until_us if until_us is not None else raw[-1][0] + 100 * MS)
     return changes, deb
@@ -46,8 +45,7 @@ def test_a_clean_change_is_reported_at_its_edge_once_stable():
 
 
 def test_chatter_gives_one_change_dated_by_its_first_edge():
-    raw = bouncy([(100 * MS, True), (300 * MS, False)],
-                 lambda t: [1500, 2000, 4000, 7900])
+    raw = bouncy([(100 * MS, True), (300 * MS, False)], lambda t: [1500, 2000, 4000, 7900])
     changes, _ = debounced(raw)
     assert [(t, a) for t, a, _ in changes] == [(100 * MS, True), (300 * MS, False)]
     # confirmed debounce_ms after the last bounce
@@ -87,8 +85,11 @@ def test_pulse_dialling_breaks_and_makes_survive_debouncing():
 
 
 @settings(max_examples=200, deadline=None)
-@given(data=st.data(), bounce_ms=st.integers(0, 8),
-       gaps_ms=st.lists(st.integers(25, 2000), min_size=1, max_size=20))
+@given(
+    data=st.data(),
+    bounce_ms=st.integers(0, 8),
+    gaps_ms=st.lists(st.integers(25, 2000), min_size=1, max_size=20),
+)
 def test_random_chatter_gives_exactly_the_true_changes(data, bounce_ms, gaps_ms):
     edges, t, level = [], 0, False
     for gap in gaps_ms:
@@ -99,7 +100,7 @@ def test_random_chatter_gives_exactly_the_true_changes(data, bounce_ms, gaps_ms)
     def chatter(_t):
         offs = data.draw(st.lists(st.integers(1, max(1, bounce_ms * MS)), max_size=6, unique=True))
         offs = sorted(offs)
-        return offs[:len(offs) // 2 * 2] if bounce_ms else []
+        return offs[: len(offs) // 2 * 2] if bounce_ms else []
 
     changes, _ = debounced(bouncy(edges, chatter))
     assert [(t, a) for t, a, _ in changes] == edges
@@ -111,6 +112,7 @@ def test_negative_debounce_is_refused():
 
 
 # ------------------------------------------------------------------ rings
+
 
 def ring_pulses(start_us, dur_ms, hz):
     """A burst as the half-wave detector shows it; returns (edges, end of its last cycle)."""
@@ -125,8 +127,12 @@ def ring_pulses(start_us, dur_ms, hz):
 def bursts(raw, gap_ms=150, until_us=None):
     clock = SimClock()
     seen = []
-    det = RingDetector(clock, gap_ms * MS, lambda t: seen.append(("start", t, clock.now_us())),
-                       lambda t: seen.append(("end", t, clock.now_us())))
+    det = RingDetector(
+        clock,
+        gap_ms * MS,
+        lambda t: seen.append(("start", t, clock.now_us())),
+        lambda t: seen.append(("end", t, clock.now_us())),
+    )
     drive(clock, det, raw)
     clock.run_until(until_us or raw[-1][0] + 1_000_000)
     return seen, det
@@ -136,8 +142,7 @@ def test_uk_double_ring_is_two_bursts_with_true_start_and_end():
     a, a_end = ring_pulses(0, 400, 25)
     b, b_end = ring_pulses(600 * MS, 400, 25)
     seen, det = bursts(a + b)
-    assert [(k, t) for k, t, _ in seen] == [("start", 0), ("end", a_end),
-                                             ("start", 600 * MS), ("end", b_end)]
+    assert [(k, t) for k, t, _ in seen] == [("start", 0), ("end", a_end), ("start", 600 * MS), ("end", b_end)]
     # the start is known after one ring period, the end after the gap
     assert seen[0][2] == 40 * MS
     assert seen[1][2] == a_end - 20 * MS + 150 * MS  # the gap runs from the last edge

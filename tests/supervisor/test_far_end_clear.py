@@ -95,8 +95,7 @@ class Line:
     def play(self, until_ms):
         clock, bus, log = SimClock(), EventBus(strict=True), []
         bus.subscribe(CallStarted, log.append)
-        sup = Supervisor(1, clock, bus, SupervisorConfig(**self.config),
-                         signals=frozenset(INPUT_SIGNALS))
+        sup = Supervisor(1, clock, bus, SupervisorConfig(**self.config), signals=frozenset(INPUT_SIGNALS))
         for t, signal, active in sorted(self.edges, key=lambda e: e[0]):
             clock.call_at(t, partial(sup.on_edge, 1, signal, active, t))
         for t, event in self.events:
@@ -121,7 +120,7 @@ def test_a_100_ms_break_while_pulse_dialling_is_a_digit_not_a_hang_up():
     line = Line()
     line.handset(True, 1000)
     t = 2500
-    for _ in range(3):                  # "3", with 100 ms breaks
+    for _ in range(3):  # "3", with 100 ms breaks
         line.loop_break(t, 100)
         t += 100 + 40
     line.handset(False, 12000)
@@ -196,7 +195,7 @@ def test_the_reversal_that_comes_with_the_answer_is_not_a_clear():
 
 def test_polarity_restored_as_our_side_hangs_up_is_a_local_hang_up():
     line = Line()
-    line.set("polarity", True, 500)     # caller-ID reversal, kept through the call
+    line.set("polarity", True, 500)  # caller-ID reversal, kept through the call
     line.ring(1000)
     line.handset(True, 3000)
     line.handset(False, 9000)
@@ -216,7 +215,7 @@ def test_a_clear_down_tone_is_the_far_end_clearing():
 def test_silence_ends_a_call_the_adapter_never_clears():
     line = answered_call(silence_clear_ms=20000)
     line.dsp(Quiet(us(8000)), late_ms=2000)
-    line.handset(False, 120000)          # nobody hangs up for two minutes
+    line.handset(False, 120000)  # nobody hangs up for two minutes
     (call,), sup = line.play(121000)
     assert call.end_reason == "remote_silence" and near(call.ended_us, 8000)
     assert sup.state(1) == "idle"
@@ -235,18 +234,21 @@ def test_silence_while_pulse_dialling_counts_only_from_the_connect():
     line = Line(silence_clear_ms=10000)
     line.handset(True, 1000)
     line.dsp(Quiet(us(1000)), late_ms=2000)
-    line.loop_break(2000, 66)           # "1"
+    line.loop_break(2000, 66)  # "1"
     line.handset(False, 60000)
     (call,), _ = line.play(61000)
     # connected at the end of dialling (2.066 s), silent since: cleared 10 s later
     assert call.end_reason == "remote_silence" and near(call.ended_us, 2066)
 
 
-@pytest.mark.parametrize("alert, when, note", [
-    ("reversal+dtas", "before", "cid:v23:before_ring:dtas:reversal"),
-    ("dtas", "before", "cid:v23:before_ring:dtas"),
-    ("none", "after", "cid:v23:after_first_ring"),
-])
+@pytest.mark.parametrize(
+    "alert, when, note",
+    [
+        ("reversal+dtas", "before", "cid:v23:before_ring:dtas:reversal"),
+        ("dtas", "before", "cid:v23:before_ring:dtas"),
+        ("none", "after", "cid:v23:after_first_ring"),
+    ],
+)
 def test_the_caller_id_variant_is_noted_on_the_call(alert, when, note):
     line = Line()
     if "reversal" in alert:

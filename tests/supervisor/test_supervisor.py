@@ -15,9 +15,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from board.base import INPUT_SIGNALS
-from firmware.bus import (CallAnswered, CallEnded, CallerIdReceived, CallStarted, CallUpdated,
-                          DigitDialled, Event, EventBus, LineFault, LineStateChanged,
-                          ToneDetected)
+from firmware.bus import (
+    CallAnswered,
+    CallEnded,
+    CallerIdReceived,
+    CallStarted,
+    CallUpdated,
+    DigitDialled,
+    Event,
+    EventBus,
+    LineFault,
+    LineStateChanged,
+    ToneDetected,
+)
 from firmware.clock import RealClock, SimClock
 from firmware.errors import ConfigError
 from firmware.supervisor import STATES, Supervisor, SupervisorConfig
@@ -33,6 +43,7 @@ def us(t_ms):
 
 # ------------------------------------------------------------ fake DSP events
 # The DSP's event classes, as the supervisor sees them (matched by name).
+
 
 @dataclass
 class DtmfDigit:
@@ -79,6 +90,7 @@ DSP_LATENCY_US = 40_000  # a DSP reports an event a little after it began
 
 # ------------------------------------------------------------ edge builders
 
+
 class LineScript:
     """Raw edges and DSP events on one line, built from what happens on it.
 
@@ -90,8 +102,8 @@ class LineScript:
         self.line = line
         self.signals = frozenset(signals)
         self.chatter = chatter
-        self.edges = []    # (t_us, signal, active)
-        self.events = []   # (deliver_us, event)
+        self.edges = []  # (t_us, signal, active)
+        self.events = []  # (deliver_us, event)
 
     def contact(self, signal, active, t_ms):
         if signal not in self.signals:
@@ -171,8 +183,14 @@ class Rig:
         self.log = []
         self.bus.subscribe(Event, self.log.append)
         self.hook_changes = []
-        self.sup = Supervisor(lines, self.clock, self.bus, SupervisorConfig(**config),
-                              signals=signals, on_hook_change=self._hook_change)
+        self.sup = Supervisor(
+            lines,
+            self.clock,
+            self.bus,
+            SupervisorConfig(**config),
+            signals=signals,
+            on_hook_change=self._hook_change,
+        )
 
     def _hook_change(self, line, off_hook):
         self.hook_changes.append((self.clock.now_us(), line, off_hook))
@@ -210,11 +228,20 @@ def near(actual_us, truth_ms):
 
 
 def summary(call):
-    return (call.line, call.direction, call.started_us, call.answered_us, call.ended_us,
-            call.end_reason, call.number, call.extension)
+    return (
+        call.line,
+        call.direction,
+        call.started_us,
+        call.answered_us,
+        call.ended_us,
+        call.end_reason,
+        call.number,
+        call.extension,
+    )
 
 
 # ------------------------------------------------------------ inbound
+
 
 def test_uk_inbound_reversal_alert_caller_id_then_answered():
     s = LineScript()
@@ -222,7 +249,7 @@ def test_uk_inbound_reversal_alert_caller_id_then_answered():
     s.dsp(AlertTone(us(1100)))
     s.dsp(CallerId(us(1300), "v23", number="01632960123", name="ACME LTD", datetime="03020900"))
     bursts = s.ring(2500, "uk", 2)
-    s.handset(True, 7000)                      # in the pause after the second cadence
+    s.handset(True, 7000)  # in the pause after the second cadence
     s.handset(False, 27000)
     s.reversal(27000, reversed_=False)
     rig = Rig().play(s, until_ms=30000)
@@ -243,7 +270,7 @@ def test_us_inbound_caller_id_between_rings_answered_during_a_burst():
     s = LineScript()
     first = s.ring(1000, "us", 1)[0]
     s.dsp(CallerId(us(first[1] + 500), "bell202", number="2015550123", name="SMITH J"))
-    s.ring_burst(7000, 1500, 20)               # picked up 1.4 s into the second burst
+    s.ring_burst(7000, 1500, 20)  # picked up 1.4 s into the second burst
     s.handset(True, 8400)
     s.handset(False, 20000)
     rig = Rig(country="us").play(s, until_ms=25000)
@@ -341,6 +368,7 @@ def test_picked_up_during_caller_id_phase_is_an_answered_inbound_call():
 
 # ------------------------------------------------------------ outbound
 
+
 @pytest.mark.parametrize("digits", ["0123456789", "01632960123"])
 def test_pulse_dialled_number(digits):
     s = LineScript(chatter=lambda: [1500, 3000, 5000, 8000])
@@ -372,13 +400,21 @@ def test_dtmf_dialled_number_and_digits_after_connect_are_not_logged():
     s.dsp(Tone(us(1100), "dial"))
     end = s.dtmf(2500, "02079460000")
     s.dsp(Tone(us(end + 1500), "ringback"))
-    s.dtmf(end + 10000, "4111111111111111")    # a card number, in the call: never logged
+    s.dtmf(end + 10000, "4111111111111111")  # a card number, in the call: never logged
     s.handset(False, end + 30000)
     rig = Rig().play(s, until_ms=end + 31000)
     call = rig.only_call()
     # Ringback after the number: still ringing at the dial timeout; a key is the answer.
-    assert summary(call) == (1, "out", us(1000), us(end + 10000), us(end + 30000), "local",
-                             "02079460000", False)
+    assert summary(call) == (
+        1,
+        "out",
+        us(1000),
+        us(end + 10000),
+        us(end + 30000),
+        "local",
+        "02079460000",
+        False,
+    )
     assert call.dial_method == "dtmf"
     assert "".join(d.digit for d in rig.of(DigitDialled)) == "02079460000"
     assert all("4111" not in (e.call.number or "") for e in rig.log if hasattr(e, "call"))
@@ -411,7 +447,7 @@ def test_hanging_up_right_after_dialling_keeps_the_number():
     s = LineScript()
     s.handset(True, 1000)
     end = s.dtmf(2000, "123")
-    s.handset(False, end + 2000)           # before dial_timeout_ms
+    s.handset(False, end + 2000)  # before dial_timeout_ms
     call = Rig().play(s, until_ms=end + 3000).only_call()
     assert (call.number, call.answered_us, call.end_reason) == ("123", us(end), "local")
 
@@ -427,6 +463,7 @@ def test_answer_reversal_connects_at_the_reversal():
 
 
 # ------------------------------------------------------------ remote clear
+
 
 @pytest.mark.parametrize("hook_drops", [False, True])
 def test_remote_clear_by_k_break(hook_drops):
@@ -484,6 +521,7 @@ def test_busy_before_connect_is_an_unanswered_remote_clear():
 
 # ------------------------------------------------------------ faults
 
+
 def test_no_line_voltage_fault_raised_and_cleared_ending_the_call():
     s = LineScript()
     s.handset(True, 1000)
@@ -494,7 +532,9 @@ def test_no_line_voltage_fault_raised_and_cleared_ending_the_call():
     rig = Rig().play(s, until_ms=end + 21000)
     faults = rig.of(LineFault)
     assert [(f.kind, f.active, f.t_us) for f in faults] == [
-        ("no_line_voltage", True, us(end + 5000)), ("no_line_voltage", False, us(end + 12000))]
+        ("no_line_voltage", True, us(end + 5000)),
+        ("no_line_voltage", False, us(end + 12000)),
+    ]
     calls = rig.calls()
     assert summary(calls[0])[3:6] == (us(end), us(end + 5000), "fault")
     # still off-hook when the line came back: that is a new (abandoned) off-hook
@@ -525,7 +565,9 @@ def test_stuck_off_hook_fault_keeps_the_call():
     assert rig.sup.is_off_hook(1)
     rig.play(LineScript(), until_ms=71000)
     assert [(f.kind, f.active, f.t_us) for f in rig.of(LineFault)] == [
-        ("stuck_off_hook", True, us(1000)), ("stuck_off_hook", False, us(70000))]
+        ("stuck_off_hook", True, us(1000)),
+        ("stuck_off_hook", False, us(70000)),
+    ]
     call = rig.only_call()
     assert (call.answered_us, call.ended_us, call.end_reason) == (us(end), us(70000), "local")
     assert rig.sup.faults(1) == set() and not rig.sup.is_off_hook(1)
@@ -540,6 +582,7 @@ def test_without_a_power_input_there_are_no_voltage_faults():
 
 
 # ------------------------------------------------------------ a HAT with only hook, ring, polarity
+
 
 def test_minimal_hat_inbound_outbound_and_pulse_dialling():
     s = LineScript(signals=MINIMAL, chatter=lambda: [2000, 5000])
@@ -558,6 +601,7 @@ def test_minimal_hat_inbound_outbound_and_pulse_dialling():
 
 
 # ------------------------------------------------------------ bounce
+
 
 def day(script, country="uk"):
     """Several calls of every kind on one line; returns the true calls."""
@@ -595,8 +639,15 @@ def day(script, country="uk"):
 
 
 def as_truth(call):
-    return (call.direction, call.started_us, call.answered_us, call.ended_us, call.end_reason,
-            call.number, call.extension)
+    return (
+        call.direction,
+        call.started_us,
+        call.answered_us,
+        call.ended_us,
+        call.end_reason,
+        call.number,
+        call.extension,
+    )
 
 
 def truth_us(row):
@@ -644,6 +695,7 @@ def test_times_within_tolerance_when_the_ring_detector_runs_late():
 
 
 # ------------------------------------------------------------ plumbing
+
 
 def test_the_dsp_is_told_about_off_hook_but_not_dial_pulses():
     s = LineScript()
@@ -697,11 +749,19 @@ def test_states_are_the_documented_ones():
     assert STATES == ("idle", "alerting", "ringing", "dialling", "connected", "cleared", "fault")
 
 
-@pytest.mark.parametrize("field,value", [
-    ("country", "fr"), ("debounce_ms", -1), ("debounce_ms", 200), ("ring_gap_ms", 0),
-    ("dial_timeout_ms", 100), ("kbreak_min_ms", 5000), ("stuck_off_hook_ms", 1.5),
-    ("cid_wait_ms", True),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("country", "fr"),
+        ("debounce_ms", -1),
+        ("debounce_ms", 200),
+        ("ring_gap_ms", 0),
+        ("dial_timeout_ms", 100),
+        ("kbreak_min_ms", 5000),
+        ("stuck_off_hook_ms", 1.5),
+        ("cid_wait_ms", True),
+    ],
+)
 def test_bad_config_is_rejected_naming_the_field(field, value):
     with pytest.raises(ConfigError) as info:
         SupervisorConfig(**{field: value})
@@ -772,10 +832,15 @@ def test_real_clock_and_threads():
     call = [e for e in events if isinstance(e, CallEnded)][0].call
     assert (call.started_us, call.ended_us, call.end_reason) == (t0, t1, "abandoned")
     assert [type(e).__name__ for e in events] == [
-        "CallStarted", "LineStateChanged", "CallEnded", "LineStateChanged"]
+        "CallStarted",
+        "LineStateChanged",
+        "CallEnded",
+        "LineStateChanged",
+    ]
 
 
 # ------------------------------------------------------------ decisions near a threshold
+
 
 @pytest.mark.parametrize("break_ms,number,calls", [(140, "21", 1), (170, "2", 2)])
 def test_a_long_break_is_a_pulse_up_to_pulse_break_max_ms(break_ms, number, calls):
@@ -795,7 +860,7 @@ def test_a_long_break_is_a_pulse_up_to_pulse_break_max_ms(break_ms, number, call
 def test_pick_up_just_before_the_ring_timeout_answers():
     s = LineScript(chatter=lambda: [3000, 8000])
     bursts = s.ring(1000, "uk", 1)
-    pick_up = bursts[-1][1] + 3490            # ring_timeout_ms is 3500
+    pick_up = bursts[-1][1] + 3490  # ring_timeout_ms is 3500
     s.handset(True, pick_up)
     s.handset(False, pick_up + 5000)
     call = Rig().play(s, until_ms=pick_up + 6000).only_call()
@@ -844,7 +909,7 @@ def test_answer_reversal_as_dialling_ends_keeps_the_last_digit(mode):
     s.handset(True, 1000)
     end = s.pulse_dial(2000, "47") if mode == "pulse" else s.dtmf(2000, "47")
     s.reversal(end)
-    s.dtmf(end + 3000, "1234")                 # in the call: not logged
+    s.dtmf(end + 3000, "1234")  # in the call: not logged
     s.handset(False, end + 10000)
     s.reversal(end + 10000, reversed_=False)
     rig = Rig().play(s, until_ms=end + 11000)
@@ -911,7 +976,7 @@ def test_a_code_keyed_while_dialling_ends_the_dialling(after_ms):
     # last digit ended.
     assert call.answered_us == (us(end + after_ms) if after_ms < 1500 else us(end))
     assert "".join(d for d, _, _ in keys) == "*15500005555555559"
-    assert keys[1][2] == us(code_end)                        # the code's end is passed on
+    assert keys[1][2] == us(code_end)  # the code's end is passed on
     assert "".join(d.digit for d in rig.of(DigitDialled)) == "01632960302"
     assert not any("5500005555555559" in repr(ev) for ev in rig.log)
 

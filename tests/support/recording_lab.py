@@ -81,7 +81,7 @@ class Lab:
     def password_file(self, password=PASSWORD, name="pw"):
         path = self.tmp_path / name
         path.write_text(password + "\n")
-        path.chmod(0o600)           # as a careful technician keeps it (no warning)
+        path.chmod(0o600)  # as a careful technician keeps it (no warning)
         return str(path)
 
     def init_data_dir(self, path):
@@ -103,8 +103,9 @@ class Lab:
         return RecordingStore(data_dir, signer=load_signer(data_dir))
 
     # -------------------------------------------------------------- the box
-    def run(self, scenario, data_dir, config=None, until_us=None, before_start=None, snapshots=(),
-            vault=None):
+    def run(
+        self, scenario, data_dir, config=None, until_us=None, before_start=None, snapshots=(), vault=None
+    ):
         """Run the box on ``scenario`` to its end (or ``until_us``); returns a :class:`Run`.
 
         ``snapshots``: ``(t_us, dest)`` pairs; at clock time ``t_us`` the data
@@ -114,8 +115,9 @@ class Lab:
         from firmware.box import open_sim_box
         from firmware.bus import Alarm
 
-        box = open_sim_box(scenario, data_dir, synth=self.synth, config=config, period_ms=PERIOD_MS,
-                           vault=vault)
+        box = open_sim_box(
+            scenario, data_dir, synth=self.synth, config=config, period_ms=PERIOD_MS, vault=vault
+        )
         run = Run(str(data_dir), scenario, box.board.timeline, recovered=box.recovered)
         box.bus.subscribe(Alarm, run.alarms.append)
         if before_start is not None:

@@ -13,8 +13,8 @@ from firmware.calllog import SCHEMA
 from firmware.callsearch import CallSearch, ensure_indexes
 from firmware.clock import SimClock
 from firmware.keystore import Argon2Params, KeyStore
-from firmware.policy.callmeta import CallMeta
 from firmware.mail.service import MailService
+from firmware.policy.callmeta import CallMeta
 from firmware.policy.sweeper import RetentionSweeper
 from firmware.recordings import RecordingStore
 from firmware.reports.source import ReportSource
@@ -236,9 +236,13 @@ class Box:
         self.alarm_log = AlarmLog(data / "alarms.db", self.services, self.audit)
         self.services.alarms = self.alarm_log
         self.services.reports = ReportSource(self.data_dir, n_lines=LINES, alarms=self.alarm_log)
-        self.services.mail = MailService(self.data_dir, self.services.wall_us,
-                                         SecretBox(self.data_dir, identity=b"test"),
-                                         reports=self.services.reports, alarm_log=self.alarm_log)
+        self.services.mail = MailService(
+            self.data_dir,
+            self.services.wall_us,
+            SecretBox(self.data_dir, identity=b"test"),
+            reports=self.services.reports,
+            alarm_log=self.alarm_log,
+        )
         config.setdefault("sse_timeout_s", 0.5)
         self.config = WebConfig(data_dir=self.data_dir, hash_cost=CHEAP_COST, **config)
         self.app = create_app(self.services, self.config)

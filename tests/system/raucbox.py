@@ -67,19 +67,38 @@ def run(argv, **kw):
 
 def make_bundle(out, version, *, source=ROOT, key="test", security=1, compatible=COMPATIBLE):
     """Build a plain development bundle of ``source`` (a checkout) with scripts/make-bundle."""
-    run([os.path.join(source, "scripts", "make-bundle"), version, "--format", "plain",
-         "--venv", "none", "--cert", os.path.join(KEYS, "%s-signing.cert.pem" % key),
-         "--key", os.path.join(KEYS, "%s-signing.key.pem" % key),
-         "--compatible", compatible, "--security-version", str(security), "--out", out])
+    run(
+        [
+            os.path.join(source, "scripts", "make-bundle"),
+            version,
+            "--format",
+            "plain",
+            "--venv",
+            "none",
+            "--cert",
+            os.path.join(KEYS, "%s-signing.cert.pem" % key),
+            "--key",
+            os.path.join(KEYS, "%s-signing.key.pem" % key),
+            "--compatible",
+            compatible,
+            "--security-version",
+            str(security),
+            "--out",
+            out,
+        ]
+    )
     return out
 
 
 def copy_checkout(dest):
     """A copy of this checkout's tracked files and its built C extension (to be altered)."""
     files = run(["git", "ls-files", "-z"], cwd=ROOT).stdout.split("\0")
-    files += [os.path.relpath(os.path.join(d, f), ROOT)
-              for d, _, fs in os.walk(os.path.join(ROOT, "firmware")) for f in fs
-              if f.endswith(".so")]
+    files += [
+        os.path.relpath(os.path.join(d, f), ROOT)
+        for d, _, fs in os.walk(os.path.join(ROOT, "firmware"))
+        for f in fs
+        if f.endswith(".so")
+    ]
     for rel in filter(None, files):
         src = os.path.join(ROOT, rel)
         if not os.path.exists(src):
@@ -104,19 +123,20 @@ class RaucBox:
         self.bus = os.path.join(base, "bus.sock")
         self.conf = os.path.join(base, "system.conf")
         self.loops = []
-        for d in (self.update_dir, self.data_dir, self.slots_dir, self.pids,
-                  os.path.join(base, "rauc-mnt")):
+        for d in (self.update_dir, self.data_dir, self.slots_dir, self.pids, os.path.join(base, "rauc-mnt")):
             os.makedirs(d, exist_ok=True)
-        self.env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS="unix:path=%s" % self.bus,
-                        LINEKEEPER_UPDATE_DIR=self.update_dir)
+        self.env = dict(
+            os.environ,
+            DBUS_SYSTEM_BUS_ADDRESS="unix:path=%s" % self.bus,
+            LINEKEEPER_UPDATE_DIR=self.update_dir,
+        )
 
     # -- set-up ------------------------------------------------------------
 
     def start(self, first_bundle):
         """Slot A holds ``first_bundle``'s image, B is empty; start RAUC and the box on A."""
         extract = os.path.join(self.base, "extract")
-        run(["rauc", "extract", "--keyring", os.path.join(KEYS, "test-ca.cert.pem"),
-             first_bundle, extract])
+        run(["rauc", "extract", "--keyring", os.path.join(KEYS, "test-ca.cert.pem"), first_bundle, extract])
         for name in ("a", "b"):
             img = os.path.join(self.base, "slot-%s.img" % name)
             if name == "a":
@@ -129,16 +149,26 @@ class RaucBox:
             self.loops.append(run(["losetup", "-f", "--show", img]).stdout.strip())
         shutil.rmtree(extract)
         with open(self.conf, "w") as f:
-            f.write(SYSTEM_CONF % dict(
-                compatible=COMPATIBLE, update_dir=self.update_dir,
-                mount_prefix=os.path.join(self.base, "rauc-mnt"),
-                keyring=os.path.join(KEYS, "test-ca.cert.pem"), backend=BACKEND,
-                install_check=INSTALL_CHECK, dev_a=self.loops[0], dev_b=self.loops[1]))
+            f.write(
+                SYSTEM_CONF
+                % dict(
+                    compatible=COMPATIBLE,
+                    update_dir=self.update_dir,
+                    mount_prefix=os.path.join(self.base, "rauc-mnt"),
+                    keyring=os.path.join(KEYS, "test-ca.cert.pem"),
+                    backend=BACKEND,
+                    install_check=INSTALL_CHECK,
+                    dev_a=self.loops[0],
+                    dev_b=self.loops[1],
+                )
+            )
         with open(os.path.join(self.base, "bus.conf"), "w") as f:
             f.write(BUS_CONF % self.bus)
-        bus = subprocess.Popen(["dbus-daemon", "--nofork", "--config-file",
-                                os.path.join(self.base, "bus.conf")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        bus = subprocess.Popen(
+            ["dbus-daemon", "--nofork", "--config-file", os.path.join(self.base, "bus.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self._save_pid("dbus", bus.pid)
         for _ in range(100):
             if os.path.exists(self.bus):
@@ -150,9 +180,17 @@ class RaucBox:
         with open(os.path.join(self.update_dir, "current"), "w") as f:
             f.write("A\n")
         with open(os.path.join(self.base, "box.json"), "w") as f:
-            json.dump({"base": self.base, "scenario": self.scenario,
-                       "http_port": self.http_port, "conf": self.conf,
-                       "python": sys.executable, "env": self.env}, f)
+            json.dump(
+                {
+                    "base": self.base,
+                    "scenario": self.scenario,
+                    "http_port": self.http_port,
+                    "conf": self.conf,
+                    "python": sys.executable,
+                    "env": self.env,
+                },
+                f,
+            )
         self.restart()
 
     def restart(self):
@@ -165,8 +203,7 @@ class RaucBox:
     # -- looking at it ------------------------------------------------------
 
     def rauc(self, *args, check=True):
-        return subprocess.run(["rauc", *args], capture_output=True, text=True, env=self.env,
-                              check=check)
+        return subprocess.run(["rauc", *args], capture_output=True, text=True, env=self.env, check=check)
 
     def status(self):
         return json.loads(self.rauc("status", "--detailed", "--output-format=json").stdout)
@@ -210,22 +247,43 @@ class RaucBox:
                 run(["umount", mnt])
         with open(os.path.join(self.update_dir, "current")) as f:
             slot = f.read().strip()
-        run(["mount", "-o", "ro", self.loops["AB".index(slot)],
-             os.path.join(self.slots_dir, slot)])
+        run(["mount", "-o", "ro", self.loops["AB".index(slot)], os.path.join(self.slots_dir, slot)])
         self.restart()
 
     def run_cli(self, *args):
-        return subprocess.run([sys.executable, "-m", "firmware.cli", *args], capture_output=True,
-                              text=True, env=self.env, cwd=ROOT, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "firmware.cli", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=ROOT,
+            timeout=120,
+        )
 
     def update(self, bundle, *extra, env=None):
-        argv = [sys.executable, "-m", "firmware.cli", "update", *([bundle] if bundle else []),
-                "--data-dir", self.data_dir, "--update-dir", self.update_dir,
-                "--slots-dir", self.slots_dir, "--current-link", self.current,
-                "--restart-cmd", self.restart_cmd(),
-                "--web-url", "http://127.0.0.1:%d/" % self.http_port, *extra]
-        return subprocess.run(argv, capture_output=True, text=True, env=dict(self.env, **(env or {})),
-                              cwd=ROOT, timeout=600)
+        argv = [
+            sys.executable,
+            "-m",
+            "firmware.cli",
+            "update",
+            *([bundle] if bundle else []),
+            "--data-dir",
+            self.data_dir,
+            "--update-dir",
+            self.update_dir,
+            "--slots-dir",
+            self.slots_dir,
+            "--current-link",
+            self.current,
+            "--restart-cmd",
+            self.restart_cmd(),
+            "--web-url",
+            "http://127.0.0.1:%d/" % self.http_port,
+            *extra,
+        ]
+        return subprocess.run(
+            argv, capture_output=True, text=True, env=dict(self.env, **(env or {})), cwd=ROOT, timeout=600
+        )
 
     # -- tear-down ---------------------------------------------------------
 
@@ -299,8 +357,7 @@ def restart_main(config_path):
 
     def spawn(name, argv, cwd):
         log = open(os.path.join(base, "%s.log" % name), "ab")
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=log,
-                                start_new_session=True)
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=log, start_new_session=True)
         with open(os.path.join(pids, name), "w") as f:
             f.write(str(proc.pid))
 
@@ -316,10 +373,40 @@ def restart_main(config_path):
     app = os.path.join(base, "current", "app")
     data = os.path.join(base, "data")
     py = cfg["python"]
-    spawn("recorder", [py, "-m", "firmware.cli", "recorder", "--data-dir", data, "--board",
-                       "sim", "--scenario", cfg["scenario"], "--speed", "1"], app)
-    spawn("web", [py, "-m", "firmware.cli", "web", "--data-dir", data, "--port",
-                  str(cfg["http_port"]), "--https-port", str(cfg["http_port"] + 1)], app)
+    spawn(
+        "recorder",
+        [
+            py,
+            "-m",
+            "firmware.cli",
+            "recorder",
+            "--data-dir",
+            data,
+            "--board",
+            "sim",
+            "--scenario",
+            cfg["scenario"],
+            "--speed",
+            "1",
+        ],
+        app,
+    )
+    spawn(
+        "web",
+        [
+            py,
+            "-m",
+            "firmware.cli",
+            "web",
+            "--data-dir",
+            data,
+            "--port",
+            str(cfg["http_port"]),
+            "--https-port",
+            str(cfg["http_port"] + 1),
+        ],
+        app,
+    )
     return 0
 
 

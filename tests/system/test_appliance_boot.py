@@ -29,15 +29,27 @@ DATA = "/var/lib/linekeeper"
 LK = "/opt/linekeeper/venv/bin/linekeeper"
 # The installer fetches from PyPI inside the container: it trusts what this
 # machine trusts (which may include a local proxy's authority).
-HOST_CA = ["--bind-ro=/etc/ssl/certs/ca-certificates.crt",
-           "--setenv=PIP_CERT=/etc/ssl/certs/ca-certificates.crt"]
+HOST_CA = [
+    "--bind-ro=/etc/ssl/certs/ca-certificates.crt",
+    "--setenv=PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
+]
 
 # A call every 20 s on line 1, 12 s of talk each; the recorder loops it.
 SCENARIO = {
-    "start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2,
-    "calls": [{"line": 1, "at": 2.0 + 20 * i, "direction": "in", "rings": 1, "talk": 12.0,
-               "speech": [{"at": 1.0, "text": "This is call number %d on the appliance." % i}]}
-              for i in range(3)],
+    "start": "2026-03-02T09:00:00Z",
+    "country": "uk",
+    "lines": 2,
+    "calls": [
+        {
+            "line": 1,
+            "at": 2.0 + 20 * i,
+            "direction": "in",
+            "rings": 1,
+            "talk": 12.0,
+            "speech": [{"at": 1.0, "text": "This is call number %d on the appliance." % i}],
+        }
+        for i in range(3)
+    ],
 }
 
 pytestmark = pytest.mark.slow
@@ -46,8 +58,9 @@ pytestmark = pytest.mark.slow
 def run(*argv, check=True, timeout=600, **kw):
     result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
     if check and result.returncode != 0:
-        raise AssertionError("%s failed (%d):\n%s%s" % (" ".join(argv), result.returncode,
-                                                       result.stdout, result.stderr))
+        raise AssertionError(
+            "%s failed (%d):\n%s%s" % (" ".join(argv), result.returncode, result.stdout, result.stderr)
+        )
     return result
 
 
@@ -63,16 +76,27 @@ class Container:
     def boot(self):
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            ["systemd-nspawn", "--register=no", "--keep-unit", "--private-network", "--quiet",
-             "-D", str(self.root), "-b"], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            [
+                "systemd-nspawn",
+                "--register=no",
+                "--keep-unit",
+                "--private-network",
+                "--quiet",
+                "-D",
+                str(self.root),
+                "-b",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
         deadline = time.monotonic() + 60
         while self.leader is None:
             assert self.proc.poll() is None, self.log()
             assert time.monotonic() < deadline, "the container did not start:\n" + self.log()
             # The container's PID 1 is nspawn's child running systemd (nspawn forks
             # short-lived helpers too).
-            kids = run("pgrep", "-P", str(self.proc.pid), "-x", "systemd",
-                       check=False).stdout.split()
+            kids = run("pgrep", "-P", str(self.proc.pid), "-x", "systemd", check=False).stdout.split()
             self.leader = int(kids[0]) if kids else None
             time.sleep(0.2)
         # systemd's bus comes up a moment after PID 1 starts.
@@ -84,8 +108,9 @@ class Container:
             time.sleep(0.5)
 
     def sh(self, command, check=True, timeout=120):
-        return run("nsenter", "-t", str(self.leader), "-a", "/bin/sh", "-c", command,
-                   check=check, timeout=timeout)
+        return run(
+            "nsenter", "-t", str(self.leader), "-a", "/bin/sh", "-c", command, check=check, timeout=timeout
+        )
 
     def poweroff(self):
         self.sh("systemctl poweroff", check=False)
@@ -117,7 +142,10 @@ class Container:
             if value:
                 return value
             assert time.monotonic() < deadline, "timed out waiting for %s; %s:\n%s" % (
-                what, unit, self.journal(unit))
+                what,
+                unit,
+                self.journal(unit),
+            )
             time.sleep(1)
 
 
@@ -135,8 +163,12 @@ def appliance(tmp_path_factory):
         run("cp", "-a", "--reflink=auto", str(cache), str(root))
         try:
             src = root / "opt" / "src"
-            run("sh", "-c", "git -C %s ls-files -z | (cd %s && tar --null -T - -cf -) "
-                            "| (mkdir -p %s && tar -xf - -C %s)" % (REPO, REPO, src, src))
+            run(
+                "sh",
+                "-c",
+                "git -C %s ls-files -z | (cd %s && tar --null -T - -cf -) "
+                "| (mkdir -p %s && tar -xf - -C %s)" % (REPO, REPO, src, src),
+            )
             # Readable by the recorder's user whatever this process's umask is (the CLI's
             # main(), run in-process by other tests, narrows it to 077).
             (root / "etc" / "linekeeper").mkdir(parents=True, exist_ok=True)
@@ -146,18 +178,25 @@ def appliance(tmp_path_factory):
             (root / "root" / "pw").write_text(PASSWORD + "\n")
             # Install as on a Pi, with the simulated board; then the box's keys, made
             # by the recorder's user as the setup wizard would.
-            nspawn = ["systemd-nspawn", "--register=no", "--keep-unit", "--quiet", "--pipe",
-                      "-D", str(root)] + HOST_CA + ["--"]
-            run(*nspawn, "/opt/src/scripts/install-box", "--board", "sim", "--no-start",
-                timeout=1200)
+            nspawn = (
+                ["systemd-nspawn", "--register=no", "--keep-unit", "--quiet", "--pipe", "-D", str(root)]
+                + HOST_CA
+                + ["--"]
+            )
+            run(*nspawn, "/opt/src/scripts/install-box", "--board", "sim", "--no-start", timeout=1200)
             (root / "etc" / "default" / "linekeeper").write_text(
                 "LINEKEEPER_BOARD=sim\n"
-                "LINEKEEPER_RECORDER_ARGS=--scenario /etc/linekeeper/scenario.json --loop\n")
-            run(*nspawn, "/bin/sh", "-c",
+                "LINEKEEPER_RECORDER_ARGS=--scenario /etc/linekeeper/scenario.json --loop\n"
+            )
+            run(
+                *nspawn,
+                "/bin/sh",
+                "-c",
                 "install -m 0640 -g linekeeper /root/pw /var/lib/linekeeper/.pw && "
                 "setpriv --reuid linekeeper-rec --regid linekeeper --init-groups /bin/sh -c "
                 "'umask 0007; %s init --data-dir %s --password-file %s/.pw' && rm %s/.pw"
-                % (LK, DATA, DATA, DATA))
+                % (LK, DATA, DATA, DATA),
+            )
             box = Container(root, str(root.parent / "console.log"))
             box.boot()
             yield box
@@ -177,14 +216,19 @@ def completed(box, n):
 
 
 def test_recorder_ready_and_recording_web_answering(appliance):
-    appliance.wait_for("the recorder to start", lambda: appliance.show(
-        "linekeeper-recorder", "ActiveState")["ActiveState"] != "activating", 90)
+    appliance.wait_for(
+        "the recorder to start",
+        lambda: appliance.show("linekeeper-recorder", "ActiveState")["ActiveState"] != "activating",
+        90,
+    )
     rec = appliance.show("linekeeper-recorder", "ActiveState", "SubState", "StatusText", "Type")
-    assert rec == {"ActiveState": "active", "SubState": "running",
-                   "StatusText": "recording 2 lines", "Type": "notify"}, \
-        appliance.journal("linekeeper-recorder")
-    web = appliance.sh("curl -sk -o /dev/null -w '%{http_code} %{redirect_url}' "
-                       "https://127.0.0.1/").stdout
+    assert rec == {
+        "ActiveState": "active",
+        "SubState": "running",
+        "StatusText": "recording 2 lines",
+        "Type": "notify",
+    }, appliance.journal("linekeeper-recorder")
+    web = appliance.sh("curl -sk -o /dev/null -w '%{http_code} %{redirect_url}' https://127.0.0.1/").stdout
     assert web.startswith("302") and web.endswith("/setup")
     calls = appliance.wait_for("a recorded call", lambda: completed(appliance, 1), 90)
     assert calls[0]["recording"] == "complete"
@@ -206,32 +250,42 @@ def test_killing_the_web_ui_during_a_call_keeps_the_recording(appliance):
     before = len(appliance.calls())
     rec_pid = appliance.show("linekeeper-recorder", "MainPID")["MainPID"]
     # Wait until a call is up, then kill the web UI.
-    appliance.wait_for("a call in progress", lambda: [c for c in appliance.calls()
-                                                      if not c["ended_at"]], 40)
+    appliance.wait_for("a call in progress", lambda: [c for c in appliance.calls() if not c["ended_at"]], 40)
     web_pid = appliance.show("linekeeper-web", "MainPID")["MainPID"]
     appliance.sh("kill -9 %s" % web_pid)
     calls = appliance.wait_for("the call to end", lambda: completed(appliance, before + 1), 40)
     assert calls[-1]["recording"] == "complete"
     assert appliance.show("linekeeper-recorder", "MainPID")["MainPID"] == rec_pid
+
     def web_back():
         web = appliance.show("linekeeper-web", "ActiveState", "MainPID")
         return web["ActiveState"] == "active" and web["MainPID"] not in ("0", web_pid)
+
     appliance.wait_for("the web UI back", web_back, 30, unit="linekeeper-web")
 
 
 def test_a_stopped_recorder_is_restarted_by_the_watchdog(appliance):
-    open_calls = appliance.wait_for("a call in progress", lambda: [
-        c for c in appliance.calls() if not c["ended_at"] and c["answered_at"]], 40)
+    open_calls = appliance.wait_for(
+        "a call in progress",
+        lambda: [c for c in appliance.calls() if not c["ended_at"] and c["answered_at"]],
+        40,
+    )
     first = appliance.show("linekeeper-recorder", "MainPID", "NRestarts")
     appliance.sh("kill -STOP %s" % first["MainPID"])
     stopped = time.monotonic()
-    appliance.wait_for("a new recorder", lambda: appliance.show(
-        "linekeeper-recorder", "MainPID")["MainPID"] not in ("0", first["MainPID"]), 40)
-    assert time.monotonic() - stopped <= WATCHDOG_S + 5 + 2     # + 2: our own polling
+    appliance.wait_for(
+        "a new recorder",
+        lambda: appliance.show("linekeeper-recorder", "MainPID")["MainPID"] not in ("0", first["MainPID"]),
+        40,
+    )
+    assert time.monotonic() - stopped <= WATCHDOG_S + 5 + 2  # + 2: our own polling
     after = appliance.show("linekeeper-recorder", "NRestarts", "StatusText")
     assert int(after["NRestarts"]) == int(first["NRestarts"]) + 1
-    appliance.wait_for("READY again", lambda: appliance.show(
-        "linekeeper-recorder", "StatusText")["StatusText"] == "recording 2 lines", 60)
+    appliance.wait_for(
+        "READY again",
+        lambda: appliance.show("linekeeper-recorder", "StatusText")["StatusText"] == "recording 2 lines",
+        60,
+    )
     # The interrupted call is closed (the recorder did not stop cleanly) and its
     # audio up to the stall is kept.
     stalled = {c["id"]: c for c in appliance.calls()}[open_calls[0]["id"]]
@@ -245,6 +299,5 @@ def test_poweroff_and_boot_records_again_and_verifies(appliance):
     appliance.poweroff()
     appliance.boot()
     appliance.wait_for("a call after the boot", lambda: completed(appliance, n + 1), 90)
-    verify = appliance.sh("%s verify --data-dir %s --password-file /root/pw" % (LK, DATA),
-                          check=False)
+    verify = appliance.sh("%s verify --data-dir %s --password-file /root/pw" % (LK, DATA), check=False)
     assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -26,17 +26,23 @@ def unit_dir(tmp_path):
 
 
 def test_units_verify_clean(unit_dir):
-    result = subprocess.run(["systemd-analyze", "verify", "--man=no"]
-                            + [str(unit_dir / n) for n in UNITS], capture_output=True, text=True)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no"] + [str(unit_dir / n) for n in UNITS],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
 
 
 @pytest.mark.parametrize("name", sorted(UNITS))
 def test_exposure_within_budget(unit_dir, name):
-    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(unit_dir / name)],
-                            capture_output=True, text=True, cwd=unit_dir)
-    level = re.search(r"Overall exposure level for %s: ([\d.]+)" % re.escape(name),
-                      result.stdout)
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", str(unit_dir / name)],
+        capture_output=True,
+        text=True,
+        cwd=unit_dir,
+    )
+    level = re.search(r"Overall exposure level for %s: ([\d.]+)" % re.escape(name), result.stdout)
     assert level, result.stdout + result.stderr
     assert float(level.group(1)) <= UNITS[name]
 
@@ -59,7 +65,7 @@ def test_each_process_has_only_what_its_job_needs():
     assert web["CapabilityBoundingSet"] == ["CAP_NET_BIND_SERVICE"]
     assert web["ReadOnlyPaths"] == ["/var/lib/linekeeper/recordings"]
     assert web["User"] != rec["User"] and web["Group"] == rec["Group"] == ["linekeeper"]
-    assert web["UMask"] == rec["UMask"] == ["0007"]       # fsutil.data_mode's shared group
+    assert web["UMask"] == rec["UMask"] == ["0007"]  # fsutil.data_mode's shared group
 
 
 def test_users_groups_and_paths_match_the_installer():
@@ -70,7 +76,7 @@ def test_users_groups_and_paths_match_the_installer():
         assert re.search(r"^m %s linekeeper$" % fields["User"][0], sysusers, re.M)
     tmpfiles = (SYSTEM / "linekeeper.tmpfiles").read_text()
     assert "d /var/lib/linekeeper 2770 linekeeper-rec linekeeper" in tmpfiles
-    assert "d /var/lib/linekeeper/recordings " in tmpfiles     # ReadOnlyPaths needs it
+    assert "d /var/lib/linekeeper/recordings " in tmpfiles  # ReadOnlyPaths needs it
     installer = (SYSTEM.parent / "install-box").read_text()
     for name in list(UNITS) + ["60-linekeeper.rules", "journald.conf", "system.conf"]:
         assert name in installer

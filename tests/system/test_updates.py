@@ -21,9 +21,21 @@ pytestmark = pytest.mark.slow
 PORT = 9460
 QUIET = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": []}
 # A call on line 1 from 1 s to about 16 s of the run (two rings, then 12 s of talk).
-CALL = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2,
-        "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 2, "talk": 12.0,
-                   "caller_id": {"number": "01632960123"}}]}
+CALL = {
+    "start": "2026-03-02T09:00:00Z",
+    "country": "uk",
+    "lines": 2,
+    "calls": [
+        {
+            "line": 1,
+            "at": 1.0,
+            "direction": "in",
+            "rings": 2,
+            "talk": 12.0,
+            "caller_id": {"number": "01632960123"},
+        }
+    ],
+}
 
 
 def _scenario(tmp_path, content):
@@ -91,7 +103,7 @@ def test_a_good_bundle_installs_switches_and_is_marked_good(quiet_box, bundles, 
     slot_b = _slot(quiet_box, "B")
     assert slot_b["boot_status"] == "good"
     assert slot_b["slot_status"]["bundle"]["version"] == "2.0.0"
-    assert quiet_box.status()["booted"] == "B"      # rauc service restarted on the new slot
+    assert quiet_box.status()["booted"] == "B"  # rauc service restarted on the new slot
     assert "primary=B" in quiet_box.bootstate()
     with open(os.path.join(quiet_box.update_dir, "security-version")) as f:
         assert f.read().strip() == "2"
@@ -106,8 +118,7 @@ def test_a_good_bundle_installs_switches_and_is_marked_good(quiet_box, bundles, 
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
-def test_a_bundle_dropped_into_the_watched_folder_is_installed_once(quiet_box, bundles,
-                                                                     tmp_path):
+def test_a_bundle_dropped_into_the_watched_folder_is_installed_once(quiet_box, bundles, tmp_path):
     stick = tmp_path / "stick"
     stick.mkdir()
     shutil.copy(bundles["v2"], stick / "v2.raucb")
@@ -134,35 +145,40 @@ def _flip_byte(src, dst):
 
 def _truncate(src, dst):
     data = open(src, "rb").read()
-    open(dst, "wb").write(data[:len(data) - 4096])
+    open(dst, "wb").write(data[: len(data) - 4096])
 
 
 def _too_large(out, tmp_path):
     source = copy_checkout(str(tmp_path / "big-src"))
     with open(os.path.join(source, "firmware", "ballast.bin"), "wb") as f:
-        f.write(os.urandom(30 << 20))          # incompressible: the image outgrows the slot
+        f.write(os.urandom(30 << 20))  # incompressible: the image outgrows the slot
     return make_bundle(out, "2.0.0", source=source, security=2)
 
 
 REFUSALS = {
-    "wrong key": (lambda out, b, t: make_bundle(out, "2.0.0", key="other", security=2),
-                  "not signed by a key this box trusts"),
-    "one byte changed": (lambda out, b, t: (_flip_byte(b["v2"], out), out)[1],
-                         "damaged or changed after it was signed"),
-    "truncated": (lambda out, b, t: (_truncate(b["v2"], out), out)[1],
-                  "damaged or incomplete"),
-    "wrong compatible": (lambda out, b, t: make_bundle(out, "2.0.0", security=2,
-                                                       compatible="linekeeper-rpi-lk-8l"),
-                         "for another board or HAT"),
-    "downgrade": (lambda out, b, t: make_bundle(out, "2.0.0", security=2),
-                  "security version 2 is below the installed 5"),
+    "wrong key": (
+        lambda out, b, t: make_bundle(out, "2.0.0", key="other", security=2),
+        "not signed by a key this box trusts",
+    ),
+    "one byte changed": (
+        lambda out, b, t: (_flip_byte(b["v2"], out), out)[1],
+        "damaged or changed after it was signed",
+    ),
+    "truncated": (lambda out, b, t: (_truncate(b["v2"], out), out)[1], "damaged or incomplete"),
+    "wrong compatible": (
+        lambda out, b, t: make_bundle(out, "2.0.0", security=2, compatible="linekeeper-rpi-lk-8l"),
+        "for another board or HAT",
+    ),
+    "downgrade": (
+        lambda out, b, t: make_bundle(out, "2.0.0", security=2),
+        "security version 2 is below the installed 5",
+    ),
     "too large": (lambda out, b, t: _too_large(out, t), "larger than the slot"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(REFUSALS))
-def test_a_bad_bundle_is_refused_with_a_report_and_nothing_changes(case, quiet_box, bundles,
-                                                                   tmp_path):
+def test_a_bad_bundle_is_refused_with_a_report_and_nothing_changes(case, quiet_box, bundles, tmp_path):
     make, reason = REFUSALS[case]
     stick = tmp_path / "stick"
     stick.mkdir()
@@ -170,8 +186,12 @@ def test_a_bad_bundle_is_refused_with_a_report_and_nothing_changes(case, quiet_b
     if case == "downgrade":
         with open(os.path.join(quiet_box.update_dir, "security-version"), "w") as f:
             f.write("5\n")
-    before = (quiet_box.bootstate(), quiet_box.slot_digest(1), quiet_box.pid("recorder"),
-              os.readlink(quiet_box.current))
+    before = (
+        quiet_box.bootstate(),
+        quiet_box.slot_digest(1),
+        quiet_box.pid("recorder"),
+        os.readlink(quiet_box.current),
+    )
 
     done = quiet_box.update(bundle)
 
@@ -181,8 +201,12 @@ def test_a_bad_bundle_is_refused_with_a_report_and_nothing_changes(case, quiet_b
     report = _report(bundle)
     assert "UPDATE REFUSED - nothing was changed" in report
     assert reason in report
-    after = (quiet_box.bootstate(), quiet_box.slot_digest(1), quiet_box.pid("recorder"),
-             os.readlink(quiet_box.current))
+    after = (
+        quiet_box.bootstate(),
+        quiet_box.slot_digest(1),
+        quiet_box.pid("recorder"),
+        os.readlink(quiet_box.current),
+    )
     assert after == before
     assert quiet_box.running_from() == "A"
     assert _slot(quiet_box, "A")["boot_status"] == "good"
@@ -192,8 +216,7 @@ def test_a_bad_bundle_is_refused_with_a_report_and_nothing_changes(case, quiet_b
 # -- health check and rollback -------------------------------------------------------
 
 
-def test_a_bundle_whose_firmware_fails_its_health_check_is_rolled_back(quiet_box, bundles,
-                                                                       tmp_path):
+def test_a_bundle_whose_firmware_fails_its_health_check_is_rolled_back(quiet_box, bundles, tmp_path):
     source = copy_checkout(str(tmp_path / "broken-src"))
     # A release whose recorder dies at start (a bug that slipped through).
     with open(os.path.join(source, "firmware", "recorder.py"), "a") as f:
@@ -244,8 +267,7 @@ def test_an_update_started_during_a_call_switches_after_the_call_ends(tmp_path, 
         assert result["steps"].index("wait_idle") < result["steps"].index("switch")
         assert result["waited_idle_s"] >= 5.0
         db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
-        first = db.execute("SELECT answered_at, ended_at, end_reason FROM calls WHERE id = 1"
-                           ).fetchone()
+        first = db.execute("SELECT answered_at, ended_at, end_reason FROM calls WHERE id = 1").fetchone()
         db.close()
         answered_us, ended_us, end_reason = first
         assert end_reason == "local", "the call was hung up, not cut by a restart"
@@ -275,14 +297,15 @@ def _snapshot_when_up(box, timeout_s=30):
     finally:
         client.close()
 
+
 STEPS = ("copy", "install", "wait_idle", "switch", "restart", "health", "mark_good")
 
 
 @pytest.mark.parametrize("step", STEPS)
-def test_kill_9_and_a_power_cut_at_any_step_leave_a_box_recording_on_a_good_slot(
-        step, quiet_box, bundles):
-    done = quiet_box.update(bundles["v2"], "--health-timeout-s", "60",
-                            env={"LINEKEEPER_UPDATE_TEST_KILL_AT": step})
+def test_kill_9_and_a_power_cut_at_any_step_leave_a_box_recording_on_a_good_slot(step, quiet_box, bundles):
+    done = quiet_box.update(
+        bundles["v2"], "--health-timeout-s", "60", env={"LINEKEEPER_UPDATE_TEST_KILL_AT": step}
+    )
     assert done.returncode == -9, done.stdout + done.stderr
 
     quiet_box.power_cut_and_boot()
@@ -294,7 +317,7 @@ def test_kill_9_and_a_power_cut_at_any_step_leave_a_box_recording_on_a_good_slot
     status = quiet_box.status()
     assert status["boot_primary"] == ("app.1" if kept == "B" else "app.0")
     assert _slot(quiet_box, kept)["boot_status"] == "good"
-    assert len(_snapshot_when_up(quiet_box)["lines"]) == 2   # recording, every line supervised
+    assert len(_snapshot_when_up(quiet_box)["lines"]) == 2  # recording, every line supervised
     verify = quiet_box.run_cli("verify", "--data-dir", quiet_box.data_dir)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert not os.path.exists(os.path.join(quiet_box.update_dir, "progress.json"))

@@ -107,8 +107,14 @@ def allowed(role, expected):
     return role in expected
 
 
-SAMPLE_ARGS = {"call_id": 1, "name": "nobody", "filename": "style.css", "line": 1, "alarm_id": 1,
-               "topic": "calls"}
+SAMPLE_ARGS = {
+    "call_id": 1,
+    "name": "nobody",
+    "filename": "style.css",
+    "line": 1,
+    "alarm_id": 1,
+    "topic": "calls",
+}
 
 
 def routes(app):
@@ -164,8 +170,7 @@ def test_matrix(box, people, role):
             assert resp.status_code < 500, where
         else:
             assert forbidden(resp), where
-            if role == ANON and not rule.rule.startswith("/api/") \
-                    and not rule.rule.endswith("/audio"):
+            if role == ANON and not rule.rule.startswith("/api/") and not rule.rule.endswith("/audio"):
                 assert resp.status_code == 302, where
             elif role == ANON:
                 assert resp.status_code == 401, where
@@ -187,25 +192,41 @@ def test_before_setup_everything_leads_to_the_wizard(box):
 # The command line's export, by the same rules: (user, call) -> allowed. Call 1
 # is on line 1, call 3 on line 3 (see conftest.make_calls_db).
 CLI_EXPORT = {
-    ("alice", 1): True, ("alice", 3): True,         # installer+supervisor, every line
-    ("sam", 1): True, ("sam", 3): False,            # supervisor of lines 1-2
-    ("sue", 1): False, ("sue", 3): True,            # supervisor of line 3
-    ("ivan", 1): False, ("audrey", 1): False,       # installer only, auditor
+    ("alice", 1): True,
+    ("alice", 3): True,  # installer+supervisor, every line
+    ("sam", 1): True,
+    ("sam", 3): False,  # supervisor of lines 1-2
+    ("sue", 1): False,
+    ("sue", 3): True,  # supervisor of line 3
+    ("ivan", 1): False,
+    ("audrey", 1): False,  # installer only, auditor
 }
-REFUSALS = ("is not a supervisor", "has no recording", "has no account",
-            "wrong user name or password")
+REFUSALS = ("is not a supervisor", "has no recording", "has no account", "wrong user name or password")
 
 
 def test_cli_export_matrix(box, people, tmp_path, capsys):
     from firmware.cli import main
+
     box.add_recordings([1, 3])
     for (name, call_id), ok in CLI_EXPORT.items():
         pw = tmp_path / ("pw-" + name)
         pw.write_text(box.PASSWORDS[name] + "\n")
         pw.chmod(0o600)
         out = tmp_path / ("%s-%d.wav" % (name, call_id))
-        status = main(["export", str(call_id), "--data-dir", box.data_dir, "--password-file",
-                       str(pw), "--user", name, "--out", str(out)])
+        status = main(
+            [
+                "export",
+                str(call_id),
+                "--data-dir",
+                box.data_dir,
+                "--password-file",
+                str(pw),
+                "--user",
+                name,
+                "--out",
+                str(out),
+            ]
+        )
         err = capsys.readouterr().err
         where = "export of call %d as %s: %s" % (call_id, name, err)
         # The recordings are random bytes: an allowed export gets as far as

@@ -31,21 +31,29 @@ def test_only_supervisors_get_key_slots_made_with_a_supervisors_key(box, people)
     assert actions.count("key_slot_add") == 2
 
 
-@pytest.mark.parametrize("form, field, message", [
-    ({"name": "", "password": "a fine password", "roles": "auditor"}, "name", "Enter a user name"),
-    ({"name": "Bob Smith", "password": "a fine password", "roles": "auditor"}, "name",
-     "lowercase letters"),
-    ({"name": "sam", "password": "a fine password", "roles": "auditor"}, "name", "already"),
-    ({"name": "bob", "password": "a fine password"}, "roles", "at least one role"),
-    ({"name": "bob", "password": "a fine password", "roles": "admin"}, "roles", "at least one role"),
-    ({"name": "bob", "password": "a fine password", "roles": "supervisor"}, "lines",
-     "at least one line"),
-    ({"name": "bob", "password": "a fine password", "roles": "supervisor", "lines": "9"},
-     "lines", "numbered 1 to 4"),
-    ({"name": "bob", "password": "short", "roles": "auditor"}, "password", "at least 8"),
-    ({"name": "bob", "password": "qwertyuiop", "roles": "auditor"}, "password", "commonly used"),
-    ({"name": "weak4", "password": "weak4weak4", "roles": "auditor"}, "password", "user name"),
-])
+@pytest.mark.parametrize(
+    "form, field, message",
+    [
+        ({"name": "", "password": "a fine password", "roles": "auditor"}, "name", "Enter a user name"),
+        (
+            {"name": "Bob Smith", "password": "a fine password", "roles": "auditor"},
+            "name",
+            "lowercase letters",
+        ),
+        ({"name": "sam", "password": "a fine password", "roles": "auditor"}, "name", "already"),
+        ({"name": "bob", "password": "a fine password"}, "roles", "at least one role"),
+        ({"name": "bob", "password": "a fine password", "roles": "admin"}, "roles", "at least one role"),
+        ({"name": "bob", "password": "a fine password", "roles": "supervisor"}, "lines", "at least one line"),
+        (
+            {"name": "bob", "password": "a fine password", "roles": "supervisor", "lines": "9"},
+            "lines",
+            "numbered 1 to 4",
+        ),
+        ({"name": "bob", "password": "short", "roles": "auditor"}, "password", "at least 8"),
+        ({"name": "bob", "password": "qwertyuiop", "roles": "auditor"}, "password", "commonly used"),
+        ({"name": "weak4", "password": "weak4weak4", "roles": "auditor"}, "password", "user name"),
+    ],
+)
 def test_bad_new_user_input(box, people, form, field, message):
     before = snapshot_db(box)
     resp = box.post(people["alice"], "/users", form, token_from="/users")
@@ -61,21 +69,28 @@ def test_a_supervisor_cannot_be_added_without_an_unlocked_key(box, people):
         if mem["key"] is not None:
             mem["key"].forget()
     before = snapshot_db(box)
-    resp = box.post(alice, "/users", {"name": "bob", "password": "a fine password",
-                                       "roles": "supervisor", "lines": "1"}, token_from="/users")
+    resp = box.post(
+        alice,
+        "/users",
+        {"name": "bob", "password": "a fine password", "roles": "supervisor", "lines": "1"},
+        token_from="/users",
+    )
     assert resp.status_code == 400 and "recording key unlocked" in page_of(resp)
     assert snapshot_db(box) == before
     ivan = people["ivan"]
     # An auditor needs no key slot.
-    resp = box.post(ivan, "/users", {"name": "bob", "password": "a fine password",
-                                      "roles": "auditor"}, token_from="/users")
+    resp = box.post(
+        ivan,
+        "/users",
+        {"name": "bob", "password": "a fine password", "roles": "auditor"},
+        token_from="/users",
+    )
     assert resp.status_code == 302 and "bob" not in box.services.keystore.slots()
 
 
 def test_changing_roles_and_lines(box, people):
     alice = people["alice"]
-    resp = box.post(alice, "/users/sam", {"roles": "supervisor", "lines": ["1", "3"]},
-                    token_from="/users")
+    resp = box.post(alice, "/users/sam", {"roles": "supervisor", "lines": ["1", "3"]}, token_from="/users")
     assert resp.status_code == 302
     assert box.web.accounts.get("sam").lines == (1, 3)
     # New rights take effect at the next login: sam's sessions ended.
@@ -88,8 +103,12 @@ def test_changing_roles_and_lines(box, people):
     resp = box.post(alice, "/users/sam", {"roles": "supervisor", "lines": "1"}, token_from="/users")
     assert resp.status_code == 400 and "enter one for sam" in page_of(resp)
     assert snapshot_db(box) == before
-    resp = box.post(alice, "/users/sam", {"roles": "supervisor", "lines": "1",
-                                          "password": "brand new sam pass"}, token_from="/users")
+    resp = box.post(
+        alice,
+        "/users/sam",
+        {"roles": "supervisor", "lines": "1", "password": "brand new sam pass"},
+        token_from="/users",
+    )
     assert resp.status_code == 302
     box.services.keystore.unlock("sam", "brand new sam pass").forget()
     box.login("sam", "brand new sam pass")
@@ -100,10 +119,9 @@ def test_reset_password_for_a_forgotten_one(box, people):
     alice = people["alice"]
     resp = box.post(alice, "/users/sue/password", {"password": "123456789"}, token_from="/users")
     assert resp.status_code == 400 and "commonly used" in page_of(resp)
-    resp = box.post(alice, "/users/sue/password", {"password": "sue has a new one"},
-                    token_from="/users")
+    resp = box.post(alice, "/users/sue/password", {"password": "sue has a new one"}, token_from="/users")
     assert resp.status_code == 302
-    assert people["sue"].get("/calls").status_code == 302      # logged out
+    assert people["sue"].get("/calls").status_code == 302  # logged out
     box.login("sue", "sue has a new one")
     box.services.keystore.unlock("sue", "sue has a new one").forget()
 
@@ -113,8 +131,7 @@ def test_the_box_keeps_an_installer(box, people):
     box.post(alice, "/users/ivan/delete", token_from="/users")
     assert box.web.accounts.get("ivan") is None
     # Nobody changes their own roles (so the last installer cannot drop the role).
-    resp = box.post(alice, "/users/alice", {"roles": "supervisor", "lines": "1"},
-                    token_from="/users")
+    resp = box.post(alice, "/users/alice", {"roles": "supervisor", "lines": "1"}, token_from="/users")
     assert resp.status_code == 403 and box.web.accounts.get("alice").has("installer")
     resp = box.post(alice, "/users/alice/delete", token_from="/users")
     assert resp.status_code == 400 and "your own account" in page_of(resp)
@@ -136,12 +153,18 @@ def settings_form(box, **over):
     return form
 
 
-@pytest.mark.parametrize("over, field", [
-    ({"organisation": ""}, "organisation"), ({"ico_number": "AB123456"}, "ico_number"),
-    ({"ico_renewal": "soon"}, "ico_renewal"), ({"purpose": "because"}, "purpose"),
-    ({"country": "xx"}, "country"), ({"line-1-name": "x" * 41}, "line-1-name"),
-    ({"line-4-mode": ""}, "line-4-mode"),
-])
+@pytest.mark.parametrize(
+    "over, field",
+    [
+        ({"organisation": ""}, "organisation"),
+        ({"ico_number": "AB123456"}, "ico_number"),
+        ({"ico_renewal": "soon"}, "ico_renewal"),
+        ({"purpose": "because"}, "purpose"),
+        ({"country": "xx"}, "country"),
+        ({"line-1-name": "x" * 41}, "line-1-name"),
+        ({"line-4-mode": ""}, "line-4-mode"),
+    ],
+)
 def test_bad_settings_input(box, people, over, field):
     before = snapshot_db(box)
     resp = box.post(people["ivan"], "/settings", settings_form(box, **over), token_from="/settings")
@@ -154,16 +177,22 @@ def test_bad_settings_input(box, people, over, field):
 def test_settings_change_is_saved_applied_and_audited(box, people):
     applied = []
     box.services.apply_settings = applied.append
-    resp = box.post(people["ivan"], "/settings",
-                    settings_form(box, **{"line-2-name": "Sales", "line-2-mode": "private"}),
-                    token_from="/settings")
+    resp = box.post(
+        people["ivan"],
+        "/settings",
+        settings_form(box, **{"line-2-name": "Sales", "line-2-mode": "private"}),
+        token_from="/settings",
+    )
     assert resp.status_code == 302
     site = box.web.site.settings()
     assert site.line(2).name == "Sales" and not site.line(2).record
     assert applied == [site]
     (entry,) = box.services.audit.entries(action="config_change", limit=1)
     assert entry.actor == "ivan" and entry.details["lines"][1] == {
-        "line": 2, "name": "Sales", "record": False}
+        "line": 2,
+        "name": "Sales",
+        "record": False,
+    }
     assert "(private)" in people["sam"].get("/").get_data(as_text=True)
 
 
@@ -185,8 +214,11 @@ def test_audit_trail_viewer_shows_whether_the_chain_verifies(box, people):
 
 
 def test_dashboard_shows_numbers_only_to_supervisors_of_that_line(box, people):
-    box.status.set(1, "connected", {"id": 7, "direction": "in", "number": "07700900123",
-                                    "name": "J SMITH", "absence": None})
+    box.status.set(
+        1,
+        "connected",
+        {"id": 7, "direction": "in", "number": "07700900123", "name": "J SMITH", "absence": None},
+    )
     assert "07700900123" in people["sam"].get("/").get_data(as_text=True)
     for who in ("sue", "ivan", "audrey"):
         page = people[who].get("/").get_data(as_text=True)
@@ -198,6 +230,7 @@ def test_dashboard_shows_numbers_only_to_supervisors_of_that_line(box, people):
 
 def test_live_states_stream_as_server_sent_events(box, people):
     import threading
+
     timer = threading.Timer(0.1, box.status.set, (2, "ringing"))
     timer.start()
     body = people["sam"].get("/api/events").get_data(as_text=True)
@@ -205,7 +238,6 @@ def test_live_states_stream_as_server_sent_events(box, people):
     events = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
     states = [e["lines"][1]["state"] for e in events]
     assert states[0] == "idle" and states[-1] == "ringing"
-
 
 
 def test_the_audit_page_shows_the_chain_head(box, people):
@@ -221,15 +253,21 @@ def test_dashboard_and_health_api_show_the_cards_wear_and_its_alarm(box, people)
     from firmware.cardhealth import ERASE_CYCLES
     from web.services import disk_and_clock_health
 
-    wear = {"bytes_written_per_day": 40 * 10**9, "card_size_bytes": 8 * 10**9,
-            "erase_cycles_assumed": ERASE_CYCLES, "projected_life_days": 200,
-            "own_wear": {"life_used_percent": [20, 30], "pre_eol": "normal"},
-            "alarm": "the SD card is projected to wear out in 200 days"}
+    wear = {
+        "bytes_written_per_day": 40 * 10**9,
+        "card_size_bytes": 8 * 10**9,
+        "erase_cycles_assumed": ERASE_CYCLES,
+        "projected_life_days": 200,
+        "own_wear": {"life_used_percent": [20, 30], "pre_eol": "normal"},
+        "alarm": "the SD card is projected to wear out in 200 days",
+    }
 
     class Clock:
         synchronised = True
-    box.web.services = dataclasses.replace(box.web.services, health=disk_and_clock_health(
-        box.data_dir, Clock(), card=lambda data_dir: wear))
+
+    box.web.services = dataclasses.replace(
+        box.web.services, health=disk_and_clock_health(box.data_dir, Clock(), card=lambda data_dir: wear)
+    )
     page = people["ivan"].get("/").get_data(as_text=True)
     assert 'id="card-wear"' in page and "40.0 GB written a day" in page, page
     assert "about 0.5 years of life left for a 8.0 GB card" in page
@@ -238,6 +276,7 @@ def test_dashboard_and_health_api_show_the_cards_wear_and_its_alarm(box, people)
     api = people["ivan"].get("/api/health").get_json()
     assert api["card"]["projected_life_days"] == 200
     assert "the SD card is projected to wear out in 200 days" in api["alarms"]
-    box.web.services = dataclasses.replace(box.web.services, health=disk_and_clock_health(
-        box.data_dir, Clock(), card=lambda data_dir: None))
+    box.web.services = dataclasses.replace(
+        box.web.services, health=disk_and_clock_health(box.data_dir, Clock(), card=lambda data_dir: None)
+    )
     assert "not measurable here" in people["ivan"].get("/").get_data(as_text=True)

@@ -19,8 +19,7 @@ def test_cookies_are_secure_httponly_samesite_strict(box):
     # The cookie is an opaque id: the database holds only its hash.
     value = session_cookie(client)
     assert len(value) >= 43
-    assert box.web.db.one("SELECT count(*) FROM sessions WHERE id_hash = ?",
-                          (id_hash(value),))[0] == 1
+    assert box.web.db.one("SELECT count(*) FROM sessions WHERE id_hash = ?", (id_hash(value),))[0] == 1
     assert box.web.db.one("SELECT count(*) FROM sessions WHERE id_hash = ?", (value,))[0] == 0
 
 
@@ -34,8 +33,9 @@ def test_a_new_session_id_at_login(box):
     assert first != "planted-by-an-attacker"
     # ...and logging in again, even from a live session, issues a new id and
     # ends the old one.
-    resp = client.post("/login", data={"name": "alice", "password": box.ADMIN[1],
-                                       "csrf_token": box.token_of(client, "/")})
+    resp = client.post(
+        "/login", data={"name": "alice", "password": box.ADMIN[1], "csrf_token": box.token_of(client, "/")}
+    )
     assert resp.status_code == 302
     second = session_cookie(client)
     assert second != first
@@ -50,8 +50,7 @@ def test_logout_ends_the_session_on_the_server(box):
     value = session_cookie(client)
     resp = box.post(client, "/logout")
     assert resp.status_code == 200 and "You are logged out" in resp.get_data(as_text=True)
-    assert box.web.db.one("SELECT count(*) FROM sessions WHERE id_hash = ?",
-                          (id_hash(value),))[0] == 0
+    assert box.web.db.one("SELECT count(*) FROM sessions WHERE id_hash = ?", (id_hash(value),))[0] == 0
     # Replaying the old cookie does not work.
     replay = box.client()
     replay.set_cookie(SESSION_COOKIE, value)
@@ -74,7 +73,7 @@ def test_idle_timeout(box):
     client = box.login("alice")
     key = box.web.sessions.memory[id_hash(session_cookie(client))]["key"]
     box.clock.advance(14 * 60)
-    assert client.get("/").status_code == 200        # activity keeps it alive
+    assert client.get("/").status_code == 200  # activity keeps it alive
     box.clock.advance(14 * 60)
     assert client.get("/").status_code == 200
     box.clock.advance(15 * 60 + 1)
@@ -107,10 +106,12 @@ def test_sweep_forgets_keys_of_idle_sessions_without_any_request(box):
 def test_csrf_token_required_on_every_post(box):
     box.do_setup()
     client = box.login("alice")
-    for path, data in (("/logout", {}), ("/settings", {"organisation": "Evil"}),
-                       ("/users", {"name": "mallory", "password": "x" * 12,
-                                   "roles": "installer"}),
-                       ("/calls/1/hold", {"on": "1"})):
+    for path, data in (
+        ("/logout", {}),
+        ("/settings", {"organisation": "Evil"}),
+        ("/users", {"name": "mallory", "password": "x" * 12, "roles": "installer"}),
+        ("/calls/1/hold", {"on": "1"}),
+    ):
         for token in (None, "wrong"):
             form = dict(data)
             if token:
@@ -125,8 +126,7 @@ def test_csrf_token_required_on_every_post(box):
     assert client.get("/").status_code == 200
     # A header works as well as the form field (for scripts).
     token = box.token_of(client, "/")
-    assert client.post("/calls/1/hold", data={"on": "1"},
-                       headers={"X-CSRF-Token": token}).status_code == 302
+    assert client.post("/calls/1/hold", data={"on": "1"}, headers={"X-CSRF-Token": token}).status_code == 302
 
 
 def test_login_form_needs_its_token_too(box):
@@ -138,8 +138,7 @@ def test_login_form_needs_its_token_too(box):
     # A token from another browser (another pre-login cookie) is refused.
     other = box.client()
     token = box.token_of(other, "/login")
-    resp = client.post("/login", data={"name": "alice", "password": box.ADMIN[1],
-                                       "csrf_token": token})
+    resp = client.post("/login", data={"name": "alice", "password": box.ADMIN[1], "csrf_token": token})
     assert resp.status_code == 400
     assert client.get_cookie(PRE_COOKIE) is not None
 
@@ -185,23 +184,38 @@ def test_back_off_is_capped_at_15_minutes(box):
 def test_next_only_goes_to_this_site(box):
     box.do_setup()
     client = box.client()
-    for target, expected in (("/calls?number=123", "/calls?number=123"),
-                             ("https://evil.example/", "/"), ("//evil.example/", "/"),
-                             ("/\\evil.example", "/"), ("/\t/evil.example/fake-login", "/"),
-                             ("/\r\nSet-Cookie: x=1", "/"),
-                             ("/%09/evil.example", "/%09/evil.example"),
-                             ("/\x00//evil.example", "/"), ("/ /evil.example", "/")):
-        resp = client.post("/login", data={"name": "alice", "password": box.ADMIN[1],
-                                           "next": target,
-                                           "csrf_token": box.token_of(client, "/login")})
+    for target, expected in (
+        ("/calls?number=123", "/calls?number=123"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example", "/"),
+        ("/\t/evil.example/fake-login", "/"),
+        ("/\r\nSet-Cookie: x=1", "/"),
+        ("/%09/evil.example", "/%09/evil.example"),
+        ("/\x00//evil.example", "/"),
+        ("/ /evil.example", "/"),
+    ):
+        resp = client.post(
+            "/login",
+            data={
+                "name": "alice",
+                "password": box.ADMIN[1],
+                "next": target,
+                "csrf_token": box.token_of(client, "/login"),
+            },
+        )
         assert resp.headers["Location"] == expected
         box.post(client, "/logout")
 
 
 def test_next_in_the_query_string_cannot_leave_the_site(box):
     client = box.do_setup()
-    for query in ("next=/%09/evil.example/fake-login", "next=/%0d%0aSet-Cookie:%20x=1",
-                  "next=/%5cevil.example", "next=//evil.example"):
+    for query in (
+        "next=/%09/evil.example/fake-login",
+        "next=/%0d%0aSet-Cookie:%20x=1",
+        "next=/%5cevil.example",
+        "next=//evil.example",
+    ):
         resp = client.get("/login?" + query)
         assert resp.status_code == 302 and resp.headers["Location"] == "/", query
 
@@ -217,21 +231,25 @@ def test_anonymous_is_sent_to_login_and_back(box):
 def test_change_own_password(box, people):
     sam = people["sam"]
     other_sam = box.login("sam")
-    bad = [({"old": "wrong", "new": "a new good passphrase", "confirm": "a new good passphrase"},
-            "not your current password"),
-           ({"old": box.PASSWORDS["sam"], "new": "short", "confirm": "short"}, "at least 8"),
-           ({"old": box.PASSWORDS["sam"], "new": "password123", "confirm": "password123"},
-            "commonly used"),
-           ({"old": box.PASSWORDS["sam"], "new": "a new good passphrase", "confirm": "other"},
-            "differ")]
+    bad = [
+        (
+            {"old": "wrong", "new": "a new good passphrase", "confirm": "a new good passphrase"},
+            "not your current password",
+        ),
+        ({"old": box.PASSWORDS["sam"], "new": "short", "confirm": "short"}, "at least 8"),
+        ({"old": box.PASSWORDS["sam"], "new": "password123", "confirm": "password123"}, "commonly used"),
+        ({"old": box.PASSWORDS["sam"], "new": "a new good passphrase", "confirm": "other"}, "differ"),
+    ]
     for form, message in bad:
         resp = box.post(sam, "/account/password", form)
         assert resp.status_code == 400 and message in resp.get_data(as_text=True), message
     assert box.web.accounts.verify("sam", box.PASSWORDS["sam"]) is not None
     old_cookie = session_cookie(sam)
-    resp = box.post(sam, "/account/password", {"old": box.PASSWORDS["sam"],
-                                               "new": "a new good passphrase",
-                                               "confirm": "a new good passphrase"})
+    resp = box.post(
+        sam,
+        "/account/password",
+        {"old": box.PASSWORDS["sam"], "new": "a new good passphrase", "confirm": "a new good passphrase"},
+    )
     assert resp.status_code == 302
     assert session_cookie(sam) != old_cookie
     # The key slot follows the password; other sessions are logged out.
@@ -244,6 +262,7 @@ def test_change_own_password(box, people):
 
 def test_restart_logs_everyone_out(box, people):
     from web import create_app
+
     app2 = create_app(box.services, box.config)
     try:
         assert app2.extensions["linekeeper"].db.one("SELECT count(*) FROM sessions")[0] == 0

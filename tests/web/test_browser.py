@@ -24,20 +24,37 @@ from playwright import sync_api  # part of the set-up: no conditional skip
 pytestmark = pytest.mark.slow  # a real browser against a real server
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync",
-        "--autoplay-policy=no-user-gesture-required"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
-CALL_AT_S = 40.0        # leaves time for the wizard and the first login
+CALL_AT_S = 40.0  # leaves time for the wizard and the first login
 TALK_S = 6.0
-PREROLL_S = 1.0         # the box's default pre-roll: recordings start 1 s before the answer
+PREROLL_S = 1.0  # the box's default pre-roll: recordings start 1 s before the answer
 NUMBER = "07700900123"
 
 SCENARIO = {
-    "start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 4,
-    "calls": [{"line": 1, "at": CALL_AT_S, "direction": "in", "rings": 1,
-               "caller_id": {"number": NUMBER, "name": "J SMITH"}, "talk": TALK_S,
-               "speech": [{"at": 0.3, "text": "Hello, I would like to order two boxes of tiles."}]}],
+    "start": "2026-03-02T09:00:00Z",
+    "country": "uk",
+    "lines": 4,
+    "calls": [
+        {
+            "line": 1,
+            "at": CALL_AT_S,
+            "direction": "in",
+            "rings": 1,
+            "caller_id": {"number": NUMBER, "name": "J SMITH"},
+            "talk": TALK_S,
+            "speech": [{"at": 0.3, "text": "Hello, I would like to order two boxes of tiles."}],
+        }
+    ],
 }
 
 
@@ -52,9 +69,24 @@ def box(tmp_path):
     scenario = tmp_path / "call.json"
     scenario.write_text(json.dumps(SCENARIO))
     https_port = free_port()
-    cmd = [sys.executable, "-m", "firmware.cli", "run", "--board", "sim",
-           "--scenario", str(scenario), "--speed", "1", "--data-dir", str(tmp_path / "data"),
-           "--port", str(free_port()), "--https-port", str(https_port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "firmware.cli",
+        "run",
+        "--board",
+        "sim",
+        "--scenario",
+        str(scenario),
+        "--speed",
+        "1",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--port",
+        str(free_port()),
+        "--https-port",
+        str(https_port),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     started = time.monotonic()
     code = None
@@ -82,8 +114,9 @@ def page():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         # bypass_csp: Playwright evaluates its wait conditions as strings, which the
         # app's CSP (no eval) rightly forbids to page scripts.
-        context = browser.new_context(ignore_https_errors=True, bypass_csp=True,
-                                      viewport={"width": 1200, "height": 900})
+        context = browser.new_context(
+            ignore_https_errors=True, bypass_csp=True, viewport={"width": 1200, "height": 900}
+        )
         page = context.new_page()
         page.set_default_timeout(20_000)
         yield page
@@ -161,8 +194,7 @@ def test_fresh_box_to_audited_playback(box, page):
     #    The page fetches no audio until play is pressed.
     page.wait_for_selector("#player")
     assert page.evaluate("document.getElementById('player').readyState") == 0
-    page.evaluate("() => { const p = document.getElementById('player'); p.muted = true; "
-                  "return p.play(); }")
+    page.evaluate("() => { const p = document.getElementById('player'); p.muted = true; return p.play(); }")
     page.wait_for_function("document.getElementById('player').readyState >= 1")
     duration = page.evaluate("document.getElementById('player').duration")
     assert abs(duration - (TALK_S + PREROLL_S)) < 0.5, duration

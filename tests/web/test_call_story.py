@@ -48,16 +48,29 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
 
 def scenario():
     return {
-        "start": START, "country": "uk", "lines": 4,
-        "config": {"audio_profile": "pcm",
-                   "policy": {"consent": {"inbound": "tone", "outbound": "off"},
-                              "pci": {"pause_code": "*1", "resume_code": "*2",
-                                      "auto_resume_s": 60}}},
-        "calls": [{"line": 1, "at": CALL_AT_S, "direction": "in", "rings": 1, "talk": TALK_S,
-                   "caller_id": {"number": "01632960777", "name": "J SMITH"},
-                   "speech": [{"at": 1.0, "text": "Hello, I would like to pay my bill."}],
-                   "keys": [{"at": at, "digits": d} for at, d in KEYS],
-                   "tags": ["complaint"]}],
+        "start": START,
+        "country": "uk",
+        "lines": 4,
+        "config": {
+            "audio_profile": "pcm",
+            "policy": {
+                "consent": {"inbound": "tone", "outbound": "off"},
+                "pci": {"pause_code": "*1", "resume_code": "*2", "auto_resume_s": 60},
+            },
+        },
+        "calls": [
+            {
+                "line": 1,
+                "at": CALL_AT_S,
+                "direction": "in",
+                "rings": 1,
+                "talk": TALK_S,
+                "caller_id": {"number": "01632960777", "name": "J SMITH"},
+                "speech": [{"at": 1.0, "text": "Hello, I would like to pay my bill."}],
+                "keys": [{"at": at, "digits": d} for at, d in KEYS],
+                "tags": ["complaint"],
+            }
+        ],
     }
 
 
@@ -66,6 +79,7 @@ def _cli(*args):
     import io
 
     from firmware.cli import main
+
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         status = main([str(a) for a in args])
@@ -80,8 +94,7 @@ class Story:
         from board.sim.timeline import compile_timeline
 
         self.data = str(tmp / "data")
-        KeyStore(self.data, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
-            "alice", PASSWORD)
+        KeyStore(self.data, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise("alice", PASSWORD)
         doc = scenario()
         path = tmp / "story.json"
         path.write_text(json.dumps(doc))
@@ -95,16 +108,22 @@ class Story:
         self.audit = AuditLog(Path(self.data) / "audit.db", Path(self.data) / "audit.head")
         self.clock = FakeClock(self.start_wall_us + 3600 * 10**6)
         self.services = Services(
-            status=FakeStatus(), calls=CallSearch(Path(self.data) / "calls.db"),
-            keystore=KeyStore(self.data), audit=self.audit,
+            status=FakeStatus(),
+            calls=CallSearch(Path(self.data) / "calls.db"),
+            keystore=KeyStore(self.data),
+            audit=self.audit,
             recordings=StoreRecordings(self.store, self.clock),
             call_tags=CallMeta(str(Path(self.data) / "calls.db")),
-            wall_us=self.clock, session_clock_us=self.clock)
-        self.app = create_app(self.services, WebConfig(data_dir=self.data, hash_cost=CHEAP_COST,
-                                                       secure_cookies=False))
+            wall_us=self.clock,
+            session_clock_us=self.clock,
+        )
+        self.app = create_app(
+            self.services, WebConfig(data_dir=self.data, hash_cost=CHEAP_COST, secure_cookies=False)
+        )
         self.app.testing = True
-        self.call_id = sqlite3.connect(Path(self.data) / "calls.db").execute(
-            "SELECT id FROM calls").fetchone()[0]
+        self.call_id = (
+            sqlite3.connect(Path(self.data) / "calls.db").execute("SELECT id FROM calls").fetchone()[0]
+        )
 
     def wall(self, clock_us):
         return self.start_wall_us + clock_us
@@ -113,25 +132,32 @@ class Story:
         client = self.app.test_client()
         if not self.app.extensions["linekeeper"].site.setup_complete:
             token = TOKEN.search(client.get("/setup").get_data(as_text=True)).group(1)
-            form = {"csrf_token": token, "setup_code": setup_code_for(self.data),
-                    "organisation": "Acme", "country": "uk", "ico_number": "ZA123456",
-                    "ico_renewal": "2027-01-31", "purpose": "Orders taken by phone.",
-                    "admin_name": "alice", "admin_password": PASSWORD,
-                    "admin_confirm": PASSWORD}
+            form = {
+                "csrf_token": token,
+                "setup_code": setup_code_for(self.data),
+                "organisation": "Acme",
+                "country": "uk",
+                "ico_number": "ZA123456",
+                "ico_renewal": "2027-01-31",
+                "purpose": "Orders taken by phone.",
+                "admin_name": "alice",
+                "admin_password": PASSWORD,
+                "admin_confirm": PASSWORD,
+            }
             for n in range(1, 5):
                 form.update({"line-%d-name" % n: "Line %d" % n, "line-%d-mode" % n: "record"})
             assert client.post("/setup", data=form).status_code == 302
             self.app.extensions["linekeeper"].sessions.memory.clear()
         client = self.app.test_client()
         token = TOKEN.search(client.get("/login").get_data(as_text=True)).group(1)
-        resp = client.post("/login", data={"csrf_token": token, "name": "alice",
-                                           "password": PASSWORD})
+        resp = client.post("/login", data={"csrf_token": token, "name": "alice", "password": PASSWORD})
         assert resp.status_code == 302
         return client
 
     def recording(self):
         """``(samples, started_wall_us)`` of the call's recording, decrypted."""
         from firmware.recording import codec
+
         key = KeyStore(self.data).unlock("alice", PASSWORD)
         try:
             row = self.store.for_call(self.call_id)
@@ -168,7 +194,7 @@ def zero_runs(samples, min_s=1.0, rate=8000):
     """``[(start_s, end_s), ...]`` of the runs of exact digital silence at least ``min_s``."""
     zero = np.concatenate([[False], samples == 0, [False]])
     edges = np.flatnonzero(np.diff(zero.astype(int)))
-    runs = zip(edges[::2], edges[1::2])
+    runs = zip(edges[::2], edges[1::2], strict=False)
     return [(a / rate, b / rate) for a, b in runs if (b - a) / rate >= min_s]
 
 
@@ -176,7 +202,7 @@ def test_the_page_tells_the_whole_story(story):
     page = story.client().get("/calls/%d" % story.call_id).get_data(as_text=True)
     facts = re.search(r'<dl class="call-facts".*?</dl>', page, re.S).group(0)
     assert "01632960777" in facts and "J SMITH" in facts
-    assert "Mon 2 Mar 2026, 09:00:0" in facts and "GMT" in facts      # the box's zone
+    assert "Mon 2 Mar 2026, 09:00:0" in facts and "GMT" in facts  # the box's zone
     assert "Recorded" in page and "Beep played at" in page
     assert len(re.findall(r'class="pause-span"', page)) == 2
     assert "paused by the keypad code, resumed by the keypad code" in page
@@ -193,7 +219,8 @@ def test_the_timeline_is_where_things_happened(story):
     # The call's start on the timeline is its logged start; truth is in clock µs.
     with sqlite3.connect(Path(story.data) / "calls.db") as db:
         started_us, answered_us = db.execute(
-            "SELECT started_at, answered_at FROM calls WHERE id = ?", (story.call_id,)).fetchone()
+            "SELECT started_at, answered_at FROM calls WHERE id = ?", (story.call_id,)
+        ).fetchone()
 
     def on_timeline(clock_us):
         return (story.wall(clock_us) - started_us) / 1e6
@@ -205,12 +232,11 @@ def test_the_timeline_is_where_things_happened(story):
     step_s = (KEY_ON_MS + KEY_OFF_MS) / 1000
     truth_keys = []
     for at, digits in KEYS:
-        if digits != "*2":        # pressed while paused: the box hears silence
-            truth_keys += [on_timeline(t.answered_us) + at + i * step_s
-                           for i in range(len(digits))]
+        if digits != "*2":  # pressed while paused: the box hears silence
+            truth_keys += [on_timeline(t.answered_us) + at + i * step_s for i in range(len(digits))]
     drawn = sorted(at for at, _ in events(page, "key"))
     assert len(drawn) == len(truth_keys), (drawn, truth_keys)
-    for got, want in zip(drawn, sorted(truth_keys)):
+    for got, want in zip(drawn, sorted(truth_keys), strict=False):
         assert abs(got - want) <= TOL_S, (got, want)
     # The pauses, against the digital silence in the recording.
     samples, rec_started_us = story.recording()
@@ -221,7 +247,7 @@ def test_the_timeline_is_where_things_happened(story):
     # A keyed pause code silences its own keys (issue 20): the silence starts up
     # to the code's length and the masking margin before the pause's mark.
     code_s = (2 * KEY_ON_MS + KEY_OFF_MS) / 1000 + MASK_MARGIN_US / 1e6
-    for (at, to), (quiet_from, quiet_to) in zip(pauses, silent):
+    for (at, to), (quiet_from, quiet_to) in zip(pauses, silent, strict=False):
         assert -TOL_S <= at - rec_from_s - quiet_from <= code_s + TOL_S, (at, quiet_from)
         assert abs(to - rec_from_s - quiet_to) <= TOL_S, (to, quiet_to)
     # The consent beep starts at the answer; the end is the call's length.
@@ -250,10 +276,10 @@ def test_a_click_on_the_timeline_seeks_the_player(story):
     try:
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            context = browser.new_context(viewport={"width": 1280, "height": 900},
-                                          bypass_csp=True)
-            context.add_cookies([{"name": "lk_session", "value": cookie.value,
-                                  "url": "http://127.0.0.1:9281/"}])
+            context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+            context.add_cookies(
+                [{"name": "lk_session", "value": cookie.value, "url": "http://127.0.0.1:9281/"}]
+            )
             page = context.new_page()
             page.set_default_timeout(20_000)
             page.goto("http://127.0.0.1:9281/calls/%d" % story.call_id)
@@ -261,9 +287,8 @@ def test_a_click_on_the_timeline_seeks_the_player(story):
             box = page.locator("#timeline").bounding_box()
             length_s = float(page.get_attribute("#timeline", "data-length-s"))
             rec_from_s = float(page.get_attribute("#timeline", "data-rec-from-s"))
-            target_s = 15.0                  # on the timeline: in the talk, between pauses
-            page.mouse.click(box["x"] + box["width"] * target_s / length_s,
-                             box["y"] + box["height"] / 2)
+            target_s = 15.0  # on the timeline: in the talk, between pauses
+            page.mouse.click(box["x"] + box["width"] * target_s / length_s, box["y"] + box["height"] / 2)
             page.wait_for_function("document.getElementById('player').readyState >= 1")
             page.wait_for_function("!document.getElementById('player').seeking")
             now = page.evaluate("document.getElementById('player').currentTime")

@@ -21,12 +21,15 @@ def test_supervisors_see_only_their_lines(box, people):
     sam_ids = ids_on(sam.get("/calls").get_data(as_text=True))
     assert sam_ids == [k for k in range(40, 0, -1) if (k - 1) % 4 in (0, 1)]
     assert ids_on(sue.get("/calls").get_data(as_text=True)) == [
-        k for k in range(40, 0, -1) if (k - 1) % 4 == 2]
+        k for k in range(40, 0, -1) if (k - 1) % 4 == 2
+    ]
     # The same for every way of reaching a call: 404, as if it did not exist.
     for path in ("/calls/3", "/calls/3/audio?p=x", "/calls/999"):
         assert sam.get(path).status_code == 404, path
-    for path, data in (("/calls/3/export", {"reason": "a good reason", "format": "ogg"}),
-                       ("/calls/3/hold", {"on": "1"})):
+    for path, data in (
+        ("/calls/3/export", {"reason": "a good reason", "format": "ogg"}),
+        ("/calls/3/hold", {"on": "1"}),
+    ):
         assert box.post(sam, path, data).status_code == 404, path
     assert sue.get("/calls/3").status_code == 200
     # Asking for a line not granted is refused, not silently widened.
@@ -36,24 +39,28 @@ def test_supervisors_see_only_their_lines(box, people):
 
 
 def test_search_filters_and_pages(box, people):
-    alice = people["alice"]           # all four lines
+    alice = people["alice"]  # all four lines
     page = alice.get("/calls").get_data(as_text=True)
     assert ids_on(page) == list(range(40, 0, -1))
     assert "next-page" not in page
     assert ids_on(alice.get("/calls?line=2&direction=out").get_data(as_text=True)) == [
-        k for k in range(40, 0, -1) if (k - 1) % 4 == 1 and (k - 1) % 2 == 1]
+        k for k in range(40, 0, -1) if (k - 1) % 4 == 1 and (k - 1) % 2 == 1
+    ]
     assert ids_on(alice.get("/calls?number=0017&match=contains").get_data(as_text=True)) == [18]
-    assert ids_on(alice.get("/calls?number=0207946001&match=prefix").get_data(as_text=True)) == \
-        list(range(20, 10, -1))
+    assert ids_on(alice.get("/calls?number=0207946001&match=prefix").get_data(as_text=True)) == list(
+        range(20, 10, -1)
+    )
     assert ids_on(alice.get("/calls?min_duration=31").get_data(as_text=True)) == []
-    assert ids_on(alice.get("/calls?from=2026-03-02&to=2026-03-02").get_data(as_text=True)) == \
-        list(range(40, 0, -1))
+    assert ids_on(alice.get("/calls?from=2026-03-02&to=2026-03-02").get_data(as_text=True)) == list(
+        range(40, 0, -1)
+    )
     assert ids_on(alice.get("/calls?from=2026-03-03").get_data(as_text=True)) == []
     assert ids_on(alice.get("/calls?recorded=yes").get_data(as_text=True)) == []
 
 
 def test_keyset_pages(box, people, monkeypatch):
     import web.views.calls as calls_view
+
     monkeypatch.setattr(calls_view, "PAGE", 15)
     alice = people["alice"]
     seen, url = [], "/calls?line=1&line=2&line=3&line=4"
@@ -65,13 +72,22 @@ def test_keyset_pages(box, people, monkeypatch):
     assert seen == list(range(40, 0, -1))
 
 
-@pytest.mark.parametrize("query, field", [
-    ("from=yesterday", "from"), ("to=2026-13-01", "to"),
-    ("from=2026-03-05&to=2026-03-01", "to"), ("direction=sideways", "direction"),
-    ("number=0207'%20OR%201=1", "number"), ("match=regex", "match"),
-    ("min_duration=-5", "min_duration"), ("min_duration=ten", "min_duration"),
-    ("recorded=maybe", "recorded"), ("after=garbage", "after"), ("line=x", "line"),
-])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("from=yesterday", "from"),
+        ("to=2026-13-01", "to"),
+        ("from=2026-03-05&to=2026-03-01", "to"),
+        ("direction=sideways", "direction"),
+        ("number=0207'%20OR%201=1", "number"),
+        ("match=regex", "match"),
+        ("min_duration=-5", "min_duration"),
+        ("min_duration=ten", "min_duration"),
+        ("recorded=maybe", "recorded"),
+        ("after=garbage", "after"),
+        ("line=x", "line"),
+    ],
+)
 def test_bad_search_input_is_named(box, people, query, field):
     resp = people["sam"].get("/calls?" + query)
     page = resp.get_data(as_text=True)
@@ -90,13 +106,16 @@ def test_range_requests(box, people):
     assert resp.headers["Accept-Ranges"] == "bytes"
     assert resp.headers["Content-Type"] == "audio/wav"
     assert int(resp.headers["Content-Length"]) == size
-    for header, start, end in (("bytes=0-99", 0, 99), ("bytes=100-", 100, size - 1),
-                               ("bytes=-50", size - 50, size - 1),
-                               ("bytes=%d-%d" % (size - 10, size + 500), size - 10, size - 1)):
+    for header, start, end in (
+        ("bytes=0-99", 0, 99),
+        ("bytes=100-", 100, size - 1),
+        ("bytes=-50", size - 50, size - 1),
+        ("bytes=%d-%d" % (size - 10, size + 500), size - 10, size - 1),
+    ):
         resp = sam.get(url, headers={"Range": header})
         assert resp.status_code == 206, header
         assert resp.headers["Content-Range"] == "bytes %d-%d/%d" % (start, end, size)
-        assert resp.data == whole[start:end + 1]
+        assert resp.data == whole[start : end + 1]
         assert int(resp.headers["Content-Length"]) == end - start + 1
     for header in ("bytes=%d-" % size, "bytes=50-10", "bytes=-0", "bytes=abc", "items=0-1"):
         resp = sam.get(url, headers={"Range": header})
@@ -124,12 +143,13 @@ def test_opening_a_call_plays_nothing(box, people):
     """Issue 11: the page fetched the audio to show its length, which was audited as a playback."""
     page = people["sam"].get("/calls/1").get_data(as_text=True)
     assert 'preload="none"' in page and 'preload="metadata"' not in page
-    assert ", 3 s." in page                  # the length, from the call's record
+    assert ", 3 s." in page  # the length, from the call's record
     assert box.services.audit.entries(action="playback") == []
 
 
 def test_parallel_first_requests_write_one_playback(box, people):
     import threading
+
     sam = people["sam"]
     url = audio_url(sam, 1)
     start = threading.Barrier(8, timeout=10)
@@ -137,6 +157,7 @@ def test_parallel_first_requests_write_one_playback(box, people):
     def fetch(offset):
         start.wait()
         sam.get(url, headers={"Range": "bytes=%d-" % offset})
+
     threads = [threading.Thread(target=fetch, args=(n * 100,)) for n in range(8)]
     for t in threads:
         t.start()
@@ -163,9 +184,11 @@ def test_no_recording_no_player(box, people):
 
 def test_export_needs_a_reason_and_is_audited(box, people):
     sam = people["sam"]
-    for data, message in (({"reason": "", "format": "ogg"}, "Say why"),
-                          ({"reason": "why", "format": "ogg"}, "Say why"),
-                          ({"reason": "complaint ref 12", "format": "mp3"}, "Ogg/Opus or WAV")):
+    for data, message in (
+        ({"reason": "", "format": "ogg"}, "Say why"),
+        ({"reason": "why", "format": "ogg"}, "Say why"),
+        ({"reason": "complaint ref 12", "format": "mp3"}, "Ogg/Opus or WAV"),
+    ):
         resp = box.post(sam, "/calls/1/export", data)
         assert resp.status_code == 400
         assert message in html.unescape(resp.get_data(as_text=True))
@@ -189,8 +212,10 @@ def test_legal_hold_toggle_is_audited(box, people):
     assert 'id="on-hold"' in sam.get("/calls/2").get_data(as_text=True)
     box.post(sam, "/calls/2/hold", {"on": "0"})
     assert box.recordings.held == set()
-    assert [e.details["on"] for e in box.services.audit.entries(
-        action="legal_hold", newest_first=False)] == [True, False]
+    assert [e.details["on"] for e in box.services.audit.entries(action="legal_hold", newest_first=False)] == [
+        True,
+        False,
+    ]
 
 
 def test_without_an_unlocked_key_no_playback(box, people):
@@ -207,6 +232,7 @@ def test_a_damaged_recording_says_so(box, people):
 
     def damaged(call_id, key):
         raise TamperError("chunk 3 failed authentication")
+
     box.recordings.open_audio = damaged
     sam = people["sam"]
     resp = sam.get(audio_url(sam, 1))
@@ -220,6 +246,7 @@ def test_the_call_page_marks_masked_keys_without_saying_which(box, people):
     import sqlite3
 
     from firmware.calllog import iso_ms
+
     db = sqlite3.connect(box.data_dir + "/calls.db")
     started = db.execute("SELECT started_at FROM calls WHERE id = 3").fetchone()[0]
     marks = [iso_ms(started + 72_000_000), iso_ms(started + 72_150_000)]

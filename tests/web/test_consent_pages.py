@@ -13,17 +13,26 @@ from support.web import wav_bytes
 
 def tone_wav(seconds, amplitude=8000, rate=8000):
     n = int(seconds * rate)
-    body = b"".join(struct.pack("<h", int(amplitude * math.sin(2 * math.pi * 440 * i / rate)))
-                    for i in range(n))
-    return (b"RIFF" + struct.pack("<I", 36 + len(body)) + b"WAVEfmt "
-            + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
-            + b"data" + struct.pack("<I", len(body)) + body)
+    body = b"".join(
+        struct.pack("<h", int(amplitude * math.sin(2 * math.pi * 440 * i / rate))) for i in range(n)
+    )
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(body))
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", len(body))
+        + body
+    )
 
 
 def upload(box, client, data, filename="notice.wav"):
-    return client.post("/consent/announcement", content_type="multipart/form-data", data={
-        "csrf_token": box.token_of(client, "/consent"),
-        "announcement": (io.BytesIO(data), filename)})
+    return client.post(
+        "/consent/announcement",
+        content_type="multipart/form-data",
+        data={"csrf_token": box.token_of(client, "/consent"), "announcement": (io.BytesIO(data), filename)},
+    )
 
 
 def uploads(box):
@@ -41,8 +50,7 @@ def test_a_good_upload_is_kept_configured_audited_and_playable(box, people):
     (name,) = uploads(box)
     assert load_config(box.data_dir).policy.consent.announcement.file == name
     entry = [e for e in box.services.audit.entries(limit=20) if e.action == "config_change"][0]
-    assert entry.target == "policy.consent" and entry.details["changed"]["announcement"][
-        "file"] == name
+    assert entry.target == "policy.consent" and entry.details["changed"]["announcement"]["file"] == name
     page = ivan.get("/consent").get_data(as_text=True)
     assert "An uploaded recording (%s), 3.0 s" % name in page
     assert 'id="announcement-player"' in page
@@ -57,8 +65,10 @@ BAD_UPLOADS = {
     "too quiet": (tone_wav(3, amplitude=3), "too quiet"),
     "silent": (tone_wav(3, amplitude=0), "too quiet"),
     "lying header": (tone_wav(2)[:-8000], "the WAV header says"),
-    "lying data chunk": (tone_wav(2)[:40] + struct.pack("<I", 10**6) + tone_wav(2)[44:],
-                         "the WAV header says"),
+    "lying data chunk": (
+        tone_wav(2)[:40] + struct.pack("<I", 10**6) + tone_wav(2)[44:],
+        "the WAV header says",
+    ),
 }
 
 
@@ -86,8 +96,7 @@ def test_a_huge_upload_is_refused_before_it_is_read(box, people):
     assert "larger than 5 MB" in page and "Nothing was changed" in page
     assert uploads(box) == [] and not os.path.exists(os.path.join(box.data_dir, "config.json"))
     # Other forms keep their small limit.
-    resp = ivan.post("/rules", data={"csrf_token": box.token_of(ivan, "/rules"),
-                                     "x": "y" * (100 * 1024)})
+    resp = ivan.post("/rules", data={"csrf_token": box.token_of(ivan, "/rules"), "x": "y" * (100 * 1024)})
     assert resp.status_code == 413
 
 
@@ -99,8 +108,11 @@ def test_a_file_just_over_the_limit_but_within_the_body_limit_is_refused_too(box
 
 def test_an_empty_upload_field_says_so(box, people):
     ivan = people["ivan"]
-    resp = ivan.post("/consent/announcement", content_type="multipart/form-data",
-                     data={"csrf_token": box.token_of(ivan, "/consent")})
+    resp = ivan.post(
+        "/consent/announcement",
+        content_type="multipart/form-data",
+        data={"csrf_token": box.token_of(ivan, "/consent")},
+    )
     assert resp.status_code == 400 and "Choose a WAV file" in resp.get_data(as_text=True)
 
 
@@ -119,20 +131,29 @@ def test_test_call_plays_the_announcement_into_the_line(box, people):
 
 def test_notice_settings_are_saved_and_audited_and_use_default_drops_the_upload(box, people):
     ivan = people["ivan"]
-    resp = box.post(ivan, "/consent", {"inbound": "announcement", "outbound": "tone",
-                                       "text": "This call is recorded.", "warning_tone": "on"},
-                    token_from="/consent")
+    resp = box.post(
+        ivan,
+        "/consent",
+        {
+            "inbound": "announcement",
+            "outbound": "tone",
+            "text": "This call is recorded.",
+            "warning_tone": "on",
+        },
+        token_from="/consent",
+    )
     assert resp.status_code == 302
     consent = load_config(box.data_dir).policy.consent
-    assert (consent.inbound, consent.outbound, consent.warning_tone.enabled) == (
-        "announcement", "tone", True)
+    assert (consent.inbound, consent.outbound, consent.warning_tone.enabled) == ("announcement", "tone", True)
     assert consent.announcement.text == "This call is recorded."
-    resp = box.post(ivan, "/consent", {"inbound": "loud", "outbound": "tone", "text": "x"},
-                    token_from="/consent")
+    resp = box.post(
+        ivan, "/consent", {"inbound": "loud", "outbound": "tone", "text": "x"}, token_from="/consent"
+    )
     assert resp.status_code == 400 and "Choose the notice" in resp.get_data(as_text=True)
     upload(box, ivan, wav_bytes(2.0))
     assert load_config(box.data_dir).policy.consent.announcement.file is not None
     assert box.post(ivan, "/consent/default", token_from="/consent").status_code == 302
     assert load_config(box.data_dir).policy.consent.announcement.file is None
-    assert [e.target for e in box.services.audit.entries(limit=10)
-            if e.action == "config_change"][:3] == ["policy.consent"] * 3
+    assert [e.target for e in box.services.audit.entries(limit=10) if e.action == "config_change"][:3] == [
+        "policy.consent"
+    ] * 3

@@ -22,18 +22,29 @@ def configure_well(box):
         policy,
         rules=dataclasses.replace(policy.rules, lines=(LineMode(line=4, mode="never"),)),
         consent=dataclasses.replace(policy.consent, inbound="announcement", outbound="tone"),
-        retention=dataclasses.replace(policy.retention, default_days=90))
+        retention=dataclasses.replace(policy.retention, default_days=90),
+    )
     store.save(config.replace(policy=policy))
-    box.services.mail.store.save(MailSettings(
-        host="mail.example.com", sender="box@example.com", alarm_to=("ops@example.com",),
-        schedules=(Schedule("weekly", ("boss@example.com",)),)))
+    box.services.mail.store.save(
+        MailSettings(
+            host="mail.example.com",
+            sender="box@example.com",
+            alarm_to=("ops@example.com",),
+            schedules=(Schedule("weekly", ("boss@example.com",)),),
+        )
+    )
 
 
 def statuses(client):
     page = client.get("/documents/checklist").get_data(as_text=True)
-    return {int(n): (s, r) for n, s, r in re.findall(
-        r'id="safeguard-(\d+)"><td>\d+</td><td>[^<]*</td><td class="status">(\w+)</td>'
-        r'<td>([^<]*)</td>', page)}
+    return {
+        int(n): (s, r)
+        for n, s, r in re.findall(
+            r'id="safeguard-(\d+)"><td>\d+</td><td>[^<]*</td><td class="status">(\w+)</td>'
+            r"<td>([^<]*)</td>",
+            page,
+        )
+    }
 
 
 @pytest.fixture
@@ -52,8 +63,9 @@ def change_site(box, **fields):
 
 def change_policy(box, section, **fields):
     config = box.config_store.get()
-    policy = dataclasses.replace(config.policy, **{
-        section: dataclasses.replace(getattr(config.policy, section), **fields)})
+    policy = dataclasses.replace(
+        config.policy, **{section: dataclasses.replace(getattr(config.policy, section), **fields)}
+    )
     box.config_store.save(config.replace(policy=policy))
 
 
@@ -65,29 +77,38 @@ def tamper_audit(box):
 SWITCH_OFF = {
     1: ("red", "no purpose", lambda b: change_site(b, purpose="")),
     2: ("red", "expired on 2026-01-31", lambda b: change_site(b, ico_renewal="2026-01-31")),
-    3: ("amber", "the default rule records every call",
-        lambda b: change_policy(b, "rules", lines=())),
+    3: ("amber", "the default rule records every call", lambda b: change_policy(b, "rules", lines=())),
     4: ("amber", "staff have no private phone", lambda b: change_policy(b, "rules", lines=())),
     5: ("red", "callers are given no notice", lambda b: change_policy(b, "consent", inbound="off")),
-    6: ("red", "the consent notice is failing",
-        lambda b: b.alarm_log.set("consent_notice_failed", True, line=2, message="x")),
-    7: ("amber", "people called from the box are given no notice",
-        lambda b: change_policy(b, "consent", outbound="off")),
-    8: ("amber", "no way to pause recording",
-        lambda b: change_policy(b, "pci", pause_code=None, button=False)),
-    9: ("amber", "recordings are kept for ever",
-        lambda b: change_policy(b, "retention", default_days=None)),
-    10: ("red", "the clock is not trusted",
-         lambda b: b.alarm_log.set("clock_jump", True, message="jumped")),
-    11: ("red", "the box has no recording keys",
-         lambda b: os.remove(b.services.keystore.path)),
+    6: (
+        "red",
+        "the consent notice is failing",
+        lambda b: b.alarm_log.set("consent_notice_failed", True, line=2, message="x"),
+    ),
+    7: (
+        "amber",
+        "people called from the box are given no notice",
+        lambda b: change_policy(b, "consent", outbound="off"),
+    ),
+    8: (
+        "amber",
+        "no way to pause recording",
+        lambda b: change_policy(b, "pci", pause_code=None, button=False),
+    ),
+    9: ("amber", "recordings are kept for ever", lambda b: change_policy(b, "retention", default_days=None)),
+    10: ("red", "the clock is not trusted", lambda b: b.alarm_log.set("clock_jump", True, message="jumped")),
+    11: ("red", "the box has no recording keys", lambda b: os.remove(b.services.keystore.path)),
     12: ("red", "the audit trail does not verify", tamper_audit),
-    13: ("amber", "alarms are only shown on the dashboard",
-          lambda b: b.services.mail.store.save(dataclasses.replace(
-              b.services.mail.store.get(), alarm_to=()))),
-    14: ("amber", "no scheduled report",
-          lambda b: b.services.mail.store.save(dataclasses.replace(
-              b.services.mail.store.get(), schedules=()))),
+    13: (
+        "amber",
+        "alarms are only shown on the dashboard",
+        lambda b: b.services.mail.store.save(dataclasses.replace(b.services.mail.store.get(), alarm_to=())),
+    ),
+    14: (
+        "amber",
+        "no scheduled report",
+        lambda b: b.services.mail.store.save(dataclasses.replace(b.services.mail.store.get(), schedules=())),
+    ),
 }
 
 
@@ -99,14 +120,16 @@ def test_each_safeguard_turns_when_switched_off(good, number):
     got = statuses(people["audrey"])
     assert got[number][0] == status and reason in got[number][1], got[number]
     others = {n for n, (s, _) in got.items() if s != "green"} - {number}
-    assert others <= {3, 4}             # clearing the rules' lines turns both
+    assert others <= {3, 4}  # clearing the rules' lines turns both
 
 
 def test_ico_due_soon_is_amber(good):
     box, people = good
     change_site(box, ico_renewal="2026-03-20")
     assert statuses(people["ivan"])[2] == (
-        "amber", "registration ZA123456 must be renewed by 2026-03-20 (18 days)")
+        "amber",
+        "registration ZA123456 must be renewed by 2026-03-20 (18 days)",
+    )
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils missing")
@@ -117,8 +140,9 @@ def test_checklist_and_staff_notice_as_pdf(good, tmp_path):
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     path = tmp_path / "c.pdf"
     path.write_bytes(pdf.data)
-    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True,
-                          text=True, check=True).stdout
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
     assert "Callers told that calls are recorded" in text and "RED" in text
     notice = people["sam"].get("/documents/staff-notice")
     page = notice.get_data(as_text=True)
@@ -127,7 +151,6 @@ def test_checklist_and_staff_notice_as_pdf(good, tmp_path):
     assert "90 days" in page and "sam, sue" in page
     pdf = people["sam"].get("/documents/staff-notice.pdf")
     path.write_bytes(pdf.data)
-    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
     assert "For private calls use Line 4: never recorded." in text
     assert "Callers are not told (the notice is off)." in text

@@ -3,23 +3,38 @@
 import json
 import os
 
-GOOD = {"host": "127.0.0.1", "port": "9310", "security": "starttls", "username": "box",
-        "password": "smtp pass 99", "sender": "box@example.com",
-        "alarm_to": "ops@example.com, boss@example.com", "rate_window_min": "15",
-        "daily_to": "", "daily_fmt": "pdf", "weekly_to": "boss@example.com", "weekly_fmt": "csv",
-        "monthly_to": "", "monthly_fmt": "pdf"}
+GOOD = {
+    "host": "127.0.0.1",
+    "port": "9310",
+    "security": "starttls",
+    "username": "box",
+    "password": "smtp pass 99",
+    "sender": "box@example.com",
+    "alarm_to": "ops@example.com, boss@example.com",
+    "rate_window_min": "15",
+    "daily_to": "",
+    "daily_fmt": "pdf",
+    "weekly_to": "boss@example.com",
+    "weekly_fmt": "csv",
+    "monthly_to": "",
+    "monthly_fmt": "pdf",
+}
 
 
 def test_bad_recipient_is_named_and_nothing_is_saved(box, people):
-    resp = box.post(people["ivan"], "/settings/mail",
-                    dict(GOOD, alarm_to="ops@example.com, not-an-address"),
-                    token_from="/settings/mail")
+    resp = box.post(
+        people["ivan"],
+        "/settings/mail",
+        dict(GOOD, alarm_to="ops@example.com, not-an-address"),
+        token_from="/settings/mail",
+    )
     page = resp.get_data(as_text=True)
     assert resp.status_code == 400 and "&#39;not-an-address&#39; is not an e-mail address" in page
     assert 'id="error-alarm_to"' in page
     assert not os.path.exists(os.path.join(box.data_dir, "mail.json"))
-    resp = box.post(people["ivan"], "/settings/mail", dict(GOOD, weekly_to="boss@"),
-                    token_from="/settings/mail")
+    resp = box.post(
+        people["ivan"], "/settings/mail", dict(GOOD, weekly_to="boss@"), token_from="/settings/mail"
+    )
     assert resp.status_code == 400 and 'id="error-weekly_to"' in resp.get_data(as_text=True)
 
 
@@ -31,8 +46,10 @@ def test_the_password_is_sealed_and_never_shown_back(box, people):
     page = ivan.get("/settings/mail").get_data(as_text=True)
     assert "smtp pass 99" not in page and "set — leave empty to keep it" in page
     # Saving again without a password keeps the stored one.
-    assert box.post(ivan, "/settings/mail", dict(GOOD, password=""),
-                    token_from="/settings/mail").status_code == 302
+    assert (
+        box.post(ivan, "/settings/mail", dict(GOOD, password=""), token_from="/settings/mail").status_code
+        == 302
+    )
     again = json.load(open(os.path.join(box.data_dir, "mail.json")))
     assert again["password"] == stored["password"]
     assert box.services.mail.store.password(box.services.mail.store.get()) == "smtp pass 99"
@@ -44,11 +61,10 @@ def test_the_password_is_sealed_and_never_shown_back(box, people):
 def test_test_email_to_a_server_that_is_not_there(box, people):
     ivan = people["ivan"]
     box.post(ivan, "/settings/mail", GOOD, token_from="/settings/mail")
-    resp = box.post(ivan, "/settings/mail/test", {"test_to": "me@example.com"},
-                    token_from="/settings/mail")
+    resp = box.post(ivan, "/settings/mail/test", {"test_to": "me@example.com"}, token_from="/settings/mail")
     assert resp.status_code == 502
-    assert "The test e-mail was not sent: cannot reach the mail server 127.0.0.1:9310" in \
-        resp.get_data(as_text=True)
-    resp = box.post(ivan, "/settings/mail/test", {"test_to": "me at home"},
-                    token_from="/settings/mail")
+    assert "The test e-mail was not sent: cannot reach the mail server 127.0.0.1:9310" in resp.get_data(
+        as_text=True
+    )
+    resp = box.post(ivan, "/settings/mail/test", {"test_to": "me at home"}, token_from="/settings/mail")
     assert resp.status_code == 400 and "is not an e-mail address" in resp.get_data(as_text=True)

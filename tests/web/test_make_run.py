@@ -3,7 +3,6 @@ served over HTTPS; after the setup wizard, the status page shows the lines
 change state as the demo plays."""
 
 import http.cookiejar
-import os
 import re
 import signal
 import socket
@@ -42,8 +41,10 @@ class Browser:
     def __init__(self, base, cafile, follow=True):
         self.base = base
         context = ssl.create_default_context(cafile=cafile)
-        handlers = [urllib.request.HTTPSHandler(context=context),
-                    urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())]
+        handlers = [
+            urllib.request.HTTPSHandler(context=context),
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+        ]
         if not follow:
             handlers.append(NoRedirect())
         self.opener = urllib.request.build_opener(*handlers)
@@ -64,9 +65,25 @@ def running_box(tmp_path):
     http_port, https_port = free_port(), free_port()
     data = tmp_path / "data"
     # The same command `make run` runs, a little faster than real time.
-    cmd = [sys.executable, "-m", "firmware.cli", "run", "--board", "sim", "--scenario", "demo", "--loop",
-           "--speed", "3", "--data-dir", str(data), "--port", str(http_port),
-           "--https-port", str(https_port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "firmware.cli",
+        "run",
+        "--board",
+        "sim",
+        "--scenario",
+        "demo",
+        "--loop",
+        "--speed",
+        "3",
+        "--data-dir",
+        str(data),
+        "--port",
+        str(http_port),
+        "--https-port",
+        str(https_port),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = []
     reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
@@ -96,17 +113,23 @@ def running_box(tmp_path):
 
 
 def set_up(browser, code):
-    form = {"setup_code": code, "organisation": "Demo Ltd", "country": "uk",
-            "ico_number": "ZA123456", "ico_renewal": "2027-01-31",
-            "purpose": "To keep a record of orders taken by phone.",
-            "admin_name": "admin", "admin_password": PASSWORD, "admin_confirm": PASSWORD}
+    form = {
+        "setup_code": code,
+        "organisation": "Demo Ltd",
+        "country": "uk",
+        "ico_number": "ZA123456",
+        "ico_renewal": "2027-01-31",
+        "purpose": "To keep a record of orders taken by phone.",
+        "admin_name": "admin",
+        "admin_password": PASSWORD,
+        "admin_confirm": PASSWORD,
+    }
     for n in range(1, 5):
         form["line-%d-name" % n] = "Line %d" % n
         form["line-%d-mode" % n] = "record"
     page = browser.post("/setup", form, token_from="/setup")
     key = re.search(r'id="recovery-key">([^<]+)<', page).group(1)
-    browser.post("/setup/recovery", {"last_group": key.split("-")[-1]},
-                 token_from="/setup/recovery")
+    browser.post("/setup/recovery", {"last_group": key.split("-")[-1]}, token_from="/setup/recovery")
 
 
 def test_status_page_follows_the_demo(running_box):

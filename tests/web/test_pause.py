@@ -73,13 +73,12 @@ def test_no_pause_where_nothing_is_recorded(box, people, live):
     call = {"id": 1, "direction": "in", "number": "01632960123", "policy_decision": "record"}
     box.status.set(1, "connected", dict(call))
     box.status.set(2, "connected", dict(call, id=2))
-    live.recording = {1}               # line 2's call is not being recorded (no keys, say)
+    live.recording = {1}  # line 2's call is not being recorded (no keys, say)
     page = sam.get("/").get_data(as_text=True)
     assert re.search(r'id="pause-1" class="pause-btn">', page)
     assert re.search(r'id="pause-2" class="pause-btn" disabled>', page)
     status = sam.get("/api/status").get_json()
-    assert [l["recording"]["state"] for l in status["lines"]] == ["recording", "off", "none",
-                                                                   "none"]
+    assert [line["recording"]["state"] for line in status["lines"]] == ["recording", "off", "none", "none"]
     resp = box.post(sam, "/lines/2/pause", {"action": "pause"})
     assert resp.status_code == 409 and "not being recorded" in resp.get_data(as_text=True)
     assert live.asked == [] and box.audit_actions().count("pause") == 0
@@ -92,25 +91,36 @@ def test_site_settings_become_the_policy_and_the_country(tmp_path):
     from firmware.policy.settings import LineMode, PolicySettings, RecordingRules
     from web.services import BoxConfigStore, site_settings_applier
     from web.site import LineSetting, SiteSettings
+
     data = str(tmp_path)
-    save_config(data, BoxConfig(policy=PolicySettings(rules=RecordingRules(
-        lines=(LineMode(1, "by_rule"), LineMode(4, "never"))))))
+    save_config(
+        data,
+        BoxConfig(
+            policy=PolicySettings(rules=RecordingRules(lines=(LineMode(1, "by_rule"), LineMode(4, "never"))))
+        ),
+    )
     applied = []
     store = BoxConfigStore(data, applied.append)
     audit = AuditLog(tmp_path / "audit.db", tmp_path / "audit.head")
     apply = site_settings_applier(store, audit, lambda: 1_772_442_000_000_000)
-    lines = (LineSetting(1, "Sales", True), LineSetting(2, "Directors", False),
-             LineSetting(3, "Support", True), LineSetting(4, "Shop", True))
+    lines = (
+        LineSetting(1, "Sales", True),
+        LineSetting(2, "Directors", False),
+        LineSetting(3, "Support", True),
+        LineSetting(4, "Shop", True),
+    )
     apply(SiteSettings("Acme", "", "", "Quality", "us", lines))
     config = load_config(data)
-    assert [config.policy.rules.mode(n) for n in (1, 2, 3, 4)] == [
-        "by_rule", "never", "always", "always"]
+    assert [config.policy.rules.mode(n) for n in (1, 2, 3, 4)] == ["by_rule", "never", "always", "always"]
     assert config.country == "us" and applied == [config]
     (entry,) = audit.entries(action="config_change")
     assert (entry.actor, entry.target) == ("system", "config")
-    assert entry.details == {"source": "site settings", "lines": {"2": "never", "4": "always"},
-                             "country": "us"}
-    apply(SiteSettings("Acme", "", "", "Quality", "us", lines))      # no change: no entry
+    assert entry.details == {
+        "source": "site settings",
+        "lines": {"2": "never", "4": "always"},
+        "country": "us",
+    }
+    apply(SiteSettings("Acme", "", "", "Quality", "us", lines))  # no change: no entry
     assert len(audit.entries(action="config_change")) == 1
     audit.close()
 
@@ -120,13 +130,28 @@ def test_site_settings_take_effect_on_a_running_box(tmp_path, synth):
     from firmware.box import open_sim_box
     from web.services import services_for_box
     from web.site import LineSetting, SiteSettings
-    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2,
-           "calls": [{"line": 2, "at": 30.0, "direction": "in", "rings": 1, "talk": 3.0}]}
+
+    doc = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 2,
+        "calls": [{"line": 2, "at": 30.0, "direction": "in", "rings": 1, "talk": 3.0}],
+    }
     box = open_sim_box(loads_scenario(json.dumps(doc)), str(tmp_path / "d"), synth=synth)
     services = services_for_box(box)
-    box.clock.call_at(10_000_000, lambda: services.apply_settings(SiteSettings(
-        "Acme", "ZA123456", "2027-01-01", "Quality", "uk",
-        (LineSetting(1, "Sales", True), LineSetting(2, "Directors", False)))))
+    box.clock.call_at(
+        10_000_000,
+        lambda: services.apply_settings(
+            SiteSettings(
+                "Acme",
+                "ZA123456",
+                "2027-01-01",
+                "Quality",
+                "uk",
+                (LineSetting(1, "Sales", True), LineSetting(2, "Directors", False)),
+            )
+        ),
+    )
     box.start()
     assert box.board.run()
     box.stop()
@@ -137,6 +162,7 @@ def test_site_settings_take_effect_on_a_running_box(tmp_path, synth):
 def _calls(data_dir):
     from firmware.calllog import CallLog
     from firmware.clock import SimClock
+
     log = CallLog(str(data_dir / "calls.db"), SimClock())
     try:
         return log.calls()

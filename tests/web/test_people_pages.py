@@ -18,20 +18,31 @@ from firmware import words
 from firmware.localtime import LocalTime, duration_text
 from firmware.policy.callmeta import CallMeta
 
-from support.web import S, T0_US
+from support.web import T0_US, S
 
 # 2026-03-29: the clocks go forward at 01:00 UTC (GMT -> BST).
-BEFORE_BST_US = 1_774_744_200_000_000        # 2026-03-29T00:30:00Z = 00:30 GMT
-AFTER_BST_US = 1_774_747_800_000_000         # 2026-03-29T01:30:00Z = 02:30 BST
+BEFORE_BST_US = 1_774_744_200_000_000  # 2026-03-29T00:30:00Z = 00:30 GMT
+AFTER_BST_US = 1_774_747_800_000_000  # 2026-03-29T01:30:00Z = 02:30 BST
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
 
 
 def add_call(box, started_us, number, name=None, line=1, **extra):
     db = sqlite3.connect(box.data_dir + "/calls.db")
-    cols = dict(line=line, direction="in", started_at=started_us, answered_at=started_us + 5 * S,
-                ended_at=started_us + 65 * S, clock_synced=1, number=number, name=name, **extra)
-    cur = db.execute("INSERT INTO calls (%s) VALUES (%s)" % (
-        ", ".join(cols), ", ".join("?" * len(cols))), list(cols.values()))
+    cols = dict(
+        line=line,
+        direction="in",
+        started_at=started_us,
+        answered_at=started_us + 5 * S,
+        ended_at=started_us + 65 * S,
+        clock_synced=1,
+        number=number,
+        name=name,
+        **extra,
+    )
+    cur = db.execute(
+        "INSERT INTO calls (%s) VALUES (%s)" % (", ".join(cols), ", ".join("?" * len(cols))),
+        list(cols.values()),
+    )
     db.commit()
     db.close()
     return cur.lastrowid
@@ -39,6 +50,7 @@ def add_call(box, started_us, number, name=None, line=1, **extra):
 
 def set_zone(box, client, zone):
     from web.site import form_values
+
     web = box.web
     form = form_values(web.site.settings(), box.LINES)
     form["time_zone"] = zone
@@ -58,15 +70,18 @@ def ids(html):
 
 # ---------------------------------------------------------------- time
 
+
 def test_formats():
     local = LocalTime("Europe/London")
     assert local.when(T0_US + 340 * S) == "Mon 2 Mar 2026, 09:05:40 GMT"
     assert local.when(BEFORE_BST_US) == "Sun 29 Mar 2026, 00:30:00 GMT"
     assert local.when(AFTER_BST_US) == "Sun 29 Mar 2026, 02:30:00 BST"
     import datetime
+
     day = datetime.date(2026, 3, 29)
-    assert local.day_start_us(day + datetime.timedelta(days=1)) - local.day_start_us(day) \
-        == 23 * 3600 * S                       # the day the clocks go forward
+    assert (
+        local.day_start_us(day + datetime.timedelta(days=1)) - local.day_start_us(day) == 23 * 3600 * S
+    )  # the day the clocks go forward
     assert duration_text(252) == "4 min 12 s" and duration_text(3720) == "1 h 2 min"
     assert LocalTime.ago(T0_US, T0_US + 180 * S) == "3 min ago"
     with pytest.raises(ValueError):
@@ -93,22 +108,45 @@ def test_every_time_is_in_the_box_zone_and_follows_a_change(box, people):
 
 
 def test_no_page_shows_a_raw_timestamp(box, people):
-    box.status.set(1, "ringing", {"direction": "in", "number": "01632960777", "name": None,
-                                  "absence": None, "started_at": "2026-03-02T09:00:00.000Z"})
+    box.status.set(
+        1,
+        "ringing",
+        {
+            "direction": "in",
+            "number": "01632960777",
+            "name": None,
+            "absence": None,
+            "started_at": "2026-03-02T09:00:00.000Z",
+        },
+    )
     box.status._lines[1]["since"] = "2026-03-02T09:00:00.000Z"
-    for name, urls in (("alice", ["/", "/calls", "/calls/1", "/settings", "/users",
-                                  "/retention", "/retention/deletions", "/phonebook"]),
-                       ("audrey", ["/audit", "/calls", "/calls/2", "/users"])):
+    for name, urls in (
+        (
+            "alice",
+            [
+                "/",
+                "/calls",
+                "/calls/1",
+                "/settings",
+                "/users",
+                "/retention",
+                "/retention/deletions",
+                "/phonebook",
+            ],
+        ),
+        ("audrey", ["/audit", "/calls", "/calls/2", "/users"]),
+    ):
         for url in urls:
             html = page(people[name], url)
             assert not ISO_TIME.search(html), (url, ISO_TIME.search(html).group(0))
     dash = page(people["alice"], "/")
     assert "Mon 2 Mar 2026, 09:00:00 GMT" in dash
     status = people["alice"].get("/api/status").get_json()
-    assert status["now"] == "2026-03-02T09:00:00.000Z"      # JSON stays UTC
+    assert status["now"] == "2026-03-02T09:00:00.000Z"  # JSON stays UTC
 
 
 # ---------------------------------------------------------------- plain words
+
 
 def test_plain_words_on_the_dashboard_and_audit_trail(box, people):
     box.status._lines[2]["faults"] = ["no_line_voltage"]
@@ -118,7 +156,7 @@ def test_plain_words_on_the_dashboard_and_audit_trail(box, people):
     assert "Not recorded: line fault" in dash
     trail = page(people["audrey"], "/audit")
     assert "Logged in" in trail and "Changed settings" in trail
-    assert "{'" not in trail and "': " not in trail          # no Python dicts
+    assert "{'" not in trail and "': " not in trail  # no Python dicts
     assert re.search(r"<dt>Recording key unlocked</dt><dd>yes</dd>", trail)
     assert words.say("state", "cleared") == "Other party hung up"
     assert words.say("alarm", "a_new_alarm") == "A new alarm"
@@ -126,13 +164,20 @@ def test_plain_words_on_the_dashboard_and_audit_trail(box, people):
 
 def test_the_dashboard_says_whether_each_line_records_now(box, people):
     from .test_pause import FakeLive
+
     box.services.live = FakeLive()
-    box.status.set(1, "connected", {"direction": "in", "number": "01632960777",
-                                    "policy_decision": "record"})
-    box.status.set(3, "connected", {"direction": "out", "number": "01632960111",
-                                    "policy_decision": "skip",
-                                    "policy_reason": "outbound calls are not recorded"})
-    dash = page(people["sam"], "/")            # a supervisor of lines 1 and 2
+    box.status.set(1, "connected", {"direction": "in", "number": "01632960777", "policy_decision": "record"})
+    box.status.set(
+        3,
+        "connected",
+        {
+            "direction": "out",
+            "number": "01632960111",
+            "policy_decision": "skip",
+            "policy_reason": "outbound calls are not recorded",
+        },
+    )
+    dash = page(people["sam"], "/")  # a supervisor of lines 1 and 2
     row1 = re.search(r'<tr id="line-1".*?</tr>', dash, re.S).group(0)
     row2 = re.search(r'<tr id="line-2".*?</tr>', dash, re.S).group(0)
     row3 = re.search(r'<tr id="line-3".*?</tr>', dash, re.S).group(0)
@@ -146,6 +191,7 @@ def test_the_dashboard_says_whether_each_line_records_now(box, people):
 
 
 # ---------------------------------------------------------------- calls list
+
 
 def test_number_search_in_any_form(box, people):
     target = add_call(box, T0_US + 3000 * S, "01632960777")
@@ -161,6 +207,7 @@ def test_number_search_in_any_form(box, people):
 
 def _q(**kw):
     from urllib.parse import urlencode
+
     return urlencode(kw, doseq=True)
 
 
@@ -168,19 +215,21 @@ def test_search_by_caller_name_and_phonebook_name_and_tag(box, people):
     smith = add_call(box, T0_US + 3000 * S, "01632960500", name="J SMITH")
     book = add_call(box, T0_US + 3100 * S, "01632960600")
     alice = people["alice"]
-    resp = box.post(alice, "/phonebook", {"number": "+44 1632 960600",
-                                          "name": "Acme Supplies"}, token_from="/phonebook")
+    resp = box.post(
+        alice, "/phonebook", {"number": "+44 1632 960600", "name": "Acme Supplies"}, token_from="/phonebook"
+    )
     assert resp.status_code == 302
     assert ids(page(alice, "/calls?name=smith")) == [smith]
     listed = page(alice, "/calls?name=acme")
     assert ids(listed) == [book] and "Acme Supplies" in listed and "phonebook" in listed
     CallMeta(box.data_dir + "/calls.db").add_tags(3, ["complaint"])
     tagged = page(alice, "/calls?tag=complaint")
-    assert ids(tagged) == [3] and '<option selected>complaint</option>' in tagged
+    assert ids(tagged) == [3] and "<option selected>complaint</option>" in tagged
 
 
 def test_total_and_pages_both_ways(box, people, monkeypatch):
     from web.views import calls
+
     monkeypatch.setattr(calls, "PAGE", 7)
     alice = people["alice"]
     html = page(alice, "/calls?line=1&line=2")
@@ -213,7 +262,7 @@ def test_csv_export_round_trips_the_filtered_list(box, people):
     rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
     assert [int(r["id"]) for r in rows] == listed and listed
     assert all(r["line"] == "2" and r["direction"] == "out" for r in rows)
-    assert rows[0]["started_at"].endswith("Z")                   # UTC in exports
+    assert rows[0]["started_at"].endswith("Z")  # UTC in exports
     entry = box.services.audit.entries(limit=1)[0]
     assert entry.action == "export_list" and entry.details["rows"] == len(listed)
     assert entry.details["filter"] == {"line": "2", "direction": "out"}
@@ -221,7 +270,7 @@ def test_csv_export_round_trips_the_filtered_list(box, people):
 
 def test_auditor_reads_calls_and_users_but_never_audio(box, people):
     audrey = people["audrey"]
-    assert len(ids(page(audrey, "/calls"))) == 40                 # every line
+    assert len(ids(page(audrey, "/calls"))) == 40  # every line
     call_page = page(audrey, "/calls/1")
     assert "<audio" not in call_page and 'id="export-form"' not in call_page
     assert 'id="tag-form"' not in call_page
@@ -233,11 +282,11 @@ def test_auditor_reads_calls_and_users_but_never_audio(box, people):
 
 # ---------------------------------------------------------------- phonebook, tags, notes
 
+
 def test_phonebook_never_hides_the_caller_id_name(box, people):
     call_id = add_call(box, T0_US + 3000 * S, "01632960777", name="J SMITH")
     sam = people["sam"]
-    box.post(sam, "/phonebook", {"number": "01632 960777", "name": "Acme Ltd"},
-             token_from="/phonebook")
+    box.post(sam, "/phonebook", {"number": "01632 960777", "name": "Acme Ltd"}, token_from="/phonebook")
     html = page(sam, "/calls/%d" % call_id)
     assert "J SMITH" in html and "(Acme Ltd, phonebook)" in html
     assert "Acme Ltd" in page(sam, "/calls")
@@ -248,40 +297,49 @@ def test_phonebook_csv_import_is_all_or_nothing_and_round_trips(box, people):
     sam = people["sam"]
     token = box.token_of(sam, "/phonebook")
     bad = "number,name\n01632960001,Alpha\nnot a number,Beta\n"
-    resp = sam.post("/phonebook/import", data={"csrf_token": token,
-                                               "file": (io.BytesIO(bad.encode()), "pb.csv")})
+    resp = sam.post(
+        "/phonebook/import", data={"csrf_token": token, "file": (io.BytesIO(bad.encode()), "pb.csv")}
+    )
     assert resp.status_code == 400 and "line 3" in resp.get_data(as_text=True)
     assert box.web.phonebook.count() == 0
     good = "number,name\n01632960001,Alpha\n+44 1632 960002,Beta\n"
-    resp = sam.post("/phonebook/import", data={"csrf_token": token,
-                                               "file": (io.BytesIO(good.encode()), "pb.csv")})
+    resp = sam.post(
+        "/phonebook/import", data={"csrf_token": token, "file": (io.BytesIO(good.encode()), "pb.csv")}
+    )
     assert resp.status_code == 302
     out = sam.get("/phonebook/phonebook.csv").get_data(as_text=True)
     assert list(csv.reader(io.StringIO(out))) == [
-        ["number", "name"], ["+441632960001", "Alpha"], ["+441632960002", "Beta"]]
+        ["number", "name"],
+        ["+441632960001", "Alpha"],
+        ["+441632960002", "Beta"],
+    ]
 
 
 def test_tags_and_notes_by_a_supervisor_of_the_line_audited(box, people):
     sam, sue = people["sam"], people["sue"]
     resp = box.post(sam, "/calls/1/tags", {"add": "complaint"}, token_from="/calls/1")
     assert resp.status_code == 302
-    resp = box.post(sam, "/calls/1/notes", {"note": "Customer rang back about the order."},
-                    token_from="/calls/1")
+    resp = box.post(
+        sam, "/calls/1/notes", {"note": "Customer rang back about the order."}, token_from="/calls/1"
+    )
     assert resp.status_code == 302
     html = page(sam, "/calls/1")
     assert re.search(r'<span class="tag">complaint', html)
     assert "Customer rang back about the order." in html
-    assert "Tagged or annotated a call" in html                  # the call's own history
+    assert "Tagged or annotated a call" in html  # the call's own history
     assert box.audit_actions()[-2:] == ["call_note", "call_note"]
     assert box.post(sue, "/calls/1/tags", {"add": "x"}, token_from="/calls/3").status_code == 404
     bad = box.post(sam, "/calls/1/tags", {"add": "Not A Tag!"}, token_from="/calls/1")
     assert bad.status_code == 400 and "A tag is 1 to 32" in bad.get_data(as_text=True)
     resp = box.post(sam, "/calls/1/tags", {"remove": "complaint"}, token_from="/calls/1")
-    assert resp.status_code == 302 and "complaint" not in page(sam, "/calls/1").split(
-        'id="tag-list"')[1].split("</div>")[0]
+    assert (
+        resp.status_code == 302
+        and "complaint" not in page(sam, "/calls/1").split('id="tag-list"')[1].split("</div>")[0]
+    )
 
 
 # ---------------------------------------------------------------- help
+
 
 @pytest.mark.parametrize("name", ["alice", "ivan", "sam", "audrey"])
 def test_every_screen_in_the_menu_has_its_help(box, people, name):
@@ -291,8 +349,9 @@ def test_every_screen_in_the_menu_has_its_help(box, people, name):
     assert "/help" in links and len(links) >= 3
     for url in links:
         html = page(client, url)
-        assert 'aria-current="page"' in re.search(r'<nav aria-label="Main menu".*?</nav>',
-                                                  html, re.S).group(0), url
+        assert 'aria-current="page"' in re.search(r'<nav aria-label="Main menu".*?</nav>', html, re.S).group(
+            0
+        ), url
         if url == "/help":
             continue
         m = re.search(r'href="([^"]+)" id="page-help"', html)
@@ -319,14 +378,12 @@ def test_retention_categories_and_lines_are_picked_from_lists(box, people):
 
 def test_audit_details_in_words():
     fields = words.audit_fields({"line": 1, "via": "dtmf", "on": True, "roles": ["a", "b"]})
-    assert fields == [("Line", "1"), ("How", "the keypad code"), ("Hold on", "yes"),
-                      ("Roles", "a, b")]
+    assert fields == [("Line", "1"), ("How", "the keypad code"), ("Hold on", "yes"), ("Roles", "a, b")]
 
 
 def test_the_dashboard_names_a_caller_from_the_phonebook(box, people):
     sam = people["sam"]
-    box.post(sam, "/phonebook", {"number": "+44 1632 960777", "name": "Acme Ltd"},
-             token_from="/phonebook")
+    box.post(sam, "/phonebook", {"number": "+44 1632 960777", "name": "Acme Ltd"}, token_from="/phonebook")
     box.status.set(1, "ringing", {"direction": "in", "number": "01632960777", "name": "J SMITH"})
     row = re.search(r'<tr id="line-1".*?</tr>', page(sam, "/"), re.S).group(0)
     assert "01632960777 J SMITH (Acme Ltd, phonebook)" in row
@@ -337,14 +394,14 @@ def test_the_wizard_sets_the_zone_and_refuses_an_unknown_one(box):
     form = box.setup_form(time_zone="Mars/Olympus")
     form["csrf_token"] = box.token_of(client, "/setup")
     resp = client.post("/setup", data=form)
-    assert resp.status_code == 400 and "Choose the time zone from the list" in \
-        resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "Choose the time zone from the list" in resp.get_data(as_text=True)
     assert not box.web.site.setup_complete
     form.update(time_zone="Europe/Dublin")
     assert client.post("/setup", data=form).status_code == 302
     assert box.web.site.settings().time_zone == "Europe/Dublin"
     # Settings saved before time zones existed read as the default.
     from web.site import SiteSettings
+
     old = json.loads(box.web.site.settings().to_json())
     del old["time_zone"]
     assert SiteSettings.from_json(json.dumps(old)).time_zone == "Europe/London"
@@ -353,6 +410,7 @@ def test_the_wizard_sets_the_zone_and_refuses_an_unknown_one(box):
 def test_the_training_guide_follows_the_demo_scenario(box):
     """The guided session's calls are the demo's: it must change when the demo does."""
     from board.sim.scenario import load_scenario
+
     demo = load_scenario("demo")
     html = page(box.client(), "/help/training")
     first = demo.calls[0]

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def served(box, people, tmp_path):
-    box.recordings.add(1, 20.0)              # call 1, line 1: sam's
+    box.recordings.add(1, 20.0)  # call 1, line 1: sam's
     cert = ensure_certificate(tmp_path / "tls", ["localhost"])
     server = WebServer(box.app, cert, "127.0.0.1", 0, 0, sweep=box.web.sessions.sweep)
     server.start()
@@ -67,23 +67,25 @@ def test_only_playing_is_audited_once_per_listening_session(box, served, page):
 
     # Played, seeked twice, played again from the start: one listening session.
     page.goto(base + "calls/1")
-    page.evaluate("() => { const p = document.getElementById('player'); p.muted = true; "
-                  "return p.play(); }")
+    page.evaluate("() => { const p = document.getElementById('player'); p.muted = true; return p.play(); }")
     wait_played_to(page, 0.3)
     for to in (12.0, 4.0):
         page.evaluate("t => { document.getElementById('player').currentTime = t; }", to)
         wait_played_to(page, to + 0.3)
-    page.evaluate("() => { const p = document.getElementById('player'); p.pause(); "
-                  "p.currentTime = 0; return p.play(); }")
-    page.wait_for_function("() => { const p = document.getElementById('player'); "
-                           "return !p.paused && p.currentTime > 0.3 && p.currentTime < 4; }")
+    page.evaluate(
+        "() => { const p = document.getElementById('player'); p.pause(); "
+        "p.currentTime = 0; return p.play(); }"
+    )
+    page.wait_for_function(
+        "() => { const p = document.getElementById('player'); "
+        "return !p.paused && p.currentTime > 0.3 && p.currentTime < 4; }"
+    )
     assert len(page.audio_requests) >= 1
     assert playbacks(box) == 1
 
     # Another visit to the page and another play: a second listening session.
     page.goto(base + "calls/1")
-    page.evaluate("() => { const p = document.getElementById('player'); p.muted = true; "
-                  "return p.play(); }")
+    page.evaluate("() => { const p = document.getElementById('player'); p.muted = true; return p.play(); }")
     wait_played_to(page, 0.3)
     assert playbacks(box) == 2
     (first, second) = box.services.audit.entries(action="playback", newest_first=False)

@@ -24,7 +24,7 @@ def test_security_txt_follows_rfc_9116(box):
     assert fields["Contact"] == DEFAULT_CONTACT
     assert fields["Policy"] == "https://localhost/security"
     expires = datetime.datetime.strptime(fields["Expires"], "%Y-%m-%dT%H:%M:%SZ").date()
-    today = datetime.date(2026, 3, 2)            # the test box's clock
+    today = datetime.date(2026, 3, 2)  # the test box's clock
     assert today < expires <= today + datetime.timedelta(days=365)
     assert expires <= ProductInfo().support_ends
 
@@ -37,8 +37,9 @@ def test_the_security_page_names_the_contact_and_the_end_of_support(box):
 
 
 def test_the_build_sets_the_contact_and_the_support_period(tmp_path):
-    product = ProductInfo.from_environ({"LINEKEEPER_SECURITY_CONTACT": "https://acme.example/sec",
-                                        "LINEKEEPER_SUPPORT_ENDS": "2027-06-30"})
+    product = ProductInfo.from_environ(
+        {"LINEKEEPER_SECURITY_CONTACT": "https://acme.example/sec", "LINEKEEPER_SUPPORT_ENDS": "2027-06-30"}
+    )
     assert product == ProductInfo("https://acme.example/sec", datetime.date(2027, 6, 30))
     box = Box(tmp_path)
     try:
@@ -56,10 +57,14 @@ def test_the_build_sets_the_contact_and_the_support_period(tmp_path):
     assert ProductInfo.from_environ({}) == ProductInfo()
 
 
-@pytest.mark.parametrize("environ, message", [
-    ({"LINEKEEPER_SECURITY_CONTACT": "call us"}, "mailto: or https: URI"),
-    ({"LINEKEEPER_SECURITY_CONTACT": "http://insecure.example/"}, "mailto: or https: URI"),
-    ({"LINEKEEPER_SUPPORT_ENDS": "next year"}, "YYYY-MM-DD")])
+@pytest.mark.parametrize(
+    "environ, message",
+    [
+        ({"LINEKEEPER_SECURITY_CONTACT": "call us"}, "mailto: or https: URI"),
+        ({"LINEKEEPER_SECURITY_CONTACT": "http://insecure.example/"}, "mailto: or https: URI"),
+        ({"LINEKEEPER_SUPPORT_ENDS": "next year"}, "YYYY-MM-DD"),
+    ],
+)
 def test_a_bad_build_value_is_refused(environ, message):
     with pytest.raises(ConfigError, match=message):
         ProductInfo.from_environ(environ)

@@ -12,8 +12,10 @@ def screen_tables(page):
     """The report tables of a page as lists of rows of cell text."""
     out = []
     for body in re.findall(r'<table class="report"[^>]*>(.*?)</table>', page, re.S):
-        rows = [[html.unescape(c) for c in re.findall(r"<t[hd]>(.*?)</t[hd]>", row, re.S)]
-                for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
+        rows = [
+            [html.unescape(c) for c in re.findall(r"<t[hd]>(.*?)</t[hd]>", row, re.S)]
+            for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+        ]
         out.append(rows)
     return out
 
@@ -23,7 +25,7 @@ def csv_tables(text):
     blocks, current = [], []
     for row in list(csv.reader(io.StringIO(text)))[2:]:
         if not row:
-            if len(current) > 2:           # title, header, rows: a table with rows
+            if len(current) > 2:  # title, header, rows: a table with rows
                 blocks.append(current[1:])
             current = []
         else:
@@ -38,7 +40,7 @@ def test_supervisor_sees_their_lines_and_the_csv_equals_the_screen(box, people):
     assert "<svg" in text and "Calls by hour of day" in text
     tables = screen_tables(text)
     summary = {row[0]: row[1:] for row in tables[0]}
-    assert summary["Figure"] == ["Box", "Line 1", "Line 2"]       # lines 1 and 2 only
+    assert summary["Figure"] == ["Box", "Line 1", "Line 2"]  # lines 1 and 2 only
     assert summary["Calls"] == ["20", "10", "10"]
     assert summary["Inbound"] == ["10", "10", "0"]
     assert summary["Talk time s"] == ["600", "300", "300"]
@@ -47,8 +49,12 @@ def test_supervisor_sees_their_lines_and_the_csv_equals_the_screen(box, people):
     assert download.headers["Content-Disposition"].startswith("attachment")
     assert csv_tables(download.get_data(as_text=True)) == tables
     last = box.services.audit.entries(limit=1)[0]
-    assert (last.actor, last.action, last.details["format"], last.details["lines"]) == \
-        ("sam", "report", "csv", [1, 2])
+    assert (last.actor, last.action, last.details["format"], last.details["lines"]) == (
+        "sam",
+        "report",
+        "csv",
+        [1, 2],
+    )
 
 
 def test_auditor_sees_every_line_and_pdf(box, people):
@@ -62,12 +68,10 @@ def test_bad_requests_get_a_message(box, people):
     sam = people["sam"]
     resp = sam.get("/reports?from=2026-03-05&to=2026-03-01")
     assert resp.status_code == 400 and "the date range is backwards" in resp.get_data(as_text=True)
-    resp = sam.get("/reports?line=3&" + DAY)            # not granted to sam
-    assert resp.status_code == 400 and "Choose one of your lines: 1, 2" in \
-        resp.get_data(as_text=True)
+    resp = sam.get("/reports?line=3&" + DAY)  # not granted to sam
+    assert resp.status_code == 400 and "Choose one of your lines: 1, 2" in resp.get_data(as_text=True)
     resp = sam.get("/reports/download?format=xls&" + DAY)
-    assert resp.status_code == 400 and "The format is one of json, csv, pdf" in \
-        resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "The format is one of json, csv, pdf" in resp.get_data(as_text=True)
     assert "report" not in box.audit_actions()
 
 
@@ -75,9 +79,9 @@ def test_an_alarm_stays_on_the_dashboard_until_acknowledged(box, people):
     log = box.alarm_log
     row = log.set("no_line_voltage", True, line=2, message="no line voltage")
     assert people["audrey"].get("/").get_data(as_text=True).count('id="alarm-banner"') == 1
-    log.set("no_line_voltage", False, line=2)               # the fault clears ...
+    log.set("no_line_voltage", False, line=2)  # the fault clears ...
     page = people["sam"].get("/").get_data(as_text=True)
-    assert 'id="alarm-%d"' % row["id"] in page                # ... and is still shown
+    assert 'id="alarm-%d"' % row["id"] in page  # ... and is still shown
     assert box.post(people["audrey"], "/alarms/%d/acknowledge" % row["id"]).status_code == 403
     resp = box.post(people["sam"], "/alarms/%d/acknowledge" % row["id"])
     assert resp.status_code == 302
@@ -87,18 +91,19 @@ def test_an_alarm_stays_on_the_dashboard_until_acknowledged(box, people):
     again = box.post(people["sam"], "/alarms/%d/acknowledge" % row["id"])
     assert again.status_code == 400
     assert "already acknowledged by sam" in again.get_data(as_text=True)
-    events = [e.details["event"] for e in box.services.audit.entries(limit=100, action="alarm",
-                                                                       newest_first=False)]
+    events = [
+        e.details["event"] for e in box.services.audit.entries(limit=100, action="alarm", newest_first=False)
+    ]
     assert events == ["raised", "cleared", "acknowledged"]
 
 
 def test_a_concern_reaches_the_supervisors(box, people):
-    resp = box.post(people["audrey"], "/concerns", {"concern": "Is line 4 really private?"},
-                    token_from="/alarms")
+    resp = box.post(
+        people["audrey"], "/concerns", {"concern": "Is line 4 really private?"}, token_from="/alarms"
+    )
     assert resp.status_code == 302
     [row] = box.alarm_log.history()
-    assert (row["kind"], row["message"]) == ("staff_concern",
-                                             "from audrey: Is line 4 really private?")
+    assert (row["kind"], row["message"]) == ("staff_concern", "from audrey: Is line 4 really private?")
     assert 'id="alarm-%d"' % row["id"] in people["sam"].get("/").get_data(as_text=True)
     short = box.post(people["audrey"], "/concerns", {"concern": "why"}, token_from="/alarms")
     assert short.status_code == 400 and "10 to 1000 characters" in short.get_data(as_text=True)

@@ -19,10 +19,20 @@ from .test_call_story import Story
 PORT = 9282
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "pages"
 NO_SIDEWAYS = ("dashboard", "calls", "call")
-PAGES = [("dashboard", "/"), ("calls", "/calls"), ("call", "/calls/1"),
-         ("phonebook", "/phonebook"), ("audit", "/audit"), ("users", "/users"),
-         ("settings", "/settings"), ("rules", "/rules"), ("consent", "/consent"),
-         ("retention", "/retention"), ("help", "/help"), ("help-call", "/help/call")]
+PAGES = [
+    ("dashboard", "/"),
+    ("calls", "/calls"),
+    ("call", "/calls/1"),
+    ("phonebook", "/phonebook"),
+    ("audit", "/audit"),
+    ("users", "/users"),
+    ("settings", "/settings"),
+    ("rules", "/rules"),
+    ("consent", "/consent"),
+    ("retention", "/retention"),
+    ("help", "/help"),
+    ("help-call", "/help/call"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +46,7 @@ def served(tmp_path_factory, synth):
     with web.db.tx() as conn:
         web.accounts.update(conn, "alice", {"installer", "supervisor", "auditor"}, [1, 2, 3, 4])
     from .test_pause import FakeLive
+
     story.services.live = FakeLive()
     cookie = client.get_cookie("lk_session").value
     server = make_server("127.0.0.1", PORT, story.app, threaded=True)
@@ -55,8 +66,7 @@ def test_pages_fit_and_are_captured(served, width, height):
     too_wide = []
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": width, "height": height},
-                                      bypass_csp=True)
+        context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
         context.add_cookies([{"name": "lk_session", "value": cookie, "url": base + "/"}])
         page = context.new_page()
         page.set_default_timeout(20_000)
@@ -64,9 +74,11 @@ def test_pages_fit_and_are_captured(served, width, height):
             page.goto(base + path)
             page.wait_for_selector("main")
             assert page.locator("nav#menu [aria-current=page]").count() >= (
-                0 if name.startswith("help-") else 1), name
+                0 if name.startswith("help-") else 1
+            ), name
             overflow = page.evaluate(
-                "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
             if name in NO_SIDEWAYS and overflow > 0:
                 too_wide.append((name, overflow))
             page.screenshot(path=str(ARTIFACTS / ("%s-%d.png" % (name, width))), full_page=True)
@@ -89,13 +101,18 @@ def test_a_call_starting_moves_nothing_on_the_dashboard(served):
         page.goto(base + "/")
 
         def layout():
-            return [page.locator(sel).bounding_box() for sel in
-                    ("#line-1", "#line-2", "#line-3", "#line-4", "#pause-1", "#pause-2")]
+            return [
+                page.locator(sel).bounding_box()
+                for sel in ("#line-1", "#line-2", "#line-3", "#line-4", "#pause-1", "#pause-2")
+            ]
+
         before = layout()
         assert not page.is_visible("#pause-1")
-        story.services.status.set(1, "connected", {
-            "direction": "in", "number": "01632960777", "name": "J SMITH",
-            "policy_decision": "record"})
+        story.services.status.set(
+            1,
+            "connected",
+            {"direction": "in", "number": "01632960777", "name": "J SMITH", "policy_decision": "record"},
+        )
         page.wait_for_selector('#line-1[data-recording="recording"]')
         page.wait_for_selector("#pause-1", state="visible")
         after = layout()

@@ -10,26 +10,45 @@ from web.services import StoreRecordings
 
 
 def retention_form(box, client, **fields):
-    data = {"csrf_token": box.token_of(client, "/retention"), "default_days": "",
-            "sweep_interval_min": "60", "disk_warning_percent": "80",
-            "disk_critical_percent": "95", "clock_tolerance_s": "120",
-            "clock_max_ahead_days": "31", "action": "save"}
+    data = {
+        "csrf_token": box.token_of(client, "/retention"),
+        "default_days": "",
+        "sweep_interval_min": "60",
+        "disk_warning_percent": "80",
+        "disk_critical_percent": "95",
+        "clock_tolerance_s": "120",
+        "clock_max_ahead_days": "31",
+        "action": "save",
+    }
     data.update(fields)
     return client.post("/retention", data=data)
 
 
 def preview_counts(page):
-    return {m.group(1): int(m.group(2)) for m in re.finditer(
-        r'<tr id="preview-([^"]+)">.*?This rule deletes (\d+) call', page, re.S)}
+    return {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r'<tr id="preview-([^"]+)">.*?This rule deletes (\d+) call', page, re.S)
+    }
 
 
 def test_the_preview_count_is_what_the_sweep_then_deletes(box, people):
-    box.add_recordings(range(1, 21))          # calls 1-20: 40 days old, lines 1-4 in turn
+    box.add_recordings(range(1, 21))  # calls 1-20: 40 days old, lines 1-4 in turn
     ivan = people["ivan"]
-    resp = retention_form(box, ivan, **{
-        "default_days": "30", "rule-0-name": "line one", "rule-0-line": "1",
-        "rule-0-days": "60", "rule-1-name": "outbound", "rule-1-direction": "out",
-        "rule-1-days": "35", "minimum-0-category": "regulated", "minimum-0-days": "1827"})
+    resp = retention_form(
+        box,
+        ivan,
+        **{
+            "default_days": "30",
+            "rule-0-name": "line one",
+            "rule-0-line": "1",
+            "rule-0-days": "60",
+            "rule-1-name": "outbound",
+            "rule-1-direction": "out",
+            "rule-1-days": "35",
+            "minimum-0-category": "regulated",
+            "minimum-0-days": "1827",
+        },
+    )
     assert resp.status_code == 302, resp.get_data(as_text=True)
     page = ivan.get("/retention").get_data(as_text=True)
     counts = preview_counts(page)
@@ -42,8 +61,7 @@ def test_the_preview_count_is_what_the_sweep_then_deletes(box, people):
 
 
 def test_saving_writes_config_json_applies_it_and_audits_the_change(box, people):
-    resp = retention_form(box, people["ivan"], default_days="400",
-                          overwrite_oldest_when_full="on")
+    resp = retention_form(box, people["ivan"], default_days="400", overwrite_oldest_when_full="on")
     assert resp.status_code == 302
     saved = load_config(box.data_dir).policy.retention
     assert saved.default_days == 400 and saved.overwrite_oldest_when_full
@@ -62,8 +80,7 @@ def test_preview_of_unsaved_settings_changes_nothing(box, people):
     assert preview_counts(page)["default"] == 3
     assert not os.path.exists(os.path.join(box.data_dir, "config.json"))
     assert len(box.services.audit) == n_audit
-    assert preview_counts(people["ivan"].get("/retention").get_data(as_text=True)) == \
-        {"default": 0}
+    assert preview_counts(people["ivan"].get("/retention").get_data(as_text=True)) == {"default": 0}
 
 
 def test_bad_input_is_refused_with_a_message_and_changes_nothing(box, people):
@@ -81,10 +98,8 @@ def test_bad_input_is_refused_with_a_message_and_changes_nothing(box, people):
         ({"rule-0-name": "a", "rule-1-name": "a"}, "rule-1-name", "already called"),
         ({"rule-0-name": "default"}, "rule-0-name", "default rule"),
         ({"rule-0-name": "x", "rule-0-category": "Not OK"}, "rule-0-category", "category"),
-        ({"minimum-0-category": "Regulated!", "minimum-0-days": "5"}, "minimum-0-category",
-         "category"),
-        ({"minimum-0-category": "regulated", "minimum-0-days": ""}, "minimum-0-days",
-         "whole number"),
+        ({"minimum-0-category": "Regulated!", "minimum-0-days": "5"}, "minimum-0-category", "category"),
+        ({"minimum-0-category": "regulated", "minimum-0-days": ""}, "minimum-0-days", "whole number"),
         ({"sweep_interval_min": ""}, "sweep_interval_min", "whole number"),
     ]
     for fields, field, words in cases:
@@ -104,8 +119,9 @@ def test_auditors_read_and_cannot_edit(box, people):
     page = people["audrey"].get("/retention").get_data(as_text=True)
     assert 'id="preview"' in page and 'id="save-button"' not in page
     assert 'name="default_days" class="short" aria-label="Default days" value="" disabled' in page
-    resp = people["audrey"].post("/retention", data={
-        "csrf_token": box.token_of(people["audrey"], "/retention"), "default_days": "1"})
+    resp = people["audrey"].post(
+        "/retention", data={"csrf_token": box.token_of(people["audrey"], "/retention"), "default_days": "1"}
+    )
     assert resp.status_code == 403
 
 
@@ -113,13 +129,13 @@ def test_the_deletion_log_page_verifies_and_shows_an_edit(box, people):
     box.add_recordings([1, 2, 3])
     retention_form(box, people["ivan"], default_days="30")
     assert box.sweeper.sweep().deleted == 3
-    box.recordings.audio.pop(1)        # the fake recordings follow the store
+    box.recordings.audio.pop(1)  # the fake recordings follow the store
     page = people["sam"].get("/calls/1").get_data(as_text=True)
     # In the box's zone (Europe/London: BST from 29 March).
     assert 'deleted on Sat 11 Apr 2026, 10:00:00 BST by the retention rule "default"' in page
     page = people["audrey"].get("/retention/deletions").get_data(as_text=True)
     assert 'id="log-ok"' in page and "3 entries" in page
-    assert "0207946" not in page            # the numbers of the calls are not in the log
+    assert "0207946" not in page  # the numbers of the calls are not in the log
     db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
     db.execute("DROP TRIGGER deletion_log_no_update")
     db.execute("UPDATE deletion_log SET line = 4 WHERE seq = 2")
@@ -132,7 +148,7 @@ def test_the_deletion_log_page_verifies_and_shows_an_edit(box, people):
 def test_a_clock_jump_is_shown_and_an_installer_confirms_the_time(box, people):
     box.add_recordings([1])
     retention_form(box, people["ivan"], default_days="30")
-    box.box_clock.start_wall_us += 3600 * 10**6          # an hour's jump
+    box.box_clock.start_wall_us += 3600 * 10**6  # an hour's jump
     assert box.sweeper.sweep().refused == "jump"
     page = people["audrey"].get("/retention").get_data(as_text=True)
     assert 'id="clock-suspended"' in page and 'id="clock-form"' not in page

@@ -19,15 +19,18 @@ def test_installers_and_auditors_have_no_key_slot(box, people):
     assert "ivan" not in box.services.keystore.slots()
     assert "audrey" not in box.services.keystore.slots()
     ivan_sessions = [m for m in box.web.sessions.memory.values() if m.get("key") is not None]
-    assert len(ivan_sessions) == 3          # alice, sam, sue: not ivan, not audrey
+    assert len(ivan_sessions) == 3  # alice, sam, sue: not ivan, not audrey
 
 
 def test_an_installer_cannot_grant_itself_supervisor(box, people):
     ivan = people["ivan"]
     before = snapshot_db(box)
-    resp = box.post(ivan, "/users/ivan", {"roles": ["installer", "supervisor"],
-                                          "lines": ALL_LINES, "password": "my own new pass"},
-                    token_from="/users")
+    resp = box.post(
+        ivan,
+        "/users/ivan",
+        {"roles": ["installer", "supervisor"], "lines": ALL_LINES, "password": "my own new pass"},
+        token_from="/users",
+    )
     assert resp.status_code == 403
     assert snapshot_db(box) == before and "ivan" not in box.services.keystore.slots()
 
@@ -35,16 +38,22 @@ def test_an_installer_cannot_grant_itself_supervisor(box, people):
 def test_an_installer_cannot_make_an_accomplice_a_supervisor(box, people):
     ivan = people["ivan"]
     before = snapshot_db(box)
-    resp = box.post(ivan, "/users/audrey", {"roles": ["supervisor"], "lines": ALL_LINES,
-                                            "password": "accomplice pass"}, token_from="/users")
+    resp = box.post(
+        ivan,
+        "/users/audrey",
+        {"roles": ["supervisor"], "lines": ALL_LINES, "password": "accomplice pass"},
+        token_from="/users",
+    )
     assert resp.status_code == 400 and "supervisor logged in" in page_of(resp)
-    resp = box.post(ivan, "/users", {"name": "mallory", "password": "accomplice pass",
-                                     "roles": ["supervisor"], "lines": ALL_LINES},
-                    token_from="/users")
+    resp = box.post(
+        ivan,
+        "/users",
+        {"name": "mallory", "password": "accomplice pass", "roles": ["supervisor"], "lines": ALL_LINES},
+        token_from="/users",
+    )
     assert resp.status_code == 400 and "supervisor logged in" in page_of(resp)
     # More lines for an existing supervisor are a grant too.
-    resp = box.post(ivan, "/users/sam", {"roles": ["supervisor"], "lines": ALL_LINES},
-                    token_from="/users")
+    resp = box.post(ivan, "/users/sam", {"roles": ["supervisor"], "lines": ALL_LINES}, token_from="/users")
     assert resp.status_code == 400
     assert snapshot_db(box) == before
     assert box.services.keystore.slots() == ["alice", "sam", "sue"]
@@ -52,54 +61,75 @@ def test_an_installer_cannot_make_an_accomplice_a_supervisor(box, people):
 
 def test_an_installer_cannot_reset_a_supervisors_password(box, people):
     ivan = people["ivan"]
-    resp = box.post(ivan, "/users/sam/password", {"password": "taken over now"},
-                    token_from="/users")
+    resp = box.post(ivan, "/users/sam/password", {"password": "taken over now"}, token_from="/users")
     assert resp.status_code == 400
     assert box.try_login(box.client(), "sam", "taken over now").status_code == 400
     box.login("sam")
     box.services.keystore.unlock("sam", box.PASSWORDS["sam"]).forget()
     # An account without a key slot is the installer's to help.
-    resp = box.post(ivan, "/users/audrey/password", {"password": "auditor fresh start"},
-                    token_from="/users")
+    resp = box.post(ivan, "/users/audrey/password", {"password": "auditor fresh start"}, token_from="/users")
     assert resp.status_code == 302
     box.login("audrey", "auditor fresh start")
 
 
 def test_the_recovery_key_grants_what_an_installer_cannot(box, people):
     ivan = people["ivan"]
-    resp = box.post(ivan, "/users/audrey", {"roles": ["supervisor"], "lines": ["1"],
-                                            "password": "auditor now listens",
-                                            "recovery_key": "AAAA-BBBB"}, token_from="/users")
+    resp = box.post(
+        ivan,
+        "/users/audrey",
+        {
+            "roles": ["supervisor"],
+            "lines": ["1"],
+            "password": "auditor now listens",
+            "recovery_key": "AAAA-BBBB",
+        },
+        token_from="/users",
+    )
     assert resp.status_code == 400 and "recovery key" in page_of(resp)
-    resp = box.post(ivan, "/users/audrey", {"roles": ["supervisor"], "lines": ["1"],
-                                            "password": "auditor now listens",
-                                            "recovery_key": box.recovery_key},
-                    token_from="/users")
+    resp = box.post(
+        ivan,
+        "/users/audrey",
+        {
+            "roles": ["supervisor"],
+            "lines": ["1"],
+            "password": "auditor now listens",
+            "recovery_key": box.recovery_key,
+        },
+        token_from="/users",
+    )
     assert resp.status_code == 302
     box.services.keystore.unlock("audrey", "auditor now listens").forget()
-    (entry,) = [e for e in box.services.audit.entries(action="key_slot_add")
-                if e.target == "audrey"]
+    (entry,) = [e for e in box.services.audit.entries(action="key_slot_add") if e.target == "audrey"]
     assert entry.details["granted_with"] == "recovery key"
 
 
 def test_a_supervisor_grants_only_the_lines_they_hold(box, people):
     alice = people["alice"]
-    resp = box.post(alice, "/users/ivan", {"roles": ["installer", "supervisor"], "lines": ["1"],
-                                           "password": "installer hears one"}, token_from="/users")
+    resp = box.post(
+        alice,
+        "/users/ivan",
+        {"roles": ["installer", "supervisor"], "lines": ["1"], "password": "installer hears one"},
+        token_from="/users",
+    )
     assert resp.status_code == 302
     ivan = box.login("ivan", "installer hears one")
     before = snapshot_db(box)
-    resp = box.post(ivan, "/users/audrey", {"roles": ["supervisor"], "lines": ["1", "3"],
-                                            "password": "auditor now listens"},
-                    token_from="/users")
+    resp = box.post(
+        ivan,
+        "/users/audrey",
+        {"roles": ["supervisor"], "lines": ["1", "3"], "password": "auditor now listens"},
+        token_from="/users",
+    )
     assert resp.status_code == 400 and "line(s) 3" in page_of(resp)
-    resp = box.post(ivan, "/users/sue/password", {"password": "sue taken over"},
-                    token_from="/users")
+    resp = box.post(ivan, "/users/sue/password", {"password": "sue taken over"}, token_from="/users")
     assert resp.status_code == 400 and "line(s) 3" in page_of(resp)
     assert snapshot_db(box) == before
-    resp = box.post(ivan, "/users/audrey", {"roles": ["supervisor"], "lines": ["1"],
-                                            "password": "auditor now listens"},
-                    token_from="/users")
+    resp = box.post(
+        ivan,
+        "/users/audrey",
+        {"roles": ["supervisor"], "lines": ["1"], "password": "auditor now listens"},
+        token_from="/users",
+    )
     assert resp.status_code == 302
     box.services.keystore.unlock("audrey", "auditor now listens").forget()
 
@@ -117,11 +147,11 @@ def test_only_a_supervisor_makes_a_new_recovery_key(box, people):
 def test_nobody_changes_their_own_roles_lines_or_password_here(box, people):
     alice = people["alice"]
     before = snapshot_db(box)
-    resp = box.post(alice, "/users/alice", {"roles": ["installer", "supervisor"],
-                                            "lines": ["1"]}, token_from="/users")
+    resp = box.post(
+        alice, "/users/alice", {"roles": ["installer", "supervisor"], "lines": ["1"]}, token_from="/users"
+    )
     assert resp.status_code == 403
-    resp = box.post(alice, "/users/alice/password", {"password": "no old one asked"},
-                    token_from="/users")
+    resp = box.post(alice, "/users/alice/password", {"password": "no old one asked"}, token_from="/users")
     assert resp.status_code == 403
     assert snapshot_db(box) == before
 
@@ -137,15 +167,18 @@ def test_two_installers_demoting_each_other_leave_one(box, people, monkeypatch):
     def parse_together(errors):
         barrier.wait()
         return real_parse(errors)
+
     monkeypatch.setattr(users_view, "_parse_roles_lines", parse_together)
     results = {}
 
     def demote(client, target, form):
         form["csrf_token"] = tokens[client]
         results[target] = client.post("/users/" + target, data=form).status_code
-    threads = [threading.Thread(target=demote, args=(alice, "ivan", {"roles": "auditor"})),
-               threading.Thread(target=demote, args=(ivan, "alice", {
-                   "roles": "supervisor", "lines": ALL_LINES}))]
+
+    threads = [
+        threading.Thread(target=demote, args=(alice, "ivan", {"roles": "auditor"})),
+        threading.Thread(target=demote, args=(ivan, "alice", {"roles": "supervisor", "lines": ALL_LINES})),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -158,14 +191,14 @@ def test_two_installers_demoting_each_other_leave_one(box, people, monkeypatch):
 def test_an_installers_old_key_slot_is_removed_at_start(box, people):
     """A box set up before this rule gave installers key slots: they go at the next start."""
     from web import create_app
+
     with box.services.keystore.unlock("alice", box.PASSWORDS["alice"]) as key:
         box.services.keystore.add_slot("ivan", box.PASSWORDS["ivan"], key)
     box.web.close()
     app = create_app(box.services, box.config)
-    box.web = app.extensions["linekeeper"]          # closed by the fixture
+    box.web = app.extensions["linekeeper"]  # closed by the fixture
     assert box.services.keystore.slots() == ["alice", "sam", "sue"]
-    (entry,) = [e for e in box.services.audit.entries(action="key_slot_remove")
-                if e.target == "ivan"]
+    (entry,) = [e for e in box.services.audit.entries(action="key_slot_remove") if e.target == "ivan"]
     assert entry.actor == "system"
 
 

@@ -7,10 +7,18 @@ from firmware.config import load_config
 
 
 def rules_form(box, client, **fields):
-    data = {"csrf_token": box.token_of(client, "/rules"), "default_mode": "always",
-            "direction": ["in", "out"], "timezone": "Europe/London", "min_duration_s": "0",
-            "sample_percent": "100", "on_demand-dtmf_code": "*9", "on_demand-button": "on",
-            "on_demand-from_start": "on", "on_demand-lookback_s": "30"}
+    data = {
+        "csrf_token": box.token_of(client, "/rules"),
+        "default_mode": "always",
+        "direction": ["in", "out"],
+        "timezone": "Europe/London",
+        "min_duration_s": "0",
+        "sample_percent": "100",
+        "on_demand-dtmf_code": "*9",
+        "on_demand-button": "on",
+        "on_demand-from_start": "on",
+        "on_demand-lookback_s": "30",
+    }
     for n in range(1, box.LINES + 1):
         data["line-%d-mode" % n] = "always"
     data.update(fields)
@@ -18,15 +26,30 @@ def rules_form(box, client, **fields):
 
 
 def test_every_rule_type_is_saved_applied_and_audited(box, people):
-    resp = rules_form(box, people["ivan"], **{
-        "line-2-mode": "never", "line-3-mode": "by_rule", "line-4-mode": "on_demand",
-        "direction": ["in"], "hours_on": "on", "hours-mon": "09:00-12:30, 13:30-17:30",
-        "hours-fri": "09:00-16:00", "holidays": "2026-12-25\n2026-12-26",
-        "numbers-0-name": "helplines", "numbers-0-action": "exclude",
-        "numbers-0-patterns": "0800*, 0808*", "numbers-1-name": "staff homes",
-        "numbers-1-action": "exclude", "numbers-1-patterns": "01632 96????",
-        "min_duration_s": "5", "sample_percent": "50", "on_demand-dtmf_code": "*7",
-        "on_demand-from_start": ""})
+    resp = rules_form(
+        box,
+        people["ivan"],
+        **{
+            "line-2-mode": "never",
+            "line-3-mode": "by_rule",
+            "line-4-mode": "on_demand",
+            "direction": ["in"],
+            "hours_on": "on",
+            "hours-mon": "09:00-12:30, 13:30-17:30",
+            "hours-fri": "09:00-16:00",
+            "holidays": "2026-12-25\n2026-12-26",
+            "numbers-0-name": "helplines",
+            "numbers-0-action": "exclude",
+            "numbers-0-patterns": "0800*, 0808*",
+            "numbers-1-name": "staff homes",
+            "numbers-1-action": "exclude",
+            "numbers-1-patterns": "01632 96????",
+            "min_duration_s": "5",
+            "sample_percent": "50",
+            "on_demand-dtmf_code": "*7",
+            "on_demand-from_start": "",
+        },
+    )
     assert resp.status_code == 302, resp.get_data(as_text=True)
     rules = load_config(box.data_dir).policy.rules
     assert [rules.mode(n) for n in (1, 2, 3, 4)] == ["always", "never", "by_rule", "on_demand"]
@@ -34,14 +57,23 @@ def test_every_rule_type_is_saved_applied_and_audited(box, people):
     assert rules.hours.days == {"mon": ("09:00-12:30", "13:30-17:30"), "fri": ("09:00-16:00",)}
     assert rules.hours.holidays == ("2026-12-25", "2026-12-26")
     assert [(n.name, n.patterns) for n in rules.numbers] == [
-        ("helplines", ("0800*", "0808*")), ("staff homes", ("01632 96????",))]
+        ("helplines", ("0800*", "0808*")),
+        ("staff homes", ("01632 96????",)),
+    ]
     assert (rules.min_duration_s, rules.sample_percent) == (5, 50)
     assert (rules.on_demand.dtmf_code, rules.on_demand.from_start) == ("*7", False)
     assert box.applied[-1].policy.rules == rules
     entry = [e for e in box.services.audit.entries(limit=50) if e.action == "config_change"][0]
     assert entry.actor == "ivan" and entry.target == "policy.rules"
-    assert set(entry.details["changed"]) >= {"lines", "directions", "hours", "numbers",
-                                              "min_duration_s", "sample_percent", "on_demand"}
+    assert set(entry.details["changed"]) >= {
+        "lines",
+        "directions",
+        "hours",
+        "numbers",
+        "min_duration_s",
+        "sample_percent",
+        "on_demand",
+    }
     page = people["ivan"].get("/rules").get_data(as_text=True)
     assert 'value="09:00-12:30, 13:30-17:30"' in page and 'value="0800*, 0808*"' in page
 
@@ -55,12 +87,21 @@ def test_bad_rules_are_refused_with_the_field_named_and_nothing_changes(box, peo
         ({"hours_on": "on", "hours-tue": "17:00-09:00"}, "hours-tue", "end after it starts"),
         ({"hours_on": "on", "timezone": "Mars/Olympus"}, "timezone", "unknown time zone"),
         ({"hours_on": "on", "holidays": "25/12/2026"}, "holidays", "YYYY-MM-DD"),
-        ({"numbers-0-name": "x", "numbers-0-action": "exclude", "numbers-0-patterns": "call me"},
-         "numbers-0-patterns", "number pattern"),
-        ({"numbers-0-name": "x", "numbers-0-action": "include", "numbers-0-patterns": ""},
-         "numbers-0-patterns", "at least one pattern"),
-        ({"numbers-0-name": "x", "numbers-0-action": "maybe", "numbers-0-patterns": "0800*"},
-         "numbers-0-action", "must be one of"),
+        (
+            {"numbers-0-name": "x", "numbers-0-action": "exclude", "numbers-0-patterns": "call me"},
+            "numbers-0-patterns",
+            "number pattern",
+        ),
+        (
+            {"numbers-0-name": "x", "numbers-0-action": "include", "numbers-0-patterns": ""},
+            "numbers-0-patterns",
+            "at least one pattern",
+        ),
+        (
+            {"numbers-0-name": "x", "numbers-0-action": "maybe", "numbers-0-patterns": "0800*"},
+            "numbers-0-action",
+            "must be one of",
+        ),
         ({"min_duration_s": "five"}, "min_duration_s", "number"),
         ({"min_duration_s": "601"}, "min_duration_s", "from 0 to 600"),
         ({"sample_percent": "150"}, "sample_percent", "from 0 to 100"),
@@ -74,8 +115,9 @@ def test_bad_rules_are_refused_with_the_field_named_and_nothing_changes(box, peo
         m = re.search(r'id="error-%s" role="alert">([^<]+)<' % re.escape(field), page)
         assert m and words in m.group(1), (fields, re.findall(r'role="alert">([^<]+)<', page))
     assert not os.path.exists(os.path.join(box.data_dir, "config.json"))
-    assert "config_change" not in [e.action for e in box.services.audit.entries(limit=100)
-                                   if e.target == "policy.rules"]
+    assert "config_change" not in [
+        e.action for e in box.services.audit.entries(limit=100) if e.target == "policy.rules"
+    ]
     assert box.applied == []
 
 

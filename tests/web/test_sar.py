@@ -8,23 +8,46 @@ import zipfile
 
 
 def test_release_and_disclosure_log(box, people, tmp_path):
-    box.recordings.store = box.store          # the real catalogue behind the fake audio
+    box.recordings.store = box.store  # the real catalogue behind the fake audio
     sam = people["sam"]
     page = sam.get("/sar?number=%2B44+20+7946+0000").get_data(as_text=True)
     assert 'id="sar-found">1 call(s) on your lines.' in page and "02079460000" in page
     # sue holds line 3 only: the same number's call on line 1 is not hers to release.
     assert "0 call(s)" in people["sue"].get("/sar?number=02079460000").get_data(as_text=True)
-    resp = box.post(sam, "/sar", {"number": "+44 20 7946 0000", "from": "", "to": "",
-                                  "requester": "Mr Jones", "recipient": "Mr Jones",
-                                  "reason": "subject access request",
-                                  "bundle_password": "tell him by phone"}, token_from="/sar")
+    resp = box.post(
+        sam,
+        "/sar",
+        {
+            "number": "+44 20 7946 0000",
+            "from": "",
+            "to": "",
+            "requester": "Mr Jones",
+            "recipient": "Mr Jones",
+            "reason": "subject access request",
+            "bundle_password": "tell him by phone",
+        },
+        token_from="/sar",
+    )
     assert resp.status_code == 200, resp.get_data(as_text=True)[-800:]
     assert resp.headers["Content-Disposition"].endswith('subject-access.zip.gpg"')
     path = tmp_path / "b.gpg"
     path.write_bytes(resp.data)
-    opened = subprocess.run(["gpg", "--homedir", str(tmp_path), "--batch", "--quiet",
-                             "--pinentry-mode", "loopback", "--passphrase", "tell him by phone",
-                             "--decrypt", str(path)], capture_output=True)
+    opened = subprocess.run(
+        [
+            "gpg",
+            "--homedir",
+            str(tmp_path),
+            "--batch",
+            "--quiet",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "tell him by phone",
+            "--decrypt",
+            str(path),
+        ],
+        capture_output=True,
+    )
     assert opened.returncode == 0
     calls = json.loads(zipfile.ZipFile(io.BytesIO(opened.stdout)).read("calls.json"))
     assert [c["number"] for c in calls] == ["02079460000"]
@@ -38,11 +61,19 @@ def test_bad_requests_are_named(box, people):
     sam = people["sam"]
     page = sam.get("/sar?from=2026-03-05&to=2026-03-01")
     assert page.status_code == 400 and "the date range is backwards" in page.get_data(as_text=True)
-    resp = box.post(sam, "/sar", {"number": "02079460000", "requester": "", "recipient": "x",
-                                  "reason": "y"}, token_from="/sar")
+    resp = box.post(
+        sam,
+        "/sar",
+        {"number": "02079460000", "requester": "", "recipient": "x", "reason": "y"},
+        token_from="/sar",
+    )
     assert resp.status_code == 400
     assert "give the requester of the release" in resp.get_data(as_text=True)
-    resp = box.post(sam, "/sar", {"number": "02079460000", "requester": "a", "recipient": "b",
-                                  "reason": "c", "redact": "1:9-2"}, token_from="/sar")
+    resp = box.post(
+        sam,
+        "/sar",
+        {"number": "02079460000", "requester": "a", "recipient": "b", "reason": "c", "redact": "1:9-2"},
+        token_from="/sar",
+    )
     assert resp.status_code == 400 and "is empty or backwards" in resp.get_data(as_text=True)
     assert "disclosure" not in box.audit_actions()

@@ -35,6 +35,7 @@ def call_redirect(host_header, path="/calls", query=""):
 
     def start_response(status, headers):
         seen["status"], seen["headers"] = status, dict(headers)
+
     environ = {"PATH_INFO": path, "QUERY_STRING": query}
     if host_header is not None:
         environ["HTTP_HOST"] = host_header
@@ -44,7 +45,9 @@ def call_redirect(host_header, path="/calls", query=""):
 
 def test_http_only_redirects_to_https():
     assert call_redirect("127.0.0.1:8080", "/calls", "number=1") == (
-        "301 Moved Permanently", "https://127.0.0.1:8443/calls?number=1")
+        "301 Moved Permanently",
+        "https://127.0.0.1:8443/calls?number=1",
+    )
     assert call_redirect(None)[1] == "https://127.0.0.1:8443/calls"
     # A forged Host header cannot inject headers or another scheme.
     assert call_redirect("evil.example/\r\nSet-Cookie: x")[1] == "https://127.0.0.1:8443/calls"
@@ -54,8 +57,7 @@ def test_http_only_redirects_to_https():
 def test_http_redirects_to_the_box_not_the_requests_host():
     # Issue 11: the Host header was copied into Location, an open redirect.
     assert call_redirect("evil.example:8080", "/login")[1] == "https://127.0.0.1:8443/login"
-    assert call_redirect("evil.example", "//evil.example/x")[1] == (
-        "https://127.0.0.1:8443/evil.example/x")
+    assert call_redirect("evil.example", "//evil.example/x")[1] == ("https://127.0.0.1:8443/evil.example/x")
     assert call_redirect("box", "/", "a=1\r\nX: y")[1] == "https://127.0.0.1:8443/?a=1%0D%0AX:%20y"
     assert box_name_for("0.0.0.0").endswith(".local")
     assert box_name_for("192.168.1.20") == "192.168.1.20"
@@ -94,6 +96,7 @@ def test_plain_http_port_redirects(served):
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *a, **kw):
             return None
+
     opener = urllib.request.build_opener(NoRedirect())
     with pytest.raises(urllib.error.HTTPError) as err:
         opener.open("http://127.0.0.1:%d/login" % server.http_port, timeout=5)
@@ -107,11 +110,19 @@ def test_double_start_is_refused(served):
         server.start()
 
 
-@pytest.mark.parametrize("password, ok", [
-    ("short", False), ("x" * 257, False), ("password1", False), ("PASSWORD1", False),
-    ("  iloveyou1 ", False), ("a good long passphrase", True), ("Tr0ub4dor&3", True),
-    ("ünïcödé pässwörd", True),
-])
+@pytest.mark.parametrize(
+    "password, ok",
+    [
+        ("short", False),
+        ("x" * 257, False),
+        ("password1", False),
+        ("PASSWORD1", False),
+        ("  iloveyou1 ", False),
+        ("a good long passphrase", True),
+        ("Tr0ub4dor&3", True),
+        ("ünïcödé pässwörd", True),
+    ],
+)
 def test_password_rules(password, ok):
     assert (passwords.password_problem(password) is None) == ok
 
@@ -125,15 +136,15 @@ def test_common_list_is_shipped_and_large():
 def test_hashes_are_argon2id_and_normalised():
     phc = passwords.hash_password("caf\u00e9 au lait", passwords.CHEAP_COST)
     assert phc.startswith("$argon2id$")
-    assert passwords.check_password("cafe\u0301 au lait", phc)     # NFKC: the same password
+    assert passwords.check_password("cafe\u0301 au lait", phc)  # NFKC: the same password
     assert not passwords.check_password("cafe au lait", phc)
     assert not passwords.check_password("x", "not a hash")
-
 
 
 def test_a_taken_port_is_a_clear_error(box, served, tmp_path):
     from firmware.errors import LinekeeperError
     from web.server import start_web
+
     server, _ = served
 
     class Clock:
@@ -146,23 +157,25 @@ def test_a_taken_port_is_a_clear_error(box, served, tmp_path):
         data_dir = str(tmp_path / "other-box")
         status = box.status
         clock = Clock()
+
     os.makedirs(FakeBox.data_dir)
     db = sqlite3.connect(os.path.join(FakeBox.data_dir, "calls.db"))
     db.executescript(SCHEMA)
     db.close()
     with pytest.raises(LinekeeperError, match="--https-port"):
-        start_web(FakeBox(), https_port=server.https_port, http_port=0,
-                  hash_cost=passwords.CHEAP_COST)
+        start_web(FakeBox(), https_port=server.https_port, http_port=0, hash_cost=passwords.CHEAP_COST)
 
 
 def _open_stream(server, cert, cookie):
     """A raw TLS connection reading /api/events; returns the socket after the headers came."""
     context = ssl.create_default_context(cafile=cert.cert_path)
     context.check_hostname = False
-    sock = context.wrap_socket(socket.create_connection(("127.0.0.1", server.https_port),
-                                                        timeout=10), server_hostname="localhost")
-    sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: localhost\r\nCookie: lk_session=%s\r\n\r\n"
-                 % cookie.encode())
+    sock = context.wrap_socket(
+        socket.create_connection(("127.0.0.1", server.https_port), timeout=10), server_hostname="localhost"
+    )
+    sock.sendall(
+        b"GET /api/events HTTP/1.1\r\nHost: localhost\r\nCookie: lk_session=%s\r\n\r\n" % cookie.encode()
+    )
     head = b""
     while b"data:" not in head:
         head += sock.recv(4096)
@@ -174,6 +187,7 @@ def _open_stream(server, cert, cookie):
 def streaming(box, served):
     """A set-up box whose live streams would last a minute, and an admin's session cookie."""
     import dataclasses
+
     admin = box.do_setup()
     box.web.config = dataclasses.replace(box.web.config, sse_timeout_s=60)
     return served + (admin.get_cookie("lk_session").value,)
@@ -181,13 +195,14 @@ def streaming(box, served):
 
 def test_stop_ends_an_open_live_stream_at_once(streaming):
     import time
+
     server, cert, cookie = streaming
     sock = _open_stream(server, cert, cookie)
     t0 = time.monotonic()
     server.stop()
     stopped_s = time.monotonic() - t0
     rest = b""
-    while True:                      # the stream was ended by the server: chunked end, close
+    while True:  # the stream was ended by the server: chunked end, close
         chunk = sock.recv(4096)
         if not chunk:
             break
@@ -202,10 +217,11 @@ def test_stop_ends_an_open_live_stream_at_once(streaming):
 def test_a_client_that_goes_away_is_one_quiet_log_line(box, streaming, caplog, capfd):
     import logging
     import time
+
     server, cert, cookie = streaming
     caplog.set_level(logging.INFO, logger="linekeeper.web")
     sock = _open_stream(server, cert, cookie)
-    sock.close()                     # no TLS close_notify: the tab just went away
+    sock.close()  # no TLS close_notify: the tab just went away
     deadline = time.monotonic() + 10
     while not any("went away" in r.getMessage() for r in caplog.records):
         assert time.monotonic() < deadline, "the server never noticed the client leave"

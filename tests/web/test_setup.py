@@ -50,16 +50,17 @@ BAD_FIELDS = [
     ({"line-3-mode": "sometimes"}, "line-3-mode", "recorded or private"),
     ({"admin_name": "Bad Name!"}, "admin_name", "lowercase letters"),
     ({"admin_password": "short", "admin_confirm": "short"}, "admin_password", "at least 8"),
-    ({"admin_password": "iloveyou1", "admin_confirm": "iloveyou1"}, "admin_password",
-     "commonly used"),
-    ({"admin_password": "Alice_Alice", "admin_confirm": "Alice_Alice", "admin_name": "alice_alice"},
-     "admin_password", "must not be made from the user name"),
+    ({"admin_password": "iloveyou1", "admin_confirm": "iloveyou1"}, "admin_password", "commonly used"),
+    (
+        {"admin_password": "Alice_Alice", "admin_confirm": "Alice_Alice", "admin_name": "alice_alice"},
+        "admin_password",
+        "must not be made from the user name",
+    ),
     ({"admin_confirm": "something else"}, "admin_confirm", "differ"),
 ]
 
 
-@pytest.mark.parametrize("over, field, message", BAD_FIELDS,
-                         ids=[f for _, f, _ in BAD_FIELDS])
+@pytest.mark.parametrize("over, field, message", BAD_FIELDS, ids=[f for _, f, _ in BAD_FIELDS])
 def test_each_bad_field_is_named_and_nothing_is_saved(box, over, field, message):
     client = box.client()
     resp = post_setup(box, client, **over)
@@ -112,8 +113,9 @@ def test_setup_completes_atomically_and_shows_the_recovery_key_once(box):
     assert resp.status_code == 400
     assert "not the last group" in resp.get_data(as_text=True)
     assert not box.web.site.recovery_confirmed
-    resp = client.post("/setup/recovery", data={"csrf_token": token,
-                                                 "last_group": key.split("-")[-1].lower()})
+    resp = client.post(
+        "/setup/recovery", data={"csrf_token": token, "last_group": key.split("-")[-1].lower()}
+    )
     assert resp.status_code == 302
     assert box.web.site.recovery_confirmed
     # Shown once: the page is gone, the key is nowhere on disk.
@@ -135,8 +137,13 @@ def test_a_refused_key_store_leaves_nothing_behind(box):
     assert box.web.accounts.count() == 0 and not box.web.site.setup_complete
     # With the account `linekeeper init` made, setup goes through (no new recovery key).
     client = box.client()
-    resp = post_setup(box, client, admin_name="someone", admin_password="an earlier init password",
-                      admin_confirm="an earlier init password")
+    resp = post_setup(
+        box,
+        client,
+        admin_name="someone",
+        admin_password="an earlier init password",
+        admin_confirm="an earlier init password",
+    )
     assert resp.status_code == 302 and resp.headers["Location"] == "/"
     assert box.web.site.recovery_confirmed
 
@@ -153,7 +160,7 @@ def test_wrong_setup_codes_are_throttled(box):
 def test_lost_recovery_page_means_a_new_key_from_settings(box):
     client = box.client()
     post_setup(box, client)
-    box.clock.advance(16 * 60)               # the session times out unconfirmed
+    box.clock.advance(16 * 60)  # the session times out unconfirmed
     admin = box.login("alice")
     page = admin.get("/").get_data(as_text=True)
     assert "recovery key was never confirmed" in page
@@ -161,8 +168,7 @@ def test_lost_recovery_page_means_a_new_key_from_settings(box):
     assert resp.headers["Location"] == "/setup/recovery"
     page = admin.get("/setup/recovery").get_data(as_text=True)
     key = re.search(r'id="recovery-key">([^<]+)<', page).group(1)
-    box.post(admin, "/setup/recovery", {"last_group": key.split("-")[-1]},
-             token_from="/setup/recovery")
+    box.post(admin, "/setup/recovery", {"last_group": key.split("-")[-1]}, token_from="/setup/recovery")
     assert box.web.site.recovery_confirmed
     box.services.keystore.unlock_recovery(key).forget()
 
@@ -174,6 +180,7 @@ def test_setup_turns_the_consent_notice_on_and_audits_it(tmp_path):
     from firmware.audit import AuditLog
     from firmware.config import load_config
     from web.services import BoxConfigStore, notice_defaults_applier
+
     store = BoxConfigStore(str(tmp_path))
     audit = AuditLog(str(tmp_path / "audit.db"), str(tmp_path / "audit.head"))
     apply = notice_defaults_applier(store, audit, lambda: 1_772_442_000_000_000)

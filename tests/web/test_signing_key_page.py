@@ -6,7 +6,7 @@ from firmware.signing import load_signer
 def test_the_security_page_shows_the_signing_fingerprint_and_where_the_key_is(box):
     page = box.client().get("/security").get_data(as_text=True)
     assert "made when the recorder first starts" in page
-    signer = load_signer(box.data_dir)          # no MCU: the key is on the card
+    signer = load_signer(box.data_dir)  # no MCU: the key is on the card
     page = box.client().get("/security").get_data(as_text=True)
     assert 'id="signing-fingerprint">%s<' % signer.fingerprint in page
     assert 'id="signing-on-card"' in page and "could sign with it too" in page
@@ -15,8 +15,8 @@ def test_the_security_page_shows_the_signing_fingerprint_and_where_the_key_is(bo
 def test_an_export_with_its_signed_manifest_is_one_zip(box, people):
     import io
     import zipfile
-    resp = box.post(people["sam"], "/calls/1/export", {"reason": "complaint ref 1234",
-                                                       "format": "wav.zip"})
+
+    resp = box.post(people["sam"], "/calls/1/export", {"reason": "complaint ref 1234", "format": "wav.zip"})
     assert resp.status_code == 200 and resp.mimetype == "application/zip"
     assert "filename=call-1.wav.zip" in resp.headers["Content-Disposition"]
     with zipfile.ZipFile(io.BytesIO(resp.data)) as z:

@@ -45,8 +45,7 @@ def slow_client(port, source, stop, opened):
     """Connect from ``source``, finish TLS, then send a request head a byte at a time."""
     head = b"GET / HTTP/1.1\r\nHost: box\r\n" + b"X-Slow: " + b"a" * 4000
     try:
-        raw = socket.create_connection(("127.0.0.1", port), timeout=5,
-                                       source_address=(source, 0))
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
         with _client_context().wrap_socket(raw) as tls:
             opened.append(source)
             for byte in head:
@@ -54,7 +53,7 @@ def slow_client(port, source, stop, opened):
                     return
                 tls.sendall(bytes([byte]))
     except OSError:
-        pass        # refused or cut off by the edge: what it is there for
+        pass  # refused or cut off by the edge: what it is there for
 
 
 def get(port, path, cookie=None):
@@ -81,12 +80,13 @@ def test_64_slow_connections_do_not_stop_a_supervisor(box, served):
     stop = threading.Event()
     opened = []
     sources = ["127.0.0.2"] * (N_SLOW // 2) + ["127.0.0.%d" % (3 + n) for n in range(N_SLOW // 2)]
-    threads = [threading.Thread(target=slow_client, args=(port, s, stop, opened), daemon=True)
-               for s in sources]
+    threads = [
+        threading.Thread(target=slow_client, args=(port, s, stop, opened), daemon=True) for s in sources
+    ]
     try:
         for t in threads:
             t.start()
-        time.sleep(3)               # all connected, all trickling
+        time.sleep(3)  # all connected, all trickling
         assert len(opened) >= N_SLOW // 2
         timings = [get(port, "/", cookie) for _ in range(3)]
         anonymous = get(port, "/login")
@@ -118,10 +118,11 @@ def test_a_trickled_head_is_cut_off_at_its_deadline(box, served):
 def test_the_edge_refuses_what_it_cannot_pass_on(box, served):
     port = served.https_port
     for request, status in (
-            (b"NONSENSE\r\n\r\n", 400),
-            (b"POST /login HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
-            (b"POST /login HTTP/1.1\r\nHost: b\r\nContent-Length: 99999999\r\n\r\n", 413),
-            (b"GET / HTTP/1.1\r\nHost: b\r\nX: " + b"a" * 20000 + b"\r\n\r\n", 431)):
+        (b"NONSENSE\r\n\r\n", 400),
+        (b"POST /login HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
+        (b"POST /login HTTP/1.1\r\nHost: b\r\nContent-Length: 99999999\r\n\r\n", 413),
+        (b"GET / HTTP/1.1\r\nHost: b\r\nX: " + b"a" * 20000 + b"\r\n\r\n", 431),
+    ):
         raw = socket.create_connection(("127.0.0.1", port), timeout=10)
         with _client_context().wrap_socket(raw) as tls:
             tls.sendall(request)
@@ -134,10 +135,12 @@ def test_the_client_address_reaches_the_app_and_cannot_be_forged(box, served):
     raw = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=("127.0.0.9", 0))
     with _client_context().wrap_socket(raw) as tls:
         body = b"name=alice&password=wrong+password+here&csrf_token=x"
-        tls.sendall(b"POST /login HTTP/1.1\r\nHost: b\r\nX-Linekeeper-Peer: 192.0.2.1\r\n"
-                    b"X_Linekeeper_Peer: 192.0.2.2\r\nx-linekeeper-peer: 192.0.2.3\r\n"
-                    b"Cookie: lk_pre=x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                    b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        tls.sendall(
+            b"POST /login HTTP/1.1\r\nHost: b\r\nX-Linekeeper-Peer: 192.0.2.1\r\n"
+            b"X_Linekeeper_Peer: 192.0.2.2\r\nx-linekeeper-peer: 192.0.2.3\r\n"
+            b"Cookie: lk_pre=x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body
+        )
         while tls.recv(65536):
             pass
     (entry,) = box.services.audit.entries(action="login_failed")

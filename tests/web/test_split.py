@@ -86,20 +86,50 @@ def test_killing_the_web_ui_mid_call_keeps_the_recording(tmp_path):
     pw.write_text(PASSWORD + "\n")
     assert cli("init", "--data-dir", data, "--password-file", str(pw)).returncode == 0
     scenario = tmp_path / "call.json"
-    scenario.write_text(json.dumps({
-        "start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2,
-        "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 10.0,
-                   "speech": [{"at": 0.5, "text": "Hello, this call goes on while the web "
-                                                  "interface is killed."}]}]}))
+    scenario.write_text(
+        json.dumps(
+            {
+                "start": "2026-03-02T09:00:00Z",
+                "country": "uk",
+                "lines": 2,
+                "calls": [
+                    {
+                        "line": 1,
+                        "at": 1.0,
+                        "direction": "in",
+                        "rings": 1,
+                        "talk": 10.0,
+                        "speech": [
+                            {"at": 0.5, "text": "Hello, this call goes on while the web interface is killed."}
+                        ],
+                    }
+                ],
+            }
+        )
+    )
     with open(tmp_path / "run.log", "w") as log:
-        run = subprocess.Popen(LINEKEEPER + ["run", "--data-dir", data, "--scenario", str(scenario),
-                                             "--speed", "1", "--port", "0", "--https-port", "0"],
-                               stdout=log, stderr=subprocess.STDOUT)
+        run = subprocess.Popen(
+            LINEKEEPER
+            + [
+                "run",
+                "--data-dir",
+                data,
+                "--scenario",
+                str(scenario),
+                "--speed",
+                "1",
+                "--port",
+                "0",
+                "--https-port",
+                "0",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 60
         while "web UI on" not in (tmp_path / "run.log").read_text():
-            assert run.poll() is None and time.monotonic() < deadline, \
-                (tmp_path / "run.log").read_text()
+            assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
             time.sleep(0.1)
         kids = children_of(run.pid)
         assert set(kids) == {"recorder", "web"}
@@ -108,7 +138,7 @@ def test_killing_the_web_ui_mid_call_keeps_the_recording(tmp_path):
         assert not socket_inodes(kids["recorder"]) & listening, "the recorder listens on nothing"
         assert not socket_inodes(run.pid) & listening
         assert open_device_files(kids["web"]) == []
-        os.kill(kids["web"], signal.SIGKILL)          # mid-call: the call runs 1 s .. 12 s
+        os.kill(kids["web"], signal.SIGKILL)  # mid-call: the call runs 1 s .. 12 s
         deadline = time.monotonic() + 30
         while "the web UI stopped" not in (tmp_path / "run.log").read_text():
             assert time.monotonic() < deadline
@@ -116,7 +146,7 @@ def test_killing_the_web_ui_mid_call_keeps_the_recording(tmp_path):
         while (tmp_path / "run.log").read_text().count("web UI on") < 2:
             assert time.monotonic() < deadline, (tmp_path / "run.log").read_text()
             time.sleep(0.1)
-        assert children_of(run.pid)["recorder"] == kids["recorder"]     # never restarted
+        assert children_of(run.pid)["recorder"] == kids["recorder"]  # never restarted
         while "the scenario has ended" not in (tmp_path / "run.log").read_text():
             assert time.monotonic() < deadline + 30, (tmp_path / "run.log").read_text()
             time.sleep(0.2)
@@ -125,8 +155,7 @@ def test_killing_the_web_ui_mid_call_keeps_the_recording(tmp_path):
         run.wait(30)
     assert children_of(run.pid) == {}
     assert not os.path.exists(os.path.join(data, "control.sock"))
-    calls = [json.loads(line) for line in cli("calls", "--data-dir", data,
-                                              "--json").stdout.splitlines()]
+    calls = [json.loads(line) for line in cli("calls", "--data-dir", data, "--json").stdout.splitlines()]
     assert len(calls) == 1 and calls[0]["recording"] == "complete", calls
     assert abs(calls[0]["recording_duration_s"] - 11.0) < 0.5
     verify = cli("verify", "--data-dir", data, "--password-file", str(pw))
@@ -137,11 +166,11 @@ def test_web_beside_a_stopped_recorder_says_so(tmp_path):
     from firmware.calllog import CallLog
     from firmware.clock import SimClock
     from firmware.control import ControlClient
+
     data = tmp_path / "data"
     data.mkdir()
-    CallLog(str(data / "calls.db"), SimClock()).close()      # as the recorder left it
-    services = services_for_recorder(str(data), ControlClient(str(data / "control.sock"),
-                                                              timeout_s=0.2), 3)
+    CallLog(str(data / "calls.db"), SimClock()).close()  # as the recorder left it
+    services = services_for_recorder(str(data), ControlClient(str(data / "control.sock"), timeout_s=0.2), 3)
     assert RECORDER_DOWN in services.health()["alarms"]
     snap = services.status.snapshot()
     assert snap["recorder"] == "down" and [e["state"] for e in snap["lines"]] == ["unknown"] * 3

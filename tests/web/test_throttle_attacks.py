@@ -19,6 +19,7 @@ def _counting_checks(monkeypatch):
     def counted(password, phc):
         checks.append(password)
         return real(password, phc)
+
     monkeypatch.setattr(passwords, "check_password", counted)
     return checks
 
@@ -33,10 +34,16 @@ def test_48_parallel_wrong_logins_get_exactly_the_free_checks(box, monkeypatch):
 
     def guess(client, token, n):
         start.wait()
-        codes.append(client.post("/login", data={"name": "alice", "password": "guess %d" % n,
-                                                 "csrf_token": token}).status_code)
-    threads = [threading.Thread(target=guess, args=(c, t, n))
-               for n, (c, t) in enumerate(zip(clients, tokens))]
+        codes.append(
+            client.post(
+                "/login", data={"name": "alice", "password": "guess %d" % n, "csrf_token": token}
+            ).status_code
+        )
+
+    threads = [
+        threading.Thread(target=guess, args=(c, t, n))
+        for n, (c, t) in enumerate(zip(clients, tokens, strict=False))
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -52,7 +59,7 @@ def test_an_attacker_does_not_lock_the_owner_out(box):
     for _ in range(5):
         box.try_login(attacker, "alice", "wrong password")
     assert box.try_login(attacker, "alice", box.ADMIN[1]).status_code == 429
-    box.login("alice")          # from her own desk (192.0.2.10), at once
+    box.login("alice")  # from her own desk (192.0.2.10), at once
 
 
 def test_the_current_password_field_is_throttled(box, monkeypatch):
@@ -61,9 +68,17 @@ def test_the_current_password_field_is_throttled(box, monkeypatch):
     token = box.token_of(client, "/account/password")
     codes = []
     for n in range(8):
-        codes.append(client.post("/account/password", data={
-            "old": "guess %d" % n, "new": "a brand new password", "confirm": "a brand new password",
-            "csrf_token": token}).status_code)
+        codes.append(
+            client.post(
+                "/account/password",
+                data={
+                    "old": "guess %d" % n,
+                    "new": "a brand new password",
+                    "confirm": "a brand new password",
+                    "csrf_token": token,
+                },
+            ).status_code
+        )
     assert len(checks) == FREE_FAILURES["acct"]
     assert codes == [400] * 3 + [429] * 5
     assert box.audit_actions().count("login_failed") == 3

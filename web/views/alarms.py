@@ -25,6 +25,7 @@ def _banner():
     def alarm_banner():
         log = _log()
         return log.banner() if log is not None and g.get("user") is not None else []
+
     return {"alarm_banner": alarm_banner}
 
 
@@ -32,9 +33,13 @@ def _banner():
 @roles()
 def index():
     log = _log()
-    return render_template("alarms.html", history=log.history() if log is not None else [],
-                           available=log is not None, error=None,
-                           raised=request.args.get("raised"))
+    return render_template(
+        "alarms.html",
+        history=log.history() if log is not None else [],
+        available=log is not None,
+        error=None,
+        raised=request.args.get("raised"),
+    )
 
 
 @bp.route("/concerns", methods=["POST"])
@@ -47,8 +52,12 @@ def raise_concern():
         abort(404)
     text = " ".join(request.form.get("concern", "").split())
     if not 10 <= len(text) <= 1000:
-        return render_template("alarms.html", history=log.history(), available=True,
-                               error="Say what the concern is, in 10 to 1000 characters."), 400
+        return render_template(
+            "alarms.html",
+            history=log.history(),
+            available=True,
+            error="Say what the concern is, in 10 to 1000 characters.",
+        ), 400
     wall_us = int(lk().services.wall_us())
     log.set("staff_concern", True, message="from %s: %s" % (g.user.name, text), wall_us=wall_us)
     log.set("staff_concern", False, wall_us=wall_us)
@@ -64,6 +73,5 @@ def acknowledge(alarm_id):
     try:
         log.acknowledge(alarm_id, g.user.name, wall_us=int(lk().services.wall_us()))
     except LinekeeperError as exc:
-        return render_template("alarms.html", history=log.history(), available=True,
-                               error=str(exc)), 400
+        return render_template("alarms.html", history=log.history(), available=True, error=str(exc)), 400
     return redirect(request.form.get("next") or url_for("alarms.index"))

@@ -9,7 +9,7 @@ from ..security import lk, roles
 from .dashboard import health, visible_snapshot
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-STOP_POLL_S = 0.25    # how often a waiting stream looks whether the server is stopping
+STOP_POLL_S = 0.25  # how often a waiting stream looks whether the server is stopping
 
 
 @bp.route("/status")
@@ -52,5 +52,9 @@ def events():
             if remaining_s <= 0 or web.stopping.is_set():
                 return
             status.wait_for_change(version, min(STOP_POLL_S, remaining_s))
-    return Response(stream_with_context(stream()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    return Response(
+        stream_with_context(stream()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

@@ -27,9 +27,17 @@ def index():
     problems = log.verify()
     head = log.head()
     if errors:
-        return form_errors("audit.html", errors, entries=[], problems=problems, page=1,
-                           action=None, more=False, head=head)
+        return form_errors(
+            "audit.html", errors, entries=[], problems=problems, page=1, action=None, more=False, head=head
+        )
     entries = log.entries(limit=PAGE + 1, offset=(page - 1) * PAGE, action=action)
-    return render_template("audit.html", errors={}, entries=entries[:PAGE],
-                           more=len(entries) > PAGE, problems=problems, page=page,
-                           action=action, head=head)
+    return render_template(
+        "audit.html",
+        errors={},
+        entries=entries[:PAGE],
+        more=len(entries) > PAGE,
+        problems=problems,
+        page=page,
+        action=action,
+        head=head,
+    )

@@ -3,15 +3,13 @@
 import datetime
 import logging
 
-from flask import (Blueprint, Response, g, make_response, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, Response, g, make_response, redirect, render_template, request, url_for
 
 from firmware.errors import KeyStoreError, TamperError, WrongPasswordError
 
 from .. import passwords
+from ..security import SESSION_COOKIE, audit, form_errors, lk, public, roles, set_cookie, unlocked_key
 from ..throttle import account_keys
-from ..security import (SESSION_COOKIE, audit, form_errors, lk, public, roles, set_cookie,
-                        unlocked_key)
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -25,8 +23,13 @@ def _safe_next(target):
     anything but printable ASCII (request paths arrive percent-encoded),
     sends the person to the dashboard instead.
     """
-    if (target and target.startswith("/") and not target.startswith("//")
-            and "\\" not in target and all(0x21 <= ord(c) <= 0x7e for c in target)):
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and all(0x21 <= ord(c) <= 0x7E for c in target)
+    ):
         return target
     return url_for("dashboard.index")
 
@@ -68,21 +71,27 @@ def login():
     if request.method == "GET":
         if g.user is not None:
             return redirect(_safe_next(next_url))
-        return render_template("login.html", errors={}, next=next_url, name="",
-                               expired=request.args.get("expired"))
+        return render_template(
+            "login.html", errors={}, next=next_url, name="", expired=request.args.get("expired")
+        )
     name = (request.form.get("name") or "").strip().lower()
     password = request.form.get("password") or ""
     keys = account_keys(name, request.remote_addr or "")
     wait = web.throttle.attempt(keys)
     if wait:
-        return form_errors("login.html", {"form": (
-            "Too many failed attempts. Wait %d s and try again." % wait)},
-            status=429, next=next_url, name=name)
+        return form_errors(
+            "login.html",
+            {"form": ("Too many failed attempts. Wait %d s and try again." % wait)},
+            status=429,
+            next=next_url,
+            name=name,
+        )
     user = web.accounts.verify(name, password) if name and password else None
     if user is None:
         audit("login_failed", name[:64] or None, actor="anonymous")
-        return form_errors("login.html", {"form": "Wrong user name or password."},
-                           status=400, next=next_url, name=name)
+        return form_errors(
+            "login.html", {"form": "Wrong user name or password."}, status=400, next=next_url, name=name
+        )
     web.throttle.succeeded(keys)
     g.user = user
     key = unlock_for(user, password)
@@ -97,8 +106,7 @@ def logout():
     audit("logout", g.user.name)
     lk().sessions.end(g.session.id_hash)
     g.session = g.user = None
-    resp = make_response(render_template("login.html", errors={}, next="", name="",
-                                         logged_out=True))
+    resp = make_response(render_template("login.html", errors={}, next="", name="", logged_out=True))
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp
 
@@ -117,9 +125,12 @@ def password():
     keys = account_keys(g.user.name, request.remote_addr or "")
     wait = web.throttle.attempt(keys)
     if wait:
-        return form_errors("password.html", {"old": (
-            "Too many wrong current passwords. Wait %d s and try again." % wait)},
-            status=429, done=None)
+        return form_errors(
+            "password.html",
+            {"old": ("Too many wrong current passwords. Wait %d s and try again." % wait)},
+            status=429,
+            done=None,
+        )
     if web.accounts.verify(g.user.name, old) is None:
         errors["old"] = "That is not your current password."
         audit("login_failed", g.user.name, field="current password")
@@ -140,7 +151,7 @@ def password():
         web.accounts.set_password(conn, g.user.name, new)
     # Other sessions of this account end; this one goes on with a new id.
     key = unlocked_key()
-    web.sessions.mem(g.session)["key"] = None      # handed to the new session
+    web.sessions.mem(g.session)["key"] = None  # handed to the new session
     web.sessions.end_user(g.user.name)
     g.session = None
     audit("password_change", g.user.name, key_slot=has_slot)
@@ -159,8 +170,6 @@ def security_contact():
 def security_txt():
     """RFC 9116: where to report a vulnerability, for people and scanners."""
     product = lk().config.product
-    today = datetime.datetime.fromtimestamp(lk().services.wall_us() / 1e6,
-                                            datetime.timezone.utc).date()
-    text = product.security_txt(url_for("auth.security_contact", _external=True, _scheme="https"),
-                                today)
+    today = datetime.datetime.fromtimestamp(lk().services.wall_us() / 1e6, datetime.UTC).date()
+    text = product.security_txt(url_for("auth.security_contact", _external=True, _scheme="https"), today)
     return Response(text, mimetype="text/plain", headers={"Cache-Control": "max-age=86400"})

@@ -22,11 +22,9 @@ import os
 import re
 import secrets
 
-from flask import (Blueprint, Response, abort, g, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
 from firmware.callsearch import CallFilter, Cursor, search_number
-
 from firmware.localtime import duration_text, iso_to_us
 
 from .. import callstory
@@ -109,8 +107,10 @@ def parse_filters(args, granted):
         match = "contains"
     number = search_number(args.get("number") or "", _country(), match) or None
     if number is not None and not re.fullmatch(r"[0-9*#+]{1,32}", number):
-        errors["number"] = ("A number has only digits (and spaces, * # + - ( )), at most 32, "
-                            "such as 01632 960777 or +44 1632 960777.")
+        errors["number"] = (
+            "A number has only digits (and spaces, * # + - ( )), at most 32, "
+            "such as 01632 960777 or +44 1632 960777."
+        )
     name = " ".join((args.get("name") or "").split()) or None
     name_numbers = ()
     if name is not None:
@@ -141,9 +141,19 @@ def parse_filters(args, granted):
                 errors[key] = "That page link is not valid; start the search again."
     if errors:
         return None, None, None, errors
-    flt = CallFilter(since_us=since, until_us=until, lines=lines, direction=direction,
-                     number=number, number_match=match, min_duration_s=min_duration,
-                     recorded=recorded, name=name, name_numbers=name_numbers, tag=tag)
+    flt = CallFilter(
+        since_us=since,
+        until_us=until,
+        lines=lines,
+        direction=direction,
+        number=number,
+        number_match=match,
+        min_duration_s=min_duration,
+        recorded=recorded,
+        name=name,
+        name_numbers=name_numbers,
+        tag=tag,
+    )
     return flt, cursors.get("after"), cursors.get("before"), {}
 
 
@@ -157,8 +167,9 @@ def decorate(calls):
     """Add each call's phonebook name (``book_name``) and tags, for lists and pages."""
     web = lk()
     names = web.phonebook.names_for([c["number"] for c in calls], _country())
-    tags = web.services.calls.tags_of([c["id"] for c in calls]) \
-        if hasattr(web.services.calls, "tags_of") else {}
+    tags = (
+        web.services.calls.tags_of([c["id"] for c in calls]) if hasattr(web.services.calls, "tags_of") else {}
+    )
     for c in calls:
         c["book_name"] = names.get(c["number"])
         if not c.get("tags"):
@@ -178,8 +189,9 @@ def index():
     flt, after, before, errors = parse_filters(request.args, granted)
     ctx = dict(args=request.args, granted=granted, tags_in_use=_tags_in_use())
     if errors:
-        return form_errors("calls.html", errors, calls=[], next_url=None, prev_url=None,
-                           total=None, csv_url=None, **ctx)
+        return form_errors(
+            "calls.html", errors, calls=[], next_url=None, prev_url=None, total=None, csv_url=None, **ctx
+        )
     search = lk().services.calls
     calls, cursor = search.search(flt, after=after, before=before, limit=PAGE)
     next_url = prev_url = None
@@ -187,26 +199,43 @@ def index():
         if cursor is not None:
             prev_url = _page_url(request.args, before=cursor)
         if calls:
-            next_url = _page_url(request.args, after=Cursor(calls[-1]["started_us"],
-                                                            calls[-1]["id"]))
+            next_url = _page_url(request.args, after=Cursor(calls[-1]["started_us"], calls[-1]["id"]))
     else:
         if cursor is not None:
             next_url = _page_url(request.args, after=cursor)
         if after is not None and calls:
-            prev_url = _page_url(request.args, before=Cursor(calls[0]["started_us"],
-                                                             calls[0]["id"]))
+            prev_url = _page_url(request.args, before=Cursor(calls[0]["started_us"], calls[0]["id"]))
     total = search.count(flt) if hasattr(search, "count") else None
-    query = {k: v for k, v in request.args.to_dict(flat=False).items()
-             if k not in ("after", "before")}
-    return render_template("calls.html", errors={}, calls=decorate(calls), next_url=next_url,
-                           prev_url=prev_url, total=total,
-                           csv_url=url_for("calls.export_list", **query), **ctx)
+    query = {k: v for k, v in request.args.to_dict(flat=False).items() if k not in ("after", "before")}
+    return render_template(
+        "calls.html",
+        errors={},
+        calls=decorate(calls),
+        next_url=next_url,
+        prev_url=prev_url,
+        total=total,
+        csv_url=url_for("calls.export_list", **query),
+        **ctx,
+    )
 
 
 CSV_MAX_ROWS = 100_000
-CSV_COLUMNS = ("id", "started_at", "answered_at", "ended_at", "line", "line_name", "direction",
-               "number", "caller_id_name", "phonebook_name", "talk_time_s", "recording",
-               "policy_decision", "tags")
+CSV_COLUMNS = (
+    "id",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "line",
+    "line_name",
+    "direction",
+    "number",
+    "caller_id_name",
+    "phonebook_name",
+    "talk_time_s",
+    "recording",
+    "policy_decision",
+    "tags",
+)
 
 
 @bp.route("/calls.csv")
@@ -233,19 +262,32 @@ def export_list():
     while rows < CSV_MAX_ROWS:
         calls, cursor = web.services.calls.search(flt, after=cursor, limit=200)
         for c in decorate(calls):
-            writer.writerow([
-                c["id"], c["started_at"], c["answered_at"] or "", c["ended_at"] or "",
-                c["line"], site.line(c["line"]).name if site else "", c["direction"],
-                c["number"] or "", c["name"] or "", c["book_name"] or "",
-                c["duration_s"] if c["answered"] else "", c["recording_state"] or "",
-                c.get("policy_decision") or "", " ".join(c.get("tags") or [])])
+            writer.writerow(
+                [
+                    c["id"],
+                    c["started_at"],
+                    c["answered_at"] or "",
+                    c["ended_at"] or "",
+                    c["line"],
+                    site.line(c["line"]).name if site else "",
+                    c["direction"],
+                    c["number"] or "",
+                    c["name"] or "",
+                    c["book_name"] or "",
+                    c["duration_s"] if c["answered"] else "",
+                    c["recording_state"] or "",
+                    c.get("policy_decision") or "",
+                    " ".join(c.get("tags") or []),
+                ]
+            )
         rows += len(calls)
         if cursor is None:
             break
     query = {k: v for k, v in request.args.items() if k not in ("after", "before") and v}
     audit("export_list", "calls", filter=query or "all calls", rows=rows)
-    return Response(out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=calls.csv"})
+    return Response(
+        out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": "attachment; filename=calls.csv"}
+    )
 
 
 def _recording(call_id):
@@ -260,19 +302,24 @@ def _story(call, info, deleted):
     """What the page shows besides the call's own fields (see web.callstory)."""
     web = lk()
     now_us = web.services.wall_us()
-    history = [e for e in web.services.audit.entries(
-        limit=200, targets=[str(call["id"]), "call:%d" % call["id"]])
-        if e.action in PLAYED_ACTIONS]
+    history = [
+        e
+        for e in web.services.audit.entries(limit=200, targets=[str(call["id"]), "call:%d" % call["id"]])
+        if e.action in PLAYED_ACTIONS
+    ]
     talk = None
     if call.get("answered") and not call.get("ended_at"):
-        talk = "in progress, %s so far" % duration_text(
-            (now_us - iso_to_us(call["answered_at"])) / 1e6)
-    return dict(timeline=callstory.timeline(call, info, now_us),
-                why_none=None if info else callstory.why_no_recording(call, deleted),
-                history=history, notes=web.notes.of_call(call["id"]), talk_text=talk,
-                can_act=g.user.has("supervisor") and call["line"] in g.user.lines,
-                tags_in_use=_tags_in_use(),
-                can_tag=lk().services.call_tags is not None)
+        talk = "in progress, %s so far" % duration_text((now_us - iso_to_us(call["answered_at"])) / 1e6)
+    return dict(
+        timeline=callstory.timeline(call, info, now_us),
+        why_none=None if info else callstory.why_no_recording(call, deleted),
+        history=history,
+        notes=web.notes.of_call(call["id"]),
+        talk_text=talk,
+        can_act=g.user.has("supervisor") and call["line"] in g.user.lines,
+        tags_in_use=_tags_in_use(),
+        can_tag=lk().services.call_tags is not None,
+    )
 
 
 @bp.route("/calls/<int:call_id>")
@@ -289,12 +336,18 @@ def detail(call_id, errors=None, status=200):
         while len(playbacks) > MAX_TOKENS:
             playbacks.pop(next(iter(playbacks)))
     retention = lk().services.retention
-    deleted = (retention.deletions_of_call(call_id)
-               if info is None and retention is not None else [])
-    return render_template("call.html", call=call, info=info, token=token,
-                           has_key=unlocked_key() is not None, errors=errors or {},
-                           formats=EXPORT_FORMATS, deleted=deleted,
-                           **_story(call, info, deleted)), status
+    deleted = retention.deletions_of_call(call_id) if info is None and retention is not None else []
+    return render_template(
+        "call.html",
+        call=call,
+        info=info,
+        token=token,
+        has_key=unlocked_key() is not None,
+        errors=errors or {},
+        formats=EXPORT_FORMATS,
+        deleted=deleted,
+        **_story(call, info, deleted),
+    ), status
 
 
 @bp.route("/calls/<int:call_id>/tags", methods=["POST"])
@@ -312,9 +365,16 @@ def tags(call_id):
             audit("call_note", call_id, line=call["line"], removed=remove)
         return redirect(url_for("calls.detail", call_id=call_id) + "#tags")
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", add):
-        return detail(call_id, errors={"tag": (
-            "A tag is 1 to 32 lowercase letters, digits, '-' or '_', starting with a letter "
-            "or digit (for example complaint).")}, status=400)
+        return detail(
+            call_id,
+            errors={
+                "tag": (
+                    "A tag is 1 to 32 lowercase letters, digits, '-' or '_', starting with a letter "
+                    "or digit (for example complaint)."
+                )
+            },
+            status=400,
+        )
     try:
         store.add_tags(call_id, [add])
     except ValueError as exc:
@@ -331,8 +391,7 @@ def notes(call_id):
     try:
         note = lk().notes.add(call_id, request.form.get("note"), g.user.name)
     except ValueError as exc:
-        return detail(call_id, errors={"note": str(exc)[:1].upper() + str(exc)[1:] + "."},
-                      status=400)
+        return detail(call_id, errors={"note": str(exc)[:1].upper() + str(exc)[1:] + "."}, status=400)
     audit("call_note", call_id, line=call["line"], note=note)
     return redirect(url_for("calls.detail", call_id=call_id) + "#notes")
 
@@ -380,8 +439,7 @@ def audio(call_id):
         byte_range = parse_range(request.headers.get("Range"), size)
     except ValueError:
         f.close()
-        return Response(status=416, headers={"Content-Range": "bytes */%d" % size,
-                                             "Accept-Ranges": "bytes"})
+        return Response(status=416, headers={"Content-Range": "bytes */%d" % size, "Accept-Ranges": "bytes"})
     # HEAD sends no audio. dict.pop is atomic: of two parallel first requests
     # only one gets True.
     if request.method == "GET" and playback.pop("unaudited", False):
@@ -399,14 +457,19 @@ def audio(call_id):
                 yield data
         finally:
             f.close()
-    headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start + 1),
-               "Cache-Control": "no-store"}
+
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start + 1), "Cache-Control": "no-store"}
     status = 200
     if byte_range is not None:
         status = 206
         headers["Content-Range"] = "bytes %d-%d/%d" % (start, end, size)
-    return Response(body(), status=status, mimetype=info.get("mime_type", "audio/ogg"),
-                    headers=headers, direct_passthrough=True)
+    return Response(
+        body(),
+        status=status,
+        mimetype=info.get("mime_type", "audio/ogg"),
+        headers=headers,
+        direct_passthrough=True,
+    )
 
 
 @bp.route("/calls/<int:call_id>/export", methods=["POST"])
@@ -420,8 +483,10 @@ def export(call_id):
     fmt = request.form.get("format") or "ogg"
     errors = {}
     if len(reason) < 5:
-        errors["reason"] = ("Say why this recording is exported (for example \"complaint "
-                            "ref 1234\"); the reason goes in the audit trail.")
+        errors["reason"] = (
+            'Say why this recording is exported (for example "complaint '
+            'ref 1234"); the reason goes in the audit trail.'
+        )
     elif len(reason) > 500:
         errors["reason"] = "At most 500 characters."
     if fmt not in EXPORT_FORMATS:
@@ -443,19 +508,28 @@ def export(call_id):
     if fmt.endswith(".zip"):
         result = _with_manifest(call_id, bytes(result), "call-%d.%s" % (call_id, audio_fmt))
         if result is None:
-            return detail(call_id, errors={"format": "This box cannot sign a manifest here "
-                                           "(its signing key is not available to the web UI)."},
-                          status=400)
+            return detail(
+                call_id,
+                errors={
+                    "format": "This box cannot sign a manifest here "
+                    "(its signing key is not available to the web UI)."
+                },
+                status=400,
+            )
         mime = "application/zip"
     data = memoryview(bytes(result))
 
     def body():
         # Sent from memory in chunks: the decrypted audio is never a file on the card.
         for at in range(0, len(data), CHUNK):
-            yield data[at:at + CHUNK].tobytes()
-    return Response(body(), mimetype=mime, direct_passthrough=True,
-                    headers={"Content-Disposition": "attachment; filename=%s" % name,
-                             "Content-Length": str(len(data))})
+            yield data[at : at + CHUNK].tobytes()
+
+    return Response(
+        body(),
+        mimetype=mime,
+        direct_passthrough=True,
+        headers={"Content-Disposition": "attachment; filename=%s" % name, "Content-Length": str(len(data))},
+    )
 
 
 def _with_manifest(call_id, payload, file_name):
@@ -464,8 +538,8 @@ def _with_manifest(call_id, payload, file_name):
     import zipfile
 
     from firmware.manifest import manifest_path
-    manifest = lk().services.recordings.export_manifest(call_id, payload, file_name,
-                                                        g.user.name)
+
+    manifest = lk().services.recordings.export_manifest(call_id, payload, file_name, g.user.name)
     if manifest is None:
         return None
     buf = io.BytesIO()

@@ -36,12 +36,19 @@ def _page(errors=None, status=200, **extra):
             seconds, problem = None, str(exc)
     else:
         seconds = None
-    context = dict(consent=consent, notices=NOTICES, notice_labels=NOTICE_LABELS,
-                   available=svc is not None and consent is not None, seconds=seconds,
-                   problem=problem, n_lines=web.n_lines,
-                   can_test=svc is not None and svc.can_test_call,
-                   editable=g.user.has("installer") and consent is not None,
-                   max_mb=MAX_UPLOAD_BYTES // (1024 * 1024), **extra)
+    context = dict(
+        consent=consent,
+        notices=NOTICES,
+        notice_labels=NOTICE_LABELS,
+        available=svc is not None and consent is not None,
+        seconds=seconds,
+        problem=problem,
+        n_lines=web.n_lines,
+        can_test=svc is not None and svc.can_test_call,
+        editable=g.user.has("installer") and consent is not None,
+        max_mb=MAX_UPLOAD_BYTES // (1024 * 1024),
+        **extra,
+    )
     if status != 200:
         return form_errors("consent.html", errors or {}, status=status, **context)
     return render_template("consent.html", errors=errors or {}, **context)
@@ -72,11 +79,13 @@ def save():
     config = store.get()
     consent = config.policy.consent
     new = dataclasses.replace(
-        consent, inbound=form["inbound"], outbound=form["outbound"],
+        consent,
+        inbound=form["inbound"],
+        outbound=form["outbound"],
         record_if_notice_failed=form.get("record_if_notice_failed") == "on",
         announcement=dataclasses.replace(consent.announcement, text=text),
-        warning_tone=dataclasses.replace(consent.warning_tone,
-                                         enabled=form.get("warning_tone") == "on"))
+        warning_tone=dataclasses.replace(consent.warning_tone, enabled=form.get("warning_tone") == "on"),
+    )
     _save_consent(store, config, new)
     return redirect(url_for("consent.index", saved=1))
 
@@ -88,8 +97,11 @@ def _save_consent(store, config, new):
     store.save(dataclasses.replace(config, policy=dataclasses.replace(config.policy, consent=new)))
     before = dataclasses.asdict(old)
     after = dataclasses.asdict(new)
-    audit("config_change", "policy.consent",
-          changed={k: _plain(after[k]) for k in after if after[k] != before[k]})
+    audit(
+        "config_change",
+        "policy.consent",
+        changed={k: _plain(after[k]) for k in after if after[k] != before[k]},
+    )
 
 
 def _plain(value):
@@ -120,14 +132,18 @@ def upload():
         return _page({"upload": "%s. Nothing was changed." % str(exc).rstrip(".")}, status=400)
     config = store.get()
     consent = config.policy.consent
-    _save_consent(store, config, dataclasses.replace(
-        consent, announcement=dataclasses.replace(consent.announcement, file=name)))
+    _save_consent(
+        store,
+        config,
+        dataclasses.replace(consent, announcement=dataclasses.replace(consent.announcement, file=name)),
+    )
     return redirect(url_for("consent.index", saved=1))
 
 
 def _too_large():
-    return ("The file is larger than %d MB: an announcement is at most 30 seconds. "
-            "Nothing was changed." % (MAX_UPLOAD_BYTES // (1024 * 1024)))
+    return "The file is larger than %d MB: an announcement is at most 30 seconds. Nothing was changed." % (
+        MAX_UPLOAD_BYTES // (1024 * 1024)
+    )
 
 
 # Read by web/__init__.py: this view takes a larger body than a form, and says so when too large.
@@ -143,8 +159,11 @@ def use_default():
         return _page({"form": "This box has no configuration to edit."}, status=400)
     config = store.get()
     consent = config.policy.consent
-    _save_consent(store, config, dataclasses.replace(
-        consent, announcement=dataclasses.replace(consent.announcement, file=None)))
+    _save_consent(
+        store,
+        config,
+        dataclasses.replace(consent, announcement=dataclasses.replace(consent.announcement, file=None)),
+    )
     return redirect(url_for("consent.index", saved=1))
 
 
@@ -157,8 +176,7 @@ def listen():
     try:
         data = svc.announcement_wav()
     except LinekeeperError as exc:
-        return Response("the announcement cannot be played: %s" % exc, status=409,
-                        mimetype="text/plain")
+        return Response("the announcement cannot be played: %s" % exc, status=409, mimetype="text/plain")
     return Response(data, mimetype="audio/wav")
 
 
@@ -177,8 +195,7 @@ def test_call():
         return _page({"test": "Choose a line from 1 to %d." % web.n_lines}, status=400)
     state = {e["line"]: e["state"] for e in web.services.status.snapshot()["lines"]}
     if state.get(line) == "fault":
-        return _page({"test": "Line %d has a fault: nothing can be played into it." % line},
-                     status=400)
+        return _page({"test": "Line %d has a fault: nothing can be played into it." % line}, status=400)
     try:
         seconds = svc.test_call(line)
     except LinekeeperError as exc:

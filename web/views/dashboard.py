@@ -45,8 +45,9 @@ def visible_snapshot(user):
         entry["record"] = site.line(entry["line"]).record if site else True
         entry["can_pause"] = live is not None and entry["line"] in granted
         entry["paused"] = entry["line"] in paused
-        entry["recording"] = recording_now(entry, call, entry["line"] in recording
-                                           if live is not None else None)
+        entry["recording"] = recording_now(
+            entry, call, entry["line"] in recording if live is not None else None
+        )
         entry["text"] = _line_text(entry)
         lines.append(entry)
     now_us = iso_to_us(snap.get("now"))
@@ -66,8 +67,7 @@ def recording_now(entry, call, recorded=None):
     if state == "fault":
         return {"state": "off", "text": "Not recorded: line fault"}
     if call is None or state in ("idle",):
-        return {"state": "none", "text": "No call" if entry["record"] else
-                "Private line: never recorded"}
+        return {"state": "none", "text": "No call" if entry["record"] else "Private line: never recorded"}
     if not entry["record"]:
         return {"state": "off", "text": "Not recorded: private line"}
     decision = call.get("policy_decision")
@@ -95,16 +95,25 @@ def _line_text(entry):
         book = None
         if call.get("number"):
             site = lk().site.settings()
-            book = lk().phonebook.names_for([call["number"]], site.country if site else "uk"
-                                            ).get(call["number"])
-        call_text = " ".join(x for x in (
-            "Inbound" if call.get("direction") == "in" else "Outbound", who,
-            call.get("name") or "",
-            "(%s, phonebook)" % book if book and book != call.get("name") else "") if x)
-    return {"state": words.say("state", entry["state"]),
-            "since": local.when(since_us) if since_us else "",
-            "faults": "; ".join(words.say("fault", f) for f in entry.get("faults", [])),
-            "call": call_text}
+            book = (
+                lk().phonebook.names_for([call["number"]], site.country if site else "uk").get(call["number"])
+            )
+        call_text = " ".join(
+            x
+            for x in (
+                "Inbound" if call.get("direction") == "in" else "Outbound",
+                who,
+                call.get("name") or "",
+                "(%s, phonebook)" % book if book and book != call.get("name") else "",
+            )
+            if x
+        )
+    return {
+        "state": words.say("state", entry["state"]),
+        "since": local.when(since_us) if since_us else "",
+        "faults": "; ".join(words.say("fault", f) for f in entry.get("faults", [])),
+        "call": call_text,
+    }
 
 
 def health():
@@ -115,17 +124,18 @@ def health():
     site = lk().site
     alarms = list(data.get("alarms", []))
     if not site.recovery_confirmed:
-        alarms.append("The recovery key was never confirmed: an installer who is also a "
-                      "supervisor should make a new "
-                      "one in Settings.")
+        alarms.append(
+            "The recovery key was never confirmed: an installer who is also a "
+            "supervisor should make a new "
+            "one in Settings."
+        )
     return dict(data, alarms=alarms)
 
 
 @bp.route("/")
 @roles()
 def index():
-    return render_template("dashboard.html", snap=visible_snapshot(g.user), health=health(),
-                           errors={})
+    return render_template("dashboard.html", snap=visible_snapshot(g.user), health=health(), errors={})
 
 
 @bp.route("/lines/<int:line>/pause", methods=["POST"])
@@ -142,11 +152,13 @@ def pause(line):
         abort(400, description="Choose to pause or to resume the recording.")
     try:
         if action == "pause" and line not in live.recording_lines():
-            raise ValueError("line %d is not being recorded now: there is nothing to pause"
-                             % line)
+            raise ValueError("line %d is not being recorded now: there is nothing to pause" % line)
         (live.pause if action == "pause" else live.resume)(line, g.user.name)
-    except ValueError as exc:        # no call on the line, already paused, not paused
-        return render_template("dashboard.html", snap=visible_snapshot(g.user), health=health(),
-                               errors={"form": str(exc)[:1].upper() + str(exc)[1:] + "."}), 409
+    except ValueError as exc:  # no call on the line, already paused, not paused
+        return render_template(
+            "dashboard.html",
+            snap=visible_snapshot(g.user),
+            health=health(),
+            errors={"form": str(exc)[:1].upper() + str(exc)[1:] + "."},
+        ), 409
     return redirect(url_for("dashboard.index"))
-

@@ -6,8 +6,7 @@ points); the staff notice is for every logged-in user, since it is what
 staff are owed.
 """
 
-from flask import Response, render_template
-from flask import Blueprint
+from flask import Blueprint, Response, render_template
 
 from firmware.compliance import checklist
 from firmware.reports.docpdf import document_pdf
@@ -19,9 +18,11 @@ bp = Blueprint("documents", __name__)
 
 
 def _pdf(name, data):
-    return Response(data, mimetype="application/pdf",
-                    headers={"Content-Disposition": 'inline; filename="%s"' % name,
-                             "Cache-Control": "no-store"})
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": 'inline; filename="%s"' % name, "Cache-Control": "no-store"},
+    )
 
 
 @bp.route("/documents/checklist")
@@ -37,10 +38,18 @@ def checklist_pdf():
     state = box_state(lk())
     rows = [(c.number, c.name, ("status", c.status), c.reason) for c in checklist(state)]
     from reportlab.lib.units import mm
-    data = document_pdf("Compliance checklist", [
-        ("p", "The box's state on %s. Green: met; amber: met in part or due soon; "
-              "red: not met." % state.today.isoformat()),
-        ("table", ("#", "Safeguard", "Status", "Why"), rows, (8 * mm, 55 * mm, 18 * mm, 99 * mm))])
+
+    data = document_pdf(
+        "Compliance checklist",
+        [
+            (
+                "p",
+                "The box's state on %s. Green: met; amber: met in part or due soon; "
+                "red: not met." % state.today.isoformat(),
+            ),
+            ("table", ("#", "Safeguard", "Status", "Why"), rows, (8 * mm, 55 * mm, 18 * mm, 99 * mm)),
+        ],
+    )
     return _pdf("linekeeper-checklist-%s.pdf" % state.today, data)
 
 
@@ -53,36 +62,65 @@ def staff_notice_page():
 @bp.route("/documents/staff-notice.pdf")
 @roles()
 def staff_notice_pdf():
-    return _pdf("staff-notice.pdf", document_pdf("Call recording: a notice to staff",
-                                                 notice_blocks(staff_notice(lk()))))
+    return _pdf(
+        "staff-notice.pdf",
+        document_pdf("Call recording: a notice to staff", notice_blocks(staff_notice(lk()))),
+    )
 
 
 def notice_blocks(n):
     """The staff notice as document blocks (the same words as the HTML page)."""
-    blocks = [("h", "Why calls are recorded"),
-              ("p", n["purpose"] or "The purpose has not been stated yet."),
-              ("h", "Which lines are recorded"),
-              ("table", ("Line", "Name", "Recording"),
-               [(x["line"], x["name"], x["how"]) for x in n["lines"]])]
+    blocks = [
+        ("h", "Why calls are recorded"),
+        ("p", n["purpose"] or "The purpose has not been stated yet."),
+        ("h", "Which lines are recorded"),
+        ("table", ("Line", "Name", "Recording"), [(x["line"], x["name"], x["how"]) for x in n["lines"]]),
+    ]
     private = [x["name"] for x in n["lines"] if not x["recorded"]]
-    blocks.append(("p", "For private calls use %s: never recorded." % ", ".join(private)
-                   if private else "Every line may be recorded: there is no private phone."))
-    blocks += [("h", "How long recordings are kept"),
-               ("p", "%d days, unless a rule keeps them longer or shorter, or a recording is "
-                     "held for a dispute." % n["retention_days"] if n["retention_days"]
-                else "No retention period is set yet.")]
+    blocks.append(
+        (
+            "p",
+            "For private calls use %s: never recorded." % ", ".join(private)
+            if private
+            else "Every line may be recorded: there is no private phone.",
+        )
+    )
+    blocks += [
+        ("h", "How long recordings are kept"),
+        (
+            "p",
+            "%d days, unless a rule keeps them longer or shorter, or a recording is "
+            "held for a dispute." % n["retention_days"]
+            if n["retention_days"]
+            else "No retention period is set yet.",
+        ),
+    ]
     if n["pci"]:
-        blocks.append(("p", "When a caller gives card details, key %s: recording pauses "
-                            "until the details are given." % n["pci"]))
-    blocks += [("h", "Who may listen"),
-               ("p", "Only these supervisors, each with their own key, and every playback "
-                     "and export is recorded in the audit trail: %s."
-                % (", ".join(n["listeners"]) or "nobody yet")),
-               ("h", "What callers are told"),
-               ("p", n["announcement"] or "Callers are not told (the notice is off)."),
-               ("h", "Asking for a copy, or raising a concern"),
-               ("p", "Ask a supervisor, or %s, in writing. A request for your own recordings "
-                     "is answered within one month. %s"
-                % (n["organisation"] or "the organisation",
-                   "ICO registration: %s." % n["ico_number"] if n["ico_number"] else ""))]
+        blocks.append(
+            (
+                "p",
+                "When a caller gives card details, key %s: recording pauses "
+                "until the details are given." % n["pci"],
+            )
+        )
+    blocks += [
+        ("h", "Who may listen"),
+        (
+            "p",
+            "Only these supervisors, each with their own key, and every playback "
+            "and export is recorded in the audit trail: %s." % (", ".join(n["listeners"]) or "nobody yet"),
+        ),
+        ("h", "What callers are told"),
+        ("p", n["announcement"] or "Callers are not told (the notice is off)."),
+        ("h", "Asking for a copy, or raising a concern"),
+        (
+            "p",
+            "Ask a supervisor, or %s, in writing. A request for your own recordings "
+            "is answered within one month. %s"
+            % (
+                n["organisation"] or "the organisation",
+                "ICO registration: %s." % n["ico_number"] if n["ico_number"] else "",
+            ),
+        ),
+    ]
     return blocks

@@ -45,5 +45,4 @@ def index():
 def topic(topic):
     if topic not in TOPICS:
         abort(404)
-    return render_template("help_%s.html" % topic, topics=TOPICS, topic=topic,
-                           title="Help: " + TOPICS[topic])
+    return render_template("help_%s.html" % topic, topics=TOPICS, topic=topic, title="Help: " + TOPICS[topic])

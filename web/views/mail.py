@@ -6,7 +6,6 @@ it, and an empty password field keeps the stored one. Saving is audited as
 sent at once, not queued, so its failure is shown with the server's reason.
 """
 
-
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from firmware.errors import ConfigError, LinekeeperError
@@ -19,6 +18,7 @@ bp = Blueprint("mail", __name__)
 
 def _service():
     from flask import abort
+
     svc = lk().services.mail
     if svc is None:
         abort(404)
@@ -30,10 +30,16 @@ def _addresses(text):
 
 
 def _values(settings):
-    values = {"host": settings.host, "port": str(settings.port), "security": settings.security,
-              "username": settings.username, "sender": settings.sender,
-              "alarm_to": ", ".join(settings.alarm_to),
-              "rate_window_min": str(settings.rate_window_s // 60), "syslog": settings.syslog}
+    values = {
+        "host": settings.host,
+        "port": str(settings.port),
+        "security": settings.security,
+        "username": settings.username,
+        "sender": settings.sender,
+        "alarm_to": ", ".join(settings.alarm_to),
+        "rate_window_min": str(settings.rate_window_s // 60),
+        "syslog": settings.syslog,
+    }
     for every in EVERY:
         values["%s_to" % every] = ""
         values["%s_fmt" % every] = "pdf"
@@ -60,11 +66,17 @@ def _parse(form, current):
         if to:
             schedules.append(Schedule(every, to, form.get("%s_fmt" % every, "pdf")))
     settings = MailSettings(
-        host=form.get("host", "").strip(), port=port, security=form.get("security", ""),
-        username=form.get("username", "").strip(), password=current.password,
-        sender=form.get("sender", "").strip(), alarm_to=_addresses(form.get("alarm_to")),
-        rate_window_s=window, schedules=tuple(schedules),
-        syslog=form.get("syslog", "").strip())
+        host=form.get("host", "").strip(),
+        port=port,
+        security=form.get("security", ""),
+        username=form.get("username", "").strip(),
+        password=current.password,
+        sender=form.get("sender", "").strip(),
+        alarm_to=_addresses(form.get("alarm_to")),
+        rate_window_s=window,
+        schedules=tuple(schedules),
+        syslog=form.get("syslog", "").strip(),
+    )
     if not errors:
         try:
             settings.check()
@@ -80,8 +92,14 @@ def _parse(form, current):
 def _page(values, errors=None, status=400, **extra):
     svc = _service()
     settings = svc.store.get()
-    context = dict(values=values, securities=SECURITY, everies=EVERY,
-                   password_set=bool(settings.password), pending=svc.queue.pending(), **extra)
+    context = dict(
+        values=values,
+        securities=SECURITY,
+        everies=EVERY,
+        password_set=bool(settings.password),
+        pending=svc.queue.pending(),
+        **extra,
+    )
     if errors:
         return form_errors("mail.html", errors, status=status, **context)
     return render_template("mail.html", errors={}, **context)
@@ -119,7 +137,7 @@ def send_test():
         svc.send_test(to)
     except ConfigError as exc:
         return _page(values, {"test_to": exc.message})
-    except LinekeeperError as exc:          # the server refused or could not be reached
+    except LinekeeperError as exc:  # the server refused or could not be reached
         return _page(values, {"test_to": "The test e-mail was not sent: %s" % exc}, status=502)
     audit("config_change", "mail", test_mail_to=to.strip())
     return _page(values, tested=to.strip())

@@ -22,10 +22,12 @@ def _country():
 
 def _page(errors=None, status=200, **extra):
     if errors:
-        return form_errors("phonebook.html", errors, status, entries=lk().phonebook.entries(),
-                           form=request.form, **extra)
-    return render_template("phonebook.html", errors={}, entries=lk().phonebook.entries(),
-                           form={}, **extra), status
+        return form_errors(
+            "phonebook.html", errors, status, entries=lk().phonebook.entries(), form=request.form, **extra
+        )
+    return render_template(
+        "phonebook.html", errors={}, entries=lk().phonebook.entries(), form={}, **extra
+    ), status
 
 
 @bp.route("", methods=["GET"])
@@ -38,8 +40,7 @@ def index():
 @roles("supervisor")
 def save():
     try:
-        number = lk().phonebook.put(request.form.get("number"), request.form.get("name"),
-                                    _country())
+        number = lk().phonebook.put(request.form.get("number"), request.form.get("name"), _country())
     except PhonebookError as exc:
         return _page({"entry": str(exc)[:1].upper() + str(exc)[1:] + "."}, 400)
     audit("phonebook", number, change="set", name=" ".join(request.form["name"].split()))
@@ -90,5 +91,6 @@ import_csv.too_large = _upload_too_large
 def export_csv():
     data = lk().phonebook.export_csv()
     audit("export_list", "phonebook", rows=lk().phonebook.count())
-    return Response(data, mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=phonebook.csv"})
+    return Response(
+        data, mimetype="text/csv", headers={"Content-Disposition": "attachment; filename=phonebook.csv"}
+    )

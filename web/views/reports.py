@@ -38,11 +38,14 @@ def _allowed_lines(n_lines):
 
 def _request(source):
     """``(period, lines, values, errors)`` from the query string; defaults: the last 7 days."""
-    today = dt.datetime.fromtimestamp(lk().services.wall_us() / 1e6,
-                                      source.period("2000-01-01", "2000-01-01").zone).date()
-    values = {"from": request.args.get("from") or (today - dt.timedelta(days=7)).isoformat(),
-              "to": request.args.get("to") or (today - dt.timedelta(days=1)).isoformat(),
-              "line": request.args.get("line", "")}
+    today = dt.datetime.fromtimestamp(
+        lk().services.wall_us() / 1e6, source.period("2000-01-01", "2000-01-01").zone
+    ).date()
+    values = {
+        "from": request.args.get("from") or (today - dt.timedelta(days=7)).isoformat(),
+        "to": request.args.get("to") or (today - dt.timedelta(days=1)).isoformat(),
+        "line": request.args.get("line", ""),
+    }
     errors, period = {}, None
     try:
         period = source.period(values["from"], values["to"])
@@ -76,9 +79,15 @@ def index():
         report = source.report(period, lines)
     except ReportError as exc:
         return form_errors("reports.html", {"range": str(exc)}, report=None, **context)
-    return render_template("reports.html", errors={}, report=report, tables=tables(report),
-                           hours_svg=Markup(svg.hours_chart(report)),
-                           lines_svg=Markup(svg.lines_chart(report)), **context)
+    return render_template(
+        "reports.html",
+        errors={},
+        report=report,
+        tables=tables(report),
+        hours_svg=Markup(svg.hours_chart(report)),
+        lines_svg=Markup(svg.lines_chart(report)),
+        **context,
+    )
 
 
 @bp.route("/reports/download")
@@ -96,9 +105,16 @@ def download():
             errors["range"] = str(exc)
     if errors:
         return Response("\n".join(errors.values()) + "\n", status=400, mimetype="text/plain")
-    audit("report", None, format=fmt, lines=lines,
-          period="%s/%s" % (period.first.isoformat(), period.last.isoformat()))
+    audit(
+        "report",
+        None,
+        format=fmt,
+        lines=lines,
+        period="%s/%s" % (period.first.isoformat(), period.last.isoformat()),
+    )
     name = "linekeeper-report-%s-%s.%s" % (period.first, period.last, fmt)
-    return Response(data, mimetype=MIME[fmt],
-                    headers={"Content-Disposition": 'attachment; filename="%s"' % name,
-                             "Cache-Control": "no-store"})
+    return Response(
+        data,
+        mimetype=MIME[fmt],
+        headers={"Content-Disposition": 'attachment; filename="%s"' % name, "Cache-Control": "no-store"},
+    )

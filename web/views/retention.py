@@ -40,10 +40,18 @@ def _summary(settings):
     doomed = svc.preview(settings=settings) if svc is not None else []
     held = svc.held(settings=settings) if svc is not None else []
     counts = svc.counts(doomed) if svc is not None else {}
-    lines = [{"name": r.name, "applies": r.describe(), "days": r.days,
-              "deletes": counts.get(r.name, 0)} for r in settings.rules]
-    lines.append({"name": DEFAULT_RULE, "applies": "every call no rule above matches",
-                  "days": settings.default_days, "deletes": counts.get(DEFAULT_RULE, 0)})
+    lines = [
+        {"name": r.name, "applies": r.describe(), "days": r.days, "deletes": counts.get(r.name, 0)}
+        for r in settings.rules
+    ]
+    lines.append(
+        {
+            "name": DEFAULT_RULE,
+            "applies": "every call no rule above matches",
+            "days": settings.default_days,
+            "deletes": counts.get(DEFAULT_RULE, 0),
+        }
+    )
     return {"rules": lines, "total": len(doomed), "held": len(held)}
 
 
@@ -60,20 +68,28 @@ def _categories(settings):
 def _page(settings, values, errors, status=200, previewing=False, saved=False):
     svc = _service()
     context = dict(
-        values=values, errors=errors, previewing=previewing, saved=saved,
+        values=values,
+        errors=errors,
+        previewing=previewing,
+        saved=saved,
         summary=_summary(settings) if settings is not None else None,
-        settings=settings, available=svc is not None and settings is not None,
-        rule_rows=rows(values, "rule"), minimum_rows=rows(values, "minimum"),
+        settings=settings,
+        available=svc is not None and settings is not None,
+        rule_rows=rows(values, "rule"),
+        minimum_rows=rows(values, "minimum"),
         suspended=svc.guard.suspended if svc is not None else None,
         last_passed_us=svc.guard.last_passed_us if svc is not None else None,
         disk_percent=getattr(svc, "last_disk_percent", None),
         alarms=svc.active_alarms() if svc is not None else [],
         now_us=lk().services.wall_us(),
-        categories=_categories(settings), n_lines=lk().n_lines,
-        editable=g.user.has("installer") and lk().services.box_config is not None)
+        categories=_categories(settings),
+        n_lines=lk().n_lines,
+        editable=g.user.has("installer") and lk().services.box_config is not None,
+    )
     if status != 200:
-        return form_errors("retention.html", errors, status=status,
-                           **{k: v for k, v in context.items() if k != "errors"})
+        return form_errors(
+            "retention.html", errors, status=status, **{k: v for k, v in context.items() if k != "errors"}
+        )
     return render_template("retention.html", **context)
 
 
@@ -101,12 +117,10 @@ def save():
     before = config.policy.retention
     if proposed == before:
         return redirect(url_for("retention.index", saved=1))
-    new_config = dataclasses.replace(config, policy=dataclasses.replace(config.policy,
-                                                                        retention=proposed))
+    new_config = dataclasses.replace(config, policy=dataclasses.replace(config.policy, retention=proposed))
     store.save(new_config)
     old, new = before.to_dict(), proposed.to_dict()
-    audit("config_change", "policy.retention",
-          changed={k: new[k] for k in new if new[k] != old.get(k)})
+    audit("config_change", "policy.retention", changed={k: new[k] for k in new if new[k] != old.get(k)})
     return redirect(url_for("retention.index", saved=1))
 
 
@@ -118,8 +132,12 @@ def confirm_clock():
         return redirect(url_for("retention.index"))
     if request.form.get("confirm") != "yes":
         settings = _current()
-        return _page(settings, form_values(settings), {
-            "clock": "Tick the box to confirm that the time shown is right."}, status=400)
+        return _page(
+            settings,
+            form_values(settings),
+            {"clock": "Tick the box to confirm that the time shown is right."},
+            status=400,
+        )
     svc.confirm_clock(g.user.name)
     return redirect(url_for("retention.index"))
 
@@ -131,11 +149,26 @@ def deletions():
     errors = {}
     page = page_number(errors)
     if svc is None:
-        return render_template("deletions.html", errors=errors, entries=[], problems=[],
-                               page=1, more=False, total=0, available=False)
+        return render_template(
+            "deletions.html",
+            errors=errors,
+            entries=[],
+            problems=[],
+            page=1,
+            more=False,
+            total=0,
+            available=False,
+        )
     problems = svc.verify()
     entries = svc.deletion_log(limit=PAGE + 1, offset=(page - 1) * PAGE)
     status = 400 if errors else 200
-    return render_template("deletions.html", errors=errors, entries=entries[:PAGE],
-                           more=len(entries) > PAGE, problems=problems, page=page,
-                           total=svc.deletion_count(), available=True), status
+    return render_template(
+        "deletions.html",
+        errors=errors,
+        entries=entries[:PAGE],
+        more=len(entries) > PAGE,
+        problems=problems,
+        page=page,
+        total=svc.deletion_count(),
+        available=True,
+    ), status

@@ -16,16 +16,27 @@ from ..security import audit, form_errors, lk, roles
 
 bp = Blueprint("rules", __name__)
 
-MODE_LABELS = {"always": "Always record", "never": "Never (a private line)",
-               "on_demand": "On demand (button or code)", "by_rule": "By the rules below"}
+MODE_LABELS = {
+    "always": "Always record",
+    "never": "Never (a private line)",
+    "on_demand": "On demand (button or code)",
+    "by_rule": "By the rules below",
+}
 
 
 def _page(values, errors, status=200, saved=False):
     web = lk()
-    context = dict(values=values, saved=saved, n_lines=web.n_lines, modes=MODES,
-                   mode_labels=MODE_LABELS, weekdays=WEEKDAYS, number_rows=number_rows(values),
-                   available=web.services.box_config is not None,
-                   editable=g.user.has("installer") and web.services.box_config is not None)
+    context = dict(
+        values=values,
+        saved=saved,
+        n_lines=web.n_lines,
+        modes=MODES,
+        mode_labels=MODE_LABELS,
+        weekdays=WEEKDAYS,
+        number_rows=number_rows(values),
+        available=web.services.box_config is not None,
+        editable=g.user.has("installer") and web.services.box_config is not None,
+    )
     if status != 200:
         return form_errors("rules.html", errors, status=status, **context)
     return render_template("rules.html", errors=errors, **context)

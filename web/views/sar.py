@@ -29,10 +29,14 @@ def _search(values):
     period = None
     if values["from"] or values["to"]:
         period = services.reports.period(values["from"], values["to"] or values["from"])
-    calls = find_calls(services.reports.calls_db, number=values["number"] or None,
-                       since_us=period.start_us if period else None,
-                       until_us=period.end_us if period else None,
-                       country=services.reports.country, lines=set(g.user.lines))
+    calls = find_calls(
+        services.reports.calls_db,
+        number=values["number"] or None,
+        since_us=period.start_us if period else None,
+        until_us=period.end_us if period else None,
+        country=services.reports.country,
+        lines=set(g.user.lines),
+    )
     return calls, {"number": values["number"], "from": values["from"], "to": values["to"]}
 
 
@@ -45,10 +49,16 @@ def index():
         try:
             calls, _ = _search(values)
         except LinekeeperError as exc:
-            return form_errors("sar.html", {"search": str(exc)}, values=values, calls=None,
-                               has_key=unlocked_key() is not None)
-    return render_template("sar.html", errors={}, values=values, calls=calls,
-                           has_key=unlocked_key() is not None)
+            return form_errors(
+                "sar.html",
+                {"search": str(exc)},
+                values=values,
+                calls=None,
+                has_key=unlocked_key() is not None,
+            )
+    return render_template(
+        "sar.html", errors={}, values=values, calls=calls, has_key=unlocked_key() is not None
+    )
 
 
 @bp.route("/sar", methods=["POST"])
@@ -60,34 +70,46 @@ def release_bundle():
     store = getattr(services.recordings, "store", None)
     errors = {}
     if key is None:
-        errors["release"] = ("Your session holds no unlocked recording key: log out and in "
-                             "again, then retry.")
+        errors["release"] = "Your session holds no unlocked recording key: log out and in again, then retry."
     elif store is None:
         errors["release"] = "This box keeps no recordings to release."
     calls = None
     if not errors:
         try:
             calls, search = _search(values)
-            redactions = [parse_redaction(r) for r in
-                          request.form.get("redact", "").replace(",", " ").split()]
+            redactions = [
+                parse_redaction(r) for r in request.form.get("redact", "").replace(",", " ").split()
+            ]
             with tempfile.TemporaryDirectory() as tmp:
-                name = "subject-access.zip" + (".gpg" if request.form.get("bundle_password")
-                                               else "")
+                name = "subject-access.zip" + (".gpg" if request.form.get("bundle_password") else "")
                 path = os.path.join(tmp, name)
-                release(lk().config.data_dir, store, services.audit, key, actor=g.user.name,
-                        requester=values["requester"], recipient=values["recipient"],
-                        reason=values["reason"], calls=calls, search=search, out_path=path,
-                        bundle_password=request.form.get("bundle_password") or None,
-                        wall_us=int(services.wall_us()), redactions=redactions)
+                release(
+                    lk().config.data_dir,
+                    store,
+                    services.audit,
+                    key,
+                    actor=g.user.name,
+                    requester=values["requester"],
+                    recipient=values["recipient"],
+                    reason=values["reason"],
+                    calls=calls,
+                    search=search,
+                    out_path=path,
+                    bundle_password=request.form.get("bundle_password") or None,
+                    wall_us=int(services.wall_us()),
+                    redactions=redactions,
+                )
                 with open(path, "rb") as f:
                     data = f.read()
         except LinekeeperError as exc:
             errors["release"] = str(exc)
     if errors:
-        return form_errors("sar.html", errors, values=values, calls=calls,
-                           has_key=key is not None)
-    return Response(data, mimetype="application/octet-stream", headers={
-        "Content-Disposition": 'attachment; filename="%s"' % name, "Cache-Control": "no-store"})
+        return form_errors("sar.html", errors, values=values, calls=calls, has_key=key is not None)
+    return Response(
+        data,
+        mimetype="application/octet-stream",
+        headers={"Content-Disposition": 'attachment; filename="%s"' % name, "Cache-Control": "no-store"},
+    )
 
 
 @bp.route("/disclosures")

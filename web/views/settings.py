@@ -15,18 +15,25 @@ bp = Blueprint("settings", __name__)
 
 def _context(**extra):
     web = lk()
-    values = (request.form if request.method == "POST" and request.endpoint == "settings.save"
-              else form_values(web.site.settings(), web.n_lines))
-    return dict(n_lines=web.n_lines, current=web.site.settings(), values=values,
-                recovery_confirmed=web.site.recovery_confirmed,
-                has_key=unlocked_key() is not None, **extra)
+    values = (
+        request.form
+        if request.method == "POST" and request.endpoint == "settings.save"
+        else form_values(web.site.settings(), web.n_lines)
+    )
+    return dict(
+        n_lines=web.n_lines,
+        current=web.site.settings(),
+        values=values,
+        recovery_confirmed=web.site.recovery_confirmed,
+        has_key=unlocked_key() is not None,
+        **extra,
+    )
 
 
 @bp.route("/settings", methods=["GET"])
 @roles("installer")
 def index():
-    return render_template("settings.html", errors={}, saved=request.args.get("saved"),
-                           **_context())
+    return render_template("settings.html", errors={}, saved=request.args.get("saved"), **_context())
 
 
 @bp.route("/settings", methods=["POST"])
@@ -38,13 +45,11 @@ def save():
         return form_errors("settings.html", errors, saved=None, **_context())
     before = web.site.settings()
     changed = {}
-    for field in ("organisation", "ico_number", "ico_renewal", "purpose", "country",
-                  "time_zone"):
+    for field in ("organisation", "ico_number", "ico_renewal", "purpose", "country", "time_zone"):
         if getattr(before, field) != getattr(settings, field):
             changed[field] = getattr(settings, field)
     if before.lines != settings.lines:
-        changed["lines"] = [{"line": x.line, "name": x.name, "record": x.record}
-                            for x in settings.lines]
+        changed["lines"] = [{"line": x.line, "name": x.name, "record": x.record} for x in settings.lines]
     with web.db.tx() as conn:
         web.site.save(conn, settings)
     if changed:
@@ -60,9 +65,12 @@ def new_recovery_key():
     web = lk()
     key = unlocked_key()
     if key is None:
-        return form_errors("settings.html", {"recovery": (
-            "Your session holds no unlocked recording key. Log out and in again, then retry.")},
-            saved=None, **_context())
+        return form_errors(
+            "settings.html",
+            {"recovery": ("Your session holds no unlocked recording key. Log out and in again, then retry.")},
+            saved=None,
+            **_context(),
+        )
     recovery = web.services.keystore.new_recovery_key(key)
     web.site.set_recovery_confirmed(False)
     web.sessions.mem(g.session)["recovery"] = recovery

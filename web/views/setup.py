@@ -49,15 +49,19 @@ def wizard():
     keys = ["setup:" + (request.remote_addr or "")]
     wait = web.throttle.attempt(keys)
     if wait:
-        return form_errors("setup.html", {"setup_code": (
-            "Too many wrong setup codes. Wait %d s and try again." % wait)},
-            status=429, **_context())
+        return form_errors(
+            "setup.html",
+            {"setup_code": ("Too many wrong setup codes. Wait %d s and try again." % wait)},
+            status=429,
+            **_context(),
+        )
     errors = {}
     if setupcode.check_setup_code(data_dir, request.form.get("setup_code")):
         web.throttle.succeeded(keys)
     else:
-        errors["setup_code"] = ("That is not this box's setup code. It is on the label and "
-                                "on the console when the box starts.")
+        errors["setup_code"] = (
+            "That is not this box's setup code. It is on the label and on the console when the box starts."
+        )
     settings, site_errors = parse_site_form(request.form, web.n_lines)
     errors.update(site_errors)
     name = (request.form.get("admin_name") or "").strip().lower()
@@ -76,17 +80,18 @@ def wizard():
         try:
             keystore.unlock(name, password).forget()
         except KeyStoreError:
-            errors["admin_name"] = ("This box already has recording keys (made with "
-                                    "`linekeeper init`). Enter the user name and password "
-                                    "given then.")
+            errors["admin_name"] = (
+                "This box already has recording keys (made with "
+                "`linekeeper init`). Enter the user name and password "
+                "given then."
+            )
     if errors:
         return form_errors("setup.html", errors, **_context())
     n_lines = web.n_lines
     try:
         with web.db.tx() as conn:
             web.site.save(conn, settings)
-            web.accounts.create(conn, name, password, {"installer", "supervisor"},
-                                range(1, n_lines + 1))
+            web.accounts.create(conn, name, password, {"installer", "supervisor"}, range(1, n_lines + 1))
             web.site.mark_setup_complete(conn)
             # Last, so that a refusal rolls everything above back.
             recovery = None if keystore.is_initialised else keystore.initialise(name, password)
@@ -99,8 +104,13 @@ def wizard():
     if web.services.setup_defaults is not None:
         web.services.setup_defaults()
     g.user = web.accounts.get(name)
-    audit("init", name, organisation=settings.organisation, country=settings.country,
-          lines=[{"line": x.line, "name": x.name, "record": x.record} for x in settings.lines])
+    audit(
+        "init",
+        name,
+        organisation=settings.organisation,
+        country=settings.country,
+        lines=[{"line": x.line, "name": x.name, "record": x.record} for x in settings.lines],
+    )
     key = keystore.unlock(name, password)
     resp, session = start_session(url_for("setup.recovery"), name, key)
     if recovery is None:
@@ -119,13 +129,20 @@ def recovery():
         return redirect(url_for("settings.index"))
     groups = recovery_key.split("-")
     if request.method == "GET":
-        return render_template("recovery.html", recovery_key=recovery_key, errors={},
-                               n_groups=len(groups))
+        return render_template("recovery.html", recovery_key=recovery_key, errors={}, n_groups=len(groups))
     typed = "".join((request.form.get("last_group") or "").upper().split())
     if not secrets.compare_digest(typed.encode(), groups[-1].encode()):
-        return form_errors("recovery.html", {"last_group": (
-            "That is not the last group of the recovery key. Check what you wrote down; "
-            "it must be exact.")}, recovery_key=recovery_key, n_groups=len(groups))
+        return form_errors(
+            "recovery.html",
+            {
+                "last_group": (
+                    "That is not the last group of the recovery key. Check what you wrote down; "
+                    "it must be exact."
+                )
+            },
+            recovery_key=recovery_key,
+            n_groups=len(groups),
+        )
     mem["recovery"] = None
     web.site.set_recovery_confirmed(True)
     return redirect(url_for("dashboard.index"))

@@ -37,9 +37,17 @@ def _slots():
 
 def _render_list(errors=None, status=200, **extra):
     web = lk()
-    return render_template("users.html", users=web.accounts.all(), slots=_slots(),
-                           errors=errors or {}, n_lines=web.n_lines, form=request.form,
-                           roles_all=ROLES, has_key=_can_grant(), **extra), status
+    return render_template(
+        "users.html",
+        users=web.accounts.all(),
+        slots=_slots(),
+        errors=errors or {},
+        n_lines=web.n_lines,
+        form=request.form,
+        roles_all=ROLES,
+        has_key=_can_grant(),
+        **extra,
+    ), status
 
 
 def _can_grant():
@@ -95,14 +103,18 @@ def _grant(errors, lines_granted, what):
             errors["recovery_key"] = "That is not this box's recovery key."
         return None
     if not g.user.has("supervisor") or unlocked_key() is None:
-        errors["form"] = ("%s lets someone hear calls, so it needs a supervisor logged in with "
-                          "their own password (their recording key unlocked), or the box's "
-                          "recovery key." % what)
+        errors["form"] = (
+            "%s lets someone hear calls, so it needs a supervisor logged in with "
+            "their own password (their recording key unlocked), or the box's "
+            "recovery key." % what
+        )
         return None
     beyond = sorted(set(lines_granted) - set(g.user.lines))
     if beyond:
-        errors["form"] = ("You can grant only lines you hold yourself; line(s) %s need the "
-                          "box's recovery key." % ", ".join(map(str, beyond)))
+        errors["form"] = (
+            "You can grant only lines you hold yourself; line(s) %s need the "
+            "box's recovery key." % ", ".join(map(str, beyond))
+        )
         return None
     return Grant(unlocked_key(), False, "supervisor")
 
@@ -120,8 +132,7 @@ def index():
     if not g.user.has("installer"):
         # Auditors check audit entries against who holds which role: a list
         # to read, no forms.
-        return render_template("users_readonly.html", users=lk().accounts.all(),
-                               slots=_slots(), errors={})
+        return render_template("users_readonly.html", users=lk().accounts.all(), slots=_slots(), errors={})
     return _render_list()
 
 
@@ -184,8 +195,10 @@ def update(name):
     has_slot = name in slots
     new_slot = changed.needs_key_slot and not has_slot
     if has_slot and not changed.needs_key_slot and len(slots) == 1 and not errors:
-        errors["roles"] = ("%s has the box's last key slot, which a supervisor must hold: give "
-                           "another supervisor one first." % name)
+        errors["roles"] = (
+            "%s has the box's last key slot, which a supervisor must hold: give "
+            "another supervisor one first." % name
+        )
     # Lines this change lets the user hear that they could not before.
     heard_before = set(user.lines) if user.needs_key_slot else set()
     gained = set(lines) - heard_before if changed.needs_key_slot else set()
@@ -193,8 +206,11 @@ def update(name):
     if new_slot and not errors:
         # The key slot is sealed with the user's password, which we do not
         # know: a new one is set.
-        problem = passwords.password_problem(password, name) if password else (
-            "A supervisor gets a key slot, made with a new password: enter one for %s." % name)
+        problem = (
+            passwords.password_problem(password, name)
+            if password
+            else ("A supervisor gets a key slot, made with a new password: enter one for %s." % name)
+        )
         if problem:
             errors["password"] = problem
     grant = None
@@ -219,8 +235,11 @@ def update(name):
         except _LastInstaller:
             if new_slot:
                 keystore.remove_slot(name)
-            return _render_list({"roles": "The box needs at least one installer; give another "
-                                          "user the role first."}, 400, editing=name)
+            return _render_list(
+                {"roles": "The box needs at least one installer; give another user the role first."},
+                400,
+                editing=name,
+            )
     finally:
         if grant is not None:
             grant.close()
@@ -233,7 +252,7 @@ def update(name):
             audit("key_slot_remove", name, refused=str(exc))
     if new_slot:
         audit("key_slot_add", name, granted_with=grant.via)
-    web.sessions.end_user(name)       # new rights take effect at the next login
+    web.sessions.end_user(name)  # new rights take effect at the next login
     audit("config_change", name, change="user_update", roles=sorted(chosen), lines=sorted(lines))
     return redirect(url_for("users.index"))
 
@@ -247,8 +266,7 @@ def set_password(name):
     if user is None:
         abort(404)
     if name == g.user.name:
-        abort(403, description="Change your own password on your account page, with the "
-                               "current one.")
+        abort(403, description="Change your own password on your account page, with the current one.")
     password = request.form.get("password") or ""
     errors = {}
     problem = passwords.password_problem(password, name)
@@ -272,8 +290,7 @@ def set_password(name):
     with web.db.tx() as conn:
         web.accounts.set_password(conn, name, password)
     web.sessions.end_user(name)
-    audit("password_change", name, by_installer=True,
-          granted_with=grant.via if grant is not None else None)
+    audit("password_change", name, by_installer=True, granted_with=grant.via if grant is not None else None)
     if user.needs_key_slot and not had_slot:
         audit("key_slot_add", name, granted_with=grant.via)
     return redirect(url_for("users.index"))
@@ -290,9 +307,10 @@ def delete(name):
         return _render_list({"form": "You cannot delete your own account."}, 400)
     has_slot = name in _slots()
     if has_slot and len(_slots()) == 1:
-        return _render_list({"form": "%s has the box's last key slot: give another "
-                                     "supervisor one first." % name}, 400)
-    web.sessions.end_user(name)       # before the rows cascade away: their keys leave memory
+        return _render_list(
+            {"form": "%s has the box's last key slot: give another supervisor one first." % name}, 400
+        )
+    web.sessions.end_user(name)  # before the rows cascade away: their keys leave memory
     try:
         with web.db.tx() as conn:
             if user.has("installer"):

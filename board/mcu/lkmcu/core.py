@@ -27,8 +27,19 @@ class Supervisor:
     Pi's 3.3 V rail).
     """
 
-    def __init__(self, mem, read_supply_mv, read_cap_mv, power_fail_pin, led_pin,
-                 buzzer_pin, pi_reset_pin, pi_alive_pin, vault, power=None):
+    def __init__(
+        self,
+        mem,
+        read_supply_mv,
+        read_cap_mv,
+        power_fail_pin,
+        led_pin,
+        buzzer_pin,
+        pi_reset_pin,
+        pi_alive_pin,
+        vault,
+        power=None,
+    ):
         if len(mem) < regmap.SIZE:
             raise ValueError("register memory must hold %d bytes" % regmap.SIZE)
         self.mem = mem

@@ -11,8 +11,9 @@ energy in the capacitor above the converter's cut-off, divided by the load:
 
 
 class PowerWatch:
-    def __init__(self, farads=0.0, load_mw=4000, min_mv=2500,
-                 fail_mv=4650, good_mv=4850, fail_ms=2, good_ms=500):
+    def __init__(
+        self, farads=0.0, load_mw=4000, min_mv=2500, fail_mv=4650, good_mv=4850, fail_ms=2, good_ms=500
+    ):
         if good_mv <= fail_mv:
             raise ValueError("good_mv must be above fail_mv")
         self.farads = farads

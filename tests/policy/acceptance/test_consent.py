@@ -16,16 +16,31 @@ import pytest
 
 from firmware.policy.announcement import validate_announcement_wav, wav_bytes
 
-CONSENT = {"inbound": "announcement", "outbound": "tone",
-           "warning_tone": {"enabled": True, "frequency_hz": 1400, "duration_ms": 500,
-                            "interval_s": 15, "level_dbm0": -13}}
+CONSENT = {
+    "inbound": "announcement",
+    "outbound": "tone",
+    "warning_tone": {
+        "enabled": True,
+        "frequency_hz": 1400,
+        "duration_ms": 500,
+        "interval_s": 15,
+        "level_dbm0": -13,
+    },
+}
 
 
 def calls():
-    return [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 50.0,
-             "caller_id": {"number": "01632960123"}},
-            {"line": 2, "at": 1.0, "direction": "out", "dial": {"digits": "02079460000"},
-             "talk": 35.0}]
+    return [
+        {
+            "line": 1,
+            "at": 1.0,
+            "direction": "in",
+            "rings": 1,
+            "talk": 50.0,
+            "caller_id": {"number": "01632960123"},
+        },
+        {"line": 2, "at": 1.0, "direction": "out", "dial": {"digits": "02079460000"}, "talk": 35.0},
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -53,18 +68,18 @@ def test_the_announcement_is_in_the_recording_at_the_answer(noticed):
     lab, data_dir, log = noticed
     call = log[1]
     samples, t0 = lab.decode(data_dir, call["id"])
-    (name,) = [n for n in os.listdir(os.path.join(data_dir, "announcements"))
-               if n.startswith("tts-")]
+    (name,) = [n for n in os.listdir(os.path.join(data_dir, "announcements")) if n.startswith("tts-")]
     with open(os.path.join(data_dir, "announcements", name), "rb") as f:
         announcement = validate_announcement_wav(f.read())
     lag = _best_lag(samples, announcement)
     found_us = t0 + lag * 125
     assert abs(found_us - lab.wall_us(call["consent"]["at"])) <= 2_000
     assert found_us - lab.wall_us(call["answered_at"]) < 60_000
-    heard = samples[lag:lag + len(announcement)]
+    heard = samples[lag : lag + len(announcement)]
     assert _correlation(heard, announcement) > 0.8
     from firmware.policy.announcement import active_level_dbm0
-    assert active_level_dbm0(heard) == pytest.approx(-16, abs=2)       # its configured level
+
+    assert active_level_dbm0(heard) == pytest.approx(-16, abs=2)  # its configured level
 
 
 @pytest.mark.parametrize("line, beeps", [(1, (15, 30, 45)), (2, (15, 30))])
@@ -80,12 +95,12 @@ def test_warning_tones_every_15_s_at_minus_13_dbm0(noticed, line, beeps):
         for off_s in (-0.5, 0.55, 7.5):
             quiet = lab.at(samples, t0, answered + int((k + off_s) * 1e6), 0.4)
             if len(quiet) < 3200:
-                continue          # past the end of the call
+                continue  # past the end of the call
             assert lab.tone_level_dbm0(quiet, 1400) < -45, (line, k, off_s)
     # Where each burst of 1400 Hz begins, after the notice: exactly on the 15 s grid.
     after = lab.wall_us(call["consent"]["at"]) + 8_000_000 if line == 1 else answered + 5_000_000
     offset_s = (after - t0) / 1e6
-    starts = lab.tone_times(samples[int(offset_s * 8000):], 1400)
+    starts = lab.tone_times(samples[int(offset_s * 8000) :], 1400)
     expected = [(answered + k * 1_000_000 - after) / 1e6 for k in beeps]
     assert len(starts) == len(expected) and np.allclose(starts, expected, atol=0.04), starts
 
@@ -100,8 +115,7 @@ def test_the_outbound_beep_is_in_the_recording(noticed):
 
 @pytest.mark.parametrize("record_anyway", [False, True])
 def test_a_missing_announcement_is_marked_and_stops_the_recording(lab, record_anyway):
-    consent = dict(CONSENT, announcement={"file": "welcome.wav"},
-                   record_if_notice_failed=record_anyway)
+    consent = dict(CONSENT, announcement={"file": "welcome.wav"}, record_if_notice_failed=record_anyway)
     data_dir, log = lab.sim(lab.scenario(calls()[:1], config=lab.policy(consent=consent)))
     (call,) = log
     assert call["consent"]["given"] is False
@@ -121,20 +135,25 @@ def test_a_board_that_cannot_play_is_marked_and_records_nothing(lab, synth):
 
     from board.sim.scenario import loads_scenario
     from firmware.box import open_sim_box
+
     doc = lab.scenario(calls(), config=lab.policy(consent=CONSENT))
     data_dir = lab.data_dir()
     box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
 
     def broken(line, samples):
         raise OSError("the playback device is gone")
+
     box.board.play = broken
     box.start()
     assert box.board.run()
     box.stop()
     log = {c["line"]: c for c in lab.calls(data_dir)}
     for call in log.values():
-        assert call["consent"] == {"notice": call["consent"]["notice"], "given": False,
-                                   "error": "the playback device is gone"}
+        assert call["consent"] == {
+            "notice": call["consent"]["notice"],
+            "given": False,
+            "error": "the playback device is gone",
+        }
         assert call["policy_decision"] == "skip" and call["recording"] is None
     assert lab.recordings(data_dir) == []
     assert os.listdir(os.path.join(data_dir, "recordings")) == []
@@ -142,17 +161,17 @@ def test_a_board_that_cannot_play_is_marked_and_records_nothing(lab, synth):
 
 def test_an_uploaded_announcement_is_played(lab, synth):
     from firmware.policy.announcement import store_announcement
+
     words = synth.say("Calls to Hawthorne and Sons are recorded.", voice="en-gb")
     words = (words.astype(np.float64) * 0.5).astype(np.int16)
     data_dir = lab.data_dir()
     stored = store_announcement(data_dir, "hawthorne.wav", wav_bytes(words))
     consent = dict(CONSENT, announcement={"file": "hawthorne.wav"})
-    data_dir, log = lab.sim(lab.scenario(calls()[:1], config=lab.policy(consent=consent)),
-                            data_dir)
+    data_dir, log = lab.sim(lab.scenario(calls()[:1], config=lab.policy(consent=consent)), data_dir)
     samples, t0 = lab.decode(data_dir, log[0]["id"])
     lag = _best_lag(samples, stored)
     assert abs(t0 + lag * 125 - lab.wall_us(log[0]["consent"]["at"])) <= 2_000
-    assert _correlation(samples[lag:lag + len(stored)], stored) > 0.8
+    assert _correlation(samples[lag : lag + len(stored)], stored) > 0.8
 
 
 def _best_lag(x, y):
@@ -160,11 +179,11 @@ def _best_lag(x, y):
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     n = 1 << int(np.ceil(np.log2(len(x) + len(y))))
-    corr = np.fft.irfft(np.fft.rfft(x, n) * np.conj(np.fft.rfft(y, n)), n)[:len(x) - len(y) + 1]
+    corr = np.fft.irfft(np.fft.rfft(x, n) * np.conj(np.fft.rfft(y, n)), n)[: len(x) - len(y) + 1]
     return int(np.argmax(corr))
 
 
 def _correlation(a, b):
     a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)[:len(a)]
+    b = np.asarray(b, dtype=np.float64)[: len(a)]
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))

@@ -22,10 +22,16 @@ AFTER = "Thank you, that went through, goodbye."
 
 
 def masked_call(line):
-    return {"line": line, "at": 1.0, "direction": "in", "rings": 1, "talk": 22.0,
-            "caller_id": {"number": "01632960123"},
-            "speech": [{"at": 0.5, "text": BEFORE}, {"at": 15.0, "text": AFTER}],
-            "keys": [{"at": 7.0, "digits": CARD}, {"at": 11.0, "digits": PIN}]}
+    return {
+        "line": line,
+        "at": 1.0,
+        "direction": "in",
+        "rings": 1,
+        "talk": 22.0,
+        "caller_id": {"number": "01632960123"},
+        "speech": [{"at": 0.5, "text": BEFORE}, {"at": 15.0, "text": AFTER}],
+        "keys": [{"at": 7.0, "digits": CARD}, {"at": 11.0, "digits": PIN}],
+    }
 
 
 @pytest.fixture(scope="module", params=["pcm", "voice"])
@@ -44,8 +50,9 @@ def _keys_in_recording(lab, data_dir, call, wav_dir, name):
     pw = wav_dir / "pw"
     pw.write_text("correct horse battery\n")
     wav = wav_dir / (name + ".wav")
-    status, _out, err = lab.cli("export", call["id"], "--data-dir", data_dir,
-                                "--password-file", pw, "--out", wav)
+    status, _out, err = lab.cli(
+        "export", call["id"], "--data-dir", data_dir, "--password-file", pw, "--out", wav
+    )
     assert status == 0, err
     status, out, err = lab.cli("analyze", wav, "--json")
     assert status == 0, err
@@ -62,6 +69,7 @@ def test_no_key_is_decodable_from_a_masked_recording(runs):
 
 def test_speech_either_side_is_intact(runs):
     from firmware.recording import quality
+
     lab, _profile, out, _wav_dir = runs
     scores = {}
     for mask, (doc, data_dir, call) in out.items():

@@ -15,20 +15,26 @@ import pytest
 DIALLED = "01632960302"
 
 CASES = {
-    "voice_menu_0.5s": {"dial": {"digits": DIALLED, "answer_after": 0.5},
-                        "speech": [{"at": 0.0, "text": "Thank you for calling. Press one for "
-                                                        "sales, two for accounts."}],
-                        # 1.7 s after the last digit: inside the 4 s dial timeout
-                        "keys": [{"at": 1.2, "digits": "2"}]},
-    "ringback_then_voice": {"dial": {"digits": DIALLED, "answer_after": 7.0, "ringback": True},
-                            "speech": [{"at": 0.2, "text": "Hello, accounts, how can I help?"}],
-                            "keys": [{"at": 4.0, "digits": "3"}]},
-    "ringback_then_reversal": {"dial": {"digits": DIALLED, "answer_after": 5.0,
-                                        "ringback": True},
-                               "polarity_on_answer": True,
-                               "keys": [{"at": 2.0, "digits": "1"}]},
-    "pulse_then_voice": {"dial": {"digits": "0163296", "mode": "pulse", "answer_after": 1.0},
-                         "speech": [{"at": 0.0, "text": "Good morning."}]},
+    "voice_menu_0.5s": {
+        "dial": {"digits": DIALLED, "answer_after": 0.5},
+        "speech": [{"at": 0.0, "text": "Thank you for calling. Press one for sales, two for accounts."}],
+        # 1.7 s after the last digit: inside the 4 s dial timeout
+        "keys": [{"at": 1.2, "digits": "2"}],
+    },
+    "ringback_then_voice": {
+        "dial": {"digits": DIALLED, "answer_after": 7.0, "ringback": True},
+        "speech": [{"at": 0.2, "text": "Hello, accounts, how can I help?"}],
+        "keys": [{"at": 4.0, "digits": "3"}],
+    },
+    "ringback_then_reversal": {
+        "dial": {"digits": DIALLED, "answer_after": 5.0, "ringback": True},
+        "polarity_on_answer": True,
+        "keys": [{"at": 2.0, "digits": "1"}],
+    },
+    "pulse_then_voice": {
+        "dial": {"digits": "0163296", "mode": "pulse", "answer_after": 1.0},
+        "speech": [{"at": 0.0, "text": "Good morning."}],
+    },
 }
 
 
@@ -36,6 +42,7 @@ CASES = {
 def answered(module_lab):
     from board.sim.scenario import loads_scenario
     from board.sim.timeline import compile_timeline
+
     lab = module_lab
     plan = []
     for i, case in enumerate(CASES.values()):
@@ -47,8 +54,10 @@ def answered(module_lab):
     _data_dir, log = lab.sim(doc)
     by_line = {c["line"]: c for c in log}
     start = lab.wall_us(lab.START.replace("Z", ".000Z"))
-    return {name: (by_line[t.line], start + t.answered_us, plan[i])
-            for i, (name, t) in enumerate(zip(CASES, truth))}
+    return {
+        name: (by_line[t.line], start + t.answered_us, plan[i])
+        for i, (name, t) in enumerate(zip(CASES, truth, strict=False))
+    }
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -58,4 +67,3 @@ def test_answered_within_a_second_of_the_far_end(answered, module_lab, name):
     error_s = (module_lab.wall_us(call["answered_at"]) - answered_us) / 1e6
     assert abs(error_s) <= 1.0, (name, error_s, call["answered_at"])
     assert call["number"] == plan["dial"]["digits"]
-

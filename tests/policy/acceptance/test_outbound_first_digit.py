@@ -14,31 +14,42 @@ def test_a_slowly_dialled_call_keeps_its_first_digit(lab, tmp_path, profile):
     # The ring buffer holds 16 s (lookback 8 s: 10 s, rounded up to a power of two
     # bytes); dialling starts 10 s after off-hook, a digit a second, and the call is
     # only known to be answered 4 s after the last digit: 26 s after off-hook.
-    config = dict(lab.policy(rules={"default_mode": "by_rule",
-                                    "on_demand": {"lookback_s": 8}}), audio_profile=profile)
-    calls = [{"line": 1, "at": 1.0, "direction": "out", "talk": 4.0,
-              "dial": {"digits": DIALLED, "delay": 10.0, "on_ms": 100, "off_ms": 1000}}]
+    config = dict(
+        lab.policy(rules={"default_mode": "by_rule", "on_demand": {"lookback_s": 8}}), audio_profile=profile
+    )
+    calls = [
+        {
+            "line": 1,
+            "at": 1.0,
+            "direction": "out",
+            "talk": 4.0,
+            "dial": {"digits": DIALLED, "delay": 10.0, "on_ms": 100, "off_ms": 1000},
+        }
+    ]
     data_dir, (call,) = lab.sim(lab.scenario(calls, config=config))
     assert call["recording"] == "complete" and call["number"] == DIALLED
     pw = tmp_path / "pw"
     pw.write_text("correct horse battery\n")
     wav = tmp_path / "x.wav"
-    status, _out, err = lab.cli("export", call["id"], "--data-dir", data_dir,
-                                "--password-file", pw, "--out", wav)
+    status, _out, err = lab.cli(
+        "export", call["id"], "--data-dir", data_dir, "--password-file", pw, "--out", wav
+    )
     assert status == 0, err
     status, out, err = lab.cli("analyze", wav, "--json")
     digits = "".join(e["digit"] for e in map(json.loads, out.splitlines()) if e["event"] == "dtmf")
     assert digits == DIALLED
     samples, t0 = lab.decode(data_dir, call["id"])
-    assert t0 == lab.wall_us(call["started_at"])          # from off-hook
+    assert t0 == lab.wall_us(call["started_at"])  # from off-hook
 
 
 def test_a_call_the_rules_skip_leaves_nothing(lab):
-    config = lab.policy(rules={"default_mode": "by_rule",
-                               "numbers": [{"name": "helplines", "action": "exclude",
-                                            "patterns": ["0800*"]}]})
-    calls = [{"line": 1, "at": 1.0, "direction": "out", "talk": 4.0,
-              "dial": {"digits": "08001111"}}]
+    config = lab.policy(
+        rules={
+            "default_mode": "by_rule",
+            "numbers": [{"name": "helplines", "action": "exclude", "patterns": ["0800*"]}],
+        }
+    )
+    calls = [{"line": 1, "at": 1.0, "direction": "out", "talk": 4.0, "dial": {"digits": "08001111"}}]
     data_dir, (call,) = lab.sim(lab.scenario(calls, config=config))
     assert call["policy_decision"] == "skip" and call["recording"] is None
     assert lab.recordings(data_dir) == []
@@ -46,10 +57,10 @@ def test_a_call_the_rules_skip_leaves_nothing(lab):
 
 def test_a_rule_minimum_still_drops_a_short_call(lab):
     config = lab.policy(rules={"default_mode": "by_rule", "min_duration_s": 10})
-    calls = [{"line": 1, "at": 1.0, "direction": "out", "talk": 3.0,
-              "dial": {"digits": DIALLED}},
-             {"line": 2, "at": 1.0, "direction": "out", "talk": 14.0,
-              "dial": {"digits": DIALLED}}]
+    calls = [
+        {"line": 1, "at": 1.0, "direction": "out", "talk": 3.0, "dial": {"digits": DIALLED}},
+        {"line": 2, "at": 1.0, "direction": "out", "talk": 14.0, "dial": {"digits": DIALLED}},
+    ]
     data_dir, log = lab.sim(lab.scenario(calls, config=config))
     by_line = {c["line"]: c for c in log}
     assert by_line[1]["recording"] is None and by_line[2]["recording"] == "complete"

@@ -14,7 +14,6 @@ recording is paused (``*1`` … ``*2``). Afterwards:
 """
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -31,17 +30,26 @@ def card_call(line, at, resume=True):
         keys.append({"at": 17.0, "digits": "*2"})
     # After the resume: at 22 s (resumed by *2 at 17 s) or 27.5 s (by itself at ~26.7 s).
     after_s = 22.0 if resume else 27.5
-    return {"line": line, "at": at, "direction": "in", "rings": 1, "talk": 30.0,
-            "caller_id": {"number": "01632960123"},
-            "speech": [{"at": 1.0, "text": "Hello, I would like to pay my bill."},
-                       {"at": 8.0, "text": SPOKEN},
-                       {"at": after_s, "text": "Thank you, that is all."}],
-            "keys": keys}
+    return {
+        "line": line,
+        "at": at,
+        "direction": "in",
+        "rings": 1,
+        "talk": 30.0,
+        "caller_id": {"number": "01632960123"},
+        "speech": [
+            {"at": 1.0, "text": "Hello, I would like to pay my bill."},
+            {"at": 8.0, "text": SPOKEN},
+            {"at": after_s, "text": "Thank you, that is all."},
+        ],
+        "keys": keys,
+    }
 
 
 def run(lab, profile):
-    config = dict(lab.policy(pci={"pause_code": "*1", "resume_code": "*2", "auto_resume_s": 20}),
-                  audio_profile=profile)
+    config = dict(
+        lab.policy(pci={"pause_code": "*1", "resume_code": "*2", "auto_resume_s": 20}), audio_profile=profile
+    )
     doc = lab.scenario([card_call(1, 1.0), card_call(2, 1.0, resume=False)], config=config)
     data_dir, log = lab.sim(doc)
     return doc, data_dir, {c["line"]: c for c in log}
@@ -80,9 +88,9 @@ def test_the_paused_span_is_silence_in_the_recording(paused, line):
     start, end = lab.wall_us(span["from"]), lab.wall_us(span["to"])
     quiet = lab.at(samples, t0, start, (end - start) / 1e6)
     said = lab.source(doc, line, start - lab.wall_us("2026-03-02T09:00:00.000Z"), len(quiet))
-    assert lab.level_dbm0(said) > -30                  # the card number was being read out
+    assert lab.level_dbm0(said) > -30  # the card number was being read out
     if profile == "pcm":
-        assert not np.any(quiet)                       # digital silence, to the sample
+        assert not np.any(quiet)  # digital silence, to the sample
     else:
         assert lab.level_dbm0(quiet) < lab.level_dbm0(said) - 40
         # Past the decoder's tail and before the next frame's look-ahead: a few LSB.
@@ -106,13 +114,20 @@ def test_the_card_digits_are_nowhere(paused, tmp_path):
     # The recording itself: the DTMF receiver hears nothing keyed, neither the card nor
     # the pause code (silenced through the recorder's delay line, issue 20).
     wav = tmp_path / ("%s.wav" % profile)
-    status, _out, err = lab.cli("export", log[1]["id"], "--data-dir", data_dir,
-                                "--password-file", _password_file(tmp_path), "--out", wav)
+    status, _out, err = lab.cli(
+        "export",
+        log[1]["id"],
+        "--data-dir",
+        data_dir,
+        "--password-file",
+        _password_file(tmp_path),
+        "--out",
+        wav,
+    )
     assert status == 0, err
     status, out, err = lab.cli("analyze", wav, "--json")
     assert status == 0, err
-    digits = "".join(e["digit"] for e in map(json.loads, out.splitlines())
-                     if e["event"] == "dtmf")
+    digits = "".join(e["digit"] for e in map(json.loads, out.splitlines()) if e["event"] == "dtmf")
     assert digits == ""
 
 
@@ -122,11 +137,14 @@ def test_every_pause_and_resume_is_audited(paused):
         assert audit.verify() == []
         entries = [e for e in audit.entries() if e.action in ("pause", "resume")]
     found = [(e.action, e.target, e.actor, e.details["via"]) for e in entries]
-    assert sorted(found) == sorted([
-        ("pause", "call:%d" % log[1]["id"], "handset", "dtmf"),
-        ("resume", "call:%d" % log[1]["id"], "handset", "dtmf"),
-        ("pause", "call:%d" % log[2]["id"], "handset", "dtmf"),
-        ("resume", "call:%d" % log[2]["id"], "system", "timeout")])
+    assert sorted(found) == sorted(
+        [
+            ("pause", "call:%d" % log[1]["id"], "handset", "dtmf"),
+            ("resume", "call:%d" % log[1]["id"], "handset", "dtmf"),
+            ("pause", "call:%d" % log[2]["id"], "handset", "dtmf"),
+            ("resume", "call:%d" % log[2]["id"], "system", "timeout"),
+        ]
+    )
     assert all(CARD not in json.dumps(e.details) for e in entries)
 
 
@@ -148,8 +166,15 @@ def test_pause_by_button_and_from_the_web(lab, synth):
     """The pause button toggles; the web UI pauses and resumes through box.policy."""
     from board.sim.scenario import loads_scenario
     from firmware.box import open_sim_box
-    call1 = {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 20.0,
-             "press": [{"at": 3.0, "button": "pause"}, {"at": 8.0, "button": "pause"}]}
+
+    call1 = {
+        "line": 1,
+        "at": 1.0,
+        "direction": "in",
+        "rings": 1,
+        "talk": 20.0,
+        "press": [{"at": 3.0, "button": "pause"}, {"at": 8.0, "button": "pause"}],
+    }
     call2 = {"line": 2, "at": 1.0, "direction": "in", "rings": 1, "talk": 20.0}
     doc = lab.scenario([call1, call2], lines=2, hat="lk-2lb")
     data_dir = lab.data_dir()
@@ -168,16 +193,15 @@ def test_pause_by_button_and_from_the_web(lab, synth):
     assert (lab.wall_us(b["to"]) - lab.wall_us(b["from"])) / 1e6 == pytest.approx(5.0, abs=0.1)
     assert (lab.wall_us(w["to"]) - lab.wall_us(w["from"])) / 1e6 == pytest.approx(5.0, abs=0.1)
     with open_audit(data_dir) as audit:
-        actors = sorted((e.action, e.actor) for e in audit.entries()
-                        if e.action in ("pause", "resume"))
-    assert actors == [("pause", "alice"), ("pause", "button"), ("resume", "alice"),
-                      ("resume", "button")]
+        actors = sorted((e.action, e.actor) for e in audit.entries() if e.action in ("pause", "resume"))
+    assert actors == [("pause", "alice"), ("pause", "button"), ("resume", "alice"), ("resume", "button")]
 
 
 def test_the_web_cannot_pause_an_idle_line(lab, synth):
     from board.sim.scenario import loads_scenario
     from firmware.box import open_sim_box
     from firmware.policy.engine import PolicyError
+
     doc = lab.scenario([], lines=1)
     box = open_sim_box(loads_scenario(json.dumps(doc)), lab.data_dir(), synth=synth)
     with pytest.raises(PolicyError, match="no call in progress on line 1"):
@@ -197,6 +221,7 @@ def test_the_web_cannot_pause_a_call_that_is_not_recorded(lab, synth):
     from board.sim.scenario import loads_scenario
     from firmware.box import open_sim_box
     from firmware.policy.engine import PolicyError
+
     calls = [{"line": n, "at": 1.0, "direction": "in", "rings": 1, "talk": 10.0} for n in (1, 2)]
     config = lab.policy(rules={"lines": [{"line": 2, "mode": "never"}]})
     doc = lab.scenario(calls, lines=2, config=config)
@@ -209,6 +234,7 @@ def test_the_web_cannot_pause_a_call_that_is_not_recorded(lab, synth):
         with pytest.raises(PolicyError, match="not being recorded"):
             box.policy.pause(2, "alice")
         box.policy.pause(1, "alice")
+
     answered = box.board.timeline.truth[0].answered_us
     box.clock.call_at(answered + 3_000_000, during_the_calls)
     box.start()

@@ -12,13 +12,23 @@ import pytest
 
 
 def inbound(line, at, number="01632960123", talk=6.0, **extra):
-    return dict({"line": line, "at": at, "direction": "in", "rings": 1, "talk": talk,
-                 "caller_id": {"number": number}}, **extra)
+    return dict(
+        {
+            "line": line,
+            "at": at,
+            "direction": "in",
+            "rings": 1,
+            "talk": talk,
+            "caller_id": {"number": number},
+        },
+        **extra,
+    )
 
 
 def outbound(line, at, digits="02079460000", talk=6.0, **extra):
-    return dict({"line": line, "at": at, "direction": "out", "dial": {"digits": digits},
-                 "talk": talk}, **extra)
+    return dict(
+        {"line": line, "at": at, "direction": "out", "dial": {"digits": digits}, "talk": talk}, **extra
+    )
 
 
 def outcome(calls):
@@ -39,64 +49,110 @@ def assert_recorded_exactly(lab, data_dir, calls):
 
 def test_line_modes_always_and_never(lab):
     config = lab.policy(rules={"lines": [{"line": 2, "mode": "never"}]})
-    data_dir, calls = lab.sim(lab.scenario([inbound(1, 1.0), inbound(2, 1.0), outbound(2, 20.0),
-                                        outbound(1, 20.0)], config=config))
+    data_dir, calls = lab.sim(
+        lab.scenario([inbound(1, 1.0), inbound(2, 1.0), outbound(2, 20.0), outbound(1, 20.0)], config=config)
+    )
     assert outcome(calls) == [
-        (1, "record", "line 1 records every call"), (2, "skip", "line 2 is private"),
-        (1, "record", "line 1 records every call"), (2, "skip", "line 2 is private")]
+        (1, "record", "line 1 records every call"),
+        (2, "skip", "line 2 is private"),
+        (1, "record", "line 1 records every call"),
+        (2, "skip", "line 2 is private"),
+    ]
     assert_recorded_exactly(lab, data_dir, calls)
 
 
 def test_direction(lab):
     config = lab.policy(rules={"default_mode": "by_rule", "directions": ["in"]})
     data_dir, calls = lab.sim(lab.scenario([inbound(1, 1.0), outbound(2, 1.0)], config=config))
-    assert outcome(calls) == [(1, "record", "the call passes every rule"),
-                              (2, "skip", "outbound calls are not recorded")]
+    assert outcome(calls) == [
+        (1, "record", "the call passes every rule"),
+        (2, "skip", "outbound calls are not recorded"),
+    ]
     assert_recorded_exactly(lab, data_dir, calls)
 
 
 def test_number_lists(lab):
-    config = lab.policy(rules={"default_mode": "by_rule", "numbers": [
-        {"name": "helplines", "action": "exclude", "patterns": ["0800*", "0808*"]},
-        {"name": "staff homes", "action": "exclude", "patterns": ["01632 96????"]}]})
-    data_dir, calls = lab.sim(lab.scenario([
-        inbound(1, 1.0, "08001111111"), inbound(2, 1.0, "01632960123"),
-        inbound(3, 1.0, "02079460000"), outbound(4, 1.0, "08081234567")], config=config))
+    config = lab.policy(
+        rules={
+            "default_mode": "by_rule",
+            "numbers": [
+                {"name": "helplines", "action": "exclude", "patterns": ["0800*", "0808*"]},
+                {"name": "staff homes", "action": "exclude", "patterns": ["01632 96????"]},
+            ],
+        }
+    )
+    data_dir, calls = lab.sim(
+        lab.scenario(
+            [
+                inbound(1, 1.0, "08001111111"),
+                inbound(2, 1.0, "01632960123"),
+                inbound(3, 1.0, "02079460000"),
+                outbound(4, 1.0, "08081234567"),
+            ],
+            config=config,
+        )
+    )
     assert outcome(calls) == [
         (1, "skip", 'number 0800* excluded by rule "helplines"'),
         (2, "skip", 'number 01632 96???? excluded by rule "staff homes"'),
         (3, "record", "the call passes every rule"),
-        (4, "skip", 'number 0808* excluded by rule "helplines"')]
+        (4, "skip", 'number 0808* excluded by rule "helplines"'),
+    ]
     assert_recorded_exactly(lab, data_dir, calls)
 
 
 def test_include_list(lab):
-    config = lab.policy(rules={"default_mode": "by_rule", "numbers": [
-        {"name": "clients", "action": "include", "patterns": ["+441632*"]}]})
-    data_dir, calls = lab.sim(lab.scenario([
-        inbound(1, 1.0, "01632960123"), inbound(2, 1.0, "02079460000"),
-        dict(inbound(3, 1.0), caller_id={"absence": "private"})], config=config))
+    config = lab.policy(
+        rules={
+            "default_mode": "by_rule",
+            "numbers": [{"name": "clients", "action": "include", "patterns": ["+441632*"]}],
+        }
+    )
+    data_dir, calls = lab.sim(
+        lab.scenario(
+            [
+                inbound(1, 1.0, "01632960123"),
+                inbound(2, 1.0, "02079460000"),
+                dict(inbound(3, 1.0), caller_id={"absence": "private"}),
+            ],
+            config=config,
+        )
+    )
     assert outcome(calls) == [
         (1, "record", 'number +441632* included by rule "clients"'),
         (2, "skip", 'number not on an include list ("clients")'),
-        (3, "skip", "number withheld: not on an include list")]
+        (3, "skip", "number withheld: not on an include list"),
+    ]
     assert_recorded_exactly(lab, data_dir, calls)
 
 
 def test_business_hours_and_holidays(lab):
     # 09:00 Monday 2 March 2026 (GMT); 3 March is a holiday here.
-    config = lab.policy(rules={"default_mode": "by_rule", "hours": {
-        "timezone": "Europe/London", "days": {"mon": ["09:30-17:30"], "tue": ["09:30-17:30"]},
-        "holidays": ["2026-03-03"]}})
-    calls = [inbound(1, 60.0),                     # 09:01 Monday: before opening
-             inbound(1, 3600.0),                   # 10:00 Monday
-             inbound(1, 8.5 * 3600),               # 17:30 Monday: closed
-             inbound(1, 25 * 3600.0),              # 10:00 Tuesday, the holiday
-             inbound(1, 5 * 86400.0 + 3600)]       # 10:00 Saturday
+    config = lab.policy(
+        rules={
+            "default_mode": "by_rule",
+            "hours": {
+                "timezone": "Europe/London",
+                "days": {"mon": ["09:30-17:30"], "tue": ["09:30-17:30"]},
+                "holidays": ["2026-03-03"],
+            },
+        }
+    )
+    calls = [
+        inbound(1, 60.0),  # 09:01 Monday: before opening
+        inbound(1, 3600.0),  # 10:00 Monday
+        inbound(1, 8.5 * 3600),  # 17:30 Monday: closed
+        inbound(1, 25 * 3600.0),  # 10:00 Tuesday, the holiday
+        inbound(1, 5 * 86400.0 + 3600),
+    ]  # 10:00 Saturday
     data_dir, calls = lab.sim(lab.scenario(calls, config=config))
     assert [c["policy_reason"] for c in calls] == [
-        "outside business hours", "inside business hours", "outside business hours",
-        "public holiday 2026-03-03", "outside business hours"]
+        "outside business hours",
+        "inside business hours",
+        "outside business hours",
+        "public holiday 2026-03-03",
+        "outside business hours",
+    ]
     assert [c["policy_decision"] for c in calls] == ["skip", "record", "skip", "skip", "skip"]
     assert_recorded_exactly(lab, data_dir, calls)
 
@@ -104,47 +160,70 @@ def test_business_hours_and_holidays(lab):
 def test_sampling(lab):
     from firmware.policy import rules
     from firmware.policy.settings import RecordingRules
+
     config = lab.policy(rules={"default_mode": "by_rule", "sample_percent": 50})
-    data_dir, calls = lab.sim(lab.scenario([inbound(1 + k % 4, 1.0 + 20 * (k // 4))
-                                        for k in range(12)], config=config))
+    data_dir, calls = lab.sim(
+        lab.scenario([inbound(1 + k % 4, 1.0 + 20 * (k // 4)) for k in range(12)], config=config)
+    )
     reasons = {c["policy_reason"] for c in calls}
     assert reasons == {"sampled in (50 %)", "sampled out (50 %)"}
     for call in calls:
         # The same call (line, start) always gets the same answer.
-        again = rules.decide(RecordingRules(default_mode="by_rule", sample_percent=50),
-                             call["line"], "in", call["number"], lab.wall_us(call["started_at"]))
+        again = rules.decide(
+            RecordingRules(default_mode="by_rule", sample_percent=50),
+            call["line"],
+            "in",
+            call["number"],
+            lab.wall_us(call["started_at"]),
+        )
         assert again.reason == call["policy_reason"]
     assert_recorded_exactly(lab, data_dir, calls)
 
 
 def test_minimum_duration_keeps_short_calls_off_the_card(lab):
     config = lab.policy(rules={"default_mode": "by_rule", "min_duration_s": 10})
-    doc = lab.scenario([inbound(1, 1.0, talk=6.0), inbound(2, 1.0, talk=15.0),
-                    outbound(3, 1.0, talk=9.5), outbound(4, 1.0, talk=12.0)], config=config)
+    doc = lab.scenario(
+        [
+            inbound(1, 1.0, talk=6.0),
+            inbound(2, 1.0, talk=15.0),
+            outbound(3, 1.0, talk=9.5),
+            outbound(4, 1.0, talk=12.0),
+        ],
+        config=config,
+    )
     data_dir, calls = lab.sim(doc)
     assert outcome(calls) == [
-        (1, "skip", "shorter than 10 s"), (2, "record", "the call passes every rule"),
-        (3, "skip", "shorter than 10 s"), (4, "record", "the call passes every rule")]
+        (1, "skip", "shorter than 10 s"),
+        (2, "record", "the call passes every rule"),
+        (3, "skip", "shorter than 10 s"),
+        (4, "record", "the call passes every rule"),
+    ]
     assert_recorded_exactly(lab, data_dir, calls)
     rows = {r["call_id"]: r for r in lab.recordings(data_dir)}
     # A kept call keeps all of itself: its pre-roll and its whole talk.
     assert rows[calls[1]["id"]]["duration_s"] == pytest.approx(16.0, abs=0.2)
     assert rows[calls[3]["id"]]["duration_s"] == pytest.approx(
-        (lab.wall_us(calls[3]["ended_at"]) - lab.wall_us(calls[3]["started_at"])) / 1e6, abs=0.2)
+        (lab.wall_us(calls[3]["ended_at"]) - lab.wall_us(calls[3]["started_at"])) / 1e6, abs=0.2
+    )
 
 
 def test_min_duration_never_opens_a_file_for_a_short_call(lab, synth):
     """While the short call talks, and after, the card holds nothing of it."""
     from board.sim.scenario import loads_scenario
     from firmware.box import open_sim_box
+
     config = lab.policy(rules={"default_mode": "by_rule", "min_duration_s": 10})
     doc = lab.scenario([inbound(1, 1.0, talk=8.0)], lines=1, config=config)
     data_dir = lab.data_dir()
     box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
     snapshots = []
     for t in range(2, 16):
-        box.clock.call_at(t * 1_000_000, lambda: snapshots.append(
-            (os.listdir(os.path.join(data_dir, "recordings")), len(lab.recordings(data_dir)))))
+        box.clock.call_at(
+            t * 1_000_000,
+            lambda: snapshots.append(
+                (os.listdir(os.path.join(data_dir, "recordings")), len(lab.recordings(data_dir)))
+            ),
+        )
     box.start()
     assert box.board.run()
     box.stop()
@@ -153,29 +232,44 @@ def test_min_duration_never_opens_a_file_for_a_short_call(lab, synth):
 
 
 def test_on_demand_by_code_and_button(lab):
-    config = lab.policy(rules={"lines": [{"line": 1, "mode": "on_demand"},
-                                     {"line": 2, "mode": "on_demand"}],
-                           "on_demand": {"dtmf_code": "*9", "from_start": True}})
-    doc = lab.scenario([inbound(1, 1.0, talk=12.0, keys=[{"at": 5.0, "digits": "*9"}]),
-                    inbound(2, 1.0, talk=12.0, press=[{"at": 4.0, "button": "record"}]),
-                    inbound(1, 30.0, talk=8.0)],
-                   lines=2, hat="lk-2lb", config=config)
+    config = lab.policy(
+        rules={
+            "lines": [{"line": 1, "mode": "on_demand"}, {"line": 2, "mode": "on_demand"}],
+            "on_demand": {"dtmf_code": "*9", "from_start": True},
+        }
+    )
+    doc = lab.scenario(
+        [
+            inbound(1, 1.0, talk=12.0, keys=[{"at": 5.0, "digits": "*9"}]),
+            inbound(2, 1.0, talk=12.0, press=[{"at": 4.0, "button": "record"}]),
+            inbound(1, 30.0, talk=8.0),
+        ],
+        lines=2,
+        hat="lk-2lb",
+        config=config,
+    )
     data_dir, calls = lab.sim(doc)
     assert outcome(calls) == [
         (1, "record", "recording asked for by DTMF code, from the start of the call"),
         (2, "record", "recording asked for by button, from the start of the call"),
-        (1, "skip", "on demand: recording was never asked for")]
+        (1, "skip", "on demand: recording was never asked for"),
+    ]
     assert_recorded_exactly(lab, data_dir, calls)
     rows = {r["call_id"]: r for r in lab.recordings(data_dir)}
-    for call in calls[:2]:     # from the start: the pre-roll and the whole talk
+    for call in calls[:2]:  # from the start: the pre-roll and the whole talk
         assert rows[call["id"]]["duration_s"] == pytest.approx(13.0, abs=0.2)
 
 
 def test_on_demand_from_the_press(lab):
-    config = lab.policy(rules={"lines": [{"line": 1, "mode": "on_demand"}],
-                           "on_demand": {"from_start": False}})
-    doc = lab.scenario([inbound(1, 1.0, talk=12.0, press=[{"at": 4.0, "button": "record"}])],
-                   lines=2, hat="lk-2lb", config=config)
+    config = lab.policy(
+        rules={"lines": [{"line": 1, "mode": "on_demand"}], "on_demand": {"from_start": False}}
+    )
+    doc = lab.scenario(
+        [inbound(1, 1.0, talk=12.0, press=[{"at": 4.0, "button": "record"}])],
+        lines=2,
+        hat="lk-2lb",
+        config=config,
+    )
     data_dir, calls = lab.sim(doc)
     assert outcome(calls) == [(1, "record", "recording asked for by button, from the request")]
     (row,) = lab.recordings(data_dir)

@@ -22,9 +22,14 @@ def main(scenario_path, data_dir, speed, cache_dir):
     from board.sim.speech import SpeechSynth
     from firmware.box import open_sim_box
 
-    os.umask(0o077)   # as the CLI does
-    box = open_sim_box(load_scenario(scenario_path), data_dir, speed=float(speed),
-                       synth=SpeechSynth(cache_dir=cache_dir), period_ms=20)
+    os.umask(0o077)  # as the CLI does
+    box = open_sim_box(
+        load_scenario(scenario_path),
+        data_dir,
+        speed=float(speed),
+        synth=SpeechSynth(cache_dir=cache_dir),
+        period_ms=20,
+    )
     on_audio, period_us = box.capture.on_audio, box.board.period_us
 
     def reporting(frames, t_us):

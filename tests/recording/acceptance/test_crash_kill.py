@@ -44,27 +44,63 @@ import pytest
 pytestmark = pytest.mark.slow  # kills a real box process mid-call
 
 KILLS = 20
-PERIOD_US = 20_000    # crash_driver.py's capture period
+PERIOD_US = 20_000  # crash_driver.py's capture period
 SPEED = 10
 SEED = 4
 DRIVER = os.path.join(os.path.dirname(__file__), "crash_driver.py")
 
-S = ["Good morning, thank you for calling.", "I would like to check my order, please.",
-     "Could you give me the order number?", "It is four five six, seven eight nine.",
-     "Thank you, it was sent yesterday.", "Goodbye, and thank you."]
+S = [
+    "Good morning, thank you for calling.",
+    "I would like to check my order, please.",
+    "Could you give me the order number?",
+    "It is four five six, seven eight nine.",
+    "Thank you, it was sent yesterday.",
+    "Goodbye, and thank you.",
+]
 CALLS = [
-    {"line": 1, "at": 0.2, "direction": "in", "rings": 1, "talk": 7.0,
-     "speech": [{"at": 0.2, "text": S[0]}, {"at": 3.0, "text": S[1]}]},
-    {"line": 2, "at": 0.4, "direction": "out", "dial": {"digits": "17", "delay": 0.2}, "talk": 6.0,
-     "speech": [{"at": 0.3, "text": S[2]}, {"at": 3.2, "text": S[3]}]},
-    {"line": 3, "at": 1.5, "direction": "in", "rings": 1, "talk": 6.5, "hangup": "remote",
-     "hangup_delay": 0.5, "speech": [{"at": 0.1, "text": S[4]}, {"at": 3.5, "text": S[5]}]},
-    {"line": 4, "at": 2.0, "direction": "out", "dial": {"digits": "5", "delay": 0.3}, "talk": 5.0,
-     "speech": [{"at": 0.5, "text": S[1]}]},
-    {"line": 2, "at": 8.0, "direction": "in", "rings": 1, "talk": 4.0,
-     "speech": [{"at": 0.2, "text": S[3]}]},
-    {"line": 1, "at": 10.0, "direction": "out", "dial": {"digits": "9", "delay": 0.2}, "talk": 3.0,
-     "speech": [{"at": 0.4, "text": S[0]}]},
+    {
+        "line": 1,
+        "at": 0.2,
+        "direction": "in",
+        "rings": 1,
+        "talk": 7.0,
+        "speech": [{"at": 0.2, "text": S[0]}, {"at": 3.0, "text": S[1]}],
+    },
+    {
+        "line": 2,
+        "at": 0.4,
+        "direction": "out",
+        "dial": {"digits": "17", "delay": 0.2},
+        "talk": 6.0,
+        "speech": [{"at": 0.3, "text": S[2]}, {"at": 3.2, "text": S[3]}],
+    },
+    {
+        "line": 3,
+        "at": 1.5,
+        "direction": "in",
+        "rings": 1,
+        "talk": 6.5,
+        "hangup": "remote",
+        "hangup_delay": 0.5,
+        "speech": [{"at": 0.1, "text": S[4]}, {"at": 3.5, "text": S[5]}],
+    },
+    {
+        "line": 4,
+        "at": 2.0,
+        "direction": "out",
+        "dial": {"digits": "5", "delay": 0.3},
+        "talk": 5.0,
+        "speech": [{"at": 0.5, "text": S[1]}],
+    },
+    {"line": 2, "at": 8.0, "direction": "in", "rings": 1, "talk": 4.0, "speech": [{"at": 0.2, "text": S[3]}]},
+    {
+        "line": 1,
+        "at": 10.0,
+        "direction": "out",
+        "dial": {"digits": "9", "delay": 0.2},
+        "talk": 3.0,
+        "speech": [{"at": 0.4, "text": S[0]}],
+    },
 ]
 WINDOW_US = (800_000, 13_200_000)
 
@@ -76,14 +112,15 @@ def crashes(module_lab):
     doc = lab.scenario_doc(CALLS)
     path = lab.write_scenario(doc, "crash.json")
     scenario = lab.load(doc)
-    lab.timeline(scenario)                 # speech into the shared cache, before any child runs
+    lab.timeline(scenario)  # speech into the shared cache, before any child runs
     rng = random.Random(SEED)
     targets = [rng.randrange(*WINDOW_US) for _ in range(KILLS)]
     dirs = [lab.init_data_dir(lab.tmp_path / ("kill%02d" % kill)) for kill in range(KILLS)]
 
     def one(kill):
-        proc = subprocess.Popen([sys.executable, DRIVER, path, dirs[kill], str(SPEED),
-                                 lab.speech_cache], stdout=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, DRIVER, path, dirs[kill], str(SPEED), lab.speech_cache], stdout=subprocess.PIPE
+        )
         t_last = None
         for line in proc.stdout:
             if line.strip().isdigit():
@@ -91,7 +128,7 @@ def crashes(module_lab):
                 if t_last >= targets[kill]:
                     os.kill(proc.pid, signal.SIGKILL)
                     break
-        for line in proc.stdout:             # whatever it wrote before it died
+        for line in proc.stdout:  # whatever it wrote before it died
             if line.strip().isdigit():
                 t_last = int(line)
         assert proc.wait(timeout=30) == -signal.SIGKILL, "the driver ended before the kill"
@@ -108,11 +145,11 @@ def test_kill_9_during_calls_loses_at_most_the_last_second(crashes):
     lab, scenario, results = crashes
     losses, empty = [], 0
     for kill, data_dir, t_last in results:
-        found = lab.check_after_crash(data_dir, scenario, t_last, t_last + PERIOD_US,
-                                      "kill %d" % kill)
+        found = lab.check_after_crash(data_dir, scenario, t_last, t_last + PERIOD_US, "kill %d" % kill)
         losses += found["loss_us"]
         empty += found["empty"]
-    print("kill -9: %d kills, %d partial recordings (%d still empty), audio lost before the "
-          "kill %d..%d ms" % (len(results), len(losses), empty, min(losses) // 1000,
-                              max(losses) // 1000))
+    print(
+        "kill -9: %d kills, %d partial recordings (%d still empty), audio lost before the "
+        "kill %d..%d ms" % (len(results), len(losses), empty, min(losses) // 1000, max(losses) // 1000)
+    )
     assert len(losses) >= KILLS

@@ -41,14 +41,14 @@ def stops(module_lab):
     scenario = lab.load(doc)
     lab.timeline(scenario)
     rng = random.Random(SEED)
-    plan = [(rng.randrange(*WINDOW_US), rng.choice((signal.SIGKILL, signal.SIGTERM)))
-            for _ in range(TRIALS)]
+    plan = [(rng.randrange(*WINDOW_US), rng.choice((signal.SIGKILL, signal.SIGTERM))) for _ in range(TRIALS)]
     dirs = [lab.init_data_dir(lab.tmp_path / ("stop%02d" % i)) for i in range(TRIALS)]
 
     def one(i):
         target, sig = plan[i]
-        proc = subprocess.Popen([sys.executable, DRIVER, path, dirs[i], str(SPEED),
-                                 lab.speech_cache], stdout=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, DRIVER, path, dirs[i], str(SPEED), lab.speech_cache], stdout=subprocess.PIPE
+        )
         t_last = None
         for line in proc.stdout:
             if line.strip().isdigit():
@@ -100,7 +100,7 @@ def test_every_call_is_closed_after_a_kill_or_a_stop_with_the_right_reason(stops
                     losses[sig].append(loss_us)
             open_ids = set()
         before = {c["id"]: c for c in lab.calls(data_dir)}
-        lab.run(lab.load(lab.scenario_doc([])), data_dir)       # the box starts again
+        lab.run(lab.load(lab.scenario_doc([])), data_dir)  # the box starts again
         after = lab.calls(data_dir)
         assert len(after) == len(before), what
         for call in after:
@@ -115,8 +115,16 @@ def test_every_call_is_closed_after_a_kill_or_a_stop_with_the_right_reason(stops
         status, out, err = lab.verify(data_dir)
         assert status == 0, (what, out, err)
     all_losses = losses[signal.SIGKILL] + losses[signal.SIGTERM]
-    print("%d trials (%d kill -9, %d SIGTERM): end reasons %s; audio lost before the stop "
-          "%d..%d ms" % (len(results), sum(r[1] == signal.SIGKILL for r in results),
-                         sum(r[1] == signal.SIGTERM for r in results), reasons,
-                         min(all_losses) // 1000, max(all_losses) // 1000))
+    print(
+        "%d trials (%d kill -9, %d SIGTERM): end reasons %s; audio lost before the stop "
+        "%d..%d ms"
+        % (
+            len(results),
+            sum(r[1] == signal.SIGKILL for r in results),
+            sum(r[1] == signal.SIGTERM for r in results),
+            reasons,
+            min(all_losses) // 1000,
+            max(all_losses) // 1000,
+        )
+    )
     assert reasons["power_loss"] and reasons["shutdown"]

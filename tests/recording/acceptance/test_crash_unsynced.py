@@ -48,19 +48,45 @@ from firmware.recording import segment
 
 pytestmark = pytest.mark.slow  # replays a power cut over a real run
 
-SEED = int(os.environ.get("LK_CRASH_SEED", "20260302"))   # fixed; the variable explores others
+SEED = int(os.environ.get("LK_CRASH_SEED", "20260302"))  # fixed; the variable explores others
 CRASH_POINTS = 24
 SECTOR = 512
 CALLS = [
-    {"line": 1, "at": 0.2, "direction": "in", "rings": 1, "talk": 6.0,
-     "speech": [{"at": 0.2, "text": "Good morning, thank you for calling."},
-                {"at": 3.0, "text": "I would like to check my order, please."}]},
-    {"line": 2, "at": 0.5, "direction": "out", "dial": {"digits": "42", "delay": 0.2}, "talk": 5.0,
-     "speech": [{"at": 0.3, "text": "Could you give me the order number?"}]},
-    {"line": 3, "at": 2.0, "direction": "in", "rings": 1, "talk": 5.0,
-     "speech": [{"at": 0.1, "text": "It is four five six, seven eight nine."}]},
-    {"line": 1, "at": 9.0, "direction": "out", "dial": {"digits": "7", "delay": 0.2}, "talk": 3.0,
-     "speech": [{"at": 0.3, "text": "Thank you, it was sent yesterday."}]},
+    {
+        "line": 1,
+        "at": 0.2,
+        "direction": "in",
+        "rings": 1,
+        "talk": 6.0,
+        "speech": [
+            {"at": 0.2, "text": "Good morning, thank you for calling."},
+            {"at": 3.0, "text": "I would like to check my order, please."},
+        ],
+    },
+    {
+        "line": 2,
+        "at": 0.5,
+        "direction": "out",
+        "dial": {"digits": "42", "delay": 0.2},
+        "talk": 5.0,
+        "speech": [{"at": 0.3, "text": "Could you give me the order number?"}],
+    },
+    {
+        "line": 3,
+        "at": 2.0,
+        "direction": "in",
+        "rings": 1,
+        "talk": 5.0,
+        "speech": [{"at": 0.1, "text": "It is four five six, seven eight nine."}],
+    },
+    {
+        "line": 1,
+        "at": 9.0,
+        "direction": "out",
+        "dial": {"digits": "7", "delay": 0.2},
+        "talk": 3.0,
+        "speech": [{"at": 0.3, "text": "Thank you, it was sent yesterday."}],
+    },
 ]
 
 
@@ -68,7 +94,7 @@ class Disk:
     """What is durable of each file the segment writer opened, and what is still in flight."""
 
     def __init__(self):
-        self.files = {}      # path -> {"synced": bytes, "written": bytearray, "named": bool}
+        self.files = {}  # path -> {"synced": bytes, "written": bytearray, "named": bool}
         self.fds = {}
 
     def opened(self, fd, path):
@@ -76,7 +102,7 @@ class Disk:
         self.files[path] = {"synced": b"", "written": bytearray(), "named": False}
 
     def wrote(self, fd, data):
-        self.files[self.fds[fd]]["written"] += data      # O_APPEND: always at the end
+        self.files[self.fds[fd]]["written"] += data  # O_APPEND: always at the end
 
     def synced(self, fd):
         f = self.files[self.fds[fd]]
@@ -95,8 +121,10 @@ class Disk:
         synced, written = f["synced"], bytes(f["written"])
         if len(written) == len(synced):
             return synced
-        bounds = sorted({len(synced), len(written)} | set(range(
-            (len(synced) // SECTOR + 1) * SECTOR, len(written), SECTOR)))
+        bounds = sorted(
+            {len(synced), len(written)}
+            | set(range((len(synced) // SECTOR + 1) * SECTOR, len(written), SECTOR))
+        )
         size = rng.choice(bounds)
         out = bytearray(written[:size])
         start = len(synced)
@@ -145,7 +173,7 @@ def images(module_lab):
     data_dir = lab.init_data_dir(lab.tmp_path / "live")
     rng = random.Random(SEED)
     disk = Disk()
-    calls = []          # every system call, as (name, clock µs)
+    calls = []  # every system call, as (name, clock µs)
     state = {}
 
     def on_call(name):
@@ -166,8 +194,9 @@ def images(module_lab):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(segment, "os", ObservedOs(disk, on_call))
         mp.setattr(segment, "fsync_dir", observed_fsync_dir)
-        lab.run(scenario, lab.init_data_dir(lab.tmp_path / "dry"),
-                before_start=lambda box: state.update(box=box))
+        lab.run(
+            scenario, lab.init_data_dir(lab.tmp_path / "dry"), before_start=lambda box: state.update(box=box)
+        )
         total = len(calls)
         calls.clear()
         disk.__init__()
@@ -178,7 +207,7 @@ def images(module_lab):
 
 
 def make_image(data_dir, image, disk, rng):
-    for root, dirs, files in os.walk(data_dir):
+    for root, _dirs, files in os.walk(data_dir):
         target = os.path.join(image, os.path.relpath(root, data_dir))
         os.makedirs(target, exist_ok=True)
         for name in files:
@@ -186,8 +215,10 @@ def make_image(data_dir, image, disk, rng):
             if name.endswith((".db-wal", ".db-shm")):
                 continue
             if name.endswith(".db"):
-                with contextlib.closing(sqlite3.connect(src)) as db, \
-                        contextlib.closing(sqlite3.connect(os.path.join(target, name))) as copy:
+                with (
+                    contextlib.closing(sqlite3.connect(src)) as db,
+                    contextlib.closing(sqlite3.connect(os.path.join(target, name))) as copy,
+                ):
                     db.backup(copy)
             elif src in disk.files:
                 content = disk.image_of(src, rng)
@@ -204,12 +235,21 @@ def test_power_cut_losing_unsynced_writes_loses_at_most_the_last_second(images):
     losses, empty, kinds = [], 0, {}
     for image, call, t_us in crashes:
         kinds[call] = kinds.get(call, 0) + 1
-        found = lab.check_after_crash(image, scenario, t_us, t_us, "power cut %s" % image,
-                                      torn_chunk_us=960_000)
+        found = lab.check_after_crash(
+            image, scenario, t_us, t_us, "power cut %s" % image, torn_chunk_us=960_000
+        )
         losses += found["loss_us"]
         empty += found["empty"]
-    print("power cuts: %d (%s), %d partial recordings (%d empty), audio lost %d..%d ms"
-          % (len(crashes), ", ".join("%d %s" % (n, k) for k, n in sorted(kinds.items())),
-             len(losses), empty, min(losses) // 1000, max(losses) // 1000))
+    print(
+        "power cuts: %d (%s), %d partial recordings (%d empty), audio lost %d..%d ms"
+        % (
+            len(crashes),
+            ", ".join("%d %s" % (n, k) for k, n in sorted(kinds.items())),
+            len(losses),
+            empty,
+            min(losses) // 1000,
+            max(losses) // 1000,
+        )
+    )
     # Crashes with a write in flight (written, not yet synced) are among them.
     assert kinds.get("after write", 0) + kinds.get("before fdatasync", 0) >= 8

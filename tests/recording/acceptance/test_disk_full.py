@@ -27,14 +27,38 @@ from firmware.recording.segment import SegmentReader
 
 RESERVE_MB = 1
 CALLS = [
-    {"line": 1, "at": 0.2, "direction": "in", "rings": 1, "talk": 4.0,
-     "speech": "The birch canoe slid on the smooth planks."},
-    {"line": 1, "at": 8.0, "direction": "in", "rings": 1, "talk": 30.0,
-     "speech": [{"at": 0.2 + 3.0 * i, "text": t} for i, t in enumerate(quality.SENTENCES * 2)]},
-    {"line": 2, "at": 31.0, "direction": "out", "dial": {"digits": "5", "delay": 0.2},
-     "talk": 3.0, "speech": "Rice is often served in round bowls."},
-    {"line": 2, "at": 45.0, "direction": "in", "rings": 1, "talk": 5.0,
-     "speech": "The juice of lemons makes fine punch."},
+    {
+        "line": 1,
+        "at": 0.2,
+        "direction": "in",
+        "rings": 1,
+        "talk": 4.0,
+        "speech": "The birch canoe slid on the smooth planks.",
+    },
+    {
+        "line": 1,
+        "at": 8.0,
+        "direction": "in",
+        "rings": 1,
+        "talk": 30.0,
+        "speech": [{"at": 0.2 + 3.0 * i, "text": t} for i, t in enumerate(quality.SENTENCES * 2)],
+    },
+    {
+        "line": 2,
+        "at": 31.0,
+        "direction": "out",
+        "dial": {"digits": "5", "delay": 0.2},
+        "talk": 3.0,
+        "speech": "Rice is often served in round bowls.",
+    },
+    {
+        "line": 2,
+        "at": 45.0,
+        "direction": "in",
+        "rings": 1,
+        "talk": 5.0,
+        "speech": "The juice of lemons makes fine punch.",
+    },
 ]
 FILL_AT_US, FREE_AT_US = 12_000_000, 42_000_000
 
@@ -55,15 +79,17 @@ def run_day(lab, data_dir, watched, leave_bytes, reserve_mb):
         box.clock.call_at(FREE_AT_US, lambda: os.unlink(filler))
 
     config = BoxConfig(disk_reserve_mb=reserve_mb)
-    run = lab.run(lab.load(lab.scenario_doc(CALLS, lines=2)), data_dir, config=config,
-                  before_start=schedule)
+    run = lab.run(lab.load(lab.scenario_doc(CALLS, lines=2)), data_dir, config=config, before_start=schedule)
     return run, first
 
 
 def file_digests(data_dir):
     recordings = os.path.join(data_dir, "recordings")
-    return {name: hashlib.sha256(open(os.path.join(recordings, name), "rb").read()).hexdigest()
-            for name in os.listdir(recordings) if name.endswith(".lkrec")}
+    return {
+        name: hashlib.sha256(open(os.path.join(recordings, name), "rb").read()).hexdigest()
+        for name in os.listdir(recordings)
+        if name.endswith(".lkrec")
+    }
 
 
 def check_day(lab, run, first, expect_sealed):
@@ -93,8 +119,9 @@ def check_day(lab, run, first, expect_sealed):
     finally:
         store.close()
     with lab.unlock(data_dir) as key:
-        reader = SegmentReader(os.path.join(data_dir, "recordings", cut["file"]),
-                               key.unwrap(cut["wrapped_key"], context))
+        reader = SegmentReader(
+            os.path.join(data_dir, "recordings", cut["file"]), key.unwrap(cut["wrapped_key"], context)
+        )
         reader.read_all()
         assert reader.complete == expect_sealed
     # The alarm: raised when the recording stopped, cleared when the box recorded again.
@@ -110,8 +137,7 @@ def test_reserve_stops_recording_before_the_call_log_runs_out(lab, tmpfs):
     disk = tmpfs("card", "8m")
     data_dir = lab.init_data_dir(disk / "box")
     reserve = RESERVE_MB << 20
-    run, first = run_day(lab, data_dir, disk, leave_bytes=reserve + 16 * 1024,
-                         reserve_mb=RESERVE_MB)
+    run, first = run_day(lab, data_dir, disk, leave_bytes=reserve + 16 * 1024, reserve_mb=RESERVE_MB)
     check_day(lab, run, first, expect_sealed=True)
     assert "kept free for the call log" in run.alarms[0].message, run.alarms[0].message
 
@@ -128,7 +154,9 @@ def test_real_enospc_ends_the_recording_cleanly(lab, tmpfs):
 def test_a_finish_the_database_refuses_is_retried(lab, monkeypatch):
     """A full disk can refuse the row's last update; the file is safe and the update retried."""
     import sqlite3
+
     from firmware.recordings import RecordingStore
+
     finish, refused = RecordingStore.finish, []
 
     def full_once(store, recording_id, state, duration_s):
@@ -147,10 +175,11 @@ def test_a_finish_the_database_refuses_is_retried(lab, monkeypatch):
 
 def test_config_rejects_bad_recording_settings():
     from firmware.errors import ConfigError
+
     with pytest.raises(ConfigError, match="disk_reserve_mb"):
         BoxConfig(disk_reserve_mb=-1)
     with pytest.raises(ConfigError, match="disk_reserve_mb"):
         BoxConfig.from_dict({"disk_reserve_mb": "64"})
     with pytest.raises(ConfigError, match="flush_ms: must be at least 120 ms"):
-        BoxConfig(flush_ms=100)      # shorter than one frame of the voice profile
+        BoxConfig(flush_ms=100)  # shorter than one frame of the voice profile
     assert BoxConfig(flush_ms=100, audio_profile="pcm").flush_ms == 100

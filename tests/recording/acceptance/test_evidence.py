@@ -40,12 +40,30 @@ from firmware.signing import fingerprint, load_signer, read_public_record
 
 T_CUT_US = 9_000_000
 CALLS = [
-    {"line": 1, "at": 0.2, "direction": "out", "dial": {"digits": "123"}, "talk": 5.0,
-     "speech": "The birch canoe slid on the smooth planks."},
-    {"line": 2, "at": 0.5, "direction": "in", "rings": 1, "talk": 4.0,
-     "speech": "Glue the sheet to the dark blue background."},
-    {"line": 3, "at": 3.0, "direction": "in", "rings": 1, "talk": 12.0,
-     "speech": "It's easy to tell the depth of a well."},
+    {
+        "line": 1,
+        "at": 0.2,
+        "direction": "out",
+        "dial": {"digits": "123"},
+        "talk": 5.0,
+        "speech": "The birch canoe slid on the smooth planks.",
+    },
+    {
+        "line": 2,
+        "at": 0.5,
+        "direction": "in",
+        "rings": 1,
+        "talk": 4.0,
+        "speech": "Glue the sheet to the dark blue background.",
+    },
+    {
+        "line": 3,
+        "at": 3.0,
+        "direction": "in",
+        "rings": 1,
+        "talk": 12.0,
+        "speech": "It's easy to tell the depth of a well.",
+    },
 ]
 
 
@@ -64,8 +82,9 @@ def base(module_lab, mcu, tmp_path_factory):
     live = lab.init_data_dir(lab.tmp_path / "live")
     image = str(lab.tmp_path / "image")
     with _env("LINEKEEPER_RUN_DIR", run_dir):
-        lab.run(scenario, live, until_us=T_CUT_US + 100_000, snapshots=[(T_CUT_US, image)],
-                vault=McuLink(mcu.bus))
+        lab.run(
+            scenario, live, until_us=T_CUT_US + 100_000, snapshots=[(T_CUT_US, image)], vault=McuLink(mcu.bus)
+        )
     # The next start: recovery signs the cut recording as partial, with the vault's key.
     store = RecordingStore(image, signer=load_signer(image, vault=McuLink(mcu.bus)))
     try:
@@ -74,7 +93,7 @@ def base(module_lab, mcu, tmp_path_factory):
         store.close()
     record = read_public_record(image)
     assert record["source"] == "vault"
-    assert not os.path.exists(os.path.join(image, "signing.key"))    # nothing on the card
+    assert not os.path.exists(os.path.join(image, "signing.key"))  # nothing on the card
     calls = {c["id"]: c for c in lab.calls(image)}
     rows = {calls[r["call_id"]]["line"]: r for r in lab.rows(image)}
     assert [rows[line]["state"] for line in (1, 2, 3)] == ["complete", "complete", "partial"]
@@ -107,8 +126,7 @@ def card(base, tmp_path):
 
 
 def verify(lab, data_dir, fp):
-    return lab.cli("verify", "--data-dir", data_dir, "--password-file", lab.password_file(),
-                   "--key", fp)
+    return lab.cli("verify", "--data-dir", data_dir, "--password-file", lab.password_file(), "--key", fp)
 
 
 def only_problems(out, *expected):
@@ -127,7 +145,7 @@ def records(path):
     pos, out = header_len, []
     while pos < len(data):
         n = 4 + struct.unpack_from(">I", data, pos)[0]
-        out.append(data[pos:pos + n])
+        out.append(data[pos : pos + n])
         pos += n
     return data[:header_len], out
 
@@ -143,8 +161,10 @@ def set_row(data_dir, rid, **values):
         data = f.read()
     values.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
     with db(data_dir) as conn, conn:
-        conn.execute("UPDATE recordings SET %s WHERE id = ?" % ", ".join(
-            "%s = ?" % k for k in values), list(values.values()) + [rid])
+        conn.execute(
+            "UPDATE recordings SET %s WHERE id = ?" % ", ".join("%s = ?" % k for k in values),
+            list(values.values()) + [rid],
+        )
 
 
 # ------------------------------------------------------------------ the attacks
@@ -153,14 +173,16 @@ def test_truncation_relabelled_partial_fails(lab, mcu, card):
     row = rows[1]
     path = os.path.join(data_dir, "recordings", row["file"])
     header, recs = records(path)
-    with open(path, "wb") as f:          # cut to 3 records: chunks that all authenticate
+    with open(path, "wb") as f:  # cut to 3 records: chunks that all authenticate
         f.write(header + b"".join(recs[:3]))
     set_row(data_dir, row["id"], state="partial", duration_s=3 * row["chunk_ms"] / 1000)
     status, out, err = verify(lab, data_dir, fp)
     assert status == 1, out + err
-    only_problems(out, "recording %s (call %d): its signature does not match"
-                  % (row["id"], row["call_id"]), "recording %s: the audit trail saw it sealed "
-                  "with another file" % row["id"])
+    only_problems(
+        out,
+        "recording %s (call %d): its signature does not match" % (row["id"], row["call_id"]),
+        "recording %s: the audit trail saw it sealed with another file" % row["id"],
+    )
     export_refused(lab, mcu, data_dir, row["call_id"], "signature does not match")
 
 
@@ -169,23 +191,27 @@ def test_replacement_made_with_the_public_key_fails(lab, card):
     row = rows[1]
     path = os.path.join(data_dir, "recordings", row["file"])
     header = read_header(path)
-    public_key = KeyStore(data_dir).public_key()      # all the attacker needs
+    public_key = KeyStore(data_dir).public_key()  # all the attacker needs
     data_key = crypto.new_data_key()
-    wrapped = crypto.wrap_data_key(data_key, public_key, wrap_context(
-        row["id"], row["call_id"], header["line"], header))
+    wrapped = crypto.wrap_data_key(
+        data_key, public_key, wrap_context(row["id"], row["call_id"], header["line"], header)
+    )
     header["wrapped_key"] = base64.b64encode(wrapped).decode("ascii")
     os.unlink(path)
-    writer = SegmentWriter(path, row["id"], data_key,
-                           {k: v for k, v in header.items() if k != "recording_id"}, fsync=False)
+    writer = SegmentWriter(
+        path, row["id"], data_key, {k: v for k, v in header.items() if k != "recording_id"}, fsync=False
+    )
     for _ in range(4):
-        writer.write_chunk(os.urandom(200))      # other audio
+        writer.write_chunk(os.urandom(200))  # other audio
     writer.close()
     set_row(data_dir, row["id"], wrapped_key=wrapped)
     status, out, err = verify(lab, data_dir, fp)
     assert status == 1, out + err
-    only_problems(out, "recording %s (call %d): its signature does not match"
-                  % (row["id"], row["call_id"]), "recording %s: the audit trail saw it sealed "
-                  "with another file" % row["id"])
+    only_problems(
+        out,
+        "recording %s (call %d): its signature does not match" % (row["id"], row["call_id"]),
+        "recording %s: the audit trail saw it sealed with another file" % row["id"],
+    )
 
 
 def test_call_id_swap_between_rows_fails(lab, mcu, card):
@@ -200,8 +226,7 @@ def test_call_id_swap_between_rows_fails(lab, mcu, card):
     lines = only_problems(out, "the file was recorded for call", "is not the recording's")
     assert sum("the file was recorded for call" in line for line in lines) == 2, out
     # Playback and export of the swapped call are refused too.
-    export_refused(lab, mcu, data_dir, b["call_id"], "the file was recorded for call %d"
-                   % a["call_id"])
+    export_refused(lab, mcu, data_dir, b["call_id"], "the file was recorded for call %d" % a["call_id"])
 
 
 def test_row_and_file_deleted_fails(lab, card):
@@ -220,8 +245,9 @@ def test_audit_rewrite_with_the_card_alone_fails(lab, card):
     conn = sqlite3.connect(os.path.join(data_dir, "audit.db"), isolation_level=None)
     conn.execute("DROP TRIGGER audit_no_update")
     conn.execute("DROP TRIGGER audit_no_delete")
-    entries = conn.execute("SELECT seq, wall_us, actor, action, target, details FROM audit "
-                           "ORDER BY seq").fetchall()
+    entries = conn.execute(
+        "SELECT seq, wall_us, actor, action, target, details FROM audit ORDER BY seq"
+    ).fetchall()
     # Drop the deletion-free story of line 2's recording, re-chain, rewrite the head.
     keep = [e for e in entries if e[4] != "recording:" + rows[2]["id"]]
     assert len(keep) < len(entries)
@@ -230,16 +256,17 @@ def test_audit_rewrite_with_the_card_alone_fails(lab, card):
     prev = GENESIS_HASH
     for seq, (_, wall_us, actor, action, target, details) in enumerate(keep, 1):
         digest = entry_hash(prev, seq, wall_us, actor, action, target, json.loads(details))
-        conn.execute("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                     (seq, wall_us, actor, action, target, details, prev, digest))
+        conn.execute(
+            "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, wall_us, actor, action, target, details, prev, digest),
+        )
         prev = digest
     conn.close()
     with open(os.path.join(data_dir, "audit.head"), "w") as f:
         json.dump({"seq": len(keep), "hash": prev}, f)
     status, out, err = verify(lab, data_dir, fp)
     assert status == 1, out + err
-    only_problems(out, "audit trail: no entry is signed", "audit trail: audit head file is "
-                  "not signed")
+    only_problems(out, "audit trail: no entry is signed", "audit trail: audit head file is not signed")
 
 
 # ------------------------------------------------------------------ exports
@@ -249,7 +276,7 @@ def test_export_verifies_in_a_fresh_process_with_only_the_fingerprint(lab, base,
     shutil.copytree(image, data_dir)
     out = tmp_path / "export" / "call.wav"
     out.parent.mkdir()
-    with _env("LINEKEEPER_RUN_DIR", run_dir):      # on the box: the recorder's copy of the key
+    with _env("LINEKEEPER_RUN_DIR", run_dir):  # on the box: the recorder's copy of the key
         status, _, err = lab.export(data_dir, rows[1]["call_id"], out)
     assert status == 0, err
     elsewhere = tmp_path / "solicitor"
@@ -259,14 +286,24 @@ def test_export_verifies_in_a_fresh_process_with_only_the_fingerprint(lab, base,
 
     def check(*args):
         proc = subprocess.run(
-            [sys.executable, "-c", "import sys; from firmware.cli import main; "
-             "sys.exit(main(sys.argv[1:]))", "verify-export", "call.wav", *args],
-            cwd=elsewhere, capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+            [
+                sys.executable,
+                "-c",
+                "import sys; from firmware.cli import main; sys.exit(main(sys.argv[1:]))",
+                "verify-export",
+                "call.wav",
+                *args,
+            ],
+            cwd=elsewhere,
+            capture_output=True,
+            text=True,
+            env={"PATH": os.environ["PATH"]},
+        )
         return proc.returncode, proc.stdout + proc.stderr
 
     status, text = check("--key", fp)
     assert status == 0 and "intact" in text, text
-    assert check("--key", fp.upper().replace("LK1:", ""))[0] == 0     # as typed by hand
+    assert check("--key", fp.upper().replace("LK1:", ""))[0] == 0  # as typed by hand
     other = fingerprint(os.urandom(32))
     status, text = check("--key", other)
     assert status == 2 and "not by the box" in text, text
@@ -301,17 +338,15 @@ def test_a_sealed_recording_cut_and_set_back_to_recording_is_not_laundered(lab, 
     with open(path, "wb") as f:
         f.write(header + b"".join(recs[:3]))
     with db(data_dir) as conn, conn:
-        conn.execute("UPDATE recordings SET state = 'recording', signature = NULL WHERE id = ?",
-                     (row["id"],))
+        conn.execute("UPDATE recordings SET state = 'recording', signature = NULL WHERE id = ?", (row["id"],))
     store = RecordingStore(data_dir, signer=load_signer(data_dir, vault=McuLink(mcu.bus)))
     try:
-        store.recover()       # the box starts again with the card back in
+        store.recover()  # the box starts again with the card back in
     finally:
         store.close()
     status, out, err = verify(lab, data_dir, fp)
     assert status == 1, out + err
-    only_problems(out, "recording %s: the audit trail saw it sealed with another file"
-                  % row["id"])
+    only_problems(out, "recording %s: the audit trail saw it sealed with another file" % row["id"])
 
 
 def test_a_replaced_recording_public_key_records_nothing_and_raises_the_alarm(lab, mcu, tmp_path):
@@ -325,10 +360,11 @@ def test_a_replaced_recording_public_key_records_nothing_and_raises_the_alarm(la
     theirs = lab.init_data_dir(tmp_path / "theirs")
     os.remove(os.path.join(theirs, "keys", "keystore.json"))
     KeyStore(theirs).initialise("eve", "eve's own password 1")
-    shutil.copy(os.path.join(theirs, "keys", "keystore.json"),
-                os.path.join(data_dir, "keys", "keystore.json"))
+    shutil.copy(
+        os.path.join(theirs, "keys", "keystore.json"), os.path.join(data_dir, "keys", "keystore.json")
+    )
     run = lab.run(scenario, data_dir, vault=McuLink(mcu.bus))
-    assert len(lab.rows(data_dir)) == 1                   # the second call was not recorded
+    assert len(lab.rows(data_dir)) == 1  # the second call was not recorded
     alarms = [a for a in run.alarms if a.kind == "key_tampered"]
     assert alarms and "replaced" in alarms[0].message, run.alarms
 
@@ -336,6 +372,7 @@ def test_a_replaced_recording_public_key_records_nothing_and_raises_the_alarm(la
 def test_the_web_uis_export_manifest_verifies_with_the_fingerprint(lab, mcu, card, tmp_path):
     from firmware.manifest import verify_export
     from web.services import StoreRecordings
+
     data_dir, rows, fp = card
     store = RecordingStore(data_dir, verify_key=read_public_record(data_dir)["public_key"])
     service = StoreRecordings(store, signer=load_signer(data_dir, vault=McuLink(mcu.bus)))
@@ -357,7 +394,9 @@ def test_an_export_that_cannot_be_signed_is_refused_and_audited(lab, card, tmp_p
     assert status == 2 and "no copy of the box's signing key" in err, err
     assert not out.exists() and not os.path.exists(str(out) + ".manifest.json")
     from firmware.audit import AuditLog
-    with AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"),
-                  readonly=True) as log:
+
+    with AuditLog(
+        os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), readonly=True
+    ) as log:
         (entry,) = log.entries(action="export", limit=1)
     assert "signing key" in entry.details["refused"]

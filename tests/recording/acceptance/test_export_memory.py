@@ -20,8 +20,7 @@ def _hook(event, args):
     # open() with any write flag while watching: a file made on the card.
     if _WATCH["on"] and event == "open" and args[0] is not None:
         mode, flags = args[1], args[2]
-        if (mode and any(c in str(mode) for c in "wax+")) or (
-                flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)):
+        if (mode and any(c in str(mode) for c in "wax+")) or (flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)):
             _WATCH["written"].append(str(args[0]))
 
 
@@ -34,8 +33,10 @@ def watch_writes():
     yield _WATCH
     _WATCH["on"] = False
 
-CALLS = [{"line": 1, "at": 1.0, "direction": "in", "caller_id": {"number": "01632960123"},
-          "rings": 1, "talk": 2.0}]
+
+CALLS = [
+    {"line": 1, "at": 1.0, "direction": "in", "caller_id": {"number": "01632960123"}, "rings": 1, "talk": 2.0}
+]
 
 
 def test_web_export_writes_no_file(lab, tmp_path, watch_writes):

@@ -17,13 +17,31 @@ from firmware.recording import quality
 SPEECH_DELAY_S = 0.05
 FIRST_MS = 300
 CALLS = [
-    {"line": 1, "at": 1.0, "direction": "in", "caller_id": {"number": "01632960123"},
-     "rings": 1, "talk": 9.0,
-     "speech": [{"at": SPEECH_DELAY_S, "text": "Peter picked a peck of pickled peppers. "
-                 + quality.SENTENCES[0]}]},
-    {"line": 2, "at": 2.0, "direction": "out", "dial": {"digits": "02079460000"}, "talk": 8.0,
-     "speech": [{"at": SPEECH_DELAY_S, "text": "Cathy keeps the kettle by the kitchen door. "
-                 + quality.SENTENCES[1], "voice": "en-us+f3"}]},
+    {
+        "line": 1,
+        "at": 1.0,
+        "direction": "in",
+        "caller_id": {"number": "01632960123"},
+        "rings": 1,
+        "talk": 9.0,
+        "speech": [
+            {"at": SPEECH_DELAY_S, "text": "Peter picked a peck of pickled peppers. " + quality.SENTENCES[0]}
+        ],
+    },
+    {
+        "line": 2,
+        "at": 2.0,
+        "direction": "out",
+        "dial": {"digits": "02079460000"},
+        "talk": 8.0,
+        "speech": [
+            {
+                "at": SPEECH_DELAY_S,
+                "text": "Cathy keeps the kettle by the kitchen door. " + quality.SENTENCES[1],
+                "voice": "en-us+f3",
+            }
+        ],
+    },
 ]
 
 
@@ -64,12 +82,12 @@ def _first_syllable(x, y, i0):
     tens of dB down.
     """
     n, w = 8 * FIRST_MS, 160
-    a, b = x[i0:i0 + n].astype(float), y[i0:i0 + n].astype(float)
+    a, b = x[i0 : i0 + n].astype(float), y[i0 : i0 + n].astype(float)
     windows = []
     for k in range(0, n, w):
-        src = (a[k:k + w] ** 2).mean()
-        if 10 * np.log10(src / 16090.0 ** 2) > -45:
-            windows.append(10 * np.log10(src / max((b[k:k + w] ** 2).mean(), 1e-9)))
+        src = (a[k : k + w] ** 2).mean()
+        if 10 * np.log10(src / 16090.0**2) > -45:
+            windows.append(10 * np.log10(src / max((b[k : k + w] ** 2).mean(), 1e-9)))
     return float(np.corrcoef(a, b)[0, 1]), windows
 
 
@@ -92,7 +110,7 @@ def test_speech_50ms_after_answer_is_complete_from_its_first_syllable(recorded):
         corr, windows = _first_syllable(r.x, r.y, r.i0)
         # Opus at ~11 kbit/s keeps the waveform to ~0.9 correlation.
         assert corr >= 0.8, (r.truth.direction, corr)
-        assert len(windows) >= 8, windows         # the 300 ms do hold speech...
+        assert len(windows) >= 8, windows  # the 300 ms do hold speech...
         # ... and all of it is there: within 8 dB in every window (Opus at low complexity
         # moves the quiet ones between syllables by up to ~6 dB; a clipped one is 30+ dB down).
         assert max(windows) <= 8.0, (r.truth.direction, windows)
@@ -102,7 +120,7 @@ def test_the_first_syllable_check_would_catch_a_clipped_start(recorded):
     """Control: the same measure fails on the export with its first 100 ms of speech cut away."""
     r = recorded[0]
     clipped = r.y.copy()
-    clipped[:r.i0 + 800] = 0
+    clipped[: r.i0 + 800] = 0
     corr, windows = _first_syllable(r.x, clipped, r.i0)
     assert corr < 0.8 or max(windows) > 8.0
     assert max(windows) > 30.0

@@ -25,8 +25,12 @@ from firmware.keystore import KeyStore, parse_recovery_key
 from firmware.recordings import RecordingStore
 
 PASSWORD = "correct horse battery"
-SPEECH = ["Good morning, thank you for calling.", "I would like to check my order, please.",
-          "Could you give me the order number?", "It is four five six, seven eight nine."]
+SPEECH = [
+    "Good morning, thank you for calling.",
+    "I would like to check my order, please.",
+    "Could you give me the order number?",
+    "It is four five six, seven eight nine.",
+]
 
 
 def day_of_calls():
@@ -36,18 +40,39 @@ def day_of_calls():
         at = 0.5 + i * 1.3 + (i // 4) * 8.0
         speech = [{"at": 0.3, "text": SPEECH[i % 4]}]
         if i % 2:
-            calls.append({"line": line, "at": at, "direction": "out",
-                          "dial": {"digits": "0207946%04d" % i}, "talk": 5.0, "speech": speech})
+            calls.append(
+                {
+                    "line": line,
+                    "at": at,
+                    "direction": "out",
+                    "dial": {"digits": "0207946%04d" % i},
+                    "talk": 5.0,
+                    "speech": speech,
+                }
+            )
         else:
-            calls.append({"line": line, "at": at, "direction": "in", "rings": 1, "talk": 5.0,
-                          "caller_id": {"number": "0163296%04d" % i, "name": "CALLER %d" % i},
-                          "speech": speech})
+            calls.append(
+                {
+                    "line": line,
+                    "at": at,
+                    "direction": "in",
+                    "rings": 1,
+                    "talk": 5.0,
+                    "caller_id": {"number": "0163296%04d" % i, "name": "CALLER %d" % i},
+                    "speech": speech,
+                }
+            )
     return calls
 
 
 def linekeeper(*args, env):
-    proc = subprocess.run([sys.executable, "-m", "firmware.cli"] + [str(a) for a in args],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "firmware.cli"] + [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
     return proc.stdout
 
@@ -58,11 +83,11 @@ def encodings(secret):
     # Base64 of the secret inside a longer blob: it starts at any of three byte
     # alignments; search for the characters that encode whole groups of its bytes.
     for pad in range(3):
-        group = -(-pad // 3)                                # first group wholly in the secret
+        group = -(-pad // 3)  # first group wholly in the secret
         groups = (len(secret) - (3 * group - pad)) // 3
         for name, enc in (("base64", base64.b64encode), ("base64url", base64.urlsafe_b64encode)):
             text = enc(bytes(pad) + secret)
-            forms["%s@%d" % (name, pad)] = text[4 * group:4 * (group + groups)]
+            forms["%s@%d" % (name, pad)] = text[4 * group : 4 * (group + groups)]
     return forms
 
 
@@ -80,22 +105,39 @@ def box(module_lab):
     shown = linekeeper("init", "--data-dir", data_dir, "--password-file", pw, env=env)
     recovery = [line.strip() for line in shown.splitlines() if line.startswith("    ")][0]
     after_init = sorted(_files(data_dir))
-    linekeeper("sim", lab.write_scenario(lab.scenario_doc(day_of_calls())), "--data-dir", data_dir,
-               env=env)
+    linekeeper("sim", lab.write_scenario(lab.scenario_doc(day_of_calls())), "--data-dir", data_dir, env=env)
     calls = lab.calls(data_dir)
     answered = [c["id"] for c in calls if c["answered"]]
     assert len(answered) == 8 and all(c["recording"] == "complete" for c in calls if c["answered"])
     for call_id in answered[:3]:
-        linekeeper("export", call_id, "--data-dir", data_dir, "--password-file", pw,
-                   "--out", exports / ("call%d.wav" % call_id), env=env)
-    linekeeper("export", answered[3], "--data-dir", data_dir, "--password-file", pw,
-               "--out", exports / "call.ogg", env=env)
+        linekeeper(
+            "export",
+            call_id,
+            "--data-dir",
+            data_dir,
+            "--password-file",
+            pw,
+            "--out",
+            exports / ("call%d.wav" % call_id),
+            env=env,
+        )
+    linekeeper(
+        "export",
+        answered[3],
+        "--data-dir",
+        data_dir,
+        "--password-file",
+        pw,
+        "--out",
+        exports / "call.ogg",
+        env=env,
+    )
     assert "intact" in linekeeper("verify", "--data-dir", data_dir, "--password-file", pw, env=env)
     return data_dir, recovery, after_init
 
 
 def _files(top):
-    for root, dirs, files in os.walk(top):
+    for root, _dirs, files in os.walk(top):
         for name in files:
             yield os.path.join(root, name)
 
@@ -103,17 +145,20 @@ def _files(top):
 def secrets_of(data_dir, recovery):
     """Every secret, by name."""
     from firmware.recordings import RecordingStore
-    found = {"password": PASSWORD.encode(), "recovery key": parse_recovery_key(recovery),
-             "recovery key text": recovery.encode(),
-             "recovery key text (no dashes)": recovery.replace("-", "").encode()}
+
+    found = {
+        "password": PASSWORD.encode(),
+        "recovery key": parse_recovery_key(recovery),
+        "recovery key text": recovery.encode(),
+        "recovery key text (no dashes)": recovery.replace("-", "").encode(),
+    }
     with KeyStore(data_dir).unlock("admin", PASSWORD) as key:
-        found["recording private key"] = bytes(key._private)   # the one place a test looks inside
+        found["recording private key"] = bytes(key._private)  # the one place a test looks inside
         store = RecordingStore(data_dir)
         try:
             rows = store.all()
             for row in rows:
-                found["data key of %s" % row["id"]] = key.unwrap(row["wrapped_key"],
-                                                                 store.key_context(row))
+                found["data key of %s" % row["id"]] = key.unwrap(row["wrapped_key"], store.key_context(row))
         finally:
             store.close()
     assert len(rows) == 8
@@ -136,8 +181,11 @@ def test_no_secret_in_the_files_of_a_running_box(lab):
     scenario = lab.load(lab.scenario_doc(day_of_calls()))
     data_dir = lab.init_data_dir(lab.tmp_path / "live")
     raw = lab.tmp_path / "raw"
-    lab.run(scenario, data_dir, before_start=lambda box: box.clock.call_at(
-        6_500_000, lambda: shutil.copytree(data_dir, raw)))
+    lab.run(
+        scenario,
+        data_dir,
+        before_start=lambda box: box.clock.call_at(6_500_000, lambda: shutil.copytree(data_dir, raw)),
+    )
     files = sorted(_files(raw))
     names = {os.path.relpath(f, raw) for f in files}
     assert {"calls.db-wal", "calls.db-shm"} <= names
@@ -148,8 +196,7 @@ def test_no_secret_in_the_files_of_a_running_box(lab):
         store = RecordingStore(data_dir)
         try:
             for row in lab.rows(data_dir):
-                secrets["data key of %s" % row["id"]] = key.unwrap(row["wrapped_key"],
-                                                                   store.key_context(row))
+                secrets["data key of %s" % row["id"]] = key.unwrap(row["wrapped_key"], store.key_context(row))
         finally:
             store.close()
     assert len(secrets) == 2 + 8
@@ -174,13 +221,13 @@ def test_the_search_finds_a_planted_secret(box, tmp_path):
     secrets = secrets_of(data_dir, recovery)
     name, secret = next((k, v) for k, v in secrets.items() if k.startswith("data key"))
     planted = tmp_path / "planted"
-    planted.write_bytes(b"{\"k\": \"" + base64.b64encode(b"x" + secret) + b"\"}")
+    planted.write_bytes(b'{"k": "' + base64.b64encode(b"x" + secret) + b'"}')
     assert "%s (base64@1) in planted" % name in leaks_in([planted], {name: secret}, tmp_path)
 
 
 def test_data_dir_files_are_0600_and_directories_0700(box):
     data_dir, _, after_init = box
-    assert os.stat(data_dir).st_mode & 0o777 == 0o700    # init created it
+    assert os.stat(data_dir).st_mode & 0o777 == 0o700  # init created it
     for root, dirs, files in os.walk(data_dir):
         for name in dirs:
             assert os.stat(os.path.join(root, name)).st_mode & 0o777 == 0o700, name

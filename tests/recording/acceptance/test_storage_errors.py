@@ -13,15 +13,22 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from firmware.config import BoxConfig
 
 S = "The birch canoe slid on the smooth planks."
-CALLS = [{"line": line, "at": 0.3 * line + 12.0 * k, "direction": "in", "rings": 1,
-          "talk": 8.0, "speech": [{"at": 0.2 + 2.5 * i, "text": S} for i in range(3)],
-          "tags": ["sales"]}
-         for k in range(5) for line in range(1, 5)]
+CALLS = [
+    {
+        "line": line,
+        "at": 0.3 * line + 12.0 * k,
+        "direction": "in",
+        "rings": 1,
+        "talk": 8.0,
+        "speech": [{"at": 0.2 + 2.5 * i, "text": S} for i in range(3)],
+        "tags": ["sales"],
+    }
+    for k in range(5)
+    for line in range(1, 5)
+]
 FILL_AT_US, FREE_AT_US = 16_000_000, 40_000_000
 
 
@@ -35,7 +42,7 @@ def fill(mount):
                 f.flush()
         except OSError:
             pass
-    for n in range(4096, 0, -512):       # the last few blocks too
+    for n in range(4096, 0, -512):  # the last few blocks too
         try:
             with open(filler + ".%d" % n, "wb") as g:
                 g.write(bytes(n))
@@ -56,10 +63,11 @@ def test_a_card_full_to_the_last_byte_refuses_to_start_in_one_line_and_can_be_re
     mount = tmpfs("full", "24m")
     data_dir = lab.init_data_dir(mount / "data")
     scenario = lab.load(lab.scenario_doc(CALLS[:8]))
-    lab.run(scenario, data_dir)          # a day on the card, then it fills up while stopped
+    lab.run(scenario, data_dir)  # a day on the card, then it fills up while stopped
     fill(mount)
-    status, out, err = lab.cli("sim", lab.write_scenario(lab.scenario_doc(CALLS[:8]), "d.json"),
-                               "--data-dir", data_dir)
+    status, out, err = lab.cli(
+        "sim", lab.write_scenario(lab.scenario_doc(CALLS[:8]), "d.json"), "--data-dir", data_dir
+    )
     assert status == 2 and "card is full" in err and len(err.strip().splitlines()) == 1, err
     status, out, err = lab.cli("calls", "--data-dir", data_dir)
     assert status == 0 and len(out.splitlines()) == 8, err
@@ -83,17 +91,23 @@ def test_a_full_card_during_busy_traffic_loses_no_call_and_records_again(lab, tm
     kinds = {a.kind for a in run.alarms if a.active}
     assert "disk_full" in kinds, run.alarms
     calls = lab.calls(data_dir)
-    assert len(calls) == len(CALLS), calls             # not one call record lost
+    assert len(calls) == len(CALLS), calls  # not one call record lost
     assert all(c["ended_at"] and c["answered"] for c in calls)
     # Every call that began after the space came back is recorded, whole.
     late = [c for c in calls if c["started_at"] >= "2026-03-02T09:00:41"]
     assert late and all(c["recording"] == "complete" for c in late), late
     status, out, err = lab.verify(data_dir)
     assert status == 0, (out, err)
-    print("full card: alarms %s; %d calls logged, %d recorded complete, %d partial, %d not"
-          % (sorted(kinds), len(calls), sum(c["recording"] == "complete" for c in calls),
-             sum(c["recording"] == "partial" for c in calls),
-             sum(c["recording"] is None for c in calls)))
+    print(
+        "full card: alarms %s; %d calls logged, %d recorded complete, %d partial, %d not"
+        % (
+            sorted(kinds),
+            len(calls),
+            sum(c["recording"] == "complete" for c in calls),
+            sum(c["recording"] == "partial" for c in calls),
+            sum(c["recording"] is None for c in calls),
+        )
+    )
 
 
 def _commands(lab, data_dir, out_dir):
@@ -104,15 +118,32 @@ def _commands(lab, data_dir, out_dir):
         "init": ["init", "--data-dir", data_dir, "--password-file", pw],
         "calls": ["calls", "--data-dir", data_dir],
         "verify": ["verify", "--data-dir", data_dir, "--password-file", pw],
-        "export": ["export", "1", "--data-dir", data_dir, "--password-file", pw, "--out",
-                   os.path.join(out_dir, "one.wav")],
+        "export": [
+            "export",
+            "1",
+            "--data-dir",
+            data_dir,
+            "--password-file",
+            pw,
+            "--out",
+            os.path.join(out_dir, "one.wav"),
+        ],
         "repair": ["repair", "--data-dir", data_dir],
-        "config export": ["config", "export", os.path.join(out_dir, "c.json"), "--data-dir",
-                          data_dir],
-        "config import": ["config", "import", os.path.join(out_dir, "in.json"), "--data-dir",
-                          data_dir],
-        "run": ["run", "--board", "sim", "--scenario", scenario, "--data-dir", data_dir,
-                "--port", "9221", "--https-port", "9222"],
+        "config export": ["config", "export", os.path.join(out_dir, "c.json"), "--data-dir", data_dir],
+        "config import": ["config", "import", os.path.join(out_dir, "in.json"), "--data-dir", data_dir],
+        "run": [
+            "run",
+            "--board",
+            "sim",
+            "--scenario",
+            scenario,
+            "--data-dir",
+            data_dir,
+            "--port",
+            "9221",
+            "--https-port",
+            "9222",
+        ],
     }
 
 
@@ -131,13 +162,17 @@ def _run_cli(args, no_dac=False):
     """Run ``linekeeper ARGS``; with ``no_dac`` as root without the right to override
     file permissions (setpriv, util-linux), so permissions apply as to any user."""
     prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if no_dac else []
-    proc = subprocess.run(prefix + [sys.executable, "-m", "firmware.cli"] + args,
-                          capture_output=True, text=True, timeout=120, cwd="/")
+    proc = subprocess.run(
+        prefix + [sys.executable, "-m", "firmware.cli"] + args,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",
+    )
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def test_a_read_only_card_gives_one_line_from_every_command_and_can_be_inspected(
-        lab, tmp_path, tmpfs):
+def test_a_read_only_card_gives_one_line_from_every_command_and_can_be_inspected(lab, tmp_path, tmpfs):
     mount = tmpfs("ro", "16m")
     data_dir = lab.init_data_dir(mount / "data")
     lab.run(lab.load(lab.scenario_doc(CALLS[:1], lines=1)), data_dir)
@@ -155,15 +190,16 @@ def test_a_read_only_card_gives_one_line_from_every_command_and_can_be_inspected
                 assert status == 2 and len(err.strip().splitlines()) == 1, (name, status, err)
         # Reading works on a read-only card.
         assert results["calls"] == 0 and results["verify"] == 0 and results["config export"] == 0
-        assert all(results[n] == 2 for n in ("sim", "init", "repair", "run", "config import",
-                                             "export")), results
+        assert all(results[n] == 2 for n in ("sim", "init", "repair", "run", "config import", "export")), (
+            results
+        )
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True)
 
 
 def test_a_data_dir_without_permission_gives_one_line_from_every_command(lab, tmp_path):
     data_dir, out_dir = _one_day(lab, tmp_path)
-    os.chown(data_dir, 65534, 65534)    # someone else's, mode 0700
+    os.chown(data_dir, 65534, 65534)  # someone else's, mode 0700
     os.chmod(data_dir, 0o700)
     for name, args in _commands(lab, data_dir, out_dir).items():
         status, out, err = _run_cli(args, no_dac=True)

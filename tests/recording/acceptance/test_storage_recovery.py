@@ -20,10 +20,23 @@ import pytest
 from firmware.errors import LinekeeperError, RecoveryRefused
 
 CALLS = [
-    {"line": 1, "at": 0.2, "direction": "in", "rings": 2, "talk": 3.0,
-     "caller_id": {"number": "01632960123"}, "speech": "The birch canoe slid on the smooth planks."},
-    {"line": 2, "at": 0.5, "direction": "out", "dial": {"digits": "5", "delay": 0.2},
-     "talk": 3.0, "speech": "Rice is often served in round bowls."},
+    {
+        "line": 1,
+        "at": 0.2,
+        "direction": "in",
+        "rings": 2,
+        "talk": 3.0,
+        "caller_id": {"number": "01632960123"},
+        "speech": "The birch canoe slid on the smooth planks.",
+    },
+    {
+        "line": 2,
+        "at": 0.5,
+        "direction": "out",
+        "dial": {"digits": "5", "delay": 0.2},
+        "talk": 3.0,
+        "speech": "Rice is often served in round bowls.",
+    },
 ]
 
 
@@ -44,6 +57,7 @@ def copy(day, tmp_path):
         dest = str(tmp_path / name)
         shutil.copytree(data_dir, dest)
         return dest
+
     return lab, scenario, make
 
 
@@ -53,16 +67,16 @@ def recording_files(data_dir):
 
 def refused(lab, scenario, data_dir, *words):
     """The box refuses to start on ``data_dir``, naming ``words``; nothing in recordings/ changes."""
-    before = {n: open(os.path.join(data_dir, "recordings", n), "rb").read()
-              for n in recording_files(data_dir)}
+    before = {
+        n: open(os.path.join(data_dir, "recordings", n), "rb").read() for n in recording_files(data_dir)
+    }
     with pytest.raises(RecoveryRefused) as info:
         lab.run(scenario, data_dir)
     message = str(info.value)
     for word in words:
         assert word in message, message
     assert "\n" not in message
-    after = {n: open(os.path.join(data_dir, "recordings", n), "rb").read()
-             for n in recording_files(data_dir)}
+    after = {n: open(os.path.join(data_dir, "recordings", n), "rb").read() for n in recording_files(data_dir)}
     assert after == before
     return message
 
@@ -79,7 +93,7 @@ def repaired(lab, data_dir, expect_calls=2):
         wav = os.path.join(os.path.dirname(data_dir), "r%d.wav" % call["id"])
         status, out, err = lab.export(data_dir, call["id"], wav)
         assert status == 0, err
-        assert len(lab.read_wav(wav)) > 8000 * 2      # seconds of audio, not an empty file
+        assert len(lab.read_wav(wav)) > 8000 * 2  # seconds of audio, not an empty file
     return calls
 
 
@@ -92,14 +106,15 @@ def test_deleted_call_log_is_refused_then_rebuilt_from_the_recordings(copy):
         if os.path.exists(os.path.join(data_dir, "calls.db" + suffix)):
             os.unlink(os.path.join(data_dir, "calls.db" + suffix))
     refused(lab, scenario, data_dir, "missing", "linekeeper repair")
-    status, out, err = lab.cli("sim", lab.write_scenario(lab.scenario_doc(CALLS, lines=2),
-                                                         "again.json"), "--data-dir", data_dir)
+    status, out, err = lab.cli(
+        "sim", lab.write_scenario(lab.scenario_doc(CALLS, lines=2), "again.json"), "--data-dir", data_dir
+    )
     assert status == 2 and "linekeeper repair" in err and len(err.strip().splitlines()) == 1
     calls = repaired(lab, data_dir)
     assert [(c["id"], c["line"], c["direction"]) for c in calls] == [
-        (c["id"], c["line"], c["direction"]) for c in original]
-    assert calls[0]["number"] == "01632960123" and calls[0]["started_at"] == original[0][
-        "started_at"]
+        (c["id"], c["line"], c["direction"]) for c in original
+    ]
+    assert calls[0]["number"] == "01632960123" and calls[0]["started_at"] == original[0]["started_at"]
     # The box starts again and adds new calls after the rebuilt ones.
     lab.run(scenario, data_dir)
     assert len(lab.calls(data_dir)) == 4
@@ -110,16 +125,14 @@ def test_repair_with_the_key_rebuilds_exact_durations(copy):
     data_dir = make()
     before = {r["id"]: r for r in lab.rows(data_dir)}
     os.unlink(os.path.join(data_dir, "calls.db"))
-    status, out, err = lab.cli("repair", "--data-dir", data_dir, "--password-file",
-                               lab.password_file())
+    status, out, err = lab.cli("repair", "--data-dir", data_dir, "--password-file", lab.password_file())
     assert status == 0, err
     after = {r["id"]: r for r in lab.rows(data_dir)}
     assert after.keys() == before.keys()
     for rid, row in after.items():
         assert row["state"] == before[rid]["state"] == "complete"
         assert abs(row["duration_s"] - before[rid]["duration_s"]) < 0.01, (row, before[rid])
-        assert (row["sha256"], row["wrapped_key"]) == (before[rid]["sha256"],
-                                                       before[rid]["wrapped_key"])
+        assert (row["sha256"], row["wrapped_key"]) == (before[rid]["sha256"], before[rid]["wrapped_key"])
 
 
 def test_emptied_call_log_is_refused_then_rebuilt(copy):
@@ -134,7 +147,7 @@ def test_garbled_call_log_is_refused_kept_aside_and_rebuilt(copy):
     lab, scenario, make = copy
     data_dir = make()
     path = os.path.join(data_dir, "calls.db")
-    with open(path, "r+b") as f:        # every page after the first: garbage
+    with open(path, "r+b") as f:  # every page after the first: garbage
         f.seek(4096)
         f.write(os.urandom(os.path.getsize(path) - 4096))
     status, out, err = lab.verify(data_dir, with_key=False)
@@ -157,7 +170,7 @@ def test_a_garbled_page_fails_verify(copy):
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'calls_started'").fetchone()
     db.close()
-    with open(path, "r+b") as f:        # the index's page: the table itself still reads
+    with open(path, "r+b") as f:  # the index's page: the table itself still reads
         f.seek((root[0] - 1) * 4096 + 8)
         f.write(b"\xff" * 64)
     status, out, err = lab.verify(data_dir)
@@ -182,7 +195,7 @@ def test_lost_or_damaged_hot_wal_is_refused_then_rebuilt(copy, damage):
     db.execute("INSERT INTO recordings VALUES (%s)" % ",".join("?" * len(rows[1])), rows[1])
     db.commit()
     hot = open(wal, "rb").read()
-    db.close()       # (closing checkpoints; the crash did not)
+    db.close()  # (closing checkpoints; the crash did not)
     db = sqlite3.connect(path)
     db.execute("DELETE FROM recordings WHERE id = ?", (rows[1][0],))
     db.commit()
@@ -211,6 +224,7 @@ def test_a_stray_file_is_quarantined_audited_and_alarmed_and_verify_lists_it(cop
     assert open(os.path.join(data_dir, "quarantine", "notes.txt")).read() == "someone's file"
     assert [a.kind for a in run.alarms if a.active].count("quarantine") == 1
     from firmware.box import open_audit
+
     with open_audit(data_dir) as audit:
         entries = audit.entries(action="quarantine")
     assert [e.target for e in entries] == ["recordings/notes.txt"]
@@ -223,8 +237,9 @@ def test_missing_key_store_with_recordings_is_refused(copy):
     data_dir = make()
     os.unlink(os.path.join(data_dir, "keys", "keystore.json"))
     refused(lab, scenario, data_dir, "keystore.json", "backup")
-    status, out, err = lab.cli("sim", lab.write_scenario(lab.scenario_doc(CALLS, lines=2),
-                                                         "k.json"), "--data-dir", data_dir)
+    status, out, err = lab.cli(
+        "sim", lab.write_scenario(lab.scenario_doc(CALLS, lines=2), "k.json"), "--data-dir", data_dir
+    )
     assert status == 2 and "keystore.json" in err
 
 
@@ -232,8 +247,10 @@ def test_a_second_box_on_the_same_data_dir_is_refused_naming_the_first(copy, tmp
     lab, scenario, make = copy
     data_dir = make()
     path = lab.write_scenario(lab.scenario_doc(CALLS, lines=2), "slow.json")
-    first = subprocess.Popen([sys.executable, "-m", "firmware.cli", "sim", path, "--data-dir",
-                              data_dir, "--speed", "0.5"], stderr=subprocess.PIPE)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "firmware.cli", "sim", path, "--data-dir", data_dir, "--speed", "0.5"],
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -250,17 +267,16 @@ def test_a_second_box_on_the_same_data_dir_is_refused_naming_the_first(copy, tmp
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=30)
         first.stderr.close()
-    lab.run(scenario, data_dir)          # free again once it stopped
+    lab.run(scenario, data_dir)  # free again once it stopped
 
 
 def test_calls_open_at_a_crash_or_a_stop_are_closed_with_the_right_reason(copy):
     """Power loss mid-call (no clean-stop marker) versus a clean stop mid-call."""
     lab, scenario, make = copy
-    long_day = lab.load(lab.scenario_doc(
-        [dict(c, talk=20.0) for c in CALLS], lines=2))
+    long_day = lab.load(lab.scenario_doc([dict(c, talk=20.0) for c in CALLS], lines=2))
     # A clean stop mid-call: the box ends the calls itself.
     stopped = make("stopped")
-    os.unlink(os.path.join(stopped, "calls.db"))      # a fresh log, the same keys
+    os.unlink(os.path.join(stopped, "calls.db"))  # a fresh log, the same keys
     shutil.rmtree(os.path.join(stopped, "recordings"))
     lab.run(long_day, stopped, until_us=6_000_000)
     calls = lab.calls(stopped)
@@ -279,6 +295,7 @@ def test_calls_open_at_a_crash_or_a_stop_are_closed_with_the_right_reason(copy):
     assert [c["end_reason"] for c in calls] == ["power_loss", "power_loss"]
     rows = {r["call_id"]: r for r in lab.rows(cut)}
     from firmware.calllog import iso_ms
+
     for call in calls:
         # The last evidence: the end of the last sealed chunk, or the answer if later.
         row = rows[call["id"]]
@@ -292,11 +309,13 @@ def test_a_killed_init_leaves_no_keys_and_init_runs_again(tmp_path, lab):
     from firmware.keystore import KeyStore
 
     from support.recording_lab import CHEAP_KDF, PASSWORD
+
     data_dir = str(tmp_path / "box")
     store = KeyStore(data_dir, kdf_params=CHEAP_KDF)
 
     def killed(recovery):
         raise KeyboardInterrupt("killed while showing the key")
+
     with pytest.raises(KeyboardInterrupt):
         store.initialise("admin", PASSWORD, show=killed)
     assert not store.is_initialised
@@ -309,13 +328,16 @@ def test_a_killed_init_leaves_no_keys_and_init_runs_again(tmp_path, lab):
 def test_init_killed_by_a_signal_leaves_nothing_or_a_complete_key_store(tmp_path, lab):
     """SIGKILL of a real ``linekeeper init`` at spread moments."""
     from firmware.keystore import KeyStore
+
     pw = lab.password_file()
     outcomes = set()
     for i, delay_s in enumerate((0.05, 0.2, 0.4, 0.6, 0.8, 1.2, 3.0)):
         data_dir = str(tmp_path / ("init%d" % i))
-        proc = subprocess.Popen([sys.executable, "-m", "firmware.cli", "init", "--data-dir",
-                                 data_dir, "--password-file", pw], stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "firmware.cli", "init", "--data-dir", data_dir, "--password-file", pw],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(delay_s)
         proc.kill()
         out = proc.communicate()[0].decode()
@@ -328,7 +350,6 @@ def test_init_killed_by_a_signal_leaves_nothing_or_a_complete_key_store(tmp_path
             outcomes.add("complete")
         else:
             keys = os.path.join(data_dir, "keys")
-            assert not os.path.isdir(keys) or not [
-                n for n in os.listdir(keys) if not n.startswith(".")]
+            assert not os.path.isdir(keys) or not [n for n in os.listdir(keys) if not n.startswith(".")]
             outcomes.add("nothing")
     assert "complete" in outcomes

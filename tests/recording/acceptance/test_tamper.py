@@ -27,12 +27,30 @@ from firmware.audit import AuditLog
 
 T_CUT_US = 9_000_000
 CALLS = [
-    {"line": 1, "at": 0.2, "direction": "out", "dial": {"digits": "123"}, "talk": 5.0,
-     "speech": "The birch canoe slid on the smooth planks."},
-    {"line": 2, "at": 0.5, "direction": "in", "rings": 1, "talk": 4.0,
-     "speech": "Glue the sheet to the dark blue background."},
-    {"line": 3, "at": 3.0, "direction": "in", "rings": 1, "talk": 12.0,
-     "speech": "It's easy to tell the depth of a well."},
+    {
+        "line": 1,
+        "at": 0.2,
+        "direction": "out",
+        "dial": {"digits": "123"},
+        "talk": 5.0,
+        "speech": "The birch canoe slid on the smooth planks.",
+    },
+    {
+        "line": 2,
+        "at": 0.5,
+        "direction": "in",
+        "rings": 1,
+        "talk": 4.0,
+        "speech": "Glue the sheet to the dark blue background.",
+    },
+    {
+        "line": 3,
+        "at": 3.0,
+        "direction": "in",
+        "rings": 1,
+        "talk": 12.0,
+        "speech": "It's easy to tell the depth of a well.",
+    },
 ]
 
 
@@ -75,7 +93,7 @@ def records(path):
     pos, out = header_len, []
     while pos < len(data):
         n = 4 + struct.unpack_from(">I", data, pos)[0]
-        out.append(data[pos:pos + n])
+        out.append(data[pos : pos + n])
         pos += n
     return data[:header_len], out
 
@@ -91,13 +109,15 @@ def rewrite_row(data_dir, row):
     with open(path, "rb") as f:
         data = f.read()
     with contextlib.closing(sqlite3.connect(os.path.join(data_dir, "calls.db"))) as db, db:
-        db.execute("UPDATE recordings SET bytes = ?, sha256 = ? WHERE id = ?",
-                   (len(data), hashlib.sha256(data).hexdigest(), row["id"]))
+        db.execute(
+            "UPDATE recordings SET bytes = ?, sha256 = ? WHERE id = ?",
+            (len(data), hashlib.sha256(data).hexdigest(), row["id"]),
+        )
 
 
 def flip_bit(path, recs, header):
     data = bytearray(header + b"".join(recs))
-    at = len(header) + len(recs[0]) + len(recs[1]) // 2     # inside chunk 1's ciphertext
+    at = len(header) + len(recs[0]) + len(recs[1]) // 2  # inside chunk 1's ciphertext
     data[at] ^= 0x10
     with open(path, "wb") as f:
         f.write(data)
@@ -107,11 +127,14 @@ TAMPER = {
     "flipped bit": flip_bit,
     "truncated at a chunk": lambda path, recs, header: write_records(path, header, recs[:-2]),
     "truncated inside a chunk": lambda path, recs, header: write_records(
-        path, header, recs[:-2] + [recs[-2][:len(recs[-2]) // 2]]),
+        path, header, recs[:-2] + [recs[-2][: len(recs[-2]) // 2]]
+    ),
     "chunks swapped": lambda path, recs, header: write_records(
-        path, header, [recs[0], recs[2], recs[1]] + recs[3:]),
+        path, header, [recs[0], recs[2], recs[1]] + recs[3:]
+    ),
     "chunk duplicated": lambda path, recs, header: write_records(
-        path, header, recs[:2] + [recs[1]] + recs[2:]),
+        path, header, recs[:2] + [recs[1]] + recs[2:]
+    ),
 }
 
 
@@ -145,15 +168,18 @@ def verify_fails(lab, data_dir, with_key, expect):
 # ------------------------------------------------------------------ tests
 def test_an_intact_export_is_made_and_audited(lab, box, tmp_path):
     data_dir, rows = box
-    for line in (1, 3):   # complete, and partial (cut by the power)
+    for line in (1, 3):  # complete, and partial (cut by the power)
         out = tmp_path / ("line%d.wav" % line)
         status, stdout, err = lab.export(data_dir, rows[line]["call_id"], out)
         assert status == 0, err
         assert len(lab.read_wav(out)) > 8000
         assert os.stat(out).st_mode & 0o777 == 0o600
         entry = _exports(data_dir)[0]
-        assert entry.details == {"recording": rows[line]["id"], "file": out.name,
-                                 "state": rows[line]["state"]}
+        assert entry.details == {
+            "recording": rows[line]["id"],
+            "file": out.name,
+            "state": rows[line]["state"],
+        }
 
 
 @pytest.mark.parametrize("kind", sorted(TAMPER))
@@ -174,8 +200,7 @@ def test_altered_recording_is_detected_and_refused(lab, box, tmp_path, kind, row
     # Authenticated: every chunk's tag, its place in the stream, the final chunk.
     out = verify_fails(lab, data_dir, True, "recording %s" % rid)
     # The other recordings are fine (the audit trail's record of the seal also names this one).
-    assert {line.split(":")[0].split(" (")[0] for line in out.splitlines()} == {
-        "recording %s" % rid}, out
+    assert {line.split(":")[0].split(" (")[0] for line in out.splitlines()} == {"recording %s" % rid}, out
     err = export_refused(lab, data_dir, row["call_id"], tmp_path)
     assert rid in err
 
@@ -188,8 +213,9 @@ def test_truncated_partial_recording_is_detected_and_refused(lab, box, tmp_path)
     header, recs = records(path)
     write_records(path, header, recs[:-1])
     for with_key in (False, True):
-        verify_fails(lab, data_dir, with_key, "recording %s (call %d): file changed"
-                     % (row["id"], row["call_id"]))
+        verify_fails(
+            lab, data_dir, with_key, "recording %s (call %d): file changed" % (row["id"], row["call_id"])
+        )
     export_refused(lab, data_dir, row["call_id"], tmp_path, expect="file changed")
 
 
@@ -218,8 +244,9 @@ def test_wrong_password_is_detected_and_refused(lab, box, tmp_path):
     wrong = lab.password_file("correct horse battery staple", name="wrong")
     status, out, err = lab.verify(data_dir, password_file=wrong)
     assert status == 1 and "wrong user name or password" in out, (out, err)
-    err = export_refused(lab, data_dir, rows[1]["call_id"], tmp_path, password_file=wrong,
-                         expect="wrong user name or password")
+    err = export_refused(
+        lab, data_dir, rows[1]["call_id"], tmp_path, password_file=wrong, expect="wrong user name or password"
+    )
     assert _exports(data_dir)[0].actor == "admin"
 
 
