@@ -62,7 +62,12 @@ bootname=B
 
 
 def run(argv, **kw):
-    return subprocess.run(argv, check=True, capture_output=True, text=True, **kw)
+    done = subprocess.run(argv, capture_output=True, text=True, **kw)
+    if done.returncode:
+        raise AssertionError(
+            "%s exited %d: %s" % (" ".join(argv), done.returncode, (done.stderr or done.stdout).strip()[-2000:])
+        )
+    return done
 
 
 def make_bundle(out, version, *, source=ROOT, key="test", security=1, compatible=COMPATIBLE):
@@ -140,7 +145,13 @@ class RaucBox:
         for name in ("a", "b"):
             img = os.path.join(self.base, "slot-%s.img" % name)
             if name == "a":
-                shutil.copy(os.path.join(extract, "app.ext4"), img)
+                image = os.path.join(extract, "app.ext4")
+                if os.path.getsize(image) > SLOT_MB << 20:
+                    raise AssertionError(
+                        "the bundle's image is %d MiB, more than a %d MiB test slot: "
+                        "what did make-bundle put in it?" % (os.path.getsize(image) >> 20, SLOT_MB)
+                    )
+                shutil.copy(image, img)
                 os.truncate(img, SLOT_MB << 20)
             else:
                 with open(img, "wb") as f:
