@@ -40,11 +40,11 @@ def _server(tmp):
 
 def _fill(data, n_calls, start_us):
     """``n_calls`` ended calls with a recording each, through the box's own storage code."""
-    from firmware.calllog import CallLog
+    from firmware.calls.calllog import CallLog
     from firmware.clock import SimClock
-    from firmware.crypto import new_data_key
     from firmware.recording.segment import SegmentWriter
-    from firmware.recordings import RecordingStore
+    from firmware.recording.store import RecordingStore
+    from firmware.storage.crypto import new_data_key
 
     CallLog(os.path.join(data, "calls.db"), SimClock()).close()
     store = RecordingStore(data)
@@ -77,11 +77,11 @@ def _fill(data, n_calls, start_us):
 
 
 def run(quick=False):
-    from firmware import crypto
     from firmware.archive.queue import write_secret
     from firmware.archive.replicator import Replicator
     from firmware.archive.settings import ArchiveSettings
     from firmware.archive.store import make_client
+    from firmware.storage import crypto
 
     n_calls = 20 if quick else 80
     tmp = tempfile.mkdtemp(prefix="linekeeper-bench-archive-")

@@ -46,10 +46,10 @@ import wave
 
 import numpy as np
 
-from firmware import crypto
 from firmware.recording import codec, quality
 from firmware.recording.segment import SegmentWriter
 from firmware.recording.stages import RecordingPipeline
+from firmware.storage import crypto
 
 RATE = 8000
 PIECE = 160  # 20 ms, as the capture ring hands audio out

@@ -60,7 +60,7 @@ def _app(data_dir):
     calls_db = os.path.join(data_dir, "calls.db")
     import sqlite3
 
-    from firmware.calllog import SCHEMA
+    from firmware.calls.calllog import SCHEMA
 
     db = sqlite3.connect(calls_db)
     db.executescript(SCHEMA)

@@ -19,11 +19,11 @@ import statistics
 import tempfile
 import time
 
-from firmware import crypto
-from firmware.audit import AuditLog
 from firmware.recording.segment import SegmentWriter
-from firmware.recordings import RecordingStore
+from firmware.recording.store import RecordingStore
 from firmware.signing import load_signer
+from firmware.storage import crypto
+from firmware.storage.audit import AuditLog
 
 CHUNKS = 180
 CHUNK_BYTES = 1600

@@ -141,7 +141,7 @@ def _one_cut(scenario, hat, synth, cut_s, data_dir):
     from firmware.box import Box, make_dsp_factory
     from firmware.clock import SimClock
     from firmware.config import load_config
-    from firmware.keystore import Argon2Params, KeyStore
+    from firmware.storage.keystore import Argon2Params, KeyStore
 
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
         "bench", "bench password"
@@ -221,8 +221,8 @@ def _device_bytes(scenario, hat, synth, data_dir, flush_ms):
     """Device bytes per stored byte of one whole run with audio waiting up to ``flush_ms``."""
     from firmware.box import recorder_flush_ms
     from firmware.config import BoxConfig
-    from firmware.keystore import Argon2Params, KeyStore
-    from firmware.recordings import RecordingStore
+    from firmware.recording.store import RecordingStore
+    from firmware.storage.keystore import Argon2Params, KeyStore
 
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
         "bench", "bench password"

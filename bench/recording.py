@@ -123,8 +123,8 @@ def _box_run(scenario, synth, data_dir):
 
 
 def _chain(scenario, hours, synth, tmp):
-    from firmware.keystore import Argon2Params, KeyStore
-    from firmware.recordings import RecordingStore
+    from firmware.recording.store import RecordingStore
+    from firmware.storage.keystore import Argon2Params, KeyStore
 
     line_hours = LINES * hours
     _box_run(scenario, synth, os.path.join(tmp, "warm"))  # speech cache, imports, libraries
@@ -216,8 +216,8 @@ def _call_of(data_dir, call_id):
 # ------------------------------------------------------------------ quality
 def _pesq(data_dir, recorded, synth):
     """Round trip through the box (talk portion), and the voice profile on the speech set."""
-    from firmware.keystore import KeyStore
-    from firmware.recordings import RecordingStore
+    from firmware.recording.store import RecordingStore
+    from firmware.storage.keystore import KeyStore
 
     scores = []
     store = RecordingStore(data_dir)
@@ -260,9 +260,9 @@ def _profile_text(p):
 
 
 def _profiles(quick):
-    from firmware import crypto
     from firmware.recording.segment import SegmentWriter
     from firmware.recording.stages import ChunkPolicy, EncoderStage
+    from firmware.storage import crypto
 
     items = quality.speech_set()
     call = np.concatenate([x for _, x in items] * (2 if quick else 6))

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from firmware.recordings import RecordingStore
+from firmware.recording.store import RecordingStore
 
 from .web import make_log
 

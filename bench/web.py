@@ -3,7 +3,7 @@
 A call log of 1 000 000 calls (4 lines, about 2.5 years at ~1 100 calls a
 day, numbers drawn from 200 000 distinct callers) is written with
 executemany into a temporary database, indexed with
-:func:`firmware.callsearch.ensure_indexes`, and then searched:
+:func:`firmware.calls.callsearch.ensure_indexes`, and then searched:
 
 - ``first_page``   the calls page with no filter (newest 50)
 - ``next_page``    the page after a random cursor (keyset pagination)
@@ -55,7 +55,7 @@ T0_US = 1_700_000_000_000_000
 
 def make_log(path, n_calls, seed=1):
     """Write ``n_calls`` calls into a new call log at ``path``; returns the numbers used."""
-    from firmware.calllog import SCHEMA
+    from firmware.calls.calllog import SCHEMA
 
     rnd = random.Random(seed)
     numbers = ["0%d%09d" % (rnd.choice((1, 2, 7)), rnd.randrange(10**9)) for _ in range(200_000)]
@@ -146,9 +146,9 @@ def _app(tmp, calls_db):
     """A set-up web app over ``calls_db``, and a client logged in as its admin."""
     import re
 
-    from firmware.audit import AuditLog
-    from firmware.callsearch import CallSearch
-    from firmware.keystore import Argon2Params, KeyStore
+    from firmware.calls.callsearch import CallSearch
+    from firmware.storage.audit import AuditLog
+    from firmware.storage.keystore import Argon2Params, KeyStore
     from web import Services, WebConfig, create_app
     from web.passwords import CHEAP_COST
     from web.setupcode import setup_code_for
@@ -200,7 +200,7 @@ def _app(tmp, calls_db):
 
 
 def run(quick=False):
-    from firmware.callsearch import CallFilter, CallSearch, Cursor, ensure_indexes
+    from firmware.calls.callsearch import CallFilter, CallSearch, Cursor, ensure_indexes
 
     n_calls = 100_000 if quick else 1_000_000
     iterations = 30 if quick else 100

@@ -131,13 +131,13 @@ def check_last_stop(data_dir, alarm_log, recovered=()):
             message += "; %d recording(s) were cut short and kept as partial" % len(recovered)
         alarm_log.set("power_loss_restart", True, message=message)
         alarm_log.set("power_loss_restart", False)
-    from .fsutil import atomic_write
+    from firmware.storage.fsutil import atomic_write
 
     atomic_write(marker, b"", mode=0o600)
 
 
 def mark_clean_stop(data_dir):
     """The box stopped cleanly: the next start raises no power-loss alarm."""
-    from .fsutil import remove_durable
+    from firmware.storage.fsutil import remove_durable
 
     remove_durable(os.path.join(data_dir, RUNNING_MARKER))

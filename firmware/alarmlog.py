@@ -12,7 +12,7 @@ acknowledges it; the dashboard shows a banner for every occurrence that is
 either (so a fault that came and went is still seen). Raising, clearing and
 acknowledging are each written to the audit trail (action ``alarm``), and
 raising calls every ``on_raised`` listener (e-mail, syslog). It listens on
-the bus for :class:`~firmware.recorder.Alarm` and
+the bus for :class:`~firmware.recording.recorder.Alarm` and
 :class:`~firmware.bus.LineFault` events; other parts (a certificate or
 registration check) call :meth:`AlarmLog.set` directly.
 """
@@ -49,7 +49,7 @@ class AlarmLog:
     """The alarm history in ``path`` (SQLite).
 
     :param clock: ``wall_us()`` dates the rows
-    :param audit: an :class:`~firmware.audit.AuditLog`, or None (no audit)
+    :param audit: an :class:`~firmware.storage.audit.AuditLog`, or None (no audit)
     """
 
     def __init__(self, path, clock, audit=None):

@@ -20,35 +20,35 @@ import time
 from board import choose_board
 from board.adapter import list_adapters, load_adapter
 from board.base import BUTTON_SIGNALS
+from firmware.calls.calllog import CallLog
+from firmware.calls.status import LineStatus
+from firmware.calls.supervisor import Supervisor, SupervisorConfig
+from firmware.recording.recorder import Recorder
+from firmware.recording.store import QUARANTINE, RecordingStore
+from firmware.storage.audit import AuditLog
+from firmware.storage.keystore import KeyStore
 
 from . import alarmchecks
 from .alarmchecks import ConsentWatch, DateChecks, check_last_stop
 from .alarmlog import AlarmLog
 from .alarms import AlarmBoard
-from .audit import AuditLog
 from .bus import Alarm, EventBus
-from .calllog import CallLog
 from .capture import Capture
 from .clock import RealClock, SimClock
 from .config import BoxConfig, frame_ms, load_config
 from .datadir import DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly, storage_error
 from .errors import LinekeeperError, StorageError, TamperError
 from .keypin import RecordingKeyPin
-from .keystore import KeyStore
 from .linecheck import LineCheck
 from .mail.service import MailService
 from .policy.callmeta import CallMeta
 from .policy.engine import CallPolicy
 from .policy.sweeper import RetentionSweeper
 from .powerfail import PowerFailWatch
-from .recorder import Recorder
-from .recordings import QUARANTINE, RecordingStore
 from .recovery import preflight
 from .reports.source import ReportSource, default_tz
 from .secretbox import SecretBox
 from .signing import device_signer, load_signer, run_dir
-from .status import LineStatus
-from .supervisor import Supervisor, SupervisorConfig
 
 log = logging.getLogger(__name__)
 

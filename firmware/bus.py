@@ -64,7 +64,7 @@ class Event:
 
 @dataclass(frozen=True)
 class LineStateChanged(Event):
-    """The supervisor's state for a line changed (see :mod:`firmware.supervisor`)."""
+    """The supervisor's state for a line changed (see :mod:`firmware.calls.supervisor`)."""
 
     state: str
     previous: str
@@ -74,7 +74,7 @@ class LineStateChanged(Event):
 class CallEvent(Event):
     """Something happened to a call; ``call`` is the supervisor's call record."""
 
-    call: Any = field(compare=False)  # a firmware.call.Call
+    call: Any = field(compare=False)  # a firmware.calls.call.Call
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ import sys
 import threading
 import time
 
+from firmware.storage.fsutil import SHARED_UMASK
+
 from .errors import LinekeeperError
-from .fsutil import SHARED_UMASK
 
 log = logging.getLogger("linekeeper")
 
@@ -110,8 +111,9 @@ def _call_log(data_dir, hint=""):
 
 def cmd_calls(args):
     """Print the call log (opened read-only: a full or read-only card can be read)."""
+    from firmware.calls.calllog import CallLog, dumps
+
     from . import words
-    from .calllog import CallLog, dumps
     from .clock import SimClock
 
     path = _call_log(args.data_dir, " (run the box with --data-dir %s first)" % args.data_dir)
@@ -196,11 +198,11 @@ def _wall_us():
 
 def cmd_init(args):
     """Create the box's recording keys and the first key slot."""
+    from firmware.storage.fsutil import make_private_dir
+    from firmware.storage.keystore import KeyStore
     from web.passwords import password_problem
 
     from .box import open_audit
-    from .fsutil import make_private_dir
-    from .keystore import KeyStore
 
     password = _read_password(args.password_file)
     problem = password_problem(password, args.user)
@@ -227,7 +229,7 @@ def cmd_init(args):
 
 
 def _unlock(args):
-    from .keystore import KeyStore
+    from firmware.storage.keystore import KeyStore
 
     store = KeyStore(args.data_dir)
     return store.unlock(args.user, _read_password(args.password_file))
@@ -276,9 +278,10 @@ def cmd_export(args):
     fails any check ``verify`` makes, or the audit trail is damaged (an
     export that cannot be audited reliably is not made).
     """
+    from firmware.recording.store import RecordingStore
+
     from .box import open_audit
     from .datadir import storage_error
-    from .recordings import RecordingStore
     from .signing import device_signer, read_public_record
 
     _call_log(args.data_dir)
@@ -340,9 +343,10 @@ def cmd_export(args):
 
 def cmd_sar(args):
     """Answer a subject access request: a bundle of a number's calls, logged and audited."""
+    from firmware.recording.store import RecordingStore
+
     from .box import open_audit
     from .config import load_config
-    from .recordings import RecordingStore
     from .reports.period import parse_period
     from .sar import find_calls, parse_redaction, release
 
@@ -404,7 +408,8 @@ def cmd_sar(args):
 
 def _deleted_why(data_dir, call_id):
     """``": it was deleted on … by the retention rule …"`` if retention deleted it, else ""."""
-    from .calllog import deleted_recordings
+    from firmware.calls.calllog import deleted_recordings
+
     from .datadir import connect_readonly
 
     db = connect_readonly(os.path.join(data_dir, "calls.db"))
@@ -450,7 +455,8 @@ class _EmptyLog:
 
 def _export_signed(store, signer, row, key, args):
     """Write the export and its signed manifest beside it (the manifest last)."""
-    from .fsutil import atomic_write
+    from firmware.storage.fsutil import atomic_write
+
     from .manifest import build_manifest, manifest_path
 
     ext = os.path.splitext(args.out)[1].lower()
@@ -502,10 +508,11 @@ def cmd_keys(args):
 
 def cmd_verify(args):
     """Check every recording and the audit trail; exit 1 listing each problem."""
-    from .audit import AuditLog, parse_anchor
+    from firmware.recording.store import RecordingStore
+    from firmware.storage.audit import AuditLog, parse_anchor
+
     from .datadir import integrity_problems
     from .errors import WrongPasswordError
-    from .recordings import RecordingStore
     from .signing import read_public_record, trusted_public_key
 
     anchor = parse_anchor(args.head) if args.head else None
@@ -587,9 +594,10 @@ def cmd_config(args):
     """Export the box's configuration to FILE, or import it (validated whole; audited)."""
     import json
 
+    from firmware.storage.fsutil import atomic_write
+
     from .box import open_audit
     from .configio import export_config, import_config
-    from .fsutil import atomic_write
 
     if args.action == "export":
         # A missing or unreadable data directory is an error, never the defaults.
@@ -1056,7 +1064,7 @@ def build_parser():
     p.set_defaults(func=cmd_linecheck)
 
     p = sub.add_parser("analyze", help="find caller ID, DTMF and tones in a WAV file")
-    from . import analyze
+    from firmware.dsp import analyze
 
     analyze.add_arguments(p)
     p.set_defaults(func=analyze.run)
@@ -1071,7 +1079,7 @@ def main(argv=None):
     )
     # Everything the box writes (call log, recordings, keys, audit) is private:
     # to the box's user, or to the group of its two services, which run with
-    # umask 0007 (see firmware.fsutil.data_mode).
+    # umask 0007 (see firmware.storage.fsutil.data_mode).
     if os.umask(0o077) == SHARED_UMASK:
         os.umask(SHARED_UMASK)
     if args.command in KEY_COMMANDS:

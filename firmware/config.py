@@ -14,11 +14,11 @@ import os
 from dataclasses import dataclass, field
 
 from board import jsonpos
+from firmware.storage.fsutil import atomic_write
 from telephony import countries
 
 from .archive.settings import ArchiveSettings
 from .errors import ConfigError
-from .fsutil import atomic_write
 from .policy.settings import PolicySettings
 
 CONFIG_VERSION = 1

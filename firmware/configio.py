@@ -27,7 +27,8 @@ import json
 import os
 import re
 
-from . import fsutil
+from firmware.storage import fsutil
+
 from .config import BoxConfig, load_config, save_config
 from .errors import ConfigError
 

@@ -19,7 +19,8 @@ import fcntl
 import os
 import sqlite3
 
-from . import fsutil
+from firmware.storage import fsutil
+
 from .errors import LinekeeperError, StorageError
 
 LOCK_NAME = "lock"

@@ -18,7 +18,8 @@ import base64
 import json
 import os
 
-from . import fsutil
+from firmware.storage import fsutil
+
 from .errors import TamperError
 from .signing import verify_signature
 

@@ -17,11 +17,11 @@ import os
 import threading
 
 from board.adapter import list_adapters, load_adapter
+from firmware.calls.call import REMOTE_REASONS
+from firmware.storage.fsutil import atomic_write
 
 from .bus import CallEnded
-from .call import REMOTE_REASONS
 from .errors import LinekeeperError
-from .fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class LineCheck:
 
 
 def learn(obs, call):
-    """Add what ``call`` (a finished :class:`~firmware.call.Call`) showed to ``obs``."""
+    """Add what ``call`` (a finished :class:`~firmware.calls.call.Call`) showed to ``obs``."""
     obs["calls"] += 1
     for note in call.notes:
         if note.startswith("cid:"):

@@ -15,7 +15,7 @@ starting would put recordings at risk:
   missing: new keys would never open them.
 
 :func:`repair` rebuilds what it can of the call log from the recordings' own
-sealed headers (see :func:`firmware.recorder.sealed_header`): every call and
+sealed headers (see :func:`firmware.recording.recorder.sealed_header`): every call and
 recording row missing from the log, with the recording's wrapped key. A
 damaged ``calls.db`` is moved aside (never deleted) first. Files it cannot
 rebuild are quarantined and reported. docs/recovery.md is the procedure.
@@ -28,10 +28,12 @@ import hashlib
 import os
 import sqlite3
 
-from . import datadir, fsutil
+from firmware import datadir
+from firmware.recording.store import QUARANTINE, RECORDING_SUFFIX, deleted_ids, read_header
+from firmware.storage import fsutil
+
 from .errors import RecoveryRefused
 from .recording.segment import inspect
-from .recordings import QUARANTINE, RECORDING_SUFFIX, deleted_ids, read_header
 
 CALLS_DB = "calls.db"
 
@@ -137,16 +139,16 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
     Call the caller with the data directory locked.
 
     :param clock: only for the wall time of the audit entry (``wall_us`` wins)
-    :param audit: an :class:`~firmware.audit.AuditLog` for a ``repair`` entry
+    :param audit: an :class:`~firmware.storage.audit.AuditLog` for a ``repair`` entry
     :param progress: ``f(done, total, name)`` after each file
-    :param recording_key: an unlocked :class:`~firmware.keystore.RecordingKey`:
+    :param recording_key: an unlocked :class:`~firmware.storage.keystore.RecordingKey`:
         each rebuilt recording is then authenticated, and its state and
         duration are the exact ones (without it, counted in whole chunks)
     :returns: dict ``rebuilt`` [(file, call id)], ``known`` (count already in
         the log), ``failed`` [(file, reason)], ``moved_aside`` (path or None)
     """
-    from .calllog import CallLog
-    from .recordings import RecordingStore
+    from firmware.calls.calllog import CallLog
+    from firmware.recording.store import RecordingStore
 
     data_dir = os.fspath(data_dir)
     db_path = os.path.join(data_dir, CALLS_DB)

@@ -24,9 +24,10 @@ import subprocess
 import tempfile
 import zipfile
 
-from .calllog import call_json
+from firmware.calls.calllog import call_json
+from firmware.storage.fsutil import atomic_write
+
 from .errors import LinekeeperError
-from .fsutil import atomic_write
 from .policy.rules import normalise
 
 MAX_CALLS = 5000
@@ -139,7 +140,7 @@ def build_bundle(store, calls, recording_key, request, redactions=()):
     ``redactions``: ``(call_id, from_s, to_s)`` spans silenced in the released
     audio (listed in the manifest).
 
-    :param store: the :class:`~firmware.recordings.RecordingStore`
+    :param store: the :class:`~firmware.recording.store.RecordingStore`
     :param request: the request's details for the manifest (plain JSON data)
     :returns: ``(zip bytes, number of recordings)``
     :raises TamperError: a recording fails its check (nothing is released)

@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from firmware.storage.fsutil import atomic_write
+
 from .errors import TamperError
-from .fsutil import atomic_write
 
 PREFIX = "lksec1:"
 

@@ -1,7 +1,7 @@
 """The box's device signing key: Ed25519, kept off the card when the HAT has its MCU.
 
 Recordings are signed when they are sealed (:mod:`firmware.evidence`), the
-audit trail's entries are signed as they are appended (:mod:`firmware.audit`)
+audit trail's entries are signed as they are appended (:mod:`firmware.storage.audit`)
 and exports carry a signed manifest. Checking any of these needs only the
 public key, so a copy of an export can be checked on any machine with the
 box's fingerprint (:func:`fingerprint`), printed by ``linekeeper keys
@@ -37,7 +37,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from . import fsutil
+from firmware.storage import fsutil
+
 from .errors import LinekeeperError
 
 VAULT_INFO = b"linekeeper device signing key v1"

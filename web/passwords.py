@@ -26,7 +26,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
-from firmware.keystore import DEFAULT_KDF
+from firmware.storage.keystore import DEFAULT_KDF
 
 MIN_CHARS = 8
 MAX_CHARS = 256
@@ -37,7 +37,7 @@ COMMON_LIST = Path(__file__).parent / "data" / "common-passwords.txt.gz"
 class HashCost:
     """Argon2id cost of new password hashes: ``memory_kib`` KiB, ``iterations`` passes.
 
-    The default is the key slots' (:data:`firmware.keystore.DEFAULT_KDF`).
+    The default is the key slots' (:data:`firmware.storage.keystore.DEFAULT_KDF`).
     """
 
     memory_kib: int = DEFAULT_KDF.memory_kib

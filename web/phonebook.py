@@ -13,7 +13,7 @@ the problem, if any row is bad (nothing changes).
 import csv
 import io
 
-from firmware.callsearch import number_forms
+from firmware.calls.callsearch import number_forms
 from firmware.policy.rules import normalise
 
 MAX_NAME = 80

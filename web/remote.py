@@ -13,16 +13,16 @@ import os
 import shutil
 import time
 
-from firmware.audit import AuditLog
-from firmware.calllog import iso_ms
-from firmware.callsearch import CallSearch, ensure_indexes
+from firmware.calls.calllog import iso_ms
+from firmware.calls.callsearch import CallSearch, ensure_indexes
 from firmware.config import load_config
 from firmware.control import RecorderUnavailable
-from firmware.keystore import KeyStore
 from firmware.policy.callmeta import CallMeta
 from firmware.policy.sweeper import RetentionSweeper
-from firmware.recordings import RecordingStore
+from firmware.recording.store import RecordingStore
 from firmware.signing import LazySigner, read_public_record
+from firmware.storage.audit import AuditLog
+from firmware.storage.keystore import KeyStore
 
 from .services import (
     BoxConfigStore,

@@ -19,14 +19,14 @@ from .passwords import DEFAULT_COST, HashCost
 
 
 class LineStatusSource(Protocol):
-    """:class:`firmware.status.LineStatus`."""
+    """:class:`firmware.calls.status.LineStatus`."""
 
     def snapshot(self) -> dict: ...
     def wait_for_change(self, version: int, timeout_s: float) -> int: ...
 
 
 class CallQuery(Protocol):
-    """:class:`firmware.callsearch.CallSearch`."""
+    """:class:`firmware.calls.callsearch.CallSearch`."""
 
     def search(self, flt: Any, after: Any = None, limit: int = 50) -> tuple[list[dict], Any]: ...
     def get(self, call_id: int) -> dict | None: ...
@@ -243,7 +243,7 @@ class BoxConsent:
 
 
 class StoreRecordings:
-    """A :class:`RecordingService` over :class:`firmware.recordings.RecordingStore`.
+    """A :class:`RecordingService` over :class:`firmware.recording.store.RecordingStore`.
 
     Playback decrypts the call's newest recording into memory (a 10-minute
     voice call is about a megabyte) and serves it from there; the stream is
@@ -338,8 +338,8 @@ class Services:
 
     ``status``      live line states (:class:`LineStatusSource`)
     ``calls``       call search (:class:`CallQuery`)
-    ``keystore``    :class:`firmware.keystore.KeyStore`
-    ``audit``       :class:`firmware.audit.AuditLog`
+    ``keystore``    :class:`firmware.storage.keystore.KeyStore`
+    ``audit``       :class:`firmware.storage.audit.AuditLog`
     ``recordings``  a :class:`RecordingService`, or None on a box that records
                     no audio yet (calls then show "no recording")
     ``health``      ``() -> {"disk_free_bytes", "disk_total_bytes",
@@ -452,10 +452,10 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
     directory. Recordings: ``recordings`` if given, else the box's
     ``RecordingStore`` (``box.recordings``) through :class:`StoreRecordings`.
     """
-    from firmware.audit import AuditLog
-    from firmware.callsearch import CallSearch, ensure_indexes
-    from firmware.keystore import KeyStore
+    from firmware.calls.callsearch import CallSearch, ensure_indexes
     from firmware.policy.callmeta import CallMeta
+    from firmware.storage.audit import AuditLog
+    from firmware.storage.keystore import KeyStore
 
     data_dir = box.data_dir
     config_store = BoxConfigStore(data_dir, getattr(box, "apply_config", None))

@@ -6,7 +6,7 @@ logout (the row is deleted), after ``idle_timeout_s`` without a request, or
 ``max_age_s`` after login, whichever comes first.
 
 What must never reach the disk lives in :attr:`Sessions.memory`, keyed the
-same way: the user's unlocked :class:`firmware.keystore.RecordingKey`, a
+same way: the user's unlocked :class:`firmware.storage.keystore.RecordingKey`, a
 recovery key waiting to be confirmed, and the playback tokens (see
 ``web.views.calls``). It is forgotten when the session ends, and all of it
 is gone when the process stops, so the app clears the table at start-up:

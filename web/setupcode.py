@@ -17,7 +17,7 @@ import os
 import secrets
 import sqlite3
 
-from firmware.fsutil import atomic_write, fsync_dir
+from firmware.storage.fsutil import atomic_write, fsync_dir
 
 # No 0/O, 1/I/L: nothing to misread on a label. 31 symbols, 16 of them: 79 bits.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from firmware.fsutil import atomic_write, make_private_dir
+from firmware.storage.fsutil import atomic_write, make_private_dir
 
 VALID_DAYS = 3650
 

@@ -52,8 +52,9 @@ def add_parser(sub):
 def cmd_init_org(args):
     import base64
 
+    from firmware.storage.keystore import KeyStore
+
     from ..cli import _read_password
-    from ..keystore import KeyStore
 
     password = _read_password(args.password_file)
     os.makedirs(args.org_dir, mode=0o700, exist_ok=True)
@@ -83,7 +84,7 @@ def cmd_index(args):
 
     key = None
     if args.org_dir:
-        from ..keystore import KeyStore
+        from firmware.storage.keystore import KeyStore
 
         if not args.password_file:
             raise LinekeeperError("--org-dir needs --password-file")

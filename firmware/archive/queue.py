@@ -11,7 +11,8 @@ import os
 import sqlite3
 import threading
 
-from .. import fsutil
+from firmware.storage import fsutil
+
 from .store import ArchiveError
 
 QUEUE_DB = "archive-queue.db"

@@ -39,8 +39,9 @@ import sqlite3
 import threading
 import time
 
-from .. import crypto
-from ..calllog import call_json
+from firmware.calls.calllog import call_json
+from firmware.storage import crypto
+
 from ..policy import deletions
 from . import sealing
 from .queue import QUEUE_DB, QUEUE_SCHEMA, STATUS_SCHEMA, Db, Upload, read_secret

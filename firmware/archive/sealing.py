@@ -3,7 +3,7 @@
 A sealed blob is ``wrapped key (93 bytes) || nonce (12) || ChaCha20-Poly1305
 ciphertext``: a fresh key, wrapped to the organisation X25519 public key
 exactly as a recording's data key is wrapped to the box
-(:func:`firmware.crypto.wrap_data_key`), with ``context`` bound into both the
+(:func:`firmware.storage.crypto.wrap_data_key`), with ``context`` bound into both the
 wrapping and the ciphertext, so a blob moved to another object does not open.
 
 An archived recording is the box's file with its header sealed (the header
@@ -21,7 +21,8 @@ import struct
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from .. import crypto
+from firmware.storage import crypto
+
 from ..errors import TamperError
 from ..recording.segment import _read_header
 
@@ -41,7 +42,7 @@ def unseal(blob, org_private_key, context):
     """The plaintext of :func:`seal`.
 
     ``org_private_key``: the 32 bytes, or an unlocked
-    :class:`~firmware.keystore.RecordingKey` (the viewer's key slots).
+    :class:`~firmware.storage.keystore.RecordingKey` (the viewer's key slots).
 
     :raises TamperError: damaged, for another key, or for another context
     """

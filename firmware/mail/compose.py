@@ -17,7 +17,7 @@ def _message(settings, to, subject, body, wall_us):
 
 def alarm_message(settings, row, box_name, wall_us, suppressed=0):
     """The mail for alarm occurrence ``row`` (an AlarmLog row)."""
-    from ..calllog import iso_ms
+    from firmware.calls.calllog import iso_ms
 
     where = "line %d" % row["line"] if row["line"] else "the box"
     subject = "[%s] Alarm: %s on %s" % (box_name, row["kind"].replace("_", " "), where)

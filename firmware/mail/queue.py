@@ -19,7 +19,8 @@ import threading
 import time
 import uuid
 
-from ..fsutil import atomic_write, make_private_dir, remove_durable
+from firmware.storage.fsutil import atomic_write, make_private_dir, remove_durable
+
 from .smtp import MailError
 
 BACKOFF_FIRST_S = 60

@@ -14,8 +14,9 @@ import datetime as dt
 import json
 import os
 
-from ..audit import read_head
-from ..fsutil import atomic_write
+from firmware.storage.audit import read_head
+from firmware.storage.fsutil import atomic_write
+
 from ..reports.formats import render
 from ..reports.period import Period, named_period
 from .compose import report_message

@@ -5,8 +5,9 @@ import json
 import os
 import re
 
+from firmware.storage.fsutil import atomic_write
+
 from ..errors import ConfigError
-from ..fsutil import atomic_write
 
 SECURITY = ("starttls", "tls", "none")
 EVERY = ("daily", "weekly", "monthly")

@@ -29,11 +29,11 @@ import threading
 import numpy as np
 
 from board.inputfile import read_input_file
+from firmware.storage.fsutil import atomic_write, make_private_dir
 from telephony import countries
 from telephony.levels import active_level_dbm0, set_active_level
 
 from ..errors import AudioFormatError, InputFileError, LinekeeperError
-from ..fsutil import atomic_write, make_private_dir
 
 RATE = 8000
 MAX_BYTES = 5 * 1024 * 1024
@@ -169,7 +169,7 @@ def _to_mono_8k(audio, tag, channels, rate, width):
     x = x.reshape(-1, channels).mean(axis=1)
     samples = np.clip(np.rint(x), -32768, 32767).astype(np.int16)
     if rate != RATE:
-        from ..analyze import resample
+        from firmware.dsp.analyze import resample
 
         samples = resample(samples, rate)
     return samples

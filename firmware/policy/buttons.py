@@ -1,7 +1,7 @@
 """The lines' push buttons (``record_button``, ``pause_button``): debounced presses.
 
 The board delivers raw button edges like any other input; a press is a
-confirmed change to active (:class:`~firmware.debounce.Debouncer`, dated by
+confirmed change to active (:class:`~firmware.calls.debounce.Debouncer`, dated by
 its first edge). Releases do nothing. Edges come from the GPIO thread and
 confirmations from the clock's: one lock serialises both.
 """
@@ -9,8 +9,7 @@ confirmations from the clock's: one lock serialises both.
 import threading
 
 from board.base import BUTTON_SIGNALS
-
-from ..debounce import Debouncer
+from firmware.calls.debounce import Debouncer
 
 KINDS = {"record_button": "record", "pause_button": "pause"}
 

@@ -26,9 +26,9 @@ then records the call only if ``record_if_notice_failed`` is set.
 import logging
 import threading
 
+from firmware.calls.calllog import iso_ms
 from telephony.generate import sine
 
-from ..calllog import iso_ms
 from .announcement import AnnouncementError, Announcements
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ name or audio — only what proves the deletion::
     call_date (the day the call started, UTC), duration_s, bytes,
     file_sha256 (of the encrypted file, as recorded when it was finished)
 
-Tamper evidence is the audit trail's (see :mod:`firmware.audit`): each entry
+Tamper evidence is the audit trail's (see :mod:`firmware.storage.audit`): each entry
 carries ``hash = SHA-256(prev_hash || canonical entry)``, the first entry's
 ``prev_hash`` being 32 zero bytes, so an edit, removal, insertion or
 reordering breaks the chain. Removing entries at the end would not, so every
@@ -26,7 +26,7 @@ them.
 import hashlib
 import json
 
-from ..audit import GENESIS_HASH, canonical_json
+from firmware.storage.audit import GENESIS_HASH, canonical_json
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deletion_log (

@@ -30,8 +30,9 @@ import logging
 import sqlite3
 import threading
 
+from firmware.calls.calllog import iso_ms
+
 from ..bus import CallAnswered, CallEnded, CallStarted, CallUpdated
-from ..calllog import iso_ms
 from ..errors import LinekeeperError
 from . import rules
 from .buttons import Buttons
@@ -69,12 +70,12 @@ class CallPolicy:
 
     :param settings: the ``policy`` section of the box's configuration
     :param country: "uk" or "us" (numbers, the default voice)
-    :param recorder: a :class:`~firmware.recorder.Recorder` with ``auto=False``
+    :param recorder: a :class:`~firmware.recording.recorder.Recorder` with ``auto=False``
     :param capture: the :class:`~firmware.capture.Capture` (the pause mutes it)
     :param board: plays the notices
     :param clock: the box's clock
     :param bus: publishes :class:`CallUpdated`
-    :param audit: the :class:`~firmware.audit.AuditLog` (pauses, resumes)
+    :param audit: the :class:`~firmware.storage.audit.AuditLog` (pauses, resumes)
     :param data_dir: where uploaded and generated announcements live
     :param callmeta: a :class:`~firmware.policy.callmeta.CallMeta` for tags (or None)
     :param preroll_ms: audio an inbound recording keeps from before the answer
@@ -156,7 +157,7 @@ class CallPolicy:
                 ),
             )
             if mode == "always":
-                # An outbound recording starts at off-hook (see firmware.recorder), held
+                # An outbound recording starts at off-hook (see firmware.recording.recorder), held
                 # in memory until the notice is given if a failed notice stops it.
                 hold = (
                     self.consent.required("out") != "off"

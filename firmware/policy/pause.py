@@ -17,7 +17,7 @@ code, the pause button again, the web UI, the call's end, or by itself after
 start of the first capture period that was silenced and of the first one let
 through again, so the span is exactly the silence in the recording. A pause
 keyed on the handset starts where its code ended: the recorder holds the
-line's audio back long enough (:meth:`firmware.recorder.Recorder.blank`) to
+line's audio back long enough (:meth:`firmware.recording.recorder.Recorder.blank`) to
 silence the code and what followed it before the capture's mute took over.
 The audit entries carry the same times as the span.
 """
@@ -25,7 +25,7 @@ The audit entries carry the same times as the span.
 import logging
 import threading
 
-from ..calllog import iso_ms
+from firmware.calls.calllog import iso_ms
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,10 @@ class PauseControl:
 
     :param capture: the box's :class:`~firmware.capture.Capture`
     :param clock: the box's clock (auto-resume timers, span times)
-    :param audit: the :class:`~firmware.audit.AuditLog`
+    :param audit: the :class:`~firmware.storage.audit.AuditLog`
     :param settings: :class:`~firmware.policy.settings.PciSettings` (see :meth:`apply`)
     :param on_change: ``f(call)`` after a pause span of ``call`` starts or ends
-    :param recorder: the :class:`~firmware.recorder.Recorder`, whose delay line
+    :param recorder: the :class:`~firmware.recording.recorder.Recorder`, whose delay line
         lets a pause keyed on the handset start where the code ended, with the
         code itself silenced too (None: from the next capture period)
     """

@@ -42,9 +42,10 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 
+from firmware.calls.calllog import SCHEMA as CALLS_SCHEMA
+from firmware.recording.store import SCHEMA as RECORDINGS_SCHEMA
+
 from ..bus import Alarm
-from ..calllog import SCHEMA as CALLS_SCHEMA
-from ..recordings import SCHEMA as RECORDINGS_SCHEMA
 from . import callmeta, deletions
 from .clockguard import ClockGuard
 from .retention import DAY_US
@@ -96,10 +97,10 @@ class SweepResult:
 class RetentionSweeper:
     """Deletes what :class:`~firmware.policy.retention.RetentionSettings` say is past its time.
 
-    :param store: the box's :class:`~firmware.recordings.RecordingStore` (its
+    :param store: the box's :class:`~firmware.recording.store.RecordingStore` (its
         data directory and file names)
     :param clock: the box's clock; every time decision uses it
-    :param audit: the :class:`~firmware.audit.AuditLog`
+    :param audit: the :class:`~firmware.storage.audit.AuditLog`
     :param settings: a :class:`RetentionSettings` (replace with :meth:`update_settings`)
     :param bus: where :class:`~firmware.bus.Alarm` s go (None: none published)
     :param disk_usage: ``f(path) -> (total, used, free)`` bytes, as :func:`shutil.disk_usage`

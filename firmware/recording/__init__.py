@@ -2,5 +2,5 @@
 
 Stages (one job each, connected explicitly in :mod:`.stages`):
 samples → :class:`.codec.Encoder` → :class:`.segment.SegmentWriter`
-(encrypts each chunk with :mod:`firmware.crypto` and appends it with fsync).
+(encrypts each chunk with :mod:`firmware.storage.crypto` and appends it with fsync).
 """

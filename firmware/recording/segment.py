@@ -7,7 +7,7 @@ Layout (all integers big-endian)::
 
 The header bytes (magic to the end of the JSON) are the associated data of
 every chunk, so an edited header fails authentication. The last record is
-the final chunk of the STREAM (:mod:`firmware.crypto`), which
+the final chunk of the STREAM (:mod:`firmware.storage.crypto`), which
 :class:`SegmentWriter` always seals empty: a file whose last record is 16
 bytes long has, most likely, been closed (:func:`inspect` says so without a
 key; only :class:`SegmentReader` proves it).
@@ -27,8 +27,8 @@ import json
 import os
 import struct
 
-from firmware import crypto, fsutil
 from firmware.errors import DiskFullError, TamperError
+from firmware.storage import crypto, fsutil
 
 MAGIC = b"\x89LKREC\r\n"  # non-ASCII first byte and CR LF catch text-mode mangling
 VERSION = 1

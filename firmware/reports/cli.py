@@ -20,9 +20,10 @@ def add_arguments(p):
 
 def run(args):
     """Write the report; nothing is written when it cannot be made."""
+    from firmware.storage.fsutil import atomic_write
+
     from ..alarmlog import AlarmLog
     from ..config import load_config
-    from ..fsutil import atomic_write
     from .source import ReportSource, default_tz
 
     if not os.path.exists(os.path.join(args.data_dir, "calls.db")):

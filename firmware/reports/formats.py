@@ -14,7 +14,7 @@ __all__ = ["FORMATS", "render", "tables", "to_csv", "to_json"]
 
 def to_json(report):
     """The report as JSON text (callback times also as ISO 8601 UTC)."""
-    from ..calllog import iso_ms
+    from firmware.calls.calllog import iso_ms
 
     doc = json.loads(json.dumps(report))
     for c in doc["callbacks"]:

@@ -27,9 +27,10 @@ import shutil
 import subprocess
 import time
 
+from firmware.storage.fsutil import atomic_write, fsync_dir
+
 from ..control import ControlError, RecorderUnavailable
 from ..errors import UpdateError
-from ..fsutil import atomic_write, fsync_dir
 from . import health
 
 REPORT_NAME = "linekeeper-update-report.txt"
@@ -70,7 +71,7 @@ class UpdateResult:
 class Updater:
     """Carries out updates with ``rauc`` (:class:`.rauc.Rauc`), ``slots``
     (:class:`.slots.Slots`), the recorder's control ``client`` and ``audit``
-    (an :class:`firmware.audit.AuditLog`, or None)."""
+    (an :class:`firmware.storage.audit.AuditLog`, or None)."""
 
     def __init__(
         self,

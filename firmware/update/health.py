@@ -5,8 +5,9 @@ import os
 import time
 import urllib.parse
 
+from firmware.calls.supervisor import STATES
+
 from ..control import ControlError, RecorderUnavailable
-from ..supervisor import STATES
 
 
 def _recorder(client, old_pid):

@@ -11,8 +11,9 @@ the rauc service's ``--override-boot-slot`` read.
 import os
 import subprocess
 
+from firmware.storage.fsutil import atomic_write
+
 from ..errors import UpdateError
-from ..fsutil import atomic_write
 
 
 class Slots:

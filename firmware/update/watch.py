@@ -11,7 +11,7 @@ import json
 import os
 import time
 
-from ..fsutil import atomic_write
+from firmware.storage.fsutil import atomic_write
 
 
 class Watcher:

@@ -95,8 +95,8 @@ def test_an_idle_voltage_below_the_hat_shows_as_no_line_voltage(tmp_path, synth)
 def test_a_ring_is_sensed_again_and_the_fault_clears(tmp_path, synth):
     """The fault clears at the next ring the HAT senses (e.g. the hub's ringing voltage raised)."""
     from firmware.bus import EventBus
+    from firmware.calls.supervisor import Supervisor
     from firmware.clock import SimClock
-    from firmware.supervisor import Supervisor
 
     @__import__("dataclasses").dataclass
     class CallerId:

@@ -37,7 +37,7 @@ def bucket_name(s3):
 
 @pytest.fixture
 def org_keys():
-    from firmware import crypto
+    from firmware.storage import crypto
 
     return crypto.new_key_pair()
 
@@ -63,7 +63,7 @@ def prepare_box(data_dir, s3, bucket, box_id, org_public, **extra):
     """A box data directory with keys, the archive configured and its secret stored."""
     from firmware.archive.queue import write_secret
     from firmware.config import BoxConfig, save_config
-    from firmware.keystore import Argon2Params, KeyStore
+    from firmware.storage.keystore import Argon2Params, KeyStore
 
     os.makedirs(data_dir, exist_ok=True)
     KeyStore(data_dir, Argon2Params(memory_kib=8, iterations=1)).initialise("admin", "pw-pw-pw-pw")

@@ -6,7 +6,6 @@ import os
 
 import pytest
 
-from firmware import crypto
 from firmware.archive import sealing
 from firmware.archive.queue import read_secret, statuses, write_secret
 from firmware.archive.replicator import Replicator
@@ -14,6 +13,7 @@ from firmware.archive.settings import ArchiveSettings
 from firmware.archive.store import ArchiveError, Throttle
 from firmware.config import BoxConfig, load_config, save_config
 from firmware.errors import ConfigError, TamperError
+from firmware.storage import crypto
 
 PUB = base64.b64encode(bytes(range(1, 33))).decode()
 GOOD = {
@@ -120,12 +120,12 @@ def test_the_secret_must_be_private(tmp_path):
 
 
 def test_escrowed_keys_are_wrapped_to_the_organisation_and_survive_a_restart(tmp_path):
-    from firmware.calllog import CallLog
+    from firmware.calls.calllog import CallLog
     from firmware.clock import SimClock
 
     private, public = crypto.new_key_pair()
     CallLog(str(tmp_path / "calls.db"), SimClock()).close()
-    from firmware.recordings import RecordingStore
+    from firmware.recording.store import RecordingStore
 
     RecordingStore(str(tmp_path)).close()
     settings = ArchiveSettings.from_dict(dict(GOOD, org_public_key=base64.b64encode(public).decode()))
@@ -145,9 +145,9 @@ def test_escrowed_keys_are_wrapped_to_the_organisation_and_survive_a_restart(tmp
 def test_a_call_is_queued_once_when_it_ends_even_after_later_calls(tmp_path):
     import sqlite3
 
-    from firmware.calllog import CallLog
+    from firmware.calls.calllog import CallLog
     from firmware.clock import SimClock
-    from firmware.recordings import RecordingStore
+    from firmware.recording.store import RecordingStore
 
     CallLog(str(tmp_path / "calls.db"), SimClock()).close()
     RecordingStore(str(tmp_path)).close()

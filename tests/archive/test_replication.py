@@ -97,7 +97,7 @@ def linekeeper(*args, env=None):
 
 
 def test_three_boxes_one_bucket_every_call_found_and_nothing_in_clear(tmp_path, synth, s3, bucket_name):
-    from firmware.keystore import KeyStore
+    from firmware.storage.keystore import KeyStore
 
     password = tmp_path / "org-password"
     password.write_text("organisation archive pass\n")
@@ -292,12 +292,12 @@ def test_boxes_keep_recording_through_an_outage_and_catch_up_without_duplicates(
 def test_retention_deletes_every_archived_version_and_a_legal_hold_keeps_them(
     tmp_path, synth, s3, bucket_name, org_keys
 ):
-    from firmware.audit import AuditLog
     from firmware.clock import SimClock
     from firmware.policy.callmeta import CallMeta
     from firmware.policy.retention import DAY_US, RetentionSettings
     from firmware.policy.sweeper import RetentionSweeper
-    from firmware.recordings import RecordingStore
+    from firmware.recording.store import RecordingStore
+    from firmware.storage.audit import AuditLog
 
     org_private, org_public = org_keys
     data = str(tmp_path / "box")
@@ -346,11 +346,11 @@ def big_recording(data):
     """One ended call with a recording of two 5 MiB parts and a bit; returns its row."""
     import sqlite3
 
-    from firmware.calllog import CallLog
+    from firmware.calls.calllog import CallLog
     from firmware.clock import SimClock
-    from firmware.crypto import new_data_key
     from firmware.recording.segment import SegmentWriter
-    from firmware.recordings import RecordingStore
+    from firmware.recording.store import RecordingStore
+    from firmware.storage.crypto import new_data_key
 
     CallLog(os.path.join(data, "calls.db"), SimClock()).close()
     store = RecordingStore(data)

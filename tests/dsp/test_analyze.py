@@ -7,7 +7,7 @@ import wave
 import numpy as np
 import pytest
 
-from firmware import analyze
+from firmware.dsp import analyze
 from telephony import generate as gen
 
 
@@ -146,7 +146,7 @@ def test_reader_closing_the_pipe_is_not_an_error(tmp_path):
 
     path = write_wav(tmp_path / "many.wav", gen.dtmf("1*" * 1200, -8, 40, 40))  # > 64 KB of JSON
     proc = subprocess.Popen(
-        [sys.executable, "-m", "firmware.analyze", str(path), "--json"],
+        [sys.executable, "-m", "firmware.dsp.analyze", str(path), "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

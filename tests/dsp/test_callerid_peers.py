@@ -20,7 +20,7 @@ import cffi
 import numpy as np
 import pytest
 
-from firmware import analyze
+from firmware.dsp import analyze
 from telephony import generate as gen
 from telephony import spandsp
 

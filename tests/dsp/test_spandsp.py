@@ -23,7 +23,7 @@ def test_load_is_cached():
 
 def test_importing_the_dsp_package_does_not_open_the_library():
     code = (
-        "import sys, firmware.dsp, firmware.dsp.detector, telephony.generate, firmware.analyze;"
+        "import sys, firmware.dsp, firmware.dsp.detector, telephony.generate, firmware.dsp.analyze;"
         "print(any('spandsp' in open('/proc/self/maps').read() for _ in [0]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -8,7 +8,7 @@ import pytest
 
 from firmware.alarmchecks import ConsentWatch, DateChecks, check_last_stop, mark_clean_stop
 from firmware.alarmlog import AlarmLog
-from firmware.audit import AuditLog
+from firmware.storage.audit import AuditLog
 from web.tls import VALID_DAYS, ensure_certificate
 
 DAY_US = 86_400_000_000

@@ -11,10 +11,10 @@ import sqlite3
 
 import pytest
 
-from firmware.audit import GENESIS_HASH, AuditLog, canonical_json, entry_hash, parse_anchor
-from firmware.calllog import SCHEMA
+from firmware.calls.calllog import SCHEMA
 from firmware.cli import main
 from firmware.errors import AuditError
+from firmware.storage.audit import GENESIS_HASH, AuditLog, canonical_json, entry_hash, parse_anchor
 
 T_US = 1_772_442_000_000_000
 
@@ -22,7 +22,7 @@ T_US = 1_772_442_000_000_000
 @pytest.fixture
 def data_dir(tmp_path):
     """A data dir with an empty call log as the box makes it (calls and recordings)."""
-    from firmware.recordings import RecordingStore
+    from firmware.recording.store import RecordingStore
 
     db = sqlite3.connect(tmp_path / "calls.db")
     db.executescript(SCHEMA)

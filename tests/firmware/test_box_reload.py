@@ -59,7 +59,7 @@ def test_a_new_country_switches_the_supervisor_and_the_detectors(tmp_path, synth
 
 
 def box_calls(data):
-    from firmware.calllog import CallLog
+    from firmware.calls.calllog import CallLog
     from firmware.clock import SimClock
 
     log = CallLog(data + "/calls.db", SimClock())

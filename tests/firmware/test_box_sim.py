@@ -261,7 +261,7 @@ def test_remote_clear_by_tone_alone_ends_the_call_within_3_s(tmp_path, synth):
 
 def test_a_box_set_up_while_running_records_from_then_on(tmp_path, synth):
     """The web setup wizard initialises the keys of a running box: no restart needed."""
-    from firmware.keystore import Argon2Params, KeyStore
+    from firmware.storage.keystore import Argon2Params, KeyStore
 
     spec = {
         "start": "2026-03-02T09:00:00Z",
@@ -280,7 +280,7 @@ def test_a_box_set_up_while_running_records_from_then_on(tmp_path, synth):
     box.start()
     box.board.run()
     box.stop()
-    from firmware.calllog import CallLog
+    from firmware.calls.calllog import CallLog
 
     calls = CallLog(str(tmp_path / "calls.db"), box.clock).calls()
     assert [c["recording"] for c in calls] == [None, "complete"]

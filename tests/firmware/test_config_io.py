@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-from firmware.audit import AuditLog
 from firmware.cli import main
 from firmware.config import BoxConfig, load_config, save_config
 from firmware.policy.settings import PolicySettings
+from firmware.storage.audit import AuditLog
 from web.db import WebDb
 from web.site import LineSetting, Site, SiteSettings
 
@@ -79,7 +79,7 @@ def test_export_then_import_restores_config_and_site(tmp_path, capsys):
 
 
 def test_the_export_holds_no_secret(tmp_path):
-    from firmware.keystore import Argon2Params, KeyStore
+    from firmware.storage.keystore import Argon2Params, KeyStore
 
     make_box(tmp_path / "a")
     store = KeyStore(str(tmp_path / "a"), Argon2Params(memory_kib=8, iterations=1))

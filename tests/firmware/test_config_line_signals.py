@@ -3,9 +3,9 @@
 import pytest
 
 from firmware.box import line_signal_settings
+from firmware.calls.supervisor import SupervisorConfig
 from firmware.config import BoxConfig
 from firmware.errors import ConfigError
-from firmware.supervisor import SupervisorConfig
 
 
 @pytest.mark.parametrize(

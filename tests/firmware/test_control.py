@@ -158,7 +158,7 @@ def test_recorder_handlers_pause_a_real_call(tmp_path, synth):
             }
         )
     )
-    from firmware.keystore import Argon2Params, KeyStore
+    from firmware.storage.keystore import Argon2Params, KeyStore
 
     KeyStore(str(tmp_path / "data"), kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
         "sup1", "correct horse battery"

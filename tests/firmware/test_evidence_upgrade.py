@@ -2,12 +2,12 @@
 
 import sqlite3
 
-from firmware import crypto
-from firmware.calllog import SCHEMA
-from firmware.keystore import RecordingKey
+from firmware.calls.calllog import SCHEMA
 from firmware.recording.segment import SegmentWriter
-from firmware.recordings import RecordingStore
+from firmware.recording.store import RecordingStore
 from firmware.signing import load_signer
+from firmware.storage import crypto
+from firmware.storage.keystore import RecordingKey
 
 T_US = 1_772_442_000_000_000
 

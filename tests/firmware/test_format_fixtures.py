@@ -22,12 +22,13 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from firmware import crypto, evidence, manifest
-from firmware.audit import AuditLog, entry_hash
-from firmware.keystore import KeyStore
+from firmware import evidence, manifest
 from firmware.recording.segment import SegmentReader, SegmentWriter
-from firmware.recordings import wrap_context
+from firmware.recording.store import wrap_context
 from firmware.signing import Signer, derive_from_vault_key, fingerprint
+from firmware.storage import crypto
+from firmware.storage.audit import AuditLog, entry_hash
+from firmware.storage.keystore import KeyStore
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "format"
 

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from firmware.recordings import RecordingStore
+from firmware.recording.store import RecordingStore
 
 
 def test_a_key_holding_process_makes_no_core_dump_and_is_not_dumpable():

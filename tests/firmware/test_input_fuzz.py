@@ -25,8 +25,8 @@ import pytest
 from board.hat import load_hat, loads_hat
 from board.sim.scenario import load_scenario, loads_scenario
 from board.sim.timeline import compile_timeline
-from firmware import analyze
 from firmware.config import load_config_file
+from firmware.dsp import analyze
 from firmware.errors import AudioFormatError, ConfigError
 from firmware.policy.announcement import validate_announcement_wav
 

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from firmware.cli import main
-from firmware.keystore import DEFAULT_KDF
+from firmware.storage.keystore import DEFAULT_KDF
 from web import passwords
 
 
@@ -50,7 +50,7 @@ def test_web_hashes_cost_at_least_the_key_slots():
 
 
 def test_a_password_file_others_can_read_is_warned_about(tmp_path, capsys, monkeypatch):
-    import firmware.keystore as keystore
+    import firmware.storage.keystore as keystore
 
     monkeypatch.setattr(keystore, "DEFAULT_KDF", keystore.Argon2Params(memory_kib=8, iterations=1))
     pw = tmp_path / "pw"

@@ -10,8 +10,8 @@ import pytest
 
 from firmware import cli
 from firmware.box import open_audit
-from firmware.keystore import Argon2Params, KeyStore
 from firmware.sar import DisclosureLog
+from firmware.storage.keystore import Argon2Params, KeyStore
 
 PASSWORD = "correct horse battery"
 CALLS = [

@@ -9,7 +9,6 @@ import pytest
 
 from board.mcu.link import McuLink
 from board.mcu.sim import SimMcu
-from firmware.audit import AuditLog, entry_hash
 from firmware.clock import SimClock
 from firmware.signing import (
     SigningKeyError,
@@ -20,6 +19,7 @@ from firmware.signing import (
     trusted_public_key,
     verify_signature,
 )
+from firmware.storage.audit import AuditLog, entry_hash
 
 
 @pytest.fixture

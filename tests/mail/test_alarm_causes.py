@@ -7,11 +7,11 @@ from types import SimpleNamespace
 
 from firmware.alarmchecks import ConsentWatch, DateChecks, check_last_stop
 from firmware.alarmlog import AlarmLog
-from firmware.audit import AuditLog
 from firmware.bus import Alarm, EventBus, LineFault
 from firmware.mail.service import MailService
 from firmware.mail.settings import MailSettings
 from firmware.secretbox import SecretBox
+from firmware.storage.audit import AuditLog
 
 
 class Clock:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from firmware.calllog import SCHEMA
+from firmware.calls.calllog import SCHEMA
 from firmware.mail.queue import MailQueue
 from firmware.mail.schedule import ReportScheduler, next_period
 from firmware.mail.settings import MailSettings, Schedule
@@ -142,7 +142,7 @@ def test_every_scheduled_report_carries_the_audit_trail_head(sched, tmp_path):
     import email
     from email import policy
 
-    from firmware.audit import AuditLog
+    from firmware.storage.audit import AuditLog
 
     s, clock, queue = sched
     with AuditLog(tmp_path / "audit.db", tmp_path / "audit.head") as audit:

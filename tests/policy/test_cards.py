@@ -2,8 +2,8 @@
 
 import pytest
 
-from firmware.audit import AuditLog
 from firmware.policy import cards
+from firmware.storage.audit import AuditLog
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,10 @@ import pytest
 from board.sim.scenario import loads_scenario
 from firmware.box import open_audit, open_sim_box
 from firmware.clock import SimClock
-from firmware.keystore import Argon2Params, KeyStore
 from firmware.policy.retention import DAY_US, RetentionSettings
 from firmware.policy.sweeper import RetentionSweeper
-from firmware.recordings import RecordingStore
+from firmware.recording.store import RecordingStore
+from firmware.storage.keystore import Argon2Params, KeyStore
 
 PASSWORD = "pw-pw-pw-pw"
 

@@ -44,7 +44,7 @@ def test_a_crash_between_commit_and_unlink_leaves_only_a_keyless_file_that_recov
         raise KeyboardInterrupt("power cut")
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("firmware.recordings.fsutil.remove_durable", power_cut)
+        mp.setattr("firmware.recording.store.fsutil.remove_durable", power_cut)
         with pytest.raises(KeyboardInterrupt):
             shelf.sweeper.sweep()
     assert os.path.exists(path) and shelf.store.for_call(call) is None

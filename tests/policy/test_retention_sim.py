@@ -4,13 +4,13 @@ import json
 import os
 
 from board.sim.scenario import loads_scenario
-from firmware.audit import AuditLog
 from firmware.box import open_sim_box
 from firmware.clock import SimClock
-from firmware.keystore import Argon2Params, KeyStore
 from firmware.policy.retention import DAY_US, RetentionSettings
 from firmware.policy.sweeper import RetentionSweeper
-from firmware.recordings import RecordingStore
+from firmware.recording.store import RecordingStore
+from firmware.storage.audit import AuditLog
+from firmware.storage.keystore import Argon2Params, KeyStore
 
 
 def test_a_tagged_regulated_call_outlives_a_30_day_rule_and_the_other_is_shredded(tmp_path, synth):

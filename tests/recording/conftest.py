@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from firmware import crypto
 from firmware.recording import quality
+from firmware.storage import crypto
 
 
 @pytest.fixture(scope="session")

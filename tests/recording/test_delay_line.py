@@ -4,7 +4,7 @@ silenced meanwhile."""
 import numpy as np
 
 from firmware.capture import LineAudio
-from firmware.recorder import Recorder
+from firmware.recording.recorder import Recorder
 
 
 class _Capture:

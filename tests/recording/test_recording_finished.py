@@ -12,7 +12,7 @@ import sqlite3
 from board.sim.scenario import loads_scenario
 from firmware.box import open_sim_box
 from firmware.bus import RecordingFinished
-from firmware.keystore import Argon2Params, KeyStore
+from firmware.storage.keystore import Argon2Params, KeyStore
 
 SCENARIO = {
     "start": "2026-03-02T09:00:00Z",

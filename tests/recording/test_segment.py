@@ -5,10 +5,10 @@ import struct
 
 import pytest
 
-from firmware import crypto
 from firmware.errors import DiskFullError, LinekeeperError, TamperError
 from firmware.recording import segment
 from firmware.recording.segment import SegmentReader, SegmentWriter, inspect
+from firmware.storage import crypto
 
 HEADER = {
     "call_id": 42,

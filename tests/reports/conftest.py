@@ -10,7 +10,7 @@ import pytest
 from firmware import cli
 from firmware.alarmlog import AlarmLog
 from firmware.box import open_audit
-from firmware.keystore import Argon2Params, KeyStore
+from firmware.storage.keystore import Argon2Params, KeyStore
 
 _spec = importlib.util.spec_from_file_location("week", os.path.join(os.path.dirname(__file__), "week.py"))
 week = importlib.util.module_from_spec(_spec)

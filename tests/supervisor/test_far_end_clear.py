@@ -12,9 +12,9 @@ import pytest
 
 from board.base import INPUT_SIGNALS
 from firmware.bus import CallStarted, EventBus
+from firmware.calls.supervisor import Supervisor, SupervisorConfig
 from firmware.clock import SimClock
 from firmware.errors import ConfigError
-from firmware.supervisor import Supervisor, SupervisorConfig
 
 TOLERANCE_US = 50_000
 

@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 
-from firmware.keystore import Argon2Params, KeyStore
+from firmware.storage.keystore import Argon2Params, KeyStore
 from telephony.levels import DBM0_RMS
 
 PASSWORD = "correct horse battery"
@@ -92,7 +92,7 @@ class PolicyLab:
     # ------------------------------------------------------------ reading back
     @staticmethod
     def recordings(data_dir):
-        from firmware.recordings import RecordingStore
+        from firmware.recording.store import RecordingStore
 
         store = RecordingStore(data_dir)
         try:
@@ -104,7 +104,7 @@ class PolicyLab:
     def decode(data_dir, call_id):
         """``(samples, started_wall_us)`` of the call's recording, decrypted with the key."""
         from firmware.recording import codec
-        from firmware.recordings import RecordingStore
+        from firmware.recording.store import RecordingStore
 
         store = RecordingStore(data_dir)
         key = KeyStore(data_dir).unlock("admin", PASSWORD)

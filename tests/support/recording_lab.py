@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from firmware.keystore import Argon2Params, KeyStore
+from firmware.storage.keystore import Argon2Params, KeyStore
 
 PASSWORD = "correct horse battery"
 
 
 # In-process key slots use a cheap Argon2id: these tests are about recordings,
-# not the KDF (tests/firmware/test_keystore.py covers that). CLI `init` uses the real cost.
+# not the KDF (tests/storage/test_keystore.py covers that). CLI `init` uses the real cost.
 CHEAP_KDF = Argon2Params(memory_kib=8, iterations=1)
 
 
@@ -96,7 +96,7 @@ class Lab:
         return KeyStore(data_dir).unlock("admin", PASSWORD)
 
     def store(self, data_dir):
-        from firmware.recordings import RecordingStore
+        from firmware.recording.store import RecordingStore
         from firmware.signing import load_signer
 
         # As the box opens it: recovery signs what it makes partial.
@@ -189,7 +189,7 @@ class Lab:
     # -------------------------------------------------------------- reading back
     @staticmethod
     def rows(data_dir):
-        from firmware.recordings import RecordingStore
+        from firmware.recording.store import RecordingStore
 
         store = RecordingStore(data_dir)
         try:
@@ -206,7 +206,7 @@ class Lab:
     @staticmethod
     def call_id_of(calls, scenario, truth):
         """The id the box gave the call of scenario ``truth`` (same line, answered together)."""
-        from firmware.calllog import iso_ms
+        from firmware.calls.calllog import iso_ms
 
         for call in calls:
             if call["line"] == truth.line and call["started_at"] == iso_ms(

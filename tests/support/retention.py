@@ -3,15 +3,15 @@
 import os
 import sqlite3
 
-from firmware import crypto
-from firmware.audit import AuditLog
 from firmware.bus import Alarm, EventBus
-from firmware.calllog import SCHEMA as CALLS_SCHEMA
+from firmware.calls.calllog import SCHEMA as CALLS_SCHEMA
 from firmware.clock import SimClock
 from firmware.policy.callmeta import CallMeta
 from firmware.policy.retention import DAY_US, RetentionSettings
 from firmware.policy.sweeper import RetentionSweeper
-from firmware.recordings import RecordingStore, new_wrapped_key
+from firmware.recording.store import RecordingStore, new_wrapped_key
+from firmware.storage import crypto
+from firmware.storage.audit import AuditLog
 
 T0_US = 1_772_442_000_000_000  # 2026-03-02T09:00:00Z
 

@@ -8,17 +8,17 @@ import struct
 import threading
 
 from firmware.alarmlog import AlarmLog
-from firmware.audit import AuditLog
-from firmware.calllog import SCHEMA
-from firmware.callsearch import CallSearch, ensure_indexes
+from firmware.calls.calllog import SCHEMA
+from firmware.calls.callsearch import CallSearch, ensure_indexes
 from firmware.clock import SimClock
-from firmware.keystore import Argon2Params, KeyStore
 from firmware.mail.service import MailService
 from firmware.policy.callmeta import CallMeta
 from firmware.policy.sweeper import RetentionSweeper
-from firmware.recordings import RecordingStore
+from firmware.recording.store import RecordingStore
 from firmware.reports.source import ReportSource
 from firmware.secretbox import SecretBox
+from firmware.storage.audit import AuditLog
+from firmware.storage.keystore import Argon2Params, KeyStore
 from web import Services, WebConfig, create_app
 from web.passwords import CHEAP_COST
 from web.services import BoxConfigStore, BoxConsent

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from firmware import cli
+from firmware.calls.supervisor import SupervisorConfig
 from firmware.config import BoxConfig
 from firmware.errors import ConfigError
 from firmware.policy.rules import normalise
-from firmware.supervisor import SupervisorConfig
 from telephony import countries, generate
 from telephony.levels import DBM0_RMS, active_level_dbm0
 

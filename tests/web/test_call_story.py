@@ -24,12 +24,12 @@ import numpy as np
 import pytest
 
 from board.sim.timeline import KEY_OFF_MS, KEY_ON_MS
-from firmware.audit import AuditLog
-from firmware.callsearch import CallSearch, ensure_indexes
-from firmware.keystore import Argon2Params, KeyStore
+from firmware.calls.callsearch import CallSearch, ensure_indexes
 from firmware.policy.callmeta import CallMeta
 from firmware.policy.engine import MASK_MARGIN_US
-from firmware.recordings import RecordingStore
+from firmware.recording.store import RecordingStore
+from firmware.storage.audit import AuditLog
+from firmware.storage.keystore import Argon2Params, KeyStore
 from web import Services, WebConfig, create_app
 from web.passwords import CHEAP_COST
 from web.services import StoreRecordings

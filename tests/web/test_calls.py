@@ -245,7 +245,7 @@ def test_the_call_page_marks_masked_keys_without_saying_which(box, people):
     import json
     import sqlite3
 
-    from firmware.calllog import iso_ms
+    from firmware.calls.calllog import iso_ms
 
     db = sqlite3.connect(box.data_dir + "/calls.db")
     started = db.execute("SELECT started_at FROM calls WHERE id = 3").fetchone()[0]

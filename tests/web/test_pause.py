@@ -86,9 +86,9 @@ def test_no_pause_where_nothing_is_recorded(box, people, live):
 
 def test_site_settings_become_the_policy_and_the_country(tmp_path):
     """Private lines become mode "never", the country reaches config.json, audited."""
-    from firmware.audit import AuditLog
     from firmware.config import BoxConfig, load_config, save_config
     from firmware.policy.settings import LineMode, PolicySettings, RecordingRules
+    from firmware.storage.audit import AuditLog
     from web.services import BoxConfigStore, site_settings_applier
     from web.site import LineSetting, SiteSettings
 
@@ -160,7 +160,7 @@ def test_site_settings_take_effect_on_a_running_box(tmp_path, synth):
 
 
 def _calls(data_dir):
-    from firmware.calllog import CallLog
+    from firmware.calls.calllog import CallLog
     from firmware.clock import SimClock
 
     log = CallLog(str(data_dir / "calls.db"), SimClock())

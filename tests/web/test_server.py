@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from cryptography import x509
 
-from firmware.calllog import SCHEMA
+from firmware.calls.calllog import SCHEMA
 from web import passwords
 from web.server import WebServer, box_name_for, redirect_app
 from web.tls import ensure_certificate

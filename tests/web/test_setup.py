@@ -177,8 +177,8 @@ def test_setup_turns_the_consent_notice_on_and_audits_it(tmp_path):
     """A box set up through the wizard tells callers: the announcement and the outbound beep."""
     import json
 
-    from firmware.audit import AuditLog
     from firmware.config import load_config
+    from firmware.storage.audit import AuditLog
     from web.services import BoxConfigStore, notice_defaults_applier
 
     store = BoxConfigStore(str(tmp_path))

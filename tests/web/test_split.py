@@ -163,7 +163,7 @@ def test_killing_the_web_ui_mid_call_keeps_the_recording(tmp_path):
 
 
 def test_web_beside_a_stopped_recorder_says_so(tmp_path):
-    from firmware.calllog import CallLog
+    from firmware.calls.calllog import CallLog
     from firmware.clock import SimClock
     from firmware.control import ControlClient
 

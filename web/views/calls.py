@@ -24,7 +24,7 @@ import secrets
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
-from firmware.callsearch import CallFilter, Cursor, search_number
+from firmware.calls.callsearch import CallFilter, Cursor, search_number
 from firmware.localtime import duration_text, iso_to_us
 
 from .. import callstory

@@ -25,7 +25,7 @@ import sys
 
 import pytest
 
-from firmware.calllog import iso_ms
+from firmware.calls.calllog import iso_ms
 
 from .test_crash_kill import CALLS, DRIVER, PERIOD_US, SPEED, WINDOW_US
 

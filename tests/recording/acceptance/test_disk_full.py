@@ -155,7 +155,7 @@ def test_a_finish_the_database_refuses_is_retried(lab, monkeypatch):
     """A full disk can refuse the row's last update; the file is safe and the update retried."""
     import sqlite3
 
-    from firmware.recordings import RecordingStore
+    from firmware.recording.store import RecordingStore
 
     finish, refused = RecordingStore.finish, []
 

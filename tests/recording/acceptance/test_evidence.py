@@ -30,13 +30,13 @@ import pytest
 
 from board.mcu.link import McuLink
 from board.mcu.sim import SimMcu
-from firmware import crypto
-from firmware.audit import GENESIS_HASH, entry_hash
 from firmware.clock import SimClock
-from firmware.keystore import KeyStore
 from firmware.recording.segment import SegmentWriter
-from firmware.recordings import RecordingStore, read_header, wrap_context
+from firmware.recording.store import RecordingStore, read_header, wrap_context
 from firmware.signing import fingerprint, load_signer, read_public_record
+from firmware.storage import crypto
+from firmware.storage.audit import GENESIS_HASH, entry_hash
+from firmware.storage.keystore import KeyStore
 
 T_CUT_US = 9_000_000
 CALLS = [
@@ -393,7 +393,7 @@ def test_an_export_that_cannot_be_signed_is_refused_and_audited(lab, card, tmp_p
     status, _, err = lab.export(data_dir, rows[1]["call_id"], out)
     assert status == 2 and "no copy of the box's signing key" in err, err
     assert not out.exists() and not os.path.exists(str(out) + ".manifest.json")
-    from firmware.audit import AuditLog
+    from firmware.storage.audit import AuditLog
 
     with AuditLog(
         os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), readonly=True

@@ -21,8 +21,8 @@ import sys
 
 import pytest
 
-from firmware.keystore import KeyStore, parse_recovery_key
-from firmware.recordings import RecordingStore
+from firmware.recording.store import RecordingStore
+from firmware.storage.keystore import KeyStore, parse_recovery_key
 
 PASSWORD = "correct horse battery"
 SPEECH = [
@@ -144,7 +144,7 @@ def _files(top):
 
 def secrets_of(data_dir, recovery):
     """Every secret, by name."""
-    from firmware.recordings import RecordingStore
+    from firmware.recording.store import RecordingStore
 
     found = {
         "password": PASSWORD.encode(),

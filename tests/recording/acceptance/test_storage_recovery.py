@@ -294,7 +294,7 @@ def test_calls_open_at_a_crash_or_a_stop_are_closed_with_the_right_reason(copy):
     calls = lab.calls(cut)
     assert [c["end_reason"] for c in calls] == ["power_loss", "power_loss"]
     rows = {r["call_id"]: r for r in lab.rows(cut)}
-    from firmware.calllog import iso_ms
+    from firmware.calls.calllog import iso_ms
 
     for call in calls:
         # The last evidence: the end of the last sealed chunk, or the answer if later.
@@ -306,7 +306,7 @@ def test_calls_open_at_a_crash_or_a_stop_are_closed_with_the_right_reason(copy):
 
 
 def test_a_killed_init_leaves_no_keys_and_init_runs_again(tmp_path, lab):
-    from firmware.keystore import KeyStore
+    from firmware.storage.keystore import KeyStore
 
     from support.recording_lab import CHEAP_KDF, PASSWORD
 
@@ -327,7 +327,7 @@ def test_a_killed_init_leaves_no_keys_and_init_runs_again(tmp_path, lab):
 
 def test_init_killed_by_a_signal_leaves_nothing_or_a_complete_key_store(tmp_path, lab):
     """SIGKILL of a real ``linekeeper init`` at spread moments."""
-    from firmware.keystore import KeyStore
+    from firmware.storage.keystore import KeyStore
 
     pw = lab.password_file()
     outcomes = set()

@@ -23,7 +23,7 @@ import struct
 
 import pytest
 
-from firmware.audit import AuditLog
+from firmware.storage.audit import AuditLog
 
 T_CUT_US = 9_000_000
 CALLS = [

@@ -41,14 +41,14 @@ import uuid
 
 import numpy as np
 
-from .bus import Alarm, CallAnswered, CallEnded, CallStarted, RecordingFinished
-from .errors import DiskFullError
-from .policy import cards
-from .recording import codec
-from .recording.held import HeldPipeline
-from .recording.reserve import DiskReserve, free_bytes
-from .recording.stages import ChunkPolicy, RecordingPipeline
-from .recordings import KEY_CONTEXT, new_wrapped_key
+from firmware.bus import Alarm, CallAnswered, CallEnded, CallStarted, RecordingFinished
+from firmware.errors import DiskFullError
+from firmware.policy import cards
+from firmware.recording import codec
+from firmware.recording.held import HeldPipeline
+from firmware.recording.reserve import DiskReserve, free_bytes
+from firmware.recording.stages import ChunkPolicy, RecordingPipeline
+from firmware.recording.store import KEY_CONTEXT, new_wrapped_key
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class Recorder:
     """Record answered calls into ``store``.
 
     :param capture: the :class:`~firmware.capture.Capture` (rings and readers)
-    :param store: the :class:`~firmware.recordings.RecordingStore`
+    :param store: the :class:`~firmware.recording.store.RecordingStore`
     :param clock: for wall times and the end-of-call timer
     :param bus: to publish :class:`~firmware.bus.Alarm` and, as each recording is
         sealed, :class:`~firmware.bus.RecordingFinished`

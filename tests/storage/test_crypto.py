@@ -6,8 +6,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware import crypto
-from firmware.crypto import (
+from firmware.errors import LinekeeperError, StreamFinishedError, TamperError
+from firmware.storage import crypto
+from firmware.storage.crypto import (
     KEY_BYTES,
     TAG_BYTES,
     WRAPPED_KEY_BYTES,
@@ -19,7 +20,6 @@ from firmware.crypto import (
     unwrap_data_key,
     wrap_data_key,
 )
-from firmware.errors import LinekeeperError, StreamFinishedError, TamperError
 
 HEADER = b"LKREC1 line=2 id=0001"
 

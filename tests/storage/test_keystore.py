@@ -8,7 +8,6 @@ import threading
 
 import pytest
 
-from firmware import crypto, fsutil, keystore
 from firmware.errors import (
     AlreadyInitialisedError,
     KeyForgottenError,
@@ -20,7 +19,8 @@ from firmware.errors import (
     WeakPasswordError,
     WrongPasswordError,
 )
-from firmware.keystore import Argon2Params, KeyStore, RecordingKey, parse_recovery_key
+from firmware.storage import crypto, fsutil, keystore
+from firmware.storage.keystore import Argon2Params, KeyStore, RecordingKey, parse_recovery_key
 
 CHEAP = Argon2Params(memory_kib=8, iterations=1, lanes=1)
 RECOVERY_FORMAT = re.compile(r"^[A-Z2-7]{4}(-[A-Z2-7]{4}){7}$")

@@ -49,8 +49,8 @@ import sqlite3
 import threading
 
 from firmware.errors import AuditError
-from firmware.fsutil import atomic_write, create_db_file
 from firmware.policy import cards
+from firmware.storage.fsutil import atomic_write, create_db_file
 
 ACTIONS = frozenset(
     {

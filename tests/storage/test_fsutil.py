@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from firmware import fsutil
-from firmware.fsutil import (
+from firmware.storage import fsutil
+from firmware.storage.fsutil import (
     append_durable,
     atomic_write,
     fsync_dir,
@@ -95,7 +95,7 @@ def test_killed_writer_never_leaves_a_half_written_file(tmp_path):
     versions = {bytes([i]) * (4096 * (1 + i % 7)) for i in range(256)}
     script = textwrap.dedent("""
         import sys
-        from firmware.fsutil import atomic_write
+        from firmware.storage.fsutil import atomic_write
         path = sys.argv[1]
         i = 0
         while True:
@@ -165,7 +165,7 @@ def test_remove_stale_temps_only_removes_temps(tmp_path):
 
 def test_data_mode_is_private_unless_the_umask_shares_with_the_group(tmp_path):
     """The two services run with umask 0007 and share the data dir through their group."""
-    from firmware.fsutil import atomic_write, create_db_file, data_mode, process_umask
+    from firmware.storage.fsutil import atomic_write, create_db_file, data_mode, process_umask
 
     old = os.umask(0o022)
     try:

@@ -3,8 +3,8 @@
 import sqlite3
 
 from firmware.bus import CallStarted, CallUpdated, EventBus
-from firmware.call import Call
-from firmware.calllog import CallLog
+from firmware.calls.call import Call
+from firmware.calls.calllog import CallLog
 from firmware.clock import SimClock
 
 OLD_SCHEMA = """
@@ -69,7 +69,7 @@ class _Refusing:
 
 def test_writes_the_card_refuses_wait_in_memory_raise_an_alarm_and_are_retried(tmp_path):
     from firmware.bus import Alarm
-    from firmware.call import Call
+    from firmware.calls.call import Call
 
     clock = SimClock(start_wall_us=1_772_442_000_000_000)
     bus = EventBus(strict=True)

@@ -28,9 +28,9 @@ from firmware.bus import (
     LineStateChanged,
     ToneDetected,
 )
+from firmware.calls.supervisor import STATES, Supervisor, SupervisorConfig
 from firmware.clock import RealClock, SimClock
 from firmware.errors import ConfigError
-from firmware.supervisor import STATES, Supervisor, SupervisorConfig
 
 ALL = frozenset(INPUT_SIGNALS)
 MINIMAL = frozenset({"hook", "ring", "polarity"})

@@ -193,7 +193,7 @@ def resample(samples, rate):
 
 
 def main(argv=None):
-    """``python -m firmware.analyze FILE.wav [--standard ...] [--json]``."""
+    """``python -m firmware.dsp.analyze FILE.wav [--standard ...] [--json]``."""
     parser = argparse.ArgumentParser(prog="linekeeper analyze", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -4,8 +4,8 @@ import sqlite3
 
 import pytest
 
-from firmware.calllog import SCHEMA
-from firmware.callsearch import CallFilter, CallSearch, Cursor, ensure_indexes
+from firmware.calls.calllog import SCHEMA
+from firmware.calls.callsearch import CallFilter, CallSearch, Cursor, ensure_indexes
 
 T0 = 1_700_000_000_000_000
 S = 1_000_000
@@ -205,7 +205,7 @@ def test_newer_pages_walk_back(db_path):
 
 @pytest.mark.parametrize("typed", ["+44 1632 960777", "01632 960777", "01632960777", "0044 1632 960777"])
 def test_number_forms_find_the_same_digits(typed):
-    from firmware.callsearch import search_number
+    from firmware.calls.callsearch import search_number
 
     assert search_number(typed, "uk", "contains") == "1632960777"
     assert search_number(typed, "uk", "prefix") == "01632960777"

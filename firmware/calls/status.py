@@ -2,9 +2,9 @@
 
 import threading
 
-from .bus import CallEnded, CallEvent, LineFault, LineStateChanged
-from .calllog import iso_ms
-from .policy import cards
+from firmware.bus import CallEnded, CallEvent, LineFault, LineStateChanged
+from firmware.calls.calllog import iso_ms
+from firmware.policy import cards
 
 
 class LineStatus:

@@ -1,11 +1,11 @@
 """The line supervisor: raw board edges and DSP events in, call timelines out.
 
 One state machine per line, driven by the board's raw input edges (debounced
-here, see :mod:`firmware.debounce`), by timers on the injected clock and by
+here, see :mod:`firmware.calls.debounce`), by timers on the injected clock and by
 the events of the line's DSP (DTMF digits, caller ID, tones). It publishes on
 the event bus: :class:`~firmware.bus.LineStateChanged`, the call events
 (:class:`~firmware.bus.CallStarted`, ``CallAnswered``, ``CallUpdated``,
-``CallEnded``) carrying a :class:`~firmware.call.Call`,
+``CallEnded``) carrying a :class:`~firmware.calls.call.Call`,
 :class:`~firmware.bus.DigitDialled`, :class:`~firmware.bus.CallerIdReceived`,
 :class:`~firmware.bus.ToneDetected` and :class:`~firmware.bus.LineFault`.
 
@@ -71,9 +71,7 @@ import threading
 from dataclasses import dataclass, fields
 
 from board.base import BUTTON_SIGNALS, INPUT_SIGNALS, LINE_SIGNALS, REQUIRED_SIGNALS
-from telephony import countries
-
-from .bus import (
+from firmware.bus import (
     CallAnswered,
     CallEnded,
     CallerIdReceived,
@@ -84,9 +82,10 @@ from .bus import (
     LineStateChanged,
     ToneDetected,
 )
-from .call import Call
-from .debounce import Debouncer, RingDetector
-from .errors import ConfigError
+from firmware.calls.call import Call
+from firmware.calls.debounce import Debouncer, RingDetector
+from firmware.errors import ConfigError
+from telephony import countries
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +305,7 @@ class Supervisor:
             return self._line(line).state
 
     def live_call(self, line):
-        """The line's call in progress (a :class:`~firmware.call.Call`), or None."""
+        """The line's call in progress (a :class:`~firmware.calls.call.Call`), or None."""
         with self._lock:
             return self._line(line).call
 

@@ -1,7 +1,7 @@
 """Finding calls in the call log: filters and keyset pagination.
 
 A read-only view of the call log's SQLite file (``calls.db``), kept apart
-from :class:`firmware.calllog.CallLog`, which writes it. Results are newest
+from :class:`firmware.calls.calllog.CallLog`, which writes it. Results are newest
 first; a page ends with a cursor (the last row's ``started_at`` and ``id``)
 and the next page starts strictly after it, so paging costs the same on the
 first page and the thousandth (no ``OFFSET``), and calls arriving meanwhile
@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 
-from .calllog import call_json
+from firmware.calls.calllog import call_json
 
 PAGE_MAX = 200
 DIRECTIONS = ("in", "out")
@@ -386,7 +386,7 @@ class CallSearch:
         :param before: a :class:`Cursor` (the first call of a page): the page
             of newer calls just before it, instead (``after`` is ignored)
         :returns: ``(calls, next_cursor)``; ``calls`` in the JSON shape of
-            :func:`firmware.calllog.call_json` plus ``duration_s``;
+            :func:`firmware.calls.calllog.call_json` plus ``duration_s``;
             ``next_cursor`` is None on the last page (with ``before``: None
             when there are no newer calls than this page)
         """

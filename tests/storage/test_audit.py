@@ -5,9 +5,9 @@ import threading
 
 import pytest
 
-from firmware import audit as audit_module
-from firmware.audit import ACTIONS, GENESIS_HASH, AuditLog
 from firmware.errors import AuditError, LinekeeperError
+from firmware.storage import audit as audit_module
+from firmware.storage.audit import ACTIONS, GENESIS_HASH, AuditLog
 
 T0_US = 1_700_000_000_000_000
 

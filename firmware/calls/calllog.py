@@ -3,7 +3,7 @@
 It listens on the event bus, so the supervisor never touches storage. Times
 are stored as integer microseconds since the Unix epoch (UTC), with a flag
 saying whether the clock was known to be synchronised when the call started.
-Recordings have a table of their own (:mod:`firmware.recordings`); the
+Recordings have a table of their own (:mod:`firmware.recording.store`); the
 recording policy's outcome is kept per call: ``policy_decision`` ("record",
 "skip", "pending"), ``policy_reason`` (the rule, in words), ``consent`` (JSON:
 the notice given, see :mod:`firmware.policy.consent`) and ``pause_spans``
@@ -21,12 +21,12 @@ import os
 import sqlite3
 import threading
 
-from . import datadir
-from .bus import Alarm, CallAnswered, CallEnded, CallStarted, CallUpdated
-from .fsutil import create_db_file
-from .policy import cards
-from .policy.callmeta import SCHEMA as CALLMETA_SCHEMA
-from .recordings import SCHEMA as RECORDINGS_SCHEMA
+from firmware import datadir
+from firmware.bus import Alarm, CallAnswered, CallEnded, CallStarted, CallUpdated
+from firmware.policy import cards
+from firmware.policy.callmeta import SCHEMA as CALLMETA_SCHEMA
+from firmware.recording.store import SCHEMA as RECORDINGS_SCHEMA
+from firmware.storage.fsutil import create_db_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -97,7 +97,7 @@ class CallLog:
     :param readonly: open without writing anything (``linekeeper calls``)
 
     A write the card refuses (full, read-only, I/O error) does not stop the
-    box: the call stays in memory, an :class:`~firmware.recorder.Alarm` of
+    box: the call stays in memory, an :class:`~firmware.recording.recorder.Alarm` of
     kind ``call_log`` goes on, and the call's whole current state is written
     at the next call event, every :data:`RETRY_US` meanwhile, or at
     :meth:`close`, once the card takes it again; the alarm then goes off.

@@ -34,10 +34,11 @@ import sqlite3
 import threading
 import uuid
 
-from . import crypto, datadir, evidence, fsutil
-from .errors import LinekeeperError, TamperError
-from .recording import codec
-from .recording.segment import SegmentReader, _read_header, inspect
+from firmware import datadir, evidence
+from firmware.errors import LinekeeperError, TamperError
+from firmware.recording import codec
+from firmware.recording.segment import SegmentReader, _read_header, inspect
+from firmware.storage import crypto, fsutil
 
 log = logging.getLogger(__name__)
 

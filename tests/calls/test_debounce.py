@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from firmware.calls.debounce import Debouncer, RingDetector
 from firmware.clock import SimClock
-from firmware.debounce import Debouncer, RingDetector
 
 MS = 1000
 

@@ -59,7 +59,6 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from firmware import crypto
 from firmware.errors import (
     AlreadyInitialisedError,
     KeyForgottenError,
@@ -70,7 +69,8 @@ from firmware.errors import (
     WeakPasswordError,
     WrongPasswordError,
 )
-from firmware.fsutil import atomic_write, data_mode, make_private_dir, remove_stale_temps
+from firmware.storage import crypto
+from firmware.storage.fsutil import atomic_write, data_mode, make_private_dir, remove_stale_temps
 
 FILE_FORMAT = "linekeeper-keystore"
 FILE_VERSION = 1
@@ -139,7 +139,7 @@ class RecordingKey:
         return self._private is None
 
     def unwrap(self, wrapped, context):
-        """The data key in ``wrapped`` (see :func:`firmware.crypto.unwrap_data_key`).
+        """The data key in ``wrapped`` (see :func:`firmware.storage.crypto.unwrap_data_key`).
 
         Raises :class:`TamperError`, or :class:`KeyForgottenError` after :meth:`forget`.
         """
