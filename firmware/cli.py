@@ -854,9 +854,14 @@ def _on_signals(action):
     """Run ``action`` on SIGINT/SIGTERM; returns an Event set when that happens."""
     stopping = threading.Event()
 
-    def handler(signum, frame):
+    def stop():
         stopping.set()
         action()
+
+    def handler(signum, frame):
+        # Not here: a handler runs between two bytecodes of the main thread, which
+        # may be holding the very lock (an Event's) that setting a flag needs.
+        threading.Thread(target=stop, name="linekeeper-stop", daemon=True).start()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, handler)

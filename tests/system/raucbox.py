@@ -64,9 +64,8 @@ bootname=B
 def run(argv, **kw):
     done = subprocess.run(argv, capture_output=True, text=True, **kw)
     if done.returncode:
-        raise AssertionError(
-            "%s exited %d: %s" % (" ".join(argv), done.returncode, (done.stderr or done.stdout).strip()[-2000:])
-        )
+        said = (done.stderr or done.stdout).strip()[-2000:]
+        raise AssertionError("%s exited %d: %s" % (" ".join(argv), done.returncode, said))
     return done
 
 
