@@ -219,7 +219,9 @@ def test_a_bad_bundle_is_refused_with_a_report_and_nothing_changes(case, quiet_b
 def test_a_bundle_whose_firmware_fails_its_health_check_is_rolled_back(quiet_box, bundles, tmp_path):
     source = copy_checkout(str(tmp_path / "broken-src"))
     # A release whose recorder dies at start (a bug that slipped through).
-    with open(os.path.join(source, "firmware", "recorder.py"), "a") as f:
+    recorder = os.path.join(source, "firmware", "recording", "recorder.py")
+    assert os.path.exists(recorder), "the recorder moved: break the module it is in now"
+    with open(recorder, "a") as f:
         f.write("\nraise RuntimeError('a broken release')\n")
     bundle = make_bundle(str(tmp_path / "broken.raucb"), "2.0.1", source=source, security=2)
 
