@@ -26,6 +26,7 @@ from firmware.calls.supervisor import Supervisor, SupervisorConfig
 from firmware.recording.recorder import Recorder
 from firmware.recording.store import QUARANTINE, RecordingStore
 from firmware.storage.audit import AuditLog
+from firmware.storage.fieldseal import load_field_cipher
 from firmware.storage.keystore import KeyStore
 
 from . import alarmchecks
@@ -170,6 +171,7 @@ class Box:
             auto=False,
             delay_ms=RECORDER_DELAY_MS,
         )
+        self.recorder.field_cipher = self.cipher
         self.recorder.attach(self.bus)
         self.callmeta = CallMeta(os.path.join(data_dir, "calls.db"))
         self.policy = CallPolicy(
@@ -255,10 +257,14 @@ class Box:
         """
         data_dir, clock = self.data_dir, self.clock
         clean = stopped_cleanly(data_dir)
-        self.calllog = CallLog(os.path.join(data_dir, "calls.db"), clock)
-        self.calllog.attach(self.bus)
         self.signer = load_signer(data_dir, vault=self._vault, run_dir=run_dir())
-        self.audit = open_audit(data_dir, self.signer)
+        # Personal data sealed under the vault's storage key (docs/card-alone.md).
+        self.cipher = load_field_cipher(data_dir, vault=self._vault, run_dir=run_dir())
+        self.calllog = CallLog(os.path.join(data_dir, "calls.db"), clock, cipher=self.cipher)
+        # Calls logged before sealing began (an older box's card): sealed now.
+        self.sealed_at_start = self.calllog.seal_clear_fields()
+        self.calllog.attach(self.bus)
+        self.audit = open_audit(data_dir, self.signer, self.cipher)
         self.keypin = RecordingKeyPin(data_dir, self.signer)
         self._key_tampered = False
         self.keystore = KeyStore(data_dir)
@@ -573,15 +579,31 @@ def open_linecheck(data_dir, lines, status):
     return check
 
 
-def open_audit(data_dir, signer=None):
-    """The box's audit trail (its chain head kept in a file of its own), signed.
+def open_audit(data_dir, signer=None, cipher=None):
+    """The box's audit trail (its chain head kept in a file of its own), signed and sealed.
 
     ``signer``: the device signer; by default the one this process can have
-    (:func:`device_signer`).
+    (:func:`device_signer`). ``cipher``: the field cipher sealing the details;
+    by default the one this process can have (:func:`device_cipher`).
+
+    :raises FieldSealError: the box seals its trail and this process has no key
     """
     if signer is None:
         signer = device_signer(data_dir)
-    return AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), signer=signer)
+    if cipher is None:
+        cipher = device_cipher(data_dir)
+    return AuditLog(
+        os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), signer=signer, cipher=cipher
+    )
+
+
+def device_cipher(data_dir):
+    """The field cipher this process can have (from the recorder's RAM copy), or None on
+    a box that does not seal.
+
+    :raises FieldSealError: the box seals and this process has no copy of the key
+    """
+    return load_field_cipher(data_dir, run_dir=run_dir(), create=False)
 
 
 def line_signal_settings(config):

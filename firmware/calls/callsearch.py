@@ -22,6 +22,7 @@ import threading
 import time
 
 from firmware.calls.calllog import call_json
+from firmware.storage.fieldseal import register_sql
 
 PAGE_MAX = 200
 DIRECTIONS = ("in", "out")
@@ -195,10 +196,17 @@ class Cursor:
 
 
 class CallSearch:
-    """Search the call log at ``db_path`` (read-only; one connection per thread)."""
+    """Search the call log at ``db_path`` (read-only; one connection per thread).
 
-    def __init__(self, db_path):
+    ``cipher``: the box's :class:`~firmware.storage.fieldseal.FieldCipher` when
+    its numbers and names are sealed. Number and name searches then open the
+    values in time order inside SQLite (``lk_open``) instead of using the
+    number and trigram indexes, which hold only sealed text.
+    """
+
+    def __init__(self, db_path, cipher=None):
         self.path = os.fspath(db_path)
+        self._cipher = cipher
         self._local = threading.local()
         self._fts = None
         self._recordings = False
@@ -210,6 +218,7 @@ class CallSearch:
             uri = "file:%s?mode=ro" % self.path
             db = sqlite3.connect(uri, uri=True, check_same_thread=False)
             db.row_factory = sqlite3.Row
+            register_sql(db, self._cipher)
             self._local.db = db
         return db
 
@@ -265,9 +274,9 @@ class CallSearch:
         scan in time order, which fills a page quickly when matches are common.
         """
         like = "%" + flt.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        clause = "name LIKE ? ESCAPE '\\'"
+        clause = "%s LIKE ? ESCAPE '\\'" % self._col("name")
         clause_args = [like]
-        if len(flt.name) >= 3 and self._has_table("calls_name_fts"):
+        if self._cipher is None and len(flt.name) >= 3 and self._has_table("calls_name_fts"):
             match = '"%s"' % flt.name.replace('"', '""')
             few = (
                 for_count
@@ -284,14 +293,30 @@ class CallSearch:
                 clause = "id IN (SELECT rowid FROM calls_name_fts WHERE calls_name_fts MATCH ?) AND " + clause
                 clause_args = [match, like]
         if flt.name_numbers:
-            clause = "((%s) OR number IN (%s))" % (clause, ",".join("?" * len(flt.name_numbers)))
+            clause = "((%s) OR %s IN (%s))" % (
+                clause,
+                self._col("number"),
+                ",".join("?" * len(flt.name_numbers)),
+            )
             clause_args.extend(flt.name_numbers)
         args.extend(clause_args)
         return clause
 
+    def _col(self, field):
+        """The SQL for a personal field's clear value."""
+        return field if self._cipher is None else "lk_open(%s, '%s')" % (field, field)
+
     def _number_clause(self, flt, args, for_count=False):
         """The number condition, shaped by how many calls the number matches."""
         db = self._db()
+        if self._cipher is not None:
+            # Sealed numbers: opened in time order until the page is full.
+            number = self._col("number")
+            if flt.number_match == "prefix":
+                args.extend([flt.number, flt.number + "\uffff"])
+                return "%s >= ? AND %s < ?" % (number, number)
+            args.append(flt.number)
+            return "instr(%s, ?) > 0" % number
         if flt.number_match == "prefix":
             # A range, not LIKE (case-insensitive by default, so no index).
             bounds = [flt.number, flt.number + "\uffff"]
@@ -475,7 +500,7 @@ class CallSearch:
         return self._json(row, self._recording_states([row["id"]]).get(row["id"]))
 
     def _json(self, row, recording_state=None):
-        data = call_json(row)
+        data = call_json(row, self._cipher)
         data["started_us"] = row["started_at"]
         if row["answered_at"] is not None and row["ended_at"] is not None:
             data["duration_s"] = round((row["ended_at"] - row["answered_at"]) / 1e6, 1)

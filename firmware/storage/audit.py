@@ -36,6 +36,12 @@ the head. ``verify(public_key=...)`` then requires each entry from the first
 signed one on to carry a valid signature: whoever re-chains the log with the
 card alone cannot sign it. Entries from before signing began are covered by
 the first signed entry after them (its hash chains them).
+
+Sealed: given the box's field cipher (:mod:`firmware.storage.fieldseal`, its
+key unwrapped by the HAT's MCU vault), an entry's details (addresses,
+reasons, notes) are stored as ``{"lk_sealed": SEALED TEXT}`` and the hash
+covers that stored form, so the chain and the signatures are checked without
+the key, while only the box reads the details.
 """
 
 import contextlib
@@ -50,6 +56,7 @@ import threading
 
 from firmware.errors import AuditError
 from firmware.policy import cards
+from firmware.storage.fieldseal import FieldSealError
 from firmware.storage.fsutil import atomic_write, create_db_file
 
 ACTIONS = frozenset(
@@ -92,6 +99,7 @@ ACTIONS = frozenset(
         "recording_signed_at_upgrade",
     }
 )
+SEALED_KEY = "lk_sealed"  # the details of a sealed entry: {SEALED_KEY: sealed text}
 SIG_TAG = b"linekeeper audit entry v1\n"
 HEAD_SIG_TAG = b"linekeeper audit head v1\n"
 GENESIS_HASH = "00" * 32
@@ -197,9 +205,10 @@ class AuditLog:
     :class:`OSError` when the storage fails.
     """
 
-    def __init__(self, path_db, head_path, readonly=False, signer=None):
+    def __init__(self, path_db, head_path, readonly=False, signer=None, cipher=None):
         self.path_db = os.fspath(path_db)
         self.signer = signer
+        self.cipher = cipher  # seals the details (None: kept in clear)
         self.head_path = os.fspath(head_path)
         self._lock = threading.Lock()
         # Read-only (``verify`` on a full or read-only card): nothing is created or
@@ -261,12 +270,16 @@ class AuditLog:
         details_json = canonical_json(details)
         # Store what will be verified: the details as they read back from JSON.
         details = json.loads(details_json)
+        stored = details
+        if self.cipher is not None:
+            stored = {SEALED_KEY: self.cipher.seal(details_json, "audit")}
+            details_json = canonical_json(stored)
         with self._lock, self._appending():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 last = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
                 seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-                digest = entry_hash(prev_hash, seq, wall_us, actor, action, target, details)
+                digest = entry_hash(prev_hash, seq, wall_us, actor, action, target, stored)
                 signer = self._signer()
                 sig = None if signer is None else signer.sign(SIG_TAG + bytes.fromhex(digest)).hex()
                 self._db.execute(
@@ -331,7 +344,22 @@ class AuditLog:
                 "%s ORDER BY seq %s LIMIT ? OFFSET ?" % (where, order),
                 args + [int(limit), int(offset)],
             ).fetchall()
-        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
+        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], self._details(r[5]), r[6], r[7]) for r in rows]
+
+    def _details(self, details_json):
+        """An entry's details as written: sealed ones opened with the cipher.
+
+        :raises FieldSealError: sealed, and this log has no cipher or another box's
+        """
+        details = json.loads(details_json)
+        if isinstance(details, dict) and set(details) == {SEALED_KEY}:
+            if self.cipher is None:
+                raise FieldSealError(
+                    "the audit trail's details are sealed with the key in the HAT's MCU vault "
+                    "and this process has no copy of it"
+                )
+            return json.loads(self.cipher.open(details[SEALED_KEY], "audit"))
+        return details
 
     def __len__(self):
         with self._lock:
