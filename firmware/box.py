@@ -269,6 +269,7 @@ class Box:
         self._key_tampered = False
         self.keystore = KeyStore(data_dir)
         self.recordings = RecordingStore(data_dir, signer=self.signer, on_audit=self._audit_recording)
+        self.recordings.field_cipher = self.cipher
         # Finish recordings a crash (or power cut) left open, before anything new.
         self.recovered = self.recordings.recover()
         self.closed_at_start = self.calllog.close_open("shutdown" if clean else "power_loss")

@@ -112,12 +112,16 @@ def _call_log(data_dir, hint=""):
 def cmd_calls(args):
     """Print the call log (opened read-only: a full or read-only card can be read)."""
     from firmware.calls.calllog import CallLog, dumps
+    from firmware.storage.fieldseal import load_field_cipher
 
     from . import words
     from .clock import SimClock
+    from .signing import run_dir
 
     path = _call_log(args.data_dir, " (run the box with --data-dir %s first)" % args.data_dir)
-    calllog = CallLog(path, SimClock(), readonly=True)
+    # Numbers and names sealed under the MCU vault's key: the recorder's RAM copy opens them.
+    cipher = load_field_cipher(args.data_dir, run_dir=run_dir(), create=False)
+    calllog = CallLog(path, SimClock(), readonly=True, cipher=cipher)
     try:
         archived = _archive_statuses(path)
         for call in calllog.calls():
@@ -513,17 +517,28 @@ def cmd_verify(args):
 
     from .datadir import integrity_problems
     from .errors import WrongPasswordError
-    from .signing import read_public_record, trusted_public_key
+    from firmware.storage.fieldseal import load_field_cipher
+
+    from .signing import fingerprint, own_public_key, read_public_record, run_dir, trusted_public_key
 
     anchor = parse_anchor(args.head) if args.head else None
     _call_log(args.data_dir)
     # Signatures are checked with the key on record, which --key pins (checked first).
-    public_key = (
-        trusted_public_key(args.data_dir, args.key)[0]
-        if args.key or read_public_record(args.data_dir)
-        else None
-    )
+    record = read_public_record(args.data_dir)
+    public_key = trusted_public_key(args.data_dir, args.key)[0] if args.key or record else None
     problems, key = [], None
+    # On the box itself its own key (from the MCU vault, in RAM) is the one that counts:
+    # a card whose key record was replaced with another key proves nothing.
+    own_key = own_public_key(run_dir())
+    if own_key is not None:
+        if record is not None and record["public_key"] != own_key:
+            problems.append(
+                "the signing key on record in signing.pub (%s) is not this box's (%s): the "
+                "card's key record was replaced, or this is another box's card"
+                % (fingerprint(record["public_key"]), fingerprint(own_key))
+            )
+        public_key = own_key
+    cipher = load_field_cipher(args.data_dir, run_dir=run_dir(), create=False)
     if args.password_file:
         try:
             key = _unlock(args)
@@ -531,9 +546,13 @@ def cmd_verify(args):
             problems.append("recording key: %s: recordings checked without it" % exc)
     # Read-only: verify writes nothing, so it also works on a full or read-only card.
     store = RecordingStore(args.data_dir, readonly=True, verify_key=public_key)
+    store.field_cipher = cipher
     try:
         audit = AuditLog(
-            os.path.join(args.data_dir, "audit.db"), os.path.join(args.data_dir, "audit.head"), readonly=True
+            os.path.join(args.data_dir, "audit.db"),
+            os.path.join(args.data_dir, "audit.head"),
+            readonly=True,
+            cipher=cipher,
         )
     except BaseException:
         store.close()

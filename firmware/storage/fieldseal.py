@@ -4,6 +4,7 @@ Callers' and called numbers, caller-ID names and the audit trail's details
 (addresses, reasons, notes) are stored as *sealed text*::
 
     "lkp1:" || base64(nonce (12 bytes) || ChaCha20-Poly1305(text, aad=field))
+    nonce = HMAC-SHA256(nonce key, field || 0x00 || text), first 12 bytes
 
 under the box's *storage data key*, a random 32-byte key made once per box.
 The card holds that key only wrapped (``storage.key``, JSON: the wrapping
@@ -18,6 +19,11 @@ A box whose HAT has no MCU has nowhere but the card to keep a wrapping key,
 and a key on the card beside the data protects nothing: such a box keeps the
 fields in clear, and the security page and docs/card-alone.md say so.
 
+The nonce is synthetic (deterministic): one text of one field always seals
+the same, so a recording header's number still matches its call-log row and
+the signed statements stay stable. The card therefore shows which calls
+share a number or name (as a blind index would), never the number or name.
+
 Values written before sealing began (plain text, no ``lkp1:`` prefix) are
 read as they are; :func:`seal_call_log` seals them in place (the migration).
 Number searches run over the opened values inside SQLite (``lk_open``, a
@@ -28,6 +34,7 @@ the key.
 
 import base64
 import binascii
+import hmac
 import json
 import os
 
@@ -60,15 +67,21 @@ class FieldCipher:
     def __init__(self, data_key):
         if not isinstance(data_key, (bytes, bytearray)) or len(data_key) != KEY_BYTES:
             raise ValueError("the storage data key must be %d bytes" % KEY_BYTES)
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_FIELD_INFO).derive(bytes(data_key))
-        self._aead = ChaCha20Poly1305(key)
+        keys = HKDF(algorithm=hashes.SHA256(), length=64, salt=None, info=_FIELD_INFO).derive(bytes(data_key))
+        self._aead = ChaCha20Poly1305(keys[:32])
+        self._nonce_key = keys[32:]
 
     def seal(self, text, field):
         """``text`` (str or None) as sealed text bound to ``field`` (a column name); None stays None."""
         if text is None or is_sealed(text):
             return text
-        nonce = os.urandom(NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, str(text).encode("utf-8"), field.encode("ascii"))
+        plain = str(text).encode("utf-8")
+        # A synthetic nonce (as AES-SIV makes one): the same text of the same field seals
+        # the same, so a call's number in its recording's header matches its call-log
+        # row, while distinct texts never share a nonce.
+        nonce = hmac.new(self._nonce_key, field.encode("ascii") + b"\0" + plain, "sha256").digest()
+        nonce = nonce[:NONCE_BYTES]
+        sealed = self._aead.encrypt(nonce, plain, field.encode("ascii"))
         return PREFIX + base64.b64encode(nonce + sealed).decode("ascii")
 
     def open(self, value, field):

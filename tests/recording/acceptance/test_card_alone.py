@@ -230,28 +230,29 @@ def test_an_audit_trail_rewritten_on_the_card_alone_fails_verify_on_the_box(box_
         assert "signature does not match" in out, out
 
 
-def test_an_older_card_in_clear_is_sealed_at_the_next_start(module_lab, tmp_path):
-    """The migration: a call log written before sealing began is sealed in place at the
-    box's first start with the vault, and nothing in clear is left in the file."""
-    from firmware.calls.calllog import CallLog
+def test_an_older_card_in_clear_is_sealed_at_the_next_start(module_lab, tmp_path, monkeypatch):
+    """The migration: a call log written before sealing began (a box without the vault)
+    is sealed in place when the box first starts with the vault, nothing in clear is
+    left in calls.db, and ``verify`` still passes (the old recordings' headers keep
+    their clear numbers: they are the chunks' associated data and cannot change)."""
+    import firmware.box
 
     lab = module_lab
     data_dir = lab.init_data_dir(tmp_path / "old")
     scenario = lab.load(lab.scenario_doc(CALLS, lines=2, hat="lk-2lb"))
-    lab.run(scenario, data_dir)  # a box that did not seal (no vault)
-    assert any(s == CALLER["name"] for _, s in scan(data_dir))
     mcu = SimMcu(SimClock())
+    with monkeypatch.context() as old_firmware:  # signs with the vault's key, seals nothing
+        old_firmware.setattr(firmware.box, "load_field_cipher", lambda *args, **kwargs: None)
+        with _env("LINEKEEPER_RUN_DIR", str(tmp_path / "old-boot")):
+            lab.run(scenario, data_dir, vault=McuLink(mcu.bus))
+    assert any(f.startswith("calls.db") and s == CALLER["name"] for f, s in scan(data_dir))
     run_dir = str(tmp_path / "run")
+    sealed = []
     with _env("LINEKEEPER_RUN_DIR", run_dir):
-        cipher = load_field_cipher(data_dir, vault=McuLink(mcu.bus), run_dir=run_dir)
-        log = CallLog(os.path.join(data_dir, "calls.db"), SimClock(), cipher=cipher)
-        try:
-            assert log.seal_clear_fields() == 2
-            assert log.seal_clear_fields() == 0  # done once
-            calls = log.calls()
-        finally:
-            log.close()
-        assert {c["name"] for c in calls} == {CALLER["name"], None}
+        quiet = lab.load(lab.scenario_doc([], lines=2, hat="lk-2lb"))
+        lab.run(quiet, data_dir, vault=McuLink(mcu.bus), before_start=lambda box: sealed.append(box.sealed_at_start))
+        calls = lab.calls(data_dir)
         assert lab.verify(data_dir)[0] == 0
-    found = [(f, s) for f, s in scan(data_dir) if f.startswith("calls.db")]
-    assert found == []
+    assert sealed == [2]
+    assert {(c["number"], c["name"]) for c in calls} == {(CALLER["number"], CALLER["name"]), (DIALLED, None)}
+    assert [(f, s) for f, s in scan(data_dir) if f.startswith("calls.db")] == []
