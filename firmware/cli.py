@@ -517,7 +517,7 @@ def cmd_verify(args):
 
     from .datadir import integrity_problems
     from .errors import WrongPasswordError
-    from firmware.storage.fieldseal import load_field_cipher
+    from firmware.storage.fieldseal import FieldSealError, load_field_cipher
 
     from .signing import fingerprint, own_public_key, read_public_record, run_dir, trusted_public_key
 
@@ -538,7 +538,11 @@ def cmd_verify(args):
                 % (fingerprint(record["public_key"]), fingerprint(own_key))
             )
         public_key = own_key
-    cipher = load_field_cipher(args.data_dir, run_dir=run_dir(), create=False)
+    try:
+        cipher = load_field_cipher(args.data_dir, run_dir=run_dir(), create=False)
+    except FieldSealError:
+        # Off the box: everything verify checks is readable without the storage key.
+        cipher = None
     if args.password_file:
         try:
             key = _unlock(args)

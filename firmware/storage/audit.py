@@ -41,7 +41,9 @@ Sealed: given the box's field cipher (:mod:`firmware.storage.fieldseal`, its
 key unwrapped by the HAT's MCU vault), an entry's details (addresses,
 reasons, notes) are stored as ``{"lk_sealed": SEALED TEXT}`` and the hash
 covers that stored form, so the chain and the signatures are checked without
-the key, while only the box reads the details.
+the key, while only the box reads the details. The box's own bookkeeping
+(:data:`UNSEALED_ACTIONS`: recording digests, sweep anchors) stays readable,
+so ``verify`` accounts for every recording on any machine.
 """
 
 import contextlib
@@ -100,6 +102,19 @@ ACTIONS = frozenset(
     }
 )
 SEALED_KEY = "lk_sealed"  # the details of a sealed entry: {SEALED_KEY: sealed text}
+# The box's own bookkeeping, which ``verify`` reads on any machine (recording
+# digests, sweep anchors, hold-up figures): no person's data, never sealed.
+UNSEALED_ACTIONS = frozenset(
+    {
+        "recording_created",
+        "recording_sealed",
+        "recording_recovered",
+        "recording_deleted",
+        "recording_signed_at_upgrade",
+        "retention_sweep",
+        "power_fail",
+    }
+)
 SIG_TAG = b"linekeeper audit entry v1\n"
 HEAD_SIG_TAG = b"linekeeper audit head v1\n"
 GENESIS_HASH = "00" * 32
@@ -271,7 +286,7 @@ class AuditLog:
         # Store what will be verified: the details as they read back from JSON.
         details = json.loads(details_json)
         stored = details
-        if self.cipher is not None:
+        if self.cipher is not None and action not in UNSEALED_ACTIONS:
             stored = {SEALED_KEY: self.cipher.seal(details_json, "audit")}
             details_json = canonical_json(stored)
         with self._lock, self._appending():
