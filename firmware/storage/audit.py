@@ -250,6 +250,14 @@ class AuditLog:
         get = getattr(self.signer, "get", None)
         return get() if get is not None else self.signer
 
+    def _field_cipher(self):
+        """The field cipher now: ``cipher`` may be one, or have ``get()`` (a LazyFieldCipher).
+
+        :raises FieldSealError: the box seals and this process has no key yet
+        """
+        get = getattr(self.cipher, "get", None)
+        return get() if get is not None else self.cipher
+
     def close(self):
         """Close the database; the object is unusable afterwards."""
         with self._lock:
@@ -286,8 +294,9 @@ class AuditLog:
         # Store what will be verified: the details as they read back from JSON.
         details = json.loads(details_json)
         stored = details
-        if self.cipher is not None and action not in UNSEALED_ACTIONS:
-            stored = {SEALED_KEY: self.cipher.seal(details_json, "audit")}
+        cipher = self._field_cipher()
+        if cipher is not None and action not in UNSEALED_ACTIONS:
+            stored = {SEALED_KEY: cipher.seal(details_json, "audit")}
             details_json = canonical_json(stored)
         with self._lock, self._appending():
             self._db.execute("BEGIN IMMEDIATE")
@@ -368,12 +377,13 @@ class AuditLog:
         """
         details = json.loads(details_json)
         if isinstance(details, dict) and set(details) == {SEALED_KEY}:
-            if self.cipher is None:
+            cipher = self._field_cipher()
+            if cipher is None:
                 raise FieldSealError(
                     "the audit trail's details are sealed with the key in the HAT's MCU vault "
                     "and this process has no copy of it"
                 )
-            return json.loads(self.cipher.open(details[SEALED_KEY], "audit"))
+            return json.loads(cipher.open(details[SEALED_KEY], "audit"))
         return details
 
     def __len__(self):

@@ -130,6 +130,48 @@ def register_sql(db, cipher):
     db.create_function("lk_open", 2, fn, deterministic=True)
 
 
+class LazyFieldCipher:
+    """A process's field cipher, found once the recorder has left the key in the run
+    directory (for the web UI, which may start before the recorder after a boot).
+
+    Duck-types :class:`FieldCipher`. While the box does not seal (no ``storage.key``)
+    it seals nothing and opens only plain text; once it does, each use looks for
+    the recorder's copy until it is there.
+    """
+
+    def __init__(self, data_dir, run_dir):
+        self.data_dir = data_dir
+        self.run_dir = run_dir
+        self._cipher = None
+
+    def get(self):
+        """The :class:`FieldCipher`, or None while the box does not seal.
+
+        :raises FieldSealError: the box seals and the recorder's copy is not there
+        """
+        if self._cipher is None:
+            self._cipher = load_field_cipher(self.data_dir, run_dir=self.run_dir, create=False)
+        return self._cipher
+
+    def seal(self, text, field):
+        cipher = self.get()
+        return text if cipher is None else cipher.seal(text, field)
+
+    def open(self, value, field):
+        if not is_sealed(value):
+            return value
+        cipher = self.get()
+        if cipher is None:
+            raise FieldSealError("a sealed %s, and this box keeps no storage key" % field)
+        return cipher.open(value, field)
+
+    def open_quietly(self, value, field):
+        try:
+            return self.open(value, field)
+        except FieldSealError:
+            return None
+
+
 # ---------------------------------------------------------------- the key
 def load_field_cipher(data_dir, vault=None, run_dir=None, create=True):
     """The box's :class:`FieldCipher`, or None when this box does not seal (no MCU).
