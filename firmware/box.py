@@ -651,11 +651,20 @@ def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, per
 
 
 def open_sim_host(
-    scenario, data_dir, *, speed=None, config=None, synth=None, period_ms=None, restart=True, vault=None
+    scenario,
+    data_dir,
+    *,
+    speed=None,
+    config=None,
+    synth=None,
+    period_ms=None,
+    restart=True,
+    vault=None,
+    on_box=None,
 ):
     """A :class:`SimHost`: the box of :func:`open_sim_box`, started again after each
     power cut of the scenario as a Pi would start it (not started yet: ``host.start()``);
-    ``restart=False``: whoever runs the box starts it again (``linekeeper recorder``)."""
+    ``restart``, ``on_box``: see :class:`SimHost`."""
     from board.hat import load_hat
     from board.sim.board import SimBoard
     from board.sim.speech import SpeechSynth
@@ -697,7 +706,7 @@ def open_sim_host(
             vault=vault,
         )
 
-    host = SimHost(board, make_box, restart=restart)
+    host = SimHost(board, make_box, restart=restart, on_box=on_box)
     for action in timeline.actions:
         clock.call_at(action.t_us, functools.partial(_scenario_tag, host, action))
     return host
@@ -715,17 +724,29 @@ class SimHost:
     :param board: a :class:`board.sim.board.SimBoard`
     :param make_box: ``make_box() -> Box`` on that board
     :param restart: False: only stop the box at a brownout (its process would die),
-        never start one
+        never start one; :data:`AFTER_BROWNOUT`: start one when the power returns
+        after a brownout, and leave a box that rode out a dip to its own
+        ``on_power_back`` (``linekeeper recorder``, which exits to be started again)
+    :param on_box: ``fn(box)`` for every box made (the first one too), before it starts
     """
 
-    def __init__(self, board, make_box, restart=True):
+    AFTER_BROWNOUT = "after_brownout"
+
+    def __init__(self, board, make_box, restart=True, on_box=None):
         self.board = board
         self.restart = restart
         self._make_box = make_box
-        self.box = make_box()
+        self.on_box = on_box
+        self.box = self._new_box()
         self.boxes = [self.box]
         self.restarts = 0
         board.on_power.append(self._power)
+
+    def _new_box(self):
+        box = self._make_box()
+        if self.on_box is not None:
+            self.on_box(box)
+        return box
 
     def start(self):
         self.box.start()
@@ -743,10 +764,10 @@ class SimHost:
                 self.box = None
         elif event == "restored" and self.restart:
             if self.box is not None:
-                if self.box.halted is None:
-                    return  # the warning never came: nothing stopped
+                if self.box.halted is None or self.restart == self.AFTER_BROWNOUT:
+                    return  # the warning never came, or the box starts itself again
                 self.box.stop()
-            self.box = self._make_box()
+            self.box = self._new_box()
             self.boxes.append(self.box)
             self.restarts += 1
             self.box.start()

@@ -714,16 +714,54 @@ def cmd_repair(args):
     return 0
 
 
-def _open_box(args):
-    """``(board name, box)`` for ``run`` and ``recorder``."""
-    from .box import board_for, open_rpi_box, open_sim_box
+def _open_box(args, on_box):
+    """``(board name, box)`` for ``recorder``; ``on_box(box)`` for each box made.
+
+    On the simulated board the box is a :class:`CurrentBox` of a
+    :class:`~firmware.box.SimHost`: after a brownout the simulated Pi has no
+    power, and when it returns a new box starts on the same data, as systemd
+    starts the recorder on a real Pi (whose process the brownout ended).
+    """
+    from .box import SimHost, board_for, open_rpi_box, open_sim_host
 
     board_name, config = board_for(args.data_dir, args.board)
     if board_name == "sim":
-        box = open_sim_box(_load_scenario(args.scenario), args.data_dir, speed=args.speed, config=config)
-    else:
-        box = open_rpi_box(args.data_dir, config)
+        host = open_sim_host(
+            _load_scenario(args.scenario),
+            args.data_dir,
+            speed=args.speed,
+            config=config,
+            restart=SimHost.AFTER_BROWNOUT,
+            on_box=on_box,
+        )
+        return board_name, CurrentBox(host)
+    box = open_rpi_box(args.data_dir, config)
+    on_box(box)
     return board_name, box
+
+
+class CurrentBox:
+    """The box a :class:`~firmware.box.SimHost` runs now, for the recorder's control
+    socket and loop: a new one after each power return; none while the Pi is off."""
+
+    def __init__(self, host):
+        self.host = host
+        self.board = host.board
+        self.clock = host.board.clock
+
+    def start(self):
+        self.host.start()
+
+    def stop(self):
+        self.host.stop()
+
+    def __getattr__(self, name):
+        box = self.host.box
+        if box is None:
+            from .control import ControlError
+
+            raise ControlError("the simulated Pi has no power (a brownout): nothing runs", "power")
+        return getattr(box, name)
 
 
 def cmd_recorder(args):
@@ -737,9 +775,6 @@ def cmd_recorder(args):
     from .heartbeat import Heartbeat
     from .sdnotify import Notifier
 
-    board_name, box = _open_box(args)
-    notifier = Notifier()
-    stopping = _on_signals(lambda: box.clock.stop() if board_name == "sim" else None)
     power_back = threading.Event()
 
     def on_power_back():
@@ -750,7 +785,12 @@ def cmd_recorder(args):
         if board_name == "sim":
             box.clock.stop()
 
-    box.on_power_back = on_power_back
+    def on_box(new_box):
+        new_box.on_power_back = on_power_back
+
+    board_name, box = _open_box(args, on_box)
+    notifier = Notifier()
+    stopping = _on_signals(lambda: box.clock.stop() if board_name == "sim" else None)
     group = _group_id(args.web_group)
     server = ControlServer(
         socket_path(args.data_dir), recorder_handlers(box, board_name=board_name), group=group
