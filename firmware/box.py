@@ -201,6 +201,7 @@ class Box:
             tz=default_tz(config),
             n_lines=board.lines,
             alarms=self.alarm_log,
+            cipher=self.cipher,
         )
         self.consent_watch = ConsentWatch(self.alarm_log)
         self.consent_watch.attach(self.bus)

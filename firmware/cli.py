@@ -352,7 +352,10 @@ def cmd_sar(args):
     from .box import open_audit
     from .config import load_config
     from .reports.period import parse_period
+    from firmware.storage.fieldseal import load_field_cipher
+
     from .sar import find_calls, parse_redaction, release
+    from .signing import run_dir
 
     calls_db = os.path.join(args.data_dir, "calls.db")
     if not os.path.exists(calls_db):
@@ -368,6 +371,7 @@ def cmd_sar(args):
         country=config.country,
         since_us=period.start_us if period else None,
         until_us=period.end_us if period else None,
+        cipher=load_field_cipher(args.data_dir, run_dir=run_dir(), create=False),
     )
     bundle_password = _read_password(args.bundle_password_file) if args.bundle_password_file else None
     store = RecordingStore(args.data_dir)

@@ -28,6 +28,8 @@ from board.mcu.link import McuLink
 from board.mcu.sim import SimMcu
 from firmware.calls.callsearch import CallFilter, CallSearch
 from firmware.clock import SimClock
+from firmware.reports.source import ReportSource
+from firmware.sar import find_calls
 from firmware.signing import Signer, fingerprint
 from firmware.storage.audit import SIG_TAG, entry_hash, head_message
 from firmware.storage.fieldseal import load_field_cipher
@@ -155,6 +157,13 @@ def test_the_box_still_shows_and_finds_them(box_and_card):
         assert [c["number"] for c in search.search(CallFilter(number="0163296045"))[0]] == [DIALLED]
     finally:
         search.close()
+    # A subject access request by the caller's number, in another form, finds the call.
+    (found,) = find_calls(os.path.join(data_dir, "calls.db"), number="+44 1632 960777", cipher=cipher)
+    assert (found["number"], found["name"]) == (CALLER["number"], CALLER["name"])
+    # Reports count over the opened values (the audit's sealed details too).
+    source = ReportSource(data_dir, cipher=cipher)
+    report = source.report(source.period("2026-03-02", "2026-03-02"))
+    assert report["box"]["answered_in"] == 1 and report["box"]["connected_out"] == 1
     # Without the key a process sees that it cannot read them, not sealed text.
     status, _, err = lab.cli("calls", "--data-dir", card)
     assert status == 2 and "MCU vault" in err, err
