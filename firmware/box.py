@@ -386,8 +386,14 @@ class Box:
             dsp.set_off_hook(off_hook)
 
     def start(self):
+        """Start the box.
+
+        :raises McuError: the HAT's MCU does not answer or speaks another register map
+            (checked before anything starts)
+        """
         if self._started:
             raise RuntimeError("the box is already running")
+        mcu = self._open_mcu()
         self.capture.start()
         self.board.start(self._on_edge, self.capture.on_audio)
         # A line that is already off-hook or dead at start-up sends no edge.
@@ -398,7 +404,7 @@ class Box:
         if self.archive is not None:
             self.archive.start()
         self._started = True
-        self._watch_power()
+        self._watch_power(mcu)
         if self.quarantined:
             self.bus.publish(
                 Alarm(
@@ -412,20 +418,26 @@ class Box:
                 )
             )
 
-    def _watch_power(self):
-        """Listen for the HAT's power-fail warning, where the board has the MCU.
+    def _open_mcu(self):
+        """The HAT's MCU link, opened (its register map checked), or None without one.
 
         :raises McuError: the MCU does not answer or speaks another register map
         """
         bus_of = getattr(self.board, "mcu_bus", None)
         bus = bus_of() if bus_of is not None else None
         if bus is None:
-            return
+            return None
         from board.mcu.link import McuLink
 
         link = McuLink(bus, self.board.hat.mcu.address)
         info = link.open()
         log.info("supervisor MCU firmware %s, register map %d", info.firmware, info.regmap_version)
+        return link
+
+    def _watch_power(self, link):
+        """Listen for the HAT's power-fail warning on ``link``, where the board has the MCU."""
+        if link is None:
+            return
         self.power_watch = PowerFailWatch(
             link, self.board, self.clock, self._power_fail, busy=self._busy, on_restored=self._power_back
         )

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 from firmware.storage.keystore import KeyStore
 
 from support.recording_lab import CHEAP_KDF, PASSWORD
@@ -89,3 +91,25 @@ def test_the_recorder_records_again_after_a_brownout_and_the_power_returning(tmp
     assert after["recording_duration_s"] >= 3.0
     verify = linekeeper("verify", "--data-dir", str(data))
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_an_mcu_speaking_another_register_map_stops_the_box_before_it_starts(tmp_path):
+    """A HAT whose MCU firmware is newer or older than this firmware's register map:
+    one clear line naming both versions, and nothing started (no call logged)."""
+    from board.mcu.link import McuError
+    from board.mcu.lkmcu import regmap
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_host
+    from firmware.config import BoxConfig
+
+    scenario = loads_scenario(json.dumps(dict(SCENARIO, power=[])), parse_config=BoxConfig.from_dict)
+    host = open_sim_host(scenario, str(tmp_path / "data"))
+    host.board.mcu.mem[regmap.REGMAP_VER] = regmap.VERSION + 1  # flashed with another map
+    try:
+        with pytest.raises(McuError, match="register map version 2; this firmware speaks version 1"):
+            host.start()
+        assert not host.box._started
+        host.board.clock.run_until(3_000_000)  # the first call rings meanwhile: nobody listens
+        assert host.box.calllog.calls() == []
+    finally:
+        host.stop()
