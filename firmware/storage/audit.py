@@ -58,7 +58,7 @@ import threading
 
 from firmware.errors import AuditError
 from firmware.policy import cards
-from firmware.storage.fieldseal import FieldSealError
+from firmware.storage.fieldseal import FieldSealError, is_sealed
 from firmware.storage.fsutil import atomic_write, create_db_file
 
 ACTIONS = frozenset(
@@ -115,6 +115,8 @@ UNSEALED_ACTIONS = frozenset(
         "power_fail",
     }
 )
+# Actions whose target is a person's number (not a call or recording id): sealed too.
+SEALED_TARGET_ACTIONS = frozenset({"phonebook"})
 SIG_TAG = b"linekeeper audit entry v1\n"
 HEAD_SIG_TAG = b"linekeeper audit head v1\n"
 GENESIS_HASH = "00" * 32
@@ -298,6 +300,9 @@ class AuditLog:
         if cipher is not None and action not in UNSEALED_ACTIONS:
             stored = {SEALED_KEY: cipher.seal(details_json, "audit")}
             details_json = canonical_json(stored)
+        shown_target = target
+        if cipher is not None and action in SEALED_TARGET_ACTIONS:
+            target = cipher.seal(target, "audit_target")
         with self._lock, self._appending():
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -318,7 +323,7 @@ class AuditLog:
                 self._db.execute("ROLLBACK")
                 raise
             self._write_head(seq, digest)
-        return AuditEntry(seq, wall_us, actor, action, target, details, prev_hash, digest)
+        return AuditEntry(seq, wall_us, actor, action, shown_target, details, prev_hash, digest)
 
     @contextlib.contextmanager
     def _appending(self):
@@ -368,7 +373,19 @@ class AuditLog:
                 "%s ORDER BY seq %s LIMIT ? OFFSET ?" % (where, order),
                 args + [int(limit), int(offset)],
             ).fetchall()
-        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], self._details(r[5]), r[6], r[7]) for r in rows]
+        return [
+            AuditEntry(r[0], r[1], r[2], r[3], self._target(r[4]), self._details(r[5]), r[6], r[7])
+            for r in rows
+        ]
+
+    def _target(self, target):
+        """An entry's target: a sealed one (a person's number) opened with the cipher."""
+        if not is_sealed(target):
+            return target
+        cipher = self._field_cipher()
+        if cipher is None:
+            raise FieldSealError("the audit trail's sealed targets need the key in the HAT's MCU vault")
+        return cipher.open(target, "audit_target")
 
     def _details(self, details_json):
         """An entry's details as written: sealed ones opened with the cipher.

@@ -93,7 +93,9 @@ def test_audit_details_are_sealed_and_the_chain_verifies_without_the_key(tmp_pat
         log.append("admin", "login", "admin", {"address": "203.0.113.77"}, 1)
         log.append("admin", "legal_hold", "call:1", {"reason": "Mrs Jones' complaint"}, 2)
         log.append("system", "recording_sealed", "recording:ab", {"sha256": "00" * 32}, 3)
+        log.append("sam", "phonebook", "07700900123", {"change": "set", "name": "Dr Who"}, 4)
         entries = log.entries(newest_first=False)
+    assert entries.pop().target == "07700900123"
     assert [e.details for e in entries] == [
         {"address": "203.0.113.77"},
         {"reason": "Mrs Jones' complaint"},
@@ -104,7 +106,7 @@ def test_audit_details_are_sealed_and_the_chain_verifies_without_the_key(tmp_pat
     assert set(stored[0]) == {SEALED_KEY} and set(stored[1]) == {SEALED_KEY}
     assert stored[2] == {"sha256": "00" * 32}  # the box's bookkeeping, read by verify anywhere
     raw = (tmp_path / "audit.db").read_bytes()
-    assert b"203.0.113.77" not in raw and b"Jones" not in raw
+    assert b"203.0.113.77" not in raw and b"Jones" not in raw and b"07700900123" not in raw
     with _audit(tmp_path, None) as log:
         assert log.verify() == []  # no key needed to check the chain
         assert log.entries(action="recording_sealed")[0].details == {"sha256": "00" * 32}
