@@ -348,12 +348,11 @@ def cmd_export(args):
 def cmd_sar(args):
     """Answer a subject access request: a bundle of a number's calls, logged and audited."""
     from firmware.recording.store import RecordingStore
+    from firmware.storage.fieldseal import load_field_cipher
 
     from .box import open_audit
     from .config import load_config
     from .reports.period import parse_period
-    from firmware.storage.fieldseal import load_field_cipher
-
     from .sar import find_calls, parse_redaction, release
     from .signing import run_dir
 
@@ -518,11 +517,10 @@ def cmd_verify(args):
     """Check every recording and the audit trail; exit 1 listing each problem."""
     from firmware.recording.store import RecordingStore
     from firmware.storage.audit import AuditLog, parse_anchor
+    from firmware.storage.fieldseal import FieldSealError, load_field_cipher
 
     from .datadir import integrity_problems
     from .errors import WrongPasswordError
-    from firmware.storage.fieldseal import FieldSealError, load_field_cipher
-
     from .signing import fingerprint, own_public_key, read_public_record, run_dir, trusted_public_key
 
     anchor = parse_anchor(args.head) if args.head else None

@@ -55,9 +55,7 @@ class SarError(LinekeeperError, ValueError):
     """A subject access request cannot be carried out as asked."""
 
 
-def find_calls(
-    calls_db, *, number=None, since_us=None, until_us=None, country="uk", lines=None, cipher=None
-):
+def find_calls(calls_db, *, number=None, since_us=None, until_us=None, country="uk", lines=None, cipher=None):
     """The calls (call-log JSON, oldest first) of ``number`` in any form, and/or in [since, until).
 
     ``cipher``: the box's field cipher, which opens sealed numbers and names.

@@ -31,9 +31,9 @@ import os
 import sqlite3
 
 from ..errors import ReportError
+from ..policy.rules import normalise
 from ..storage.audit import SEALED_KEY
 from ..storage.fieldseal import register_sql
-from ..policy.rules import normalise
 
 MAX_CALLS = 200_000  # a larger report is refused (memory and time on a Pi)
 _COVERAGE = ("recorded", "partial", "private", "excluded", "not_asked", "failed")

@@ -30,7 +30,7 @@ from firmware.calls.callsearch import CallFilter, CallSearch
 from firmware.clock import SimClock
 from firmware.reports.source import ReportSource
 from firmware.sar import find_calls
-from firmware.signing import Signer, fingerprint
+from firmware.signing import Signer
 from firmware.storage.audit import SIG_TAG, entry_hash, head_message
 from firmware.storage.fieldseal import load_field_cipher
 
@@ -188,7 +188,9 @@ def rechain(card, signer=None):
     ``signer``, also put its key on record and sign every entry and the head."""
     db = sqlite3.connect(os.path.join(card, "audit.db"), isolation_level=None)
     db.execute("DROP TRIGGER audit_no_update")
-    rows = db.execute("SELECT seq, wall_us, actor, action, target, details FROM audit ORDER BY seq").fetchall()
+    rows = db.execute(
+        "SELECT seq, wall_us, actor, action, target, details FROM audit ORDER BY seq"
+    ).fetchall()
     prev = "00" * 32
     for seq, wall_us, actor, action, target, details_json in rows:
         details = json.loads(details_json)
@@ -259,7 +261,12 @@ def test_an_older_card_in_clear_is_sealed_at_the_next_start(module_lab, tmp_path
     sealed = []
     with _env("LINEKEEPER_RUN_DIR", run_dir):
         quiet = lab.load(lab.scenario_doc([], lines=2, hat="lk-2lb"))
-        lab.run(quiet, data_dir, vault=McuLink(mcu.bus), before_start=lambda box: sealed.append(box.sealed_at_start))
+        lab.run(
+            quiet,
+            data_dir,
+            vault=McuLink(mcu.bus),
+            before_start=lambda box: sealed.append(box.sealed_at_start),
+        )
         calls = lab.calls(data_dir)
         assert lab.verify(data_dir)[0] == 0
     assert sealed == [2]
