@@ -32,6 +32,11 @@ _NUMBER_CHARS = re.compile(r"^[0-9*#+]{1,32}$")
 # Below this many matches a number filter is served from its index and the
 # matches sorted; above it, scanning in time order fills a page sooner.
 SELECTIVE_ROWS = 2000
+# Sealed numbers and names (firmware.storage.fieldseal): up to this many distinct
+# matching values are looked up by their sealed text; more are matched by opening
+# the calls in time order. The newest calls re-read at every search.
+SEALED_IN_MAX = 500
+SEALED_RECENT_ROWS = 5000
 # A number, name or tag search counts its matches up to this many ("at least").
 COUNT_CAP = 10_000
 # How long a count is reused while no call is added (calls updated in place,
@@ -199,14 +204,18 @@ class CallSearch:
     """Search the call log at ``db_path`` (read-only; one connection per thread).
 
     ``cipher``: the box's :class:`~firmware.storage.fieldseal.FieldCipher` when
-    its numbers and names are sealed. Number and name searches then open the
-    values in time order inside SQLite (``lk_open``) instead of using the
-    number and trigram indexes, which hold only sealed text.
+    its numbers and names are sealed. Number and name searches then match the
+    distinct opened values in memory and look the matching sealed texts up by
+    the number index (:meth:`_sealed_matches`); when very many match, they open
+    the values in time order inside SQLite (``lk_open``). The trigram indexes
+    hold only sealed text and are not used.
     """
 
     def __init__(self, db_path, cipher=None):
         self.path = os.fspath(db_path)
         self._cipher = cipher
+        self._sealed = {}  # field -> {"after_id", "values": {sealed: opened}} (see _sealed_matches)
+        self._sealed_lock = threading.Lock()
         self._local = threading.local()
         self._fts = None
         self._recordings = False
@@ -292,15 +301,56 @@ class CallSearch:
             if few:
                 clause = "id IN (SELECT rowid FROM calls_name_fts WHERE calls_name_fts MATCH ?) AND " + clause
                 clause_args = [match, like]
+        if self._cipher is not None:
+            part = flt.name.lower()
+            matches = self._sealed_matches("name", lambda name: part in name.lower())
+            if matches is not None:
+                clause = "name IN (%s)" % ",".join("?" * len(matches)) if matches else "0"
+                clause_args = list(matches)
         if flt.name_numbers:
-            clause = "((%s) OR %s IN (%s))" % (
-                clause,
-                self._col("number"),
-                ",".join("?" * len(flt.name_numbers)),
-            )
-            clause_args.extend(flt.name_numbers)
+            numbers = list(flt.name_numbers)
+            if self._cipher is not None:
+                # Sealing is deterministic: a number's sealed text finds it by the index.
+                numbers = [self._cipher.seal(n, "number") for n in numbers]
+            clause = "((%s) OR number IN (%s))" % (clause, ",".join("?" * len(numbers)))
+            clause_args.extend(numbers)
         args.extend(clause_args)
         return clause
+
+    def _sealed_matches(self, field, wanted):
+        """The sealed values of ``field`` whose opened text is ``wanted(text)``, or None
+        when more than :data:`SEALED_IN_MAX` distinct values are.
+
+        Sealing is deterministic, so the distinct sealed values are the distinct
+        numbers (or names): far fewer than calls. Each is opened once and kept
+        (in memory only); each search reads the distinct values of the newest
+        :data:`SEALED_RECENT_ROWS` calls again (a call's number may come after
+        its row, as caller ID arrives).
+        """
+        db = self._db()
+        with self._sealed_lock:
+            seen = self._sealed.setdefault(field, {"after_id": 0, "values": {}})
+            top = db.execute("SELECT coalesce(max(id), 0) FROM calls").fetchone()[0]
+            start = max(0, min(seen["after_id"], top) - SEALED_RECENT_ROWS)
+            values = seen["values"]
+            # The first time every distinct value (from the index); later the newest rows
+            # by rowid range (DISTINCT would walk the whole index again).
+            sql = (
+                "SELECT DISTINCT %s FROM calls WHERE %s IS NOT NULL" % (field, field)
+                if start == 0
+                else "SELECT %s FROM calls WHERE id > %d AND %s IS NOT NULL" % (field, start, field)
+            )
+            for (value,) in db.execute(sql):
+                if value not in values:
+                    values[value] = self._cipher.open_quietly(value, field)
+            seen["after_id"] = top
+            matches = []
+            for sealed, text in values.items():
+                if text is not None and wanted(text):
+                    matches.append(sealed)
+                    if len(matches) > SEALED_IN_MAX:
+                        return None
+            return matches
 
     def _col(self, field):
         """The SQL for a personal field's clear value."""
@@ -310,12 +360,21 @@ class CallSearch:
         """The number condition, shaped by how many calls the number matches."""
         db = self._db()
         if self._cipher is not None:
-            # Sealed numbers: opened in time order until the page is full.
+            part = flt.number
+            if flt.number_match == "prefix":
+                matches = self._sealed_matches("number", lambda number: number.startswith(part))
+            else:
+                matches = self._sealed_matches("number", lambda number: part in number)
+            if matches is not None:
+                # Few distinct numbers match: their sealed texts, through the number index.
+                args.extend(matches)
+                return "number IN (%s)" % ",".join("?" * len(matches)) if matches else "0"
+            # Many: opened in time order until the page is full (matches are common).
             number = self._col("number")
             if flt.number_match == "prefix":
-                args.extend([flt.number, flt.number + "\uffff"])
+                args.extend([part, part + "\uffff"])
                 return "%s >= ? AND %s < ?" % (number, number)
-            args.append(flt.number)
+            args.append(part)
             return "instr(%s, ?) > 0" % number
         if flt.number_match == "prefix":
             # A range, not LIKE (case-insensitive by default, so no index).
