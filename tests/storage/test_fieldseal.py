@@ -124,3 +124,49 @@ def test_the_web_uis_lazy_cipher_finds_the_recorders_copy_when_it_comes(tmp_path
         log.append("admin", "login", "admin", {"address": "b"}, 2)
         assert [e.details["address"] for e in log.entries(newest_first=False)] == ["a", "b"]
     assert b'"address":"b"' not in (tmp_path / "audit.db").read_bytes()
+
+
+def test_sealed_number_and_name_searches_by_index_and_by_scan(tmp_path, monkeypatch):
+    """Few matching numbers: looked up by their sealed text; many: opened in time order.
+    Both give the same calls, newest first, and the same counts."""
+    from firmware.calls import callsearch
+    from firmware.calls.calllog import migrate
+    from firmware.calls.callsearch import CallFilter, CallSearch, ensure_indexes
+
+    cipher = FieldCipher(os.urandom(32))
+    path = tmp_path / "calls.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db)
+    numbers = ["0163296%04d" % i for i in range(40)] + ["02079460000"] * 3
+    for i, number in enumerate(numbers):
+        db.execute(
+            "INSERT INTO calls (line, direction, started_at, clock_synced, number, name)"
+            " VALUES (1, 'in', ?, 1, ?, ?)",
+            (1_000_000 * i, cipher.seal(number, "number"), cipher.seal("Caller %d" % (i % 7), "name")),
+        )
+    db.close()
+    ensure_indexes(path)
+    filters = [
+        CallFilter(number="01632960"),
+        CallFilter(number="0000", number_match="contains"),
+        CallFilter(number="0207946"),
+        CallFilter(number="99", number_match="contains"),
+        CallFilter(name="caller 3"),
+        CallFilter(name="nobody", name_numbers=("02079460000",)),
+    ]
+    results = {}
+    for in_max in (500, 2):  # the index path, then the scan (more matches than in_max)
+        monkeypatch.setattr(callsearch, "SEALED_IN_MAX", in_max)
+        search = CallSearch(path, cipher)
+        try:
+            results[in_max] = [
+                ([c["number"] for c in search.search(f, limit=200)[0]], search.count(f)) for f in filters
+            ]
+        finally:
+            search.close()
+    assert results[500] == results[2]
+    got = results[500]
+    assert got[0] == (["0163296%04d" % i for i in reversed(range(40))], (40, True))
+    assert got[1] == (["02079460000"] * 3 + ["01632960000"], (4, True))
+    assert got[2][1] == got[5][1] == (3, True) and got[3] == ([], (0, True))
+    assert got[4][1] == (6, True)  # calls 3, 10, 17, 24, 31, 38
