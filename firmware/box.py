@@ -26,6 +26,7 @@ from firmware.calls.supervisor import Supervisor, SupervisorConfig
 from firmware.recording.recorder import Recorder
 from firmware.recording.store import QUARANTINE, RecordingStore
 from firmware.storage.audit import AuditLog
+from firmware.storage.fieldseal import load_field_cipher
 from firmware.storage.keystore import KeyStore
 
 from . import alarmchecks
@@ -170,6 +171,7 @@ class Box:
             auto=False,
             delay_ms=RECORDER_DELAY_MS,
         )
+        self.recorder.field_cipher = self.cipher
         self.recorder.attach(self.bus)
         self.callmeta = CallMeta(os.path.join(data_dir, "calls.db"))
         self.policy = CallPolicy(
@@ -199,6 +201,7 @@ class Box:
             tz=default_tz(config),
             n_lines=board.lines,
             alarms=self.alarm_log,
+            cipher=self.cipher,
         )
         self.consent_watch = ConsentWatch(self.alarm_log)
         self.consent_watch.attach(self.bus)
@@ -255,14 +258,19 @@ class Box:
         """
         data_dir, clock = self.data_dir, self.clock
         clean = stopped_cleanly(data_dir)
-        self.calllog = CallLog(os.path.join(data_dir, "calls.db"), clock)
-        self.calllog.attach(self.bus)
         self.signer = load_signer(data_dir, vault=self._vault, run_dir=run_dir())
-        self.audit = open_audit(data_dir, self.signer)
+        # Personal data sealed under the vault's storage key (docs/card-alone.md).
+        self.cipher = load_field_cipher(data_dir, vault=self._vault, run_dir=run_dir())
+        self.calllog = CallLog(os.path.join(data_dir, "calls.db"), clock, cipher=self.cipher)
+        # Calls logged before sealing began (an older box's card): sealed now.
+        self.sealed_at_start = self.calllog.seal_clear_fields()
+        self.calllog.attach(self.bus)
+        self.audit = open_audit(data_dir, self.signer, self.cipher)
         self.keypin = RecordingKeyPin(data_dir, self.signer)
         self._key_tampered = False
         self.keystore = KeyStore(data_dir)
         self.recordings = RecordingStore(data_dir, signer=self.signer, on_audit=self._audit_recording)
+        self.recordings.field_cipher = self.cipher
         # Finish recordings a crash (or power cut) left open, before anything new.
         self.recovered = self.recordings.recover()
         self.closed_at_start = self.calllog.close_open("shutdown" if clean else "power_loss")
@@ -378,8 +386,14 @@ class Box:
             dsp.set_off_hook(off_hook)
 
     def start(self):
+        """Start the box.
+
+        :raises McuError: the HAT's MCU does not answer or speaks another register map
+            (checked before anything starts)
+        """
         if self._started:
             raise RuntimeError("the box is already running")
+        mcu = self._open_mcu()
         self.capture.start()
         self.board.start(self._on_edge, self.capture.on_audio)
         # A line that is already off-hook or dead at start-up sends no edge.
@@ -390,7 +404,7 @@ class Box:
         if self.archive is not None:
             self.archive.start()
         self._started = True
-        self._watch_power()
+        self._watch_power(mcu)
         if self.quarantined:
             self.bus.publish(
                 Alarm(
@@ -404,20 +418,26 @@ class Box:
                 )
             )
 
-    def _watch_power(self):
-        """Listen for the HAT's power-fail warning, where the board has the MCU.
+    def _open_mcu(self):
+        """The HAT's MCU link, opened (its register map checked), or None without one.
 
         :raises McuError: the MCU does not answer or speaks another register map
         """
         bus_of = getattr(self.board, "mcu_bus", None)
         bus = bus_of() if bus_of is not None else None
         if bus is None:
-            return
+            return None
         from board.mcu.link import McuLink
 
         link = McuLink(bus, self.board.hat.mcu.address)
         info = link.open()
         log.info("supervisor MCU firmware %s, register map %d", info.firmware, info.regmap_version)
+        return link
+
+    def _watch_power(self, link):
+        """Listen for the HAT's power-fail warning on ``link``, where the board has the MCU."""
+        if link is None:
+            return
         self.power_watch = PowerFailWatch(
             link, self.board, self.clock, self._power_fail, busy=self._busy, on_restored=self._power_back
         )
@@ -573,15 +593,31 @@ def open_linecheck(data_dir, lines, status):
     return check
 
 
-def open_audit(data_dir, signer=None):
-    """The box's audit trail (its chain head kept in a file of its own), signed.
+def open_audit(data_dir, signer=None, cipher=None):
+    """The box's audit trail (its chain head kept in a file of its own), signed and sealed.
 
     ``signer``: the device signer; by default the one this process can have
-    (:func:`device_signer`).
+    (:func:`device_signer`). ``cipher``: the field cipher sealing the details;
+    by default the one this process can have (:func:`device_cipher`).
+
+    :raises FieldSealError: the box seals its trail and this process has no key
     """
     if signer is None:
         signer = device_signer(data_dir)
-    return AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), signer=signer)
+    if cipher is None:
+        cipher = device_cipher(data_dir)
+    return AuditLog(
+        os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), signer=signer, cipher=cipher
+    )
+
+
+def device_cipher(data_dir):
+    """The field cipher this process can have (from the recorder's RAM copy), or None on
+    a box that does not seal.
+
+    :raises FieldSealError: the box seals and this process has no copy of the key
+    """
+    return load_field_cipher(data_dir, run_dir=run_dir(), create=False)
 
 
 def line_signal_settings(config):
@@ -628,11 +664,20 @@ def open_sim_box(scenario, data_dir, *, speed=None, config=None, synth=None, per
 
 
 def open_sim_host(
-    scenario, data_dir, *, speed=None, config=None, synth=None, period_ms=None, restart=True, vault=None
+    scenario,
+    data_dir,
+    *,
+    speed=None,
+    config=None,
+    synth=None,
+    period_ms=None,
+    restart=True,
+    vault=None,
+    on_box=None,
 ):
     """A :class:`SimHost`: the box of :func:`open_sim_box`, started again after each
     power cut of the scenario as a Pi would start it (not started yet: ``host.start()``);
-    ``restart=False``: whoever runs the box starts it again (``linekeeper recorder``)."""
+    ``restart``, ``on_box``: see :class:`SimHost`."""
     from board.hat import load_hat
     from board.sim.board import SimBoard
     from board.sim.speech import SpeechSynth
@@ -674,7 +719,7 @@ def open_sim_host(
             vault=vault,
         )
 
-    host = SimHost(board, make_box, restart=restart)
+    host = SimHost(board, make_box, restart=restart, on_box=on_box)
     for action in timeline.actions:
         clock.call_at(action.t_us, functools.partial(_scenario_tag, host, action))
     return host
@@ -692,17 +737,29 @@ class SimHost:
     :param board: a :class:`board.sim.board.SimBoard`
     :param make_box: ``make_box() -> Box`` on that board
     :param restart: False: only stop the box at a brownout (its process would die),
-        never start one
+        never start one; :data:`AFTER_BROWNOUT`: start one when the power returns
+        after a brownout, and leave a box that rode out a dip to its own
+        ``on_power_back`` (``linekeeper recorder``, which exits to be started again)
+    :param on_box: ``fn(box)`` for every box made (the first one too), before it starts
     """
 
-    def __init__(self, board, make_box, restart=True):
+    AFTER_BROWNOUT = "after_brownout"
+
+    def __init__(self, board, make_box, restart=True, on_box=None):
         self.board = board
         self.restart = restart
         self._make_box = make_box
-        self.box = make_box()
+        self.on_box = on_box
+        self.box = self._new_box()
         self.boxes = [self.box]
         self.restarts = 0
         board.on_power.append(self._power)
+
+    def _new_box(self):
+        box = self._make_box()
+        if self.on_box is not None:
+            self.on_box(box)
+        return box
 
     def start(self):
         self.box.start()
@@ -720,10 +777,10 @@ class SimHost:
                 self.box = None
         elif event == "restored" and self.restart:
             if self.box is not None:
-                if self.box.halted is None:
-                    return  # the warning never came: nothing stopped
+                if self.box.halted is None or self.restart == self.AFTER_BROWNOUT:
+                    return  # the warning never came, or the box starts itself again
                 self.box.stop()
-            self.box = self._make_box()
+            self.box = self._new_box()
             self.boxes.append(self.box)
             self.restarts += 1
             self.box.start()

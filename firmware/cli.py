@@ -112,12 +112,16 @@ def _call_log(data_dir, hint=""):
 def cmd_calls(args):
     """Print the call log (opened read-only: a full or read-only card can be read)."""
     from firmware.calls.calllog import CallLog, dumps
+    from firmware.storage.fieldseal import load_field_cipher
 
     from . import words
     from .clock import SimClock
+    from .signing import run_dir
 
     path = _call_log(args.data_dir, " (run the box with --data-dir %s first)" % args.data_dir)
-    calllog = CallLog(path, SimClock(), readonly=True)
+    # Numbers and names sealed under the MCU vault's key: the recorder's RAM copy opens them.
+    cipher = load_field_cipher(args.data_dir, run_dir=run_dir(), create=False)
+    calllog = CallLog(path, SimClock(), readonly=True, cipher=cipher)
     try:
         archived = _archive_statuses(path)
         for call in calllog.calls():
@@ -344,11 +348,13 @@ def cmd_export(args):
 def cmd_sar(args):
     """Answer a subject access request: a bundle of a number's calls, logged and audited."""
     from firmware.recording.store import RecordingStore
+    from firmware.storage.fieldseal import load_field_cipher
 
     from .box import open_audit
     from .config import load_config
     from .reports.period import parse_period
     from .sar import find_calls, parse_redaction, release
+    from .signing import run_dir
 
     calls_db = os.path.join(args.data_dir, "calls.db")
     if not os.path.exists(calls_db):
@@ -364,6 +370,7 @@ def cmd_sar(args):
         country=config.country,
         since_us=period.start_us if period else None,
         until_us=period.end_us if period else None,
+        cipher=load_field_cipher(args.data_dir, run_dir=run_dir(), create=False),
     )
     bundle_password = _read_password(args.bundle_password_file) if args.bundle_password_file else None
     store = RecordingStore(args.data_dir)
@@ -510,20 +517,34 @@ def cmd_verify(args):
     """Check every recording and the audit trail; exit 1 listing each problem."""
     from firmware.recording.store import RecordingStore
     from firmware.storage.audit import AuditLog, parse_anchor
+    from firmware.storage.fieldseal import FieldSealError, load_field_cipher
 
     from .datadir import integrity_problems
     from .errors import WrongPasswordError
-    from .signing import read_public_record, trusted_public_key
+    from .signing import fingerprint, own_public_key, read_public_record, run_dir, trusted_public_key
 
     anchor = parse_anchor(args.head) if args.head else None
     _call_log(args.data_dir)
     # Signatures are checked with the key on record, which --key pins (checked first).
-    public_key = (
-        trusted_public_key(args.data_dir, args.key)[0]
-        if args.key or read_public_record(args.data_dir)
-        else None
-    )
+    record = read_public_record(args.data_dir)
+    public_key = trusted_public_key(args.data_dir, args.key)[0] if args.key or record else None
     problems, key = [], None
+    # On the box itself its own key (from the MCU vault, in RAM) is the one that counts:
+    # a card whose key record was replaced with another key proves nothing.
+    own_key = own_public_key(run_dir())
+    if own_key is not None:
+        if record is not None and record["public_key"] != own_key:
+            problems.append(
+                "the signing key on record in signing.pub (%s) is not this box's (%s): the "
+                "card's key record was replaced, or this is another box's card"
+                % (fingerprint(record["public_key"]), fingerprint(own_key))
+            )
+        public_key = own_key
+    try:
+        cipher = load_field_cipher(args.data_dir, run_dir=run_dir(), create=False)
+    except FieldSealError:
+        # Off the box: everything verify checks is readable without the storage key.
+        cipher = None
     if args.password_file:
         try:
             key = _unlock(args)
@@ -531,9 +552,13 @@ def cmd_verify(args):
             problems.append("recording key: %s: recordings checked without it" % exc)
     # Read-only: verify writes nothing, so it also works on a full or read-only card.
     store = RecordingStore(args.data_dir, readonly=True, verify_key=public_key)
+    store.field_cipher = cipher
     try:
         audit = AuditLog(
-            os.path.join(args.data_dir, "audit.db"), os.path.join(args.data_dir, "audit.head"), readonly=True
+            os.path.join(args.data_dir, "audit.db"),
+            os.path.join(args.data_dir, "audit.head"),
+            readonly=True,
+            cipher=cipher,
         )
     except BaseException:
         store.close()
@@ -691,16 +716,54 @@ def cmd_repair(args):
     return 0
 
 
-def _open_box(args):
-    """``(board name, box)`` for ``run`` and ``recorder``."""
-    from .box import board_for, open_rpi_box, open_sim_box
+def _open_box(args, on_box):
+    """``(board name, box)`` for ``recorder``; ``on_box(box)`` for each box made.
+
+    On the simulated board the box is a :class:`CurrentBox` of a
+    :class:`~firmware.box.SimHost`: after a brownout the simulated Pi has no
+    power, and when it returns a new box starts on the same data, as systemd
+    starts the recorder on a real Pi (whose process the brownout ended).
+    """
+    from .box import SimHost, board_for, open_rpi_box, open_sim_host
 
     board_name, config = board_for(args.data_dir, args.board)
     if board_name == "sim":
-        box = open_sim_box(_load_scenario(args.scenario), args.data_dir, speed=args.speed, config=config)
-    else:
-        box = open_rpi_box(args.data_dir, config)
+        host = open_sim_host(
+            _load_scenario(args.scenario),
+            args.data_dir,
+            speed=args.speed,
+            config=config,
+            restart=SimHost.AFTER_BROWNOUT,
+            on_box=on_box,
+        )
+        return board_name, CurrentBox(host)
+    box = open_rpi_box(args.data_dir, config)
+    on_box(box)
     return board_name, box
+
+
+class CurrentBox:
+    """The box a :class:`~firmware.box.SimHost` runs now, for the recorder's control
+    socket and loop: a new one after each power return; none while the Pi is off."""
+
+    def __init__(self, host):
+        self.host = host
+        self.board = host.board
+        self.clock = host.board.clock
+
+    def start(self):
+        self.host.start()
+
+    def stop(self):
+        self.host.stop()
+
+    def __getattr__(self, name):
+        box = self.host.box
+        if box is None:
+            from .control import ControlError
+
+            raise ControlError("the simulated Pi has no power (a brownout): nothing runs", "power")
+        return getattr(box, name)
 
 
 def cmd_recorder(args):
@@ -714,9 +777,6 @@ def cmd_recorder(args):
     from .heartbeat import Heartbeat
     from .sdnotify import Notifier
 
-    board_name, box = _open_box(args)
-    notifier = Notifier()
-    stopping = _on_signals(lambda: box.clock.stop() if board_name == "sim" else None)
     power_back = threading.Event()
 
     def on_power_back():
@@ -727,7 +787,12 @@ def cmd_recorder(args):
         if board_name == "sim":
             box.clock.stop()
 
-    box.on_power_back = on_power_back
+    def on_box(new_box):
+        new_box.on_power_back = on_power_back
+
+    board_name, box = _open_box(args, on_box)
+    notifier = Notifier()
+    stopping = _on_signals(lambda: box.clock.stop() if board_name == "sim" else None)
     group = _group_id(args.web_group)
     server = ControlServer(
         socket_path(args.data_dir), recorder_handlers(box, board_name=board_name), group=group

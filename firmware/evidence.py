@@ -27,6 +27,7 @@ import json
 
 from .recording.segment import inspect
 from .signing import verify_signature
+from .storage.fieldseal import is_sealed
 
 STATEMENT_TAG = b"linekeeper recording v1\n"
 CALL_FIELDS = ("line", "direction", "started_at", "number")
@@ -115,7 +116,7 @@ def sign_recording(signer, row, path, call_row):
     return signer.sign(recording_statement(row, path, call_row))
 
 
-def binding_problems(row, header, call_row):
+def binding_problems(row, header, call_row, cipher=None):
     """Where the sealed header, the row and the call log's call disagree (a list of texts).
 
     ``header`` is None when the file holds none (no audio was stored).
@@ -142,12 +143,29 @@ def binding_problems(row, header, call_row):
         # The number may only be learnt after recording began (an outbound call's digits).
         if name == "number" and wanted[name] is None:
             continue
-        if wanted[name] is not None and wanted[name] != call_row[name]:
+        if wanted[name] is not None and not _same(wanted[name], call_row[name], name, cipher):
             problems.append(
                 "%s: the call log's %s (%r) is not the recording's (%r)"
                 % (where, name.replace("_", " "), call_row[name], wanted[name])
             )
     return problems
+
+
+def _same(header_value, row_value, name, cipher):
+    """Whether a header's value and the call log's are the same call's.
+
+    A recording made before the box sealed personal data holds its number in clear
+    while the call log's was sealed since (docs/card-alone.md): with the box's
+    field cipher the two are compared opened; without it they cannot be, and the
+    signature over the header still holds the number.
+    """
+    if header_value == row_value:
+        return True
+    if name != "number" or is_sealed(header_value) == is_sealed(row_value):
+        return False
+    if cipher is None:
+        return True
+    return cipher.open(header_value, name) == cipher.open(row_value, name)
 
 
 def signature_problems(public_key, row, path, call_row):

@@ -25,6 +25,7 @@ import tempfile
 import zipfile
 
 from firmware.calls.calllog import call_json
+from firmware.storage.fieldseal import opener, register_sql
 from firmware.storage.fsutil import atomic_write
 
 from .errors import LinekeeperError
@@ -54,8 +55,10 @@ class SarError(LinekeeperError, ValueError):
     """A subject access request cannot be carried out as asked."""
 
 
-def find_calls(calls_db, *, number=None, since_us=None, until_us=None, country="uk", lines=None):
+def find_calls(calls_db, *, number=None, since_us=None, until_us=None, country="uk", lines=None, cipher=None):
     """The calls (call-log JSON, oldest first) of ``number`` in any form, and/or in [since, until).
+
+    ``cipher``: the box's field cipher, which opens sealed numbers and names.
 
     :raises SarError: neither a number nor a range, a number without digits,
         or more than :data:`MAX_CALLS` calls
@@ -71,13 +74,14 @@ def find_calls(calls_db, *, number=None, since_us=None, until_us=None, country="
         key = normalise(number, country)
         # The last 7 digits are the same in every form of a number; the exact
         # comparison (international form) is made below.
-        where.append("number LIKE ?")
+        where.append("lk_open(number, 'number') LIKE ?")
         args.append("%" + digits[-7:])
     if since_us is not None:
         where += ["started_at >= ?", "started_at < ?"]
         args += [since_us, until_us]
     db = sqlite3.connect("file:%s?mode=ro" % os.path.abspath(calls_db), uri=True)
     db.row_factory = sqlite3.Row
+    register_sql(db, cipher)
     try:
         rows = db.execute(
             "SELECT * FROM calls WHERE %s ORDER BY started_at, id" % " AND ".join(where), args
@@ -85,10 +89,10 @@ def find_calls(calls_db, *, number=None, since_us=None, until_us=None, country="
     finally:
         db.close()
     calls = [
-        call_json(r)
-        for r in rows
-        if (key is None or normalise(r["number"] or "", country) == key)
-        and (lines is None or r["line"] in lines)
+        call
+        for call in (call_json(r, cipher) for r in rows)
+        if (key is None or normalise(call["number"] or "", country) == key)
+        and (lines is None or call["line"] in lines)
     ]
     if len(calls) > MAX_CALLS:
         raise SarError("%d calls match; narrow the request with a date range" % len(calls))
@@ -231,9 +235,16 @@ def encrypt(data, password):
 
 
 class DisclosureLog:
-    """The disclosure log in ``DATA_DIR/disclosures.db``."""
+    """The disclosure log in ``DATA_DIR/disclosures.db``.
 
-    def __init__(self, data_dir):
+    ``cipher``: the box's field cipher; who asked, who received, why and the search
+    (a person's number) are then sealed (:mod:`firmware.storage.fieldseal`).
+    """
+
+    SEALED = ("requester", "recipient", "reason", "search")
+
+    def __init__(self, data_dir, cipher=None):
+        self._cipher = cipher
         self._db = sqlite3.connect(
             os.path.join(data_dir, "disclosures.db"), check_same_thread=False, isolation_level=None
         )
@@ -244,6 +255,8 @@ class DisclosureLog:
         self._db.close()
 
     def add(self, **entry):
+        if self._cipher is not None:
+            entry = {c: self._cipher.seal(v, c) if c in self.SEALED else v for c, v in entry.items()}
         cols = sorted(entry)
         cur = self._db.execute(
             "INSERT INTO disclosures (%s) VALUES (%s)" % (", ".join(cols), ", ".join("?" * len(cols))),
@@ -254,7 +267,9 @@ class DisclosureLog:
     def entries(self):
         cur = self._db.execute("SELECT * FROM disclosures ORDER BY id DESC")
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
+        rows = [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
+        open_ = opener(self._cipher)
+        return [{c: open_(v, c) if c in self.SEALED else v for c, v in row.items()} for row in rows]
 
 
 def release(
@@ -301,7 +316,7 @@ def release(
         atomic_write(out_path, data, mode=0o600)
     except OSError as exc:
         raise SarError("cannot write %s: %s" % (out_path, exc.strerror or exc)) from None
-    log = DisclosureLog(data_dir)
+    log = DisclosureLog(data_dir, getattr(audit, "cipher", None))
     try:
         entry_id = log.add(
             wall_us=wall_us,

@@ -243,6 +243,17 @@ def run_dir():
     return os.environ.get("LINEKEEPER_RUN_DIR") or None
 
 
+def own_public_key(run_dir):
+    """The public half of the device key the recorder left in ``run_dir`` (this box's own,
+    read from its MCU vault at boot), or None when there is no copy there."""
+    if run_dir is None:
+        return None
+    path = os.path.join(run_dir, RUN_KEY_FILE)
+    if not os.path.exists(path):
+        return None
+    return Signer(_read_seed(path), "vault").public_key
+
+
 def device_signer(data_dir):
     """The device :class:`~firmware.signing.Signer` this process can have, or None
     (a box whose key is in the MCU vault, and no copy was left in the run directory)."""

@@ -110,3 +110,22 @@ def test_pulling_the_power_raises_the_warning_with_the_holdup_time(link):
             return
         time.sleep(0.01)
     pytest.fail("no power-fail warning within 60 s")
+
+
+def test_key_vault_is_ready_and_opens_this_cards_storage_key(link):
+    """The vault answers (the recorder has not locked it since this boot: run this
+    with the recorder stopped, after a reboot) and its storage key unwraps the
+    card's data key, so this card belongs to this HAT. No key is printed."""
+    from firmware.storage.fieldseal import KEY_FILE, load_field_cipher
+
+    link.open()
+    status = link.status()
+    print("key vault %s" % ("ready" if status.vault_ready else "LOCKED (reboot, then run again)"))
+    assert status.vault_ready
+    data_dir = os.environ.get("LINEKEEPER_DATA_DIR", "/var/lib/linekeeper")
+    if not os.path.exists(os.path.join(data_dir, KEY_FILE)):
+        print("%s has no sealed storage key yet (the recorder makes it at its first start)" % data_dir)
+        return
+    cipher = load_field_cipher(data_dir, vault=link, create=False)  # FieldSealError: another HAT's card
+    assert cipher is not None
+    print("the card in %s opens with this HAT's vault" % data_dir)

@@ -20,8 +20,9 @@ from firmware.control import RecorderUnavailable
 from firmware.policy.callmeta import CallMeta
 from firmware.policy.sweeper import RetentionSweeper
 from firmware.recording.store import RecordingStore
-from firmware.signing import LazySigner, read_public_record
+from firmware.signing import LazySigner, read_public_record, run_dir
 from firmware.storage.audit import AuditLog
+from firmware.storage.fieldseal import LazyFieldCipher
 from firmware.storage.keystore import KeyStore
 
 from .services import (
@@ -191,7 +192,11 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
     ensure_indexes(calls_db)
     # The recorder makes the key at its first start, which may come after this one's.
     signer = LazySigner(data_dir)
-    audit = AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), signer=signer)
+    # ... and leaves the storage key (personal data sealed under the MCU vault) beside it.
+    cipher = LazyFieldCipher(data_dir, run_dir())
+    audit = AuditLog(
+        os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), signer=signer, cipher=cipher
+    )
     record = read_public_record(data_dir)
 
     def audit_recording(action, recording_id, details):
@@ -238,7 +243,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
 
     return Services(
         status=RemoteStatus(client, lines),
-        calls=CallSearch(calls_db),
+        calls=CallSearch(calls_db, cipher),
         keystore=KeyStore(data_dir),
         audit=audit,
         recordings=StoreRecordings(store, clock.wall_us, signer=signer),

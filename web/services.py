@@ -462,12 +462,13 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
     calls_db = os.path.join(data_dir, "calls.db")
     ensure_indexes(calls_db)
     keystore = getattr(box, "keystore", None) or KeyStore(data_dir)
+    cipher = getattr(box, "cipher", None)
     audit = getattr(box, "audit", None) or AuditLog(
-        os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head")
+        os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), cipher=cipher
     )
     return Services(
         status=box.status,
-        calls=CallSearch(calls_db),
+        calls=CallSearch(calls_db, cipher),
         keystore=keystore,
         audit=audit,
         recordings=recordings

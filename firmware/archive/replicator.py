@@ -83,6 +83,9 @@ class Replicator:
         self._wall_us = wall_us or (lambda: time.time_ns() // 1000)
         self._monotonic = monotonic
         self.poll_s = poll_s
+        # The box's field cipher: the archived call record carries the number and name
+        # opened (inside the part sealed for the organisation), as users see them.
+        self.field_cipher = None
         self.queue = Db(os.path.join(self.data_dir, QUEUE_DB), QUEUE_SCHEMA)
         self.calls = Db(os.path.join(self.data_dir, "calls.db"), STATUS_SCHEMA)
         deletions.ensure_schema(self.calls.raw())
@@ -350,7 +353,7 @@ class Replicator:
             )
             names = [d[0] for d in c.description]
             row = dict(zip(names, c.fetchone(), strict=False))
-        call = call_json(row)
+        call = call_json(row, self.field_cipher)
         org_keys = (
             dict(
                 self.queue.query(
@@ -489,5 +492,6 @@ def attach(box):
         )
         return None
     box.recorder.on_data_key = replicator.escrow
+    replicator.field_cipher = getattr(box, "cipher", None)
     box.retention.on_destroyed.append(replicator.forget)
     return replicator

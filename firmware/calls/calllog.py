@@ -26,6 +26,7 @@ from firmware.bus import Alarm, CallAnswered, CallEnded, CallStarted, CallUpdate
 from firmware.policy import cards
 from firmware.policy.callmeta import SCHEMA as CALLMETA_SCHEMA
 from firmware.recording.store import SCHEMA as RECORDINGS_SCHEMA
+from firmware.storage.fieldseal import CALL_FIELDS, opener, seal_call_log
 from firmware.storage.fsutil import create_db_file
 
 SCHEMA = """
@@ -95,6 +96,9 @@ class CallLog:
     :param path: database file; its directory must exist
     :param clock: converts call times (clock µs) to wall time
     :param readonly: open without writing anything (``linekeeper calls``)
+    :param cipher: the box's :class:`~firmware.storage.fieldseal.FieldCipher`:
+        numbers and names are sealed with it as they are written and opened
+        as they are read (None: a box without the MCU vault keeps them in clear)
 
     A write the card refuses (full, read-only, I/O error) does not stop the
     box: the call stays in memory, an :class:`~firmware.recording.recorder.Alarm` of
@@ -103,9 +107,10 @@ class CallLog:
     :meth:`close`, once the card takes it again; the alarm then goes off.
     """
 
-    def __init__(self, path, clock, readonly=False):
+    def __init__(self, path, clock, readonly=False, cipher=None):
         self.path = os.fspath(path)
         self._clock = clock
+        self._cipher = cipher
         self._lock = threading.RLock()  # an alarm's subscribers may log a call
         self._bus = None
         self._pending = {}  # id(call) -> call: states the card has not taken yet
@@ -139,6 +144,14 @@ class CallLog:
                     "%d call(s) could not be written to the call log before the stop", len(self._pending)
                 )
             self._db.close()
+
+    def seal_clear_fields(self):
+        """Seal the numbers and names still in clear (written before this box sealed);
+        returns how many calls (0 without a cipher). The migration of an older card."""
+        if self._cipher is None:
+            return 0
+        with self._lock:
+            return seal_call_log(self._db, self._cipher)
 
     @property
     def pending(self):
@@ -199,7 +212,7 @@ class CallLog:
             _json(getattr(call, "key_times", None) or None),
         ]
         # PCI DSS: a card number keyed into the dialled number is never stored.
-        values += [cards.scrub(getattr(call, f, None)) for f in _FIELDS]
+        values += [self._seal(cards.scrub(getattr(call, f, None)), f) for f in _FIELDS]
         self._db.execute(
             "UPDATE calls SET answered_at = ?, ended_at = ?, extension = ?, end_reason = ?, "
             "consent = ?, pause_spans = ?, key_times = ?, "
@@ -207,6 +220,11 @@ class CallLog:
             + " WHERE id = ?",
             values + [call.id],
         )
+
+    def _seal(self, value, field):
+        if self._cipher is None or field not in CALL_FIELDS:
+            return value
+        return self._cipher.seal(value, field)
 
     def _alarm(self, active, message):
         log.warning("alarm %s %s: %s", WRITE_ALARM, "on" if active else "off", message)
@@ -259,7 +277,7 @@ class CallLog:
             gone = deleted_recordings(self._db, [r["id"] for r in rows if r["recording"] is None])
         out = []
         for row in rows:
-            call = call_json(row)
+            call = call_json(row, self._cipher)
             if row["id"] in gone:
                 call["recording"] = "deleted"
                 call["recording_deleted"] = gone[row["id"]]
@@ -296,8 +314,10 @@ def iso_ms(wall_us):
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
 
 
-def call_json(row):
-    """The public JSON shape of a call-log row."""
+def call_json(row, cipher=None):
+    """The public JSON shape of a call-log row; ``cipher`` opens its sealed fields
+    (:mod:`firmware.storage.fieldseal`)."""
+    open_ = opener(cipher)
     talk_us = (
         row["ended_at"] - row["answered_at"]
         if row["answered_at"] is not None and row["ended_at"] is not None
@@ -311,8 +331,8 @@ def call_json(row):
         "answered_at": iso_ms(row["answered_at"]),
         "ended_at": iso_ms(row["ended_at"]),
         "answered": row["answered_at"] is not None,
-        "number": row["number"],
-        "name": row["name"],
+        "number": open_(row["number"], "number"),
+        "name": open_(row["name"], "name"),
         "absence": row["absence"],
         "cid_datetime": row["cid_datetime"],
         "cid_standard": row["cid_standard"],

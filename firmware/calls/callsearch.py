@@ -22,6 +22,7 @@ import threading
 import time
 
 from firmware.calls.calllog import call_json
+from firmware.storage.fieldseal import register_sql
 
 PAGE_MAX = 200
 DIRECTIONS = ("in", "out")
@@ -31,6 +32,11 @@ _NUMBER_CHARS = re.compile(r"^[0-9*#+]{1,32}$")
 # Below this many matches a number filter is served from its index and the
 # matches sorted; above it, scanning in time order fills a page sooner.
 SELECTIVE_ROWS = 2000
+# Sealed numbers and names (firmware.storage.fieldseal): up to this many distinct
+# matching values are looked up by their sealed text; more are matched by opening
+# the calls in time order. The newest calls re-read at every search.
+SEALED_IN_MAX = 500
+SEALED_RECENT_ROWS = 5000
 # A number, name or tag search counts its matches up to this many ("at least").
 COUNT_CAP = 10_000
 # How long a count is reused while no call is added (calls updated in place,
@@ -195,10 +201,21 @@ class Cursor:
 
 
 class CallSearch:
-    """Search the call log at ``db_path`` (read-only; one connection per thread)."""
+    """Search the call log at ``db_path`` (read-only; one connection per thread).
 
-    def __init__(self, db_path):
+    ``cipher``: the box's :class:`~firmware.storage.fieldseal.FieldCipher` when
+    its numbers and names are sealed. Number and name searches then match the
+    distinct opened values in memory and look the matching sealed texts up by
+    the number index (:meth:`_sealed_matches`); when very many match, they open
+    the values in time order inside SQLite (``lk_open``). The trigram indexes
+    hold only sealed text and are not used.
+    """
+
+    def __init__(self, db_path, cipher=None):
         self.path = os.fspath(db_path)
+        self._cipher = cipher
+        self._sealed = {}  # field -> {"after_id", "values": {sealed: opened}} (see _sealed_matches)
+        self._sealed_lock = threading.Lock()
         self._local = threading.local()
         self._fts = None
         self._recordings = False
@@ -210,6 +227,7 @@ class CallSearch:
             uri = "file:%s?mode=ro" % self.path
             db = sqlite3.connect(uri, uri=True, check_same_thread=False)
             db.row_factory = sqlite3.Row
+            register_sql(db, self._cipher)
             self._local.db = db
         return db
 
@@ -265,9 +283,9 @@ class CallSearch:
         scan in time order, which fills a page quickly when matches are common.
         """
         like = "%" + flt.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        clause = "name LIKE ? ESCAPE '\\'"
+        clause = "%s LIKE ? ESCAPE '\\'" % self._col("name")
         clause_args = [like]
-        if len(flt.name) >= 3 and self._has_table("calls_name_fts"):
+        if self._cipher is None and len(flt.name) >= 3 and self._has_table("calls_name_fts"):
             match = '"%s"' % flt.name.replace('"', '""')
             few = (
                 for_count
@@ -283,15 +301,81 @@ class CallSearch:
             if few:
                 clause = "id IN (SELECT rowid FROM calls_name_fts WHERE calls_name_fts MATCH ?) AND " + clause
                 clause_args = [match, like]
+        if self._cipher is not None:
+            part = flt.name.lower()
+            matches = self._sealed_matches("name", lambda name: part in name.lower())
+            if matches is not None:
+                clause = "name IN (%s)" % ",".join("?" * len(matches)) if matches else "0"
+                clause_args = list(matches)
         if flt.name_numbers:
-            clause = "((%s) OR number IN (%s))" % (clause, ",".join("?" * len(flt.name_numbers)))
-            clause_args.extend(flt.name_numbers)
+            numbers = list(flt.name_numbers)
+            if self._cipher is not None:
+                # Sealing is deterministic: a number's sealed text finds it by the index.
+                numbers = [self._cipher.seal(n, "number") for n in numbers]
+            clause = "((%s) OR number IN (%s))" % (clause, ",".join("?" * len(numbers)))
+            clause_args.extend(numbers)
         args.extend(clause_args)
         return clause
+
+    def _sealed_matches(self, field, wanted):
+        """The sealed values of ``field`` whose opened text is ``wanted(text)``, or None
+        when more than :data:`SEALED_IN_MAX` distinct values are.
+
+        Sealing is deterministic, so the distinct sealed values are the distinct
+        numbers (or names): far fewer than calls. Each is opened once and kept
+        (in memory only); each search reads the distinct values of the newest
+        :data:`SEALED_RECENT_ROWS` calls again (a call's number may come after
+        its row, as caller ID arrives).
+        """
+        db = self._db()
+        with self._sealed_lock:
+            seen = self._sealed.setdefault(field, {"after_id": 0, "values": {}})
+            top = db.execute("SELECT coalesce(max(id), 0) FROM calls").fetchone()[0]
+            start = max(0, min(seen["after_id"], top) - SEALED_RECENT_ROWS)
+            values = seen["values"]
+            # The first time every distinct value (from the index); later the newest rows
+            # by rowid range (DISTINCT would walk the whole index again).
+            sql = (
+                "SELECT DISTINCT %s FROM calls WHERE %s IS NOT NULL" % (field, field)
+                if start == 0
+                else "SELECT %s FROM calls WHERE id > %d AND %s IS NOT NULL" % (field, start, field)
+            )
+            for (value,) in db.execute(sql):
+                if value not in values:
+                    values[value] = self._cipher.open_quietly(value, field)
+            seen["after_id"] = top
+            matches = []
+            for sealed, text in values.items():
+                if text is not None and wanted(text):
+                    matches.append(sealed)
+                    if len(matches) > SEALED_IN_MAX:
+                        return None
+            return matches
+
+    def _col(self, field):
+        """The SQL for a personal field's clear value."""
+        return field if self._cipher is None else "lk_open(%s, '%s')" % (field, field)
 
     def _number_clause(self, flt, args, for_count=False):
         """The number condition, shaped by how many calls the number matches."""
         db = self._db()
+        if self._cipher is not None:
+            part = flt.number
+            if flt.number_match == "prefix":
+                matches = self._sealed_matches("number", lambda number: number.startswith(part))
+            else:
+                matches = self._sealed_matches("number", lambda number: part in number)
+            if matches is not None:
+                # Few distinct numbers match: their sealed texts, through the number index.
+                args.extend(matches)
+                return "number IN (%s)" % ",".join("?" * len(matches)) if matches else "0"
+            # Many: opened in time order until the page is full (matches are common).
+            number = self._col("number")
+            if flt.number_match == "prefix":
+                args.extend([part, part + "\uffff"])
+                return "%s >= ? AND %s < ?" % (number, number)
+            args.append(part)
+            return "instr(%s, ?) > 0" % number
         if flt.number_match == "prefix":
             # A range, not LIKE (case-insensitive by default, so no index).
             bounds = [flt.number, flt.number + "\uffff"]
@@ -475,7 +559,7 @@ class CallSearch:
         return self._json(row, self._recording_states([row["id"]]).get(row["id"]))
 
     def _json(self, row, recording_state=None):
-        data = call_json(row)
+        data = call_json(row, self._cipher)
         data["started_us"] = row["started_at"]
         if row["answered_at"] is not None and row["ended_at"] is not None:
             data["duration_s"] = round((row["ended_at"] - row["answered_at"]) / 1e6, 1)

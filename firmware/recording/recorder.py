@@ -161,6 +161,8 @@ class Recorder:
         }
         # ``f(recording_id, data_key)``: the archive's escrow (local disk only, never the network).
         self.on_data_key = None
+        # The box's field cipher: the header's number and name sealed as in the call log.
+        self.field_cipher = None
 
     @property
     def in_progress(self):
@@ -422,7 +424,7 @@ class Recorder:
                     errno.ENOSPC, "the disk is full: the call log cannot take a new recording (%s)" % exc
                 ) from exc
             raise OSError(errno.EIO, "the call log refused a new recording: %s" % exc) from exc
-        header = sealed_header(call, recording_id, wall_us, wrapped, self.clock)
+        header = sealed_header(call, recording_id, wall_us, wrapped, self.clock, self.field_cipher)
         try:
             pipeline = RecordingPipeline(
                 self.store.path_of(recording_id),
@@ -680,18 +682,24 @@ class Recorder:
         )
 
 
-def sealed_header(call, recording_id, wall_us, wrapped, clock):
+def sealed_header(call, recording_id, wall_us, wrapped, clock, cipher=None):
     """The header a recording file carries: enough to rebuild its call-log rows.
 
     ``linekeeper repair`` rebuilds a lost call log from these (see
     docs/recovery.md): the call as known when recording began, and a copy of
     the wrapped data key (useless without the box's private key; overwritten
-    when the recording is deleted). Times are wall µs.
+    when the recording is deleted). Times are wall µs. ``cipher``: the box's
+    field cipher; the number and name are then sealed text, as in the call log
+    (:mod:`firmware.storage.fieldseal`), so ``repair`` copies them as they are.
     """
     import base64
 
     def wall(t_us):
         return None if t_us is None else clock.wall_at(t_us)
+
+    def personal(value, field):
+        value = cards.scrub(value)
+        return value if cipher is None else cipher.seal(value, field)
 
     return {
         "recording_id": recording_id,
@@ -702,8 +710,8 @@ def sealed_header(call, recording_id, wall_us, wrapped, clock):
         "call_started_us": wall(call.started_us),
         "answered_us": wall(call.answered_us),
         # PCI DSS: a card number keyed into the dialled number is never stored.
-        "number": cards.scrub(getattr(call, "number", None)),
-        "name": cards.scrub(getattr(call, "name", None)),
+        "number": personal(getattr(call, "number", None), "number"),
+        "name": personal(getattr(call, "name", None), "name"),
         "clock_synced": bool(getattr(clock, "synchronised", False)),
         "wrapped_key": base64.b64encode(wrapped).decode("ascii"),
         "key_context": KEY_CONTEXT,

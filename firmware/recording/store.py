@@ -84,6 +84,9 @@ class RecordingStore:
         self.data_dir = os.fspath(data_dir)
         self.signer = signer
         self.verify_key = verify_key if verify_key is not None or signer is None else (signer.public_key)
+        # The box's field cipher, when it has one: compares a call's sealed number with
+        # a header written in clear before sealing began (evidence.binding_problems).
+        self.field_cipher = None
         self._on_audit = on_audit
         self.dir = os.path.join(self.data_dir, "recordings")
         self.quarantine_dir = os.path.join(self.data_dir, QUARANTINE)
@@ -553,7 +556,7 @@ class RecordingStore:
         """``(problems, codec bytes or None)`` for one recording."""
         path, call = self.path_of(row["id"]), self.call_row(row["call_id"])
         if call is not NO_CALL_LOG:
-            problems = evidence.binding_problems(row, read_header(path), call)
+            problems = evidence.binding_problems(row, read_header(path), call, self.field_cipher)
             if problems:
                 return problems, None
         problems, data = self._check_file(row, recording_key)
@@ -572,7 +575,7 @@ class RecordingStore:
         path, call = self.path_of(row["id"]), self.call_row(row["call_id"])
         if call is NO_CALL_LOG:
             return []
-        problems = evidence.binding_problems(row, read_header(path), call)
+        problems = evidence.binding_problems(row, read_header(path), call, self.field_cipher)
         if not problems and self.verify_key is not None:
             problems = evidence.signature_problems(self.verify_key, row, path, call)
         return problems

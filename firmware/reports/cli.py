@@ -20,6 +20,8 @@ def add_arguments(p):
 
 def run(args):
     """Write the report; nothing is written when it cannot be made."""
+    from firmware.signing import run_dir
+    from firmware.storage.fieldseal import load_field_cipher
     from firmware.storage.fsutil import atomic_write
 
     from ..alarmlog import AlarmLog
@@ -32,7 +34,11 @@ def run(args):
     alarms = AlarmLog.open_existing(args.data_dir)
     try:
         source = ReportSource(
-            args.data_dir, country=config.country, tz=args.tz or default_tz(config), alarms=alarms
+            args.data_dir,
+            country=config.country,
+            tz=args.tz or default_tz(config),
+            alarms=alarms,
+            cipher=load_field_cipher(args.data_dir, run_dir=run_dir(), create=False),
         )
         period = source.period(args.first, args.last)
         n = source.lines()

@@ -32,16 +32,20 @@ import sqlite3
 
 from ..errors import ReportError
 from ..policy.rules import normalise
+from ..storage.audit import SEALED_KEY
+from ..storage.fieldseal import register_sql
 
 MAX_CALLS = 200_000  # a larger report is refused (memory and time on a Pi)
 _COVERAGE = ("recorded", "partial", "private", "excluded", "not_asked", "failed")
 
 
-def _connect(path):
+def _connect(path, cipher=None):
+    """A read-only connection; ``cipher`` opens sealed numbers (``lk_open`` in SQL)."""
     if not os.path.exists(path):
         raise ReportError("no call log at %s" % path)
     db = sqlite3.connect("file:%s?mode=ro" % os.path.abspath(path), uri=True)
     db.execute("PRAGMA query_only=1")
+    register_sql(db, cipher)
     return db
 
 
@@ -94,7 +98,8 @@ def _fetch_calls(db, period, have):
         for name in ("policy_decision", "policy_reason", "consent", "pause_spans")
     )
     sql = (
-        "SELECT c.id, c.line, c.direction, c.started_at, c.answered_at, c.ended_at, c.number,"
+        "SELECT c.id, c.line, c.direction, c.started_at, c.answered_at, c.ended_at,"
+        " lk_open(c.number, 'number'),"
         " %s, %s, %s FROM calls c WHERE c.started_at >= ? AND c.started_at < ?"
         " ORDER BY c.started_at, c.id" % (opt, rec, deleted)
     )
@@ -220,8 +225,9 @@ def _deletions(db, period, have, lines, box, per_line):
     return dict(sorted(by_rule.items()))
 
 
-def _access(audit_db, period):
-    """Playbacks and exports (made and refused) by user, from the audit trail."""
+def _access(audit_db, period, cipher=None):
+    """Playbacks and exports (made and refused) by user, from the audit trail (its sealed
+    details opened with ``cipher``)."""
     out = {"playback": {}, "export": {}, "export_refused": {}}
     if audit_db is None or not os.path.exists(audit_db):
         return out
@@ -235,7 +241,12 @@ def _access(audit_db, period):
     finally:
         db.close()
     for action, actor, details in rows:
-        if action == "export" and "refused" in json.loads(details):
+        details = json.loads(details)
+        if set(details) == {SEALED_KEY}:
+            if cipher is None:
+                raise ReportError("the audit trail is sealed with the key in the HAT's MCU vault")
+            details = json.loads(cipher.open(details[SEALED_KEY], "audit"))
+        if action == "export" and "refused" in details:
             action = "export_refused"
         out[action][actor] = out[action].get(actor, 0) + 1
     return {k: dict(sorted(v.items())) for k, v in out.items()}
@@ -254,7 +265,16 @@ def count_calls(calls_db, period):
 
 
 def build_report(
-    calls_db, period, *, audit_db=None, lines=None, n_lines=4, country="uk", alarms=None, max_calls=MAX_CALLS
+    calls_db,
+    period,
+    *,
+    audit_db=None,
+    lines=None,
+    n_lines=4,
+    country="uk",
+    alarms=None,
+    max_calls=MAX_CALLS,
+    cipher=None,
 ):
     """The report for ``period`` as a plain dict (see docs/reports.md for its shape).
 
@@ -263,11 +283,12 @@ def build_report(
     :param country: how numbers are put in international form
     :param alarms: an :class:`~firmware.alarmlog.AlarmLog` or None: its
         alarms raised in the period are listed
+    :param cipher: the box's field cipher, which opens sealed numbers and audit details
     :raises ReportError: no call log, or more than ``max_calls`` calls in the
         period (choose a shorter range)
     """
     lines = tuple(sorted(set(lines))) if lines else tuple(range(1, n_lines + 1))
-    db = _connect(calls_db)
+    db = _connect(calls_db, cipher)
     try:
         n = db.execute(
             "SELECT count(*) FROM calls WHERE started_at >= ? AND started_at < ?",
@@ -305,6 +326,6 @@ def build_report(
         "per_line": {str(line): tot for line, tot in per_line.items()},
         "callbacks": _callbacks(rows, country, set(lines)),
         "deletions_by_rule": deletions_by_rule,
-        "access": _access(audit_db, period),
+        "access": _access(audit_db, period, cipher),
         "alarms": alarms.in_period(period.start_us, period.end_us, lines) if alarms is not None else [],
     }

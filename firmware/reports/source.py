@@ -21,10 +21,14 @@ class ReportSource:
     :param n_lines: the box's lines; None: the highest line in the call log
     :param alarms: an :class:`~firmware.alarmlog.AlarmLog`, or None
     :param calls_db: the call log (default ``DATA_DIR/calls.db``)
+    :param cipher: the box's field cipher (sealed numbers and audit details), or None
     """
 
-    def __init__(self, data_dir, *, country="uk", tz="UTC", n_lines=None, alarms=None, calls_db=None):
+    def __init__(
+        self, data_dir, *, country="uk", tz="UTC", n_lines=None, alarms=None, calls_db=None, cipher=None
+    ):
         self.data_dir = os.fspath(data_dir)
+        self.cipher = cipher
         self.calls_db = calls_db or os.path.join(self.data_dir, "calls.db")
         self.audit_db = os.path.join(self.data_dir, "audit.db")
         self.country = country
@@ -55,4 +59,5 @@ class ReportSource:
             n_lines=self.lines(),
             country=self.country,
             alarms=self.alarms,
+            cipher=self.cipher,
         )

@@ -36,6 +36,14 @@ the head. ``verify(public_key=...)`` then requires each entry from the first
 signed one on to carry a valid signature: whoever re-chains the log with the
 card alone cannot sign it. Entries from before signing began are covered by
 the first signed entry after them (its hash chains them).
+
+Sealed: given the box's field cipher (:mod:`firmware.storage.fieldseal`, its
+key unwrapped by the HAT's MCU vault), an entry's details (addresses,
+reasons, notes) are stored as ``{"lk_sealed": SEALED TEXT}`` and the hash
+covers that stored form, so the chain and the signatures are checked without
+the key, while only the box reads the details. The box's own bookkeeping
+(:data:`UNSEALED_ACTIONS`: recording digests, sweep anchors) stays readable,
+so ``verify`` accounts for every recording on any machine.
 """
 
 import contextlib
@@ -50,6 +58,7 @@ import threading
 
 from firmware.errors import AuditError
 from firmware.policy import cards
+from firmware.storage.fieldseal import FieldSealError, is_sealed
 from firmware.storage.fsutil import atomic_write, create_db_file
 
 ACTIONS = frozenset(
@@ -92,6 +101,22 @@ ACTIONS = frozenset(
         "recording_signed_at_upgrade",
     }
 )
+SEALED_KEY = "lk_sealed"  # the details of a sealed entry: {SEALED_KEY: sealed text}
+# The box's own bookkeeping, which ``verify`` reads on any machine (recording
+# digests, sweep anchors, hold-up figures): no person's data, never sealed.
+UNSEALED_ACTIONS = frozenset(
+    {
+        "recording_created",
+        "recording_sealed",
+        "recording_recovered",
+        "recording_deleted",
+        "recording_signed_at_upgrade",
+        "retention_sweep",
+        "power_fail",
+    }
+)
+# Actions whose target is a person's number (not a call or recording id): sealed too.
+SEALED_TARGET_ACTIONS = frozenset({"phonebook"})
 SIG_TAG = b"linekeeper audit entry v1\n"
 HEAD_SIG_TAG = b"linekeeper audit head v1\n"
 GENESIS_HASH = "00" * 32
@@ -197,9 +222,10 @@ class AuditLog:
     :class:`OSError` when the storage fails.
     """
 
-    def __init__(self, path_db, head_path, readonly=False, signer=None):
+    def __init__(self, path_db, head_path, readonly=False, signer=None, cipher=None):
         self.path_db = os.fspath(path_db)
         self.signer = signer
+        self.cipher = cipher  # seals the details (None: kept in clear)
         self.head_path = os.fspath(head_path)
         self._lock = threading.Lock()
         # Read-only (``verify`` on a full or read-only card): nothing is created or
@@ -225,6 +251,14 @@ class AuditLog:
         """The signer now: ``signer`` may be one, or have ``get()`` (a LazySigner)."""
         get = getattr(self.signer, "get", None)
         return get() if get is not None else self.signer
+
+    def _field_cipher(self):
+        """The field cipher now: ``cipher`` may be one, or have ``get()`` (a LazyFieldCipher).
+
+        :raises FieldSealError: the box seals and this process has no key yet
+        """
+        get = getattr(self.cipher, "get", None)
+        return get() if get is not None else self.cipher
 
     def close(self):
         """Close the database; the object is unusable afterwards."""
@@ -261,12 +295,20 @@ class AuditLog:
         details_json = canonical_json(details)
         # Store what will be verified: the details as they read back from JSON.
         details = json.loads(details_json)
+        stored = details
+        cipher = self._field_cipher()
+        if cipher is not None and action not in UNSEALED_ACTIONS:
+            stored = {SEALED_KEY: cipher.seal(details_json, "audit")}
+            details_json = canonical_json(stored)
+        shown_target = target
+        if cipher is not None and action in SEALED_TARGET_ACTIONS:
+            target = cipher.seal(target, "audit_target")
         with self._lock, self._appending():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 last = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
                 seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-                digest = entry_hash(prev_hash, seq, wall_us, actor, action, target, details)
+                digest = entry_hash(prev_hash, seq, wall_us, actor, action, target, stored)
                 signer = self._signer()
                 sig = None if signer is None else signer.sign(SIG_TAG + bytes.fromhex(digest)).hex()
                 self._db.execute(
@@ -281,7 +323,7 @@ class AuditLog:
                 self._db.execute("ROLLBACK")
                 raise
             self._write_head(seq, digest)
-        return AuditEntry(seq, wall_us, actor, action, target, details, prev_hash, digest)
+        return AuditEntry(seq, wall_us, actor, action, shown_target, details, prev_hash, digest)
 
     @contextlib.contextmanager
     def _appending(self):
@@ -331,7 +373,35 @@ class AuditLog:
                 "%s ORDER BY seq %s LIMIT ? OFFSET ?" % (where, order),
                 args + [int(limit), int(offset)],
             ).fetchall()
-        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
+        return [
+            AuditEntry(r[0], r[1], r[2], r[3], self._target(r[4]), self._details(r[5]), r[6], r[7])
+            for r in rows
+        ]
+
+    def _target(self, target):
+        """An entry's target: a sealed one (a person's number) opened with the cipher."""
+        if not is_sealed(target):
+            return target
+        cipher = self._field_cipher()
+        if cipher is None:
+            raise FieldSealError("the audit trail's sealed targets need the key in the HAT's MCU vault")
+        return cipher.open(target, "audit_target")
+
+    def _details(self, details_json):
+        """An entry's details as written: sealed ones opened with the cipher.
+
+        :raises FieldSealError: sealed, and this log has no cipher or another box's
+        """
+        details = json.loads(details_json)
+        if isinstance(details, dict) and set(details) == {SEALED_KEY}:
+            cipher = self._field_cipher()
+            if cipher is None:
+                raise FieldSealError(
+                    "the audit trail's details are sealed with the key in the HAT's MCU vault "
+                    "and this process has no copy of it"
+                )
+            return json.loads(cipher.open(details[SEALED_KEY], "audit"))
+        return details
 
     def __len__(self):
         with self._lock:

@@ -36,6 +36,7 @@ def _search(values):
         until_us=period.end_us if period else None,
         country=services.reports.country,
         lines=set(g.user.lines),
+        cipher=getattr(services.reports, "cipher", None),
     )
     return calls, {"number": values["number"], "from": values["from"], "to": values["to"]}
 
@@ -115,7 +116,7 @@ def release_bundle():
 @bp.route("/disclosures")
 @roles("auditor", "supervisor")
 def disclosures():
-    log = DisclosureLog(lk().config.data_dir)
+    log = DisclosureLog(lk().config.data_dir, getattr(lk().services.audit, "cipher", None))
     try:
         entries = log.entries()
     finally:

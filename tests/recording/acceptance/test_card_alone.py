@@ -1,0 +1,274 @@
+"""Issue 16 acceptance: a card that is useless alone.
+
+A box whose HAT has the supervisor MCU (simulated, its key vault in its own
+flash) takes calls with caller-ID names and numbers and dials out; people
+log in from an address and put a call on legal hold with a reason. The data
+directory is then copied as someone walking off with the SD card would have
+it: without the MCU, and without the RAM run directory where the recorder
+leaves its keys. Every byte of every file is scanned for each caller number,
+name, address and reason - raw, hex, base64 (at each of the three
+alignments) and UTF-16 - and none is found. The box itself still shows them
+all (``linekeeper calls``, number and name searches, the audit trail).
+
+Then the card holder rewrites the audit trail and re-chains it (hashes, head,
+even the key record and every signature, under a key of their own): the box
+says so at ``verify``.
+"""
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
+
+import pytest
+
+from board.mcu.link import McuLink
+from board.mcu.sim import SimMcu
+from firmware.calls.callsearch import CallFilter, CallSearch
+from firmware.clock import SimClock
+from firmware.reports.source import ReportSource
+from firmware.sar import find_calls
+from firmware.signing import Signer
+from firmware.storage.audit import SIG_TAG, entry_hash, head_message
+from firmware.storage.fieldseal import load_field_cipher
+
+CALLER = {"number": "01632960777", "name": "PRIYA HARGREAVES"}
+DIALLED = "01632960456"
+ADDRESS = "203.0.113.77"
+REASON = "Complaint from Mrs Okonkwo-Baptiste about her gas bill"
+SECRETS = [CALLER["number"], CALLER["name"], DIALLED, ADDRESS, REASON]
+
+CALLS = [
+    {
+        "line": 1,
+        "at": 0.2,
+        "direction": "in",
+        "rings": 2,
+        "caller_id": dict(CALLER),
+        "talk": 4.0,
+        "speech": "Glue the sheet to the dark blue background.",
+    },
+    {
+        "line": 2,
+        "at": 0.5,
+        "direction": "out",
+        "dial": {"digits": DIALLED, "delay": 0.2},
+        "talk": 4.0,
+        "speech": "The birch canoe slid on the smooth planks.",
+    },
+]
+
+
+@contextlib.contextmanager
+def _env(name, value):
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = old
+
+
+def forms(text):
+    """The byte strings ``text`` may hide as: raw, hex, base64 at each alignment, UTF-16."""
+    raw = text.encode("utf-8")
+    out = {raw, raw.hex().encode(), raw.hex().upper().encode()}
+    out |= {text.encode("utf-16-le"), text.encode("utf-16-be")}
+    for skip in range(3):
+        # The base64 of any text that holds ``raw`` at some offset holds this core.
+        encoded = base64.b64encode(b"\0" * skip + raw)
+        core = encoded[4 if skip else 0 : len(encoded) - 4]
+        out.add(core)
+    return out
+
+
+def scan(root):
+    """``[(file, secret)]``: every secret found in any form in any file under ``root``."""
+    found = []
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as f:
+                data = f.read()
+            found += [(os.path.relpath(path, root), s) for s in SECRETS if any(p in data for p in forms(s))]
+    return found
+
+
+@pytest.fixture(scope="module")
+def box_and_card(module_lab, tmp_path_factory):
+    """The box's run (its MCU and run directory) and a copy of the card taken after it."""
+    lab = module_lab
+    mcu = SimMcu(SimClock())
+    run_dir = str(tmp_path_factory.mktemp("run"))
+    data_dir = lab.init_data_dir(lab.tmp_path / "box")
+    scenario = lab.load(lab.scenario_doc(CALLS, lines=2, hat="lk-2lb"))
+
+    def people(box):
+        def act():
+            wall = box.clock.wall_at(box.clock.now_us())
+            box.audit.append("admin", "login", "admin", {"address": ADDRESS}, wall)
+            box.audit.append("admin", "legal_hold", "call:1", {"reason": REASON, "on": True}, wall)
+
+        box.clock.call_at(3_000_000, act)
+
+    with _env("LINEKEEPER_RUN_DIR", run_dir):
+        lab.run(scenario, data_dir, vault=McuLink(mcu.bus), before_start=people)
+    card = str(lab.tmp_path / "card")
+    shutil.copytree(data_dir, card)
+    return lab, mcu, run_dir, data_dir, card
+
+
+def test_the_card_alone_holds_no_number_name_address_or_reason(box_and_card):
+    lab, mcu, run_dir, data_dir, card = box_and_card
+    assert os.path.commonpath([run_dir, card]) != card  # the run directory is not on the card
+    assert scan(card) == []
+    # The scan is real: the same secrets in clear are found.
+    probe = os.path.join(os.path.dirname(card), "probe")
+    os.makedirs(probe, exist_ok=True)
+    for i, secret in enumerate(SECRETS):
+        with open(os.path.join(probe, "p%d" % i), "wb") as f:
+            f.write(b"x" * i + base64.b64encode(b"{" * i + secret.encode()) + b"y")
+    assert sorted(s for _, s in scan(probe)) == sorted(SECRETS)
+
+
+def test_the_box_still_shows_and_finds_them(box_and_card):
+    lab, mcu, run_dir, data_dir, card = box_and_card
+    with _env("LINEKEEPER_RUN_DIR", run_dir):
+        calls = lab.calls(data_dir)
+        cipher = load_field_cipher(data_dir, run_dir=run_dir, create=False)
+    shown = {(c["direction"], c["number"], c["name"]) for c in calls}
+    assert ("in", CALLER["number"], CALLER["name"]) in shown
+    assert any(c["direction"] == "out" and c["number"] == DIALLED for c in calls)
+    search = CallSearch(os.path.join(data_dir, "calls.db"), cipher)
+    try:
+        for flt in (
+            CallFilter(number="0163296077"),  # prefix
+            CallFilter(number="960777", number_match="contains"),
+            CallFilter(name="hargreaves"),
+        ):
+            found, _ = search.search(flt)
+            assert [c["name"] for c in found] == [CALLER["name"]], flt
+            assert search.count(flt) == (1, True)
+        assert [c["number"] for c in search.search(CallFilter(number="0163296045"))[0]] == [DIALLED]
+    finally:
+        search.close()
+    # A subject access request by the caller's number, in another form, finds the call.
+    (found,) = find_calls(os.path.join(data_dir, "calls.db"), number="+44 1632 960777", cipher=cipher)
+    assert (found["number"], found["name"]) == (CALLER["number"], CALLER["name"])
+    # Reports count over the opened values (the audit's sealed details too).
+    source = ReportSource(data_dir, cipher=cipher)
+    report = source.report(source.period("2026-03-02", "2026-03-02"))
+    assert report["box"]["answered_in"] == 1 and report["box"]["connected_out"] == 1
+    # Without the key a process sees that it cannot read them, not sealed text.
+    status, _, err = lab.cli("calls", "--data-dir", card)
+    assert status == 2 and "MCU vault" in err, err
+
+
+def test_the_box_reads_its_audit_trail_and_the_card_alone_cannot(box_and_card):
+    from firmware.box import open_audit
+    from firmware.storage.fieldseal import FieldSealError
+
+    lab, mcu, run_dir, data_dir, card = box_and_card
+    with _env("LINEKEEPER_RUN_DIR", run_dir):
+        with open_audit(data_dir) as audit:
+            details = {e.action: e.details for e in audit.entries(limit=1000)}
+    assert details["login"] == {"address": ADDRESS}
+    assert details["legal_hold"]["reason"] == REASON
+    with pytest.raises(FieldSealError, match="MCU vault"):
+        open_audit(card)
+
+
+def rechain(card, signer=None):
+    """Rewrite the legal hold's reason and re-chain the trail and its head; with
+    ``signer``, also put its key on record and sign every entry and the head."""
+    db = sqlite3.connect(os.path.join(card, "audit.db"), isolation_level=None)
+    db.execute("DROP TRIGGER audit_no_update")
+    rows = db.execute(
+        "SELECT seq, wall_us, actor, action, target, details FROM audit ORDER BY seq"
+    ).fetchall()
+    prev = "00" * 32
+    for seq, wall_us, actor, action, target, details_json in rows:
+        details = json.loads(details_json)
+        if action == "legal_hold":
+            details = {"reason": "none given", "on": True}  # the card holder's version
+        digest = entry_hash(prev, seq, wall_us, actor, action, target, details)
+        db.execute(
+            "UPDATE audit SET details = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+            (json.dumps(details, sort_keys=True, separators=(",", ":")), prev, digest, seq),
+        )
+        if signer is not None:
+            sig = signer.sign(SIG_TAG + bytes.fromhex(digest)).hex()
+            db.execute("INSERT OR REPLACE INTO audit_sig (seq, sig) VALUES (?, ?)", (seq, sig))
+        prev = digest
+    db.close()
+    head = {"seq": rows[-1][0], "hash": prev}
+    if signer is not None:
+        head["sig"] = signer.sign(head_message(head["seq"], prev)).hex()
+        with open(os.path.join(card, "signing.pub"), "w") as f:
+            json.dump(
+                {
+                    "version": 1,
+                    "algorithm": "ed25519",
+                    "source": "vault",
+                    "public_key": base64.b64encode(signer.public_key).decode(),
+                    "fingerprint": signer.fingerprint,
+                },
+                f,
+            )
+    with open(os.path.join(card, "audit.head"), "w") as f:
+        f.write(json.dumps(head, sort_keys=True, separators=(",", ":")) + "\n")
+
+
+@pytest.mark.parametrize("own_key", [False, True], ids=["rechained", "rechained-and-resigned"])
+def test_an_audit_trail_rewritten_on_the_card_alone_fails_verify_on_the_box(box_and_card, tmp_path, own_key):
+    lab, mcu, run_dir, data_dir, card = box_and_card
+    tampered = str(tmp_path / "tampered")
+    shutil.copytree(card, tampered)
+    with _env("LINEKEEPER_RUN_DIR", run_dir):
+        status, out, err = lab.verify(tampered)
+        assert status == 0, out + err  # the untouched copy is intact
+        rechain(tampered, Signer(os.urandom(32), "vault") if own_key else None)
+        status, out, err = lab.verify(tampered)
+    assert status == 1, out + err
+    if own_key:
+        assert "not this box's" in out, out
+    else:
+        assert "signature does not match" in out, out
+
+
+def test_an_older_card_in_clear_is_sealed_at_the_next_start(module_lab, tmp_path, monkeypatch):
+    """The migration: a call log written before sealing began (a box without the vault)
+    is sealed in place when the box first starts with the vault, nothing in clear is
+    left in calls.db, and ``verify`` still passes (the old recordings' headers keep
+    their clear numbers: they are the chunks' associated data and cannot change)."""
+    import firmware.box
+
+    lab = module_lab
+    data_dir = lab.init_data_dir(tmp_path / "old")
+    scenario = lab.load(lab.scenario_doc(CALLS, lines=2, hat="lk-2lb"))
+    mcu = SimMcu(SimClock())
+    with monkeypatch.context() as old_firmware:  # signs with the vault's key, seals nothing
+        old_firmware.setattr(firmware.box, "load_field_cipher", lambda *args, **kwargs: None)
+        with _env("LINEKEEPER_RUN_DIR", str(tmp_path / "old-boot")):
+            lab.run(scenario, data_dir, vault=McuLink(mcu.bus))
+    assert any(f.startswith("calls.db") and s == CALLER["name"] for f, s in scan(data_dir))
+    run_dir = str(tmp_path / "run")
+    sealed = []
+    with _env("LINEKEEPER_RUN_DIR", run_dir):
+        quiet = lab.load(lab.scenario_doc([], lines=2, hat="lk-2lb"))
+        lab.run(
+            quiet,
+            data_dir,
+            vault=McuLink(mcu.bus),
+            before_start=lambda box: sealed.append(box.sealed_at_start),
+        )
+        calls = lab.calls(data_dir)
+        assert lab.verify(data_dir)[0] == 0
+    assert sealed == [2]
+    assert {(c["number"], c["name"]) for c in calls} == {(CALLER["number"], CALLER["name"]), (DIALLED, None)}
+    assert [(f, s) for f, s in scan(data_dir) if f.startswith("calls.db")] == []
