@@ -139,3 +139,67 @@ def test_each_source_raises_its_alarm_through_to_mail_acknowledgement_and_audit(
         }
     finally:
         box.stop()
+
+
+def test_recording_failures_and_a_full_card_through_the_recorder(tmp_path):
+    """The recorder cannot open a call's recording: an I/O error (``recording_failed``, an
+    occurrence), then a full card (``disk_full``, cleared when the next call records)."""
+    import errno
+
+    from firmware.errors import DiskFullError
+
+    data = str(tmp_path / "data")
+    KeyStore(data, Argon2Params(memory_kib=8, iterations=1)).initialise("admin", "pw-pw-pw-pw")
+    call = {"line": 1, "direction": "in", "rings": 1, "talk": 2.0}
+    scenario = loads_scenario(
+        json.dumps(
+            {
+                "start": "2026-03-02T09:00:00Z",
+                "country": "uk",
+                "lines": 1,
+                "calls": [dict(call, at=1.0), dict(call, at=20.0), dict(call, at=40.0)],
+            }
+        )
+    )
+    box = open_sim_box(scenario, data)
+    box.mail.store.save(
+        MailSettings(host="127.0.0.1", port=27001, sender="box@example.com", alarm_to=("ops@example.com",))
+    )
+    real_open = box.recorder._open
+    faults = [OSError(errno.EIO, "Input/output error"), DiskFullError("the card is full")]
+
+    def failing_open(*args, **kwargs):
+        if faults:
+            raise faults.pop(0)
+        return real_open(*args, **kwargs)
+
+    box.recorder._open = failing_open
+    box.start()
+    box.mail.close()  # the test delivers the queue itself (no real server)
+    try:
+        assert box.board.run()
+        assert len(box.recordings.all()) == 1  # the third call only
+        history = {r["kind"]: r for r in box.alarm_log.history()}
+        assert set(history) == {"recording_failed", "disk_full"}
+        assert history["recording_failed"]["message"] == "Input/output error"
+        assert history["recording_failed"]["line"] == 1
+        assert history["disk_full"]["cleared_us"] is not None  # the third call recorded
+        outbox = Outbox()
+        box.clock.run_until(box.clock.now_us() + 3600 * 10**6)
+        assert box.mail.queue.flush(outbox) == (2, 0)
+        assert sorted(outbox.subjects) == [
+            "[Linekeeper] Alarm: disk full on line 1",
+            "[Linekeeper] Alarm: recording failed on line 1",
+        ]
+        for row in box.alarm_log.banner():
+            box.alarm_log.acknowledge(row["id"], "sam")
+        assert box.alarm_log.banner() == []
+        trail = {}
+        for e in box.audit.entries(limit=1000, action="alarm", newest_first=False):
+            trail.setdefault(e.details["kind"], []).append(e.details["event"])
+        assert trail == {
+            "recording_failed": ["raised", "cleared", "acknowledged"],
+            "disk_full": ["raised", "cleared", "acknowledged"],
+        }
+    finally:
+        box.stop()
