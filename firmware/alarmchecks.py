@@ -14,12 +14,22 @@ notice could not be given, and clears it at that line's next notice given.
 :func:`check_last_stop` raises ``power_loss_restart`` when the box starts
 and finds it did not stop cleanly the last time (its ``running`` marker is
 still there): it is raised and cleared at once, an event to acknowledge.
+
+:class:`RetentionBacklog` (also in the periodic round) raises
+``retention_backlog`` while recordings past their retention date are still
+on the card well after a sweep should have deleted them: the sweeper is
+stuck, failing, refused (clock) or not running. It clears once the sweeps
+have caught up.
 """
 
 import datetime as dt
 import os
+import threading
 
 ICO_THRESHOLDS_DAYS = (60, 30, 7)
+# How long past its date a recording may wait for its sweep: two sweep
+# intervals (one may just have been missed) and this margin.
+BACKLOG_MARGIN_US = 5 * 60 * 10**6
 CERT_WARN_DAYS = 30
 RUNNING_MARKER = "running"
 
@@ -141,3 +151,70 @@ def mark_clean_stop(data_dir):
     from firmware.storage.fsutil import remove_durable
 
     remove_durable(os.path.join(data_dir, RUNNING_MARKER))
+
+
+class RetentionBacklog:
+    """``retention_backlog``: recordings kept past their date because the sweeps do not
+    delete them.
+
+    :param sweeper: a :class:`~firmware.policy.sweeper.RetentionSweeper`
+    :param wait_s: how long one check waits for a sweep in progress
+
+    A recording is *overdue* when it was due for deletion more than
+    :meth:`grace_us` ago (legal holds excepted: the sweeper's own preview).
+    After the retention settings change (or at start-up) the check waits one
+    grace period before judging: a shorter period makes recordings due at
+    once, and the next sweep deletes them. A sweep that holds the sweeper for a
+    whole grace period (stuck on the card) raises the alarm as well.
+    """
+
+    def __init__(self, alarm_log, sweeper, wait_s=5.0):
+        self.alarm_log = alarm_log
+        self.sweeper = sweeper
+        self.wait_s = wait_s
+        self._settings = None
+        self._since_us = None  # when these settings were first seen
+        self._busy_since_us = None
+        self._lock = threading.Lock()  # the mail round and a test (or start-up) may both call
+
+    def grace_us(self):
+        return 2 * self.sweeper.settings.sweep_interval_min * 60 * 10**6 + BACKLOG_MARGIN_US
+
+    def __call__(self):
+        with self._lock:
+            self._check()
+
+    def _check(self):
+        now = int(self.sweeper.clock.wall_us())
+        settings = self.sweeper.settings
+        if settings is not self._settings:
+            self._settings, self._since_us = settings, now
+        grace = self.grace_us()
+        found = self.sweeper.overdue(grace, now, wait_s=self.wait_s)
+        if found is None:
+            self._busy_since_us = self._busy_since_us or now
+            if now - self._busy_since_us >= grace:
+                self._set(
+                    True,
+                    "a retention sweep has been running for %d min: recordings past their "
+                    "retention date are not being deleted" % ((now - self._busy_since_us) // 60_000_000),
+                    now,
+                )
+            return
+        self._busy_since_us = None
+        if found and now - self._since_us < grace:
+            return  # just started, or the periods just changed: the next sweep deletes them
+        if not found:
+            self._set(False, "retention has caught up", now)
+            return
+        oldest = _today(found[0].started_at + found[0].days * 86_400 * 10**6)
+        suspended = getattr(self.sweeper.guard, "suspended", None)
+        self._set(
+            True,
+            "%d recording(s) past their retention date are still kept (the oldest was due on %s)%s"
+            % (len(found), oldest, "; automatic deletion is suspended: %s" % suspended if suspended else ""),
+            now,
+        )
+
+    def _set(self, active, message, now):
+        self.alarm_log.set("retention_backlog", active, message=message, wall_us=now)

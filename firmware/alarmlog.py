@@ -40,8 +40,10 @@ CREATE TABLE IF NOT EXISTS alarm_history (
 );
 CREATE INDEX IF NOT EXISTS alarm_history_raised ON alarm_history (raised_us);
 """
-# Alarm kinds their source raises but never clears (one per failure).
-EVENT_KINDS = frozenset({"recording_failed"})
+# Alarm kinds their source raises but never clears (one per failure): a power
+# failure (the box stops), files moved to quarantine at start-up, a replaced
+# recording key (raised again at each start while it stays replaced).
+EVENT_KINDS = frozenset({"recording_failed", "power_fail", "quarantine", "key_tampered"})
 _COLS = ("id", "kind", "line", "message", "raised_us", "cleared_us", "acknowledged_us", "acknowledged_by")
 
 

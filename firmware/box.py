@@ -30,7 +30,8 @@ from firmware.storage.fieldseal import load_field_cipher
 from firmware.storage.keystore import KeyStore
 
 from . import alarmchecks
-from .alarmchecks import ConsentWatch, DateChecks, check_last_stop
+from .alarmchecks import ConsentWatch, DateChecks, RetentionBacklog, check_last_stop
+from .alarminbox import AlarmInbox
 from .alarmlog import AlarmLog
 from .alarms import AlarmBoard
 from .bus import Alarm, EventBus
@@ -218,6 +219,10 @@ class Box:
         self.retention = RetentionSweeper(
             self.recordings, clock, self.audit, config.policy.retention, bus=self.bus, threaded=threaded
         )
+        # Alarms found by looking, each round: notes from the updater, the retention backlog.
+        self.alarm_inbox = AlarmInbox(data_dir, self.alarm_log)
+        self.retention_backlog = RetentionBacklog(self.alarm_log, self.retention)
+        self.mail.checks += [self.alarm_inbox, self.retention_backlog]
         from .archive.replicator import attach as attach_archive
 
         self.archive = attach_archive(self)

@@ -31,6 +31,22 @@ ALARMS = {
     "clock_unsynchronised": "The clock is not synchronised: call times may be wrong",
     "recording_failed": "A recording failed",
     "key_tampered": "The recording key was replaced on the card: calls are not being recorded",
+    "no_line_voltage": "No voltage on the line: the phone line is unplugged or dead",
+    "stuck_off_hook": "Off the hook for a long time with no call: a handset left off?",
+    "call_log": "The call log cannot be written",
+    "quarantine": "Unknown files were found among the recordings and moved aside",
+    "retention_failed": "Automatic deletion could not run",
+    "retention_backlog": "Recordings are kept past their retention date: automatic deletion is behind",
+    "consent_notice_failed": "The consent notice could not be given",
+    "ico_renewal_60": "The ICO registration must be renewed within 60 days",
+    "ico_renewal_30": "The ICO registration must be renewed within 30 days",
+    "ico_renewal_7": "The ICO registration must be renewed within 7 days",
+    "ico_expired": "The ICO registration has expired",
+    "certificate_expiry": "The web page's certificate ends soon",
+    "update_failed": "An update did not install: the box runs its previous version",
+    "power_fail": "The power failed",
+    "power_loss_restart": "The box restarted after a power cut or crash",
+    "staff_concern": "A concern raised by staff",
 }
 
 DECISIONS = {

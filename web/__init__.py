@@ -35,6 +35,7 @@ from .views import (
     documents,
     help,
     mail,
+    myline,
     phonebook,
     reports,
     retention,
@@ -171,6 +172,7 @@ def create_app(services, config):
         mail,
         documents,
         sar,
+        myline,
     ):
         app.register_blueprint(module.bp)
     security.check_declared(app)

@@ -5,6 +5,10 @@ Roles (one account may hold several):
 ``installer``   system settings, lines and users; no audio, no key slot
 ``supervisor``  search, play, export and legal hold, on the granted lines only
 ``auditor``     the audit trail; no audio, no key slot
+``staff``       a person whose phone is recorded: a read-only "my line" page
+                (their granted lines' recording status, what is kept, the
+                staff notice) and the concern form; no calls, no audio, no
+                alarms, no key slot
 
 Only supervisors have a key slot: an installer-only or auditor account holds
 nothing that opens a recording, on the web or at the command line.
@@ -17,8 +21,15 @@ import re
 
 from . import passwords
 
-ROLES = ("installer", "supervisor", "auditor")
-ROLE_LABELS = {"installer": "Installer", "supervisor": "Supervisor", "auditor": "Auditor"}
+ROLES = ("installer", "supervisor", "auditor", "staff")
+ROLE_LABELS = {
+    "installer": "Installer",
+    "supervisor": "Supervisor",
+    "auditor": "Auditor",
+    "staff": "Staff (their own line)",
+}
+# The roles that run or check the box: they see every line's state and the alarms.
+OFFICE_ROLES = ("installer", "supervisor", "auditor")
 _NAME = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
 
 

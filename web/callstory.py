@@ -1,12 +1,13 @@
 """A call's whole story for its page: why it was or was not recorded, and its timeline.
 
 :func:`timeline` places what happened on the call — ringing, the answer,
-the consent notice, PCI pauses, keys pressed, the end — on one time axis
+the consent notice, PCI pauses, keys pressed, the end, and where in the
+recording someone spoke (silence between) — on one time axis
 from the call's start (seconds), and says for each moment where it is in
 the recording (``seek_s``), so that a click on the drawn timeline can play
 the recording from there. Everything comes from the call record and the
-recording's row (no audio is read: opening the page must not fetch the
-recording).
+recording's row and its speech spans, found as it was recorded (no audio
+is read: opening the page must not fetch the recording).
 """
 
 from firmware import words
@@ -84,6 +85,7 @@ def timeline(call, info, now_us):
     if call.get("ended_at"):
         add("end", words.say("end", call.get("end_reason")) or "Ended", length_s)
     events.sort(key=lambda e: (e["at_s"], e["kind"]))
+    speech = _speech(info, rec_from, length_s)
     return {
         "length_s": length_s,
         "rec_from_s": rec_from,
@@ -93,7 +95,32 @@ def timeline(call, info, now_us):
         if rec_from is None
         else round((min(rec_to, length_s) - rec_from) / length_s * VIEW_W, 2),
         "events": events,
+        "speech": speech,
+        "speech_s": round(sum(x["to_s"] - x["at_s"] for x in speech), 1) if speech is not None else None,
     }
+
+
+def _speech(info, rec_from, length_s):
+    """The recording's speech spans on the call's axis (``at_s``, ``to_s``, ``x``, ``w``,
+    ``seek_s``), or None when the recording kept none (silence is what lies between)."""
+    spans = (info or {}).get("speech")
+    if spans is None or rec_from is None:
+        return None
+    out = []
+    for a, b in spans:
+        at, to = min(rec_from + a, length_s), min(rec_from + b, length_s)
+        if to <= at:
+            continue
+        out.append(
+            {
+                "at_s": round(at, 3),
+                "to_s": round(to, 3),
+                "seek_s": round(a, 3),
+                "x": round(at / length_s * VIEW_W, 2),
+                "w": round(max((to - at) / length_s * VIEW_W, 1), 2),
+            }
+        )
+    return out
 
 
 def why_no_recording(call, deletions):

@@ -41,7 +41,9 @@ class RecordingService(Protocol):
                                  decrypted stream's length in bytes;
                                  ``started_us`` (optional) the wall time of its
                                  first sample, which places it on the call's
-                                 timeline
+                                 timeline; ``speech`` (optional) the spans
+                                 where someone spoke, ``[(from_s, to_s)]``
+                                 from that first sample, or None
     ``open_audio(call_id, key)`` a seekable binary file of the decrypted stream
                                  (decrypted on the fly as it is read), for the
                                  unlocked ``key`` (a RecordingKey); the caller
@@ -280,6 +282,7 @@ class StoreRecordings:
             "size": None,
             "legal_hold": self.meta.legal_hold(call_id) is not None,
             "started_us": row["started_at"],
+            "speech": self.store.speech_of(row["id"]),
         }
 
     def open_audio(self, call_id, recording_key):

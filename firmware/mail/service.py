@@ -76,7 +76,10 @@ class MailService:
     def tick(self):
         """Run the checks, queue the due reports, try the queue; returns ``(delivered, failed)``."""
         for check in self.checks:
-            check()
+            try:
+                check()
+            except Exception:  # one broken check must not keep the others, or the mail, from running
+                log.exception("mail: the check %r failed", check)
         settings = self.store.get()
         if not settings.configured:
             return 0, 0

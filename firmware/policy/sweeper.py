@@ -119,6 +119,7 @@ class RetentionSweeper:
         self._disk_usage = disk_usage
         self._threaded = threaded
         self._lock = threading.RLock()  # one sweep (and one connection user) at a time
+        self._failing_jobs = set()  # names of the scheduled jobs whose last run failed
         self._db = sqlite3.connect(
             store.data_dir + "/calls.db", isolation_level=None, check_same_thread=False, timeout=30
         )
@@ -170,43 +171,47 @@ class RetentionSweeper:
 
     def _scheduled_sweep(self):
         self._schedule_sweep()
-        self._in_background(self.sweep)
+        self._in_background(self.sweep, "sweep")
 
     def _scheduled_disk(self):
         self._schedule_disk()
-        self._in_background(self.check_disk)
+        self._in_background(self.check_disk, "disk check")
 
-    def _in_background(self, job):
+    def _in_background(self, job, name):
         if not self._threaded:
-            self._guarded(job)
+            self._guarded(job, name)
             return
         if self._running is not None and self._running.is_alive():
             return  # the previous sweep is still going: this one is not needed
 
         def run():
             try:
-                self._guarded(job)
+                self._guarded(job, name)
             except Exception:  # a sweep that fails must not stop the next ones
                 log.exception("retention job failed")
 
         self._running = threading.Thread(target=run, name="linekeeper-retention", daemon=True)
         self._running.start()
 
-    def _guarded(self, job):
+    def _guarded(self, job, name):
         """Run a scheduled job; a card that refuses it raises the ``retention_failed``
-        alarm (cleared by the next job that succeeds) and the box runs on."""
+        alarm (cleared once every job that failed has succeeded again: the minute's
+        disk check working says nothing of the sweep) and the box runs on."""
         try:
             job()
         except (sqlite3.Error, OSError) as exc:
             from ..datadir import storage_error
 
+            self._failing_jobs.add(name)
             self._alarm(
                 "retention_failed",
                 True,
                 str(storage_error(exc, "retention could not run (it tries again at its next time)")),
             )
             return
-        self._alarm("retention_failed", False, "retention runs again")
+        self._failing_jobs.discard(name)
+        if not self._failing_jobs:
+            self._alarm("retention_failed", False, "retention runs again")
 
     # ------------------------------------------------------------ selection
     def preview(self, now_us=None, settings=None):
@@ -220,6 +225,22 @@ class RetentionSweeper:
         return self._select(
             self.clock.wall_us() if now_us is None else now_us, settings or self.settings, held=False
         )
+
+    def overdue(self, grace_us, now_us=None, wait_s=5.0):
+        """The recordings that were already due for deletion ``grace_us`` before ``now_us``
+        (the clock's wall time by default) and are still here, oldest first; None when a
+        sweep has held the sweeper for ``wait_s`` seconds (busy, or stuck).
+
+        The retention-backlog alarm's question (:class:`firmware.alarmchecks.RetentionBacklog`):
+        it must not hang on a sweep that hangs.
+        """
+        if not self._lock.acquire(timeout=wait_s):
+            return None
+        try:
+            now_us = self.clock.wall_us() if now_us is None else now_us
+            return self.preview(now_us - grace_us)
+        finally:
+            self._lock.release()
 
     def held(self, now_us=None, settings=None):
         """The recordings a sweep would delete but for their legal hold."""

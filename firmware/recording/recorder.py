@@ -45,6 +45,7 @@ from firmware.bus import Alarm, CallAnswered, CallEnded, CallStarted, RecordingF
 from firmware.errors import DiskFullError
 from firmware.policy import cards
 from firmware.recording import codec
+from firmware.recording.activity import SpeechActivity
 from firmware.recording.held import HeldPipeline
 from firmware.recording.reserve import DiskReserve, free_bytes
 from firmware.recording.stages import ChunkPolicy, RecordingPipeline
@@ -79,6 +80,7 @@ class _Active:
         self.min_talk_us = 0  # > 0: held in memory until the call has talked this long
         self.manual = False  # held until release() (or dropped at the call's end)
         self.release_timer = None
+        self.speech = SpeechActivity()  # when people spoke, for the call page's timeline
 
     @property
     def held(self):
@@ -374,6 +376,7 @@ class Recorder:
             if self._active.get(active.call.line) is not opened:
                 return None  # writing the held audio failed: stopped as partial
             opened.next_us, opened.end_us = active.next_us, active.end_us
+            opened.speech = active.speech
             if active.end_us is not None and not closing:
                 opened.timer = self.clock.call_later(self.END_GRACE_US, lambda: self._close(opened))
             return opened
@@ -519,6 +522,10 @@ class Recorder:
         self.stats["bytes_written"] += info["bytes_written"]
         self.stats["bytes_stored"] += info["bytes"]
         self._finish(active.recording_id, state, info["duration_s"])
+        try:
+            self.store.set_speech(active.recording_id, active.speech.spans())
+        except sqlite3.Error as exc:  # the recording is safe; only its timeline lacks speech
+            log.warning("cannot keep the speech spans of recording %s: %s", active.recording_id, exc)
         self.bus.publish(
             RecordingFinished(
                 line=active.call.line,
@@ -659,6 +666,7 @@ class Recorder:
             except OSError as exc:
                 self._stop(active, exc)
                 return
+            active.speech.feed(samples)
             active.next_us = t_us + len(samples) * 1_000_000 // self.rate
             if active.reserve is not None and active.reserve.tripped:
                 self._stop(active)

@@ -28,6 +28,7 @@ who rewrites the row too can cut its end unnoticed.
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import sqlite3
@@ -61,6 +62,10 @@ CREATE TABLE IF NOT EXISTS recordings (
     chunk_ms    INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS recordings_call ON recordings (call_id);
+CREATE TABLE IF NOT EXISTS recording_speech (
+    recording_id TEXT PRIMARY KEY,
+    spans        TEXT NOT NULL
+);
 """
 
 
@@ -168,6 +173,25 @@ class RecordingStore:
         self.sign(recording_id)
         self._audit(action, recording_id, {"state": state, "bytes": size, "sha256": digest})
 
+    def set_speech(self, recording_id, spans):
+        """Keep the speech spans (``[(from_s, to_s), ...]``, see
+        :mod:`firmware.recording.activity`) of a sealed recording. Not part of what
+        the recording's signature covers: they are drawn from it, not evidence."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO recording_speech (recording_id, spans) VALUES (?, ?)",
+                (recording_id, json.dumps([[a, b] for a, b in spans])),
+            )
+
+    def speech_of(self, recording_id):
+        """The recording's speech spans, or None when none were kept (recorded before
+        they were, or recovered after a stop)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT spans FROM recording_speech WHERE recording_id = ?", (recording_id,)
+            ).fetchone()
+        return None if row is None else [tuple(x) for x in json.loads(row[0])]
+
     def sign(self, recording_id):
         """Sign the recording as it stands now (when the store has a signer)."""
         if self.signer is None:
@@ -242,6 +266,9 @@ class RecordingStore:
         holds no key and no readable header: recovery removes it when the
         deletion log names it, else quarantines it.
         """
+        with self._lock:
+            # When people spoke goes with the recording.
+            self._db.execute("DELETE FROM recording_speech WHERE recording_id = ?", (recording_id,))
         path = self.path_of(recording_id)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)

@@ -29,6 +29,7 @@ import time
 
 from firmware.storage.fsutil import atomic_write, fsync_dir
 
+from ..alarminbox import post_update_result
 from ..control import ControlError, RecorderUnavailable
 from ..errors import UpdateError
 from . import health
@@ -413,6 +414,7 @@ class Updater:
                 },
                 self._wall_us(),
             )
+        post_update_result(self.s.data_dir, result, self._wall_us())
 
 
 # What RAUC's refusals mean, for the technician who reads the report.

@@ -42,6 +42,7 @@ PASSWORDS = {
     "sam": "supervisor pass one",
     "sue": "supervisor pass two",
     "audrey": "auditor pass word",
+    "stella": "staff member pass",
 }
 
 

@@ -13,10 +13,11 @@ import re
 
 import pytest
 
-ANON, INST, SUP, AUD = "anonymous", "installer", "supervisor", "auditor"
+ANON, INST, SUP, AUD, STAFF = "anonymous", "installer", "supervisor", "auditor", "staff"
 BOTH = "installer+supervisor"
-EVERYONE = {ANON, INST, SUP, AUD, BOTH}
-LOGGED_IN = {INST, SUP, AUD, BOTH}
+EVERYONE = {ANON, INST, SUP, AUD, BOTH, STAFF}
+LOGGED_IN = {INST, SUP, AUD, BOTH, STAFF}
+OFFICE = {INST, SUP, AUD, BOTH}  # everyone but staff
 GONE = "gone after setup"
 
 # (method, endpoint) -> who may call it
@@ -33,7 +34,8 @@ MATRIX = {
     ("POST", "setup.wizard"): GONE,
     ("GET", "setup.recovery"): {SUP},
     ("POST", "setup.recovery"): {SUP},
-    ("GET", "dashboard.index"): LOGGED_IN,
+    ("GET", "dashboard.index"): LOGGED_IN,  # staff: a redirect to their line
+    ("GET", "myline.index"): {STAFF},
     ("POST", "dashboard.pause"): {SUP},
     ("GET", "rules.index"): {INST, AUD},
     ("POST", "rules.save"): {INST},
@@ -66,7 +68,7 @@ MATRIX = {
     ("POST", "settings.new_recovery_key"): {BOTH},
     ("GET", "reports.index"): {SUP, AUD},
     ("GET", "reports.download"): {SUP, AUD},
-    ("GET", "alarms.index"): LOGGED_IN,
+    ("GET", "alarms.index"): OFFICE,
     ("POST", "alarms.acknowledge"): {INST, SUP},
     ("POST", "alarms.raise_concern"): LOGGED_IN,
     ("GET", "mail.index"): {INST},
@@ -79,9 +81,9 @@ MATRIX = {
     ("GET", "sar.index"): {SUP},
     ("POST", "sar.release_bundle"): {SUP},
     ("GET", "sar.disclosures"): {SUP, AUD},
-    ("GET", "api.status"): LOGGED_IN,
-    ("GET", "api.health_json"): LOGGED_IN,
-    ("GET", "api.events"): LOGGED_IN,
+    ("GET", "api.status"): OFFICE,
+    ("GET", "api.health_json"): OFFICE,
+    ("GET", "api.events"): OFFICE,
     ("GET", "help.index"): EVERYONE,
     ("GET", "help.topic"): EVERYONE,
     ("GET", "phonebook.index"): {SUP},
@@ -92,8 +94,9 @@ MATRIX = {
 }
 
 # The matrix's user for each role (see the `people` fixture); alice, who set
-# the box up, is an installer and a supervisor of every line.
-USERS = {INST: "ivan", SUP: "sam", AUD: "audrey", BOTH: "alice"}
+# the box up, is an installer and a supervisor of every line; stella is staff
+# on line 4.
+USERS = {INST: "ivan", SUP: "sam", AUD: "audrey", BOTH: "alice", STAFF: "stella"}
 
 
 def allowed(role, expected):
@@ -154,8 +157,9 @@ def call(box, client, method, rule, role):
     return client.open(url, method=method, data={"csrf_token": token})
 
 
-@pytest.mark.parametrize("role", [ANON, INST, SUP, AUD, BOTH])
+@pytest.mark.parametrize("role", [ANON, INST, SUP, AUD, BOTH, STAFF])
 def test_matrix(box, people, role):
+    box.add_user(people["alice"], "stella", ["staff"], [4])
     for method, rule in routes(box.app):
         expected = MATRIX[(method, rule.endpoint)]
         # A fresh session for each call: logging out, or a refused call, must

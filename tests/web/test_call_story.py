@@ -299,3 +299,43 @@ def test_a_click_on_the_timeline_seeks_the_player(story):
             browser.close()
     finally:
         server.shutdown()
+
+
+def speech_spans(page):
+    """``[(at_s, to_s), ...]`` of the timeline's speech lane."""
+    svg = re.search(r'<svg id="timeline".*?</svg>', page, re.S).group(0)
+    return [
+        (float(a), float(b))
+        for a, b in re.findall(
+            r'<rect class="tl-speech" data-kind="speech" data-at-s="([\d.]+)" '
+            r'data-to-s="([\d.]+)"',
+            svg,
+        )
+    ]
+
+
+def test_the_timeline_shows_speech_and_silence_where_they_were(story, synth):
+    """Speech spans were found as the call was recorded: the caller's sentence is one, where
+    the scenario spoke it; nothing is speech inside the pauses (digital silence)."""
+    from board.sim.scenario import loads_scenario
+    from board.sim.timeline import compile_timeline
+
+    page = story.client().get("/calls/%d" % story.call_id).get_data(as_text=True)
+    spans = speech_spans(page)
+    assert spans and 'id="speech-summary"' in page
+    with sqlite3.connect(Path(story.data) / "calls.db") as db:
+        (started_us,) = db.execute("SELECT started_at FROM calls WHERE id = ?", (story.call_id,)).fetchone()
+    audio = compile_timeline(loads_scenario(json.dumps(scenario())), synth).audio[1]
+    (said,) = [s for s in audio if s.kind == "speech"]
+    said_from = (story.wall(said.t_us) - started_us) / 1e6
+    said_to = said_from + said.n_samples / 8000
+    # The span holding the sentence: starts with its first word, ends with its last.
+    (sentence,) = [s for s in spans if s[0] < said_to and s[1] > said_from]
+    assert -TOL_S <= sentence[0] - said_from <= 0.3, (sentence, said_from)
+    assert abs(sentence[1] - said_to) <= 0.4, (sentence, said_to)
+    # The pauses are silence.
+    samples, rec_started_us = story.recording()
+    rec_from_s = (rec_started_us - started_us) / 1e6
+    for quiet_from, quiet_to in zero_runs(samples):
+        a, b = rec_from_s + quiet_from + TOL_S, rec_from_s + quiet_to - TOL_S
+        assert not [s for s in spans if s[0] < b and s[1] > a], (quiet_from, quiet_to, spans)

@@ -108,3 +108,29 @@ def test_a_concern_reaches_the_supervisors(box, people):
     short = box.post(people["audrey"], "/concerns", {"concern": "why"}, token_from="/alarms")
     assert short.status_code == 400 and "10 to 1000 characters" in short.get_data(as_text=True)
     assert len(box.alarm_log.history()) == 1
+
+
+def test_the_banner_is_on_every_page_until_acknowledged(box, people):
+    row = box.alarm_log.set("disk_warning", True, message="the card is 85% full")
+    pages = {"sam": ["/", "/calls", "/reports", "/phonebook", "/alarms", "/documents/staff-notice"]}
+    pages["ivan"] = ["/", "/settings", "/rules", "/retention", "/users", "/documents/checklist"]
+    pages["audrey"] = ["/", "/audit", "/calls", "/retention/deletions", "/account/password"]
+    for name, urls in pages.items():
+        for url in urls:
+            page = people[name].get(url).get_data(as_text=True)
+            assert page.count('id="alarm-%d"' % row["id"]) == 1, (name, url)
+    # Acknowledged from any page, the box returns to that page, and the banner is gone.
+    resp = box.post(people["ivan"], "/alarms/%d/acknowledge" % row["id"], {"next": "/rules"}, "/rules")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/rules"
+    assert 'id="alarm-banner"' in people["ivan"].get("/rules").get_data(as_text=True)  # still on
+    box.alarm_log.set("disk_warning", False)
+    for url in pages["ivan"]:
+        assert 'id="alarm-banner"' not in people["ivan"].get(url).get_data(as_text=True), url
+
+
+def test_acknowledging_never_sends_anyone_to_another_site(box, people):
+    for n, target in enumerate(("https://evil.example/", "//evil.example/", "/\\evil.example")):
+        row = box.alarm_log.set("clock_jump", True, message="jumped %d" % n)
+        box.alarm_log.set("clock_jump", False)
+        resp = box.post(people["sam"], "/alarms/%d/acknowledge" % row["id"], {"next": target})
+        assert resp.status_code == 302 and resp.headers["Location"] == "/alarms", target

@@ -1,19 +1,28 @@
-"""Alarms: the banner on the dashboard until acknowledged, the alarm history, and concerns.
+"""Alarms: the banner on every page until acknowledged, the alarm history, and concerns.
 
-Every logged-in user sees alarms (an auditor must see that a line was down);
-installers and supervisors acknowledge them. Acknowledging is audited
+Installers, supervisors and auditors see alarms (an auditor must see that a
+line was down): the banner is on every page they open, not only the
+dashboard, until each occurrence is acknowledged; installers and supervisors
+acknowledge them. Staff (the people whose lines are recorded) do not see the
+box's alarms. Acknowledging is audited
 (action ``alarm``, event ``acknowledged``) by :class:`firmware.alarmlog.AlarmLog`.
 Anyone logged in can raise a concern about the recording (the form on the
-alarms page): it reaches the supervisors the way an alarm does.
+alarms page, and on a staff member's "my line" page): it reaches the
+supervisors the way an alarm does.
 """
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from firmware.errors import LinekeeperError
 
+from ..accounts import OFFICE_ROLES
 from ..security import lk, roles
+from .myline import myline_page
 
 bp = Blueprint("alarms", __name__)
+
+# Who sees the alarm banner and history.
+ALARM_ROLES = OFFICE_ROLES
 
 
 def _log():
@@ -24,13 +33,14 @@ def _log():
 def _banner():
     def alarm_banner():
         log = _log()
-        return log.banner() if log is not None and g.get("user") is not None else []
+        user = g.get("user")
+        return log.banner() if log is not None and user is not None and user.has(*ALARM_ROLES) else []
 
     return {"alarm_banner": alarm_banner}
 
 
 @bp.route("/alarms")
-@roles()
+@roles(*ALARM_ROLES)
 def index():
     log = _log()
     return render_template(
@@ -52,15 +62,20 @@ def raise_concern():
         abort(404)
     text = " ".join(request.form.get("concern", "").split())
     if not 10 <= len(text) <= 1000:
+        error = "Say what the concern is, in 10 to 1000 characters."
+        if not g.user.has(*ALARM_ROLES):
+            return myline_page(g.user, error=error, concern=text), 400
         return render_template(
             "alarms.html",
             history=log.history(),
             available=True,
-            error="Say what the concern is, in 10 to 1000 characters.",
+            error=error,
         ), 400
     wall_us = int(lk().services.wall_us())
     log.set("staff_concern", True, message="from %s: %s" % (g.user.name, text), wall_us=wall_us)
     log.set("staff_concern", False, wall_us=wall_us)
+    if not g.user.has(*ALARM_ROLES):
+        return redirect(url_for("myline.index", raised=1))
     return redirect(url_for("alarms.index", raised=1))
 
 
@@ -74,4 +89,12 @@ def acknowledge(alarm_id):
         log.acknowledge(alarm_id, g.user.name, wall_us=int(lk().services.wall_us()))
     except LinekeeperError as exc:
         return render_template("alarms.html", history=log.history(), available=True, error=str(exc)), 400
-    return redirect(request.form.get("next") or url_for("alarms.index"))
+    return redirect(_local(request.form.get("next")) or url_for("alarms.index"))
+
+
+def _local(path):
+    """``path`` when it is a page of this box (``/...``), else None: the form's
+    ``next`` must not send anyone to another site."""
+    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return None

@@ -5,6 +5,7 @@ import time
 
 from flask import Blueprint, Response, g, stream_with_context
 
+from ..accounts import OFFICE_ROLES
 from ..security import lk, roles
 from .dashboard import health, visible_snapshot
 
@@ -13,19 +14,19 @@ STOP_POLL_S = 0.25  # how often a waiting stream looks whether the server is sto
 
 
 @bp.route("/status")
-@roles()
+@roles(*OFFICE_ROLES)
 def status():
     return visible_snapshot(g.user)
 
 
 @bp.route("/health")
-@roles()
+@roles(*OFFICE_ROLES)
 def health_json():
     return health() or {}
 
 
 @bp.route("/events")
-@roles()
+@roles(*OFFICE_ROLES)
 def events():
     """Line states as server-sent events, one message per change.
 

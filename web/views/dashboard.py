@@ -13,6 +13,7 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 from firmware import words
 from firmware.localtime import iso_to_us
 
+from ..accounts import OFFICE_ROLES
 from ..security import lk, roles
 
 bp = Blueprint("dashboard", __name__)
@@ -135,6 +136,9 @@ def health():
 @bp.route("/")
 @roles()
 def index():
+    if not g.user.has(*OFFICE_ROLES):
+        # Staff see their own line, not every line's state.
+        return redirect(url_for("myline.index"))
     return render_template("dashboard.html", snap=visible_snapshot(g.user), health=health(), errors={})
 
 

@@ -57,7 +57,7 @@ def _can_grant():
 def _parse_roles_lines(errors):
     chosen = {r for r in request.form.getlist("roles") if r in ROLES}
     if not chosen or len(chosen) != len(set(request.form.getlist("roles"))):
-        errors["roles"] = "Choose at least one role: installer, supervisor or auditor."
+        errors["roles"] = "Choose at least one role: installer, supervisor, auditor or staff."
     n_lines = lk().n_lines
     try:
         lines = {int(x) for x in request.form.getlist("lines")}
@@ -67,6 +67,8 @@ def _parse_roles_lines(errors):
         errors["lines"] = "Lines are numbered 1 to %d." % n_lines
     elif "supervisor" in chosen and not lines:
         errors["lines"] = "A supervisor needs at least one line to search and play."
+    elif "staff" in chosen and not lines:
+        errors["lines"] = "A staff member needs their line: choose the line of their phone."
     return chosen, lines
 
 

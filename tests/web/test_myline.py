@@ -1,0 +1,95 @@
+"""Staff: the read-only "my line" page, the concern form, and nothing else of the box."""
+
+import dataclasses
+import re
+
+import pytest
+
+from firmware.policy.settings import LineMode
+
+
+@pytest.fixture
+def stella(box, people):
+    """A staff member whose phone is line 4 (calls 4, 8, ... 40 of the test calls)."""
+    box.add_user(people["alice"], "stella", ["staff"], [4])
+    return box.login("stella")
+
+
+def page(client, url):
+    resp = client.get(url)
+    assert resp.status_code == 200, (url, resp.status_code)
+    return resp.get_data(as_text=True)
+
+
+def section(html, line):
+    return re.search(r'<section class="myline" id="myline-%d">(.*?)</section>' % line, html, re.S).group(1)
+
+
+def test_staff_see_their_own_line_and_only_it(box, people, stella):
+    box.add_recordings([4, 8, 12])
+    box.status.set(4, "connected", call={"direction": "in", "number": "01632960777", "name": "A Caller"})
+    resp = stella.get("/")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/my-line"
+    html = page(stella, "/my-line")
+    mine = section(html, 4)
+    assert "Yes: every call recorded" in mine
+    assert 'class="now now-recording">Recording<' in mine
+    assert "10 call record(s), 3 with a recording" in mine
+    assert "01632960777" not in html and "A Caller" not in html  # the caller's, not hers
+    assert 'id="myline-1"' not in html
+    assert "alice" in re.search(r'id="listeners">(.*?)</p>', html).group(1)
+    assert 'href="/documents/staff-notice"' in html
+    # Nothing else of the box: no dashboard, calls, alarms or live status.
+    for url in ("/calls", "/calls/4", "/alarms", "/api/status", "/audit", "/reports", "/settings"):
+        assert stella.get(url).status_code == 403, url
+    assert page(stella, "/documents/staff-notice").count("Which lines are recorded") == 1
+
+
+def test_the_retention_period_and_a_private_line_show(box, people, stella):
+    cfg = box.config_store.get()
+    retention = dataclasses.replace(cfg.policy.retention, default_days=90)
+    policy = dataclasses.replace(cfg.policy, retention=retention)
+    box.config_store.save(dataclasses.replace(cfg, policy=policy))
+    assert "90 days, then deleted automatically" in section(page(stella, "/my-line"), 4)
+    cfg = box.config_store.get()
+    rules = dataclasses.replace(cfg.policy.rules, lines=(LineMode(line=4, mode="never"),))
+    box.config_store.save(dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, rules=rules)))
+    mine = section(page(stella, "/my-line"), 4)
+    assert "No: a private line, never recorded" in mine and "Nothing is recorded" in mine
+
+
+def test_staff_alarms_stay_hidden_and_a_concern_reaches_the_supervisors(box, people, stella):
+    box.alarm_log.set("disk_warning", True, message="the card is 85% full")
+    html = page(stella, "/my-line")
+    assert 'id="alarm-banner"' not in html and 'href="/alarms"' not in html
+    short = box.post(stella, "/concerns", {"concern": "why"}, token_from="/my-line")
+    assert short.status_code == 400
+    text = short.get_data(as_text=True)
+    assert 'id="error-concern"' in text and 'id="myline-4"' in text
+    resp = box.post(stella, "/concerns", {"concern": "Is my mobile recorded too?"}, token_from="/my-line")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/my-line?raised=1"
+    row = [r for r in box.alarm_log.history() if r["kind"] == "staff_concern"][0]
+    assert row["message"] == "from stella: Is my mobile recorded too?"
+    assert 'id="alarm-%d"' % row["id"] in page(people["sam"], "/calls")
+    assert 'id="concern-sent"' in page(stella, "/my-line?raised=1")
+
+
+def test_a_staff_account_needs_its_line(box, people):
+    resp = box.post(
+        people["alice"],
+        "/users",
+        {"name": "stella", "password": box.PASSWORDS["stella"], "roles": ["staff"]},
+        token_from="/users",
+    )
+    assert resp.status_code == 400 and "A staff member needs their line" in resp.get_data(as_text=True)
+    assert box.web.accounts.get("stella") is None
+
+
+def test_the_staff_menu_has_help_on_every_screen(box, stella):
+    menu = re.search(r'<nav aria-label="Main menu".*?</nav>', page(stella, "/my-line"), re.S).group(0)
+    links = re.findall(r'<a href="([^"]+)"', menu)
+    assert links == ["/my-line", "/documents/staff-notice", "/help"]
+    for url in links[:-1]:
+        m = re.search(r'href="([^"]+)" id="page-help"', page(stella, url))
+        text = page(stella, m.group(1))
+        assert 'id="help-text"' in text and len(re.sub(r"<[^>]+>", "", text)) > 600, url
