@@ -390,13 +390,26 @@ class Replicator:
             "ended_at": call["ended_at"],
             "answered": call["answered"],
             "duration_s": call["duration_s"],
+            # The times to the µs, as the box's reports count them (the ISO times are to the ms).
+            "started_us": row["started_at"],
+            "answered_us": row["answered_at"],
+            "ended_us": row["ended_at"],
             "end_reason": call["end_reason"],
+            "recordings_deleted": self._deleted_count(call_id),
             "recordings": recs,
             "sealed": base64.b64encode(sealed).decode(),
         }
         if self.settings.clear_numbers:
             doc.update(number=call["number"], name=call["name"])
         return json.dumps(doc, sort_keys=True).encode()
+
+    def _deleted_count(self, call_id):
+        """How many of the call's recordings retention has destroyed (they still count as
+        recorded in a report)."""
+        rows = self.calls.query(
+            "SELECT count(*) FROM recordings WHERE call_id = ? AND state = 'deleted'", (call_id,)
+        )
+        return rows[0][0]
 
     def _audit_entries(self, call_id, recordings):
         targets = ["call:%d" % call_id] + ["recordings/%s.lkrec" % r["id"] for r in recordings]
