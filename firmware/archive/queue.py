@@ -128,3 +128,56 @@ class Db:
     def close(self):
         with self.lock:
             self._db.close()
+
+
+class ArchiveStatus:
+    """The archive's state as the web UI shows it, read from the call log (``calls.db``).
+
+    The recorder's uploader writes ``archive_status``; this only reads it (the web UI
+    runs in its own process), so it needs no connection to the store.
+    """
+
+    def __init__(self, calls_db, last_errors=3):
+        self.calls_db = os.fspath(calls_db)
+        self.last_errors = last_errors
+
+    def _query(self, sql, args=()):
+        if not os.path.exists(self.calls_db):
+            return None
+        db = sqlite3.connect("file:%s?mode=ro" % self.calls_db, uri=True, timeout=5)
+        try:
+            return db.execute(sql, args).fetchall()
+        except sqlite3.OperationalError:
+            return None  # no archive_status yet: the archive has not run on this box
+        finally:
+            db.close()
+
+    def summary(self):
+        """``{"archived", "queued", "failed": counts, "last_archived_us", "errors":
+        [{"call_id", "status", "reason", "at_us"}]}`` (newest problems first), or None
+        when the archive has never run here."""
+        counts = self._query("SELECT status, count(*), max(updated_at) FROM archive_status GROUP BY status")
+        if counts is None:
+            return None
+        out = {"archived": 0, "queued": 0, "failed": 0, "last_archived_us": None}
+        for status, n, last_us in counts:
+            out[status] = n
+            if status == "archived":
+                out["last_archived_us"] = last_us
+        rows = self._query(
+            "SELECT call_id, status, reason, updated_at FROM archive_status WHERE reason IS NOT NULL"
+            " ORDER BY updated_at DESC LIMIT ?",
+            (self.last_errors,),
+        )
+        out["errors"] = [{"call_id": c, "status": s, "reason": r, "at_us": t} for c, s, r, t in rows or []]
+        return out
+
+    def of(self, call_id):
+        """``{"status", "reason", "at_us"}`` of one call, or None (not queued yet, or no archive)."""
+        rows = self._query(
+            "SELECT status, reason, updated_at FROM archive_status WHERE call_id = ?", (call_id,)
+        )
+        if not rows:
+            return None
+        status, reason, at_us = rows[0]
+        return {"status": status, "reason": reason, "at_us": at_us}
