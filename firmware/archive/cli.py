@@ -22,7 +22,7 @@ def add_parser(sub):
     q.add_argument("--user", default="admin")
     q.set_defaults(func=cmd_init_org)
 
-    q = asub.add_parser("set-secret", help="store the box's S3 secret access key (mode 0600)")
+    q = asub.add_parser("set-secret", help="store the box's S3 secret access key (sealed, mode 0600)")
     q.add_argument("--data-dir", required=True)
     q.add_argument("--secret-file", required=True, help="file whose first line is the secret")
     q.set_defaults(func=cmd_set_secret)

@@ -7,13 +7,19 @@ recording to delete from the archive), and multipart progress (``uploads``,
 (``archive_status``), where ``linekeeper calls --json`` reads it.
 """
 
+import logging
 import os
 import sqlite3
 import threading
 
 from firmware.storage import fsutil
 
+from ..errors import TamperError
+from ..secretbox import PREFIX as SEALED_PREFIX
+from ..secretbox import SecretBox
 from .store import ArchiveError
+
+log = logging.getLogger(__name__)
 
 QUEUE_DB = "archive-queue.db"
 SECRET_FILE = "archive.secret"
@@ -49,30 +55,48 @@ CREATE TABLE IF NOT EXISTS archive_status (
 """
 
 
-def read_secret(data_dir):
-    """The S3 secret access key from ``DATA_DIR/archive.secret``.
+def read_secret(data_dir, secrets=None):
+    """The S3 secret access key, opened from ``DATA_DIR/archive.secret``.
 
-    :raises ArchiveError: missing, empty, or readable by others than the box
+    The file holds the secret sealed with the box's unattended-secrets key
+    (:class:`firmware.secretbox.SecretBox`: a key file on the card and the board's
+    identity), so a card read in another machine does not give it away. A file
+    from before sealing (the secret in clear) is sealed in place on first read.
+
+    :param secrets: a :class:`~firmware.secretbox.SecretBox` (default: the data dir's)
+    :raises ArchiveError: missing, empty, readable by others than the box, or it does
+        not open (changed, or sealed on another board: set it again)
     """
     path = os.path.join(data_dir, SECRET_FILE)
     try:
         st = os.stat(path)
         with open(path, encoding="utf-8") as f:
-            secret = f.readline().strip()
+            stored = f.readline().strip()
     except OSError as exc:
         raise ArchiveError(
             "cannot read the archive secret %s: %s" % (path, exc.strerror), permanent=True
         ) from None
     if st.st_mode & 0o077:
         raise ArchiveError("%s is readable by others: chmod 600 it" % path, permanent=True)
-    if not secret:
+    if not stored:
         raise ArchiveError("the archive secret %s is empty" % path, permanent=True)
-    return secret
+    secrets = secrets or SecretBox(data_dir)
+    if not stored.startswith(SEALED_PREFIX):
+        log.warning("the archive secret in %s was stored in clear: sealing it now", path)
+        write_secret(data_dir, stored, secrets)
+        return stored
+    try:
+        return secrets.open(SECRET_FILE, stored)
+    except TamperError as exc:
+        raise ArchiveError(
+            "%s (set it again with `linekeeper archive set-secret`)" % exc, permanent=True
+        ) from None
 
 
-def write_secret(data_dir, secret):
-    """Store the S3 secret access key (mode 0600, written atomically)."""
-    fsutil.atomic_write(os.path.join(data_dir, SECRET_FILE), secret.encode("utf-8") + b"\n", mode=0o600)
+def write_secret(data_dir, secret, secrets=None):
+    """Store the S3 secret access key sealed (see :func:`read_secret`), mode 0600, atomically."""
+    sealed = (secrets or SecretBox(data_dir)).seal(SECRET_FILE, secret)
+    fsutil.atomic_write(os.path.join(data_dir, SECRET_FILE), sealed.encode("ascii") + b"\n", mode=0o600)
 
 
 def statuses(db):
