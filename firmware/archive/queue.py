@@ -15,6 +15,7 @@ import threading
 from firmware.storage import fsutil
 
 from ..errors import TamperError
+from ..policy.callmeta import SCHEMA as CALLMETA_SCHEMA
 from ..secretbox import PREFIX as SEALED_PREFIX
 from ..secretbox import SecretBox
 from .store import ArchiveError
@@ -45,14 +46,28 @@ CREATE TABLE IF NOT EXISTS parts (
     PRIMARY KEY (recording_id, number));
 """
 
-STATUS_SCHEMA = """
+STATUS_SCHEMA = (
+    CALLMETA_SCHEMA
+    + """
 CREATE TABLE IF NOT EXISTS archive_status (
     call_id    INTEGER PRIMARY KEY,
     status     TEXT NOT NULL CHECK (status IN ('queued', 'archived', 'failed')),
     reason     TEXT,
     updated_at INTEGER NOT NULL
 );
+-- Calls whose tags or legal hold changed: their archived record is put again. Triggers,
+-- so a change made by any process (the web UI's, the recorder's) is seen.
+CREATE TABLE IF NOT EXISTS archive_changed (call_id INTEGER PRIMARY KEY);
+CREATE TRIGGER IF NOT EXISTS archive_tag_added AFTER INSERT ON call_tags
+    BEGIN INSERT OR IGNORE INTO archive_changed VALUES (NEW.call_id); END;
+CREATE TRIGGER IF NOT EXISTS archive_tag_removed AFTER DELETE ON call_tags
+    BEGIN INSERT OR IGNORE INTO archive_changed VALUES (OLD.call_id); END;
+CREATE TRIGGER IF NOT EXISTS archive_hold_placed AFTER INSERT ON legal_holds
+    BEGIN INSERT OR IGNORE INTO archive_changed VALUES (NEW.call_id); END;
+CREATE TRIGGER IF NOT EXISTS archive_hold_released AFTER DELETE ON legal_holds
+    BEGIN INSERT OR IGNORE INTO archive_changed VALUES (OLD.call_id); END;
 """
+)
 
 
 def read_secret(data_dir, secrets=None):

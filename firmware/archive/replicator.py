@@ -32,6 +32,7 @@ entry.
 """
 
 import base64
+import hashlib
 import json
 import logging
 import os
@@ -148,8 +149,10 @@ class Replicator:
             self._wake.clear()
 
     def step(self, ignore_backoff=False):
-        """Queue newly ended calls, then run every job that is due; returns how many ran."""
+        """Queue newly ended calls and archived calls that changed since, then run every
+        job that is due; returns how many ran."""
         self.enqueue_ended()
+        self.enqueue_changed()
         ran = 0
         for job_id, kind, call_id, detail in self._due(ignore_backoff):
             if self._stop.is_set():
@@ -194,6 +197,22 @@ class Replicator:
         elif rows:
             self._scan_after = rows[-1][0]
         return len(new)
+
+    def enqueue_changed(self):
+        """Queue again every archived call whose tags or legal hold changed since (the
+        call-log triggers list them in ``archive_changed``): its record goes up again as
+        a new version. A call not archived yet needs nothing: its upload is still to come."""
+        changed = [r[0] for r in self.calls.query("SELECT call_id FROM archive_changed")]
+        for call_id in changed:
+            n = self.queue.execute(
+                "UPDATE jobs SET state = 'queued', attempts = 0, next_try = 0, error = NULL"
+                " WHERE kind = 'call' AND call_id = ? AND state = 'done'",
+                (call_id,),
+            )
+            if n:
+                self._status(call_id, "queued", "changed: the record goes up again")
+            self.calls.execute("DELETE FROM archive_changed WHERE call_id = ?", (call_id,))
+        return len(changed)
 
     def _due(self, ignore_backoff):
         now = self._monotonic()
@@ -253,10 +272,13 @@ class Replicator:
         for rec in recordings:
             self._upload_recording(rec)
         key = call_key(self.settings.box_id, call_id)
-        if self.bucket.head(key) is None:
-            self._put(key, self.call_record(call_id, recordings))
-        else:
+        body, content = self.call_record(call_id, recordings, with_content_hash=True)
+        head = self.bucket.head(key)
+        # The record is sealed afresh each time; what it says is compared by its content hash.
+        if head is not None and head.get("Metadata", {}).get("content-sha256") == content:
             self.stats["objects_skipped"] += 1
+        else:
+            self._put(key, body, {"content-sha256": content})
 
     def _recordings(self, call_id):
         rows = self.calls.query(
@@ -269,15 +291,13 @@ class Replicator:
             for r in rows
         ]
 
-    def _put(self, key, body):
-        self.bucket.put(key, body)
+    def _put(self, key, body, metadata=None):
+        self.bucket.put(key, body, metadata)
         self.stats["objects_put"] += 1
         self.stats["uploaded_bytes"] += len(body)
 
     def _upload_recording(self, rec):
         """Upload one recording unless the bucket already holds it (same hash)."""
-        import hashlib
-
         key = recording_key(self.settings.box_id, rec["sha256"])
         head = self.bucket.head(key)
         if head is not None and head.get("Metadata", {}).get("sha256") == rec["sha256"]:
@@ -339,8 +359,9 @@ class Replicator:
         self.queue.execute("INSERT INTO uploads VALUES (?, ?, ?, NULL)", (recording_id, prefix, header_bytes))
         return prefix, header_bytes, None
 
-    def call_record(self, call_id, recordings):
-        """The call record object's bytes (JSON; the call itself and its audit entries sealed)."""
+    def call_record(self, call_id, recordings, with_content_hash=False):
+        """The call record object's bytes (JSON; the call itself and its audit entries sealed);
+        with ``with_content_hash``, ``(bytes, SHA-256 of what it says before sealing)``."""
         cur = self.calls.raw()
         with self.calls.lock:
             c = cur.execute(
@@ -379,7 +400,8 @@ class Replicator:
         ]
         private = {"call": call, "audit": self._audit_entries(call_id, recordings)}
         context = ("%s/%d" % (self.settings.box_id, call_id)).encode()
-        sealed = sealing.seal(json.dumps(private, sort_keys=True).encode(), self.settings.org_key, context)
+        plain = json.dumps(private, sort_keys=True).encode()
+        sealed = sealing.seal(plain, self.settings.org_key, context)
         doc = {
             "format": RECORD_FORMAT,
             "box": self.settings.box_id,
@@ -396,12 +418,20 @@ class Replicator:
             "ended_us": row["ended_at"],
             "end_reason": call["end_reason"],
             "recordings_deleted": self._deleted_count(call_id),
+            "legal_hold": self._held(call_id),
             "recordings": recs,
             "sealed": base64.b64encode(sealed).decode(),
         }
         if self.settings.clear_numbers:
             doc.update(number=call["number"], name=call["name"])
-        return json.dumps(doc, sort_keys=True).encode()
+        body = json.dumps(doc, sort_keys=True).encode()
+        if not with_content_hash:
+            return body
+        doc["sealed"] = hashlib.sha256(plain).hexdigest()
+        return body, hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+    def _held(self, call_id):
+        return bool(self.calls.query("SELECT 1 FROM legal_holds WHERE call_id = ?", (call_id,)))
 
     def _deleted_count(self, call_id):
         """How many of the call's recordings retention has destroyed (they still count as
