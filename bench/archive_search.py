@@ -64,8 +64,15 @@ def records(n_calls, n_numbers, seed=17):
                     "duration_s": round(talk_us / 1e6, 3) if answered else None,
                     "number": number,
                     "name": None,
-                    "recordings": [{"key": "%s/recordings/%064x.lkarc" % (box, t), "sha256": "%064x" % t,
-                                    "state": "complete"}] if answered else [],  # fmt: skip
+                    "recordings": [
+                        {
+                            "key": "%s/recordings/%064x.lkarc" % (box, t),
+                            "sha256": "%064x" % t,
+                            "state": "complete",
+                        }
+                    ]
+                    if answered
+                    else [],  # fmt: skip
                     "call": {"tags": [], "policy_decision": "record", "consent": None, "pause_spans": []},
                 },
                 "%s/calls/%010d.json" % (box, call_id),
@@ -82,8 +89,9 @@ def _cases(rnd, n_numbers):
     return {
         "number_suffix": lambda: {"number": suffix()},
         "number_whole": lambda: {"number": _number(rnd.randrange(n_numbers))},
-        "site_day": lambda: (lambda d: {"box": "site-%02d" % rnd.randrange(N_BOXES), "since_us": d,
-                                         "until_us": d + DAY_US})(day()),  # fmt: skip
+        "site_day": lambda: (
+            lambda d: {"box": "site-%02d" % rnd.randrange(N_BOXES), "since_us": d, "until_us": d + DAY_US}
+        )(day()),  # fmt: skip
         "all_sites_day": lambda: (lambda d: {"since_us": d, "until_us": d + DAY_US})(day()),
         "latest": lambda: {},
         "number_month": lambda: (lambda d: {"number": suffix(), "since_us": d, "until_us": d + 30 * DAY_US})(

@@ -68,6 +68,17 @@ def add_parser(sub):
     q.add_argument("--key", help="its private key (PEM)")
     q.set_defaults(func=cmd_serve)
 
+    q = asub.add_parser(
+        "audit-head",
+        help="the latest audit head a box sent to the archive, as SEQ:HASH for `linekeeper verify --head`",
+    )
+    q.add_argument("--endpoint", required=True)
+    q.add_argument("--bucket", required=True)
+    q.add_argument("--region", default="us-east-1")
+    q.add_argument("--no-verify-tls", action="store_true")
+    q.add_argument("--box", required=True, help="the box id (its prefix in the bucket)")
+    q.set_defaults(func=cmd_audit_head)
+
     q = asub.add_parser("search", help="search the central index")
     q.add_argument("--index", required=True)
     q.add_argument("--number", help="the number, or its last digits")
@@ -194,6 +205,21 @@ def cmd_serve(args):
     finally:
         server.stop()
         viewer.close()
+    return 0
+
+
+def cmd_audit_head(args):
+    from .store import Bucket, describe, make_client
+    from .viewer import latest_audit_head
+
+    client = make_client(args.endpoint, args.region, None, None, not args.no_verify_tls)
+    try:
+        head = latest_audit_head(Bucket(client, args.bucket), args.box)
+    except Exception as exc:
+        raise LinekeeperError("cannot read the bucket %s: %s" % (args.bucket, describe(exc)[0])) from None
+    if head is None:
+        raise LinekeeperError("box %s has sent no audit head to %s" % (args.box, args.bucket))
+    print("%d:%s" % (head["seq"], head["hash"]))
     return 0
 
 

@@ -42,17 +42,19 @@ import time
 
 from firmware.calls.calllog import call_json
 from firmware.storage import crypto
+from firmware.storage.audit import read_head
 
 from ..policy import deletions
 from . import sealing
 from .queue import QUEUE_DB, QUEUE_SCHEMA, STATUS_SCHEMA, Db, Upload, read_secret
-from .store import ArchiveError, Bucket, Throttle, describe, make_client
+from .store import ArchiveError, Bucket, Throttle, describe, lock_args, make_client
 
 log = logging.getLogger(__name__)
 
 RECORD_FORMAT = 1
 BACKOFF_MIN_S = 2.0
 BACKOFF_MAX_S = 600.0
+HEAD_INTERVAL_S = 300.0
 
 
 def recording_key(box_id, sha256):
@@ -61,6 +63,10 @@ def recording_key(box_id, sha256):
 
 def call_key(box_id, call_id):
     return "%s/calls/%010d.json" % (box_id, call_id)
+
+
+def head_key(box_id, seq):
+    return "%s/audit-heads/%012d.json" % (box_id, seq)
 
 
 class Replicator:
@@ -73,10 +79,19 @@ class Replicator:
     :param wall_us: ``f() -> int``, the wall clock (µs) for status and deletion times
     :param monotonic: ``f() -> float`` seconds, for the backoff
     :param poll_s: how often the thread looks for newly ended calls
+    :param head_interval_s: how often the audit trail's head is sent (when it moved)
     """
 
     def __init__(
-        self, data_dir, settings, *, bucket=None, wall_us=None, monotonic=time.monotonic, poll_s=1.0
+        self,
+        data_dir,
+        settings,
+        *,
+        bucket=None,
+        wall_us=None,
+        monotonic=time.monotonic,
+        poll_s=1.0,
+        head_interval_s=HEAD_INTERVAL_S,
     ):
         self.data_dir = os.fspath(data_dir)
         self.settings = settings
@@ -89,7 +104,12 @@ class Replicator:
         deletions.ensure_schema(self.calls.raw())
         # A restart retries what failed for good last time (the installer may have fixed it).
         self.queue.execute("UPDATE jobs SET state = 'queued', next_try = 0 WHERE state = 'failed'")
+        # next_try is on the monotonic clock of the process that set it: a new one starts afresh.
+        self.queue.execute("UPDATE jobs SET next_try = 0 WHERE state = 'queued'")
         self._scan_after = 0  # calls up to this id are all queued (or were)
+        self.head_interval_s = head_interval_s
+        self._head_due = 0.0
+        self._head_sent = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = None
@@ -161,7 +181,41 @@ class Replicator:
             ran += 1
             if not reached:
                 break  # the store is down: the other jobs wait for their next turn
+        self.send_audit_head()
         return ran
+
+    def send_audit_head(self, force=False):
+        """Put the audit trail's head (``BOX/audit-heads/SEQ.json``: seq, hash, and its
+        signature where the box signs) when it moved since the last one sent and
+        ``head_interval_s`` has passed. Kept off the box, a head makes a later rewrite
+        of the trail on the box show: ``linekeeper verify --head SEQ:HASH`` (the
+        ``archive audit-head`` command prints the latest) no longer finds it.
+
+        Returns the head sent, or None. A store that cannot be reached is retried at the
+        next interval (logged), and never holds up the calls' uploads.
+        """
+        now = self._monotonic()
+        if not force and now < self._head_due:
+            return None
+        self._head_due = now + self.head_interval_s
+        head = read_head(os.path.join(self.data_dir, "audit.head"))
+        if head is None or head == self._head_sent:
+            return None
+        with open(os.path.join(self.data_dir, "audit.head"), "rb") as f:
+            doc = json.loads(f.read())
+        if (doc["seq"], doc["hash"]) != head:
+            return None  # it moved while read: the next interval sends it
+        doc.update(box=self.settings.box_id, sent_at_us=int(self._wall_us()))
+        key = head_key(self.settings.box_id, head[0])
+        try:
+            if self.bucket.head(key) is None:
+                self._put(key, json.dumps(doc, sort_keys=True).encode())
+        except Exception as exc:  # whatever boto3 raised: the next interval tries again
+            self._head_due = now + min(self.head_interval_s, BACKOFF_MIN_S * 8)
+            log.warning("archive: the audit head was not sent: %s", describe(exc)[0])
+            return None
+        self._head_sent = head
+        return head
 
     def pending(self):
         """How many jobs are still queued."""
@@ -235,6 +289,8 @@ class Replicator:
             self.stats["attempts_failed"] += 1
             attempts = self.queue.query("SELECT attempts FROM jobs WHERE id = ?", (job_id,))[0][0] + 1
             delay_s = min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2 ** (attempts - 1))
+            if getattr(exc, "retry_after_s", None):
+                delay_s = max(delay_s, exc.retry_after_s)  # an Object Lock: not before it ends
             self.queue.execute(
                 "UPDATE jobs SET attempts = ?, next_try = ?, error = ?, state = ? WHERE id = ?",
                 (attempts, self._monotonic() + delay_s, message, "failed" if permanent else "queued", job_id),
@@ -291,8 +347,11 @@ class Replicator:
             for r in rows
         ]
 
+    def _lock(self):
+        return lock_args(self.settings.lock_days)
+
     def _put(self, key, body, metadata=None):
-        self.bucket.put(key, body, metadata)
+        self.bucket.put(key, body, metadata, lock=self._lock())
         self.stats["objects_put"] += 1
         self.stats["uploaded_bytes"] += len(body)
 
@@ -330,8 +389,7 @@ class Replicator:
 
         if size <= part:
             body = read(0, size)
-            md5 = self.bucket.put(key, body, meta)
-            del md5
+            self.bucket.put(key, body, meta, lock=self._lock())
         else:
             n_parts = -(-size // part)
             self.bucket.upload_multipart(
@@ -341,6 +399,7 @@ class Replicator:
                 Upload(self.queue, rec["id"], upload_id),
                 meta,
                 stop=self._stop,
+                lock=self._lock(),
             )
         self.stats["objects_put"] += 1
         self.stats["uploaded_bytes"] += size

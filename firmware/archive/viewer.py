@@ -385,3 +385,12 @@ def _mime(profile):
         return mime_type(profile)
     except LinekeeperError:  # a record from before profiles were recorded
         return "audio/ogg"
+
+
+def latest_audit_head(bucket, box):
+    """The latest audit head ``box`` sent (a dict: seq, hash, sent_at_us, sig where signed),
+    or None. Object keys sort by sequence number, so the last listed is the latest."""
+    keys = [k for k in bucket.keys("%s/audit-heads/" % box) if k.endswith(".json")]
+    if not keys:
+        return None
+    return json.loads(bucket.get(max(keys)))
