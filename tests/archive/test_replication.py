@@ -7,7 +7,7 @@ import os
 import time
 
 import pytest
-from conftest import SECRET_KEY, archive_settings, prepare_box
+from conftest import BASE_PORT, SECRET_KEY, archive_settings, prepare_box
 
 from board.sim.scenario import loads_scenario
 from firmware.archive import sealing
@@ -202,7 +202,7 @@ def own_s3(tmp_path):
     """A server of this test's own, to stop and start (ports apart from the session's)."""
     from s3server import S3Server
 
-    server = S3Server(str(tmp_path / "s3"), 9420).start()
+    server = S3Server(str(tmp_path / "s3"), BASE_PORT + 20).start()
     try:
         yield server
     finally:
