@@ -24,7 +24,7 @@ TYPED := telephony/countries.py telephony/errors.py telephony/levels.py \
 	firmware/alarms.py firmware/errors.py web/services.py web/site.py
 LINTED := telephony board firmware web tests bench hw_tests setup.py
 
-.PHONY: help setup run test test-fast test-arm64 lint hwtest bench sanitize clean
+.PHONY: help setup run run-archive test test-fast test-arm64 lint hwtest bench sanitize clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -42,6 +42,9 @@ $(STAMP): pyproject.toml setup.py scripts/install-deps firmware/ring/_cring.c
 run: setup ## run the box on the simulated board with the demo day and the web UI
 	$(VENV)/bin/linekeeper run --board sim --scenario demo --loop --speed $(SPEED) \
 		--data-dir $(DATA_DIR) --host $(HOST) --port $(PORT) --https-port $(HTTPS_PORT)
+
+run-archive: setup ## three simulated sites into one SeaweedFS bucket, then the central viewer (docs/archive-viewer.md)
+	$(PY) scripts/archive-demo
 
 test: setup ## run every test in tests/ (never hw_tests/)
 	$(PY) -m pytest tests

@@ -25,6 +25,7 @@ SECTIONS = (
     "startup",
     "power_fail",
     "archive",
+    "archive_search",
     "evidence",
 )
 

@@ -17,7 +17,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 LAYERS = ("telephony", "board", "firmware", "web")
 #: Modules that wire the layers together and so may reach above their own.
-WIRING = {"firmware.cli": {"web"}, "firmware.configio": {"web"}}
+WIRING = {"firmware.cli": {"web"}, "firmware.configio": {"web"}, "firmware.archive.cli": {"web"}}
 
 
 def module_name(path):

@@ -13,6 +13,7 @@ import os
 import shutil
 import time
 
+from firmware.archive.queue import ArchiveStatus
 from firmware.calls.calllog import iso_ms
 from firmware.calls.callsearch import CallSearch, ensure_indexes
 from firmware.config import load_config
@@ -257,4 +258,5 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         call_tags=CallMeta(calls_db),
         wall_us=clock.wall_us,
         cert_fingerprint=cert_fingerprint,
+        archive=ArchiveStatus(calls_db) if load_config(data_dir).archive.enabled else None,
     )

@@ -369,6 +369,8 @@ class Services:
     ``reports``     a :class:`firmware.reports.source.ReportSource`, or None
     ``alarms``      the alarm history (:class:`firmware.alarmlog.AlarmLog`), or None
     ``mail``        a :class:`firmware.mail.service.MailService`, or None
+    ``archive``     a :class:`firmware.archive.queue.ArchiveStatus` (``summary()``,
+                    ``of(call_id)``), or None on a box without the archive
     """
 
     status: LineStatusSource
@@ -390,6 +392,7 @@ class Services:
     reports: Any = None
     alarms: Any = None
     mail: Any = None
+    archive: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -455,6 +458,7 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
     directory. Recordings: ``recordings`` if given, else the box's
     ``RecordingStore`` (``box.recordings``) through :class:`StoreRecordings`.
     """
+    from firmware.archive.queue import ArchiveStatus
     from firmware.calls.callsearch import CallSearch, ensure_indexes
     from firmware.policy.callmeta import CallMeta
     from firmware.storage.audit import AuditLog
@@ -499,4 +503,10 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
         reports=getattr(box, "reports", None),
         alarms=getattr(box, "alarm_log", None),
         mail=getattr(box, "mail", None),
+        archive=ArchiveStatus(calls_db) if _archive_enabled(box) else None,
     )
+
+
+def _archive_enabled(box):
+    settings = getattr(getattr(box, "config", None), "archive", None)
+    return bool(getattr(settings, "enabled", False))

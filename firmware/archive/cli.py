@@ -22,7 +22,7 @@ def add_parser(sub):
     q.add_argument("--user", default="admin")
     q.set_defaults(func=cmd_init_org)
 
-    q = asub.add_parser("set-secret", help="store the box's S3 secret access key (mode 0600)")
+    q = asub.add_parser("set-secret", help="store the box's S3 secret access key (sealed, mode 0600)")
     q.add_argument("--data-dir", required=True)
     q.add_argument("--secret-file", required=True, help="file whose first line is the secret")
     q.set_defaults(func=cmd_set_secret)
@@ -40,6 +40,44 @@ def add_parser(sub):
     q.add_argument("--password-file")
     q.add_argument("--user", default="admin")
     q.set_defaults(func=cmd_index)
+
+    q = asub.add_parser(
+        "add-user",
+        help="add or replace an account of the central viewer (a supervisor also gets a "
+        "slot of the organisation key)",
+    )
+    q.add_argument("--viewer-dir", required=True)
+    q.add_argument("--org-dir", required=True)
+    q.add_argument("--name", required=True)
+    q.add_argument("--roles", required=True, help="comma-separated: supervisor, auditor, installer")
+    q.add_argument("--password-file", required=True)
+    q.add_argument("--grantor", help="a supervisor whose slot opens the key (for a new supervisor's slot)")
+    q.add_argument("--grantor-password-file")
+    q.set_defaults(func=cmd_add_user)
+
+    q = asub.add_parser("serve", help="the central viewer: read-only web UI over the bucket")
+    q.add_argument("--viewer-dir", required=True, help="its users, audit trail and index")
+    q.add_argument("--org-dir", required=True)
+    q.add_argument("--endpoint", required=True)
+    q.add_argument("--bucket", required=True)
+    q.add_argument("--region", default="us-east-1")
+    q.add_argument("--no-verify-tls", action="store_true")
+    q.add_argument("--host", default="127.0.0.1")
+    q.add_argument("--port", type=int, default=8444)
+    q.add_argument("--cert", help="TLS certificate (PEM); without it only 127.0.0.1 is served")
+    q.add_argument("--key", help="its private key (PEM)")
+    q.set_defaults(func=cmd_serve)
+
+    q = asub.add_parser(
+        "audit-head",
+        help="the latest audit head a box sent to the archive, as SEQ:HASH for `linekeeper verify --head`",
+    )
+    q.add_argument("--endpoint", required=True)
+    q.add_argument("--bucket", required=True)
+    q.add_argument("--region", default="us-east-1")
+    q.add_argument("--no-verify-tls", action="store_true")
+    q.add_argument("--box", required=True, help="the box id (its prefix in the bucket)")
+    q.set_defaults(func=cmd_audit_head)
 
     q = asub.add_parser("search", help="search the central index")
     q.add_argument("--index", required=True)
@@ -105,6 +143,83 @@ def cmd_index(args):
         % (n, ", %d unreadable records skipped" % skipped if skipped else ""),
         file=sys.stderr,
     )
+    return 0
+
+
+def cmd_add_user(args):
+    from firmware.storage.keystore import KeyStore
+    from web.archive.users import ArchiveUsers
+
+    from ..cli import _read_password
+
+    roles = [r.strip() for r in args.roles.split(",") if r.strip()]
+    password = _read_password(args.password_file)
+    store = KeyStore(args.org_dir)
+    if "supervisor" in roles and args.name not in store.slots():
+        if not (args.grantor and args.grantor_password_file):
+            raise LinekeeperError(
+                "a supervisor needs a slot of the organisation key: give --grantor and "
+                "--grantor-password-file (a supervisor who has one)"
+            )
+        with store.unlock(args.grantor, _read_password(args.grantor_password_file)) as key:
+            store.add_slot(args.name, password, key)
+    os.makedirs(args.viewer_dir, mode=0o700, exist_ok=True)
+    ArchiveUsers(args.viewer_dir).set(args.name, password, roles)
+    print("linekeeper: viewer account %s (%s)" % (args.name, ", ".join(roles)), file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args):
+    """Serve the central viewer until stopped (cheroot; TLS with --cert/--key)."""
+    import signal
+    import threading
+
+    from cheroot import wsgi
+
+    from web.archive import Viewer, create_archive_app
+
+    from .store import Bucket, make_client
+
+    tls = bool(args.cert and args.key)
+    if not tls and args.host not in ("127.0.0.1", "::1", "localhost"):
+        raise LinekeeperError("serving on %s needs --cert and --key (HTTPS)" % args.host)
+    client = make_client(args.endpoint, args.region, None, None, not args.no_verify_tls)
+    viewer = Viewer(args.viewer_dir, args.org_dir, Bucket(client, args.bucket), secure_cookies=tls)
+    server = wsgi.Server((args.host, args.port), create_archive_app(viewer))
+    if tls:
+        from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+        server.ssl_adapter = BuiltinSSLAdapter(args.cert, args.key)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    thread = threading.Thread(target=server.safe_start, name="linekeeper-archive-web", daemon=True)
+    thread.start()
+    print(
+        "linekeeper: archive viewer on %s://%s:%d/" % ("https" if tls else "http", args.host, args.port),
+        file=sys.stderr,
+    )
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        viewer.close()
+    return 0
+
+
+def cmd_audit_head(args):
+    from .store import Bucket, describe, make_client
+    from .viewer import latest_audit_head
+
+    client = make_client(args.endpoint, args.region, None, None, not args.no_verify_tls)
+    try:
+        head = latest_audit_head(Bucket(client, args.bucket), args.box)
+    except Exception as exc:
+        raise LinekeeperError("cannot read the bucket %s: %s" % (args.bucket, describe(exc)[0])) from None
+    if head is None:
+        raise LinekeeperError("box %s has sent no audit head to %s" % (args.box, args.bucket))
+    print("%d:%s" % (head["seq"], head["hash"]))
     return 0
 
 

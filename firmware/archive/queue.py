@@ -7,13 +7,20 @@ recording to delete from the archive), and multipart progress (``uploads``,
 (``archive_status``), where ``linekeeper calls --json`` reads it.
 """
 
+import logging
 import os
 import sqlite3
 import threading
 
 from firmware.storage import fsutil
 
+from ..errors import TamperError
+from ..policy.callmeta import SCHEMA as CALLMETA_SCHEMA
+from ..secretbox import PREFIX as SEALED_PREFIX
+from ..secretbox import SecretBox
 from .store import ArchiveError
+
+log = logging.getLogger(__name__)
 
 QUEUE_DB = "archive-queue.db"
 SECRET_FILE = "archive.secret"
@@ -39,40 +46,72 @@ CREATE TABLE IF NOT EXISTS parts (
     PRIMARY KEY (recording_id, number));
 """
 
-STATUS_SCHEMA = """
+STATUS_SCHEMA = (
+    CALLMETA_SCHEMA
+    + """
 CREATE TABLE IF NOT EXISTS archive_status (
     call_id    INTEGER PRIMARY KEY,
     status     TEXT NOT NULL CHECK (status IN ('queued', 'archived', 'failed')),
     reason     TEXT,
     updated_at INTEGER NOT NULL
 );
+-- Calls whose tags or legal hold changed: their archived record is put again. Triggers,
+-- so a change made by any process (the web UI's, the recorder's) is seen.
+CREATE TABLE IF NOT EXISTS archive_changed (call_id INTEGER PRIMARY KEY);
+CREATE TRIGGER IF NOT EXISTS archive_tag_added AFTER INSERT ON call_tags
+    BEGIN INSERT OR IGNORE INTO archive_changed VALUES (NEW.call_id); END;
+CREATE TRIGGER IF NOT EXISTS archive_tag_removed AFTER DELETE ON call_tags
+    BEGIN INSERT OR IGNORE INTO archive_changed VALUES (OLD.call_id); END;
+CREATE TRIGGER IF NOT EXISTS archive_hold_placed AFTER INSERT ON legal_holds
+    BEGIN INSERT OR IGNORE INTO archive_changed VALUES (NEW.call_id); END;
+CREATE TRIGGER IF NOT EXISTS archive_hold_released AFTER DELETE ON legal_holds
+    BEGIN INSERT OR IGNORE INTO archive_changed VALUES (OLD.call_id); END;
 """
+)
 
 
-def read_secret(data_dir):
-    """The S3 secret access key from ``DATA_DIR/archive.secret``.
+def read_secret(data_dir, secrets=None):
+    """The S3 secret access key, opened from ``DATA_DIR/archive.secret``.
 
-    :raises ArchiveError: missing, empty, or readable by others than the box
+    The file holds the secret sealed with the box's unattended-secrets key
+    (:class:`firmware.secretbox.SecretBox`: a key file on the card and the board's
+    identity), so a card read in another machine does not give it away. A file
+    from before sealing (the secret in clear) is sealed in place on first read.
+
+    :param secrets: a :class:`~firmware.secretbox.SecretBox` (default: the data dir's)
+    :raises ArchiveError: missing, empty, readable by others than the box, or it does
+        not open (changed, or sealed on another board: set it again)
     """
     path = os.path.join(data_dir, SECRET_FILE)
     try:
         st = os.stat(path)
         with open(path, encoding="utf-8") as f:
-            secret = f.readline().strip()
+            stored = f.readline().strip()
     except OSError as exc:
         raise ArchiveError(
             "cannot read the archive secret %s: %s" % (path, exc.strerror), permanent=True
         ) from None
     if st.st_mode & 0o077:
         raise ArchiveError("%s is readable by others: chmod 600 it" % path, permanent=True)
-    if not secret:
+    if not stored:
         raise ArchiveError("the archive secret %s is empty" % path, permanent=True)
-    return secret
+    secrets = secrets or SecretBox(data_dir)
+    if not stored.startswith(SEALED_PREFIX):
+        log.warning("the archive secret in %s was stored in clear: sealing it now", path)
+        write_secret(data_dir, stored, secrets)
+        return stored
+    try:
+        return secrets.open(SECRET_FILE, stored)
+    except TamperError as exc:
+        raise ArchiveError(
+            "%s (set it again with `linekeeper archive set-secret`)" % exc, permanent=True
+        ) from None
 
 
-def write_secret(data_dir, secret):
-    """Store the S3 secret access key (mode 0600, written atomically)."""
-    fsutil.atomic_write(os.path.join(data_dir, SECRET_FILE), secret.encode("utf-8") + b"\n", mode=0o600)
+def write_secret(data_dir, secret, secrets=None):
+    """Store the S3 secret access key sealed (see :func:`read_secret`), mode 0600, atomically."""
+    sealed = (secrets or SecretBox(data_dir)).seal(SECRET_FILE, secret)
+    fsutil.atomic_write(os.path.join(data_dir, SECRET_FILE), sealed.encode("ascii") + b"\n", mode=0o600)
 
 
 def statuses(db):
@@ -128,3 +167,56 @@ class Db:
     def close(self):
         with self.lock:
             self._db.close()
+
+
+class ArchiveStatus:
+    """The archive's state as the web UI shows it, read from the call log (``calls.db``).
+
+    The recorder's uploader writes ``archive_status``; this only reads it (the web UI
+    runs in its own process), so it needs no connection to the store.
+    """
+
+    def __init__(self, calls_db, last_errors=3):
+        self.calls_db = os.fspath(calls_db)
+        self.last_errors = last_errors
+
+    def _query(self, sql, args=()):
+        if not os.path.exists(self.calls_db):
+            return None
+        db = sqlite3.connect("file:%s?mode=ro" % self.calls_db, uri=True, timeout=5)
+        try:
+            return db.execute(sql, args).fetchall()
+        except sqlite3.OperationalError:
+            return None  # no archive_status yet: the archive has not run on this box
+        finally:
+            db.close()
+
+    def summary(self):
+        """``{"archived", "queued", "failed": counts, "last_archived_us", "errors":
+        [{"call_id", "status", "reason", "at_us"}]}`` (newest problems first), or None
+        when the archive has never run here."""
+        counts = self._query("SELECT status, count(*), max(updated_at) FROM archive_status GROUP BY status")
+        if counts is None:
+            return None
+        out = {"archived": 0, "queued": 0, "failed": 0, "last_archived_us": None}
+        for status, n, last_us in counts:
+            out[status] = n
+            if status == "archived":
+                out["last_archived_us"] = last_us
+        rows = self._query(
+            "SELECT call_id, status, reason, updated_at FROM archive_status WHERE reason IS NOT NULL"
+            " ORDER BY updated_at DESC LIMIT ?",
+            (self.last_errors,),
+        )
+        out["errors"] = [{"call_id": c, "status": s, "reason": r, "at_us": t} for c, s, r, t in rows or []]
+        return out
+
+    def of(self, call_id):
+        """``{"status", "reason", "at_us"}`` of one call, or None (not queued yet, or no archive)."""
+        rows = self._query(
+            "SELECT status, reason, updated_at FROM archive_status WHERE call_id = ?", (call_id,)
+        )
+        if not rows:
+            return None
+        status, reason, at_us = rows[0]
+        return {"status": status, "reason": reason, "at_us": at_us}

@@ -32,6 +32,7 @@ entry.
 """
 
 import base64
+import hashlib
 import json
 import logging
 import os
@@ -41,17 +42,19 @@ import time
 
 from firmware.calls.calllog import call_json
 from firmware.storage import crypto
+from firmware.storage.audit import read_head
 
 from ..policy import deletions
 from . import sealing
 from .queue import QUEUE_DB, QUEUE_SCHEMA, STATUS_SCHEMA, Db, Upload, read_secret
-from .store import ArchiveError, Bucket, Throttle, describe, make_client
+from .store import ArchiveError, Bucket, Throttle, describe, lock_args, make_client
 
 log = logging.getLogger(__name__)
 
 RECORD_FORMAT = 1
 BACKOFF_MIN_S = 2.0
 BACKOFF_MAX_S = 600.0
+HEAD_INTERVAL_S = 300.0
 
 
 def recording_key(box_id, sha256):
@@ -60,6 +63,10 @@ def recording_key(box_id, sha256):
 
 def call_key(box_id, call_id):
     return "%s/calls/%010d.json" % (box_id, call_id)
+
+
+def head_key(box_id, seq):
+    return "%s/audit-heads/%012d.json" % (box_id, seq)
 
 
 class Replicator:
@@ -72,10 +79,19 @@ class Replicator:
     :param wall_us: ``f() -> int``, the wall clock (µs) for status and deletion times
     :param monotonic: ``f() -> float`` seconds, for the backoff
     :param poll_s: how often the thread looks for newly ended calls
+    :param head_interval_s: how often the audit trail's head is sent (when it moved)
     """
 
     def __init__(
-        self, data_dir, settings, *, bucket=None, wall_us=None, monotonic=time.monotonic, poll_s=1.0
+        self,
+        data_dir,
+        settings,
+        *,
+        bucket=None,
+        wall_us=None,
+        monotonic=time.monotonic,
+        poll_s=1.0,
+        head_interval_s=HEAD_INTERVAL_S,
     ):
         self.data_dir = os.fspath(data_dir)
         self.settings = settings
@@ -91,7 +107,12 @@ class Replicator:
         deletions.ensure_schema(self.calls.raw())
         # A restart retries what failed for good last time (the installer may have fixed it).
         self.queue.execute("UPDATE jobs SET state = 'queued', next_try = 0 WHERE state = 'failed'")
+        # next_try is on the monotonic clock of the process that set it: a new one starts afresh.
+        self.queue.execute("UPDATE jobs SET next_try = 0 WHERE state = 'queued'")
         self._scan_after = 0  # calls up to this id are all queued (or were)
+        self.head_interval_s = head_interval_s
+        self._head_due = 0.0
+        self._head_sent = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = None
@@ -151,8 +172,10 @@ class Replicator:
             self._wake.clear()
 
     def step(self, ignore_backoff=False):
-        """Queue newly ended calls, then run every job that is due; returns how many ran."""
+        """Queue newly ended calls and archived calls that changed since, then run every
+        job that is due; returns how many ran."""
         self.enqueue_ended()
+        self.enqueue_changed()
         ran = 0
         for job_id, kind, call_id, detail in self._due(ignore_backoff):
             if self._stop.is_set():
@@ -161,7 +184,41 @@ class Replicator:
             ran += 1
             if not reached:
                 break  # the store is down: the other jobs wait for their next turn
+        self.send_audit_head()
         return ran
+
+    def send_audit_head(self, force=False):
+        """Put the audit trail's head (``BOX/audit-heads/SEQ.json``: seq, hash, and its
+        signature where the box signs) when it moved since the last one sent and
+        ``head_interval_s`` has passed. Kept off the box, a head makes a later rewrite
+        of the trail on the box show: ``linekeeper verify --head SEQ:HASH`` (the
+        ``archive audit-head`` command prints the latest) no longer finds it.
+
+        Returns the head sent, or None. A store that cannot be reached is retried at the
+        next interval (logged), and never holds up the calls' uploads.
+        """
+        now = self._monotonic()
+        if not force and now < self._head_due:
+            return None
+        self._head_due = now + self.head_interval_s
+        head = read_head(os.path.join(self.data_dir, "audit.head"))
+        if head is None or head == self._head_sent:
+            return None
+        with open(os.path.join(self.data_dir, "audit.head"), "rb") as f:
+            doc = json.loads(f.read())
+        if (doc["seq"], doc["hash"]) != head:
+            return None  # it moved while read: the next interval sends it
+        doc.update(box=self.settings.box_id, sent_at_us=int(self._wall_us()))
+        key = head_key(self.settings.box_id, head[0])
+        try:
+            if self.bucket.head(key) is None:
+                self._put(key, json.dumps(doc, sort_keys=True).encode())
+        except Exception as exc:  # whatever boto3 raised: the next interval tries again
+            self._head_due = now + min(self.head_interval_s, BACKOFF_MIN_S * 8)
+            log.warning("archive: the audit head was not sent: %s", describe(exc)[0])
+            return None
+        self._head_sent = head
+        return head
 
     def pending(self):
         """How many jobs are still queued."""
@@ -198,6 +255,22 @@ class Replicator:
             self._scan_after = rows[-1][0]
         return len(new)
 
+    def enqueue_changed(self):
+        """Queue again every archived call whose tags or legal hold changed since (the
+        call-log triggers list them in ``archive_changed``): its record goes up again as
+        a new version. A call not archived yet needs nothing: its upload is still to come."""
+        changed = [r[0] for r in self.calls.query("SELECT call_id FROM archive_changed")]
+        for call_id in changed:
+            n = self.queue.execute(
+                "UPDATE jobs SET state = 'queued', attempts = 0, next_try = 0, error = NULL"
+                " WHERE kind = 'call' AND call_id = ? AND state = 'done'",
+                (call_id,),
+            )
+            if n:
+                self._status(call_id, "queued", "changed: the record goes up again")
+            self.calls.execute("DELETE FROM archive_changed WHERE call_id = ?", (call_id,))
+        return len(changed)
+
     def _due(self, ignore_backoff):
         now = self._monotonic()
         return self.queue.query(
@@ -219,6 +292,8 @@ class Replicator:
             self.stats["attempts_failed"] += 1
             attempts = self.queue.query("SELECT attempts FROM jobs WHERE id = ?", (job_id,))[0][0] + 1
             delay_s = min(BACKOFF_MAX_S, BACKOFF_MIN_S * 2 ** (attempts - 1))
+            if getattr(exc, "retry_after_s", None):
+                delay_s = max(delay_s, exc.retry_after_s)  # an Object Lock: not before it ends
             self.queue.execute(
                 "UPDATE jobs SET attempts = ?, next_try = ?, error = ?, state = ? WHERE id = ?",
                 (attempts, self._monotonic() + delay_s, message, "failed" if permanent else "queued", job_id),
@@ -256,10 +331,13 @@ class Replicator:
         for rec in recordings:
             self._upload_recording(rec)
         key = call_key(self.settings.box_id, call_id)
-        if self.bucket.head(key) is None:
-            self._put(key, self.call_record(call_id, recordings))
-        else:
+        body, content = self.call_record(call_id, recordings, with_content_hash=True)
+        head = self.bucket.head(key)
+        # The record is sealed afresh each time; what it says is compared by its content hash.
+        if head is not None and head.get("Metadata", {}).get("content-sha256") == content:
             self.stats["objects_skipped"] += 1
+        else:
+            self._put(key, body, {"content-sha256": content})
 
     def _recordings(self, call_id):
         rows = self.calls.query(
@@ -272,15 +350,16 @@ class Replicator:
             for r in rows
         ]
 
-    def _put(self, key, body):
-        self.bucket.put(key, body)
+    def _lock(self):
+        return lock_args(self.settings.lock_days)
+
+    def _put(self, key, body, metadata=None):
+        self.bucket.put(key, body, metadata, lock=self._lock())
         self.stats["objects_put"] += 1
         self.stats["uploaded_bytes"] += len(body)
 
     def _upload_recording(self, rec):
         """Upload one recording unless the bucket already holds it (same hash)."""
-        import hashlib
-
         key = recording_key(self.settings.box_id, rec["sha256"])
         head = self.bucket.head(key)
         if head is not None and head.get("Metadata", {}).get("sha256") == rec["sha256"]:
@@ -313,8 +392,7 @@ class Replicator:
 
         if size <= part:
             body = read(0, size)
-            md5 = self.bucket.put(key, body, meta)
-            del md5
+            self.bucket.put(key, body, meta, lock=self._lock())
         else:
             n_parts = -(-size // part)
             self.bucket.upload_multipart(
@@ -324,6 +402,7 @@ class Replicator:
                 Upload(self.queue, rec["id"], upload_id),
                 meta,
                 stop=self._stop,
+                lock=self._lock(),
             )
         self.stats["objects_put"] += 1
         self.stats["uploaded_bytes"] += size
@@ -342,8 +421,9 @@ class Replicator:
         self.queue.execute("INSERT INTO uploads VALUES (?, ?, ?, NULL)", (recording_id, prefix, header_bytes))
         return prefix, header_bytes, None
 
-    def call_record(self, call_id, recordings):
-        """The call record object's bytes (JSON; the call itself and its audit entries sealed)."""
+    def call_record(self, call_id, recordings, with_content_hash=False):
+        """The call record object's bytes (JSON; the call itself and its audit entries sealed);
+        with ``with_content_hash``, ``(bytes, SHA-256 of what it says before sealing)``."""
         cur = self.calls.raw()
         with self.calls.lock:
             c = cur.execute(
@@ -382,7 +462,8 @@ class Replicator:
         ]
         private = {"call": call, "audit": self._audit_entries(call_id, recordings)}
         context = ("%s/%d" % (self.settings.box_id, call_id)).encode()
-        sealed = sealing.seal(json.dumps(private, sort_keys=True).encode(), self.settings.org_key, context)
+        plain = json.dumps(private, sort_keys=True).encode()
+        sealed = sealing.seal(plain, self.settings.org_key, context)
         doc = {
             "format": RECORD_FORMAT,
             "box": self.settings.box_id,
@@ -393,13 +474,34 @@ class Replicator:
             "ended_at": call["ended_at"],
             "answered": call["answered"],
             "duration_s": call["duration_s"],
+            # The times to the µs, as the box's reports count them (the ISO times are to the ms).
+            "started_us": row["started_at"],
+            "answered_us": row["answered_at"],
+            "ended_us": row["ended_at"],
             "end_reason": call["end_reason"],
+            "recordings_deleted": self._deleted_count(call_id),
+            "legal_hold": self._held(call_id),
             "recordings": recs,
             "sealed": base64.b64encode(sealed).decode(),
         }
         if self.settings.clear_numbers:
             doc.update(number=call["number"], name=call["name"])
-        return json.dumps(doc, sort_keys=True).encode()
+        body = json.dumps(doc, sort_keys=True).encode()
+        if not with_content_hash:
+            return body
+        doc["sealed"] = hashlib.sha256(plain).hexdigest()
+        return body, hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+    def _held(self, call_id):
+        return bool(self.calls.query("SELECT 1 FROM legal_holds WHERE call_id = ?", (call_id,)))
+
+    def _deleted_count(self, call_id):
+        """How many of the call's recordings retention has destroyed (they still count as
+        recorded in a report)."""
+        rows = self.calls.query(
+            "SELECT count(*) FROM recordings WHERE call_id = ? AND state = 'deleted'", (call_id,)
+        )
+        return rows[0][0]
 
     def _audit_entries(self, call_id, recordings):
         targets = ["call:%d" % call_id] + ["recordings/%s.lkrec" % r["id"] for r in recordings]

@@ -14,7 +14,8 @@ Example (defaults shown unless marked)::
       "org_public_key": "base64 of 32 bytes",                        (example)
       "bandwidth_kbps": 0,
       "part_size_mb": 8,
-      "clear_numbers": false
+      "clear_numbers": false,
+      "lock_days": 0
     }
 
 The secret access key is never in ``config.json`` (which ``linekeeper config
@@ -35,6 +36,7 @@ ARCHIVE_VERSION = 1
 BOX_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 MIN_PART_MB = 5  # S3's smallest part but the last
+MAX_LOCK_DAYS = 36_500  # S3's own limit on a retention period is 100 years
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ class ArchiveSettings:
     ``part_size_mb``   multipart part size, MiB; larger files go up in parts, resumably
     ``clear_numbers``  also put the caller's number and name in clear in the call
                        record (off: only sealed to the organisation key)
+    ``lock_days``      S3 Object Lock in compliance mode: every object put is locked for
+                       this many days, so nobody (not the box, not the store's admin) can
+                       delete or overwrite it before then; needs a bucket made with Object
+                       Lock on. 0: no lock. A retention deletion waits for the lock to end.
     """
 
     version: int = ARCHIVE_VERSION
@@ -69,6 +75,7 @@ class ArchiveSettings:
     bandwidth_kbps: int = 0
     part_size_mb: int = 8
     clear_numbers: bool = False
+    lock_days: int = 0
 
     def __post_init__(self):
         if self.version != ARCHIVE_VERSION:
@@ -76,12 +83,14 @@ class ArchiveSettings:
         for name in ("enabled", "verify_tls", "clear_numbers"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError("must be true or false", field=name)
-        for name in ("bandwidth_kbps", "part_size_mb"):
+        for name in ("bandwidth_kbps", "part_size_mb", "lock_days"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ConfigError("must be a whole number", field=name)
         if not 0 <= self.bandwidth_kbps <= 10_000_000:
             raise ConfigError("must be from 0 (no limit) to 10000000 kbit/s", field="bandwidth_kbps")
+        if not 0 <= self.lock_days <= MAX_LOCK_DAYS:
+            raise ConfigError("must be from 0 (no lock) to %d days" % MAX_LOCK_DAYS, field="lock_days")
         if not MIN_PART_MB <= self.part_size_mb <= 512:
             raise ConfigError("must be from %d to 512 MiB" % MIN_PART_MB, field="part_size_mb")
         for name in ("endpoint", "region", "bucket", "box_id", "access_key_id", "org_public_key"):

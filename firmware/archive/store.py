@@ -6,6 +6,7 @@ followed by ``-N``; each is compared with what was computed locally, so a
 body the store holds differently from what was sent is caught.
 """
 
+import datetime
 import hashlib
 import threading
 import time
@@ -14,11 +15,24 @@ from ..errors import LinekeeperError
 
 
 class ArchiveError(LinekeeperError):
-    """The archive refused or failed an operation; ``permanent`` when retrying cannot help."""
+    """The archive refused or failed an operation; ``permanent`` when retrying cannot help;
+    ``retry_after_s`` when it cannot succeed before then (an Object Lock)."""
 
-    def __init__(self, message, permanent=False):
+    def __init__(self, message, permanent=False, retry_after_s=None):
         super().__init__(message)
         self.permanent = permanent
+        self.retry_after_s = retry_after_s
+
+
+def lock_args(lock_days, now=None):
+    """The put arguments that lock an object in compliance mode for ``lock_days`` (0: none)."""
+    if not lock_days:
+        return {}
+    now = now or datetime.datetime.now(datetime.UTC)
+    return {
+        "ObjectLockMode": "COMPLIANCE",
+        "ObjectLockRetainUntilDate": now + datetime.timedelta(days=lock_days),
+    }
 
 
 # S3 error codes that no retry will cure (the installer must act).
@@ -121,21 +135,24 @@ class Bucket:
                 return None
             raise
 
-    def put(self, key, body, metadata=None):
-        """Put ``body`` (bytes) and check the store's ETag is its MD5.
+    def put(self, key, body, metadata=None, lock=None):
+        """Put ``body`` (bytes) and check the store's ETag is its MD5; ``lock``: the
+        :func:`lock_args` to lock it with.
 
         :raises ArchiveError: the ETag does not match (the store holds something else)
         """
         md5 = hashlib.md5(body).hexdigest()
         self.throttle.take(len(body))
-        response = self.client.put_object(Bucket=self.name, Key=key, Body=body, Metadata=metadata or {})
+        response = self.client.put_object(
+            Bucket=self.name, Key=key, Body=body, Metadata=metadata or {}, **(lock or {})
+        )
         if _etag(response) != md5:
             raise ArchiveError(
                 "%s: the store's checksum %s is not the upload's %s" % (key, _etag(response), md5)
             )
         return md5
 
-    def upload_multipart(self, key, read_part, n_parts, state, metadata=None, stop=None):
+    def upload_multipart(self, key, read_part, n_parts, state, metadata=None, stop=None, lock=None):
         """Upload ``n_parts`` parts (``read_part(i) -> bytes``, i from 1) resumably.
 
         ``state`` persists progress: ``state.upload_id`` / ``state.set_upload_id(id)``,
@@ -147,7 +164,7 @@ class Bucket:
         upload_id = state.upload_id
         if upload_id is None:
             upload_id = self.client.create_multipart_upload(
-                Bucket=self.name, Key=key, Metadata=metadata or {}
+                Bucket=self.name, Key=key, Metadata=metadata or {}, **(lock or {})
             )["UploadId"]
             state.set_upload_id(upload_id)
         done = state.parts()
@@ -190,19 +207,51 @@ class Bucket:
             pass
 
     def delete_all_versions(self, key):
-        """Delete ``key`` and every version and delete marker of it; returns how many went."""
+        """Delete ``key`` and every version and delete marker of it; returns how many went.
+
+        :raises ArchiveError: a version is under an Object Lock (``retry_after_s`` says
+            how long it has left)
+        """
+        from botocore.exceptions import ClientError
+
         gone = 0
         paginator = self.client.get_paginator("list_object_versions")
         for page in paginator.paginate(Bucket=self.name, Prefix=key):
             for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
                 if item["Key"] != key:
                     continue
-                self.client.delete_object(Bucket=self.name, Key=key, VersionId=item["VersionId"])
+                try:
+                    self.client.delete_object(Bucket=self.name, Key=key, VersionId=item["VersionId"])
+                except ClientError as exc:
+                    self._locked(exc, key, item["VersionId"])
+                    raise
                 gone += 1
         if self.head(key) is not None:  # an unversioned bucket lists no versions
             self.client.delete_object(Bucket=self.name, Key=key)
             gone += 1
         return gone
+
+    def _locked(self, exc, key, version_id):
+        """Raise :class:`ArchiveError` with the time left when ``exc`` (a refused delete) is
+        an Object Lock's doing; return when it is not."""
+        from botocore.exceptions import ClientError
+
+        if exc.response.get("Error", {}).get("Code") != "AccessDenied":
+            return
+        try:
+            retention = self.client.get_object_retention(Bucket=self.name, Key=key, VersionId=version_id)
+        except ClientError:
+            return
+        until = retention.get("Retention", {}).get("RetainUntilDate")
+        if until is None:
+            return
+        left_s = (until - datetime.datetime.now(datetime.UTC)).total_seconds()
+        if left_s > 0:
+            raise ArchiveError(
+                "%s is locked (Object Lock, compliance mode) until %s: deleted then"
+                % (key, until.strftime("%Y-%m-%dT%H:%M:%SZ")),
+                retry_after_s=left_s + 60,
+            ) from None
 
     def keys(self, prefix=""):
         """Every current object key under ``prefix``."""

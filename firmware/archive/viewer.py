@@ -10,10 +10,17 @@ Losing the index loses nothing: the bucket is the archive.
 """
 
 import base64
+import datetime
+import hashlib
 import json
 import os
 import sqlite3
+import tempfile
 
+from ..errors import LinekeeperError, ReportError, TamperError
+from ..recording.codec import mime_type
+from ..recording.segment import SegmentReader
+from ..reports.compute import MAX_CALLS, totals_of
 from . import sealing
 
 INDEX_SCHEMA = """
@@ -31,11 +38,28 @@ CREATE TABLE calls (
     recording_key TEXT,
     recording_sha256 TEXT,
     record_key   TEXT NOT NULL,
+    started_us   INTEGER,
+    answered_us  INTEGER,
+    ended_us     INTEGER,
+    number_rev   TEXT,
+    tags         TEXT,
+    policy_decision TEXT,
+    policy_reason TEXT,
+    consent      TEXT,
+    pause_spans  TEXT,
+    rec_states   TEXT,
+    deleted      INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (box, call_id)
 );
-CREATE INDEX calls_number ON calls (number);
-CREATE INDEX calls_started ON calls (started_at);
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT);
 """
+# Made after the rows are in: one sort per index instead of millions of inserts into each.
+INDEX_INDEXES = """
+CREATE INDEX calls_number_rev ON calls (number_rev, started_us);
+CREATE INDEX calls_started ON calls (started_us, box, call_id);
+CREATE INDEX calls_box_started ON calls (box, started_us, call_id);
+"""
+#: What a search returns per call.
 COLUMNS = (
     "box",
     "call_id",
@@ -50,6 +74,26 @@ COLUMNS = (
     "recording_key",
     "recording_sha256",
     "record_key",
+    "started_us",
+    "tags",
+)
+_ROW = COLUMNS[:13] + (
+    "started_us",
+    "answered_us",
+    "ended_us",
+    "number_rev",
+    "tags",
+    "policy_decision",
+    "policy_reason",
+    "consent",
+    "pause_spans",
+    "rec_states",
+    "deleted",
+)
+#: The row shape :func:`firmware.reports.compute.totals_of` reads.
+_REPORT_COLUMNS = (
+    "call_id, line, direction, started_us, answered_us, ended_us, number, policy_decision,"
+    " policy_reason, consent, pause_spans, rec_states, deleted"
 )
 
 
@@ -72,74 +116,281 @@ def read_record(body, org_private_key=None):
     return doc
 
 
+def _us(doc, name):
+    """A time of the record in µs: the exact one, or (older records) its ISO form's ms."""
+    if doc.get(name + "_us") is not None:
+        return int(doc[name + "_us"])
+    text = doc.get(name + "_at") or (doc.get("call") or {}).get(name + "_at")
+    if not text:
+        return None
+    t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return int(t.timestamp() * 1000) * 1000
+
+
+def _json_or_none(value):
+    return json.dumps(value, sort_keys=True) if value else None
+
+
+def index_row(doc, record_key):
+    """One index row (the values of ``_ROW``) of a call record read by :func:`read_record`."""
+    recordings = doc.get("recordings") or []
+    rec = recordings[-1] if recordings else {}
+    call = doc.get("call") or {}
+    number = doc.get("number")
+    states = [r.get("state") for r in recordings] + ["deleted"] * int(doc.get("recordings_deleted") or 0)
+    return (
+        doc["box"],
+        doc["call_id"],
+        doc.get("line"),
+        doc.get("direction"),
+        doc.get("started_at"),
+        doc.get("ended_at"),
+        int(bool(doc.get("answered"))),
+        doc.get("duration_s"),
+        number,
+        doc.get("name"),
+        rec.get("key"),
+        rec.get("sha256"),
+        record_key,
+        _us(doc, "started"),
+        _us(doc, "answered"),
+        _us(doc, "ended"),
+        number[::-1] if number else None,
+        ",".join(call.get("tags") or []) or None,
+        call.get("policy_decision"),
+        call.get("policy_reason"),
+        _json_or_none(call.get("consent")),
+        _json_or_none(call.get("pause_spans")),
+        ",".join(s for s in states if s) or None,
+        int(bool(doc.get("recordings_deleted"))),
+    )
+
+
 def rebuild_index(bucket, index_path, org_private_key=None):
     """Rebuild the index at ``index_path`` from ``bucket`` (a :class:`~.store.Bucket`).
 
     Returns ``(calls indexed, records skipped as unreadable)``.
     """
-    tmp = index_path + ".new"
-    if os.path.exists(tmp):
-        os.remove(tmp)
-    db = sqlite3.connect(tmp)
-    skipped = 0
-    try:
-        db.executescript(INDEX_SCHEMA)
-        n = 0
+    skipped = []
+
+    def records():
         for key in bucket.keys():
             parts = key.split("/")
             if len(parts) != 3 or parts[1] != "calls" or not parts[2].endswith(".json"):
                 continue
             try:
-                doc = read_record(bucket.get(key), org_private_key)
+                yield read_record(bucket.get(key), org_private_key), key
             except (ValueError, KeyError):
-                skipped += 1
-                continue
-            rec = doc["recordings"][-1] if doc.get("recordings") else {}
-            db.execute(
-                "INSERT OR REPLACE INTO calls VALUES (%s)" % ",".join("?" * len(COLUMNS)),
-                (
-                    doc["box"],
-                    doc["call_id"],
-                    doc.get("line"),
-                    doc.get("direction"),
-                    doc.get("started_at"),
-                    doc.get("ended_at"),
-                    int(bool(doc.get("answered"))),
-                    doc.get("duration_s"),
-                    doc.get("number"),
-                    doc.get("name"),
-                    rec.get("key"),
-                    rec.get("sha256"),
-                    key,
-                ),
-            )
-            n += 1
+                skipped.append(key)
+
+    n = write_index(index_path, records(), sealed_opened=org_private_key is not None)
+    return n, len(skipped)
+
+
+def write_index(index_path, records, sealed_opened, batch=10_000):
+    """Write a new index of ``records`` (``(doc, object key)`` pairs, the docs as
+    :func:`read_record` gives them) to ``index_path``, replacing the old one only when
+    complete (a failure leaves the old index as it was). Returns how many calls.
+    """
+    tmp = index_path + ".new"
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    db = sqlite3.connect(tmp)
+    n = 0
+    sql = "INSERT OR REPLACE INTO calls (%s) VALUES (%s)" % (", ".join(_ROW), ",".join("?" * len(_ROW)))
+    try:
+        db.execute("PRAGMA journal_mode=OFF")  # a new file: a crash leaves only the .new to remove
+        db.execute("PRAGMA synchronous=OFF")
+        db.executescript(INDEX_SCHEMA)
+        rows = []
+        for doc, key in records:
+            rows.append(index_row(doc, key))
+            if len(rows) >= batch:
+                db.executemany(sql, rows)
+                n += len(rows)
+                rows = []
+        db.executemany(sql, rows)
+        n += len(rows)
+        db.executescript(INDEX_INDEXES)
+        db.execute("INSERT INTO meta VALUES ('sealed_opened', ?)", ("yes" if sealed_opened else "no",))
         db.commit()
     except BaseException:
         db.close()
-        os.remove(tmp)  # the old index stays as it was
+        os.remove(tmp)
         raise
     db.close()
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # durable before it replaces the old index
+    finally:
+        os.close(fd)
     os.replace(tmp, index_path)
-    return n, skipped
+    return n
 
 
-def search(index_path, number=None, box=None, limit=1000):
-    """Calls in the index (dicts), oldest first; ``number`` matches a trailing part too
-    (``960123`` finds ``01632960123``)."""
-    db = sqlite3.connect("file:%s?mode=ro" % index_path, uri=True)
+def _suffix_range(number):
+    """The ``number_rev`` range of numbers ending in ``number``: a prefix of the reversed."""
+    low = number[::-1]
+    return low, low[:-1] + chr(ord(low[-1]) + 1)
+
+
+def open_index(index_path):
+    """The index, read-only.
+
+    :raises LinekeeperError: there is none yet
+    """
+    if not os.path.exists(index_path):
+        raise LinekeeperError("no index %s (run `linekeeper archive index` first)" % index_path)
+    return sqlite3.connect("file:%s?mode=ro" % index_path, uri=True, check_same_thread=False)
+
+
+def search(
+    index_path,
+    number=None,
+    box=None,
+    since_us=None,
+    until_us=None,
+    limit=1000,
+    newest_first=False,
+    db=None,
+):
+    """Calls in the index (dicts), oldest first (``newest_first``: newest first).
+
+    ``number`` matches the whole number or its last digits (``960123`` finds
+    ``01632960123``); ``box`` one site; ``since_us``/``until_us`` the start time
+    (µs, until excluded). ``db``: an open index (:func:`open_index`) to reuse.
+    """
+    own = db is None
+    if own:
+        db = open_index(index_path)
     try:
         where, args = [], []
         if number:
-            where.append("number LIKE ? ESCAPE '\\'")
-            args.append("%" + number.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"))
+            where.append("number_rev >= ? AND number_rev < ?")
+            args += list(_suffix_range(number))
         if box:
             where.append("box = ?")
             args.append(box)
+        if since_us is not None:
+            where.append("started_us >= ?")
+            args.append(since_us)
+        if until_us is not None:
+            where.append("started_us < ?")
+            args.append(until_us)
         sql = "SELECT %s FROM calls" % ", ".join(COLUMNS)
+        if number:
+            # A number's calls are few; a date range may hold millions (SQLite's planner
+            # cannot know which is narrower without statistics).
+            sql += " INDEXED BY calls_number_rev"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY started_at, box, call_id LIMIT ?"
+        order = " DESC" if newest_first else ""
+        sql += " ORDER BY started_us%s, box%s, call_id%s LIMIT ?" % (order, order, order)
         return [dict(zip(COLUMNS, r, strict=False)) for r in db.execute(sql, args + [limit])]
     finally:
-        db.close()
+        if own:
+            db.close()
+
+
+def get_call(db, box, call_id):
+    """One call of the index (a dict of ``COLUMNS``), or None."""
+    row = db.execute(
+        "SELECT %s FROM calls WHERE box = ? AND call_id = ?" % ", ".join(COLUMNS), (box, call_id)
+    ).fetchone()
+    return dict(zip(COLUMNS, row, strict=False)) if row else None
+
+
+def sites(db):
+    """``[(box, calls)]`` of every site in the index."""
+    return db.execute("SELECT box, count(*) FROM calls GROUP BY box ORDER BY box").fetchall()
+
+
+def sealed_opened(db):
+    """True when the index was built with the organisation key (numbers, coverage known)."""
+    row = db.execute("SELECT value FROM meta WHERE name = 'sealed_opened'").fetchone()
+    return bool(row) and row[0] == "yes"
+
+
+def central_report(db, period, boxes=None, max_calls=MAX_CALLS):
+    """Each site's report figures for ``period`` and their sum, from the index.
+
+    Returns ``{"period", "sites": {box: totals}, "total": totals}``; each site's
+    totals are computed by the box's own report code
+    (:func:`firmware.reports.compute.totals_of`), so they match the box's report.
+
+    :raises ReportError: more than ``max_calls`` calls in the period
+    """
+    where, args = ["started_us >= ? AND started_us < ?"], [period.start_us, period.end_us]
+    if boxes:
+        where.append("box IN (%s)" % ",".join("?" * len(boxes)))
+        args += list(boxes)
+    clause = " WHERE " + " AND ".join(where)
+    n = db.execute("SELECT count(*) FROM calls" + clause, args).fetchone()[0]
+    if n > max_calls:
+        raise ReportError(
+            "%s holds %d calls across the sites; a report holds at most %d: choose a shorter date range"
+            % (period.label(), n, max_calls)
+        )
+    rows = {}
+    for r in db.execute(
+        "SELECT box, %s FROM calls%s ORDER BY started_us, box, call_id" % (_REPORT_COLUMNS, clause), args
+    ):
+        rows.setdefault(r[0], []).append(r[1:])
+    site_totals = {box: totals_of(rows[box], period) for box in sorted(rows)}
+    return {
+        "period": {"from": period.first.isoformat(), "to": period.last.isoformat(), "tz": period.tz},
+        "sites": site_totals,
+        "total": totals_of([r for box in sorted(rows) for r in rows[box]], period),
+    }
+
+
+def play(bucket, record, org_key, tmp_dir):
+    """``(codec bytes, complete, mime type)`` of a call's (last) recording, fetched from
+    the bucket and decrypted with the organisation key; nothing is written to disk but
+    a temporary copy of the still-encrypted file, removed before this returns.
+
+    ``record``: the call record read by :func:`read_record` with the key.
+
+    :raises LinekeeperError: the call has no recording (any more)
+    :raises TamperError: the object or its key does not open, or fails its hash
+    """
+    recs = [r for r in record.get("recordings") or [] if r.get("org_wrapped_key")]
+    if not recs:
+        raise LinekeeperError("call %s/%d has no archived recording" % (record["box"], record["call_id"]))
+    rec = recs[-1]
+    restored = sealing.restore_recording(bucket.get(rec["key"]), rec["id"], org_key)
+    if hashlib.sha256(restored).hexdigest() != rec["sha256"]:
+        raise TamperError("archived recording %s does not match its hash" % rec["id"])
+    data_key = org_key.unwrap(base64.b64decode(rec["org_wrapped_key"]), rec["id"].encode())
+    fd, path = tempfile.mkstemp(suffix=".lkrec", dir=tmp_dir)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(restored)
+        reader = SegmentReader(path, data_key)
+        chunks = []
+        try:
+            for chunk in reader.chunks():
+                chunks.append(chunk)
+        except TamperError:
+            if rec.get("state") != "partial":
+                raise
+            return b"".join(chunks), False, _mime(rec.get("profile"))
+        return b"".join(chunks), reader.complete, _mime(rec.get("profile"))
+    finally:
+        os.remove(path)
+
+
+def _mime(profile):
+    try:
+        return mime_type(profile)
+    except LinekeeperError:  # a record from before profiles were recorded
+        return "audio/ogg"
+
+
+def latest_audit_head(bucket, box):
+    """The latest audit head ``box`` sent (a dict: seq, hash, sent_at_us, sig where signed),
+    or None. Object keys sort by sequence number, so the last listed is the latest."""
+    keys = [k for k in bucket.keys("%s/audit-heads/" % box) if k.endswith(".json")]
+    if not keys:
+        return None
+    return json.loads(bucket.get(max(keys)))

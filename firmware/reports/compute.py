@@ -252,6 +252,21 @@ def _access(audit_db, period, cipher=None):
     return {k: dict(sorted(v.items())) for k, v in out.items()}
 
 
+def totals_of(rows, period):
+    """The finished totals of call ``rows`` (in the shape the report reads from a call
+    log: id, line, direction, started/answered/ended µs, number, policy decision and
+    reason, consent JSON, pause spans JSON, recording states, deleted), as in a
+    report's ``box`` figures; ``deletions`` stays 0 (it comes from a deletion log).
+
+    The central viewer computes each site's figures through this, so they are the
+    boxes' own figures by construction.
+    """
+    tot = _empty_totals()
+    for row in rows:
+        _add(tot, row, period)
+    return _finish(tot)
+
+
 def count_calls(calls_db, period):
     """How many calls started in ``period`` (the size check before a report)."""
     db = _connect(calls_db)

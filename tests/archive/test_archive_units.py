@@ -119,6 +119,34 @@ def test_the_secret_must_be_private(tmp_path):
         read_secret(str(tmp_path))
 
 
+def test_the_secret_is_sealed_on_the_card_not_in_clear(tmp_path):
+    from firmware.secretbox import SecretBox
+
+    here, there = SecretBox(str(tmp_path), b"board-1"), SecretBox(str(tmp_path), b"board-2")
+    write_secret(str(tmp_path), "s3cr3t-access-key", here)
+    stored = (tmp_path / "archive.secret").read_bytes()
+    assert b"s3cr3t" not in stored and stored.startswith(b"lksec1:")
+    assert read_secret(str(tmp_path), here) == "s3cr3t-access-key"
+    # The card read with another board's identity: the secret does not open, and says what to do.
+    with pytest.raises(ArchiveError, match="set-secret") as refused:
+        read_secret(str(tmp_path), there)
+    assert refused.value.permanent
+    assert (tmp_path / "archive.secret").read_bytes() == stored  # nothing changed
+
+
+def test_a_secret_stored_in_clear_is_sealed_on_first_read(tmp_path):
+    from firmware.secretbox import SecretBox
+
+    box = SecretBox(str(tmp_path), b"board-1")
+    (tmp_path / "archive.secret").write_text("old-clear-secret\n")
+    os.chmod(tmp_path / "archive.secret", 0o600)
+    assert read_secret(str(tmp_path), box) == "old-clear-secret"
+    stored = (tmp_path / "archive.secret").read_bytes()
+    assert b"old-clear-secret" not in stored and stored.startswith(b"lksec1:")
+    assert os.stat(tmp_path / "archive.secret").st_mode & 0o777 == 0o600
+    assert read_secret(str(tmp_path), box) == "old-clear-secret"
+
+
 def test_escrowed_keys_are_wrapped_to_the_organisation_and_survive_a_restart(tmp_path):
     from firmware.calls.calllog import CallLog
     from firmware.clock import SimClock

@@ -7,7 +7,7 @@ import os
 import time
 
 import pytest
-from conftest import SECRET_KEY, archive_settings, prepare_box
+from conftest import BASE_PORT, SECRET_KEY, archive_settings, prepare_box
 
 from board.sim.scenario import loads_scenario
 from firmware.archive import sealing
@@ -173,14 +173,17 @@ def test_three_boxes_one_bucket_every_call_found_and_nothing_in_clear(tmp_path, 
     for box_id in NUMBERS:
         for (wrapped,) in _rows(str(tmp_path / box_id), "SELECT wrapped_key FROM recordings"):
             forbidden += [wrapped, base64.b64encode(wrapped)]
-    keys = list(bucket.keys())
+    everything = list(bucket.keys())
+    # Beside the calls: each box's audit heads (hashes only; scanned too).
+    assert {k.split("/")[0] for k in everything if "/audit-heads/" in k} == set(NUMBERS)
+    keys = [k for k in everything if "/audit-heads/" not in k]
     assert len([k for k in keys if "/recordings/" in k]) == 6
-    for key in keys:
+    for key in everything:
         body = bucket.get(key)
         for word in forbidden:
             assert word not in body, (key, word)
     # Each object was put once: a single version each.
-    versions = all_versions(bucket.client, bucket_name)
+    versions = [v for v in all_versions(bucket.client, bucket_name) if "/audit-heads/" not in v["Key"]]
     assert len(versions) == len(keys) == 12
 
 
@@ -199,7 +202,7 @@ def own_s3(tmp_path):
     """A server of this test's own, to stop and start (ports apart from the session's)."""
     from s3server import S3Server
 
-    server = S3Server(str(tmp_path / "s3"), 9420).start()
+    server = S3Server(str(tmp_path / "s3"), BASE_PORT + 20).start()
     try:
         yield server
     finally:
@@ -280,7 +283,7 @@ def test_boxes_keep_recording_through_an_outage_and_catch_up_without_duplicates(
     finally:
         rep.close()
     bucket = bucket_of(own_s3, name)
-    versions = all_versions(bucket.client, name)
+    versions = [v for v in all_versions(bucket.client, name) if "/audit-heads/" not in v["Key"]]
     assert len(versions) == len(set(v["Key"] for v in versions)) == 6  # nothing twice
     for rec_id, sha in rows:  # nothing lost
         restored = sealing.restore_recording(

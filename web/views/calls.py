@@ -346,6 +346,8 @@ def detail(call_id, errors=None, status=200):
         errors=errors or {},
         formats=EXPORT_FORMATS,
         deleted=deleted,
+        archive_on=lk().services.archive is not None,
+        archived=lk().services.archive.of(call_id) if lk().services.archive is not None else None,
         **_story(call, info, deleted),
     ), status
 

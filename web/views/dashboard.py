@@ -139,7 +139,15 @@ def index():
     if not g.user.has(*OFFICE_ROLES):
         # Staff see their own line, not every line's state.
         return redirect(url_for("myline.index"))
-    return render_template("dashboard.html", snap=visible_snapshot(g.user), health=health(), errors={})
+    return render_template(
+        "dashboard.html", snap=visible_snapshot(g.user), health=health(), archive=archive_tile(), errors={}
+    )
+
+
+def archive_tile():
+    """The archive's state for the dashboard (counts, last upload, latest problems), or None."""
+    source = lk().services.archive
+    return source.summary() if source is not None else None
 
 
 @bp.route("/lines/<int:line>/pause", methods=["POST"])
@@ -163,6 +171,7 @@ def pause(line):
             "dashboard.html",
             snap=visible_snapshot(g.user),
             health=health(),
+            archive=archive_tile(),
             errors={"form": str(exc)[:1].upper() + str(exc)[1:] + "."},
         ), 409
     return redirect(url_for("dashboard.index"))

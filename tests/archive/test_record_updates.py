@@ -1,0 +1,67 @@
+"""A call's record goes up again when its tags or legal hold change after it was archived."""
+
+import base64
+import json
+
+import pytest
+from conftest import archive_settings, prepare_box
+from test_replication import all_versions, bucket_of, drain, run_box
+
+from firmware.archive.queue import statuses
+from firmware.archive.replicator import Replicator, call_key
+from firmware.archive.viewer import read_record
+from firmware.policy.callmeta import CallMeta
+from firmware.storage import crypto
+
+pytestmark = pytest.mark.slow
+
+
+def test_tags_and_a_hold_added_later_reach_the_archive_as_a_new_version(tmp_path, synth, s3, bucket_name):
+    org_private, org_public = crypto.new_key_pair()
+    data = str(tmp_path / "box")
+    prepare_box(data, s3, bucket_name, "leeds", org_public)
+    run_box(data, synth, "01632960101", n_calls=2)
+    rep = Replicator(data, archive_settings(s3, bucket_name, "leeds", org_public))
+    bucket = bucket_of(s3, bucket_name)
+    try:
+        drain(rep)
+        key = call_key("leeds", 1)
+        assert len([v for v in all_versions(bucket.client, bucket_name) if v["Key"] == key]) == 1
+        first = read_record(bucket.get(key), org_private)
+        assert first["legal_hold"] is False and "complaint" not in first["call"]["tags"]
+
+        # Nothing changed: a step puts nothing again.
+        put_before = rep.stats["objects_put"]
+        rep.step(ignore_backoff=True)
+        assert rep.stats["objects_put"] == put_before
+
+        # Later (as the web UI would, through the call log): a tag and a legal hold.
+        meta = CallMeta(data + "/calls.db")
+        meta.add_tags(1, ["complaint"])
+        meta.set_legal_hold(1, True, "sam", 1_772_442_000_000_000)
+        meta.close()
+        drain(rep)
+        assert statuses(rep.calls.raw())[1] == ("archived", None)
+        versions = [v for v in all_versions(bucket.client, bucket_name) if v["Key"] == key]
+        assert len(versions) == 2
+        latest = read_record(bucket.get(key), org_private)
+        assert latest["legal_hold"] is True and "complaint" in latest["call"]["tags"]
+        # The recording itself was not sent again, and call 2's record is untouched.
+        assert rep.stats["objects_put"] == put_before + 1
+        assert (
+            len([v for v in all_versions(bucket.client, bucket_name) if v["Key"] == call_key("leeds", 2)])
+            == 1
+        )
+        # The data key is still wrapped to the organisation in the new version.
+        rec = latest["recordings"][0]
+        assert len(base64.b64decode(rec["org_wrapped_key"])) == crypto.WRAPPED_KEY_BYTES
+        assert json.loads(bucket.get(key))["legal_hold"] is True
+
+        # A hold released later goes up too.
+        meta = CallMeta(data + "/calls.db")
+        meta.set_legal_hold(1, False, "sam", 1_772_442_100_000_000)
+        meta.close()
+        drain(rep)
+        assert read_record(bucket.get(key), org_private)["legal_hold"] is False
+    finally:
+        rep.close()

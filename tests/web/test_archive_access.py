@@ -1,0 +1,156 @@
+"""The central viewer's routes, called as anonymous and as each role: allowed or forbidden.
+
+As tests/web/test_access_matrix.py does for the box's UI: every (method,
+endpoint) of the archive app is in :data:`MATRIX`, and "forbidden" means 401,
+403 or a redirect to the login page. The bucket here is an in-memory stand-in
+holding one sealed call record (the access checks never reach the store; the
+real store is tests/archive/test_viewer.py's).
+"""
+
+import base64
+import json
+import re
+
+import pytest
+
+from firmware.archive import sealing
+from firmware.archive.viewer import rebuild_index
+from firmware.storage.keystore import Argon2Params, KeyStore
+from web.archive import Viewer, create_archive_app
+from web.archive.users import ArchiveUsers
+from web.passwords import CHEAP_COST
+
+ANON, INST, SUP, AUD = "anonymous", "installer", "supervisor", "auditor"
+EVERYONE = {ANON, INST, SUP, AUD}
+LOGGED_IN = {INST, SUP, AUD}
+PASSWORD = "a long enough pass 42"
+
+MATRIX = {
+    ("GET", "static"): EVERYONE,
+    ("GET", "archive.login"): EVERYONE,
+    ("POST", "archive.login"): EVERYONE,
+    ("POST", "archive.logout"): LOGGED_IN,
+    ("GET", "archive.calls"): {SUP, AUD},
+    ("GET", "archive.call"): {SUP, AUD},
+    ("GET", "archive.audio"): {SUP},
+    ("GET", "archive.reports"): {SUP, AUD},
+    ("GET", "archive.sites"): LOGGED_IN,
+    ("POST", "archive.rebuild"): {SUP},
+    ("GET", "archive.audit_trail"): {AUD},
+}
+
+
+class MemoryBucket:
+    """Objects in a dict: ``keys`` and ``get``, what the viewer reads."""
+
+    def __init__(self, objects):
+        self.objects = objects
+
+    def keys(self, prefix=""):
+        return [k for k in sorted(self.objects) if k.startswith(prefix)]
+
+    def get(self, key):
+        return self.objects[key]
+
+
+def _record(org_public):
+    call = {"number": "01632960101", "name": None, "tags": [], "answered_at": None}
+    sealed = sealing.seal(json.dumps({"call": call, "audit": []}).encode(), org_public, b"leeds/1")
+    return json.dumps(
+        {
+            "format": 1,
+            "box": "leeds",
+            "call_id": 1,
+            "line": 1,
+            "direction": "in",
+            "started_at": "2026-03-02T09:00:01.000Z",
+            "started_us": 1772442001000000,
+            "answered": False,
+            "recordings": [],
+            "sealed": base64.b64encode(sealed).decode(),
+        }
+    ).encode()
+
+
+@pytest.fixture(scope="module")
+def viewer(tmp_path_factory):
+    root = tmp_path_factory.mktemp("archive-viewer")
+    store = KeyStore(str(root / "org"), Argon2Params(memory_kib=8, iterations=1))
+    store.initialise(SUP, PASSWORD)
+    bucket = MemoryBucket({"leeds/calls/0000000001.json": _record(store.public_key())})
+    users = ArchiveUsers(str(root / "viewer"), CHEAP_COST)
+    v = Viewer(str(root / "viewer"), str(root / "org"), bucket, users=users, secure_cookies=False)
+    for role in (INST, SUP, AUD):
+        users.set(role, PASSWORD, [role])
+    with store.unlock(SUP, PASSWORD) as key:
+        rebuild_index(bucket, v.index_path, key)
+    yield v
+    v.close()
+
+
+@pytest.fixture(scope="module")
+def app(viewer):
+    return create_archive_app(viewer)
+
+
+def test_every_route_is_in_the_matrix(app):
+    found = {(m, r.endpoint) for r in app.url_map.iter_rules() for m in r.methods - {"HEAD", "OPTIONS"}}
+    assert found == set(MATRIX)
+
+
+def _client(app, role):
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    if role != ANON:
+        resp = client.post("/login", data={"user": role, "password": PASSWORD, "csrf_token": token})
+        assert resp.status_code == 302
+        page = client.get("/sites").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    return client, token
+
+
+def _url(app, endpoint):
+    rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
+    return re.sub(r"<(\w+:)?(\w+)>", lambda m: {"box": "leeds", "call_id": "1"}.get(m.group(2), "style.css"),
+                  rule.rule)  # fmt: skip
+
+
+def forbidden(resp):
+    if resp.status_code in (401, 403):
+        return True
+    where = resp.headers.get("Location", "")
+    return resp.status_code == 302 and where.startswith("/login") and "out=1" not in where
+
+
+@pytest.mark.parametrize("method,endpoint", sorted(MATRIX))
+@pytest.mark.parametrize("role", sorted(EVERYONE))
+def test_access(app, role, method, endpoint):
+    client, token = _client(app, role)
+    url = _url(app, endpoint)
+    resp = client.get(url) if method == "GET" else client.post(url, data={"csrf_token": token})
+    assert forbidden(resp) == (role not in MATRIX[(method, endpoint)]), (resp.status_code, resp.location)
+
+
+def test_a_post_without_its_token_changes_nothing(app):
+    client, _ = _client(app, SUP)
+    assert client.post("/index", data={}).status_code == 400
+    assert client.post("/logout", data={}).status_code == 400
+    assert client.get("/sites").status_code == 200  # still logged in
+
+
+def test_a_wrong_password_is_refused_and_audited(app, viewer):
+    client, token = _client(app, ANON)
+    resp = client.post("/login", data={"user": SUP, "password": "not it at all", "csrf_token": token})
+    assert resp.status_code == 400 and "Wrong user name or password" in resp.get_data(as_text=True)
+    last = viewer.audit_log.entries(limit=1)[0]
+    assert (last.action, last.actor, last.target) == ("login_failed", "anonymous", SUP)
+
+
+def test_a_bad_search_names_the_field(app):
+    client, _ = _client(app, AUD)
+    resp = client.get("/?from=yesterday")
+    assert resp.status_code == 400 and "from: &#39;yesterday&#39; is not a date" in resp.get_data(
+        as_text=True
+    )
+    assert client.get("/reports?from=2026-03-05&to=2026-03-01").status_code == 400

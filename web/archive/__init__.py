@@ -1,0 +1,50 @@
+"""The central viewer: a read-only web UI over the archive bucket (``linekeeper archive serve``).
+
+It finds, plays and reports on every site's calls from the central index
+(:mod:`firmware.archive.viewer`, rebuilt from the bucket alone). There is no
+line control and nothing it can change in the bucket: audio is fetched,
+decrypted in memory with the organisation key and streamed.
+
+Accounts are the viewer's own (:mod:`web.archive.users`) with the box's
+roles; access is declared on every view with :mod:`web.security`'s
+decorators and enforced before each request (:func:`web.archive.app.before_request`);
+every login, playback and report download goes to the viewer's own
+hash-chained audit trail (``VIEWER_DIR/audit.db``).
+"""
+
+import os
+
+from flask import Flask, render_template
+
+from ..security import check_declared
+from . import views
+from .app import Viewer, after_request, before_request, csrf_token
+
+__all__ = ["Viewer", "create_archive_app"]
+
+TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates")
+STATIC = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static")
+
+
+def create_archive_app(v):
+    """The Flask app of the central viewer :class:`Viewer` ``v``.
+
+    :raises RuntimeError: a view without an access declaration
+    """
+    app = Flask("web.archive", template_folder=TEMPLATES, static_folder=STATIC)
+    app.extensions["linekeeper-archive"] = v
+    app.register_blueprint(views.bp)
+    app.before_request(before_request)
+    app.after_request(after_request)
+    app.jinja_env.globals.update(csrf_token=csrf_token)
+
+    @app.errorhandler(401)
+    @app.errorhandler(403)
+    @app.errorhandler(404)
+    def error_page(exc):
+        return render_template(
+            "archive/error.html", title=exc.name, message=exc.description or exc.name
+        ), exc.code
+
+    check_declared(app)
+    return app

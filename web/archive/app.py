@@ -1,0 +1,208 @@
+"""The central viewer's shared state, sessions and the access check before every request."""
+
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+import time
+
+from flask import abort, current_app, g, redirect, render_template, request, url_for
+
+from firmware.archive import viewer as index
+from firmware.storage.audit import AuditLog
+from firmware.storage.keystore import KeyStore
+
+from ..security import SAFE_METHODS, access_of
+from .users import ArchiveUsers
+
+SESSION_COOKIE = "lka_session"
+PRE_COOKIE = "lka_pre"
+INDEX_FILE = "index.db"
+
+
+class Viewer:
+    """What the views share.
+
+    :param viewer_dir: the viewer's own directory (users, audit trail, index)
+    :param org_dir: the organisation key's slots (``linekeeper archive init-org``)
+    :param bucket: a :class:`firmware.archive.store.Bucket` (read access is enough)
+    :param users: an :class:`~web.archive.users.ArchiveUsers` (default: the viewer dir's)
+    :param idle_s: a session ends after this long without a request
+    :param secure_cookies: cookies only over HTTPS (off for tests and localhost)
+    :param wall_us: ``f() -> int`` µs since the epoch, for the audit trail
+    """
+
+    def __init__(
+        self,
+        viewer_dir,
+        org_dir,
+        bucket,
+        *,
+        users=None,
+        idle_s=900,
+        secure_cookies=True,
+        wall_us=None,
+        monotonic=time.monotonic,
+    ):
+        self.viewer_dir = os.fspath(viewer_dir)
+        os.makedirs(self.viewer_dir, mode=0o700, exist_ok=True)
+        self.keystore = KeyStore(org_dir)
+        self.bucket = bucket
+        self.users = users or ArchiveUsers(self.viewer_dir)
+        self.idle_s = idle_s
+        self.secure_cookies = secure_cookies
+        self.wall_us = wall_us or (lambda: time.time_ns() // 1000)
+        self._monotonic = monotonic
+        self.index_path = os.path.join(self.viewer_dir, INDEX_FILE)
+        self.audit_log = AuditLog(
+            os.path.join(self.viewer_dir, "audit.db"), os.path.join(self.viewer_dir, "audit.head")
+        )
+        self._sessions = {}
+        self._lock = threading.Lock()
+        self._index_lock = threading.Lock()
+
+    # ------------------------------------------------------------ sessions
+    def new_session(self, user, key):
+        """A session for ``user`` holding ``key`` (their unlocked organisation key, or None);
+        returns the cookie's token (only its hash is kept)."""
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._sessions[_hash(token)] = {
+                "user": user.name,
+                "csrf": secrets.token_urlsafe(32),
+                "key": key,
+                "seen": self._monotonic(),
+            }
+        return token
+
+    def session(self, token):
+        """The live session of ``token`` (its idle time restarted), or None."""
+        if not token:
+            return None
+        with self._lock:
+            s = self._sessions.get(_hash(token))
+            if s is None:
+                return None
+            if self._monotonic() - s["seen"] > self.idle_s:
+                self._drop(_hash(token))
+                return None
+            s["seen"] = self._monotonic()
+            return s
+
+    def end_session(self, token):
+        with self._lock:
+            self._drop(_hash(token or ""))
+
+    def _drop(self, token_hash):
+        s = self._sessions.pop(token_hash, None)
+        if s is not None and s["key"] is not None:
+            s["key"].forget()
+
+    def close(self):
+        with self._lock:
+            for h in list(self._sessions):
+                self._drop(h)
+        self.audit_log.close()
+
+    # ------------------------------------------------------------ the index
+    def rebuild_index(self, org_key):
+        """Rebuild the index from the bucket, opening sealed parts with ``org_key``."""
+        with self._index_lock:
+            return index.rebuild_index(self.bucket, self.index_path, org_key)
+
+    def open_index(self):
+        return index.open_index(self.index_path)
+
+    def audit(self, action, target=None, **details):
+        actor = g.user.name if g.get("user") is not None else details.pop("actor", "anonymous")
+        details.setdefault("address", request.remote_addr or "")
+        return self.audit_log.append(actor, action, target, details, int(self.wall_us()))
+
+
+def _hash(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def viewer():
+    """The app's :class:`Viewer`."""
+    return current_app.extensions["linekeeper-archive"]
+
+
+def csrf_token():
+    """The token forms must send: the session's, or before login the double-submit cookie's."""
+    if g.get("session") is not None:
+        return g.session["csrf"]
+    if "pre_token" not in g:
+        g.pre_token = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(32)
+    return g.pre_token
+
+
+def _csrf_ok():
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    expected = g.session["csrf"] if g.session is not None else request.cookies.get(PRE_COOKIE) or ""
+    return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+
+
+def before_request():
+    """The access check of every route (declared with :mod:`web.security`'s decorators)."""
+    v = viewer()
+    endpoint = request.endpoint
+    if endpoint is None:
+        return None
+    access = access_of(current_app, endpoint)
+    g.session = v.session(request.cookies.get(SESSION_COOKIE))
+    g.user = v.users.get(g.session["user"]) if g.session else None
+    if g.session is not None and g.user is None:  # the account was removed meanwhile
+        v.end_session(request.cookies.get(SESSION_COOKIE))
+        g.session = None
+    if endpoint == "static":
+        return None
+    if access[0] != "public" and access[0] != "login":
+        abort(404)  # no setup routes here
+    if request.method not in SAFE_METHODS and not _csrf_ok():
+        return render_template(
+            "archive/error.html",
+            title="Form expired",
+            message="This form was not accepted: its security token is missing or out of date. "
+            "Go back, reload the page and try again.",
+        ), 400
+    if access[0] == "login":
+        if g.user is None:
+            if request.path.endswith("/audio"):
+                abort(401)
+            if request.method in SAFE_METHODS:
+                return redirect(url_for("archive.login", next=request.full_path.rstrip("?")))
+            return redirect(url_for("archive.login"))
+        needed = access[1:]
+        if needed and not g.user.has(*needed):
+            abort(403)
+    return None
+
+
+def after_request(resp):
+    if "pre_token" in g and request.cookies.get(PRE_COOKIE) != g.pre_token:
+        set_cookie(resp, PRE_COOKIE, g.pre_token)
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("Referrer-Policy", "no-referrer")
+    resp.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; style-src 'self'; script-src 'self'; media-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    )
+    if request.endpoint != "static":
+        resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+def set_cookie(resp, name, value, max_age=None):
+    resp.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        secure=viewer().secure_cookies,
+        httponly=True,
+        samesite="Strict",
+    )

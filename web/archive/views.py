@@ -1,0 +1,250 @@
+"""The central viewer's pages: login, search, a call and its audio, reports, sites, audit."""
+
+import datetime as dt
+import json
+
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+
+from firmware.archive import viewer as index
+from firmware.errors import LinekeeperError, ReportError, WrongPasswordError
+from firmware.reports.period import parse_period
+
+from ..security import public, roles
+from .app import SESSION_COOKIE, set_cookie, viewer
+
+bp = Blueprint("archive", __name__)
+PAGE_CALLS = 200
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    if request.method == "GET":
+        return render_template("archive/login.html", next=request.args.get("next", ""))
+    v = viewer()
+    name = request.form.get("user", "").strip()
+    password = request.form.get("password", "")
+    user = v.users.check(name, password) if name and password else None
+    key = None
+    if user is not None and user.has("supervisor"):
+        try:
+            key = v.keystore.unlock(name, password)
+        except WrongPasswordError:
+            user = None  # a supervisor without a slot of the organisation key cannot log in
+    if user is None:
+        v.audit("login_failed", name or None, actor="anonymous")
+        return render_template(
+            "archive/login.html", error="Wrong user name or password.", next=request.form.get("next", "")
+        ), 400
+    g.user = user
+    v.audit("login", user.name)
+    token = v.new_session(user, key)
+    target = request.form.get("next", "")
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("archive.calls")
+    resp = redirect(target)
+    set_cookie(resp, SESSION_COOKIE, token)
+    return resp
+
+
+@bp.route("/logout", methods=["POST"])
+@roles()
+def logout():
+    v = viewer()
+    v.audit("logout", g.user.name)
+    v.end_session(request.cookies.get(SESSION_COOKIE))
+    resp = redirect(url_for("archive.login", out=1))
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+def _day_us(text, name, end=False):
+    """µs since the epoch (UTC) of the start of day ``text`` (or of the next day, ``end``)."""
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError("%s: %r is not a date like 2026-03-02" % (name, text)) from None
+    if end:
+        day += dt.timedelta(days=1)
+    return int(dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC).timestamp()) * 1_000_000
+
+
+def _open_index():
+    try:
+        return viewer().open_index()
+    except LinekeeperError:
+        return None
+
+
+@bp.route("/")
+@roles("supervisor", "auditor")
+def calls():
+    args = request.args
+    form = {k: args.get(k, "").strip() for k in ("number", "box", "from", "to")}
+    errors = []
+    query = {}
+    if form["number"] and not all(c.isdigit() or c in "+#*" for c in form["number"]):
+        errors.append("number: only digits (and + # *)")
+    for name, end in (("from", False), ("to", True)):
+        if form[name]:
+            try:
+                query["until_us" if end else "since_us"] = _day_us(form[name], name, end)
+            except ValueError as exc:
+                errors.append(str(exc))
+    db = _open_index()
+    if db is None:
+        return render_template("archive/calls.html", form=form, calls=[], errors=errors, no_index=True)
+    try:
+        found = []
+        if not errors:
+            found = index.search(
+                None,
+                number=form["number"] or None,
+                box=form["box"] or None,
+                limit=PAGE_CALLS,
+                newest_first=True,
+                db=db,
+                **query,
+            )
+        all_sites = index.sites(db)
+    finally:
+        db.close()
+    status = 400 if errors else 200
+    return render_template(
+        "archive/calls.html", form=form, calls=found, errors=errors, sites=all_sites, limit=PAGE_CALLS
+    ), status
+
+
+def _call_or_404(box, call_id):
+    db = _open_index()
+    if db is None:
+        abort(404)
+    try:
+        call = index.get_call(db, box, call_id)
+    finally:
+        db.close()
+    if call is None:
+        abort(404)
+    return call
+
+
+@bp.route("/calls/<box>/<int:call_id>")
+@roles("supervisor", "auditor")
+def call(box, call_id):
+    return render_template("archive/call.html", call=_call_or_404(box, call_id))
+
+
+@bp.route("/calls/<box>/<int:call_id>/audio")
+@roles("supervisor")
+def audio(box, call_id):
+    """The call's recording, decrypted in memory with the logged-in supervisor's key; audited."""
+    call = _call_or_404(box, call_id)
+    v = viewer()
+    key = g.session["key"]
+    if key is None or key.forgotten:
+        abort(403, description="Log in again to unlock recordings for playback.")
+    if not call["recording_key"]:
+        abort(404, description="This call has no archived recording.")
+    try:
+        record = index.read_record(v.bucket.get(call["record_key"]), key)
+        data, complete, mime = index.play(v.bucket, record, key, v.viewer_dir)
+    except LinekeeperError as exc:
+        v.audit("playback", "%s/%d" % (box, call_id), box=box, call_id=call_id, refused=str(exc))
+        abort(404, description=str(exc))
+    v.audit(
+        "playback",
+        "%s/%d" % (box, call_id),
+        box=box,
+        call_id=call_id,
+        line=call["line"],
+        duration_s=call["duration_s"],
+        complete=complete,
+    )
+    return Response(data, mimetype=mime, headers={"Cache-Control": "no-store"})
+
+
+@bp.route("/reports")
+@roles("supervisor", "auditor")
+def reports():
+    args = request.args
+    today = dt.datetime.fromtimestamp(viewer().wall_us() / 1e6, dt.UTC).date()
+    form = {
+        "from": args.get("from", "").strip() or today.isoformat(),
+        "to": args.get("to", "").strip() or today.isoformat(),
+        "tz": args.get("tz", "").strip() or "UTC",
+    }
+    db = _open_index()
+    if db is None:
+        return render_template("archive/reports.html", form=form, report=None, no_index=True)
+    try:
+        period = parse_period(form["from"], form["to"], form["tz"])
+        report = index.central_report(db, period)
+        complete = index.sealed_opened(db)
+    except ReportError as exc:
+        return render_template("archive/reports.html", form=form, report=None, error=str(exc)), 400
+    finally:
+        db.close()
+    if args.get("format") == "json":
+        viewer().audit("report", None, format="json", period=period.label(), sites=list(report["sites"]))
+        body = json.dumps(report, indent=1, sort_keys=True)
+        return Response(
+            body,
+            mimetype="application/json",
+            headers={"Content-Disposition": "attachment; filename=archive-report.json"},
+        )
+    return render_template("archive/reports.html", form=form, report=report, complete=complete)
+
+
+@bp.route("/sites")
+@roles()
+def sites():
+    db = _open_index()
+    found, opened = [], False
+    if db is not None:
+        try:
+            found, opened = index.sites(db), index.sealed_opened(db)
+        finally:
+            db.close()
+    return render_template("archive/sites.html", sites=found, opened=opened, has_index=db is not None)
+
+
+@bp.route("/index", methods=["POST"])
+@roles("supervisor")
+def rebuild():
+    """Rebuild the index from the bucket with the logged-in supervisor's organisation key."""
+    v = viewer()
+    key = g.session["key"]
+    if key is None or key.forgotten:
+        abort(403, description="Log in again to unlock the organisation key.")
+    try:
+        n, skipped = v.rebuild_index(key)
+    except Exception as exc:  # the store's errors come in many types; the page says which
+        return render_template(
+            "archive/error.html", title="Index not rebuilt", message="The index was not rebuilt: %s" % exc
+        ), 502
+    return render_template("archive/sites.html", rebuilt=(n, skipped), **_sites_context())
+
+
+def _sites_context():
+    db = _open_index()
+    try:
+        return {"sites": index.sites(db), "opened": index.sealed_opened(db), "has_index": True}
+    finally:
+        db.close()
+
+
+@bp.route("/audit")
+@roles("auditor")
+def audit_trail():
+    entries = viewer().audit_log.entries(limit=500)
+    return render_template("archive/audit.html", entries=entries)
+
+
+def when(wall_us):
+    """A µs time as UTC text for the pages."""
+    if wall_us is None:
+        return ""
+    return dt.datetime.fromtimestamp(wall_us / 1e6, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+bp.add_app_template_filter(when, "when")
