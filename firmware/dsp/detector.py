@@ -318,7 +318,11 @@ class LineDsp:
             return
         if position != self._ringback_origin + self._ringback.fed:
             raise AssertionError("ringback watch fed out of order")
-        for found in self._ringback.feed(x):
+        found_all = self._ringback.feed(x)
+        if self._ringback.done and not found_all:
+            self._ringback = None  # gave up: no ringback on this call
+            return
+        for found in found_all:
             t_us = self._t(self._ringback_origin + found[1])
             if found[0] == "ringback":
                 self._ringback_seen = True

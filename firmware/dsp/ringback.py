@@ -52,6 +52,7 @@ CUT_GRACE_MS = 120
 GAP_TOLERANCE = 1.15
 GAP_MARGIN_MS = 100
 LONG_FACTOR = 1.5  # a "burst" this much longer than the cadence's longest is another tone
+GIVE_UP_S = 60  # off-hook this long without a ringback burst: stop looking
 
 
 def ringback_cadence(country):
@@ -83,7 +84,8 @@ class RingbackWatch:
     :param country: a :mod:`telephony.countries` code (its ringback tone and cadence)
 
     Positions are samples counted from the first sample fed. Reports once: after
-    it, :attr:`done` is True and :meth:`feed` returns nothing more.
+    it, :attr:`done` is True and :meth:`feed` returns nothing more; so too after
+    ``GIVE_UP_S`` off-hook without a ringback burst (an answered inbound call).
     """
 
     def __init__(self, country="uk"):
@@ -118,6 +120,9 @@ class RingbackWatch:
         if self.done:
             return []
         self.fed += len(samples)
+        if not self._bursts and self.fed > GIVE_UP_S * RATE:
+            self.done = True  # off-hook this long with no ringback: an inbound call, or no answer
+            return []
         x = np.concatenate((self._rest, samples)) if len(self._rest) else np.asarray(samples, np.int16)
         whole = len(x) - len(x) % BLOCK
         self._rest = x[whole:].copy()
@@ -127,6 +132,12 @@ class RingbackWatch:
         f = blocks.astype(np.float64)
         power = np.einsum("ij,ij->i", f, f)
         tone = 2.0 / BLOCK * (np.abs(f @ self._basis) ** 2).sum(axis=1)
+        quiet = not np.any((power >= self._squelch) & (tone >= TONAL_SHARE * power))
+        if quiet and self._burst is None and (self._due is None or self._pos + whole < self._due):
+            # Nothing that could start a burst, end one or fall due: the common case.
+            self._tonal_run, self._pending = 0, blocks[-1]
+            self._pos += whole
+            return []
         found = []
         for k in range(len(blocks)):
             event = self._block(blocks[k], float(power[k]), float(tone[k]))
