@@ -1,9 +1,9 @@
 """The HAT's codec on a real Pi: capture level per line, through board/alsa.py.
 
-With every line idle each capture channel carries the line's and the codec's
-noise: not digital zero (a channel that reads exact zeros is not clocked or
+With no line plugged in each capture channel carries the line interface's and
+the codec's noise: not digital zero (a channel that reads exact zeros is not clocked or
 muted), below -45 dBm0 (louder is hum or a fault on the line interface), and
-never at full scale. Run with every phone on-hook and no call on any line.
+never at full scale. Run with the line cords unplugged, like the rest of `make hwtest`.
 """
 
 import numpy as np

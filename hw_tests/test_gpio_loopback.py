@@ -1,12 +1,12 @@
 """The HAT's GPIO on a real Pi, through gpiozero's lgpio pins as board/rpi.py opens them.
 
 The line detectors are open-collector optocouplers with the Pi's own pull-ups
-(docs/hats.md): with every line idle each transistor is off, so a detector
+(docs/hats.md): with no line plugged in each transistor is off, so a detector
 input follows the Pi's pull resistor - high with the pull-up, low with the
 pull-down. That is the loopback: a pin that does not follow is shorted to a
 rail, to another pin, or its optocoupler is stuck on. Outputs the HAT wires
-(LEDs) are driven both ways and read back. Run with every phone on-hook and
-no call on any line.
+(LEDs) are driven both ways and read back. Run with the line cords unplugged
+(a live line's voltage turns the ``power`` detector on) and no button held.
 """
 
 import os
@@ -60,4 +60,6 @@ def test_each_pin_of_the_line_loops_back(hat, factory, line):
             pin.close()
     for signal, gpio, what, ok in results:
         print("line %d %-14s GPIO %2d: %s %s" % (line, signal, gpio, what, "ok" if ok else "STUCK"))
-    assert all(ok for *_rest, ok in results), "a pin does not follow its pull or drive (see above)"
+    assert all(ok for *_rest, ok in results), (
+        "a pin does not follow its pull or drive (see above); are the line cords unplugged?"
+    )
