@@ -28,7 +28,9 @@ The answer is dated at the end of the last ringback burst: the earliest
 moment the far end can have answered, so nothing keyed after it can pass for
 dialling. In a cut burst that is the answer itself; in a gap, the answer may
 be up to the gap's length later (UK 2.0 s) and is noticed at most
-``GAP_TOLERANCE`` x gap + ``GAP_MARGIN_MS`` after that burst (UK 2.4 s).
+``GAP_TOLERANCE`` x gap + ``GAP_MARGIN_MS`` after that burst (UK 2.4 s) -
+sooner if a key is pressed in the gap: nobody keys into ringback, so the line's
+detector takes the key as the answer, dated at :attr:`RingbackWatch.last_end`.
 """
 
 import numpy as np
@@ -159,7 +161,7 @@ class RingbackWatch:
         return self._last_end is not None and self._burst is None and not self._other
 
     def _block(self, block, power, tone):
-        """One 16 ms block; the report when ringback is found to have stopped."""
+        """One 16 ms block; what it showed (see :meth:`feed`), or None."""
         burst = self._burst
         if burst is not None:
             if tone >= burst[1] / 10 ** (HOLD_DB / 10) and power >= self._squelch:
@@ -167,7 +169,7 @@ class RingbackWatch:
                 if len(burst[2]) * BLOCK_MS > LONG_FACTOR * self._longest_ms:
                     self._other, self._burst, self._due = True, None, None  # a steady tone
                 return None
-            self._burst = None
+            self._burst, self._pending = None, block
             return self._burst_ended(burst[0], burst[2])
         tonal = power >= self._squelch and tone >= TONAL_SHARE * power
         self._tonal_run = self._tonal_run + 1 if tonal else 0
