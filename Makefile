@@ -24,7 +24,7 @@ TYPED := telephony/countries.py telephony/errors.py telephony/levels.py \
 	firmware/alarms.py firmware/errors.py web/services.py web/site.py
 LINTED := telephony board firmware web tests bench hw_tests setup.py
 
-.PHONY: help setup run run-archive test test-fast test-arm64 lint hwtest bench sanitize clean
+.PHONY: help setup run run-archive test test-fast test-arm64 lint hwtest hwtest-call hwtest-power bench sanitize clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -60,8 +60,14 @@ lint: setup ## ruff (lint and format check) and mypy on the typed modules
 test-arm64: setup ## build and test the firmware on arm64 under qemu (root; slow)
 	scripts/test-arm64
 
-hwtest: setup ## run the hardware tests (on a real box only)
-	$(PY) -m pytest hw_tests
+hwtest: setup ## run the hardware tests (on a real box only, recorder stopped; docs/hwtest.md)
+	$(PY) -m pytest hw_tests -v -s -m "not line_sim and not pull_power"
+
+hwtest-call: setup ## a call through a line simulator on LINEKEEPER_HW_LINE (a person rings and answers)
+	$(PY) -m pytest hw_tests -v -s -m line_sim
+
+hwtest-power: setup ## the power-fail warning and hold-up time (a person pulls the plug)
+	$(PY) -m pytest hw_tests -v -s -m pull_power
 
 bench: setup ## measure performance; writes bench/results.json
 	$(PY) -m bench

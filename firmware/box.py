@@ -40,6 +40,7 @@ from .clock import RealClock, SimClock
 from .config import BoxConfig, frame_ms, load_config
 from .datadir import DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly, storage_error
 from .errors import LinekeeperError, StorageError, TamperError
+from .firstboot import SetupLed
 from .keypin import RecordingKeyPin
 from .linecheck import LineCheck
 from .mail.service import MailService
@@ -234,6 +235,7 @@ class Box:
         self._started = False
         self._threaded = threaded
         self.power_watch = None
+        self.setup_led = None
         self.halted = None  # why the box stopped taking work while running
         self.seal_s = None  # real seconds the power-fail seal took
         self.holdup_ms = None  # the hold-up time the MCU reported with its warning
@@ -446,6 +448,8 @@ class Box:
         self.power_watch = PowerFailWatch(
             link, self.board, self.clock, self._power_fail, busy=self._busy, on_restored=self._power_back
         )
+        self.setup_led = SetupLed(link, self.data_dir, self.clock)
+        self.setup_led.start()
 
     def _busy(self):
         """Whether a call or recording is under way (a late warning would cost audio or
@@ -548,6 +552,8 @@ class Box:
             self._quiesce("shutdown", self.clock.wall_at(self.clock.now_us()))
         if self.power_watch is not None:
             self.power_watch.close()
+        if self.setup_led is not None:
+            self.setup_led.close()
         self.retention.close()
         if self.archive is not None:
             self.archive.close()

@@ -513,6 +513,27 @@ def cmd_keys(args):
     return 0
 
 
+def cmd_banner(args):
+    """Show the setup code on the console until setup is done (the linekeeper-banner service)."""
+    import socket
+
+    from . import firstboot
+
+    data_dir = _data_dir(args.data_dir)
+    code = firstboot.read_setup_code(data_dir) if firstboot.setup_pending(data_dir) else None
+    host = socket.gethostname()
+    if args.issue:
+        try:
+            firstboot.write_issue(args.issue, code and firstboot.issue_text(code, host))
+        except OSError as exc:
+            raise LinekeeperError("cannot write the issue file %s: %s" % (args.issue, exc.strerror)) from None
+    if code is not None:
+        print(firstboot.banner_text(code, host), flush=True)
+    elif firstboot.setup_pending(data_dir):
+        print("Linekeeper is not set up yet: the setup code appears when the web UI starts.", flush=True)
+    return 0
+
+
 def cmd_verify(args):
     """Check every recording and the audit trail; exit 1 listing each problem."""
     from firmware.recording.store import RecordingStore
@@ -1101,6 +1122,11 @@ def build_parser():
     p.add_argument("--data-dir", required=True)
     p.add_argument("--user", default="cli", help="who imports, for the audit trail")
     p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("banner", help="show the setup code on the console until setup is done")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--issue", help="also write it to this login-prompt issue file (emptied once set up)")
+    p.set_defaults(func=cmd_banner)
 
     p = sub.add_parser("calls", help="print the call log")
     p.add_argument("--data-dir", required=True)

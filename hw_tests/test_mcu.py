@@ -2,8 +2,8 @@
 
 Run with the recorder stopped (it owns the MCU's watchdog and LED). Every test
 prints what it found, so the output is the technician's record. The power-fail
-test needs someone to pull the plug: it runs only with LINEKEEPER_HW_PULL_POWER=1
-(see docs/power-fail.md); the box then runs on its hold-up capacitor long enough
+test needs someone to pull the plug: it is marked ``pull_power`` and runs only with
+`make hwtest-power` (see docs/power-fail.md); the box then runs on its hold-up capacitor long enough
 to write the result to hw_tests/power-fail-result.txt before it stops.
 """
 
@@ -87,10 +87,7 @@ def test_led_shows_every_pattern(link):
         link.set_led("off")
 
 
-@pytest.mark.skipif(
-    os.environ.get("LINEKEEPER_HW_PULL_POWER") != "1",
-    reason="interactive: set LINEKEEPER_HW_PULL_POWER=1 and pull the power",
-)
+@pytest.mark.pull_power
 def test_pulling_the_power_raises_the_warning_with_the_holdup_time(link):
     link.open()
     print("pull the power plug now (60 s)...", flush=True)

@@ -32,7 +32,9 @@ call is connected and the code goes to ``on_key``.
 An outbound call is answered at the first evidence of it: the exchange
 reversing the polarity, voice on the line after the last digit (the DSP's
 :class:`~firmware.dsp.events.Speech`: a person or a voice menu; dial tone,
-ringback and DTMF are tones, not voice), a policy code keyed after the number
+ringback and DTMF are tones, not voice), the ringback tone stopping out of
+its cadence (:class:`~firmware.dsp.events.RingbackStopped`: a far end that
+answers without a word, dated at the end of the last burst), a policy code keyed after the number
 (above), a key after a complete number and a gap far longer than the
 dialling's own pace (:func:`_complete_number`, ``ANSWER_GAP_US``, answered at
 the last digit), or, failing all of these, ``dial_timeout_ms`` without a digit (dated
@@ -448,7 +450,17 @@ def _complete_number(number, country):
 def _dsp_kind(event):
     """The DSP event's kind, by class name or else by its attributes."""
     name = type(event).__name__
-    if name in ("DtmfDigit", "CallerId", "CallerIdError", "AlertTone", "Tone", "Speech", "Quiet", "Sound"):
+    if name in (
+        "DtmfDigit",
+        "CallerId",
+        "CallerIdError",
+        "AlertTone",
+        "Tone",
+        "Speech",
+        "RingbackStopped",
+        "Quiet",
+        "Sound",
+    ):
         return name
     for attr, kind in (
         ("digit", "DtmfDigit"),
@@ -999,6 +1011,7 @@ class _Line:
             "AlertTone": self._alert_tone,
             "Tone": self._tone,
             "Speech": self._speech,
+            "RingbackStopped": self._ringback_stopped,
             "Quiet": self._quiet,
             "Sound": self._sound,
         }.get(kind)
@@ -1046,6 +1059,22 @@ class _Line:
         if self._unsettled(ev.t_us, *self.loop_inputs):
             return  # a pulse or an on-hook not judged yet: the dial timeout still decides
         self._note("answer_speech")
+        self._connect(ev.t_us)
+
+    def _ringback_stopped(self, ev):
+        """Ringback after the number stopped and did not resume: the far end answered, if
+        silently (a payment line waiting for keys), at the end of the last burst."""
+        if (
+            self.state != DIALLING
+            or not self.off_hook
+            or not self.call.number
+            or self.pulses
+            or ev.t_us < (self.digit_end_us or 0)
+        ):
+            return
+        if self._unsettled(self.clock.now_us(), *self.loop_inputs):
+            return  # a loop break not judged yet: ringback may have stopped as we hung up
+        self._note("answer_ringback_end")
         self._connect(ev.t_us)
 
     def _caller_id(self, ev):

@@ -13,6 +13,10 @@ One :class:`LineDsp` per phone line, fed with the line's audio (mono int16,
   call-progress tones.
 * :mod:`.answer` for voice onsets while off-hook (:class:`Speech`): the far
   end answering an outbound call.
+* :mod:`.ringback` for the ringback tone's bursts while off-hook: its first
+  burst is reported as the ``ringback`` :class:`Tone` (sooner than the tone
+  receiver, which needs most of a cadence), its end as
+  :class:`RingbackStopped` (a far end that answered without speaking).
 
 Which caller-ID standards run follows ``country`` (uk/etsi: V.23 + DTMF; us:
 Bell 202 + DTMF; dtmf: DTMF only) unless ``standard`` (v23, bell202, dtmf)
@@ -33,9 +37,20 @@ import numpy as np
 from firmware.dsp import cid
 from firmware.dsp.answer import VoiceOnset
 from firmware.dsp.dtmf import DEFAULT_PARAMS, DtmfReceiver
-from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit, Quiet, Sound, Speech, Tone
+from firmware.dsp.events import (
+    AlertTone,
+    CallerId,
+    CallerIdError,
+    DtmfDigit,
+    Quiet,
+    RingbackStopped,
+    Sound,
+    Speech,
+    Tone,
+)
 from firmware.dsp.fsk import FskReceiver
 from firmware.dsp.history import AudioHistory
+from firmware.dsp.ringback import RingbackWatch
 from firmware.dsp.tones import ToneReceiver, country_tones
 from telephony import countries, spandsp
 from telephony.levels import DBM0_RMS
@@ -48,6 +63,7 @@ __all__ = [
     "AlertTone",
     "Tone",
     "Speech",
+    "RingbackStopped",
     "Quiet",
     "Sound",
 ]
@@ -142,6 +158,7 @@ class LineDsp:
         # Voice onsets matter until the call is answered: after the first one that
         # follows dialled DTMF the detector stops (it costs more than the rest).
         self._voice, self._voice_origin, self._dialled = VoiceOnset(), 0, 0
+        self._ringback, self._ringback_origin, self._ringback_seen = self._ringback_watch(), 0, False
         self._block = max(1, block_ms * SAMPLE_RATE // 1000)
         self._buffer = np.empty(self._block, dtype=np.int16)  # fed but not yet processed
         self._fill = 0
@@ -178,6 +195,8 @@ class LineDsp:
         if changed:
             self._tones = self._tone_receiver()
             self._voice, self._voice_origin, self._dialled = VoiceOnset(), self._samples, 0
+            self._ringback, self._ringback_origin = self._ringback_watch(), self._samples
+            self._ringback_seen = False
             self._sound_end, self._quiet_reported = self._samples, False
 
     def feed(self, samples, t_us):
@@ -211,10 +230,13 @@ class LineDsp:
             self._early_dtmf()
 
     def _early_dtmf(self):
-        """Run the DTMF receiver on what the block holds so far and report its keys now."""
+        """Run the DTMF receiver (and the ringback watch) on what the block holds so far and
+        report what they found now."""
         x = self._buffer[self._dtmf_fed : self._fill].copy()
         self._dtmf_fed = self._fill
         events = []
+        if self._ringback is not None:
+            self._watch_ringback(x, events, self._samples + self._fill - len(x))
         for digit, start, end in self._dtmf.feed(x):
             self._on_digit(digit, self._t(start), self._t(end), events)
         for event in events:
@@ -241,6 +263,9 @@ class LineDsp:
     def _process_block(self, x):
         events = []
         early, self._dtmf_fed = self._dtmf_fed, 0
+        if self._off_hook is True and self._ringback is not None:
+            # before the tone receiver, whose ringback comes later, and the DTMF receiver
+            self._watch_ringback(x[early:] if early else x, events, self._samples + early)
         for digit, start, end in self._dtmf.feed(x[early:] if early else x):
             self._on_digit(digit, self._t(start), self._t(end), events)
         self._fsk_history.append(x)  # every block: positions stay the receivers' (absolute)
@@ -275,6 +300,39 @@ class LineDsp:
             self._emit(event)
 
     # ---------------------------------------------------------- helpers
+
+    def _ringback_watch(self):
+        """A :class:`RingbackWatch` while off-hook (None on-hook, or without a cadenced ringback)."""
+        if self._off_hook is not True:
+            return None
+        try:
+            return RingbackWatch(self._tone_country)
+        except ValueError:
+            return None
+
+    def _watch_ringback(self, x, events, position):
+        """Report the first ringback burst and the end of ringback (see :mod:`.ringback`);
+        ``x`` is the audio from absolute sample ``position`` on, that the watch has not had."""
+        if self._voice is None:  # the far end spoke after the dialling: answered
+            self._ringback = None
+            return
+        if position != self._ringback_origin + self._ringback.fed:
+            # Audio skipped past it: its cadence timing would be wrong, so it stops here.
+            self._ringback = None
+            self.stats["ringback_watch_dropped"] += 1
+            return
+        found_all = self._ringback.feed(x)
+        if self._ringback.done and not found_all:
+            self._ringback = None  # gave up: no ringback on this call
+            return
+        for found in found_all:
+            t_us = self._t(self._ringback_origin + found[1])
+            if found[0] == "ringback":
+                self._ringback_seen = True
+                events.append(Tone(t_us, "ringback"))
+            else:
+                events.append(RingbackStopped(t_us, found[2]))
+                self._ringback = None
 
     def _watch_quiet(self, x, events):
         """Report :class:`Quiet` once the line has been silent for a while, :class:`Sound` after."""
@@ -355,6 +413,10 @@ class LineDsp:
             return
         if self._off_hook is False:
             return  # on-hook DTMF without a DTMF caller-ID standard: not dialled digits
+        if self._ringback is not None and self._ringback.in_gap() and self._off_hook is True:
+            # Nobody keys into ringback: the far end answered after the last burst.
+            events.append(RingbackStopped(self._t(self._ringback_origin + self._ringback.last_end), False))
+            self._ringback = None
         self._dialled += 1
         events.append(DtmfDigit(start_us, digit, end_us))
 
@@ -422,6 +484,8 @@ class LineDsp:
             self._cid_phase = False
             if self._pending_cid:
                 self._flush_dtmf_cid(events, reason="framing")
+        if name == "ringback" and self._ringback_seen:
+            return  # reported from its first burst already
         events.append(Tone(start_us, name))
 
 

@@ -118,6 +118,19 @@ class Speech:
 
 
 @dataclass(frozen=True)
+class RingbackStopped:
+    """Ringback heard after dialling stopped and did not come back when its cadence said
+    it would: the far end answered, at ``t_us`` (the end of the last burst) at the earliest.
+    ``cut``: that burst was cut short, so the answer was at ``t_us`` itself."""
+
+    t_us: int
+    cut: bool = False
+
+    def to_json(self, t0_us=0):
+        return {"t": _seconds(self.t_us, t0_us), "event": "ringback_stopped", "cut": self.cut}
+
+
+@dataclass(frozen=True)
 class Quiet:
     """The off-hook line has had no sound since ``t_us`` (reported once it lasted
     :data:`~firmware.dsp.detector.QUIET_REPORT_MS`): the far end may have gone."""

@@ -234,6 +234,18 @@ def test_recorder_ready_and_recording_web_answering(appliance):
     assert calls[0]["recording"] == "complete"
 
 
+def test_the_setup_code_is_on_the_console_and_the_login_prompt(appliance):
+    appliance.wait_for(
+        "the setup banner",
+        lambda: appliance.show("linekeeper-banner", "ActiveState")["ActiveState"] == "active",
+        60,
+        unit="linekeeper-banner",
+    )
+    code = appliance.sh("cat %s/setup-code" % DATA).stdout.strip()
+    assert code and code in appliance.log(), appliance.journal("linekeeper-banner")
+    assert code in appliance.sh("cat /etc/issue.d/60-linekeeper.issue").stdout
+
+
 def test_only_the_web_ui_listens_and_only_the_recorder_has_devices(appliance):
     listening = appliance.sh("ss -Htlnp").stdout
     owners = {part.split(",")[0].strip('("') for part in listening.split("users:")[1:]}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 SYSTEM = Path(__file__).resolve().parents[2] / "scripts" / "system"
-UNITS = {"linekeeper-web.service": 2.0, "linekeeper-recorder.service": 3.5}
+UNITS = {"linekeeper-web.service": 2.0, "linekeeper-recorder.service": 3.5, "linekeeper-banner.service": 1.0}
 EXE = "/opt/linekeeper/venv/bin/linekeeper"
 
 
