@@ -1,5 +1,6 @@
 """Personal data sealed under the storage key the HAT's MCU vault unwraps (issue 16)."""
 
+import base64
 import json
 import os
 import sqlite3
@@ -85,6 +86,10 @@ def test_the_escrow_copy_opens_with_the_recording_key_only_and_survives_a_rewrap
     escrow = read_escrow(tmp_path)
     data_key, seed_back = open_escrow(escrow, box_key)
     assert seed_back == seed and FieldCipher(data_key).open(sealed, "name") == "PRIYA"
+    record = (tmp_path / KEY_FILE).read_bytes()
+    for secret in (data_key, seed):  # on the card only wrapped
+        assert secret not in record and secret.hex().encode() not in record
+        assert base64.b64encode(secret)[:40] not in record
     with pytest.raises(FieldSealError, match="another recording key"):
         open_escrow(escrow, _recording_key())
     # Swapped copies (the seed where the data key goes) do not open: each has its own context.
