@@ -130,7 +130,9 @@ class Box:
         try:
             preflight(data_dir)
             self._open_storage()
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, LinekeeperError) as exc:
+            # A refusal (another HAT's vault, a damaged key) lets go of the directory too,
+            # so `linekeeper hat-replaced` can run at once.
             self._dirlock.release()
             if isinstance(exc, LinekeeperError):
                 raise
@@ -266,16 +268,19 @@ class Box:
         data_dir, clock = self.data_dir, self.clock
         clean = stopped_cleanly(data_dir)
         self.signer = load_signer(data_dir, vault=self._vault, run_dir=run_dir())
-        # Personal data sealed under the vault's storage key (docs/card-alone.md).
-        self.cipher = load_field_cipher(data_dir, vault=self._vault, run_dir=run_dir())
+        self.keypin = RecordingKeyPin(data_dir, self.signer)
+        self._key_tampered = False
+        self.keystore = KeyStore(data_dir)
+        # Personal data sealed under the vault's storage key (docs/card-alone.md), with an
+        # escrow copy wrapped to the (pinned) recording key for a new HAT.
+        self.cipher = load_field_cipher(
+            data_dir, vault=self._vault, run_dir=run_dir(), escrow=self._escrow_to()
+        )
         self.calllog = CallLog(os.path.join(data_dir, "calls.db"), clock, cipher=self.cipher)
         # Calls logged before sealing began (an older box's card): sealed now.
         self.sealed_at_start = self.calllog.seal_clear_fields()
         self.calllog.attach(self.bus)
         self.audit = open_audit(data_dir, self.signer, self.cipher)
-        self.keypin = RecordingKeyPin(data_dir, self.signer)
-        self._key_tampered = False
-        self.keystore = KeyStore(data_dir)
         self.recordings = RecordingStore(data_dir, signer=self.signer, on_audit=self._audit_recording)
         self.recordings.field_cipher = self.cipher
         # Finish recordings a crash (or power cut) left open, before anything new.
@@ -291,6 +296,19 @@ class Box:
                 clock.wall_at(clock.now_us()),
             )
         clear_clean_stop(data_dir)
+
+    def _escrow_to(self):
+        """``(recording public key, signing seed)`` for the escrow copy of the storage data
+        key, or None: no keys yet, or a key that is not the pinned one (the alarm for that
+        is raised once the box runs, by :meth:`_public_key`; nothing goes to such a key)."""
+        if self._vault is None or not self.keystore.is_initialised:
+            return None
+        public_key = self.keystore.public_key()
+        try:
+            self.keypin.check(public_key)
+        except TamperError:
+            return None
+        return public_key, self.signer.seed()
 
     def _audit_recording(self, action, recording_id, details):
         """The recordings' own lives in the audit trail (created, sealed, recovered, deleted)."""
@@ -838,6 +856,25 @@ def open_rpi_box(data_dir, config):
         # that takes over the Pi later reads the vault before the next boot.
         vault.lock_vault()
     return box
+
+
+def hat_vault(data_dir):
+    """The key vault of the HAT configured for ``data_dir`` (its supervisor MCU), not locked.
+
+    :raises ConfigError: no HAT configured, or the HAT has no MCU
+    :raises HardwareError: the MCU does not answer
+    """
+    from board.hat import load_hat
+
+    from .errors import ConfigError
+
+    config = load_config(data_dir)
+    if not config.hat:
+        raise ConfigError('no HAT is configured: set "hat" in config.json', field="hat")
+    vault = _mcu_vault(load_hat(config.hat))
+    if vault is None:
+        raise ConfigError("HAT %s has no supervisor MCU, so no key vault" % config.hat, field="hat")
+    return vault
 
 
 def _mcu_vault(hat):

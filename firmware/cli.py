@@ -686,6 +686,68 @@ def cmd_config(args):
     return 0
 
 
+def _installer_refusal(data_dir, user):
+    """Why ``user``'s password may not move the box's keys to a new HAT, or None.
+
+    Once the box is set up, only an installer may (as on the web UI, where
+    installers look after the hardware); before, the key slot's owner is the
+    box's owner.
+    """
+    web_db = os.path.join(data_dir, "web.db")
+    if not os.path.exists(web_db):
+        return None
+    db = sqlite3.connect("file:%s?mode=ro" % web_db, uri=True)
+    try:
+        if db.execute("SELECT count(*) FROM users").fetchone()[0] == 0:
+            return None
+        row = db.execute("SELECT roles FROM users WHERE name = ?", (user,)).fetchone()
+    finally:
+        db.close()
+    if row is None:
+        return "%s has no account on this box" % user
+    if "installer" not in row[0].split(","):
+        return (
+            "%s is not an installer: only installers (or the recovery key) move the keys to a new HAT" % user
+        )
+    return None
+
+
+def cmd_hat_replaced(args):
+    """Move the box's sealed data to a new HAT with the escrow copy (docs/operating.md)."""
+    from firmware.hatswap import move_to_new_hat
+    from firmware.storage.keystore import KeyStore
+
+    from .box import hat_vault, open_audit
+    from .datadir import DataDirLock
+
+    _data_dir(args.data_dir)
+    store = KeyStore(args.data_dir)
+    if args.recovery_key_file:
+        key = store.unlock_recovery(_read_password(args.recovery_key_file))
+        actor, via = "recovery-key", "recovery key"
+    else:
+        refusal = _installer_refusal(args.data_dir, args.user)
+        if refusal:
+            raise LinekeeperError(refusal + ": nothing was changed")
+        key = store.unlock(args.user, _read_password(args.password_file))
+        actor, via = args.user, "password"
+    try:
+        with DataDirLock(args.data_dir):
+            moved = move_to_new_hat(
+                args.data_dir, hat_vault(args.data_dir), key, open_audit, actor, via, _wall_us()
+            )
+    finally:
+        key.forget()
+    if not moved:
+        print("storage.key already opens with this HAT's key vault: nothing to do")
+    else:
+        print(
+            "the call log, audit trail and signing key of %s now open with this HAT; "
+            "start the recorder" % args.data_dir
+        )
+    return 0
+
+
 def cmd_repair(args):
     """Rebuild the call log from the recordings' sealed headers (docs/recovery.md)."""
     from .box import open_audit
@@ -956,7 +1018,7 @@ def _on_signals(action):
 
 
 # Commands whose process may hold a recording key or the device signing key.
-KEY_COMMANDS = frozenset({"run", "recorder", "web", "init", "export", "verify", "repair"})
+KEY_COMMANDS = frozenset({"run", "recorder", "web", "init", "export", "verify", "repair", "hat-replaced"})
 
 
 def build_parser():
@@ -1115,6 +1177,16 @@ def build_parser():
     )
     p.add_argument("--user", default="admin")
     p.set_defaults(func=cmd_repair)
+
+    p = sub.add_parser(
+        "hat-replaced", help="after a HAT replacement: move the sealed data's keys to the new HAT's vault"
+    )
+    p.add_argument("--data-dir", required=True)
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--recovery-key-file", help="file whose first line is the recovery key")
+    who.add_argument("--password-file", help="file whose first line is a user's password")
+    p.add_argument("--user", default="admin", help="the password's user (default: admin)")
+    p.set_defaults(func=cmd_hat_replaced)
 
     p = sub.add_parser("config", help="export or import the box's configuration (no secrets)")
     p.add_argument("action", choices=("export", "import"))

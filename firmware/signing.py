@@ -31,11 +31,12 @@ import json
 import logging
 import os
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from firmware.storage import fsutil
 
@@ -45,6 +46,9 @@ VAULT_INFO = b"linekeeper device signing key v1"
 KEY_FILE = "signing.key"
 PUBLIC_FILE = "signing.pub"
 RUN_KEY_FILE = "device-signing.key"
+# After a HAT replacement: the box's signing seed, wrapped under the new vault's storage key.
+CARRIED_FILE = "signing.seal"
+_CARRIED_AAD = b"linekeeper signing seed carried to a new HAT v1"
 FINGERPRINT_BYTES = 16
 
 log = logging.getLogger(__name__)
@@ -104,6 +108,11 @@ class Signer:
         """The 64-byte Ed25519 signature of ``message`` (bytes)."""
         return self._key.sign(bytes(message))
 
+    def seed(self):
+        """The 32-byte private seed: only for the escrow copy wrapped to the recording key
+        (docs/card-alone.md), so that a new HAT can go on signing as this box."""
+        return self._key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+
     def __repr__(self):
         return "<Signer %s %s>" % (self.source, self.fingerprint)
 
@@ -137,7 +146,7 @@ def load_signer(data_dir, vault=None, run_dir=None, create=True):
     run_copy = None if run_dir is None else os.path.join(run_dir, RUN_KEY_FILE)
     if vault is not None:
         try:
-            seed = derive_from_vault_key(vault.read_key("audit"))
+            seed = _vault_seed(data_dir, vault)
         except OSError as exc:
             # Locked since this boot's first start: a restarted recorder takes the RAM copy.
             if run_copy is None or not os.path.exists(run_copy):
@@ -160,6 +169,34 @@ def load_signer(data_dir, vault=None, run_dir=None, create=True):
         signer = Signer(_card_seed(data_dir), "card")
     _check_record(data_dir, record, signer)
     return signer
+
+
+def _vault_seed(data_dir, vault):
+    """The seed from the vault: derived from its audit key, or, on a box moved to a new HAT
+    (``signing.seal``), the old HAT's seed unwrapped with the new vault's storage key.
+
+    :raises OSError: the vault did not answer or is locked
+    """
+    path = os.path.join(data_dir, CARRIED_FILE)
+    if not os.path.exists(path):
+        return derive_from_vault_key(vault.read_key("audit"))
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        return ChaCha20Poly1305(vault.read_key("storage")).decrypt(raw[:12], raw[12:], _CARRIED_AAD)
+    except (InvalidTag, ValueError):
+        raise SigningKeyError(
+            "%s does not open with this HAT's MCU vault: the HAT was replaced again "
+            "(run `linekeeper hat-replaced` with the recovery key, docs/operating.md)" % path
+        ) from None
+
+
+def carry_to_vault(data_dir, seed, wrapping):
+    """Keep signing with ``seed`` on a new HAT: write it wrapped under that HAT's vault
+    storage key ``wrapping`` (32 bytes) as ``signing.seal``."""
+    nonce = os.urandom(12)
+    sealed = ChaCha20Poly1305(bytes(wrapping)).encrypt(nonce, bytes(seed), _CARRIED_AAD)
+    fsutil.atomic_write(os.path.join(data_dir, CARRIED_FILE), nonce + sealed, mode=0o600)
 
 
 def _card_seed(data_dir):
@@ -192,9 +229,19 @@ def _check_record(data_dir, record, signer):
     elif record["public_key"] != signer.public_key:
         raise SigningKeyError(
             "the signing key on record in %s (%s) is not this box's (%s): the card was "
-            "moved to another box, or its key record was replaced"
-            % (PUBLIC_FILE, fingerprint(record["public_key"]), signer.fingerprint)
+            "moved to another box, or its key record was replaced%s"
+            % (
+                PUBLIC_FILE,
+                fingerprint(record["public_key"]),
+                signer.fingerprint,
+                _REPLACED_HAT_HINT if signer.source == "vault" else "",
+            )
         )
+
+
+_REPLACED_HAT_HINT = (
+    ", or the HAT was replaced: then run `linekeeper hat-replaced` with the recovery key (docs/operating.md)"
+)
 
 
 def read_public_record(data_dir):

@@ -99,6 +99,8 @@ ACTIONS = frozenset(
         "recording_recovered",
         "recording_deleted",
         "recording_signed_at_upgrade",
+        # The box's keys were moved to a new HAT with the escrow copy (firmware/hatswap.py).
+        "hat_replaced",
     }
 )
 SEALED_KEY = "lk_sealed"  # the details of a sealed entry: {SEALED_KEY: sealed text}

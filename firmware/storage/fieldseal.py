@@ -43,8 +43,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from firmware.errors import LinekeeperError
-from firmware.storage import fsutil
+from firmware.errors import LinekeeperError, TamperError
+from firmware.storage import crypto, fsutil
 
 PREFIX = "lkp1:"
 KEY_FILE = "storage.key"  # the wrapped data key, on the card
@@ -53,6 +53,9 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 _FIELD_INFO = b"linekeeper field seal v1"
 _WRAP_AAD = b"linekeeper storage data key v1"
+# Contexts of the escrow copies (wrapped to the recording public key), so one never opens as the other.
+ESCROW_DATA_KEY = b"linekeeper storage data key escrow v1"
+ESCROW_SIGNING_SEED = b"linekeeper signing seed escrow v1"
 # The call log's columns that hold personal data: a person's number and caller-ID name.
 CALL_FIELDS = ("number", "name")
 
@@ -173,7 +176,7 @@ class LazyFieldCipher:
 
 
 # ---------------------------------------------------------------- the key
-def load_field_cipher(data_dir, vault=None, run_dir=None, create=True):
+def load_field_cipher(data_dir, vault=None, run_dir=None, create=True, escrow=None):
     """The box's :class:`FieldCipher`, or None when this box does not seal (no MCU).
 
     :param vault: the MCU link (``read_key("storage")``), when the HAT has one;
@@ -183,6 +186,10 @@ def load_field_cipher(data_dir, vault=None, run_dir=None, create=True):
     :param run_dir: the RAM-only run directory, where processes that did not
         read the vault find the data key
     :param create: make the data key when the box has none yet (the recorder)
+    :param escrow: ``(recording public key, device signing seed)`` (32 bytes
+        each): when ``storage.key`` has no escrow copy yet, both keys are
+        wrapped to that public key and added to it (:func:`read_escrow`), so
+        the recovery key can move them to a new HAT (the recorder passes it)
     :raises FieldSealError: the card's data is sealed and this process cannot
         have the key (vault locked and no run copy, another box's vault)
     """
@@ -195,14 +202,21 @@ def load_field_cipher(data_dir, vault=None, run_dir=None, create=True):
         except OSError as exc:
             if run_copy is None or not os.path.exists(run_copy):
                 raise FieldSealError("the MCU key vault did not give its storage key: %s" % exc) from exc
-            return FieldCipher(_read_key(run_copy))
+            data_key = _read_key(run_copy)
+            if record is not None and record["escrow"] is None and escrow is not None:
+                _write_record(path, record, _escrow_doc(data_key, *escrow))
+            return FieldCipher(data_key)
         if record is None:
             if not create:
                 return None
             data_key = os.urandom(KEY_BYTES)
-            _write_record(path, wrapping, data_key)
+            record = wrap_record(wrapping, data_key)
+            _write_record(path, record, None if escrow is None else _escrow_doc(data_key, *escrow))
         else:
             data_key = _unwrap(record, wrapping, path)
+            if record["escrow"] is None and escrow is not None:
+                # A box from before the escrow: its copy is made now, while the key is open.
+                _write_record(path, record, _escrow_doc(data_key, *escrow))
         if run_copy is not None:
             os.makedirs(run_dir, mode=0o750, exist_ok=True)
             fsutil.atomic_write(run_copy, data_key, mode=0o640)
@@ -225,22 +239,56 @@ def _read_record(path):
         nonce = base64.b64decode(doc["nonce"], validate=True)
         if doc["version"] != 1 or doc["wrapped_by"] != "vault" or len(nonce) != NONCE_BYTES:
             raise ValueError("unknown version or wrapping")
+        escrow = doc.get("escrow")
+        if escrow is not None:
+            escrow = {
+                name: _unb64(escrow[name], size)
+                for name, size in (
+                    ("public_key", KEY_BYTES),
+                    ("data_key", crypto.WRAPPED_KEY_BYTES),
+                    ("signing_seed", crypto.WRAPPED_KEY_BYTES),
+                )
+            }
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError) as exc:
         raise FieldSealError("%s is damaged: %s" % (path, exc)) from None
-    return {"nonce": nonce, "sealed": sealed}
+    return {"nonce": nonce, "sealed": sealed, "escrow": escrow}
 
 
-def _write_record(path, wrapping, data_key):
+def _unb64(text, size):
+    raw = base64.b64decode(text, validate=True)
+    if len(raw) != size:
+        raise ValueError("an escrow field has %d bytes, not %d" % (len(raw), size))
+    return raw
+
+
+def wrap_record(wrapping, data_key):
+    """``data_key`` wrapped under a vault's storage key ``wrapping``, as a record (no escrow)."""
     nonce = os.urandom(NONCE_BYTES)
-    sealed = ChaCha20Poly1305(bytes(wrapping)).encrypt(nonce, data_key, _WRAP_AAD)
+    sealed = ChaCha20Poly1305(bytes(wrapping)).encrypt(nonce, bytes(data_key), _WRAP_AAD)
+    return {"nonce": nonce, "sealed": sealed, "escrow": None}
+
+
+def _escrow_doc(data_key, recording_public_key, signing_seed):
+    """The escrow copy: the data key and the device signing seed wrapped to the recording
+    public key, whose private key opens only with a password or the recovery key."""
+    return {
+        "public_key": bytes(recording_public_key),
+        "data_key": crypto.wrap_data_key(data_key, recording_public_key, ESCROW_DATA_KEY),
+        "signing_seed": crypto.wrap_data_key(signing_seed, recording_public_key, ESCROW_SIGNING_SEED),
+    }
+
+
+def _write_record(path, record, escrow):
     doc = {
         "version": 1,
         "wrapped_by": "vault",
-        "nonce": base64.b64encode(nonce).decode("ascii"),
-        "sealed": base64.b64encode(sealed).decode("ascii"),
+        "nonce": base64.b64encode(record["nonce"]).decode("ascii"),
+        "sealed": base64.b64encode(record["sealed"]).decode("ascii"),
     }
+    if escrow is not None:
+        doc["escrow"] = {name: base64.b64encode(value).decode("ascii") for name, value in escrow.items()}
     fsutil.atomic_write(path, (json.dumps(doc, indent=1) + "\n").encode("ascii"), mode=0o600)
 
 
@@ -250,8 +298,61 @@ def _unwrap(record, wrapping, path):
     except InvalidTag:
         raise FieldSealError(
             "%s does not open with this HAT's MCU vault: the card was moved to another box, "
-            "or the MCU was replaced (docs/card-alone.md)" % path
+            "or the HAT was replaced (then run `linekeeper hat-replaced` with the recovery key, "
+            "docs/operating.md)" % path
         ) from None
+
+
+# ---------------------------------------------------------------- the escrow (a new HAT)
+def read_escrow(data_dir):
+    """The escrow copy in ``storage.key``: ``{"public_key", "data_key", "signing_seed"}``
+    (the last two wrapped by :func:`firmware.storage.crypto.wrap_data_key`), or None.
+
+    :raises FieldSealError: the box does not seal (no ``storage.key``) or the file is damaged
+    """
+    path = os.path.join(data_dir, KEY_FILE)
+    record = _read_record(path)
+    if record is None:
+        raise FieldSealError(
+            "%s has no %s: this box seals nothing, so there is no key to move" % (data_dir, KEY_FILE)
+        )
+    return record["escrow"]
+
+
+def opens_with(data_dir, wrapping):
+    """True when ``storage.key`` opens with the vault storage key ``wrapping``."""
+    record = _read_record(os.path.join(data_dir, KEY_FILE))
+    try:
+        ChaCha20Poly1305(bytes(wrapping)).decrypt(record["nonce"], record["sealed"], _WRAP_AAD)
+    except InvalidTag:
+        return False
+    return True
+
+
+def open_escrow(escrow, unlocked):
+    """``(data key, signing seed)`` from the escrow copy, with an unlocked recording key
+    (:class:`firmware.storage.keystore.RecordingKey`).
+
+    :raises FieldSealError: the escrow copy was made for another recording key, or is damaged
+    """
+    if unlocked.public_key != escrow["public_key"]:
+        raise FieldSealError(
+            "the escrow copy in %s was made for another recording key than this box's" % KEY_FILE
+        )
+    try:
+        return (
+            unlocked.unwrap(escrow["data_key"], ESCROW_DATA_KEY),
+            unlocked.unwrap(escrow["signing_seed"], ESCROW_SIGNING_SEED),
+        )
+    except TamperError as exc:
+        raise FieldSealError("the escrow copy in %s is damaged: %s" % (KEY_FILE, exc)) from None
+
+
+def rewrap(data_dir, wrapping, data_key):
+    """Wrap ``data_key`` under a (new) vault storage key ``wrapping``, keeping the escrow copy."""
+    path = os.path.join(data_dir, KEY_FILE)
+    record = _read_record(path)
+    _write_record(path, wrap_record(wrapping, data_key), record["escrow"])
 
 
 def _read_key(path):

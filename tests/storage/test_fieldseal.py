@@ -1,5 +1,6 @@
 """Personal data sealed under the storage key the HAT's MCU vault unwraps (issue 16)."""
 
+import base64
 import json
 import os
 import sqlite3
@@ -18,7 +19,11 @@ from firmware.storage.fieldseal import (
     LazyFieldCipher,
     is_sealed,
     load_field_cipher,
+    open_escrow,
+    read_escrow,
+    rewrap,
 )
+from firmware.storage.keystore import RecordingKey
 
 
 def test_seal_and_open_round_trip_bound_to_the_field():
@@ -64,6 +69,50 @@ def test_the_card_holds_the_data_key_only_wrapped_by_the_vault(tmp_path):
         load_field_cipher(tmp_path, vault=McuLink(SimMcu(SimClock()).bus))
     with pytest.raises(FieldSealError, match="MCU vault"):
         load_field_cipher(tmp_path, create=False)
+
+
+def _recording_key():
+    from firmware.storage import crypto
+
+    private, public = crypto.new_key_pair()
+    return RecordingKey(private, public)
+
+
+def test_the_escrow_copy_opens_with_the_recording_key_only_and_survives_a_rewrap(tmp_path):
+    mcu = SimMcu(SimClock())
+    box_key, seed = _recording_key(), os.urandom(32)
+    cipher = load_field_cipher(tmp_path, vault=McuLink(mcu.bus), escrow=(box_key.public_key, seed))
+    sealed = cipher.seal("PRIYA", "name")
+    escrow = read_escrow(tmp_path)
+    data_key, seed_back = open_escrow(escrow, box_key)
+    assert seed_back == seed and FieldCipher(data_key).open(sealed, "name") == "PRIYA"
+    record = (tmp_path / KEY_FILE).read_bytes()
+    for secret in (data_key, seed):  # on the card only wrapped
+        assert secret not in record and secret.hex().encode() not in record
+        assert base64.b64encode(secret)[:40] not in record
+    with pytest.raises(FieldSealError, match="another recording key"):
+        open_escrow(escrow, _recording_key())
+    # Swapped copies (the seed where the data key goes) do not open: each has its own context.
+    swapped = dict(escrow, data_key=escrow["signing_seed"])
+    with pytest.raises(FieldSealError, match="damaged"):
+        open_escrow(swapped, box_key)
+    # Wrapped to a new vault: it opens there, the escrow copy is kept, the old vault is refused.
+    new = SimMcu(SimClock())
+    rewrap(tmp_path, McuLink(new.bus).read_key("storage"), data_key)
+    assert read_escrow(tmp_path) == escrow
+    assert load_field_cipher(tmp_path, vault=McuLink(new.bus)).open(sealed, "name") == "PRIYA"
+    with pytest.raises(FieldSealError, match="hat-replaced"):
+        load_field_cipher(tmp_path, vault=McuLink(SimMcu(SimClock(), store=mcu.store).bus))
+
+
+def test_a_damaged_escrow_copy_is_reported_as_damaged(tmp_path):
+    mcu = SimMcu(SimClock())
+    load_field_cipher(tmp_path, vault=McuLink(mcu.bus), escrow=(_recording_key().public_key, os.urandom(32)))
+    doc = json.loads((tmp_path / KEY_FILE).read_text())
+    doc["escrow"]["data_key"] = doc["escrow"]["data_key"][:-8] + "=="
+    (tmp_path / KEY_FILE).write_text(json.dumps(doc))
+    with pytest.raises(FieldSealError, match="damaged"):
+        read_escrow(tmp_path)
 
 
 def test_a_box_without_the_vault_seals_nothing(tmp_path):

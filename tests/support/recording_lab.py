@@ -49,6 +49,7 @@ class Lab:
         self.synth = synth
         self.speech_cache = str(speech_cache)
         self._template = None
+        self.recovery_key = None
         self._timelines = {}
 
     # -------------------------------------------------------------- scenarios
@@ -88,7 +89,8 @@ class Lab:
         """An initialised data dir at ``path`` (a copy of one made once per test)."""
         if self._template is None:
             self._template = str(self.tmp_path / "template")
-            KeyStore(self._template, kdf_params=CHEAP_KDF).initialise("admin", PASSWORD)
+            # The recovery key of every data dir made here (they are copies of one key store).
+            self.recovery_key = KeyStore(self._template, kdf_params=CHEAP_KDF).initialise("admin", PASSWORD)
         shutil.copytree(self._template, path)
         return str(path)
 
