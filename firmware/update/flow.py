@@ -34,7 +34,9 @@ from ..errors import UpdateError
 from . import health
 
 REPORT_NAME = "linekeeper-update-report.txt"
-COPY_CHUNK = 1 << 20
+COPY_CHUNK = 256 << 10
+# Room left on the box's storage after the copy (RAUC's own files, the reports, the logs).
+COPY_MARGIN = 16 << 20
 
 
 @dataclasses.dataclass
@@ -86,6 +88,7 @@ class Updater:
         sleep=time.sleep,
         wall_us=None,
         on_step=None,
+        on_copy=None,
     ):
         self.s = settings
         self.rauc = rauc
@@ -98,6 +101,8 @@ class Updater:
         self._wall_us = wall_us or (lambda: time.time_ns() // 1000)
         # Called with each step's name once it is noted (the kill-matrix tests kill here).
         self._on_step = on_step or (lambda step: None)
+        # Called with (bytes copied, bundle bytes) after each chunk of the copy.
+        self._on_copy = on_copy or (lambda copied, total: None)
 
     # -- the steps ---------------------------------------------------------
 
@@ -118,39 +123,69 @@ class Updater:
         self._on_step(name)
 
     def _copy(self, bundle):
-        """Copy ``bundle`` into UPDATE_DIR/incoming.raucb; its path there."""
+        """Copy ``bundle`` into UPDATE_DIR/incoming.raucb; its path there.
+
+        :raises UpdateError: the bundle unreadable or changed under us (a stick
+            pulled), or no room on the box's storage; nothing is left behind
+        """
         try:
             size = os.path.getsize(bundle)
         except OSError as exc:
             raise UpdateError("cannot read the bundle %s (%s)" % (bundle, exc.strerror)) from None
         free = shutil.disk_usage(self.s.update_dir).free
-        if size + (16 << 20) > free:
+        if size + COPY_MARGIN > free:
             raise UpdateError(
-                "not enough space to copy the bundle (%d MB, %d MB free)" % (size >> 20, free >> 20)
+                "the box's storage is too full to take the bundle (%d MB needed with "
+                "its margin, %d MB free)" % ((size + COPY_MARGIN) >> 20, free >> 20)
             )
         target = os.path.join(self.s.update_dir, "incoming.raucb")
         part = target + ".part"
         try:
-            with open(bundle, "rb") as src, open(part, "wb") as dst:
-                shutil.copyfileobj(src, dst, COPY_CHUNK)
-                dst.flush()
-                os.fsync(dst.fileno())
-            if os.path.getsize(part) != size:
-                raise UpdateError("the bundle changed while it was copied (stick pulled?)")
-        except (OSError, UpdateError) as exc:
-            try:
-                os.unlink(part)
-            except FileNotFoundError:
-                pass
-            if isinstance(exc, UpdateError):
-                raise
-            raise UpdateError(
-                "could not copy the bundle from %s (%s); was the stick pulled?"
-                % (bundle, exc.strerror or exc)
-            ) from None
+            self._copy_file(bundle, part, size)
+        except UpdateError:
+            _remove(part)
+            raise
         os.replace(part, target)
         fsync_dir(self.s.update_dir)
         return target
+
+    def _copy_file(self, bundle, part, size):
+        """The copy itself, with each side's failure told apart (stick or box)."""
+        try:
+            src = open(bundle, "rb")
+        except OSError as exc:
+            raise UpdateError("cannot read the bundle %s (%s)" % (bundle, exc.strerror)) from None
+        try:
+            with src, open(part, "wb") as dst:
+                copied = self._copy_chunks(src, dst, bundle, size)
+                dst.flush()
+                os.fsync(dst.fileno())
+        except OSError as exc:
+            raise UpdateError(
+                "writing the bundle to the box's storage failed (%s)" % (exc.strerror or exc)
+            ) from None
+        if copied != size:
+            raise UpdateError(
+                "the bundle changed while it was copied (%d of %d bytes): was the stick pulled?"
+                % (copied, size)
+            )
+
+    def _copy_chunks(self, src, dst, bundle, size):
+        """Bytes copied from ``src`` to ``dst``; a read error is the stick's (UpdateError)."""
+        copied = 0
+        while True:
+            try:
+                chunk = src.read(COPY_CHUNK)
+            except OSError as exc:
+                raise UpdateError(
+                    "reading the bundle from %s failed after %d of %d bytes (%s): was the "
+                    "stick pulled?" % (bundle, copied, size, exc.strerror or exc)
+                ) from None
+            if not chunk:
+                return copied
+            dst.write(chunk)
+            copied += len(chunk)
+            self._on_copy(copied, size)
 
     def _busy_lines(self):
         """Lines with a call or not idle; None when the recorder does not answer."""
@@ -252,7 +287,11 @@ class Updater:
         running = self._from = self.slots.current()
         result.previous_version = _slot_version(before, running)
         self._step(result, "copy")
-        local = self._copy(bundle)
+        try:
+            local = self._copy(bundle)
+        except UpdateError as exc:
+            result.outcome = "refused"
+            raise UpdateError("%s; nothing was changed" % exc) from None
         self._step(result, "install")
         why_path = os.path.join(self.s.update_dir, "install-check.txt")
         _remove(why_path)
@@ -417,6 +456,8 @@ class Updater:
 
 # What RAUC's refusals mean, for the technician who reads the report.
 _EXPLAINED = (
+    # A plain bundle's last 8 bytes give its signature's length; none is 0.
+    ("Signature size is 0", "the bundle is not signed"),
     ("unable to get local issuer", "the bundle is not signed by a key this box trusts"),
     ("signature verification failed", "the bundle was damaged or changed after it was signed"),
     ("Invalid bundle format", "the bundle is damaged or incomplete (truncated?)"),

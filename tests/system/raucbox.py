@@ -115,7 +115,7 @@ def copy_checkout(dest):
 class RaucBox:
     """One box in ``base`` (a temporary directory) with web ports ``http_port``/+1."""
 
-    def __init__(self, base, scenario, http_port):
+    def __init__(self, base, scenario, http_port, update_fs_mb=None):
         self.base = base
         self.scenario = scenario
         self.http_port = http_port
@@ -129,6 +129,9 @@ class RaucBox:
         self.loops = []
         for d in (self.update_dir, self.data_dir, self.slots_dir, self.pids, os.path.join(base, "rauc-mnt")):
             os.makedirs(d, exist_ok=True)
+        if update_fs_mb:
+            # The update folder on a file system of its own that size (a nearly full card).
+            run(["mount", "-t", "tmpfs", "-o", "size=%dm" % update_fs_mb, "tmpfs", self.update_dir])
         self.env = dict(
             os.environ,
             DBUS_SYSTEM_BUS_ADDRESS="unix:path=%s" % self.bus,

@@ -14,11 +14,16 @@ import time
 import pytest
 
 from firmware.control import ControlClient, RecorderUnavailable, socket_path
+from firmware.update.flow import COPY_CHUNK, Updater, UpdateSettings
+from firmware.update.rauc import Rauc
+from firmware.update.slots import Slots
 from tests.system.raucbox import RaucBox, copy_checkout, make_bundle
 
 pytestmark = pytest.mark.slow
 
-PORT = 9460
+# The web UI's HTTP port (and HTTPS on the next); LINEKEEPER_TEST_PORT moves it
+# where several checkouts run these tests on one machine.
+PORT = int(os.environ.get("LINEKEEPER_TEST_PORT", "9460"))
 QUIET = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": []}
 # A call on line 1 from 1 s to about 16 s of the run (two rings, then 12 s of talk).
 CALL = {
@@ -57,8 +62,8 @@ def bundles(tmp_path_factory):
     }
 
 
-def _box(tmp_path, bundles, scenario):
-    box = RaucBox(str(tmp_path / "box"), _scenario(tmp_path, scenario), PORT)
+def _box(tmp_path, bundles, scenario, **kw):
+    box = RaucBox(str(tmp_path / "box"), _scenario(tmp_path, scenario), PORT, **kw)
     try:
         box.start(bundles["v1"])
     except BaseException:
@@ -148,6 +153,14 @@ def _truncate(src, dst):
     open(dst, "wb").write(data[: len(data) - 4096])
 
 
+def _unsigned(src, dst):
+    # A plain bundle is its squashfs, the CMS signature, and the signature's length
+    # (8 bytes, big-endian): what is left without the last two is never signed.
+    data = open(src, "rb").read()
+    sig_len = int.from_bytes(data[-8:], "big")
+    open(dst, "wb").write(data[: len(data) - 8 - sig_len])
+
+
 def _too_large(out, tmp_path):
     source = copy_checkout(str(tmp_path / "big-src"))
     with open(os.path.join(source, "firmware", "ballast.bin"), "wb") as f:
@@ -165,6 +178,7 @@ REFUSALS = {
         "damaged or changed after it was signed",
     ),
     "truncated": (lambda out, b, t: (_truncate(b["v2"], out), out)[1], "damaged or incomplete"),
+    "unsigned": (lambda out, b, t: (_unsigned(b["v2"], out), out)[1], "the bundle is not signed"),
     "wrong compatible": (
         lambda out, b, t: make_bundle(out, "2.0.0", security=2, compatible="linekeeper-rpi-lk-8l"),
         "for another board or HAT",
@@ -186,31 +200,85 @@ def test_a_bad_bundle_is_refused_with_a_report_and_nothing_changes(case, quiet_b
     if case == "downgrade":
         with open(os.path.join(quiet_box.update_dir, "security-version"), "w") as f:
             f.write("5\n")
-    before = (
-        quiet_box.bootstate(),
-        quiet_box.slot_digest(1),
-        quiet_box.pid("recorder"),
-        os.readlink(quiet_box.current),
-    )
+    before = _state(quiet_box)
 
     done = quiet_box.update(bundle)
 
+    _assert_refused(quiet_box, done, bundle, reason, before)
+
+
+def _state(box):
+    return (box.bootstate(), box.slot_digest(1), box.pid("recorder"), os.readlink(box.current))
+
+
+def _assert_refused(box, done, bundle, reason, before):
+    """Refused with ``reason`` on the console, on the stick and in the page's last
+    result, and the box as it was: same slots, same recorder, on slot A."""
     assert done.returncode == 1, done.stdout + done.stderr
     assert "update refused" in done.stdout
     assert reason in done.stdout
     report = _report(bundle)
     assert "UPDATE REFUSED - nothing was changed" in report
     assert reason in report
-    after = (
-        quiet_box.bootstate(),
-        quiet_box.slot_digest(1),
-        quiet_box.pid("recorder"),
-        os.readlink(quiet_box.current),
+    with open(os.path.join(box.update_dir, "last-result.json")) as f:
+        last = json.load(f)
+    assert last["outcome"] == "refused" and reason in last["message"]
+    assert _state(box) == before
+    assert box.running_from() == "A"
+    assert _slot(box, "A")["boot_status"] == "good"
+    assert box.status()["boot_primary"] == "app.0"
+    leftovers = {"incoming.raucb", "incoming.raucb.part", "progress.json"} & set(os.listdir(box.update_dir))
+    assert not leftovers
+
+
+def test_a_bundle_the_box_has_no_room_for_is_refused_and_nothing_changes(tmp_path, bundles):
+    # 12 MB for the update folder: the 0.6 MB bundle and the 16 MB margin do not fit.
+    box = _box(tmp_path, bundles, QUIET, update_fs_mb=12)
+    try:
+        stick = tmp_path / "stick"
+        stick.mkdir()
+        bundle = shutil.copy(bundles["v2"], stick / "v2.raucb")
+        before = _state(box)
+
+        done = box.update(str(bundle))
+
+        _assert_refused(box, done, str(bundle), "the box's storage is too full to take the bundle", before)
+    finally:
+        box.close()
+
+
+def test_a_stick_pulled_during_the_copy_is_refused_and_nothing_changes(quiet_box, bundles, tmp_path):
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    bundle = str(shutil.copy(bundles["v2"], stick / "v2.raucb"))
+    assert os.path.getsize(bundle) > 2 * COPY_CHUNK
+    before = _state(quiet_box)
+
+    def pull(copied, total):
+        # The stick goes after the first chunk: the rest of the file is no longer there.
+        os.truncate(bundle, copied)
+
+    settings = UpdateSettings(data_dir=quiet_box.data_dir, update_dir=quiet_box.update_dir)
+    client = ControlClient(socket_path(quiet_box.data_dir))
+    updater = Updater(
+        settings,
+        Rauc(env=quiet_box.env),
+        Slots(quiet_box.slots_dir, quiet_box.current, quiet_box.update_dir),
+        client,
+        on_copy=pull,
     )
-    assert after == before
+    try:
+        result = updater.run(bundle, report_dir=str(stick))
+    finally:
+        client.close()
+
+    assert result.outcome == "refused"
+    assert "was the stick pulled?" in result.message
+    assert "UPDATE REFUSED - nothing was changed" in _report(bundle)
+    assert _state(quiet_box) == before
     assert quiet_box.running_from() == "A"
-    assert _slot(quiet_box, "A")["boot_status"] == "good"
     assert quiet_box.status()["boot_primary"] == "app.0"
+    assert not {"incoming.raucb", "incoming.raucb.part"} & set(os.listdir(quiet_box.update_dir))
 
 
 # -- health check and rollback -------------------------------------------------------
