@@ -49,6 +49,7 @@ from .recovery import preflight
 from .reports.source import ReportSource, default_tz
 from .secretbox import SecretBox
 from .signing import device_signer, load_signer, run_dir
+from .update.signals import UpdateSignals
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,9 @@ class Box:
         # Every occurrence kept, cleared or not, until acknowledged (the dashboard banner).
         self.alarm_log = AlarmLog(os.path.join(data_dir, "alarms.db"), clock, self.audit)
         self.alarm_log.attach(self.bus)
+        # A field update's LED pattern and its alarm (told by `linekeeper update`).
+        self.update_signals = UpdateSignals(board, clock.now_us)
+        self.update_signals.attach(self.bus)
         self.reports = ReportSource(
             data_dir,
             country=config.country,
@@ -513,6 +517,7 @@ class Box:
         A box halted by a power failure has finished everything already: it only
         lets go of its files (and writes no clean-stop marker).
         """
+        self.update_signals.stop()
         if not self._started:
             if self.archive is not None:
                 self.archive.close()

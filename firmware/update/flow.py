@@ -270,6 +270,7 @@ class Updater:
         os.makedirs(self.s.update_dir, exist_ok=True)
         result = UpdateResult("failed", os.path.basename(bundle), "")
         self._from = None
+        self._tell("running", result)
         try:
             self._update(bundle, result)
         except UpdateError as exc:
@@ -419,6 +420,20 @@ class Updater:
             return
         atomic_write(os.path.join(self.s.update_dir, "security-version"), b"%d\n" % security, mode=0o644)
 
+    def _tell(self, state, result):
+        """Tell the recorder the update's state (its LEDs and alarm, see
+        :mod:`.signals`); a recorder that does not answer is not told."""
+        try:
+            self.client.call(
+                "update_state",
+                state=state,
+                message=result.message,
+                version=result.version,
+                previous_version=result.previous_version,
+            )
+        except (RecorderUnavailable, ControlError):
+            pass
+
     def _finish(self, result, report_dir):
         try:
             os.unlink(os.path.join(self.s.update_dir, "progress.json"))
@@ -436,6 +451,7 @@ class Updater:
                 atomic_write(os.path.join(report_dir, REPORT_NAME), text.encode(), mode=0o644)
             except OSError:
                 pass  # the stick is gone: the report stays in UPDATE_DIR
+        self._tell(result.outcome, result)
         if self.audit is not None:
             self.audit.append(
                 "update",

@@ -116,9 +116,7 @@ def test_mount_slot_leaves_an_installed_box_without_slot_partitions_as_it_is(tmp
         LINEKEEPER_SLOTS_DIR=str(tmp_path / "slots"),
         LINEKEEPER_SLOT_DEVICES=str(tmp_path / "no-devices"),
     )
-    done = subprocess.run(
-        [str(SYSTEM / "rauc" / "mount-slot")], capture_output=True, text=True, env=env
-    )
+    done = subprocess.run([str(SYSTEM / "rauc" / "mount-slot")], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert "no slot partition" in done.stdout and "linekeeper-app-b" in done.stdout
     assert os.readlink(tmp_path / "opt" / "current") == "installed"

@@ -66,6 +66,7 @@ def _box(tmp_path, bundles, scenario, **kw):
     box = RaucBox(str(tmp_path / "box"), _scenario(tmp_path, scenario), PORT, **kw)
     try:
         box.start(bundles["v1"])
+        _snapshot_when_up(box, 60)  # the recorder is up: it is told of each update
     except BaseException:
         box.close()
         raise
@@ -229,6 +230,15 @@ def _assert_refused(box, done, bundle, reason, before):
     assert box.status()["boot_primary"] == "app.0"
     leftovers = {"incoming.raucb", "incoming.raucb.part", "progress.json"} & set(os.listdir(box.update_dir))
     assert not leftovers
+    _assert_alarm(box, reason)
+
+
+def _assert_alarm(box, reason):
+    """The running recorder was told: the alarm update_failed is in its history."""
+    db = sqlite3.connect(os.path.join(box.data_dir, "alarms.db"))
+    rows = db.execute("SELECT message FROM alarm_history WHERE kind = 'update_failed'").fetchall()
+    db.close()
+    assert len(rows) == 1 and reason in rows[0][0], rows
 
 
 def test_a_bundle_the_box_has_no_room_for_is_refused_and_nothing_changes(tmp_path, bundles):
@@ -279,6 +289,7 @@ def test_a_stick_pulled_during_the_copy_is_refused_and_nothing_changes(quiet_box
     assert quiet_box.running_from() == "A"
     assert quiet_box.status()["boot_primary"] == "app.0"
     assert not {"incoming.raucb", "incoming.raucb.part"} & set(os.listdir(quiet_box.update_dir))
+    _assert_alarm(quiet_box, "was the stick pulled?")
 
 
 # -- health check and rollback -------------------------------------------------------
@@ -302,6 +313,7 @@ def test_a_bundle_whose_firmware_fails_its_health_check_is_rolled_back(quiet_box
     assert quiet_box.status()["boot_primary"] == "app.0"
     assert quiet_box.status()["booted"] == "A"
     assert "UPDATE FAILED - the box went back" in _report(bundle)
+    _assert_alarm(quiet_box, "failed its health check")
     # The security version stays that of the release that runs.
     assert not os.path.exists(os.path.join(quiet_box.update_dir, "security-version"))
 
