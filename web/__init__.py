@@ -42,6 +42,7 @@ from .views import (
     sar,
     settings,
     setup,
+    updates,
     users,
 )
 
@@ -171,6 +172,7 @@ def create_app(services, config):
         mail,
         documents,
         sar,
+        updates,
     ):
         app.register_blueprint(module.bp)
     security.check_declared(app)

@@ -23,6 +23,7 @@ from firmware.recording.store import RecordingStore
 from firmware.signing import LazySigner, read_public_record
 from firmware.storage.audit import AuditLog
 from firmware.storage.keystore import KeyStore
+from firmware.update.inbox import UpdateInbox
 
 from .services import (
     BoxConfigStore,
@@ -252,4 +253,5 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         call_tags=CallMeta(calls_db),
         wall_us=clock.wall_us,
         cert_fingerprint=cert_fingerprint,
+        updates=UpdateInbox(data_dir),
     )

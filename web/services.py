@@ -366,6 +366,8 @@ class Services:
     ``reports``     a :class:`firmware.reports.source.ReportSource`, or None
     ``alarms``      the alarm history (:class:`firmware.alarmlog.AlarmLog`), or None
     ``mail``        a :class:`firmware.mail.service.MailService`, or None
+    ``updates``     the update inbox (:class:`firmware.update.inbox.UpdateInbox`),
+                    or None: the updates page then says it cannot take updates
     """
 
     status: LineStatusSource
@@ -387,6 +389,7 @@ class Services:
     reports: Any = None
     alarms: Any = None
     mail: Any = None
+    updates: Any = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,6 +34,9 @@ from ..errors import UpdateError
 from . import health
 
 REPORT_NAME = "linekeeper-update-report.txt"
+# Mirrored into ``status_dir`` (the installer's page reads them there).
+PROGRESS_NAME = "progress.json"
+RESULT_NAME = "last-result.json"
 COPY_CHUNK = 256 << 10
 # Room left on the box's storage after the copy (RAUC's own files, the reports, the logs).
 COPY_MARGIN = 16 << 20
@@ -52,6 +55,7 @@ class UpdateSettings:
     recorder_gone_s: float = 30.0  # no recorder this long: nothing is recording
     health_timeout_s: float = 120.0
     poll_s: float = 0.5
+    status_dir: str = None  # where the progress and the result are mirrored for the web UI
 
 
 @dataclasses.dataclass
@@ -117,9 +121,8 @@ class Updater:
             **{"from": self._from, "to": result.slot},
             **details,
         )
-        atomic_write(
-            os.path.join(self.s.update_dir, "progress.json"), json.dumps(progress).encode(), mode=0o644
-        )
+        for folder in self._status_dirs():
+            atomic_write(os.path.join(folder, PROGRESS_NAME), json.dumps(progress).encode(), mode=0o644)
         self._on_step(name)
 
     def _copy(self, bundle):
@@ -286,7 +289,8 @@ class Updater:
     def _update(self, bundle, result):
         before = self.rauc.status()
         running = self._from = self.slots.current()
-        result.previous_version = _slot_version(before, running)
+        # A slot written at the factory (not by RAUC) has no RAUC status: its own note says.
+        result.previous_version = _slot_version(before, running) or self._slot_info(running).get("version")
         self._step(result, "copy")
         try:
             local = self._copy(bundle)
@@ -411,14 +415,24 @@ class Updater:
         self._finish(result, report_dir)
         return result
 
-    def _note_security_version(self, status, slot_name):
-        mount = self.slots.mount_point(status["slots"][slot_name]["bootname"])
+    def _slot_info(self, bootname):
+        """The slot's ``linekeeper-slot.json`` (version, security version), or {}."""
         try:
-            with open(os.path.join(mount, "linekeeper-slot.json")) as f:
-                security = int(json.load(f)["security_version"])
-        except (OSError, ValueError, KeyError):
+            with open(os.path.join(self.slots.mount_point(bootname), "linekeeper-slot.json")) as f:
+                info = json.load(f)
+        except (OSError, ValueError):
+            return {}
+        return info if isinstance(info, dict) else {}
+
+    def _note_security_version(self, status, slot_name):
+        try:
+            security = int(self._slot_info(status["slots"][slot_name]["bootname"])["security_version"])
+        except (ValueError, KeyError, TypeError):
             return
         atomic_write(os.path.join(self.s.update_dir, "security-version"), b"%d\n" % security, mode=0o644)
+
+    def _status_dirs(self):
+        return [self.s.update_dir] + ([self.s.status_dir] if self.s.status_dir else [])
 
     def _tell(self, state, result):
         """Tell the recorder the update's state (its LEDs and alarm, see
@@ -435,17 +449,17 @@ class Updater:
             pass
 
     def _finish(self, result, report_dir):
-        try:
-            os.unlink(os.path.join(self.s.update_dir, "progress.json"))
-        except FileNotFoundError:
-            pass
+        # The progress note goes first: once it is gone, --recover leaves the box alone.
+        for folder in self._status_dirs():
+            _remove(os.path.join(folder, PROGRESS_NAME))
         text = format_report(result, self._wall_us())
         atomic_write(os.path.join(self.s.update_dir, "last-report.txt"), text.encode(), mode=0o644)
-        atomic_write(
-            os.path.join(self.s.update_dir, "last-result.json"),
-            json.dumps(dataclasses.asdict(result)).encode(),
-            mode=0o644,
-        )
+        for folder in self._status_dirs():
+            atomic_write(
+                os.path.join(folder, RESULT_NAME),
+                json.dumps(dataclasses.asdict(result)).encode(),
+                mode=0o644,
+            )
         if report_dir:
             try:
                 atomic_write(os.path.join(report_dir, REPORT_NAME), text.encode(), mode=0o644)

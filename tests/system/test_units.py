@@ -18,7 +18,10 @@ EXE = "/opt/linekeeper/current/venv/bin/linekeeper"
 BOOT_UNITS = {
     "linekeeper-slot.service": "/usr/lib/linekeeper/rauc/mount-slot",
     "linekeeper-update-recover.service": EXE,
+    "linekeeper-update-inbox.service": EXE,
+    "linekeeper-stick@.service": "/usr/lib/linekeeper/rauc/stick",
 }
+OTHER_FILES = ["linekeeper-update-inbox.path", "61-linekeeper-stick.rules"]
 
 
 @pytest.fixture
@@ -37,8 +40,11 @@ def test_units_verify_clean(unit_dir):
         text = (SYSTEM / name).read_text()
         assert program in text
         (unit_dir / name).write_text(text.replace(program, sys.executable))
+    (unit_dir / OTHER_FILES[0]).write_text((SYSTEM / OTHER_FILES[0]).read_text())
+    instances = [n.replace("@.", "@sda1.") for n in BOOT_UNITS]
     result = subprocess.run(
-        ["systemd-analyze", "verify", "--man=no"] + [str(unit_dir / n) for n in [*UNITS, *BOOT_UNITS]],
+        ["systemd-analyze", "verify", "--man=no"]
+        + [str(unit_dir / n) for n in [*UNITS, *instances, OTHER_FILES[0]]],
         capture_output=True,
         text=True,
     )
@@ -89,9 +95,23 @@ def test_users_groups_and_paths_match_the_installer():
     assert "d /var/lib/linekeeper 2770 linekeeper-rec linekeeper" in tmpfiles
     assert "d /var/lib/linekeeper/recordings " in tmpfiles  # ReadOnlyPaths needs it
     installer = (SYSTEM.parent / "install-box").read_text()
-    for name in list(UNITS) + list(BOOT_UNITS) + ["60-linekeeper.rules", "journald.conf", "system.conf"]:
+    for name in list(UNITS) + list(BOOT_UNITS) + OTHER_FILES + ["60-linekeeper.rules", "journald.conf"]:
         assert name in installer
-    assert "rauc/mount-slot" in installer
+    assert "rauc/mount-slot" in installer and "rauc/stick" in installer
+    assert "system.conf" in installer
+
+
+def test_a_usb_stick_starts_its_update_unit():
+    rule = (SYSTEM / "61-linekeeper-stick.rules").read_text()
+    assert 'ENV{ID_BUS}=="usb"' in rule and 'SUBSYSTEM=="block"' in rule
+    assert 'ENV{SYSTEMD_WANTS}+="linekeeper-stick@%k.service"' in rule
+    stick = unit("linekeeper-stick@.service")
+    assert stick["BindsTo"] == ["dev-%i.device"]  # pulled out: the unit stops
+    assert stick["ExecStart"] == ["/usr/lib/linekeeper/rauc/stick /dev/%I"]
+    inbox = (SYSTEM / "linekeeper-update-inbox.path").read_text()
+    assert "PathChanged=/var/lib/linekeeper/update-inbox" in inbox
+    service = unit("linekeeper-update-inbox.service")
+    assert "--status-dir /var/lib/linekeeper/update-inbox" in service["ExecStart"][0]
 
 
 def test_the_services_start_after_the_slot_is_mounted_and_recovery_after_them():

@@ -9,15 +9,20 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 
 import pytest
 
 from firmware.control import ControlClient, RecorderUnavailable, socket_path
 from firmware.update.flow import COPY_CHUNK, Updater, UpdateSettings
+from firmware.update.inbox import UpdateInbox
 from firmware.update.rauc import Rauc
 from firmware.update.slots import Slots
-from tests.system.raucbox import RaucBox, copy_checkout, make_bundle
+from tests.system.raucbox import ROOT, RaucBox, copy_checkout, make_bundle
+
+STICK = os.path.join(ROOT, "scripts", "system", "rauc", "stick")
 
 pytestmark = pytest.mark.slow
 
@@ -138,6 +143,70 @@ def test_a_bundle_dropped_into_the_watched_folder_is_installed_once(quiet_box, b
     again = quiet_box.update(None, "--watch", str(stick), "--once")
     assert again.returncode == 0 and again.stdout == ""
     assert quiet_box.running_from() == "B"
+
+
+def test_a_usb_stick_is_mounted_updated_from_reported_on_and_unmounted(quiet_box, bundles, tmp_path):
+    # The stick: an ext4 image on a loop device holding the bundle, as udev hands
+    # linekeeper-stick@loopN.service a USB disk's partition.
+    image = str(tmp_path / "stick.img")
+    with open(image, "wb") as f:
+        f.truncate(8 << 20)
+    files = tmp_path / "stick-files"
+    files.mkdir()
+    shutil.copy(bundles["v2"], files / "linekeeper-2.0.0.raucb")
+    subprocess.run(["mkfs.ext4", "-q", "-d", str(files), image], check=True)
+    device = subprocess.run(["losetup", "-f", "--show", image], capture_output=True, text=True, check=True)
+    device = device.stdout.strip()
+    mounts = tmp_path / "sticks"
+    try:
+        extra = quiet_box.update_args() + ["--health-timeout-s", "60"]
+        done = subprocess.run(
+            [STICK, device],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=ROOT,
+            env=dict(
+                quiet_box.env,
+                LINEKEEPER_COMMAND=os.path.join(os.path.dirname(sys.executable), "linekeeper"),
+                LINEKEEPER_DATA_DIR=quiet_box.data_dir,
+                LINEKEEPER_STICK_MOUNTS=str(mounts),
+                LINEKEEPER_UPDATE_ARGS=" ".join(extra),
+            ),
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "linekeeper-2.0.0.raucb: installed" in done.stdout
+        assert quiet_box.running_from() == "B"
+        assert not os.path.ismount(mounts / os.path.basename(device))  # unmounted again
+        report = subprocess.run(
+            ["debugfs", "-R", "cat /linekeeper-update-report.txt", device],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "UPDATE INSTALLED" in report and "2.0.0" in report
+    finally:
+        subprocess.run(["losetup", "-d", device], capture_output=True)
+
+
+def test_a_bundle_uploaded_on_the_page_is_installed_and_the_page_shows_it(quiet_box, bundles):
+    # What the web UI does with an upload, then what linekeeper-update-inbox.service runs.
+    inbox = UpdateInbox(quiet_box.data_dir, slot_info=os.path.join(quiet_box.current, "linekeeper-slot.json"))
+    assert inbox.state()["installed_version"] == "1.0.0"
+    with open(bundles["v2"], "rb") as f:
+        kept = inbox.save(f, "linekeeper-2.0.0.raucb")
+    assert inbox.state()["waiting"] == kept["name"]
+
+    done = quiet_box.update(
+        None, "--watch", inbox.dir, "--once", "--status-dir", inbox.dir, "--health-timeout-s", "60"
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    state = inbox.state()
+    assert state["installed_version"] == "2.0.0"
+    assert state["last"]["outcome"] == "installed" and state["last"]["previous_version"] == "1.0.0"
+    assert state["progress"] is None and state["waiting"] is None
+    assert "UPDATE INSTALLED" in state["report"]
 
 
 # -- refused bundles: a clear report, and nothing changed ----------------------------

@@ -28,6 +28,7 @@ TOPICS = {
     "sar": "Subject access and disclosures",
     "documents": "The staff notice and the compliance checklist",
     "mail": "E-mail settings",
+    "updates": "Firmware updates",
     "password": "Your password",
     "setup": "Setting up the box",
     "training": "Training on the simulated box",
