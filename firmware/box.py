@@ -422,6 +422,7 @@ class Box:
         link = McuLink(bus, self.board.hat.mcu.address)
         info = link.open()
         log.info("supervisor MCU firmware %s, register map %d", info.firmware, info.regmap_version)
+        self.update_signals.status_led = link  # its status LED shows updates too
         self.power_watch = PowerFailWatch(
             link, self.board, self.clock, self._power_fail, busy=self._busy, on_restored=self._power_back
         )

@@ -14,9 +14,14 @@ over the control socket (operation ``update_state``); the recorder publishes an
 - an installed update turns the LEDs off.
 
 The LEDs are the HAT's per-line LEDs (:meth:`board.base.Board.set_led`), which
-nothing else drives; a board without LEDs ignores them.
+nothing else drives; a board without LEDs ignores them. Where the HAT has its
+supervisor MCU, its status LED shows the MCU's own ``updating`` and
+``update_failed`` patterns too (:attr:`UpdateSignals.status_led`, a
+:class:`board.mcu.link.McuLink`), and the pattern it showed before once the
+update installed or its failure has been shown.
 """
 
+import logging
 import threading
 import time
 
@@ -28,6 +33,10 @@ PATTERNS_MS = {
     "failed": ((True, 120), (False, 120), (True, 120), (False, 120), (True, 120), (False, 1000)),
 }
 ALARM_KIND = "update_failed"
+# The MCU status LED's patterns (board.mcu.link.LED_PATTERNS) for each state.
+STATUS_LED = {"running": "updating", "failed": "update_failed"}
+
+log = logging.getLogger(__name__)
 
 
 def pattern_for(state):
@@ -59,6 +68,9 @@ class UpdateSignals:
         self._stopped = False
         self._thread = None
         self.led_on = False  # what the LEDs show now (for the tests and the status)
+        # The HAT MCU's link (set_led, led), or None; set where the box has the MCU.
+        self.status_led = None
+        self._status_before = None  # the MCU LED's pattern before the update
 
     def attach(self, bus):
         self._bus = bus
@@ -66,6 +78,7 @@ class UpdateSignals:
 
     def _on_state(self, event):
         pattern = pattern_for(event.state)
+        self._show_status(event)
         with self._lock:
             self._pattern = pattern
             self._until = self._monotonic() + self.failure_show_s if event.failed else None
@@ -85,6 +98,28 @@ class UpdateSignals:
             # acknowledged; the list of alarms that are on now does not keep it.
             self._bus.publish(Alarm(line=0, t_us=t_us, kind=ALARM_KIND, active=False))
 
+    def _show_status(self, event):
+        if self.status_led is None:
+            return
+        try:
+            if event.state == "running":
+                if self._status_before is None:
+                    self._status_before = self.status_led.led()
+                self.status_led.set_led(STATUS_LED["running"])
+            elif event.failed:
+                self.status_led.set_led(STATUS_LED["failed"])
+            else:
+                self._restore_status()
+        except (OSError, ValueError, LookupError) as exc:
+            log.warning("the MCU status LED cannot show the update: %s", exc)
+
+    def _restore_status(self):
+        before, self._status_before = self._status_before, None
+        if self.status_led is not None and before in STATUS_LED.values():
+            before = None  # left over from an update cut short: not the box's own pattern
+        if self.status_led is not None and before and not before.startswith("unknown"):
+            self.status_led.set_led(before)
+
     def _set_all(self, on):
         if on == self.led_on:
             return
@@ -98,12 +133,19 @@ class UpdateSignals:
                 pattern = self._pattern
                 if pattern is not None and self._until is not None and self._monotonic() >= self._until:
                     pattern = self._pattern = None
+                    self._status_after_failure()
                 if pattern is None:
                     self._set_all(False)
                     self._changed.wait()
                     continue
                 self._frames(pattern)
             self._set_all(False)
+
+    def _status_after_failure(self):
+        try:
+            self._restore_status()
+        except (OSError, ValueError, LookupError) as exc:
+            log.warning("the MCU status LED cannot be restored: %s", exc)
 
     def _frames(self, pattern):
         """One round of ``pattern``; returns early when the state changes (lock held)."""

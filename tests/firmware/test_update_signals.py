@@ -5,9 +5,12 @@ import threading
 import time
 import types
 
+from board.mcu.link import McuLink
+from board.mcu.sim import SimMcu
 from firmware.alarmlog import AlarmLog
 from firmware.alarms import AlarmBoard
 from firmware.bus import EventBus, UpdateState
+from firmware.clock import SimClock
 from firmware.control import recorder_handlers
 from firmware.update.signals import PATTERNS_MS, UpdateSignals, pattern_for
 
@@ -97,6 +100,28 @@ def test_a_failed_update_flashes_the_leds_and_raises_an_alarm_kept_until_acknowl
         # Three quick flashes, then (after failure_show_s) the LEDs go off for good.
         _wait_for(lambda: [on for line, on in box.board.seen() if line == 2].count(True) >= 3)
         _wait_for(lambda: not signals.led_on and signals._pattern is None)
+    finally:
+        signals.stop()
+        log.close()
+
+
+def test_the_hat_mcu_s_status_led_shows_the_update_and_then_its_old_pattern(tmp_path):
+    box, signals, log = _box(tmp_path, failure_show_s=0.3)
+    mcu = SimMcu(SimClock())
+    link = McuLink(mcu.bus)
+    link.open()
+    link.set_led("recording")
+    signals.status_led = link
+    update_state = recorder_handlers(box)["update_state"]
+    try:
+        update_state(state="running")
+        assert link.led() == "updating"
+        update_state(state="installed")
+        assert link.led() == "recording"
+        update_state(state="running")
+        update_state(state="refused", message="the bundle is not signed")
+        assert link.led() == "update_failed"
+        _wait_for(lambda: link.led() == "recording")  # once the failure has been shown
     finally:
         signals.stop()
         log.close()
