@@ -17,9 +17,12 @@ import os
 import sqlite3
 import time
 
+import board.mcu as board_mcu
 from board import choose_board
 from board.adapter import list_adapters, load_adapter
 from board.base import BUTTON_SIGNALS
+from board.mcu.flash import McuFlasher, build_image
+from board.mcu.link import McuError, McuLink
 from firmware.calls.calllog import CallLog
 from firmware.calls.status import LineStatus
 from firmware.calls.supervisor import Supervisor, SupervisorConfig
@@ -417,15 +420,42 @@ class Box:
         bus = bus_of() if bus_of is not None else None
         if bus is None:
             return
-        from board.mcu.link import McuLink
-
         link = McuLink(bus, self.board.hat.mcu.address)
-        info = link.open()
+        info = self._mcu_firmware(bus, link, link.open())
         log.info("supervisor MCU firmware %s, register map %d", info.firmware, info.regmap_version)
         self.update_signals.status_led = link  # its status LED shows updates too
         self.power_watch = PowerFailWatch(
             link, self.board, self.clock, self._power_fail, busy=self._busy, on_restored=self._power_back
         )
+
+    def _mcu_firmware(self, bus, link, info):
+        """Make the MCU run the firmware this release carries (its ``board/mcu``, which an
+        update bundle also holds as ``/mcu``): after an update's switch, or a rollback,
+        the MCU is flashed when it runs another version, verified and kept only once
+        the new firmware reports (docs/mcu.md). The new :class:`McuInfo`.
+
+        :raises McuError: flashing failed (the MCU runs its old firmware; the recorder
+            does not start, so an update's health check fails and rolls back)
+        """
+        image, version = build_image(os.path.dirname(os.path.abspath(board_mcu.__file__)))
+        if tuple(info.firmware_version) == version:
+            return info
+        old = info.firmware
+        log.warning("the supervisor MCU runs firmware %s; flashing %d.%d.%d", old, *version)
+        details = {"event": "mcu_flash", "from": old, "to": "%d.%d.%d" % version}
+        try:
+            McuFlasher(bus, link).flash(image, version)
+        except McuError as exc:
+            self.audit.append(
+                "system",
+                "update",
+                "mcu",
+                dict(details, outcome="failed", message=str(exc)),
+                self.clock.wall_us(),
+            )
+            raise
+        self.audit.append("system", "update", "mcu", dict(details, outcome="installed"), self.clock.wall_us())
+        return link.open()
 
     def _busy(self):
         """Whether a call or recording is under way (a late warning would cost audio or
