@@ -44,6 +44,7 @@ from .errors import LinekeeperError, StorageError, TamperError
 from .keypin import RecordingKeyPin
 from .linecheck import LineCheck
 from .mail.service import MailService
+from .migrations import bring_up_to_date
 from .policy.callmeta import CallMeta
 from .policy.engine import CallPolicy
 from .policy.sweeper import RetentionSweeper
@@ -130,7 +131,11 @@ class Box:
         self._dirlock = DataDirLock(data_dir)
         try:
             preflight(data_dir)
+            # The data brought to this release's schema (or back to it after a rollback).
+            migrated = bring_up_to_date(data_dir)
             self._open_storage()
+            if migrated is not None:
+                self.audit.append("system", "update", "data", migrated, clock.wall_us())
         except (sqlite3.Error, OSError) as exc:
             self._dirlock.release()
             if isinstance(exc, LinekeeperError):

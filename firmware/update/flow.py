@@ -31,6 +31,7 @@ from firmware.storage.fsutil import atomic_write, fsync_dir
 
 from ..control import ControlError, RecorderUnavailable
 from ..errors import UpdateError
+from ..migrations import drop_backups
 from . import health
 
 REPORT_NAME = "linekeeper-update-report.txt"
@@ -330,6 +331,7 @@ class Updater:
             self._step(result, "mark_good", slot=result.slot)
             self.rauc.mark("good", new_name)
             self._note_security_version(after, new_name)
+            drop_backups(self.s.data_dir)  # the new release keeps its migrated data
             result.outcome = "installed"
             result.message = "version %s runs on slot %s and passed its health check" % (
                 result.version,
@@ -388,6 +390,7 @@ class Updater:
                 new_name = self.rauc.slot_name(new, status)
                 self.rauc.mark("good", new_name)
                 self._note_security_version(status, new_name)
+                drop_backups(self.s.data_dir)
                 result.outcome = "installed"
                 result.message = (
                     "the update was interrupted after its health check passed; slot %s is kept" % new

@@ -387,6 +387,94 @@ def test_a_bundle_whose_firmware_fails_its_health_check_is_rolled_back(quiet_box
     assert not os.path.exists(os.path.join(quiet_box.update_dir, "security-version"))
 
 
+# -- data migrations -------------------------------------------------------------------
+
+MIGRATION = """
+import os
+import sqlite3
+
+
+def apply(data_dir):
+    db = sqlite3.connect(os.path.join(data_dir, "calls.db"))
+    db.execute("ALTER TABLE calls ADD COLUMN migrated_note TEXT")
+    db.commit()
+    db.close()
+"""
+
+
+def _release_with_migration(tmp_path, name, broken_web=False):
+    source = copy_checkout(str(tmp_path / name))
+    with open(os.path.join(source, "firmware", "migrations", "m001_note.py"), "w") as f:
+        f.write(MIGRATION)
+    if broken_web:
+        # Its web UI cannot start: the health check fails after the recorder migrated.
+        with open(os.path.join(source, "web", "server.py"), "a") as f:
+            f.write("\nraise RuntimeError('a broken web UI')\n")
+    return make_bundle(str(tmp_path / (name + ".raucb")), "2.1.0", source=source, security=2)
+
+
+def _calls_columns(box):
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    cols = [row[1] for row in db.execute("PRAGMA table_info(calls)")]
+    db.close()
+    return cols
+
+
+def test_a_release_with_a_data_migration_migrates_and_drops_its_backup_once_good(quiet_box, tmp_path):
+    bundle = _release_with_migration(tmp_path, "migrating")
+
+    done = quiet_box.update(bundle, "--health-timeout-s", "60")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert quiet_box.running_from() == "B"
+    assert "migrated_note" in _calls_columns(quiet_box)
+    with open(os.path.join(quiet_box.data_dir, "data-schema")) as f:
+        assert f.read().strip() == "1"
+    assert not os.path.exists(os.path.join(quiet_box.data_dir, "migration-backup"))
+    verify = quiet_box.run_cli("verify", "--data-dir", quiet_box.data_dir)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    with open_audit_ro(quiet_box) as entries:
+        assert {"event": "migrated", "from": 0, "to": 1} in entries
+
+
+def test_a_rollback_after_a_data_migration_finds_the_data_as_it_left_it(quiet_box, tmp_path):
+    before = _calls_columns(quiet_box)
+    bundle = _release_with_migration(tmp_path, "migrating-broken", broken_web=True)
+
+    done = quiet_box.update(bundle, "--health-timeout-s", "20")
+
+    assert done.returncode == 1 and "update rolled back" in done.stdout, done.stdout + done.stderr
+    assert quiet_box.running_from() == "A"
+    assert _calls_columns(quiet_box) == before  # the old release's schema, restored
+    assert not os.path.exists(os.path.join(quiet_box.data_dir, "data-schema"))
+    assert not os.path.exists(os.path.join(quiet_box.data_dir, "migration-backup"))
+    assert len(_snapshot_when_up(quiet_box)["lines"]) == 2  # recording again on slot A
+    verify = quiet_box.run_cli("verify", "--data-dir", quiet_box.data_dir)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    with open_audit_ro(quiet_box) as entries:
+        # The new release had migrated (its own entry went with its data); the old one
+        # put its data back and says from when.
+        restored = [e for e in entries if e.get("event") == "restored"]
+        assert len(restored) == 1 and (restored[0]["from"], restored[0]["to"]) == (1, 0)
+        assert restored[0]["backup_at_us"] > 0
+
+
+class open_audit_ro:
+    """The details of the box's ``update`` audit entries (read while the box runs)."""
+
+    def __init__(self, box):
+        self.box = box
+
+    def __enter__(self):
+        db = sqlite3.connect(os.path.join(self.box.data_dir, "audit.db"))
+        rows = db.execute("SELECT details FROM audit WHERE action = 'update'").fetchall()
+        db.close()
+        return [json.loads(r[0]) for r in rows]
+
+    def __exit__(self, *exc):
+        return False
+
+
 # -- never during a call ---------------------------------------------------------------
 
 
