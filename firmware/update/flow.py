@@ -21,6 +21,7 @@ stick's folder and ``UPDATE_DIR/last-report.txt``) and an audit entry.
 """
 
 import dataclasses
+import fcntl
 import json
 import os
 import shutil
@@ -38,6 +39,7 @@ REPORT_NAME = "linekeeper-update-report.txt"
 # Mirrored into ``status_dir`` (the installer's page reads them there).
 PROGRESS_NAME = "progress.json"
 RESULT_NAME = "last-result.json"
+LOCK_NAME = "update.lock"  # held by the one update running
 COPY_CHUNK = 256 << 10
 # Room left on the box's storage after the copy (RAUC's own files, the reports, the logs).
 COPY_MARGIN = 16 << 20
@@ -270,21 +272,32 @@ class Updater:
     # -- the whole update --------------------------------------------------
 
     def run(self, bundle, report_dir=None):
-        """Update from ``bundle``; an :class:`UpdateResult` (also reported and audited)."""
+        """Update from ``bundle``; an :class:`UpdateResult` (also reported and audited).
+
+        One update at a time: while another runs (a stick and an upload at once) this
+        one is refused, and only its report is written (beside the bundle).
+        """
         os.makedirs(self.s.update_dir, exist_ok=True)
         result = UpdateResult("failed", os.path.basename(bundle), "")
         self._from = None
-        self._tell("running", result)
+        lock = _try_lock(os.path.join(self.s.update_dir, LOCK_NAME))
+        if lock is None:
+            result.outcome = "refused"
+            result.message = "another update is running; nothing was changed: try again when it has finished"
+            if report_dir:
+                _write_report(report_dir, format_report(result, self._wall_us()))
+            return result
         try:
-            self._update(bundle, result)
-        except UpdateError as exc:
-            result.message = str(exc)
-        finally:
+            self._tell("running", result)
             try:
-                os.unlink(os.path.join(self.s.update_dir, "incoming.raucb"))
-            except FileNotFoundError:
-                pass
-        self._finish(result, report_dir)
+                self._update(bundle, result)
+            except UpdateError as exc:
+                result.message = str(exc)
+            finally:
+                _remove(os.path.join(self.s.update_dir, "incoming.raucb"))
+            self._finish(result, report_dir)
+        finally:
+            os.close(lock)
         return result
 
     def _update(self, bundle, result):
@@ -464,10 +477,7 @@ class Updater:
                 mode=0o644,
             )
         if report_dir:
-            try:
-                atomic_write(os.path.join(report_dir, REPORT_NAME), text.encode(), mode=0o644)
-            except OSError:
-                pass  # the stick is gone: the report stays in UPDATE_DIR
+            _write_report(report_dir, text)
         self._tell(result.outcome, result)
         if self.audit is not None:
             self.audit.append(
@@ -504,6 +514,24 @@ def _explain(exc):
         if needle in text:
             return "%s (%s)" % (meaning, text)
     return text
+
+
+def _write_report(report_dir, text):
+    try:
+        atomic_write(os.path.join(report_dir, REPORT_NAME), text.encode(), mode=0o644)
+    except OSError:
+        pass  # the stick is gone: the report stays in UPDATE_DIR
+
+
+def _try_lock(path):
+    """An exclusive lock on ``path`` (its descriptor), or None while another holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _remove(path):

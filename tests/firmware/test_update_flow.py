@@ -1,6 +1,7 @@
 """The update flow's decisions with fake RAUC, slots and recorder (fast); the real
 thing, with RAUC, is tests/system/test_updates.py."""
 
+import fcntl
 import json
 import os
 import subprocess
@@ -172,7 +173,7 @@ def test_a_bundle_that_cannot_be_read_is_reported(tmp_path):
     result = updater.run(str(tmp_path / "gone.raucb"))
     assert result.outcome == "refused"
     assert "gone.raucb" in result.message and "nothing was changed" in result.message
-    assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json"]
+    assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json", "update.lock"]
 
 
 def test_a_bundle_that_shrinks_during_the_copy_is_refused_as_a_pulled_stick(tmp_path):
@@ -192,7 +193,7 @@ def test_a_bundle_that_shrinks_during_the_copy_is_refused_as_a_pulled_stick(tmp_
     assert "was the stick pulled?" in result.message
     assert "(262144 of 786432 bytes)" in result.message
     assert rauc.installed is False
-    assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json"]
+    assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json", "update.lock"]
     assert "UPDATE REFUSED" in (bundle.parent / "linekeeper-update-report.txt").read_text()
 
 
@@ -204,7 +205,23 @@ def test_a_copy_that_fills_the_box_s_storage_is_refused_and_leaves_nothing(tmp_p
     result = updater.run(_bundle(tmp_path))
     assert result.outcome == "refused"
     assert "writing the bundle to the box's storage failed (No space left on device)" in result.message
-    assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json"]
+    assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json", "update.lock"]
+
+
+def test_a_second_update_while_one_runs_is_refused_and_changes_nothing(tmp_path):
+    rauc = FakeRauc()
+    updater, _ = _updater(tmp_path, rauc, lambda t: [])
+    os.makedirs(tmp_path / "update")
+    holder = os.open(tmp_path / "update" / "update.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # the first update (a USB stick) holds it
+    try:
+        result = updater.run(_bundle(tmp_path), report_dir=str(tmp_path / "stick"))
+    finally:
+        os.close(holder)
+    assert result.outcome == "refused" and "another update is running" in result.message
+    assert rauc.installed is False
+    assert "UPDATE REFUSED" in (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
+    assert sorted(os.listdir(tmp_path / "update")) == ["update.lock"]  # its report is not the last
 
 
 def test_rauc_s_reason_is_its_error_line_not_its_progress():
