@@ -367,7 +367,7 @@ def test_a_stick_pulled_during_the_copy_is_refused_and_nothing_changes(quiet_box
 def test_a_bundle_whose_firmware_fails_its_health_check_is_rolled_back(quiet_box, bundles, tmp_path):
     source = copy_checkout(str(tmp_path / "broken-src"))
     # A release whose recorder dies at start (a bug that slipped through).
-    with open(os.path.join(source, "firmware", "recorder.py"), "a") as f:
+    with open(os.path.join(source, "firmware", "recording", "recorder.py"), "a") as f:
         f.write("\nraise RuntimeError('a broken release')\n")
     bundle = make_bundle(str(tmp_path / "broken.raucb"), "2.0.1", source=source, security=2)
 
