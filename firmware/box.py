@@ -17,9 +17,12 @@ import os
 import sqlite3
 import time
 
+import board.mcu as board_mcu
 from board import choose_board
 from board.adapter import list_adapters, load_adapter
 from board.base import BUTTON_SIGNALS
+from board.mcu.flash import McuFlasher, build_image
+from board.mcu.link import McuError, McuLink
 from firmware.calls.calllog import CallLog
 from firmware.calls.status import LineStatus
 from firmware.calls.supervisor import Supervisor, SupervisorConfig
@@ -44,6 +47,7 @@ from .firstboot import SetupLed
 from .keypin import RecordingKeyPin
 from .linecheck import LineCheck
 from .mail.service import MailService
+from .migrations import bring_up_to_date
 from .policy.callmeta import CallMeta
 from .policy.engine import CallPolicy
 from .policy.sweeper import RetentionSweeper
@@ -52,6 +56,7 @@ from .recovery import preflight
 from .reports.source import ReportSource, default_tz
 from .secretbox import SecretBox
 from .signing import device_signer, load_signer, run_dir
+from .update.signals import UpdateSignals
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +134,11 @@ class Box:
         self._dirlock = DataDirLock(data_dir)
         try:
             preflight(data_dir)
+            # The data brought to this release's schema (or back to it after a rollback).
+            migrated = bring_up_to_date(data_dir)
             self._open_storage()
+            if migrated is not None:
+                self.audit.append("system", "update", "data", migrated, clock.wall_us())
         except (sqlite3.Error, OSError, LinekeeperError) as exc:
             # A refusal (another HAT's vault, a damaged key) lets go of the directory too,
             # so `linekeeper hat-replaced` can run at once.
@@ -199,6 +208,9 @@ class Box:
         # Every occurrence kept, cleared or not, until acknowledged (the dashboard banner).
         self.alarm_log = AlarmLog(os.path.join(data_dir, "alarms.db"), clock, self.audit)
         self.alarm_log.attach(self.bus)
+        # A field update's LED pattern and its alarm (told by `linekeeper update`).
+        self.update_signals = UpdateSignals(board, clock.now_us)
+        self.update_signals.attach(self.bus)
         self.reports = ReportSource(
             data_dir,
             country=config.country,
@@ -452,11 +464,10 @@ class Box:
         bus = bus_of() if bus_of is not None else None
         if bus is None:
             return None
-        from board.mcu.link import McuLink
-
         link = McuLink(bus, self.board.hat.mcu.address)
-        info = link.open()
+        info = self._mcu_firmware(bus, link, link.open())
         log.info("supervisor MCU firmware %s, register map %d", info.firmware, info.regmap_version)
+        self.update_signals.status_led = link  # its status LED shows updates too
         return link
 
     def _watch_power(self, link):
@@ -468,6 +479,35 @@ class Box:
         )
         self.setup_led = SetupLed(link, self.data_dir, self.clock)
         self.setup_led.start()
+
+    def _mcu_firmware(self, bus, link, info):
+        """Make the MCU run the firmware this release carries (its ``board/mcu``, which an
+        update bundle also holds as ``/mcu``): after an update's switch, or a rollback,
+        the MCU is flashed when it runs another version, verified and kept only once
+        the new firmware reports (docs/mcu.md). The new :class:`McuInfo`.
+
+        :raises McuError: flashing failed (the MCU runs its old firmware; the recorder
+            does not start, so an update's health check fails and rolls back)
+        """
+        image, version = build_image(os.path.dirname(os.path.abspath(board_mcu.__file__)))
+        if tuple(info.firmware_version) == version:
+            return info
+        old = info.firmware
+        log.warning("the supervisor MCU runs firmware %s; flashing %d.%d.%d", old, *version)
+        details = {"event": "mcu_flash", "from": old, "to": "%d.%d.%d" % version}
+        try:
+            McuFlasher(bus, link).flash(image, version)
+        except McuError as exc:
+            self.audit.append(
+                "system",
+                "update",
+                "mcu",
+                dict(details, outcome="failed", message=str(exc)),
+                self.clock.wall_us(),
+            )
+            raise
+        self.audit.append("system", "update", "mcu", dict(details, outcome="installed"), self.clock.wall_us())
+        return link.open()
 
     def _busy(self):
         """Whether a call or recording is under way (a late warning would cost audio or
@@ -560,6 +600,7 @@ class Box:
         A box halted by a power failure has finished everything already: it only
         lets go of its files (and writes no clean-stop marker).
         """
+        self.update_signals.stop()
         if not self._started:
             if self.archive is not None:
                 self.archive.close()
@@ -882,8 +923,6 @@ def _mcu_vault(hat):
     if hat.mcu is None or hat.i2c is None:
         return None
     from smbus2 import SMBus
-
-    from board.mcu.link import McuLink
 
     from .errors import HardwareError
 

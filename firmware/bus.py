@@ -138,6 +138,26 @@ class Alarm(Event):
 
 
 @dataclass(frozen=True)
+class UpdateState(Event):
+    """A field update started (``state`` ``"running"``) or ended (its outcome:
+    ``installed``, ``refused``, ``not_switched``, ``rolled_back``, ``failed``); line 0.
+
+    Published by the recorder when ``linekeeper update`` tells it (control
+    operation ``update_state``): the hook for the LED pattern and the alarm
+    (:mod:`firmware.update.signals`). ``message`` is the report's explanation.
+    """
+
+    state: str
+    message: str = ""
+    version: str | None = None
+    previous_version: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.state not in ("running", "installed")
+
+
+@dataclass(frozen=True)
 class RecordingFinished(Event):
     """A recording is sealed: its file is final and its row says so.
 

@@ -22,6 +22,8 @@ operation        arguments                                   result
 ``retention``                                                ``{"suspended", "last_passed_us",``
                                                              ``"alarms", "disk_percent"}``
 ``confirm_clock`` ``actor``                                  null
+``update_state`` ``state``, ``message``, ``version``,        null (published on the bus as
+                 ``previous_version``                        :class:`~firmware.bus.UpdateState`)
 ================ =========================================== =====================
 
 The protocol is newline-delimited JSON, one request and one answer at a time
@@ -43,6 +45,7 @@ import socket
 import struct
 import threading
 
+from .bus import UpdateState
 from .config import load_config
 from .errors import LinekeeperError
 from .policy import announcement
@@ -324,6 +327,18 @@ def recorder_handlers(box, *, board_name="sim"):
             "disk_percent": sweeper.last_disk_percent,
         }
 
+    def update_state(state, message="", version=None, previous_version=None):
+        box.bus.publish(
+            UpdateState(
+                line=0,
+                t_us=box.clock.now_us(),
+                state=str(state),
+                message=str(message),
+                version=None if version is None else str(version),
+                previous_version=None if previous_version is None else str(previous_version),
+            )
+        )
+
     return {
         "hello": hello,
         "snapshot": box.status.snapshot,
@@ -338,4 +353,5 @@ def recorder_handlers(box, *, board_name="sim"):
         "reload": lambda: (box.reload_config(), None)[1],
         "retention": retention,
         "confirm_clock": lambda actor: box.retention.confirm_clock(str(actor)),
+        "update_state": update_state,
     }

@@ -43,6 +43,7 @@ from .views import (
     sar,
     settings,
     setup,
+    updates,
     users,
 )
 
@@ -173,6 +174,7 @@ def create_app(services, config):
         documents,
         sar,
         myline,
+        updates,
     ):
         app.register_blueprint(module.bp)
     security.check_declared(app)

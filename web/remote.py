@@ -25,6 +25,7 @@ from firmware.signing import LazySigner, read_public_record, run_dir
 from firmware.storage.audit import AuditLog
 from firmware.storage.fieldseal import LazyFieldCipher
 from firmware.storage.keystore import KeyStore
+from firmware.update.inbox import UpdateInbox
 
 from .services import (
     BoxConfigStore,
@@ -259,4 +260,5 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         wall_us=clock.wall_us,
         cert_fingerprint=cert_fingerprint,
         archive=ArchiveStatus(calls_db) if load_config(data_dir).archive.enabled else None,
+        updates=UpdateInbox(data_dir),
     )

@@ -371,6 +371,8 @@ class Services:
     ``mail``        a :class:`firmware.mail.service.MailService`, or None
     ``archive``     a :class:`firmware.archive.queue.ArchiveStatus` (``summary()``,
                     ``of(call_id)``), or None on a box without the archive
+    ``updates``     the update inbox (:class:`firmware.update.inbox.UpdateInbox`),
+                    or None: the updates page then says it cannot take updates
     """
 
     status: LineStatusSource
@@ -393,6 +395,7 @@ class Services:
     alarms: Any = None
     mail: Any = None
     archive: Any = None
+    updates: Any = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,8 +14,10 @@ import math
 import os
 
 from . import fakes
-from .lkmcu import regmap
+from .flash import declared_version, read_image
+from .lkmcu import VERSION, loader, regmap
 from .lkmcu.core import Supervisor
+from .lkmcu.loader import Loader
 from .lkmcu.power import PowerWatch
 from .lkmcu.vault import Vault
 
@@ -29,19 +31,25 @@ class SimI2cBus:
         self.mcu = mcu
         self.transactions = 0
 
-    def _check(self, address):
-        if not self.mcu.present or address != regmap.ADDRESS:
+    def _memory(self, address):
+        """The memory behind ``address``: the supervisor's registers or the loader's."""
+        if self.mcu.present and address == regmap.ADDRESS:
+            mem = self.mcu.mem
+        elif self.mcu.present and address == loader.ADDRESS:
+            mem = self.mcu.loader_mem
+        else:
             raise OSError(121, "Remote I/O error")
         self.transactions += 1
+        return mem
 
     def read_i2c_block_data(self, address, register, length):
-        self._check(address)
+        mem = self._memory(address)
         self.mcu.tick()
-        return list(self.mcu.mem[register : register + length])
+        return list(mem[register : register + length])
 
     def write_i2c_block_data(self, address, register, data):
-        self._check(address)
-        self.mcu.mem[register : register + len(data)] = bytes(data)
+        mem = self._memory(address)
+        mem[register : register + len(data)] = bytes(data)
         self.mcu.tick()
 
     def write_byte_data(self, address, register, value):
@@ -55,6 +63,58 @@ class SimI2cBus:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class SimFlash:
+    """The MCU's two firmware images, for the loader: the one it runs and a spare.
+
+    Trying the spare "restarts" the MCU into it: it comes up when every Python file
+    in it compiles, it has ``main.py`` and ``lkmcu/``, and its ``lkmcu`` declares the
+    version the image says; then the supervisor reports that version. Otherwise the
+    old image runs again (and the loader says so).
+    """
+
+    def __init__(self, mcu, version):
+        self.mcu = mcu
+        self.version = tuple(version)  # the image running
+        self.spare = None  # (image, version)
+        self.trying = None  # the version tried and not yet kept
+        self.kept = []  # versions made permanent, in order
+
+    def write_spare(self, image, version):
+        self.spare = (bytes(image), tuple(version))
+        return True
+
+    def try_spare(self):
+        image, version = self.spare
+        if _boots(image, version):
+            self.trying = version
+            self.mcu.report_version(version)
+        else:
+            self.mcu.loader.fell_back()
+
+    def keep_spare(self):
+        self.version, self.trying = self.trying, None
+        self.kept.append(self.version)
+
+    def restart(self):
+        """A reset of the MCU: an image tried and not kept is dropped."""
+        if self.trying is not None:
+            self.trying = None
+            self.mcu.report_version(self.version)
+
+
+def _boots(image, version):
+    try:
+        declared, files = read_image(image)
+        if declared != version or "main.py" not in files or "lkmcu/__init__.py" not in files:
+            return False
+        for name, data in files.items():
+            if name.endswith(".py"):
+                compile(data.decode(), name, "exec")
+        return declared_version(files["lkmcu/__init__.py"].decode()) == version
+    except (ValueError, SyntaxError, UnicodeDecodeError):
+        return False
 
 
 class SimMcu:
@@ -77,6 +137,7 @@ class SimMcu:
         on_brownout=None,
         store=None,
         random_bytes=None,
+        firmware_version=VERSION,
     ):
         self.clock = clock
         self.present = True
@@ -108,8 +169,17 @@ class SimMcu:
             Vault(self.store, random_bytes or os.urandom),
             self.power,
         )
+        self.flash = SimFlash(self, firmware_version)
+        self.loader_mem = bytearray(loader.SIZE)
+        self.loader = Loader(self.loader_mem, self.flash)
+        self.report_version(firmware_version)
         self.bus = SimI2cBus(self)
         self.tick()
+
+    def report_version(self, version):
+        """The firmware running now writes its version into the register map."""
+        for i in range(3):
+            self.mem[regmap.FW_VERSION + i] = version[i]
 
     def now_ms(self):
         return self.clock.now_us() // 1000
@@ -131,6 +201,7 @@ class SimMcu:
 
     def tick(self):
         self.supervisor.tick(self.now_ms())
+        self.loader.tick()
 
     def cut_power(self):
         """The supply goes: the firmware warns ``fail_ms`` later; the Pi dies at hold-up's end."""

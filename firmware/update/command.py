@@ -52,6 +52,11 @@ def add_arguments(p):
         help="where to write the readable report (default: the bundle's folder, e.g. the stick)",
     )
     p.add_argument(
+        "--status-dir",
+        help="also keep the progress and the result here, for the installer's page "
+        "(its upload folder, DATA_DIR/update-inbox)",
+    )
+    p.add_argument(
         "--restart-cmd",
         help="command that restarts the box's services (default: "
         "systemctl restart rauc linekeeper-recorder "
@@ -111,6 +116,7 @@ def run(args):
         web_url=args.web_url,
         max_wait_idle_s=args.max_wait_idle_s,
         health_timeout_s=args.health_timeout_s,
+        status_dir=args.status_dir,
     )
     if args.restart_cmd:
         settings.restart_cmd = tuple(shlex.split(args.restart_cmd))

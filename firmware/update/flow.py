@@ -21,6 +21,7 @@ stick's folder and ``UPDATE_DIR/last-report.txt``) and an audit entry.
 """
 
 import dataclasses
+import fcntl
 import json
 import os
 import shutil
@@ -32,10 +33,17 @@ from firmware.storage.fsutil import atomic_write, fsync_dir
 from ..alarminbox import post_update_result
 from ..control import ControlError, RecorderUnavailable
 from ..errors import UpdateError
+from ..migrations import drop_backups
 from . import health
 
 REPORT_NAME = "linekeeper-update-report.txt"
-COPY_CHUNK = 1 << 20
+# Mirrored into ``status_dir`` (the installer's page reads them there).
+PROGRESS_NAME = "progress.json"
+RESULT_NAME = "last-result.json"
+LOCK_NAME = "update.lock"  # held by the one update running
+COPY_CHUNK = 256 << 10
+# Room left on the box's storage after the copy (RAUC's own files, the reports, the logs).
+COPY_MARGIN = 16 << 20
 
 
 @dataclasses.dataclass
@@ -51,6 +59,7 @@ class UpdateSettings:
     recorder_gone_s: float = 30.0  # no recorder this long: nothing is recording
     health_timeout_s: float = 120.0
     poll_s: float = 0.5
+    status_dir: str = None  # where the progress and the result are mirrored for the web UI
 
 
 @dataclasses.dataclass
@@ -87,6 +96,7 @@ class Updater:
         sleep=time.sleep,
         wall_us=None,
         on_step=None,
+        on_copy=None,
     ):
         self.s = settings
         self.rauc = rauc
@@ -99,6 +109,8 @@ class Updater:
         self._wall_us = wall_us or (lambda: time.time_ns() // 1000)
         # Called with each step's name once it is noted (the kill-matrix tests kill here).
         self._on_step = on_step or (lambda step: None)
+        # Called with (bytes copied, bundle bytes) after each chunk of the copy.
+        self._on_copy = on_copy or (lambda copied, total: None)
 
     # -- the steps ---------------------------------------------------------
 
@@ -113,45 +125,74 @@ class Updater:
             **{"from": self._from, "to": result.slot},
             **details,
         )
-        atomic_write(
-            os.path.join(self.s.update_dir, "progress.json"), json.dumps(progress).encode(), mode=0o644
-        )
+        for folder in self._status_dirs():
+            atomic_write(os.path.join(folder, PROGRESS_NAME), json.dumps(progress).encode(), mode=0o644)
         self._on_step(name)
 
     def _copy(self, bundle):
-        """Copy ``bundle`` into UPDATE_DIR/incoming.raucb; its path there."""
+        """Copy ``bundle`` into UPDATE_DIR/incoming.raucb; its path there.
+
+        :raises UpdateError: the bundle unreadable or changed under us (a stick
+            pulled), or no room on the box's storage; nothing is left behind
+        """
         try:
             size = os.path.getsize(bundle)
         except OSError as exc:
             raise UpdateError("cannot read the bundle %s (%s)" % (bundle, exc.strerror)) from None
         free = shutil.disk_usage(self.s.update_dir).free
-        if size + (16 << 20) > free:
+        if size + COPY_MARGIN > free:
             raise UpdateError(
-                "not enough space to copy the bundle (%d MB, %d MB free)" % (size >> 20, free >> 20)
+                "the box's storage is too full to take the bundle (%d MB needed with "
+                "its margin, %d MB free)" % ((size + COPY_MARGIN) >> 20, free >> 20)
             )
         target = os.path.join(self.s.update_dir, "incoming.raucb")
         part = target + ".part"
         try:
-            with open(bundle, "rb") as src, open(part, "wb") as dst:
-                shutil.copyfileobj(src, dst, COPY_CHUNK)
-                dst.flush()
-                os.fsync(dst.fileno())
-            if os.path.getsize(part) != size:
-                raise UpdateError("the bundle changed while it was copied (stick pulled?)")
-        except (OSError, UpdateError) as exc:
-            try:
-                os.unlink(part)
-            except FileNotFoundError:
-                pass
-            if isinstance(exc, UpdateError):
-                raise
-            raise UpdateError(
-                "could not copy the bundle from %s (%s); was the stick pulled?"
-                % (bundle, exc.strerror or exc)
-            ) from None
+            self._copy_file(bundle, part, size)
+        except UpdateError:
+            _remove(part)
+            raise
         os.replace(part, target)
         fsync_dir(self.s.update_dir)
         return target
+
+    def _copy_file(self, bundle, part, size):
+        """The copy itself, with each side's failure told apart (stick or box)."""
+        try:
+            src = open(bundle, "rb")
+        except OSError as exc:
+            raise UpdateError("cannot read the bundle %s (%s)" % (bundle, exc.strerror)) from None
+        try:
+            with src, open(part, "wb") as dst:
+                copied = self._copy_chunks(src, dst, bundle, size)
+                dst.flush()
+                os.fsync(dst.fileno())
+        except OSError as exc:
+            raise UpdateError(
+                "writing the bundle to the box's storage failed (%s)" % (exc.strerror or exc)
+            ) from None
+        if copied != size:
+            raise UpdateError(
+                "the bundle changed while it was copied (%d of %d bytes): was the stick pulled?"
+                % (copied, size)
+            )
+
+    def _copy_chunks(self, src, dst, bundle, size):
+        """Bytes copied from ``src`` to ``dst``; a read error is the stick's (UpdateError)."""
+        copied = 0
+        while True:
+            try:
+                chunk = src.read(COPY_CHUNK)
+            except OSError as exc:
+                raise UpdateError(
+                    "reading the bundle from %s failed after %d of %d bytes (%s): was the "
+                    "stick pulled?" % (bundle, copied, size, exc.strerror or exc)
+                ) from None
+            if not chunk:
+                return copied
+            dst.write(chunk)
+            copied += len(chunk)
+            self._on_copy(copied, size)
 
     def _busy_lines(self):
         """Lines with a call or not idle; None when the recorder does not answer."""
@@ -232,28 +273,45 @@ class Updater:
     # -- the whole update --------------------------------------------------
 
     def run(self, bundle, report_dir=None):
-        """Update from ``bundle``; an :class:`UpdateResult` (also reported and audited)."""
+        """Update from ``bundle``; an :class:`UpdateResult` (also reported and audited).
+
+        One update at a time: while another runs (a stick and an upload at once) this
+        one is refused, and only its report is written (beside the bundle).
+        """
         os.makedirs(self.s.update_dir, exist_ok=True)
         result = UpdateResult("failed", os.path.basename(bundle), "")
         self._from = None
+        lock = _try_lock(os.path.join(self.s.update_dir, LOCK_NAME))
+        if lock is None:
+            result.outcome = "refused"
+            result.message = "another update is running; nothing was changed: try again when it has finished"
+            if report_dir:
+                _write_report(report_dir, format_report(result, self._wall_us()))
+            return result
         try:
-            self._update(bundle, result)
-        except UpdateError as exc:
-            result.message = str(exc)
-        finally:
+            self._tell("running", result)
             try:
-                os.unlink(os.path.join(self.s.update_dir, "incoming.raucb"))
-            except FileNotFoundError:
-                pass
-        self._finish(result, report_dir)
+                self._update(bundle, result)
+            except UpdateError as exc:
+                result.message = str(exc)
+            finally:
+                _remove(os.path.join(self.s.update_dir, "incoming.raucb"))
+            self._finish(result, report_dir)
+        finally:
+            os.close(lock)
         return result
 
     def _update(self, bundle, result):
         before = self.rauc.status()
         running = self._from = self.slots.current()
-        result.previous_version = _slot_version(before, running)
+        # A slot written at the factory (not by RAUC) has no RAUC status: its own note says.
+        result.previous_version = _slot_version(before, running) or self._slot_info(running).get("version")
         self._step(result, "copy")
-        local = self._copy(bundle)
+        try:
+            local = self._copy(bundle)
+        except UpdateError as exc:
+            result.outcome = "refused"
+            raise UpdateError("%s; nothing was changed" % exc) from None
         self._step(result, "install")
         why_path = os.path.join(self.s.update_dir, "install-check.txt")
         _remove(why_path)
@@ -287,6 +345,7 @@ class Updater:
             self._step(result, "mark_good", slot=result.slot)
             self.rauc.mark("good", new_name)
             self._note_security_version(after, new_name)
+            drop_backups(self.s.data_dir)  # the new release keeps its migrated data
             result.outcome = "installed"
             result.message = "version %s runs on slot %s and passed its health check" % (
                 result.version,
@@ -345,6 +404,7 @@ class Updater:
                 new_name = self.rauc.slot_name(new, status)
                 self.rauc.mark("good", new_name)
                 self._note_security_version(status, new_name)
+                drop_backups(self.s.data_dir)
                 result.outcome = "installed"
                 result.message = (
                     "the update was interrupted after its health check passed; slot %s is kept" % new
@@ -372,32 +432,57 @@ class Updater:
         self._finish(result, report_dir)
         return result
 
-    def _note_security_version(self, status, slot_name):
-        mount = self.slots.mount_point(status["slots"][slot_name]["bootname"])
+    def _slot_info(self, bootname):
+        """The slot's ``linekeeper-slot.json`` (version, security version), or {}."""
         try:
-            with open(os.path.join(mount, "linekeeper-slot.json")) as f:
-                security = int(json.load(f)["security_version"])
-        except (OSError, ValueError, KeyError):
+            with open(os.path.join(self.slots.mount_point(bootname), "linekeeper-slot.json")) as f:
+                info = json.load(f)
+        except (OSError, ValueError):
+            return {}
+        return info if isinstance(info, dict) else {}
+
+    def _note_security_version(self, status, slot_name):
+        try:
+            security = int(self._slot_info(status["slots"][slot_name]["bootname"])["security_version"])
+        except (ValueError, KeyError, TypeError):
             return
         atomic_write(os.path.join(self.s.update_dir, "security-version"), b"%d\n" % security, mode=0o644)
 
-    def _finish(self, result, report_dir):
+    def _status_dirs(self):
+        return [self.s.update_dir] + ([self.s.status_dir] if self.s.status_dir else [])
+
+    def _tell(self, state, result):
+        """Tell the recorder the update's state (its LEDs and alarm, see
+        :mod:`.signals`); True if it answered (a recorder that does not is not told)."""
+        if self.client is None:
+            return False
         try:
-            os.unlink(os.path.join(self.s.update_dir, "progress.json"))
-        except FileNotFoundError:
-            pass
+            self.client.call(
+                "update_state",
+                state=state,
+                message=result.message,
+                version=result.version,
+                previous_version=result.previous_version,
+            )
+        except (RecorderUnavailable, ControlError):
+            return False
+        return True
+
+    def _finish(self, result, report_dir):
+        # The progress note goes first: once it is gone, --recover leaves the box alone.
+        for folder in self._status_dirs():
+            _remove(os.path.join(folder, PROGRESS_NAME))
         text = format_report(result, self._wall_us())
         atomic_write(os.path.join(self.s.update_dir, "last-report.txt"), text.encode(), mode=0o644)
-        atomic_write(
-            os.path.join(self.s.update_dir, "last-result.json"),
-            json.dumps(dataclasses.asdict(result)).encode(),
-            mode=0o644,
-        )
+        for folder in self._status_dirs():
+            atomic_write(
+                os.path.join(folder, RESULT_NAME),
+                json.dumps(dataclasses.asdict(result)).encode(),
+                mode=0o644,
+            )
         if report_dir:
-            try:
-                atomic_write(os.path.join(report_dir, REPORT_NAME), text.encode(), mode=0o644)
-            except OSError:
-                pass  # the stick is gone: the report stays in UPDATE_DIR
+            _write_report(report_dir, text)
+        told = self._tell(result.outcome, result)
         if self.audit is not None:
             self.audit.append(
                 "update",
@@ -414,11 +499,16 @@ class Updater:
                 },
                 self._wall_us(),
             )
-        post_update_result(self.s.data_dir, result, self._wall_us())
+        if not told:
+            # The recorder raised the alarm if it heard; if it is down or restarting,
+            # a note waits for it (one alarm either way, never two).
+            post_update_result(self.s.data_dir, result, self._wall_us())
 
 
 # What RAUC's refusals mean, for the technician who reads the report.
 _EXPLAINED = (
+    # A plain bundle's last 8 bytes give its signature's length; none is 0.
+    ("Signature size is 0", "the bundle is not signed"),
     ("unable to get local issuer", "the bundle is not signed by a key this box trusts"),
     ("signature verification failed", "the bundle was damaged or changed after it was signed"),
     ("Invalid bundle format", "the bundle is damaged or incomplete (truncated?)"),
@@ -432,6 +522,24 @@ def _explain(exc):
         if needle in text:
             return "%s (%s)" % (meaning, text)
     return text
+
+
+def _write_report(report_dir, text):
+    try:
+        atomic_write(os.path.join(report_dir, REPORT_NAME), text.encode(), mode=0o644)
+    except OSError:
+        pass  # the stick is gone: the report stays in UPDATE_DIR
+
+
+def _try_lock(path):
+    """An exclusive lock on ``path`` (its descriptor), or None while another holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _remove(path):

@@ -1,6 +1,7 @@
 """The update flow's decisions with fake RAUC, slots and recorder (fast); the real
 thing, with RAUC, is tests/system/test_updates.py."""
 
+import fcntl
 import json
 import os
 import subprocess
@@ -10,7 +11,7 @@ import pytest
 
 from firmware.control import RecorderUnavailable
 from firmware.errors import UpdateError
-from firmware.update.flow import Updater, UpdateSettings, format_report
+from firmware.update.flow import COPY_CHUNK, Updater, UpdateSettings, format_report
 from firmware.update.rauc import Rauc, _reason
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -170,9 +171,57 @@ def test_a_bundle_that_cannot_be_read_is_reported(tmp_path):
     updater, _ = _updater(tmp_path, FakeRauc(), lambda t: [])
     os.makedirs(tmp_path / "update")
     result = updater.run(str(tmp_path / "gone.raucb"))
-    assert result.outcome == "failed"
-    assert "gone.raucb" in result.message
-    assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json"]
+    assert result.outcome == "refused"
+    assert "gone.raucb" in result.message and "nothing was changed" in result.message
+    assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json", "update.lock"]
+
+
+def test_a_bundle_that_shrinks_during_the_copy_is_refused_as_a_pulled_stick(tmp_path):
+    clock = FakeClock()
+    bundle = tmp_path / "stick" / "b.raucb"
+    bundle.parent.mkdir()
+    bundle.write_bytes(os.urandom(3 * COPY_CHUNK))
+    rauc = FakeRauc()
+
+    def pull(copied, total):
+        os.truncate(bundle, copied)  # what is left of the file once the stick is gone
+
+    s = UpdateSettings(data_dir=str(tmp_path), update_dir=str(tmp_path / "update"))
+    updater = Updater(s, rauc, FakeSlots(), FakeClient(clock, lambda t: []), None, on_copy=pull)
+    result = updater.run(str(bundle), report_dir=str(bundle.parent))
+    assert result.outcome == "refused"
+    assert "was the stick pulled?" in result.message
+    assert "(262144 of 786432 bytes)" in result.message
+    assert rauc.installed is False
+    assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json", "update.lock"]
+    assert "UPDATE REFUSED" in (bundle.parent / "linekeeper-update-report.txt").read_text()
+
+
+def test_a_copy_that_fills_the_box_s_storage_is_refused_and_leaves_nothing(tmp_path):
+    updater, _ = _updater(tmp_path, FakeRauc(), lambda t: [])
+    os.makedirs(tmp_path / "update")
+    # Every write to /dev/full fails with ENOSPC, as a full card does.
+    os.symlink("/dev/full", tmp_path / "update" / "incoming.raucb.part")
+    result = updater.run(_bundle(tmp_path))
+    assert result.outcome == "refused"
+    assert "writing the bundle to the box's storage failed (No space left on device)" in result.message
+    assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json", "update.lock"]
+
+
+def test_a_second_update_while_one_runs_is_refused_and_changes_nothing(tmp_path):
+    rauc = FakeRauc()
+    updater, _ = _updater(tmp_path, rauc, lambda t: [])
+    os.makedirs(tmp_path / "update")
+    holder = os.open(tmp_path / "update" / "update.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # the first update (a USB stick) holds it
+    try:
+        result = updater.run(_bundle(tmp_path), report_dir=str(tmp_path / "stick"))
+    finally:
+        os.close(holder)
+    assert result.outcome == "refused" and "another update is running" in result.message
+    assert rauc.installed is False
+    assert "UPDATE REFUSED" in (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
+    assert sorted(os.listdir(tmp_path / "update")) == ["update.lock"]  # its report is not the last
 
 
 def test_rauc_s_reason_is_its_error_line_not_its_progress():

@@ -19,6 +19,7 @@ from firmware.reports.source import ReportSource
 from firmware.secretbox import SecretBox
 from firmware.storage.audit import AuditLog
 from firmware.storage.keystore import Argon2Params, KeyStore
+from firmware.update.inbox import UpdateInbox
 from web import Services, WebConfig, create_app
 from web.passwords import CHEAP_COST
 from web.services import BoxConfigStore, BoxConsent
@@ -233,6 +234,7 @@ class Box:
             cert_fingerprint="AB:CD",
             reports=None,
             alarms=None,
+            updates=UpdateInbox(self.data_dir, slot_info=str(data / "linekeeper-slot.json")),
         )
         self.alarm_log = AlarmLog(data / "alarms.db", self.services, self.audit)
         self.services.alarms = self.alarm_log

@@ -115,7 +115,7 @@ def copy_checkout(dest):
 class RaucBox:
     """One box in ``base`` (a temporary directory) with web ports ``http_port``/+1."""
 
-    def __init__(self, base, scenario, http_port):
+    def __init__(self, base, scenario, http_port, update_fs_mb=None):
         self.base = base
         self.scenario = scenario
         self.http_port = http_port
@@ -129,6 +129,9 @@ class RaucBox:
         self.loops = []
         for d in (self.update_dir, self.data_dir, self.slots_dir, self.pids, os.path.join(base, "rauc-mnt")):
             os.makedirs(d, exist_ok=True)
+        if update_fs_mb:
+            # The update folder on a file system of its own that size (a nearly full card).
+            run(["mount", "-t", "tmpfs", "-o", "size=%dm" % update_fs_mb, "tmpfs", self.update_dir])
         self.env = dict(
             os.environ,
             DBUS_SYSTEM_BUS_ADDRESS="unix:path=%s" % self.bus,
@@ -208,7 +211,14 @@ class RaucBox:
         run([sys.executable, __file__, os.path.join(self.base, "box.json")], timeout=120)
 
     def restart_cmd(self):
-        return "%s %s %s" % (sys.executable, __file__, os.path.join(self.base, "box.json"))
+        """The restart command: one path (a script), so it survives word splitting."""
+        script = os.path.join(self.base, "restart")
+        if not os.path.exists(script):
+            with open(script, "w") as f:
+                box_json = os.path.join(self.base, "box.json")
+                f.write("#!/bin/sh\nexec %s %s %s\n" % (sys.executable, __file__, box_json))
+            os.chmod(script, 0o755)
+        return script
 
     # -- looking at it ------------------------------------------------------
 
@@ -270,15 +280,9 @@ class RaucBox:
             timeout=120,
         )
 
-    def update(self, bundle, *extra, env=None):
-        argv = [
-            sys.executable,
-            "-m",
-            "firmware.cli",
-            "update",
-            *([bundle] if bundle else []),
-            "--data-dir",
-            self.data_dir,
+    def update_args(self):
+        """The arguments of ``linekeeper update`` that place it in this box."""
+        return [
             "--update-dir",
             self.update_dir,
             "--slots-dir",
@@ -289,6 +293,18 @@ class RaucBox:
             self.restart_cmd(),
             "--web-url",
             "http://127.0.0.1:%d/" % self.http_port,
+        ]
+
+    def update(self, bundle, *extra, env=None):
+        argv = [
+            sys.executable,
+            "-m",
+            "firmware.cli",
+            "update",
+            *([bundle] if bundle else []),
+            "--data-dir",
+            self.data_dir,
+            *self.update_args(),
             *extra,
         ]
         return subprocess.run(

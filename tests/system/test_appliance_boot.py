@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "appliance owner password"
 WATCHDOG_S = 10
 DATA = "/var/lib/linekeeper"
-LK = "/opt/linekeeper/venv/bin/linekeeper"
+LK = "/opt/linekeeper/current/venv/bin/linekeeper"
 # The installer fetches from PyPI inside the container: it trusts what this
 # machine trusts (which may include a local proxy's authority).
 HOST_CA = [
@@ -228,6 +228,10 @@ def test_recorder_ready_and_recording_web_answering(appliance):
         "StatusText": "recording 2 lines",
         "Type": "notify",
     }, appliance.journal("linekeeper-recorder")
+    # Run through the active-slot link (no slot partitions here: the installed firmware).
+    assert appliance.show("linekeeper-slot", "ActiveState")["ActiveState"] == "active"
+    assert appliance.sh("readlink /opt/linekeeper/current").stdout.strip() == "installed"
+    assert appliance.show("linekeeper-update-recover", "ConditionResult") == {"ConditionResult": "no"}
     web = appliance.sh("curl -sk -o /dev/null -w '%{http_code} %{redirect_url}' https://127.0.0.1/").stdout
     assert web.startswith("302") and web.endswith("/setup")
     calls = appliance.wait_for("a recorded call", lambda: completed(appliance, 1), 90)

@@ -1,6 +1,7 @@
 """The appliance's systemd units: valid, sandboxed within their exposure budgets,
 and consistent with the users, groups and paths the installer makes."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -11,7 +12,16 @@ import pytest
 
 SYSTEM = Path(__file__).resolve().parents[2] / "scripts" / "system"
 UNITS = {"linekeeper-web.service": 2.0, "linekeeper-recorder.service": 3.5, "linekeeper-banner.service": 1.0}
-EXE = "/opt/linekeeper/venv/bin/linekeeper"
+# The firmware of the running application slot (docs/updates.md).
+EXE = "/opt/linekeeper/current/venv/bin/linekeeper"
+# Run once at boot, as root: the slot mount and the update recovery.
+BOOT_UNITS = {
+    "linekeeper-slot.service": "/usr/lib/linekeeper/rauc/mount-slot",
+    "linekeeper-update-recover.service": EXE,
+    "linekeeper-update-inbox.service": EXE,
+    "linekeeper-stick@.service": "/usr/lib/linekeeper/rauc/stick",
+}
+OTHER_FILES = ["linekeeper-update-inbox.path", "61-linekeeper-stick.rules"]
 
 
 @pytest.fixture
@@ -26,8 +36,15 @@ def unit_dir(tmp_path):
 
 
 def test_units_verify_clean(unit_dir):
+    for name, program in BOOT_UNITS.items():
+        text = (SYSTEM / name).read_text()
+        assert program in text
+        (unit_dir / name).write_text(text.replace(program, sys.executable))
+    (unit_dir / OTHER_FILES[0]).write_text((SYSTEM / OTHER_FILES[0]).read_text())
+    instances = [n.replace("@.", "@sda1.") for n in BOOT_UNITS]
     result = subprocess.run(
-        ["systemd-analyze", "verify", "--man=no"] + [str(unit_dir / n) for n in UNITS],
+        ["systemd-analyze", "verify", "--man=no"]
+        + [str(unit_dir / n) for n in [*UNITS, *instances, OTHER_FILES[0]]],
         capture_output=True,
         text=True,
     )
@@ -78,8 +95,51 @@ def test_users_groups_and_paths_match_the_installer():
     assert "d /var/lib/linekeeper 2770 linekeeper-rec linekeeper" in tmpfiles
     assert "d /var/lib/linekeeper/recordings " in tmpfiles  # ReadOnlyPaths needs it
     installer = (SYSTEM.parent / "install-box").read_text()
-    for name in list(UNITS) + ["60-linekeeper.rules", "journald.conf", "system.conf"]:
+    for name in list(UNITS) + list(BOOT_UNITS) + OTHER_FILES + ["60-linekeeper.rules", "journald.conf"]:
         assert name in installer
+    assert "rauc/mount-slot" in installer and "rauc/stick" in installer
+    assert "system.conf" in installer
+
+
+def test_a_usb_stick_starts_its_update_unit():
+    rule = (SYSTEM / "61-linekeeper-stick.rules").read_text()
+    assert 'ENV{ID_BUS}=="usb"' in rule and 'SUBSYSTEM=="block"' in rule
+    assert 'ENV{SYSTEMD_WANTS}+="linekeeper-stick@%k.service"' in rule
+    stick = unit("linekeeper-stick@.service")
+    assert stick["BindsTo"] == ["dev-%i.device"]  # pulled out: the unit stops
+    assert stick["ExecStart"] == ["/usr/lib/linekeeper/rauc/stick /dev/%I"]
+    inbox = (SYSTEM / "linekeeper-update-inbox.path").read_text()
+    assert "PathChanged=/var/lib/linekeeper/update-inbox" in inbox
+    service = unit("linekeeper-update-inbox.service")
+    assert "--status-dir /var/lib/linekeeper/update-inbox" in service["ExecStart"][0]
+
+
+def test_the_services_start_after_the_slot_is_mounted_and_recovery_after_them():
+    for name in UNITS:
+        assert "linekeeper-slot.service" in unit(name)["After"][0]
+    recover = unit("linekeeper-update-recover.service")
+    assert recover["ConditionPathExists"] == ["/var/lib/linekeeper-update/progress.json"]
+    assert "--recover" in recover["ExecStart"][0]
+    for name in UNITS:
+        assert name in recover["After"][0]
+
+
+def test_mount_slot_leaves_an_installed_box_without_slot_partitions_as_it_is(tmp_path):
+    (tmp_path / "opt" / "installed").mkdir(parents=True)
+    os.symlink("installed", tmp_path / "opt" / "current")
+    (tmp_path / "update").mkdir()
+    (tmp_path / "update" / "current").write_text("B\n")
+    env = dict(
+        os.environ,
+        LINEKEEPER_UPDATE_DIR=str(tmp_path / "update"),
+        LINEKEEPER_PREFIX=str(tmp_path / "opt"),
+        LINEKEEPER_SLOTS_DIR=str(tmp_path / "slots"),
+        LINEKEEPER_SLOT_DEVICES=str(tmp_path / "no-devices"),
+    )
+    done = subprocess.run([str(SYSTEM / "rauc" / "mount-slot")], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "no slot partition" in done.stdout and "linekeeper-app-b" in done.stdout
+    assert os.readlink(tmp_path / "opt" / "current") == "installed"
 
 
 def test_installer_is_valid_shell_and_refuses_bad_options():

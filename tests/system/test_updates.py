@@ -9,16 +9,26 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 
 import pytest
 
 from firmware.control import ControlClient, RecorderUnavailable, socket_path
-from tests.system.raucbox import RaucBox, copy_checkout, make_bundle
+from firmware.update.flow import COPY_CHUNK, Updater, UpdateSettings
+from firmware.update.inbox import UpdateInbox
+from firmware.update.rauc import Rauc
+from firmware.update.slots import Slots
+from tests.system.raucbox import ROOT, RaucBox, copy_checkout, make_bundle
+
+STICK = os.path.join(ROOT, "scripts", "system", "rauc", "stick")
 
 pytestmark = pytest.mark.slow
 
-PORT = 9460
+# The web UI's HTTP port (and HTTPS on the next); LINEKEEPER_TEST_PORT moves it
+# where several checkouts run these tests on one machine.
+PORT = int(os.environ.get("LINEKEEPER_TEST_PORT", "9460"))
 QUIET = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": []}
 # A call on line 1 from 1 s to about 16 s of the run (two rings, then 12 s of talk).
 CALL = {
@@ -57,10 +67,11 @@ def bundles(tmp_path_factory):
     }
 
 
-def _box(tmp_path, bundles, scenario):
-    box = RaucBox(str(tmp_path / "box"), _scenario(tmp_path, scenario), PORT)
+def _box(tmp_path, bundles, scenario, **kw):
+    box = RaucBox(str(tmp_path / "box"), _scenario(tmp_path, scenario), PORT, **kw)
     try:
         box.start(bundles["v1"])
+        _snapshot_when_up(box, 60)  # the recorder is up: it is told of each update
     except BaseException:
         box.close()
         raise
@@ -134,6 +145,70 @@ def test_a_bundle_dropped_into_the_watched_folder_is_installed_once(quiet_box, b
     assert quiet_box.running_from() == "B"
 
 
+def test_a_usb_stick_is_mounted_updated_from_reported_on_and_unmounted(quiet_box, bundles, tmp_path):
+    # The stick: an ext4 image on a loop device holding the bundle, as udev hands
+    # linekeeper-stick@loopN.service a USB disk's partition.
+    image = str(tmp_path / "stick.img")
+    with open(image, "wb") as f:
+        f.truncate(8 << 20)
+    files = tmp_path / "stick-files"
+    files.mkdir()
+    shutil.copy(bundles["v2"], files / "linekeeper-2.0.0.raucb")
+    subprocess.run(["mkfs.ext4", "-q", "-d", str(files), image], check=True)
+    device = subprocess.run(["losetup", "-f", "--show", image], capture_output=True, text=True, check=True)
+    device = device.stdout.strip()
+    mounts = tmp_path / "sticks"
+    try:
+        extra = quiet_box.update_args() + ["--health-timeout-s", "60"]
+        done = subprocess.run(
+            [STICK, device],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=ROOT,
+            env=dict(
+                quiet_box.env,
+                LINEKEEPER_COMMAND=os.path.join(os.path.dirname(sys.executable), "linekeeper"),
+                LINEKEEPER_DATA_DIR=quiet_box.data_dir,
+                LINEKEEPER_STICK_MOUNTS=str(mounts),
+                LINEKEEPER_UPDATE_ARGS=" ".join(extra),
+            ),
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "linekeeper-2.0.0.raucb: installed" in done.stdout
+        assert quiet_box.running_from() == "B"
+        assert not os.path.ismount(mounts / os.path.basename(device))  # unmounted again
+        report = subprocess.run(
+            ["debugfs", "-R", "cat /linekeeper-update-report.txt", device],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "UPDATE INSTALLED" in report and "2.0.0" in report
+    finally:
+        subprocess.run(["losetup", "-d", device], capture_output=True)
+
+
+def test_a_bundle_uploaded_on_the_page_is_installed_and_the_page_shows_it(quiet_box, bundles):
+    # What the web UI does with an upload, then what linekeeper-update-inbox.service runs.
+    inbox = UpdateInbox(quiet_box.data_dir, slot_info=os.path.join(quiet_box.current, "linekeeper-slot.json"))
+    assert inbox.state()["installed_version"] == "1.0.0"
+    with open(bundles["v2"], "rb") as f:
+        kept = inbox.save(f, "linekeeper-2.0.0.raucb")
+    assert inbox.state()["waiting"] == kept["name"]
+
+    done = quiet_box.update(
+        None, "--watch", inbox.dir, "--once", "--status-dir", inbox.dir, "--health-timeout-s", "60"
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    state = inbox.state()
+    assert state["installed_version"] == "2.0.0"
+    assert state["last"]["outcome"] == "installed" and state["last"]["previous_version"] == "1.0.0"
+    assert state["progress"] is None and state["waiting"] is None
+    assert "UPDATE INSTALLED" in state["report"]
+
+
 # -- refused bundles: a clear report, and nothing changed ----------------------------
 
 
@@ -146,6 +221,14 @@ def _flip_byte(src, dst):
 def _truncate(src, dst):
     data = open(src, "rb").read()
     open(dst, "wb").write(data[: len(data) - 4096])
+
+
+def _unsigned(src, dst):
+    # A plain bundle is its squashfs, the CMS signature, and the signature's length
+    # (8 bytes, big-endian): what is left without the last two is never signed.
+    data = open(src, "rb").read()
+    sig_len = int.from_bytes(data[-8:], "big")
+    open(dst, "wb").write(data[: len(data) - 8 - sig_len])
 
 
 def _too_large(out, tmp_path):
@@ -165,6 +248,7 @@ REFUSALS = {
         "damaged or changed after it was signed",
     ),
     "truncated": (lambda out, b, t: (_truncate(b["v2"], out), out)[1], "damaged or incomplete"),
+    "unsigned": (lambda out, b, t: (_unsigned(b["v2"], out), out)[1], "the bundle is not signed"),
     "wrong compatible": (
         lambda out, b, t: make_bundle(out, "2.0.0", security=2, compatible="linekeeper-rpi-lk-8l"),
         "for another board or HAT",
@@ -186,31 +270,95 @@ def test_a_bad_bundle_is_refused_with_a_report_and_nothing_changes(case, quiet_b
     if case == "downgrade":
         with open(os.path.join(quiet_box.update_dir, "security-version"), "w") as f:
             f.write("5\n")
-    before = (
-        quiet_box.bootstate(),
-        quiet_box.slot_digest(1),
-        quiet_box.pid("recorder"),
-        os.readlink(quiet_box.current),
-    )
+    before = _state(quiet_box)
 
     done = quiet_box.update(bundle)
 
+    _assert_refused(quiet_box, done, bundle, reason, before)
+
+
+def _state(box):
+    return (box.bootstate(), box.slot_digest(1), box.pid("recorder"), os.readlink(box.current))
+
+
+def _assert_refused(box, done, bundle, reason, before):
+    """Refused with ``reason`` on the console, on the stick and in the page's last
+    result, and the box as it was: same slots, same recorder, on slot A."""
     assert done.returncode == 1, done.stdout + done.stderr
     assert "update refused" in done.stdout
     assert reason in done.stdout
     report = _report(bundle)
     assert "UPDATE REFUSED - nothing was changed" in report
     assert reason in report
-    after = (
-        quiet_box.bootstate(),
-        quiet_box.slot_digest(1),
-        quiet_box.pid("recorder"),
-        os.readlink(quiet_box.current),
+    with open(os.path.join(box.update_dir, "last-result.json")) as f:
+        last = json.load(f)
+    assert last["outcome"] == "refused" and reason in last["message"]
+    assert _state(box) == before
+    assert box.running_from() == "A"
+    assert _slot(box, "A")["boot_status"] == "good"
+    assert box.status()["boot_primary"] == "app.0"
+    leftovers = {"incoming.raucb", "incoming.raucb.part", "progress.json"} & set(os.listdir(box.update_dir))
+    assert not leftovers
+    _assert_alarm(box, reason)
+
+
+def _assert_alarm(box, reason):
+    """The running recorder was told: the alarm update_failed is in its history."""
+    db = sqlite3.connect(os.path.join(box.data_dir, "alarms.db"))
+    rows = db.execute("SELECT message FROM alarm_history WHERE kind = 'update_failed'").fetchall()
+    db.close()
+    assert len(rows) == 1 and reason in rows[0][0], rows
+
+
+def test_a_bundle_the_box_has_no_room_for_is_refused_and_nothing_changes(tmp_path, bundles):
+    # 12 MB for the update folder: the 0.6 MB bundle and the 16 MB margin do not fit.
+    box = _box(tmp_path, bundles, QUIET, update_fs_mb=12)
+    try:
+        stick = tmp_path / "stick"
+        stick.mkdir()
+        bundle = shutil.copy(bundles["v2"], stick / "v2.raucb")
+        before = _state(box)
+
+        done = box.update(str(bundle))
+
+        _assert_refused(box, done, str(bundle), "the box's storage is too full to take the bundle", before)
+    finally:
+        box.close()
+
+
+def test_a_stick_pulled_during_the_copy_is_refused_and_nothing_changes(quiet_box, bundles, tmp_path):
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    bundle = str(shutil.copy(bundles["v2"], stick / "v2.raucb"))
+    assert os.path.getsize(bundle) > 2 * COPY_CHUNK
+    before = _state(quiet_box)
+
+    def pull(copied, total):
+        # The stick goes after the first chunk: the rest of the file is no longer there.
+        os.truncate(bundle, copied)
+
+    settings = UpdateSettings(data_dir=quiet_box.data_dir, update_dir=quiet_box.update_dir)
+    client = ControlClient(socket_path(quiet_box.data_dir))
+    updater = Updater(
+        settings,
+        Rauc(env=quiet_box.env),
+        Slots(quiet_box.slots_dir, quiet_box.current, quiet_box.update_dir),
+        client,
+        on_copy=pull,
     )
-    assert after == before
+    try:
+        result = updater.run(bundle, report_dir=str(stick))
+    finally:
+        client.close()
+
+    assert result.outcome == "refused"
+    assert "was the stick pulled?" in result.message
+    assert "UPDATE REFUSED - nothing was changed" in _report(bundle)
+    assert _state(quiet_box) == before
     assert quiet_box.running_from() == "A"
-    assert _slot(quiet_box, "A")["boot_status"] == "good"
     assert quiet_box.status()["boot_primary"] == "app.0"
+    assert not {"incoming.raucb", "incoming.raucb.part"} & set(os.listdir(quiet_box.update_dir))
+    _assert_alarm(quiet_box, "was the stick pulled?")
 
 
 # -- health check and rollback -------------------------------------------------------
@@ -236,8 +384,97 @@ def test_a_bundle_whose_firmware_fails_its_health_check_is_rolled_back(quiet_box
     assert quiet_box.status()["boot_primary"] == "app.0"
     assert quiet_box.status()["booted"] == "A"
     assert "UPDATE FAILED - the box went back" in _report(bundle)
+    _assert_alarm(quiet_box, "failed its health check")
     # The security version stays that of the release that runs.
     assert not os.path.exists(os.path.join(quiet_box.update_dir, "security-version"))
+
+
+# -- data migrations -------------------------------------------------------------------
+
+MIGRATION = """
+import os
+import sqlite3
+
+
+def apply(data_dir):
+    db = sqlite3.connect(os.path.join(data_dir, "calls.db"))
+    db.execute("ALTER TABLE calls ADD COLUMN migrated_note TEXT")
+    db.commit()
+    db.close()
+"""
+
+
+def _release_with_migration(tmp_path, name, broken_web=False):
+    source = copy_checkout(str(tmp_path / name))
+    with open(os.path.join(source, "firmware", "migrations", "m001_note.py"), "w") as f:
+        f.write(MIGRATION)
+    if broken_web:
+        # Its web UI cannot start: the health check fails after the recorder migrated.
+        with open(os.path.join(source, "web", "server.py"), "a") as f:
+            f.write("\nraise RuntimeError('a broken web UI')\n")
+    return make_bundle(str(tmp_path / (name + ".raucb")), "2.1.0", source=source, security=2)
+
+
+def _calls_columns(box):
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    cols = [row[1] for row in db.execute("PRAGMA table_info(calls)")]
+    db.close()
+    return cols
+
+
+def test_a_release_with_a_data_migration_migrates_and_drops_its_backup_once_good(quiet_box, tmp_path):
+    bundle = _release_with_migration(tmp_path, "migrating")
+
+    done = quiet_box.update(bundle, "--health-timeout-s", "60")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert quiet_box.running_from() == "B"
+    assert "migrated_note" in _calls_columns(quiet_box)
+    with open(os.path.join(quiet_box.data_dir, "data-schema")) as f:
+        assert f.read().strip() == "1"
+    assert not os.path.exists(os.path.join(quiet_box.data_dir, "migration-backup"))
+    verify = quiet_box.run_cli("verify", "--data-dir", quiet_box.data_dir)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    with open_audit_ro(quiet_box) as entries:
+        assert {"event": "migrated", "from": 0, "to": 1} in entries
+
+
+def test_a_rollback_after_a_data_migration_finds_the_data_as_it_left_it(quiet_box, tmp_path):
+    before = _calls_columns(quiet_box)
+    bundle = _release_with_migration(tmp_path, "migrating-broken", broken_web=True)
+
+    done = quiet_box.update(bundle, "--health-timeout-s", "20")
+
+    assert done.returncode == 1 and "update rolled back" in done.stdout, done.stdout + done.stderr
+    assert quiet_box.running_from() == "A"
+    assert _calls_columns(quiet_box) == before  # the old release's schema, restored
+    assert not os.path.exists(os.path.join(quiet_box.data_dir, "data-schema"))
+    assert not os.path.exists(os.path.join(quiet_box.data_dir, "migration-backup"))
+    assert len(_snapshot_when_up(quiet_box)["lines"]) == 2  # recording again on slot A
+    verify = quiet_box.run_cli("verify", "--data-dir", quiet_box.data_dir)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    with open_audit_ro(quiet_box) as entries:
+        # The new release had migrated (its own entry went with its data); the old one
+        # put its data back and says from when.
+        restored = [e for e in entries if e.get("event") == "restored"]
+        assert len(restored) == 1 and (restored[0]["from"], restored[0]["to"]) == (1, 0)
+        assert restored[0]["backup_at_us"] > 0
+
+
+class open_audit_ro:
+    """The details of the box's ``update`` audit entries (read while the box runs)."""
+
+    def __init__(self, box):
+        self.box = box
+
+    def __enter__(self):
+        db = sqlite3.connect(os.path.join(self.box.data_dir, "audit.db"))
+        rows = db.execute("SELECT details FROM audit WHERE action = 'update'").fetchall()
+        db.close()
+        return [json.loads(r[0]) for r in rows]
+
+    def __exit__(self, *exc):
+        return False
 
 
 # -- never during a call ---------------------------------------------------------------

@@ -91,6 +91,9 @@ MATRIX = {
     ("POST", "phonebook.delete"): {SUP},
     ("POST", "phonebook.import_csv"): {SUP},
     ("GET", "phonebook.export_csv"): {SUP},
+    ("GET", "updates.index"): {INST},
+    ("GET", "updates.state"): {INST},
+    ("POST", "updates.upload"): {INST},
 }
 
 # The matrix's user for each role (see the `people` fixture); alice, who set

@@ -29,6 +29,7 @@ TOPICS = {
     "documents": "The staff notice and the compliance checklist",
     "mail": "E-mail settings",
     "myline": "My line (for staff)",
+    "updates": "Firmware updates",
     "password": "Your password",
     "setup": "Setting up the box",
     "training": "Training on the simulated box",

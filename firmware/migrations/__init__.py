@@ -1,0 +1,169 @@
+"""Data migrations: the data directory's schema brought to the one a release expects,
+with a backup so that a rollback finds its data as it left it.
+
+The data directory notes its schema in ``DATA_DIR/data-schema`` (a whole number;
+absent: 0). A release's schema is the highest number among its migrations, the
+modules ``mNNN_name.py`` in this package, each with ``apply(data_dir)``. At
+start, before anything is opened (the data directory's lock held):
+
+- data older than the release: the top-level files of the data directory (the
+  databases with their ``-wal`` files, config, heads: what a migration changes)
+  are copied to ``DATA_DIR/migration-backup/schema-N/`` first, then each pending
+  migration runs in order and the new schema is noted after each one;
+- data newer than the release (an update rolled back after the new release had
+  migrated): the backup of this release's schema is put back, file by file, and
+  the backup dropped; without one the box refuses to start, naming both schemas.
+  What the newer release wrote after the backup (during its health check: its
+  audit entries, a call that came in) goes with it; the audit entry of the
+  restore names the backup's time so the gap is seen;
+- ``linekeeper update`` drops the backups once the new release passed its health
+  check (:func:`drop_backups`).
+
+Recordings (``recordings/``) are never touched by a migration and are not copied.
+A migration that changes another folder backs it up itself. See docs/updates.md.
+"""
+
+import importlib
+import os
+import pkgutil
+import re
+import shutil
+
+from firmware.storage.fsutil import atomic_write, fsync_dir
+
+from ..errors import LinekeeperError
+
+SCHEMA_NAME = "data-schema"
+BACKUP_DIR = "migration-backup"
+_MODULE = re.compile(r"^m(\d{3})_\w+$")
+# Never copied or restored: the lock of the running process, sockets, the backups.
+_SKIP = {"lock", BACKUP_DIR}
+
+
+class MigrationError(LinekeeperError, RuntimeError):
+    """The data directory cannot be brought to this release's schema (or back)."""
+
+
+def migrations(package=__name__):
+    """``[(number, module name)]`` of the migrations in ``package``, in order."""
+    found = []
+    path = importlib.import_module(package).__path__
+    for info in pkgutil.iter_modules(path):
+        match = _MODULE.match(info.name)
+        if match:
+            found.append((int(match.group(1)), "%s.%s" % (package, info.name)))
+    return sorted(found)
+
+
+def release_schema(package=__name__):
+    """The data schema this release expects: its highest migration's number (0: none)."""
+    found = migrations(package)
+    return found[-1][0] if found else 0
+
+
+def data_schema(data_dir):
+    """The schema ``data_dir`` notes (0 when it notes none)."""
+    try:
+        with open(os.path.join(data_dir, SCHEMA_NAME)) as f:
+            return int(f.read().strip() or 0)
+    except FileNotFoundError:
+        return 0
+    except ValueError:
+        raise MigrationError("%s is unreadable: cannot tell the data's schema" % SCHEMA_NAME) from None
+
+
+def _note(data_dir, schema):
+    atomic_write(os.path.join(data_dir, SCHEMA_NAME), b"%d\n" % schema, mode=0o640)
+
+
+def _backup_path(data_dir, schema):
+    return os.path.join(data_dir, BACKUP_DIR, "schema-%d" % schema)
+
+
+def _files(folder):
+    """The regular files at the top of ``folder`` (no links, folders or the lock)."""
+    names = []
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if name not in _SKIP and os.path.isfile(path) and not os.path.islink(path):
+            names.append(name)
+    return sorted(names)
+
+
+def _backup(data_dir, schema):
+    """Copy the top-level files to the backup of ``schema`` (whole, or not at all)."""
+    target = _backup_path(data_dir, schema)
+    if os.path.isdir(target):
+        return target  # a migration cut short: the backup from before it is the one to keep
+    part = target + ".part"
+    shutil.rmtree(part, ignore_errors=True)
+    os.makedirs(part)
+    for name in _files(data_dir):
+        shutil.copy2(os.path.join(data_dir, name), os.path.join(part, name))
+        with open(os.path.join(part, name), "rb+") as f:
+            os.fsync(f.fileno())
+    fsync_dir(part)
+    os.replace(part, target)
+    fsync_dir(os.path.dirname(target))
+    return target
+
+
+def _restore(data_dir, schema):
+    source = _backup_path(data_dir, schema)
+    saved = set(_files(source))
+    # Files the newer release made (a new database, its -wal) go; the saved ones come back.
+    for name in _files(data_dir):
+        if name not in saved:
+            os.unlink(os.path.join(data_dir, name))
+    for name in sorted(saved):
+        tmp = os.path.join(data_dir, name + ".restore")
+        shutil.copy2(os.path.join(source, name), tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, os.path.join(data_dir, name))
+    fsync_dir(data_dir)
+    shutil.rmtree(os.path.join(data_dir, BACKUP_DIR))
+    fsync_dir(data_dir)
+
+
+def bring_up_to_date(data_dir, package=__name__):
+    """Migrate ``data_dir`` to this release's schema, or restore the backup of it.
+
+    Call with the data directory's lock held and nothing open. Returns what was
+    done, for the audit trail: None, or ``{"event": "migrated"|"restored", "from", "to"}``.
+
+    :raises MigrationError: newer data without a backup, or a migration failed
+        (the backup stays; the next start retries from it)
+    """
+    want = release_schema(package)
+    have = data_schema(data_dir)
+    if have == want:
+        return None
+    if have > want:
+        if not os.path.isdir(_backup_path(data_dir, want)):
+            raise MigrationError(
+                "the data directory has schema %d, from a newer release; this release "
+                "knows schema %d and there is no backup of it to go back to" % (have, want)
+            )
+        backup_at_us = os.stat(_backup_path(data_dir, want)).st_mtime_ns // 1000
+        _restore(data_dir, want)
+        # What the newer release wrote after the backup (its audit entries among it) is
+        # gone with its data: this entry says from when.
+        return {"event": "restored", "from": have, "to": want, "backup_at_us": backup_at_us}
+    _backup(data_dir, have)
+    for number, module in migrations(package):
+        if have < number <= want:
+            try:
+                importlib.import_module(module).apply(data_dir)
+            except Exception as exc:
+                raise MigrationError(
+                    "data migration %d (%s) failed: %s; the data as it was is in %s"
+                    % (number, module.rsplit(".", 1)[-1], exc, _backup_path(data_dir, have))
+                ) from exc
+            _note(data_dir, number)
+    return {"event": "migrated", "from": have, "to": want}
+
+
+def drop_backups(data_dir):
+    """The new release is confirmed: its data stays, the backups go."""
+    shutil.rmtree(os.path.join(data_dir, BACKUP_DIR), ignore_errors=True)

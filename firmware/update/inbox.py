@@ -1,0 +1,157 @@
+"""Bundles uploaded on the installer's page, and what that page shows of updates.
+
+The web UI runs as its own unprivileged user and cannot install anything. It
+writes an uploaded bundle into ``DATA_DIR/update-inbox/`` (whole, or not at
+all: a ``.part`` file renamed into place) and audits it; there
+``linekeeper-update-inbox.path`` (root) sees it and runs ``linekeeper update
+--watch`` on the folder once, which installs it as from a USB stick and writes
+its report, its progress and its result beside it (``--status-dir``), where
+the page reads them.
+"""
+
+import hashlib
+import json
+import os
+
+from firmware.storage.fsutil import fsync_dir
+
+from ..errors import UpdateError
+from .flow import PROGRESS_NAME, REPORT_NAME, RESULT_NAME
+
+INBOX = "update-inbox"
+MAX_BUNDLE_BYTES = 256 << 20  # a release bundle with its venv is a few tens of MB
+CHUNK = 256 << 10
+SQUASHFS_MAGIC = b"hsqs"  # RAUC bundles (plain and verity) are squashfs images
+
+
+def inbox_dir(data_dir):
+    return os.path.join(data_dir, INBOX)
+
+
+class UpdateInbox:
+    """The upload folder of ``data_dir``; ``slot_info`` is the running slot's
+    ``linekeeper-slot.json`` (its version)."""
+
+    def __init__(
+        self,
+        data_dir,
+        *,
+        max_bytes=MAX_BUNDLE_BYTES,
+        slot_info="/opt/linekeeper/current/linekeeper-slot.json",
+    ):
+        self.dir = inbox_dir(data_dir)
+        self.max_bytes = max_bytes
+        self.slot_info = slot_info
+
+    def save(self, stream, filename):
+        """Store an uploaded bundle read from ``stream``; ``{"name", "size", "sha256"}``.
+
+        :raises UpdateError: not a ``.raucb``, empty, larger than ``max_bytes``, not a
+            RAUC bundle, unsigned, or an update already running; nothing is kept
+        """
+        if not str(filename or "").lower().endswith(".raucb"):
+            raise UpdateError("%r is not an update bundle: choose a .raucb file" % (filename or ""))
+        if self.running():
+            raise UpdateError("an update is running: wait for its report before uploading another")
+        os.makedirs(self.dir, exist_ok=True)
+        part = os.path.join(self.dir, "upload.part")
+        try:
+            size, digest = self._write(stream, part)
+            _check_bundle(part, size)
+        except BaseException:
+            _remove(part)
+            raise
+        name = "uploaded-%s.raucb" % digest[:16]
+        for old in os.listdir(self.dir):
+            if old.endswith(".raucb"):
+                _remove(os.path.join(self.dir, old))  # one bundle waits at a time
+        os.replace(part, os.path.join(self.dir, name))
+        fsync_dir(self.dir)
+        return {"name": name, "size": size, "sha256": digest}
+
+    def _write(self, stream, part):
+        digest = hashlib.sha256()
+        size = 0
+        with open(part, "wb") as f:
+            while True:
+                chunk = stream.read(CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise UpdateError(_too_large(self.max_bytes))
+                digest.update(chunk)
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        if size == 0:
+            raise UpdateError("the file is empty")
+        return size, digest.hexdigest()
+
+    def running(self):
+        return os.path.exists(os.path.join(self.dir, PROGRESS_NAME))
+
+    def state(self):
+        """What the page shows: ``installed_version``, ``progress`` (the step now, or
+        None), ``last`` (the last update's result, or None), ``report`` (its text) and
+        ``waiting`` (an uploaded bundle not yet taken)."""
+        report = _read_text(os.path.join(self.dir, REPORT_NAME))
+        try:
+            names = sorted(n for n in os.listdir(self.dir) if n.endswith(".raucb"))
+        except FileNotFoundError:
+            names = []
+        last = _read_json(os.path.join(self.dir, RESULT_NAME))
+        waiting = [n for n in names if not (last and last.get("bundle") == n)]
+        return {
+            "installed_version": (_read_json(self.slot_info) or {}).get("version"),
+            "progress": _read_json(os.path.join(self.dir, PROGRESS_NAME)),
+            "last": last,
+            "report": report,
+            "waiting": waiting[0] if waiting else None,
+            "max_mb": self.max_bytes >> 20,
+        }
+
+
+def _too_large(max_bytes):
+    return "the file is larger than %s, the most a bundle may be" % _size(max_bytes)
+
+
+def _size(n_bytes):
+    return "%d MB" % (n_bytes >> 20) if n_bytes >= 1 << 20 else "%d KB" % (n_bytes >> 10)
+
+
+def _check_bundle(path, size):
+    """Refuse what is plainly no signed RAUC bundle (RAUC checks the rest when it installs)."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+        f.seek(max(0, size - 8))
+        tail = f.read(8)
+    if head != SQUASHFS_MAGIC or size < 4096:
+        raise UpdateError("the file is not a RAUC update bundle (it does not start like one)")
+    # A bundle ends with its CMS signature and that signature's length (8 bytes, big-endian).
+    sig_len = int.from_bytes(tail, "big")
+    if sig_len == 0 or sig_len > size - 8:
+        raise UpdateError("the bundle is not signed")
+
+
+def _read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _read_text(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

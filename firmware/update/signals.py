@@ -1,0 +1,164 @@
+"""What the recorder shows of a field update: the line LEDs' pattern and the alarm.
+
+``linekeeper update`` runs as root beside the recorder and tells it each state
+over the control socket (operation ``update_state``); the recorder publishes an
+:class:`firmware.bus.UpdateState` on its bus. :class:`UpdateSignals` listens:
+
+- while an update runs, every line LED blinks slowly (0.5 s on, 0.5 s off):
+  leave the stick in, do not cut the power;
+- an update that did not install (refused, not switched, rolled back, failed)
+  flashes every LED three times quickly, then a pause, repeated for
+  ``failure_show_s`` (default an hour) or until the next update, and raises the
+  alarm ``update_failed`` with the report's explanation (an event: the alarm log
+  keeps it on the dashboard's banner until someone acknowledges it);
+- an installed update turns the LEDs off.
+
+The LEDs are the HAT's per-line LEDs (:meth:`board.base.Board.set_led`), which
+nothing else drives; a board without LEDs ignores them. Where the HAT has its
+supervisor MCU, its status LED shows the MCU's own ``updating`` and
+``update_failed`` patterns too (:attr:`UpdateSignals.status_led`, a
+:class:`board.mcu.link.McuLink`), and the pattern it showed before once the
+update installed or its failure has been shown.
+"""
+
+import logging
+import threading
+import time
+
+from firmware.bus import Alarm, UpdateState
+
+# (LED on?, milliseconds) frames, repeated.
+PATTERNS_MS = {
+    "running": ((True, 500), (False, 500)),
+    "failed": ((True, 120), (False, 120), (True, 120), (False, 120), (True, 120), (False, 1000)),
+}
+ALARM_KIND = "update_failed"
+# The MCU status LED's patterns (board.mcu.link.LED_PATTERNS) for each state.
+STATUS_LED = {"running": "updating", "failed": "update_failed"}
+
+log = logging.getLogger(__name__)
+
+
+def pattern_for(state):
+    """The frames for an update ``state``, or None for LEDs off."""
+    if state == "running":
+        return PATTERNS_MS["running"]
+    if state == "installed":
+        return None
+    return PATTERNS_MS["failed"]
+
+
+class UpdateSignals:
+    """Drives ``board``'s line LEDs and raises the alarm from the ``bus``'s update states.
+
+    :param now_us: the event clock (``clock.now_us``) for the alarm's ``t_us``
+    :param monotonic: seconds, for how long a failure is shown
+    """
+
+    def __init__(self, board, now_us, *, failure_show_s=3600.0, monotonic=time.monotonic):
+        self.board = board
+        self._now_us = now_us
+        self.failure_show_s = failure_show_s
+        self._monotonic = monotonic
+        self._bus = None
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._pattern = None
+        self._until = None  # monotonic s when the pattern ends (None: while the state lasts)
+        self._stopped = False
+        self._thread = None
+        self.led_on = False  # what the LEDs show now (for the tests and the status)
+        # The HAT MCU's link (set_led, led), or None; set where the box has the MCU.
+        self.status_led = None
+        self._status_before = None  # the MCU LED's pattern before the update
+
+    def attach(self, bus):
+        self._bus = bus
+        bus.subscribe(UpdateState, self._on_state)
+
+    def _on_state(self, event):
+        pattern = pattern_for(event.state)
+        self._show_status(event)
+        with self._lock:
+            self._pattern = pattern
+            self._until = self._monotonic() + self.failure_show_s if event.failed else None
+            if pattern is not None and self._thread is None and not self._stopped:
+                self._thread = threading.Thread(target=self._play, name="update-leds", daemon=True)
+                self._thread.start()
+            self._changed.notify_all()
+        if event.failed and self._bus is not None:
+            message = "the update to %s did not install (%s): %s" % (
+                event.version or "a new version",
+                event.state.replace("_", " "),
+                event.message,
+            )
+            t_us = self._now_us()
+            self._bus.publish(Alarm(line=0, t_us=t_us, kind=ALARM_KIND, active=True, message=message))
+            # An event, not a condition: the alarm log keeps the occurrence until it is
+            # acknowledged; the list of alarms that are on now does not keep it.
+            self._bus.publish(Alarm(line=0, t_us=t_us, kind=ALARM_KIND, active=False))
+
+    def _show_status(self, event):
+        if self.status_led is None:
+            return
+        try:
+            if event.state == "running":
+                if self._status_before is None:
+                    self._status_before = self.status_led.led()
+                self.status_led.set_led(STATUS_LED["running"])
+            elif event.failed:
+                self.status_led.set_led(STATUS_LED["failed"])
+            else:
+                self._restore_status()
+        except (OSError, ValueError, LookupError) as exc:
+            log.warning("the MCU status LED cannot show the update: %s", exc)
+
+    def _restore_status(self):
+        before, self._status_before = self._status_before, None
+        if self.status_led is not None and before in STATUS_LED.values():
+            before = None  # left over from an update cut short: not the box's own pattern
+        if self.status_led is not None and before and not before.startswith("unknown"):
+            self.status_led.set_led(before)
+
+    def _set_all(self, on):
+        if on == self.led_on:
+            return
+        self.led_on = on
+        for line in range(1, self.board.lines + 1):
+            self.board.set_led(line, on)
+
+    def _play(self):
+        with self._lock:
+            while not self._stopped:
+                pattern = self._pattern
+                if pattern is not None and self._until is not None and self._monotonic() >= self._until:
+                    pattern = self._pattern = None
+                    self._status_after_failure()
+                if pattern is None:
+                    self._set_all(False)
+                    self._changed.wait()
+                    continue
+                self._frames(pattern)
+            self._set_all(False)
+
+    def _status_after_failure(self):
+        try:
+            self._restore_status()
+        except (OSError, ValueError, LookupError) as exc:
+            log.warning("the MCU status LED cannot be restored: %s", exc)
+
+    def _frames(self, pattern):
+        """One round of ``pattern``; returns early when the state changes (lock held)."""
+        for on, ms in pattern:
+            self._set_all(on)
+            if self._changed.wait(ms / 1000.0) or self._pattern is not pattern:
+                return
+
+    def stop(self):
+        """LEDs off and the player thread ended."""
+        with self._lock:
+            self._stopped = True
+            self._changed.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=5)

@@ -1,0 +1,136 @@
+"""The recorder's side of a field update: the line LEDs' pattern and the alarm, from the
+``update_state`` control operation through the bus (firmware/update/signals.py)."""
+
+import threading
+import time
+import types
+
+from board.mcu.link import McuLink
+from board.mcu.sim import SimMcu
+from firmware.alarmlog import AlarmLog
+from firmware.alarms import AlarmBoard
+from firmware.bus import EventBus, UpdateState
+from firmware.clock import SimClock
+from firmware.control import recorder_handlers
+from firmware.update.signals import PATTERNS_MS, UpdateSignals, pattern_for
+
+
+class LedBoard:
+    """Records every LED change: (line, on)."""
+
+    lines = 2
+
+    def __init__(self):
+        self.changes = []
+        self.lock = threading.Lock()
+
+    def set_led(self, line, on):
+        with self.lock:
+            self.changes.append((line, on))
+
+    def seen(self):
+        with self.lock:
+            return list(self.changes)
+
+
+class Clock:
+    def now_us(self):
+        return 5_000_000
+
+    def wall_us(self):
+        return 1_772_442_000_000_000
+
+
+def _wait_for(predicate, timeout_s=10.0):
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _box(tmp_path, **kw):
+    board, clock, bus = LedBoard(), Clock(), EventBus(strict=True)
+    log = AlarmLog(tmp_path / "alarms.db", clock)
+    log.attach(bus)
+    board_alarms = AlarmBoard()
+    board_alarms.attach(bus)
+    signals = UpdateSignals(board, clock.now_us, **kw)
+    signals.attach(bus)
+    box = types.SimpleNamespace(
+        board=board, bus=bus, clock=clock, status=types.SimpleNamespace(snapshot=None), alarms=board_alarms
+    )
+    return box, signals, log
+
+
+def test_a_running_update_blinks_every_line_led_and_an_installed_one_turns_them_off(tmp_path):
+    box, signals, log = _box(tmp_path)
+    update_state = recorder_handlers(box)["update_state"]
+    try:
+        update_state(state="running")
+        # On, off, on again: a blink, on both lines.
+        _wait_for(lambda: [on for line, on in box.board.seen() if line == 1][:3] == [True, False, True])
+        assert {line for line, _ in box.board.seen()} == {1, 2}
+        update_state(state="installed", version="2.0.0", previous_version="1.0.0")
+        _wait_for(lambda: not signals.led_on)
+        assert box.board.seen()[-2:] == [(1, False), (2, False)]
+        assert log.history() == []  # installed: no alarm
+    finally:
+        signals.stop()
+        log.close()
+
+
+def test_a_failed_update_flashes_the_leds_and_raises_an_alarm_kept_until_acknowledged(tmp_path):
+    box, signals, log = _box(tmp_path, failure_show_s=2.0)
+    update_state = recorder_handlers(box)["update_state"]
+    try:
+        update_state(state="running")
+        update_state(
+            state="rolled_back",
+            message="version 2.0.1 failed its health check",
+            version="2.0.1",
+            previous_version="1.0.0",
+        )
+        [row] = log.history()
+        assert row["kind"] == "update_failed" and row["line"] == 0
+        assert row["message"] == (
+            "the update to 2.0.1 did not install (rolled back): version 2.0.1 failed its health check"
+        )
+        assert log.banner() == [row]  # an event: cleared at once, shown until acknowledged
+        assert box.alarms() == []
+        # Three quick flashes, then (after failure_show_s) the LEDs go off for good.
+        _wait_for(lambda: [on for line, on in box.board.seen() if line == 2].count(True) >= 3)
+        _wait_for(lambda: not signals.led_on and signals._pattern is None)
+    finally:
+        signals.stop()
+        log.close()
+
+
+def test_the_hat_mcu_s_status_led_shows_the_update_and_then_its_old_pattern(tmp_path):
+    box, signals, log = _box(tmp_path, failure_show_s=0.3)
+    mcu = SimMcu(SimClock())
+    link = McuLink(mcu.bus)
+    link.open()
+    link.set_led("recording")
+    signals.status_led = link
+    update_state = recorder_handlers(box)["update_state"]
+    try:
+        update_state(state="running")
+        assert link.led() == "updating"
+        update_state(state="installed")
+        assert link.led() == "recording"
+        update_state(state="running")
+        update_state(state="refused", message="the bundle is not signed")
+        assert link.led() == "update_failed"
+        _wait_for(lambda: link.led() == "recording")  # once the failure has been shown
+    finally:
+        signals.stop()
+        log.close()
+
+
+def test_every_outcome_but_installed_is_a_failure_pattern():
+    assert pattern_for("running") == PATTERNS_MS["running"]
+    assert pattern_for("installed") is None
+    for outcome in ("refused", "not_switched", "rolled_back", "failed"):
+        assert pattern_for(outcome) == PATTERNS_MS["failed"]
+        assert UpdateState(line=0, t_us=0, state=outcome).failed
+    assert not UpdateState(line=0, t_us=0, state="installed").failed

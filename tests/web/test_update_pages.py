@@ -1,0 +1,108 @@
+"""The firmware updates page: versions, the last report, progress, and the upload of a bundle
+(installers only; bad uploads refused clearly, audited, nothing kept)."""
+
+import io
+import json
+import os
+
+from firmware.update.inbox import UpdateInbox, inbox_dir
+from web.views import updates as update_views
+
+
+def bundle_bytes(size=64 * 1024, signed=True):
+    """What a RAUC bundle looks like from outside: a squashfs image, then (signed) a CMS
+    signature and its length in 8 big-endian bytes."""
+    body = b"hsqs" + os.urandom(size - 4)
+    signature = os.urandom(1500) if signed else b""
+    return body + signature + len(signature).to_bytes(8, "big")
+
+
+def upload(box, client, data, filename="linekeeper-2.0.0.raucb"):
+    return client.post(
+        "/updates/bundle",
+        content_type="multipart/form-data",
+        data={"csrf_token": box.token_of(client, "/updates"), "bundle": (io.BytesIO(data), filename)},
+    )
+
+
+def inbox(box):
+    folder = inbox_dir(box.data_dir)
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+def update_audit(box):
+    return [e for e in box.services.audit.entries(limit=50) if e.action == "update"]
+
+
+def test_an_installer_s_upload_is_kept_for_the_update_service_and_audited(box, people):
+    data = bundle_bytes()
+    resp = upload(box, people["ivan"], data)
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    (name,) = inbox(box)
+    assert name.startswith("uploaded-") and name.endswith(".raucb")
+    with open(os.path.join(inbox_dir(box.data_dir), name), "rb") as f:
+        assert f.read() == data
+    (entry,) = update_audit(box)
+    assert entry.actor == "ivan" and entry.target == name
+    assert entry.details["event"] == "uploaded" and entry.details["size"] == len(data)
+    page = people["ivan"].get(resp.headers["Location"]).get_data(as_text=True)
+    assert "Uploaded %s" % name in page and "%s is waiting to be installed" % name in page
+    # A second upload replaces the first: one bundle waits at a time.
+    assert upload(box, people["ivan"], bundle_bytes()).status_code == 302
+    assert len(inbox(box)) == 1 and inbox(box) != [name]
+
+
+def test_bad_uploads_are_refused_clearly_audited_and_nothing_is_kept(box, people):
+    ivan = people["ivan"]
+    cases = [
+        (b"MZ" + os.urandom(8000), "linekeeper.raucb", "not a RAUC update bundle"),
+        (bundle_bytes(signed=False), "linekeeper.raucb", "the bundle is not signed"),
+        (bundle_bytes(), "linekeeper.zip", "is not an update bundle: choose a .raucb file"),
+        (b"", "empty.raucb", "the file is empty"),
+    ]
+    for data, filename, reason in cases:
+        resp = upload(box, ivan, data, filename)
+        text = resp.get_data(as_text=True)
+        assert resp.status_code == 400, filename
+        assert "The bundle was refused: " in text and reason in text and "Nothing was changed." in text
+        assert inbox(box) == []
+    refused = [e.details for e in update_audit(box)]
+    assert [d["event"] for d in refused] == ["upload_refused"] * 4
+    assert all(d["reason"] for d in refused)
+
+
+def test_a_bundle_larger_than_the_limit_is_refused(box, people, monkeypatch):
+    box.services.updates = UpdateInbox(box.data_dir, max_bytes=256 * 1024)
+    resp = upload(box, people["ivan"], bundle_bytes(size=300 * 1024))
+    assert resp.status_code == 400
+    assert "the file is larger than 256 KB, the most a bundle may be" in resp.get_data(as_text=True)
+    assert inbox(box) == []
+    # A body larger than the view takes is cut off before it is read at all.
+    monkeypatch.setattr(update_views.upload, "max_content_length", 128 * 1024)
+    resp = upload(box, people["ivan"], bundle_bytes(size=200 * 1024))
+    assert resp.status_code == 413
+    assert "the most a bundle may be. Nothing was changed." in resp.get_data(as_text=True)
+    assert inbox(box) == []
+
+
+def test_the_page_shows_the_versions_the_running_step_and_the_last_report(box, people):
+    folder = inbox_dir(box.data_dir)
+    os.makedirs(folder)
+    with open(os.path.join(box.data_dir, "linekeeper-slot.json"), "w") as f:
+        json.dump({"version": "2.0.0", "security_version": 2}, f)
+    with open(os.path.join(folder, "last-result.json"), "w") as f:
+        json.dump({"bundle": "uploaded-1.raucb", "outcome": "installed", "previous_version": "1.0.0"}, f)
+    with open(os.path.join(folder, "linekeeper-update-report.txt"), "w") as f:
+        f.write("Linekeeper update report\n\nUPDATE INSTALLED\n")
+    with open(os.path.join(folder, "progress.json"), "w") as f:
+        json.dump({"step": "wait_idle"}, f)
+    page = people["ivan"].get("/updates").get_data(as_text=True)
+    assert '<dd id="installed-version">2.0.0</dd>' in page
+    assert '<dd id="previous-version">1.0.0</dd>' in page
+    assert "Updating: wait idle. Do not cut the power." in page
+    assert "UPDATE INSTALLED" in page
+    state = people["ivan"].get("/updates/state.json").get_json()
+    assert state["step"] == "wait_idle" and state["installed_version"] == "2.0.0"
+    # While one runs, another upload is refused.
+    resp = upload(box, people["ivan"], bundle_bytes())
+    assert resp.status_code == 400 and "an update is running" in resp.get_data(as_text=True)
