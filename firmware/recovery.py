@@ -257,22 +257,7 @@ def _rebuild(store, path, rid):
                 line,
             )
         if have is None:
-            db.execute(
-                "INSERT INTO calls (id, line, direction, started_at, answered_at, ended_at,"
-                " clock_synced, number, name, end_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                " 'repaired')",
-                (
-                    call_id,
-                    line,
-                    direction,
-                    started,
-                    header.get("answered_us"),
-                    ended,
-                    int(bool(header.get("clock_synced"))),
-                    header.get("number"),
-                    header.get("name"),
-                ),
-            )
+            _insert_call(db, header, call_id, line, direction, started, ended)
         db.execute(
             "INSERT INTO recordings (id, call_id, file, wrapped_key, profile, state,"
             " started_at, duration_s, bytes, sha256, chunk_ms) VALUES (?, ?, ?, ?, ?, ?, ?,"
@@ -292,6 +277,64 @@ def _rebuild(store, path, rid):
             ),
         )
     return None
+
+
+def _insert_call(db, header, call_id, line, direction, started, ended):
+    """The call row a recording's sealed header tells of (``end_reason`` ``repaired``)."""
+    db.execute(
+        "INSERT INTO calls (id, line, direction, started_at, answered_at, ended_at,"
+        " clock_synced, number, name, end_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
+        " 'repaired')",
+        (
+            call_id,
+            line,
+            direction,
+            started,
+            header.get("answered_us"),
+            ended,
+            int(bool(header.get("clock_synced"))),
+            header.get("number"),
+            header.get("name"),
+        ),
+    )
+
+
+def restore_missing_calls(store):
+    """Put back the calls whose recordings the log has but whose own rows it never took.
+
+    The card refused a call's row (I/O error, full) and the box stopped before
+    it took it again: the call's recording row and sealed header still name
+    the call id the box gave it. Each such call is rebuilt from the header,
+    as :func:`repair` does (``end_reason`` ``repaired``, ended at the end of
+    its audio). A recording whose header does not name its row's call (or has
+    none) is left for ``verify`` to report.
+
+    :returns: ``[(call id, recording id)]`` of the calls put back
+    """
+    restored = []
+    with store.transaction() as db:
+        orphans = db.execute(
+            "SELECT r.id, r.call_id, r.started_at, r.duration_s FROM recordings r"
+            " WHERE r.state != 'deleted' AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.id = r.call_id)"
+            " ORDER BY r.call_id, r.started_at"
+        ).fetchall()
+        for rid, call_id, created_us, duration_s in orphans:
+            header = read_header(store.path_of(rid))
+            if (
+                header is None
+                or header.get("call_id") != call_id
+                or header.get("recording_id") != rid
+                or not isinstance(header.get("line"), int)
+            ):
+                continue
+            if db.execute("SELECT 1 FROM calls WHERE id = ?", (call_id,)).fetchone() is not None:
+                continue  # a second recording of a call already put back
+            direction = header.get("direction") if header.get("direction") in ("in", "out") else "in"
+            started = header.get("call_started_us") or created_us
+            ended = created_us + int(round((duration_s or 0) * 1e6))
+            _insert_call(db, header, call_id, header.get("line"), direction, started, ended)
+            restored.append((call_id, rid))
+    return restored
 
 
 def _authenticate(store, rid, recording_key):
