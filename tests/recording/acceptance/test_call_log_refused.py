@@ -27,15 +27,34 @@ CALLS = [
 RECOVER_AT_US = 4_000_000  # the card takes writes again (both calls in progress)
 
 
-class _RefusingCallsInsert:
-    """calls.db as the call log sees it: INSERTs of calls on ``line`` fail with an I/O error."""
+class _Card:
+    """An I/O error on calls.db for line ``line``'s call while ``refusing`` is set: its
+    ``calls`` INSERT (the call log's connection) and, with ``recordings``, its
+    ``recordings`` INSERT (the recordings store's own connection) fail."""
 
-    def __init__(self, db, line):
-        self.db, self.line, self.refusing = db, line, True
+    def __init__(self, line, recordings=False):
+        self.line, self.recordings, self.refusing = line, recordings, True
+        self.call_ids = set()  # ids of the calls on the line
+
+    def refuses(self, sql, args):
+        if not self.refusing:
+            return False
+        sql = sql.lstrip().upper()
+        if sql.startswith("INSERT INTO CALLS (ID, LINE,") and args[1] == self.line:
+            self.call_ids.add(args[0])
+            return True
+        return self.recordings and sql.startswith("INSERT INTO RECORDINGS") and args[1] in self.call_ids
+
+    def wrap(self, db):
+        return _Connection(db, self)
+
+
+class _Connection:
+    def __init__(self, db, card):
+        self.db, self.card = db, card
 
     def execute(self, sql, args=()):
-        insert = sql.lstrip().upper().startswith("INSERT INTO CALLS (ID, LINE,")
-        if self.refusing and insert and args[1] == self.line:
+        if self.card.refuses(sql, args):
             exc = sqlite3.OperationalError("disk I/O error")
             exc.sqlite_errorcode = 10  # SQLITE_IOERR
             raise exc
@@ -45,18 +64,21 @@ class _RefusingCallsInsert:
         return getattr(self.db, name)
 
 
-def _run_refusing(lab, data_dir, recover_at_us, until_us=None):
-    """Run the two calls with line 1's INSERT refused until ``recover_at_us`` (None: never)."""
+def _run_refusing(lab, data_dir, recover_at_us, until_us=None, recordings=False):
+    """Run the two calls with line 1's INSERTs refused until ``recover_at_us`` (None: never)."""
+    card = _Card(line=1, recordings=recordings)
 
     def schedule(box):
-        refusing = _RefusingCallsInsert(box.calllog._db, line=1)
-        box.calllog._db = refusing
+        box.calllog._db = card.wrap(box.calllog._db)
+        box.recordings._db = card.wrap(box.recordings._db)
         if recover_at_us is not None:
-            box.clock.call_at(recover_at_us, lambda: setattr(refusing, "refusing", False))
+            box.clock.call_at(recover_at_us, lambda: setattr(card, "refusing", False))
 
-    return lab.run(
+    run = lab.run(
         lab.load(lab.scenario_doc(CALLS, lines=2)), data_dir, until_us=until_us, before_start=schedule
     )
+    assert card.call_ids, "the fault never struck"
+    return run
 
 
 def _check_both_calls_recorded(lab, data_dir):
@@ -72,20 +94,40 @@ def _check_both_calls_recorded(lab, data_dir):
     return calls
 
 
+def _on_then_off(alarms):
+    """Each line's ``call_log`` alarm went on and then off (as ``{line: [active, ...]}``)."""
+    by_line = {}
+    for a in alarms:
+        if a.kind == "call_log":
+            by_line.setdefault(a.line, []).append(a.active)
+    return by_line
+
+
 @pytest.mark.parametrize(
-    "recover_at_us, until_us",
-    [(4_000_000, None), (20_000_000, 25_000_000)],
-    ids=["card-recovers-mid-call", "card-recovers-after-the-calls"],
+    "recover_at_us, until_us, recordings",
+    [
+        (4_000_000, None, False),
+        (20_000_000, 25_000_000, False),
+        (4_000_000, None, True),
+        (20_000_000, 25_000_000, True),
+    ],
+    ids=[
+        "calls-mid-call",
+        "calls-after-the-calls",
+        "calls-and-recordings-mid-call",
+        "calls-and-recordings-after",
+    ],
 )
 def test_a_refused_call_insert_still_records_the_call_and_logs_it_when_the_card_recovers(
-    lab, recover_at_us, until_us
+    lab, recover_at_us, until_us, recordings
 ):
     data_dir = lab.init_data_dir(lab.tmp_path / "box")
-    run = _run_refusing(lab, data_dir, recover_at_us, until_us)
-    assert [(a.kind, a.active) for a in run.alarms if a.kind == "call_log"] == [
-        ("call_log", True),
-        ("call_log", False),
-    ], run.alarms
+    run = _run_refusing(lab, data_dir, recover_at_us, until_us, recordings=recordings)
+    # The call log's alarm (line 0) and, when the recording's row waited too, line 1's.
+    expected = {0: [True, False]}
+    if recordings:
+        expected[1] = [True, False]
+    assert _on_then_off(run.alarms) == expected, run.alarms
     assert not [a for a in run.alarms if a.kind == "recording_failed"], run.alarms
     _check_both_calls_recorded(lab, data_dir)
 
@@ -101,3 +143,35 @@ def test_a_call_the_card_never_took_before_the_stop_is_linked_at_the_next_start(
     calls = _check_both_calls_recorded(lab, data_dir)
     (restored,) = [c for c in calls if c["line"] == 1]
     assert restored["end_reason"] == "repaired", restored
+
+
+def test_a_recording_whose_row_the_card_never_took_is_kept_for_repair(lab):
+    """Line 1's call and recording rows both stayed in memory until the stop: the audio is
+    on the card, the next start refuses (naming ``repair``), and ``repair`` rebuilds both
+    rows from the recording's sealed header."""
+    data_dir = lab.init_data_dir(lab.tmp_path / "box")
+    _run_refusing(lab, data_dir, recover_at_us=None, recordings=True)
+    status, out, err = lab.cli(
+        "sim", lab.write_scenario(lab.scenario_doc([], lines=2)), "--data-dir", data_dir
+    )
+    assert status == 2 and "linekeeper repair" in err and len(err.strip().splitlines()) == 1, err
+    status, out, err = lab.cli("repair", "--data-dir", data_dir, "--password-file", lab.password_file())
+    assert status == 0, (out, err)
+    calls = _check_both_calls_recorded(lab, data_dir)
+    assert [c["end_reason"] for c in calls if c["line"] == 1] == ["repaired"], calls
+
+
+def test_a_call_no_call_log_numbered_is_not_recorded_but_nothing_stops(lab, monkeypatch):
+    """A recording is never made unbound: a call the call log never saw (so has no id)
+    raises the ``recording_failed`` alarm on its line, and the other line records."""
+    from firmware.calls.calllog import CallLog
+
+    updated = CallLog._updated
+    monkeypatch.setattr(CallLog, "_updated", lambda log, ev: None if ev.line == 1 else updated(log, ev))
+    data_dir = lab.init_data_dir(lab.tmp_path / "box")
+    run = lab.run(lab.load(lab.scenario_doc(CALLS, lines=2)), data_dir)
+    failed = [a for a in run.alarms if a.kind == "recording_failed" and a.active]
+    assert [a.line for a in failed] == [1] and "no call-log id" in failed[0].message, run.alarms
+    calls = lab.calls(data_dir)
+    assert [(c["line"], c["recording"]) for c in calls] == [(2, "complete")], calls
+    assert lab.verify(data_dir)[0] == 0
