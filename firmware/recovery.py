@@ -9,8 +9,9 @@ starting would put recordings at risk:
   or damaged (not a database, or failing SQLite's quick check);
 - sealed recordings are present that the call log does not know: it lost
   its latest writes (a deleted or damaged ``calls.db-wal``) — files are
-  only ever created after their row is committed, and a recording that was
-  deleted is named in the deletion log;
+  created after their row is committed (unless the card refused the row and
+  the box stopped before it took it: docs/call-log-faults.md), and a
+  recording that was deleted is named in the deletion log;
 - recordings are present but the key store (``keys/keystore.json``) is
   missing: new keys would never open them.
 

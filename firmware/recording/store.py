@@ -10,7 +10,9 @@ flash does not erase it.
 Order of writes for a new recording: the intent row (state ``recording``,
 wrapped key) is committed, then the file is created, then every chunk is
 appended and synced; at the end the row is set ``complete`` with the
-duration, size and SHA-256 of the file. At start-up :meth:`RecordingStore.recover`
+duration, size and SHA-256 of the file. (The one exception: a database that
+refuses the intent row with an I/O error, not for want of space; the recorder
+then records on and writes the row later, docs/call-log-faults.md.) At start-up :meth:`RecordingStore.recover`
 finishes what a crash cut: every row still ``recording`` becomes ``partial``
 (playable up to its last whole chunk, with that duration), and files with
 no row are moved to ``DATA_DIR/quarantine/`` (never deleted: the box raises
