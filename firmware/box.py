@@ -52,7 +52,7 @@ from .policy.callmeta import CallMeta
 from .policy.engine import CallPolicy
 from .policy.sweeper import RetentionSweeper
 from .powerfail import PowerFailWatch
-from .recovery import preflight
+from .recovery import preflight, restore_missing_calls
 from .reports.source import ReportSource, default_tz
 from .secretbox import SecretBox
 from .signing import device_signer, load_signer, run_dir
@@ -297,6 +297,7 @@ class Box:
         self.recordings.field_cipher = self.cipher
         # Finish recordings a crash (or power cut) left open, before anything new.
         self.recovered = self.recordings.recover()
+        self._restore_missing_calls()
         self.closed_at_start = self.calllog.close_open("shutdown" if clean else "power_loss")
         self.quarantined = [item for item in self.recovered if item[0] == "quarantined"]
         for _, name, dest in self.quarantined:
@@ -321,6 +322,21 @@ class Box:
         except TamperError:
             return None
         return public_key, self.signer.seed()
+
+    def _restore_missing_calls(self):
+        """Calls whose rows the card refused before the last stop: back from their
+        recordings' sealed headers, each audited as a repair."""
+        for call_id, recording_id in restore_missing_calls(self.recordings):
+            log.warning(
+                "call %d was never written to the call log: rebuilt from recording %s", call_id, recording_id
+            )
+            self.audit.append(
+                "system",
+                "repair",
+                "call:%d" % call_id,
+                {"recording": recording_id, "why": "the call log never took the call's row"},
+                self.clock.wall_at(self.clock.now_us()),
+            )
 
     def _audit_recording(self, action, recording_id, details):
         """The recordings' own lives in the audit trail (created, sealed, recovered, deleted)."""

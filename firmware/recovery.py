@@ -9,8 +9,9 @@ starting would put recordings at risk:
   or damaged (not a database, or failing SQLite's quick check);
 - sealed recordings are present that the call log does not know: it lost
   its latest writes (a deleted or damaged ``calls.db-wal``) — files are
-  only ever created after their row is committed, and a recording that was
-  deleted is named in the deletion log;
+  created after their row is committed (unless the card refused the row and
+  the box stopped before it took it: docs/call-log-faults.md), and a
+  recording that was deleted is named in the deletion log;
 - recordings are present but the key store (``keys/keystore.json``) is
   missing: new keys would never open them.
 
@@ -257,22 +258,7 @@ def _rebuild(store, path, rid):
                 line,
             )
         if have is None:
-            db.execute(
-                "INSERT INTO calls (id, line, direction, started_at, answered_at, ended_at,"
-                " clock_synced, number, name, end_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                " 'repaired')",
-                (
-                    call_id,
-                    line,
-                    direction,
-                    started,
-                    header.get("answered_us"),
-                    ended,
-                    int(bool(header.get("clock_synced"))),
-                    header.get("number"),
-                    header.get("name"),
-                ),
-            )
+            _insert_call(db, header, call_id, line, direction, started, ended)
         db.execute(
             "INSERT INTO recordings (id, call_id, file, wrapped_key, profile, state,"
             " started_at, duration_s, bytes, sha256, chunk_ms) VALUES (?, ?, ?, ?, ?, ?, ?,"
@@ -292,6 +278,64 @@ def _rebuild(store, path, rid):
             ),
         )
     return None
+
+
+def _insert_call(db, header, call_id, line, direction, started, ended):
+    """The call row a recording's sealed header tells of (``end_reason`` ``repaired``)."""
+    db.execute(
+        "INSERT INTO calls (id, line, direction, started_at, answered_at, ended_at,"
+        " clock_synced, number, name, end_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
+        " 'repaired')",
+        (
+            call_id,
+            line,
+            direction,
+            started,
+            header.get("answered_us"),
+            ended,
+            int(bool(header.get("clock_synced"))),
+            header.get("number"),
+            header.get("name"),
+        ),
+    )
+
+
+def restore_missing_calls(store):
+    """Put back the calls whose recordings the log has but whose own rows it never took.
+
+    The card refused a call's row (I/O error, full) and the box stopped before
+    it took it again: the call's recording row and sealed header still name
+    the call id the box gave it. Each such call is rebuilt from the header,
+    as :func:`repair` does (``end_reason`` ``repaired``, ended at the end of
+    its audio). A recording whose header does not name its row's call (or has
+    none) is left for ``verify`` to report.
+
+    :returns: ``[(call id, recording id)]`` of the calls put back
+    """
+    restored = []
+    try:
+        orphans = store.rows_without_call()
+    except sqlite3.Error:
+        return restored  # no call log here (tests, tools)
+    for row in orphans:
+        rid, call_id = row["id"], row["call_id"]
+        header = read_header(store.path_of(rid))
+        if (
+            header is None
+            or header.get("call_id") != call_id
+            or header.get("recording_id") != rid
+            or not isinstance(header.get("line"), int)
+        ):
+            continue  # left for verify to report
+        direction = header.get("direction") if header.get("direction") in ("in", "out") else "in"
+        started = header.get("call_started_us") or row["started_at"]
+        ended = row["started_at"] + int(round((row["duration_s"] or 0) * 1e6))
+        with store.transaction() as db:
+            if db.execute("SELECT 1 FROM calls WHERE id = ?", (call_id,)).fetchone() is not None:
+                continue  # a second recording of a call already put back
+            _insert_call(db, header, call_id, header["line"], direction, started, ended)
+        restored.append((call_id, rid))
+    return restored
 
 
 def _authenticate(store, rid, recording_key):

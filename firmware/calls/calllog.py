@@ -105,6 +105,14 @@ class CallLog:
     kind ``call_log`` goes on, and the call's whole current state is written
     at the next call event, every :data:`RETRY_US` meanwhile, or at
     :meth:`close`, once the card takes it again; the alarm then goes off.
+
+    A call's id is given by the log itself, the moment the call starts, from
+    the highest id the database has ever held or named (calls, recordings,
+    deletion log): so a call whose INSERT the card refuses still has its id,
+    its recording is bound to it (the recording's header, its key's wrap
+    context and its row all name it) and the row is INSERTed with that very
+    id once the card takes writes again. One box per data dir (the data-dir
+    lock) keeps the ids its own.
     """
 
     def __init__(self, path, clock, readonly=False, cipher=None):
@@ -114,6 +122,8 @@ class CallLog:
         self._lock = threading.RLock()  # an alarm's subscribers may log a call
         self._bus = None
         self._pending = {}  # id(call) -> call: states the card has not taken yet
+        self._uninserted = {}  # id(call) -> clock_synced: calls with an id but no row yet
+        self._last_id = 0  # the highest call id given or ever held (see last_call_id)
         self._failing = False
         self._retry = None  # the retry timer while writes fail
         if readonly:
@@ -124,6 +134,7 @@ class CallLog:
         datadir.tune_wal(self._db)
         migrate(self._db)
         self._db.executescript(RECORDINGS_SCHEMA + CALLMETA_SCHEMA)
+        self._last_id = last_call_id(self._db)
 
     def attach(self, bus):
         """Start logging the calls published on ``bus`` (and raise its alarms there)."""
@@ -167,14 +178,22 @@ class CallLog:
         self.flush()
 
     def flush(self):
-        """Write every call waiting in memory; returns True when none is left."""
+        """Write every call waiting in memory; returns True when none is left.
+
+        Every waiting call is tried (the card may refuse one write and take
+        the next); each keeps its id whether or not its row was written.
+        """
         with self._lock:
-            try:
-                for key, call in list(self._pending.items()):
+            refused = None
+            for key, call in list(self._pending.items()):
+                try:
                     self._write(call)
-                    del self._pending[key]
-            except sqlite3.Error as exc:
-                error = datadir.storage_error(exc, "the call log cannot be written")
+                except sqlite3.Error as exc:
+                    refused = refused or exc
+                    continue
+                del self._pending[key]
+            if refused is not None:
+                error = datadir.storage_error(refused, "the call log cannot be written")
                 if not self._failing:
                     self._failing = True
                     self._alarm(
@@ -196,12 +215,21 @@ class CallLog:
         self.flush()
 
     def _write(self, call):
+        """Write ``call``'s whole current state; its first write gives it its id.
+
+        :raises sqlite3.Error: the card refused (the call keeps its id)
+        """
         if call.id is None:
-            cur = self._db.execute(
-                "INSERT INTO calls (line, direction, started_at, clock_synced) VALUES (?, ?, ?, ?)",
-                (call.line, call.direction, self._wall(call.started_us), int(self._clock.synchronised)),
+            self._last_id += 1
+            call.id = self._last_id
+            # Whether the clock was synchronised when the call started, not when the card took it.
+            self._uninserted[id(call)] = int(self._clock.synchronised)
+        if id(call) in self._uninserted:
+            self._db.execute(
+                "INSERT INTO calls (id, line, direction, started_at, clock_synced) VALUES (?, ?, ?, ?, ?)",
+                (call.id, call.line, call.direction, self._wall(call.started_us), self._uninserted[id(call)]),
             )
-            call.id = cur.lastrowid
+            del self._uninserted[id(call)]
         values = [
             self._wall(call.answered_us),
             self._wall(call.ended_us),
@@ -304,6 +332,19 @@ def deleted_recordings(db, call_ids):
         ):
             found[call_id] = {"at": iso_ms(at), "rule": rule, "reason": reason}
     return found
+
+
+def last_call_id(db):
+    """The highest call id the database at ``db`` holds or names anywhere: the
+    AUTOINCREMENT sequence, the calls, and the recordings and deletion-log rows
+    that name a call (of a call whose row the card never took, before a crash).
+    A new call's id is the next one, never one used before."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    found = [r[0] for r in db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'calls'")]
+    for table, column in (("calls", "id"), ("recordings", "call_id"), ("deletion_log", "call_id")):
+        if table in tables:
+            found.append(db.execute("SELECT max(%s) FROM %s" % (column, table)).fetchone()[0])
+    return max((int(n) for n in found if n is not None), default=0)
 
 
 def iso_ms(wall_us):

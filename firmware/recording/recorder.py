@@ -57,6 +57,8 @@ SQLITE_FULL = 13
 # With a reserve, a recording starts only with this much more free (about 15 minutes
 # of voice): a disk at the reserve would otherwise make one-chunk recordings.
 START_HEADROOM_BYTES = 1 << 20
+ROW_RETRY_US = 5_000_000  # while the call log refuses a recording's row, try again this often
+CALL_LOG_ALARM = "call_log"  # the kind the call log's own write alarm has (per line here)
 MAX_GAP_FILL_US = 60_000_000  # a longer hole in capture is not papered over with silence
 # A held recording is released this long after its call reached the minimum talk time:
 # the end of a call is confirmed after the fact (on-hook after the 150 ms pulse limit,
@@ -153,6 +155,10 @@ class Recorder:
         self.delay_us = int(delay_ms) * 1000
         self._delays = {line: _DelayLine() for line in capture.lines}
         self._unfinished = []  # (recording_id, state, duration_s) the database refused
+        # recording_id -> (line, store.begin's arguments): intent rows the database
+        # refused while the file records on (written before the row is finished)
+        self._unbegun = {}
+        self._row_retry = None  # the timer that retries them
         self._disk_full = False
         self.stats = {
             "recordings": 0,
@@ -244,7 +250,7 @@ class Recorder:
             if active.timer is not None:
                 active.timer.cancel()
             active.pipeline.abort()
-            self.store.discard(active.recording_id)
+            self._discard_stored(active.recording_id)
 
     def recording(self, call):
         """Whether ``call`` is being recorded (or held)."""
@@ -398,8 +404,11 @@ class Recorder:
         encoder carries on).
 
         :raises DiskFullError: less than the reserve is free, or no room at all
-        :raises OSError: the file cannot be created
+        :raises OSError: the file cannot be created, or the call has no id to bind
+            the recording to (no call log gave it one)
         """
+        if call.id is None:
+            raise OSError(errno.EIO, "the call on line %d has no call-log id to bind it to" % call.line)
         free = self._free(self.store.dir)
         need = self.disk_reserve_bytes + (START_HEADROOM_BYTES if self.disk_reserve_bytes else 0)
         if free < need:
@@ -417,16 +426,7 @@ class Recorder:
             except (OSError, sqlite3.Error) as exc:  # the recording matters more
                 log.error("archive key escrow of recording %s failed: %s", recording_id, exc)
         wall_us = self.clock.wall_at(start_us)
-        try:
-            self.store.begin(
-                call.id, wrapped, self.profile, self.chunk_ms, wall_us, recording_id=recording_id
-            )
-        except sqlite3.OperationalError as exc:
-            if _sqlite_full(exc):
-                raise DiskFullError(
-                    errno.ENOSPC, "the disk is full: the call log cannot take a new recording (%s)" % exc
-                ) from exc
-            raise OSError(errno.EIO, "the call log refused a new recording: %s" % exc) from exc
+        self._begin_row(call, recording_id, (call.id, wrapped, self.profile, self.chunk_ms, wall_us))
         header = sealed_header(call, recording_id, wall_us, wrapped, self.clock, self.field_cipher)
         try:
             pipeline = RecordingPipeline(
@@ -440,7 +440,8 @@ class Recorder:
                 fsync=self.fsync,
             )
         except BaseException:
-            self.store.drop(recording_id)
+            if self._unbegun.pop(recording_id, None) is None:
+                self.store.drop(recording_id)
             raise
         reserve = None
         if self.disk_reserve_bytes:
@@ -455,6 +456,69 @@ class Recorder:
             except OSError as exc:
                 self._stop(active, exc)
         return active
+
+    def _begin_row(self, call, recording_id, row):
+        """Commit the recording's intent row (``row``: :meth:`RecordingStore.begin`'s arguments).
+
+        A database that refuses it for want of space stops the recording
+        before its file exists. Any other refusal (an I/O error, a lock) does
+        not: the audio goes to the card all the same, its sealed header naming
+        the call (what ``linekeeper repair`` rebuilds rows from), the row
+        waits in memory and is written before the recording is finished, and
+        the ``call_log`` alarm of the call's line is on meanwhile.
+
+        :raises DiskFullError: the database is full
+        """
+        try:
+            self.store.begin(*row, recording_id=recording_id)
+        except sqlite3.Error as exc:
+            if _sqlite_full(exc):
+                raise DiskFullError(
+                    errno.ENOSPC, "the disk is full: the call log cannot take a new recording (%s)" % exc
+                ) from exc
+            log.error("the call log refused recording %s of call %s: %s", recording_id, call.id, exc)
+            self._unbegun[recording_id] = (call.line, row)
+            if self._row_retry is None:
+                self._row_retry = self.clock.call_later(ROW_RETRY_US, self._retry_rows)
+            self._alarm(
+                call.line,
+                CALL_LOG_ALARM,
+                True,
+                "the call log refused the recording of call %s (%s): it is recorded, and "
+                "its row is kept in memory until the call log takes it" % (call.id, _message(exc)),
+            )
+
+    def _write_begun(self, recording_id):
+        """Write the intent row the database refused earlier, if any.
+
+        :raises sqlite3.Error: refused again (it stays in memory)
+        """
+        if recording_id not in self._unbegun:
+            return
+        line, row = self._unbegun[recording_id]
+        self.store.begin(*row, recording_id=recording_id)
+        del self._unbegun[recording_id]
+        if not any(waiting == line for waiting, _ in self._unbegun.values()):
+            self._alarm(line, CALL_LOG_ALARM, False, "the call log took the recordings' rows again")
+
+    def _retry_rows(self):
+        """Write the refused intent rows (from a timer): the sooner a row is in, the
+        less a crash meanwhile leaves for ``linekeeper repair``."""
+        with self._lock:
+            self._row_retry = None
+            for recording_id in list(self._unbegun):
+                try:
+                    self._write_begun(recording_id)
+                except sqlite3.Error as exc:
+                    log.warning("the call log still refuses recording %s: %s", recording_id, exc)
+                    break
+            if self._unbegun:
+                self._row_retry = self.clock.call_later(ROW_RETRY_US, self._retry_rows)
+
+    def _discard_stored(self, recording_id):
+        """Remove a recording that turned out not to be a call (file, and row if written)."""
+        self._unbegun.pop(recording_id, None)
+        self.store.discard(recording_id)
 
     def _ended(self, ev):
         with self._lock:
@@ -486,7 +550,7 @@ class Recorder:
                 if active.timer is not None:
                     active.timer.cancel()
                 active.pipeline.abort()
-                self.store.discard(active.recording_id)
+                self._discard_stored(active.recording_id)
                 return
             try:
                 info = active.pipeline.close()
@@ -540,6 +604,7 @@ class Recorder:
 
     def _finish(self, recording_id, state, duration_s):
         try:
+            self._write_begun(recording_id)
             self.store.finish(recording_id, state, duration_s)
         except sqlite3.Error as exc:
             # The file is safe on the card; its row says "recording" until this
@@ -561,6 +626,15 @@ class Recorder:
             for active in list(self._active.values()):
                 self._close(active)
             self._retry_unfinished()
+            if self._row_retry is not None:
+                self._row_retry.cancel()
+                self._row_retry = None
+            if self._unbegun:
+                log.error(
+                    "%d recording(s) are on the card but not in the call log at the stop: "
+                    "`linekeeper repair` rebuilds their rows from their sealed headers",
+                    len(self._unbegun),
+                )
 
     # ------------------------------------------------------------ audio
     def _consumer(self, line):

@@ -10,7 +10,9 @@ flash does not erase it.
 Order of writes for a new recording: the intent row (state ``recording``,
 wrapped key) is committed, then the file is created, then every chunk is
 appended and synced; at the end the row is set ``complete`` with the
-duration, size and SHA-256 of the file. At start-up :meth:`RecordingStore.recover`
+duration, size and SHA-256 of the file. (The one exception: a database that
+refuses the intent row with an I/O error, not for want of space; the recorder
+then records on and writes the row later, docs/call-log-faults.md.) At start-up :meth:`RecordingStore.recover`
 finishes what a crash cut: every row still ``recording`` becomes ``partial``
 (playable up to its last whole chunk, with that duration), and files with
 no row are moved to ``DATA_DIR/quarantine/`` (never deleted: the box raises
@@ -320,6 +322,19 @@ class RecordingStore:
         self.sign(recording_id)
 
     # ------------------------------------------------------------ reading
+    def rows_without_call(self):
+        """Recordings (not deleted) whose call the call log has no row of, as dicts
+        ``id, call_id, started_at, duration_s``: the card refused the call's row
+        and the box stopped before it took it (docs/call-log-faults.md)."""
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT r.id, r.call_id, r.started_at, r.duration_s FROM recordings r"
+                " WHERE r.state != 'deleted' AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.id = r.call_id)"
+                " ORDER BY r.call_id, r.started_at"
+            )
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
     def known_ids(self):
         """Ids of every recording the call log has a row for, or logged as deleted."""
         with self._lock:

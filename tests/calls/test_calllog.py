@@ -82,16 +82,66 @@ def test_writes_the_card_refuses_wait_in_memory_raise_an_alarm_and_are_retried(t
     bus.publish(CallStarted(line=1, t_us=0, call=call))  # no exception: the box runs on
     call.number = "01632960123"
     bus.publish(CallUpdated(line=1, t_us=0, call=call))
-    assert log.pending == 1 and call.id is None
+    # The call has its id already (a recording binds to it), though its row is not written.
+    assert log.pending == 1 and call.id == 1
     assert [(a.kind, a.active) for a in alarms] == [("call_log", True)]
     assert "disk is full" in alarms[0].message
     refusing.full = False  # space comes back: the retry timer writes it
     clock.run_until(6_000_000)
     assert log.pending == 0
     (row,) = log.calls()
-    assert row["number"] == "01632960123"
+    assert row["number"] == "01632960123" and row["id"] == call.id
     assert [(a.kind, a.active) for a in alarms] == [("call_log", True), ("call_log", False)]
     log._db = refusing.db
+    log.close()
+
+
+def test_a_refused_call_keeps_its_place_and_the_next_call_is_written(tmp_path):
+    """The card refuses one call's row and takes the next one's: the first keeps its id
+    (no later call takes it) and is written with it once the card takes it."""
+    clock = SimClock(start_wall_us=1_772_442_000_000_000)
+    bus = EventBus(strict=True)
+    log = CallLog(tmp_path / "calls.db", clock)
+    log.attach(bus)
+    log._db = refusing = _Refusing(log._db)
+    first = Call(line=1, direction="in", started_us=0)
+    bus.publish(CallStarted(line=1, t_us=0, call=first))
+    refusing.full = False
+    second = Call(line=2, direction="in", started_us=1_000_000)
+    bus.publish(CallStarted(line=2, t_us=1_000_000, call=second))
+    assert (first.id, second.id) == (1, 2) and log.pending == 0
+    assert [(c["id"], c["line"]) for c in log.calls()] == [(1, 1), (2, 2)]
+    log._db = refusing.db
+    log.close()
+
+
+def test_call_ids_named_by_recordings_or_deletions_are_never_given_again(tmp_path):
+    """A crash while a call's row was refused leaves its recording naming the id:
+    after the restart the next call gets a new one, not that."""
+    clock = SimClock(start_wall_us=1_000_000_000)
+    log = CallLog(tmp_path / "calls.db", clock)
+    log._db.execute(
+        "INSERT INTO calls (id, line, direction, started_at, clock_synced) VALUES (3, 1, 'in', 1, 1)"
+    )
+    log._db.execute(
+        "INSERT INTO recordings (id, call_id, file, profile, state, started_at, chunk_ms)"
+        " VALUES ('r', 7, 'r.lkrec', 'voice', 'partial', 1, 960)"
+    )
+    log.close()
+    bus = EventBus(strict=True)
+    log = CallLog(tmp_path / "calls.db", clock)
+    log.attach(bus)
+    call = Call(line=1, direction="in", started_us=0)
+    bus.publish(CallStarted(line=1, t_us=0, call=call))
+    assert call.id == 8
+    log._db.execute("DELETE FROM calls")  # emptied (retention): AUTOINCREMENT never goes back
+    log._db.execute("DELETE FROM recordings")
+    log.close()
+    log = CallLog(tmp_path / "calls.db", clock)
+    log.attach(EventBus(strict=True))
+    again = Call(line=1, direction="in", started_us=0)
+    log._updated(CallStarted(line=1, t_us=0, call=again))
+    assert again.id == 9
     log.close()
 
 
