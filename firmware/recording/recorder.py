@@ -96,6 +96,9 @@ class Recorder:
     :param public_key: the box's recording public key, None (not initialised),
         or a callable returning either: a box set up while running (the web
         setup wizard) starts recording without a restart
+    :param line_key: ``fn(line) -> public key or None``: the key a line's
+        recordings are wrapped to (the line's own, so that only the holders of
+        that line's key open them); None wraps to ``public_key``
     :param preroll_ms: audio kept from before the answer
     :param flush_ms: the most audio that waits in memory before reaching the card
     :param profile: codec profile
@@ -129,12 +132,14 @@ class Recorder:
         free=free_bytes,
         auto=True,
         delay_ms=0,
+        line_key=None,
     ):
         self.capture = capture
         self.store = store
         self.clock = clock
         self.bus = bus
         self._public_key = public_key
+        self._line_key = line_key
         self.preroll_us = preroll_ms * 1000
         self.flush_ms = flush_ms
         self.profile = codec.get_profile(profile).name
@@ -175,6 +180,14 @@ class Recorder:
             if key is not None:
                 self._public_key = key  # the box's key never changes once made
         return key
+
+    def _recipient(self, line):
+        """The public key line ``line``'s next recording is wrapped to."""
+        if self._line_key is not None:
+            key = self._line_key(line)
+            if key is not None:
+                return key
+        return self.public_key
 
     @property
     def enabled(self):
@@ -405,7 +418,7 @@ class Recorder:
                 "again" % (_size(free), _size(self.disk_reserve_bytes), call.id),
             )
         recording_id = uuid.uuid4().hex
-        data_key, wrapped = new_wrapped_key(self.public_key, recording_id, call)
+        data_key, wrapped = new_wrapped_key(self._recipient(call.line), recording_id, call)
         if self.on_data_key is not None:
             try:
                 self.on_data_key(recording_id, data_key)

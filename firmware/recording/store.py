@@ -35,7 +35,7 @@ import threading
 import uuid
 
 from firmware import datadir, evidence
-from firmware.errors import LinekeeperError, TamperError
+from firmware.errors import LinekeeperError, NotGrantedError, TamperError
 from firmware.recording import codec
 from firmware.recording.segment import SegmentReader, _read_header, inspect
 from firmware.storage import crypto, fsutil
@@ -185,6 +185,14 @@ class RecordingStore:
         line = call["line"] if isinstance(call, dict) else (header or {}).get("line")
         return wrap_context(row["id"], row["call_id"], line, header)
 
+    def line_of(self, row):
+        """``row``'s line as the call log says (the header's where there is no call log), or None."""
+        call = self.call_row(row["call_id"])
+        if isinstance(call, dict):
+            return call["line"]
+        line = (read_header(self.path_of(row["id"])) or {}).get("line")
+        return None if line is None else int(line)
+
     def statement_of(self, row):
         """The recording's statement as it stands now (what its signature covers)."""
         call = self.call_row(row["call_id"])
@@ -328,7 +336,7 @@ class RecordingStore:
         if row is None or row["state"] == "deleted":
             raise LinekeeperError("no such recording %s" % recording_id)
         path = self.path_of(recording_id)
-        data_key = recording_key.unwrap(row["wrapped_key"], self.key_context(row))
+        data_key = recording_key.unwrap(row["wrapped_key"], self.key_context(row), line=self.line_of(row))
         chunks = []
         reader = SegmentReader(path, data_key)
         try:
@@ -606,6 +614,8 @@ class RecordingStore:
             return [], None
         try:
             data, complete = self.open_audio(rid, recording_key)
+        except NotGrantedError:
+            return [], None  # not this key's line: checked without the key
         except TamperError as exc:
             return ["%s: altered or damaged (%s)" % (where, exc)], None
         except OSError as exc:
@@ -712,7 +722,8 @@ def wrap_context(recording_id, call_id, line, header=None):
 
 
 def new_wrapped_key(public_key, recording_id, call=None):
-    """A fresh data key and its copy wrapped to the box, bound to ``recording_id``
+    """A fresh data key and its copy wrapped to ``public_key`` (the call's line key,
+    or the box's admin key), bound to ``recording_id``
     and, given ``call`` (anything with ``id`` and ``line``), to its call and line."""
     data_key = crypto.new_data_key()
     context = recording_id.encode() if call is None else wrap_context(recording_id, call.id, call.line)

@@ -90,6 +90,10 @@ ACTIONS = frozenset(
         "recording_recovered",
         "recording_deleted",
         "recording_signed_at_upgrade",
+        # Line keys (issue 19): a slot's lines granted or taken away, and every
+        # key of the box replaced by `linekeeper rekey`.
+        "key_grant",
+        "rekey",
     }
 )
 SIG_TAG = b"linekeeper audit entry v1\n"

@@ -119,6 +119,22 @@ def _grant(errors, lines_granted, what):
     return Grant(unlocked_key(), False, "supervisor")
 
 
+def _regrant(keystore, name, lines, grant):
+    """Make ``name``'s key slot open exactly ``lines`` (the line keys granted follow the account).
+
+    Lines taken away lose their grant at once; lines added are wrapped from
+    ``grant``'s key. A slot made before line keys (it opens every line) is
+    left as it is, audited: resetting the user's password gives them one for
+    their lines.
+    """
+    try:
+        keystore.set_lines(name, lines, grant.key if grant is not None else None)
+    except KeyStoreError as exc:
+        audit("key_grant", name, lines=sorted(lines), refused=str(exc))
+        return
+    audit("key_grant", name, lines=sorted(lines), granted_with=grant.via if grant is not None else None)
+
+
 def _check_installers_left(conn, without_name):
     """Raise :class:`_LastInstaller` unless an installer other than ``without_name`` remains."""
     rows = conn.execute("SELECT name, roles FROM users WHERE name != ?", (without_name,))
@@ -161,7 +177,7 @@ def create():
     keystore = web.services.keystore
     try:
         if grant is not None:
-            keystore.add_slot(name, password, grant.key)
+            keystore.add_slot(name, password, grant.key, lines=lines)
         with web.db.tx() as conn:
             web.accounts.create(conn, name, password, chosen, lines)
     except KeyStoreError as exc:
@@ -222,7 +238,7 @@ def update(name):
     try:
         try:
             if new_slot:
-                keystore.add_slot(name, password, grant.key)
+                keystore.add_slot(name, password, grant.key, lines=lines)
         except KeyStoreError as exc:
             return _render_list({"roles": str(exc)}, 400, editing=name)
         try:
@@ -240,6 +256,8 @@ def update(name):
                 400,
                 editing=name,
             )
+        if has_slot and changed.needs_key_slot:
+            _regrant(keystore, name, lines, grant)
     finally:
         if grant is not None:
             grant.close()
@@ -281,9 +299,9 @@ def set_password(name):
     keystore = web.services.keystore
     try:
         if had_slot:
-            keystore.reset_password(name, password, grant.key)
+            keystore.reset_password(name, password, grant.key, lines=user.lines or None)
         elif user.needs_key_slot:
-            keystore.add_slot(name, password, grant.key)
+            keystore.add_slot(name, password, grant.key, lines=user.lines)
     finally:
         if grant is not None:
             grant.close()
