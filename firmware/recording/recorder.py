@@ -48,7 +48,7 @@ from firmware.recording import codec
 from firmware.recording.held import HeldPipeline
 from firmware.recording.reserve import DiskReserve, free_bytes
 from firmware.recording.stages import ChunkPolicy, RecordingPipeline
-from firmware.recording.store import KEY_CONTEXT, new_wrapped_key
+from firmware.recording.store import KEY_CONTEXT, KEY_COPY_SUFFIX, new_wrapped_key
 
 log = logging.getLogger(__name__)
 
@@ -437,6 +437,14 @@ class Recorder:
             raise OSError(errno.EIO, "the call log refused a new recording: %s" % exc) from exc
         header = sealed_header(call, recording_id, wall_us, wrapped, self.clock)
         try:
+            try:
+                self.store.write_key_copy(recording_id, wrapped)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                raise DiskFullError(
+                    errno.ENOSPC, "the disk is full: call %s is not recorded (%s)" % (call.id, exc)
+                ) from exc
             pipeline = RecordingPipeline(
                 self.store.path_of(recording_id),
                 recording_id,
@@ -448,7 +456,7 @@ class Recorder:
                 fsync=self.fsync,
             )
         except BaseException:
-            self.store.drop(recording_id)
+            self.store.discard(recording_id)
             raise
         reserve = None
         if self.disk_reserve_bytes:
@@ -697,11 +705,11 @@ def sealed_header(call, recording_id, wall_us, wrapped, clock):
     """The header a recording file carries: enough to rebuild its call-log rows.
 
     ``linekeeper repair`` rebuilds a lost call log from these (see
-    docs/recovery.md): the call as known when recording began, and a copy of
-    the wrapped data key (useless without the box's private key; overwritten
-    when the recording is deleted). Times are wall µs.
+    docs/recovery.md): the call as known when recording began, and where the
+    copy of its wrapped data key is (``ID.lkkey``; recordings made before
+    issue 19's `rekey` carry the wrapped key here). ``wrapped`` is unused
+    (kept for callers). Times are wall µs.
     """
-    import base64
 
     def wall(t_us):
         return None if t_us is None else clock.wall_at(t_us)
@@ -718,7 +726,9 @@ def sealed_header(call, recording_id, wall_us, wrapped, clock):
         "number": cards.scrub(getattr(call, "number", None)),
         "name": cards.scrub(getattr(call, "name", None)),
         "clock_synced": bool(getattr(clock, "synchronised", False)),
-        "wrapped_key": base64.b64encode(wrapped).decode("ascii"),
+        # The wrapped data key is kept outside this (authenticated, unchangeable)
+        # header, in ID.lkkey beside the file, so that `rekey` can replace it.
+        "key_copy": KEY_COPY_SUFFIX.lstrip("."),
         "key_context": KEY_CONTEXT,
     }
 

@@ -71,11 +71,12 @@ from firmware.errors import (
     WrongPasswordError,
 )
 from firmware.storage import crypto
-from firmware.storage.fsutil import atomic_write, data_mode, make_private_dir, remove_stale_temps
+from firmware.storage.fsutil import atomic_write, data_mode, fsync_dir, make_private_dir, remove_stale_temps
 
 FILE_FORMAT = "linekeeper-keystore"
 FILE_VERSION = 2
 READ_VERSIONS = (1, 2)
+NEXT_FILE_NAME = "keystore.next.json"  # `rekey`'s next key store, until it is put in force
 ALL_LINES = "all"  # a grant of the admin key: every line, every recording
 MAX_LINE = 64
 MIN_PASSWORD_CHARS = 8
@@ -744,6 +745,95 @@ class KeyStore:
             doc.slots.append(_recovery_slot(recovery, unlocked._private))
         return format_recovery_key(recovery)
 
+    # --- rekey (firmware/rekey.py drives it) ----------------------------------------------
+
+    @property
+    def next_path(self):
+        """Where `rekey` writes the next key store before it is put in force."""
+        return self.keys_dir / NEXT_FILE_NAME
+
+    def write_next(self, admin, user, password, lines=()):
+        """Write the next key store (every key new) beside the current one; nothing is in force yet.
+
+        ``admin`` is an unlocked key that opens every line; ``user`` (whose
+        ``password`` it is) gets a new slot granted every line. Every other
+        version 2 slot is carried over with the same lines, now wrapped to it
+        with the new line keys (its password is not needed); version 1 slots
+        (they hold the old admin key itself) cannot be, and are left out.
+        Returns ``(recovery key text, {line: new public key}, kept users,
+        users left out)``. Raises :class:`KeySlotError` when ``admin`` does
+        not open every line, :class:`WeakPasswordError`.
+        """
+        user = _check_user(user)
+        secret = _check_new_password(password)
+        if admin.forgotten or not admin.holds_all:
+            raise KeySlotError("rekey needs a key that opens every line (an admin's password)")
+        with self._locked():
+            old = self._load()
+            if admin.public_key != old.public:
+                raise KeySlotError("this unlocked key belongs to another box")
+            doc, recovery = self._new_document(user, secret, sorted(set(old.lines) | set(lines)))
+            kept, dropped = [], []
+            admin_private = _open_slot_private(doc, recovery)
+            try:
+                for slot in old.slots:
+                    other = slot["user"]
+                    if slot["kind"] != "password" or other == user:
+                        continue
+                    if "public_key" not in slot:
+                        dropped.append(other)
+                        continue
+                    granted = _granted(old, other)
+                    public = _unb64(slot["public_key"], crypto.KEY_BYTES)
+                    doc.slots.append(slot)
+                    for line in [ALL_LINES] if granted == ALL_LINES else granted:
+                        doc.grants.append(_grant(doc, other, public, line, None, admin_private))
+                    kept.append(other)
+            finally:
+                admin_private[:] = bytes(len(admin_private))
+            self._store(doc, self.next_path)
+            return (
+                format_recovery_key(recovery),
+                {line: doc.line_public(line) for line in sorted(doc.lines)},
+                (doc.public, kept, dropped),
+            )
+
+    def next_key(self, recovery_key):
+        """The next key store's admin key (opened with its recovery key) while a rekey runs."""
+        doc = self._load(self.next_path)
+        slot = self._find(doc.slots, "recovery", None)
+        secret = parse_recovery_key(recovery_key)
+        private = _open_slot(slot, _recovery_slot_key(secret, _unb64(slot["kdf"]["salt"])), doc.public)
+        if private is None:
+            raise WrongPasswordError("not the next key store's recovery key")
+
+        def line_source(line, admin_private):
+            if line is None:
+                return {n: _open_line_key(doc, n, admin_private) for n in sorted(doc.lines)}
+            return _open_line_key(doc, int(line), admin_private)
+
+        return RecordingKey(private, doc.public, line_source=line_source)
+
+    def next_public_key(self):
+        """The admin public key of the next key store, or None when there is none."""
+        try:
+            return self._load(self.next_path).public
+        except NotInitialisedError:
+            return None
+
+    def put_next_in_force(self):
+        """Replace the key store with the next one, atomically (rename, then sync the directory)."""
+        with self._locked():
+            os.replace(self.next_path, self.path)
+            fsync_dir(self.keys_dir)
+
+    def drop_next(self):
+        """Remove a next key store that was never put in force."""
+        with self._locked():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.next_path)
+                fsync_dir(self.keys_dir)
+
     def _put_user(self, doc, user, secret_password, granted, admin_private, unlocked):
         """Add ``user``'s version 2 slot (a new user key pair) and grants to ``doc``."""
         user_private, user_public = crypto.new_key_pair()
@@ -855,6 +945,12 @@ def decode_document(raw):
             if grant["line"] != ALL_LINES and int(grant["line"]) not in lines:
                 raise ValueError("a grant of line %r, which has no key" % grant["line"])
     return _Doc(public, slots, lines, grants)
+
+
+def _open_slot_private(doc, recovery_secret):
+    """The admin private key of ``doc``, opened from its recovery slot."""
+    slot = KeyStore._find(doc.slots, "recovery", None)
+    return _open_slot(slot, _recovery_slot_key(recovery_secret, _unb64(slot["kdf"]["salt"])), doc.public)
 
 
 def _check_line(line):
