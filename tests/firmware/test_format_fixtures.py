@@ -235,3 +235,85 @@ def test_key_slot_store_version_2_is_frozen(ka, tmp_path):
     assert (FIXTURES / k["file"]).read_bytes() == keystore.encode_document(
         keystore.decode_document((FIXTURES / k["file"]).read_bytes())
     )
+
+
+def test_line_key_pins_are_frozen(ka, tmp_path):
+    """recording-key.pin's "lines" (docs/FORMAT.md): the device key's signature of
+    "linekeeper line public key v1\\n" || N || 00 || the line public key."""
+    from firmware.keypin import RecordingKeyPin
+    from firmware.signing import verify_signature
+
+    signer = Signer(derive_from_vault_key(bytes.fromhex(ka["device_key"]["vault_audit_key"])), "vault")
+    store_doc = json.loads((FIXTURES / ka["keystore_v2"]["file"]).read_text())
+    frozen = (FIXTURES / ka["line_pin"]["file"]).read_bytes()
+    doc = json.loads(frozen)
+    for line in ka["line_pin"]["lines"]:
+        entry = doc["lines"][str(line)]
+        public = base64.b64decode(store_doc["lines"][str(line)]["public_key"])
+        assert base64.b64decode(entry["public_key"]) == public
+        message = b"linekeeper line public key v1\n" + str(line).encode() + b"\x00" + public
+        assert verify_signature(signer.public_key, bytes.fromhex(entry["sig"]), message)
+    # By the code: the admin pin, then each line pinned on its first recording.
+    shutil.copy(FIXTURES / "recording-key.pin", tmp_path / "recording-key.pin")
+    pin = RecordingKeyPin(tmp_path, signer)
+    for line in ka["line_pin"]["lines"]:
+        pin.check_line(line, base64.b64decode(store_doc["lines"][str(line)]["public_key"]))
+    assert (tmp_path / "recording-key.pin").read_bytes() == frozen
+    with pytest.raises(TamperError, match="line 2"):
+        RecordingKeyPin(tmp_path, signer).check_line(2, os.urandom(32))
+
+
+def test_a_recording_with_a_key_copy_file_is_frozen(ka, tmp_path):
+    """A recording made since rekey: no wrapped key in its sealed header, the 93-byte
+    wrapped data key in ID.lkkey beside it (what repair reads)."""
+    from firmware.recovery import _wrapped_key_copy
+
+    r = ka["recording_keycopy"]
+    frozen = (FIXTURES / r["file"]).read_bytes()
+    magic, version, length = struct.unpack_from(">8sBI", frozen)
+    header = json.loads(frozen[13 : 13 + length])
+    assert (magic, version) == (b"\x89LKREC\r\n", 1)
+    assert "wrapped_key" not in header and header["key_copy"] == "lkkey" and header["key_context"] == 2
+    copy = (FIXTURES / r["key_copy"]).read_bytes()
+    assert len(copy) == crypto.WRAPPED_KEY_BYTES == 93 and copy[0] == 1
+    line_private = bytes.fromhex(ka["keystore_v2"]["line_private_keys"][str(r["line"])])
+    context = wrap_context(r["recording_id"], header["call_id"], header["line"], header)
+    data_key = crypto.unwrap_data_key(copy, line_private, context)
+    assert SegmentReader(FIXTURES / r["file"], data_key).read_all() == ("".join(r["chunks"]).encode(), True)
+    writer = SegmentWriter(tmp_path / "again.lkrec", r["recording_id"], data_key, r["header"], fsync=False)
+    for chunk in r["chunks"]:
+        writer.write_chunk(chunk.encode())
+    writer.close()
+    assert (tmp_path / "again.lkrec").read_bytes() == frozen
+
+    class Store:
+        def key_copy_path(self, rid):
+            return FIXTURES / r["key_copy"]
+
+    assert _wrapped_key_copy(Store(), header, r["recording_id"]) == copy
+
+
+def test_every_label_in_format_md_is_the_code_s(ka):
+    """docs/FORMAT.md's stated values: every domain-separation label it quotes is one the
+    code uses, and its sizes and magic are the code's."""
+    import re
+
+    from firmware import keypin, signing
+    from firmware.recording import segment
+    from firmware.storage import audit
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "FORMAT.md").read_text()
+    labels = set(re.findall(r'"(linekeeper [^"\\]*)(?:\\n)?"', doc))
+    assert len(labels) >= 14, labels
+    sources = b"".join(
+        Path(m.__file__).read_bytes() for m in (crypto, keystore, keypin, signing, evidence, manifest, audit)
+    )
+    for label in labels:
+        assert label.encode() in sources, "FORMAT.md quotes %r, which no format code uses" % label
+    sizes = re.search(r"## Wrapped data key, version 1 \((\d+) bytes\)", doc)
+    assert int(sizes.group(1)) == crypto.WRAPPED_KEY_BYTES
+    magic = re.search(r"magic\s+8\s+((?:[0-9A-F]{2} ){7}[0-9A-F]{2})", doc).group(1)
+    assert bytes.fromhex(magic) == (FIXTURES / ka["recording"]["file"]).read_bytes()[:8]
+    assert bytes.fromhex(magic) == segment.MAGIC
+    assert f'"{keystore.FILE_FORMAT}", "version": {keystore.FILE_VERSION}' in doc
+    assert "version 2: line keys and grants" in doc and keystore.FILE_VERSION == 2
