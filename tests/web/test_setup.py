@@ -109,6 +109,8 @@ def test_setup_completes_atomically_and_shows_the_recovery_key_once(box):
     page = client.get("/setup/recovery").get_data(as_text=True)
     key = re.search(r'id="recovery-key">([^<]+)<', page).group(1)
     box.services.keystore.unlock_recovery(key).forget()
+    # The recovery sheet carries the HTTPS certificate's fingerprint.
+    assert 'id="sheet-cert-fingerprint">%s<' % box.services.cert_fingerprint in page
     token = box.token_of(client, "/setup/recovery")
     # Only the whole key confirms it: its last group (mostly checksum) is not enough, nor
     # another well-formed key, nor one group mistyped.
