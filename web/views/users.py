@@ -256,7 +256,7 @@ def update(name):
                 400,
                 editing=name,
             )
-        if has_slot and changed.needs_key_slot:
+        if has_slot and changed.needs_key_slot and set(lines) != set(user.lines):
             _regrant(keystore, name, lines, grant)
     finally:
         if grant is not None:
