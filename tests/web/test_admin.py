@@ -119,6 +119,16 @@ def test_changing_roles_and_lines(box, people):
     assert box.web.accounts.get("sam").roles == {"supervisor"}
 
 
+def test_deleting_a_supervisor_advises_a_rekey(box, people):
+    alice = people["alice"]
+    resp = box.post(alice, "/users/sue/delete", {}, token_from="/users")
+    assert resp.status_code == 302 and "removed=sue" in resp.headers["Location"]
+    page = alice.get(resp.headers["Location"]).get_data(as_text=True)
+    assert 'id="rekey-advised"' in page and "linekeeper rekey" in page
+    resp = box.post(alice, "/users/audrey/delete", {}, token_from="/users")  # no slot: nothing to advise
+    assert "removed" not in resp.headers["Location"]
+
+
 def test_reset_password_for_a_forgotten_one(box, people):
     alice = people["alice"]
     resp = box.post(alice, "/users/sue/password", {"password": "123456789"}, token_from="/users")

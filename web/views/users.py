@@ -39,6 +39,7 @@ def _render_list(errors=None, status=200, **extra):
     web = lk()
     return render_template(
         "users.html",
+        removed=request.args.get("removed", "")[:64],
         users=web.accounts.all(),
         slots=_slots(),
         errors=errors or {},
@@ -343,4 +344,6 @@ def delete(name):
         except KeyStoreError as exc:
             audit("key_slot_remove", name, refused=str(exc))
     audit("config_change", name, change="user_delete")
-    return redirect(url_for("users.index"))
+    # Their slot is gone, but a copy of the key store taken before still opens with
+    # their password: offer to replace every key (docs/keys.md).
+    return redirect(url_for("users.index", removed=name) if has_slot else url_for("users.index"))
