@@ -64,3 +64,41 @@ def test_a_line_1_password_and_the_card_open_no_line_2_recording(lab):
                 assert store.open_audio(row["id"], admin)[1]
     finally:
         store.close()
+
+
+def test_a_box_from_before_line_keys_keeps_its_recordings_and_records_per_line(lab, monkeypatch):
+    """Migration: recordings wrapped to the box key (as before line keys) stay readable by
+    the admin and recovery keys; the same box's new recordings go to their line's key."""
+    from firmware.box import Box
+
+    data_dir = lab.init_data_dir(lab.tmp_path / "old-box")
+    keys = KeyStore(data_dir, kdf_params=CHEAP_KDF)
+    with keys.unlock("admin", PASSWORD) as admin:
+        recovery = keys.new_recovery_key(admin)
+    with monkeypatch.context() as old_firmware:
+        old_firmware.setattr(Box, "_line_public_key", lambda self, line: None)  # no line keys yet
+        lab.run(lab.load(lab.scenario_doc(CALLS[:2], lines=2)), data_dir)
+    assert keys.line_public_keys() == {}
+    before = {r["id"] for r in lab.rows(data_dir)}
+    lab.run(lab.load(lab.scenario_doc(CALLS[2:], lines=2)), data_dir)
+    assert sorted(keys.line_public_keys()) == [1, 2]
+    with keys.unlock("admin", PASSWORD) as admin:
+        keys.add_slot("sam", "sam's line-1 password", admin, lines=[1])
+    store = lab.store(data_dir)
+    try:
+        rows = [r for r in store.all() if r["state"] == "complete"]
+        assert len(rows) == 4 and len(before) == 2
+        for opener in (lambda: keys.unlock("admin", PASSWORD), lambda: keys.unlock_recovery(recovery)):
+            with opener() as key:
+                assert all(store.open_audio(r["id"], key)[1] for r in rows)
+        with keys.unlock("sam", "sam's line-1 password") as sam:
+            for row in rows:
+                if row["id"] in before or store.line_of(row) == 2:
+                    with pytest.raises((NotGrantedError, TamperError)):
+                        store.open_audio(row["id"], sam)  # the box key's, or line 2's
+                else:
+                    assert store.open_audio(row["id"], sam)[1]
+    finally:
+        store.close()
+    status, out, err = lab.verify(data_dir)
+    assert status == 0, out + err
