@@ -1,11 +1,19 @@
-"""The box's recording key pair, and the key slots that guard its private key.
+"""The box's recording keys: an admin key pair, a key pair per line, and the key slots.
 
-Recordings are encrypted to one X25519 *recording key pair* per box. The
-public key is stored in clear: the recorder needs nothing else. The private
-key is stored only inside *key slots*, each sealing it (ChaCha20-Poly1305)
-under a key derived from a secret the box does not store:
+Recordings are encrypted to the X25519 key pair of their line (key store
+version 2, docs/FORMAT.md and docs/keys.md). Each line's private key is kept
+wrapped to the *admin* key pair, which therefore opens everything; public
+keys are stored in clear, so the recorder needs no secret and makes a line's
+pair the first time the line records. The admin private key is sealed in the
+recovery slot; a user's password slot seals the user's own key pair, to which
+the lines granted to them (or the admin key, "all") are wrapped, so a
+supervisor's password opens their lines and no other, even with the card.
+Version 1 files (one box key pair, sealed directly in every slot) are read as
+they are; their box key is the admin key. Slot keys come from secrets the box
+does not store:
 
-- one **password slot** per user: Argon2id of the user's password
+- one **password slot** per user: Argon2id of the user's password, split
+  with HKDF into the slot key and a login verifier in version 2 slots
   (:data:`DEFAULT_KDF`: 64 MiB, 3 passes, 1 lane -- RFC 9106's second
   recommendation with one lane, as OpenSSL computes lanes on one thread
   anyway. 0.27 s per unlock on an x86 server core; expect roughly 1 s on a
@@ -16,8 +24,9 @@ under a key derived from a secret the box does not store:
   (base32 with a 32-bit checksum, so a typo is reported as such). A random
   128-bit key needs no stretching.
 
-Each slot's associated data binds its kind, user and KDF parameters, so a
-slot cannot be moved to another user unnoticed; a slot from another box, or a
+Each slot's associated data binds its kind, user and KDF parameters (and a
+version 2 slot's user public key), and each grant's wrap context names its
+user and line, so neither can be moved to another user unnoticed; a slot from another box, or a
 replaced public key, is caught by checking the opened private key against the
 stored public key (:class:`TamperError`).
 
