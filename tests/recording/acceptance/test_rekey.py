@@ -112,7 +112,9 @@ def run_rekey(data_dir, progress=None, password=PASSWORD, stop_at=None):
     return summary, shown[0]
 
 
-def test_after_rekey_an_old_keystore_and_old_passwords_open_nothing_current(box, recorded, tmp_path):
+def test_after_rekey_an_old_keystore_and_old_passwords_open_nothing_current(
+    box, recorded, tmp_path, module_lab
+):
     n = count(box)
     assert n == 6
     old = (tmp_path / "keystore-copy.json").write_bytes(
@@ -155,6 +157,18 @@ def test_after_rekey_an_old_keystore_and_old_passwords_open_nothing_current(box,
     finally:
         log.close()
     assert phases == ["started", "done"]
+    # The recordings' seals, the audit trail and the pins all still check, with the new key.
+    status, out, err = module_lab.verify(box)
+    assert status == 0, out + err
+    assert "(authenticated)" in out
+    # The box records again, to the new line keys (re-pinned: no tamper alarm).
+    run = module_lab.run(module_lab.load(module_lab.scenario_doc(calls(1), lines=2)), box)
+    assert not [a for a in run.alarms if a.kind == "key_tampered"], run.alarms
+    assert count(box) == n + 2
+    with current.unlock("admin", PASSWORD) as admin:
+        assert opened(box, admin) == n + 2
+    with old_store.unlock("admin", PASSWORD) as old_admin:
+        assert opened(box, old_admin) == 0
 
 
 def power_cut(*args):
