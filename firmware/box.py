@@ -42,7 +42,7 @@ from .capture import Capture
 from .clock import RealClock, SimClock
 from .config import BoxConfig, frame_ms, load_config
 from .datadir import DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly, storage_error
-from .errors import LinekeeperError, StorageError, TamperError
+from .errors import KeyStoreError, LinekeeperError, StorageError, TamperError
 from .firstboot import SetupLed
 from .keypin import RecordingKeyPin
 from .linecheck import LineCheck
@@ -183,6 +183,7 @@ class Box:
             disk_reserve_bytes=config.disk_reserve_mb << 20,
             auto=False,
             delay_ms=RECORDER_DELAY_MS,
+            line_key=self._line_public_key,
         )
         self.recorder.field_cipher = self.cipher
         self.recorder.attach(self.bus)
@@ -381,14 +382,32 @@ class Box:
         try:
             self.keypin.check(public_key)
         except TamperError as exc:
-            if not self._key_tampered:
-                self._key_tampered = True
-                log.error("%s", exc)
-                self.bus.publish(
-                    Alarm(
-                        line=0, t_us=self.clock.now_us(), kind="key_tampered", active=True, message=str(exc)
-                    )
-                )
+            self._raise_key_tampered(exc)
+            return None
+        return public_key
+
+    def _raise_key_tampered(self, exc):
+        if not self._key_tampered:
+            self._key_tampered = True
+            log.error("%s", exc)
+            self.bus.publish(
+                Alarm(line=0, t_us=self.clock.now_us(), kind="key_tampered", active=True, message=str(exc))
+            )
+
+    def _line_public_key(self, line):
+        """Line ``line``'s recording public key (made on first use), checked against its pin.
+
+        None when the line's key is not the one the box pinned: the recording
+        then goes to the admin key (the recovery key still opens it) and the
+        ``key_tampered`` alarm is raised, as for a replaced admin key.
+        """
+        if self._public_key() is None:
+            return None
+        try:
+            public_key = self.keystore.line_public_key(line)
+            self.keypin.check_line(line, public_key)
+        except (TamperError, KeyStoreError) as exc:
+            self._raise_key_tampered(exc)
             return None
         return public_key
 

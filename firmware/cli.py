@@ -542,6 +542,7 @@ def cmd_verify(args):
 
     from .datadir import integrity_problems
     from .errors import WrongPasswordError
+    from .rekey import journal_exists
     from .signing import fingerprint, own_public_key, read_public_record, run_dir, trusted_public_key
 
     anchor = parse_anchor(args.head) if args.head else None
@@ -591,6 +592,11 @@ def cmd_verify(args):
         problems += _accounting(store, audit)
         problems += integrity_problems(audit._db, "audit.db")
         problems += _deletion_log_problems(args.data_dir, audit)
+        if journal_exists(args.data_dir):
+            problems.append(
+                "keys: a rekey was cut short (keys/rekey.json): every recording still opens; run "
+                "`linekeeper rekey` again to finish it"
+            )
         n = len([r for r in store.all() if r["state"] != "deleted"])
     finally:
         if key is not None:
@@ -796,6 +802,81 @@ def cmd_repair(args):
             file=sys.stderr,
         )
         return 1
+    return 0
+
+
+def cmd_rekey(args):
+    """Replace every key of the box and re-wrap every recording's data key (audited).
+
+    Run with the box stopped (it holds the data directory). Prints progress,
+    then the new recovery key once; the old one, and an old copy of
+    keys/keystore.json, open nothing current afterwards.
+    """
+    from firmware.recording.store import RecordingStore
+    from firmware.storage.keystore import KeyStore
+    from web.passwords import password_problem
+
+    from .box import open_audit
+    from .datadir import DataDirLock
+    from .keypin import RecordingKeyPin
+    from .rekey import Rekey
+    from .signing import device_signer
+
+    _data_dir(args.data_dir)
+    password = _read_password(args.password_file)
+    new_password = _read_password(args.new_password_file) if args.new_password_file else password
+    problem = password_problem(new_password, args.user)
+    if problem:
+        raise LinekeeperError("%s (the new password): nothing was changed" % problem.rstrip("."))
+    signer = device_signer(args.data_dir)
+    if signer is None:
+        raise LinekeeperError(
+            "the device signing key is not reachable from here (is the recorder's run "
+            "directory set?): the new keys could not be pinned; nothing was changed"
+        )
+    keystore = KeyStore(args.data_dir)
+    with DataDirLock(args.data_dir):
+        key = keystore.unlock(args.user, password)
+        store = RecordingStore(args.data_dir, signer=signer)
+        audit = open_audit(args.data_dir, signer)
+        try:
+
+            def audited(action, details):
+                audit.append(args.user, action, None, details, _wall_us())
+
+            def show(recovery):
+                # Shown before the new keys are in force: a crash before then leaves the old ones.
+                print("New recovery key (shown once; the old one stops working now):")
+                print()
+                print("    " + recovery)
+                print()
+                sys.stdout.flush()
+
+            rekey = Rekey(keystore, store, RecordingKeyPin(args.data_dir, signer), audited, progress=print)
+            summary = rekey.run(key, args.user, new_password, show)
+        finally:
+            key.forget()
+            store.close()
+            audit.close()
+    print(
+        "rekey done: %d recordings re-wrapped to new keys for lines %s; slots carried over: %s"
+        % (
+            summary["recordings"],
+            ", ".join(map(str, summary["lines"])) or "none",
+            ", ".join(summary["kept_slots"]) or "none",
+        )
+    )
+    if summary["dropped_slots"]:
+        print(
+            "slots made before line keys were removed (their owners need a new password from a "
+            "supervisor): %s" % ", ".join(summary["dropped_slots"])
+        )
+    if summary["header_copies"]:
+        print(
+            "%d recordings made before key copy files keep a copy of their old wrapped key in "
+            "their sealed header: the old admin key still opens those (docs/FORMAT.md)"
+            % summary["header_copies"]
+        )
     return 0
 
 
@@ -1103,6 +1184,17 @@ def build_parser():
     p.add_argument("--password-file", required=True, help="file whose first line is the password")
     p.add_argument("--user", default="admin", help="the key slot's user name (default: admin)")
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser(
+        "rekey", help="replace every recording key and the recovery key (box stopped; audited)"
+    )
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--password-file", required=True, help="file whose first line is --user's password")
+    p.add_argument("--user", default="admin", help="a user whose slot opens every line")
+    p.add_argument(
+        "--new-password-file", help="a new password for --user's new slot (default: the same password)"
+    )
+    p.set_defaults(func=cmd_rekey)
 
     p = sub.add_parser("export", help="export a call's recording (audited)")
     p.add_argument("call_id", type=int)

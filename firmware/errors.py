@@ -69,6 +69,14 @@ class KeyForgottenError(KeyStoreError, RuntimeError):
     """An unlocked recording key was used after ``forget()``: unlock again."""
 
 
+class NotGrantedError(KeyStoreError, PermissionError):
+    """An unlocked key does not hold the line key a recording was wrapped to.
+
+    A supervisor's key slot holds only the private keys of the lines granted
+    to them: this is the cryptography saying no, not an access rule.
+    """
+
+
 class AuditError(LinekeeperError, ValueError):
     """An audit entry could not be recorded as given (unknown action, bad details)."""
 

@@ -10,6 +10,11 @@ checks the key store's public key against the pin; a mismatch, or a pin the
 device key did not sign, is tampering: the box records nothing and raises
 the ``key_tampered`` alarm.
 
+Each line's public key (``keys/keystore.json`` → ``lines``) is pinned the
+same way, in the pin file's ``lines`` (``{"N": {"public_key", "sig"}}``,
+``sig`` over ``"linekeeper line public key v1\n" || line in decimal || 00 ||
+key``), the first time that line records.
+
 With the signing key in the HAT MCU's vault a card holder cannot forge a new
 pin; with it on the card (no MCU) they can (docs/evidence.md).
 """
@@ -25,6 +30,7 @@ from .signing import verify_signature
 
 PIN_FILE = "recording-key.pin"
 TAG = b"linekeeper recording public key v1\n"
+LINE_TAG = b"linekeeper line public key v1\n"
 
 
 class RecordingKeyPin:
@@ -37,6 +43,64 @@ class RecordingKeyPin:
         self.path = os.path.join(os.fspath(data_dir), PIN_FILE)
         self.signer = signer
         self._checked = None  # the key last found pinned (no need to read it again)
+        self._lines_checked = {}
+
+    def check_line(self, line, public_key):
+        """As :meth:`check`, for line ``line``'s public key (pinned beside the admin key).
+
+        :raises TamperError: another key is pinned for the line, or its pin is not the box's
+        """
+        public_key, line = bytes(public_key), int(line)
+        if self._lines_checked.get(line) == public_key:
+            return
+        try:
+            with open(self.path, "rb") as f:
+                doc = json.loads(f.read())
+        except FileNotFoundError:
+            raise TamperError("%s is missing: the admin key is pinned first" % self.path) from None
+        except ValueError as exc:
+            raise TamperError("%s is damaged: %s" % (self.path, exc)) from None
+        entry = doc.get("lines", {}).get(str(line))
+        if entry is None:
+            sig = self.signer.sign(line_message(line, public_key))
+            doc.setdefault("lines", {})[str(line)] = {
+                "public_key": base64.b64encode(public_key).decode("ascii"),
+                "sig": sig.hex(),
+            }
+            fsutil.atomic_write(self.path, (json.dumps(doc, sort_keys=True) + "\n").encode("ascii"))
+            self._lines_checked[line] = public_key
+            return
+        try:
+            pinned = base64.b64decode(entry["public_key"], validate=True)
+            genuine = verify_signature(
+                self.signer.public_key, bytes.fromhex(entry["sig"]), line_message(line, pinned)
+            )
+        except (ValueError, KeyError, TypeError):
+            genuine = False
+        if not genuine or pinned != public_key:
+            raise TamperError(
+                "line %d's recording public key in keys/keystore.json is not the one this box "
+                "pinned%s: its recordings go to the admin key until it is looked into"
+                % (line, "" if genuine else " (the pin was not made by this box)")
+            )
+        self._lines_checked[line] = public_key
+
+    def repin(self, public_key, line_keys):
+        """Pin a new admin key and line keys (``{line: key}``), replacing the pin (after `rekey`)."""
+        doc = {
+            "version": 1,
+            "public_key": base64.b64encode(bytes(public_key)).decode("ascii"),
+            "sig": self.signer.sign(TAG + bytes(public_key)).hex(),
+            "lines": {
+                str(line): {
+                    "public_key": base64.b64encode(bytes(key)).decode("ascii"),
+                    "sig": self.signer.sign(line_message(line, key)).hex(),
+                }
+                for line, key in sorted(line_keys.items())
+            },
+        }
+        fsutil.atomic_write(self.path, (json.dumps(doc, sort_keys=True) + "\n").encode("ascii"))
+        self._checked, self._lines_checked = bytes(public_key), {}
 
     def check(self, public_key):
         """Pin ``public_key`` if nothing is pinned yet; else require it to be the pinned one.
@@ -74,3 +138,8 @@ class RecordingKeyPin:
                 "key); nothing is recorded until it is looked into"
             )
         self._checked = public_key
+
+
+def line_message(line, public_key):
+    """What the device key signs to pin line ``line``'s public key."""
+    return LINE_TAG + b"%d\x00" % int(line) + bytes(public_key)

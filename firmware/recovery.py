@@ -219,6 +219,19 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
     return report
 
 
+def _wrapped_key_copy(store, header, rid):
+    """The recording's wrapped data key: in its header (recordings made before `rekey`
+    existed), else in its key copy file ``ID.lkkey``. Raises KeyError when it has neither."""
+    if "wrapped_key" in header:
+        return base64.b64decode(header["wrapped_key"], validate=True)
+    try:
+        with open(store.key_copy_path(rid), "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        name = os.path.basename(store.key_copy_path(rid))
+        raise KeyError("wrapped_key (and no %s beside it)" % name) from None
+
+
 def _rebuild(store, path, rid):
     """Add the rows of the recording file ``path``; returns None, or why it cannot be."""
     header = read_header(path)
@@ -227,7 +240,7 @@ def _rebuild(store, path, rid):
     if rid is None or header.get("recording_id") != rid:
         return "its name does not match the recording id in its header"
     try:
-        wrapped = base64.b64decode(header["wrapped_key"], validate=True)
+        wrapped = _wrapped_key_copy(store, header, rid)
         call_id, line = int(header["call_id"]), int(header["line"])
         created_us, chunk_ms = int(header["created_us"]), int(header["chunk_ms"])
         profile = str(header["profile"])

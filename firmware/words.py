@@ -99,6 +99,8 @@ ACTIONS = {
     "logout": "Logged out",
     "config_change": "Changed settings",
     "key_slot_add": "Added a recording key",
+    "key_grant": "Changed the lines a recording key opens",
+    "rekey": "Replaced every recording key",
     "key_slot_remove": "Removed a recording key",
     "password_change": "Changed a password",
     "retention_sweep": "Automatic deletion ran",

@@ -203,7 +203,12 @@ def create_app(services, config):
 
     @app.context_processor
     def current():
-        return {"user": g.get("user"), "site": web.site.settings()}
+        # The certificate's fingerprint changes when it is renewed while serving.
+        return {
+            "user": g.get("user"),
+            "site": web.site.settings(),
+            "cert_fingerprint": services.cert_fingerprint,
+        }
 
     for code, title, message in (
         (400, "Bad request", "The request was not understood."),

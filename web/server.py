@@ -24,6 +24,7 @@ import ssl
 import sys
 import tempfile
 import threading
+import time
 from urllib.parse import quote
 
 from cheroot import wsgi
@@ -42,6 +43,7 @@ from .tls import ensure_certificate
 THREADS = 16  # live-status streams hold a thread each for sse_timeout_s
 RESERVED_THREADS = 4  # of those, kept for requests from logged-in people
 SWEEP_EVERY_S = 30
+RENEW_EVERY_S = 3600  # how often the certificate is checked for renewal while serving
 # A browser tab closed, a laptop lid shut, a network gone: the client left mid-reply.
 CLIENT_GONE = (
     ssl.SSLEOFError,
@@ -136,7 +138,15 @@ class WebServer:
     """
 
     def __init__(
-        self, app, certificate, host="127.0.0.1", https_port=8443, http_port=8080, sweep=None, box_name=None
+        self,
+        app,
+        certificate,
+        host="127.0.0.1",
+        https_port=8443,
+        http_port=8080,
+        sweep=None,
+        box_name=None,
+        renew=None,
     ):
         self.app = app
         self.certificate = certificate
@@ -165,6 +175,8 @@ class WebServer:
         self._http_port = http_port
         self._http = None
         self._sweep = sweep
+        self._renew = renew
+        self._renewed_at = time.monotonic()
         self._stop = threading.Event()
         self._threads = []
 
@@ -209,6 +221,30 @@ class WebServer:
         while not self._stop.wait(SWEEP_EVERY_S):
             if self._sweep is not None:
                 self._sweep()
+            if self._renew is not None and time.monotonic() - self._renewed_at >= RENEW_EVERY_S:
+                self._renewed_at = time.monotonic()
+                try:
+                    self.renew_certificate()
+                except (OSError, ValueError, ssl.SSLError) as exc:
+                    log.error("the HTTPS certificate could not be renewed: %s", exc)
+
+    def renew_certificate(self):
+        """Make the certificate again if it is due (``renew()``); new connections get the new one.
+
+        Returns the :class:`web.tls.Certificate` now served.
+        """
+        certificate = self._renew()
+        if certificate.fingerprint != self.certificate.fingerprint:
+            # The edge's context is shared by every handshake from now on.
+            self.edge._ssl.load_cert_chain(certificate.cert_path, certificate.key_path)
+            self.certificate = certificate
+            web = self.app.extensions.get("linekeeper")
+            if web is not None:
+                web.services.cert_fingerprint = certificate.fingerprint
+            log.warning(
+                "the HTTPS certificate was renewed: its fingerprint is now %s", certificate.fingerprint
+            )
+        return certificate
 
     def stop(self):
         """Stop serving: live-status streams end at once (not after ``sse_timeout_s``)."""
@@ -269,7 +305,14 @@ def _serve(data_dir, services, certificate, host, https_port, http_port, box_nam
         date_checks.cert_path = certificate.cert_path
     setup_code_for(data_dir)  # made now, so it can be printed with the URL
     server = WebServer(
-        app, certificate, host, https_port, http_port, sweep=web.sessions.sweep, box_name=box_name
+        app,
+        certificate,
+        host,
+        https_port,
+        http_port,
+        sweep=web.sessions.sweep,
+        box_name=box_name,
+        renew=lambda: ensure_certificate(data_dir),
     )
     try:
         server.start()

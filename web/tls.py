@@ -1,8 +1,12 @@
 """The box's self-signed HTTPS certificate, made once at first start.
 
-An ECDSA P-256 key and a certificate valid for 10 years, naming
-``localhost``, the box's host name (and ``NAME.local``) and 127.0.0.1, kept
-in ``DATA_DIR/tls/`` (key mode 0600). No CA will vouch for a box on a LAN,
+An ECDSA P-256 key and a certificate valid for 825 days, naming
+``localhost``, the box's host name (and ``NAME.local``), 127.0.0.1 and the
+box's LAN addresses, for server authentication only (key usage: digital
+signature; extended key usage: server auth), kept in ``DATA_DIR/tls/`` (key
+mode 0600). It is made again, with the same key, 30 days before it expires,
+when it was made under a wrong clock, or when the box's names or addresses
+changed (checked at start and every hour by the web server). No CA will vouch for a box on a LAN,
 so people check the SHA-256 fingerprint instead: it is printed on the
 console and shown in the UI, to compare with what the browser shows.
 """
@@ -10,17 +14,22 @@ console and shown in the UI, to compare with what the browser shows.
 import dataclasses
 import datetime
 import ipaddress
+import logging
 import os
 import socket
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from firmware.storage.fsutil import atomic_write, make_private_dir
 
-VALID_DAYS = 3650
+log = logging.getLogger(__name__)
+
+VALID_DAYS = 825  # the longest a browser accepts for a server certificate it is told to trust
+RENEW_DAYS = 30  # renewed this long before it expires (checked at start and every hour)
+CLOCK_SKEW_DAYS = 1  # not_valid_before is set this far back (a Pi's clock may lag at boot)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,48 +44,146 @@ def fingerprint_of(cert):
     return ":".join("%02X" % b for b in digest)
 
 
-def ensure_certificate(data_dir, hostnames=None):
-    """The box's certificate, made if missing. Raises :class:`OSError`."""
+def box_addresses():
+    """The box's own non-loopback IP addresses (text), as far as it can tell without sending.
+
+    From its host name's addresses and from the source address the kernel
+    would pick for a route out (a UDP socket connected to a documentation
+    address: connecting one sends nothing).
+    """
+    found = []
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None):
+            found.append(info[4][0])
+    except OSError:
+        pass
+    for family, target in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as sock:
+                sock.connect((target, 9))
+                found.append(sock.getsockname()[0])
+        except OSError:
+            pass
+    addresses = []
+    for text in found:
+        try:
+            address = ipaddress.ip_address(text.split("%")[0])
+        except ValueError:
+            continue
+        if not (address.is_loopback or address.is_unspecified or address.is_link_local):
+            addresses.append(str(address))
+    return list(dict.fromkeys(addresses))
+
+
+def default_hostnames():
+    host = socket.gethostname()
+    return ["localhost", host, host + ".local"]
+
+
+def renewal_reason(cert, hostnames, addresses, now):
+    """Why ``cert`` must be made again (a sentence), or None.
+
+    It expires within :data:`RENEW_DAYS`; it was made under a wrong clock (it
+    starts in the future, or was made when the clock said 1970 and has long
+    expired); it does not name every host name and address the box has now;
+    or it lacks the key usage and server-auth purpose browsers check.
+    """
+    if cert.not_valid_after_utc - now < datetime.timedelta(days=RENEW_DAYS):
+        return "it expires on %s" % cert.not_valid_after_utc.date()
+    if cert.not_valid_before_utc > now + datetime.timedelta(days=CLOCK_SKEW_DAYS):
+        return "it was made under a clock ahead of now (valid from %s)" % cert.not_valid_before_utc.date()
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        cert.extensions.get_extension_for_class(x509.KeyUsage)
+    except x509.ExtensionNotFound:
+        return "it has no key usage or server-auth purpose (made by an older version)"
+    if ExtendedKeyUsageOID.SERVER_AUTH not in usage:
+        return "it is not for a server"
+    names = set(san.get_values_for_type(x509.DNSName))
+    ips = {str(a) for a in san.get_values_for_type(x509.IPAddress)}
+    missing = [h for h in hostnames if h not in names] + [a for a in addresses if a not in ips]
+    if missing:
+        return "it does not name %s" % ", ".join(missing)
+    return None
+
+
+def ensure_certificate(data_dir, hostnames=None, addresses=None, now=None):
+    """The box's certificate: made if missing, made again when :func:`renewal_reason` says so.
+
+    ``hostnames`` (default :func:`default_hostnames`) and ``addresses``
+    (default :func:`box_addresses`) go into its SAN with 127.0.0.1; ``now`` is
+    an aware datetime (default: the clock). The key is kept across renewals.
+    Raises :class:`OSError`.
+    """
     directory = os.path.join(data_dir, "tls")
     cert_path = os.path.join(directory, "cert.pem")
     key_path = os.path.join(directory, "key.pem")
+    hostnames = default_hostnames() if hostnames is None else list(hostnames)
+    addresses = box_addresses() if addresses is None else list(addresses)
+    now = datetime.datetime.now(datetime.UTC) if now is None else now
+    key = None
     if os.path.exists(cert_path) and os.path.exists(key_path):
         with open(cert_path, "rb") as f:
             cert = x509.load_pem_x509_certificate(f.read())
-        return Certificate(cert_path, key_path, fingerprint_of(cert))
+        reason = renewal_reason(cert, hostnames, addresses, now)
+        if reason is None:
+            return Certificate(cert_path, key_path, fingerprint_of(cert))
+        log.warning("the HTTPS certificate is made again: %s", reason)
+        with open(key_path, "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), None)
     make_private_dir(directory)
-    if hostnames is None:
-        host = socket.gethostname()
-        hostnames = ["localhost", host, host + ".local"]
-    key = ec.generate_private_key(ec.SECP256R1())
+    if key is None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        atomic_write(
+            key_path,
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+            mode=0o600,
+        )
+    cert = _build(key, hostnames, addresses, now)
+    atomic_write(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    return Certificate(cert_path, key_path, fingerprint_of(cert))
+
+
+def _build(key, hostnames, addresses, now):
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, hostnames[-1][:64]),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Linekeeper box"),
         ]
     )
-    now = datetime.datetime.now(datetime.UTC)
     alt = [x509.DNSName(h) for h in dict.fromkeys(hostnames)]
-    alt.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
-    cert = (
+    ips = dict.fromkeys(["127.0.0.1", *addresses])
+    alt += [x509.IPAddress(ipaddress.ip_address(a)) for a in ips]
+    return (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         # A Pi may start with its clock in 1970 or at the last saved time.
-        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_before(now - datetime.timedelta(days=CLOCK_SKEW_DAYS))
         .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        # ECDSA signs the handshake: digital signature only (RFC 5280 4.2.1.3).
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    atomic_write(
-        key_path,
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-        mode=0o600,
-    )
-    atomic_write(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
-    return Certificate(cert_path, key_path, fingerprint_of(cert))

@@ -49,7 +49,7 @@ from firmware.recording.activity import SpeechActivity
 from firmware.recording.held import HeldPipeline
 from firmware.recording.reserve import DiskReserve, free_bytes
 from firmware.recording.stages import ChunkPolicy, RecordingPipeline
-from firmware.recording.store import KEY_CONTEXT, new_wrapped_key
+from firmware.recording.store import KEY_CONTEXT, KEY_COPY_SUFFIX, new_wrapped_key
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,9 @@ class Recorder:
     :param public_key: the box's recording public key, None (not initialised),
         or a callable returning either: a box set up while running (the web
         setup wizard) starts recording without a restart
+    :param line_key: ``fn(line) -> public key or None``: the key a line's
+        recordings are wrapped to (the line's own, so that only the holders of
+        that line's key open them); None wraps to ``public_key``
     :param preroll_ms: audio kept from before the answer
     :param flush_ms: the most audio that waits in memory before reaching the card
     :param profile: codec profile
@@ -133,12 +136,14 @@ class Recorder:
         free=free_bytes,
         auto=True,
         delay_ms=0,
+        line_key=None,
     ):
         self.capture = capture
         self.store = store
         self.clock = clock
         self.bus = bus
         self._public_key = public_key
+        self._line_key = line_key
         self.preroll_us = preroll_ms * 1000
         self.flush_ms = flush_ms
         self.profile = codec.get_profile(profile).name
@@ -185,6 +190,14 @@ class Recorder:
             if key is not None:
                 self._public_key = key  # the box's key never changes once made
         return key
+
+    def _recipient(self, line):
+        """The public key line ``line``'s next recording is wrapped to."""
+        if self._line_key is not None:
+            key = self._line_key(line)
+            if key is not None:
+                return key
+        return self.public_key
 
     @property
     def enabled(self):
@@ -419,7 +432,7 @@ class Recorder:
                 "again" % (_size(free), _size(self.disk_reserve_bytes), call.id),
             )
         recording_id = uuid.uuid4().hex
-        data_key, wrapped = new_wrapped_key(self.public_key, recording_id, call)
+        data_key, wrapped = new_wrapped_key(self._recipient(call.line), recording_id, call)
         if self.on_data_key is not None:
             try:
                 self.on_data_key(recording_id, data_key)
@@ -429,6 +442,14 @@ class Recorder:
         self._begin_row(call, recording_id, (call.id, wrapped, self.profile, self.chunk_ms, wall_us))
         header = sealed_header(call, recording_id, wall_us, wrapped, self.clock, self.field_cipher)
         try:
+            try:
+                self.store.write_key_copy(recording_id, wrapped)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                raise DiskFullError(
+                    errno.ENOSPC, "the disk is full: call %s is not recorded (%s)" % (call.id, exc)
+                ) from exc
             pipeline = RecordingPipeline(
                 self.store.path_of(recording_id),
                 recording_id,
@@ -441,7 +462,9 @@ class Recorder:
             )
         except BaseException:
             if self._unbegun.pop(recording_id, None) is None:
-                self.store.drop(recording_id)
+                self.store.discard(recording_id)
+            else:  # no row yet (the card refused it): only the file and its key copy, if any
+                self.store.shred_file(recording_id, audit=False)
             raise
         reserve = None
         if self.disk_reserve_bytes:
@@ -768,13 +791,13 @@ def sealed_header(call, recording_id, wall_us, wrapped, clock, cipher=None):
     """The header a recording file carries: enough to rebuild its call-log rows.
 
     ``linekeeper repair`` rebuilds a lost call log from these (see
-    docs/recovery.md): the call as known when recording began, and a copy of
-    the wrapped data key (useless without the box's private key; overwritten
-    when the recording is deleted). Times are wall µs. ``cipher``: the box's
-    field cipher; the number and name are then sealed text, as in the call log
+    docs/recovery.md): the call as known when recording began, and where the
+    copy of its wrapped data key is (``ID.lkkey``; recordings made before
+    issue 19's `rekey` carry the wrapped key here). ``wrapped`` is unused
+    (kept for callers). Times are wall µs. ``cipher``: the box's field
+    cipher; the number and name are then sealed text, as in the call log
     (:mod:`firmware.storage.fieldseal`), so ``repair`` copies them as they are.
     """
-    import base64
 
     def wall(t_us):
         return None if t_us is None else clock.wall_at(t_us)
@@ -795,7 +818,9 @@ def sealed_header(call, recording_id, wall_us, wrapped, clock, cipher=None):
         "number": personal(getattr(call, "number", None), "number"),
         "name": personal(getattr(call, "name", None), "name"),
         "clock_synced": bool(getattr(clock, "synchronised", False)),
-        "wrapped_key": base64.b64encode(wrapped).decode("ascii"),
+        # The wrapped data key is kept outside this (authenticated, unchangeable)
+        # header, in ID.lkkey beside the file, so that `rekey` can replace it.
+        "key_copy": KEY_COPY_SUFFIX.lstrip("."),
         "key_context": KEY_CONTEXT,
     }
 

@@ -38,7 +38,7 @@ import threading
 import uuid
 
 from firmware import datadir, evidence
-from firmware.errors import LinekeeperError, TamperError
+from firmware.errors import LinekeeperError, NotGrantedError, TamperError
 from firmware.recording import codec
 from firmware.recording.segment import SegmentReader, _read_header, inspect
 from firmware.storage import crypto, fsutil
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 QUARANTINE = "quarantine"  # where files nothing accounts for are moved, never deleted
 NO_CALL_LOG = object()  # RecordingStore.call_row's answer where there is no calls table
 RECORDING_SUFFIX = ".lkrec"
+KEY_COPY_SUFFIX = ".lkkey"  # a recording's wrapped data key, outside its sealed header (docs/FORMAT.md)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS recordings (
@@ -109,6 +110,7 @@ class RecordingStore:
         datadir.tune_wal(self._db)
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
+        self._add_rekey_column()
         if signer is not None:
             self._add_signatures()
 
@@ -132,9 +134,60 @@ class RecordingStore:
             {"recordings": sum(r["state"] in ("complete", "partial") for r in self.all())},
         )
 
+    def _add_rekey_column(self):
+        """The column `rekey` puts each recording's data key wrapped to the next keys in
+        (docs/FORMAT.md): while it runs, either the old or the new key store opens every row."""
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(recordings)")}
+        if "wrapped_key_next" not in columns:
+            self._db.execute("ALTER TABLE recordings ADD COLUMN wrapped_key_next BLOB")
+
     def close(self):
         with self._lock:
             self._db.close()
+
+    def key_copy_path(self, recording_id):
+        """The recording's second copy of its wrapped data key (for `repair`), outside its
+        authenticated header so that `rekey` can replace it."""
+        return os.path.join(self.dir, recording_id + KEY_COPY_SUFFIX)
+
+    def write_key_copy(self, recording_id, wrapped):
+        """Store ``wrapped`` (the 93-byte wrapped data key) as the recording's key copy, durably."""
+        fsutil.atomic_write(self.key_copy_path(recording_id), bytes(wrapped))
+
+    def set_next_key(self, recording_id, wrapped):
+        """Keep ``wrapped`` (the data key wrapped to the next key store) beside the current one."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE recordings SET wrapped_key_next = ? WHERE id = ?", (wrapped, recording_id)
+            )
+
+    def promote_next_keys(self):
+        """Make every next wrapped key the current one (after `rekey` committed); returns how many.
+
+        One transaction; the key copies follow, then the old wrapped keys are
+        checkpointed out of the write-ahead log.
+        """
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, wrapped_key_next FROM recordings WHERE wrapped_key_next IS NOT NULL"
+            ).fetchall()
+            self._db.execute(
+                "UPDATE recordings SET wrapped_key = wrapped_key_next, wrapped_key_next = NULL"
+                " WHERE wrapped_key_next IS NOT NULL"
+            )
+        for recording_id, wrapped in rows:
+            if os.path.exists(self.key_copy_path(recording_id)):
+                self.write_key_copy(recording_id, wrapped)
+        self.checkpoint()
+        return len(rows)
+
+    def drop_next_keys(self):
+        """Forget every next wrapped key (a `rekey` that did not commit)."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE recordings SET wrapped_key_next = NULL WHERE wrapped_key_next IS NOT NULL"
+            )
+        self.checkpoint()
 
     def path_of(self, recording_id):
         return os.path.join(self.dir, recording_id + ".lkrec")
@@ -214,6 +267,31 @@ class RecordingStore:
         line = call["line"] if isinstance(call, dict) else (header or {}).get("line")
         return wrap_context(row["id"], row["call_id"], line, header)
 
+    def data_key(self, row, recording_key):
+        """``row``'s data key, unwrapped with ``recording_key``.
+
+        While a `rekey` is under way a row holds its key wrapped to the old
+        and to the next key store; whichever store is in force opens one.
+
+        :raises TamperError: no copy opens with this key for this recording
+        :raises NotGrantedError: this key holds no key of the recording's line
+        """
+        context, line = self.key_context(row), self.line_of(row)
+        try:
+            return recording_key.unwrap(row["wrapped_key"], context, line=line)
+        except (TamperError, NotGrantedError):
+            if not row.get("wrapped_key_next"):
+                raise
+        return recording_key.unwrap(row["wrapped_key_next"], context, line=line)
+
+    def line_of(self, row):
+        """``row``'s line as the call log says (the header's where there is no call log), or None."""
+        call = self.call_row(row["call_id"])
+        if isinstance(call, dict):
+            return call["line"]
+        line = (read_header(self.path_of(row["id"])) or {}).get("line")
+        return None if line is None else int(line)
+
     def statement_of(self, row):
         """The recording's statement as it stands now (what its signature covers)."""
         call = self.call_row(row["call_id"])
@@ -271,6 +349,7 @@ class RecordingStore:
         with self._lock:
             # When people spoke goes with the recording.
             self._db.execute("DELETE FROM recording_speech WHERE recording_id = ?", (recording_id,))
+        self._shred_key_copy(recording_id)
         path = self.path_of(recording_id)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
@@ -287,6 +366,20 @@ class RecordingStore:
         fsutil.remove_durable(path)
         if audit:
             self._audit("recording_deleted", recording_id, {})
+
+    def _shred_key_copy(self, recording_id):
+        """Overwrite the recording's key copy with zeros and remove it (if it has one)."""
+        path = self.key_copy_path(recording_id)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            os.pwrite(fd, bytes(os.fstat(fd).st_size), 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsutil.remove_durable(path)
 
     def checkpoint(self):
         """Move everything into calls.db and empty its write-ahead log (after removing a key).
@@ -373,7 +466,7 @@ class RecordingStore:
         if row is None or row["state"] == "deleted":
             raise LinekeeperError("no such recording %s" % recording_id)
         path = self.path_of(recording_id)
-        data_key = recording_key.unwrap(row["wrapped_key"], self.key_context(row))
+        data_key = self.data_key(row, recording_key)
         chunks = []
         reader = SegmentReader(path, data_key)
         try:
@@ -505,8 +598,17 @@ class RecordingStore:
                 done.append(("partial", row["id"], duration_s))
         with self._lock:
             shredded = deleted_ids(self._db)
+        for name in fsutil.remove_stale_temps(self.dir) if os.path.isdir(self.dir) else ():
+            done.append(("removed", name, None))  # a key copy a crash cut while it was written
         for name in self.unmatched():
-            if name.endswith(RECORDING_SUFFIX) and name[: -len(RECORDING_SUFFIX)] in shredded:
+            if name.endswith(KEY_COPY_SUFFIX) and not os.path.exists(
+                self.path_of(name[: -len(KEY_COPY_SUFFIX)])
+            ):
+                # Only a wrapped key, of a recording whose row is gone (deleted, or a
+                # creation a crash cut before its row): nothing to keep.
+                self._shred_key_copy(name[: -len(KEY_COPY_SUFFIX)])
+                done.append(("shredded", name, None))
+            elif name.endswith(RECORDING_SUFFIX) and name[: -len(RECORDING_SUFFIX)] in shredded:
                 # A deletion committed (and logged) whose file removal a crash cut.
                 self.shred_file(name[: -len(RECORDING_SUFFIX)])
                 done.append(("shredded", name, None))
@@ -516,7 +618,9 @@ class RecordingStore:
 
     def unmatched(self):
         """Names of the files in the recordings folder that no row accounts for."""
-        known = {row["file"] for row in self.all()}
+        known = set()
+        for row in self.all():
+            known |= {row["file"], row["id"] + KEY_COPY_SUFFIX}
         try:
             names = os.listdir(self.dir)
         except FileNotFoundError:
@@ -651,6 +755,8 @@ class RecordingStore:
             return [], None
         try:
             data, complete = self.open_audio(rid, recording_key)
+        except NotGrantedError:
+            return [], None  # not this key's line: checked without the key
         except TamperError as exc:
             return ["%s: altered or damaged (%s)" % (where, exc)], None
         except OSError as exc:
@@ -757,7 +863,8 @@ def wrap_context(recording_id, call_id, line, header=None):
 
 
 def new_wrapped_key(public_key, recording_id, call=None):
-    """A fresh data key and its copy wrapped to the box, bound to ``recording_id``
+    """A fresh data key and its copy wrapped to ``public_key`` (the call's line key,
+    or the box's admin key), bound to ``recording_id``
     and, given ``call`` (anything with ``id`` and ``line``), to its call and line."""
     data_key = crypto.new_data_key()
     context = recording_id.encode() if call is None else wrap_context(recording_id, call.id, call.line)

@@ -101,6 +101,10 @@ ACTIONS = frozenset(
         "recording_signed_at_upgrade",
         # The box's keys were moved to a new HAT with the escrow copy (firmware/hatswap.py).
         "hat_replaced",
+        # Line keys (issue 19): a slot's lines granted or taken away, and every
+        # key of the box replaced by `linekeeper rekey`.
+        "key_grant",
+        "rekey",
     }
 )
 SEALED_KEY = "lk_sealed"  # the details of a sealed entry: {SEALED_KEY: sealed text}

@@ -20,13 +20,15 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from firmware import evidence, manifest
+from firmware.errors import NotGrantedError, TamperError
 from firmware.recording.segment import SegmentReader, SegmentWriter
 from firmware.recording.store import wrap_context
 from firmware.signing import Signer, derive_from_vault_key, fingerprint
-from firmware.storage import crypto
+from firmware.storage import crypto, keystore
 from firmware.storage.audit import AuditLog, entry_hash
 from firmware.storage.keystore import KeyStore
 
@@ -164,3 +166,154 @@ def test_recording_key_pin_is_frozen(ka, tmp_path):
     assert verify_signature(signer.public_key, bytes.fromhex(doc["sig"]), TAG + public_key)
     with pytest.raises(TamperError, match="replaced"):
         RecordingKeyPin(tmp_path, signer).check(os.urandom(32))
+
+
+def test_key_slot_store_version_2_is_frozen(ka, tmp_path):
+    """Line keys, grants and the split login key, by hand as docs/FORMAT.md says, then by the code."""
+    k = ka["keystore_v2"]
+    doc = json.loads((FIXTURES / k["file"]).read_text())
+    assert (doc["format"], doc["version"]) == ("linekeeper-keystore", 2)
+    b64 = base64.b64decode
+    admin_private = bytes.fromhex(k["admin_private_key"])
+    assert crypto.public_key_of(admin_private) == b64(doc["public_key"])
+    # Line keys: wrapped to the admin public key under "linekeeper line key" 00 "line=N".
+    for line, private_hex in k["line_private_keys"].items():
+        entry = doc["lines"][line]
+        opened = crypto.unwrap_data_key(
+            b64(entry["wrapped"]), admin_private, b"linekeeper line key\x00line=" + line.encode()
+        )
+        assert opened.hex() == private_hex
+        assert crypto.public_key_of(opened) == b64(entry["public_key"])
+    # The supervisor's slot: Argon2id, split with HKDF into slot key || login verifier.
+    slot = next(s for s in doc["slots"] if s["user"] == k["supervisor"]["user"])
+    kdf = slot["kdf"]
+    assert (kdf["name"], kdf["memory_kib"], kdf["iterations"], kdf["lanes"]) == ("argon2id", 8, 1, 1)
+    stretched = Argon2id(salt=b64(kdf["salt"]), length=32, iterations=1, lanes=1, memory_cost=8).derive(
+        k["supervisor"]["password"].encode()
+    )
+    split = HKDF(hashes.SHA256(), 64, None, b"linekeeper login v2: slot key || login verifier").derive(
+        stretched
+    )
+    bound = {key: slot[key] for key in ("kdf", "kind", "public_key", "user")}
+    aad = b"linekeeper key slot v1\n" + json.dumps(bound, sort_keys=True, separators=(",", ":")).encode()
+    user_private = ChaCha20Poly1305(split[:32]).decrypt(b64(slot["nonce"]), b64(slot["sealed"]), aad)
+    assert crypto.public_key_of(user_private) == b64(slot["public_key"])
+    grants = [g for g in doc["grants"] if g["user"] == "sam"]
+    assert [g["line"] for g in grants] == k["supervisor"]["granted"]
+    line1 = crypto.unwrap_data_key(
+        b64(grants[0]["wrapped"]), user_private, b"linekeeper grant\x00user=sam\x00line=1"
+    )
+    assert line1.hex() == k["line_private_keys"]["1"]
+    admin_grant = next(g for g in doc["grants"] if g["user"] == "admin")
+    assert admin_grant["line"] == "all"
+    # A line-2 recording: opens with line 2's key, not with anything sam's password reaches.
+    rec = k["line_2_recording"]
+    wrapped, context = bytes.fromhex(rec["wrapped"]), bytes.fromhex(rec["context"])
+    assert context == wrap_context("00112233445566778899aabbccddeeff", 7, 2)
+    assert (
+        crypto.unwrap_data_key(wrapped, bytes.fromhex(k["line_private_keys"]["2"]), context).hex()
+        == rec["data_key"]
+    )
+    for key in (user_private, line1):
+        with pytest.raises(TamperError):
+            crypto.unwrap_data_key(wrapped, key, context)
+    # And by the code.
+    (tmp_path / "keys").mkdir(mode=0o700)
+    shutil.copy(FIXTURES / k["file"], tmp_path / "keys" / "keystore.json")
+    store = KeyStore(tmp_path)
+    with store.unlock("sam", k["supervisor"]["password"]) as sam:
+        assert sam.granted == (1,) and bytes(sam.line_private(1)).hex() == k["line_private_keys"]["1"]
+        with pytest.raises(NotGrantedError):
+            sam.unwrap(wrapped, context, line=2)
+    for opener in (
+        lambda: store.unlock("admin", k["admin"]["password"]),
+        lambda: store.unlock_recovery(k["recovery_key"]),
+    ):
+        with opener() as admin:
+            assert admin.unwrap(wrapped, context, line=2).hex() == rec["data_key"]
+    assert store.login("sam", k["supervisor"]["password"])[1] == split[32:]
+    assert (FIXTURES / k["file"]).read_bytes() == keystore.encode_document(
+        keystore.decode_document((FIXTURES / k["file"]).read_bytes())
+    )
+
+
+def test_line_key_pins_are_frozen(ka, tmp_path):
+    """recording-key.pin's "lines" (docs/FORMAT.md): the device key's signature of
+    "linekeeper line public key v1\\n" || N || 00 || the line public key."""
+    from firmware.keypin import RecordingKeyPin
+    from firmware.signing import verify_signature
+
+    signer = Signer(derive_from_vault_key(bytes.fromhex(ka["device_key"]["vault_audit_key"])), "vault")
+    store_doc = json.loads((FIXTURES / ka["keystore_v2"]["file"]).read_text())
+    frozen = (FIXTURES / ka["line_pin"]["file"]).read_bytes()
+    doc = json.loads(frozen)
+    for line in ka["line_pin"]["lines"]:
+        entry = doc["lines"][str(line)]
+        public = base64.b64decode(store_doc["lines"][str(line)]["public_key"])
+        assert base64.b64decode(entry["public_key"]) == public
+        message = b"linekeeper line public key v1\n" + str(line).encode() + b"\x00" + public
+        assert verify_signature(signer.public_key, bytes.fromhex(entry["sig"]), message)
+    # By the code: the admin pin, then each line pinned on its first recording.
+    shutil.copy(FIXTURES / "recording-key.pin", tmp_path / "recording-key.pin")
+    pin = RecordingKeyPin(tmp_path, signer)
+    for line in ka["line_pin"]["lines"]:
+        pin.check_line(line, base64.b64decode(store_doc["lines"][str(line)]["public_key"]))
+    assert (tmp_path / "recording-key.pin").read_bytes() == frozen
+    with pytest.raises(TamperError, match="line 2"):
+        RecordingKeyPin(tmp_path, signer).check_line(2, os.urandom(32))
+
+
+def test_a_recording_with_a_key_copy_file_is_frozen(ka, tmp_path):
+    """A recording made since rekey: no wrapped key in its sealed header, the 93-byte
+    wrapped data key in ID.lkkey beside it (what repair reads)."""
+    from firmware.recovery import _wrapped_key_copy
+
+    r = ka["recording_keycopy"]
+    frozen = (FIXTURES / r["file"]).read_bytes()
+    magic, version, length = struct.unpack_from(">8sBI", frozen)
+    header = json.loads(frozen[13 : 13 + length])
+    assert (magic, version) == (b"\x89LKREC\r\n", 1)
+    assert "wrapped_key" not in header and header["key_copy"] == "lkkey" and header["key_context"] == 2
+    copy = (FIXTURES / r["key_copy"]).read_bytes()
+    assert len(copy) == crypto.WRAPPED_KEY_BYTES == 93 and copy[0] == 1
+    line_private = bytes.fromhex(ka["keystore_v2"]["line_private_keys"][str(r["line"])])
+    context = wrap_context(r["recording_id"], header["call_id"], header["line"], header)
+    data_key = crypto.unwrap_data_key(copy, line_private, context)
+    assert SegmentReader(FIXTURES / r["file"], data_key).read_all() == ("".join(r["chunks"]).encode(), True)
+    writer = SegmentWriter(tmp_path / "again.lkrec", r["recording_id"], data_key, r["header"], fsync=False)
+    for chunk in r["chunks"]:
+        writer.write_chunk(chunk.encode())
+    writer.close()
+    assert (tmp_path / "again.lkrec").read_bytes() == frozen
+
+    class Store:
+        def key_copy_path(self, rid):
+            return FIXTURES / r["key_copy"]
+
+    assert _wrapped_key_copy(Store(), header, r["recording_id"]) == copy
+
+
+def test_every_label_in_format_md_is_the_code_s(ka):
+    """docs/FORMAT.md's stated values: every domain-separation label it quotes is one the
+    code uses, and its sizes and magic are the code's."""
+    import re
+
+    from firmware import keypin, signing
+    from firmware.recording import segment
+    from firmware.storage import audit
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "FORMAT.md").read_text()
+    labels = set(re.findall(r'"(linekeeper [^"\\]*)(?:\\n)?"', doc))
+    assert len(labels) >= 14, labels
+    sources = b"".join(
+        Path(m.__file__).read_bytes() for m in (crypto, keystore, keypin, signing, evidence, manifest, audit)
+    )
+    for label in labels:
+        assert label.encode() in sources, "FORMAT.md quotes %r, which no format code uses" % label
+    sizes = re.search(r"## Wrapped data key, version 1 \((\d+) bytes\)", doc)
+    assert int(sizes.group(1)) == crypto.WRAPPED_KEY_BYTES
+    magic = re.search(r"magic\s+8\s+((?:[0-9A-F]{2} ){7}[0-9A-F]{2})", doc).group(1)
+    assert bytes.fromhex(magic) == (FIXTURES / ka["recording"]["file"]).read_bytes()[:8]
+    assert bytes.fromhex(magic) == segment.MAGIC
+    assert f'"{keystore.FILE_FORMAT}", "version": {keystore.FILE_VERSION}' in doc
+    assert "version 2: line keys and grants" in doc and keystore.FILE_VERSION == 2

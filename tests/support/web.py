@@ -318,7 +318,7 @@ class Box:
         key = re.search(r'id="recovery-key">([^<]+)<', page).group(1)
         resp = client.post(
             "/setup/recovery",
-            data={"csrf_token": self.token_of(client, "/setup/recovery"), "last_group": key.split("-")[-1]},
+            data={"csrf_token": self.token_of(client, "/setup/recovery"), "typed_key": key},
         )
         assert resp.status_code == 302
         self.recovery_key = key

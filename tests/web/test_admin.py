@@ -93,6 +93,9 @@ def test_changing_roles_and_lines(box, people):
     resp = box.post(alice, "/users/sam", {"roles": "supervisor", "lines": ["1", "3"]}, token_from="/users")
     assert resp.status_code == 302
     assert box.web.accounts.get("sam").lines == (1, 3)
+    # The key slot follows: line 2's key taken away, line 3's granted (issue 19).
+    assert box.services.keystore.granted_lines("sam") == (1, 3)
+    assert "key_grant" in box.audit_actions()
     # New rights take effect at the next login: sam's sessions ended.
     assert people["sam"].get("/calls").status_code == 302
     # Dropping the roles that need a key slot removes it.
@@ -111,8 +114,19 @@ def test_changing_roles_and_lines(box, people):
     )
     assert resp.status_code == 302
     box.services.keystore.unlock("sam", "brand new sam pass").forget()
+    assert box.services.keystore.granted_lines("sam") == (1,)
     box.login("sam", "brand new sam pass")
     assert box.web.accounts.get("sam").roles == {"supervisor"}
+
+
+def test_deleting_a_supervisor_advises_a_rekey(box, people):
+    alice = people["alice"]
+    resp = box.post(alice, "/users/sue/delete", {}, token_from="/users")
+    assert resp.status_code == 302 and "removed=sue" in resp.headers["Location"]
+    page = alice.get(resp.headers["Location"]).get_data(as_text=True)
+    assert 'id="rekey-advised"' in page and "linekeeper rekey" in page
+    resp = box.post(alice, "/users/audrey/delete", {}, token_from="/users")  # no slot: nothing to advise
+    assert "removed" not in resp.headers["Location"]
 
 
 def test_reset_password_for_a_forgotten_one(box, people):
@@ -123,6 +137,7 @@ def test_reset_password_for_a_forgotten_one(box, people):
     assert resp.status_code == 302
     assert people["sue"].get("/calls").status_code == 302  # logged out
     box.login("sue", "sue has a new one")
+    assert box.services.keystore.granted_lines("sue") == (3,)  # a new key pair, the same line
     box.services.keystore.unlock("sue", "sue has a new one").forget()
 
 

@@ -129,7 +129,7 @@ def set_up(browser, code):
         form["line-%d-mode" % n] = "record"
     page = browser.post("/setup", form, token_from="/setup")
     key = re.search(r'id="recovery-key">([^<]+)<', page).group(1)
-    browser.post("/setup/recovery", {"last_group": key.split("-")[-1]}, token_from="/setup/recovery")
+    browser.post("/setup/recovery", {"typed_key": key}, token_from="/setup/recovery")
 
 
 def test_status_page_follows_the_demo(running_box):

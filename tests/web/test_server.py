@@ -19,9 +19,9 @@ pytestmark = pytest.mark.slow  # real HTTPS and HTTP servers on real ports
 
 
 def test_certificate_is_made_once_and_fingerprinted(tmp_path):
-    cert = ensure_certificate(tmp_path, ["localhost", "box.local"])
-    again = ensure_certificate(tmp_path)
-    assert again == cert
+    cert = ensure_certificate(tmp_path, ["localhost", "box.local"], ["192.168.1.20"])
+    again = ensure_certificate(tmp_path, ["localhost", "box.local"], ["192.168.1.20"])
+    assert again == cert  # made once; made again only when due (tests/web/test_tls.py)
     assert len(cert.fingerprint.split(":")) == 32
     assert oct(os.stat(cert.key_path).st_mode & 0o777) == "0o600"
     with open(cert.cert_path, "rb") as f:
@@ -238,3 +238,37 @@ def test_a_client_that_goes_away_is_one_quiet_log_line(box, streaming, caplog, c
     gone = [r for r in caplog.records if "went away" in r.getMessage()]
     assert len(gone) == 1 and gone[0].levelno == logging.INFO and not gone[0].exc_info
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_renewed_certificate_is_served_without_a_restart(box, tmp_path):
+    """The hourly check makes the certificate again when due; the next handshake gets it."""
+    import hashlib
+
+    directory = tmp_path / "tls-renew"
+    addresses = ["192.168.1.20"]
+    cert = ensure_certificate(directory, ["localhost"], addresses)
+    server = WebServer(
+        box.app,
+        cert,
+        "127.0.0.1",
+        0,
+        0,
+        renew=lambda: ensure_certificate(directory, ["localhost"], addresses),
+    )
+    server.start()
+    try:
+
+        def served_fingerprint():
+            pem = ssl.get_server_certificate(("127.0.0.1", server.https_port), timeout=5)
+            digest = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).digest()
+            return ":".join("%02X" % b for b in digest)
+
+        assert served_fingerprint() == cert.fingerprint
+        assert server.renew_certificate() == cert  # not due: kept
+        addresses[:] = ["192.168.1.21"]  # the box got a new LAN address
+        renewed = server.renew_certificate()
+        assert renewed.fingerprint != cert.fingerprint
+        assert served_fingerprint() == renewed.fingerprint
+        assert box.services.cert_fingerprint == renewed.fingerprint
+    finally:
+        server.stop()

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from firmware.storage.keystore import format_recovery_key
 from telephony import countries
 from web.setupcode import check_setup_code, setup_code_for
 
@@ -108,13 +109,25 @@ def test_setup_completes_atomically_and_shows_the_recovery_key_once(box):
     page = client.get("/setup/recovery").get_data(as_text=True)
     key = re.search(r'id="recovery-key">([^<]+)<', page).group(1)
     box.services.keystore.unlock_recovery(key).forget()
+    # The recovery sheet carries the HTTPS certificate's fingerprint.
+    assert 'id="sheet-cert-fingerprint">%s<' % box.services.cert_fingerprint in page
     token = box.token_of(client, "/setup/recovery")
-    resp = client.post("/setup/recovery", data={"csrf_token": token, "last_group": "WRONG"})
-    assert resp.status_code == 400
-    assert "not the last group" in resp.get_data(as_text=True)
-    assert not box.web.site.recovery_confirmed
+    # Only the whole key confirms it: its last group (mostly checksum) is not enough, nor
+    # another well-formed key, nor one group mistyped.
+    other = format_recovery_key(bytes(16))
+    groups = key.split("-")
+    typo = "-".join(groups[:3] + [groups[3][::-1] if groups[3] != groups[3][::-1] else "AAAA"] + groups[4:])
+    for wrong, says in (
+        (groups[-1], "not the whole recovery key"),
+        (other, "not this recovery key"),
+        (typo, "not"),
+    ):
+        resp = client.post("/setup/recovery", data={"csrf_token": token, "typed_key": wrong})
+        assert resp.status_code == 400, wrong
+        assert says in resp.get_data(as_text=True)
+        assert not box.web.site.recovery_confirmed
     resp = client.post(
-        "/setup/recovery", data={"csrf_token": token, "last_group": key.split("-")[-1].lower()}
+        "/setup/recovery", data={"csrf_token": token, "typed_key": " " + key.lower().replace("-", " ") + " "}
     )
     assert resp.status_code == 302
     assert box.web.site.recovery_confirmed
@@ -168,7 +181,7 @@ def test_lost_recovery_page_means_a_new_key_from_settings(box):
     assert resp.headers["Location"] == "/setup/recovery"
     page = admin.get("/setup/recovery").get_data(as_text=True)
     key = re.search(r'id="recovery-key">([^<]+)<', page).group(1)
-    box.post(admin, "/setup/recovery", {"last_group": key.split("-")[-1]}, token_from="/setup/recovery")
+    box.post(admin, "/setup/recovery", {"typed_key": key}, token_from="/setup/recovery")
     assert box.web.site.recovery_confirmed
     box.services.keystore.unlock_recovery(key).forget()
 

@@ -8,19 +8,27 @@ address; the current-password field of the password form was not throttled.
 
 import threading
 
+from firmware.storage.keystore import KeyStore
 from web import passwords
 from web.throttle import FREE_FAILURES
 
 
 def _counting_checks(monkeypatch):
+    """Every password check: an account's hash, or (a supervisor's login) their key slot."""
     checks = []
     real = passwords.check_password
+    real_unlock = KeyStore.unlock
 
     def counted(password, phc):
         checks.append(password)
         return real(password, phc)
 
+    def counted_unlock(self, user, password):
+        checks.append(password)
+        return real_unlock(self, user, password)
+
     monkeypatch.setattr(passwords, "check_password", counted)
+    monkeypatch.setattr(KeyStore, "unlock", counted_unlock)
     return checks
 
 

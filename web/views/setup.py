@@ -13,7 +13,7 @@ installer needs an unlocked key to give others theirs. The owner can then
 create installer-only accounts for engineers and auditors.
 
 Then the recovery key is shown once, and the new session goes nowhere else
-until the admin types its last group back. If that page is lost (a restart,
+until the admin types the whole of it back. If that page is lost (a restart,
 a timeout), a supervisor who is also an installer makes a new recovery key
 from the settings page.
 """
@@ -22,7 +22,8 @@ import secrets
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
-from firmware.errors import KeyStoreError
+from firmware.errors import KeyStoreError, RecoveryKeyFormatError
+from firmware.storage.keystore import parse_recovery_key
 
 from .. import passwords, setupcode
 from ..accounts import name_problem
@@ -119,6 +120,22 @@ def wizard():
     return resp
 
 
+def _typed_key_problem(typed, recovery_key):
+    """Why ``typed`` is not the whole of ``recovery_key``, or None.
+
+    Every group is compared (the last one is mostly checksum, so it alone
+    proves little); case, spaces and dashes do not matter, and 0/1/8 count
+    as O/I/B, as when the key is used.
+    """
+    try:
+        secret = parse_recovery_key(typed)
+    except RecoveryKeyFormatError as exc:
+        return "That is not the whole recovery key: %s. Type all 8 groups as you wrote them down." % exc
+    if not secrets.compare_digest(secret, parse_recovery_key(recovery_key)):
+        return "That is not this recovery key. Check what you wrote down; every group must match."
+    return None
+
+
 @bp.route("/setup/recovery", methods=["GET", "POST"])
 @roles("supervisor")
 def recovery():
@@ -130,16 +147,11 @@ def recovery():
     groups = recovery_key.split("-")
     if request.method == "GET":
         return render_template("recovery.html", recovery_key=recovery_key, errors={}, n_groups=len(groups))
-    typed = "".join((request.form.get("last_group") or "").upper().split())
-    if not secrets.compare_digest(typed.encode(), groups[-1].encode()):
+    problem = _typed_key_problem(request.form.get("typed_key") or "", recovery_key)
+    if problem:
         return form_errors(
             "recovery.html",
-            {
-                "last_group": (
-                    "That is not the last group of the recovery key. Check what you wrote down; "
-                    "it must be exact."
-                )
-            },
+            {"typed_key": problem},
             recovery_key=recovery_key,
             n_groups=len(groups),
         )

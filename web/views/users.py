@@ -39,6 +39,7 @@ def _render_list(errors=None, status=200, **extra):
     web = lk()
     return render_template(
         "users.html",
+        removed=request.args.get("removed", "")[:64],
         users=web.accounts.all(),
         slots=_slots(),
         errors=errors or {},
@@ -121,6 +122,22 @@ def _grant(errors, lines_granted, what):
     return Grant(unlocked_key(), False, "supervisor")
 
 
+def _regrant(keystore, name, lines, grant):
+    """Make ``name``'s key slot open exactly ``lines`` (the line keys granted follow the account).
+
+    Lines taken away lose their grant at once; lines added are wrapped from
+    ``grant``'s key. A slot made before line keys (it opens every line) is
+    left as it is, audited: resetting the user's password gives them one for
+    their lines.
+    """
+    try:
+        keystore.set_lines(name, lines, grant.key if grant is not None else None)
+    except KeyStoreError as exc:
+        audit("key_grant", name, lines=sorted(lines), refused=str(exc))
+        return
+    audit("key_grant", name, lines=sorted(lines), granted_with=grant.via if grant is not None else None)
+
+
 def _check_installers_left(conn, without_name):
     """Raise :class:`_LastInstaller` unless an installer other than ``without_name`` remains."""
     rows = conn.execute("SELECT name, roles FROM users WHERE name != ?", (without_name,))
@@ -163,7 +180,7 @@ def create():
     keystore = web.services.keystore
     try:
         if grant is not None:
-            keystore.add_slot(name, password, grant.key)
+            keystore.add_slot(name, password, grant.key, lines=lines)
         with web.db.tx() as conn:
             web.accounts.create(conn, name, password, chosen, lines)
     except KeyStoreError as exc:
@@ -224,7 +241,7 @@ def update(name):
     try:
         try:
             if new_slot:
-                keystore.add_slot(name, password, grant.key)
+                keystore.add_slot(name, password, grant.key, lines=lines)
         except KeyStoreError as exc:
             return _render_list({"roles": str(exc)}, 400, editing=name)
         try:
@@ -242,6 +259,8 @@ def update(name):
                 400,
                 editing=name,
             )
+        if has_slot and changed.needs_key_slot and set(lines) != set(user.lines):
+            _regrant(keystore, name, lines, grant)
     finally:
         if grant is not None:
             grant.close()
@@ -283,9 +302,9 @@ def set_password(name):
     keystore = web.services.keystore
     try:
         if had_slot:
-            keystore.reset_password(name, password, grant.key)
+            keystore.reset_password(name, password, grant.key, lines=user.lines or None)
         elif user.needs_key_slot:
-            keystore.add_slot(name, password, grant.key)
+            keystore.add_slot(name, password, grant.key, lines=user.lines)
     finally:
         if grant is not None:
             grant.close()
@@ -327,4 +346,6 @@ def delete(name):
         except KeyStoreError as exc:
             audit("key_slot_remove", name, refused=str(exc))
     audit("config_change", name, change="user_delete")
-    return redirect(url_for("users.index"))
+    # Their slot is gone, but a copy of the key store taken before still opens with
+    # their password: offer to replace every key (docs/keys.md).
+    return redirect(url_for("users.index", removed=name) if has_slot else url_for("users.index"))

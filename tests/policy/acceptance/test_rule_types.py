@@ -44,7 +44,9 @@ def assert_recorded_exactly(lab, data_dir, calls):
         else:
             assert call["id"] not in rows and call["recording"] is None, call
     files = os.listdir(os.path.join(data_dir, "recordings"))
-    assert sorted(files) == sorted(r["file"] for r in rows.values())
+    # Each recording's file and the copy of its wrapped key beside it, nothing else.
+    expected = [r["file"] for r in rows.values()] + [r["id"] + ".lkkey" for r in rows.values()]
+    assert sorted(files) == sorted(expected)
 
 
 def test_line_modes_always_and_never(lab):

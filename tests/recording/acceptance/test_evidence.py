@@ -235,6 +235,7 @@ def test_row_and_file_deleted_fails(lab, card):
     data_dir, rows, fp = card
     row = rows[2]
     os.unlink(os.path.join(data_dir, "recordings", row["file"]))
+    os.unlink(os.path.join(data_dir, "recordings", row["id"] + ".lkkey"))  # its key copy too
     with db(data_dir) as conn, conn:
         conn.execute("DELETE FROM recordings WHERE id = ?", (row["id"],))
     status, out, err = verify(lab, data_dir, fp)

@@ -159,9 +159,14 @@ def secrets_of(data_dir, recovery):
             rows = store.all()
             for row in rows:
                 found["data key of %s" % row["id"]] = key.unwrap(row["wrapped_key"], store.key_context(row))
+            for line in (1, 2, 3, 4):
+                private = key.line_private(line)
+                if private is not None:
+                    found["line %d private key" % line] = bytes(private)
         finally:
             store.close()
     assert len(rows) == 8
+    assert sum(name.startswith("line ") for name in found) >= 2  # the lines that recorded
     return found
 
 
@@ -172,7 +177,9 @@ def test_no_secret_in_any_file_under_the_data_dir(box):
     names = {os.path.relpath(f, data_dir) for f in files}
     # Every kind of file the box writes is searched, the SQLite side files included.
     assert {"calls.db", "audit.db", "audit.head", "keys/keystore.json"} <= names
-    assert sum(n.startswith("recordings/") for n in names) == 8
+    assert sum(n.startswith("recordings/") and n.endswith(".lkrec") for n in names) == 8
+    # Each recording's wrapped data key copy (no secret: wrapped to a line key) is searched too.
+    assert sum(n.startswith("recordings/") and n.endswith(".lkkey") for n in names) == 8
     assert not leaks_in(files, secrets, data_dir)
 
 
