@@ -25,7 +25,7 @@ from firmware import datadir
 from firmware.bus import Alarm, CallAnswered, CallEnded, CallStarted, CallUpdated
 from firmware.policy import cards
 from firmware.policy.callmeta import SCHEMA as CALLMETA_SCHEMA
-from firmware.recording.store import SCHEMA as RECORDINGS_SCHEMA
+from firmware.recording.schema import SCHEMA as RECORDINGS_SCHEMA
 from firmware.storage.fsutil import create_db_file
 
 SCHEMA = """

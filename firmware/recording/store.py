@@ -33,10 +33,16 @@ import os
 import sqlite3
 import threading
 import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from firmware import datadir, evidence
+from firmware.calls.calllog import SCHEMA as CALLS_SCHEMA
 from firmware.errors import LinekeeperError, TamperError
+from firmware.policy import callmeta, deletions
 from firmware.recording import codec
+from firmware.recording.schema import SCHEMA
 from firmware.recording.segment import SegmentReader, _read_header, inspect
 from firmware.storage import crypto, fsutil
 
@@ -46,22 +52,44 @@ QUARANTINE = "quarantine"  # where files nothing accounts for are moved, never d
 NO_CALL_LOG = object()  # RecordingStore.call_row's answer where there is no calls table
 RECORDING_SUFFIX = ".lkrec"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS recordings (
-    id          TEXT PRIMARY KEY,
-    call_id     INTEGER NOT NULL,
-    file        TEXT NOT NULL,
-    wrapped_key BLOB,
-    profile     TEXT NOT NULL,
-    state       TEXT NOT NULL CHECK (state IN ('recording', 'complete', 'partial', 'deleted')),
-    started_at  INTEGER NOT NULL,
-    duration_s  REAL,
-    bytes       INTEGER,
-    sha256      TEXT,
-    chunk_ms    INTEGER NOT NULL
+# What the retention clock guard keeps across restarts (firmware.policy.clockguard).
+RETENTION_STATE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS retention_state (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS recordings_call ON recordings (call_id);
 """
+
+# Finished recordings whose call started at or before a time, held or not (the %s:
+# "" or "NOT"), oldest call first, with their call's line, direction and tags.
+_FINISHED = """
+SELECT r.id, r.call_id, c.line, c.direction, c.started_at, r.duration_s, r.bytes, r.sha256,
+       (SELECT group_concat(tag, ',') FROM call_tags t WHERE t.call_id = r.call_id)
+FROM recordings r JOIN calls c ON c.id = r.call_id
+WHERE r.state IN ('complete', 'partial') AND c.started_at <= ?
+  AND %s EXISTS (SELECT 1 FROM legal_holds h WHERE h.call_id = r.call_id)
+ORDER BY c.started_at, r.id
+"""
+
+
+@dataclass(frozen=True)
+class FinishedRecording:
+    """A finished (complete or partial) recording as retention sees it.
+
+    ``started_at``: its call's start (µs since the epoch, UTC); ``categories``:
+    its call's tags, sorted; ``duration_s``, ``bytes`` and ``sha256`` as its row
+    says (None where the row has none).
+    """
+
+    recording_id: str
+    call_id: int
+    line: int
+    direction: str
+    started_at: int
+    duration_s: float | None
+    bytes: int | None
+    sha256: str | None
+    categories: tuple[str, ...]
 
 
 class RecordingStore:
@@ -87,11 +115,12 @@ class RecordingStore:
         self._on_audit = on_audit
         self.dir = os.path.join(self.data_dir, "recordings")
         self.quarantine_dir = os.path.join(self.data_dir, QUARANTINE)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: the deletion log runs in transactions
         self.readonly = readonly
         path = os.path.join(self.data_dir, "calls.db")
         if readonly:
             self._db = datadir.connect_readonly(path)
+            self.deletions = deletions.DeletionLog(self._db, self._lock)
             return
         os.makedirs(self.dir, mode=fsutil.data_mode(directory=True), exist_ok=True)
         fsutil.create_db_file(path)
@@ -99,6 +128,8 @@ class RecordingStore:
         datadir.tune_wal(self._db)
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
+        #: The deletion log: what retention destroyed, appended by :meth:`destroy_rows`.
+        self.deletions = deletions.DeletionLog(self._db, self._lock)
         if signer is not None:
             self._add_signatures()
 
@@ -269,7 +300,7 @@ class RecordingStore:
             log.warning("calls.db checkpoint was busy: a removed key stays in its WAL until the next one")
 
     @contextlib.contextmanager
-    def transaction(self):
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         """The database connection inside one immediate transaction (``repair``'s rows)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -288,6 +319,95 @@ class RecordingStore:
                 (state, duration_s, recording_id),
             )
         self.sign(recording_id)
+
+    # ------------------------------------------------------------ retention
+    def prepare_retention(self) -> None:
+        """Create what retention reads and writes in calls.db, where missing.
+
+        The call log's ``calls`` table, the policy's tags and legal holds, the
+        deletion log and the clock guard's state: a sweeper may start before
+        the call log has run on a new card.
+        """
+        with self._lock:
+            self._db.executescript(CALLS_SCHEMA + SCHEMA + RETENTION_STATE_SCHEMA)
+            callmeta.ensure_schema(self._db)
+            deletions.ensure_schema(self._db)
+
+    def finished_recordings(self, started_at_most_us: int, *, held: bool) -> list[FinishedRecording]:
+        """The finished recordings whose call started at or before ``started_at_most_us``
+        (µs since the epoch, UTC), oldest call first.
+
+        :param held: True for only those whose call is on legal hold, False for
+            only those whose call is not
+        """
+        with self._lock:
+            rows = self._db.execute(_FINISHED % ("" if held else "NOT"), (started_at_most_us,)).fetchall()
+        return [
+            FinishedRecording(
+                rid,
+                call_id,
+                line,
+                direction,
+                started,
+                duration_s,
+                size,
+                sha,
+                tuple(sorted(tags.split(","))) if tags else (),
+            )
+            for rid, call_id, line, direction, started, duration_s, size, sha, tags in rows
+        ]
+
+    def destroy_rows(self, entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Destroy finished recordings' rows (their wrapped keys), each with its deletion-log entry.
+
+        ``entries`` are deletion-log entries (every field of
+        :data:`firmware.policy.deletions.FIELDS` but ``seq``). In one immediate
+        transaction, each named recording that is still finished and whose call
+        is not on legal hold loses its row, and its entry is appended to
+        :attr:`deletions`; the others (a hold placed since they were chosen, a
+        row already gone) are skipped. With ``secure_delete`` on, the row is
+        overwritten. Returns the entries of the rows destroyed, in order.
+
+        The files come next (:meth:`shred_file`), then :meth:`checkpoint`.
+
+        :raises sqlite3.Error: the card refused; nothing was destroyed
+        """
+        destroyed = []
+        with self.transaction() as db:
+            for entry in entries:
+                cur = db.execute(
+                    "DELETE FROM recordings WHERE id = ? AND state IN ('complete', 'partial') "
+                    "AND NOT EXISTS (SELECT 1 FROM legal_holds WHERE call_id = ?)",
+                    (entry["recording_id"], entry["call_id"]),
+                )
+                if cur.rowcount != 1:
+                    continue
+                self.deletions.append(entry)
+                destroyed.append(entry)
+        return destroyed
+
+    def retention_state(self, key: str) -> str | None:
+        """The clock guard's value for ``key`` (see :mod:`firmware.policy.clockguard`), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM retention_state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_retention_state(self, key: str, value: str | None) -> None:
+        """Keep (committed) the clock guard's ``value`` for ``key``; None removes it."""
+        with self._lock:
+            if value is None:
+                self._db.execute("DELETE FROM retention_state WHERE key = ?", (key,))
+            else:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO retention_state (key, value) VALUES (?, ?)", (key, value)
+                )
+
+    def newest_synced_call_us(self) -> int | None:
+        """The start (µs since the epoch, UTC) of the newest call logged while the
+        clock was known to be synchronised, or None when there is none."""
+        with self._lock:
+            row = self._db.execute("SELECT max(started_at) FROM calls WHERE clock_synced = 1").fetchone()
+        return None if row[0] is None else int(row[0])
 
     # ------------------------------------------------------------ reading
     def known_ids(self):
