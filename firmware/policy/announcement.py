@@ -20,6 +20,7 @@ hears); it is written atomically, 0600, like everything in the data dir.
 import hashlib
 import math
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -41,6 +42,7 @@ MAX_SECONDS = 30.0
 MIN_ACTIVE_DBM0 = -35.0
 RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
 DIR_NAME = "announcements"
+FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\.wav")  # an uploaded announcement's name
 _FORMATS = {
     1: "PCM",
     3: "float",
@@ -203,8 +205,6 @@ def store_announcement(data_dir, name, data):
     :raises AudioFormatError: the file is not acceptable (see :func:`validate_announcement_wav`)
     :raises ValueError: ``name`` is not a plain ``.wav`` file name
     """
-    from .settings import FILE_NAME
-
     if not FILE_NAME.fullmatch(name or "") or name.startswith("tts-"):
         raise ValueError(
             "an announcement file name is letters, digits, '.', '_' or '-' "
