@@ -8,10 +8,11 @@ session. Connections are shared between the server's threads behind a lock:
 every statement is short.
 """
 
-import contextlib
 import os
 import sqlite3
 import threading
+
+from firmware.datadir import immediate_transaction
 
 SCHEMA_VERSION = 1
 
@@ -78,17 +79,10 @@ class WebDb:
         except OSError:
             pass
 
-    @contextlib.contextmanager
     def tx(self):
-        """``with db.tx() as conn:`` — all or nothing; the lock is held throughout."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        """``with db.tx() as conn:`` — all or nothing; the lock is held throughout
+        (:func:`firmware.datadir.immediate_transaction`)."""
+        return immediate_transaction(self._db, self._lock)
 
     def query(self, sql, args=()):
         """All rows of a read-only statement."""

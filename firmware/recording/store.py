@@ -33,7 +33,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -299,17 +299,10 @@ class RecordingStore:
         if busy:
             log.warning("calls.db checkpoint was busy: a removed key stays in its WAL until the next one")
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """The database connection inside one immediate transaction (``repair``'s rows)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """The database connection inside one immediate transaction (``repair``'s rows,
+        :meth:`destroy_rows`); see :func:`firmware.datadir.immediate_transaction`."""
+        return datadir.immediate_transaction(self._db, self._lock)
 
     def set_measured(self, recording_id, state, duration_s):
         """Correct a recording's state and duration once its audio has been measured."""
