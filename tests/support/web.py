@@ -1,5 +1,6 @@
 """Helpers of the web tests: fakes of the box's status and recordings, a web app around a small box."""
 
+import functools
 import io
 import math
 import re
@@ -90,8 +91,10 @@ class FakeStatus:
             return self.version
 
 
+@functools.cache
 def wav_bytes(seconds, rate=8000):
-    """A mono 16-bit WAV of a 440 Hz tone lasting ``seconds``."""
+    """A mono 16-bit WAV of a 440 Hz tone lasting ``seconds`` (made once per length:
+    every web test's fake recordings hold the same few tones)."""
     n = int(seconds * rate)
     samples = b"".join(
         struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(n)
