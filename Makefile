@@ -21,7 +21,10 @@ endif
 # Add a module here once `mypy` is clean on it.
 TYPED := telephony/countries.py telephony/errors.py telephony/levels.py \
 	telephony/generate.py telephony/spandsp.py board/base.py firmware/bus.py \
-	firmware/alarms.py firmware/errors.py web/services.py web/site.py
+	firmware/alarms.py firmware/errors.py web/services.py web/site.py \
+	firmware/calls/calllog.py firmware/recording/store.py firmware/recording/schema.py \
+	firmware/storage/audit.py firmware/storage/keystore.py firmware/policy/deletions.py \
+	firmware/policy/checks.py web/db.py
 LINTED := telephony board firmware web tests bench hw_tests setup.py
 
 .PHONY: help setup run test test-fast test-arm64 lint hwtest bench sanitize clean

@@ -20,9 +20,11 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
+from typing import Any
 
 from firmware import datadir
-from firmware.bus import Alarm, CallAnswered, CallEnded, CallStarted, CallUpdated
+from firmware.bus import Alarm, CallAnswered, CallEnded, CallStarted, CallUpdated, EventBus
 from firmware.policy import cards
 from firmware.policy.callmeta import SCHEMA as CALLMETA_SCHEMA
 from firmware.recording.schema import SCHEMA as RECORDINGS_SCHEMA
@@ -80,7 +82,7 @@ WRITE_ALARM = "call_log"
 RETRY_US = 5_000_000  # while the card refuses writes, try again this often
 
 
-def migrate(db):
+def migrate(db: sqlite3.Connection) -> None:
     """Bring an open ``calls.db`` connection's ``calls`` table up to :data:`SCHEMA`."""
     db.executescript(SCHEMA)
     have = {row[1] for row in db.execute("PRAGMA table_info(calls)")}
@@ -103,12 +105,12 @@ class CallLog:
     :meth:`close`, once the card takes it again; the alarm then goes off.
     """
 
-    def __init__(self, path, clock, readonly=False):
+    def __init__(self, path: str | os.PathLike[str], clock: Any, readonly: bool = False) -> None:
         self.path = os.fspath(path)
         self._clock = clock
         self._lock = threading.RLock()  # an alarm's subscribers may log a call
-        self._bus = None
-        self._pending = {}  # id(call) -> call: states the card has not taken yet
+        self._bus: EventBus | None = None
+        self._pending: dict[int, Any] = {}  # id(call) -> call: states the card has not taken yet
         self._failing = False
         self._retry = None  # the retry timer while writes fail
         if readonly:
@@ -120,7 +122,7 @@ class CallLog:
         migrate(self._db)
         self._db.executescript(RECORDINGS_SCHEMA + CALLMETA_SCHEMA)
 
-    def attach(self, bus):
+    def attach(self, bus: EventBus) -> None:
         """Start logging the calls published on ``bus`` (and raise its alarms there)."""
         self._bus = bus
         bus.subscribe(CallStarted, self._updated)
@@ -128,7 +130,7 @@ class CallLog:
         bus.subscribe(CallUpdated, self._updated)
         bus.subscribe(CallEnded, self._updated)
 
-    def close(self):
+    def close(self) -> None:
         self.flush()
         with self._lock:
             if self._retry is not None:
@@ -141,7 +143,7 @@ class CallLog:
             self._db.close()
 
     @property
-    def pending(self):
+    def pending(self) -> int:
         """How many calls wait in memory for the card to take their latest state."""
         return len(self._pending)
 
@@ -153,7 +155,7 @@ class CallLog:
             self._pending[id(event.call)] = event.call
         self.flush()
 
-    def flush(self):
+    def flush(self) -> bool:
         """Write every call waiting in memory; returns True when none is left."""
         with self._lock:
             try:
@@ -215,7 +217,7 @@ class CallLog:
                 Alarm(line=0, t_us=self._clock.now_us(), kind=WRITE_ALARM, active=active, message=message)
             )
 
-    def close_open(self, reason, ended_at=None):
+    def close_open(self, reason: str, ended_at: int | None = None) -> list[int]:
         """End every call the log still has open; returns their ids.
 
         ``ended_at`` (wall µs) is when; None takes each call's last evidence:
@@ -237,7 +239,7 @@ class CallLog:
                 )
         return ids
 
-    def calls(self, limit=None, offset=0):
+    def calls(self, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
         """Calls as dicts in the documented JSON shape, oldest first."""
         # A call's latest recording, if it has one.
         sql = (
@@ -248,7 +250,7 @@ class CallLog:
             " WHERE call_id = calls.id ORDER BY started_at DESC LIMIT 1)"
             " ORDER BY calls.started_at, calls.id"
         )
-        args = ()
+        args: tuple[int, ...] = ()
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             args = (limit, offset)
@@ -267,7 +269,7 @@ class CallLog:
         return out
 
 
-def deleted_recordings(db, call_ids):
+def deleted_recordings(db: sqlite3.Connection, call_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """``{call_id: {"at", "rule", "reason"}}``: the latest recording retention deleted
     of each of ``call_ids`` (from the deletion log, if there is one)."""
     if (
@@ -288,7 +290,7 @@ def deleted_recordings(db, call_ids):
     return found
 
 
-def iso_ms(wall_us):
+def iso_ms(wall_us: int | None) -> str | None:
     """ISO 8601 UTC with milliseconds, e.g. ``2026-03-02T09:00:02.000Z``."""
     if wall_us is None:
         return None
@@ -296,7 +298,7 @@ def iso_ms(wall_us):
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
 
 
-def call_json(row):
+def call_json(row: dict[str, Any]) -> dict[str, Any]:
     """The public JSON shape of a call-log row."""
     talk_us = (
         row["ended_at"] - row["answered_at"]
@@ -344,5 +346,5 @@ def _loads(text):
     return None if text is None else json.loads(text)
 
 
-def dumps(call):
+def dumps(call: dict[str, Any]) -> str:
     return json.dumps(call, separators=(", ", ": "))

@@ -33,7 +33,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,7 @@ from firmware.recording import codec
 from firmware.recording.schema import SCHEMA
 from firmware.recording.segment import SegmentReader, _read_header, inspect
 from firmware.storage import crypto, fsutil
+from firmware.storage.keystore import RecordingKey
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,15 @@ class RecordingStore:
     :raises StorageError: the database cannot be opened
     """
 
-    def __init__(self, data_dir, readonly=False, *, signer=None, verify_key=None, on_audit=None):
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        readonly: bool = False,
+        *,
+        signer: Any = None,
+        verify_key: bytes | None = None,
+        on_audit: Callable[[str, str | None, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.data_dir = os.fspath(data_dir)
         self.signer = signer
         self.verify_key = verify_key if verify_key is not None or signer is None else (signer.public_key)
@@ -153,15 +162,23 @@ class RecordingStore:
             {"recordings": sum(r["state"] in ("complete", "partial") for r in self.all())},
         )
 
-    def close(self):
+    def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def path_of(self, recording_id):
+    def path_of(self, recording_id: str) -> str:
         return os.path.join(self.dir, recording_id + ".lkrec")
 
     # ------------------------------------------------------------ writing
-    def begin(self, call_id, wrapped_key, profile, chunk_ms, started_wall_us, recording_id=None):
+    def begin(
+        self,
+        call_id: int,
+        wrapped_key: bytes,
+        profile: str,
+        chunk_ms: int,
+        started_wall_us: int,
+        recording_id: str | None = None,
+    ) -> str:
         """Commit the intent row of a new recording; returns its id (the file comes next)."""
         recording_id = recording_id or uuid.uuid4().hex
         with self._lock:
@@ -181,7 +198,9 @@ class RecordingStore:
         self._audit("recording_created", recording_id, {"call_id": call_id})
         return recording_id
 
-    def finish(self, recording_id, state, duration_s, action="recording_sealed"):
+    def finish(
+        self, recording_id: str, state: str, duration_s: float, action: str = "recording_sealed"
+    ) -> None:
         """Record the end of a recording: its state, duration, size and file hash; sign it.
 
         ``action`` is what the audit trail calls it (``recording_recovered``
@@ -196,11 +215,13 @@ class RecordingStore:
         self.sign(recording_id)
         self._audit(action, recording_id, {"state": state, "bytes": size, "sha256": digest})
 
-    def sign(self, recording_id):
+    def sign(self, recording_id: str) -> None:
         """Sign the recording as it stands now (when the store has a signer)."""
         if self.signer is None:
             return
         row = self.get(recording_id)
+        if row is None:
+            raise LinekeeperError("no such recording %s" % recording_id)
         call = self.call_row(row["call_id"])
         signature = evidence.sign_recording(
             self.signer, row, self.path_of(recording_id), None if call is NO_CALL_LOG else call
@@ -208,7 +229,7 @@ class RecordingStore:
         with self._lock:
             self._db.execute("UPDATE recordings SET signature = ? WHERE id = ?", (signature, recording_id))
 
-    def key_context(self, row):
+    def key_context(self, row: dict[str, Any]) -> bytes:
         """The context ``row``'s data key was wrapped under (:func:`wrap_context`): its
         call id as the row says, and that call's line as the call log says."""
         call, header = self.call_row(row["call_id"]), read_header(self.path_of(row["id"]))
@@ -216,7 +237,7 @@ class RecordingStore:
         line = call["line"] if isinstance(call, dict) else (header or {}).get("line")
         return wrap_context(row["id"], row["call_id"], line, header)
 
-    def statement_of(self, row):
+    def statement_of(self, row: dict[str, Any]) -> Any:
         """The recording's statement as it stands now (what its signature covers)."""
         call = self.call_row(row["call_id"])
         return evidence.recording_statement(
@@ -227,7 +248,7 @@ class RecordingStore:
         if self._on_audit is not None:
             self._on_audit(action, recording_id, details)
 
-    def call_row(self, call_id):
+    def call_row(self, call_id: int) -> Any:
         """The call log's ``calls`` row of ``call_id`` as a dict, None if it has none,
         or :data:`NO_CALL_LOG` when this database has no call log (tests, tools)."""
         try:
@@ -240,7 +261,7 @@ class RecordingStore:
             return NO_CALL_LOG
         return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
 
-    def drop(self, recording_id):
+    def drop(self, recording_id: str) -> None:
         """Forget a recording that never got a file (creating it failed)."""
         with self._lock:
             gone = self._db.execute(
@@ -251,7 +272,7 @@ class RecordingStore:
             self.checkpoint()
             self._audit("recording_deleted", recording_id, {"why": "not a recording"})
 
-    def discard(self, recording_id):
+    def discard(self, recording_id: str) -> None:
         """Remove a recording still in progress that turned out not to be a call.
 
         The file first (its header holds a copy of the wrapped key), then the
@@ -263,7 +284,7 @@ class RecordingStore:
         self.shred_file(recording_id, audit=False)
         self.drop(recording_id)
 
-    def shred_file(self, recording_id, audit=True):
+    def shred_file(self, recording_id: str, audit: bool = True) -> None:
         """Overwrite the file's header (where its wrapped key is) with zeros, then remove it.
 
         Call after the row is gone. A crash in between leaves a file that
@@ -287,7 +308,7 @@ class RecordingStore:
         if audit:
             self._audit("recording_deleted", recording_id, {})
 
-    def checkpoint(self):
+    def checkpoint(self) -> None:
         """Move everything into calls.db and empty its write-ahead log (after removing a key).
 
         With ``secure_delete`` the removed row is overwritten in calls.db; the
@@ -304,7 +325,7 @@ class RecordingStore:
         :meth:`destroy_rows`); see :func:`firmware.datadir.immediate_transaction`."""
         return datadir.immediate_transaction(self._db, self._lock)
 
-    def set_measured(self, recording_id, state, duration_s):
+    def set_measured(self, recording_id: str, state: str, duration_s: float) -> None:
         """Correct a recording's state and duration once its audio has been measured."""
         with self._lock:
             self._db.execute(
@@ -403,18 +424,18 @@ class RecordingStore:
         return None if row[0] is None else int(row[0])
 
     # ------------------------------------------------------------ reading
-    def known_ids(self):
+    def known_ids(self) -> set[str]:
         """Ids of every recording the call log has a row for, or logged as deleted."""
         with self._lock:
             return {r[0] for r in self._db.execute("SELECT id FROM recordings")} | deleted_ids(self._db)
 
-    def get(self, recording_id):
+    def get(self, recording_id: str) -> dict[str, Any] | None:
         with self._lock:
             cur = self._db.execute("SELECT * FROM recordings WHERE id = ?", (recording_id,))
             row = cur.fetchone()
             return dict(zip([d[0] for d in cur.description], row, strict=False)) if row else None
 
-    def for_call(self, call_id):
+    def for_call(self, call_id: int) -> dict[str, Any] | None:
         """The newest recording of ``call_id`` as a dict, or None."""
         with self._lock:
             cur = self._db.execute(
@@ -423,13 +444,13 @@ class RecordingStore:
             row = cur.fetchone()
             return dict(zip([d[0] for d in cur.description], row, strict=False)) if row else None
 
-    def all(self):
+    def all(self) -> list[dict[str, Any]]:
         with self._lock:
             cur = self._db.execute("SELECT * FROM recordings ORDER BY started_at, id")
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=False)) for row in cur.fetchall()]
 
-    def open_audio(self, recording_id, recording_key):
+    def open_audio(self, recording_id: str, recording_key: RecordingKey) -> tuple[bytes, bool]:
         """The decrypted audio stream (codec bytes) and whether the file is complete.
 
         Only authenticates the chunks; :meth:`read_verified` also checks the
@@ -454,9 +475,9 @@ class RecordingStore:
             if row["state"] != "partial" or not _is_last_record(path, len(chunks)):
                 raise
             return b"".join(chunks), False
-        return b"".join(chunks), reader.complete
+        return b"".join(chunks), bool(reader.complete)
 
-    def read_verified(self, recording_id, recording_key):
+    def read_verified(self, recording_id: str, recording_key: RecordingKey) -> tuple[dict[str, Any], bytes]:
         """``(row, codec bytes)`` of a recording that passes every check :meth:`verify` makes.
 
         :raises TamperError: the file, its row or its key was altered (every
@@ -475,7 +496,7 @@ class RecordingStore:
             )
         return row, data
 
-    def export(self, recording_id, recording_key, out_path):
+    def export(self, recording_id: str, recording_key: RecordingKey, out_path: str) -> None:
         """Write the recording to ``out_path`` as ``.wav`` or ``.ogg`` (as recorded).
 
         The recording is checked first, as :meth:`verify` does with the key;
@@ -488,7 +509,7 @@ class RecordingStore:
         payload = self.export_bytes(recording_id, recording_key, ext.lstrip(".") or out_path)
         fsutil.atomic_write(out_path, payload, mode=0o600)
 
-    def export_bytes(self, recording_id, recording_key, fmt):
+    def export_bytes(self, recording_id: str, recording_key: RecordingKey, fmt: str) -> bytes:
         """The recording as ``fmt`` ("wav", or the recorded "ogg"), in memory.
 
         For the web UI's export: the decrypted audio never touches the card
@@ -512,7 +533,7 @@ class RecordingStore:
         return codec.finalize(data, row["profile"])
 
     # ------------------------------------------------------------ crash recovery
-    def recover(self):
+    def recover(self) -> list[tuple[str, str, Any]]:
         """Finish what a crash cut short; returns a list of what was done (for the log).
 
         Every row still ``recording`` becomes ``partial`` with the duration of
@@ -527,7 +548,7 @@ class RecordingStore:
         this runs, when such a file is a sealed recording: the call log then
         lost rows, which ``linekeeper repair`` rebuilds.)
         """
-        done = []
+        done: list[tuple[str, str, Any]] = []
         for row in self.all():
             if row["state"] != "recording":
                 continue
@@ -582,7 +603,7 @@ class RecordingStore:
                 done.append(("quarantined", name, self.quarantine(name)))
         return done
 
-    def unmatched(self):
+    def unmatched(self) -> list[str]:
         """Names of the files in the recordings folder that no row accounts for."""
         known = {row["file"] for row in self.all()}
         try:
@@ -591,14 +612,14 @@ class RecordingStore:
             return []
         return sorted(name for name in names if name not in known)
 
-    def quarantined(self):
+    def quarantined(self) -> list[str]:
         """Names of the files in the quarantine folder."""
         try:
             return sorted(os.listdir(self.quarantine_dir))
         except FileNotFoundError:
             return []
 
-    def quarantine(self, name):
+    def quarantine(self, name: str) -> str:
         """Move ``name`` from the recordings folder to the quarantine folder; returns its path.
 
         The name is kept (with a number added if it is taken); both folders
@@ -637,7 +658,7 @@ class RecordingStore:
         return min(high, max(low, (found[0] - row["started_at"]) / 1e6))
 
     # ------------------------------------------------------------ verification
-    def verify(self, recording_key=None):
+    def verify(self, recording_key: RecordingKey | None = None) -> list[str]:
         """Check every recording; returns a list of problems (empty when all is intact).
 
         Without a key, each finished file is checked against the size and
@@ -675,7 +696,7 @@ class RecordingStore:
             problems = evidence.signature_problems(self.verify_key, row, path, call)
         return problems, (None if problems else data)
 
-    def evidence_problems(self, row):
+    def evidence_problems(self, row: dict[str, Any]) -> list[str]:
         """What is wrong with ``row`` as evidence, without the key (a list of texts).
 
         The sealed header, the row and the call log's call must agree, and
@@ -762,7 +783,7 @@ def _header_span(path):
             return 0
 
 
-def read_header(path):
+def read_header(path: str) -> dict[str, Any] | None:
     """The sealed header of the recording file ``path`` (a dict), or None if it has none.
 
     Read without any key: the header is in clear, and authenticated as part
@@ -776,7 +797,7 @@ def read_header(path):
         return None
 
 
-def deleted_ids(db):
+def deleted_ids(db: sqlite3.Connection) -> set[str]:
     """Ids of recordings the deletion log says were destroyed (empty when there is no log)."""
     try:
         return {r[0] for r in db.execute("SELECT recording_id FROM deletion_log")}
@@ -810,7 +831,7 @@ def _wav_bytes(samples, rate):
 KEY_CONTEXT = 2  # the header's ``key_context``: call id and line are in the wrap context
 
 
-def wrap_context(recording_id, call_id, line, header=None):
+def wrap_context(recording_id: str, call_id: int, line: Any, header: dict[str, Any] | None = None) -> bytes:
     """The context a recording's data key is wrapped under (docs/FORMAT.md).
 
     Version 2 (headers with ``"key_context": 2``): ``recording id || 0x00 ||
@@ -824,7 +845,7 @@ def wrap_context(recording_id, call_id, line, header=None):
     return b"%s\x00call=%d\x00line=%s" % (recording_id.encode(), int(call_id), str(line).encode())
 
 
-def new_wrapped_key(public_key, recording_id, call=None):
+def new_wrapped_key(public_key: bytes, recording_id: str, call: Any = None) -> tuple[bytes, bytes]:
     """A fresh data key and its copy wrapped to the box, bound to ``recording_id``
     and, given ``call`` (anything with ``id`` and ``line``), to its call and line."""
     data_key = crypto.new_data_key()

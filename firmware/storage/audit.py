@@ -47,6 +47,8 @@ import math
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
+from typing import Any
 
 from firmware.errors import AuditError
 from firmware.policy import cards
@@ -133,7 +135,7 @@ class AuditEntry:
     hash: str
 
 
-def read_head(head_path):
+def read_head(head_path: str | os.PathLike[str]) -> tuple[int, str] | None:
     """The chain head in the file ``head_path``: ``(seq, hash)``, or None if there is none.
 
     Sent off the card (with every scheduled report, say), an earlier head is what
@@ -147,7 +149,7 @@ def read_head(head_path):
     return head["seq"], head["hash"]
 
 
-def canonical_json(value):
+def canonical_json(value: Any) -> str:
     """``value`` as canonical JSON text: sorted keys, no whitespace, ASCII only.
 
     Raises :class:`AuditError` for values JSON cannot hold exactly (NaN,
@@ -197,7 +199,13 @@ class AuditLog:
     :class:`OSError` when the storage fails.
     """
 
-    def __init__(self, path_db, head_path, readonly=False, signer=None):
+    def __init__(
+        self,
+        path_db: str | os.PathLike[str],
+        head_path: str | os.PathLike[str],
+        readonly: bool = False,
+        signer: Any = None,
+    ) -> None:
         self.path_db = os.fspath(path_db)
         self.signer = signer
         self.head_path = os.fspath(head_path)
@@ -226,7 +234,7 @@ class AuditLog:
         get = getattr(self.signer, "get", None)
         return get() if get is not None else self.signer
 
-    def close(self):
+    def close(self) -> None:
         """Close the database; the object is unusable afterwards."""
         with self._lock:
             self._db.close()
@@ -237,7 +245,9 @@ class AuditLog:
     def __exit__(self, *exc):
         self.close()
 
-    def append(self, actor, action, target, details, wall_us):
+    def append(
+        self, actor: str, action: str, target: str | None, details: dict[str, Any] | None, wall_us: int
+    ) -> AuditEntry:
         """Record that ``actor`` did ``action`` to ``target`` at ``wall_us``; returns the entry.
 
         ``action`` is one of :data:`ACTIONS`; ``target`` is text or ``None``
@@ -290,7 +300,7 @@ class AuditLog:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             yield
 
-    def head(self):
+    def head(self) -> tuple[int, str] | None:
         """The chain head file's ``(seq, hash)``, or ``None`` if there is none yet."""
         head = self._head_doc()
         return None if head is None else (head["seq"], head["hash"])
@@ -310,7 +320,14 @@ class AuditLog:
         data = canonical_json(doc) + "\n"
         atomic_write(self.head_path, data.encode("ascii"))
 
-    def entries(self, limit=100, offset=0, action=None, newest_first=True, targets=None):
+    def entries(
+        self,
+        limit: int = 100,
+        offset: int = 0,
+        action: str | None = None,
+        newest_first: bool = True,
+        targets: Sequence[str] | None = None,
+    ) -> list[AuditEntry]:
         """Up to ``limit`` entries after skipping ``offset``, newest first by default.
 
         ``action`` keeps only entries of that action; ``targets`` (a list of
@@ -333,11 +350,11 @@ class AuditLog:
             ).fetchall()
         return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
 
-    def __len__(self):
+    def __len__(self) -> int:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM audit").fetchone()[0]
 
-    def verify(self, anchor=None, public_key=None):
+    def verify(self, anchor: Any = None, public_key: bytes | None = None) -> list[str]:
         """Check the whole chain and the head; returns a list of problems (empty = intact).
 
         Each problem is one line of text naming the entry it concerns.
@@ -361,7 +378,7 @@ class AuditLog:
                 db.execute("SELECT count(*) FROM audit").fetchone()  # takes the snapshot
                 try:
                     head_doc = self._head_doc()
-                    head = None if head_doc is None else (head_doc["seq"], head_doc["hash"])
+                    head: Any = None if head_doc is None else (head_doc["seq"], head_doc["hash"])
                 except (OSError, ValueError, KeyError, TypeError) as err:
                     head, head_doc = err, None
             expected_seq, prev_hash, hashes = 1, GENESIS_HASH, {}

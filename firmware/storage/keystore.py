@@ -51,6 +51,7 @@ import json
 import os
 import threading
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -123,22 +124,24 @@ class RecordingKey:
 
     __slots__ = ("_private", "_public")
 
-    def __init__(self, private_key, public_key):
+    def __init__(self, private_key: bytes | bytearray, public_key: bytes) -> None:
         # A bytearray is taken over, not copied, so forget() wipes the only copy.
-        self._private = private_key if isinstance(private_key, bytearray) else bytearray(private_key)
+        self._private: bytearray | None = (
+            private_key if isinstance(private_key, bytearray) else bytearray(private_key)
+        )
         self._public = bytes(public_key)
 
     @property
-    def public_key(self):
+    def public_key(self) -> bytes:
         """The matching public key (32 bytes)."""
         return self._public
 
     @property
-    def forgotten(self):
+    def forgotten(self) -> bool:
         """True once :meth:`forget` has run."""
         return self._private is None
 
-    def unwrap(self, wrapped, context):
+    def unwrap(self, wrapped: bytes, context: bytes) -> bytes:
         """The data key in ``wrapped`` (see :func:`firmware.storage.crypto.unwrap_data_key`).
 
         Raises :class:`TamperError`, or :class:`KeyForgottenError` after :meth:`forget`.
@@ -147,7 +150,7 @@ class RecordingKey:
             raise KeyForgottenError("this recording key was forgotten: unlock the box again")
         return crypto.unwrap_data_key(wrapped, self._private, context)
 
-    def forget(self):
+    def forget(self) -> None:
         """Overwrite the private key in memory; the object is unusable afterwards."""
         if self._private is not None:
             self._private[:] = bytes(len(self._private))
@@ -177,13 +180,13 @@ def _recovery_checksum(secret):
     return hashlib.sha256(_RECOVERY_CHECKSUM + secret).digest()[:RECOVERY_CHECKSUM_BYTES]
 
 
-def format_recovery_key(secret):
+def format_recovery_key(secret: bytes) -> str:
     """The human form of a 16-byte recovery secret: 8 groups of 4 base32 characters."""
     text = base64.b32encode(secret + _recovery_checksum(secret)).decode("ascii")
     return "-".join(text[i : i + 4] for i in range(0, len(text), 4))
 
 
-def parse_recovery_key(text):
+def parse_recovery_key(text: str) -> bytes:
     """The 16-byte secret in a recovery key as typed by a person.
 
     Case, spaces and dashes do not matter, and 0/1/8 are read as O/I/B.
@@ -317,7 +320,7 @@ class KeyStore:
 
     FILE_NAME = "keystore.json"
 
-    def __init__(self, data_dir, kdf_params=None):
+    def __init__(self, data_dir: str | os.PathLike[str], kdf_params: Argon2Params | None = None) -> None:
         self.keys_dir = Path(data_dir) / "keys"
         self.path = self.keys_dir / self.FILE_NAME
         self.kdf_params = DEFAULT_KDF if kdf_params is None else kdf_params
@@ -328,19 +331,19 @@ class KeyStore:
     # --- reading ---------------------------------------------------------------------
 
     @property
-    def is_initialised(self):
+    def is_initialised(self) -> bool:
         """True when the box has recording keys."""
         return self.path.exists()
 
-    def public_key(self):
+    def public_key(self) -> bytes:
         """The recording public key (32 bytes). Raises :class:`NotInitialisedError`."""
         return self._load()[0]
 
-    def slots(self):
+    def slots(self) -> list[str]:
         """The users that have a password slot, sorted."""
         return sorted(slot["user"] for slot in self._load()[1] if slot["kind"] == "password")
 
-    def unlock(self, user, password):
+    def unlock(self, user: str, password: str) -> RecordingKey:
         """The private key, opened with ``user``'s password, as a :class:`RecordingKey`.
 
         Raises :class:`WrongPasswordError` (unknown user or wrong password,
@@ -365,7 +368,7 @@ class KeyStore:
                 return RecordingKey(private, public)
         raise WrongPasswordError("wrong user name or password")
 
-    def unlock_recovery(self, recovery_key):
+    def unlock_recovery(self, recovery_key: str) -> RecordingKey:
         """The private key, opened with the recovery key (text as shown at initialisation).
 
         Raises :class:`RecoveryKeyFormatError` for a mistyped key,
@@ -382,7 +385,7 @@ class KeyStore:
 
     # --- changing ----------------------------------------------------------------------
 
-    def initialise(self, user, password, show=None):
+    def initialise(self, user: str, password: str, show: Callable[[str], None] | None = None) -> str:
         """Create the recording key pair, ``user``'s password slot and the recovery slot.
 
         Returns the recovery key text, which is stored nowhere: show it once.
@@ -419,7 +422,7 @@ class KeyStore:
                 private[:] = bytes(len(private))
             return format_recovery_key(recovery)
 
-    def add_slot(self, user, password, unlocked):
+    def add_slot(self, user: str, password: str, unlocked: RecordingKey) -> None:
         """Give ``user`` a password slot, using an already unlocked key.
 
         Raises :class:`KeySlotError` if ``user`` already has one or
@@ -432,7 +435,7 @@ class KeyStore:
                 raise KeySlotError("user %r already has a key slot; change its password instead" % user)
             slots.append(_password_slot(user, secret, self.kdf_params, unlocked._private))
 
-    def reset_password(self, user, new_password, unlocked):
+    def reset_password(self, user: str, new_password: str, unlocked: RecordingKey) -> None:
         """Replace ``user``'s password slot without the old password, using an unlocked key.
 
         For a forgotten password: unlock with another user's password or the
@@ -444,13 +447,13 @@ class KeyStore:
             index = self._index(slots, user)
             slots[index] = _password_slot(user, secret, self.kdf_params, unlocked._private)
 
-    def change_password(self, user, old_password, new_password):
+    def change_password(self, user: str, old_password: str, new_password: str) -> None:
         """Replace ``user``'s password. Raises :class:`WrongPasswordError`, :class:`WeakPasswordError`."""
         _check_new_password(new_password)
         with self.unlock(user, old_password) as unlocked:
             self.reset_password(user, new_password, unlocked)
 
-    def remove_slot(self, user):
+    def remove_slot(self, user: str) -> None:
         """Remove ``user``'s password slot.
 
         Raises :class:`KeySlotError` for an unknown user, or when it is the
@@ -466,7 +469,7 @@ class KeyStore:
                 )
             del slots[index]
 
-    def new_recovery_key(self, unlocked):
+    def new_recovery_key(self, unlocked: RecordingKey) -> str:
         """Replace the recovery slot with one for a new recovery key, returned as text.
 
         The old recovery key stops working. Show the new one once.
