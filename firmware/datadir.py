@@ -14,10 +14,13 @@
   full or read-only card can still be inspected.
 """
 
+import contextlib
 import errno
 import fcntl
 import os
 import sqlite3
+from collections.abc import Iterator
+from typing import Any
 
 from firmware.storage import fsutil
 
@@ -222,3 +225,25 @@ def integrity_problems(db, name):
     if rows == ["ok"]:
         return []
     return ["%s: integrity check: %s" % (name, r) for r in rows[:20]]
+
+
+@contextlib.contextmanager
+def immediate_transaction(
+    db: sqlite3.Connection, lock: contextlib.AbstractContextManager[Any]
+) -> Iterator[sqlite3.Connection]:
+    """``with immediate_transaction(db, lock) as conn:`` — all or nothing.
+
+    ``db`` is an autocommit connection (``isolation_level=None``) shared behind
+    ``lock``, which is held from ``BEGIN IMMEDIATE`` (the write lock taken at
+    once, so a busy database is met here rather than half-way) until the
+    ``COMMIT``, or the ``ROLLBACK`` when the block raises (anything, even
+    ``KeyboardInterrupt``: nothing half-written stays).
+    """
+    with lock:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")

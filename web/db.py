@@ -12,6 +12,10 @@ import contextlib
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
+from typing import Any
+
+from firmware.datadir import immediate_transaction
 
 SCHEMA_VERSION = 1
 
@@ -61,7 +65,7 @@ CREATE INDEX IF NOT EXISTS call_notes_call ON call_notes (call_id, id);
 class WebDb:
     """The web layer's database at ``path``; :meth:`tx` runs a transaction."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -78,27 +82,21 @@ class WebDb:
         except OSError:
             pass
 
-    @contextlib.contextmanager
-    def tx(self):
-        """``with db.tx() as conn:`` — all or nothing; the lock is held throughout."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """``with db.tx() as conn:`` — all or nothing; the lock is held throughout
+        (:func:`firmware.datadir.immediate_transaction`)."""
+        return immediate_transaction(self._db, self._lock)
 
-    def query(self, sql, args=()):
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         """All rows of a read-only statement."""
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
-    def one(self, sql, args=()):
+    def one(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        """The first row of a read-only statement, or None."""
         with self._lock:
             return self._db.execute(sql, args).fetchone()
 
-    def close(self):
+    def close(self) -> None:
         with self._lock:
             self._db.close()

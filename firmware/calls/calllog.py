@@ -20,12 +20,14 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
+from typing import Any
 
 from firmware import datadir
-from firmware.bus import Alarm, CallAnswered, CallEnded, CallStarted, CallUpdated
+from firmware.bus import Alarm, CallAnswered, CallEnded, CallStarted, CallUpdated, EventBus
 from firmware.policy import cards
 from firmware.policy.callmeta import SCHEMA as CALLMETA_SCHEMA
-from firmware.recording.store import SCHEMA as RECORDINGS_SCHEMA
+from firmware.recording.schema import SCHEMA as RECORDINGS_SCHEMA
 from firmware.storage.fieldseal import CALL_FIELDS, opener, seal_call_log
 from firmware.storage.fsutil import create_db_file
 
@@ -81,7 +83,7 @@ WRITE_ALARM = "call_log"
 RETRY_US = 5_000_000  # while the card refuses writes, try again this often
 
 
-def migrate(db):
+def migrate(db: sqlite3.Connection) -> None:
     """Bring an open ``calls.db`` connection's ``calls`` table up to :data:`SCHEMA`."""
     db.executescript(SCHEMA)
     have = {row[1] for row in db.execute("PRAGMA table_info(calls)")}
@@ -115,14 +117,16 @@ class CallLog:
     lock) keeps the ids its own.
     """
 
-    def __init__(self, path, clock, readonly=False, cipher=None):
+    def __init__(
+        self, path: str | os.PathLike[str], clock: Any, readonly: bool = False, cipher: Any = None
+    ) -> None:
         self.path = os.fspath(path)
         self._clock = clock
         self._cipher = cipher
         self._lock = threading.RLock()  # an alarm's subscribers may log a call
-        self._bus = None
-        self._pending = {}  # id(call) -> call: states the card has not taken yet
-        self._uninserted = {}  # id(call) -> clock_synced: calls with an id but no row yet
+        self._bus: EventBus | None = None
+        self._pending: dict[int, Any] = {}  # id(call) -> call: states the card has not taken yet
+        self._uninserted: dict[int, Any] = {}  # id(call) -> clock_synced: calls with an id but no row yet
         self._last_id = 0  # the highest call id given or ever held (see last_call_id)
         self._failing = False
         self._retry = None  # the retry timer while writes fail
@@ -136,7 +140,7 @@ class CallLog:
         self._db.executescript(RECORDINGS_SCHEMA + CALLMETA_SCHEMA)
         self._last_id = last_call_id(self._db)
 
-    def attach(self, bus):
+    def attach(self, bus: EventBus) -> None:
         """Start logging the calls published on ``bus`` (and raise its alarms there)."""
         self._bus = bus
         bus.subscribe(CallStarted, self._updated)
@@ -144,7 +148,7 @@ class CallLog:
         bus.subscribe(CallUpdated, self._updated)
         bus.subscribe(CallEnded, self._updated)
 
-    def close(self):
+    def close(self) -> None:
         self.flush()
         with self._lock:
             if self._retry is not None:
@@ -165,7 +169,7 @@ class CallLog:
             return seal_call_log(self._db, self._cipher)
 
     @property
-    def pending(self):
+    def pending(self) -> int:
         """How many calls wait in memory for the card to take their latest state."""
         return len(self._pending)
 
@@ -177,7 +181,7 @@ class CallLog:
             self._pending[id(event.call)] = event.call
         self.flush()
 
-    def flush(self):
+    def flush(self) -> bool:
         """Write every call waiting in memory; returns True when none is left.
 
         Every waiting call is tried (the card may refuse one write and take
@@ -261,7 +265,7 @@ class CallLog:
                 Alarm(line=0, t_us=self._clock.now_us(), kind=WRITE_ALARM, active=active, message=message)
             )
 
-    def close_open(self, reason, ended_at=None):
+    def close_open(self, reason: str, ended_at: int | None = None) -> list[int]:
         """End every call the log still has open; returns their ids.
 
         ``ended_at`` (wall µs) is when; None takes each call's last evidence:
@@ -283,7 +287,7 @@ class CallLog:
                 )
         return ids
 
-    def calls(self, limit=None, offset=0):
+    def calls(self, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
         """Calls as dicts in the documented JSON shape, oldest first."""
         # A call's latest recording, if it has one.
         sql = (
@@ -294,7 +298,7 @@ class CallLog:
             " WHERE call_id = calls.id ORDER BY started_at DESC LIMIT 1)"
             " ORDER BY calls.started_at, calls.id"
         )
-        args = ()
+        args: tuple[int, ...] = ()
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             args = (limit, offset)
@@ -313,7 +317,7 @@ class CallLog:
         return out
 
 
-def deleted_recordings(db, call_ids):
+def deleted_recordings(db: sqlite3.Connection, call_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """``{call_id: {"at", "rule", "reason"}}``: the latest recording retention deleted
     of each of ``call_ids`` (from the deletion log, if there is one)."""
     if (
@@ -347,7 +351,7 @@ def last_call_id(db):
     return max((int(n) for n in found if n is not None), default=0)
 
 
-def iso_ms(wall_us):
+def iso_ms(wall_us: int | None) -> str | None:
     """ISO 8601 UTC with milliseconds, e.g. ``2026-03-02T09:00:02.000Z``."""
     if wall_us is None:
         return None
@@ -355,7 +359,7 @@ def iso_ms(wall_us):
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
 
 
-def call_json(row, cipher=None):
+def call_json(row: dict[str, Any], cipher: Any = None) -> dict[str, Any]:
     """The public JSON shape of a call-log row; ``cipher`` opens its sealed fields
     (:mod:`firmware.storage.fieldseal`)."""
     open_ = opener(cipher)
@@ -405,5 +409,5 @@ def _loads(text):
     return None if text is None else json.loads(text)
 
 
-def dumps(call):
+def dumps(call: dict[str, Any]) -> str:
     return json.dumps(call, separators=(", ", ": "))

@@ -1,13 +1,14 @@
 """The consent announcement's audio: an uploaded WAV, checked, or the default made by espeak-ng.
 
-:func:`validate_announcement_wav` is the upload check (the web page's and the
-box's): it parses the RIFF structure itself, so a header that lies about the
-length of the file or of its audio is caught rather than read as far as it
-goes, converts any PCM WAV (8 to 32-bit integer or 32-bit float, any number
-of channels, 8 to 48 kHz) to mono 8 kHz int16 and refuses, with a message
-saying what to do, anything that is not a WAV, compressed, too large
-(> 5 MB), too long (> 30 s), silent or too quiet (active level below
--35 dBm0, so callers could not hear it over the line).
+:func:`validate_announcement_wav` is the upload check (the web page's and
+the box's): it parses the RIFF structure strictly
+(:func:`firmware.wavfile.parse_wav`), so a header that lies about the length
+of the file or of its audio is caught rather than read as far as it goes,
+converts any PCM WAV (8 to 32-bit integer or 32-bit float, any number of
+channels, 8 to 48 kHz) to mono 8 kHz int16 and refuses, with a message
+saying what to do, anything that is not a WAV, compressed, too large (> 5
+MB), too long (> 30 s), silent or too quiet (active level below -35 dBm0, so
+callers could not hear it over the line).
 
 :class:`Announcements` gives the samples to play: the uploaded file
 (``DATA_DIR/announcements/NAME.wav``, checked again when loaded: the card
@@ -20,6 +21,7 @@ hears); it is written atomically, 0600, like everything in the data dir.
 import hashlib
 import math
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -34,6 +36,7 @@ from telephony import countries
 from telephony.levels import active_level_dbm0, set_active_level
 
 from ..errors import AudioFormatError, InputFileError, LinekeeperError
+from ..wavfile import WAVE_FLOAT, WAVE_PCM, format_name, parse_wav
 
 RATE = 8000
 MAX_BYTES = 5 * 1024 * 1024
@@ -41,16 +44,7 @@ MAX_SECONDS = 30.0
 MIN_ACTIVE_DBM0 = -35.0
 RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
 DIR_NAME = "announcements"
-_FORMATS = {
-    1: "PCM",
-    3: "float",
-    6: "A-law",
-    7: "mu-law",
-    2: "ADPCM",
-    0x11: "IMA ADPCM",
-    0x55: "MP3",
-    0xFFFE: "extensible",
-}
+FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\.wav")  # an uploaded announcement's name
 
 
 class AnnouncementError(LinekeeperError, RuntimeError):
@@ -78,17 +72,21 @@ def validate_announcement_wav(data):
             "the WAV header says the file is %d bytes but it is %d: the file "
             "is cut short or damaged; save it again" % (riff_size + 8, len(data))
         )
-    fmt, audio = _chunks(data)
-    tag, channels, rate, _byte_rate, block, bits, fmt_at, fmt_size = fmt
-    if tag == 0xFFFE:
-        # WAVE_FORMAT_EXTENSIBLE: the real format opens the sub-format GUID at offset 24.
-        if fmt_size < 40:
-            raise AudioFormatError("the WAV's extended format header is damaged; save it again")
-        tag = struct.unpack("<H", data[fmt_at + 24 : fmt_at + 26])[0]
-    if tag not in (1, 3):
+    try:
+        info = parse_wav(data)
+    except AudioFormatError as exc:
+        raise AudioFormatError("%s; save it again" % exc) from None
+    tag, channels, rate, block, bits, audio = (
+        info.tag,
+        info.channels,
+        info.rate,
+        info.block,
+        info.bits,
+        info.audio,
+    )
+    if tag not in (WAVE_PCM, WAVE_FLOAT):
         raise AudioFormatError(
-            "the WAV holds %s audio; save it as uncompressed PCM (16-bit)"
-            % _FORMATS.get(tag, "format %d" % tag)
+            "the WAV holds %s audio; save it as uncompressed PCM (16-bit)" % format_name(tag)
         )
     if not 1 <= channels <= 8 or rate not in RATES:
         raise AudioFormatError(
@@ -96,10 +94,10 @@ def validate_announcement_wav(data):
             "8000 to 48000 Hz" % (channels, rate)
         )
     width = bits // 8
-    if bits not in (8, 16, 24, 32) or (tag == 3 and bits != 32) or block != channels * width:
+    if bits not in (8, 16, 24, 32) or (tag == WAVE_FLOAT and bits != 32) or block != channels * width:
         raise AudioFormatError(
             "%d-bit %s samples are not supported; save as 16-bit PCM"
-            % (bits, "float" if tag == 3 else "integer")
+            % (bits, "float" if tag == WAVE_FLOAT else "integer")
         )
     if len(audio) % block:
         raise AudioFormatError(
@@ -123,36 +121,8 @@ def validate_announcement_wav(data):
     return samples
 
 
-def _chunks(data):
-    """``(fmt fields, audio bytes)``; raises on a lying or missing chunk."""
-    pos, fmt, audio = 12, None, None
-    while pos + 8 <= len(data):
-        cid, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
-        body = pos + 8
-        if body + size > len(data):
-            raise AudioFormatError(
-                "the WAV header says its %r chunk holds %d bytes but only %d "
-                "follow: the file is cut short or its header is wrong; save "
-                "it again" % (cid.decode("latin-1"), size, len(data) - body)
-            )
-        if cid == b"fmt ":
-            if size < 16:
-                raise AudioFormatError("the WAV format chunk is damaged; save the file again")
-            fmt = struct.unpack("<HHIIHH", data[body : body + 16]) + (body, size)
-        elif cid == b"data":
-            if audio is not None:
-                raise AudioFormatError("the WAV has two audio chunks; save it again")
-            audio = data[body : body + size]
-        pos = body + size + (size & 1)
-    if fmt is None or audio is None:
-        raise AudioFormatError(
-            "the WAV has no %s chunk: it is damaged; save it again" % ("format" if fmt is None else "audio")
-        )
-    return fmt, audio
-
-
 def _to_mono_8k(audio, tag, channels, rate, width):
-    if tag == 3:
+    if tag == WAVE_FLOAT:
         x = np.frombuffer(audio, "<f4").astype(np.float64) * 32767.0
     elif width == 1:
         x = (np.frombuffer(audio, np.uint8).astype(np.float64) - 128.0) * 256.0
@@ -203,8 +173,6 @@ def store_announcement(data_dir, name, data):
     :raises AudioFormatError: the file is not acceptable (see :func:`validate_announcement_wav`)
     :raises ValueError: ``name`` is not a plain ``.wav`` file name
     """
-    from .settings import FILE_NAME
-
     if not FILE_NAME.fullmatch(name or "") or name.startswith("tts-"):
         raise ValueError(
             "an announcement file name is letters, digits, '.', '_' or '-' "

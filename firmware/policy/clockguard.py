@@ -16,20 +16,25 @@ deletion needs all of:
 A jump suspends automatic deletion until an installer confirms the time
 (:meth:`ClockGuard.confirm`): a clock that stays at 2040 is consistent with
 itself from then on, and only a person can tell it is wrong. The suspension
-and the last passed sweep are kept in ``calls.db`` (``retention_state``), so
-a restart does not lift them.
+and the last passed sweep are kept in ``calls.db`` (``retention_state``,
+through the recordings store), so a restart does not lift them.
 """
 
 import datetime
+from typing import Protocol
 
 from .retention import DAY_US
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS retention_state (
-    key    TEXT PRIMARY KEY,
-    value  TEXT NOT NULL
-);
-"""
+
+class GuardStore(Protocol):
+    """Where the guard keeps its state and learns the newest call
+    (:class:`firmware.recording.store.RecordingStore`)."""
+
+    def retention_state(self, key: str) -> str | None: ...
+
+    def set_retention_state(self, key: str, value: str | None) -> None: ...
+
+    def newest_synced_call_us(self) -> int | None: ...
 
 
 def _iso(wall_us):
@@ -37,29 +42,24 @@ def _iso(wall_us):
 
 
 class ClockGuard:
-    """Decides whether a sweep may delete. ``db`` is a connection to calls.db.
+    """Decides whether a sweep may delete.
 
+    :param store: a :class:`GuardStore` (the recordings store, its tables prepared
+        by :meth:`~firmware.recording.store.RecordingStore.prepare_retention`)
     :param settings: ``() -> RetentionSettings`` (its clock tolerances)
     """
 
-    def __init__(self, clock, db, settings):
+    def __init__(self, clock, store: GuardStore, settings):
         self.clock = clock
-        self._db = db
+        self._store = store
         self._settings = settings
-        self._db.executescript(SCHEMA)
         self._offset_us = None  # wall - monotonic at the last passed check, this process
 
     def _get(self, key):
-        row = self._db.execute("SELECT value FROM retention_state WHERE key = ?", (key,)).fetchone()
-        return None if row is None else row[0]
+        return self._store.retention_state(key)
 
     def _put(self, key, value):
-        if value is None:
-            self._db.execute("DELETE FROM retention_state WHERE key = ?", (key,))
-        else:
-            self._db.execute(
-                "INSERT OR REPLACE INTO retention_state (key, value) VALUES (?, ?)", (key, str(value))
-            )
+        self._store.set_retention_state(key, None if value is None else str(value))
 
     @property
     def last_passed_us(self):
@@ -103,7 +103,7 @@ class ClockGuard:
                     _span(abs(drift_us)),
                 )
         last = self.last_passed_us
-        newest = self._db.execute("SELECT max(started_at) FROM calls WHERE clock_synced = 1").fetchone()[0]
+        newest = self._store.newest_synced_call_us()
         if last is not None and wall_us < last - tolerance_us:
             return "the clock (%s) is before the last sweep (%s)" % (_iso(wall_us), _iso(last))
         if newest is not None and wall_us < newest - tolerance_us:

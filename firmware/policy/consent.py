@@ -24,12 +24,15 @@ then records the call only if ``record_if_notice_failed`` is set.
 """
 
 import logging
+import re
 import threading
+from dataclasses import dataclass, field
 
 from firmware.calls.calllog import iso_ms
 from telephony.generate import sine
 
-from .announcement import AnnouncementError, Announcements
+from .announcement import FILE_NAME, AnnouncementError, Announcements
+from .checks import Checked, check_bool, check_choice, check_int, check_number, check_text, fail
 
 log = logging.getLogger(__name__)
 RATE = 8000
@@ -139,3 +142,106 @@ def make_notices(board, clock, data_dir, country, settings):
     notices = ConsentNotices(board, clock, Announcements(data_dir, country), settings)
     notices.apply(settings)
     return notices
+
+
+NOTICES = ("off", "tone", "announcement")
+VOICE = re.compile(r"[A-Za-z0-9_+-]{1,40}")
+DEFAULT_ANNOUNCEMENT = (
+    "This call may be recorded, for training and quality purposes, and to keep a record of what was agreed."
+)
+
+
+# ------------------------------------------------------------------ the settings
+@dataclass(frozen=True)
+class Announcement(Checked):
+    """The spoken notice.
+
+    ``file``       an uploaded WAV in ``DATA_DIR/announcements/`` (validated
+                   when uploaded and again when loaded), or None: ``text``
+                   spoken by espeak-ng (made at first use, then cached)
+    ``text``       what the default announcement says
+    ``voice``      espeak-ng voice; None: en-gb (uk) or en-us (us)
+    ``level_dbm0`` the active speech level the spoken text is scaled to
+    """
+
+    _PATH = "policy.consent.announcement"
+
+    text: str = DEFAULT_ANNOUNCEMENT
+    voice: str = None
+    file: str = None
+    level_dbm0: float = -16
+
+    def check(self, path):
+        if not isinstance(self.text, str) or not self.text.strip() or len(self.text) > 500:
+            fail(path + ".text", "must be 1 to 500 characters of text")
+        if self.voice is not None:
+            check_text(self.voice, VOICE, path + ".voice", 'an espeak-ng voice name such as "en-gb"')
+        if self.file is not None:
+            check_text(
+                self.file,
+                FILE_NAME,
+                path + ".file",
+                "the name of an uploaded .wav file (letters, digits, '.', '_', '-')",
+            )
+        check_number(self.level_dbm0, -30, -6, path + ".level_dbm0", "dBm0")
+
+
+@dataclass(frozen=True)
+class WarningTone(Checked):
+    """The periodic beep while a recorded call is connected (defaults: US practice, FCC 64.501).
+
+    First ``interval_s`` after the answer, then every ``interval_s``.
+    """
+
+    _PATH = "policy.consent.warning_tone"
+
+    enabled: bool = False
+    frequency_hz: int = 1400
+    duration_ms: int = 500
+    interval_s: float = 15
+    level_dbm0: float = -13
+
+    def check(self, path):
+        check_bool(self.enabled, path + ".enabled")
+        check_int(self.frequency_hz, 300, 3400, path + ".frequency_hz", "Hz")
+        check_int(self.duration_ms, 50, 2000, path + ".duration_ms", "ms")
+        check_number(self.interval_s, 5, 600, path + ".interval_s", "seconds")
+        if self.duration_ms >= self.interval_s * 1000:
+            fail(path + ".duration_ms", "must be shorter than interval_s")
+        check_number(self.level_dbm0, -30, -6, path + ".level_dbm0", "dBm0")
+
+
+@dataclass(frozen=True)
+class ConsentSettings(Checked):
+    """The notice that calls may be recorded, given on every call that may be.
+
+    ``inbound``   at the answer of an inbound call: "announcement", "tone"
+                  (one beep as :class:`WarningTone` makes it) or "off"
+    ``outbound``  the same, once dialling ends on an outbound call
+    ``announcement`` :class:`Announcement`
+    ``warning_tone`` :class:`WarningTone` (periodic, independent of the above)
+    ``record_if_notice_failed`` when the notice could not be given (the
+                  board refused to play, the announcement file is missing or
+                  invalid): record anyway (True) or not (False). Either way the
+                  call says the notice failed.
+    """
+
+    _PATH = "policy.consent"
+    _NESTED = {"announcement": Announcement, "warning_tone": WarningTone}
+
+    inbound: str = "off"
+    outbound: str = "off"
+    announcement: Announcement = field(default_factory=Announcement)
+    warning_tone: WarningTone = field(default_factory=WarningTone)
+    record_if_notice_failed: bool = False
+
+    def check(self, path):
+        check_choice(self.inbound, NOTICES, path + ".inbound")
+        check_choice(self.outbound, NOTICES, path + ".outbound")
+        if not isinstance(self.announcement, Announcement):
+            fail(path + ".announcement", "must be an object")
+        self.announcement.check(path + ".announcement")
+        if not isinstance(self.warning_tone, WarningTone):
+            fail(path + ".warning_tone", "must be an object")
+        self.warning_tone.check(path + ".warning_tone")
+        check_bool(self.record_if_notice_failed, path + ".record_if_notice_failed")

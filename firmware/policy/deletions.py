@@ -25,6 +25,9 @@ them.
 
 import hashlib
 import json
+import sqlite3
+import threading
+from typing import Any
 
 from firmware.storage.audit import GENESIS_HASH, canonical_json
 
@@ -195,3 +198,51 @@ def verify(db, audit=None):
                 "recorded for it: the log was rewritten" % anchor[0]
             )
     return problems
+
+
+class DeletionLog:
+    """The deletion log in an open connection to calls.db, used under its owner's lock.
+
+    The recordings store (:class:`firmware.recording.store.RecordingStore`)
+    holds one as :attr:`~firmware.recording.store.RecordingStore.deletions`:
+    its entries are appended in the store's transaction that destroys the
+    recordings' rows, and read through it.
+
+    :param db: the owner's connection (autocommit; transactions are the owner's)
+    :param lock: the owner's lock on that connection (re-entrant: :meth:`append`
+        runs inside the owner's transaction, which holds it)
+    """
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
+        self._db = db
+        self._lock = lock
+
+    def head(self) -> tuple[int, str]:
+        """``(seq, hash)`` of the last entry, or ``(0, GENESIS_HASH)`` for an empty log."""
+        with self._lock:
+            return head(self._db)
+
+    def append(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Add ``entry`` inside the owner's open transaction; see :func:`append`."""
+        with self._lock:
+            return append(self._db, entry)
+
+    def entries(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        """Up to ``limit`` entries as dicts, newest first."""
+        with self._lock:
+            return entries(self._db, limit, offset)
+
+    def for_call(self, call_id: int) -> list[dict[str, Any]]:
+        """The entries of call ``call_id``'s deleted recordings, oldest first."""
+        with self._lock:
+            return for_call(self._db, call_id)
+
+    def count(self) -> int:
+        """How many entries the log holds."""
+        with self._lock:
+            return int(count(self._db))
+
+    def verify(self, audit: Any = None) -> list[str]:
+        """Problems with the chain and its latest anchor in ``audit``; see :func:`verify`."""
+        with self._lock:
+            return verify(self._db, audit)

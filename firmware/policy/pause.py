@@ -24,8 +24,11 @@ The audit entries carry the same times as the span.
 
 import logging
 import threading
+from dataclasses import dataclass
 
 from firmware.calls.calllog import iso_ms
+
+from .checks import Checked, check_bool, check_code, check_int, fail
 
 log = logging.getLogger(__name__)
 
@@ -240,3 +243,33 @@ class _ResumeListener:
                 self._keys, self._done = "", True
                 self.on_code()
                 return
+
+
+# ------------------------------------------------------------------ the settings
+@dataclass(frozen=True)
+class PciSettings(Checked):
+    """Pausing a recording while card details are given (PCI DSS).
+
+    ``pause_code`` / ``resume_code``  keys typed on the handset (None: off)
+    ``button``     the line's ``pause_button`` input toggles the pause
+    ``auto_resume_s`` a pause ends by itself after this long (10 to 1800 s)
+    ``mask_dtmf``  keys pressed after the answer are cut out of the recording
+                   (silence), their places marked on the call, not the keys
+    """
+
+    _PATH = "policy.pci"
+
+    pause_code: str = "*1"
+    resume_code: str = "*2"
+    button: bool = True
+    auto_resume_s: int = 120
+    mask_dtmf: bool = True
+
+    def check(self, path):
+        check_code(self.pause_code, path + ".pause_code")
+        check_code(self.resume_code, path + ".resume_code")
+        if self.pause_code is not None and self.pause_code == self.resume_code:
+            fail(path + ".resume_code", "must differ from pause_code")
+        check_bool(self.button, path + ".button")
+        check_int(self.auto_resume_s, 10, 1800, path + ".auto_resume_s", "seconds")
+        check_bool(self.mask_dtmf, path + ".mask_dtmf")

@@ -37,6 +37,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
+from .checks import check_int
 
 DAY_US = 86_400 * 1_000_000
 MAX_DAYS = 36_500  # a hundred years
@@ -44,14 +45,6 @@ MAX_RULES = 100
 CATEGORY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 DIRECTIONS = ("in", "out")
 DEFAULT_RULE = "default"
-
-
-def _whole(value, low, high, path, what):
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(
-            "must be a whole number %sfrom %d to %d" % ("of %s " % what if what else "", low, high),
-            field=path,
-        )
 
 
 def check_category(name, path):
@@ -93,9 +86,9 @@ class RetentionRule:
                 '"default" is the name of the default rule: choose another', field=path + ".name"
             )
         if self.days is not None:
-            _whole(self.days, 1, MAX_DAYS, path + ".days", "days")
+            check_int(self.days, 1, MAX_DAYS, path + ".days", "days")
         if self.line is not None:
-            _whole(self.line, 1, 64, path + ".line", None)
+            check_int(self.line, 1, 64, path + ".line", None)
         if self.direction not in (None,) + DIRECTIONS:
             raise ConfigError(
                 'must be "in", "out" or null (both), not %r' % (self.direction,), field=path + ".direction"
@@ -178,7 +171,7 @@ class RetentionSettings:
     def check(self, path="policy.retention"):
         """Raise :class:`ConfigError` naming the first bad field (dotted, from ``path``)."""
         if self.default_days is not None:
-            _whole(self.default_days, 1, MAX_DAYS, path + ".default_days", "days")
+            check_int(self.default_days, 1, MAX_DAYS, path + ".default_days", "days")
         if not isinstance(self.rules, tuple):
             raise ConfigError("must be a list of rules", field=path + ".rules")
         if len(self.rules) > MAX_RULES:
@@ -196,10 +189,10 @@ class RetentionSettings:
             raise ConfigError("must be an object of category: days", field=path + ".minimum_days")
         for category, days in self.minimum_days.items():
             check_category(category, "%s.minimum_days" % path)
-            _whole(days, 1, MAX_DAYS, "%s.minimum_days.%s" % (path, category), "days")
-        _whole(self.sweep_interval_min, 1, 1440, path + ".sweep_interval_min", "minutes")
-        _whole(self.disk_warning_percent, 50, 99, path + ".disk_warning_percent", "percent")
-        _whole(self.disk_critical_percent, 51, 99, path + ".disk_critical_percent", "percent")
+            check_int(days, 1, MAX_DAYS, "%s.minimum_days.%s" % (path, category), "days")
+        check_int(self.sweep_interval_min, 1, 1440, path + ".sweep_interval_min", "minutes")
+        check_int(self.disk_warning_percent, 50, 99, path + ".disk_warning_percent", "percent")
+        check_int(self.disk_critical_percent, 51, 99, path + ".disk_critical_percent", "percent")
         if self.disk_critical_percent <= self.disk_warning_percent:
             raise ConfigError(
                 "must be above disk_warning_percent (%d)" % self.disk_warning_percent,
@@ -207,8 +200,8 @@ class RetentionSettings:
             )
         if not isinstance(self.overwrite_oldest_when_full, bool):
             raise ConfigError("must be true or false", field=path + ".overwrite_oldest_when_full")
-        _whole(self.clock_tolerance_s, 1, 3600, path + ".clock_tolerance_s", "seconds")
-        _whole(self.clock_max_ahead_days, 1, 366, path + ".clock_max_ahead_days", "days")
+        check_int(self.clock_tolerance_s, 1, 3600, path + ".clock_tolerance_s", "seconds")
+        check_int(self.clock_max_ahead_days, 1, 366, path + ".clock_max_ahead_days", "days")
 
     # ------------------------------------------------------------ decisions
     def decide(self, line, direction, categories):

@@ -30,14 +30,36 @@ Numbers are compared in international form: on a UK box ``01632 960123`` is
 US box ten digits ``NXXNXXXXXX`` are ``+1NXXNXXXXXX``.
 """
 
+import dataclasses
 import datetime as dt
 import hashlib
 import re
-from dataclasses import dataclass
+import zoneinfo
+from dataclasses import dataclass, field
 
 from telephony import countries
 
+from .checks import (
+    Checked,
+    check_bool,
+    check_choice,
+    check_code,
+    check_int,
+    check_items,
+    check_number,
+    check_text,
+    fail,
+)
+
 RECORD, SKIP, PENDING = "record", "skip", "pending"
+
+MODES = ("always", "never", "on_demand", "by_rule")
+DIRECTIONS = ("in", "out")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_LINES = 64
+PATTERN = re.compile(r"\+?[0-9?*][0-9?* ]{0,31}")
+WINDOW = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])")
+NAME = re.compile(r"\S(.{0,38}\S)?")
 
 
 @dataclass(frozen=True)
@@ -199,3 +221,222 @@ def _sample(line, started_wall_us):
     """A number in [0, 100) fixed for the call (its line and start), spread evenly."""
     digest = hashlib.sha256(b"linekeeper-sample/%d/%d" % (line, started_wall_us)).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 * 100
+
+
+# ------------------------------------------------------------------ the settings
+@dataclass(frozen=True)
+class LineMode:
+    """How one line is recorded: ``mode`` is one of :data:`MODES`.
+
+    ``always``     every answered call
+    ``never``      a private line: nothing of it is ever recorded
+    ``on_demand``  only once someone asks (button or DTMF code) during the call
+    ``by_rule``    when the call passes the rules (direction, hours, numbers,
+                   sampling, minimum duration)
+    """
+
+    line: int
+    mode: str = "always"
+
+
+@dataclass(frozen=True)
+class NumberList:
+    """A named list of number patterns that includes or excludes calls.
+
+    ``action``   "include": with any include list, only calls whose number is
+                 on one are recorded; "exclude": calls whose number is on it
+                 are not (excludes win)
+    ``patterns`` numbers with wildcards: ``*`` any digits, ``?`` one digit;
+                 spaces are ignored and ``+CC`` matches the national form
+                 (``+44*`` matches 01632 960123 on a UK box)
+    """
+
+    _LISTS = ("patterns",)
+
+    name: str
+    action: str
+    patterns: tuple = ()
+
+
+@dataclass(frozen=True)
+class BusinessHours(Checked):
+    """When "by_rule" lines record: inside these hours, except on the holidays.
+
+    ``timezone`` an IANA zone name; ``days`` maps "mon".."sun" to windows
+    "HH:MM-HH:MM" (a day left out is closed; "24:00" ends at midnight);
+    ``holidays`` "YYYY-MM-DD" dates on which nothing is "inside".
+    """
+
+    _PATH = "policy.rules.hours"
+    _LISTS = ("holidays",)
+    _ADAPT = {"days": lambda value, where: _days(value, where)}
+
+    timezone: str = "Europe/London"
+    days: dict = field(default_factory=dict)
+    holidays: tuple = ()
+
+    def check(self, path):
+        check_text(
+            self.timezone,
+            re.compile(r"[A-Za-z0-9_+/-]{1,64}"),
+            path + ".timezone",
+            'a time zone name such as "Europe/London"',
+        )
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            fail(path + ".timezone", "unknown time zone %r" % self.timezone)
+        if not isinstance(self.days, dict):
+            fail(path + ".days", "must be an object of weekday: windows")
+        for day, windows in self.days.items():
+            where = "%s.days.%s" % (path, day)
+            check_choice(day, WEEKDAYS, where)
+            if not isinstance(windows, tuple):
+                fail(where, 'must be a list of "HH:MM-HH:MM" windows')
+            for i, window in enumerate(windows):
+                _window(window, "%s[%d]" % (where, i))
+        if not isinstance(self.holidays, tuple):
+            fail(path + ".holidays", "must be a list of dates")
+        for i, day in enumerate(self.holidays):
+            try:
+                dt.date.fromisoformat(day)
+            except (TypeError, ValueError):
+                fail("%s.holidays[%d]" % (path, i), 'must be a date "YYYY-MM-DD", not %r' % (day,))
+
+    @property
+    def zone(self):
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def windows(self, weekday):
+        """``[(start_min, end_min)]`` of weekday ``weekday`` (0 = Monday), minutes from midnight."""
+        return [_window(w, None) for w in self.days.get(WEEKDAYS[weekday], ())]
+
+
+def _days(value, where):
+    """``days`` as JSON gives it: an object of weekday: list of windows (made tuples)."""
+    if not isinstance(value, dict):
+        fail(where, "must be an object of weekday: windows")
+    return {day: tuple(w) if isinstance(w, list) else w for day, w in value.items()}
+
+
+def _window(text, path):
+    m = WINDOW.fullmatch(text) if isinstance(text, str) else None
+    if m is None:
+        fail(path, 'must be a window "HH:MM-HH:MM" such as "09:00-17:30", not %r' % (text,))
+    start = int(m[1]) * 60 + int(m[2])
+    end = int(m[3]) * 60 + int(m[4])
+    if end > 24 * 60 or end <= start:
+        fail(path, "must end after it starts, by 24:00 at the latest: %r" % text)
+    return start, end
+
+
+@dataclass(frozen=True)
+class OnDemand(Checked):
+    """How an "on_demand" line is asked to record.
+
+    ``dtmf_code``  keys typed on the handset during the call (None: off)
+    ``button``     the line's ``record_button`` input (if the HAT has one)
+    ``from_start`` True: the recording includes the call from its start (as
+                   far back as the line's ring buffer reaches: ``lookback_s``);
+                   False: only from the press
+    ``lookback_s`` how much audio each line's ring buffer keeps, 8 to 600 s;
+                   memory is 16 KB a second per line, rounded up to a power of two
+    """
+
+    _PATH = "policy.rules.on_demand"
+
+    dtmf_code: str = "*9"
+    button: bool = True
+    from_start: bool = True
+    lookback_s: int = 30
+
+    def check(self, path):
+        check_code(self.dtmf_code, path + ".dtmf_code")
+        check_bool(self.button, path + ".button")
+        check_bool(self.from_start, path + ".from_start")
+        check_int(self.lookback_s, 8, 600, path + ".lookback_s", "seconds")
+
+
+@dataclass(frozen=True)
+class RecordingRules(Checked):
+    """Which calls are recorded (see :mod:`firmware.policy.rules` for the order of checks).
+
+    ``default_mode``   the mode of lines not listed in ``lines``
+    ``lines``          :class:`LineMode` per line (each line at most once)
+    ``directions``     "by_rule" lines record calls in these directions
+    ``hours``          :class:`BusinessHours`, or None for any time
+    ``numbers``        :class:`NumberList` s
+    ``min_duration_s`` "by_rule" calls talking less than this keep no recording
+                       (0 to 600); their audio stays in memory until then
+    ``sample_percent`` share of the "by_rule" calls that pass every other rule
+                       which is recorded (0 to 100; chosen per call, repeatably)
+    ``on_demand``      :class:`OnDemand`
+    """
+
+    _PATH = "policy.rules"
+    _NESTED = {"lines": [LineMode], "hours": BusinessHours, "numbers": [NumberList], "on_demand": OnDemand}
+    _LISTS = ("directions",)
+
+    default_mode: str = "always"
+    lines: tuple = ()
+    directions: tuple = DIRECTIONS
+    hours: BusinessHours = None
+    numbers: tuple = ()
+    min_duration_s: float = 0
+    sample_percent: float = 100
+    on_demand: OnDemand = field(default_factory=OnDemand)
+
+    def check(self, path):
+        check_choice(self.default_mode, MODES, path + ".default_mode")
+        seen = {}
+        for i, item in enumerate(check_items(self.lines, LineMode, path + ".lines")):
+            where = "%s.lines[%d]" % (path, i)
+            check_int(item.line, 1, MAX_LINES, where + ".line")
+            if item.line in seen:
+                fail(where + ".line", "line %d is already set by lines[%d]" % (item.line, seen[item.line]))
+            seen[item.line] = i
+            check_choice(item.mode, MODES, where + ".mode")
+        if not isinstance(self.directions, tuple) or not self.directions:
+            fail(path + ".directions", 'must be a list of "in" and/or "out"')
+        for i, d in enumerate(self.directions):
+            check_choice(d, DIRECTIONS, "%s.directions[%d]" % (path, i))
+        if self.hours is not None:
+            if not isinstance(self.hours, BusinessHours):
+                fail(path + ".hours", "must be an object or null")
+            self.hours.check(path + ".hours")
+        names = {}
+        for i, item in enumerate(check_items(self.numbers, NumberList, path + ".numbers")):
+            where = "%s.numbers[%d]" % (path, i)
+            check_text(item.name, NAME, where + ".name", "a name of 1 to 40 characters")
+            if item.name in names:
+                fail(where + ".name", "numbers[%d] already has this name" % names[item.name])
+            names[item.name] = i
+            check_choice(item.action, ("include", "exclude"), where + ".action")
+            if not isinstance(item.patterns, tuple) or not item.patterns:
+                fail(where + ".patterns", "must be a list of at least one pattern")
+            for k, pattern in enumerate(item.patterns):
+                check_text(
+                    pattern,
+                    PATTERN,
+                    "%s.patterns[%d]" % (where, k),
+                    "a number pattern of digits, '*' and '?' (an optional leading '+', "
+                    'spaces allowed), e.g. "0800*" or "01632 96????"',
+                )
+        check_number(self.min_duration_s, 0, 600, path + ".min_duration_s", "seconds")
+        check_number(self.sample_percent, 0, 100, path + ".sample_percent", "percent")
+        if not isinstance(self.on_demand, OnDemand):
+            fail(path + ".on_demand", "must be an object")
+        self.on_demand.check(path + ".on_demand")
+
+    def mode(self, line):
+        """The mode of ``line``."""
+        for item in self.lines:
+            if item.line == line:
+                return item.mode
+        return self.default_mode
+
+    def with_modes(self, modes):
+        """A copy with ``{line: mode}`` set (other lines keep theirs)."""
+        kept = [m for m in self.lines if m.line not in modes]
+        new = [LineMode(line, mode) for line, mode in sorted(modes.items())]
+        return dataclasses.replace(self, lines=tuple(sorted(kept + new, key=lambda m: m.line)))

@@ -42,11 +42,8 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 
-from firmware.calls.calllog import SCHEMA as CALLS_SCHEMA
-from firmware.recording.store import SCHEMA as RECORDINGS_SCHEMA
-
 from ..bus import Alarm
-from . import callmeta, deletions
+from . import deletions
 from .clockguard import ClockGuard
 from .retention import DAY_US
 
@@ -55,15 +52,6 @@ log = logging.getLogger(__name__)
 DISK_CHECK_US = 60_000_000
 BATCH = 50  # recordings destroyed per transaction
 OVERWRITE_RULE = "overwrite-when-full"
-
-_SELECT = """
-SELECT r.id, r.call_id, c.line, c.direction, c.started_at, r.duration_s, r.bytes, r.sha256,
-       (SELECT group_concat(tag, ',') FROM call_tags t WHERE t.call_id = r.call_id)
-FROM recordings r JOIN calls c ON c.id = r.call_id
-WHERE r.state IN ('complete', 'partial') AND c.started_at <= ?
-  AND %s EXISTS (SELECT 1 FROM legal_holds h WHERE h.call_id = r.call_id)
-ORDER BY c.started_at, r.id
-"""
 
 
 @dataclass(frozen=True)
@@ -97,8 +85,9 @@ class SweepResult:
 class RetentionSweeper:
     """Deletes what :class:`~firmware.policy.retention.RetentionSettings` say is past its time.
 
-    :param store: the box's :class:`~firmware.recording.store.RecordingStore` (its
-        data directory and file names)
+    :param store: the box's :class:`~firmware.recording.store.RecordingStore`, opened
+        for writing: the recordings, their calls' tags and holds, the deletion log
+        and the clock guard's state are all read and written through it
     :param clock: the box's clock; every time decision uses it
     :param audit: the :class:`~firmware.storage.audit.AuditLog`
     :param settings: a :class:`RetentionSettings` (replace with :meth:`update_settings`)
@@ -118,19 +107,10 @@ class RetentionSweeper:
         self.bus = bus
         self._disk_usage = disk_usage
         self._threaded = threaded
-        self._lock = threading.RLock()  # one sweep (and one connection user) at a time
+        self._lock = threading.RLock()  # one sweep at a time
         self._failing_jobs = set()  # names of the scheduled jobs whose last run failed
-        self._db = sqlite3.connect(
-            store.data_dir + "/calls.db", isolation_level=None, check_same_thread=False, timeout=30
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        # What makes deletion shredding: freed cells and pages are overwritten with zeros.
-        self._db.execute("PRAGMA secure_delete=ON")
-        self._db.executescript(CALLS_SCHEMA + RECORDINGS_SCHEMA)
-        callmeta.ensure_schema(self._db)
-        deletions.ensure_schema(self._db)
-        self.guard = ClockGuard(clock, self._db, lambda: self.settings)
+        store.prepare_retention()
+        self.guard = ClockGuard(clock, store, lambda: self.settings)
         self._alarms = {}
         self._timers = []
         self._running = None
@@ -153,9 +133,8 @@ class RetentionSweeper:
             running.join()
 
     def close(self):
+        """Stop; the store stays open (its owner closes it)."""
         self.stop()
-        with self._lock:
-            self._db.close()
 
     def update_settings(self, settings):
         """Use ``settings`` from now on (a new sweep interval applies from the next sweep)."""
@@ -252,30 +231,11 @@ class RetentionSweeper:
         shortest = settings.shortest_days()
         if shortest is None:
             return []
-        with self._lock:
-            rows = self._db.execute(
-                _SELECT % ("" if held else "NOT"), (now_us - shortest * DAY_US,)
-            ).fetchall()
         found = []
-        for rid, call_id, line, direction, started, duration_s, size, sha, tags in rows:
-            categories = tuple(sorted(tags.split(","))) if tags else ()
-            decision = settings.decide(line, direction, categories)
-            if decision.days is not None and started <= now_us - decision.days * DAY_US:
-                found.append(
-                    Candidate(
-                        rid,
-                        call_id,
-                        line,
-                        direction,
-                        categories,
-                        started,
-                        duration_s,
-                        size,
-                        sha,
-                        decision.rule,
-                        decision.days,
-                    )
-                )
+        for r in self.store.finished_recordings(now_us - shortest * DAY_US, held=held):
+            decision = settings.decide(r.line, r.direction, r.categories)
+            if decision.days is not None and r.started_at <= now_us - decision.days * DAY_US:
+                found.append(_candidate(r, decision.rule, decision.days))
         return found
 
     @staticmethod
@@ -329,40 +289,28 @@ class RetentionSweeper:
         return done
 
     def _destroy_batch(self, batch, reason, now_us):
-        destroyed = []
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            for c in batch:
-                # A hold placed since the selection still wins; a row already gone is skipped.
-                cur = self._db.execute(
-                    "DELETE FROM recordings WHERE id = ? AND state IN ('complete', 'partial') "
-                    "AND NOT EXISTS (SELECT 1 FROM legal_holds WHERE call_id = ?)",
-                    (c.recording_id, c.call_id),
-                )
-                if cur.rowcount != 1:
-                    continue
-                deletions.append(
-                    self._db,
-                    {
-                        "deleted_at": now_us,
-                        "reason": reason,
-                        "rule": c.rule,
-                        "recording_id": c.recording_id,
-                        "call_id": c.call_id,
-                        "line": c.line,
-                        "direction": c.direction,
-                        "categories": list(c.categories),
-                        "call_date": _date(c.started_at),
-                        "duration_s": c.duration_s,
-                        "bytes": c.bytes,
-                        "file_sha256": c.sha256,
-                    },
-                )
-                destroyed.append(c)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+        # A hold placed since the selection still wins; a row already gone is skipped.
+        gone = self.store.destroy_rows(
+            [
+                {
+                    "deleted_at": now_us,
+                    "reason": reason,
+                    "rule": c.rule,
+                    "recording_id": c.recording_id,
+                    "call_id": c.call_id,
+                    "line": c.line,
+                    "direction": c.direction,
+                    "categories": list(c.categories),
+                    "call_date": _date(c.started_at),
+                    "duration_s": c.duration_s,
+                    "bytes": c.bytes,
+                    "file_sha256": c.sha256,
+                }
+                for c in batch
+            ]
+        )
+        ids = {entry["recording_id"] for entry in gone}
+        destroyed = [c for c in batch if c.recording_id in ids]
         for c in destroyed:
             # The file's header holds a copy of the wrapped key: overwritten, then removed.
             self.store.shred_file(c.recording_id)
@@ -375,11 +323,7 @@ class RetentionSweeper:
 
     def _checkpoint(self):
         """Move the shredded pages into calls.db and empty the write-ahead log."""
-        busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        if busy:
-            # A reader held an old snapshot: the next checkpoint (SQLite's own, or
-            # the next sweep's) finishes the job.
-            log.warning("calls.db checkpoint was busy: old pages stay in its WAL until the next one")
+        self.store.checkpoint()
 
     def _audit(self, actor, trigger, result):
         details = {
@@ -390,7 +334,7 @@ class RetentionSweeper:
         }
         if result.refused:
             details.update(refused=result.refused, reason=result.message)
-        seq, digest = deletions.head(self._db)
+        seq, digest = self.store.deletions.head()
         details[deletions.ANCHOR] = {"seq": seq, "hash": digest}
         self.audit.append(actor, "retention_sweep", None, details, int(self.clock.wall_us()))
 
@@ -423,28 +367,11 @@ class RetentionSweeper:
     def overwritable(self, now_us=None):
         """Recordings the overwrite mode may delete: past their minimum period, not held, oldest first."""
         now_us = self.clock.wall_us() if now_us is None else now_us
-        with self._lock:
-            rows = self._db.execute(_SELECT % "NOT", (now_us,)).fetchall()
         found = []
-        for rid, call_id, line, direction, started, duration_s, size, sha, tags in rows:
-            categories = tuple(sorted(tags.split(","))) if tags else ()
-            floor_days, _ = self.settings.floor(categories)
-            if started <= now_us - floor_days * DAY_US:
-                found.append(
-                    Candidate(
-                        rid,
-                        call_id,
-                        line,
-                        direction,
-                        categories,
-                        started,
-                        duration_s,
-                        size,
-                        sha,
-                        OVERWRITE_RULE,
-                        floor_days,
-                    )
-                )
+        for r in self.store.finished_recordings(now_us, held=False):
+            floor_days, _ = self.settings.floor(r.categories)
+            if r.started_at <= now_us - floor_days * DAY_US:
+                found.append(_candidate(r, OVERWRITE_RULE, floor_days))
         return found
 
     def _overwrite(self, percent):
@@ -498,22 +425,36 @@ class RetentionSweeper:
             self._alarm("clock_jump", False, "the clock was confirmed by %s" % actor)
 
     def deletion_log(self, limit=100, offset=0):
-        with self._lock:
-            return deletions.entries(self._db, limit, offset)
+        """Deletion-log entries, newest first."""
+        return self.store.deletions.entries(limit, offset)
 
     def deletions_of_call(self, call_id):
         """Deletion-log entries of ``call_id``'s recordings (why its recording is gone)."""
-        with self._lock:
-            return deletions.for_call(self._db, call_id)
+        return self.store.deletions.for_call(call_id)
 
     def deletion_count(self):
-        with self._lock:
-            return deletions.count(self._db)
+        return self.store.deletions.count()
 
     def verify(self):
         """Problems with the deletion log (its chain and its anchor in the audit trail)."""
-        with self._lock:
-            return deletions.verify(self._db, self.audit)
+        return self.store.deletions.verify(self.audit)
+
+
+def _candidate(r, rule, days):
+    """The :class:`Candidate` of the store's finished recording ``r`` under ``rule``."""
+    return Candidate(
+        r.recording_id,
+        r.call_id,
+        r.line,
+        r.direction,
+        r.categories,
+        r.started_at,
+        r.duration_s,
+        r.bytes,
+        r.sha256,
+        rule,
+        days,
+    )
 
 
 def _date(wall_us):

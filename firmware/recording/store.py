@@ -36,12 +36,19 @@ import os
 import sqlite3
 import threading
 import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from firmware import datadir, evidence
+from firmware.calls.calllog import SCHEMA as CALLS_SCHEMA
 from firmware.errors import LinekeeperError, NotGrantedError, TamperError
+from firmware.policy import callmeta, deletions
 from firmware.recording import codec
+from firmware.recording.schema import SCHEMA
 from firmware.recording.segment import SegmentReader, _read_header, inspect
 from firmware.storage import crypto, fsutil
+from firmware.storage.keystore import RecordingKey
 
 log = logging.getLogger(__name__)
 
@@ -50,26 +57,44 @@ NO_CALL_LOG = object()  # RecordingStore.call_row's answer where there is no cal
 RECORDING_SUFFIX = ".lkrec"
 KEY_COPY_SUFFIX = ".lkkey"  # a recording's wrapped data key, outside its sealed header (docs/FORMAT.md)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS recordings (
-    id          TEXT PRIMARY KEY,
-    call_id     INTEGER NOT NULL,
-    file        TEXT NOT NULL,
-    wrapped_key BLOB,
-    profile     TEXT NOT NULL,
-    state       TEXT NOT NULL CHECK (state IN ('recording', 'complete', 'partial', 'deleted')),
-    started_at  INTEGER NOT NULL,
-    duration_s  REAL,
-    bytes       INTEGER,
-    sha256      TEXT,
-    chunk_ms    INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS recordings_call ON recordings (call_id);
-CREATE TABLE IF NOT EXISTS recording_speech (
-    recording_id TEXT PRIMARY KEY,
-    spans        TEXT NOT NULL
+# What the retention clock guard keeps across restarts (firmware.policy.clockguard).
+RETENTION_STATE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS retention_state (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
 );
 """
+
+# Finished recordings whose call started at or before a time, held or not (the %s:
+# "" or "NOT"), oldest call first, with their call's line, direction and tags.
+_FINISHED = """
+SELECT r.id, r.call_id, c.line, c.direction, c.started_at, r.duration_s, r.bytes, r.sha256,
+       (SELECT group_concat(tag, ',') FROM call_tags t WHERE t.call_id = r.call_id)
+FROM recordings r JOIN calls c ON c.id = r.call_id
+WHERE r.state IN ('complete', 'partial') AND c.started_at <= ?
+  AND %s EXISTS (SELECT 1 FROM legal_holds h WHERE h.call_id = r.call_id)
+ORDER BY c.started_at, r.id
+"""
+
+
+@dataclass(frozen=True)
+class FinishedRecording:
+    """A finished (complete or partial) recording as retention sees it.
+
+    ``started_at``: its call's start (µs since the epoch, UTC); ``categories``:
+    its call's tags, sorted; ``duration_s``, ``bytes`` and ``sha256`` as its row
+    says (None where the row has none).
+    """
+
+    recording_id: str
+    call_id: int
+    line: int
+    direction: str
+    started_at: int
+    duration_s: float | None
+    bytes: int | None
+    sha256: str | None
+    categories: tuple[str, ...]
 
 
 class RecordingStore:
@@ -88,7 +113,15 @@ class RecordingStore:
     :raises StorageError: the database cannot be opened
     """
 
-    def __init__(self, data_dir, readonly=False, *, signer=None, verify_key=None, on_audit=None):
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        readonly: bool = False,
+        *,
+        signer: Any = None,
+        verify_key: bytes | None = None,
+        on_audit: Callable[[str, str | None, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.data_dir = os.fspath(data_dir)
         self.signer = signer
         self.verify_key = verify_key if verify_key is not None or signer is None else (signer.public_key)
@@ -98,11 +131,12 @@ class RecordingStore:
         self._on_audit = on_audit
         self.dir = os.path.join(self.data_dir, "recordings")
         self.quarantine_dir = os.path.join(self.data_dir, QUARANTINE)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: the deletion log runs in transactions
         self.readonly = readonly
         path = os.path.join(self.data_dir, "calls.db")
         if readonly:
             self._db = datadir.connect_readonly(path)
+            self.deletions = deletions.DeletionLog(self._db, self._lock)
             return
         os.makedirs(self.dir, mode=fsutil.data_mode(directory=True), exist_ok=True)
         fsutil.create_db_file(path)
@@ -111,6 +145,8 @@ class RecordingStore:
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
         self._add_rekey_column()
+        #: The deletion log: what retention destroyed, appended by :meth:`destroy_rows`.
+        self.deletions = deletions.DeletionLog(self._db, self._lock)
         if signer is not None:
             self._add_signatures()
 
@@ -189,11 +225,19 @@ class RecordingStore:
             )
         self.checkpoint()
 
-    def path_of(self, recording_id):
+    def path_of(self, recording_id: str) -> str:
         return os.path.join(self.dir, recording_id + ".lkrec")
 
     # ------------------------------------------------------------ writing
-    def begin(self, call_id, wrapped_key, profile, chunk_ms, started_wall_us, recording_id=None):
+    def begin(
+        self,
+        call_id: int,
+        wrapped_key: bytes,
+        profile: str,
+        chunk_ms: int,
+        started_wall_us: int,
+        recording_id: str | None = None,
+    ) -> str:
         """Commit the intent row of a new recording; returns its id (the file comes next)."""
         recording_id = recording_id or uuid.uuid4().hex
         with self._lock:
@@ -213,7 +257,9 @@ class RecordingStore:
         self._audit("recording_created", recording_id, {"call_id": call_id})
         return recording_id
 
-    def finish(self, recording_id, state, duration_s, action="recording_sealed"):
+    def finish(
+        self, recording_id: str, state: str, duration_s: float, action: str = "recording_sealed"
+    ) -> None:
         """Record the end of a recording: its state, duration, size and file hash; sign it.
 
         ``action`` is what the audit trail calls it (``recording_recovered``
@@ -247,11 +293,13 @@ class RecordingStore:
             ).fetchone()
         return None if row is None else [tuple(x) for x in json.loads(row[0])]
 
-    def sign(self, recording_id):
+    def sign(self, recording_id: str) -> None:
         """Sign the recording as it stands now (when the store has a signer)."""
         if self.signer is None:
             return
         row = self.get(recording_id)
+        if row is None:
+            raise LinekeeperError("no such recording %s" % recording_id)
         call = self.call_row(row["call_id"])
         signature = evidence.sign_recording(
             self.signer, row, self.path_of(recording_id), None if call is NO_CALL_LOG else call
@@ -259,7 +307,7 @@ class RecordingStore:
         with self._lock:
             self._db.execute("UPDATE recordings SET signature = ? WHERE id = ?", (signature, recording_id))
 
-    def key_context(self, row):
+    def key_context(self, row: dict[str, Any]) -> bytes:
         """The context ``row``'s data key was wrapped under (:func:`wrap_context`): its
         call id as the row says, and that call's line as the call log says."""
         call, header = self.call_row(row["call_id"]), read_header(self.path_of(row["id"]))
@@ -292,7 +340,7 @@ class RecordingStore:
         line = (read_header(self.path_of(row["id"])) or {}).get("line")
         return None if line is None else int(line)
 
-    def statement_of(self, row):
+    def statement_of(self, row: dict[str, Any]) -> Any:
         """The recording's statement as it stands now (what its signature covers)."""
         call = self.call_row(row["call_id"])
         return evidence.recording_statement(
@@ -303,7 +351,7 @@ class RecordingStore:
         if self._on_audit is not None:
             self._on_audit(action, recording_id, details)
 
-    def call_row(self, call_id):
+    def call_row(self, call_id: int) -> Any:
         """The call log's ``calls`` row of ``call_id`` as a dict, None if it has none,
         or :data:`NO_CALL_LOG` when this database has no call log (tests, tools)."""
         try:
@@ -316,7 +364,7 @@ class RecordingStore:
             return NO_CALL_LOG
         return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
 
-    def drop(self, recording_id):
+    def drop(self, recording_id: str) -> None:
         """Forget a recording that never got a file (creating it failed)."""
         with self._lock:
             gone = self._db.execute(
@@ -327,7 +375,7 @@ class RecordingStore:
             self.checkpoint()
             self._audit("recording_deleted", recording_id, {"why": "not a recording"})
 
-    def discard(self, recording_id):
+    def discard(self, recording_id: str) -> None:
         """Remove a recording still in progress that turned out not to be a call.
 
         The file first (its header holds a copy of the wrapped key), then the
@@ -339,7 +387,7 @@ class RecordingStore:
         self.shred_file(recording_id, audit=False)
         self.drop(recording_id)
 
-    def shred_file(self, recording_id, audit=True):
+    def shred_file(self, recording_id: str, audit: bool = True) -> None:
         """Overwrite the file's header (where its wrapped key is) with zeros, then remove it.
 
         Call after the row is gone. A crash in between leaves a file that
@@ -381,7 +429,7 @@ class RecordingStore:
             os.close(fd)
         fsutil.remove_durable(path)
 
-    def checkpoint(self):
+    def checkpoint(self) -> None:
         """Move everything into calls.db and empty its write-ahead log (after removing a key).
 
         With ``secure_delete`` the removed row is overwritten in calls.db; the
@@ -393,19 +441,12 @@ class RecordingStore:
         if busy:
             log.warning("calls.db checkpoint was busy: a removed key stays in its WAL until the next one")
 
-    @contextlib.contextmanager
-    def transaction(self):
-        """The database connection inside one immediate transaction (``repair``'s rows)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """The database connection inside one immediate transaction (``repair``'s rows,
+        :meth:`destroy_rows`); see :func:`firmware.datadir.immediate_transaction`."""
+        return datadir.immediate_transaction(self._db, self._lock)
 
-    def set_measured(self, recording_id, state, duration_s):
+    def set_measured(self, recording_id: str, state: str, duration_s: float) -> None:
         """Correct a recording's state and duration once its audio has been measured."""
         with self._lock:
             self._db.execute(
@@ -413,6 +454,95 @@ class RecordingStore:
                 (state, duration_s, recording_id),
             )
         self.sign(recording_id)
+
+    # ------------------------------------------------------------ retention
+    def prepare_retention(self) -> None:
+        """Create what retention reads and writes in calls.db, where missing.
+
+        The call log's ``calls`` table, the policy's tags and legal holds, the
+        deletion log and the clock guard's state: a sweeper may start before
+        the call log has run on a new card.
+        """
+        with self._lock:
+            self._db.executescript(CALLS_SCHEMA + SCHEMA + RETENTION_STATE_SCHEMA)
+            callmeta.ensure_schema(self._db)
+            deletions.ensure_schema(self._db)
+
+    def finished_recordings(self, started_at_most_us: int, *, held: bool) -> list[FinishedRecording]:
+        """The finished recordings whose call started at or before ``started_at_most_us``
+        (µs since the epoch, UTC), oldest call first.
+
+        :param held: True for only those whose call is on legal hold, False for
+            only those whose call is not
+        """
+        with self._lock:
+            rows = self._db.execute(_FINISHED % ("" if held else "NOT"), (started_at_most_us,)).fetchall()
+        return [
+            FinishedRecording(
+                rid,
+                call_id,
+                line,
+                direction,
+                started,
+                duration_s,
+                size,
+                sha,
+                tuple(sorted(tags.split(","))) if tags else (),
+            )
+            for rid, call_id, line, direction, started, duration_s, size, sha, tags in rows
+        ]
+
+    def destroy_rows(self, entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Destroy finished recordings' rows (their wrapped keys), each with its deletion-log entry.
+
+        ``entries`` are deletion-log entries (every field of
+        :data:`firmware.policy.deletions.FIELDS` but ``seq``). In one immediate
+        transaction, each named recording that is still finished and whose call
+        is not on legal hold loses its row, and its entry is appended to
+        :attr:`deletions`; the others (a hold placed since they were chosen, a
+        row already gone) are skipped. With ``secure_delete`` on, the row is
+        overwritten. Returns the entries of the rows destroyed, in order.
+
+        The files come next (:meth:`shred_file`), then :meth:`checkpoint`.
+
+        :raises sqlite3.Error: the card refused; nothing was destroyed
+        """
+        destroyed = []
+        with self.transaction() as db:
+            for entry in entries:
+                cur = db.execute(
+                    "DELETE FROM recordings WHERE id = ? AND state IN ('complete', 'partial') "
+                    "AND NOT EXISTS (SELECT 1 FROM legal_holds WHERE call_id = ?)",
+                    (entry["recording_id"], entry["call_id"]),
+                )
+                if cur.rowcount != 1:
+                    continue
+                self.deletions.append(entry)
+                destroyed.append(entry)
+        return destroyed
+
+    def retention_state(self, key: str) -> str | None:
+        """The clock guard's value for ``key`` (see :mod:`firmware.policy.clockguard`), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM retention_state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_retention_state(self, key: str, value: str | None) -> None:
+        """Keep (committed) the clock guard's ``value`` for ``key``; None removes it."""
+        with self._lock:
+            if value is None:
+                self._db.execute("DELETE FROM retention_state WHERE key = ?", (key,))
+            else:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO retention_state (key, value) VALUES (?, ?)", (key, value)
+                )
+
+    def newest_synced_call_us(self) -> int | None:
+        """The start (µs since the epoch, UTC) of the newest call logged while the
+        clock was known to be synchronised, or None when there is none."""
+        with self._lock:
+            row = self._db.execute("SELECT max(started_at) FROM calls WHERE clock_synced = 1").fetchone()
+        return None if row[0] is None else int(row[0])
 
     # ------------------------------------------------------------ reading
     def rows_without_call(self):
@@ -428,18 +558,18 @@ class RecordingStore:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
-    def known_ids(self):
+    def known_ids(self) -> set[str]:
         """Ids of every recording the call log has a row for, or logged as deleted."""
         with self._lock:
             return {r[0] for r in self._db.execute("SELECT id FROM recordings")} | deleted_ids(self._db)
 
-    def get(self, recording_id):
+    def get(self, recording_id: str) -> dict[str, Any] | None:
         with self._lock:
             cur = self._db.execute("SELECT * FROM recordings WHERE id = ?", (recording_id,))
             row = cur.fetchone()
             return dict(zip([d[0] for d in cur.description], row, strict=False)) if row else None
 
-    def for_call(self, call_id):
+    def for_call(self, call_id: int) -> dict[str, Any] | None:
         """The newest recording of ``call_id`` as a dict, or None."""
         with self._lock:
             cur = self._db.execute(
@@ -448,13 +578,13 @@ class RecordingStore:
             row = cur.fetchone()
             return dict(zip([d[0] for d in cur.description], row, strict=False)) if row else None
 
-    def all(self):
+    def all(self) -> list[dict[str, Any]]:
         with self._lock:
             cur = self._db.execute("SELECT * FROM recordings ORDER BY started_at, id")
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=False)) for row in cur.fetchall()]
 
-    def open_audio(self, recording_id, recording_key):
+    def open_audio(self, recording_id: str, recording_key: RecordingKey) -> tuple[bytes, bool]:
         """The decrypted audio stream (codec bytes) and whether the file is complete.
 
         Only authenticates the chunks; :meth:`read_verified` also checks the
@@ -479,9 +609,9 @@ class RecordingStore:
             if row["state"] != "partial" or not _is_last_record(path, len(chunks)):
                 raise
             return b"".join(chunks), False
-        return b"".join(chunks), reader.complete
+        return b"".join(chunks), bool(reader.complete)
 
-    def read_verified(self, recording_id, recording_key):
+    def read_verified(self, recording_id: str, recording_key: RecordingKey) -> tuple[dict[str, Any], bytes]:
         """``(row, codec bytes)`` of a recording that passes every check :meth:`verify` makes.
 
         :raises TamperError: the file, its row or its key was altered (every
@@ -500,7 +630,7 @@ class RecordingStore:
             )
         return row, data
 
-    def export(self, recording_id, recording_key, out_path):
+    def export(self, recording_id: str, recording_key: RecordingKey, out_path: str) -> None:
         """Write the recording to ``out_path`` as ``.wav`` or ``.ogg`` (as recorded).
 
         The recording is checked first, as :meth:`verify` does with the key;
@@ -513,7 +643,7 @@ class RecordingStore:
         payload = self.export_bytes(recording_id, recording_key, ext.lstrip(".") or out_path)
         fsutil.atomic_write(out_path, payload, mode=0o600)
 
-    def export_bytes(self, recording_id, recording_key, fmt):
+    def export_bytes(self, recording_id: str, recording_key: RecordingKey, fmt: str) -> bytes:
         """The recording as ``fmt`` ("wav", or the recorded "ogg"), in memory.
 
         For the web UI's export: the decrypted audio never touches the card
@@ -537,7 +667,7 @@ class RecordingStore:
         return codec.finalize(data, row["profile"])
 
     # ------------------------------------------------------------ crash recovery
-    def recover(self):
+    def recover(self) -> list[tuple[str, str, Any]]:
         """Finish what a crash cut short; returns a list of what was done (for the log).
 
         Every row still ``recording`` becomes ``partial`` with the duration of
@@ -552,7 +682,7 @@ class RecordingStore:
         this runs, when such a file is a sealed recording: the call log then
         lost rows, which ``linekeeper repair`` rebuilds.)
         """
-        done = []
+        done: list[tuple[str, str, Any]] = []
         for row in self.all():
             if row["state"] != "recording":
                 continue
@@ -616,7 +746,7 @@ class RecordingStore:
                 done.append(("quarantined", name, self.quarantine(name)))
         return done
 
-    def unmatched(self):
+    def unmatched(self) -> list[str]:
         """Names of the files in the recordings folder that no row accounts for."""
         known = set()
         for row in self.all():
@@ -627,14 +757,14 @@ class RecordingStore:
             return []
         return sorted(name for name in names if name not in known)
 
-    def quarantined(self):
+    def quarantined(self) -> list[str]:
         """Names of the files in the quarantine folder."""
         try:
             return sorted(os.listdir(self.quarantine_dir))
         except FileNotFoundError:
             return []
 
-    def quarantine(self, name):
+    def quarantine(self, name: str) -> str:
         """Move ``name`` from the recordings folder to the quarantine folder; returns its path.
 
         The name is kept (with a number added if it is taken); both folders
@@ -673,7 +803,7 @@ class RecordingStore:
         return min(high, max(low, (found[0] - row["started_at"]) / 1e6))
 
     # ------------------------------------------------------------ verification
-    def verify(self, recording_key=None):
+    def verify(self, recording_key: RecordingKey | None = None) -> list[str]:
         """Check every recording; returns a list of problems (empty when all is intact).
 
         Without a key, each finished file is checked against the size and
@@ -711,7 +841,7 @@ class RecordingStore:
             problems = evidence.signature_problems(self.verify_key, row, path, call)
         return problems, (None if problems else data)
 
-    def evidence_problems(self, row):
+    def evidence_problems(self, row: dict[str, Any]) -> list[str]:
         """What is wrong with ``row`` as evidence, without the key (a list of texts).
 
         The sealed header, the row and the call log's call must agree, and
@@ -800,7 +930,7 @@ def _header_span(path):
             return 0
 
 
-def read_header(path):
+def read_header(path: str) -> dict[str, Any] | None:
     """The sealed header of the recording file ``path`` (a dict), or None if it has none.
 
     Read without any key: the header is in clear, and authenticated as part
@@ -814,7 +944,7 @@ def read_header(path):
         return None
 
 
-def deleted_ids(db):
+def deleted_ids(db: sqlite3.Connection) -> set[str]:
     """Ids of recordings the deletion log says were destroyed (empty when there is no log)."""
     try:
         return {r[0] for r in db.execute("SELECT recording_id FROM deletion_log")}
@@ -848,7 +978,7 @@ def _wav_bytes(samples, rate):
 KEY_CONTEXT = 2  # the header's ``key_context``: call id and line are in the wrap context
 
 
-def wrap_context(recording_id, call_id, line, header=None):
+def wrap_context(recording_id: str, call_id: int, line: Any, header: dict[str, Any] | None = None) -> bytes:
     """The context a recording's data key is wrapped under (docs/FORMAT.md).
 
     Version 2 (headers with ``"key_context": 2``): ``recording id || 0x00 ||
@@ -862,7 +992,7 @@ def wrap_context(recording_id, call_id, line, header=None):
     return b"%s\x00call=%d\x00line=%s" % (recording_id.encode(), int(call_id), str(line).encode())
 
 
-def new_wrapped_key(public_key, recording_id, call=None):
+def new_wrapped_key(public_key: bytes, recording_id: str, call: Any = None) -> tuple[bytes, bytes]:
     """A fresh data key and its copy wrapped to ``public_key`` (the call's line key,
     or the box's admin key), bound to ``recording_id``
     and, given ``call`` (anything with ``id`` and ``line``), to its call and line."""

@@ -55,6 +55,8 @@ import math
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
+from typing import Any
 
 from firmware.errors import AuditError
 from firmware.policy import cards
@@ -164,7 +166,7 @@ class AuditEntry:
     hash: str
 
 
-def read_head(head_path):
+def read_head(head_path: str | os.PathLike[str]) -> tuple[int, str] | None:
     """The chain head in the file ``head_path``: ``(seq, hash)``, or None if there is none.
 
     Sent off the card (with every scheduled report, say), an earlier head is what
@@ -178,7 +180,7 @@ def read_head(head_path):
     return head["seq"], head["hash"]
 
 
-def canonical_json(value):
+def canonical_json(value: Any) -> str:
     """``value`` as canonical JSON text: sorted keys, no whitespace, ASCII only.
 
     Raises :class:`AuditError` for values JSON cannot hold exactly (NaN,
@@ -228,7 +230,14 @@ class AuditLog:
     :class:`OSError` when the storage fails.
     """
 
-    def __init__(self, path_db, head_path, readonly=False, signer=None, cipher=None):
+    def __init__(
+        self,
+        path_db: str | os.PathLike[str],
+        head_path: str | os.PathLike[str],
+        readonly: bool = False,
+        signer: Any = None,
+        cipher: Any = None,
+    ) -> None:
         self.path_db = os.fspath(path_db)
         self.signer = signer
         self.cipher = cipher  # seals the details (None: kept in clear)
@@ -266,7 +275,7 @@ class AuditLog:
         get = getattr(self.cipher, "get", None)
         return get() if get is not None else self.cipher
 
-    def close(self):
+    def close(self) -> None:
         """Close the database; the object is unusable afterwards."""
         with self._lock:
             self._db.close()
@@ -277,7 +286,9 @@ class AuditLog:
     def __exit__(self, *exc):
         self.close()
 
-    def append(self, actor, action, target, details, wall_us):
+    def append(
+        self, actor: str, action: str, target: str | None, details: dict[str, Any] | None, wall_us: int
+    ) -> AuditEntry:
         """Record that ``actor`` did ``action`` to ``target`` at ``wall_us``; returns the entry.
 
         ``action`` is one of :data:`ACTIONS`; ``target`` is text or ``None``
@@ -338,7 +349,7 @@ class AuditLog:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             yield
 
-    def head(self):
+    def head(self) -> tuple[int, str] | None:
         """The chain head file's ``(seq, hash)``, or ``None`` if there is none yet."""
         head = self._head_doc()
         return None if head is None else (head["seq"], head["hash"])
@@ -358,7 +369,14 @@ class AuditLog:
         data = canonical_json(doc) + "\n"
         atomic_write(self.head_path, data.encode("ascii"))
 
-    def entries(self, limit=100, offset=0, action=None, newest_first=True, targets=None):
+    def entries(
+        self,
+        limit: int = 100,
+        offset: int = 0,
+        action: str | None = None,
+        newest_first: bool = True,
+        targets: Sequence[str] | None = None,
+    ) -> list[AuditEntry]:
         """Up to ``limit`` entries after skipping ``offset``, newest first by default.
 
         ``action`` keeps only entries of that action; ``targets`` (a list of
@@ -409,11 +427,11 @@ class AuditLog:
             return json.loads(cipher.open(details[SEALED_KEY], "audit"))
         return details
 
-    def __len__(self):
+    def __len__(self) -> int:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM audit").fetchone()[0]
 
-    def verify(self, anchor=None, public_key=None):
+    def verify(self, anchor: Any = None, public_key: bytes | None = None) -> list[str]:
         """Check the whole chain and the head; returns a list of problems (empty = intact).
 
         Each problem is one line of text naming the entry it concerns.
@@ -437,7 +455,7 @@ class AuditLog:
                 db.execute("SELECT count(*) FROM audit").fetchone()  # takes the snapshot
                 try:
                     head_doc = self._head_doc()
-                    head = None if head_doc is None else (head_doc["seq"], head_doc["hash"])
+                    head: Any = None if head_doc is None else (head_doc["seq"], head_doc["hash"])
                 except (OSError, ValueError, KeyError, TypeError) as err:
                     head, head_doc = err, None
             expected_seq, prev_hash, hashes = 1, GENESIS_HASH, {}

@@ -1,8 +1,10 @@
 """Helpers of the web tests: fakes of the box's status and recordings, a web app around a small box."""
 
+import functools
 import io
 import math
 import re
+import shutil
 import sqlite3
 import struct
 import threading
@@ -92,8 +94,10 @@ class FakeStatus:
             return self.version
 
 
+@functools.cache
 def wav_bytes(seconds, rate=8000):
-    """A mono 16-bit WAV of a 440 Hz tone lasting ``seconds``."""
+    """A mono 16-bit WAV of a 440 Hz tone lasting ``seconds`` (made once per length:
+    every web test's fake recordings hold the same few tones)."""
     n = int(seconds * rate)
     samples = b"".join(
         struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate))) for i in range(n)
@@ -186,10 +190,15 @@ class Box:
     LINES = LINES
     T0_US = T0_US
 
-    def __init__(self, tmp_path, **config):
+    def __init__(self, tmp_path, *, data_from=None, **config):
         data = tmp_path / "data"
-        data.mkdir()
-        make_calls_db(data / "calls.db")
+        if data_from is None:
+            data.mkdir()
+            make_calls_db(data / "calls.db")
+        else:
+            # A copy of a closed box's data directory (SQLite rebuilds the
+            # shared-memory index of each write-ahead log from the log itself).
+            shutil.copytree(data_from, data, ignore=shutil.ignore_patterns("*-shm"))
         self.data_dir = str(data)
         self.clock = FakeClock()
         self.recordings = FakeRecordings()
@@ -355,6 +364,45 @@ class Box:
 
     def audit_actions(self):
         return [e.action for e in self.services.audit.entries(limit=1000, newest_first=False)]
+
+
+def add_people(box):
+    """Set ``box`` up through the wizard (alice is its admin) and add one user per
+    role; returns alice's client."""
+    admin = box.do_setup()
+    box.add_user(admin, "ivan", ["installer"])
+    box.add_user(admin, "sam", ["supervisor"], [1, 2])
+    box.add_user(admin, "sue", ["supervisor"], [3])
+    box.add_user(admin, "audrey", ["auditor"])
+    return admin
+
+
+class PeopleTemplate:
+    """A box set up once with :func:`add_people`, then closed: its data directory
+    and recovery key, from which :meth:`box` makes a fresh box in the same state.
+
+    The setup wizard and adding users are tested through the web UI in their
+    own tests; this saves redoing them for every test that starts from a
+    set-up box. Sessions do not survive a restart (their unlocked keys were
+    only in that process's memory), so each person logs in to the new box.
+    """
+
+    def __init__(self, root):
+        box = Box(root)
+        try:
+            add_people(box)
+            self.recovery_key = box.recovery_key
+            assert not box.applied and not box.played
+        finally:
+            box.close()
+        self.data_dir = root / "data"
+
+    def box(self, tmp_path, **config):
+        """A new box on a copy of the set-up data; returns ``(box, {name: client})``,
+        each client logged in."""
+        box = Box(tmp_path, data_from=self.data_dir, **config)
+        box.recovery_key = self.recovery_key
+        return box, {name: box.login(name) for name in PASSWORDS}
 
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

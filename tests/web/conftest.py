@@ -6,31 +6,30 @@ directory with a cheap Argon2 cost."""
 
 import pytest
 
-from support.web import (
-    Box,
-)
+from support.web import Box, PeopleTemplate
+
+
+@pytest.fixture(scope="session")
+def people_template(tmp_path_factory):
+    """A box set up once, with its people (copied into each test's box)."""
+    return PeopleTemplate(tmp_path_factory.mktemp("people-template"))
 
 
 @pytest.fixture
-def box(tmp_path):
-    b = Box(tmp_path)
+def box(tmp_path, request):
+    """A new box; already set up, with its people logged in, when the test also
+    asks for ``people``."""
+    if "people" in request.fixturenames:
+        b, request.node.people_clients = request.getfixturevalue("people_template").box(tmp_path)
+    else:
+        b = Box(tmp_path)
     yield b
     b.close()
 
 
 @pytest.fixture
-def people(box):
+def people(box, request):
     """A set-up box with one user per role: ivan (installer), sam (supervisor,
-    lines 1-2), sue (supervisor, line 3), audrey (auditor); alice is the admin."""
-    admin = box.do_setup()
-    box.add_user(admin, "ivan", ["installer"])
-    box.add_user(admin, "sam", ["supervisor"], [1, 2])
-    box.add_user(admin, "sue", ["supervisor"], [3])
-    box.add_user(admin, "audrey", ["auditor"])
-    return {
-        "alice": admin,
-        "ivan": box.login("ivan"),
-        "sam": box.login("sam"),
-        "sue": box.login("sue"),
-        "audrey": box.login("audrey"),
-    }
+    lines 1-2), sue (supervisor, line 3), audrey (auditor); alice is the admin.
+    Each is a logged-in test client."""
+    return request.node.people_clients

@@ -13,6 +13,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from firmware.config import BoxConfig
 
 S = "The birch canoe slid on the smooth planks."
@@ -172,6 +174,7 @@ def _run_cli(args, no_dac=False):
     return proc.returncode, proc.stdout, proc.stderr
 
 
+@pytest.mark.slow  # every command as a real process (20-30 s)
 def test_a_read_only_card_gives_one_line_from_every_command_and_can_be_inspected(lab, tmp_path, tmpfs):
     mount = tmpfs("ro", "16m")
     data_dir = lab.init_data_dir(mount / "data")
@@ -197,6 +200,7 @@ def test_a_read_only_card_gives_one_line_from_every_command_and_can_be_inspected
         subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True)
 
 
+@pytest.mark.slow  # every command as a real process (20-30 s)
 def test_a_data_dir_without_permission_gives_one_line_from_every_command(lab, tmp_path):
     data_dir, out_dir = _one_day(lab, tmp_path)
     os.chown(data_dir, 65534, 65534)  # someone else's, mode 0700

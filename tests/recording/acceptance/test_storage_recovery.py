@@ -243,6 +243,7 @@ def test_missing_key_store_with_recordings_is_refused(copy):
     assert status == 2 and "keystore.json" in err
 
 
+@pytest.mark.slow  # two real boxes, the first in real time
 def test_a_second_box_on_the_same_data_dir_is_refused_naming_the_first(copy, tmp_path):
     lab, scenario, make = copy
     data_dir = make()
@@ -325,6 +326,7 @@ def test_a_killed_init_leaves_no_keys_and_init_runs_again(tmp_path, lab):
     store.unlock_recovery(shown[0]).forget()
 
 
+@pytest.mark.slow  # crash test: real processes killed
 def test_init_killed_by_a_signal_leaves_nothing_or_a_complete_key_store(tmp_path, lab):
     """SIGKILL of a real ``linekeeper init`` at spread moments."""
     from firmware.storage.keystore import KeyStore
