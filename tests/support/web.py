@@ -366,6 +366,10 @@ class Box:
         return [e.action for e in self.services.audit.entries(limit=1000, newest_first=False)]
 
 
+#: Who :func:`add_people` sets up (PASSWORDS also holds people some tests add).
+PEOPLE = ("alice", "ivan", "sam", "sue", "audrey")
+
+
 def add_people(box):
     """Set ``box`` up through the wizard (alice is its admin) and add one user per
     role; returns alice's client."""
@@ -402,7 +406,7 @@ class PeopleTemplate:
         each client logged in."""
         box = Box(tmp_path, data_from=self.data_dir, **config)
         box.recovery_key = self.recovery_key
-        return box, {name: box.login(name) for name in PASSWORDS}
+        return box, {name: box.login(name) for name in PEOPLE}
 
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
