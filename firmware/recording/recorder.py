@@ -109,6 +109,9 @@ class Recorder:
         so that the signalling detector, which hears it at the same time but
         decides up to a block later, can still have part of it silenced
         (:meth:`blank`: a PCI pause code, keyed digits); 0 encodes at once
+    :param journal: the shared :class:`~firmware.recording.journal.Journal` every
+        line's chunks are committed to (docs/journal.md); None syncs each
+        line's file chunk by chunk
     """
 
     END_GRACE_US = 500_000
@@ -129,8 +132,10 @@ class Recorder:
         free=free_bytes,
         auto=True,
         delay_ms=0,
+        journal=None,
     ):
         self.capture = capture
+        self.journal = journal
         self.store = store
         self.clock = clock
         self.bus = bus
@@ -433,6 +438,7 @@ class Recorder:
                 flush_ms=self.flush_ms,
                 rate=self.rate,
                 fsync=self.fsync,
+                journal=self.journal,
             )
         except BaseException:
             self.store.drop(recording_id)

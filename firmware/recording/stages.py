@@ -161,6 +161,8 @@ class RecordingPipeline:
     :param rate: sample rate in Hz
     :param fsync: ``False`` only in tests and benchmarks
     :param outputs: further outputs of the encoded stream, after the file (see :class:`Fanout`)
+    :param journal: the shared :class:`~firmware.recording.journal.Journal` that
+        commits each chunk (None: the file is appended and synced chunk by chunk)
     :raises DiskFullError: no room to create the file (nothing is left behind)
     :raises ConfigError: unknown profile
     :raises OSError: the file cannot be created
@@ -177,12 +179,13 @@ class RecordingPipeline:
         rate=8000,
         fsync=True,
         outputs=(),
+        journal=None,
     ):
         self.profile = get_profile(profile).name
         self.rate = rate
         self.encoder = EncoderStage(self.profile, rate, ChunkPolicy(flush_ms))
         header = dict(header, profile=self.profile, rate=rate, chunk_ms=flush_ms)
-        self.writer = SegmentWriter(path, recording_id, data_key, header, fsync=fsync)
+        self.writer = SegmentWriter(path, recording_id, data_key, header, fsync=fsync, journal=journal)
         self.encoder.output = Fanout(self.writer, outputs) if outputs else self.writer
         self.first_t_us = None
         self.last_t_us = None

@@ -36,7 +36,8 @@ import uuid
 
 from firmware import datadir, evidence
 from firmware.errors import LinekeeperError, TamperError
-from firmware.recording import codec
+from firmware.recording import codec, journal
+from firmware.recording.journal import Journal, journal_path
 from firmware.recording.segment import SegmentReader, _read_header, inspect
 from firmware.storage import crypto, fsutil
 
@@ -89,6 +90,8 @@ class RecordingStore:
         self.quarantine_dir = os.path.join(self.data_dir, QUARANTINE)
         self._lock = threading.Lock()
         self.readonly = readonly
+        self.journal = None  # the shared Journal, once open_journal() opened it
+        self.replayed = {}  # what recover() replayed from the journal
         path = os.path.join(self.data_dir, "calls.db")
         if readonly:
             self._db = datadir.connect_readonly(path)
@@ -125,6 +128,30 @@ class RecordingStore:
     def close(self):
         with self._lock:
             self._db.close()
+            if self.journal is not None:
+                self.journal.close()
+                self.journal = None
+
+    def open_journal(self, fsync=True):
+        """Open the shared recording journal for writing (after :meth:`recover` replayed it).
+
+        :raises OSError: it cannot be created
+        """
+        if self.journal is None:
+            self.journal = Journal(journal_path(self.data_dir), fsync=fsync)
+        return self.journal
+
+    def replay_journal(self):
+        """Put what the journal holds into the recording files, then empty it.
+
+        Runs before :meth:`recover` counts the chunks: a crash leaves the last
+        second of every line in the journal only. Returns ``{recording_id:
+        bytes replayed}``. :raises OSError: a file cannot be written
+        """
+        path = journal_path(self.data_dir)
+        done = journal.replay(path, self.dir, RECORDING_SUFFIX)
+        journal.reset(path)
+        return done
 
     def path_of(self, recording_id):
         return os.path.join(self.dir, recording_id + ".lkrec")
@@ -414,6 +441,9 @@ class RecordingStore:
         this runs, when such a file is a sealed recording: the call log then
         lost rows, which ``linekeeper repair`` rebuilds.)
         """
+        self.replayed = self.replay_journal()
+        if self.replayed:
+            log.info("journal replayed into %d recording(s) at start", len(self.replayed))
         done = []
         for row in self.all():
             if row["state"] != "recording":
