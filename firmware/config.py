@@ -193,7 +193,9 @@ class BoxConfig:
                 if key in ("policy", "archive"):
                     continue
                 expected = names[key].type
-                if value is not None and (not isinstance(value, expected) or isinstance(value, bool)):
+                # bool is an int in Python: only a bool setting takes true/false.
+                wrong_bool = isinstance(value, bool) and expected is not bool
+                if value is not None and (not isinstance(value, expected) or wrong_bool):
                     raise ConfigError("must be a %s" % expected.__name__, field=key)
             if "policy" in data:
                 data["policy"] = PolicySettings.from_dict(data["policy"], "policy")
