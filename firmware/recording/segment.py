@@ -39,9 +39,6 @@ _PREFIX = struct.Struct(">8sBI")
 _LENGTH = struct.Struct(">I")
 MAX_HEADER_BYTES = 64 * 1024
 EXTRA_CHUNK_BYTES = 16 * 1024  # room for container headers in a chunk
-PAGE_BYTES = 4096
-# With a journal, records reach the file in writes of at least this much (whole pages).
-BATCH_BYTES = 16 * 1024
 
 
 def max_chunk_bytes(header):
@@ -81,8 +78,8 @@ class SegmentWriter:
         profile, rate, chunk_ms); must be JSON-serialisable
     :param fsync: ``False`` skips fdatasync/fsync (tests and benchmarks only)
     :param journal: a :class:`~firmware.recording.journal.Journal`: each record
-        is committed there, and reaches this file later, in whole pages,
-        synced when the file is closed (or the journal wraps round); None
+        is committed there, and written here without a sync (the file is
+        synced when it is closed, or when the journal wraps round); None
         appends and syncs every record here
     :raises FileExistsError: ``path`` exists (a file is never rewritten)
     :raises DiskFullError: no room even for the header (nothing is left behind)
@@ -186,10 +183,10 @@ class SegmentWriter:
             elif final:
                 self._pending += record  # close() writes and syncs it with the rest
             else:
-                offset = self._file_bytes + len(self._pending)
-                self.journal.append(self, self.header["recording_id"], offset, record)
-                self._pending += record
-                self._write_whole_pages()
+                self.journal.append(self, self.header["recording_id"], self._file_bytes, record)
+                # Into the page cache now, unsynced: a full disk shows at once, and
+                # a page is sent to the card when the kernel writes it back, not per chunk.
+                self._append(record, sync=False)
         except OSError as exc:
             self.abort()
             if exc.errno == errno.ENOSPC:
@@ -206,13 +203,6 @@ class SegmentWriter:
             view = view[n:]
         if self._fsync and sync:
             os.fdatasync(self._fd)
-
-    def _write_whole_pages(self):
-        """Hand the file what fills whole pages (each page is written once, not synced:
-        the journal holds it until the file is synced)."""
-        end = (self._file_bytes + len(self._pending)) // PAGE_BYTES * PAGE_BYTES
-        if end - self._file_bytes >= BATCH_BYTES:
-            self._write_pending(end - self._file_bytes)
 
     def _write_pending(self, n=None):
         n = len(self._pending) if n is None else n
