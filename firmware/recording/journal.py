@@ -6,8 +6,9 @@ last 4 KiB page and commits the file system's journal, line by line - about
 is appended, already sealed, to one journal shared by all lines, written in
 512-byte sectors with ``O_DIRECT | O_DSYNC`` (only the sectors touched go to
 the card, and the write is durable when it returns). The recording files
-themselves are then written in whole pages and synced only when a recording
-is sealed (or when the journal wraps round), never page by page.
+themselves get each chunk unsynced (the kernel writes their pages back in its
+own time) and are synced only when a recording is sealed (or when the journal
+wraps round), never chunk by chunk.
 
 Layout (docs/FORMAT.md, "Recording journal"), big-endian::
 
