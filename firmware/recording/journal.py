@@ -13,13 +13,15 @@ wraps round), never chunk by chunk.
 Layout (docs/FORMAT.md, "Recording journal"), big-endian::
 
     sector 0:  magic (8) | version (1) | generation (8) | zeros to 512 bytes
-    record*:   length (4) | generation (8) | recording id (16) | offset (8)
-               | CRC-32 of the 36 bytes before it and the data (4) | data (length)
+    commit*:   record+ | zeros to the end of its last sector
+    record:    mark 4A (1) | length (4) | generation (8) | recording id (16) | offset (8)
+               | CRC-32 of the 37 bytes before it and the data (4) | data (length)
 
 A record says: these bytes belong at ``offset`` in ``recordings/ID.lkrec``.
 Replay (:func:`replay`) writes them there; a record of another generation, a
 bad CRC or a zero length ends the journal (what a crash or an earlier lap
-left). :meth:`Journal.wrap` starts a new generation once every file with
+left). A zero byte where a record would start is a commit's padding: the next
+commit starts at the next sector. :meth:`Journal._wrap` starts a new generation once every file with
 records in the old one has been synced.
 """
 
@@ -41,7 +43,8 @@ SECTOR = 512
 JOURNAL_NAME = "recordings.lkj"
 DEFAULT_SIZE_BYTES = 4 << 20  # preallocated; wraps round when full
 _HEAD = struct.Struct(">8sBQ")
-_RECORD = struct.Struct(">IQ16sQ")
+_RECORD = struct.Struct(">BIQ16sQ")
+RECORD_MARK = 0x4A  # "J": a record never starts with the zero byte of a commit's padding
 _CRC = struct.Struct(">I")
 RECORD_OVERHEAD = _RECORD.size + _CRC.size
 
@@ -52,7 +55,7 @@ def journal_path(data_dir):
 
 
 def _record(generation, recording_id, offset, data):
-    head = _RECORD.pack(len(data), generation, bytes.fromhex(recording_id), offset)
+    head = _RECORD.pack(RECORD_MARK, len(data), generation, bytes.fromhex(recording_id), offset)
     return head + _CRC.pack(binascii.crc32(data, binascii.crc32(head))) + data
 
 
@@ -96,10 +99,10 @@ class Journal:
         """
         record = _record(self._generation, recording_id, offset, data)
         with self._lock:
-            if self._pos + len(record) > self.size_bytes:
+            if self._pos + _sectors(len(record)) > self.size_bytes:
                 self._wrap()
                 record = _record(self._generation, recording_id, offset, data)
-                if self._pos + len(record) > self.size_bytes:
+                if self._pos + _sectors(len(record)) > self.size_bytes:
                     raise OSError(errno.EFBIG, "a chunk of %d bytes does not fit the journal" % len(data))
             self._writers.add(writer)
             self._write_at_end(record)
@@ -126,37 +129,36 @@ class Journal:
         self._start_generation()
 
     def _start_generation(self):
-        self._tail = b""  # bytes of the last, partly filled sector
-        self._sector = 0  # file offset of that sector
+        self._pos = 0
         self._write_at_end(_HEAD.pack(MAGIC, VERSION, self._generation))
-        self._tail, self._sector = b"", SECTOR
-
-    @property
-    def _pos(self):
-        return self._sector + len(self._tail)
 
     def _write_at_end(self, data):
-        """Write the tail sector again with ``data`` after it, padded to whole sectors."""
-        body = self._tail + data
-        n = -(-len(body) // SECTOR) * SECTOR
+        """Write ``data`` from the next whole sector on, zero-padded to whole sectors.
+
+        Each commit starts a sector of its own: a sector already on the card is
+        never written again (the padding costs less than rewriting it).
+        """
+        n = -(-len(data) // SECTOR) * SECTOR
         if n > len(self._buf):
             self._buf.close()
             self._buf = mmap.mmap(-1, -(-n // mmap.PAGESIZE) * mmap.PAGESIZE)
-        self._buf[: len(body)] = body
-        self._buf[len(body) : n] = bytes(n - len(body))
+        self._buf[: len(data)] = data
+        self._buf[len(data) : n] = bytes(n - len(data))
         view = memoryview(self._buf)[:n]
         try:
             done = 0
             while done < n:
-                done += os.pwrite(self._fd, view[done:], self._sector + done)
+                done += os.pwrite(self._fd, view[done:], self._pos + done)
         finally:
             view.release()
         self.bytes_written += n
         if self.fsync and not self.direct:
             os.fdatasync(self._fd)
-        whole = len(body) - len(body) % SECTOR
-        self._sector += whole
-        self._tail = body[whole:]
+        self._pos += n
+
+
+def _sectors(n):
+    return -(-n // SECTOR) * SECTOR
 
 
 def _open(path, fsync):
@@ -202,9 +204,12 @@ def read_records(path):
         return []
     out, pos = [], SECTOR
     while pos + RECORD_OVERHEAD <= len(raw):
-        length, gen, rid, offset = _RECORD.unpack_from(raw, pos)
+        if raw[pos] == 0 and pos % SECTOR:  # the padding of a commit: the next starts a sector
+            pos = _sectors(pos)
+            continue
+        mark, length, gen, rid, offset = _RECORD.unpack_from(raw, pos)
         end = pos + RECORD_OVERHEAD + length
-        if length == 0 or gen != generation or end > len(raw):
+        if mark != RECORD_MARK or length == 0 or gen != generation or end > len(raw):
             break
         head = raw[pos : pos + _RECORD.size]
         data = raw[pos + RECORD_OVERHEAD : end]
