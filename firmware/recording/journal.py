@@ -74,6 +74,10 @@ class Journal:
         self.size_bytes = max(int(size_bytes), 4 * SECTOR)
         self.bytes_written = 0  # every byte handed to the OS (sectors rewritten included)
         self.commits = 0
+        # True: append() only stages; commit() writes everything staged at once
+        # (the recorder commits once per capture period, for every line).
+        self.deferred = False
+        self._staged = []  # (writer, recording_id, offset, data)
         self._lock = threading.Lock()
         self._writers = set()  # writers with records in this generation
         self._generation = _read_generation(self.path) + 1
@@ -92,21 +96,38 @@ class Journal:
     def append(self, writer, recording_id, offset, data):
         """Commit ``data`` (bytes for ``offset`` in ``recording_id``'s file) to the card.
 
-        Durable when this returns (unless ``fsync`` is off). ``writer`` is told
-        to :meth:`sync` its file (``writer.sync_file()``) before the journal wraps.
+        Durable when this returns (unless ``fsync`` is off); with :attr:`deferred`,
+        when the next :meth:`commit` returns. ``writer`` must have handed the
+        same bytes to its file (unsynced) already or now: before the journal
+        wraps round it is told to sync them (``writer.sync_file()``).
 
         :raises OSError: the write failed (nothing of it is to be trusted)
         """
-        record = _record(self._generation, recording_id, offset, data)
         with self._lock:
-            if self._pos + _sectors(len(record)) > self.size_bytes:
-                self._wrap()
-                record = _record(self._generation, recording_id, offset, data)
-                if self._pos + _sectors(len(record)) > self.size_bytes:
-                    raise OSError(errno.EFBIG, "a chunk of %d bytes does not fit the journal" % len(data))
             self._writers.add(writer)
-            self._write_at_end(record)
-            self.commits += 1
+            self._staged.append((writer, recording_id, offset, bytes(data)))
+            if not self.deferred:
+                self._commit()
+
+    def commit(self):
+        """Write everything staged in one commit (one sync for every line).
+
+        :raises OSError: the write failed
+        """
+        with self._lock:
+            self._commit()
+
+    def _commit(self):
+        staged, self._staged = self._staged, []
+        if not staged:
+            return
+        batch = b"".join(_record(self._generation, rid, off, data) for _, rid, off, data in staged)
+        if self._pos + _sectors(len(batch)) > self.size_bytes:
+            # Wrapping syncs every file with records in this generation, these included.
+            self._wrap()
+            return
+        self._write_at_end(batch)
+        self.commits += 1
 
     def forget(self, writer):
         """``writer``'s file is synced and closed: it needs nothing from the journal."""

@@ -485,7 +485,7 @@ class RecordingStore:
             else:
                 # Even a file that looks closed is only partial: its final chunk, the
                 # last write, may be garbage, which only the key could tell.
-                duration_s = self._recovered_duration(row, data_chunks)
+                duration_s = self._recovered_duration(row, data_chunks, info["header"])
                 self.finish(row["id"], "partial", duration_s, action="recording_recovered")
                 done.append(("partial", row["id"], duration_s))
         with self._lock:
@@ -532,15 +532,18 @@ class RecordingStore:
         fsutil.fsync_dir(self.dir)
         return dest
 
-    def _recovered_duration(self, row, data_chunks):
+    def _recovered_duration(self, row, data_chunks, header=None):
         """The audio in ``data_chunks`` whole chunks, read without the key.
 
-        Every chunk holds ``chunk_ms`` of audio except the one the writer
-        closes the file with. When the call had ended, the crash may have
-        come while the file was being closed: then the end of the call
-        bounds the last chunk (to within the end's detection, ~0.1 s).
+        Every chunk holds ``chunk_ms`` of audio except the first when the
+        header says ``first_chunk_ms`` (chunks on the journal's shared grid)
+        and the one the writer closes the file with. When the call had
+        ended, the crash may have come while the file was being closed: then
+        the end of the call bounds the last chunk (to within the end's
+        detection, ~0.1 s).
         """
-        high = data_chunks * row["chunk_ms"] / 1000.0
+        first_ms = (header or {}).get("first_chunk_ms") or row["chunk_ms"]
+        high = (first_ms + (data_chunks - 1) * row["chunk_ms"]) / 1000.0
         try:
             with self._lock:
                 found = self._db.execute(
@@ -550,7 +553,7 @@ class RecordingStore:
             found = None
         if found is None or found[0] is None:
             return high
-        low = (data_chunks - 1) * row["chunk_ms"] / 1000.0
+        low = high - (row["chunk_ms"] if data_chunks > 1 else first_ms) / 1000.0
         return min(high, max(low, (found[0] - row["started_at"]) / 1e6))
 
     # ------------------------------------------------------------ verification

@@ -110,3 +110,37 @@ def test_commits_write_only_the_sectors_they_touch(tmp_path, jnl):
         w.write_chunk(b"v" * 150)
     per_commit = (jnl.bytes_written - before) / 10
     assert per_commit == SECTOR  # one sector each, not a 4 KiB page
+
+
+def test_a_group_commit_writes_every_line_at_once_and_replays_each(tmp_path, jnl):
+    jnl.deferred = True
+    writers = [_writer(tmp_path, jnl) for _ in range(4)]
+    for w, _, _ in writers:
+        w.write_chunk(b"line audio " * 15)
+    assert jnl.commits == 0 and read_records(jnl.path) == []  # staged, not yet on the card
+    jnl.commit()
+    assert jnl.commits == 1 and len(read_records(jnl.path)) == 4
+    for w, _, path in writers:
+        os.truncate(path, len(w.header_bytes))  # the files' unsynced pages lost
+    replay(jnl.path, str(tmp_path / "recordings"))
+    for _, _, path in writers:
+        assert SegmentReader(path, KEY).read_all()[0] == b"line audio " * 15
+
+
+def test_a_shorter_first_chunk_puts_later_chunks_on_the_grid():
+    import numpy as np
+
+    from firmware.recording.stages import ChunkPolicy, EncoderStage
+
+    class Chunks(list):
+        def write_chunk(self, data):
+            self.append(data)
+
+    out = Chunks()
+    stage = EncoderStage("voice", 8000, ChunkPolicy(600), output=out, first_chunk_samples=2 * 960)
+    stage.feed(np.zeros(2 * 960 - 1, np.int16))  # one sample short of two frames
+    assert not out
+    stage.feed(np.zeros(1, np.int16))
+    assert len(out) == 1 and stage.stored_samples == 2 * 960  # 240 ms: the first, short chunk
+    stage.feed(np.zeros(4800, np.int16))
+    assert len(out) == 2 and stage.stored_samples == 2 * 960 + 4800  # then 600 ms chunks
