@@ -208,13 +208,15 @@ class Recorder:
             # The chunks are still in the files' page cache: only a crash now costs them.
             log.error("the recording journal cannot be written: %s", exc)
 
-    def _aligned_us(self, want_us):
+    def _aligned_us(self, call, want_us):
         """``want_us``, moved on to the encoder's frame grid when chunks are group-committed.
 
         Later, never earlier (by less than one frame): a pre-roll up to a frame
-        shorter, rather than one older than the second a crash may cost.
+        shorter, rather than one older than the second a crash may cost. A
+        recording from the call's start (off-hook) keeps its exact start: no
+        dialled digit may be lost (its chunks then just miss the shared grid).
         """
-        if self.journal is None:
+        if self.journal is None or want_us <= call.started_us:
             return want_us
         return want_us + (-want_us) % self.frame_us
 
@@ -301,8 +303,9 @@ class Recorder:
                 if previous.call is call:
                     return
                 self._close(previous)  # the last call's grace period was still running
+            from_us = self._aligned_us(call, want_us)
             samples, start_us = self._preroll(
-                self.capture.lines[call.line], self._aligned_us(want_us), self._delays[call.line].head_us()
+                self.capture.lines[call.line], from_us, self._delays[call.line].head_us()
             )
             samples = self._blanked(call.line, samples, start_us)
             if hold or (min_talk_us and call.answered_us is not None):
