@@ -184,12 +184,26 @@ class RecordingStore:
         when the start-up recovery finishes it).
         """
         size, digest = _file_digest(self.path_of(recording_id))
-        with self._lock:
-            self._db.execute(
-                "UPDATE recordings SET state = ?, duration_s = ?, bytes = ?, sha256 = ? WHERE id = ?",
-                (state, duration_s, size, digest, recording_id),
+        if self.signer is None:
+            with self._lock:
+                self._db.execute(
+                    "UPDATE recordings SET state = ?, duration_s = ?, bytes = ?, sha256 = ? WHERE id = ?",
+                    (state, duration_s, size, digest, recording_id),
+                )
+        else:
+            # Signed as it will stand, and written with its signature in one statement:
+            # a crash between the two would leave a finished recording unsigned.
+            row = dict(self.get(recording_id), state=state, duration_s=duration_s, bytes=size, sha256=digest)
+            call = self.call_row(row["call_id"])
+            signature = evidence.sign_recording(
+                self.signer, row, self.path_of(recording_id), None if call is NO_CALL_LOG else call
             )
-        self.sign(recording_id)
+            with self._lock:
+                self._db.execute(
+                    "UPDATE recordings SET state = ?, duration_s = ?, bytes = ?, sha256 = ?,"
+                    " signature = ? WHERE id = ?",
+                    (state, duration_s, size, digest, signature, recording_id),
+                )
         self._audit(action, recording_id, {"state": state, "bytes": size, "sha256": digest})
 
     def sign(self, recording_id):
