@@ -16,9 +16,11 @@ bench/results.json):
 * ``write_path``: what reaches the card per byte of recording stored
   (``/proc/self/io`` write_bytes of the whole box over the bytes of its
   recordings), on the busy calls for ``scenario_hours``, on 4 and 16 lines, side
-  by side in the same run: ``flush_1000`` is today's path (each line's file
-  appended and fdatasync'd every second), ``flush_N`` the stretched sync that a
-  HAT whose MCU warns of power cuts allows (``holdup_flush_ms`` = N). Targets
+  by side in the same run: ``flush_1000_per_line`` is the older path (each
+  line's file appended and fdatasync'd every chunk), ``flush_1000_journal`` the
+  shared journal (docs/journal.md; ``journal_only`` is the journal's own share),
+  ``flush_N`` the stretched sync that a HAT whose MCU warns of power cuts allows
+  (``holdup_flush_ms`` = N, each line's file written once per N ms). Targets
   from issue 16: <= 5 at 4 lines, <= 1.5 at 16, <= 1.2 with the power-fail path.
 
 No Raspberry Pi has GPIOs for sixteen lines of detectors, so the sixteen-line
@@ -217,8 +219,10 @@ def _box(scenario, hat, synth, data_dir, config):
     )
 
 
-def _device_bytes(scenario, hat, synth, data_dir, flush_ms):
-    """Device bytes per stored byte of one whole run with audio waiting up to ``flush_ms``."""
+def _device_bytes(scenario, hat, synth, data_dir, flush_ms, journal=True):
+    """``(device bytes, journal bytes)`` per stored byte of one whole run with audio
+    waiting up to ``flush_ms``, through the shared journal or (``journal=False``) each
+    line's file synced chunk by chunk."""
     from firmware.box import recorder_flush_ms
     from firmware.config import BoxConfig
     from firmware.recording.store import RecordingStore
@@ -227,8 +231,9 @@ def _device_bytes(scenario, hat, synth, data_dir, flush_ms):
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
         "bench", "bench password"
     )
-    config = BoxConfig(holdup_flush_ms=flush_ms if flush_ms > 1000 else 0)
+    config = BoxConfig(holdup_flush_ms=flush_ms if flush_ms > 1000 else 0, write_journal=journal)
     box = _box(scenario, hat, synth, data_dir, config)
+    journal_file = box.recorder.journal
     io0 = _io_write_bytes()
     box.start()
     try:
@@ -244,8 +249,9 @@ def _device_bytes(scenario, hat, synth, data_dir, flush_ms):
     finally:
         store.close()
     if io0 is None or io1 is None or not stored:
-        return None
-    return round((io1 - io0) / stored, 2)
+        return None, None
+    journal_bytes = None if journal_file is None else round(journal_file.bytes_written / stored, 2)
+    return round((io1 - io0) / stored, 2), journal_bytes
 
 
 def _write_path(synth, tmp, hours, stretches):
@@ -253,12 +259,18 @@ def _write_path(synth, tmp, hours, stretches):
     for lines in (4, 16):
         hat = _wide_hat(lines)
         scenario = _scenario(lines, hours)
-        out["lines_%d" % lines] = {
-            "flush_%d" % ms: _device_bytes(
+        row = {}
+        row["flush_1000_per_line"] = _device_bytes(
+            scenario, hat, synth, os.path.join(tmp, "w%d-per-line" % lines), 1000, journal=False
+        )[0]
+        row["flush_1000_journal"], row["journal_only"] = _device_bytes(
+            scenario, hat, synth, os.path.join(tmp, "w%d-journal" % lines), 1000
+        )
+        for ms in stretches:
+            row["flush_%d" % ms] = _device_bytes(
                 scenario, hat, synth, os.path.join(tmp, "w%d-%d" % (lines, ms)), ms
-            )
-            for ms in (1000,) + stretches
-        }
+            )[0]
+        out["lines_%d" % lines] = row
     out["targets"] = {
         "lines_4": "<= 5 (issue 16, any write path)",
         "lines_16": "<= 1.5",

@@ -184,6 +184,7 @@ class Box:
             auto=False,
             delay_ms=RECORDER_DELAY_MS,
             line_key=self._line_public_key,
+            journal=self._journal(),
         )
         self.recorder.field_cipher = self.cipher
         self.recorder.attach(self.bus)
@@ -269,6 +270,16 @@ class Box:
         ):
             return self.config.holdup_flush_ms
         return self.config.flush_ms
+
+    def _journal(self):
+        """The shared recording journal, when it is the write path (docs/journal.md).
+
+        Not with a stretched sync (``holdup_flush_ms``): chunks are then long
+        enough that writing each once to its own file costs less than twice.
+        """
+        if not self.config.write_journal or self._flush_ms() > self.config.flush_ms:
+            return None
+        return self.recordings.open_journal()
 
     def _open_storage(self):
         """Open the call log, audit trail, keys and recordings; recover what a stop cut.

@@ -109,7 +109,13 @@ class Capture:
         # f(line, muted, t_us): the first period of ``line`` muted (or let through
         # again) began at ``t_us``; from the capture callback, so it must be quick.
         self.on_mute_change = None
+        self.after_drain = []  # fn() after each pass over every line (after_each_drain)
         self.periods = 0
+
+    def after_each_drain(self, fn):
+        """Call ``fn()`` each time every line's ring has been drained (the recorder's
+        group commit: what all lines wrote in this pass goes to the card at once)."""
+        self.after_drain.append(fn)
 
     def add_consumer(self, line, consumer):
         """Call ``consumer(samples, t_us)`` with every run of ``line``'s audio."""
@@ -173,6 +179,8 @@ class Capture:
     def drain(self):
         for audio in self.lines.values():
             audio.drain()
+        for fn in self.after_drain:
+            fn()
 
     def start(self):
         if self._threaded and self._thread is None:

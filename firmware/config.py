@@ -46,6 +46,10 @@ class BoxConfig:
                    capacitor (docs/power-fail.md): fewer, larger writes; the
                    warning seals everything on a power cut, but a crash of the
                    software itself may then lose this much
+    ``write_journal`` true (default): every line's chunks are committed to one
+                   shared journal and the recording files written in whole
+                   pages (docs/journal.md); false: each line's file is
+                   appended and synced chunk by chunk (the older path)
     ``audio_profile`` "voice" (Opus, ~4 MB/h), "high" (Opus 24 kbit/s),
                    "alaw" or "pcm" (WAV)
     ``disk_reserve_mb`` free space (MiB) recordings leave on the card so the
@@ -81,6 +85,7 @@ class BoxConfig:
     preroll_ms: int = 1000
     flush_ms: int = 1000
     holdup_flush_ms: int = 0
+    write_journal: bool = True
     audio_profile: str = "voice"
     disk_reserve_mb: int = 64
     loop_break_min_ms: int = 90
@@ -134,6 +139,8 @@ class BoxConfig:
             raise ConfigError(
                 "must be 0 (off) or a whole number of ms from 1000 to 60000", field="holdup_flush_ms"
             )
+        if not isinstance(self.write_journal, bool):
+            raise ConfigError("must be true or false", field="write_journal")
         if not isinstance(self.disk_reserve_mb, int) or not 0 <= self.disk_reserve_mb <= 65536:
             raise ConfigError("must be a whole number of MiB from 0 to 65536", field="disk_reserve_mb")
         self._check_line_signals()
@@ -186,7 +193,9 @@ class BoxConfig:
                 if key in ("policy", "archive"):
                     continue
                 expected = names[key].type
-                if value is not None and (not isinstance(value, expected) or isinstance(value, bool)):
+                # bool is an int in Python: only a bool setting takes true/false.
+                wrong_bool = isinstance(value, bool) and expected is not bool
+                if value is not None and (not isinstance(value, expected) or wrong_bool):
                     raise ConfigError("must be a %s" % expected.__name__, field=key)
             if "policy" in data:
                 data["policy"] = PolicySettings.from_dict(data["policy"], "policy")

@@ -256,7 +256,9 @@ def _rebuild(store, path, rid):
     except Exception as exc:
         return "damaged beyond its last chunk (%s)" % exc
     data_chunks = info["chunks"] - (1 if info["closed"] else 0)
-    duration_s = data_chunks * chunk_ms / 1000.0
+    # A recording on the journal's shared grid has a shorter first chunk (docs/FORMAT.md).
+    first_ms = int(header.get("first_chunk_ms") or chunk_ms)
+    duration_s = (first_ms + (data_chunks - 1) * chunk_ms) / 1000.0 if data_chunks else 0.0
     state = "complete" if info["closed"] else "partial"
     size, digest = _digest(path)
     direction = header.get("direction") if header.get("direction") in ("in", "out") else "in"

@@ -43,16 +43,20 @@ class HeldPipeline:
 
     :param profile: codec profile name
     :param flush_ms: audio per chunk (as the pipeline it will be released into)
+    :param first_chunk_ms: the first chunk's audio, as that pipeline's (None: ``flush_ms``)
     :param rate: sample rate in Hz
     """
 
     held = True
 
-    def __init__(self, profile, flush_ms, rate=8000):
+    def __init__(self, profile, flush_ms, rate=8000, first_chunk_ms=None):
         self.profile = get_profile(profile).name
         self.rate = rate
         self.output = HeldChunks()
-        self.encoder = EncoderStage(self.profile, rate, ChunkPolicy(flush_ms), output=self.output)
+        first = None if first_chunk_ms is None else rate * first_chunk_ms // 1000
+        self.encoder = EncoderStage(
+            self.profile, rate, ChunkPolicy(flush_ms), output=self.output, first_chunk_samples=first
+        )
         self.first_t_us = None
         self.state = "held"
 
@@ -86,10 +90,11 @@ class HeldPipeline:
         stored = self.encoder.stored_samples
         # The encoder counted the held chunks as stored; count them again as they land.
         self.encoder.stored_samples = 0
-        per_chunk = self.encoder.chunk_samples
-        for chunk in chunks:
+        for i, chunk in enumerate(chunks):
             output.write_chunk(chunk)
-            self.encoder.stored_samples += per_chunk
+            self.encoder.stored_samples += (
+                self.encoder.first_chunk_samples if i == 0 else self.encoder.chunk_samples
+            )
         self.encoder.stored_samples = stored
 
     def info(self):

@@ -116,6 +116,9 @@ class Recorder:
         so that the signalling detector, which hears it at the same time but
         decides up to a block later, can still have part of it silenced
         (:meth:`blank`: a PCI pause code, keyed digits); 0 encodes at once
+    :param journal: the shared :class:`~firmware.recording.journal.Journal` every
+        line's chunks are committed to (docs/journal.md); None syncs each
+        line's file chunk by chunk
     """
 
     END_GRACE_US = 500_000
@@ -137,8 +140,10 @@ class Recorder:
         auto=True,
         delay_ms=0,
         line_key=None,
+        journal=None,
     ):
         self.capture = capture
+        self.journal = journal
         self.store = store
         self.clock = clock
         self.bus = bus
@@ -153,6 +158,7 @@ class Recorder:
         self.auto = auto
         self.rate = capture.rate
         frame = codec.Encoder(self.profile, self.rate).frame_samples
+        self.frame_us = frame * 1_000_000 // self.rate
         # The audio in every chunk but the last (what recovery counts with).
         self.chunk_ms = ChunkPolicy(flush_ms).samples_per_chunk(self.rate, frame) * 1000 // self.rate
         self._lock = threading.RLock()
@@ -204,12 +210,50 @@ class Recorder:
         return self.public_key is not None
 
     def attach(self, bus):
+        if self.journal is not None:
+            # Group commit: what every line wrote in one pass over the rings is
+            # committed at once, and chunks end on a grid shared by the lines
+            # (see _first_chunk_ms), so they all land in the same pass.
+            self.journal.deferred = True
+            self.capture.after_each_drain(self._commit)
         if self.auto:
             bus.subscribe(CallStarted, self._started)
             bus.subscribe(CallAnswered, self._answered)
         bus.subscribe(CallEnded, self._ended)
         for line in self.capture.lines:
             self.capture.add_consumer(line, self._consumer(line))
+
+    def _commit(self):
+        """Commit what the lines handed the journal in this pass (one write, one sync)."""
+        try:
+            self.journal.commit()
+        except OSError as exc:
+            # The chunks are still in the files' page cache: only a crash now costs them.
+            log.error("the recording journal cannot be written: %s", exc)
+
+    def _aligned_us(self, call, want_us):
+        """``want_us``, moved on to the encoder's frame grid when chunks are group-committed.
+
+        Later, never earlier (by less than one frame): a pre-roll up to a frame
+        shorter, rather than one older than the second a crash may cost. A
+        recording from the call's start (off-hook) keeps its exact start: no
+        dialled digit may be lost (its chunks then just miss the shared grid).
+        """
+        if self.journal is None or want_us <= call.started_us:
+            return want_us
+        return want_us + (-want_us) % self.frame_us
+
+    def _first_chunk_ms(self, start_us):
+        """The first chunk's audio for a recording from clock time ``start_us``: whole
+        frames up to the next multiple of the chunk length, so that every later
+        chunk of every line ends on the same grid (and lands in the same commit).
+        None without a journal (every chunk whole)."""
+        if self.journal is None:
+            return None
+        grid_us = self.chunk_ms * 1000
+        to_grid_us = grid_us - start_us % grid_us
+        frames = max(1, -(-to_grid_us // self.frame_us))
+        return min(self.chunk_ms, frames * self.frame_us // 1000)
 
     # ------------------------------------------------------------ call events
     def _started(self, ev):
@@ -282,8 +326,9 @@ class Recorder:
                 if previous.call is call:
                     return
                 self._close(previous)  # the last call's grace period was still running
+            from_us = self._aligned_us(call, want_us)
             samples, start_us = self._preroll(
-                self.capture.lines[call.line], want_us, self._delays[call.line].head_us()
+                self.capture.lines[call.line], from_us, self._delays[call.line].head_us()
             )
             samples = self._blanked(call.line, samples, start_us)
             if hold or (min_talk_us and call.answered_us is not None):
@@ -348,7 +393,9 @@ class Recorder:
     def _hold(self, call, start_us, min_talk_us, manual=False):
         """A recording of ``call`` held in memory until it has talked ``min_talk_us``
         (and, if ``manual``, until :meth:`release`)."""
-        pipeline = HeldPipeline(self.profile, self.flush_ms, self.rate)
+        pipeline = HeldPipeline(
+            self.profile, self.flush_ms, self.rate, first_chunk_ms=self._first_chunk_ms(start_us)
+        )
         active = _Active(call, None, pipeline, None, start_us)
         active.min_talk_us = min_talk_us
         active.manual = manual
@@ -459,6 +506,8 @@ class Recorder:
                 flush_ms=self.flush_ms,
                 rate=self.rate,
                 fsync=self.fsync,
+                journal=self.journal,
+                first_chunk_ms=self._first_chunk_ms(start_us),
             )
         except BaseException:
             if self._unbegun.pop(recording_id, None) is None:
@@ -648,6 +697,8 @@ class Recorder:
                     self._delays[line].chunks.clear()
             for active in list(self._active.values()):
                 self._close(active)
+            if self.journal is not None:
+                self._commit()
             self._retry_unfinished()
             if self._row_retry is not None:
                 self._row_retry.cancel()

@@ -24,11 +24,14 @@ chunks, bytes after the final chunk, a wrong key - raises
 
 import errno
 import json
+import logging
 import os
 import struct
 
 from firmware.errors import DiskFullError, TamperError
 from firmware.storage import crypto, fsutil
+
+log = logging.getLogger(__name__)
 
 MAGIC = b"\x89LKREC\r\n"  # non-ASCII first byte and CR LF catch text-mode mangling
 VERSION = 1
@@ -74,18 +77,25 @@ class SegmentWriter:
     :param header: the other header fields (call id, line, created wall µs,
         profile, rate, chunk_ms); must be JSON-serialisable
     :param fsync: ``False`` skips fdatasync/fsync (tests and benchmarks only)
+    :param journal: a :class:`~firmware.recording.journal.Journal`: each record
+        is committed there, and written here without a sync (the file is
+        synced when it is closed, or when the journal wraps round); None
+        appends and syncs every record here
     :raises FileExistsError: ``path`` exists (a file is never rewritten)
     :raises DiskFullError: no room even for the header (nothing is left behind)
     :raises OSError: any other failure to create it
     """
 
-    def __init__(self, path, recording_id, data_key, header, fsync=True):
+    def __init__(self, path, recording_id, data_key, header, fsync=True, journal=None):
         self.path = os.fspath(path)
         self.header = dict(header, recording_id=str(recording_id))
         self.header_bytes = _header_bytes(self.header)
         self.max_chunk_bytes = max_chunk_bytes(self.header)
         self._sealer = crypto.StreamSealer(data_key, aad=self.header_bytes)
         self._fsync = fsync
+        self.journal = journal
+        self._pending = bytearray()  # journaled records not yet in the file
+        self._file_bytes = 0  # bytes handed to the file so far
         self.bytes_written = 0  # every byte handed to the OS, torn ones included
         self.chunks = 0
         self.closed = False
@@ -129,7 +139,15 @@ class SegmentWriter:
         if self.closed:
             return
         self.write_chunk(encoded)
-        self._write_record(self._sealer.seal(b"", final=True))
+        self._write_record(self._sealer.seal(b"", final=True), final=True)
+        if self.journal is not None:
+            try:
+                self.sync_file()
+            except OSError as exc:
+                self._close_fd()  # the journal keeps the records for the next start
+                if exc.errno == errno.ENOSPC:
+                    raise _disk_full(exc, self.path) from exc
+                raise
         if self._fsync:
             fsync_dir(self.path)
         self._close_fd()
@@ -137,32 +155,66 @@ class SegmentWriter:
     def abort(self):
         """Stop without the final chunk: the file stays, as a partial recording."""
         if not self.closed:
+            if self.journal is not None:
+                try:
+                    self.sync_file()
+                except OSError as exc:  # the journal still holds it for the next start
+                    log.error("cannot write recording %s from memory: %s", self.path, exc)
             self._close_fd()
 
-    def _write_record(self, sealed):
+    def sync_file(self):
+        """Write every journaled record into the file and sync it (the journal wraps round).
+
+        :raises OSError: the write or sync failed
+        """
+        if self.closed:
+            return
+        self._write_pending()
+        if self._fsync:
+            os.fdatasync(self._fd)
+
+    def _write_record(self, sealed, final=False):
         if self.closed:
             raise ValueError("recording %s is closed" % self.path)
+        record = _LENGTH.pack(len(sealed)) + sealed
         try:
-            self._append(_LENGTH.pack(len(sealed)) + sealed)
+            if self.journal is None:
+                self._append(record)
+            elif final:
+                self._pending += record  # close() writes and syncs it with the rest
+            else:
+                self.journal.append(self, self.header["recording_id"], self._file_bytes, record)
+                # Into the page cache now, unsynced: a full disk shows at once, and
+                # a page is sent to the card when the kernel writes it back, not per chunk.
+                self._append(record, sync=False)
         except OSError as exc:
-            self._close_fd()
+            self.abort()
             if exc.errno == errno.ENOSPC:
                 raise _disk_full(exc, self.path) from exc
             raise
         self.chunks += 1
 
-    def _append(self, data):
+    def _append(self, data, sync=True):
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)
             self.bytes_written += n
+            self._file_bytes += n
             view = view[n:]
-        if self._fsync:
+        if self._fsync and sync:
             os.fdatasync(self._fd)
+
+    def _write_pending(self, n=None):
+        n = len(self._pending) if n is None else n
+        if n:
+            self._append(bytes(self._pending[:n]), sync=False)
+            del self._pending[:n]
 
     def _close_fd(self):
         self.closed = True
         os.close(self._fd)
+        if self.journal is not None:
+            self.journal.forget(self)
 
 
 def fsync_dir(path):

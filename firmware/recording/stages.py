@@ -66,14 +66,21 @@ class EncoderStage:
     :param rate: input sample rate in Hz
     :param policy: a :class:`ChunkPolicy`
     :param output: the next stage (may be set later, before the first ``feed``)
+    :param first_chunk_samples: the first chunk's length (whole frames, at most a
+        chunk), so that later chunks end on a grid shared by every line; None:
+        a whole chunk
     """
 
-    def __init__(self, profile=DEFAULT_PROFILE, rate=8000, policy=None, output=None):
+    def __init__(
+        self, profile=DEFAULT_PROFILE, rate=8000, policy=None, output=None, first_chunk_samples=None
+    ):
         self.encoder = Encoder(profile, rate)
         self.policy = policy or ChunkPolicy()
         self.output = output
         self.chunk_samples = self.policy.samples_per_chunk(rate, self.encoder.frame_samples)
+        self.first_chunk_samples = first_chunk_samples or self.chunk_samples
         self.stored_samples = 0  # audio in chunks the output has accepted
+        self._limit = self.first_chunk_samples
         self._in_chunk = 0
         self._pending = b""
 
@@ -84,15 +91,16 @@ class EncoderStage:
         """
         pos = 0
         while pos < len(samples):
-            take = min(len(samples) - pos, self.chunk_samples - self._in_chunk)
+            take = min(len(samples) - pos, self._limit - self._in_chunk)
             self._pending += self.encoder.encode(samples[pos : pos + take])
             pos += take
             self._in_chunk += take
-            if self._in_chunk == self.chunk_samples:
+            if self._in_chunk == self._limit:
                 data, self._pending = self._pending + self.encoder.flush(), b""
                 self.output.write_chunk(data)
                 self.stored_samples += self._in_chunk
                 self._in_chunk = 0
+                self._limit = self.chunk_samples
 
     def close(self):
         """End the stream: the rest and the encoder's tail go out with the output's ``close``."""
@@ -161,6 +169,10 @@ class RecordingPipeline:
     :param rate: sample rate in Hz
     :param fsync: ``False`` only in tests and benchmarks
     :param outputs: further outputs of the encoded stream, after the file (see :class:`Fanout`)
+    :param journal: the shared :class:`~firmware.recording.journal.Journal` that
+        commits each chunk (None: the file is appended and synced chunk by chunk)
+    :param first_chunk_ms: the first chunk's audio (whole frames, at most
+        ``flush_ms``; in the header as ``first_chunk_ms``); None: ``flush_ms``
     :raises DiskFullError: no room to create the file (nothing is left behind)
     :raises ConfigError: unknown profile
     :raises OSError: the file cannot be created
@@ -177,12 +189,17 @@ class RecordingPipeline:
         rate=8000,
         fsync=True,
         outputs=(),
+        journal=None,
+        first_chunk_ms=None,
     ):
         self.profile = get_profile(profile).name
         self.rate = rate
-        self.encoder = EncoderStage(self.profile, rate, ChunkPolicy(flush_ms))
+        first = None if first_chunk_ms is None else rate * first_chunk_ms // 1000
+        self.encoder = EncoderStage(self.profile, rate, ChunkPolicy(flush_ms), first_chunk_samples=first)
         header = dict(header, profile=self.profile, rate=rate, chunk_ms=flush_ms)
-        self.writer = SegmentWriter(path, recording_id, data_key, header, fsync=fsync)
+        if first_chunk_ms is not None:
+            header["first_chunk_ms"] = int(first_chunk_ms)
+        self.writer = SegmentWriter(path, recording_id, data_key, header, fsync=fsync, journal=journal)
         self.encoder.output = Fanout(self.writer, outputs) if outputs else self.writer
         self.first_t_us = None
         self.last_t_us = None

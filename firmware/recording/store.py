@@ -44,7 +44,8 @@ from firmware import datadir, evidence
 from firmware.calls.calllog import SCHEMA as CALLS_SCHEMA
 from firmware.errors import LinekeeperError, NotGrantedError, TamperError
 from firmware.policy import callmeta, deletions
-from firmware.recording import codec
+from firmware.recording import codec, journal
+from firmware.recording.journal import Journal, journal_path
 from firmware.recording.schema import SCHEMA
 from firmware.recording.segment import SegmentReader, _read_header, inspect
 from firmware.storage import crypto, fsutil
@@ -133,6 +134,8 @@ class RecordingStore:
         self.quarantine_dir = os.path.join(self.data_dir, QUARANTINE)
         self._lock = threading.RLock()  # re-entrant: the deletion log runs in transactions
         self.readonly = readonly
+        self.journal = None  # the shared Journal, once open_journal() opened it
+        self.replayed = {}  # what recover() replayed from the journal
         path = os.path.join(self.data_dir, "calls.db")
         if readonly:
             self._db = datadir.connect_readonly(path)
@@ -180,6 +183,30 @@ class RecordingStore:
     def close(self):
         with self._lock:
             self._db.close()
+            if self.journal is not None:
+                self.journal.close()
+                self.journal = None
+
+    def open_journal(self, fsync=True):
+        """Open the shared recording journal for writing (after :meth:`recover` replayed it).
+
+        :raises OSError: it cannot be created
+        """
+        if self.journal is None:
+            self.journal = Journal(journal_path(self.data_dir), fsync=fsync)
+        return self.journal
+
+    def replay_journal(self):
+        """Put what the journal holds into the recording files, then empty it.
+
+        Runs before :meth:`recover` counts the chunks: a crash leaves the last
+        second of every line in the journal only. Returns ``{recording_id:
+        bytes replayed}``. :raises OSError: a file cannot be written
+        """
+        path = journal_path(self.data_dir)
+        done = journal.replay(path, self.dir, RECORDING_SUFFIX)
+        journal.reset(path)
+        return done
 
     def key_copy_path(self, recording_id):
         """The recording's second copy of its wrapped data key (for `repair`), outside its
@@ -266,12 +293,26 @@ class RecordingStore:
         when the start-up recovery finishes it).
         """
         size, digest = _file_digest(self.path_of(recording_id))
-        with self._lock:
-            self._db.execute(
-                "UPDATE recordings SET state = ?, duration_s = ?, bytes = ?, sha256 = ? WHERE id = ?",
-                (state, duration_s, size, digest, recording_id),
+        if self.signer is None:
+            with self._lock:
+                self._db.execute(
+                    "UPDATE recordings SET state = ?, duration_s = ?, bytes = ?, sha256 = ? WHERE id = ?",
+                    (state, duration_s, size, digest, recording_id),
+                )
+        else:
+            # Signed as it will stand, and written with its signature in one statement:
+            # a crash between the two would leave a finished recording unsigned.
+            row = dict(self.get(recording_id), state=state, duration_s=duration_s, bytes=size, sha256=digest)
+            call = self.call_row(row["call_id"])
+            signature = evidence.sign_recording(
+                self.signer, row, self.path_of(recording_id), None if call is NO_CALL_LOG else call
             )
-        self.sign(recording_id)
+            with self._lock:
+                self._db.execute(
+                    "UPDATE recordings SET state = ?, duration_s = ?, bytes = ?, sha256 = ?,"
+                    " signature = ? WHERE id = ?",
+                    (state, duration_s, size, digest, signature, recording_id),
+                )
         self._audit(action, recording_id, {"state": state, "bytes": size, "sha256": digest})
 
     def set_speech(self, recording_id, spans):
@@ -682,6 +723,9 @@ class RecordingStore:
         this runs, when such a file is a sealed recording: the call log then
         lost rows, which ``linekeeper repair`` rebuilds.)
         """
+        self.replayed = self.replay_journal()
+        if self.replayed:
+            log.info("journal replayed into %d recording(s) at start", len(self.replayed))
         done: list[tuple[str, str, Any]] = []
         for row in self.all():
             if row["state"] != "recording":
@@ -723,7 +767,7 @@ class RecordingStore:
             else:
                 # Even a file that looks closed is only partial: its final chunk, the
                 # last write, may be garbage, which only the key could tell.
-                duration_s = self._recovered_duration(row, data_chunks)
+                duration_s = self._recovered_duration(row, data_chunks, info["header"])
                 self.finish(row["id"], "partial", duration_s, action="recording_recovered")
                 done.append(("partial", row["id"], duration_s))
         with self._lock:
@@ -781,15 +825,18 @@ class RecordingStore:
         fsutil.fsync_dir(self.dir)
         return dest
 
-    def _recovered_duration(self, row, data_chunks):
+    def _recovered_duration(self, row, data_chunks, header=None):
         """The audio in ``data_chunks`` whole chunks, read without the key.
 
-        Every chunk holds ``chunk_ms`` of audio except the one the writer
-        closes the file with. When the call had ended, the crash may have
-        come while the file was being closed: then the end of the call
-        bounds the last chunk (to within the end's detection, ~0.1 s).
+        Every chunk holds ``chunk_ms`` of audio except the first when the
+        header says ``first_chunk_ms`` (chunks on the journal's shared grid)
+        and the one the writer closes the file with. When the call had
+        ended, the crash may have come while the file was being closed: then
+        the end of the call bounds the last chunk (to within the end's
+        detection, ~0.1 s).
         """
-        high = data_chunks * row["chunk_ms"] / 1000.0
+        first_ms = (header or {}).get("first_chunk_ms") or row["chunk_ms"]
+        high = (first_ms + (data_chunks - 1) * row["chunk_ms"]) / 1000.0
         try:
             with self._lock:
                 found = self._db.execute(
@@ -799,7 +846,7 @@ class RecordingStore:
             found = None
         if found is None or found[0] is None:
             return high
-        low = (data_chunks - 1) * row["chunk_ms"] / 1000.0
+        low = high - (row["chunk_ms"] if data_chunks > 1 else first_ms) / 1000.0
         return min(high, max(low, (found[0] - row["started_at"]) / 1e6))
 
     # ------------------------------------------------------------ verification

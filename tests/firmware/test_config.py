@@ -78,3 +78,17 @@ def test_the_stretched_sync_needs_a_hat_whose_mcu_can_warn(tmp_path):
         box.stop()
     box.board.hat = dataclasses.replace(box.board.hat, mcu=None)
     assert box._flush_ms() == 1000
+
+
+def test_write_journal_takes_true_or_false_only(tmp_path):
+    assert BoxConfig().write_journal is True
+    (tmp_path / "config.json").write_text(json.dumps({"write_journal": False}))
+    assert load_config(tmp_path).write_journal is False
+    for bad in (1, "yes"):
+        (tmp_path / "config.json").write_text(json.dumps({"write_journal": bad}))
+        with pytest.raises(ConfigError, match="write_journal"):
+            load_config(tmp_path)
+    # Other settings still refuse a bool (bool is an int in Python).
+    (tmp_path / "config.json").write_text(json.dumps({"preroll_ms": True}))
+    with pytest.raises(ConfigError, match="preroll_ms"):
+        load_config(tmp_path)

@@ -1,0 +1,282 @@
+"""The shared recording journal: one append-only file for the chunks of every line.
+
+Why: syncing each line's recording file every second rewrites that file's
+last 4 KiB page and commits the file system's journal, line by line - about
+20 bytes sent to the card per byte stored (``make bench``). Here each chunk
+is appended, already sealed, to one journal shared by all lines, written in
+512-byte sectors with ``O_DIRECT | O_DSYNC`` (only the sectors touched go to
+the card, and the write is durable when it returns). The recording files
+themselves get each chunk unsynced (the kernel writes their pages back in its
+own time) and are synced only when a recording is sealed (or when the journal
+wraps round), never chunk by chunk.
+
+Layout (docs/FORMAT.md, "Recording journal"), big-endian::
+
+    sector 0:  magic (8) | version (1) | generation (8) | zeros to 512 bytes
+    commit*:   record+ | zeros to the end of its last sector
+    record:    mark 4A (1) | length (4) | generation (8) | recording id (16) | offset (8)
+               | CRC-32 of the 37 bytes before it and the data (4) | data (length)
+
+A record says: these bytes belong at ``offset`` in ``recordings/ID.lkrec``.
+Replay (:func:`replay`) writes them there; a record of another generation, a
+bad CRC or a zero length ends the journal (what a crash or an earlier lap
+left). A zero byte where a record would start is a commit's padding: the next
+commit starts at the next sector. :meth:`Journal._wrap` starts a new generation once every file with
+records in the old one has been synced.
+"""
+
+import binascii
+import errno
+import logging
+import mmap
+import os
+import struct
+import threading
+
+from firmware.storage import fsutil
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"\x89LKJNL\r\n"
+VERSION = 1
+SECTOR = 512
+JOURNAL_NAME = "recordings.lkj"
+DEFAULT_SIZE_BYTES = 4 << 20  # preallocated; wraps round when full
+_HEAD = struct.Struct(">8sBQ")
+_RECORD = struct.Struct(">BIQ16sQ")
+RECORD_MARK = 0x4A  # "J": a record never starts with the zero byte of a commit's padding
+_CRC = struct.Struct(">I")
+RECORD_OVERHEAD = _RECORD.size + _CRC.size
+
+
+def journal_path(data_dir):
+    """Where the journal of the data directory ``data_dir`` lives."""
+    return os.path.join(os.fspath(data_dir), "journal", JOURNAL_NAME)
+
+
+def _record(generation, recording_id, offset, data):
+    head = _RECORD.pack(RECORD_MARK, len(data), generation, bytes.fromhex(recording_id), offset)
+    return head + _CRC.pack(binascii.crc32(data, binascii.crc32(head))) + data
+
+
+class Journal:
+    """The journal file, open for appending; thread-safe.
+
+    :param path: the journal file (created, preallocated, if missing)
+    :param fsync: ``False`` writes without syncing (tests and benchmarks only)
+    :param size_bytes: its preallocated size; a commit that does not fit wraps it
+    :raises OSError: it cannot be created or opened
+    """
+
+    def __init__(self, path, fsync=True, size_bytes=DEFAULT_SIZE_BYTES):
+        self.path = os.fspath(path)
+        self.fsync = fsync
+        self.size_bytes = max(int(size_bytes), 4 * SECTOR)
+        self.bytes_written = 0  # every byte handed to the OS (sectors rewritten included)
+        self.commits = 0
+        # True: append() only stages; commit() writes everything staged at once
+        # (the recorder commits once per capture period, for every line).
+        self.deferred = False
+        self._staged = []  # (writer, recording_id, offset, data)
+        self._lock = threading.Lock()
+        self._writers = set()  # writers with records in this generation
+        self._generation = _read_generation(self.path) + 1
+        fsutil.make_private_dir(os.path.dirname(self.path))
+        self._fd, self.direct = _open(self.path, fsync)
+        self._buf = mmap.mmap(-1, 64 * 1024)  # page-aligned, as O_DIRECT needs
+        try:
+            if fsync:
+                os.posix_fallocate(self._fd, 0, self.size_bytes)
+                fsutil.fsync_dir(os.path.dirname(self.path))
+            self._start_generation()
+        except BaseException:
+            self.close()
+            raise
+
+    def append(self, writer, recording_id, offset, data):
+        """Commit ``data`` (bytes for ``offset`` in ``recording_id``'s file) to the card.
+
+        Durable when this returns (unless ``fsync`` is off); with :attr:`deferred`,
+        when the next :meth:`commit` returns. ``writer`` must have handed the
+        same bytes to its file (unsynced) already or now: before the journal
+        wraps round it is told to sync them (``writer.sync_file()``).
+
+        :raises OSError: the write failed (nothing of it is to be trusted)
+        """
+        with self._lock:
+            self._writers.add(writer)
+            self._staged.append((writer, recording_id, offset, bytes(data)))
+            if not self.deferred:
+                self._commit()
+
+    def commit(self):
+        """Write everything staged in one commit (one sync for every line).
+
+        :raises OSError: the write failed
+        """
+        with self._lock:
+            self._commit()
+
+    def _commit(self):
+        staged, self._staged = self._staged, []
+        if not staged:
+            return
+        batch = b"".join(_record(self._generation, rid, off, data) for _, rid, off, data in staged)
+        if self._pos + _sectors(len(batch)) > self.size_bytes:
+            # Wrapping syncs every file with records in this generation, these included.
+            self._wrap()
+            return
+        self._write_at_end(batch)
+        self.commits += 1
+
+    def forget(self, writer):
+        """``writer``'s file is synced and closed: it needs nothing from the journal."""
+        with self._lock:
+            self._writers.discard(writer)
+
+    def close(self):
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            self._buf.close()
+
+    def _wrap(self):
+        """Start a new generation: every file with records in this one is synced first."""
+        for writer in list(self._writers):
+            writer.sync_file()
+        self._writers.clear()
+        self._generation += 1
+        self._start_generation()
+
+    def _start_generation(self):
+        self._pos = 0
+        self._write_at_end(_HEAD.pack(MAGIC, VERSION, self._generation))
+
+    def _write_at_end(self, data):
+        """Write ``data`` from the next whole sector on, zero-padded to whole sectors.
+
+        Each commit starts a sector of its own: a sector already on the card is
+        never written again (the padding costs less than rewriting it).
+        """
+        n = -(-len(data) // SECTOR) * SECTOR
+        if n > len(self._buf):
+            self._buf.close()
+            self._buf = mmap.mmap(-1, -(-n // mmap.PAGESIZE) * mmap.PAGESIZE)
+        self._buf[: len(data)] = data
+        self._buf[len(data) : n] = bytes(n - len(data))
+        view = memoryview(self._buf)[:n]
+        try:
+            done = 0
+            while done < n:
+                done += os.pwrite(self._fd, view[done:], self._pos + done)
+        finally:
+            view.release()
+        self.bytes_written += n
+        if self.fsync and not self.direct:
+            os.fdatasync(self._fd)
+        self._pos += n
+
+
+def _sectors(n):
+    return -(-n // SECTOR) * SECTOR
+
+
+def _open(path, fsync):
+    """``(fd, direct)``: O_DIRECT|O_DSYNC where the file system takes it (not tmpfs)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+    if fsync and hasattr(os, "O_DIRECT"):
+        try:
+            return os.open(path, flags | os.O_DIRECT | os.O_DSYNC, fsutil.data_mode()), True
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+    return os.open(path, flags, fsutil.data_mode()), False
+
+
+def _read_generation(path):
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_HEAD.size)
+    except FileNotFoundError:
+        return 0
+    if len(head) < _HEAD.size:
+        return 0
+    magic, _, generation = _HEAD.unpack(head)
+    return generation if magic == MAGIC else 0
+
+
+def read_records(path):
+    """The valid records of the journal's current generation, in order.
+
+    :returns: list of ``(recording_id, offset, data)``; empty when there is no journal
+    :raises OSError: it cannot be read
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return []
+    if len(raw) < SECTOR:
+        return []
+    magic, version, generation = _HEAD.unpack_from(raw)
+    if magic != MAGIC or version != VERSION:
+        log.error("%s is not a recording journal of version %d: ignored", path, VERSION)
+        return []
+    out, pos = [], SECTOR
+    while pos + RECORD_OVERHEAD <= len(raw):
+        if raw[pos] == 0 and pos % SECTOR:  # the padding of a commit: the next starts a sector
+            pos = _sectors(pos)
+            continue
+        mark, length, gen, rid, offset = _RECORD.unpack_from(raw, pos)
+        end = pos + RECORD_OVERHEAD + length
+        if mark != RECORD_MARK or length == 0 or gen != generation or end > len(raw):
+            break
+        head = raw[pos : pos + _RECORD.size]
+        data = raw[pos + RECORD_OVERHEAD : end]
+        if _CRC.unpack_from(raw, pos + _RECORD.size)[0] != binascii.crc32(data, binascii.crc32(head)):
+            break
+        out.append((rid.hex(), offset, data))
+        pos = end
+    return out
+
+
+def replay(path, recordings_dir, suffix=".lkrec"):
+    """Write every record of the journal at ``path`` into its recording file, and sync them.
+
+    A record whose file is gone (the recording was discarded or deleted) is
+    skipped: replay never creates a file. Bytes already in place are written
+    again unchanged. Returns ``{recording_id: bytes replayed}``.
+
+    :raises OSError: a file cannot be written (the journal is left as it is)
+    """
+    done = {}
+    fds = {}
+    try:
+        for rid, offset, data in read_records(path):
+            if rid not in fds:
+                try:
+                    fds[rid] = os.open(os.path.join(recordings_dir, rid + suffix), os.O_WRONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    fds[rid] = None
+            if fds[rid] is None:
+                continue
+            view, at = memoryview(data), offset
+            while view:
+                n = os.pwrite(fds[rid], view, at)
+                view, at = view[n:], at + n
+            done[rid] = done.get(rid, 0) + len(data)
+        for fd in fds.values():
+            if fd is not None:
+                os.fdatasync(fd)
+    finally:
+        for fd in fds.values():
+            if fd is not None:
+                os.close(fd)
+    return done
+
+
+def reset(path):
+    """Empty the journal after a replay: a new generation, nothing in it (durable)."""
+    if os.path.exists(path):
+        Journal(path, fsync=True, size_bytes=max(os.path.getsize(path), 4 * SECTOR)).close()

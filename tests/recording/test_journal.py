@@ -1,0 +1,146 @@
+"""The shared recording journal: records committed there reach the files on replay."""
+
+import os
+import uuid
+
+import pytest
+
+from firmware.recording import journal
+from firmware.recording.journal import SECTOR, Journal, read_records, replay
+from firmware.recording.segment import SegmentReader, SegmentWriter, inspect
+
+HEADER = {"call_id": 7, "line": 1, "profile": "voice", "rate": 8000, "chunk_ms": 600}
+KEY = bytes(range(32))
+
+
+def _writer(tmp_path, jnl, rid=None):
+    rid = rid or uuid.uuid4().hex
+    path = tmp_path / "recordings" / (rid + ".lkrec")
+    path.parent.mkdir(exist_ok=True)
+    return SegmentWriter(path, rid, KEY, HEADER, fsync=True, journal=jnl), rid, path
+
+
+@pytest.fixture
+def jnl(tmp_path):
+    j = Journal(tmp_path / "journal" / journal.JOURNAL_NAME, size_bytes=64 * 1024)
+    yield j
+    j.close()
+
+
+def test_a_crash_before_the_file_is_written_loses_no_committed_chunk(tmp_path, jnl):
+    w, rid, path = _writer(tmp_path, jnl)
+    chunks = [b"chunk %d " % i * 20 for i in range(12)]
+    for c in chunks:
+        w.write_chunk(c)
+    # A power cut now: the file's unsynced pages never reached the card.
+    os.truncate(path, len(w.header_bytes))
+    assert inspect(path)["chunks"] == 0
+    done = replay(jnl.path, str(tmp_path / "recordings"))
+    assert done[rid] > 0
+    data, complete = SegmentReader(path, KEY).read_all()
+    assert data == b"".join(chunks) and not complete
+
+
+def test_replay_repairs_garbage_that_a_power_cut_left_in_unsynced_pages(tmp_path, jnl):
+    w, rid, path = _writer(tmp_path, jnl)
+    chunks = [os.urandom(900) for _ in range(30)]
+    for c in chunks:
+        w.write_chunk(c)
+    with open(path, "r+b") as f:  # those pages never landed: garbage instead
+        f.seek(len(w.header_bytes) + 10)
+        f.write(os.urandom(600))
+    replay(jnl.path, str(tmp_path / "recordings"))
+    assert SegmentReader(path, KEY).read_all()[0] == b"".join(chunks)
+
+
+def test_closed_file_is_complete_and_replay_changes_nothing(tmp_path, jnl):
+    w, rid, path = _writer(tmp_path, jnl)
+    for c in (b"a" * 100, b"b" * 200):
+        w.write_chunk(c)
+    w.close()
+    before = path.read_bytes()
+    assert SegmentReader(path, KEY).read_all() == (b"a" * 100 + b"b" * 200, True)
+    replay(jnl.path, str(tmp_path / "recordings"))
+    assert path.read_bytes() == before
+
+
+def test_replay_never_creates_a_discarded_recording(tmp_path, jnl):
+    w, rid, path = _writer(tmp_path, jnl)
+    w.write_chunk(b"x" * 50)
+    w.abort()
+    os.unlink(path)
+    assert replay(jnl.path, str(tmp_path / "recordings")) == {}
+    assert not path.exists()
+
+
+def test_a_torn_or_stale_record_ends_the_journal(tmp_path, jnl):
+    w, rid, _ = _writer(tmp_path, jnl)
+    for i in range(3):
+        w.write_chunk(b"%d" % i * 64)
+    assert len(read_records(jnl.path)) == 3
+    raw = bytearray(open(jnl.path, "rb").read())
+    raw[SECTOR + 2 * SECTOR + 60] ^= 0xFF  # inside the third commit: its CRC fails
+    torn = tmp_path / "torn.lkj"
+    torn.write_bytes(bytes(raw))
+    assert len(read_records(torn)) == 2
+    # A new generation (as after a replay) ignores everything the last one wrote.
+    jnl.close()
+    journal.reset(jnl.path)
+    assert read_records(jnl.path) == []
+
+
+def test_wrapping_round_syncs_the_open_files_first(tmp_path):
+    j = Journal(tmp_path / "j.lkj", size_bytes=8 * SECTOR)
+    try:
+        w, rid, path = _writer(tmp_path, j)
+        chunks = [os.urandom(700) for _ in range(10)]  # ten times the journal's room
+        for c in chunks:
+            w.write_chunk(c)
+        # Everything before the last wrap is in the file itself; the rest in the journal.
+        replay(j.path, str(tmp_path / "recordings"))
+        assert SegmentReader(path, KEY).read_all()[0] == b"".join(chunks)
+    finally:
+        j.close()
+
+
+def test_commits_write_only_the_sectors_they_touch(tmp_path, jnl):
+    w, rid, _ = _writer(tmp_path, jnl)
+    before = jnl.bytes_written
+    for _ in range(10):
+        w.write_chunk(b"v" * 150)
+    per_commit = (jnl.bytes_written - before) / 10
+    assert per_commit == SECTOR  # one sector each, not a 4 KiB page
+
+
+def test_a_group_commit_writes_every_line_at_once_and_replays_each(tmp_path, jnl):
+    jnl.deferred = True
+    writers = [_writer(tmp_path, jnl) for _ in range(4)]
+    for w, _, _ in writers:
+        w.write_chunk(b"line audio " * 15)
+    assert jnl.commits == 0 and read_records(jnl.path) == []  # staged, not yet on the card
+    jnl.commit()
+    assert jnl.commits == 1 and len(read_records(jnl.path)) == 4
+    for w, _, path in writers:
+        os.truncate(path, len(w.header_bytes))  # the files' unsynced pages lost
+    replay(jnl.path, str(tmp_path / "recordings"))
+    for _, _, path in writers:
+        assert SegmentReader(path, KEY).read_all()[0] == b"line audio " * 15
+
+
+def test_a_shorter_first_chunk_puts_later_chunks_on_the_grid():
+    import numpy as np
+
+    from firmware.recording.stages import ChunkPolicy, EncoderStage
+
+    class Chunks(list):
+        def write_chunk(self, data):
+            self.append(data)
+
+    out = Chunks()
+    stage = EncoderStage("voice", 8000, ChunkPolicy(600), output=out, first_chunk_samples=2 * 960)
+    stage.feed(np.zeros(2 * 960 - 1, np.int16))  # one sample short of two frames
+    assert not out
+    stage.feed(np.zeros(1, np.int16))
+    assert len(out) == 1 and stage.stored_samples == 2 * 960  # 240 ms: the first, short chunk
+    stage.feed(np.zeros(4800, np.int16))
+    assert len(out) == 2 and stage.stored_samples == 2 * 960 + 4800  # then 600 ms chunks
