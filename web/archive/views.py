@@ -10,6 +10,7 @@ from firmware.errors import LinekeeperError, ReportError, WrongPasswordError
 from firmware.reports.period import parse_period
 
 from ..security import public, roles
+from ..throttle import account_keys
 from .app import SESSION_COOKIE, set_cookie, viewer
 
 bp = Blueprint("archive", __name__)
@@ -24,6 +25,17 @@ def login():
     v = viewer()
     name = request.form.get("user", "").strip()
     password = request.form.get("password", "")
+    next_url = request.form.get("next", "")
+    # Counted before the password is checked, so guesses sent at once get no more checks.
+    keys = account_keys(name, request.remote_addr or "")
+    wait_s = v.throttle.attempt(keys)
+    if wait_s:
+        v.audit("login_failed", name[:64] or None, actor="anonymous", throttled=True, wait_s=wait_s)
+        return render_template(
+            "archive/login.html",
+            error="Too many failed attempts. Wait %d s and try again." % wait_s,
+            next=next_url,
+        ), 429
     user = v.users.check(name, password) if name and password else None
     key = None
     if user is not None and user.has("supervisor"):
@@ -32,14 +44,13 @@ def login():
         except WrongPasswordError:
             user = None  # a supervisor without a slot of the organisation key cannot log in
     if user is None:
-        v.audit("login_failed", name or None, actor="anonymous")
-        return render_template(
-            "archive/login.html", error="Wrong user name or password.", next=request.form.get("next", "")
-        ), 400
+        v.audit("login_failed", name[:64] or None, actor="anonymous")
+        return render_template("archive/login.html", error="Wrong user name or password.", next=next_url), 400
+    v.throttle.succeeded(keys)
     g.user = user
     v.audit("login", user.name)
     token = v.new_session(user, key)
-    target = request.form.get("next", "")
+    target = next_url
     if not target.startswith("/") or target.startswith("//"):
         target = url_for("archive.calls")
     resp = redirect(target)
