@@ -33,6 +33,7 @@ MATRIX = {
     ("GET", "archive.calls"): {SUP, AUD},
     ("GET", "archive.call"): {SUP, AUD},
     ("GET", "archive.audio"): {SUP},
+    ("POST", "archive.export"): {SUP},
     ("GET", "archive.reports"): {SUP, AUD},
     ("GET", "archive.sites"): LOGGED_IN,
     ("POST", "archive.rebuild"): {SUP},

@@ -6,6 +6,7 @@ import json
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
 from firmware.archive import viewer as index
+from firmware.archive.export import export_call
 from firmware.errors import LinekeeperError, ReportError, WrongPasswordError
 from firmware.reports.period import parse_period
 
@@ -172,6 +173,37 @@ def audio(box, call_id):
         complete=complete,
     )
     return Response(data, mimetype=mime, headers={"Cache-Control": "no-store"})
+
+
+@bp.route("/calls/<box>/<int:call_id>/export", methods=["POST"])
+@roles("supervisor")
+def export(box, call_id):
+    """The call's recording as a zip an auditor checks offline with ``linekeeper verify-export``
+    (:mod:`firmware.archive.export`); every export, and every refused one, audited."""
+    call = _call_or_404(box, call_id)
+    v = viewer()
+    key = g.session["key"]
+    target = "%s/%d" % (box, call_id)
+    if key is None or key.forgotten:
+        abort(403, description="Log in again to unlock recordings for export.")
+    if not call["recording_key"]:
+        abort(404, description="This call has no archived recording.")
+    try:
+        record = index.read_record(v.bucket.get(call["record_key"]), key)
+        ext = "wav" if "wav" in index.mime_of(record) else "ogg"
+        body, summary = export_call(v.bucket, record, key, v.viewer_dir, g.user.name, v.wall_us(), ext)
+    except LinekeeperError as exc:
+        v.audit("export", target, box=box, call_id=call_id, refused=str(exc))
+        return render_template("archive/error.html", title="Not exported", message=str(exc)), 409
+    v.audit("export", target, box=box, call_id=call_id, line=call["line"], **summary)
+    return Response(
+        body,
+        mimetype="application/zip",
+        headers={
+            "Content-Disposition": "attachment; filename=%s-call-%d.zip" % (box, call_id),
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @bp.route("/reports")
