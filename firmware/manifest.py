@@ -90,13 +90,16 @@ def verify_export(path, pinned_fingerprint, manifest_file=None):
         if doc.get("version") != VERSION:
             raise ValueError("unknown manifest version %r" % doc.get("version"))
         if doc["format"] == ARCHIVE_FORMAT:
-            return _verify_archive_export(path, pinned, doc, os.path.dirname(os.path.abspath(manifest_file)))
-        signature = bytes.fromhex(doc.pop("signature"))
+            signature = None
+        else:
+            signature = bytes.fromhex(doc.pop("signature"))
         public_key = base64.b64decode(doc["signing_key"], validate=True)
     except FileNotFoundError:
         raise LinekeeperError("no manifest %s beside %s" % (manifest_file, path)) from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise TamperError("%s is damaged: %s" % (manifest_file, exc)) from None
+    if signature is None:
+        return _verify_archive_export(path, pinned, doc, os.path.dirname(os.path.abspath(manifest_file)))
     if fingerprint(public_key) != pinned:
         raise TamperError(
             "the manifest was signed by key %s, not by the box %s" % (fingerprint(public_key), pinned)
