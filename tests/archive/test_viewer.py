@@ -116,7 +116,7 @@ def export_and_verify(client, csrf, call_path, tmp_path):
     ]  # fmt: skip
     assert (folder / "audio.ogg").read_bytes()[:4] == b"OggS"
     status, out = verify_export(folder, fingerprint)
-    assert status == 0 and "intact" in out, out
+    assert status == 0 and "intact" in out and "as sealed by " + fingerprint in out, out
     # Another box's key is not this box's.
     other = linekeeper("keys", "--data-dir", str(tmp_path / "leeds"), "--fingerprint").strip()
     status, out = verify_export(folder, other)
