@@ -8,6 +8,18 @@ signing key; all of it signed by the box's device key (docs/FORMAT.md has
 the bytes). ``linekeeper verify-export FILE --key FINGERPRINT`` checks it on
 any machine with only the fingerprint (:func:`verify_export`): one changed
 byte in the file or the manifest fails it.
+
+The central archive viewer cannot sign as a box (it never holds a box's
+key), so its export (:data:`ARCHIVE_FORMAT`, made by
+:mod:`firmware.archive.export`) carries what the box itself signed: the box's
+recording file byte for byte (still encrypted), the seal the box made of it
+when it was sealed, the box's public key, that recording's data key, the
+audio decrypted, and the call record. :func:`verify_export` then checks the
+seal over the file with the pinned fingerprint, restates the seal from the
+file itself, decrypts the file with the data key and requires the audio to be
+exactly what it holds, and the call record to name the sealed call. The
+manifest's own remarks (who exported, when) are not signed: the viewer's
+audit trail records them.
 """
 
 import base64
@@ -16,12 +28,14 @@ import json
 import os
 
 from .errors import LinekeeperError, TamperError
-from .evidence import canonical
+from .evidence import call_fields, canonical, file_facts, statement
+from .recording.segment import SegmentReader
 from .signing import fingerprint, normalise_fingerprint, verify_signature
 
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_TAG = b"linekeeper export manifest v1\n"
 FORMAT = "linekeeper-export-manifest"
+ARCHIVE_FORMAT = "linekeeper-archive-export-manifest"
 VERSION = 1
 
 
@@ -71,16 +85,21 @@ def verify_export(path, pinned_fingerprint, manifest_file=None):
     try:
         with open(manifest_file, "rb") as f:
             doc = json.loads(f.read())
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, ARCHIVE_FORMAT):
             raise ValueError("not a Linekeeper export manifest")
         if doc.get("version") != VERSION:
             raise ValueError("unknown manifest version %r" % doc.get("version"))
-        signature = bytes.fromhex(doc.pop("signature"))
+        if doc["format"] == ARCHIVE_FORMAT:
+            signature = None
+        else:
+            signature = bytes.fromhex(doc.pop("signature"))
         public_key = base64.b64decode(doc["signing_key"], validate=True)
     except FileNotFoundError:
         raise LinekeeperError("no manifest %s beside %s" % (manifest_file, path)) from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise TamperError("%s is damaged: %s" % (manifest_file, exc)) from None
+    if signature is None:
+        return _verify_archive_export(path, pinned, doc, os.path.dirname(os.path.abspath(manifest_file)))
     if fingerprint(public_key) != pinned:
         raise TamperError(
             "the manifest was signed by key %s, not by the box %s" % (fingerprint(public_key), pinned)
@@ -99,4 +118,85 @@ def verify_export(path, pinned_fingerprint, manifest_file=None):
             "%s is not the file that was exported (%d bytes, SHA-256 differs "
             "or size was %d)" % (path, len(data), doc["file"]["bytes"])
         )
+    return doc
+
+
+def decrypt_recording(path, data_key, state):
+    """``(audio bytes, complete)`` of the recording file at ``path``, every chunk verified;
+    a ``partial`` recording gives what precedes its damage.
+
+    :raises TamperError: a ``complete`` recording's chunk does not verify
+    """
+    reader = SegmentReader(path, data_key)
+    chunks = []
+    try:
+        for chunk in reader.chunks():
+            chunks.append(chunk)
+    except TamperError:
+        if state != "partial":
+            raise
+        return b"".join(chunks), False
+    return b"".join(chunks), bool(reader.complete)
+
+
+def _sibling(where, name):
+    """The file ``name`` (a bare name from the manifest) in directory ``where``."""
+    if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
+        raise TamperError("the manifest names a file %r outside its folder" % (name,))
+    return os.path.join(where, name)
+
+
+def _verify_archive_export(path, pinned, doc, where):
+    """:func:`verify_export` for a central viewer's export (see the module docstring)."""
+    try:
+        public_key = base64.b64decode(doc["signing_key"], validate=True)
+        recording = doc["recording"]
+        seal = bytes.fromhex(recording["signature"])
+        data_key = bytes.fromhex(doc["data_key"])
+        audio_name, call_name = doc["audio"]["name"], doc["call_record"]["name"]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise TamperError("the manifest is damaged: %s" % exc) from None
+    if fingerprint(public_key) != pinned:
+        raise TamperError(
+            "the recording was sealed by key %s, not by the box %s" % (fingerprint(public_key), pinned)
+        )
+    try:
+        facts = file_facts(path)
+    except FileNotFoundError:
+        raise LinekeeperError("no file %s" % path) from None
+    if facts is None or facts["header"] is None:
+        raise TamperError("%s holds no recording header" % path)
+    stated = statement(recording["id"], recording["state"], facts, call_fields(facts["header"], None))
+    if not verify_signature(public_key, seal, stated):
+        raise TamperError(
+            "%s is not the recording the box sealed: its seal does not match the file, "
+            "its state or its call" % path
+        )
+    if stated.decode("ascii") != recording.get("statement"):
+        raise TamperError("the manifest's statement of the recording is not the file's")
+    try:
+        with open(_sibling(where, audio_name), "rb") as f:
+            audio = f.read()
+        with open(_sibling(where, call_name), "rb") as f:
+            call = json.loads(f.read())
+        said = {
+            "call_id": call["call_id"],
+            "line": call["line"],
+            "direction": call["direction"],
+            "call_started_us": call["started_us"],
+        }
+    except FileNotFoundError as exc:
+        raise LinekeeperError("the export is incomplete: no %s" % exc.filename) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TamperError("%s is damaged: %s" % (call_name, exc)) from None
+    try:
+        decrypted, _ = decrypt_recording(path, data_key, recording["state"])
+    except TamperError as exc:
+        raise TamperError("the data key in the manifest does not open %s: %s" % (path, exc)) from None
+    if decrypted != audio:
+        raise TamperError("%s is not the audio the sealed recording holds" % audio_name)
+    fields = call_fields(facts["header"], None)
+    wrong = [k for k, v in said.items() if fields[k] is not None and v != fields[k]]
+    if wrong:
+        raise TamperError("%s is not the sealed recording's call (%s differ)" % (call_name, ", ".join(wrong)))
     return doc

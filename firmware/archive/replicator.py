@@ -41,6 +41,7 @@ import threading
 import time
 
 from firmware.calls.calllog import call_json
+from firmware.signing import SigningKeyError, fingerprint, read_public_record
 from firmware.storage import crypto
 from firmware.storage.audit import read_head
 
@@ -67,6 +68,10 @@ def call_key(box_id, call_id):
 
 def head_key(box_id, seq):
     return "%s/audit-heads/%012d.json" % (box_id, seq)
+
+
+def signing_key_key(box_id):
+    return "%s/signing-key.json" % box_id
 
 
 class Replicator:
@@ -113,6 +118,7 @@ class Replicator:
         self.head_interval_s = head_interval_s
         self._head_due = 0.0
         self._head_sent = None
+        self._signing_key_sent = False
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = None
@@ -327,6 +333,7 @@ class Replicator:
         return self._bucket
 
     def _archive_call(self, call_id):
+        self._send_signing_key()
         recordings = self._recordings(call_id)
         for rec in recordings:
             self._upload_recording(rec)
@@ -339,16 +346,43 @@ class Replicator:
         else:
             self._put(key, body, {"content-sha256": content})
 
+    def _send_signing_key(self):
+        """Put the box's public signing key (``BOX/signing-key.json``) once per process, so a
+        central export carries the key the recordings' seals verify with. A box without a
+        key yet (its recorder never ran) sends none; the next call tries again."""
+        if self._signing_key_sent:
+            return
+        try:
+            record = read_public_record(self.data_dir)
+        except SigningKeyError as exc:
+            log.warning("archive: the box's public signing key was not sent: %s", exc)
+            return
+        if record is None:
+            return
+        doc = {
+            "box": self.settings.box_id,
+            "public_key": base64.b64encode(record["public_key"]).decode("ascii"),
+            "fingerprint": fingerprint(record["public_key"]),
+            "source": record["source"],
+        }
+        body = json.dumps(doc, sort_keys=True).encode()
+        key = signing_key_key(self.settings.box_id)
+        if self.bucket.head(key) is None or self.bucket.get(key) != body:
+            self._put(key, body)
+        self._signing_key_sent = True
+
     def _recordings(self, call_id):
+        # The signature column is there once the box's recordings store has run (every box
+        # that records); the box's seal of each recording goes into the call record.
+        columns = {r[1] for r in self.calls.query("PRAGMA table_info(recordings)")}
+        signature = "signature" if "signature" in columns else "NULL"
+        names = ("id", "state", "duration_s", "bytes", "sha256", "profile", "signature")
         rows = self.calls.query(
-            "SELECT id, state, duration_s, bytes, sha256, profile FROM recordings WHERE "
-            "call_id = ? AND state IN ('complete', 'partial') ORDER BY started_at",
+            "SELECT id, state, duration_s, bytes, sha256, profile, %s FROM recordings WHERE "
+            "call_id = ? AND state IN ('complete', 'partial') ORDER BY started_at" % signature,
             (call_id,),
         )
-        return [
-            dict(zip(("id", "state", "duration_s", "bytes", "sha256", "profile"), r, strict=False))
-            for r in rows
-        ]
+        return [dict(zip(names, r, strict=False)) for r in rows]
 
     def _lock(self):
         return lock_args(self.settings.lock_days)
@@ -457,6 +491,9 @@ class Replicator:
                 "org_wrapped_key": (
                     base64.b64encode(org_keys[r["id"]]).decode() if r["id"] in org_keys else None
                 ),
+                # The box's Ed25519 seal of the recording (firmware/evidence.py): a central
+                # export carries it, so an auditor checks the file with the box's key alone.
+                "signature": bytes(r["signature"]).hex() if r.get("signature") else None,
             }
             for r in recordings
         ]

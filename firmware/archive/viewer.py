@@ -380,6 +380,12 @@ def play(bucket, record, org_key, tmp_dir):
         os.remove(path)
 
 
+def mime_of(record):
+    """The mime type of the audio of a call record's (last) recording."""
+    recs = [r for r in record.get("recordings") or [] if r.get("org_wrapped_key")]
+    return _mime(recs[-1].get("profile") if recs else None)
+
+
 def _mime(profile):
     try:
         return mime_type(profile)

@@ -174,8 +174,12 @@ def test_three_boxes_one_bucket_every_call_found_and_nothing_in_clear(tmp_path, 
         for (wrapped,) in _rows(str(tmp_path / box_id), "SELECT wrapped_key FROM recordings"):
             forbidden += [wrapped, base64.b64encode(wrapped)]
     everything = list(bucket.keys())
-    # Beside the calls: each box's audit heads (hashes only; scanned too).
+    # Beside the calls: each box's audit heads (hashes only; scanned too) and its public
+    # signing key (for central exports), put once.
     assert {k.split("/")[0] for k in everything if "/audit-heads/" in k} == set(NUMBERS)
+    assert sorted(k for k in everything if k.endswith("/signing-key.json")) == sorted(
+        "%s/signing-key.json" % b for b in NUMBERS
+    )
     keys = [k for k in everything if "/audit-heads/" not in k]
     assert len([k for k in keys if "/recordings/" in k]) == 6
     for key in everything:
@@ -184,7 +188,7 @@ def test_three_boxes_one_bucket_every_call_found_and_nothing_in_clear(tmp_path, 
             assert word not in body, (key, word)
     # Each object was put once: a single version each.
     versions = [v for v in all_versions(bucket.client, bucket_name) if "/audit-heads/" not in v["Key"]]
-    assert len(versions) == len(keys) == 12
+    assert len(versions) == len(keys) == 12 + len(NUMBERS)
 
 
 def _rows(data, sql):
@@ -284,7 +288,9 @@ def test_boxes_keep_recording_through_an_outage_and_catch_up_without_duplicates(
         rep.close()
     bucket = bucket_of(own_s3, name)
     versions = [v for v in all_versions(bucket.client, name) if "/audit-heads/" not in v["Key"]]
-    assert len(versions) == len(set(v["Key"] for v in versions)) == 6  # nothing twice
+    # The calls' objects and the box's public signing key, each put once.
+    assert len(versions) == len(set(v["Key"] for v in versions)) == 6 + 1  # nothing twice
+    assert "delta/signing-key.json" in {v["Key"] for v in versions}
     for rec_id, sha in rows:  # nothing lost
         restored = sealing.restore_recording(
             bucket.get("delta/recordings/%s.lkarc" % sha), rec_id, bytes(org_private)

@@ -79,6 +79,65 @@ def login(client, name, password):
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
+def verify_export(folder, fingerprint):
+    """``linekeeper verify-export`` on an unpacked export: (exit status, its output)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "verify-export", str(folder / "recording.lkrec"),
+         "--key", fingerprint],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    return done.returncode, done.stdout + done.stderr
+
+
+def flip_byte(path, at):
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def export_and_verify(client, csrf, call_path, tmp_path):
+    """Export ``call_path``'s recording from the viewer; it verifies with the box's
+    fingerprint (kept off the box), and one changed byte anywhere that matters fails it."""
+    import io
+    import shutil
+    import zipfile
+
+    resp = client.post(call_path + "/export", data={"csrf_token": csrf})
+    assert resp.status_code == 200 and resp.mimetype == "application/zip", resp.get_data(as_text=True)
+    box_id = call_path.split("/")[2]
+    fingerprint = linekeeper("keys", "--data-dir", str(tmp_path / box_id), "--fingerprint").strip()
+    folder = tmp_path / "export"
+    zipfile.ZipFile(io.BytesIO(resp.data)).extractall(folder)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "audio.ogg", "call.json", "recording.lkrec", "recording.lkrec.manifest.json"
+    ]  # fmt: skip
+    assert (folder / "audio.ogg").read_bytes()[:4] == b"OggS"
+    status, out = verify_export(folder, fingerprint)
+    assert status == 0 and "intact" in out and "as sealed by " + fingerprint in out, out
+    # Another box's key is not this box's.
+    other = linekeeper("keys", "--data-dir", str(tmp_path / "leeds"), "--fingerprint").strip()
+    status, out = verify_export(folder, other)
+    assert status == 2 and "not by the box" in out, out
+    size = (folder / "recording.lkrec").stat().st_size
+    spoils = (
+        ("recording.lkrec", size // 2, "is not the recording the box sealed"),
+        ("recording.lkrec", size - 1, "is not the recording the box sealed"),
+        ("audio.ogg", 200, "audio.ogg is not the audio the sealed recording holds"),
+        ("call.json", 0, "call.json is damaged"),
+    )
+    for name, at, why in spoils:
+        spoilt = tmp_path / "spoilt"
+        shutil.copytree(folder, spoilt)
+        flip_byte(spoilt / name, at)
+        status, out = verify_export(spoilt, fingerprint)
+        assert status == 2 and why in out and "intact" not in out, (name, at, out)
+        shutil.rmtree(spoilt)
+    shutil.rmtree(folder)
+
+
 def test_three_sites_one_viewer_finds_plays_and_reports(tmp_path, synth, s3, bucket_name):
     password = tmp_path / "org-password"
     password.write_text(ORG_PASSWORD + "\n")
@@ -138,6 +197,9 @@ def test_three_sites_one_viewer_finds_plays_and_reports(tmp_path, synth, s3, buc
             audio = sup.get(calls_with_audio[0] + "/audio")
             assert audio.status_code == 200 and audio.data[:4] == b"OggS" and len(audio.data) > 1000
 
+        # An export of the last site's call checks offline with that box's key alone.
+        export_and_verify(sup, csrf, calls_with_audio[0], tmp_path)
+
         # The report across sites is the boxes' own, summed.
         report = json.loads(sup.get("/reports?from=2026-03-02&to=2026-03-04&format=json").data)
         assert set(report["sites"]) == set(SITES)
@@ -159,11 +221,17 @@ def test_three_sites_one_viewer_finds_plays_and_reports(tmp_path, synth, s3, buc
         aud = app.test_client()
         login(aud, "audra", "auditor's own pass 7")
         assert aud.get(calls_with_audio[0] + "/audio").status_code == 403
+        aud_csrf = re.search(r'name="csrf_token" value="([^"]+)"', aud.get("/sites").get_data(as_text=True))
+        resp = aud.post(calls_with_audio[0] + "/export", data={"csrf_token": aud_csrf.group(1)})
+        assert resp.status_code == 403
         trail = viewer.audit_log.entries(limit=100, newest_first=False)
         plays = [e for e in trail if e.action == "playback" and "refused" not in e.details]
         assert sorted(e.target.split("/")[0] for e in plays) == sorted(SITES)
         assert all(e.actor == "admin" for e in plays)
         assert [e.action for e in trail].count("report") == 1
+        exports = [e for e in trail if e.action == "export"]
+        assert [(e.actor, e.target) for e in exports] == [("admin", calls_with_audio[0][len("/calls/") :])]
+        assert len(exports[0].details["zip_sha256"]) == 64
         assert viewer.audit_log.verify() is not None
     finally:
         viewer.close()

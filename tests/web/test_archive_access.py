@@ -33,6 +33,7 @@ MATRIX = {
     ("GET", "archive.calls"): {SUP, AUD},
     ("GET", "archive.call"): {SUP, AUD},
     ("GET", "archive.audio"): {SUP},
+    ("POST", "archive.export"): {SUP},
     ("GET", "archive.reports"): {SUP, AUD},
     ("GET", "archive.sites"): LOGGED_IN,
     ("POST", "archive.rebuild"): {SUP},
@@ -154,3 +155,34 @@ def test_a_bad_search_names_the_field(app):
         as_text=True
     )
     assert client.get("/reports?from=2026-03-05&to=2026-03-01").status_code == 400
+
+
+def _login(client, token, password, address):
+    data = {"user": AUD, "password": password, "csrf_token": token}
+    return client.post("/login", data=data, environ_base={"REMOTE_ADDR": address})
+
+
+def test_failed_logins_are_throttled_as_on_a_box(viewer):
+    """The box's throttle (web/throttle.py): after 3 wrong passwords for an account from one
+    address even the right one is refused, with the wait, until it has passed; audited."""
+    now_us = [1_800_000_000_000_000]
+    org_dir = str(viewer.keystore.keys_dir.parent)
+    v = Viewer(viewer.viewer_dir + "-throttle", org_dir, viewer.bucket, users=viewer.users,
+               secure_cookies=False, wall_us=lambda: now_us[0])  # fmt: skip
+    try:
+        client, token = _client(create_archive_app(v), ANON)
+        for _ in range(3):
+            assert _login(client, token, "not it at all", "10.0.0.9").status_code == 400
+        resp = _login(client, token, PASSWORD, "10.0.0.9")
+        assert resp.status_code == 429
+        assert "Too many failed attempts. Wait 1 s and try again." in resp.get_data(as_text=True)
+        last = v.audit_log.entries(limit=1)[0]
+        assert (last.action, last.target, last.details["throttled"]) == ("login_failed", AUD, True)
+        assert len(v.audit_log.entries(action="login_failed")) == 4
+        # The account's owner at their own desk is not locked out by someone else's guesses.
+        desk, desk_token = _client(create_archive_app(v), ANON)
+        assert _login(desk, desk_token, PASSWORD, "10.0.0.10").status_code == 302
+        now_us[0] += 1_000_001
+        assert _login(client, token, PASSWORD, "10.0.0.9").status_code == 302
+    finally:
+        v.close()

@@ -13,12 +13,15 @@ from firmware.archive import viewer as index
 from firmware.storage.audit import AuditLog
 from firmware.storage.keystore import KeyStore
 
+from ..db import WebDb
 from ..security import SAFE_METHODS, access_of
+from ..throttle import Throttle
 from .users import ArchiveUsers
 
 SESSION_COOKIE = "lka_session"
 PRE_COOKIE = "lka_pre"
 INDEX_FILE = "index.db"
+THROTTLE_FILE = "throttle.db"
 
 
 class Viewer:
@@ -58,6 +61,10 @@ class Viewer:
         self.audit_log = AuditLog(
             os.path.join(self.viewer_dir, "audit.db"), os.path.join(self.viewer_dir, "audit.head")
         )
+        # The box's login throttle (web/throttle.py), its counters in a web database of the
+        # viewer's own: the same back-off per account and address as on a box.
+        self._throttle_db = WebDb(os.path.join(self.viewer_dir, THROTTLE_FILE))
+        self.throttle = Throttle(self._throttle_db, self.wall_us)
         self._sessions = {}
         self._lock = threading.Lock()
         self._index_lock = threading.Lock()
@@ -104,6 +111,7 @@ class Viewer:
             for h in list(self._sessions):
                 self._drop(h)
         self.audit_log.close()
+        self._throttle_db.close()
 
     # ------------------------------------------------------------ the index
     def rebuild_index(self, org_key):

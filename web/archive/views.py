@@ -6,10 +6,12 @@ import json
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
 from firmware.archive import viewer as index
+from firmware.archive.export import export_call
 from firmware.errors import LinekeeperError, ReportError, WrongPasswordError
 from firmware.reports.period import parse_period
 
 from ..security import public, roles
+from ..throttle import account_keys
 from .app import SESSION_COOKIE, set_cookie, viewer
 
 bp = Blueprint("archive", __name__)
@@ -24,6 +26,17 @@ def login():
     v = viewer()
     name = request.form.get("user", "").strip()
     password = request.form.get("password", "")
+    next_url = request.form.get("next", "")
+    # Counted before the password is checked, so guesses sent at once get no more checks.
+    keys = account_keys(name, request.remote_addr or "")
+    wait_s = v.throttle.attempt(keys)
+    if wait_s:
+        v.audit("login_failed", name[:64] or None, actor="anonymous", throttled=True, wait_s=wait_s)
+        return render_template(
+            "archive/login.html",
+            error="Too many failed attempts. Wait %d s and try again." % wait_s,
+            next=next_url,
+        ), 429
     user = v.users.check(name, password) if name and password else None
     key = None
     if user is not None and user.has("supervisor"):
@@ -32,14 +45,13 @@ def login():
         except WrongPasswordError:
             user = None  # a supervisor without a slot of the organisation key cannot log in
     if user is None:
-        v.audit("login_failed", name or None, actor="anonymous")
-        return render_template(
-            "archive/login.html", error="Wrong user name or password.", next=request.form.get("next", "")
-        ), 400
+        v.audit("login_failed", name[:64] or None, actor="anonymous")
+        return render_template("archive/login.html", error="Wrong user name or password.", next=next_url), 400
+    v.throttle.succeeded(keys)
     g.user = user
     v.audit("login", user.name)
     token = v.new_session(user, key)
-    target = request.form.get("next", "")
+    target = next_url
     if not target.startswith("/") or target.startswith("//"):
         target = url_for("archive.calls")
     resp = redirect(target)
@@ -161,6 +173,37 @@ def audio(box, call_id):
         complete=complete,
     )
     return Response(data, mimetype=mime, headers={"Cache-Control": "no-store"})
+
+
+@bp.route("/calls/<box>/<int:call_id>/export", methods=["POST"])
+@roles("supervisor")
+def export(box, call_id):
+    """The call's recording as a zip an auditor checks offline with ``linekeeper verify-export``
+    (:mod:`firmware.archive.export`); every export, and every refused one, audited."""
+    call = _call_or_404(box, call_id)
+    v = viewer()
+    key = g.session["key"]
+    target = "%s/%d" % (box, call_id)
+    if key is None or key.forgotten:
+        abort(403, description="Log in again to unlock recordings for export.")
+    if not call["recording_key"]:
+        abort(404, description="This call has no archived recording.")
+    try:
+        record = index.read_record(v.bucket.get(call["record_key"]), key)
+        ext = "wav" if "wav" in index.mime_of(record) else "ogg"
+        body, summary = export_call(v.bucket, record, key, v.viewer_dir, g.user.name, v.wall_us(), ext)
+    except LinekeeperError as exc:
+        v.audit("export", target, box=box, call_id=call_id, refused=str(exc))
+        return render_template("archive/error.html", title="Not exported", message=str(exc)), 409
+    v.audit("export", target, box=box, call_id=call_id, line=call["line"], **summary)
+    return Response(
+        body,
+        mimetype="application/zip",
+        headers={
+            "Content-Disposition": "attachment; filename=%s-call-%d.zip" % (box, call_id),
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @bp.route("/reports")
