@@ -74,3 +74,32 @@ class RecordingKeyPin:
                 "key); nothing is recorded until it is looked into"
             )
         self._checked = public_key
+
+
+def repin(data_dir, old_public_key, new_signer):
+    """Sign the pin again with ``new_signer`` after a key handover (a new HAT).
+
+    The pin must be the replaced key's (``old_public_key``) first: the new key
+    vouches only for what the old one signed. Returns the pinned recording key,
+    or None when nothing is pinned yet.
+
+    :raises TamperError: the pin is damaged or was not made by the old key
+    """
+    path = os.path.join(os.fspath(data_dir), PIN_FILE)
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read())
+        pinned = base64.b64decode(doc["public_key"], validate=True)
+        genuine = verify_signature(old_public_key, bytes.fromhex(doc["sig"]), TAG + pinned)
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError):
+        genuine = False
+    if not genuine:
+        raise TamperError(
+            "the recording key pin %s was not made by this box's signing key: the card was "
+            "tampered with; the key is not handed over" % path
+        )
+    doc = {"version": 1, "public_key": doc["public_key"], "sig": new_signer.sign(TAG + pinned).hex()}
+    fsutil.atomic_write(path, (json.dumps(doc) + "\n").encode("ascii"))
+    return pinned

@@ -5,9 +5,12 @@ caller-ID numbers and names, and people log in and put a call on hold with a
 reason. The HAT is then replaced by HAT B (a fresh vault): the box refuses to
 start and says to run ``linekeeper hat-replaced``, and changes nothing. A
 wrong or mistyped recovery key is refused in one line and changes nothing;
-the box's recovery key moves the keys to HAT B: every number, name and audit
-detail reads again, ``verify`` passes (the old signatures included), the move
-is audited, and the card alone still holds none of them in any form.
+the box's recovery key moves the storage key to HAT B, whose vault makes a new
+signing key that takes over from HAT A's by a signed handover: every number,
+name and audit detail reads again, ``verify`` passes (the old signatures up to
+the handover included), the move is audited, and the card alone still holds
+none of them, nor any signing key, in any form. A signature by HAT A's key
+after the handover, or a handover made by any other key, fails ``verify``.
 """
 
 import hashlib
@@ -20,6 +23,7 @@ import pytest
 from board.mcu.link import McuLink
 from board.mcu.sim import SimMcu
 from firmware.clock import SimClock
+from firmware.signing import Signer, derive_from_vault_key, fingerprint, read_public_record
 from firmware.storage.keystore import Argon2Params
 
 from support.cardscan import env, scan
@@ -95,6 +99,29 @@ def on_hat_a(module_lab, tmp_path_factory):
     return data_dir, mcu_a
 
 
+def vault_signer(mcu):
+    """The signer the HAT with ``mcu`` makes in its vault (as its recorder derives it)."""
+    return Signer(derive_from_vault_key(McuLink(mcu.bus).read_key("audit")), "vault")
+
+
+def no_seed_on_card(data_dir, *signers):
+    """True when no file on the card holds any of these signers' private seeds."""
+    seeds = [s._key.private_bytes_raw() for s in signers]
+    for folder, _, files in os.walk(data_dir):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as f:
+                data = f.read()
+            if any(seed in data or seed.hex().encode() in data for seed in seeds):
+                return False
+    return True
+
+
+def verify_pinned(lab, data_dir, fp):
+    """``verify`` off the box (no run directory) against a pinned fingerprint."""
+    with env("LINEKEEPER_RUN_DIR", ""):
+        return lab.cli("verify", "--data-dir", data_dir, "--password-file", lab.password_file(), "--key", fp)
+
+
 def quiet_run(lab, data_dir, mcu):
     lab.run(lab.load(lab.scenario_doc([], lines=2, hat="lk-2lb")), data_dir, vault=McuLink(mcu.bus))
 
@@ -115,11 +142,12 @@ def test_a_new_hat_is_refused_clearly_then_the_recovery_key_moves_everything(
     import firmware.box
 
     lab = module_lab
-    box_dir, _ = on_hat_a
+    box_dir, mcu_a = on_hat_a
     data_dir = str(tmp_path / "box")
     shutil.copytree(box_dir, data_dir)
     with open(os.path.join(data_dir, "storage.key")) as f:
-        assert set(json.load(f)["escrow"]) == {"public_key", "data_key", "signing_seed"}
+        assert set(json.load(f)["escrow"]) == {"public_key", "data_key"}  # no signing key
+    old_fp = fingerprint(read_public_record(data_dir)["public_key"])
     mcu_b = SimMcu(SimClock())  # the replacement HAT: a vault of its own
     before = tree_digest(data_dir)
     with env("LINEKEEPER_RUN_DIR", str(tmp_path / "boot-b")):
@@ -153,6 +181,8 @@ def test_a_new_hat_is_refused_clearly_then_the_recovery_key_moves_everything(
         )
         assert status == 0, err
         assert "now open with this HAT" in out
+        new_fp = fingerprint(vault_signer(mcu_b).public_key)
+        assert "handed over from %s to %s" % (old_fp, new_fp) in out
         status, out, err = lab.cli(  # a second run has nothing to do
             "hat-replaced",
             "--data-dir",
@@ -170,9 +200,17 @@ def test_a_new_hat_is_refused_clearly_then_the_recovery_key_moves_everything(
     assert ("out", DIALLED, None) in calls
     assert details["login"] == {"address": ADDRESS}
     assert details["legal_hold"]["reason"] == REASON
-    assert details["hat_replaced"] == {"via": "recovery key"}
-    # The card alone (no MCU, no run directory) still holds none of them.
+    assert details["hat_replaced"]["via"] == "recovery key"
+    assert (details["hat_replaced"]["old_key"], details["hat_replaced"]["new_key"]) == (old_fp, new_fp)
+    # The card alone (no MCU, no run directory) still holds none of them, nor any signing key.
     assert scan(data_dir, SECRETS) == []
+    assert no_seed_on_card(data_dir, vault_signer(mcu_a), vault_signer(mcu_b))
+    assert not os.path.exists(os.path.join(data_dir, "signing.seal"))
+    # Off the box, with only the new fingerprint pinned: intact. The old one is not the box's now.
+    status, out, err = verify_pinned(lab, data_dir, new_fp)
+    assert status == 0, out + err
+    status, out, err = verify_pinned(lab, data_dir, old_fp)
+    assert status == 2 and "not %s" % old_fp in err, out + err
 
 
 def test_an_admin_password_moves_the_keys_too(on_hat_a, module_lab, tmp_path, monkeypatch):
@@ -199,7 +237,7 @@ def test_an_admin_password_moves_the_keys_too(on_hat_a, module_lab, tmp_path, mo
         calls, details = shown(lab, data_dir)
         assert lab.verify(data_dir)[0] == 0
     assert ("in", CALLER["number"], CALLER["name"]) in calls
-    assert details["hat_replaced"] == {"via": "password"}
+    assert details["hat_replaced"]["via"] == "password"
 
 
 def test_a_box_from_before_the_escrow_gets_one_at_its_next_start(on_hat_a, module_lab, tmp_path):
@@ -218,7 +256,7 @@ def test_a_box_from_before_the_escrow_gets_one_at_its_next_start(on_hat_a, modul
     with open(path) as f:
         after = json.load(f)
     assert (after["nonce"], after["sealed"]) == (doc["nonce"], doc["sealed"])  # same wrapped key
-    assert set(after["escrow"]) == {"public_key", "data_key", "signing_seed"}
+    assert set(after["escrow"]) == {"public_key", "data_key"}
 
 
 def test_without_an_escrow_copy_or_a_vault_it_says_so(on_hat_a, module_lab, tmp_path, monkeypatch):
