@@ -604,7 +604,7 @@ def cmd_verify(args):
         raise
     try:
         if keys is not None:
-            keys.bind_recordings(audit.recording_targets())
+            keys.bind_recordings(audit.recording_seals())
         problems += store.verify(key) + ["audit trail: " + p for p in audit.verify(anchor, public_key=keys)]
         problems += _accounting(store, audit)
         problems += integrity_problems(audit._db, "audit.db")

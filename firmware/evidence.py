@@ -192,7 +192,7 @@ def signature_problems(public_key, row, path, call_row):
     except (ValueError, OSError) as exc:
         return ["%s: cannot be stated for its signature: %s" % (where, exc)]
     if hasattr(public_key, "recording_holds"):
-        ok, reason = public_key.recording_holds(row["id"], signature, message)
+        ok, reason = public_key.recording_holds(row, signature, message)
         if reason:
             return ["%s: %s" % (where, reason)]
     else:

@@ -112,7 +112,8 @@ class TrustedKeys:
     def __init__(self, current, handed_over=()):
         self.current = bytes(current)
         self.handed_over = list(handed_over)
-        self._recordings = None  # old key -> recording ids the audit trail named up to its bound
+        self._recordings = None  # old key -> {recording id: (state, sha256)} as sealed up to its bound
+        self._upgrade_seq, self._seen = None, set()
         self.statements = []  # the handover statements of the chain, as stored (for export manifests)
 
     def audit_problem(self, seq, signature, message):
@@ -133,29 +134,48 @@ class TrustedKeys:
             % seq
         )
 
-    def bind_recordings(self, entries):
-        """Name the recordings each older key may have signed: those an audit entry up to its
-        handover targets (``entries``: ``(seq, target)`` pairs of the whole trail)."""
-        self._recordings = {old["key"]: set() for old in self.handed_over}
-        for seq, target in entries:
-            if not target or not target.startswith("recording:"):
+    def bind_recordings(self, seals):
+        """Name what each older key may have signed: each recording as the audit trail saw it
+        last sealed or recovered up to that key's handover (``seals``:
+        :meth:`~firmware.storage.audit.AuditLog.recording_seals` of the whole trail)."""
+        self._recordings = {old["key"]: {} for old in self.handed_over}
+        self._upgrade_seq, self._seen = None, set()
+        for seq, action, target, details in seals:
+            if action == "recording_signed_at_upgrade":
+                self._upgrade_seq = seq if self._upgrade_seq is None else self._upgrade_seq
                 continue
+            if not target or not target.startswith("recording:") or not isinstance(details, dict):
+                continue
+            rid = target.split(":", 1)[1]
+            self._seen.add(rid)
             for old in self.handed_over:
                 if seq <= old["audit_seq"]:
-                    self._recordings[old["key"]].add(target.split(":", 1)[1])
+                    self._recordings[old["key"]][rid] = (details.get("state"), details.get("sha256"))
 
-    def recording_holds(self, recording_id, signature, message):
-        """``(ok, reason)``: whether a recording's signature is the box's, now or before a handover."""
+    def recording_holds(self, row, signature, message):
+        """``(ok, reason)``: whether a recording's signature is the box's, now or before a handover.
+
+        An older key's signature holds for ``row`` (its ``id``, ``state``, ``sha256``) only
+        as the audit trail saw the recording sealed or recovered before that key's
+        handover; or, for a recording from before the trail recorded recordings, when
+        the box signed such recordings before the handover.
+        """
         if verify_signature(self.current, signature, message):
             return True, None
         for old in self.handed_over:
-            if verify_signature(old["key"], signature, message):
-                if self._recordings is not None and recording_id in self._recordings[old["key"]]:
+            if not verify_signature(old["key"], signature, message):
+                continue
+            if self._recordings is not None:
+                seen = self._recordings[old["key"]].get(row["id"])
+                if seen == (row["state"], row["sha256"]):
                     return True, None
-                return False, (
-                    "signed by the replaced key %s, but the audit trail names no such recording "
-                    "before that key's handover (made or re-signed after it)" % fingerprint(old["key"])
-                )
+                older = self._upgrade_seq is not None and self._upgrade_seq <= old["audit_seq"]
+                if seen is None and row["id"] not in self._seen and older:
+                    return True, None
+            return False, (
+                "signed by the replaced key %s, but the audit trail did not see it sealed so "
+                "before that key's handover (made or re-signed after it)" % fingerprint(old["key"])
+            )
         return False, None
 
     def signed_by_handed_over(self, signature, message):
@@ -217,5 +237,5 @@ def box_keys(data_dir, public_key, audit):
         return None
     keys = trusted_keys(data_dir, public_key)[0]
     if keys.handed_over:
-        keys.bind_recordings(audit.recording_targets())
+        keys.bind_recordings(audit.recording_seals())
     return keys

@@ -340,13 +340,15 @@ class AuditLog:
             row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         return (0, GENESIS_HASH) if row is None else (row[0], row[1])
 
-    def recording_targets(self):
-        """``(seq, "recording:ID")`` of every entry about a recording, oldest first (these
-        targets are never sealed: ids, not people)."""
+    def recording_seals(self):
+        """``(seq, action, target, details)`` of every entry that sealed, recovered or signed a
+        recording, oldest first (these actions are never sealed: ids, sizes and hashes)."""
         with self._lock:
-            return self._db.execute(
-                "SELECT seq, target FROM audit WHERE target LIKE 'recording:%' ORDER BY seq"
+            rows = self._db.execute(
+                "SELECT seq, action, target, details FROM audit WHERE action IN "
+                "('recording_sealed', 'recording_recovered', 'recording_signed_at_upgrade') ORDER BY seq"
             ).fetchall()
+        return [(seq, action, target, json.loads(details)) for seq, action, target, details in rows]
 
     def head(self):
         """The chain head file's ``(seq, hash)``, or ``None`` if there is none yet."""

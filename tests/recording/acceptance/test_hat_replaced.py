@@ -13,6 +13,7 @@ none of them, nor any signing key, in any form. A signature by HAT A's key
 after the handover, or a handover made by any other key, fails ``verify``.
 """
 
+import base64
 import hashlib
 import json
 import os
@@ -314,3 +315,207 @@ def test_once_set_up_only_an_installers_password_moves_the_keys(on_hat_a, module
         "hat-replaced", "--data-dir", data_dir, "--password-file", ivan, "--user", "ivan"
     )
     assert status == 0, err
+
+
+# ------------------------------------------------------------------ the key handover
+def swap(lab, data_dir, mcu, boot, monkeypatch):
+    """Replace the HAT with ``mcu``'s: ``hat-replaced`` with the recovery key; returns the new signer."""
+    import firmware.box
+
+    monkeypatch.setattr(firmware.box, "hat_vault", lambda data_dir: McuLink(mcu.bus))
+    with env("LINEKEEPER_RUN_DIR", str(boot)):
+        status, out, err = lab.cli(
+            "hat-replaced",
+            "--data-dir",
+            data_dir,
+            "--recovery-key-file",
+            key_file(lab, lab.recovery_key, "rk"),
+        )
+    assert status == 0 and "handed over" in out, out + err
+    return vault_signer(mcu)
+
+
+def busy_run(lab, data_dir, mcu, boot):
+    """The recorder on ``mcu``'s HAT takes the two calls again (new recordings, new entries)."""
+    with env("LINEKEEPER_RUN_DIR", str(boot)):
+        lab.run(lab.load(lab.scenario_doc(CALLS, lines=2, hat="lk-2lb")), data_dir, vault=McuLink(mcu.bus))
+
+
+def problems_of(lab, data_dir, boot):
+    """``verify`` on the box (its run directory holding the current key): (status, problem lines)."""
+    with env("LINEKEEPER_RUN_DIR", str(boot)):
+        status, out, err = lab.verify(data_dir)
+    return status, [line for line in out.splitlines() if line.strip()]
+
+
+def append_signed_by(data_dir, signer, boot):
+    """A login entry appended with ``signer`` (the audit trail's own code, the box's storage key)."""
+    from firmware.storage.audit import AuditLog
+    from firmware.storage.fieldseal import load_field_cipher
+
+    cipher = load_field_cipher(data_dir, run_dir=str(boot), create=False)
+    audit = AuditLog(
+        os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), signer=signer, cipher=cipher
+    )
+    with audit:
+        audit.append("admin", "login", "admin", {"address": "198.51.100.9"}, 1_900_000_000_000_000)
+        return audit.last()[0]
+
+
+def test_the_old_key_signs_nothing_after_its_handover(on_hat_a, module_lab, tmp_path, monkeypatch):
+    import sqlite3
+
+    from firmware.evidence import sign_recording
+    from firmware.recording.store import RecordingStore
+
+    lab = module_lab
+    box_dir, mcu_a = on_hat_a
+    data_dir = str(tmp_path / "box")
+    shutil.copytree(box_dir, data_dir)
+    old = vault_signer(mcu_a)  # HAT A's key, as if read out of the old HAT in a drawer
+    mcu_b = SimMcu(SimClock())
+    swap(lab, data_dir, mcu_b, tmp_path / "boot-b", monkeypatch)
+    busy_run(lab, data_dir, mcu_b, tmp_path / "boot-b")
+    assert problems_of(lab, data_dir, tmp_path / "boot-b")[0] == 0  # old and new signatures hold
+
+    # A recording made after the handover, re-signed with the old key as it is; and one
+    # sealed before it, cut to partial and re-signed: neither is what the old key signed.
+    store = RecordingStore(data_dir, readonly=True)
+    try:
+        rows = sorted(store.all(), key=lambda r: r["call_id"])
+        forged = [dict(rows[-1]), dict(rows[0], state="partial")]
+        sigs = [sign_recording(old, r, store.path_of(r["id"]), store.call_row(r["call_id"])) for r in forged]
+    finally:
+        store.close()
+    conn = sqlite3.connect(os.path.join(data_dir, "calls.db"))
+    with conn:
+        for r, sig in zip(forged, sigs, strict=True):
+            conn.execute(
+                "UPDATE recordings SET state = ?, signature = ? WHERE id = ?", (r["state"], sig, r["id"])
+            )
+    conn.close()
+    # An audit entry appended after the handover, signed (and its head) with the old key.
+    seq = append_signed_by(data_dir, old, tmp_path / "boot-b")
+    status, lines = problems_of(lab, data_dir, tmp_path / "boot-b")
+    assert status == 1
+    assert sorted(lines) == sorted(
+        [
+            "recording %s (call %s): signed by the replaced key %s, but the audit trail did not see it "
+            "sealed so before that key's handover (made or re-signed after it)"
+            % (r["id"], r["call_id"], old.fingerprint)
+            for r in forged
+        ]
+        + [
+            "audit trail: audit entry %d is signed by the replaced key %s after its handover at entry %d "
+            "(a key that no longer signs for this box)" % (seq, old.fingerprint, handover_seq(data_dir)),
+            "audit trail: audit head file is not signed by the box's key (written without it)",
+        ]
+    ), lines
+
+
+def handover_seq(data_dir, index=-1):
+    with open(os.path.join(data_dir, "signing.handover")) as f:
+        return json.load(f)["handovers"][index]["audit_seq"]
+
+
+def test_a_handover_made_with_any_other_key_fails(on_hat_a, module_lab, tmp_path):
+    from firmware.handover import append_handover, make_handover
+    from firmware.signing import load_signer, write_public_record
+    from firmware.storage.audit import AuditLog
+    from firmware.storage.fieldseal import load_field_cipher
+
+    lab = module_lab
+    box_dir, mcu_a = on_hat_a
+    data_dir = str(tmp_path / "box")
+    shutil.copytree(box_dir, data_dir)
+    boot = tmp_path / "boot-a"  # the box (HAT A) after a reboot: its keys in RAM
+    load_signer(data_dir, vault=McuLink(mcu_a.bus), run_dir=str(boot))
+    load_field_cipher(data_dir, vault=McuLink(mcu_a.bus), run_dir=str(boot))
+    old = vault_signer(mcu_a)
+    # The card holder makes a key, a handover from the box's key to it, and signs with it.
+    mallory = Signer(os.urandom(32), "vault")
+    with AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head")) as audit:
+        seq, digest = audit.last()
+    append_handover(data_dir, make_handover(mallory, old.public_key, seq, digest, 0))
+    write_public_record(data_dir, mallory)
+    forged = append_signed_by(data_dir, mallory, boot)
+    status, lines = problems_of(lab, data_dir, boot)
+    assert status == 1
+    assert lines == [
+        "the signing key on record in signing.pub (%s) is not this box's (%s): the card's key "
+        "record was replaced, or this is another box's card" % (mallory.fingerprint, old.fingerprint),
+        "signing.handover: a handover from %s to %s is not vouched for by this box's key (made "
+        "elsewhere, or damaged): ignored" % (old.fingerprint, mallory.fingerprint),
+        "audit trail: audit entry %d: its signature does not match (rewritten or re-chained without "
+        "the box's key)" % forged,
+        "audit trail: audit head file is not signed by the box's key (written without it)",
+    ], lines
+    # Off the box, with the box's fingerprint pinned: refused too.
+    status, out, err = verify_pinned(lab, data_dir, old.fingerprint)
+    assert status == 2 and "not %s" % old.fingerprint in err, out + err
+
+
+def test_two_swaps_chain_and_an_old_export_still_verifies(on_hat_a, module_lab, tmp_path, monkeypatch):
+    lab = module_lab
+    box_dir, mcu_a = on_hat_a
+    data_dir = str(tmp_path / "box")
+    shutil.copytree(box_dir, data_dir)
+    a = vault_signer(mcu_a)
+    mcu_b, mcu_c = SimMcu(SimClock()), SimMcu(SimClock())
+    b = swap(lab, data_dir, mcu_b, tmp_path / "boot-b", monkeypatch)
+    busy_run(lab, data_dir, mcu_b, tmp_path / "boot-b")
+    c = swap(lab, data_dir, mcu_c, tmp_path / "boot-c", monkeypatch)
+    quiet_run_in(lab, data_dir, mcu_c, tmp_path / "boot-c")
+    with open(os.path.join(data_dir, "signing.handover")) as f:
+        chain = [(h["old_key"], h["new_key"]) for h in json.load(f)["handovers"]]
+    assert [tuple(fingerprint(base64.b64decode(k)) for k in pair) for pair in chain] == [
+        (a.fingerprint, b.fingerprint),
+        (b.fingerprint, c.fingerprint),
+    ]
+    assert handover_seq(data_dir, 0) < handover_seq(data_dir, 1)
+    assert problems_of(lab, data_dir, tmp_path / "boot-c")[0] == 0
+    status, out, err = verify_pinned(lab, data_dir, c.fingerprint)
+    assert status == 0, out + err
+    # A recording sealed on HAT A, exported on HAT C: checked with only C's fingerprint.
+    out_file = tmp_path / "export" / "call.wav"
+    out_file.parent.mkdir()
+    with env("LINEKEEPER_RUN_DIR", str(tmp_path / "boot-c")):
+        status, _, err = lab.export(data_dir, 1, out_file)
+    assert status == 0, err
+    with open(str(out_file) + ".manifest.json") as f:
+        assert len(json.load(f)["handovers"]) == 2
+    status, out, err = lab.cli("verify-export", str(out_file), "--key", c.fingerprint)
+    assert status == 0, out + err
+    # Entries B signed after its own handover to C fail, as A's after A's do.
+    seq = append_signed_by(data_dir, b, tmp_path / "boot-c")
+    status, lines = problems_of(lab, data_dir, tmp_path / "boot-c")
+    assert status == 1 and any(
+        "audit entry %d is signed by the replaced key %s" % (seq, b.fingerprint) in line for line in lines
+    ), lines
+
+
+def quiet_run_in(lab, data_dir, mcu, boot):
+    with env("LINEKEEPER_RUN_DIR", str(boot)):
+        quiet_run(lab, data_dir, mcu)
+
+
+def test_a_carried_seed_from_the_unreleased_firmware_is_dropped_at_start(on_hat_a, module_lab, tmp_path):
+    from firmware.storage.crypto import WRAPPED_KEY_BYTES
+
+    lab = module_lab
+    box_dir, mcu_a = on_hat_a
+    data_dir = str(tmp_path / "box")
+    shutil.copytree(box_dir, data_dir)
+    path = os.path.join(data_dir, "storage.key")
+    with open(path) as f:
+        doc = json.load(f)
+    doc["escrow"]["signing_seed"] = base64.b64encode(os.urandom(WRAPPED_KEY_BYTES)).decode("ascii")
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    with open(os.path.join(data_dir, "signing.seal"), "wb") as f:
+        f.write(os.urandom(60))
+    quiet_run_in(lab, data_dir, mcu_a, tmp_path / "boot")
+    with open(path) as f:
+        assert set(json.load(f)["escrow"]) == {"public_key", "data_key"}
+    assert not os.path.exists(os.path.join(data_dir, "signing.seal"))
+    assert problems_of(lab, data_dir, tmp_path / "boot")[0] == 0
