@@ -20,6 +20,9 @@ Where the private key comes from (:func:`load_signer`):
   recording or export was made with this card's key, not that nobody with
   the card re-signed it. docs/evidence.md says so plainly.
 
+A new HAT makes a new key: the old one is never carried or escrowed, but handed
+over (:mod:`firmware.handover`, ``linekeeper hat-replaced``).
+
 ``DATA_DIR/signing.pub`` records the public key and where its private half
 lives (``"vault"`` or ``"card"``); it is a convenience, not a trust anchor:
 pin the fingerprint (``--key``) to check against the real box's key.

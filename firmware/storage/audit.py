@@ -99,7 +99,7 @@ ACTIONS = frozenset(
         "recording_recovered",
         "recording_deleted",
         "recording_signed_at_upgrade",
-        # The box's keys were moved to a new HAT with the escrow copy (firmware/hatswap.py).
+        # The storage key moved to a new HAT and the signing key handed over (firmware/hatswap.py).
         "hat_replaced",
     }
 )
