@@ -554,7 +554,7 @@ def cmd_verify(args):
 
     from .datadir import integrity_problems
     from .errors import WrongPasswordError
-    from .handover import trusted_keys
+    from .handover import HandoverError, TrustedKeys, trusted_keys
     from .signing import fingerprint, own_public_key, read_public_record, run_dir, trusted_public_key
 
     anchor = parse_anchor(args.head) if args.head else None
@@ -587,7 +587,10 @@ def cmd_verify(args):
     # Signatures by a replaced HAT's key hold up to its handover, as the current key says.
     keys = None
     if public_key is not None:
-        keys, unused = trusted_keys(args.data_dir, public_key)
+        try:
+            keys, unused = trusted_keys(args.data_dir, public_key)
+        except HandoverError as exc:
+            keys, unused = TrustedKeys(public_key), [str(exc) + ": no replaced key's signature holds"]
         problems += unused
     # Read-only: verify writes nothing, so it also works on a full or read-only card.
     store = RecordingStore(args.data_dir, readonly=True, verify_key=keys)

@@ -377,6 +377,7 @@ def test_the_old_key_signs_nothing_after_its_handover(on_hat_a, module_lab, tmp_
     swap(lab, data_dir, mcu_b, tmp_path / "boot-b", monkeypatch)
     busy_run(lab, data_dir, mcu_b, tmp_path / "boot-b")
     assert problems_of(lab, data_dir, tmp_path / "boot-b")[0] == 0  # old and new signatures hold
+    assert playback_problems(data_dir) == {}  # what the web UI checks before it plays a recording
 
     # A recording made after the handover, re-signed with the old key as it is; and one
     # sealed before it, cut to partial and re-signed: neither is what the old key signed.
@@ -413,9 +414,47 @@ def test_the_old_key_signs_nothing_after_its_handover(on_hat_a, module_lab, tmp_
     ), lines
 
 
+def playback_problems(data_dir):
+    """``{recording id: problems}`` as playback and export see them: the store checks each seal
+    with the box's key and the keys it took over (as web/remote.py sets it up)."""
+    from firmware.handover import box_keys
+    from firmware.recording.store import RecordingStore
+    from firmware.storage.audit import AuditLog
+
+    store = RecordingStore(data_dir, readonly=True)
+    with AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head")) as audit:
+        store.verify_key = box_keys(data_dir, read_public_record(data_dir)["public_key"], audit)
+    try:
+        rows = [r for r in store.all() if r["state"] != "deleted"]
+        assert any(r["call_id"] <= 2 for r in rows) and any(r["call_id"] > 2 for r in rows)
+        return {r["id"]: p for r in rows if (p := store.evidence_problems(r))}
+    finally:
+        store.close()
+
+
 def handover_seq(data_dir, index=-1):
     with open(os.path.join(data_dir, "signing.handover")) as f:
         return json.load(f)["handovers"][index]["audit_seq"]
+
+
+def test_a_damaged_or_removed_handover_fails_verify(on_hat_a, module_lab, tmp_path, monkeypatch):
+    lab = module_lab
+    box_dir, _ = on_hat_a
+    data_dir = str(tmp_path / "box")
+    shutil.copytree(box_dir, data_dir)
+    boot = tmp_path / "boot-b"
+    swap(lab, data_dir, SimMcu(SimClock()), boot, monkeypatch)
+    path = os.path.join(data_dir, "signing.handover")
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text[:-20])
+    status, lines = problems_of(lab, data_dir, boot)
+    assert status == 1 and "signing.handover is damaged" in lines[0], lines
+    assert any("its signature does not match" in line for line in lines), lines
+    os.remove(path)
+    status, lines = problems_of(lab, data_dir, boot)
+    assert status == 1 and any("its signature does not match" in line for line in lines), lines
 
 
 def test_a_handover_made_with_any_other_key_fails(on_hat_a, module_lab, tmp_path):
