@@ -1,6 +1,7 @@
 """The ``linekeeper`` command."""
 
 import argparse
+import base64
 import logging
 import os
 import signal
@@ -555,13 +556,23 @@ def cmd_verify(args):
     from .datadir import integrity_problems
     from .errors import WrongPasswordError
     from .handover import HandoverError, TrustedKeys, trusted_keys
-    from .signing import fingerprint, own_public_key, read_public_record, run_dir, trusted_public_key
+    from .signing import (
+        SigningKeyError,
+        fingerprint,
+        own_public_key,
+        read_public_record,
+        run_dir,
+        trusted_public_key,
+    )
 
     anchor = parse_anchor(args.head) if args.head else None
     _call_log(args.data_dir)
     # Signatures are checked with the key on record, which --key pins (checked first).
     record = read_public_record(args.data_dir)
-    public_key = trusted_public_key(args.data_dir, args.key)[0] if args.key or record else None
+    try:
+        public_key = trusted_public_key(args.data_dir, args.key)[0] if args.key or record else None
+    except SigningKeyError as exc:
+        raise SigningKeyError(str(exc) + _handed_over_hint(args.data_dir, args.key)) from None
     problems, key = [], None
     # On the box itself its own key (from the MCU vault, in RAM) is the one that counts:
     # a card whose key record was replaced with another key proves nothing.
@@ -628,6 +639,25 @@ def cmd_verify(args):
         % (n, " (authenticated)" if key is not None else "")
     )
     return 0
+
+
+def _handed_over_hint(data_dir, pinned):
+    """A hint when ``pinned`` is a key this box handed over to a new HAT's (else "")."""
+    from .handover import HandoverError, read_handovers
+    from .signing import fingerprint, normalise_fingerprint
+
+    try:
+        wanted = normalise_fingerprint(pinned)
+        for item in read_handovers(data_dir):
+            if fingerprint(base64.b64decode(item["old_key"])) == wanted:
+                return (
+                    " (this card says %s was handed over to %s when its HAT was replaced, "
+                    "at audit entry %d: pin the box's current fingerprint, from its security page)"
+                    % (wanted, fingerprint(base64.b64decode(item["new_key"])), item["audit_seq"])
+                )
+    except (HandoverError, ValueError, TypeError, LinekeeperError):
+        pass
+    return ""
 
 
 def _accounting(store, audit):

@@ -211,7 +211,7 @@ def test_a_new_hat_is_refused_clearly_then_the_recovery_key_moves_everything(
     status, out, err = verify_pinned(lab, data_dir, new_fp)
     assert status == 0, out + err
     status, out, err = verify_pinned(lab, data_dir, old_fp)
-    assert status == 2 and "not %s" % old_fp in err, out + err
+    assert status == 2 and "not %s" % old_fp in err and "handed over to %s" % new_fp in err, out + err
 
 
 def test_an_admin_password_moves_the_keys_too(on_hat_a, module_lab, tmp_path, monkeypatch):
