@@ -13,7 +13,8 @@ Checking starts from the key that counts (the box's own, or a pinned
 fingerprint) and walks back: a statement signed by that key names the key
 before it, and so on (:func:`trusted_keys`). A signature by an older key then
 holds only for audit entries up to its handover's ``audit_seq`` and for
-recordings the audit trail had named by then; one made after fails. A
+recordings as the audit trail saw them sealed or recovered by then; one made
+or relabelled after fails. A
 statement signed by any other key (made with the card alone) is ignored and
 reported. Nothing here can make a signature: the card still cannot forge one.
 """
