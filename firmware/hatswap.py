@@ -23,6 +23,8 @@ of a vault or the escrow: whoever holds the card and a password still cannot
 sign as the box.
 """
 
+import os
+
 from firmware.errors import LinekeeperError
 from firmware.handover import append_handover, make_handover, trusted_keys
 from firmware.keypin import repin
@@ -34,6 +36,7 @@ from firmware.signing import (
     read_public_record,
     write_public_record,
 )
+from firmware.storage.audit import AuditLog
 from firmware.storage.fieldseal import FieldCipher, open_escrow, open_with, opens_with, read_escrow, rewrap
 
 
@@ -80,16 +83,20 @@ def move_to_new_hat(data_dir, vault, unlocked, open_audit, actor, via, wall_us, 
                 "firmware): the sealed data opens only with the old HAT"
             )
         data_key = open_escrow(escrow, unlocked)
-    cipher = FieldCipher(data_key)
     old = None
-    with open_audit(data_dir, signer, cipher) as audit:
+    if handing_over:
+        # Read-only: even opening the trail for writing would change the card.
+        with AuditLog(
+            os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), readonly=True
+        ) as trail:
+            old = _check_old_key(data_dir, record, old_key, trail)
+            seq, digest = trail.last()
+        handover = make_handover(signer, record["public_key"], seq, digest, wall_us)
+        # The pin is checked against the old key before anything is written (it is first).
+        repin(data_dir, record["public_key"], signer)
+    # Every check passed: from here on the card is written.
+    with open_audit(data_dir, signer, FieldCipher(data_key)) as audit:
         if handing_over:
-            old = _check_old_key(data_dir, record, old_key, audit)
-            seq, digest = audit.last()
-            handover = make_handover(signer, record["public_key"], seq, digest, wall_us)
-        # Every check passed: from here on the card is written.
-        if handing_over:
-            repin(data_dir, record["public_key"], signer)  # checks the old key's pin before writing
             append_handover(data_dir, handover)
             write_public_record(data_dir, signer)
         if not opens_with(data_dir, wrapping):

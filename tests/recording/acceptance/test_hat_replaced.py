@@ -558,3 +558,48 @@ def test_a_carried_seed_from_the_unreleased_firmware_is_dropped_at_start(on_hat_
         assert set(json.load(f)["escrow"]) == {"public_key", "data_key"}
     assert not os.path.exists(os.path.join(data_dir, "signing.seal"))
     assert problems_of(lab, data_dir, tmp_path / "boot")[0] == 0
+
+
+def test_no_handover_for_a_trail_that_does_not_hold_or_another_key(
+    on_hat_a, module_lab, tmp_path, monkeypatch
+):
+    """The new key vouches only for the box's key, on a trail that holds under it: a wrong
+    ``--key`` or a rewritten trail is refused in one line, and nothing is written."""
+    import sqlite3
+
+    import firmware.box
+
+    lab = module_lab
+    box_dir, mcu_a = on_hat_a
+    data_dir = str(tmp_path / "box")
+    shutil.copytree(box_dir, data_dir)
+    mcu_b = SimMcu(SimClock())
+    monkeypatch.setattr(firmware.box, "hat_vault", lambda data_dir: McuLink(mcu_b.bus))
+    rk = key_file(lab, lab.recovery_key, "rk")
+    other = fingerprint(os.urandom(32))
+    with env("LINEKEEPER_RUN_DIR", str(tmp_path / "boot-b")):
+        before = tree_digest(data_dir)
+        status, _, err = lab.cli(
+            "hat-replaced", "--data-dir", data_dir, "--recovery-key-file", rk, "--key", other
+        )
+        assert status == 2 and "not %s" % other in err and len(err.strip().splitlines()) == 1, err
+        assert tree_digest(data_dir) == before
+        conn = sqlite3.connect(os.path.join(data_dir, "audit.db"))
+        with conn:  # as a card holder can: the triggers are on the card too
+            conn.execute("DROP TRIGGER audit_no_update")
+            conn.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 2")
+        conn.close()
+        before = tree_digest(data_dir)
+        status, _, err = lab.cli(
+            "hat-replaced",
+            "--data-dir",
+            data_dir,
+            "--recovery-key-file",
+            rk,
+            "--key",
+            vault_signer(mcu_a).fingerprint,
+        )
+        assert (
+            status == 2 and "does not hold under the old key" in err and len(err.strip().splitlines()) == 1
+        ), err
+        assert tree_digest(data_dir) == before
