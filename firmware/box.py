@@ -44,6 +44,7 @@ from .config import BoxConfig, frame_ms, load_config
 from .datadir import DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly, storage_error
 from .errors import KeyStoreError, LinekeeperError, StorageError, TamperError
 from .firstboot import SetupLed
+from .handover import box_keys
 from .keypin import RecordingKeyPin
 from .linecheck import LineCheck
 from .mail.service import MailService
@@ -55,7 +56,7 @@ from .powerfail import PowerFailWatch
 from .recovery import preflight, restore_missing_calls
 from .reports.source import ReportSource, default_tz
 from .secretbox import SecretBox
-from .signing import device_signer, load_signer, run_dir
+from .signing import device_signer, drop_carried, load_signer, run_dir
 from .update.signals import UpdateSignals
 
 log = logging.getLogger(__name__)
@@ -291,6 +292,9 @@ class Box:
         """
         data_dir, clock = self.data_dir, self.clock
         clean = stopped_cleanly(data_dir)
+        if self._vault is not None:
+            # An old HAT's key is never carried to a new one (firmware/handover.py).
+            drop_carried(data_dir)
         self.signer = load_signer(data_dir, vault=self._vault, run_dir=run_dir())
         self.keypin = RecordingKeyPin(data_dir, self.signer)
         self._key_tampered = False
@@ -307,6 +311,8 @@ class Box:
         self.audit = open_audit(data_dir, self.signer, self.cipher)
         self.recordings = RecordingStore(data_dir, signer=self.signer, on_audit=self._audit_recording)
         self.recordings.field_cipher = self.cipher
+        # Recordings sealed before a HAT was replaced hold by the key handed over.
+        self.recordings.verify_key = box_keys(data_dir, self.signer.public_key, self.audit)
         # Finish recordings a crash (or power cut) left open, before anything new.
         self.recovered = self.recordings.recover()
         self._restore_missing_calls()
@@ -323,9 +329,9 @@ class Box:
         clear_clean_stop(data_dir)
 
     def _escrow_to(self):
-        """``(recording public key, signing seed)`` for the escrow copy of the storage data
-        key, or None: no keys yet, or a key that is not the pinned one (the alarm for that
-        is raised once the box runs, by :meth:`_public_key`; nothing goes to such a key)."""
+        """The recording public key for the escrow copy of the storage data key, or None:
+        no keys yet, or a key that is not the pinned one (the alarm for that is raised once
+        the box runs, by :meth:`_public_key`; nothing goes to such a key)."""
         if self._vault is None or not self.keystore.is_initialised:
             return None
         public_key = self.keystore.public_key()
@@ -333,7 +339,7 @@ class Box:
             self.keypin.check(public_key)
         except TamperError:
             return None
-        return public_key, self.signer.seed()
+        return public_key
 
     def _restore_missing_calls(self):
         """Calls whose rows the card refused before the last stop: back from their

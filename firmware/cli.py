@@ -1,6 +1,7 @@
 """The ``linekeeper`` command."""
 
 import argparse
+import base64
 import logging
 import os
 import signal
@@ -286,14 +287,17 @@ def cmd_export(args):
 
     from .box import open_audit
     from .datadir import storage_error
+    from .handover import box_keys
     from .signing import device_signer, read_public_record
 
     _call_log(args.data_dir)
     signer = device_signer(args.data_dir)
     record = read_public_record(args.data_dir)
-    store = RecordingStore(args.data_dir, readonly=True, verify_key=record["public_key"] if record else None)
+    store = RecordingStore(args.data_dir, readonly=True)
     try:
         audit = open_audit(args.data_dir, signer)
+        # A recording sealed before a HAT was replaced holds by the key handed over.
+        store.verify_key = box_keys(args.data_dir, record and record["public_key"], audit)
     except (OSError, sqlite3.Error) as exc:
         store.close()
         raise LinekeeperError(
@@ -475,7 +479,16 @@ def _export_signed(store, signer, row, key, args):
             "a box with the MCU, is the recorder running?)"
         )
     row = store.get(row["id"])
-    manifest = build_manifest(signer, payload, args.out, row, store.statement_of(row), args.user, _wall_us())
+    manifest = build_manifest(
+        signer,
+        payload,
+        args.out,
+        row,
+        store.statement_of(row),
+        args.user,
+        _wall_us(),
+        handovers=getattr(store.verify_key, "statements", ()),
+    )
     atomic_write(args.out, payload, mode=0o600)
     atomic_write(manifest_path(args.out), manifest, mode=0o600)
 
@@ -550,14 +563,25 @@ def cmd_verify(args):
 
     from .datadir import integrity_problems
     from .errors import WrongPasswordError
+    from .handover import HandoverError, TrustedKeys, trusted_keys
     from .rekey import journal_exists
-    from .signing import fingerprint, own_public_key, read_public_record, run_dir, trusted_public_key
+    from .signing import (
+        SigningKeyError,
+        fingerprint,
+        own_public_key,
+        read_public_record,
+        run_dir,
+        trusted_public_key,
+    )
 
     anchor = parse_anchor(args.head) if args.head else None
     _call_log(args.data_dir)
     # Signatures are checked with the key on record, which --key pins (checked first).
     record = read_public_record(args.data_dir)
-    public_key = trusted_public_key(args.data_dir, args.key)[0] if args.key or record else None
+    try:
+        public_key = trusted_public_key(args.data_dir, args.key)[0] if args.key or record else None
+    except SigningKeyError as exc:
+        raise SigningKeyError(str(exc) + _handed_over_hint(args.data_dir, args.key)) from None
     problems, key = [], None
     # On the box itself its own key (from the MCU vault, in RAM) is the one that counts:
     # a card whose key record was replaced with another key proves nothing.
@@ -580,8 +604,16 @@ def cmd_verify(args):
             key = _unlock(args)
         except WrongPasswordError as exc:
             problems.append("recording key: %s: recordings checked without it" % exc)
+    # Signatures by a replaced HAT's key hold up to its handover, as the current key says.
+    keys = None
+    if public_key is not None:
+        try:
+            keys, unused = trusted_keys(args.data_dir, public_key)
+        except HandoverError as exc:
+            keys, unused = TrustedKeys(public_key), [str(exc) + ": no replaced key's signature holds"]
+        problems += unused
     # Read-only: verify writes nothing, so it also works on a full or read-only card.
-    store = RecordingStore(args.data_dir, readonly=True, verify_key=public_key)
+    store = RecordingStore(args.data_dir, readonly=True, verify_key=keys)
     store.field_cipher = cipher
     try:
         audit = AuditLog(
@@ -594,9 +626,9 @@ def cmd_verify(args):
         store.close()
         raise
     try:
-        problems += store.verify(key) + [
-            "audit trail: " + p for p in audit.verify(anchor, public_key=public_key)
-        ]
+        if keys is not None:
+            keys.bind_recordings(audit.recording_seals())
+        problems += store.verify(key) + ["audit trail: " + p for p in audit.verify(anchor, public_key=keys)]
         problems += _accounting(store, audit)
         problems += integrity_problems(audit._db, "audit.db")
         problems += _deletion_log_problems(args.data_dir, audit)
@@ -621,6 +653,25 @@ def cmd_verify(args):
         % (n, " (authenticated)" if key is not None else "")
     )
     return 0
+
+
+def _handed_over_hint(data_dir, pinned):
+    """A hint when ``pinned`` is a key this box handed over to a new HAT's (else "")."""
+    from .handover import HandoverError, read_handovers
+    from .signing import fingerprint, normalise_fingerprint
+
+    try:
+        wanted = normalise_fingerprint(pinned)
+        for item in read_handovers(data_dir):
+            if fingerprint(base64.b64decode(item["old_key"])) == wanted:
+                return (
+                    " (this card says %s was handed over to %s when its HAT was replaced, "
+                    "at audit entry %d: pin the box's current fingerprint, from its security page)"
+                    % (wanted, fingerprint(base64.b64decode(item["new_key"])), item["audit_seq"])
+                )
+    except (HandoverError, ValueError, TypeError, LinekeeperError):
+        pass
+    return ""
 
 
 def _accounting(store, audit):
@@ -748,16 +799,26 @@ def cmd_hat_replaced(args):
     try:
         with DataDirLock(args.data_dir):
             moved = move_to_new_hat(
-                args.data_dir, hat_vault(args.data_dir), key, open_audit, actor, via, _wall_us()
+                args.data_dir,
+                hat_vault(args.data_dir),
+                key,
+                open_audit,
+                actor,
+                via,
+                _wall_us(),
+                old_key=args.key,
             )
     finally:
         key.forget()
-    if not moved:
+    if moved is None:
         print("storage.key already opens with this HAT's key vault: nothing to do")
-    else:
+        return 0
+    old, new = moved
+    print("the call log and audit trail of %s now open with this HAT; start the recorder" % args.data_dir)
+    if old is not None:
         print(
-            "the call log, audit trail and signing key of %s now open with this HAT; "
-            "start the recorder" % args.data_dir
+            "signing key handed over from %s to %s: write the new fingerprint on the recovery "
+            "sheet and check the old one against it (docs/evidence.md)" % (old, new)
         )
     return 0
 
@@ -1286,6 +1347,10 @@ def build_parser():
     who.add_argument("--recovery-key-file", help="file whose first line is the recovery key")
     who.add_argument("--password-file", help="file whose first line is a user's password")
     p.add_argument("--user", default="admin", help="the password's user (default: admin)")
+    p.add_argument(
+        "--key",
+        help="the old signing key fingerprint, as on the recovery sheet: the key handed over must have it",
+    )
     p.set_defaults(func=cmd_hat_replaced)
 
     p = sub.add_parser("config", help="export or import the box's configuration (no secrets)")

@@ -169,7 +169,12 @@ def _same(header_value, row_value, name, cipher):
 
 
 def signature_problems(public_key, row, path, call_row):
-    """Why ``row``'s signature does not hold (a list of texts; empty when it does)."""
+    """Why ``row``'s signature does not hold (a list of texts; empty when it does).
+
+    ``public_key``: the box's key (32 bytes), or its keys with their handovers
+    (:class:`firmware.handover.TrustedKeys`, bound to the audit trail): then a
+    replaced key's signature holds for the recordings it signed before its handover.
+    """
     where = "recording %s (call %s)" % (row["id"], row["call_id"])
     if "signature" not in row:
         return [
@@ -186,7 +191,13 @@ def signature_problems(public_key, row, path, call_row):
         message = recording_statement(row, path, call_row)
     except (ValueError, OSError) as exc:
         return ["%s: cannot be stated for its signature: %s" % (where, exc)]
-    if not verify_signature(public_key, signature, message):
+    if hasattr(public_key, "recording_holds"):
+        ok, reason = public_key.recording_holds(row, signature, message)
+        if reason:
+            return ["%s: %s" % (where, reason)]
+    else:
+        ok = verify_signature(public_key, signature, message)
+    if not ok:
         return [
             "%s: its signature does not match: the file, its state or its call was "
             "changed since the box sealed it" % where

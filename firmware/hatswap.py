@@ -1,66 +1,133 @@
-"""Moving a box's sealed data to a new HAT (its supervisor MCU was replaced).
+"""Moving a box to a new HAT (its supervisor MCU was replaced).
 
 The storage data key (docs/card-alone.md) is wrapped on the card by the HAT's
 MCU vault, and the device signing key is derived from that vault: a new HAT
-opens neither. ``storage.key`` also holds an *escrow copy* of both, wrapped to
-the box's recording public key, whose private key opens only with a user's
-password or the recovery key (firmware/storage/keystore.py) — never with the
-card alone. :func:`move_to_new_hat` opens the escrow copy with an unlocked
-recording key and wraps both keys to the new vault:
+opens neither. ``storage.key`` also holds an *escrow copy* of the data key
+(never of the signing key), wrapped to the box's recording public key, whose
+private key opens only with a user's password or the recovery key
+(firmware/storage/keystore.py) — never with the card alone.
+:func:`move_to_new_hat`:
 
-* ``storage.key``: the data key, wrapped under the new vault's storage key
-  (the escrow copy is kept, for the next HAT);
-* ``signing.seal``: the old signing seed, wrapped the same way, so the box
-  goes on signing as itself and ``verify`` still checks every old signature.
+* opens the escrow copy with an unlocked recording key and wraps the data key
+  under the new vault's storage key (the escrow copy is kept, for the next HAT);
+* checks the audit trail against the signing key on record (and the handovers
+  it took over, :mod:`firmware.handover`), and, when given, a fingerprint of
+  it kept off the box;
+* has the NEW HAT's key (derived from its vault, as on any box) sign a
+  handover statement naming the old key and the last audit entry it signed,
+  re-signs the recording key pin, and records the new key in ``signing.pub``;
+* appends an audited ``hat_replaced`` entry, signed by the new key.
 
-Then an audited ``hat_replaced`` entry is appended, signed and sealed with the
-carried keys. Nothing is written before every check passed.
+Nothing is written before every check passed. No signing key is ever read out
+of a vault or the escrow: whoever holds the card and a password still cannot
+sign as the box.
 """
 
+import os
+
 from firmware.errors import LinekeeperError
-from firmware.signing import Signer, carry_to_vault, read_public_record
-from firmware.storage.fieldseal import FieldCipher, open_escrow, opens_with, read_escrow, rewrap
+from firmware.handover import append_handover, make_handover, trusted_keys
+from firmware.keypin import repin
+from firmware.signing import (
+    Signer,
+    derive_from_vault_key,
+    fingerprint,
+    normalise_fingerprint,
+    read_public_record,
+    write_public_record,
+)
+from firmware.storage.audit import AuditLog
+from firmware.storage.fieldseal import FieldCipher, open_escrow, open_with, opens_with, read_escrow, rewrap
 
 
 class HatMoveError(LinekeeperError):
     """The box's keys cannot be moved to this HAT; nothing was changed."""
 
 
-def move_to_new_hat(data_dir, vault, unlocked, open_audit, actor, via, wall_us):
-    """Wrap the box's storage data key and signing seed to ``vault`` (the new HAT's MCU).
+def move_to_new_hat(data_dir, vault, unlocked, open_audit, actor, via, wall_us, old_key=None):
+    """Move the storage data key to ``vault`` (the new HAT's MCU) and hand the signing over.
 
-    :param vault: the new HAT's MCU link (``read_key("storage")``), not locked yet
+    :param vault: the new HAT's MCU link (``read_key("storage")``, ``read_key("audit")``), not locked yet
     :param unlocked: the box's recording key, unlocked by a password or the recovery key
     :param open_audit: ``open_audit(data_dir, signer, cipher)``, the audit trail
-    :param actor: who ran it (a user name, or ``recovery`` for the recovery key)
+    :param actor: who ran it (a user name, or ``recovery-key``)
     :param via: how the recording key was opened, for the audit entry
-    :param wall_us: wall-clock time of the audit entry, in µs
-    :returns: False when ``storage.key`` already opens with this vault (nothing done), else True
-    :raises HatMoveError: no escrow copy, or it does not match this box's keys
+    :param wall_us: wall-clock time of the handover and the audit entry, in µs
+    :param old_key: the old key's fingerprint as kept off the box (the recovery
+        sheet), or None to take the one on record in ``signing.pub``
+    :returns: ``None`` when the box already runs on this HAT (nothing done), else
+        ``(old fingerprint or None, new fingerprint)``
+    :raises HatMoveError: no escrow copy, it does not match this box, or the
+        audit trail does not hold under the old key
     :raises FieldSealError: the box seals nothing, or ``storage.key`` is damaged
     """
-    escrow = read_escrow(data_dir)
     try:
         wrapping = vault.read_key("storage")
+        signer = Signer(derive_from_vault_key(vault.read_key("audit")), "vault")
     except OSError as exc:
         raise HatMoveError(
-            "the new HAT's MCU vault did not give its storage key (%s): stop the recorder "
+            "the new HAT's MCU vault did not give its keys (%s): stop the recorder "
             "and restart the box, then run this before the recorder starts" % exc
         ) from exc
-    if opens_with(data_dir, wrapping):
-        return False  # the HAT that made the key, or one the keys were moved to already
-    if escrow is None:
-        raise HatMoveError(
-            "storage.key has no escrow copy (a box makes one at its first start with this "
-            "firmware): the sealed data opens only with the old HAT"
-        )
-    data_key, seed = open_escrow(escrow, unlocked)
-    signer = Signer(seed, "vault")
     record = read_public_record(data_dir)
-    if record is not None and record["public_key"] != signer.public_key:
-        raise HatMoveError("the escrow copy's signing key is not the one on record in signing.pub")
-    carry_to_vault(data_dir, seed, wrapping)
-    rewrap(data_dir, wrapping, data_key)
+    handing_over = record is not None and record["public_key"] != signer.public_key
+    if opens_with(data_dir, wrapping):
+        if not handing_over:
+            return None  # the HAT that made the keys, or one they were moved to already
+        data_key = open_with(data_dir, wrapping)  # moved by an earlier firmware, key not handed over
+    else:
+        escrow = read_escrow(data_dir)
+        if escrow is None:
+            raise HatMoveError(
+                "storage.key has no escrow copy (a box makes one at its first start with this "
+                "firmware): the sealed data opens only with the old HAT"
+            )
+        data_key = open_escrow(escrow, unlocked)
+    old = None
+    if handing_over:
+        # Read-only: even opening the trail for writing would change the card.
+        with AuditLog(
+            os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), readonly=True
+        ) as trail:
+            old = _check_old_key(data_dir, record, old_key, trail)
+            seq, digest = trail.last()
+        handover = make_handover(signer, record["public_key"], seq, digest, wall_us)
+        # The pin is checked against the old key before anything is written (it is first).
+        repin(data_dir, record["public_key"], signer)
+    # Every check passed: from here on the card is written.
     with open_audit(data_dir, signer, FieldCipher(data_key)) as audit:
-        audit.append(actor, "hat_replaced", None, {"via": via}, wall_us)
-    return True
+        if handing_over:
+            append_handover(data_dir, handover)
+            write_public_record(data_dir, signer)
+        if not opens_with(data_dir, wrapping):
+            rewrap(data_dir, wrapping, data_key)
+        details = {"via": via, "new_key": signer.fingerprint}
+        if handing_over:
+            details.update(old_key=old, handover_seq=seq)
+        audit.append(actor, "hat_replaced", None, details, wall_us)
+    return old, signer.fingerprint
+
+
+def _check_old_key(data_dir, record, old_key, audit):
+    """The old key's fingerprint, once it is the pinned one and the trail holds under it.
+
+    :raises HatMoveError: another fingerprint, or the trail (or the recording key pin) does not hold
+    """
+    if record["source"] != "vault":
+        raise HatMoveError(
+            "this box's signing key is on the card, not in a HAT's vault: nothing to hand over"
+        )
+    old = fingerprint(record["public_key"])
+    if old_key is not None and normalise_fingerprint(old_key) != old:
+        raise HatMoveError(
+            "the signing key on record in signing.pub is %s, not %s: the card's key record was "
+            "replaced, or this is another box's card" % (old, normalise_fingerprint(old_key))
+        )
+    keys, problems = trusted_keys(data_dir, record["public_key"])
+    problems += audit.verify(public_key=keys)
+    if problems:
+        raise HatMoveError(
+            "the audit trail does not hold under the old key %s (%s%s): the new key would vouch "
+            "for it; run `linekeeper verify`" % (old, problems[0], " and more" if len(problems) > 1 else "")
+        )
+    return old

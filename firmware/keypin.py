@@ -143,3 +143,53 @@ class RecordingKeyPin:
 def line_message(line, public_key):
     """What the device key signs to pin line ``line``'s public key."""
     return LINE_TAG + b"%d\x00" % int(line) + bytes(public_key)
+
+
+def repin(data_dir, old_public_key, new_signer):
+    """Sign the pin again with ``new_signer`` after a key handover (a new HAT).
+
+    The pin must be the replaced key's (``old_public_key``) first: the new key
+    vouches only for what the old one signed. Returns the pinned recording key,
+    or None when nothing is pinned yet.
+
+    :raises TamperError: the pin is damaged or was not made by the old key
+    """
+    path = os.path.join(os.fspath(data_dir), PIN_FILE)
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read())
+        pinned = base64.b64decode(doc["public_key"], validate=True)
+        genuine = verify_signature(old_public_key, bytes.fromhex(doc["sig"]), TAG + pinned)
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError):
+        genuine = False
+    if not genuine:
+        raise TamperError(
+            "the recording key pin %s was not made by this box's signing key: the card was "
+            "tampered with; the key is not handed over" % path
+        )
+    lines = {}
+    for name, entry in (doc.get("lines") or {}).items():
+        # Each line's pin must be the old key's too; the new key signs it again.
+        try:
+            public = base64.b64decode(entry["public_key"], validate=True)
+            genuine = verify_signature(
+                old_public_key, bytes.fromhex(entry["sig"]), line_message(name, public)
+            )
+        except (ValueError, KeyError, TypeError):
+            genuine = False
+        if not genuine:
+            raise TamperError(
+                "line %s's key pin in %s was not made by this box's signing key: the card was "
+                "tampered with; the key is not handed over" % (name, path)
+            )
+        lines[name] = {
+            "public_key": entry["public_key"],
+            "sig": new_signer.sign(line_message(name, public)).hex(),
+        }
+    doc = {"version": 1, "public_key": doc["public_key"], "sig": new_signer.sign(TAG + pinned).hex()}
+    if lines:
+        doc["lines"] = lines
+    fsutil.atomic_write(path, (json.dumps(doc, sort_keys=True) + "\n").encode("ascii"))
+    return pinned

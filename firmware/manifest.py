@@ -29,6 +29,7 @@ import os
 
 from .errors import LinekeeperError, TamperError
 from .evidence import call_fields, canonical, file_facts, statement
+from .handover import chain_of
 from .recording.segment import SegmentReader
 from .signing import fingerprint, normalise_fingerprint, verify_signature
 
@@ -43,12 +44,14 @@ def manifest_path(export_path):
     return os.fspath(export_path) + MANIFEST_SUFFIX
 
 
-def build_manifest(signer, payload, file_name, row, statement, exported_by, exported_at_us):
+def build_manifest(signer, payload, file_name, row, statement, exported_by, exported_at_us, handovers=()):
     """The signed manifest (bytes, JSON) of an export.
 
     :param payload: the exported file's bytes
     :param row: the recording's row (``id``, ``state``, ``call_id``, ``signature``)
     :param statement: the recording's signed statement (:func:`firmware.evidence.statement`)
+    :param handovers: the box's key handover statements (:mod:`firmware.handover`): carried
+        in the manifest when the recording was signed by a key a replaced HAT handed over
     """
     body = {
         "format": FORMAT,
@@ -70,6 +73,9 @@ def build_manifest(signer, payload, file_name, row, statement, exported_by, expo
         "signing_key": base64.b64encode(signer.public_key).decode("ascii"),
         "fingerprint": signer.fingerprint,
     }
+    signature = row.get("signature")
+    if handovers and signature and not verify_signature(signer.public_key, bytes(signature), statement):
+        body["handovers"] = list(handovers)
     body["signature"] = signer.sign(MANIFEST_TAG + canonical(body)).hex()
     return json.dumps(body, indent=1, sort_keys=True).encode("ascii") + b"\n"
 
@@ -106,10 +112,7 @@ def verify_export(path, pinned_fingerprint, manifest_file=None):
         )
     if not verify_signature(public_key, signature, MANIFEST_TAG + canonical(doc)):
         raise TamperError("the manifest's signature does not match: the manifest was changed")
-    recording = doc["recording"]
-    if not recording.get("signature") or not verify_signature(
-        public_key, bytes.fromhex(recording["signature"]), recording["statement"].encode("ascii")
-    ):
+    if not _sealed_by_box(public_key, doc):
         raise TamperError("the recording's seal in the manifest is not the box's")
     with open(path, "rb") as f:
         data = f.read()
@@ -200,3 +203,23 @@ def _verify_archive_export(path, pinned, doc, where):
     if wrong:
         raise TamperError("%s is not the sealed recording's call (%s differ)" % (call_name, ", ".join(wrong)))
     return doc
+
+
+def _sealed_by_box(public_key, doc):
+    """Whether the recording's signature in ``doc`` is the box's: its key's, or a key it took
+    over from a replaced HAT, by a handover chain the manifest carries (:mod:`firmware.handover`)."""
+    recording = doc["recording"]
+    try:
+        signature = bytes.fromhex(recording["signature"] or "")
+        message = recording["statement"].encode("ascii")
+    except (ValueError, TypeError, AttributeError):
+        return False
+    if not signature:
+        return False
+    if verify_signature(public_key, signature, message):
+        return True
+    try:
+        keys = chain_of(public_key, doc.get("handovers") or [])[0]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return keys.signed_by_handed_over(signature, message)

@@ -20,6 +20,9 @@ Where the private key comes from (:func:`load_signer`):
   recording or export was made with this card's key, not that nobody with
   the card re-signed it. docs/evidence.md says so plainly.
 
+A new HAT makes a new key: the old one is never carried or escrowed, but handed
+over (:mod:`firmware.handover`, ``linekeeper hat-replaced``).
+
 ``DATA_DIR/signing.pub`` records the public key and where its private half
 lives (``"vault"`` or ``"card"``); it is a convenience, not a trust anchor:
 pin the fingerprint (``--key``) to check against the real box's key.
@@ -31,12 +34,11 @@ import json
 import logging
 import os
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from firmware.storage import fsutil
 
@@ -46,9 +48,8 @@ VAULT_INFO = b"linekeeper device signing key v1"
 KEY_FILE = "signing.key"
 PUBLIC_FILE = "signing.pub"
 RUN_KEY_FILE = "device-signing.key"
-# After a HAT replacement: the box's signing seed, wrapped under the new vault's storage key.
+# Left by an unreleased firmware that carried the old HAT's seed to a new one: removed at start.
 CARRIED_FILE = "signing.seal"
-_CARRIED_AAD = b"linekeeper signing seed carried to a new HAT v1"
 FINGERPRINT_BYTES = 16
 
 log = logging.getLogger(__name__)
@@ -107,11 +108,6 @@ class Signer:
     def sign(self, message):
         """The 64-byte Ed25519 signature of ``message`` (bytes)."""
         return self._key.sign(bytes(message))
-
-    def seed(self):
-        """The 32-byte private seed: only for the escrow copy wrapped to the recording key
-        (docs/card-alone.md), so that a new HAT can go on signing as this box."""
-        return self._key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
     def __repr__(self):
         return "<Signer %s %s>" % (self.source, self.fingerprint)
@@ -172,31 +168,36 @@ def load_signer(data_dir, vault=None, run_dir=None, create=True):
 
 
 def _vault_seed(data_dir, vault):
-    """The seed from the vault: derived from its audit key, or, on a box moved to a new HAT
-    (``signing.seal``), the old HAT's seed unwrapped with the new vault's storage key.
+    """The seed derived from the vault's audit key; it never leaves the box's RAM.
 
     :raises OSError: the vault did not answer or is locked
     """
+    return derive_from_vault_key(vault.read_key("audit"))
+
+
+def drop_carried(data_dir):
+    """Remove ``signing.seal`` (an old HAT's seed carried to a new one by a firmware that was
+    never released): a replaced HAT's key is handed over instead (:mod:`firmware.handover`).
+    Returns True when there was one; the box then asks for ``linekeeper hat-replaced``."""
     path = os.path.join(data_dir, CARRIED_FILE)
     if not os.path.exists(path):
-        return derive_from_vault_key(vault.read_key("audit"))
-    with open(path, "rb") as f:
-        raw = f.read()
-    try:
-        return ChaCha20Poly1305(vault.read_key("storage")).decrypt(raw[:12], raw[12:], _CARRIED_AAD)
-    except (InvalidTag, ValueError):
-        raise SigningKeyError(
-            "%s does not open with this HAT's MCU vault: the HAT was replaced again "
-            "(run `linekeeper hat-replaced` with the recovery key, docs/operating.md)" % path
-        ) from None
+        return False
+    fsutil.remove_durable(path)
+    return True
 
 
-def carry_to_vault(data_dir, seed, wrapping):
-    """Keep signing with ``seed`` on a new HAT: write it wrapped under that HAT's vault
-    storage key ``wrapping`` (32 bytes) as ``signing.seal``."""
-    nonce = os.urandom(12)
-    sealed = ChaCha20Poly1305(bytes(wrapping)).encrypt(nonce, bytes(seed), _CARRIED_AAD)
-    fsutil.atomic_write(os.path.join(data_dir, CARRIED_FILE), nonce + sealed, mode=0o600)
+def write_public_record(data_dir, signer):
+    """Record ``signer``'s public key in ``signing.pub`` (replacing any other: a handover)."""
+    doc = {
+        "version": 1,
+        "algorithm": "ed25519",
+        "source": signer.source,
+        "public_key": base64.b64encode(signer.public_key).decode("ascii"),
+        "fingerprint": signer.fingerprint,
+    }
+    fsutil.atomic_write(
+        os.path.join(data_dir, PUBLIC_FILE), (json.dumps(doc, indent=1) + "\n").encode("ascii")
+    )
 
 
 def _card_seed(data_dir):
@@ -216,16 +217,7 @@ def _read_seed(path):
 
 def _check_record(data_dir, record, signer):
     if record is None:
-        doc = {
-            "version": 1,
-            "algorithm": "ed25519",
-            "source": signer.source,
-            "public_key": base64.b64encode(signer.public_key).decode("ascii"),
-            "fingerprint": signer.fingerprint,
-        }
-        fsutil.atomic_write(
-            os.path.join(data_dir, PUBLIC_FILE), (json.dumps(doc, indent=1) + "\n").encode("ascii")
-        )
+        write_public_record(data_dir, signer)
     elif record["public_key"] != signer.public_key:
         raise SigningKeyError(
             "the signing key on record in %s (%s) is not this box's (%s): the card was "

@@ -18,6 +18,7 @@ from firmware.calls.calllog import iso_ms
 from firmware.calls.callsearch import CallSearch, ensure_indexes
 from firmware.config import load_config
 from firmware.control import RecorderUnavailable
+from firmware.handover import box_keys
 from firmware.policy.callmeta import CallMeta
 from firmware.policy.sweeper import RetentionSweeper
 from firmware.recording.store import RecordingStore
@@ -205,9 +206,9 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         audit.append("system", action, recording_id and "recording:" + recording_id, details, clock.wall_us())
 
     # Playback and export check each recording's seal with the box's key on record.
-    store = RecordingStore(
-        data_dir, verify_key=record["public_key"] if record else None, on_audit=audit_recording
-    )
+    store = RecordingStore(data_dir, on_audit=audit_recording)
+    # A recording sealed before a HAT was replaced holds by the key handed over.
+    store.verify_key = box_keys(data_dir, record and record["public_key"], audit)
     retention = RemoteRetention(
         client, RetentionSweeper(store, clock, audit, load_config(data_dir).policy.retention)
     )

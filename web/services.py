@@ -323,7 +323,14 @@ class StoreRecordings:
         if row is None or signer is None:
             return None
         return build_manifest(
-            signer, payload, file_name, row, self.store.statement_of(row), user, int(self._wall_us())
+            signer,
+            payload,
+            file_name,
+            row,
+            self.store.statement_of(row),
+            user,
+            int(self._wall_us()),
+            handovers=getattr(self.store.verify_key, "statements", ()),
         )
 
     def set_legal_hold(self, call_id, on, by=""):

@@ -101,7 +101,7 @@ ACTIONS = frozenset(
         "recording_recovered",
         "recording_deleted",
         "recording_signed_at_upgrade",
-        # The box's keys were moved to a new HAT with the escrow copy (firmware/hatswap.py).
+        # The storage key moved to a new HAT and the signing key handed over (firmware/hatswap.py).
         "hat_replaced",
         # Line keys (issue 19): a slot's lines granted or taken away, and every
         # key of the box replaced by `linekeeper rekey`.
@@ -349,6 +349,22 @@ class AuditLog:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             yield
 
+    def last(self):
+        """``(seq, hash)`` of the last entry in the log itself, or ``(0, GENESIS_HASH)``."""
+        with self._lock:
+            row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return (0, GENESIS_HASH) if row is None else (row[0], row[1])
+
+    def recording_seals(self):
+        """``(seq, action, target, details)`` of every entry that sealed, recovered or signed a
+        recording, oldest first (these actions are never sealed: ids, sizes and hashes)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, action, target, details FROM audit WHERE action IN "
+                "('recording_sealed', 'recording_recovered', 'recording_signed_at_upgrade') ORDER BY seq"
+            ).fetchall()
+        return [(seq, action, target, json.loads(details)) for seq, action, target, details in rows]
+
     def head(self) -> tuple[int, str] | None:
         """The chain head file's ``(seq, hash)``, or ``None`` if there is none yet."""
         head = self._head_doc()
@@ -438,7 +454,10 @@ class AuditLog:
         ``anchor``: a head taken earlier and kept off the box, ``(seq, hash)``
         or ``(None, hash)`` (see :func:`parse_anchor`); it must still be in
         the chain. ``public_key``: the device signing key (32 bytes): every
-        entry from the first signed one on, and the head, must be signed by it.
+        entry from the first signed one on, and the head, must be signed by it;
+        or the box's keys with their handovers (:class:`firmware.handover.TrustedKeys`):
+        then an entry may also be signed by a replaced key up to its handover,
+        whose named entry must be in the chain with the hash it names.
         """
         problems = []
         # Its own connection and read transaction: a snapshot that matches the
@@ -461,6 +480,7 @@ class AuditLog:
             expected_seq, prev_hash, hashes = 1, GENESIS_HASH, {}
             found_at = None
             signatures = _SignatureCheck(public_key)
+            handed = {(o["audit_seq"], o["audit_hash"]): o for o in signatures.handed_over()}
             has_sig = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_sig'").fetchone()
             for row in db.execute(
                 "SELECT a.seq, wall_us, actor, action, target, details, prev_hash, hash, %s "
@@ -469,6 +489,7 @@ class AuditLog:
             ):
                 problems += _check_row(row[:8], expected_seq, prev_hash)
                 problems += signatures.check(row[0], row[7], row[8])
+                handed.pop((row[0], row[7]), None)
                 expected_seq, prev_hash = row[0] + 1, row[7]
                 hashes[row[0]] = row[7]
                 if len(hashes) > 2:  # only the last two are needed for the head
@@ -480,6 +501,11 @@ class AuditLog:
             db.close()
         problems += self._check_head(head, expected_seq - 1, hashes)
         problems += signatures.finish(expected_seq - 1, head_doc)
+        problems += [
+            "audit trail: the key handover at entry %d names a hash that entry does not have: "
+            "entries up to it were changed or re-chained" % seq
+            for seq, _ in sorted(handed)
+        ]
         if anchor is not None:
             problems += _check_anchor(anchor, found_at)
         return problems
@@ -523,6 +549,10 @@ class _SignatureCheck:
         self.public_key = public_key
         self.first_signed = None
 
+    def handed_over(self):
+        """The replaced keys' bounds, when the check is given the box's handovers."""
+        return getattr(self.public_key, "handed_over", [])
+
     def check(self, seq, digest, sig):
         if self.public_key is None:
             return []
@@ -530,22 +560,23 @@ class _SignatureCheck:
             if self.first_signed is None:
                 return []  # from before signing began: the first signed entry covers it
             return ["audit entry %d is not signed by the box's key (added or rewritten without it)" % seq]
-        from firmware.signing import verify_signature
-
-        try:
-            ok = verify_signature(self.public_key, bytes.fromhex(sig), SIG_TAG + bytes.fromhex(digest))
-        except ValueError:
-            ok = False
         if self.first_signed is None:
             self.first_signed = seq
-        return (
-            []
-            if ok
-            else [
-                "audit entry %d: its signature does not match (rewritten or "
-                "re-chained without the box's key)" % seq
-            ]
-        )
+        try:
+            signature, message = bytes.fromhex(sig), SIG_TAG + bytes.fromhex(digest)
+        except ValueError:
+            signature, message = b"", b""
+        if hasattr(self.public_key, "audit_problem"):
+            problem = self.public_key.audit_problem(seq, signature, message)
+            return [] if problem is None else [problem]
+        from firmware.signing import verify_signature
+
+        if verify_signature(self.public_key, signature, message):
+            return []
+        return [
+            "audit entry %d: its signature does not match (rewritten or "
+            "re-chained without the box's key)" % seq
+        ]
 
     def finish(self, last_seq, head_doc):
         if self.public_key is None or last_seq == 0:
@@ -558,9 +589,11 @@ class _SignatureCheck:
         from firmware.signing import verify_signature
 
         sig = head_doc.get("sig") if isinstance(head_doc, dict) else None
+        # The head is always the current key's: the box re-signs it at every append.
+        current = getattr(self.public_key, "current", self.public_key)
         try:
             ok = sig is not None and verify_signature(
-                self.public_key, bytes.fromhex(sig), head_message(head_doc["seq"], head_doc["hash"])
+                current, bytes.fromhex(sig), head_message(head_doc["seq"], head_doc["hash"])
             )
         except (ValueError, KeyError, TypeError):
             ok = False

@@ -55,7 +55,6 @@ _FIELD_INFO = b"linekeeper field seal v1"
 _WRAP_AAD = b"linekeeper storage data key v1"
 # Contexts of the escrow copies (wrapped to the recording public key), so one never opens as the other.
 ESCROW_DATA_KEY = b"linekeeper storage data key escrow v1"
-ESCROW_SIGNING_SEED = b"linekeeper signing seed escrow v1"
 # The call log's columns that hold personal data: a person's number and caller-ID name.
 CALL_FIELDS = ("number", "name")
 
@@ -186,10 +185,12 @@ def load_field_cipher(data_dir, vault=None, run_dir=None, create=True, escrow=No
     :param run_dir: the RAM-only run directory, where processes that did not
         read the vault find the data key
     :param create: make the data key when the box has none yet (the recorder)
-    :param escrow: ``(recording public key, device signing seed)`` (32 bytes
-        each): when ``storage.key`` has no escrow copy yet, both keys are
-        wrapped to that public key and added to it (:func:`read_escrow`), so
-        the recovery key can move them to a new HAT (the recorder passes it)
+    :param escrow: the recording public key (32 bytes): when ``storage.key``
+        has no escrow copy yet, the data key is wrapped to it and added
+        (:func:`read_escrow`), so the recovery key can move it to a new HAT (the
+        recorder passes it). An escrow copy that still holds a signing seed (an
+        unreleased firmware made one) loses it here. The signing key is never
+        escrowed: a new HAT makes its own and takes over (:mod:`firmware.handover`)
     :raises FieldSealError: the card's data is sealed and this process cannot
         have the key (vault locked and no run copy, another box's vault)
     """
@@ -203,20 +204,17 @@ def load_field_cipher(data_dir, vault=None, run_dir=None, create=True, escrow=No
             if run_copy is None or not os.path.exists(run_copy):
                 raise FieldSealError("the MCU key vault did not give its storage key: %s" % exc) from exc
             data_key = _read_key(run_copy)
-            if record is not None and record["escrow"] is None and escrow is not None:
-                _write_record(path, record, _escrow_doc(data_key, *escrow))
+            _complete_escrow(path, record, data_key, escrow)
             return FieldCipher(data_key)
         if record is None:
             if not create:
                 return None
             data_key = os.urandom(KEY_BYTES)
             record = wrap_record(wrapping, data_key)
-            _write_record(path, record, None if escrow is None else _escrow_doc(data_key, *escrow))
+            _write_record(path, record, None if escrow is None else _escrow_doc(data_key, escrow))
         else:
             data_key = _unwrap(record, wrapping, path)
-            if record["escrow"] is None and escrow is not None:
-                # A box from before the escrow: its copy is made now, while the key is open.
-                _write_record(path, record, _escrow_doc(data_key, *escrow))
+            _complete_escrow(path, record, data_key, escrow)
         if run_copy is not None:
             os.makedirs(run_dir, mode=0o750, exist_ok=True)
             fsutil.atomic_write(run_copy, data_key, mode=0o640)
@@ -241,14 +239,13 @@ def _read_record(path):
             raise ValueError("unknown version or wrapping")
         escrow = doc.get("escrow")
         if escrow is not None:
+            carried_seed = "signing_seed" in escrow
             escrow = {
                 name: _unb64(escrow[name], size)
-                for name, size in (
-                    ("public_key", KEY_BYTES),
-                    ("data_key", crypto.WRAPPED_KEY_BYTES),
-                    ("signing_seed", crypto.WRAPPED_KEY_BYTES),
-                )
+                for name, size in (("public_key", KEY_BYTES), ("data_key", crypto.WRAPPED_KEY_BYTES))
             }
+            if carried_seed:
+                escrow["signing_seed"] = True  # only noted: dropped at the recorder's next start
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError) as exc:
@@ -270,14 +267,27 @@ def wrap_record(wrapping, data_key):
     return {"nonce": nonce, "sealed": sealed, "escrow": None}
 
 
-def _escrow_doc(data_key, recording_public_key, signing_seed):
-    """The escrow copy: the data key and the device signing seed wrapped to the recording
-    public key, whose private key opens only with a password or the recovery key."""
+def _escrow_doc(data_key, recording_public_key):
+    """The escrow copy: the data key wrapped to the recording public key, whose private key
+    opens only with a password or the recovery key."""
     return {
         "public_key": bytes(recording_public_key),
         "data_key": crypto.wrap_data_key(data_key, recording_public_key, ESCROW_DATA_KEY),
-        "signing_seed": crypto.wrap_data_key(signing_seed, recording_public_key, ESCROW_SIGNING_SEED),
     }
+
+
+def _complete_escrow(path, record, data_key, escrow):
+    """Make the escrow copy of a box from before it, or drop a signing seed an unreleased
+    firmware put in it (whoever opened it could sign as the box, docs/evidence.md)."""
+    if record is None:
+        return
+    if escrow is not None and (record["escrow"] is None or record["escrow"]["public_key"] != bytes(escrow)):
+        # A box from before the escrow, or after `rekey` replaced the recording key (the
+        # old copy would open only with keys that no longer exist): made now, while the
+        # key is open.
+        _write_record(path, record, _escrow_doc(data_key, escrow))
+    elif record["escrow"] is not None and record["escrow"].pop("signing_seed", None):
+        _write_record(path, record, record["escrow"])
 
 
 def _write_record(path, record, escrow):
@@ -305,8 +315,8 @@ def _unwrap(record, wrapping, path):
 
 # ---------------------------------------------------------------- the escrow (a new HAT)
 def read_escrow(data_dir):
-    """The escrow copy in ``storage.key``: ``{"public_key", "data_key", "signing_seed"}``
-    (the last two wrapped by :func:`firmware.storage.crypto.wrap_data_key`), or None.
+    """The escrow copy in ``storage.key``: ``{"public_key", "data_key"}`` (the data key
+    wrapped by :func:`firmware.storage.crypto.wrap_data_key`), or None.
 
     :raises FieldSealError: the box does not seal (no ``storage.key``) or the file is damaged
     """
@@ -329,8 +339,17 @@ def opens_with(data_dir, wrapping):
     return True
 
 
+def open_with(data_dir, wrapping):
+    """The data key in ``storage.key``, unwrapped with the vault storage key ``wrapping``.
+
+    :raises FieldSealError: it does not open with that key
+    """
+    path = os.path.join(data_dir, KEY_FILE)
+    return _unwrap(_read_record(path), wrapping, path)
+
+
 def open_escrow(escrow, unlocked):
-    """``(data key, signing seed)`` from the escrow copy, with an unlocked recording key
+    """The storage data key from the escrow copy, with an unlocked recording key
     (:class:`firmware.storage.keystore.RecordingKey`).
 
     :raises FieldSealError: the escrow copy was made for another recording key, or is damaged
@@ -340,10 +359,7 @@ def open_escrow(escrow, unlocked):
             "the escrow copy in %s was made for another recording key than this box's" % KEY_FILE
         )
     try:
-        return (
-            unlocked.unwrap(escrow["data_key"], ESCROW_DATA_KEY),
-            unlocked.unwrap(escrow["signing_seed"], ESCROW_SIGNING_SEED),
-        )
+        return unlocked.unwrap(escrow["data_key"], ESCROW_DATA_KEY)
     except TamperError as exc:
         raise FieldSealError("the escrow copy in %s is damaged: %s" % (KEY_FILE, exc)) from None
 
@@ -351,8 +367,10 @@ def open_escrow(escrow, unlocked):
 def rewrap(data_dir, wrapping, data_key):
     """Wrap ``data_key`` under a (new) vault storage key ``wrapping``, keeping the escrow copy."""
     path = os.path.join(data_dir, KEY_FILE)
-    record = _read_record(path)
-    _write_record(path, wrap_record(wrapping, data_key), record["escrow"])
+    escrow = _read_record(path)["escrow"]
+    if escrow is not None:
+        escrow.pop("signing_seed", None)
+    _write_record(path, wrap_record(wrapping, data_key), escrow)
 
 
 def _read_key(path):

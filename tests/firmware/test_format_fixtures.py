@@ -372,3 +372,33 @@ def test_recording_journal_is_frozen(tmp_path):
     assert read_records(FIXTURES / "journal-v1.lkj") == JOURNAL_RECORDS
     _write_journal(tmp_path / "again.lkj")
     assert (tmp_path / "again.lkj").read_bytes() == frozen
+
+
+def test_signing_key_handover_is_frozen(ka, tmp_path):
+    from firmware.handover import HANDOVER_FILE, append_handover, make_handover, read_handovers, trusted_keys
+    from firmware.signing import verify_signature
+
+    h = ka["handover"]
+    old = Signer(derive_from_vault_key(bytes.fromhex(ka["device_key"]["vault_audit_key"])), "vault")
+    new = Signer(derive_from_vault_key(bytes.fromhex(h["new_vault_audit_key"])), "vault")
+    assert new.public_key.hex() == h["new_public_key"]
+    last = ka["audit"]["entries"][-1]
+    made = make_handover(new, old.public_key, last["seq"], last["hash"], 1772442003000000)
+    append_handover(tmp_path, made)
+    assert json.loads((tmp_path / HANDOVER_FILE).read_text()) == h["file"]
+    # The signed bytes as docs/FORMAT.md describes them, built by hand.
+    stored = h["file"]["handovers"][0]
+    body = {k: stored[k] for k in ("old_key", "new_key", "audit_seq", "audit_hash", "made_us")}
+    by_hand = b"linekeeper signing key handover v1\n" + json.dumps(
+        body, sort_keys=True, separators=(",", ":")
+    ).encode("ascii")
+    assert by_hand.decode("ascii") == h["statement"]
+    assert verify_signature(new.public_key, bytes.fromhex(stored["signature"]), by_hand)
+    assert base64.b64decode(stored["old_key"]) == old.public_key
+    # Vouched for by the new key only: from the old key (or any other) there is no chain.
+    keys, problems = trusted_keys(tmp_path, new.public_key)
+    assert problems == [] and [o["key"] for o in keys.handed_over] == [old.public_key]
+    assert keys.handed_over[0]["audit_seq"] == last["seq"]
+    keys, problems = trusted_keys(tmp_path, old.public_key)
+    assert keys.handed_over == [] and len(problems) == 1
+    assert read_handovers(tmp_path) == h["file"]["handovers"]

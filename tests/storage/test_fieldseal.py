@@ -80,22 +80,26 @@ def _recording_key():
 
 def test_the_escrow_copy_opens_with_the_recording_key_only_and_survives_a_rewrap(tmp_path):
     mcu = SimMcu(SimClock())
-    box_key, seed = _recording_key(), os.urandom(32)
-    cipher = load_field_cipher(tmp_path, vault=McuLink(mcu.bus), escrow=(box_key.public_key, seed))
+    box_key = _recording_key()
+    cipher = load_field_cipher(tmp_path, vault=McuLink(mcu.bus), escrow=box_key.public_key)
     sealed = cipher.seal("PRIYA", "name")
     escrow = read_escrow(tmp_path)
-    data_key, seed_back = open_escrow(escrow, box_key)
-    assert seed_back == seed and FieldCipher(data_key).open(sealed, "name") == "PRIYA"
+    assert set(escrow) == {"public_key", "data_key"}  # never a signing key
+    data_key = open_escrow(escrow, box_key)
+    assert FieldCipher(data_key).open(sealed, "name") == "PRIYA"
     record = (tmp_path / KEY_FILE).read_bytes()
-    for secret in (data_key, seed):  # on the card only wrapped
-        assert secret not in record and secret.hex().encode() not in record
-        assert base64.b64encode(secret)[:40] not in record
+    assert data_key not in record and data_key.hex().encode() not in record  # on the card only wrapped
+    assert base64.b64encode(data_key)[:40] not in record
     with pytest.raises(FieldSealError, match="another recording key"):
         open_escrow(escrow, _recording_key())
-    # Swapped copies (the seed where the data key goes) do not open: each has its own context.
-    swapped = dict(escrow, data_key=escrow["signing_seed"])
+    # A copy wrapped under another context (as the signing seed once was) does not open.
+    from firmware.storage import crypto
+
+    other = dict(
+        escrow, data_key=crypto.wrap_data_key(os.urandom(32), box_key.public_key, b"another context")
+    )
     with pytest.raises(FieldSealError, match="damaged"):
-        open_escrow(swapped, box_key)
+        open_escrow(other, box_key)
     # Wrapped to a new vault: it opens there, the escrow copy is kept, the old vault is refused.
     new = SimMcu(SimClock())
     rewrap(tmp_path, McuLink(new.bus).read_key("storage"), data_key)
@@ -107,7 +111,7 @@ def test_the_escrow_copy_opens_with_the_recording_key_only_and_survives_a_rewrap
 
 def test_a_damaged_escrow_copy_is_reported_as_damaged(tmp_path):
     mcu = SimMcu(SimClock())
-    load_field_cipher(tmp_path, vault=McuLink(mcu.bus), escrow=(_recording_key().public_key, os.urandom(32)))
+    load_field_cipher(tmp_path, vault=McuLink(mcu.bus), escrow=_recording_key().public_key)
     doc = json.loads((tmp_path / KEY_FILE).read_text())
     doc["escrow"]["data_key"] = doc["escrow"]["data_key"][:-8] + "=="
     (tmp_path / KEY_FILE).write_text(json.dumps(doc))
