@@ -298,7 +298,7 @@ def test_every_label_in_format_md_is_the_code_s(ka):
     code uses, and its sizes and magic are the code's."""
     import re
 
-    from firmware import keypin, signing
+    from firmware import handover, keypin, signing
     from firmware.recording import segment
     from firmware.storage import audit
 
@@ -306,7 +306,8 @@ def test_every_label_in_format_md_is_the_code_s(ka):
     labels = set(re.findall(r'"(linekeeper [^"\\]*)(?:\\n)?"', doc))
     assert len(labels) >= 14, labels
     sources = b"".join(
-        Path(m.__file__).read_bytes() for m in (crypto, keystore, keypin, signing, evidence, manifest, audit)
+        Path(m.__file__).read_bytes()
+        for m in (crypto, keystore, keypin, signing, evidence, manifest, audit, handover)
     )
     for label in labels:
         assert label.encode() in sources, "FORMAT.md quotes %r, which no format code uses" % label
