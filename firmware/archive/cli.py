@@ -3,8 +3,10 @@
 import json
 import os
 import sys
+import time
 
 from ..errors import LinekeeperError
+from ..storage.audit import AuditLog
 
 
 def add_parser(sub):
@@ -50,10 +52,22 @@ def add_parser(sub):
     q.add_argument("--org-dir", required=True)
     q.add_argument("--name", required=True)
     q.add_argument("--roles", required=True, help="comma-separated: supervisor, auditor, installer")
+    q.add_argument(
+        "--sites",
+        default="all",
+        help="comma-separated box ids whose calls the account sees, plays, exports and "
+        "reports on, or 'all' (the default)",
+    )
     q.add_argument("--password-file", required=True)
     q.add_argument("--grantor", help="a supervisor whose slot opens the key (for a new supervisor's slot)")
     q.add_argument("--grantor-password-file")
     q.set_defaults(func=cmd_add_user)
+
+    q = asub.add_parser("edit-user", help="change the sites a central viewer account is granted")
+    q.add_argument("--viewer-dir", required=True)
+    q.add_argument("--name", required=True)
+    q.add_argument("--sites", required=True, help="comma-separated box ids, or 'all'")
+    q.set_defaults(func=cmd_edit_user)
 
     q = asub.add_parser("serve", help="the central viewer: read-only web UI over the bucket")
     q.add_argument("--viewer-dir", required=True, help="its users, audit trail and index")
@@ -148,11 +162,12 @@ def cmd_index(args):
 
 def cmd_add_user(args):
     from firmware.storage.keystore import KeyStore
-    from web.archive.users import ArchiveUsers
+    from web.archive.users import ArchiveUsers, parse_sites
 
     from ..cli import _read_password
 
     roles = [r.strip() for r in args.roles.split(",") if r.strip()]
+    sites = parse_sites(args.sites)  # checked before any key slot is made
     password = _read_password(args.password_file)
     store = KeyStore(args.org_dir)
     if "supervisor" in roles and args.name not in store.slots():
@@ -164,9 +179,41 @@ def cmd_add_user(args):
         with store.unlock(args.grantor, _read_password(args.grantor_password_file)) as key:
             store.add_slot(args.name, password, key)
     os.makedirs(args.viewer_dir, mode=0o700, exist_ok=True)
-    ArchiveUsers(args.viewer_dir).set(args.name, password, roles)
-    print("linekeeper: viewer account %s (%s)" % (args.name, ", ".join(roles)), file=sys.stderr)
+    users = ArchiveUsers(args.viewer_dir)
+    users.set(args.name, password, roles, sites)
+    granted = users.get(args.name).sites_text()
+    _audit_viewer(args.viewer_dir, args.name, change="user_add", roles=sorted(roles), sites=granted)
+    print(
+        "linekeeper: viewer account %s (%s; sites: %s)" % (args.name, ", ".join(roles), granted),
+        file=sys.stderr,
+    )
     return 0
+
+
+def cmd_edit_user(args):
+    """Grant a viewer account exactly ``--sites``; audited in the viewer's trail."""
+    from web.archive.users import ArchiveUsers, parse_sites
+
+    users = ArchiveUsers(args.viewer_dir)
+    before = users.get(args.name)
+    if before is None:
+        raise LinekeeperError("no viewer account %r in %s" % (args.name, args.viewer_dir))
+    users.set_sites(args.name, parse_sites(args.sites))
+    granted = users.get(args.name).sites_text()
+    _audit_viewer(
+        args.viewer_dir, args.name, change="user_update", sites=granted, sites_before=before.sites_text()
+    )
+    print("linekeeper: viewer account %s (sites: %s)" % (args.name, granted), file=sys.stderr)
+    return 0
+
+
+def _audit_viewer(viewer_dir, name, **details):
+    """A ``config_change`` of account ``name`` in the viewer's own audit trail."""
+    log = AuditLog(os.path.join(viewer_dir, "audit.db"), os.path.join(viewer_dir, "audit.head"))
+    try:
+        log.append("command-line", "config_change", name, details, time.time_ns() // 1000)
+    finally:
+        log.close()
 
 
 def cmd_serve(args):

@@ -21,7 +21,11 @@ Definitions (also in docs/reports.md):
 - consent notices, of connected calls with a notice record: given, failed
   (an error was recorded), off;
 - retention deletions: the deletion log's entries dated in the period;
-- playbacks and exports: the audit trail's entries in the period, by user.
+- playbacks and exports: the audit trail's entries in the period, by user;
+- archive (only on a box whose archive has run): of the ended calls started in
+  the period on the report's lines, ``archived`` (call record and recordings in
+  the bucket, checksums verified), ``waiting`` (queued, or ended and about to
+  be queued) and ``failed`` (the uploader gave up on it; ``failed_by_reason``).
 """
 
 import collections
@@ -225,6 +229,28 @@ def _deletions(db, period, have, lines, box, per_line):
     return dict(sorted(by_rule.items()))
 
 
+def _archive(db, period, have, lines):
+    """The archive section: ended calls of the period on ``lines`` by archive status, or
+    None when the archive has never run on this box (no ``archive_status`` table)."""
+    if "archive_status" not in have:
+        return None
+    out = {"archived": 0, "waiting": 0, "failed": 0}
+    reasons = collections.Counter()
+    for line, status, reason in db.execute(
+        "SELECT c.line, s.status, s.reason FROM calls c LEFT JOIN archive_status s ON s.call_id = c.id"
+        " WHERE c.started_at >= ? AND c.started_at < ? AND c.ended_at IS NOT NULL",
+        (period.start_us, period.end_us),
+    ):
+        if line not in lines:
+            continue
+        kind = "archived" if status == "archived" else "failed" if status == "failed" else "waiting"
+        out[kind] += 1
+        if kind == "failed":
+            reasons[reason or "unknown"] += 1
+    out["failed_by_reason"] = dict(sorted(reasons.items()))
+    return out
+
+
 def _access(audit_db, period, cipher=None):
     """Playbacks and exports (made and refused) by user, from the audit trail (its sealed
     details opened with ``cipher``)."""
@@ -323,6 +349,7 @@ def build_report(
                 _add(per_line[row[1]], row, period)
                 _add(box, row, period)
         deletions_by_rule = _deletions(db, period, have, lines, box, per_line)
+        archive = _archive(db, period, have, set(lines))
     finally:
         db.close()
     for tot in (box, *per_line.values()):
@@ -342,5 +369,6 @@ def build_report(
         "callbacks": _callbacks(rows, country, set(lines)),
         "deletions_by_rule": deletions_by_rule,
         "access": _access(audit_db, period, cipher),
+        "archive": archive,
         "alarms": alarms.in_period(period.start_us, period.end_us, lines) if alarms is not None else [],
     }

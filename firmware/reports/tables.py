@@ -118,6 +118,8 @@ def tables(report):
             ],
         )
     )
+    if report.get("archive") is not None:
+        out.append(archive_table(report["archive"]))
     out.append(
         (
             "Alarms",
@@ -135,3 +137,15 @@ def tables(report):
         )
     )
     return out
+
+
+def archive_table(archive):
+    """The archive section (:func:`firmware.reports.compute.build_report`'s ``archive``) as a
+    table: the ended calls of the period archived, waiting and failed, and why they failed."""
+    rows = [
+        ["Archived", cell(archive["archived"])],
+        ["Waiting", cell(archive["waiting"])],
+        ["Failed", cell(archive["failed"])],
+    ]
+    rows += [["Failed: %s" % why, cell(n)] for why, n in archive["failed_by_reason"].items()]
+    return ("Archive: ended calls of the period", ["Status", "Calls"], rows)

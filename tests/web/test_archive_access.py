@@ -5,16 +5,24 @@ endpoint) of the archive app is in :data:`MATRIX`, and "forbidden" means 401,
 403 or a redirect to the login page. The bucket here is an in-memory stand-in
 holding one sealed call record (the access checks never reach the store; the
 real store is tests/archive/test_viewer.py's).
+
+Site grants: a supervisor and an auditor granted ``leeds`` only are refused
+(403) every ``york`` route — search, a call, its audio, its export, reports —
+and see only ``leeds`` in the lists; the refusals to play and export are audited.
 """
 
 import base64
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
 from firmware.archive import sealing
 from firmware.archive.viewer import rebuild_index
+from firmware.storage.audit import AuditLog
 from firmware.storage.keystore import Argon2Params, KeyStore
 from web.archive import Viewer, create_archive_app
 from web.archive.users import ArchiveUsers
@@ -54,13 +62,16 @@ class MemoryBucket:
         return self.objects[key]
 
 
-def _record(org_public):
-    call = {"number": "01632960101", "name": None, "tags": [], "answered_at": None}
-    sealed = sealing.seal(json.dumps({"call": call, "audit": []}).encode(), org_public, b"leeds/1")
+LEEDS_SUP, LEEDS_AUD = "sup-leeds", "aud-leeds"
+
+
+def _record(org_public, box="leeds", number="01632960101"):
+    call = {"number": number, "name": None, "tags": [], "answered_at": None}
+    sealed = sealing.seal(json.dumps({"call": call, "audit": []}).encode(), org_public, box.encode() + b"/1")
     return json.dumps(
         {
             "format": 1,
-            "box": "leeds",
+            "box": box,
             "call_id": 1,
             "line": 1,
             "direction": "in",
@@ -78,12 +89,20 @@ def viewer(tmp_path_factory):
     root = tmp_path_factory.mktemp("archive-viewer")
     store = KeyStore(str(root / "org"), Argon2Params(memory_kib=8, iterations=1))
     store.initialise(SUP, PASSWORD)
-    bucket = MemoryBucket({"leeds/calls/0000000001.json": _record(store.public_key())})
+    bucket = MemoryBucket(
+        {
+            "leeds/calls/0000000001.json": _record(store.public_key()),
+            "york/calls/0000000001.json": _record(store.public_key(), "york", "01632960202"),
+        }
+    )
     users = ArchiveUsers(str(root / "viewer"), CHEAP_COST)
     v = Viewer(str(root / "viewer"), str(root / "org"), bucket, users=users, secure_cookies=False)
     for role in (INST, SUP, AUD):
         users.set(role, PASSWORD, [role])
+    users.set(LEEDS_SUP, PASSWORD, [SUP], {"leeds"})
+    users.set(LEEDS_AUD, PASSWORD, [AUD], {"leeds"})
     with store.unlock(SUP, PASSWORD) as key:
+        store.add_slot(LEEDS_SUP, PASSWORD, key)
         rebuild_index(bucket, v.index_path, key)
     yield v
     v.close()
@@ -186,3 +205,97 @@ def test_failed_logins_are_throttled_as_on_a_box(viewer):
         assert _login(client, token, PASSWORD, "10.0.0.9").status_code == 302
     finally:
         v.close()
+
+
+# Every route that names or lists a site's calls, asked for york by a leeds-only account.
+YORK_ROUTES = (
+    ("GET", "/?box=york"),
+    ("GET", "/calls/york/1"),
+    ("GET", "/calls/york/1/audio"),
+    ("POST", "/calls/york/1/export"),
+    ("GET", "/reports?from=2026-03-02&to=2026-03-02&site=york"),
+    ("GET", "/reports?from=2026-03-02&to=2026-03-02&site=york&format=json"),
+)
+
+
+@pytest.mark.parametrize("method,url", YORK_ROUTES)
+def test_a_supervisor_of_one_site_is_refused_another_sites_call(app, method, url):
+    client, token = _client(app, LEEDS_SUP)
+    resp = client.get(url) if method == "GET" else client.post(url, data={"csrf_token": token})
+    assert resp.status_code == 403, (resp.status_code, resp.get_data(as_text=True))
+    assert "york is not among your sites" in resp.get_data(as_text=True)
+    # The same route for a site of theirs (or a call that does not exist there) is not refused.
+    own = (
+        client.get(url.replace("york", "leeds"))
+        if method == "GET"
+        else client.post(url.replace("york", "leeds"), data={"csrf_token": token})
+    )
+    assert own.status_code != 403, own.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("url", ["/?box=york", "/calls/york/1", "/reports?site=york"])
+def test_an_auditor_of_one_site_is_refused_another_sites_calls(app, url):
+    client, _ = _client(app, LEEDS_AUD)
+    assert client.get(url).status_code == 403
+
+
+def test_a_site_grant_limits_the_lists_and_the_report(app):
+    client, _ = _client(app, LEEDS_SUP)
+    page = client.get("/").get_data(as_text=True)
+    assert "/calls/leeds/1" in page and "/calls/york/1" not in page
+    assert "york" not in client.get("/?number=960202").get_data(as_text=True)
+    sites = client.get("/sites").get_data(as_text=True)
+    assert "leeds" in sites and "york" not in sites
+    report = json.loads(client.get("/reports?from=2026-03-02&to=2026-03-02&format=json").data)
+    assert list(report["sites"]) == ["leeds"] and report["total"]["calls"] == 1
+    # An account of every site sees both.
+    everyone, _ = _client(app, SUP)
+    report = json.loads(everyone.get("/reports?from=2026-03-02&to=2026-03-02&format=json").data)
+    assert list(report["sites"]) == ["leeds", "york"] and report["total"]["calls"] == 2
+
+
+def test_refused_plays_and_exports_of_another_site_are_audited(app, viewer):
+    client, token = _client(app, LEEDS_SUP)
+    client.get("/calls/york/1/audio")
+    last = viewer.audit_log.entries(limit=1)[0]
+    assert (last.action, last.actor, last.target) == ("playback", LEEDS_SUP, "york/1")
+    assert last.details["refused"] == "site york is not granted to sup-leeds"
+    client.post("/calls/york/1/export", data={"csrf_token": token})
+    last = viewer.audit_log.entries(limit=1)[0]
+    assert (last.action, last.target, last.details["box"]) == ("export", "york/1", "york")
+    assert "not granted" in last.details["refused"]
+
+
+def _linekeeper(*args):
+    done = subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "archive", *args], capture_output=True, text=True, timeout=120
+    )
+    return done.returncode, done.stderr
+
+
+def test_add_user_and_edit_user_grant_sites_audited(tmp_path):
+    viewer_dir, org = str(tmp_path / "viewer"), str(tmp_path / "org")
+    (tmp_path / "pw").write_text(PASSWORD + "\n")
+    pw = str(tmp_path / "pw")
+    common = ("--viewer-dir", viewer_dir, "--org-dir", org, "--roles", AUD, "--password-file", pw)
+    status, err = _linekeeper("add-user", *common, "--name", "aud", "--sites", "leeds,York!")
+    assert status == 2 and "sites: 'York!' is not a box id" in err and not os.path.exists(viewer_dir)
+    status, err = _linekeeper("add-user", *common, "--name", "aud", "--sites", "leeds,york")
+    assert status == 0 and "sites: leeds,york" in err, err
+    assert ArchiveUsers(viewer_dir).get("aud").sites == {"leeds", "york"}
+    status, err = _linekeeper("edit-user", "--viewer-dir", viewer_dir, "--name", "aud", "--sites", "all")
+    assert status == 0 and ArchiveUsers(viewer_dir).get("aud").sites is None, err
+    status, err = _linekeeper("edit-user", "--viewer-dir", viewer_dir, "--name", "nobody", "--sites", "x")
+    assert status == 2 and "no viewer account 'nobody'" in err
+    status, err = _linekeeper("edit-user", "--viewer-dir", viewer_dir, "--name", "aud", "--sites", ",")
+    assert status == 2 and ArchiveUsers(viewer_dir).get("aud").sites is None
+    log = AuditLog(os.path.join(viewer_dir, "audit.db"), os.path.join(viewer_dir, "audit.head"))
+    try:
+        changes = [(e.action, e.target, e.details["change"], e.details["sites"]) for e in log.entries()]
+        assert log.verify() == []
+    finally:
+        log.close()
+    assert sorted(changes) == [
+        ("config_change", "aud", "user_add", "leeds,york"),
+        ("config_change", "aud", "user_update", "all"),
+    ]

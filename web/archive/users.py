@@ -1,8 +1,14 @@
-"""The central viewer's accounts: a small user file with Argon2id hashes and roles.
+"""The central viewer's accounts: a small user file with Argon2id hashes, roles and site grants.
 
 ``VIEWER_DIR/users.json`` (mode 0600, written atomically)::
 
-    {"version": 1, "users": {"name": {"hash": "$argon2id$...", "roles": ["supervisor"]}}}
+    {"version": 1, "users": {"name": {"hash": "$argon2id$...", "roles": ["supervisor"],
+                                      "sites": ["leeds", "york"]}}}
+
+``sites`` are the box ids (prefixes in the bucket) whose calls the account may
+see, like the box's line grants: a supervisor of ``leeds`` searches, opens,
+plays, exports and reports on ``leeds`` only. ``"sites": "all"`` (and an entry
+without ``sites``, as written before grants existed) is every site.
 
 The roles are the box's (:data:`web.accounts.ROLES`): a ``supervisor``
 searches, plays and reads reports; an ``auditor`` searches (no audio), reads
@@ -13,16 +19,62 @@ password opens it, so the key is in memory only while they are logged in,
 exactly as on a box. No account's file entry opens anything.
 """
 
+import dataclasses
 import json
 import os
 
+from firmware.archive.settings import BOX_ID
 from firmware.errors import LinekeeperError
 from firmware.storage.fsutil import atomic_write
 
 from .. import passwords
-from ..accounts import ROLES, User, name_problem
+from ..accounts import ROLES, name_problem
 
 USERS_FILE = "users.json"
+ALL_SITES = "all"
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchiveUser:
+    """A viewer account: ``roles`` a frozenset; ``sites`` a frozenset of granted box ids,
+    or None for every site."""
+
+    name: str
+    roles: frozenset
+    sites: frozenset | None
+
+    def has(self, *roles):
+        """True when the user holds any of ``roles``."""
+        return bool(self.roles.intersection(roles))
+
+    def may_see(self, box):
+        """True when site ``box``'s calls are granted to this account."""
+        return self.sites is None or box in self.sites
+
+    def sites_text(self):
+        return ALL_SITES if self.sites is None else ",".join(sorted(self.sites))
+
+
+def parse_sites(text):
+    """``"all"`` -> None (every site); ``"leeds,york"`` -> a frozenset of box ids.
+
+    :raises LinekeeperError: an empty list or a name that is not a box id (named)
+    """
+    text = (text or "").strip()
+    if text == ALL_SITES:
+        return None
+    sites = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [s for s in sites if not BOX_ID.fullmatch(s)]
+    if bad:
+        raise LinekeeperError("sites: %r is not a box id (lower-case letters, digits and hyphens)" % bad[0])
+    if not sites:
+        raise LinekeeperError("sites: give box ids separated by commas, or 'all'")
+    return frozenset(sites)
+
+
+def _user(name, entry):
+    sites = entry.get("sites", ALL_SITES)
+    return ArchiveUser(name, frozenset(entry["roles"]), None if sites == ALL_SITES else frozenset(sites))
 
 
 class ArchiveUsers:
@@ -42,11 +94,11 @@ class ArchiveUsers:
         return doc["users"]
 
     def get(self, name):
-        """The :class:`~web.accounts.User` called ``name`` (every site's lines), or None."""
+        """The :class:`ArchiveUser` called ``name``, or None."""
         entry = self._load().get(name)
         if entry is None:
             return None
-        return User(name, frozenset(entry["roles"]), ())
+        return _user(name, entry)
 
     def names(self):
         return sorted(self._load())
@@ -59,10 +111,11 @@ class ArchiveUsers:
             return None
         if not passwords.check_password(password, entry["hash"]):
             return None
-        return User(name, frozenset(entry["roles"]), ())
+        return _user(name, entry)
 
-    def set(self, name, password, roles):
-        """Add or replace ``name`` with ``password`` and ``roles``.
+    def set(self, name, password, roles, sites=None):
+        """Add or replace ``name`` with ``password``, ``roles`` and ``sites`` (a set of box
+        ids; None: every site).
 
         :raises LinekeeperError: a bad name, role or password (named)
         """
@@ -72,7 +125,26 @@ class ArchiveUsers:
             problem = "roles must be some of %s (got %s)" % (", ".join(ROLES), ", ".join(roles) or "none")
         if problem:
             raise LinekeeperError(problem)
+        if sites is not None and not sites:
+            raise LinekeeperError("sites: give box ids separated by commas, or 'all'")
         users = self._load()
         users[name] = {"hash": passwords.hash_password(password, self.cost), "roles": sorted(set(roles))}
+        users[name]["sites"] = ALL_SITES if sites is None else sorted(sites)
+        self._save(users)
+
+    def set_sites(self, name, sites):
+        """Grant ``name`` exactly ``sites`` (a set of box ids; None: every site).
+
+        :raises LinekeeperError: no such account, or an empty grant
+        """
+        if sites is not None and not sites:
+            raise LinekeeperError("sites: give box ids separated by commas, or 'all'")
+        users = self._load()
+        if name not in users:
+            raise LinekeeperError("no viewer account %r" % name)
+        users[name]["sites"] = ALL_SITES if sites is None else sorted(sites)
+        self._save(users)
+
+    def _save(self, users):
         data = json.dumps({"version": 1, "users": users}, indent=1, sort_keys=True).encode()
         atomic_write(self.path, data, mode=0o600)

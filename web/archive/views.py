@@ -103,6 +103,8 @@ def calls():
                 query["until_us" if end else "since_us"] = _day_us(form[name], name, end)
             except ValueError as exc:
                 errors.append(str(exc))
+    if form["box"] and not g.user.may_see(form["box"]):
+        abort(403, description="Site %s is not among your sites." % form["box"])
     db = _open_index()
     if db is None:
         return render_template("archive/calls.html", form=form, calls=[], errors=errors, no_index=True)
@@ -116,9 +118,10 @@ def calls():
                 limit=PAGE_CALLS,
                 newest_first=True,
                 db=db,
+                boxes=g.user.sites,
                 **query,
             )
-        all_sites = index.sites(db)
+        all_sites = _granted(index.sites(db))
     finally:
         db.close()
     status = 400 if errors else 200
@@ -127,7 +130,26 @@ def calls():
     ), status
 
 
-def _call_or_404(box, call_id):
+def _granted(site_rows):
+    """The ``(box, calls)`` rows of :func:`index.sites` the logged-in user is granted."""
+    return [row for row in site_rows if g.user.may_see(row[0])]
+
+
+def _site_or_403(box, action=None, **details):
+    """Refuse (403) a site the logged-in user is not granted, before anything about its
+    calls is looked up; ``action``: the audit action the refusal is recorded as."""
+    if g.user.may_see(box):
+        return
+    why = "site %s is not granted to %s" % (box, g.user.name)
+    if action is not None:
+        viewer().audit(action, details.pop("target", box), box=box, refused=why, **details)
+    abort(403, description="Site %s is not among your sites." % box)
+
+
+def _call_or_404(box, call_id, action=None):
+    """The indexed call ``box``/``call_id``: 403 when the site is not granted (audited as
+    ``action``), 404 when there is no such call."""
+    _site_or_403(box, action, target="%s/%d" % (box, call_id), call_id=call_id)
     db = _open_index()
     if db is None:
         abort(404)
@@ -150,7 +172,7 @@ def call(box, call_id):
 @roles("supervisor")
 def audio(box, call_id):
     """The call's recording, decrypted in memory with the logged-in supervisor's key; audited."""
-    call = _call_or_404(box, call_id)
+    call = _call_or_404(box, call_id, "playback")
     v = viewer()
     key = g.session["key"]
     if key is None or key.forgotten:
@@ -180,7 +202,7 @@ def audio(box, call_id):
 def export(box, call_id):
     """The call's recording as a zip an auditor checks offline with ``linekeeper verify-export``
     (:mod:`firmware.archive.export`); every export, and every refused one, audited."""
-    call = _call_or_404(box, call_id)
+    call = _call_or_404(box, call_id, "export")
     v = viewer()
     key = g.session["key"]
     target = "%s/%d" % (box, call_id)
@@ -215,13 +237,17 @@ def reports():
         "from": args.get("from", "").strip() or today.isoformat(),
         "to": args.get("to", "").strip() or today.isoformat(),
         "tz": args.get("tz", "").strip() or "UTC",
+        "site": args.get("site", "").strip(),
     }
+    if form["site"]:
+        _site_or_403(form["site"], "report")
+    boxes = [form["site"]] if form["site"] else g.user.sites
     db = _open_index()
     if db is None:
         return render_template("archive/reports.html", form=form, report=None, no_index=True)
     try:
         period = parse_period(form["from"], form["to"], form["tz"])
-        report = index.central_report(db, period)
+        report = index.central_report(db, period, boxes=sorted(boxes) if boxes is not None else None)
         complete = index.sealed_opened(db)
     except ReportError as exc:
         return render_template("archive/reports.html", form=form, report=None, error=str(exc)), 400
@@ -245,7 +271,7 @@ def sites():
     found, opened = [], False
     if db is not None:
         try:
-            found, opened = index.sites(db), index.sealed_opened(db)
+            found, opened = _granted(index.sites(db)), index.sealed_opened(db)
         finally:
             db.close()
     return render_template("archive/sites.html", sites=found, opened=opened, has_index=db is not None)
@@ -271,7 +297,7 @@ def rebuild():
 def _sites_context():
     db = _open_index()
     try:
-        return {"sites": index.sites(db), "opened": index.sealed_opened(db), "has_index": True}
+        return {"sites": _granted(index.sites(db)), "opened": index.sealed_opened(db), "has_index": True}
     finally:
         db.close()
 
