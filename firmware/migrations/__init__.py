@@ -2,9 +2,10 @@
 with a backup so that a rollback finds its data as it left it.
 
 The data directory notes its schema in ``DATA_DIR/data-schema`` (a whole number;
-absent: 0). A release's schema is the highest number among its migrations, the
-modules ``mNNN_name.py`` in this package, each with ``apply(data_dir)``. At
-start, before anything is opened (the data directory's lock held):
+absent: 0; a new data directory notes this release's, :func:`note_if_fresh`). A
+release's schema is the highest number among its migrations, the modules
+``mNNN_name.py`` in this package, each with ``apply(data_dir)``. At start,
+before anything is opened (the data directory's lock held):
 
 - data older than the release: the top-level files of the data directory (the
   databases with their ``-wal`` files, config, heads: what a migration changes)
@@ -79,6 +80,26 @@ def data_schema(data_dir):
 
 def _note(data_dir, schema):
     atomic_write(os.path.join(data_dir, SCHEMA_NAME), b"%d\n" % schema, mode=0o640)
+
+
+# A data directory holding none of these has nothing a migration could change: it is
+# made at this release's schema by the release itself.
+_DATABASES = ("calls.db", "audit.db", "web.db")
+
+
+def note_if_fresh(data_dir, package=__name__):
+    """Note this release's schema in a new data directory (no databases yet), so that
+    no migration runs on data this release makes itself. True when noted.
+
+    :raises OSError: the note cannot be written
+    """
+    if os.path.exists(os.path.join(data_dir, SCHEMA_NAME)):
+        return False
+    if any(os.path.exists(os.path.join(data_dir, name)) for name in _DATABASES):
+        return False
+    os.makedirs(data_dir, exist_ok=True)
+    _note(data_dir, release_schema(package))
+    return True
 
 
 def _backup_path(data_dir, schema):
@@ -218,6 +239,8 @@ def bring_up_to_date(data_dir, package=__name__):
     """
     want = release_schema(package)
     have = data_schema(data_dir)
+    if have < want and note_if_fresh(data_dir, package):
+        return None  # a new data directory: made at this schema, nothing to migrate
     if have == want:
         return None
     if have > want:

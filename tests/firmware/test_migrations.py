@@ -255,3 +255,34 @@ def test_a_rollback_keeps_a_call_the_rolled_back_release_recorded_and_verify_pas
         restored = [e.details for e in audit.entries() if e.action == "update" and "event" in e.details]
     assert [d["event"] for d in restored] == ["restored"]
     assert restored[0]["audit"] == "kept" and len(restored[0]["calls_rebuilt"]) == 1
+
+
+def test_a_new_data_directory_is_made_at_the_releases_schema_and_never_migrated(tmp_path, releases):
+    _, new = releases
+    data = str(tmp_path / "fresh")
+    # The migrations alter a calls table a new directory does not have yet: they must not run.
+    assert bring_up_to_date(data, new) is None
+    assert data_schema(data) == 2 and not os.path.exists(os.path.join(data, BACKUP_DIR))
+    # Data made by an older release (a call log, no note) is migrated as before.
+    older = _data(tmp_path)
+    assert bring_up_to_date(older, new)["event"] == "migrated"
+
+
+def test_linekeeper_init_records_the_data_schema(tmp_path, monkeypatch):
+    import firmware.migrations
+    from firmware.cli import main
+    from firmware.storage import keystore
+
+    from support.recording_lab import CHEAP_KDF, PASSWORD
+
+    monkeypatch.setattr(keystore, "DEFAULT_KDF", CHEAP_KDF)
+    monkeypatch.setattr(firmware.migrations, "release_schema", lambda package=None: 7)
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)
+    data = tmp_path / "box"
+    assert main(["init", "--data-dir", str(data), "--password-file", str(pw)]) == 0
+    assert data_schema(str(data)) == 7
+    # The recorder's first start then has nothing to migrate.
+    monkeypatch.setattr(firmware.migrations, "migrations", lambda package=None: [(7, "no.such.module")])
+    assert bring_up_to_date(str(data)) is None
