@@ -181,6 +181,13 @@ def _audit_after_rollback(data_dir, source):
     comes back and the rows written since are handed to the caller, to be appended
     as one signed entry. The chain then verifies either way.
     """
+    try:
+        return _audit_continued(data_dir, source)
+    except (sqlite3.Error, LinekeeperError):
+        return "restored", []  # a trail that cannot be read is not merged into the backup's
+
+
+def _audit_continued(data_dir, source):
     current = os.path.join(data_dir, "audit.db")
     saved_seq, saved_hash, saved_schema = _audit_tip(os.path.join(source, "audit.db"))
     seq, _, schema = _audit_tip(current)

@@ -201,6 +201,21 @@ def test_a_trail_that_is_not_the_backups_continued_is_never_merged(tmp_path, rel
         assert [e.details["event"] for e in audit.entries()] == ["before"]
 
 
+def test_a_trail_that_cannot_be_read_is_not_merged_and_the_rest_is_restored(tmp_path, releases):
+    old, new = releases
+    data = _data(tmp_path)
+    _append(data, "before")
+    bring_up_to_date(data, new)
+    with open(os.path.join(data, "audit.db"), "r+b") as f:
+        f.write(b"not a database at all" * 10)
+
+    restored = bring_up_to_date(data, old)
+
+    assert restored["audit"] == "restored" and data_schema(data) == 0
+    with _audit(data) as audit:
+        assert [e.details["event"] for e in audit.entries()] == ["before"] and audit.verify() == []
+
+
 def _call_at(start, speech):
     return {
         "start": start,
