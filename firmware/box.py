@@ -53,7 +53,7 @@ from .policy.callmeta import CallMeta
 from .policy.engine import CallPolicy
 from .policy.sweeper import RetentionSweeper
 from .powerfail import PowerFailWatch
-from .recovery import preflight, restore_missing_calls
+from .recovery import preflight, rebuild_unknown_recordings, restore_missing_calls
 from .reports.source import ReportSource, default_tz
 from .secretbox import SecretBox
 from .signing import device_signer, drop_carried, load_signer, run_dir
@@ -137,9 +137,10 @@ class Box:
             preflight(data_dir)
             # The data brought to this release's schema (or back to it after a rollback).
             migrated = bring_up_to_date(data_dir)
+            self._rolled_back = migrated is not None and migrated["event"] == "restored"
             self._open_storage()
             if migrated is not None:
-                self.audit.append("system", "update", "data", migrated, clock.wall_us())
+                self._audit_migration(migrated)
         except (sqlite3.Error, OSError, LinekeeperError) as exc:
             # A refusal (another HAT's vault, a damaged key) lets go of the directory too,
             # so `linekeeper hat-replaced` can run at once.
@@ -296,6 +297,16 @@ class Box:
             # An old HAT's key is never carried to a new one (firmware/handover.py).
             drop_carried(data_dir)
         self.signer = load_signer(data_dir, vault=self._vault, run_dir=run_dir())
+        if self._rolled_back:
+            # The call log came back from before the update: the calls the rolled-back
+            # release recorded since are rebuilt from their recordings' headers, before
+            # the call log opens (it counts its ids from what it holds; their fields are
+            # sealed with the others just below).
+            store = RecordingStore(data_dir, signer=self.signer)
+            try:
+                self.rebuilt_after_rollback = rebuild_unknown_recordings(store, data_dir)
+            finally:
+                store.close()
         self.keypin = RecordingKeyPin(data_dir, self.signer)
         self._key_tampered = False
         self.keystore = KeyStore(data_dir)
@@ -340,6 +351,20 @@ class Box:
         except TamperError:
             return None
         return public_key
+
+    def _audit_migration(self, migrated):
+        """The data migrated or restored, in the audit trail. After a rollback whose
+        trail could not stay as the newer release left it, the entries it wrote since
+        the backup are carried over inside this (signed) entry; the calls it recorded
+        and that were rebuilt are named."""
+        details = dict(migrated)
+        if self._rolled_back:
+            rebuilt, failed = self.rebuilt_after_rollback
+            details["calls_rebuilt"] = rebuilt
+            details["not_rebuilt"] = [name for name, _ in failed]
+            if "carried_over" in details:
+                details["note"] = "carried over from the rolled-back release"
+        self.audit.append("system", "update", "data", details, self.clock.wall_us())
 
     def _restore_missing_calls(self):
         """Calls whose rows the card refused before the last stop: back from their

@@ -208,6 +208,7 @@ def cmd_init(args):
     from web.passwords import password_problem
 
     from .box import open_audit
+    from .migrations import note_if_fresh
 
     password = _read_password(args.password_file)
     problem = password_problem(password, args.user)
@@ -216,6 +217,8 @@ def cmd_init(args):
             "%s (the password file %s): nothing was created" % (problem.rstrip("."), args.password_file)
         )
     make_private_dir(args.data_dir)
+    # A new data directory is made at this release's data schema: no migration runs on it.
+    note_if_fresh(args.data_dir)
 
     def show(recovery):
         # Shown before the keys are committed: a key store never exists whose

@@ -219,6 +219,32 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
     return report
 
 
+def rebuild_unknown_recordings(store, data_dir):
+    """Give the call log back the recordings in ``recordings/`` it does not know.
+
+    After a rollback restored the call log of before an update, the calls the
+    newer release recorded meanwhile are files the log lost: each gets its call
+    and recording rows back from its sealed header (as :func:`repair` does) and is
+    signed with ``store``'s signer. Run before :meth:`RecordingStore.recover`,
+    which would otherwise quarantine them.
+
+    :returns: ``(rebuilt recording ids, [(file, why not)])``
+    """
+    known = store.known_ids()
+    rebuilt, failed = [], []
+    for name in recording_files(data_dir):
+        rid = name[: -len(RECORDING_SUFFIX)]
+        if rid in known:
+            continue
+        reason = _rebuild(store, store.path_of(rid), rid)
+        if reason is None:
+            store.sign(rid)
+            rebuilt.append(rid)
+        else:
+            failed.append((name, reason))  # recover() quarantines it and says so
+    return rebuilt, failed
+
+
 def _wrapped_key_copy(store, header, rid):
     """The recording's wrapped data key: in its header (recordings made before `rekey`
     existed), else in its key copy file ``ID.lkkey``. Raises KeyError when it has neither."""

@@ -41,6 +41,10 @@ class Millivolts:
         return self.mv
 
 
+class Reset(Exception):  # noqa: N818 (what happened, not an error)
+    """``machine.reset()`` under CPython: the MCU restarts (the test runs main.py again)."""
+
+
 class MemoryStore:
     """The vault's flash file, in memory."""
 
@@ -63,7 +67,7 @@ def machine_module(adc_mv=None):
     board's divider).
     """
     adc_mv = dict(adc_mv or {})
-    made = {"pins": {}, "targets": [], "wdt": []}
+    made = {"pins": {}, "targets": [], "wdt": [], "resets": 0}
 
     class FakeMachinePin(Pin):
         OUT = 1
@@ -95,7 +99,12 @@ def machine_module(adc_mv=None):
         def feed(self):
             self.feeds += 1
 
+    def reset():
+        made["resets"] += 1
+        raise Reset
+
     module = types.ModuleType("machine")
+    module.reset = reset
     module.Pin = FakeMachinePin
     module.ADC = ADC
     module.I2CTarget = I2CTarget

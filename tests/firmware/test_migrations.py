@@ -1,8 +1,10 @@
 """Data migrations with a backup: the data brought to a release's schema at start, and
 back to the older release's data after a rollback."""
 
+import json
 import os
 import sqlite3
+import subprocess
 import sys
 
 import pytest
@@ -17,8 +19,10 @@ from firmware.migrations import (
 )
 
 MIGRATION = """
+import json
 import os
 import sqlite3
+import subprocess
 
 
 def apply(data_dir):
@@ -81,7 +85,7 @@ def test_a_newer_release_migrates_after_a_backup_and_a_rollback_restores_it(tmp_
     (tmp_path / "data" / "made-by-new.db").write_bytes(b"x")
     restored = bring_up_to_date(data, old)
     assert restored.pop("backup_at_us") > 0
-    assert restored == {"event": "restored", "from": 2, "to": 0}
+    assert restored == {"event": "restored", "from": 2, "to": 0, "audit": "restored"}  # no trail here
     assert data_schema(data) == 0
     assert _columns(data) == (["id", "number"], [("01632960123",)])
     assert not os.path.exists(os.path.join(data, "made-by-new.db"))
@@ -112,3 +116,188 @@ def test_a_failed_migration_keeps_the_backup_and_says_where(tmp_path, releases):
 
 def test_this_release_has_no_migration_yet():
     assert release_schema() == 0
+
+
+AUDIT_MIGRATION = """
+import json
+import os
+import sqlite3
+import subprocess
+
+
+def apply(data_dir):
+    db = sqlite3.connect(os.path.join(data_dir, "audit.db"))
+    db.execute("CREATE INDEX audit_actor ON audit (actor, seq)")
+    db.commit()
+    db.close()
+"""
+
+
+def _audit(data):
+    from firmware.storage.audit import AuditLog
+
+    return AuditLog(os.path.join(data, "audit.db"), os.path.join(data, "audit.head"))
+
+
+def _append(data, *events):
+    with _audit(data) as audit:
+        for n, event in enumerate(events):
+            audit.append("system", "update", "data", {"event": event}, 1_700_000_000_000_000 + n)
+
+
+def test_a_rollback_keeps_the_audit_entries_the_newer_release_wrote(tmp_path, releases):
+    old, new = releases
+    data = _data(tmp_path)
+    _append(data, "before")
+    bring_up_to_date(data, new)
+    _append(data, "migrated", "health-check login")  # the new release's own entries
+
+    restored = bring_up_to_date(data, old)
+
+    assert (restored["audit"], restored["audit_entries_since"]) == ("kept", 2)
+    assert _columns(data)[0] == ["id", "number"]  # the rest of the data is as it was
+    with _audit(data) as audit:
+        events = [e.details["event"] for e in audit.entries()][::-1]
+        assert events == ["before", "migrated", "health-check login"]
+        audit.append("system", "update", "data", restored, 1_700_000_000_000_009)
+        assert audit.verify() == []
+
+
+def test_a_rollback_carries_over_the_entries_when_a_migration_changed_the_trail(tmp_path, releases):
+    old, new = releases
+    (tmp_path / "new_rel" / "m003_audit.py").write_text(AUDIT_MIGRATION)
+    data = _data(tmp_path)
+    _append(data, "before")
+    bring_up_to_date(data, new)
+    _append(data, "migrated", "health-check login")
+
+    restored = bring_up_to_date(data, old)
+
+    assert restored["audit"] == "carried"
+    carried = restored["carried_over"]
+    assert [json.loads(row["details"])["event"] for row in carried] == ["migrated", "health-check login"]
+    assert [row["seq"] for row in carried] == [2, 3] and all(len(row["hash"]) == 64 for row in carried)
+    with _audit(data) as audit:
+        assert [e.details["event"] for e in audit.entries()] == ["before"]  # the trail of before
+        audit.append("system", "update", "data", restored, 1_700_000_000_000_009)  # the carrying entry
+        assert audit.verify() == []
+        assert audit.entries()[0].details["carried_over"][1]["seq"] == 3
+
+
+def test_a_trail_that_is_not_the_backups_continued_is_never_merged(tmp_path, releases):
+    old, new = releases
+    data = _data(tmp_path)
+    _append(data, "before")
+    bring_up_to_date(data, new)
+    for name in ("audit.db", "audit.db-wal", "audit.db-shm", "audit.head"):
+        if os.path.exists(os.path.join(data, name)):
+            os.unlink(os.path.join(data, name))
+    _append(data, "someone else's", "trail", "longer")
+
+    restored = bring_up_to_date(data, old)
+
+    assert restored["audit"] == "restored" and "carried_over" not in restored
+    with _audit(data) as audit:
+        assert [e.details["event"] for e in audit.entries()] == ["before"]
+
+
+def test_a_trail_that_cannot_be_read_is_not_merged_and_the_rest_is_restored(tmp_path, releases):
+    old, new = releases
+    data = _data(tmp_path)
+    _append(data, "before")
+    bring_up_to_date(data, new)
+    with open(os.path.join(data, "audit.db"), "r+b") as f:
+        f.write(b"not a database at all" * 10)
+
+    restored = bring_up_to_date(data, old)
+
+    assert restored["audit"] == "restored" and data_schema(data) == 0
+    with _audit(data) as audit:
+        assert [e.details["event"] for e in audit.entries()] == ["before"] and audit.verify() == []
+
+
+def _call_at(start, speech):
+    return {
+        "start": start,
+        "country": "uk",
+        "lines": 2,
+        "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 3.0, "speech": speech}],
+    }
+
+
+def _sim(tmp_path, data, spec):
+    path = tmp_path / "scenario.json"
+    path.write_text(json.dumps(spec))
+    done = _linekeeper("sim", str(path), "--data-dir", str(data))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _linekeeper(*args):
+    command = [sys.executable, "-m", "firmware.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_a_rollback_keeps_a_call_the_rolled_back_release_recorded_and_verify_passes(tmp_path, releases):
+    """The recorder after a rollback: the call log of before the update comes back, the
+    call recorded since is rebuilt from its recording's header, the trail carries on."""
+    from firmware.storage.audit import AuditLog
+    from firmware.storage.keystore import KeyStore
+
+    from support.recording_lab import CHEAP_KDF, PASSWORD
+
+    _, new = releases
+    data = tmp_path / "box"
+    KeyStore(str(data), kdf_params=CHEAP_KDF).initialise("admin", PASSWORD)
+    _sim(tmp_path, data, _call_at("2026-03-02T09:00:00Z", "Hello, I would like to place an order"))
+    # The newer release starts: it backs the data up and migrates (to schema 2) ...
+    bring_up_to_date(str(data), new)
+    (data / "data-schema").unlink()  # (this firmware plays the newer release's part)
+    # ... and records a call during its health check, which then fails.
+    _sim(tmp_path, data, _call_at("2026-03-02T10:00:00Z", "Glue the sheet to the dark blue background."))
+    (data / "data-schema").write_text("2\n")
+
+    # The old release starts again (this firmware, schema 0): it puts its data back.
+    _sim(tmp_path, data, _call_at("2026-03-02T11:00:00Z", "The birch canoe slid on the smooth planks."))
+
+    assert not (data / "data-schema").exists() and not (data / BACKUP_DIR).exists()
+    listed = _linekeeper("calls", "--data-dir", str(data), "--json")
+    calls = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert sorted(c["started_at"][:13] for c in calls) == ["2026-03-02T09", "2026-03-02T10", "2026-03-02T11"]
+    assert all(c["recording"] == "complete" for c in calls), calls
+    verify = _linekeeper("verify", "--data-dir", str(data))
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    with AuditLog(data / "audit.db", data / "audit.head", readonly=True) as audit:
+        restored = [e.details for e in audit.entries() if e.action == "update" and "event" in e.details]
+    assert [d["event"] for d in restored] == ["restored"]
+    assert restored[0]["audit"] == "kept" and len(restored[0]["calls_rebuilt"]) == 1
+
+
+def test_a_new_data_directory_is_made_at_the_releases_schema_and_never_migrated(tmp_path, releases):
+    _, new = releases
+    data = str(tmp_path / "fresh")
+    # The migrations alter a calls table a new directory does not have yet: they must not run.
+    assert bring_up_to_date(data, new) is None
+    assert data_schema(data) == 2 and not os.path.exists(os.path.join(data, BACKUP_DIR))
+    # Data made by an older release (a call log, no note) is migrated as before.
+    older = _data(tmp_path)
+    assert bring_up_to_date(older, new)["event"] == "migrated"
+
+
+def test_linekeeper_init_records_the_data_schema(tmp_path, monkeypatch):
+    import firmware.migrations
+    from firmware.cli import main
+    from firmware.storage import keystore
+
+    from support.recording_lab import CHEAP_KDF, PASSWORD
+
+    monkeypatch.setattr(keystore, "DEFAULT_KDF", CHEAP_KDF)
+    monkeypatch.setattr(firmware.migrations, "release_schema", lambda package=None: 7)
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)
+    data = tmp_path / "box"
+    assert main(["init", "--data-dir", str(data), "--password-file", str(pw)]) == 0
+    assert data_schema(str(data)) == 7
+    # The recorder's first start then has nothing to migrate.
+    monkeypatch.setattr(firmware.migrations, "migrations", lambda package=None: [(7, "no.such.module")])
+    assert bring_up_to_date(str(data)) is None

@@ -231,6 +231,9 @@ def test_recorder_ready_and_recording_web_answering(appliance):
     # Run through the active-slot link (no slot partitions here: the installed firmware).
     assert appliance.show("linekeeper-slot", "ActiveState")["ActiveState"] == "active"
     assert appliance.sh("readlink /opt/linekeeper/current").stdout.strip() == "installed"
+    # Its slot note, which the Updates page shows as the installed version.
+    note = json.loads(appliance.sh("cat /opt/linekeeper/current/linekeeper-slot.json").stdout)
+    assert note["installed_by"] == "install-box" and note["version"]
     assert appliance.show("linekeeper-update-recover", "ConditionResult") == {"ConditionResult": "no"}
     web = appliance.sh("curl -sk -o /dev/null -w '%{http_code} %{redirect_url}' https://127.0.0.1/").stdout
     assert web.startswith("302") and web.endswith("/setup")

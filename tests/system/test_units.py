@@ -1,6 +1,7 @@
 """The appliance's systemd units: valid, sandboxed within their exposure budgets,
 and consistent with the users, groups and paths the installer makes."""
 
+import json
 import os
 import re
 import shutil
@@ -148,3 +149,34 @@ def test_installer_is_valid_shell_and_refuses_bad_options():
     result = subprocess.run(["sh", installer, "--frobnicate"], capture_output=True, text=True)
     assert result.returncode == 2 and "unknown option --frobnicate" in result.stderr
     assert shutil.which("systemd-sysusers"), "the installer needs systemd-sysusers"
+
+
+def test_an_installed_box_notes_its_version_for_the_updates_page(tmp_path):
+    """install-box writes the slot note of the firmware it installs: the Updates page then
+    shows the version a box set up by hand runs."""
+    from firmware.update.inbox import UpdateInbox
+
+    source = SYSTEM.parents[1]
+    installer = (SYSTEM.parent / "install-box").read_text()
+    assert 'rauc/slot-note" "$PREFIX.new/installed" "$SRC"' in installer
+    slot = tmp_path / "installed"
+    slot.mkdir()
+    done = subprocess.run(
+        ["sh", str(SYSTEM / "rauc" / "slot-note"), str(slot), str(source)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    version = re.search(r'^version = "(.+)"$', (source / "pyproject.toml").read_text(), re.M).group(1)
+    inbox = UpdateInbox(str(tmp_path / "data"), slot_info=str(slot / "linekeeper-slot.json"))
+    assert inbox.state()["installed_version"] == version
+    note = json.loads((slot / "linekeeper-slot.json").read_text())
+    assert note["compatible"] == "linekeeper-rpi-lk-4l" and note["security_version"] == 0
+    # A source tree without a version is refused, and nothing is written.
+    empty = tmp_path / "empty"
+    (empty / "scripts" / "system" / "rauc").mkdir(parents=True)
+    (empty / "pyproject.toml").write_text("[project]\n")
+    (empty / "scripts" / "system" / "rauc" / "system.conf").write_text("compatible=x\n")
+    other = tmp_path / "other"
+    other.mkdir()
+    note_cmd = ["sh", str(SYSTEM / "rauc" / "slot-note"), str(other), str(empty)]
+    done = subprocess.run(note_cmd, capture_output=True, text=True)
+    assert done.returncode == 2 and "no version" in done.stderr and not list(other.iterdir())

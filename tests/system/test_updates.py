@@ -454,11 +454,13 @@ def test_a_rollback_after_a_data_migration_finds_the_data_as_it_left_it(quiet_bo
     verify = quiet_box.run_cli("verify", "--data-dir", quiet_box.data_dir)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     with open_audit_ro(quiet_box) as entries:
-        # The new release had migrated (its own entry went with its data); the old one
-        # put its data back and says from when.
+        # The new release had migrated, and its entries stay (the trail goes on); the
+        # old one put its data back and says from when.
+        assert {"event": "migrated", "from": 0, "to": 1} in entries
         restored = [e for e in entries if e.get("event") == "restored"]
         assert len(restored) == 1 and (restored[0]["from"], restored[0]["to"]) == (1, 0)
-        assert restored[0]["backup_at_us"] > 0
+        assert restored[0]["backup_at_us"] > 0 and restored[0]["audit"] == "kept"
+        assert restored[0]["audit_entries_since"] >= 1
 
 
 class open_audit_ro:

@@ -127,6 +127,11 @@ class Loader:
         else:
             self._fail(LE_STATE)
 
+    def trying(self):
+        """This start runs the image tried (a real restart loses the loader's state):
+        the Pi may now confirm it."""
+        self._reset(LS_TRYING)
+
     def fell_back(self):
         """The image tried did not come up: the old one runs again."""
         self._reset(LS_FELL_BACK)
