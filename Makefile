@@ -56,9 +56,15 @@ test: setup ## run every test in tests/ (never hw_tests/)
 # there is one): most of its wall time on a shared disk was the fsyncs of the
 # data files, which no fast test can observe (the crash and power-cut tests
 # that do are marked slow and run on the disk in `make test`).
-test-fast: setup ## the quick inner loop: every test not marked slow
+#
+# It runs on every core (pytest-xdist, one worker a core); a test file stays on
+# one worker (`--dist loadfile`), so a file's module and session fixtures (the
+# simulated week, the speech set) are built once, not once per worker.
+FAST_WORKERS ?= auto
+test-fast: setup ## the quick inner loop: every test not marked slow, on every core
 	@tmp=$$(mktemp -d /dev/shm/linekeeper-test-fast.XXXXXX 2>/dev/null) || tmp=; \
-	$(PY) -m pytest tests -m "not slow" -q $${tmp:+--basetemp=$$tmp}; rc=$$?; \
+	$(PY) -m pytest tests -m "not slow" -q -n $(FAST_WORKERS) --dist loadfile \
+		$${tmp:+--basetemp=$$tmp}; rc=$$?; \
 	if [ -n "$$tmp" ]; then rm -rf "$$tmp"; fi; exit $$rc
 
 lint: setup ## ruff (lint and format check) and mypy on the typed modules

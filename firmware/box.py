@@ -589,9 +589,7 @@ class Box:
     def _busy(self):
         """Whether a call or recording is under way (a late warning would cost audio or
         a call's true end)."""
-        return self.recorder.in_progress > 0 or any(
-            self.supervisor.live_call(line) is not None for line in range(1, self.board.lines + 1)
-        )
+        return self.recorder.in_progress > 0 or self.supervisor.any_live_call()
 
     def _power_fail(self, t_us, holdup_ms):
         """The supply has gone: seal everything now, within the hold-up time, and take no

@@ -29,6 +29,14 @@ LED_PATTERNS = {
 KEYS = {"storage": regmap.VC_SHOW_STORAGE, "audit": regmap.VC_SHOW_AUDIT}
 
 
+# The status block read in one transaction (STATUS .. VAULT_STATE), and where its
+# little-endian u16s (HOLDUP_MS, SUPPLY_MV, CAP_MV) and RESETS sit in it.
+_STATUS_LEN = regmap.VAULT_STATE + 1 - regmap.STATUS
+_STATUS_AT = tuple(
+    reg - regmap.STATUS for reg in (regmap.HOLDUP_MS, regmap.SUPPLY_MV, regmap.CAP_MV, regmap.RESETS)
+)
+
+
 class McuError(HardwareError):
     """The supervisor MCU is missing, does not answer, or speaks another register map."""
 
@@ -87,22 +95,24 @@ class McuLink:
         return self.info
 
     def status(self):
-        mem = self._read(regmap.STATUS, regmap.VAULT_STATE + 1 - regmap.STATUS)
-        base = regmap.STATUS
+        """One reading of the status registers (:class:`McuStatus`).
 
-        def u16(reg):
-            return regmap.get_u16(mem, reg - base)
-
+        :raises McuError: the MCU does not answer
+        """
+        # Polled every second for the box's life (and for every simulated second in the
+        # tests): the offsets are worked out once, in _STATUS_AT, not on every call.
+        mem = self._read(regmap.STATUS, _STATUS_LEN)
         flags = mem[0]
+        holdup, supply, cap, resets = _STATUS_AT
         return McuStatus(
             power_fail=bool(flags & regmap.ST_POWER_FAIL),
             holdup_present=bool(flags & regmap.ST_HOLDUP_PRESENT),
-            holdup_ms=u16(regmap.HOLDUP_MS),
-            supply_mv=u16(regmap.SUPPLY_MV),
-            cap_mv=u16(regmap.CAP_MV),
+            holdup_ms=mem[holdup] | mem[holdup + 1] << 8,
+            supply_mv=mem[supply] | mem[supply + 1] << 8,
+            cap_mv=mem[cap] | mem[cap + 1] << 8,
             watchdog_armed=bool(flags & regmap.ST_WDT_ARMED),
             vault_ready=bool(flags & regmap.ST_VAULT_READY),
-            pi_resets=mem[regmap.RESETS - base],
+            pi_resets=mem[resets],
         )
 
     def arm_watchdog(self, timeout_s):

@@ -311,6 +311,11 @@ class Supervisor:
         with self._lock:
             return self._line(line).call
 
+    def any_live_call(self):
+        """Whether a call is in progress on any line (one lock, for the power-fail poll)."""
+        with self._lock:
+            return any(state.call is not None for state in self._lines.values())
+
     def faults(self, line):
         """The kinds of the line's active faults, as a new set."""
         with self._lock:
