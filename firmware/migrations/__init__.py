@@ -79,7 +79,7 @@ def data_schema(data_dir):
 
 
 def _note(data_dir, schema):
-    atomic_write(os.path.join(data_dir, SCHEMA_NAME), b"%d\n" % schema, mode=0o640)
+    atomic_write(os.path.join(data_dir, SCHEMA_NAME), b"%d\n" % schema, mode=0o600)
 
 
 # A data directory holding none of these has nothing a migration could change: it is
