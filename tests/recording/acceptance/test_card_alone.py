@@ -16,7 +16,6 @@ says so at ``verify``.
 """
 
 import base64
-import contextlib
 import json
 import os
 import shutil
@@ -33,6 +32,9 @@ from firmware.sar import find_calls
 from firmware.signing import Signer
 from firmware.storage.audit import SIG_TAG, entry_hash, head_message
 from firmware.storage.fieldseal import load_field_cipher
+
+from support.cardscan import env as _env
+from support.cardscan import scan as scan_for
 
 CALLER = {"number": "01632960777", "name": "PRIYA HARGREAVES"}
 DIALLED = "01632960456"
@@ -59,44 +61,6 @@ CALLS = [
         "speech": "The birch canoe slid on the smooth planks.",
     },
 ]
-
-
-@contextlib.contextmanager
-def _env(name, value):
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ[name]
-        else:
-            os.environ[name] = old
-
-
-def forms(text):
-    """The byte strings ``text`` may hide as: raw, hex, base64 at each alignment, UTF-16."""
-    raw = text.encode("utf-8")
-    out = {raw, raw.hex().encode(), raw.hex().upper().encode()}
-    out |= {text.encode("utf-16-le"), text.encode("utf-16-be")}
-    for skip in range(3):
-        # The base64 of any text that holds ``raw`` at some offset holds this core.
-        encoded = base64.b64encode(b"\0" * skip + raw)
-        core = encoded[4 if skip else 0 : len(encoded) - 4]
-        out.add(core)
-    return out
-
-
-def scan(root):
-    """``[(file, secret)]``: every secret found in any form in any file under ``root``."""
-    found = []
-    for folder, _, files in os.walk(root):
-        for name in files:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as f:
-                data = f.read()
-            found += [(os.path.relpath(path, root), s) for s in SECRETS if any(p in data for p in forms(s))]
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -126,14 +90,14 @@ def box_and_card(module_lab, tmp_path_factory):
 def test_the_card_alone_holds_no_number_name_address_or_reason(box_and_card):
     lab, mcu, run_dir, data_dir, card = box_and_card
     assert os.path.commonpath([run_dir, card]) != card  # the run directory is not on the card
-    assert scan(card) == []
+    assert scan_for(card, SECRETS) == []
     # The scan is real: the same secrets in clear are found.
     probe = os.path.join(os.path.dirname(card), "probe")
     os.makedirs(probe, exist_ok=True)
     for i, secret in enumerate(SECRETS):
         with open(os.path.join(probe, "p%d" % i), "wb") as f:
             f.write(b"x" * i + base64.b64encode(b"{" * i + secret.encode()) + b"y")
-    assert sorted(s for _, s in scan(probe)) == sorted(SECRETS)
+    assert sorted(s for _, s in scan_for(probe, SECRETS)) == sorted(SECRETS)
 
 
 def test_the_box_still_shows_and_finds_them(box_and_card):
@@ -256,7 +220,7 @@ def test_an_older_card_in_clear_is_sealed_at_the_next_start(module_lab, tmp_path
         old_firmware.setattr(firmware.box, "load_field_cipher", lambda *args, **kwargs: None)
         with _env("LINEKEEPER_RUN_DIR", str(tmp_path / "old-boot")):
             lab.run(scenario, data_dir, vault=McuLink(mcu.bus))
-    assert any(f.startswith("calls.db") and s == CALLER["name"] for f, s in scan(data_dir))
+    assert any(f.startswith("calls.db") and s == CALLER["name"] for f, s in scan_for(data_dir, SECRETS))
     run_dir = str(tmp_path / "run")
     sealed = []
     with _env("LINEKEEPER_RUN_DIR", run_dir):
@@ -271,4 +235,4 @@ def test_an_older_card_in_clear_is_sealed_at_the_next_start(module_lab, tmp_path
         assert lab.verify(data_dir)[0] == 0
     assert sealed == [2]
     assert {(c["number"], c["name"]) for c in calls} == {(CALLER["number"], CALLER["name"]), (DIALLED, None)}
-    assert [(f, s) for f, s in scan(data_dir) if f.startswith("calls.db")] == []
+    assert [(f, s) for f, s in scan_for(data_dir, SECRETS) if f.startswith("calls.db")] == []

@@ -39,6 +39,8 @@ from firmware.storage.audit import GENESIS_HASH, entry_hash
 from firmware.storage.fieldseal import load_field_cipher
 from firmware.storage.keystore import KeyStore
 
+from support.cardscan import env as _env
+
 T_CUT_US = 9_000_000
 CALLS = [
     {
@@ -103,19 +105,6 @@ def base(module_lab, mcu, tmp_path_factory):
     status, out, err = verify(lab, image, fp)
     assert status == 0, out + err
     return image, rows, fp, run_dir
-
-
-@contextlib.contextmanager
-def _env(name, value):
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ[name]
-        else:
-            os.environ[name] = old
 
 
 @pytest.fixture
