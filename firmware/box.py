@@ -23,7 +23,7 @@ from board.adapter import list_adapters, load_adapter
 from board.base import BUTTON_SIGNALS
 from board.mcu.flash import McuFlasher, build_image
 from board.mcu.link import McuError, McuLink
-from firmware.calls.calllog import CallLog
+from firmware.calls.calllog import GROUP_COMMIT_US, CallLog
 from firmware.calls.status import LineStatus
 from firmware.calls.supervisor import Supervisor, SupervisorConfig
 from firmware.recording.recorder import Recorder
@@ -304,7 +304,9 @@ class Box:
         self.cipher = load_field_cipher(
             data_dir, vault=self._vault, run_dir=run_dir(), escrow=self._escrow_to()
         )
-        self.calllog = CallLog(os.path.join(data_dir, "calls.db"), clock, cipher=self.cipher)
+        self.calllog = CallLog(
+            os.path.join(data_dir, "calls.db"), clock, cipher=self.cipher, commit_us=GROUP_COMMIT_US
+        )
         # Calls logged before sealing began (an older box's card): sealed now.
         self.sealed_at_start = self.calllog.seal_clear_fields()
         self.calllog.attach(self.bus)
