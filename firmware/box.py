@@ -311,7 +311,12 @@ class Box:
         self.sealed_at_start = self.calllog.seal_clear_fields()
         self.calllog.attach(self.bus)
         self.audit = open_audit(data_dir, self.signer, self.cipher)
-        self.recordings = RecordingStore(data_dir, signer=self.signer, on_audit=self._audit_recording)
+        self.recordings = RecordingStore(
+            data_dir,
+            signer=self.signer,
+            on_audit=self._audit_recording,
+            before_begin=self.calllog.flush,  # the call's row first (the call log's group commit)
+        )
         self.recordings.field_cipher = self.cipher
         # Recordings sealed before a HAT was replaced hold by the key handed over.
         self.recordings.verify_key = box_keys(data_dir, self.signer.public_key, self.audit)

@@ -111,6 +111,9 @@ class RecordingStore:
         and export check signatures with (default: the signer's; None checks none)
     :param on_audit: ``fn(action, recording_id, details)``, called as a
         recording is created, sealed, recovered or deleted (the box audits them)
+    :param before_begin: ``fn()``, called before a new recording's row is
+        committed: the box writes the call log's waiting states (its group
+        commit), so that a call's row is on the card before a recording names it
     :raises StorageError: the database cannot be opened
     """
 
@@ -122,6 +125,7 @@ class RecordingStore:
         signer: Any = None,
         verify_key: bytes | None = None,
         on_audit: Callable[[str, str | None, dict[str, Any]], None] | None = None,
+        before_begin: Callable[[], Any] | None = None,
     ) -> None:
         self.data_dir = os.fspath(data_dir)
         self.signer = signer
@@ -130,6 +134,7 @@ class RecordingStore:
         # a header written in clear before sealing began (evidence.binding_problems).
         self.field_cipher = None
         self._on_audit = on_audit
+        self._before_begin = before_begin
         self.dir = os.path.join(self.data_dir, "recordings")
         self.quarantine_dir = os.path.join(self.data_dir, QUARANTINE)
         self._lock = threading.RLock()  # re-entrant: the deletion log runs in transactions
@@ -267,6 +272,8 @@ class RecordingStore:
     ) -> str:
         """Commit the intent row of a new recording; returns its id (the file comes next)."""
         recording_id = recording_id or uuid.uuid4().hex
+        if self._before_begin is not None:
+            self._before_begin()
         with self._lock:
             self._db.execute(
                 "INSERT INTO recordings (id, call_id, file, wrapped_key, profile, state, started_at,"

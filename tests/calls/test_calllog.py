@@ -245,3 +245,42 @@ def test_a_batch_the_card_refuses_is_written_call_by_call_later(tmp_path):
     clock.run_until(GROUP_COMMIT_US + 6_000_000)  # the retry
     assert log.pending == 0 and [r[0] for r in _on_card(tmp_path / "calls.db")] == [1, 2]
     log.close()
+
+
+def test_a_recording_begun_while_its_call_waits_for_the_group_commit_finds_its_row(tmp_path):
+    from firmware.calls.calllog import GROUP_COMMIT_US
+    from firmware.recording.store import RecordingStore
+
+    clock = SimClock(start_wall_us=1_772_442_000_000_000)
+    bus = EventBus(strict=True)
+    log = CallLog(tmp_path / "calls.db", clock, commit_us=GROUP_COMMIT_US)
+    log.attach(bus)
+    store = RecordingStore(tmp_path, before_begin=log.flush)
+    call = Call(line=1, direction="out", started_us=0)
+    bus.publish(CallStarted(line=1, t_us=0, call=call))
+    assert _on_card(tmp_path / "calls.db") == []
+    store.begin(call.id, b"k" * 93, "voice", 1000, clock.wall_us())
+    # A kill -9 now: the recording's call is in the call log on the card, for recovery and verify.
+    assert [r[0] for r in _on_card(tmp_path / "calls.db")] == [call.id]
+    store.close()
+    log.close()
+
+
+def test_new_databases_get_small_pages_and_older_ones_keep_theirs(tmp_path):
+    from firmware.datadir import NEW_DB_PAGE_BYTES
+    from firmware.storage.audit import AuditLog
+
+    older = sqlite3.connect(tmp_path / "old.db")
+    older.execute("PRAGMA page_size=4096")
+    older.executescript(OLD_SCHEMA)
+    older.close()
+    for path, pages in ((tmp_path / "calls.db", NEW_DB_PAGE_BYTES), (tmp_path / "old.db", 4096)):
+        log = CallLog(path, SimClock())
+        assert log._db.execute("PRAGMA page_size").fetchone()[0] == pages
+        assert log._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        log.close()
+    audit = AuditLog(tmp_path / "audit.db", tmp_path / "audit.head")
+    audit.append("system", "init", None, {}, 1)
+    assert audit._db.execute("PRAGMA page_size").fetchone()[0] == NEW_DB_PAGE_BYTES
+    assert audit.verify() == []
+    audit.close()
