@@ -304,8 +304,13 @@ class Box:
         self.cipher = load_field_cipher(
             data_dir, vault=self._vault, run_dir=run_dir(), escrow=self._escrow_to()
         )
+        # Call states wait as long as audio may (a second; longer only with the MCU's
+        # warning, which flushes them with everything else: docs/sqlite-writes.md).
         self.calllog = CallLog(
-            os.path.join(data_dir, "calls.db"), clock, cipher=self.cipher, commit_us=GROUP_COMMIT_US
+            os.path.join(data_dir, "calls.db"),
+            clock,
+            cipher=self.cipher,
+            commit_us=max(GROUP_COMMIT_US, self._flush_ms() * 1000),
         )
         # Calls logged before sealing began (an older box's card): sealed now.
         self.sealed_at_start = self.calllog.seal_clear_fields()
