@@ -292,16 +292,22 @@ class RecordingStore:
         return recording_id
 
     def finish(
-        self, recording_id: str, state: str, duration_s: float, action: str = "recording_sealed"
+        self,
+        recording_id: str,
+        state: str,
+        duration_s: float,
+        action: str = "recording_sealed",
+        speech: Sequence[tuple[float, float]] | None = None,
     ) -> None:
         """Record the end of a recording: its state, duration, size and file hash; sign it.
 
         ``action`` is what the audit trail calls it (``recording_recovered``
-        when the start-up recovery finishes it).
+        when the start-up recovery finishes it). ``speech``: its speech spans
+        (:meth:`set_speech`), kept in the same commit (one write to the card).
         """
         size, digest = _file_digest(self.path_of(recording_id))
         if self.signer is None:
-            with self._lock:
+            with self._finishing(recording_id, speech):
                 self._db.execute(
                     "UPDATE recordings SET state = ?, duration_s = ?, bytes = ?, sha256 = ? WHERE id = ?",
                     (state, duration_s, size, digest, recording_id),
@@ -314,13 +320,27 @@ class RecordingStore:
             signature = evidence.sign_recording(
                 self.signer, row, self.path_of(recording_id), None if call is NO_CALL_LOG else call
             )
-            with self._lock:
+            with self._finishing(recording_id, speech):
                 self._db.execute(
                     "UPDATE recordings SET state = ?, duration_s = ?, bytes = ?, sha256 = ?,"
                     " signature = ? WHERE id = ?",
                     (state, duration_s, size, digest, signature, recording_id),
                 )
         self._audit(action, recording_id, {"state": state, "bytes": size, "sha256": digest})
+
+    @contextlib.contextmanager
+    def _finishing(self, recording_id, speech):
+        """The finishing UPDATE alone, or in one transaction with the speech spans."""
+        if speech is None:
+            with self._lock:
+                yield
+            return
+        with datadir.immediate_transaction(self._db, self._lock):
+            yield
+            self._db.execute(
+                "INSERT OR REPLACE INTO recording_speech (recording_id, spans) VALUES (?, ?)",
+                (recording_id, json.dumps([[a, b] for a, b in speech])),
+            )
 
     def set_speech(self, recording_id, spans):
         """Keep the speech spans (``[(from_s, to_s), ...]``, see
