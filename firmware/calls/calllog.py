@@ -208,7 +208,9 @@ class CallLog:
         with self._lock:
             self._give_id(event.call)
             self._pending[id(event.call)] = event.call
-            if self.commit_us > 0 and self._bus is not None:
+            # A call's end is written at once (with whatever else waits): its recording is
+            # being closed now, and a crash while it is must find the call ended.
+            if self.commit_us > 0 and self._bus is not None and not isinstance(event, CallEnded):
                 if self._commit_timer is None and self._retry is None:
                     self._commit_timer = self._clock.call_later(self.commit_us, self._commit_due)
                 return

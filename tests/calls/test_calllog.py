@@ -198,13 +198,15 @@ def test_group_commit_writes_a_windows_call_states_in_one_commit(tmp_path):
     clock.run_until(GROUP_COMMIT_US)
     rows = _on_card(tmp_path / "calls.db")
     assert [r[0] for r in rows] == [1, 2] and rows[0][1] is not None and log.commits == 1
-    # The next window: an answer and an end of the same call collapse into one write.
+    # The next window: a caller's name waits; the call's end is written at once, with it
+    # (its recording is being closed: a crash meanwhile must find the call ended).
     clock.run_until(1_500_000)
-    first.ended_us, first.end_reason = 1_500_000, "hangup"
-    bus.publish(CallEnded(line=1, t_us=1_500_000, call=first))
-    assert _on_card(tmp_path / "calls.db")[0][2] is None
-    clock.run_until(1_500_000 + GROUP_COMMIT_US)
-    assert _on_card(tmp_path / "calls.db")[0][2:] == (clock.wall_at(1_500_000), "hangup")
+    first.name = "A CALLER"
+    bus.publish(CallUpdated(line=1, t_us=1_500_000, call=first))
+    assert log.commits == 1
+    first.ended_us, first.end_reason = 1_600_000, "hangup"
+    bus.publish(CallEnded(line=1, t_us=1_600_000, call=first))
+    assert _on_card(tmp_path / "calls.db")[0][2:] == (clock.wall_at(1_600_000), "hangup")
     assert log.commits == 2
     log.close()
 
