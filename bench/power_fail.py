@@ -19,6 +19,9 @@ bench/results.json):
   by side in the same run: ``flush_1000_per_line`` is the older path (each
   line's file appended and fdatasync'd every chunk), ``flush_1000_journal`` the
   shared journal (docs/journal.md; ``journal_only`` is the journal's own share),
+  ``flush_1000_journal_sqlite_before`` the journal with the call log and audit
+  trail as they were before (4 KiB pages, a call-log commit per call event; the
+  per-line path has them so too),
   ``flush_N`` the stretched sync that a HAT whose MCU warns of power cuts allows
   (``holdup_flush_ms`` = N, each line's file written once per N ms). Targets
   from issue 16: <= 5 at 4 lines, <= 1.5 at 16, <= 1.2 with the power-fail path.
@@ -219,10 +222,26 @@ def _box(scenario, hat, synth, data_dir, config):
     )
 
 
-def _device_bytes(scenario, hat, synth, data_dir, flush_ms, journal=True):
+def _older_databases(data_dir):
+    """calls.db and audit.db as a card from before 1 KiB pages has them (4 KiB pages)."""
+    import sqlite3
+
+    from firmware.calls.calllog import CallLog
+    from firmware.clock import SimClock
+
+    for name in ("calls.db", "audit.db"):
+        db = sqlite3.connect(os.path.join(data_dir, name))
+        db.execute("PRAGMA page_size=4096")
+        db.execute("PRAGMA journal_mode=WAL")  # writes the header: the page size holds
+        db.close()
+    CallLog(os.path.join(data_dir, "calls.db"), SimClock()).close()  # its tables, as the box makes them
+
+
+def _device_bytes(scenario, hat, synth, data_dir, flush_ms, journal=True, sqlite_before=False):
     """``(device bytes, journal bytes)`` per stored byte of one whole run with audio
     waiting up to ``flush_ms``, through the shared journal or (``journal=False``) each
-    line's file synced chunk by chunk."""
+    line's file synced chunk by chunk. ``sqlite_before``: the call log and audit trail
+    as they were before they were batched (4 KiB pages, a call-log commit per call event)."""
     from firmware.box import recorder_flush_ms
     from firmware.config import BoxConfig
     from firmware.recording.store import RecordingStore
@@ -232,7 +251,11 @@ def _device_bytes(scenario, hat, synth, data_dir, flush_ms, journal=True):
         "bench", "bench password"
     )
     config = BoxConfig(holdup_flush_ms=flush_ms if flush_ms > 1000 else 0, write_journal=journal)
+    if sqlite_before or not journal:
+        _older_databases(data_dir)
     box = _box(scenario, hat, synth, data_dir, config)
+    if sqlite_before or not journal:
+        box.calllog.commit_us = 0
     journal_file = box.recorder.journal
     io0 = _io_write_bytes()
     box.start()
@@ -262,6 +285,9 @@ def _write_path(synth, tmp, hours, stretches):
         row = {}
         row["flush_1000_per_line"] = _device_bytes(
             scenario, hat, synth, os.path.join(tmp, "w%d-per-line" % lines), 1000, journal=False
+        )[0]
+        row["flush_1000_journal_sqlite_before"] = _device_bytes(
+            scenario, hat, synth, os.path.join(tmp, "w%d-journal-before" % lines), 1000, sqlite_before=True
         )[0]
         row["flush_1000_journal"], row["journal_only"] = _device_bytes(
             scenario, hat, synth, os.path.join(tmp, "w%d-journal" % lines), 1000

@@ -23,7 +23,7 @@ from board.adapter import list_adapters, load_adapter
 from board.base import BUTTON_SIGNALS
 from board.mcu.flash import McuFlasher, build_image
 from board.mcu.link import McuError, McuLink
-from firmware.calls.calllog import CallLog
+from firmware.calls.calllog import GROUP_COMMIT_US, CallLog
 from firmware.calls.status import LineStatus
 from firmware.calls.supervisor import Supervisor, SupervisorConfig
 from firmware.recording.recorder import Recorder
@@ -315,12 +315,24 @@ class Box:
         self.cipher = load_field_cipher(
             data_dir, vault=self._vault, run_dir=run_dir(), escrow=self._escrow_to()
         )
-        self.calllog = CallLog(os.path.join(data_dir, "calls.db"), clock, cipher=self.cipher)
+        # Call states wait as long as audio may (a second; longer only with the MCU's
+        # warning, which flushes them with everything else: docs/sqlite-writes.md).
+        self.calllog = CallLog(
+            os.path.join(data_dir, "calls.db"),
+            clock,
+            cipher=self.cipher,
+            commit_us=max(GROUP_COMMIT_US, self._flush_ms() * 1000),
+        )
         # Calls logged before sealing began (an older box's card): sealed now.
         self.sealed_at_start = self.calllog.seal_clear_fields()
         self.calllog.attach(self.bus)
         self.audit = open_audit(data_dir, self.signer, self.cipher)
-        self.recordings = RecordingStore(data_dir, signer=self.signer, on_audit=self._audit_recording)
+        self.recordings = RecordingStore(
+            data_dir,
+            signer=self.signer,
+            on_audit=self._audit_recording,
+            before_begin=self.calllog.flush,  # the call's row first (the call log's group commit)
+        )
         self.recordings.field_cipher = self.cipher
         # Recordings sealed before a HAT was replaced hold by the key handed over.
         self.recordings.verify_key = box_keys(data_dir, self.signer.public_key, self.audit)

@@ -81,6 +81,9 @@ log = logging.getLogger(__name__)
 
 WRITE_ALARM = "call_log"
 RETRY_US = 5_000_000  # while the card refuses writes, try again this often
+# The box's call log commits at most once a second (the loss bound of a kill -9,
+# docs/recovery.md): a call's states within that second reach the card as one write.
+GROUP_COMMIT_US = 1_000_000
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -101,6 +104,12 @@ class CallLog:
     :param cipher: the box's :class:`~firmware.storage.fieldseal.FieldCipher`:
         numbers and names are sealed with it as they are written and opened
         as they are read (None: a box without the MCU vault keeps them in clear)
+    :param commit_us: group commit: a call event is written at most this many
+        µs (clock time) after it happened, together with every other event of
+        that window, in one transaction (one WAL commit, one sync); states of a
+        call that follow each other within the window collapse into one write.
+        A kill -9 loses at most this window of call-log state (the box passes
+        :data:`GROUP_COMMIT_US`). 0 writes at every event.
 
     A write the card refuses (full, read-only, I/O error) does not stop the
     box: the call stays in memory, an :class:`~firmware.recording.recorder.Alarm` of
@@ -118,18 +127,26 @@ class CallLog:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], clock: Any, readonly: bool = False, cipher: Any = None
+        self,
+        path: str | os.PathLike[str],
+        clock: Any,
+        readonly: bool = False,
+        cipher: Any = None,
+        commit_us: int = 0,
     ) -> None:
         self.path = os.fspath(path)
         self._clock = clock
         self._cipher = cipher
+        self.commit_us = int(commit_us)
+        self._commit_timer: Any = None  # the group commit due, while events wait for it
+        self.commits = 0  # transactions written (the bench counts them)
         self._lock = threading.RLock()  # an alarm's subscribers may log a call
         self._bus: EventBus | None = None
         self._pending: dict[int, Any] = {}  # id(call) -> call: states the card has not taken yet
         self._uninserted: dict[int, Any] = {}  # id(call) -> clock_synced: calls with an id but no row yet
         self._last_id = 0  # the highest call id given or ever held (see last_call_id)
         self._failing = False
-        self._retry = None  # the retry timer while writes fail
+        self._retry: Any = None  # the retry timer while writes fail
         if readonly:
             self._db = datadir.connect_readonly(self.path)
             return
@@ -151,6 +168,9 @@ class CallLog:
     def close(self) -> None:
         self.flush()
         with self._lock:
+            if self._commit_timer is not None:
+                self._commit_timer.cancel()
+                self._commit_timer = None
             if self._retry is not None:
                 self._retry.cancel()
                 self._retry = None
@@ -176,9 +196,29 @@ class CallLog:
     def _wall(self, t_us):
         return None if t_us is None else self._clock.wall_at(t_us)
 
+    def _give_id(self, call):
+        """A new call's id, the moment the log first hears of it (its row may come later)."""
+        if call.id is None:
+            self._last_id += 1
+            call.id = self._last_id
+            # Whether the clock was synchronised when the call started, not when the card took it.
+            self._uninserted[id(call)] = int(self._clock.synchronised)
+
     def _updated(self, event):
         with self._lock:
+            self._give_id(event.call)
             self._pending[id(event.call)] = event.call
+            # A call's end is written at once (with whatever else waits): its recording is
+            # being closed now, and a crash while it is must find the call ended.
+            if self.commit_us > 0 and self._bus is not None and not isinstance(event, CallEnded):
+                if self._commit_timer is None and self._retry is None:
+                    self._commit_timer = self._clock.call_later(self.commit_us, self._commit_due)
+                return
+        self.flush()
+
+    def _commit_due(self):
+        with self._lock:
+            self._commit_timer = None
         self.flush()
 
     def flush(self) -> bool:
@@ -189,13 +229,16 @@ class CallLog:
         """
         with self._lock:
             refused = None
-            for key, call in list(self._pending.items()):
-                try:
-                    self._write(call)
-                except sqlite3.Error as exc:
-                    refused = refused or exc
-                    continue
-                del self._pending[key]
+            if not self._write_batch():
+                # One call at a time: the card may refuse one write and take the next.
+                for key, call in list(self._pending.items()):
+                    try:
+                        self._write(call)
+                    except sqlite3.Error as exc:
+                        refused = refused or exc
+                        continue
+                    self.commits += 1
+                    del self._pending[key]
             if refused is not None:
                 error = datadir.storage_error(refused, "the call log cannot be written")
                 if not self._failing:
@@ -213,6 +256,29 @@ class CallLog:
                 self._alarm(False, "the call log is written again")
             return True
 
+    def _write_batch(self):
+        """Write every waiting call in one transaction; False when the card refused it
+        (nothing of it written, the calls still waiting)."""
+        if len(self._pending) < 2:
+            return not self._pending
+        uninserted = dict(self._uninserted)
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for call in self._pending.values():
+                    self._write(call)
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error:
+            self._uninserted = uninserted  # their INSERTs were rolled back with the rest
+            return False
+        self.commits += 1
+        self._pending.clear()
+        return True
+
     def _retry_now(self):
         with self._lock:
             self._retry = None
@@ -223,11 +289,7 @@ class CallLog:
 
         :raises sqlite3.Error: the card refused (the call keeps its id)
         """
-        if call.id is None:
-            self._last_id += 1
-            call.id = self._last_id
-            # Whether the clock was synchronised when the call started, not when the card took it.
-            self._uninserted[id(call)] = int(self._clock.synchronised)
+        self._give_id(call)
         if id(call) in self._uninserted:
             self._db.execute(
                 "INSERT INTO calls (id, line, direction, started_at, clock_synced) VALUES (?, ?, ?, ?, ?)",
@@ -302,6 +364,7 @@ class CallLog:
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             args = (limit, offset)
+        self.flush()  # the states still waiting for their group commit, too
         with self._lock:
             cur = self._db.execute(sql, args)
             names = [d[0] for d in cur.description]

@@ -165,7 +165,7 @@ class Recorder:
         self._active = {}
         self.delay_us = int(delay_ms) * 1000
         self._delays = {line: _DelayLine() for line in capture.lines}
-        self._unfinished = []  # (recording_id, state, duration_s) the database refused
+        self._unfinished = []  # (recording_id, state, duration_s, speech) the database refused
         # recording_id -> (line, store.begin's arguments): intent rows the database
         # refused while the file records on (written before the row is finished)
         self._unbegun = {}
@@ -657,11 +657,8 @@ class Recorder:
         self.stats["partial"] += state == "partial"
         self.stats["bytes_written"] += info["bytes_written"]
         self.stats["bytes_stored"] += info["bytes"]
-        self._finish(active.recording_id, state, info["duration_s"])
-        try:
-            self.store.set_speech(active.recording_id, active.speech.spans())
-        except sqlite3.Error as exc:  # the recording is safe; only its timeline lacks speech
-            log.warning("cannot keep the speech spans of recording %s: %s", active.recording_id, exc)
+        # The speech spans in the same commit as the recording's end (one write to the card).
+        self._finish(active.recording_id, state, info["duration_s"], active.speech.spans())
         self.bus.publish(
             RecordingFinished(
                 line=active.call.line,
@@ -674,15 +671,15 @@ class Recorder:
             )
         )
 
-    def _finish(self, recording_id, state, duration_s):
+    def _finish(self, recording_id, state, duration_s, speech=None):
         try:
             self._write_begun(recording_id)
-            self.store.finish(recording_id, state, duration_s)
+            self.store.finish(recording_id, state, duration_s, speech=speech)
         except sqlite3.Error as exc:
             # The file is safe on the card; its row says "recording" until this
             # succeeds (next call, box stop) or the start-up recovery sweep runs.
             log.error("cannot finish recording %s in the call log: %s", recording_id, exc)
-            self._unfinished.append((recording_id, state, duration_s))
+            self._unfinished.append((recording_id, state, duration_s, speech))
 
     def _retry_unfinished(self):
         pending, self._unfinished = self._unfinished, []

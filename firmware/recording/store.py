@@ -38,7 +38,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from firmware import datadir, evidence
 from firmware.calls.calllog import SCHEMA as CALLS_SCHEMA
@@ -111,6 +111,9 @@ class RecordingStore:
         and export check signatures with (default: the signer's; None checks none)
     :param on_audit: ``fn(action, recording_id, details)``, called as a
         recording is created, sealed, recovered or deleted (the box audits them)
+    :param before_begin: ``fn()``, called before a new recording's row is
+        committed: the box writes the call log's waiting states (its group
+        commit), so that a call's row is on the card before a recording names it
     :raises StorageError: the database cannot be opened
     """
 
@@ -122,6 +125,7 @@ class RecordingStore:
         signer: Any = None,
         verify_key: bytes | None = None,
         on_audit: Callable[[str, str | None, dict[str, Any]], None] | None = None,
+        before_begin: Callable[[], Any] | None = None,
     ) -> None:
         self.data_dir = os.fspath(data_dir)
         self.signer = signer
@@ -130,6 +134,7 @@ class RecordingStore:
         # a header written in clear before sealing began (evidence.binding_problems).
         self.field_cipher = None
         self._on_audit = on_audit
+        self._before_begin = before_begin
         self.dir = os.path.join(self.data_dir, "recordings")
         self.quarantine_dir = os.path.join(self.data_dir, QUARANTINE)
         self._lock = threading.RLock()  # re-entrant: the deletion log runs in transactions
@@ -267,6 +272,8 @@ class RecordingStore:
     ) -> str:
         """Commit the intent row of a new recording; returns its id (the file comes next)."""
         recording_id = recording_id or uuid.uuid4().hex
+        if self._before_begin is not None:
+            self._before_begin()
         with self._lock:
             self._db.execute(
                 "INSERT INTO recordings (id, call_id, file, wrapped_key, profile, state, started_at,"
@@ -285,16 +292,22 @@ class RecordingStore:
         return recording_id
 
     def finish(
-        self, recording_id: str, state: str, duration_s: float, action: str = "recording_sealed"
+        self,
+        recording_id: str,
+        state: str,
+        duration_s: float,
+        action: str = "recording_sealed",
+        speech: Sequence[tuple[float, float]] | None = None,
     ) -> None:
         """Record the end of a recording: its state, duration, size and file hash; sign it.
 
         ``action`` is what the audit trail calls it (``recording_recovered``
-        when the start-up recovery finishes it).
+        when the start-up recovery finishes it). ``speech``: its speech spans
+        (:meth:`set_speech`), kept in the same commit (one write to the card).
         """
         size, digest = _file_digest(self.path_of(recording_id))
         if self.signer is None:
-            with self._lock:
+            with self._finishing(recording_id, speech):
                 self._db.execute(
                     "UPDATE recordings SET state = ?, duration_s = ?, bytes = ?, sha256 = ? WHERE id = ?",
                     (state, duration_s, size, digest, recording_id),
@@ -302,19 +315,35 @@ class RecordingStore:
         else:
             # Signed as it will stand, and written with its signature in one statement:
             # a crash between the two would leave a finished recording unsigned.
-            current = cast(dict[str, Any], self.get(recording_id))  # it was begun: the row exists
+            current = self.get(recording_id)
+            if current is None:
+                raise LinekeeperError("recording %s has no row to finish" % recording_id)
             row = dict(current, state=state, duration_s=duration_s, bytes=size, sha256=digest)
             call = self.call_row(row["call_id"])
             signature = evidence.sign_recording(
                 self.signer, row, self.path_of(recording_id), None if call is NO_CALL_LOG else call
             )
-            with self._lock:
+            with self._finishing(recording_id, speech):
                 self._db.execute(
                     "UPDATE recordings SET state = ?, duration_s = ?, bytes = ?, sha256 = ?,"
                     " signature = ? WHERE id = ?",
                     (state, duration_s, size, digest, signature, recording_id),
                 )
         self._audit(action, recording_id, {"state": state, "bytes": size, "sha256": digest})
+
+    @contextlib.contextmanager
+    def _finishing(self, recording_id, speech):
+        """The finishing UPDATE alone, or in one transaction with the speech spans."""
+        if speech is None:
+            with self._lock:
+                yield
+            return
+        with datadir.immediate_transaction(self._db, self._lock):
+            yield
+            self._db.execute(
+                "INSERT OR REPLACE INTO recording_speech (recording_id, spans) VALUES (?, ?)",
+                (recording_id, json.dumps([[a, b] for a, b in speech])),
+            )
 
     def set_speech(self, recording_id, spans):
         """Keep the speech spans (``[(from_s, to_s), ...]``, see

@@ -58,6 +58,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from firmware.datadir import new_db_pages
 from firmware.errors import AuditError
 from firmware.policy import cards
 from firmware.storage.fieldseal import FieldSealError, is_sealed
@@ -253,6 +254,7 @@ class AuditLog:
             return
         create_db_file(self.path_db)
         self._db = sqlite3.connect(self.path_db, isolation_level=None, check_same_thread=False, timeout=10.0)
+        new_db_pages(self._db)  # smaller WAL frames for each entry (a new trail only)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)

@@ -166,3 +166,123 @@ def test_open_calls_are_closed_at_their_last_evidence(tmp_path):
     got = {r[0]: r[1:] for r in db.execute("SELECT id, ended_at, end_reason FROM calls")}
     assert got == {1: (2_500_150, "power_loss"), 2: (300, "power_loss"), 3: (500, "local")}
     log.close()
+
+
+def _on_card(path):
+    """What another process (or the box after a kill -9) reads from the card."""
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT id, answered_at, ended_at, end_reason FROM calls ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+def test_group_commit_writes_a_windows_call_states_in_one_commit(tmp_path):
+    from firmware.bus import CallAnswered, CallEnded
+    from firmware.calls.calllog import GROUP_COMMIT_US
+
+    clock = SimClock(start_wall_us=1_772_442_000_000_000)
+    bus = EventBus(strict=True)
+    log = CallLog(tmp_path / "calls.db", clock, commit_us=GROUP_COMMIT_US)
+    log.attach(bus)
+    first, second = Call(line=1, direction="in", started_us=0), Call(line=2, direction="in", started_us=0)
+    bus.publish(CallStarted(line=1, t_us=0, call=first))
+    bus.publish(CallStarted(line=2, t_us=0, call=second))
+    # Each call has its id the moment it starts (its recording is bound to it), the row comes later.
+    assert (first.id, second.id) == (1, 2)
+    clock.run_until(300_000)
+    first.answered_us = 300_000
+    bus.publish(CallAnswered(line=1, t_us=300_000, call=first))
+    # Within the window nothing has reached the card: a kill -9 now loses < 1 s of state.
+    assert _on_card(tmp_path / "calls.db") == [] and log.commits == 0
+    clock.run_until(GROUP_COMMIT_US)
+    rows = _on_card(tmp_path / "calls.db")
+    assert [r[0] for r in rows] == [1, 2] and rows[0][1] is not None and log.commits == 1
+    # The next window: a caller's name waits; the call's end is written at once, with it
+    # (its recording is being closed: a crash meanwhile must find the call ended).
+    clock.run_until(1_500_000)
+    first.name = "A CALLER"
+    bus.publish(CallUpdated(line=1, t_us=1_500_000, call=first))
+    assert log.commits == 1
+    first.ended_us, first.end_reason = 1_600_000, "hangup"
+    bus.publish(CallEnded(line=1, t_us=1_600_000, call=first))
+    assert _on_card(tmp_path / "calls.db")[0][2:] == (clock.wall_at(1_600_000), "hangup")
+    assert log.commits == 2
+    log.close()
+
+
+def test_states_waiting_for_the_group_commit_are_written_at_close_and_shown_by_calls(tmp_path):
+    from firmware.calls.calllog import GROUP_COMMIT_US
+
+    clock = SimClock(start_wall_us=1_772_442_000_000_000)
+    bus = EventBus(strict=True)
+    log = CallLog(tmp_path / "calls.db", clock, commit_us=GROUP_COMMIT_US)
+    log.attach(bus)
+    call = Call(line=3, direction="out", started_us=0)
+    bus.publish(CallStarted(line=3, t_us=0, call=call))
+    assert [c["id"] for c in log.calls()] == [call.id]  # a read takes what waits, too
+    call.number = "01632960001"
+    bus.publish(CallUpdated(line=3, t_us=0, call=call))
+    log.close()
+    assert _on_card(tmp_path / "calls.db") == [(call.id, None, None, None)]
+    reopened = CallLog(tmp_path / "calls.db", clock)
+    assert reopened.calls()[0]["number"] == "01632960001"
+    reopened.close()
+
+
+def test_a_batch_the_card_refuses_is_written_call_by_call_later(tmp_path):
+    from firmware.calls.calllog import GROUP_COMMIT_US
+
+    clock = SimClock(start_wall_us=1_772_442_000_000_000)
+    bus = EventBus(strict=True)
+    log = CallLog(tmp_path / "calls.db", clock, commit_us=GROUP_COMMIT_US)
+    log.attach(bus)
+    log._db = refusing = _Refusing(log._db)
+    calls = [Call(line=n, direction="in", started_us=0) for n in (1, 2)]
+    for call in calls:
+        bus.publish(CallStarted(line=call.line, t_us=0, call=call))
+    clock.run_until(GROUP_COMMIT_US)
+    assert log.pending == 2 and _on_card(tmp_path / "calls.db") == []
+    refusing.full = False
+    clock.run_until(GROUP_COMMIT_US + 6_000_000)  # the retry
+    assert log.pending == 0 and [r[0] for r in _on_card(tmp_path / "calls.db")] == [1, 2]
+    log.close()
+
+
+def test_a_recording_begun_while_its_call_waits_for_the_group_commit_finds_its_row(tmp_path):
+    from firmware.calls.calllog import GROUP_COMMIT_US
+    from firmware.recording.store import RecordingStore
+
+    clock = SimClock(start_wall_us=1_772_442_000_000_000)
+    bus = EventBus(strict=True)
+    log = CallLog(tmp_path / "calls.db", clock, commit_us=GROUP_COMMIT_US)
+    log.attach(bus)
+    store = RecordingStore(tmp_path, before_begin=log.flush)
+    call = Call(line=1, direction="out", started_us=0)
+    bus.publish(CallStarted(line=1, t_us=0, call=call))
+    assert _on_card(tmp_path / "calls.db") == []
+    store.begin(call.id, b"k" * 93, "voice", 1000, clock.wall_us())
+    # A kill -9 now: the recording's call is in the call log on the card, for recovery and verify.
+    assert [r[0] for r in _on_card(tmp_path / "calls.db")] == [call.id]
+    store.close()
+    log.close()
+
+
+def test_new_databases_get_small_pages_and_older_ones_keep_theirs(tmp_path):
+    from firmware.datadir import NEW_DB_PAGE_BYTES
+    from firmware.storage.audit import AuditLog
+
+    older = sqlite3.connect(tmp_path / "old.db")
+    older.execute("PRAGMA page_size=4096")
+    older.executescript(OLD_SCHEMA)
+    older.close()
+    for path, pages in ((tmp_path / "calls.db", NEW_DB_PAGE_BYTES), (tmp_path / "old.db", 4096)):
+        log = CallLog(path, SimClock())
+        assert log._db.execute("PRAGMA page_size").fetchone()[0] == pages
+        assert log._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        log.close()
+    audit = AuditLog(tmp_path / "audit.db", tmp_path / "audit.head")
+    audit.append("system", "init", None, {}, 1)
+    assert audit._db.execute("PRAGMA page_size").fetchone()[0] == NEW_DB_PAGE_BYTES
+    assert audit.verify() == []
+    audit.close()

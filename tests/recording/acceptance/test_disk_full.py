@@ -159,17 +159,23 @@ def test_a_finish_the_database_refuses_is_retried(lab, monkeypatch):
 
     finish, refused = RecordingStore.finish, []
 
-    def full_once(store, recording_id, state, duration_s):
+    def full_once(store, recording_id, state, duration_s, speech=None):
         if not refused:
             refused.append(recording_id)
             raise sqlite3.OperationalError("database or disk is full")
-        finish(store, recording_id, state, duration_s)
+        finish(store, recording_id, state, duration_s, speech=speech)
 
     monkeypatch.setattr(RecordingStore, "finish", full_once)
     data_dir = lab.init_data_dir(lab.tmp_path / "box")
     lab.run(lab.load(lab.scenario_doc(CALLS[:1], lines=1)), data_dir)
     rows = lab.rows(data_dir)
     assert [r["id"] for r in rows] == refused and rows[0]["state"] == "complete"
+    # Its speech spans are written with the retried finish (one commit).
+    store = RecordingStore(data_dir, readonly=True)
+    try:
+        assert store.speech_of(rows[0]["id"]) is not None
+    finally:
+        store.close()
     assert lab.verify(data_dir)[0] == 0
 
 

@@ -169,9 +169,10 @@ def test_a_garbled_page_fails_verify(copy):
     db = sqlite3.connect(path)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'calls_started'").fetchone()
+    page_bytes = db.execute("PRAGMA page_size").fetchone()[0]
     db.close()
     with open(path, "r+b") as f:  # the index's page: the table itself still reads
-        f.seek((root[0] - 1) * 4096 + 8)
+        f.seek((root[0] - 1) * page_bytes + 8)
         f.write(b"\xff" * 64)
     status, out, err = lab.verify(data_dir)
     assert status != 0 and "calls.db" in out + err
