@@ -46,14 +46,18 @@ def start_session(resp_target, user_name, recording_key=None):
 
 
 def _authenticate(name, password):
-    """``(User or None, recording key or None)`` for a login, with one Argon2id.
+    """``(User or None, recording key or None)`` for a login.
 
     A supervisor with a key slot logs in by opening it: the slot's Argon2id
     is the password check (the account's own hash has the same cost, so
-    neither is a cheaper guess), and a second stretch would only double the
-    wait. Everyone else is checked against their account's hash. A key store
-    that does not open for a reason other than the password (tampered,
-    damaged) logs the supervisor in by their hash, without playback, as before.
+    neither is a cheaper guess), and a login that succeeds stretches once.
+    When the slot does not open, the account's hash says why: a password it
+    accepts is a right password, so the slot itself was altered in
+    ``keystore.json`` - the ``key_tampered`` alarm is raised and the
+    supervisor is logged in by their hash, without playback (as when the key
+    store is damaged). Every failed login therefore stretches twice, whoever
+    the name belongs to (a dummy check evens the others out), so the time a
+    failure takes does not tell who has a slot.
     """
     web = lk()
     if not name or not password:
@@ -67,10 +71,39 @@ def _authenticate(name, password):
         if has_slot:
             return user, keystore.unlock(name, password)
     except WrongPasswordError:
-        return None, None
+        verified = web.accounts.verify(name, password)
+        if verified is not None:
+            _slot_tampered(name, "does not open")
+        return verified, None
     except (KeyStoreError, TamperError) as exc:
         log.warning("%s's key slot did not open (%s): checked against the account instead", name, exc)
-    return web.accounts.verify(name, password), None
+        verified = web.accounts.verify(name, password)
+        if verified is not None and isinstance(exc, TamperError):
+            _slot_tampered(name, "opened but is inconsistent (%s)" % exc)
+        return verified, None
+    verified = web.accounts.verify(name, password)
+    if verified is None:
+        web.accounts.dummy_check()  # as long as a supervisor's failed login
+    return verified, None
+
+
+def _slot_tampered(name, what):
+    """A right password whose key slot will not open: ``keystore.json`` was altered.
+
+    Raised as a ``key_tampered`` alarm occurrence (banner, mail, syslog, and
+    audited by the alarm history), once per login that finds it.
+    """
+    log.error("%s logged in with the right password but their key slot %s", name, what)
+    alarms = lk().services.alarms
+    if alarms is None:
+        return
+    wall_us = int(lk().services.wall_us())
+    message = "%s logged in with the right password but their key slot %s: keystore.json was altered" % (
+        name,
+        what,
+    )
+    alarms.set("key_tampered", True, message=message[:2000], wall_us=wall_us)
+    alarms.set("key_tampered", False, wall_us=wall_us)
 
 
 @bp.route("/login", methods=["GET", "POST"])
