@@ -134,8 +134,8 @@ class RecordingStore:
         self.quarantine_dir = os.path.join(self.data_dir, QUARANTINE)
         self._lock = threading.RLock()  # re-entrant: the deletion log runs in transactions
         self.readonly = readonly
-        self.journal = None  # the shared Journal, once open_journal() opened it
-        self.replayed = {}  # what recover() replayed from the journal
+        self.journal: Journal | None = None  # the shared Journal, once open_journal() opened it
+        self.replayed: dict[str, Any] = {}  # what recover() replayed from the journal
         path = os.path.join(self.data_dir, "calls.db")
         if readonly:
             self._db = datadir.connect_readonly(path)
@@ -302,7 +302,10 @@ class RecordingStore:
         else:
             # Signed as it will stand, and written with its signature in one statement:
             # a crash between the two would leave a finished recording unsigned.
-            row = dict(self.get(recording_id), state=state, duration_s=duration_s, bytes=size, sha256=digest)
+            current = self.get(recording_id)
+            if current is None:
+                raise LinekeeperError("recording %s has no row to finish" % recording_id)
+            row = dict(current, state=state, duration_s=duration_s, bytes=size, sha256=digest)
             call = self.call_row(row["call_id"])
             signature = evidence.sign_recording(
                 self.signer, row, self.path_of(recording_id), None if call is NO_CALL_LOG else call
