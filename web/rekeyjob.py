@@ -20,11 +20,14 @@ class RekeyJob:
         the rekey itself (the recorder's ``rekey``); raises :class:`LinekeeperError`
     :param status: ``fn() -> {"running", "progress": [text]}`` (the recorder's
         ``rekey_status``); raises :class:`LinekeeperError` when it cannot say
+    :param audit: ``fn(actor, action, details)``: a refused rekey is audited
+        (``rekey``, phase ``refused``) as soon as it is refused
     """
 
-    def __init__(self, run, status):
+    def __init__(self, run, status, audit=None):
         self._run = run
         self._status = status
+        self._audit = audit
         self._lock = threading.Lock()
         self._thread = None
         self._outcome = None  # (actor, result dict or None, error text or None)
@@ -48,6 +51,8 @@ class RekeyJob:
             result, error = self._run(user, password, actor), None
         except LinekeeperError as exc:
             result, error = None, str(exc)
+            if self._audit is not None:
+                self._audit(actor, "rekey", {"phase": "refused", "slot": user, "reason": error})
         with self._lock:
             self._outcome = (actor, result, error)
 
@@ -80,13 +85,19 @@ class RekeyJob:
             return result, error
 
 
-def remote_rekey(client, timeout_s=3600.0):
-    """A :class:`RekeyJob` asking the recorder at the other end of ``client``."""
+def _audit_to(audit_log, wall_us):
+    return lambda actor, action, details: audit_log.append(actor, action, None, details, int(wall_us()))
+
+
+def remote_rekey(client, audit_log, wall_us, timeout_s=3600.0):
+    """A :class:`RekeyJob` asking the recorder at the other end of ``client``; refusals
+    go to ``audit_log`` dated by ``wall_us()``."""
     return RekeyJob(
         lambda user, password, actor: client.call(
             "rekey", io_timeout_s=timeout_s, user=user, password=password, actor=actor
         ),
         lambda: client.call("rekey_status"),
+        _audit_to(audit_log, wall_us),
     )
 
 
@@ -98,4 +109,8 @@ def box_rekey(box):
         summary = box.rekey(user, password, actor, shown.append)
         return {"summary": summary, "recovery_key": shown[0]}
 
-    return RekeyJob(run, lambda: {"running": box.rekey_running, "progress": list(box.rekey_progress)})
+    return RekeyJob(
+        run,
+        lambda: {"running": box.rekey_running, "progress": list(box.rekey_progress)},
+        _audit_to(box.audit, box.clock.wall_us),
+    )

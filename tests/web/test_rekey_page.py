@@ -37,7 +37,10 @@ def rekeying(box, people):
             store.close()
         return {"summary": summary, "recovery_key": shown[0]}
 
-    job = RekeyJob(run, lambda: {"running": False, "progress": list(progress)})
+    def audit(actor, action, details):
+        box.services.audit.append(actor, action, None, details, box.services.wall_us())
+
+    job = RekeyJob(run, lambda: {"running": False, "progress": list(progress)}, audit)
     box.services.rekey = job
     return job
 
@@ -85,6 +88,10 @@ def test_a_wrong_password_changes_nothing_and_is_audited(box, people, rekeying):
     before = box.services.keystore.path.read_bytes()
     assert _ask(box, ivan, "not the admin's password").status_code == 302
     rekeying.wait(30)
+    # Audited when refused, whether or not anyone looks at the page again.
+    entries = box.services.audit.entries(limit=100, action="rekey")
+    refused = [e for e in entries if e.details["phase"] == "refused"]
+    assert [(e.actor, e.details["slot"]) for e in refused] == [("ivan", ADMIN[0])]
     page = ivan.get("/rekey").get_data(as_text=True)
     assert 'id="rekey-error"' in page and "Nothing was changed" in page
     assert 'id="recovery-key"' not in page

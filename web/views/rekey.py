@@ -51,7 +51,6 @@ def index():
         return _page()
     result, error = job.take_result(g.user.name)
     if error:
-        audit("rekey", None, phase="refused", reason=error)
         return _page(error="The rekey did not run: %s. Nothing was changed." % error, status=200)
     return _page(result=result)
 
@@ -78,6 +77,7 @@ def start():
     try:
         job.start(slot_user, password, g.user.name)
     except LinekeeperError as exc:
+        audit("rekey", None, phase="refused", slot=slot_user, reason=str(exc))
         return _page("%s. Nothing was changed." % exc, status=409, slot_user=slot_user)
     audit("rekey", None, phase="requested", slot=slot_user)
     return redirect(url_for("rekey.index"))
