@@ -1,4 +1,4 @@
-"""Issue 19: a rekey inside the running recorder (the control socket's ``rekey``).
+"""Issue 19: a rekey inside the running recorder, asked for over its control socket.
 
 The web asks the recorder to rekey while it records. A call is being recorded
 on line 1 when the rekey runs, and calls on both lines follow it; afterwards
@@ -12,14 +12,15 @@ the commit (wrapped to the old keys) is re-wrapped too.
 
 import os
 import shutil
+import tempfile
 import threading
 import types
 
 import pytest
 
 from firmware.box import Box
-from firmware.control import recorder_handlers
-from firmware.errors import RekeyBusyError, WrongPasswordError
+from firmware.control import ControlClient, ControlError, ControlServer, recorder_handlers
+from firmware.errors import RekeyBusyError
 from firmware.keypin import RecordingKeyPin
 from firmware.recording.store import RecordingStore, new_wrapped_key
 from firmware.rekey import Rekey
@@ -54,26 +55,42 @@ def live(module_lab):
     old = keys.path.read_bytes()
     out = {}
 
+    sock_dir = tempfile.mkdtemp(prefix="lk-rekey-")  # a short path: AF_UNIX limits its length
+    servers = []
+
     def before_start(box):
-        handlers = recorder_handlers(box)
+        server = ControlServer(os.path.join(sock_dir, "control.sock"), recorder_handlers(box))
+        server.start()
+        servers.append(server)
+        client = ControlClient(server.path)
 
         def rekey():
             out["recording_then"] = list(box.policy.recording_lines())
-            with pytest.raises(WrongPasswordError):
-                handlers["rekey"](user="admin", password="not the password", actor="ivan")
-            out["result"] = handlers["rekey"](user="admin", password=PASSWORD, actor="ivan")
-            out["status"] = handlers["rekey_status"]()
+            with pytest.raises(ControlError) as refused:
+                client.call("rekey", user="admin", password="not the password", actor="ivan")
+            out["refused"] = refused.value.kind
+            out["result"] = client.call(
+                "rekey", io_timeout_s=120, user="admin", password=PASSWORD, actor="ivan"
+            )
+            out["status"] = client.call("rekey_status")
+            client.close()
 
         box.clock.call_at(box.clock.now_us() + int(REKEY_AT_S * 1e6), rekey)
 
     plan = [call(1, 0.3), call(2, 9.0), call(1, 10.0)]
-    run = lab.run(lab.load(lab.scenario_doc(plan, lines=2)), data_dir, before_start=before_start)
+    try:
+        run = lab.run(lab.load(lab.scenario_doc(plan, lines=2)), data_dir, before_start=before_start)
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(sock_dir, ignore_errors=True)
     return data_dir, old, out, run
 
 
 def test_the_rekey_ran_while_line_1_was_recording(live):
     _data_dir, _old, out, _run = live
     assert out["recording_then"] == [1]
+    assert out["refused"] == "WrongPasswordError"
     assert out["status"]["running"] is False
     assert out["status"]["progress"][-1].startswith("rekey: done")
     assert out["result"]["summary"]["kept_slots"] == ["sam"]
