@@ -27,6 +27,9 @@ operation        arguments                                   result
 ``rekey``        ``user``, ``password`` (a slot that opens   ``{"summary", "recovery_key"}``: the
                  every line), ``actor`` (who asked)          new recovery key, returned only here
 ``rekey_status``                                             ``{"running", "progress": [text]}``
+``slot_tampered`` ``user``, ``failure`` ("closed",           null (a ``key_tampered`` alarm:
+                 "inconsistent")                             the web found a right password
+                                                             whose key slot failed)
 ================ =========================================== =====================
 
 ``rekey`` runs :meth:`firmware.box.Box.rekey` inside the recorder while it
@@ -53,6 +56,7 @@ import socket
 import struct
 import threading
 
+from .alarmlog import raise_slot_tampered
 from .bus import UpdateState
 from .config import load_config
 from .errors import LinekeeperError
@@ -372,4 +376,7 @@ def recorder_handlers(box, *, board_name="sim"):
         "update_state": update_state,
         "rekey": rekey,
         "rekey_status": rekey_status,
+        "slot_tampered": lambda user, failure: raise_slot_tampered(
+            box.alarm_log, user, failure, box.clock.wall_us()
+        ),
     }

@@ -381,6 +381,9 @@ class Services:
                     ``of(call_id)``), or None on a box without the archive
     ``updates``     the update inbox (:class:`firmware.update.inbox.UpdateInbox`),
                     or None: the updates page then says it cannot take updates
+    ``slot_tampered`` ``(user, failure) -> None``: has the recorder raise the
+                    ``key_tampered`` alarm for a right password whose key slot
+                    failed (where ``alarms`` is None: the web beside a recorder)
     ``rekey``       a :class:`web.rekeyjob.RekeyJob` (the recorder re-keys), or
                     None: the rekey page then says to use ``linekeeper rekey``
     """
@@ -406,6 +409,7 @@ class Services:
     mail: Any = None
     archive: Any = None
     updates: Any = None
+    slot_tampered: Callable[[str, str], None] | None = None
     rekey: Any = None
 
 

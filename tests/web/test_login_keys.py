@@ -91,3 +91,13 @@ def test_the_web_grants_only_the_lines_given(box, people):
         assert sue.line_private(1) is None
         with pytest.raises(NotGrantedError):
             sue.unwrap(b"\x01" + bytes(92), b"ctx", line=1)
+
+
+def test_beside_a_recorder_the_recorder_raises_it(box, people):
+    """The web process of a split box keeps no alarm history: it asks the recorder."""
+    asked = []
+    box.services.alarms = None
+    box.services.slot_tampered = lambda user, failure: asked.append((user, failure))
+    _alter_slot(box, "sam")
+    box.login("sam")
+    assert asked == [("sam", "closed")]

@@ -5,7 +5,8 @@ import logging
 
 from flask import Blueprint, Response, g, make_response, redirect, render_template, request, url_for
 
-from firmware.errors import KeyStoreError, TamperError, WrongPasswordError
+from firmware.alarmlog import raise_slot_tampered
+from firmware.errors import KeyStoreError, LinekeeperError, TamperError, WrongPasswordError
 
 from .. import passwords
 from ..security import SESSION_COOKIE, audit, form_errors, lk, public, roles, set_cookie, unlocked_key
@@ -73,13 +74,13 @@ def _authenticate(name, password):
     except WrongPasswordError:
         verified = web.accounts.verify(name, password)
         if verified is not None:
-            _slot_tampered(name, "does not open")
+            _slot_tampered(name, "closed")
         return verified, None
     except (KeyStoreError, TamperError) as exc:
         log.warning("%s's key slot did not open (%s): checked against the account instead", name, exc)
         verified = web.accounts.verify(name, password)
         if verified is not None and isinstance(exc, TamperError):
-            _slot_tampered(name, "opened but is inconsistent (%s)" % exc)
+            _slot_tampered(name, "inconsistent")
         return verified, None
     verified = web.accounts.verify(name, password)
     if verified is None:
@@ -87,23 +88,20 @@ def _authenticate(name, password):
     return verified, None
 
 
-def _slot_tampered(name, what):
-    """A right password whose key slot will not open: ``keystore.json`` was altered.
-
-    Raised as a ``key_tampered`` alarm occurrence (banner, mail, syslog, and
-    audited by the alarm history), once per login that finds it.
-    """
-    log.error("%s logged in with the right password but their key slot %s", name, what)
-    alarms = lk().services.alarms
-    if alarms is None:
-        return
-    wall_us = int(lk().services.wall_us())
-    message = "%s logged in with the right password but their key slot %s: keystore.json was altered" % (
-        name,
-        what,
-    )
-    alarms.set("key_tampered", True, message=message[:2000], wall_us=wall_us)
-    alarms.set("key_tampered", False, wall_us=wall_us)
+def _slot_tampered(name, failure):
+    """A right password whose key slot failed (``failure``: "closed" or "inconsistent"):
+    ``keystore.json`` was altered. A ``key_tampered`` alarm occurrence (banner, mail,
+    syslog, audited by the alarm history), raised here when this process keeps the
+    alarm history, else by the recorder (``services.slot_tampered``)."""
+    log.error("%s logged in with the right password but their key slot failed (%s)", name, failure)
+    services = lk().services
+    try:
+        if services.alarms is not None:
+            raise_slot_tampered(services.alarms, name, failure, int(services.wall_us()))
+        elif services.slot_tampered is not None:
+            services.slot_tampered(name, failure)
+    except LinekeeperError as exc:  # the login goes on; the log says it above
+        log.error("the key_tampered alarm could not be raised: %s", exc)
 
 
 @bp.route("/login", methods=["GET", "POST"])

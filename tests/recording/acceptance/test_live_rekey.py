@@ -18,6 +18,7 @@ import types
 
 import pytest
 
+from firmware.alarmlog import AlarmLog
 from firmware.box import Box
 from firmware.control import ControlClient, ControlError, ControlServer, recorder_handlers
 from firmware.errors import RekeyBusyError
@@ -73,6 +74,10 @@ def live(module_lab):
                 "rekey", io_timeout_s=120, user="admin", password=PASSWORD, actor="ivan"
             )
             out["status"] = client.call("rekey_status")
+            # The web found a right password whose slot did not open: the recorder raises it.
+            client.call("slot_tampered", user="sam", failure="closed")
+            with pytest.raises(ControlError):
+                client.call("slot_tampered", user="sam", failure="anything the web likes")
             client.close()
 
         box.clock.call_at(box.clock.now_us() + int(REKEY_AT_S * 1e6), rekey)
@@ -166,3 +171,18 @@ def test_a_second_rekey_is_refused_while_one_runs(live):
     box._rekeying.acquire()
     with pytest.raises(RekeyBusyError):
         Box.rekey(box, "admin", PASSWORD, "ivan", print)
+
+
+def test_the_web_has_the_recorder_raise_a_slot_tamper_alarm(live):
+    data_dir = live[0]
+    alarms = AlarmLog.open_existing(data_dir)
+    try:
+        (row,) = [a for a in alarms.history() if a["kind"] == "key_tampered"]
+    finally:
+        alarms.close()
+    assert row["message"].startswith("sam logged in with the right password but their key slot does not open")
+    log = AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), readonly=True)
+    try:
+        assert any("key_tampered" in repr(e.details) for e in log.entries(limit=-1, action="alarm"))
+    finally:
+        log.close()
