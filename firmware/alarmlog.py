@@ -211,3 +211,29 @@ _FAULTS = {
     "no_line_voltage": "no line voltage (line unplugged or cut?)",
     "stuck_off_hook": "off-hook for too long (a handset left off its cradle?)",
 }
+
+
+# How a right password's key slot failed (see :func:`raise_slot_tampered`).
+SLOT_FAILURES = {
+    "closed": "does not open",
+    "inconsistent": "opened to grants that do not match the line keys",
+}
+
+
+def raise_slot_tampered(alarm_log, user, failure, wall_us=None):
+    """Raise a ``key_tampered`` occurrence: ``user`` logged in with the right password
+    (their account's hash accepted it) but their key slot in keystore.json failed
+    (``failure``: a key of :data:`SLOT_FAILURES`). Audited by ``alarm_log`` like any alarm.
+
+    :raises LinekeeperError: an unknown ``failure`` or a user name that is not short text
+    """
+    if failure not in SLOT_FAILURES:
+        raise LinekeeperError("unknown key slot failure %r" % (failure,))
+    if not isinstance(user, str) or not 0 < len(user) <= 64:
+        raise LinekeeperError("a user name must be text of 1 to 64 characters")
+    message = "%s logged in with the right password but their key slot %s: keystore.json was altered" % (
+        user,
+        SLOT_FAILURES[failure],
+    )
+    alarm_log.set("key_tampered", True, message=message, wall_us=wall_us)
+    alarm_log.set("key_tampered", False, wall_us=wall_us)

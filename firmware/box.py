@@ -15,6 +15,7 @@ import functools
 import logging
 import os
 import sqlite3
+import threading
 import time
 
 import board.mcu as board_mcu
@@ -42,7 +43,7 @@ from .capture import Capture
 from .clock import RealClock, SimClock
 from .config import BoxConfig, frame_ms, load_config
 from .datadir import DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly, storage_error
-from .errors import KeyStoreError, LinekeeperError, StorageError, TamperError
+from .errors import KeyStoreError, LinekeeperError, RekeyBusyError, StorageError, TamperError
 from .firstboot import SetupLed
 from .handover import box_keys
 from .keypin import RecordingKeyPin
@@ -54,6 +55,7 @@ from .policy.engine import CallPolicy
 from .policy.sweeper import RetentionSweeper
 from .powerfail import PowerFailWatch
 from .recovery import preflight, rebuild_unknown_recordings, restore_missing_calls
+from .rekey import Rekey
 from .reports.source import ReportSource, default_tz
 from .secretbox import SecretBox
 from .signing import device_signer, drop_carried, load_signer, run_dir
@@ -309,6 +311,8 @@ class Box:
                 store.close()
         self.keypin = RecordingKeyPin(data_dir, self.signer)
         self._key_tampered = False
+        self._rekeying = threading.Lock()
+        self.rekey_progress = []  # the running (or last) rekey's progress lines
         self.keystore = KeyStore(data_dir)
         # Personal data sealed under the vault's storage key (docs/card-alone.md), with an
         # escrow copy wrapped to the (pinned) recording key for a new HAT.
@@ -447,6 +451,51 @@ class Box:
             self.bus.publish(
                 Alarm(line=0, t_us=self.clock.now_us(), kind="key_tampered", active=True, message=str(exc))
             )
+
+    def rekey(self, user, password, actor, show):
+        """Replace every key while the box runs (docs/rekey.md); returns the summary dict.
+
+        ``user``/``password``: a key slot that opens every line (its owner gets
+        the new slot, same password); ``actor``: who asked (the audit trail's
+        actor); ``show(recovery key text)``: the new recovery key, before it is
+        in force. Progress lines go to :attr:`rekey_progress`. Recordings go on
+        meanwhile: those open carry on, those begun during it are re-wrapped
+        with the rest, and none starts while the new keys are put in force
+        (:meth:`Recorder.keys_held`).
+
+        :raises RekeyBusyError: a rekey is already running
+        :raises WrongPasswordError: not ``user``'s password
+        :raises KeySlotError: ``user``'s slot does not open every line
+        :raises LinekeeperError: a recording's key does not open (nothing is changed)
+        """
+        if not self._rekeying.acquire(blocking=False):
+            raise RekeyBusyError("a rekey is already running")
+        try:
+            self.rekey_progress = ["rekey: started by %s" % actor]
+            key = self.keystore.unlock(user, password)
+            try:
+
+                def audited(action, details):
+                    self.audit.append(actor, action, None, dict(details, slot=user), self.clock.wall_us())
+
+                rekey = Rekey(
+                    self.keystore, self.recordings, self.keypin, audited, self.rekey_progress.append
+                )
+                summary = rekey.run(key, user, password, show, hold=self.recorder.keys_held)
+            finally:
+                key.forget()
+            self.rekey_progress.append("rekey: done (%d recordings)" % summary["recordings"])
+            return summary
+        except LinekeeperError as exc:
+            self.rekey_progress.append("rekey: failed: %s" % exc)
+            raise
+        finally:
+            self._rekeying.release()
+
+    @property
+    def rekey_running(self):
+        """Whether a rekey is running now."""
+        return self._rekeying.locked()
 
     def _line_public_key(self, line):
         """Line ``line``'s recording public key (made on first use), checked against its pin.

@@ -24,7 +24,18 @@ operation        arguments                                   result
 ``confirm_clock`` ``actor``                                  null
 ``update_state`` ``state``, ``message``, ``version``,        null (published on the bus as
                  ``previous_version``                        :class:`~firmware.bus.UpdateState`)
+``rekey``        ``user``, ``password`` (a slot that opens   ``{"summary", "recovery_key"}``: the
+                 every line), ``actor`` (who asked)          new recovery key, returned only here
+``rekey_status``                                             ``{"running", "progress": [text]}``
+``slot_tampered`` ``user``, ``failure`` ("closed",           null (a ``key_tampered`` alarm:
+                 "inconsistent")                             the web found a right password
+                                                             whose key slot failed)
 ================ =========================================== =====================
+
+``rekey`` runs :meth:`firmware.box.Box.rekey` inside the recorder while it
+records, and answers when it is done: call it with a long I/O timeout and
+follow ``rekey_status`` on another connection. The password travels only over
+this socket and is kept nowhere.
 
 The protocol is newline-delimited JSON, one request and one answer at a time
 per connection: ``{"v": 1, "op": ..., "args": {...}}`` answered by
@@ -45,6 +56,7 @@ import socket
 import struct
 import threading
 
+from .alarmlog import raise_slot_tampered
 from .bus import UpdateState
 from .config import load_config
 from .errors import LinekeeperError
@@ -339,6 +351,14 @@ def recorder_handlers(box, *, board_name="sim"):
             )
         )
 
+    def rekey(user, password, actor):
+        shown = []
+        summary = box.rekey(str(user), str(password), str(actor), shown.append)
+        return {"summary": summary, "recovery_key": shown[0]}
+
+    def rekey_status():
+        return {"running": box.rekey_running, "progress": list(box.rekey_progress[-50:])}
+
     return {
         "hello": hello,
         "snapshot": box.status.snapshot,
@@ -354,4 +374,9 @@ def recorder_handlers(box, *, board_name="sim"):
         "retention": retention,
         "confirm_clock": lambda actor: box.retention.confirm_clock(str(actor)),
         "update_state": update_state,
+        "rekey": rekey,
+        "rekey_status": rekey_status,
+        "slot_tampered": lambda user, failure: raise_slot_tampered(
+            box.alarm_log, user, failure, box.clock.wall_us()
+        ),
     }

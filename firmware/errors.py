@@ -114,3 +114,7 @@ class ReportError(LinekeeperError, ValueError):
 class UpdateError(LinekeeperError, RuntimeError):
     """A firmware update was refused or failed (its message says why; nothing changed
     unless it says it rolled back)."""
+
+
+class RekeyBusyError(KeyStoreError):
+    """A rekey was asked for while one is running."""

@@ -33,6 +33,7 @@ cannot be changed: they are counted and reported.
 """
 
 import base64
+import contextlib
 import json
 import os
 
@@ -89,19 +90,26 @@ class Rekey:
         return "undone"
 
     # ------------------------------------------------------------ the rekey
-    def run(self, admin, user, password, show):
+    def run(self, admin, user, password, show, hold=None):
         """Replace every key; returns a summary dict.
 
         ``admin``: an unlocked key that opens every line; ``user``/``password``:
         who runs it (their new slot opens every line); ``show(recovery key
         text)`` is called before the new keys are put in force.
 
+        ``hold``: for a rekey inside the running recorder, a context manager
+        factory under which no recording starts (``Recorder.keys_held``). The
+        slow part (new slots, every row re-wrapped) runs without it; under it,
+        the rows begun since then (wrapped to the old keys) are re-wrapped too,
+        and the new keys are put in force and pinned - so no recording is left
+        wrapped only to keys that no longer exist.
+
         :raises KeySlotError: ``admin`` does not open every line
         :raises LinekeeperError: a recording's key does not open (nothing is changed)
         """
         self.resume()
         old_public = self.keystore.public_key()
-        rows = [r for r in self.store.all() if r["state"] != "deleted" and r["wrapped_key"]]
+        rows = [r for r in self.store.all() if _live(r)]
         lines = {line for line in (self.store.line_of(r) for r in rows) if line is not None}
         recovery, line_publics, (new_public, kept, dropped) = self.keystore.write_next(
             admin, user, password, lines=lines
@@ -115,9 +123,28 @@ class Rekey:
             self.resume()  # not in force yet: undone
             raise
         show(recovery)
+        try:
+            with hold() if hold is not None else contextlib.nullcontext():
+                return self._commit(
+                    rows, admin, line_publics, new_public, journal, (kept, dropped), in_header
+                )
+        except LinekeeperError:
+            self.resume()  # undone if the new keys are not in force yet, else finished
+            raise
+
+    def _commit(self, rows, admin, line_publics, new_public, journal, slots, in_header):
+        """Re-wrap the rows begun since ``rows`` were read, then put the new keys in force."""
+        seen = {r["id"] for r in rows}
+        late = [
+            r
+            for r in self.store.all()
+            if r["id"] not in seen and r["state"] != "deleted" and r["wrapped_key"]
+        ]
+        in_header += self._rewrap(late, admin, line_publics, new_public)
+        kept, dropped = slots
         self.keystore.put_next_in_force()
         summary = {
-            "recordings": len(rows),
+            "recordings": len(rows) + len(late),
             "kept_slots": kept,
             "dropped_slots": dropped,
             "header_copies": in_header,
@@ -167,6 +194,11 @@ class Rekey:
         self._audit("rekey", details)
         if resumed:
             self._progress("rekey: an unfinished rekey was finished (%d recordings)" % promoted)
+
+
+def _live(row):
+    """Whether ``row`` is a recording whose data key a rekey re-wraps."""
+    return row["state"] != "deleted" and bool(row["wrapped_key"])
 
 
 def _b64(data):

@@ -37,6 +37,7 @@ from .views import (
     mail,
     myline,
     phonebook,
+    rekey,
     reports,
     retention,
     rules,
@@ -175,6 +176,7 @@ def create_app(services, config):
         sar,
         myline,
         updates,
+        rekey,
     ):
         app.register_blueprint(module.bp)
     security.check_declared(app)

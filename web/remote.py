@@ -28,6 +28,7 @@ from firmware.storage.fieldseal import LazyFieldCipher
 from firmware.storage.keystore import KeyStore
 from firmware.update.inbox import UpdateInbox
 
+from .rekeyjob import remote_rekey
 from .services import (
     BoxConfigStore,
     BoxConsent,
@@ -262,4 +263,6 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         cert_fingerprint=cert_fingerprint,
         archive=ArchiveStatus(calls_db) if load_config(data_dir).archive.enabled else None,
         updates=UpdateInbox(data_dir),
+        slot_tampered=lambda user, failure: client.call("slot_tampered", user=user, failure=failure),
+        rekey=remote_rekey(client, audit, clock.wall_us),
     )

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from firmware.product import ProductInfo
 
 from .passwords import DEFAULT_COST, HashCost
+from .rekeyjob import box_rekey
 
 
 class LineStatusSource(Protocol):
@@ -380,6 +381,11 @@ class Services:
                     ``of(call_id)``), or None on a box without the archive
     ``updates``     the update inbox (:class:`firmware.update.inbox.UpdateInbox`),
                     or None: the updates page then says it cannot take updates
+    ``slot_tampered`` ``(user, failure) -> None``: has the recorder raise the
+                    ``key_tampered`` alarm for a right password whose key slot
+                    failed (where ``alarms`` is None: the web beside a recorder)
+    ``rekey``       a :class:`web.rekeyjob.RekeyJob` (the recorder re-keys), or
+                    None: the rekey page then says to use ``linekeeper rekey``
     """
 
     status: LineStatusSource
@@ -403,6 +409,8 @@ class Services:
     mail: Any = None
     archive: Any = None
     updates: Any = None
+    slot_tampered: Callable[[str, str], None] | None = None
+    rekey: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -514,6 +522,7 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
         alarms=getattr(box, "alarm_log", None),
         mail=getattr(box, "mail", None),
         archive=ArchiveStatus(calls_db) if _archive_enabled(box) else None,
+        rekey=box_rekey(box) if hasattr(box, "rekey") else None,
     )
 
 

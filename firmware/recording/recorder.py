@@ -33,6 +33,7 @@ never initialised records nothing (and says so).
 """
 
 import collections
+import contextlib
 import errno
 import logging
 import sqlite3
@@ -42,7 +43,7 @@ import uuid
 import numpy as np
 
 from firmware.bus import Alarm, CallAnswered, CallEnded, CallStarted, RecordingFinished
-from firmware.errors import DiskFullError
+from firmware.errors import DiskFullError, StorageError
 from firmware.policy import cards
 from firmware.recording import codec
 from firmware.recording.activity import SpeechActivity
@@ -148,6 +149,7 @@ class Recorder:
         self.clock = clock
         self.bus = bus
         self._public_key = public_key
+        self._public_key_source = public_key  # what the key cache is filled from again
         self._line_key = line_key
         self.preroll_us = preroll_ms * 1000
         self.flush_ms = flush_ms
@@ -196,6 +198,31 @@ class Recorder:
             if key is not None:
                 self._public_key = key  # the box's key never changes once made
         return key
+
+    @contextlib.contextmanager
+    def keys_held(self):
+        """No recording starts while this is held (a rekey puts new keys in force).
+
+        A recording about to start waits (its audio is in the capture ring
+        meanwhile); one already open carries on. On leaving, the cached public
+        key is dropped, so the next recording is wrapped to the keys then in force.
+
+        :raises StorageError: a recording's row is still waiting for the card
+            (it would be written with a key wrapped to the old keys): try later
+        """
+        with self._lock:
+            for recording_id in list(self._unbegun):
+                try:
+                    self._write_begun(recording_id)
+                except sqlite3.Error as exc:
+                    raise StorageError(
+                        "the call log still refuses recording %s's row (%s): the keys were not "
+                        "changed; try again once the card takes it" % (recording_id, exc)
+                    ) from None
+            try:
+                yield
+            finally:
+                self._public_key = self._public_key_source
 
     def _recipient(self, line):
         """The public key line ``line``'s next recording is wrapped to."""

@@ -140,7 +140,7 @@ class RecordingStore:
         self._lock = threading.RLock()  # re-entrant: the deletion log runs in transactions
         self.readonly = readonly
         self.journal: Journal | None = None  # the shared Journal, once open_journal() opened it
-        self.replayed: dict[str, int] = {}  # what recover() replayed from the journal
+        self.replayed: dict[str, Any] = {}  # what recover() replayed from the journal
         path = os.path.join(self.data_dir, "calls.db")
         if readonly:
             self._db = datadir.connect_readonly(path)

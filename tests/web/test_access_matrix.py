@@ -94,6 +94,8 @@ MATRIX = {
     ("GET", "updates.index"): {INST},
     ("GET", "updates.state"): {INST},
     ("POST", "updates.upload"): {INST},
+    ("GET", "rekey.index"): {INST, SUP},
+    ("POST", "rekey.start"): {INST, SUP},
 }
 
 # The matrix's user for each role (see the `people` fixture); alice, who set

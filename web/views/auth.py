@@ -5,7 +5,8 @@ import logging
 
 from flask import Blueprint, Response, g, make_response, redirect, render_template, request, url_for
 
-from firmware.errors import KeyStoreError, TamperError, WrongPasswordError
+from firmware.alarmlog import raise_slot_tampered
+from firmware.errors import KeyStoreError, LinekeeperError, TamperError, WrongPasswordError
 
 from .. import passwords
 from ..security import SESSION_COOKIE, audit, form_errors, lk, public, roles, set_cookie, unlocked_key
@@ -46,14 +47,18 @@ def start_session(resp_target, user_name, recording_key=None):
 
 
 def _authenticate(name, password):
-    """``(User or None, recording key or None)`` for a login, with one Argon2id.
+    """``(User or None, recording key or None)`` for a login.
 
     A supervisor with a key slot logs in by opening it: the slot's Argon2id
     is the password check (the account's own hash has the same cost, so
-    neither is a cheaper guess), and a second stretch would only double the
-    wait. Everyone else is checked against their account's hash. A key store
-    that does not open for a reason other than the password (tampered,
-    damaged) logs the supervisor in by their hash, without playback, as before.
+    neither is a cheaper guess), and a login that succeeds stretches once.
+    When the slot does not open, the account's hash says why: a password it
+    accepts is a right password, so the slot itself was altered in
+    ``keystore.json`` - the ``key_tampered`` alarm is raised and the
+    supervisor is logged in by their hash, without playback (as when the key
+    store is damaged). Every failed login therefore stretches twice, whoever
+    the name belongs to (a dummy check evens the others out), so the time a
+    failure takes does not tell who has a slot.
     """
     web = lk()
     if not name or not password:
@@ -67,10 +72,36 @@ def _authenticate(name, password):
         if has_slot:
             return user, keystore.unlock(name, password)
     except WrongPasswordError:
-        return None, None
+        verified = web.accounts.verify(name, password)
+        if verified is not None:
+            _slot_tampered(name, "closed")
+        return verified, None
     except (KeyStoreError, TamperError) as exc:
         log.warning("%s's key slot did not open (%s): checked against the account instead", name, exc)
-    return web.accounts.verify(name, password), None
+        verified = web.accounts.verify(name, password)
+        if verified is not None and isinstance(exc, TamperError):
+            _slot_tampered(name, "inconsistent")
+        return verified, None
+    verified = web.accounts.verify(name, password)
+    if verified is None:
+        web.accounts.dummy_check()  # as long as a supervisor's failed login
+    return verified, None
+
+
+def _slot_tampered(name, failure):
+    """A right password whose key slot failed (``failure``: "closed" or "inconsistent"):
+    ``keystore.json`` was altered. A ``key_tampered`` alarm occurrence (banner, mail,
+    syslog, audited by the alarm history), raised here when this process keeps the
+    alarm history, else by the recorder (``services.slot_tampered``)."""
+    log.error("%s logged in with the right password but their key slot failed (%s)", name, failure)
+    services = lk().services
+    try:
+        if services.alarms is not None:
+            raise_slot_tampered(services.alarms, name, failure, int(services.wall_us()))
+        elif services.slot_tampered is not None:
+            services.slot_tampered(name, failure)
+    except LinekeeperError as exc:  # the login goes on; the log says it above
+        log.error("the key_tampered alarm could not be raised: %s", exc)
 
 
 @bp.route("/login", methods=["GET", "POST"])

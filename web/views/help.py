@@ -30,6 +30,7 @@ TOPICS = {
     "mail": "E-mail settings",
     "myline": "My line (for staff)",
     "updates": "Firmware updates",
+    "rekey": "Rekey: new recording and recovery keys",
     "password": "Your password",
     "setup": "Setting up the box",
     "training": "Training on the simulated box",

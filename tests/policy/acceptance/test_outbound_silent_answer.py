@@ -19,6 +19,15 @@ policy) each call:
   there, the line gives no sign before then);
 * logs exactly the dialled number: neither the code nor the card joins it.
 
+Where the exchange (or an adapter) reverses the line's polarity at the
+answer - the one answer signal the HAT senses electrically - the same silent
+answers in the long gap are noticed within the 1 s target, dated at the
+reversal itself (``REVERSAL``). The HAT senses no loop-current level and the
+simulated line's noise floor does not change at the answer (the far end's
+line noise is not modelled), so without a reversal the long gap's bound
+stands; tests/policy/acceptance/test_silent_answer_keys.py shows that no key
+pressed before that bound leaks.
+
 The measured delays are printed (``pytest -s``) for the record.
 """
 
@@ -45,14 +54,21 @@ PHASES = {
 }
 IN_LONG_GAP = {"long gap, early", "long gap, late", "long gap, start, no keys"}
 NO_KEYS = {"long gap, start, no keys"}
+# Silent answers in the long gap on a line that reverses its polarity at the answer.
+REVERSAL = {
+    "reversal, long gap, start, no keys": 1.05,
+    "reversal, long gap, middle, no keys": 2.0,
+    "reversal, long gap, late": 2.8,
+}
 CUT_S = 1.0  # the issue's target: noticed within 1 s of the far end answering
 LONG_S = 2.0 * 1.15 + 0.1 + 0.1  # the long gap's tolerance and margin, and the DSP's 80 ms
 BURST_GAP_S = 2.0  # the longest a ringback-end answer can be dated early (UK long gap)
 KEYS_AFTER_S = 0.5
 
 
-def _call(line, at_s, answer_after_s, keys=True):
+def _call(line, at_s, answer_after_s, keys=True, reversal=False):
     call = {
+        "polarity_on_answer": reversal,
         "line": line,
         "at": at_s,
         "direction": "out",
@@ -66,9 +82,16 @@ def _call(line, at_s, answer_after_s, keys=True):
 
 @pytest.fixture(scope="module")
 def answers(tmp_path_factory, synth):
+    cases = {**PHASES, **REVERSAL}
     plan = [
-        _call(1 + i % 4, 1.0 + 20.0 * (i // 4), RINGBACK_AFTER_S + after, name not in NO_KEYS)
-        for i, (name, after) in enumerate(PHASES.items())
+        _call(
+            1 + i % 4,
+            1.0 + 20.0 * (i // 4),
+            RINGBACK_AFTER_S + after,
+            name not in NO_KEYS and "no keys" not in name,
+            name in REVERSAL,
+        )
+        for i, (name, after) in enumerate(cases.items())
     ]
     doc = {
         "start": "2026-03-02T09:00:00Z",
@@ -92,12 +115,12 @@ def answers(tmp_path_factory, synth):
     finally:
         host.stop()
     out = {}
-    for name, t in zip(PHASES, truth, strict=True):
+    for name, t in zip(cases, truth, strict=True):
         call = min((c for c in ended if c.line == t.line), key=lambda c: abs(c.started_us - t.started_us))
         when = noticed[(call.line, call.started_us)]
         out[name] = (t, call, when)
         print(
-            "%-26s answer dated %+.3f s, noticed %.3f s after it (%s)"
+            "%-36s answer dated %+.3f s, noticed %.3f s after it (%s)"
             % (name, (call.answered_us - t.answered_us) / 1e6, (when - t.answered_us) / 1e6, call.notes)
         )
     return out
@@ -129,3 +152,13 @@ def test_the_number_is_exactly_what_was_dialled(answers, name):
     _truth, call, _noticed = answers[name]
     assert call.number == DIALLED
     assert CARD not in repr(call) and "*1" not in (call.number or "")
+
+
+@pytest.mark.parametrize("name", list(REVERSAL))
+def test_a_reversal_marks_a_silent_answer_in_the_long_gap(answers, name):
+    truth, call, noticed_us = answers[name]
+    assert "answer_reversal" in call.notes, call.notes
+    assert abs(call.answered_us - truth.answered_us) <= 50_000, (call.answered_us, truth.answered_us)
+    delay_s = (noticed_us - truth.answered_us) / 1e6
+    assert delay_s <= CUT_S, delay_s
+    assert call.number == DIALLED

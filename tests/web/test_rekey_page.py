@@ -1,0 +1,114 @@
+"""Issue 19: rekey from the web, for an installer (or a supervisor) with the box running.
+
+The page hands the admin slot's password to the recorder's rekey (here the
+real :class:`firmware.rekey.Rekey` on the box's key store and recordings
+store, in a thread, as the recorder would run it) and shows the new recovery
+key once, to the person who asked. A wrong password or an unticked
+confirmation changes nothing; requests and refusals are audited.
+"""
+
+import pytest
+
+from firmware.errors import WrongPasswordError
+from firmware.recording.store import RecordingStore
+from firmware.rekey import Rekey
+from tests.support.web import ADMIN
+from web.rekeyjob import RekeyJob
+
+
+@pytest.fixture
+def rekeying(box, people):
+    progress = []
+
+    def run(user, password, actor):
+        keystore = box.services.keystore
+        store = RecordingStore(box.data_dir)
+        shown = []
+        try:
+            with keystore.unlock(user, password) as admin:
+
+                def audited(action, details):
+                    box.services.audit.append(actor, action, None, details, box.services.wall_us())
+
+                summary = Rekey(keystore, store, None, audited, progress.append).run(
+                    admin, user, password, shown.append
+                )
+        finally:
+            store.close()
+        return {"summary": summary, "recovery_key": shown[0]}
+
+    def audit(actor, action, details):
+        box.services.audit.append(actor, action, None, details, box.services.wall_us())
+
+    job = RekeyJob(run, lambda: {"running": False, "progress": list(progress)}, audit)
+    box.services.rekey = job
+    return job
+
+
+def _ask(box, client, password, confirm="yes"):
+    return box.post(
+        client,
+        "/rekey",
+        {"slot_user": ADMIN[0], "password": password, "confirm": confirm},
+        token_from="/rekey",
+    )
+
+
+def test_an_installer_rekeys_and_sees_the_recovery_key_once(box, people, rekeying):
+    ivan = people["ivan"]
+    page = ivan.get("/rekey").get_data(as_text=True)
+    assert 'id="rekey-form"' in page
+    old_recovery = box.recovery_key
+    resp = _ask(box, ivan, ADMIN[1])
+    assert resp.status_code == 302
+    rekeying.wait(30)
+    page = ivan.get("/rekey").get_data(as_text=True)
+    assert 'id="rekey-done"' in page, page
+    new_recovery = page.split('id="recovery-key">', 1)[1].split("<", 1)[0]
+    assert "0 recordings re-wrapped" in page  # this web-only box has none
+    # Once: not again, and never to anyone else.
+    assert 'id="recovery-key"' not in ivan.get("/rekey").get_data(as_text=True)
+    keystore = box.services.keystore
+    with keystore.unlock_recovery(new_recovery) as key:
+        assert key.holds_all
+    with pytest.raises(WrongPasswordError):
+        keystore.unlock_recovery(old_recovery)
+    with keystore.unlock(*ADMIN) as key:  # the admin keeps their password
+        assert key.holds_all
+    rekeys = [e for e in box.services.audit.entries(limit=100, action="rekey", newest_first=False)]
+    assert [(e.actor, e.details["phase"]) for e in rekeys] == [
+        ("ivan", "requested"),
+        ("ivan", "started"),
+        ("ivan", "done"),
+    ]
+
+
+def test_a_wrong_password_changes_nothing_and_is_audited(box, people, rekeying):
+    ivan = people["ivan"]
+    before = box.services.keystore.path.read_bytes()
+    assert _ask(box, ivan, "not the admin's password").status_code == 302
+    rekeying.wait(30)
+    # Audited when refused, whether or not anyone looks at the page again.
+    entries = box.services.audit.entries(limit=100, action="rekey")
+    refused = [e for e in entries if e.details["phase"] == "refused"]
+    assert [(e.actor, e.details["slot"]) for e in refused] == [("ivan", ADMIN[0])]
+    page = ivan.get("/rekey").get_data(as_text=True)
+    assert 'id="rekey-error"' in page and "Nothing was changed" in page
+    assert 'id="recovery-key"' not in page
+    assert box.services.keystore.path.read_bytes() == before
+    phases = [e.details["phase"] for e in box.services.audit.entries(limit=100, action="rekey")]
+    assert "refused" in phases and "started" not in phases
+
+
+def test_the_confirmation_must_be_ticked(box, people, rekeying):
+    sam = people["sam"]  # supervisors may ask too
+    before = box.services.keystore.path.read_bytes()
+    resp = _ask(box, sam, ADMIN[1], confirm="")
+    assert resp.status_code == 400
+    assert not rekeying.running
+    assert box.services.keystore.path.read_bytes() == before
+
+
+def test_without_a_recorder_to_ask_the_page_says_to_use_the_command(box, people):
+    page = people["ivan"].get("/rekey").get_data(as_text=True)
+    assert 'id="unavailable"' in page and "linekeeper rekey" in page

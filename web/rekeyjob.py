@@ -1,0 +1,116 @@
+"""A rekey asked for on the web, run by the recorder, followed on the rekey page.
+
+The web process never re-keys itself: the recorder holds the data directory
+and records while it re-keys (:meth:`firmware.box.Box.rekey`, the control
+socket's ``rekey``). :class:`RekeyJob` makes that call in a thread of its own,
+so the page that asked can return at once and show the recorder's progress
+(``rekey_status``) until it is done. The new recovery key it returns is kept in
+memory only, for the person who asked, and handed out once (:meth:`take_result`).
+"""
+
+import threading
+
+from firmware.errors import LinekeeperError
+
+
+class RekeyJob:
+    """One rekey at a time, asked for on the web.
+
+    :param run: ``fn(user, password, actor) -> {"summary", "recovery_key"}``,
+        the rekey itself (the recorder's ``rekey``); raises :class:`LinekeeperError`
+    :param status: ``fn() -> {"running", "progress": [text]}`` (the recorder's
+        ``rekey_status``); raises :class:`LinekeeperError` when it cannot say
+    :param audit: ``fn(actor, action, details)``: a refused rekey is audited
+        (``rekey``, phase ``refused``) as soon as it is refused
+    """
+
+    def __init__(self, run, status, audit=None):
+        self._run = run
+        self._status = status
+        self._audit = audit
+        self._lock = threading.Lock()
+        self._thread = None
+        self._outcome = None  # (actor, result dict or None, error text or None)
+
+    def start(self, user, password, actor):
+        """Start a rekey by ``actor`` with ``user``'s slot; returns at once.
+
+        :raises LinekeeperError: one is already running (from here or the recorder)
+        """
+        with self._lock:
+            if self.running:
+                raise LinekeeperError("a rekey is already running")
+            self._outcome = None
+            self._thread = threading.Thread(
+                target=self._work, args=(user, password, actor), name="rekey", daemon=True
+            )
+            self._thread.start()
+
+    def _work(self, user, password, actor):
+        try:
+            result, error = self._run(user, password, actor), None
+        except LinekeeperError as exc:
+            result, error = None, str(exc)
+            if self._audit is not None:
+                self._audit(actor, "rekey", {"phase": "refused", "slot": user, "reason": error})
+        with self._lock:
+            self._outcome = (actor, result, error)
+
+    @property
+    def running(self):
+        """Whether a rekey asked for here is still running."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout_s=None):
+        """Wait for the rekey asked for here to end (tests, and a clean stop)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout_s)
+
+    def progress(self):
+        """The recorder's progress lines (empty when it cannot be asked)."""
+        try:
+            return list(self._status().get("progress", []))
+        except LinekeeperError:
+            return []
+
+    def take_result(self, actor):
+        """``(result, error)`` of the last rekey if ``actor`` asked for it, once; else
+        ``(None, None)``. The recovery key is in the result only this once."""
+        with self._lock:
+            if self._outcome is None or self._outcome[0] != actor or self.running:
+                return None, None
+            _actor, result, error = self._outcome
+            self._outcome = None
+            return result, error
+
+
+def _audit_to(audit_log, wall_us):
+    return lambda actor, action, details: audit_log.append(actor, action, None, details, int(wall_us()))
+
+
+def remote_rekey(client, audit_log, wall_us, timeout_s=3600.0):
+    """A :class:`RekeyJob` asking the recorder at the other end of ``client``; refusals
+    go to ``audit_log`` dated by ``wall_us()``."""
+    return RekeyJob(
+        lambda user, password, actor: client.call(
+            "rekey", io_timeout_s=timeout_s, user=user, password=password, actor=actor
+        ),
+        lambda: client.call("rekey_status"),
+        _audit_to(audit_log, wall_us),
+    )
+
+
+def box_rekey(box):
+    """A :class:`RekeyJob` running :meth:`firmware.box.Box.rekey` in this process."""
+
+    def run(user, password, actor):
+        shown = []
+        summary = box.rekey(user, password, actor, shown.append)
+        return {"summary": summary, "recovery_key": shown[0]}
+
+    return RekeyJob(
+        run,
+        lambda: {"running": box.rekey_running, "progress": list(box.rekey_progress)},
+        _audit_to(box.audit, box.clock.wall_us),
+    )

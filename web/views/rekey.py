@@ -1,0 +1,83 @@
+"""Rekey from the web: every recording key and the recovery key replaced, the box running.
+
+Offered after a user is removed or the recovery key replaced (docs/keys.md).
+Installers and supervisors ask for it; it needs the password of a key slot
+that opens every line (the admin's), typed here and sent only to the
+recorder, which re-keys while it records (:meth:`firmware.box.Box.rekey`).
+The page follows the recorder's progress and shows the new recovery key once,
+to the person who asked. The request, and a refused one, are audited (action
+``rekey``, phase ``requested`` / ``refused``); the recorder audits the rekey
+itself (phases ``started`` / ``done``, with who asked).
+"""
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+
+from firmware.errors import LinekeeperError
+
+from ..security import audit, lk, roles
+from ..throttle import account_keys
+
+bp = Blueprint("rekey", __name__)
+
+REKEY_ROLES = ("installer", "supervisor")
+
+
+def _job():
+    return lk().services.rekey
+
+
+def _page(error=None, status=200, result=None, slot_user="admin"):
+    job = _job()
+    running = job is not None and job.running
+    return (
+        render_template(
+            "rekey.html",
+            available=job is not None,
+            running=running,
+            progress=job.progress() if job is not None else [],
+            error=error,
+            result=result,
+            slot_user=slot_user,
+        ),
+        status,
+    )
+
+
+@bp.route("/rekey")
+@roles(*REKEY_ROLES)
+def index():
+    job = _job()
+    if job is None:
+        return _page()
+    result, error = job.take_result(g.user.name)
+    if error:
+        return _page(error="The rekey did not run: %s. Nothing was changed." % error, status=200)
+    return _page(result=result)
+
+
+@bp.route("/rekey", methods=["POST"])
+@roles(*REKEY_ROLES)
+def start():
+    job = _job()
+    if job is None:
+        return _page("This box cannot re-key from the web: use `linekeeper rekey`.", status=400)
+    slot_user = (request.form.get("slot_user") or "").strip().lower()
+    password = request.form.get("password") or ""
+    if not slot_user or not password or request.form.get("confirm") != "yes":
+        return _page(
+            "Give the user whose key slot opens every line, their password, and tick the box "
+            "to confirm. Nothing was changed.",
+            status=400,
+            slot_user=slot_user or "admin",
+        )
+    # The password is a guess like a login's: throttled the same way.
+    wait = lk().throttle.attempt(account_keys(slot_user, request.remote_addr or ""))
+    if wait:
+        return _page("Too many attempts. Wait %d s and try again." % wait, status=429, slot_user=slot_user)
+    try:
+        job.start(slot_user, password, g.user.name)
+    except LinekeeperError as exc:
+        audit("rekey", None, phase="refused", slot=slot_user, reason=str(exc))
+        return _page("%s. Nothing was changed." % exc, status=409, slot_user=slot_user)
+    audit("rekey", None, phase="requested", slot=slot_user)
+    return redirect(url_for("rekey.index"))
