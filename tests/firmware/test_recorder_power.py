@@ -61,7 +61,7 @@ def test_the_recorder_records_again_after_a_brownout_and_the_power_returning(tmp
         [sys.executable, "-m", "firmware.cli", "recorder", "--board", "sim", "--scenario", str(path)]
         + ["--data-dir", str(data), "--speed", "max"],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one pipe, always read: a full pipe would block the box
         text=True,
     )
     ended = threading.Event()
@@ -79,8 +79,10 @@ def test_the_recorder_records_again_after_a_brownout_and_the_power_returning(tmp
         assert ended.wait(90), "".join(lines)
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+        proc.wait(timeout=60)  # the reader keeps draining the pipe meanwhile
+        reader.join(10)
+        proc.stdout.close()
+    assert proc.returncode == 0, "".join(lines)
     out = linekeeper("calls", "--data-dir", str(data), "--json")
     assert out.returncode == 0, out.stderr
     calls = {c["line"]: c for c in map(json.loads, out.stdout.splitlines())}
