@@ -215,7 +215,8 @@ def test_stop_ends_an_open_live_stream_at_once(streaming):
     while rest and not rest.startswith(b"0\r\n"):
         size, _, after = rest.partition(b"\r\n")
         length = int(size, 16)
-        assert after[:length].startswith(b"data:") and after[length : length + 2] == b"\r\n", rest[:80]
+        message = after[:length]  # one whole server-sent message (data:, retry:, ...)
+        assert message.endswith(b"\n\n") and after[length : length + 2] == b"\r\n", rest[:80]
         rest = after[length + 2 :]
     assert rest in (b"", b"0\r\n\r\n"), rest[-40:]
     assert stopped_s < 10, "stop waited %.1f s for a 60 s stream" % stopped_s
