@@ -154,20 +154,28 @@ def before_request():
     return None
 
 
-def after_request(resp):
-    if "pre_token" in g and request.cookies.get(PRE_COOKIE) != g.pre_token:
-        set_cookie(resp, PRE_COOKIE, g.pre_token)
+BOX_CSP = (
+    "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+    "media-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def security_headers(resp, csp):
+    """The headers every page of a Linekeeper web app carries (``csp``: its policy)."""
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("X-Frame-Options", "DENY")
     resp.headers.setdefault("Referrer-Policy", "no-referrer")
-    resp.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
-        "media-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    )
+    resp.headers.setdefault("Content-Security-Policy", csp)
     if request.endpoint != "static":
         # Pages hold personal data: keep them out of caches and history.
         resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+def after_request(resp):
+    if "pre_token" in g and request.cookies.get(PRE_COOKIE) != g.pre_token:
+        set_cookie(resp, PRE_COOKIE, g.pre_token)
+    security_headers(resp, BOX_CSP)
     if lk().config.secure_cookies:
         resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return resp

@@ -14,7 +14,7 @@ from firmware.storage.audit import AuditLog
 from firmware.storage.keystore import KeyStore
 
 from ..db import WebDb
-from ..security import SAFE_METHODS, access_of
+from ..security import SAFE_METHODS, access_of, security_headers
 from ..throttle import Throttle
 from .users import ArchiveUsers
 
@@ -188,20 +188,16 @@ def before_request():
     return None
 
 
+VIEWER_CSP = (
+    "default-src 'self'; style-src 'self'; script-src 'self'; media-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
 def after_request(resp):
     if "pre_token" in g and request.cookies.get(PRE_COOKIE) != g.pre_token:
         set_cookie(resp, PRE_COOKIE, g.pre_token)
-    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-    resp.headers.setdefault("X-Frame-Options", "DENY")
-    resp.headers.setdefault("Referrer-Policy", "no-referrer")
-    resp.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; style-src 'self'; script-src 'self'; media-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    )
-    if request.endpoint != "static":
-        resp.headers.setdefault("Cache-Control", "no-store")
-    return resp
+    return security_headers(resp, VIEWER_CSP)
 
 
 def set_cookie(resp, name, value, max_age=None):
