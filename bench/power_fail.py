@@ -145,7 +145,7 @@ def _one_cut(scenario, hat, synth, cut_s, data_dir):
     from board.sim.timeline import compile_timeline
     from firmware.box import Box, make_dsp_factory
     from firmware.clock import SimClock
-    from firmware.config import load_config
+    from firmware.config import BoxConfig
     from firmware.storage.keystore import Argon2Params, KeyStore
 
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
@@ -167,7 +167,7 @@ def _one_cut(scenario, hat, synth, cut_s, data_dir):
         board,
         clock,
         data_dir,
-        load_config(data_dir),
+        BoxConfig(**bench_box.BUSY_CONFIG),
         board.gpio.signals(),
         dsp_factory=make_dsp_factory(scenario.country),
         strict=True,
@@ -250,7 +250,9 @@ def _device_bytes(scenario, hat, synth, data_dir, flush_ms, journal=True, sqlite
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
         "bench", "bench password"
     )
-    config = BoxConfig(holdup_flush_ms=flush_ms if flush_ms > 1000 else 0, write_journal=journal)
+    config = BoxConfig(
+        holdup_flush_ms=flush_ms if flush_ms > 1000 else 0, write_journal=journal, **bench_box.BUSY_CONFIG
+    )
     if sqlite_before or not journal:
         _older_databases(data_dir)
     box = _box(scenario, hat, synth, data_dir, config)
