@@ -219,3 +219,31 @@ def test_queued_mail_is_sealed_on_the_card_and_sent_as_it_was(sealed):
     queue.wall_us = lambda: T0_US + 10 * 86400 * S
     assert queue.flush(Sender()) == (1, 0)
     assert sent[0]["Subject"] == msg["Subject"] and NOTE in sent[0].get_content()
+
+
+def test_without_the_key_the_pages_say_so_and_change_nothing(tmp_path, people_template):
+    """The web UI beside a recorder that has not left the key in the run directory
+    yet (after a boot): the phonebook says the data is locked, writes nothing."""
+    from firmware.storage.fieldseal import LazyFieldCipher, load_field_cipher
+
+    class Vault:
+        key = os.urandom(32)
+
+        def read_key(self, name):
+            return self.key
+
+    data = tmp_path / "data"
+    box, people = people_template.box(tmp_path, cipher=None)
+    cipher = load_field_cipher(str(data), vault=Vault(), run_dir=str(tmp_path / "boot-1"))
+    Phonebook = type(box.web.phonebook)
+    Phonebook(box.web.db, box.services.wall_us, cipher).put(NUMBER, BOOK_NAME, "uk")
+    locked = LazyFieldCipher(str(data), str(tmp_path / "boot-2"))
+    box.web.phonebook = Phonebook(box.web.db, box.services.wall_us, locked)
+    try:
+        resp = people["sam"].get("/phonebook")
+        assert resp.status_code == 503 and "Personal data locked" in resp.get_data(as_text=True)
+        resp = box.post(people["sam"], "/phonebook", {"number": "01632960999", "name": "X"}, token_from="/")
+        assert resp.status_code == 503
+        assert box.web.db.one("SELECT count(*) FROM phonebook")[0] == 1
+    finally:
+        box.close()
