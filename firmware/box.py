@@ -32,7 +32,7 @@ from firmware.recording.store import QUARANTINE, RecordingStore
 from firmware.storage.audit import AuditLog
 from firmware.storage.fieldseal import load_field_cipher
 from firmware.storage.keystore import KeyStore
-from firmware.storage.sealstores import seal_clear_stores
+from firmware.storage.sealstores import seal_clear_stores, seal_mail_queue
 
 from . import alarmchecks
 from .alarmchecks import ConsentWatch, DateChecks, RetentionBacklog, check_last_stop
@@ -243,7 +243,8 @@ class Box:
         )
         # Mails an older firmware queued in clear: sealed now (the other stores were
         # sealed when storage opened).
-        self.sealed_stores_at_start["mail"] = self.mail.queue.seal_clear()
+        if self.cipher is not None:
+            self.sealed_stores_at_start["mail"] = seal_mail_queue(self.mail.queue)
         self.retention = RetentionSweeper(
             self.recordings, clock, self.audit, config.policy.retention, bus=self.bus, threaded=threaded
         )

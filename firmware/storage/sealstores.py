@@ -27,12 +27,15 @@ finishes the job.
 """
 
 import json
+import logging
 import os
 import re
 import sqlite3
 
 from firmware.storage import fsutil
 from firmware.storage.fieldseal import FieldSealError, is_sealed
+
+log = logging.getLogger(__name__)
 
 # The field names (the associated data of each sealed value).
 PHONEBOOK_NUMBER = "phonebook.number"
@@ -255,14 +258,36 @@ def seal_clear_stores(data_dir, cipher, mail_queue=None):
     """The migration: seal what is still in clear in web.db, config.json, the mail
     queue (``mail_queue``: a :class:`firmware.mail.queue.MailQueue`, whose
     :meth:`seal_clear` does it), and drop rule patterns from the calls' policy
-    reasons. Returns ``{store: how many}``; nothing is done without ``cipher``."""
+    reasons. Returns ``{store: how many}``; nothing is done without ``cipher``.
+
+    A store that cannot be sealed now (web.db held by the web UI past the busy
+    timeout, a damaged file, a full card) is logged and counted as None: the
+    box still starts and records, and the next start tries again.
+    """
     if cipher is None:
         return {}
-    counts = {
-        "web_db": seal_web_db(os.path.join(data_dir, "web.db"), cipher),
-        "config_patterns": seal_config_file(os.path.join(data_dir, "config.json"), cipher),
-        "call_reasons": forget_rule_patterns_in_calls(os.path.join(data_dir, "calls.db")),
-    }
+    steps = [
+        ("web_db", seal_web_db, os.path.join(data_dir, "web.db"), cipher),
+        ("config_patterns", seal_config_file, os.path.join(data_dir, "config.json"), cipher),
+        ("call_reasons", forget_rule_patterns_in_calls, os.path.join(data_dir, "calls.db")),
+    ]
+    counts = {}
+    for name, step, *args in steps:
+        counts[name] = _attempt(name, step, *args)
     if mail_queue is not None:
-        counts["mail"] = mail_queue.seal_clear()
+        counts["mail"] = seal_mail_queue(mail_queue)
     return counts
+
+
+def seal_mail_queue(queue):
+    """Seal the mails ``queue`` (a :class:`firmware.mail.queue.MailQueue` with a cipher)
+    holds in clear; how many, or None when that failed (logged; the next start tries)."""
+    return _attempt("mail", queue.seal_clear)
+
+
+def _attempt(name, step, *args):
+    try:
+        return step(*args)
+    except (sqlite3.Error, OSError) as exc:
+        log.warning("sealing the personal data in %s failed (the next start tries again): %s", name, exc)
+        return None

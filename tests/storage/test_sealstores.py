@@ -156,3 +156,12 @@ def test_a_value_moved_between_fields_does_not_open():
     cipher = FieldCipher(os.urandom(32))
     with pytest.raises(FieldSealError):
         cipher.open(cipher.seal(NOTE_TEXT, NOTE), PHONEBOOK_NAME)
+
+
+def test_a_store_that_cannot_be_sealed_now_does_not_stop_the_box(tmp_path):
+    data_dir = old_card(str(tmp_path / "data"))
+    with open(os.path.join(data_dir, "web.db"), "r+b") as f:
+        f.write(b"not a database at all, damaged")
+    cipher = FieldCipher(os.urandom(32))
+    counts = seal_clear_stores(data_dir, cipher)
+    assert counts == {"web_db": None, "config_patterns": 1, "call_reasons": 1}
