@@ -65,7 +65,7 @@ class Web:
         clock = services.session_clock_us
         self.accounts = Accounts(self.db, clock, config.hash_cost)
         self.sessions = Sessions(self.db, clock, config.idle_timeout_s, config.session_max_age_s)
-        self.throttle = Throttle(self.db, clock)
+        self.throttle = Throttle(self.db, clock, services.cipher)
         self.site = Site(self.db)
         self.phonebook = Phonebook(self.db, services.wall_us, services.cipher)
         self.notes = CallNotes(self.db, services.wall_us, services.cipher)

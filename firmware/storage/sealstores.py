@@ -3,7 +3,8 @@
 The box's field cipher (:mod:`firmware.storage.fieldseal`, the storage data
 key the HAT MCU's vault wraps) also seals:
 
-* ``web.db``: the phonebook's numbers and names, and the text of notes on calls;
+* ``web.db``: the phonebook's numbers and names, the text of notes on calls, and
+  the login throttle's keys (account names with the addresses they were tried from);
 * ``config.json``: the number patterns of the recording rules' number lists
   (a pattern is often a whole number: ``"07700 900123"``);
 * the mail queue (``mail/queue/*.json``): each waiting message, its subject
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 PHONEBOOK_NUMBER = "phonebook.number"
 PHONEBOOK_NAME = "phonebook.name"
 NOTE = "call_notes.note"
+THROTTLE_KEY = "throttle.key"
 RULE_PATTERN = "rules.pattern"
 MAIL_FIELDS = ("mail.message", "mail.subject", "mail.last_error")
 _MAIL_KEYS = ("message", "subject", "last_error")
@@ -110,6 +112,13 @@ def seal_config_file(path, cipher):
 
 
 # ---------------------------------------------------------------- web.db
+def seal_throttle_key(key, cipher):
+    """A login throttle key ``KIND:REST`` with ``REST`` (an account name and an address)
+    sealed: its kind stays readable (it sets how many failures are free)."""
+    kind, _, rest = key.partition(":")
+    return kind + ":" + cipher.seal(rest, THROTTLE_KEY)
+
+
 def _has_table(db, name):
     return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
 
@@ -146,11 +155,32 @@ def seal_web_db(path, cipher, batch=500):
                 cipher,
                 batch,
             )
+        if _has_table(db, "throttle"):
+            changed += _seal_throttle(db, cipher)
         if changed:
             _forget(db)
         return changed
     finally:
         db.close()
+
+
+def _seal_throttle(db, cipher):
+    """Seal the login throttle's clear keys (addresses): one transaction, the table is
+    small (a day of failed logins)."""
+    rows = db.execute("SELECT key FROM throttle WHERE key NOT LIKE '%:lkp1:%'").fetchall()
+    if not rows:
+        return 0
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for (key,) in rows:
+            # A sealed twin (counted since the key came): the older clear count wins.
+            db.execute("DELETE FROM throttle WHERE key = ?", (seal_throttle_key(key, cipher),))
+            db.execute("UPDATE throttle SET key = ? WHERE key = ?", (seal_throttle_key(key, cipher), key))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return len(rows)
 
 
 def _seal_rows(db, select, update, fields, cipher, batch):

@@ -25,6 +25,7 @@ from firmware.storage.sealstores import (
 )
 from web.db import WebDb
 from web.phonebook import CallNotes, Phonebook
+from web.throttle import Throttle, account_keys
 
 from support.cardscan import scan
 
@@ -32,6 +33,7 @@ NUMBER = "+441632960788"
 NAME = "Ottoline Vanderpump"
 NOTE_TEXT = "Rang about the leak at 9 Quince Row again"
 RULE = "07700 900123"
+ADDRESS = "198.51.100.203"
 T_US = 1_772_442_000_000_000
 
 
@@ -44,6 +46,8 @@ def old_card(data_dir, n_entries=3):
     for i in range(1, n_entries):
         book.put("01632960%03d" % i, "Entry %d" % i, "uk")
     CallNotes(db, lambda: T_US).add(1, NOTE_TEXT, "sam")
+    for _ in range(3):  # three wrong passwords for sam from an address: sam is blocked there
+        Throttle(db, lambda: T_US).failed(account_keys("sam", ADDRESS))
     db.close()
     config = BoxConfig.from_dict(
         {"policy": {"rules": {"numbers": [{"name": "mobile", "action": "exclude", "patterns": [RULE]}]}}}
@@ -67,17 +71,17 @@ def old_card(data_dir, n_entries=3):
     return data_dir
 
 
-SECRETS = [NUMBER, NAME, NOTE_TEXT, RULE, RULE.replace(" ", "")]
+SECRETS = [NUMBER, NAME, NOTE_TEXT, RULE, RULE.replace(" ", ""), ADDRESS]
 
 
 def test_an_older_card_is_sealed_in_place_and_reads_as_before(tmp_path):
     data_dir = old_card(str(tmp_path / "data"))
     found = {s for _, s in scan(data_dir, SECRETS)}
-    assert found >= {NUMBER, NAME, NOTE_TEXT, RULE}  # the scan finds the clear copies
+    assert found >= {NUMBER, NAME, NOTE_TEXT, RULE, ADDRESS}  # the scan finds the clear copies
     cipher = FieldCipher(os.urandom(32))
     queue = MailQueue(os.path.join(data_dir, "mail", "queue"), lambda: T_US, cipher)
     counts = seal_clear_stores(data_dir, cipher, mail_queue=queue)
-    assert counts == {"web_db": 4, "config_patterns": 1, "call_reasons": 1, "mail": 1}
+    assert counts == {"web_db": 6, "config_patterns": 1, "call_reasons": 1, "mail": 1}
     assert scan(data_dir, SECRETS) == []
     # Everything reads as before with the key.
     db = WebDb(os.path.join(data_dir, "web.db"))
@@ -86,6 +90,10 @@ def test_an_older_card_is_sealed_in_place_and_reads_as_before(tmp_path):
     assert book.numbers_named("vanderpump", "uk")
     assert CallNotes(db, lambda: T_US, cipher).of_call(1)[0]["note"] == NOTE_TEXT
     assert book.count() == 3
+    # The throttle's counters carried over: sam is still blocked from that address only.
+    throttle = Throttle(db, lambda: T_US, cipher)
+    assert throttle.wait_s(account_keys("sam", ADDRESS)) > 0
+    assert throttle.wait_s(account_keys("sam", "192.0.2.1")) == 0
     db.close()
     assert load_config(data_dir, cipher).policy.rules.numbers[0].patterns == (RULE,)
     (reason,) = (
@@ -125,7 +133,7 @@ def test_sealing_web_db_is_batched_and_a_cut_midway_is_finished_next_time(tmp_pa
     sealed = db.execute("SELECT count(*) FROM phonebook WHERE number LIKE 'lkp1:%'").fetchone()[0]
     assert sealed == 2  # the first batch committed whole, the second not at all
     db.close()
-    assert seal_web_db(os.path.join(data_dir, "web.db"), cipher) == 4  # 3 entries + the note
+    assert seal_web_db(os.path.join(data_dir, "web.db"), cipher) == 6  # 3 entries, the note, 2 throttle
     db = sqlite3.connect(os.path.join(data_dir, "web.db"))
     rows = db.execute("SELECT number, name FROM phonebook").fetchall()
     db.close()

@@ -246,3 +246,20 @@ def test_without_the_key_the_pages_say_so_and_change_nothing(tmp_path, people_te
         assert box.web.db.one("SELECT count(*) FROM phonebook")[0] == 1
     finally:
         box.close()
+
+
+def test_failed_logins_are_throttled_and_web_db_holds_no_address(sealed):
+    box, people = sealed
+    address = "203.0.113.177"
+    client = box.client()
+    client.environ_base["REMOTE_ADDR"] = address
+    for n in range(10):
+        assert box.try_login(client, "user%d" % n, "some password").status_code == 400
+    assert box.try_login(client, "alice", box.ADMIN[1]).status_code == 429
+    other = box.client()
+    other.environ_base["REMOTE_ADDR"] = "192.0.2.99"
+    box.login("alice", client=other)
+    keys = [r[0] for r in box.web.db.query("SELECT key FROM throttle")]
+    assert keys and all(k.split(":", 1)[1].startswith("lkp1:") for k in keys)
+    box.web.db._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert scan_data(box, [address]) == []

@@ -47,6 +47,7 @@ from firmware.storage.sealstores import NOTE as NOTE_FIELD
 from web.db import WebDb
 from web.phonebook import CallNotes, Phonebook
 from web.services import BoxConfigStore
+from web.throttle import Throttle, account_keys
 
 from support.cardscan import env as _env
 from support.cardscan import scan as scan_for
@@ -102,8 +103,9 @@ CALLS = [
 
 def plant_web_stores(box):
     """Before the calls: a rule naming a number (saved as the rules page saves it),
-    a phonebook entry and a note (web.db, as the pages write them) and a mail in
-    the queue, each through the box's field cipher (None: an older firmware)."""
+    a phonebook entry, a note and a failed login's throttle count (web.db, as the
+    pages write them) and a mail in the queue, each through the box's field
+    cipher (None: an older firmware)."""
     store = BoxConfigStore(box.data_dir, box.apply_config, box.cipher)
     config = store.get()
     rules = dataclasses.replace(
@@ -116,6 +118,8 @@ def plant_web_stores(box):
     try:
         Phonebook(db, box.clock.wall_us, box.cipher).put(CALLER["number"], BOOK_NAME, "uk")
         CallNotes(db, box.clock.wall_us, box.cipher).add(1, NOTE, "sam")
+        # A mistyped password from the address people log in from (the login throttle).
+        Throttle(db, box.clock.wall_us, box.cipher).failed(account_keys("admin", ADDRESS))
     finally:
         db.close()
     msg = EmailMessage()
@@ -346,6 +350,7 @@ def test_an_older_card_in_clear_is_sealed_at_the_next_start(module_lab, tmp_path
         ("calls.db", RULE_NUMBER),
         ("web.db", BOOK_NAME),
         ("web.db", NOTE),
+        ("web.db", ADDRESS),
         ("config.json", RULE_NUMBER),
         ("mail", CALLER["number"]),
         ("mail", CALLER["name"]),
@@ -363,7 +368,7 @@ def test_an_older_card_in_clear_is_sealed_at_the_next_start(module_lab, tmp_path
         calls = lab.calls(data_dir)
         assert lab.verify(data_dir)[0] == 0
     assert box_run is not None
-    assert sealed == [(3, {"web_db": 2, "config_patterns": 1, "call_reasons": 1, "mail": 1})]
+    assert sealed == [(3, {"web_db": 4, "config_patterns": 1, "call_reasons": 1, "mail": 1})]
     assert {(c["number"], c["name"]) for c in calls} == {
         (CALLER["number"], CALLER["name"]),
         (DIALLED, None),
