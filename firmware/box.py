@@ -32,6 +32,7 @@ from firmware.recording.store import QUARANTINE, RecordingStore
 from firmware.storage.audit import AuditLog
 from firmware.storage.fieldseal import load_field_cipher
 from firmware.storage.keystore import KeyStore
+from firmware.storage.sealstores import seal_clear_stores, seal_mail_queue
 
 from . import alarmchecks
 from .alarmchecks import ConsentWatch, DateChecks, RetentionBacklog, check_last_stop
@@ -41,7 +42,7 @@ from .alarms import AlarmBoard
 from .bus import Alarm, EventBus
 from .capture import Capture
 from .clock import RealClock, SimClock
-from .config import BoxConfig, frame_ms, load_config
+from .config import BoxConfig, frame_ms, load_config, open_sealed_rules
 from .datadir import DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly, storage_error
 from .errors import KeyStoreError, LinekeeperError, RekeyBusyError, StorageError, TamperError
 from .firstboot import SetupLed
@@ -141,6 +142,8 @@ class Box:
             migrated = bring_up_to_date(data_dir)
             self._rolled_back = migrated is not None and migrated["event"] == "restored"
             self._open_storage()
+            # Rules whose number patterns are sealed on the card, opened with the key.
+            config = self.config = open_sealed_rules(self.config, self.cipher)
             if migrated is not None:
                 self._audit_migration(migrated)
         except (sqlite3.Error, OSError, LinekeeperError) as exc:
@@ -236,7 +239,12 @@ class Box:
             reports=self.reports,
             alarm_log=self.alarm_log,
             checks=[self.date_checks],
+            cipher=self.cipher,
         )
+        # Mails an older firmware queued in clear: sealed now (the other stores were
+        # sealed when storage opened).
+        if self.cipher is not None:
+            self.sealed_stores_at_start["mail"] = seal_mail_queue(self.mail.queue)
         self.retention = RetentionSweeper(
             self.recordings, clock, self.audit, config.policy.retention, bus=self.bus, threaded=threaded
         )
@@ -319,6 +327,9 @@ class Box:
         self.cipher = load_field_cipher(
             data_dir, vault=self._vault, run_dir=run_dir(), escrow=self._escrow_to()
         )
+        # web.db, config.json's rules and the calls' policy reasons as an older
+        # firmware left them: sealed (or cleaned) now, before the call log opens.
+        self.sealed_stores_at_start = seal_clear_stores(data_dir, self.cipher)
         # Call states wait as long as audio may (a second; longer only with the MCU's
         # warning, which flushes them with everything else: docs/sqlite-writes.md).
         self.calllog = CallLog(
@@ -419,6 +430,7 @@ class Box:
         """
         if self.fixed_country is not None:
             config = config.replace(country=self.fixed_country)
+        config = open_sealed_rules(config, self.cipher)
         old, self.config = self.config, config
         if config.country != old.country:
             self._set_country(config.country)

@@ -14,6 +14,7 @@ from flask import Flask, current_app, g, render_template, request
 from firmware import words
 from firmware.errors import KeyStoreError, TamperError
 from firmware.localtime import DEFAULT_ZONE, LocalTime, duration_text, iso_to_us, zone_names
+from firmware.storage.fieldseal import FieldSealError
 from telephony import countries
 
 from . import security
@@ -64,10 +65,10 @@ class Web:
         clock = services.session_clock_us
         self.accounts = Accounts(self.db, clock, config.hash_cost)
         self.sessions = Sessions(self.db, clock, config.idle_timeout_s, config.session_max_age_s)
-        self.throttle = Throttle(self.db, clock)
+        self.throttle = Throttle(self.db, clock, services.cipher)
         self.site = Site(self.db)
-        self.phonebook = Phonebook(self.db, services.wall_us)
-        self.notes = CallNotes(self.db, services.wall_us)
+        self.phonebook = Phonebook(self.db, services.wall_us, services.cipher)
+        self.notes = CallNotes(self.db, services.wall_us, services.cipher)
         self.stopping = threading.Event()  # set when the server stops: streams end
 
     def local_time(self):
@@ -223,6 +224,16 @@ def create_app(services, config):
         (501, "Not yet", "This is coming in a later release."),
     ):
         app.register_error_handler(code, _error_page(title, message, code))
+
+    @app.errorhandler(FieldSealError)
+    def locked(exc):
+        return render_template(
+            "error.html",
+            title="Personal data locked",
+            message="The numbers, names and notes on this box are sealed with a key the HAT's "
+            "MCU gives the recorder when it starts, and this process has no copy of it yet. "
+            "Check that the recorder is running, then try again.",
+        ), 503
 
     @app.errorhandler(TamperError)
     def tampered(exc):
