@@ -253,7 +253,9 @@ def pending_rollback(data_dir):
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise MigrationError("%s is unreadable (%s): cannot finish the rollback it notes" % (ROLLBACK_NAME, exc)) from None
+        raise MigrationError(
+            "%s is unreadable (%s): cannot finish the rollback it notes" % (ROLLBACK_NAME, exc)
+        ) from None
     if not isinstance(done, dict) or done.get("event") != "restored" or not isinstance(done.get("to"), int):
         raise MigrationError("%s is not a rollback's note: cannot finish the rollback" % ROLLBACK_NAME)
     return done

@@ -335,7 +335,9 @@ def _rolled_back_setup(tmp_path, releases, audit_migration):
 
 
 @pytest.mark.parametrize("audit_migration", [False, True], ids=["trail-kept", "trail-carried"])
-def test_a_rollback_cut_at_any_step_is_finished_by_the_next_start(tmp_path, releases, audit_migration, monkeypatch):
+def test_a_rollback_cut_at_any_step_is_finished_by_the_next_start(
+    tmp_path, releases, audit_migration, monkeypatch
+):
     """A cut as each file change of the restore begins (fault injection: tests/support/cuts.py):
     the next start finishes the rollback as planned, the audit entries written since the
     backup are still kept or carried, and a cut before the plan is noted changed nothing."""
@@ -439,7 +441,8 @@ def test_a_recorders_rollback_cut_at_any_step_is_finished_by_its_next_start(tmp_
 
     done, names = _cut_sim(tmp_path, setup, third, 0)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert names[0] == "atomic_write" and names[-4:] == ["sign", "audit", "finish_rollback", "os.unlink"], names
+    assert names[0] == "atomic_write", names
+    assert names[-4:] == ["sign", "audit", "finish_rollback", "os.unlink"], names
     assert {"note_rebuilding", "rebuild", "shutil.rmtree"} <= set(names), names
     for cut_at in range(1, len(names) + 1):
         data = tmp_path / ("cut-%d" % cut_at)
