@@ -240,39 +240,58 @@ def _linekeeper(*args):
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
-def test_a_rollback_keeps_a_call_the_rolled_back_release_recorded_and_verify_passes(tmp_path, releases):
-    """The recorder after a rollback: the call log of before the update comes back, the
-    call recorded since is rebuilt from its recording's header, the trail carries on."""
-    from firmware.storage.audit import AuditLog
+THIRD_CALL = _call_at("2026-03-02T11:00:00Z", "The birch canoe slid on the smooth planks.")
+
+
+def _rolled_back_box(tmp_path, data, new):
+    """A box's data directory as the old release finds it after a rollback: a call
+    recorded, then the newer release (package ``new``) migrated it (to schema 2) and
+    recorded a call during its health check, which then failed."""
     from firmware.storage.keystore import KeyStore
 
     from support.recording_lab import CHEAP_KDF, PASSWORD
 
-    _, new = releases
-    data = tmp_path / "box"
     KeyStore(str(data), kdf_params=CHEAP_KDF).initialise("admin", PASSWORD)
     _sim(tmp_path, data, _call_at("2026-03-02T09:00:00Z", "Hello, I would like to place an order"))
-    # The newer release starts: it backs the data up and migrates (to schema 2) ...
     bring_up_to_date(str(data), new)
     (data / "data-schema").unlink()  # (this firmware plays the newer release's part)
-    # ... and records a call during its health check, which then fails.
     _sim(tmp_path, data, _call_at("2026-03-02T10:00:00Z", "Glue the sheet to the dark blue background."))
     (data / "data-schema").write_text("2\n")
 
-    # The old release starts again (this firmware, schema 0): it puts its data back.
-    _sim(tmp_path, data, _call_at("2026-03-02T11:00:00Z", "The birch canoe slid on the smooth planks."))
 
-    assert not (data / "data-schema").exists() and not (data / BACKUP_DIR).exists()
+def _check_rolled_back(data, what=""):
+    """The old release's data after its start on :func:`_rolled_back_box` (with
+    :data:`THIRD_CALL`): the three calls, the second rebuilt and named once in the one
+    ``restored`` entry, nothing of the rollback left, and verify passes. ``what``: for
+    the messages."""
+    from firmware.storage.audit import AuditLog
+
+    assert not (data / "data-schema").exists() and not (data / BACKUP_DIR).exists(), what
+    assert not (data / "rollback.json").exists(), what
     listed = _linekeeper("calls", "--data-dir", str(data), "--json")
     calls = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert sorted(c["started_at"][:13] for c in calls) == ["2026-03-02T09", "2026-03-02T10", "2026-03-02T11"]
-    assert all(c["recording"] == "complete" for c in calls), calls
+    started = sorted(c["started_at"][:13] for c in calls)
+    assert started == ["2026-03-02T09", "2026-03-02T10", "2026-03-02T11"], what
+    assert all(c["recording"] == "complete" for c in calls), (what, calls)
     verify = _linekeeper("verify", "--data-dir", str(data))
-    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert verify.returncode == 0, (what, verify.stdout + verify.stderr)
     with AuditLog(data / "audit.db", data / "audit.head", readonly=True) as audit:
         restored = [e.details for e in audit.entries() if e.action == "update" and "event" in e.details]
-    assert [d["event"] for d in restored] == ["restored"]
-    assert restored[0]["audit"] == "kept" and len(restored[0]["calls_rebuilt"]) == 1
+    assert [d["event"] for d in restored] == ["restored"], what
+    assert restored[0]["audit"] == "kept" and len(restored[0]["calls_rebuilt"]) == 1, what
+
+
+def test_a_rollback_keeps_a_call_the_rolled_back_release_recorded_and_verify_passes(tmp_path, releases):
+    """The recorder after a rollback: the call log of before the update comes back, the
+    call recorded since is rebuilt from its recording's header, the trail carries on."""
+    _, new = releases
+    data = tmp_path / "box"
+    _rolled_back_box(tmp_path, data, new)
+
+    # The old release starts again (this firmware, schema 0): it puts its data back.
+    _sim(tmp_path, data, THIRD_CALL)
+
+    _check_rolled_back(data)
 
 
 def test_a_new_data_directory_is_made_at_the_releases_schema_and_never_migrated(tmp_path, releases):
@@ -422,24 +441,13 @@ def test_a_recorders_rollback_cut_at_any_step_is_finished_by_its_next_start(tmp_
     signature, the audit entry, the rollback's end): the next start finishes it without
     `linekeeper repair`; the call the newer release recorded is rebuilt and named once,
     and verify passes."""
-    from firmware.storage.audit import AuditLog
-    from firmware.storage.keystore import KeyStore
-
-    from support.recording_lab import CHEAP_KDF, PASSWORD
-
     _, new = releases
     setup = tmp_path / "setup"
-    KeyStore(str(setup), kdf_params=CHEAP_KDF).initialise("admin", PASSWORD)
-    _sim(tmp_path, setup, _call_at("2026-03-02T09:00:00Z", "Hello, I would like to place an order"))
-    bring_up_to_date(str(setup), new)
-    (setup / "data-schema").unlink()  # (this firmware plays the newer release's part)
-    _sim(tmp_path, setup, _call_at("2026-03-02T10:00:00Z", "Glue the sheet to the dark blue background."))
-    (setup / "data-schema").write_text("2\n")
+    _rolled_back_box(tmp_path, setup, new)
     pristine = tmp_path / "pristine"
     shutil.copytree(setup, pristine)
-    third = _call_at("2026-03-02T11:00:00Z", "The birch canoe slid on the smooth planks.")
 
-    done, names = _cut_sim(tmp_path, setup, third, 0)
+    done, names = _cut_sim(tmp_path, setup, THIRD_CALL, 0)
     assert done.returncode == 0, done.stdout + done.stderr
     assert names[0] == "atomic_write", names
     assert names[-4:] == ["sign", "audit", "finish_rollback", "os.unlink"], names
@@ -447,21 +455,8 @@ def test_a_recorders_rollback_cut_at_any_step_is_finished_by_its_next_start(tmp_
     for cut_at in range(1, len(names) + 1):
         data = tmp_path / ("cut-%d" % cut_at)
         shutil.copytree(pristine, data)
-        done, _ = _cut_sim(tmp_path, data, third, cut_at)
+        done, _ = _cut_sim(tmp_path, data, THIRD_CALL, cut_at)
         assert done.returncode == 137, (names[cut_at - 1], done.stdout + done.stderr)
-        _sim(tmp_path, data, third)  # the next start: no repair by hand
-
-        assert not (data / "data-schema").exists() and not (data / BACKUP_DIR).exists()
-        assert not (data / "rollback.json").exists()
-        listed = _linekeeper("calls", "--data-dir", str(data), "--json")
-        calls = [json.loads(line) for line in listed.stdout.splitlines()]
-        started = sorted(c["started_at"][:13] for c in calls)
-        assert started == ["2026-03-02T09", "2026-03-02T10", "2026-03-02T11"], names[cut_at - 1]
-        assert all(c["recording"] == "complete" for c in calls), (names[cut_at - 1], calls)
-        verify = _linekeeper("verify", "--data-dir", str(data))
-        assert verify.returncode == 0, (names[cut_at - 1], verify.stdout + verify.stderr)
-        with AuditLog(data / "audit.db", data / "audit.head", readonly=True) as audit:
-            restored = [e.details for e in audit.entries() if e.action == "update" and "event" in e.details]
-        assert [d["event"] for d in restored] == ["restored"], names[cut_at - 1]
-        assert restored[0]["audit"] == "kept" and len(restored[0]["calls_rebuilt"]) == 1, names[cut_at - 1]
+        _sim(tmp_path, data, THIRD_CALL)  # the next start: no repair by hand
+        _check_rolled_back(data, "cut as %s began" % names[cut_at - 1])
         shutil.rmtree(data)
