@@ -9,9 +9,10 @@ rings, DSP, call log). The firmware's share is the difference.
 
 import json
 import os
-import resource
 import tempfile
 import time
+
+from bench import measure
 
 LINES = 4
 
@@ -70,11 +71,6 @@ def busy_scenario(hours, lines=LINES):
     }
 
 
-def _cpu():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def run(quick=False):
     from board.sim.scenario import loads_scenario
     from board.sim.speech import SpeechSynth
@@ -93,21 +89,21 @@ def run(quick=False):
 
         box = open_sim_box(scenario, os.path.join(tmp, "sim"), synth=synth)
         board = box.board
-        cpu0, wall0 = _cpu(), time.monotonic()
+        cpu0, wall0 = measure.cpu_s(), time.monotonic()
         board.start(lambda *edge: None, lambda frames, t_us: None)
         board.run()
         board.stop()
-        sim_cpu = _cpu() - cpu0
+        sim_cpu = measure.cpu_s() - cpu0
         sim_wall = time.monotonic() - wall0
         box.calllog.close()
 
         box = open_sim_box(scenario, os.path.join(tmp, "box"), synth=synth)
-        cpu0, wall0 = _cpu(), time.monotonic()
+        cpu0, wall0 = measure.cpu_s(), time.monotonic()
         box.start()
         box.board.run()
         n_calls = len(box.calllog.calls())
         box.stop()
-        box_cpu = _cpu() - cpu0
+        box_cpu = measure.cpu_s() - cpu0
         box_wall = time.monotonic() - wall0
 
     line_hours = LINES * hours

@@ -50,7 +50,7 @@ from .handover import box_keys
 from .keypin import RecordingKeyPin
 from .linecheck import LineCheck
 from .mail.service import MailService
-from .migrations import bring_up_to_date
+from .migrations import bring_up_to_date, finish_rollback, note_rebuilding, pending_rollback
 from .policy.callmeta import CallMeta
 from .policy.engine import CallPolicy
 from .policy.sweeper import RetentionSweeper
@@ -137,10 +137,13 @@ class Box:
         # start-up checks have found it safe (docs/recovery.md).
         self._dirlock = DataDirLock(data_dir)
         try:
-            preflight(data_dir)
+            # A rollback cut short may have put an older call log back already: the
+            # recordings it lacks are rebuilt below, not a reason to refuse.
+            preflight(data_dir, rebuilding=pending_rollback(data_dir) is not None)
             # The data brought to this release's schema (or back to it after a rollback).
             migrated = bring_up_to_date(data_dir)
             self._rolled_back = migrated is not None and migrated["event"] == "restored"
+            self._rebuilding = migrated.pop("rebuilding", ()) if self._rolled_back else ()
             self._open_storage()
             # Rules whose number patterns are sealed on the card, opened with the key.
             config = self.config = open_sealed_rules(self.config, self.cipher)
@@ -314,7 +317,12 @@ class Box:
             # sealed with the others just below).
             store = RecordingStore(data_dir, signer=self.signer)
             try:
-                self.rebuilt_after_rollback = rebuild_unknown_recordings(store, data_dir)
+                self.rebuilt_after_rollback = rebuild_unknown_recordings(
+                    store,
+                    data_dir,
+                    begun=self._rebuilding,
+                    before=lambda ids: note_rebuilding(data_dir, ids),
+                )
             finally:
                 store.close()
         self.keypin = RecordingKeyPin(data_dir, self.signer)
@@ -385,13 +393,19 @@ class Box:
         the backup are carried over inside this (signed) entry; the calls it recorded
         and that were rebuilt are named."""
         details = dict(migrated)
-        if self._rolled_back:
-            rebuilt, failed = self.rebuilt_after_rollback
-            details["calls_rebuilt"] = rebuilt
-            details["not_rebuilt"] = [name for name, _ in failed]
-            if "carried_over" in details:
-                details["note"] = "carried over from the rolled-back release"
-        self.audit.append("system", "update", "data", details, self.clock.wall_us())
+        if not self._rolled_back:
+            self.audit.append("system", "update", "data", details, self.clock.wall_us())
+            return
+        rebuilt, failed = self.rebuilt_after_rollback
+        details["calls_rebuilt"] = rebuilt
+        details["not_rebuilt"] = [name for name, _ in failed]
+        if "carried_over" in details:
+            details["note"] = "carried over from the rolled-back release"
+        # A start cut between this entry and the rollback's end must not audit it twice.
+        last = self.audit.entries(limit=1, action="update")
+        if not (last and _same_rollback(last[0].details, details)):
+            self.audit.append("system", "update", "data", details, self.clock.wall_us())
+        finish_rollback(self.data_dir)
 
     def _restore_missing_calls(self):
         """Calls whose rows the card refused before the last stop: back from their
@@ -778,6 +792,12 @@ class Box:
             except OSError as exc:  # a full card: the next start says power_loss
                 log.error("cannot record the clean stop: %s", exc)
         self._dirlock.release()
+
+
+def _same_rollback(logged, details):
+    """Whether the audit entry details ``logged`` are those of the rollback ``details``
+    (the same backup put back, from and to the same schemas)."""
+    return all(logged.get(key) == details.get(key) for key in ("event", "from", "to", "backup_at_us"))
 
 
 def _cannot_open(data_dir, exc):

@@ -181,16 +181,22 @@ def after_request(resp):
     return resp
 
 
-def set_cookie(resp, name, value, max_age=None):
+def app_cookie(resp, name, value, secure, max_age=None):
+    """Set a cookie as every Linekeeper web app sets its own: the whole site, never
+    read by scripts, never sent from another site; ``secure``: HTTPS only."""
     resp.set_cookie(
         name,
         value,
         max_age=max_age,
         path="/",
-        secure=lk().config.secure_cookies,
+        secure=secure,
         httponly=True,
         samesite="Strict",
     )
+
+
+def set_cookie(resp, name, value, max_age=None):
+    app_cookie(resp, name, value, lk().config.secure_cookies, max_age)
 
 
 def unlocked_key():

@@ -14,7 +14,7 @@ from firmware.storage.audit import AuditLog
 from firmware.storage.keystore import KeyStore
 
 from ..db import WebDb
-from ..security import SAFE_METHODS, access_of, security_headers
+from ..security import SAFE_METHODS, access_of, app_cookie, security_headers
 from ..throttle import Throttle
 from .users import ArchiveUsers
 
@@ -201,12 +201,4 @@ def after_request(resp):
 
 
 def set_cookie(resp, name, value, max_age=None):
-    resp.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path="/",
-        secure=viewer().secure_cookies,
-        httponly=True,
-        samesite="Strict",
-    )
+    app_cookie(resp, name, value, viewer().secure_cookies, max_age)
