@@ -62,6 +62,22 @@ def test_an_installer_rekeys_and_sees_the_recovery_key_once(box, people, rekeyin
     resp = _ask(box, ivan, ADMIN[1])
     assert resp.status_code == 302
     rekeying.wait(30)
+    # The new keys end every session, the asker's too: logged in again (the recovery
+    # key is shown only to someone who proves who they are), it waits on the page.
+    resp = ivan.get("/rekey")
+    assert resp.status_code == 302 and "rekeyed=1" in resp.location
+    login = ivan.get(resp.location).get_data(as_text=True)
+    assert 'id="rekeyed"' in login and "new recovery key waits for you" in login
+    resp = ivan.post(
+        "/login",
+        data={
+            "name": "ivan",
+            "password": box.PASSWORDS["ivan"],
+            "next": "/rekey",
+            "csrf_token": box.token_of(ivan, "/login"),
+        },
+    )
+    assert resp.status_code == 302 and resp.location.endswith("/rekey")
     page = ivan.get("/rekey").get_data(as_text=True)
     assert 'id="rekey-done"' in page, page
     new_recovery = page.split('id="recovery-key">', 1)[1].split("<", 1)[0]
