@@ -103,20 +103,20 @@ def _csrf_ok():
 def before_request():
     web = lk()
     endpoint = request.endpoint
-    if endpoint is None:
-        return None  # 404/405 follow
-    access = access_of(current_app, endpoint)
     # Sessions opened under keys a rekey replaced end first (web.keyepoch).
     web.end_sessions_of_old_keys()
     # A dashboard left open reconnects its live stream all day: that is not
     # someone at the keyboard, so it does not keep the session alive.
     cookie = request.cookies.get(SESSION_COOKIE)
-    g.session, expired = web.sessions.load(cookie, touch=endpoint not in BACKGROUND)
+    g.session, expired = web.sessions.load(cookie, touch=endpoint not in BACKGROUND and endpoint is not None)
     g.user = web.accounts.get(g.session.user) if g.session else None
     if g.session is not None and g.user is None:
         web.sessions.end(g.session.id_hash)
         g.session = None
     g.expired = expired
+    if endpoint is None:
+        return None  # 404/405 follow, with the menu of whoever is logged in
+    access = access_of(current_app, endpoint)
     if access[0] == "public" and endpoint == "static":
         return None
     setup_done = web.site.setup_complete

@@ -44,6 +44,7 @@ MATRIX = {
     ("POST", "archive.export"): {SUP},
     ("GET", "archive.reports"): {SUP, AUD},
     ("GET", "archive.sites"): LOGGED_IN,
+    ("GET", "archive.help_page"): LOGGED_IN,
     ("POST", "archive.rebuild"): {SUP},
     ("GET", "archive.audit_trail"): {AUD},
 }
