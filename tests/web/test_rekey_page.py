@@ -128,3 +128,31 @@ def test_the_confirmation_must_be_ticked(box, people, rekeying):
 def test_without_a_recorder_to_ask_the_page_says_to_use_the_command(box, people):
     page = people["ivan"].get("/rekey").get_data(as_text=True)
     assert 'id="unavailable"' in page and "linekeeper rekey" in page
+
+
+def test_the_page_shows_how_far_a_running_rekey_has_got(box, people):
+    import threading
+
+    from web.views.rekey import rewrapped
+
+    gate = threading.Event()
+    lines = [
+        "rekey: started by ivan",
+        "rekey: 120/1204 recordings re-wrapped",
+        "rekey: 602/1204 recordings re-wrapped",
+    ]
+    job = RekeyJob(lambda *a: gate.wait(30) and None, lambda: {"running": True, "progress": list(lines)})
+    box.services.rekey = job
+    try:
+        page = people["ivan"].get("/rekey").get_data(as_text=True)
+        assert 'id="rekey-bar"' not in page  # nothing running yet
+        job.start(ADMIN[0], ADMIN[1], "ivan")
+        page = people["ivan"].get("/rekey").get_data(as_text=True)
+        assert '<progress id="rekey-progress-bar" max="1204" value="602"' in page
+        assert "602 of 1204 recordings re-wrapped (50%)" in page
+        assert 'http-equiv="refresh"' in page  # it follows the recorder by itself
+    finally:
+        gate.set()
+        job.wait(30)
+    assert rewrapped(["rekey: started by ivan"]) is None
+    assert rewrapped(lines) == (602, 1204)
