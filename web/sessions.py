@@ -127,11 +127,21 @@ class Sessions:
 
     def end_other_keys(self, keys_public):
         """End every session opened under other keys than ``keys_public`` (a rekey
-        replaced them); returns the users of the sessions ended, one per session."""
+        replaced them); returns the users of the sessions ended, one per session.
+
+        Each stale session is taken out of memory under the lock first, so of two
+        requests racing here only one ends (and reports) it.
+        """
         with self._lock:
-            stale = [h for h, mem in self.memory.items() if mem.get("keys") not in (None, keys_public)]
+            stale = {
+                h: self.memory.pop(h)
+                for h, mem in list(self.memory.items())
+                if mem.get("keys") not in (None, keys_public)
+            }
         users = []
-        for h in stale:
+        for h, mem in stale.items():
+            if mem.get("key") is not None:
+                mem["key"].forget()
             row = self._db.one("SELECT user FROM sessions WHERE id_hash = ?", (h,))
             self.end(h, reason="rekey")
             if row is not None:

@@ -107,3 +107,31 @@ def test_an_idle_session_is_ended_by_the_sweep_without_a_request(story, tmp_path
     web.sweep()
     assert not web.sessions.memory
     assert web.db.one("SELECT count(*) AS n FROM sessions WHERE id_hash = ?", (opened,))["n"] == 0
+
+
+class _Key:
+    """Stands in for a RecordingKey: its admin public key, and whether it was wiped."""
+
+    def __init__(self, public):
+        self.public_key = public
+        self.forgotten = False
+
+    def forget(self):
+        self.forgotten = True
+
+
+def test_sessions_of_other_keys_end_once_and_their_keys_are_wiped(box, people):
+    sessions = box.web.sessions
+    sessions.clear_all()  # the people's own sessions: only those made here
+    old, new = _Key(b"o" * 32), _Key(b"n" * 32)
+    old_cookie, _ = sessions.create("sam", old)
+    sessions.create("sue", new)
+    keyless_cookie, _ = sessions.create("ivan", None, b"o" * 32)  # an installer: no key, old keys
+    before_keys, _ = sessions.create("audrey", None, None)  # opened before the box had keys
+    assert sorted(sessions.end_other_keys(b"n" * 32)) == ["ivan", "sam"]
+    assert sessions.end_other_keys(b"n" * 32) == []  # once
+    assert old.forgotten and not new.forgotten
+    assert sessions.load(old_cookie) == (None, False)
+    assert sessions.end_reason(old_cookie) == "rekey" and sessions.end_reason(old_cookie) is None
+    assert sessions.end_reason(keyless_cookie) == "rekey"
+    assert sessions.load(before_keys)[0] is not None
