@@ -41,6 +41,9 @@ class KeysInForce:
             st = os.stat(path)
         except FileNotFoundError:
             return None
+        except OSError:  # unreadable for a moment: the keys last read still stand
+            with self._lock:
+                return self._public
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         with self._lock:
             if stamp != self._seen:

@@ -7,6 +7,8 @@ key once, to the person who asked. A wrong password or an unticked
 confirmation changes nothing; requests and refusals are audited.
 """
 
+import threading
+
 import pytest
 
 from firmware.errors import WrongPasswordError
@@ -14,6 +16,7 @@ from firmware.recording.store import RecordingStore
 from firmware.rekey import Rekey
 from tests.support.web import ADMIN
 from web.rekeyjob import RekeyJob
+from web.views.rekey import rewrapped
 
 
 @pytest.fixture
@@ -131,10 +134,6 @@ def test_without_a_recorder_to_ask_the_page_says_to_use_the_command(box, people)
 
 
 def test_the_page_shows_how_far_a_running_rekey_has_got(box, people):
-    import threading
-
-    from web.views.rekey import rewrapped
-
     gate = threading.Event()
     lines = [
         "rekey: started by ivan",

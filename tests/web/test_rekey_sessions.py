@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from firmware.errors import NotGrantedError, TamperError
-from firmware.storage.keystore import KeyStore
+from firmware.storage.keystore import Argon2Params, KeyStore
+from web.keyepoch import KeysInForce
 
 from .test_call_story import PASSWORD, Story, _cli, scenario
 
@@ -135,3 +136,18 @@ def test_sessions_of_other_keys_end_once_and_their_keys_are_wiped(box, people):
     assert sessions.end_reason(old_cookie) == "rekey" and sessions.end_reason(old_cookie) is None
     assert sessions.end_reason(keyless_cookie) == "rekey"
     assert sessions.load(before_keys)[0] is not None
+
+
+def test_the_keys_in_force_are_read_again_only_when_the_key_store_changes(tmp_path):
+    store = KeyStore(tmp_path, Argon2Params(memory_kib=8, iterations=1))
+    keys = KeysInForce(store)
+    assert keys.current() is None  # no keys yet
+    store.initialise("alice", PASSWORD)
+    first = keys.current()
+    assert first == store.public_key()
+    reads = []
+    real = store.public_key
+    store.public_key = lambda: reads.append(1) or real()
+    assert keys.current() == first and reads == []  # unchanged file: one stat, no read
+    store.path.write_bytes(b"not a key store")  # damaged: the last keys read stand
+    assert keys.current() == first and reads == [1]
