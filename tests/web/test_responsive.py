@@ -236,3 +236,30 @@ def test_a_call_starting_moves_nothing_on_the_dashboard(served):
         context.close()
         browser.close()
     assert after == before, (before, after)
+
+
+@pytest.mark.slow
+def test_the_index_rebuild_says_it_is_at_work_and_then_what_it_found(archive):
+    """The rebuild's button cannot be pressed twice, and the form still reaches the viewer."""
+    base, cookie = archive
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844})  # the viewer's own CSP
+        context.add_cookies([{"name": "lka_session", "value": cookie, "url": base + "/"}])
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(base + "/sites")
+        # Held back once (the submit is cancelled after busy.js has seen it): what it shows.
+        page.evaluate(
+            "() => document.getElementById('rebuild-form').addEventListener('submit', "
+            "(e) => e.preventDefault())"
+        )
+        page.click("#rebuild-form button")
+        page.wait_for_function("document.querySelector('#rebuild-form button').disabled")
+        assert "can take minutes" in page.inner_text("[data-busy-text]")
+        page.goto(base + "/sites")
+        with page.expect_navigation():
+            page.click("#rebuild-form button")
+        assert "Index rebuilt from the bucket: 24 calls" in page.inner_text("main")
+        context.close()
+        browser.close()
