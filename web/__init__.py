@@ -20,6 +20,7 @@ from telephony import countries
 from . import security
 from .accounts import ROLE_LABELS, Accounts
 from .db import WebDb
+from .keyepoch import KeysInForce
 from .phonebook import CallNotes, Phonebook
 from .services import Services, WebConfig
 from .sessions import Sessions
@@ -70,6 +71,32 @@ class Web:
         self.phonebook = Phonebook(self.db, services.wall_us, services.cipher)
         self.notes = CallNotes(self.db, services.wall_us, services.cipher)
         self.stopping = threading.Event()  # set when the server stops: streams end
+        self.keys_in_force = KeysInForce(services.keystore)
+
+    def end_sessions_of_old_keys(self):
+        """End (audited) every session opened under keys a rekey has since replaced.
+
+        Returns the admin public key in force (None before the box has keys).
+        Called before every request and by the server's sweep: a session left
+        idle is ended, and its keys wiped, without waiting for its next request.
+        """
+        current = self.keys_in_force.current()
+        if current is None:
+            return None
+        for user in self.sessions.end_other_keys(current):
+            self.services.audit.append(
+                "system",
+                "logout",
+                user,
+                {"reason": "rekey: the box's recording keys were replaced; log in again"},
+                int(self.services.wall_us()),
+            )
+        return current
+
+    def sweep(self):
+        """The server's periodic clean-up: expired sessions, and those of old keys."""
+        self.end_sessions_of_old_keys()
+        return self.sessions.sweep()
 
     def local_time(self):
         """A :class:`LocalTime` in the box's zone (the site settings'; Europe/London before)."""

@@ -156,14 +156,14 @@ def before_request():
     """The access check of every route (declared with :mod:`web.security`'s decorators)."""
     v = viewer()
     endpoint = request.endpoint
-    if endpoint is None:
-        return None
-    access = access_of(current_app, endpoint)
     g.session = v.session(request.cookies.get(SESSION_COOKIE))
     g.user = v.users.get(g.session["user"]) if g.session else None
     if g.session is not None and g.user is None:  # the account was removed meanwhile
         v.end_session(request.cookies.get(SESSION_COOKIE))
         g.session = None
+    if endpoint is None:
+        return None  # 404/405 follow, with the menu of whoever is logged in
+    access = access_of(current_app, endpoint)
     if endpoint == "static":
         return None
     if access[0] != "public" and access[0] != "login":
