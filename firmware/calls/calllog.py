@@ -68,6 +68,16 @@ _FIELDS = (
     "policy_decision",
     "policy_reason",
 )
+# What CallLog._write writes of a call, in the order of CallLog._state.
+_COLUMNS = (
+    "answered_at",
+    "ended_at",
+    "extension",
+    "end_reason",
+    "consent",
+    "pause_spans",
+    "key_times",
+) + _FIELDS
 # Columns added after the first release: (name, type) added to older databases.
 _ADDED = (
     ("policy_decision", "TEXT"),
@@ -341,13 +351,15 @@ class CallLog:
         values = [self._wall(state[0]), self._wall(state[1])] + list(state[2:n])
         # PCI DSS: a card number keyed into the dialled number is never stored (scrubbed in _state).
         values += [self._seal(value, f) for value, f in zip(state[n:], _FIELDS, strict=True)]
-        self._db.execute(
-            "UPDATE calls SET answered_at = ?, ended_at = ?, extension = ?, end_reason = ?, "
-            "consent = ?, pause_spans = ?, key_times = ?, "
-            + ", ".join("%s = ?" % f for f in _FIELDS)
-            + " WHERE id = ?",
-            values + [call.id],
-        )
+        # Only the columns that changed since the card took this call's last state: an
+        # index (the search's, on the number) is rewritten only when its column changes.
+        last = self._written.get(call.id)
+        changed = [k for k in range(len(state)) if last is None or last[k] != state[k]]
+        if changed:
+            self._db.execute(
+                "UPDATE calls SET %s WHERE id = ?" % ", ".join("%s = ?" % _COLUMNS[k] for k in changed),
+                [values[k] for k in changed] + [call.id],
+            )
         return state
 
     def _seal(self, value, field):

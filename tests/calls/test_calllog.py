@@ -317,3 +317,27 @@ def test_new_databases_get_small_pages_and_older_ones_keep_theirs(tmp_path):
     assert audit._db.execute("PRAGMA page_size").fetchone()[0] == NEW_DB_PAGE_BYTES
     assert audit.verify() == []
     audit.close()
+
+
+def test_a_write_sets_only_the_columns_that_changed(tmp_path):
+    """An index on a column (the search's, on the number) is rewritten only when it changes."""
+    from firmware.calls.calllog import GROUP_COMMIT_US
+
+    clock = SimClock(start_wall_us=1_772_442_000_000_000)
+    bus = EventBus(strict=True)
+    log = CallLog(tmp_path / "calls.db", clock, commit_us=GROUP_COMMIT_US)
+    log.attach(bus)
+    updates = []
+    log._db.set_trace_callback(lambda sql: updates.append(sql) if sql.startswith("UPDATE calls") else None)
+    call = Call(line=1, direction="in", started_us=0)
+    call.number = "01632960001"
+    bus.publish(CallStarted(line=1, t_us=0, call=call))
+    clock.run_until(GROUP_COMMIT_US)
+    assert len(updates) == 1 and "number = " in updates[0]  # the first write: everything
+    call.answered_us = 2_000_000
+    bus.publish(CallAnswered(line=1, t_us=2_000_000, call=call))
+    clock.run_until(4 * GROUP_COMMIT_US)
+    assert len(updates) == 2 and updates[1].startswith("UPDATE calls SET answered_at = ")
+    assert "number" not in updates[1]
+    assert log.calls()[0]["number"] == "01632960001" and log.calls()[0]["answered"]
+    log.close()
