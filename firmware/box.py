@@ -29,7 +29,7 @@ from firmware.calls.status import LineStatus
 from firmware.calls.supervisor import Supervisor, SupervisorConfig
 from firmware.recording.recorder import Recorder
 from firmware.recording.store import QUARANTINE, RecordingStore
-from firmware.storage.audit import AuditLog
+from firmware.storage.audit import DEFERRABLE_ACTIONS, AuditLog
 from firmware.storage.fieldseal import load_field_cipher
 from firmware.storage.keystore import KeyStore
 from firmware.storage.sealstores import seal_clear_stores, seal_mail_queue
@@ -349,12 +349,16 @@ class Box:
         # Calls logged before sealing began (an older box's card): sealed now.
         self.sealed_at_start = self.calllog.seal_clear_fields()
         self.calllog.attach(self.bus)
-        self.audit = open_audit(data_dir, self.signer, self.cipher)
+        # The recordings' own bookkeeping waits for a group commit as call states do
+        # (docs/audit-writes.md); everything else is on the card when append returns.
+        self.audit = open_audit(
+            data_dir, self.signer, self.cipher, clock=clock, commit_us=self.calllog.commit_us
+        )
         self.recordings = RecordingStore(
             data_dir,
             signer=self.signer,
             on_audit=self._audit_recording,
-            before_begin=self.calllog.flush,  # the call's row first (the call log's group commit)
+            before_begin=self.calllog.write_rows,  # the call's row first (the call log's group commit)
         )
         self.recordings.field_cipher = self.cipher
         # Recordings sealed before a HAT was replaced hold by the key handed over.
@@ -425,7 +429,8 @@ class Box:
     def _audit_recording(self, action, recording_id, details):
         """The recordings' own lives in the audit trail (created, sealed, recovered, deleted)."""
         clock = self.clock
-        self.audit.append(
+        append = self.audit.append_soon if action in DEFERRABLE_ACTIONS else self.audit.append
+        append(
             "system",
             action,
             recording_id and "recording:" + recording_id,
@@ -540,6 +545,19 @@ class Box:
             return None
         return public_key
 
+    def _pin_line_keys(self):
+        """Every line's key made and pinned now, in one write of the key store and one of the
+        pin (none when all are there already), not one of each at each line's first
+        recording. A key that does not match its pin is left to :meth:`_line_public_key`,
+        which raises the alarm when the line records."""
+        if not self.keystore.is_initialised:
+            return
+        try:
+            line_keys = self.keystore.ensure_line_keys(range(1, self.board.lines + 1))
+            self.keypin.pin_all(self.keystore.public_key(), line_keys)
+        except (TamperError, KeyStoreError, OSError) as exc:
+            log.warning("the lines' keys were not pinned at the start: %s", exc)
+
     def _on_edge(self, line, signal, active, t_us):
         if signal in BUTTON_SIGNALS:
             self.policy.buttons.edge(line, signal, active, t_us)
@@ -595,6 +613,7 @@ class Box:
         if self._started:
             raise RuntimeError("the box is already running")
         mcu = self._open_mcu()
+        self._pin_line_keys()
         self.capture.start()
         self.board.start(self._on_edge, self.capture.on_audio)
         # A line that is already off-hook or dead at start-up sends no edge.
@@ -782,6 +801,7 @@ class Box:
         self.mail.close()
         if self.halted is None:  # no power-loss alarm at the next start
             alarmchecks.mark_clean_stop(self.data_dir)
+        self.linecheck.close()
         self.alarm_log.close()
         self.audit.close()
         self.calllog.close()
@@ -831,12 +851,14 @@ def open_linecheck(data_dir, lines, status):
     return check
 
 
-def open_audit(data_dir, signer=None, cipher=None):
+def open_audit(data_dir, signer=None, cipher=None, clock=None, commit_us=0):
     """The box's audit trail (its chain head kept in a file of its own), signed and sealed.
 
     ``signer``: the device signer; by default the one this process can have
     (:func:`device_signer`). ``cipher``: the field cipher sealing the details;
     by default the one this process can have (:func:`device_cipher`).
+    ``clock``, ``commit_us``: the group commit of :meth:`AuditLog.append_soon`
+    (the box's own; other processes commit each entry at once).
 
     :raises FieldSealError: the box seals its trail and this process has no key
     """
@@ -845,7 +867,12 @@ def open_audit(data_dir, signer=None, cipher=None):
     if cipher is None:
         cipher = device_cipher(data_dir)
     return AuditLog(
-        os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), signer=signer, cipher=cipher
+        os.path.join(data_dir, "audit.db"),
+        os.path.join(data_dir, "audit.head"),
+        signer=signer,
+        cipher=cipher,
+        clock=clock,
+        commit_us=commit_us,
     )
 
 

@@ -564,7 +564,7 @@ def cmd_verify(args):
     from firmware.storage.audit import AuditLog, parse_anchor
     from firmware.storage.fieldseal import FieldSealError, load_field_cipher
 
-    from .datadir import integrity_problems
+    from .datadir import integrity_problems, stopped_cleanly
     from .errors import WrongPasswordError
     from .handover import HandoverError, TrustedKeys, trusted_keys
     from .rekey import journal_exists
@@ -631,7 +631,10 @@ def cmd_verify(args):
     try:
         if keys is not None:
             keys.bind_recordings(audit.recording_seals())
-        problems += store.verify(key) + ["audit trail: " + p for p in audit.verify(anchor, public_key=keys)]
+        problems += store.verify(key) + [
+            "audit trail: " + p
+            for p in audit.verify(anchor, public_key=keys, stopped_cleanly=stopped_cleanly(args.data_dir))
+        ]
         problems += _accounting(store, audit)
         problems += integrity_problems(audit._db, "audit.db")
         problems += _deletion_log_problems(args.data_dir, audit)

@@ -70,6 +70,11 @@ class RecordingKeyPin:
             fsutil.atomic_write(self.path, (json.dumps(doc, sort_keys=True) + "\n").encode("ascii"))
             self._lines_checked[line] = public_key
             return
+        self._check_line_entry(line, entry, public_key)
+        self._lines_checked[line] = public_key
+
+    def _check_line_entry(self, line, entry, public_key):
+        """:raises TamperError: ``entry`` (line ``line``'s pin) is not the box's or pins another key"""
         try:
             pinned = base64.b64decode(entry["public_key"], validate=True)
             genuine = verify_signature(
@@ -83,7 +88,6 @@ class RecordingKeyPin:
                 "pinned%s: its recordings go to the admin key until it is looked into"
                 % (line, "" if genuine else " (the pin was not made by this box)")
             )
-        self._lines_checked[line] = public_key
 
     def repin(self, public_key, line_keys):
         """Pin a new admin key and line keys (``{line: key}``), replacing the pin (after `rekey`)."""
@@ -121,6 +125,49 @@ class RecordingKeyPin:
             return
         except ValueError as exc:
             raise TamperError("%s is damaged: %s" % (self.path, exc)) from None
+        self._check_admin(doc, public_key)
+        self._checked = public_key
+
+    def pin_all(self, public_key, line_keys):
+        """:meth:`check` the admin key and :meth:`check_line` each of ``line_keys``
+        (``{line: key}``) at once, pinning what is not pinned yet in one write of the pin
+        file (none when everything is pinned already): the box's start, so that its first
+        recordings on each line write nothing here.
+
+        :raises TamperError: as :meth:`check` and :meth:`check_line`
+        """
+        public_key = bytes(public_key)
+        try:
+            with open(self.path, "rb") as f:
+                doc = json.loads(f.read())
+        except FileNotFoundError:
+            doc = None
+        except ValueError as exc:
+            raise TamperError("%s is damaged: %s" % (self.path, exc)) from None
+        changed = doc is None
+        if doc is None:
+            sig = self.signer.sign(TAG + public_key)
+            doc = {"version": 1, "public_key": base64.b64encode(public_key).decode("ascii"), "sig": sig.hex()}
+        else:
+            self._check_admin(doc, public_key)
+        pinned_lines = doc.setdefault("lines", {})
+        for line, key in sorted(line_keys.items()):
+            key, line = bytes(key), int(line)
+            if str(line) in pinned_lines:
+                self._check_line_entry(line, pinned_lines[str(line)], key)
+                continue
+            pinned_lines[str(line)] = {
+                "public_key": base64.b64encode(key).decode("ascii"),
+                "sig": self.signer.sign(line_message(line, key)).hex(),
+            }
+            changed = True
+        if changed:
+            fsutil.atomic_write(self.path, (json.dumps(doc, sort_keys=True) + "\n").encode("ascii"))
+        self._checked = public_key
+        self._lines_checked.update({int(line): bytes(key) for line, key in line_keys.items()})
+
+    def _check_admin(self, doc, public_key):
+        """:raises TamperError: ``doc`` (the pin) is not the box's, or pins another admin key"""
         try:
             pinned = base64.b64decode(doc["public_key"], validate=True)
             genuine = verify_signature(self.signer.public_key, bytes.fromhex(doc["sig"]), TAG + pinned)
@@ -137,7 +184,6 @@ class RecordingKeyPin:
                 "this box pinned: it was replaced (recordings would go to another "
                 "key); nothing is recorded until it is looked into"
             )
-        self._checked = public_key
 
 
 def line_message(line, public_key):

@@ -5,10 +5,18 @@ line, the behaviour they showed: the caller-ID variants (standard, before or
 after the first ring, announced by a reversal and/or a dual-tone alert), how
 the far end's clear was signalled (``end_reason``) and how long its
 loop-current breaks were, the ring cadence, a reversal on answer, hook
-flashes. It is kept in ``DATA_DIR/linecheck.json`` (written atomically after
-each call), so ``linekeeper linecheck`` can report it with or without the box
-running, and compared with the shipped adapter profiles
-(:mod:`board.adapter`) to say which ones the line behaves like.
+flashes. It is kept in ``DATA_DIR/linecheck.json`` (written atomically), so
+``linekeeper linecheck`` can report it with or without the box running, and
+compared with the shipped adapter profiles (:mod:`board.adapter`) to say which
+ones the line behaves like.
+
+The file is not rewritten after every call (each rewrite is a page of the card,
+docs/audit-writes.md): it is written when what a line showed changes in kind (a
+new caller-ID variant or clear signal, another ring cadence, another range of
+loop breaks, the summary), else at most every :data:`SAVE_EVERY_US` of clock
+time, and at :meth:`LineCheck.close` (the box's clean stop). A crash loses only
+the counts of the calls since the last write: advice about the line's adapter,
+which the next calls learn again, never a call or a recording.
 """
 
 import json
@@ -32,6 +40,7 @@ CADENCE_SLACK_MS = 60
 BREAK_TOLERANCE = 0.25  # loop-break durations: ±25 % (and ±30 ms)
 BREAK_SLACK_MS = 30
 LONG_BURST_MS = 1500  # a first burst this long: 2 s on / 4 s off (US) ringing
+SAVE_EVERY_US = 600_000_000  # counts alone are written at most every ten minutes
 
 
 def path_in(data_dir):
@@ -63,6 +72,8 @@ class LineCheck:
         self.on_change = on_change  # f(line, summary): e.g. the status page's
         self._lock = threading.Lock()
         self._lines = {line: _empty() for line in range(1, lines + 1)}
+        self._dirty = False  # learned since the last write
+        self._saved_us = None  # clock time of the last write (None: not yet this run)
         try:
             saved = read(data_dir)
         except LinekeeperError as exc:
@@ -81,19 +92,43 @@ class LineCheck:
             obs = self._lines.get(call.line)
             if obs is None:
                 return
+            before = _kind(obs, self._adapters)
             learn(obs, call)
+            learned = summary(obs, self._adapters)
+            self._dirty = True
+            if self._saved_us is None:
+                self._saved_us = ev.t_us  # the counts' cadence starts with this run's first call
+            due = _kind(obs, self._adapters) != before or ev.t_us - self._saved_us >= SAVE_EVERY_US
+            if due:
+                self._saved_us = ev.t_us
+        if due:
+            self.save()
+        if self.on_change is not None:
+            self.on_change(call.line, learned)
+
+    def save(self):
+        """Write what was learned since the last write (nothing if nothing was); a card
+        that refuses is logged, never raised: the check is advice and must never stop a
+        call ending or the box stopping."""
+        with self._lock:
+            if not self._dirty:
+                return
             text = json.dumps(
                 {"format": FORMAT, "lines": {str(k): v for k, v in self._lines.items()}},
                 indent=1,
                 sort_keys=True,
             )
-            learned = summary(obs, self._adapters)
+            self._dirty = False
         try:
             atomic_write(self._path, text.encode("utf-8"))
-        except OSError as exc:  # the check is advice: never let it stop a call ending
+        except OSError as exc:
+            with self._lock:
+                self._dirty = True
             log.warning("could not save the line check: %s", exc)
-        if self.on_change is not None:
-            self.on_change(call.line, learned)
+
+    def close(self):
+        """The box stops: write what waits."""
+        self.save()
 
     def summaries(self):
         """``{line: summary}`` for every line (see :func:`summary`)."""
@@ -104,6 +139,20 @@ class LineCheck:
         """``{line: observations}``, a copy (see :func:`learn` for the fields)."""
         with self._lock:
             return json.loads(json.dumps(self._lines))
+
+
+def _kind(obs, adapters):
+    """What a line showed, without the counts: a change here is written at once."""
+    breaks = obs["loop_break_ms"]
+    return (
+        sorted(obs["caller_id"]),
+        sorted(obs["clears"]),
+        obs["ring_ms"],
+        (min(breaks), max(breaks)) if breaks else None,
+        bool(obs["answer_reversal"]),
+        bool(obs["hook_flashes"]),
+        summary(obs, adapters),
+    )
 
 
 def learn(obs, call):

@@ -20,6 +20,7 @@ import logging
 import os
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,6 +68,16 @@ _FIELDS = (
     "policy_decision",
     "policy_reason",
 )
+# What CallLog._write writes of a call, in the order of CallLog._state.
+_COLUMNS = (
+    "answered_at",
+    "ended_at",
+    "extension",
+    "end_reason",
+    "consent",
+    "pause_spans",
+    "key_times",
+) + _FIELDS
 # Columns added after the first release: (name, type) added to older databases.
 _ADDED = (
     ("policy_decision", "TEXT"),
@@ -84,6 +95,9 @@ RETRY_US = 5_000_000  # while the card refuses writes, try again this often
 # The box's call log commits at most once a second (the loss bound of a kill -9,
 # docs/recovery.md): a call's states within that second reach the card as one write.
 GROUP_COMMIT_US = 1_000_000
+# How many calls' last written states are remembered, so that an event that changes
+# nothing (the policy's word after a call's end, say) costs no commit.
+WRITTEN_STATES = 64
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -145,6 +159,7 @@ class CallLog:
         self._pending: dict[int, Any] = {}  # id(call) -> call: states the card has not taken yet
         self._uninserted: dict[int, Any] = {}  # id(call) -> clock_synced: calls with an id but no row yet
         self._last_id = 0  # the highest call id given or ever held (see last_call_id)
+        self._written: OrderedDict[int, tuple] = OrderedDict()  # call id -> state last committed
         self._failing = False
         self._retry: Any = None  # the retry timer while writes fail
         if readonly:
@@ -207,6 +222,13 @@ class CallLog:
     def _updated(self, event):
         with self._lock:
             self._give_id(event.call)
+            call = event.call
+            if (
+                id(call) not in self._pending
+                and id(call) not in self._uninserted
+                and self._written.get(call.id) == self._state(call)
+            ):
+                return  # the card has this very state already
             self._pending[id(event.call)] = event.call
             # A call's end is written at once (with whatever else waits): its recording is
             # being closed now, and a crash while it is must find the call ended.
@@ -215,6 +237,13 @@ class CallLog:
                     self._commit_timer = self._clock.call_later(self.commit_us, self._commit_due)
                 return
         self.flush()
+
+    def write_rows(self) -> bool:
+        """Write what waits if a call has no row yet (else nothing): a recording about to
+        name its call finds the call's row on the card. Returns as :meth:`flush`."""
+        with self._lock:
+            needed = bool(self._uninserted)
+        return self.flush() if needed else True
 
     def _commit_due(self):
         with self._lock:
@@ -233,12 +262,13 @@ class CallLog:
                 # One call at a time: the card may refuse one write and take the next.
                 for key, call in list(self._pending.items()):
                     try:
-                        self._write(call)
+                        state = self._write(call)
                     except sqlite3.Error as exc:
                         refused = refused or exc
                         continue
                     self.commits += 1
                     del self._pending[key]
+                    self._remember(call, state)
             if refused is not None:
                 error = datadir.storage_error(refused, "the call log cannot be written")
                 if not self._failing:
@@ -265,8 +295,7 @@ class CallLog:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for call in self._pending.values():
-                    self._write(call)
+                states = [(call, self._write(call)) for call in self._pending.values()]
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
@@ -277,7 +306,27 @@ class CallLog:
             return False
         self.commits += 1
         self._pending.clear()
+        for call, state in states:
+            self._remember(call, state)
         return True
+
+    def _state(self, call):
+        """What :meth:`_write` writes of ``call`` (in clear), to tell whether it changed."""
+        return (
+            call.answered_us,
+            call.ended_us,
+            int(call.extension),
+            call.end_reason,
+            _json(getattr(call, "consent", None)),
+            _json(getattr(call, "pause_spans", None) or None),
+            _json(getattr(call, "key_times", None) or None),
+        ) + tuple(cards.scrub(getattr(call, f, None)) for f in _FIELDS)
+
+    def _remember(self, call, state):
+        self._written[call.id] = state
+        self._written.move_to_end(call.id)
+        while len(self._written) > WRITTEN_STATES:
+            self._written.popitem(last=False)
 
     def _retry_now(self):
         with self._lock:
@@ -286,6 +335,7 @@ class CallLog:
 
     def _write(self, call):
         """Write ``call``'s whole current state; its first write gives it its id.
+        Returns the state written (:meth:`_state`).
 
         :raises sqlite3.Error: the card refused (the call keeps its id)
         """
@@ -296,24 +346,21 @@ class CallLog:
                 (call.id, call.line, call.direction, self._wall(call.started_us), self._uninserted[id(call)]),
             )
             del self._uninserted[id(call)]
-        values = [
-            self._wall(call.answered_us),
-            self._wall(call.ended_us),
-            int(call.extension),
-            call.end_reason,
-            _json(getattr(call, "consent", None)),
-            _json(getattr(call, "pause_spans", None) or None),
-            _json(getattr(call, "key_times", None) or None),
-        ]
-        # PCI DSS: a card number keyed into the dialled number is never stored.
-        values += [self._seal(cards.scrub(getattr(call, f, None)), f) for f in _FIELDS]
-        self._db.execute(
-            "UPDATE calls SET answered_at = ?, ended_at = ?, extension = ?, end_reason = ?, "
-            "consent = ?, pause_spans = ?, key_times = ?, "
-            + ", ".join("%s = ?" % f for f in _FIELDS)
-            + " WHERE id = ?",
-            values + [call.id],
-        )
+        state = self._state(call)
+        n = len(state) - len(_FIELDS)
+        values = [self._wall(state[0]), self._wall(state[1])] + list(state[2:n])
+        # PCI DSS: a card number keyed into the dialled number is never stored (scrubbed in _state).
+        values += [self._seal(value, f) for value, f in zip(state[n:], _FIELDS, strict=True)]
+        # Only the columns that changed since the card took this call's last state: an
+        # index (the search's, on the number) is rewritten only when its column changes.
+        last = self._written.get(call.id)
+        changed = [k for k in range(len(state)) if last is None or last[k] != state[k]]
+        if changed:
+            self._db.execute(
+                "UPDATE calls SET %s WHERE id = ?" % ", ".join("%s = ?" % _COLUMNS[k] for k in changed),
+                [values[k] for k in changed] + [call.id],
+            )
+        return state
 
     def _seal(self, value, field):
         if self._cipher is None or field not in CALL_FIELDS:

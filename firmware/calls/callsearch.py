@@ -22,7 +22,7 @@ import threading
 import time
 
 from firmware.calls.calllog import call_json
-from firmware.storage.fieldseal import register_sql
+from firmware.storage.fieldseal import KEY_FILE, register_sql
 
 PAGE_MAX = 200
 DIRECTIONS = ("in", "out")
@@ -101,17 +101,42 @@ def _ensure_fts(db, column):
     return new
 
 
-def ensure_indexes(db_path):
+FTS_NAMES = tuple("calls_%s_fts_%s" % (column, when) for column in FTS_COLUMNS for when in ("ai", "ad", "au"))
+
+
+def drop_trigram_indexes(db):
+    """Drop the trigram indexes and their triggers from the open connection ``db``, if there.
+
+    A box that seals its numbers and names (:mod:`firmware.storage.fieldseal`) would
+    only fill them with sealed text that no search uses, at a dozen 1 KiB pages of
+    every call-log commit that writes a number or a name (docs/audit-writes.md).
+    """
+    for name in FTS_NAMES:
+        db.execute("DROP TRIGGER IF EXISTS %s" % name)
+    for column in FTS_COLUMNS:
+        db.execute("DROP TABLE IF EXISTS calls_%s_fts" % column)
+
+
+def ensure_indexes(db_path, sealed=None):
     """Create the indexes searches need (idempotent; quick when they exist).
 
     Creating them on a log that already holds a million calls takes a few
-    seconds, once. Raises :class:`sqlite3.Error` if the file is not a call log.
+    seconds, once. ``sealed``: whether the box seals numbers and names (None: it
+    does when its storage key is beside ``db_path``); then there are no trigram
+    indexes (:func:`drop_trigram_indexes`). Raises :class:`sqlite3.Error` if the
+    file is not a call log.
     """
+    if sealed is None:
+        sealed = os.path.exists(os.path.join(os.path.dirname(os.path.abspath(db_path)), KEY_FILE))
     db = sqlite3.connect(os.fspath(db_path), isolation_level=None)
     try:
         db.execute("BEGIN IMMEDIATE")
         for statement in INDEXES.split(";")[:-1]:
             db.execute(statement)
+        if sealed:
+            drop_trigram_indexes(db)
+            db.execute("COMMIT")
+            return
         created = [_ensure_fts(db, column) for column in FTS_COLUMNS]
         db.execute("COMMIT")
         if any(created):

@@ -14,12 +14,22 @@ reordering entries therefore breaks the chain, and :meth:`AuditLog.verify`
 says where.
 
 Deleting entries at the *end* leaves a valid chain, so the chain head (last
-``seq`` and ``hash``) is also written to a separate file after every append
+``seq`` and ``hash``) is also written to a separate file after every commit
 (atomically). :meth:`verify` reports a log that ends before the head, or whose
 entry at the head's ``seq`` has another hash. The head is written just after
-the entry is committed, so a power cut in between leaves it one entry behind;
-that one entry is accepted (it is chained like any other) and the next append
-brings the head up to date.
+the commit, so a power cut in between leaves it one commit behind; that much is
+accepted (the entries are chained like any other) and the next commit brings
+the head up to date.
+
+Group commit (the box, docs/audit-writes.md): given a clock and ``commit_us``,
+:meth:`AuditLog.append_soon` keeps an entry in memory and commits it, with every
+other entry staged meanwhile, in one transaction at most ``commit_us`` later (or
+with the next :meth:`append`, a read, :meth:`flush` or :meth:`close`). A group
+never spans more than ``commit_us`` of its entries' wall times nor more than
+:data:`GROUP_ENTRIES_MAX` entries, and the head written after it says
+``group_us``; so after a crash between a commit and its head, what follows the
+head is one such group, and :meth:`verify` accepts exactly that (one entry for
+a head without ``group_us``; none beyond one entry after a clean stop).
 
 Someone who can rewrite both the database and the head file (whoever holds
 the card) can rewrite history consistently. A head copied off the box closes
@@ -51,6 +61,7 @@ import dataclasses
 import fcntl
 import hashlib
 import json
+import logging
 import math
 import os
 import sqlite3
@@ -130,6 +141,16 @@ SIG_TAG = b"linekeeper audit entry v1\n"
 HEAD_SIG_TAG = b"linekeeper audit head v1\n"
 GENESIS_HASH = "00" * 32
 SCHEMA_VERSION = 1
+# Group commit (AuditLog.append_soon): at most this many entries in one commit, and
+# a head's ``group_us`` counts for at most this long (the longest a box lets audio
+# wait, config ``holdup_flush_ms``): entries after the head beyond that are tampering.
+GROUP_ENTRIES_MAX = 64
+GROUP_SPAN_MAX_US = 60_000_000
+# The box's own per-call bookkeeping that may wait for a group commit: a crash loses
+# at most the last group (docs/audit-writes.md says what that costs and why it is fine).
+DEFERRABLE_ACTIONS = frozenset({"recording_created", "recording_sealed"})
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -229,6 +250,10 @@ class AuditLog:
     Thread-safe; appends from several processes are serialised with
     ``flock`` on ``head_path + ".lock"``. Raises :class:`sqlite3.Error` or
     :class:`OSError` when the storage fails.
+
+    ``clock`` and ``commit_us`` (the box): :meth:`append_soon` entries wait up to
+    ``commit_us`` µs of clock time for one group commit (see the module
+    docstring); without them every entry is committed as it is appended.
     """
 
     def __init__(
@@ -238,8 +263,15 @@ class AuditLog:
         readonly: bool = False,
         signer: Any = None,
         cipher: Any = None,
+        clock: Any = None,
+        commit_us: int = 0,
     ) -> None:
         self.path_db = os.fspath(path_db)
+        self._clock = clock
+        self.commit_us = min(int(commit_us), GROUP_SPAN_MAX_US) if clock is not None else 0
+        self._staged: list[_Staged] = []  # entries waiting for their group commit
+        self._timer: Any = None  # the group commit due, while entries wait for it
+        self.commits = 0  # transactions written (tests and the bench count them)
         self.signer = signer
         self.cipher = cipher  # seals the details (None: kept in clear)
         self.head_path = os.fspath(head_path)
@@ -278,8 +310,18 @@ class AuditLog:
         return get() if get is not None else self.cipher
 
     def close(self) -> None:
-        """Close the database; the object is unusable afterwards."""
+        """Commit what waits, then close the database; the object is unusable afterwards."""
         with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._staged:
+                try:
+                    self._commit(self._staged)
+                except (sqlite3.Error, OSError) as exc:
+                    log.error(
+                        "%d audit entries could not be written before the stop: %s", len(self._staged), exc
+                    )
             self._db.close()
 
     def __enter__(self):
@@ -295,9 +337,80 @@ class AuditLog:
 
         ``action`` is one of :data:`ACTIONS`; ``target`` is text or ``None``
         (a call or recording id, a user); ``details`` a dict of plain JSON
-        data. The entry is durable when this returns. Raises
-        :class:`AuditError` for bad arguments.
+        data. The entry is durable when this returns, with every entry that
+        waited for a group commit. Raises :class:`AuditError` for bad arguments.
         """
+        item = self._prepare(actor, action, target, details, wall_us)
+        with self._lock:
+            if self._staged and not self._fits(item):
+                self._commit(self._staged)
+            return self._commit(self._staged + [item])[-1]
+
+    def append_soon(
+        self, actor: str, action: str, target: str | None, details: dict[str, Any] | None, wall_us: int
+    ) -> None:
+        """As :meth:`append`, but the entry may wait up to ``commit_us`` for a group commit.
+
+        Without a clock and ``commit_us`` it is committed at once. A crash
+        loses at most the group waiting (docs/audit-writes.md); the box uses
+        this for :data:`DEFERRABLE_ACTIONS` only. Raises :class:`AuditError`
+        for bad arguments; a commit that this append forces may raise as
+        :meth:`append` does.
+        """
+        item = self._prepare(actor, action, target, details, wall_us)
+        with self._lock:
+            if self.commit_us <= 0:
+                self._commit([item])
+                return
+            if self._staged and not self._fits(item):
+                self._commit(self._staged)
+            self._staged.append(item)
+            if len(self._staged) >= GROUP_ENTRIES_MAX:
+                self._commit(self._staged)
+            elif self._timer is None:
+                self._timer = self._clock.call_later(self.commit_us, self._commit_due)
+
+    def flush(self) -> None:
+        """Commit every entry waiting for its group commit now (raises as :meth:`append`)."""
+        with self._lock:
+            if self._staged:
+                self._commit(self._staged)
+
+    @property
+    def waiting(self) -> int:
+        """How many entries wait in memory for their group commit."""
+        return len(self._staged)
+
+    def _flush_for_read(self):
+        """Before a read: what waits is committed, so the read sees it (a failure is logged:
+        the read then shows what the card holds)."""
+        if not self._staged:
+            return
+        try:
+            self.flush()
+        except (sqlite3.Error, OSError) as exc:
+            log.error("audit entries wait in memory, the card refused them: %s", exc)
+
+    def _commit_due(self):
+        with self._lock:
+            self._timer = None
+            if not self._staged:
+                return
+            try:
+                self._commit(self._staged)
+            except (sqlite3.Error, OSError) as exc:
+                # Kept in memory and tried again; the next append or the stop tries too.
+                log.error("%d audit entries could not be written yet: %s", len(self._staged), exc)
+                if self._staged and self._timer is None:
+                    self._timer = self._clock.call_later(self.commit_us, self._commit_due)
+
+    def _fits(self, item):
+        """Whether ``item`` may join the staged group (wall times within ``commit_us``)."""
+        walls = [s.wall_us for s in self._staged] + [item.wall_us]
+        return len(walls) <= GROUP_ENTRIES_MAX and max(walls) - min(walls) <= self.commit_us
+
+    def _prepare(self, actor, action, target, details, wall_us):
+        """Check an entry's arguments and give it its stored form (scrubbed, sealed)."""
         if action not in ACTIONS:
             raise AuditError("unknown audit action %r (known: %s)" % (action, ", ".join(sorted(ACTIONS))))
         if not isinstance(actor, str) or not actor:
@@ -322,27 +435,69 @@ class AuditLog:
         shown_target = target
         if cipher is not None and action in SEALED_TARGET_ACTIONS:
             target = cipher.seal(target, "audit_target")
-        with self._lock, self._appending():
+        return _Staged(wall_us, actor, action, target, stored, details_json, shown_target, details)
+
+    def _commit(self, items):
+        """Append ``items`` (prepared entries) in one transaction, then write the head once;
+        returns their entries. The staged ones are no longer staged once committed.
+        Call with ``_lock`` held."""
+        items = list(items)
+        out = []
+        with self._appending():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 last = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-                seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-                digest = entry_hash(prev_hash, seq, wall_us, actor, action, target, stored)
+                seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
                 signer = self._signer()
-                sig = None if signer is None else signer.sign(SIG_TAG + bytes.fromhex(digest)).hex()
-                self._db.execute(
-                    "INSERT INTO audit (seq, wall_us, actor, action, target, details, prev_hash, hash)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (seq, wall_us, actor, action, target, details_json, prev_hash, digest),
-                )
-                if sig is not None:
-                    self._db.execute("INSERT OR REPLACE INTO audit_sig (seq, sig) VALUES (?, ?)", (seq, sig))
+                for item in items:
+                    seq += 1
+                    digest = entry_hash(
+                        prev_hash, seq, item.wall_us, item.actor, item.action, item.target, item.stored
+                    )
+                    sig = None if signer is None else signer.sign(SIG_TAG + bytes.fromhex(digest)).hex()
+                    self._db.execute(
+                        "INSERT INTO audit (seq, wall_us, actor, action, target, details, prev_hash, hash)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            seq,
+                            item.wall_us,
+                            item.actor,
+                            item.action,
+                            item.target,
+                            item.details_json,
+                            prev_hash,
+                            digest,
+                        ),
+                    )
+                    if sig is not None:
+                        self._db.execute(
+                            "INSERT OR REPLACE INTO audit_sig (seq, sig) VALUES (?, ?)", (seq, sig)
+                        )
+                    out.append(
+                        AuditEntry(
+                            seq,
+                            item.wall_us,
+                            item.actor,
+                            item.action,
+                            item.shown_target,
+                            item.details,
+                            prev_hash,
+                            digest,
+                        )
+                    )
+                    prev_hash = digest
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._write_head(seq, digest)
-        return AuditEntry(seq, wall_us, actor, action, shown_target, details, prev_hash, digest)
+            self.commits += 1
+            committed = {id(item) for item in items}
+            self._staged = [item for item in self._staged if id(item) not in committed]
+            if not self._staged and self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._write_head(seq, prev_hash)
+        return out
 
     @contextlib.contextmanager
     def _appending(self):
@@ -353,6 +508,7 @@ class AuditLog:
 
     def last(self):
         """``(seq, hash)`` of the last entry in the log itself, or ``(0, GENESIS_HASH)``."""
+        self._flush_for_read()
         with self._lock:
             row = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         return (0, GENESIS_HASH) if row is None else (row[0], row[1])
@@ -360,6 +516,7 @@ class AuditLog:
     def recording_seals(self):
         """``(seq, action, target, details)`` of every entry that sealed, recovered or signed a
         recording, oldest first (these actions are never sealed: ids, sizes and hashes)."""
+        self._flush_for_read()
         with self._lock:
             rows = self._db.execute(
                 "SELECT seq, action, target, details FROM audit WHERE action IN "
@@ -369,6 +526,7 @@ class AuditLog:
 
     def head(self) -> tuple[int, str] | None:
         """The chain head file's ``(seq, hash)``, or ``None`` if there is none yet."""
+        self._flush_for_read()
         head = self._head_doc()
         return None if head is None else (head["seq"], head["hash"])
 
@@ -380,7 +538,17 @@ class AuditLog:
             return None
 
     def _write_head(self, seq, digest):
-        doc = {"seq": seq, "hash": digest}
+        doc: dict[str, Any] = {"seq": seq, "hash": digest}
+        # How far behind a crash may leave it: this log's group window, or (a log that
+        # commits at once, e.g. the web's) the one the head carried, the box's.
+        group_us = self.commit_us
+        if group_us <= 0:
+            try:
+                group_us = _group_us(self._head_doc())
+            except (OSError, ValueError):
+                group_us = 0
+        if group_us > 0:
+            doc["group_us"] = group_us
         signer = self._signer()
         if signer is not None:
             doc["sig"] = signer.sign(head_message(seq, digest)).hex()
@@ -400,6 +568,7 @@ class AuditLog:
         ``action`` keeps only entries of that action; ``targets`` (a list of
         texts) only entries about one of them.
         """
+        self._flush_for_read()
         conds, args = [], []
         if action is not None:
             conds.append("action = ?")
@@ -446,10 +615,13 @@ class AuditLog:
         return details
 
     def __len__(self) -> int:
+        self._flush_for_read()
         with self._lock:
             return self._db.execute("SELECT count(*) FROM audit").fetchone()[0]
 
-    def verify(self, anchor: Any = None, public_key: bytes | None = None) -> list[str]:
+    def verify(
+        self, anchor: Any = None, public_key: bytes | None = None, stopped_cleanly: bool = False
+    ) -> list[str]:
         """Check the whole chain and the head; returns a list of problems (empty = intact).
 
         Each problem is one line of text naming the entry it concerns.
@@ -460,7 +632,11 @@ class AuditLog:
         or the box's keys with their handovers (:class:`firmware.handover.TrustedKeys`):
         then an entry may also be signed by a replaced key up to its handover,
         whose named entry must be in the chain with the hash it names.
+        ``stopped_cleanly``: the box's last run ended with a clean stop, which
+        commits every group and writes the head: then at most one entry (an
+        append whose head write was cut) may follow the head, whatever its ``group_us``.
         """
+        self._flush_for_read()
         problems = []
         # Its own connection and read transaction: a snapshot that matches the
         # head file read at the same moment, while appends go on meanwhile.
@@ -479,7 +655,8 @@ class AuditLog:
                     head: Any = None if head_doc is None else (head_doc["seq"], head_doc["hash"])
                 except (OSError, ValueError, KeyError, TypeError) as err:
                     head, head_doc = err, None
-            expected_seq, prev_hash, hashes = 1, GENESIS_HASH, {}
+            expected_seq, prev_hash = 1, GENESIS_HASH
+            tail = _Tail(head)
             found_at = None
             signatures = _SignatureCheck(public_key)
             handed = {(o["audit_seq"], o["audit_hash"]): o for o in signatures.handed_over()}
@@ -493,15 +670,13 @@ class AuditLog:
                 problems += signatures.check(row[0], row[7], row[8])
                 handed.pop((row[0], row[7]), None)
                 expected_seq, prev_hash = row[0] + 1, row[7]
-                hashes[row[0]] = row[7]
-                if len(hashes) > 2:  # only the last two are needed for the head
-                    del hashes[min(hashes)]
+                tail.add(row[0], row[1], row[7])
                 if anchor is not None and row[7] == anchor[1]:
                     found_at = row[0]
             db.execute("COMMIT")
         finally:
             db.close()
-        problems += self._check_head(head, expected_seq - 1, hashes)
+        problems += self._check_head(head, expected_seq - 1, tail, _group_us(head_doc), stopped_cleanly)
         problems += signatures.finish(expected_seq - 1, head_doc)
         problems += [
             "audit trail: the key handover at entry %d names a hash that entry does not have: "
@@ -512,7 +687,7 @@ class AuditLog:
             problems += _check_anchor(anchor, found_at)
         return problems
 
-    def _check_head(self, head, last_seq, hashes):
+    def _check_head(self, head, last_seq, tail, group_us, stopped_cleanly):
         if isinstance(head, Exception):
             return ["audit head file %s is unreadable or damaged: %s" % (self.head_path, head)]
         if head is None:
@@ -529,14 +704,79 @@ class AuditLog:
                 "audit log ends at entry %d but its head says %d: %s deleted"
                 % (last_seq, seq, _entries(last_seq + 1, seq))
             ]
-        if seq < last_seq - 1:
+        behind = last_seq - seq
+        # One entry: a head write cut by a power cut. A group: the same, after a group
+        # commit, if the entries could be one (within group_us, at most GROUP_ENTRIES_MAX).
+        one_group = (
+            group_us > 0
+            and not stopped_cleanly
+            and behind <= GROUP_ENTRIES_MAX
+            and tail.span_us() is not None
+            and tail.span_us() <= group_us
+        )
+        if behind > 1 and not one_group:
             return [
                 "audit head says entry %d but the log goes on to %d: entries were added "
-                "behind the log's back" % (seq, last_seq)
+                "behind the log's back%s"
+                % (
+                    seq,
+                    last_seq,
+                    " (more than one group commit after the head)"
+                    if group_us > 0 and not stopped_cleanly
+                    else " (the box stopped cleanly: its head covers every group)"
+                    if group_us > 0
+                    else "",
+                )
             ]
-        if hashes.get(seq, GENESIS_HASH if seq == 0 else None) != digest:
+        if tail.hash_at_head != digest:
             return ["audit entry %d does not match the head's hash: the log was rewritten" % seq]
         return []
+
+
+class _Staged:
+    """An entry prepared for its commit (checked, scrubbed, sealed), waiting for it."""
+
+    __slots__ = ("wall_us", "actor", "action", "target", "stored", "details_json", "shown_target", "details")
+
+    def __init__(self, wall_us, actor, action, target, stored, details_json, shown_target, details):
+        self.wall_us, self.actor, self.action, self.target = wall_us, actor, action, target
+        self.stored, self.details_json = stored, details_json
+        self.shown_target, self.details = shown_target, details
+
+
+class _Tail:
+    """What :meth:`AuditLog.verify` needs of the entries at and after the head: the
+    head entry's hash and the wall times of those after it (up to one group's worth)."""
+
+    def __init__(self, head):
+        self.head_seq = head[0] if isinstance(head, tuple) and isinstance(head[0], int) else None
+        self.hash_at_head = GENESIS_HASH if self.head_seq == 0 else None
+        self.after = 0
+        self.walls: list[int] = []
+
+    def add(self, seq, wall_us, digest):
+        if self.head_seq is None or seq < self.head_seq:
+            return
+        if seq == self.head_seq:
+            self.hash_at_head = digest
+            return
+        self.after += 1
+        if self.after <= GROUP_ENTRIES_MAX and isinstance(wall_us, int):
+            self.walls.append(wall_us)
+
+    def span_us(self):
+        """The wall time the entries after the head span, None if unknown or too many."""
+        if self.after > GROUP_ENTRIES_MAX or len(self.walls) != self.after:
+            return None
+        return max(self.walls) - min(self.walls) if self.walls else 0
+
+
+def _group_us(head_doc):
+    """A head's ``group_us`` (0 when it has none), capped at :data:`GROUP_SPAN_MAX_US`."""
+    value = head_doc.get("group_us", 0) if isinstance(head_doc, dict) else 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return 0
+    return min(value, GROUP_SPAN_MAX_US)
 
 
 def head_message(seq, digest):

@@ -512,6 +512,19 @@ class KeyStore:
                 _new_line_key(doc, line)
             return doc.line_public(line)
 
+    def ensure_line_keys(self, lines):
+        """``{line: public key}`` of each of ``lines``, making the missing ones in one write
+        of the key store (none when every line has its key): the box's start, so that the
+        first recording on each line writes nothing here. Raises :class:`NotInitialisedError`."""
+        lines = [_check_line(line) for line in lines]
+        doc = self._load()
+        if any(doc.line_public(line) is None for line in lines):
+            with self._changing(None) as doc:
+                for line in lines:
+                    if line not in doc.lines:
+                        _new_line_key(doc, line)
+        return {line: doc.line_public(line) for line in lines}
+
     def unlock(self, user, password):
         """What ``user``'s password opens, as a :class:`RecordingKey`.
 

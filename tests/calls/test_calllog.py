@@ -2,7 +2,7 @@
 
 import sqlite3
 
-from firmware.bus import CallStarted, CallUpdated, EventBus
+from firmware.bus import CallAnswered, CallEnded, CallStarted, CallUpdated, EventBus
 from firmware.calls.call import Call
 from firmware.calls.calllog import CallLog
 from firmware.clock import SimClock
@@ -178,7 +178,6 @@ def _on_card(path):
 
 
 def test_group_commit_writes_a_windows_call_states_in_one_commit(tmp_path):
-    from firmware.bus import CallAnswered, CallEnded
     from firmware.calls.calllog import GROUP_COMMIT_US
 
     clock = SimClock(start_wall_us=1_772_442_000_000_000)
@@ -257,14 +256,46 @@ def test_a_recording_begun_while_its_call_waits_for_the_group_commit_finds_its_r
     bus = EventBus(strict=True)
     log = CallLog(tmp_path / "calls.db", clock, commit_us=GROUP_COMMIT_US)
     log.attach(bus)
-    store = RecordingStore(tmp_path, before_begin=log.flush)
+    store = RecordingStore(tmp_path, before_begin=log.write_rows)  # as the box wires it
     call = Call(line=1, direction="out", started_us=0)
     bus.publish(CallStarted(line=1, t_us=0, call=call))
     assert _on_card(tmp_path / "calls.db") == []
     store.begin(call.id, b"k" * 93, "voice", 1000, clock.wall_us())
     # A kill -9 now: the recording's call is in the call log on the card, for recovery and verify.
     assert [r[0] for r in _on_card(tmp_path / "calls.db")] == [call.id]
+    assert log.commits == 1
+    # The call's row is there already: the next recording's begin writes nothing of the
+    # call log; its answer waits for the window like any other state.
+    call.answered_us = 400_000
+    bus.publish(CallAnswered(line=1, t_us=400_000, call=call))
+    store.begin(call.id, b"k" * 93, "voice", 1000, clock.wall_us())
+    assert log.commits == 1 and _on_card(tmp_path / "calls.db")[0][1] is None
+    clock.run_until(GROUP_COMMIT_US + 400_000)
+    assert log.commits == 2 and _on_card(tmp_path / "calls.db")[0][1] == clock.wall_at(400_000)
     store.close()
+    log.close()
+
+
+def test_an_event_that_changes_nothing_on_the_card_costs_no_commit(tmp_path):
+    from firmware.calls.calllog import GROUP_COMMIT_US
+
+    clock = SimClock(start_wall_us=1_772_442_000_000_000)
+    bus = EventBus(strict=True)
+    log = CallLog(tmp_path / "calls.db", clock, commit_us=GROUP_COMMIT_US)
+    log.attach(bus)
+    call = Call(line=1, direction="in", started_us=0)
+    bus.publish(CallStarted(line=1, t_us=0, call=call))
+    call.ended_us, call.end_reason = 200_000, "remote_break"
+    bus.publish(CallEnded(line=1, t_us=200_000, call=call))
+    assert log.commits == 1
+    bus.publish(CallUpdated(line=1, t_us=200_000, call=call))  # the policy's word: the same state
+    clock.run_until(5 * GROUP_COMMIT_US)
+    assert log.commits == 1 and log.pending == 0
+    call.policy_decision = "skip"  # a real change is written as ever
+    bus.publish(CallUpdated(line=1, t_us=clock.now_us(), call=call))
+    clock.run_until(7 * GROUP_COMMIT_US)
+    assert log.commits == 2
+    assert log.calls()[0]["policy_decision"] == "skip"
     log.close()
 
 
@@ -286,3 +317,27 @@ def test_new_databases_get_small_pages_and_older_ones_keep_theirs(tmp_path):
     assert audit._db.execute("PRAGMA page_size").fetchone()[0] == NEW_DB_PAGE_BYTES
     assert audit.verify() == []
     audit.close()
+
+
+def test_a_write_sets_only_the_columns_that_changed(tmp_path):
+    """An index on a column (the search's, on the number) is rewritten only when it changes."""
+    from firmware.calls.calllog import GROUP_COMMIT_US
+
+    clock = SimClock(start_wall_us=1_772_442_000_000_000)
+    bus = EventBus(strict=True)
+    log = CallLog(tmp_path / "calls.db", clock, commit_us=GROUP_COMMIT_US)
+    log.attach(bus)
+    updates = []
+    log._db.set_trace_callback(lambda sql: updates.append(sql) if sql.startswith("UPDATE calls") else None)
+    call = Call(line=1, direction="in", started_us=0)
+    call.number = "01632960001"
+    bus.publish(CallStarted(line=1, t_us=0, call=call))
+    clock.run_until(GROUP_COMMIT_US)
+    assert len(updates) == 1 and "number = " in updates[0]  # the first write: everything
+    call.answered_us = 2_000_000
+    bus.publish(CallAnswered(line=1, t_us=2_000_000, call=call))
+    clock.run_until(4 * GROUP_COMMIT_US)
+    assert len(updates) == 2 and updates[1].startswith("UPDATE calls SET answered_at = ")
+    assert "number" not in updates[1]
+    assert log.calls()[0]["number"] == "01632960001" and log.calls()[0]["answered"]
+    log.close()

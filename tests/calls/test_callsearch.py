@@ -209,3 +209,31 @@ def test_number_forms_find_the_same_digits(typed):
 
     assert search_number(typed, "uk", "contains") == "1632960777"
     assert search_number(typed, "uk", "prefix") == "01632960777"
+
+
+def _names(db_path):
+    db = sqlite3.connect(db_path)
+    try:
+        return {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    finally:
+        db.close()
+
+
+def test_a_box_that_seals_has_no_trigram_indexes(db_path):
+    """Sealed numbers and names would fill them with sealed text no search uses, at a dozen
+    pages of every call-log commit writing a number (docs/audit-writes.md)."""
+    assert {"calls_number_fts", "calls_name_fts", "calls_number_fts_au"} <= _names(db_path)
+    (db_path.parent / "storage.key").write_text("{}")  # the box seals (its storage key is here)
+    ensure_indexes(db_path)
+    names = _names(db_path)
+    assert not [n for n in names if "_fts" in n]
+    assert {"calls_search_started_number", "calls_search_number_started"} <= names
+    # A number written now costs its row and the number indexes, and searches still work.
+    db = sqlite3.connect(db_path)
+    db.execute("UPDATE calls SET number = '01632960001' WHERE id = 5")
+    db.commit()
+    db.close()
+    calls = all_pages(CallSearch(db_path), CallFilter(number="01632960001"))
+    assert [c["id"] for c in calls] == [5]
+    ensure_indexes(db_path, sealed=False)  # (and a box that does not seal has them again)
+    assert {"calls_number_fts", "calls_name_fts"} <= _names(db_path)

@@ -147,3 +147,66 @@ def test_a_us_cadence_on_a_uk_box_is_pointed_out(tmp_path, synth, capsys):
     text = linecheck(tmp_path, capsys)
     assert "line 1: 2 calls seen" in text  # one call, split in two
     assert "set ring_timeout_ms to 5500" in text and "us-ata-bell202" in text
+
+
+# --- how often linecheck.json is written (docs/audit-writes.md) ----------------------------------
+
+
+def ended(line, t_us, cid="v23:before_ring:dtas:reversal", reason="remote_silence"):
+    from firmware.bus import CallEnded
+    from firmware.calls.call import Call
+
+    call = Call(line=line, direction="in", started_us=t_us - 60_000_000)
+    call.notes, call.end_reason, call.ring_cadence_ms = ["cid:" + cid], reason, (400, 200, 400, 2000)
+    return CallEnded(line=line, t_us=t_us, call=call)
+
+
+@pytest.fixture
+def check(tmp_path, monkeypatch):
+    from firmware import linecheck
+
+    writes = []
+    real = linecheck.atomic_write
+    monkeypatch.setattr(linecheck, "atomic_write", lambda *a, **k: writes.append(a[0]) or real(*a, **k))
+    check = linecheck.LineCheck(str(tmp_path), 2)
+    check.writes = writes
+    return check
+
+
+def test_the_check_is_written_when_a_line_shows_something_new_not_after_every_call(check, tmp_path):
+    check._ended(ended(1, 100_000_000))  # the first call: a caller-ID variant and a clear seen
+    assert len(check.writes) == 1 and read(str(tmp_path))[1]["calls"] == 1
+    for k in range(2, 6):  # the same again: counts only
+        check._ended(ended(1, k * 100_000_000))
+    assert len(check.writes) == 1
+    check._ended(ended(1, 700_000_000, cid="v23:after_ring"))  # another variant: at once
+    assert len(check.writes) == 2 and read(str(tmp_path))[1]["calls"] == 6
+
+
+def test_counts_alone_are_written_every_ten_minutes_and_at_the_stop(check, tmp_path):
+    from firmware.linecheck import SAVE_EVERY_US
+
+    check._ended(ended(1, 100_000_000))
+    check._ended(ended(1, 100_000_000 + SAVE_EVERY_US - 1))
+    assert len(check.writes) == 1
+    check._ended(ended(1, 100_000_000 + SAVE_EVERY_US))
+    assert len(check.writes) == 2 and read(str(tmp_path))[1]["calls"] == 3
+    check._ended(ended(1, 200_000_000 + SAVE_EVERY_US))
+    check.close()  # the clean stop: what waits is written
+    assert len(check.writes) == 3 and read(str(tmp_path))[1]["calls"] == 4
+    check.close()  # nothing new: nothing written
+    assert len(check.writes) == 3
+
+
+def test_a_card_that_refuses_the_check_does_not_stop_a_call_ending(check, tmp_path, monkeypatch):
+    from firmware import linecheck
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(linecheck, "atomic_write", full)
+    check._ended(ended(1, 100_000_000))
+    monkeypatch.undo()
+    assert read(str(tmp_path)) == {}
+    check.close()  # still waiting: written now
+    assert read(str(tmp_path))[1]["calls"] == 1

@@ -325,3 +325,211 @@ def test_two_logs_on_one_database_share_the_chain(paths):
             t.join()
         assert len(a) == 40 and a.head()[0] == 40
         assert a.verify() == [] and b.verify() == []
+
+
+# --- group commit (docs/audit-writes.md) --------------------------------------------------------
+
+GROUP_US = 1_000_000
+
+
+@pytest.fixture
+def clock():
+    from firmware.clock import SimClock
+
+    return SimClock(start_wall_us=T0_US)
+
+
+@pytest.fixture
+def grouped(paths, clock):
+    with AuditLog(*paths, clock=clock, commit_us=GROUP_US) as log:
+        yield log
+
+
+def committed(paths):
+    return [r[0] for r in rows(paths)]
+
+
+def soon(log, clock, action="recording_created", n=1):
+    for _ in range(n):
+        log.append_soon("system", action, "recording:%d" % clock.now_us(), {}, clock.wall_us())
+
+
+def test_entries_close_together_are_one_commit_and_one_head(grouped, paths, clock, monkeypatch):
+    heads = []
+    write = audit_module.atomic_write
+    monkeypatch.setattr(audit_module, "atomic_write", lambda *a, **k: heads.append(a[0]) or write(*a, **k))
+    soon(grouped, clock)
+    clock.run_until(400_000)
+    soon(grouped, clock, "recording_sealed")
+    assert committed(paths) == [] and grouped.waiting == 2
+    clock.run_until(GROUP_US)  # a second after the first: both go in one transaction
+    assert committed(paths) == [1, 2] and grouped.commits == 1 and len(heads) == 1
+    head = json.loads(paths[1].read_text())
+    assert head["seq"] == 2 and head["group_us"] == GROUP_US
+    assert grouped.verify() == []
+
+
+def test_an_append_takes_what_waits_with_it(grouped, paths, clock):
+    soon(grouped, clock, n=3)
+    entry = grouped.append("alice", "playback", "call-1", {}, clock.wall_us())
+    assert entry.seq == 4 and committed(paths) == [1, 2, 3, 4] and grouped.commits == 1
+    assert grouped.waiting == 0 and grouped.head() == (4, entry.hash)
+
+
+def test_reads_and_close_write_what_waits(paths, clock):
+    log = AuditLog(*paths, clock=clock, commit_us=GROUP_US)
+    soon(log, clock)
+    assert len(log) == 1  # a read in the same process sees it (it is committed first)
+    soon(log, clock)
+    assert [e.seq for e in log.entries()] == [2, 1]
+    soon(log, clock)
+    log.close()  # the clean stop: nothing left in memory, the head exact
+    assert committed(paths) == [1, 2, 3] and json.loads(paths[1].read_text())["seq"] == 3
+
+
+def test_a_group_never_spans_more_than_its_window(grouped, paths, clock):
+    soon(grouped, clock)
+    # An entry whose wall time lies further than the window from the group's: the group
+    # is committed first, so that no commit spans more than group_us.
+    grouped.append_soon("system", "recording_sealed", "recording:x", {}, clock.wall_us() + GROUP_US + 1)
+    assert committed(paths) == [1] and grouped.waiting == 1
+
+
+def test_a_group_has_at_most_group_entries_max(grouped, paths, clock):
+    soon(grouped, clock, n=audit_module.GROUP_ENTRIES_MAX)
+    assert len(committed(paths)) == audit_module.GROUP_ENTRIES_MAX and grouped.waiting == 0
+
+
+def test_without_a_clock_append_soon_commits_at_once(log, paths):
+    log.append_soon("system", "recording_created", "recording:1", {}, T0_US)
+    assert committed(paths) == [1] and "group_us" not in json.loads(paths[1].read_text())
+
+
+def test_a_refused_group_commit_waits_in_memory_and_is_tried_again(grouped, paths, clock, monkeypatch):
+    soon(grouped, clock)
+
+    def refused(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(grouped, "_commit", refused)
+    clock.run_until(GROUP_US)
+    assert grouped.waiting == 1 and committed(paths) == []
+    monkeypatch.undo()
+    clock.run_until(2 * GROUP_US)
+    assert committed(paths) == [1] and grouped.waiting == 0
+
+
+def crash_before_head(log, monkeypatch):
+    """The power goes between a group's commit and its head write."""
+
+    def power_cut(*args, **kwargs):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(audit_module, "atomic_write", power_cut)
+    with pytest.raises(OSError):
+        log.flush()
+    monkeypatch.undo()
+
+
+def test_a_crash_between_a_group_and_its_head_is_not_tampering(grouped, paths, clock, monkeypatch):
+    soon(grouped, clock)
+    grouped.flush()
+    soon(grouped, clock, n=5)  # one group of five: the head stays at entry 1
+    crash_before_head(grouped, monkeypatch)
+    assert json.loads(paths[1].read_text())["seq"] == 1 and len(rows(paths)) == 6
+    assert grouped.verify() == []
+    # A web process's log (no group commit) reading the same card agrees.
+    with AuditLog(*paths) as other:
+        assert other.verify() == []
+        # After a clean stop the box's head covers every group: then it is tampering.
+        assert other.verify(stopped_cleanly=True) == [
+            "audit head says entry 1 but the log goes on to 6: entries were added behind the "
+            "log's back (the box stopped cleanly: its head covers every group)"
+        ]
+
+
+def forge_after_head(paths, walls):
+    """Append well-chained entries with these wall times behind the log's back."""
+    last = rows(paths)[-1]
+    prev, seq = last[7], last[0]
+    statements = []
+    for wall in walls:
+        seq += 1
+        digest = audit_module.entry_hash(prev, seq, wall, "mallory", "login", None, {})
+        statements.append(
+            (
+                "INSERT INTO audit VALUES (?, ?, 'mallory', 'login', NULL, '{}', ?, ?)",
+                (seq, wall, prev, digest),
+            )
+        )
+        prev = digest
+    tamper(paths, *statements)
+
+
+def test_entries_after_the_head_spanning_more_than_a_group_are_reported(grouped, paths, clock):
+    soon(grouped, clock, n=2)
+    grouped.flush()
+    forge_after_head(paths, [T0_US, T0_US + GROUP_US + 1])
+    assert grouped.verify() == [
+        "audit head says entry 2 but the log goes on to 4: entries were added behind the "
+        "log's back (more than one group commit after the head)"
+    ]
+
+
+def test_more_entries_after_the_head_than_a_group_holds_are_reported(grouped, paths, clock):
+    soon(grouped, clock)
+    grouped.flush()
+    forge_after_head(paths, [T0_US] * (audit_module.GROUP_ENTRIES_MAX + 1))
+    (problem,) = grouped.verify()
+    assert "entries were added behind the log's back" in problem
+
+
+def test_a_head_cannot_claim_a_window_longer_than_the_longest_a_box_uses(paths, clock):
+    with AuditLog(*paths, clock=clock, commit_us=10**12) as log:
+        assert log.commit_us == audit_module.GROUP_SPAN_MAX_US
+    head = {"seq": 0, "hash": GENESIS_HASH, "group_us": 10**12}
+    assert audit_module._group_us(head) == audit_module.GROUP_SPAN_MAX_US
+
+
+def test_a_grouped_trail_cut_short_fails_verify(grouped, paths, clock):
+    soon(grouped, clock, n=3)
+    clock.run_until(GROUP_US)
+    soon(grouped, clock, n=3)
+    grouped.flush()
+    assert grouped.verify() == []
+    # Truncated: the last group deleted.
+    tamper(paths, "DELETE FROM audit WHERE seq > 3")
+    assert grouped.verify() == ["audit log ends at entry 3 but its head says 6: entries 4-6 were deleted"]
+
+
+def test_a_grouped_trail_rewritten_fails_verify(grouped, paths, clock):
+    soon(grouped, clock, n=3)
+    grouped.flush()
+    tamper(paths, "UPDATE audit SET target = 'recording:other' WHERE seq = 2")
+    assert "audit entry 2 was modified: its content does not match its hash" in grouped.verify()
+
+
+def test_a_log_without_group_commit_keeps_the_boxs_window_in_the_head(grouped, paths, clock):
+    """The web's log commits each entry at once but writes the box's window into the head:
+    the box's next group may still be cut off from its head by a crash."""
+    soon(grouped, clock)
+    grouped.flush()
+    with AuditLog(*paths) as web:
+        web.append("alice", "playback", "call-1", {}, T0_US)
+    assert json.loads(paths[1].read_text())["group_us"] == GROUP_US
+
+
+def test_signed_groups_verify_and_a_forged_group_does_not(paths, clock, monkeypatch):
+    from firmware.signing import Signer
+
+    signer = Signer(bytes(range(32)), "test")
+    with AuditLog(*paths, signer=signer, clock=clock, commit_us=GROUP_US) as log:
+        soon(log, clock, n=3)
+        log.flush()
+        soon(log, clock, n=2)
+        crash_before_head(log, monkeypatch)
+        assert log.verify(public_key=signer.public_key) == []
+        forge_after_head(paths, [T0_US])  # well chained, within the window, but not signed
+        assert log.verify(public_key=signer.public_key) == [
+            "audit entry 6 is not signed by the box's key (added or rewritten without it)"
+        ]

@@ -214,3 +214,33 @@ def test_a_version_1_store_migrates_without_a_password(tmp_path):
             sam.unwrap(old_wrapped, b"old", line=1)
     with pytest.raises(KeySlotError, match="predates line keys"):
         store.set_lines(ka["user"], [1])
+
+
+def test_the_start_makes_and_pins_every_lines_key_in_one_write_each(box, monkeypatch):
+    """The box's start (docs/audit-writes.md): one write of the key store and one of the pin,
+    none at a later start, and a line key that no longer matches its pin is tampering."""
+    from firmware import keypin
+    from firmware.keypin import RecordingKeyPin
+    from firmware.signing import Signer
+
+    store, _ = box
+    writes = []
+    for module in (keystore, keypin.fsutil):
+        real = module.atomic_write
+        monkeypatch.setattr(
+            module, "atomic_write", lambda p, *a, real=real, **k: writes.append(p) or real(p, *a, **k)
+        )
+    pin = RecordingKeyPin(store.keys_dir.parent, Signer(bytes(range(32)), "card"))
+    line_keys = store.ensure_line_keys(range(1, 5))
+    pin.pin_all(store.public_key(), line_keys)
+    assert sorted(line_keys) == [1, 2, 3, 4] and len(writes) == 2
+    # The recording path finds every key made and pinned: nothing more is written.
+    for line in range(1, 5):
+        assert store.line_public_key(line) == line_keys[line]
+        pin.check_line(line, line_keys[line])
+    pin.check(store.public_key())
+    again = RecordingKeyPin(store.keys_dir.parent, pin.signer)
+    again.pin_all(store.public_key(), store.ensure_line_keys(range(1, 5)))
+    assert len(writes) == 2
+    with pytest.raises(TamperError):
+        again.pin_all(store.public_key(), {**line_keys, 2: line_keys[3]})

@@ -77,6 +77,7 @@ def test_a_box_from_before_line_keys_keeps_its_recordings_and_records_per_line(l
         recovery = keys.new_recovery_key(admin)
     with monkeypatch.context() as old_firmware:
         old_firmware.setattr(Box, "_line_public_key", lambda self, line: None)  # no line keys yet
+        old_firmware.setattr(Box, "_pin_line_keys", lambda self: None)  # (nor made at the start)
         lab.run(lab.load(lab.scenario_doc(CALLS[:2], lines=2)), data_dir)
     assert keys.line_public_keys() == {}
     before = {r["id"] for r in lab.rows(data_dir)}
