@@ -183,6 +183,9 @@ class Box:
             self._public_key,
             preroll_ms=config.preroll_ms,
             flush_ms=recorder_flush_ms(self._flush_ms(), config.audio_profile),
+            # Chunks stay short with a stretched sync: a crash of the process costs a
+            # second at most, as ever; only the syncs wait (docs/holdup-writes.md).
+            write_ms=recorder_flush_ms(config.flush_ms, config.audio_profile),
             profile=config.audio_profile,
             disk_reserve_bytes=config.disk_reserve_mb << 20,
             auto=False,
@@ -336,6 +339,7 @@ class Box:
             signer=self.signer,
             on_audit=self._audit_recording,
             before_begin=self.calllog.flush,  # the call's row first (the call log's group commit)
+            holdup=self._flush_ms() > self.config.flush_ms,
         )
         self.recordings.field_cipher = self.cipher
         # Recordings sealed before a HAT was replaced hold by the key handed over.
@@ -664,6 +668,12 @@ class Box:
         sealed = self.recorder.in_progress
         wall = self.clock.wall_at(t_us)
         self._quiesce("power_loss", wall)
+        if self.recordings.holdup:
+            # The recordings' rows were not synced one by one (docs/holdup-writes.md).
+            try:
+                self.recordings.sync()
+            except OSError as exc:
+                log.error("cannot sync the call log at the power failure: %s", exc)
         self.seal_s = time.monotonic() - began
         try:
             self.audit.append(

@@ -251,3 +251,51 @@ def test_disk_full_at_creation_leaves_nothing(small_disk, fill_disk, key):
     with pytest.raises(DiskFullError):
         SegmentWriter(small_disk / "rec.lkr", "rec-1", key, dict(HEADER, pad="x" * 5000))
     assert not (small_disk / "rec.lkr").exists()
+
+
+def _count_syncs(monkeypatch):
+    """Every fdatasync and directory fsync the writer asks for, in order."""
+    calls = []
+    real_fdatasync = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (calls.append("file"), real_fdatasync(fd))[1])
+    monkeypatch.setattr(segment, "fsync_dir", lambda path: calls.append("dir"))
+    return calls
+
+
+def test_a_stretched_sync_writes_every_chunk_at_once_and_syncs_every_nth(tmp_path, key, monkeypatch):
+    """With a hold-up capacitor (``sync_chunks``) each chunk is in the file as soon as it
+    is sealed - a crash of the process keeps it - but the card sees a sync only every
+    ``sync_chunks`` chunks, the first one with the file's name, and at the seal."""
+    syncs = _count_syncs(monkeypatch)
+    path = tmp_path / "rec.lkr"
+    w = SegmentWriter(path, "rec-1", key, HEADER, sync_chunks=3)
+    assert syncs == []  # the header waits for the first sync with the chunks
+    w.write_chunk(CHUNKS[0])
+    w.write_chunk(CHUNKS[1])
+    assert syncs == []
+    assert inspect(path)["chunks"] == 2  # written, unsynced
+    w.write_chunk(CHUNKS[2])
+    assert syncs == ["file", "dir"]
+    w.write_chunk(CHUNKS[3])
+    assert syncs == ["file", "dir"]
+    w.close()
+    assert syncs[2] == "file"  # the seal syncs what waits
+    assert read(path, key) == (b"".join(CHUNKS), True)
+
+
+def test_a_stretched_sync_syncs_what_waits_when_the_recording_stops_early(tmp_path, key, monkeypatch):
+    syncs = _count_syncs(monkeypatch)
+    path = tmp_path / "rec.lkr"
+    w = SegmentWriter(path, "rec-1", key, HEADER, sync_chunks=10)
+    w.write_chunk(CHUNKS[0])
+    w.abort()
+    assert syncs == ["file", "dir"]
+    assert read(path, key) == (CHUNKS[0], False)
+
+
+def test_one_chunk_per_sync_is_the_default(tmp_path, key, monkeypatch):
+    syncs = _count_syncs(monkeypatch)
+    w = SegmentWriter(tmp_path / "rec.lkr", "rec-1", key, HEADER)
+    assert syncs == ["file", "dir"]  # created durably, as ever
+    w.write_chunk(CHUNKS[0])
+    assert syncs == ["file", "dir", "file"]
