@@ -183,9 +183,6 @@ class Box:
             self._public_key,
             preroll_ms=config.preroll_ms,
             flush_ms=recorder_flush_ms(self._flush_ms(), config.audio_profile),
-            # Chunks stay short with a stretched sync: a crash of the process costs a
-            # second at most, as ever; only the syncs wait (docs/holdup-writes.md).
-            write_ms=recorder_flush_ms(config.flush_ms, config.audio_profile),
             profile=config.audio_profile,
             disk_reserve_bytes=config.disk_reserve_mb << 20,
             auto=False,

@@ -41,13 +41,11 @@ class BoxConfig:
     ``flush_ms``   the most audio held in memory before it is on the card, the
                    recorder's delay line (``firmware.box.RECORDER_DELAY_MS``)
                    included; so never less than that delay and one frame
-    ``holdup_flush_ms`` 0 (off), or how long audio may wait unsynced instead
+    ``holdup_flush_ms`` 0 (off), or how long audio may wait in memory instead
                    when the HAT's MCU warns of power cuts and has a hold-up
-                   capacitor (docs/holdup-writes.md): each recording file is
-                   synced once per this interval and when sealed; the warning
-                   syncs everything on a power cut; a crash of the software
-                   still costs at most ``flush_ms``; a power cut without the
-                   warning (a failed capacitor) up to this much
+                   capacitor (docs/power-fail.md): fewer, larger writes; the
+                   warning seals everything on a power cut, but a crash of the
+                   software itself may then lose this much
     ``write_journal`` true (default): every line's chunks are committed to one
                    shared journal and the recording files written in whole
                    pages (docs/journal.md); false: each line's file is

@@ -105,14 +105,7 @@ class Recorder:
         recordings are wrapped to (the line's own, so that only the holders of
         that line's key open them); None wraps to ``public_key``
     :param preroll_ms: audio kept from before the answer
-    :param flush_ms: the most audio that waits before it is synced to the card
-    :param write_ms: the most audio that waits in the recorder's memory before it
-        is written to its file (a chunk); None: ``flush_ms``. Shorter than
-        ``flush_ms`` only where a HAT's MCU warns of power cuts (no journal): each
-        chunk is then written at once without a sync, the file synced every
-        ``flush_ms`` of audio and when it is sealed, so that a crash of the
-        process (the page cache survives it) costs at most ``write_ms`` and a
-        warned power cut nothing (docs/holdup-writes.md)
+    :param flush_ms: the most audio that waits in memory before reaching the card
     :param profile: codec profile
     :param fsync: ``False`` only in tests and benchmarks
     :param disk_reserve_bytes: free space recordings must leave on the card
@@ -141,7 +134,6 @@ class Recorder:
         *,
         preroll_ms=1000,
         flush_ms=1000,
-        write_ms=None,
         profile="voice",
         fsync=True,
         disk_reserve_bytes=0,
@@ -161,7 +153,6 @@ class Recorder:
         self._line_key = line_key
         self.preroll_us = preroll_ms * 1000
         self.flush_ms = flush_ms
-        self.write_ms = flush_ms if write_ms is None else min(write_ms, flush_ms)
         self.profile = codec.get_profile(profile).name
         self.fsync = fsync
         self.disk_reserve_bytes = int(disk_reserve_bytes)
@@ -171,10 +162,7 @@ class Recorder:
         frame = codec.Encoder(self.profile, self.rate).frame_samples
         self.frame_us = frame * 1_000_000 // self.rate
         # The audio in every chunk but the last (what recovery counts with).
-        self.chunk_ms = ChunkPolicy(self.write_ms).samples_per_chunk(self.rate, frame) * 1000 // self.rate
-        # Chunks written between two syncs of a file: no more than flush_ms of audio.
-        stretched = journal is None and self.write_ms < flush_ms
-        self.sync_chunks = max(1, flush_ms // self.chunk_ms) if stretched else 1
+        self.chunk_ms = ChunkPolicy(flush_ms).samples_per_chunk(self.rate, frame) * 1000 // self.rate
         self._lock = threading.RLock()
         self._active = {}
         self.delay_us = int(delay_ms) * 1000
@@ -433,7 +421,7 @@ class Recorder:
         """A recording of ``call`` held in memory until it has talked ``min_talk_us``
         (and, if ``manual``, until :meth:`release`)."""
         pipeline = HeldPipeline(
-            self.profile, self.write_ms, self.rate, first_chunk_ms=self._first_chunk_ms(start_us)
+            self.profile, self.flush_ms, self.rate, first_chunk_ms=self._first_chunk_ms(start_us)
         )
         active = _Active(call, None, pipeline, None, start_us)
         active.min_talk_us = min_talk_us
@@ -542,12 +530,11 @@ class Recorder:
                 data_key,
                 header,
                 profile=self.profile,
-                flush_ms=self.write_ms,
+                flush_ms=self.flush_ms,
                 rate=self.rate,
                 fsync=self.fsync,
                 journal=self.journal,
                 first_chunk_ms=self._first_chunk_ms(start_us),
-                sync_chunks=self.sync_chunks,
             )
         except BaseException:
             if self._unbegun.pop(recording_id, None) is None:

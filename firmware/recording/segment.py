@@ -13,9 +13,7 @@ bytes long has, most likely, been closed (:func:`inspect` says so without a
 key; only :class:`SegmentReader` proves it).
 
 The writer only appends; each chunk is on the card (``fdatasync``) before
-:meth:`SegmentWriter.write_chunk` returns (with ``sync_chunks`` > 1, a HAT's
-hold-up capacitor covering the rest, only every that many chunks: see
-docs/holdup-writes.md). A crash can leave a torn last
+:meth:`SegmentWriter.write_chunk` returns. A crash can leave a torn last
 record - cut short, with a garbled length field, or with zeros where its
 blocks never landed - which the reader ignores; the file then reads as
 *partial*. Any other
@@ -83,17 +81,12 @@ class SegmentWriter:
         is committed there, and written here without a sync (the file is
         synced when it is closed, or when the journal wraps round); None
         appends and syncs every record here
-    :param sync_chunks: without a journal, sync the file once every this many
-        chunks, and when it is closed or aborted; the chunks between are
-        written at once, unsynced (the page cache keeps them through a crash of
-        the process; a power cut is warned of by the HAT's MCU, which seals the
-        file). 1 (default): every chunk, and the file's creation
     :raises FileExistsError: ``path`` exists (a file is never rewritten)
     :raises DiskFullError: no room even for the header (nothing is left behind)
     :raises OSError: any other failure to create it
     """
 
-    def __init__(self, path, recording_id, data_key, header, fsync=True, journal=None, sync_chunks=1):
+    def __init__(self, path, recording_id, data_key, header, fsync=True, journal=None):
         self.path = os.fspath(path)
         self.header = dict(header, recording_id=str(recording_id))
         self.header_bytes = _header_bytes(self.header)
@@ -101,9 +94,6 @@ class SegmentWriter:
         self._sealer = crypto.StreamSealer(data_key, aad=self.header_bytes)
         self._fsync = fsync
         self.journal = journal
-        self.sync_chunks = max(1, int(sync_chunks))
-        self._unsynced = 0  # chunks written since the file was last synced (sync_chunks > 1)
-        self._dir_synced = self.sync_chunks == 1
         self._pending = bytearray()  # journaled records not yet in the file
         self._file_bytes = 0  # bytes handed to the file so far
         self.bytes_written = 0  # every byte handed to the OS, torn ones included
@@ -113,10 +103,8 @@ class SegmentWriter:
             self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, fsutil.data_mode()
         )
         try:
-            # With a stretched sync the header and the file's name reach the card with
-            # its first sync (a page synced now would be written again with the chunks).
-            self._append(self.header_bytes, sync=self.sync_chunks == 1)
-            if fsync and self.sync_chunks == 1:
+            self._append(self.header_bytes)
+            if fsync:
                 fsync_dir(self.path)
         except BaseException as exc:
             os.close(self._fd)
@@ -167,11 +155,6 @@ class SegmentWriter:
     def abort(self):
         """Stop without the final chunk: the file stays, as a partial recording."""
         if not self.closed:
-            if self.journal is None and (self._unsynced or not self._dir_synced):
-                try:
-                    self._sync()
-                except OSError as exc:  # what was written stays in the page cache
-                    log.error("cannot sync recording %s: %s", self.path, exc)
             if self.journal is not None:
                 try:
                     self.sync_file()
@@ -195,12 +178,7 @@ class SegmentWriter:
             raise ValueError("recording %s is closed" % self.path)
         record = _LENGTH.pack(len(sealed)) + sealed
         try:
-            if self.journal is None and self.sync_chunks > 1:
-                self._append(record, sync=False)
-                self._unsynced += 1
-                if final or self._unsynced >= self.sync_chunks:
-                    self._sync()
-            elif self.journal is None:
+            if self.journal is None:
                 self._append(record)
             elif final:
                 self._pending += record  # close() writes and syncs it with the rest
@@ -225,15 +203,6 @@ class SegmentWriter:
             view = view[n:]
         if self._fsync and sync:
             os.fdatasync(self._fd)
-
-    def _sync(self):
-        """Sync the file and (the first time: it may be new) its directory entry."""
-        if self._fsync:
-            os.fdatasync(self._fd)
-            if not self._dir_synced:
-                fsync_dir(self.path)
-        self._dir_synced = True
-        self._unsynced = 0
 
     def _write_pending(self, n=None):
         n = len(self._pending) if n is None else n

@@ -173,8 +173,6 @@ class RecordingPipeline:
         commits each chunk (None: the file is appended and synced chunk by chunk)
     :param first_chunk_ms: the first chunk's audio (whole frames, at most
         ``flush_ms``; in the header as ``first_chunk_ms``); None: ``flush_ms``
-    :param sync_chunks: without a journal, the file is synced once every this
-        many chunks (see :class:`SegmentWriter`); 1: every chunk
     :raises DiskFullError: no room to create the file (nothing is left behind)
     :raises ConfigError: unknown profile
     :raises OSError: the file cannot be created
@@ -193,7 +191,6 @@ class RecordingPipeline:
         outputs=(),
         journal=None,
         first_chunk_ms=None,
-        sync_chunks=1,
     ):
         self.profile = get_profile(profile).name
         self.rate = rate
@@ -202,9 +199,7 @@ class RecordingPipeline:
         header = dict(header, profile=self.profile, rate=rate, chunk_ms=flush_ms)
         if first_chunk_ms is not None:
             header["first_chunk_ms"] = int(first_chunk_ms)
-        self.writer = SegmentWriter(
-            path, recording_id, data_key, header, fsync=fsync, journal=journal, sync_chunks=sync_chunks
-        )
+        self.writer = SegmentWriter(path, recording_id, data_key, header, fsync=fsync, journal=journal)
         self.encoder.output = Fanout(self.writer, outputs) if outputs else self.writer
         self.first_t_us = None
         self.last_t_us = None

@@ -105,15 +105,17 @@ CALLS = [
 WINDOW_US = (800_000, 13_200_000)
 
 
-def _kill_runs(lab, doc, kills, name):
-    """Kill a box running ``doc`` at ``kills`` random moments; returns
-    ``(scenario, [(kill, data dir, t_last_us)])``."""
-    path = lab.write_scenario(doc, name + ".json")
+@pytest.fixture(scope="module")
+def crashes(module_lab):
+    """Run the kills; returns ``[(kill, data dir, t_last_us)]``."""
+    lab = module_lab
+    doc = lab.scenario_doc(CALLS)
+    path = lab.write_scenario(doc, "crash.json")
     scenario = lab.load(doc)
     lab.timeline(scenario)  # speech into the shared cache, before any child runs
     rng = random.Random(SEED)
-    targets = [rng.randrange(*WINDOW_US) for _ in range(kills)]
-    dirs = [lab.init_data_dir(lab.tmp_path / ("%s%02d" % (name, kill))) for kill in range(kills)]
+    targets = [rng.randrange(*WINDOW_US) for _ in range(KILLS)]
+    dirs = [lab.init_data_dir(lab.tmp_path / ("kill%02d" % kill)) for kill in range(KILLS)]
 
     def one(kill):
         proc = subprocess.Popen(
@@ -135,39 +137,19 @@ def _kill_runs(lab, doc, kills, name):
 
     # Two at a time: each child is busy only part of the time it is paced over.
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(one, range(kills)))
-    return scenario, results
-
-
-@pytest.fixture(scope="module")
-def crashes(module_lab):
-    """Run the kills; returns ``(lab, scenario, [(kill, data dir, t_last_us)])``."""
-    scenario, results = _kill_runs(module_lab, module_lab.scenario_doc(CALLS), KILLS, "kill")
-    return module_lab, scenario, results
-
-
-def _check_kills(lab, scenario, results, what):
-    losses, empty = [], 0
-    for kill, data_dir, t_last in results:
-        found = lab.check_after_crash(data_dir, scenario, t_last, t_last + PERIOD_US, "%s %d" % (what, kill))
-        losses += found["loss_us"]
-        empty += found["empty"]
-    print(
-        "%s: %d kills, %d partial recordings (%d still empty), audio lost before the "
-        "kill %d..%d ms" % (what, len(results), len(losses), empty, min(losses) // 1000, max(losses) // 1000)
-    )
-    assert len(losses) >= len(results)
+        results = list(pool.map(one, range(KILLS)))
+    return lab, scenario, results
 
 
 def test_kill_9_during_calls_loses_at_most_the_last_second(crashes):
     lab, scenario, results = crashes
-    _check_kills(lab, scenario, results, "kill -9")
-
-
-def test_kill_9_with_a_stretched_sync_still_loses_at_most_the_last_second(module_lab):
-    """With the LK-4L's hold-up capacitor and ``holdup_flush_ms`` the files are synced
-    only every 10 s, but each chunk is still written within the second: the page cache
-    survives a crash of the process, so a kill -9 costs what it costs without it."""
-    doc = module_lab.scenario_doc(CALLS, hat="lk-4l", config={"holdup_flush_ms": 10_000})
-    scenario, results = _kill_runs(module_lab, doc, KILLS // 4, "holdup")
-    _check_kills(module_lab, scenario, results, "kill -9 (stretched sync)")
+    losses, empty = [], 0
+    for kill, data_dir, t_last in results:
+        found = lab.check_after_crash(data_dir, scenario, t_last, t_last + PERIOD_US, "kill %d" % kill)
+        losses += found["loss_us"]
+        empty += found["empty"]
+    print(
+        "kill -9: %d kills, %d partial recordings (%d still empty), audio lost before the "
+        "kill %d..%d ms" % (len(results), len(losses), empty, min(losses) // 1000, max(losses) // 1000)
+    )
+    assert len(losses) >= KILLS
