@@ -189,6 +189,7 @@ class Box:
             delay_ms=RECORDER_DELAY_MS,
             line_key=self._line_public_key,
             journal=self._journal(),
+            holdup=self._flush_ms() > config.flush_ms,
         )
         self.recorder.field_cipher = self.cipher
         self.recorder.attach(self.bus)
