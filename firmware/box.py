@@ -195,6 +195,7 @@ class Box:
             delay_ms=RECORDER_DELAY_MS,
             line_key=self._line_public_key,
             journal=self._journal(),
+            holdup=self._flush_ms() > config.flush_ms,
         )
         self.recorder.field_cipher = self.cipher
         self.recorder.attach(self.bus)
@@ -359,6 +360,7 @@ class Box:
             signer=self.signer,
             on_audit=self._audit_recording,
             before_begin=self.calllog.write_rows,  # the call's row first (the call log's group commit)
+            holdup=self._flush_ms() > self.config.flush_ms,
         )
         self.recordings.field_cipher = self.cipher
         # Recordings sealed before a HAT was replaced hold by the key handed over.
@@ -709,6 +711,12 @@ class Box:
         sealed = self.recorder.in_progress
         wall = self.clock.wall_at(t_us)
         self._quiesce("power_loss", wall)
+        if self.recordings.holdup:
+            # The recordings' rows were not synced one by one (docs/holdup-writes.md).
+            try:
+                self.recordings.sync()
+            except OSError as exc:
+                log.error("cannot sync the call log at the power failure: %s", exc)
         self.seal_s = time.monotonic() - began
         try:
             self.audit.append(

@@ -120,6 +120,9 @@ class Recorder:
     :param journal: the shared :class:`~firmware.recording.journal.Journal` every
         line's chunks are committed to (docs/journal.md); None syncs each
         line's file chunk by chunk
+    :param holdup: the HAT's MCU warns of power cuts (``holdup_flush_ms``): a new
+        file's header is synced with its first chunk, not on its own (one page
+        less per recording; docs/holdup-writes.md)
     """
 
     END_GRACE_US = 500_000
@@ -142,9 +145,11 @@ class Recorder:
         delay_ms=0,
         line_key=None,
         journal=None,
+        holdup=False,
     ):
         self.capture = capture
         self.journal = journal
+        self.holdup = holdup
         self.store = store
         self.clock = clock
         self.bus = bus
@@ -535,6 +540,7 @@ class Recorder:
                 fsync=self.fsync,
                 journal=self.journal,
                 first_chunk_ms=self._first_chunk_ms(start_us),
+                sync_create=not self.holdup,
             )
         except BaseException:
             if self._unbegun.pop(recording_id, None) is None:

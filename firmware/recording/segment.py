@@ -81,12 +81,15 @@ class SegmentWriter:
         is committed there, and written here without a sync (the file is
         synced when it is closed, or when the journal wraps round); None
         appends and syncs every record here
+    :param sync_create: sync the header and the file's name at once (default);
+        False, under a HAT's hold-up capacitor (docs/holdup-writes.md): they
+        reach the card with the first chunk's sync, in the same page
     :raises FileExistsError: ``path`` exists (a file is never rewritten)
     :raises DiskFullError: no room even for the header (nothing is left behind)
     :raises OSError: any other failure to create it
     """
 
-    def __init__(self, path, recording_id, data_key, header, fsync=True, journal=None):
+    def __init__(self, path, recording_id, data_key, header, fsync=True, journal=None, sync_create=True):
         self.path = os.fspath(path)
         self.header = dict(header, recording_id=str(recording_id))
         self.header_bytes = _header_bytes(self.header)
@@ -99,13 +102,12 @@ class SegmentWriter:
         self.bytes_written = 0  # every byte handed to the OS, torn ones included
         self.chunks = 0
         self.closed = False
+        self._named = not fsync  # whether the file's name is synced (or need not be)
         self._fd = os.open(
             self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, fsutil.data_mode()
         )
         try:
-            self._append(self.header_bytes)
-            if fsync:
-                fsync_dir(self.path)
+            self._append(self.header_bytes, sync=sync_create)
         except BaseException as exc:
             os.close(self._fd)
             self.closed = True
@@ -203,6 +205,9 @@ class SegmentWriter:
             view = view[n:]
         if self._fsync and sync:
             os.fdatasync(self._fd)
+            if not self._named:
+                fsync_dir(self.path)
+                self._named = True
 
     def _write_pending(self, n=None):
         n = len(self._pending) if n is None else n

@@ -173,6 +173,8 @@ class RecordingPipeline:
         commits each chunk (None: the file is appended and synced chunk by chunk)
     :param first_chunk_ms: the first chunk's audio (whole frames, at most
         ``flush_ms``; in the header as ``first_chunk_ms``); None: ``flush_ms``
+    :param sync_create: False: the new file's header is synced with its first
+        chunk, not on its own (see :class:`SegmentWriter`)
     :raises DiskFullError: no room to create the file (nothing is left behind)
     :raises ConfigError: unknown profile
     :raises OSError: the file cannot be created
@@ -191,6 +193,7 @@ class RecordingPipeline:
         outputs=(),
         journal=None,
         first_chunk_ms=None,
+        sync_create=True,
     ):
         self.profile = get_profile(profile).name
         self.rate = rate
@@ -199,7 +202,9 @@ class RecordingPipeline:
         header = dict(header, profile=self.profile, rate=rate, chunk_ms=flush_ms)
         if first_chunk_ms is not None:
             header["first_chunk_ms"] = int(first_chunk_ms)
-        self.writer = SegmentWriter(path, recording_id, data_key, header, fsync=fsync, journal=journal)
+        self.writer = SegmentWriter(
+            path, recording_id, data_key, header, fsync=fsync, journal=journal, sync_create=sync_create
+        )
         self.encoder.output = Fanout(self.writer, outputs) if outputs else self.writer
         self.first_t_us = None
         self.last_t_us = None

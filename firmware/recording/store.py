@@ -114,6 +114,11 @@ class RecordingStore:
     :param before_begin: ``fn()``, called before a new recording's row is
         committed: the box writes the call log's waiting states (its group
         commit), so that a call's row is on the card before a recording names it
+    :param holdup: the HAT's MCU warns of power cuts and the box syncs on a
+        stretched interval (``holdup_flush_ms``): this store's commits are not
+        synced one by one (SQLite ``synchronous=NORMAL``, which WAL keeps free of
+        corruption) but with the call log's next commit, which syncs the same
+        write-ahead log, and at the warning (docs/holdup-writes.md)
     :raises StorageError: the database cannot be opened
     """
 
@@ -126,6 +131,7 @@ class RecordingStore:
         verify_key: bytes | None = None,
         on_audit: Callable[[str, str | None, dict[str, Any]], None] | None = None,
         before_begin: Callable[[], Any] | None = None,
+        holdup: bool = False,
     ) -> None:
         self.data_dir = os.fspath(data_dir)
         self.signer = signer
@@ -139,6 +145,7 @@ class RecordingStore:
         self.quarantine_dir = os.path.join(self.data_dir, QUARANTINE)
         self._lock = threading.RLock()  # re-entrant: the deletion log runs in transactions
         self.readonly = readonly
+        self.holdup = holdup and not readonly
         self.journal: Journal | None = None  # the shared Journal, once open_journal() opened it
         self.replayed: dict[str, Any] = {}  # what recover() replayed from the journal
         path = os.path.join(self.data_dir, "calls.db")
@@ -150,6 +157,8 @@ class RecordingStore:
         fsutil.create_db_file(path)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         datadir.tune_wal(self._db)
+        if self.holdup:
+            self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
         self._add_rekey_column()
@@ -187,10 +196,29 @@ class RecordingStore:
 
     def close(self):
         with self._lock:
+            if self.holdup:
+                self.sync()
             self._db.close()
             if self.journal is not None:
                 self.journal.close()
                 self.journal = None
+
+    def sync(self) -> None:
+        """Put every commit of the call log's database on the card (its write-ahead log
+        synced): what a stretched sync (``holdup``) left in the page cache, at the MCU's
+        power-fail warning and at the stop.
+
+        :raises OSError: the sync failed
+        """
+        path = os.path.join(self.data_dir, "calls.db-wal")
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return  # checkpointed and removed: nothing waits
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def open_journal(self, fsync=True):
         """Open the shared recording journal for writing (after :meth:`recover` replayed it).

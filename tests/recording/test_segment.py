@@ -251,3 +251,35 @@ def test_disk_full_at_creation_leaves_nothing(small_disk, fill_disk, key):
     with pytest.raises(DiskFullError):
         SegmentWriter(small_disk / "rec.lkr", "rec-1", key, dict(HEADER, pad="x" * 5000))
     assert not (small_disk / "rec.lkr").exists()
+
+
+def _count_syncs(monkeypatch):
+    """Every fdatasync and directory fsync the writer asks for, in order."""
+    calls = []
+    real_fdatasync = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (calls.append("file"), real_fdatasync(fd))[1])
+    monkeypatch.setattr(segment, "fsync_dir", lambda path: calls.append("dir"))
+    return calls
+
+
+def test_a_new_file_is_durable_at_once_by_default(tmp_path, key, monkeypatch):
+    syncs = _count_syncs(monkeypatch)
+    w = SegmentWriter(tmp_path / "rec.lkr", "rec-1", key, HEADER)
+    assert syncs == ["file", "dir"]
+    w.write_chunk(CHUNKS[0])
+    assert syncs == ["file", "dir", "file"]
+
+
+def test_under_a_hold_up_capacitor_the_header_is_synced_with_the_first_chunk(tmp_path, key, monkeypatch):
+    """(``sync_create=False``) The header's page would otherwise be sent to the card
+    twice: alone, then again with the first chunk; the file's name goes with it."""
+    syncs = _count_syncs(monkeypatch)
+    path = tmp_path / "rec.lkr"
+    w = SegmentWriter(path, "rec-1", key, HEADER, sync_create=False)
+    assert syncs == []
+    w.write_chunk(CHUNKS[0])
+    assert syncs == ["file", "dir"]
+    w.write_chunk(CHUNKS[1])
+    w.close()
+    assert syncs == ["file", "dir", "file", "file", "dir"]
+    assert read(path, key) == (CHUNKS[0] + CHUNKS[1], True)

@@ -115,6 +115,8 @@ def test_power_cut_with_warning_loses_nothing_and_the_box_records_again(
     # Audio waits in memory at most flush_ms (1 s) or holdup_flush_ms, the delay line
     # included: the recorder's chunks are shorter by the delay.
     assert host.boxes[0].recorder.flush_ms == (holdup_flush_ms or 1000) - RECORDER_DELAY_MS
+    # The recordings' rows are synced with the call log's commits and at the warning.
+    assert host.boxes[0].recordings.holdup == bool(holdup_flush_ms)
     # Call states wait as long as audio: the warning writes them with the rest (checked below).
     assert host.boxes[0].calllog.commit_us == max(1000, holdup_flush_ms) * 1000
     assert len(warnings) == 1, warnings
