@@ -17,6 +17,7 @@ Line states (:data:`STATES`)::
     idle ──off-hook──▶ dialling ──reversal, voice, a policy code, or dial_timeout
                                   after the last digit──▶ connected
     connected ──loop-current break, reversal, clear-down tone or silence──▶ cleared ──on-hook──▶ idle
+    cleared (by silence) ──sound on the line, still off-hook──▶ connected (the same call)
     connected / dialling ──on-hook──▶ idle
     any ──no line voltage for no_voltage_fault_ms──▶ fault ──voltage back──▶ idle
 
@@ -50,7 +51,12 @@ disconnect: ``end_reason`` "remote_break"), a polarity reversal while
 connected (not the one that came with the answer: "remote_reversal"), a
 clear-down tone of any country the DSP listens for ("remote_tone"), or
 ``silence_clear_ms`` of silence on the line ("remote_silence", ended where
-the silence began). A local loop break is a dial pulse up to
+the silence began). The silence clear is a guess, the one hang-up signal that
+can be wrong (a hold without music, a handset laid down in a quiet office): while
+our side is still off-hook after it, sound returning on the line re-opens the
+same call (:class:`~firmware.bus.CallResumed`: its end and ``end_reason``
+cleared, noted ``silence_resumed:<ms of the quiet>``); the line is back to
+connected and the call ends again by any of the signals above. A local loop break is a dial pulse up to
 ``pulse_break_max_ms``, a hook flash (noted, the call goes on) up to
 ``flash_max_ms`` while connected, an on-hook beyond.
 
@@ -77,6 +83,7 @@ from firmware.bus import (
     CallAnswered,
     CallEnded,
     CallerIdReceived,
+    CallResumed,
     CallStarted,
     CallUpdated,
     DigitDialled,
@@ -522,6 +529,7 @@ class _Line:
         self.resyncing = False  # power just came back: loop inputs still settling
         self.clear_rev_us = None  # polarity change while connected, not judged yet
         self.quiet_us = None  # the line has been silent since (DSP Quiet), or None
+        self.silenced = None  # the call the silence clear ended, while it may still go on
         self.alert_kinds = set()  # what announced the caller ID: "reversal", "dtas"
         self.bursts = []  # (start_us, end_us) of the ring bursts of this call
         self.ringing_rev_us = None  # polarity change while ringing: an answer reversal?
@@ -550,6 +558,8 @@ class _Line:
         self.sup._emit(event_type(line=self.n, t_us=t_us, **fields_))
 
     def _set_state(self, state, t_us):
+        if state not in (CLEARED, CONNECTED):
+            self.silenced = None
         if state != self.state:
             previous, self.state = self.state, state
             self._emit(LineStateChanged, t_us, state=state, previous=previous)
@@ -725,6 +735,8 @@ class _Line:
 
     def _end(self, t_us, reason, state=IDLE):
         call, self.call = self.call, None
+        # Only a silence clear may be taken back, and only while our side stays off-hook.
+        self.silenced = call if reason == "remote_silence" and state == CLEARED else None
         self.held_keys = []
         self._disarm("ring", "dial", "digit", "reversal", "clear_rev", "silence")
         self.clear_rev_us = self.quiet_us = None
@@ -1139,6 +1151,8 @@ class _Line:
     def _tone(self, ev):
         name = ev.name
         self._emit(ToneDetected, ev.t_us, name=name)
+        if name in CLEAR_TONES and self.state == CLEARED and self.off_hook and self.silenced is not None:
+            self._resume(ev.t_us)  # it was not the silence: the far end clears now, by tone
         if name in CLEAR_TONES and self.state in (CONNECTED, DIALLING):
             self._note("tone:%s" % name)
             if self.state == CONNECTED:
@@ -1165,6 +1179,18 @@ class _Line:
     def _sound(self, ev):
         self.quiet_us = None
         self._disarm("silence")
+        if self.state == CLEARED and self.off_hook and self.silenced is not None:
+            self._resume(ev.t_us)
+
+    def _resume(self, t_us):
+        """Sound after a silence clear, our side still off-hook: nobody had gone (a hold,
+        a handset laid down). The same call goes on; its end is taken back."""
+        call, self.silenced = self.silenced, None
+        call.notes.append("silence_resumed:%d" % ((t_us - call.ended_us) // 1000))
+        call.ended_us = call.end_reason = None
+        self.call = call
+        self._emit(CallResumed, t_us, call=call)
+        self._set_state(CONNECTED, t_us)
 
     def _silence_check(self):
         if self.quiet_us is None:
