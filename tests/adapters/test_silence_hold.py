@@ -1,0 +1,98 @@
+"""A quiet spell longer than the silence clear is not the end of the call (the
+"nothing lost" promise): "hold on, let me check", a hold without music, a handset
+laid on the desk in a quiet office. Played through the whole box (``linekeeper
+sim``): the call log shows one call, ended when it really ended, and its one
+recording holds what was said after the quiet. On an adapter that signals
+nothing, a far end that really left is still cleared by the silence.
+"""
+
+import pytest
+
+from support.policy_lab import PolicyLab, scenario
+
+S = 1_000_000
+TOLERANCE_US = 50_000
+HELLO = "Hello, this is Linekeeper support. Hold on, let me check that for you."
+BACK = "Sorry to keep you waiting. Your order left the warehouse this morning."
+BACK_AT_S = 95.0  # after 90 s of quiet, longer than the 60 s silence clear
+
+
+def quiet_call(line, direction):
+    call = {
+        "line": line,
+        "at": 1.0,
+        "direction": direction,
+        "talk": 105.0,
+        "speech": [{"at": 0.5, "text": HELLO}, {"at": BACK_AT_S, "text": BACK}],
+    }
+    if direction == "in":
+        call.update(caller_id={"number": "01632960123"}, rings=1)
+    else:
+        call["dial"] = {"digits": "01632960456"}
+    return call
+
+
+@pytest.fixture(scope="module")
+def module_lab(tmp_path_factory, synth):
+    return PolicyLab(tmp_path_factory.mktemp("hold"), synth)
+
+
+@pytest.fixture(scope="module")
+def held(module_lab):
+    doc = scenario(
+        [
+            quiet_call(1, "in"),
+            quiet_call(2, "out"),
+            quiet_call(3, "in"),  # the same hold on an adapter that signals nothing
+            {  # the far end really leaves during the quiet; our side stays off-hook
+                "line": 4,
+                "at": 1.0,
+                "direction": "in",
+                "caller_id": {"number": "0123"},
+                "rings": 1,
+                "talk": 10.0,
+                "speech": [{"at": 0.5, "text": HELLO}],
+                "hangup": "remote",
+                "hangup_delay": 100.0,
+            },
+        ],
+        sources={"3": "silent-ata", "4": "silent-ata"},
+    )
+    data_dir, log = module_lab.sim(doc)
+    return module_lab, doc, data_dir, {c["line"]: c for c in log}, log
+
+
+def test_one_call_per_line_ended_when_it_really_ended(held):
+    lab, _doc, _data_dir, by_line, log = held
+    assert sorted(c["line"] for c in log) == [1, 2, 3, 4]  # no call split in two
+    for line in (1, 2, 3):
+        call = by_line[line]
+        assert call["end_reason"] == "local", call
+        talked_s = (lab.wall_us(call["ended_at"]) - lab.wall_us(call["answered_at"])) / S
+        assert talked_s > BACK_AT_S + 5, call
+
+
+def test_the_far_end_that_left_is_still_cleared_by_the_silence(held):
+    lab, _doc, _data_dir, by_line, _log = held
+    call = by_line[4]
+    assert call["end_reason"] == "remote_silence"
+    # The far end left 10 s after the answer; its speech ended a few seconds before.
+    talked_s = (lab.wall_us(call["ended_at"]) - lab.wall_us(call["answered_at"])) / S
+    assert 3.0 < talked_s <= 10.05
+
+
+@pytest.mark.parametrize("line", [1, 2, 3])
+def test_what_was_said_after_the_quiet_is_recorded(held, line):
+    lab, doc, data_dir, by_line, _log = held
+    call = by_line[line]
+    assert call["policy_decision"] == "record" and call["recording"] == "complete"
+    recordings = [r for r in lab.recordings(data_dir) if r["call_id"] == call["id"]]
+    assert len(recordings) == 1  # the same recording went on, not a second one
+    samples, t0 = lab.decode(data_dir, call["id"])
+    answered = lab.wall_us(call["answered_at"])
+    back = lab.at(samples, t0, answered + int((BACK_AT_S + 0.5) * S), 2.0)
+    quiet = lab.at(samples, t0, answered + 30 * S, 2.0)
+    assert lab.level_dbm0(back) > -35  # the words after the quiet are there
+    assert lab.level_dbm0(quiet) < -50  # and the quiet was quiet
+    # The recording runs to the end of the call.
+    assert (t0 + len(samples) * S // 8000) >= lab.wall_us(call["ended_at"]) - 1 * S
