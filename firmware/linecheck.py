@@ -6,7 +6,8 @@ after the first ring, announced by a reversal and/or a dual-tone alert), how
 the far end's clear was signalled (``end_reason``) and how long its
 loop-current breaks were, the ring cadence, a reversal on answer, hook
 flashes. It is kept in ``DATA_DIR/linecheck.json`` (written atomically after
-each call), so ``linekeeper linecheck`` can report it with or without the box
+each call; a call ended by the silence clear once its line leaves the
+cleared state, since sound may yet re-open it), so ``linekeeper linecheck`` can report it with or without the box
 running, and compared with the shipped adapter profiles
 (:mod:`board.adapter`) to say which ones the line behaves like.
 """
@@ -18,9 +19,10 @@ import threading
 
 from board.adapter import list_adapters, load_adapter
 from firmware.calls.call import REMOTE_REASONS
+from firmware.calls.supervisor import CLEARED, CONNECTED
 from firmware.storage.fsutil import atomic_write
 
-from .bus import CallEnded
+from .bus import CallEnded, CallResumed, LineStateChanged
 from .errors import LinekeeperError
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ class LineCheck:
         self.on_change = on_change  # f(line, summary): e.g. the status page's
         self._lock = threading.Lock()
         self._lines = {line: _empty() for line in range(1, lines + 1)}
+        self._silenced = {}  # line -> a silence-cleared call not learned yet
         try:
             saved = read(data_dir)
         except LinekeeperError as exc:
@@ -74,9 +77,30 @@ class LineCheck:
 
     def attach(self, bus):
         bus.subscribe(CallEnded, self._ended)
+        bus.subscribe(CallResumed, self._resumed)
+        bus.subscribe(LineStateChanged, self._line_state)
 
     def _ended(self, ev):
-        call = ev.call
+        if ev.call.end_reason == "remote_silence":
+            # The call may go on (sound again before on-hook): learned once the line says.
+            with self._lock:
+                self._silenced[ev.line] = ev.call
+            return
+        self._learn(ev.call)
+
+    def _resumed(self, ev):
+        with self._lock:
+            self._silenced.pop(ev.line, None)
+
+    def _line_state(self, ev):
+        if ev.state in (CLEARED, CONNECTED):
+            return
+        with self._lock:
+            call = self._silenced.pop(ev.line, None)
+        if call is not None:
+            self._learn(call)
+
+    def _learn(self, call):
         with self._lock:
             obs = self._lines.get(call.line)
             if obs is None:
