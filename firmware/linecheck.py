@@ -6,9 +6,9 @@ after the first ring, announced by a reversal and/or a dual-tone alert), how
 the far end's clear was signalled (``end_reason``) and how long its
 loop-current breaks were, the ring cadence, a reversal on answer, hook
 flashes. It is kept in ``DATA_DIR/linecheck.json`` (written atomically after
-each call; a call ended by the silence clear once its line leaves the
-cleared state, since sound may yet re-open it), so ``linekeeper linecheck`` can report it with or without the box
-running, and compared with the shipped adapter profiles
+each call; a call ended by the silence clear once its line leaves the cleared
+state, since sound may yet re-open it), so ``linekeeper linecheck`` can report
+it with or without the box running, and compared with the shipped adapter profiles
 (:mod:`board.adapter`) to say which ones the line behaves like.
 """
 
