@@ -1026,7 +1026,18 @@ class _Line:
         if handler is None:
             log.debug("line %d: ignoring DSP event %r", self.n, event)
             return
+        if self._brings_back(kind, event):
+            # Whichever the DSP reports first: a key must reach on_key (masked, a
+            # pause code heard), a clear-down tone is the far end's real clear.
+            self._resume(event.t_us)
         handler(event)
+
+    def _brings_back(self, kind, event):
+        """Whether ``event`` is sound on a line whose call the silence clear ended while
+        our side stayed off-hook: then that call goes on (see the module docstring)."""
+        if self.state != CLEARED or not self.off_hook or self.silenced is None:
+            return False
+        return kind in ("Sound", "Speech", "DtmfDigit") or (kind == "Tone" and event.name in CLEAR_TONES)
 
     def _dtmf(self, ev):
         end_us = getattr(ev, "end_us", None)
@@ -1151,8 +1162,6 @@ class _Line:
     def _tone(self, ev):
         name = ev.name
         self._emit(ToneDetected, ev.t_us, name=name)
-        if name in CLEAR_TONES and self.state == CLEARED and self.off_hook and self.silenced is not None:
-            self._resume(ev.t_us)  # it was not the silence: the far end clears now, by tone
         if name in CLEAR_TONES and self.state in (CONNECTED, DIALLING):
             self._note("tone:%s" % name)
             if self.state == CONNECTED:
@@ -1179,8 +1188,6 @@ class _Line:
     def _sound(self, ev):
         self.quiet_us = None
         self._disarm("silence")
-        if self.state == CLEARED and self.off_hook and self.silenced is not None:
-            self._resume(ev.t_us)
 
     def _resume(self, t_us):
         """Sound after a silence clear, our side still off-hook: nobody had gone (a hold,

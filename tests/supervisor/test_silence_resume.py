@@ -7,16 +7,18 @@ from board.base import INPUT_SIGNALS
 from firmware.bus import CallAnswered, CallEnded, CallResumed, CallStarted, EventBus, LineStateChanged
 from firmware.calls.supervisor import Supervisor, SupervisorConfig
 from firmware.clock import SimClock
-from firmware.dsp.events import Quiet, Sound, Tone
+from firmware.dsp.events import DtmfDigit, Quiet, Sound, Tone
 from tests.supervisor.test_far_end_clear import answered_call, near, us
 
 
-def play(line, until_ms):
+def play(line, until_ms, on_key=None):
     """Play ``line`` and return every call event and line state change, in order."""
     clock, bus, seen = SimClock(), EventBus(strict=True), []
     for kind in (CallStarted, CallAnswered, CallEnded, CallResumed, LineStateChanged):
         bus.subscribe(kind, lambda ev: seen.append((type(ev).__name__, ev, _snapshot(ev))))
-    sup = Supervisor(1, clock, bus, SupervisorConfig(**line.config), signals=frozenset(INPUT_SIGNALS))
+    sup = Supervisor(
+        1, clock, bus, SupervisorConfig(**line.config), signals=frozenset(INPUT_SIGNALS), on_key=on_key
+    )
     for t, signal, active in sorted(line.edges, key=lambda e: e[0]):
         clock.call_at(t, partial(sup.on_edge, 1, signal, active, t))
     for t, event in line.events:
@@ -96,3 +98,17 @@ def test_a_signalled_clear_is_never_taken_back():
     ends = [snap for kind, _, snap in seen if kind == "CallEnded"]
     assert [r for _, r in ends] == ["remote_break"]
     assert not [k for k, _, _ in seen if k == "CallResumed"]
+
+
+def test_a_key_after_a_silence_clear_reaches_the_policy():
+    """A key reported before the DSP's Sound (a card digit keyed after the hold) still goes
+    to on_key, so the policy can mask it or act on a pause code."""
+    line = answered_call(silence_clear_ms=20000)
+    line.dsp(Quiet(us(8000)), late_ms=2000)
+    line.dsp(DtmfDigit(us(40000), "4", us(40070)), late_ms=100)
+    line.dsp(Sound(us(40000)), late_ms=500)
+    line.handset(False, 50000)
+    keys = []
+    seen, _ = play(line, 51000, on_key=lambda *a: keys.append(a))
+    assert keys == [(1, "4", us(40000), us(40070))]
+    assert [k for k, _, _ in seen].count("CallResumed") == 1
