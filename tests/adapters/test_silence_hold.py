@@ -96,3 +96,45 @@ def test_what_was_said_after_the_quiet_is_recorded(held, line):
     assert lab.level_dbm0(quiet) < -50  # and the quiet was quiet
     # The recording runs to the end of the call.
     assert (t0 + len(samples) * S // 8000) >= lab.wall_us(call["ended_at"]) - 1 * S
+
+
+CARD_SPOKEN = "My card number is four nine two nine, one two three four."
+
+
+@pytest.fixture(scope="module")
+def paused_hold(module_lab):
+    """Paused for a card number (``*1``), a long quiet while the caller finds the card,
+    the number read out, then ``*2``: the pause holds across the silence clear."""
+    call = {
+        "line": 1,
+        "at": 1.0,
+        "direction": "in",
+        "caller_id": {"number": "01632960123"},
+        "rings": 1,
+        "talk": 115.0,
+        "speech": [
+            {"at": 0.5, "text": "Hello, I would like to pay my bill."},
+            {"at": BACK_AT_S, "text": CARD_SPOKEN},
+            {"at": 108.0, "text": "Thank you, that is all."},
+        ],
+        "keys": [{"at": 4.0, "digits": "*1"}, {"at": 105.0, "digits": "*2"}],
+    }
+    config = module_lab.policy(pci={"pause_code": "*1", "resume_code": "*2"})
+    doc = scenario([call], lines=1, config=config)
+    data_dir, log = module_lab.sim(doc)
+    (only,) = log
+    return module_lab, data_dir, only
+
+
+def test_a_pause_holds_across_the_quiet(paused_hold):
+    lab, data_dir, call = paused_hold
+    assert call["end_reason"] == "local"
+    (span,) = call["pause_spans"]
+    answered = lab.wall_us(call["answered_at"])
+    assert (span["by"], span["ended_by"]) == ("dtmf", "dtmf")
+    assert 104.0 < (lab.wall_us(span["to"]) - answered) / S < 106.0
+    samples, t0 = lab.decode(data_dir, call["id"])
+    card = lab.at(samples, t0, answered + int((BACK_AT_S + 0.3) * S), 3.0)
+    thanks = lab.at(samples, t0, answered + int(108.3 * S), 1.0)
+    assert lab.level_dbm0(card) < -60  # the card number read out after the quiet is not there
+    assert lab.level_dbm0(thanks) > -35  # what was said after the resume is
