@@ -114,6 +114,7 @@ class CallPolicy:
         self.bus = bus
         self.callmeta = callmeta
         self.preroll_us = preroll_ms * 1000
+        self.audit = audit
         self.consent = make_notices(board, clock, data_dir, country, settings.consent)
         self.pauses = PauseControl(
             capture, clock, audit, settings.pci, on_change=self._changed, recorder=recorder
@@ -236,6 +237,20 @@ class CallPolicy:
             if self.recorder.recording(live.call):
                 self.consent.start_warning(live.call)
             self._publish(live.call)
+            # The call log had shown it ended: say why that changed. Not from the DSP's
+            # thread (the audit write waits for the card).
+            quiet = [n for n in live.call.notes if n.startswith("silence_resumed:")]
+            details = {"sound_at": iso_ms(self._wall(ev.t_us)), "quiet_ms": int(quiet[-1].split(":")[1])}
+            self.clock.call_later(0, lambda: self._audit_resumed(live.call, details))
+
+    def _audit_resumed(self, call, details):
+        if self.audit is None:
+            return
+        target = "call:%d" % call.id if call.id is not None else "line:%d" % call.line
+        try:
+            self.audit.append("system", "call_resumed", target, details, int(self.clock.wall_us()))
+        except Exception:  # the call goes on whatever the trail says; the operator sees the log
+            log.exception("could not audit the resumption of %s", target)
 
     def _line_state(self, ev):
         if ev.state in (CLEARED, CONNECTED):

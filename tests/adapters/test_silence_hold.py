@@ -8,6 +8,8 @@ nothing, a far end that really left is still cleared by the silence.
 
 import pytest
 
+from firmware.box import open_audit
+
 from support.policy_lab import PolicyLab, scenario
 
 S = 1_000_000
@@ -138,3 +140,13 @@ def test_a_pause_holds_across_the_quiet(paused_hold):
     thanks = lab.at(samples, t0, answered + int(108.3 * S), 1.0)
     assert lab.level_dbm0(card) < -60  # the card number read out after the quiet is not there
     assert lab.level_dbm0(thanks) > -35  # what was said after the resume is
+
+
+def test_the_call_going_on_is_in_the_audit_trail(held):
+    _lab, _doc, data_dir, by_line, _log = held
+    with open_audit(data_dir) as audit:
+        assert audit.verify() == []
+        resumed = {e.target: e.details for e in audit.entries() if e.action == "call_resumed"}
+    assert set(resumed) == {"call:%d" % by_line[line]["id"] for line in (1, 2, 3)}
+    for details in resumed.values():
+        assert 85_000 <= details["quiet_ms"] <= 95_000
