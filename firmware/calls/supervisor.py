@@ -1182,11 +1182,13 @@ class _Line:
         """The line has been silent since ``ev.t_us``: the far end may have gone."""
         if self.call is None or self.state not in (DIALLING, CONNECTED):
             return
-        self.quiet_us = ev.t_us
+        self.quiet_us = self.call.quiet_us = ev.t_us
         self._arm("silence", ev.t_us + _us(self.cfg.silence_clear_ms), self._silence_check)
 
     def _sound(self, ev):
         self.quiet_us = None
+        if self.call is not None:
+            self.call.quiet_us = None
         self._disarm("silence")
 
     def _resume(self, t_us):
@@ -1194,7 +1196,8 @@ class _Line:
         a handset laid down). The same call goes on; its end is taken back."""
         call, self.silenced = self.silenced, None
         call.notes.append("silence_resumed:%d" % ((t_us - call.ended_us) // 1000))
-        call.ended_us = call.end_reason = None
+        call.ended_us = call.end_reason = call.quiet_us = None
+        self.quiet_us = None
         self.call = call
         self._emit(CallResumed, t_us, call=call)
         self._set_state(CONNECTED, t_us)

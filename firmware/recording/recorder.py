@@ -84,6 +84,9 @@ MAX_GAP_FILL_US = 60_000_000  # a longer hole in capture is not papered over wit
 # a clear-down tone after the DSP's 500 ms block), so a call that ended just before the
 # minimum may not be known to have ended yet.
 HOLD_CONFIRM_US = 2_000_000
+# A held recording whose call went quiet before its minimum talk is looked at again this
+# often: the call may talk again, or the silence clear may end it where the quiet began.
+HOLD_RECHECK_US = 1_000_000
 
 
 class _Active:
@@ -458,7 +461,12 @@ class Recorder:
         call = active.call
         if active.manual or call.answered_us is None:
             return False
-        end_us = call.ended_us if call.ended_us is not None else self.clock.now_us()
+        if call.ended_us is not None:
+            end_us = call.ended_us
+        elif call.quiet_us is not None:  # silent since: a silence clear would end it there
+            end_us = max(call.quiet_us, call.answered_us)
+        else:
+            end_us = self.clock.now_us()
         return end_us - call.answered_us >= active.min_talk_us
 
     def _release_held(self, active, closing=False):
@@ -473,6 +481,10 @@ class Recorder:
             if not self._long_enough(active):
                 if closing or (active.call.ended_us is not None and not active.parked):
                     self._drop(active, short=not active.manual)
+                elif active.call.ended_us is None and not active.manual:
+                    active.release_timer = self.clock.call_later(
+                        HOLD_RECHECK_US, lambda: self._release_held(active)
+                    )
                 return None
             if active.release_timer is not None:
                 active.release_timer.cancel()

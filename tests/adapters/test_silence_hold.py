@@ -150,3 +150,55 @@ def test_the_call_going_on_is_in_the_audit_trail(held):
     assert set(resumed) == {"call:%d" % by_line[line]["id"] for line in (1, 2, 3)}
     for details in resumed.values():
         assert 85_000 <= details["quiet_ms"] <= 95_000
+
+
+@pytest.fixture(scope="module")
+def short_then_quiet(module_lab):
+    """A minimum talk time (10 s): line 1 talks 4 s, is quiet 90 s and talks again;
+    line 2 (an adapter that signals nothing) talks 4 s and its far end leaves."""
+    hello = "Hello, one moment please."
+    back = {
+        "line": 1,
+        "at": 1.0,
+        "direction": "in",
+        "caller_id": {"number": "01632960123"},
+        "rings": 1,
+        "talk": 105.0,
+        "speech": [{"at": 0.5, "text": hello}, {"at": BACK_AT_S, "text": BACK}],
+    }
+    gone = {
+        "line": 2,
+        "at": 1.0,
+        "direction": "in",
+        "caller_id": {"number": "0123"},
+        "rings": 1,
+        "talk": 4.0,
+        "speech": [{"at": 0.5, "text": hello}],
+        "hangup": "remote",
+        "hangup_delay": 100.0,
+    }
+    config = module_lab.policy(rules={"default_mode": "by_rule", "min_duration_s": 10})
+    doc = scenario([back, gone], lines=2, config=config, sources={"2": "silent-ata"})
+    data_dir, log = module_lab.sim(doc)
+    return module_lab, data_dir, {c["line"]: c for c in log}
+
+
+def test_a_short_start_then_a_hold_is_recorded_in_full(short_then_quiet):
+    """The minimum talk counts the whole call, quiet included: the held recording is kept
+    once the call goes on, from its start."""
+    lab, data_dir, by_line = short_then_quiet
+    call = by_line[1]
+    assert (call["policy_decision"], call["recording"], call["end_reason"]) == ("record", "complete", "local")
+    samples, t0 = lab.decode(data_dir, call["id"])
+    answered = lab.wall_us(call["answered_at"])
+    assert t0 <= answered  # from the start (its pre-roll)
+    assert lab.level_dbm0(lab.at(samples, t0, answered + int(0.7 * S), 1.0)) > -35
+    assert lab.level_dbm0(lab.at(samples, t0, answered + int((BACK_AT_S + 0.5) * S), 2.0)) > -35
+
+
+def test_a_short_call_whose_far_end_left_keeps_nothing(short_then_quiet):
+    lab, data_dir, by_line = short_then_quiet
+    call = by_line[2]
+    assert call["end_reason"] == "remote_silence"
+    assert (call["policy_decision"], call["policy_reason"]) == ("skip", "shorter than 10 s")
+    assert not [r for r in lab.recordings(data_dir) if r["call_id"] == call["id"]]
