@@ -56,9 +56,13 @@ can be wrong (a hold without music, a handset laid down in a quiet office): whil
 our side is still off-hook after it, sound returning on the line re-opens the
 same call (:class:`~firmware.bus.CallResumed`: its end and ``end_reason``
 cleared, noted ``silence_resumed:<ms of the quiet>``); the line is back to
-connected and the call ends again by any of the signals above. A local loop break is a dial pulse up to
-``pulse_break_max_ms``, a hook flash (noted, the call goes on) up to
-``flash_max_ms`` while connected, an on-hook beyond.
+connected and the call ends again by any of the signals above. A clear-down
+tone heard then is the real end (``remote_tone``); a signalled clear is never
+taken back.
+
+A local loop break is a dial pulse up to ``pulse_break_max_ms``, a hook flash
+(noted, the call goes on) up to ``flash_max_ms`` while connected, an on-hook
+beyond.
 
 Every call time is the time of the real event (the first edge of a
 debounced change, the start of a ring burst, a DSP event's own ``t_us``),
