@@ -42,8 +42,9 @@ def timeline(call, info, now_us):
             start = max(t0, answered - DEFAULT_PREROLL_US) if answered else t0
         rec_from = _s(start, t0)
         rec_to = rec_from + float(info.get("duration_s") or 0)
-        # A silence clear that stood: the recording ran on to the hang-up (docs/adapters.md).
-        length_s = max(length_s, rec_to)
+        if call.get("end_reason") == "remote_silence":
+            # The recording ran on to the hang-up (docs/adapters.md): all of it on the axis.
+            length_s = max(length_s, rec_to)
 
     def seek(at_s):
         if rec_from is None or not rec_from <= at_s <= rec_to:
