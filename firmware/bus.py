@@ -93,6 +93,13 @@ class CallEnded(CallEvent):
 
 
 @dataclass(frozen=True)
+class CallResumed(CallEvent):
+    """A call ended by the silence clear goes on: sound came back while our side was
+    still off-hook. The same call, its end and ``end_reason`` cleared again; ``t_us``
+    is where the sound returned (see :mod:`firmware.calls.supervisor`)."""
+
+
+@dataclass(frozen=True)
 class CallUpdated(CallEvent):
     """A field of a live call changed (dialled digits, caller ID, ...)."""
 

@@ -8,7 +8,8 @@ loop-current breaks were, the ring cadence, a reversal on answer, hook
 flashes. It is kept in ``DATA_DIR/linecheck.json`` (written atomically), so
 ``linekeeper linecheck`` can report it with or without the box running, and
 compared with the shipped adapter profiles (:mod:`board.adapter`) to say which
-ones the line behaves like.
+ones the line behaves like. A call ended by the silence clear is learned once
+its line leaves the cleared state, since sound may yet re-open it.
 
 The file is not rewritten after every call (each rewrite is a page of the card,
 docs/audit-writes.md): it is written when what a line showed changes in kind (a
@@ -26,9 +27,10 @@ import threading
 
 from board.adapter import list_adapters, load_adapter
 from firmware.calls.call import REMOTE_REASONS
+from firmware.calls.supervisor import CLEARED, CONNECTED
 from firmware.storage.fsutil import atomic_write
 
-from .bus import CallEnded
+from .bus import CallEnded, CallResumed, LineStateChanged
 from .errors import LinekeeperError
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ class LineCheck:
         self._lines = {line: _empty() for line in range(1, lines + 1)}
         self._dirty = False  # learned since the last write
         self._saved_us = None  # clock time of the last write (None: not yet this run)
+        self._silenced = {}  # line -> a silence-cleared call not learned yet
         try:
             saved = read(data_dir)
         except LinekeeperError as exc:
@@ -85,9 +88,30 @@ class LineCheck:
 
     def attach(self, bus):
         bus.subscribe(CallEnded, self._ended)
+        bus.subscribe(CallResumed, self._resumed)
+        bus.subscribe(LineStateChanged, self._line_state)
 
     def _ended(self, ev):
-        call = ev.call
+        if ev.call.end_reason == "remote_silence":
+            # The call may go on (sound again before on-hook): learned once the line says.
+            with self._lock:
+                self._silenced[ev.line] = ev.call
+            return
+        self._learn(ev.call, ev.t_us)
+
+    def _resumed(self, ev):
+        with self._lock:
+            self._silenced.pop(ev.line, None)
+
+    def _line_state(self, ev):
+        if ev.state in (CLEARED, CONNECTED):
+            return
+        with self._lock:
+            call = self._silenced.pop(ev.line, None)
+        if call is not None:
+            self._learn(call, ev.t_us)
+
+    def _learn(self, call, t_us):
         with self._lock:
             obs = self._lines.get(call.line)
             if obs is None:
@@ -97,10 +121,10 @@ class LineCheck:
             learned = summary(obs, self._adapters)
             self._dirty = True
             if self._saved_us is None:
-                self._saved_us = ev.t_us  # the counts' cadence starts with this run's first call
-            due = _kind(obs, self._adapters) != before or ev.t_us - self._saved_us >= SAVE_EVERY_US
+                self._saved_us = t_us  # the counts' cadence starts with this run's first call
+            due = _kind(obs, self._adapters) != before or t_us - self._saved_us >= SAVE_EVERY_US
             if due:
-                self._saved_us = ev.t_us
+                self._saved_us = t_us
         if due:
             self.save()
         if self.on_change is not None:

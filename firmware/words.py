@@ -107,6 +107,7 @@ ACTIONS = {
     "init": "Box set up",
     "legal_hold": "Legal hold",
     "pause": "Paused a recording (card details)",
+    "call_resumed": "A call taken for ended after a silence went on",
     "resume": "Resumed a recording",
     "call_note": "Tagged or annotated a call",
     "phonebook": "Changed the phonebook",

@@ -42,6 +42,9 @@ def timeline(call, info, now_us):
             start = max(t0, answered - DEFAULT_PREROLL_US) if answered else t0
         rec_from = _s(start, t0)
         rec_to = rec_from + float(info.get("duration_s") or 0)
+        if call.get("end_reason") == "remote_silence":
+            # The recording ran on to the hang-up (docs/adapters.md): all of it on the axis.
+            length_s = max(length_s, rec_to)
 
     def seek(at_s):
         if rec_from is None or not rec_from <= at_s <= rec_to:
@@ -83,7 +86,7 @@ def timeline(call, info, now_us):
     for key_at in call.get("key_times") or []:
         add("key", "Key pressed", _s(iso_to_us(key_at), t0))
     if call.get("ended_at"):
-        add("end", words.say("end", call.get("end_reason")) or "Ended", length_s)
+        add("end", words.say("end", call.get("end_reason")) or "Ended", _s(ended, t0))
     events.sort(key=lambda e: (e["at_s"], e["kind"]))
     speech = _speech(info, rec_from, length_s)
     return {

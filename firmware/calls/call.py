@@ -44,6 +44,10 @@ class Call:
     dial_method: str = None  # "pulse" or "dtmf" for outbound calls
     extension: bool = False  # picked up / placed on a parallel extension
     end_reason: str = None
+    # While the line is silent during the call: since when (clock µs; the DSP's Quiet).
+    # A silence clear would end the call there, so a minimum talk is not reached by
+    # waiting in silence. Not logged.
+    quiet_us: int = None
     notes: list = field(default_factory=list)
     ring_cadence_ms: tuple = None  # the ringing heard (on, off, on, off ... ms), not logged
     # Set by the recording policy (firmware.policy): "record", "skip" or, on an

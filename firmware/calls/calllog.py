@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from firmware import datadir
-from firmware.bus import Alarm, CallAnswered, CallEnded, CallStarted, CallUpdated, EventBus
+from firmware.bus import Alarm, CallAnswered, CallEnded, CallResumed, CallStarted, CallUpdated, EventBus
 from firmware.policy import cards
 from firmware.policy.callmeta import SCHEMA as CALLMETA_SCHEMA
 from firmware.recording.schema import SCHEMA as RECORDINGS_SCHEMA
@@ -179,6 +179,8 @@ class CallLog:
         bus.subscribe(CallAnswered, self._updated)
         bus.subscribe(CallUpdated, self._updated)
         bus.subscribe(CallEnded, self._updated)
+        # A silence-cleared call that goes on: the same row, its end cleared until it ends again.
+        bus.subscribe(CallResumed, self._updated)
 
     def close(self) -> None:
         self.flush()

@@ -17,6 +17,7 @@ Line states (:data:`STATES`)::
     idle ──off-hook──▶ dialling ──reversal, voice, a policy code, or dial_timeout
                                   after the last digit──▶ connected
     connected ──loop-current break, reversal, clear-down tone or silence──▶ cleared ──on-hook──▶ idle
+    cleared (by silence) ──sound on the line, still off-hook──▶ connected (the same call)
     connected / dialling ──on-hook──▶ idle
     any ──no line voltage for no_voltage_fault_ms──▶ fault ──voltage back──▶ idle
 
@@ -50,9 +51,18 @@ disconnect: ``end_reason`` "remote_break"), a polarity reversal while
 connected (not the one that came with the answer: "remote_reversal"), a
 clear-down tone of any country the DSP listens for ("remote_tone"), or
 ``silence_clear_ms`` of silence on the line ("remote_silence", ended where
-the silence began). A local loop break is a dial pulse up to
-``pulse_break_max_ms``, a hook flash (noted, the call goes on) up to
-``flash_max_ms`` while connected, an on-hook beyond.
+the silence began). The silence clear is a guess, the one hang-up signal that
+can be wrong (a hold without music, a handset laid down in a quiet office): while
+our side is still off-hook after it, sound returning on the line re-opens the
+same call (:class:`~firmware.bus.CallResumed`: its end and ``end_reason``
+cleared, noted ``silence_resumed:<ms of the quiet>``); the line is back to
+connected and the call ends again by any of the signals above. A clear-down
+tone heard then is the real end (``remote_tone``); a signalled clear is never
+taken back.
+
+A local loop break is a dial pulse up to ``pulse_break_max_ms``, a hook flash
+(noted, the call goes on) up to ``flash_max_ms`` while connected, an on-hook
+beyond.
 
 Every call time is the time of the real event (the first edge of a
 debounced change, the start of a ring burst, a DSP event's own ``t_us``),
@@ -77,6 +87,7 @@ from firmware.bus import (
     CallAnswered,
     CallEnded,
     CallerIdReceived,
+    CallResumed,
     CallStarted,
     CallUpdated,
     DigitDialled,
@@ -522,6 +533,7 @@ class _Line:
         self.resyncing = False  # power just came back: loop inputs still settling
         self.clear_rev_us = None  # polarity change while connected, not judged yet
         self.quiet_us = None  # the line has been silent since (DSP Quiet), or None
+        self.silenced = None  # the call the silence clear ended, while it may still go on
         self.alert_kinds = set()  # what announced the caller ID: "reversal", "dtas"
         self.bursts = []  # (start_us, end_us) of the ring bursts of this call
         self.ringing_rev_us = None  # polarity change while ringing: an answer reversal?
@@ -550,6 +562,8 @@ class _Line:
         self.sup._emit(event_type(line=self.n, t_us=t_us, **fields_))
 
     def _set_state(self, state, t_us):
+        if state not in (CLEARED, CONNECTED):
+            self.silenced = None
         if state != self.state:
             previous, self.state = self.state, state
             self._emit(LineStateChanged, t_us, state=state, previous=previous)
@@ -725,6 +739,8 @@ class _Line:
 
     def _end(self, t_us, reason, state=IDLE):
         call, self.call = self.call, None
+        # Only a silence clear may be taken back, and only while our side stays off-hook.
+        self.silenced = call if reason == "remote_silence" and state == CLEARED else None
         self.held_keys = []
         self._disarm("ring", "dial", "digit", "reversal", "clear_rev", "silence")
         self.clear_rev_us = self.quiet_us = None
@@ -1014,7 +1030,18 @@ class _Line:
         if handler is None:
             log.debug("line %d: ignoring DSP event %r", self.n, event)
             return
+        if self._brings_back(kind, event):
+            # Whichever the DSP reports first: a key must reach on_key (masked, a
+            # pause code heard), a clear-down tone is the far end's real clear.
+            self._resume(event.t_us)
         handler(event)
+
+    def _brings_back(self, kind, event):
+        """Whether ``event`` is sound on a line whose call the silence clear ended while
+        our side stayed off-hook: then that call goes on (see the module docstring)."""
+        if self.state != CLEARED or not self.off_hook or self.silenced is None:
+            return False
+        return kind in ("Sound", "Speech", "DtmfDigit") or (kind == "Tone" and event.name in CLEAR_TONES)
 
     def _dtmf(self, ev):
         end_us = getattr(ev, "end_us", None)
@@ -1159,12 +1186,25 @@ class _Line:
         """The line has been silent since ``ev.t_us``: the far end may have gone."""
         if self.call is None or self.state not in (DIALLING, CONNECTED):
             return
-        self.quiet_us = ev.t_us
+        self.quiet_us = self.call.quiet_us = ev.t_us
         self._arm("silence", ev.t_us + _us(self.cfg.silence_clear_ms), self._silence_check)
 
     def _sound(self, ev):
         self.quiet_us = None
+        if self.call is not None:
+            self.call.quiet_us = None
         self._disarm("silence")
+
+    def _resume(self, t_us):
+        """Sound after a silence clear, our side still off-hook: nobody had gone (a hold,
+        a handset laid down). The same call goes on; its end is taken back."""
+        call, self.silenced = self.silenced, None
+        call.notes.append("silence_resumed:%d" % ((t_us - call.ended_us) // 1000))
+        call.ended_us = call.end_reason = call.quiet_us = None
+        self.quiet_us = None
+        self.call = call
+        self._emit(CallResumed, t_us, call=call)
+        self._set_state(CONNECTED, t_us)
 
     def _silence_check(self):
         if self.quiet_us is None:

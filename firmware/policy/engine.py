@@ -10,6 +10,9 @@ box, records nothing by itself)::
     key codes, buttons ─▶ on-demand recording; pause and resume
     CallEnded ──────────▶ settle: not asked (on demand), too short (held,
                           dropped), a pause still on ends
+    CallEnded (silence) ▶ parked until the line leaves "cleared" (then settled)
+    CallResumed ────────▶ the parked call goes on: same decision, recording,
+                          pause; no second notice
 
 Each call carries ``policy_decision``, ``policy_reason``, ``consent`` and
 ``pause_spans``; every change is published as a
@@ -20,6 +23,13 @@ it is written, not even its pre-roll. When the notice fails and
 ``record_if_notice_failed`` is off, the call is not recorded either; an
 outbound recording begun at off-hook for such a line is held in memory
 until its notice is given, and dropped if it is not.
+
+A call ended by the silence clear may be re-opened by the supervisor (sound
+again while our side is still off-hook). Until the line leaves the cleared
+state it is parked, not settled: a PCI pause stays on (nothing said when the
+people come back is recorded before someone resumes), and the notice is not
+played again when it resumes (it was given at the answer; the warning tone
+pauses while parked and beats again after).
 
 Keys typed during a connected call arrive at :meth:`CallPolicy.on_key`
 straight from the supervisor; the last few are held, per call, in memory
@@ -32,7 +42,8 @@ import threading
 
 from firmware.calls.calllog import iso_ms
 
-from ..bus import CallAnswered, CallEnded, CallStarted, CallUpdated
+from ..bus import CallAnswered, CallEnded, CallResumed, CallStarted, CallUpdated, LineStateChanged
+from ..calls.supervisor import CLEARED, CONNECTED
 from ..errors import LinekeeperError
 from . import rules
 from .buttons import Buttons
@@ -103,6 +114,7 @@ class CallPolicy:
         self.bus = bus
         self.callmeta = callmeta
         self.preroll_us = preroll_ms * 1000
+        self.audit = audit
         self.consent = make_notices(board, clock, data_dir, country, settings.consent)
         self.pauses = PauseControl(
             capture, clock, audit, settings.pci, on_change=self._changed, recorder=recorder
@@ -110,12 +122,15 @@ class CallPolicy:
         self.buttons = Buttons(clock, self.on_button)
         self._lock = threading.RLock()
         self._live = {}
+        self._parked = {}  # line -> _Live of a silence-cleared call that may go on
 
     def attach(self, bus):
         """Subscribe after the call log (which gives each call its id)."""
         bus.subscribe(CallStarted, self._started)
         bus.subscribe(CallAnswered, self._answered)
         bus.subscribe(CallEnded, self._ended)
+        bus.subscribe(CallResumed, self._resumed)
+        bus.subscribe(LineStateChanged, self._line_state)
 
     def apply(self, settings, country=None):
         """New settings (a reloaded configuration): they apply from the next decision on.
@@ -204,8 +219,52 @@ class CallPolicy:
             if live is None or live.call is not call:
                 return
             del self._live[call.line]
-            self.pauses.call_ended(call)
             self.consent.stop_warning(call)
+            if call.end_reason == "remote_silence":
+                self._parked[call.line] = live  # settled when the line leaves "cleared"
+                self._publish(call)
+                return
+            self._settle(live)
+
+    def _resumed(self, ev):
+        """The silence-cleared call goes on, as it was: decision, recording, pause."""
+        with self._lock:
+            live = self._parked.get(ev.line)
+            if live is None or live.call is not ev.call:
+                return
+            del self._parked[ev.line]
+            self._live[ev.line] = live
+            if self.recorder.recording(live.call):
+                self.consent.start_warning(live.call)
+            self._publish(live.call)
+            # The call log had shown it ended: say why that changed. Not from the DSP's
+            # thread (the audit write waits for the card).
+            quiet = [n for n in live.call.notes if n.startswith("silence_resumed:")]
+            details = {"sound_at": iso_ms(self._wall(ev.t_us)), "quiet_ms": int(quiet[-1].split(":")[1])}
+            self.clock.call_later(0, lambda: self._audit_resumed(live.call, details))
+
+    def _audit_resumed(self, call, details):
+        if self.audit is None:
+            return
+        target = "call:%d" % call.id if call.id is not None else "line:%d" % call.line
+        try:
+            self.audit.append("system", "call_resumed", target, details, int(self.clock.wall_us()))
+        except Exception:  # the call goes on whatever the trail says; the operator sees the log
+            log.exception("could not audit the resumption of %s", target)
+
+    def _line_state(self, ev):
+        if ev.state in (CLEARED, CONNECTED):
+            return
+        with self._lock:
+            live = self._parked.pop(ev.line, None)
+            if live is not None:
+                self._settle(live)
+
+    def _settle(self, live):
+        """The call is over for good: a pause ends, and the decision's last word."""
+        call = live.call
+        with self._lock:
+            self.pauses.call_ended(call)
             if call.answered_us is None:
                 # Never recordable: the line's own reason if it has one (a private line),
                 # else that it never connected.

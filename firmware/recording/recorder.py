@@ -30,6 +30,15 @@ audio leaves RAM. A call whose recording depends on lasting long enough
 (:mod:`firmware.recording.held`) and only written once the call has talked
 that long; a shorter call is dropped without a trace. A box whose keys were
 never initialised records nothing (and says so).
+
+A call ended by the silence clear (``remote_silence``) may not be over: the
+supervisor re-opens it if sound returns while our side is still off-hook
+(:class:`~firmware.bus.CallResumed`; a hold, a handset laid down). Its
+recording is therefore *parked*, not closed: it goes on taking the line's
+audio, the same file, until the call resumes (nothing is missing from the
+recording when the people speak again) or the line leaves the cleared state
+(on-hook: the recording then ends there, so it also holds the quiet after the
+call log's end).
 """
 
 import collections
@@ -42,7 +51,16 @@ import uuid
 
 import numpy as np
 
-from firmware.bus import Alarm, CallAnswered, CallEnded, CallStarted, RecordingFinished
+from firmware.bus import (
+    Alarm,
+    CallAnswered,
+    CallEnded,
+    CallResumed,
+    CallStarted,
+    LineStateChanged,
+    RecordingFinished,
+)
+from firmware.calls.supervisor import CLEARED, CONNECTED
 from firmware.errors import DiskFullError, StorageError
 from firmware.policy import cards
 from firmware.recording import codec
@@ -66,6 +84,9 @@ MAX_GAP_FILL_US = 60_000_000  # a longer hole in capture is not papered over wit
 # a clear-down tone after the DSP's 500 ms block), so a call that ended just before the
 # minimum may not be known to have ended yet.
 HOLD_CONFIRM_US = 2_000_000
+# A held recording whose call went quiet before its minimum talk is looked at again this
+# often: the call may talk again, or the silence clear may end it where the quiet began.
+HOLD_RECHECK_US = 1_000_000
 
 
 class _Active:
@@ -80,6 +101,7 @@ class _Active:
         self.next_us = start_us  # audio before this is already in the pipeline
         self.end_us = None  # set when the call ends
         self.timer = None
+        self.parked = False  # ended by the silence clear: recording on until resumed or on-hook
         self.min_talk_us = 0  # > 0: held in memory until the call has talked this long
         self.manual = False  # held until release() (or dropped at the call's end)
         self.release_timer = None
@@ -252,6 +274,8 @@ class Recorder:
             bus.subscribe(CallStarted, self._started)
             bus.subscribe(CallAnswered, self._answered)
         bus.subscribe(CallEnded, self._ended)
+        bus.subscribe(CallResumed, self._resumed)
+        bus.subscribe(LineStateChanged, self._line_state)
         for line in self.capture.lines:
             self.capture.add_consumer(line, self._consumer(line))
 
@@ -442,7 +466,12 @@ class Recorder:
         call = active.call
         if active.manual or call.answered_us is None:
             return False
-        end_us = call.ended_us if call.ended_us is not None else self.clock.now_us()
+        if call.ended_us is not None:
+            end_us = call.ended_us
+        elif call.quiet_us is not None:  # silent since: a silence clear would end it there
+            end_us = max(call.quiet_us, call.answered_us)
+        else:
+            end_us = self.clock.now_us()
         return end_us - call.answered_us >= active.min_talk_us
 
     def _release_held(self, active, closing=False):
@@ -455,8 +484,12 @@ class Recorder:
             if self._active.get(active.call.line) is not active or not active.held:
                 return None
             if not self._long_enough(active):
-                if closing or active.call.ended_us is not None:
+                if closing or (active.call.ended_us is not None and not active.parked):
                     self._drop(active, short=not active.manual)
+                elif active.call.ended_us is None and not active.manual:
+                    active.release_timer = self.clock.call_later(
+                        HOLD_RECHECK_US, lambda: self._release_held(active)
+                    )
                 return None
             if active.release_timer is not None:
                 active.release_timer.cancel()
@@ -630,7 +663,35 @@ class Recorder:
             active = self._active.get(ev.line)
             if active is None or active.call is not ev.call:
                 return
-            active.end_us = ev.call.ended_us
+            if ev.call.end_reason == "remote_silence":
+                active.parked = True  # it may go on: see the module docstring
+                return
+            self._end_at(active, ev.call.ended_us)
+
+    def _resumed(self, ev):
+        """The silence-cleared call goes on: so does its recording, which never stopped."""
+        with self._lock:
+            active = self._active.get(ev.line)
+            if active is None or active.call is not ev.call or not active.parked:
+                return
+            active.parked = False
+            if active.held and not active.manual:
+                self._release_held(active)  # long enough now, whatever it was before the quiet
+
+    def _line_state(self, ev):
+        """A parked recording ends when its line leaves the cleared state (on-hook, fault)."""
+        if ev.state in (CLEARED, CONNECTED):
+            return
+        with self._lock:
+            active = self._active.get(ev.line)
+            if active is not None and active.parked:
+                active.parked = False
+                self._end_at(active, ev.t_us)
+
+    def _end_at(self, active, end_us):
+        """Close ``active`` once the rings have delivered its audio up to ``end_us``."""
+        with self._lock:
+            active.end_us = end_us
             # Audio up to the end may still be on its way from the rings.
             active.timer = self.clock.call_later(self.END_GRACE_US, lambda: self._close(active))
             if active.next_us >= active.end_us:

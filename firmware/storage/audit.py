@@ -119,6 +119,9 @@ ACTIONS = frozenset(
         # key of the box replaced by `linekeeper rekey`.
         "key_grant",
         "rekey",
+        # A call the silence clear had ended went on (sound again, our side still
+        # off-hook): its end in the call log was taken back.
+        "call_resumed",
     }
 )
 SEALED_KEY = "lk_sealed"  # the details of a sealed entry: {SEALED_KEY: sealed text}

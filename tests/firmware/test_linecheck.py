@@ -152,7 +152,7 @@ def test_a_us_cadence_on_a_uk_box_is_pointed_out(tmp_path, synth, capsys):
 # --- how often linecheck.json is written (docs/audit-writes.md) ----------------------------------
 
 
-def ended(line, t_us, cid="v23:before_ring:dtas:reversal", reason="remote_silence"):
+def ended(line, t_us, cid="v23:before_ring:dtas:reversal", reason="remote_break"):
     from firmware.bus import CallEnded
     from firmware.calls.call import Call
 
