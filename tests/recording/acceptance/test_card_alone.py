@@ -429,6 +429,9 @@ def _plant_in_clear(box):
     )
 
 
+ALARM_SUBJECT = "Line 2 has no voltage (%s)" % BOOK_NAME
+
+
 def _older_card_updated(lab, tmp_path, schema_0_release, mcu, during=None):
     """A card the release before the sealed stores (schema 0) left in clear, then one
     run of this release (the update's first start: data migration 1). ``during(box)``:
@@ -463,7 +466,8 @@ def test_a_rollback_to_the_release_before_sealing_finds_its_stores_in_clear(
     """The sealing is data migration 1 (firmware/migrations/m001_seal_stores.py): a card
     an older release left in clear (schema 0) is backed up before the new release seals
     web.db, and config.json and the mail queue stay clear until the update is marked
-    good. When the update is rolled back instead, the older release starts (it reads
+    good, also when the rules are saved or a mail queued meanwhile. When the update is
+    rolled back instead, the older release starts (it reads
     config.json before it restores anything, and would refuse a sealed rule pattern),
     puts the clear web.db back, reads its phonebook and notes, and the audit entries the
     new release wrote are kept."""
@@ -474,7 +478,19 @@ def test_a_rollback_to_the_release_before_sealing_finds_its_stores_in_clear(
 
     lab = module_lab
     mcu = SimMcu(SimClock())
-    data_dir, clear, sealed = _older_card_updated(lab, tmp_path, schema_0_release, mcu)
+
+    def during_the_health_check(box):
+        # Someone saves the rules page and an alarm mail is queued: still in clear.
+        store = BoxConfigStore(box.data_dir, box.apply_config, box.cipher)
+        store.save(store.get())
+        msg = EmailMessage()
+        msg["Subject"] = ALARM_SUBJECT
+        msg.set_content(ALARM_SUBJECT)
+        box.mail.queue.enqueue(msg)
+
+    data_dir, clear, sealed = _older_card_updated(
+        lab, tmp_path, schema_0_release, mcu, during_the_health_check
+    )
 
     assert data_schema(data_dir) == 1
     assert sealed == {"web_db": 4, "call_reasons": 0}  # config.json and the mail wait
@@ -502,7 +518,7 @@ def test_a_rollback_to_the_release_before_sealing_finds_its_stores_in_clear(
     finally:
         db.close()
     queue = MailQueue(os.path.join(data_dir, "mail", "queue"), lambda: 1 << 62, None)
-    assert [m["subject"] for m in queue.pending()] == [MAIL_SUBJECT]
+    assert [m["subject"] for m in queue.pending()] == [MAIL_SUBJECT, ALARM_SUBJECT]
     with _env("LINEKEEPER_RUN_DIR", str(tmp_path / "old-boot-2")), open_audit(data_dir) as audit:
         details = [e.details for e in audit.entries(limit=1000, action="update")]
     assert {"event": "migrated", "from": 0, "to": 1} in details
