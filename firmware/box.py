@@ -39,7 +39,7 @@ from .alarmchecks import ConsentWatch, DateChecks, RetentionBacklog, check_last_
 from .alarminbox import AlarmInbox
 from .alarmlog import AlarmLog
 from .alarms import AlarmBoard
-from .bus import Alarm, EventBus
+from .bus import Alarm, EventBus, UpdateState
 from .capture import Capture
 from .clock import RealClock, SimClock
 from .config import BoxConfig, frame_ms, load_config, open_sealed_rules
@@ -51,6 +51,8 @@ from .keypin import RecordingKeyPin
 from .linecheck import LineCheck
 from .mail.service import MailService
 from .migrations import bring_up_to_date, finish_rollback, note_rebuilding, pending_rollback
+from .migrations.m001_seal_stores import DEFERRED as SEAL_DEFERRED
+from .migrations.m001_seal_stores import older_release_may_return
 from .policy.callmeta import CallMeta
 from .policy.engine import CallPolicy
 from .policy.sweeper import RetentionSweeper
@@ -142,6 +144,9 @@ class Box:
             preflight(data_dir, rebuilding=pending_rollback(data_dir) is not None)
             # The data brought to this release's schema (or back to it after a rollback).
             migrated = bring_up_to_date(data_dir)
+            # An update to the sealed stores not marked good yet: what its rollback's
+            # older release needs in clear stays so (firmware/migrations/m001_seal_stores.py).
+            self._seal_deferred = older_release_may_return(data_dir)
             self._rolled_back = migrated is not None and migrated["event"] == "restored"
             self._rebuilding = migrated.pop("rebuilding", ()) if self._rolled_back else ()
             self._open_storage()
@@ -245,10 +250,15 @@ class Box:
             checks=[self.date_checks],
             cipher=self.cipher,
         )
+        # Queued in clear while an older release that cannot send a sealed mail may come
+        # back (an update not marked good yet); sealed once it is.
+        self.mail.queue.seal_writes = not self._seal_deferred
         # Mails an older firmware queued in clear: sealed now (the other stores were
         # sealed when storage opened).
-        if self.cipher is not None:
+        if self.cipher is not None and not self._seal_deferred:
             self.sealed_stores_at_start["mail"] = seal_mail_queue(self.mail.queue)
+        self.sealed_stores_after_update = None
+        self.bus.subscribe(UpdateState, self._seal_when_confirmed)
         self.retention = RetentionSweeper(
             self.recordings, clock, self.audit, config.policy.retention, bus=self.bus, threaded=threaded
         )
@@ -338,7 +348,8 @@ class Box:
         )
         # web.db, config.json's rules and the calls' policy reasons as an older
         # firmware left them: sealed (or cleaned) now, before the call log opens.
-        self.sealed_stores_at_start = seal_clear_stores(data_dir, self.cipher)
+        leave = SEAL_DEFERRED if self._seal_deferred else ()
+        self.sealed_stores_at_start = seal_clear_stores(data_dir, self.cipher, leave=leave)
         # Call states wait as long as audio may (a second; longer only with the MCU's
         # warning, which flushes them with everything else: docs/sqlite-writes.md).
         self.calllog = CallLog(
@@ -392,6 +403,21 @@ class Box:
         except TamperError:
             return None
         return public_key
+
+    def _seal_when_confirmed(self, event):
+        """The update to the sealed stores is marked good (``linekeeper update`` dropped
+        the backup, then said ``installed``): seal what was left in clear for a rollback."""
+        if not self._seal_deferred or event.state != "installed" or older_release_may_return(self.data_dir):
+            return
+        self._seal_deferred = False
+        self.mail.queue.seal_writes = True
+        if self.cipher is None:
+            return
+        sealed = seal_clear_stores(
+            self.data_dir, self.cipher, self.mail.queue, leave=("web_db", "call_reasons")
+        )
+        self.sealed_stores_after_update = sealed
+        log.info("the update is marked good: the stores left in clear for a rollback are sealed (%s)", sealed)
 
     def _audit_migration(self, migrated):
         """The data migrated or restored, in the audit trail. After a rollback whose

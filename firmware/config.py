@@ -22,6 +22,7 @@ from telephony import countries
 
 from .archive.settings import ArchiveSettings
 from .errors import ConfigError
+from .migrations.m001_seal_stores import older_release_may_return
 from .policy.settings import PolicySettings
 
 CONFIG_VERSION = 1
@@ -257,12 +258,14 @@ def load_config_file(path, cipher=None):
 
 def save_config(data_dir, config, cipher=None):
     """Write ``config`` to ``DATA_DIR/config.json`` atomically (the data's mode); with
-    ``cipher``, the rules' number patterns sealed.
+    ``cipher``, the rules' number patterns sealed, unless an update to the sealed stores
+    is not marked good yet (the release it would roll back to reads them only in clear:
+    :mod:`firmware.migrations.m001_seal_stores`).
 
     :raises OSError: it could not be written (the old file is then untouched)
     """
     doc = config.to_dict()
-    if cipher is not None:
+    if cipher is not None and not older_release_may_return(data_dir):
         seal_rule_patterns(doc, cipher)
     text = json.dumps(doc, indent=2, sort_keys=False) + "\n"
     atomic_write(config_path(data_dir), text.encode("utf-8"))

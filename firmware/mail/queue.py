@@ -34,13 +34,19 @@ _SENT_KEYS_KEPT = 2000
 
 class MailQueue:
     """The queue in directory ``path``; ``wall_us()`` dates attempts; ``cipher``: the
-    box's field cipher (None on a box that does not seal)."""
+    box's field cipher (None on a box that does not seal).
+
+    ``seal_writes`` (True by default) may be set False while an older release that
+    cannot send a sealed mail may come back (an update not marked good yet,
+    :mod:`firmware.migrations.m001_seal_stores`): items are then written in clear,
+    and sealed ones still open."""
 
     def __init__(self, path, wall_us, cipher=None):
         self.path = os.fspath(path)
         make_private_dir(self.path)
         self.wall_us = wall_us
         self.cipher = cipher
+        self.seal_writes = True
         self._lock = threading.Lock()
         self._keys_path = os.path.join(self.path, "sent-keys.json")
 
@@ -66,7 +72,7 @@ class MailQueue:
             return []
 
     def _write(self, item):
-        if self.cipher is not None:
+        if self.cipher is not None and self.seal_writes:
             item = seal_mail_item(item, self.cipher)
         atomic_write(
             os.path.join(self.path, item["id"] + ".json"), json.dumps(item).encode("utf-8"), mode=0o600
@@ -74,8 +80,9 @@ class MailQueue:
 
     def seal_clear(self):
         """Seal the items an older firmware queued in clear (each file rewritten
-        atomically); returns how many. Nothing without a cipher."""
-        if self.cipher is None:
+        atomically); returns how many. Nothing without a cipher, or while
+        ``seal_writes`` is False."""
+        if self.cipher is None or not self.seal_writes:
             return 0
         changed = 0
         with self._lock:

@@ -369,6 +369,18 @@ def bring_up_to_date(data_dir, package=__name__):
     return {"event": "migrated", "from": have, "to": want}
 
 
+def backup_kept(data_dir, below):
+    """Whether ``data_dir`` keeps a backup of a schema below ``below``: an update that
+    migrated past that schema is not confirmed yet, and a rollback may still put the
+    older release (and its data) back."""
+    try:
+        names = os.listdir(os.path.join(data_dir, BACKUP_DIR))
+    except FileNotFoundError:
+        return False
+    found = (re.fullmatch(r"schema-(\d+)", name) for name in names)
+    return any(int(m.group(1)) < below for m in found if m)
+
+
 def drop_backups(data_dir):
     """The new release is confirmed: its data stays, the backups go."""
     shutil.rmtree(os.path.join(data_dir, BACKUP_DIR), ignore_errors=True)

@@ -20,9 +20,11 @@ finds its numbers; nothing on the card matches a number without the key.
 A box without the MCU has no cipher and keeps these in clear, as it keeps
 the call log (docs/card-alone.md).
 
-:func:`seal_clear_stores` is the migration: the recorder runs it at each
-start with the key open, and it seals whatever an older firmware (or a
-process without the key) left in clear. Every step is atomic or batched and
+:func:`seal_clear_stores` is the sealing: data migration 1
+(:mod:`firmware.migrations.m001_seal_stores`) marks the data as sealed stores after
+the framework backed the clear files up, and the recorder runs this at each start
+with the key open, sealing whatever an older firmware (or a process without the
+key) left in clear. Every step is atomic or batched and
 idempotent: a power cut midway keeps what was done and the next start
 finishes the job.
 """
@@ -284,11 +286,13 @@ def mail_item_in_clear(item):
 
 
 # ---------------------------------------------------------------- all of them
-def seal_clear_stores(data_dir, cipher, mail_queue=None):
-    """The migration: seal what is still in clear in web.db, config.json, the mail
-    queue (``mail_queue``: a :class:`firmware.mail.queue.MailQueue`, whose
-    :meth:`seal_clear` does it), and drop rule patterns from the calls' policy
-    reasons. Returns ``{store: how many}``; nothing is done without ``cipher``.
+def seal_clear_stores(data_dir, cipher, mail_queue=None, leave=()):
+    """The sealing (data migration 1, :mod:`firmware.migrations.m001_seal_stores`, and
+    every start): seal what is still in clear in web.db, config.json, the mail queue
+    (``mail_queue``: a :class:`firmware.mail.queue.MailQueue`, whose :meth:`seal_clear`
+    does it), and drop rule patterns from the calls' policy reasons. Returns
+    ``{store: how many}``; nothing is done without ``cipher``. The stores named in
+    ``leave`` (``"config_patterns"``, ``"mail"``) are left as they are, and not counted.
 
     A store that cannot be sealed now (web.db held by the web UI past the busy
     timeout, a damaged file, a full card) is logged and counted as None: the
@@ -303,8 +307,9 @@ def seal_clear_stores(data_dir, cipher, mail_queue=None):
     ]
     counts = {}
     for name, step, *args in steps:
-        counts[name] = _attempt(name, step, *args)
-    if mail_queue is not None:
+        if name not in leave:
+            counts[name] = _attempt(name, step, *args)
+    if mail_queue is not None and "mail" not in leave:
         counts["mail"] = seal_mail_queue(mail_queue)
     return counts
 

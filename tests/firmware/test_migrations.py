@@ -117,8 +117,11 @@ def test_a_failed_migration_keeps_the_backup_and_says_where(tmp_path, releases):
     assert os.path.isdir(os.path.join(data, BACKUP_DIR, "schema-0"))
 
 
-def test_this_release_has_no_migration_yet():
-    assert release_schema() == 0
+def test_this_release_is_at_schema_1_the_sealed_stores():
+    from firmware.migrations import migrations
+
+    assert release_schema() == 1
+    assert migrations() == [(1, "firmware.migrations.m001_seal_stores")]
 
 
 AUDIT_MIGRATION = """
@@ -253,8 +256,8 @@ def _rolled_back_box(tmp_path, data, new):
 
     KeyStore(str(data), kdf_params=CHEAP_KDF).initialise("admin", PASSWORD)
     _sim(tmp_path, data, _call_at("2026-03-02T09:00:00Z", "Hello, I would like to place an order"))
-    bring_up_to_date(str(data), new)
-    (data / "data-schema").unlink()  # (this firmware plays the newer release's part)
+    assert bring_up_to_date(str(data), new)["from"] == release_schema()
+    (data / "data-schema").write_text("%d\n" % release_schema())  # (this firmware plays the newer one)
     _sim(tmp_path, data, _call_at("2026-03-02T10:00:00Z", "Glue the sheet to the dark blue background."))
     (data / "data-schema").write_text("2\n")
 
@@ -266,7 +269,7 @@ def _check_rolled_back(data, what=""):
     the messages."""
     from firmware.storage.audit import AuditLog
 
-    assert not (data / "data-schema").exists() and not (data / BACKUP_DIR).exists(), what
+    assert data_schema(str(data)) == release_schema() and not (data / BACKUP_DIR).exists(), what
     assert not (data / "rollback.json").exists(), what
     listed = _linekeeper("calls", "--data-dir", str(data), "--json")
     calls = [json.loads(line) for line in listed.stdout.splitlines()]
@@ -288,7 +291,7 @@ def test_a_rollback_keeps_a_call_the_rolled_back_release_recorded_and_verify_pas
     data = tmp_path / "box"
     _rolled_back_box(tmp_path, data, new)
 
-    # The old release starts again (this firmware, schema 0): it puts its data back.
+    # The old release starts again (this firmware, schema 1): it puts its data back.
     _sim(tmp_path, data, THIRD_CALL)
 
     _check_rolled_back(data)
@@ -460,3 +463,15 @@ def test_a_recorders_rollback_cut_at_any_step_is_finished_by_its_next_start(tmp_
         _sim(tmp_path, data, THIRD_CALL)  # the next start: no repair by hand
         _check_rolled_back(data, "cut as %s began" % names[cut_at - 1])
         shutil.rmtree(data)
+
+
+def test_a_kept_backup_below_a_schema_means_the_update_is_not_confirmed(tmp_path, releases):
+    from firmware.migrations import backup_kept
+
+    _, new = releases
+    data = _data(tmp_path)
+    assert not backup_kept(data, below=1)
+    bring_up_to_date(data, new)  # from schema 0: the backup of schema 0 is kept
+    assert backup_kept(data, below=1) and not backup_kept(data, below=0)
+    drop_backups(data)  # marked good
+    assert not backup_kept(data, below=1)

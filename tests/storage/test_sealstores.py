@@ -173,3 +173,24 @@ def test_a_store_that_cannot_be_sealed_now_does_not_stop_the_box(tmp_path):
     cipher = FieldCipher(os.urandom(32))
     counts = seal_clear_stores(data_dir, cipher)
     assert counts == {"web_db": None, "config_patterns": 1, "call_reasons": 1}
+
+
+def test_a_queue_told_not_to_seal_writes_in_clear_and_opens_what_is_sealed(tmp_path):
+    """While an update to the sealed stores is not marked good (m001_seal_stores), the
+    mail queue writes in clear for a release that cannot open a sealed mail; it still
+    opens the mails it sealed, and seals the clear ones once told to again."""
+    cipher = FieldCipher(os.urandom(32))
+    path = tmp_path / "queue"
+    queue = MailQueue(str(path), lambda: T_US, cipher)
+    msg = EmailMessage()
+    msg["Subject"] = "Missed call from %s" % NUMBER
+    msg.set_content("%s rang" % NAME)
+    queue.enqueue(msg)  # sealed
+    queue.seal_writes = False
+    queue.enqueue(msg)  # in clear
+    assert len({name for name, _ in scan(str(path), [NUMBER, NAME])}) == 1  # the second one
+    assert queue.seal_clear() == 0
+    assert [m["subject"] for m in queue.pending()] == [msg["Subject"]] * 2
+    queue.seal_writes = True
+    assert queue.seal_clear() == 1
+    assert scan(str(path), [NUMBER, NAME]) == []

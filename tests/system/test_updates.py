@@ -406,7 +406,8 @@ def apply(data_dir):
 
 def _release_with_migration(tmp_path, name, broken_web=False):
     source = copy_checkout(str(tmp_path / name))
-    with open(os.path.join(source, "firmware", "migrations", "m001_note.py"), "w") as f:
+    # This release is at data schema 1 (m001_seal_stores): the test's migration is the next.
+    with open(os.path.join(source, "firmware", "migrations", "m002_note.py"), "w") as f:
         f.write(MIGRATION)
     if broken_web:
         # Its web UI cannot start: the health check fails after the recorder migrated.
@@ -431,12 +432,12 @@ def test_a_release_with_a_data_migration_migrates_and_drops_its_backup_once_good
     assert quiet_box.running_from() == "B"
     assert "migrated_note" in _calls_columns(quiet_box)
     with open(os.path.join(quiet_box.data_dir, "data-schema")) as f:
-        assert f.read().strip() == "1"
+        assert f.read().strip() == "2"
     assert not os.path.exists(os.path.join(quiet_box.data_dir, "migration-backup"))
     verify = quiet_box.run_cli("verify", "--data-dir", quiet_box.data_dir)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     with open_audit_ro(quiet_box) as entries:
-        assert {"event": "migrated", "from": 0, "to": 1} in entries
+        assert {"event": "migrated", "from": 1, "to": 2} in entries
 
 
 def test_a_rollback_after_a_data_migration_finds_the_data_as_it_left_it(quiet_box, tmp_path):
@@ -448,7 +449,8 @@ def test_a_rollback_after_a_data_migration_finds_the_data_as_it_left_it(quiet_bo
     assert done.returncode == 1 and "update rolled back" in done.stdout, done.stdout + done.stderr
     assert quiet_box.running_from() == "A"
     assert _calls_columns(quiet_box) == before  # the old release's schema, restored
-    assert not os.path.exists(os.path.join(quiet_box.data_dir, "data-schema"))
+    with open(os.path.join(quiet_box.data_dir, "data-schema")) as f:
+        assert f.read().strip() == "1"  # the old release's schema (a fresh box notes its own)
     assert not os.path.exists(os.path.join(quiet_box.data_dir, "migration-backup"))
     assert len(_snapshot_when_up(quiet_box)["lines"]) == 2  # recording again on slot A
     verify = quiet_box.run_cli("verify", "--data-dir", quiet_box.data_dir)
@@ -456,9 +458,9 @@ def test_a_rollback_after_a_data_migration_finds_the_data_as_it_left_it(quiet_bo
     with open_audit_ro(quiet_box) as entries:
         # The new release had migrated, and its entries stay (the trail goes on); the
         # old one put its data back and says from when.
-        assert {"event": "migrated", "from": 0, "to": 1} in entries
+        assert {"event": "migrated", "from": 1, "to": 2} in entries
         restored = [e for e in entries if e.get("event") == "restored"]
-        assert len(restored) == 1 and (restored[0]["from"], restored[0]["to"]) == (1, 0)
+        assert len(restored) == 1 and (restored[0]["from"], restored[0]["to"]) == (2, 1)
         assert restored[0]["backup_at_us"] > 0 and restored[0]["audit"] == "kept"
         assert restored[0]["audit_entries_since"] >= 1
 

@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import sqlite3
+import types
 from email.message import EmailMessage
 
 import pytest
@@ -386,3 +387,179 @@ def test_an_older_card_in_clear_is_sealed_at_the_next_start(module_lab, tmp_path
     ruled = [c for c in calls if c["number"] == RULE_NUMBER.replace(" ", "")]
     assert [c["policy_decision"] for c in ruled] == ["skip", "skip"], ruled
     assert [(f, s) for f, s in scan_for(data_dir, SECRETS) if f == "config.json"] == []
+
+
+@pytest.fixture
+def schema_0_release(tmp_path, monkeypatch):
+    """What the firmware of before the sealed stores does, played by this one
+    (``schema_0_release(patch)``): no migrations (data schema 0); the call log and
+    audit trail sealed with the vault's key, but web.db, config.json and the mail queue
+    neither sealed nor opened; and its rules check, which knew no sealed pattern."""
+    import functools
+
+    import firmware.box
+    import firmware.mail.queue
+    import firmware.policy.rules
+    from firmware.migrations import bring_up_to_date
+
+    package = tmp_path / "schema0_release"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def play(patch):
+        patch.setattr(
+            firmware.box, "bring_up_to_date", functools.partial(bring_up_to_date, package=package.name)
+        )
+        patch.setattr(firmware.box, "seal_clear_stores", lambda *args, **kwargs: {})
+        patch.setattr(firmware.box, "seal_mail_queue", lambda queue: 0)
+        patch.setattr(firmware.box, "open_sealed_rules", lambda config, cipher: config)
+        patch.setattr(firmware.mail.queue, "seal_mail_item", lambda item, cipher: dict(item))
+        patch.setattr(firmware.policy.rules, "is_sealed", lambda value: False)
+
+    return play
+
+
+def _plant_in_clear(box):
+    """:func:`plant_web_stores` as the release before the sealed stores wrote them."""
+    plant_web_stores(
+        types.SimpleNamespace(
+            cipher=None, apply_config=box.apply_config, data_dir=box.data_dir, clock=box.clock, mail=box.mail
+        )
+    )
+
+
+ALARM_SUBJECT = "Line 2 has no voltage (%s)" % BOOK_NAME
+
+
+def _older_card_updated(lab, tmp_path, schema_0_release, mcu, during=None):
+    """A card the release before the sealed stores (schema 0) left in clear, then one
+    run of this release (the update's first start: data migration 1). ``during(box)``:
+    called at the new release's start, before its box runs. Returns the data
+    directory, the clear bytes of web.db and config.json before the update, and
+    the new box's ``sealed_stores_at_start``."""
+    data_dir = lab.init_data_dir(tmp_path / "box")
+    quiet = lab.load(lab.scenario_doc([], lines=2, hat="lk-2lb"))
+    with pytest.MonkeyPatch.context() as old, _env("LINEKEEPER_RUN_DIR", str(tmp_path / "old-boot")):
+        schema_0_release(old)
+        lab.run(quiet, data_dir, vault=McuLink(mcu.bus), before_start=_plant_in_clear)
+    clear = {}
+    for name in ("web.db", "config.json"):
+        with open(os.path.join(data_dir, name), "rb") as f:
+            clear[name] = f.read()
+    assert RULE_NUMBER.encode() in clear["config.json"] and BOOK_NAME.encode() in clear["web.db"]
+    started = []
+
+    def at_start(box):
+        started.append(box.sealed_stores_at_start)
+        if during is not None:
+            during(box)
+
+    with _env("LINEKEEPER_RUN_DIR", str(tmp_path / "new-boot")):
+        lab.run(quiet, data_dir, vault=McuLink(mcu.bus), before_start=at_start)
+    return data_dir, clear, started[0]
+
+
+def test_a_rollback_to_the_release_before_sealing_finds_its_stores_in_clear(
+    module_lab, tmp_path, schema_0_release
+):
+    """The sealing is data migration 1 (firmware/migrations/m001_seal_stores.py): a card
+    an older release left in clear (schema 0) is backed up before the new release seals
+    web.db, and config.json and the mail queue stay clear until the update is marked
+    good, also when the rules are saved or a mail queued meanwhile. When the update is
+    rolled back instead, the older release starts (it reads
+    config.json before it restores anything, and would refuse a sealed rule pattern),
+    puts the clear web.db back, reads its phonebook and notes, and the audit entries the
+    new release wrote are kept."""
+    from firmware.box import open_audit
+    from firmware.config import load_config
+    from firmware.mail.queue import MailQueue
+    from firmware.migrations import BACKUP_DIR, data_schema
+
+    lab = module_lab
+    mcu = SimMcu(SimClock())
+
+    def during_the_health_check(box):
+        # Someone saves the rules page and an alarm mail is queued: still in clear.
+        store = BoxConfigStore(box.data_dir, box.apply_config, box.cipher)
+        store.save(store.get())
+        msg = EmailMessage()
+        msg["Subject"] = ALARM_SUBJECT
+        msg.set_content(ALARM_SUBJECT)
+        box.mail.queue.enqueue(msg)
+
+    data_dir, clear, sealed = _older_card_updated(
+        lab, tmp_path, schema_0_release, mcu, during_the_health_check
+    )
+
+    assert data_schema(data_dir) == 1
+    assert sealed == {"web_db": 4, "call_reasons": 0}  # config.json and the mail wait
+    backup = os.path.join(data_dir, BACKUP_DIR, "schema-0")
+    for name, content in clear.items():
+        with open(os.path.join(backup, name), "rb") as f:
+            assert f.read() == content, name  # the clear copy, until the backups are dropped
+    found = {(f.split(os.sep)[0], s) for f, s in scan_for(data_dir, [BOOK_NAME, NOTE, RULE_NUMBER])}
+    assert ("web.db", BOOK_NAME) not in found and ("web.db", NOTE) not in found
+    assert ("config.json", RULE_NUMBER) in found and ("mail", BOOK_NAME) in found
+
+    # Its health check failed: the box is back on the older release, which starts.
+    quiet = lab.load(lab.scenario_doc([], lines=2, hat="lk-2lb"))
+    with pytest.MonkeyPatch.context() as old, _env("LINEKEEPER_RUN_DIR", str(tmp_path / "old-boot-2")):
+        schema_0_release(old)
+        lab.run(quiet, data_dir, vault=McuLink(mcu.bus))
+        config = load_config(data_dir)
+    assert config.policy.rules.numbers[0].patterns == (RULE_NUMBER,)
+    assert data_schema(data_dir) == 0 and not os.path.exists(os.path.join(data_dir, BACKUP_DIR))
+    db = WebDb(os.path.join(data_dir, "web.db"))
+    try:
+        book = Phonebook(db, lambda: 0, None)
+        assert book.names_for(["+44 1632 960777"], "uk") == {"+44 1632 960777": BOOK_NAME}
+        assert [n["note"] for n in CallNotes(db, lambda: 0, None).of_call(1)] == [NOTE]
+    finally:
+        db.close()
+    queue = MailQueue(os.path.join(data_dir, "mail", "queue"), lambda: 1 << 62, None)
+    assert [m["subject"] for m in queue.pending()] == [MAIL_SUBJECT, ALARM_SUBJECT]
+    with _env("LINEKEEPER_RUN_DIR", str(tmp_path / "old-boot-2")), open_audit(data_dir) as audit:
+        details = [e.details for e in audit.entries(limit=1000, action="update")]
+    assert {"event": "migrated", "from": 0, "to": 1} in details
+    restored = [d for d in details if d.get("event") == "restored"]
+    assert len(restored) == 1 and (restored[0]["from"], restored[0]["to"]) == (1, 0)
+    assert restored[0]["audit"] == "kept" and restored[0]["audit_entries_since"] >= 1
+    assert lab.verify(data_dir)[0] == 0
+
+
+def test_once_the_update_is_marked_good_the_stores_left_clear_are_sealed(
+    module_lab, tmp_path, schema_0_release
+):
+    """``linekeeper update`` drops the backups at mark_good and tells the recorder the
+    update is installed: the rule pattern and the waiting mail, left in clear for a
+    rollback, are sealed then, and no clear copy is left in the data directory."""
+    from firmware.bus import UpdateState
+    from firmware.migrations import BACKUP_DIR, drop_backups
+
+    lab = module_lab
+    mcu = SimMcu(SimClock())
+    boxes = []
+
+    def confirm(box):
+        boxes.append(box)
+        # Too early: the backup is still there (a rollback is still possible).
+        box.bus.publish(UpdateState(line=0, t_us=0, state="installed"))
+        assert box.sealed_stores_after_update is None
+
+        def mark_good():
+            drop_backups(box.data_dir)
+            box.bus.publish(UpdateState(line=0, t_us=box.clock.now_us(), state="installed"))
+
+        box.clock.call_at(500_000, mark_good)
+
+    data_dir, _, _ = _older_card_updated(lab, tmp_path, schema_0_release, mcu, during=confirm)
+
+    assert boxes[0].sealed_stores_after_update == {"config_patterns": 1, "mail": 1}
+    assert not os.path.exists(os.path.join(data_dir, BACKUP_DIR))
+    left = [
+        (f, s)
+        for f, s in scan_for(data_dir, [BOOK_NAME, NOTE, RULE_NUMBER])
+        if not f.startswith("recordings")
+    ]
+    assert left == []
