@@ -46,6 +46,7 @@ import wave
 
 import numpy as np
 
+from bench import measure
 from firmware.recording import codec, quality
 from firmware.recording.segment import SegmentWriter
 from firmware.recording.stages import RecordingPipeline
@@ -83,22 +84,9 @@ def _disk_tmp():
     return os.environ.get("BENCH_TMP") or None
 
 
-def _cpu_self():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def _cpu_children():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
-
-
-def _device_write_bytes():
-    try:
-        with open("/proc/self/io") as f:
-            return int(next(line for line in f if line.startswith("write_bytes:")).split()[1])
-    except (OSError, StopIteration):
-        return None
 
 
 def _per_hour(value, samples):
@@ -135,10 +123,10 @@ def _decode_file(path, key):
 def _chosen(items, call, tmp):
     key = crypto.new_data_key()
     path = os.path.join(tmp, "chosen.lkr")
-    io0, cpu0 = _device_write_bytes(), _cpu_self()
+    io0, cpu0 = measure.device_write_bytes(), measure.cpu_s()
     info = _record(path, call, key)
-    cpu = _cpu_self() - cpu0
-    io1 = _device_write_bytes()
+    cpu = measure.cpu_s() - cpu0
+    io1 = measure.device_write_bytes()
     scores = []
     for i, (_, x) in enumerate(items):
         item_path = os.path.join(tmp, "item%d.lkr" % i)
@@ -146,11 +134,11 @@ def _chosen(items, call, tmp):
         scores.append(quality.pesq_nb(x, _decode_file(item_path, key)))
     out = _summary(cpu, info["bytes"], len(call), scores)
     enc = codec.Encoder("voice")
-    cpu0 = _cpu_self()
+    cpu0 = measure.cpu_s()
     for start in range(0, len(call), PIECE):
         enc.encode(call[start : start + PIECE])
     enc.finish()
-    out["encode_only_cpu_s_per_line_hour"] = round(_per_hour(_cpu_self() - cpu0, len(call)), 2)
+    out["encode_only_cpu_s_per_line_hour"] = round(_per_hour(measure.cpu_s() - cpu0, len(call)), 2)
     out["bytes_written_per_stored"] = round(info["bytes_written"] / info["bytes"], 3)
     if io0 is not None and io1 is not None:
         out["device_bytes_per_stored"] = round((io1 - io0) / info["bytes"], 2)
@@ -190,11 +178,11 @@ def _soundfile(items, call, tmp):
         return {"skipped": "soundfile is not installed (pip install soundfile)"}
     key = crypto.new_data_key()
     path = os.path.join(tmp, "soundfile.lkr")
-    cpu0 = _cpu_self()
+    cpu0 = measure.cpu_s()
     writer = SegmentWriter(path, "bench", key, dict(HEADER, profile="voice", rate=RATE, chunk_ms=1000))
     _soundfile_stream(call, writer.write_chunk)
     writer.close()
-    cpu = _cpu_self() - cpu0
+    cpu = measure.cpu_s() - cpu0
     scores = [
         quality.pesq_nb(x, codec.decode(_soundfile_stream(x, lambda b: None), "voice")) for _, x in items
     ]

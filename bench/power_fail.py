@@ -40,6 +40,7 @@ import statistics
 import tempfile
 
 from bench import box as bench_box
+from bench import measure
 
 PERIOD_MS = 20
 CUTS_S = (45.0, 70.0, 95.0)
@@ -140,39 +141,22 @@ def _scenario(lines, hours):
 
 
 def _one_cut(scenario, hat, synth, cut_s, data_dir):
-    from board.sim.board import SimBoard
     from board.sim.scenario import PowerEvent
-    from board.sim.timeline import compile_timeline
-    from firmware.box import Box, make_dsp_factory
-    from firmware.clock import SimClock
-    from firmware.config import load_config
+    from firmware.config import BoxConfig
     from firmware.storage.keystore import Argon2Params, KeyStore
 
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
         "bench", "bench password"
     )
-    clock = SimClock(start_wall_us=scenario.start_wall_us)
-    board = SimBoard(
-        compile_timeline(scenario, synth),
+    box = _box(
+        scenario,
         hat,
-        clock,
-        period_ms=PERIOD_MS,
-        noise_dbm0=scenario.noise_dbm0,
-        seed=scenario.seed,
+        synth,
+        data_dir,
+        BoxConfig(**bench_box.BUSY_CONFIG),
         power=(PowerEvent(0, cut_s, True),),
     )
-    if len(hat.lines) > 4:
-        board.gpio = _DirectGpio(hat, clock)
-    box = Box(
-        board,
-        clock,
-        data_dir,
-        load_config(data_dir),
-        board.gpio.signals(),
-        dsp_factory=make_dsp_factory(scenario.country),
-        strict=True,
-        fixed_country=scenario.country,
-    )
+    clock = box.clock
     recording = []
     clock.call_at(int(cut_s * 1e6) - 1, lambda: recording.append(box.recorder.in_progress))
     box.start()
@@ -185,15 +169,8 @@ def _one_cut(scenario, hat, synth, cut_s, data_dir):
     return box.seal_s * 1000, recording[0], box.holdup_ms
 
 
-def _io_write_bytes():
-    try:
-        with open("/proc/self/io") as f:
-            return int(next(line for line in f if line.startswith("write_bytes:")).split()[1])
-    except (OSError, StopIteration):
-        return None
-
-
-def _box(scenario, hat, synth, data_dir, config):
+def _box(scenario, hat, synth, data_dir, config, power=()):
+    """A box on the simulated board (``power``: its power events, as SimBoard takes them)."""
     from board.sim.board import SimBoard
     from board.sim.timeline import compile_timeline
     from firmware.box import Box, make_dsp_factory
@@ -207,6 +184,7 @@ def _box(scenario, hat, synth, data_dir, config):
         period_ms=PERIOD_MS,
         noise_dbm0=scenario.noise_dbm0,
         seed=scenario.seed,
+        power=power,
     )
     if len(hat.lines) > 4:
         board.gpio = _DirectGpio(hat, clock)
@@ -250,20 +228,22 @@ def _device_bytes(scenario, hat, synth, data_dir, flush_ms, journal=True, sqlite
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
         "bench", "bench password"
     )
-    config = BoxConfig(holdup_flush_ms=flush_ms if flush_ms > 1000 else 0, write_journal=journal)
+    config = BoxConfig(
+        holdup_flush_ms=flush_ms if flush_ms > 1000 else 0, write_journal=journal, **bench_box.BUSY_CONFIG
+    )
     if sqlite_before or not journal:
         _older_databases(data_dir)
     box = _box(scenario, hat, synth, data_dir, config)
     if sqlite_before or not journal:
         box.calllog.commit_us = 0
     journal_file = box.recorder.journal
-    io0 = _io_write_bytes()
+    io0 = measure.device_write_bytes()
     box.start()
     try:
         box.board.run()
     finally:
         box.stop()
-    io1 = _io_write_bytes()
+    io1 = measure.device_write_bytes()
     # Audio waits up to flush_ms in all: the recorder's chunks are that less its delay line.
     assert box.recorder.flush_ms == recorder_flush_ms(flush_ms, config.audio_profile)
     store = RecordingStore(data_dir)

@@ -35,7 +35,6 @@ to mean anything.
 
 import json
 import os
-import resource
 import tempfile
 import time
 
@@ -43,6 +42,7 @@ import numpy as np
 
 from bench import box as bench_box
 from bench import codec as bench_codec
+from bench import measure
 from firmware.recording import codec, quality
 
 PERIOD_MS = 20
@@ -64,19 +64,6 @@ CANDIDATES = [  # (complexity, bit rate, frame ms); DTX on, narrow-band SILK
     (0, 12000, 120),
 ]
 PESQ_CALLS = 4
-
-
-def _cpu():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def _io_write_bytes():
-    try:
-        with open("/proc/self/io") as f:
-            return int(next(line for line in f if line.startswith("write_bytes:")).split()[1])
-    except (OSError, StopIteration):
-        return None
 
 
 def run(quick=False):
@@ -114,11 +101,11 @@ def _box_run(scenario, synth, data_dir):
     from firmware.box import open_sim_box
 
     box = open_sim_box(scenario, data_dir, synth=synth, period_ms=PERIOD_MS)
-    io0, cpu0, wall0 = _io_write_bytes(), _cpu(), time.monotonic()
+    io0, cpu0, wall0 = measure.device_write_bytes(), measure.cpu_s(), time.monotonic()
     box.start()
     box.board.run()
     box.stop()
-    cpu, wall, io1 = _cpu() - cpu0, time.monotonic() - wall0, _io_write_bytes()
+    cpu, wall, io1 = measure.cpu_s() - cpu0, time.monotonic() - wall0, measure.device_write_bytes()
     return box, cpu, wall, (None if io0 is None or io1 is None else io1 - io0)
 
 

@@ -44,7 +44,27 @@ def _open_pcm(kind, device, rate, channels, period_frames, periods):
         raise HardwareError("cannot open ALSA %s device %r: %s" % (kind, device, exc)) from exc
 
 
-class AlsaCapture:
+class _PcmThread:
+    """An ALSA PCM worked by a thread of its own: what capture and playback share (the
+    thread started on a fresh stop flag; on stop, the thread joined, then the PCM closed).
+    A subclass sets ``_pcm``, ``_thread`` (None) and ``_stop`` (an Event) and has ``_run``."""
+
+    def _start(self, name, *args):
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, args=args, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+        if self._pcm is not None:
+            self._pcm.close()
+            self._pcm = None
+
+
+class AlsaCapture(_PcmThread):
     """Read interleaved S16_LE periods from ``device`` on a thread.
 
     :param device: ALSA PCM name, e.g. ``hw:CARD=LK4L,DEV=0``
@@ -73,11 +93,7 @@ class AlsaCapture:
     def start(self, on_audio):
         if self._pcm is None:
             self.open()
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(on_audio,), name="linekeeper-capture", daemon=True
-        )
-        self._thread.start()
+        self._start("linekeeper-capture", on_audio)
 
     def read_period(self):
         """One blocking read: ``(frames, data)``; ``frames < 0`` on overrun."""
@@ -117,17 +133,8 @@ class AlsaCapture:
                 self.errors += 1
                 log.exception("capture callback failed")
 
-    def stop(self):
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-            self._thread = None
-        if self._pcm is not None:
-            self._pcm.close()
-            self._pcm = None
 
-
-class AlsaPlayback:
+class AlsaPlayback(_PcmThread):
     """Queue mono samples per channel and write them interleaved to ``device``.
 
     The write thread sends silence when nothing is queued, so the codec's
@@ -149,9 +156,7 @@ class AlsaPlayback:
         self._pcm = _open_pcm(
             "playback", self.device, self.rate, self.channels, self.period_frames, periods=4
         )
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="linekeeper-playback", daemon=True)
-        self._thread.start()
+        self._start("linekeeper-playback")
 
     def queue(self, channel, samples):
         with self._lock:
@@ -174,12 +179,3 @@ class AlsaPlayback:
     def _run(self):
         while not self._stop.is_set():
             self._pcm.write(self.next_period())
-
-    def stop(self):
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-            self._thread = None
-        if self._pcm is not None:
-            self._pcm.close()
-            self._pcm = None

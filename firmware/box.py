@@ -32,6 +32,7 @@ from firmware.recording.store import QUARANTINE, RecordingStore
 from firmware.storage.audit import AuditLog
 from firmware.storage.fieldseal import load_field_cipher
 from firmware.storage.keystore import KeyStore
+from firmware.storage.sealstores import seal_clear_stores, seal_mail_queue
 
 from . import alarmchecks
 from .alarmchecks import ConsentWatch, DateChecks, RetentionBacklog, check_last_stop
@@ -41,7 +42,7 @@ from .alarms import AlarmBoard
 from .bus import Alarm, EventBus
 from .capture import Capture
 from .clock import RealClock, SimClock
-from .config import BoxConfig, frame_ms, load_config
+from .config import BoxConfig, frame_ms, load_config, open_sealed_rules
 from .datadir import DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly, storage_error
 from .errors import KeyStoreError, LinekeeperError, RekeyBusyError, StorageError, TamperError
 from .firstboot import SetupLed
@@ -49,7 +50,7 @@ from .handover import box_keys
 from .keypin import RecordingKeyPin
 from .linecheck import LineCheck
 from .mail.service import MailService
-from .migrations import bring_up_to_date
+from .migrations import bring_up_to_date, finish_rollback, note_rebuilding, pending_rollback
 from .policy.callmeta import CallMeta
 from .policy.engine import CallPolicy
 from .policy.sweeper import RetentionSweeper
@@ -136,11 +137,16 @@ class Box:
         # start-up checks have found it safe (docs/recovery.md).
         self._dirlock = DataDirLock(data_dir)
         try:
-            preflight(data_dir)
+            # A rollback cut short may have put an older call log back already: the
+            # recordings it lacks are rebuilt below, not a reason to refuse.
+            preflight(data_dir, rebuilding=pending_rollback(data_dir) is not None)
             # The data brought to this release's schema (or back to it after a rollback).
             migrated = bring_up_to_date(data_dir)
             self._rolled_back = migrated is not None and migrated["event"] == "restored"
+            self._rebuilding = migrated.pop("rebuilding", ()) if self._rolled_back else ()
             self._open_storage()
+            # Rules whose number patterns are sealed on the card, opened with the key.
+            config = self.config = open_sealed_rules(self.config, self.cipher)
             if migrated is not None:
                 self._audit_migration(migrated)
         except (sqlite3.Error, OSError, LinekeeperError) as exc:
@@ -236,7 +242,12 @@ class Box:
             reports=self.reports,
             alarm_log=self.alarm_log,
             checks=[self.date_checks],
+            cipher=self.cipher,
         )
+        # Mails an older firmware queued in clear: sealed now (the other stores were
+        # sealed when storage opened).
+        if self.cipher is not None:
+            self.sealed_stores_at_start["mail"] = seal_mail_queue(self.mail.queue)
         self.retention = RetentionSweeper(
             self.recordings, clock, self.audit, config.policy.retention, bus=self.bus, threaded=threaded
         )
@@ -306,7 +317,12 @@ class Box:
             # sealed with the others just below).
             store = RecordingStore(data_dir, signer=self.signer)
             try:
-                self.rebuilt_after_rollback = rebuild_unknown_recordings(store, data_dir)
+                self.rebuilt_after_rollback = rebuild_unknown_recordings(
+                    store,
+                    data_dir,
+                    begun=self._rebuilding,
+                    before=lambda ids: note_rebuilding(data_dir, ids),
+                )
             finally:
                 store.close()
         self.keypin = RecordingKeyPin(data_dir, self.signer)
@@ -319,6 +335,9 @@ class Box:
         self.cipher = load_field_cipher(
             data_dir, vault=self._vault, run_dir=run_dir(), escrow=self._escrow_to()
         )
+        # web.db, config.json's rules and the calls' policy reasons as an older
+        # firmware left them: sealed (or cleaned) now, before the call log opens.
+        self.sealed_stores_at_start = seal_clear_stores(data_dir, self.cipher)
         # Call states wait as long as audio may (a second; longer only with the MCU's
         # warning, which flushes them with everything else: docs/sqlite-writes.md).
         self.calllog = CallLog(
@@ -374,13 +393,19 @@ class Box:
         the backup are carried over inside this (signed) entry; the calls it recorded
         and that were rebuilt are named."""
         details = dict(migrated)
-        if self._rolled_back:
-            rebuilt, failed = self.rebuilt_after_rollback
-            details["calls_rebuilt"] = rebuilt
-            details["not_rebuilt"] = [name for name, _ in failed]
-            if "carried_over" in details:
-                details["note"] = "carried over from the rolled-back release"
-        self.audit.append("system", "update", "data", details, self.clock.wall_us())
+        if not self._rolled_back:
+            self.audit.append("system", "update", "data", details, self.clock.wall_us())
+            return
+        rebuilt, failed = self.rebuilt_after_rollback
+        details["calls_rebuilt"] = rebuilt
+        details["not_rebuilt"] = [name for name, _ in failed]
+        if "carried_over" in details:
+            details["note"] = "carried over from the rolled-back release"
+        # A start cut between this entry and the rollback's end must not audit it twice.
+        last = self.audit.entries(limit=1, action="update")
+        if not (last and _same_rollback(last[0].details, details)):
+            self.audit.append("system", "update", "data", details, self.clock.wall_us())
+        finish_rollback(self.data_dir)
 
     def _restore_missing_calls(self):
         """Calls whose rows the card refused before the last stop: back from their
@@ -419,6 +444,7 @@ class Box:
         """
         if self.fixed_country is not None:
             config = config.replace(country=self.fixed_country)
+        config = open_sealed_rules(config, self.cipher)
         old, self.config = self.config, config
         if config.country != old.country:
             self._set_country(config.country)
@@ -766,6 +792,12 @@ class Box:
             except OSError as exc:  # a full card: the next start says power_loss
                 log.error("cannot record the clean stop: %s", exc)
         self._dirlock.release()
+
+
+def _same_rollback(logged, details):
+    """Whether the audit entry details ``logged`` are those of the rollback ``details``
+    (the same backup put back, from and to the same schemas)."""
+    return all(logged.get(key) == details.get(key) for key in ("event", "from", "to", "backup_at_us"))
 
 
 def _cannot_open(data_dir, exc):

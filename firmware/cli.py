@@ -710,13 +710,14 @@ def cmd_config(args):
 
     from firmware.storage.fsutil import atomic_write
 
-    from .box import open_audit
+    from .box import device_cipher, open_audit
     from .configio import export_config, import_config
 
     if args.action == "export":
         # A missing or unreadable data directory is an error, never the defaults.
         _data_dir(args.data_dir)
-        doc = export_config(args.data_dir)
+        # The rules' number patterns are sealed on a box with the MCU: opened for the file.
+        doc = export_config(args.data_dir, device_cipher(args.data_dir))
         text = json.dumps(doc, indent=2) + "\n"
         try:
             atomic_write(args.file, text.encode("utf-8"), mode=0o600)
@@ -735,8 +736,9 @@ def cmd_config(args):
         raise LinekeeperError("%s — nothing was changed" % exc) from None
     if not os.path.isdir(args.data_dir):
         raise LinekeeperError("no data directory %s" % args.data_dir)
+    cipher = device_cipher(args.data_dir)  # seals the rules' number patterns on a box with the MCU
     try:
-        written = import_config(args.data_dir, doc.data, source=args.file)
+        written = import_config(args.data_dir, doc.data, source=args.file, cipher=cipher)
     except ConfigError as exc:
         raise LinekeeperError("%s — nothing was changed" % jsonpos.located(doc, exc)) from None
     with open_audit(args.data_dir) as audit:

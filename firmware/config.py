@@ -8,13 +8,16 @@ Sections have dataclasses of their own, versions and migrations: ``policy``
 the file atomically with mode 0600.
 """
 
+import copy
 import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
 
 from board import jsonpos
+from firmware.storage.fieldseal import is_sealed
 from firmware.storage.fsutil import atomic_write
+from firmware.storage.sealstores import open_rule_patterns, seal_rule_patterns
 from telephony import countries
 
 from .archive.settings import ArchiveSettings
@@ -230,33 +233,56 @@ def config_path(data_dir):
     return os.path.join(data_dir, "config.json")
 
 
-def load_config_file(path):
+def load_config_file(path, cipher=None):
     """Read and validate a configuration file (``config.json`` or one given with ``--config``).
 
-    Only a regular file of at most :data:`MAX_CONFIG_BYTES` is read.
+    Only a regular file of at most :data:`MAX_CONFIG_BYTES` is read. With
+    ``cipher`` (the box's field cipher) the rules' sealed number patterns are
+    opened (:mod:`firmware.storage.sealstores`); without it they stay sealed,
+    and a sealed pattern never lets a call be recorded.
 
     :raises ConfigError: the file is unreadable, not JSON, or invalid; the
         message says ``file:line:col: field.path: what is wrong``
+    :raises FieldSealError: a sealed pattern does not open with ``cipher``
     """
     doc = jsonpos.load(path, max_bytes=MAX_CONFIG_BYTES)
     try:
-        return BoxConfig.from_dict(doc.data)
+        data = doc.data
+        if cipher is not None and isinstance(data, dict):
+            data = open_rule_patterns(copy.deepcopy(data), cipher)
+        return BoxConfig.from_dict(data)
     except ConfigError as exc:
         raise jsonpos.located(doc, exc) from None
 
 
-def save_config(data_dir, config):
-    """Write ``config`` to ``DATA_DIR/config.json`` atomically, mode 0600.
+def save_config(data_dir, config, cipher=None):
+    """Write ``config`` to ``DATA_DIR/config.json`` atomically (the data's mode); with
+    ``cipher``, the rules' number patterns sealed.
 
     :raises OSError: it could not be written (the old file is then untouched)
     """
-    text = json.dumps(config.to_dict(), indent=2, sort_keys=False) + "\n"
+    doc = config.to_dict()
+    if cipher is not None:
+        seal_rule_patterns(doc, cipher)
+    text = json.dumps(doc, indent=2, sort_keys=False) + "\n"
     atomic_write(config_path(data_dir), text.encode("utf-8"))
 
 
-def load_config(data_dir):
-    """Read ``DATA_DIR/config.json``, or the defaults when there is none."""
+def load_config(data_dir, cipher=None):
+    """Read ``DATA_DIR/config.json``, or the defaults when there is none (``cipher``:
+    as for :func:`load_config_file`)."""
     path = config_path(data_dir)
     if not os.path.exists(path):
         return BoxConfig()
-    return load_config_file(path)
+    return load_config_file(path, cipher)
+
+
+def open_sealed_rules(config, cipher):
+    """``config`` with its rules' sealed number patterns opened by ``cipher`` (the
+    same ``config`` when there is no cipher or nothing sealed).
+
+    :raises FieldSealError: a pattern does not open with ``cipher``
+    """
+    if cipher is None or not any(is_sealed(p) for item in config.policy.rules.numbers for p in item.patterns):
+        return config
+    return BoxConfig.from_dict(open_rule_patterns(config.to_dict(), cipher))

@@ -19,6 +19,13 @@ and changes nothing unless all of it is valid; the error names the field.
 Then the files, ``config.json`` and the site settings are written, each
 atomically, and the import is audited (``config_change``). A running box
 reads the new configuration when it restarts.
+
+On a box that seals (docs/card-alone.md) the rules' number patterns are
+sealed in ``config.json``: the export opens them (the file is for another
+box, whose key differs) and the import seals them again with this box's key
+(or, from a process without it, leaves them for the recorder to seal at its
+next start). A file that carries sealed patterns is refused: no key but the
+box's own opens them.
 """
 
 import base64
@@ -28,6 +35,7 @@ import os
 import re
 
 from firmware.storage import fsutil
+from firmware.storage.fieldseal import is_sealed
 
 from .config import BoxConfig, load_config, save_config
 from .errors import ConfigError
@@ -38,9 +46,19 @@ MAX_FILE_BYTES = 16 << 20
 MAX_IMPORT_BYTES = 64 << 20  # a few announcements, base64: the most an import file holds
 
 
-def export_config(data_dir):
-    """The box's configuration as the JSON object described above."""
-    config = load_config(data_dir)
+def export_config(data_dir, cipher=None):
+    """The box's configuration as the JSON object described above; ``cipher`` (the
+    box's field cipher) opens the rules' sealed number patterns.
+
+    :raises ConfigError: the patterns are sealed and there is no cipher
+    """
+    config = load_config(data_dir, cipher)
+    if any(is_sealed(p) for item in config.policy.rules.numbers for p in item.patterns):
+        raise ConfigError(
+            "the number rules are sealed with the key in the HAT's MCU vault and this process has "
+            "no copy of it: export on the box, with the recorder running",
+            field="policy.rules.numbers",
+        )
     doc = {"linekeeper_config": FORMAT, "config": config.to_dict(), "site": _site(data_dir), "files": {}}
     name = config.policy.consent.announcement.file
     if name is not None:
@@ -92,6 +110,15 @@ def check_import(doc, source=None):
         raise ConfigError(
             exc.message, source=source, field="config" + ("." + exc.field if exc.field else "")
         ) from None
+    for i, item in enumerate(config.policy.rules.numbers):
+        for k, pattern in enumerate(item.patterns):
+            if is_sealed(pattern):
+                raise ConfigError(
+                    "is sealed with a box's own key: export the configuration again from that box, "
+                    "with its recorder running",
+                    source=source,
+                    field="config.policy.rules.numbers[%d].patterns[%d]" % (i, k),
+                )
     site = _check_site(doc.get("site"), source)
     files = _check_files(doc.get("files") or {}, source)
     name = config.policy.consent.announcement.file
@@ -154,8 +181,9 @@ def _check_announcement(data, where, source):
         raise ConfigError(str(exc), source=source, field=where) from None
 
 
-def import_config(data_dir, doc, source=None):
+def import_config(data_dir, doc, source=None, cipher=None):
     """Check ``doc`` whole, then write it into ``data_dir``; returns the sections written.
+    ``cipher``: the box's field cipher, which seals the rules' number patterns.
 
     :raises ConfigError: the document is invalid: nothing was changed
     """
@@ -166,7 +194,7 @@ def import_config(data_dir, doc, source=None):
         fsutil.make_private_dir(directory)
         fsutil.atomic_write(os.path.join(data_dir, name), data)
         written.append(name)
-    save_config(data_dir, config)
+    save_config(data_dir, config, cipher)
     written.append("config")
     if site is not None:
         from web.db import WebDb

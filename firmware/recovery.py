@@ -55,8 +55,12 @@ def _repair_hint(data_dir):
     )
 
 
-def preflight(data_dir):
+def preflight(data_dir, rebuilding=False):
     """Refuse to start on ``data_dir`` when that would put recordings at risk.
+
+    ``rebuilding``: a rollback is pending (:func:`firmware.migrations.pending_rollback`),
+    so recordings the call log lacks are expected: they get their rows back from their
+    headers (:func:`rebuild_unknown_recordings`) rather than refusing.
 
     Reads only. :raises RecoveryRefused: the message says what is wrong and what to do
     """
@@ -85,7 +89,8 @@ def preflight(data_dir):
         lost = [
             n
             for n in files
-            if n[: -len(RECORDING_SUFFIX)] not in rows | shredded
+            if not rebuilding
+            and n[: -len(RECORDING_SUFFIX)] not in rows | shredded
             and read_header(os.path.join(data_dir, "recordings", n)) is not None
         ]
         if lost:
@@ -219,7 +224,7 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
     return report
 
 
-def rebuild_unknown_recordings(store, data_dir):
+def rebuild_unknown_recordings(store, data_dir, begun=(), before=None):
     """Give the call log back the recordings in ``recordings/`` it does not know.
 
     After a rollback restored the call log of before an update, the calls the
@@ -228,14 +233,24 @@ def rebuild_unknown_recordings(store, data_dir):
     signed with ``store``'s signer. Run before :meth:`RecordingStore.recover`,
     which would otherwise quarantine them.
 
+    Resumable: ``before`` (when given) is called with the ids about to be rebuilt
+    before any is; ``begun`` are the ids a run cut short was given, so those it
+    rebuilt are signed again (the cut may have come before their signature) and
+    still counted as rebuilt.
+
     :returns: ``(rebuilt recording ids, [(file, why not)])``
     """
     known = store.known_ids()
+    unknown = [name for name in recording_files(data_dir) if name[: -len(RECORDING_SUFFIX)] not in known]
+    if before is not None and unknown:
+        before([name[: -len(RECORDING_SUFFIX)] for name in unknown])
     rebuilt, failed = [], []
-    for name in recording_files(data_dir):
+    for rid in sorted(begun):
+        if rid in known and store.get(rid) is not None:
+            store.sign(rid)
+            rebuilt.append(rid)
+    for name in unknown:
         rid = name[: -len(RECORDING_SUFFIX)]
-        if rid in known:
-            continue
         reason = _rebuild(store, store.path_of(rid), rid)
         if reason is None:
             store.sign(rid)

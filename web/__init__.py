@@ -14,11 +14,13 @@ from flask import Flask, current_app, g, render_template, request
 from firmware import words
 from firmware.errors import KeyStoreError, TamperError
 from firmware.localtime import DEFAULT_ZONE, LocalTime, duration_text, iso_to_us, zone_names
+from firmware.storage.fieldseal import FieldSealError
 from telephony import countries
 
 from . import security
 from .accounts import ROLE_LABELS, Accounts
 from .db import WebDb
+from .keyepoch import KeysInForce
 from .phonebook import CallNotes, Phonebook
 from .services import Services, WebConfig
 from .sessions import Sessions
@@ -64,11 +66,37 @@ class Web:
         clock = services.session_clock_us
         self.accounts = Accounts(self.db, clock, config.hash_cost)
         self.sessions = Sessions(self.db, clock, config.idle_timeout_s, config.session_max_age_s)
-        self.throttle = Throttle(self.db, clock)
+        self.throttle = Throttle(self.db, clock, services.cipher)
         self.site = Site(self.db)
-        self.phonebook = Phonebook(self.db, services.wall_us)
-        self.notes = CallNotes(self.db, services.wall_us)
+        self.phonebook = Phonebook(self.db, services.wall_us, services.cipher)
+        self.notes = CallNotes(self.db, services.wall_us, services.cipher)
         self.stopping = threading.Event()  # set when the server stops: streams end
+        self.keys_in_force = KeysInForce(services.keystore)
+
+    def end_sessions_of_old_keys(self):
+        """End (audited) every session opened under keys a rekey has since replaced.
+
+        Returns the admin public key in force (None before the box has keys).
+        Called before every request and by the server's sweep: a session left
+        idle is ended, and its keys wiped, without waiting for its next request.
+        """
+        current = self.keys_in_force.current()
+        if current is None:
+            return None
+        for user in self.sessions.end_other_keys(current):
+            self.services.audit.append(
+                "system",
+                "logout",
+                user,
+                {"reason": "rekey: the box's recording keys were replaced; log in again"},
+                int(self.services.wall_us()),
+            )
+        return current
+
+    def sweep(self):
+        """The server's periodic clean-up: expired sessions, and those of old keys."""
+        self.end_sessions_of_old_keys()
+        return self.sessions.sweep()
 
     def local_time(self):
         """A :class:`LocalTime` in the box's zone (the site settings'; Europe/London before)."""
@@ -223,6 +251,16 @@ def create_app(services, config):
         (501, "Not yet", "This is coming in a later release."),
     ):
         app.register_error_handler(code, _error_page(title, message, code))
+
+    @app.errorhandler(FieldSealError)
+    def locked(exc):
+        return render_template(
+            "error.html",
+            title="Personal data locked",
+            message="The numbers, names and notes on this box are sealed with a key the HAT's "
+            "MCU gives the recorder when it starts, and this process has no copy of it yet. "
+            "Check that the recorder is running, then try again.",
+        ), 503
 
     @app.errorhandler(TamperError)
     def tampered(exc):

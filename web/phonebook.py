@@ -8,6 +8,14 @@ a caller-ID name: pages show both, the phonebook's marked as such.
 CSV (import and export): a header row ``number,name``, then one entry a
 line; an import is checked whole first and refused whole, with the line and
 the problem, if any row is bad (nothing changes).
+
+Sealed (docs/card-alone.md): given the box's field cipher, numbers, names
+and note texts are stored as sealed text (:mod:`firmware.storage.sealstores`).
+The seal is deterministic, so the sealed number is the phonebook's keyed
+index: a number is looked up by sealing its international form, and the
+card shows no number. Names are opened in memory to sort and search (a
+phonebook holds at most :data:`MAX_ENTRIES`). Rows an older firmware left in
+clear are read as they are until the recorder seals them at its next start.
 """
 
 import csv
@@ -15,6 +23,8 @@ import io
 
 from firmware.calls.callsearch import number_forms
 from firmware.policy.rules import normalise
+from firmware.storage.fieldseal import PREFIX, is_sealed, opener
+from firmware.storage.sealstores import NOTE, PHONEBOOK_NAME, PHONEBOOK_NUMBER
 
 MAX_NAME = 80
 MAX_ENTRIES = 10_000
@@ -41,23 +51,59 @@ def clean_name(text):
     name = " ".join((text or "").split())
     if not name:
         raise PhonebookError("a name is needed")
+    if is_sealed(name):
+        raise PhonebookError("a name cannot start with %r" % PREFIX)
     if len(name) > MAX_NAME:
         raise PhonebookError("a name is at most %d characters" % MAX_NAME)
     return name
 
 
 class Phonebook:
-    """Names for numbers, in ``db`` (a :class:`web.db.WebDb`); ``country`` reads national forms."""
+    """Names for numbers, in ``db`` (a :class:`web.db.WebDb`); ``country`` reads national forms.
 
-    def __init__(self, db, clock_us):
+    ``cipher``: the box's field cipher, or None on a box that does not seal.
+    """
+
+    def __init__(self, db, clock_us, cipher=None):
         self._db = db
         self._clock_us = clock_us
+        self._cipher = cipher
+        self._opener = opener(cipher)
+        # Opened values by sealed text: a name search reads every entry, and opening
+        # 10 000 of them each time would cost it about 100 ms. RAM only, bounded.
+        self._opened = {}
+
+    def _open(self, value, field):
+        if self._cipher is None or value is None:
+            return value
+        key = (value, field)
+        text = self._opened.get(key)
+        if text is None:
+            text = self._opener(value, field)
+            if len(self._opened) >= 4 * MAX_ENTRIES:
+                self._opened.clear()
+            self._opened[key] = text
+        return text
+
+    def _seal(self, text, field):
+        return text if self._cipher is None else self._cipher.seal(text, field)
+
+    def _keys(self, number):
+        """What a row for the international ``number`` may hold: its sealed form (the
+        keyed index) and, until the recorder sealed an older card's rows, the clear one."""
+        sealed = self._seal(number, PHONEBOOK_NUMBER)
+        return [sealed] if sealed == number else [sealed, number]
 
     def entries(self):
-        return [
-            dict(r)
-            for r in self._db.query("SELECT number, name, updated_us FROM phonebook ORDER BY name, number")
+        rows = [
+            {
+                "number": self._open(r["number"], PHONEBOOK_NUMBER),
+                "name": self._open(r["name"], PHONEBOOK_NAME),
+                "updated_us": r["updated_us"],
+            }
+            for r in self._db.query("SELECT number, name, updated_us FROM phonebook")
         ]
+        return sorted(rows, key=lambda e: (e["name"], e["number"]))
 
     def count(self):
         return self._db.one("SELECT count(*) FROM phonebook")[0]
@@ -65,47 +111,53 @@ class Phonebook:
     def put(self, number, name, country):
         """Add or rename ``number``; returns its international form. Raises PhonebookError."""
         number, name = clean_number(number, country), clean_name(name)
+        keys = self._keys(number)
+        row = (keys[0], self._seal(name, PHONEBOOK_NAME), int(self._clock_us()))
         with self._db.tx() as conn:
-            if (
-                conn.execute("SELECT count(*) FROM phonebook").fetchone()[0] >= MAX_ENTRIES
-                and conn.execute("SELECT 1 FROM phonebook WHERE number = ?", (number,)).fetchone() is None
-            ):
+            known = conn.execute(
+                "SELECT 1 FROM phonebook WHERE number IN (%s)" % ",".join("?" * len(keys)), keys
+            ).fetchone()
+            if conn.execute("SELECT count(*) FROM phonebook").fetchone()[0] >= MAX_ENTRIES and known is None:
                 raise PhonebookError("the phonebook is full (%d entries)" % MAX_ENTRIES)
-            conn.execute(
-                "INSERT OR REPLACE INTO phonebook (number, name, updated_us) VALUES (?, ?, ?)",
-                (number, name, int(self._clock_us())),
-            )
+            conn.execute("DELETE FROM phonebook WHERE number IN (%s)" % ",".join("?" * len(keys)), keys)
+            conn.execute("INSERT INTO phonebook (number, name, updated_us) VALUES (?, ?, ?)", row)
         return number
 
     def remove(self, number, country):
-        number = clean_number(number, country)
+        keys = self._keys(clean_number(number, country))
         with self._db.tx() as conn:
-            return conn.execute("DELETE FROM phonebook WHERE number = ?", (number,)).rowcount > 0
+            sql = "DELETE FROM phonebook WHERE number IN (%s)" % ",".join("?" * len(keys))
+            return conn.execute(sql, keys).rowcount > 0
 
     def names_for(self, numbers, country):
         """``{number as given: phonebook name}`` for those of ``numbers`` it knows."""
         wanted = {}
         for number in set(n for n in numbers if n):
             try:
-                wanted[clean_number(number, country)] = number
+                clean = clean_number(number, country)
             except PhonebookError:
                 continue
+            for key in self._keys(clean):
+                wanted[key] = number
         if not wanted:
             return {}
         rows = self._db.query(
             "SELECT number, name FROM phonebook WHERE number IN (%s)" % ",".join("?" * len(wanted)),
             list(wanted),
         )
-        return {wanted[r["number"]]: r["name"] for r in rows}
+        return {wanted[r["number"]]: self._open(r["name"], PHONEBOOK_NAME) for r in rows}
 
     def numbers_named(self, text, country, limit=100):
         """Every way the call log may hold the numbers whose name contains ``text``."""
-        rows = self._db.query(
-            "SELECT number FROM phonebook WHERE instr(lower(name), ?) > 0 LIMIT ?", (text.lower(), limit)
-        )
+        text = text.lower()
         forms = set()
-        for r in rows:
-            forms.update(number_forms(r["number"], country))
+        found = 0
+        for r in self._db.query("SELECT number, name FROM phonebook"):
+            if text in self._open(r["name"], PHONEBOOK_NAME).lower():
+                forms.update(number_forms(self._open(r["number"], PHONEBOOK_NUMBER), country))
+                found += 1
+                if found >= limit:
+                    break
         return tuple(sorted(forms))
 
     def export_csv(self):
@@ -134,28 +186,32 @@ class Phonebook:
         if len(entries) + self.count() > MAX_ENTRIES:
             raise PhonebookError("the phonebook would hold more than %d entries" % MAX_ENTRIES)
         now = int(self._clock_us())
+        rows = []
+        for number, name in entries.items():
+            keys = self._keys(number)
+            rows.append((keys, (keys[0], self._seal(name, PHONEBOOK_NAME), now)))
         with self._db.tx() as conn:
-            conn.executemany(
-                "INSERT OR REPLACE INTO phonebook (number, name, updated_us) VALUES (?, ?, ?)",
-                [(n, m, now) for n, m in entries.items()],
-            )
+            for keys, row in rows:
+                conn.execute("DELETE FROM phonebook WHERE number IN (%s)" % ",".join("?" * len(keys)), keys)
+                conn.execute("INSERT INTO phonebook (number, name, updated_us) VALUES (?, ?, ?)", row)
         return len(entries)
 
 
 class CallNotes:
-    """Free-text notes people add to calls (web.db), oldest first."""
+    """Free-text notes people add to calls (web.db), oldest first; ``cipher`` seals
+    their text (None on a box that does not seal)."""
 
-    def __init__(self, db, clock_us):
+    def __init__(self, db, clock_us, cipher=None):
         self._db = db
         self._clock_us = clock_us
+        self._cipher = cipher
 
     def of_call(self, call_id):
-        return [
-            dict(r)
-            for r in self._db.query(
-                "SELECT note, by_user, at_us FROM call_notes WHERE call_id = ? ORDER BY id", (int(call_id),)
-            )
-        ]
+        rows = self._db.query(
+            "SELECT note, by_user, at_us FROM call_notes WHERE call_id = ? ORDER BY id", (int(call_id),)
+        )
+        read = opener(self._cipher)
+        return [dict(r, note=read(r["note"], NOTE)) for r in rows]
 
     def add(self, call_id, note, by):
         note = " ".join((note or "").split())
@@ -163,9 +219,13 @@ class CallNotes:
             raise PhonebookError("write the note first")
         if len(note) > MAX_NOTE:
             raise PhonebookError("a note is at most %d characters" % MAX_NOTE)
+        if is_sealed(note):
+            # It would be stored as it is and read back as sealed text that does not open.
+            raise PhonebookError("a note cannot start with %r" % PREFIX)
+        stored = note if self._cipher is None else self._cipher.seal(note, NOTE)
         with self._db.tx() as conn:
             conn.execute(
                 "INSERT INTO call_notes (call_id, note, by_user, at_us) VALUES (?, ?, ?, ?)",
-                (int(call_id), note, by, int(self._clock_us())),
+                (int(call_id), stored, by, int(self._clock_us())),
             )
         return note

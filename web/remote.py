@@ -221,7 +221,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         except RecorderUnavailable:
             pass  # it reads config.json when it starts again
 
-    config_store = BoxConfigStore(data_dir, apply)
+    config_store = BoxConfigStore(data_dir, apply, cipher)
     consent = BoxConsent(
         data_dir,
         config_store,
@@ -265,4 +265,5 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         updates=UpdateInbox(data_dir),
         slot_tampered=lambda user, failure: client.call("slot_tampered", user=user, failure=failure),
         rekey=remote_rekey(client, audit, clock.wall_us),
+        cipher=cipher,
     )

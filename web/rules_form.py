@@ -18,6 +18,7 @@ import re
 
 from firmware.errors import ConfigError
 from firmware.policy.settings import WEEKDAYS, PolicySettings
+from firmware.storage.fieldseal import is_sealed
 
 BLANK_ROWS = 2
 _LINE = re.compile(r"^policy\.rules\.lines\[(\d+)\]")
@@ -108,6 +109,11 @@ def parse_rules_form(form, n_lines, policy):
             }
         )
         rows.append(i)
+        if any(is_sealed(p) for p in rules["numbers"][-1]["patterns"]):
+            # Sealed text is how the box stores a pattern, never what a person types.
+            errors["numbers-%d-patterns" % i] = (
+                "A pattern is digits, '*' and '?', e.g. 0800* or 01632 96????."
+            )
     if errors:
         return None, errors
     if not rules["directions"]:

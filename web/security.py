@@ -103,19 +103,20 @@ def _csrf_ok():
 def before_request():
     web = lk()
     endpoint = request.endpoint
-    if endpoint is None:
-        return None  # 404/405 follow
-    access = access_of(current_app, endpoint)
+    # Sessions opened under keys a rekey replaced end first (web.keyepoch).
+    web.end_sessions_of_old_keys()
     # A dashboard left open reconnects its live stream all day: that is not
     # someone at the keyboard, so it does not keep the session alive.
-    g.session, expired = web.sessions.load(
-        request.cookies.get(SESSION_COOKIE), touch=endpoint not in BACKGROUND
-    )
+    cookie = request.cookies.get(SESSION_COOKIE)
+    g.session, expired = web.sessions.load(cookie, touch=endpoint not in BACKGROUND and endpoint is not None)
     g.user = web.accounts.get(g.session.user) if g.session else None
     if g.session is not None and g.user is None:
         web.sessions.end(g.session.id_hash)
         g.session = None
     g.expired = expired
+    if endpoint is None:
+        return None  # 404/405 follow, with the menu of whoever is logged in
+    access = access_of(current_app, endpoint)
     if access[0] == "public" and endpoint == "static":
         return None
     setup_done = web.site.setup_complete
@@ -136,11 +137,12 @@ def before_request():
         if g.user is None:
             if request.path.startswith("/api/") or request.path.endswith("/audio"):
                 abort(401)
+            # Told once, on the first page asked for after the box ended the session.
+            rekeyed = web.sessions.end_reason(cookie) == "rekey"
+            why = {"expired": 1 if expired else None, "rekeyed": 1 if rekeyed else None}
             if request.method in SAFE_METHODS:
-                return redirect(
-                    url_for("auth.login", next=request.full_path.rstrip("?"), expired=1 if expired else None)
-                )
-            return redirect(url_for("auth.login", expired=1 if expired else None))
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?"), **why))
+            return redirect(url_for("auth.login", **why))
         needed = access[1:]
         if needed and not g.user.has(*needed):
             abort(403)
@@ -181,16 +183,22 @@ def after_request(resp):
     return resp
 
 
-def set_cookie(resp, name, value, max_age=None):
+def app_cookie(resp, name, value, secure, max_age=None):
+    """Set a cookie as every Linekeeper web app sets its own: the whole site, never
+    read by scripts, never sent from another site; ``secure``: HTTPS only."""
     resp.set_cookie(
         name,
         value,
         max_age=max_age,
         path="/",
-        secure=lk().config.secure_cookies,
+        secure=secure,
         httponly=True,
         samesite="Strict",
     )
+
+
+def set_cookie(resp, name, value, max_age=None):
+    app_cookie(resp, name, value, lk().config.secure_cookies, max_age)
 
 
 def unlocked_key():

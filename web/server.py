@@ -310,7 +310,7 @@ def _serve(data_dir, services, certificate, host, https_port, http_port, box_nam
         host,
         https_port,
         http_port,
-        sweep=web.sessions.sweep,
+        sweep=web.sweep,
         box_name=box_name,
         renew=lambda: ensure_certificate(data_dir),
     )

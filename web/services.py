@@ -185,19 +185,20 @@ class BoxConfigStore:
     it to ``apply`` (the running box), so a change takes effect at once.
     """
 
-    def __init__(self, data_dir, apply=None):
+    def __init__(self, data_dir, apply=None, cipher=None):
         self.data_dir = data_dir
         self._apply = apply
+        self._cipher = cipher  # seals the rules' number patterns in the file
 
     def get(self):
         from firmware.config import load_config
 
-        return load_config(self.data_dir)
+        return load_config(self.data_dir, self._cipher)
 
     def save(self, config):
         from firmware.config import save_config
 
-        save_config(self.data_dir, config)
+        save_config(self.data_dir, config, self._cipher)
         if self._apply is not None:
             self._apply(config)
 
@@ -386,6 +387,9 @@ class Services:
                     failed (where ``alarms`` is None: the web beside a recorder)
     ``rekey``       a :class:`web.rekeyjob.RekeyJob` (the recorder re-keys), or
                     None: the rekey page then says to use ``linekeeper rekey``
+    ``cipher``      the box's field cipher (:mod:`firmware.storage.fieldseal`):
+                    web.db's phonebook and notes are sealed with it; None on a
+                    box that does not seal (no MCU)
     """
 
     status: LineStatusSource
@@ -411,6 +415,7 @@ class Services:
     updates: Any = None
     slot_tampered: Callable[[str, str], None] | None = None
     rekey: Any = None
+    cipher: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -483,11 +488,11 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
     from firmware.storage.keystore import KeyStore
 
     data_dir = box.data_dir
-    config_store = BoxConfigStore(data_dir, getattr(box, "apply_config", None))
+    cipher = getattr(box, "cipher", None)
+    config_store = BoxConfigStore(data_dir, getattr(box, "apply_config", None), cipher)
     calls_db = os.path.join(data_dir, "calls.db")
     ensure_indexes(calls_db)
     keystore = getattr(box, "keystore", None) or KeyStore(data_dir)
-    cipher = getattr(box, "cipher", None)
     audit = getattr(box, "audit", None) or AuditLog(
         os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), cipher=cipher
     )
@@ -523,6 +528,7 @@ def services_for_box(box, *, recordings=None, cert_fingerprint=None, alarms=None
         mail=getattr(box, "mail", None),
         archive=ArchiveStatus(calls_db) if _archive_enabled(box) else None,
         rekey=box_rekey(box) if hasattr(box, "rekey") else None,
+        cipher=cipher,
     )
 
 

@@ -7,16 +7,23 @@ logout (the row is deleted), after ``idle_timeout_s`` without a request, or
 
 What must never reach the disk lives in :attr:`Sessions.memory`, keyed the
 same way: the user's unlocked :class:`firmware.storage.keystore.RecordingKey`, a
-recovery key waiting to be confirmed, and the playback tokens (see
-``web.views.calls``). It is forgotten when the session ends, and all of it
-is gone when the process stops, so the app clears the table at start-up:
-a restart logs everyone out.
+recovery key waiting to be confirmed, the playback tokens (see
+``web.views.calls``) and the admin public key of the keys in force at login
+(``keys``; see :mod:`web.keyepoch`). It is forgotten when the session ends,
+and all of it is gone when the process stops, so the app clears the table at
+start-up: a restart logs everyone out.
+
+A rekey ends every session opened under the old keys
+(:meth:`Sessions.end_other_keys`); the login page then says why
+(:meth:`Sessions.end_reason`).
 """
 
 import dataclasses
 import hashlib
 import secrets
 import threading
+
+REASONS_KEPT = 1000  # why recent sessions were ended, for the login page's message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +51,7 @@ class Sessions:
         self.max_age_us = int(max_age_s * 1_000_000)
         self._lock = threading.Lock()
         self.memory = {}
+        self._reasons = {}  # id hash -> why the box ended that session ("rekey")
 
     def clear_all(self):
         """End every session (at start-up: their in-memory keys are gone)."""
@@ -51,8 +59,12 @@ class Sessions:
             conn.execute("DELETE FROM sessions")
         self._forget_all()
 
-    def create(self, user, recording_key=None):
-        """A new session for ``user``: returns ``(cookie value, Session)``."""
+    def create(self, user, recording_key=None, keys_public=None):
+        """A new session for ``user``: returns ``(cookie value, Session)``.
+
+        ``keys_public``: the admin public key in force (bytes, or None before the
+        box has keys); ``recording_key``'s own, when given, is the one kept.
+        """
         value = secrets.token_urlsafe(32)
         now = self._wall_us()
         session = Session(id_hash(value), user, secrets.token_urlsafe(32), now, now)
@@ -62,7 +74,12 @@ class Sessions:
                 (session.id_hash, user, session.csrf, now, now),
             )
         with self._lock:
-            self.memory[session.id_hash] = {"key": recording_key, "recovery": None, "playbacks": {}}
+            self.memory[session.id_hash] = {
+                "key": recording_key,
+                "recovery": None,
+                "playbacks": {},
+                "keys": getattr(recording_key, "public_key", None) or keys_public,
+            }
         return value, session
 
     def load(self, cookie_value, touch=True):
@@ -90,17 +107,53 @@ class Sessions:
     def _expired(self, session, now):
         return now - session.seen_us > self.idle_timeout_us or now - session.created_us > self.max_age_us
 
-    def end(self, session_id_hash):
-        """Delete the session and forget its keys."""
+    def end(self, session_id_hash, reason=None):
+        """Delete the session and forget its keys; ``reason`` (the box ended it, e.g.
+        "rekey") is kept for :meth:`end_reason`."""
         with self._db.tx() as conn:
             conn.execute("DELETE FROM sessions WHERE id_hash = ?", (session_id_hash,))
         self._forget(session_id_hash)
+        if reason is not None:
+            with self._lock:
+                self._reasons[session_id_hash] = reason
+                while len(self._reasons) > REASONS_KEPT:
+                    self._reasons.pop(next(iter(self._reasons)))
 
     def end_user(self, user):
         """End every session of ``user`` (deleted, or password changed elsewhere)."""
         rows = self._db.query("SELECT id_hash FROM sessions WHERE user = ?", (user,))
         for row in rows:
             self.end(row["id_hash"])
+
+    def end_other_keys(self, keys_public):
+        """End every session opened under other keys than ``keys_public`` (a rekey
+        replaced them); returns the users of the sessions ended, one per session.
+
+        Each stale session is taken out of memory under the lock first, so of two
+        requests racing here only one ends (and reports) it.
+        """
+        with self._lock:
+            stale = {
+                h: self.memory.pop(h)
+                for h, mem in list(self.memory.items())
+                if mem.get("keys") not in (None, keys_public)
+            }
+        users = []
+        for h, mem in stale.items():
+            if mem.get("key") is not None:
+                mem["key"].forget()
+            row = self._db.one("SELECT user FROM sessions WHERE id_hash = ?", (h,))
+            self.end(h, reason="rekey")
+            if row is not None:
+                users.append(row["user"])
+        return users
+
+    def end_reason(self, cookie_value):
+        """Why the box ended the session of ``cookie_value`` ("rekey"), once; else None."""
+        if not cookie_value:
+            return None
+        with self._lock:
+            return self._reasons.pop(id_hash(cookie_value), None)
 
     def sweep(self):
         """End the sessions that have expired; returns how many."""
@@ -120,7 +173,9 @@ class Sessions:
     def mem(self, session):
         """The in-memory part of ``session`` (a dict; empty if none)."""
         with self._lock:
-            return self.memory.setdefault(session.id_hash, {"key": None, "recovery": None, "playbacks": {}})
+            return self.memory.setdefault(
+                session.id_hash, {"key": None, "recovery": None, "playbacks": {}, "keys": None}
+            )
 
     def _forget(self, session_id_hash):
         with self._lock:

@@ -14,9 +14,20 @@ password is checked: 48 guesses sent at once get exactly ``free`` password
 checks, not however many ran between a check and a count. A success then
 clears the counters (:meth:`Throttle.succeeded`); failures older than a day
 are forgotten.
+
+Given the box's field cipher, the part of a key after its kind (an account
+name and an address) is stored sealed
+(:func:`firmware.storage.sealstores.seal_throttle_key`): the seal is
+deterministic, so it is still the row's key, and the card alone shows no
+address. Before the recorder has left the key since boot (the web UI can
+start first) keys are kept as they are; the recorder seals those at its
+next start.
 """
 
 import math
+
+from firmware.storage.fieldseal import FieldSealError
+from firmware.storage.sealstores import seal_throttle_key as seal_key
 
 BASE_S = 1
 MAX_S = 15 * 60
@@ -32,15 +43,25 @@ def account_keys(name, address):
 class Throttle:
     """Back-off counters in :class:`web.db.WebDb` ``db``; ``wall_us()`` gives now."""
 
-    def __init__(self, db, wall_us):
+    def __init__(self, db, wall_us, cipher=None):
         self._db = db
         self._wall_us = wall_us
+        self._cipher = cipher
+
+    def _stored(self, keys):
+        """``keys`` as the table holds them: sealed after their kind, with a cipher."""
+        if self._cipher is None:
+            return list(keys)
+        try:
+            return [seal_key(key, self._cipher) for key in keys]
+        except FieldSealError:
+            return list(keys)  # no key here yet: counted in clear until the recorder seals them
 
     def wait_s(self, keys):
         """Whole seconds until every one of ``keys`` may try again (0: now)."""
         now = self._wall_us()
         worst = 0
-        for key in keys:
+        for key in self._stored(keys):
             row = self._db.one("SELECT blocked_until_us FROM throttle WHERE key = ?", (key,))
             if row is not None and row[0] > now:
                 worst = max(worst, row[0] - now)
@@ -54,6 +75,7 @@ class Throttle:
         wait (nothing counted).
         """
         now = self._wall_us()
+        keys = self._stored(keys)
         with self._db.tx() as conn:
             worst = 0
             for key in keys:
@@ -69,7 +91,7 @@ class Throttle:
         """Count a failure against each of ``keys``."""
         now = self._wall_us()
         with self._db.tx() as conn:
-            self._count(conn, keys, now)
+            self._count(conn, self._stored(keys), now)
 
     @staticmethod
     def _count(conn, keys, now):
@@ -91,5 +113,5 @@ class Throttle:
 
     def succeeded(self, keys):
         with self._db.tx() as conn:
-            for key in keys:
+            for key in self._stored(keys):
                 conn.execute("DELETE FROM throttle WHERE key = ?", (key,))

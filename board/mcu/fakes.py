@@ -3,7 +3,8 @@
 :class:`Pin` and :class:`Adc` answer like ``machine.Pin`` and a millivolt
 reading; :class:`Pin` remembers every change with the time it was made so a
 test can check sequences (``changes``). :func:`machine_module` builds a small
-fake ``machine`` module for running ``main.py`` itself under CPython.
+fake ``machine`` module for running ``main.py`` itself under CPython, and
+:func:`time_module` a fake MicroPython ``time`` that stops it.
 """
 
 import types
@@ -110,4 +111,27 @@ def machine_module(adc_mv=None):
     module.I2CTarget = I2CTarget
     module.WDT = WDT
     module.made = made
+    return module
+
+
+class StopLoop(Exception):  # noqa: N818 (what happened, not an error)
+    """Raised by :func:`time_module`'s ``sleep_ms`` once its time is up: ends ``main.py``'s loop."""
+
+
+def time_module(stop_after_ms):
+    """A fake MicroPython ``time`` whose clock moves only as ``sleep_ms`` sleeps; a sleep
+    that takes it past ``stop_after_ms`` raises :class:`StopLoop`. ``now["ms"]`` is its clock."""
+    now = {"ms": 0}
+
+    def sleep_ms(ms):
+        now["ms"] += ms
+        if now["ms"] > stop_after_ms:
+            raise StopLoop
+
+    module = types.ModuleType("time")
+    module.ticks_ms = lambda: now["ms"]
+    module.ticks_add = lambda a, b: a + b
+    module.ticks_diff = lambda a, b: a - b
+    module.sleep_ms = sleep_ms
+    module.now = now
     return module

@@ -20,11 +20,9 @@ import base64
 import hashlib
 import io
 import json
-import os
-import tempfile
 import zipfile
 
-from ..errors import LinekeeperError, TamperError
+from ..errors import LinekeeperError
 from ..evidence import call_fields, file_facts, statement
 from ..manifest import ARCHIVE_FORMAT, MANIFEST_SUFFIX, VERSION, decrypt_recording
 from ..signing import fingerprint
@@ -60,29 +58,17 @@ def export_call(bucket, record, org_key, tmp_dir, exported_by, exported_at_us, a
     :raises LinekeeperError: no recording, no seal by the box, or no public key archived
     :raises TamperError: the archived object does not match its hash, or its seal
     """
-    recs = [r for r in record.get("recordings") or [] if r.get("org_wrapped_key")]
-    if not recs:
-        raise LinekeeperError("call %s/%d has no archived recording" % (record["box"], record["call_id"]))
-    rec = recs[-1]
+    rec = sealing.last_archived(record)
     if not rec.get("signature"):
         raise LinekeeperError(
             "recording %s was archived without the box's seal (older firmware): export it on the box"
             % rec["id"]
         )
     public_key = box_public_key(bucket, record["box"])
-    restored = sealing.restore_recording(bucket.get(rec["key"]), rec["id"], org_key)
-    if hashlib.sha256(restored).hexdigest() != rec["sha256"]:
-        raise TamperError("archived recording %s does not match its hash" % rec["id"])
-    data_key = org_key.unwrap(base64.b64decode(rec["org_wrapped_key"]), rec["id"].encode())
-    fd, path = tempfile.mkstemp(suffix=".lkrec", dir=tmp_dir)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(restored)
+    with sealing.restored_copy(bucket, rec, org_key, tmp_dir) as (path, restored, data_key):
         facts = file_facts(path)
         stated = statement(rec["id"], rec["state"], facts, call_fields(facts["header"], None))
         audio, complete = decrypt_recording(path, data_key, rec["state"])
-    finally:
-        os.remove(path)
     call = {k: v for k, v in record.items() if k != "sealed"}
     call_bytes = json.dumps(call, indent=1, sort_keys=True).encode() + b"\n"
     audio_name = "audio." + audio_ext

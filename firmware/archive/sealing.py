@@ -15,15 +15,19 @@ names the caller and holds the box-wrapped key)::
 SHA-256 and every chunk's authentication check as on the box.
 """
 
+import base64
+import contextlib
+import hashlib
 import os
 import struct
+import tempfile
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from firmware.storage import crypto
 
-from ..errors import TamperError
+from ..errors import LinekeeperError, TamperError
 from ..recording.segment import _read_header
 
 MAGIC = b"\x89LKARC\r\n"
@@ -87,3 +91,36 @@ def restore_recording(blob, recording_id, org_private_key):
     sealed = blob[_PREFIX.size : _PREFIX.size + length]
     header = unseal(sealed, org_private_key, recording_id.encode())
     return header + blob[_PREFIX.size + length :]
+
+
+def last_archived(record):
+    """The call record's last recording archived with a key for the organisation.
+
+    :raises LinekeeperError: the call has no such recording (any more)
+    """
+    recs = [r for r in record.get("recordings") or [] if r.get("org_wrapped_key")]
+    if not recs:
+        raise LinekeeperError("call %s/%d has no archived recording" % (record["box"], record["call_id"]))
+    return recs[-1]
+
+
+@contextlib.contextmanager
+def restored_copy(bucket, rec, org_private_key, tmp_dir):
+    """The archived recording ``rec`` (an entry of a call record's ``recordings``) as
+    the box's file, checked against its SHA-256, in a temporary file in ``tmp_dir``:
+    yields ``(path, the file's bytes, its data key)``; the file is removed on leaving.
+    It stays encrypted: only the caller's reading of it with the data key opens it.
+
+    :raises TamperError: the object or its key does not open, or fails its hash
+    """
+    restored = restore_recording(bucket.get(rec["key"]), rec["id"], org_private_key)
+    if hashlib.sha256(restored).hexdigest() != rec["sha256"]:
+        raise TamperError("archived recording %s does not match its hash" % rec["id"])
+    data_key = org_private_key.unwrap(base64.b64decode(rec["org_wrapped_key"]), rec["id"].encode())
+    fd, path = tempfile.mkstemp(suffix=".lkrec", dir=tmp_dir)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(restored)
+        yield path, restored, data_key
+    finally:
+        os.remove(path)

@@ -11,15 +11,13 @@ Losing the index loses nothing: the bucket is the archive.
 
 import base64
 import datetime
-import hashlib
 import json
 import os
 import sqlite3
-import tempfile
 
-from ..errors import LinekeeperError, ReportError, TamperError
+from ..errors import LinekeeperError, ReportError
+from ..manifest import decrypt_recording
 from ..recording.codec import mime_type
-from ..recording.segment import SegmentReader
 from ..reports.compute import MAX_CALLS, totals_of
 from . import sealing
 
@@ -360,30 +358,10 @@ def play(bucket, record, org_key, tmp_dir):
     :raises LinekeeperError: the call has no recording (any more)
     :raises TamperError: the object or its key does not open, or fails its hash
     """
-    recs = [r for r in record.get("recordings") or [] if r.get("org_wrapped_key")]
-    if not recs:
-        raise LinekeeperError("call %s/%d has no archived recording" % (record["box"], record["call_id"]))
-    rec = recs[-1]
-    restored = sealing.restore_recording(bucket.get(rec["key"]), rec["id"], org_key)
-    if hashlib.sha256(restored).hexdigest() != rec["sha256"]:
-        raise TamperError("archived recording %s does not match its hash" % rec["id"])
-    data_key = org_key.unwrap(base64.b64decode(rec["org_wrapped_key"]), rec["id"].encode())
-    fd, path = tempfile.mkstemp(suffix=".lkrec", dir=tmp_dir)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(restored)
-        reader = SegmentReader(path, data_key)
-        chunks = []
-        try:
-            for chunk in reader.chunks():
-                chunks.append(chunk)
-        except TamperError:
-            if rec.get("state") != "partial":
-                raise
-            return b"".join(chunks), False, _mime(rec.get("profile"))
-        return b"".join(chunks), reader.complete, _mime(rec.get("profile"))
-    finally:
-        os.remove(path)
+    rec = sealing.last_archived(record)
+    with sealing.restored_copy(bucket, rec, org_key, tmp_dir) as (path, _, data_key):
+        audio, complete = decrypt_recording(path, data_key, rec.get("state"))
+    return audio, complete, _mime(rec.get("profile"))
 
 
 def mime_of(record):

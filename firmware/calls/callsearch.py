@@ -49,55 +49,56 @@ CREATE INDEX IF NOT EXISTS calls_search_line_started ON calls (line, started_at)
 CREATE INDEX IF NOT EXISTS calls_search_number_started ON calls (number, started_at);
 """
 
-# "Contains" searches: a trigram index over the numbers, kept in step with
-# the calls table by triggers (the call log writes the number after the row
-# is created, as caller ID arrives).
-FTS_TABLE = """
-CREATE VIRTUAL TABLE calls_number_fts USING fts5(
-    number, content='calls', content_rowid='id', tokenize='trigram');
-"""
-FTS_TRIGGERS = """
-CREATE TRIGGER IF NOT EXISTS calls_number_fts_ai AFTER INSERT ON calls
-WHEN new.number IS NOT NULL BEGIN
-    INSERT INTO calls_number_fts (rowid, number) VALUES (new.id, new.number);
-END;
-CREATE TRIGGER IF NOT EXISTS calls_number_fts_ad AFTER DELETE ON calls
-WHEN old.number IS NOT NULL BEGIN
-    INSERT INTO calls_number_fts (calls_number_fts, rowid, number)
-        VALUES ('delete', old.id, old.number);
-END;
-CREATE TRIGGER IF NOT EXISTS calls_number_fts_au AFTER UPDATE OF number ON calls
-WHEN old.number IS NOT new.number BEGIN
-    INSERT INTO calls_number_fts (calls_number_fts, rowid, number)
-        SELECT 'delete', old.id, old.number WHERE old.number IS NOT NULL;
-    INSERT INTO calls_number_fts (rowid, number)
-        SELECT new.id, new.number WHERE new.number IS NOT NULL;
-END;
-"""
+# "Contains" searches: a trigram index over each of these columns of the calls table
+# (the numbers; the caller-ID names, case-insensitive), kept in step with it by
+# triggers (the call log writes them after the row is created, as caller ID arrives).
+FTS_COLUMNS = ("number", "name")
 
 
-# Caller-name searches: the same, over the caller-ID names (case-insensitive).
-NAME_FTS_TABLE = """
-CREATE VIRTUAL TABLE calls_name_fts USING fts5(
-    name, content='calls', content_rowid='id', tokenize='trigram');
-"""
-NAME_FTS_TRIGGERS = """
-CREATE TRIGGER IF NOT EXISTS calls_name_fts_ai AFTER INSERT ON calls
-WHEN new.name IS NOT NULL BEGIN
-    INSERT INTO calls_name_fts (rowid, name) VALUES (new.id, new.name);
-END;
-CREATE TRIGGER IF NOT EXISTS calls_name_fts_ad AFTER DELETE ON calls
-WHEN old.name IS NOT NULL BEGIN
-    INSERT INTO calls_name_fts (calls_name_fts, rowid, name) VALUES ('delete', old.id, old.name);
-END;
-CREATE TRIGGER IF NOT EXISTS calls_name_fts_au AFTER UPDATE OF name ON calls
-WHEN old.name IS NOT new.name BEGIN
-    INSERT INTO calls_name_fts (calls_name_fts, rowid, name)
-        SELECT 'delete', old.id, old.name WHERE old.name IS NOT NULL;
-    INSERT INTO calls_name_fts (rowid, name)
-        SELECT new.id, new.name WHERE new.name IS NOT NULL;
-END;
-"""
+def fts_table(column):
+    """The statement creating the trigram index of ``column`` (``calls_COLUMN_fts``)."""
+    return (
+        f"CREATE VIRTUAL TABLE calls_{column}_fts USING fts5(\n"
+        f"    {column}, content='calls', content_rowid='id', tokenize='trigram');"
+    )
+
+
+def fts_triggers(column):
+    """The statements of the triggers keeping ``calls_COLUMN_fts`` in step with the calls
+    table: a row inserted, deleted, or its ``column`` changed."""
+    return [
+        statement.format(c=column)
+        for statement in (
+            """CREATE TRIGGER IF NOT EXISTS calls_{c}_fts_ai AFTER INSERT ON calls
+WHEN new.{c} IS NOT NULL BEGIN
+    INSERT INTO calls_{c}_fts (rowid, {c}) VALUES (new.id, new.{c});
+END;""",
+            """CREATE TRIGGER IF NOT EXISTS calls_{c}_fts_ad AFTER DELETE ON calls
+WHEN old.{c} IS NOT NULL BEGIN
+    INSERT INTO calls_{c}_fts (calls_{c}_fts, rowid, {c}) VALUES ('delete', old.id, old.{c});
+END;""",
+            """CREATE TRIGGER IF NOT EXISTS calls_{c}_fts_au AFTER UPDATE OF {c} ON calls
+WHEN old.{c} IS NOT new.{c} BEGIN
+    INSERT INTO calls_{c}_fts (calls_{c}_fts, rowid, {c})
+        SELECT 'delete', old.id, old.{c} WHERE old.{c} IS NOT NULL;
+    INSERT INTO calls_{c}_fts (rowid, {c})
+        SELECT new.id, new.{c} WHERE new.{c} IS NOT NULL;
+END;""",
+        )
+    ]
+
+
+def _ensure_fts(db, column):
+    """Create ``column``'s trigram index (filled from the calls table) and its triggers
+    where missing; True when the index was new."""
+    table = "calls_%s_fts" % column
+    new = db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone() is None
+    if new:
+        db.execute(fts_table(column))
+        db.execute("INSERT INTO %s (%s) VALUES ('rebuild')" % (table, table))
+    for statement in fts_triggers(column):
+        db.execute(statement)
+    return new
 
 
 def ensure_indexes(db_path):
@@ -111,20 +112,9 @@ def ensure_indexes(db_path):
         db.execute("BEGIN IMMEDIATE")
         for statement in INDEXES.split(";")[:-1]:
             db.execute(statement)
-        has_fts = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'calls_number_fts'").fetchone()
-        if not has_fts:
-            db.execute(FTS_TABLE)
-            db.execute("INSERT INTO calls_number_fts (calls_number_fts) VALUES ('rebuild')")
-        for statement in FTS_TRIGGERS.split("END;")[:-1]:
-            db.execute(statement + "END;")
-        has_name_fts = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'calls_name_fts'").fetchone()
-        if not has_name_fts:
-            db.execute(NAME_FTS_TABLE)
-            db.execute("INSERT INTO calls_name_fts (calls_name_fts) VALUES ('rebuild')")
-        for statement in NAME_FTS_TRIGGERS.split("END;")[:-1]:
-            db.execute(statement + "END;")
+        created = [_ensure_fts(db, column) for column in FTS_COLUMNS]
         db.execute("COMMIT")
-        if not has_fts or not has_name_fts:
+        if any(created):
             db.execute("ANALYZE")
     finally:
         db.close()

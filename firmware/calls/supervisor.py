@@ -86,6 +86,7 @@ from firmware.bus import (
 )
 from firmware.calls.call import Call
 from firmware.calls.debounce import Debouncer, RingDetector
+from firmware.dsp.events import KINDS as DSP_KINDS
 from firmware.errors import ConfigError
 from telephony import countries
 
@@ -455,17 +456,7 @@ def _complete_number(number, country):
 def _dsp_kind(event):
     """The DSP event's kind, by class name or else by its attributes."""
     name = type(event).__name__
-    if name in (
-        "DtmfDigit",
-        "CallerId",
-        "CallerIdError",
-        "AlertTone",
-        "Tone",
-        "Speech",
-        "RingbackStopped",
-        "Quiet",
-        "Sound",
-    ):
+    if name in DSP_KINDS:
         return name
     for attr, kind in (
         ("digit", "DtmfDigit"),
@@ -1051,15 +1042,20 @@ class _Line:
             self.sup._notify_key(self.n, str(ev.digit), ev.t_us, end_us)
         # on-hook DTMF is caller ID: the DSP decodes that itself
 
+    def _awaiting_answer(self, t_us):
+        """Whether a far end's answer may be judged at ``t_us``: a number dialled (no
+        pulse being counted), the handset still off-hook, ``t_us`` after the last digit."""
+        return (
+            self.state == DIALLING
+            and self.off_hook
+            and bool(self.call.number)
+            and not self.pulses
+            and t_us >= (self.digit_end_us or 0)
+        )
+
     def _speech(self, ev):
         """Voice on the line after dialling: the far end (a person, a voice menu) answered."""
-        if (
-            self.state != DIALLING
-            or not self.off_hook
-            or not self.call.number
-            or self.pulses
-            or ev.t_us < (self.digit_end_us or 0)
-        ):
+        if not self._awaiting_answer(ev.t_us):
             return
         if self._unsettled(ev.t_us, *self.loop_inputs):
             return  # a pulse or an on-hook not judged yet: the dial timeout still decides
@@ -1069,13 +1065,7 @@ class _Line:
     def _ringback_stopped(self, ev):
         """Ringback after the number stopped and did not resume: the far end answered, if
         silently (a payment line waiting for keys), at the end of the last burst."""
-        if (
-            self.state != DIALLING
-            or not self.off_hook
-            or not self.call.number
-            or self.pulses
-            or ev.t_us < (self.digit_end_us or 0)
-        ):
+        if not self._awaiting_answer(ev.t_us):
             return
         if self._unsettled(self.clock.now_us(), *self.loop_inputs):
             return  # a loop break not judged yet: ringback may have stopped as we hung up

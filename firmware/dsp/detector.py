@@ -38,6 +38,7 @@ from firmware.dsp import cid
 from firmware.dsp.answer import VoiceOnset
 from firmware.dsp.dtmf import DEFAULT_PARAMS, DtmfReceiver
 from firmware.dsp.events import (
+    KINDS,
     AlertTone,
     CallerId,
     CallerIdError,
@@ -55,18 +56,7 @@ from firmware.dsp.tones import ToneReceiver, country_tones
 from telephony import countries, spandsp
 from telephony.levels import DBM0_RMS
 
-__all__ = [
-    "LineDsp",
-    "DtmfDigit",
-    "CallerId",
-    "CallerIdError",
-    "AlertTone",
-    "Tone",
-    "Speech",
-    "RingbackStopped",
-    "Quiet",
-    "Sound",
-]
+__all__ = ["LineDsp", *KINDS]
 
 SAMPLE_RATE = 8000
 _INT16 = np.dtype(np.int16)

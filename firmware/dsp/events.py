@@ -149,3 +149,18 @@ class Sound:
 
     def to_json(self, t0_us=0):
         return {"t": _seconds(self.t_us, t0_us), "event": "sound"}
+
+
+#: The kinds of event a LineDsp reports, by class name: the line supervisor tells
+#: them apart by these names (it takes any object so named, a test's too).
+KINDS = (
+    "DtmfDigit",
+    "CallerId",
+    "CallerIdError",
+    "AlertTone",
+    "Tone",
+    "Speech",
+    "RingbackStopped",
+    "Quiet",
+    "Sound",
+)

@@ -4,7 +4,10 @@ Each message is one file ``DIR/<id>.json`` (written atomically, 0600):
 the message bytes, how many attempts failed, when to try next, the last
 error. :meth:`MailQueue.flush` submits the messages that are due; a failure
 waits 1, 2, 4 ... minutes (at most an hour) before the next attempt; a
-delivered message's file is removed. A message given a ``key`` (a scheduled
+delivered message's file is removed. With the box's field cipher
+(:mod:`firmware.storage.sealstores`) the message, its subject and its last
+error are sealed in the file: alarm and report mails may carry numbers and
+names, and the card alone must not show them. A message given a ``key`` (a scheduled
 report's period) is queued once: a second one with that key, pending or
 delivered, is refused. Delivery is at least once: a power cut between the
 server's acceptance and the file's removal sends it again at the next start.
@@ -20,6 +23,7 @@ import time
 import uuid
 
 from firmware.storage.fsutil import atomic_write, make_private_dir, remove_durable
+from firmware.storage.sealstores import mail_item_in_clear, open_mail_item, seal_mail_item
 
 from .smtp import MailError
 
@@ -29,21 +33,28 @@ _SENT_KEYS_KEPT = 2000
 
 
 class MailQueue:
-    """The queue in directory ``path``; ``wall_us()`` dates attempts."""
+    """The queue in directory ``path``; ``wall_us()`` dates attempts; ``cipher``: the
+    box's field cipher (None on a box that does not seal)."""
 
-    def __init__(self, path, wall_us):
+    def __init__(self, path, wall_us, cipher=None):
         self.path = os.fspath(path)
         make_private_dir(self.path)
         self.wall_us = wall_us
+        self.cipher = cipher
         self._lock = threading.Lock()
         self._keys_path = os.path.join(self.path, "sent-keys.json")
 
-    def _items(self):
+    def _items(self, opened=True):
+        """The queued items, oldest first; ``opened``: with their sealed fields opened.
+
+        :raises FieldSealError: an item is sealed and does not open here
+        """
         out = []
         for name in sorted(os.listdir(self.path)):
             if name.endswith(".json") and name != "sent-keys.json":
                 with open(os.path.join(self.path, name), encoding="utf-8") as f:
-                    out.append(json.load(f))
+                    item = json.load(f)
+                out.append(open_mail_item(item, self.cipher) if opened else item)
         # In the order queued (several can share a clock reading).
         return sorted(out, key=lambda i: (i["created_us"], i.get("seq", 0), i["id"]))
 
@@ -55,9 +66,24 @@ class MailQueue:
             return []
 
     def _write(self, item):
+        if self.cipher is not None:
+            item = seal_mail_item(item, self.cipher)
         atomic_write(
             os.path.join(self.path, item["id"] + ".json"), json.dumps(item).encode("utf-8"), mode=0o600
         )
+
+    def seal_clear(self):
+        """Seal the items an older firmware queued in clear (each file rewritten
+        atomically); returns how many. Nothing without a cipher."""
+        if self.cipher is None:
+            return 0
+        changed = 0
+        with self._lock:
+            for item in self._items(opened=False):
+                if mail_item_in_clear(item):
+                    self._write(item)
+                    changed += 1
+        return changed
 
     def enqueue(self, message, key=None):
         """Queue ``message`` (an EmailMessage); returns its id.
@@ -66,7 +92,7 @@ class MailQueue:
         """
         with self._lock:
             if key is not None and (
-                key in self._sent_keys() or any(i.get("key") == key for i in self._items())
+                key in self._sent_keys() or any(i.get("key") == key for i in self._items(opened=False))
             ):
                 return None
             now = int(self.wall_us())

@@ -27,6 +27,8 @@ class MailService:
         retries the queue
     :param checks: callables run first in each round (date alarms: their mail
         then goes out in the same round)
+    :param cipher: the box's field cipher: queued mails are sealed with it
+        (:mod:`firmware.storage.sealstores`); None on a box that does not seal
     """
 
     def __init__(
@@ -40,9 +42,10 @@ class MailService:
         interval_s=60.0,
         box_name="Linekeeper",
         checks=(),
+        cipher=None,
     ):
         self.store = MailSettingsStore(data_dir, secrets)
-        self.queue = MailQueue(os.path.join(data_dir, "mail", "queue"), wall_us)
+        self.queue = MailQueue(os.path.join(data_dir, "mail", "queue"), wall_us, cipher)
         self.wall_us = wall_us
         self.ssl_context = ssl_context
         self.interval_s = interval_s

@@ -18,7 +18,12 @@ before anything is opened (the data directory's lock held):
   kept: its audit entries stay where its trail extends the backup's (or, when a
   migration changed the trail's tables, come back as one signed entry carrying
   them), and the calls it recorded are rebuilt by the old release from their
-  recordings' sealed headers (the recorder does that, :mod:`firmware.box`);
+  recordings' sealed headers (the recorder does that, :mod:`firmware.box`).
+  What the rollback will do is decided once, on the untouched data, and noted in
+  ``DATA_DIR/rollback.json`` before anything changes; until the recorder has
+  audited the rollback and called :func:`finish_rollback`, every start carries on
+  from that note, so a power cut at any step either changed nothing or is
+  finished by the next start;
 - ``linekeeper update`` drops the backups once the new release passed its health
   check (:func:`drop_backups`).
 
@@ -28,6 +33,7 @@ A migration that changes another folder backs it up itself. See docs/updates.md.
 
 import contextlib
 import importlib
+import json
 import os
 import pkgutil
 import re
@@ -41,9 +47,12 @@ from ..errors import LinekeeperError
 
 SCHEMA_NAME = "data-schema"
 BACKUP_DIR = "migration-backup"
+# A rollback begun and not yet finished: what it does, decided before it changed anything.
+ROLLBACK_NAME = "rollback.json"
 _MODULE = re.compile(r"^m(\d{3})_\w+$")
-# Never copied or restored: the lock of the running process, sockets, the backups.
-_SKIP = {"lock", BACKUP_DIR}
+# Never copied or restored: the lock of the running process, sockets, the backups, the
+# rollback's own note.
+_SKIP = {"lock", BACKUP_DIR, ROLLBACK_NAME}
 
 
 class MigrationError(LinekeeperError, RuntimeError):
@@ -208,13 +217,13 @@ def _audit_continued(data_dir, source):
     return "carried", _audit_since(current, saved_seq)
 
 
-def _restore(data_dir, schema):
-    """Put the backup of ``schema`` back; returns how the audit trail fared (see
-    :func:`_audit_after_rollback`). The schema note comes back last, so a restore cut
-    short is done again whole at the next start."""
+def _restore(data_dir, schema, audit):
+    """Put the backup of ``schema`` back, the audit files too unless ``audit`` is
+    ``"kept"`` (see :func:`_audit_after_rollback`). Each file is replaced whole and the
+    schema note comes back last, so a restore cut short is done again whole at the
+    next start (with the same ``audit``: :func:`_roll_back`)."""
     source = _backup_path(data_dir, schema)
     saved = set(_files(source))
-    audit, since = _audit_after_rollback(data_dir, source)
     keep = set(AUDIT_FILES) if audit == "kept" else set()
     # Files the newer release made (a new database, its -wal) go; the saved ones come back.
     for name in _files(data_dir):
@@ -230,9 +239,99 @@ def _restore(data_dir, schema):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(data_dir, SCHEMA_NAME))
     fsync_dir(data_dir)
-    shutil.rmtree(os.path.join(data_dir, BACKUP_DIR))
-    fsync_dir(data_dir)
-    return audit, since
+
+
+def pending_rollback(data_dir):
+    """The rollback begun on ``data_dir`` and not finished yet (the dict
+    :func:`bring_up_to_date` returned for it), or None.
+
+    :raises MigrationError: its note is unreadable
+    """
+    try:
+        with open(os.path.join(data_dir, ROLLBACK_NAME)) as f:
+            done = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise MigrationError(
+            "%s is unreadable (%s): cannot finish the rollback it notes" % (ROLLBACK_NAME, exc)
+        ) from None
+    if not isinstance(done, dict) or done.get("event") != "restored" or not isinstance(done.get("to"), int):
+        raise MigrationError("%s is not a rollback's note: cannot finish the rollback" % ROLLBACK_NAME)
+    return done
+
+
+def _note_rollback(data_dir, done):
+    atomic_write(os.path.join(data_dir, ROLLBACK_NAME), json.dumps(done, sort_keys=True).encode(), mode=0o600)
+
+
+def note_rebuilding(data_dir, recording_ids):
+    """Note in the pending rollback the recordings whose calls are about to be rebuilt
+    (with those a cut-short start noted), so that a later start still names them all.
+
+    :raises OSError: the note cannot be written
+    """
+    done = pending_rollback(data_dir)
+    done["rebuilding"] = sorted(set(done.get("rebuilding", ())) | set(recording_ids))
+    _note_rollback(data_dir, done)
+
+
+def finish_rollback(data_dir):
+    """The rollback is audited: its note goes (the next start has nothing to carry on)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(data_dir, ROLLBACK_NAME))
+        fsync_dir(data_dir)
+
+
+def _plan_rollback(data_dir, have, want):
+    """What a rollback from ``have`` to ``want`` will do, read from the untouched data."""
+    source = _backup_path(data_dir, want)
+    backup_at_us = os.stat(source).st_mtime_ns // 1000
+    audit, since = _audit_after_rollback(data_dir, source)
+    done = {"event": "restored", "from": have, "to": want, "backup_at_us": backup_at_us, "audit": audit}
+    if audit == "kept":
+        done["audit_entries_since"] = since
+    elif audit == "carried":
+        # The caller appends them, signed, as "carried over from the rolled-back release".
+        done["carried_over"] = since
+    return done
+
+
+def _roll_back(data_dir, have, want):
+    """Put the backup of ``want`` back, or carry on with the rollback a cut left
+    pending; returns the rollback's dict (see :func:`bring_up_to_date`).
+
+    Steps, each safe to cut: the plan noted (before it: nothing changed); the files
+    restored (the schema note last); the backups dropped. Until the caller's
+    :func:`finish_rollback` every start returns the same plan.
+    """
+    done = pending_rollback(data_dir)
+    if done is not None and done["to"] != want:
+        raise MigrationError(
+            "%s notes a rollback to schema %d, unfinished; this release knows schema %d: start the "
+            "release of schema %d to finish it" % (ROLLBACK_NAME, done["to"], want, done["to"])
+        )
+    backups = os.path.join(data_dir, BACKUP_DIR)
+    source = _backup_path(data_dir, want)
+    if done is None:
+        if not os.path.isdir(source):
+            raise MigrationError(
+                "the data directory has schema %d, from a newer release; this release "
+                "knows schema %d and there is no backup of it to go back to" % (have, want)
+            )
+        done = _plan_rollback(data_dir, have, want)
+        _note_rollback(data_dir, done)  # decided on the untouched data, before anything changes
+    if have != want:
+        if have < want or not os.path.isdir(source):
+            raise MigrationError(
+                "%s notes a rollback to schema %d but the data has schema %d and %s"
+                % (ROLLBACK_NAME, want, have, "a backup" if os.path.isdir(source) else "no backup")
+            )
+        _restore(data_dir, want, done["audit"])  # again whole, as planned, after a cut
+    if os.path.isdir(backups):
+        shutil.rmtree(backups)
+        fsync_dir(data_dir)
+    return done
 
 
 def bring_up_to_date(data_dir, package=__name__):
@@ -240,31 +339,22 @@ def bring_up_to_date(data_dir, package=__name__):
 
     Call with the data directory's lock held and nothing open. Returns what was
     done, for the audit trail: None, or ``{"event": "migrated"|"restored", "from", "to"}``.
+    A rollback stays pending (every start returns it again, ``rebuilding`` added
+    once :func:`note_rebuilding` noted it) until the caller, having audited it,
+    calls :func:`finish_rollback`.
 
     :raises MigrationError: newer data without a backup, or a migration failed
-        (the backup stays; the next start retries from it)
+        (the backup stays; the next start retries from it), or an unreadable
+        rollback note
     """
     want = release_schema(package)
     have = data_schema(data_dir)
     if have < want and note_if_fresh(data_dir, package):
         return None  # a new data directory: made at this schema, nothing to migrate
+    if have > want or pending_rollback(data_dir) is not None:
+        return _roll_back(data_dir, have, want)
     if have == want:
         return None
-    if have > want:
-        if not os.path.isdir(_backup_path(data_dir, want)):
-            raise MigrationError(
-                "the data directory has schema %d, from a newer release; this release "
-                "knows schema %d and there is no backup of it to go back to" % (have, want)
-            )
-        backup_at_us = os.stat(_backup_path(data_dir, want)).st_mtime_ns // 1000
-        audit, since = _restore(data_dir, want)
-        done = {"event": "restored", "from": have, "to": want, "backup_at_us": backup_at_us, "audit": audit}
-        if audit == "kept":
-            done["audit_entries_since"] = since
-        elif audit == "carried":
-            # The caller appends them, signed, as "carried over from the rolled-back release".
-            done["carried_over"] = since
-        return done
     _backup(data_dir, have)
     for number, module in migrations(package):
         if have < number <= want:

@@ -152,9 +152,7 @@ class CallPolicy:
                 return
             self._decide(
                 live,
-                rules.decide(
-                    self.settings.rules, call.line, "out", None, self._wall(call.started_us), self.country
-                ),
+                self._rules_decide(call, "out", None),
             )
             if mode == "always":
                 # An outbound recording starts at off-hook (see firmware.recording.recorder), held
@@ -174,14 +172,7 @@ class CallPolicy:
             if live.decision is None:
                 self._decide(
                     live,
-                    rules.decide(
-                        self.settings.rules,
-                        call.line,
-                        call.direction,
-                        call.number,
-                        self._wall(call.started_us),
-                        self.country,
-                    ),
+                    self._rules_decide(call, call.direction, call.number),
                 )
             if live.decision.decision == rules.SKIP:
                 self.recorder.discard(call)  # held since off-hook (by rule): dropped
@@ -218,14 +209,7 @@ class CallPolicy:
             if call.answered_us is None:
                 # Never recordable: the line's own reason if it has one (a private line),
                 # else that it never connected.
-                decision = live.decision or rules.decide(
-                    self.settings.rules,
-                    call.line,
-                    call.direction,
-                    call.number,
-                    self._wall(call.started_us),
-                    self.country,
-                )
+                decision = live.decision or self._rules_decide(call, call.direction, call.number)
                 if decision.decision != rules.SKIP or decision.rule != "line":
                     decision = rules.Decision(rules.SKIP, "never connected", "answer")
                 self._decide(live, decision)
@@ -441,3 +425,10 @@ class CallPolicy:
 
     def _wall(self, t_us):
         return self.clock.wall_at(t_us)
+
+    def _rules_decide(self, call, direction, number):
+        """The rules' decision on ``call`` as ``direction`` with ``number`` (None: not
+        known yet), at its start's wall time, in the box's country."""
+        return rules.decide(
+            self.settings.rules, call.line, direction, number, self._wall(call.started_us), self.country
+        )

@@ -14,7 +14,8 @@ The checks, in order (the first that settles the call wins):
    records, ``on_demand`` waits; ``by_rule`` goes on:
 2. direction (``outbound calls are not recorded``);
 3. number lists: an exclude list the number matches skips
-   (``number 0800* excluded by rule "helplines"``); with any include list,
+   (``number excluded by rule "helplines"``: the reason, copied into the
+   call log, names the rule, never the pattern, which may be a whole number); with any include list,
    a number on none of them skips;
 4. business hours and holidays (``outside business hours``,
    ``public holiday 2026-12-25``), in the configured time zone, at the call's
@@ -37,6 +38,7 @@ import re
 import zoneinfo
 from dataclasses import dataclass, field
 
+from firmware.storage.fieldseal import is_sealed
 from telephony import countries
 
 from .checks import (
@@ -179,23 +181,23 @@ def _regex(pattern):
 def _numbers(lists, number, country):
     if not lists:
         return None
+    if any(is_sealed(p) for item in lists for p in item.patterns):
+        # Rules read without the storage key (the box opens them): they cannot be
+        # applied, and what they might exclude must not be recorded.
+        return Decision(SKIP, "the number rules are sealed and this process has no key", "numbers")
     for item in lists:
         if item.action != "exclude":
             continue
         for pattern in item.patterns:
             if matches(pattern, number, country):
-                return Decision(
-                    SKIP, 'number %s excluded by rule "%s"' % (pattern, item.name), "numbers:" + item.name
-                )
+                return Decision(SKIP, 'number excluded by rule "%s"' % item.name, "numbers:" + item.name)
     includes = [item for item in lists if item.action == "include"]
     if not includes:
         return None
     for item in includes:
         for pattern in item.patterns:
             if matches(pattern, number, country):
-                return Decision(
-                    RECORD, 'number %s included by rule "%s"' % (pattern, item.name), "numbers:" + item.name
-                )
+                return Decision(RECORD, 'number included by rule "%s"' % item.name, "numbers:" + item.name)
     if not number:
         return Decision(SKIP, "number withheld: not on an include list", "numbers")
     return Decision(
@@ -415,6 +417,8 @@ class RecordingRules(Checked):
             if not isinstance(item.patterns, tuple) or not item.patterns:
                 fail(where + ".patterns", "must be a list of at least one pattern")
             for k, pattern in enumerate(item.patterns):
+                if is_sealed(pattern):
+                    continue  # sealed on the card (firmware.storage.sealstores): opened by the box
                 check_text(
                     pattern,
                     PATTERN,

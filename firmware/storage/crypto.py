@@ -60,12 +60,10 @@ def _stream_nonce(counter, final):
     return counter.to_bytes(COUNTER_BYTES, "big") + (b"\x01" if final else b"\x00")
 
 
-class StreamSealer:
-    """Seals one stream, chunk by chunk, in order.
-
-    ``key`` is the stream's data key (never reuse it for another stream);
-    ``aad`` is authenticated with every chunk, typically the file header.
-    """
+class _Stream:
+    """One stream's AEAD and place: ``key`` is its data key (never reused for another
+    stream), ``aad`` authenticated with every chunk (typically the file header); the
+    chunk counter and final flag make each chunk's nonce (:func:`_stream_nonce`)."""
 
     def __init__(self, key, aad=b""):
         _check_key(key, "data key")
@@ -75,14 +73,22 @@ class StreamSealer:
         self._finished = False
 
     @property
+    def finished(self):
+        """True once the final chunk has been sealed (or opened)."""
+        return self._finished
+
+
+class StreamSealer(_Stream):
+    """Seals one stream, chunk by chunk, in order.
+
+    ``key`` is the stream's data key (never reuse it for another stream);
+    ``aad`` is authenticated with every chunk, typically the file header.
+    """
+
+    @property
     def chunks_sealed(self):
         """How many chunks have been sealed so far."""
         return self._counter
-
-    @property
-    def finished(self):
-        """True once the final chunk has been sealed."""
-        return self._finished
 
     def seal(self, plaintext, final=False):
         """Encrypt the next chunk; returns ciphertext || tag (``len + TAG_BYTES`` bytes).
@@ -101,7 +107,7 @@ class StreamSealer:
         return sealed
 
 
-class StreamOpener:
+class StreamOpener(_Stream):
     """Opens the chunks of one stream, in order, verifying each.
 
     A failed :meth:`open` does not advance the stream, so a reader that does
@@ -110,22 +116,10 @@ class StreamOpener:
     ``final=False`` has been cut short.
     """
 
-    def __init__(self, key, aad=b""):
-        _check_key(key, "data key")
-        self._aead = ChaCha20Poly1305(key)
-        self._aad = bytes(aad)
-        self._counter = 0
-        self._finished = False
-
     @property
     def chunks_opened(self):
         """How many chunks have been opened so far."""
         return self._counter
-
-    @property
-    def finished(self):
-        """True once the final chunk has been opened."""
-        return self._finished
 
     def open(self, ciphertext, final):
         """Decrypt and verify the next chunk; returns its plaintext.

@@ -8,17 +8,14 @@ from pathlib import Path
 import pytest
 
 from board.hat import Hat, PinSpec, list_hats, load_hat, loads_hat
-from firmware.errors import ConfigError, HatError
+from firmware.errors import HatError
+
+from support.positions import assert_names_field_and_position
 
 
 def shipped():
     """The shipped HAT file's data, to mutate."""
     return json.loads(Path(load_hat("lk-4l").source).read_text())
-
-
-def text_at(text, position):
-    line, col = position
-    return text.splitlines()[line - 1][col - 1 :]
 
 
 def test_the_shipped_hat_loads():
@@ -233,10 +230,4 @@ def test_bad_hat_files_are_rejected_naming_field_and_position(what, mutate, fiel
     text = json.dumps(data, indent=2)
     with pytest.raises(HatError) as info:
         loads_hat(text, "bad.json")
-    err = info.value
-    assert isinstance(err, ConfigError) and isinstance(err, ValueError)
-    assert err.field == field
-    assert message in err.message
-    assert err.position is not None
-    assert text_at(text, err.position).startswith(at)
-    assert str(err).startswith("bad.json:%d:%d: " % err.position)
+    assert_names_field_and_position(info.value, text, "bad.json", field, message, at)

@@ -5,16 +5,13 @@ import pytest
 from board import jsonpos
 from firmware.errors import ConfigError, ScenarioError
 
+from support.positions import text_at
+
 TEXT = """{
   "a": [1, {"b": "x"}],
   "c" : {"d": [true, null],
          "e": 2.5}
 }"""
-
-
-def text_at(text, position):
-    line, col = position
-    return text.splitlines()[line - 1][col - 1 :]
 
 
 def test_positions_of_values_and_keys():

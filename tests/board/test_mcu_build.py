@@ -4,7 +4,6 @@ against MicroPython's own stubs, and ``main.py`` wires the hardware it names."""
 import shutil
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -79,33 +78,17 @@ def test_the_check_catches_a_call_micropython_does_not_have(tmp_path):
     assert result.returncode == 1 and "monotonic_ns" in result.stdout
 
 
-class StopLoop(Exception):
-    pass
-
-
 def test_main_wires_the_hardware_and_ticks(monkeypatch, tmp_path):
     """Run main.py itself under CPython with a fake ``machine`` and ``time``."""
     machine = fakes.machine_module(adc_mv={26: 2550, 27: 2550})
-    now = {"ms": 0}
-
-    def sleep_ms(ms):
-        now["ms"] += ms
-        if now["ms"] > 50:
-            raise StopLoop
-
-    fake_time = types.ModuleType("time")
-    fake_time.ticks_ms = lambda: now["ms"]
-    fake_time.ticks_add = lambda a, b: a + b
-    fake_time.ticks_diff = lambda a, b: a - b
-    fake_time.sleep_ms = sleep_ms
     monkeypatch.setitem(sys.modules, "machine", machine)
-    monkeypatch.setitem(sys.modules, "time", fake_time)
+    monkeypatch.setitem(sys.modules, "time", fakes.time_module(stop_after_ms=50))
     monkeypatch.syspath_prepend(str(MCU_DIR))
     for name in [n for n in sys.modules if n == "lkmcu" or n.startswith("lkmcu.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.chdir(tmp_path)
     source = (MCU_DIR / "main.py").read_text()
-    with pytest.raises(StopLoop):
+    with pytest.raises(fakes.StopLoop):
         exec(compile(source, "main.py", "exec"), {"__name__": "__main__"})
     made = machine.made
     target = made["targets"][0]

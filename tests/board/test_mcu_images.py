@@ -6,7 +6,6 @@ a fake ``machine`` and ``time``, as on the RP2040."""
 import os
 import shutil
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -99,32 +98,16 @@ def test_a_damaged_image_or_another_version_is_refused_and_leaves_no_spare(tmp_p
     assert flash.boot() == BOOT_RUN
 
 
-class StopLoop(Exception):
-    pass
-
-
 def _run_main(monkeypatch, flash_root, machine, ticks=20):
     """Start the MCU: run the top ``main.py`` in ``flash_root`` (the cwd) until ``ticks`` ms."""
-    now = {"ms": 0}
-
-    def sleep_ms(ms):
-        now["ms"] += ms
-        if now["ms"] > ticks:
-            raise StopLoop
-
-    fake_time = types.ModuleType("time")
-    fake_time.ticks_ms = lambda: now["ms"]
-    fake_time.ticks_add = lambda a, b: a + b
-    fake_time.ticks_diff = lambda a, b: a - b
-    fake_time.sleep_ms = sleep_ms
     monkeypatch.setitem(sys.modules, "machine", machine)
-    monkeypatch.setitem(sys.modules, "time", fake_time)
+    monkeypatch.setitem(sys.modules, "time", fakes.time_module(stop_after_ms=ticks))
     monkeypatch.chdir(flash_root)
     monkeypatch.setattr(sys, "path", [str(flash_root)] + [p for p in sys.path if p != str(flash_root)])
     for name in [n for n in sys.modules if n == "lkmcu" or n.startswith("lkmcu.")]:
         monkeypatch.delitem(sys.modules, name)
     source = (flash_root / "main.py").read_text()
-    with pytest.raises(StopLoop):
+    with pytest.raises(fakes.StopLoop):
         exec(compile(source, "main.py", "exec"), {"__name__": "__main__"})
     targets = {t.addr: t for t in machine.made["targets"]}
     return targets[regmap.ADDRESS].mem, targets[loader.ADDRESS].mem

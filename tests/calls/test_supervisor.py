@@ -7,7 +7,6 @@ are ms; everything the supervisor reports is clock µs.
 """
 
 import threading
-from dataclasses import dataclass
 from functools import partial
 
 import pytest
@@ -30,6 +29,7 @@ from firmware.bus import (
 )
 from firmware.calls.supervisor import STATES, Supervisor, SupervisorConfig
 from firmware.clock import RealClock, SimClock
+from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit, Speech, Tone
 from firmware.errors import ConfigError
 
 ALL = frozenset(INPUT_SIGNALS)
@@ -41,50 +41,8 @@ def us(t_ms):
     return int(round(t_ms * 1000))
 
 
-# ------------------------------------------------------------ fake DSP events
-# The DSP's event classes, as the supervisor sees them (matched by name).
-
-
-@dataclass
-class DtmfDigit:
-    t_us: int
-    digit: str
-    end_us: int
-
-
-@dataclass
-class CallerId:
-    t_us: int
-    standard: str
-    number: str = None
-    name: str = None
-    datetime: str = None
-    absence: str = None
-    message_waiting: bool = None
-
-
-@dataclass
-class CallerIdError:
-    t_us: int
-    reason: str
-
-
-@dataclass
-class AlertTone:
-    t_us: int
-
-
-@dataclass
-class Tone:
-    t_us: int
-    name: str
-
-
-@dataclass
-class Speech:
-    t_us: int
-
-
+# ------------------------------------------------------------ DSP events
+# The DSP's own event classes (firmware.dsp.events: plain dataclasses, no spandsp).
 DSP_LATENCY_US = 40_000  # a DSP reports an event a little after it began
 
 

@@ -212,3 +212,12 @@ def test_hours_of_silence_keep_positions_exact():
     dsp.flush()
     digits = [e for e in events if hasattr(e, "digit")]  # (the silence is reported too)
     assert [(e.digit, round(e.t_us / 1000)) for e in digits] == [("9", 3_600_000)]
+
+
+def test_every_event_kind_the_supervisor_knows_is_an_event_the_detector_reports():
+    """The supervisor tells DSP events apart by class name (events.KINDS): each names
+    an event class, and the detector exports them all."""
+    from firmware.dsp import detector, events
+
+    assert all(dataclasses.is_dataclass(getattr(events, kind)) for kind in events.KINDS)
+    assert set(detector.__all__) == {"LineDsp", *events.KINDS}

@@ -183,3 +183,48 @@ def test_an_uploaded_announcement_travels_with_the_configuration(tmp_path):
     os.makedirs(tmp_path / "c")
     assert main(["config", "import", str(bad), "--data-dir", str(tmp_path / "c")]) == 2
     assert os.listdir(tmp_path / "c") == []
+
+
+class _Vault:
+    """A key vault as the HAT's MCU has one (its storage key)."""
+
+    def __init__(self):
+        self.key = os.urandom(32)
+
+    def read_key(self, name):
+        assert name == "storage"
+        return self.key
+
+
+def test_sealed_number_rules_are_exported_open_and_a_sealed_file_is_refused(tmp_path, monkeypatch, capsys):
+    from firmware.storage.fieldseal import load_field_cipher
+
+    rules = {"rules": {"numbers": [{"name": "mobile", "action": "exclude", "patterns": ["07700 900123"]}]}}
+    config = make_box(tmp_path / "a", **rules)
+    run = str(tmp_path / "run")
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", run)
+    cipher = load_field_cipher(str(tmp_path / "a"), vault=_Vault(), run_dir=run)
+    save_config(str(tmp_path / "a"), config, cipher)
+    assert b"07700 900123" not in (tmp_path / "a" / "config.json").read_bytes()
+    out = str(tmp_path / "backup.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "a")]) == 0
+    doc = json.loads(open(out).read())
+    assert doc["config"]["policy"]["rules"]["numbers"][0]["patterns"] == ["07700 900123"]
+    # Imported on the same box: sealed again with its key.
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "a"), "--user", "ivan"]) == 0
+    assert b"07700 900123" not in (tmp_path / "a" / "config.json").read_bytes()
+    assert load_config(str(tmp_path / "a"), cipher) == config
+    # A file carrying the box's sealed text is refused, and nothing changes.
+    sealed = cipher.seal("07700 900123", "rules.pattern")
+    doc["config"]["policy"]["rules"]["numbers"][0]["patterns"] = [sealed]
+    with open(out, "w") as f:
+        json.dump(doc, f)
+    os.makedirs(tmp_path / "b")
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "b"), "--user", "ivan"]) == 2
+    err = capsys.readouterr().err
+    assert "patterns[0]" in err and "sealed" in err and "nothing was changed" in err
+    assert not os.path.exists(tmp_path / "b" / "config.json")
+    # Without the key (the card in another machine) the export says why, in one line.
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", str(tmp_path / "elsewhere"))
+    assert main(["config", "export", str(tmp_path / "x.json"), "--data-dir", str(tmp_path / "a")]) == 2
+    assert "MCU vault" in capsys.readouterr().err

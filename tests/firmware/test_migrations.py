@@ -3,6 +3,7 @@ back to the older release's data after a rollback."""
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from firmware.migrations import (
     bring_up_to_date,
     data_schema,
     drop_backups,
+    finish_rollback,
+    pending_rollback,
     release_schema,
 )
 
@@ -237,39 +240,58 @@ def _linekeeper(*args):
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
-def test_a_rollback_keeps_a_call_the_rolled_back_release_recorded_and_verify_passes(tmp_path, releases):
-    """The recorder after a rollback: the call log of before the update comes back, the
-    call recorded since is rebuilt from its recording's header, the trail carries on."""
-    from firmware.storage.audit import AuditLog
+THIRD_CALL = _call_at("2026-03-02T11:00:00Z", "The birch canoe slid on the smooth planks.")
+
+
+def _rolled_back_box(tmp_path, data, new):
+    """A box's data directory as the old release finds it after a rollback: a call
+    recorded, then the newer release (package ``new``) migrated it (to schema 2) and
+    recorded a call during its health check, which then failed."""
     from firmware.storage.keystore import KeyStore
 
     from support.recording_lab import CHEAP_KDF, PASSWORD
 
-    _, new = releases
-    data = tmp_path / "box"
     KeyStore(str(data), kdf_params=CHEAP_KDF).initialise("admin", PASSWORD)
     _sim(tmp_path, data, _call_at("2026-03-02T09:00:00Z", "Hello, I would like to place an order"))
-    # The newer release starts: it backs the data up and migrates (to schema 2) ...
     bring_up_to_date(str(data), new)
     (data / "data-schema").unlink()  # (this firmware plays the newer release's part)
-    # ... and records a call during its health check, which then fails.
     _sim(tmp_path, data, _call_at("2026-03-02T10:00:00Z", "Glue the sheet to the dark blue background."))
     (data / "data-schema").write_text("2\n")
 
-    # The old release starts again (this firmware, schema 0): it puts its data back.
-    _sim(tmp_path, data, _call_at("2026-03-02T11:00:00Z", "The birch canoe slid on the smooth planks."))
 
-    assert not (data / "data-schema").exists() and not (data / BACKUP_DIR).exists()
+def _check_rolled_back(data, what=""):
+    """The old release's data after its start on :func:`_rolled_back_box` (with
+    :data:`THIRD_CALL`): the three calls, the second rebuilt and named once in the one
+    ``restored`` entry, nothing of the rollback left, and verify passes. ``what``: for
+    the messages."""
+    from firmware.storage.audit import AuditLog
+
+    assert not (data / "data-schema").exists() and not (data / BACKUP_DIR).exists(), what
+    assert not (data / "rollback.json").exists(), what
     listed = _linekeeper("calls", "--data-dir", str(data), "--json")
     calls = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert sorted(c["started_at"][:13] for c in calls) == ["2026-03-02T09", "2026-03-02T10", "2026-03-02T11"]
-    assert all(c["recording"] == "complete" for c in calls), calls
+    started = sorted(c["started_at"][:13] for c in calls)
+    assert started == ["2026-03-02T09", "2026-03-02T10", "2026-03-02T11"], what
+    assert all(c["recording"] == "complete" for c in calls), (what, calls)
     verify = _linekeeper("verify", "--data-dir", str(data))
-    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert verify.returncode == 0, (what, verify.stdout + verify.stderr)
     with AuditLog(data / "audit.db", data / "audit.head", readonly=True) as audit:
         restored = [e.details for e in audit.entries() if e.action == "update" and "event" in e.details]
-    assert [d["event"] for d in restored] == ["restored"]
-    assert restored[0]["audit"] == "kept" and len(restored[0]["calls_rebuilt"]) == 1
+    assert [d["event"] for d in restored] == ["restored"], what
+    assert restored[0]["audit"] == "kept" and len(restored[0]["calls_rebuilt"]) == 1, what
+
+
+def test_a_rollback_keeps_a_call_the_rolled_back_release_recorded_and_verify_passes(tmp_path, releases):
+    """The recorder after a rollback: the call log of before the update comes back, the
+    call recorded since is rebuilt from its recording's header, the trail carries on."""
+    _, new = releases
+    data = tmp_path / "box"
+    _rolled_back_box(tmp_path, data, new)
+
+    # The old release starts again (this firmware, schema 0): it puts its data back.
+    _sim(tmp_path, data, THIRD_CALL)
+
+    _check_rolled_back(data)
 
 
 def test_a_new_data_directory_is_made_at_the_releases_schema_and_never_migrated(tmp_path, releases):
@@ -301,3 +323,140 @@ def test_linekeeper_init_records_the_data_schema(tmp_path, monkeypatch):
     # The recorder's first start then has nothing to migrate.
     monkeypatch.setattr(firmware.migrations, "migrations", lambda package=None: [(7, "no.such.module")])
     assert bring_up_to_date(str(data)) is None
+
+
+def _state(data):
+    """What a test can see of ``data``: its files, name: bytes (the backups' too). A
+    reader's traces are left out: SQLite's shared-memory index and an empty -wal."""
+    seen = {}
+    for root, _, names in os.walk(data):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                content = f.read()
+            if not name.endswith("-shm") and (content or not name.endswith("-wal")):
+                seen[os.path.relpath(path, data)] = content
+    return seen
+
+
+def _rolled_back_setup(tmp_path, releases, audit_migration):
+    """Data migrated by the newer release, which then wrote two audit entries: the
+    state a rollback starts from (its path)."""
+    old, new = releases
+    if audit_migration:
+        (tmp_path / "new_rel" / "m003_audit.py").write_text(AUDIT_MIGRATION)
+    data = _data(tmp_path)
+    _append(data, "before")
+    bring_up_to_date(data, new)
+    _append(data, "migrated", "health-check login")
+    (tmp_path / "data" / "made-by-new.db").write_bytes(b"x")
+    return data
+
+
+@pytest.mark.parametrize("audit_migration", [False, True], ids=["trail-kept", "trail-carried"])
+def test_a_rollback_cut_at_any_step_is_finished_by_the_next_start(
+    tmp_path, releases, audit_migration, monkeypatch
+):
+    """A cut as each file change of the restore begins (fault injection: tests/support/cuts.py):
+    the next start finishes the rollback as planned, the audit entries written since the
+    backup are still kept or carried, and a cut before the plan is noted changed nothing."""
+    from support.cuts import PowerCut, Steps
+
+    old, _ = releases
+    setup = _rolled_back_setup(tmp_path, releases, audit_migration)
+    pristine = tmp_path / "pristine"
+    shutil.copytree(setup, pristine)
+    before = _state(setup)
+    uncut = Steps()
+    with monkeypatch.context() as patch:
+        uncut.install_migrations(patch.setattr)
+        expected = bring_up_to_date(setup, old)
+    finish_rollback(setup)
+    finished = set(_state(setup))
+    assert "config.json" in finished and not [n for n in finished if "backup" in n or "rollback" in n]
+    assert uncut.names[0] == "atomic_write" and uncut.names[-1] == "shutil.rmtree"
+    assert len(uncut.names) >= 8, uncut.names
+    for cut_at in range(1, len(uncut.names) + 1):
+        data = str(tmp_path / ("cut-%d" % cut_at))
+        shutil.copytree(pristine, data)
+        steps = Steps(cut_at)
+        with monkeypatch.context() as patch, pytest.raises(PowerCut):
+            steps.install_migrations(patch.setattr)
+            bring_up_to_date(data, old)
+        planned = pending_rollback(data)
+        if cut_at == 1:
+            assert planned is None and _state(data) == before  # nothing changed before the plan
+        # The next start (uncut) finishes it, as planned; the one after has nothing more to do.
+        done = bring_up_to_date(data, old)
+        assert done == (planned or done), uncut.names[cut_at - 1]
+        # (A copy's backup has the copy's time.)
+        assert dict(done, backup_at_us=0) == dict(expected, backup_at_us=0), uncut.names[cut_at - 1]
+        finish_rollback(data)
+        assert bring_up_to_date(data, old) is None
+        assert data_schema(data) == 0 and _columns(data) == (["id", "number"], [("01632960123",)])
+        assert set(_state(data)) == finished, uncut.names[cut_at - 1]  # no backup, note or temp file left
+        with _audit(data) as audit:
+            audit.append("system", "update", "data", expected, 1_700_000_000_000_009)
+            events = [e.details.get("event") for e in audit.entries()][::-1]
+            assert audit.verify() == []
+        if audit_migration:
+            assert events == ["before", "restored"]
+            assert [json.loads(r["details"])["event"] for r in expected["carried_over"]] == [
+                "migrated",
+                "health-check login",
+            ]
+        else:
+            assert events == ["before", "migrated", "health-check login", "restored"]
+
+
+def test_an_unreadable_rollback_note_is_refused_and_changes_nothing(tmp_path, releases):
+    old, _ = releases
+    data = _rolled_back_setup(tmp_path, releases, False)
+    with open(os.path.join(data, "rollback.json"), "w") as f:
+        f.write('{"event": "restored", "to"')
+    before = _state(data)
+    with pytest.raises(MigrationError, match="rollback.json is unreadable"):
+        bring_up_to_date(data, old)
+    assert _state(data) == before
+
+
+def _cut_sim(tmp_path, data, spec, cut_at):
+    """``linekeeper sim`` in a child process killed as the rollback's step ``cut_at``
+    begins (0: not cut; tests/support/cuts.py); returns (exit status, steps seen)."""
+    path = tmp_path / "scenario.json"
+    path.write_text(json.dumps(spec))
+    steps = tmp_path / ("steps-%d" % cut_at)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(__file__))]))
+    command = [sys.executable, "-m", "support.cuts", str(cut_at), str(steps), "sim", str(path)]
+    done = subprocess.run(
+        command + ["--data-dir", str(data)], capture_output=True, text=True, timeout=180, env=env
+    )
+    return done, steps.read_text().split()
+
+
+@pytest.mark.slow
+def test_a_recorders_rollback_cut_at_any_step_is_finished_by_its_next_start(tmp_path, releases):
+    """The recorder's start after a rollback, killed as each of its steps begins (the
+    restore's file changes, the note of the calls to rebuild, each call's rows, their
+    signature, the audit entry, the rollback's end): the next start finishes it without
+    `linekeeper repair`; the call the newer release recorded is rebuilt and named once,
+    and verify passes."""
+    _, new = releases
+    setup = tmp_path / "setup"
+    _rolled_back_box(tmp_path, setup, new)
+    pristine = tmp_path / "pristine"
+    shutil.copytree(setup, pristine)
+
+    done, names = _cut_sim(tmp_path, setup, THIRD_CALL, 0)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert names[0] == "atomic_write", names
+    assert names[-4:] == ["sign", "audit", "finish_rollback", "os.unlink"], names
+    assert {"note_rebuilding", "rebuild", "shutil.rmtree"} <= set(names), names
+    for cut_at in range(1, len(names) + 1):
+        data = tmp_path / ("cut-%d" % cut_at)
+        shutil.copytree(pristine, data)
+        done, _ = _cut_sim(tmp_path, data, THIRD_CALL, cut_at)
+        assert done.returncode == 137, (names[cut_at - 1], done.stdout + done.stderr)
+        _sim(tmp_path, data, THIRD_CALL)  # the next start: no repair by hand
+        _check_rolled_back(data, "cut as %s began" % names[cut_at - 1])
+        shutil.rmtree(data)

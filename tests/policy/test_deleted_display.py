@@ -1,8 +1,6 @@
 """Issue 20: what retention deleted is shown as ``deleted`` everywhere, and ``verify``
 checks the deletion log."""
 
-import contextlib
-import io
 import json
 import os
 import sqlite3
@@ -17,19 +15,12 @@ from firmware.policy.sweeper import RetentionSweeper
 from firmware.recording.store import RecordingStore
 from firmware.storage.keystore import Argon2Params, KeyStore
 
+from support.cli import run_linekeeper
+
 PASSWORD = "pw-pw-pw-pw"
 
 
-def cli(*args):
-    from firmware.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            status = main([str(a) for a in args])
-        except SystemExit as exc:
-            status = exc.code
-    return status, out.getvalue(), err.getvalue()
+cli = run_linekeeper
 
 
 @pytest.fixture

@@ -21,7 +21,9 @@ from board.sim.scenario import (
     loads_scenario,
 )
 from board.sim.timeline import occupancy_us
-from firmware.errors import ConfigError, ScenarioError
+from firmware.errors import ScenarioError
+
+from support.positions import assert_names_field_and_position, text_at
 
 EXAMPLE = {
     "start": "2026-03-02T09:00:00Z",
@@ -86,11 +88,6 @@ def example(**changes):
     data = copy.deepcopy(EXAMPLE)
     data.update(changes)
     return data
-
-
-def text_at(text, position):
-    line, col = position
-    return text.splitlines()[line - 1][col - 1 :]
 
 
 def test_the_example_loads_with_its_defaults():
@@ -471,13 +468,7 @@ def test_bad_scenarios_are_rejected_naming_field_and_position(what, mutate, fiel
     text = json.dumps(data, indent=2)
     with pytest.raises(ScenarioError) as info:
         loads_scenario(text, "day.json")
-    err = info.value
-    assert isinstance(err, ConfigError) and isinstance(err, ValueError)
-    assert err.field == field
-    assert message in err.message
-    assert err.position is not None
-    assert text_at(text, err.position).startswith(at)
-    assert str(err).startswith("day.json:%d:%d: " % err.position)
+    assert_names_field_and_position(info.value, text, "day.json", field, message, at)
 
 
 def test_overlapping_calls_on_a_line_name_the_later_call():

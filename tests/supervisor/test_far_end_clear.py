@@ -5,7 +5,6 @@ Edges and DSP events are played into a supervisor on a simulated clock;
 times in the scripts are ms, everything the supervisor reports is clock µs.
 """
 
-from dataclasses import dataclass
 from functools import partial
 
 import pytest
@@ -14,6 +13,7 @@ from board.base import INPUT_SIGNALS
 from firmware.bus import CallStarted, EventBus
 from firmware.calls.supervisor import Supervisor, SupervisorConfig
 from firmware.clock import SimClock
+from firmware.dsp.events import AlertTone, CallerId, Quiet, Sound, Tone
 from firmware.errors import ConfigError
 
 TOLERANCE_US = 50_000
@@ -21,41 +21,6 @@ TOLERANCE_US = 50_000
 
 def us(t_ms):
     return int(round(t_ms * 1000))
-
-
-@dataclass
-class DtmfDigit:
-    t_us: int
-    digit: str
-    end_us: int
-
-
-@dataclass
-class CallerId:
-    t_us: int
-    standard: str
-    number: str = None
-
-
-@dataclass
-class AlertTone:
-    t_us: int
-
-
-@dataclass
-class Tone:
-    t_us: int
-    name: str
-
-
-@dataclass
-class Quiet:
-    t_us: int
-
-
-@dataclass
-class Sound:
-    t_us: int
 
 
 class Line:

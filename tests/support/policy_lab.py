@@ -1,7 +1,5 @@
 """The recording-policy lab: scenarios run through `linekeeper sim`, and level measurements."""
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -10,6 +8,8 @@ import numpy as np
 
 from firmware.storage.keystore import Argon2Params, KeyStore
 from telephony.levels import DBM0_RMS
+
+from support.cli import run_linekeeper
 
 PASSWORD = "correct horse battery"
 
@@ -76,18 +76,7 @@ class PolicyLab:
             (json.loads(line) for line in out.splitlines()), key=lambda c: (c["started_at"], c["line"])
         )
 
-    @staticmethod
-    def cli(*args):
-        """``(exit status, stdout, stderr)`` of ``linekeeper ARGS``, run in this process."""
-        from firmware.cli import main
-
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                status = main([str(a) for a in args])
-            except SystemExit as exc:
-                status = exc.code
-        return status, out.getvalue(), err.getvalue()
+    cli = staticmethod(run_linekeeper)  # (exit status, stdout, stderr), in this process
 
     # ------------------------------------------------------------ reading back
     @staticmethod

@@ -1,7 +1,6 @@
 """The recording lab: a box on the simulated board, crashes, and audio comparisons."""
 
 import contextlib
-import io
 import json
 import os
 import shutil
@@ -11,6 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from firmware.storage.keystore import Argon2Params, KeyStore
+
+from support.cli import run_linekeeper
 
 PASSWORD = "correct horse battery"
 
@@ -302,19 +303,11 @@ class Lab:
 
     def cli(self, *args):
         """``(exit status, stdout, stderr)`` of ``linekeeper ARGS`` run in this process."""
-        from firmware.cli import main
-
-        out, err = io.StringIO(), io.StringIO()
         umask = os.umask(0o022)
         try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                try:
-                    status = main([str(a) for a in args])
-                except SystemExit as exc:  # argparse errors
-                    status = exc.code
+            return run_linekeeper(*args)
         finally:
             os.umask(umask)
-        return status, out.getvalue(), err.getvalue()
 
     def export(self, data_dir, call_id, out, password_file=None):
         return self.cli(

@@ -190,7 +190,7 @@ class Box:
     LINES = LINES
     T0_US = T0_US
 
-    def __init__(self, tmp_path, *, data_from=None, **config):
+    def __init__(self, tmp_path, *, data_from=None, cipher=None, **config):
         data = tmp_path / "data"
         if data_from is None:
             data.mkdir()
@@ -211,7 +211,10 @@ class Box:
         self.box_clock = SimClock(start_wall_us=T0_US + 40 * 86400 * S)
         self.store = RecordingStore(self.data_dir)
         self.audit = AuditLog(data / "audit.db", data / "audit.head")
-        self.config_store = BoxConfigStore(self.data_dir, self._applied)
+        # ``cipher``: a field cipher, as on a box whose HAT has the MCU (web.db, the
+        # rules and the mail queue sealed); None as on a box without it.
+        self.cipher = cipher
+        self.config_store = BoxConfigStore(self.data_dir, self._applied, cipher)
         self.applied = []
         self.played = []
         self.sweeper = RetentionSweeper(
@@ -244,6 +247,7 @@ class Box:
             reports=None,
             alarms=None,
             updates=UpdateInbox(self.data_dir, slot_info=str(data / "linekeeper-slot.json")),
+            cipher=cipher,
         )
         self.alarm_log = AlarmLog(data / "alarms.db", self.services, self.audit)
         self.services.alarms = self.alarm_log
@@ -254,6 +258,7 @@ class Box:
             SecretBox(self.data_dir, identity=b"test"),
             reports=self.services.reports,
             alarm_log=self.alarm_log,
+            cipher=cipher,
         )
         config.setdefault("sse_timeout_s", 0.5)
         self.config = WebConfig(data_dir=self.data_dir, hash_cost=CHEAP_COST, **config)
@@ -401,10 +406,10 @@ class PeopleTemplate:
             box.close()
         self.data_dir = root / "data"
 
-    def box(self, tmp_path, **config):
+    def box(self, tmp_path, cipher=None, **config):
         """A new box on a copy of the set-up data; returns ``(box, {name: client})``,
         each client logged in."""
-        box = Box(tmp_path, data_from=self.data_dir, **config)
+        box = Box(tmp_path, data_from=self.data_dir, cipher=cipher, **config)
         box.recovery_key = self.recovery_key
         return box, {name: box.login(name) for name in PEOPLE}
 

@@ -44,6 +44,7 @@ MATRIX = {
     ("POST", "archive.export"): {SUP},
     ("GET", "archive.reports"): {SUP, AUD},
     ("GET", "archive.sites"): LOGGED_IN,
+    ("GET", "archive.help_page"): LOGGED_IN,
     ("POST", "archive.rebuild"): {SUP},
     ("GET", "archive.audit_trail"): {AUD},
 }
@@ -299,3 +300,25 @@ def test_add_user_and_edit_user_grant_sites_audited(tmp_path):
         ("config_change", "aud", "user_add", "leeds,york"),
         ("config_change", "aud", "user_update", "all"),
     ]
+
+
+def test_the_pages_speak_to_people(app):
+    """Every page links its help; a refusal is in people's words; the audit trail's details
+    are fields, not JSON; talk time reads as time."""
+    sup, _ = _client(app, SUP)
+    calls = sup.get("/").get_data(as_text=True)
+    assert 'id="page-help"' in calls and 'href="/help#calls"' in calls
+    assert '<a href="/" aria-current="page">Calls</a>' in calls
+    assert 'id="calls" class="cards"' not in calls and 'class="cards" id="calls"' in calls
+    assert 'data-label="Talk time"' in calls
+    help_page = sup.get("/help").get_data(as_text=True)
+    for section in ("calls", "call", "reports", "sites", "audit"):
+        assert 'id="%s"' % section in help_page, section
+    refused = sup.get("/audit")
+    assert refused.status_code == 403
+    text = refused.get_data(as_text=True)
+    assert "Your account does not allow this" in text and "read-protected" not in text
+    assert 'id="menu"' in sup.get("/no-such-page").get_data(as_text=True)  # a 404 keeps the menu
+    aud, _ = _client(app, AUD)
+    trail = aud.get("/audit").get_data(as_text=True)
+    assert '<dl class="fields"><dt>address</dt>' in trail and "{&#34;" not in trail and '{"' not in trail

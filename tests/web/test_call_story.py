@@ -35,6 +35,7 @@ from web.passwords import CHEAP_COST
 from web.services import StoreRecordings
 from web.setupcode import setup_code_for
 
+from support.cli import run_linekeeper
 from support.web import TOKEN, FakeClock, FakeStatus
 
 PASSWORD = "correct horse battery"
@@ -74,16 +75,7 @@ def scenario():
     }
 
 
-def _cli(*args):
-    import contextlib
-    import io
-
-    from firmware.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main([str(a) for a in args])
-    return status, out.getvalue(), err.getvalue()
+_cli = run_linekeeper
 
 
 class Story:

@@ -34,7 +34,7 @@ def test_staff_see_their_own_line_and_only_it(box, people, stella):
     mine = section(html, 4)
     assert "Yes: every call recorded" in mine
     assert 'class="now now-recording">Recording<' in mine
-    assert "10 call record(s), 3 with a recording" in mine
+    assert "10 call records, 3 with a recording" in mine
     assert "01632960777" not in html and "A Caller" not in html  # the caller's, not hers
     assert 'id="myline-1"' not in html
     assert "alice" in re.search(r'id="listeners">(.*?)</p>', html).group(1)

@@ -7,6 +7,8 @@ key once, to the person who asked. A wrong password or an unticked
 confirmation changes nothing; requests and refusals are audited.
 """
 
+import threading
+
 import pytest
 
 from firmware.errors import WrongPasswordError
@@ -14,6 +16,7 @@ from firmware.recording.store import RecordingStore
 from firmware.rekey import Rekey
 from tests.support.web import ADMIN
 from web.rekeyjob import RekeyJob
+from web.views.rekey import rewrapped
 
 
 @pytest.fixture
@@ -62,6 +65,22 @@ def test_an_installer_rekeys_and_sees_the_recovery_key_once(box, people, rekeyin
     resp = _ask(box, ivan, ADMIN[1])
     assert resp.status_code == 302
     rekeying.wait(30)
+    # The new keys end every session, the asker's too: logged in again (the recovery
+    # key is shown only to someone who proves who they are), it waits on the page.
+    resp = ivan.get("/rekey")
+    assert resp.status_code == 302 and "rekeyed=1" in resp.location
+    login = ivan.get(resp.location).get_data(as_text=True)
+    assert 'id="rekeyed"' in login and "new recovery key waits for you" in login
+    resp = ivan.post(
+        "/login",
+        data={
+            "name": "ivan",
+            "password": box.PASSWORDS["ivan"],
+            "next": "/rekey",
+            "csrf_token": box.token_of(ivan, "/login"),
+        },
+    )
+    assert resp.status_code == 302 and resp.location.endswith("/rekey")
     page = ivan.get("/rekey").get_data(as_text=True)
     assert 'id="rekey-done"' in page, page
     new_recovery = page.split('id="recovery-key">', 1)[1].split("<", 1)[0]
@@ -112,3 +131,27 @@ def test_the_confirmation_must_be_ticked(box, people, rekeying):
 def test_without_a_recorder_to_ask_the_page_says_to_use_the_command(box, people):
     page = people["ivan"].get("/rekey").get_data(as_text=True)
     assert 'id="unavailable"' in page and "linekeeper rekey" in page
+
+
+def test_the_page_shows_how_far_a_running_rekey_has_got(box, people):
+    gate = threading.Event()
+    lines = [
+        "rekey: started by ivan",
+        "rekey: 120/1204 recordings re-wrapped",
+        "rekey: 602/1204 recordings re-wrapped",
+    ]
+    job = RekeyJob(lambda *a: gate.wait(30) and None, lambda: {"running": True, "progress": list(lines)})
+    box.services.rekey = job
+    try:
+        page = people["ivan"].get("/rekey").get_data(as_text=True)
+        assert 'id="rekey-bar"' not in page  # nothing running yet
+        job.start(ADMIN[0], ADMIN[1], "ivan")
+        page = people["ivan"].get("/rekey").get_data(as_text=True)
+        assert '<progress id="rekey-progress-bar" max="1204" value="602"' in page
+        assert "602 of 1204 recordings re-wrapped (50%)" in page
+        assert 'http-equiv="refresh"' in page  # it follows the recorder by itself
+    finally:
+        gate.set()
+        job.wait(30)
+    assert rewrapped(["rekey: started by ivan"]) is None
+    assert rewrapped(lines) == (602, 1204)

@@ -1,11 +1,16 @@
-"""Every page in Chromium at 1280 px and at a 390 px phone: no sideways scroll on the
-dashboard, the calls list and a call's page; a screenshot of each page at both
-widths in tests/artifacts/pages/ (look at them after a UI change).
+"""Every page in Chromium at 1280 px and at a 390 px phone: no sideways scroll on any
+of them (the box's and the central archive viewer's); a screenshot of each page at
+both widths in tests/artifacts/pages/ (look at them after a UI change).
 
 The box is the web app over a simulated call's data directory (see
-test_call_story.Story), served on a local port.
+test_call_story.Story), with an alarm on (its banner is on every page), a rekey
+running (its progress) and the updates inbox, served on a local port. The
+archive viewer reads a bucket of sealed call records, served on another.
 """
 
+import base64
+import json
+import re
 import threading
 from pathlib import Path
 
@@ -13,12 +18,23 @@ import pytest
 from playwright import sync_api
 from werkzeug.serving import make_server
 
-from .test_browser import ARGS, CHROMIUM
+from firmware.alarmlog import AlarmLog
+from firmware.archive import sealing
+from firmware.archive.viewer import rebuild_index
+from firmware.storage.keystore import Argon2Params, KeyStore
+from firmware.update.inbox import UpdateInbox
+from web.archive import Viewer, create_archive_app
+from web.archive.users import ArchiveUsers
+from web.passwords import CHEAP_COST
+from web.rekeyjob import RekeyJob
+
+from .test_archive_access import MemoryBucket
+from .test_browser import ARGS, CHROMIUM, free_port
 from .test_call_story import Story
+from .test_pause import FakeLive
 
 PORT = 9282
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "pages"
-NO_SIDEWAYS = ("dashboard", "calls", "call")
 PAGES = [
     ("dashboard", "/"),
     ("calls", "/calls"),
@@ -30,9 +46,24 @@ PAGES = [
     ("rules", "/rules"),
     ("consent", "/consent"),
     ("retention", "/retention"),
+    ("alarms", "/alarms"),
+    ("my-line", "/my-line"),
+    ("updates", "/updates"),
+    ("rekey", "/rekey"),
     ("help", "/help"),
     ("help-call", "/help/call"),
+    ("help-rekey", "/help/rekey"),
 ]
+ARCHIVE_PAGES = [
+    ("archive-calls", "/"),
+    ("archive-call", "/calls/leeds/1"),
+    ("archive-reports", "/reports?from=2026-03-02&to=2026-03-02"),
+    ("archive-sites", "/sites"),
+    ("archive-audit", "/audit"),
+    ("archive-help", "/help"),
+    ("archive-missing", "/no-such-page"),
+]
+OVERFLOW_JS = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
 
 @pytest.fixture(scope="module")
@@ -44,47 +75,131 @@ def served(tmp_path_factory, synth):
     web.notes.add(story.call_id, "Customer asked for a call back on Tuesday.", "alice")
     # Every role, so that every page can be captured in one session.
     with web.db.tx() as conn:
-        web.accounts.update(conn, "alice", {"installer", "supervisor", "auditor"}, [1, 2, 3, 4])
-    from .test_pause import FakeLive
-
+        web.accounts.update(conn, "alice", {"installer", "supervisor", "auditor", "staff"}, [1, 2, 3, 4])
     story.services.live = FakeLive()
+    # An alarm on (the banner on every page), the updates inbox, a rekey half done.
+    alarms = AlarmLog(Path(story.data) / "alarms.db", story.services, story.audit)
+    story.services.alarms = alarms
+    alarms.set("line_fault", True, line=2, message="no line voltage on line 2 for 5 minutes")
+    story.services.updates = UpdateInbox(story.data, slot_info=str(Path(story.data) / "slot.json"))
+    gate = threading.Event()
+    progress = ["rekey: started by alice", "rekey: 602/1204 recordings re-wrapped"]
+    rekey = RekeyJob(lambda *a: gate.wait(600) and None, lambda: {"running": True, "progress": progress})
+    story.services.rekey = rekey
+    rekey.start("alice", "unused", "alice")
     cookie = client.get_cookie("lk_session").value
     server = make_server("127.0.0.1", PORT, story.app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield cookie, story
     server.shutdown()
+    gate.set()
+    rekey.wait(30)
+    alarms.close()
     story.close()
+
+
+def _screens(width, height, base, cookie, pages, name_prefix=""):
+    """Visit ``pages`` at ``width`` (logged in by ``cookie``, a ``(name, value)``); returns
+    ``[(page, sideways overflow px, menu items marked current)]`` and saves a screenshot
+    of each."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    seen = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
+        context.add_cookies([{"name": cookie[0], "value": cookie[1], "url": base + "/"}])
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        for name, path in pages:
+            page.goto(base + path)
+            page.wait_for_selector("main")
+            current = page.locator("nav#menu [aria-current=page]").count()
+            seen.append((name, page.evaluate(OVERFLOW_JS), current))
+            page.screenshot(path=str(ARTIFACTS / ("%s-%d.png" % (name, width))), full_page=True)
+        context.close()
+        browser.close()
+    return seen
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("width,height", [(1280, 900), (390, 844)])
 def test_pages_fit_and_are_captured(served, width, height):
     cookie, _story = served
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    base = "http://127.0.0.1:%d" % PORT
-    too_wide = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
-        context.add_cookies([{"name": "lk_session", "value": cookie, "url": base + "/"}])
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        for name, path in PAGES:
-            page.goto(base + path)
-            page.wait_for_selector("main")
-            assert page.locator("nav#menu [aria-current=page]").count() >= (
-                0 if name.startswith("help-") else 1
-            ), name
-            overflow = page.evaluate(
-                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-            )
-            if name in NO_SIDEWAYS and overflow > 0:
-                too_wide.append((name, overflow))
-            page.screenshot(path=str(ARTIFACTS / ("%s-%d.png" % (name, width))), full_page=True)
-        context.close()
-        browser.close()
+    seen = _screens(width, height, "http://127.0.0.1:%d" % PORT, ("lk_session", cookie), PAGES)
+    too_wide = [(name, px) for name, px, _ in seen if px > 0]
     assert not too_wide, "pages wider than %d px: %s" % (width, too_wide)
+    # Exactly one menu item is current on each page (Help on the help pages).
+    marked = {name: n for name, _, n in seen}
+    assert all(n == 1 for n in marked.values()), marked
+
+
+ORG_PASSWORD = "a long enough pass 42"
+
+
+def _sealed_call(org_public, box, call_id, number, talk_s):
+    call = {"number": number, "name": "A Caller", "tags": ["complaint"], "answered_at": None}
+    sealed = sealing.seal(
+        json.dumps({"call": call, "audit": []}).encode(), org_public, b"%s/%d" % (box.encode(), call_id)
+    )
+    return json.dumps(
+        {
+            "format": 1,
+            "box": box,
+            "call_id": call_id,
+            "line": 1 + call_id % 4,
+            "direction": "in",
+            "started_at": "2026-03-02T09:%02d:00.000Z" % call_id,
+            "started_us": 1772442000000000 + call_id * 60_000_000,
+            "answered": True,
+            "duration_s": talk_s,
+            "recordings": [],
+            "sealed": base64.b64encode(sealed).decode(),
+        }
+    ).encode()
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    """The central viewer over a bucket of two sites' sealed call records, served; yields
+    ``(base URL, session cookie of a supervisor who is also an auditor)``."""
+    root = tmp_path_factory.mktemp("archive-pages")
+    org = KeyStore(str(root / "org"), Argon2Params(memory_kib=8, iterations=1))
+    org.initialise("sara", ORG_PASSWORD)
+    objects = {
+        "%s/calls/%010d.json" % (box, n): _sealed_call(org.public_key(), box, n, "0163296%04d" % n, 38.99 + n)
+        for box in ("leeds", "york")
+        for n in range(1, 13)
+    }
+    bucket = MemoryBucket(objects)
+    users = ArchiveUsers(str(root / "viewer"), CHEAP_COST)
+    viewer = Viewer(str(root / "viewer"), str(root / "org"), bucket, users=users, secure_cookies=False)
+    users.set("sara", ORG_PASSWORD, ["supervisor", "auditor"])
+    with org.unlock("sara", ORG_PASSWORD) as key:
+        rebuild_index(bucket, viewer.index_path, key)
+    app = create_archive_app(viewer)
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True))
+    form = {"user": "sara", "password": ORG_PASSWORD, "csrf_token": token.group(1)}
+    resp = client.post("/login", data=form)
+    assert resp.status_code == 302
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield "http://127.0.0.1:%d" % port, client.get_cookie("lka_session").value
+    server.shutdown()
+    viewer.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width,height", [(1280, 900), (390, 844)])
+def test_archive_viewer_pages_fit_and_are_captured(archive, width, height):
+    base, cookie = archive
+    seen = _screens(width, height, base, ("lka_session", cookie), ARCHIVE_PAGES)
+    too_wide = [(name, px) for name, px, _ in seen if px > 0]
+    assert not too_wide, "archive pages wider than %d px: %s" % (width, too_wide)
+    marked = {name: n for name, _, n in seen}
+    assert all(n == (0 if name == "archive-missing" else 1) for name, n in marked.items()), marked
 
 
 @pytest.mark.slow
@@ -121,3 +236,30 @@ def test_a_call_starting_moves_nothing_on_the_dashboard(served):
         context.close()
         browser.close()
     assert after == before, (before, after)
+
+
+@pytest.mark.slow
+def test_the_index_rebuild_says_it_is_at_work_and_then_what_it_found(archive):
+    """The rebuild's button cannot be pressed twice, and the form still reaches the viewer."""
+    base, cookie = archive
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844})  # the viewer's own CSP
+        context.add_cookies([{"name": "lka_session", "value": cookie, "url": base + "/"}])
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(base + "/sites")
+        # Held back once (the submit is cancelled after busy.js has seen it): what it shows.
+        page.evaluate(
+            "() => document.getElementById('rebuild-form').addEventListener('submit', "
+            "(e) => e.preventDefault())"
+        )
+        page.click("#rebuild-form button")
+        page.wait_for_function("document.querySelector('#rebuild-form button').disabled")
+        assert "can take minutes" in page.inner_text("[data-busy-text]")
+        page.goto(base + "/sites")
+        with page.expect_navigation():
+            page.click("#rebuild-form button")
+        assert "Index rebuilt from the bucket: 24 calls" in page.inner_text("main")
+        context.close()
+        browser.close()

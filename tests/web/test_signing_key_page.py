@@ -12,6 +12,7 @@ def test_the_security_page_shows_the_signing_fingerprint_and_where_the_key_is(bo
     assert 'id="signing-on-card"' in page and "could sign with it too" in page
     # Issue 16: without the chip the personal data is on the card as it is, and the page says so.
     assert 'id="data-in-clear"' in page and 'id="data-sealed"' not in page
+    assert "the phonebook, notes on calls, the numbers in the recording rules" in page
 
 
 def test_an_export_with_its_signed_manifest_is_one_zip(box, people):

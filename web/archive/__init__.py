@@ -26,6 +26,17 @@ TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates"
 STATIC = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static")
 
 
+ERRORS = {
+    401: ("Log in first", "This needs you to be logged in."),
+    403: (
+        "Not allowed",
+        "Your account does not allow this (its role, or the sites it may see). "
+        "Ask whoever runs the viewer if you need it.",
+    ),
+    404: ("Not found", "There is nothing here, or nothing you may see."),
+}
+
+
 def create_archive_app(v):
     """The Flask app of the central viewer :class:`Viewer` ``v``.
 
@@ -42,9 +53,10 @@ def create_archive_app(v):
     @app.errorhandler(403)
     @app.errorhandler(404)
     def error_page(exc):
-        return render_template(
-            "archive/error.html", title=exc.name, message=exc.description or exc.name
-        ), exc.code
+        # A view's own abort(code, description=...) wins; else words for people, not Werkzeug's.
+        custom = exc.description if exc.description != type(exc).description else None
+        title, message = ERRORS.get(exc.code, (exc.name, exc.name))
+        return render_template("archive/error.html", title=title, message=custom or message), exc.code
 
     check_declared(app)
     return app

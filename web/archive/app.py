@@ -14,7 +14,7 @@ from firmware.storage.audit import AuditLog
 from firmware.storage.keystore import KeyStore
 
 from ..db import WebDb
-from ..security import SAFE_METHODS, access_of, security_headers
+from ..security import SAFE_METHODS, access_of, app_cookie, security_headers
 from ..throttle import Throttle
 from .users import ArchiveUsers
 
@@ -156,14 +156,14 @@ def before_request():
     """The access check of every route (declared with :mod:`web.security`'s decorators)."""
     v = viewer()
     endpoint = request.endpoint
-    if endpoint is None:
-        return None
-    access = access_of(current_app, endpoint)
     g.session = v.session(request.cookies.get(SESSION_COOKIE))
     g.user = v.users.get(g.session["user"]) if g.session else None
     if g.session is not None and g.user is None:  # the account was removed meanwhile
         v.end_session(request.cookies.get(SESSION_COOKIE))
         g.session = None
+    if endpoint is None:
+        return None  # 404/405 follow, with the menu of whoever is logged in
+    access = access_of(current_app, endpoint)
     if endpoint == "static":
         return None
     if access[0] != "public" and access[0] != "login":
@@ -201,12 +201,4 @@ def after_request(resp):
 
 
 def set_cookie(resp, name, value, max_age=None):
-    resp.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path="/",
-        secure=viewer().secure_cookies,
-        httponly=True,
-        samesite="Strict",
-    )
+    app_cookie(resp, name, value, viewer().secure_cookies, max_age)

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 from firmware.archive import viewer as index
 from firmware.archive.export import export_call
 from firmware.errors import LinekeeperError, ReportError, WrongPasswordError
+from firmware.localtime import duration_text
 from firmware.reports.period import parse_period
 
 from ..security import public, roles
@@ -317,3 +318,12 @@ def when(wall_us):
 
 
 bp.add_app_template_filter(when, "when")
+# Talk time as people read it (``39 s``, ``4 min 12 s``), not the index's float.
+bp.add_app_template_filter(duration_text, "talk")
+
+
+@bp.route("/help")
+@roles()
+def help_page():
+    """What the viewer is and how each page is used (one page, a section per page)."""
+    return render_template("archive/help.html")

@@ -3,15 +3,33 @@
   "use strict";
   var form = document.getElementById("update-form");
   var bar = document.getElementById("upload-progress");
+  var status = document.getElementById("upload-status");
+  var said = document.getElementById("upload-progress-text");
+  var button = document.getElementById("upload-button");
   var now = document.getElementById("update-now");
-  if (form && bar && window.XMLHttpRequest && window.FormData) {
+  var mb = function (n) { return (n / 1e6).toFixed(1) + " MB"; };
+  if (form && bar && status && said && window.XMLHttpRequest && window.FormData) {
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var xhr = new XMLHttpRequest();
-      bar.hidden = false;
+      status.hidden = false;
+      bar.value = 0;
+      said.textContent = "Uploading…";
+      if (button) { button.disabled = true; }
       xhr.upload.addEventListener("progress", function (e) {
-        if (e.lengthComputable) { bar.value = Math.round((100 * e.loaded) / e.total); }
+        if (e.lengthComputable) {
+          var pct = Math.round((100 * e.loaded) / e.total);
+          bar.value = pct;
+          said.textContent = "Uploading: " + mb(e.loaded) + " of " + mb(e.total) + " (" + pct + "%)." +
+            (pct >= 100 ? " The box is checking the bundle." : " Keep this page open.");
+        }
       });
+      var failed = function () {
+        said.textContent = "The upload did not reach the box (the connection failed). Nothing was changed: try again.";
+        if (button) { button.disabled = false; }
+      };
+      xhr.addEventListener("error", failed);
+      xhr.addEventListener("abort", failed);
       xhr.addEventListener("load", function () {
         // The server answers as for a plain form: follow its page.
         document.open();

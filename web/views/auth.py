@@ -40,7 +40,7 @@ def start_session(resp_target, user_name, recording_key=None):
     web = lk()
     if g.get("session") is not None:
         web.sessions.end(g.session.id_hash)
-    value, session = web.sessions.create(user_name, recording_key)
+    value, session = web.sessions.create(user_name, recording_key, web.keys_in_force.current())
     resp = redirect(resp_target)
     set_cookie(resp, SESSION_COOKIE, value)
     return resp, session
@@ -115,7 +115,12 @@ def login():
         if g.user is not None:
             return redirect(_safe_next(next_url))
         return render_template(
-            "login.html", errors={}, next=next_url, name="", expired=request.args.get("expired")
+            "login.html",
+            errors={},
+            next=next_url,
+            name="",
+            expired=request.args.get("expired"),
+            rekeyed=request.args.get("rekeyed"),
         )
     name = (request.form.get("name") or "").strip().lower()
     password = request.form.get("password") or ""

@@ -10,6 +10,8 @@ to the person who asked. The request, and a refused one, are audited (action
 itself (phases ``started`` / ``done``, with who asked).
 """
 
+import re
+
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from firmware.errors import LinekeeperError
@@ -20,6 +22,18 @@ from ..throttle import account_keys
 bp = Blueprint("rekey", __name__)
 
 REKEY_ROLES = ("installer", "supervisor")
+# The recorder's progress line for the slow part (firmware.rekey.Rekey._rewrap).
+REWRAPPED = re.compile(r"(\d+)/(\d+) recordings re-wrapped")
+
+
+def rewrapped(progress):
+    """``(done, total)`` from the newest "N/M recordings re-wrapped" of ``progress``
+    (the recorder's lines), or None before the first."""
+    for text in reversed(progress):
+        m = REWRAPPED.search(text)
+        if m:
+            return int(m.group(1)), int(m.group(2))
+    return None
 
 
 def _job():
@@ -29,12 +43,14 @@ def _job():
 def _page(error=None, status=200, result=None, slot_user="admin"):
     job = _job()
     running = job is not None and job.running
+    progress = job.progress() if job is not None else []
     return (
         render_template(
             "rekey.html",
             available=job is not None,
             running=running,
-            progress=job.progress() if job is not None else [],
+            progress=progress,
+            rewrapped=rewrapped(progress),
             error=error,
             result=result,
             slot_user=slot_user,

@@ -22,11 +22,14 @@ policy) each call:
 Where the exchange (or an adapter) reverses the line's polarity at the
 answer - the one answer signal the HAT senses electrically - the same silent
 answers in the long gap are noticed within the 1 s target, dated at the
-reversal itself (``REVERSAL``). The HAT senses no loop-current level and the
-simulated line's noise floor does not change at the answer (the far end's
-line noise is not modelled), so without a reversal the long gap's bound
-stands; tests/policy/acceptance/test_silent_answer_keys.py shows that no key
-pressed before that bound leaks.
+reversal itself (``REVERSAL``). Without a reversal the long gap's bound stands:
+the HAT senses no loop-current level, and a rise of the background noise at the
+answer is no evidence - the recorder hears both directions on one channel, the
+caller's own room often adds as much as a far end answering in a quiet room,
+and a far end on a VoIP leg or a voice platform adds nothing (measured in
+docs/answer-detection.md, which is why the simulator models no far-end
+background). tests/policy/acceptance/test_silent_answer_keys.py shows that no
+key pressed before that bound leaks.
 
 The measured delays are printed (``pytest -s``) for the record.
 """

@@ -95,10 +95,10 @@ def test_number_lists(lab):
         )
     )
     assert outcome(calls) == [
-        (1, "skip", 'number 0800* excluded by rule "helplines"'),
-        (2, "skip", 'number 01632 96???? excluded by rule "staff homes"'),
+        (1, "skip", 'number excluded by rule "helplines"'),
+        (2, "skip", 'number excluded by rule "staff homes"'),
         (3, "record", "the call passes every rule"),
-        (4, "skip", 'number 0808* excluded by rule "helplines"'),
+        (4, "skip", 'number excluded by rule "helplines"'),
     ]
     assert_recorded_exactly(lab, data_dir, calls)
 
@@ -121,7 +121,7 @@ def test_include_list(lab):
         )
     )
     assert outcome(calls) == [
-        (1, "record", 'number +441632* included by rule "clients"'),
+        (1, "record", 'number included by rule "clients"'),
         (2, "skip", 'number not on an include list ("clients")'),
         (3, "skip", "number withheld: not on an include list"),
     ]

@@ -10,16 +10,26 @@ name, address and reason - raw, hex, base64 (at each of the three
 alignments) and UTF-16 - and none is found. The box itself still shows them
 all (``linekeeper calls``, number and name searches, the audit trail).
 
+The stores beyond the call log and audit trail are planted too, through the
+code the web UI uses: a phonebook entry and a note on the call (web.db), a
+recording rule that names a number (config.json), and an alarm mail waiting
+in the queue with the caller's number and name in it. None of them is found
+on the card either, while the box still uses them all: the rule skips the
+call from its number, the phonebook names the caller, the note reads back,
+the mail goes out as it was written.
+
 Then the card holder rewrites the audit trail and re-chains it (hashes, head,
 even the key record and every signature, under a key of their own): the box
 says so at ``verify``.
 """
 
 import base64
+import dataclasses
 import json
 import os
 import shutil
 import sqlite3
+from email.message import EmailMessage
 
 import pytest
 
@@ -27,11 +37,17 @@ from board.mcu.link import McuLink
 from board.mcu.sim import SimMcu
 from firmware.calls.callsearch import CallFilter, CallSearch
 from firmware.clock import SimClock
+from firmware.policy.rules import NumberList
 from firmware.reports.source import ReportSource
 from firmware.sar import find_calls
 from firmware.signing import Signer
 from firmware.storage.audit import SIG_TAG, entry_hash, head_message
 from firmware.storage.fieldseal import load_field_cipher
+from firmware.storage.sealstores import NOTE as NOTE_FIELD
+from web.db import WebDb
+from web.phonebook import CallNotes, Phonebook
+from web.services import BoxConfigStore
+from web.throttle import Throttle, account_keys
 
 from support.cardscan import env as _env
 from support.cardscan import scan as scan_for
@@ -40,7 +56,21 @@ CALLER = {"number": "01632960777", "name": "PRIYA HARGREAVES"}
 DIALLED = "01632960456"
 ADDRESS = "203.0.113.77"
 REASON = "Complaint from Mrs Okonkwo-Baptiste about her gas bill"
-SECRETS = [CALLER["number"], CALLER["name"], DIALLED, ADDRESS, REASON]
+BOOK_NAME = "Hargreaves Plumbing of Little Wexcombe"
+NOTE = "Caller says the boiler at 14 Larch Way leaks again"
+RULE_NUMBER = "07700 900123"  # a private mobile: never recorded
+MAIL_SUBJECT = "Call from %s (%s) went unrecorded" % (CALLER["name"], CALLER["number"])
+SECRETS = [
+    CALLER["number"],
+    CALLER["name"],
+    DIALLED,
+    ADDRESS,
+    REASON,
+    BOOK_NAME,
+    NOTE,
+    RULE_NUMBER,
+    RULE_NUMBER.replace(" ", ""),
+]
 
 CALLS = [
     {
@@ -60,7 +90,44 @@ CALLS = [
         "talk": 4.0,
         "speech": "The birch canoe slid on the smooth planks.",
     },
+    {  # the rule's number: the rule, sealed on the card, still skips it
+        "line": 1,
+        "at": 12.0,
+        "direction": "in",
+        "rings": 2,
+        "caller_id": {"number": RULE_NUMBER.replace(" ", "")},
+        "talk": 2.0,
+    },
 ]
+
+
+def plant_web_stores(box):
+    """Before the calls: a rule naming a number (saved as the rules page saves it),
+    a phonebook entry, a note and a failed login's throttle count (web.db, as the
+    pages write them) and a mail in the queue, each through the box's field
+    cipher (None: an older firmware)."""
+    store = BoxConfigStore(box.data_dir, box.apply_config, box.cipher)
+    config = store.get()
+    rules = dataclasses.replace(
+        config.policy.rules,
+        default_mode="by_rule",
+        numbers=(NumberList("private mobile", "exclude", (RULE_NUMBER,)),),
+    )
+    store.save(config.replace(policy=dataclasses.replace(config.policy, rules=rules)))
+    db = WebDb(os.path.join(box.data_dir, "web.db"))
+    try:
+        Phonebook(db, box.clock.wall_us, box.cipher).put(CALLER["number"], BOOK_NAME, "uk")
+        CallNotes(db, box.clock.wall_us, box.cipher).add(1, NOTE, "sam")
+        # A mistyped password from the address people log in from (the login throttle).
+        Throttle(db, box.clock.wall_us, box.cipher).failed(account_keys("admin", ADDRESS))
+    finally:
+        db.close()
+    msg = EmailMessage()
+    msg["Subject"] = MAIL_SUBJECT
+    msg["From"] = "box@example.org"
+    msg["To"] = "office@example.org"
+    msg.set_content("%s\n%s: %s\n" % (MAIL_SUBJECT, BOOK_NAME, NOTE))
+    box.mail.queue.enqueue(msg)
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +146,7 @@ def box_and_card(module_lab, tmp_path_factory):
             box.audit.append("admin", "legal_hold", "call:1", {"reason": REASON, "on": True}, wall)
 
         box.clock.call_at(3_000_000, act)
+        plant_web_stores(box)
 
     with _env("LINEKEEPER_RUN_DIR", run_dir):
         lab.run(scenario, data_dir, vault=McuLink(mcu.bus), before_start=people)
@@ -127,10 +195,50 @@ def test_the_box_still_shows_and_finds_them(box_and_card):
     # Reports count over the opened values (the audit's sealed details too).
     source = ReportSource(data_dir, cipher=cipher)
     report = source.report(source.period("2026-03-02", "2026-03-02"))
-    assert report["box"]["answered_in"] == 1 and report["box"]["connected_out"] == 1
+    # (two answered in: the caller, and the rule's number, answered and not recorded)
+    assert report["box"]["answered_in"] == 2 and report["box"]["connected_out"] == 1
     # Without the key a process sees that it cannot read them, not sealed text.
     status, _, err = lab.cli("calls", "--data-dir", card)
     assert status == 2 and "MCU vault" in err, err
+
+
+def test_the_box_still_uses_the_phonebook_notes_rules_and_mail(box_and_card):
+    from firmware.config import load_config
+    from firmware.mail.queue import MailQueue
+
+    lab, mcu, run_dir, data_dir, card = box_and_card
+    with _env("LINEKEEPER_RUN_DIR", run_dir):
+        calls = lab.calls(data_dir)
+        cipher = load_field_cipher(data_dir, run_dir=run_dir, create=False)
+    # The rule, sealed in config.json, matched its number: that call was not recorded,
+    # and its reason names the rule, not the number.
+    (ruled,) = [c for c in calls if c["number"] == RULE_NUMBER.replace(" ", "")]
+    assert ruled["policy_decision"] == "skip" and ruled["recording"] is None
+    assert ruled["policy_reason"] == 'number excluded by rule "private mobile"'
+    assert [c["policy_decision"] for c in calls if c["number"] == CALLER["number"]] == ["record"]
+    assert load_config(data_dir, cipher).policy.rules.numbers[0].patterns == (RULE_NUMBER,)
+    # The phonebook finds the caller by number (in another form) and by name; the note reads back.
+    db = WebDb(os.path.join(data_dir, "web.db"))
+    try:
+        book = Phonebook(db, lambda: 0, cipher)
+        assert book.names_for(["+44 1632 960777"], "uk") == {"+44 1632 960777": BOOK_NAME}
+        assert "+441632960777" in book.numbers_named("wexcombe", "uk")
+        assert [n["note"] for n in CallNotes(db, lambda: 0, cipher).of_call(1)] == [NOTE]
+        (stored,) = db.one("SELECT note FROM call_notes")
+        assert cipher.open(stored, NOTE_FIELD) == NOTE
+    finally:
+        db.close()
+    # The queued mail goes out as it was written.
+    queue = MailQueue(os.path.join(data_dir, "mail", "queue"), lambda: 1 << 62, cipher)
+    assert [m["subject"] for m in queue.pending()] == [MAIL_SUBJECT]
+    sent = []
+
+    class Sender:
+        def send(self, message):
+            sent.append(message)
+
+    assert queue.flush(Sender()) == (1, 0)
+    assert sent[0]["Subject"] == MAIL_SUBJECT and NOTE in sent[0].get_content()
 
 
 def test_the_box_reads_its_audit_trail_and_the_card_alone_cannot(box_and_card):
@@ -209,7 +317,11 @@ def test_an_older_card_in_clear_is_sealed_at_the_next_start(module_lab, tmp_path
     """The migration: a call log written before sealing began (a box without the vault)
     is sealed in place when the box first starts with the vault, nothing in clear is
     left in calls.db, and ``verify`` still passes (the old recordings' headers keep
-    their clear numbers: they are the chunks' associated data and cannot change)."""
+    their clear numbers: they are the chunks' associated data and cannot change).
+
+    The same start seals the phonebook and notes in web.db, the rule's number in
+    config.json and the waiting mail, and drops the rule's pattern from the policy
+    reason an older firmware wrote into the call log."""
     import firmware.box
 
     lab = module_lab
@@ -219,20 +331,58 @@ def test_an_older_card_in_clear_is_sealed_at_the_next_start(module_lab, tmp_path
     with monkeypatch.context() as old_firmware:  # signs with the vault's key, seals nothing
         old_firmware.setattr(firmware.box, "load_field_cipher", lambda *args, **kwargs: None)
         with _env("LINEKEEPER_RUN_DIR", str(tmp_path / "old-boot")):
-            lab.run(scenario, data_dir, vault=McuLink(mcu.bus))
-    assert any(f.startswith("calls.db") and s == CALLER["name"] for f, s in scan_for(data_dir, SECRETS))
+            lab.run(scenario, data_dir, vault=McuLink(mcu.bus), before_start=plant_web_stores)
+    # The reason as the older firmware wrote it: with the pattern that matched.
+    calls_db = sqlite3.connect(os.path.join(data_dir, "calls.db"))
+    calls_db.execute(
+        "UPDATE calls SET policy_reason = ? WHERE policy_reason = ?",
+        (
+            'number %s excluded by rule "private mobile"' % RULE_NUMBER,
+            'number excluded by rule "private mobile"',
+        ),
+    )
+    calls_db.commit()
+    calls_db.close()
+    # The scan finds every planted store in clear: it can fail.
+    found = {(f.split(os.sep)[0].split("-")[0], s) for f, s in scan_for(data_dir, SECRETS)}
+    assert {
+        ("calls.db", CALLER["name"]),
+        ("calls.db", RULE_NUMBER),
+        ("web.db", BOOK_NAME),
+        ("web.db", NOTE),
+        ("web.db", ADDRESS),
+        ("config.json", RULE_NUMBER),
+        ("mail", CALLER["number"]),
+        ("mail", CALLER["name"]),
+    } <= found, found
     run_dir = str(tmp_path / "run")
     sealed = []
     with _env("LINEKEEPER_RUN_DIR", run_dir):
         quiet = lab.load(lab.scenario_doc([], lines=2, hat="lk-2lb"))
-        lab.run(
+        box_run = lab.run(
             quiet,
             data_dir,
             vault=McuLink(mcu.bus),
-            before_start=lambda box: sealed.append(box.sealed_at_start),
+            before_start=lambda box: sealed.append((box.sealed_at_start, box.sealed_stores_at_start)),
         )
         calls = lab.calls(data_dir)
         assert lab.verify(data_dir)[0] == 0
-    assert sealed == [2]
-    assert {(c["number"], c["name"]) for c in calls} == {(CALLER["number"], CALLER["name"]), (DIALLED, None)}
-    assert [(f, s) for f, s in scan_for(data_dir, SECRETS) if f.startswith("calls.db")] == []
+    assert box_run is not None
+    assert sealed == [(3, {"web_db": 4, "config_patterns": 1, "call_reasons": 1, "mail": 1})]
+    assert {(c["number"], c["name"]) for c in calls} == {
+        (CALLER["number"], CALLER["name"]),
+        (DIALLED, None),
+        (RULE_NUMBER.replace(" ", ""), None),
+    }
+    # Left in clear only where nothing may change: the old recordings' headers and
+    # the audit entries written before (docs/card-alone.md).
+    left = [(f, s) for f, s in scan_for(data_dir, SECRETS) if not f.startswith(("recordings", "audit.db"))]
+    assert left == []
+    # The next start reads the rule sealed from config.json, opens it, and it still applies.
+    again = dict(CALLS[2], at=0.5)
+    with _env("LINEKEEPER_RUN_DIR", run_dir):
+        lab.run(lab.load(lab.scenario_doc([again], lines=2, hat="lk-2lb")), data_dir, vault=McuLink(mcu.bus))
+        calls = lab.calls(data_dir)
+    ruled = [c for c in calls if c["number"] == RULE_NUMBER.replace(" ", "")]
+    assert [c["policy_decision"] for c in ruled] == ["skip", "skip"], ruled
+    assert [(f, s) for f, s in scan_for(data_dir, SECRETS) if f == "config.json"] == []

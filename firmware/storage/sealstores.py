@@ -1,0 +1,323 @@
+"""Personal data outside the call log and audit trail, sealed with the same key.
+
+The box's field cipher (:mod:`firmware.storage.fieldseal`, the storage data
+key the HAT MCU's vault wraps) also seals:
+
+* ``web.db``: the phonebook's numbers and names, the text of notes on calls, and
+  the login throttle's keys (account names with the addresses they were tried from);
+* ``config.json``: the number patterns of the recording rules' number lists
+  (a pattern is often a whole number: ``"07700 900123"``);
+* the mail queue (``mail/queue/*.json``): each waiting message, its subject
+  and its last delivery error (alarm and report mails may carry numbers and
+  names).
+
+Each value is sealed text (``lkp1:``…) under its own field name, so a value
+moved from one store or column to another does not open. The seal is
+deterministic, so a sealed phonebook number is a keyed index of the number:
+a number is found by sealing it and looking the result up, as the call log
+finds its numbers; nothing on the card matches a number without the key.
+
+A box without the MCU has no cipher and keeps these in clear, as it keeps
+the call log (docs/card-alone.md).
+
+:func:`seal_clear_stores` is the migration: the recorder runs it at each
+start with the key open, and it seals whatever an older firmware (or a
+process without the key) left in clear. Every step is atomic or batched and
+idempotent: a power cut midway keeps what was done and the next start
+finishes the job.
+"""
+
+import json
+import logging
+import os
+import re
+import sqlite3
+
+from firmware.storage import fsutil
+from firmware.storage.fieldseal import FieldSealError, is_sealed
+
+log = logging.getLogger(__name__)
+
+# The field names (the associated data of each sealed value).
+PHONEBOOK_NUMBER = "phonebook.number"
+PHONEBOOK_NAME = "phonebook.name"
+NOTE = "call_notes.note"
+THROTTLE_KEY = "throttle.key"
+RULE_PATTERN = "rules.pattern"
+MAIL_FIELDS = ("mail.message", "mail.subject", "mail.last_error")
+_MAIL_KEYS = ("message", "subject", "last_error")
+
+# A call's policy reason named the pattern that matched (``number 0800* excluded by
+# rule "helplines"``) before rules were sealed; it names only the rule now.
+_REASON_WITH_PATTERN = re.compile(r'^number (.+) ((?:ex|in)cluded by rule ".*")$', re.DOTALL)
+
+
+# ---------------------------------------------------------------- config.json
+def _number_lists(doc):
+    """The number lists of a config document (dicts), or [] when it has none."""
+    try:
+        lists = doc["policy"]["rules"]["numbers"]
+    except (KeyError, TypeError):
+        return []
+    return [item for item in lists if isinstance(item, dict)] if isinstance(lists, list) else []
+
+
+def seal_rule_patterns(doc, cipher):
+    """Seal, in the config document ``doc`` (a dict, changed in place), every rule
+    pattern still in clear; returns how many."""
+    changed = 0
+    for item in _number_lists(doc):
+        patterns = item.get("patterns")
+        if not isinstance(patterns, list):
+            continue
+        for i, pattern in enumerate(patterns):
+            if isinstance(pattern, str) and not is_sealed(pattern):
+                patterns[i] = cipher.seal(pattern, RULE_PATTERN)
+                changed += 1
+    return changed
+
+
+def open_rule_patterns(doc, cipher):
+    """Open, in ``doc`` (changed in place), every sealed rule pattern.
+
+    :raises FieldSealError: a pattern does not open with this box's key
+    """
+    for item in _number_lists(doc):
+        patterns = item.get("patterns")
+        if isinstance(patterns, list):
+            item["patterns"] = [cipher.open(p, RULE_PATTERN) if is_sealed(p) else p for p in patterns]
+    return doc
+
+
+def seal_config_file(path, cipher):
+    """Seal the clear rule patterns in the config file at ``path``; returns how many.
+
+    The file is rewritten atomically (the data's mode) only when something changed.
+    A file that is not a JSON object is left alone: the box's config loader
+    reports it, with its line and column.
+    """
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read())
+    except FileNotFoundError:
+        return 0
+    except ValueError:
+        return 0
+    if not isinstance(doc, dict):
+        return 0
+    changed = seal_rule_patterns(doc, cipher)
+    if changed:
+        fsutil.atomic_write(path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
+    return changed
+
+
+# ---------------------------------------------------------------- web.db
+def seal_throttle_key(key, cipher):
+    """A login throttle key ``KIND:REST`` with ``REST`` (an account name and an address)
+    sealed: its kind stays readable (it sets how many failures are free)."""
+    kind, _, rest = key.partition(":")
+    return kind + ":" + cipher.seal(rest, THROTTLE_KEY)
+
+
+def _has_table(db, name):
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+
+
+def seal_web_db(path, cipher, batch=500):
+    """Seal, in place, the phonebook entries and call notes still in clear in the
+    ``web.db`` at ``path``; returns how many rows changed.
+
+    Batched transactions (a power cut keeps what was done; the next run
+    finishes). Afterwards the file is vacuumed and its write-ahead log
+    truncated, so the clear text does not linger in free pages.
+    """
+    if not os.path.exists(path):
+        return 0
+    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        changed = 0
+        if _has_table(db, "phonebook"):
+            changed += _seal_rows(
+                db,
+                "SELECT rowid, number, name FROM phonebook WHERE substr(number, 1, 5) != 'lkp1:' "
+                "OR substr(name, 1, 5) != 'lkp1:' LIMIT ?",
+                "UPDATE phonebook SET number = ?, name = ? WHERE rowid = ?",
+                (PHONEBOOK_NUMBER, PHONEBOOK_NAME),
+                cipher,
+                batch,
+            )
+        if _has_table(db, "call_notes"):
+            changed += _seal_rows(
+                db,
+                "SELECT rowid, note FROM call_notes WHERE substr(note, 1, 5) != 'lkp1:' LIMIT ?",
+                "UPDATE call_notes SET note = ? WHERE rowid = ?",
+                (NOTE,),
+                cipher,
+                batch,
+            )
+        if _has_table(db, "throttle"):
+            changed += _seal_throttle(db, cipher)
+        if changed:
+            _forget(db)
+        return changed
+    finally:
+        db.close()
+
+
+def _seal_throttle(db, cipher):
+    """Seal the login throttle's clear keys (addresses): one transaction, the table is
+    small (a day of failed logins)."""
+    rows = db.execute("SELECT key FROM throttle WHERE key NOT LIKE '%:lkp1:%'").fetchall()
+    if not rows:
+        return 0
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for (key,) in rows:
+            # A sealed twin (counted since the key came): the older clear count wins.
+            db.execute("DELETE FROM throttle WHERE key = ?", (seal_throttle_key(key, cipher),))
+            db.execute("UPDATE throttle SET key = ? WHERE key = ?", (seal_throttle_key(key, cipher), key))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return len(rows)
+
+
+def _seal_rows(db, select, update, fields, cipher, batch):
+    changed = 0
+    while True:
+        rows = db.execute(select, (batch,)).fetchall()
+        if not rows:
+            return changed
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for row in rows:
+                values = [cipher.seal(v, f) for v, f in zip(row[1:], fields, strict=True)]
+                db.execute(update, values + [row[0]])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        changed += len(rows)
+
+
+def _forget(db):
+    """Vacuum and truncate the write-ahead log: the old clear pages go."""
+    db.execute("VACUUM")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+# ---------------------------------------------------------------- calls.db
+def forget_rule_patterns_in_calls(path, batch=500):
+    """Drop the matching pattern from the policy reasons of the calls in the
+    ``calls.db`` at ``path`` (``number 07700 900123 excluded by rule "x"`` becomes
+    ``number excluded by rule "x"``); returns how many calls changed."""
+    if not os.path.exists(path):
+        return 0
+    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        if not _has_table(db, "calls"):
+            return 0
+        cols = [r[1] for r in db.execute("PRAGMA table_info(calls)")]
+        if "policy_reason" not in cols:
+            return 0
+        changed = 0
+        last = 0
+        while True:
+            rows = db.execute(
+                "SELECT id, policy_reason FROM calls WHERE id > ? "
+                "AND policy_reason LIKE 'number %cluded by rule %' ORDER BY id LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                break
+            last = rows[-1][0]
+            updates = []
+            for call_id, reason in rows:
+                m = _REASON_WITH_PATTERN.match(reason)
+                if m:
+                    updates.append(("number " + m.group(2), call_id))
+            if updates:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.executemany("UPDATE calls SET policy_reason = ? WHERE id = ?", updates)
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                changed += len(updates)
+        if changed:
+            _forget(db)
+        return changed
+    finally:
+        db.close()
+
+
+# ---------------------------------------------------------------- the mail queue
+def seal_mail_item(item, cipher):
+    """A queued mail (dict) with its message, subject and last error sealed (a copy)."""
+    out = dict(item)
+    for key, field in zip(_MAIL_KEYS, MAIL_FIELDS, strict=True):
+        if isinstance(out.get(key), str):
+            out[key] = cipher.seal(out[key], field)
+    return out
+
+
+def open_mail_item(item, cipher):
+    """A queued mail (dict) with its sealed fields opened (a copy).
+
+    :raises FieldSealError: a field does not open with this box's key, or the
+        item is sealed and there is no key (``cipher`` None)
+    """
+    out = dict(item)
+    for key, field in zip(_MAIL_KEYS, MAIL_FIELDS, strict=True):
+        value = out.get(key)
+        if is_sealed(value):
+            if cipher is None:
+                raise FieldSealError("a queued mail is sealed, and this process has no storage key")
+            out[key] = cipher.open(value, field)
+    return out
+
+
+def mail_item_in_clear(item):
+    return any(isinstance(item.get(k), str) and not is_sealed(item[k]) for k in _MAIL_KEYS)
+
+
+# ---------------------------------------------------------------- all of them
+def seal_clear_stores(data_dir, cipher, mail_queue=None):
+    """The migration: seal what is still in clear in web.db, config.json, the mail
+    queue (``mail_queue``: a :class:`firmware.mail.queue.MailQueue`, whose
+    :meth:`seal_clear` does it), and drop rule patterns from the calls' policy
+    reasons. Returns ``{store: how many}``; nothing is done without ``cipher``.
+
+    A store that cannot be sealed now (web.db held by the web UI past the busy
+    timeout, a damaged file, a full card) is logged and counted as None: the
+    box still starts and records, and the next start tries again.
+    """
+    if cipher is None:
+        return {}
+    steps = [
+        ("web_db", seal_web_db, os.path.join(data_dir, "web.db"), cipher),
+        ("config_patterns", seal_config_file, os.path.join(data_dir, "config.json"), cipher),
+        ("call_reasons", forget_rule_patterns_in_calls, os.path.join(data_dir, "calls.db")),
+    ]
+    counts = {}
+    for name, step, *args in steps:
+        counts[name] = _attempt(name, step, *args)
+    if mail_queue is not None:
+        counts["mail"] = seal_mail_queue(mail_queue)
+    return counts
+
+
+def seal_mail_queue(queue):
+    """Seal the mails ``queue`` (a :class:`firmware.mail.queue.MailQueue` with a cipher)
+    holds in clear; how many, or None when that failed (logged; the next start tries)."""
+    return _attempt("mail", queue.seal_clear)
+
+
+def _attempt(name, step, *args):
+    try:
+        return step(*args)
+    except (sqlite3.Error, OSError) as exc:
+        log.warning("sealing the personal data in %s failed (the next start tries again): %s", name, exc)
+        return None

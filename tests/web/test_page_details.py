@@ -1,0 +1,56 @@
+"""What a person sees on a page, beyond what it does: the menu, the alarm banner, words.
+
+Found by looking at every page at 1280 and 390 px (tests/web/test_responsive.py
+keeps the widths in check in a browser); these are the fast checks of what was fixed.
+"""
+
+import re
+
+
+def _current(html):
+    """The menu items marked as the current page."""
+    menu = re.search(r'<nav aria-label="Main menu" id="menu">(.*?)</nav>', html, re.S).group(1)
+    return re.findall(r'aria-current="page">([^<]+)<', menu)
+
+
+def test_one_menu_item_is_current_even_where_two_share_a_section(people):
+    ivan, sam = people["ivan"], people["sam"]
+    assert _current(ivan.get("/documents/checklist").get_data(as_text=True)) == ["Checklist"]
+    assert _current(ivan.get("/documents/staff-notice").get_data(as_text=True)) == ["Staff notice"]
+    assert _current(sam.get("/disclosures").get_data(as_text=True)) == ["Disclosures"]
+    assert _current(sam.get("/sar").get_data(as_text=True)) == ["Subject access"]
+
+
+def test_a_page_that_does_not_exist_keeps_the_menu_of_whoever_is_logged_in(box, people):
+    resp = people["sam"].get("/no-such-page")
+    assert resp.status_code == 404
+    html = resp.get_data(as_text=True)
+    assert 'id="menu"' in html and 'id="logout"' in html
+    assert 'id="menu"' not in box.client().get("/no-such-page").get_data(as_text=True)
+
+
+def test_the_alarm_banner_says_where_to_read_about_alarms(box, people):
+    box.alarm_log.set("line_fault", True, line=2, message="no line voltage on line 2")
+    html = people["sam"].get("/calls").get_data(as_text=True)
+    banner = re.search(r'<div class="alarm-banner" id="alarm-banner".*?</div>', html, re.S).group(0)
+    assert 'href="/help/alarms"' in banner and 'href="/alarms"' in banner
+    assert 'aria-label="Acknowledge: Line fault on line 2"' in banner
+    # Above the page's own help link, so it never sits beside it.
+    assert html.index('id="alarm-banner"') < html.index('id="page-help"')
+
+
+def test_the_alarm_history_is_one_card_per_alarm_on_a_phone(box, people):
+    box.alarm_log.set("disk_low", True, message="the card is 92% full")
+    html = people["sam"].get("/alarms").get_data(as_text=True)
+    assert '<table id="alarm-history" class="cards">' in html
+    assert 'data-label="Acknowledged"' in html
+    assert "Raised (UTC)" not in html  # the times are in the box's zone
+
+
+def test_the_upload_and_the_staff_page_label_what_they_show(box, people):
+    html = people["ivan"].get("/updates").get_data(as_text=True)
+    assert 'aria-labelledby="upload-progress-text"' in html and 'id="upload-progress-text"' in html
+    box.add_user(people["alice"], "stella", ["staff"], [1])
+    mine = box.login("stella").get("/my-line").get_data(as_text=True)
+    assert "<h2>Line 1</h2>" in mine  # not "Line 1 (line 1)"
+    assert 'aria-describedby="concern-hint"' in mine
