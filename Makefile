@@ -51,8 +51,8 @@ run-archive: setup ## three simulated sites into one SeaweedFS bucket, then the 
 
 # Every test, on every core: a test file stays on one worker, and the folders
 # that share a port, the system D-Bus or loop devices stay on one worker too
-# (tests/conftest.py puts each test in its group). The crash and power-cut tests
-# keep their files on the disk. TEST_WORKERS=0 runs them one at a time.
+# (tests/conftest.py groups them). The crash and power-cut tests keep their
+# files on the disk. TEST_WORKERS=0 runs them one at a time, in one process.
 TEST_WORKERS ?= auto
 test: setup ## run every test in tests/ (never hw_tests/), on every core
 	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadgroup
