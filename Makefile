@@ -49,8 +49,13 @@ run: setup ## run the box on the simulated board with the demo day and the web U
 run-archive: setup ## three simulated sites into one SeaweedFS bucket, then the central viewer (docs/archive-viewer.md)
 	$(PY) scripts/archive-demo
 
-test: setup ## run every test in tests/ (never hw_tests/)
-	$(PY) -m pytest tests
+# Every test, on every core: a test file stays on one worker, and the folders
+# that share a port, the system D-Bus or loop devices stay on one worker too
+# (tests/conftest.py groups them). The crash and power-cut tests keep their
+# files on the disk. TEST_WORKERS=0 runs them one at a time, in one process.
+TEST_WORKERS ?= auto
+test: setup ## run every test in tests/ (never hw_tests/), on every core
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadgroup
 
 # The quick loop keeps the tests' temporary files in memory (/dev/shm, where
 # there is one): most of its wall time on a shared disk was the fsyncs of the

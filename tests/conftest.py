@@ -2,6 +2,39 @@
 
 import pytest
 
+# Folders whose tests share something machine-wide - a fixed port (the S3 and
+# SMTP servers), the system D-Bus, loop devices, a booted container: on
+# parallel workers (`make test`) each of these folders runs on one worker, one
+# test at a time. Every other test file is a group of its own, so its module
+# fixtures are built once (as with `--dist loadfile`).
+SHARED_FOLDERS = ("archive", "mail", "system")
+
+
+def test_group(nodeid):
+    """The group of the test ``nodeid`` (``tests/FOLDER/...::name``): the folder for
+    :data:`SHARED_FOLDERS`, else the test's file."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    return parts[1] if len(parts) > 2 and parts[1] in SHARED_FOLDERS else path
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """With ``--dist loadgroup``, group the tests by :func:`test_group`.
+
+    pytest-xdist's own loadgroup reads ``xdist_group`` marks by renaming each
+    test's node id, which pytest 9 no longer allows, so every test ran alone;
+    this scheduler groups by the node id as it is.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return test_group(nodeid)
+
+    return GroupScheduling(config, log)
+
 
 @pytest.fixture(scope="session")
 def speech_cache(tmp_path_factory):
