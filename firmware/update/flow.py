@@ -319,7 +319,7 @@ class Updater:
             self.rauc.install(local)
         except UpdateError as exc:
             result.outcome = "refused"
-            raise UpdateError("%s; nothing was changed" % (_read(why_path) or _explain(exc))) from None
+            raise UpdateError("%s; nothing was changed" % (_read(why_path) or _explain(exc, local))) from None
         finally:
             _remove(why_path)
         after = self.rauc.status()
@@ -516,12 +516,30 @@ _EXPLAINED = (
 )
 
 
-def _explain(exc):
+def _explain(exc, bundle=None):
     text = str(exc)
+    if "Signature size is 0" in text and bundle is not None and _cut_short(bundle):
+        # A bundle cut inside its image can end in zeros too: not "unsigned".
+        return "the bundle is damaged or incomplete (truncated?) (%s)" % text
     for needle, meaning in _EXPLAINED:
         if needle in text:
             return "%s (%s)" % (meaning, text)
     return text
+
+
+def _cut_short(bundle):
+    """Whether the file ``bundle`` is shorter than the squashfs image it starts with
+    (the superblock's ``bytes_used``, a little-endian u64 at byte 40): a copy cut off
+    before its end. False when it cannot tell (not a squashfs, unreadable)."""
+    try:
+        with open(bundle, "rb") as f:
+            head = f.read(48)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return False
+    if len(head) < 48 or head[:4] != b"hsqs":
+        return False
+    return size < int.from_bytes(head[40:48], "little")
 
 
 def _write_report(report_dir, text):

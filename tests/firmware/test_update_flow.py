@@ -298,3 +298,25 @@ def test_install_check_refuses_an_image_larger_than_its_slot(tmp_path):
     code, why = _check(tmp_path, bundle_security=1, image_bytes=5000, slot_bytes=4096)
     assert code == 1
     assert "app.ext4 is 5000 bytes, larger than the slot" in why
+
+
+def _squashfs_start(bytes_used):
+    """The first 48 bytes of a squashfs image whose superblock says ``bytes_used``."""
+    return b"hsqs" + bytes(36) + bytes_used.to_bytes(8, "little")
+
+
+def test_a_bundle_with_no_signature_is_unsigned_when_whole_and_incomplete_when_cut(tmp_path):
+    from firmware.update.flow import _explain
+
+    refusal = "LastError: Invalid bundle format: Signature size is 0"
+    whole = tmp_path / "whole.raucb"  # the whole image, nothing after it: never signed
+    whole.write_bytes(_squashfs_start(8192) + bytes(8192 - 48))
+    cut = tmp_path / "cut.raucb"  # the image cut off part way (the cut ends in zeros)
+    cut.write_bytes(_squashfs_start(8192) + bytes(4096 - 48))
+    assert _explain(Exception(refusal), str(whole)).startswith("the bundle is not signed (")
+    assert _explain(Exception(refusal), str(cut)).startswith(
+        "the bundle is damaged or incomplete (truncated?)"
+    )
+    not_squashfs = tmp_path / "junk.raucb"
+    not_squashfs.write_bytes(bytes(100))
+    assert _explain(Exception(refusal), str(not_squashfs)).startswith("the bundle is not signed (")

@@ -219,8 +219,9 @@ def _flip_byte(src, dst):
 
 
 def _truncate(src, dst):
+    # A copy cut off part way, as a pulled stick or a broken download leaves it.
     data = open(src, "rb").read()
-    open(dst, "wb").write(data[: len(data) - 4096])
+    open(dst, "wb").write(data[: len(data) * 2 // 3])
 
 
 def _unsigned(src, dst):
