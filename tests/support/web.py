@@ -415,3 +415,35 @@ class PeopleTemplate:
 
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def page(client, url):
+    """The text of the page at ``url``, which must answer 200."""
+    resp = client.get(url)
+    assert resp.status_code == 200, (url, resp.status_code)
+    return resp.get_data(as_text=True)
+
+
+def ids(html):
+    """The call ids of a calls list's rows, in the page's order."""
+    return [int(m) for m in re.findall(r'<tr id="call-(\d+)"', html)]
+
+
+def rules_form(box, client, **fields):
+    """Post the rules page with every line recorded always, ``fields`` over that."""
+    data = {
+        "csrf_token": box.token_of(client, "/rules"),
+        "default_mode": "always",
+        "direction": ["in", "out"],
+        "timezone": "Europe/London",
+        "min_duration_s": "0",
+        "sample_percent": "100",
+        "on_demand-dtmf_code": "*9",
+        "on_demand-button": "on",
+        "on_demand-from_start": "on",
+        "on_demand-lookback_s": "30",
+    }
+    for n in range(1, box.LINES + 1):
+        data["line-%d-mode" % n] = "always"
+    data.update(fields)
+    return client.post("/rules", data=data)

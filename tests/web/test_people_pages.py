@@ -18,7 +18,7 @@ from firmware import words
 from firmware.localtime import LocalTime, duration_text
 from firmware.policy.callmeta import CallMeta
 
-from support.web import T0_US, S
+from support.web import T0_US, S, ids, page
 
 # 2026-03-29: the clocks go forward at 01:00 UTC (GMT -> BST).
 BEFORE_BST_US = 1_774_744_200_000_000  # 2026-03-29T00:30:00Z = 00:30 GMT
@@ -56,16 +56,6 @@ def set_zone(box, client, zone):
     form["time_zone"] = zone
     resp = box.post(client, "/settings", form, token_from="/settings")
     assert resp.status_code == 302, resp.get_data(as_text=True)
-
-
-def page(client, url):
-    resp = client.get(url)
-    assert resp.status_code == 200, (url, resp.status_code)
-    return resp.get_data(as_text=True)
-
-
-def ids(html):
-    return [int(m) for m in re.findall(r'<tr id="call-(\d+)"', html)]
 
 
 # ---------------------------------------------------------------- time

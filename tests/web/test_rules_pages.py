@@ -5,24 +5,7 @@ import re
 
 from firmware.config import load_config
 
-
-def rules_form(box, client, **fields):
-    data = {
-        "csrf_token": box.token_of(client, "/rules"),
-        "default_mode": "always",
-        "direction": ["in", "out"],
-        "timezone": "Europe/London",
-        "min_duration_s": "0",
-        "sample_percent": "100",
-        "on_demand-dtmf_code": "*9",
-        "on_demand-button": "on",
-        "on_demand-from_start": "on",
-        "on_demand-lookback_s": "30",
-    }
-    for n in range(1, box.LINES + 1):
-        data["line-%d-mode" % n] = "always"
-    data.update(fields)
-    return client.post("/rules", data=data)
+from support.web import rules_form
 
 
 def test_every_rule_type_is_saved_applied_and_audited(box, people):

@@ -9,7 +9,6 @@ names or note texts in any form the card scan looks for.
 import csv
 import io
 import os
-import re
 import sqlite3
 from email.message import EmailMessage
 
@@ -20,7 +19,7 @@ from firmware.policy.rules import RECORD, SKIP, decide
 from firmware.storage.fieldseal import FieldCipher
 
 from support.cardscan import scan
-from support.web import T0_US, S
+from support.web import T0_US, S, ids, page, rules_form
 
 NUMBER = "01632960600"
 NUMBER_INTL = "+441632960600"
@@ -39,35 +38,6 @@ def add_call(box, started_us, number):
     db.commit()
     db.close()
     return cur.lastrowid
-
-
-def page(client, url):
-    resp = client.get(url)
-    assert resp.status_code == 200, (url, resp.status_code)
-    return resp.get_data(as_text=True)
-
-
-def ids(html):
-    return [int(m) for m in re.findall(r'<tr id="call-(\d+)"', html)]
-
-
-def rules_form(box, client, **fields):
-    data = {
-        "csrf_token": box.token_of(client, "/rules"),
-        "default_mode": "always",
-        "direction": ["in", "out"],
-        "timezone": "Europe/London",
-        "min_duration_s": "0",
-        "sample_percent": "100",
-        "on_demand-dtmf_code": "*9",
-        "on_demand-button": "on",
-        "on_demand-from_start": "on",
-        "on_demand-lookback_s": "30",
-    }
-    for n in range(1, box.LINES + 1):
-        data["line-%d-mode" % n] = "always"
-    data.update(fields)
-    return client.post("/rules", data=data)
 
 
 @pytest.fixture
