@@ -6,20 +6,7 @@ import json
 import os
 
 from firmware.storage.audit import AuditLog
-
-S = "The birch canoe slid on the smooth planks."
-CALLS = [
-    {
-        "line": line,
-        "at": 0.3 * line + 10.0 * k,
-        "direction": "in",
-        "rings": 1,
-        "talk": 4.0,
-        "speech": [{"at": 0.2, "text": S}],
-    }
-    for k in range(2)
-    for line in (1, 2)
-]
+from tests.support.recording_lab import TWO_LINES_TWICE as CALLS
 
 
 def test_grouped_audit_entries_verify_after_a_stop_and_after_a_cut_while_a_group_waits(lab):

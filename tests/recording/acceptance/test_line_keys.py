@@ -7,20 +7,7 @@ from firmware.errors import NotGrantedError, TamperError
 from firmware.storage import crypto
 from firmware.storage.keystore import KeyStore
 from tests.support.recording_lab import CHEAP_KDF, PASSWORD
-
-S = "The birch canoe slid on the smooth planks."
-CALLS = [
-    {
-        "line": line,
-        "at": 0.3 * line + 10.0 * k,
-        "direction": "in",
-        "rings": 1,
-        "talk": 4.0,
-        "speech": [{"at": 0.2, "text": S}],
-    }
-    for k in range(2)
-    for line in (1, 2)
-]
+from tests.support.recording_lab import TWO_LINES_TWICE as CALLS
 
 
 def test_a_line_1_password_and_the_card_open_no_line_2_recording(lab):
