@@ -48,6 +48,7 @@ def main(argv):
                 "python": platform.python_version(),
                 "cpu_count": os.cpu_count(),
                 "platform": platform.platform(),
+                "openssl_ia32cap": os.environ.get("OPENSSL_ia32cap"),
             },
             "quick": quick,
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
