@@ -663,7 +663,8 @@ def _caller_speech(node, sc, answer_after_s):
         at_s = item.get_number("at", lo=0)
         if at_s >= answer_after_s:
             item.child("at").fail(
-                'must be less than "answer_after" (%g s): the caller speaks before the answer' % answer_after_s
+                'must be less than "answer_after" (%g s): the caller speaks before the answer'
+                % answer_after_s
             )
         out.append(_utterance(item, at_s, voice, sc))
     return tuple(out)
