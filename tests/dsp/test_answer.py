@@ -60,3 +60,44 @@ def test_line_dsp_reports_voice_only_off_hook(detect, voice):
     assert [type(e) for e in detect(signal, off_hook=True)] == [Speech]
     assert detect(signal, off_hook=False) == []
     assert not any(isinstance(e, Speech) for e in detect(signal, off_hook=None))
+
+
+def _dialled_then_ringback(ringback_ms, voice_at_ms, voice, seed=3):
+    """Off-hook audio: a dialled number, 300 ms, ringback for ``ringback_ms`` (UK cadence),
+    then silence; ``voice`` mixed in ``voice_at_ms`` after the ringback began. Returns the
+    signal and the sample where the ringback began."""
+    dialled = gen.concat(gen.dtmf("01632960302", on_ms=70, off_ms=80), gen.silence(300))
+    ring_at = len(dialled)
+    total = ring_at + ringback_ms * 8 + 4 * 8000
+    line = gen.mix(
+        gen.concat(dialled, gen.call_progress("ringback", "uk", ringback_ms)),
+        gen.concat(gen.silence(len(dialled) // 8 + voice_at_ms), voice),
+        gen.white_noise(total, -65, seed=seed),
+    )
+    return line, ring_at
+
+
+def _line_events(signal):
+    from support.dsp import run_dsp
+
+    events, _stats = run_dsp(signal, block=160, off_hook=True)
+    return [e for e in events if type(e).__name__ in ("Speech", "RingbackStopped")]
+
+
+@pytest.mark.parametrize("voice_at_ms", [500, 700, 1300, 4200])  # short gap, burst, long gaps
+def test_the_callers_voice_during_ringback_is_not_an_answer(voice, voice_at_ms):
+    """The caller talking while the far end is rung (one capture channel carries both
+    directions): ringback goes on after the voice, so it is nobody's answer."""
+    ringback_ms = voice_at_ms + len(voice) // 8 + 3000 * 3  # three more cycles after it
+    signal, _ring_at = _dialled_then_ringback(ringback_ms, voice_at_ms, voice)
+    assert _line_events(signal[: -4 * 8000]) == []
+
+
+def test_a_voice_in_the_long_gap_is_the_answer_when_ringback_does_not_come_back(voice):
+    """The far end answering with a voice early in the long gap: ringback stops there, and
+    the answer is dated at the voice, not at the end of the last burst."""
+    signal, ring_at = _dialled_then_ringback(1100, 1100, voice)  # answered 0.1 s into the gap
+    (event,) = _line_events(signal)
+    first = np.flatnonzero(np.abs(voice) > 300)[0]  # the first audible sample
+    t_s = event.t_us / 1e6 - (ring_at + 1100 * 8 + first) / 8000
+    assert type(event).__name__ == "Speech" and -0.05 <= t_s <= 0.15, (event, t_s)
