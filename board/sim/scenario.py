@@ -60,7 +60,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `direction` | required | `"in"` or `"out"` |
 | `caller_id` | none | inbound only: `{number, name, datetime, standard, absence}` (below) |
 | `rings` | `2` | inbound: ring cycles, 1 to 50 (a UK cycle is the double burst) |
-| `answer` | `true` | inbound: `false` makes a missed call (then `talk`, `speech`, `hangup` and the other answer fields are not allowed) |
+| `answer` | `true` | inbound: `false` makes a missed call (then `talk`, `speech`, `hangup` and the other answer fields are not allowed); outbound: `false` makes a call nobody answers, the caller hanging up `dial.answer_after` s after dialling (the same fields not allowed; truth `end_reason` `abandoned`) |
 | `answer_delay` | `0.5` | inbound: off-hook this many seconds after the end of the last ring burst; less than the cadence's silence (uk 2.0, us 4.0) |
 | `dial` | required | outbound only: `{digits, mode, delay, on_ms, off_ms}` (below) |
 | `talk` | `10` | seconds from the answer to the end of the call, > 0 |
@@ -93,6 +93,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `on_ms`, `off_ms` | `70`, `80` | DTMF only: tone and gap, 20 to 1000 ms each |
 | `answer_after` | `0` | seconds from the end of dialling to the far end answering, 0 to 60 (silence meanwhile, unless `ringback`) |
 | `ringback` | `false` | the country's ringback tone plays from the end of dialling until the far end answers (needs `answer_after` > 0) |
+| `caller_speech` | `[]` | the caller's own voice before the answer (talking while the far end is rung), `[{"at": s after the end of dialling, "text": ..., "voice": ..., "level_dbm0": ...}]` as in `speech`; `at` must be less than `answer_after`; mixed into the line's capture like all speech (the HAT hears both directions on one channel) and cut where the call ends |
 
 A fault is `{"line": n, "at": s, "kind": k, "duration": s}` (duration > 0):
 `"no_line_voltage"` drops `power` for the duration; `"stuck_off_hook"` holds

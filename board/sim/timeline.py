@@ -58,7 +58,10 @@ answer time is the last make edge (the end of the last break). With
 `dial.answer_after` the far end answers that long after the end of dialling
 instead (the line silent meanwhile); with `dial.ringback` the ringback tone
 plays from 0.3 s after the end of dialling (or half the wait, if shorter)
-until the answer.
+until the answer. `dial.caller_speech` starts its `at` after the end of
+dialling. With `"answer": false` nobody answers: our side goes on-hook at the
+end of dialling + `answer_after` (ringback, if any, until then), which is the
+call's end; its truth has no answer time and the `end_reason` `abandoned`.
 
 **Polarity**: with `polarity_on_answer` the polarity reverses at the answer
 time (unless caller ID already reversed it). A reversed polarity returns to

@@ -12,7 +12,11 @@ One :class:`LineDsp` per phone line, fed with the line's audio (mono int16,
 * ``super_tone_rx`` (:mod:`.tones`) for the alert signal and the country's
   call-progress tones.
 * :mod:`.answer` for voice onsets while off-hook (:class:`Speech`): the far
-  end answering an outbound call.
+  end answering an outbound call. Once ringback has been heard after the
+  number, an onset is held: the capture channel carries the caller's own
+  voice too, and the far end is still being rung while ringback goes on. It
+  is dropped if a ringback burst follows it, and reported (dated at the
+  onset) when the next burst is overdue or a key is pressed in the gap.
 * :mod:`.ringback` for the ringback tone's bursts while off-hook: its first
   burst is reported as the ``ringback`` :class:`Tone` (sooner than the tone
   receiver, which needs most of a cadence), its end as
