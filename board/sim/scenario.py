@@ -60,7 +60,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `direction` | required | `"in"` or `"out"` |
 | `caller_id` | none | inbound only: `{number, name, datetime, standard, absence}` (below) |
 | `rings` | `2` | inbound: ring cycles, 1 to 50 (a UK cycle is the double burst) |
-| `answer` | `true` | inbound: `false` makes a missed call (then `talk`, `speech`, `hangup` and the other answer fields are not allowed) |
+| `answer` | `true` | inbound: `false` makes a missed call (then `talk`, `speech`, `hangup` and the other answer fields are not allowed); outbound: `false` makes a call nobody answers, the caller hanging up `dial.answer_after` s after dialling (the same fields not allowed; truth `end_reason` `abandoned`) |
 | `answer_delay` | `0.5` | inbound: off-hook this many seconds after the end of the last ring burst; less than the cadence's silence (uk 2.0, us 4.0) |
 | `dial` | required | outbound only: `{digits, mode, delay, on_ms, off_ms}` (below) |
 | `talk` | `10` | seconds from the answer to the end of the call, > 0 |
@@ -93,6 +93,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `on_ms`, `off_ms` | `70`, `80` | DTMF only: tone and gap, 20 to 1000 ms each |
 | `answer_after` | `0` | seconds from the end of dialling to the far end answering, 0 to 60 (silence meanwhile, unless `ringback`) |
 | `ringback` | `false` | the country's ringback tone plays from the end of dialling until the far end answers (needs `answer_after` > 0) |
+| `caller_speech` | `[]` | the caller's own voice before the answer (talking while the far end is rung), `[{"at": s after the end of dialling, "text": ..., "voice": ..., "level_dbm0": ...}]` as in `speech`; `at` must be less than `answer_after`; mixed into the line's capture like all speech (the HAT hears both directions on one channel) and cut where the call ends |
 
 A fault is `{"line": n, "at": s, "kind": k, "duration": s}` (duration > 0):
 `"no_line_voltage"` drops `power` for the duration; `"stuck_off_hook"` holds
@@ -164,11 +165,13 @@ class Dial:
     off_ms: float = 80
     answer_after_s: float = 0.0
     ringback: bool = False
+    caller_speech: tuple = ()  # Utterance, ``at_s`` from the end of dialling
 
 
 @dataclass(frozen=True)
 class Utterance:
-    """Speech on the line ``at_s`` seconds after the call is answered."""
+    """Speech on the line ``at_s`` seconds after the call is answered (the caller's own,
+    in ``Dial.caller_speech``: after the end of dialling)."""
 
     at_s: float
     text: str
@@ -417,15 +420,17 @@ def _config(node, parse_config):
 def _call(node, sc, hat):
     direction = node.require("line", "at", "direction").get_str("direction", choices=("in", "out"))
     inbound = direction == "in"
-    answer = node.get_bool("answer", True) if inbound else True
+    answer = node.get_bool("answer", True)
     common = ("extension", "polarity_on_answer", "tags")
     talking = ("talk", "speech", "hangup", "hangup_delay", "press", "keys")
     if inbound and answer:
         allowed = ("answer", "rings", "answer_delay", "caller_id") + talking + common
     elif inbound:
         allowed = ("answer", "rings", "caller_id", "tags")
+    elif answer:
+        allowed = ("answer", "dial") + talking + common
     else:
-        allowed = ("dial",) + talking + common
+        allowed = ("answer", "dial", "tags")
     _only(node, ("line", "at", "direction") + allowed, answer)
     call = dict(
         index=node.path[-1],
@@ -440,7 +445,7 @@ def _call(node, sc, hat):
     else:
         if not node.has("dial"):
             node.fail('an outbound call needs "dial": {"digits": ...}')
-        call["dial"] = _dial(node.child("dial"))
+        call["dial"] = _dial(node.child("dial"), sc, answer)
     if answer:
         call.update(_talk(node, sc))
         call["press"] = _presses(node, call["line"], call["talk_s"], hat)
@@ -546,7 +551,6 @@ _NOT_FOR = {
     "dial": "an inbound call does not dial",
     "caller_id": 'an outbound call has no caller ID (its number is in "dial")',
     "rings": "an outbound call does not ring",
-    "answer": "an outbound call counts as answered when dialling ends",
     "answer_delay": "an outbound call counts as answered when dialling ends",
 }
 
@@ -606,8 +610,10 @@ def _caller_id(node, sc, at_s, adapter=None):
     return CallerId(standard=standard, datetime=when, number=number, name=name, absence=absence)
 
 
-def _dial(node):
-    node.object(("digits",), ("mode", "delay", "on_ms", "off_ms", "answer_after", "ringback"))
+def _dial(node, sc, answer):
+    node.object(
+        ("digits",), ("mode", "delay", "on_ms", "off_ms", "answer_after", "ringback", "caller_speech")
+    )
     mode = node.get_str("mode", "dtmf", choices=("dtmf", "pulse"))
     if mode == "pulse":
         digits = node.get_str("digits", pattern=(r"[0-9]{1,32}", "pulse dialling sends 1 to 32 digits 0-9"))
@@ -628,7 +634,13 @@ def _dial(node):
             node.path + ("ringback",),
             at_key=True,
         )
+    if not answer and answer_after_s <= 0:
+        node.doc.fail(
+            'an unanswered call needs "answer_after" > 0: the caller hangs up that long after dialling',
+            node.path,
+        )
     return Dial(
+        caller_speech=_caller_speech(node, sc, answer_after_s),
         digits=digits,
         mode=mode,
         delay_s=node.get_number("delay", 1.5, lo=0.1, hi=30),
@@ -636,6 +648,35 @@ def _dial(node):
         off_ms=node.get_number("off_ms", 80, lo=20, hi=1000),
         answer_after_s=answer_after_s,
         ringback=ringback,
+    )
+
+
+def _caller_speech(node, sc, answer_after_s):
+    """The caller's own utterances while the far end is rung (``at`` from the end of dialling)."""
+    if not node.has("caller_speech"):
+        return ()
+    voice = countries.country(sc.country).voice
+    out = []
+    for item in node.child("caller_speech").items():
+        if not isinstance(item.value, dict):
+            item.fail('must be an object {"at": s, "text": ...}')
+        item.object(("at", "text"), ("voice", "level_dbm0"))
+        at_s = item.get_number("at", lo=0)
+        if at_s >= answer_after_s:
+            item.child("at").fail(
+                'must be less than "answer_after" (%g s): the caller speaks before the answer'
+                % answer_after_s
+            )
+        out.append(_utterance(item, at_s, voice, sc))
+    return tuple(out)
+
+
+def _utterance(item, at_s, voice, sc):
+    return Utterance(
+        at_s,
+        item.get_str("text", pattern=(r"(?s).*\S.*", "must not be empty"), max_len=5000),
+        item.get_str("voice", voice, pattern=(r"[A-Za-z0-9_+-]{1,40}", "must be an espeak-ng voice name")),
+        item.get_number("level_dbm0", sc.speech_level_dbm0, lo=-25, hi=-10),
     )
 
 

@@ -58,7 +58,10 @@ answer time is the last make edge (the end of the last break). With
 `dial.answer_after` the far end answers that long after the end of dialling
 instead (the line silent meanwhile); with `dial.ringback` the ringback tone
 plays from 0.3 s after the end of dialling (or half the wait, if shorter)
-until the answer.
+until the answer. `dial.caller_speech` starts its `at` after the end of
+dialling. With `"answer": false` nobody answers: our side goes on-hook at the
+end of dialling + `answer_after` (ringback, if any, until then), which is the
+call's end; its truth has no answer time and the `end_reason` `abandoned`.
 
 **Polarity**: with `polarity_on_answer` the polarity reverses at the answer
 time (unless caller ID already reversed it). A reversed polarity returns to
@@ -383,7 +386,11 @@ def _plan_call(sc, call):
     else:
         reversed_at = None
         plan.level(at, hook, True)
-        answered = _plan_dial(sc, call, plan, at, hook, tones)
+        dialled, answered = _plan_dial(sc, call, plan, at, hook, tones)
+        if not call.answer:
+            return _plan_unanswered(call, plan, at, dialled, answered, hook, bounce_us)
+        for utt in call.dial.caller_speech:
+            plan.speech.append((dialled + _us(utt.at_s), answered + _us(call.talk_s), utt))
     answer_reversal = call.polarity_on_answer or (adapter is not None and adapter.answer_reversal)
     if answer_reversal and reversed_at is None:
         reversed_at = answered
@@ -543,8 +550,21 @@ def _cid(cid):
     )
 
 
+def _plan_unanswered(call, plan, at, dialled, gave_up, hook, bounce_us):
+    """An outbound call nobody answers: the caller hangs up at ``gave_up``."""
+    plan.level(gave_up, hook, False)
+    for utt in call.dial.caller_speech:
+        plan.speech.append((dialled + _us(utt.at_s), gave_up, utt))
+    if call.tags:
+        plan.actions.append(SimAction(gave_up, call.line, "tags", call.tags))
+    plan.last_us = gave_up + bounce_us
+    plan.truth = _truth(call, at, None, gave_up, "abandoned")
+    return plan
+
+
 def _plan_dial(sc, call, plan, at, hook, tones):
-    """Dial tone (of country ``tones``) and dialling; returns the answer time (end of dialling)."""
+    """Dial tone (of country ``tones``) and dialling; returns (the end of dialling, the
+    answer time, or for an unanswered call when the caller hangs up)."""
     dial = call.dial
     first = at + _us(dial.delay_s)
     plan.sound(at, "dial_tone", signals.call_progress, "dial", tones, (first - at) / 1000)
@@ -559,7 +579,7 @@ def _plan_dial(sc, call, plan, at, hook, tones):
         # The exchange connects the far end a moment after the last digit, then rings it.
         ring_at = dialled + min(RINGBACK_AFTER_US, (answered - dialled) // 2)
         plan.sound(ring_at, "ringback", signals.call_progress, "ringback", tones, (answered - ring_at) / 1000)
-    return answered
+    return dialled, answered
 
 
 def _plan_pulses(dial, plan, first, hook):

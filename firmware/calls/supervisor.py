@@ -33,7 +33,9 @@ call is connected and the code goes to ``on_key``.
 An outbound call is answered at the first evidence of it: the exchange
 reversing the polarity, voice on the line after the last digit (the DSP's
 :class:`~firmware.dsp.events.Speech`: a person or a voice menu; dial tone,
-ringback and DTMF are tones, not voice), the ringback tone stopping out of
+ringback and DTMF are tones, not voice; once ringback was heard the DSP holds
+a voice until the ringback's cadence shows it was not the caller's own, see
+:class:`~firmware.dsp.detector.LineDsp`), the ringback tone stopping out of
 its cadence (:class:`~firmware.dsp.events.RingbackStopped`: a far end that
 answers without a word, dated at the end of the last burst), a policy code keyed after the number
 (above), a key after a complete number and a gap far longer than the
@@ -1081,7 +1083,10 @@ class _Line:
         )
 
     def _speech(self, ev):
-        """Voice on the line after dialling: the far end (a person, a voice menu) answered."""
+        """Voice on the line after dialling: the far end (a person, a voice menu) answered.
+
+        After ringback the DSP reports a voice only once the ringback did not come back
+        after it (the capture channel carries the caller's own voice too), dated at its start."""
         if not self._awaiting_answer(ev.t_us):
             return
         if self._unsettled(ev.t_us, *self.loop_inputs):

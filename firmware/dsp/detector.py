@@ -12,7 +12,11 @@ One :class:`LineDsp` per phone line, fed with the line's audio (mono int16,
 * ``super_tone_rx`` (:mod:`.tones`) for the alert signal and the country's
   call-progress tones.
 * :mod:`.answer` for voice onsets while off-hook (:class:`Speech`): the far
-  end answering an outbound call.
+  end answering an outbound call. Once ringback has been heard after the
+  number, an onset is held: the capture channel carries the caller's own
+  voice too, and the far end is still being rung while ringback goes on. It
+  is dropped if a ringback burst follows it, and reported (dated at the
+  onset) when the next burst is overdue or a key is pressed in the gap.
 * :mod:`.ringback` for the ringback tone's bursts while off-hook: its first
   burst is reported as the ``ringback`` :class:`Tone` (sooner than the tone
   receiver, which needs most of a cadence), its end as
@@ -149,6 +153,7 @@ class LineDsp:
         # follows dialled DTMF the detector stops (it costs more than the rest).
         self._voice, self._voice_origin, self._dialled = VoiceOnset(), 0, 0
         self._ringback, self._ringback_origin, self._ringback_seen = self._ringback_watch(), 0, False
+        self._held_onset = None  # a voice onset heard while ringback goes on: maybe the caller's
         self._block = max(1, block_ms * SAMPLE_RATE // 1000)
         self._buffer = np.empty(self._block, dtype=np.int16)  # fed but not yet processed
         self._fill = 0
@@ -186,7 +191,7 @@ class LineDsp:
             self._tones = self._tone_receiver()
             self._voice, self._voice_origin, self._dialled = VoiceOnset(), self._samples, 0
             self._ringback, self._ringback_origin = self._ringback_watch(), self._samples
-            self._ringback_seen = False
+            self._ringback_seen, self._held_onset = False, None
             self._sound_end, self._quiet_reported = self._samples, False
 
     def feed(self, samples, t_us):
@@ -271,11 +276,8 @@ class LineDsp:
             for name, start in receiver.feed(x):
                 self._on_tone(name, self._t(self._tones_origin + start), events)
         if self._off_hook is True and self._voice is not None:
-            dialled = self._dialled
             for start in self._voice.feed(x):
-                events.append(Speech(self._t(self._voice_origin + start)))
-                if dialled:
-                    self._voice = None
+                if self._on_voice(self._voice_origin + start, events):
                     break
         if self._off_hook is True:
             self._watch_quiet(x, events)
@@ -300,18 +302,60 @@ class LineDsp:
         except ValueError:
             return None
 
+    def _on_voice(self, onset, events):
+        """A voice onset at absolute sample ``onset``; returns True once the voice detector's
+        work is done (the far end answered).
+
+        Before any digit it is nobody's answer, and so it is reported as it comes. After
+        the number it is the answer - unless ringback has been heard and its watch still
+        follows it: the capture channel carries the caller's own voice too, and the
+        exchange rings the far end until it answers, so a voice while ringback goes on is
+        held (see :meth:`_settle_held`)."""
+        if self._dialled and self._ringback is not None and self._ringback_seen:
+            if self._held_onset is None:
+                self._held_onset = onset
+            self.stats["speech_held"] += 1
+            return False
+        events.append(Speech(self._t(onset)))
+        if self._dialled:
+            self._voice = None
+            return True
+        return False
+
+    def _answer_held(self, events):
+        """The held voice onset is the answer: report it (dated at the onset)."""
+        events.append(Speech(self._t(self._held_onset)))
+        self._held_onset, self._voice, self._ringback = None, None, None
+
+    def _settle_held(self):
+        """Drop the held voice onset if a ringback burst was heard after it began: the
+        far end was still being rung, so that voice was the caller's."""
+        last_end = self._ringback.last_end
+        if self._held_onset is not None and self._held_onset < self._ringback_origin + last_end:
+            self._held_onset = None
+            self.stats["speech_during_ringback"] += 1
+
     def _watch_ringback(self, x, events, position):
         """Report the first ringback burst and the end of ringback (see :mod:`.ringback`);
-        ``x`` is the audio from absolute sample ``position`` on, that the watch has not had."""
+        ``x`` is the audio from absolute sample ``position`` on, that the watch has not had.
+
+        A voice onset held while ringback went on (see :meth:`_on_voice`) is dropped when
+        a later burst comes, and becomes the answer, dated at the onset, when ringback
+        stops in a gap (the next burst overdue); a burst cut short dates the answer
+        exactly, so then it is the answer and the held onset is not needed."""
         if self._voice is None:  # the far end spoke after the dialling: answered
             self._ringback = None
             return
         if position != self._ringback_origin + self._ringback.fed:
-            # Audio skipped past it: its cadence timing would be wrong, so it stops here.
-            self._ringback = None
+            # Audio skipped past it: its cadence timing would be wrong, so it stops here
+            # (a held voice onset is then the answer, as it is on a line without ringback).
             self.stats["ringback_watch_dropped"] += 1
+            if self._held_onset is not None:
+                self._answer_held(events)
+            self._ringback = None
             return
         found_all = self._ringback.feed(x)
+        self._settle_held()
         if self._ringback.done and not found_all:
             self._ringback = None  # gave up: no ringback on this call
             return
@@ -320,9 +364,11 @@ class LineDsp:
             if found[0] == "ringback":
                 self._ringback_seen = True
                 events.append(Tone(t_us, "ringback"))
+            elif self._held_onset is not None and not found[2]:
+                self._answer_held(events)
             else:
                 events.append(RingbackStopped(t_us, found[2]))
-                self._ringback = None
+                self._ringback, self._held_onset = None, None
 
     def _watch_quiet(self, x, events):
         """Report :class:`Quiet` once the line has been silent for a while, :class:`Sound` after."""
@@ -404,9 +450,14 @@ class LineDsp:
         if self._off_hook is False:
             return  # on-hook DTMF without a DTMF caller-ID standard: not dialled digits
         if self._ringback is not None and self._ringback.in_gap() and self._off_hook is True:
-            # Nobody keys into ringback: the far end answered after the last burst.
-            events.append(RingbackStopped(self._t(self._ringback_origin + self._ringback.last_end), False))
-            self._ringback = None
+            # Nobody keys into ringback: the far end answered after the last burst (by the
+            # voice held in this gap, if there was one).
+            if self._held_onset is not None and self._t(self._held_onset) < start_us:
+                self._answer_held(events)
+            else:
+                last_end = self._ringback_origin + self._ringback.last_end
+                events.append(RingbackStopped(self._t(last_end), False))
+                self._ringback, self._held_onset = None, None
         self._dialled += 1
         events.append(DtmfDigit(start_us, digit, end_us))
 

@@ -14,7 +14,9 @@ reports when it stopped:
 * when a burst ends it must be the ringback tone: over the whole burst each
   of the two frequencies holds at least ``MIN_SHARE`` of the energy (a busy
   or unobtainable tone has only one of them at 400 Hz; the UK dial tone only
-  one of them at 450 Hz). Any such other tone (one frequency strong, the
+  one of them at 450 Hz) - or, with loud talk over the burst diluting both
+  shares alike, the two together hold ``MIN_SHARE`` and each ``BALANCE`` of
+  the two's energy. Any such other tone (one frequency strong, the
   other missing) since the last ringback burst means the exchange is saying
   something else (busy, unobtainable): no answer is reported, the tone
   receiver will clear the call. Speech is neither and changes nothing;
@@ -47,6 +49,7 @@ HOLD_DB = 10.0  # a burst lasts while its tone energy stays within this of its s
 START_BLOCKS = 2
 MIN_BURST_MS = 64  # shorter bursts are clicks, not tone
 MIN_SHARE = 0.15  # each ringback frequency's share of a whole burst's energy
+BALANCE = 0.3  # each frequency's part of the two's energy, for a burst under talk
 OTHER_SHARE = 0.35  # one ringback frequency this strong, the other missing: another tone
 MAX_CHECK_MS = 1000  # the part of a burst checked
 CUT_FRACTION = 0.7
@@ -189,7 +192,12 @@ class RingbackWatch:
             return None
         audio = np.concatenate(blocks)[: MAX_CHECK_MS * RATE // 1000]
         shares = share_at(audio, self.f1_hz), share_at(audio, self.f2_hz)
-        if min(shares) < MIN_SHARE:
+        # Loud talk over a burst (the caller's, on the same channel) dilutes both shares
+        # alike: judge the balance of the two frequencies too, not only their shares.
+        ringback_like = min(shares) >= MIN_SHARE or (
+            sum(shares) >= MIN_SHARE and min(shares) >= BALANCE * sum(shares)
+        )
+        if not ringback_like:
             if max(shares) >= OTHER_SHARE:  # busy, unobtainable, dial tone: not an answer
                 self._other, self._due = True, None
             return None  # speech, a click: nothing

@@ -60,3 +60,67 @@ def test_line_dsp_reports_voice_only_off_hook(detect, voice):
     assert [type(e) for e in detect(signal, off_hook=True)] == [Speech]
     assert detect(signal, off_hook=False) == []
     assert not any(isinstance(e, Speech) for e in detect(signal, off_hook=None))
+
+
+def _dialled_then_ringback(ringback_ms, voice_at_ms, voice, seed=3):
+    """Off-hook audio: a dialled number, 300 ms, ringback for ``ringback_ms`` (UK cadence),
+    then silence; ``voice`` mixed in ``voice_at_ms`` after the ringback began. Returns the
+    signal and the sample where the ringback began."""
+    dialled = gen.concat(gen.dtmf("01632960302", on_ms=70, off_ms=80), gen.silence(300))
+    ring_at = len(dialled)
+    total = ring_at + ringback_ms * 8 + 4 * 8000
+    line = gen.mix(
+        gen.concat(dialled, gen.call_progress("ringback", "uk", ringback_ms)),
+        gen.concat(gen.silence(len(dialled) // 8 + voice_at_ms), voice),
+        gen.white_noise(total, -65, seed=seed),
+    )
+    return line, ring_at
+
+
+def _line_events(signal):
+    from support.dsp import run_dsp
+
+    events, _stats = run_dsp(signal, block=160, off_hook=True)
+    return [e for e in events if type(e).__name__ in ("Speech", "RingbackStopped")]
+
+
+@pytest.mark.parametrize("gain_db", [0, 8])  # the voice at -18 dBm0, and loud: -10 (over -13 ringback)
+@pytest.mark.parametrize("voice_at_ms", [150, 500, 700, 1300, 4200])  # bursts, short gap, long gaps
+def test_the_callers_voice_during_ringback_is_not_an_answer(voice, voice_at_ms, gain_db):
+    """The caller talking while the far end is rung (one capture channel carries both
+    directions): ringback goes on after the voice, so it is nobody's answer - even talk
+    loud enough to drown a burst's share of the line's energy."""
+    voice = np.clip(voice * 10 ** (gain_db / 20), -32768, 32767).astype(np.int16)
+    ringback_ms = voice_at_ms + len(voice) // 8 + 3000 * 3  # three more cycles after it
+    signal, _ring_at = _dialled_then_ringback(ringback_ms, voice_at_ms, voice)
+    assert _line_events(signal[: -4 * 8000]) == []
+
+
+def test_a_voice_in_the_long_gap_is_the_answer_when_ringback_does_not_come_back(voice):
+    """The far end answering with a voice early in the long gap: ringback stops there, and
+    the answer is dated at the voice, not at the end of the last burst."""
+    signal, ring_at = _dialled_then_ringback(1100, 1100, voice)  # answered 0.1 s into the gap
+    (event,) = _line_events(signal)
+    first = np.flatnonzero(np.abs(voice) > 300)[0]  # the first audible sample
+    t_s = event.t_us / 1e6 - (ring_at + 1100 * 8 + first) / 8000
+    assert type(event).__name__ == "Speech" and -0.05 <= t_s <= 0.15, (event, t_s)
+
+
+@pytest.fixture(scope="module")
+def loud_talk(tmp_path_factory):
+    """A long sentence at -10 dBm0: louder than the ringback (-13), over a whole burst."""
+    from board.sim.speech import SpeechSynth
+    from telephony import levels
+
+    synth = SpeechSynth(cache_dir=str(tmp_path_factory.mktemp("speech")))
+    said = synth.say("Yes, I am holding for accounts, one moment please.", voice="en-gb")
+    return levels.set_active_level(said, -10)
+
+
+@pytest.mark.parametrize("voice_at_ms", [150, 2550])
+def test_a_burst_under_loud_talk_is_still_ringback(loud_talk, voice_at_ms):
+    """Talk over a burst dilutes both ringback frequencies' shares of its energy alike;
+    the burst is still ringback (their balance), so ringback is not taken as stopped."""
+    ringback_ms = voice_at_ms + len(loud_talk) // 8 + 3000 * 3
+    signal, _ring_at = _dialled_then_ringback(ringback_ms, voice_at_ms, loud_talk, seed=voice_at_ms)
+    assert _line_events(signal[: -4 * 8000]) == []

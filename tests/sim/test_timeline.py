@@ -546,3 +546,51 @@ def test_the_demo_compiles_and_its_calls_do_not_overlap():
     reasons = {t.end_reason for t in tl.truth}
     assert reasons == {"local", "remote_break", "missed"}
     assert tl.truth[0].started_us == 3 * S
+
+
+def _outbound(answer=True, **dial):
+    call = {
+        "line": 1,
+        "at": 1.0,
+        "direction": "out",
+        "dial": {"digits": "0123", "delay": 1.0, "answer_after": 6.0, "ringback": True, **dial},
+    }
+    if not answer:
+        call["answer"] = False
+    return call
+
+
+def test_the_callers_speech_is_timed_from_the_end_of_dialling():
+    tl = compile_([_outbound(caller_speech=[{"at": 1.0, "text": "come on pick up"}])])
+    (truth,) = tl.truth
+    dialled_us = truth.answered_us - 6_000_000
+    (speech,) = segments(tl, 1, "speech")
+    assert speech.t_us == dialled_us + 1_000_000
+    assert truth.end_reason == "local"
+
+
+def test_an_outbound_call_nobody_answers_ends_when_the_caller_hangs_up():
+    tl = compile_([_outbound(answer=False, caller_speech=[{"at": 5.5, "text": "nobody there at all"}])])
+    (truth,) = tl.truth
+    assert truth.answered_us is None and truth.end_reason == "abandoned"
+    assert nominal(tl, 1, "hook") == [(truth.started_us, True), (truth.ended_us, False)]
+    (ringback,) = segments(tl, 1, "ringback")
+    (speech,) = segments(tl, 1, "speech")
+    assert ringback.t_us + ringback.n_samples * 125 == truth.ended_us  # rings until the hang-up
+    assert speech.t_us + speech.n_samples * 125 <= truth.ended_us  # cut where the call ends
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (_outbound(caller_speech=[{"at": 6.0, "text": "hi"}]), r"less than \"answer_after\""),
+        (_outbound(caller_speech=[{"at": 1.0}]), "text"),
+        (_outbound(answer=False, answer_after=0, ringback=False), r"needs \"answer_after\" > 0"),
+        ({**_outbound(answer=False), "talk": 5.0}, "has no talk"),
+    ],
+)
+def test_bad_caller_speech_and_unanswered_outbound_calls_are_refused(call, message):
+    from firmware.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match=message):
+        scenario([call])
