@@ -49,7 +49,7 @@ SCENARIO = {
             "line": 1,
             "at": CALL_AT_S,
             "direction": "in",
-            "rings": 1,
+            "rings": 3,  # several seconds of ringing for the dashboard to show, even on a busy machine
             "caller_id": {"number": NUMBER, "name": "J SMITH"},
             "talk": TALK_S,
             "speech": [{"at": 0.3, "text": "Hello, I would like to order two boxes of tiles."}],
