@@ -29,12 +29,14 @@ idempotent: a power cut midway keeps what was done and the next start
 finishes the job.
 """
 
+import contextlib
 import json
 import logging
 import os
 import re
 import sqlite3
 
+from firmware.datadir import immediate_transaction
 from firmware.storage import fsutil
 from firmware.storage.fieldseal import FieldSealError, is_sealed
 
@@ -172,16 +174,11 @@ def _seal_throttle(db, cipher):
     rows = db.execute("SELECT key FROM throttle WHERE key NOT LIKE '%:lkp1:%'").fetchall()
     if not rows:
         return 0
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate_transaction(db, contextlib.nullcontext()):
         for (key,) in rows:
             # A sealed twin (counted since the key came): the older clear count wins.
             db.execute("DELETE FROM throttle WHERE key = ?", (seal_throttle_key(key, cipher),))
             db.execute("UPDATE throttle SET key = ? WHERE key = ?", (seal_throttle_key(key, cipher), key))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return len(rows)
 
 
@@ -191,15 +188,10 @@ def _seal_rows(db, select, update, fields, cipher, batch):
         rows = db.execute(select, (batch,)).fetchall()
         if not rows:
             return changed
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate_transaction(db, contextlib.nullcontext()):
             for row in rows:
                 values = [cipher.seal(v, f) for v, f in zip(row[1:], fields, strict=True)]
                 db.execute(update, values + [row[0]])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         changed += len(rows)
 
 
@@ -240,13 +232,8 @@ def forget_rule_patterns_in_calls(path, batch=500):
                 if m:
                     updates.append(("number " + m.group(2), call_id))
             if updates:
-                db.execute("BEGIN IMMEDIATE")
-                try:
+                with immediate_transaction(db, contextlib.nullcontext()):
                     db.executemany("UPDATE calls SET policy_reason = ? WHERE id = ?", updates)
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
                 changed += len(updates)
         if changed:
             _forget(db)
