@@ -50,7 +50,14 @@ from .handover import box_keys
 from .keypin import RecordingKeyPin
 from .linecheck import LineCheck
 from .mail.service import MailService
-from .migrations import bring_up_to_date, finish_rollback, note_rebuilding, pending_rollback
+from .migrations import (
+    backups_kept,
+    bring_up_to_date,
+    drop_backups,
+    finish_rollback,
+    note_rebuilding,
+    pending_rollback,
+)
 from .migrations.m001_seal_stores import DEFERRED as SEAL_DEFERRED
 from .migrations.m001_seal_stores import older_release_may_return
 from .policy.callmeta import CallMeta
@@ -418,6 +425,23 @@ class Box:
         )
         self.sealed_stores_after_update = sealed
         log.info("the update is marked good: the stores left in clear for a rollback are sealed (%s)", sealed)
+
+    def confirm_release(self, actor):
+        """The release now running is kept (``linekeeper update --confirm``): for one
+        installed some other way than ``linekeeper update`` (``scripts/install-box``
+        over an older box's data), which no health check marks good. Drops the backup
+        taken before the data was migrated, audits it, and seals what was left in clear
+        for a way back. Returns ``{"dropped": [backup names], "sealed": {store: count}}``
+        (nothing dropped: there was no backup)."""
+        kept = backups_kept(self.data_dir)
+        if not kept:
+            return {"dropped": [], "sealed": None}
+        drop_backups(self.data_dir)
+        self.audit.append(
+            actor, "update", "confirm", {"event": "confirmed", "backups_dropped": kept}, self.clock.wall_us()
+        )
+        self._seal_when_confirmed(UpdateState(line=0, t_us=self.clock.now_us(), state="installed"))
+        return {"dropped": kept, "sealed": self.sealed_stores_after_update}
 
     def _audit_migration(self, migrated):
         """The data migrated or restored, in the audit trail. After a rollback whose

@@ -24,6 +24,9 @@ operation        arguments                                   result
 ``confirm_clock`` ``actor``                                  null
 ``update_state`` ``state``, ``message``, ``version``,        null (published on the bus as
                  ``previous_version``                        :class:`~firmware.bus.UpdateState`)
+``confirm_release`` ``actor``                                ``{"dropped", "sealed"}`` (the release
+                                                             installed by hand is kept:
+                                                             ``linekeeper update --confirm``)
 ``rekey``        ``user``, ``password`` (a slot that opens   ``{"summary", "recovery_key"}``: the
                  every line), ``actor`` (who asked)          new recovery key, returned only here
 ``rekey_status``                                             ``{"running", "progress": [text]}``
@@ -351,6 +354,9 @@ def recorder_handlers(box, *, board_name="sim"):
             )
         )
 
+    def confirm_release(actor):
+        return box.confirm_release(str(actor))
+
     def rekey(user, password, actor):
         shown = []
         summary = box.rekey(str(user), str(password), str(actor), shown.append)
@@ -374,6 +380,7 @@ def recorder_handlers(box, *, board_name="sim"):
         "retention": retention,
         "confirm_clock": lambda actor: box.retention.confirm_clock(str(actor)),
         "update_state": update_state,
+        "confirm_release": confirm_release,
         "rekey": rekey,
         "rekey_status": rekey_status,
         "slot_tampered": lambda user, failure: raise_slot_tampered(

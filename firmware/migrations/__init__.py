@@ -381,6 +381,15 @@ def backup_kept(data_dir, below):
     return any(int(m.group(1)) < below for m in found if m)
 
 
+def backups_kept(data_dir):
+    """The names of the backups ``data_dir`` keeps (``schema-N``), oldest first."""
+    try:
+        names = os.listdir(os.path.join(data_dir, BACKUP_DIR))
+    except FileNotFoundError:
+        return []
+    return sorted((n for n in names if re.fullmatch(r"schema-\d+", n)), key=lambda n: int(n[7:]))
+
+
 def drop_backups(data_dir):
     """The new release is confirmed: its data stays, the backups go."""
     shutil.rmtree(os.path.join(data_dir, BACKUP_DIR), ignore_errors=True)

@@ -1,4 +1,4 @@
-"""``linekeeper update BUNDLE`` and ``linekeeper update --status``."""
+"""``linekeeper update BUNDLE``, ``linekeeper update --status`` and ``--confirm``."""
 
 import json
 import os
@@ -32,6 +32,13 @@ def add_arguments(p):
         "--recover",
         action="store_true",
         help="finish or undo an update cut short by a crash or power cut (at boot)",
+    )
+    p.add_argument(
+        "--confirm",
+        action="store_true",
+        help="confirm a release installed some other way than an update (scripts/install-box "
+        "over an older box's data): its pre-migration backup goes, and the stores kept in "
+        "clear for a way back are sealed",
     )
     p.add_argument("--data-dir", help="the box's data directory (needed to install)")
     p.add_argument(
@@ -104,10 +111,12 @@ def run(args):
     rauc = Rauc()
     if args.status:
         return _status(rauc, args.update_dir)
-    if not args.bundle and not args.recover and not args.watch:
-        raise UpdateError("give a bundle to install, or --status, --watch or --recover")
+    if not args.bundle and not args.recover and not args.watch and not args.confirm:
+        raise UpdateError("give a bundle to install, or --status, --watch, --recover or --confirm")
     if not args.data_dir:
         raise UpdateError("give the box's --data-dir to install an update")
+    if args.confirm:
+        return _confirm(args.data_dir, args.update_dir, ControlClient(socket_path(args.data_dir)))
     if args.bundle and not os.path.isfile(args.bundle):
         raise UpdateError("no bundle at %s" % args.bundle)
     settings = UpdateSettings(
@@ -147,6 +156,49 @@ def run(args):
         )
     print("linekeeper: update %s: %s" % (result.outcome.replace("_", " "), result.message))
     return 0 if result.ok else 1
+
+
+def _confirm(data_dir, update_dir, client):
+    """``--confirm``: the release now running, installed by hand over an older box's
+    data, is kept. Nothing marks such a release good (``linekeeper update`` does, at its
+    health check), so the backup its first start took before migrating - clear copies
+    of the phonebook, notes and rule patterns among it (docs/card-alone.md) - would stay.
+
+    The recorder does it (:meth:`firmware.box.Box.confirm_release`): it holds the audit
+    trail's key and seals the stores left in clear. Refused while an update is under way
+    (it confirms itself, or ``--recover`` finishes it) and when the recorder is not
+    running; 0 when done or when there was nothing to confirm.
+    """
+    from ..control import ControlError, RecorderUnavailable
+    from .flow import PROGRESS_NAME
+
+    progress = os.path.join(update_dir, PROGRESS_NAME)
+    if os.path.exists(progress):
+        raise UpdateError(
+            "an update is under way (%s): it is marked good by its own health check, or "
+            "finished with `linekeeper update --recover`" % progress
+        )
+    try:
+        done = client.call("confirm_release", actor="cli")
+    except RecorderUnavailable:
+        raise UpdateError(
+            "the recorder is not running: start it (it keeps the audit trail's key and "
+            "seals what the backup kept in clear), then confirm"
+        ) from None
+    except ControlError as exc:
+        raise UpdateError("the recorder did not confirm the release: %s" % exc) from None
+    if not done["dropped"]:
+        print("linekeeper: nothing to confirm: %s keeps no backup from before a migration" % data_dir)
+        return 0
+    print(
+        "linekeeper: confirmed: the backup from before the migration (%s) is gone; sealed: %s"
+        % (
+            ", ".join(done["dropped"]),
+            ", ".join("%s %d" % kv for kv in sorted((done["sealed"] or {}).items()))
+            or "nothing left in clear",
+        )
+    )
+    return 0
 
 
 def _watch(args, updater):

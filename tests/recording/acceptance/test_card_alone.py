@@ -563,3 +563,74 @@ def test_once_the_update_is_marked_good_the_stores_left_clear_are_sealed(
         if not f.startswith("recordings")
     ]
     assert left == []
+
+
+def test_a_release_installed_by_hand_is_confirmed_and_its_stores_sealed(
+    module_lab, tmp_path, schema_0_release, capsys
+):
+    """A release put over an older box's data some other way than ``linekeeper update``
+    (scripts/install-box) is never marked good by a health check: ``linekeeper update
+    --confirm`` has the running recorder drop the backup (audited) and seal the rule
+    pattern and the mail left in clear, so the card holds no clear copy. Refused,
+    changing nothing, while an update is under way or with no recorder running."""
+    from firmware.box import open_audit
+    from firmware.cli import main
+    from firmware.control import ControlServer, recorder_handlers, socket_path
+    from firmware.migrations import BACKUP_DIR
+
+    lab = module_lab
+    mcu = SimMcu(SimClock())
+    update_dir = tmp_path / "rauc"
+    update_dir.mkdir()
+    data_dir = str(tmp_path / "box")
+    confirm = ["update", "--confirm", "--data-dir", data_dir, "--update-dir", str(update_dir)]
+    outcomes = []
+
+    def during(box):
+        server = ControlServer(socket_path(box.data_dir), recorder_handlers(box, board_name="sim"))
+        server.start()
+
+        def by_hand():
+            try:
+                (update_dir / "progress.json").write_text('{"step": "install"}')
+                outcomes.append(("under way", main(confirm), capsys.readouterr().err))
+                outcomes.append(("backup kept", os.path.isdir(os.path.join(data_dir, BACKUP_DIR))))
+                (update_dir / "progress.json").unlink()
+                outcomes.append(("confirm", main(confirm), capsys.readouterr().out))
+                outcomes.append(("again", main(confirm), capsys.readouterr().out))
+            finally:
+                server.stop()
+
+        box.clock.call_at(500_000, by_hand)
+
+    with _env("LINEKEEPER_RUN_DIR", str(tmp_path / "run")):
+        assert main(confirm) == 2  # no recorder: nothing changes
+        assert "the recorder is not running" in capsys.readouterr().err
+        data_dir, _, _ = _older_card_updated(lab, tmp_path, schema_0_release, mcu, during=during)
+
+    under_way, kept, confirmed, again = outcomes
+    assert under_way[1] == 2 and "an update is under way" in under_way[2]
+    assert kept == ("backup kept", True)
+    assert (
+        confirmed[1] == 0
+        and "confirmed: the backup from before the migration (schema-0) is gone" in confirmed[2]
+    )
+    assert "config_patterns 1" in confirmed[2] and "mail 1" in confirmed[2]
+    assert again[1] == 0 and "nothing to confirm" in again[2]
+    assert not os.path.exists(os.path.join(data_dir, BACKUP_DIR))
+    left = [
+        (f, s)
+        for f, s in scan_for(data_dir, [BOOK_NAME, NOTE, RULE_NUMBER])
+        if not f.startswith("recordings")
+    ]
+    assert left == []
+    with _env("LINEKEEPER_RUN_DIR", str(tmp_path / "new-boot")), open_audit(data_dir) as audit:
+        entries = [
+            e for e in audit.entries(limit=1000, action="update") if e.details.get("event") == "confirmed"
+        ]
+    assert (
+        len(entries) == 1
+        and entries[0].details["backups_dropped"] == ["schema-0"]
+        and entries[0].actor == "cli"
+    )
+    assert lab.verify(data_dir)[0] == 0
