@@ -49,6 +49,10 @@ SCHEMA_NAME = "data-schema"
 BACKUP_DIR = "migration-backup"
 # A rollback begun and not yet finished: what it does, decided before it changed anything.
 ROLLBACK_NAME = "rollback.json"
+# A migration the audit trail has not taken yet: written before the first step, gone
+# once audited (:func:`finish_migration`), so a start cut between the migration and its
+# entry still audits it.
+MIGRATION_NOTE = "migration.json"
 _MODULE = re.compile(r"^m(\d{3})_\w+$")
 # Never copied or restored: the lock of the running process, sockets, the backups, the
 # rollback's own note.
@@ -354,8 +358,10 @@ def bring_up_to_date(data_dir, package=__name__):
     if have > want or pending_rollback(data_dir) is not None:
         return _roll_back(data_dir, have, want)
     if have == want:
-        return None
+        return _unaudited_migration(data_dir, want)
     _backup(data_dir, have)
+    done = {"event": "migrated", "from": have, "to": want}
+    atomic_write(os.path.join(data_dir, MIGRATION_NOTE), json.dumps(done).encode(), mode=0o600)
     for number, module in migrations(package):
         if have < number <= want:
             try:
@@ -366,7 +372,29 @@ def bring_up_to_date(data_dir, package=__name__):
                     % (number, module.rsplit(".", 1)[-1], exc, _backup_path(data_dir, have))
                 ) from exc
             _note(data_dir, number)
-    return {"event": "migrated", "from": have, "to": want}
+    return done
+
+
+def _unaudited_migration(data_dir, schema):
+    """The migration to ``schema`` whose audit entry a cut start did not write, or None."""
+    try:
+        with open(os.path.join(data_dir, MIGRATION_NOTE), "rb") as f:
+            note = json.loads(f.read())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        note = None  # cut while written: the migration had not begun
+    if not isinstance(note, dict) or note.get("to") != schema or not isinstance(note.get("from"), int):
+        finish_migration(data_dir)
+        return None
+    return {"event": "migrated", "from": note["from"], "to": schema}
+
+
+def finish_migration(data_dir):
+    """The migration is audited: its note goes."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(data_dir, MIGRATION_NOTE))
+        fsync_dir(data_dir)
 
 
 def backup_kept(data_dir, below):

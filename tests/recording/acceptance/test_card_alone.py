@@ -634,3 +634,34 @@ def test_a_release_installed_by_hand_is_confirmed_and_its_stores_sealed(
         and entries[0].actor == "cli"
     )
     assert lab.verify(data_dir)[0] == 0
+
+
+def test_a_start_cut_between_the_migration_and_its_audit_entry_audits_it_once(
+    module_lab, tmp_path, schema_0_release, monkeypatch
+):
+    """The data migrated, then the start was cut before the audit entry (here: the
+    entry never written): the next start writes it; a start cut after the entry but
+    before the note went does not write it twice."""
+    from firmware.box import Box, open_audit
+    from firmware.migrations import MIGRATION_NOTE
+
+    lab = module_lab
+    mcu = SimMcu(SimClock())
+    with monkeypatch.context() as cut:
+        cut.setattr(Box, "_audit_migration", lambda self, migrated: None)
+        data_dir, _, _ = _older_card_updated(lab, tmp_path, schema_0_release, mcu)
+    note = os.path.join(data_dir, MIGRATION_NOTE)
+    assert os.path.exists(note)
+
+    quiet = lab.load(lab.scenario_doc([], lines=2, hat="lk-2lb"))
+    for boot in ("second-boot", "third-boot"):
+        with _env("LINEKEEPER_RUN_DIR", str(tmp_path / boot)):
+            lab.run(quiet, data_dir, vault=McuLink(mcu.bus))
+            with open_audit(data_dir) as audit:
+                migrated = [e.details for e in audit.entries(limit=1000, action="update")]
+        assert migrated.count({"event": "migrated", "from": 0, "to": 1}) == 1
+        assert not os.path.exists(note)
+        # As if the next start were cut after the entry, before the note went.
+        with open(note, "w") as f:
+            json.dump({"event": "migrated", "from": 0, "to": 1}, f)
+    assert lab.verify(data_dir)[0] == 0
