@@ -432,6 +432,16 @@ def _plant_in_clear(box):
 ALARM_SUBJECT = "Line 2 has no voltage (%s)" % BOOK_NAME
 
 
+def _clear_left(data_dir):
+    """Where the planted phonebook name, note and rule number are found in clear
+    (recordings aside: they never held them)."""
+    return [
+        (f, s)
+        for f, s in scan_for(data_dir, [BOOK_NAME, NOTE, RULE_NUMBER])
+        if not f.startswith("recordings")
+    ]
+
+
 def _older_card_updated(lab, tmp_path, schema_0_release, mcu, during=None):
     """A card the release before the sealed stores (schema 0) left in clear, then one
     run of this release (the update's first start: data migration 1). ``during(box)``:
@@ -557,12 +567,7 @@ def test_once_the_update_is_marked_good_the_stores_left_clear_are_sealed(
 
     assert boxes[0].sealed_stores_after_update == {"config_patterns": 1, "mail": 1}
     assert not os.path.exists(os.path.join(data_dir, BACKUP_DIR))
-    left = [
-        (f, s)
-        for f, s in scan_for(data_dir, [BOOK_NAME, NOTE, RULE_NUMBER])
-        if not f.startswith("recordings")
-    ]
-    assert left == []
+    assert _clear_left(data_dir) == []
 
 
 def test_a_release_installed_by_hand_is_confirmed_and_its_stores_sealed(
@@ -618,12 +623,7 @@ def test_a_release_installed_by_hand_is_confirmed_and_its_stores_sealed(
     assert "config_patterns 1" in confirmed[2] and "mail 1" in confirmed[2]
     assert again[1] == 0 and "nothing to confirm" in again[2]
     assert not os.path.exists(os.path.join(data_dir, BACKUP_DIR))
-    left = [
-        (f, s)
-        for f, s in scan_for(data_dir, [BOOK_NAME, NOTE, RULE_NUMBER])
-        if not f.startswith("recordings")
-    ]
-    assert left == []
+    assert _clear_left(data_dir) == []
     with _env("LINEKEEPER_RUN_DIR", str(tmp_path / "new-boot")), open_audit(data_dir) as audit:
         entries = [
             e for e in audit.entries(limit=1000, action="update") if e.details.get("event") == "confirmed"
