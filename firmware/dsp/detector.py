@@ -13,10 +13,13 @@ One :class:`LineDsp` per phone line, fed with the line's audio (mono int16,
   call-progress tones.
 * :mod:`.answer` for voice onsets while off-hook (:class:`Speech`): the far
   end answering an outbound call. Once ringback has been heard after the
-  number, an onset is held: the capture channel carries the caller's own
-  voice too, and the far end is still being rung while ringback goes on. It
-  is dropped if a ringback burst follows it, and reported (dated at the
-  onset) when the next burst is overdue or a key is pressed in the gap.
+  number, a voice may be the caller's own (the capture channel carries both
+  directions) and the far end is still being rung while ringback goes on: an
+  onset in a ringback gap is reported at once as a *provisional* answer
+  (dated at the onset), withdrawn (:class:`AnswerWithdrawn`) if the next
+  burst comes on time, and confirmed (:class:`RingbackStopped`) when that
+  burst is overdue or a key is pressed in the gap. An onset during a burst is
+  only held: dropped when the burst goes on, the answer if it was the last.
 * :mod:`.ringback` for the ringback tone's bursts while off-hook: its first
   burst is reported as the ``ringback`` :class:`Tone` (sooner than the tone
   receiver, which needs most of a cadence), its end as
@@ -44,6 +47,7 @@ from firmware.dsp.dtmf import DEFAULT_PARAMS, DtmfReceiver
 from firmware.dsp.events import (
     KINDS,
     AlertTone,
+    AnswerWithdrawn,
     CallerId,
     CallerIdError,
     DtmfDigit,
@@ -154,6 +158,7 @@ class LineDsp:
         self._voice, self._voice_origin, self._dialled = VoiceOnset(), 0, 0
         self._ringback, self._ringback_origin, self._ringback_seen = self._ringback_watch(), 0, False
         self._held_onset = None  # a voice onset heard while ringback goes on: maybe the caller's
+        self._held_reported = False  # ... already reported as a provisional answer
         self._block = max(1, block_ms * SAMPLE_RATE // 1000)
         self._buffer = np.empty(self._block, dtype=np.int16)  # fed but not yet processed
         self._fill = 0
@@ -191,7 +196,7 @@ class LineDsp:
             self._tones = self._tone_receiver()
             self._voice, self._voice_origin, self._dialled = VoiceOnset(), self._samples, 0
             self._ringback, self._ringback_origin = self._ringback_watch(), self._samples
-            self._ringback_seen, self._held_onset = False, None
+            self._ringback_seen, self._held_onset, self._held_reported = False, None, False
             self._sound_end, self._quiet_reported = self._samples, False
 
     def feed(self, samples, t_us):
@@ -310,11 +315,17 @@ class LineDsp:
         the number it is the answer - unless ringback has been heard and its watch still
         follows it: the capture channel carries the caller's own voice too, and the
         exchange rings the far end until it answers, so a voice while ringback goes on is
-        held (see :meth:`_settle_held`)."""
+        held, and reported at once as a provisional answer if it is in a gap (see
+        :meth:`_settle_held`). The detector goes on listening meanwhile: a withdrawn
+        answer leaves the far end still to answer."""
         if self._dialled and self._ringback is not None and self._ringback_seen:
+            if onset < self._ringback_origin + self._ringback.last_end:
+                self.stats["speech_during_ringback"] += 1  # a burst came after it began
+                return False
             if self._held_onset is None:
                 self._held_onset = onset
-            self.stats["speech_held"] += 1
+                self.stats["speech_held"] += 1
+            self._report_held(events)
             return False
         events.append(Speech(self._t(onset)))
         if self._dialled:
@@ -322,27 +333,48 @@ class LineDsp:
             return True
         return False
 
-    def _answer_held(self, events):
-        """The held voice onset is the answer: report it (dated at the onset)."""
-        events.append(Speech(self._t(self._held_onset)))
-        self._held_onset, self._voice, self._ringback = None, None, None
+    def _report_held(self, events):
+        """Report the held voice onset as a provisional answer if no burst is under way:
+        in a ringback gap it is the far end's answer unless the next burst comes on time."""
+        if self._held_reported or not self._ringback.in_gap():
+            return
+        self._held_reported = True
+        self.stats["speech_provisional"] += 1
+        events.append(Speech(self._t(self._held_onset), provisional=True))
 
-    def _settle_held(self):
+    def _answer_held(self, events):
+        """The held voice onset is the answer: report it (dated at the onset), or confirm
+        it if it was reported already (the ringback's end, not cut)."""
+        if self._held_reported:
+            events.append(RingbackStopped(self._t(self._ringback_origin + self._ringback.last_end), False))
+        else:
+            events.append(Speech(self._t(self._held_onset)))
+        self._held_onset, self._held_reported, self._voice, self._ringback = None, False, None, None
+
+    def _settle_held(self, events):
         """Drop the held voice onset if a ringback burst was heard after it began: the
-        far end was still being rung, so that voice was the caller's."""
-        last_end = self._ringback.last_end
-        if self._held_onset is not None and self._held_onset < self._ringback_origin + last_end:
-            self._held_onset = None
+        far end was still being rung, so that voice was the caller's (a provisional answer
+        is withdrawn, dated at the burst's start). Report it once no burst is under way."""
+        if self._held_onset is None:
+            return
+        if self._held_onset < self._ringback_origin + self._ringback.last_end:
+            if self._held_reported:
+                events.append(AnswerWithdrawn(self._t(self._ringback_origin + self._ringback.last_start)))
+                self.stats["answer_withdrawn"] += 1
+            self._held_onset, self._held_reported = None, False
             self.stats["speech_during_ringback"] += 1
+        else:
+            self._report_held(events)
 
     def _watch_ringback(self, x, events, position):
         """Report the first ringback burst and the end of ringback (see :mod:`.ringback`);
         ``x`` is the audio from absolute sample ``position`` on, that the watch has not had.
 
-        A voice onset held while ringback went on (see :meth:`_on_voice`) is dropped when
-        a later burst comes, and becomes the answer, dated at the onset, when ringback
-        stops in a gap (the next burst overdue); a burst cut short dates the answer
-        exactly, so then it is the answer and the held onset is not needed."""
+        A voice onset held while ringback went on (see :meth:`_on_voice`) is dropped (its
+        provisional answer withdrawn) when a later burst comes, and is confirmed as the
+        answer, dated at the onset, when ringback stops in a gap (the next burst overdue);
+        a burst cut short dates the answer exactly, so then it is the answer and the held
+        onset is not needed."""
         if self._voice is None:  # the far end spoke after the dialling: answered
             self._ringback = None
             return
@@ -355,7 +387,7 @@ class LineDsp:
             self._ringback = None
             return
         found_all = self._ringback.feed(x)
-        self._settle_held()
+        self._settle_held(events)
         if self._ringback.done and not found_all:
             self._ringback = None  # gave up: no ringback on this call
             return
@@ -368,7 +400,7 @@ class LineDsp:
                 self._answer_held(events)
             else:
                 events.append(RingbackStopped(t_us, found[2]))
-                self._ringback, self._held_onset = None, None
+                self._ringback, self._held_onset, self._held_reported = None, None, False
 
     def _watch_quiet(self, x, events):
         """Report :class:`Quiet` once the line has been silent for a while, :class:`Sound` after."""
@@ -457,7 +489,7 @@ class LineDsp:
             else:
                 last_end = self._ringback_origin + self._ringback.last_end
                 events.append(RingbackStopped(self._t(last_end), False))
-                self._ringback, self._held_onset = None, None
+                self._ringback, self._held_onset, self._held_reported = None, None, False
         self._dialled += 1
         events.append(DtmfDigit(start_us, digit, end_us))
 

@@ -106,6 +106,7 @@ class RingbackWatch:
         self._tonal_run = 0
         self._burst = None  # [start position, reference tone energy, [blocks]] while in one
         self._index = None  # the cadence element of the last ringback burst
+        self._last_start = None  # where the last ringback burst began
         self._last_end = None  # where the last ringback burst ended
         self._due = None  # position by which the next burst must have started
         self._other = False  # another tone since the last ringback burst
@@ -159,6 +160,11 @@ class RingbackWatch:
         """Where the last ringback burst ended (None before the first)."""
         return self._last_end
 
+    @property
+    def last_start(self):
+        """Where the last ringback burst began (None before the first)."""
+        return self._last_start
+
     def in_gap(self):
         """Whether ringback has been heard and no burst is under way now."""
         return self._last_end is not None and self._burst is None and not self._other
@@ -206,7 +212,7 @@ class RingbackWatch:
             index = 0  # ringback starts at the top of its cadence
         else:
             index = self._next_index((start - self._last_end) * 1000 // RATE)
-        self._index, self._last_end = index, end
+        self._index, self._last_start, self._last_end = index, start, end
         on_nominal, off_nominal = self.cadence[index]
         # A short first burst may only have started late; a later one was cut by the answer.
         self._cut = self._bursts > 0 and on_ms < CUT_FRACTION * on_nominal
