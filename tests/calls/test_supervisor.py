@@ -1079,6 +1079,19 @@ def test_a_key_confirms_a_provisional_answer():
     assert len(rig.of(CallAnswerConfirmed)) == 1
 
 
+def test_a_clear_down_tone_after_a_provisional_answer_ends_an_unanswered_call():
+    """The caller spoke in a gap, then the far end refused the call (busy): never answered."""
+    s = LineScript()
+    end = _rung(s)
+    s.dsp(Speech(us(end + 1500), provisional=True), deliver_us=us(end + 2000))
+    s.dsp(Tone(us(end + 3300), "busy"), deliver_us=us(end + 5000))
+    s.handset(False, end + 9000)
+    rig = Rig().play(s, until_ms=end + 10000)
+    call = rig.only_call()
+    assert (call.answered_us, call.end_reason) == (None, "remote_tone")
+    assert len(rig.of(CallAnswerWithdrawn)) == 1 and rig.of(CallAnswerConfirmed) == []
+
+
 def test_a_burst_cut_after_the_voice_dates_the_answer_at_the_cut():
     s = LineScript()
     end = _rung(s)
