@@ -85,6 +85,10 @@ QUIET_REPORT_MS = 2000
 # Off-hook, DTMF is decided every this many samples (80 ms) rather than at the end
 # of each block: soon enough for the recorder's delay line to mask a key.
 EARLY_DTMF_SAMPLES = 640
+# While the far end is rung the voice-onset detector is run every this many samples
+# (200 ms), not each block: a voice in a ringback gap is an answer reported at once. It
+# costs more than the rest of the detector, and per call more on smaller pieces.
+EARLY_VOICE_SAMPLES = 1600
 FSK_HISTORY = 6 * SAMPLE_RATE  # audio kept to tell V.23 from Bell 202 (a message is < 1 s)
 # FFT bins (320-sample frames, 25 Hz apart) of each FSK standard's mark and space tones
 _FSK_FRAME = 320
@@ -135,6 +139,7 @@ class LineDsp:
         # Off-hook, DTMF is decided every EARLY_DTMF_SAMPLES, not each block: the recorder
         # holds audio back only a little, and a key must be known in time to mask it.
         self._dtmf_fed = 0  # samples of the current block the DTMF receiver already had
+        self._voice_fed = 0  # ... and the voice-onset detector (early while ringback goes on)
         fsk = [s for s in self.standards if s in countries.FSK_MODULATIONS]
         self._fsk = FskReceiver(fsk[0]) if fsk else None
         self._samples = 0  # samples processed
@@ -231,12 +236,23 @@ class LineDsp:
 
     def _early_dtmf(self):
         """Run the DTMF receiver (and the ringback watch) on what the block holds so far and
-        report what they found now."""
+        report what they found now. While the far end is rung the voice-onset detector runs
+        here too: a voice in a ringback gap is a provisional answer, reported at once."""
         x = self._buffer[self._dtmf_fed : self._fill].copy()
         self._dtmf_fed = self._fill
         events = []
         if self._ringback is not None:
             self._watch_ringback(x, events, self._samples + self._fill - len(x))
+        if (
+            self._voice is not None
+            and self._dialled
+            and self._ringback is not None
+            and self._ringback_seen
+            and self._fill - self._voice_fed >= EARLY_VOICE_SAMPLES
+        ):
+            voice_x = self._buffer[self._voice_fed : self._fill].copy()
+            self._voice_fed = self._fill
+            self._feed_voice(voice_x, events)
         for digit, start, end in self._dtmf.feed(x):
             self._on_digit(digit, self._t(start), self._t(end), events)
         for event in events:
@@ -280,10 +296,9 @@ class LineDsp:
         for receiver in self._extra_tones:
             for name, start in receiver.feed(x):
                 self._on_tone(name, self._t(self._tones_origin + start), events)
+        voice_early, self._voice_fed = self._voice_fed, 0
         if self._off_hook is True and self._voice is not None:
-            for start in self._voice.feed(x):
-                if self._on_voice(self._voice_origin + start, events):
-                    break
+            self._feed_voice(x[voice_early:] if voice_early else x, events)
         if self._off_hook is True:
             self._watch_quiet(x, events)
         self._samples += len(x)
@@ -306,6 +321,13 @@ class LineDsp:
             return RingbackWatch(self._tone_country)
         except ValueError:
             return None
+
+    def _feed_voice(self, x, events):
+        """Run the voice-onset detector on ``x`` (the audio after what it had) and judge its
+        onsets (:meth:`_on_voice`)."""
+        for start in self._voice.feed(x):
+            if self._on_voice(self._voice_origin + start, events):
+                break
 
     def _on_voice(self, onset, events):
         """A voice onset at absolute sample ``onset``; returns True once the voice detector's
