@@ -1093,6 +1093,14 @@ class _Line:
             if self.pulses:
                 self._end_pulse_digit()
             self._dial_key(str(ev.digit), ev.t_us, end_us)
+        elif self.state == CONNECTED and self.provisional and ev.t_us < self.call.answered_us:
+            # Keyed in the ringback gap before the voice (reported after it): the far end
+            # had answered by then, nobody keys into ringback. A key, never a digit.
+            self.call.notes.remove("answer_speech")
+            self._note("answer_key")
+            self.call.answered_us = ev.t_us
+            self._confirm(ev.t_us)
+            self.sup._notify_key(self.n, str(ev.digit), ev.t_us, end_us)
         elif (
             self.state == CONNECTED
             and self.call.direction == "out"

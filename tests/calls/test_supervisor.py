@@ -1092,6 +1092,23 @@ def test_a_clear_down_tone_after_a_provisional_answer_ends_an_unanswered_call():
     assert len(rig.of(CallAnswerWithdrawn)) == 1 and rig.of(CallAnswerConfirmed) == []
 
 
+def test_a_key_begun_before_a_provisional_voice_is_never_a_digit():
+    """A key in the ringback gap reported after a voice that came later in it: the far
+    end had answered by the key (nobody keys into ringback), so it is a key, not a digit."""
+    s = LineScript()
+    end = _rung(s)
+    s.dsp(Speech(us(end + 1500), provisional=True), deliver_us=us(end + 2000))
+    s.dsp(DtmfDigit(us(end + 1300), "4", us(end + 1370)), deliver_us=us(end + 2100))
+    s.handset(False, end + 9000)
+    rig = Rig()
+    keys = []
+    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append(digit)
+    rig.play(s, until_ms=end + 10000)
+    call = rig.only_call()
+    assert (call.number, call.answered_us, keys) == ("01632960302", us(end + 1300), ["4"])
+    assert "answer_key" in call.notes and len(rig.of(CallAnswerConfirmed)) == 1
+
+
 def test_a_burst_cut_after_the_voice_dates_the_answer_at_the_cut():
     s = LineScript()
     end = _rung(s)
