@@ -84,12 +84,33 @@ class CallStarted(CallEvent):
 
 @dataclass(frozen=True)
 class CallAnswered(CallEvent):
-    pass
+    """The call was answered at ``call.answered_us``. ``provisional``: an outbound call's
+    answer by a voice in a ringback gap, which may be the caller's own; it is followed
+    by :class:`CallAnswerConfirmed` or :class:`CallAnswerWithdrawn` (or the call ends,
+    withdrawn first). Whatever the far end must hear (the consent notice) waits for the
+    confirmation."""
+
+    provisional: bool = False
+
+
+@dataclass(frozen=True)
+class CallAnswerConfirmed(CallEvent):
+    """A provisional answer stands (the ringback did not come back when due, a key was
+    pressed, or the line reversed with it); ``call.answered_us`` is the answer."""
 
 
 @dataclass(frozen=True)
 class CallEnded(CallEvent):
     pass
+
+
+@dataclass(frozen=True)
+class CallAnswerWithdrawn(CallEvent):
+    """An outbound call's provisional answer (a voice in a ringback gap) was not one: the
+    next ringback burst came on time at ``t_us``, so the voice was the caller's. The call's
+    ``answered_us`` is None again and the line is back to dialling (the far end still
+    rung); a later :class:`CallAnswered` is the real answer. Whatever acted on the answer
+    undoes it (see :mod:`firmware.calls.supervisor`)."""
 
 
 @dataclass(frozen=True)

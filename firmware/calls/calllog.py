@@ -25,7 +25,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from firmware import datadir
-from firmware.bus import Alarm, CallAnswered, CallEnded, CallResumed, CallStarted, CallUpdated, EventBus
+from firmware.bus import (
+    Alarm,
+    CallAnswerConfirmed,
+    CallAnswered,
+    CallAnswerWithdrawn,
+    CallEnded,
+    CallResumed,
+    CallStarted,
+    CallUpdated,
+    EventBus,
+)
 from firmware.policy import cards
 from firmware.policy.callmeta import SCHEMA as CALLMETA_SCHEMA
 from firmware.recording.schema import SCHEMA as RECORDINGS_SCHEMA
@@ -177,6 +187,10 @@ class CallLog:
         self._bus = bus
         bus.subscribe(CallStarted, self._updated)
         bus.subscribe(CallAnswered, self._updated)
+        # A provisional answer (a voice in ringback) confirmed, maybe re-dated, or taken
+        # back (the caller's voice): its time written again, or cleared.
+        bus.subscribe(CallAnswerConfirmed, self._updated)
+        bus.subscribe(CallAnswerWithdrawn, self._updated)
         bus.subscribe(CallUpdated, self._updated)
         bus.subscribe(CallEnded, self._updated)
         # A silence-cleared call that goes on: the same row, its end cleared until it ends again.

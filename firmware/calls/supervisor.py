@@ -33,9 +33,7 @@ call is connected and the code goes to ``on_key``.
 An outbound call is answered at the first evidence of it: the exchange
 reversing the polarity, voice on the line after the last digit (the DSP's
 :class:`~firmware.dsp.events.Speech`: a person or a voice menu; dial tone,
-ringback and DTMF are tones, not voice; once ringback was heard the DSP holds
-a voice until the ringback's cadence shows it was not the caller's own, see
-:class:`~firmware.dsp.detector.LineDsp`), the ringback tone stopping out of
+ringback and DTMF are tones, not voice), the ringback tone stopping out of
 its cadence (:class:`~firmware.dsp.events.RingbackStopped`: a far end that
 answers without a word, dated at the end of the last burst), a policy code keyed after the number
 (above), a key after a complete number and a gap far longer than the
@@ -46,6 +44,23 @@ the last digit: then the far end is still being rung, a key pressed is the
 answer (nobody dials into ringback) and a call that goes on-hook before any
 of these is ``abandoned``, never answered.
 Nothing keyed after the answer joins the number.
+
+A voice in a ringback gap may be the caller's own (the HAT hears both directions
+on one channel): the DSP reports it at once as a *provisional* answer
+(``Speech.provisional``) and the call is connected, dated at the voice. If the
+next ringback burst comes on time the DSP withdraws it
+(:class:`~firmware.dsp.events.AnswerWithdrawn`): the call's answer time is
+cleared, :class:`~firmware.bus.CallAnswerWithdrawn` is published (whatever
+acted on the answer undoes it), the note ``answer_speech`` becomes
+``answer_withdrawn`` and the line is back to dialling with the far end rung -
+exactly as if the voice had not been heard. The answer stands
+(:class:`~firmware.bus.CallAnswerConfirmed`) once the next burst is overdue (the
+DSP's ``RingbackStopped``), a key is pressed or the line reverses (a reversal
+well after the voice is the real answer: the voice's is withdrawn and the call
+answered at the reversal). A call that ends while its answer is still
+provisional is judged as if it had not been answered (hung up: ``abandoned``).
+The :class:`~firmware.bus.CallAnswered` of a provisional answer says so
+(``provisional``): what the far end must hear waits for the confirmation.
 
 The far end's clear is whichever comes first of: a loss of line voltage of
 at least ``kbreak_min_ms`` (an exchange K-break, an adapter's open-loop
@@ -86,7 +101,9 @@ from dataclasses import dataclass, fields
 
 from board.base import BUTTON_SIGNALS, INPUT_SIGNALS, LINE_SIGNALS, REQUIRED_SIGNALS
 from firmware.bus import (
+    CallAnswerConfirmed,
     CallAnswered,
+    CallAnswerWithdrawn,
     CallEnded,
     CallerIdReceived,
     CallResumed,
@@ -524,6 +541,7 @@ class _Line:
         self.held_keys = []  # (digit, t_us, end_us) that may be a code, while dialling
         self.digit_gaps = []  # µs from each dialled DTMF digit's end to the next's start
         self.ringing = False  # ringback heard after dialling: the far end has not answered
+        self.provisional = False  # the call's answer is a voice in a ringback gap, unconfirmed
         self.alert_us = None  # first caller-ID-phase signal while alerting
         self.cid_deadline_us = None
         self.pending_cid = {}  # caller ID heard while alerting, for the call
@@ -722,16 +740,16 @@ class _Line:
 
     def _start_outbound(self, t_us):
         self.call = Call(line=self.n, direction="out", started_us=t_us, extension=self._extension())
-        self.pulses, self.digit_end_us, self.ringing = 0, None, False
+        self.pulses, self.digit_end_us, self.ringing, self.provisional = 0, None, False, False
         self.digit_gaps = []
         self._emit(CallStarted, t_us, call=self.call)
         self._set_state(DIALLING, t_us)
 
-    def _connect(self, t_us):
+    def _connect(self, t_us, provisional=False):
         self._disarm("dial", "digit", "reversal")
-        self.pulses = 0
+        self.pulses, self.provisional = 0, provisional
         self.call.answered_us = t_us
-        self._emit(CallAnswered, t_us, call=self.call)
+        self._emit(CallAnswered, t_us, call=self.call, provisional=provisional)
         self._set_state(CONNECTED, t_us)
         # Keys held as a possible code were keyed as the far end answered: they are
         # the caller's, not the number's.
@@ -740,6 +758,12 @@ class _Line:
             self.sup._notify_key(self.n, digit, key_us, end_us)
 
     def _end(self, t_us, reason, state=IDLE):
+        if self.provisional:
+            # Ending before the ringback's cadence confirmed the answer: judged as if the
+            # voice had not been heard (the caller hanging up gave up on a ringing call).
+            self._withdraw(t_us, back=False)
+            if reason == "local":
+                reason = "abandoned"
         call, self.call = self.call, None
         # Only a silence clear may be taken back, and only while our side stays off-hook.
         self.silenced = call if reason == "remote_silence" and state == CLEARED else None
@@ -892,6 +916,17 @@ class _Line:
             self._reversal_check()
         elif self.state == RINGING:
             self.ringing_rev_us = t_us
+        elif self.state == CONNECTED and self.provisional:
+            if t_us - self.call.answered_us > _us(self.cfg.pulse_break_max_ms):
+                # Well after the voice: the reversal is the answer, the voice was the caller's.
+                self._withdraw(t_us)
+                self.reversal_us = t_us
+                self._reversal_check()
+                return
+            # the reversal that came with the voice's answer
+            self.call.answered_us = min(self.call.answered_us, t_us)
+            self._note("answer_reversal")
+            self._confirm(t_us)
         elif self.state == CONNECTED:
             if t_us - self.call.answered_us <= _us(self.cfg.pulse_break_max_ms):
                 if "answer_reversal" not in self.call.notes:  # the reversal that came with the answer
@@ -1025,6 +1060,7 @@ class _Line:
             "AlertTone": self._alert_tone,
             "Tone": self._tone,
             "Speech": self._speech,
+            "AnswerWithdrawn": self._answer_withdrawn,
             "RingbackStopped": self._ringback_stopped,
             "Quiet": self._quiet,
             "Sound": self._sound,
@@ -1057,6 +1093,14 @@ class _Line:
             if self.pulses:
                 self._end_pulse_digit()
             self._dial_key(str(ev.digit), ev.t_us, end_us)
+        elif self.state == CONNECTED and self.provisional and ev.t_us < self.call.answered_us:
+            # Keyed in the ringback gap before the voice (reported after it): the far end
+            # had answered by then, nobody keys into ringback. A key, never a digit.
+            self.call.notes.remove("answer_speech")
+            self._note("answer_key")
+            self.call.answered_us = ev.t_us
+            self._confirm(ev.t_us)
+            self.sup._notify_key(self.n, str(ev.digit), ev.t_us, end_us)
         elif (
             self.state == CONNECTED
             and self.call.direction == "out"
@@ -1068,6 +1112,8 @@ class _Line:
             # never reach the log.
             self._digit(str(ev.digit), "dtmf", ev.t_us, end_us)
         elif self.state == CONNECTED and self.call is not None:
+            if self.provisional and ev.t_us >= self.call.answered_us:
+                self._confirm(ev.t_us)  # nobody keys into ringback: the answer stands
             self.sup._notify_key(self.n, str(ev.digit), ev.t_us, end_us)
         # on-hook DTMF is caller ID: the DSP decodes that itself
 
@@ -1085,18 +1131,56 @@ class _Line:
     def _speech(self, ev):
         """Voice on the line after dialling: the far end (a person, a voice menu) answered.
 
-        After ringback the DSP reports a voice only once the ringback did not come back
-        after it (the capture channel carries the caller's own voice too), dated at its start."""
+        A voice in a ringback gap is ``provisional``: it may be the caller's own (the
+        capture channel carries both directions), and is withdrawn if the ringback comes
+        back on time (:meth:`_answer_withdrawn`)."""
         if not self._awaiting_answer(ev.t_us):
             return
         if self._unsettled(ev.t_us, *self.loop_inputs):
             return  # a pulse or an on-hook not judged yet: the dial timeout still decides
         self._note("answer_speech")
-        self._connect(ev.t_us)
+        self._connect(ev.t_us, provisional=bool(getattr(ev, "provisional", False)))
+
+    def _answer_withdrawn(self, ev):
+        """A ringback burst came on time after the provisional answer's voice: it was the
+        caller's. The call is back to dialling, the far end still rung."""
+        if self.state == CONNECTED and self.provisional:
+            self._withdraw(ev.t_us)
+
+    def _confirm(self, t_us):
+        """The provisional answer stands (``t_us``: the evidence that says so)."""
+        self.provisional = False
+        self._emit(CallAnswerConfirmed, t_us, call=self.call)
+
+    def _withdraw(self, t_us, back=True):
+        """Take back the call's provisional answer (the ringback burst at ``t_us`` showed the
+        far end was still rung); ``back``: the line returns to dialling (not when the call
+        is ending anyway)."""
+        call, self.provisional = self.call, False
+        call.answered_us = None
+        if "answer_speech" in call.notes:
+            del call.notes[len(call.notes) - 1 - call.notes[::-1].index("answer_speech")]
+        call.notes.append("answer_withdrawn")
+        self.ringing = True
+        self._disarm("clear_rev")
+        self.clear_rev_us = None
+        self._emit(CallAnswerWithdrawn, t_us, call=call)
+        if back:
+            self._set_state(DIALLING, t_us)
 
     def _ringback_stopped(self, ev):
         """Ringback after the number stopped and did not resume: the far end answered, if
-        silently (a payment line waiting for keys), at the end of the last burst."""
+        silently (a payment line waiting for keys), at the end of the last burst.
+
+        After a provisional answer it confirms it - and a burst cut short after the voice
+        began dates the answer at the cut instead (the voice was the caller's)."""
+        if self.state == CONNECTED and self.provisional:
+            if getattr(ev, "cut", False) and ev.t_us < self.call.answered_us:
+                self.call.notes.remove("answer_speech")
+                self._note("answer_ringback_end")
+                self.call.answered_us = ev.t_us
+            self._confirm(ev.t_us)
+            return
         if not self._awaiting_answer(ev.t_us):
             return
         if self._unsettled(self.clock.now_us(), *self.loop_inputs):

@@ -13,10 +13,13 @@ One :class:`LineDsp` per phone line, fed with the line's audio (mono int16,
   call-progress tones.
 * :mod:`.answer` for voice onsets while off-hook (:class:`Speech`): the far
   end answering an outbound call. Once ringback has been heard after the
-  number, an onset is held: the capture channel carries the caller's own
-  voice too, and the far end is still being rung while ringback goes on. It
-  is dropped if a ringback burst follows it, and reported (dated at the
-  onset) when the next burst is overdue or a key is pressed in the gap.
+  number, a voice may be the caller's own (the capture channel carries both
+  directions) and the far end is still being rung while ringback goes on: an
+  onset in a ringback gap is reported at once as a *provisional* answer
+  (dated at the onset), withdrawn (:class:`AnswerWithdrawn`) if the next
+  burst comes on time, and confirmed (:class:`RingbackStopped`) when that
+  burst is overdue or a key is pressed in the gap. An onset during a burst is
+  only held: dropped when the burst goes on, the answer if it was the last.
 * :mod:`.ringback` for the ringback tone's bursts while off-hook: its first
   burst is reported as the ``ringback`` :class:`Tone` (sooner than the tone
   receiver, which needs most of a cadence), its end as
@@ -44,6 +47,7 @@ from firmware.dsp.dtmf import DEFAULT_PARAMS, DtmfReceiver
 from firmware.dsp.events import (
     KINDS,
     AlertTone,
+    AnswerWithdrawn,
     CallerId,
     CallerIdError,
     DtmfDigit,
@@ -81,6 +85,10 @@ QUIET_REPORT_MS = 2000
 # Off-hook, DTMF is decided every this many samples (80 ms) rather than at the end
 # of each block: soon enough for the recorder's delay line to mask a key.
 EARLY_DTMF_SAMPLES = 640
+# While the far end is rung the voice-onset detector is run every this many samples
+# (200 ms), not each block: a voice in a ringback gap is an answer reported at once. It
+# costs more than the rest of the detector, and per call more on smaller pieces.
+EARLY_VOICE_SAMPLES = 1600
 FSK_HISTORY = 6 * SAMPLE_RATE  # audio kept to tell V.23 from Bell 202 (a message is < 1 s)
 # FFT bins (320-sample frames, 25 Hz apart) of each FSK standard's mark and space tones
 _FSK_FRAME = 320
@@ -131,6 +139,7 @@ class LineDsp:
         # Off-hook, DTMF is decided every EARLY_DTMF_SAMPLES, not each block: the recorder
         # holds audio back only a little, and a key must be known in time to mask it.
         self._dtmf_fed = 0  # samples of the current block the DTMF receiver already had
+        self._voice_fed = 0  # ... and the voice-onset detector (early while ringback goes on)
         fsk = [s for s in self.standards if s in countries.FSK_MODULATIONS]
         self._fsk = FskReceiver(fsk[0]) if fsk else None
         self._samples = 0  # samples processed
@@ -154,6 +163,7 @@ class LineDsp:
         self._voice, self._voice_origin, self._dialled = VoiceOnset(), 0, 0
         self._ringback, self._ringback_origin, self._ringback_seen = self._ringback_watch(), 0, False
         self._held_onset = None  # a voice onset heard while ringback goes on: maybe the caller's
+        self._held_reported = False  # ... already reported as a provisional answer
         self._block = max(1, block_ms * SAMPLE_RATE // 1000)
         self._buffer = np.empty(self._block, dtype=np.int16)  # fed but not yet processed
         self._fill = 0
@@ -191,7 +201,7 @@ class LineDsp:
             self._tones = self._tone_receiver()
             self._voice, self._voice_origin, self._dialled = VoiceOnset(), self._samples, 0
             self._ringback, self._ringback_origin = self._ringback_watch(), self._samples
-            self._ringback_seen, self._held_onset = False, None
+            self._ringback_seen, self._held_onset, self._held_reported = False, None, False
             self._sound_end, self._quiet_reported = self._samples, False
 
     def feed(self, samples, t_us):
@@ -226,12 +236,23 @@ class LineDsp:
 
     def _early_dtmf(self):
         """Run the DTMF receiver (and the ringback watch) on what the block holds so far and
-        report what they found now."""
+        report what they found now. While the far end is rung the voice-onset detector runs
+        here too: a voice in a ringback gap is a provisional answer, reported at once."""
         x = self._buffer[self._dtmf_fed : self._fill].copy()
         self._dtmf_fed = self._fill
         events = []
         if self._ringback is not None:
             self._watch_ringback(x, events, self._samples + self._fill - len(x))
+        if (
+            self._voice is not None
+            and self._dialled
+            and self._ringback is not None
+            and self._ringback_seen
+            and self._fill - self._voice_fed >= EARLY_VOICE_SAMPLES
+        ):
+            voice_x = self._buffer[self._voice_fed : self._fill].copy()
+            self._voice_fed = self._fill
+            self._feed_voice(voice_x, events)
         for digit, start, end in self._dtmf.feed(x):
             self._on_digit(digit, self._t(start), self._t(end), events)
         for event in events:
@@ -275,10 +296,9 @@ class LineDsp:
         for receiver in self._extra_tones:
             for name, start in receiver.feed(x):
                 self._on_tone(name, self._t(self._tones_origin + start), events)
+        voice_early, self._voice_fed = self._voice_fed, 0
         if self._off_hook is True and self._voice is not None:
-            for start in self._voice.feed(x):
-                if self._on_voice(self._voice_origin + start, events):
-                    break
+            self._feed_voice(x[voice_early:] if voice_early else x, events)
         if self._off_hook is True:
             self._watch_quiet(x, events)
         self._samples += len(x)
@@ -302,6 +322,13 @@ class LineDsp:
         except ValueError:
             return None
 
+    def _feed_voice(self, x, events):
+        """Run the voice-onset detector on ``x`` (the audio after what it had) and judge its
+        onsets (:meth:`_on_voice`)."""
+        for start in self._voice.feed(x):
+            if self._on_voice(self._voice_origin + start, events):
+                break
+
     def _on_voice(self, onset, events):
         """A voice onset at absolute sample ``onset``; returns True once the voice detector's
         work is done (the far end answered).
@@ -310,11 +337,17 @@ class LineDsp:
         the number it is the answer - unless ringback has been heard and its watch still
         follows it: the capture channel carries the caller's own voice too, and the
         exchange rings the far end until it answers, so a voice while ringback goes on is
-        held (see :meth:`_settle_held`)."""
+        held, and reported at once as a provisional answer if it is in a gap (see
+        :meth:`_settle_held`). The detector goes on listening meanwhile: a withdrawn
+        answer leaves the far end still to answer."""
         if self._dialled and self._ringback is not None and self._ringback_seen:
+            if onset < self._ringback_origin + self._ringback.last_end:
+                self.stats["speech_during_ringback"] += 1  # a burst came after it began
+                return False
             if self._held_onset is None:
                 self._held_onset = onset
-            self.stats["speech_held"] += 1
+                self.stats["speech_held"] += 1
+            self._report_held(events)
             return False
         events.append(Speech(self._t(onset)))
         if self._dialled:
@@ -322,27 +355,48 @@ class LineDsp:
             return True
         return False
 
-    def _answer_held(self, events):
-        """The held voice onset is the answer: report it (dated at the onset)."""
-        events.append(Speech(self._t(self._held_onset)))
-        self._held_onset, self._voice, self._ringback = None, None, None
+    def _report_held(self, events):
+        """Report the held voice onset as a provisional answer if no burst is under way:
+        in a ringback gap it is the far end's answer unless the next burst comes on time."""
+        if self._held_reported or not self._ringback.in_gap():
+            return
+        self._held_reported = True
+        self.stats["speech_provisional"] += 1
+        events.append(Speech(self._t(self._held_onset), provisional=True))
 
-    def _settle_held(self):
+    def _answer_held(self, events):
+        """The held voice onset is the answer: report it (dated at the onset), or confirm
+        it if it was reported already (the ringback's end, not cut)."""
+        if self._held_reported:
+            events.append(RingbackStopped(self._t(self._ringback_origin + self._ringback.last_end), False))
+        else:
+            events.append(Speech(self._t(self._held_onset)))
+        self._held_onset, self._held_reported, self._voice, self._ringback = None, False, None, None
+
+    def _settle_held(self, events):
         """Drop the held voice onset if a ringback burst was heard after it began: the
-        far end was still being rung, so that voice was the caller's."""
-        last_end = self._ringback.last_end
-        if self._held_onset is not None and self._held_onset < self._ringback_origin + last_end:
-            self._held_onset = None
+        far end was still being rung, so that voice was the caller's (a provisional answer
+        is withdrawn, dated at the burst's start). Report it once no burst is under way."""
+        if self._held_onset is None:
+            return
+        if self._held_onset < self._ringback_origin + self._ringback.last_end:
+            if self._held_reported:
+                events.append(AnswerWithdrawn(self._t(self._ringback_origin + self._ringback.last_start)))
+                self.stats["answer_withdrawn"] += 1
+            self._held_onset, self._held_reported = None, False
             self.stats["speech_during_ringback"] += 1
+        else:
+            self._report_held(events)
 
     def _watch_ringback(self, x, events, position):
         """Report the first ringback burst and the end of ringback (see :mod:`.ringback`);
         ``x`` is the audio from absolute sample ``position`` on, that the watch has not had.
 
-        A voice onset held while ringback went on (see :meth:`_on_voice`) is dropped when
-        a later burst comes, and becomes the answer, dated at the onset, when ringback
-        stops in a gap (the next burst overdue); a burst cut short dates the answer
-        exactly, so then it is the answer and the held onset is not needed."""
+        A voice onset held while ringback went on (see :meth:`_on_voice`) is dropped (its
+        provisional answer withdrawn) when a later burst comes, and is confirmed as the
+        answer, dated at the onset, when ringback stops in a gap (the next burst overdue);
+        a burst cut short dates the answer exactly, so then it is the answer and the held
+        onset is not needed."""
         if self._voice is None:  # the far end spoke after the dialling: answered
             self._ringback = None
             return
@@ -355,7 +409,7 @@ class LineDsp:
             self._ringback = None
             return
         found_all = self._ringback.feed(x)
-        self._settle_held()
+        self._settle_held(events)
         if self._ringback.done and not found_all:
             self._ringback = None  # gave up: no ringback on this call
             return
@@ -368,7 +422,7 @@ class LineDsp:
                 self._answer_held(events)
             else:
                 events.append(RingbackStopped(t_us, found[2]))
-                self._ringback, self._held_onset = None, None
+                self._ringback, self._held_onset, self._held_reported = None, None, False
 
     def _watch_quiet(self, x, events):
         """Report :class:`Quiet` once the line has been silent for a while, :class:`Sound` after."""
@@ -457,7 +511,7 @@ class LineDsp:
             else:
                 last_end = self._ringback_origin + self._ringback.last_end
                 events.append(RingbackStopped(self._t(last_end), False))
-                self._ringback, self._held_onset = None, None
+                self._ringback, self._held_onset, self._held_reported = None, None, False
         self._dialled += 1
         events.append(DtmfDigit(start_us, digit, end_us))
 

@@ -109,19 +109,39 @@ class Tone:
 
 @dataclass(frozen=True)
 class Speech:
-    """Voice on an off-hook line after a quiet spell (the far end answering, a voice menu)."""
+    """Voice on an off-hook line after a quiet spell (the far end answering, a voice menu).
+
+    ``provisional``: heard in a gap of the ringback after dialling, where it may be the
+    caller's own voice (one capture channel carries both directions): the answer until
+    an :class:`AnswerWithdrawn` says the next burst came on time after all."""
+
+    t_us: int
+    provisional: bool = False
+
+    def to_json(self, t0_us=0):
+        out = {"t": _seconds(self.t_us, t0_us), "event": "speech"}
+        if self.provisional:
+            out["provisional"] = True
+        return out
+
+
+@dataclass(frozen=True)
+class AnswerWithdrawn:
+    """A ringback burst began at ``t_us``, after the voice of a provisional :class:`Speech`:
+    the far end was still being rung, so that voice was the caller's, not the answer."""
 
     t_us: int
 
     def to_json(self, t0_us=0):
-        return {"t": _seconds(self.t_us, t0_us), "event": "speech"}
+        return {"t": _seconds(self.t_us, t0_us), "event": "answer_withdrawn"}
 
 
 @dataclass(frozen=True)
 class RingbackStopped:
     """Ringback heard after dialling stopped and did not come back when its cadence said
     it would: the far end answered, at ``t_us`` (the end of the last burst) at the earliest.
-    ``cut``: that burst was cut short, so the answer was at ``t_us`` itself."""
+    ``cut``: that burst was cut short, so the answer was at ``t_us`` itself. After a
+    provisional :class:`Speech` it confirms that answer (dated at the voice)."""
 
     t_us: int
     cut: bool = False
@@ -160,6 +180,7 @@ KINDS = (
     "AlertTone",
     "Tone",
     "Speech",
+    "AnswerWithdrawn",
     "RingbackStopped",
     "Quiet",
     "Sound",

@@ -17,7 +17,7 @@ reports when it stopped:
   one of them at 450 Hz) - or, with loud talk over the burst diluting both
   shares alike, the two together hold ``MIN_SHARE`` and each ``BALANCE`` of
   the two's energy. Any such other tone (one frequency strong, the
-  other missing) since the last ringback burst means the exchange is saying
+  other missing, for ``OTHER_MIN_MS`` or more) since the last ringback burst means the exchange is saying
   something else (busy, unobtainable): no answer is reported, the tone
   receiver will clear the call. Speech is neither and changes nothing;
 * the cadence says when the next burst is due (UK 0.4 on, 0.2 off, 0.4 on,
@@ -51,6 +51,10 @@ MIN_BURST_MS = 64  # shorter bursts are clicks, not tone
 MIN_SHARE = 0.15  # each ringback frequency's share of a whole burst's energy
 BALANCE = 0.3  # each frequency's part of the two's energy, for a burst under talk
 OTHER_SHARE = 0.35  # one ringback frequency this strong, the other missing: another tone
+# ... lasting this long: the shortest burst of a clear-down tone is 225 ms (UK congestion),
+# while a voice's harmonic near one ringback frequency makes 64-128 ms "bursts" (a far end
+# saying "Good morning" was taken for another tone, and its answer never reported)
+OTHER_MIN_MS = 160
 MAX_CHECK_MS = 1000  # the part of a burst checked
 CUT_FRACTION = 0.7
 CUT_GRACE_MS = 120
@@ -106,6 +110,7 @@ class RingbackWatch:
         self._tonal_run = 0
         self._burst = None  # [start position, reference tone energy, [blocks]] while in one
         self._index = None  # the cadence element of the last ringback burst
+        self._last_start = None  # where the last ringback burst began
         self._last_end = None  # where the last ringback burst ended
         self._due = None  # position by which the next burst must have started
         self._other = False  # another tone since the last ringback burst
@@ -159,6 +164,11 @@ class RingbackWatch:
         """Where the last ringback burst ended (None before the first)."""
         return self._last_end
 
+    @property
+    def last_start(self):
+        """Where the last ringback burst began (None before the first)."""
+        return self._last_start
+
     def in_gap(self):
         """Whether ringback has been heard and no burst is under way now."""
         return self._last_end is not None and self._burst is None and not self._other
@@ -198,7 +208,7 @@ class RingbackWatch:
             sum(shares) >= MIN_SHARE and min(shares) >= BALANCE * sum(shares)
         )
         if not ringback_like:
-            if max(shares) >= OTHER_SHARE:  # busy, unobtainable, dial tone: not an answer
+            if max(shares) >= OTHER_SHARE and on_ms >= OTHER_MIN_MS:  # busy, unobtainable, dial
                 self._other, self._due = True, None
             return None  # speech, a click: nothing
         self._other = False
@@ -206,7 +216,7 @@ class RingbackWatch:
             index = 0  # ringback starts at the top of its cadence
         else:
             index = self._next_index((start - self._last_end) * 1000 // RATE)
-        self._index, self._last_end = index, end
+        self._index, self._last_start, self._last_end = index, start, end
         on_nominal, off_nominal = self.cadence[index]
         # A short first burst may only have started late; a later one was cut by the answer.
         self._cut = self._bursts > 0 and on_ms < CUT_FRACTION * on_nominal

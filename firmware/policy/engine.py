@@ -7,6 +7,10 @@ box, records nothing by itself)::
                           the outbound notice is given, if one is required)
     CallAnswered ───────▶ decide (firmware.policy.rules) ──▶ notice
                           (firmware.policy.consent) ──▶ record / skip / wait
+    CallAnswered (provisional: a voice in ringback, maybe the caller's)
+                     ───▶ decide only; the notice and the recording wait for
+    CallAnswerConfirmed ▶ notice ──▶ record / skip
+    CallAnswerWithdrawn ▶ nothing was given: the call waits for its real answer
     key codes, buttons ─▶ on-demand recording; pause and resume
     CallEnded ──────────▶ settle: not asked (on demand), too short (held,
                           dropped), a pause still on ends
@@ -42,7 +46,16 @@ import threading
 
 from firmware.calls.calllog import iso_ms
 
-from ..bus import CallAnswered, CallEnded, CallResumed, CallStarted, CallUpdated, LineStateChanged
+from ..bus import (
+    CallAnswerConfirmed,
+    CallAnswered,
+    CallAnswerWithdrawn,
+    CallEnded,
+    CallResumed,
+    CallStarted,
+    CallUpdated,
+    LineStateChanged,
+)
 from ..calls.supervisor import CLEARED, CONNECTED
 from ..errors import LinekeeperError
 from . import rules
@@ -128,6 +141,8 @@ class CallPolicy:
         """Subscribe after the call log (which gives each call its id)."""
         bus.subscribe(CallStarted, self._started)
         bus.subscribe(CallAnswered, self._answered)
+        bus.subscribe(CallAnswerConfirmed, self._confirmed)
+        bus.subscribe(CallAnswerWithdrawn, self._withdrawn)
         bus.subscribe(CallEnded, self._ended)
         bus.subscribe(CallResumed, self._resumed)
         bus.subscribe(LineStateChanged, self._line_state)
@@ -189,6 +204,25 @@ class CallPolicy:
                     live,
                     self._rules_decide(call, call.direction, call.number),
                 )
+            if getattr(ev, "provisional", False):
+                # Maybe the caller's own voice in ringback: the notice waits for the answer
+                # to stand. (Played into the ringback it would be heard as a voice in the
+                # next gap - another provisional answer - and the caller would hear it.)
+                self._publish(call)
+                return
+            self._connected(live)
+
+    def _confirmed(self, ev):
+        """A provisional answer stands: the notice, then the recording (see _answered)."""
+        with self._lock:
+            live = self._live.get(ev.call.line)
+            if live is not None and live.call is ev.call and live.decision is not None:
+                self._connected(live)
+
+    def _connected(self, live):
+        """The far end is on the line: give the notice and record (or not) as decided."""
+        call = live.call
+        with self._lock:
             if live.decision.decision == rules.SKIP:
                 self.recorder.discard(call)  # held since off-hook (by rule): dropped
                 self._publish(call)
@@ -211,6 +245,16 @@ class CallPolicy:
             if live.decision.decision == rules.RECORD:
                 self._start_recording(live, self._from_start(call))
             self._publish(call)
+
+    def _withdrawn(self, ev):
+        """The call's provisional answer was the caller's voice in ringback: nothing was
+        given for it (the notice waits for a confirmed answer), and the decision (by the
+        dialled number, which does not change) stands. The call waits for its real
+        answer; if it ends unanswered it is settled as never connected."""
+        with self._lock:
+            live = self._live.get(ev.call.line)
+            if live is not None and live.call is ev.call:
+                self._publish(ev.call)
 
     def _ended(self, ev):
         call = ev.call

@@ -2,7 +2,7 @@
 
 import sqlite3
 
-from firmware.bus import CallAnswered, CallEnded, CallStarted, CallUpdated, EventBus
+from firmware.bus import CallAnswered, CallAnswerWithdrawn, CallEnded, CallStarted, CallUpdated, EventBus
 from firmware.calls.call import Call
 from firmware.calls.calllog import CallLog
 from firmware.clock import SimClock
@@ -273,6 +273,37 @@ def test_a_recording_begun_while_its_call_waits_for_the_group_commit_finds_its_r
     clock.run_until(GROUP_COMMIT_US + 400_000)
     assert log.commits == 2 and _on_card(tmp_path / "calls.db")[0][1] == clock.wall_at(400_000)
     store.close()
+    log.close()
+
+
+def test_a_withdrawn_answer_is_cleared_on_the_card(tmp_path):
+    """An outbound call's provisional answer (the caller's voice in ringback) written, then
+    withdrawn: the row has no answer time again, and the call abandoned has no talk time."""
+    from firmware.calls.calllog import GROUP_COMMIT_US
+
+    clock = SimClock(start_wall_us=1_772_442_000_000_000)
+    bus = EventBus(strict=True)
+    log = CallLog(tmp_path / "calls.db", clock, commit_us=GROUP_COMMIT_US)
+    log.attach(bus)
+    call = Call(line=1, direction="out", started_us=0)
+    bus.publish(CallStarted(line=1, t_us=0, call=call))
+    call.answered_us = 400_000
+    bus.publish(CallAnswered(line=1, t_us=400_000, call=call, provisional=True))
+    clock.run_until(GROUP_COMMIT_US + 400_000)
+    assert _on_card(tmp_path / "calls.db")[0][1] == clock.wall_at(400_000)
+    call.answered_us = None
+    bus.publish(CallAnswerWithdrawn(line=1, t_us=2_000_000, call=call))
+    clock.run_until(2 * GROUP_COMMIT_US + 2_000_000)
+    assert _on_card(tmp_path / "calls.db")[0][1] is None
+    call.ended_us, call.end_reason = 3_000_000, "abandoned"
+    bus.publish(CallEnded(line=1, t_us=3_000_000, call=call))
+    (row,) = log.calls()
+    assert (row["answered"], row["answered_at"], row["duration_s"], row["end_reason"]) == (
+        False,
+        None,
+        None,
+        "abandoned",
+    )
     log.close()
 
 

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 from board.base import INPUT_SIGNALS
 from firmware.bus import (
+    CallAnswerConfirmed,
     CallAnswered,
+    CallAnswerWithdrawn,
     CallEnded,
     CallerIdReceived,
     CallStarted,
@@ -29,7 +31,16 @@ from firmware.bus import (
 )
 from firmware.calls.supervisor import STATES, Supervisor, SupervisorConfig
 from firmware.clock import RealClock, SimClock
-from firmware.dsp.events import AlertTone, CallerId, CallerIdError, DtmfDigit, Speech, Tone
+from firmware.dsp.events import (
+    AlertTone,
+    AnswerWithdrawn,
+    CallerId,
+    CallerIdError,
+    DtmfDigit,
+    RingbackStopped,
+    Speech,
+    Tone,
+)
 from firmware.errors import ConfigError
 
 ALL = frozenset(INPUT_SIGNALS)
@@ -984,6 +995,130 @@ def test_voice_after_dialling_is_the_answer():
     call = rig.only_call()
     assert (call.number, call.answered_us) == ("01632960302", us(end + 500))
     assert keys == ["1"] and "answer_speech" in call.notes
+
+
+def _rung(s):
+    """Off-hook, a UK number dialled and ringback heard; returns the last digit's end (ms)."""
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "01632960302")
+    s.dsp(Tone(us(end + 300), "ringback"), deliver_us=us(end + 700))
+    return end
+
+
+def test_a_provisional_answer_withdrawn_is_ringing_again():
+    """A voice in a ringback gap connects the call at once (provisional); the next burst
+    on time takes it back: no answer time, back to dialling, the withdrawal published -
+    and the real answer later is dated as ever, the number untouched."""
+    s = LineScript()
+    end = _rung(s)
+    s.dsp(Speech(us(end + 1500), provisional=True), deliver_us=us(end + 2000))
+    s.dsp(AnswerWithdrawn(us(end + 3300)), deliver_us=us(end + 3800))
+    s.dsp(Speech(us(end + 4600), provisional=True), deliver_us=us(end + 5100))
+    s.dsp(RingbackStopped(us(end + 3700)), deliver_us=us(end + 6500))  # confirmed
+    s.dtmf(end + 8000, "1")
+    s.handset(False, end + 20000)
+    rig = Rig()
+    keys = []
+    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append(digit)
+    rig.play(s, until_ms=end + 21000)
+    call = rig.only_call()
+    assert (call.number, call.answered_us, call.end_reason) == ("01632960302", us(end + 4600), "local")
+    assert rig.states() == ["dialling", "connected", "dialling", "connected", "idle"]
+    assert [ev.t_us for ev in rig.of(CallAnswerWithdrawn)] == [us(end + 3300)]
+    assert [ev.t_us for ev in rig.of(CallAnswerConfirmed)] == [us(end + 3700)]
+    assert [ev.provisional for ev in rig.of(CallAnswered)] == [True, True]
+    assert call.notes == ["ringback", "answer_withdrawn", "answer_speech"] and keys == ["1"]
+
+
+def test_hanging_up_on_a_provisional_answer_abandons_the_call():
+    """The caller's voice in the last gap, then the caller hangs up before the next burst
+    was due: judged as before the provisional answer - a ringing call given up."""
+    s = LineScript()
+    end = _rung(s)
+    s.dsp(Speech(us(end + 1500), provisional=True), deliver_us=us(end + 2000))
+    s.handset(False, end + 2500)
+    rig = Rig().play(s, until_ms=end + 4000)
+    call = rig.only_call()
+    assert call.answered_us is None and call.end_reason == "abandoned", call
+    assert rig.states() == ["dialling", "connected", "idle"]
+    assert len(rig.of(CallAnswerWithdrawn)) == 1 and "answer_withdrawn" in call.notes
+    assert rig.of(CallEnded)[0].t_us == us(end + 2500)
+
+
+def test_a_reversal_after_a_provisional_answer_is_the_answer():
+    """The caller spoke in a gap, the far end answered 1 s later with a reversal: the
+    reversal is the answer (not the far end clearing), the voice's answer withdrawn."""
+    s = LineScript()
+    end = _rung(s)
+    s.dsp(Speech(us(end + 1500), provisional=True), deliver_us=us(end + 2000))
+    s.reversal(end + 2500)
+    s.handset(False, end + 9000)
+    rig = Rig().play(s, until_ms=end + 10000)
+    call = rig.only_call()
+    assert (call.answered_us, call.end_reason) == (us(end + 2500), "local")
+    assert "answer_reversal" in call.notes and "answer_speech" not in call.notes
+    assert rig.states() == ["dialling", "connected", "dialling", "connected", "idle"]
+
+
+def test_a_key_confirms_a_provisional_answer():
+    """Nobody keys into ringback: a key after the voice makes the answer stand (a burst
+    reported later does not take it back) and goes to the policy as a key."""
+    s = LineScript()
+    end = _rung(s)
+    s.dsp(Speech(us(end + 1500), provisional=True), deliver_us=us(end + 2000))
+    s.dtmf(end + 2200, "*1")
+    s.dsp(AnswerWithdrawn(us(end + 3300)), deliver_us=us(end + 3800))
+    s.handset(False, end + 9000)
+    rig = Rig()
+    keys = []
+    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append(digit)
+    rig.play(s, until_ms=end + 10000)
+    call = rig.only_call()
+    assert (call.number, call.answered_us) == ("01632960302", us(end + 1500))
+    assert keys == ["*", "1"] and rig.of(CallAnswerWithdrawn) == []
+    assert len(rig.of(CallAnswerConfirmed)) == 1
+
+
+def test_a_clear_down_tone_after_a_provisional_answer_ends_an_unanswered_call():
+    """The caller spoke in a gap, then the far end refused the call (busy): never answered."""
+    s = LineScript()
+    end = _rung(s)
+    s.dsp(Speech(us(end + 1500), provisional=True), deliver_us=us(end + 2000))
+    s.dsp(Tone(us(end + 3300), "busy"), deliver_us=us(end + 5000))
+    s.handset(False, end + 9000)
+    rig = Rig().play(s, until_ms=end + 10000)
+    call = rig.only_call()
+    assert (call.answered_us, call.end_reason) == (None, "remote_tone")
+    assert len(rig.of(CallAnswerWithdrawn)) == 1 and rig.of(CallAnswerConfirmed) == []
+
+
+def test_a_key_begun_before_a_provisional_voice_is_never_a_digit():
+    """A key in the ringback gap reported after a voice that came later in it: the far
+    end had answered by the key (nobody keys into ringback), so it is a key, not a digit."""
+    s = LineScript()
+    end = _rung(s)
+    s.dsp(Speech(us(end + 1500), provisional=True), deliver_us=us(end + 2000))
+    s.dsp(DtmfDigit(us(end + 1300), "4", us(end + 1370)), deliver_us=us(end + 2100))
+    s.handset(False, end + 9000)
+    rig = Rig()
+    keys = []
+    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append(digit)
+    rig.play(s, until_ms=end + 10000)
+    call = rig.only_call()
+    assert (call.number, call.answered_us, keys) == ("01632960302", us(end + 1300), ["4"])
+    assert "answer_key" in call.notes and len(rig.of(CallAnswerConfirmed)) == 1
+
+
+def test_a_burst_cut_after_the_voice_dates_the_answer_at_the_cut():
+    s = LineScript()
+    end = _rung(s)
+    s.dsp(Speech(us(end + 1500), provisional=True), deliver_us=us(end + 2000))
+    s.dsp(RingbackStopped(us(end + 1400), cut=True), deliver_us=us(end + 2100))
+    s.handset(False, end + 9000)
+    rig = Rig().play(s, until_ms=end + 10000)
+    call = rig.only_call()
+    assert call.answered_us == us(end + 1400) and "answer_ringback_end" in call.notes
+    assert "answer_speech" not in call.notes and len(rig.of(CallAnswerConfirmed)) == 1
 
 
 def test_voice_before_any_digit_is_not_an_answer():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from firmware.dsp.answer import VoiceOnset
-from firmware.dsp.events import Speech
+from firmware.dsp.events import AnswerWithdrawn, RingbackStopped, Speech
 from telephony import generate as gen
 
 
@@ -77,11 +77,24 @@ def _dialled_then_ringback(ringback_ms, voice_at_ms, voice, seed=3):
     return line, ring_at
 
 
-def _line_events(signal):
+def _answer_events(signal):
+    """The line detector's answer events (Speech, AnswerWithdrawn, RingbackStopped), in order."""
     from support.dsp import run_dsp
 
     events, _stats = run_dsp(signal, block=160, off_hook=True)
-    return [e for e in events if type(e).__name__ in ("Speech", "RingbackStopped")]
+    return [e for e in events if type(e).__name__ in ("Speech", "AnswerWithdrawn", "RingbackStopped")]
+
+
+def _line_events(signal):
+    """The answer events left standing: a provisional Speech withdrawn later is gone."""
+    standing = []
+    for event in _answer_events(signal):
+        if isinstance(event, AnswerWithdrawn):
+            assert standing and standing[-1].provisional, standing  # only a provisional one
+            assert event.t_us > standing.pop().t_us
+        else:
+            standing.append(event)
+    return standing
 
 
 @pytest.mark.parametrize("gain_db", [0, 8])  # the voice at -18 dBm0, and loud: -10 (over -13 ringback)
@@ -100,10 +113,39 @@ def test_a_voice_in_the_long_gap_is_the_answer_when_ringback_does_not_come_back(
     """The far end answering with a voice early in the long gap: ringback stops there, and
     the answer is dated at the voice, not at the end of the last burst."""
     signal, ring_at = _dialled_then_ringback(1100, 1100, voice)  # answered 0.1 s into the gap
-    (event,) = _line_events(signal)
+    event, confirmed = _line_events(signal)
     first = np.flatnonzero(np.abs(voice) > 300)[0]  # the first audible sample
     t_s = event.t_us / 1e6 - (ring_at + 1100 * 8 + first) / 8000
     assert type(event).__name__ == "Speech" and -0.05 <= t_s <= 0.15, (event, t_s)
+    # reported at once, as a provisional answer; confirmed when the next burst is overdue
+    assert event.provisional and isinstance(confirmed, RingbackStopped) and not confirmed.cut
+    assert abs(confirmed.t_us - (ring_at * 125 + 1_000_000)) <= 32_000  # the last burst's end
+
+
+def test_a_voice_in_the_long_gap_is_a_provisional_answer_at_once(voice):
+    """A voice early in the long gap is reported at once, provisionally (within the voice
+    detector's quarter second and the 0.2 s it is run every while ringback goes on, not
+    the detector's 0.5 s block), and withdrawn at the start
+    of the next burst, which came on time: it was the caller's."""
+    from firmware.dsp.detector import LineDsp
+
+    signal, ring_at = _dialled_then_ringback(1300 + 3000 * 3, 1300, voice)
+    found = []  # (event, sample position fed when it was reported)
+    fed = [0]
+    dsp = LineDsp(on_event=lambda e: found.append((e, fed[0])), off_hook=True)
+    for start in range(0, len(signal), 160):
+        fed[0] = start + 160
+        dsp.feed(signal[start : start + 160], start * 125)
+    kinds = ("Speech", "AnswerWithdrawn", "RingbackStopped")
+    answers = [(e, at) for e, at in found if type(e).__name__ in kinds]
+    (speech, heard_at), (withdrawn, _at) = answers[:2]
+    onset_s = (ring_at + 1300 * 8 + np.flatnonzero(np.abs(voice) > 300)[0]) / 8000
+    assert isinstance(speech, Speech) and speech.provisional and abs(speech.t_us / 1e6 - onset_s) <= 0.1
+    # a quarter second of voice, the guard frames, and at most EARLY_VOICE_SAMPLES (0.2 s)
+    assert heard_at / 8000 - onset_s <= 0.25 + 0.05 + 0.2, heard_at / 8000 - onset_s
+    assert isinstance(withdrawn, AnswerWithdrawn)
+    assert abs(withdrawn.t_us / 1e6 - (ring_at / 8000 + 3.0)) <= 0.05  # the next cycle's first burst
+    assert dsp.stats["answer_withdrawn"] >= 1
 
 
 @pytest.fixture(scope="module")

@@ -58,6 +58,17 @@ def test_another_tone_after_ringback_is_not_an_answer(other):
     assert not [e for e, _at in watch(audio) if e[0] == "stopped"]
 
 
+@pytest.mark.parametrize("blip_ms", [64, 128])
+def test_a_voices_short_harmonic_at_one_ringback_frequency_is_not_another_tone(blip_ms):
+    """A far end's voice after answering in the long gap can hold a harmonic near 400 Hz
+    for a syllable: not another tone (those burst for 225 ms or more), so the ringback's
+    end is still reported - it had been lost, and with it the answer."""
+    blip = generate.sine([400], [-18], blip_ms)
+    audio = np.concatenate([silence(300), tone("ringback", 1500), silence(300, 1), blip, silence(4000, 2)])
+    end_ms, was_cut, _at = stopped(watch(audio))
+    assert abs(end_ms - 300 - 1000) <= 20 and not was_cut
+
+
 def test_talking_over_the_ringback_does_not_end_a_burst():
     rng = np.random.default_rng(3)
     talk = (rng.normal(0, 900, 6000 * 8)).astype(np.int16)  # about -25 dBm0 of noise-like voice
