@@ -39,7 +39,7 @@ from .alarmchecks import ConsentWatch, DateChecks, RetentionBacklog, check_last_
 from .alarminbox import AlarmInbox
 from .alarmlog import AlarmLog
 from .alarms import AlarmBoard
-from .bus import Alarm, EventBus, UpdateState
+from .bus import Alarm, CallAnswered, EventBus, UpdateState
 from .capture import Capture
 from .clock import RealClock, SimClock
 from .config import BoxConfig, frame_ms, load_config, open_sealed_rules
@@ -183,6 +183,7 @@ class Box:
             signals=signals,
             on_hook_change=self._hook_changed,
         )
+        self.bus.subscribe(CallAnswered, self._call_answered)
         # The ring is what an on-demand recording can reach back into.
         ring_s = max(8, config.policy.rules.on_demand.lookback_s + 2)
         self.capture = Capture(board, ring_seconds=ring_s, threaded=threaded)
@@ -631,6 +632,15 @@ class Box:
         dsp = self.dsp.get(line)
         if dsp is not None:
             dsp.set_off_hook(off_hook)
+
+    def _call_answered(self, event):
+        # The line's DSP stops looking for the answer (voice onsets, the ringback
+        # watch): the supervisor has no use for them once the call is answered, and on
+        # an inbound call they would run for the whole call (the supervisor tells the
+        # hook change first, so the DSP is off-hook by now).
+        dsp = self.dsp.get(event.line)
+        if dsp is not None:
+            dsp.answered()
 
     def start(self):
         """Start the box.

@@ -194,6 +194,24 @@ class LineDsp:
             self._ringback_seen, self._held_onset = False, None
             self._sound_end, self._quiet_reported = self._samples, False
 
+    def answered(self):
+        """Tell the detector the call on this off-hook line is answered (an inbound call
+        picked up, or an outbound call's answer found by any means).
+
+        The answer watch stops until the line next goes on-hook: no more voice onsets
+        (:class:`Speech`) and no ringback watch (:class:`RingbackStopped`, the ringback
+        :class:`Tone` from its first burst; the tone receiver still reports ringback).
+        Nothing else changes: digits, tones, quiet and sound are reported as before.
+        These two detectors cost more than the rest of the detector together, and on an
+        inbound call they would otherwise run for the whole call. On-hook (or with the
+        hook unknown) it does nothing.
+        """
+        if self._off_hook is not True:
+            return
+        # Audio fed but not yet processed is looked at without them: what they would
+        # find there is an answer, and the call is answered already.
+        self._voice, self._ringback, self._held_onset = None, None, None
+
     def feed(self, samples, t_us):
         """Process audio whose first sample was at clock time ``t_us`` (µs).
 
