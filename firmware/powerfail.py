@@ -4,10 +4,11 @@
 supply has gone, and how long the hold-up capacitor will keep the Pi running
 (the MCU's own figure, from its status register). It listens to the MCU's
 power-fail GPIO line where the HAT wires one; otherwise it polls the status
-register over I2C: every ``busy_poll_ms`` while calls or recordings are under
-way (audio in memory, and the calls' true end, are what a late warning would
-cost) and every ``idle_poll_ms`` otherwise (the call log and audit trail are
-synced as they are written, so an idle box has nothing to lose).
+register's flags over I2C (one byte; the whole status block, with the hold-up
+time, only once the warning is seen): every ``busy_poll_ms`` while calls or
+recordings are under way (audio in memory, and the calls' true end, are what a
+late warning would cost) and every ``idle_poll_ms`` otherwise (the call log and
+audit trail are synced as they are written, so an idle box has nothing to lose).
 
 After the warning it goes on reading the status register (every
 ``RESTORE_POLL_MS``) until the warning clears: a short dip that the capacitor
@@ -92,15 +93,16 @@ class PowerFailWatch:
         if self._closed:
             return
         try:
-            status = self.link.status()
+            # The status flags alone (one byte): the hold-up time is read at the warning.
+            failing = self.link.power_fail()
         except McuError as exc:
             # A bus glitch must not stop the box; the next poll tries again.
             log.error("power-fail poll: %s", exc)
         else:
-            if self.warned_us is None and status.power_fail:
-                self._warn(self.clock.now_us(), status.holdup_ms)
+            if self.warned_us is None and failing:
+                self._warn(self.clock.now_us(), None)
                 return
-            if self.warned_us is not None and not status.power_fail:
+            if self.warned_us is not None and not failing:
                 self.close()
                 if self.on_restored is not None:
                     self.on_restored(self.clock.now_us())

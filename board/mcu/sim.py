@@ -12,6 +12,7 @@ converter's cut-off, ``on_brownout`` is called: the Pi loses power.
 
 import math
 import os
+import time
 
 from . import fakes
 from .flash import declared_version, read_image
@@ -174,6 +175,8 @@ class SimMcu:
         self.loader = Loader(self.loader_mem, self.flash)
         self.report_version(firmware_version)
         self.bus = SimI2cBus(self)
+        self.cpu_s = 0.0  # CPU time the MCU's firmware took here, once metered (meter_cpu)
+        self._cpu_clock = None
         self.tick()
 
     def report_version(self, version):
@@ -199,9 +202,23 @@ class SimMcu:
         """How long the capacitor keeps the Pi running after a cut."""
         return self.power.holdup_ms(SUPPLY_MV) * 1000
 
+    def meter_cpu(self, cpu_clock=time.process_time):
+        """Add up in :attr:`cpu_s` the CPU time (seconds of ``cpu_clock()``) the MCU's own
+        firmware takes from now on.
+
+        On the HAT that code runs on the MCU, not on the Pi; here it runs in the Pi's
+        process, inside the Pi's I2C reads and writes. ``make bench`` counts it as the
+        simulator's, not the box firmware's (docs/bench.md).
+        """
+        self._cpu_clock = cpu_clock
+
     def tick(self):
+        meter = self._cpu_clock
+        t0_s = meter() if meter is not None else 0.0
         self.supervisor.tick(self.now_ms())
         self.loader.tick()
+        if meter is not None:
+            self.cpu_s += meter() - t0_s
 
     def cut_power(self):
         """The supply goes: the firmware warns ``fail_ms`` later; the Pi dies at hold-up's end."""
