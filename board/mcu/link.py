@@ -124,7 +124,13 @@ class McuLink:
 
         :raises McuError: the MCU does not answer
         """
-        return bool(self._read(regmap.STATUS, 1)[0] & regmap.ST_POWER_FAIL)
+        try:
+            flags = self.bus.read_byte_data(self.address, regmap.STATUS)
+        except OSError as exc:
+            raise McuError(
+                "the supervisor MCU at I2C address 0x%02x did not answer: %s" % (self.address, exc)
+            ) from exc
+        return bool(flags & regmap.ST_POWER_FAIL)
 
     def arm_watchdog(self, timeout_s):
         """Have the MCU reset the Pi when no kick comes for ``timeout_s`` (1..255; 0 disarms)."""

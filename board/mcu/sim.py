@@ -23,6 +23,7 @@ from .lkmcu.power import PowerWatch
 from .lkmcu.vault import Vault
 
 SUPPLY_MV = 5100
+METER_EVERY = 8  # SimMcu.meter_cpu: one tick in this many timed
 
 
 class SimI2cBus:
@@ -47,6 +48,11 @@ class SimI2cBus:
         mem = self._memory(address)
         self.mcu.tick()
         return list(mem[register : register + length])
+
+    def read_byte_data(self, address, register):
+        mem = self._memory(address)
+        self.mcu.tick()
+        return mem[register]
 
     def write_i2c_block_data(self, address, register, data):
         mem = self._memory(address)
@@ -177,6 +183,8 @@ class SimMcu:
         self.bus = SimI2cBus(self)
         self.cpu_s = 0.0  # CPU time the MCU's firmware took here, once metered (meter_cpu)
         self._cpu_clock = None
+        self._meter_every = METER_EVERY
+        self._ticks = 0
         self.tick()
 
     def report_version(self, version):
@@ -202,23 +210,31 @@ class SimMcu:
         """How long the capacitor keeps the Pi running after a cut."""
         return self.power.holdup_ms(SUPPLY_MV) * 1000
 
-    def meter_cpu(self, cpu_clock=time.process_time):
-        """Add up in :attr:`cpu_s` the CPU time (seconds of ``cpu_clock()``) the MCU's own
-        firmware takes from now on.
+    def meter_cpu(self, cpu_clock=time.process_time, every=METER_EVERY):
+        """From now on, add up in :attr:`cpu_s` the CPU time (seconds of ``cpu_clock()``)
+        the MCU's own firmware takes: one tick in ``every`` is timed and counts ``every``
+        times (reading a CPU clock costs about a tick's time; the ticks are alike).
 
         On the HAT that code runs on the MCU, not on the Pi; here it runs in the Pi's
         process, inside the Pi's I2C reads and writes. ``make bench`` counts it as the
         simulator's, not the box firmware's (docs/bench.md).
         """
         self._cpu_clock = cpu_clock
+        self._meter_every = every
+        self._ticks = 0
 
     def tick(self):
         meter = self._cpu_clock
-        t0_s = meter() if meter is not None else 0.0
+        if meter is not None:
+            self._ticks += 1
+            if self._ticks % self._meter_every == 0:
+                t0_s = meter()
+                self.supervisor.tick(self.now_ms())
+                self.loader.tick()
+                self.cpu_s += (meter() - t0_s) * self._meter_every
+                return
         self.supervisor.tick(self.now_ms())
         self.loader.tick()
-        if meter is not None:
-            self.cpu_s += meter() - t0_s
 
     def cut_power(self):
         """The supply goes: the firmware warns ``fail_ms`` later; the Pi dies at hold-up's end."""
