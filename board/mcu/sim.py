@@ -12,7 +12,6 @@ converter's cut-off, ``on_brownout`` is called: the Pi loses power.
 
 import math
 import os
-import time
 
 from . import fakes
 from .flash import declared_version, read_image
@@ -23,7 +22,6 @@ from .lkmcu.power import PowerWatch
 from .lkmcu.vault import Vault
 
 SUPPLY_MV = 5100
-METER_EVERY = 8  # SimMcu.meter_cpu: one tick in this many timed
 
 
 class SimI2cBus:
@@ -181,10 +179,9 @@ class SimMcu:
         self.loader = Loader(self.loader_mem, self.flash)
         self.report_version(firmware_version)
         self.bus = SimI2cBus(self)
-        self.cpu_s = 0.0  # CPU time the MCU's firmware took here, once metered (meter_cpu)
-        self._cpu_clock = None
-        self._meter_every = METER_EVERY
-        self._ticks = 0
+        # Ticks run so far: the MCU's firmware runs inside the Pi's process here, and
+        # make bench counts its CPU time as the simulator's (docs/bench.md).
+        self.ticks = 0
         self.tick()
 
     def report_version(self, version):
@@ -210,29 +207,10 @@ class SimMcu:
         """How long the capacitor keeps the Pi running after a cut."""
         return self.power.holdup_ms(SUPPLY_MV) * 1000
 
-    def meter_cpu(self, cpu_clock=time.process_time, every=METER_EVERY):
-        """From now on, add up in :attr:`cpu_s` the CPU time (seconds of ``cpu_clock()``)
-        the MCU's own firmware takes: one tick in ``every`` is timed and counts ``every``
-        times (reading a CPU clock costs about a tick's time; the ticks are alike).
-
-        On the HAT that code runs on the MCU, not on the Pi; here it runs in the Pi's
-        process, inside the Pi's I2C reads and writes. ``make bench`` counts it as the
-        simulator's, not the box firmware's (docs/bench.md).
-        """
-        self._cpu_clock = cpu_clock
-        self._meter_every = every
-        self._ticks = 0
-
     def tick(self):
-        meter = self._cpu_clock
-        if meter is not None:
-            self._ticks += 1
-            if self._ticks % self._meter_every == 0:
-                t0_s = meter()
-                self.supervisor.tick(self.now_ms())
-                self.loader.tick()
-                self.cpu_s += (meter() - t0_s) * self._meter_every
-                return
+        """Run one tick of the MCU's firmware now (on the HAT it ticks every millisecond;
+        here whenever the Pi talks to it and whenever the supply changes)."""
+        self.ticks += 1
         self.supervisor.tick(self.now_ms())
         self.loader.tick()
 
