@@ -154,6 +154,7 @@ class LineDsp:
         self._voice, self._voice_origin, self._dialled = VoiceOnset(), 0, 0
         self._ringback, self._ringback_origin, self._ringback_seen = self._ringback_watch(), 0, False
         self._held_onset = None  # a voice onset heard while ringback goes on: maybe the caller's
+        self._stop_answer_watch = False  # answered() was called: drop the watch (feed's thread)
         self._block = max(1, block_ms * SAMPLE_RATE // 1000)
         self._buffer = np.empty(self._block, dtype=np.int16)  # fed but not yet processed
         self._fill = 0
@@ -193,6 +194,7 @@ class LineDsp:
             self._ringback, self._ringback_origin = self._ringback_watch(), self._samples
             self._ringback_seen, self._held_onset = False, None
             self._sound_end, self._quiet_reported = self._samples, False
+            self._stop_answer_watch = False
 
     def answered(self):
         """Tell the detector the call on this off-hook line is answered (an inbound call
@@ -208,9 +210,17 @@ class LineDsp:
         """
         if self._off_hook is not True:
             return
-        # Audio fed but not yet processed is looked at without them: what they would
-        # find there is an answer, and the call is answered already.
-        self._voice, self._ringback, self._held_onset = None, None, None
+        # Only a flag here: on a real box this comes from the supervisor's thread while
+        # feed() runs on the capture reader's, which drops the watch at its next step.
+        # Audio fed but not yet processed is looked at without it: what it would find
+        # there is an answer, and the call is answered already.
+        self._stop_answer_watch = True
+
+    def _drop_answer_watch(self):
+        """Stop the answer watch if :meth:`answered` asked for it (from feed's thread)."""
+        if self._stop_answer_watch:
+            self._stop_answer_watch = False
+            self._voice, self._ringback, self._held_onset = None, None, None
 
     def feed(self, samples, t_us):
         """Process audio whose first sample was at clock time ``t_us`` (µs).
@@ -245,6 +255,7 @@ class LineDsp:
     def _early_dtmf(self):
         """Run the DTMF receiver (and the ringback watch) on what the block holds so far and
         report what they found now."""
+        self._drop_answer_watch()
         x = self._buffer[self._dtmf_fed : self._fill].copy()
         self._dtmf_fed = self._fill
         events = []
@@ -274,6 +285,7 @@ class LineDsp:
             self._process_block(x)
 
     def _process_block(self, x):
+        self._drop_answer_watch()
         events = []
         early, self._dtmf_fed = self._dtmf_fed, 0
         if self._off_hook is True and self._ringback is not None:
