@@ -618,6 +618,9 @@ class Box:
                 line, self._dsp_event(line), country=country, tone_countries=tuple(self.config.tone_countries)
             )
             new.set_off_hook(self.supervisor.is_off_hook(line))
+            call = self.supervisor.live_call(line)
+            if call is not None and call.answered_us is not None:
+                new.answered()  # as the old one was told (see _call_answered)
             consumers = self.capture.lines[line].consumers
             consumers[consumers.index(dsp.feed)] = new.feed
             self.dsp[line] = new
