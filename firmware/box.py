@@ -39,7 +39,7 @@ from .alarmchecks import ConsentWatch, DateChecks, RetentionBacklog, check_last_
 from .alarminbox import AlarmInbox
 from .alarmlog import AlarmLog
 from .alarms import AlarmBoard
-from .bus import Alarm, EventBus, UpdateState
+from .bus import Alarm, CallAnswerConfirmed, CallAnswered, EventBus, UpdateState
 from .capture import Capture
 from .clock import RealClock, SimClock
 from .config import BoxConfig, frame_ms, load_config, open_sealed_rules
@@ -191,6 +191,8 @@ class Box:
             signals=signals,
             on_hook_change=self._hook_changed,
         )
+        self.bus.subscribe(CallAnswered, self._call_answered)
+        self.bus.subscribe(CallAnswerConfirmed, self._call_answered)
         # The ring is what an on-demand recording can reach back into.
         ring_s = max(8, config.policy.rules.on_demand.lookback_s + 2)
         self.capture = Capture(board, ring_seconds=ring_s, threaded=threaded)
@@ -646,6 +648,8 @@ class Box:
                 line, self._dsp_event(line), country=country, tone_countries=tuple(self.config.tone_countries)
             )
             new.set_off_hook(self.supervisor.is_off_hook(line))
+            if self.supervisor.answer_stands(line):
+                new.answered()  # as the old one was told (see _call_answered)
             consumers = self.capture.lines[line].consumers
             consumers[consumers.index(dsp.feed)] = new.feed
             self.dsp[line] = new
@@ -660,6 +664,18 @@ class Box:
         dsp = self.dsp.get(line)
         if dsp is not None:
             dsp.set_off_hook(off_hook)
+
+    def _call_answered(self, event):
+        # The line's DSP stops looking for the answer (voice onsets, the ringback
+        # watch): the supervisor has no use for them once the call is answered, and on
+        # an inbound call they would run for the whole call (the supervisor tells the
+        # hook change first, so the DSP is off-hook by now). Not at a provisional answer
+        # (a voice in ringback, maybe the caller's): the watch decides whether it stands.
+        if getattr(event, "provisional", False):
+            return
+        dsp = self.dsp.get(event.line)
+        if dsp is not None:
+            dsp.answered()
 
     def start(self):
         """Start the box.

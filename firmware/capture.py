@@ -66,10 +66,14 @@ class LineAudio:
             pos = ring.read_pos
             n = ring.available
             # Do not read across an anchor: the two sides are not contiguous in time.
-            for a_pos, _ in self._anchors:
-                if pos < a_pos < pos + n:
-                    n = a_pos - pos
+            # Newest first, stopping at the first one already read past: the anchors are
+            # in order, and all but the newest few are behind the reader (this runs for
+            # every line at every capture period).
+            for a_pos, _ in reversed(self._anchors):
+                if a_pos <= pos:
                     break
+                if a_pos < pos + n:
+                    n = a_pos - pos  # the nearest one ahead ends the run
             data = ring.read(n)
             if not data:
                 continue

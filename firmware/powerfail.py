@@ -4,10 +4,13 @@
 supply has gone, and how long the hold-up capacitor will keep the Pi running
 (the MCU's own figure, from its status register). It listens to the MCU's
 power-fail GPIO line where the HAT wires one; otherwise it polls the status
-register over I2C: every ``busy_poll_ms`` while calls or recordings are under
-way (audio in memory, and the calls' true end, are what a late warning would
-cost) and every ``idle_poll_ms`` otherwise (the call log and audit trail are
-synced as they are written, so an idle box has nothing to lose).
+register's flags over I2C (one byte; the whole status block, with the hold-up
+time, only once the warning is seen): every ``busy_poll_ms`` while calls or
+recordings are under way (audio in memory, and the calls' true end, are what a
+late warning would cost) and every ``idle_poll_ms`` otherwise (the call log and
+audit trail are synced as they are written, so an idle box has nothing to lose).
+Whether the box is busy is asked once per ``idle_poll_ms`` while it is, so the
+busy rate can last that much past the last call (more polls, never fewer).
 
 After the warning it goes on reading the status register (every
 ``RESTORE_POLL_MS``) until the warning clears: a short dip that the capacitor
@@ -54,6 +57,11 @@ class PowerFailWatch:
         self.on_restored = on_restored
         self.busy_poll_us = busy_poll_ms * 1000
         self.idle_poll_us = idle_poll_ms * 1000
+        # While busy, busy() is asked once per idle interval, not at every poll: a box
+        # that has gone idle goes on at the busy rate for up to that long (more polls,
+        # never fewer), and an idle box is asked at every (idle) poll as before.
+        self._busy_recheck = max(1, self.idle_poll_us // self.busy_poll_us)
+        self._busy_polls_left = 0
         self.warned_us = None
         self._timer = None
         self._closed = False
@@ -83,8 +91,14 @@ class PowerFailWatch:
             return
         if self.warned_us is not None:
             delay = RESTORE_POLL_MS * 1000
+        elif self._busy_polls_left > 0:
+            self._busy_polls_left -= 1
+            delay = self.busy_poll_us
+        elif self.busy():
+            self._busy_polls_left = self._busy_recheck - 1
+            delay = self.busy_poll_us
         else:
-            delay = self.busy_poll_us if self.busy() else self.idle_poll_us
+            delay = self.idle_poll_us
         self._timer = self.clock.call_later(delay, self._poll)
 
     def _poll(self):
@@ -92,15 +106,16 @@ class PowerFailWatch:
         if self._closed:
             return
         try:
-            status = self.link.status()
+            # The status flags alone (one byte): the hold-up time is read at the warning.
+            failing = self.link.power_fail()
         except McuError as exc:
             # A bus glitch must not stop the box; the next poll tries again.
             log.error("power-fail poll: %s", exc)
         else:
-            if self.warned_us is None and status.power_fail:
-                self._warn(self.clock.now_us(), status.holdup_ms)
+            if self.warned_us is None and failing:
+                self._warn(self.clock.now_us(), None)
                 return
-            if self.warned_us is not None and not status.power_fail:
+            if self.warned_us is not None and not failing:
                 self.close()
                 if self.on_restored is not None:
                     self.on_restored(self.clock.now_us())

@@ -115,6 +115,23 @@ class McuLink:
             pi_resets=mem[resets],
         )
 
+    def power_fail(self):
+        """Whether the MCU's power-fail warning is up: the ``STATUS`` flags alone.
+
+        The power-fail poll's read, every 20 ms during calls on a HAT without the warning
+        line: one byte on the bus and no :class:`McuStatus` to build, where
+        :meth:`status` reads the whole status block (nine bytes).
+
+        :raises McuError: the MCU does not answer
+        """
+        try:
+            flags = self.bus.read_byte_data(self.address, regmap.STATUS)
+        except OSError as exc:
+            raise McuError(
+                "the supervisor MCU at I2C address 0x%02x did not answer: %s" % (self.address, exc)
+            ) from exc
+        return bool(flags & regmap.ST_POWER_FAIL)
+
     def arm_watchdog(self, timeout_s):
         """Have the MCU reset the Pi when no kick comes for ``timeout_s`` (1..255; 0 disarms)."""
         if not 0 <= timeout_s <= 255:

@@ -47,6 +47,11 @@ class SimI2cBus:
         self.mcu.tick()
         return list(mem[register : register + length])
 
+    def read_byte_data(self, address, register):
+        mem = self._memory(address)
+        self.mcu.tick()
+        return mem[register]
+
     def write_i2c_block_data(self, address, register, data):
         mem = self._memory(address)
         mem[register : register + len(data)] = bytes(data)
@@ -174,6 +179,9 @@ class SimMcu:
         self.loader = Loader(self.loader_mem, self.flash)
         self.report_version(firmware_version)
         self.bus = SimI2cBus(self)
+        # Ticks run so far: the MCU's firmware runs inside the Pi's process here, and
+        # make bench counts its CPU time as the simulator's (docs/bench.md).
+        self.ticks = 0
         self.tick()
 
     def report_version(self, version):
@@ -200,6 +208,9 @@ class SimMcu:
         return self.power.holdup_ms(SUPPLY_MV) * 1000
 
     def tick(self):
+        """Run one tick of the MCU's firmware now (on the HAT it ticks every millisecond;
+        here whenever the Pi talks to it and whenever the supply changes)."""
+        self.ticks += 1
         self.supervisor.tick(self.now_ms())
         self.loader.tick()
 

@@ -342,6 +342,13 @@ class Supervisor:
         with self._lock:
             return self._line(line).call
 
+    def answer_stands(self, line):
+        """Whether the line's call is answered for good: an answer that is not a
+        provisional one (a voice in ringback that may still be withdrawn)."""
+        with self._lock:
+            state = self._line(line)
+            return state.call is not None and state.call.answered_us is not None and not state.provisional
+
     def any_live_call(self):
         """Whether a call is in progress on any line (one lock, for the power-fail poll)."""
         with self._lock:

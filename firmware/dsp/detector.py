@@ -164,6 +164,7 @@ class LineDsp:
         self._ringback, self._ringback_origin, self._ringback_seen = self._ringback_watch(), 0, False
         self._held_onset = None  # a voice onset heard while ringback goes on: maybe the caller's
         self._held_reported = False  # ... already reported as a provisional answer
+        self._stop_answer_watch = False  # answered() was called: drop the watch (feed's thread)
         self._block = max(1, block_ms * SAMPLE_RATE // 1000)
         self._buffer = np.empty(self._block, dtype=np.int16)  # fed but not yet processed
         self._fill = 0
@@ -203,6 +204,33 @@ class LineDsp:
             self._ringback, self._ringback_origin = self._ringback_watch(), self._samples
             self._ringback_seen, self._held_onset, self._held_reported = False, None, False
             self._sound_end, self._quiet_reported = self._samples, False
+            self._stop_answer_watch = False
+
+    def answered(self):
+        """Tell the detector the call on this off-hook line is answered (an inbound call
+        picked up, or an outbound call's answer found by any means).
+
+        The answer watch stops until the line next goes on-hook: no more voice onsets
+        (:class:`Speech`) and no ringback watch (:class:`RingbackStopped`, the ringback
+        :class:`Tone` from its first burst; the tone receiver still reports ringback).
+        Nothing else changes: digits, tones, quiet and sound are reported as before.
+        These two detectors cost more than the rest of the detector together, and on an
+        inbound call they would otherwise run for the whole call. On-hook (or with the
+        hook unknown) it does nothing.
+        """
+        if self._off_hook is not True:
+            return
+        # Only a flag here: on a real box this comes from the supervisor's thread while
+        # feed() runs on the capture reader's, which drops the watch at its next step.
+        # Audio fed but not yet processed is looked at without it: what it would find
+        # there is an answer, and the call is answered already.
+        self._stop_answer_watch = True
+
+    def _drop_answer_watch(self):
+        """Stop the answer watch if :meth:`answered` asked for it (from feed's thread)."""
+        if self._stop_answer_watch:
+            self._stop_answer_watch = False
+            self._voice, self._ringback, self._held_onset = None, None, None
 
     def feed(self, samples, t_us):
         """Process audio whose first sample was at clock time ``t_us`` (µs).
@@ -238,6 +266,7 @@ class LineDsp:
         """Run the DTMF receiver (and the ringback watch) on what the block holds so far and
         report what they found now. While the far end is rung the voice-onset detector runs
         here too: a voice in a ringback gap is a provisional answer, reported at once."""
+        self._drop_answer_watch()
         x = self._buffer[self._dtmf_fed : self._fill].copy()
         self._dtmf_fed = self._fill
         events = []
@@ -277,6 +306,7 @@ class LineDsp:
             self._process_block(x)
 
     def _process_block(self, x):
+        self._drop_answer_watch()
         events = []
         early, self._dtmf_fed = self._dtmf_fed, 0
         if self._off_hook is True and self._ringback is not None:

@@ -179,11 +179,13 @@ class FskReceiver:
         # Gate (on the raw signal) 6 dB below the cutoff: mean square per sample.
         self._gate_ms = (DBM0_RMS * 10.0 ** ((cutoff_dbm0 - 6.0) / 20.0)) ** 2
         self._since_loud = self.HANGOVER_BLOCKS + 1  # blocks since the last loud one
+        self._skipping = False  # the last call was skip(): nothing held, nothing to reset
         self.samples = 0  # input samples processed (whole blocks)
         self.active_samples = 0  # how much audio reached the demodulator
 
     def feed(self, samples):
         """Process int16 samples; return the new :class:`Assembler` results."""
+        self._skipping = False
         hist = len(self._fir) - 1
         x = samples.astype(np.float32)
         raw = np.concatenate((self._raw, x))
@@ -262,6 +264,10 @@ class FskReceiver:
         Returns the errors still held back (as :meth:`flush`)."""
         if n <= 0:
             return []
+        if self._skipping:  # off-hook for a while: the last skip left nothing to do
+            self.samples += n
+            return []
+        self._skipping = True
         held = self.flush()
         hist = len(self._fir) - 1
         self.samples += len(self._raw) - hist + n

@@ -29,6 +29,16 @@ spandsp counts any block above -42 dBm0 as "something", so line noise in the
 silent parts of a cadence would break it up.  Blocks quieter than
 ``SQUELCH_DBM0`` (-36 dBm0) are therefore passed to spandsp as silence, so
 tones quieter than that are not recognised.
+
+Most of a line's life is such silence (an idle line, the pauses of a call), and
+once a silence has lasted longer than any element of any tone can last or needs,
+spandsp does nothing with more of it but count it: each tone's cadence test
+gives the same answer for any longer silence, so no tone can start or end. From
+then on (``SKIP_MARGIN_BLOCKS`` after that length) silent blocks are not passed
+to spandsp but counted here, and added to the silence's length when spandsp
+reports it (the next segment it reports is that silence). The tones found, and
+their positions, are the same; the receiver's cost on a silent line is the
+squelch's.
 """
 
 import weakref
@@ -62,6 +72,10 @@ HISTORY = 4 * 8000  # samples of recent audio kept for the checks (US ringback: 
 TONAL_FRACTION = 0.5  # share of a segment's energy that must be at the tone's frequencies
 EDGE_MS = 24  # trimmed from each end of a segment before checking it
 SQUELCH_DBM0 = -36.0
+BLOCK_MS = BLOCK_SAMPLES // SAMPLES_PER_MS  # 16
+# Silent blocks given to spandsp, beyond the longest tone element, before the rest of a
+# silence is counted instead (spandsp takes two blocks to settle on a new segment).
+SKIP_MARGIN_BLOCKS = 4
 
 
 def tonal_fraction(samples, freqs_hz, frame=BLOCK_SAMPLES):
@@ -142,6 +156,10 @@ class ToneReceiver:
         self._recent = AudioHistory(HISTORY)
         self._rest = np.zeros(0, dtype=np.int16)  # last partial block, not yet given to spandsp
         self._squelch = BLOCK_SAMPLES * (DBM0_RMS * 10.0 ** (SQUELCH_DBM0 / 20.0)) ** 2
+        longest_ms = max(max(lo, hi) for _name, elements in self._tones for _f1, _f2, lo, hi in elements)
+        self._skip_after = -(-longest_ms // BLOCK_MS) + SKIP_MARGIN_BLOCKS  # silent blocks
+        self._silent_run = 0  # squelched blocks in a row so far (given to spandsp or counted)
+        self._skipped_ms = 0  # silence counted here, not yet in a segment spandsp reported
 
     def feed(self, samples):
         """Process int16 samples; return a list of ``(name, start_sample)``."""
@@ -155,18 +173,31 @@ class ToneReceiver:
                 blocks = pending[:whole].reshape(-1, BLOCK_SAMPLES)
                 power = np.einsum("ij,ij->i", blocks, blocks, dtype=np.float64)
                 quiet = power < self._squelch
-                if quiet.any():
-                    blocks = blocks.copy()
-                    blocks[quiet] = 0
-                elif not blocks.flags.c_contiguous:
-                    blocks = np.ascontiguousarray(blocks)
-                self._sd.lib.super_tone_rx(self._state, self._sd.int16_ptr(blocks), whole)
+                if self._silent_run >= self._skip_after and quiet.all():
+                    # A long silence going on: spandsp would only count it (module docstring).
+                    self._skipped_ms += len(blocks) * BLOCK_MS
+                    self._silent_run += len(blocks)
+                else:
+                    self._run_spandsp(blocks, quiet)
                 self.samples += whole
         if self._error is not None:
             error, self._error = self._error, None
             raise error
         found, self._found = self._found, []
         return [(name, start) for name, start, check in found if self._check(name, start, *check)]
+
+    def _run_spandsp(self, blocks, quiet):
+        """Give spandsp whole blocks, the ``quiet`` ones (squelched) as silence."""
+        if quiet.any():
+            blocks = blocks.copy()
+            blocks[quiet] = 0
+            loud = np.flatnonzero(~quiet)
+            self._silent_run = len(quiet) - 1 - int(loud[-1]) if len(loud) else self._silent_run + len(quiet)
+        else:
+            self._silent_run = 0
+            if not blocks.flags.c_contiguous:
+                blocks = np.ascontiguousarray(blocks)
+        self._sd.lib.super_tone_rx(self._state, self._sd.int16_ptr(blocks), blocks.size)
 
     def _audio(self, start, end):
         return self._recent.get(start, end)
@@ -190,6 +221,10 @@ class ToneReceiver:
         return p_before * 10 ** (ALERT_QUIET_DB / 10) <= p_during
 
     def _on_segment(self, _user, _f1, _f2, duration_ms):
+        # The silence counted and not given to spandsp belongs to this segment (the first
+        # one spandsp reports after it, which is that silence).
+        duration_ms += self._skipped_ms
+        self._skipped_ms = 0
         starts = self._segment_starts
         starts.append(starts[-1] + duration_ms)
         if len(starts) > 12:

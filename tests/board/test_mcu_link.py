@@ -55,9 +55,12 @@ def test_power_cut_warns_within_fail_ms_then_brownout_at_holdup_end(clock):
     link = McuLink(mcu.bus)
     link.open()
     clock.run_until(10_000_000)
-    assert not link.status().power_fail
+    assert not link.status().power_fail and not link.power_fail()
     mcu.cut_power()
+    clock.run_until(10_001_000)
+    assert not link.power_fail()  # the warning comes fail_ms (2 ms) after the cut
     clock.run_until(10_005_000)
+    assert link.power_fail()
     status = link.status()
     assert status.power_fail and status.holdup_present
     assert events == [("fail", True, 10_003_000)]

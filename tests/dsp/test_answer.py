@@ -166,3 +166,50 @@ def test_a_burst_under_loud_talk_is_still_ringback(loud_talk, voice_at_ms):
     ringback_ms = voice_at_ms + len(loud_talk) // 8 + 3000 * 3
     signal, _ring_at = _dialled_then_ringback(ringback_ms, voice_at_ms, loud_talk, seed=voice_at_ms)
     assert _line_events(signal[: -4 * 8000]) == []
+
+
+def _feed(dsp, signal, block=960):
+    for start in range(0, len(signal), block):
+        dsp.feed(signal[start : start + block], start * 125)
+    dsp.flush()
+
+
+def test_once_told_the_call_is_answered_the_line_dsp_stops_the_answer_watch(voice):
+    """After ``answered()`` the voice onsets and the ringback watch stop (the box tells it
+    at the supervisor's CallAnswered), and everything else is reported as before; the
+    next time the line goes off-hook the answer watch runs again."""
+    from firmware.dsp.detector import LineDsp
+
+    signal, _ring_at = _dialled_then_ringback(1100, 1100, voice)
+    signal = gen.concat(signal, gen.silence(2500), gen.dtmf("5", on_ms=70, off_ms=80), gen.silence(3000))
+    kinds = lambda events: [type(e).__name__ for e in events]  # noqa: E731
+
+    events = []
+    dsp = LineDsp(on_event=events.append, off_hook=True)
+    _feed(dsp, signal)
+    assert {"Speech", "Tone", "DtmfDigit", "Quiet", "Sound"} <= set(kinds(events))
+    told = []
+    dsp = LineDsp(on_event=told.append, off_hook=True)
+    dsp.answered()
+    _feed(dsp, signal)
+    expected = [e for e in events if type(e).__name__ not in ("Speech", "RingbackStopped", "Tone")]
+    assert [e for e in told if type(e).__name__ != "Tone"] == expected
+    assert "Speech" not in kinds(told) and "RingbackStopped" not in kinds(told)
+
+    dsp.set_off_hook(False)
+    dsp.set_off_hook(True)
+    again = []
+    dsp.on_event = again.append
+    _feed(dsp, signal)
+    assert "Speech" in kinds(again)
+
+
+def test_answered_on_hook_changes_nothing(voice):
+    from firmware.dsp.detector import LineDsp
+
+    events = []
+    dsp = LineDsp(on_event=events.append, off_hook=False)
+    dsp.answered()  # on-hook: no call to be answered
+    dsp.set_off_hook(True)
+    _feed(dsp, gen.concat(gen.silence(500), voice))
+    assert "Speech" in [type(e).__name__ for e in events]

@@ -302,3 +302,22 @@ def test_dtmf_caller_id_ignored_when_standard_is_fsk_only(detect, pad):
 def test_standard_override_picks_bell202_in_the_uk(detect, pad):
     events = detect(pad(gen.caller_id("bell202", **FIELDS)), country="uk", standard="bell202")
     assert [e.standard for e in events] == ["bell202"]
+
+
+def test_a_caller_id_after_an_off_hook_spell_is_dated_the_same_however_often_fsk_skipped():
+    """Off-hook, the FSK receiver is only told how much audio passed (skip); after the
+    first skip the next ones only count. Back on-hook, a message is dated where it is."""
+    from firmware.dsp.fsk import FskReceiver
+
+    message = gen.caller_id("v23", number="01632960123")
+    signal = gen.concat(gen.silence(200), message, gen.silence(300))
+    found = []
+    for skips in ([8000 * 30], [800] * 300, [4000, 0, 4000, 216000, 16000]):
+        fsk = FskReceiver("v23")
+        fsk.feed(gen.white_noise(4000, -60, seed=1))
+        for n in skips:
+            assert fsk.skip(n) == []
+        got = [r for start in range(0, len(signal), 800) for r in fsk.feed(signal[start : start + 800])]
+        found.append([(kind, start, end) for kind, _value, start, end in got + fsk.flush()])
+    assert found[0] and found[0][0][0] == "message"
+    assert found[1] == found[0] and found[2] == found[0]

@@ -96,3 +96,38 @@ def test_speech_band_noise_alone_gives_no_tones(detect):
     # Loud noise off-hook is not tonal: the voice-onset detector may call it voice.
     assert [e for e in detect(signal, off_hook=True) if type(e).__name__ != "Speech"] == []
     assert detect(signal, country="us", off_hook=False) == []
+
+
+@pytest.mark.parametrize("country", ["uk", "us"])
+@pytest.mark.parametrize("block", [128, 960, 4000])
+def test_long_silences_counted_not_analysed_change_nothing(country, block):
+    """Past the longest tone element, silent blocks are counted instead of given to spandsp:
+    every tone (call progress and alert), and where it started, is as it is with all of
+    them given to spandsp; the silences are long enough that most of them is counted."""
+    from firmware.dsp import tones as tones_module
+
+    names = UK if country == "uk" else US
+    parts = [gen.white_noise(8000 * 7, -65, seed=5)]
+    for i, name in enumerate(names + ["busy", "ringback"]):
+        parts.append(gen.call_progress(name, country, 2500 + 900 * i))
+        parts.append(gen.white_noise(8000 * (3 + 2 * i) + 37 * i, -65, seed=i))
+        parts.append(gen.concat(gen.alert_tone(), gen.white_noise(4000 + 128 * i, -65, seed=9 + i)))
+    signal = gen.concat(*parts)
+
+    counted_ms = []
+
+    def found(receiver):
+        out = []
+        for start in range(0, len(signal), block):
+            out += receiver.feed(signal[start : start + block])
+            counted_ms.append(receiver._skipped_ms)
+        return out, receiver.samples, receiver._segment_starts[-1]
+
+    skipping = tones_module.ToneReceiver(country)
+    given = tones_module.ToneReceiver(country)
+    given._skip_after = len(signal)  # never: every block goes to spandsp
+    expected = found(given)
+    assert max(counted_ms) == 0
+    assert found(skipping) == expected
+    assert max(counted_ms) > 1000  # seconds of silence were counted, not analysed
+    assert len(expected[0]) >= len(names) + 2

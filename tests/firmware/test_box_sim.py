@@ -335,3 +335,12 @@ def test_replay_plays_the_scenario_again_later(tmp_path, synth):
             # differently in each round): a few ms.
             for x, y in zip(a[2:], b[2:], strict=False):
                 assert abs(y - x - k * period_us) <= 5_000
+
+
+def test_an_answered_calls_line_dsp_stops_looking_for_the_answer(uk_run):
+    """The box tells a line's DSP when its call is answered: line 1's inbound caller talks,
+    yet no voice onset is reported (looking for one would cost more than the rest of the
+    DSP, for the whole call), while its quiet and sound still are."""
+    _, _, _, _, box = uk_run
+    stats = box.dsp[1].stats
+    assert stats["Speech"] == 0 and stats["Sound"] + stats["Quiet"] > 0, stats

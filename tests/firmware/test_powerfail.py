@@ -84,3 +84,26 @@ def test_closed_it_polls_no_more():
     mcu.cut_power()
     clock.run_until(2_000_000)
     assert events == []
+
+
+def test_a_busy_box_polls_every_20_ms_and_slows_down_within_a_second_of_going_idle():
+    clock = SimClock()
+    mcu = SimMcu(clock, farads=2.5, load_mw=4000, min_mv=2500)
+    link = McuLink(mcu.bus)
+    link.open()
+    reads, asked, busy = [], [], [True]
+    power_fail = link.power_fail
+    link.power_fail = lambda: reads.append(clock.now_us()) or power_fail()
+    PowerFailWatch(
+        link, NoGpioBoard(), clock, lambda t_us, holdup_ms: None, busy=lambda: asked.append(1) or busy[0]
+    )
+    clock.run_until(3_000_000)
+    gaps = {b - a for a, b in zip(reads, reads[1:], strict=False)}
+    assert gaps == {BUSY_POLL_MS * 1000} and len(reads) == 3_000 // BUSY_POLL_MS
+    assert len(asked) <= 4  # once a second while busy, not at every poll
+    busy[0] = False
+    n = len(reads)
+    clock.run_until(10_000_000)
+    slow = [b - a for a, b in zip(reads[n:], reads[n + 1 :], strict=False)]
+    assert set(slow[-5:]) == {IDLE_POLL_MS * 1000}
+    assert len(reads) - n <= 1_000 // BUSY_POLL_MS + 7  # the busy rate lasted at most a second
