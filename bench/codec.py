@@ -16,21 +16,22 @@ voice), bytes the recorder writes per byte stored, bytes the kernel sent to
 the block device per byte stored (``/proc/self/io``: page rewrites of the
 once-a-second fdatasync), and how many lines one core keeps up with.
 
-Measured on the dev machine (AMD EPYC, one core, full run, a 6-minute call):
+Measured on the dev machine (AMD EPYC, 2 shared cores, 3 December 2026, a 6-minute call):
 
 =========  ========  =====  ======  ===========  ========
 chain      CPU-s/h   MB/h   h/GB    PESQ mean    worst
 =========  ========  =====  ======  ===========  ========
-chosen       29.5    3.24    309      3.47        3.22
-soundfile    81.4    3.73    268      3.27        2.89
-diy          66.8    5.48    183      3.47        3.27   (opusenc 13 kbit/s + gpg)
+chosen        6.0    3.98    251      3.39        2.99
+soundfile    50.0    3.73    268      3.28        2.97
+diy          48.1    5.48    183      3.46        3.25   (opusenc 13 kbit/s + gpg)
 =========  ========  =====  ======  ===========  ========
 
-Of the chosen chain's 29.5 CPU-s/h, 25.9 are the encoder (almost all of it
-libopus at complexity 10); sealing, writing and fdatasync take the rest.
-The recorder writes 1.00 byte per byte stored; the kernel sends ~5.8 bytes
-to the device per byte stored, because each once-a-second fdatasync rewrites
-a whole page for ~450 new bytes (the price of losing at most 1 s).
+Of the chosen chain's 6.0 CPU-s/h, 5.1 are the encoder (almost all of it
+libopus at complexity 1, docs/voice-profile.md); sealing, writing and
+fdatasync take the rest. The recorder writes 1.00 byte per byte stored; the
+kernel sends ~4.9 bytes to the device per byte stored, because each
+once-a-second fdatasync rewrites a whole page for ~1100 new bytes (the price
+of losing at most 1 s).
 ``bench/results.json`` holds the latest run.
 """
 

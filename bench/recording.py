@@ -53,12 +53,15 @@ CANDIDATES = [  # (complexity, bit rate, frame ms); DTX on, narrow-band SILK
     (4, 10000, 60),
     (2, 10000, 40),
     (2, 11400, 120),
+    (3, 11200, 120),  # complexity 3: the quality/size frontier moves out, at ~1.5x the encoder CPU
+    (3, 11400, 120),
     (1, 11000, 60),
     (1, 11400, 60),
     (1, 11400, 40),
     (1, 11400, 80),
     (1, 11000, 120),
     (1, 11400, 120),
+    (1, 11500, 120),  # SILK takes whole bytes per 60 ms: 11.4, 11.5 and 11.6 are adjacent steps
     (1, 11600, 120),
     (0, 12000, 60),
     (0, 12000, 120),

@@ -6,14 +6,16 @@ Profiles (:data:`PROFILES`):
     Ogg/Opus, narrow-band SILK at complexity 1, 11.4 kbit/s VBR with DTX in
     120 ms packets: on the espeak-ng speech set (continuous speech) 3.98 MB
     per hour with container and encryption (251 hours per GB; a conversation,
-    with its pauses, takes far less), PESQ MOS-LQO 3.39 (worst voice 3.03),
-    and ~6.5 CPU-s per hour of audio for the encoder on the dev machine.
+    with its pauses, takes far less), PESQ MOS-LQO 3.39 (worst voice 2.99,
+    on the 3.0 target's edge: docs/voice-profile.md), and ~5.3 CPU-s per
+    hour of audio for the encoder on the dev machine.
     Complexity 10 at 9 kbit/s in 60 ms packets (the earlier setting) scores
     PESQ 3.47 (worst 3.22) at 308 h/GB but costs ~23-26 CPU-s per hour,
     more than the whole chain's budget of 10 (``bench/recording.py`` has the
     full trade-off table): lower complexity needs more bits for the same
     quality; 120 ms packets win back the container overhead, and the SILK
-    rate steps so that no lower rate keeps every voice at PESQ 3.0.
+    rate steps (one byte per 60 ms, 133 bit/s) so that the next step up,
+    11.5 kbit/s, falls under 250 h/GB and the next down under PESQ 3.0.
 ``high``
     Ogg/Opus at 24 kbit/s in 20 ms packets.
 ``alaw``, ``pcm``
@@ -151,7 +153,10 @@ class _OpusStream:
         self._to48k = 48000 // rate
         self._enc = libopus.OpusEncoder(rate, profile.bitrate_bps, profile.complexity, dtx=profile.dtx)
         self._lookahead = self._enc.lookahead
-        self._pending = np.zeros(0, np.int16)
+        # The frame being filled: capture hands 20 ms at a time, a frame is up to 120 ms.
+        # Filled in place (libopus copies what it reads), not concatenated per piece.
+        self._frame = np.zeros(self.frame_samples, np.int16)
+        self._filled = 0
         self._granule = 0  # 48 kHz samples in the packets so far
         self._pages = ogg.PageWriter(serial=int.from_bytes(os.urandom(4), "little"))
         head = struct.pack("<8sBBHIhB", b"OpusHead", 1, 1, self._lookahead * self._to48k, rate, 0, 0)
@@ -162,15 +167,22 @@ class _OpusStream:
 
     @property
     def buffered(self):
-        return len(self._pending)
+        return self._filled
 
     def encode(self, samples):
-        pending = np.concatenate((self._pending, samples)) if len(self._pending) else samples
-        n = self.frame_samples
-        whole = len(pending) - len(pending) % n
-        for start in range(0, whole, n):
-            self._add(self._enc.encode(pending[start : start + n]))
-        self._pending = pending[whole:].copy()
+        n, pos, total = self.frame_samples, 0, len(samples)
+        while pos < total:
+            if not self._filled and total - pos >= n:  # a whole frame in the input: no copy
+                self._add(self._enc.encode(samples[pos : pos + n]))
+                pos += n
+                continue
+            take = min(n - self._filled, total - pos)
+            self._frame[self._filled : self._filled + take] = samples[pos : pos + take]
+            self._filled += take
+            pos += take
+            if self._filled == n:
+                self._add(self._enc.encode(self._frame))
+                self._filled = 0
         return self._pages.pages()
 
     def _add(self, packet, granule=None):
@@ -187,8 +199,8 @@ class _OpusStream:
         need = total + self._lookahead - (self._granule // self._to48k)
         frames = max(1, -(-need // n))
         pad = np.zeros(frames * n, np.int16)
-        pad[: len(self._pending)] = self._pending
-        self._pending = pad[:0]
+        pad[: self._filled] = self._frame[: self._filled]
+        self._filled = 0
         end = (total + self._lookahead) * self._to48k
         for i in range(frames):
             self._add(self._enc.encode(pad[i * n : (i + 1) * n]), end if i == frames - 1 else None)

@@ -83,6 +83,8 @@ class PageWriter:
 
     def pages(self):
         """The bytes of every page completed since the last call."""
+        if not self._ready:  # most calls: a 20 ms piece rarely completes a page
+            return b""
         out, self._ready = b"".join(self._ready), []
         return out
 

@@ -72,6 +72,30 @@ def test_every_flushed_prefix_decodes_to_the_start_of_the_whole(profile, speech)
         assert np.array_equal(prefix, whole[: len(prefix)])
 
 
+def _packets(data):
+    out = []
+    for *_, parts, _continues in ogg.read_pages(data):
+        out += parts
+    return out[2:]  # after OpusHead and OpusTags
+
+
+@pytest.mark.parametrize("pieces", [[1], [160], [959, 1, 960], [7], [2000, 13, 160]])
+def test_the_packets_do_not_depend_on_how_the_audio_arrives(speech, pieces):
+    """The encoder fills its frame in place across pieces (and takes whole frames
+    straight from a long piece): any split of the same audio gives the same packets."""
+    x = speech[0][1][: 3 * RATE]
+    whole = Encoder("voice")
+    expected = _packets(whole.encode(x) + whole.finish())
+    enc, out, start, i = Encoder("voice"), bytearray(), 0, 0
+    while start < len(x):
+        n = pieces[i % len(pieces)]
+        out += enc.encode(x[start : start + n])
+        assert enc.buffered_samples == (start + len(x[start : start + n])) % enc.frame_samples
+        start, i = start + n, i + 1
+    out += enc.finish()
+    assert _packets(bytes(out)) == expected
+
+
 def enc_chunk(profile):
     return Encoder(profile).frame_samples * 16  # 960 ms for voice, 320 ms for high
 
