@@ -461,7 +461,9 @@ class CallLog:
                     % ("?" if ended_at is not None else last_evidence),
                     ((ended_at, reason) if ended_at is not None else (reason,)),
                 )
-                self._unsynced = self._unsynced or self.holdup
+                if self.holdup:
+                    self._unsynced = True
+                    self._arm()
         return ids
 
     def calls(self, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:

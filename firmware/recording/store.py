@@ -116,12 +116,12 @@ class RecordingStore:
         commit), so that a call's row is on the card before a recording names it
     :param holdup: the HAT's MCU warns of power cuts and the box syncs on a
         stretched interval (``holdup_flush_ms``): the commits of a recording's
-        life (its row, its end, signature and speech spans) are not synced one by
-        one (SQLite ``synchronous=NORMAL``, which WAL keeps free of corruption);
+        end (its state, signature and speech spans) are not synced one by one
+        (SQLite ``synchronous=NORMAL``, which WAL keeps free of corruption);
         ``on_commit()`` is called after each, and the call log syncs the
         write-ahead log they share within its interval, at the warning and at
-        the stop (docs/holdup-writes.md). Every other write (retention, rekey)
-        is synced as it is made.
+        the stop (docs/holdup-writes.md). Every other write (its intent row,
+        before its file exists; retention, rekey) is synced as it is made.
     :param on_commit: ``fn()`` after each such unsynced commit (holdup)
     :raises StorageError: the database cannot be opened
     """
@@ -218,7 +218,7 @@ class RecordingStore:
 
     @contextlib.contextmanager
     def _unsynced(self):
-        """A write of a recording's life: under a hold-up capacitor committed without a
+        """A write of a recording's end: under a hold-up capacitor committed without a
         sync and announced to ``on_commit`` (the call log syncs it within its interval)."""
         with self._lock:
             if not self.holdup or self._db.in_transaction:
@@ -315,7 +315,10 @@ class RecordingStore:
         recording_id = recording_id or uuid.uuid4().hex
         if self._before_begin is not None:
             self._before_begin()
-        with self._unsynced():
+        # Synced at once, also under a hold-up capacitor (with the call's row committed
+        # before it): the file comes next, and a file the call log does not know stops the
+        # box at its next start (firmware/recovery.py).
+        with self._lock:
             self._db.execute(
                 "INSERT INTO recordings (id, call_id, file, wrapped_key, profile, state, started_at,"
                 " chunk_ms) VALUES (?, ?, ?, ?, ?, 'recording', ?, ?)",
