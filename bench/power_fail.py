@@ -11,7 +11,9 @@ bench/results.json):
   ``seal_ms`` is the real time that took (median of ``runs`` cuts at different
   moments, worst given too), next to ``holdup_ms``, the hold-up time the MCU
   reported with its warning; ``holdup_over_seal`` is the margin (target: > 1, i.e. the
-  seal fits in the hold-up time).
+  seal fits in the hold-up time). ``holdup_flush_60000``: the same cuts on the
+  power-fail path (``holdup_flush_ms`` 60 s), where the seal also commits and
+  syncs the call states, recordings' rows and audit entries of the interval.
 * ``lines_4``: the same on the LK-4L's own four lines.
 * ``write_path``: what reaches the card per byte of recording stored
   (``/proc/self/io`` write_bytes of the whole box over the bytes of its
@@ -44,6 +46,7 @@ from bench import measure
 
 PERIOD_MS = 20
 CUTS_S = (45.0, 70.0, 95.0)
+HOLDUP_FLUSH_MS = 60_000  # the seal of the power-fail path is measured at its longest interval
 
 
 class _DirectPin:
@@ -140,7 +143,7 @@ def _scenario(lines, hours):
     return dataclasses.replace(sc, lines=lines, calls=calls)
 
 
-def _one_cut(scenario, hat, synth, cut_s, data_dir):
+def _one_cut(scenario, hat, synth, cut_s, data_dir, holdup_flush_ms=0):
     from board.sim.scenario import PowerEvent
     from firmware.config import BoxConfig
     from firmware.storage.keystore import Argon2Params, KeyStore
@@ -153,7 +156,7 @@ def _one_cut(scenario, hat, synth, cut_s, data_dir):
         hat,
         synth,
         data_dir,
-        BoxConfig(**bench_box.BUSY_CONFIG),
+        BoxConfig(holdup_flush_ms=holdup_flush_ms, **bench_box.BUSY_CONFIG),
         power=(PowerEvent(0, cut_s, True),),
     )
     clock = box.clock
@@ -295,8 +298,19 @@ def _section(lines, synth, tmp, runs):
         )
         seals.append(seal_ms)
         busy.append(in_progress)
+    # The power-fail path (holdup_flush_ms 60 s): up to a minute of audio, call states,
+    # recordings' rows and audit entries wait for the seal.
+    held = [
+        _one_cut(scenario, hat, synth, cut_s, os.path.join(tmp, "h%d-%d" % (lines, k)), HOLDUP_FLUSH_MS)[0]
+        for k, cut_s in enumerate(CUTS_S[:runs])
+    ]
     median = statistics.median(seals)
     return {
+        "holdup_flush_%d" % HOLDUP_FLUSH_MS: {
+            "seal_ms": round(statistics.median(held), 1),
+            "seal_ms_worst": round(max(held), 1),
+            "holdup_over_seal": round(holdup_ms / max(held), 1),
+        },
         "lines": lines,
         "runs": len(seals),
         "recordings_sealed": min(busy),

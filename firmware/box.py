@@ -361,12 +361,15 @@ class Box:
         leave = SEAL_DEFERRED if self._seal_deferred else ()
         self.sealed_stores_at_start = seal_clear_stores(data_dir, self.cipher, leave=leave)
         # Call states wait as long as audio may (a second; longer only with the MCU's
-        # warning, which flushes them with everything else: docs/sqlite-writes.md).
+        # warning, which flushes them with everything else: docs/sqlite-writes.md). Under
+        # its hold-up capacitor calls.db is synced once per interval (docs/holdup-writes.md).
+        holdup = self._flush_ms() > self.config.flush_ms
         self.calllog = CallLog(
             os.path.join(data_dir, "calls.db"),
             clock,
             cipher=self.cipher,
             commit_us=max(GROUP_COMMIT_US, self._flush_ms() * 1000),
+            holdup=holdup,
         )
         # Calls logged before sealing began (an older box's card): sealed now.
         self.sealed_at_start = self.calllog.seal_clear_fields()
@@ -381,7 +384,8 @@ class Box:
             signer=self.signer,
             on_audit=self._audit_recording,
             before_begin=self.calllog.write_rows,  # the call's row first (the call log's group commit)
-            holdup=self._flush_ms() > self.config.flush_ms,
+            holdup=holdup,
+            on_commit=self.calllog.note_commit,  # synced with the call log's, once per interval
         )
         self.recordings.field_cipher = self.cipher
         # Recordings sealed before a HAT was replaced hold by the key handed over.
@@ -766,9 +770,15 @@ class Box:
         return link.open()
 
     def _busy(self):
-        """Whether a call or recording is under way (a late warning would cost audio or
-        a call's true end)."""
-        return self.recorder.in_progress > 0 or self.supervisor.any_live_call()
+        """Whether a call or recording is under way, or call-log states or audit entries
+        wait in memory or unsynced (a late warning would cost audio, a call's true end,
+        or what waits for its interval)."""
+        return (
+            self.recorder.in_progress > 0
+            or self.supervisor.any_live_call()
+            or self.calllog.waiting
+            or self.audit.waiting > 0
+        )
 
     def _power_fail(self, t_us, holdup_ms):
         """The supply has gone: seal everything now, within the hold-up time, and take no
@@ -782,12 +792,16 @@ class Box:
         sealed = self.recorder.in_progress
         wall = self.clock.wall_at(t_us)
         self._quiesce("power_loss", wall)
-        if self.recordings.holdup:
-            # The recordings' rows were not synced one by one (docs/holdup-writes.md).
+        if self.calllog.holdup:
+            # calls.db is synced once per interval (docs/holdup-writes.md): now.
             try:
-                self.recordings.sync()
+                self.calllog.sync()
             except OSError as exc:
                 log.error("cannot sync the call log at the power failure: %s", exc)
+        try:
+            self.audit.flush()  # the group waiting for its commit (with its head), counted in the seal
+        except (sqlite3.Error, OSError) as exc:
+            log.error("cannot commit the audit entries waiting at the power failure: %s", exc)
         self.seal_s = time.monotonic() - began
         try:
             self.audit.append(

@@ -6,11 +6,12 @@ supply has gone, and how long the hold-up capacitor will keep the Pi running
 power-fail GPIO line where the HAT wires one; otherwise it polls the status
 register's flags over I2C (one byte; the whole status block, with the hold-up
 time, only once the warning is seen): every ``busy_poll_ms`` while calls or
-recordings are under way (audio in memory, and the calls' true end, are what a
-late warning would cost) and every ``idle_poll_ms`` otherwise (the call log and
-audit trail are synced as they are written, so an idle box has nothing to lose).
-Whether the box is busy is asked once per ``idle_poll_ms`` while it is, so the
-busy rate can last that much past the last call (more polls, never fewer).
+recordings are under way, or the call log or audit trail hold something not yet
+synced (audio in memory, the calls' true end and what waits for the interval of a
+stretched sync are what a late warning would cost) and every ``idle_poll_ms``
+otherwise (an idle box then has nothing to lose). Whether the box is busy is asked
+once per ``idle_poll_ms`` while it is, so the busy rate can last that much past the
+last call (more polls, never fewer).
 
 After the warning it goes on reading the status register (every
 ``RESTORE_POLL_MS``) until the warning clears: a short dip that the capacitor
@@ -34,7 +35,8 @@ class PowerFailWatch:
     :param link: an opened :class:`board.mcu.link.McuLink`
     :param board: the board (its ``watch_power_fail(fn)`` says whether a GPIO line exists)
     :param clock: for the poll timers
-    :param busy: ``busy() -> bool``: whether a call or recording is under way now
+    :param busy: ``busy() -> bool``: whether a call or recording is under way now, or
+        anything waits unsynced
     :param on_restored: ``fn(t_us)`` when the warning clears with the Pi still running
     """
 

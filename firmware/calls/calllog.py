@@ -134,6 +134,14 @@ class CallLog:
         call that follow each other within the window collapse into one write.
         A kill -9 loses at most this window of call-log state (the box passes
         :data:`GROUP_COMMIT_US`). 0 writes at every event.
+    :param holdup: the HAT's MCU warns of power cuts and the box syncs on a
+        stretched interval (``holdup_flush_ms``, passed as ``commit_us``): a
+        call's end waits for the group commit too, commits are not synced one
+        by one (SQLite ``synchronous=NORMAL``, which WAL keeps free of
+        corruption) and the write-ahead log is synced once per ``commit_us``
+        when anything was committed to ``calls.db`` in it (by this log, or by
+        the recordings store: :meth:`note_commit`); the power-fail seal and the
+        stop sync it (:meth:`sync`). docs/holdup-writes.md
 
     A write the card refuses (full, read-only, I/O error) does not stop the
     box: the call stays in memory, an :class:`~firmware.recording.recorder.Alarm` of
@@ -157,6 +165,7 @@ class CallLog:
         readonly: bool = False,
         cipher: Any = None,
         commit_us: int = 0,
+        holdup: bool = False,
     ) -> None:
         self.path = os.fspath(path)
         self._clock = clock
@@ -164,6 +173,9 @@ class CallLog:
         self.commit_us = int(commit_us)
         self._commit_timer: Any = None  # the group commit due, while events wait for it
         self.commits = 0  # transactions written (the bench counts them)
+        self.holdup = bool(holdup) and not readonly and self.commit_us > 0
+        self.syncs = 0  # write-ahead log syncs made by sync() (holdup)
+        self._unsynced = False  # holdup: calls.db has commits the card may not have yet
         self._lock = threading.RLock()  # an alarm's subscribers may log a call
         self._bus: EventBus | None = None
         self._pending: dict[int, Any] = {}  # id(call) -> call: states the card has not taken yet
@@ -178,6 +190,8 @@ class CallLog:
         create_db_file(self.path)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         datadir.tune_wal(self._db)
+        if self.holdup:
+            self._db.execute("PRAGMA synchronous=NORMAL")
         migrate(self._db)
         self._db.executescript(RECORDINGS_SCHEMA + CALLMETA_SCHEMA)
         self._last_id = last_call_id(self._db)
@@ -198,6 +212,11 @@ class CallLog:
 
     def close(self) -> None:
         self.flush()
+        if self.holdup:
+            try:
+                self.sync()
+            except OSError as exc:
+                log.error("cannot sync the call log at the stop: %s", exc)
         with self._lock:
             if self._commit_timer is not None:
                 self._commit_timer.cancel()
@@ -224,6 +243,38 @@ class CallLog:
         """How many calls wait in memory for the card to take their latest state."""
         return len(self._pending)
 
+    @property
+    def waiting(self) -> bool:
+        """Whether anything of ``calls.db`` is not on the card yet: call states in
+        memory, or (holdup) commits whose write-ahead log is not synced."""
+        return bool(self._pending) or self._unsynced
+
+    def note_commit(self) -> None:
+        """Another connection of this process (the recordings store) committed to
+        ``calls.db`` without a sync (holdup): sync it within ``commit_us``, with the
+        call log's own group commit."""
+        with self._lock:
+            self._unsynced = True
+            self._arm()
+
+    def sync(self) -> None:
+        """Put every commit of ``calls.db`` on the card: its write-ahead log synced
+        (holdup; at each group commit, the power-fail seal and the stop).
+
+        :raises OSError: the sync failed
+        """
+        with self._lock:
+            if not self._unsynced:
+                return
+            datadir.sync_wal(self.path)
+            self._unsynced = False
+            self.syncs += 1
+
+    def _arm(self):
+        if self.commit_us > 0 and self._bus is not None:
+            if self._commit_timer is None and self._retry is None:
+                self._commit_timer = self._clock.call_later(self.commit_us, self._commit_due)
+
     def _wall(self, t_us):
         return None if t_us is None else self._clock.wall_at(t_us)
 
@@ -247,10 +298,12 @@ class CallLog:
                 return  # the card has this very state already
             self._pending[id(event.call)] = event.call
             # A call's end is written at once (with whatever else waits): its recording is
-            # being closed now, and a crash while it is must find the call ended.
-            if self.commit_us > 0 and self._bus is not None and not isinstance(event, CallEnded):
-                if self._commit_timer is None and self._retry is None:
-                    self._commit_timer = self._clock.call_later(self.commit_us, self._commit_due)
+            # being closed now, and a crash while it is must find the call ended. Not under
+            # a hold-up capacitor: the warning writes it, and a crash without one costs the
+            # interval of everything (docs/holdup-writes.md).
+            waits = self.holdup or not isinstance(event, CallEnded)
+            if self.commit_us > 0 and self._bus is not None and waits:
+                self._arm()
                 return
         self.flush()
 
@@ -264,7 +317,15 @@ class CallLog:
     def _commit_due(self):
         with self._lock:
             self._commit_timer = None
-        self.flush()
+        self._flush_and_sync()
+
+    def _flush_and_sync(self):
+        """The group commit; under a hold-up capacitor the sync of the interval too."""
+        if self.flush() and self.holdup:
+            try:
+                self.sync()
+            except OSError as exc:  # tried again at the next commit, the seal, the stop
+                log.error("cannot sync the call log: %s", exc)
 
     def flush(self) -> bool:
         """Write every call waiting in memory; returns True when none is left.
@@ -283,6 +344,7 @@ class CallLog:
                         refused = refused or exc
                         continue
                     self.commits += 1
+                    self._unsynced = self._unsynced or self.holdup
                     del self._pending[key]
                     self._remember(call, state)
             if refused is not None:
@@ -300,6 +362,8 @@ class CallLog:
             if self._failing:
                 self._failing = False
                 self._alarm(False, "the call log is written again")
+            if self._unsynced:
+                self._arm()  # synced within the window (holdup)
             return True
 
     def _write_batch(self):
@@ -321,6 +385,7 @@ class CallLog:
             self._uninserted = uninserted  # their INSERTs were rolled back with the rest
             return False
         self.commits += 1
+        self._unsynced = self._unsynced or self.holdup
         self._pending.clear()
         for call, state in states:
             self._remember(call, state)
@@ -347,7 +412,7 @@ class CallLog:
     def _retry_now(self):
         with self._lock:
             self._retry = None
-        self.flush()
+        self._flush_and_sync()
 
     def _write(self, call):
         """Write ``call``'s whole current state; its first write gives it its id.
@@ -410,6 +475,9 @@ class CallLog:
                     % ("?" if ended_at is not None else last_evidence),
                     ((ended_at, reason) if ended_at is not None else (reason,)),
                 )
+                if self.holdup:
+                    self._unsynced = True
+                    self._arm()
         return ids
 
     def calls(self, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:

@@ -115,10 +115,14 @@ class RecordingStore:
         committed: the box writes the call log's waiting states (its group
         commit), so that a call's row is on the card before a recording names it
     :param holdup: the HAT's MCU warns of power cuts and the box syncs on a
-        stretched interval (``holdup_flush_ms``): this store's commits are not
-        synced one by one (SQLite ``synchronous=NORMAL``, which WAL keeps free of
-        corruption) but with the call log's next commit, which syncs the same
-        write-ahead log, and at the warning (docs/holdup-writes.md)
+        stretched interval (``holdup_flush_ms``): the commits of a recording's
+        end (its state, signature and speech spans) are not synced one by one
+        (SQLite ``synchronous=NORMAL``, which WAL keeps free of corruption);
+        ``on_commit()`` is called after each, and the call log syncs the
+        write-ahead log they share within its interval, at the warning and at
+        the stop (docs/holdup-writes.md). Every other write (its intent row,
+        before its file exists; retention, rekey) is synced as it is made.
+    :param on_commit: ``fn()`` after each such unsynced commit (holdup)
     :raises StorageError: the database cannot be opened
     """
 
@@ -132,6 +136,7 @@ class RecordingStore:
         on_audit: Callable[[str, str | None, dict[str, Any]], None] | None = None,
         before_begin: Callable[[], Any] | None = None,
         holdup: bool = False,
+        on_commit: Callable[[], Any] | None = None,
     ) -> None:
         self.data_dir = os.fspath(data_dir)
         self.signer = signer
@@ -146,6 +151,7 @@ class RecordingStore:
         self._lock = threading.RLock()  # re-entrant: the deletion log runs in transactions
         self.readonly = readonly
         self.holdup = holdup and not readonly
+        self._on_commit = on_commit
         self.journal: Journal | None = None  # the shared Journal, once open_journal() opened it
         self.replayed: dict[str, Any] = {}  # what recover() replayed from the journal
         path = os.path.join(self.data_dir, "calls.db")
@@ -157,8 +163,6 @@ class RecordingStore:
         fsutil.create_db_file(path)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         datadir.tune_wal(self._db)
-        if self.holdup:
-            self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA secure_delete=ON")
         self._db.executescript(SCHEMA)
         self._add_rekey_column()
@@ -210,15 +214,24 @@ class RecordingStore:
 
         :raises OSError: the sync failed
         """
-        path = os.path.join(self.data_dir, "calls.db-wal")
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return  # checkpointed and removed: nothing waits
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        datadir.sync_wal(os.path.join(self.data_dir, "calls.db"))
+
+    @contextlib.contextmanager
+    def _unsynced(self):
+        """A write of a recording's end: under a hold-up capacitor committed without a
+        sync and announced to ``on_commit`` (the call log syncs it within its interval)."""
+        with self._lock:
+            if not self.holdup or self._db.in_transaction:
+                # (inside a caller's transaction its commit decides: SQLite refuses the switch)
+                yield
+                return
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                yield
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
+        if self._on_commit is not None:
+            self._on_commit()
 
     def open_journal(self, fsync=True):
         """Open the shared recording journal for writing (after :meth:`recover` replayed it).
@@ -302,6 +315,9 @@ class RecordingStore:
         recording_id = recording_id or uuid.uuid4().hex
         if self._before_begin is not None:
             self._before_begin()
+        # Synced at once, also under a hold-up capacitor (with the call's row committed
+        # before it): the file comes next, and a file the call log does not know stops the
+        # box at its next start (firmware/recovery.py).
         with self._lock:
             self._db.execute(
                 "INSERT INTO recordings (id, call_id, file, wrapped_key, profile, state, started_at,"
@@ -335,7 +351,7 @@ class RecordingStore:
         """
         size, digest = _file_digest(self.path_of(recording_id))
         if self.signer is None:
-            with self._finishing(recording_id, speech):
+            with self._unsynced(), self._finishing(recording_id, speech):
                 self._db.execute(
                     "UPDATE recordings SET state = ?, duration_s = ?, bytes = ?, sha256 = ? WHERE id = ?",
                     (state, duration_s, size, digest, recording_id),
@@ -351,7 +367,7 @@ class RecordingStore:
             signature = evidence.sign_recording(
                 self.signer, row, self.path_of(recording_id), None if call is NO_CALL_LOG else call
             )
-            with self._finishing(recording_id, speech):
+            with self._unsynced(), self._finishing(recording_id, speech):
                 self._db.execute(
                     "UPDATE recordings SET state = ?, duration_s = ?, bytes = ?, sha256 = ?,"
                     " signature = ? WHERE id = ?",
@@ -377,7 +393,7 @@ class RecordingStore:
         """Keep the speech spans (``[(from_s, to_s), ...]``, see
         :mod:`firmware.recording.activity`) of a sealed recording. Not part of what
         the recording's signature covers: they are drawn from it, not evidence."""
-        with self._lock:
+        with self._unsynced():
             self._db.execute(
                 "INSERT OR REPLACE INTO recording_speech (recording_id, spans) VALUES (?, ?)",
                 (recording_id, json.dumps([[a, b] for a, b in spans])),

@@ -72,9 +72,9 @@ def _calls(lines):
     return calls
 
 
-def _run(lab, hat, lines, restore_s, holdup_flush_ms=0):
+def _run(lab, hat, lines, restore_s, holdup_flush_ms=0, calls=None, before_start=None):
     doc = lab.scenario_doc(
-        _calls(lines),
+        _calls(lines) if calls is None else calls,
         lines=lines,
         hat=hat,
         power=[{"at": CUT_S, "cut": True}, {"at": restore_s, "cut": False}],
@@ -90,6 +90,8 @@ def _run(lab, hat, lines, restore_s, holdup_flush_ms=0):
             warnings.append((alarm.t_us, host.board.delivered_us, host.box.power_watch.source))
 
     host.box.bus.subscribe(Alarm, on_alarm)
+    if before_start is not None:
+        before_start(host)
     host.start()
     try:
         assert host.board.run()
@@ -157,3 +159,48 @@ def test_power_cut_with_warning_loses_nothing_and_the_box_records_again(
     later = [r for r in rows if r["started_at"] > scenario.start_wall_us + LATER_S * 1e6]
     assert len(later) == 1 and later[0]["state"] == "complete", later
     assert calls[later[0]["call_id"]]["end_reason"] != "power_loss"
+
+
+def test_under_a_minute_long_interval_the_warning_writes_the_calls_that_ended_before_it(lab):
+    """holdup_flush_ms 60 s: a call that ended a few seconds before the cut waits in memory
+    (its end, its recording's end and audit entries are not synced yet); the warning puts
+    it on the card with its true end, beside the calls it closes as power_loss."""
+    calls = _calls(4)[:3] + [
+        {
+            "line": 4,
+            "at": 0.5,
+            "direction": "in",
+            "rings": 1,
+            "talk": 2.5,
+            "speech": [{"at": 0.2, "text": S[0]}],
+        }
+    ]
+    waiting = []
+
+    def look_before_the_cut(host):
+        box = host.box
+        box.clock.call_at(int((CUT_S - 0.1) * 1e6), lambda: waiting.append(box.calllog.waiting))
+
+    scenario, data_dir, host, warnings = _run(
+        lab, "lk-4l", 4, RESTORE_S, 60_000, calls=calls, before_start=look_before_the_cut
+    )
+    sealed = host.boxes[0]
+    assert sealed.calllog.holdup and sealed.calllog.commit_us == 60_000_000
+    assert len(warnings) == 1 and sealed.seal_s * 1e6 < host.board.mcu.holdup_us()
+    # Before the cut the ended call's states waited (in memory or unsynced); after the
+    # seal nothing of the box's own does: calls.db synced, the audit group committed.
+    assert waiting == [True]
+    assert not sealed.calllog.waiting and sealed.audit.waiting == 0
+    status, out, err = lab.verify(data_dir)
+    assert status == 0, (out, err)
+    wall_warned = scenario.start_wall_us + warnings[0][0]
+    calls_by_line = {}
+    for call in lab.calls(data_dir):
+        calls_by_line.setdefault(call["line"], call)
+    rows = {r["call_id"]: r for r in lab.rows(data_dir)}
+    ended = calls_by_line[4]
+    assert ended["end_reason"] != "power_loss", ended
+    assert rows[ended["id"]]["state"] == "complete"
+    for line in (1, 2, 3):
+        assert calls_by_line[line]["end_reason"] == "power_loss", calls_by_line[line]
+        assert rows[calls_by_line[line]["id"]]["started_at"] < wall_warned
