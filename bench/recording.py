@@ -47,7 +47,7 @@ from firmware.recording import codec, quality
 
 PERIOD_MS = 20
 LINES = 4
-CANDIDATES = [  # (complexity, bit rate, frame ms[, application]); DTX on, narrow-band SILK
+CANDIDATES = [  # (complexity, bit rate, frame ms); DTX on, narrow-band SILK
     (10, 9000, 60),
     (6, 9000, 60),
     (4, 10000, 60),
@@ -55,20 +55,12 @@ CANDIDATES = [  # (complexity, bit rate, frame ms[, application]); DTX on, narro
     (2, 11400, 120),
     (3, 11200, 120),  # complexity 3: the quality/size frontier moves out, at ~1.5x the encoder CPU
     (3, 11400, 120),
-    (3, 11200, 120, "audio"),
-    (
-        3,
-        11400,
-        120,
-        "audio",
-    ),  # chosen: the least voice >= 3.0 however the set is disturbed (docs/voice-profile.md)
     (1, 11000, 60),
     (1, 11400, 60),
     (1, 11400, 40),
     (1, 11400, 80),
     (1, 11000, 120),
     (1, 11400, 120),
-    (1, 11400, 120, "audio"),
     (1, 11500, 120),  # SILK takes whole bytes per 60 ms: 11.4, 11.5 and 11.6 are adjacent steps
     (1, 11600, 120),
     (0, 12000, 60),
@@ -267,16 +259,9 @@ def _profiles(quick):
     hours = len(call) / 8000 / 3600
     rows = []
     with tempfile.TemporaryDirectory(prefix="lk-bench-prof-") as tmp:
-        for i, (cx, bps, frame_ms, *app) in enumerate(CANDIDATES):
-            application = app[0] if app else "voip"
+        for i, (cx, bps, frame_ms) in enumerate(CANDIDATES):
             profile = codec.Profile(
-                "voice",
-                "ogg",
-                bitrate_bps=bps,
-                frame_ms=frame_ms,
-                complexity=cx,
-                dtx=True,
-                application=application,
+                "voice", "ogg", bitrate_bps=bps, frame_ms=frame_ms, complexity=cx, dtx=True
             )
             best = None
             for _ in range(3):  # the least disturbed of three (shared cores)
@@ -313,7 +298,6 @@ def _profiles(quick):
                     "complexity": cx,
                     "kbps": bps / 1000,
                     "frame_ms": frame_ms,
-                    "application": application,
                     "encoder_cpu_s_per_hour": round(best / hours, 2),
                     "hours_per_gb": round(quality.hours_per_gb(os.path.getsize(path) / hours), 1),
                     "pesq_mean": round(float(np.mean(scores)), 3),
@@ -325,12 +309,11 @@ def _profiles(quick):
 
 
 def _same(a, b):
-    return (a.complexity, a.bitrate_bps, a.frame_ms, a.dtx, a.application) == (
+    return (a.complexity, a.bitrate_bps, a.frame_ms, a.dtx) == (
         b.complexity,
         b.bitrate_bps,
         b.frame_ms,
         b.dtx,
-        b.application,
     )
 
 
@@ -350,14 +333,8 @@ def table(section):
     for p in section["profiles"]:
         rows.append(
             (
-                "recording.profile c%d %.1fk %dms%s%s"
-                % (
-                    p["complexity"],
-                    p["kbps"],
-                    p["frame_ms"],
-                    " audio" if p.get("application") == "audio" else "",
-                    " (voice)" if p["chosen"] else "",
-                ),
+                "recording.profile c%d %.1fk %dms%s"
+                % (p["complexity"], p["kbps"], p["frame_ms"], " (voice)" if p["chosen"] else ""),
                 "%5.1f cpu-s/h %5.0f h/GB PESQ %.2f/%.2f"
                 % (p["encoder_cpu_s_per_hour"], p["hours_per_gb"], p["pesq_mean"], p["pesq_worst"]),
                 "",

@@ -3,20 +3,19 @@
 Profiles (:data:`PROFILES`):
 
 ``voice`` (default)
-    Ogg/Opus, narrow-band SILK at complexity 3 (libopus's ``audio``
-    application: no speech high-pass filter first), 11.4 kbit/s VBR with DTX
-    in 120 ms packets: on the espeak-ng speech set (continuous speech) about
-    3.9 MB per hour with container and encryption (254 hours per GB; a
-    conversation, with its pauses, takes far less), PESQ MOS-LQO 3.46 (worst
-    voice 3.12, and at least 3.02 however the set is disturbed by an inaudible
-    level or noise change: docs/voice-profile.md), and ~7.8 CPU-s per hour of
-    audio for the encoder on the dev machine. Complexity 1 (the setting until
-    December 2026) costs 5.2 but sits on the 3.0 target's edge (worst voice
-    2.95-3.04 with the same disturbances); complexity 10 at 9 kbit/s scores
-    PESQ 3.47 (worst 3.11) at 308 h/GB but costs ~19-26 CPU-s per hour, more
-    than the whole chain's budget of 10 (``bench/recording.py`` has the full
-    trade-off table). The SILK rate steps (one byte per 60 ms, 133 bit/s), so
-    the next step up, 11.5 kbit/s, falls under 250 h/GB.
+    Ogg/Opus, narrow-band SILK at complexity 1, 11.4 kbit/s VBR with DTX in
+    120 ms packets: on the espeak-ng speech set (continuous speech) 3.98 MB
+    per hour with container and encryption (251 hours per GB; a conversation,
+    with its pauses, takes far less), PESQ MOS-LQO 3.39 (worst voice 2.99,
+    on the 3.0 target's edge: docs/voice-profile.md), and ~5.3 CPU-s per
+    hour of audio for the encoder on the dev machine.
+    Complexity 10 at 9 kbit/s in 60 ms packets (the earlier setting) scores
+    PESQ 3.47 (worst 3.22) at 308 h/GB but costs ~23-26 CPU-s per hour,
+    more than the whole chain's budget of 10 (``bench/recording.py`` has the
+    full trade-off table): lower complexity needs more bits for the same
+    quality; 120 ms packets win back the container overhead, and the SILK
+    rate steps (one byte per 60 ms, 133 bit/s) so that the next step up,
+    11.5 kbit/s, falls under 250 h/GB and the next down under PESQ 3.0.
 ``high``
     Ogg/Opus at 24 kbit/s in 20 ms packets.
 ``alaw``, ``pcm``
@@ -55,14 +54,10 @@ class Profile:
     complexity: int = 10
     dtx: bool = False
     wav_format: int = 1  # WAVE_FORMAT_PCM; 6 is WAVE_FORMAT_ALAW
-    # libopus's application: "voip" (a speech high-pass filter first) or "audio"
-    application: str = "voip"
 
 
 PROFILES = {
-    "voice": Profile(
-        "voice", "ogg", bitrate_bps=11400, frame_ms=120, complexity=3, dtx=True, application="audio"
-    ),
+    "voice": Profile("voice", "ogg", bitrate_bps=11400, frame_ms=120, complexity=1, dtx=True),
     "high": Profile("high", "ogg", bitrate_bps=24000, frame_ms=20, complexity=10),
     "alaw": Profile("alaw", "wav", wav_format=6),
     "pcm": Profile("pcm", "wav", wav_format=1),
@@ -156,15 +151,7 @@ class _OpusStream:
             raise ConfigError("Opus cannot take %d Hz; use one of %s" % (rate, OPUS_RATES), field="rate")
         self.frame_samples = rate * profile.frame_ms // 1000
         self._to48k = 48000 // rate
-        self._enc = libopus.OpusEncoder(
-            rate,
-            profile.bitrate_bps,
-            profile.complexity,
-            dtx=profile.dtx,
-            application=libopus.APPLICATION_AUDIO
-            if profile.application == "audio"
-            else libopus.APPLICATION_VOIP,
-        )
+        self._enc = libopus.OpusEncoder(rate, profile.bitrate_bps, profile.complexity, dtx=profile.dtx)
         self._lookahead = self._enc.lookahead
         # The frame being filled: capture hands 20 ms at a time, a frame is up to 120 ms.
         # Filled in place (libopus copies what it reads), not concatenated per piece.
