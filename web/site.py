@@ -16,6 +16,8 @@ import datetime
 import json
 import re
 
+from flask import g, has_request_context
+
 from firmware.localtime import DEFAULT_ZONE, check_zone
 from telephony import countries
 
@@ -143,6 +145,8 @@ class Site:
 
     def save(self, conn, settings):
         self._put(conn, "settings", settings.to_json())
+        if has_request_context():
+            g.pop("lk_local_time", None)  # the zone may have changed (web.LinekeeperWeb.local_time)
 
     @property
     def setup_complete(self):
