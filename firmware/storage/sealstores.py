@@ -176,9 +176,10 @@ def _seal_throttle(db, cipher):
         return 0
     with immediate_transaction(db, contextlib.nullcontext()):
         for (key,) in rows:
+            sealed = seal_throttle_key(key, cipher)
             # A sealed twin (counted since the key came): the older clear count wins.
-            db.execute("DELETE FROM throttle WHERE key = ?", (seal_throttle_key(key, cipher),))
-            db.execute("UPDATE throttle SET key = ? WHERE key = ?", (seal_throttle_key(key, cipher), key))
+            db.execute("DELETE FROM throttle WHERE key = ?", (sealed,))
+            db.execute("UPDATE throttle SET key = ? WHERE key = ?", (sealed, key))
     return len(rows)
 
 

@@ -4,6 +4,8 @@ interval, a call's end included, and at the power-fail seal and the stop."""
 import os
 import sqlite3
 
+import pytest
+
 from firmware.bus import CallAnswered, CallEnded, CallStarted, EventBus
 from firmware.calls.call import Call
 from firmware.calls.calllog import CallLog
@@ -34,10 +36,14 @@ def _ended(path):
         db.close()
 
 
-def _held_log(tmp_path, clock, bus):
+@pytest.fixture
+def held(tmp_path):
+    """``(clock, bus, log)``: a call log under a hold-up capacitor, attached to a bus."""
+    clock = SimClock(start_wall_us=1_772_442_000_000_000)
+    bus = EventBus(strict=True)
     log = CallLog(tmp_path / "calls.db", clock, commit_us=INTERVAL_US, holdup=True)
     log.attach(bus)
-    return log
+    return clock, bus, log
 
 
 def test_only_under_a_hold_up_capacitor_are_commits_unsynced(tmp_path):
@@ -53,10 +59,8 @@ def test_only_under_a_hold_up_capacitor_are_commits_unsynced(tmp_path):
         held.close()
 
 
-def test_a_calls_end_waits_for_the_interval_and_one_sync_covers_it_all(tmp_path, monkeypatch):
-    clock = SimClock(start_wall_us=1_772_442_000_000_000)
-    bus = EventBus(strict=True)
-    log = _held_log(tmp_path, clock, bus)
+def test_a_calls_end_waits_for_the_interval_and_one_sync_covers_it_all(tmp_path, monkeypatch, held):
+    clock, bus, log = held
     synced = _wal_syncs(monkeypatch, tmp_path)
     store = RecordingStore(tmp_path, before_begin=log.write_rows, holdup=True, on_commit=log.note_commit)
     call = Call(line=1, direction="in", started_us=0)
@@ -85,10 +89,8 @@ def test_a_calls_end_waits_for_the_interval_and_one_sync_covers_it_all(tmp_path,
     log.close()
 
 
-def test_a_recording_commit_alone_is_synced_within_the_interval(tmp_path, monkeypatch):
-    clock = SimClock(start_wall_us=1_772_442_000_000_000)
-    bus = EventBus(strict=True)
-    log = _held_log(tmp_path, clock, bus)
+def test_a_recording_commit_alone_is_synced_within_the_interval(tmp_path, monkeypatch, held):
+    clock, bus, log = held
     store = RecordingStore(tmp_path, holdup=True, on_commit=log.note_commit)
     synced = _wal_syncs(monkeypatch, tmp_path)
     clock.run_until(10_000_000)
@@ -100,10 +102,8 @@ def test_a_recording_commit_alone_is_synced_within_the_interval(tmp_path, monkey
     log.close()
 
 
-def test_the_seal_and_the_stop_sync_what_waits(tmp_path, monkeypatch):
-    clock = SimClock(start_wall_us=1_772_442_000_000_000)
-    bus = EventBus(strict=True)
-    log = _held_log(tmp_path, clock, bus)
+def test_the_seal_and_the_stop_sync_what_waits(tmp_path, monkeypatch, held):
+    clock, bus, log = held
     synced = _wal_syncs(monkeypatch, tmp_path)
     call = Call(line=1, direction="in", started_us=0)
     bus.publish(CallStarted(line=1, t_us=0, call=call))
