@@ -112,15 +112,18 @@ class SimClock(Clock):
             return self._heap[0][0] if self._heap else None
 
     def stop(self):
-        """Make a running :meth:`run_until` return early (thread-safe)."""
+        """Make a running :meth:`run_until` return early, and any later one at once (thread-safe).
+
+        The stop stays: a SIGTERM that comes while the box is still starting,
+        before its run begins, must stop that run too.
+        """
         self._stop.set()
 
     def run_until(self, t_us):
         """Run every timer due up to ``t_us`` in order, then set now to ``t_us``.
 
-        Returns ``False`` if :meth:`stop` cut the run short.
+        Returns ``False`` if :meth:`stop` cut the run short or came before it.
         """
-        self._stop.clear()
         if self._real_start is None:
             self._real_start = (time.monotonic(), self._now_us)
         while not self._stop.is_set():

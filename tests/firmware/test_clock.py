@@ -60,6 +60,18 @@ def test_sim_clock_stop_from_another_thread():
     assert clock.now_us() < 10_000_000
 
 
+def test_sim_clock_stopped_before_a_run_stays_stopped():
+    """A stop that comes while the box starts (a SIGTERM then) is not lost."""
+    clock = SimClock(speed=1.0)
+    fired = []
+    clock.call_at(10_000, lambda: fired.append(1))
+    clock.stop()
+    t0 = time.monotonic()
+    assert clock.run_until(20_000_000) is False
+    assert clock.run_until(20_000_000) is False
+    assert time.monotonic() - t0 < 1.0 and fired == [] and clock.now_us() == 0
+
+
 def test_sim_clock_rejects_bad_speed():
     with pytest.raises(ValueError):
         SimClock(speed=0)
