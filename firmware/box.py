@@ -386,6 +386,7 @@ class Box:
             before_begin=self.calllog.write_rows,  # the call's row first (the call log's group commit)
             holdup=holdup,
             on_commit=self.calllog.note_commit,  # synced with the call log's, once per interval
+            sync_commits=self.calllog.sync,
         )
         self.recordings.field_cipher = self.cipher
         # Recordings sealed before a HAT was replaced hold by the key handed over.

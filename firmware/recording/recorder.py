@@ -143,8 +143,9 @@ class Recorder:
         line's chunks are committed to (docs/journal.md); None syncs each
         line's file chunk by chunk
     :param holdup: the HAT's MCU warns of power cuts (``holdup_flush_ms``): a new
-        file's header is synced with its first chunk, not on its own (one page
-        less per recording; docs/holdup-writes.md)
+        file is created by its first chunk, just after the store synced the
+        call log (:meth:`RecordingStore.before_file`), and its header is synced
+        with that chunk, not on its own (docs/holdup-writes.md)
     """
 
     END_GRACE_US = 500_000
@@ -574,6 +575,9 @@ class Recorder:
                 journal=self.journal,
                 first_chunk_ms=self._first_chunk_ms(start_us),
                 sync_create=not self.holdup,
+                # Under a hold-up capacitor the intent row is not synced on its own: the
+                # file waits for its first chunk, and the call log is synced just before.
+                before_create=self.store.before_file if self.holdup else None,
             )
         except BaseException:
             if self._unbegun.pop(recording_id, None) is None:

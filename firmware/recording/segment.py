@@ -69,7 +69,8 @@ def _disk_full(exc, path):
 
 
 class SegmentWriter:
-    """Writes one recording file; creating it is durable before the constructor returns.
+    """Writes one recording file; creating it is durable before the constructor returns
+    (unless ``before_create`` defers it to the first write).
 
     :param path: the new file (must not exist)
     :param recording_id: stored in the header as ``recording_id``
@@ -84,12 +85,28 @@ class SegmentWriter:
     :param sync_create: sync the header and the file's name at once (default);
         False, under a HAT's hold-up capacitor (docs/holdup-writes.md): they
         reach the card with the first chunk's sync, in the same page
+    :param before_create: ``fn()`` (without a journal only): the file is not
+        created here but by its first write (a chunk, :meth:`close` or
+        :meth:`abort`), just after ``fn()`` ran; under a hold-up capacitor the
+        box syncs the call log there, so the card never holds a recording file
+        without its row (docs/holdup-writes.md). A full disk then shows at
+        that write.
     :raises FileExistsError: ``path`` exists (a file is never rewritten)
     :raises DiskFullError: no room even for the header (nothing is left behind)
     :raises OSError: any other failure to create it
     """
 
-    def __init__(self, path, recording_id, data_key, header, fsync=True, journal=None, sync_create=True):
+    def __init__(
+        self,
+        path,
+        recording_id,
+        data_key,
+        header,
+        fsync=True,
+        journal=None,
+        sync_create=True,
+        before_create=None,
+    ):
         self.path = os.fspath(path)
         self.header = dict(header, recording_id=str(recording_id))
         self.header_bytes = _header_bytes(self.header)
@@ -103,15 +120,31 @@ class SegmentWriter:
         self.chunks = 0
         self.closed = False
         self._named = not fsync  # whether the file's name is synced (or need not be)
+        self._fd = None
+        self._before_create = before_create if journal is None else None
+        if self._before_create is not None:
+            if os.path.lexists(self.path):
+                raise FileExistsError(errno.EEXIST, "%s exists" % self.path, self.path)
+            return  # created by the first write
+        self._create(self.header_bytes, sync=sync_create)
+
+    def _create(self, data, sync):
+        """Create the file with ``data`` (the header, and the first record when deferred).
+
+        On failure nothing is left behind: the file would hold no whole chunk.
+        """
+        if self._before_create is not None:
+            hook, self._before_create = self._before_create, None
+            hook()
         self._fd = os.open(
             self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, fsutil.data_mode()
         )
         try:
-            self._append(self.header_bytes, sync=sync_create)
+            self._append(data, sync=sync)
         except BaseException as exc:
             os.close(self._fd)
             self.closed = True
-            os.unlink(self.path)  # holds no audio yet: nothing to keep
+            os.unlink(self.path)
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
                 raise _disk_full(exc, self.path) from exc
             raise
@@ -156,6 +189,13 @@ class SegmentWriter:
 
     def abort(self):
         """Stop without the final chunk: the file stays, as a partial recording."""
+        if not self.closed and self._fd is None:
+            try:  # a deferred file not created yet: its header only (no audio reached it)
+                self._create(self.header_bytes, sync=True)
+            except OSError as exc:
+                log.error("cannot create recording %s: %s", self.path, exc)
+                self.closed = True
+                return
         if not self.closed:
             if self.journal is not None:
                 try:
@@ -179,6 +219,10 @@ class SegmentWriter:
         if self.closed:
             raise ValueError("recording %s is closed" % self.path)
         record = _LENGTH.pack(len(sealed)) + sealed
+        if self._fd is None:  # deferred (before_create): the header goes with the first record
+            self._create(self.header_bytes + record, sync=True)
+            self.chunks += 1
+            return
         try:
             if self.journal is None:
                 self._append(record)
@@ -217,7 +261,8 @@ class SegmentWriter:
 
     def _close_fd(self):
         self.closed = True
-        os.close(self._fd)
+        if self._fd is not None:
+            os.close(self._fd)
         if self.journal is not None:
             self.journal.forget(self)
 

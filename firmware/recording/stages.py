@@ -175,6 +175,8 @@ class RecordingPipeline:
         ``flush_ms``; in the header as ``first_chunk_ms``); None: ``flush_ms``
     :param sync_create: False: the new file's header is synced with its first
         chunk, not on its own (see :class:`SegmentWriter`)
+    :param before_create: ``fn()``: the file is created by its first write,
+        just after ``fn()`` (see :class:`SegmentWriter`)
     :raises DiskFullError: no room to create the file (nothing is left behind)
     :raises ConfigError: unknown profile
     :raises OSError: the file cannot be created
@@ -194,6 +196,7 @@ class RecordingPipeline:
         journal=None,
         first_chunk_ms=None,
         sync_create=True,
+        before_create=None,
     ):
         self.profile = get_profile(profile).name
         self.rate = rate
@@ -203,7 +206,14 @@ class RecordingPipeline:
         if first_chunk_ms is not None:
             header["first_chunk_ms"] = int(first_chunk_ms)
         self.writer = SegmentWriter(
-            path, recording_id, data_key, header, fsync=fsync, journal=journal, sync_create=sync_create
+            path,
+            recording_id,
+            data_key,
+            header,
+            fsync=fsync,
+            journal=journal,
+            sync_create=sync_create,
+            before_create=before_create,
         )
         self.encoder.output = Fanout(self.writer, outputs) if outputs else self.writer
         self.first_t_us = None

@@ -120,9 +120,14 @@ class RecordingStore:
         (SQLite ``synchronous=NORMAL``, which WAL keeps free of corruption);
         ``on_commit()`` is called after each, and the call log syncs the
         write-ahead log they share within its interval, at the warning and at
-        the stop (docs/holdup-writes.md). Every other write (its intent row,
-        before its file exists; retention, rekey) is synced as it is made.
+        the stop (docs/holdup-writes.md). Its intent row is committed
+        unsynced too: its file is created only at its first chunk, after
+        :meth:`before_file` synced the call log. Every other write (retention,
+        rekey) is synced as it is made.
     :param on_commit: ``fn()`` after each such unsynced commit (holdup)
+    :param sync_commits: ``fn()`` that syncs the commits announced to
+        ``on_commit`` if any wait (the call log's ``sync``; holdup); default
+        :meth:`sync`
     :raises StorageError: the database cannot be opened
     """
 
@@ -137,6 +142,7 @@ class RecordingStore:
         before_begin: Callable[[], Any] | None = None,
         holdup: bool = False,
         on_commit: Callable[[], Any] | None = None,
+        sync_commits: Callable[[], Any] | None = None,
     ) -> None:
         self.data_dir = os.fspath(data_dir)
         self.signer = signer
@@ -152,6 +158,7 @@ class RecordingStore:
         self.readonly = readonly
         self.holdup = holdup and not readonly
         self._on_commit = on_commit
+        self._sync_commits = sync_commits or self.sync
         self.journal: Journal | None = None  # the shared Journal, once open_journal() opened it
         self.replayed: dict[str, Any] = {}  # what recover() replayed from the journal
         path = os.path.join(self.data_dir, "calls.db")
@@ -215,6 +222,16 @@ class RecordingStore:
         :raises OSError: the sync failed
         """
         datadir.sync_wal(os.path.join(self.data_dir, "calls.db"))
+
+    def before_file(self) -> None:
+        """Put every commit waiting for its sync on the card before a new recording file
+        appears (holdup): its intent row then always precedes it there. A sync that
+        fails is logged, and the file is created all the same: the audio matters more,
+        and ``linekeeper repair`` rebuilds a missing row from the file's header."""
+        try:
+            self._sync_commits()
+        except OSError as exc:
+            log.error("cannot sync the call log before a new recording file: %s", exc)
 
     @contextlib.contextmanager
     def _unsynced(self):
@@ -315,10 +332,11 @@ class RecordingStore:
         recording_id = recording_id or uuid.uuid4().hex
         if self._before_begin is not None:
             self._before_begin()
-        # Synced at once, also under a hold-up capacitor (with the call's row committed
-        # before it): the file comes next, and a file the call log does not know stops the
-        # box at its next start (firmware/recovery.py).
-        with self._lock:
+        # Synced at once (with the call's row committed before it): the file comes next,
+        # and a file the call log does not know stops the box at its next start
+        # (firmware/recovery.py). Under a hold-up capacitor the file waits for its first
+        # chunk, and before_file() syncs this row first.
+        with self._unsynced():
             self._db.execute(
                 "INSERT INTO recordings (id, call_id, file, wrapped_key, profile, state, started_at,"
                 " chunk_ms) VALUES (?, ?, ?, ?, ?, 'recording', ?, ?)",

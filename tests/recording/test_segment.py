@@ -283,3 +283,52 @@ def test_under_a_hold_up_capacitor_the_header_is_synced_with_the_first_chunk(tmp
     w.close()
     assert syncs == ["file", "dir", "file", "file", "dir"]
     assert read(path, key) == (CHUNKS[0] + CHUNKS[1], True)
+
+
+def test_a_deferred_file_is_created_by_its_first_chunk_just_after_before_create(tmp_path, key, monkeypatch):
+    """(``before_create``, under a hold-up capacitor) The box syncs the call log in the
+    hook, so the card never holds a recording file its intent row does not precede."""
+    syncs = _count_syncs(monkeypatch)
+    path = tmp_path / "rec.lkr"
+    w = SegmentWriter(
+        path, "rec-1", key, HEADER, sync_create=False, before_create=lambda: syncs.append("call log")
+    )
+    assert syncs == [] and not path.exists()
+    w.write_chunk(b"")  # nothing to write: still nothing
+    assert not path.exists()
+    w.write_chunk(CHUNKS[0])
+    assert syncs == ["call log", "file", "dir"]
+    w.write_chunk(CHUNKS[1])
+    w.close()
+    assert syncs == ["call log", "file", "dir", "file", "file", "dir"]
+    assert read(path, key) == (CHUNKS[0] + CHUNKS[1], True)
+    assert w.bytes_written == path.stat().st_size
+
+
+@pytest.mark.parametrize("end", ["close", "abort"])
+def test_a_deferred_file_with_no_chunk_is_created_at_its_end(tmp_path, key, end):
+    hooked = []
+    path = tmp_path / "rec.lkr"
+    w = SegmentWriter(path, "rec-1", key, HEADER, before_create=lambda: hooked.append(1))
+    getattr(w, end)()
+    assert hooked == [1] and w.closed
+    assert read(path, key) == (b"", end == "close")
+
+
+def test_a_deferred_file_refuses_an_existing_path_at_once(tmp_path, key):
+    path = tmp_path / "rec.lkr"
+    path.write_bytes(b"someone's")
+    with pytest.raises(FileExistsError):
+        SegmentWriter(path, "rec-1", key, HEADER, before_create=lambda: None)
+    assert path.read_bytes() == b"someone's"
+
+
+def test_a_deferred_file_the_full_disk_refuses_leaves_nothing(small_disk, fill_disk, key):
+    fill_disk(small_disk, leave_bytes=0)
+    path = small_disk / "rec.lkr"
+    w = SegmentWriter(path, "rec-1", key, dict(HEADER, pad="x" * 5000), before_create=lambda: None)
+    with pytest.raises(DiskFullError):
+        w.write_chunk(os.urandom(3000))
+    assert w.closed and not path.exists()
+    w.abort()  # the recorder's stop after the failure: nothing more
+    assert not path.exists()

@@ -21,14 +21,13 @@ def test_the_store_commits_a_recordings_life_unsynced_only_under_a_hold_up_capac
         held._db = _Watching(held._db, seen)
         held.begin(1, b"k" * 93, "voice", 640, 1_700_000_000_000_000, recording_id="a" * 32)
         held.set_speech("a" * 32, [(0.0, 1.0)])
-        # The intent row is synced at once (its file comes next: a file the call log does
-        # not know stops the box at its next start); the speech spans, as a recording's
-        # end, under NORMAL (synced with the call log's interval), then FULL again.
+        # The intent row and the speech spans both under NORMAL (synced with the call log's
+        # interval, or by before_file() when the file is about to be created), then FULL again.
         assert [s for s in seen if s.startswith("PRAGMA")] == [
             "PRAGMA synchronous=NORMAL",
             "PRAGMA synchronous=FULL",
-        ]
-        assert commits == [True]
+        ] * 2
+        assert commits == [True, True]
         assert _synchronous(held) == 2
     finally:
         plain.close()
