@@ -1001,6 +1001,11 @@ class RecordingStore:
         if not os.path.exists(path):
             if row["state"] == "partial" and not row["bytes"]:
                 return [], b""  # stopped (or crashed) before any audio was stored
+            if row["state"] == "recording":
+                # Under a hold-up capacitor its file comes with its first chunk: still to
+                # come, or a crash came first (the next start makes the row an empty
+                # partial recording, as above).
+                return [], b""
             return ["%s: file missing" % where], None
         if row["state"] in ("complete", "partial"):
             if row["sha256"] is None:
