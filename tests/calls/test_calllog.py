@@ -4,7 +4,7 @@ import sqlite3
 
 from firmware.bus import CallAnswered, CallAnswerWithdrawn, CallEnded, CallStarted, CallUpdated, EventBus
 from firmware.calls.call import Call
-from firmware.calls.calllog import CallLog
+from firmware.calls.calllog import GROUP_COMMIT_US, CallLog
 from firmware.clock import SimClock
 
 OLD_SCHEMA = """
@@ -177,13 +177,17 @@ def _on_card(path):
         db.close()
 
 
-def test_group_commit_writes_a_windows_call_states_in_one_commit(tmp_path):
-    from firmware.calls.calllog import GROUP_COMMIT_US
-
+def _grouped(tmp_path):
+    """``(clock, bus, log)``: a call log with the box's group commit, on a bus."""
     clock = SimClock(start_wall_us=1_772_442_000_000_000)
     bus = EventBus(strict=True)
     log = CallLog(tmp_path / "calls.db", clock, commit_us=GROUP_COMMIT_US)
     log.attach(bus)
+    return clock, bus, log
+
+
+def test_group_commit_writes_a_windows_call_states_in_one_commit(tmp_path):
+    clock, bus, log = _grouped(tmp_path)
     first, second = Call(line=1, direction="in", started_us=0), Call(line=2, direction="in", started_us=0)
     bus.publish(CallStarted(line=1, t_us=0, call=first))
     bus.publish(CallStarted(line=2, t_us=0, call=second))
@@ -211,12 +215,7 @@ def test_group_commit_writes_a_windows_call_states_in_one_commit(tmp_path):
 
 
 def test_states_waiting_for_the_group_commit_are_written_at_close_and_shown_by_calls(tmp_path):
-    from firmware.calls.calllog import GROUP_COMMIT_US
-
-    clock = SimClock(start_wall_us=1_772_442_000_000_000)
-    bus = EventBus(strict=True)
-    log = CallLog(tmp_path / "calls.db", clock, commit_us=GROUP_COMMIT_US)
-    log.attach(bus)
+    clock, bus, log = _grouped(tmp_path)
     call = Call(line=3, direction="out", started_us=0)
     bus.publish(CallStarted(line=3, t_us=0, call=call))
     assert [c["id"] for c in log.calls()] == [call.id]  # a read takes what waits, too
@@ -230,12 +229,7 @@ def test_states_waiting_for_the_group_commit_are_written_at_close_and_shown_by_c
 
 
 def test_a_batch_the_card_refuses_is_written_call_by_call_later(tmp_path):
-    from firmware.calls.calllog import GROUP_COMMIT_US
-
-    clock = SimClock(start_wall_us=1_772_442_000_000_000)
-    bus = EventBus(strict=True)
-    log = CallLog(tmp_path / "calls.db", clock, commit_us=GROUP_COMMIT_US)
-    log.attach(bus)
+    clock, bus, log = _grouped(tmp_path)
     log._db = refusing = _Refusing(log._db)
     calls = [Call(line=n, direction="in", started_us=0) for n in (1, 2)]
     for call in calls:
@@ -249,13 +243,9 @@ def test_a_batch_the_card_refuses_is_written_call_by_call_later(tmp_path):
 
 
 def test_a_recording_begun_while_its_call_waits_for_the_group_commit_finds_its_row(tmp_path):
-    from firmware.calls.calllog import GROUP_COMMIT_US
     from firmware.recording.store import RecordingStore
 
-    clock = SimClock(start_wall_us=1_772_442_000_000_000)
-    bus = EventBus(strict=True)
-    log = CallLog(tmp_path / "calls.db", clock, commit_us=GROUP_COMMIT_US)
-    log.attach(bus)
+    clock, bus, log = _grouped(tmp_path)
     store = RecordingStore(tmp_path, before_begin=log.write_rows)  # as the box wires it
     call = Call(line=1, direction="out", started_us=0)
     bus.publish(CallStarted(line=1, t_us=0, call=call))
@@ -279,12 +269,7 @@ def test_a_recording_begun_while_its_call_waits_for_the_group_commit_finds_its_r
 def test_a_withdrawn_answer_is_cleared_on_the_card(tmp_path):
     """An outbound call's provisional answer (the caller's voice in ringback) written, then
     withdrawn: the row has no answer time again, and the call abandoned has no talk time."""
-    from firmware.calls.calllog import GROUP_COMMIT_US
-
-    clock = SimClock(start_wall_us=1_772_442_000_000_000)
-    bus = EventBus(strict=True)
-    log = CallLog(tmp_path / "calls.db", clock, commit_us=GROUP_COMMIT_US)
-    log.attach(bus)
+    clock, bus, log = _grouped(tmp_path)
     call = Call(line=1, direction="out", started_us=0)
     bus.publish(CallStarted(line=1, t_us=0, call=call))
     call.answered_us = 400_000
@@ -308,12 +293,7 @@ def test_a_withdrawn_answer_is_cleared_on_the_card(tmp_path):
 
 
 def test_an_event_that_changes_nothing_on_the_card_costs_no_commit(tmp_path):
-    from firmware.calls.calllog import GROUP_COMMIT_US
-
-    clock = SimClock(start_wall_us=1_772_442_000_000_000)
-    bus = EventBus(strict=True)
-    log = CallLog(tmp_path / "calls.db", clock, commit_us=GROUP_COMMIT_US)
-    log.attach(bus)
+    clock, bus, log = _grouped(tmp_path)
     call = Call(line=1, direction="in", started_us=0)
     bus.publish(CallStarted(line=1, t_us=0, call=call))
     call.ended_us, call.end_reason = 200_000, "remote_break"
@@ -352,12 +332,7 @@ def test_new_databases_get_small_pages_and_older_ones_keep_theirs(tmp_path):
 
 def test_a_write_sets_only_the_columns_that_changed(tmp_path):
     """An index on a column (the search's, on the number) is rewritten only when it changes."""
-    from firmware.calls.calllog import GROUP_COMMIT_US
-
-    clock = SimClock(start_wall_us=1_772_442_000_000_000)
-    bus = EventBus(strict=True)
-    log = CallLog(tmp_path / "calls.db", clock, commit_us=GROUP_COMMIT_US)
-    log.attach(bus)
+    clock, bus, log = _grouped(tmp_path)
     updates = []
     log._db.set_trace_callback(lambda sql: updates.append(sql) if sql.startswith("UPDATE calls") else None)
     call = Call(line=1, direction="in", started_us=0)

@@ -152,6 +152,7 @@ class Rig:
         self.log = []
         self.bus.subscribe(Event, self.log.append)
         self.hook_changes = []
+        self.keys = []  # the digits handed to on_key, in order
         self.sup = Supervisor(
             lines,
             self.clock,
@@ -159,6 +160,7 @@ class Rig:
             SupervisorConfig(**config),
             signals=signals,
             on_hook_change=self._hook_change,
+            on_key=lambda line, digit, t_us, end_us: self.keys.append(digit),
         )
 
     def _hook_change(self, line, off_hook):
@@ -959,8 +961,7 @@ def test_keys_that_are_not_a_code_are_dialled():
     s.handset(False, end + 6000)
     rig = Rig()
     rig.sup.key_codes = lambda: ("*1", "*2")
-    keys = []
-    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append(digit)
+    keys = rig.keys
     rig.play(s, until_ms=end + 7000)
     # A '*' still held when the dial timeout connects the call was the caller's.
     assert rig.only_call().number == "*6701632960302"
@@ -989,8 +990,7 @@ def test_voice_after_dialling_is_the_answer():
     s.dtmf(end + 3000, "1")
     s.handset(False, end + 20000)
     rig = Rig()
-    keys = []
-    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append(digit)
+    keys = rig.keys
     rig.play(s, until_ms=end + 21000)
     call = rig.only_call()
     assert (call.number, call.answered_us) == ("01632960302", us(end + 500))
@@ -1018,8 +1018,7 @@ def test_a_provisional_answer_withdrawn_is_ringing_again():
     s.dtmf(end + 8000, "1")
     s.handset(False, end + 20000)
     rig = Rig()
-    keys = []
-    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append(digit)
+    keys = rig.keys
     rig.play(s, until_ms=end + 21000)
     call = rig.only_call()
     assert (call.number, call.answered_us, call.end_reason) == ("01632960302", us(end + 4600), "local")
@@ -1070,8 +1069,7 @@ def test_a_key_confirms_a_provisional_answer():
     s.dsp(AnswerWithdrawn(us(end + 3300)), deliver_us=us(end + 3800))
     s.handset(False, end + 9000)
     rig = Rig()
-    keys = []
-    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append(digit)
+    keys = rig.keys
     rig.play(s, until_ms=end + 10000)
     call = rig.only_call()
     assert (call.number, call.answered_us) == ("01632960302", us(end + 1500))
@@ -1101,8 +1099,7 @@ def test_a_key_begun_before_a_provisional_voice_is_never_a_digit():
     s.dsp(DtmfDigit(us(end + 1300), "4", us(end + 1370)), deliver_us=us(end + 2100))
     s.handset(False, end + 9000)
     rig = Rig()
-    keys = []
-    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append(digit)
+    keys = rig.keys
     rig.play(s, until_ms=end + 10000)
     call = rig.only_call()
     assert (call.number, call.answered_us, keys) == ("01632960302", us(end + 1300), ["4"])
@@ -1153,8 +1150,7 @@ def test_a_long_gap_after_a_complete_number_ends_the_dialling():
     s.dtmf(end + 2000, "4111111111111111")
     s.handset(False, end + 20000)
     rig = Rig()
-    keys = []
-    rig.sup.on_key = lambda line, digit, t_us, end_us: keys.append(digit)
+    keys = rig.keys
     rig.play(s, until_ms=end + 21000)
     call = rig.only_call()
     assert (call.number, call.answered_us) == ("01632960302", us(end))

@@ -32,20 +32,27 @@ PERIOD_US = PERIOD_MS * 1000
 
 LOSS_LIMIT_US = 1_000_000  # a crash loses at most the last second of a recording
 
-# Two short inbound calls on each of lines 1 and 2, 10 s apart: a scenario_doc(..., lines=2).
 SENTENCE = "The birch canoe slid on the smooth planks."
-TWO_LINES_TWICE = [
-    {
-        "line": line,
-        "at": 0.3 * line + 10.0 * k,
-        "direction": "in",
-        "rings": 1,
-        "talk": 4.0,
-        "speech": [{"at": 0.2, "text": SENTENCE}],
-    }
-    for k in range(2)
-    for line in (1, 2)
-]
+
+
+def inbound_calls(per_line, every_s, talk_s):
+    """``per_line`` short inbound calls on each of lines 1 and 2, ``every_s`` apart, each
+    talking ``talk_s`` with one sentence: the calls of a scenario_doc(..., lines=2)."""
+    return [
+        {
+            "line": line,
+            "at": 0.3 * line + every_s * k,
+            "direction": "in",
+            "rings": 1,
+            "talk": talk_s,
+            "speech": [{"at": 0.2, "text": SENTENCE}],
+        }
+        for k in range(per_line)
+        for line in (1, 2)
+    ]
+
+
+TWO_LINES_TWICE = inbound_calls(2, every_s=10.0, talk_s=4.0)
 
 
 @dataclass

@@ -105,6 +105,27 @@ CALLS = [
 WINDOW_US = (800_000, 13_200_000)
 
 
+def kill_driver_at(lab, path, data_dir, target_us, speed):
+    """Run the driver on scenario file ``path``, SIGKILL it once it reports clock time
+    ``target_us``; returns the last clock time (µs) it reported before it died."""
+    proc = subprocess.Popen(
+        [sys.executable, DRIVER, path, data_dir, str(speed), lab.speech_cache], stdout=subprocess.PIPE
+    )
+    t_last = None
+    for line in proc.stdout:
+        if line.strip().isdigit():
+            t_last = int(line)
+            if t_last >= target_us:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+    for line in proc.stdout:  # whatever it wrote before it died
+        if line.strip().isdigit():
+            t_last = int(line)
+    assert proc.wait(timeout=30) == -signal.SIGKILL, "the driver ended before the kill"
+    proc.stdout.close()
+    return t_last
+
+
 @pytest.fixture(scope="module")
 def crashes(module_lab):
     """Run the kills; returns ``[(kill, data dir, t_last_us)]``."""
@@ -118,22 +139,7 @@ def crashes(module_lab):
     dirs = [lab.init_data_dir(lab.tmp_path / ("kill%02d" % kill)) for kill in range(KILLS)]
 
     def one(kill):
-        proc = subprocess.Popen(
-            [sys.executable, DRIVER, path, dirs[kill], str(SPEED), lab.speech_cache], stdout=subprocess.PIPE
-        )
-        t_last = None
-        for line in proc.stdout:
-            if line.strip().isdigit():
-                t_last = int(line)
-                if t_last >= targets[kill]:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    break
-        for line in proc.stdout:  # whatever it wrote before it died
-            if line.strip().isdigit():
-                t_last = int(line)
-        assert proc.wait(timeout=30) == -signal.SIGKILL, "the driver ended before the kill"
-        proc.stdout.close()
-        return kill, dirs[kill], t_last
+        return kill, dirs[kill], kill_driver_at(lab, path, dirs[kill], targets[kill], SPEED)
 
     # Two at a time: each child is busy only part of the time it is paced over.
     with concurrent.futures.ThreadPoolExecutor(2) as pool:

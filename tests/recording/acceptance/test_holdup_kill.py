@@ -17,16 +17,13 @@ interval - may then lose up to that interval of everything, and nothing older:
 """
 
 import os
-import signal
-import subprocess
-import sys
 
 import pytest
 
 from firmware.calls.calllog import CallLog
 from firmware.clock import SimClock
 
-from .test_crash_kill import DRIVER, PERIOD_US, S
+from .test_crash_kill import PERIOD_US, S, kill_driver_at
 
 pytestmark = pytest.mark.slow  # kills a real box process mid-call
 
@@ -55,25 +52,6 @@ CALLS = [
 ]
 
 
-def _kill_at(lab, path, data_dir, target_us):
-    proc = subprocess.Popen(
-        [sys.executable, DRIVER, path, data_dir, str(SPEED), lab.speech_cache], stdout=subprocess.PIPE
-    )
-    t_last = None
-    for line in proc.stdout:
-        if line.strip().isdigit():
-            t_last = int(line)
-            if t_last >= target_us:
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-    for line in proc.stdout:
-        if line.strip().isdigit():
-            t_last = int(line)
-    assert proc.wait(timeout=30) == -signal.SIGKILL, "the driver ended before the kill"
-    proc.stdout.close()
-    return t_last
-
-
 @pytest.mark.parametrize("kill_us", KILLS_US)
 def test_kill_9_on_the_power_fail_path_loses_at_most_the_interval(lab, kill_us):
     doc = lab.scenario_doc(CALLS, hat="lk-4l", config={"holdup_flush_ms": HOLDUP_FLUSH_MS})
@@ -81,7 +59,7 @@ def test_kill_9_on_the_power_fail_path_loses_at_most_the_interval(lab, kill_us):
     scenario = lab.load(doc)
     lab.timeline(scenario)
     data_dir = lab.init_data_dir(lab.tmp_path / "data")
-    t_last = _kill_at(lab, path, data_dir, kill_us)
+    t_last = kill_driver_at(lab, path, data_dir, kill_us, SPEED)
     t_hi_us = t_last + PERIOD_US
     # What the box does when it starts: recordings finished, then the calls left open
     # closed at their last evidence (not a clean stop: power_loss).

@@ -17,24 +17,11 @@ from firmware.rekey import Rekey
 from firmware.signing import load_signer
 from firmware.storage.audit import AuditLog
 from firmware.storage.keystore import KeyStore
-from tests.support.recording_lab import CHEAP_KDF, PASSWORD
-
-S = "The birch canoe slid on the smooth planks."
+from tests.support.recording_lab import CHEAP_KDF, PASSWORD, inbound_calls
 
 
 def calls(n_per_line):
-    return [
-        {
-            "line": line,
-            "at": 0.3 * line + 8.0 * k,
-            "direction": "in",
-            "rings": 1,
-            "talk": 3.0,
-            "speech": [{"at": 0.2, "text": S}],
-        }
-        for k in range(n_per_line)
-        for line in (1, 2)
-    ]
+    return inbound_calls(n_per_line, every_s=8.0, talk_s=3.0)
 
 
 @pytest.fixture(scope="module")
