@@ -334,15 +334,26 @@ def test_init_killed_by_a_signal_leaves_nothing_or_a_complete_key_store(tmp_path
     from firmware.storage.keystore import KeyStore
 
     pw = lab.password_file()
-    outcomes = set()
-    for i, delay_s in enumerate((0.05, 0.2, 0.4, 0.6, 0.8, 1.2, 3.0)):
-        data_dir = str(tmp_path / ("init%d" % i))
-        proc = subprocess.Popen(
+
+    def init(data_dir):
+        return subprocess.Popen(
             [sys.executable, "-m", "firmware.cli", "init", "--data-dir", data_dir, "--password-file", pw],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(delay_s)
+
+    # The moments are spread over how long a whole init takes on this machine (a slow or
+    # busy one takes seconds), the last after it has finished.
+    t0 = time.monotonic()
+    whole = init(str(tmp_path / "whole"))
+    whole.communicate()
+    assert whole.returncode == 0
+    whole_s = time.monotonic() - t0
+    outcomes = set()
+    for i, part in enumerate((0.02, 0.1, 0.3, 0.5, 0.7, 0.9, 2.0)):
+        data_dir = str(tmp_path / ("init%d" % i))
+        proc = init(data_dir)
+        time.sleep(part * whole_s)
         proc.kill()
         out = proc.communicate()[0].decode()
         store = KeyStore(data_dir)
