@@ -71,7 +71,7 @@ class Journal:
     def __init__(self, path, fsync=True, size_bytes=DEFAULT_SIZE_BYTES):
         self.path = os.fspath(path)
         self.fsync = fsync
-        self.size_bytes = max(int(size_bytes), 4 * SECTOR)
+        self.size_bytes = max(int(size_bytes) // SECTOR * SECTOR, 4 * SECTOR)
         self.bytes_written = 0  # every byte handed to the OS (sectors rewritten included)
         self.commits = 0
         # True: append() only stages; commit() writes everything staged at once
@@ -86,7 +86,7 @@ class Journal:
         self._buf = mmap.mmap(-1, 64 * 1024)  # page-aligned, as O_DIRECT needs
         try:
             if fsync:
-                os.posix_fallocate(self._fd, 0, self.size_bytes)
+                _preallocate(self._fd, self.size_bytes)
                 fsutil.fsync_dir(os.path.dirname(self.path))
             self._start_generation()
         except BaseException:
@@ -180,6 +180,34 @@ class Journal:
 
 def _sectors(n):
     return -(-n // SECTOR) * SECTOR
+
+
+def _preallocate(fd, size):
+    """Give the journal its ``size`` on the card, written: a new journal is filled with
+    zeroes once, here.
+
+    Blocks that are only allocated (``posix_fallocate``: ext4's *unwritten* extents)
+    would cost more on every commit of the first generation: ext4 records each block's
+    change to written in its own journal, and with ``O_DSYNC`` commits that journal
+    at each of the box's commits. Written once, the blocks are overwritten in place
+    ever after. A journal that exists (perhaps cut short by a crash here) is only
+    extended with allocated blocks, as before.
+    """
+    end = os.fstat(fd).st_size
+    if end >= size:
+        return
+    os.posix_fallocate(fd, end, size - end)  # a full card says so now, before any write
+    if end:
+        return
+    zeroes = mmap.mmap(-1, min(size, 1 << 20))  # page-aligned, as O_DIRECT needs
+    try:
+        pos = 0
+        while pos < size:
+            n = os.pwrite(fd, memoryview(zeroes)[: min(len(zeroes), size - pos)], pos)
+            pos += n
+    finally:
+        zeroes.close()
+    os.fdatasync(fd)
 
 
 def _open(path, fsync):

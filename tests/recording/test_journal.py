@@ -1,5 +1,6 @@
 """The shared recording journal: records committed there reach the files on replay."""
 
+import itertools
 import os
 import uuid
 
@@ -144,3 +145,30 @@ def test_a_shorter_first_chunk_puts_later_chunks_on_the_grid():
     assert len(out) == 1 and stage.stored_samples == 2 * 960  # 240 ms: the first, short chunk
     stage.feed(np.zeros(4800, np.int16))
     assert len(out) == 2 and stage.stored_samples == 2 * 960 + 4800  # then 600 ms chunks
+
+
+def test_a_new_journal_is_written_through_once_and_an_old_one_is_left_as_it_is(tmp_path, monkeypatch):
+    # Blocks only allocated would make ext4 commit its own journal at each of the
+    # first generation's commits (the change from unwritten to written): a new
+    # journal is filled with zeroes when it is made, and never again.
+    writes = []
+    pwrite = os.pwrite
+    monkeypatch.setattr(
+        os, "pwrite", lambda fd, data, pos: writes.append((pos, bytes(data))) or pwrite(fd, data, pos)
+    )
+    path = tmp_path / "journal" / journal.JOURNAL_NAME
+    j = Journal(path, size_bytes=3 * 1024 * 1024 + 100)
+    j.close()
+    assert j.size_bytes == 3 * 1024 * 1024  # whole sectors, as O_DIRECT writes them
+    filled = sorted((pos, len(data)) for pos, data in writes if not any(data))
+    assert filled[0][0] == 0 and all(a + n == b for (a, n), (b, _) in itertools.pairwise(filled))
+    assert filled[-1][0] + filled[-1][1] == j.size_bytes
+    assert os.path.getsize(path) == j.size_bytes
+
+    writes.clear()
+    j = Journal(path, size_bytes=3 * 1024 * 1024)
+    w, rid, _ = _writer(tmp_path, j)
+    w.write_chunk(b"kept")
+    j.close()
+    assert not [pos for pos, data in writes if len(data) > 64 * 1024]  # no fill: its commits only
+    assert [r[0] for r in read_records(path)] == [rid]
