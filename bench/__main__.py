@@ -27,6 +27,7 @@ SECTIONS = (
     "reports",
     "startup",
     "power_fail",
+    "card",
     "archive",
     "archive_search",
     "evidence",

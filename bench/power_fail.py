@@ -172,14 +172,15 @@ def _one_cut(scenario, hat, synth, cut_s, data_dir, holdup_flush_ms=0):
     return box.seal_s * 1000, recording[0], box.holdup_ms
 
 
-def _box(scenario, hat, synth, data_dir, config, power=()):
-    """A box on the simulated board (``power``: its power events, as SimBoard takes them)."""
+def _box(scenario, hat, synth, data_dir, config, power=(), speed=None):
+    """A box on the simulated board (``power``: its power events, as SimBoard takes them;
+    ``speed``: simulated seconds per real second, None for as fast as it goes)."""
     from board.sim.board import SimBoard
     from board.sim.timeline import compile_timeline
     from firmware.box import Box, make_dsp_factory
     from firmware.clock import SimClock
 
-    clock = SimClock(start_wall_us=scenario.start_wall_us)
+    clock = SimClock(start_wall_us=scenario.start_wall_us, speed=speed)
     board = SimBoard(
         compile_timeline(scenario, synth),
         hat,
@@ -224,8 +225,34 @@ def _device_bytes(scenario, hat, synth, data_dir, flush_ms, journal=True, sqlite
     line's file synced chunk by chunk. ``sqlite_before``: the call log and audit trail
     as they were before they were batched (4 KiB pages, a call-log commit per call event)."""
     from firmware.box import recorder_flush_ms
-    from firmware.config import BoxConfig
     from firmware.recording.store import RecordingStore
+
+    box = _prepared_box(scenario, hat, synth, data_dir, flush_ms, journal, sqlite_before)
+    journal_file = box.recorder.journal
+    io0 = measure.device_write_bytes()
+    box.start()
+    try:
+        box.board.run()
+    finally:
+        box.stop()
+    io1 = measure.device_write_bytes()
+    # Audio waits up to flush_ms in all: the recorder's chunks are that less its delay line.
+    assert box.recorder.flush_ms == recorder_flush_ms(flush_ms, box.config.audio_profile)
+    store = RecordingStore(data_dir)
+    try:
+        stored = sum(r["bytes"] for r in store.all())
+    finally:
+        store.close()
+    if io0 is None or io1 is None or not stored:
+        return None, None
+    journal_bytes = None if journal_file is None else round(journal_file.bytes_written / stored, 2)
+    return round((io1 - io0) / stored, 2), journal_bytes
+
+
+def _prepared_box(scenario, hat, synth, data_dir, flush_ms, journal=True, sqlite_before=False, speed=None):
+    """A box on a fresh ``data_dir`` that writes through one path (see :func:`_device_bytes`);
+    ``speed`` paces its clock (1: real time)."""
+    from firmware.config import BoxConfig
     from firmware.storage.keystore import Argon2Params, KeyStore
 
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
@@ -236,28 +263,10 @@ def _device_bytes(scenario, hat, synth, data_dir, flush_ms, journal=True, sqlite
     )
     if sqlite_before or not journal:
         _older_databases(data_dir)
-    box = _box(scenario, hat, synth, data_dir, config)
+    box = _box(scenario, hat, synth, data_dir, config, speed=speed)
     if sqlite_before or not journal:
         box.calllog.commit_us = 0
-    journal_file = box.recorder.journal
-    io0 = measure.device_write_bytes()
-    box.start()
-    try:
-        box.board.run()
-    finally:
-        box.stop()
-    io1 = measure.device_write_bytes()
-    # Audio waits up to flush_ms in all: the recorder's chunks are that less its delay line.
-    assert box.recorder.flush_ms == recorder_flush_ms(flush_ms, config.audio_profile)
-    store = RecordingStore(data_dir)
-    try:
-        stored = sum(r["bytes"] for r in store.all())
-    finally:
-        store.close()
-    if io0 is None or io1 is None or not stored:
-        return None, None
-    journal_bytes = None if journal_file is None else round(journal_file.bytes_written / stored, 2)
-    return round((io1 - io0) / stored, 2), journal_bytes
+    return box
 
 
 def _write_path(synth, tmp, hours, stretches):
