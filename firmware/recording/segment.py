@@ -13,7 +13,9 @@ bytes long has, most likely, been closed (:func:`inspect` says so without a
 key; only :class:`SegmentReader` proves it).
 
 The writer only appends; each chunk is on the card (``fdatasync``) before
-:meth:`SegmentWriter.write_chunk` returns. A crash can leave a torn last
+:meth:`SegmentWriter.write_chunk` returns, or, with a :class:`SyncGroup`
+(under a hold-up capacitor), when the group is synced, and always before the
+file's next chunk is written. A crash can leave a torn last
 record - cut short, with a garbled length field, or with zeros where its
 blocks never landed - which the reader ignores; the file then reads as
 *partial*. Any other
@@ -91,6 +93,11 @@ class SegmentWriter:
         box syncs the call log there, so the card never holds a recording file
         without its row (docs/holdup-writes.md). A full disk then shows at
         that write.
+    :param sync_group: a :class:`SyncGroup` (without a journal only, under a
+        hold-up capacitor): :meth:`write_chunk` writes the chunk and leaves its
+        sync to the group, which syncs every line's file together; the file's
+        next chunk, :meth:`close` and :meth:`abort` sync it first if the group
+        has not (one chunk in flight per file)
     :raises FileExistsError: ``path`` exists (a file is never rewritten)
     :raises DiskFullError: no room even for the header (nothing is left behind)
     :raises OSError: any other failure to create it
@@ -106,6 +113,7 @@ class SegmentWriter:
         journal=None,
         sync_create=True,
         before_create=None,
+        sync_group=None,
     ):
         self.path = os.fspath(path)
         self.header = dict(header, recording_id=str(recording_id))
@@ -121,6 +129,8 @@ class SegmentWriter:
         self.closed = False
         self._named = not fsync  # whether the file's name is synced (or need not be)
         self._fd = None
+        self._group = sync_group if journal is None and fsync else None
+        self._unsynced = False  # a chunk written, its sync left to the group
         self._before_create = before_create if journal is None else None
         if self._before_create is not None:
             if os.path.lexists(self.path):
@@ -150,7 +160,8 @@ class SegmentWriter:
             raise
 
     def write_chunk(self, encoded):
-        """Seal ``encoded`` as the next chunk, append it and wait until it is on disk.
+        """Seal ``encoded`` as the next chunk, append it and wait until it is on disk
+        (with a ``sync_group``: until the group or the file's next write syncs it).
 
         Empty input writes nothing. On any ``OSError`` the writer closes
         (the file stays a valid partial recording).
@@ -159,11 +170,33 @@ class SegmentWriter:
         :raises DiskFullError: the disk is full
         :raises OSError: another write or sync failure
         """
+        self._write_chunk(encoded, defer=self._group is not None)
+
+    def _write_chunk(self, encoded, defer=False):
         if not encoded:
             return
         if len(encoded) > self.max_chunk_bytes:
             raise ValueError("chunk of %d bytes exceeds %d" % (len(encoded), self.max_chunk_bytes))
-        self._write_record(self._sealer.seal(encoded))
+        self._write_record(self._sealer.seal(encoded), defer=defer)
+
+    def sync_chunk(self):
+        """Sync the chunk whose sync was left to the ``sync_group``, if it is still waiting.
+
+        :raises DiskFullError, OSError: the sync failed; the writer has closed
+            (the file stays a partial recording, as after a failed write)
+        """
+        if not self._unsynced or self.closed:
+            return
+        self._unsynced = False
+        if self._group is not None:
+            self._group.discard(self)
+        try:
+            self._sync()
+        except OSError as exc:
+            self.abort()
+            if exc.errno == errno.ENOSPC:
+                raise _disk_full(exc, self.path) from exc
+            raise
 
     def close(self, encoded=b""):
         """Write ``encoded`` (if any) and the final chunk, sync file and directory, close.
@@ -173,7 +206,7 @@ class SegmentWriter:
         """
         if self.closed:
             return
-        self.write_chunk(encoded)
+        self._write_chunk(encoded)
         self._write_record(self._sealer.seal(b"", final=True), final=True)
         if self.journal is not None:
             try:
@@ -197,6 +230,12 @@ class SegmentWriter:
                 self.closed = True
                 return
         if not self.closed:
+            if self._unsynced:  # the group's sync had not come yet: the chunk is kept
+                self._unsynced = False
+                try:
+                    self._sync()
+                except OSError as exc:
+                    log.error("cannot sync recording %s: %s", self.path, exc)
             if self.journal is not None:
                 try:
                     self.sync_file()
@@ -215,17 +254,20 @@ class SegmentWriter:
         if self._fsync:
             os.fdatasync(self._fd)
 
-    def _write_record(self, sealed, final=False):
+    def _write_record(self, sealed, final=False, defer=False):
         if self.closed:
             raise ValueError("recording %s is closed" % self.path)
         record = _LENGTH.pack(len(sealed)) + sealed
+        # One chunk in flight: the one the group has not synced yet is synced first.
+        self.sync_chunk()
         if self._fd is None:  # deferred (before_create): the header goes with the first record
-            self._create(self.header_bytes + record, sync=True)
+            self._create(self.header_bytes + record, sync=not defer)
             self.chunks += 1
+            self._left_to_group(defer)
             return
         try:
             if self.journal is None:
-                self._append(record)
+                self._append(record, sync=not defer)
             elif final:
                 self._pending += record  # close() writes and syncs it with the rest
             else:
@@ -239,6 +281,12 @@ class SegmentWriter:
                 raise _disk_full(exc, self.path) from exc
             raise
         self.chunks += 1
+        self._left_to_group(defer)
+
+    def _left_to_group(self, defer):
+        if defer:
+            self._unsynced = True
+            self._group.add(self)
 
     def _append(self, data, sync=True):
         view = memoryview(data)
@@ -248,10 +296,13 @@ class SegmentWriter:
             self._file_bytes += n
             view = view[n:]
         if self._fsync and sync:
-            os.fdatasync(self._fd)
-            if not self._named:
-                fsync_dir(self.path)
-                self._named = True
+            self._sync()
+
+    def _sync(self):
+        os.fdatasync(self._fd)
+        if not self._named:
+            fsync_dir(self.path)
+            self._named = True
 
     def _write_pending(self, n=None):
         n = len(self._pending) if n is None else n
@@ -261,10 +312,65 @@ class SegmentWriter:
 
     def _close_fd(self):
         self.closed = True
+        if self._group is not None:
+            self._group.discard(self)
         if self._fd is not None:
             os.close(self._fd)
         if self.journal is not None:
             self.journal.forget(self)
+
+    @property
+    def fd(self):
+        """The open file's descriptor (None before the file exists or once closed)."""
+        return None if self.closed else self._fd
+
+
+class SyncGroup:
+    """Recording files whose newest chunk is written but not yet synced, synced together
+    (under a hold-up capacitor, docs/holdup-writes.md).
+
+    The recorder puts every line's chunks on a shared clock grid and syncs the
+    group at the end of the capture pass in which the lines' chunks due at a
+    grid point have all been written (``Recorder._sync_pass``): their pages go
+    to the device together (:func:`~firmware.storage.fsutil.write_back`), then
+    each file is synced. The first ``fdatasync`` then commits ext4's own journal
+    for all of them, and the others find nothing left to commit, instead of one
+    commit per file. A file never has more than one chunk waiting here: its
+    next chunk, its end and its abort sync the waiting one first
+    (:class:`SegmentWriter`).
+    """
+
+    def __init__(self):
+        self._waiting = {}  # writer -> None, in the order their chunks were written
+
+    def __len__(self):
+        return len(self._waiting)
+
+    def __contains__(self, writer):
+        return writer in self._waiting
+
+    def add(self, writer):
+        self._waiting[writer] = None
+
+    def discard(self, writer):
+        self._waiting.pop(writer, None)
+
+    def sync(self):
+        """Sync every waiting file; ``[(writer, OSError)]`` for those whose sync failed
+        (each writer has closed: its file is a partial recording, as after a failed write)."""
+        waiting = [w for w in self._waiting if w.fd is not None]
+        if not waiting:
+            self._waiting.clear()
+            return []
+        fsutil.write_back([w.fd for w in waiting])
+        failed = []
+        for writer in waiting:
+            try:
+                writer.sync_chunk()
+            except OSError as exc:
+                failed.append((writer, exc))
+        self._waiting.clear()
+        return failed
 
 
 def fsync_dir(path):

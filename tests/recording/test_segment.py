@@ -332,3 +332,87 @@ def test_a_deferred_file_the_full_disk_refuses_leaves_nothing(small_disk, fill_d
     assert w.closed and not path.exists()
     w.abort()  # the recorder's stop after the failure: nothing more
     assert not path.exists()
+
+
+def test_with_a_sync_group_the_chunks_are_written_at_once_and_synced_together(tmp_path, key, monkeypatch):
+    """(Under a hold-up capacitor) Every line's chunk is written first; the group then
+    syncs them all, so that ext4 commits its journal once for all of them."""
+    syncs = _count_syncs(monkeypatch)
+    backs = []
+    monkeypatch.setattr(segment.fsutil, "write_back", lambda fds: backs.append(list(fds)))
+    group = segment.SyncGroup()
+    paths = [tmp_path / ("rec%d.lkr" % i) for i in range(3)]
+    writers = [
+        SegmentWriter(
+            p, "rec-%d" % i, key, HEADER, sync_create=False, before_create=lambda: None, sync_group=group
+        )
+        for i, p in enumerate(paths)
+    ]
+    for w in writers:
+        w.write_chunk(CHUNKS[0])
+    assert syncs == [] and len(group) == 3 and all(p.exists() for p in paths)
+    assert group.sync() == []
+    assert backs == [[w.fd for w in writers]]  # their pages sent down together, then each synced
+    assert syncs == ["file", "dir"] * 3 and len(group) == 0
+    assert group.sync() == [] and len(backs) == 1  # nothing waits: nothing to do
+    for w in writers:
+        w.write_chunk(CHUNKS[1])
+    group.sync()
+    assert syncs == ["file", "dir"] * 3 + ["file"] * 3
+    for w, p in zip(writers, paths, strict=True):
+        w.close()
+        assert read(p, key) == (CHUNKS[0] + CHUNKS[1], True)
+
+
+@pytest.mark.parametrize("then", ["next chunk", "close", "abort"])
+def test_a_file_never_has_two_chunks_waiting_for_the_group(tmp_path, key, monkeypatch, then):
+    """One chunk in flight per file, as without the group: a power cut can still tear
+    only the last chunk (docs/holdup-writes.md). What comes before the group's sync
+    syncs the waiting chunk first."""
+    group = segment.SyncGroup()
+    path = tmp_path / "rec.lkr"
+    w = SegmentWriter(path, "rec-1", key, HEADER, sync_create=False, sync_group=group)
+    syncs = _count_syncs(monkeypatch)
+    sizes = []
+    monkeypatch.setattr(
+        os, "fdatasync", lambda fd: (syncs.append("file"), sizes.append(os.fstat(fd).st_size))
+    )
+    w.write_chunk(CHUNKS[0])
+    first = path.stat().st_size
+    assert syncs == [] and len(group) == 1
+    if then == "next chunk":
+        w.write_chunk(CHUNKS[1])
+        assert sizes == [first] and len(group) == 1  # the first synced before the second was written
+    elif then == "close":
+        w.close()
+        assert sizes[0] == first and len(group) == 0
+        assert read(path, key) == (CHUNKS[0], True)
+    else:
+        w.abort()
+        assert sizes == [first] and len(group) == 0 and w.closed
+        assert read(path, key) == (CHUNKS[0], False)
+
+
+def test_a_sync_the_group_finds_failing_closes_that_file_alone(tmp_path, key, monkeypatch):
+    group = segment.SyncGroup()
+    writers = [
+        SegmentWriter(tmp_path / ("rec%d.lkr" % i), "rec-%d" % i, key, HEADER, sync_group=group)
+        for i in range(2)
+    ]
+    for w in writers:
+        w.write_chunk(CHUNKS[0])
+    bad = writers[0].fd
+    real = os.fdatasync
+
+    def fdatasync(fd):
+        if fd == bad:
+            raise OSError(errno.EIO, "card gone")
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    failed = group.sync()
+    assert [(w, exc.errno) for w, exc in failed] == [(writers[0], errno.EIO)]
+    assert writers[0].closed and not writers[1].closed
+    writers[1].close()
+    assert read(tmp_path / "rec1.lkr", key) == (CHUNKS[0], True)
+    assert read(tmp_path / "rec0.lkr", key) == (CHUNKS[0], False)  # partial, what it had
