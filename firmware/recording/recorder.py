@@ -67,6 +67,7 @@ from firmware.recording import codec
 from firmware.recording.activity import SpeechActivity
 from firmware.recording.held import HeldPipeline
 from firmware.recording.reserve import DiskReserve, free_bytes
+from firmware.recording.segment import SyncGroup
 from firmware.recording.stages import ChunkPolicy, RecordingPipeline
 from firmware.recording.store import KEY_CONTEXT, KEY_COPY_SUFFIX, new_wrapped_key
 
@@ -145,7 +146,10 @@ class Recorder:
     :param holdup: the HAT's MCU warns of power cuts (``holdup_flush_ms``): a new
         file is created by its first chunk, just after the store synced the
         call log (:meth:`RecordingStore.before_file`), and its header is synced
-        with that chunk, not on its own (docs/holdup-writes.md)
+        with that chunk, not on its own; without a journal the lines' chunks
+        are on a shared grid too, and the files written in one capture pass
+        are synced together at its end (a :class:`SyncGroup`,
+        docs/holdup-writes.md)
     """
 
     END_GRACE_US = 500_000
@@ -173,6 +177,12 @@ class Recorder:
         self.capture = capture
         self.journal = journal
         self.holdup = holdup
+        # Chunks end on a clock grid shared by the lines (see _first_chunk_ms).
+        self.grid = journal is not None or holdup
+        # Under a hold-up capacitor without a journal: the files whose chunk was
+        # written in a capture pass, synced together at its end (_sync_pass).
+        self.sync_group = SyncGroup() if holdup and journal is None and fsync else None
+        self._gathering_us = None  # clock time the group's oldest waiting chunk was seen
         self.store = store
         self.clock = clock
         self.bus = bus
@@ -189,8 +199,17 @@ class Recorder:
         self.rate = capture.rate
         frame = codec.Encoder(self.profile, self.rate).frame_samples
         self.frame_us = frame * 1_000_000 // self.rate
+        # The chunk length the pipelines get. With the group sync a chunk may wait up
+        # to a frame for the other lines' (see _sync_pass): one frame less, so that no
+        # audio waits longer than flush_ms (and the delay line) to be on the card.
+        frame_ms = frame * 1000 // self.rate
+        self.chunk_flush_ms = flush_ms
+        if self.sync_group is not None and flush_ms >= 2 * frame_ms:
+            self.chunk_flush_ms = flush_ms - frame_ms
         # The audio in every chunk but the last (what recovery counts with).
-        self.chunk_ms = ChunkPolicy(flush_ms).samples_per_chunk(self.rate, frame) * 1000 // self.rate
+        self.chunk_ms = (
+            ChunkPolicy(self.chunk_flush_ms).samples_per_chunk(self.rate, frame) * 1000 // self.rate
+        )
         self._lock = threading.RLock()
         self._active = {}
         self.delay_us = int(delay_ms) * 1000
@@ -271,6 +290,10 @@ class Recorder:
             # (see _first_chunk_ms), so they all land in the same pass.
             self.journal.deferred = True
             self.capture.after_each_drain(self._commit)
+        elif self.sync_group is not None:
+            # The same for the files under a hold-up capacitor: the lines' chunks
+            # complete in the same pass (the shared grid), and are synced together.
+            self.capture.after_each_drain(self._sync_pass)
         if self.auto:
             bus.subscribe(CallStarted, self._started)
             bus.subscribe(CallAnswered, self._answered)
@@ -288,28 +311,73 @@ class Recorder:
             # The chunks are still in the files' page cache: only a crash now costs them.
             log.error("the recording journal cannot be written: %s", exc)
 
+    def _sync_pass(self, force=False):
+        """Sync the files whose chunk was written, together (one commit of ext4's journal
+        for all, not one each); a file whose sync fails ends ``partial``.
+
+        At the end of each capture pass. The chunks of a recording off the frame
+        grid (from off-hook) end up to a frame before the grid point (see
+        :meth:`_first_chunk_ms`): while another line's chunk is due within a
+        frame, the group waits for it (two frames at most; ``force``: not at all).
+        """
+        with self._lock:
+            if not len(self.sync_group):
+                self._gathering_us = None
+                return
+            now_us = self.clock.now_us()
+            if self._gathering_us is None:
+                self._gathering_us = now_us
+            if not force and now_us - self._gathering_us < 2 * self.frame_us and self._chunk_due_soon():
+                return
+            self._gathering_us = None
+            for writer, exc in self.sync_group.sync():
+                for active in list(self._active.values()):
+                    if getattr(active.pipeline, "writer", None) is writer:
+                        self._stop(active, exc)
+
+    def _chunk_due_soon(self):
+        """Whether a recording with no chunk waiting completes one within a frame."""
+        frame = self.frame_us * self.rate // 1_000_000
+        for active in self._active.values():
+            writer = getattr(active.pipeline, "writer", None)
+            if writer is None or writer.closed or writer in self.sync_group:
+                continue
+            if active.pipeline.state == "recording" and active.pipeline.encoder.due_samples <= frame:
+                return True
+        return False
+
     def _aligned_us(self, call, want_us):
-        """``want_us``, moved on to the encoder's frame grid when chunks are group-committed.
+        """``want_us``, moved on to the encoder's frame grid when chunks are group-committed
+        (the journal's group commit, or the hold-up path's shared sync).
 
         Later, never earlier (by less than one frame): a pre-roll up to a frame
         shorter, rather than one older than the second a crash may cost. A
         recording from the call's start (off-hook) keeps its exact start: no
         dialled digit may be lost (its chunks then just miss the shared grid).
         """
-        if self.journal is None or want_us <= call.started_us:
+        if not self.grid or want_us <= call.started_us:
             return want_us
         return want_us + (-want_us) % self.frame_us
 
     def _first_chunk_ms(self, start_us):
         """The first chunk's audio for a recording from clock time ``start_us``: whole
         frames up to the next multiple of the chunk length, so that every later
-        chunk of every line ends on the same grid (and lands in the same commit).
-        None without a journal (every chunk whole)."""
-        if self.journal is None:
+        chunk of every line ends on the same grid (and lands in the same commit, or
+        the same sync pass under a hold-up capacitor). None without a journal or
+        hold-up (every chunk whole).
+
+        A start off the frame grid (a recording from off-hook) cannot end on it:
+        its chunks end up to a frame after each grid point, or under a hold-up
+        capacitor up to a frame before it, where the group's sync waits for the
+        other lines (:meth:`_sync_pass`) without any chunk waiting longer."""
+        if not self.grid:
             return None
         grid_us = self.chunk_ms * 1000
         to_grid_us = grid_us - start_us % grid_us
-        frames = max(1, -(-to_grid_us // self.frame_us))
+        if self.sync_group is not None:
+            frames = to_grid_us // self.frame_us or (to_grid_us + grid_us) // self.frame_us
+        else:
+            frames = max(1, -(-to_grid_us // self.frame_us))
         return min(self.chunk_ms, frames * self.frame_us // 1000)
 
     # ------------------------------------------------------------ call events
@@ -451,7 +519,7 @@ class Recorder:
         """A recording of ``call`` held in memory until it has talked ``min_talk_us``
         (and, if ``manual``, until :meth:`release`)."""
         pipeline = HeldPipeline(
-            self.profile, self.flush_ms, self.rate, first_chunk_ms=self._first_chunk_ms(start_us)
+            self.profile, self.chunk_flush_ms, self.rate, first_chunk_ms=self._first_chunk_ms(start_us)
         )
         active = _Active(call, None, pipeline, None, start_us)
         active.min_talk_us = min_talk_us
@@ -569,7 +637,7 @@ class Recorder:
                 data_key,
                 header,
                 profile=self.profile,
-                flush_ms=self.flush_ms,
+                flush_ms=self.chunk_flush_ms,
                 rate=self.rate,
                 fsync=self.fsync,
                 journal=self.journal,
@@ -578,6 +646,7 @@ class Recorder:
                 # Under a hold-up capacitor the intent row is not synced on its own: the
                 # file waits for its first chunk, and the call log is synced just before.
                 before_create=self.store.before_file if self.holdup else None,
+                sync_group=self.sync_group,
             )
         except BaseException:
             if self._unbegun.pop(recording_id, None) is None:
@@ -794,6 +863,8 @@ class Recorder:
                 self._close(active)
             if self.journal is not None:
                 self._commit()
+            if self.sync_group is not None:
+                self._sync_pass(force=True)  # nothing should wait: every file was closed above
             self._retry_unfinished()
             if self._row_retry is not None:
                 self._row_retry.cancel()

@@ -84,6 +84,11 @@ class EncoderStage:
         self._in_chunk = 0
         self._pending = b""
 
+    @property
+    def due_samples(self):
+        """Samples still to be fed before the chunk being filled is complete."""
+        return self._limit - self._in_chunk
+
     def feed(self, samples):
         """Encode ``samples`` (int16); write each chunk that fills up.
 
@@ -177,6 +182,8 @@ class RecordingPipeline:
         chunk, not on its own (see :class:`SegmentWriter`)
     :param before_create: ``fn()``: the file is created by its first write,
         just after ``fn()`` (see :class:`SegmentWriter`)
+    :param sync_group: a :class:`~firmware.recording.segment.SyncGroup` each
+        chunk's sync is left to (see :class:`SegmentWriter`)
     :raises DiskFullError: no room to create the file (nothing is left behind)
     :raises ConfigError: unknown profile
     :raises OSError: the file cannot be created
@@ -197,6 +204,7 @@ class RecordingPipeline:
         first_chunk_ms=None,
         sync_create=True,
         before_create=None,
+        sync_group=None,
     ):
         self.profile = get_profile(profile).name
         self.rate = rate
@@ -214,6 +222,7 @@ class RecordingPipeline:
             journal=journal,
             sync_create=sync_create,
             before_create=before_create,
+            sync_group=sync_group,
         )
         self.encoder.output = Fanout(self.writer, outputs) if outputs else self.writer
         self.first_t_us = None

@@ -1,0 +1,106 @@
+"""Under a hold-up capacitor (``holdup_flush_ms``) the lines' files are synced together.
+
+Each line's chunk waits up to the interval in memory and is then appended to
+its own file and synced (docs/holdup-writes.md). Synced one after the other,
+each file's ``fdatasync`` commits ext4's own journal on its own: the lines'
+chunks are therefore on a clock grid shared by the lines (as the journal's
+are), so that they all complete in the same capture pass, and at its end the
+recorder sends their pages down together and syncs each (one commit for all).
+"""
+
+import json
+import os
+
+from board.sim.scenario import loads_scenario
+from firmware.box import RECORDER_DELAY_MS, open_sim_box
+from firmware.recording import segment
+from firmware.storage import fsutil
+from firmware.storage.keystore import Argon2Params, KeyStore
+
+HOLDUP_FLUSH_MS = 2000
+CALLS = [  # four calls that overlap for several intervals, each begun at its own time
+    {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 9.0},
+    {"line": 2, "at": 1.7, "direction": "in", "rings": 1, "talk": 9.0},
+    {"line": 3, "at": 2.9, "direction": "in", "rings": 1, "talk": 9.0},
+    # Recorded from off-hook, its exact start kept: off the frame grid, its chunks end
+    # up to a frame before each grid point, and the group waits for the others.
+    {"line": 4, "at": 2.33, "direction": "out", "dial": {"digits": "17", "delay": 0.2}, "talk": 9.0},
+]
+
+
+def _box(tmp_path, synth):
+    data_dir = str(tmp_path / "box")
+    os.makedirs(data_dir)
+    KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
+        "admin", "correct horse battery"
+    )
+    doc = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 4,
+        "hat": "lk-4l",  # its MCU has the hold-up capacitor
+        "config": {"holdup_flush_ms": HOLDUP_FLUSH_MS},
+        "calls": CALLS,
+    }
+    return open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth), data_dir
+
+
+def test_the_lines_chunks_are_on_a_shared_grid_and_synced_in_one_pass(tmp_path, synth, monkeypatch):
+    box, data_dir = _box(tmp_path, synth)
+    assert box.recorder.holdup and box.recorder.journal is None and box.recorder.sync_group is not None
+    # A chunk: the interval less the delay line and one frame (the most a chunk's sync
+    # waits for the other lines'), in whole 120 ms frames: no audio waits longer.
+    chunk_us = box.recorder.chunk_ms * 1000
+    assert (
+        HOLDUP_FLUSH_MS - RECORDER_DELAY_MS - 240
+        < box.recorder.chunk_ms
+        <= HOLDUP_FLUSH_MS - RECORDER_DELAY_MS - 120
+    )
+    passes = []  # per group sync: (clock time, the recording files sent down together)
+    syncs = []  # (recording file, whether the group synced it)
+    in_group = []
+    real_sync, real_fdatasync, real_write_back = segment.SyncGroup.sync, os.fdatasync, fsutil.write_back
+
+    def group_sync(group):
+        in_group.append(True)
+        try:
+            return real_sync(group)
+        finally:
+            in_group.pop()
+
+    def write_back(fds):
+        passes.append((box.clock.now_us(), sorted(os.readlink("/proc/self/fd/%d" % fd) for fd in fds)))
+        real_write_back(fds)
+
+    def fdatasync(fd):
+        path = os.readlink("/proc/self/fd/%d" % fd)
+        if path.endswith(".lkrec"):
+            syncs.append((path, bool(in_group)))
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(segment.SyncGroup, "sync", group_sync)
+    monkeypatch.setattr(fsutil, "write_back", write_back)
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    box.start()
+    assert box.board.run()
+    box.stop()
+
+    files = sorted(
+        os.path.join(box.recordings.dir, n) for n in os.listdir(box.recordings.dir) if n.endswith(".lkrec")
+    )
+    assert len(files) == 4
+    for path in files:  # every recording's chunks end on the grid: its first one is shorter
+        info = segment.inspect(path)
+        assert info["closed"] and 0 < info["header"]["first_chunk_ms"] <= box.recorder.chunk_ms
+    # One pass per grid step, one step after the last (to within a capture period);
+    # while the calls overlap, all four files (the one from off-hook too) were sent
+    # down at once.
+    times = [t for t, _ in passes]
+    assert all(abs(b - a - chunk_us) < 100_000 for a, b in zip(times, times[1:], strict=False))
+    assert sum(group == files for _, group in passes) >= 4, [len(g) for _, g in passes]
+    # Every chunk written in the middle of a call was synced by the group; only the
+    # end of each recording (its last chunk and the final one) is synced on its own.
+    for path in files:
+        own = [g for p, g in syncs if p == path and not g]
+        assert len(own) <= 2
+        assert sum(1 for p, g in syncs if p == path and g) >= 3
