@@ -43,7 +43,14 @@ from .bus import Alarm, CallAnswerConfirmed, CallAnswered, EventBus, UpdateState
 from .capture import Capture
 from .clock import RealClock, SimClock
 from .config import BoxConfig, frame_ms, load_config, open_sealed_rules
-from .datadir import DataDirLock, clear_clean_stop, mark_clean_stop, stopped_cleanly, storage_error
+from .datadir import (
+    DataDirLock,
+    clear_clean_stop,
+    mark_clean_stop,
+    preallocate_wal,
+    stopped_cleanly,
+    storage_error,
+)
 from .errors import KeyStoreError, LinekeeperError, RekeyBusyError, StorageError, TamperError
 from .firstboot import SetupLed
 from .handover import box_keys
@@ -76,6 +83,9 @@ log = logging.getLogger(__name__)
 
 # Below this much free space a box that cannot open its data is told the card is full.
 START_FREE_BYTES = 1 << 20
+# The write-ahead logs are grown to their usual size at start-up only when the card
+# keeps this much free beyond the recorder's disk reserve.
+WAL_ROOM_BYTES = 64 << 20
 # Each line's audio waits this long before it is encoded, so that a key the
 # detector has recognised can still be cut out of it: off-hook the detector
 # decides on DTMF every 80 ms (within about 100 ms of a key's end, a capture
@@ -158,6 +168,12 @@ class Box:
             self._rolled_back = migrated is not None and migrated["event"] == "restored"
             self._rebuilding = migrated.pop("rebuilding", ()) if self._rolled_back else ()
             self._open_storage()
+            # The busiest logs at their usual size from the start, so that their syncs
+            # do not commit ext4's journal too (firmware.datadir.preallocate_wal); not
+            # on a card that is nearly full, where the space matters more.
+            keep_free = (self.config.disk_reserve_mb << 20) + WAL_ROOM_BYTES
+            for name in ("calls.db", "audit.db"):
+                preallocate_wal(os.path.join(data_dir, name), keep_free=keep_free)
             # Rules whose number patterns are sealed on the card, opened with the key.
             config = self.config = open_sealed_rules(self.config, self.cipher)
             if migrated is not None:

@@ -17,6 +17,7 @@
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ from typing import Any
 from firmware.storage import fsutil
 
 from .errors import LinekeeperError, StorageError
+
+log = logging.getLogger(__name__)
 
 LOCK_NAME = "lock"
 CLEAN_STOP_NAME = "clean-stop"
@@ -90,8 +93,10 @@ def _read_pid(fd):
 # cut back to WAL_LIMIT_BYTES: the WAL, and what a checkpoint copies into the
 # database, stay within a few MiB, which the recorder's disk reserve (64 MiB
 # by default, `disk_reserve_mb`) keeps free for them.
+# The limit is above the checkpoint size, with room for the commit that crosses it,
+# so that a WAL at its usual size is never cut back (see preallocate_wal).
 WAL_CHECKPOINT_BYTES = 1 << 20
-WAL_LIMIT_BYTES = 1 << 20
+WAL_LIMIT_BYTES = 2 << 20
 # A new database's page size. Every commit appends each page it changed, whole,
 # to the WAL: a call's row or an audit entry changes a few pages, so 1 KiB pages
 # send about a quarter of what SQLite's default 4 KiB pages do (measured in
@@ -114,6 +119,53 @@ def tune_wal(db):
     page_bytes = db.execute("PRAGMA page_size").fetchone()[0]
     db.execute("PRAGMA wal_autocheckpoint=%d" % max(1, WAL_CHECKPOINT_BYTES // page_bytes))
     db.execute("PRAGMA journal_size_limit=%d" % WAL_LIMIT_BYTES)
+
+
+def preallocate_wal(db_path, size=WAL_LIMIT_BYTES, keep_free=0):
+    """Grow ``db_path``'s write-ahead log to ``size`` bytes, written through with zeroes,
+    if it is shorter; for a database in WAL mode that another connection keeps open.
+
+    A sync of a WAL that grew makes ext4 commit its own journal too (the file's new
+    size and blocks): a few 4 KiB blocks on the card for every commit of a few
+    1 KiB frames, until the WAL has reached its usual size, which on a quiet box
+    takes hours, and it starts from nothing again each time the last connection
+    closes (SQLite deletes it) or a checkpoint empties it. A sync that only
+    overwrites blocks the file already has sends the card those blocks alone
+    (docs/journal.md, "What the card receives").
+
+    Only zeroes are added, after the last frame: SQLite reads frames up to the
+    first that is not valid, and writes its next ones over the zeroes. The
+    zeroes are written while this function holds the database's write lock
+    (``BEGIN IMMEDIATE``), so no frame is being written meanwhile. Nothing
+    happens to a database not in WAL mode, or when it would leave the card less
+    than ``keep_free`` bytes free (SQLite then grows its log itself, as before).
+    The log must stay open elsewhere: closing the last connection deletes it.
+    """
+    wal = os.fspath(db_path) + "-wal"
+    db = sqlite3.connect(db_path, isolation_level=None, timeout=30)
+    try:
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            have = os.path.getsize(wal)
+            fs = os.statvfs(wal)
+            if have < size and fs.f_bavail * fs.f_frsize - (size - have) >= keep_free:
+                fd = os.open(wal, os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.posix_fallocate(fd, have, size - have)  # a full card fails here
+                    zeroes = memoryview(bytes(size - have))
+                    while zeroes:
+                        zeroes = zeroes[os.pwrite(fd, zeroes, size - len(zeroes)) :]
+                    os.fdatasync(fd)
+                finally:
+                    os.close(fd)
+        except OSError as exc:
+            log.info("%s: write-ahead log left to grow by itself (%s)", wal, exc)
+        finally:
+            db.execute("COMMIT")
+    finally:
+        db.close()
 
 
 def sync_wal(db_path):

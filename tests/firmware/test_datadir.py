@@ -69,3 +69,83 @@ def test_read_only_open_writes_nothing(tmp_path):
     with pytest.raises(StorageError):
         datadir.connect_readonly(tmp_path / "missing.db")
     assert datadir.integrity_problems(sqlite3.connect(path), "calls.db") == []
+
+
+def _calls_db(path):
+    db = sqlite3.connect(path, isolation_level=None)
+    datadir.tune_wal(db)
+    db.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, b TEXT)")
+    return db
+
+
+def test_a_write_ahead_log_is_grown_once_and_sqlite_commits_over_its_zeroes(tmp_path):
+    path = str(tmp_path / "calls.db")
+    db = _calls_db(path)  # the box's connection, which keeps the log
+    db.execute("INSERT INTO t (b) VALUES ('before')")
+    datadir.preallocate_wal(path)
+    assert os.path.getsize(path + "-wal") == datadir.WAL_LIMIT_BYTES
+    assert sorted(os.listdir(tmp_path)) == ["calls.db", "calls.db-shm", "calls.db-wal"]
+    for i in range(2000):  # past a checkpoint (1 MiB of 1 KiB frames) and round again
+        db.execute("INSERT INTO t (b) VALUES (?)", ("x" * 300,))
+        assert os.path.getsize(path + "-wal") == datadir.WAL_LIMIT_BYTES, i
+    # what a crash would leave (the database and its log as they are now) holds every commit
+    for name in ("calls.db", "calls.db-wal"):
+        with open(tmp_path / name, "rb") as src, open(tmp_path / ("crash-" + name), "wb") as dst:
+            dst.write(src.read())
+    db.close()
+    for name in ("calls.db", "crash-calls.db"):
+        check = sqlite3.connect(tmp_path / name)
+        assert check.execute("SELECT count(*) FROM t").fetchone() == (2001,)
+        assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        check.close()
+
+
+def test_frames_already_in_the_log_are_kept_and_only_zeroes_follow(tmp_path):
+    path = str(tmp_path / "calls.db")
+    db = _calls_db(path)
+    db.execute("INSERT INTO t (b) VALUES ('in the log only')")
+    with open(path + "-wal", "rb") as f:
+        before = f.read()
+    datadir.preallocate_wal(path)
+    with open(path + "-wal", "rb") as f:
+        after = f.read()
+    assert after[: len(before)] == before and not after[len(before) :].strip(b"\0")
+    copy = tmp_path / "copy.db"
+    with open(path, "rb") as src, open(copy, "wb") as dst:
+        dst.write(src.read())
+    with open(str(copy) + "-wal", "wb") as dst:
+        dst.write(after)
+    assert sqlite3.connect(copy).execute("SELECT b FROM t").fetchall() == [("in the log only",)]
+    db.close()
+
+
+def test_a_database_not_in_wal_mode_is_left_as_it_is(tmp_path):
+    path = str(tmp_path / "other.db")
+    sqlite3.connect(path).execute("CREATE TABLE t (a)")
+    datadir.preallocate_wal(path)
+    assert os.listdir(tmp_path) == ["other.db"]
+
+
+def test_no_room_for_the_log_changes_nothing_and_sqlite_grows_its_own(tmp_path, monkeypatch):
+    path = str(tmp_path / "calls.db")
+    db = _calls_db(path)
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    datadir.preallocate_wal(path)
+    assert os.path.getsize(path + "-wal") < datadir.WAL_LIMIT_BYTES
+    monkeypatch.undo()
+    db.execute("INSERT INTO t (b) VALUES ('one')")  # not locked out: the write lock was let go
+    assert db.execute("SELECT b FROM t").fetchall() == [("one",)]
+    db.close()
+
+
+def test_a_card_short_of_room_keeps_it(tmp_path):
+    path = str(tmp_path / "calls.db")
+    db = _calls_db(path)
+    fs = os.statvfs(tmp_path)
+    datadir.preallocate_wal(path, keep_free=fs.f_bavail * fs.f_frsize)  # what it has, and no more
+    assert os.path.getsize(path + "-wal") < datadir.WAL_LIMIT_BYTES
+    db.close()
