@@ -142,7 +142,16 @@ def preallocate_wal(db_path, size=WAL_LIMIT_BYTES, keep_free=0):
     The log must stay open elsewhere: closing the last connection deletes it.
     """
     wal = os.fspath(db_path) + "-wal"
-    db = sqlite3.connect(db_path, isolation_level=None, timeout=30)
+    if not os.path.exists(db_path):
+        return  # (connecting would make an empty one)
+    try:
+        _grow_wal(db_path, wal, size, keep_free)
+    except sqlite3.Error as exc:  # e.g. another process holds the write lock: as before
+        log.info("%s: write-ahead log left to grow by itself (%s)", wal, exc)
+
+
+def _grow_wal(db_path, wal, size, keep_free):
+    db = sqlite3.connect(db_path, isolation_level=None, timeout=2)
     try:
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             return

@@ -149,3 +149,16 @@ def test_a_card_short_of_room_keeps_it(tmp_path):
     datadir.preallocate_wal(path, keep_free=fs.f_bavail * fs.f_frsize)  # what it has, and no more
     assert os.path.getsize(path + "-wal") < datadir.WAL_LIMIT_BYTES
     db.close()
+
+
+def test_a_log_another_writer_holds_is_left_to_grow_by_itself(tmp_path):
+    path = str(tmp_path / "calls.db")
+    db = _calls_db(path)
+    db.execute("BEGIN IMMEDIATE")  # another process in the middle of a commit
+    db.execute("INSERT INTO t (b) VALUES ('one')")
+    datadir.preallocate_wal(path)  # no error: the box starts all the same
+    db.execute("COMMIT")
+    assert os.path.getsize(path + "-wal") < datadir.WAL_LIMIT_BYTES
+    db.close()
+    datadir.preallocate_wal(str(tmp_path / "missing.db"))
+    assert sorted(os.listdir(tmp_path)) == ["calls.db"]
