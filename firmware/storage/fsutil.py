@@ -22,7 +22,6 @@ ever gets a bit.
 """
 
 import ctypes
-import ctypes.util
 import os
 import secrets
 import threading
@@ -103,7 +102,9 @@ def _libc_sync_file_range():
     global _sync_file_range
     if _sync_file_range is None:
         try:
-            fn = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True).sync_file_range
+            # (the C library the process already has: no lookup, no subprocess, in the
+            # capture thread where the first group sync calls this)
+            fn = ctypes.CDLL(None).sync_file_range
             fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
             fn.restype = ctypes.c_int
             _sync_file_range = fn
