@@ -316,7 +316,8 @@ class Recorder:
         for all, not one each); a file whose sync fails ends ``partial``.
 
         At the end of each capture pass. The chunks of a recording off the frame
-        grid (from off-hook) end up to a frame before the grid point (see
+        grid (its line's ring did not reach back to the grid) end up to a frame
+        before the grid point (see
         :meth:`_first_chunk_ms`): while another line's chunk is due within a
         frame, the group waits for it (two frames at most; ``force``: not at all).
         """
@@ -350,13 +351,20 @@ class Recorder:
         """``want_us``, moved on to the encoder's frame grid when chunks are group-committed
         (the journal's group commit, or the hold-up path's shared sync).
 
-        Later, never earlier (by less than one frame): a pre-roll up to a frame
-        shorter, rather than one older than the second a crash may cost. A
-        recording from the call's start (off-hook) keeps its exact start: no
-        dialled digit may be lost (its chunks then just miss the shared grid).
+        A pre-roll moves later, never earlier (by less than one frame): a
+        pre-roll up to a frame shorter, rather than one older than the second a
+        crash may cost. A recording from the call's start (off-hook, or a call
+        answered within its pre-roll) moves earlier instead, by less than a
+        frame of the line's audio from just before the call (the idle line):
+        no dialled digit may be lost, and its first chunk, whole frames up to
+        the next grid point, is then no longer than any other, so none of its
+        audio waits longer for the card. Its chunks land in the same commit as
+        every other line's (docs/journal.md).
         """
-        if not self.grid or want_us <= call.started_us:
+        if not self.grid:
             return want_us
+        if want_us <= call.started_us:
+            return want_us - want_us % self.frame_us
         return want_us + (-want_us) % self.frame_us
 
     def _first_chunk_ms(self, start_us):
@@ -366,10 +374,11 @@ class Recorder:
         the same sync pass under a hold-up capacitor). None without a journal or
         hold-up (every chunk whole).
 
-        A start off the frame grid (a recording from off-hook) cannot end on it:
-        its chunks end up to a frame after each grid point, or under a hold-up
-        capacitor up to a frame before it, where the group's sync waits for the
-        other lines (:meth:`_sync_pass`) without any chunk waiting longer."""
+        A start off the frame grid (the line's ring did not reach back to it,
+        after a gap in capture) cannot end on it: its chunks end up to a frame
+        after each grid point, or under a hold-up capacitor up to a frame before
+        it, where the group's sync waits for the other lines (:meth:`_sync_pass`)
+        without any chunk waiting longer."""
         if not self.grid:
             return None
         grid_us = self.chunk_ms * 1000

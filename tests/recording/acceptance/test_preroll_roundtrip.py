@@ -95,16 +95,20 @@ def _first_syllable(x, y, i0):
 def test_recording_starts_a_full_preroll_before_the_answer(recorded):
     for r in recorded:
         assert r.row["state"] == "complete"
-        # Since issue 16 the start moves on to the encoder's frame grid (less than one
-        # 120 ms frame later) so that every line's chunks end together, in one journal
-        # commit; never earlier, so the pre-roll is never older than the 1 s bound.
+        # Since issue 16 the start moves on to the encoder's frame grid so that every
+        # line's chunks end together, in one journal commit: a pre-roll less than one
+        # 120 ms frame later, never earlier, so it is never older than the 1 s bound.
         if r.truth.direction == "in":
             # The pre-roll (1 s) comes from the ring: the recording starts before the answer.
             late_us = r.t0_us - (r.truth.answered_us - 1_000_000)
             assert -125 <= late_us < FRAME_US + 125
         else:
-            # Outbound: from off-hook (the answer - the end of dialling - is known too late).
-            assert r.t0_us == r.truth.started_us <= r.truth.answered_us - 1_000_000
+            # Outbound: from off-hook (the answer - the end of dialling - is known too late),
+            # moved earlier to the frame grid, by less than a frame of the idle line: no
+            # dialled digit is lost, and its first chunk is no longer than any other.
+            assert r.truth.started_us <= r.truth.answered_us - 1_000_000
+            assert r.truth.started_us - FRAME_US < r.t0_us <= r.truth.started_us
+            assert r.t0_us % FRAME_US == 0
         # ... and ends where the call ends (plus at most the end's detection: a period + debounce).
         end_us = r.t0_us + len(r.y) * 125
         assert r.truth.ended_us - 10_000 <= end_us <= r.truth.ended_us + 200_000
