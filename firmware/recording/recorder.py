@@ -633,7 +633,7 @@ class Recorder:
         header = sealed_header(call, recording_id, wall_us, wrapped, self.clock, self.field_cipher)
         try:
             try:
-                self.store.write_key_copy(recording_id, wrapped)
+                self.store.write_key_copy(recording_id, wrapped, new=True)
             except OSError as exc:
                 if exc.errno != errno.ENOSPC:
                     raise

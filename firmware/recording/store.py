@@ -276,9 +276,26 @@ class RecordingStore:
         authenticated header so that `rekey` can replace it."""
         return os.path.join(self.dir, recording_id + KEY_COPY_SUFFIX)
 
-    def write_key_copy(self, recording_id, wrapped):
-        """Store ``wrapped`` (the 93-byte wrapped data key) as the recording's key copy, durably."""
-        fsutil.atomic_write(self.key_copy_path(recording_id), bytes(wrapped))
+    def write_key_copy(self, recording_id, wrapped, new=False):
+        """Store ``wrapped`` (the 93-byte wrapped data key) as the recording's key copy,
+        durably: atomically in place of the copy there (`rekey`).
+
+        ``new``: the first copy of a new recording, whose file is created and synced
+        next (or, under a hold-up capacitor, with its first chunk): the copy is
+        created under its name and carried to the card by that sync, one commit of
+        the file system's journal for the file and its key copy, not three
+        (:func:`~firmware.storage.fsutil.create_with_next_commit`; docs/journal.md).
+        A crash before that sync may leave it empty, but then the recording's
+        file holds no synced audio either: the recovery sweep finishes its row
+        at 0 s, its key never needed.
+
+        :raises FileExistsError: ``new`` and a copy is there already
+        """
+        path = self.key_copy_path(recording_id)
+        if new:
+            fsutil.create_with_next_commit(path, bytes(wrapped))
+        else:
+            fsutil.atomic_write(path, bytes(wrapped))
 
     def set_next_key(self, recording_id, wrapped):
         """Keep ``wrapped`` (the data key wrapped to the next key store) beside the current one."""

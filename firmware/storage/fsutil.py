@@ -136,6 +136,48 @@ def write_back(fds):
             fn(fd, 0, 0, flags)  # a failure only loses the hint
 
 
+def create_with_next_commit(path, data, mode=None):
+    """Create the new file ``path`` holding ``data`` (bytes), durable with the file
+    system's next commit rather than with one of its own.
+
+    Its pages are written out and waited for (``sync_file_range``), so that ext4
+    allocates its block, and records its size, in the journal transaction running
+    now: the next ``fdatasync`` or ``fsync`` of any file on the same file system
+    (the caller's, just after) commits the new name and its content with that
+    file's, one commit for both where :func:`atomic_write` costs two of its own
+    (the temporary file's sync, then the directory's after the rename). A journal
+    commits its transactions in order, so nothing the caller syncs after this is
+    ever on the card without it; until then a crash may leave it empty (it is
+    not atomic). Where ``sync_file_range`` is missing or fails, the file is synced
+    on its own, durable at once. The file gets permission bits ``mode`` regardless
+    of the umask (default: :func:`data_mode`).
+
+    :raises FileExistsError: ``path`` exists (it is left as it is)
+    :raises OSError: any other failure (the new file is removed)
+    """
+    path = os.fspath(path)
+    if mode is None:
+        mode = data_mode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        try:
+            os.fchmod(fd, mode)
+            _write_all(fd, data)
+            fn = _libc_sync_file_range()
+            if not fn or any(
+                fn(fd, 0, 0, f) != 0 for f in (_SYNC_FILE_RANGE_WRITE, _SYNC_FILE_RANGE_WAIT_AFTER)
+            ):
+                os.fdatasync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        raise
+
+
 def atomic_write(path, data, mode=None):
     """Replace the file at ``path`` with ``data`` (bytes) atomically and durably.
 

@@ -211,3 +211,55 @@ def test_write_back_is_only_a_hint(tmp_path, monkeypatch):
     finally:
         os.close(fd)
     assert path.read_bytes() == b"kept"
+
+
+def _spy_syncs(monkeypatch, calls):
+    real_fsync, real_fdatasync = os.fsync, os.fdatasync
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append("fsync") or real_fsync(fd))
+    monkeypatch.setattr(os, "fdatasync", lambda fd: calls.append("fdatasync") or real_fdatasync(fd))
+
+
+def test_create_with_next_commit_writes_it_out_without_a_sync_of_its_own(tmp_path, monkeypatch):
+    """The key copy of a new recording: its pages written out (ext4 allocates its block in
+    the transaction running now), no commit of its own; the next sync carries it."""
+    calls = []
+    real = fsutil._libc_sync_file_range()
+    monkeypatch.setattr(
+        fsutil, "_sync_file_range", lambda fd, off, n, flags: calls.append(flags) or real(fd, off, n, flags)
+    )
+    _spy_syncs(monkeypatch, calls)
+    old = os.umask(0o022)
+    try:
+        fsutil.create_with_next_commit(tmp_path / "k", b"wrapped key", mode=0o600)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "k").read_bytes() == b"wrapped key" and mode_of(tmp_path / "k") == 0o600
+    assert calls == [2, 4]  # WRITE, then WAIT_AFTER; no fsync, no fdatasync
+
+
+@pytest.mark.parametrize("hint", [False, "fails"])
+def test_create_with_next_commit_syncs_the_file_itself_without_the_hint(tmp_path, monkeypatch, hint):
+    calls = []
+    monkeypatch.setattr(fsutil, "_sync_file_range", hint and (lambda fd, off, n, flags: -1))
+    _spy_syncs(monkeypatch, calls)
+    fsutil.create_with_next_commit(tmp_path / "k", b"wrapped key")
+    assert (tmp_path / "k").read_bytes() == b"wrapped key" and calls == ["fdatasync"]
+
+
+def test_create_with_next_commit_never_touches_a_file_there_and_leaves_nothing_on_failure(
+    tmp_path, monkeypatch
+):
+    path = tmp_path / "k"
+    path.write_bytes(b"the copy there")
+    with pytest.raises(FileExistsError):
+        fsutil.create_with_next_commit(path, b"another")
+    assert path.read_bytes() == b"the copy there"
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OSError):
+        fsutil.create_with_next_commit(tmp_path / "new", b"wrapped key")
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["k"]

@@ -1,0 +1,66 @@
+"""A new recording's key copy (``ID.lkkey``) reaches the card with its file's creation
+sync: one commit of the file system's journal for both, not three (docs/journal.md)."""
+
+import json
+import os
+
+from board.sim.scenario import loads_scenario
+from firmware.box import open_sim_box
+from firmware.recording import journal as journal_mod
+from firmware.storage.keystore import Argon2Params, KeyStore
+
+CALLS = [
+    {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 4.0},
+    {"line": 2, "at": 1.5, "direction": "out", "dial": {"digits": "17", "delay": 0.2}, "talk": 4.0},
+]
+
+
+def test_the_key_copy_is_carried_by_the_recording_files_creation_sync(tmp_path, synth, monkeypatch):
+    data_dir = str(tmp_path / "box")
+    os.makedirs(data_dir)
+    KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
+        "admin", "correct horse battery"
+    )
+    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": CALLS}
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+    events = []  # (what, file name)
+
+    def name(fd):
+        return os.path.basename(os.readlink("/proc/self/fd/%d" % fd))
+
+    real = {n: getattr(os, n) for n in ("open", "fsync", "fdatasync", "replace")}
+
+    def open_(path, flags, *args, **kw):
+        fd = real["open"](path, flags, *args, **kw)
+        if flags & os.O_CREAT and isinstance(path, str) and ".lk" in path:
+            events.append(("create", os.path.basename(path)))
+        return fd
+
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append(("sync", name(fd))) or real["fsync"](fd))
+    monkeypatch.setattr(
+        os, "fdatasync", lambda fd: events.append(("sync", name(fd))) or real["fdatasync"](fd)
+    )
+    monkeypatch.setattr(
+        os, "replace", lambda a, b: events.append(("rename", os.path.basename(b))) or real["replace"](a, b)
+    )
+    real_append = journal_mod.Journal.append
+
+    def append(jnl, writer, recording_id, offset, data):
+        events.append(("journal", recording_id))
+        return real_append(jnl, writer, recording_id, offset, data)
+
+    monkeypatch.setattr(journal_mod.Journal, "append", append)
+    box.start()
+    assert box.board.run()
+    box.stop()
+
+    keys = [f for what, f in events if what == "create" and f.endswith(".lkkey")]
+    assert len(keys) == 2
+    for key in keys:
+        rid = key[: -len(".lkkey")]
+        assert ("sync", key) not in events and ("rename", key) not in events  # no commit of its own
+        created = events.index(("create", key))
+        synced = events.index(("sync", rid + ".lkrec"))  # the file's creation, header synced
+        # ... before any of its audio goes to the card.
+        assert created < events.index(("create", rid + ".lkrec")) < synced < events.index(("journal", rid))
