@@ -142,13 +142,15 @@ def create_with_next_commit(path, data, mode=None):
 
     Its pages are written out and waited for (``sync_file_range``), so that ext4
     allocates its block, and records its size, in the journal transaction running
-    now: the next ``fdatasync`` or ``fsync`` of any file on the same file system
-    (the caller's, just after) commits the new name and its content with that
-    file's, one commit for both where :func:`atomic_write` costs two of its own
-    (the temporary file's sync, then the directory's after the rename). A journal
-    commits its transactions in order, so nothing the caller syncs after this is
-    ever on the card without it; until then a crash may leave it empty (it is
-    not atomic). Where ``sync_file_range`` is missing or fails, the file is synced
+    now: the next commit of the file system's journal carries the new name and
+    its content. The caller forces that commit by syncing a file it creates just
+    after (a new file's sync must commit its own name and blocks): one commit for
+    both where :func:`atomic_write` costs two of its own (the temporary file's
+    sync, then the directory's after the rename). A journal commits its
+    transactions in order, so that file is never on the card without this one.
+    (A sync that changes no metadata, such as an ``fdatasync`` of a file
+    rewritten in place, commits nothing and does not count.) Until then a crash
+    may leave it empty: it is not atomic. Where ``sync_file_range`` is missing or fails, the file is synced
     on its own, durable at once. The file gets permission bits ``mode`` regardless
     of the umask (default: :func:`data_mode`).
 
