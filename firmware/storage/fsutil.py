@@ -128,12 +128,19 @@ def write_back(fds):
     call is missing or fails (not Linux, a file system without it) nothing
     happens: the ``fdatasync`` calls do all the work, as before.
     """
+    _write_out(fds)  # a failure only loses the hint
+
+
+def _write_out(fds):
+    """:func:`write_back`'s work; returns whether every call was made and succeeded."""
     fn = _libc_sync_file_range()
     if not fn:
-        return
+        return False
+    ok = True
     for flags in (_SYNC_FILE_RANGE_WRITE, _SYNC_FILE_RANGE_WAIT_AFTER):
         for fd in fds:
-            fn(fd, 0, 0, flags)  # a failure only loses the hint
+            ok = fn(fd, 0, 0, flags) == 0 and ok
+    return ok
 
 
 def create_with_next_commit(path, data, mode=None):
@@ -150,9 +157,10 @@ def create_with_next_commit(path, data, mode=None):
     transactions in order, so that file is never on the card without this one.
     (A sync that changes no metadata, such as an ``fdatasync`` of a file
     rewritten in place, commits nothing and does not count.) Until then a crash
-    may leave it empty: it is not atomic. Where ``sync_file_range`` is missing or fails, the file is synced
-    on its own, durable at once. The file gets permission bits ``mode`` regardless
-    of the umask (default: :func:`data_mode`).
+    may leave it empty: it is not atomic. Where that write-out cannot be done
+    (``sync_file_range`` missing or failing), the file is synced on its own,
+    durable at once. The file gets permission bits ``mode`` regardless of the
+    umask (default: :func:`data_mode`).
 
     :raises FileExistsError: ``path`` exists (it is left as it is)
     :raises OSError: any other failure (the new file is removed)
@@ -165,10 +173,7 @@ def create_with_next_commit(path, data, mode=None):
         try:
             os.fchmod(fd, mode)
             _write_all(fd, data)
-            fn = _libc_sync_file_range()
-            if not fn or any(
-                fn(fd, 0, 0, f) != 0 for f in (_SYNC_FILE_RANGE_WRITE, _SYNC_FILE_RANGE_WAIT_AFTER)
-            ):
+            if not _write_out([fd]):
                 os.fdatasync(fd)
         finally:
             os.close(fd)
