@@ -6,9 +6,10 @@ last 4 KiB page and commits the file system's journal, line by line - about
 is appended, already sealed, to one journal shared by all lines, written in
 512-byte sectors with ``O_DIRECT | O_DSYNC`` (only the sectors touched go to
 the card, and the write is durable when it returns). The recording files
-themselves get each chunk unsynced (the kernel writes their pages back in its
-own time) and are synced only when a recording is sealed (or when the journal
-wraps round), never chunk by chunk.
+themselves get the chunks when a recording is sealed, written and synced once
+(until then each file holds them in memory, in room reserved for it on the
+card; when the room is used up, or the journal wraps round, they are written
+into the file earlier), never chunk by chunk.
 
 Layout (docs/FORMAT.md, "Recording journal"), big-endian::
 
@@ -97,9 +98,9 @@ class Journal:
         """Commit ``data`` (bytes for ``offset`` in ``recording_id``'s file) to the card.
 
         Durable when this returns (unless ``fsync`` is off); with :attr:`deferred`,
-        when the next :meth:`commit` returns. ``writer`` must have handed the
-        same bytes to its file (unsynced) already or now: before the journal
-        wraps round it is told to sync them (``writer.sync_file()``).
+        when the next :meth:`commit` returns. ``writer`` must hand the same bytes
+        to its file (in memory, or unsynced): before the journal wraps round it
+        is told to write and sync them (``writer.sync_file()``).
 
         :raises OSError: the write failed (nothing of it is to be trusted)
         """
@@ -296,6 +297,7 @@ def replay(path, recordings_dir, suffix=".lkrec"):
             done[rid] = done.get(rid, 0) + len(data)
         for fd in fds.values():
             if fd is not None:
+                fsutil.release_reserve(fd)  # the room its writer had reserved past its end
                 os.fdatasync(fd)
     finally:
         for fd in fds.values():

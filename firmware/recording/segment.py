@@ -41,6 +41,9 @@ _PREFIX = struct.Struct(">8sBI")
 _LENGTH = struct.Struct(">I")
 MAX_HEADER_BYTES = 64 * 1024
 EXTRA_CHUNK_BYTES = 16 * 1024  # room for container headers in a chunk
+# With a journal: the records a file holds in memory, in as much room reserved for them on
+# the card, before they are written into it (docs/journal.md).
+HOLD_BYTES = 256 * 1024
 
 
 def max_chunk_bytes(header):
@@ -81,9 +84,11 @@ class SegmentWriter:
         profile, rate, chunk_ms); must be JSON-serialisable
     :param fsync: ``False`` skips fdatasync/fsync (tests and benchmarks only)
     :param journal: a :class:`~firmware.recording.journal.Journal`: each record
-        is committed there, and written here without a sync (the file is
-        synced when it is closed, or when the journal wraps round); None
-        appends and syncs every record here
+        is committed there, and held here in memory (up to :data:`HOLD_BYTES`,
+        in room reserved for it on the card, so a full disk shows at once),
+        written into the file when it is closed, when the journal wraps round or
+        when the room is used up, and synced then only; None appends and syncs
+        every record here
     :param sync_create: sync the header and the file's name at once (default);
         False, under a HAT's hold-up capacitor (docs/holdup-writes.md): they
         reach the card with the first chunk's sync, in the same page
@@ -123,6 +128,8 @@ class SegmentWriter:
         self._fsync = fsync
         self.journal = journal
         self._pending = bytearray()  # journaled records not yet in the file
+        self._hold = journal is not None  # False once the file system cannot reserve room
+        self._reserved = 0  # the file's blocks are reserved up to this offset
         self._file_bytes = 0  # bytes handed to the file so far
         self.bytes_written = 0  # every byte handed to the OS, torn ones included
         self.chunks = 0
@@ -210,7 +217,7 @@ class SegmentWriter:
         self._write_record(self._sealer.seal(b"", final=True), final=True)
         if self.journal is not None:
             try:
-                self.sync_file()
+                self.sync_file(last=True)
             except OSError as exc:
                 self._close_fd()  # the journal keeps the records for the next start
                 if exc.errno == errno.ENOSPC:
@@ -238,19 +245,25 @@ class SegmentWriter:
                     log.error("cannot sync recording %s: %s", self.path, exc)
             if self.journal is not None:
                 try:
-                    self.sync_file()
+                    self.sync_file(last=True)
                 except OSError as exc:  # the journal still holds it for the next start
                     log.error("cannot write recording %s from memory: %s", self.path, exc)
             self._close_fd()
 
-    def sync_file(self):
+    def sync_file(self, last=False):
         """Write every journaled record into the file and sync it (the journal wraps round).
+
+        ``last``: nothing follows (the file is closing); the room reserved past
+        its end is given back, in the same sync.
 
         :raises OSError: the write or sync failed
         """
         if self.closed:
             return
         self._write_pending()
+        if last and self._reserved:
+            fsutil.release_reserve(self._fd)
+            self._reserved = 0
         if self._fsync:
             os.fdatasync(self._fd)
 
@@ -271,10 +284,20 @@ class SegmentWriter:
             elif final:
                 self._pending += record  # close() writes and syncs it with the rest
             else:
-                self.journal.append(self, self.header["recording_id"], self._file_bytes, record)
-                # Into the page cache now, unsynced: a full disk shows at once, and
-                # a page is sent to the card when the kernel writes it back, not per chunk.
-                self._append(record, sync=False)
+                offset = self._file_bytes + len(self._pending)
+                # Handed to the file first (a full disk shows here, at this chunk), so
+                # that a journal wrapping round in this append syncs it with the rest.
+                held = self._make_room(len(record))
+                if held:
+                    self._pending += record
+                else:  # into the page cache, unsynced: the kernel writes it back in its time
+                    self._append(record, sync=False)
+                try:
+                    self.journal.append(self, self.header["recording_id"], offset, record)
+                except OSError:
+                    if held:  # not on the card: the file ends before it, as the journal does
+                        del self._pending[-len(record) :]
+                    raise
         except OSError as exc:
             self.abort()
             if exc.errno == errno.ENOSPC:
@@ -282,6 +305,36 @@ class SegmentWriter:
             raise
         self.chunks += 1
         self._left_to_group(defer)
+
+    def _make_room(self, n):
+        """Whether the next ``n`` bytes can wait in memory, in room reserved for them.
+
+        The card then gets the file's records once, at its seal, not a page of
+        them each time the kernel writes back (nor an inode for ext4's 5 s
+        commit to carry). When the room is used up, what is held goes into the
+        file (unsynced) and more is reserved: :data:`HOLD_BYTES`, or, on a disk
+        too full for that, room for these ``n`` bytes only. False where the
+        file system cannot reserve: records then go into the file as they come.
+
+        :raises OSError: ENOSPC: the disk is full (not even ``n`` bytes of room)
+        """
+        if not self._hold:
+            return False
+        if self._file_bytes + len(self._pending) + n <= self._reserved:
+            return True
+        self._write_pending()
+        for room in (max(HOLD_BYTES, n), n):
+            try:
+                if not fsutil.reserve(self._fd, self._file_bytes, room):
+                    self._hold = False
+                    return False
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC or room == n:
+                    raise
+                continue
+            self._reserved = self._file_bytes + room
+            return True
+        raise AssertionError("unreachable")
 
     def _left_to_group(self, defer):
         if defer:

@@ -876,6 +876,7 @@ class RecordingStore:
             else:
                 # Even a file that looks closed is only partial: its final chunk, the
                 # last write, may be garbage, which only the key could tell.
+                _release_reserve(path)
                 duration_s = self._recovered_duration(row, data_chunks, info["header"])
                 self.finish(row["id"], "partial", duration_s, action="recording_recovered")
                 done.append(("partial", row["id"], duration_s))
@@ -1055,6 +1056,22 @@ class RecordingStore:
         if row["state"] == "complete" and not complete:
             return ["%s: truncated (its final chunk is missing)" % where], None
         return [], data
+
+
+def _release_reserve(path):
+    """Give back the room a crash left reserved past the end of a recording file
+    (``SegmentWriter`` with a journal); a file that cannot be opened keeps it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        log.warning("cannot give back the room reserved for %s: %s", path, exc)
+        return
+    try:
+        fsutil.release_reserve(fd)
+    except OSError as exc:
+        log.warning("cannot give back the room reserved for %s: %s", path, exc)
+    finally:
+        os.close(fd)
 
 
 def _file_digest(path):

@@ -22,6 +22,7 @@ ever gets a bit.
 """
 
 import ctypes
+import errno
 import os
 import secrets
 import threading
@@ -141,6 +142,62 @@ def _write_out(fds):
         for fd in fds:
             ok = fn(fd, 0, 0, flags) == 0 and ok
     return ok
+
+
+# fallocate(2) mode flag (Linux): allocate without changing the file's size.
+_FALLOC_FL_KEEP_SIZE = 1
+_fallocate = None  # libc's, once looked up; False where there is none
+
+
+def _libc_fallocate():
+    global _fallocate
+    if _fallocate is None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            # fallocate64 takes 64-bit offsets on 32-bit systems too (Raspberry Pi OS armhf)
+            fn = getattr(libc, "fallocate64", None) or libc.fallocate
+            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+            fn.restype = ctypes.c_int
+            _fallocate = fn
+        except (OSError, AttributeError):
+            _fallocate = False
+    return _fallocate
+
+
+def reserve(fd, offset, length):
+    """Allocate ``length`` bytes of the card for the open file ``fd`` from ``offset`` on,
+    without changing its size (``fallocate`` with ``FALLOC_FL_KEEP_SIZE``).
+
+    Writing there later cannot fail for want of space, so a writer that holds
+    data in memory and writes it later learns that the disk is full now. The
+    blocks stay the file's until :func:`release_reserve`. Returns False where
+    the file system or the system cannot reserve (nothing was allocated).
+
+    :raises OSError: ENOSPC (the disk is full; every block past the file's end
+        is given back) or another failure of the call
+    """
+    fn = _libc_fallocate()
+    if not fn:
+        return False
+    if fn(fd, _FALLOC_FL_KEEP_SIZE, offset, length) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+        return False
+    try:  # ext4 keeps what it allocated before it ran out: give it back
+        release_reserve(fd)
+    except OSError:
+        pass
+    raise OSError(err, os.strerror(err))
+
+
+def release_reserve(fd):
+    """Give back the blocks :func:`reserve` allocated beyond the end of the open file
+    ``fd``: it is cut to its own size (ext4 frees blocks past the end on any truncate).
+
+    :raises OSError: the truncate failed
+    """
+    os.ftruncate(fd, os.fstat(fd).st_size)
 
 
 def create_with_next_commit(path, data, mode=None):

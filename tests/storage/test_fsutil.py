@@ -1,3 +1,5 @@
+import ctypes
+import errno
 import os
 import signal
 import stat
@@ -263,3 +265,54 @@ def test_create_with_next_commit_never_touches_a_file_there_and_leaves_nothing_o
         fsutil.create_with_next_commit(tmp_path / "new", b"wrapped key")
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ["k"]
+
+
+def test_reserve_allocates_room_past_the_end_until_it_is_released(tmp_path):
+    path = tmp_path / "f"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, b"h" * 100)
+        assert fsutil.reserve(fd, 100, 256 * 1024)
+        assert os.fstat(fd).st_size == 100  # the size is the file's own
+        assert os.fstat(fd).st_blocks * 512 >= 256 * 1024
+        os.write(fd, b"x" * 5000)  # written into the room
+        fsutil.release_reserve(fd)
+        assert os.fstat(fd).st_size == 5100
+        assert os.fstat(fd).st_blocks * 512 <= 8192
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"h" * 100 + b"x" * 5000
+
+
+def test_reserve_on_a_full_disk_raises_and_keeps_nothing(tmp_path):
+    assert os.geteuid() == 0, "this test mounts a tmpfs and needs root"
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], check=True)
+    try:
+        fd = os.open(disk / "f", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, b"h" * 100)
+            with pytest.raises(OSError) as caught:
+                fsutil.reserve(fd, 100, 4 << 20)
+            assert caught.value.errno == errno.ENOSPC
+            assert os.fstat(fd).st_blocks * 512 <= 4096
+        finally:
+            os.close(fd)
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+@pytest.mark.parametrize("err", [errno.EOPNOTSUPP, errno.ENOSYS])
+def test_reserve_says_so_where_the_file_system_cannot(tmp_path, monkeypatch, err):
+    def unsupported(fd, mode, offset, length):
+        ctypes.set_errno(err)
+        return -1
+
+    monkeypatch.setattr(fsutil, "_libc_fallocate", lambda: unsupported)
+    with open(tmp_path / "f", "wb") as f:
+        assert fsutil.reserve(f.fileno(), 0, 4096) is False
+    monkeypatch.setattr(fsutil, "_libc_fallocate", lambda: False)  # no such call at all
+    with open(tmp_path / "f", "wb") as f:
+        assert fsutil.reserve(f.fileno(), 0, 4096) is False
+
