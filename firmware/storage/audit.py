@@ -556,7 +556,8 @@ class AuditLog:
         if signer is not None:
             doc["sig"] = signer.sign(head_message(seq, digest)).hex()
         data = canonical_json(doc) + "\n"
-        atomic_write(self.head_path, data.encode("ascii"))
+        # Written after every commit: one commit of ext4's journal, not two (docs/journal.md).
+        atomic_write(self.head_path, data.encode("ascii"), one_commit=True)
 
     def entries(
         self,

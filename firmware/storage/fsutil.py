@@ -242,13 +242,23 @@ def create_with_next_commit(path, data, mode=None):
         raise
 
 
-def atomic_write(path, data, mode=None):
+def atomic_write(path, data, mode=None, one_commit=False):
     """Replace the file at ``path`` with ``data`` (bytes) atomically and durably.
 
     After a crash the file holds either its old content or ``data``, never
     part of it. The file gets permission bits ``mode`` regardless of the
     umask (default: :func:`data_mode`). The directory must exist. Raises :class:`OSError` on failure, in
     which case the temporary file is removed and ``path`` is untouched.
+
+    ``one_commit``: the temporary file is not synced on its own but written out
+    and waited for (``sync_file_range``, as :func:`create_with_next_commit`), so
+    ext4 allocates its block in the journal transaction running then; the rename
+    joins that transaction, and the directory's sync commits both: one commit of
+    the file system's journal instead of two. A commit of ext4's journal makes
+    the device flush every write completed before it, the temporary file's
+    included, so the new name is never on the card without its content. For a
+    file rewritten often (the audit trail's head); where the write-out cannot be
+    done, the temporary file is synced on its own, as without it.
     """
     path = os.fspath(path)
     if mode is None:
@@ -260,7 +270,8 @@ def atomic_write(path, data, mode=None):
         try:
             os.fchmod(fd, mode)  # the umask may have narrowed or widened it
             _write_all(fd, data)
-            os.fsync(fd)
+            if not (one_commit and _write_out([fd])):
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)

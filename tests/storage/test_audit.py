@@ -60,6 +60,17 @@ def test_append_chains_entries(log, paths):
     assert len(log) == 3
 
 
+def test_the_head_is_replaced_in_one_commit_of_the_file_system(log, paths, monkeypatch):
+    """Written after every commit: its temporary file is not synced on its own
+    (fsutil.atomic_write one_commit, docs/journal.md)."""
+    writes = []
+    real = audit_module.atomic_write
+    monkeypatch.setattr(audit_module, "atomic_write", lambda *a, **kw: writes.append(kw) or real(*a, **kw))
+    entries = fill(log, 2)
+    assert writes == [{"one_commit": True}] * 2
+    assert json.loads(paths[1].read_text()) == {"seq": 2, "hash": entries[1].hash}
+
+
 def test_hash_is_sha256_of_prev_hash_and_canonical_entry(log):
     entry = log.append("bob", "export", "call-9", {"format": "wav", "ünï": [1, 2.5, None]}, T0_US)
     body = (

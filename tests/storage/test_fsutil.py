@@ -316,3 +316,32 @@ def test_reserve_says_so_where_the_file_system_cannot(tmp_path, monkeypatch, err
     with open(tmp_path / "f", "wb") as f:
         assert fsutil.reserve(f.fileno(), 0, 4096) is False
 
+
+def test_atomic_write_in_one_commit_writes_out_renames_then_syncs_the_directory(tmp_path, monkeypatch):
+    """The audit head, rewritten after every commit: no sync of the temporary file of
+    its own (one commit of ext4's journal, the directory's, carries it and the rename)."""
+    calls = []
+    real = fsutil._libc_sync_file_range()
+    monkeypatch.setattr(
+        fsutil, "_sync_file_range", lambda fd, off, n, flags: calls.append(flags) or real(fd, off, n, flags)
+    )
+    _spy_syncs(monkeypatch, calls)
+    real_replace, real_dir = os.replace, fsutil.fsync_dir
+    monkeypatch.setattr(os, "replace", lambda a, b: calls.append("rename") or real_replace(a, b))
+    monkeypatch.setattr(fsutil, "fsync_dir", lambda d: calls.append("fsync_dir") or real_dir(d))
+    (tmp_path / "head").write_bytes(b"old")
+    fsutil.atomic_write(tmp_path / "head", b"new head", one_commit=True)
+    assert (tmp_path / "head").read_bytes() == b"new head"
+    assert calls == [2, 4, "rename", "fsync_dir", "fsync"]  # the last one is the directory's
+    assert [p.name for p in tmp_path.iterdir()] == ["head"]
+
+
+def test_atomic_write_in_one_commit_syncs_the_file_itself_without_the_hint(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(fsutil, "_sync_file_range", False)
+    _spy_syncs(monkeypatch, calls)
+    real_dir = fsutil.fsync_dir
+    monkeypatch.setattr(fsutil, "fsync_dir", lambda d: calls.append("fsync_dir") or real_dir(d))
+    fsutil.atomic_write(tmp_path / "head", b"new head", one_commit=True)
+    assert (tmp_path / "head").read_bytes() == b"new head"
+    assert calls == ["fsync", "fsync_dir", "fsync"]
