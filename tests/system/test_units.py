@@ -21,6 +21,7 @@ BOOT_UNITS = {
     "linekeeper-update-recover.service": EXE,
     "linekeeper-update-inbox.service": EXE,
     "linekeeper-stick@.service": "/usr/lib/linekeeper/rauc/stick",
+    "linekeeper-card-commit.service": "/usr/lib/linekeeper/card-commit",
 }
 OTHER_FILES = ["linekeeper-update-inbox.path", "61-linekeeper-stick.rules"]
 
