@@ -130,3 +130,22 @@ def test_a_full_disk_shows_at_the_chunk_that_needs_room(tmp_path, jnl, monkeypat
     assert w.closed
     data, complete = SegmentReader(path, KEY).read_all()
     assert data == b"".join(kept) and not complete
+
+
+def test_the_recovery_sweep_gives_back_room_a_crash_left_reserved(tmp_path, caplog):
+    # A file whose held chunks went into it (a journal that wrapped round) and whose
+    # journal holds nothing of it: replay does not open it, the sweep does.
+    from firmware.recording.store import _release_reserve
+
+    path = tmp_path / "r.lkrec"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, b"x" * 5000)
+        assert fsutil.reserve(fd, 5000, segment.HOLD_BYTES)
+    finally:
+        os.close(fd)
+    assert _allocated(path) >= segment.HOLD_BYTES
+    _release_reserve(str(path))
+    assert path.read_bytes() == b"x" * 5000 and _allocated(path) <= 8192
+    _release_reserve(str(tmp_path / "gone.lkrec"))  # says so, raises nothing
+    assert "cannot give back the room reserved for" in caplog.text
