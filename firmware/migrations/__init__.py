@@ -149,7 +149,7 @@ def _backup(data_dir, schema):
 
 # The audit trail's files: kept as the newer release left them when its chain extends
 # the backup's (see :func:`_audit_after_rollback`), never put back over it.
-AUDIT_FILES = ("audit.db", "audit.db-wal", "audit.db-shm", "audit.head")
+AUDIT_FILES = ("audit.db", "audit.db-wal", "audit.db-shm", "audit.head", "audit.head.prev")
 
 
 def _audit_tip(db_path):

@@ -197,12 +197,100 @@ def read_head(head_path: str | os.PathLike[str]) -> tuple[int, str] | None:
     Sent off the card (with every scheduled report, say), an earlier head is what
     ``linekeeper verify --head SEQ:HASH`` checks the trail against later.
     """
+    head = _read_head_doc(os.fspath(head_path), lock=True)
+    return None if head is None else (head["seq"], head["hash"])
+
+
+# The head file's size: it is rewritten in place, its canonical JSON padded with spaces
+# (still one JSON document to any reader). Its copy, written just before it, is what a
+# reader takes when a power cut tore the head's own write (docs/audit-writes.md).
+HEAD_BYTES = 512
+HEAD_COPY_SUFFIX = ".prev"
+
+
+def _head_bytes(doc):
+    text = canonical_json(doc)
+    if len(text) + 1 > HEAD_BYTES:  # (never, for the fields a head has): a file of its size
+        return (text + "\n").encode("ascii")
+    return (text + " " * (HEAD_BYTES - len(text) - 1) + "\n").encode("ascii")
+
+
+def _read_head_doc(head_path, lock=False):
+    """The head document in ``head_path`` (None when there is no head file); a head
+    that does not parse (a write a power cut tore) is read from its copy.
+
+    ``lock``: hold the appenders' lock, shared, while reading, so that a head being
+    rewritten in place is never read half old, half new (not where the caller holds
+    it already, nor where it cannot be opened: a read-only copy of a data directory).
+
+    :raises OSError, ValueError: neither the head nor its copy can be read
+    """
+    with _shared(head_path + ".lock") if lock else contextlib.nullcontext():
+        try:
+            with open(head_path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError as torn:
+            try:
+                with open(head_path + HEAD_COPY_SUFFIX, "rb") as f:
+                    return json.loads(f.read())
+            except (OSError, ValueError):
+                raise torn from None
+
+
+@contextlib.contextmanager
+def _shared(lock_path):
     try:
-        with open(head_path, "rb") as f:
-            head = json.loads(f.read())
+        lock_file = open(lock_path, "rb")
+    except OSError:  # no lock file (never appended to here) or not ours to open
+        yield
+        return
+    with lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_SH)
+        yield
+
+
+def write_head_file(head_path, data):
+    """Write the head file ``head_path`` (``data``: :data:`HEAD_BYTES` of it), after
+    every commit.
+
+    In place: a block to the card and no commit of ext4's journal (docs/audit-writes.md).
+    Its copy first, then the head: a power cut tears one of them at most, and a torn
+    head is read from its copy, which then holds the same head. A file not of the
+    head's size yet (none, or one an older release wrote) is replaced whole, once.
+
+    :raises OSError: a write failed
+    """
+    for path in (head_path + HEAD_COPY_SUFFIX, head_path):
+        if not _overwrite(path, data):
+            atomic_write(path, data, one_commit=True)
+
+
+def _overwrite(path, data):
+    """Write ``data`` over the whole of the file ``path`` in place, and sync it; False
+    (nothing written) when there is no such file or its size is not ``len(data)``.
+
+    Its blocks and size stay as they are, so the sync sends the card that one block
+    and commits nothing of the file system's journal.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        return None
-    return head["seq"], head["hash"]
+        return False
+    try:
+        if os.fstat(fd).st_size != len(data):
+            return False
+        view = memoryview(data)
+        at = 0
+        while at < len(data):
+            at += os.pwrite(fd, view[at:], at)
+        os.fdatasync(fd)
+        return True
+    finally:
+        os.close(fd)
 
 
 def canonical_json(value: Any) -> str:
@@ -530,15 +618,11 @@ class AuditLog:
     def head(self) -> tuple[int, str] | None:
         """The chain head file's ``(seq, hash)``, or ``None`` if there is none yet."""
         self._flush_for_read()
-        head = self._head_doc()
+        head = self._head_doc(lock=not self.readonly)
         return None if head is None else (head["seq"], head["hash"])
 
-    def _head_doc(self):
-        try:
-            with open(self.head_path, "rb") as f:
-                return json.loads(f.read())
-        except FileNotFoundError:
-            return None
+    def _head_doc(self, lock=False):
+        return _read_head_doc(self.head_path, lock=lock)
 
     def _write_head(self, seq, digest):
         doc: dict[str, Any] = {"seq": seq, "hash": digest}
@@ -555,9 +639,7 @@ class AuditLog:
         signer = self._signer()
         if signer is not None:
             doc["sig"] = signer.sign(head_message(seq, digest)).hex()
-        data = canonical_json(doc) + "\n"
-        # Written after every commit: one commit of ext4's journal, not two (docs/journal.md).
-        atomic_write(self.head_path, data.encode("ascii"), one_commit=True)
+        write_head_file(self.head_path, _head_bytes(doc))
 
     def entries(
         self,
@@ -651,7 +733,10 @@ class AuditLog:
         else:
             db = sqlite3.connect(self.path_db, isolation_level=None, timeout=10.0)
         try:
-            with self._lock, contextlib.nullcontext() if self.readonly else self._appending():
+            # (Read-only: the appenders' lock shared, where it exists, so that a head being
+            # rewritten in place is not read half written.)
+            appending = _shared(self.head_path + ".lock") if self.readonly else self._appending()
+            with self._lock, appending:
                 db.execute("BEGIN")
                 db.execute("SELECT count(*) FROM audit").fetchone()  # takes the snapshot
                 try:

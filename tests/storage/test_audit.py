@@ -1,5 +1,6 @@
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 
@@ -60,14 +61,18 @@ def test_append_chains_entries(log, paths):
     assert len(log) == 3
 
 
-def test_the_head_is_replaced_in_one_commit_of_the_file_system(log, paths, monkeypatch):
-    """Written after every commit: its temporary file is not synced on its own
-    (fsutil.atomic_write one_commit, docs/journal.md)."""
+def test_a_new_head_file_is_made_in_one_commit_of_the_file_system(log, paths, monkeypatch):
+    """The first head (and its copy): a new file renamed into place, its temporary file
+    not synced on its own (fsutil.atomic_write one_commit, docs/journal.md)."""
     writes = []
     real = audit_module.atomic_write
-    monkeypatch.setattr(audit_module, "atomic_write", lambda *a, **kw: writes.append(kw) or real(*a, **kw))
+    monkeypatch.setattr(
+        audit_module,
+        "atomic_write",
+        lambda *a, **kw: writes.append((os.path.basename(a[0]), kw)) or real(*a, **kw),
+    )
     entries = fill(log, 2)
-    assert writes == [{"one_commit": True}] * 2
+    assert writes == [("audit.head.prev", {"one_commit": True}), ("audit.head", {"one_commit": True})]
     assert json.loads(paths[1].read_text()) == {"seq": 2, "hash": entries[1].hash}
 
 
@@ -266,8 +271,68 @@ def test_changed_head_file_is_reported(log, paths):
 def test_damaged_head_file_is_reported(log, paths, content):
     fill(log)
     paths[1].write_text(content)
+    (paths[1].parent / (paths[1].name + ".prev")).write_text(content)  # its copy too
     (problem,) = log.verify()
     assert "head file" in problem and "damaged" in problem
+
+
+def test_the_head_is_rewritten_in_place_after_its_copy(log, paths, monkeypatch):
+    """No new file, rename or directory sync per commit (docs/audit-writes.md); the
+    file stays one JSON document for any reader, an older release's included."""
+    copy = paths[1].parent / (paths[1].name + ".prev")
+    fill(log, 1)
+    inodes = (paths[1].stat().st_ino, copy.stat().st_ino)
+    order = []
+    real = audit_module._overwrite
+    monkeypatch.setattr(audit_module, "_overwrite", lambda p, d: order.append(p) or real(p, d))
+    replaced = []
+    monkeypatch.setattr(audit_module, "atomic_write", lambda *a, **kw: replaced.append(a))
+    entries = fill(log, 3)
+    assert replaced == [] and (paths[1].stat().st_ino, copy.stat().st_ino) == inodes
+    assert order == [str(copy), str(paths[1])] * 3
+    assert paths[1].stat().st_size == audit_module.HEAD_BYTES
+    assert json.loads(paths[1].read_bytes()) == {"seq": 4, "hash": entries[-1].hash}
+    assert copy.read_bytes() == paths[1].read_bytes()
+
+
+@pytest.mark.parametrize("torn", ["", '{"seq": 3, "ha', "\0" * 512])
+def test_a_head_a_power_cut_tore_is_read_from_its_copy(log, paths, torn):
+    entries = fill(log, 3)
+    paths[1].write_text(torn)
+    assert log.verify() == []
+    assert log.head() == (3, entries[-1].hash)
+    assert audit_module.read_head(paths[1]) == (3, entries[-1].hash)
+    # A head that reads (written by an older release, say) is the head, copy or not.
+    paths[1].write_text(json.dumps({"seq": 3, "hash": entries[-1].hash}) + "\n")
+    assert log.verify() == [] and log.head() == (3, entries[-1].hash)
+
+
+def test_a_head_an_older_release_wrote_is_replaced_once(log, paths):
+    fill(log, 1)
+    paths[1].write_text(json.dumps({"seq": 1, "hash": log.last()[1]}) + "\n")  # unpadded
+    old_inode = paths[1].stat().st_ino
+    fill(log, 1)
+    assert paths[1].stat().st_ino != old_inode and paths[1].stat().st_size == audit_module.HEAD_BYTES
+    inode = paths[1].stat().st_ino
+    fill(log, 1)
+    assert paths[1].stat().st_ino == inode and log.verify() == []
+
+
+def test_a_reader_waits_for_a_head_being_written(log, paths):
+    """Rewritten in place, a head read meanwhile could be half old, half new: readers
+    share the appenders' lock."""
+    import fcntl
+
+    fill(log, 2)
+    got = []
+    with open(str(paths[1]) + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process appending
+        reader = threading.Thread(target=lambda: got.append(audit_module.read_head(paths[1])))
+        reader.start()
+        reader.join(0.3)
+        assert reader.is_alive() and got == []
+    reader.join(5)
+    assert got and got[0][0] == 2
 
 
 def test_missing_head_file_is_reported(log, paths):
@@ -283,7 +348,7 @@ def test_power_cut_between_commit_and_head_is_not_tampering(log, paths, monkeypa
     def power_cut(*args, **kwargs):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(audit_module, "atomic_write", power_cut)
+    monkeypatch.setattr(audit_module, "write_head_file", power_cut)
     with pytest.raises(OSError):
         log.append("alice", "export", "call-3", {}, T0_US + 3)
     monkeypatch.undo()
@@ -367,8 +432,8 @@ def soon(log, clock, action="recording_created", n=1):
 
 def test_entries_close_together_are_one_commit_and_one_head(grouped, paths, clock, monkeypatch):
     heads = []
-    write = audit_module.atomic_write
-    monkeypatch.setattr(audit_module, "atomic_write", lambda *a, **k: heads.append(a[0]) or write(*a, **k))
+    write = audit_module.write_head_file
+    monkeypatch.setattr(audit_module, "write_head_file", lambda *a, **k: heads.append(a[0]) or write(*a, **k))
     soon(grouped, clock)
     clock.run_until(400_000)
     soon(grouped, clock, "recording_sealed")
@@ -436,7 +501,7 @@ def crash_before_head(log, monkeypatch):
     def power_cut(*args, **kwargs):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(audit_module, "atomic_write", power_cut)
+    monkeypatch.setattr(audit_module, "write_head_file", power_cut)
     with pytest.raises(OSError):
         log.flush()
     monkeypatch.undo()
