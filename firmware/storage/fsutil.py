@@ -99,18 +99,32 @@ _SYNC_FILE_RANGE_WAIT_AFTER = 4
 _sync_file_range = None  # libc's, once looked up; False where there is none
 
 
+def _libc_function(names, argtypes):
+    """The first of ``names`` the C library has, taking ``argtypes`` and returning an int
+    (``errno`` kept for :func:`ctypes.get_errno`); False where it has none of them.
+
+    (The C library the process already has: no lookup, no subprocess, in the capture
+    thread where the first group sync or reservation calls this.)
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return False
+    for name in names:
+        fn = getattr(libc, name, None)
+        if fn is not None:
+            fn.argtypes = argtypes
+            fn.restype = ctypes.c_int
+            return fn
+    return False
+
+
 def _libc_sync_file_range():
     global _sync_file_range
     if _sync_file_range is None:
-        try:
-            # (the C library the process already has: no lookup, no subprocess, in the
-            # capture thread where the first group sync calls this)
-            fn = ctypes.CDLL(None).sync_file_range
-            fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-            fn.restype = ctypes.c_int
-            _sync_file_range = fn
-        except (OSError, AttributeError):
-            _sync_file_range = False
+        _sync_file_range = _libc_function(
+            ("sync_file_range",), [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+        )
     return _sync_file_range
 
 
@@ -152,15 +166,10 @@ _fallocate = None  # libc's, once looked up; False where there is none
 def _libc_fallocate():
     global _fallocate
     if _fallocate is None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            # fallocate64 takes 64-bit offsets on 32-bit systems too (Raspberry Pi OS armhf)
-            fn = getattr(libc, "fallocate64", None) or libc.fallocate
-            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-            fn.restype = ctypes.c_int
-            _fallocate = fn
-        except (OSError, AttributeError):
-            _fallocate = False
+        # fallocate64 takes 64-bit offsets on 32-bit systems too (Raspberry Pi OS armhf)
+        _fallocate = _libc_function(
+            ("fallocate64", "fallocate"), [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+        )
     return _fallocate
 
 
