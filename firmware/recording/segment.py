@@ -323,18 +323,19 @@ class SegmentWriter:
         if self._file_bytes + len(self._pending) + n <= self._reserved:
             return True
         self._write_pending()
-        for room in (max(HOLD_BYTES, n), n):
-            try:
-                if not fsutil.reserve(self._fd, self._file_bytes, room):
-                    self._hold = False
-                    return False
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC or room == n:
-                    raise
-                continue
-            self._reserved = self._file_bytes + room
-            return True
-        raise AssertionError("unreachable")
+        room = max(HOLD_BYTES, n)
+        try:
+            reserved = fsutil.reserve(self._fd, self._file_bytes, room)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC or room == n:
+                raise
+            room = n
+            reserved = fsutil.reserve(self._fd, self._file_bytes, room)
+        if not reserved:
+            self._hold = False
+            return False
+        self._reserved = self._file_bytes + room
+        return True
 
     def _left_to_group(self, defer):
         if defer:
