@@ -73,7 +73,7 @@ from firmware.datadir import new_db_pages
 from firmware.errors import AuditError
 from firmware.policy import cards
 from firmware.storage.fieldseal import FieldSealError, is_sealed
-from firmware.storage.fsutil import atomic_write, create_db_file
+from firmware.storage.fsutil import atomic_write, create_db_file, overwrite_in_place
 
 ACTIONS = frozenset(
     {
@@ -265,32 +265,8 @@ def write_head_file(head_path, data):
     :raises OSError: a write failed
     """
     for path in (head_path + HEAD_COPY_SUFFIX, head_path):
-        if not _overwrite(path, data):
+        if not overwrite_in_place(path, data):
             atomic_write(path, data, one_commit=True)
-
-
-def _overwrite(path, data):
-    """Write ``data`` over the whole of the file ``path`` in place, and sync it; False
-    (nothing written) when there is no such file or its size is not ``len(data)``.
-
-    Its blocks and size stay as they are, so the sync sends the card that one block
-    and commits nothing of the file system's journal.
-    """
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        if os.fstat(fd).st_size != len(data):
-            return False
-        view = memoryview(data)
-        at = 0
-        while at < len(data):
-            at += os.pwrite(fd, view[at:], at)
-        os.fdatasync(fd)
-        return True
-    finally:
-        os.close(fd)
 
 
 def canonical_json(value: Any) -> str:

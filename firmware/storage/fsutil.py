@@ -293,6 +293,30 @@ def atomic_write(path, data, mode=None, one_commit=False):
     fsync_dir(directory)
 
 
+def overwrite_in_place(path, data):
+    """Write ``data`` over the whole of the existing file ``path``, in place, and sync it;
+    False (nothing written) when there is no such file or its size is not ``len(data)``.
+
+    Its blocks and size stay as they are, so the sync sends the card those blocks
+    and commits nothing of the file system's journal. Not atomic: a power cut may
+    tear the write (the caller keeps a copy, as the audit head does).
+
+    :raises OSError: the write or sync failed
+    """
+    try:
+        fd = os.open(os.fspath(path), os.O_WRONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        if os.fstat(fd).st_size != len(data):
+            return False
+        _write_all(fd, data)
+        os.fdatasync(fd)
+        return True
+    finally:
+        os.close(fd)
+
+
 def append_durable(fd, data):
     """Append all of ``data`` to the open file ``fd`` and wait until it is on disk.
 

@@ -283,8 +283,8 @@ def test_the_head_is_rewritten_in_place_after_its_copy(log, paths, monkeypatch):
     fill(log, 1)
     inodes = (paths[1].stat().st_ino, copy.stat().st_ino)
     order = []
-    real = audit_module._overwrite
-    monkeypatch.setattr(audit_module, "_overwrite", lambda p, d: order.append(p) or real(p, d))
+    real = audit_module.overwrite_in_place
+    monkeypatch.setattr(audit_module, "overwrite_in_place", lambda p, d: order.append(p) or real(p, d))
     replaced = []
     monkeypatch.setattr(audit_module, "atomic_write", lambda *a, **kw: replaced.append(a))
     entries = fill(log, 3)

@@ -345,3 +345,13 @@ def test_atomic_write_in_one_commit_syncs_the_file_itself_without_the_hint(tmp_p
     fsutil.atomic_write(tmp_path / "head", b"new head", one_commit=True)
     assert (tmp_path / "head").read_bytes() == b"new head"
     assert calls == ["fsync", "fsync_dir", "fsync"]
+
+
+def test_overwrite_in_place_keeps_the_file_and_refuses_another_size(tmp_path):
+    path = tmp_path / "head"
+    assert fsutil.overwrite_in_place(path, b"abcd") is False and not path.exists()
+    path.write_bytes(b"1234")
+    inode = path.stat().st_ino
+    assert fsutil.overwrite_in_place(path, b"abcd") is True
+    assert path.read_bytes() == b"abcd" and path.stat().st_ino == inode
+    assert fsutil.overwrite_in_place(path, b"abcde") is False and path.read_bytes() == b"abcd"
