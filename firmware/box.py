@@ -409,6 +409,9 @@ class Box:
         self.recordings.verify_key = box_keys(data_dir, self.signer.public_key, self.audit)
         # Finish recordings a crash (or power cut) left open, before anything new.
         self.recovered = self.recordings.recover()
+        if self.sealed_at_start:
+            # Its journal held the older recordings' headers, personal data in clear.
+            self.recordings.wipe_journal()
         self._restore_missing_calls()
         self.closed_at_start = self.calllog.close_open("shutdown" if clean else "power_loss")
         self.quarantined = [item for item in self.recovered if item[0] == "quarantined"]

@@ -9,7 +9,11 @@ the card, and the write is durable when it returns). The recording files
 themselves get the chunks when a recording is sealed, written and synced once
 (until then each file holds them in memory, in room reserved for it on the
 card; when the room is used up, or the journal wraps round, they are written
-into the file earlier), never chunk by chunk.
+into the file earlier), never chunk by chunk. A file is also created, and
+sealed, without a sync of its own: its header and its final record are
+committed here like its chunks, and ext4's next commit carries its name and
+its content to the card; until the journal wraps round (or closes), which syncs
+such files first, replay can make the file again from the journal alone.
 
 Layout (docs/FORMAT.md, "Recording journal"), big-endian::
 
@@ -18,8 +22,9 @@ Layout (docs/FORMAT.md, "Recording journal"), big-endian::
     record:    mark 4A (1) | length (4) | generation (8) | recording id (16) | offset (8)
                | CRC-32 of the 37 bytes before it and the data (4) | data (length)
 
-A record says: these bytes belong at ``offset`` in ``recordings/ID.lkrec``.
-Replay (:func:`replay`) writes them there; a record of another generation, a
+A record says: these bytes belong at ``offset`` in ``recordings/ID.lkrec``
+(offset 0: the file's header, from which replay may create a file a crash
+left missing). Replay (:func:`replay`) writes them there; a record of another generation, a
 bad CRC or a zero length ends the journal (what a crash or an earlier lap
 left). A zero byte where a record would start is a commit's padding: the next
 commit starts at the next sector. :meth:`Journal._wrap` starts a new generation once every file with
@@ -81,6 +86,7 @@ class Journal:
         self._staged = []  # (writer, recording_id, offset, data)
         self._lock = threading.Lock()
         self._writers = set()  # writers with records in this generation
+        self._sealed = set()  # paths of files sealed, with records here, not yet synced
         self._generation = _read_generation(self.path) + 1
         fsutil.make_private_dir(os.path.dirname(self.path))
         self._fd, self.direct = _open(self.path, fsync)
@@ -130,23 +136,68 @@ class Journal:
         self._write_at_end(batch)
         self.commits += 1
 
-    def forget(self, writer):
-        """``writer``'s file is synced and closed: it needs nothing from the journal."""
+    def forget(self, writer, synced=True):
+        """``writer``'s file is closed: it needs nothing from the journal once synced.
+
+        ``synced=False``: it was sealed without a sync of its own (its records,
+        header and final one included, are committed here); it is synced
+        before this generation's records are overwritten, or at :meth:`close`.
+        """
         with self._lock:
             self._writers.discard(writer)
+            if not synced:
+                self._sealed.add(writer.path)
+
+    def sync_sealed(self):
+        """Sync the files sealed since the last wrap, and their folders (once each).
+
+        A file gone since (deleted) needs nothing. :raises OSError: a sync failed
+        (the journal still holds their records)
+        """
+        with self._lock:
+            self._sync_sealed()
+
+    def _sync_sealed(self):
+        if not self.fsync:
+            self._sealed.clear()
+            return
+        folders = set()
+        for path in sorted(self._sealed):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fdatasync(fd)  # the first commits ext4's journal for them all
+            finally:
+                os.close(fd)
+            folders.add(os.path.dirname(path))
+        for folder in sorted(folders):
+            fsutil.fsync_dir(folder)
+        self._sealed.clear()
 
     def close(self):
+        """Close the journal; the files sealed without a sync are synced first.
+
+        :raises OSError: that sync failed (the journal is closed all the same, and
+            holds their records for the next start's replay)
+        """
         with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
-            self._buf.close()
+            try:
+                if self._fd is not None:
+                    self._sync_sealed()
+            finally:
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None
+                self._buf.close()
 
     def _wrap(self):
         """Start a new generation: every file with records in this one is synced first."""
         for writer in list(self._writers):
             writer.sync_file()
         self._writers.clear()
+        self._sync_sealed()
         self._generation += 1
         self._start_generation()
 
@@ -270,24 +321,35 @@ def read_records(path):
     return out
 
 
-def replay(path, recordings_dir, suffix=".lkrec"):
+def replay(path, recordings_dir, suffix=".lkrec", may_create=None):
     """Write every record of the journal at ``path`` into its recording file, and sync them.
 
-    A record whose file is gone (the recording was discarded or deleted) is
-    skipped: replay never creates a file. Bytes already in place are written
-    again unchanged. Returns ``{recording_id: bytes replayed}``.
+    A record whose file is missing is skipped (the recording was discarded or
+    deleted), unless ``may_create(recording_id)`` says the recording is still
+    wanted and the journal holds its header (a record at offset 0, the first of
+    the file's in this generation): a file created and sealed without a sync of
+    its own that a power cut took before ext4 committed it is then created
+    again. Bytes already in place are written again unchanged. Returns
+    ``{recording_id: bytes replayed}``.
 
     :raises OSError: a file cannot be written (the journal is left as it is)
     """
     done = {}
     fds = {}
+    created = False
     try:
         for rid, offset, data in read_records(path):
             if rid not in fds:
+                file_path = os.path.join(recordings_dir, rid + suffix)
                 try:
-                    fds[rid] = os.open(os.path.join(recordings_dir, rid + suffix), os.O_WRONLY | os.O_CLOEXEC)
+                    fds[rid] = os.open(file_path, os.O_WRONLY | os.O_CLOEXEC)
                 except FileNotFoundError:
                     fds[rid] = None
+                    if offset == 0 and may_create is not None and may_create(rid):
+                        fds[rid] = os.open(
+                            file_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, fsutil.data_mode()
+                        )
+                        created = True
             if fds[rid] is None:
                 continue
             view, at = memoryview(data), offset
@@ -299,11 +361,35 @@ def replay(path, recordings_dir, suffix=".lkrec"):
             if fd is not None:
                 fsutil.release_reserve(fd)  # the room its writer had reserved past its end
                 os.fdatasync(fd)
+        if created:
+            fsutil.fsync_dir(recordings_dir)
     finally:
         for fd in fds.values():
             if fd is not None:
                 os.close(fd)
     return done
+
+
+def wipe(path):
+    """Overwrite the whole journal with zeros, then empty it (after a replay).
+
+    For a card that an older release left in clear, once its stores are sealed:
+    the records of earlier generations (recordings' headers among them) stay in
+    the file until later commits overwrite them.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        size, pos = os.fstat(fd).st_size, 0
+        zeroes = bytes(min(size, 1 << 20))
+        while pos < size:
+            pos += os.pwrite(fd, memoryview(zeroes)[: min(len(zeroes), size - pos)], pos)
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+    reset(path)
 
 
 def reset(path):

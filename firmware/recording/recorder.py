@@ -651,7 +651,10 @@ class Recorder:
                 fsync=self.fsync,
                 journal=self.journal,
                 first_chunk_ms=self._first_chunk_ms(start_us),
-                sync_create=not self.holdup,
+                # With a journal the file is created and sealed without syncs of its own (the
+                # journal holds it until ext4 commits it), unless its row is not written yet:
+                # replay creates a lost file again only for a recording the call log holds.
+                sync_create=not self.holdup and (self.journal is None or recording_id in self._unbegun),
                 # Under a hold-up capacitor the intent row is not synced on its own: the
                 # file waits for its first chunk, and the call log is synced just before.
                 before_create=self.store.before_file if self.holdup else None,

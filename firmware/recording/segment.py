@@ -91,7 +91,12 @@ class SegmentWriter:
         every record here
     :param sync_create: sync the header and the file's name at once (default);
         False, under a HAT's hold-up capacitor (docs/holdup-writes.md): they
-        reach the card with the first chunk's sync, in the same page
+        reach the card with the first chunk's sync, in the same page; False
+        with a journal: the file is created and sealed without a sync of its
+        own, its header (a record at offset 0) and its final record committed
+        to the journal like its chunks, and ext4's next commit carries it to
+        the card (the journal syncs it before it wraps round, and a replay
+        after a power cut creates it again: docs/journal.md)
     :param before_create: ``fn()`` (without a journal only): the file is not
         created here but by its first write (a chunk, :meth:`close` or
         :meth:`abort`), just after ``fn()`` ran; under a hold-up capacitor the
@@ -129,6 +134,8 @@ class SegmentWriter:
         self.journal = journal
         self._pending = bytearray()  # journaled records not yet in the file
         self._hold = journal is not None  # False once the file system cannot reserve room
+        # Created and sealed with no sync of its own: the journal holds it all until synced.
+        self._lazy = journal is not None and not sync_create
         self._reserved = 0  # the file's blocks are reserved up to this offset
         self._file_bytes = 0  # bytes handed to the file so far
         self.bytes_written = 0  # every byte handed to the OS, torn ones included
@@ -157,7 +164,10 @@ class SegmentWriter:
             self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, fsutil.data_mode()
         )
         try:
-            self._append(data, sync=sync)
+            if self._lazy:
+                self._journal_record(data)
+            else:
+                self._append(data, sync=sync)
         except BaseException as exc:
             os.close(self._fd)
             self.closed = True
@@ -217,15 +227,19 @@ class SegmentWriter:
         self._write_record(self._sealer.seal(b"", final=True), final=True)
         if self.journal is not None:
             try:
-                self.sync_file(last=True)
+                if self._lazy:
+                    # The seal is on the card, in the journal, when this returns; the
+                    # file gets it now, unsynced, for ext4's next commit to carry.
+                    self.journal.commit()
+                self.sync_file(last=True, sync=not self._lazy)
             except OSError as exc:
                 self._close_fd()  # the journal keeps the records for the next start
                 if exc.errno == errno.ENOSPC:
                     raise _disk_full(exc, self.path) from exc
                 raise
-        if self._fsync:
+        if self._fsync and not self._lazy:
             fsync_dir(self.path)
-        self._close_fd()
+        self._close_fd(synced=not self._lazy)
 
     def abort(self):
         """Stop without the final chunk: the file stays, as a partial recording."""
@@ -250,11 +264,12 @@ class SegmentWriter:
                     log.error("cannot write recording %s from memory: %s", self.path, exc)
             self._close_fd()
 
-    def sync_file(self, last=False):
+    def sync_file(self, last=False, sync=True):
         """Write every journaled record into the file and sync it (the journal wraps round).
 
         ``last``: nothing follows (the file is closing); the room reserved past
-        its end is given back, in the same sync.
+        its end is given back, in the same sync. ``sync=False``: written, not
+        synced (a seal the journal holds).
 
         :raises OSError: the write or sync failed
         """
@@ -264,8 +279,8 @@ class SegmentWriter:
         if last and self._reserved:
             fsutil.release_reserve(self._fd)
             self._reserved = 0
-        if self._fsync:
-            os.fdatasync(self._fd)
+        if self._fsync and sync:
+            self._sync()
 
     def _write_record(self, sealed, final=False, defer=False):
         if self.closed:
@@ -281,23 +296,10 @@ class SegmentWriter:
         try:
             if self.journal is None:
                 self._append(record, sync=not defer)
-            elif final:
+            elif final and not self._lazy:
                 self._pending += record  # close() writes and syncs it with the rest
             else:
-                offset = self._file_bytes + len(self._pending)
-                # Handed to the file first (a full disk shows here, at this chunk), so
-                # that a journal wrapping round in this append syncs it with the rest.
-                held = self._make_room(len(record))
-                if held:
-                    self._pending += record
-                else:  # into the page cache, unsynced: the kernel writes it back in its time
-                    self._append(record, sync=False)
-                try:
-                    self.journal.append(self, self.header["recording_id"], offset, record)
-                except OSError:
-                    if held:  # not on the card: the file ends before it, as the journal does
-                        del self._pending[-len(record) :]
-                    raise
+                self._journal_record(record)
         except OSError as exc:
             self.abort()
             if exc.errno == errno.ENOSPC:
@@ -305,6 +307,24 @@ class SegmentWriter:
             raise
         self.chunks += 1
         self._left_to_group(defer)
+
+    def _journal_record(self, record):
+        """Commit ``record`` (the file's next bytes) to the journal; the file holds it in
+        memory (in room reserved for it) or, where it cannot, gets it now, unsynced."""
+        offset = self._file_bytes + len(self._pending)
+        # Handed to the file first (a full disk shows here, at this chunk), so
+        # that a journal wrapping round in this append syncs it with the rest.
+        held = self._make_room(len(record))
+        if held:
+            self._pending += record
+        else:  # into the page cache, unsynced: the kernel writes it back in its time
+            self._append(record, sync=False)
+        try:
+            self.journal.append(self, self.header["recording_id"], offset, record)
+        except OSError:
+            if held:  # not on the card: the file ends before it, as the journal does
+                del self._pending[-len(record) :]
+            raise
 
     def _make_room(self, n):
         """Whether the next ``n`` bytes can wait in memory, in room reserved for them.
@@ -364,14 +384,14 @@ class SegmentWriter:
             self._append(bytes(self._pending[:n]), sync=False)
             del self._pending[:n]
 
-    def _close_fd(self):
+    def _close_fd(self, synced=True):
         self.closed = True
         if self._group is not None:
             self._group.discard(self)
         if self._fd is not None:
             os.close(self._fd)
         if self.journal is not None:
-            self.journal.forget(self)
+            self.journal.forget(self, synced=synced or not self._fsync)
 
     @property
     def fd(self):

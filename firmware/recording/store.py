@@ -211,7 +211,14 @@ class RecordingStore:
                 self.sync()
             self._db.close()
             if self.journal is not None:
-                self.journal.close()
+                try:
+                    self.journal.close()
+                except OSError as exc:
+                    log.error(
+                        "cannot sync the recordings sealed since the journal last wrapped round: %s"
+                        " (the journal keeps them for the next start)",
+                        exc,
+                    )
                 self.journal = None
 
     def sync(self) -> None:
@@ -267,9 +274,31 @@ class RecordingStore:
         bytes replayed}``. :raises OSError: a file cannot be written
         """
         path = journal_path(self.data_dir)
-        done = journal.replay(path, self.dir, RECORDING_SUFFIX)
+        with self._lock:
+            wanted = {
+                r[0]: r[1]
+                for r in self._db.execute(
+                    "SELECT id, wrapped_key FROM recordings WHERE state != 'deleted' AND file = id || ?",
+                    (RECORDING_SUFFIX,),
+                )
+            }
+            for gone in deleted_ids(self._db):
+                wanted.pop(gone, None)
+        done = journal.replay(path, self.dir, RECORDING_SUFFIX, may_create=wanted.__contains__)
+        for recording_id in done:
+            # Created and sealed with no sync of its own, a file's key copy may be
+            # missing or empty after a power cut: made again from its row.
+            wrapped = wanted.get(recording_id)
+            copy = self.key_copy_path(recording_id)
+            if wrapped and (not os.path.exists(copy) or os.path.getsize(copy) != len(wrapped)):
+                self.write_key_copy(recording_id, wrapped)
         journal.reset(path)
         return done
+
+    def wipe_journal(self):
+        """Overwrite the replayed journal with zeros (a card an older release left in
+        clear, once its personal data is sealed: its journal held recordings' headers)."""
+        journal.wipe(journal_path(self.data_dir))
 
     def key_copy_path(self, recording_id):
         """The recording's second copy of its wrapped data key (for `repair`), outside its
@@ -532,8 +561,14 @@ class RecordingStore:
         row: a crash in between leaves a row with no file, which
         :meth:`recover` makes an empty partial recording. (The other order
         would leave a sealed file with no row, which the box takes for a lost
-        call log and refuses to start on.)
+        call log and refuses to start on.) Before either, the row stops naming
+        its file: the journal may hold the file's header and chunks, and its
+        replay creates a missing file again only for a row that names it.
         """
+        with self._lock:
+            self._db.execute(
+                "UPDATE recordings SET file = '' WHERE id = ? AND state = 'recording'", (recording_id,)
+            )
         self.shred_file(recording_id, audit=False)
         self.drop(recording_id)
 
@@ -839,6 +874,12 @@ class RecordingStore:
         for row in self.all():
             if row["state"] != "recording":
                 continue
+            if not row["file"]:
+                # A discard (:meth:`discard`) a crash cut short: the policy kept nothing of it.
+                self.shred_file(row["id"], audit=False)
+                self.drop(row["id"])
+                done.append(("discarded", row["id"], None))
+                continue
             path = self.path_of(row["id"])
             try:
                 info = inspect(path)
@@ -1025,6 +1066,10 @@ class RecordingStore:
                 # partial recording, as above).
                 return [], b""
             return ["%s: file missing" % where], None
+        if row["state"] == "recording" and os.path.getsize(path) == 0:
+            # With the journal its header and chunks wait in memory (and in the journal)
+            # until its seal (docs/journal.md).
+            return [], b""
         if row["state"] in ("complete", "partial"):
             if row["sha256"] is None:
                 return [

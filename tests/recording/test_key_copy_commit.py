@@ -1,5 +1,7 @@
-"""A new recording's key copy (``ID.lkkey``) reaches the card with its file's creation
-sync: one commit of the file system's journal for both, not three (docs/journal.md)."""
+"""A new recording's key copy (``ID.lkkey``) and file reach the card with the file
+system's next commit, none of their own: the recording journal holds the file's header
+and seal until then, and syncs the sealed file before it wraps round or closes
+(docs/journal.md)."""
 
 import json
 import os
@@ -15,7 +17,9 @@ CALLS = [
 ]
 
 
-def test_the_key_copy_is_carried_by_the_recording_files_creation_sync(tmp_path, synth, monkeypatch):
+def test_the_key_copy_and_file_are_created_and_sealed_with_no_syncs_of_their_own(
+    tmp_path, synth, monkeypatch
+):
     data_dir = str(tmp_path / "box")
     os.makedirs(data_dir)
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
@@ -23,7 +27,7 @@ def test_the_key_copy_is_carried_by_the_recording_files_creation_sync(tmp_path, 
     )
     doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": CALLS}
     box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
-    events = []  # (what, file name)
+    events = []  # (what, file name[, journal offset])
 
     def name(fd):
         return os.path.basename(os.readlink("/proc/self/fd/%d" % fd))
@@ -47,7 +51,7 @@ def test_the_key_copy_is_carried_by_the_recording_files_creation_sync(tmp_path, 
     real_append = journal_mod.Journal.append
 
     def append(jnl, writer, recording_id, offset, data):
-        events.append(("journal", recording_id))
+        events.append(("journal", recording_id, offset))
         return real_append(jnl, writer, recording_id, offset, data)
 
     monkeypatch.setattr(journal_mod.Journal, "append", append)
@@ -55,12 +59,16 @@ def test_the_key_copy_is_carried_by_the_recording_files_creation_sync(tmp_path, 
     assert box.board.run()
     box.stop()
 
-    keys = [f for what, f in events if what == "create" and f.endswith(".lkkey")]
+    keys = [e[1] for e in events if e[0] == "create" and e[1].endswith(".lkkey")]
     assert len(keys) == 2
     for key in keys:
         rid = key[: -len(".lkkey")]
         assert ("sync", key) not in events and ("rename", key) not in events  # no commit of its own
         created = events.index(("create", key))
-        synced = events.index(("sync", rid + ".lkrec"))  # the file's creation, header synced
-        # ... before any of its audio goes to the card.
-        assert created < events.index(("create", rid + ".lkrec")) < synced < events.index(("journal", rid))
+        journaled = [i for i, e in enumerate(events) if e[:2] == ("journal", rid)]
+        # The header is the file's first record in the journal, after its creation ...
+        assert created < events.index(("create", rid + ".lkrec")) < journaled[0]
+        assert events[journaled[0]][2] == 0
+        # ... and the file is synced once, sealed (by the journal's close, at the stop).
+        syncs = [i for i, e in enumerate(events) if e == ("sync", rid + ".lkrec")]
+        assert len(syncs) == 1 and syncs[0] > journaled[-1]
