@@ -201,18 +201,24 @@ def read_head(head_path: str | os.PathLike[str]) -> tuple[int, str] | None:
     return None if head is None else (head["seq"], head["hash"])
 
 
-# The head file's size: it is rewritten in place, its canonical JSON padded with spaces
-# (still one JSON document to any reader). Its copy, written just before it, is what a
-# reader takes when a power cut tore the head's own write (docs/audit-writes.md).
-HEAD_BYTES = 512
+# The head file: one 4 KiB block, its canonical JSON padded with spaces in the first
+# 512-byte sector, spaces after it and a final newline (still one JSON document to any
+# reader). Only that sector is rewritten in place: the card gets one sector, and the file
+# never ends inside the write (a direct write that ends the file has the rest of its
+# block written with zeros too). Its copy, written just before it, is what a reader takes
+# when a power cut tore the head's own write (docs/audit-writes.md).
+HEAD_BYTES = 4096
+HEAD_SECTOR_BYTES = 512
 HEAD_COPY_SUFFIX = ".prev"
 
 
 def _head_bytes(doc):
+    """The head's first sector (the part rewritten), or, for a head too long for it
+    (never, for the fields a head has), the whole of a file of its own size."""
     text = canonical_json(doc)
-    if len(text) + 1 > HEAD_BYTES:  # (never, for the fields a head has): a file of its size
+    if len(text) > HEAD_SECTOR_BYTES:
         return (text + "\n").encode("ascii")
-    return (text + " " * (HEAD_BYTES - len(text) - 1) + "\n").encode("ascii")
+    return (text + " " * (HEAD_SECTOR_BYTES - len(text))).encode("ascii")
 
 
 def _read_head_doc(head_path, lock=False):
@@ -254,19 +260,23 @@ def _shared(lock_path):
 
 
 def write_head_file(head_path, data):
-    """Write the head file ``head_path`` (``data``: :data:`HEAD_BYTES` of it), after
-    every commit.
+    """Write the head file ``head_path`` (``data``: its first sector, from
+    :func:`_head_bytes`), after every commit.
 
-    In place: a block to the card and no commit of ext4's journal (docs/audit-writes.md).
-    Its copy first, then the head: a power cut tears one of them at most, and a torn
-    head is read from its copy, which then holds the same head. A file not of the
-    head's size yet (none, or one an older release wrote) is replaced whole, once.
+    In place: that sector to the card and no commit of ext4's journal
+    (docs/audit-writes.md). Its copy first, then the head: a power cut tears one of
+    them at most, and a torn head is read from its copy, which then holds the same
+    head. A file not of the head's size yet (none, or one an older release wrote) is
+    replaced whole, once.
 
     :raises OSError: a write failed
     """
+    whole = data
+    if len(data) == HEAD_SECTOR_BYTES:
+        whole = data + b" " * (HEAD_BYTES - len(data) - 1) + b"\n"
     for path in (head_path + HEAD_COPY_SUFFIX, head_path):
-        if not overwrite_in_place(path, data):
-            atomic_write(path, data, one_commit=True)
+        if not overwrite_in_place(path, data, file_bytes=len(whole)):
+            atomic_write(path, whole, one_commit=True)
 
 
 def canonical_json(value: Any) -> str:

@@ -23,6 +23,7 @@ ever gets a bit.
 
 import ctypes
 import errno
+import mmap
 import os
 import secrets
 import threading
@@ -293,13 +294,20 @@ def atomic_write(path, data, mode=None, one_commit=False):
     fsync_dir(directory)
 
 
-def overwrite_in_place(path, data):
-    """Write ``data`` over the whole of the existing file ``path``, in place, and sync it;
-    False (nothing written) when there is no such file or its size is not ``len(data)``.
+def overwrite_in_place(path, data, file_bytes=None):
+    """Write ``data`` over the start of the existing file ``path``, in place, and sync it;
+    False (nothing written) when there is no such file or its size is not ``file_bytes``
+    (default ``len(data)``: the whole file).
 
     Its blocks and size stay as they are, so the sync sends the card those blocks
-    and commits nothing of the file system's journal. Not atomic: a power cut may
-    tear the write (the caller keeps a copy, as the audit head does).
+    and commits nothing of the file system's journal. Data of whole 512-byte
+    sectors is written with ``O_DIRECT | O_DSYNC`` where the file system takes
+    it: the card then gets those sectors only, not the 4 KiB page holding them
+    (the audit head: 512 bytes). A direct write that ends the file inside a
+    block has ext4 write the rest of that block with zeros too, so a file
+    rewritten this way should be longer than the write (the audit head's
+    file is a 4 KiB block). Not atomic: a power cut may tear the write (the
+    caller keeps a copy, as the audit head does).
 
     :raises OSError: the write or sync failed
     """
@@ -308,12 +316,47 @@ def overwrite_in_place(path, data):
     except FileNotFoundError:
         return False
     try:
-        if os.fstat(fd).st_size != len(data):
+        if os.fstat(fd).st_size != (len(data) if file_bytes is None else file_bytes):
             return False
-        _write_all(fd, data)
-        os.fdatasync(fd)
+        if not _overwrite_direct(path, data):
+            _write_all(fd, data)
+            os.fdatasync(fd)
         return True
     finally:
+        os.close(fd)
+
+
+_SECTOR = 512
+
+
+def _overwrite_direct(path, data):
+    """Write ``data`` (whole sectors) from the start of the file ``path`` with
+    ``O_DIRECT | O_DSYNC``, durable when this returns; False (nothing written) where
+    that cannot be done: not whole sectors, or a file system that refuses it."""
+    if len(data) % _SECTOR or not hasattr(os, "O_DIRECT"):
+        return False
+    try:
+        fd = os.open(os.fspath(path), os.O_WRONLY | os.O_CLOEXEC | os.O_DIRECT | os.O_DSYNC)
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:
+            return False
+        raise
+    buf = mmap.mmap(-1, -(-len(data) // mmap.PAGESIZE) * mmap.PAGESIZE)  # aligned, as O_DIRECT needs
+    view = memoryview(buf)
+    try:
+        buf[: len(data)] = data
+        done = 0
+        while done < len(data):
+            try:
+                done += os.pwrite(fd, view[done : len(data)], done)
+            except OSError as exc:
+                if exc.errno == errno.EINVAL and not done:  # its sectors are larger
+                    return False
+                raise
+        return True
+    finally:
+        view.release()
+        buf.close()
         os.close(fd)
 
 

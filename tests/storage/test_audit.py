@@ -284,13 +284,18 @@ def test_the_head_is_rewritten_in_place_after_its_copy(log, paths, monkeypatch):
     inodes = (paths[1].stat().st_ino, copy.stat().st_ino)
     order = []
     real = audit_module.overwrite_in_place
-    monkeypatch.setattr(audit_module, "overwrite_in_place", lambda p, d: order.append(p) or real(p, d))
+    monkeypatch.setattr(
+        audit_module,
+        "overwrite_in_place",
+        lambda p, d, **kw: order.append((p, len(d))) or real(p, d, **kw),
+    )
     replaced = []
     monkeypatch.setattr(audit_module, "atomic_write", lambda *a, **kw: replaced.append(a))
     entries = fill(log, 3)
     assert replaced == [] and (paths[1].stat().st_ino, copy.stat().st_ino) == inodes
-    assert order == [str(copy), str(paths[1])] * 3
-    assert paths[1].stat().st_size == audit_module.HEAD_BYTES
+    # Only the first sector of each is written: the card gets one sector, not a block.
+    assert order == [(str(copy), 512), (str(paths[1]), 512)] * 3
+    assert paths[1].stat().st_size == audit_module.HEAD_BYTES == 4096
     assert json.loads(paths[1].read_bytes()) == {"seq": 4, "hash": entries[-1].hash}
     assert copy.read_bytes() == paths[1].read_bytes()
 

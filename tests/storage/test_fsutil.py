@@ -347,6 +347,37 @@ def test_atomic_write_in_one_commit_syncs_the_file_itself_without_the_hint(tmp_p
     assert calls == ["fsync", "fsync_dir", "fsync"]
 
 
+def test_overwrite_in_place_writes_whole_sectors_direct_and_readers_see_them(tmp_path, monkeypatch):
+    path = tmp_path / "head"
+    path.write_bytes(b"a" * 512)
+    assert path.read_bytes() == b"a" * 512  # in the page cache now
+    opened, synced = [], []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda p, flags, *a: opened.append(flags) or real_open(p, flags, *a))
+    monkeypatch.setattr(os, "fdatasync", lambda fd: synced.append(fd))
+    assert fsutil.overwrite_in_place(path, b"b" * 512) is True
+    # The sector itself, durable when written (O_DSYNC): no page, no sync of its own.
+    assert any(f & os.O_DIRECT and f & os.O_DSYNC for f in opened) and synced == []
+    assert path.read_bytes() == b"b" * 512  # not the cached page
+
+
+def test_overwrite_in_place_writes_through_the_page_cache_where_direct_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "head"
+    path.write_bytes(b"a" * 512)
+    real_open, synced = os.open, []
+
+    def open_(p, flags, *a):
+        if flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "no direct I/O here")
+        return real_open(p, flags, *a)
+
+    monkeypatch.setattr(os, "open", open_)
+    real_sync = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: synced.append(fd) or real_sync(fd))
+    assert fsutil.overwrite_in_place(path, b"c" * 512) is True
+    assert path.read_bytes() == b"c" * 512 and len(synced) == 1
+
+
 def test_overwrite_in_place_keeps_the_file_and_refuses_another_size(tmp_path):
     path = tmp_path / "head"
     assert fsutil.overwrite_in_place(path, b"abcd") is False and not path.exists()
@@ -355,3 +386,6 @@ def test_overwrite_in_place_keeps_the_file_and_refuses_another_size(tmp_path):
     assert fsutil.overwrite_in_place(path, b"abcd") is True
     assert path.read_bytes() == b"abcd" and path.stat().st_ino == inode
     assert fsutil.overwrite_in_place(path, b"abcde") is False and path.read_bytes() == b"abcd"
+    # The start of a longer file, when its size is the one given.
+    assert fsutil.overwrite_in_place(path, b"xy", file_bytes=3) is False
+    assert fsutil.overwrite_in_place(path, b"xy", file_bytes=4) is True and path.read_bytes() == b"xycd"
