@@ -335,18 +335,13 @@ class CallLog:
         """
         with self._lock:
             refused = None
-            if not self._write_batch():
-                # One call at a time: the card may refuse one write and take the next.
-                for key, call in list(self._pending.items()):
-                    try:
-                        state = self._write(call)
-                    except sqlite3.Error as exc:
-                        refused = refused or exc
-                        continue
-                    self.commits += 1
-                    self._unsynced = self._unsynced or self.holdup
-                    del self._pending[key]
-                    self._remember(call, state)
+            if not self._write_batch(list(self._pending)):
+                if len(self._pending) == 1:
+                    refused = self._refusal
+                else:  # one call at a time: the card may refuse one write and take the next
+                    for key in list(self._pending):
+                        if not self._write_batch([key]):
+                            refused = refused or self._refusal
             if refused is not None:
                 error = datadir.storage_error(refused, "the call log cannot be written")
                 if not self._failing:
@@ -366,27 +361,31 @@ class CallLog:
                 self._arm()  # synced within the window (holdup)
             return True
 
-    def _write_batch(self):
-        """Write every waiting call in one transaction; False when the card refused it
-        (nothing of it written, the calls still waiting)."""
-        if len(self._pending) < 2:
-            return not self._pending
+    def _write_batch(self, keys):
+        """Write the waiting calls ``keys`` in one transaction (one commit, one sync: a
+        new call's row and its state, or every call of the group); False when the card
+        refused it (nothing of it written, the calls still waiting, the error in
+        ``_refusal``)."""
+        if not keys:
+            return True
         uninserted = dict(self._uninserted)
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                states = [(call, self._write(call)) for call in self._pending.values()]
+                states = [(self._pending[key], self._write(self._pending[key])) for key in keys]
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
-        except sqlite3.Error:
+        except sqlite3.Error as exc:
             self._uninserted = uninserted  # their INSERTs were rolled back with the rest
+            self._refusal = exc
             return False
         self.commits += 1
         self._unsynced = self._unsynced or self.holdup
-        self._pending.clear()
+        for key in keys:
+            del self._pending[key]
         for call, state in states:
             self._remember(call, state)
         return True

@@ -214,6 +214,19 @@ def test_group_commit_writes_a_windows_call_states_in_one_commit(tmp_path):
     log.close()
 
 
+def test_a_new_calls_row_and_its_state_are_one_transaction(tmp_path):
+    """One commit (one sync of the log) for a call's first write, not one per statement."""
+    clock, bus, log = _grouped(tmp_path)
+    call = Call(line=1, direction="in", started_us=0)
+    bus.publish(CallStarted(line=1, t_us=0, call=call))
+    call.number = "01632960777"
+    statements = []
+    log._db.set_trace_callback(lambda sql: statements.append(sql.split()[0].upper()))
+    assert log.flush()
+    assert statements == ["BEGIN", "INSERT", "UPDATE", "COMMIT"] and log.commits == 1
+    log.close()
+
+
 def test_states_waiting_for_the_group_commit_are_written_at_close_and_shown_by_calls(tmp_path):
     clock, bus, log = _grouped(tmp_path)
     call = Call(line=3, direction="out", started_us=0)
