@@ -75,7 +75,8 @@ def _disk_full(exc, path):
 
 class SegmentWriter:
     """Writes one recording file; creating it is durable before the constructor returns
-    (unless ``before_create`` defers it to the first write).
+    (unless ``before_create`` defers it to the first write, or ``sync_create=False``
+    with a journal leaves it to the journal and ext4's next commit).
 
     :param path: the new file (must not exist)
     :param recording_id: stored in the header as ``recording_id``
@@ -224,13 +225,18 @@ class SegmentWriter:
         if self.closed:
             return
         self._write_chunk(encoded)
+        unsealed = (self._file_bytes, len(self._pending))
         self._write_record(self._sealer.seal(b"", final=True), final=True)
         if self.journal is not None:
             try:
                 if self._lazy:
                     # The seal is on the card, in the journal, when this returns; the
                     # file gets it now, unsynced, for ext4's next commit to carry.
-                    self.journal.commit()
+                    try:
+                        self.journal.commit()
+                    except OSError:
+                        self._keep_unsealed(*unsealed)
+                        raise
                 self.sync_file(last=True, sync=not self._lazy)
             except OSError as exc:
                 self._close_fd()  # the journal keeps the records for the next start
@@ -263,6 +269,19 @@ class SegmentWriter:
                 except OSError as exc:  # the journal still holds it for the next start
                     log.error("cannot write recording %s from memory: %s", self.path, exc)
             self._close_fd()
+
+    def _keep_unsealed(self, file_bytes, held):
+        """The journal refused the seal: the file ends before its final record (which is
+        on the card nowhere) and gets, synced, the chunks the journal does hold: a
+        partial recording, as the journal's replay would leave it."""
+        del self._pending[held:]
+        try:
+            if self._file_bytes > file_bytes:  # written straight into the file (no room held)
+                os.ftruncate(self._fd, file_bytes)
+                self._file_bytes = file_bytes
+            self.sync_file(last=True)
+        except OSError as exc:  # the journal's replay puts them there at the next start
+            log.error("cannot write recording %s from memory: %s", self.path, exc)
 
     def sync_file(self, last=False, sync=True):
         """Write every journaled record into the file and sync it (the journal wraps round).

@@ -217,3 +217,29 @@ def test_verify_takes_an_empty_file_in_progress_for_one_whose_chunks_wait_for_it
     finally:
         w.abort()
         store.close()
+
+
+@pytest.mark.parametrize("reserve", [True, False], ids=["held", "written-at-once"])
+def test_a_seal_the_journal_refuses_leaves_a_synced_partial_file(tmp_path, syncs, monkeypatch, reserve):
+    if not reserve:
+        monkeypatch.setattr(segment.fsutil, "reserve", lambda fd, offset, n: False)
+    jnl = Journal(tmp_path / "j.lkj", size_bytes=1 << 20)
+    jnl.deferred = True
+    try:
+        w, rid, path = _writer(tmp_path / "recordings", jnl)
+        chunks = [os.urandom(300) for _ in range(4)]
+        for c in chunks:
+            w.write_chunk(c)
+            jnl.commit()
+
+        def refuse():
+            raise OSError(5, "the card refused the write")
+
+        monkeypatch.setattr(jnl, "commit", refuse)
+        with pytest.raises(OSError):
+            w.close()
+        # Every chunk the journal holds, synced; no final record, which is on the card nowhere.
+        assert SegmentReader(path, KEY).read_all() == (b"".join(chunks), False)
+        assert path.name in syncs
+    finally:
+        jnl.close()
