@@ -148,16 +148,10 @@ class Journal:
             if not synced:
                 self._sealed.add(writer.path)
 
-    def sync_sealed(self):
-        """Sync the files sealed since the last wrap, and their folders (once each).
-
-        A file gone since (deleted) needs nothing. :raises OSError: a sync failed
-        (the journal still holds their records)
-        """
-        with self._lock:
-            self._sync_sealed()
-
     def _sync_sealed(self):
+        """Sync the files sealed since the last wrap, and their folders (once each); a
+        file gone since (deleted) needs nothing. :raises OSError: a sync failed (the
+        journal still holds their records)"""
         if not self.fsync:
             self._sealed.clear()
             return
@@ -249,14 +243,17 @@ def _preallocate(fd, size):
     if end >= size:
         return
     os.posix_fallocate(fd, end, size - end)  # a full card says so now, before any write
-    if end:
-        return
-    zeroes = mmap.mmap(-1, min(size, 1 << 20))  # page-aligned, as O_DIRECT needs
+    if not end:
+        _write_zeroes(fd, size)
+
+
+def _write_zeroes(fd, size):
+    """Write ``size`` bytes of zeroes from the start of ``fd`` and sync them."""
+    zeroes = mmap.mmap(-1, max(1, min(size, 1 << 20)))  # page-aligned, as O_DIRECT needs
     try:
         pos = 0
         while pos < size:
-            n = os.pwrite(fd, memoryview(zeroes)[: min(len(zeroes), size - pos)], pos)
-            pos += n
+            pos += os.pwrite(fd, memoryview(zeroes)[: min(len(zeroes), size - pos)], pos)
     finally:
         zeroes.close()
     os.fdatasync(fd)
@@ -382,11 +379,7 @@ def wipe(path):
     except FileNotFoundError:
         return
     try:
-        size, pos = os.fstat(fd).st_size, 0
-        zeroes = bytes(min(size, 1 << 20))
-        while pos < size:
-            pos += os.pwrite(fd, memoryview(zeroes)[: min(len(zeroes), size - pos)], pos)
-        os.fdatasync(fd)
+        _write_zeroes(fd, os.fstat(fd).st_size)
     finally:
         os.close(fd)
     reset(path)
