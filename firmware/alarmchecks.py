@@ -146,11 +146,23 @@ def check_last_stop(data_dir, alarm_log, recovered=()):
     atomic_write(marker, b"", mode=0o600)
 
 
-def mark_clean_stop(data_dir):
-    """The box stopped cleanly: the next start raises no power-loss alarm."""
+def mark_clean_stop(data_dir, sync=True):
+    """The box stopped cleanly: the next start raises no power-loss alarm.
+
+    ``sync=False``: the marker's removal reaches the card with the file system's
+    next commit (the box's stop syncs its databases and its own clean-stop mark
+    just after), not with one of its own; a crash before then raises the alarm,
+    as a crash should."""
     from firmware.storage.fsutil import remove_durable
 
-    remove_durable(os.path.join(data_dir, RUNNING_MARKER))
+    path = os.path.join(data_dir, RUNNING_MARKER)
+    if sync:
+        remove_durable(path)
+        return
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 class RetentionBacklog:

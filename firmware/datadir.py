@@ -200,8 +200,12 @@ def stopped_cleanly(data_dir):
 
 
 def mark_clean_stop(data_dir, wall_us):
-    """Record that the box stopped cleanly at wall time ``wall_us``."""
-    fsutil.atomic_write(os.path.join(os.fspath(data_dir), CLEAN_STOP_NAME), b"%d\n" % wall_us, mode=0o600)
+    """Record that the box stopped cleanly at wall time ``wall_us``: one commit of the
+    file system's journal, which carries whatever the stop left unsynced before it
+    (journal transactions commit in order: the mark is never on the card first)."""
+    fsutil.atomic_write(
+        os.path.join(os.fspath(data_dir), CLEAN_STOP_NAME), b"%d\n" % wall_us, mode=0o600, one_commit=True
+    )
 
 
 def clear_clean_stop(data_dir):

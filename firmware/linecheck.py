@@ -130,10 +130,11 @@ class LineCheck:
         if self.on_change is not None:
             self.on_change(call.line, learned)
 
-    def save(self):
+    def save(self, sync=True):
         """Write what was learned since the last write (nothing if nothing was); a card
         that refuses is logged, never raised: the check is advice and must never stop a
-        call ending or the box stopping."""
+        call ending or the box stopping. ``sync=False``: on the card with the file
+        system's next commit, not one of its own (:func:`atomic_write`, ``sync_dir``)."""
         with self._lock:
             if not self._dirty:
                 return
@@ -144,15 +145,16 @@ class LineCheck:
             )
             self._dirty = False
         try:
-            atomic_write(self._path, text.encode("utf-8"))
+            atomic_write(self._path, text.encode("utf-8"), sync_dir=sync)
         except OSError as exc:
             with self._lock:
                 self._dirty = True
             log.warning("could not save the line check: %s", exc)
 
     def close(self):
-        """The box stops: write what waits."""
-        self.save()
+        """The box stops: write what waits, durable with the stop's next commit (its
+        clean-stop mark's, or a database's) rather than with two of its own."""
+        self.save(sync=False)
 
     def summaries(self):
         """``{line: summary}`` for every line (see :func:`summary`)."""

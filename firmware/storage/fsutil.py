@@ -252,7 +252,7 @@ def create_with_next_commit(path, data, mode=None):
         raise
 
 
-def atomic_write(path, data, mode=None, one_commit=False):
+def atomic_write(path, data, mode=None, one_commit=False, sync_dir=True):
     """Replace the file at ``path`` with ``data`` (bytes) atomically and durably.
 
     After a crash the file holds either its old content or ``data``, never
@@ -269,6 +269,12 @@ def atomic_write(path, data, mode=None, one_commit=False):
     included, so the new name is never on the card without its content. For a
     file rewritten often (the audit trail's head); where the write-out cannot be
     done, the temporary file is synced on its own, as without it.
+
+    ``sync_dir=False`` (implies ``one_commit``): not even the directory is synced.
+    The new name reaches the card with ext4's next commit, whichever sync (or
+    ext4's timer) makes it; a crash before then leaves the old content. For a
+    file written just before something that syncs anyway (the box's stop: the
+    line check, then the clean-stop mark): one commit for them all.
     """
     path = os.fspath(path)
     if mode is None:
@@ -280,7 +286,7 @@ def atomic_write(path, data, mode=None, one_commit=False):
         try:
             os.fchmod(fd, mode)  # the umask may have narrowed or widened it
             _write_all(fd, data)
-            if not (one_commit and _write_out([fd])):
+            if not ((one_commit or not sync_dir) and _write_out([fd])):
                 os.fsync(fd)
         finally:
             os.close(fd)
@@ -291,7 +297,8 @@ def atomic_write(path, data, mode=None, one_commit=False):
         except FileNotFoundError:
             pass
         raise
-    fsync_dir(directory)
+    if sync_dir:
+        fsync_dir(directory)
 
 
 def overwrite_in_place(path, data, file_bytes=None):

@@ -114,6 +114,26 @@ def test_consent_notice_failure_on_a_line(log):
     assert on(alarms) == []
 
 
+def test_the_stop_removes_the_running_marker_without_a_sync_of_its_own(log, tmp_path, monkeypatch):
+    """The box's stop: the removal rides the databases' or the clean-stop mark's commit."""
+    from firmware import alarmchecks
+    from firmware.storage import fsutil
+
+    alarms, _, _ = log
+    data = str(tmp_path / "box")
+    os.makedirs(data)
+    check_last_stop(data, alarms)  # running
+    assert os.path.exists(os.path.join(data, alarmchecks.RUNNING_MARKER))
+    synced = []
+    monkeypatch.setattr(fsutil, "fsync_dir", synced.append)
+    mark_clean_stop(data, sync=False)
+    mark_clean_stop(data, sync=False)  # nothing left to remove: no error
+    assert synced == [] and not os.path.exists(os.path.join(data, alarmchecks.RUNNING_MARKER))
+    mark_clean_stop(data)  # elsewhere: durable at once
+    check_last_stop(data, alarms)
+    assert alarms.history() == []
+
+
 def test_restart_after_a_power_loss(log, tmp_path):
     alarms, _, _ = log
     data = str(tmp_path / "box")

@@ -167,9 +167,12 @@ def check(tmp_path, monkeypatch):
 
     writes = []
     real = linecheck.atomic_write
-    monkeypatch.setattr(linecheck, "atomic_write", lambda *a, **k: writes.append(a[0]) or real(*a, **k))
+    kwargs = []
+    monkeypatch.setattr(
+        linecheck, "atomic_write", lambda *a, **k: writes.append(a[0]) or kwargs.append(k) or real(*a, **k)
+    )
     check = linecheck.LineCheck(str(tmp_path), 2)
-    check.writes = writes
+    check.writes, check.kwargs = writes, kwargs
     return check
 
 
@@ -194,6 +197,8 @@ def test_counts_alone_are_written_every_ten_minutes_and_at_the_stop(check, tmp_p
     check._ended(ended(1, 200_000_000 + SAVE_EVERY_US))
     check.close()  # the clean stop: what waits is written
     assert len(check.writes) == 3 and read(str(tmp_path))[1]["calls"] == 4
+    # ... with the stop's next commit (its clean-stop mark's), not two of its own.
+    assert check.kwargs == [{"sync_dir": True}] * 2 + [{"sync_dir": False}]
     check.close()  # nothing new: nothing written
     assert len(check.writes) == 3
 

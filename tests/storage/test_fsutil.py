@@ -347,6 +347,30 @@ def test_atomic_write_in_one_commit_syncs_the_file_itself_without_the_hint(tmp_p
     assert calls == ["fsync", "fsync_dir", "fsync"]
 
 
+def test_atomic_write_without_the_directory_sync_leaves_the_commit_to_the_next_one(tmp_path, monkeypatch):
+    """The line check at the box's stop: written out and renamed, no sync of its own;
+    the clean-stop mark's commit, just after, carries it."""
+    calls = []
+    real = fsutil._libc_sync_file_range()
+    monkeypatch.setattr(
+        fsutil, "_sync_file_range", lambda fd, off, n, flags: calls.append(flags) or real(fd, off, n, flags)
+    )
+    _spy_syncs(monkeypatch, calls)
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: calls.append("rename") or real_replace(a, b))
+    monkeypatch.setattr(fsutil, "fsync_dir", lambda d: calls.append("fsync_dir"))
+    (tmp_path / "check").write_bytes(b"old")
+    fsutil.atomic_write(tmp_path / "check", b"new check", sync_dir=False)
+    assert (tmp_path / "check").read_bytes() == b"new check"
+    assert calls == [2, 4, "rename"]  # its content on the device before the new name
+    assert [p.name for p in tmp_path.iterdir()] == ["check"]
+    # Without the write-out the file is synced on its own: a name never without its content.
+    calls.clear()
+    monkeypatch.setattr(fsutil, "_sync_file_range", False)
+    fsutil.atomic_write(tmp_path / "check", b"newer", sync_dir=False)
+    assert calls == ["fsync", "rename"] and (tmp_path / "check").read_bytes() == b"newer"
+
+
 def test_overwrite_in_place_writes_whole_sectors_direct_and_readers_see_them(tmp_path, monkeypatch):
     path = tmp_path / "head"
     path.write_bytes(b"a" * 512)
