@@ -324,12 +324,10 @@ class Box:
         return self.config.flush_ms
 
     def _journal(self):
-        """The shared recording journal, when it is the write path (docs/journal.md).
-
-        Not with a stretched sync (``holdup_flush_ms``): chunks are then long
-        enough that writing each once to its own file costs less than twice.
-        """
-        if not self.config.write_journal or self._flush_ms() > self.config.flush_ms:
+        """The shared recording journal, when it is the write path (docs/journal.md);
+        with a stretched sync (``holdup_flush_ms``) it takes the recordings' seals only,
+        the chunks going to their files (docs/holdup-writes.md)."""
+        if not self.config.write_journal:
             return None
         return self.recordings.open_journal()
 

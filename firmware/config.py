@@ -52,8 +52,10 @@ class BoxConfig:
                    software itself may then lose this much
     ``write_journal`` true (default): every line's chunks are committed to one
                    shared journal and the recording files written in whole
-                   pages (docs/journal.md); false: each line's file is
-                   appended and synced chunk by chunk (the older path)
+                   pages (docs/journal.md); under ``holdup_flush_ms`` only the
+                   recordings' seals (docs/holdup-writes.md); false: each
+                   line's file is appended and synced chunk by chunk (the
+                   older path)
     ``audio_profile`` "voice" (Opus, ~4 MB/h), "high" (Opus 24 kbit/s),
                    "alaw" or "pcm" (WAV)
     ``disk_reserve_mb`` free space (MiB) recordings leave on the card so the

@@ -146,10 +146,10 @@ class Recorder:
     :param holdup: the HAT's MCU warns of power cuts (``holdup_flush_ms``): a new
         file is created by its first chunk, just after the store synced the
         call log (:meth:`RecordingStore.before_file`), and its header is synced
-        with that chunk, not on its own; without a journal the lines' chunks
-        are on a shared grid too, and the files written in one capture pass
-        are synced together at its end (a :class:`SyncGroup`,
-        docs/holdup-writes.md)
+        with that chunk, not on its own; the lines' chunks are on a shared
+        grid, and the files written in one capture pass are synced together at
+        its end (a :class:`SyncGroup`, docs/holdup-writes.md); a journal then
+        takes only the recordings' seals
     """
 
     END_GRACE_US = 500_000
@@ -181,7 +181,7 @@ class Recorder:
         self.grid = journal is not None or holdup
         # Under a hold-up capacitor without a journal: the files whose chunk was
         # written in a capture pass, synced together at its end (_sync_pass).
-        self.sync_group = SyncGroup() if holdup and journal is None and fsync else None
+        self.sync_group = SyncGroup() if holdup and fsync else None
         self._gathering_us = None  # clock time the group's oldest waiting chunk was seen
         self.store = store
         self.clock = clock
@@ -284,7 +284,7 @@ class Recorder:
         return self.public_key is not None
 
     def attach(self, bus):
-        if self.journal is not None:
+        if self.journal is not None and self.sync_group is None:
             # Group commit: what every line wrote in one pass over the rings is
             # committed at once, and chunks end on a grid shared by the lines
             # (see _first_chunk_ms), so they all land in the same pass.

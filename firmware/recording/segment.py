@@ -127,6 +127,12 @@ class SegmentWriter:
         sync_group=None,
     ):
         self.path = os.fspath(path)
+        # Under a hold-up capacitor with a journal, chunks go straight to the file as
+        # without one (synced with the other lines', by the group); only the seal goes
+        # through the journal, with no sync of the file's own (docs/holdup-writes.md).
+        self._seal_journal = journal if journal is not None and sync_group is not None and fsync else None
+        if self._seal_journal is not None:
+            journal = None
         self.header = dict(header, recording_id=str(recording_id))
         self.header_bytes = _header_bytes(self.header)
         self.max_chunk_bytes = max_chunk_bytes(self.header)
@@ -224,6 +230,9 @@ class SegmentWriter:
         """
         if self.closed:
             return
+        if self._seal_journal is not None:
+            self._seal_through_journal(encoded)
+            return
         self._write_chunk(encoded)
         unsealed = (self._file_bytes, len(self._pending))
         self._write_record(self._sealer.seal(b"", final=True), final=True)
@@ -246,6 +255,47 @@ class SegmentWriter:
         if self._fsync and not self._lazy:
             fsync_dir(self.path)
         self._close_fd(synced=not self._lazy)
+
+    def _seal_through_journal(self, encoded):
+        """:meth:`close` under a hold-up capacitor with a journal: the last chunk and the
+        final record are committed to the journal in one write, and handed to the file
+        unsynced. Every earlier chunk is in the file, synced (by the group); the journal
+        syncs the file before it wraps round or closes, and a replay after a power cut
+        writes them there again. The file's own sync would commit ext4's journal twice
+        (its new size with the last chunk, then with the final record): a few 4 KiB
+        blocks each, for every recording. A journal that refuses them leaves the file
+        synced on its own, as without a journal."""
+        if len(encoded) > self.max_chunk_bytes:
+            raise ValueError("chunk of %d bytes exceeds %d" % (len(encoded), self.max_chunk_bytes))
+        self.sync_chunk()  # one chunk in flight: the group's waiting one first
+        head = b""
+        if self._fd is None:  # no chunk yet: created now (its row synced first), header and all
+            self._create(b"", sync=False)
+            head = self.header_bytes
+        sealed = [self._sealer.seal(encoded)] if encoded else []
+        sealed.append(self._sealer.seal(b"", final=True))
+        data = head + b"".join(_LENGTH.pack(len(s)) + s for s in sealed)
+        offset = self._file_bytes
+        try:
+            # Into the file first: a journal that wraps round in this commit syncs it.
+            self._append(data, sync=False)
+            self.chunks += len(sealed)
+            try:
+                self._seal_journal.append(self, self.header["recording_id"], offset, data)
+                self._seal_journal.commit()
+            except OSError as exc:
+                log.warning(
+                    "the recording journal refused the seal of %s (%s): synced on its own", self.path, exc
+                )
+                self._sync()
+                self._close_fd()
+                return
+        except OSError as exc:
+            self.abort()
+            if exc.errno == errno.ENOSPC:
+                raise _disk_full(exc, self.path) from exc
+            raise
+        self._close_fd(synced=False)
 
     def abort(self):
         """Stop without the final chunk: the file stays, as a partial recording."""
@@ -409,8 +459,9 @@ class SegmentWriter:
             self._group.discard(self)
         if self._fd is not None:
             os.close(self._fd)
-        if self.journal is not None:
-            self.journal.forget(self, synced=synced or not self._fsync)
+        journal = self.journal if self.journal is not None else self._seal_journal
+        if journal is not None:
+            journal.forget(self, synced=synced or not self._fsync)
 
     @property
     def fd(self):

@@ -11,6 +11,8 @@ recorder sends their pages down together and syncs each (one commit for all).
 import json
 import os
 
+import pytest
+
 from board.sim.scenario import loads_scenario
 from firmware.box import RECORDER_DELAY_MS, open_sim_box
 from firmware.recording import segment
@@ -29,7 +31,7 @@ CALLS = [  # four calls that overlap for several intervals, each begun at its ow
 ]
 
 
-def _box(tmp_path, synth):
+def _box(tmp_path, synth, journal=False):
     data_dir = str(tmp_path / "box")
     os.makedirs(data_dir)
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
@@ -40,15 +42,17 @@ def _box(tmp_path, synth):
         "country": "uk",
         "lines": 4,
         "hat": "lk-4l",  # its MCU has the hold-up capacitor
-        "config": {"holdup_flush_ms": HOLDUP_FLUSH_MS},
+        "config": {"holdup_flush_ms": HOLDUP_FLUSH_MS, "write_journal": journal},
         "calls": CALLS,
     }
     return open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth), data_dir
 
 
-def test_the_lines_chunks_are_on_a_shared_grid_and_synced_in_one_pass(tmp_path, synth, monkeypatch):
-    box, data_dir = _box(tmp_path, synth)
-    assert box.recorder.holdup and box.recorder.journal is None and box.recorder.sync_group is not None
+@pytest.mark.parametrize("journal", [False, True], ids=["no-journal", "journal"])
+def test_the_lines_chunks_are_on_a_shared_grid_and_synced_in_one_pass(tmp_path, synth, monkeypatch, journal):
+    box, data_dir = _box(tmp_path, synth, journal)
+    assert box.recorder.holdup and box.recorder.sync_group is not None
+    assert (box.recorder.journal is not None) == journal
     # A chunk: the interval less the delay line and one frame (the most a chunk's sync
     # waits for the other lines'), in whole 120 ms frames: no audio waits longer.
     chunk_us = box.recorder.chunk_ms * 1000
@@ -106,8 +110,9 @@ def test_the_lines_chunks_are_on_a_shared_grid_and_synced_in_one_pass(tmp_path, 
     assert all(abs(b - a - chunk_us) < 100_000 for a, b in zip(times, times[1:], strict=False))
     assert sum(group == files for _, group in passes) >= 4, [len(g) for _, g in passes]
     # Every chunk written in the middle of a call was synced by the group; only the
-    # end of each recording (its last chunk and the final one) is synced on its own.
+    # end of each recording (its last chunk and the final one) is synced on its own,
+    # or, with a journal, committed there and synced once by the journal's close.
     for path in files:
         own = [g for p, g in syncs if p == path and not g]
-        assert len(own) <= 2
+        assert len(own) == 1 if journal else len(own) <= 2
         assert sum(1 for p, g in syncs if p == path and g) >= 3
