@@ -307,12 +307,21 @@ class CallLog:
                 return
         self.flush()
 
-    def write_rows(self) -> bool:
+    def write_rows(self, also=None) -> bool:
         """Write what waits if a call has no row yet (else nothing): a recording about to
-        name its call finds the call's row on the card. Returns as :meth:`flush`."""
+        name its call finds the call's row on the card.
+
+        ``also``: ``(sql, params)``, a statement of another writer of ``calls.db``
+        (a new recording's intent row, :meth:`RecordingStore.begin`), executed in
+        the same transaction when there is something to write: one commit, and
+        one sync of the log, for both. Returns True when ``also`` was committed
+        here; False when nothing needed writing or the card refused (the caller
+        then writes it itself).
+        """
         with self._lock:
-            needed = bool(self._uninserted)
-        return self.flush() if needed else True
+            if not self._uninserted:
+                return False
+            return self._flush(also)[1]
 
     def _commit_due(self):
         with self._lock:
@@ -334,8 +343,16 @@ class CallLog:
         the next); each keeps its id whether or not its row was written.
         """
         with self._lock:
+            return self._flush()[0]
+
+    def _flush(self, also=None):
+        """:meth:`flush`, with ``also`` (see :meth:`write_rows`) in the first transaction;
+        ``(none left, also committed)``."""
+        with self._lock:
             refused = None
-            if not self._write_batch(list(self._pending)):
+            # With ``also`` first; a refusal then may be its own: the calls alone again.
+            also_done = also is not None and self._write_batch(list(self._pending), also)
+            if not also_done and not self._write_batch(list(self._pending)):
                 if len(self._pending) == 1:
                     refused = self._refusal
                 else:  # one call at a time: the card may refuse one write and take the next
@@ -353,26 +370,28 @@ class CallLog:
                     log.warning("%s", error)
                 if self._retry is None and self._bus is not None:
                     self._retry = self._clock.call_later(RETRY_US, self._retry_now)
-                return False
+                return False, also_done
             if self._failing:
                 self._failing = False
                 self._alarm(False, "the call log is written again")
             if self._unsynced:
                 self._arm()  # synced within the window (holdup)
-            return True
+            return True, also_done
 
-    def _write_batch(self, keys):
+    def _write_batch(self, keys, also=None):
         """Write the waiting calls ``keys`` in one transaction (one commit, one sync: a
-        new call's row and its state, or every call of the group); False when the card
-        refused it (nothing of it written, the calls still waiting, the error in
-        ``_refusal``)."""
+        new call's row and its state, or every call of the group), and the statement
+        ``also`` after them (:meth:`write_rows`); False when the card refused it (nothing
+        of it written, the calls still waiting, the error in ``_refusal``)."""
         if not keys:
-            return True
+            return also is None  # ``also`` only goes with the calls' rows
         uninserted = dict(self._uninserted)
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 states = [(self._pending[key], self._write(self._pending[key])) for key in keys]
+                if also is not None:
+                    self._db.execute(*also)
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:

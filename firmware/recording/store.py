@@ -111,9 +111,12 @@ class RecordingStore:
         and export check signatures with (default: the signer's; None checks none)
     :param on_audit: ``fn(action, recording_id, details)``, called as a
         recording is created, sealed, recovered or deleted (the box audits them)
-    :param before_begin: ``fn()``, called before a new recording's row is
+    :param before_begin: ``fn(row)``, called before a new recording's row is
         committed: the box writes the call log's waiting states (its group
-        commit), so that a call's row is on the card before a recording names it
+        commit), so that a call's row is on the card before a recording names it;
+        ``row`` is the intent row's ``(sql, params)``, which ``fn`` may commit in
+        the same transaction (returning True: one commit and one sync for both,
+        :meth:`CallLog.write_rows`), else it is committed here
     :param holdup: the HAT's MCU warns of power cuts and the box syncs on a
         stretched interval (``holdup_flush_ms``): the commits of a recording's
         end (its state, signature and speech spans) are not synced one by one
@@ -376,26 +379,18 @@ class RecordingStore:
     ) -> str:
         """Commit the intent row of a new recording; returns its id (the file comes next)."""
         recording_id = recording_id or uuid.uuid4().hex
-        if self._before_begin is not None:
-            self._before_begin()
-        # Synced at once (with the call's row committed before it): the file comes next,
-        # and a file the call log does not know stops the box at its next start
-        # (firmware/recovery.py). Under a hold-up capacitor the file waits for its first
-        # chunk, and before_file() syncs this row first.
-        with self._unsynced():
-            self._db.execute(
-                "INSERT INTO recordings (id, call_id, file, wrapped_key, profile, state, started_at,"
-                " chunk_ms) VALUES (?, ?, ?, ?, ?, 'recording', ?, ?)",
-                (
-                    recording_id,
-                    call_id,
-                    recording_id + ".lkrec",
-                    wrapped_key,
-                    profile,
-                    started_wall_us,
-                    chunk_ms,
-                ),
-            )
+        row = (
+            "INSERT INTO recordings (id, call_id, file, wrapped_key, profile, state, started_at,"
+            " chunk_ms) VALUES (?, ?, ?, ?, ?, 'recording', ?, ?)",
+            (recording_id, call_id, recording_id + ".lkrec", wrapped_key, profile, started_wall_us, chunk_ms),
+        )
+        # Synced at once (with the call's row committed before it, or in the same commit):
+        # the file comes next, and a file the call log does not know stops the box at its
+        # next start (firmware/recovery.py). Under a hold-up capacitor the file waits for
+        # its first chunk, and before_file() syncs this row first.
+        if self._before_begin is None or not self._before_begin(row):
+            with self._unsynced():
+                self._db.execute(*row)
         self._audit("recording_created", recording_id, {"call_id": call_id})
         return recording_id
 

@@ -2,7 +2,17 @@
 
 import sqlite3
 
-from firmware.bus import CallAnswered, CallAnswerWithdrawn, CallEnded, CallStarted, CallUpdated, EventBus
+import pytest
+
+from firmware.bus import (
+    Alarm,
+    CallAnswered,
+    CallAnswerWithdrawn,
+    CallEnded,
+    CallStarted,
+    CallUpdated,
+    EventBus,
+)
 from firmware.calls.call import Call
 from firmware.calls.calllog import GROUP_COMMIT_US, CallLog
 from firmware.clock import SimClock
@@ -260,21 +270,49 @@ def test_a_recording_begun_while_its_call_waits_for_the_group_commit_finds_its_r
 
     clock, bus, log = _grouped(tmp_path)
     store = RecordingStore(tmp_path, before_begin=log.write_rows)  # as the box wires it
+    own = []  # what the store's own connection writes
+    store._db.set_trace_callback(lambda sql: own.append(sql.split()[0].upper()))
     call = Call(line=1, direction="out", started_us=0)
     bus.publish(CallStarted(line=1, t_us=0, call=call))
     assert _on_card(tmp_path / "calls.db") == []
-    store.begin(call.id, b"k" * 93, "voice", 1000, clock.wall_us())
+    first = store.begin(call.id, b"k" * 93, "voice", 1000, clock.wall_us())
     # A kill -9 now: the recording's call is in the call log on the card, for recovery and verify.
     assert [r[0] for r in _on_card(tmp_path / "calls.db")] == [call.id]
     assert log.commits == 1
+    # ... and the recording's intent row with it, in the same commit (one sync of the log).
+    assert store.get(first)["state"] == "recording" and "INSERT" not in own
     # The call's row is there already: the next recording's begin writes nothing of the
     # call log; its answer waits for the window like any other state.
     call.answered_us = 400_000
     bus.publish(CallAnswered(line=1, t_us=400_000, call=call))
-    store.begin(call.id, b"k" * 93, "voice", 1000, clock.wall_us())
+    second = store.begin(call.id, b"k" * 93, "voice", 1000, clock.wall_us())
     assert log.commits == 1 and _on_card(tmp_path / "calls.db")[0][1] is None
+    assert store.get(second)["state"] == "recording" and own.count("INSERT") == 1  # its own commit
     clock.run_until(GROUP_COMMIT_US + 400_000)
     assert log.commits == 2 and _on_card(tmp_path / "calls.db")[0][1] == clock.wall_at(400_000)
+    store.close()
+    log.close()
+
+
+def test_a_recording_row_the_card_refuses_does_not_hold_back_its_calls_row(tmp_path):
+    """The intent row goes in the call log's transaction; refused there (here a recording
+    id used twice), the call's row is written on its own, no call-log alarm, and the
+    store's own INSERT raises as it always did."""
+    from firmware.recording.store import RecordingStore
+
+    clock, bus, log = _grouped(tmp_path)
+    alarms = []
+    bus.subscribe(Alarm, alarms.append)
+    store = RecordingStore(tmp_path, before_begin=log.write_rows)
+    first = Call(line=1, direction="in", started_us=0)
+    bus.publish(CallStarted(line=1, t_us=0, call=first))
+    rid = store.begin(first.id, b"k" * 93, "voice", 1000, clock.wall_us())
+    second = Call(line=2, direction="in", started_us=0)
+    bus.publish(CallStarted(line=2, t_us=0, call=second))
+    with pytest.raises(sqlite3.IntegrityError):
+        store.begin(second.id, b"k" * 93, "voice", 1000, clock.wall_us(), recording_id=rid)
+    assert sorted(r[0] for r in _on_card(tmp_path / "calls.db")) == sorted([first.id, second.id])
+    assert alarms == [] and log.commits == 2
     store.close()
     log.close()
 
