@@ -1,4 +1,4 @@
-"""Fixtures for the recording tests: the speech set, data keys, a tiny disk."""
+"""Fixtures for the recording tests: the speech set, data keys, a tiny disk, the files synced."""
 
 import os
 import subprocess
@@ -50,3 +50,21 @@ def fill_disk():
             f.write(b"\0" * max(0, free - leave_bytes))
 
     return fill
+
+
+@pytest.fixture
+def syncs(monkeypatch):
+    """The names of the files synced (fdatasync/fsync), in order."""
+    seen = []
+    real = {n: getattr(os, n) for n in ("fdatasync", "fsync")}
+
+    def observed(name):
+        def sync(fd):
+            seen.append(os.path.basename(os.readlink("/proc/self/fd/%d" % fd)))
+            return real[name](fd)
+
+        return sync
+
+    for name in real:
+        monkeypatch.setattr(os, name, observed(name))
+    return seen

@@ -24,24 +24,6 @@ KEY = bytes(range(32))
 
 
 @pytest.fixture
-def syncs(monkeypatch):
-    """The names of the files synced (fdatasync/fsync), in order."""
-    seen = []
-    real = {n: getattr(os, n) for n in ("fdatasync", "fsync")}
-
-    def observed(name):
-        def sync(fd):
-            seen.append(os.path.basename(os.readlink("/proc/self/fd/%d" % fd)))
-            return real[name](fd)
-
-        return sync
-
-    for name in real:
-        monkeypatch.setattr(os, name, observed(name))
-    return seen
-
-
-@pytest.fixture
 def jnl(tmp_path):
     jnl = Journal(tmp_path / "journal" / journal.JOURNAL_NAME, size_bytes=1 << 20)
     yield jnl

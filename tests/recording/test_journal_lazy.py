@@ -22,24 +22,6 @@ KEY = bytes(range(32))
 WRAPPED = bytes(range(93))
 
 
-@pytest.fixture
-def syncs(monkeypatch):
-    """The names of the files synced (fdatasync/fsync), in order."""
-    seen = []
-    real = {n: getattr(os, n) for n in ("fdatasync", "fsync")}
-
-    def observed(name):
-        def sync(fd):
-            seen.append(os.path.basename(os.readlink("/proc/self/fd/%d" % fd)))
-            return real[name](fd)
-
-        return sync
-
-    for name in real:
-        monkeypatch.setattr(os, name, observed(name))
-    return seen
-
-
 def _writer(recordings, jnl, rid=None):
     rid = rid or uuid.uuid4().hex
     path = recordings / (rid + ".lkrec")
