@@ -179,8 +179,8 @@ class Recorder:
         self.holdup = holdup
         # Chunks end on a clock grid shared by the lines (see _first_chunk_ms).
         self.grid = journal is not None or holdup
-        # Under a hold-up capacitor without a journal: the files whose chunk was
-        # written in a capture pass, synced together at its end (_sync_pass).
+        # Under a hold-up capacitor: the files whose chunk was written in a capture
+        # pass, synced together at its end (_sync_pass); a journal takes only seals.
         self.sync_group = SyncGroup() if holdup and fsync else None
         self._gathering_us = None  # clock time the group's oldest waiting chunk was seen
         self.store = store
