@@ -142,7 +142,7 @@ class RecordingStore:
         signer: Any = None,
         verify_key: bytes | None = None,
         on_audit: Callable[[str, str | None, dict[str, Any]], None] | None = None,
-        before_begin: Callable[[], Any] | None = None,
+        before_begin: Callable[[tuple[str, tuple[Any, ...]]], bool] | None = None,
         holdup: bool = False,
         on_commit: Callable[[], Any] | None = None,
         sync_commits: Callable[[], Any] | None = None,
