@@ -288,6 +288,7 @@ class SegmentWriter:
                     "the recording journal refused the seal of %s (%s): synced on its own", self.path, exc
                 )
                 self._sync()
+                fsync_dir(self.path)
                 self._close_fd()
                 return
         except OSError as exc:
