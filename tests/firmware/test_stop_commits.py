@@ -5,11 +5,10 @@ and the clean-stop mark's one commit (docs/journal.md, "What the card receives")
 import json
 import os
 
-from board.sim.scenario import loads_scenario
 from firmware.alarmchecks import RUNNING_MARKER
-from firmware.box import open_sim_box
 from firmware.datadir import CLEAN_STOP_NAME, stopped_cleanly
-from firmware.storage.keystore import Argon2Params, KeyStore
+
+from support.simbox import keyed_sim_box
 
 CALLS = [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 3.0}]
 
@@ -17,13 +16,7 @@ CALLS = [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 3.0}]
 def test_the_stop_syncs_the_data_folder_once_for_the_mark_the_check_and_the_marker(
     tmp_path, synth, monkeypatch
 ):
-    data_dir = str(tmp_path / "box")
-    os.makedirs(data_dir)
-    KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
-        "admin", "correct horse battery"
-    )
-    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": CALLS}
-    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+    box, data_dir = keyed_sim_box(tmp_path, synth, CALLS, lines=1)
     box.start()
     assert box.board.run()
     assert os.path.exists(os.path.join(data_dir, RUNNING_MARKER))

@@ -8,16 +8,15 @@ are), so that they all complete in the same capture pass, and at its end the
 recorder sends their pages down together and syncs each (one commit for all).
 """
 
-import json
 import os
 
 import pytest
 
-from board.sim.scenario import loads_scenario
-from firmware.box import RECORDER_DELAY_MS, open_sim_box
+from firmware.box import RECORDER_DELAY_MS
 from firmware.recording import segment
 from firmware.storage import fsutil
-from firmware.storage.keystore import Argon2Params, KeyStore
+
+from support.simbox import keyed_sim_box
 
 HOLDUP_FLUSH_MS = 2000
 CALLS = [  # four calls that overlap for several intervals, each begun at its own time
@@ -32,20 +31,14 @@ CALLS = [  # four calls that overlap for several intervals, each begun at its ow
 
 
 def _box(tmp_path, synth, journal=False):
-    data_dir = str(tmp_path / "box")
-    os.makedirs(data_dir)
-    KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
-        "admin", "correct horse battery"
+    return keyed_sim_box(
+        tmp_path,
+        synth,
+        CALLS,
+        lines=4,
+        hat="lk-4l",  # its MCU has the hold-up capacitor
+        config={"holdup_flush_ms": HOLDUP_FLUSH_MS, "write_journal": journal},
     )
-    doc = {
-        "start": "2026-03-02T09:00:00Z",
-        "country": "uk",
-        "lines": 4,
-        "hat": "lk-4l",  # its MCU has the hold-up capacitor
-        "config": {"holdup_flush_ms": HOLDUP_FLUSH_MS, "write_journal": journal},
-        "calls": CALLS,
-    }
-    return open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth), data_dir
 
 
 @pytest.mark.parametrize("journal", [False, True], ids=["no-journal", "journal"])

@@ -3,13 +3,11 @@ system's next commit, none of their own: the recording journal holds the file's 
 and seal until then, and syncs the sealed file before it wraps round or closes
 (docs/journal.md)."""
 
-import json
 import os
 
-from board.sim.scenario import loads_scenario
-from firmware.box import open_sim_box
 from firmware.recording import journal as journal_mod
-from firmware.storage.keystore import Argon2Params, KeyStore
+
+from support.simbox import keyed_sim_box
 
 CALLS = [
     {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 4.0},
@@ -20,13 +18,7 @@ CALLS = [
 def test_the_key_copy_and_file_are_created_and_sealed_with_no_syncs_of_their_own(
     tmp_path, synth, monkeypatch
 ):
-    data_dir = str(tmp_path / "box")
-    os.makedirs(data_dir)
-    KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
-        "admin", "correct horse battery"
-    )
-    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": CALLS}
-    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+    box, data_dir = keyed_sim_box(tmp_path, synth, CALLS, lines=2)
     events = []  # (what, file name[, journal offset])
 
     def name(fd):

@@ -1,0 +1,20 @@
+"""A simulated box on a fresh data folder, its key store set up (cheap key derivation)."""
+
+import json
+import os
+
+from board.sim.scenario import loads_scenario
+from firmware.box import open_sim_box
+from firmware.storage.keystore import Argon2Params, KeyStore
+
+
+def keyed_sim_box(tmp_path, synth, calls, lines, **extra):
+    """``(box, data_dir)``: the scenario ``calls`` on ``lines`` lines (``extra``: more of the
+    scenario, e.g. ``hat`` or ``config``), the box opened but not started."""
+    data_dir = str(tmp_path / "box")
+    os.makedirs(data_dir)
+    KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
+        "admin", "correct horse battery"
+    )
+    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": lines, "calls": calls, **extra}
+    return open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth), data_dir
