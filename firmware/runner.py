@@ -12,7 +12,6 @@ starting it again would only fail again.
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 QUICK_FAILURE_S = 5.0
@@ -81,10 +80,9 @@ def commands(args):
 def run_box(args, stopping=None):
     """Run both processes until SIGINT/SIGTERM (or ``stopping`` is set); the exit status."""
     if stopping is None:
-        stopping = threading.Event()
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(signum, lambda *_: stopping.set())
+        from .cli import _on_signals
+
+        stopping = _on_signals(lambda: None)
     recorder_argv, web_argv = commands(args)
     children = [Child("recorder", recorder_argv), Child("web UI", web_argv)]
     status = 0

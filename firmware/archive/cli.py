@@ -218,13 +218,13 @@ def _audit_viewer(viewer_dir, name, **details):
 
 def cmd_serve(args):
     """Serve the central viewer until stopped (cheroot; TLS with --cert/--key)."""
-    import signal
     import threading
 
     from cheroot import wsgi
 
     from web.archive import Viewer, create_archive_app
 
+    from ..cli import _on_signals
     from .store import Bucket, make_client
 
     tls = bool(args.cert and args.key)
@@ -237,8 +237,7 @@ def cmd_serve(args):
         from cheroot.ssl.builtin import BuiltinSSLAdapter
 
         server.ssl_adapter = BuiltinSSLAdapter(args.cert, args.key)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = _on_signals(lambda: None)  # SIGTERM (and SIGINT) stop the server
     thread = threading.Thread(target=server.safe_start, name="linekeeper-archive-web", daemon=True)
     thread.start()
     print(

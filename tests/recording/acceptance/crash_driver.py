@@ -13,7 +13,6 @@ had certainly reached when it was killed. SIGTERM stops the box cleanly (as
 """
 
 import os
-import signal
 import sys
 
 
@@ -21,6 +20,7 @@ def main(scenario_path, data_dir, speed, cache_dir):
     from board.sim.scenario import load_scenario
     from board.sim.speech import SpeechSynth
     from firmware.box import open_sim_box
+    from firmware.cli import _on_signals
 
     os.umask(0o077)  # as the CLI does
     box = open_sim_box(
@@ -37,8 +37,9 @@ def main(scenario_path, data_dir, speed, cache_dir):
         os.write(1, b"%d\n" % (t_us + period_us))
 
     box.capture.on_audio = reporting
-    # SIGTERM stops the box cleanly, as `linekeeper sim` and `run` do.
-    signal.signal(signal.SIGTERM, lambda signum, frame: box.clock.stop())
+    # SIGTERM stops the box cleanly, as `linekeeper sim` and `run` do, and by the same
+    # handler: the clock's stop takes a lock the interrupted main thread may hold.
+    _on_signals(box.clock.stop)
     os.write(1, b"ready\n")
     box.start()
     try:
