@@ -258,41 +258,62 @@ class SegmentWriter:
 
     def _seal_through_journal(self, encoded):
         """:meth:`close` under a hold-up capacitor with a journal: the last chunk and the
-        final record are committed to the journal in one write, and handed to the file
+        final record are committed to the journal in one write, then handed to the file
         unsynced. Every earlier chunk is in the file, synced (by the group); the journal
         syncs the file before it wraps round or closes, and a replay after a power cut
         writes them there again. The file's own sync would commit ext4's journal twice
         (its new size with the last chunk, then with the final record): a few 4 KiB
         blocks each, for every recording. A journal that refuses them leaves the file
-        synced on its own, as without a journal."""
+        synced on its own, as without a journal.
+
+        The journal first: the seal is two records, and in the file before the
+        journal had them, a power cut the warning did not announce could tear the
+        last chunk and keep the final record after it, damage the reader rightly
+        takes for tampering (tests/recording/acceptance/test_crash_unsynced.py).
+        Held in memory meanwhile, as on the journal path: a journal that wraps
+        round in this commit writes and syncs them into the file first."""
         if len(encoded) > self.max_chunk_bytes:
             raise ValueError("chunk of %d bytes exceeds %d" % (len(encoded), self.max_chunk_bytes))
         self.sync_chunk()  # one chunk in flight: the group's waiting one first
         head = b""
-        if self._fd is None:  # no chunk yet: created now (its row synced first), header and all
-            self._create(b"", sync=False)
-            head = self.header_bytes
+        try:
+            if self._fd is None:  # no chunk yet: created now (its row synced first), header and all
+                self._create(b"", sync=False)
+                head = self.header_bytes
+        except OSError as exc:
+            self.abort()
+            if exc.errno == errno.ENOSPC:
+                raise _disk_full(exc, self.path) from exc
+            raise
         sealed = [self._sealer.seal(encoded)] if encoded else []
         sealed.append(self._sealer.seal(b"", final=True))
         data = head + b"".join(_LENGTH.pack(len(s)) + s for s in sealed)
-        offset = self._file_bytes
+        offset = self._file_bytes + len(self._pending)
+        self._pending += data
         try:
-            # Into the file first: a journal that wraps round in this commit syncs it.
-            self._append(data, sync=False)
-            self.chunks += len(sealed)
+            self._seal_journal.append(self, self.header["recording_id"], offset, data)
+            self._seal_journal.commit()
+        except OSError as refused:
+            log.warning(
+                "the recording journal refused the seal of %s (%s): synced on its own", self.path, refused
+            )
             try:
-                self._seal_journal.append(self, self.header["recording_id"], offset, data)
-                self._seal_journal.commit()
-            except OSError as exc:
-                log.warning(
-                    "the recording journal refused the seal of %s (%s): synced on its own", self.path, exc
-                )
+                self._write_pending()
                 self._sync()
                 fsync_dir(self.path)
-                self._close_fd()
-                return
+            except OSError as exc:
+                self._close_fd()  # a partial recording: the seal is on the card nowhere
+                if exc.errno == errno.ENOSPC:
+                    raise _disk_full(exc, self.path) from exc
+                raise
+            self.chunks += len(sealed)
+            self._close_fd()
+            return
+        self.chunks += len(sealed)
+        try:
+            self._write_pending()  # (already there if the commit wrapped the journal round)
         except OSError as exc:
-            self.abort()
+            self._close_fd()  # the journal keeps the seal for the next start
             if exc.errno == errno.ENOSPC:
                 raise _disk_full(exc, self.path) from exc
             raise

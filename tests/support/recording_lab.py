@@ -245,14 +245,17 @@ class Lab:
         return wall_us - scenario.start_wall_us
 
     # -------------------------------------------------------------- after a crash
-    def check_after_crash(self, data_dir, scenario, t_lo_us, t_hi_us, what, torn_chunk_us=0):
+    def check_after_crash(
+        self, data_dir, scenario, t_lo_us, t_hi_us, what, torn_chunk_us=0, loss_limit_us=LOSS_LIMIT_US
+    ):
         """The guarantees after a crash known to have happened in ``[t_lo_us, t_hi_us]``.
 
         The database opens and is intact; the start-up recovery sweep leaves
         every recording ``complete`` or ``partial``; ``verify --password-file``
         passes; every call under way before the crash has its recording; every
         partial one exports the line's audio up to within 1 s of the crash
-        (measured from ``t_hi_us``; for the one exception see test_crash_kill).
+        (``loss_limit_us``; measured from ``t_hi_us``; for the one exception see
+        test_crash_kill).
         ``torn_chunk_us``: how much longer than its audio a partial recording's
         recorded duration may be (a last record garbled at its full length
         counts as a chunk until the key shows otherwise).
@@ -297,7 +300,7 @@ class Lab:
                 found["empty"] += 1
                 loss_us = t_hi_us - t0_us
                 # An inbound recording's pre-roll is already a second old when it starts.
-                assert loss_us <= LOSS_LIMIT_US + (
+                assert loss_us <= loss_limit_us + (
                     2 * PERIOD_US if calls[row["call_id"]]["direction"] == "in" else 0
                 ), (what, row)
                 found["loss_us"].append(loss_us)
@@ -313,7 +316,7 @@ class Lab:
             assert low <= error_us <= high + torn_chunk_us, (what, row, error_us)
             loss_us = t_hi_us - (t0_us + len(y) * 125)
             found["loss_us"].append(loss_us)
-            assert loss_us <= LOSS_LIMIT_US, (what, row, loss_us)
+            assert loss_us <= loss_limit_us, (what, row, loss_us)
             same_audio(self.source(scenario, calls[row["call_id"]]["line"], t0_us, len(y)), y)
         return found
 
