@@ -12,8 +12,8 @@ Reported: CPU seconds of this process per recorded hour uploaded, for both,
 their ratio, and ``busy_lines_per_core``: how many lines recording all the
 time (one recorded hour per hour each) one core keeps replicated (target
 ≥ 64). CPU is the client's (``time.process_time``); the store runs in its own
-process and is not counted. ``BENCH_S3_PORT`` moves the server's ports
-(base..base+3, base+10..base+13).
+process and is not counted. The server listens on ports found free, or from
+``BENCH_S3_PORT`` (base..base+3, base+10..base+13).
 """
 
 import base64
@@ -29,13 +29,18 @@ BYTES_PER_S = 1100
 
 
 def _server(tmp):
-    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "archive")
-    sys.path.insert(0, here)
+    tests = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
+    here = os.path.join(tests, "archive")
+    sys.path[:0] = [here, tests]
     try:
         from s3server import S3Server
+
+        port = os.environ.get("BENCH_S3_PORT")
+        server = S3Server(os.path.join(tmp, "s3"), int(port) if port else None)
     finally:
         sys.path.remove(here)
-    return S3Server(os.path.join(tmp, "s3"), int(os.environ.get("BENCH_S3_PORT", "9424"))).start()
+        sys.path.remove(tests)
+    return server.start()
 
 
 def _fill(data, n_calls, start_us):

@@ -2,12 +2,13 @@
 
 import pytest
 
-# Folders whose tests share something machine-wide - a fixed port (the S3 and
-# SMTP servers), the system D-Bus, loop devices, a booted container: on
-# parallel workers (`make test`) each of these folders runs on one worker, one
-# test at a time. Every other test file is a group of its own, so its module
-# fixtures are built once (as with `--dist loadfile`).
-SHARED_FOLDERS = ("archive", "mail", "system")
+# Folders whose tests share something - the session's S3 server (slow to start),
+# the system D-Bus, loop devices, a booted container: on parallel workers
+# (`make test`) each of these folders runs on one worker, one test at a time.
+# Every other test file is a group of its own, so its module fixtures are built
+# once (as with `--dist loadfile`). Test servers listen on ports found free
+# (tests/support/ports.py), so no test needs a port of its own.
+SHARED_FOLDERS = ("archive", "system")
 
 
 def test_group(nodeid):

@@ -10,7 +10,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from s3server import ACCESS_KEY, SECRET_KEY, S3Server  # noqa: E402
 
-BASE_PORT = int(os.environ.get("LINEKEEPER_TEST_S3_PORT", "9400"))
+# The session's server: on ports found free, or from this base (and its outage
+# tests' own server from 20 above it) where LINEKEEPER_TEST_S3_PORT says.
+BASE_PORT = int(os.environ["LINEKEEPER_TEST_S3_PORT"]) if os.environ.get("LINEKEEPER_TEST_S3_PORT") else None
 
 
 @pytest.fixture(scope="session")

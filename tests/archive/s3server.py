@@ -1,7 +1,9 @@
 """A real S3 server for the archive tests: SeaweedFS's ``weed server -s3`` on 127.0.0.1.
 
-Started on the ports given (the developer's range), its data in a temporary
-directory, stopped (and restartable, for the outage tests) by the test.
+Started on the ports given, or on ports found free (``base_port`` None: eight of
+them, at the distances :data:`PORT_OFFSETS` from a base), its data in a temporary
+directory, stopped (and restartable on the same ports, for the outage tests) by the
+test.
 """
 
 import json
@@ -15,6 +17,8 @@ import time
 
 ACCESS_KEY = "linekeeper-test"
 SECRET_KEY = "linekeeper-test-secret-0123456789"
+# Master, volume, filer and S3 on the base and the next three; their gRPC ports ten above.
+PORT_OFFSETS = (0, 1, 2, 3, 10, 11, 12, 13)
 
 
 def weed_binary():
@@ -26,8 +30,12 @@ def weed_binary():
 class S3Server:
     """``weed server -s3`` with one identity; ``endpoint`` is its S3 URL."""
 
-    def __init__(self, data_dir, base_port):
+    def __init__(self, data_dir, base_port=None):
         self.data_dir = data_dir
+        if base_port is None:
+            from support.ports import free_ports
+
+            base_port = free_ports(PORT_OFFSETS)
         self.base_port = base_port
         self.s3_port = base_port + 3
         self.endpoint = "http://127.0.0.1:%d" % self.s3_port

@@ -15,6 +15,8 @@ from firmware.config import BoxConfig, load_config, save_config
 from firmware.errors import ConfigError, TamperError
 from firmware.storage import crypto
 
+from support.ports import free_port
+
 PUB = base64.b64encode(bytes(range(1, 33))).decode()
 GOOD = {
     "enabled": True,
@@ -205,14 +207,14 @@ def test_archive_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatc
     assert "no index" in capsys.readouterr().err
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
-    # Nothing listens there (the top of this project's test port range).
+    nobody = free_port()  # nothing listens there
     assert (
         main(
             [
                 "archive",
                 "index",
                 "--endpoint",
-                "http://127.0.0.1:9439",
+                "http://127.0.0.1:%d" % nobody,
                 "--bucket",
                 "b-1",
                 "--index",

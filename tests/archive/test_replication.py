@@ -206,7 +206,7 @@ def own_s3(tmp_path):
     """A server of this test's own, to stop and start (ports apart from the session's)."""
     from s3server import S3Server
 
-    server = S3Server(str(tmp_path / "s3"), BASE_PORT + 20).start()
+    server = S3Server(str(tmp_path / "s3"), None if BASE_PORT is None else BASE_PORT + 20).start()
     try:
         yield server
     finally:

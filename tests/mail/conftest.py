@@ -6,7 +6,8 @@ import ssl
 
 import pytest
 
-PORT = 9301
+from support.ports import free_port
+
 USER, PASSWORD = "box@example.com", "smtp secret 42"
 
 
@@ -47,9 +48,9 @@ def make_certificate(tmp_path):
 class SmtpServer:
     """aiosmtpd requiring STARTTLS, then AUTH; ``messages`` holds what was accepted."""
 
-    def __init__(self, tmp_path, port=PORT):
+    def __init__(self, tmp_path, port=None):
         self.cert, self.key = make_certificate(tmp_path)
-        self.port = port
+        self.port = free_port() if port is None else port
         self.messages = []
         self.logins = []
         self.controller = None

@@ -21,7 +21,8 @@ from firmware.mail.smtp import MailError
 from firmware.reports.source import ReportSource
 from firmware.secretbox import SecretBox
 
-from .conftest import PASSWORD, PORT, USER
+from .conftest import PASSWORD, USER
+from support.ports import free_port
 
 pytestmark = pytest.mark.slow  # a real server on a real port
 TUESDAY_US = 1_773_100_800_000_000  # 2026-03-10T00:00:00Z
@@ -80,7 +81,7 @@ def mailbox(tmp_path, smtp_server):
     service.store.save(
         MailSettings(
             host="127.0.0.1",
-            port=PORT,
+            port=smtp_server.port,
             security="starttls",
             username=USER,
             sender="box@example.com",
@@ -184,6 +185,7 @@ def test_test_mail_and_bad_input(mailbox, smtp_server, tmp_path):
     refused = service.store.save(service.store.get(), new_password="wrong password")
     with pytest.raises(MailError, match="refused the login for 'box@example.com': 535"):
         service.send_test("me@example.com", settings=refused)
-    down = service.store.get().__class__(**{**refused.__dict__, "port": PORT + 1})
-    with pytest.raises(MailError, match="cannot reach the mail server 127.0.0.1:9302"):
+    nobody = free_port()
+    down = service.store.get().__class__(**{**refused.__dict__, "port": nobody})
+    with pytest.raises(MailError, match="cannot reach the mail server 127.0.0.1:%d" % nobody):
         service.send_test("me@example.com", settings=down)

@@ -10,8 +10,6 @@ from firmware.mail.service import MailService
 from firmware.mail.settings import MailSettings
 from firmware.secretbox import SecretBox
 
-PORT = 9311
-
 
 class Clock:
     t = 1_772_452_800_000_000  # 2026-03-02T12:00:00Z
@@ -22,13 +20,14 @@ class Clock:
 
 def test_an_alarm_reaches_syslog(tmp_path):
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiver.bind(("127.0.0.1", PORT))
+    receiver.bind(("127.0.0.1", 0))
+    port = receiver.getsockname()[1]
     receiver.settimeout(5)
     clock = Clock()
     alarms = AlarmLog(tmp_path / "alarms.db", clock)
     mail = MailService(str(tmp_path), clock.wall_us, SecretBox(str(tmp_path), b"t"), alarm_log=alarms)
     mail.syslog.hostname = "shop-box"
-    mail.store.save(MailSettings(syslog="127.0.0.1:%d" % PORT))
+    mail.store.save(MailSettings(syslog="127.0.0.1:%d" % port))
     try:
         alarms.set("no_line_voltage", True, line=2, message="no line voltage")
         data = receiver.recv(2048).decode()

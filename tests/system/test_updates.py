@@ -22,13 +22,20 @@ from firmware.update.rauc import Rauc
 from firmware.update.slots import Slots
 from tests.system.raucbox import ROOT, RaucBox, copy_checkout, make_bundle
 
+from support.ports import free_ports
+
 STICK = os.path.join(ROOT, "scripts", "system", "rauc", "stick")
 
 pytestmark = pytest.mark.slow
 
-# The web UI's HTTP port (and HTTPS on the next); LINEKEEPER_TEST_PORT moves it
-# where several checkouts run these tests on one machine.
-PORT = int(os.environ.get("LINEKEEPER_TEST_PORT", "9460"))
+
+def _web_port():
+    """The web UI's HTTP port (and HTTPS on the next) of a new box: two found free, or
+    LINEKEEPER_TEST_PORT's."""
+    fixed = os.environ.get("LINEKEEPER_TEST_PORT")
+    return int(fixed) if fixed else free_ports((0, 1))
+
+
 QUIET = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": []}
 # A call on line 1 from 1 s to about 16 s of the run (two rings, then 12 s of talk).
 CALL = {
@@ -68,7 +75,7 @@ def bundles(tmp_path_factory):
 
 
 def _box(tmp_path, bundles, scenario, **kw):
-    box = RaucBox(str(tmp_path / "box"), _scenario(tmp_path, scenario), PORT, **kw)
+    box = RaucBox(str(tmp_path / "box"), _scenario(tmp_path, scenario), _web_port(), **kw)
     try:
         box.start(bundles["v1"])
         _snapshot_when_up(box, 60)  # the recorder is up: it is told of each update

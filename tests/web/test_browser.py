@@ -12,7 +12,6 @@ browser download).
 import json
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import pytest
 from playwright import sync_api  # part of the set-up: no conditional skip
+
+from support.ports import free_port
 
 pytestmark = pytest.mark.slow  # a real browser against a real server
 
@@ -56,12 +57,6 @@ SCENARIO = {
         }
     ],
 }
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

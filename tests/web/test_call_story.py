@@ -261,7 +261,8 @@ def test_a_click_on_the_timeline_seeks_the_player(story):
 
     client = story.client()
     cookie = client.get_cookie("lk_session")
-    server = make_server("127.0.0.1", 9281, story.app, threaded=True)
+    server = make_server("127.0.0.1", 0, story.app, threaded=True)
+    base = "http://127.0.0.1:%d" % server.server_port
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -269,12 +270,10 @@ def test_a_click_on_the_timeline_seeks_the_player(story):
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
-            context.add_cookies(
-                [{"name": "lk_session", "value": cookie.value, "url": "http://127.0.0.1:9281/"}]
-            )
+            context.add_cookies([{"name": "lk_session", "value": cookie.value, "url": base + "/"}])
             page = context.new_page()
             page.set_default_timeout(20_000)
-            page.goto("http://127.0.0.1:9281/calls/%d" % story.call_id)
+            page.goto(base + "/calls/%d" % story.call_id)
             assert page.evaluate("document.getElementById('player').readyState") == 0
             box = page.locator("#timeline").bounding_box()
             length_s = float(page.get_attribute("#timeline", "data-length-s"))

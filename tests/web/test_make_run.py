@@ -5,7 +5,6 @@ change state as the demo plays."""
 import http.cookiejar
 import re
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -17,17 +16,13 @@ import urllib.request
 
 import pytest
 
+from support.ports import free_port
+
 pytestmark = pytest.mark.slow  # runs `make run` as a real server
 
 ROW = re.compile(r'<tr id="line-(\d)" data-state="(\w+)"')
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "demo box admin password"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):

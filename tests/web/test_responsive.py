@@ -29,11 +29,10 @@ from web.passwords import CHEAP_COST
 from web.rekeyjob import RekeyJob
 
 from .test_archive_access import MemoryBucket
-from .test_browser import ARGS, CHROMIUM, free_port
+from .test_browser import ARGS, CHROMIUM
 from .test_call_story import Story
 from .test_pause import FakeLive
 
-PORT = 9282
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "pages"
 PAGES = [
     ("dashboard", "/"),
@@ -89,10 +88,10 @@ def served(tmp_path_factory, synth):
     story.services.rekey = rekey
     rekey.start("alice", "unused", "alice")
     cookie = client.get_cookie("lk_session").value
-    server = make_server("127.0.0.1", PORT, story.app, threaded=True)
+    server = make_server("127.0.0.1", 0, story.app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield cookie, story
+    yield cookie, story, "http://127.0.0.1:%d" % server.server_port
     server.shutdown()
     gate.set()
     rekey.wait(30)
@@ -126,8 +125,8 @@ def _screens(width, height, base, cookie, pages, name_prefix=""):
 @pytest.mark.slow
 @pytest.mark.parametrize("width,height", [(1280, 900), (390, 844)])
 def test_pages_fit_and_are_captured(served, width, height):
-    cookie, _story = served
-    seen = _screens(width, height, "http://127.0.0.1:%d" % PORT, ("lk_session", cookie), PAGES)
+    cookie, _story, base = served
+    seen = _screens(width, height, base, ("lk_session", cookie), PAGES)
     too_wide = [(name, px) for name, px, _ in seen if px > 0]
     assert not too_wide, "pages wider than %d px: %s" % (width, too_wide)
     # Exactly one menu item is current on each page (Help on the help pages); the
@@ -185,10 +184,9 @@ def archive(tmp_path_factory):
     form = {"user": "sara", "password": ORG_PASSWORD, "csrf_token": token.group(1)}
     resp = client.post("/login", data=form)
     assert resp.status_code == 302
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield "http://127.0.0.1:%d" % port, client.get_cookie("lka_session").value
+    yield "http://127.0.0.1:%d" % server.server_port, client.get_cookie("lka_session").value
     server.shutdown()
     viewer.close()
 
@@ -207,8 +205,7 @@ def test_archive_viewer_pages_fit_and_are_captured(archive, width, height):
 @pytest.mark.slow
 def test_a_call_starting_moves_nothing_on_the_dashboard(served):
     """Rows and the pause button stay put as a call starts (live, over server-sent events)."""
-    cookie, story = served
-    base = "http://127.0.0.1:%d" % PORT
+    cookie, story, base = served
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
