@@ -273,6 +273,7 @@ class Lab:
                 )
                 if t is not None
             }
+            ended = dict(db.execute("SELECT id, ended_at FROM calls"))
         store = self.store(data_dir)
         try:
             store.recover()  # what the box does when it starts
@@ -290,6 +291,11 @@ class Lab:
             if row["state"] == "complete":
                 continue
             t0_us = self.clock_us(scenario, row["started_at"])
+            # The line's audio of the call goes on until the crash, or until the call's end
+            # when the card has it (a partial recording of a call that ended before the crash:
+            # under a hold-up capacitor its finished row may wait for the interval's sync).
+            ended_at = ended.get(row["call_id"])
+            until_us = t_hi_us if ended_at is None else min(t_hi_us, self.clock_us(scenario, ended_at))
             wav = os.path.join(
                 os.path.dirname(data_dir), "%s-%s.wav" % (os.path.basename(data_dir), row["id"])
             )
@@ -298,7 +304,7 @@ class Lab:
                 # Crashed before the first chunk was on the card (or it was torn): nothing.
                 assert status == 2 and "holds no audio" in err, (what, err)
                 found["empty"] += 1
-                loss_us = t_hi_us - t0_us
+                loss_us = until_us - t0_us
                 # An inbound recording's pre-roll is already a second old when it starts.
                 assert loss_us <= loss_limit_us + (
                     2 * PERIOD_US if calls[row["call_id"]]["direction"] == "in" else 0
@@ -311,10 +317,10 @@ class Lab:
             # (Cut as the file was being closed, the last, shorter chunk's length is taken
             # from the call's end, to within its detection.)
             error_us = row["duration_s"] * 1e6 - (len(y) * 125 + 6_500)
-            closing = calls[row["call_id"]]["ended_at"] is not None
+            closing = ended_at is not None
             low, high = (-250_000, 250_000) if closing else (-1_000, 1_000)
             assert low <= error_us <= high + torn_chunk_us, (what, row, error_us)
-            loss_us = t_hi_us - (t0_us + len(y) * 125)
+            loss_us = until_us - (t0_us + len(y) * 125)
             found["loss_us"].append(loss_us)
             assert loss_us <= loss_limit_us, (what, row, loss_us)
             same_audio(self.source(scenario, calls[row["call_id"]]["line"], t0_us, len(y)), y)

@@ -23,9 +23,11 @@ SQLite's crash tests (test6.c, "crash" VFS) do:
   (random bytes); the file's size is its synced size or anything up to its
   full size, at a sector boundary;
 * a file whose directory entry was not yet synced may be missing altogether;
-* each SQLite database is its last committed state (the backup API at that
-  moment: with WAL and ``synchronous=FULL`` a commit is durable when it
-  returns).
+* each SQLite database is its files (the database and its write-ahead log)
+  as SQLite or the box last synced them (:mod:`support.sqlitesyncs`): with
+  ``synchronous=FULL`` every commit, with ``NORMAL`` (the call log under a
+  hold-up capacitor) what a later sync carried, and nothing written since;
+  SQLite recovers the log when the image is opened.
 
 The model assumes "powersafe overwrite" (SQLite's default assumption too):
 writing part of a sector does not damage the bytes of it written before.
@@ -36,11 +38,9 @@ the LK-4L, whose MCU warns of power cuts): a cut the warning never announced
 the guarantees are those of the kill test of that path (test_holdup_kill.py)
 with a torn page on top. Each line's chunk is written to its file once an
 interval and synced with the other lines' (``SyncGroup``); a seal goes into
-the file unsynced and into the journal, which a replay after the cut writes
-again. The databases are modelled at their last commit on both paths, which
-on this one overstates what a cut leaves (its rows wait up to the interval
-for their sync): what that sync does is tested in test_calllog_holdup.py and
-test_store_holdup.py.
+the journal and then the file, unsynced, which a replay after the cut
+writes again. The call log's rows and states wait up to the interval for
+their sync, and the image has only what was synced.
 
 On each image the guarantees of the kill test are checked
 (:meth:`Lab.check_after_crash`). The crash instant is known exactly here,
@@ -51,15 +51,16 @@ chunk too many); reading with the key drops it, as a torn write - which is
 why only a ``partial`` recording's last record may fail authentication.
 """
 
-import contextlib
 import os
 import random
 import shutil
-import sqlite3
 
 import pytest
 
+from firmware import datadir
 from firmware.recording import journal, segment
+
+from support.sqlitesyncs import SyncedFiles
 
 pytestmark = pytest.mark.slow  # replays a power cut over a real run
 
@@ -230,15 +231,21 @@ def images(module_lab, request):
         calls.append(name)
         if len(calls) in state["points"]:
             image = str(lab.tmp_path / ("crash-%s-%03d" % (request.param, len(calls))))
-            make_image(data_dir, image, disk, random.Random(SEED + len(calls)))
+            make_image(data_dir, image, disk, state["databases"], random.Random(SEED + len(calls)))
             in_flight = any(bytes(f["written"]) != f["synced"] or not f["named"] for f in disk.files.values())
             state["images"].append((image, name, state["box"].clock.now_us(), in_flight))
 
     original_fsync_dir = segment.fsync_dir
+    original_sync_wal = datadir.sync_wal
 
     def observed_fsync_dir(path):
         original_fsync_dir(path)
         disk.dir_synced(os.path.dirname(os.path.abspath(path)))
+
+    def observed_sync_wal(db_path):
+        original_sync_wal(db_path)
+        if "databases" in state:  # (the real run's; the dry run only counts)
+            state["databases"].synced(os.fspath(db_path) + "-wal")
 
     # A dry run counts the system calls; the crash points are drawn from them.
     state.update(points=set(), images=[])
@@ -246,6 +253,7 @@ def images(module_lab, request):
         mp.setattr(segment, "os", ObservedOs(disk, on_call))
         mp.setattr(journal, "os", JournalOs(disk, on_call))
         mp.setattr(segment, "fsync_dir", observed_fsync_dir)
+        mp.setattr(datadir, "sync_wal", observed_sync_wal)
         lab.run(
             scenario,
             lab.init_data_dir(lab.tmp_path / ("dry-" + request.param)),
@@ -255,12 +263,13 @@ def images(module_lab, request):
         calls.clear()
         disk.__init__()
         state["points"] = set(rng.sample(range(1, total + 1), CRASH_POINTS))
-        lab.run(scenario, data_dir, before_start=lambda box: state.update(box=box))
+        with SyncedFiles(data_dir) as state["databases"]:
+            lab.run(scenario, data_dir, before_start=lambda box: state.update(box=box))
     assert len(calls) == total, "the run is not deterministic"
     return lab, scenario, state["images"], path
 
 
-def make_image(data_dir, image, disk, rng):
+def make_image(data_dir, image, disk, databases, rng):
     for root, _dirs, files in os.walk(data_dir):
         target = os.path.join(image, os.path.relpath(root, data_dir))
         os.makedirs(target, exist_ok=True)
@@ -269,11 +278,11 @@ def make_image(data_dir, image, disk, rng):
             if name.endswith((".db-wal", ".db-shm")):
                 continue
             if name.endswith(".db"):
-                with (
-                    contextlib.closing(sqlite3.connect(src)) as db,
-                    contextlib.closing(sqlite3.connect(os.path.join(target, name))) as copy,
-                ):
-                    db.backup(copy)
+                for suffix in ("", "-wal"):
+                    content = databases.content(src + suffix)
+                    if content is not None:
+                        with open(os.path.join(target, name + suffix), "wb") as f:
+                            f.write(content)
             elif src in disk.files:
                 content = disk.image_of(src, rng)
                 if content is not None:
