@@ -2,35 +2,16 @@
 
 A kill -9 (test_crash_kill.py) loses nothing the process handed to the
 kernel; a power cut loses whatever was not yet synced. This test records
-the calls in-process with the segment writer's system calls observed: its
-module's ``os`` is replaced by :class:`ObservedOs`, which passes every call
-through to the real ``os`` and tells a :class:`Disk` model what was written
-and synced (``write``, ``fdatasync``; ``fsync_dir`` for the file's name).
-The recording journal's writes (durable when they return) are crash points
-too: with the journal a recording file is created and sealed unsynced, and
-only the journal holds it until the stop syncs it.
-The product code runs unchanged - monkeypatching the module's reference,
-rather than adding an injectable file-ops object to segment.py, means the
-code under test is exactly the code that ships.
-
-At :data:`CRASH_POINTS` randomly chosen system calls (fixed seed), the
-model builds the image a power cut at that instant could leave, as
-SQLite's crash tests (test6.c, "crash" VFS) do:
-
-* everything synced is there;
-* the unsynced writes are cut into 512-byte sectors and each sector is,
-  independently, kept, dropped (zeros: blocks never written) or garbled
-  (random bytes); the file's size is its synced size or anything up to its
-  full size, at a sector boundary;
-* a file whose directory entry was not yet synced may be missing altogether;
-* each SQLite database is its files (the database and its write-ahead log)
-  as SQLite or the box last synced them (:mod:`support.sqlitesyncs`): with
-  ``synchronous=FULL`` every commit, with ``NORMAL`` (the call log under a
-  hold-up capacitor) what a later sync carried, and nothing written since;
-  SQLite recovers the log when the image is opened.
-
-The model assumes "powersafe overwrite" (SQLite's default assumption too):
-writing part of a sector does not damage the bytes of it written before.
+the calls in-process with the recording writer's and the journal's system
+calls and the databases' syncs observed (:mod:`support.powercut`, the model
+of SQLite's crash tests: test6.c, the "crash" VFS), and at
+:data:`CRASH_POINTS` randomly chosen system calls (fixed seed) copies the
+data directory as a power cut at that instant could leave it: what was
+synced; each unsynced 512-byte sector of a recording file kept, zeroed or
+garbled independently, a file whose name was not synced maybe gone; each
+database as last synced (with ``synchronous=FULL`` every commit). With the
+journal a recording file is created and sealed unsynced, and only the
+journal holds it until the stop syncs it.
 
 The same run is replayed on the power-fail path too (``holdup_flush_ms``, on
 the LK-4L, whose MCU warns of power cuts): a cut the warning never announced
@@ -53,20 +34,15 @@ why only a ``partial`` recording's last record may fail authentication.
 
 import os
 import random
-import shutil
 
 import pytest
 
-from firmware import datadir
-from firmware.recording import journal, segment
-
-from support.sqlitesyncs import SyncedFiles
+from support.powercut import PowerCut
 
 pytestmark = pytest.mark.slow  # replays a power cut over a real run
 
 SEED = int(os.environ.get("LK_CRASH_SEED", "20260302"))  # fixed; the variable explores others
 CRASH_POINTS = 24
-SECTOR = 512
 # The power-fail path's interval, and the longest chunk it writes (the interval less
 # the recorder's 360 ms delay line and one 120 ms frame, docs/holdup-writes.md).
 HOLDUP_FLUSH_MS = 2_000
@@ -119,177 +95,33 @@ CALLS = [
 ]
 
 
-class Disk:
-    """What is durable of each file the segment writer opened, and what is still in flight."""
-
-    def __init__(self):
-        self.files = {}  # path -> {"synced": bytes, "written": bytearray, "named": bool}
-        self.fds = {}
-
-    def opened(self, fd, path):
-        self.fds[fd] = path
-        self.files[path] = {"synced": b"", "written": bytearray(), "named": False}
-
-    def wrote(self, fd, data):
-        self.files[self.fds[fd]]["written"] += data  # O_APPEND: always at the end
-
-    def synced(self, fd):
-        f = self.files[self.fds[fd]]
-        f["synced"] = bytes(f["written"])
-
-    def dir_synced(self, directory):
-        for path, f in self.files.items():
-            if os.path.dirname(os.path.abspath(path)) == directory:
-                f["named"] = True
-
-    def image_of(self, path, rng):
-        """The content a power cut now could leave at ``path`` (None: the file is gone)."""
-        f = self.files[path]
-        if not f["named"] and rng.random() < 0.5:
-            return None
-        synced, written = f["synced"], bytes(f["written"])
-        if len(written) == len(synced):
-            return synced
-        bounds = sorted(
-            {len(synced), len(written)}
-            | set(range((len(synced) // SECTOR + 1) * SECTOR, len(written), SECTOR))
-        )
-        size = rng.choice(bounds)
-        out = bytearray(written[:size])
-        start = len(synced)
-        while start < size:
-            end = min(size, (start // SECTOR + 1) * SECTOR)
-            fate = rng.choice(("kept", "dropped", "garbled"))
-            if fate == "dropped":
-                out[start:end] = bytes(end - start)
-            elif fate == "garbled":
-                out[start:end] = rng.randbytes(end - start)
-            start = end
-        return bytes(out)
-
-
-class JournalOs:
-    """The ``os`` module as journal.py sees it, with each commit's write reported (the
-    journal's writes are durable when they return: ``O_DIRECT | O_DSYNC``, or an
-    ``fdatasync`` just after, so its file is copied as it stands). Only once a
-    recording has begun: before, a power cut has nothing to lose."""
-
-    def __init__(self, disk, on_call):
-        self._disk, self._on_call = disk, on_call
-
-    def __getattr__(self, name):
-        return getattr(os, name)
-
-    def pwrite(self, fd, data, offset):
-        recording = bool(self._disk.files)
-        if recording:
-            self._on_call("before journal write")
-        n = os.pwrite(fd, data, offset)
-        if recording:
-            self._on_call("after journal write")
-        return n
-
-
-class ObservedOs:
-    """The ``os`` module as segment.py sees it, with its writes and syncs reported."""
-
-    def __init__(self, disk, on_call):
-        self._disk, self._on_call = disk, on_call
-
-    def __getattr__(self, name):
-        return getattr(os, name)
-
-    def open(self, path, flags, mode=0o777):
-        fd = os.open(path, flags, mode)
-        self._disk.opened(fd, os.fspath(path))
-        return fd
-
-    def write(self, fd, data):
-        self._on_call("before write")
-        n = os.write(fd, data)
-        self._disk.wrote(fd, bytes(data[:n]))
-        self._on_call("after write")
-        return n
-
-    def fdatasync(self, fd):
-        self._on_call("before fdatasync")
-        os.fdatasync(fd)
-        self._disk.synced(fd)
-
-
 @pytest.fixture(scope="module", params=sorted(PATHS))
 def images(module_lab, request):
     lab, path = module_lab, PATHS[request.param]
     scenario = lab.load(lab.scenario_doc(CALLS, lines=3, **path["extra"]))
-    data_dir = lab.init_data_dir(lab.tmp_path / ("live-" + request.param))
     rng = random.Random(SEED)
-    disk = Disk()
-    calls = []  # every system call, as (name, clock µs)
-    state = {}
+    calls = []  # every system call observed, by name
+    state = {"points": set(), "images": []}
 
     def on_call(name):
         calls.append(name)
         if len(calls) in state["points"]:
             image = str(lab.tmp_path / ("crash-%s-%03d" % (request.param, len(calls))))
-            make_image(data_dir, image, disk, state["databases"], random.Random(SEED + len(calls)))
-            in_flight = any(bytes(f["written"]) != f["synced"] or not f["named"] for f in disk.files.values())
-            state["images"].append((image, name, state["box"].clock.now_us(), in_flight))
-
-    original_fsync_dir = segment.fsync_dir
-    original_sync_wal = datadir.sync_wal
-
-    def observed_fsync_dir(path):
-        original_fsync_dir(path)
-        disk.dir_synced(os.path.dirname(os.path.abspath(path)))
-
-    def observed_sync_wal(db_path):
-        original_sync_wal(db_path)
-        if "databases" in state:  # (the real run's; the dry run only counts)
-            state["databases"].synced(os.fspath(db_path) + "-wal")
+            cut.image(image, random.Random(SEED + len(calls)))
+            state["images"].append((image, name, state["box"].clock.now_us(), cut.in_flight))
 
     # A dry run counts the system calls; the crash points are drawn from them.
-    state.update(points=set(), images=[])
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(segment, "os", ObservedOs(disk, on_call))
-        mp.setattr(journal, "os", JournalOs(disk, on_call))
-        mp.setattr(segment, "fsync_dir", observed_fsync_dir)
-        mp.setattr(datadir, "sync_wal", observed_sync_wal)
-        lab.run(
-            scenario,
-            lab.init_data_dir(lab.tmp_path / ("dry-" + request.param)),
-            before_start=lambda box: state.update(box=box),
-        )
-        total = len(calls)
-        calls.clear()
-        disk.__init__()
-        state["points"] = set(rng.sample(range(1, total + 1), CRASH_POINTS))
-        with SyncedFiles(data_dir) as state["databases"]:
-            lab.run(scenario, data_dir, before_start=lambda box: state.update(box=box))
+    cut = PowerCut(lab.init_data_dir(lab.tmp_path / ("dry-" + request.param)), on_call)
+    with cut.observing():
+        lab.run(scenario, cut.data_dir, before_start=lambda box: state.update(box=box))
+    total = len(calls)
+    calls.clear()
+    state["points"] = set(rng.sample(range(1, total + 1), CRASH_POINTS))
+    cut = PowerCut(lab.init_data_dir(lab.tmp_path / ("live-" + request.param)), on_call)
+    with cut.observing():
+        lab.run(scenario, cut.data_dir, before_start=lambda box: state.update(box=box))
     assert len(calls) == total, "the run is not deterministic"
     return lab, scenario, state["images"], path
-
-
-def make_image(data_dir, image, disk, databases, rng):
-    for root, _dirs, files in os.walk(data_dir):
-        target = os.path.join(image, os.path.relpath(root, data_dir))
-        os.makedirs(target, exist_ok=True)
-        for name in files:
-            src = os.path.join(root, name)
-            if name.endswith((".db-wal", ".db-shm")):
-                continue
-            if name.endswith(".db"):
-                for suffix in ("", "-wal"):
-                    content = databases.content(src + suffix)
-                    if content is not None:
-                        with open(os.path.join(target, name + suffix), "wb") as f:
-                            f.write(content)
-            elif src in disk.files:
-                content = disk.image_of(src, rng)
-                if content is not None:
-                    with open(os.path.join(target, name), "wb") as f:
-                        f.write(content)
-            else:
-                shutil.copy2(src, target)
 
 
 def test_power_cut_losing_unsynced_writes_loses_at_most_the_last_second(images):
