@@ -11,13 +11,21 @@ again and records the next call. Checked against the simulated truth:
   delivered to the box by then (0 ms lost) and is the line's audio;
 * those calls end as ``power_loss`` at the warning; ``verify`` passes;
 * the call after the power returned is recorded, ``complete``.
+
+The same is checked on the card as the cut leaves it: only what was synced
+when the Pi stopped (:mod:`support.powercut`, every write not synced by then
+lost), so that a seal whose writes only reached the page cache cannot pass.
 """
+
+import contextlib
+import os
 
 import pytest
 
 from firmware.box import RECORDER_DELAY_MS, open_sim_host
 from firmware.bus import Alarm
 
+from support.powercut import PowerCut
 from support.recording_lab import PERIOD_MS, same_audio
 
 S = [
@@ -72,7 +80,9 @@ def _calls(lines):
     return calls
 
 
-def _run(lab, hat, lines, restore_s, holdup_flush_ms=0, calls=None, before_start=None):
+def _run(lab, hat, lines, restore_s, holdup_flush_ms=0, calls=None, before_start=None, cut_image=None):
+    """Run the scenario; ``cut_image``: where to copy the card as the cut leaves it,
+    when the Pi stops (the capacitor has run out), with only what was synced."""
     doc = lab.scenario_doc(
         _calls(lines) if calls is None else calls,
         lines=lines,
@@ -82,22 +92,60 @@ def _run(lab, hat, lines, restore_s, holdup_flush_ms=0, calls=None, before_start
     )
     scenario = lab.load(doc)
     data_dir = lab.init_data_dir(lab.tmp_path / hat)
-    host = open_sim_host(scenario, data_dir, synth=lab.synth, period_ms=PERIOD_MS)
-    warnings = []
+    cut = PowerCut(data_dir) if cut_image else None
+    with cut.observing() if cut else contextlib.nullcontext():
+        host = open_sim_host(scenario, data_dir, synth=lab.synth, period_ms=PERIOD_MS)
+        warnings = []
 
-    def on_alarm(alarm):
-        if alarm.kind == "power_fail" and alarm.active:
-            warnings.append((alarm.t_us, host.board.delivered_us, host.box.power_watch.source))
+        def on_alarm(alarm):
+            if alarm.kind == "power_fail" and alarm.active:
+                warnings.append((alarm.t_us, host.board.delivered_us, host.box.power_watch.source))
 
-    host.box.bus.subscribe(Alarm, on_alarm)
-    if before_start is not None:
-        before_start(host)
-    host.start()
-    try:
-        assert host.board.run()
-    finally:
-        host.stop()
+        def on_power(event, t_us):
+            if event == "brownout" and not os.path.exists(cut_image):
+                cut.image(cut_image)  # before the Pi stops, as the power goes
+
+        host.box.bus.subscribe(Alarm, on_alarm)
+        if cut is not None:
+            host.board.on_power.insert(0, on_power)
+        if before_start is not None:
+            before_start(host)
+        host.start()
+        try:
+            assert host.board.run()
+        finally:
+            host.stop()
     return scenario, data_dir, host, warnings
+
+
+def _check_cut_calls(lab, scenario, data_dir, lines, warned_us, delivered_us, tag):
+    """Every call under way at the warning ended as ``power_loss``, its recording holding
+    every sample delivered to the box by then (0 ms lost), the line's audio; returns
+    ``(calls by id, recording rows)``."""
+    status, out, err = lab.verify(data_dir)
+    assert status == 0, (out, err)
+    calls = {c["id"]: c for c in lab.calls(data_dir)}
+    rows = lab.rows(data_dir)
+    wall_warned = scenario.start_wall_us + warned_us
+    cut_rows = [r for r in rows if r["started_at"] < wall_warned]
+    # After a short dip the new box joins the calls still under way; it records them
+    # from then on as any call it finds in progress at start (not checked here).
+    assert len(cut_rows) == lines
+    for row in cut_rows:
+        call = calls[row["call_id"]]
+        assert call["end_reason"] == "power_loss", call
+        assert row["state"] in ("complete", "partial"), row
+        t0_us = lab.clock_us(scenario, row["started_at"])
+        wav = str(lab.tmp_path / ("%s-%s.wav" % (tag, row["id"])))
+        status, out, err = lab.export(data_dir, row["call_id"], wav)
+        assert status == 0, err
+        y = lab.read_wav(wav)
+        end_us = t0_us + len(y) * 125
+        loss_us = delivered_us - end_us
+        print("%s line %d: %d ms lost at the power cut" % (tag, call["line"], loss_us // 1000))
+        assert loss_us == 0, (row, loss_us)
+        same_audio(lab.source(scenario, call["line"], t0_us, len(y)), y)
+    return calls, rows
 
 
 @pytest.mark.parametrize(
@@ -133,32 +181,30 @@ def test_power_cut_with_warning_loses_nothing_and_the_box_records_again(
     assert (restore_s - CUT_S) * 1e6 > holdup_us or restore_s == DIP_S
     assert sealed.seal_s is not None and sealed.seal_s * 1e6 < holdup_us
 
-    status, out, err = lab.verify(data_dir)
-    assert status == 0, (out, err)
-    calls = {c["id"]: c for c in lab.calls(data_dir)}
-    rows = lab.rows(data_dir)
-    wall_warned = scenario.start_wall_us + warned_us
-    cut_rows = [r for r in rows if r["started_at"] < wall_warned]
-    # After a short dip the new box joins the calls still under way; it records them
-    # from then on as any call it finds in progress at start (not checked here).
-    assert len(cut_rows) == lines
-    for row in cut_rows:
-        call = calls[row["call_id"]]
-        assert call["end_reason"] == "power_loss", call
-        assert row["state"] in ("complete", "partial"), row
-        t0_us = lab.clock_us(scenario, row["started_at"])
-        wav = str(lab.tmp_path / ("%s-%s.wav" % (hat, row["id"])))
-        status, out, err = lab.export(data_dir, row["call_id"], wav)
-        assert status == 0, err
-        y = lab.read_wav(wav)
-        end_us = t0_us + len(y) * 125
-        loss_us = delivered_us - end_us
-        print("%s line %d: %d ms lost at the power cut" % (hat, call["line"], loss_us // 1000))
-        assert loss_us == 0, (row, loss_us)
-        same_audio(lab.source(scenario, call["line"], t0_us, len(y)), y)
+    calls, rows = _check_cut_calls(lab, scenario, data_dir, lines, warned_us, delivered_us, hat)
     later = [r for r in rows if r["started_at"] > scenario.start_wall_us + LATER_S * 1e6]
     assert len(later) == 1 and later[0]["state"] == "complete", later
     assert calls[later[0]["call_id"]]["end_reason"] != "power_loss"
+
+
+@pytest.mark.parametrize(
+    "hat, lines, holdup_flush_ms", [("lk-2lb", 2, 0), ("lk-4l", 4, 0), ("lk-4l", 4, 2_000)]
+)
+def test_what_the_warning_synced_is_all_the_cut_leaves_and_all_it_needs(lab, hat, lines, holdup_flush_ms):
+    """The card as the cut leaves it, nothing on it that was not synced when the Pi
+    stopped: the next start's recovery (the journal replayed) finds every call closed
+    as ``power_loss`` and every recording to its last delivered sample, and it verifies."""
+    image = str(lab.tmp_path / ("cut-%s-%d" % (hat, holdup_flush_ms)))
+    scenario, _data_dir, host, warnings = _run(lab, hat, lines, RESTORE_S, holdup_flush_ms, cut_image=image)
+    assert len(warnings) == 1 and host.restarts == 1
+    assert os.path.isdir(image)
+    store = lab.store(image)
+    try:
+        store.recover()  # what the next start does first
+    finally:
+        store.close()
+    warned_us, delivered_us, _ = warnings[0]
+    _check_cut_calls(lab, scenario, image, lines, warned_us, delivered_us, "cut-" + hat)
 
 
 def test_under_a_minute_long_interval_the_warning_writes_the_calls_that_ended_before_it(lab):
