@@ -123,3 +123,42 @@ def test_a_journal_that_refuses_the_seal_leaves_the_file_synced_on_its_own(tmp_p
     monkeypatch.undo()
     jnl.close()
     assert syncs[synced:].count(path.name) == 1  # nothing left for the journal to sync
+
+
+def test_the_seal_is_in_the_journal_before_the_file_gets_any_of_it(tmp_path, jnl, monkeypatch):
+    """The seal is two records: in the file first, a cut the warning did not announce
+    could tear the last chunk and keep the final record after it, which the reader
+    takes for tampering (test_crash_unsynced.py, ``[holdup]``)."""
+    group = SyncGroup()
+    w, rid, path = _writer(tmp_path / "recordings", jnl, group)
+    w.write_chunk(os.urandom(300))
+    group.sync()
+    synced_size = path.stat().st_size
+    in_file_at_commit = []
+    write_at_end = jnl._write_at_end
+
+    def commit(data):
+        in_file_at_commit.append(path.stat().st_size)
+        return write_at_end(data)
+
+    monkeypatch.setattr(jnl, "_write_at_end", commit)
+    w.close(os.urandom(200))
+    assert in_file_at_commit == [synced_size]
+    assert SegmentReader(path, KEY).read_all()[1] is True
+
+
+def test_a_seal_whose_commit_wraps_the_journal_round_is_written_and_synced_into_the_file(tmp_path, syncs):
+    small = Journal(tmp_path / "journal" / journal.JOURNAL_NAME, size_bytes=2048)
+    try:
+        group = SyncGroup()
+        w, rid, path = _writer(tmp_path / "recordings", small, group)
+        chunks = [os.urandom(300), os.urandom(3000)]  # the seal does not fit: the journal wraps
+        w.write_chunk(chunks[0])
+        group.sync()
+        synced = len(syncs)
+        w.close(chunks[1])
+        assert SegmentReader(path, KEY).read_all() == (b"".join(chunks), True)
+        assert path.name in syncs[synced:]  # synced before the journal's records went
+        assert journal.read_records(small.path) == []  # a new generation, the seal not in it
+    finally:
+        small.close()
