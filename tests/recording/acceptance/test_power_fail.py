@@ -101,12 +101,13 @@ def _run(lab, hat, lines, restore_s, holdup_flush_ms=0, calls=None, before_start
             if alarm.kind == "power_fail" and alarm.active:
                 warnings.append((alarm.t_us, host.board.delivered_us, host.box.power_watch.source))
 
-        def on_power(event, t_us):
-            if event == "brownout" and not os.path.exists(cut_image):
-                cut.image(cut_image)  # before the Pi stops, as the power goes
-
         host.box.bus.subscribe(Alarm, on_alarm)
         if cut is not None:
+
+            def on_power(event, t_us):
+                if event == "brownout" and not os.path.exists(cut_image):
+                    cut.image(cut_image)  # before the Pi stops, as the power goes
+
             host.board.on_power.insert(0, on_power)
         if before_start is not None:
             before_start(host)
