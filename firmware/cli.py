@@ -699,11 +699,19 @@ def _accounting(store, audit):
         rows = {r["id"]: r for r in store.all()}
     except sqlite3.Error as exc:
         return ["recordings: cannot be accounted for: %s" % exc]
-    sealed = {
-        e.target.split(":", 1)[1]: e.details.get("sha256")
-        for e in audit.entries(limit=-1, action="recording_sealed", newest_first=False)
-        if e.target
-    }
+    sealed = {}  # as the trail saw each recording last sealed
+    for _seq, action, target, details in audit.recording_seals():
+        if not target or not target.startswith("recording:") or not isinstance(details, dict):
+            continue
+        rid = target.split(":", 1)[1]
+        if action == "recording_sealed":
+            sealed[rid] = details.get("sha256")
+        elif action == "recording_recovered" and rid in sealed:
+            # Its seal, which the card had refused, written at the next start from the
+            # recording journal: the file as sealed, and only added to.
+            extends = details.get("extends_sha256")
+            if extends is not None and extends == sealed[rid]:
+                sealed[rid] = details.get("sha256")
     return accounting_problems(created, known | ids("recording_deleted")) + seal_problems(sealed, rows)
 
 

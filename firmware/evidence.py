@@ -222,7 +222,9 @@ def seal_problems(sealed, rows):
     """Recordings whose file is not the one the audit trail saw sealed.
 
     ``sealed``: recording id -> SHA-256 of its file in its ``recording_sealed``
-    audit entry; ``rows``: recording id -> row. Catches a sealed recording
+    audit entry (or in a later ``recording_recovered`` entry that names that
+    SHA-256 as the one it extends: a seal the card refused, written from the
+    recording journal at the next start); ``rows``: recording id -> row. Catches a sealed recording
     whose row was set back to ``recording`` so that the next start would sign
     a cut file as partial.
     """

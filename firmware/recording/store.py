@@ -401,12 +401,17 @@ class RecordingStore:
         duration_s: float,
         action: str = "recording_sealed",
         speech: Sequence[tuple[float, float]] | None = None,
+        extends: str | None = None,
     ) -> None:
         """Record the end of a recording: its state, duration, size and file hash; sign it.
 
         ``action`` is what the audit trail calls it (``recording_recovered``
         when the start-up recovery finishes it). ``speech``: its speech spans
         (:meth:`set_speech`), kept in the same commit (one write to the card).
+        ``extends``: the SHA-256 the recording was finished with before, which
+        its file still begins with (:meth:`recover`, a seal the replay wrote),
+        named in the audit entry so that ``verify`` can tell it from a file
+        changed since.
         """
         size, digest = _file_digest(self.path_of(recording_id))
         if self.signer is None:
@@ -432,7 +437,10 @@ class RecordingStore:
                     " signature = ? WHERE id = ?",
                     (state, duration_s, size, digest, signature, recording_id),
                 )
-        self._audit(action, recording_id, {"state": state, "bytes": size, "sha256": digest})
+        details = {"state": state, "bytes": size, "sha256": digest}
+        if extends is not None:
+            details["extends_sha256"] = extends
+        self._audit(action, recording_id, details)
 
     @contextlib.contextmanager
     def _finishing(self, recording_id, speech):
@@ -860,13 +868,27 @@ class RecordingStore:
         are moved to the quarantine folder (``("quarantined", name, where)``):
         a recording is never deleted here. (The box refuses to start, before
         this runs, when such a file is a sealed recording: the call log then
-        lost rows, which ``linekeeper repair`` rebuilds.)
+        lost rows, which ``linekeeper repair`` rebuilds.) A ``partial``
+        recording whose seal the card refused after the journal took it gets
+        the seal from the replay, and its row is finished again on that
+        file (``("resealed", id, duration_s)``; :meth:`_completed_by_replay`).
         """
         self.replayed = self.replay_journal()
         if self.replayed:
             log.info("journal replayed into %d recording(s) at start", len(self.replayed))
         done: list[tuple[str, str, Any]] = []
         for row in self.all():
+            if row["state"] == "partial" and row["id"] in self.replayed:
+                if self._completed_by_replay(row):
+                    self.finish(
+                        row["id"],
+                        "partial",
+                        row["duration_s"],
+                        action="recording_recovered",
+                        extends=row["sha256"],
+                    )
+                    done.append(("resealed", row["id"], row["duration_s"]))
+                continue
             if row["state"] != "recording":
                 continue
             if not row["file"]:
@@ -935,6 +957,37 @@ class RecordingStore:
             else:
                 done.append(("quarantined", name, self.quarantine(name)))
         return done
+
+    def _completed_by_replay(self, row):
+        """True when the replay has just completed ``row``'s file: a recording finished
+        ``partial`` because the card refused its seal after the journal had taken it
+        (an I/O error on the file), which the replay has now written there.
+
+        Only a file that still holds, unchanged, every byte its row sealed, and has
+        gained after them what ends it with its final record: a replay that changed
+        a sealed byte is no card's hiccup, and stays for :meth:`verify` to report.
+        """
+        path = self.path_of(row["id"])
+        if row["sha256"] is None or row["bytes"] is None:
+            return False
+        try:
+            info = inspect(path)
+        except (OSError, TamperError):
+            return False
+        if info["file_bytes"] <= row["bytes"] or not info["closed"] or info["torn_bytes"]:
+            return False
+        h, left = hashlib.sha256(), row["bytes"]
+        try:
+            with open(path, "rb") as f:
+                while left:
+                    block = f.read(min(left, 1 << 16))
+                    if not block:
+                        return False
+                    h.update(block)
+                    left -= len(block)
+        except OSError:
+            return False
+        return h.hexdigest() == row["sha256"]
 
     def unmatched(self) -> list[str]:
         """Names of the files in the recordings folder that no row accounts for."""
