@@ -133,12 +133,15 @@ class ConsentWatch:
 
 def check_last_stop(data_dir, alarm_log, recovered=()):
     """At start-up: raise (and clear) ``power_loss_restart`` if the last run did not stop
-    cleanly; then mark this run as running. ``recovered``: recordings finished by recovery."""
+    cleanly; then mark this run as running. ``recovered``: what the start-up recovery
+    did (:meth:`~firmware.recording.store.RecordingStore.recover`), of which the
+    recordings it finished as ``partial`` are counted."""
     marker = os.path.join(data_dir, RUNNING_MARKER)
     if os.path.exists(marker):
         message = "the box restarted without a clean stop (power loss or crash)"
-        if recovered:
-            message += "; %d recording(s) were cut short and kept as partial" % len(recovered)
+        cut = sum(1 for item in recovered if item[0] in ("partial", "damaged"))
+        if cut:
+            message += "; %d recording(s) were cut short and kept as partial" % cut
         alarm_log.set("power_loss_restart", True, message=message)
         alarm_log.set("power_loss_restart", False)
     from firmware.storage.fsutil import atomic_write

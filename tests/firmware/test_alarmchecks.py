@@ -142,7 +142,9 @@ def test_restart_after_a_power_loss(log, tmp_path):
     mark_clean_stop(data)
     check_last_stop(data, alarms)  # after a clean stop
     assert alarms.history() == []
-    check_last_stop(data, alarms, recovered=["r1", "r2"])  # the last run never stopped
+    # The last run never stopped: two recordings cut short, a file quarantined (not counted).
+    recovered = [("partial", "r1", 2.5), ("quarantined", "x.lkrec", "/q/x.lkrec"), ("partial", "r2", 0.0)]
+    check_last_stop(data, alarms, recovered=recovered)
     [row] = alarms.history()
     assert row["kind"] == "power_loss_restart" and row["cleared_us"] is not None
     assert "2 recording(s) were cut short" in row["message"]
