@@ -164,6 +164,7 @@ class RecordingStore:
         self._sync_commits = sync_commits or self.sync
         self.journal: Journal | None = None  # the shared Journal, once open_journal() opened it
         self.replayed: dict[str, Any] = {}  # what recover() replayed from the journal
+        self.resealed: list[tuple[str, float]] = []  # recordings it finished again (_reseal)
         path = os.path.join(self.data_dir, "calls.db")
         if readonly:
             self._db = datadir.connect_readonly(path)
@@ -295,8 +296,32 @@ class RecordingStore:
             copy = self.key_copy_path(recording_id)
             if wrapped and (not os.path.exists(copy) or os.path.getsize(copy) != len(wrapped)):
                 self.write_key_copy(recording_id, wrapped)
+        self.resealed = self._reseal(done)
         journal.reset(path)
         return done
+
+    def _reseal(self, replayed):
+        """Finish again, on the file the replay made, each ``partial`` recording whose
+        seal the card refused after the journal had taken it (an I/O error on the
+        file): its row held the file as it stood, without the seal, which the
+        replay has now written there. Returns ``[(recording_id, duration_s)]``.
+
+        Before the journal is emptied, each durable in this order: the audit entry
+        (naming the SHA-256 it extends), then the row. A crash before the row
+        leaves the journal to do it again at the next start; after it, the row
+        and the file agree, and the trail holds what ``verify`` needs to accept it.
+        """
+        resealed = []
+        for recording_id in replayed:
+            row = self.get(recording_id)
+            if row is None or row["state"] != "partial" or not self._completed_by_replay(row):
+                continue
+            duration_s, was = row["duration_s"], row["sha256"]
+            self.finish(recording_id, "partial", duration_s, action="recording_recovered", extends=was)
+            resealed.append((recording_id, duration_s))
+        if resealed and self.holdup:
+            self.sync()  # (its commit waited for the interval's sync)
+        return resealed
 
     def wipe_journal(self):
         """Overwrite the replayed journal with zeros (a card an older release left in
@@ -414,6 +439,12 @@ class RecordingStore:
         changed since.
         """
         size, digest = _file_digest(self.path_of(recording_id))
+        details = {"state": state, "bytes": size, "sha256": digest}
+        if extends is not None:
+            # Durable before the row changes: verify takes a row whose hash is not
+            # the one the trail saw sealed for tampering unless the trail says why.
+            details["extends_sha256"] = extends
+            self._audit(action, recording_id, details)
         if self.signer is None:
             with self._unsynced(), self._finishing(recording_id, speech):
                 self._db.execute(
@@ -437,10 +468,8 @@ class RecordingStore:
                     " signature = ? WHERE id = ?",
                     (state, duration_s, size, digest, signature, recording_id),
                 )
-        details = {"state": state, "bytes": size, "sha256": digest}
-        if extends is not None:
-            details["extends_sha256"] = extends
-        self._audit(action, recording_id, details)
+        if extends is None:
+            self._audit(action, recording_id, details)
 
     @contextlib.contextmanager
     def _finishing(self, recording_id, speech):
@@ -871,24 +900,13 @@ class RecordingStore:
         lost rows, which ``linekeeper repair`` rebuilds.) A ``partial``
         recording whose seal the card refused after the journal took it gets
         the seal from the replay, and its row is finished again on that
-        file (``("resealed", id, duration_s)``; :meth:`_completed_by_replay`).
+        file (``("resealed", id, duration_s)``; :meth:`replay_journal`).
         """
         self.replayed = self.replay_journal()
         if self.replayed:
             log.info("journal replayed into %d recording(s) at start", len(self.replayed))
-        done: list[tuple[str, str, Any]] = []
+        done: list[tuple[str, str, Any]] = [("resealed", rid, d) for rid, d in self.resealed]
         for row in self.all():
-            if row["state"] == "partial" and row["id"] in self.replayed:
-                if self._completed_by_replay(row):
-                    self.finish(
-                        row["id"],
-                        "partial",
-                        row["duration_s"],
-                        action="recording_recovered",
-                        extends=row["sha256"],
-                    )
-                    done.append(("resealed", row["id"], row["duration_s"]))
-                continue
             if row["state"] != "recording":
                 continue
             if not row["file"]:

@@ -144,3 +144,55 @@ def test_a_replay_that_would_change_what_the_row_sealed_is_not_signed_again(lab,
     assert (after["state"], after["bytes"], after["sha256"]) == ("partial", before["bytes"], before["sha256"])
     status, out, err = lab.verify(data_dir)
     assert status != 0 and "file changed since it was written" in out + err, (out, err)
+
+
+class _Cut(Exception):
+    """The power went, here."""
+
+
+def _cut_at(monkeypatch, where):
+    """Make the next start stop (as a power cut would) at ``where`` in its reseal."""
+    from firmware import evidence
+    from firmware.recording import journal
+    from firmware.storage.audit import AuditLog
+
+    def cut(*args, **kwargs):
+        raise _Cut()
+
+    if where == "at-the-audit-entry":
+        append = AuditLog.append
+
+        def cut_reseal(log, actor, action, *args, **kwargs):
+            if action == "recording_recovered":
+                raise _Cut()
+            return append(log, actor, action, *args, **kwargs)
+
+        monkeypatch.setattr(AuditLog, "append", cut_reseal)
+    elif where == "at-the-row":
+        monkeypatch.setattr(evidence, "sign_recording", cut)  # just before the row's update
+    else:
+        monkeypatch.setattr(journal, "reset", cut)  # the row is in, the journal not yet emptied
+
+
+@pytest.mark.parametrize("where", ["at-the-audit-entry", "at-the-row", "at-the-journal-reset"])
+def test_a_cut_while_the_next_start_reseals_leaves_the_start_after_to_finish_it(lab, monkeypatch, where):
+    """The reseal is durable in this order before the journal is emptied: its audit
+    entry, then its row. A cut at any step, and the start after that still ends
+    with the row and the file agreeing and ``verify`` passing (with the row first,
+    a cut before the audit entry fails it; with the journal emptied first, a cut
+    before the row)."""
+    data_dir, _run, rid, before = _faulty_run(lab, monkeypatch, holdup_flush_ms=2_000)
+    _cut_at(monkeypatch, where)
+    with pytest.raises(_Cut):
+        _next_start(lab, data_dir)
+    monkeypatch.undo()
+    (row,) = [r for r in lab.rows(data_dir) if r["id"] == rid]
+    assert (row["sha256"] == before["sha256"]) == (where != "at-the-journal-reset")
+    started = _next_start(lab, data_dir)
+    assert [d[0] for d in started.recovered if d[1] == rid] == (
+        [] if where == "at-the-journal-reset" else ["resealed"]
+    ), started.recovered
+    (after,) = [r for r in lab.rows(data_dir) if r["id"] == rid]
+    assert after["bytes"] > before["bytes"]
+    status, out, err = lab.verify(data_dir)
+    assert status == 0, (out, err)
