@@ -18,8 +18,12 @@ any statement the key signed.
 The call fields come from the file's header (sealed when recording began,
 authenticated by every chunk); :func:`binding_problems` also requires the
 header, the row and the call log's call to agree. A recording whose file
-holds no audio (removed at recovery) is stated with ``file_sha256`` null
-and its call fields from the call log.
+holds no audio (removed at recovery, or never written: the card refused it)
+is stated with ``file_sha256`` null and its call fields from the call log,
+all but the number, which is null: an outbound call's number is still being
+dialled when a recording that stored nothing may already have ended. (Its
+signature from before 2026-12-04 covers the call log's number, and holds
+while that number stands.)
 """
 
 import hashlib
@@ -107,8 +111,22 @@ def statement(recording_id, state, facts, fields):
 
 def recording_statement(row, path, call_row):
     """The statement for ``row`` as its file and call stand now."""
+    return recording_statements(row, path, call_row)[0]
+
+
+def recording_statements(row, path, call_row):
+    """The statements ``row``'s signature may cover, the one made now first: for a
+    recording with no header (no audio stored), also the one releases before
+    2026-12-04 signed, with the call log's number."""
     facts = file_facts(path)
-    return statement(row["id"], row["state"], facts, call_fields(facts and facts["header"], call_row))
+    header = facts and facts["header"]
+    fields = call_fields(header, call_row)
+    if header is not None:
+        return [statement(row["id"], row["state"], facts, fields)]
+    now = statement(row["id"], row["state"], facts, dict(fields, number=None))
+    if fields["number"] is None:
+        return [now]
+    return [now, statement(row["id"], row["state"], facts, fields)]
 
 
 def sign_recording(signer, row, path, call_row):
@@ -188,21 +206,25 @@ def signature_problems(public_key, row, path, call_row):
             "made since is always signed)" % where
         ]
     try:
-        message = recording_statement(row, path, call_row)
+        messages = recording_statements(row, path, call_row)
     except (ValueError, OSError) as exc:
         return ["%s: cannot be stated for its signature: %s" % (where, exc)]
-    if hasattr(public_key, "recording_holds"):
-        ok, reason = public_key.recording_holds(row, signature, message)
-        if reason:
-            return ["%s: %s" % (where, reason)]
-    else:
-        ok = verify_signature(public_key, signature, message)
-    if not ok:
-        return [
-            "%s: its signature does not match: the file, its state or its call was "
-            "changed since the box sealed it" % where
-        ]
-    return []
+    reasons = []
+    for message in messages:
+        if hasattr(public_key, "recording_holds"):
+            ok, reason = public_key.recording_holds(row, signature, message)
+            if reason:
+                reasons.append(reason)
+        else:
+            ok = verify_signature(public_key, signature, message)
+        if ok:
+            return []
+    if reasons:
+        return ["%s: %s" % (where, reasons[0])]
+    return [
+        "%s: its signature does not match: the file, its state or its call was "
+        "changed since the box sealed it" % where
+    ]
 
 
 def accounting_problems(created_ids, known_ids):
