@@ -1,0 +1,148 @@
+"""A card that refuses one write or sync of the recording path, anywhere in a day.
+
+An SD card that is wearing out answers some writes with an I/O error and then
+goes on. test_crash_unsynced.py cuts the power at the recorder's system calls;
+this test makes one of them fail instead, with ``EIO``, and lets the box run
+on: every write and sync of the recording writer (``firmware.recording.segment``)
+and of the recording journal is a candidate, and :data:`FAULTS` of them, drawn
+with a fixed seed (``LK_IO_SEED`` explores others), are tried one per run, on
+the 1 s journal path and on the power-fail path.
+
+After each run, and the next start's recovery, the box must have kept its
+promises:
+
+* the run ends: no exception escapes the box;
+* every call has its row and its end, and every recording is ``complete`` or
+  ``partial``;
+* a recording left ``partial`` has the ``recording_failed`` or ``disk_full``
+  alarm on its line (a fault that cost nothing, a write the journal also
+  holds, leaves it ``complete``);
+* ``verify``, with the key, passes (the call log's integrity included): no
+  recording looks tampered with because of a card's hiccup;
+* every recording exports the line's audio, a complete one all of its duration.
+
+It found two faults that made ``verify`` report tampering after an I/O error:
+a seal the journal took but the file refused (test_seal_refused_by_file.py),
+and a recording that stored nothing signed over an outbound number still being
+dialled (tests/firmware/test_evidence_no_audio.py).
+"""
+
+import errno
+import os
+import random
+
+import pytest
+
+from firmware.recording import journal, segment
+
+from support.recording_lab import same_audio
+
+pytestmark = pytest.mark.slow  # a run of the box for every fault
+
+SEED = int(os.environ.get("LK_IO_SEED", "20261204"))
+FAULTS = int(os.environ.get("LK_IO_FAULTS", "24"))  # of about 30 on each path
+PATHS = {
+    "journal": {},
+    "holdup": {"hat": "lk-4l", "config": {"holdup_flush_ms": 2_000}},
+}
+S = "The birch canoe slid on the smooth planks."
+CALLS = [
+    {
+        "line": 1,
+        "at": 0.2,
+        "direction": "in",
+        "rings": 1,
+        "talk": 6.0,
+        "speech": [{"at": 0.2, "text": S}, {"at": 3.0, "text": S}],
+    },
+    {
+        "line": 2,
+        "at": 0.5,
+        "direction": "out",
+        "dial": {"digits": "42", "delay": 0.2},
+        "talk": 5.0,
+        "speech": [{"at": 0.3, "text": S}],
+    },
+    {"line": 1, "at": 9.0, "direction": "in", "rings": 1, "talk": 3.0, "speech": [{"at": 0.3, "text": S}]},
+]
+
+
+class _Faulty:
+    """The ``os`` module as a recording module sees it: once the box has opened its
+    data, its ``fail_at``-th write or sync (counting both modules' from 1) fails with
+    ``EIO``; ``fail_at=None`` only counts."""
+
+    CALLS = ("write", "pwrite", "fdatasync", "fsync", "ftruncate")
+
+    def __init__(self, state):
+        self._state = state
+
+    def __getattr__(self, name):
+        real = getattr(os, name)
+        if name not in self.CALLS:
+            return real
+
+        def call(*args):
+            if not self._state["armed"]:
+                return real(*args)
+            self._state["count"] += 1
+            if self._state["count"] == self._state["fail_at"]:
+                self._state["struck"] = (name, self._state["count"])
+                # As the real call fails: holding none of its arguments (a buffer's view
+                # kept alive by the traceback would stop the journal closing its buffer).
+                args = None
+                raise OSError(errno.EIO, "Input/output error")
+            return real(*args)
+
+        return call
+
+
+def _run(lab, monkeypatch, doc, data_dir, fail_at=None):
+    state = {"count": 0, "fail_at": fail_at, "struck": None, "armed": False}
+    with monkeypatch.context() as mp:
+        mp.setattr(segment, "os", _Faulty(state))
+        mp.setattr(journal, "os", _Faulty(state))
+        run = lab.run(lab.load(doc), data_dir, before_start=lambda box: state.update(armed=True))
+    return run, state
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_one_refused_write_or_sync_costs_at_most_its_recording_and_never_its_evidence(lab, monkeypatch, path):
+    doc = lab.scenario_doc(CALLS, lines=2, **PATHS[path])
+    _dry_run, dry = _run(lab, monkeypatch, doc, lab.init_data_dir(lab.tmp_path / "dry"))
+    points = sorted(random.Random(SEED).sample(range(1, dry["count"] + 1), min(FAULTS, dry["count"])))
+    scenario = lab.load(doc)
+    for fail_at in points:
+        data_dir = lab.init_data_dir(lab.tmp_path / ("fault-%03d" % fail_at))
+        run, state = _run(lab, monkeypatch, doc, data_dir, fail_at)
+        what = "%s, call %d of the recording path (%s)" % (path, fail_at, state["struck"])
+        assert state["struck"], what
+        partial = _check(lab, scenario, data_dir, run, what, PATHS[path])
+        print("%s: %d partial recording(s)" % (what, partial))
+
+
+def _check(lab, scenario, data_dir, run, what, extra):
+    # The next start: the journal's replay and the recovery.
+    lab.run(lab.load(lab.scenario_doc([], lines=2, **extra)), data_dir, until_us=1_000_000)
+    calls = {c["id"]: c for c in lab.calls(data_dir)}
+    assert len(calls) == len(CALLS) and all(c["ended_at"] for c in calls.values()), (what, calls)
+    rows = lab.rows(data_dir)
+    assert {r["state"] for r in rows} <= {"complete", "partial"}, (what, rows)
+    status, out, err = lab.verify(data_dir)
+    assert status == 0, (what, out, err)
+    failed = {a.line for a in run.alarms if a.kind in ("recording_failed", "disk_full") and a.active}
+    for row in rows:
+        call = calls[row["call_id"]]
+        if row["state"] == "partial":
+            assert call["line"] in failed, (what, row, run.alarms)
+        if not row["bytes"]:
+            continue
+        t0_us = lab.clock_us(scenario, row["started_at"])
+        wav = os.path.join(os.path.dirname(data_dir), "%s-%s.wav" % (os.path.basename(data_dir), row["id"]))
+        status, out, err = lab.export(data_dir, row["call_id"], wav)
+        assert status == 0, (what, err)
+        y = lab.read_wav(wav)
+        same_audio(lab.source(scenario, call["line"], t0_us, len(y)), y)
+        if row["state"] == "complete":
+            assert abs(len(y) * 125 - row["duration_s"] * 1e6) < 20_000, (what, row, len(y))
+    return sum(r["state"] == "partial" for r in rows)
