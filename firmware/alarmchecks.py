@@ -23,8 +23,11 @@ have caught up.
 """
 
 import datetime as dt
+import logging
 import os
 import threading
+
+log = logging.getLogger(__name__)
 
 ICO_THRESHOLDS_DAYS = (60, 30, 7)
 # How long past its date a recording may wait for its sweep: two sweep
@@ -146,7 +149,12 @@ def check_last_stop(data_dir, alarm_log, recovered=()):
         alarm_log.set("power_loss_restart", False)
     from firmware.storage.fsutil import atomic_write
 
-    atomic_write(marker, b"", mode=0o600)
+    try:
+        atomic_write(marker, b"", mode=0o600)
+    except OSError as exc:
+        # The box records all the same; only a crash in this run would then go
+        # unannounced at the next start.
+        log.error("cannot mark the box as running (%s): a crash will not be noticed at the next start", exc)
 
 
 def mark_clean_stop(data_dir, sync=True):

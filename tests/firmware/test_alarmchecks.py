@@ -149,3 +149,21 @@ def test_restart_after_a_power_loss(log, tmp_path):
     assert row["kind"] == "power_loss_restart" and row["cleared_us"] is not None
     assert "2 recording(s) were cut short" in row["message"]
     assert alarms.banner() == [row]  # until someone acknowledges it
+
+
+def test_a_card_that_refuses_the_running_mark_does_not_stop_the_start(log, tmp_path, monkeypatch, caplog):
+    """The mark only lets the next start tell a crash; the box records without it."""
+    from firmware import alarmchecks
+    from firmware.storage import fsutil
+
+    alarms, _, _ = log
+    data = str(tmp_path / "box")
+    os.makedirs(data)
+
+    def refuse(*args, **kwargs):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(fsutil, "atomic_write", refuse)
+    check_last_stop(data, alarms)
+    assert "cannot mark the box as running" in caplog.text
+    assert not os.path.exists(os.path.join(data, alarmchecks.RUNNING_MARKER))
