@@ -3,10 +3,14 @@
 An SD card that is wearing out answers some writes with an I/O error and then
 goes on. test_crash_unsynced.py cuts the power at the recorder's system calls;
 this test makes one of them fail instead, with ``EIO``, and lets the box run
-on: every write and sync of the recording writer (``firmware.recording.segment``)
-and of the recording journal is a candidate, and :data:`FAULTS` of them, drawn
-with a fixed seed (``LK_IO_SEED`` explores others), are tried one per run, on
-the 1 s journal path and on the power-fail path.
+on: every write, sync, rename and allocation, once the box has opened its data,
+of the recording writer (``firmware.recording.segment``), of the recording
+journal and of the file-system helpers (``firmware.storage.fsutil``: key
+copies, the audit trail's head, the running and clean-stop marks, the line
+check...) is a candidate, and :data:`FAULTS` of them, drawn with a fixed seed
+(``LK_IO_SEED`` explores others), are tried one per run, on the 1 s journal
+path and on the power-fail path. (SQLite's own I/O errors are
+test_call_log_refused.py's and test_storage_errors.py's.)
 
 After each run, and the next start's recovery, the box must have kept its
 promises:
@@ -24,7 +28,8 @@ promises:
 It found two faults that made ``verify`` report tampering after an I/O error:
 a seal the journal took but the file refused (test_seal_refused_by_file.py),
 and a recording that stored nothing signed over an outbound number still being
-dialled (tests/firmware/test_evidence_no_audio.py).
+dialled (tests/firmware/test_evidence_no_audio.py); and a start that an error
+writing the running mark stopped (tests/firmware/test_alarmchecks.py).
 """
 
 import errno
@@ -34,13 +39,14 @@ import random
 import pytest
 
 from firmware.recording import journal, segment
+from firmware.storage import fsutil
 
 from support.recording_lab import same_audio
 
 pytestmark = pytest.mark.slow  # a run of the box for every fault
 
 SEED = int(os.environ.get("LK_IO_SEED", "20261204"))
-FAULTS = int(os.environ.get("LK_IO_FAULTS", "24"))  # of about 30 on each path
+FAULTS = int(os.environ.get("LK_IO_FAULTS", "24"))  # of about 70 on each path
 PATHS = {
     "journal": {},
     "holdup": {"hat": "lk-4l", "config": {"holdup_flush_ms": 2_000}},
@@ -68,11 +74,11 @@ CALLS = [
 
 
 class _Faulty:
-    """The ``os`` module as a recording module sees it: once the box has opened its
-    data, its ``fail_at``-th write or sync (counting both modules' from 1) fails with
-    ``EIO``; ``fail_at=None`` only counts."""
+    """The ``os`` module as the three modules see it: once the box has opened its data,
+    their ``fail_at``-th write, sync, rename or allocation (counted together, from 1)
+    fails with ``EIO``; ``fail_at=None`` only counts."""
 
-    CALLS = ("write", "pwrite", "fdatasync", "fsync", "ftruncate")
+    CALLS = ("write", "pwrite", "fdatasync", "fsync", "ftruncate", "replace", "posix_fallocate")
 
     def __init__(self, state):
         self._state = state
@@ -100,8 +106,8 @@ class _Faulty:
 def _run(lab, monkeypatch, doc, data_dir, fail_at=None):
     state = {"count": 0, "fail_at": fail_at, "struck": None, "armed": False}
     with monkeypatch.context() as mp:
-        mp.setattr(segment, "os", _Faulty(state))
-        mp.setattr(journal, "os", _Faulty(state))
+        for module in (segment, journal, fsutil):
+            mp.setattr(module, "os", _Faulty(state))
         run = lab.run(lab.load(doc), data_dir, before_start=lambda box: state.update(armed=True))
     return run, state
 
@@ -115,7 +121,7 @@ def test_one_refused_write_or_sync_costs_at_most_its_recording_and_never_its_evi
     for fail_at in points:
         data_dir = lab.init_data_dir(lab.tmp_path / ("fault-%03d" % fail_at))
         run, state = _run(lab, monkeypatch, doc, data_dir, fail_at)
-        what = "%s, call %d of the recording path (%s)" % (path, fail_at, state["struck"])
+        what = "%s, call %d of %d (%s)" % (path, fail_at, dry["count"], state["struck"])
         assert state["struck"], what
         partial = _check(lab, scenario, data_dir, run, what, PATHS[path])
         print("%s: %d partial recording(s)" % (what, partial))
