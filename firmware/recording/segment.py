@@ -615,7 +615,7 @@ class SegmentReader:
                             self.complete = opener.finished
                             continue
                 f.seek(start)
-                self._check_torn(opener, f.read(_LENGTH.size + limit + 1), limit)
+                self._check_torn(opener, f.read(_LENGTH.size + limit + 1), limit, start)
                 return
 
     def _open(self, opener, sealed):
@@ -625,14 +625,17 @@ class SegmentReader:
             # A failed open does not advance the opener, so try it as the last.
             return opener.open(sealed, final=True)
 
-    def _check_torn(self, opener, tail, limit):
-        """Accept ``tail`` as the last record torn or garbled by a crash, if it can be one.
+    def _check_torn(self, opener, tail, limit, start):
+        """Accept ``tail`` (from file offset ``start``) as the last record torn or garbled
+        by a crash, if it can be one.
 
         It must be no longer than one record, and must not hide an authentic
         chunk: a record whose length field was altered looks torn, but a
         prefix of what follows its length field then still opens as the next
         chunk (with whole records after it up to the end), which a torn
-        write - part of one sealed chunk, or garbage - never does.
+        write - part of one sealed chunk, or garbage - does only in one case
+        (:func:`_torn_before_its_body`): the length field's first bytes, alone in
+        the card's sector that the last synced record ends in.
         """
         if len(tail) > _LENGTH.size + limit:
             raise TamperError("%s: chunk %d is damaged" % (self.path, opener.chunks_opened))
@@ -643,6 +646,9 @@ class SegmentReader:
                     opener.open(body[:end], final=final)
                 except TamperError:
                     continue
+                if _torn_before_its_body(tail[: _LENGTH.size], end, start):
+                    self.torn_bytes = len(tail)
+                    return
                 raise TamperError(
                     "%s: chunk %d has a damaged length field" % (self.path, opener.chunks_opened - 1)
                 )
@@ -663,6 +669,25 @@ def _zero_filled(sealed):
     (A genuine tag is all zeros with probability 2**-128.)
     """
     return sealed[-crypto.TAG_BYTES :] == bytes(crypto.TAG_BYTES)
+
+
+# The smallest sector a card writes whole: a power cut garbles (or leaves unwritten)
+# what a write put in a sector, and nothing outside the sectors being written.
+_SECTOR = 512
+
+
+def _torn_before_its_body(raw_length, length, start):
+    """Whether a power cut could have left the length field ``raw_length`` at file offset
+    ``start`` with only its first bytes wrong (the record's true length ``length``):
+    those bytes are all that the record put in the sector the file's synced part ends
+    in (a sector boundary falls inside the field), and a cut may garble or drop the
+    new part of that sector while the next sectors, with the record's body, reach the
+    card whole. Nothing else of a record can go wrong and leave its body authentic."""
+    boundary = (start // _SECTOR + 1) * _SECTOR
+    if boundary >= start + _LENGTH.size:
+        return False  # the body begins in the same sector: it would be damaged too
+    wanted = _LENGTH.pack(length)
+    return all(start + i < boundary for i in range(_LENGTH.size) if raw_length[i] != wanted[i])
 
 
 def _record_ends(body, limit):
