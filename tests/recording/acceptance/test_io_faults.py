@@ -9,8 +9,10 @@ journal and of the file-system helpers (``firmware.storage.fsutil``: key
 copies, the audit trail's head, the running and clean-stop marks, the line
 check...) is a candidate, and :data:`FAULTS` of them, drawn with a fixed seed
 (``LK_IO_SEED`` explores others), are tried one per run, on the 1 s journal
-path and on the power-fail path. (SQLite's own I/O errors are
-test_call_log_refused.py's and test_storage_errors.py's.)
+path and on the power-fail path. A second run does the same to SQLite's own
+writes and syncs of the box's databases (the call log, the audit trail...),
+through a VFS in front of SQLite's (:mod:`support.sqlitefaults`): about 140 a
+path, :data:`FAULTS` drawn.
 
 After each run, and the next start's recovery, the box must have kept its
 promises:
@@ -42,6 +44,7 @@ from firmware.recording import journal, segment
 from firmware.storage import fsutil
 
 from support.recording_lab import same_audio
+from support.sqlitefaults import SqliteFaults
 
 pytestmark = pytest.mark.slow  # a run of the box for every fault
 
@@ -123,6 +126,27 @@ def test_one_refused_write_or_sync_costs_at_most_its_recording_and_never_its_evi
         run, state = _run(lab, monkeypatch, doc, data_dir, fail_at)
         what = "%s, call %d of %d (%s)" % (path, fail_at, dry["count"], state["struck"])
         assert state["struck"], what
+        partial = _check(lab, scenario, data_dir, run, what, PATHS[path])
+        print("%s: %d partial recording(s)" % (what, partial))
+
+
+def _run_sqlite(lab, doc, data_dir, fail_at=None):
+    with SqliteFaults(data_dir, fail_at) as faults:
+        run = lab.run(lab.load(doc), data_dir, before_start=lambda box: setattr(faults, "armed", True))
+    return run, faults
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_one_refused_database_write_or_sync_costs_no_call_and_no_evidence(lab, path):
+    doc = lab.scenario_doc(CALLS, lines=2, **PATHS[path])
+    _dry_run, dry = _run_sqlite(lab, doc, lab.init_data_dir(lab.tmp_path / "dry"))
+    points = sorted(random.Random(SEED).sample(range(1, dry.count + 1), min(FAULTS, dry.count)))
+    scenario = lab.load(doc)
+    for fail_at in points:
+        data_dir = lab.init_data_dir(lab.tmp_path / ("fault-%03d" % fail_at))
+        run, faults = _run_sqlite(lab, doc, data_dir, fail_at)
+        what = "%s, database call %d of %d (%s)" % (path, fail_at, dry.count, faults.struck)
+        assert faults.struck, what
         partial = _check(lab, scenario, data_dir, run, what, PATHS[path])
         print("%s: %d partial recording(s)" % (what, partial))
 
