@@ -80,18 +80,21 @@ def _calls(lines):
     return calls
 
 
-def _run(lab, hat, lines, restore_s, holdup_flush_ms=0, calls=None, before_start=None, cut_image=None):
-    """Run the scenario; ``cut_image``: where to copy the card as the cut leaves it,
-    when the Pi stops (the capacitor has run out), with only what was synced."""
+def _run(
+    lab, hat, lines, restore_s, holdup_flush_ms=0, calls=None, before_start=None, cut_image=None, cut_s=CUT_S
+):
+    """Run the scenario, the power cut at ``cut_s``; ``cut_image``: where to copy the card
+    as the cut leaves it, when the Pi stops (the capacitor has run out), with only what
+    was synced."""
     doc = lab.scenario_doc(
         _calls(lines) if calls is None else calls,
         lines=lines,
         hat=hat,
-        power=[{"at": CUT_S, "cut": True}, {"at": restore_s, "cut": False}],
+        power=[{"at": cut_s, "cut": True}, {"at": restore_s, "cut": False}],
         config={"holdup_flush_ms": holdup_flush_ms},
     )
     scenario = lab.load(doc)
-    data_dir = lab.init_data_dir(lab.tmp_path / hat)
+    data_dir = lab.init_data_dir(lab.tmp_path / ("%s-%s" % (hat, cut_s)))
     cut = PowerCut(data_dir) if cut_image else None
     with cut.observing() if cut else contextlib.nullcontext():
         host = open_sim_host(scenario, data_dir, synth=lab.synth, period_ms=PERIOD_MS)
@@ -206,6 +209,56 @@ def test_what_the_warning_synced_is_all_the_cut_leaves_and_all_it_needs(lab, hat
         store.close()
     warned_us, delivered_us, _ = warnings[0]
     _check_cut_calls(lab, scenario, image, lines, warned_us, delivered_us, "cut-" + hat)
+
+
+# Moments of the calls' lives (_calls: lines answered or dialling from 0.5 s to 1.4 s,
+# talking 12 s, ended from 12.7 s): ringing and dialling, just answered, mid-call, as
+# the calls end and in the recorder's grace period after.
+CUT_MOMENTS_S = (0.6, 1.1, 1.6, 2.4, 9.0, 12.6, 13.1, 13.6)
+
+
+@pytest.mark.slow  # sixteen runs of the box
+@pytest.mark.parametrize("holdup_flush_ms", [0, 2_000])
+@pytest.mark.parametrize("cut_s", CUT_MOMENTS_S)
+def test_a_cut_at_any_moment_of_the_calls_loses_nothing(lab, cut_s, holdup_flush_ms):
+    """The cut at other moments than mid-call: on the card as the cut leaves it (the
+    next start's recovery run on it) and as the box left it, ``verify`` passes, every
+    call has an end, every recording of a call the cut ended holds every sample
+    delivered by the warning, and the call after the power returned is recorded."""
+    image = str(lab.tmp_path / ("cut-%s-%d" % (cut_s, holdup_flush_ms)))
+    scenario, data_dir, host, warnings = _run(
+        lab, "lk-4l", 4, RESTORE_S, holdup_flush_ms, cut_image=image, cut_s=cut_s
+    )
+    assert len(warnings) == 1 and host.restarts == 1
+    warned_us, delivered_us, _ = warnings[0]
+    store = lab.store(image)
+    try:
+        store.recover()  # what the next start does first
+    finally:
+        store.close()
+    for where in (image, data_dir):
+        status, out, err = lab.verify(where)
+        assert status == 0, (where, out, err)
+        calls = {c["id"]: c for c in lab.calls(where)}
+        assert all(c["ended_at"] for c in calls.values()), calls
+        rows = lab.rows(where)
+        cut_rows = [
+            r
+            for r in rows
+            if r["started_at"] < scenario.start_wall_us + warned_us
+            and calls[r["call_id"]]["end_reason"] == "power_loss"
+        ]
+        for row in cut_rows:
+            assert row["bytes"], (where, row)  # every recording begun had its first chunk sealed
+            t0_us = lab.clock_us(scenario, row["started_at"])
+            wav = str(lab.tmp_path / ("%s-%s.wav" % (os.path.basename(where), row["id"])))
+            status, out, err = lab.export(where, row["call_id"], wav)
+            assert status == 0, err
+            y = lab.read_wav(wav)
+            assert delivered_us - (t0_us + len(y) * 125) == 0, (where, row)
+            same_audio(lab.source(scenario, calls[row["call_id"]]["line"], t0_us, len(y)), y)
+    later = [r for r in rows if r["started_at"] > scenario.start_wall_us + LATER_S * 1e6]
+    assert len(later) == 1 and later[0]["state"] == "complete", later
 
 
 def test_under_a_minute_long_interval_the_warning_writes_the_calls_that_ended_before_it(lab):
