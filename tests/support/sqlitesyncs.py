@@ -98,39 +98,37 @@ _LIB.sqlite3_vfs_register.argtypes = [ctypes.POINTER(_Vfs), ctypes.c_int]
 _LIB.sqlite3_vfs_unregister.argtypes = [ctypes.POINTER(_Vfs)]
 
 
-class SyncedFiles:
-    """While entered: every file of the databases under ``root`` as last synced.
+class WrappingVfs:
+    """While entered: a VFS in front of SQLite's default one, registered as the default,
+    whose files under ``root`` get the io methods :meth:`_methods_for` makes of
+    SQLite's own (for :class:`SyncedFiles` and :mod:`support.sqlitefaults`)."""
 
-    ``content(path)`` is the file's bytes at its last sync (or when this was
-    entered, for a file there already: a database at rest), None for a file
-    never synced since it was made.
-    """
+    NAME = b"linekeeper-wrapping"
 
     def __init__(self, root):
         self.root = os.path.abspath(root)
         self._lock = threading.Lock()
-        self._content = {}
         self._files = {}  # address of an open sqlite3_file -> its path
-        self._methods = {}  # address of SQLite's io methods -> (ours, its xSync)
+        self._methods = {}  # address of SQLite's io methods -> (ours, what they hold on to...)
         self._keep = []  # what SQLite holds pointers to, alive while registered
         self._vfs = None
 
+    def _methods_for(self, real):
+        """``(our _IoMethods, the callbacks it points at...)`` in place of SQLite's ``real``."""
+        raise NotImplementedError
+
     def __enter__(self):
-        for folder, _dirs, names in os.walk(self.root):
-            for name in names:
-                if name.endswith((".db", ".db-wal")):
-                    self.synced(os.path.join(folder, name))
         real = _LIB.sqlite3_vfs_find(None)
         real_open = _OPEN(real.contents.xOpen)
         vfs = _Vfs()
         ctypes.pointer(vfs)[0] = real.contents
-        vfs.zName = b"linekeeper-syncs"
+        vfs.zName = self.NAME
         vfs.pNext = None
 
         def x_open(_vfs, name, file, flags, out_flags):
             rc = real_open(ctypes.addressof(real.contents), name, file, flags, out_flags)
             if rc == 0 and name:
-                self._observe(file, os.fsdecode(ctypes.string_at(name)))
+                self._wrap(file, os.fsdecode(ctypes.string_at(name)))
             return rc
 
         opener = _OPEN(x_open)
@@ -138,7 +136,7 @@ class SyncedFiles:
         self._keep += [opener, real_open]
         self._vfs = vfs
         if _LIB.sqlite3_vfs_register(ctypes.byref(vfs), 1) != 0:
-            raise RuntimeError("SQLite refused the sync-observing VFS")
+            raise RuntimeError("SQLite refused the VFS %s" % self.NAME.decode())
         return self
 
     def __exit__(self, *exc):
@@ -146,28 +144,52 @@ class SyncedFiles:
         # The connections opened meanwhile still point at it and its methods: kept.
         _KEPT.append(self._keep + [self._vfs, self._methods])
 
-    def _observe(self, file, path):
+    def _wrap(self, file, path):
         methods_at = ctypes.c_void_p.from_address(file)
         if not methods_at.value or not os.path.abspath(path).startswith(self.root + os.sep):
             return
         with self._lock:
             self._files[file] = os.path.abspath(path)
             if methods_at.value not in self._methods:
-                real = _IoMethods.from_address(methods_at.value)
-                real_sync = _SYNC(real.xSync)
-
-                def x_sync(f, flags, real_sync=real_sync):
-                    rc = real_sync(f, flags)
-                    if rc == 0 and f in self._files:
-                        self.synced(self._files[f])
-                    return rc
-
-                ours = _IoMethods()
-                ctypes.pointer(ours)[0] = real
-                sync = _SYNC(x_sync)
-                ours.xSync = ctypes.cast(sync, ctypes.c_void_p).value
-                self._methods[methods_at.value] = (ours, sync, real_sync)
+                self._methods[methods_at.value] = self._methods_for(_IoMethods.from_address(methods_at.value))
             methods_at.value = ctypes.addressof(self._methods[methods_at.value][0])
+
+
+class SyncedFiles(WrappingVfs):
+    """While entered: every file of the databases under ``root`` as last synced.
+
+    ``content(path)`` is the file's bytes at its last sync (or when this was
+    entered, for a file there already: a database at rest), None for a file
+    never synced since it was made.
+    """
+
+    NAME = b"linekeeper-syncs"
+
+    def __init__(self, root):
+        super().__init__(root)
+        self._content = {}
+
+    def __enter__(self):
+        for folder, _dirs, names in os.walk(self.root):
+            for name in names:
+                if name.endswith((".db", ".db-wal")):
+                    self.synced(os.path.join(folder, name))
+        return super().__enter__()
+
+    def _methods_for(self, real):
+        real_sync = _SYNC(real.xSync)
+
+        def x_sync(f, flags):
+            rc = real_sync(f, flags)
+            if rc == 0 and f in self._files:
+                self.synced(self._files[f])
+            return rc
+
+        ours = _IoMethods()
+        ctypes.pointer(ours)[0] = real
+        sync = _SYNC(x_sync)
+        ours.xSync = ctypes.cast(sync, ctypes.c_void_p).value
+        return ours, sync, real_sync
 
     def synced(self, path):
         """``path`` was synced (by the box itself, not through SQLite): keep it as it is."""

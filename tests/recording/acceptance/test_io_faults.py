@@ -11,8 +11,9 @@ check...) is a candidate, and :data:`FAULTS` of them, drawn with a fixed seed
 (``LK_IO_SEED`` explores others), are tried one per run, on the 1 s journal
 path and on the power-fail path. A second run does the same to SQLite's own
 writes and syncs of the box's databases (the call log, the audit trail...),
-through a VFS in front of SQLite's (:mod:`support.sqlitefaults`): about 140 a
-path, :data:`FAULTS` drawn.
+through a VFS in front of SQLite's (:mod:`support.sqlitefaults`). The calls
+are the power-cut test's, on three lines: about 90 system calls and 200 of
+SQLite's a path, :data:`FAULTS` of each drawn.
 
 After each run, and the next start's recovery, the box must have kept its
 promises:
@@ -43,37 +44,18 @@ import pytest
 from firmware.recording import journal, segment
 from firmware.storage import fsutil
 
+from .test_crash_unsynced import CALLS  # the power-cut test's calls, on three lines
 from support.recording_lab import same_audio
 from support.sqlitefaults import SqliteFaults
 
 pytestmark = pytest.mark.slow  # a run of the box for every fault
 
 SEED = int(os.environ.get("LK_IO_SEED", "20261204"))
-FAULTS = int(os.environ.get("LK_IO_FAULTS", "24"))  # of about 70 on each path
+FAULTS = int(os.environ.get("LK_IO_FAULTS", "24"))  # of about 90 system calls and 200 database ones a path
 PATHS = {
     "journal": {},
     "holdup": {"hat": "lk-4l", "config": {"holdup_flush_ms": 2_000}},
 }
-S = "The birch canoe slid on the smooth planks."
-CALLS = [
-    {
-        "line": 1,
-        "at": 0.2,
-        "direction": "in",
-        "rings": 1,
-        "talk": 6.0,
-        "speech": [{"at": 0.2, "text": S}, {"at": 3.0, "text": S}],
-    },
-    {
-        "line": 2,
-        "at": 0.5,
-        "direction": "out",
-        "dial": {"digits": "42", "delay": 0.2},
-        "talk": 5.0,
-        "speech": [{"at": 0.3, "text": S}],
-    },
-    {"line": 1, "at": 9.0, "direction": "in", "rings": 1, "talk": 3.0, "speech": [{"at": 0.3, "text": S}]},
-]
 
 
 class _Faulty:
@@ -117,7 +99,7 @@ def _run(lab, monkeypatch, doc, data_dir, fail_at=None):
 
 @pytest.mark.parametrize("path", sorted(PATHS))
 def test_one_refused_write_or_sync_costs_at_most_its_recording_and_never_its_evidence(lab, monkeypatch, path):
-    doc = lab.scenario_doc(CALLS, lines=2, **PATHS[path])
+    doc = lab.scenario_doc(CALLS, lines=3, **PATHS[path])
     _dry_run, dry = _run(lab, monkeypatch, doc, lab.init_data_dir(lab.tmp_path / "dry"))
     points = sorted(random.Random(SEED).sample(range(1, dry["count"] + 1), min(FAULTS, dry["count"])))
     scenario = lab.load(doc)
@@ -138,7 +120,7 @@ def _run_sqlite(lab, doc, data_dir, fail_at=None):
 
 @pytest.mark.parametrize("path", sorted(PATHS))
 def test_one_refused_database_write_or_sync_costs_no_call_and_no_evidence(lab, path):
-    doc = lab.scenario_doc(CALLS, lines=2, **PATHS[path])
+    doc = lab.scenario_doc(CALLS, lines=3, **PATHS[path])
     _dry_run, dry = _run_sqlite(lab, doc, lab.init_data_dir(lab.tmp_path / "dry"))
     points = sorted(random.Random(SEED).sample(range(1, dry.count + 1), min(FAULTS, dry.count)))
     scenario = lab.load(doc)
@@ -153,7 +135,7 @@ def test_one_refused_database_write_or_sync_costs_no_call_and_no_evidence(lab, p
 
 def _check(lab, scenario, data_dir, run, what, extra):
     # The next start: the journal's replay and the recovery.
-    lab.run(lab.load(lab.scenario_doc([], lines=2, **extra)), data_dir, until_us=1_000_000)
+    lab.run(lab.load(lab.scenario_doc([], lines=3, **extra)), data_dir, until_us=1_000_000)
     calls = {c["id"]: c for c in lab.calls(data_dir)}
     assert len(calls) == len(CALLS) and all(c["ended_at"] for c in calls.values()), (what, calls)
     rows = lab.rows(data_dir)

@@ -20,18 +20,7 @@ import pytest
 from firmware.recording.journal import Journal
 from firmware.recording.segment import SegmentWriter
 
-S = "The birch canoe slid on the smooth planks."
-CALLS = [
-    {
-        "line": line,
-        "at": 0.5 * line,
-        "direction": "in",
-        "rings": 1,
-        "talk": 5.0,
-        "speech": [{"at": 0.2 + 2.5 * i, "text": S} for i in range(2)],
-    }
-    for line in (1, 2)
-]
+from .test_call_log_refused import CALLS  # two lines, a call on each
 
 
 def _refuse_line_1s_seal_in_its_file(monkeypatch):
