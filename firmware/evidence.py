@@ -246,9 +246,9 @@ def seal_problems(sealed, rows):
     ``sealed``: recording id -> SHA-256 of its file in its ``recording_sealed``
     audit entry (or in a later ``recording_recovered`` entry that names that
     SHA-256 as the one it extends: a seal the card refused, written from the
-    recording journal at the next start); ``rows``: recording id -> row. Catches a sealed recording
-    whose row was set back to ``recording`` so that the next start would sign
-    a cut file as partial.
+    recording journal at the next start); ``rows``: recording id -> row.
+    Catches a sealed recording whose row was set back to ``recording`` so
+    that the next start would sign a cut file as partial.
     """
     return [
         "recording %s: the audit trail saw it sealed with another file (SHA-256 %s...), "

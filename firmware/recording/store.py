@@ -434,9 +434,9 @@ class RecordingStore:
         when the start-up recovery finishes it). ``speech``: its speech spans
         (:meth:`set_speech`), kept in the same commit (one write to the card).
         ``extends``: the SHA-256 the recording was finished with before, which
-        its file still begins with (:meth:`recover`, a seal the replay wrote),
-        named in the audit entry so that ``verify`` can tell it from a file
-        changed since.
+        its file still begins with (:meth:`_reseal`: a seal the replay wrote),
+        named in the audit entry, written before the row, so that ``verify``
+        can tell it from a file changed since.
         """
         size, digest = _file_digest(self.path_of(recording_id))
         details = {"state": state, "bytes": size, "sha256": digest}
