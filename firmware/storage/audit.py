@@ -348,6 +348,7 @@ class AuditLog:
         self.commit_us = min(int(commit_us), GROUP_SPAN_MAX_US) if clock is not None else 0
         self._staged: list[_Staged] = []  # entries waiting for their group commit
         self._timer: Any = None  # the group commit due, while entries wait for it
+        self._head_due = False  # the card refused the last head write: the head lags the log
         self.commits = 0  # transactions written (tests and the bench count them)
         self.signer = signer
         self.cipher = cipher  # seals the details (None: kept in clear)
@@ -399,7 +400,19 @@ class AuditLog:
                     log.error(
                         "%d audit entries could not be written before the stop: %s", len(self._staged), exc
                     )
+            if self._head_due:
+                self._write_head_again()
             self._db.close()
+
+    def _write_head_again(self):
+        """Write the head the card refused after the last commit (call with ``_lock`` held)."""
+        try:
+            last = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            if last is not None:
+                self._write_head(last[0], last[1])
+            self._head_due = False
+        except (sqlite3.Error, OSError) as exc:
+            log.error("the audit trail's head still cannot be written: %s", exc)
 
     def __enter__(self):
         return self
@@ -573,7 +586,20 @@ class AuditLog:
             if not self._staged and self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            self._write_head(seq, prev_hash)
+            try:
+                self._write_head(seq, prev_hash)
+            except OSError as exc:
+                # The entries are committed: only the head lags, which the next commit, or
+                # the close, writes. (Raised, it would tell the caller they were not.)
+                self._head_due = True
+                log.error(
+                    "the card refused the audit trail's head (%s): entries up to %d are "
+                    "committed, the head follows with the next commit",
+                    exc,
+                    seq,
+                )
+            else:
+                self._head_due = False
         return out
 
     @contextlib.contextmanager
