@@ -624,6 +624,9 @@ class Box:
         except (TamperError, KeyStoreError) as exc:
             self._raise_key_tampered(exc)
             return None
+        except OSError as exc:  # the card refused the line's new key: the admin key for now
+            log.error("line %d's recording key cannot be made: %s (the admin key's, meanwhile)", line, exc)
+            return None
         return public_key
 
     def _pin_line_keys(self):

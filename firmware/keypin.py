@@ -21,6 +21,7 @@ pin; with it on the card (no MCU) they can (docs/evidence.md).
 
 import base64
 import json
+import logging
 import os
 
 from firmware.storage import fsutil
@@ -31,6 +32,8 @@ from .signing import verify_signature
 PIN_FILE = "recording-key.pin"
 TAG = b"linekeeper recording public key v1\n"
 LINE_TAG = b"linekeeper line public key v1\n"
+
+log = logging.getLogger(__name__)
 
 
 class RecordingKeyPin:
@@ -44,6 +47,8 @@ class RecordingKeyPin:
         self.signer = signer
         self._checked = None  # the key last found pinned (no need to read it again)
         self._lines_checked = {}
+        # The admin key taken on first use whose pin the card refused (pinned next time).
+        self._unpinned = None
 
     def check_line(self, line, public_key):
         """As :meth:`check`, for line ``line``'s public key (pinned beside the admin key).
@@ -57,9 +62,15 @@ class RecordingKeyPin:
             with open(self.path, "rb") as f:
                 doc = json.loads(f.read())
         except FileNotFoundError:
-            raise TamperError("%s is missing: the admin key is pinned first" % self.path) from None
+            if self._unpinned is None:
+                raise TamperError("%s is missing: the admin key is pinned first" % self.path) from None
+            # The admin key was taken with its pin refused by the card: both pinned now.
+            self._pin_first(self._unpinned, {line: public_key})
+            return
         except ValueError as exc:
             raise TamperError("%s is damaged: %s" % (self.path, exc)) from None
+        except OSError as exc:  # not a file, no permission, the card's error: it cannot check
+            raise TamperError("%s cannot be read: %s" % (self.path, exc)) from None
         entry = doc.get("lines", {}).get(str(line))
         if entry is None:
             sig = self.signer.sign(line_message(line, public_key))
@@ -67,8 +78,8 @@ class RecordingKeyPin:
                 "public_key": base64.b64encode(public_key).decode("ascii"),
                 "sig": sig.hex(),
             }
-            fsutil.atomic_write(self.path, (json.dumps(doc, sort_keys=True) + "\n").encode("ascii"))
-            self._lines_checked[line] = public_key
+            if self._write(doc):
+                self._lines_checked[line] = public_key
             return
         self._check_line_entry(line, entry, public_key)
         self._lines_checked[line] = public_key
@@ -118,15 +129,47 @@ class RecordingKeyPin:
             with open(self.path, "rb") as f:
                 doc = json.loads(f.read())
         except FileNotFoundError:
-            sig = self.signer.sign(TAG + public_key)
-            doc = {"version": 1, "public_key": base64.b64encode(public_key).decode("ascii"), "sig": sig.hex()}
-            fsutil.atomic_write(self.path, (json.dumps(doc) + "\n").encode("ascii"))
-            self._checked = public_key
+            self._pin_first(public_key)
             return
         except ValueError as exc:
             raise TamperError("%s is damaged: %s" % (self.path, exc)) from None
+        except OSError as exc:  # not a file, no permission, the card's error: it cannot check
+            raise TamperError("%s cannot be read: %s" % (self.path, exc)) from None
         self._check_admin(doc, public_key)
         self._checked = public_key
+
+    def _pin_first(self, public_key, line_keys=None):
+        """Pin ``public_key`` (and ``line_keys``, ``{line: key}``) in a new pin file: trust on
+        first use. A card that refuses the write does not refuse the key: it is taken, the
+        error logged, and pinned at the next check."""
+        doc = {
+            "version": 1,
+            "public_key": base64.b64encode(public_key).decode("ascii"),
+            "sig": self.signer.sign(TAG + public_key).hex(),
+        }
+        if line_keys:
+            doc["lines"] = {
+                str(line): {
+                    "public_key": base64.b64encode(bytes(key)).decode("ascii"),
+                    "sig": self.signer.sign(line_message(line, bytes(key))).hex(),
+                }
+                for line, key in line_keys.items()
+            }
+        # (The first pin's bytes are frozen: its keys in this order; with lines, sorted.)
+        if self._write(doc, sort_keys=bool(line_keys)):
+            self._checked, self._unpinned = public_key, None
+            self._lines_checked.update({int(line): bytes(key) for line, key in (line_keys or {}).items()})
+        else:
+            self._unpinned = public_key
+
+    def _write(self, doc, sort_keys=True):
+        """Write the pin file; False (logged) when the card refuses it."""
+        try:
+            fsutil.atomic_write(self.path, (json.dumps(doc, sort_keys=sort_keys) + "\n").encode("ascii"))
+        except OSError as exc:
+            log.error("cannot write %s (%s): the key is used, and pinned at its next check", self.path, exc)
+            return False
+        return True
 
     def pin_all(self, public_key, line_keys):
         """:meth:`check` the admin key and :meth:`check_line` each of ``line_keys``
@@ -144,6 +187,8 @@ class RecordingKeyPin:
             doc = None
         except ValueError as exc:
             raise TamperError("%s is damaged: %s" % (self.path, exc)) from None
+        except OSError as exc:  # not a file, no permission, the card's error: it cannot check
+            raise TamperError("%s cannot be read: %s" % (self.path, exc)) from None
         changed = doc is None
         if doc is None:
             sig = self.signer.sign(TAG + public_key)
