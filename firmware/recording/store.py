@@ -302,9 +302,12 @@ class RecordingStore:
 
     def _reseal(self, replayed):
         """Finish again, on the file the replay made, each ``partial`` recording whose
-        seal the card refused after the journal had taken it (an I/O error on the
-        file): its row held the file as it stood, without the seal, which the
-        replay has now written there. Returns ``[(recording_id, duration_s)]``.
+        writes the card refused after the journal had taken them: its seal (an I/O
+        error on the file), or, on the journal path, the chunks of a recording the
+        card stopped mid-call (full, or failing), which its file never got. Its row
+        held the file as it stood, and the replay has now written the rest there.
+        Returns ``[(recording_id, duration_s)]`` (the row's duration, which counted
+        every chunk the journal took).
 
         Before the journal is emptied, each durable in this order: the audit entry
         (naming the SHA-256 it extends), then the row. A crash before the row
@@ -314,7 +317,7 @@ class RecordingStore:
         resealed = []
         for recording_id in replayed:
             row = self.get(recording_id)
-            if row is None or row["state"] != "partial" or not self._completed_by_replay(row):
+            if row is None or row["state"] != "partial" or not self._extended_by_replay(row):
                 continue
             duration_s, was = row["duration_s"], row["sha256"]
             self.finish(recording_id, "partial", duration_s, action="recording_recovered", extends=was)
@@ -976,14 +979,13 @@ class RecordingStore:
                 done.append(("quarantined", name, self.quarantine(name)))
         return done
 
-    def _completed_by_replay(self, row):
-        """True when the replay has just completed ``row``'s file: a recording finished
-        ``partial`` because the card refused its seal after the journal had taken it
-        (an I/O error on the file), which the replay has now written there.
+    def _extended_by_replay(self, row):
+        """True when the replay has just added to ``row``'s file (see :meth:`_reseal`).
 
         Only a file that still holds, unchanged, every byte its row sealed, and has
-        gained after them what ends it with its final record: a replay that changed
-        a sealed byte is no card's hiccup, and stays for :meth:`verify` to report.
+        gained after them whole records (a recording's header first, for one that was
+        empty): a replay that changed a sealed byte is no card's hiccup, and stays
+        for :meth:`verify` to report.
         """
         path = self.path_of(row["id"])
         if row["sha256"] is None or row["bytes"] is None:
@@ -992,7 +994,7 @@ class RecordingStore:
             info = inspect(path)
         except (OSError, TamperError):
             return False
-        if info["file_bytes"] <= row["bytes"] or not info["closed"] or info["torn_bytes"]:
+        if info["file_bytes"] <= row["bytes"] or info["header"] is None or info["torn_bytes"]:
             return False
         h, left = hashlib.sha256(), row["bytes"]
         try:
@@ -1132,9 +1134,10 @@ class RecordingStore:
                 # partial recording, as above).
                 return [], b""
             return ["%s: file missing" % where], None
-        if row["state"] == "recording" and os.path.getsize(path) == 0:
+        if row["state"] in ("recording", "partial") and not row["bytes"] and os.path.getsize(path) == 0:
             # With the journal its header and chunks wait in memory (and in the journal)
-            # until its seal (docs/journal.md).
+            # until its seal (docs/journal.md); stopped before then (the card refused
+            # them), it holds nothing, as its row says, until the next start's replay.
             return [], b""
         if row["state"] in ("complete", "partial"):
             if row["sha256"] is None:
