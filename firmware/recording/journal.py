@@ -119,7 +119,8 @@ class Journal:
     def commit(self):
         """Write everything staged in one commit (one sync for every line).
 
-        :raises OSError: the write failed
+        :raises OSError: the write failed; what was staged stays staged, for the next
+            commit to write (a card that refused one write may take the next)
         """
         with self._lock:
             self._commit()
@@ -129,11 +130,15 @@ class Journal:
         if not staged:
             return
         batch = b"".join(_record(self._generation, rid, off, data) for _, rid, off, data in staged)
-        if self._pos + _sectors(len(batch)) > self.size_bytes:
-            # Wrapping syncs every file with records in this generation, these included.
-            self._wrap()
-            return
-        self._write_at_end(batch)
+        try:
+            if self._pos + _sectors(len(batch)) > self.size_bytes:
+                # Wrapping syncs every file with records in this generation, these included.
+                self._wrap()
+                return
+            self._write_at_end(batch)
+        except OSError:
+            self._staged = staged + self._staged
+            raise
         self.commits += 1
 
     def forget(self, writer, synced=True):

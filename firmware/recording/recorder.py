@@ -308,8 +308,9 @@ class Recorder:
         try:
             self.journal.commit()
         except OSError as exc:
-            # The chunks are still in the files' page cache: only a crash now costs them.
-            log.error("the recording journal cannot be written: %s", exc)
+            # The chunks wait in memory (the writers', and staged again in the journal,
+            # whose next commit writes them): only a crash before then costs them.
+            log.error("the recording journal cannot be written (tried again with the next pass): %s", exc)
 
     def _sync_pass(self, force=False):
         """Sync the files whose chunk was written, together (one commit of ext4's journal

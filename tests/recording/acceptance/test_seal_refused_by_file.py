@@ -17,6 +17,7 @@ import os
 
 import pytest
 
+from firmware.recording import journal
 from firmware.recording.journal import Journal
 from firmware.recording.segment import SegmentWriter
 
@@ -111,6 +112,39 @@ def test_the_next_start_keeps_the_seal_the_file_refused_and_verify_passes(lab, m
     assert _audit_actions(data_dir, rid)[-2:] == ["recording_sealed", "recording_recovered"]
     # The start after that finds nothing to do (the journal was emptied).
     assert not [d for d in _next_start(lab, data_dir).recovered if d[1] == rid]
+
+
+def test_a_journal_commit_the_card_refused_is_written_by_the_next(lab, monkeypatch):
+    """On the journal path a recording's chunks reach the card in the journal's commit,
+    once a capture pass, and its file only at its seal. A commit the card refused used
+    to be dropped: those chunks were then on the card nowhere until the seal, and a
+    power cut before ext4 wrote the file left a hole in it that the replay could not
+    fill. Now they stay staged and the next commit writes them: the journal covers
+    every byte of every recording file, as a replay needs."""
+    write_at_end = Journal._write_at_end
+    refused = []
+
+    def full_once(jnl, data):
+        if not refused and jnl.commits >= 12:  # a few seconds into the calls
+            refused.append(jnl.commits)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_at_end(jnl, data)
+
+    monkeypatch.setattr(Journal, "_write_at_end", full_once)
+    data_dir = lab.init_data_dir(lab.tmp_path / "box")
+    lab.run(lab.load(lab.scenario_doc(CALLS, lines=2)), data_dir)
+    monkeypatch.undo()
+    assert refused
+    rows = lab.rows(data_dir)
+    assert [r["state"] for r in rows] == ["complete", "complete"]
+    covered = {}
+    for rid, offset, data in journal.read_records(journal.journal_path(data_dir)):
+        covered.setdefault(rid, set()).update(range(offset, offset + len(data)))
+    for row in rows:
+        size = os.path.getsize(os.path.join(data_dir, "recordings", row["file"]))
+        assert covered.get(row["id"]) == set(range(size)), (row["id"], size)
+    status, out, err = lab.verify(data_dir)
+    assert status == 0, (out, err)
 
 
 def test_a_replay_that_would_change_what_the_row_sealed_is_not_signed_again(lab, monkeypatch):
