@@ -9,7 +9,9 @@ journal and of the file-system helpers (``firmware.storage.fsutil``: key
 copies, the audit trail's head, the running and clean-stop marks, the line
 check...) is a candidate, and :data:`FAULTS` of them, drawn with a fixed seed
 (``LK_IO_SEED`` explores others), are tried one per run, on the 1 s journal
-path and on the power-fail path. A second run does the same to SQLite's own
+path and on the power-fail path: that call alone failing with ``EIO``, and
+that call and the four after it with ``ENOSPC`` (a card full for a moment,
+or failing for a while). A second run does the same to SQLite's own
 writes and syncs of the box's databases (the call log, the audit trail...),
 through a VFS in front of SQLite's (:mod:`support.sqlitefaults`). The calls
 are the power-cut test's, on three lines: about 90 system calls and 200 of
@@ -28,11 +30,15 @@ promises:
   recording looks tampered with because of a card's hiccup;
 * every recording exports the line's audio, a complete one all of its duration.
 
-It found two faults that made ``verify`` report tampering after an I/O error:
-a seal the journal took but the file refused (test_seal_refused_by_file.py),
-and a recording that stored nothing signed over an outbound number still being
-dialled (tests/firmware/test_evidence_no_audio.py); and a start that an error
-writing the running mark stopped (tests/firmware/test_alarmchecks.py).
+It found faults that made ``verify`` report tampering after a card error: a
+seal the journal took but the file refused (test_seal_refused_by_file.py); a
+recording that stored nothing signed over an outbound number still being
+dialled (tests/firmware/test_evidence_no_audio.py); the chunks of a recording
+stopped mid-call, in the journal but not in the file (the same reseal); an
+audit head the card refused (tests/storage/test_audit.py). And two that
+stopped the box: an error writing the running mark at the start
+(tests/firmware/test_alarmchecks.py), and writing the key pin at the first
+call (tests/firmware/test_keypin_card_errors.py).
 """
 
 import errno
@@ -61,7 +67,7 @@ PATHS = {
 class _Faulty:
     """The ``os`` module as the three modules see it: once the box has opened its data,
     their ``fail_at``-th write, sync, rename or allocation (counted together, from 1)
-    fails with ``EIO``; ``fail_at=None`` only counts."""
+    and the ``span - 1`` after it fail with ``err``; ``fail_at=None`` only counts."""
 
     CALLS = ("write", "pwrite", "fdatasync", "fsync", "ftruncate", "replace", "posix_fallocate")
 
@@ -76,20 +82,21 @@ class _Faulty:
         def call(*args):
             if not self._state["armed"]:
                 return real(*args)
-            self._state["count"] += 1
-            if self._state["count"] == self._state["fail_at"]:
-                self._state["struck"] = (name, self._state["count"])
+            state = self._state
+            state["count"] += 1
+            if state["fail_at"] is not None and 0 <= state["count"] - state["fail_at"] < state["span"]:
+                state["struck"] = state["struck"] or (name, state["count"])
                 # As the real call fails: holding none of its arguments (a buffer's view
                 # kept alive by the traceback would stop the journal closing its buffer).
                 args = None
-                raise OSError(errno.EIO, "Input/output error")
+                raise OSError(state["err"], os.strerror(state["err"]))
             return real(*args)
 
         return call
 
 
-def _run(lab, monkeypatch, doc, data_dir, fail_at=None):
-    state = {"count": 0, "fail_at": fail_at, "struck": None, "armed": False}
+def _run(lab, monkeypatch, doc, data_dir, fail_at=None, err=errno.EIO, span=1):
+    state = {"count": 0, "fail_at": fail_at, "struck": None, "armed": False, "err": err, "span": span}
     with monkeypatch.context() as mp:
         for module in (segment, journal, fsutil):
             mp.setattr(module, "os", _Faulty(state))
@@ -97,16 +104,27 @@ def _run(lab, monkeypatch, doc, data_dir, fail_at=None):
     return run, state
 
 
+@pytest.mark.parametrize("err, span", [(errno.EIO, 1), (errno.ENOSPC, 5)], ids=["one-EIO", "five-ENOSPC"])
 @pytest.mark.parametrize("path", sorted(PATHS))
-def test_one_refused_write_or_sync_costs_at_most_its_recording_and_never_its_evidence(lab, monkeypatch, path):
+def test_refused_writes_or_syncs_cost_at_most_their_recordings_and_never_evidence(
+    lab, monkeypatch, path, err, span
+):
+    """One call refused (an I/O error), or five in a row (a card full for a moment,
+    or failing for a while)."""
     doc = lab.scenario_doc(CALLS, lines=3, **PATHS[path])
     _dry_run, dry = _run(lab, monkeypatch, doc, lab.init_data_dir(lab.tmp_path / "dry"))
     points = sorted(random.Random(SEED).sample(range(1, dry["count"] + 1), min(FAULTS, dry["count"])))
     scenario = lab.load(doc)
     for fail_at in points:
         data_dir = lab.init_data_dir(lab.tmp_path / ("fault-%03d" % fail_at))
-        run, state = _run(lab, monkeypatch, doc, data_dir, fail_at)
-        what = "%s, call %d of %d (%s)" % (path, fail_at, dry["count"], state["struck"])
+        run, state = _run(lab, monkeypatch, doc, data_dir, fail_at, err, span)
+        what = "%s, calls %d-%d of %d (%s)" % (
+            path,
+            fail_at,
+            fail_at + span - 1,
+            dry["count"],
+            state["struck"],
+        )
         assert state["struck"], what
         partial = _check(lab, scenario, data_dir, run, what, PATHS[path])
         print("%s: %d partial recording(s)" % (what, partial))
@@ -142,11 +160,13 @@ def _check(lab, scenario, data_dir, run, what, extra):
     assert {r["state"] for r in rows} <= {"complete", "partial"}, (what, rows)
     status, out, err = lab.verify(data_dir)
     assert status == 0, (what, out, err)
-    failed = {a.line for a in run.alarms if a.kind in ("recording_failed", "disk_full") and a.active}
+    # recording_failed names its line; disk_full is the box's (raised by the first line it stops).
+    failed = {a.line for a in run.alarms if a.kind == "recording_failed" and a.active}
+    full = any(a.kind == "disk_full" and a.active for a in run.alarms)
     for row in rows:
         call = calls[row["call_id"]]
         if row["state"] == "partial":
-            assert call["line"] in failed, (what, row, run.alarms)
+            assert call["line"] in failed or full, (what, row, run.alarms)
         if not row["bytes"]:
             continue
         t0_us = lab.clock_us(scenario, row["started_at"])
