@@ -31,12 +31,13 @@ promises:
 * every recording exports the line's audio, a complete one all of its duration.
 
 It found faults that made ``verify`` report tampering after a card error: a
-seal the journal took but the file refused (test_seal_refused_by_file.py); a
-recording that stored nothing signed over an outbound number still being
-dialled (tests/firmware/test_evidence_no_audio.py); the chunks of a recording
-stopped mid-call, in the journal but not in the file (the same reseal); an
-audit head the card refused (tests/storage/test_audit.py). And two that
-stopped the box: an error writing the running mark at the start
+seal the journal took but the file refused (test_seal_refused_by_file.py,
+which also tests a refused journal commit, found on the way); a recording
+that stored nothing signed over an outbound number still being dialled
+(tests/firmware/test_evidence_no_audio.py); the chunks of a recording stopped
+mid-call, in the journal but not in the file (the same reseal); an audit head
+the card refused (tests/storage/test_audit.py). And two that stopped the box:
+an error writing the running mark at the start
 (tests/firmware/test_alarmchecks.py), and writing the key pin at the first
 call (tests/firmware/test_keypin_card_errors.py).
 """
