@@ -120,7 +120,8 @@ class Journal:
         """Write everything staged in one commit (one sync for every line).
 
         :raises OSError: the write failed; what was staged stays staged, for the next
-            commit to write (a card that refused one write may take the next)
+            commit to write (a card that refused one write may take the next), up to
+            half the journal's size: a journal refused for longer drops them
         """
         with self._lock:
             self._commit()
@@ -137,7 +138,10 @@ class Journal:
                 return
             self._write_at_end(batch)
         except OSError:
-            self._staged = staged + self._staged
+            if len(batch) <= self.size_bytes // 2:
+                self._staged = staged + self._staged
+            else:  # refused for a while: memory is bounded (the files get them at their seals)
+                log.error("the recording journal refused %d bytes of records: dropped", len(batch))
             raise
         self.commits += 1
 

@@ -172,3 +172,31 @@ def test_a_new_journal_is_written_through_once_and_an_old_one_is_left_as_it_is(t
     j.close()
     assert not [pos for pos, data in writes if len(data) > 64 * 1024]  # no fill: its commits only
     assert [r[0] for r in read_records(path)] == [rid]
+
+
+def test_a_refused_commit_stays_staged_for_the_next_up_to_half_the_journal(tmp_path, jnl, monkeypatch):
+    """A card that refuses a commit may take the next: the records are written with it.
+    Refused for longer, what waits is bounded: beyond half the journal's size it is
+    dropped (the writers still hold the chunks for their files)."""
+    write_at_end = Journal._write_at_end
+
+    def refused(self, data):
+        raise OSError(5, "Input/output error")
+
+    jnl.deferred = True
+    rid = uuid.uuid4().hex
+    monkeypatch.setattr(Journal, "_write_at_end", refused)
+    jnl.append(None, rid, 0, b"a" * 1000)
+    with pytest.raises(OSError):
+        jnl.commit()
+    monkeypatch.setattr(Journal, "_write_at_end", write_at_end)
+    jnl.append(None, rid, 1000, b"b" * 1000)
+    jnl.commit()
+    assert [(r, off, len(d)) for r, off, d in read_records(jnl.path)] == [(rid, 0, 1000), (rid, 1000, 1000)]
+    monkeypatch.setattr(Journal, "_write_at_end", refused)
+    for i in range(40):  # 40 KB refused, commit after commit: more than half of 64 KiB
+        jnl.append(None, rid, 2000 + 1000 * i, b"c" * 1000)
+        with pytest.raises(OSError):
+            jnl.commit()
+        assert len(jnl._staged) <= 32
+    assert len(jnl._staged) < 40
