@@ -73,11 +73,7 @@ class RecordingKeyPin:
             raise TamperError("%s cannot be read: %s" % (self.path, exc)) from None
         entry = doc.get("lines", {}).get(str(line))
         if entry is None:
-            sig = self.signer.sign(line_message(line, public_key))
-            doc.setdefault("lines", {})[str(line)] = {
-                "public_key": base64.b64encode(public_key).decode("ascii"),
-                "sig": sig.hex(),
-            }
+            doc.setdefault("lines", {})[str(line)] = self._line_entry(line, public_key)
             if self._write(doc):
                 self._lines_checked[line] = public_key
             return
@@ -102,20 +98,29 @@ class RecordingKeyPin:
 
     def repin(self, public_key, line_keys):
         """Pin a new admin key and line keys (``{line: key}``), replacing the pin (after `rekey`)."""
-        doc = {
-            "version": 1,
-            "public_key": base64.b64encode(bytes(public_key)).decode("ascii"),
-            "sig": self.signer.sign(TAG + bytes(public_key)).hex(),
-            "lines": {
-                str(line): {
-                    "public_key": base64.b64encode(bytes(key)).decode("ascii"),
-                    "sig": self.signer.sign(line_message(line, key)).hex(),
-                }
-                for line, key in sorted(line_keys.items())
-            },
-        }
+        doc = self._pin_doc(public_key, line_keys)
         fsutil.atomic_write(self.path, (json.dumps(doc, sort_keys=True) + "\n").encode("ascii"))
         self._checked, self._lines_checked = bytes(public_key), {}
+
+    def _pin_doc(self, public_key, line_keys=None):
+        """A new pin of ``public_key`` and, when given, of ``line_keys`` (``{line: key}``)."""
+        public_key = bytes(public_key)
+        doc = {
+            "version": 1,
+            "public_key": base64.b64encode(public_key).decode("ascii"),
+            "sig": self.signer.sign(TAG + public_key).hex(),
+        }
+        if line_keys is not None:
+            doc["lines"] = {str(line): self._line_entry(line, key) for line, key in sorted(line_keys.items())}
+        return doc
+
+    def _line_entry(self, line, key):
+        """Line ``line``'s pin of ``key``."""
+        key = bytes(key)
+        return {
+            "public_key": base64.b64encode(key).decode("ascii"),
+            "sig": self.signer.sign(line_message(int(line), key)).hex(),
+        }
 
     def check(self, public_key):
         """Pin ``public_key`` if nothing is pinned yet; else require it to be the pinned one.
@@ -142,19 +147,7 @@ class RecordingKeyPin:
         """Pin ``public_key`` (and ``line_keys``, ``{line: key}``) in a new pin file: trust on
         first use. A card that refuses the write does not refuse the key: it is taken, the
         error logged, and pinned at the next check."""
-        doc = {
-            "version": 1,
-            "public_key": base64.b64encode(public_key).decode("ascii"),
-            "sig": self.signer.sign(TAG + public_key).hex(),
-        }
-        if line_keys:
-            doc["lines"] = {
-                str(line): {
-                    "public_key": base64.b64encode(bytes(key)).decode("ascii"),
-                    "sig": self.signer.sign(line_message(line, bytes(key))).hex(),
-                }
-                for line, key in line_keys.items()
-            }
+        doc = self._pin_doc(public_key, line_keys or None)
         # (The first pin's bytes are frozen: its keys in this order; with lines, sorted.)
         if self._write(doc, sort_keys=bool(line_keys)):
             self._checked, self._unpinned = public_key, None
@@ -191,8 +184,7 @@ class RecordingKeyPin:
             raise TamperError("%s cannot be read: %s" % (self.path, exc)) from None
         changed = doc is None
         if doc is None:
-            sig = self.signer.sign(TAG + public_key)
-            doc = {"version": 1, "public_key": base64.b64encode(public_key).decode("ascii"), "sig": sig.hex()}
+            doc = self._pin_doc(public_key)
         else:
             self._check_admin(doc, public_key)
         pinned_lines = doc.setdefault("lines", {})
@@ -201,10 +193,7 @@ class RecordingKeyPin:
             if str(line) in pinned_lines:
                 self._check_line_entry(line, pinned_lines[str(line)], key)
                 continue
-            pinned_lines[str(line)] = {
-                "public_key": base64.b64encode(key).decode("ascii"),
-                "sig": self.signer.sign(line_message(line, key)).hex(),
-            }
+            pinned_lines[str(line)] = self._line_entry(line, key)
             changed = True
         if changed:
             fsutil.atomic_write(self.path, (json.dumps(doc, sort_keys=True) + "\n").encode("ascii"))

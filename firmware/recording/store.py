@@ -996,18 +996,10 @@ class RecordingStore:
             return False
         if info["file_bytes"] <= row["bytes"] or info["header"] is None or info["torn_bytes"]:
             return False
-        h, left = hashlib.sha256(), row["bytes"]
         try:
-            with open(path, "rb") as f:
-                while left:
-                    block = f.read(min(left, 1 << 16))
-                    if not block:
-                        return False
-                    h.update(block)
-                    left -= len(block)
+            return _file_digest(path, limit=row["bytes"]) == (row["bytes"], row["sha256"])
         except OSError:
             return False
-        return h.hexdigest() == row["sha256"]
 
     def unmatched(self) -> list[str]:
         """Names of the files in the recordings folder that no row accounts for."""
@@ -1188,14 +1180,21 @@ def _release_reserve(path):
         os.close(fd)
 
 
-def _file_digest(path):
+def _file_digest(path, limit=None):
+    """``(size, SHA-256 hex)`` of the file at ``path`` (of its first ``limit`` bytes at
+    most), ``(0, None)`` when it is missing."""
     h = hashlib.sha256()
     size = 0
+    left = float("inf") if limit is None else limit
     try:
         with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 16), b""):
+            while left > 0:
+                block = f.read(int(min(left, 1 << 16)))
+                if not block:
+                    break
                 h.update(block)
                 size += len(block)
+                left -= len(block)
     except FileNotFoundError:
         return 0, None
     return size, h.hexdigest()
