@@ -941,16 +941,9 @@ class RecordingStore:
                 data_chunks = info["chunks"] - (1 if info["closed"] else 0)
             if data_chunks == 0:
                 fsutil.remove_durable(path)
-                with self._lock:
-                    self._db.execute(
-                        "UPDATE recordings SET state = 'partial', duration_s = 0,"
-                        " bytes = 0, sha256 = NULL WHERE id = ?",
-                        (row["id"],),
-                    )
-                self.sign(row["id"])
-                self._audit(
-                    "recording_recovered", row["id"], {"state": "partial", "bytes": 0, "sha256": None}
-                )
+                # Finished and signed in one statement: a cut between the two (the
+                # power failing again as the box starts) would leave it unsigned.
+                self.finish(row["id"], "partial", 0.0, action="recording_recovered")
                 done.append(("partial", row["id"], 0.0))
             else:
                 # Even a file that looks closed is only partial: its final chunk, the

@@ -213,3 +213,197 @@ class PowerCut:
     def image(self, dest, rng=None):
         """Copy the data directory to ``dest`` as a cut now would leave it (see :func:`make_image`)."""
         make_image(self.data_dir, str(dest), self.disk, self.databases, rng)
+
+
+class AfterImage:
+    """A second power cut, while the box starts on an image a first one left (its recovery).
+
+    The box's start rewrites files in place: the journal's replay writes its
+    records into the recording files (over bytes already there, and past their
+    end), then syncs them, and only then empties the journal. :class:`Disk`
+    follows appends of the files it saw created; this follows every file under
+    ``recordings/`` the modules that write recordings (the journal, the writer,
+    the store, :mod:`firmware.storage.fsutil`) open while it observes:
+
+    * a file written since its last sync (or since this began) keeps, in each
+      512-byte sector written since, independently, the bytes written there
+      as they were, as written, or garbled (the sector's other bytes intact:
+      powersafe overwrite); and its size is the old, the new, or a sector
+      boundary between;
+    * a file created meanwhile whose directory was not synced since may be gone;
+    * a file removed or renamed: at once (as is everything else not followed,
+      as :func:`make_image` copies it: key copies, marks, the audit head);
+    * each database as last synced (:class:`SyncedFiles`).
+
+    ``on_call(name)`` is told before each observed call of those modules, and
+    after each sync of a database (``"after database sync"``).
+    """
+
+    CALLS = ("write", "pwrite", "ftruncate", "fdatasync", "fsync", "unlink", "replace", "rename")
+
+    def __init__(self, data_dir, on_call):
+        self.data_dir = os.path.abspath(data_dir)
+        self.recordings = os.path.join(self.data_dir, "recordings")
+        self.on_call = on_call
+        self.fds = {}  # fd -> path, of the files followed
+        self.durable = {}  # path -> its content at its last sync (None: made since, never synced)
+        self.written = {}  # path -> bytearray, 1 where written since its last sync
+        self.unnamed = set()  # paths created since their directory's last sync
+        self.databases = None
+
+    def _followed(self, path):
+        return os.path.dirname(os.path.abspath(path)) == self.recordings
+
+    def _os(self):
+        model = self
+
+        class Observed:
+            def __getattr__(self, name):
+                real = getattr(os, name)
+                if name == "open":
+                    return model._open
+                if name not in AfterImage.CALLS:
+                    return real
+
+                def call(*args):
+                    model.on_call("before " + name)
+                    model._before(name, args)
+                    result = real(*args)
+                    model._after(name, args)
+                    return result
+
+                return call
+
+        return Observed()
+
+    def _open(self, path, flags, mode=0o777, *, dir_fd=None):
+        path = os.path.abspath(os.fspath(path))
+        existed = os.path.exists(path)
+        fd = os.open(path, flags, mode, dir_fd=dir_fd)
+        self.fds.pop(fd, None)  # (a number closed and given again)
+        if os.path.isdir(path):
+            self.fds[fd] = path
+        elif self._followed(path) and flags & (os.O_WRONLY | os.O_RDWR):
+            self.fds[fd] = path
+            if not existed:
+                self.durable[path] = None
+                self.unnamed.add(path)
+        return fd
+
+    def _before(self, name, args):
+        if name in ("write", "pwrite", "ftruncate"):
+            path = self.fds.get(args[0])
+            if path is None:
+                return
+            if path not in self.durable:
+                with open(path, "rb") as f:
+                    self.durable[path] = f.read()
+            if name != "ftruncate":
+                fd, data = args[0], args[1]
+                if name == "pwrite":
+                    at = args[2]
+                else:
+                    at = os.fstat(fd).st_size if _appends(fd) else os.lseek(fd, 0, os.SEEK_CUR)
+                mask = self.written.setdefault(path, bytearray())
+                end = at + len(memoryview(data).cast("B"))
+                mask.extend(bytes(max(0, end - len(mask))))
+                mask[at:end] = b"\1" * (end - at)
+
+    def _after(self, name, args):
+        if name in ("fdatasync", "fsync"):
+            path = self.fds.get(args[0])
+            if path is None:
+                return
+            if os.path.isdir(path):
+                self.unnamed = {p for p in self.unnamed if os.path.dirname(p) != path}
+            elif path in self.durable:
+                with open(path, "rb") as f:
+                    self.durable[path] = f.read()
+                self.written.pop(path, None)
+                if path not in self.unnamed:
+                    del self.durable[path]
+        elif name in ("unlink", "replace", "rename"):
+            for arg in args:
+                path = os.path.abspath(os.fspath(arg))
+                self.durable.pop(path, None)
+                self.written.pop(path, None)
+                self.unnamed.discard(path)
+
+    @contextlib.contextmanager
+    def observing(self):
+        from firmware.recording import store
+        from firmware.storage import fsutil
+
+        with pytest.MonkeyPatch.context() as mp, SyncedFiles(self.data_dir) as self.databases:
+            for module in (segment, journal, store, fsutil):
+                mp.setattr(module, "os", self._os())
+            original, original_sync_wal = self.databases.synced, datadir.sync_wal
+
+            def synced(path):
+                original(path)
+                self.on_call("after database sync")
+
+            mp.setattr(self.databases, "synced", synced)
+
+            def sync_wal(db_path):
+                original_sync_wal(db_path)
+                synced(os.fspath(db_path) + "-wal")
+
+            mp.setattr(datadir, "sync_wal", sync_wal)
+            yield self
+
+    def image(self, dest, rng):
+        """Copy the data directory to ``dest`` as a cut now could leave it."""
+        dest = str(dest)
+        for root, _dirs, files in os.walk(self.data_dir):
+            target = os.path.join(dest, os.path.relpath(root, self.data_dir))
+            os.makedirs(target, exist_ok=True)
+            for name in files:
+                src = os.path.join(root, name)
+                if name.endswith((".db-wal", ".db-shm")):
+                    continue
+                if name.endswith(".db"):
+                    for suffix in ("", "-wal"):
+                        content = self.databases.content(src + suffix)
+                        if content is not None:
+                            with open(os.path.join(target, name + suffix), "wb") as f:
+                                f.write(content)
+                    continue
+                if src in self.unnamed and rng.random() < 0.5:
+                    continue
+                if src in self.durable:
+                    with open(src, "rb") as f:
+                        content = _torn(self.durable[src] or b"", f.read(), self.written.get(src, b""), rng)
+                    with open(os.path.join(target, name), "wb") as f:
+                        f.write(content)
+                else:
+                    shutil.copy2(src, target)
+
+
+def _appends(fd):
+    import fcntl
+
+    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND)
+
+
+def _torn(old, new, written, rng):
+    """What a cut leaves of a file that was ``old`` at its last sync and is now ``new``,
+    ``written`` (a mask, 1 for each byte) since: in each 512-byte sector written,
+    those bytes as they were (zeros past the old end), as written or garbled;
+    the size the old, the new or a sector boundary between."""
+    lo, hi = sorted((len(old), len(new)))
+    size = rng.choice(sorted({lo, hi} | set(range((lo // SECTOR + 1) * SECTOR, hi, SECTOR))))
+    was = old[:size].ljust(size, b"\0")
+    out = bytearray(new[:size]) + was[len(new) :]  # (past the new end: a truncate lost)
+    for start in range(0, size, SECTOR):
+        end = min(size, start + SECTOR)
+        touched = [i for i in range(start, min(end, len(written), len(new))) if written[i]]
+        if not touched:
+            continue
+        fate = rng.choice(("old", "new", "garbled"))
+        for i in touched:
+            if fate == "old":
+                out[i] = was[i]
+            elif fate == "garbled":
+                out[i] = rng.randrange(256)
+    return bytes(out)

@@ -1,0 +1,103 @@
+"""A power cut while the box starts after a power cut: the supply flickers.
+
+When the mains comes back after a cut it often fails again within seconds,
+and the box has just started: it is replaying its recording journal into the
+files, finishing the recordings the cut left open, emptying the journal. This
+test takes images of the data directory as the first cut left it
+(test_crash_unsynced.py's model, :class:`~support.powercut.PowerCut`, at cuts
+with a recording file in flight), starts the box on each, and cuts again at
+every system call of the start that the recording modules make and after
+every sync of a database (:class:`~support.powercut.AfterImage`: a file
+rewritten and not yet synced keeps, of each sector, its old content, the new
+one or garbage). The box then starts on the second image.
+
+What was promised after the first cut must still hold after the second
+(:meth:`Lab.check_after_crash`, with the first cut's instant): every
+recording ``complete`` or ``partial``, ``verify`` passes, and each exports the
+line's audio up to within the loss bound of the first cut. A second cut during
+the recovery loses nothing more.
+"""
+
+import os
+import random
+
+import pytest
+
+from .test_crash_unsynced import CALLS, PATHS, SEED  # the power-cut test's calls, paths and seed
+from support.powercut import AfterImage, PowerCut
+
+pytestmark = pytest.mark.slow  # a run of the box, then a start for each first cut
+
+FIRST_CUTS = 4  # a path, each with a recording file in flight (LK_CRASH_SEED draws others)
+
+
+def _first_cuts(lab, scenario, name):
+    """``([(image, clock time)], the recorder's chunk in µs)``: :data:`FIRST_CUTS` cuts of
+    the run, drawn among those with a recording file in flight."""
+    in_flight, images, state = [], [], {"points": ()}
+
+    def on_call(_name):
+        in_flight.append(cut.in_flight)
+        if len(in_flight) in state["points"]:
+            image = str(lab.tmp_path / ("first-%s-%03d" % (name, len(in_flight))))
+            cut.image(image, random.Random(SEED + len(in_flight)))
+            images.append((image, state["box"].clock.now_us()))
+
+    # A dry run finds the cuts with a file in flight; the run is deterministic.
+    cut = PowerCut(lab.init_data_dir(lab.tmp_path / ("dry-" + name)), on_call)
+    with cut.observing():
+        lab.run(scenario, cut.data_dir, before_start=lambda box: state.update(box=box))
+    candidates = [k for k, flying in enumerate(in_flight, 1) if flying]
+    state["points"] = set(random.Random(SEED).sample(candidates, FIRST_CUTS))
+    in_flight.clear()
+    cut = PowerCut(lab.init_data_dir(lab.tmp_path / ("live-" + name)), on_call)
+    with cut.observing():
+        lab.run(scenario, cut.data_dir, before_start=lambda box: state.update(box=box))
+    assert len(images) == FIRST_CUTS, "the run is not deterministic"
+    return images, state["box"].recorder.chunk_ms * 1000
+
+
+def _cuts_while_starting(lab, restart, image):
+    """Start the box on ``image``; ``([(second image, the call it was cut at)], what
+    the recovery did)``: one image at each cut of the start."""
+    start = str(image) + "-start"
+    os.rename(image, start)
+    seconds = []
+
+    def on_call(name):
+        second = "%s-cut-%03d" % (start, len(seconds) + 1)
+        model.image(second, random.Random(SEED + len(seconds)))
+        seconds.append((second, name))
+
+    model = AfterImage(start, on_call)
+    with model.observing():
+        run = lab.run(restart, start, until_us=1_000_000)
+    return seconds, run.recovered
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_a_cut_while_the_box_recovers_from_a_cut_loses_nothing_more(lab, path):
+    p = PATHS[path]
+    scenario = lab.load(lab.scenario_doc(CALLS, lines=3, **p["extra"]))
+    restart = lab.load(lab.scenario_doc([], lines=3, **p["extra"]))
+    firsts, chunk_us = _first_cuts(lab, scenario, path)
+    kinds = {}
+    for first, t_us in firsts:
+        seconds, recovered = _cuts_while_starting(lab, restart, first)
+        # The first cut left the start something to do.
+        assert any(kind == "partial" for kind, _id, _what in recovered), (first, recovered)
+        for k, (second, call) in enumerate(seconds, 1):
+            kinds[call] = kinds.get(call, 0) + 1
+            lab.check_after_crash(
+                second,
+                scenario,
+                t_us,
+                t_us,
+                "cut %d of %d (%s) while starting after %s" % (k, len(seconds), call, first),
+                torn_chunk_us=p["torn_chunk_us"] or chunk_us,
+                loss_limit_us=p["loss_limit_us"],
+            )
+    print(
+        "second cuts checked: %d (%s)"
+        % (sum(kinds.values()), ", ".join("%d %s" % (n, k) for k, n in sorted(kinds.items())))
+    )
