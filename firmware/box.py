@@ -329,7 +329,12 @@ class Box:
         the chunks going to their files (docs/holdup-writes.md)."""
         if not self.config.write_journal:
             return None
-        return self.recordings.open_journal()
+        try:
+            return self.recordings.open_journal()
+        except OSError as exc:
+            # As a refusal while the data is opened: one line, and the directory let go.
+            self._dirlock.release()
+            raise _cannot_open(self.data_dir, exc) from None
 
     def _open_storage(self):
         """Open the call log, audit trail, keys and recordings; recover what a stop cut.

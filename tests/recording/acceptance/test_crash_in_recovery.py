@@ -18,12 +18,19 @@ line's audio up to within the loss bound of the first cut. A second cut during
 the recovery loses nothing more.
 """
 
+import errno
 import os
 import random
+import shutil
 
 import pytest
 
+from firmware.errors import StorageError
+from firmware.recording import journal, segment, store
+from firmware.storage import fsutil
+
 from .test_crash_unsynced import CALLS, PATHS, SEED  # the power-cut test's calls, paths and seed
+from .test_io_faults import _Faulty
 from support.powercut import AfterImage, PowerCut
 
 pytestmark = pytest.mark.slow  # a run of the box, then a start for each first cut
@@ -101,3 +108,73 @@ def test_a_cut_while_the_box_recovers_from_a_cut_loses_nothing_more(lab, path):
         "second cuts checked: %d (%s)"
         % (sum(kinds.values()), ", ".join("%d %s" % (n, k) for k, n in sorted(kinds.items())))
     )
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_a_card_error_while_the_box_recovers_costs_nothing_after_the_next_start(lab, monkeypatch, path):
+    """The card refuses one write or sync of the start (``EIO``), at each in turn.
+
+    That start may go on (the error logged) or stop with the error (the
+    service starts it again); either way the next start, on a card that
+    answers again, keeps the first cut's promises.
+    """
+    p = PATHS[path]
+    scenario = lab.load(lab.scenario_doc(CALLS, lines=3, **p["extra"]))
+    restart = lab.load(lab.scenario_doc([], lines=3, **p["extra"]))
+    firsts, chunk_us = _first_cuts(lab, scenario, path)
+    outcomes = {}
+    for first, t_us in firsts[:2]:
+        count = _start_with_fault(lab, monkeypatch, restart, first, str(first) + "-dry", None)
+        for k in range(1, count + 1):
+            image = "%s-eio-%03d" % (first, k)
+            outcome = _start_with_fault(lab, monkeypatch, restart, first, image, k)
+            what = "EIO at call %d of %d while starting after %s" % (k, count, first)
+            assert outcome in ("went on", "stopped"), (what, outcome)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            lab.run(restart, image, until_us=1_000_000)  # the next start
+            lab.check_after_crash(
+                image,
+                scenario,
+                t_us,
+                t_us,
+                what,
+                torn_chunk_us=p["torn_chunk_us"] or chunk_us,
+                loss_limit_us=p["loss_limit_us"],
+            )
+    print("starts with a card error: %s" % outcomes)
+
+
+def _start_with_fault(lab, monkeypatch, restart, image, data_dir, fail_at):
+    """Start the box on a copy of ``image`` at ``data_dir`` for a second, its
+    ``fail_at``-th write, sync, rename or allocation failing with ``EIO``: how it
+    ended (``"went on"``, ``"stopped"`` with a :class:`StorageError` or ``OSError``, or
+    what else). In a process of its own, which ends there as the box's would
+    (its lock, its open files let go). ``fail_at=None``: how many calls there were."""
+    shutil.copytree(image, data_dir)
+    state = {"count": 0, "fail_at": fail_at, "struck": None, "armed": True, "err": errno.EIO, "span": 1}
+    with monkeypatch.context() as mp:
+        for module in (segment, journal, store, fsutil):
+            mp.setattr(module, "os", _Faulty(state))
+        if fail_at is None:
+            lab.run(restart, data_dir, until_us=1_000_000)
+            return state["count"]
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (the child)
+            os.close(read)
+            try:
+                lab.run(restart, data_dir, until_us=1_000_000)
+                outcome = "went on"
+            except OSError as exc:  # StorageError among them
+                outcome = "stopped" if isinstance(exc, StorageError) else repr(exc)
+            except BaseException as exc:
+                outcome = repr(exc)
+            if not state["struck"]:
+                outcome = "no call %d" % fail_at
+            os.write(write, outcome.encode())
+            os._exit(0)
+        os.close(write)
+        with os.fdopen(read, "rb") as f:
+            outcome = f.read().decode()
+        os.waitpid(pid, 0)
+    return outcome
