@@ -398,6 +398,7 @@ class Box:
         self.audit = open_audit(
             data_dir, self.signer, self.cipher, clock=clock, commit_us=self.calllog.commit_us
         )
+        self._restore_audit_head(clean)
         self.recordings = RecordingStore(
             data_dir,
             signer=self.signer,
@@ -427,6 +428,34 @@ class Box:
                 clock.wall_at(clock.now_us()),
             )
         clear_clean_stop(data_dir)
+
+    def _restore_audit_head(self, clean):
+        """The audit trail's head, behind its log after a crash or a card that refused
+        it until the last stop, written again where its entries are all the box's
+        own; the second audited: the trail says so."""
+        try:
+            restored = self.audit.restore_head(stopped_cleanly=clean)
+        except OSError as exc:
+            log.error("the audit trail's head lags its log and still cannot be written: %s", exc)
+            return
+        if restored is None:
+            return
+        head_seq, last_seq, a_crash = restored
+        if a_crash:
+            return  # a crash's group: as verify expects
+        log.warning(
+            "the audit trail's head said entry %d, its log goes on to %d, every entry signed by "
+            "this box: the card had refused the head; written again",
+            head_seq,
+            last_seq,
+        )
+        self.audit.append(
+            "system",
+            "audit_head_restored",
+            None,
+            {"head_seq": head_seq, "last_seq": last_seq},
+            self.clock.wall_at(self.clock.now_us()),
+        )
 
     def _escrow_to(self):
         """The recording public key for the escrow copy of the storage data key, or None:

@@ -117,6 +117,7 @@ ACTIONS = {
     "recording_recovered": "Recovered a recording after a stop",
     "recording_deleted": "Destroyed a recording's file",
     "recording_signed_at_upgrade": "Signed the recordings made before signing",
+    "audit_head_restored": "Wrote the audit trail's head again, which the card had refused",
 }
 
 # Names of audit details (the keys of an entry's details) as labels.

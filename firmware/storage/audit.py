@@ -122,6 +122,9 @@ ACTIONS = frozenset(
         # A call the silence clear had ended went on (sound again, our side still
         # off-hook): its end in the call log was taken back.
         "call_resumed",
+        # The chain's head written again at the start, after the card had refused it
+        # (AuditLog.restore_head).
+        "audit_head_restored",
     }
 )
 SEALED_KEY = "lk_sealed"  # the details of a sealed entry: {SEALED_KEY: sealed text}
@@ -136,6 +139,7 @@ UNSEALED_ACTIONS = frozenset(
         "recording_signed_at_upgrade",
         "retention_sweep",
         "power_fail",
+        "audit_head_restored",
     }
 )
 # Actions whose target is a person's number (not a call or recording id): sealed too.
@@ -413,6 +417,68 @@ class AuditLog:
             self._head_due = False
         except (sqlite3.Error, OSError) as exc:
             log.error("the audit trail's head still cannot be written: %s", exc)
+
+    def restore_head(self, stopped_cleanly: bool = False) -> tuple[int, int, bool] | None:
+        """Write the head again where the log goes on past it, when every entry after
+        it is this box's own: chained from the head and signed by this log's signer.
+        For the box's start.
+
+        A crash between a commit and its head write leaves the head behind by a
+        group, which :meth:`verify` allows, but not once the box has stopped
+        cleanly: a run that appends nothing would leave the lag to its clean stop.
+        A card that refused the head's writes until the box stopped (full, or
+        failing for a while) leaves it further behind, and ``verify`` would take
+        those entries for ones added behind the log's back. Entries someone else
+        added carry no signature of the box's key: then nothing is done, and
+        ``verify`` reports them; so it does a head that is missing or damaged (a
+        head mended there could hide entries deleted at the end).
+
+        Returns ``(the head's seq, the last seq, whether verify's rule allowed the
+        lag, with stopped_cleanly)`` when the head was written (the caller audits
+        one the rule did not allow), else None.
+
+        :raises OSError: the head cannot be written (the card still refuses)
+        """
+        signer = self._signer()
+        if signer is None or self.readonly:
+            return None
+        from firmware.signing import verify_signature
+
+        self._flush_for_read()
+        with self._lock, self._appending():
+            try:
+                doc = self._head_doc()
+            except (OSError, ValueError):
+                return None
+            if doc is None or not isinstance(doc.get("seq"), int):
+                return None
+            seq, digest = doc["seq"], doc.get("hash")
+            rows = self._db.execute(
+                "SELECT a.seq, a.wall_us, a.prev_hash, a.hash, s.sig FROM audit a"
+                " LEFT JOIN audit_sig s ON s.seq = a.seq WHERE a.seq >= ? ORDER BY a.seq",
+                (seq,),
+            ).fetchall()
+            tail = _Tail((seq, digest))
+            for row in rows:
+                tail.add(row[0], row[1], row[3])
+            last = rows[-1][0] if rows else seq
+            if last == seq or (seq and rows[0][:1] + rows[0][3:4] != (seq, digest)):
+                return None  # no lag; or the head's entry is not the head's (for verify)
+            allowed = not self._check_head((seq, digest), last, tail, _group_us(doc), stopped_cleanly)
+            expected, prev = seq + 1, digest if seq else GENESIS_HASH
+            for row_seq, _wall, prev_hash, row_hash, sig in rows[1:] if seq else rows:
+                if row_seq != expected or prev_hash != prev or sig is None:
+                    return None
+                try:
+                    signature, message = bytes.fromhex(sig), SIG_TAG + bytes.fromhex(row_hash)
+                except ValueError:
+                    return None
+                if not verify_signature(signer.public_key, signature, message):
+                    return None
+                expected, prev = row_seq + 1, row_hash
+            self._write_head(last, prev)
+            self._head_due = False
+        return seq, last, allowed
 
     def __enter__(self):
         return self

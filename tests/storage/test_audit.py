@@ -126,7 +126,7 @@ def test_bad_entries_are_refused_and_not_recorded(log, args, message):
 def test_all_documented_actions_are_accepted(log):
     for action in sorted(ACTIONS):
         log.append("system", action, None, {}, T0_US)
-    assert len(ACTIONS) == 34 and log.verify() == []
+    assert len(ACTIONS) == 35 and log.verify() == []
     assert issubclass(AuditError, LinekeeperError) and issubclass(AuditError, ValueError)
 
 
@@ -641,3 +641,89 @@ def test_signed_groups_verify_and_a_forged_group_does_not(paths, clock, monkeypa
         assert log.verify(public_key=signer.public_key) == [
             "audit entry 6 is not signed by the box's key (added or rewritten without it)"
         ]
+
+
+# --- a head the card refused until the stop ----------------------------------------------------
+
+
+def refused_until_close(paths, signer, n=3):
+    """A signed log whose head the card refused from its second entry until it closed:
+    the head says 1, the log goes on to ``n + 1``."""
+    with AuditLog(*paths, signer=signer) as log:
+        fill(log, 1)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(
+                audit_module, "write_head_file", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "full"))
+            )
+            fill(log, n)
+            log.close()
+
+
+def test_a_head_the_card_refused_until_the_stop_is_restored_when_every_entry_is_the_boxs(paths):
+    from firmware.signing import Signer
+
+    signer = Signer(bytes(range(32)), "test")
+    refused_until_close(paths, signer)
+    with AuditLog(*paths, signer=signer) as log:
+        assert log.head()[0] == 1
+        problem = "audit head says entry 1 but the log goes on to 4: entries were added behind the log's back"
+        assert log.verify(public_key=signer.public_key) == [problem]
+        assert log.restore_head() == (1, 4, False)
+        assert log.head() == (4, rows(paths)[-1][7])
+        assert log.verify(public_key=signer.public_key, stopped_cleanly=True) == []
+        assert log.restore_head() is None  # nothing lags now
+
+
+def test_entries_someone_else_added_after_the_head_are_not_restored(paths):
+    from firmware.signing import Signer
+
+    signer = Signer(bytes(range(32)), "test")
+    with AuditLog(*paths, signer=signer) as log:
+        fill(log, 2)
+    forge_after_head(paths, [T0_US, T0_US + 1])  # chained, but not signed by the box
+    with AuditLog(*paths, signer=signer) as log:
+        assert log.restore_head() is None
+        assert log.head()[0] == 2
+        problems = log.verify(public_key=signer.public_key)
+        assert any("entries were added behind the log's back" in p for p in problems)
+    # Signed by another key: the same.
+    other = Signer(bytes(range(1, 33)), "test")
+    refused_until_close(paths, other, n=2)
+    with AuditLog(*paths, signer=signer) as log:
+        assert log.restore_head() is None
+
+
+def test_a_head_a_crash_left_one_group_behind_is_caught_up_at_the_start(paths, clock, monkeypatch):
+    """verify allows a crash's group after the head, but not once the box has stopped
+    cleanly: a run after the crash that appended nothing would otherwise leave the
+    lag to its clean stop, and verify would then report the group as forged."""
+    from firmware.signing import Signer
+
+    signer = Signer(bytes(range(32)), "test")
+    with AuditLog(*paths, signer=signer, clock=clock, commit_us=GROUP_US) as log:
+        soon(log, clock)
+        log.flush()
+        soon(log, clock, n=3)
+        crash_before_head(log, monkeypatch)
+        assert log.head()[0] == 1 and log.verify(public_key=signer.public_key) == []
+        assert log.verify(public_key=signer.public_key, stopped_cleanly=True) != []
+        log._head_due = False  # the power is gone: its close writes nothing more
+    with AuditLog(*paths, signer=signer, clock=clock, commit_us=GROUP_US) as log:
+        assert log.restore_head() == (1, 4, True)  # what a crash leaves
+    with AuditLog(*paths, signer=signer) as log:  # the run appended nothing, and stopped cleanly
+        assert log.verify(public_key=signer.public_key, stopped_cleanly=True) == []
+
+
+def test_a_missing_or_damaged_head_is_not_restored(paths):
+    from firmware.signing import Signer
+
+    signer = Signer(bytes(range(32)), "test")
+    with AuditLog(*paths, signer=signer) as log:
+        fill(log, 3)
+    paths[1].unlink()
+    for copy in paths[1].parent.glob("audit.head*"):
+        if copy.name != "audit.head.lock":
+            copy.unlink()
+    with AuditLog(*paths, signer=signer) as log:
+        assert log.restore_head() is None
+        assert log.head() is None

@@ -47,3 +47,42 @@ def test_grouped_audit_entries_verify_after_a_stop_and_after_a_cut_while_a_group
     lab.run(lab.load(lab.scenario_doc([], lines=2)), cuts[0])
     status, out, err = lab.verify(cuts[0])
     assert status == 0, out + err
+
+
+def test_a_cut_between_a_group_and_its_head_then_a_quiet_run_still_verifies(lab, monkeypatch):
+    """The power goes after the last group's commit, before its head: the head lags one
+    group, as verify allows after a crash. The next run appends nothing (no call) and
+    stops cleanly: verify then allows nothing after the head, so the start catches the
+    head up (the entries are all the box's), without an entry of its own."""
+    from firmware.storage import audit as audit_module
+
+    data_dir = lab.init_data_dir(lab.tmp_path / "box")
+    heads = []
+    real = audit_module.write_head_file
+
+    def write_head_file(path, data):
+        real(path, data)
+        heads.append({p: open(p, "rb").read() for p in (path, path + audit_module.HEAD_COPY_SUFFIX)})
+
+    monkeypatch.setattr(audit_module, "write_head_file", write_head_file)
+    lab.run(lab.load(lab.scenario_doc(CALLS[:2], lines=2)), data_dir)
+    monkeypatch.undo()
+    # The card as the cut left it: the head and its copy as before the last group, no
+    # clean-stop mark (the group's head write and the stop never happened).
+    for path, content in heads[-2].items():
+        with open(path, "wb") as f:
+            f.write(content)
+    os.unlink(os.path.join(data_dir, "clean-stop"))
+    with AuditLog(os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head")) as log:
+        behind = len(log) - log.head()[0]
+    assert behind >= 2
+    status, out, err = lab.verify(data_dir)
+    assert status == 0, out + err  # a crash's group
+
+    lab.run(lab.load(lab.scenario_doc([], lines=2)), data_dir, until_us=2_000_000)
+    status, out, err = lab.verify(data_dir)
+    assert status == 0, out + err
+    with AuditLog(
+        os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), readonly=True
+    ) as log:
+        assert "audit_head_restored" not in {e.action for e in log.entries(limit=100)}

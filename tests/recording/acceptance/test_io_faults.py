@@ -105,13 +105,18 @@ def _run(lab, monkeypatch, doc, data_dir, fail_at=None, err=errno.EIO, span=1):
     return run, state
 
 
-@pytest.mark.parametrize("err, span", [(errno.EIO, 1), (errno.ENOSPC, 5)], ids=["one-EIO", "five-ENOSPC"])
+@pytest.mark.parametrize(
+    "err, span",
+    [(errno.EIO, 1), (errno.ENOSPC, 5), (errno.ENOSPC, 30)],
+    ids=["one-EIO", "five-ENOSPC", "thirty-ENOSPC"],
+)
 @pytest.mark.parametrize("path", sorted(PATHS))
 def test_refused_writes_or_syncs_cost_at_most_their_recordings_and_never_evidence(
     lab, monkeypatch, path, err, span
 ):
-    """One call refused (an I/O error), or five in a row (a card full for a moment,
-    or failing for a while)."""
+    """One call refused (an I/O error), five in a row (a card full for a moment,
+    or failing for a while), or thirty (full for the rest of the run, often: a run
+    makes about 90)."""
     doc = lab.scenario_doc(CALLS, lines=3, **PATHS[path])
     _dry_run, dry = _run(lab, monkeypatch, doc, lab.init_data_dir(lab.tmp_path / "dry"))
     points = sorted(random.Random(SEED).sample(range(1, dry["count"] + 1), min(FAULTS, dry["count"])))
