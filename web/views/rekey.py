@@ -90,10 +90,11 @@ def start():
     wait = lk().throttle.attempt(account_keys(slot_user, request.remote_addr or ""))
     if wait:
         return _page("Too many attempts. Wait %d s and try again." % wait, status=429, slot_user=slot_user)
+    # Audited before the job starts: its own entries ("started"...) come after, in order.
+    audit("rekey", None, phase="requested", slot=slot_user)
     try:
         job.start(slot_user, password, g.user.name)
     except LinekeeperError as exc:
         audit("rekey", None, phase="refused", slot=slot_user, reason=str(exc))
         return _page("%s. Nothing was changed." % exc, status=409, slot_user=slot_user)
-    audit("rekey", None, phase="requested", slot=slot_user)
     return redirect(url_for("rekey.index"))
