@@ -26,6 +26,7 @@ import base64
 import binascii
 import datetime
 import hashlib
+import logging
 import os
 import sqlite3
 
@@ -37,6 +38,8 @@ from .errors import RecoveryRefused
 from .recording.segment import inspect
 
 CALLS_DB = "calls.db"
+
+log = logging.getLogger(__name__)
 
 
 def recording_files(data_dir):
@@ -76,6 +79,11 @@ def preflight(data_dir, rebuilding=False):
             )
     else:
         problem, rows, shredded = _read_log(db_path)
+        if (problem or "").startswith("empty") and not files and not _journal_holds_records(data_dir):
+            # A power cut while the box first made it (before SQLite wrote a page):
+            # nothing at risk, no recording to rebuild it from. The box makes it again.
+            log.warning("the call log %s is empty and no recording is here: it is made again", db_path)
+            problem = None
         if problem is not None:
             raise RecoveryRefused(
                 "the call log %s is %s%s: %s"
@@ -106,6 +114,16 @@ def preflight(data_dir, rebuilding=False):
             "backup before starting (new keys from `linekeeper init` could never open them)"
             % (keystore, max(len(files), len(rows)))
         )
+
+
+def _journal_holds_records(data_dir):
+    """Whether the recording journal holds records (recordings a replay could make)."""
+    from firmware.recording import journal
+
+    try:
+        return bool(journal.read_records(journal.journal_path(data_dir)))
+    except OSError:
+        return True  # unreadable: assume it does
 
 
 def _read_log(db_path):

@@ -143,6 +143,26 @@ def test_emptied_call_log_is_refused_then_rebuilt(copy):
     repaired(lab, data_dir)
 
 
+@pytest.mark.parametrize("how", ["empty file", "no tables"])
+def test_a_call_log_cut_as_the_box_first_made_it_is_made_again(lab, how):
+    """A power cut as a new box first made its call log (before SQLite wrote a page,
+    or its tables): no recording is there to put at risk or to rebuild it from, so
+    the box makes it again and starts, rather than asking for a repair."""
+    import sqlite3
+
+    data_dir = lab.init_data_dir(lab.tmp_path / "new")
+    path = os.path.join(data_dir, "calls.db")
+    if how == "empty file":
+        open(path, "wb").close()
+    else:
+        sqlite3.connect(path).execute("PRAGMA journal_mode=WAL").close()
+    doc = lab.scenario_doc([{"line": 1, "at": 0.5, "direction": "in", "rings": 1, "talk": 2.0}], lines=1)
+    lab.run(lab.load(doc), data_dir)
+    assert [r["state"] for r in lab.rows(data_dir)] == ["complete"]
+    status, out, err = lab.verify(data_dir)
+    assert status == 0, out + err
+
+
 def test_garbled_call_log_is_refused_kept_aside_and_rebuilt(copy):
     lab, scenario, make = copy
     data_dir = make()
