@@ -226,8 +226,10 @@ def _head_bytes(doc):
 
 
 def _read_head_doc(head_path, lock=False):
-    """The head document in ``head_path`` (None when there is no head file); a head
-    that does not parse (a write a power cut tore) is read from its copy.
+    """The head document in ``head_path`` (None when there is no head file, nor its
+    copy); a head that does not parse (a write a power cut tore), or that is missing
+    while its copy is there (a cut as the head was first made, its copy just
+    before), is read from its copy.
 
     ``lock``: hold the appenders' lock, shared, while reading, so that a head being
     rewritten in place is never read half old, half new (not where the caller holds
@@ -240,7 +242,11 @@ def _read_head_doc(head_path, lock=False):
             with open(head_path, "rb") as f:
                 raw = f.read()
         except FileNotFoundError:
-            return None
+            try:
+                with open(head_path + HEAD_COPY_SUFFIX, "rb") as f:
+                    raw = f.read()
+            except FileNotFoundError:
+                return None
         try:
             return json.loads(raw)
         except ValueError as torn:
@@ -430,8 +436,9 @@ class AuditLog:
         failing for a while) leaves it further behind, and ``verify`` would take
         those entries for ones added behind the log's back. Entries someone else
         added carry no signature of the box's key: then nothing is done, and
-        ``verify`` reports them; so it does a head that is missing or damaged (a
-        head mended there could hide entries deleted at the end).
+        ``verify`` reports them; so it does a head that is damaged, or missing
+        (with its copy) further behind than a cut as the first head was made
+        explains: a head mended there could hide entries deleted at the end.
 
         Returns ``(the head's seq, the last seq, whether verify's rule allowed the
         lag, with stopped_cleanly)`` when the head was written (the caller audits
@@ -450,7 +457,10 @@ class AuditLog:
                 doc = self._head_doc()
             except (OSError, ValueError):
                 return None
-            if doc is None or not isinstance(doc.get("seq"), int):
+            missing = doc is None
+            if missing:  # (restored only where a cut as the first head was made explains it)
+                doc = {"seq": 0, "hash": GENESIS_HASH}
+            if not isinstance(doc.get("seq"), int):
                 return None
             seq, digest = doc["seq"], doc.get("hash")
             rows = self._db.execute(
@@ -465,6 +475,8 @@ class AuditLog:
             if last == seq or (seq and rows[0][:1] + rows[0][3:4] != (seq, digest)):
                 return None  # no lag; or the head's entry is not the head's (for verify)
             allowed = not self._check_head((seq, digest), last, tail, _group_us(doc), stopped_cleanly)
+            if missing and not allowed:
+                return None  # further behind than a cut explains: for verify to report
             expected, prev = seq + 1, digest if seq else GENESIS_HASH
             for row_seq, _wall, prev_hash, row_hash, sig in rows[1:] if seq else rows:
                 if row_seq != expected or prev_hash != prev or sig is None:
@@ -823,7 +835,7 @@ class AuditLog:
                 except (OSError, ValueError, KeyError, TypeError) as err:
                     head, head_doc = err, None
             expected_seq, prev_hash = 1, GENESIS_HASH
-            tail = _Tail(head)
+            tail = _Tail((0, GENESIS_HASH) if head is None else head)
             found_at = None
             signatures = _SignatureCheck(public_key)
             handed = {(o["audit_seq"], o["audit_hash"]): o for o in signatures.handed_over()}
@@ -858,11 +870,11 @@ class AuditLog:
         if isinstance(head, Exception):
             return ["audit head file %s is unreadable or damaged: %s" % (self.head_path, head)]
         if head is None:
-            return (
-                []
-                if last_seq == 0
-                else ["audit head file %s is missing but the log has %d entries" % (self.head_path, last_seq)]
-            )
+            # As a head at the start of the chain: a cut as the first head was made
+            # (before its copy) leaves at most one entry after it.
+            if not self._check_head((0, GENESIS_HASH), last_seq, tail, 0, stopped_cleanly):
+                return []
+            return ["audit head file %s is missing but the log has %d entries" % (self.head_path, last_seq)]
         seq, digest = head
         if not isinstance(seq, int) or seq < 0:
             return ["audit head file %s is damaged: seq %r" % (self.head_path, seq)]
@@ -995,6 +1007,8 @@ class _SignatureCheck:
                 "audit trail: no entry is signed by the box's key (%d entries): it was "
                 "rewritten without the key, or the box never signed" % last_seq
             ]
+        if head_doc is None:
+            return []  # no head to sign: the head check says whether a cut explains that
         from firmware.signing import verify_signature
 
         sig = head_doc.get("sig") if isinstance(head_doc, dict) else None

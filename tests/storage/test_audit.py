@@ -343,7 +343,19 @@ def test_a_reader_waits_for_a_head_being_written(log, paths):
 def test_missing_head_file_is_reported(log, paths):
     fill(log)
     paths[1].unlink()
+    os.unlink(str(paths[1]) + audit_module.HEAD_COPY_SUFFIX)
     assert log.verify() == ["audit head file %s is missing but the log has 5 entries" % paths[1]]
+
+
+def test_a_head_missing_beside_its_copy_is_read_from_the_copy(log, paths):
+    """A power cut as the head was first made: its copy is made just before it."""
+    fill(log)
+    head = log.head()
+    paths[1].unlink()
+    assert log.head() == head and log.verify() == []
+    paths[1].parent.joinpath(paths[1].name + audit_module.HEAD_COPY_SUFFIX).write_text("{}")
+    problems = log.verify()
+    assert problems and "damaged" in problems[0]
 
 
 def test_power_cut_between_commit_and_head_is_not_tampering(log, paths, monkeypatch):
@@ -727,3 +739,28 @@ def test_a_missing_or_damaged_head_is_not_restored(paths):
     with AuditLog(*paths, signer=signer) as log:
         assert log.restore_head() is None
         assert log.head() is None
+
+
+def test_a_cut_before_the_first_head_leaves_one_entry_that_verifies_and_is_caught_up(paths):
+    from firmware.signing import Signer
+
+    signer = Signer(bytes(range(32)), "test")
+    with AuditLog(*paths, signer=signer) as log:
+        fill(log, 1)
+    for head in (paths[1], paths[1].parent / (paths[1].name + audit_module.HEAD_COPY_SUFFIX)):
+        head.unlink()  # the power went after the first commit, before the head's copy
+    with AuditLog(*paths, signer=signer) as log:
+        assert log.head() is None
+        assert log.verify(public_key=signer.public_key) == []
+        assert log.restore_head(stopped_cleanly=True) == (0, 1, True)
+        assert log.head()[0] == 1 and log.verify(public_key=signer.public_key, stopped_cleanly=True) == []
+    # Two entries and no head: not what that cut leaves.
+    with AuditLog(*paths, signer=signer) as log:
+        fill(log, 1)
+    for head in (paths[1], paths[1].parent / (paths[1].name + audit_module.HEAD_COPY_SUFFIX)):
+        head.unlink()
+    with AuditLog(*paths, signer=signer) as log:
+        assert log.restore_head() is None
+        assert log.verify(public_key=signer.public_key) == [
+            "audit head file %s is missing but the log has 2 entries" % paths[1]
+        ]
