@@ -241,7 +241,8 @@ class AfterImage:
 
     CALLS = ("write", "pwrite", "ftruncate", "fdatasync", "fsync", "unlink", "replace", "rename")
 
-    def __init__(self, data_dir, on_call):
+    def __init__(self, data_dir, on_call, modules=()):
+        self.modules = tuple(modules)  # more modules whose calls are observed (their ``os``)
         self.data_dir = os.path.abspath(data_dir)
         self.recordings = os.path.join(self.data_dir, "recordings")
         self.on_call = on_call
@@ -335,7 +336,7 @@ class AfterImage:
         from firmware.storage import fsutil
 
         with pytest.MonkeyPatch.context() as mp, SyncedFiles(self.data_dir) as self.databases:
-            for module in (segment, journal, store, fsutil):
+            for module in (segment, journal, store, fsutil) + self.modules:
                 mp.setattr(module, "os", self._os())
             original, original_sync_wal = self.databases.synced, datadir.sync_wal
 

@@ -266,3 +266,54 @@ def test_the_cli_killed_mid_rekey_leaves_everything_readable(box, lab):
     with KeyStore(box).unlock("admin", PASSWORD) as admin:
         assert opened(box, admin) == n
     assert json.loads(open(os.path.join(box, "keys", "keystore.json")).read())["version"] == 2
+
+
+@pytest.mark.slow
+def test_a_power_cut_at_any_write_or_sync_of_a_rekey_leaves_everything_readable(box, tmp_path):
+    """Finer than the steps above: a cut at every write, sync, rename and removal of the
+    rekey, the key store, the pin, the recordings store and fsutil, and after every sync
+    of a database (:class:`~support.powercut.AfterImage`; a database as last synced).
+    On each image: the key store in force opens every recording, the next rekey
+    finishes or undoes the cut one, and then runs."""
+    import random
+
+    from firmware import keypin, rekey
+    from firmware.storage import keystore as keystore_module
+
+    from support.powercut import AfterImage
+
+    n = count(box)
+    images = []
+
+    def on_call(name):
+        image = str(tmp_path / ("cut-%03d" % (len(images) + 1)))
+        model.image(image, random.Random(len(images)))
+        images.append((image, name))
+
+    model = AfterImage(box, on_call, modules=(rekey, keypin, keystore_module))
+    with model.observing():
+        run_rekey(box)
+    kinds = {}
+    for image, name in images:
+        kinds[name] = kinds.get(name, 0) + 1
+        what = "%s (%s)" % (image, name)
+        with KeyStore(image).unlock("admin", PASSWORD) as admin:
+            assert opened(image, admin) == n, what
+        signer = load_signer(image)
+        store = RecordingStore(image, signer=signer)
+        try:
+            rk = Rekey(
+                KeyStore(image, kdf_params=CHEAP_KDF), store, RecordingKeyPin(image, signer), lambda *a: None
+            )
+            rk.resume()
+        finally:
+            store.close()
+        with KeyStore(image).unlock("admin", PASSWORD) as admin:
+            assert opened(image, admin) == n, what
+        summary, _ = run_rekey(image)
+        assert summary["recordings"] == n, what
+        with KeyStore(image).unlock("admin", PASSWORD) as admin:
+            assert opened(image, admin) == n, what
+    print(
+        "rekey cuts: %d (%s)" % (len(images), ", ".join("%d %s" % (k, v) for v, k in sorted(kinds.items())))
+    )
