@@ -903,7 +903,10 @@ class RecordingStore:
         lost rows, which ``linekeeper repair`` rebuilds.) A ``partial``
         recording whose seal the card refused after the journal took it gets
         the seal from the replay, and its row is finished again on that
-        file (``("resealed", id, duration_s)``; :meth:`replay_journal`).
+        file (``("resealed", id, duration_s)``; :meth:`replay_journal`). Last,
+        the call log is checkpointed and its write-ahead log emptied
+        (:meth:`checkpoint`): a deletion a cut left before its own checkpoint
+        leaves no wrapped key in calls.db.
         """
         self.replayed = self.replay_journal()
         if self.replayed:
@@ -970,6 +973,10 @@ class RecordingStore:
                 done.append(("shredded", name, None))
             else:
                 done.append(("quarantined", name, self.quarantine(name)))
+        # A deletion a cut left before its checkpoint (a retention sweep, a delete)
+        # keeps the row's wrapped key in calls.db's pages, and the log's older frames,
+        # until the next checkpoint, hours away on a quiet box: emptied now.
+        self.checkpoint()
         return done
 
     def _extended_by_replay(self, row):
