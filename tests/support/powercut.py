@@ -152,26 +152,37 @@ def make_image(data_dir, image, disk, databases, rng=None):
     """Copy ``data_dir`` to ``image`` as a power cut now would leave it: each recording
     file as :meth:`Disk.image_of` draws it (with ``rng``; without, its synced bytes),
     each database as last synced, every other file as it is."""
+    for src, target, name in _files(data_dir, image):
+        if name.endswith(".db"):
+            _copy_database(src, target, databases)
+        elif src in disk.files:
+            content = disk.image_of(src, rng)
+            if content is not None:
+                with open(os.path.join(target, name), "wb") as f:
+                    f.write(content)
+        else:
+            shutil.copy2(src, target)
+
+
+def _files(data_dir, dest):
+    """``(path, folder in dest, name)`` of every file under ``data_dir`` but the databases'
+    logs and shared memory (each folder made in ``dest``)."""
     for root, _dirs, files in os.walk(data_dir):
-        target = os.path.join(image, os.path.relpath(root, data_dir))
+        target = os.path.join(dest, os.path.relpath(root, data_dir))
         os.makedirs(target, exist_ok=True)
         for name in files:
-            src = os.path.join(root, name)
-            if name.endswith((".db-wal", ".db-shm")):
-                continue
-            if name.endswith(".db"):
-                for suffix in ("", "-wal"):
-                    content = databases.content(src + suffix)
-                    if content is not None:
-                        with open(os.path.join(target, name + suffix), "wb") as f:
-                            f.write(content)
-            elif src in disk.files:
-                content = disk.image_of(src, rng)
-                if content is not None:
-                    with open(os.path.join(target, name), "wb") as f:
-                        f.write(content)
-            else:
-                shutil.copy2(src, target)
+            if not name.endswith((".db-wal", ".db-shm")):
+                yield os.path.join(root, name), target, name
+
+
+def _copy_database(src, target, databases):
+    """Copy the database at ``src`` into the folder ``target`` as last synced: its file
+    and its write-ahead log (none where it was never synced)."""
+    for suffix in ("", "-wal"):
+        content = databases.content(src + suffix)
+        if content is not None:
+            with open(os.path.join(target, os.path.basename(src) + suffix), "wb") as f:
+                f.write(content)
 
 
 class PowerCut:
@@ -355,30 +366,18 @@ class AfterImage:
 
     def image(self, dest, rng):
         """Copy the data directory to ``dest`` as a cut now could leave it."""
-        dest = str(dest)
-        for root, _dirs, files in os.walk(self.data_dir):
-            target = os.path.join(dest, os.path.relpath(root, self.data_dir))
-            os.makedirs(target, exist_ok=True)
-            for name in files:
-                src = os.path.join(root, name)
-                if name.endswith((".db-wal", ".db-shm")):
-                    continue
-                if name.endswith(".db"):
-                    for suffix in ("", "-wal"):
-                        content = self.databases.content(src + suffix)
-                        if content is not None:
-                            with open(os.path.join(target, name + suffix), "wb") as f:
-                                f.write(content)
-                    continue
-                if src in self.unnamed and rng.random() < 0.5:
-                    continue
-                if src in self.durable:
-                    with open(src, "rb") as f:
-                        content = _torn(self.durable[src] or b"", f.read(), self.written.get(src, b""), rng)
-                    with open(os.path.join(target, name), "wb") as f:
-                        f.write(content)
-                else:
-                    shutil.copy2(src, target)
+        for src, target, name in _files(self.data_dir, str(dest)):
+            if name.endswith(".db"):
+                _copy_database(src, target, self.databases)
+            elif src in self.unnamed and rng.random() < 0.5:
+                continue
+            elif src in self.durable:
+                with open(src, "rb") as f:
+                    content = _torn(self.durable[src] or b"", f.read(), self.written.get(src, b""), rng)
+                with open(os.path.join(target, name), "wb") as f:
+                    f.write(content)
+            else:
+                shutil.copy2(src, target)
 
 
 def _appends(fd):

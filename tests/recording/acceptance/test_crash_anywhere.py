@@ -28,7 +28,7 @@ import sqlite3
 
 import pytest
 
-from .test_crash_unsynced import CALLS, PATHS, SEED  # the power-cut test's calls, paths and seed
+from .test_crash_unsynced import CALLS, PATHS, SEED, check_cut  # the power-cut test's
 from support.powercut import AfterImage
 
 pytestmark = pytest.mark.slow  # a run of the box, then a start for each cut
@@ -61,15 +61,7 @@ def test_a_cut_at_any_write_or_sync_loses_at_most_the_bound_and_never_evidence(l
             except sqlite3.OperationalError:  # cut before the box made its tables
                 recording = 0
         if recording:  # (a cut before the first recording leaves none to check)
-            lab.check_after_crash(
-                image,
-                scenario,
-                t_us,
-                t_us,
-                what,
-                torn_chunk_us=p["torn_chunk_us"] or chunk_us,
-                loss_limit_us=p["loss_limit_us"],
-            )
+            check_cut(lab, image, scenario, t_us, what, p, chunk_us)
         lab.run(restart, image, until_us=1_000_000)  # starts, a second with no call, a clean stop
         status, out, err = lab.verify(image)
         assert status == 0, (what, "after a clean stop", out, err)

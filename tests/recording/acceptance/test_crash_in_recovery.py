@@ -29,7 +29,7 @@ from firmware.errors import StorageError
 from firmware.recording import journal, segment, store
 from firmware.storage import fsutil
 
-from .test_crash_unsynced import CALLS, PATHS, SEED  # the power-cut test's calls, paths and seed
+from .test_crash_unsynced import CALLS, PATHS, SEED, check_cut  # the power-cut test's
 from .test_io_faults import _Faulty
 from support.powercut import AfterImage, PowerCut
 
@@ -95,15 +95,8 @@ def test_a_cut_while_the_box_recovers_from_a_cut_loses_nothing_more(lab, path):
         assert any(kind == "partial" for kind, _id, _what in recovered), (first, recovered)
         for k, (second, call) in enumerate(seconds, 1):
             kinds[call] = kinds.get(call, 0) + 1
-            lab.check_after_crash(
-                second,
-                scenario,
-                t_us,
-                t_us,
-                "cut %d of %d (%s) while starting after %s" % (k, len(seconds), call, first),
-                torn_chunk_us=p["torn_chunk_us"] or chunk_us,
-                loss_limit_us=p["loss_limit_us"],
-            )
+            what = "cut %d of %d (%s) while starting after %s" % (k, len(seconds), call, first)
+            check_cut(lab, second, scenario, t_us, what, p, chunk_us)
     print(
         "second cuts checked: %d (%s)"
         % (sum(kinds.values()), ", ".join("%d %s" % (n, k) for k, n in sorted(kinds.items())))
@@ -132,15 +125,7 @@ def test_a_card_error_while_the_box_recovers_costs_nothing_after_the_next_start(
             assert outcome in ("went on", "stopped"), (what, outcome)
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
             lab.run(restart, image, until_us=1_000_000)  # the next start
-            lab.check_after_crash(
-                image,
-                scenario,
-                t_us,
-                t_us,
-                what,
-                torn_chunk_us=p["torn_chunk_us"] or chunk_us,
-                loss_limit_us=p["loss_limit_us"],
-            )
+            check_cut(lab, image, scenario, t_us, what, p, chunk_us)
     print("starts with a card error: %s" % outcomes)
 
 

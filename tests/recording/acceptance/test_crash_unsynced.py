@@ -93,6 +93,20 @@ CALLS = [
 ]
 
 
+def check_cut(lab, image, scenario, t_us, what, path, chunk_us):
+    """:meth:`Lab.check_after_crash` on ``image``, left by a cut at clock time ``t_us`` on
+    the write path ``path`` (a value of :data:`PATHS`; ``chunk_us``: the recorder's chunk)."""
+    return lab.check_after_crash(
+        image,
+        scenario,
+        t_us,
+        t_us,
+        what,
+        torn_chunk_us=path["torn_chunk_us"] or chunk_us,
+        loss_limit_us=path["loss_limit_us"],
+    )
+
+
 @pytest.fixture(scope="module", params=sorted(PATHS))
 def images(module_lab, request):
     lab, path = module_lab, PATHS[request.param]
