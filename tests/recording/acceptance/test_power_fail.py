@@ -304,3 +304,63 @@ def test_under_a_minute_long_interval_the_warning_writes_the_calls_that_ended_be
     for line in (1, 2, 3):
         assert calls_by_line[line]["end_reason"] == "power_loss", calls_by_line[line]
         assert rows[calls_by_line[line]["id"]]["started_at"] < wall_warned
+
+
+@pytest.mark.parametrize("holdup_flush_ms", [0, 2_000])
+def test_a_holdup_shorter_than_the_mcu_said_costs_no_more_than_a_cut_without_warning(lab, holdup_flush_ms):
+    """The warning came, but the capacitor runs out during the seal (aged, or the MCU's
+    figure wrong): the power goes at each write, sync, rename and removal of the seal,
+    and after each sync of a database (:class:`~support.powercut.AfterImage`). Each
+    image must keep the promises of a cut with no warning at all: every recording
+    ``complete`` or ``partial``, ``verify`` passes, audio lost within the path's bound;
+    and after the next start, a quiet second and a clean stop, ``verify`` still passes."""
+    import random
+
+    from .test_crash_unsynced import PATHS, SEED, check_cut
+    from support.powercut import AfterImage
+
+    hat, lines = "lk-4l", 4
+    path = PATHS["holdup" if holdup_flush_ms else "journal"]
+    extra = {"hat": hat, "config": {"holdup_flush_ms": holdup_flush_ms}}
+    calls = _calls(lines)[:-1]  # the calls the cut finds under way
+    scenario = lab.load(
+        lab.scenario_doc(
+            calls, lines=lines, power=[{"at": CUT_S, "cut": True}, {"at": RESTORE_S, "cut": False}], **extra
+        )
+    )
+    images, state = [], {"sealing": False}
+
+    def on_call(name):
+        if state["sealing"]:
+            image = str(lab.tmp_path / ("seal-cut-%03d" % (len(images) + 1)))
+            model.image(image, random.Random(SEED + len(images)))
+            images.append((image, name, state["box"].clock.now_us()))
+
+    data_dir = lab.init_data_dir(lab.tmp_path / "card")
+    model = AfterImage(data_dir, on_call)
+    with model.observing():
+        host = open_sim_host(scenario, data_dir, synth=lab.synth, period_ms=PERIOD_MS)
+        state["box"] = host.box
+
+        def on_power(event, t_us):
+            if event == "brownout":
+                state["sealing"] = False
+
+        # From the supply's cut (the warning follows within 25 ms) to the Pi's stop.
+        host.box.clock.call_at(int(CUT_S * 1e6), lambda: state.update(sealing=True))
+        host.board.on_power.insert(0, on_power)
+        host.start()
+        try:
+            assert host.board.run()
+        finally:
+            host.stop()
+    assert len(images) >= 10, images  # the seal writes and syncs (every line, the logs)
+    restart = lab.load(lab.scenario_doc([], lines=lines, **extra))
+    chunk_us = host.boxes[0].recorder.chunk_ms * 1000
+    for image, name, t_us in images:
+        what = "%s (%s)" % (image, name)
+        check_cut(lab, image, scenario, t_us, what, path, chunk_us)
+        lab.run(restart, image, until_us=1_000_000)
+        status, out, err = lab.verify(image)
+        assert status == 0, (what, "after a clean stop", out, err)
+    print("cuts during the seal: %d" % len(images))
