@@ -227,14 +227,15 @@ class PowerCut:
 
 
 class AfterImage:
-    """A second power cut, while the box starts on an image a first one left (its recovery).
+    """A power cut at any write or sync of the box, its start's included.
 
     The box's start rewrites files in place: the journal's replay writes its
     records into the recording files (over bytes already there, and past their
     end), then syncs them, and only then empties the journal. :class:`Disk`
     follows appends of the files it saw created; this follows every file under
     ``recordings/`` the modules that write recordings (the journal, the writer,
-    the store, :mod:`firmware.storage.fsutil`) open while it observes:
+    the store, :mod:`firmware.storage.fsutil`, and ``modules``) open while it
+    observes, and every name they change under the data directory:
 
     * a file written since its last sync (or since this began) keeps, in each
       512-byte sector written since, independently, the bytes written there
@@ -242,8 +243,12 @@ class AfterImage:
       powersafe overwrite); and its size is the old, the new, or a sector
       boundary between;
     * a file created meanwhile whose directory was not synced since may be gone;
-    * a file removed or renamed: at once (as is everything else not followed,
-      as :func:`make_image` copies it: key copies, marks, the audit head);
+    * of the names changed (a file renamed over another, renamed away, removed)
+      since their directory's last sync, the first few reached the card, in
+      order as a journalling file system commits them, and the rest did not
+      (the old file, or none, is there);
+    * every other file as it stands (the content of key stores, pins, marks,
+      the audit head: written whole, synced, before their rename);
     * each database as last synced (:class:`SyncedFiles`).
 
     ``on_call(name)`` is told before each observed call of those modules, and
@@ -261,6 +266,10 @@ class AfterImage:
         self.durable = {}  # path -> its content at its last sync (None: made since, never synced)
         self.written = {}  # path -> bytearray, 1 where written since its last sync
         self.unnamed = set()  # paths created since their directory's last sync
+        # Names changed (renamed over, renamed away, removed) since their directory's
+        # last sync, in order: [(path, what it was: bytes, or None for no file)].
+        self.renamed = []
+        self.names_lost = 0  # name changes the images so far left out (how much this bites)
         self.databases = None
 
     def _followed(self, path):
@@ -303,6 +312,16 @@ class AfterImage:
         return fd
 
     def _before(self, name, args):
+        if name in ("unlink", "replace", "rename"):
+            for arg in args[:2]:
+                path = os.path.abspath(os.fspath(arg))
+                if not path.startswith(self.data_dir + os.sep) or any(p == path for p, _ in self.renamed):
+                    continue
+                was = None
+                if os.path.isfile(path) and path not in self.unnamed:
+                    with open(path, "rb") as f:
+                        was = f.read()
+                self.renamed.append((path, was))
         if name in ("write", "pwrite", "ftruncate"):
             path = self.fds.get(args[0])
             if path is None:
@@ -328,6 +347,7 @@ class AfterImage:
                 return
             if os.path.isdir(path):
                 self.unnamed = {p for p in self.unnamed if os.path.dirname(p) != path}
+                self.renamed = [(p, was) for p, was in self.renamed if os.path.dirname(p) != path]
             elif path in self.durable:
                 with open(path, "rb") as f:
                     self.durable[path] = f.read()
@@ -366,6 +386,21 @@ class AfterImage:
 
     def image(self, dest, rng):
         """Copy the data directory to ``dest`` as a cut now could leave it."""
+        self._image(dest, rng)
+        # Of the names changed since their directory's sync, the first few reached the
+        # card (in order, as a journalling file system commits them); the rest did not.
+        kept = rng.randrange(len(self.renamed) + 1)
+        self.names_lost += len(self.renamed) - kept
+        for path, was in self.renamed[kept:]:
+            where = os.path.join(str(dest), os.path.relpath(path, self.data_dir))
+            if was is None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(where)
+            else:
+                with open(where, "wb") as f:
+                    f.write(was)
+
+    def _image(self, dest, rng):
         for src, target, name in _files(self.data_dir, str(dest)):
             if name.endswith(".db"):
                 _copy_database(src, target, self.databases)

@@ -65,4 +65,7 @@ def test_a_cut_at_any_write_or_sync_loses_at_most_the_bound_and_never_evidence(l
         lab.run(restart, image, until_us=1_000_000)  # starts, a second with no call, a clean stop
         status, out, err = lab.verify(image)
         assert status == 0, (what, "after a clean stop", out, err)
-    print("cuts: %d (%s)" % (len(images), ", ".join("%d %s" % (n, k) for k, n in sorted(kinds.items()))))
+    print(
+        "cuts: %d (%s); name changes left out of them: %d"
+        % (len(images), ", ".join("%d %s" % (n, k) for k, n in sorted(kinds.items())), model.names_lost)
+    )
