@@ -345,7 +345,7 @@ class Box:
         quarantined and audited (the alarm goes on at :meth:`start`).
         """
         data_dir, clock = self.data_dir, self.clock
-        clean = stopped_cleanly(data_dir)
+        clean = self._stopped_cleanly = stopped_cleanly(data_dir)
         if self._vault is not None:
             # An old HAT's key is never carried to a new one (firmware/handover.py).
             drop_carried(data_dir)
@@ -752,6 +752,7 @@ class Box:
         self.supervisor.sync(self.board.read)
         self.retention.start()
         check_last_stop(self.data_dir, self.alarm_log, self.recovered)
+        self._alarm_unfinished_at_stop()
         self.mail.start()
         if self.archive is not None:
             self.archive.start()
@@ -767,6 +768,28 @@ class Box:
                     message="%d file(s) in recordings/ that the call log does not know were moved "
                     "to %s at start-up (audited; nothing deleted): see docs/recovery.md"
                     % (len(self.quarantined), os.path.join(self.data_dir, QUARANTINE)),
+                )
+            )
+
+    def _alarm_unfinished_at_stop(self):
+        """The recordings a clean stop could not finish in the call log (the card refused
+        their end until then), which the start's recovery kept as ``partial``: the
+        alarm on each one's line (after a crash ``power_loss_restart`` counts them)."""
+        if not self._stopped_cleanly:
+            return
+        for kind, recording_id, _ in self.recovered:
+            if kind not in ("partial", "damaged"):
+                continue
+            row = self.recordings.get(recording_id)
+            line = (self.recordings.line_of(row) if row is not None else None) or 0
+            self.bus.publish(
+                Alarm(
+                    line=line,
+                    t_us=self.clock.now_us(),
+                    kind="recording_failed",
+                    active=True,
+                    message="recording %s could not be finished in the call log at the last stop "
+                    "(the card refused it): kept as partial, with the audio it holds" % recording_id,
                 )
             )
 

@@ -22,14 +22,15 @@ _WRITE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes
 
 class SqliteFaults(WrappingVfs):
     """While entered: the ``fail_at``-th write or sync (from 1, once :attr:`armed`) of the
-    databases under ``root`` fails. :attr:`count` counts them; :attr:`struck` says
-    which failed (``(method, file name, count)``)."""
+    databases under ``root`` fails, and the ``span - 1`` after it. :attr:`count` counts
+    them; :attr:`struck` says which failed first (``(method, file name, count)``)."""
 
     NAME = b"linekeeper-faults"
 
-    def __init__(self, root, fail_at=None):
+    def __init__(self, root, fail_at=None, span=1):
         super().__init__(root)
         self.fail_at = fail_at
+        self.span = span
         self.armed = False
         self.count = 0
         self.struck = None
@@ -40,9 +41,9 @@ class SqliteFaults(WrappingVfs):
             return False
         with self._lock:
             self.count += 1
-            if self.count != self.fail_at:
+            if self.fail_at is None or not 0 <= self.count - self.fail_at < self.span:
                 return False
-            self.struck = (method, os.path.basename(self._files[f]), self.count)
+            self.struck = self.struck or (method, os.path.basename(self._files[f]), self.count)
             return True
 
     def _methods_for(self, real):

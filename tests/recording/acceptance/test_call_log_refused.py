@@ -175,3 +175,29 @@ def test_a_call_no_call_log_numbered_is_not_recorded_but_nothing_stops(lab, monk
     calls = lab.calls(data_dir)
     assert [(c["line"], c["recording"]) for c in calls] == [(2, "complete")], calls
     assert lab.verify(data_dir)[0] == 0
+
+
+def test_a_recording_whose_end_the_card_refused_until_a_clean_stop_is_alarmed_at_the_start(lab, monkeypatch):
+    """The card refuses the recordings' ends from the middle of the calls to the clean
+    stop (each kept in memory, tried again, refused again): the next start's recovery
+    keeps them as partial, with all their audio, and raises ``recording_failed`` on
+    each one's line, since no crash alarm will."""
+    from firmware.recording.store import RecordingStore
+
+    data_dir = lab.init_data_dir(lab.tmp_path / "box")
+    real = RecordingStore.finish
+
+    def refused(self, *args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(RecordingStore, "finish", refused)
+    lab.run(lab.load(lab.scenario_doc(CALLS, lines=2)), data_dir)
+    monkeypatch.setattr(RecordingStore, "finish", real)
+    assert {r["state"] for r in lab.rows(data_dir)} == {"recording"}
+    after = lab.run(lab.load(lab.scenario_doc([], lines=2)), data_dir, until_us=1_000_000)
+    rows = lab.rows(data_dir)
+    assert [r["state"] for r in rows] == ["partial", "partial"] and all(r["duration_s"] > 5 for r in rows)
+    raised = {a.line for a in after.alarms if a.kind == "recording_failed" and a.active}
+    assert raised == {1, 2}, after.alarms
+    status, out, err = lab.verify(data_dir)
+    assert status == 0, out + err
