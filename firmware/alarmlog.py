@@ -91,31 +91,37 @@ class AlarmLog:
             self._record(alarm.kind, False, line=alarm.line)
 
     def _record(self, *args, **kwargs):
-        """:meth:`set` for the bus: a card that refuses the write (full, read-only)
-        must not stop the box; the change waits in memory and is written with the
-        next one the card takes."""
-        kwargs.setdefault("wall_us", int(self.clock.wall_us()))
-        self._unwritten.append((args, kwargs))
+        """:meth:`set`, for the bus."""
+        self.set(*args, **kwargs)
+
+    def set(self, kind, active, *, line=0, message="", wall_us=None):
+        """Raise (``active``) or clear alarm ``kind`` on ``line``; returns the row or None.
+
+        Raising an alarm already open does nothing (a repeated report of the
+        same fault is one occurrence); clearing one not open does nothing. A card
+        that refuses the write (full, read-only, failing) must not stop the box:
+        the change waits in memory, None is returned, and it is written, in
+        order, with the next change the card takes.
+        """
+        wall_us = int(self.clock.wall_us()) if wall_us is None else wall_us
+        self._unwritten.append(((kind, active), {"line": line, "message": message, "wall_us": wall_us}))
+        out = None
         while self._unwritten:
             args, kwargs = self._unwritten[0]
             try:
-                self.set(*args, **kwargs)
+                out = self._write(*args, **kwargs)
             except (sqlite3.Error, OSError) as exc:
                 log.warning(
                     "the alarm history cannot be written now (%s); %d change(s) wait in memory",
                     exc,
                     len(self._unwritten),
                 )
-                return
+                return None
             self._unwritten.pop(0)
+        return out
 
-    def set(self, kind, active, *, line=0, message="", wall_us=None):
-        """Raise (``active``) or clear alarm ``kind`` on ``line``; returns the row or None.
-
-        Raising an alarm already open does nothing (a repeated report of the
-        same fault is one occurrence); clearing one not open does nothing.
-        """
-        wall_us = int(self.clock.wall_us()) if wall_us is None else wall_us
+    def _write(self, kind, active, *, line=0, message="", wall_us=None):
+        """:meth:`set`'s write to the card. :raises sqlite3.Error, OSError: it refused"""
         with self._lock:
             row = self._db.execute(
                 "SELECT id FROM alarm_history WHERE kind = ? AND line = ? AND cleared_us IS NULL",

@@ -56,3 +56,36 @@ def test_repeats_are_one_occurrence(tmp_path):
     assert log.set("disk_warning", True) is not None  # a new occurrence
     assert [r["id"] for r in log.history()] == [2, 1] and len(seen) == 2  # newest first
     log.close()
+
+
+def test_an_alarm_the_card_refuses_waits_in_memory_and_is_written_with_the_next(tmp_path):
+    """A card that refuses the alarm history (full, failing) must not stop whoever raised
+    the alarm (the box's start raises power_loss_restart itself): the change waits in
+    memory and is written, in order, with the next one the card takes."""
+    import sqlite3
+
+    from firmware.clock import SimClock
+
+    log = AlarmLog(str(tmp_path / "alarms.db"), SimClock())
+    real, refusing = log._db, True
+
+    class Refusing:
+        def execute(self, *args):
+            if refusing:
+                raise sqlite3.OperationalError("disk I/O error")
+            return real.execute(*args)
+
+    try:
+        log._db = Refusing()
+        assert log.set("power_loss_restart", True, message="restarted") is None  # no exception
+        assert log.set("power_loss_restart", False) is None
+        refusing = False
+        row = log.set("disk_full", True, message="full")
+        assert row["kind"] == "disk_full"
+        assert [(r["kind"], r["cleared_us"] is not None) for r in log.history()] == [
+            ("disk_full", False),
+            ("power_loss_restart", True),
+        ]
+    finally:
+        log._db = real
+        log.close()

@@ -16,8 +16,14 @@ What was promised after the first cut must still hold after the second
 recording ``complete`` or ``partial``, ``verify`` passes, and each exports the
 line's audio up to within the loss bound of the first cut. A second cut during
 the recovery loses nothing more.
+
+And the card may fail as the box starts: one write or sync of the start refused
+with an I/O error, of the recording modules and fsutil or of SQLite's
+(:mod:`support.sqlitefaults`), at each in turn. The start goes on or stops with
+a one-line storage error; the next start keeps the first cut's promises.
 """
 
+import contextlib
 import errno
 import os
 import random
@@ -32,6 +38,7 @@ from firmware.storage import fsutil
 from .test_crash_unsynced import CALLS, PATHS, SEED, check_cut  # the power-cut test's
 from .test_io_faults import _Faulty
 from support.powercut import AfterImage, PowerCut
+from support.sqlitefaults import SqliteFaults
 
 pytestmark = pytest.mark.slow  # a run of the box, then a start for each first cut
 
@@ -103,9 +110,11 @@ def test_a_cut_while_the_box_recovers_from_a_cut_loses_nothing_more(lab, path):
     )
 
 
+@pytest.mark.parametrize("kind", ["system call", "database"])
 @pytest.mark.parametrize("path", sorted(PATHS))
-def test_a_card_error_while_the_box_recovers_costs_nothing_after_the_next_start(lab, monkeypatch, path):
-    """The card refuses one write or sync of the start (``EIO``), at each in turn.
+def test_a_card_error_while_the_box_recovers_costs_nothing_after_the_next_start(lab, monkeypatch, path, kind):
+    """The card refuses one write or sync of the start (an I/O error), at each in turn:
+    of the recording modules and fsutil, or of SQLite's.
 
     That start may go on (the error logged) or stop with the error (the
     service starts it again); either way the next start, on a card that
@@ -117,11 +126,12 @@ def test_a_card_error_while_the_box_recovers_costs_nothing_after_the_next_start(
     firsts, chunk_us = _first_cuts(lab, scenario, path)
     outcomes = {}
     for first, t_us in firsts[:2]:
-        count = _start_with_fault(lab, monkeypatch, restart, first, str(first) + "-dry", None)
+        tag = kind.split()[0]
+        count = _start_with_fault(lab, monkeypatch, restart, first, "%s-%s-dry" % (first, tag), kind, None)
         for k in range(1, count + 1):
-            image = "%s-eio-%03d" % (first, k)
-            outcome = _start_with_fault(lab, monkeypatch, restart, first, image, k)
-            what = "EIO at call %d of %d while starting after %s" % (k, count, first)
+            image = "%s-%s-eio-%03d" % (first, tag, k)
+            outcome = _start_with_fault(lab, monkeypatch, restart, first, image, kind, k)
+            what = "I/O error at %s %d of %d while starting after %s" % (kind, k, count, first)
             assert outcome in ("went on", "stopped"), (what, outcome)
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
             lab.run(restart, image, until_us=1_000_000)  # the next start
@@ -129,20 +139,35 @@ def test_a_card_error_while_the_box_recovers_costs_nothing_after_the_next_start(
     print("starts with a card error: %s" % outcomes)
 
 
-def _start_with_fault(lab, monkeypatch, restart, image, data_dir, fail_at):
-    """Start the box on a copy of ``image`` at ``data_dir`` for a second, its
-    ``fail_at``-th write, sync, rename or allocation failing with ``EIO``: how it
-    ended (``"went on"``, ``"stopped"`` with a :class:`StorageError` or ``OSError``, or
-    what else). In a process of its own, which ends there as the box's would
-    (its lock, its open files let go). ``fail_at=None``: how many calls there were."""
-    shutil.copytree(image, data_dir)
+@contextlib.contextmanager
+def _faults(monkeypatch, data_dir, kind, fail_at):
+    """While in it: the ``fail_at``-th of the start's ``kind`` of calls fails with an I/O
+    error (``"system call"``: a write, sync, rename or allocation of the recording
+    modules and fsutil; ``"database"``: a write or sync of SQLite's). Yields
+    ``() -> (how many there were, whether it struck)``."""
+    if kind == "database":
+        with SqliteFaults(data_dir, fail_at) as faults:
+            faults.armed = True
+            yield lambda: (faults.count, faults.struck is not None)
+        return
     state = {"count": 0, "fail_at": fail_at, "struck": None, "armed": True, "err": errno.EIO, "span": 1}
     with monkeypatch.context() as mp:
         for module in (segment, journal, store, fsutil):
             mp.setattr(module, "os", _Faulty(state))
+        yield lambda: (state["count"], state["struck"] is not None)
+
+
+def _start_with_fault(lab, monkeypatch, restart, image, data_dir, kind, fail_at):
+    """Start the box on a copy of ``image`` at ``data_dir`` for a second, its
+    ``fail_at``-th ``kind`` of call failing (:func:`_faults`): how it ended (``"went
+    on"``, ``"stopped"`` with a :class:`StorageError`, or what else). In a process of
+    its own, which ends there as the box's would (its lock, its open files let go).
+    ``fail_at=None``: how many calls there were."""
+    shutil.copytree(image, data_dir)
+    with _faults(monkeypatch, data_dir, kind, fail_at) as seen:
         if fail_at is None:
             lab.run(restart, data_dir, until_us=1_000_000)
-            return state["count"]
+            return seen()[0]
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover (the child)
@@ -154,7 +179,7 @@ def _start_with_fault(lab, monkeypatch, restart, image, data_dir, fail_at):
                 outcome = "stopped" if isinstance(exc, StorageError) else repr(exc)
             except BaseException as exc:
                 outcome = repr(exc)
-            if not state["struck"]:
+            if not seen()[1]:
                 outcome = "no call %d" % fail_at
             os.write(write, outcome.encode())
             os._exit(0)
