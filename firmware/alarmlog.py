@@ -61,6 +61,8 @@ class AlarmLog:
         self.on_raised = []  # f(row dict), after the row is committed
         self._lock = threading.Lock()
         self._unwritten = []  # (args, kwargs) of changes the card refused, retried later
+        self._queue_lock = threading.Lock()  # the queue and whether a call is writing it
+        self._flushing = False
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -104,21 +106,46 @@ class AlarmLog:
         order, with the next change the card takes.
         """
         wall_us = int(self.clock.wall_us()) if wall_us is None else wall_us
-        self._unwritten.append(((kind, active), {"line": line, "message": message, "wall_us": wall_us}))
+        change = ((kind, active), {"line": line, "message": message, "wall_us": wall_us})
+        with self._queue_lock:
+            self._unwritten.append(change)
+            if self._flushing:
+                # Another call is writing what waits (a listener of the change it writes
+                # raised this one, or another thread): it writes this one too, in turn.
+                return None
+            self._flushing = True
+        try:
+            return self._flush(change)
+        except BaseException:
+            with self._queue_lock:
+                self._flushing = False
+            raise
+
+    def _flush(self, mine):
+        """Write the changes that wait, in order (no lock held while each is written and
+        its listeners told); the row of ``mine``, or None (the card refused)."""
         out = None
-        while self._unwritten:
-            args, kwargs = self._unwritten[0]
+        while True:
+            with self._queue_lock:
+                if not self._unwritten:
+                    self._flushing = False  # (with the check: a change queued now is not left)
+                    return out
+                change = self._unwritten[0]
             try:
-                out = self._write(*args, **kwargs)
+                row = self._write(*change[0], **change[1])
+                if change is mine:
+                    out = row
             except (sqlite3.Error, OSError) as exc:
+                with self._queue_lock:
+                    self._flushing = False
                 log.warning(
                     "the alarm history cannot be written now (%s); %d change(s) wait in memory",
                     exc,
                     len(self._unwritten),
                 )
                 return None
-            self._unwritten.pop(0)
-        return out
+            with self._queue_lock:
+                self._unwritten.pop(0)
 
     def _write(self, kind, active, *, line=0, message="", wall_us=None):
         """:meth:`set`'s write to the card. :raises sqlite3.Error, OSError: it refused"""

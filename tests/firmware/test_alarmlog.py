@@ -89,3 +89,17 @@ def test_an_alarm_the_card_refuses_waits_in_memory_and_is_written_with_the_next(
     finally:
         log._db = real
         log.close()
+
+
+def test_an_alarm_raised_by_a_listener_of_another_is_written_after_it(tmp_path):
+    from firmware.clock import SimClock
+
+    log = AlarmLog(str(tmp_path / "alarms.db"), SimClock())
+    try:
+        log.on_raised.append(
+            lambda row: row["kind"] == "disk_full" and log.set("mail_failed", True, message="no mail server")
+        )
+        assert log.set("disk_full", True, message="full")["kind"] == "disk_full"
+        assert sorted(r["kind"] for r in log.history()) == ["disk_full", "mail_failed"]
+    finally:
+        log.close()
