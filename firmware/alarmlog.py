@@ -82,19 +82,15 @@ class AlarmLog:
         bus.subscribe(Alarm, self._on_alarm)
         bus.subscribe(
             LineFault,
-            lambda f: self._record(f.kind, f.active, line=f.line, message=_FAULTS.get(f.kind, f.kind)),
+            lambda f: self.set(f.kind, f.active, line=f.line, message=_FAULTS.get(f.kind, f.kind)),
         )
 
     def _on_alarm(self, alarm):
-        self._record(alarm.kind, alarm.active, line=alarm.line, message=alarm.message)
+        self.set(alarm.kind, alarm.active, line=alarm.line, message=alarm.message)
         if alarm.kind in EVENT_KINDS and alarm.active:
             # Nothing ever clears these: each is an occurrence of its own, kept on
             # the banner until acknowledged, and the next one is mailed again.
-            self._record(alarm.kind, False, line=alarm.line)
-
-    def _record(self, *args, **kwargs):
-        """:meth:`set`, for the bus."""
-        self.set(*args, **kwargs)
+            self.set(alarm.kind, False, line=alarm.line)
 
     def set(self, kind, active, *, line=0, message="", wall_us=None):
         """Raise (``active``) or clear alarm ``kind`` on ``line``; returns the row or None.

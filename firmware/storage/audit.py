@@ -472,7 +472,7 @@ class AuditLog:
             for row in rows:
                 tail.add(row[0], row[1], row[3])
             last = rows[-1][0] if rows else seq
-            if last == seq or (seq and rows[0][:1] + rows[0][3:4] != (seq, digest)):
+            if last == seq or (seq and (rows[0][0], rows[0][3]) != (seq, digest)):
                 return None  # no lag; or the head's entry is not the head's (for verify)
             allowed = not self._check_head((seq, digest), last, tail, _group_us(doc), stopped_cleanly)
             if missing and not allowed:
