@@ -11,6 +11,7 @@ given, so tests can build one around any board.
 """
 
 import dataclasses
+import datetime as dt
 import functools
 import logging
 import os
@@ -771,6 +772,42 @@ class Box:
                 )
             )
 
+    def note_failed_starts(self, note):
+        """The recorder's starts failed before this one (``note``:
+        :func:`firmware.startfail.read`): no call was recorded from the first failure
+        until now. Raise ``recorder_start_failed`` (an occurrence: raised and cleared,
+        kept on the banner and mailed until acknowledged) and audit the gap and why."""
+        from .localtime import duration_text
+
+        now_us = time.time_ns() // 1000  # the note's clock: the Pi's, whatever the box's
+        gap_s = max(0, now_us - note["since_us"]) // 10**6
+        tries = "once" if note["attempts"] == 1 else "%d times" % note["attempts"]
+        message = (
+            "the recorder could not start for %s (it tried %s, from %s): %s; "
+            "no call was recorded in that time"
+            % (
+                duration_text(gap_s),
+                tries,
+                _utc_text(note["since_us"]),
+                note["error"].rstrip("."),
+            )
+        )
+        log.error("%s", message)
+        self.alarm_log.set("recorder_start_failed", True, message=message)
+        self.alarm_log.set("recorder_start_failed", False)
+        self.audit.append(
+            "system",
+            "recorder_start_failed",
+            None,
+            {
+                "since": _utc_text(note["since_us"]),
+                "last_failure": _utc_text(note["last_us"]),
+                "attempts": note["attempts"],
+                "reason": note["error"],
+            },
+            self.clock.wall_at(self.clock.now_us()),
+        )
+
     def _alarm_unfinished_at_stop(self):
         """The recordings a clean stop could not finish in the call log (the card refused
         their end until then), which the start's recovery kept as ``partial``: the
@@ -1222,6 +1259,10 @@ class SimHost:
             self.boxes.append(self.box)
             self.restarts += 1
             self.box.start()
+
+
+def _utc_text(wall_us):
+    return dt.datetime.fromtimestamp(wall_us / 1e6, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _scenario_tag(host, action):

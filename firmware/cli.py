@@ -1039,7 +1039,17 @@ def cmd_recorder(args):
     def on_box(new_box):
         new_box.on_power_back = on_power_back
 
-    board_name, box = _open_box(args, on_box)
+    from . import startfail
+    from .signing import run_dir
+
+    def failed(exc):
+        startfail.record(run_dir(), exc, time.time_ns() // 1000)
+
+    try:
+        board_name, box = _open_box(args, on_box)
+    except Exception as exc:
+        failed(exc)
+        raise
     notifier = Notifier()
     stopping = _on_signals(lambda: box.clock.stop() if board_name == "sim" else None)
     group = _group_id(args.web_group)
@@ -1048,7 +1058,14 @@ def cmd_recorder(args):
     )
     heartbeat = Heartbeat(box, notifier)
     try:
-        box.start()
+        try:
+            box.start()
+        except Exception as exc:
+            failed(exc)
+            raise
+        earlier = startfail.clear(run_dir())
+        if earlier is not None:
+            box.note_failed_starts(earlier)
         server.start()
         heartbeat.start()
         notifier.ready("recording %d lines" % box.board.lines)
@@ -1439,14 +1456,11 @@ def main(argv=None):
         return args.func(args)
     except BrokenPipeError:
         return 0
-    except LinekeeperError as exc:
-        print("linekeeper: %s" % " ".join(str(exc).split()), file=sys.stderr)
-        return 2
-    except (OSError, sqlite3.Error) as exc:
+    except (LinekeeperError, OSError, sqlite3.Error) as exc:
         # Storage: full, read-only, permission, I/O, not a database — one line, never a trace.
-        from .datadir import storage_error
+        from .startfail import describe
 
-        print("linekeeper: %s" % storage_error(exc, "storage error"), file=sys.stderr)
+        print("linekeeper: %s" % describe(exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -46,6 +46,7 @@ ALARMS = {
     "update_failed": "An update did not install: the box runs its previous version",
     "power_fail": "The power failed",
     "power_loss_restart": "The box restarted after a power cut or crash",
+    "recorder_start_failed": "The recorder could not start: calls went unrecorded",
     "staff_concern": "A concern raised by staff",
 }
 
@@ -118,6 +119,7 @@ ACTIONS = {
     "recording_deleted": "Destroyed a recording's file",
     "recording_signed_at_upgrade": "Signed the recordings made before signing",
     "audit_head_restored": "Wrote the audit trail's head again, which the card had refused",
+    "recorder_start_failed": "The recorder could not start for a time: no call was recorded",
 }
 
 # Names of audit details (the keys of an entry's details) as labels.
@@ -157,6 +159,9 @@ DETAIL_LABELS = {
     "paused_s": "Paused for (s)",
     "rule": "Rule",
     "call": "Call",
+    "since": "Since",
+    "last_failure": "Last failure",
+    "attempts": "Tries",
 }
 
 _TABLES = {

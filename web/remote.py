@@ -13,6 +13,7 @@ import os
 import shutil
 import time
 
+from firmware import startfail
 from firmware.archive.queue import ArchiveStatus
 from firmware.calls.calllog import iso_ms
 from firmware.calls.callsearch import CallSearch, ensure_indexes
@@ -42,6 +43,20 @@ from .services import (
 RECORDER_DOWN = (
     "The recorder is not answering: it may be restarting. Calls are not being recorded until it is back."
 )
+
+
+def recorder_cannot_start(note, when):
+    """What the dashboard says in place of :data:`RECORDER_DOWN` while the recorder's
+    starts fail (``note``: :func:`firmware.startfail.read`; ``when(us)`` formats a time)."""
+    tries = (
+        "once, at %s" % when(note["since_us"])
+        if note["attempts"] == 1
+        else ("%d times since %s" % (note["attempts"], when(note["since_us"])))
+    )
+    return (
+        "The recorder cannot start: %s. It has tried %s and tries again every few seconds. "
+        "Calls are not being recorded until it starts." % (note["error"].rstrip("."), tries)
+    )
 
 
 class RemoteStatus:
@@ -234,13 +249,19 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         try:
             remote = client.call("health")
         except RecorderUnavailable:
-            remote = {"alarms": [RECORDER_DOWN], "clock_synced": False}
+            # Why, when its starts fail: noted in the run directory (firmware/startfail.py).
+            remote = {
+                "alarms": [RECORDER_DOWN],
+                "clock_synced": False,
+                "recorder_start": startfail.read(run_dir()),
+            }
         return with_card_health(
             {
                 "disk_free_bytes": usage.free,
                 "disk_total_bytes": usage.total,
                 "clock_synced": bool(remote["clock_synced"]),
                 "alarms": list(remote["alarms"]),
+                "recorder_start": remote.get("recorder_start"),
             },
             data_dir,
         )

@@ -125,6 +125,9 @@ ACTIONS = frozenset(
         # The chain's head written again at the start, after the card had refused it
         # (AuditLog.restore_head).
         "audit_head_restored",
+        # The recorder's starts failed for a time before the one that worked
+        # (firmware/startfail.py): the gap in which nothing was recorded.
+        "recorder_start_failed",
     }
 )
 SEALED_KEY = "lk_sealed"  # the details of a sealed entry: {SEALED_KEY: sealed text}

@@ -10,11 +10,14 @@ outside through nsenter:
 - the web UI killed with SIGKILL during a call: the recording is complete;
 - the recorder stopped with SIGSTOP: the watchdog restarts it within
   WatchdogSec + 5 s;
+- a recorder that cannot start (its call log unreadable) is started again
+  for as long as it fails, and says why; it records again once it can;
 - systemctl poweroff, boot again: recording again, and verify passes.
 """
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -311,6 +314,49 @@ def test_a_stopped_recorder_is_restarted_by_the_watchdog(appliance):
     assert stalled["ended_at"] and stalled["end_reason"] == "power_loss", stalled
     assert stalled["recording"] in ("partial", "complete"), stalled
     assert stalled["recording_duration_s"] > 0
+
+
+def test_a_recorder_that_cannot_start_is_never_given_up_and_says_why(appliance):
+    """The card refuses the call log: the service starts the recorder again and again
+    (it fails in well under a second: systemd's start limit must not stop it); the web
+    UI's user reads why from the run directory; with the call log back the recorder
+    records again and raises the alarm for the time it recorded nothing."""
+    as_web = "setpriv --reuid linekeeper-web --regid linekeeper --init-groups "
+    appliance.sh("systemctl stop linekeeper-recorder")
+    appliance.sh("mkdir -p /root/away && mv %s/calls.db* /root/away/ && mkdir %s/calls.db" % (DATA, DATA))
+    appliance.sh("systemctl start --no-block linekeeper-recorder")
+
+    def note():
+        out = appliance.sh(as_web + "cat /run/linekeeper/recorder-start.json", check=False).stdout
+        return json.loads(out) if out else None
+
+    failing = appliance.wait_for(
+        "seven failed starts", lambda: (note() or {}).get("attempts", 0) >= 7 and note(), 120
+    )
+    assert "calls.db is not a file" in failing["error"], failing
+    state = appliance.show("linekeeper-recorder", "ActiveState", "NRestarts")
+    assert state["ActiveState"] != "failed" and int(state["NRestarts"]) >= 6, (
+        state,
+        appliance.journal("linekeeper-recorder"),
+    )
+
+    appliance.sh("rmdir %s/calls.db && mv /root/away/calls.db* %s/" % (DATA, DATA))
+    appliance.wait_for(
+        "READY again",
+        lambda: (
+            appliance.show("linekeeper-recorder", "ActiveState", "SubState")
+            == {"ActiveState": "active", "SubState": "running"}
+        ),
+        90,
+    )
+    assert note() is None
+    query = (
+        "import sqlite3; db = sqlite3.connect('file:%s/alarms.db?mode=ro', uri=True); "
+        "print(db.execute('SELECT message FROM alarm_history WHERE kind = ?', ('recorder_start_failed',))"
+        ".fetchall())" % DATA
+    )
+    alarms = appliance.sh(as_web + "/opt/linekeeper/current/venv/bin/python -c " + shlex.quote(query)).stdout
+    assert "no call was recorded in that time" in alarms and "calls.db is not a file" in alarms, alarms
 
 
 def test_poweroff_and_boot_records_again_and_verifies(appliance):

@@ -176,3 +176,35 @@ def test_web_beside_a_stopped_recorder_says_so(tmp_path):
     assert snap["recorder"] == "down" and [e["state"] for e in snap["lines"]] == ["unknown"] * 3
     assert services.live.paused_lines() == [] and services.live.recording_lines() == []
     assert services.retention.guard.suspended is None
+
+
+def test_the_dashboard_says_why_the_recorder_cannot_start(box, people, tmp_path, monkeypatch):
+    import dataclasses
+    import errno
+
+    from firmware import startfail
+    from firmware.control import ControlClient
+    from firmware.errors import StorageError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", str(run))
+    remote = services_for_recorder(box.data_dir, ControlClient(str(tmp_path / "none.sock"), timeout_s=0.2), 3)
+    box.web.services = dataclasses.replace(box.web.services, health=remote.health)
+    page = people["ivan"].get("/").get_data(as_text=True)
+    assert RECORDER_DOWN in page  # down, and no start has failed: it may be restarting
+
+    refused = StorageError(errno.EIO, "cannot open the data in /var/lib/linekeeper: an I/O error")
+    since_us = 1_796_425_915_000_000  # 2026-12-04 23:11:55 UTC
+    startfail.record(str(run), refused, since_us)
+    startfail.record(str(run), refused, since_us + 30 * 10**6)
+    page = people["ivan"].get("/").get_data(as_text=True)
+    assert RECORDER_DOWN not in page
+    assert (
+        "The recorder cannot start: cannot open the data in /var/lib/linekeeper: an I/O error. "
+        "It has tried 2 times since Fri 4 Dec 2026, 23:11:55 GMT and tries again every few seconds. "
+        "Calls are not being recorded until it starts."
+    ) in page, page
+    api = people["sam"].get("/api/health").get_json()
+    assert api["recorder_start"]["attempts"] == 2
+    assert any(text.startswith("The recorder cannot start: cannot open the data") for text in api["alarms"])

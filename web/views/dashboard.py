@@ -14,6 +14,7 @@ from firmware import words
 from firmware.localtime import iso_to_us
 
 from ..accounts import OFFICE_ROLES
+from ..remote import RECORDER_DOWN, recorder_cannot_start
 from ..security import lk, roles
 
 bp = Blueprint("dashboard", __name__)
@@ -124,6 +125,10 @@ def health():
     data = provider()
     site = lk().site
     alarms = list(data.get("alarms", []))
+    note = data.get("recorder_start")
+    if note:
+        said = recorder_cannot_start(note, lk().local_time().when)
+        alarms = [said if text == RECORDER_DOWN else text for text in alarms]
     if not site.recovery_confirmed:
         alarms.append(
             "The recovery key was never confirmed: an installer who is also a "
