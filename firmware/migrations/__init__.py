@@ -10,7 +10,9 @@ before anything is opened (the data directory's lock held):
 - data older than the release: the top-level files of the data directory (the
   databases with their ``-wal`` files, config, heads: what a migration changes)
   are copied to ``DATA_DIR/migration-backup/schema-N/`` first, then each pending
-  migration runs in order and the new schema is noted after each one;
+  migration runs in order and the new schema is noted after each one; a start that
+  finds a migration cut short (its note, the data not at its schema) puts that backup
+  back and runs them all again, so a migration need not be idempotent;
 - data newer than the release (an update rolled back after the new release had
   migrated): the backup of this release's schema is put back, file by file, and
   the backup dropped; without one the box refuses to start, naming both schemas.
@@ -221,14 +223,15 @@ def _audit_continued(data_dir, source):
     return "carried", _audit_since(current, saved_seq)
 
 
-def _restore(data_dir, schema, audit):
+def _restore(data_dir, schema, audit, keep=()):
     """Put the backup of ``schema`` back, the audit files too unless ``audit`` is
-    ``"kept"`` (see :func:`_audit_after_rollback`). Each file is replaced whole and the
+    ``"kept"`` (see :func:`_audit_after_rollback`); files named in ``keep`` stay as
+    they are. Each file is replaced whole and the
     schema note comes back last, so a restore cut short is done again whole at the
     next start (with the same ``audit``: :func:`_roll_back`)."""
     source = _backup_path(data_dir, schema)
     saved = set(_files(source))
-    keep = set(AUDIT_FILES) if audit == "kept" else set()
+    keep = set(keep) | (set(AUDIT_FILES) if audit == "kept" else set())
     # Files the newer release made (a new database, its -wal) go; the saved ones come back.
     for name in _files(data_dir):
         if name not in saved and name not in keep and name != SCHEMA_NAME:
@@ -359,6 +362,7 @@ def bring_up_to_date(data_dir, package=__name__):
         return _roll_back(data_dir, have, want)
     if have == want:
         return _unaudited_migration(data_dir, want)
+    have = _undo_cut_migration(data_dir, have, want)
     _backup(data_dir, have)
     done = {"event": "migrated", "from": have, "to": want}
     atomic_write(os.path.join(data_dir, MIGRATION_NOTE), json.dumps(done).encode(), mode=0o600)
@@ -373,6 +377,32 @@ def bring_up_to_date(data_dir, package=__name__):
                 ) from exc
             _note(data_dir, number)
     return done
+
+
+def _undo_cut_migration(data_dir, have, want):
+    """The schema to migrate from: ``have``, or, where a migration to ``want`` was cut
+    short (its note is there, the data not yet at ``want``), the schema it began from,
+    its backup put back first. A migration is not required to be idempotent: a cut
+    after it changed the data but before its schema was noted must not run it again
+    over its own work (a column added twice, say), so the data goes back to the
+    backup and every migration runs again from there. The note stays until the
+    restore is whole: a cut during it restores again at the next start."""
+    try:
+        with open(os.path.join(data_dir, MIGRATION_NOTE), "rb") as f:
+            note = json.loads(f.read())
+    except FileNotFoundError:
+        return have
+    except ValueError:
+        return have  # cut while written: no migration had begun
+    began = note.get("from") if isinstance(note, dict) and note.get("to") == want else None
+    if (
+        not isinstance(began, int)
+        or not 0 <= began <= have
+        or not os.path.isdir(_backup_path(data_dir, began))
+    ):
+        return have
+    _restore(data_dir, began, "restored", keep=(MIGRATION_NOTE,))
+    return began
 
 
 def _unaudited_migration(data_dir, schema):

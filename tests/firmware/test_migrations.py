@@ -121,6 +121,46 @@ def test_a_failed_migration_keeps_the_backup_and_says_where(tmp_path, releases):
     assert os.path.isdir(os.path.join(data, BACKUP_DIR, "schema-0"))
 
 
+def test_a_migration_cut_at_any_step_is_done_again_from_its_backup(tmp_path, releases, monkeypatch):
+    """A cut as each file change of a forward migration begins (the backup's copies, its
+    rename, the migration's note, the schema noted after each migration): the next
+    start migrates from the data as the backup holds it, never a migration again over
+    its own work (these two are not idempotent: a column added twice is an error), and
+    a rollback after it still gives the older release its data back."""
+    from support.cuts import PowerCut, Steps
+
+    old, new = releases
+    setup = _data(tmp_path)
+    _append(setup, "before")
+    pristine = tmp_path / "pristine"
+    shutil.copytree(setup, pristine)
+    uncut = Steps()
+    with monkeypatch.context() as patch:
+        uncut.install_migrations(patch.setattr)
+        assert bring_up_to_date(setup, new) == {"event": "migrated", "from": 0, "to": 2}
+    backup = {n: c for n, c in _state(setup).items() if n.startswith(BACKUP_DIR)}
+    assert uncut.names.count("atomic_write") == 3, uncut.names  # the note, schema 1, schema 2
+    for cut_at in range(1, len(uncut.names) + 1):
+        what = "cut as %s (step %d) began" % (uncut.names[cut_at - 1], cut_at)
+        data = str(tmp_path / ("cut-%d" % cut_at))
+        shutil.copytree(pristine, data)
+        with monkeypatch.context() as patch, pytest.raises(PowerCut):
+            Steps(cut_at).install_migrations(patch.setattr)
+            bring_up_to_date(data, new)
+        assert bring_up_to_date(data, new) == {"event": "migrated", "from": 0, "to": 2}, what
+        assert data_schema(data) == 2, what
+        assert _columns(data) == (["id", "number", "site", "note"], [("01632960123",)]), what
+        assert {n: c for n, c in _state(data).items() if n.startswith(BACKUP_DIR)} == backup, what
+        finish_migration(data)
+        with _audit(data) as audit:
+            assert audit.verify() == [], what
+        restored = bring_up_to_date(data, old)
+        assert restored["event"] == "restored" and restored["audit"] == "kept", what
+        finish_rollback(data)
+        assert data_schema(data) == 0 and _columns(data) == (["id", "number"], [("01632960123",)]), what
+        shutil.rmtree(data)
+
+
 def test_this_release_is_at_schema_1_the_sealed_stores():
     from firmware.migrations import migrations
 
