@@ -379,6 +379,19 @@ def bring_up_to_date(data_dir, package=__name__):
     return done
 
 
+def _migration_began(data_dir, schema):
+    """The schema that the migration to ``schema`` noted in :data:`MIGRATION_NOTE`
+    began from, or None: no note, one cut while it was written (no migration had
+    begun), or another migration's."""
+    try:
+        with open(os.path.join(data_dir, MIGRATION_NOTE), "rb") as f:
+            note = json.loads(f.read())
+    except (FileNotFoundError, ValueError):
+        return None
+    began = note.get("from") if isinstance(note, dict) and note.get("to") == schema else None
+    return began if isinstance(began, int) and not isinstance(began, bool) else None
+
+
 def _undo_cut_migration(data_dir, have, want):
     """The schema to migrate from: ``have``, or, where a migration to ``want`` was cut
     short (its note is there, the data not yet at ``want``), the schema it began from,
@@ -387,19 +400,8 @@ def _undo_cut_migration(data_dir, have, want):
     over its own work (a column added twice, say), so the data goes back to the
     backup and every migration runs again from there. The note stays until the
     restore is whole: a cut during it restores again at the next start."""
-    try:
-        with open(os.path.join(data_dir, MIGRATION_NOTE), "rb") as f:
-            note = json.loads(f.read())
-    except FileNotFoundError:
-        return have
-    except ValueError:
-        return have  # cut while written: no migration had begun
-    began = note.get("from") if isinstance(note, dict) and note.get("to") == want else None
-    if (
-        not isinstance(began, int)
-        or not 0 <= began <= have
-        or not os.path.isdir(_backup_path(data_dir, began))
-    ):
+    began = _migration_began(data_dir, want)
+    if began is None or not 0 <= began <= have or not os.path.isdir(_backup_path(data_dir, began)):
         return have
     _restore(data_dir, began, "restored", keep=(MIGRATION_NOTE,))
     return began
@@ -407,17 +409,11 @@ def _undo_cut_migration(data_dir, have, want):
 
 def _unaudited_migration(data_dir, schema):
     """The migration to ``schema`` whose audit entry a cut start did not write, or None."""
-    try:
-        with open(os.path.join(data_dir, MIGRATION_NOTE), "rb") as f:
-            note = json.loads(f.read())
-    except FileNotFoundError:
+    began = _migration_began(data_dir, schema)
+    if began is None:
+        finish_migration(data_dir)  # (another migration's note, or one cut while written)
         return None
-    except ValueError:
-        note = None  # cut while written: the migration had not begun
-    if not isinstance(note, dict) or note.get("to") != schema or not isinstance(note.get("from"), int):
-        finish_migration(data_dir)
-        return None
-    return {"event": "migrated", "from": note["from"], "to": schema}
+    return {"event": "migrated", "from": began, "to": schema}
 
 
 def finish_migration(data_dir):
