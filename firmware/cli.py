@@ -1060,12 +1060,16 @@ def cmd_recorder(args):
     try:
         try:
             box.start()
+            # The gap the failed starts left, alarmed and audited; the note goes only
+            # then (a card that refuses the entry fails this start too, and the next
+            # start notes the whole gap).
+            earlier = startfail.read(run_dir())
+            if earlier is not None:
+                box.note_failed_starts(earlier)
         except Exception as exc:
             failed(exc)
             raise
-        earlier = startfail.clear(run_dir())
-        if earlier is not None:
-            box.note_failed_starts(earlier)
+        startfail.clear(run_dir())
         server.start()
         heartbeat.start()
         notifier.ready("recording %d lines" % box.board.lines)
