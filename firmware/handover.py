@@ -86,6 +86,23 @@ def append_handover(data_dir, statement):
     )
 
 
+def begun_handover(data_dir, old_public_key, new_public_key):
+    """The statement handing ``old_public_key`` over to ``new_public_key`` that
+    ``signing.handover`` already holds, signed by the new key, or None: a move to a new
+    HAT cut short after it was written (:func:`firmware.hatswap.move_to_new_hat` then
+    finishes that move rather than making a second statement).
+
+    :raises HandoverError: ``signing.handover`` is damaged
+    """
+    for item in read_handovers(data_dir):
+        old_key, new_key, _, _, signature = _parse(item)
+        if (old_key, new_key) == (bytes(old_public_key), bytes(new_public_key)) and verify_signature(
+            new_key, signature, statement_bytes(item)
+        ):
+            return item
+    return None
+
+
 def _parse(item):
     """``(old_key, new_key, audit_seq, audit_hash, signature)`` of one statement.
 

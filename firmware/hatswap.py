@@ -26,7 +26,14 @@ sign as the box.
 import os
 
 from firmware.errors import LinekeeperError
-from firmware.handover import append_handover, make_handover, trusted_keys
+from firmware.handover import (
+    append_handover,
+    begun_handover,
+    chain_of,
+    make_handover,
+    read_handovers,
+    trusted_keys,
+)
 from firmware.keypin import repin
 from firmware.signing import (
     Signer,
@@ -84,32 +91,57 @@ def move_to_new_hat(data_dir, vault, unlocked, open_audit, actor, via, wall_us, 
             )
         data_key = open_escrow(escrow, unlocked)
     old = None
+    # A move to this HAT cut short (a power cut, a card that refused a write): its
+    # statement is written; the move is finished with it, never made twice.
+    begun = begun_handover(data_dir, record["public_key"], signer.public_key) if handing_over else None
     if handing_over:
         # Read-only: even opening the trail for writing would change the card.
         with AuditLog(
             os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), readonly=True
         ) as trail:
-            old = _check_old_key(data_dir, record, old_key, trail)
+            old = _check_old_key(data_dir, record, old_key, trail, begun, signer.public_key)
             seq, digest = trail.last()
-        handover = make_handover(signer, record["public_key"], seq, digest, wall_us)
-        # The pin is checked against the old key before anything is written (it is first).
+        if begun is None:
+            handover = make_handover(signer, record["public_key"], seq, digest, wall_us)
+        else:
+            handover, seq = begun, begun["audit_seq"]
+        # The pin is checked against the old key before anything is written (it is first);
+        # a move cut short has already signed it with the new key.
         repin(data_dir, record["public_key"], signer)
-    # Every check passed: from here on the card is written.
+    # Every check passed: from here on the card is written. Each write is whole, and
+    # the key record comes last: until it names the new key the box does not start on
+    # this HAT, and running this again finishes the move.
     with open_audit(data_dir, signer, FieldCipher(data_key)) as audit:
-        if handing_over:
+        if handing_over and begun is None:
             append_handover(data_dir, handover)
-            write_public_record(data_dir, signer)
         if not opens_with(data_dir, wrapping):
             rewrap(data_dir, wrapping, data_key)
-        details = {"via": via, "new_key": signer.fingerprint}
+        if not _audited(audit, signer.fingerprint):
+            details = {"via": via, "new_key": signer.fingerprint}
+            if handing_over:
+                details.update(old_key=old, handover_seq=seq)
+            audit.append(actor, "hat_replaced", None, details, wall_us)
         if handing_over:
-            details.update(old_key=old, handover_seq=seq)
-        audit.append(actor, "hat_replaced", None, details, wall_us)
+            write_public_record(data_dir, signer)
     return old, signer.fingerprint
 
 
-def _check_old_key(data_dir, record, old_key, audit):
+def _audited(audit, new_fingerprint):
+    """Whether the trail already has the move to the key ``new_fingerprint`` (a move cut
+    short after its entry)."""
+    return any(
+        entry.details.get("new_key") == new_fingerprint
+        for entry in audit.entries(limit=10_000, action="hat_replaced")
+    )
+
+
+def _check_old_key(data_dir, record, old_key, audit, begun=None, new_public_key=None):
     """The old key's fingerprint, once it is the pinned one and the trail holds under it.
+
+    ``begun``: the handover statement to ``new_public_key`` of a move cut short after
+    it was written: the trail holds as the old key left it, or, once the move's entry
+    is on it, as it will when the move is finished (the old key up to the statement's
+    entry, the new one after it).
 
     :raises HatMoveError: another fingerprint, or the trail (or the recording key pin) does not hold
     """
@@ -123,7 +155,14 @@ def _check_old_key(data_dir, record, old_key, audit):
             "the signing key on record in signing.pub is %s, not %s: the card's key record was "
             "replaced, or this is another box's card" % (old, normalise_fingerprint(old_key))
         )
-    keys, problems = trusted_keys(data_dir, record["public_key"])
+    if begun is None:
+        keys, problems = trusted_keys(data_dir, record["public_key"])
+    elif audit.last()[0] > begun["audit_seq"]:
+        # The move's own entry, signed by the new key, is on the trail already.
+        keys, problems = trusted_keys(data_dir, new_public_key)
+    else:
+        # The trail as the old key left it: the statement begun is not the old key's to vouch for.
+        keys, problems = chain_of(record["public_key"], [h for h in read_handovers(data_dir) if h != begun])
     problems += audit.verify(public_key=keys)
     if problems:
         raise HatMoveError(

@@ -229,8 +229,10 @@ def repin(data_dir, old_public_key, new_signer):
     """Sign the pin again with ``new_signer`` after a key handover (a new HAT).
 
     The pin must be the replaced key's (``old_public_key``) first: the new key
-    vouches only for what the old one signed. Returns the pinned recording key,
-    or None when nothing is pinned yet.
+    vouches only for what the old one signed. A pin the new key signed already (a
+    handover cut short after this step: only the new HAT's vault makes that key) is
+    signed again as it is. Returns the pinned recording key, or None when nothing is
+    pinned yet.
 
     :raises TamperError: the pin is damaged or was not made by the old key
     """
@@ -239,7 +241,10 @@ def repin(data_dir, old_public_key, new_signer):
         with open(path, "rb") as f:
             doc = json.loads(f.read())
         pinned = base64.b64decode(doc["public_key"], validate=True)
-        genuine = verify_signature(old_public_key, bytes.fromhex(doc["sig"]), TAG + pinned)
+        genuine = any(
+            verify_signature(key, bytes.fromhex(doc["sig"]), TAG + pinned)
+            for key in (old_public_key, new_signer.public_key)
+        )
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError):
@@ -254,8 +259,9 @@ def repin(data_dir, old_public_key, new_signer):
         # Each line's pin must be the old key's too; the new key signs it again.
         try:
             public = base64.b64decode(entry["public_key"], validate=True)
-            genuine = verify_signature(
-                old_public_key, bytes.fromhex(entry["sig"]), line_message(name, public)
+            genuine = any(
+                verify_signature(key, bytes.fromhex(entry["sig"]), line_message(name, public))
+                for key in (old_public_key, new_signer.public_key)
             )
         except (ValueError, KeyError, TypeError):
             genuine = False

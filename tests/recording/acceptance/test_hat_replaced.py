@@ -603,3 +603,78 @@ def test_no_handover_for_a_trail_that_does_not_hold_or_another_key(
             status == 2 and "does not hold under the old key" in err and len(err.strip().splitlines()) == 1
         ), err
         assert tree_digest(data_dir) == before
+
+
+class _Cut(BaseException):
+    """Stands for a power cut (or a card that refused the write): nothing after it runs."""
+
+
+def test_a_handover_cut_at_any_write_is_finished_by_running_it_again(
+    on_hat_a, module_lab, tmp_path, monkeypatch
+):
+    """The move writes the pin, the handover statement, the storage key, the audit entry
+    and the key record, each whole. A cut (or a card error: a full card, say) as each
+    begins, then ``hat-replaced`` again: it finishes the move, once - one handover
+    statement, one ``hat_replaced`` entry naming both keys - the box starts on HAT B
+    and ``verify`` passes. (Before, a cut after the pin left a card that every later
+    run called tampered with.)"""
+    import firmware.box
+    import firmware.hatswap
+    from firmware.storage.audit import AuditLog
+
+    lab = module_lab
+    box_dir, mcu_a = on_hat_a
+    old_fp = vault_signer(mcu_a).fingerprint
+    writes = ("repin", "append_handover", "write_public_record", "rewrap")
+    real = {name: getattr(firmware.hatswap, name) for name in writes}
+    real_append = AuditLog.append
+    for cut_at in range(1, len(writes) + 2):
+        data_dir = str(tmp_path / ("box-%d" % cut_at))
+        shutil.copytree(box_dir, data_dir)
+        mcu_b = SimMcu(SimClock())
+        new_fp = vault_signer(mcu_b).fingerprint
+        boot = tmp_path / ("boot-%d" % cut_at)
+        seen = []
+
+        def step(name, call, seen=seen, cut_at=cut_at):
+            def counted(*args, **kwargs):
+                seen.append(name)
+                if len(seen) == cut_at:
+                    raise _Cut(name)
+                return call(*args, **kwargs)
+
+            return counted
+
+        rk = key_file(lab, lab.recovery_key, "rk")
+        with monkeypatch.context() as patch, env("LINEKEEPER_RUN_DIR", str(boot)):
+            patch.setattr(firmware.box, "hat_vault", lambda data_dir, mcu=mcu_b: McuLink(mcu.bus))
+            with monkeypatch.context() as cut:
+                for name in writes:
+                    cut.setattr(firmware.hatswap, name, step(name, real[name]))
+                cut.setattr(
+                    AuditLog,
+                    "append",
+                    lambda self, *a, **k: (
+                        step("audit", real_append)(self, *a, **k)
+                        if a[1] == "hat_replaced"
+                        else real_append(self, *a, **k)
+                    ),
+                )
+                with pytest.raises(_Cut):
+                    lab.cli("hat-replaced", "--data-dir", data_dir, "--recovery-key-file", rk)
+            what = "cut as %s began" % seen[-1]
+            status, out, err = lab.cli("hat-replaced", "--data-dir", data_dir, "--recovery-key-file", rk)
+            assert status == 0, (what, out, err)
+            quiet_run(lab, data_dir, mcu_b)
+            status, out, err = lab.verify(data_dir)
+            assert status == 0, (what, out, err)
+            from firmware.box import open_audit
+
+            with open_audit(data_dir) as audit:
+                moves = [e.details for e in audit.entries(limit=1000, action="hat_replaced")]
+        assert [(m["old_key"], m["new_key"]) for m in moves] == [(old_fp, new_fp)], (what, moves)
+        with open(os.path.join(data_dir, "signing.handover")) as f:
+            assert len(json.load(f)["handovers"]) == 1, what
+        assert fingerprint(read_public_record(data_dir)["public_key"]) == new_fp, what
+    # Every write of the move was cut before, the key record last.
+    assert seen == ["repin", "append_handover", "rewrap", "audit", "write_public_record"], seen
