@@ -156,6 +156,16 @@ class Site:
         self._put(conn, "setup_complete", "true")
 
     @property
+    def keys_pending(self):
+        """Whether the wizard was about to make the recording keys and its settings and
+        account never followed (a cut, a card that refused web.db): keys found on the
+        card then are that try's, and its recovery key was never shown."""
+        return self._get("keys_pending") == "true"
+
+    def set_keys_pending(self, conn, pending):
+        self._put(conn, "keys_pending", "true" if pending else "false")
+
+    @property
     def recovery_confirmed(self):
         return self._get("recovery_confirmed") == "true"
 

@@ -223,3 +223,47 @@ def test_a_country_added_to_the_table_is_offered_and_accepted(box, monkeypatch):
     admin = box.login("alice")
     page = admin.get("/settings").get_data(as_text=True)
     assert '<option value="zz" selected>Zedland</option>' in page
+
+
+def test_a_try_cut_after_the_keys_were_made_shows_a_new_recovery_key_next_time(box, monkeypatch):
+    """The key store is written just before web.db's transaction commits. A try that
+    the card cut between them (web.db refused) left keys whose recovery key nobody saw:
+    the next try, with the same account, finishes setup and shows a new recovery key,
+    which must be typed back; the unseen one opens nothing."""
+    import sqlite3
+
+    keystore = box.services.keystore
+    real = keystore.initialise
+    unseen = []
+
+    def initialise_then_refused(name, password):
+        unseen.append(real(name, password))
+        raise sqlite3.OperationalError("disk I/O error")  # web.db's commit, refused
+
+    monkeypatch.setattr(keystore, "initialise", initialise_then_refused)
+    with pytest.raises(sqlite3.OperationalError):
+        post_setup(box, box.client())
+    monkeypatch.undo()
+    assert keystore.is_initialised and not box.web.site.setup_complete and box.web.accounts.count() == 0
+
+    # Another account is refused, saying why the keys are there.
+    resp = post_setup(
+        box,
+        box.client(),
+        admin_name="bob",
+        admin_password="bobs own long password",
+        admin_confirm="bobs own long password",
+    )
+    assert resp.status_code == 400 and "earlier try of this page" in resp.get_data(as_text=True)
+    client = box.client()
+    resp = post_setup(box, client)
+    assert resp.status_code == 302 and resp.headers["Location"] == "/setup/recovery"
+    assert box.web.site.setup_complete and not box.web.site.recovery_confirmed
+    page = client.get("/setup/recovery").get_data(as_text=True)
+    key = re.search(r'id="recovery-key">([^<]+)<', page).group(1)
+    keystore.unlock_recovery(key).forget()
+    from firmware.errors import KeyStoreError
+
+    with pytest.raises(KeyStoreError):
+        keystore.unlock_recovery(unseen[0])
+    assert box.audit_actions() == ["init", "key_slot_add"]

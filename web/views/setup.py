@@ -5,7 +5,11 @@ first account), sent as one form: every field is checked first and each bad
 one gets its message; only then, all together, the recording keys are made
 and the settings and the account stored (in one web.db transaction that
 commits only if the key store was initialised), so a bad field leaves
-nothing half-configured.
+nothing half-configured. The keys are written before that transaction
+commits: a try cut between the two (the power, a card that refused web.db)
+left keys whose recovery key nobody saw. It noted in web.db that keys were
+about to be made; the next try then asks for the same account and makes a
+new recovery key, shown and confirmed as usual.
 
 The first account gets the installer and supervisor roles and every line:
 it is the box owner's account, its password opens the first key slot, and an
@@ -76,28 +80,41 @@ def wizard():
     elif password != (request.form.get("admin_confirm") or ""):
         errors["admin_confirm"] = "The two passwords differ."
     keystore = web.services.keystore
+    # Keys made by an earlier try of this page that never finished: their recovery key
+    # was never shown, so a new one is made and shown below.
+    unfinished = keystore.is_initialised and web.site.keys_pending
     if not errors and keystore.is_initialised:
         # Keys made earlier with `linekeeper init`: its account must be the first one.
         try:
             keystore.unlock(name, password).forget()
         except KeyStoreError:
             errors["admin_name"] = (
-                "This box already has recording keys (made with "
+                "This box's recording keys were made by an earlier try of this page that did not "
+                "finish. Enter the user name and password given then."
+                if unfinished
+                else "This box already has recording keys (made with "
                 "`linekeeper init`). Enter the user name and password "
                 "given then."
             )
     if errors:
         return form_errors("setup.html", errors, **_context())
     n_lines = web.n_lines
+    if not keystore.is_initialised:
+        with web.db.tx() as conn:
+            web.site.set_keys_pending(conn, True)  # before the keys: a cut after them shows
     try:
         with web.db.tx() as conn:
             web.site.save(conn, settings)
             web.accounts.create(conn, name, password, {"installer", "supervisor"}, range(1, n_lines + 1))
             web.site.mark_setup_complete(conn)
+            web.site.set_keys_pending(conn, False)
             # Last, so that a refusal rolls everything above back.
             recovery = None if keystore.is_initialised else keystore.initialise(name, password)
     except KeyStoreError as exc:
         return form_errors("setup.html", {"admin_password": str(exc)}, **_context())
+    if unfinished:
+        with keystore.unlock(name, password) as unlocked:
+            recovery = keystore.new_recovery_key(unlocked)
     web.site.set_recovery_confirmed(recovery is None)
     setupcode.forget_setup_code(data_dir)
     if web.services.apply_settings is not None:
@@ -112,6 +129,8 @@ def wizard():
         country=settings.country,
         lines=[{"line": x.line, "name": x.name, "record": x.record} for x in settings.lines],
     )
+    if unfinished:
+        audit("key_slot_add", "recovery", slot="recovery")  # the never-shown one replaced
     key = keystore.unlock(name, password)
     resp, session = start_session(url_for("setup.recovery"), name, key)
     if recovery is None:
