@@ -125,18 +125,21 @@ class Web:
 
 
 def prune_key_slots(web):
-    """Remove the key slots of accounts that are not supervisors (audited).
+    """Remove the key slots of accounts that are not supervisors, and of no account (audited).
 
     Boxes set up before only supervisors held key slots gave installers one
     too: with it, an installer's password opened every recording offline.
-    The box's last password slot is never removed (the key store refuses).
+    A slot with no account is what a new user's creation cut short leaves (the
+    slot is written before the account): nobody manages it, it would still open
+    its lines, and the name could not be given to a new user. The box's last
+    password slot is never removed (the key store refuses).
     """
     keystore = web.services.keystore
     if not web.site.setup_complete or not keystore.is_initialised:
-        return
+        return  # (before setup, `linekeeper init`'s slot has no account yet)
     for name in keystore.slots():
         user = web.accounts.get(name)
-        if user is None or user.needs_key_slot:
+        if user is not None and user.needs_key_slot:
             continue
         try:
             keystore.remove_slot(name)
@@ -146,7 +149,11 @@ def prune_key_slots(web):
             "system",
             "key_slot_remove",
             name,
-            {"reason": "only supervisors hold key slots"},
+            {
+                "reason": "only supervisors hold key slots"
+                if user is not None
+                else "no account: the user's creation was cut short"
+            },
             int(web.services.wall_us()),
         )
 

@@ -178,9 +178,17 @@ def create():
     if errors:
         return _render_list(errors, 400)
     keystore = web.services.keystore
+    # A slot under this name with no account: left by a creation the card cut short
+    # (the slot is written first); it is replaced, or removed for a user without one.
+    orphan = name in _slots()
     try:
         if grant is not None:
-            keystore.add_slot(name, password, grant.key, lines=lines)
+            if orphan:
+                keystore.reset_password(name, password, grant.key, lines=lines)
+            else:
+                keystore.add_slot(name, password, grant.key, lines=lines)
+        elif orphan:
+            keystore.remove_slot(name)
         with web.db.tx() as conn:
             web.accounts.create(conn, name, password, chosen, lines)
     except KeyStoreError as exc:
@@ -193,6 +201,8 @@ def create():
         if grant is not None:
             grant.close()
     audit("config_change", name, change="user_add", roles=sorted(chosen), lines=sorted(lines))
+    if orphan and grant is None:
+        audit("key_slot_remove", name, reason="no account: the user's creation was cut short")
     if grant is not None:
         audit("key_slot_add", name, granted_with=grant.via)
     return redirect(url_for("users.index"))
