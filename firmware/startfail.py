@@ -108,15 +108,3 @@ def clear(run_dir):
         except OSError as exc:
             log.warning("cannot remove the note of the recorder's failed starts: %s", exc)
     return note
-
-
-def summary(note, when):
-    """One line for a person: ``when(us)`` formats a time."""
-    if note["attempts"] == 1:
-        return "the recorder could not start at %s: %s" % (when(note["since_us"]), note["error"])
-    return "the recorder could not start %d times from %s to %s: %s" % (
-        note["attempts"],
-        when(note["since_us"]),
-        when(note["last_us"]),
-        note["error"],
-    )
