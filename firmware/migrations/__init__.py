@@ -36,6 +36,7 @@ A migration that changes another folder backs it up itself. See docs/updates.md.
 import contextlib
 import importlib
 import json
+import logging
 import os
 import pkgutil
 import re
@@ -49,12 +50,15 @@ from ..errors import LinekeeperError
 
 SCHEMA_NAME = "data-schema"
 BACKUP_DIR = "migration-backup"
+# The backups' folder as it is being dropped (:func:`drop_backups`).
+DROPPED_DIR = BACKUP_DIR + ".dropped"
 # A rollback begun and not yet finished: what it does, decided before it changed anything.
 ROLLBACK_NAME = "rollback.json"
 # A migration the audit trail has not taken yet: written before the first step, gone
 # once audited (:func:`finish_migration`), so a start cut between the migration and its
 # entry still audits it.
 MIGRATION_NOTE = "migration.json"
+log = logging.getLogger(__name__)
 _MODULE = re.compile(r"^m(\d{3})_\w+$")
 # Never copied or restored: the lock of the running process, sockets, the backups, the
 # rollback's own note.
@@ -354,6 +358,7 @@ def bring_up_to_date(data_dir, package=__name__):
         (the backup stays; the next start retries from it), or an unreadable
         rollback note
     """
+    _remove_dropped(data_dir)  # (what a drop cut short left)
     want = release_schema(package)
     have = data_schema(data_dir)
     if have < want and note_if_fresh(data_dir, package):
@@ -445,5 +450,27 @@ def backups_kept(data_dir):
 
 
 def drop_backups(data_dir):
-    """The new release is confirmed: its data stays, the backups go."""
-    shutil.rmtree(os.path.join(data_dir, BACKUP_DIR), ignore_errors=True)
+    """The new release is confirmed: its data stays, the backups go.
+
+    Their folder is renamed away first, in one step a cut cannot split, and only then
+    removed: a drop cut part way through must not leave part of a backup, which the box
+    would take for an update not confirmed yet (and a rollback would put back, removing
+    every file the part lacks). What a cut leaves of the renamed folder goes at the next
+    drop or start (:func:`_remove_dropped`). A card that refuses leaves the backups as
+    they were (logged): the update is then not confirmed."""
+    backups = os.path.join(data_dir, BACKUP_DIR)
+    if os.path.isdir(backups):
+        _remove_dropped(data_dir)
+        try:
+            os.replace(backups, os.path.join(data_dir, DROPPED_DIR))
+            fsync_dir(data_dir)
+        except OSError as exc:
+            log.warning("cannot drop the migration backups in %s: %s", data_dir, exc)
+            return
+    _remove_dropped(data_dir)
+
+
+def _remove_dropped(data_dir):
+    dropped = os.path.join(data_dir, DROPPED_DIR)
+    if os.path.isdir(dropped):
+        shutil.rmtree(dropped, ignore_errors=True)

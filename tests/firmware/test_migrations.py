@@ -110,6 +110,36 @@ def test_confirmed_the_new_release_keeps_its_data_and_an_old_one_is_refused(tmp_
     assert data_schema(data) == 2
 
 
+def test_backups_dropped_by_a_cut_short_drop_are_gone_whole(tmp_path, releases, monkeypatch):
+    """Confirming an update drops the backups. A drop cut (or refused) part way through
+    must not leave part of a backup: the box would take it for an update not yet
+    confirmed (and keep stores in clear for a way back), and a rollback would put back
+    what is left of it, removing every file the part lacks (the call log, say)."""
+    from firmware.migrations import backup_kept
+
+    _, new = releases
+    data = _data(tmp_path)
+    bring_up_to_date(data, new)
+    finish_migration(data)
+    real_unlink = os.unlink
+    removed = []
+
+    def cut_after_one(path, *args, **kwargs):
+        if len(removed) == 1:
+            raise KeyboardInterrupt("cut")  # stands for a power cut: nothing after it runs
+        removed.append(path)
+        return real_unlink(path, *args, **kwargs)
+
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(os, "unlink", cut_after_one)
+        drop_backups(data)
+    assert len(removed) == 1
+    # No backup is kept, whole or in part; the next start removes what the cut left.
+    assert not backup_kept(data, below=1) and not os.path.exists(os.path.join(data, BACKUP_DIR))
+    assert bring_up_to_date(data, new) is None
+    assert [n for n in os.listdir(data) if n.startswith(BACKUP_DIR)] == []
+
+
 def test_a_failed_migration_keeps_the_backup_and_says_where(tmp_path, releases):
     _, new = releases
     data = _data(tmp_path)
