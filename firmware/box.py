@@ -496,10 +496,13 @@ class Box:
         kept = backups_kept(self.data_dir)
         if not kept:
             return {"dropped": [], "sealed": None}
+        details = {"event": "confirmed", "backups_dropped": kept}
+        # Audited before the drop, which cannot be undone: a cut between the two leaves the
+        # backup and the entry, and the confirm run again drops it without a second entry.
+        last = self.audit.entries(limit=1, action="update")
+        if not (last and last[0].target == "confirm" and last[0].details == details):
+            self.audit.append(actor, "update", "confirm", details, self.clock.wall_us())
         drop_backups(self.data_dir)
-        self.audit.append(
-            actor, "update", "confirm", {"event": "confirmed", "backups_dropped": kept}, self.clock.wall_us()
-        )
         self._seal_when_confirmed(UpdateState(line=0, t_us=self.clock.now_us(), state="installed"))
         return {"dropped": kept, "sealed": self.sealed_stores_after_update}
 

@@ -665,3 +665,54 @@ def test_a_start_cut_between_the_migration_and_its_audit_entry_audits_it_once(
         with open(note, "w") as f:
             json.dump({"event": "migrated", "from": 0, "to": 1}, f)
     assert lab.verify(data_dir)[0] == 0
+
+
+class _Cut(BaseException):
+    """Stands for a power cut: nothing after it runs, nothing catches it."""
+
+
+@pytest.mark.parametrize("cut", ["drop", "entry"])
+def test_a_confirm_cut_short_is_audited_once_when_it_is_run_again(
+    module_lab, tmp_path, schema_0_release, monkeypatch, cut
+):
+    """``update --confirm`` drops the backup, which cannot be undone, and audits it. A cut
+    between the two must not leave the drop unaudited (before, the entry came after the
+    drop, and the confirm run again found nothing to confirm); run again, it finishes
+    with one entry."""
+    import firmware.box
+    from firmware.box import open_audit
+    from firmware.migrations import BACKUP_DIR
+    from firmware.storage.audit import AuditLog
+
+    lab = module_lab
+    mcu = SimMcu(SimClock())
+    results = []
+
+    def during(box):
+        with monkeypatch.context() as patch:
+            if cut == "drop":
+                patch.setattr(firmware.box, "drop_backups", lambda data_dir: (_ for _ in ()).throw(_Cut()))
+            else:
+                real_append = AuditLog.append
+
+                def append(self, actor, action, *args, **kwargs):
+                    if action == "update" and args[0] == "confirm":
+                        raise _Cut()
+                    return real_append(self, actor, action, *args, **kwargs)
+
+                patch.setattr(AuditLog, "append", append)
+            with pytest.raises(_Cut):
+                box.confirm_release("cli")
+        results.append(box.confirm_release("cli"))
+        results.append(box.confirm_release("cli"))
+
+    with _env("LINEKEEPER_RUN_DIR", str(tmp_path / "boot")):
+        data_dir, _, _ = _older_card_updated(lab, tmp_path, schema_0_release, mcu, during=during)
+    assert [r["dropped"] for r in results] == [["schema-0"], []]
+    assert not os.path.exists(os.path.join(data_dir, BACKUP_DIR))
+    with _env("LINEKEEPER_RUN_DIR", str(tmp_path / "new-boot")), open_audit(data_dir) as audit:
+        entries = [
+            e for e in audit.entries(limit=1000, action="update") if e.details.get("event") == "confirmed"
+        ]
+    assert [e.details["backups_dropped"] for e in entries] == [["schema-0"]]
+    assert lab.verify(data_dir)[0] == 0
