@@ -1132,10 +1132,17 @@ def cmd_web(args):
             break
         except RecorderUnavailable:
             time.sleep(0.1)
-    if hello is None:
-        raise LinekeeperError(
-            "no recorder answers on %s: start it first (`linekeeper recorder` "
-            "or the linekeeper-recorder service)" % socket_path(args.data_dir)
+    without_recorder = hello is None
+    if without_recorder:
+        # The UI is served all the same: while the recorder cannot start, the dashboard
+        # is where people read why (firmware/startfail.py).
+        hello = _hello_without_recorder(args.data_dir)
+        print(
+            "linekeeper: no recorder answers on %s: the web UI starts without it (%d lines); "
+            "the dashboard says the recorder is down, and why when it knows"
+            % (socket_path(args.data_dir), hello["lines"]),
+            file=sys.stderr,
+            flush=True,
         )
     host = args.host or ("0.0.0.0" if hello["board"] == "rpi" else "127.0.0.1")
     server = start_web_process(
@@ -1163,11 +1170,64 @@ def cmd_web(args):
             "linekeeper: not set up yet: open %s and enter the setup code %s" % (server.url, code), flush=True
         )
     Notifier().ready("serving %s" % server.url)
+    came = threading.Event()
+    if without_recorder:
+        # Once a recorder answers, the UI starts again beside it (its lines, its clock).
+        threading.Thread(
+            target=_await_recorder, args=(client, stopping, came), name="await-recorder", daemon=True
+        ).start()
     try:
         stopping.wait()
     finally:
         server.stop()
+    if came.is_set():
+        print("linekeeper: the recorder answers now; the web UI starts again beside it", file=sys.stderr)
+        return EX_TEMPFAIL
     return 0
+
+
+def _await_recorder(client, stopping, came, interval_s=2.0):
+    from .control import RecorderUnavailable
+
+    while not stopping.wait(interval_s):
+        try:
+            client.call("hello", protocol=1)
+        except RecorderUnavailable:
+            continue
+        came.set()
+        stopping.set()
+        return
+
+
+def _hello_without_recorder(data_dir, default_lines=4):
+    """What the recorder's hello would say, for a web UI that starts without it: the
+    board the configuration names, and the number of lines the site settings name (a
+    box set up), or its HAT has, or ``default_lines``."""
+    import json
+
+    from telephony.errors import HatError
+
+    from .box import board_for
+
+    board_name, config = board_for(data_dir)
+    lines = None
+    try:
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "web.db"), uri=True)
+        try:
+            row = db.execute("SELECT value FROM site WHERE key = 'settings'").fetchone()
+        finally:
+            db.close()
+        lines = len(json.loads(row[0])["lines"]) if row else None
+    except (sqlite3.Error, ValueError, KeyError, TypeError):
+        lines = None
+    if not lines and config.hat:
+        from board.hat import load_hat
+
+        try:
+            lines = len(load_hat(config.hat).lines)
+        except HatError:
+            lines = None
+    return {"board": board_name, "lines": lines or default_lines}
 
 
 def cmd_run(args):

@@ -9,8 +9,10 @@ recorder is down (restarting, say) the pages still work, the dashboard says so,
 and the UI reconnects by itself when it is back.
 """
 
+import logging
 import os
 import shutil
+import sqlite3
 import time
 
 from firmware import startfail
@@ -39,6 +41,8 @@ from .services import (
     site_settings_applier,
     with_card_health,
 )
+
+log = logging.getLogger(__name__)
 
 RECORDER_DOWN = (
     "The recorder is not answering: it may be restarting. Calls are not being recorded until it is back."
@@ -208,7 +212,16 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
     """:class:`Services` for a web UI process beside a recorder reached by ``client``."""
     clock = RemoteClock(client)
     calls_db = os.path.join(data_dir, "calls.db")
-    ensure_indexes(calls_db)
+    try:
+        ensure_indexes(calls_db)
+    except sqlite3.Error as exc:
+        # A call log the recorder has not made yet (it is down), or one it cannot use:
+        # the UI is served all the same, its dashboard saying why the recorder is down.
+        log.error(
+            "the call log's search indexes were not made (%s): searches are slower until "
+            "the web UI starts again",
+            exc,
+        )
     # The recorder makes the key at its first start, which may come after this one's.
     signer = LazySigner(data_dir)
     # ... and leaves the storage key (personal data sealed under the MCU vault) beside it.

@@ -1,8 +1,8 @@
 """A recorder that cannot start says why, where people look, and the gap is alarmed.
 
 `linekeeper recorder` on a data directory it cannot open exits with one line,
-and its service starts it again for as long as it fails (checked on the booted
-appliance in tests/system/test_appliance_boot.py). Each failed
+and its service starts it again for as long as it fails (`StartLimitIntervalSec=0`,
+checked on the booted appliance in tests/system/test_appliance_boot.py). Each failed
 start is noted in the RAM-only run directory; the start that works raises
 ``recorder_start_failed`` with how long nothing was recorded, audits it, and
 removes the note.

@@ -10,8 +10,9 @@ outside through nsenter:
 - the web UI killed with SIGKILL during a call: the recording is complete;
 - the recorder stopped with SIGSTOP: the watchdog restarts it within
   WatchdogSec + 5 s;
-- a recorder that cannot start (its call log unreadable) is started again
-  for as long as it fails, and says why; it records again once it can;
+- a recorder that cannot start (its data directory held by another process)
+  is started again for as long as it fails, and says why, on a web UI that
+  starts without it; it records again once it can;
 - systemctl poweroff, boot again: recording again, and verify passes.
 """
 
@@ -317,13 +318,15 @@ def test_a_stopped_recorder_is_restarted_by_the_watchdog(appliance):
 
 
 def test_a_recorder_that_cannot_start_is_never_given_up_and_says_why(appliance):
-    """The card refuses the call log: the service starts the recorder again and again
-    (it fails in well under a second: systemd's start limit must not stop it); the web
-    UI's user reads why from the run directory; with the call log back the recorder
-    records again and raises the alarm for the time it recorded nothing."""
+    """Another process holds the data directory (as `linekeeper repair` would): the
+    service starts the recorder again and again (it fails in well under a second:
+    systemd's start limit must not stop it); the web UI's user reads why from the run
+    directory, and a web UI started meanwhile comes up without the recorder; once the
+    data directory is free the recorder records again and raises the alarm for the
+    time it recorded nothing, and the web UI starts again beside it."""
     as_web = "setpriv --reuid linekeeper-web --regid linekeeper --init-groups "
     appliance.sh("systemctl stop linekeeper-recorder")
-    appliance.sh("mkdir -p /root/away && mv %s/calls.db* /root/away/ && mkdir %s/calls.db" % (DATA, DATA))
+    appliance.sh("(nohup flock -n -o %s/lock sleep 600 > /dev/null 2>&1 &)" % DATA)
     appliance.sh("systemctl start --no-block linekeeper-recorder")
 
     def note():
@@ -333,14 +336,20 @@ def test_a_recorder_that_cannot_start_is_never_given_up_and_says_why(appliance):
     failing = appliance.wait_for(
         "seven failed starts", lambda: (note() or {}).get("attempts", 0) >= 7 and note(), 120
     )
-    assert "calls.db is not a file" in failing["error"], failing
+    assert "in use by another Linekeeper process" in failing["error"], failing
     state = appliance.show("linekeeper-recorder", "ActiveState", "NRestarts")
     assert state["ActiveState"] != "failed" and int(state["NRestarts"]) >= 6, (
         state,
         appliance.journal("linekeeper-recorder"),
     )
 
-    appliance.sh("rmdir %s/calls.db && mv /root/away/calls.db* %s/" % (DATA, DATA))
+    # The web UI started meanwhile (after a reboot, say) comes up without the recorder.
+    appliance.sh("systemctl restart linekeeper-web", timeout=180)
+    web = appliance.sh("curl -sk -o /dev/null -w '%{http_code}' https://127.0.0.1/").stdout
+    assert web in ("200", "302"), (web, appliance.journal("linekeeper-web"))
+    first_web = appliance.show("linekeeper-web", "MainPID")["MainPID"]
+
+    appliance.sh("pkill -f '[f]lock -n -o %s/lock'" % DATA)
     appliance.wait_for(
         "READY again",
         lambda: (
@@ -356,7 +365,14 @@ def test_a_recorder_that_cannot_start_is_never_given_up_and_says_why(appliance):
         ".fetchall())" % DATA
     )
     alarms = appliance.sh(as_web + "/opt/linekeeper/current/venv/bin/python -c " + shlex.quote(query)).stdout
-    assert "no call was recorded in that time" in alarms and "calls.db is not a file" in alarms, alarms
+    assert "no call was recorded in that time" in alarms and "in use by another" in alarms, alarms
+    # The web UI that started without the recorder starts again beside it.
+
+    def web_beside_recorder():
+        web = appliance.show("linekeeper-web", "ActiveState", "MainPID")
+        return web["ActiveState"] == "active" and web["MainPID"] not in ("0", first_web)
+
+    appliance.wait_for("the web UI beside the recorder", web_beside_recorder, 60, unit="linekeeper-web")
 
 
 def test_poweroff_and_boot_records_again_and_verifies(appliance):

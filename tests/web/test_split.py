@@ -208,3 +208,79 @@ def test_the_dashboard_says_why_the_recorder_cannot_start(box, people, tmp_path,
     api = people["sam"].get("/api/health").get_json()
     assert api["recorder_start"]["attempts"] == 2
     assert any(text.startswith("The recorder cannot start: cannot open the data") for text in api["alarms"])
+
+
+def test_the_web_ui_starts_without_a_recorder_and_says_why_it_is_down(tmp_path):
+    """After a reboot with a card the recorder cannot use, the recorder never answers.
+    The web UI waited for it and exited, again and again: nobody could read why on the
+    dashboard. It now starts all the same, with the lines its HAT has."""
+    import errno
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    from firmware import startfail
+    from firmware.errors import StorageError
+
+    data = str(tmp_path / "data")
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n")
+    assert cli("init", "--data-dir", data, "--password-file", str(pw)).returncode == 0
+    with open(os.path.join(data, "config.json"), "w") as f:
+        json.dump({"hat": "lk-2lb"}, f)
+    run = tmp_path / "run"
+    run.mkdir()
+    startfail.record(
+        str(run), StorageError(errno.EIO, "cannot open the data: an I/O error"), 1_796_425_915_000_000
+    )
+    env = dict(os.environ, LINEKEEPER_RUN_DIR=str(run))
+    with open(tmp_path / "web.log", "w") as log:
+        web = subprocess.Popen(
+            LINEKEEPER + ["web", "--data-dir", data, "--wait-s", "0.3", "--port", "0", "--https-port", "0"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        text = ""
+        while "web UI on" not in text:
+            text = (tmp_path / "web.log").read_text()
+            assert web.poll() is None and time.monotonic() < deadline, text
+            time.sleep(0.1)
+        assert "no recorder answers" in text and "(2 lines)" in text, text
+        url = re.search(r"web UI on (https://\S+/)", text).group(1)
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), NoRedirect)
+        try:
+            opener.open(url, timeout=10)
+            raise AssertionError("no redirect")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 302 and exc.headers["Location"].endswith("/setup"), exc.headers
+        # A recorder answers at last: the UI stops, to be started again beside it.
+        scenario = tmp_path / "quiet.json"
+        scenario.write_text(
+            json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": []})
+        )
+        recorder = subprocess.Popen(
+            LINEKEEPER + ["recorder", "--board", "sim", "--scenario", str(scenario), "--data-dir", data],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        try:
+            assert web.wait(timeout=60) == 75, (tmp_path / "web.log").read_text()
+            assert "the recorder answers now" in (tmp_path / "web.log").read_text()
+        finally:
+            recorder.send_signal(signal.SIGTERM)
+            recorder.wait(timeout=60)
+    finally:
+        if web.poll() is None:
+            web.send_signal(signal.SIGTERM)
+            web.wait(timeout=30)
