@@ -1038,6 +1038,11 @@ def cmd_recorder(args):
 
     def on_box(new_box):
         new_box.on_power_back = on_power_back
+        # The recorder has no network on the box (linekeeper-recorder.service): it queues
+        # its mail, and the web UI's process delivers the queue and the scheduled reports.
+        new_box.mail.deliver = False
+        if new_box.archive is not None:
+            new_box.archive.uploads_here = False  # the web UI's process uploads
 
     from . import startfail
     from .signing import run_dir

@@ -16,15 +16,20 @@ import sqlite3
 import time
 
 from firmware import startfail
+from firmware.alarmlog import AlarmLog
 from firmware.archive.queue import ArchiveStatus
 from firmware.calls.calllog import iso_ms
 from firmware.calls.callsearch import CallSearch, ensure_indexes
 from firmware.config import load_config
 from firmware.control import RecorderUnavailable
 from firmware.handover import box_keys
+from firmware.mail.service import MailService
+from firmware.migrations.m001_seal_stores import older_release_may_return
 from firmware.policy.callmeta import CallMeta
 from firmware.policy.sweeper import RetentionSweeper
 from firmware.recording.store import RecordingStore
+from firmware.reports.source import ReportSource, default_tz
+from firmware.secretbox import SecretBox
 from firmware.signing import LazySigner, read_public_record, run_dir
 from firmware.storage.audit import AuditLog
 from firmware.storage.fieldseal import LazyFieldCipher
@@ -43,6 +48,9 @@ from .services import (
 )
 
 log = logging.getLogger(__name__)
+# How often this process delivers the mail queue (real seconds): the recorder's alarm
+# mails wait at most this long (it cannot wake this process's thread).
+MAIL_INTERVAL_S = 10.0
 
 RECORDER_DOWN = (
     "The recorder is not answering: it may be restarting. Calls are not being recorded until it is back."
@@ -249,6 +257,30 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         except RecorderUnavailable:
             pass  # it reads config.json when it starts again
 
+    # The alarm history, reports and mail live in the data directory: this process reads
+    # and acknowledges alarms, raises people's concerns, makes reports, and delivers the
+    # mail queue (the recorder, which may not reach the network, only queues to it).
+    config = load_config(data_dir)
+    alarm_log = AlarmLog(os.path.join(data_dir, "alarms.db"), clock, audit)
+    reports = ReportSource(
+        data_dir,
+        country=config.country,
+        tz=default_tz(config),
+        n_lines=lines,
+        alarms=alarm_log,
+        cipher=cipher,
+    )
+    mail = MailService(
+        data_dir,
+        clock.wall_us,
+        SecretBox(data_dir),
+        reports=reports,
+        alarm_log=alarm_log,
+        cipher=cipher,
+        interval_s=MAIL_INTERVAL_S,
+    )
+    # Queued in clear while an older release that cannot read a sealed mail may come back.
+    mail.queue.seal_writes = not older_release_may_return(data_dir)
     config_store = BoxConfigStore(data_dir, apply, cipher)
     consent = BoxConsent(
         data_dir,
@@ -300,4 +332,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         slot_tampered=lambda user, failure: client.call("slot_tampered", user=user, failure=failure),
         rekey=remote_rekey(client, audit, clock.wall_us),
         cipher=cipher,
+        alarms=alarm_log,
+        reports=reports,
+        mail=mail,
     )

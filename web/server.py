@@ -152,6 +152,7 @@ class WebServer:
         self.certificate = certificate
         self.host = host
         self.box_name = box_name or box_name_for(host)
+        self.on_stop = []  # called after the servers have stopped (the mail thread's close)
         # cheroot serves the app on a private Unix socket; only the edge talks to it.
         self._private_dir = tempfile.mkdtemp(prefix="linekeeper-web-")
         self._backend_path = os.path.join(self._private_dir, "app.sock")
@@ -247,7 +248,8 @@ class WebServer:
         return certificate
 
     def stop(self):
-        """Stop serving: live-status streams end at once (not after ``sse_timeout_s``)."""
+        """Stop serving: live-status streams end at once (not after ``sse_timeout_s``);
+        then each of :attr:`on_stop`."""
         self._stop.set()
         web = getattr(self.app, "extensions", {}).get("linekeeper")
         if web is not None:
@@ -260,6 +262,9 @@ class WebServer:
             thread.join(timeout=5)
         self._threads = []
         shutil.rmtree(self._private_dir, ignore_errors=True)
+        for stop in self.on_stop:
+            stop()
+        self.on_stop = []
 
 
 def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, box_name=None, **config):
@@ -293,7 +298,18 @@ def start_web_process(
     reached through ``client`` (a :class:`firmware.control.ControlClient`)."""
     certificate = ensure_certificate(data_dir)
     services = services_for_recorder(data_dir, client, lines, cert_fingerprint=certificate.fingerprint)
-    return _serve(data_dir, services, certificate, host, https_port, http_port, box_name, config)
+    server = _serve(data_dir, services, certificate, host, https_port, http_port, box_name, config)
+    # This process delivers the box's mail and uploads to its archive (the recorder has
+    # no network on the box: it only queues them).
+    services.mail.start()
+    server.on_stop.append(services.mail.close)
+    from firmware.archive.replicator import uploader
+
+    archive = uploader(data_dir, services.wall_us, services.cipher)
+    if archive is not None:
+        archive.start()
+        server.on_stop.append(archive.close)
+    return server
 
 
 def _serve(data_dir, services, certificate, host, https_port, http_port, box_name, config, date_checks=None):

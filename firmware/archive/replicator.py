@@ -107,6 +107,7 @@ class Replicator:
         # The box's field cipher: the archived call record carries the number and name
         # opened (inside the part sealed for the organisation), as users see them.
         self.field_cipher = None
+        self.uploads_here = True  # whether :meth:`start` runs the uploads in this process
         self.queue = Db(os.path.join(self.data_dir, QUEUE_DB), QUEUE_SCHEMA)
         self.calls = Db(os.path.join(self.data_dir, "calls.db"), STATUS_SCHEMA)
         deletions.ensure_schema(self.calls.raw())
@@ -152,6 +153,10 @@ class Replicator:
 
     # ------------------------------------------------------------ the thread
     def start(self):
+        """Start the uploads' thread, unless :attr:`uploads_here` is off (the recorder on the
+        box, which has no network: the web UI's process uploads, :func:`uploader`)."""
+        if not self.uploads_here:
+            return
         self._thread = threading.Thread(target=self._run, name="linekeeper-archive", daemon=True)
         self._thread.start()
 
@@ -608,6 +613,25 @@ def _date(wall_us):
     import datetime
 
     return datetime.datetime.fromtimestamp(wall_us / 1e6, datetime.UTC).strftime("%Y-%m-%d")
+
+
+def uploader(data_dir, wall_us, field_cipher):
+    """A :class:`Replicator` for a process beside the recorder that has the network (the
+    web UI's): it uploads what the recorder queues (the recorder hands its data keys and
+    destroyed recordings to its own, through the same queue on disk). None when the
+    archive is off, or its queue cannot be opened (logged)."""
+    from firmware.config import load_config
+
+    settings = load_config(data_dir).archive
+    if not settings.enabled:
+        return None
+    try:
+        replicator = Replicator(data_dir, settings, wall_us=lambda: int(wall_us()))
+    except (sqlite3.Error, OSError) as exc:
+        log.error("the archive queue in %s cannot be opened (%s): nothing is uploaded", data_dir, exc)
+        return None
+    replicator.field_cipher = field_cipher
+    return replicator
 
 
 def attach(box):

@@ -44,6 +44,9 @@ class MailService:
         checks=(),
         cipher=None,
     ):
+        # False in a process that may not reach the network (the recorder on the box):
+        # it runs its checks and queues its mail; another process delivers the queue.
+        self.deliver = True
         self.store = MailSettingsStore(data_dir, secrets)
         self.queue = MailQueue(os.path.join(data_dir, "mail", "queue"), wall_us, cipher)
         self.wall_us = wall_us
@@ -77,12 +80,15 @@ class MailService:
         return SmtpSender(settings, self.store.password(settings), self.ssl_context)
 
     def tick(self):
-        """Run the checks, queue the due reports, try the queue; returns ``(delivered, failed)``."""
+        """Run the checks, queue the due reports, try the queue; returns ``(delivered, failed)``
+        (with :attr:`deliver` off, the checks alone)."""
         for check in self.checks:
             try:
                 check()
             except Exception:  # one broken check must not keep the others, or the mail, from running
                 log.exception("mail: the check %r failed", check)
+        if not self.deliver:
+            return 0, 0
         settings = self.store.get()
         if not settings.configured:
             return 0, 0

@@ -69,6 +69,15 @@ def drain(replicator, timeout_s=60):
         time.sleep(0.2)
 
 
+def restores_exactly(bucket, box_id, rows, org_private):
+    """Each recording of ``rows`` (id, sha256) comes back from ``bucket`` byte for byte."""
+    for rec_id, sha in rows:
+        restored = sealing.restore_recording(
+            bucket.get("%s/recordings/%s.lkarc" % (box_id, sha)), rec_id, bytes(org_private)
+        )
+        assert hashlib.sha256(restored).hexdigest() == sha
+
+
 def bucket_of(s3, name):
     return Bucket(make_client(s3.endpoint, "us-east-1", "linekeeper-test", SECRET_KEY, False), name)
 
@@ -291,11 +300,7 @@ def test_boxes_keep_recording_through_an_outage_and_catch_up_without_duplicates(
     # The calls' objects and the box's public signing key, each put once.
     assert len(versions) == len(set(v["Key"] for v in versions)) == 6 + 1  # nothing twice
     assert "delta/signing-key.json" in {v["Key"] for v in versions}
-    for rec_id, sha in rows:  # nothing lost
-        restored = sealing.restore_recording(
-            bucket.get("delta/recordings/%s.lkarc" % sha), rec_id, bytes(org_private)
-        )
-        assert hashlib.sha256(restored).hexdigest() == sha
+    restores_exactly(bucket, "delta", rows, org_private)  # nothing lost
 
 
 def test_retention_deletes_every_archived_version_and_a_legal_hold_keeps_them(
@@ -439,3 +444,36 @@ def test_the_replicator_resumes_a_cut_multipart_upload_after_a_restart(tmp_path,
     restored = sealing.restore_recording(bucket.get(key), row["id"], bytes(org_private))
     assert hashlib.sha256(restored).hexdigest() == row["sha256"]
     assert len([v for v in all_versions(bucket.client, name) if v["Key"] == key]) == 1
+
+
+def test_beside_a_recorder_without_network_the_web_ui_process_uploads(
+    tmp_path, synth, s3, bucket_name, org_keys
+):
+    """On the box the recorder has no network (linekeeper-recorder.service): its own
+    uploads never reached the bucket. `linekeeper recorder` now only queues (its
+    replicator's ``uploads_here`` off), and the web UI's process uploads what it queued
+    (``replicator.uploader``, started by ``web.server.start_web_process``)."""
+    from firmware.archive.replicator import uploader
+    from firmware.storage.fieldseal import load_field_cipher
+
+    org_private, org_public = org_keys
+    data = str(tmp_path / "box")
+    prepare_box(data, s3, bucket_name, "echo", org_public)
+    box = open_sim_box(scenario(NUMBERS["alpha"], 2), data, synth=synth)
+    box.archive.uploads_here = False  # as `linekeeper recorder` sets it
+    box.start()
+    try:
+        assert box.board.run()
+        time.sleep(1.5)  # a second of the (absent) uploads' thread
+        assert box.archive._thread is None
+    finally:
+        box.stop()
+    assert [v["Key"] for v in all_versions(bucket_of(s3, bucket_name).client, bucket_name)] == []
+    web_side = uploader(data, lambda: time.time_ns() // 1000, load_field_cipher(data, create=False))
+    try:
+        drain(web_side)
+        assert {s for s, _ in statuses(web_side.calls.raw()).values()} == {"archived"}
+        rows = web_side.calls.query("SELECT id, sha256 FROM recordings")
+    finally:
+        web_side.close()
+    restores_exactly(bucket_of(s3, bucket_name), "echo", rows, org_private)

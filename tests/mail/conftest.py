@@ -100,3 +100,21 @@ def smtp_server(tmp_path):
     server.start()
     yield server
     server.stop()
+
+
+def server_settings(server, **extra):
+    """Mail settings for ``server`` (an :class:`SmtpServer`): STARTTLS, its login, alarms to
+    ops@example.com in 15-minute windows; ``extra`` fields added or replaced."""
+    from firmware.mail.settings import MailSettings
+
+    fields = dict(
+        host="127.0.0.1",
+        port=server.port,
+        security="starttls",
+        username=USER,
+        sender="box@example.com",
+        alarm_to=("ops@example.com",),
+        rate_window_s=900,
+    )
+    fields.update(extra)
+    return MailSettings(**fields)

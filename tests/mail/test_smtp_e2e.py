@@ -16,12 +16,12 @@ from firmware import cli
 from firmware.alarmlog import AlarmLog
 from firmware.errors import ConfigError, TamperError
 from firmware.mail.service import MailService
-from firmware.mail.settings import MailSettings, Schedule
+from firmware.mail.settings import Schedule
 from firmware.mail.smtp import MailError
 from firmware.reports.source import ReportSource
 from firmware.secretbox import SecretBox
 
-from .conftest import PASSWORD, USER
+from .conftest import PASSWORD, USER, server_settings
 from support.ports import free_port
 
 pytestmark = pytest.mark.slow  # a real server on a real port
@@ -79,16 +79,7 @@ def mailbox(tmp_path, smtp_server):
         box_name="Shop",
     )
     service.store.save(
-        MailSettings(
-            host="127.0.0.1",
-            port=smtp_server.port,
-            security="starttls",
-            username=USER,
-            sender="box@example.com",
-            alarm_to=("ops@example.com",),
-            rate_window_s=900,
-            schedules=(Schedule("weekly", ("boss@example.com",), "csv"),),
-        ),
+        server_settings(smtp_server, schedules=(Schedule("weekly", ("boss@example.com",), "csv"),)),
         new_password=PASSWORD,
     )
     yield service, alarms, clock, data_dir
