@@ -213,6 +213,15 @@ class AlarmLog:
         with self._lock:
             return [dict(zip(_COLS, r, strict=False)) for r in self._db.execute(sql, args).fetchall()]
 
+    def since(self, alarm_id):
+        """Occurrences after ``alarm_id`` (by id: the order they were raised in, whichever
+        process raised them), oldest first."""
+        sql = "SELECT %s FROM alarm_history WHERE id > ? ORDER BY id" % ", ".join(_COLS)
+        with self._lock:
+            return [
+                dict(zip(_COLS, r, strict=False)) for r in self._db.execute(sql, (int(alarm_id),)).fetchall()
+            ]
+
     def banner(self):
         """Occurrences still open or not yet acknowledged, oldest first."""
         return self._query("WHERE cleared_us IS NULL OR acknowledged_by IS NULL", ())

@@ -281,6 +281,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
     )
     # Queued in clear while an older release that cannot read a sealed mail may come back.
     mail.queue.seal_writes = not older_release_may_return(data_dir)
+    mail.relay_alarms_to_syslog()  # the recorder's too: it has no network
     config_store = BoxConfigStore(data_dir, apply, cipher)
     consent = BoxConsent(
         data_dir,

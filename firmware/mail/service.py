@@ -44,9 +44,6 @@ class MailService:
         checks=(),
         cipher=None,
     ):
-        # False in a process that may not reach the network (the recorder on the box):
-        # it runs its checks and queues its mail; another process delivers the queue.
-        self.deliver = True
         self.store = MailSettingsStore(data_dir, secrets)
         self.queue = MailQueue(os.path.join(data_dir, "mail", "queue"), wall_us, cipher)
         self.wall_us = wall_us
@@ -56,6 +53,12 @@ class MailService:
         self.checks = list(checks)
         self.alarms = AlarmMailer(self.queue, self.store.get, wall_us, box_name, on_queued=self.wake)
         self.syslog = SyslogAlarms(self.store.get)
+        self.alarm_log = alarm_log
+        self._syslog_state = os.path.join(data_dir, "mail", "syslog.json")
+        # Whether this process sends: see :attr:`deliver`; and whether it sends every
+        # process's alarms to syslog from the history (:attr:`relay_syslog`).
+        self._deliver = True
+        self.relay_syslog = False
         if alarm_log is not None:
             alarm_log.on_raised.append(self.alarms)
             alarm_log.on_raised.append(self.syslog)
@@ -75,6 +78,24 @@ class MailService:
         self._stop = threading.Event()
         self._thread = None
 
+    @property
+    def deliver(self):
+        """False in a process that may not reach the network (the recorder on the box): it
+        runs its checks and queues its mail, and sends nothing to syslog; another process
+        delivers the queue and relays the alarms to syslog (:attr:`relay_syslog`)."""
+        return self._deliver
+
+    @deliver.setter
+    def deliver(self, on):
+        self._deliver = bool(on)
+        self.syslog.live = self._deliver and not self.relay_syslog
+
+    def relay_alarms_to_syslog(self):
+        """Send every process's alarms to syslog from the history, each tick (this process
+        delivers for a recorder that cannot), rather than as this process raises them."""
+        self.relay_syslog = True
+        self.syslog.live = False
+
     def sender(self, settings=None):
         settings = settings or self.store.get()
         return SmtpSender(settings, self.store.password(settings), self.ssl_context)
@@ -89,6 +110,11 @@ class MailService:
                 log.exception("mail: the check %r failed", check)
         if not self.deliver:
             return 0, 0
+        if self.relay_syslog and self.alarm_log is not None:
+            try:
+                self.syslog.catch_up(self.alarm_log, self._syslog_state)
+            except Exception:  # the mail goes out all the same
+                log.exception("mail: the alarms could not be relayed to syslog")
         settings = self.store.get()
         if not settings.configured:
             return 0, 0

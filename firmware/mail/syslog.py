@@ -6,8 +6,11 @@ logged, never raised into the part of the box that raised the alarm.
 """
 
 import datetime as dt
+import json
 import logging
 import socket
+
+from firmware.storage import fsutil
 
 log = logging.getLogger(__name__)
 FACILITY_LOCAL0 = 16
@@ -43,13 +46,23 @@ def message(row, hostname="linekeeper"):
 
 
 class SyslogAlarms:
-    """An :class:`~firmware.alarmlog.AlarmLog` listener; ``settings() -> MailSettings``."""
+    """An :class:`~firmware.alarmlog.AlarmLog` listener; ``settings() -> MailSettings``.
+
+    ``live`` off: the listener sends nothing (a process with no network, the recorder
+    on the box). The process that has it sends every occurrence instead with
+    :meth:`catch_up`, those other processes raised included.
+    """
 
     def __init__(self, settings, hostname=None):
         self.settings = settings
         self.hostname = hostname or socket.gethostname() or "linekeeper"
+        self.live = True
 
     def __call__(self, row):
+        if self.live:
+            self.send(row)
+
+    def send(self, row):
         target = self.settings().syslog
         if not target:
             return
@@ -59,3 +72,22 @@ class SyslogAlarms:
                 sock.sendto(message(row, self.hostname), (host, port))
         except OSError as exc:
             log.warning("alarm %s not sent to syslog %s: %s", row["kind"], target, exc)
+
+    def catch_up(self, alarm_log, state_path):
+        """Send the occurrences ``alarm_log`` has gained since the last call (any process
+        raised them), in order; the last one sent is kept in ``state_path`` across
+        restarts. The first call ever sends none: it starts from the history as it
+        stands. Returns how many were sent."""
+        try:
+            with open(state_path) as f:
+                last = int(json.load(f)["last_id"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            last = None
+        rows = alarm_log.since(last or 0)
+        if last is not None:
+            for row in rows:
+                self.send(row)
+        newest = rows[-1]["id"] if rows else last
+        if newest is not None and newest != last:
+            fsutil.atomic_write(state_path, json.dumps({"last_id": newest}).encode(), sync_dir=False)
+        return len(rows) if last is not None else 0
