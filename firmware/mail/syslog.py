@@ -87,7 +87,7 @@ class SyslogAlarms:
         if last is not None:
             for row in rows:
                 self.send(row)
-        newest = rows[-1]["id"] if rows else last
-        if newest is not None and newest != last:
+        newest = rows[-1]["id"] if rows else (last or 0)
+        if newest != last:  # (a first look at an empty history notes 0: the next alarm goes)
             fsutil.atomic_write(state_path, json.dumps({"last_id": newest}).encode(), sync_dir=False)
         return len(rows) if last is not None else 0
