@@ -57,6 +57,7 @@ class SyslogAlarms:
         self.settings = settings
         self.hostname = hostname or socket.gethostname() or "linekeeper"
         self.live = True
+        self._relayed = None  # the last occurrence :meth:`catch_up` sent (None: not read yet)
 
     def __call__(self, row):
         if self.live:
@@ -78,11 +79,13 @@ class SyslogAlarms:
         raised them), in order; the last one sent is kept in ``state_path`` across
         restarts. The first call ever sends none: it starts from the history as it
         stands. Returns how many were sent."""
-        try:
-            with open(state_path) as f:
-                last = int(json.load(f)["last_id"])
-        except (FileNotFoundError, ValueError, KeyError, TypeError):
-            last = None
+        last = self._relayed
+        if last is None:  # read once; this process keeps it from then on
+            try:
+                with open(state_path) as f:
+                    last = int(json.load(f)["last_id"])
+            except (FileNotFoundError, ValueError, KeyError, TypeError):
+                last = None
         rows = alarm_log.since(last or 0)
         if last is not None:
             for row in rows:
@@ -90,4 +93,5 @@ class SyslogAlarms:
         newest = rows[-1]["id"] if rows else (last or 0)
         if newest != last:  # (a first look at an empty history notes 0: the next alarm goes)
             fsutil.atomic_write(state_path, json.dumps({"last_id": newest}).encode(), sync_dir=False)
+        self._relayed = newest
         return len(rows) if last is not None else 0
