@@ -17,7 +17,7 @@ from firmware.localtime import DEFAULT_ZONE, LocalTime, duration_text, iso_to_us
 from firmware.storage.fieldseal import FieldSealError
 from telephony import countries
 
-from . import security
+from . import pwchange, security
 from .accounts import ROLE_LABELS, Accounts
 from .db import WebDb
 from .keyepoch import KeysInForce
@@ -198,6 +198,7 @@ def create_app(services, config):
     web = Web(services, config)
     web.sessions.clear_all()
     prune_key_slots(web)
+    pwchange.settle(web)  # password changes a cut left half made
     app.extensions["linekeeper"] = web
     for module in (
         auth,

@@ -481,6 +481,21 @@ class KeyStore:
         """The users that have a password slot, sorted."""
         return sorted(slot["user"] for slot in self._load().slots if slot["kind"] == "password")
 
+    def slot_fingerprint(self, user):
+        """A SHA-256 hex of ``user``'s password slot's salt and public key, None without a slot.
+
+        Every change of a password makes a new slot with a new salt and a new key
+        pair, so two fingerprints that differ say a slot was made in between: the
+        web UI tells from it whether a password change cut short reached the card.
+        An edit of the sealed key (what the ``key_tampered`` alarm is for) leaves
+        the fingerprint as it was.
+        """
+        slot = self._find(self._load().slots, "password", _check_user(user))
+        if slot is None:
+            return None
+        made = [slot.get("kdf"), slot.get("public_key")]
+        return hashlib.sha256(json.dumps(made, sort_keys=True).encode()).hexdigest()
+
     def granted_lines(self, user):
         """What ``user``'s slot opens: :data:`ALL_LINES`, or a sorted tuple of line numbers.
 

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, g, make_response, redirect, render_templa
 from firmware.alarmlog import raise_slot_tampered
 from firmware.errors import KeyStoreError, LinekeeperError, TamperError, WrongPasswordError
 
-from .. import passwords
+from .. import passwords, pwchange
 from ..security import SESSION_COOKIE, audit, form_errors, lk, public, roles, set_cookie, unlocked_key
 from ..throttle import account_keys
 
@@ -70,11 +70,21 @@ def _authenticate(name, password):
             user is not None and user.needs_key_slot and keystore.is_initialised and name in keystore.slots()
         )
         if has_slot:
-            return user, keystore.unlock(name, password)
+            key = keystore.unlock(name, password)
+            try:
+                pwchange.slot_opened(web, name, password)
+            except BaseException:
+                key.forget()
+                raise
+            return user, key
     except WrongPasswordError:
         verified = web.accounts.verify(name, password)
-        if verified is not None:
-            _slot_tampered(name, "closed")
+        if verified is None:
+            return None, None
+        if pwchange.old_password(web, name):
+            g.lk_old_password = True  # a change cut short: the new password is in force
+            return None, None
+        _slot_tampered(name, "closed")
         return verified, None
     except (KeyStoreError, TamperError) as exc:
         log.warning("%s's key slot did not open (%s): checked against the account instead", name, exc)
@@ -137,9 +147,13 @@ def login():
     user, key = _authenticate(name, password)
     if user is None:
         audit("login_failed", name[:64] or None, actor="anonymous")
-        return form_errors(
-            "login.html", {"form": "Wrong user name or password."}, status=400, next=next_url, name=name
-        )
+        message = "Wrong user name or password."
+        if g.get("lk_old_password"):
+            message = (
+                "That was this account's old password. Its change was cut short by a restart, "
+                "but the new password is in force: log in with it, or ask an installer to set one."
+            )
+        return form_errors("login.html", {"form": message}, status=400, next=next_url, name=name)
     web.throttle.succeeded(keys)
     g.user = user
     resp, _ = start_session(_safe_next(next_url), user.name, key)
@@ -192,16 +206,20 @@ def password():
         return form_errors("password.html", errors, done=None)
     keystore = web.services.keystore
     has_slot = keystore.is_initialised and g.user.name in keystore.slots()
+    entries = [("password_change", {"key_slot": has_slot, "address": request.remote_addr or ""})]
+    note = pwchange.begin(web, g.user.name, g.user.name, entries)
     if has_slot:
-        keystore.change_password(g.user.name, old, new)
-    with web.db.tx() as conn:
-        web.accounts.set_password(conn, g.user.name, new)
+        try:
+            keystore.change_password(g.user.name, old, new)
+        except Exception:
+            pwchange.abandon(web, g.user.name, note)
+            raise
+    pwchange.finish(web, g.user.name, new, note)
     # Other sessions of this account end; this one goes on with a new id.
     key = unlocked_key()
     web.sessions.mem(g.session)["key"] = None  # handed to the new session
     web.sessions.end_user(g.user.name)
     g.session = None
-    audit("password_change", g.user.name, key_slot=has_slot)
     resp, _ = start_session(url_for("auth.password", done=1), g.user.name, key)
     return resp
 

@@ -19,7 +19,7 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 
 from firmware.errors import KeyStoreError, RecoveryKeyFormatError, WrongPasswordError
 
-from .. import passwords
+from .. import passwords, pwchange
 from ..accounts import ROLES, User, name_problem
 from ..security import audit, lk, roles, unlocked_key
 
@@ -310,20 +310,31 @@ def set_password(name):
     if errors:
         return _render_list(errors, 400, editing=name)
     keystore = web.services.keystore
+    address = request.remote_addr or ""
+    entries = [
+        (
+            "password_change",
+            {"by_installer": True, "granted_with": grant and grant.via, "address": address},
+        )
+    ]
+    if user.needs_key_slot and not had_slot:
+        entries.append(("key_slot_add", {"granted_with": grant.via, "address": address}))
+    # Noted before the slot: a cut between the slot and the hash is finished, not
+    # taken for an altered key store (web/pwchange.py).
+    note = pwchange.begin(web, name, g.user.name, entries)
     try:
         if had_slot:
             keystore.reset_password(name, password, grant.key, lines=user.lines or None)
         elif user.needs_key_slot:
             keystore.add_slot(name, password, grant.key, lines=user.lines)
+    except Exception:
+        pwchange.abandon(web, name, note)
+        raise
     finally:
         if grant is not None:
             grant.close()
-    with web.db.tx() as conn:
-        web.accounts.set_password(conn, name, password)
+    pwchange.finish(web, name, password, note)
     web.sessions.end_user(name)
-    audit("password_change", name, by_installer=True, granted_with=grant.via if grant is not None else None)
-    if user.needs_key_slot and not had_slot:
-        audit("key_slot_add", name, granted_with=grant.via)
     return redirect(url_for("users.index"))
 
 
