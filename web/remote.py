@@ -48,8 +48,10 @@ from .services import (
 )
 
 log = logging.getLogger(__name__)
-# How often this process delivers the mail queue (real seconds): the recorder's alarm
-# mails wait at most this long (it cannot wake this process's thread).
+# How often this process runs its mail round with nothing new (real seconds): retries,
+# scheduled reports. The recorder cannot wake this process's thread, so the thread also
+# watches the queue and the alarm history: what the recorder queues or raises goes out
+# within about a second (MailService's WATCH_POLL_S).
 MAIL_INTERVAL_S = 10.0
 
 RECORDER_DOWN = (
@@ -278,6 +280,11 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         alarm_log=alarm_log,
         cipher=cipher,
         interval_s=MAIL_INTERVAL_S,
+        watch=[
+            os.path.join(data_dir, "mail", "queue"),
+            os.path.join(data_dir, "alarms.db"),
+            os.path.join(data_dir, "alarms.db-wal"),
+        ],
     )
     # Queued in clear while an older release that cannot read a sealed mail may come back.
     mail.queue.seal_writes = not older_release_may_return(data_dir)

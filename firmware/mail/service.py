@@ -3,6 +3,7 @@
 import logging
 import os
 import threading
+import time
 
 from .alarms import AlarmMailer
 from .compose import test_message
@@ -13,6 +14,8 @@ from .smtp import MailError, SmtpSender
 from .syslog import SyslogAlarms
 
 log = logging.getLogger(__name__)
+# How often a watched path is looked at (real seconds).
+WATCH_POLL_S = 1.0
 
 
 class MailService:
@@ -29,6 +32,9 @@ class MailService:
         then goes out in the same round)
     :param cipher: the box's field cipher: queued mails are sealed with it
         (:mod:`firmware.storage.sealstores`); None on a box that does not seal
+    :param watch: paths whose change starts a round at once, looked at every
+        :data:`WATCH_POLL_S`: another process's queue and alarm history, which
+        cannot call :meth:`wake` here
     """
 
     def __init__(
@@ -43,12 +49,14 @@ class MailService:
         box_name="Linekeeper",
         checks=(),
         cipher=None,
+        watch=(),
     ):
         self.store = MailSettingsStore(data_dir, secrets)
         self.queue = MailQueue(os.path.join(data_dir, "mail", "queue"), wall_us, cipher)
         self.wall_us = wall_us
         self.ssl_context = ssl_context
         self.interval_s = interval_s
+        self.watch = tuple(watch)
         self.box_name = box_name
         self.checks = list(checks)
         self.alarms = AlarmMailer(self.queue, self.store.get, wall_us, box_name, on_queued=self.wake)
@@ -112,7 +120,7 @@ class MailService:
             return 0, 0
         if self.relay_syslog and self.alarm_log is not None:
             try:
-                self.syslog.catch_up(self.alarm_log, self._syslog_state)
+                self.syslog.catch_up(self.alarm_log, self._syslog_state, int(self.wall_us()))
             except Exception:  # the mail goes out all the same
                 log.exception("mail: the alarms could not be relayed to syslog")
         settings = self.store.get()
@@ -148,14 +156,38 @@ class MailService:
 
     def _run(self):
         while not self._stop.is_set():
+            seen = self._watched()  # before the round: a change during it starts the next
             try:
                 self.tick()
             except MailError as exc:  # flush catches these; a check may not
                 log.warning("mail: %s", exc)
             except Exception:  # keep delivering; the cause is in the log
                 log.exception("mail: the delivery round failed")
-            self._wake.wait(self.interval_s)
-            self._wake.clear()
+            self._wait(seen)
+
+    def _wait(self, seen):
+        """Until the interval is over, :meth:`wake` is called, or a watched path changed."""
+        deadline = time.monotonic() + self.interval_s
+        while not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if self._wake.wait(min(left, WATCH_POLL_S) if self.watch else left):
+                break
+            if self.watch and self._watched() != seen:
+                break
+        self._wake.clear()
+
+    def _watched(self):
+        signature = []
+        for path in self.watch:
+            try:
+                st = os.stat(path)
+            except OSError:
+                signature.append(None)
+            else:
+                signature.append((st.st_mtime_ns, st.st_size, st.st_ino))
+        return signature
 
     def close(self):
         self._stop.set()

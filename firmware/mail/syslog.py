@@ -15,6 +15,8 @@ from firmware.storage import fsutil
 log = logging.getLogger(__name__)
 FACILITY_LOCAL0 = 16
 SEVERITY = {"warning": 4, "error": 3}
+# How far back the first relay of a box's alarm history goes (seconds).
+FIRST_LOOK_S = 24 * 3600
 
 
 def address(setting):
@@ -74,11 +76,17 @@ class SyslogAlarms:
         except OSError as exc:
             log.warning("alarm %s not sent to syslog %s: %s", row["kind"], target, exc)
 
-    def catch_up(self, alarm_log, state_path):
+    def catch_up(self, alarm_log, state_path, now_us=None):
         """Send the occurrences ``alarm_log`` has gained since the last call (any process
         raised them), in order; the last one sent is kept in ``state_path`` across
-        restarts. The first call ever sends none: it starts from the history as it
-        stands. Returns how many were sent."""
+        restarts. Returns how many were sent.
+
+        The first call ever (no ``state_path``: a new box, a box updated from a release
+        that sent from the recorder, a lost file) sends those raised in the
+        :data:`FIRST_LOOK_S` before ``now_us``, each with the time it was raised, and
+        not the older ones: a box's whole history at once would bury a syslog server
+        in alarms long dealt with, which the alarm history and the audit trail keep.
+        """
         last = self._relayed
         if last is None:  # read once; this process keeps it from then on
             try:
@@ -87,11 +95,13 @@ class SyslogAlarms:
             except (FileNotFoundError, ValueError, KeyError, TypeError):
                 last = None
         rows = alarm_log.since(last or 0)
-        if last is not None:
-            for row in rows:
-                self.send(row)
         newest = rows[-1]["id"] if rows else (last or 0)
+        if last is None:
+            since_us = None if now_us is None else now_us - FIRST_LOOK_S * 1_000_000
+            rows = [r for r in rows if since_us is not None and r["raised_us"] >= since_us]
+        for row in rows:
+            self.send(row)
         if newest != last:  # (a first look at an empty history notes 0: the next alarm goes)
             fsutil.atomic_write(state_path, json.dumps({"last_id": newest}).encode(), sync_dir=False)
         self._relayed = newest
-        return len(rows) if last is not None else 0
+        return len(rows)

@@ -89,6 +89,46 @@ def test_the_recorders_alarms_reach_syslog_through_the_web_ui(tmp_path):
         web.alarms.close()
 
 
+def test_a_first_relay_sends_the_last_days_alarms_not_the_whole_history(tmp_path):
+    """A box updated from a release whose recorder sent its own alarms (and so, on the
+    box, none) has a history but no relay state. The first relay sent none of it, so
+    the alarms of the hours before the update never reached syslog; it now sends those
+    of the last day, with the time each was raised, and not older ones."""
+    import socket
+    import time
+
+    data_dir = str(tmp_path / "data")
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(SCENARIO))
+    assert cli.main(["sim", str(path), "--data-dir", data_dir]) == 0
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(0.5)
+    recorder_alarms = AlarmLog(os.path.join(data_dir, "alarms.db"), SimClock())
+    mail = MailService(data_dir, lambda: 0, SecretBox(data_dir), alarm_log=recorder_alarms)
+    mail.deliver = False  # the recorder's side
+    mail.store.save(MailSettings(syslog="127.0.0.1:%d" % receiver.getsockname()[1]))
+    now_us = time.time_ns() // 1000
+    recorder_alarms.set("disk_warning", True, message="two days ago", wall_us=now_us - 2 * 86_400_000_000)
+    hour_ago = now_us - 3_600_000_000
+    recorder_alarms.set("no_line_voltage", True, line=1, message="an hour ago", wall_us=hour_ago)
+    recorder_alarms.close()
+    web = services_for_recorder(data_dir, ControlClient(str(tmp_path / "none.sock"), timeout_s=0.2), 2)
+    try:
+        web.mail.tick()
+        got = []
+        with pytest.raises(TimeoutError):
+            while True:
+                got.append(receiver.recv(2048).decode())
+        assert len(got) == 1 and "an hour ago" in got[0], got
+        web.mail.tick()
+        with pytest.raises(TimeoutError):
+            receiver.recv(2048)
+    finally:
+        receiver.close()
+        web.alarms.close()
+
+
 def test_the_recorders_alarm_mail_is_delivered_by_the_web_ui(tmp_path, smtp_server):
     data_dir = str(tmp_path / "data")
     path = tmp_path / "s.json"
@@ -124,3 +164,46 @@ def test_the_recorders_alarm_mail_is_delivered_by_the_web_ui(tmp_path, smtp_serv
     assert web.mail.tick() == (0, 0)  # each once
     recorder_alarms.close()
     web.alarms.close()
+
+
+def test_the_web_ui_sends_what_the_recorder_raises_without_waiting_for_its_round(tmp_path, smtp_server):
+    """The recorder cannot wake the web UI's mail thread. It used to wait for its round (10 s
+    on the box); it now watches the queue and the alarm history, so an alarm goes out as
+    soon as it is raised. The round here is an hour: only the watch can send it."""
+    import socket
+    import time
+
+    data_dir = str(tmp_path / "data")
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(SCENARIO))
+    assert cli.main(["sim", str(path), "--data-dir", data_dir]) == 0
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(30)
+    clock = SimClock(start_wall_us=1_773_100_800_000_000)
+    recorder_alarms = AlarmLog(os.path.join(data_dir, "alarms.db"), clock)
+    recorder_mail = MailService(data_dir, clock.wall_us, SecretBox(data_dir), alarm_log=recorder_alarms)
+    recorder_mail.deliver = False
+    settings = server_settings(smtp_server, syslog="127.0.0.1:%d" % receiver.getsockname()[1])
+    recorder_mail.store.save(settings, new_password=PASSWORD)
+    web = services_for_recorder(data_dir, ControlClient(str(tmp_path / "none.sock"), timeout_s=0.2), 2)
+    web.mail.ssl_context = smtp_server.client_context()
+    web.mail.interval_s = 3600
+    web.mail.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.exists(os.path.join(data_dir, "mail", "syslog.json")):
+            assert time.monotonic() < deadline, "the first round never looked at the history"
+            time.sleep(0.05)
+        recorder_alarms.set("no_line_voltage", True, line=2, message="no line voltage")
+        assert 'kind="no_line_voltage"' in receiver.recv(2048).decode()
+        while not smtp_server.messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (sent,) = smtp_server.messages
+        message = email.message_from_bytes(sent[2], policy=email.policy.default)
+        assert message["Subject"] == "[Linekeeper] Alarm: no line voltage on line 2"
+    finally:
+        web.mail.close()
+        receiver.close()
+        recorder_alarms.close()
+        web.alarms.close()
