@@ -1169,14 +1169,31 @@ def cmd_web(args):
         "linekeeper: the box's certificate has SHA-256 fingerprint %s" % server.certificate.fingerprint,
         flush=True,
     )
-    code = setup_code_for(args.data_dir)
+    code = setup_code_for(args.data_dir) if server.data_refused is None else None
     if code is not None:
         print(
             "linekeeper: not set up yet: open %s and enter the setup code %s" % (server.url, code), flush=True
         )
     Notifier().ready("serving %s" % server.url)
     came = threading.Event()
-    if without_recorder:
+    opened = threading.Event()
+    if server.data_refused is not None:
+        from web.refused import wait_until_it_opens
+
+        reason, named = server.data_refused
+        print(
+            "linekeeper: the web UI cannot open the box's data (%s): it serves a page that says so "
+            "until the data opens" % reason,
+            file=sys.stderr,
+            flush=True,
+        )
+        threading.Thread(
+            target=wait_until_it_opens,
+            args=(args.data_dir, named, stopping, opened),
+            name="await-data",
+            daemon=True,
+        ).start()
+    elif without_recorder:
         # Once a recorder answers, the UI starts again beside it (its lines, its clock).
         threading.Thread(
             target=_await_recorder, args=(client, stopping, came), name="await-recorder", daemon=True
@@ -1187,6 +1204,9 @@ def cmd_web(args):
         server.stop()
     if came.is_set():
         print("linekeeper: the recorder answers now; the web UI starts again beside it", file=sys.stderr)
+        return EX_TEMPFAIL
+    if opened.is_set():
+        print("linekeeper: the web UI tries its full start again", file=sys.stderr)
         return EX_TEMPFAIL
     return 0
 

@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import socket
+import sqlite3
 import ssl
 import sys
 import tempfile
@@ -29,7 +30,7 @@ from urllib.parse import quote
 
 from cheroot import wsgi
 
-from firmware.errors import LinekeeperError
+from firmware.errors import LinekeeperError, StorageError
 from firmware.product import ProductInfo
 
 from . import create_app
@@ -153,6 +154,9 @@ class WebServer:
         self.host = host
         self.box_name = box_name or box_name_for(host)
         self.on_stop = []  # called after the servers have stopped (the mail thread's close)
+        # ``(reason, file or None)`` when it serves only why the data will not open
+        # (web/refused.py), else None.
+        self.data_refused = None
         # cheroot serves the app on a private Unix socket; only the edge talks to it.
         self._private_dir = tempfile.mkdtemp(prefix="linekeeper-web-")
         self._backend_path = os.path.join(self._private_dir, "app.sock")
@@ -297,8 +301,12 @@ def start_web_process(
     """Like :func:`start_web`, for ``linekeeper web``: the UI beside a recorder
     reached through ``client`` (a :class:`firmware.control.ControlClient`)."""
     certificate = ensure_certificate(data_dir)
-    services = services_for_recorder(data_dir, client, lines, cert_fingerprint=certificate.fingerprint)
-    server = _serve(data_dir, services, certificate, host, https_port, http_port, box_name, config)
+    try:
+        services = services_for_recorder(data_dir, client, lines, cert_fingerprint=certificate.fingerprint)
+        server = _serve(data_dir, services, certificate, host, https_port, http_port, box_name, config)
+    except (StorageError, OSError, sqlite3.Error) as exc:
+        # The data will not open: a page that says why, in place of nothing (web/refused.py).
+        return _serve_refused(data_dir, exc, certificate, host, https_port, http_port, box_name)
     # This process delivers the box's mail and uploads to its archive (the recorder has
     # no network on the box: it only queues them).
     services.mail.start()
@@ -309,6 +317,37 @@ def start_web_process(
     if archive is not None:
         archive.start()
         server.on_stop.append(archive.close)
+    return server
+
+
+def _serve_refused(data_dir, exc, certificate, host, https_port, http_port, box_name):
+    from firmware import startfail
+    from firmware.signing import run_dir
+
+    from .refused import refused_app, refusing
+
+    named = refusing(data_dir)
+    reason = named[1] if named is not None else startfail.describe(exc)
+    log.error("the web UI cannot open the box's data (%s): it serves a page that says so", reason)
+    server = WebServer(
+        refused_app(data_dir, reason, run_dir()),
+        certificate,
+        host,
+        https_port,
+        http_port,
+        sweep=lambda: 0,
+        box_name=box_name,
+        renew=lambda: ensure_certificate(data_dir),
+    )
+    try:
+        server.start()
+    except OSError as err:
+        server.stop()
+        raise LinekeeperError(
+            "cannot serve the web UI on %s, ports %d (HTTPS) and %d (HTTP): %s; choose others "
+            "with --https-port and --port" % (host, https_port, http_port, err)
+        ) from None
+    server.data_refused = (reason, named and named[0])
     return server
 
 

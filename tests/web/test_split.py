@@ -284,3 +284,96 @@ def test_the_web_ui_starts_without_a_recorder_and_says_why_it_is_down(tmp_path):
         if web.poll() is None:
             web.send_signal(signal.SIGTERM)
             web.wait(timeout=30)
+
+
+def _start_web(data, run, log_path):
+    env = dict(os.environ, LINEKEEPER_RUN_DIR=str(run))
+    with open(log_path, "w") as log:
+        web = subprocess.Popen(
+            LINEKEEPER + ["web", "--data-dir", data, "--wait-s", "0.3", "--port", "0", "--https-port", "0"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    deadline = time.monotonic() + 60
+    text = ""
+    while "web UI on" not in text:
+        text = log_path.read_text()
+        assert web.poll() is None and time.monotonic() < deadline, text
+        time.sleep(0.1)
+    return web, re.search(r"web UI on (https://\S+/)", text).group(1)
+
+
+def _get(url):
+    """``(status, headers, body)`` of a GET that follows no redirect, certificate unchecked."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), NoRedirect)
+    try:
+        with opener.open(url, timeout=10) as resp:
+            return resp.status, resp.headers, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read().decode()
+
+
+def test_a_call_log_that_will_not_open_leaves_a_page_that_says_why(tmp_path):
+    """A card that refuses calls.db itself stopped the web UI as well as the recorder (it
+    opens the same file): the browser found nothing, only the journal said why. It now
+    serves a page that names the file and the error, with the recorder's reason, and
+    gives way to the full web UI once the file opens."""
+    import errno
+
+    from firmware import startfail
+    from firmware.errors import StorageError
+
+    data = str(tmp_path / "data")
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n")
+    assert cli("init", "--data-dir", data, "--password-file", str(pw)).returncode == 0
+    with open(os.path.join(data, "config.json"), "w") as f:
+        json.dump({"hat": "lk-2lb"}, f)
+    damaged = os.urandom(4096)
+    with open(os.path.join(data, "calls.db"), "wb") as f:
+        f.write(damaged)
+    run = tmp_path / "run"
+    run.mkdir()
+    startfail.record(
+        str(run), StorageError(errno.EIO, "calls.db is damaged or unreadable"), 1_796_425_915_000_000
+    )
+    web, url = _start_web(data, run, tmp_path / "web.log")
+    try:
+        for path in ("", "calls", "login"):
+            status, headers, body = _get(url + path)
+            assert status == 503 and headers["Cache-Control"] == "no-store", (path, status)
+            assert "calls.db: it is not a database (damaged or replaced)" in body, body
+            assert "The recorder cannot start: calls.db is damaged or unreadable" in body, body
+        status, _, body = _get(url + "api/health")
+        health = json.loads(body)
+        assert status == 503 and health["ok"] is False and "calls.db" in health["data_refused"]
+        assert health["recorder_start"]["attempts"] == 1
+        assert "setup code" not in (tmp_path / "web.log").read_text()  # no setup on a refused card
+        with open(os.path.join(data, "calls.db"), "rb") as f:
+            assert f.read() == damaged  # nothing changed
+        # A technician puts the call log right (here: the recorder makes a new one).
+        os.remove(os.path.join(data, "calls.db"))
+        assert web.wait(timeout=60) == 75, (tmp_path / "web.log").read_text()
+    finally:
+        if web.poll() is None:
+            web.send_signal(signal.SIGTERM)
+            web.wait(timeout=30)
+    web, url = _start_web(data, run, tmp_path / "web2.log")
+    try:
+        status, headers, _ = _get(url)
+        assert status == 302 and headers["Location"].endswith("/setup")
+    finally:
+        web.send_signal(signal.SIGTERM)
+        assert web.wait(timeout=30) == 0
