@@ -17,7 +17,7 @@ from firmware.localtime import DEFAULT_ZONE, LocalTime, duration_text, iso_to_us
 from firmware.storage.fieldseal import FieldSealError
 from telephony import countries
 
-from . import pwchange, security
+from . import pwchange, security, sitechange
 from .accounts import ROLE_LABELS, Accounts
 from .db import WebDb
 from .keyepoch import KeysInForce
@@ -94,8 +94,10 @@ class Web:
         return current
 
     def sweep(self):
-        """The server's periodic clean-up: expired sessions, and those of old keys."""
+        """The server's periodic clean-up: expired sessions, and those of old keys; a
+        change of the site settings that its start could not finish yet."""
         self.end_sessions_of_old_keys()
+        sitechange.settle(self)
         return self.sessions.sweep()
 
     def local_time(self):
@@ -199,6 +201,7 @@ def create_app(services, config):
     web.sessions.clear_all()
     prune_key_slots(web)
     pwchange.settle(web)  # password changes a cut left half made
+    sitechange.settle(web)  # and site settings that never reached the configuration
     app.extensions["linekeeper"] = web
     for module in (
         auth,

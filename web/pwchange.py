@@ -23,8 +23,7 @@ UI finds at its start (:func:`settle`):
   note goes, and the person's password is the one they had.
 """
 
-import json
-import secrets
+from . import intent
 
 PREFIX = "password_change:"
 
@@ -37,14 +36,14 @@ def begin(web, name, actor, entries):
     """
     keystore = web.services.keystore
     note = {
-        "id": secrets.token_hex(8),
+        "id": intent.new_id(),
         "actor": actor,
-        "entries": [[action, details] for action, details in entries],
+        "entries": [[action, name, details] for action, details in entries],
         "slot_before": _fingerprint(keystore, name),
         "hash_set": False,
     }
     with web.db.tx() as conn:
-        _put(conn, name, note)
+        intent.put(conn, PREFIX + name, note)
     return note
 
 
@@ -53,7 +52,7 @@ def finish(web, name, password, note):
     note = dict(note, hash_set=True)
     with web.db.tx() as conn:
         web.accounts.set_password(conn, name, password)
-        _put(conn, name, note)
+        intent.put(conn, PREFIX + name, note)
     _audit_once(web, name, note)
     _drop(web, name)
 
@@ -67,16 +66,13 @@ def abandon(web, name, note):
 
 def pending(web, name):
     """The note of a change of ``name``'s password cut short, or None."""
-    row = web.db.one("SELECT value FROM site WHERE key = ?", (PREFIX + name,))
-    return None if row is None else json.loads(row[0])
+    return intent.get(web.db, PREFIX + name)
 
 
 def settle(web):
     """At the web UI's start: finish or forget every change a cut left (module doc)."""
-    for key, value in web.db.query("SELECT key, value FROM site"):
-        if not key.startswith(PREFIX):
-            continue
-        name, note = key[len(PREFIX) :], json.loads(value)
+    for key, note in intent.notes(web.db, PREFIX):
+        name = key[len(PREFIX) :]
         if note["hash_set"]:
             _audit_once(web, name, note)
             _drop(web, name)
@@ -95,7 +91,7 @@ def slot_opened(web, name, password):
     if _slot_written(web, name, note):
         with web.db.tx() as conn:
             web.accounts.set_password(conn, name, password)
-            _put(conn, name, dict(note, hash_set=True))
+            intent.put(conn, PREFIX + name, dict(note, hash_set=True))
         _audit_once(web, name, note)
     _drop(web, name)
 
@@ -117,22 +113,8 @@ def _fingerprint(keystore, name):
 
 
 def _audit_once(web, name, note):
-    audit = web.services.audit
-    done = {
-        (e.action, e.details.get("change"))
-        for action, _ in note["entries"]
-        for e in audit.entries(limit=50, action=action)
-    }
-    for action, details in note["entries"]:
-        if (action, note["id"]) not in done:
-            details = dict(details, change=note["id"])
-            audit.append(note["actor"], action, name, details, int(web.services.wall_us()))
-
-
-def _put(conn, name, note):
-    conn.execute("INSERT OR REPLACE INTO site (key, value) VALUES (?, ?)", (PREFIX + name, json.dumps(note)))
+    intent.audit_once(web.services, note["actor"], note["entries"], note["id"])
 
 
 def _drop(web, name):
-    with web.db.tx() as conn:
-        conn.execute("DELETE FROM site WHERE key = ?", (PREFIX + name,))
+    intent.drop(web.db, PREFIX + name)

@@ -7,6 +7,7 @@ unlocked.
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
+from .. import sitechange
 from ..security import all_roles, audit, form_errors, lk, roles, unlocked_key
 from ..site import form_values, parse_site_form
 
@@ -50,12 +51,14 @@ def save():
             changed[field] = getattr(settings, field)
     if before.lines != settings.lines:
         changed["lines"] = [{"line": x.line, "name": x.name, "record": x.record} for x in settings.lines]
+    if not changed:
+        return redirect(url_for("settings.index", saved=1))
+    entry = ("config_change", "site", dict(changed, address=request.remote_addr or ""))
     with web.db.tx() as conn:
         web.site.save(conn, settings)
-    if changed:
-        if web.services.apply_settings is not None:
-            web.services.apply_settings(settings)
-        audit("config_change", "site", **changed)
+        # In the same commit: what follows it (web/sitechange.py), done again if cut short.
+        note = sitechange.begin(conn, "settings", g.user.name, [entry])
+    sitechange.finish(web, note)
     return redirect(url_for("settings.index", saved=1))
 
 

@@ -29,7 +29,7 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from firmware.errors import KeyStoreError, RecoveryKeyFormatError
 from firmware.storage.keystore import parse_recovery_key
 
-from .. import passwords, setupcode
+from .. import passwords, setupcode, sitechange
 from ..accounts import name_problem
 from ..security import audit, form_errors, lk, roles, setup_only
 from ..site import form_values, parse_site_form
@@ -102,12 +102,25 @@ def wizard():
     if not keystore.is_initialised:
         with web.db.tx() as conn:
             web.site.set_keys_pending(conn, True)  # before the keys: a cut after them shows
+    init_entry = (
+        "init",
+        name,
+        {
+            "organisation": settings.organisation,
+            "country": settings.country,
+            "lines": [{"line": x.line, "name": x.name, "record": x.record} for x in settings.lines],
+            "address": request.remote_addr or "",
+        },
+    )
     try:
         with web.db.tx() as conn:
             web.site.save(conn, settings)
             web.accounts.create(conn, name, password, {"installer", "supervisor"}, range(1, n_lines + 1))
             web.site.mark_setup_complete(conn)
             web.site.set_keys_pending(conn, False)
+            # What follows the commit (the settings into the configuration, the consent
+            # notice on, the entry) is done again at the next start if cut short.
+            note = sitechange.begin(conn, "setup", name, [init_entry])
             # Last, so that a refusal rolls everything above back.
             recovery = None if keystore.is_initialised else keystore.initialise(name, password)
     except KeyStoreError as exc:
@@ -117,18 +130,8 @@ def wizard():
             recovery = keystore.new_recovery_key(unlocked)
     web.site.set_recovery_confirmed(recovery is None)
     setupcode.forget_setup_code(data_dir)
-    if web.services.apply_settings is not None:
-        web.services.apply_settings(settings)
-    if web.services.setup_defaults is not None:
-        web.services.setup_defaults()
+    sitechange.finish(web, note)
     g.user = web.accounts.get(name)
-    audit(
-        "init",
-        name,
-        organisation=settings.organisation,
-        country=settings.country,
-        lines=[{"line": x.line, "name": x.name, "record": x.record} for x in settings.lines],
-    )
     if unfinished:
         audit("key_slot_add", "recovery", slot="recovery")  # the never-shown one replaced
     key = keystore.unlock(name, password)
