@@ -162,6 +162,8 @@ DETAIL_LABELS = {
     "since": "Since",
     "last_failure": "Last failure",
     "attempts": "Tries",
+    "change_id": "Change number",
+    "not_made": "Not made",
 }
 
 _TABLES = {

@@ -17,7 +17,7 @@ from firmware.localtime import DEFAULT_ZONE, LocalTime, duration_text, iso_to_us
 from firmware.storage.fieldseal import FieldSealError
 from telephony import countries
 
-from . import pwchange, security, sitechange
+from . import intent, pwchange, security, sitechange
 from .accounts import ROLE_LABELS, Accounts
 from .db import WebDb
 from .keyepoch import KeysInForce
@@ -202,6 +202,7 @@ def create_app(services, config):
     prune_key_slots(web)
     pwchange.settle(web)  # password changes a cut left half made
     sitechange.settle(web)  # and site settings that never reached the configuration
+    intent.settle_files(web)  # and files changed from a page, audited before the cut
     app.extensions["linekeeper"] = web
     for module in (
         auth,

@@ -7,11 +7,18 @@ what it is about to do in web.db's ``site`` table first, under its own key,
 and the note goes once every step is done; what the web UI finds at its start
 is finished there (:mod:`web.pwchange`, :mod:`web.sitechange`).
 
-The audit entries a change owes each carry the change's id (``change``), so an
+A page that changes one file (``config.json`` from the rules, retention and
+consent pages, ``mail.json`` from the mail page) audits the change before it
+writes the file (:func:`change_file`): a change nobody can see in the trail is
+worse than an entry for one a cut stopped, and the start after such a cut adds
+an entry saying the change was not made.
+
+The audit entries a change owes each carry the change's id (``change_id``), so an
 entry written before a cut is not written again when the change is finished.
 """
 
 import json
+import os
 import secrets
 
 
@@ -43,10 +50,75 @@ def audit_once(services, actor, entries, change_id):
     trail does not already hold for ``change_id`` (among the latest of its action)."""
     audit = services.audit
     done = {
-        (e.action, e.details.get("change"))
+        (e.action, e.details.get("change_id"))
         for action in {entry[0] for entry in entries}
         for e in audit.entries(limit=50, action=action)
     }
     for action, target, details in entries:
         if (action, change_id) not in done:
-            audit.append(actor, action, target, dict(details, change=change_id), int(services.wall_us()))
+            audit.append(actor, action, target, dict(details, change_id=change_id), int(services.wall_us()))
+
+
+FILE_PREFIX = "file_change:"
+
+
+def file_identity(path):
+    """What tells one version of ``path`` from the next: every save replaces the file
+    (a new inode), so a save after this was taken changes it. None: no file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return [st.st_ino, st.st_mtime_ns, st.st_size]
+
+
+def change_file(web, path, entry, write):
+    """Change one file from a page, audited before it is changed.
+
+    ``entry``: ``(action, target, details)`` by the person logged in; ``write()`` saves
+    ``path``. The entry comes first, so no change goes unaudited; a note in web.db taken
+    before it (the file as it stood) lets the web UI's next start tell whether a cut came
+    between the entry and the file (:func:`settle_files`). A ``write`` that fails gets a
+    second entry saying the change was not made, and its error goes on up.
+    """
+    from .security import audit
+
+    change = new_id()
+    key = FILE_PREFIX + change
+    with web.db.tx() as conn:
+        put(conn, key, {"path": path, "before": file_identity(path), "action": entry[0], "target": entry[1]})
+    action, target, details = entry
+    audit(action, target, change_id=change, **details)
+    try:
+        result = write()
+    except Exception as exc:
+        _not_made(web.services, action, target, change, str(exc))
+        drop(web.db, key)
+        raise
+    drop(web.db, key)
+    return result
+
+
+def settle_files(web):
+    """At the web UI's start: each change of a file a cut left between its entry and the
+    file (the file as the note found it) gets an entry saying it was not made."""
+    for key, note in notes(web.db, FILE_PREFIX):
+        change = key[len(FILE_PREFIX) :]
+        entered = any(
+            e.details.get("change_id") == change
+            for e in web.services.audit.entries(limit=50, action=note["action"])
+        )
+        if entered and file_identity(note["path"]) == note["before"]:
+            _not_made(
+                web.services,
+                note["action"],
+                note["target"],
+                change,
+                "the box stopped before the file was saved",
+            )
+        drop(web.db, key)
+
+
+def _not_made(services, action, target, change, reason):
+    details = {"change_id": change, "not_made": reason}
+    services.audit.append("system", action, target, details, int(services.wall_us()))

@@ -190,6 +190,12 @@ class BoxConfigStore:
         self._apply = apply
         self._cipher = cipher  # seals the rules' number patterns in the file
 
+    @property
+    def path(self):
+        from firmware.config import config_path
+
+        return config_path(self.data_dir)
+
     def get(self):
         from firmware.config import load_config
 

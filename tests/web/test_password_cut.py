@@ -109,7 +109,7 @@ def test_a_cut_before_the_entry_is_audited_once_at_the_start(box, people, monkey
     assert not _changes(box)
     _restart(box)
     (entry,) = _changes(box)
-    assert entry.details["change"] and web.pwchange.pending(box.web, "sam") is None
+    assert entry.details["change_id"] and web.pwchange.pending(box.web, "sam") is None
     box.login("sam", NEW)
     _restart(box)
     assert len(_changes(box)) == 1

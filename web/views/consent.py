@@ -15,7 +15,8 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from firmware.errors import AudioFormatError, LinekeeperError
 from firmware.policy.settings import NOTICES
 
-from ..security import audit, form_errors, lk, roles
+from .. import intent
+from ..security import form_errors, lk, roles
 
 bp = Blueprint("consent", __name__)
 
@@ -94,14 +95,15 @@ def _save_consent(store, config, new):
     old = config.policy.consent
     if new == old:
         return
-    store.save(dataclasses.replace(config, policy=dataclasses.replace(config.policy, consent=new)))
     before = dataclasses.asdict(old)
     after = dataclasses.asdict(new)
-    audit(
+    entry = (
         "config_change",
         "policy.consent",
-        changed={k: _plain(after[k]) for k in after if after[k] != before[k]},
+        {"changed": {k: _plain(after[k]) for k in after if after[k] != before[k]}},
     )
+    changed = dataclasses.replace(config, policy=dataclasses.replace(config.policy, consent=new))
+    intent.change_file(lk(), store.path, entry, lambda: store.save(changed))
 
 
 def _plain(value):

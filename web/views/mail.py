@@ -11,6 +11,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from firmware.errors import ConfigError, LinekeeperError
 from firmware.mail.settings import EVERY, SECURITY, MailSettings, Schedule
 
+from .. import intent
 from ..security import audit, form_errors, lk, roles
 
 bp = Blueprint("mail", __name__)
@@ -120,10 +121,14 @@ def save():
     if errors:
         return _page(dict(request.form), errors)
     password = request.form.get("password", "")
-    svc.store.save(settings, new_password=password or None)
     changed = {k: v for k, v in settings.to_dict().items() if k != "password"}
     changed["password_changed"] = bool(password)
-    audit("config_change", "mail", **changed)
+    intent.change_file(
+        lk(),
+        svc.store.path,
+        ("config_change", "mail", changed),
+        lambda: svc.store.save(settings, new_password=password or None),
+    )
     return redirect(url_for("mail.index", saved=1))
 
 

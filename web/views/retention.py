@@ -12,8 +12,9 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from firmware.policy.retention import DEFAULT_RULE
 
+from .. import intent
 from ..retention_form import form_values, parse_retention_form, rows
-from ..security import audit, form_errors, lk, roles
+from ..security import form_errors, lk, roles
 from . import page_number
 
 bp = Blueprint("retention", __name__)
@@ -118,9 +119,13 @@ def save():
     if proposed == before:
         return redirect(url_for("retention.index", saved=1))
     new_config = dataclasses.replace(config, policy=dataclasses.replace(config.policy, retention=proposed))
-    store.save(new_config)
     old, new = before.to_dict(), proposed.to_dict()
-    audit("config_change", "policy.retention", changed={k: new[k] for k in new if new[k] != old.get(k)})
+    entry = (
+        "config_change",
+        "policy.retention",
+        {"changed": {k: new[k] for k in new if new[k] != old.get(k)}},
+    )
+    intent.change_file(web, store.path, entry, lambda: store.save(new_config))
     return redirect(url_for("retention.index", saved=1))
 
 

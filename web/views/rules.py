@@ -11,8 +11,9 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from firmware.policy.settings import MODES, WEEKDAYS
 
+from .. import intent
 from ..rules_form import form_values, number_rows, parse_rules_form
-from ..security import audit, form_errors, lk, roles
+from ..security import form_errors, lk, roles
 
 bp = Blueprint("rules", __name__)
 
@@ -65,7 +66,7 @@ def save():
         return _page(values, errors, status=400)
     if policy.rules == config.policy.rules:
         return redirect(url_for("rules.index", saved=1))
-    store.save(dataclasses.replace(config, policy=policy))
     old, new = config.policy.to_dict()["rules"], policy.to_dict()["rules"]
-    audit("config_change", "policy.rules", changed={k: new[k] for k in new if new[k] != old.get(k)})
+    entry = ("config_change", "policy.rules", {"changed": {k: new[k] for k in new if new[k] != old.get(k)}})
+    intent.change_file(web, store.path, entry, lambda: store.save(dataclasses.replace(config, policy=policy)))
     return redirect(url_for("rules.index", saved=1))
