@@ -15,6 +15,7 @@ from firmware import words
 from firmware.errors import KeyStoreError, TamperError
 from firmware.localtime import DEFAULT_ZONE, LocalTime, duration_text, iso_to_us, zone_names
 from firmware.storage.fieldseal import FieldSealError
+from firmware.storage.keystore import ALL_LINES
 from telephony import countries
 
 from . import intent, pwchange, security, sitechange
@@ -131,10 +132,12 @@ def prune_key_slots(web):
 
     Boxes set up before only supervisors held key slots gave installers one
     too: with it, an installer's password opened every recording offline.
-    A slot with no account is what a new user's creation cut short leaves (the
-    slot is written before the account): nobody manages it, it would still open
-    its lines, and the name could not be given to a new user. The box's last
-    password slot is never removed (the key store refuses).
+    A slot with no account is what a new user's creation or removal cut short
+    leaves (the slot is written before the account, and removed after it):
+    nobody manages it, it would still open its lines, and the name could not be
+    given to a new user. A supervisor's slot keeps only the lines their account
+    has (:func:`_take_away_lines`). The box's last password slot is never
+    removed (the key store refuses).
     """
     keystore = web.services.keystore
     if not web.site.setup_complete or not keystore.is_initialised:
@@ -142,6 +145,7 @@ def prune_key_slots(web):
     for name in keystore.slots():
         user = web.accounts.get(name)
         if user is not None and user.needs_key_slot:
+            _take_away_lines(web, user)
             continue
         try:
             keystore.remove_slot(name)
@@ -154,10 +158,34 @@ def prune_key_slots(web):
             {
                 "reason": "only supervisors hold key slots"
                 if user is not None
-                else "no account: the user's creation was cut short"
+                else "no account: the user's creation or removal was cut short"
             },
             int(web.services.wall_us()),
         )
+
+
+def _take_away_lines(web, user):
+    """A supervisor's slot that still opens lines their account no longer has (a change
+    of their lines cut short before the slot followed) loses them: lines taken away need
+    no key. Lines their account has and the slot lacks wait for an installer's grant."""
+    keystore = web.services.keystore
+    granted = keystore.granted_lines(user.name)
+    if not user.lines or granted == ALL_LINES:
+        return  # (the admin key's grant, which the first supervisor holds, opens every line)
+    if not set(granted) - set(user.lines):
+        return
+    keep = sorted(set(granted) & set(user.lines))
+    try:
+        keystore.set_lines(user.name, keep)
+    except KeyStoreError:
+        return
+    web.services.audit.append(
+        "system",
+        "key_grant",
+        user.name,
+        {"lines": keep, "reason": "lines the account no longer has: a change of lines was cut short"},
+        int(web.services.wall_us()),
+    )
 
 
 def _when(value):
@@ -203,6 +231,7 @@ def create_app(services, config):
     pwchange.settle(web)  # password changes a cut left half made
     sitechange.settle(web)  # and site settings that never reached the configuration
     intent.settle_files(web)  # and files changed from a page, audited before the cut
+    intent.settle_rows(web)  # and web.db changes audited before a cut
     app.extensions["linekeeper"] = web
     for module in (
         auth,

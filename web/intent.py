@@ -17,6 +17,7 @@ The audit entries a change owes each carry the change's id (``change_id``), so a
 entry written before a cut is not written again when the change is finished.
 """
 
+import contextlib
 import json
 import os
 import secrets
@@ -92,7 +93,7 @@ def change_file(web, path, entry, write):
     try:
         result = write()
     except Exception as exc:
-        _not_made(web.services, action, target, change, str(exc))
+        _not_made(web.services, action, target, change, _reason(exc))
         drop(web.db, key)
         raise
     drop(web.db, key)
@@ -104,21 +105,64 @@ def settle_files(web):
     file (the file as the note found it) gets an entry saying it was not made."""
     for key, note in notes(web.db, FILE_PREFIX):
         change = key[len(FILE_PREFIX) :]
-        entered = any(
-            e.details.get("change_id") == change
-            for e in web.services.audit.entries(limit=50, action=note["action"])
-        )
-        if entered and file_identity(note["path"]) == note["before"]:
-            _not_made(
-                web.services,
-                note["action"],
-                note["target"],
-                change,
-                "the box stopped before the file was saved",
-            )
+        action, target = note["action"], note["target"]
+        if _entered(web.services, action, change) and file_identity(note["path"]) == note["before"]:
+            _not_made(web.services, action, target, change, "the box stopped before the file was saved")
         drop(web.db, key)
 
 
 def _not_made(services, action, target, change, reason):
     details = {"change_id": change, "not_made": reason}
     services.audit.append("system", action, target, details, int(services.wall_us()))
+
+
+ROWS_PREFIX = "rows_change:"
+
+
+@contextlib.contextmanager
+def audited_tx(web, entries):
+    """A web.db transaction audited before it: ``with audited_tx(web, entries) as conn:``.
+
+    ``entries`` (``[(action, target, details)]``, by the person logged in) are written
+    first, tagged with the change's number; a note taken before them goes in the
+    transaction itself, so a note the next start finds is a transaction that never
+    committed (:func:`settle_rows` then says so in the trail). An error inside (a check
+    that refuses, a card that refuses) gets an entry saying the change was not made.
+    """
+    from .security import audit
+
+    change = new_id()
+    key = ROWS_PREFIX + change
+    with web.db.tx() as conn:
+        put(conn, key, {"entries": [[action, target] for action, target, _ in entries]})
+    for action, target, details in entries:
+        audit(action, target, change_id=change, **details)
+    try:
+        with web.db.tx() as conn:
+            yield conn
+            conn.execute("DELETE FROM site WHERE key = ?", (key,))
+    except Exception as exc:
+        for action, target, _ in entries:
+            _not_made(web.services, action, target, change, _reason(exc))
+        drop(web.db, key)
+        raise
+
+
+def settle_rows(web):
+    """At the web UI's start: the entries of each audited transaction a cut stopped get
+    an entry saying it was not made (those written, that is)."""
+    for key, note in notes(web.db, ROWS_PREFIX):
+        change = key[len(ROWS_PREFIX) :]
+        for action, target in note["entries"]:
+            if _entered(web.services, action, change):
+                _not_made(web.services, action, target, change, "the box stopped before the change was saved")
+        drop(web.db, key)
+
+
+def _entered(services, action, change):
+    """Whether the trail's latest entries of ``action`` hold the change ``change``."""
+    return any(e.details.get("change_id") == change for e in services.audit.entries(limit=50, action=action))
+
+
+def _reason(exc):
+    return str(exc) or type(exc).__name__

@@ -19,7 +19,7 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 
 from firmware.errors import KeyStoreError, RecoveryKeyFormatError, WrongPasswordError
 
-from .. import passwords, pwchange
+from .. import intent, passwords, pwchange
 from ..accounts import ROLES, User, name_problem
 from ..security import audit, lk, roles, unlocked_key
 
@@ -28,6 +28,9 @@ bp = Blueprint("users", __name__, url_prefix="/users")
 
 class _LastInstaller(Exception):
     """Raised inside a transaction to roll it back: it would remove the last installer."""
+
+    def __init__(self):
+        super().__init__("the box needs at least one installer")
 
 
 def _slots():
@@ -130,12 +133,15 @@ def _regrant(keystore, name, lines, grant):
     left as it is, audited: resetting the user's password gives them one for
     their lines.
     """
+    # Audited first; a cut before the slot follows leaves lines taken away in it, which
+    # the next start takes away (web.prune_key_slots).
+    entry = audit(
+        "key_grant", name, lines=sorted(lines), granted_with=grant.via if grant is not None else None
+    )
     try:
         keystore.set_lines(name, lines, grant.key if grant is not None else None)
     except KeyStoreError as exc:
-        audit("key_grant", name, lines=sorted(lines), refused=str(exc))
-        return
-    audit("key_grant", name, lines=sorted(lines), granted_with=grant.via if grant is not None else None)
+        audit("key_grant", name, lines=sorted(lines), refused=str(exc), entry=entry.seq)
 
 
 def _check_installers_left(conn, without_name):
@@ -188,8 +194,16 @@ def create():
             else:
                 keystore.add_slot(name, password, grant.key, lines=lines)
         elif orphan:
+            audit("key_slot_remove", name, reason="no account: the user's creation was cut short")
             keystore.remove_slot(name)
-        with web.db.tx() as conn:
+        # Audited before the account is made (web/intent.py): a cut between leaves a slot
+        # with no account, which the next start removes, and an entry saying so.
+        entries = [
+            ("config_change", name, {"change": "user_add", "roles": sorted(chosen), "lines": sorted(lines)})
+        ]
+        if grant is not None:
+            entries.append(("key_slot_add", name, {"granted_with": grant.via}))
+        with intent.audited_tx(web, entries) as conn:
             web.accounts.create(conn, name, password, chosen, lines)
     except KeyStoreError as exc:
         return _render_list({"form": str(exc)}, 400)
@@ -200,11 +214,6 @@ def create():
     finally:
         if grant is not None:
             grant.close()
-    audit("config_change", name, change="user_add", roles=sorted(chosen), lines=sorted(lines))
-    if orphan and grant is None:
-        audit("key_slot_remove", name, reason="no account: the user's creation was cut short")
-    if grant is not None:
-        audit("key_slot_add", name, granted_with=grant.via)
     return redirect(url_for("users.index"))
 
 
@@ -254,8 +263,17 @@ def update(name):
                 keystore.add_slot(name, password, grant.key, lines=lines)
         except KeyStoreError as exc:
             return _render_list({"roles": str(exc)}, 400, editing=name)
+        entries = [
+            (
+                "config_change",
+                name,
+                {"change": "user_update", "roles": sorted(chosen), "lines": sorted(lines)},
+            )
+        ]
+        if new_slot:
+            entries.append(("key_slot_add", name, {"granted_with": grant.via}))
         try:
-            with web.db.tx() as conn:
+            with intent.audited_tx(web, entries) as conn:
                 if "installer" not in chosen:
                     _check_installers_left(conn, name)
                 web.accounts.update(conn, name, chosen, lines)
@@ -275,17 +293,20 @@ def update(name):
         if grant is not None:
             grant.close()
     if has_slot and not changed.needs_key_slot:
-        try:
-            keystore.remove_slot(name)
-            audit("key_slot_remove", name)
-        except KeyStoreError as exc:
-            # The last slot stays (the box must open with a password); the role is gone.
-            audit("key_slot_remove", name, refused=str(exc))
-    if new_slot:
-        audit("key_slot_add", name, granted_with=grant.via)
+        _remove_slot(keystore, name)
     web.sessions.end_user(name)  # new rights take effect at the next login
-    audit("config_change", name, change="user_update", roles=sorted(chosen), lines=sorted(lines))
     return redirect(url_for("users.index"))
+
+
+def _remove_slot(keystore, name):
+    """Remove ``name``'s slot, audited first: a cut between leaves the slot of an account
+    that holds none, which the next start removes (web.prune_key_slots)."""
+    entry = audit("key_slot_remove", name)
+    try:
+        keystore.remove_slot(name)
+    except KeyStoreError as exc:
+        # The last slot stays (the box must open with a password); the role is gone.
+        audit("key_slot_remove", name, refused=str(exc), entry=entry.seq)
 
 
 @bp.route("/<name>/password", methods=["POST"])
@@ -354,19 +375,14 @@ def delete(name):
         )
     web.sessions.end_user(name)  # before the rows cascade away: their keys leave memory
     try:
-        with web.db.tx() as conn:
+        with intent.audited_tx(web, [("config_change", name, {"change": "user_delete"})]) as conn:
             if user.has("installer"):
                 _check_installers_left(conn, name)
             web.accounts.delete(conn, name)
     except _LastInstaller:
         return _render_list({"form": "The box needs at least one installer."}, 400)
     if has_slot:
-        try:
-            web.services.keystore.remove_slot(name)
-            audit("key_slot_remove", name)
-        except KeyStoreError as exc:
-            audit("key_slot_remove", name, refused=str(exc))
-    audit("config_change", name, change="user_delete")
+        _remove_slot(web.services.keystore, name)
     # Their slot is gone, but a copy of the key store taken before still opens with
     # their password: offer to replace every key (docs/keys.md).
     return redirect(url_for("users.index", removed=name) if has_slot else url_for("users.index"))

@@ -1,0 +1,99 @@
+"""Who holds which role is audited before it changes, and a cut leaves no slot behind.
+
+The users page changed web.db (an account added, its roles or lines changed, or
+removed), then the key store, then audited: a cut before the entry left a change
+of who may hear calls that the trail never showed, and a cut before the key
+store left a removed supervisor's slot, or lines taken away, still opening
+recordings. Each test cuts at one step and starts the web UI again.
+"""
+
+import pytest
+
+from web import create_app
+
+
+class _Cut(BaseException):
+    """Stands for a power cut: nothing after it runs, nothing catches it."""
+
+
+def _cut(*args, **kwargs):
+    raise _Cut()
+
+
+def _restart(box):
+    box.web.close()
+    box.app = create_app(box.services, box.config)
+    box.web = box.app.extensions["linekeeper"]  # closed by the fixture
+
+
+def _user_changes(box, name, change):
+    """The entries of changes of ``name``'s account of kind ``change``, and those saying
+    such a change was not made, oldest first."""
+    entries = box.audit.entries(limit=1000, action="config_change", newest_first=False)
+    made = [e for e in entries if e.target == name and e.details.get("change") == change]
+    ids = {e.details["change_id"] for e in made}
+    return [e for e in entries if e in made or (e.target == name and e.details.get("change_id") in ids)]
+
+
+def test_an_account_change_cut_before_its_commit_is_audited_as_not_made(box, people, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setattr(box.web.accounts, "update", _cut)
+        with pytest.raises(_Cut):
+            box.post(
+                people["ivan"], "/users/audrey", {"roles": ["auditor", "installer"]}, token_from="/users"
+            )
+    (entry,) = _user_changes(box, "audrey", "user_update")  # before the commit
+    assert entry.actor == "ivan" and entry.details["roles"] == ["auditor", "installer"]
+    assert not box.web.accounts.get("audrey").has("installer")
+    _restart(box)
+    made, not_made = _user_changes(box, "audrey", "user_update")
+    assert not_made.actor == "system" and not_made.details["change_id"] == made.details["change_id"]
+    assert "not_made" in not_made.details
+
+
+def test_a_refused_change_is_audited_as_tried_and_not_made(box, people, monkeypatch):
+    """The last installer cannot lose the role. The check runs in the transaction (two
+    installers taking each other's role at once), after the entry: the trail shows the
+    try and why it was not made."""
+    from web.views import users as users_view
+
+    def last(conn, without_name):
+        raise users_view._LastInstaller()
+
+    monkeypatch.setattr(users_view, "_check_installers_left", last)
+    resp = box.post(people["alice"], "/users/ivan", {"roles": ["auditor"]}, token_from="/users")
+    assert resp.status_code == 400 and box.web.accounts.get("ivan").has("installer")
+    made, not_made = _user_changes(box, "ivan", "user_update")
+    assert made.actor == "alice" and "at least one installer" in not_made.details["not_made"]
+
+
+def test_a_removal_cut_before_the_slot_leaves_no_slot_after_the_start(box, people, monkeypatch):
+    keystore = box.services.keystore
+    with monkeypatch.context() as patch:
+        patch.setattr(type(keystore), "remove_slot", _cut)
+        with pytest.raises(_Cut):
+            box.post(people["alice"], "/users/sue/delete", {}, token_from="/users")
+    assert box.web.accounts.get("sue") is None and "sue" in keystore.slots()
+    (entry,) = _user_changes(box, "sue", "user_delete")
+    assert entry.actor == "alice"
+    _restart(box)
+    assert "sue" not in keystore.slots()
+    # alice's entry came before the cut; the start's says what it did and why.
+    removed = [e for e in box.audit.entries(action="key_slot_remove") if e.target == "sue"]
+    assert [e.actor for e in removed] == ["system", "alice"] and "cut short" in removed[0].details["reason"]
+
+
+def test_lines_taken_away_before_the_slot_followed_are_taken_at_the_start(box, people, monkeypatch):
+    keystore = box.services.keystore
+    assert keystore.granted_lines("sam") == (1, 2)
+    with monkeypatch.context() as patch:
+        patch.setattr(type(keystore), "set_lines", _cut)
+        with pytest.raises(_Cut):
+            box.post(
+                people["alice"], "/users/sam", {"roles": ["supervisor"], "lines": ["1"]}, token_from="/users"
+            )
+    assert box.web.accounts.get("sam").lines == (1,) and keystore.granted_lines("sam") == (1, 2)
+    _restart(box)
+    assert keystore.granted_lines("sam") == (1,)
+    grants = [e for e in box.audit.entries(action="key_grant") if e.target == "sam"]
+    assert grants[0].actor == "system" and grants[0].details["lines"] == [1]
