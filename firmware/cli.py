@@ -326,8 +326,18 @@ def cmd_export(args):
                 raise LinekeeperError(
                     "call %d has no recording%s" % (args.call_id, _deleted_why(args.data_dir, args.call_id))
                 )
+            entry = {"recording": row["id"], "file": os.path.basename(args.out), "state": row["state"]}
             try:
-                _export_signed(store, signer, row, key, args)
+                # Audited once the audio is checked and signed, before any of it is written:
+                # a cut part way through leaves the entry, never a file the trail does not show.
+                _export_signed(
+                    store,
+                    signer,
+                    row,
+                    key,
+                    args,
+                    lambda: audit.append(args.user, "export", target, entry, _wall_us()),
+                )
             except OSError as exc:
                 raise LinekeeperError("cannot write %s: %s" % (args.out, exc.strerror or exc)) from None
         except LinekeeperError as exc:
@@ -336,13 +346,6 @@ def cmd_export(args):
                 details["recording"] = row["id"]
             audit.append(args.user, "export", target, details, _wall_us())
             raise LinekeeperError("call %d not exported: %s" % (args.call_id, exc)) from exc
-        audit.append(
-            args.user,
-            "export",
-            target,
-            {"recording": row["id"], "file": os.path.basename(args.out), "state": row["state"]},
-            _wall_us(),
-        )
     finally:
         if key is not None:
             key.forget()
@@ -467,8 +470,9 @@ class _EmptyLog:
         return iter(())
 
 
-def _export_signed(store, signer, row, key, args):
-    """Write the export and its signed manifest beside it (the manifest last)."""
+def _export_signed(store, signer, row, key, args, audited):
+    """Write the export and its signed manifest beside it (the manifest last), calling
+    ``audited()`` once both are made in memory and before anything is written."""
     from firmware.storage.fsutil import atomic_write
 
     from .manifest import build_manifest, manifest_path
@@ -492,6 +496,7 @@ def _export_signed(store, signer, row, key, args):
         _wall_us(),
         handovers=getattr(store.verify_key, "statements", ()),
     )
+    audited()
     atomic_write(args.out, payload, mode=0o600)
     atomic_write(manifest_path(args.out), manifest, mode=0o600)
 

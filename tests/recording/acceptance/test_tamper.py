@@ -182,6 +182,36 @@ def test_an_intact_export_is_made_and_audited(lab, box, tmp_path):
         }
 
 
+class _Cut(BaseException):
+    """Stands for a power cut: nothing after it runs, nothing catches it."""
+
+
+def test_an_export_cut_as_it_is_written_is_audited_already(lab, box, tmp_path, monkeypatch):
+    """The command line audited an export after writing the audio and its manifest: a cut
+    between left audio on the stick that no entry showed. The entry now comes once the
+    audio is checked and signed in memory, before any of it is written."""
+    from firmware.storage import fsutil
+
+    data_dir, rows = box
+    out = tmp_path / "cut.wav"
+    real = fsutil.atomic_write
+
+    def atomic_write(path, data, *args, **kwargs):
+        real(path, data, *args, **kwargs)
+        if os.fspath(path) == os.fspath(out):
+            raise _Cut()  # the audio is out, its manifest not yet
+
+    before = _exports(data_dir)
+    monkeypatch.setattr(fsutil, "atomic_write", atomic_write)
+    with pytest.raises(_Cut):
+        lab.export(data_dir, rows[1]["call_id"], out)
+    monkeypatch.undo()
+    assert out.exists()
+    after = _exports(data_dir)
+    assert len(after) == len(before) + 1 and after[0].details["file"] == out.name
+    assert "refused" not in after[0].details
+
+
 @pytest.mark.parametrize("kind", sorted(TAMPER))
 @pytest.mark.parametrize("row_rewritten", [False, True], ids=["file only", "file and row"])
 def test_altered_recording_is_detected_and_refused(lab, box, tmp_path, kind, row_rewritten):
