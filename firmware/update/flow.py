@@ -469,7 +469,16 @@ class Updater:
         return True
 
     def _finish(self, result, report_dir):
-        # The progress note goes first: once it is gone, --recover leaves the box alone.
+        # The entry first: a cut after it leaves the progress note, and --recover then
+        # finishes again with an entry of its own (before, a cut between the note's
+        # removal and the entry left the update's outcome unaudited for good).
+        refused = None
+        if self.audit is not None:
+            try:
+                self._audit_result(result)
+            except Exception as exc:  # the report still goes out; the error after it
+                refused = exc
+        # Then the progress note: once it is gone, --recover leaves the box alone.
         for folder in self._status_dirs():
             _remove(os.path.join(folder, PROGRESS_NAME))
         text = format_report(result, self._wall_us())
@@ -483,26 +492,30 @@ class Updater:
         if report_dir:
             _write_report(report_dir, text)
         told = self._tell(result.outcome, result)
-        if self.audit is not None:
-            self.audit.append(
-                "update",
-                "update",
-                result.bundle,
-                {
-                    "outcome": result.outcome,
-                    "message": result.message,
-                    "version": result.version,
-                    "previous_version": result.previous_version,
-                    "slot": result.slot,
-                    "steps": result.steps,
-                    "waited_idle_s": result.waited_idle_s,
-                },
-                self._wall_us(),
-            )
         if not told:
             # The recorder raised the alarm if it heard; if it is down or restarting,
             # a note waits for it (one alarm either way, never two).
             post_update_result(self.s.data_dir, result, self._wall_us())
+        if refused is not None:
+            raise refused
+
+    def _audit_result(self, result):
+        """The update's outcome in the audit trail, by ``update``."""
+        self.audit.append(
+            "update",
+            "update",
+            result.bundle,
+            {
+                "outcome": result.outcome,
+                "message": result.message,
+                "version": result.version,
+                "previous_version": result.previous_version,
+                "slot": result.slot,
+                "steps": result.steps,
+                "waited_idle_s": result.waited_idle_s,
+            },
+            self._wall_us(),
+        )
 
 
 # What RAUC's refusals mean, for the technician who reads the report.

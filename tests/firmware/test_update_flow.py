@@ -320,3 +320,42 @@ def test_a_bundle_with_no_signature_is_unsigned_when_whole_and_incomplete_when_c
     not_squashfs = tmp_path / "junk.raucb"
     not_squashfs.write_bytes(bytes(100))
     assert _explain(Exception(refusal), str(not_squashfs)).startswith("the bundle is not signed (")
+
+
+class _Cut(BaseException):
+    """Stands for a power cut: nothing after it runs, nothing catches it."""
+
+
+def test_an_outcome_cut_short_after_its_progress_note_went_is_audited(tmp_path, monkeypatch):
+    """The updater removed its progress note, wrote its reports, then audited the outcome:
+    a cut after the note went left an update nobody's trail showed, and --recover had
+    nothing left to finish. The entry now comes first."""
+    from firmware.storage.audit import AuditLog
+    from firmware.update import flow
+
+    audit = AuditLog(str(tmp_path / "audit.db"), str(tmp_path / "audit.head"))
+    clock = FakeClock()
+    s = UpdateSettings(
+        data_dir=str(tmp_path), update_dir=str(tmp_path / "update"), poll_s=1.0, max_wait_idle_s=60
+    )
+    updater = Updater(
+        s,
+        FakeRauc(),
+        FakeSlots(),
+        FakeClient(clock, lambda t: [1]),
+        audit,
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+    )
+
+    def cut(*args, **kwargs):
+        raise _Cut()
+
+    monkeypatch.setattr(flow, "format_report", cut)  # after the note went, before the reports
+    with pytest.raises(_Cut):
+        updater.run(_bundle(tmp_path))
+    (entry,) = audit.entries(action="update")
+    assert entry.details["outcome"] == "not_switched" and entry.target == "b.raucb"
+    monkeypatch.undo()
+    assert updater.recover() is None  # nothing left to finish: the entry is the record
+    audit.close()
