@@ -230,7 +230,7 @@ def create_app(services, config):
     prune_key_slots(web)
     pwchange.settle(web)  # password changes a cut left half made
     sitechange.settle(web)  # and site settings that never reached the configuration
-    intent.settle_files(web)  # and files changed from a page, audited before the cut
+    intent.settle_checked(web)  # and changes from a page, audited before the cut
     intent.settle_rows(web)  # and web.db changes audited before a cut
     app.extensions["linekeeper"] = web
     for module in (

@@ -73,22 +73,36 @@ def file_identity(path):
     return [st.st_ino, st.st_mtime_ns, st.st_size]
 
 
-def change_file(web, path, entry, write):
-    """Change one file from a page, audited before it is changed.
+def _file_saved(web, check):
+    return file_identity(check["path"]) != check["before"]
 
-    ``entry``: ``(action, target, details)`` by the person logged in; ``write()`` saves
-    ``path``. The entry comes first, so no change goes unaudited; a note in web.db taken
-    before it (the file as it stood) lets the web UI's next start tell whether a cut came
-    between the entry and the file (:func:`settle_files`). A ``write`` that fails gets a
-    second entry saying the change was not made, and its error goes on up.
+
+def _hold_set(web, check):
+    info = web.services.recordings.recording_info(check["call_id"])
+    return info is not None and bool(info["legal_hold"]) == check["on"]
+
+
+# How the start tells whether a change audited before it was made, by the kind of change.
+CHECKS = {"file": _file_saved, "legal_hold": _hold_set}
+
+
+def change_checked(web, entry, write, check):
+    """Make a change from a page, audited before it is made.
+
+    ``entry``: ``(action, target, details)`` by the person logged in; ``write()`` makes
+    the change; ``check``: what tells the web UI's next start whether it was made
+    (``{"kind": one of CHECKS, ...}``). The entry comes first, so no change goes
+    unaudited; a note in web.db taken before it lets the next start tell whether a cut
+    came between the entry and the change (:func:`settle_checked`). A ``write`` that
+    fails gets a second entry saying the change was not made, and its error goes on up.
     """
     from .security import audit
 
     change = new_id()
     key = FILE_PREFIX + change
-    with web.db.tx() as conn:
-        put(conn, key, {"path": path, "before": file_identity(path), "action": entry[0], "target": entry[1]})
     action, target, details = entry
+    with web.db.tx() as conn:
+        put(conn, key, {"check": check, "action": action, "target": target})
     audit(action, target, change_id=change, **details)
     try:
         result = write()
@@ -100,14 +114,20 @@ def change_file(web, path, entry, write):
     return result
 
 
-def settle_files(web):
-    """At the web UI's start: each change of a file a cut left between its entry and the
-    file (the file as the note found it) gets an entry saying it was not made."""
+def change_file(web, path, entry, write):
+    """:func:`change_checked` for a page that saves one file (``write()`` saves ``path``):
+    the note holds the file as it stood."""
+    return change_checked(web, entry, write, {"kind": "file", "path": path, "before": file_identity(path)})
+
+
+def settle_checked(web):
+    """At the web UI's start: each change a cut left between its entry and the change
+    itself (as its check finds it) gets an entry saying it was not made."""
     for key, note in notes(web.db, FILE_PREFIX):
         change = key[len(FILE_PREFIX) :]
-        action, target = note["action"], note["target"]
-        if _entered(web.services, action, change) and file_identity(note["path"]) == note["before"]:
-            _not_made(web.services, action, target, change, "the box stopped before the file was saved")
+        action, target, check = note["action"], note["target"], note["check"]
+        if _entered(web.services, action, change) and not CHECKS[check["kind"]](web, check):
+            _not_made(web.services, action, target, change, "the box stopped before the change was made")
         drop(web.db, key)
 
 

@@ -47,7 +47,7 @@ def test_a_cut_before_the_file_leaves_the_entry_and_one_that_says_it_was_not_mad
     made, not_made = reversed(_retention_changes(box))
     assert made.seq == entry.seq
     assert not_made.actor == "system" and not_made.details["change_id"] == entry.details["change_id"]
-    assert "stopped before the file was saved" in not_made.details["not_made"]
+    assert "stopped before the change was made" in not_made.details["not_made"]
     assert not intent.notes(box.web.db, intent.FILE_PREFIX)
     _restart(box)
     assert len(_retention_changes(box)) == 2
@@ -93,3 +93,32 @@ def test_the_mail_page_is_audited_first_too(box, people, monkeypatch):
     _restart(box)
     entries = [e for e in box.audit.entries(limit=100, action="config_change") if e.target == "mail"]
     assert [e.actor for e in entries] == ["system", "ivan"] and "not_made" in entries[0].details
+
+
+def test_a_hold_released_by_a_cut_short_change_is_told_from_one_released(box, people, monkeypatch):
+    """A legal hold is audited before it changes: a release nobody saw in the trail would
+    let retention delete evidence. Cut before the hold changes, the next start says the
+    release was not made; cut after, the entry stands alone."""
+    sam = people["sam"]
+    assert box.post(sam, "/calls/2/hold", {"on": "1"}).status_code == 302
+    with monkeypatch.context() as patch:
+        patch.setattr(box.services.recordings, "set_legal_hold", _cut)
+        with pytest.raises(_Cut):
+            box.post(sam, "/calls/2/hold", {"on": "0"})
+    _restart(box)
+    holds = box.audit.entries(limit=10, action="legal_hold", newest_first=False)
+    assert [(e.actor, e.details.get("on"), "not_made" in e.details) for e in holds] == [
+        ("sam", True, False),
+        ("sam", False, False),
+        ("system", None, True),
+    ]
+    assert box.services.recordings.recording_info(2)["legal_hold"]
+    sam = box.login("sam")
+    with monkeypatch.context() as patch:
+        patch.setattr(intent, "drop", _cut)
+        with pytest.raises(_Cut):
+            box.post(sam, "/calls/2/hold", {"on": "0"})  # the hold goes; the cut is after it
+    _restart(box)
+    holds = box.audit.entries(limit=10, action="legal_hold")
+    assert holds[0].actor == "sam" and holds[0].details["on"] is False
+    assert not box.services.recordings.recording_info(2)["legal_hold"]

@@ -27,7 +27,7 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 from firmware.calls.callsearch import CallFilter, Cursor, search_number
 from firmware.localtime import duration_text, iso_to_us
 
-from .. import callstory
+from .. import callstory, intent
 from ..security import audit, form_errors, lk, roles, unlocked_key
 
 bp = Blueprint("calls", __name__)
@@ -561,6 +561,13 @@ def hold(call_id):
     on = request.form.get("on")
     if on not in ("0", "1"):
         abort(400, description="Choose to place or release the legal hold.")
-    lk().services.recordings.set_legal_hold(call_id, on == "1", by=g.user.name)
-    audit("legal_hold", call_id, line=call["line"], on=on == "1")
+    web = lk()
+    # Audited before the hold changes: a release nobody can see in the trail would let
+    # retention delete evidence; the next start says so if a cut came between.
+    intent.change_checked(
+        web,
+        ("legal_hold", str(call_id), {"line": call["line"], "on": on == "1"}),
+        lambda: web.services.recordings.set_legal_hold(call_id, on == "1", by=g.user.name),
+        {"kind": "legal_hold", "call_id": call_id, "on": on == "1"},
+    )
     return redirect(url_for("calls.detail", call_id=call_id))
