@@ -329,24 +329,8 @@ def _serve_refused(data_dir, exc, certificate, host, https_port, http_port, box_
     named = refusing(data_dir)
     reason = named[1] if named is not None else startfail.describe(exc)
     log.error("the web UI cannot open the box's data (%s): it serves a page that says so", reason)
-    server = WebServer(
-        refused_app(data_dir, reason, run_dir()),
-        certificate,
-        host,
-        https_port,
-        http_port,
-        sweep=lambda: 0,
-        box_name=box_name,
-        renew=lambda: ensure_certificate(data_dir),
-    )
-    try:
-        server.start()
-    except OSError as err:
-        server.stop()
-        raise LinekeeperError(
-            "cannot serve the web UI on %s, ports %d (HTTPS) and %d (HTTP): %s; choose others "
-            "with --https-port and --port" % (host, https_port, http_port, err)
-        ) from None
+    app = refused_app(data_dir, reason, run_dir())
+    server = _start(data_dir, app, certificate, host, https_port, http_port, box_name, lambda: 0)
     server.data_refused = (reason, named and named[0])
     return server
 
@@ -359,13 +343,22 @@ def _serve(data_dir, services, certificate, host, https_port, http_port, box_nam
         date_checks.ico_renewal = lambda: getattr(web.site.settings(), "ico_renewal", "")
         date_checks.cert_path = certificate.cert_path
     setup_code_for(data_dir)  # made now, so it can be printed with the URL
+    try:
+        return _start(data_dir, app, certificate, host, https_port, http_port, box_name, web.sweep)
+    except LinekeeperError:
+        web.close()
+        raise
+
+
+def _start(data_dir, app, certificate, host, https_port, http_port, box_name, sweep):
+    """Serve ``app``; a port taken is a :class:`LinekeeperError` that names it."""
     server = WebServer(
         app,
         certificate,
         host,
         https_port,
         http_port,
-        sweep=web.sweep,
+        sweep=sweep,
         box_name=box_name,
         renew=lambda: ensure_certificate(data_dir),
     )
@@ -373,7 +366,6 @@ def _serve(data_dir, services, certificate, host, https_port, http_port, box_nam
         server.start()
     except OSError as exc:
         server.stop()
-        web.close()
         raise LinekeeperError(
             "cannot serve the web UI on %s, ports %d (HTTPS) and %d (HTTP): %s; choose others "
             "with --https-port and --port" % (host, https_port, http_port, exc)

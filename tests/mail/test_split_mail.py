@@ -32,10 +32,8 @@ pytestmark = pytest.mark.slow  # a real server on a real port
 SCENARIO = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": []}
 
 
-def test_the_recorders_alarms_reach_syslog_through_the_web_ui(tmp_path):
-    """The same for syslog: the recorder sends nothing over UDP (it cannot, on the box);
-    the web UI's process relays every occurrence from the history, each once, the
-    recorder's and its own, and goes on after a restart where it stopped."""
+def _box_and_receiver(tmp_path, timeout_s):
+    """A data directory the simulator made, and a UDP syslog receiver on 127.0.0.1."""
     import socket
 
     data_dir = str(tmp_path / "data")
@@ -44,7 +42,16 @@ def test_the_recorders_alarms_reach_syslog_through_the_web_ui(tmp_path):
     assert cli.main(["sim", str(path), "--data-dir", data_dir]) == 0
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.bind(("127.0.0.1", 0))
-    receiver.settimeout(0.5)
+    receiver.settimeout(timeout_s)
+    return data_dir, receiver
+
+
+def test_the_recorders_alarms_reach_syslog_through_the_web_ui(tmp_path):
+    """The same for syslog: the recorder sends nothing over UDP (it cannot, on the box);
+    the web UI's process relays every occurrence from the history, each once, the
+    recorder's and its own, and goes on after a restart where it stopped."""
+
+    data_dir, receiver = _box_and_receiver(tmp_path, 0.5)
 
     def heard():
         got = []
@@ -94,16 +101,9 @@ def test_a_first_relay_sends_the_last_days_alarms_not_the_whole_history(tmp_path
     box, none) has a history but no relay state. The first relay sent none of it, so
     the alarms of the hours before the update never reached syslog; it now sends those
     of the last day, with the time each was raised, and not older ones."""
-    import socket
     import time
 
-    data_dir = str(tmp_path / "data")
-    path = tmp_path / "s.json"
-    path.write_text(json.dumps(SCENARIO))
-    assert cli.main(["sim", str(path), "--data-dir", data_dir]) == 0
-    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiver.bind(("127.0.0.1", 0))
-    receiver.settimeout(0.5)
+    data_dir, receiver = _box_and_receiver(tmp_path, 0.5)
     recorder_alarms = AlarmLog(os.path.join(data_dir, "alarms.db"), SimClock())
     mail = MailService(data_dir, lambda: 0, SecretBox(data_dir), alarm_log=recorder_alarms)
     mail.deliver = False  # the recorder's side
@@ -170,16 +170,9 @@ def test_the_web_ui_sends_what_the_recorder_raises_without_waiting_for_its_round
     """The recorder cannot wake the web UI's mail thread. It used to wait for its round (10 s
     on the box); it now watches the queue and the alarm history, so an alarm goes out as
     soon as it is raised. The round here is an hour: only the watch can send it."""
-    import socket
     import time
 
-    data_dir = str(tmp_path / "data")
-    path = tmp_path / "s.json"
-    path.write_text(json.dumps(SCENARIO))
-    assert cli.main(["sim", str(path), "--data-dir", data_dir]) == 0
-    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiver.bind(("127.0.0.1", 0))
-    receiver.settimeout(30)
+    data_dir, receiver = _box_and_receiver(tmp_path, 30)
     clock = SimClock(start_wall_us=1_773_100_800_000_000)
     recorder_alarms = AlarmLog(os.path.join(data_dir, "alarms.db"), clock)
     recorder_mail = MailService(data_dir, clock.wall_us, SecretBox(data_dir), alarm_log=recorder_alarms)

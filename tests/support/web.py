@@ -447,3 +447,21 @@ def rules_form(box, client, **fields):
         data["line-%d-mode" % n] = "always"
     data.update(fields)
     return client.post("/rules", data=data)
+
+
+class Cut(BaseException):
+    """Stands for a power cut: nothing after it runs, nothing catches it."""
+
+
+def cut(*args, **kwargs):
+    """Put in place of the step a test cuts at."""
+    raise Cut()
+
+
+def restart_web(box):
+    """Start ``box``'s web UI again over the same data, as after a power cut."""
+    from web import create_app
+
+    box.web.close()
+    box.app = create_app(box.services, box.config)
+    box.web = box.app.extensions["linekeeper"]  # closed by the fixture

@@ -9,24 +9,11 @@ writes a second entry saying the change was not made.
 
 import pytest
 
-from web import create_app, intent
+from web import intent
 from web.services import BoxConfigStore
 
 from .test_retention_pages import retention_form
-
-
-class _Cut(BaseException):
-    """Stands for a power cut: nothing after it runs, nothing catches it."""
-
-
-def _cut(*args, **kwargs):
-    raise _Cut()
-
-
-def _restart(box):
-    box.web.close()
-    box.app = create_app(box.services, box.config)
-    box.web = box.app.extensions["linekeeper"]  # closed by the fixture
+from support.web import Cut, cut, restart_web
 
 
 def _retention_changes(box):
@@ -37,29 +24,29 @@ def _retention_changes(box):
 def test_a_cut_before_the_file_leaves_the_entry_and_one_that_says_it_was_not_made(box, people, monkeypatch):
     before = box.config_store.get().policy.retention
     with monkeypatch.context() as patch:
-        patch.setattr(BoxConfigStore, "save", _cut)
-        with pytest.raises(_Cut):
+        patch.setattr(BoxConfigStore, "save", cut)
+        with pytest.raises(Cut):
             retention_form(box, people["ivan"], default_days="30")
     (entry,) = _retention_changes(box)  # audited before the file
     assert entry.actor == "ivan" and entry.details["changed"]["default_days"] == 30
-    _restart(box)
+    restart_web(box)
     assert box.config_store.get().policy.retention == before
     made, not_made = reversed(_retention_changes(box))
     assert made.seq == entry.seq
     assert not_made.actor == "system" and not_made.details["change_id"] == entry.details["change_id"]
     assert "stopped before the change was made" in not_made.details["not_made"]
     assert not intent.notes(box.web.db, intent.FILE_PREFIX)
-    _restart(box)
+    restart_web(box)
     assert len(_retention_changes(box)) == 2
 
 
 def test_a_cut_after_the_file_is_a_change_made(box, people, monkeypatch):
     with monkeypatch.context() as patch:
-        patch.setattr(intent, "drop", _cut)
-        with pytest.raises(_Cut):
+        patch.setattr(intent, "drop", cut)
+        with pytest.raises(Cut):
             retention_form(box, people["ivan"], default_days="30")
     assert box.config_store.get().policy.retention.default_days == 30
-    _restart(box)
+    restart_web(box)
     (entry,) = _retention_changes(box)
     assert entry.actor == "ivan" and not intent.notes(box.web.db, intent.FILE_PREFIX)
 
@@ -87,10 +74,10 @@ def test_the_mail_page_is_audited_first_too(box, people, monkeypatch):
     ivan = people["ivan"]
     form = dict(GOOD)
     with monkeypatch.context() as patch:
-        patch.setattr(MailSettingsStore, "save", _cut)
-        with pytest.raises(_Cut):
+        patch.setattr(MailSettingsStore, "save", cut)
+        with pytest.raises(Cut):
             box.post(ivan, "/settings/mail", form, token_from="/settings/mail")
-    _restart(box)
+    restart_web(box)
     entries = [e for e in box.audit.entries(limit=100, action="config_change") if e.target == "mail"]
     assert [e.actor for e in entries] == ["system", "ivan"] and "not_made" in entries[0].details
 
@@ -102,10 +89,10 @@ def test_a_hold_released_by_a_cut_short_change_is_told_from_one_released(box, pe
     sam = people["sam"]
     assert box.post(sam, "/calls/2/hold", {"on": "1"}).status_code == 302
     with monkeypatch.context() as patch:
-        patch.setattr(box.services.recordings, "set_legal_hold", _cut)
-        with pytest.raises(_Cut):
+        patch.setattr(box.services.recordings, "set_legal_hold", cut)
+        with pytest.raises(Cut):
             box.post(sam, "/calls/2/hold", {"on": "0"})
-    _restart(box)
+    restart_web(box)
     holds = box.audit.entries(limit=10, action="legal_hold", newest_first=False)
     assert [(e.actor, e.details.get("on"), "not_made" in e.details) for e in holds] == [
         ("sam", True, False),
@@ -115,10 +102,10 @@ def test_a_hold_released_by_a_cut_short_change_is_told_from_one_released(box, pe
     assert box.services.recordings.recording_info(2)["legal_hold"]
     sam = box.login("sam")
     with monkeypatch.context() as patch:
-        patch.setattr(intent, "drop", _cut)
-        with pytest.raises(_Cut):
+        patch.setattr(intent, "drop", cut)
+        with pytest.raises(Cut):
             box.post(sam, "/calls/2/hold", {"on": "0"})  # the hold goes; the cut is after it
-    _restart(box)
+    restart_web(box)
     holds = box.audit.entries(limit=10, action="legal_hold")
     assert holds[0].actor == "sam" and holds[0].details["on"] is False
     assert not box.services.recordings.recording_info(2)["legal_hold"]

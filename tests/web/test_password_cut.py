@@ -11,23 +11,10 @@ import pytest
 
 import web.pwchange
 from firmware.storage.keystore import KeyStore
-from web import create_app
+
+from support.web import Cut, cut, restart_web
 
 NEW = "a brand new passphrase"
-
-
-class _Cut(BaseException):
-    """Stands for a power cut: nothing after it runs, nothing catches it."""
-
-
-def _cut(*args, **kwargs):
-    raise _Cut()
-
-
-def _restart(box):
-    box.web.close()
-    box.app = create_app(box.services, box.config)
-    box.web = box.app.extensions["linekeeper"]  # closed by the fixture
 
 
 def _tamper_alarms(box):
@@ -56,13 +43,13 @@ def test_a_cut_between_the_slot_and_the_hash_is_finished_not_taken_for_tampering
     box, people, monkeypatch, how, restart
 ):
     with monkeypatch.context() as patch:
-        patch.setattr(box.web.accounts, "set_password", _cut)
-        with pytest.raises(_Cut):
+        patch.setattr(box.web.accounts, "set_password", cut)
+        with pytest.raises(Cut):
             CHANGES[how](box, people)
     box.services.keystore.unlock("sam", NEW).forget()  # the slot has the new password
     assert box.web.accounts.verify("sam", box.PASSWORDS["sam"]) is not None  # the hash the old
     if restart:
-        _restart(box)
+        restart_web(box)
         (entry,) = _changes(box)  # audited at the start, by whoever made the change
         assert entry.actor == ("alice" if how == "reset" else "sam")
     resp = box.try_login(box.app.test_client(), "sam", box.PASSWORDS["sam"])
@@ -74,7 +61,7 @@ def test_a_cut_between_the_slot_and_the_hash_is_finished_not_taken_for_tampering
     assert box.web.accounts.verify("sam", box.PASSWORDS["sam"]) is None
     assert web.pwchange.pending(box.web, "sam") is None
     assert len(_changes(box)) == 1
-    _restart(box)
+    restart_web(box)
     assert len(_changes(box)) == 1
 
 
@@ -82,10 +69,10 @@ def test_a_cut_between_the_slot_and_the_hash_is_finished_not_taken_for_tampering
 def test_a_cut_before_the_slot_changes_nothing(box, people, monkeypatch, how):
     """The change never reached the card: the old password stays, nothing is audited."""
     with monkeypatch.context() as patch:
-        patch.setattr(KeyStore, "_store", _cut)
-        with pytest.raises(_Cut):
+        patch.setattr(KeyStore, "_store", cut)
+        with pytest.raises(Cut):
             CHANGES[how](box, people)
-    _restart(box)
+    restart_web(box)
     assert web.pwchange.pending(box.web, "sam") is None
     box.login("sam")
     assert box.try_login(box.app.test_client(), "sam", NEW).status_code == 400
@@ -99,19 +86,19 @@ def test_a_cut_before_the_entry_is_audited_once_at_the_start(box, people, monkey
 
     def append(actor, action, *args, **kwargs):
         if action == "password_change":
-            raise _Cut()
+            raise Cut()
         return real(actor, action, *args, **kwargs)
 
     with monkeypatch.context() as patch:
         patch.setattr(box.services.audit, "append", append)
-        with pytest.raises(_Cut):
+        with pytest.raises(Cut):
             CHANGES[how](box, people)
     assert not _changes(box)
-    _restart(box)
+    restart_web(box)
     (entry,) = _changes(box)
     assert entry.details["change_id"] and web.pwchange.pending(box.web, "sam") is None
     box.login("sam", NEW)
-    _restart(box)
+    restart_web(box)
     assert len(_changes(box)) == 1
 
 
@@ -120,8 +107,8 @@ def test_an_altered_slot_still_raises_the_alarm_beside_a_change_never_made(box, 
     from .test_login_keys import _alter_slot
 
     with monkeypatch.context() as patch:
-        patch.setattr(KeyStore, "_store", _cut)
-        with pytest.raises(_Cut):
+        patch.setattr(KeyStore, "_store", cut)
+        with pytest.raises(Cut):
             _reset(box, people)
     _alter_slot(box, "sam")
     box.login("sam")  # by the account's hash, without playback

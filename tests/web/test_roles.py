@@ -13,6 +13,7 @@ import pytest
 from web.views import users as users_view
 
 from .test_admin import page_of, snapshot_db
+from support.web import Cut, cut, restart_web
 
 ALL_LINES = ["1", "2", "3", "4"]
 
@@ -213,33 +214,21 @@ def test_the_last_key_slot_stays_with_a_supervisor(box):
     assert box.web.accounts.get("alice").has("supervisor")
 
 
-class _Cut(BaseException):
-    """Stands for a power cut: nothing after it runs, nothing catches it."""
-
-
 @pytest.mark.parametrize("restart", [False, True], ids=["same-process", "after-a-restart"])
 def test_a_new_user_cut_short_leaves_no_slot_and_the_name_can_be_used(box, people, monkeypatch, restart):
     """Adding a supervisor writes the key slot, then the account. A cut between them left
     a slot with no account: nobody managed it, it still opened the lines, and every try
     to add the user again was refused ("already has a key slot"). Now the next start of
     the web UI removes such a slot (audited), and adding the user replaces it."""
-    from web import create_app
-
     keystore = box.services.keystore
     form = {"name": "bob", "password": "bobs own long password", "roles": "supervisor", "lines": "1"}
-
-    def cut(*args, **kwargs):
-        raise _Cut()
-
     with monkeypatch.context() as patch:
         patch.setattr(box.web.accounts, "create", cut)
-        with pytest.raises(_Cut):
+        with pytest.raises(Cut):
             box.post(people["alice"], "/users", form, token_from="/users")
     assert "bob" in keystore.slots() and box.web.accounts.get("bob") is None
     if restart:
-        box.web.close()
-        box.app = create_app(box.services, box.config)
-        box.web = box.app.extensions["linekeeper"]  # closed by the fixture
+        restart_web(box)
         assert "bob" not in keystore.slots()
         (entry,) = [e for e in box.services.audit.entries(action="key_slot_remove") if e.target == "bob"]
         assert entry.actor == "system" and "cut short" in entry.details["reason"]

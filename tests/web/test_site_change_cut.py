@@ -12,26 +12,14 @@ the web UI again.
 import pytest
 
 from firmware.config import load_config
-from web import create_app, sitechange
+from web import sitechange
 from web.services import notice_defaults_applier, site_settings_applier
 
-
-class _Cut(BaseException):
-    """Stands for a power cut: nothing after it runs, nothing catches it."""
-
-
-def _cut(*args, **kwargs):
-    raise _Cut()
+from support.web import Cut, cut, restart_web
 
 
 def _locked(settings):
     raise OSError("the configuration is sealed with a key this process has not got yet")
-
-
-def _restart(box):
-    box.web.close()
-    box.app = create_app(box.services, box.config)
-    box.web = box.app.extensions["linekeeper"]  # closed by the fixture
 
 
 @pytest.fixture
@@ -46,29 +34,34 @@ def _entries(box, action):
     return [e for e in box.audit.entries(limit=1000, action=action) if e.actor != "system"]
 
 
+def _setup_cut_after_its_commit(box, patch, private_line):
+    """Run the wizard with ``private_line`` private, cut after its commit."""
+    client = box.client()
+    form = box.setup_form(**{"line-%d-mode" % private_line: "private"})
+    form["csrf_token"] = box.token_of(client, "/setup")
+    patch.setattr(box.services, "apply_settings", cut)
+    with pytest.raises(Cut):
+        client.post("/setup", data=form)
+
+
 def _rules_of(box):
     return load_config(box.data_dir).policy.rules
 
 
 def test_a_setup_cut_after_its_commit_still_keeps_the_private_line_and_tells_callers(wired, monkeypatch):
     box = wired
-    client = box.client()
-    form = box.setup_form(**{"line-2-mode": "private"})
-    form["csrf_token"] = box.token_of(client, "/setup")
     with monkeypatch.context() as patch:
-        patch.setattr(box.services, "apply_settings", _cut)
-        with pytest.raises(_Cut):
-            client.post("/setup", data=form)
+        _setup_cut_after_its_commit(box, patch, 2)
     assert box.web.site.setup_complete
     assert _rules_of(box).mode(2) != "never"  # the cut: line 2 would be recorded
-    _restart(box)
+    restart_web(box)
     assert _rules_of(box).mode(2) == "never" and _rules_of(box).mode(1) != "never"
     consent = load_config(box.data_dir).policy.consent
     assert (consent.inbound, consent.outbound) == ("announcement", "tone")
     (entry,) = _entries(box, "init")
     assert entry.details["lines"][1] == {"line": 2, "name": "Line 2", "record": False}
     assert sitechange.KEY not in dict(box.web.db.query("SELECT key, value FROM site"))
-    _restart(box)
+    restart_web(box)
     assert len(_entries(box, "init")) == 1
 
 
@@ -82,11 +75,11 @@ def test_a_settings_change_cut_after_its_commit_reaches_the_configuration(wired,
         form.pop(key)
     form["time_zone"] = "Europe/London"
     with monkeypatch.context() as patch:
-        patch.setattr(box.services, "apply_settings", _cut)
-        with pytest.raises(_Cut):
+        patch.setattr(box.services, "apply_settings", cut)
+        with pytest.raises(Cut):
             box.post(ivan, "/settings", form, token_from="/settings")
     assert not box.web.site.settings().line(2).record and _rules_of(box).mode(2) != "never"
-    _restart(box)
+    restart_web(box)
     assert _rules_of(box).mode(2) == "never"
     (entry,) = [e for e in _entries(box, "config_change") if e.target == "site"]
     assert entry.actor == "ivan" and entry.details["lines"][1]["record"] is False
@@ -98,7 +91,7 @@ def test_a_cut_before_the_entry_is_audited_once(wired, monkeypatch):
 
     def append(actor, action, *args, **kwargs):
         if action == "init":
-            raise _Cut()
+            raise Cut()
         return real(actor, action, *args, **kwargs)
 
     client = box.client()
@@ -106,10 +99,10 @@ def test_a_cut_before_the_entry_is_audited_once(wired, monkeypatch):
     form["csrf_token"] = box.token_of(client, "/setup")
     with monkeypatch.context() as patch:
         patch.setattr(box.audit, "append", append)
-        with pytest.raises(_Cut):
+        with pytest.raises(Cut):
             client.post("/setup", data=form)
     assert not _entries(box, "init")
-    _restart(box)
+    restart_web(box)
     assert len(_entries(box, "init")) == 1
 
 
@@ -117,15 +110,10 @@ def test_a_note_the_start_cannot_finish_is_finished_by_the_sweep(wired, monkeypa
     """A configuration sealed with a key this process has not got yet: the start logs
     it, keeps the note, and the server's sweep finishes it later."""
     box = wired
-    client = box.client()
-    form = box.setup_form(**{"line-3-mode": "private"})
-    form["csrf_token"] = box.token_of(client, "/setup")
     with monkeypatch.context() as patch:
-        patch.setattr(box.services, "apply_settings", _cut)
-        with pytest.raises(_Cut):
-            client.post("/setup", data=form)
+        _setup_cut_after_its_commit(box, patch, 3)
         patch.setattr(box.services, "apply_settings", _locked)
-        _restart(box)
+        restart_web(box)
     assert _rules_of(box).mode(3) != "never" and not _entries(box, "init")
     box.web.sweep()
     assert _rules_of(box).mode(3) == "never" and len(_entries(box, "init")) == 1

@@ -215,54 +215,23 @@ def test_the_web_ui_starts_without_a_recorder_and_says_why_it_is_down(tmp_path):
     The web UI waited for it and exited, again and again: nobody could read why on the
     dashboard. It now starts all the same, with the lines its HAT has."""
     import errno
-    import ssl
-    import urllib.error
-    import urllib.request
 
     from firmware import startfail
     from firmware.errors import StorageError
 
-    data = str(tmp_path / "data")
-    pw = tmp_path / "pw"
-    pw.write_text(PASSWORD + "\n")
-    assert cli("init", "--data-dir", data, "--password-file", str(pw)).returncode == 0
-    with open(os.path.join(data, "config.json"), "w") as f:
-        json.dump({"hat": "lk-2lb"}, f)
+    data = _two_line_box(tmp_path)
     run = tmp_path / "run"
     run.mkdir()
     startfail.record(
         str(run), StorageError(errno.EIO, "cannot open the data: an I/O error"), 1_796_425_915_000_000
     )
     env = dict(os.environ, LINEKEEPER_RUN_DIR=str(run))
-    with open(tmp_path / "web.log", "w") as log:
-        web = subprocess.Popen(
-            LINEKEEPER + ["web", "--data-dir", data, "--wait-s", "0.3", "--port", "0", "--https-port", "0"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    web, url = _start_web(data, run, tmp_path / "web.log")
     try:
-        deadline = time.monotonic() + 60
-        text = ""
-        while "web UI on" not in text:
-            text = (tmp_path / "web.log").read_text()
-            assert web.poll() is None and time.monotonic() < deadline, text
-            time.sleep(0.1)
+        text = (tmp_path / "web.log").read_text()
         assert "no recorder answers" in text and "(2 lines)" in text, text
-        url = re.search(r"web UI on (https://\S+/)", text).group(1)
-        context = ssl.create_default_context()
-        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-
-        class NoRedirect(urllib.request.HTTPRedirectHandler):
-            def redirect_request(self, *args, **kwargs):
-                return None
-
-        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), NoRedirect)
-        try:
-            opener.open(url, timeout=10)
-            raise AssertionError("no redirect")
-        except urllib.error.HTTPError as exc:
-            assert exc.code == 302 and exc.headers["Location"].endswith("/setup"), exc.headers
+        status, headers, _ = _get(url)
+        assert status == 302 and headers["Location"].endswith("/setup"), headers
         # A recorder answers at last: the UI stops, to be started again beside it.
         scenario = tmp_path / "quiet.json"
         scenario.write_text(
@@ -284,6 +253,17 @@ def test_the_web_ui_starts_without_a_recorder_and_says_why_it_is_down(tmp_path):
         if web.poll() is None:
             web.send_signal(signal.SIGTERM)
             web.wait(timeout=30)
+
+
+def _two_line_box(tmp_path):
+    """A data directory with its keys (``linekeeper init``) and an LK-2LB HAT named."""
+    data = str(tmp_path / "data")
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n")
+    assert cli("init", "--data-dir", data, "--password-file", str(pw)).returncode == 0
+    with open(os.path.join(data, "config.json"), "w") as f:
+        json.dump({"hat": "lk-2lb"}, f)
+    return data
 
 
 def _start_web(data, run, log_path):
@@ -335,12 +315,7 @@ def test_a_call_log_that_will_not_open_leaves_a_page_that_says_why(tmp_path):
     from firmware import startfail
     from firmware.errors import StorageError
 
-    data = str(tmp_path / "data")
-    pw = tmp_path / "pw"
-    pw.write_text(PASSWORD + "\n")
-    assert cli("init", "--data-dir", data, "--password-file", str(pw)).returncode == 0
-    with open(os.path.join(data, "config.json"), "w") as f:
-        json.dump({"hat": "lk-2lb"}, f)
+    data = _two_line_box(tmp_path)
     damaged = os.urandom(4096)
     with open(os.path.join(data, "calls.db"), "wb") as f:
         f.write(damaged)

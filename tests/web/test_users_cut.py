@@ -9,21 +9,7 @@ recordings. Each test cuts at one step and starts the web UI again.
 
 import pytest
 
-from web import create_app
-
-
-class _Cut(BaseException):
-    """Stands for a power cut: nothing after it runs, nothing catches it."""
-
-
-def _cut(*args, **kwargs):
-    raise _Cut()
-
-
-def _restart(box):
-    box.web.close()
-    box.app = create_app(box.services, box.config)
-    box.web = box.app.extensions["linekeeper"]  # closed by the fixture
+from support.web import Cut, cut, restart_web
 
 
 def _user_changes(box, name, change):
@@ -37,15 +23,15 @@ def _user_changes(box, name, change):
 
 def test_an_account_change_cut_before_its_commit_is_audited_as_not_made(box, people, monkeypatch):
     with monkeypatch.context() as patch:
-        patch.setattr(box.web.accounts, "update", _cut)
-        with pytest.raises(_Cut):
+        patch.setattr(box.web.accounts, "update", cut)
+        with pytest.raises(Cut):
             box.post(
                 people["ivan"], "/users/audrey", {"roles": ["auditor", "installer"]}, token_from="/users"
             )
     (entry,) = _user_changes(box, "audrey", "user_update")  # before the commit
     assert entry.actor == "ivan" and entry.details["roles"] == ["auditor", "installer"]
     assert not box.web.accounts.get("audrey").has("installer")
-    _restart(box)
+    restart_web(box)
     made, not_made = _user_changes(box, "audrey", "user_update")
     assert not_made.actor == "system" and not_made.details["change_id"] == made.details["change_id"]
     assert "not_made" in not_made.details
@@ -70,13 +56,13 @@ def test_a_refused_change_is_audited_as_tried_and_not_made(box, people, monkeypa
 def test_a_removal_cut_before_the_slot_leaves_no_slot_after_the_start(box, people, monkeypatch):
     keystore = box.services.keystore
     with monkeypatch.context() as patch:
-        patch.setattr(type(keystore), "remove_slot", _cut)
-        with pytest.raises(_Cut):
+        patch.setattr(type(keystore), "remove_slot", cut)
+        with pytest.raises(Cut):
             box.post(people["alice"], "/users/sue/delete", {}, token_from="/users")
     assert box.web.accounts.get("sue") is None and "sue" in keystore.slots()
     (entry,) = _user_changes(box, "sue", "user_delete")
     assert entry.actor == "alice"
-    _restart(box)
+    restart_web(box)
     assert "sue" not in keystore.slots()
     # alice's entry came before the cut; the start's says what it did and why.
     removed = [e for e in box.audit.entries(action="key_slot_remove") if e.target == "sue"]
@@ -87,13 +73,13 @@ def test_lines_taken_away_before_the_slot_followed_are_taken_at_the_start(box, p
     keystore = box.services.keystore
     assert keystore.granted_lines("sam") == (1, 2)
     with monkeypatch.context() as patch:
-        patch.setattr(type(keystore), "set_lines", _cut)
-        with pytest.raises(_Cut):
+        patch.setattr(type(keystore), "set_lines", cut)
+        with pytest.raises(Cut):
             box.post(
                 people["alice"], "/users/sam", {"roles": ["supervisor"], "lines": ["1"]}, token_from="/users"
             )
     assert box.web.accounts.get("sam").lines == (1,) and keystore.granted_lines("sam") == (1, 2)
-    _restart(box)
+    restart_web(box)
     assert keystore.granted_lines("sam") == (1,)
     grants = [e for e in box.audit.entries(action="key_grant") if e.target == "sam"]
     assert grants[0].actor == "system" and grants[0].details["lines"] == [1]
