@@ -80,8 +80,8 @@ def refused_app(data_dir, reason, run_dir=None):
             "Nothing on the card has been changed. Restart the box once; if this page comes "
             "back, the card or its data is failing: a technician checks it with 'linekeeper "
             "verify', and rebuilds a damaged call log from the recordings with 'linekeeper "
-            "repair' (docs/recovery.md). This page looks again every few seconds and gives "
-            "way to the full web UI as soon as the data opens."
+            "repair' (docs/recovery.md). The box looks again every few seconds, and this "
+            "page reloads itself: the full web UI comes back as soon as the data opens."
         )
         return texts
 
@@ -94,7 +94,9 @@ def refused_app(data_dir, reason, run_dir=None):
     @app.route("/", defaults={"path": ""}, methods=["GET", "POST"])
     @app.route("/<path:path>", methods=["GET", "POST"])
     def everything(path):
-        paragraphs = "\n".join('<p class="error">%s</p>' % html.escape(t) for t in page_text())
+        *what, advice = page_text()
+        paragraphs = "\n".join(['<p class="error">%s</p>' % html.escape(t) for t in what])
+        paragraphs += "\n<p>%s</p>" % html.escape(advice)
         body = PAGE % {"paragraphs": paragraphs, "style": html.escape(app.static_url_path + "/style.css")}
         return body, 503, {"Content-Type": "text/html; charset=utf-8", "Retry-After": "10"}
 
@@ -128,6 +130,7 @@ PAGE = """<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="15">
 <title>The box's data will not open — Linekeeper</title>
 <link rel="stylesheet" href="%(style)s">
 </head>
