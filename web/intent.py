@@ -82,8 +82,12 @@ def _hold_set(web, check):
     return info is not None and bool(info["legal_hold"]) == check["on"]
 
 
+def _tag_set(web, check):
+    return (check["tag"] in web.services.call_tags.tags(check["call_id"])) == check["on"]
+
+
 # How the start tells whether a change audited before it was made, by the kind of change.
-CHECKS = {"file": _file_saved, "legal_hold": _hold_set}
+CHECKS = {"file": _file_saved, "legal_hold": _hold_set, "tag": _tag_set}
 
 
 def change_checked(web, entry, write, check):

@@ -108,12 +108,19 @@ class Phonebook:
     def count(self):
         return self._db.one("SELECT count(*) FROM phonebook")[0]
 
-    def put(self, number, name, country):
-        """Add or rename ``number``; returns its international form. Raises PhonebookError."""
+    def _tx(self, audited, *args):
+        """The transaction of a change: web.db's own, or ``audited(*args)`` (a page's,
+        which audits the change first: :func:`web.intent.audited_tx`)."""
+        return self._db.tx() if audited is None else audited(*args)
+
+    def put(self, number, name, country, audited=None):
+        """Add or rename ``number``; returns its international form. Raises PhonebookError.
+
+        ``audited(number, name)``, if given, makes the transaction (once both are checked)."""
         number, name = clean_number(number, country), clean_name(name)
         keys = self._keys(number)
         row = (keys[0], self._seal(name, PHONEBOOK_NAME), int(self._clock_us()))
-        with self._db.tx() as conn:
+        with self._tx(audited, number, name) as conn:
             known = conn.execute(
                 "SELECT 1 FROM phonebook WHERE number IN (%s)" % ",".join("?" * len(keys)), keys
             ).fetchone()
@@ -123,11 +130,16 @@ class Phonebook:
             conn.execute("INSERT INTO phonebook (number, name, updated_us) VALUES (?, ?, ?)", row)
         return number
 
-    def remove(self, number, country):
-        keys = self._keys(clean_number(number, country))
-        with self._db.tx() as conn:
-            sql = "DELETE FROM phonebook WHERE number IN (%s)" % ",".join("?" * len(keys))
-            return conn.execute(sql, keys).rowcount > 0
+    def remove(self, number, country, audited=None):
+        """Remove ``number``; False when it was not there (then ``audited(number)`` is not
+        called)."""
+        number = clean_number(number, country)
+        keys = self._keys(number)
+        where = "number IN (%s)" % ",".join("?" * len(keys))
+        if self._db.one("SELECT count(*) FROM phonebook WHERE " + where, keys)[0] == 0:
+            return False
+        with self._tx(audited, number) as conn:
+            return conn.execute("DELETE FROM phonebook WHERE " + where, keys).rowcount > 0
 
     def names_for(self, numbers, country):
         """``{number as given: phonebook name}`` for those of ``numbers`` it knows."""
@@ -168,8 +180,10 @@ class Phonebook:
             writer.writerow([e["number"], e["name"]])
         return out.getvalue()
 
-    def import_csv(self, text, country):
-        """Add or rename every row of ``text``; returns how many. Nothing changes on an error."""
+    def import_csv(self, text, country, audited=None):
+        """Add or rename every row of ``text``; returns how many. Nothing changes on an error.
+
+        ``audited(n)``, if given, makes the transaction once every row is checked."""
         rows = list(csv.reader(io.StringIO(text)))
         if not rows or [c.strip().lower() for c in rows[0][:2]] != ["number", "name"]:
             raise PhonebookError("the first line must be the header: number,name")
@@ -190,7 +204,7 @@ class Phonebook:
         for number, name in entries.items():
             keys = self._keys(number)
             rows.append((keys, (keys[0], self._seal(name, PHONEBOOK_NAME), now)))
-        with self._db.tx() as conn:
+        with self._tx(audited, len(entries)) as conn:
             for keys, row in rows:
                 conn.execute("DELETE FROM phonebook WHERE number IN (%s)" % ",".join("?" * len(keys)), keys)
                 conn.execute("INSERT INTO phonebook (number, name, updated_us) VALUES (?, ?, ?)", row)
@@ -213,7 +227,10 @@ class CallNotes:
         read = opener(self._cipher)
         return [dict(r, note=read(r["note"], NOTE)) for r in rows]
 
-    def add(self, call_id, note, by):
+    def add(self, call_id, note, by, audited=None):
+        """Add ``note`` to call ``call_id``; returns it as kept (one line). Raises PhonebookError.
+
+        ``audited(note)``, if given, makes the transaction once the note is checked."""
         note = " ".join((note or "").split())
         if not note:
             raise PhonebookError("write the note first")
@@ -223,7 +240,7 @@ class CallNotes:
             # It would be stored as it is and read back as sealed text that does not open.
             raise PhonebookError("a note cannot start with %r" % PREFIX)
         stored = note if self._cipher is None else self._cipher.seal(note, NOTE)
-        with self._db.tx() as conn:
+        with self._db.tx() if audited is None else audited(note) as conn:
             conn.execute(
                 "INSERT INTO call_notes (call_id, note, by_user, at_us) VALUES (?, ?, ?, ?)",
                 (int(call_id), stored, by, int(self._clock_us())),

@@ -26,6 +26,7 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 
 from firmware.calls.callsearch import CallFilter, Cursor, search_number
 from firmware.localtime import duration_text, iso_to_us
+from firmware.policy.retention import check_category
 
 from .. import callstory, intent
 from ..security import audit, form_errors, lk, roles, unlocked_key
@@ -362,9 +363,15 @@ def tags(call_id):
         abort(404)
     add = (request.form.get("add") or "").strip().lower()
     remove = (request.form.get("remove") or "").strip()
+    web = lk()
     if remove:
-        if store.remove_tag(call_id, remove):
-            audit("call_note", call_id, line=call["line"], removed=remove)
+        if remove in store.tags(call_id):
+            intent.change_checked(
+                web,
+                ("call_note", str(call_id), {"line": call["line"], "removed": remove}),
+                lambda: store.remove_tag(call_id, remove),
+                {"kind": "tag", "call_id": call_id, "tag": remove, "on": False},
+            )
         return redirect(url_for("calls.detail", call_id=call_id) + "#tags")
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", add):
         return detail(
@@ -378,10 +385,15 @@ def tags(call_id):
             status=400,
         )
     try:
-        store.add_tags(call_id, [add])
+        check_category(add, "tag")
     except ValueError as exc:
         return detail(call_id, errors={"tag": str(exc)}, status=400)
-    audit("call_note", call_id, line=call["line"], added=add)
+    intent.change_checked(
+        web,
+        ("call_note", str(call_id), {"line": call["line"], "added": add}),
+        lambda: store.add_tags(call_id, [add]),
+        {"kind": "tag", "call_id": call_id, "tag": add, "on": True},
+    )
     return redirect(url_for("calls.detail", call_id=call_id) + "#tags")
 
 
@@ -390,11 +402,18 @@ def tags(call_id):
 def notes(call_id):
     """Add a note to the call (at most 1000 characters); audited with its text."""
     call = call_or_404(call_id, act=True)
+    web = lk()
     try:
-        note = lk().notes.add(call_id, request.form.get("note"), g.user.name)
+        web.notes.add(
+            call_id,
+            request.form.get("note"),
+            g.user.name,
+            audited=lambda note: intent.audited_tx(
+                web, [("call_note", str(call_id), {"line": call["line"], "note": note})]
+            ),
+        )
     except ValueError as exc:
         return detail(call_id, errors={"note": str(exc)[:1].upper() + str(exc)[1:] + "."}, status=400)
-    audit("call_note", call_id, line=call["line"], note=note)
     return redirect(url_for("calls.detail", call_id=call_id) + "#notes")
 
 

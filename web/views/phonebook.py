@@ -7,6 +7,7 @@ imported); the CSV export too, as ``export_list`` of ``phonebook``.
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
+from .. import intent
 from ..phonebook import PhonebookError
 from ..security import audit, form_errors, lk, roles
 
@@ -39,23 +40,34 @@ def index():
 @bp.route("", methods=["POST"])
 @roles("supervisor")
 def save():
+    web = lk()
     try:
-        number = lk().phonebook.put(request.form.get("number"), request.form.get("name"), _country())
+        web.phonebook.put(
+            request.form.get("number"),
+            request.form.get("name"),
+            _country(),
+            audited=lambda number, name: intent.audited_tx(
+                web, [("phonebook", number, {"change": "set", "name": name})]
+            ),
+        )
     except PhonebookError as exc:
         return _page({"entry": str(exc)[:1].upper() + str(exc)[1:] + "."}, 400)
-    audit("phonebook", number, change="set", name=" ".join(request.form["name"].split()))
     return redirect(url_for("phonebook.index", done="saved"))
 
 
 @bp.route("/delete", methods=["POST"])
 @roles("supervisor")
 def delete():
+    web = lk()
+    given = request.form.get("number")
     try:
-        removed = lk().phonebook.remove(request.form.get("number"), _country())
+        removed = web.phonebook.remove(
+            given,
+            _country(),
+            audited=lambda number: intent.audited_tx(web, [("phonebook", given, {"change": "remove"})]),
+        )
     except PhonebookError as exc:
         return _page({"entry": str(exc)}, 400)
-    if removed:
-        audit("phonebook", request.form.get("number"), change="remove")
     return redirect(url_for("phonebook.index", done="removed" if removed else None))
 
 
@@ -73,12 +85,18 @@ def import_csv():
         text = upload.read(MAX_UPLOAD + 1).decode("utf-8-sig")
         if len(text) > MAX_UPLOAD:
             raise PhonebookError("a phonebook file is at most 1 MB")
-        n = lk().phonebook.import_csv(text, _country())
+        web = lk()
+        n = web.phonebook.import_csv(
+            text,
+            _country(),
+            audited=lambda n: intent.audited_tx(
+                web, [("phonebook", "import", {"change": "import", "rows": n})]
+            ),
+        )
     except UnicodeDecodeError:
         return _page({"file": "The file is not text in UTF-8: save it as CSV (UTF-8)."}, 400)
     except PhonebookError as exc:
         return _page({"file": "Nothing was imported: %s." % exc}, 400)
-    audit("phonebook", "import", change="import", rows=n)
     return redirect(url_for("phonebook.index", done="imported %d" % n))
 
 
