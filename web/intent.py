@@ -22,18 +22,29 @@ import json
 import os
 import secrets
 
+from firmware.storage.fieldseal import opener
+
+NOTE_FIELD = "site.change_note"  # what a note is sealed for (FieldCipher's field)
+
 
 def new_id():
     return secrets.token_hex(8)
 
 
-def put(conn, key, note):
-    conn.execute("INSERT OR REPLACE INTO site (key, value) VALUES (?, ?)", (key, json.dumps(note)))
+def put(web, conn, key, note):
+    """Keep ``note`` under ``key`` in the transaction ``conn``, sealed with the box's
+    storage key where it has one: a note may hold what the audit trail seals (an
+    address, a number in the phonebook), and a row deleted from web.db leaves its
+    bytes on the card until SQLite reuses the page."""
+    text = json.dumps(note)
+    if web.services.cipher is not None:
+        text = web.services.cipher.seal(text, NOTE_FIELD)
+    conn.execute("INSERT OR REPLACE INTO site (key, value) VALUES (?, ?)", (key, text))
 
 
-def get(db, key):
-    row = db.one("SELECT value FROM site WHERE key = ?", (key,))
-    return None if row is None else json.loads(row[0])
+def get(web, key):
+    row = web.db.one("SELECT value FROM site WHERE key = ?", (key,))
+    return None if row is None else _read(web, row[0])
 
 
 def drop(db, key):
@@ -41,9 +52,14 @@ def drop(db, key):
         conn.execute("DELETE FROM site WHERE key = ?", (key,))
 
 
-def notes(db, prefix):
+def notes(web, prefix):
     """``(key, note)`` of every note whose key starts with ``prefix``."""
-    return [(k, json.loads(v)) for k, v in db.query("SELECT key, value FROM site") if k.startswith(prefix)]
+    rows = web.db.query("SELECT key, value FROM site")
+    return [(k, _read(web, v)) for k, v in rows if k.startswith(prefix)]
+
+
+def _read(web, text):
+    return json.loads(opener(web.services.cipher)(text, NOTE_FIELD))
 
 
 def audit_once(services, actor, entries, change_id):
@@ -106,7 +122,7 @@ def change_checked(web, entry, write, check):
     key = FILE_PREFIX + change
     action, target, details = entry
     with web.db.tx() as conn:
-        put(conn, key, {"check": check, "action": action, "target": target})
+        put(web, conn, key, {"check": check, "action": action, "target": target})
     audit(action, target, change_id=change, **details)
     try:
         result = write()
@@ -127,7 +143,7 @@ def change_file(web, path, entry, write):
 def settle_checked(web):
     """At the web UI's start: each change a cut left between its entry and the change
     itself (as its check finds it) gets an entry saying it was not made."""
-    for key, note in notes(web.db, FILE_PREFIX):
+    for key, note in notes(web, FILE_PREFIX):
         change = key[len(FILE_PREFIX) :]
         action, target, check = note["action"], note["target"], note["check"]
         if _entered(web.services, action, change) and not CHECKS[check["kind"]](web, check):
@@ -158,7 +174,7 @@ def audited_tx(web, entries):
     change = new_id()
     key = ROWS_PREFIX + change
     with web.db.tx() as conn:
-        put(conn, key, {"entries": [[action, target] for action, target, _ in entries]})
+        put(web, conn, key, {"entries": [[action, target] for action, target, _ in entries]})
     for action, target, details in entries:
         audit(action, target, change_id=change, **details)
     try:
@@ -175,7 +191,7 @@ def audited_tx(web, entries):
 def settle_rows(web):
     """At the web UI's start: the entries of each audited transaction a cut stopped get
     an entry saying it was not made (those written, that is)."""
-    for key, note in notes(web.db, ROWS_PREFIX):
+    for key, note in notes(web, ROWS_PREFIX):
         change = key[len(ROWS_PREFIX) :]
         for action, target in note["entries"]:
             if _entered(web.services, action, change):

@@ -43,7 +43,7 @@ def begin(web, name, actor, entries):
         "hash_set": False,
     }
     with web.db.tx() as conn:
-        intent.put(conn, PREFIX + name, note)
+        intent.put(web, conn, PREFIX + name, note)
     return note
 
 
@@ -52,7 +52,7 @@ def finish(web, name, password, note):
     note = dict(note, hash_set=True)
     with web.db.tx() as conn:
         web.accounts.set_password(conn, name, password)
-        intent.put(conn, PREFIX + name, note)
+        intent.put(web, conn, PREFIX + name, note)
     _audit_once(web, name, note)
     _drop(web, name)
 
@@ -66,12 +66,12 @@ def abandon(web, name, note):
 
 def pending(web, name):
     """The note of a change of ``name``'s password cut short, or None."""
-    return intent.get(web.db, PREFIX + name)
+    return intent.get(web, PREFIX + name)
 
 
 def settle(web):
     """At the web UI's start: finish or forget every change a cut left (module doc)."""
-    for key, note in intent.notes(web.db, PREFIX):
+    for key, note in intent.notes(web, PREFIX):
         name = key[len(PREFIX) :]
         if note["hash_set"]:
             _audit_once(web, name, note)
@@ -91,7 +91,7 @@ def slot_opened(web, name, password):
     if _slot_written(web, name, note):
         with web.db.tx() as conn:
             web.accounts.set_password(conn, name, password)
-            intent.put(conn, PREFIX + name, dict(note, hash_set=True))
+            intent.put(web, conn, PREFIX + name, dict(note, hash_set=True))
         _audit_once(web, name, note)
     _drop(web, name)
 

@@ -24,12 +24,12 @@ log = logging.getLogger(__name__)
 KEY = "site_change"
 
 
-def begin(conn, kind, actor, entries):
+def begin(web, conn, kind, actor, entries):
     """Note, inside the transaction ``conn`` that saves the settings, the steps that
     follow: ``kind`` "setup" or "settings"; ``entries`` ``[(action, target, details)]``
     by ``actor``. Returns the note (for :func:`finish`)."""
     note = {"id": intent.new_id(), "kind": kind, "actor": actor, "entries": [list(e) for e in entries]}
-    intent.put(conn, KEY, note)
+    intent.put(web, conn, KEY, note)
     return note
 
 
@@ -51,7 +51,7 @@ def settle(web):
     """Finish a change a cut left (module doc). Returns whether there was one. An error
     (a configuration sealed with a key this process has not got yet) is logged, and the
     note kept for the next try."""
-    note = intent.get(web.db, KEY)
+    note = intent.get(web, KEY)
     if note is None:
         return False
     try:

@@ -233,3 +233,34 @@ def test_failed_logins_are_throttled_and_web_db_holds_no_address(sealed):
     assert keys and all(k.split(":", 1)[1].startswith("lkp1:") for k in keys)
     box.web.db._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert scan_data(box, [address]) == []
+
+
+def test_a_change_cut_short_leaves_its_note_sealed(sealed, monkeypatch):
+    """A change is noted in web.db before it is made (web/intent.py), and a cut leaves
+    the note there until the next start: a phonebook number, or the address a password
+    was reset from, must not be in it in clear."""
+    from support.web import Cut
+
+    box, people = sealed
+    real = box.web.db.tx
+    begun = []
+
+    def tx():
+        begun.append(1)
+        if len(begun) == 2:  # the note's transaction is the first, the change's the second
+            raise Cut()
+        return real()
+
+    monkeypatch.setattr(box.web.db, "tx", tx)
+    with pytest.raises(Cut):
+        box.post(
+            people["sam"],
+            "/phonebook",
+            {"number": "01632 960600", "name": BOOK_NAME},
+            token_from="/phonebook",
+        )
+    monkeypatch.undo()
+    (value,) = [v for k, v in box.web.db.query("SELECT key, value FROM site") if k.startswith("rows_change:")]
+    assert value.startswith("lkp1:")
+    box.web.db._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert scan_data(box, [NUMBER, NUMBER_INTL, BOOK_NAME]) == []

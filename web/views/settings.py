@@ -57,7 +57,7 @@ def save():
     with web.db.tx() as conn:
         web.site.save(conn, settings)
         # In the same commit: what follows it (web/sitechange.py), done again if cut short.
-        note = sitechange.begin(conn, "settings", g.user.name, [entry])
+        note = sitechange.begin(web, conn, "settings", g.user.name, [entry])
     sitechange.finish(web, note)
     return redirect(url_for("settings.index", saved=1))
 

@@ -120,7 +120,7 @@ def wizard():
             web.site.set_keys_pending(conn, False)
             # What follows the commit (the settings into the configuration, the consent
             # notice on, the entry) is done again at the next start if cut short.
-            note = sitechange.begin(conn, "setup", name, [init_entry])
+            note = sitechange.begin(web, conn, "setup", name, [init_entry])
             # Last, so that a refusal rolls everything above back.
             recovery = None if keystore.is_initialised else keystore.initialise(name, password)
     except KeyStoreError as exc:
