@@ -6,6 +6,7 @@ a simulated box. One blueprint per resource, in ``web/views/``; who may call
 what is declared on each view and enforced in :mod:`web.security`.
 """
 
+import logging
 import os
 import threading
 
@@ -51,6 +52,8 @@ from .views import (
     users,
 )
 
+log = logging.getLogger(__name__)
+
 __all__ = ["create_app", "Services", "WebConfig", "Web"]
 
 STATE_LABELS = words.STATES
@@ -73,6 +76,7 @@ class Web:
         self.notes = CallNotes(self.db, services.wall_us, services.cipher)
         self.stopping = threading.Event()  # set when the server stops: streams end
         self.keys_in_force = KeysInForce(services.keystore)
+        self._unsettled = False  # a step of :meth:`settle` failed: the sweep tries again
 
     def end_sessions_of_old_keys(self):
         """End (audited) every session opened under keys a rekey has since replaced.
@@ -95,11 +99,32 @@ class Web:
         return current
 
     def sweep(self):
-        """The server's periodic clean-up: expired sessions, and those of old keys; a
-        change of the site settings that its start could not finish yet."""
+        """The server's periodic clean-up: expired sessions, and those of old keys; what
+        its start could not settle yet (:meth:`settle`)."""
         self.end_sessions_of_old_keys()
-        sitechange.settle(self)
+        if self._unsettled:
+            self.settle()
         return self.sessions.sweep()
+
+    def settle(self):
+        """Finish what a cut left half done (web/intent.py), at the start and then at each
+        sweep until it has all been done. Each step that fails (the box's storage key not
+        handed to this process yet, which the audit trail and the notes need) is logged and
+        tried again at the next sweep; no change can be made meanwhile (each is audited)."""
+        steps = (
+            (prune_key_slots, "key slots without an account or beyond their lines"),
+            (pwchange.settle, "password changes a cut left half made"),
+            (sitechange.settle, "site settings that never reached the configuration"),
+            (intent.settle_checked, "changes from a page, audited before a cut"),
+            (intent.settle_rows, "web.db changes audited before a cut"),
+        )
+        self._unsettled = False
+        for step, what in steps:
+            try:
+                step(self)
+            except Exception as exc:  # the next sweep tries again
+                log.error("the web UI could not settle %s yet: %s", what, exc)
+                self._unsettled = True
 
     def local_time(self):
         """A :class:`LocalTime` in the box's zone (the site settings'; Europe/London before).
@@ -227,11 +252,7 @@ def create_app(services, config):
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     web = Web(services, config)
     web.sessions.clear_all()
-    prune_key_slots(web)
-    pwchange.settle(web)  # password changes a cut left half made
-    sitechange.settle(web)  # and site settings that never reached the configuration
-    intent.settle_checked(web)  # and changes from a page, audited before the cut
-    intent.settle_rows(web)  # and web.db changes audited before a cut
+    web.settle()
     app.extensions["linekeeper"] = web
     for module in (
         auth,

@@ -49,15 +49,11 @@ def finish(web, note):
 
 def settle(web):
     """Finish a change a cut left (module doc). Returns whether there was one. An error
-    (a configuration sealed with a key this process has not got yet) is logged, and the
-    note kept for the next try."""
+    (a configuration sealed with a key this process has not got yet) goes up, and the
+    note stays for the next try (:meth:`web.Web.settle`)."""
     note = intent.get(web, KEY)
     if note is None:
         return False
-    try:
-        finish(web, note)
-    except Exception as exc:  # the next sweep tries again; the log says why
-        log.error("the site settings' change cut short could not be finished yet: %s", exc)
-        return False
+    finish(web, note)
     log.warning("the site settings' change cut short by a restart was finished")
     return True

@@ -83,3 +83,29 @@ def test_lines_taken_away_before_the_slot_followed_are_taken_at_the_start(box, p
     assert keystore.granted_lines("sam") == (1,)
     grants = [e for e in box.audit.entries(action="key_grant") if e.target == "sam"]
     assert grants[0].actor == "system" and grants[0].details["lines"] == [1]
+
+
+def test_a_start_without_the_storage_key_serves_and_settles_later(box, people, monkeypatch):
+    """What a cut left needs the audit trail, which needs the box's storage key; a web UI
+    started before the recorder handed it over must start all the same (it serves the
+    dashboard that says why), and settle at a later sweep."""
+    from firmware.storage.fieldseal import FieldSealError
+
+    with monkeypatch.context() as patch:
+        patch.setattr(box.web.accounts, "update", cut)
+        with pytest.raises(Cut):
+            box.post(
+                people["ivan"], "/users/audrey", {"roles": ["auditor", "installer"]}, token_from="/users"
+            )
+
+    def locked(*args, **kwargs):
+        raise FieldSealError("the audit trail's sealed details need the key in the HAT's MCU vault")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(box.audit, "append", locked)
+        restart_web(box)
+        box.web.sweep()  # still locked: nothing settled, nothing raised
+    assert len(_user_changes(box, "audrey", "user_update")) == 1
+    box.web.sweep()
+    made, not_made = _user_changes(box, "audrey", "user_update")
+    assert not_made.details["change_id"] == made.details["change_id"]
