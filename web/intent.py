@@ -102,8 +102,12 @@ def _tag_set(web, check):
     return (check["tag"] in web.services.call_tags.tags(check["call_id"])) == check["on"]
 
 
+def _recovery_replaced(web, check):
+    return web.services.keystore.slot_fingerprint(None, kind="recovery") != check["before"]
+
+
 # How the start tells whether a change audited before it was made, by the kind of change.
-CHECKS = {"file": _file_saved, "legal_hold": _hold_set, "tag": _tag_set}
+CHECKS = {"file": _file_saved, "legal_hold": _hold_set, "tag": _tag_set, "recovery_slot": _recovery_replaced}
 
 
 def change_checked(web, entry, write, check):

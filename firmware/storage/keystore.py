@@ -481,16 +481,17 @@ class KeyStore:
         """The users that have a password slot, sorted."""
         return sorted(slot["user"] for slot in self._load().slots if slot["kind"] == "password")
 
-    def slot_fingerprint(self, user):
-        """A SHA-256 hex of ``user``'s password slot's salt and public key, None without a slot.
+    def slot_fingerprint(self, user, kind="password"):
+        """A SHA-256 hex of ``user``'s password slot's salt and public key (``kind``
+        "recovery": of the recovery slot, ``user`` None), None without a slot.
 
         Every change of a password makes a new slot with a new salt and a new key
-        pair, so two fingerprints that differ say a slot was made in between: the
-        web UI tells from it whether a password change cut short reached the card.
-        An edit of the sealed key (what the ``key_tampered`` alarm is for) leaves
-        the fingerprint as it was.
+        pair (a new recovery key, a new salt), so two fingerprints that differ say a
+        slot was made in between: the web UI tells from it whether a change cut short
+        reached the card. An edit of the sealed key (what the ``key_tampered`` alarm
+        is for) leaves the fingerprint as it was.
         """
-        slot = self._find(self._load().slots, "password", _check_user(user))
+        slot = self._find(self._load().slots, kind, None if user is None else _check_user(user))
         if slot is None:
             return None
         made = [slot.get("kdf"), slot.get("public_key")]

@@ -109,3 +109,35 @@ def test_a_start_without_the_storage_key_serves_and_settles_later(box, people, m
     box.web.sweep()
     made, not_made = _user_changes(box, "audrey", "user_update")
     assert not_made.details["change_id"] == made.details["change_id"]
+
+
+@pytest.mark.parametrize("at", ["before the slot", "after the slot"])
+def test_a_new_recovery_key_cut_short_is_never_taken_for_a_confirmed_one(box, people, monkeypatch, at):
+    """Making a new recovery key replaced the slot, then marked the key unconfirmed and
+    audited. A cut after the slot left a recovery key nobody had seen, the old one
+    opening nothing, and the box calling its recovery key confirmed. Now it is marked
+    unconfirmed first and audited before the slot: the dashboard asks for a new one."""
+    from firmware.storage.keystore import KeyStore
+
+    alice = people["alice"]
+    assert box.web.site.recovery_confirmed
+    real = KeyStore._store
+
+    def stored_then_cut(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        raise Cut()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(KeyStore, "_store", cut if at == "before the slot" else stored_then_cut)
+        with pytest.raises(Cut):
+            box.post(alice, "/settings/recovery-key", token_from="/settings")
+    restart_web(box)
+    assert not box.web.site.recovery_confirmed
+    assert "recovery key was never confirmed" in box.login("alice").get("/").get_data(as_text=True)
+    entries = box.audit.entries(limit=10, action="key_slot_add")
+    recovery = [e for e in entries if e.target == "recovery"]
+    if at == "before the slot":
+        box.services.keystore.unlock_recovery(box.recovery_key).forget()  # still the one
+        assert [e.actor for e in recovery[:2]] == ["system", "alice"] and "not_made" in recovery[0].details
+    else:
+        assert recovery[0].actor == "alice" and "not_made" not in recovery[0].details

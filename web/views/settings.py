@@ -7,8 +7,8 @@ unlocked.
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
-from .. import sitechange
-from ..security import all_roles, audit, form_errors, lk, roles, unlocked_key
+from .. import intent, sitechange
+from ..security import all_roles, form_errors, lk, roles, unlocked_key
 from ..site import form_values, parse_site_form
 
 bp = Blueprint("settings", __name__)
@@ -74,8 +74,27 @@ def new_recovery_key():
             saved=None,
             **_context(),
         )
-    recovery = web.services.keystore.new_recovery_key(key)
+    keystore = web.services.keystore
+    if not key.holds_all:
+        return form_errors(
+            "settings.html",
+            {"recovery": "A new recovery key needs a recording key that opens every line."},
+            saved=None,
+            **_context(),
+        )
+    was_confirmed = web.site.recovery_confirmed
+    # Not confirmed before the slot is replaced: a cut after it leaves a recovery key that
+    # nobody saw, and the dashboard then asks for a new one (the old one opens nothing).
     web.site.set_recovery_confirmed(False)
+    try:
+        recovery = intent.change_checked(
+            web,
+            ("key_slot_add", "recovery", {"slot": "recovery"}),
+            lambda: keystore.new_recovery_key(key),
+            {"kind": "recovery_slot", "before": keystore.slot_fingerprint(None, kind="recovery")},
+        )
+    except Exception:
+        web.site.set_recovery_confirmed(was_confirmed)
+        raise
     web.sessions.mem(g.session)["recovery"] = recovery
-    audit("key_slot_add", "recovery", slot="recovery")
     return redirect(url_for("setup.recovery"))
