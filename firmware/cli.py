@@ -753,18 +753,26 @@ def cmd_config(args):
     if not os.path.isdir(args.data_dir):
         raise LinekeeperError("no data directory %s" % args.data_dir)
     cipher = device_cipher(args.data_dir)  # seals the rules' number patterns on a box with the MCU
+    details = {"via": "cli", "imported_from": os.path.basename(args.file)}
+    opened = []
+
+    def audited(sections):
+        # Once the document is checked, before anything is written: a cut part way
+        # leaves the entry, never an import the trail does not show.
+        opened.append(open_audit(args.data_dir))
+        opened[0].append(args.user, "config_change", "config", dict(details, sections=sections), _wall_us())
+
     try:
-        written = import_config(args.data_dir, doc.data, source=args.file, cipher=cipher)
+        written = import_config(args.data_dir, doc.data, source=args.file, cipher=cipher, audited=audited)
     except ConfigError as exc:
         raise LinekeeperError("%s — nothing was changed" % jsonpos.located(doc, exc)) from None
-    with open_audit(args.data_dir) as audit:
-        audit.append(
-            args.user,
-            "config_change",
-            "config",
-            {"via": "cli", "imported_from": os.path.basename(args.file), "sections": written},
-            _wall_us(),
-        )
+    except (OSError, sqlite3.Error) as exc:
+        if opened:
+            opened[0].append(args.user, "config_change", "config", dict(details, failed=str(exc)), _wall_us())
+        raise
+    finally:
+        for audit in opened:
+            audit.close()
     print(
         "imported %s into %s (%s); a running box uses it after a restart"
         % (args.file, args.data_dir, ", ".join(written))

@@ -181,13 +181,17 @@ def _check_announcement(data, where, source):
         raise ConfigError(str(exc), source=source, field=where) from None
 
 
-def import_config(data_dir, doc, source=None, cipher=None):
+def import_config(data_dir, doc, source=None, cipher=None, audited=None):
     """Check ``doc`` whole, then write it into ``data_dir``; returns the sections written.
-    ``cipher``: the box's field cipher, which seals the rules' number patterns.
+    ``cipher``: the box's field cipher, which seals the rules' number patterns;
+    ``audited(sections)``: called once the document is checked, before anything is
+    written (the import is audited first: a cut part way leaves its entry).
 
     :raises ConfigError: the document is invalid: nothing was changed
     """
     config, site, files = check_import(doc, source)
+    if audited is not None:
+        audited(sorted(files) + ["config"] + (["site"] if site is not None else []))
     written = []
     for name, data in sorted(files.items()):
         directory = os.path.join(data_dir, "announcements")

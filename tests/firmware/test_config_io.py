@@ -78,6 +78,41 @@ def test_export_then_import_restores_config_and_site(tmp_path, capsys):
     assert entry.details["sections"] == ["config", "site"]
 
 
+class _Cut(BaseException):
+    """Stands for a power cut: nothing after it runs, nothing catches it."""
+
+
+@pytest.mark.parametrize("fault", ["cut", "full"])
+def test_an_import_is_audited_before_anything_is_written(tmp_path, monkeypatch, fault):
+    """The import wrote the configuration and the site settings, then audited: a cut
+    between left a change of what the box records that no entry showed. The entry now
+    comes first; a card that refuses a write part way adds one that says so."""
+    import firmware.configio
+
+    make_box(tmp_path / "a")
+    out = str(tmp_path / "backup.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "a")]) == 0
+    os.makedirs(tmp_path / "b")
+
+    def save_config(*args, **kwargs):
+        if fault == "cut":
+            raise _Cut()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(firmware.configio, "save_config", save_config)
+    if fault == "cut":
+        with pytest.raises(_Cut):
+            main(["config", "import", out, "--data-dir", str(tmp_path / "b"), "--user", "ivan"])
+    else:
+        assert main(["config", "import", out, "--data-dir", str(tmp_path / "b"), "--user", "ivan"]) == 2
+    entries = audit_of(tmp_path / "b")
+    assert entries[0].details["sections"] == ["config", "site"] and entries[0].actor == "ivan"
+    if fault == "full":
+        assert "No space" in entries[1].details["failed"]
+    else:
+        assert len(entries) == 1
+
+
 def test_the_export_holds_no_secret(tmp_path):
     from firmware.storage.keystore import Argon2Params, KeyStore
 
