@@ -414,14 +414,16 @@ class RetentionSweeper:
         """An installer says the wall time is right: automatic deletion may resume (audited)."""
         with self._lock:
             now_us = self.clock.wall_us()
-            was = self.guard.confirm(now_us)
+            # Audited before deletion resumes: a cut between leaves the entry and the
+            # suspension, and the installer confirms again.
             self.audit.append(
                 actor,
                 "config_change",
                 "retention.clock",
-                {"confirmed_wall_us": now_us, "suspended_because": was},
+                {"confirmed_wall_us": now_us, "suspended_because": self.guard.suspended},
                 int(now_us),
             )
+            self.guard.confirm(now_us)
             self._alarm("clock_jump", False, "the clock was confirmed by %s" % actor)
 
     def deletion_log(self, limit=100, offset=0):

@@ -2,6 +2,8 @@
 
 import datetime
 
+import pytest
+
 from firmware.clock import SimClock
 from firmware.policy.sweeper import RetentionSweeper
 
@@ -96,6 +98,32 @@ def test_after_a_jump_an_installer_confirms_the_time_and_deletion_resumes(shelf)
     confirm = [e for e in shelf.audit.entries(limit=100) if e.action == "config_change"][0]
     assert confirm.actor == "ivan" and confirm.target == "retention.clock"
     assert "jumped forward" in confirm.details["suspended_because"]
+
+
+class _Cut(BaseException):
+    """Stands for a power cut: nothing after it runs, nothing catches it."""
+
+
+def test_a_confirmation_is_audited_before_deletion_resumes(shelf, monkeypatch):
+    """A cut between lifting the suspension and its entry let deletion resume with no
+    entry saying who confirmed the time. The entry now comes first: a cut after it
+    leaves the suspension, and the installer confirms again."""
+    shelf.sweeper.update_settings(settings(default_days=30))
+    shelf.sweeper.sweep()
+    shelf.jump(10 * 60)
+    call = shelf.add_call(40)
+    assert shelf.sweeper.sweep().refused == "jump"
+
+    def cut(wall_us):
+        raise _Cut()
+
+    monkeypatch.setattr(shelf.sweeper.guard, "confirm", cut)
+    with pytest.raises(_Cut):
+        shelf.sweeper.confirm_clock("ivan")
+    monkeypatch.undo()
+    (confirm,) = [e for e in shelf.audit.entries(limit=100) if e.action == "config_change"]
+    assert confirm.actor == "ivan" and "jumped forward" in confirm.details["suspended_because"]
+    assert shelf.sweeper.sweep().refused == "jump" and call in shelf.recorded()
 
 
 def test_the_first_sweep_of_a_box_judges_by_its_newest_call(tmp_path):
