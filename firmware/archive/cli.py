@@ -1,5 +1,6 @@
 """``linekeeper archive ...``: the organisation key, the box's secret, the central index and search."""
 
+import contextlib
 import json
 import os
 import sys
@@ -162,27 +163,30 @@ def cmd_index(args):
 
 def cmd_add_user(args):
     from firmware.storage.keystore import KeyStore
-    from web.archive.users import ArchiveUsers, parse_sites
+    from web.archive.users import ArchiveUser, ArchiveUsers, parse_sites
 
     from ..cli import _read_password
 
     roles = [r.strip() for r in args.roles.split(",") if r.strip()]
     sites = parse_sites(args.sites)  # checked before any key slot is made
     password = _read_password(args.password_file)
+    ArchiveUsers.check_account(args.name, password, roles, sites)  # and before the entry
     store = KeyStore(args.org_dir)
-    if "supervisor" in roles and args.name not in store.slots():
-        if not (args.grantor and args.grantor_password_file):
-            raise LinekeeperError(
-                "a supervisor needs a slot of the organisation key: give --grantor and "
-                "--grantor-password-file (a supervisor who has one)"
-            )
-        with store.unlock(args.grantor, _read_password(args.grantor_password_file)) as key:
-            store.add_slot(args.name, password, key)
+    new_slot = "supervisor" in roles and args.name not in store.slots()
+    if new_slot and not (args.grantor and args.grantor_password_file):
+        raise LinekeeperError(
+            "a supervisor needs a slot of the organisation key: give --grantor and "
+            "--grantor-password-file (a supervisor who has one)"
+        )
+    granted = ArchiveUser(args.name, frozenset(roles), sites).sites_text()
     os.makedirs(args.viewer_dir, mode=0o700, exist_ok=True)
-    users = ArchiveUsers(args.viewer_dir)
-    users.set(args.name, password, roles, sites)
-    granted = users.get(args.name).sites_text()
-    _audit_viewer(args.viewer_dir, args.name, change="user_add", roles=sorted(roles), sites=granted)
+    # Audited before the slot and the account: a cut part way leaves the entry, never an
+    # account the viewer's trail does not show; a refusal part way adds one that says so.
+    with _viewer_change(args.viewer_dir, args.name, change="user_add", roles=sorted(roles), sites=granted):
+        if new_slot:
+            with store.unlock(args.grantor, _read_password(args.grantor_password_file)) as key:
+                store.add_slot(args.name, password, key)
+        ArchiveUsers(args.viewer_dir).set(args.name, password, roles, sites)
     print(
         "linekeeper: viewer account %s (%s; sites: %s)" % (args.name, ", ".join(roles), granted),
         file=sys.stderr,
@@ -192,26 +196,35 @@ def cmd_add_user(args):
 
 def cmd_edit_user(args):
     """Grant a viewer account exactly ``--sites``; audited in the viewer's trail."""
-    from web.archive.users import ArchiveUsers, parse_sites
+    from web.archive.users import ArchiveUser, ArchiveUsers, parse_sites
 
     users = ArchiveUsers(args.viewer_dir)
     before = users.get(args.name)
     if before is None:
         raise LinekeeperError("no viewer account %r in %s" % (args.name, args.viewer_dir))
-    users.set_sites(args.name, parse_sites(args.sites))
-    granted = users.get(args.name).sites_text()
-    _audit_viewer(
+    sites = parse_sites(args.sites)
+    granted = ArchiveUser(args.name, before.roles, sites).sites_text()
+    with _viewer_change(
         args.viewer_dir, args.name, change="user_update", sites=granted, sites_before=before.sites_text()
-    )
+    ):
+        users.set_sites(args.name, sites)
     print("linekeeper: viewer account %s (sites: %s)" % (args.name, granted), file=sys.stderr)
     return 0
 
 
-def _audit_viewer(viewer_dir, name, **details):
-    """A ``config_change`` of account ``name`` in the viewer's own audit trail."""
+@contextlib.contextmanager
+def _viewer_change(viewer_dir, name, **details):
+    """A change of account ``name``, audited (``config_change``) in the viewer's own trail
+    before it is made; an error while it is made adds an entry saying so."""
     log = AuditLog(os.path.join(viewer_dir, "audit.db"), os.path.join(viewer_dir, "audit.head"))
     try:
         log.append("command-line", "config_change", name, details, time.time_ns() // 1000)
+        try:
+            yield
+        except Exception as exc:
+            failed = {"change": details["change"], "failed": str(exc)}
+            log.append("command-line", "config_change", name, failed, time.time_ns() // 1000)
+            raise
     finally:
         log.close()
 

@@ -322,3 +322,44 @@ def test_the_pages_speak_to_people(app):
     aud, _ = _client(app, AUD)
     trail = aud.get("/audit").get_data(as_text=True)
     assert '<dl class="fields"><dt>address</dt>' in trail and "{&#34;" not in trail and '{"' not in trail
+
+
+def test_a_viewer_account_is_audited_before_it_is_written(tmp_path, monkeypatch):
+    """The viewer's accounts were written, then audited: a cut between left an account
+    that can see sites' calls, or a grant of more sites, that its trail never showed.
+    The entry now comes first; a refusal part way adds one that says so."""
+    from firmware import cli
+
+    from support.web import Cut, cut
+
+    viewer_dir, org = str(tmp_path / "viewer"), str(tmp_path / "org")
+    (tmp_path / "pw").write_text(PASSWORD + "\n")
+    add = ["archive", "add-user", "--viewer-dir", viewer_dir, "--org-dir", org, "--roles", AUD]
+    add += ["--password-file", str(tmp_path / "pw"), "--name", "aud", "--sites", "leeds"]
+    edit = ["archive", "edit-user", "--viewer-dir", viewer_dir, "--name", "aud", "--sites", "all"]
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ArchiveUsers, "set", cut)
+        with pytest.raises(Cut):
+            cli.main(add)
+    assert cli.main(add) == 0
+    with monkeypatch.context() as patch:
+        patch.setattr(ArchiveUsers, "set_sites", full)
+        assert cli.main(edit) == 2
+    log = AuditLog(os.path.join(viewer_dir, "audit.db"), os.path.join(viewer_dir, "audit.head"))
+    try:
+        entries = [
+            (e.details["change"], e.details.get("sites"), "failed" in e.details) for e in log.entries()
+        ]
+    finally:
+        log.close()
+    assert entries == [
+        ("user_update", None, True),
+        ("user_update", "all", False),
+        ("user_add", "leeds", False),
+        ("user_add", "leeds", False),  # the one a cut stopped: its entry came first
+    ]
+    assert ArchiveUsers(viewer_dir).get("aud").sites == {"leeds"}

@@ -113,12 +113,9 @@ class ArchiveUsers:
             return None
         return _user(name, entry)
 
-    def set(self, name, password, roles, sites=None):
-        """Add or replace ``name`` with ``password``, ``roles`` and ``sites`` (a set of box
-        ids; None: every site).
-
-        :raises LinekeeperError: a bad name, role or password (named)
-        """
+    @staticmethod
+    def check_account(name, password, roles, sites=None):
+        """Raise :class:`LinekeeperError` (named) for what :meth:`set` would refuse."""
         problem = name_problem(name) or passwords.password_problem(password, name)
         bad = [r for r in roles if r not in ROLES]
         if bad or not roles:
@@ -127,6 +124,14 @@ class ArchiveUsers:
             raise LinekeeperError(problem)
         if sites is not None and not sites:
             raise LinekeeperError("sites: give box ids separated by commas, or 'all'")
+
+    def set(self, name, password, roles, sites=None):
+        """Add or replace ``name`` with ``password``, ``roles`` and ``sites`` (a set of box
+        ids; None: every site).
+
+        :raises LinekeeperError: a bad name, role or password (named)
+        """
+        self.check_account(name, password, roles, sites)
         users = self._load()
         users[name] = {"hash": passwords.hash_password(password, self.cost), "roles": sorted(set(roles))}
         users[name]["sites"] = ALL_SITES if sites is None else sorted(sites)
