@@ -43,8 +43,12 @@ class UpdateInbox:
         self.max_bytes = max_bytes
         self.slot_info = slot_info
 
-    def save(self, stream, filename):
+    def save(self, stream, filename, audited=None):
         """Store an uploaded bundle read from ``stream``; ``{"name", "size", "sha256"}``.
+
+        ``audited(info)`` (that dict) is called once the bundle is checked and before it
+        is put where the updater takes it: an upload is audited before it can be
+        installed, and a cut between leaves no bundle waiting.
 
         :raises UpdateError: not a ``.raucb``, empty, larger than ``max_bytes``, not a
             RAUC bundle, unsigned, or an update already running; nothing is kept
@@ -62,12 +66,19 @@ class UpdateInbox:
             _remove(part)
             raise
         name = "uploaded-%s.raucb" % digest[:16]
+        info = {"name": name, "size": size, "sha256": digest}
+        if audited is not None:
+            try:
+                audited(info)
+            except BaseException:
+                _remove(part)
+                raise
         for old in os.listdir(self.dir):
             if old.endswith(".raucb"):
                 _remove(os.path.join(self.dir, old))  # one bundle waits at a time
         os.replace(part, os.path.join(self.dir, name))
         fsync_dir(self.dir)
-        return {"name": name, "size": size, "sha256": digest}
+        return info
 
     def _write(self, stream, part):
         digest = hashlib.sha256()

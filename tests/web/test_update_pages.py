@@ -5,6 +5,8 @@ import io
 import json
 import os
 
+import pytest
+
 from firmware.update.inbox import UpdateInbox, inbox_dir
 from web.views import updates as update_views
 
@@ -50,6 +52,31 @@ def test_an_installer_s_upload_is_kept_for_the_update_service_and_audited(box, p
     # A second upload replaces the first: one bundle waits at a time.
     assert upload(box, people["ivan"], bundle_bytes()).status_code == 302
     assert len(inbox(box)) == 1 and inbox(box) != [name]
+
+
+def test_an_upload_is_audited_before_the_updater_can_take_it(box, people, monkeypatch):
+    """An upload was put in the inbox, then audited: a cut between left a bundle the
+    updater would install with no entry saying who uploaded it. The entry now comes
+    first, and a cut after it leaves nothing waiting."""
+    from firmware.storage import audit as audit_module
+
+    from support.web import Cut
+
+    real = audit_module.AuditLog.append
+
+    def append(self, actor, action, target, details, wall_us):
+        entry = real(self, actor, action, target, details, wall_us)
+        if action == "update":
+            raise Cut()
+        return entry
+
+    monkeypatch.setattr(audit_module.AuditLog, "append", append)
+    with pytest.raises(Cut):
+        upload(box, people["ivan"], bundle_bytes())
+    monkeypatch.undo()
+    assert [n for n in inbox(box) if n.endswith(".raucb")] == []
+    (entry,) = update_audit(box)
+    assert entry.details["event"] == "uploaded"
 
 
 def test_bad_uploads_are_refused_clearly_audited_and_nothing_is_kept(box, people):

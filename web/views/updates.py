@@ -69,19 +69,22 @@ def upload():
     bundle = request.files.get("bundle")
     if bundle is None or not bundle.filename:
         return _page("Choose a .raucb bundle to upload. Nothing was changed.", status=400)
+
+    def audited(kept):
+        audit(
+            "update",
+            kept["name"],
+            event="uploaded",
+            file=bundle.filename,
+            size=kept["size"],
+            sha256=kept["sha256"],
+        )
+
     try:
-        kept = inbox.save(bundle.stream, bundle.filename)
+        kept = inbox.save(bundle.stream, bundle.filename, audited=audited)
     except UpdateError as exc:
         audit("update", bundle.filename, event="upload_refused", reason=str(exc))
         return _page("The bundle was refused: %s. Nothing was changed." % exc, status=400)
-    audit(
-        "update",
-        kept["name"],
-        event="uploaded",
-        file=bundle.filename,
-        size=kept["size"],
-        sha256=kept["sha256"],
-    )
     return redirect(url_for("updates.index", uploaded=kept["name"]))
 
 
