@@ -359,6 +359,7 @@ def cmd_sar(args):
     """Answer a subject access request: a bundle of a number's calls, logged and audited."""
     from firmware.recording.store import RecordingStore
     from firmware.storage.fieldseal import load_field_cipher
+    from firmware.storage.fsutil import atomic_write
 
     from .box import open_audit
     from .config import load_config
@@ -395,7 +396,7 @@ def cmd_sar(args):
             )
         key = _unlock(args)
         search = {"number": args.number, "from": args.first, "to": args.last}
-        entry = release(
+        entry, _ = release(
             args.data_dir,
             store,
             audit,
@@ -406,10 +407,11 @@ def cmd_sar(args):
             reason=args.reason,
             calls=calls,
             search=search,
-            out_path=args.out,
+            bundle_name=os.path.basename(args.out),
             bundle_password=bundle_password,
             wall_us=_wall_us(),
             redactions=redactions,
+            write=lambda data: atomic_write(args.out, data, mode=0o600),
         )
     finally:
         if key is not None:

@@ -26,7 +26,6 @@ import zipfile
 
 from firmware.calls.calllog import call_json
 from firmware.storage.fieldseal import opener, register_sql
-from firmware.storage.fsutil import atomic_write
 
 from .errors import LinekeeperError
 from .policy.rules import normalise
@@ -150,19 +149,17 @@ def build_bundle(store, calls, recording_key, request, redactions=()):
     :raises TamperError: a recording fails its check (nothing is released)
     """
     files = {"calls.json": (json.dumps(calls, indent=2) + "\n").encode("utf-8")}
-    with tempfile.TemporaryDirectory() as tmp:
-        for call in calls:
-            row = store.for_call(call["id"])
-            if row is None or row["state"] == "deleted":
-                continue
-            path = os.path.join(tmp, "call-%d.wav" % call["id"])
-            store.export(row["id"], recording_key, path)
-            with open(path, "rb") as f:
-                data = f.read()
-            spans = [(a, b) for c, a, b in redactions if c == call["id"]]
-            if spans:
-                data = redact_wav(data, spans)
-            files["recordings/call-%d.wav" % call["id"]] = data
+    for call in calls:
+        row = store.for_call(call["id"])
+        if row is None or row["state"] == "deleted":
+            continue
+        # In memory: decrypted audio in a temporary file would be on the card (/tmp is,
+        # on Raspberry Pi OS), in blocks that deleting the file does not wipe.
+        data = store.export_bytes(row["id"], recording_key, "wav")
+        spans = [(a, b) for c, a, b in redactions if c == call["id"]]
+        if spans:
+            data = redact_wav(data, spans)
+        files["recordings/call-%d.wav" % call["id"]] = data
     listing = [
         {"name": name, "bytes": len(data), "sha256": _sha256(data)} for name, data in sorted(files.items())
     ]
@@ -284,15 +281,20 @@ def release(
     reason,
     calls,
     search,
-    out_path,
+    bundle_name,
     bundle_password=None,
     wall_us,
     redactions=(),
+    write=None,
 ):
-    """Build, (encrypt,) write the bundle to ``out_path``, log and audit the release.
+    """Build (and encrypt) the bundle, log and audit the release, then hand it over.
 
-    Nothing is written or logged when any recording fails its check or the
-    bundle cannot be written. Returns the disclosure log entry's id.
+    The bundle is made in memory, never on the card (it holds the calls' audio and
+    details in clear unless ``bundle_password`` is given). The disclosure log and the
+    audit trail get the release before any of it leaves: ``write(data)``, if given,
+    then writes it (the command line's file), and a write that fails adds an entry
+    saying so. Nothing is logged when any recording fails its check. Returns
+    ``(disclosure log entry id, bundle bytes)``: the web UI sends the bytes itself.
     """
     for name, value in (("requester", requester), ("recipient", recipient), ("reason", reason)):
         if not value or not value.strip():
@@ -312,10 +314,6 @@ def release(
     data, n_recordings = build_bundle(store, calls, recording_key, request, redactions)
     if bundle_password:
         data = encrypt(data, bundle_password)
-    try:
-        atomic_write(out_path, data, mode=0o600)
-    except OSError as exc:
-        raise SarError("cannot write %s: %s" % (out_path, exc.strerror or exc)) from None
     log = DisclosureLog(data_dir, getattr(audit, "cipher", None))
     try:
         entry_id = log.add(
@@ -327,16 +325,17 @@ def release(
             search=json.dumps(search),
             call_ids=",".join(str(c["id"]) for c in calls),
             recordings=n_recordings,
-            bundle=os.path.basename(out_path),
+            bundle=bundle_name,
             bundle_sha256=_sha256(data),
             encrypted=int(bool(bundle_password)),
         )
     finally:
         log.close()
+    target = "disclosure:%d" % entry_id
     audit.append(
         actor,
         "disclosure",
-        "disclosure:%d" % entry_id,
+        target,
         {
             "requester": requester,
             "recipient": recipient,
@@ -349,4 +348,10 @@ def release(
         },
         wall_us,
     )
-    return entry_id
+    if write is not None:
+        try:
+            write(data)
+        except OSError as exc:
+            audit.append(actor, "disclosure", target, {"failed": exc.strerror or str(exc)}, wall_us)
+            raise SarError("cannot write %s: %s" % (bundle_name, exc.strerror or exc)) from None
+    return entry_id, data

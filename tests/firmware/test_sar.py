@@ -223,3 +223,40 @@ def test_bad_redactions(sar_dir, tmp_path, capsys, redact, message):
     out = tmp_path / "x.zip"
     assert sar(root, data, out, "--number", "01632960123", "--redact", redact) == 2
     assert message in capsys.readouterr().err and not out.exists()
+
+
+class _Cut(BaseException):
+    """Stands for a power cut: nothing after it runs, nothing catches it."""
+
+
+@pytest.mark.parametrize("fault", ["cut", "full"])
+def test_a_release_is_logged_and_audited_before_the_bundle_is_written(sar_dir, tmp_path, monkeypatch, fault):
+    """The bundle was written, then logged and audited: a cut between left every call of a
+    person on a stick with no disclosure on record. The log and the trail now come first;
+    a write the card refuses adds an entry that says so."""
+    from firmware.storage import fsutil
+
+    root, data = sar_dir
+
+    def write(path, *args, **kwargs):
+        if fault == "cut":
+            raise _Cut()
+        raise OSError(28, "No space left on device")
+
+    with open_audit(data) as audit:
+        before = len(audit.entries(limit=1000, action="disclosure"))
+    out = tmp_path / ("%s.zip" % fault)
+    monkeypatch.setattr(fsutil, "atomic_write", write)
+    if fault == "cut":
+        with pytest.raises(_Cut):
+            sar(root, data, out, "--number", "+44 1632 960123")
+    else:
+        assert sar(root, data, out, "--number", "+44 1632 960123") == 2
+    monkeypatch.undo()
+    assert not out.exists()
+    assert [e["bundle"] for e in DisclosureLog(data).entries()].count(out.name) == 1
+    with open_audit(data) as audit:
+        found = audit.entries(limit=1000, action="disclosure")
+    entries = found[: len(found) - before]  # this release's, newest first
+    assert entries[-1].details["calls"]
+    assert [("failed" in e.details) for e in entries] == ([True, False] if fault == "full" else [False])

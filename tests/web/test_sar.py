@@ -77,3 +77,34 @@ def test_bad_requests_are_named(box, people):
     )
     assert resp.status_code == 400 and "is empty or backwards" in resp.get_data(as_text=True)
     assert "disclosure" not in box.audit_actions()
+
+
+def test_a_web_release_is_made_in_memory_never_in_a_file(box, people, monkeypatch):
+    """The bundle was built through temporary files (each recording's WAV, then the page's
+    whole bundle): on Raspberry Pi OS /tmp is on the card, so a release left its calls'
+    audio and details there in clear, in blocks a deleted file does not wipe. It is now
+    made and sent from memory."""
+    import tempfile
+
+    box.recordings.store = box.store
+    made = []
+    real = tempfile.mkdtemp
+
+    def mkdtemp(*args, **kwargs):
+        made.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
+    form = {
+        "number": "+44 20 7946 0000",
+        "from": "",
+        "to": "",
+        "requester": "Mr Jones",
+        "recipient": "Mr Jones",
+        "reason": "subject access request",
+    }
+    resp = box.post(people["sam"], "/sar", form, token_from="/sar")
+    assert resp.status_code == 200 and resp.headers["Content-Disposition"].endswith('subject-access.zip"')
+    calls = json.loads(zipfile.ZipFile(io.BytesIO(resp.data)).read("calls.json"))
+    assert [c["number"] for c in calls] == ["02079460000"]
+    assert made == []

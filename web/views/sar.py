@@ -7,9 +7,6 @@ requester separately. The release needs the supervisor's unlocked recording
 key (their login); it is written to the disclosure log and the audit trail.
 """
 
-import os
-import tempfile
-
 from flask import Blueprint, Response, abort, g, render_template, request
 
 from firmware.errors import LinekeeperError
@@ -81,27 +78,25 @@ def release_bundle():
             redactions = [
                 parse_redaction(r) for r in request.form.get("redact", "").replace(",", " ").split()
             ]
-            with tempfile.TemporaryDirectory() as tmp:
-                name = "subject-access.zip" + (".gpg" if request.form.get("bundle_password") else "")
-                path = os.path.join(tmp, name)
-                release(
-                    lk().config.data_dir,
-                    store,
-                    services.audit,
-                    key,
-                    actor=g.user.name,
-                    requester=values["requester"],
-                    recipient=values["recipient"],
-                    reason=values["reason"],
-                    calls=calls,
-                    search=search,
-                    out_path=path,
-                    bundle_password=request.form.get("bundle_password") or None,
-                    wall_us=int(services.wall_us()),
-                    redactions=redactions,
-                )
-                with open(path, "rb") as f:
-                    data = f.read()
+            # Made and sent from memory: a bundle in a temporary file would be on the
+            # card (/tmp is, on Raspberry Pi OS), its audio in clear unless encrypted.
+            name = "subject-access.zip" + (".gpg" if request.form.get("bundle_password") else "")
+            _, data = release(
+                lk().config.data_dir,
+                store,
+                services.audit,
+                key,
+                actor=g.user.name,
+                requester=values["requester"],
+                recipient=values["recipient"],
+                reason=values["reason"],
+                calls=calls,
+                search=search,
+                bundle_name=name,
+                bundle_password=request.form.get("bundle_password") or None,
+                wall_us=int(services.wall_us()),
+                redactions=redactions,
+            )
         except LinekeeperError as exc:
             errors["release"] = str(exc)
     if errors:
