@@ -76,7 +76,7 @@ def audit_once(services, actor, entries, change_id):
             audit.append(actor, action, target, dict(details, change_id=change_id), int(services.wall_us()))
 
 
-FILE_PREFIX = "file_change:"
+CHECKED_PREFIX = "checked_change:"
 
 
 def file_identity(path):
@@ -123,7 +123,7 @@ def change_checked(web, entry, write, check):
     from .security import audit
 
     change = new_id()
-    key = FILE_PREFIX + change
+    key = CHECKED_PREFIX + change
     action, target, details = entry
     with web.db.tx() as conn:
         put(web, conn, key, {"check": check, "action": action, "target": target})
@@ -147,8 +147,8 @@ def change_file(web, path, entry, write):
 def settle_checked(web):
     """At the web UI's start: each change a cut left between its entry and the change
     itself (as its check finds it) gets an entry saying it was not made."""
-    for key, note in notes(web, FILE_PREFIX):
-        change = key[len(FILE_PREFIX) :]
+    for key, note in notes(web, CHECKED_PREFIX):
+        change = key[len(CHECKED_PREFIX) :]
         action, target, check = note["action"], note["target"], note["check"]
         if _entered(web.services, action, change) and not CHECKS[check["kind"]](web, check):
             _not_made(web.services, action, target, change, "the box stopped before the change was made")

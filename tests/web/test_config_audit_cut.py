@@ -35,7 +35,7 @@ def test_a_cut_before_the_file_leaves_the_entry_and_one_that_says_it_was_not_mad
     assert made.seq == entry.seq
     assert not_made.actor == "system" and not_made.details["change_id"] == entry.details["change_id"]
     assert "stopped before the change was made" in not_made.details["not_made"]
-    assert not intent.notes(box.web, intent.FILE_PREFIX)
+    assert not intent.notes(box.web, intent.CHECKED_PREFIX)
     restart_web(box)
     assert len(_retention_changes(box)) == 2
 
@@ -48,7 +48,7 @@ def test_a_cut_after_the_file_is_a_change_made(box, people, monkeypatch):
     assert box.config_store.get().policy.retention.default_days == 30
     restart_web(box)
     (entry,) = _retention_changes(box)
-    assert entry.actor == "ivan" and not intent.notes(box.web, intent.FILE_PREFIX)
+    assert entry.actor == "ivan" and not intent.notes(box.web, intent.CHECKED_PREFIX)
 
 
 def test_a_file_that_cannot_be_written_is_audited_as_not_made(box, people, monkeypatch):
@@ -63,7 +63,7 @@ def test_a_file_that_cannot_be_written_is_audited_as_not_made(box, people, monke
     made, not_made = reversed(_retention_changes(box))
     assert not_made.details["change_id"] == made.details["change_id"]
     assert "No space" in not_made.details["not_made"]
-    assert not intent.notes(box.web, intent.FILE_PREFIX)
+    assert not intent.notes(box.web, intent.CHECKED_PREFIX)
 
 
 def test_the_mail_page_is_audited_first_too(box, people, monkeypatch):

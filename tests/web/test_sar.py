@@ -6,6 +6,16 @@ import json
 import subprocess
 import zipfile
 
+# A release of Mr Jones's calls to himself (the form of the Subject access page).
+RELEASE = {
+    "number": "+44 20 7946 0000",
+    "from": "",
+    "to": "",
+    "requester": "Mr Jones",
+    "recipient": "Mr Jones",
+    "reason": "subject access request",
+}
+
 
 def test_release_and_disclosure_log(box, people, tmp_path):
     box.recordings.store = box.store  # the real catalogue behind the fake audio
@@ -17,15 +27,7 @@ def test_release_and_disclosure_log(box, people, tmp_path):
     resp = box.post(
         sam,
         "/sar",
-        {
-            "number": "+44 20 7946 0000",
-            "from": "",
-            "to": "",
-            "requester": "Mr Jones",
-            "recipient": "Mr Jones",
-            "reason": "subject access request",
-            "bundle_password": "tell him by phone",
-        },
+        dict(RELEASE, bundle_password="tell him by phone"),
         token_from="/sar",
     )
     assert resp.status_code == 200, resp.get_data(as_text=True)[-800:]
@@ -95,15 +97,7 @@ def test_a_web_release_is_made_in_memory_never_in_a_file(box, people, monkeypatc
         return real(*args, **kwargs)
 
     monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
-    form = {
-        "number": "+44 20 7946 0000",
-        "from": "",
-        "to": "",
-        "requester": "Mr Jones",
-        "recipient": "Mr Jones",
-        "reason": "subject access request",
-    }
-    resp = box.post(people["sam"], "/sar", form, token_from="/sar")
+    resp = box.post(people["sam"], "/sar", RELEASE, token_from="/sar")
     assert resp.status_code == 200 and resp.headers["Content-Disposition"].endswith('subject-access.zip"')
     calls = json.loads(zipfile.ZipFile(io.BytesIO(resp.data)).read("calls.json"))
     assert [c["number"] for c in calls] == ["02079460000"]
