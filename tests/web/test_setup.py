@@ -267,3 +267,34 @@ def test_a_try_cut_after_the_keys_were_made_shows_a_new_recovery_key_next_time(b
     with pytest.raises(KeyStoreError):
         keystore.unlock_recovery(unseen[0])
     assert box.audit_actions() == ["init", "key_slot_add"]
+
+
+def test_the_new_recovery_key_of_a_second_try_is_audited_before_it_is_made(box, monkeypatch):
+    """A second try after keys whose recovery key nobody saw replaces that key. A cut
+    just before the new slot is written leaves its entry, and the box asking for a
+    recovery key to be confirmed, never a new key that no entry shows."""
+    import sqlite3
+
+    keystore = box.services.keystore
+    real = keystore.initialise
+
+    def initialise_then_refused(name, password):
+        real(name, password)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(keystore, "initialise", initialise_then_refused)
+    with pytest.raises(sqlite3.OperationalError):
+        post_setup(box, box.client())
+    monkeypatch.undo()
+    before = keystore.slot_fingerprint(None, "recovery")
+
+    def cut(*args, **kwargs):
+        raise OSError(5, "cut before the slot")
+
+    monkeypatch.setattr(keystore, "new_recovery_key", cut)
+    with pytest.raises(OSError):
+        post_setup(box, box.client())
+    monkeypatch.undo()
+    assert box.audit_actions() == ["init", "key_slot_add"]
+    assert box.web.site.setup_complete and not box.web.site.recovery_confirmed
+    assert before is not None and keystore.slot_fingerprint(None, "recovery") == before  # the old slot

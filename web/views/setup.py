@@ -125,15 +125,17 @@ def wizard():
             recovery = None if keystore.is_initialised else keystore.initialise(name, password)
     except KeyStoreError as exc:
         return form_errors("setup.html", {"admin_password": str(exc)}, **_context())
-    if unfinished:
-        with keystore.unlock(name, password) as unlocked:
-            recovery = keystore.new_recovery_key(unlocked)
-    web.site.set_recovery_confirmed(recovery is None)
+    # Unconfirmed before any new recovery key: a cut before it is shown leaves the
+    # dashboard asking for one.
+    web.site.set_recovery_confirmed(recovery is None and not unfinished)
     setupcode.forget_setup_code(data_dir)
     sitechange.finish(web, note)
     g.user = web.accounts.get(name)
     if unfinished:
-        audit("key_slot_add", "recovery", slot="recovery")  # the never-shown one replaced
+        # The never-shown key replaced: audited first, as every new recovery key is.
+        audit("key_slot_add", "recovery", slot="recovery")
+        with keystore.unlock(name, password) as unlocked:
+            recovery = keystore.new_recovery_key(unlocked)
     key = keystore.unlock(name, password)
     resp, session = start_session(url_for("setup.recovery"), name, key)
     if recovery is None:
