@@ -76,6 +76,44 @@ def busy_scenario(hours, lines=LINES):
     }
 
 
+# A conversation for the talking calls: agent and caller in turn (two voices), as on a
+# line that is talking for most of the call rather than for its first 25 s.
+CONVERSATION = (
+    ("en-gb", "Good morning, thank you for calling. How can I help you today?"),
+    ("en-gb+f3", "Hello, I would like to check the status of my order, please."),
+    ("en-gb", "Of course. Could you give me the order number?"),
+    ("en-gb+f3", "Yes, it is four seven two nine one, placed last Tuesday."),
+    ("en-gb", "Thank you. I can see it here. It left our warehouse yesterday afternoon."),
+    ("en-gb+f3", "That is good news. When should I expect it to arrive?"),
+    ("en-gb", "It should be with you by Thursday, before midday at the latest."),
+    ("en-gb+f3", "Could the driver leave it with my neighbour if I am out?"),
+    ("en-gb", "Yes, I can add a note to the delivery for you now."),
+    ("en-gb+f3", "Thank you, that is very helpful. Is there anything else I need to do?"),
+)
+SECONDS_PER_WORD = 0.36  # espeak-ng at 160 words a minute, measured on these sentences
+TURN_GAP_S = 0.8  # the pause between one speaker and the next
+
+
+def talking_speech(talk_s):
+    """Speech filling a call of ``talk_s`` seconds: :data:`CONVERSATION` over and over,
+    each sentence :data:`TURN_GAP_S` after the one before (timed from its words)."""
+    speech, at, n = [], 0.5, 0
+    while at < talk_s - 1.0:
+        voice, text = CONVERSATION[n % len(CONVERSATION)]
+        speech.append({"at": round(at, 2), "text": text, "voice": voice})
+        at += len(text.split()) * SECONDS_PER_WORD + TURN_GAP_S
+        n += 1
+    return speech
+
+
+def talking_scenario(hours, lines=LINES):
+    """:func:`busy_scenario` with calls that talk from the answer to the hang-up."""
+    sc = busy_scenario(hours, lines)
+    for call in sc["calls"]:
+        call["speech"] = talking_speech(call["talk"])
+    return sc
+
+
 def mcu_tick_cpu_s(mcu, ticks=MCU_TICKS_TIMED):
     """CPU seconds one tick of the simulated MCU's firmware takes: the least of three
     timings of ``ticks`` ticks in a row.

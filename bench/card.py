@@ -28,6 +28,12 @@ checkpoints, its clean-stop mark): that is read after another ``syncfs`` and
 given apart (``stop_kib``, and ``card_with_stop``: the window and the stop
 together, as this section measured until 2026-12-04).
 
+The same rows are then run again on the talking calls of ``bench.box``
+(``talking``: the same calls with speech from the answer to the hang-up, about
+four times the audio of the busy calls, which talk for their first 25 s only):
+what a byte stored costs depends on how much audio each call and minute
+carries, and the busy calls carry little.
+
 Per row (``lines_N``), by write path as in ``write_path``: ``per_line`` (each
 line's file synced every chunk; call log and audit trail as they were before
 they were batched), ``journal`` (the shared journal, the default) and
@@ -59,6 +65,7 @@ PATHS = {
     "holdup_60000": {"flush_ms": 60_000, "journal": True},  # the box leaves the journal out
 }
 IMAGE_BYTES = 256 << 20
+TRAFFIC = {"busy": False, "talking": True}  # bench.box's calls: talking from answer to hang-up?
 TARGETS = {  # issue 16's, for the device bytes per byte stored
     ("journal", 4): "<= 5",
     ("journal", 16): "<= 1.5",
@@ -72,6 +79,21 @@ def run(quick=False):
     if why:
         return {"skipped": why}
     rows = (16,) if quick else (4, 16)
+    out = {"minutes": MINUTES, "file_system": "ext4 (4 KiB blocks), %s, on a loop device" % MOUNT_OPTIONS}
+    # One traffic after the other: the six boxes of one at real-time pace keep two
+    # cores busy enough.
+    for traffic in ("busy",) if quick else TRAFFIC:
+        figures = _rows_of(traffic, rows)
+        if traffic == "busy":
+            out.update(figures)  # where the section has always had them
+        else:
+            out[traffic] = figures
+    return out
+
+
+def _rows_of(traffic, rows):
+    """``{"lines_N": {path: figures}}`` for ``traffic``, every row and path side by side."""
+    out = {}
     with tempfile.TemporaryDirectory(
         prefix="lk-bench-card-", dir=os.environ.get("BENCH_TMP", "/var/tmp")
     ) as tmp:
@@ -80,7 +102,7 @@ def run(quick=False):
             for name in PATHS:
                 work = os.path.join(tmp, "%s-%d" % (name, lines))
                 os.mkdir(work)
-                cmd = [sys.executable, "-m", "bench.card", work, str(lines), name, str(MINUTES)]
+                cmd = [sys.executable, "-m", "bench.card", work, str(lines), name, str(MINUTES), traffic]
                 procs[(lines, name)] = subprocess.Popen(
                     cmd,
                     cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -88,11 +110,12 @@ def run(quick=False):
                     stderr=subprocess.PIPE,
                     text=True,
                 )
-        out = {"minutes": MINUTES, "file_system": "ext4 (4 KiB blocks), %s, on a loop device" % MOUNT_OPTIONS}
         for (lines, name), proc in procs.items():
             stdout, stderr = proc.communicate()
             if proc.returncode != 0:
-                raise RuntimeError("bench.card %d lines %s failed:\n%s" % (lines, name, stderr[-3000:]))
+                raise RuntimeError(
+                    "bench.card %s, %d lines, %s failed:\n%s" % (traffic, lines, name, stderr[-3000:])
+                )
             row = json.loads(stdout.strip().splitlines()[-1])
             target = TARGETS.get((name, lines))
             if target:
@@ -126,9 +149,9 @@ def _sectors_written(dev):
         return int(f.read().split()[6])
 
 
-def _one(work, lines, path, minutes, options=MOUNT_OPTIONS):
-    """One box at real-time pace on a fresh ext4 in ``work``, mounted with ``options``:
-    a dict of its figures."""
+def _one(work, lines, path, minutes, traffic="busy", options=MOUNT_OPTIONS):
+    """One box at real-time pace on a fresh ext4 in ``work``, mounted with ``options``,
+    on the ``traffic`` calls: a dict of its figures."""
     image, mnt = os.path.join(work, "card.img"), os.path.join(work, "card")
     with open(image, "wb") as f:
         f.truncate(IMAGE_BYTES)
@@ -145,14 +168,14 @@ def _one(work, lines, path, minutes, options=MOUNT_OPTIONS):
         os.mkdir(mnt)
         subprocess.run(["mount", "-o", options, dev, mnt], check=True)
         try:
-            return _measure(os.path.join(mnt, "data"), dev, lines, path, minutes)
+            return _measure(os.path.join(mnt, "data"), dev, lines, path, minutes, traffic)
         finally:
             subprocess.run(["umount", mnt], check=True)
     finally:
         subprocess.run(["losetup", "-d", dev], check=True)
 
 
-def _measure(data_dir, dev, lines, path, minutes):
+def _measure(data_dir, dev, lines, path, minutes, traffic):
     from bench import measure
     from bench import power_fail as pf
     from board.sim.speech import SpeechSynth
@@ -160,7 +183,7 @@ def _measure(data_dir, dev, lines, path, minutes):
 
     synth = SpeechSynth(cache_dir=os.path.join(os.path.dirname(__file__), ".cache", "speech"))
     hat = pf._wide_hat(lines)
-    scenario = pf._scenario(lines, minutes / 60)
+    scenario = pf._scenario(lines, minutes / 60, talking=TRAFFIC[traffic])
     spec = PATHS[path]
     box = pf._prepared_box(scenario, hat, synth, data_dir, spec["flush_ms"], journal=spec["journal"], speed=1)
     start = []
@@ -200,6 +223,7 @@ def _measure(data_dir, dev, lines, path, minutes):
 
 
 if __name__ == "__main__":
-    # WORK LINES PATH MINUTES [MOUNT_OPTIONS]: one run (the section starts one per row and path)
+    # WORK LINES PATH MINUTES [TRAFFIC [MOUNT_OPTIONS]]: one run (the section starts one
+    # per traffic, row and path)
     work, lines, path, minutes = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-    print(json.dumps(_one(work, lines, path, minutes, *sys.argv[5:6])))
+    print(json.dumps(_one(work, lines, path, minutes, *sys.argv[5:7])))

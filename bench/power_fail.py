@@ -134,13 +134,15 @@ def _wide_hat(lines):
     return dataclasses.replace(hat, lines=wide, audio=dataclasses.replace(hat.audio, channels=lines))
 
 
-def _scenario(lines, hours):
-    """The busy calls of bench.box on ``lines`` lines (parsed four lines at a time)."""
+def _scenario(lines, hours, talking=False):
+    """The busy calls of bench.box on ``lines`` lines (parsed four lines at a time);
+    ``talking``: its talking calls instead (speech from the answer to the hang-up)."""
     from board.sim.scenario import loads_scenario
 
+    make = bench_box.talking_scenario if talking else bench_box.busy_scenario
     calls = []
     for group in range(0, lines, 4):
-        sc = loads_scenario(json.dumps(bench_box.busy_scenario(hours, min(4, lines - group))))
+        sc = loads_scenario(json.dumps(make(hours, min(4, lines - group))))
         calls += [dataclasses.replace(c, line=c.line + group) for c in sc.calls]
     calls = tuple(dataclasses.replace(c, index=i) for i, c in enumerate(calls))
     return dataclasses.replace(sc, lines=lines, calls=calls)
