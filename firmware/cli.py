@@ -125,7 +125,13 @@ def cmd_calls(args):
     calllog = CallLog(path, SimClock(), readonly=True, cipher=cipher)
     try:
         archived = _archive_statuses(path)
-        for call in calllog.calls():
+        calls = calllog.calls()
+        if calls and not args.json:
+            print(
+                "%5s  %-6s  %-3s  %-24s  %-8s  %-14s  %-13s  %s"
+                % ("call", "line", "dir", "started (UTC)", "answered", "recording", "rules", "number, name")
+            )
+        for call in calls:
             if args.json:
                 if call["id"] in archived:
                     status, reason = archived[call["id"]]
@@ -134,7 +140,7 @@ def cmd_calls(args):
             else:
                 # The same plain words as the web pages (firmware.words).
                 print(
-                    "%5d  line %d  %-3s  %s  %-8s  %-14s  %s  %s %s"
+                    "%5d  line %d  %-3s  %-24s  %-8s  %-14s  %-13s  %s %s"
                     % (
                         call["id"],
                         call["line"],

@@ -50,9 +50,12 @@ ALARMS = {
     "staff_concern": "A concern raised by staff",
 }
 
+# What the rules decided for a call, which is not whether it was recorded: a call
+# the rules record has no recording when the box could not make one (no keys yet,
+# a full card), and the recording's own state says so.
 DECISIONS = {
-    "record": "Recorded",
-    "skip": "Not recorded",
+    "record": "Record",
+    "skip": "Do not record",
     "pending": "Waiting for someone to ask for recording",
 }
 

@@ -70,6 +70,22 @@ def test_sim_then_calls_json(tmp_path):
     assert by_line[3]["answered"] is False and by_line[3]["answered_at"] is None
 
 
+def test_calls_as_text_have_a_heading_and_never_call_an_unrecorded_call_recorded(tmp_path):
+    """A box without keys records nothing, though its rules say record: the listing
+    says what the rules decided ("Record") apart from what happened ("No recording")."""
+    path = tmp_path / "day.json"
+    path.write_text(json.dumps(SCENARIO))
+    data = tmp_path / "data"
+    assert linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max").returncode == 0
+    out = linekeeper("calls", "--data-dir", str(data))
+    assert out.returncode == 0, out.stderr
+    heading, *rows = out.stdout.splitlines()
+    assert heading.split()[:4] == ["call", "line", "dir", "started"] and "rules" in heading
+    assert len(rows) == 3 and "Recorded" not in out.stdout
+    acme = next(r for r in rows if "ACME LTD" in r)
+    assert "No recording" in acme and "  Record  " in acme
+
+
 def test_sim_with_a_power_cut_ends_the_calls_as_power_loss_and_logs_after_it(tmp_path):
     spec = dict(SCENARIO, power=[{"at": 10.0, "cut": True}, {"at": 30.0, "cut": False}])
     spec["calls"] = spec["calls"][:2] + [{"line": 3, "at": 32.0, "direction": "in", "rings": 1, "talk": 3.0}]
