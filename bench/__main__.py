@@ -15,6 +15,8 @@ import platform
 import sys
 import time
 
+from bench import measure
+
 SECTIONS = (
     "ring",
     "box",
@@ -50,6 +52,10 @@ def main(argv):
                 "cpu_count": os.cpu_count(),
                 "platform": platform.platform(),
                 "openssl_ia32cap": os.environ.get("OPENSSL_ia32cap"),
+                # What the device-byte figures read from write_bytes rest on (docs/bench.md).
+                "write_bytes_of_a_100_byte_write": measure.small_write_counts(
+                    os.environ.get("BENCH_TMP", "/var/tmp")
+                ),
             },
             "quick": quick,
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
