@@ -176,17 +176,29 @@ def prune_key_slots(web):
             keystore.remove_slot(name)
         except KeyStoreError:
             continue
-        web.services.audit.append(
-            "system",
-            "key_slot_remove",
-            name,
-            {
-                "reason": "only supervisors hold key slots"
-                if user is not None
-                else "no account: the user's creation or removal was cut short"
-            },
-            int(web.services.wall_us()),
-        )
+        details = {
+            "reason": "only supervisors hold key slots"
+            if user is not None
+            else "no account: the user's creation or removal was cut short"
+        }
+        begun = _removal_begun(web.services.audit, name) if user is None else None
+        if begun is not None:
+            # A person's removal, audited before the cut: this entry finishes that one.
+            details["finishes"] = begun
+        web.services.audit.append("system", "key_slot_remove", name, details, int(web.services.wall_us()))
+
+
+def _removal_begun(trail, name):
+    """The number of a person's ``key_slot_remove`` entry for ``name``'s present slot
+    (newer than the slot's making), which a cut left unfinished; None if there is none."""
+    newest = {}
+    for action in ("key_slot_remove", "key_slot_add"):
+        for entry in trail.entries(limit=50, action=action):
+            if entry.target == name and entry.actor != "system" and "refused" not in entry.details:
+                newest[action] = entry.seq
+                break
+    removed = newest.get("key_slot_remove")
+    return removed if removed is not None and removed > newest.get("key_slot_add", 0) else None
 
 
 def _take_away_lines(web, user):
