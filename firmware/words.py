@@ -167,6 +167,8 @@ DETAIL_LABELS = {
     "attempts": "Tries",
     "change_id": "Change number",
     "not_made": "Not made",
+    "entry": "About entry",
+    "finishes": "Finishes entry",
 }
 
 _TABLES = {

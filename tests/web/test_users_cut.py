@@ -68,6 +68,9 @@ def test_a_removal_cut_before_the_slot_leaves_no_slot_after_the_start(box, peopl
     removed = [e for e in box.audit.entries(action="key_slot_remove") if e.target == "sue"]
     assert [e.actor for e in removed] == ["system", "alice"] and "cut short" in removed[0].details["reason"]
     assert removed[0].details["finishes"] == removed[1].seq  # one removal, begun and finished
+    from firmware.words import audit_fields
+
+    assert ("Finishes entry", str(removed[1].seq)) in audit_fields(removed[0].details)
 
 
 def test_lines_taken_away_before_the_slot_followed_are_taken_at_the_start(box, people, monkeypatch):
