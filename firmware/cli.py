@@ -211,11 +211,16 @@ def cmd_init(args):
     """Create the box's recording keys and the first key slot."""
     from firmware.storage.fsutil import make_private_dir
     from firmware.storage.keystore import KeyStore
+    from web.accounts import name_problem
     from web.passwords import password_problem
 
     from .box import open_audit
     from .migrations import note_if_fresh
 
+    # The web UI's rule: the setup wizard asks for this account by a name it accepts.
+    problem = name_problem(args.user)
+    if problem:
+        raise LinekeeperError("--user %r: %s: nothing was created" % (args.user, problem.rstrip(".")))
     password = _read_password(args.password_file)
     problem = password_problem(password, args.user)
     if problem:

@@ -37,6 +37,21 @@ def test_init_refuses_what_the_web_refuses(tmp_path, capsys, password, user):
     assert not (data_dir / "keys").exists()
 
 
+@pytest.mark.parametrize("user", ["Jane.Smith", "bad user", "1st", "", "a" * 33])
+def test_init_refuses_a_user_name_the_web_refuses(tmp_path, capsys, user):
+    """The setup wizard asks for this account by a name it accepts (lowercase): a slot
+    made for ``Jane.Smith`` could never be opened there, and setup never finished."""
+    pw = tmp_path / "pw"
+    pw.write_text("a long enough password\n")
+    pw.chmod(0o600)
+    data_dir = tmp_path / "box"
+    status = main(["init", "--data-dir", str(data_dir), "--password-file", str(pw), "--user", user])
+    err = capsys.readouterr().err
+    assert status == 2 and "--user %r" % user in err and "nothing was created" in err, err
+    assert err.count("\n") == 1 and ("lowercase" if user else "Enter a user name") in err
+    assert not data_dir.exists()
+
+
 def test_a_password_with_the_user_name_in_it_can_still_be_good():
     assert passwords.password_problem("weak4 likes pickled onions", "weak4") is None
     assert passwords.password_problem("correct horse battery", "alice") is None
