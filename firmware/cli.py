@@ -17,6 +17,17 @@ from .errors import LinekeeperError
 log = logging.getLogger("linekeeper")
 
 
+def port(text):
+    """A TCP port for argparse: 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a port number (1 to 65535), not %r" % text) from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be a port number (1 to 65535), not %r" % text)
+    return value
+
+
 def _speed(text):
     if text == "max":
         return None
@@ -1357,13 +1368,13 @@ def build_parser():
         help="address to serve the web UI on (default: 127.0.0.1 on the "
         "simulated board, every address (0.0.0.0) on the box)",
     )
-    p.add_argument("--port", type=int, default=8080, help="HTTP port (redirects to HTTPS)")
+    p.add_argument("--port", type=port, default=8080, help="HTTP port (redirects to HTTPS)")
     p.add_argument(
         "--name",
         help="the box's name or address, where the HTTP port redirects "
         "(default: the --host address, or HOSTNAME.local)",
     )
-    p.add_argument("--https-port", type=int, default=8443, help="HTTPS port of the web UI")
+    p.add_argument("--https-port", type=port, default=8443, help="HTTPS port of the web UI")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("recorder", help="run the recorder alone (the linekeeper-recorder service)")
@@ -1384,8 +1395,8 @@ def build_parser():
         help="address to serve on (default: 127.0.0.1 on the simulated "
         "board, every address (0.0.0.0) on the box)",
     )
-    p.add_argument("--port", type=int, default=8080, help="HTTP port (redirects to HTTPS)")
-    p.add_argument("--https-port", type=int, default=8443, help="HTTPS port of the web UI")
+    p.add_argument("--port", type=port, default=8080, help="HTTP port (redirects to HTTPS)")
+    p.add_argument("--https-port", type=port, default=8443, help="HTTPS port of the web UI")
     p.add_argument(
         "--name",
         help="the box's name or address, where the HTTP port redirects "

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 
+from ..cli import port
 from ..errors import LinekeeperError
 from ..storage.audit import AuditLog
 
@@ -78,7 +79,7 @@ def add_parser(sub):
     q.add_argument("--region", default="us-east-1")
     q.add_argument("--no-verify-tls", action="store_true")
     q.add_argument("--host", default="127.0.0.1")
-    q.add_argument("--port", type=int, default=8444)
+    q.add_argument("--port", type=port, default=8444)
     q.add_argument("--cert", help="TLS certificate (PEM); without it only 127.0.0.1 is served")
     q.add_argument("--key", help="its private key (PEM)")
     q.set_defaults(func=cmd_serve)

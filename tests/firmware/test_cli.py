@@ -174,3 +174,22 @@ def test_rpi_board_without_hardware_is_an_error_not_the_simulator(tmp_path):
     # The first part of the HAT it cannot open (here: I2C) stops the box, with the reason.
     assert run.returncode == 2
     assert run.stderr.startswith("linekeeper: I2C set-up of the HAT failed"), run.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("web", "--port", "80800"),
+        ("run", "--https-port", "99999"),
+        ("run", "--port", "-1"),
+        ("archive", "serve", "--port", "http"),
+    ],
+)
+def test_a_port_out_of_range_is_refused_before_anything_starts(tmp_path, args):
+    """It reached bind(): a traceback, and a web UI dead beside a recorder still running."""
+    cmd, *rest = args
+    if cmd != "archive":
+        rest += ["--data-dir", str(tmp_path / "data")]
+    run = linekeeper(cmd, *rest)
+    assert run.returncode == 2 and "must be a port number" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "data").exists()
