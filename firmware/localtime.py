@@ -18,6 +18,8 @@ import datetime
 import functools
 import zoneinfo
 
+DAY_US = 86_400_000_000
+
 DEFAULT_ZONE = "Europe/London"
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -109,6 +111,14 @@ class LocalTime:
         """
         t = datetime.datetime(date.year, date.month, date.day, tzinfo=self.zone)
         return int(t.timestamp()) * 1_000_000
+
+    def day_end_us(self, date):
+        """µs since the epoch of the local midnight that ends ``date`` (the next day's start).
+        The calendar's last day (9999-12-31, which a date field takes) has no next day:
+        it is taken as 24 hours long."""
+        if date == datetime.date.max:
+            return self.day_start_us(date) + DAY_US
+        return self.day_start_us(date + datetime.timedelta(days=1))
 
     @staticmethod
     def ago(wall_us, now_us):

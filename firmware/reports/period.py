@@ -34,6 +34,8 @@ class Period:
 
     @property
     def end_us(self):
+        if self.last == dt.date.max:  # no next day (a date field takes 9999-12-31): 24 h
+            return self._midnight_us(self.last) + 86_400_000_000
         return self._midnight_us(self.last + dt.timedelta(days=1))
 
     @property

@@ -58,6 +58,19 @@ def test_search_filters_and_pages(box, people):
     assert ids_on(alice.get("/calls?recorded=yes").get_data(as_text=True)) == []
 
 
+def test_the_calendars_last_day_is_a_day_like_another(box, people):
+    """A date field takes 9999-12-31, whose next day the calendar has not: the search,
+    its download and a subject access search answered 500 (an overflow)."""
+    alice, sam = people["alice"], people["sam"]
+    for url in ("/calls?to=9999-12-31", "/calls.csv?to=9999-12-31"):
+        assert alice.get(url).status_code == 200, url
+    assert ids_on(alice.get("/calls?from=2026-03-02&to=9999-12-31").get_data(as_text=True)) == list(
+        range(40, 0, -1)
+    )
+    assert ids_on(alice.get("/calls?from=9999-12-31").get_data(as_text=True)) == []
+    assert sam.get("/sar?from=9999-12-31").status_code == 200
+
+
 def test_keyset_pages(box, people, monkeypatch):
     import web.views.calls as calls_view
 

@@ -77,9 +77,8 @@ def _day_us(text, name, end=False):
         day = dt.date.fromisoformat(text)
     except ValueError:
         raise ValueError("%s: %r is not a date like 2026-03-02" % (name, text)) from None
-    if end:
-        day += dt.timedelta(days=1)
-    return int(dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC).timestamp()) * 1_000_000
+    start = int(dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC).timestamp()) * 1_000_000
+    return start + 86_400_000_000 if end else start  # UTC days are all 24 h
 
 
 def _open_index():

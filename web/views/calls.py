@@ -72,9 +72,8 @@ def _day_us(text, field, errors, end=False):
     except ValueError:
         errors[field] = "Enter a date as YYYY-MM-DD."
         return None
-    if end:
-        day += datetime.timedelta(days=1)
-    return lk().local_time().day_start_us(day)
+    clock = lk().local_time()
+    return clock.day_end_us(day) if end else clock.day_start_us(day)
 
 
 def _country():
