@@ -1349,6 +1349,33 @@ def _mcu_vault(hat):
     return link
 
 
+def configured_lines(data_dir):
+    """How many lines the box has, without its board: the site settings' lines (a box set
+    up), else its HAT's, else None (a simulated box, or a data directory not read)."""
+    import json
+
+    lines = None
+    try:
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "web.db"), uri=True)
+        try:
+            row = db.execute("SELECT value FROM site WHERE key = 'settings'").fetchone()
+        finally:
+            db.close()
+        lines = len(json.loads(row[0])["lines"]) if row else None
+    except (sqlite3.Error, ValueError, KeyError, TypeError):
+        lines = None
+    config = load_config(data_dir)
+    if not lines and config.hat:
+        from board.hat import load_hat
+        from telephony.errors import HatError
+
+        try:
+            lines = len(load_hat(config.hat).lines)
+        except HatError:
+            lines = None
+    return lines or None
+
+
 def board_for(data_dir, requested=None):
     """``(board name, config)``: the request, else ``LINEKEEPER_BOARD``, else config."""
     config = load_config(data_dir)

@@ -1265,30 +1265,10 @@ def _hello_without_recorder(data_dir, default_lines=4):
     """What the recorder's hello would say, for a web UI that starts without it: the
     board the configuration names, and the number of lines the site settings name (a
     box set up), or its HAT has, or ``default_lines``."""
-    import json
+    from .box import board_for, configured_lines
 
-    from telephony.errors import HatError
-
-    from .box import board_for
-
-    board_name, config = board_for(data_dir)
-    lines = None
-    try:
-        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "web.db"), uri=True)
-        try:
-            row = db.execute("SELECT value FROM site WHERE key = 'settings'").fetchone()
-        finally:
-            db.close()
-        lines = len(json.loads(row[0])["lines"]) if row else None
-    except (sqlite3.Error, ValueError, KeyError, TypeError):
-        lines = None
-    if not lines and config.hat:
-        from board.hat import load_hat
-
-        try:
-            lines = len(load_hat(config.hat).lines)
-        except HatError:
-            lines = None
+    board_name, _ = board_for(data_dir)
+    lines = configured_lines(data_dir)
     return {"board": board_name, "lines": lines or default_lines}
 
 

@@ -41,7 +41,10 @@ def run(args):
             cipher=load_field_cipher(args.data_dir, run_dir=run_dir(), create=False),
         )
         period = source.period(args.first, args.last)
-        n = source.lines()
+        # The box's lines, those with no call yet too (the call log knows only the others).
+        from ..box import configured_lines
+
+        n = source.n_lines = max(configured_lines(args.data_dir) or 0, source.lines())
         for line in args.line or ():
             if not 1 <= line <= n:
                 raise ReportError("line %d does not exist: the box has lines 1 to %d" % (line, n))

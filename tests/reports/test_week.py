@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import os
 import shutil
 import subprocess
 
@@ -168,3 +169,28 @@ def test_bad_requests_are_refused_in_one_line(week_dir, tmp_path, capsys, args, 
     err = capsys.readouterr().err
     assert status == 2 and message in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_a_line_with_no_call_yet_is_reported_as_a_line_of_the_box(week_dir, tmp_path, capsys):
+    """The command line took the box's lines from its call log: a set-up box's line 6 with
+    no call yet was refused ("the box has lines 1 to 4") and left out of the report."""
+    import sqlite3
+
+    data_dir = str(tmp_path / "data")
+    shutil.copytree(week_dir, data_dir)
+    db = sqlite3.connect(os.path.join(data_dir, "web.db"))
+    db.execute("CREATE TABLE IF NOT EXISTS site (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    site = {"lines": [{"name": "Line %d" % n} for n in range(1, 7)]}
+    db.execute("INSERT OR REPLACE INTO site (key, value) VALUES ('settings', ?)", (json.dumps(site),))
+    db.commit()
+    db.close()
+    doc = week_json(data_dir, capsys)
+    assert doc["lines"] == [1, 2, 3, 4, 5, 6] and doc["per_line"]["6"]["calls"] == 0
+    assert doc["box"]["calls"] == EXPECTED["calls"][0]
+    assert week_json(data_dir, capsys, "--line", "6")["box"]["calls"] == 0
+
+
+def test_the_calendars_last_day_is_a_day_like_another(week_dir, capsys):
+    """It has no next day to end at: the command stopped on an overflow."""
+    doc = json.loads(report(week_dir, "--from", "9999-12-31", "--to", "9999-12-31", capsys=capsys))
+    assert doc["box"]["calls"] == 0
