@@ -331,6 +331,12 @@ def create_app(services, config):
         (405, "Not allowed", "That method is not allowed here."),
         (413, "Too large", "The form was too large."),
         (416, "Range not satisfiable", "The requested part of the recording does not exist."),
+        (
+            500,
+            "Something went wrong",
+            "The box could not answer this. What went wrong is in the box's log: try again, "
+            "and if it happens again, tell your installer.",
+        ),
         (501, "Not yet", "This is coming in a later release."),
     ):
         app.register_error_handler(code, _error_page(title, message, code))

@@ -272,3 +272,19 @@ def test_the_call_page_marks_masked_keys_without_saying_which(box, people):
     assert shown.startswith("2, at 1:12.0, 1:12.2 into the call"), shown
     assert "silenced in the recording" in shown
     assert 'id="key-marks"' not in people["sue"].get("/calls/7").get_data(as_text=True)
+
+
+def test_a_fault_in_a_page_answers_with_the_boxs_own_page(box, people, monkeypatch):
+    """No page of the box showed a fault in its own words: Flask's bare 'Internal Server
+    Error' came instead."""
+    import web.views.calls as calls_view
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a fault nobody foresaw")
+
+    monkeypatch.setattr(calls_view, "parse_filters", broken)
+    box.app.testing = False  # as served: the fault is answered, not raised to the test
+    resp = people["alice"].get("/calls")
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 500 and "Something went wrong" in page and "tell your installer" in page
+    assert "a fault nobody foresaw" not in page and "Traceback" not in page
