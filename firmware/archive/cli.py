@@ -1,5 +1,6 @@
 """``linekeeper archive ...``: the organisation key, the box's secret, the central index and search."""
 
+import argparse
 import contextlib
 import json
 import os
@@ -9,6 +10,16 @@ import time
 from ..cli import port
 from ..errors import LinekeeperError
 from ..storage.audit import AuditLog
+
+
+def _endpoint(text):
+    """An S3 store's address for argparse, checked as the box's archive settings check it."""
+    from .settings import endpoint_problem
+
+    problem = endpoint_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError("%s, not %r" % (problem, text))
+    return text
 
 
 def add_parser(sub):
@@ -32,7 +43,7 @@ def add_parser(sub):
     q.set_defaults(func=cmd_set_secret)
 
     q = asub.add_parser("index", help="rebuild the central index from the bucket alone")
-    q.add_argument("--endpoint", required=True)
+    q.add_argument("--endpoint", required=True, type=_endpoint, help="the S3 store, https://...")
     q.add_argument("--bucket", required=True)
     q.add_argument("--region", default="us-east-1")
     q.add_argument("--no-verify-tls", action="store_true")
@@ -74,7 +85,7 @@ def add_parser(sub):
     q = asub.add_parser("serve", help="the central viewer: read-only web UI over the bucket")
     q.add_argument("--viewer-dir", required=True, help="its users, audit trail and index")
     q.add_argument("--org-dir", required=True)
-    q.add_argument("--endpoint", required=True)
+    q.add_argument("--endpoint", required=True, type=_endpoint, help="the S3 store, https://...")
     q.add_argument("--bucket", required=True)
     q.add_argument("--region", default="us-east-1")
     q.add_argument("--no-verify-tls", action="store_true")
@@ -88,7 +99,7 @@ def add_parser(sub):
         "audit-head",
         help="the latest audit head a box sent to the archive, as SEQ:HASH for `linekeeper verify --head`",
     )
-    q.add_argument("--endpoint", required=True)
+    q.add_argument("--endpoint", required=True, type=_endpoint, help="the S3 store, https://...")
     q.add_argument("--bucket", required=True)
     q.add_argument("--region", default="us-east-1")
     q.add_argument("--no-verify-tls", action="store_true")

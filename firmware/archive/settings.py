@@ -97,14 +97,8 @@ class ArchiveSettings:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise ConfigError("must be a string", field=name)
-        if self.endpoint is not None:
-            url = urlparse(self.endpoint)
-            if url.scheme not in ("http", "https") or not url.hostname:
-                raise ConfigError("must be an http(s) URL such as https://s3.example.com", field="endpoint")
-            if url.scheme == "http" and url.hostname not in ("127.0.0.1", "localhost", "::1"):
-                raise ConfigError(
-                    "must be https:// (plain http only for a store on this host)", field="endpoint"
-                )
+        if self.endpoint is not None and endpoint_problem(self.endpoint):
+            raise ConfigError(endpoint_problem(self.endpoint), field="endpoint")
         if self.bucket is not None and not BUCKET.fullmatch(self.bucket):
             raise ConfigError(
                 "must be an S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)", field="bucket"
@@ -159,3 +153,17 @@ def org_key_bytes(text):
             field="org_public_key",
         )
     return raw
+
+
+def endpoint_problem(endpoint):
+    """Why ``endpoint`` cannot be an S3 store's address, or None."""
+    try:
+        url = urlparse(endpoint)
+        scheme, host = url.scheme, url.hostname
+    except ValueError:  # an address that cannot be parsed (an unclosed "[")
+        scheme, host = None, None
+    if scheme not in ("http", "https") or not host:
+        return "must be an http(s) URL such as https://s3.example.com"
+    if scheme == "http" and host not in ("127.0.0.1", "localhost", "::1"):
+        return "must be https:// (plain http only for a store on this host)"
+    return None

@@ -239,3 +239,28 @@ def test_archive_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatc
         )
         == 2
     )
+
+
+@pytest.mark.parametrize(
+    "endpoint, message",
+    [
+        ("127.0.0.1:9000", "must be an http(s) URL"),
+        ("http://[::1", "must be an http(s) URL"),
+        ("http://s3.example.com", "must be https://"),
+    ],
+)
+@pytest.mark.parametrize("command", ["index", "audit-head", "serve"])
+def test_an_endpoint_the_box_would_refuse_is_refused_by_its_option(
+    tmp_path, capsys, command, endpoint, message
+):
+    """The box's archive settings check the store's address; these options did not, and
+    the S3 client's ValueError came out as a traceback."""
+    from firmware.cli import main
+
+    args = ["archive", command, "--endpoint", endpoint, "--bucket", "b-1"]
+    args += {"index": ["--index", str(tmp_path / "i.db")], "audit-head": ["--box", "leeds"]}.get(command, [])
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "argument --endpoint: " + message in err, err
+    assert os.listdir(tmp_path) == []
