@@ -394,6 +394,9 @@ def cmd_sar(args):
         raise LinekeeperError("no call log in %s" % args.data_dir)
     if (args.first is None) != (args.last is None):
         raise LinekeeperError("give both --from and --to, or neither")
+    # The release is logged before the bundle is written: a file that cannot be written
+    # is found now, before it leaves a disclosure on record that never happened.
+    _check_out_file(args.out)
     period = parse_period(args.first, args.last) if args.first else None
     redactions = [parse_redaction(r) for r in args.redact or ()]
     config = load_config(args.data_dir)
@@ -445,6 +448,18 @@ def cmd_sar(args):
         % (len(calls), args.out, "encrypted" if bundle_password else "not encrypted", entry)
     )
     return 0
+
+
+def _check_out_file(path):
+    """Refuse an output file that cannot be made: a folder, or in a folder that is
+    missing or not writable (the write itself may still fail: a full card)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise LinekeeperError("--out %s is a folder: give the name of the file to write" % path)
+    if not os.path.isdir(folder):
+        raise LinekeeperError("--out %s: there is no folder %s" % (path, folder))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise LinekeeperError("--out %s: the folder %s cannot be written here" % (path, folder))
 
 
 def _deleted_why(data_dir, call_id):

@@ -183,6 +183,22 @@ def test_bad_requests(sar_dir, tmp_path, capsys, extra, message):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("where", ["folder", "missing"])
+def test_an_output_file_that_cannot_be_made_is_refused_before_the_release_is_logged(
+    sar_dir, tmp_path, capsys, where
+):
+    """A release is logged before its bundle is written: ``--out`` naming a folder, or a
+    file in a folder that is not there, left a disclosure on record that never happened."""
+    root, data = sar_dir
+    out = tmp_path if where == "folder" else tmp_path / "nowhere" / "x.zip"
+    before = len(DisclosureLog(data).entries())
+    assert sar(root, data, out, "--number", "01632960123") == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and err.count("\n") == 1, err
+    assert ("is a folder" if where == "folder" else "there is no folder") in err
+    assert len(DisclosureLog(data).entries()) == before
+
+
 def wav_samples(data):
     import wave
 
