@@ -153,6 +153,19 @@ def test_the_box_keeps_an_installer(box, people):
     assert box.post(alice, "/users/nobody/delete", token_from="/users").status_code == 404
 
 
+def test_your_own_row_offers_no_form_that_would_be_refused(box, people):
+    """Your own row had the roles form and the password form, each answered 403 (nobody
+    changes their own roles; your own password is changed with the current one)."""
+    page = people["ivan"].get("/users").get_data(as_text=True)
+    assert 'action="/users/ivan"' not in page and 'action="/users/ivan/password"' not in page
+    row = page[page.index('id="user-ivan"') :]
+    row = row[: row.index("</tr>")]
+    assert "Installer" in row and 'href="/account/password"' in row
+    # Everybody else's row keeps its forms.
+    assert 'action="/users/sam"' in page and 'action="/users/sam/password"' in page
+    assert 'action="/users/sam/delete"' in page and 'action="/users/ivan/delete"' not in page
+
+
 def test_deleting_a_user_ends_their_sessions_and_forgets_their_key(box, people):
     keys = [m["key"] for m in box.web.sessions.memory.values() if m["key"] is not None]
     box.post(people["alice"], "/users/sam/delete", token_from="/users")
