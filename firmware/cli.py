@@ -12,20 +12,10 @@ import time
 
 from firmware.storage.fsutil import SHARED_UMASK
 
+from .argtypes import port
 from .errors import LinekeeperError
 
 log = logging.getLogger("linekeeper")
-
-
-def port(text):
-    """A TCP port for argparse: 0 (any free one) to 65535."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("must be a port number (1 to 65535), not %r" % text) from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError("must be a port number (1 to 65535), not %r" % text)
-    return value
 
 
 def _speed(text):

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from ..cli import port
+from ..argtypes import port
 from ..errors import LinekeeperError
 from ..storage.audit import AuditLog
 
