@@ -171,6 +171,43 @@ DETAIL_LABELS = {
     "finishes": "Finishes entry",
 }
 
+# A line's recording mode (the rules' words; the rules page adds "below").
+RECORDING_MODES = {
+    "always": "Always record",
+    "never": "Never (a private line)",
+    "on_demand": "On demand (button or code)",
+    "by_rule": "By the rules",
+}
+
+# The web UI's roles.
+ROLES = {
+    "installer": "Installer",
+    "supervisor": "Supervisor",
+    "auditor": "Auditor",
+    "staff": "Staff (their own line)",
+}
+
+# What a ``change`` detail says was done (users, the phonebook).
+CHANGES = {
+    "user_add": "Added a user",
+    "user_update": "Changed a user's roles and lines",
+    "user_delete": "Removed a user",
+    "set": "Set",
+    "remove": "Removed",
+    "import": "Imported",
+}
+
+# What a ``config_change`` entry is about (its target).
+SETTINGS = {
+    "policy.rules": "Recording rules",
+    "policy.retention": "Retention",
+    "policy.consent": "Consent notice",
+    "site": "Site settings",
+    "mail": "Mail settings",
+    "config": "Configuration",
+    "retention.clock": "Retention's clock",
+}
+
 _TABLES = {
     "state": STATES,
     "fault": FAULTS,
@@ -211,21 +248,54 @@ def detail_value(value):
     if isinstance(value, (list, tuple)):
         return ", ".join(detail_value(v) for v in value) or "none"
     if isinstance(value, dict):
-        return "; ".join("%s: %s" % (say("detail", k), detail_value(v)) for k, v in value.items()) or "none"
+        return _detail_text(None, value)
     return str(value)
 
 
+def _country_names():
+    from telephony.countries import COUNTRIES
+
+    return {code: country.name for code, country in COUNTRIES.items()}
+
+
 # Details whose values are codes with words of their own.
-_CODED_DETAILS = {"via": PAUSE_ENDS, "ended_by": PAUSE_ENDS, "decision": DECISIONS}
+_CODED_DETAILS = {
+    "via": PAUSE_ENDS,
+    "ended_by": PAUSE_ENDS,
+    "decision": DECISIONS,
+    "change": CHANGES,
+    "mode": RECORDING_MODES,
+    "default_mode": RECORDING_MODES,
+    "country": _country_names(),
+    "roles": ROLES,
+}
+
+
+def _detail_text(key, value, parent=None):
+    """The text of detail ``key``'s ``value`` (within detail ``parent``)."""
+    table = _CODED_DETAILS.get(key)
+    if table is None and parent == "lines" and str(key).isdigit():
+        table = RECORDING_MODES  # the site settings' modes, line by line
+    if table is not None and isinstance(value, str):
+        return table.get(value) or value
+    if table is not None and isinstance(value, list):
+        texts = [(table.get(v) or v) if isinstance(v, str) else detail_value(v) for v in value]
+        return ", ".join(texts) or "none"
+    if isinstance(value, dict):
+        return (
+            "; ".join("%s: %s" % (say("detail", k), _detail_text(k, v, key)) for k, v in value.items())
+            or "none"
+        )
+    return detail_value(value)
 
 
 def audit_fields(details):
     """An audit entry's details as ``[(label, text), ...]`` in their stored order."""
-    out = []
-    for key, value in (details or {}).items():
-        table = _CODED_DETAILS.get(key)
-        text = (
-            table.get(value, detail_value(value)) if table and isinstance(value, str) else detail_value(value)
-        )
-        out.append((say("detail", key), text))
-    return out
+    return [(say("detail", key), _detail_text(key, value)) for key, value in (details or {}).items()]
+
+
+def audit_target(action, target):
+    """What an audit entry is about, in words where it names a part of the settings."""
+    if action == "config_change":
+        return SETTINGS.get(target, target)
+    return target

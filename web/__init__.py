@@ -300,6 +300,7 @@ def create_app(services, config):
         state_label=lambda s: words.say("state", s),
         say=words.say,
         audit_fields=words.audit_fields,
+        audit_target=words.audit_target,
         zone_names=zone_names,
         role_labels=ROLE_LABELS,
         countries=countries.box_countries,

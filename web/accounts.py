@@ -19,15 +19,12 @@ There are no default accounts: the first one is made by the setup wizard.
 import dataclasses
 import re
 
+from firmware import words
+
 from . import passwords
 
 ROLES = ("installer", "supervisor", "auditor", "staff")
-ROLE_LABELS = {
-    "installer": "Installer",
-    "supervisor": "Supervisor",
-    "auditor": "Auditor",
-    "staff": "Staff (their own line)",
-}
+ROLE_LABELS = words.ROLES
 # The roles that run or check the box: they see every line's state and the alarms.
 OFFICE_ROLES = ("installer", "supervisor", "auditor")
 _NAME = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")

@@ -2,6 +2,7 @@
 
 import html
 import json
+import re
 import sqlite3
 
 import pytest
@@ -308,3 +309,42 @@ def test_dashboard_and_health_api_show_the_cards_wear_and_its_alarm(box, people)
         box.web.services, health=disk_and_clock_health(box.data_dir, Clock(), card=lambda data_dir: None)
     )
     assert "not measurable here" in people["ivan"].get("/").get_data(as_text=True)
+
+
+def test_the_audit_trail_reads_in_words_and_filters_on_every_action(box, people):
+    """A user added or removed, the rules changed: the trail showed ``Change user_add``,
+    ``About policy.rules``, ``Mode: on_demand``; and its filter left out key_grant,
+    rekey and the box's own recording entries."""
+    from firmware.storage.audit import ACTIONS
+
+    alice, audrey = people["alice"], people["audrey"]
+    box.post(
+        alice, "/users", {"name": "newbie", "password": "a long enough password", "roles": "auditor"},
+        token_from="/users",
+    )  # fmt: skip
+    box.services.audit.append(
+        "alice",
+        "config_change",
+        "policy.rules",
+        {"changed": {"lines": [{"line": 2, "mode": "on_demand"}, {"line": 3, "mode": "by_rule"}]}},
+        box.clock(),
+    )
+    box.services.audit.append(
+        "system", "config_change", "config", {"lines": {"1": "never"}, "country": "uk"}, box.clock()
+    )
+    page = audrey.get("/audit").get_data(as_text=True)
+    for code in ("user_add", "policy.rules", "on_demand", "by_rule", ">never<", "Country</dt><dd>uk"):
+        assert code not in page, code
+    for words in (
+        "Added a user",
+        "Recording rules",
+        "On demand (button or code)",
+        "By the rules",
+        "Never (a private line)",
+        "United Kingdom",
+        "Auditor",
+    ):
+        assert words in page, words
+    options = re.findall(r'<option value="([a-z_]+)"', page)
+    assert sorted(options) == sorted(ACTIONS)
+    assert "newbie" in audrey.get("/audit?action=config_change").get_data(as_text=True)

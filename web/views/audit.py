@@ -7,12 +7,17 @@ it was deleted or rewritten, even by someone who had the card.
 
 from flask import Blueprint, render_template, request
 
+from firmware import words
+from firmware.storage.audit import ACTIONS
+
 from ..security import form_errors, lk, roles
 from . import page_number
 
 bp = Blueprint("audit", __name__)
 
 PAGE = 100
+# Every action the trail records, in the order of their words (the filter's list).
+ACTION_LIST = sorted(ACTIONS, key=lambda a: words.say("action", a))
 
 
 @bp.route("/audit")
@@ -28,7 +33,15 @@ def index():
     head = log.head()
     if errors:
         return form_errors(
-            "audit.html", errors, entries=[], problems=problems, page=1, action=None, more=False, head=head
+            "audit.html",
+            errors,
+            entries=[],
+            problems=problems,
+            page=1,
+            action=None,
+            more=False,
+            head=head,
+            actions=ACTION_LIST,
         )
     entries = log.entries(limit=PAGE + 1, offset=(page - 1) * PAGE, action=action)
     return render_template(
@@ -40,4 +53,5 @@ def index():
         page=page,
         action=action,
         head=head,
+        actions=ACTION_LIST,
     )

@@ -9,6 +9,7 @@ import dataclasses
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
+from firmware import words
 from firmware.policy.settings import MODES, WEEKDAYS
 
 from .. import intent
@@ -17,12 +18,7 @@ from ..security import form_errors, lk, roles
 
 bp = Blueprint("rules", __name__)
 
-MODE_LABELS = {
-    "always": "Always record",
-    "never": "Never (a private line)",
-    "on_demand": "On demand (button or code)",
-    "by_rule": "By the rules below",
-}
+MODE_LABELS = dict(words.RECORDING_MODES, by_rule="By the rules below")
 
 
 def _page(values, errors, status=200, saved=False):
