@@ -555,7 +555,7 @@ def cmd_keys(args):
     """Print the box's public signing key fingerprint (for copying off the box)."""
     from .signing import fingerprint, read_public_record
 
-    record = read_public_record(args.data_dir)
+    record = read_public_record(_data_dir(args.data_dir))
     if record is None:
         raise LinekeeperError("this box has no signing key yet: it is made when the recorder first starts")
     print(fingerprint(record["public_key"]))
@@ -889,6 +889,14 @@ def cmd_repair(args):
     from .recovery import repair
 
     _data_dir(args.data_dir)
+    if not any(
+        os.path.exists(os.path.join(args.data_dir, name)) for name in ("recordings", "keys", "calls.db")
+    ):
+        # The wrong folder given: a repair would make a box's files in it.
+        raise LinekeeperError(
+            "%s holds no recordings, keys or call log: it is not a box's data directory; "
+            "nothing was made" % args.data_dir
+        )
 
     def progress(done, total, name):
         print(
@@ -950,6 +958,11 @@ def cmd_rekey(args):
     from .signing import device_signer
 
     _data_dir(args.data_dir)
+    if not KeyStore(args.data_dir).is_initialised:
+        raise LinekeeperError(
+            "%s has no recording keys: it is not a box's data directory, or the box was never "
+            "set up; nothing was changed" % args.data_dir
+        )
     password = _read_password(args.password_file)
     new_password = _read_password(args.new_password_file) if args.new_password_file else password
     problem = password_problem(new_password, args.user)

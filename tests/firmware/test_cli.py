@@ -193,3 +193,26 @@ def test_a_port_out_of_range_is_refused_before_anything_starts(tmp_path, args):
     run = linekeeper(cmd, *rest)
     assert run.returncode == 2 and "must be a port number" in run.stderr, run.stderr
     assert "Traceback" not in run.stderr and not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        ("keys", "no data directory"),
+        ("repair", "it is not a box's data directory; nothing was made"),
+        ("rekey", "has no recording keys: it is not a box's data directory"),
+    ],
+)
+def test_a_folder_that_is_not_a_box_is_named_as_such(tmp_path, command, message):
+    """``repair`` on the wrong folder made a box's files in it; ``rekey`` spoke of the
+    signing key's run directory; ``keys`` of a signing key not made yet."""
+    folder = tmp_path / ("missing" if command == "keys" else "empty")
+    if command != "keys":
+        folder.mkdir()
+    pw = tmp_path / "pw"
+    pw.write_text("a long enough password\n")
+    pw.chmod(0o600)
+    extra = ["--password-file", str(pw)] if command == "rekey" else []
+    run = linekeeper(command, "--data-dir", str(folder), *extra)
+    assert run.returncode == 2 and message in run.stderr and run.stderr.count("\n") == 1, run.stderr
+    assert not folder.exists() if command == "keys" else list(folder.iterdir()) == []
