@@ -74,7 +74,7 @@ def parse_period(first, last, tz="UTC"):
         )
     if (b - a).days + 1 > MAX_DAYS:
         raise ReportError(
-            "a report covers at most %d days; %s to %s is %d days"
+            "a date range covers at most %d days; %s to %s is %d days"
             % (MAX_DAYS, a.isoformat(), b.isoformat(), (b - a).days + 1)
         )
     try:

@@ -172,6 +172,7 @@ def test_date_range_alone(sar_dir, tmp_path):
         (["--number", "07700900000"], "no calls match: nothing to release"),
         (["--from", "2026-03-05", "--to", "2026-03-01"], "the date range is backwards"),
         (["--from", "2026-03-05"], "give both --from and --to"),
+        (["--from", "2025-01-01", "--to", "2026-03-02"], "a date range covers at most 366 days"),
     ],
 )
 def test_bad_requests(sar_dir, tmp_path, capsys, extra, message):
