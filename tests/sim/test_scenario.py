@@ -562,3 +562,30 @@ def test_power_needs_a_hat_with_an_mcu_and_a_holdup_capacitor(tmp_path):
         )
         with pytest.raises(ScenarioError, match=message):
             load_scenario(str(tmp_path / "s.json"))
+
+
+def _allowed(doc, tmp_path):
+    """The fields the scenario reader allows where ``doc`` has its unknown one ``zzz``."""
+    import re
+
+    from board.sim.scenario import load_scenario
+
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(Exception) as refused:
+        load_scenario(str(path))
+    return re.search(r"allowed here: (.*)$", str(refused.value)).group(1).split(", ")
+
+
+def test_docs_scenarios_md_names_every_field_the_reader_takes(tmp_path):
+    """``sources`` was read and not in the README's guide to writing a scenario."""
+    import pathlib
+
+    text = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "scenarios.md").read_text()
+    base = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
+    call = {"line": 1, "at": 1.0, "direction": "in", "zzz": 1}
+    for doc in (dict(base, zzz=1), dict(base, calls=[call])):
+        fields = _allowed(doc, tmp_path)
+        assert len(fields) > 4
+        missing = [f for f in fields if "| `%s` |" % f not in text]
+        assert missing == [], missing
