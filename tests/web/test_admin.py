@@ -348,3 +348,11 @@ def test_the_audit_trail_reads_in_words_and_filters_on_every_action(box, people)
     options = re.findall(r'<option value="([a-z_]+)"', page)
     assert sorted(options) == sorted(ACTIONS)
     assert "newbie" in audrey.get("/audit?action=config_change").get_data(as_text=True)
+
+
+def test_the_recovery_page_with_nothing_to_confirm_leads_somewhere_you_may_go(box, people):
+    """A supervisor who is not an installer was sent on to the settings page: 403."""
+    resp = people["sam"].get("/setup/recovery")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/"
+    assert people["sam"].get("/").status_code == 200
+    assert people["alice"].get("/setup/recovery").headers["Location"] == "/settings"

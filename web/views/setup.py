@@ -166,8 +166,8 @@ def recovery():
     web = lk()
     mem = web.sessions.mem(g.session)
     recovery_key = mem.get("recovery")
-    if recovery_key is None:
-        return redirect(url_for("settings.index"))
+    if recovery_key is None:  # none to confirm: where this person goes next
+        return redirect(url_for("settings.index" if g.user.has("installer") else "dashboard.index"))
     groups = recovery_key.split("-")
     if request.method == "GET":
         return render_template("recovery.html", recovery_key=recovery_key, errors={}, n_groups=len(groups))
