@@ -15,6 +15,7 @@ import dataclasses
 import datetime
 import json
 import re
+import unicodedata
 
 from flask import g, has_request_context
 
@@ -61,6 +62,19 @@ class SiteSettings:
         return LineSetting(number, "Line %d" % number, True)
 
 
+def _control_problem(text, lines=False):
+    """Why ``text`` cannot be stored as typed: a control character (a NUL, an escape)
+    that would show as nothing, or cut the text, on a page, a PDF or a notice; a line
+    break only where ``lines`` allows one. None if there is none."""
+    for i, ch in enumerate(text):
+        if unicodedata.category(ch) == "Cc" and not (lines and ch in "\r\n\t"):
+            return "Remove the control character U+%04X (character %d): it cannot be shown." % (
+                ord(ch),
+                i + 1,
+            )
+    return None
+
+
 def parse_site_form(form, n_lines):
     """``(SiteSettings or None, {field: message})`` from a submitted form.
 
@@ -76,6 +90,8 @@ def parse_site_form(form, n_lines):
         errors["organisation"] = "Enter the name of the organisation that records the calls."
     elif len(organisation) > MAX_TEXT:
         errors["organisation"] = "At most %d characters." % MAX_TEXT
+    elif _control_problem(organisation):
+        errors["organisation"] = _control_problem(organisation)
     country = get("country")
     if country not in countries.box_countries():
         errors["country"] = "Choose the country the lines are in."
@@ -109,6 +125,8 @@ def parse_site_form(form, n_lines):
         )
     elif len(purpose) > MAX_PURPOSE:
         errors["purpose"] = "At most %d characters." % MAX_PURPOSE
+    elif _control_problem(purpose, lines=True):
+        errors["purpose"] = _control_problem(purpose, lines=True)
     lines = []
     for n in range(1, n_lines + 1):
         name = get("line-%d-name" % n)
@@ -117,6 +135,8 @@ def parse_site_form(form, n_lines):
             errors["line-%d-name" % n] = 'Give line %d a name (for example "Sales").' % n
         elif len(name) > MAX_LINE_NAME:
             errors["line-%d-name" % n] = "At most %d characters." % MAX_LINE_NAME
+        elif _control_problem(name):
+            errors["line-%d-name" % n] = _control_problem(name)
         if mode not in ("record", "private"):
             errors["line-%d-mode" % n] = "Choose whether line %d is recorded or private." % n
         lines.append(LineSetting(n, name, mode == "record"))

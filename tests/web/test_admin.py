@@ -192,6 +192,9 @@ def settings_form(box, **over):
         ({"country": "xx"}, "country"),
         ({"line-1-name": "x" * 41}, "line-1-name"),
         ({"line-4-mode": ""}, "line-4-mode"),
+        ({"organisation": "Acme\x00 Ltd"}, "organisation"),
+        ({"line-2-name": "Sales\x1b[2J"}, "line-2-name"),
+        ({"purpose": "to keep a record\x07 of orders"}, "purpose"),
     ],
 )
 def test_bad_settings_input(box, people, over, field):
