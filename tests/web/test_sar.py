@@ -3,6 +3,7 @@ them; the auditor sees the disclosure log."""
 
 import io
 import json
+import re
 import subprocess
 import zipfile
 
@@ -102,3 +103,39 @@ def test_a_web_release_is_made_in_memory_never_in_a_file(box, people, monkeypatc
     calls = json.loads(zipfile.ZipFile(io.BytesIO(resp.data)).read("calls.json"))
     assert [c["number"] for c in calls] == ["02079460000"]
     assert made == []
+
+
+def test_the_disclosure_log_says_which_releases_were_never_written(box, people):
+    """A release is logged before its bundle is written (``linekeeper sar``): one whose
+    write failed was audited as failed, and listed in the disclosure log as released."""
+    from firmware.sar import DisclosureLog
+
+    log = DisclosureLog(box.data_dir, getattr(box.services.audit, "cipher", None))
+    try:
+        ids = [
+            log.add(
+                wall_us=box.clock(),
+                actor="sam",
+                requester="Mr Jones",
+                recipient="Mr Jones",
+                reason="subject access request",
+                search="{}",
+                call_ids="1",
+                recordings=1,
+                bundle="b%d.zip" % n,
+                bundle_sha256="ab" * 32,
+                encrypted=0,
+            )  # fmt: skip
+            for n in range(2)
+        ]
+    finally:
+        log.close()
+    box.services.audit.append(
+        "sam", "disclosure", "disclosure:%d" % ids[1], {"failed": "No space"}, box.clock()
+    )
+    page = people["audrey"].get("/disclosures").get_data(as_text=True)
+    rows = re.findall(r"<tr><td>(\d+)</td>.*?</tr>", page, re.S)
+    assert sorted(int(r) for r in rows) == sorted(ids)
+    row_of = {n: page[page.index("<tr><td>%d</td>" % n) :].split("</tr>")[0] for n in ids}
+    assert "Not released" in row_of[ids[1]] and "No space" in row_of[ids[1]]
+    assert "Not released" not in row_of[ids[0]] and "Released" in row_of[ids[0]]

@@ -116,4 +116,11 @@ def disclosures():
         entries = log.entries()
     finally:
         log.close()
+    # A release is logged before its bundle is written; a write that failed is audited
+    # against its entry ("disclosure:N"), and the log says so beside it.
+    targets = ["disclosure:%d" % e["id"] for e in entries]
+    audited = lk().services.audit.entries(limit=2 * len(targets) + 10, action="disclosure", targets=targets)
+    failed = {a.target: a.details["failed"] for a in audited if "failed" in a.details}
+    for e in entries:
+        e["failed"] = failed.get("disclosure:%d" % e["id"])
     return render_template("disclosures.html", entries=entries)
