@@ -306,6 +306,7 @@ def cmd_export(args):
     from .signing import device_signer, read_public_record
 
     _call_log(args.data_dir)
+    _check_out_file(args.out)  # before the export is audited: not an entry, then a refusal
     signer = device_signer(args.data_dir)
     record = read_public_record(args.data_dir)
     store = RecordingStore(args.data_dir, readonly=True)

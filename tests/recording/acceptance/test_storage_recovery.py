@@ -388,3 +388,19 @@ def test_init_killed_by_a_signal_leaves_nothing_or_a_complete_key_store(tmp_path
             assert not os.path.isdir(keys) or not [n for n in os.listdir(keys) if not n.startswith(".")]
             outcomes.add("nothing")
     assert "complete" in outcomes
+
+
+@pytest.mark.parametrize("where", ["folder", "missing"])
+def test_an_export_to_a_file_that_cannot_be_made_is_refused_before_it_is_audited(copy, where):
+    """An export is audited before its file is written: '--out' naming a folder gave the
+    trail an export entry, then a refusal, for a file that never was."""
+    lab, _, make = copy
+    data_dir = make()
+    audit = os.path.join(data_dir, "audit.db")
+    with sqlite3.connect(audit) as conn:
+        before = conn.execute("SELECT count(*) FROM audit").fetchone()[0]
+    out = os.path.dirname(data_dir) if where == "folder" else os.path.join(data_dir, "nowhere", "x.wav")
+    status, _, err = lab.export(data_dir, lab.calls(data_dir)[0]["id"], out)
+    assert status == 2 and out in err and err.count("\n") == 1, err
+    with sqlite3.connect(audit) as conn:
+        assert conn.execute("SELECT count(*) FROM audit").fetchone()[0] == before
