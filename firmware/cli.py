@@ -1326,7 +1326,15 @@ def _on_signals(action):
 
 
 # Commands whose process may hold a recording key or the device signing key.
-KEY_COMMANDS = frozenset({"run", "recorder", "web", "init", "export", "verify", "repair", "hat-replaced"})
+# The commands that never hold a secret key (public keys, WAV files, the console's setup
+# banner, an update bundle's signature): every other one runs without core dumps.
+KEYLESS_COMMANDS = frozenset({"keys", "verify-export", "analyze", "banner", "linecheck", "update"})
+
+
+def holds_keys(command):
+    """Whether ``command`` may hold a key in memory (a recording key, the storage key, a
+    password), so must never leave it in a core file."""
+    return command not in KEYLESS_COMMANDS
 
 
 def build_parser():
@@ -1573,7 +1581,7 @@ def main(argv=None):
     # umask 0007 (see firmware.storage.fsutil.data_mode).
     if os.umask(0o077) == SHARED_UMASK:
         os.umask(SHARED_UMASK)
-    if args.command in KEY_COMMANDS:
+    if holds_keys(args.command):
         from .hardening import no_core_dumps
 
         no_core_dumps()  # keys in memory never reach the card in a core file
