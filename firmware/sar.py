@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import zipfile
 
-from firmware.calls.calllog import call_json
+from firmware.calls.calllog import CALL_ROWS, call_json
 from firmware.storage.fieldseal import opener, register_sql
 
 from .errors import LinekeeperError
@@ -73,17 +73,17 @@ def find_calls(calls_db, *, number=None, since_us=None, until_us=None, country="
         key = normalise(number, country)
         # The last 7 digits are the same in every form of a number; the exact
         # comparison (international form) is made below.
-        where.append("lk_open(number, 'number') LIKE ?")
+        where.append("lk_open(calls.number, 'number') LIKE ?")
         args.append("%" + digits[-7:])
     if since_us is not None:
-        where += ["started_at >= ?", "started_at < ?"]
+        where += ["calls.started_at >= ?", "calls.started_at < ?"]
         args += [since_us, until_us]
     db = sqlite3.connect("file:%s?mode=ro" % os.path.abspath(calls_db), uri=True)
     db.row_factory = sqlite3.Row
     register_sql(db, cipher)
     try:
         rows = db.execute(
-            "SELECT * FROM calls WHERE %s ORDER BY started_at, id" % " AND ".join(where), args
+            CALL_ROWS + " WHERE %s ORDER BY calls.started_at, calls.id" % " AND ".join(where), args
         ).fetchall()
     finally:
         db.close()

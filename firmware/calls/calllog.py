@@ -500,15 +500,7 @@ class CallLog:
 
     def calls(self, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
         """Calls as dicts in the documented JSON shape, oldest first."""
-        # A call's latest recording, if it has one.
-        sql = (
-            "SELECT calls.*, r.state AS recording, r.duration_s AS recording_duration_s,"
-            " (SELECT group_concat(tag, ',') FROM (SELECT tag FROM call_tags"
-            "  WHERE call_id = calls.id ORDER BY tag)) AS tags"
-            " FROM calls LEFT JOIN recordings r ON r.id = (SELECT id FROM recordings"
-            " WHERE call_id = calls.id ORDER BY started_at DESC LIMIT 1)"
-            " ORDER BY calls.started_at, calls.id"
-        )
+        sql = CALL_ROWS + " ORDER BY calls.started_at, calls.id"
         args: tuple[int, ...] = ()
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
@@ -569,6 +561,17 @@ def iso_ms(wall_us: int | None) -> str | None:
         return None
     t = datetime.datetime.fromtimestamp(wall_us // 1000 / 1000, datetime.UTC)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
+
+
+# The rows :func:`call_json` takes: each call with its latest recording's state and
+# length, if it has one, and its tags. A WHERE clause after it names ``calls.`` columns.
+CALL_ROWS = (
+    "SELECT calls.*, r.state AS recording, r.duration_s AS recording_duration_s,"
+    " (SELECT group_concat(tag, ',') FROM (SELECT tag FROM call_tags"
+    "  WHERE call_id = calls.id ORDER BY tag)) AS tags"
+    " FROM calls LEFT JOIN recordings r ON r.id = (SELECT id FROM recordings"
+    " WHERE call_id = calls.id ORDER BY started_at DESC LIMIT 1)"
+)
 
 
 def call_json(row: dict[str, Any], cipher: Any = None) -> dict[str, Any]:

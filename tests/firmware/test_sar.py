@@ -107,6 +107,10 @@ def test_bundle_holds_exactly_that_numbers_calls_and_verifies(sar_dir, tmp_path)
         "recordings/call-%d.wav" % calls[0]["id"],
         "recordings/call-%d.wav" % calls[1]["id"],
     ]
+    # Each call's record says what its recording is (it said none: the calls were read
+    # without their recordings).
+    assert [c["recording"] for c in calls] == ["complete", "complete", None]
+    assert all(c["recording_duration_s"] > 1 for c in calls[:2])
     sums = dict(reversed(line.split("  ")) for line in z.read("SHA256SUMS").decode().splitlines())
     assert set(sums) == set(z.namelist()) - {"SHA256SUMS", "manifest.json"}
     for name, digest in sums.items():

@@ -139,3 +139,17 @@ def test_the_disclosure_log_says_which_releases_were_never_written(box, people):
     row_of = {n: page[page.index("<tr><td>%d</td>" % n) :].split("</tr>")[0] for n in ids}
     assert "Not released" in row_of[ids[1]] and "No space" in row_of[ids[1]]
     assert "Not released" not in row_of[ids[0]] and "Released" in row_of[ids[0]]
+
+
+def test_the_search_says_which_calls_have_a_recording(box, people):
+    """The Recording column said "yes" for every answered call: a private line's calls
+    and calls from before setup too, none of which has a recording."""
+    box.recordings.store = box.store
+    sam = people["sam"]  # lines 1 and 2; calls 1 to 40 go round the four lines
+    box.add_recordings([1])
+    page = sam.get("/sar?from=2026-03-02&to=2026-03-02").get_data(as_text=True)
+    rows = {int(n): row for n, row in re.findall(r'<th scope="row"><a [^>]*>(\d+)</a></th>(.*?)</tr>', page)}
+    assert sorted(rows)[:2] == [1, 2]
+    assert "Complete, 30 s" in rows[1] and "Inbound" in rows[1]
+    assert rows[2].endswith('<td data-label="Recording">None</td>') and "Outbound" in rows[2]
+    assert ">yes<" not in page and "T09:" not in page  # words and the box's time, not codes
