@@ -1,6 +1,7 @@
 """Calls for supervisors: their lines only, search, Range playback, export, legal hold."""
 
 import html
+import os
 import re
 
 import pytest
@@ -288,3 +289,24 @@ def test_a_fault_in_a_page_answers_with_the_boxs_own_page(box, people, monkeypat
     page = resp.get_data(as_text=True)
     assert resp.status_code == 500 and "Something went wrong" in page and "tell your installer" in page
     assert "a fault nobody foresaw" not in page and "Traceback" not in page
+
+
+def test_a_number_the_network_did_not_send_is_not_called_withheld(box, people):
+    """Caller ID says why a number is missing: withheld by the caller ("private"), or not
+    available to the network ("unavailable"). Both showed as "withheld", and the call page
+    said "withheld by the caller (unavailable)"."""
+    import sqlite3
+
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    db.execute("UPDATE calls SET number = NULL, absence = 'unavailable' WHERE id = 1")
+    db.execute("UPDATE calls SET number = NULL, absence = 'private' WHERE id = 3")
+    db.commit()
+    db.close()
+    alice = people["alice"]
+    unavailable = alice.get("/calls/1").get_data(as_text=True)
+    assert "network did not send it" in unavailable and "withheld" not in unavailable
+    private = alice.get("/calls/3").get_data(as_text=True)
+    assert "withheld by the caller" in private and "network did not send" not in private
+    listing = alice.get("/calls?from=2026-03-02&to=2026-03-02").get_data(as_text=True)
+    numbers = re.findall(r'<span class="number">([^<]*)</span>', listing)
+    assert numbers.count("unavailable") == 1 and numbers.count("withheld") == 1
