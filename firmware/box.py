@@ -259,7 +259,7 @@ class Box:
         self.reports = ReportSource(
             data_dir,
             country=config.country,
-            tz=default_tz(config),
+            tz=lambda: default_tz(self.config, data_dir),  # the site's zone, as saved now
             n_lines=board.lines,
             alarms=self.alarm_log,
             cipher=self.cipher,
@@ -1352,18 +1352,10 @@ def _mcu_vault(hat):
 def configured_lines(data_dir):
     """How many lines the box has, without its board: the site settings' lines (a box set
     up), else its HAT's, else None (a simulated box, or a data directory not read)."""
-    import json
+    from .datadir import site_settings
 
-    lines = None
-    try:
-        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "web.db"), uri=True)
-        try:
-            row = db.execute("SELECT value FROM site WHERE key = 'settings'").fetchone()
-        finally:
-            db.close()
-        lines = len(json.loads(row[0])["lines"]) if row else None
-    except (sqlite3.Error, ValueError, KeyError, TypeError):
-        lines = None
+    site = site_settings(data_dir)
+    lines = len(site["lines"]) if site and isinstance(site.get("lines"), list) else None
     config = load_config(data_dir)
     if not lines and config.hat:
         from board.hat import load_hat

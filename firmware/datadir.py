@@ -342,3 +342,21 @@ def immediate_transaction(
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+
+def site_settings(data_dir):
+    """The site settings the setup wizard saved in ``web.db`` (a dict), or None (a box not
+    set up, or a ``web.db`` that cannot be read): read-only, for the processes that do not
+    serve the web UI."""
+    import json
+
+    try:
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "web.db"), uri=True)
+        try:
+            row = db.execute("SELECT value FROM site WHERE key = 'settings'").fetchone()
+        finally:
+            db.close()
+        settings = json.loads(row[0]) if row else None
+    except (sqlite3.Error, ValueError, TypeError):
+        return None
+    return settings if isinstance(settings, dict) else None

@@ -267,7 +267,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
     reports = ReportSource(
         data_dir,
         country=config.country,
-        tz=default_tz(config),
+        tz=lambda: default_tz(config, data_dir),  # the site's zone, as saved now
         n_lines=lines,
         alarms=alarm_log,
         cipher=cipher,

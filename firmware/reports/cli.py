@@ -36,7 +36,7 @@ def run(args):
         source = ReportSource(
             args.data_dir,
             country=config.country,
-            tz=args.tz or default_tz(config),
+            tz=args.tz or default_tz(config, args.data_dir),
             alarms=alarms,
             cipher=load_field_cipher(args.data_dir, run_dir=run_dir(), create=False),
         )

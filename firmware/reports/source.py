@@ -7,8 +7,14 @@ from .compute import build_report
 from .period import parse_period
 
 
-def default_tz(config):
-    """The zone of the configured business hours, else UTC."""
+def default_tz(config, data_dir=None):
+    """The box's time zone, in which every page shows its times (the site settings', in
+    ``data_dir``), else the zone of the configured business hours, else UTC."""
+    from ..datadir import site_settings
+
+    site = site_settings(data_dir) if data_dir is not None else None
+    if site and isinstance(site.get("time_zone"), str) and site["time_zone"]:
+        return site["time_zone"]
     hours = config.policy.rules.hours
     return hours.timezone if hours is not None else "UTC"
 
@@ -17,7 +23,8 @@ class ReportSource:
     """Build reports for the box whose data is in ``data_dir``.
 
     :param country: how numbers compare ("uk", "us")
-    :param tz: the time zone of days and hours (IANA name)
+    :param tz: the time zone of days and hours (IANA name), or a callable giving it now
+        (a box's zone changes when its site settings are saved)
     :param n_lines: the box's lines; None: the highest line in the call log
     :param alarms: an :class:`~firmware.alarmlog.AlarmLog`, or None
     :param calls_db: the call log (default ``DATA_DIR/calls.db``)
@@ -32,9 +39,13 @@ class ReportSource:
         self.calls_db = calls_db or os.path.join(self.data_dir, "calls.db")
         self.audit_db = os.path.join(self.data_dir, "audit.db")
         self.country = country
-        self.tz = tz
+        self._tz = tz
         self.n_lines = n_lines
         self.alarms = alarms
+
+    @property
+    def tz(self):
+        return self._tz() if callable(self._tz) else self._tz
 
     def lines(self):
         if self.n_lines is not None:

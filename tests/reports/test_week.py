@@ -194,3 +194,29 @@ def test_the_calendars_last_day_is_a_day_like_another(week_dir, capsys):
     """It has no next day to end at: the command stopped on an overflow."""
     doc = json.loads(report(week_dir, "--from", "9999-12-31", "--to", "9999-12-31", capsys=capsys))
     assert doc["box"]["calls"] == 0
+
+
+def test_the_days_are_the_boxs_own_without_tz(week_dir, tmp_path, capsys):
+    """Every page shows times in the box's zone (its site settings'); the reports took
+    the business hours' zone, else UTC, so "8 March" meant other calls there."""
+    import sqlite3
+
+    from firmware.reports.source import ReportSource
+
+    data_dir = str(tmp_path / "data")
+    shutil.copytree(week_dir, data_dir)
+    db = sqlite3.connect(os.path.join(data_dir, "web.db"))
+    db.execute("CREATE TABLE IF NOT EXISTS site (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    site = {"lines": [{"name": "Line %d" % n} for n in range(1, 5)], "time_zone": "America/New_York"}
+    db.execute("INSERT OR REPLACE INTO site (key, value) VALUES ('settings', ?)", (json.dumps(site),))
+    db.commit()
+    db.close()
+    doc = json.loads(report(data_dir, "--from", "2026-03-08", "--to", "2026-03-08", capsys=capsys))
+    assert doc["box"]["calls"] == 1 and doc["box"]["hours"][19] == 1  # as with --tz America/New_York
+    # The box's processes read the zone as it is when a report is made: it changes with
+    # the settings page.
+    zone = ["UTC"]
+    source = ReportSource(data_dir, tz=lambda: zone[0])
+    assert source.period("2026-03-08", "2026-03-08").tz == "UTC"
+    zone[0] = "Europe/London"
+    assert source.period("2026-03-08", "2026-03-08").tz == "Europe/London"
