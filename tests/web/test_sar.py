@@ -139,6 +139,7 @@ def test_the_disclosure_log_says_which_releases_were_never_written(box, people):
     row_of = {n: page[page.index("<tr><td>%d</td>" % n) :].split("</tr>")[0] for n in ids}
     assert "Not released" in row_of[ids[1]] and "No space" in row_of[ids[1]]
     assert "Not released" not in row_of[ids[0]] and "Released" in row_of[ids[0]]
+    assert "(UTC)" not in page  # its times are in the box's zone
 
 
 def test_the_search_says_which_calls_have_a_recording(box, people):
