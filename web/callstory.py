@@ -12,6 +12,7 @@ is read: opening the page must not fetch the recording).
 
 from firmware import words
 from firmware.localtime import duration_text, iso_to_us
+from firmware.policy.rules import NOT_SET_UP
 
 # A recording starts this long before the answer (the recorder's pre-roll)
 # when its row does not say when it started.
@@ -143,6 +144,8 @@ def why_no_recording(call, deletions):
         return "The line records on demand and nobody asked for this call to be recorded."
     if not call.get("answered"):
         return "It was never answered, so there was nothing to record."
+    if reason and reason.endswith(NOT_SET_UP):
+        return "The box was not set up yet: it had no recording key, so nothing could be recorded."
     if call.get("recording_state") is None and not call.get("ended_at"):
         return "The call is still in progress."
     return (

@@ -519,6 +519,8 @@ class CallPolicy:
         live.decision = decision
         live.call.policy_decision = decision.decision
         live.call.policy_reason = decision.reason
+        if decision.decision == rules.RECORD and not self.recorder.enabled:
+            live.call.policy_reason = "%s; %s" % (decision.reason, rules.NOT_SET_UP)
 
     def _changed(self, call):
         self._publish(call)

@@ -54,6 +54,9 @@ from .checks import (
 )
 
 RECORD, SKIP, PENDING = "record", "skip", "pending"
+# Added to the reason of a call the rules would record on a box with no recording key
+# yet (not set up): why it has no recording, rather than a recording lost.
+NOT_SET_UP = "but the box was not set up yet: it had no recording key"
 
 MODES = ("always", "never", "on_demand", "by_rule")
 DIRECTIONS = ("in", "out")

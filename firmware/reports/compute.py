@@ -35,7 +35,7 @@ import os
 import sqlite3
 
 from ..errors import ReportError
-from ..policy.rules import normalise
+from ..policy.rules import NOT_SET_UP, normalise
 from ..storage.audit import SEALED_KEY
 from ..storage.fieldseal import register_sql
 
@@ -126,6 +126,10 @@ def _coverage(cov, row):
         cov["excluded_by_reason"][key] = cov["excluded_by_reason"].get(key, 0) + 1
     elif decision == "pending":
         cov["not_asked"] += 1
+    elif reason and reason.endswith(NOT_SET_UP):  # no recording key yet: none could be made
+        cov["excluded"] += 1
+        key = "the box was not set up yet"
+        cov["excluded_by_reason"][key] = cov["excluded_by_reason"].get(key, 0) + 1
     else:
         cov["failed"] += 1
     spans = json.loads(row[10]) if row[10] else []

@@ -86,6 +86,30 @@ def test_calls_as_text_have_a_heading_and_never_call_an_unrecorded_call_recorded
     assert "No recording" in acme and "  Record  " in acme
 
 
+def test_a_call_on_a_box_not_set_up_says_why_it_has_no_recording(tmp_path):
+    """The rules said record, no key could: the call page blamed "a storage problem at
+    that time" and the report counted the call as a failed recording."""
+    from firmware.policy.rules import NOT_SET_UP
+    from web.callstory import why_no_recording
+
+    path = tmp_path / "day.json"
+    path.write_text(json.dumps(SCENARIO))
+    data = tmp_path / "data"
+    assert linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max").returncode == 0
+    calls = [
+        json.loads(line)
+        for line in linekeeper("calls", "--data-dir", str(data), "--json").stdout.splitlines()
+    ]
+    acme = next(c for c in calls if c["name"] == "ACME LTD")
+    assert acme["policy_decision"] == "record" and acme["policy_reason"].endswith(NOT_SET_UP)
+    assert "not set up" in why_no_recording(acme, []) and "storage" not in why_no_recording(acme, [])
+    out = tmp_path / "r.json"
+    assert linekeeper("report", "--data-dir", str(data), "--from", "2026-03-02", "--to", "2026-03-02",
+                      "--out", str(out)).returncode == 0  # fmt: skip
+    coverage = json.loads(out.read_text())["box"]["coverage"]
+    assert coverage["failed"] == 0 and coverage["excluded_by_reason"] == {"the box was not set up yet": 2}
+
+
 def test_sim_with_a_power_cut_ends_the_calls_as_power_loss_and_logs_after_it(tmp_path):
     spec = dict(SCENARIO, power=[{"at": 10.0, "cut": True}, {"at": 30.0, "cut": False}])
     spec["calls"] = spec["calls"][:2] + [{"line": 3, "at": 32.0, "direction": "in", "rings": 1, "talk": 3.0}]
