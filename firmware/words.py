@@ -111,7 +111,7 @@ ACTIONS = {
     "init": "Box set up",
     "legal_hold": "Legal hold",
     "pause": "Paused a recording (card details)",
-    "call_resumed": "A call taken for ended after a silence went on",
+    "call_resumed": "A call taken for ended went on after its silence",
     "resume": "Resumed a recording",
     "call_note": "Tagged or annotated a call",
     "phonebook": "Changed the phonebook",
@@ -123,6 +123,13 @@ ACTIONS = {
     "recording_signed_at_upgrade": "Signed the recordings made before signing",
     "audit_head_restored": "Wrote the audit trail's head again, which the card had refused",
     "recorder_start_failed": "The recorder could not start for a time: no call was recorded",
+    "alarm": "An alarm (raised, cleared or acknowledged)",
+    "disclosure": "Released calls (subject access)",
+    "hat_replaced": "Moved the keys to a new HAT",
+    "quarantine": "Moved unknown files out of the recordings",
+    "repair": "Rebuilt the call log from the recordings",
+    "report": "Made a report",
+    "update": "A firmware update",
 }
 
 # Names of audit details (the keys of an entry's details) as labels.
@@ -268,6 +275,7 @@ _CODED_DETAILS = {
     "default_mode": RECORDING_MODES,
     "country": _country_names(),
     "roles": ROLES,
+    "kind": ALARMS,
 }
 
 

@@ -7,6 +7,8 @@ CSV and the PDF hold the same figures character for character.
 import datetime as dt
 import zoneinfo
 
+from .. import words
+
 # (label, path into a totals dict)
 SUMMARY = (
     ("Calls", ("calls",)),
@@ -127,7 +129,7 @@ def tables(report):
             [
                 [
                     when(a["raised_us"], tz),
-                    a["kind"],
+                    words.say("alarm", a["kind"]),
                     cell(a["line"] or None) or "box",
                     when(a["cleared_us"], tz) if a.get("cleared_us") else "",
                     a.get("acknowledged_by") or "",

@@ -129,6 +129,8 @@ def test_csv_holds_the_same_figures(week_dir, capsys):
     assert by_label["Answered rate %"] == ["45.5", "40", "25", "100", "100"]
     assert by_label["Recorded"] == ["5", "3", "1", "0", "1"]
     assert ["01632960003", "1", "2", "2026-03-02 11:00:00", "2026-03-02 11:05:00"] in rows
+    alarms = [r[1] for r in rows if len(r) == 5 and r[2] in ("2", "box") and r[4] in ("", "ivan")]
+    assert alarms == ["No voltage on the line: the phone line is unplugged or dead", "Storage nearly full"]
 
 
 @pytest.mark.skipif(

@@ -350,6 +350,9 @@ def test_the_audit_trail_reads_in_words_and_filters_on_every_action(box, people)
         assert words in page, words
     options = re.findall(r'<option value="([a-z_]+)"', page)
     assert sorted(options) == sorted(ACTIONS)
+    from firmware import words
+
+    assert set(ACTIONS) <= set(words.ACTIONS)  # each in words of its own, not its code's
     assert "newbie" in audrey.get("/audit?action=config_change").get_data(as_text=True)
 
 
