@@ -8,6 +8,8 @@ spaces), never as an error, so a new code from a newer part of the box
 still reads sensibly until it gets its words here.
 """
 
+from .localtime import duration_text
+
 STATES = {
     "idle": "Idle",
     "alerting": "Incoming call (caller ID arriving)",
@@ -166,7 +168,9 @@ DETAIL_LABELS = {
     "deleted": "Deleted",
     "by_rule": "By rule",
     "consent": "Consent notice",
-    "paused_s": "Paused for (s)",
+    "paused_s": "Paused for",
+    "quiet_ms": "Quiet for",
+    "sound_at": "Sound again at",
     "rule": "Rule",
     "call": "Call",
     "since": "Since",
@@ -279,8 +283,14 @@ _CODED_DETAILS = {
 }
 
 
+# Details that are lengths of time, and their unit in seconds.
+_LENGTHS = {"duration_s": 1, "paused_s": 1, "quiet_ms": 0.001}
+
+
 def _detail_text(key, value, parent=None):
     """The text of detail ``key``'s ``value`` (within detail ``parent``)."""
+    if key in _LENGTHS and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return duration_text(value * _LENGTHS[key])
     table = _CODED_DETAILS.get(key)
     if table is None and parent == "lines" and str(key).isdigit():
         table = RECORDING_MODES  # the site settings' modes, line by line

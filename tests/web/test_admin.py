@@ -335,6 +335,7 @@ def test_the_audit_trail_reads_in_words_and_filters_on_every_action(box, people)
     box.services.audit.append(
         "system", "config_change", "config", {"lines": {"1": "never"}, "country": "uk"}, box.clock()
     )
+    box.services.audit.append("sam", "playback", "7", {"line": 1, "duration_s": 90.894875}, box.clock())
     page = audrey.get("/audit").get_data(as_text=True)
     for code in ("user_add", "policy.rules", "on_demand", "by_rule", ">never<", "Country</dt><dd>uk"):
         assert code not in page, code
@@ -346,6 +347,7 @@ def test_the_audit_trail_reads_in_words_and_filters_on_every_action(box, people)
         "Never (a private line)",
         "United Kingdom",
         "Auditor",
+        "<dt>Length</dt><dd>1 min 31 s</dd>",
     ):
         assert words in page, words
     options = re.findall(r'<option value="([a-z_]+)"', page)
