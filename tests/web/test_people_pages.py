@@ -318,9 +318,14 @@ def test_tags_and_notes_by_a_supervisor_of_the_line_audited(box, people):
     assert "Customer rang back about the order." in html
     assert "Tagged or annotated a call" in html  # the call's own history
     assert box.audit_actions()[-2:] == ["call_note", "call_note"]
+    # A tag the call has already: nothing changes, and the trail gets no second entry.
+    n = len(box.audit_actions())
+    assert box.post(sam, "/calls/1/tags", {"add": "complaint"}, token_from="/calls/1").status_code == 302
+    assert len(box.audit_actions()) == n
     assert box.post(sue, "/calls/1/tags", {"add": "x"}, token_from="/calls/3").status_code == 404
     bad = box.post(sam, "/calls/1/tags", {"add": "Not A Tag!"}, token_from="/calls/1")
     assert bad.status_code == 400 and "A tag is 1 to 32" in bad.get_data(as_text=True)
+    assert 'value="Not A Tag!"' in bad.get_data(as_text=True)  # what was typed, to mend
     resp = box.post(sam, "/calls/1/tags", {"remove": "complaint"}, token_from="/calls/1")
     assert (
         resp.status_code == 302

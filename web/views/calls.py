@@ -387,6 +387,8 @@ def tags(call_id):
         check_category(add, "tag")
     except ValueError as exc:
         return detail(call_id, errors={"tag": str(exc)}, status=400)
+    if add in store.tags(call_id):  # already there: nothing changes, nothing to audit
+        return redirect(url_for("calls.detail", call_id=call_id) + "#tags")
     intent.change_checked(
         web,
         ("call_note", str(call_id), {"line": call["line"], "added": add}),
