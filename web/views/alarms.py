@@ -34,9 +34,30 @@ def _banner():
     def alarm_banner():
         log = _log()
         user = g.get("user")
-        return log.banner() if log is not None and user is not None and user.has(*ALARM_ROLES) else []
+        return (
+            grouped(log.banner()) if log is not None and user is not None and user.has(*ALARM_ROLES) else []
+        )
 
     return {"alarm_banner": alarm_banner}
+
+
+def grouped(rows):
+    """The banner's occurrences, one row per alarm and line (a line that drops its voltage
+    every few minutes is one row, not one per drop): the latest occurrence's fields, and
+    ``count``, ``first_us``, ``on`` (any still on) and ``unacknowledged`` (their ids)."""
+    groups = {}
+    for row in rows:  # oldest first
+        key = (row["kind"], row["line"])
+        first = groups.get(key)
+        group = dict(row)
+        group["count"] = (first["count"] if first else 0) + 1
+        group["first_us"] = first["first_us"] if first else row["raised_us"]
+        group["on"] = (first["on"] if first else False) or row["cleared_us"] is None
+        group["unacknowledged"] = (first["unacknowledged"] if first else []) + (
+            [] if row["acknowledged_by"] else [row["id"]]
+        )
+        groups[key] = group
+    return list(groups.values())
 
 
 @bp.route("/alarms")
@@ -85,10 +106,17 @@ def acknowledge(alarm_id):
     log = _log()
     if log is None:
         abort(404)
+    wall_us = int(lk().services.wall_us())
     try:
-        log.acknowledge(alarm_id, g.user.name, wall_us=int(lk().services.wall_us()))
+        log.acknowledge(alarm_id, g.user.name, wall_us=wall_us)
     except LinekeeperError as exc:
         return render_template("alarms.html", history=log.history(), available=True, error=str(exc)), 400
+    # The banner's row stands for every occurrence of that alarm on that line: those too.
+    for other in request.form.getlist("also"):
+        try:
+            log.acknowledge(int(other), g.user.name, wall_us=wall_us)
+        except (ValueError, LinekeeperError):
+            pass  # acknowledged meanwhile, or not an alarm: the one asked for is done
     return redirect(_local(request.form.get("next")) or url_for("alarms.index"))
 
 
