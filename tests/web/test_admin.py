@@ -364,3 +364,19 @@ def test_the_recovery_page_with_nothing_to_confirm_leads_somewhere_you_may_go(bo
     assert resp.status_code == 302 and resp.headers["Location"] == "/"
     assert people["sam"].get("/").status_code == 200
     assert people["alice"].get("/setup/recovery").headers["Location"] == "/settings"
+
+
+def test_the_users_page_says_what_was_done(box, people):
+    """Adding a user, changing one, setting a password: the page came back as it was."""
+    alice = people["alice"]
+    resp = box.post(
+        alice, "/users", {"name": "newbie", "password": "a long enough password", "roles": "auditor"},
+        token_from="/users",
+    )  # fmt: skip
+    assert resp.headers["Location"] == "/users?done=added&name=newbie"
+    page = alice.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "newbie added: they can log in now." in page
+    resp = box.post(alice, "/users/newbie", {"roles": "auditor", "lines": "1"}, token_from="/users")
+    assert "newbie changed" in alice.get(resp.headers["Location"]).get_data(as_text=True)
+    # Only of an account there is: a link cannot make the page say anything else.
+    assert 'id="users-done"' not in alice.get("/users?done=added&name=nobody").get_data(as_text=True)

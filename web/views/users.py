@@ -38,11 +38,21 @@ def _slots():
     return set(keystore.slots()) if keystore.is_initialised else set()
 
 
+# What the page says after a change (its ``done`` argument).
+DONE = {
+    "added": "added: they can log in now",
+    "changed": "changed: the new roles and lines apply from their next login",
+    "password": "has a new password, from their next login",
+}
+
+
 def _render_list(errors=None, status=200, **extra):
     web = lk()
     return render_template(
         "users.html",
         removed=request.args.get("removed", "")[:64],
+        done=DONE.get(request.args.get("done", "")),
+        done_name=_known(request.args.get("name", "")),
         users=web.accounts.all(),
         slots=_slots(),
         errors=errors or {},
@@ -52,6 +62,11 @@ def _render_list(errors=None, status=200, **extra):
         has_key=_can_grant(),
         **extra,
     ), status
+
+
+def _known(name):
+    """``name`` if it is a user's (the page says what was done to them), else ""."""
+    return name if name and lk().accounts.get(name) is not None else ""
 
 
 def _can_grant():
@@ -214,7 +229,7 @@ def create():
     finally:
         if grant is not None:
             grant.close()
-    return redirect(url_for("users.index"))
+    return redirect(url_for("users.index", done="added", name=name))
 
 
 @bp.route("/<name>", methods=["POST"])
@@ -295,7 +310,7 @@ def update(name):
     if has_slot and not changed.needs_key_slot:
         _remove_slot(keystore, name)
     web.sessions.end_user(name)  # new rights take effect at the next login
-    return redirect(url_for("users.index"))
+    return redirect(url_for("users.index", done="changed", name=name))
 
 
 def _remove_slot(keystore, name):
@@ -356,7 +371,7 @@ def set_password(name):
             grant.close()
     pwchange.finish(web, name, password, note)
     web.sessions.end_user(name)
-    return redirect(url_for("users.index"))
+    return redirect(url_for("users.index", done="password", name=name))
 
 
 @bp.route("/<name>/delete", methods=["POST"])
