@@ -69,7 +69,7 @@ def find_calls(calls_db, *, number=None, since_us=None, until_us=None, country="
     if number:
         digits = "".join(c for c in number if c.isdigit())
         if len(digits) < 4:
-            raise SarError("%r is not a phone number" % number)
+            raise SarError("%s is not a phone number: give at least 4 of its digits" % number)
         key = normalise(number, country)
         # The last 7 digits are the same in every form of a number; the exact
         # comparison (international form) is made below.

@@ -91,6 +91,7 @@ def test_keyset_pages(box, people, monkeypatch):
     [
         ("from=yesterday", "from"),
         ("to=2026-13-01", "to"),
+        ("to=2026-02-30", "to"),
         ("from=2026-03-05&to=2026-03-01", "to"),
         ("direction=sideways", "direction"),
         ("number=0207'%20OR%201=1", "number"),
@@ -310,3 +311,14 @@ def test_a_number_the_network_did_not_send_is_not_called_withheld(box, people):
     listing = alice.get("/calls?from=2026-03-02&to=2026-03-02").get_data(as_text=True)
     numbers = re.findall(r'<span class="number">([^<]*)</span>', listing)
     assert numbers.count("unavailable") == 1 and numbers.count("withheld") == 1
+
+
+def test_a_date_in_the_right_form_but_not_in_the_calendar_is_named_so(box, people):
+    page = people["sam"].get("/calls?from=2026-02-30").get_data(as_text=True)
+    assert "2026-02-30 is not a day of the calendar." in page and "Enter a date as YYYY-MM-DD" not in page
+
+
+def test_a_line_with_its_default_name_is_not_named_twice(box, people):
+    """The call page said "Line 1 — Line 1" for a line nobody had named."""
+    page = people["alice"].get("/calls/1").get_data(as_text=True)
+    assert re.search(r'<dd id="f-line">(.*?)</dd>', page).group(1) == "1"

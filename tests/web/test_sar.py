@@ -154,3 +154,12 @@ def test_the_search_says_which_calls_have_a_recording(box, people):
     assert "Complete, 30 s" in rows[1] and "Inbound" in rows[1]
     assert rows[2].endswith('<td data-label="Recording">None</td>') and "Outbound" in rows[2]
     assert ">yes<" not in page and "T09:" not in page  # words and the box's time, not codes
+
+
+def test_a_search_with_only_its_last_day_says_what_is_missing(box, people):
+    """'To' alone did nothing, silently; a short number was named in code quotes."""
+    box.recordings.store = box.store
+    page = people["sam"].get("/sar?to=2026-03-02")
+    assert page.status_code == 400 and "give the first day (From) too" in page.get_data(as_text=True)
+    page = people["sam"].get("/sar?number=12").get_data(as_text=True)
+    assert "12 is not a phone number: give at least 4 of its digits" in page and "&#39;12&#39;" not in page

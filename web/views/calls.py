@@ -70,7 +70,11 @@ def _day_us(text, field, errors, end=False):
     try:
         day = datetime.date.fromisoformat(text)
     except ValueError:
-        errors[field] = "Enter a date as YYYY-MM-DD."
+        errors[field] = (
+            "%s is not a day of the calendar." % text
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text)
+            else "Enter a date as YYYY-MM-DD."
+        )
         return None
     clock = lk().local_time()
     return clock.day_end_us(day) if end else clock.day_start_us(day)

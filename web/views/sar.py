@@ -24,6 +24,8 @@ def _search(values):
     if services.reports is None:
         abort(404)
     period = None
+    if values["to"] and not values["from"]:
+        raise LinekeeperError("give the first day (From) too: To is the last day of the range")
     if values["from"] or values["to"]:
         period = services.reports.period(values["from"], values["to"] or values["from"])
     calls = find_calls(
@@ -43,7 +45,7 @@ def _search(values):
 def index():
     values = {f: request.args.get(f, "").strip() for f in FIELDS}
     calls = None
-    if values["number"] or values["from"]:
+    if values["number"] or values["from"] or values["to"]:
         try:
             calls, _ = _search(values)
         except LinekeeperError as exc:
