@@ -76,6 +76,8 @@ def served(tmp_path_factory, synth):
     # Every role, so that every page can be captured in one session.
     with web.db.tx() as conn:
         web.accounts.update(conn, "alice", {"installer", "supervisor", "auditor", "staff"}, [1, 2, 3, 4])
+        # Another account: the users page's forms are on every row but your own.
+        web.accounts.create(conn, "audrey", "a long enough password", {"auditor"}, [])
     story.services.live = FakeLive()
     # An alarm on (the banner on every page), the updates inbox, a rekey half done.
     alarms = AlarmLog(Path(story.data) / "alarms.db", story.services, story.audit)
