@@ -1198,8 +1198,13 @@ def open_sim_host(
         )
 
     host = SimHost(board, make_box, restart=restart, on_box=on_box)
-    for action in timeline.actions:
-        clock.call_at(action.t_us, functools.partial(_scenario_tag, host, action))
+
+    def schedule_actions(offset_us):
+        for action in timeline.actions:
+            clock.call_at(action.t_us + offset_us, functools.partial(_scenario_tag, host, action))
+
+    schedule_actions(0)
+    board.on_replay.append(schedule_actions)  # each round's calls are tagged as the first's
     return host
 
 

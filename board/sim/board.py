@@ -132,6 +132,9 @@ class SimBoard(HatBoard):
         self._audio_pending = False
         self._end_us = timeline.end_us
         self._offsets = [0]  # where each round of the scenario starts (see replay)
+        # Called with each new round's offset (µs) when it is queued: what the scenario
+        # does beside the lines' signals (an operator's tags) comes round again too.
+        self.on_replay = []
         self.delivered_us = None  # end of the last capture period delivered (the truth)
         self.on_power = []  # fn(event, t_us): "brownout", "restored"
         self.pi_on = True
@@ -312,6 +315,8 @@ class SimBoard(HatBoard):
         self._end_us = offset + self.timeline.end_us
         if not self._audio_pending:
             self._schedule_audio(now)
+        for callback in self.on_replay:
+            callback(offset)
 
     def _round(self, line, offset_us):
         """The timeline's audio segments of ``line`` for a round starting at ``offset_us``."""

@@ -300,6 +300,7 @@ def test_replay_plays_the_scenario_again_later(tmp_path, synth):
                 "rings": 1,
                 "talk": 3.0,
                 "caller_id": {"number": "01632960123", "name": "ACME LTD"},
+                "tags": ["orders"],
             },
             {
                 "line": 2,
@@ -324,6 +325,9 @@ def test_replay_plays_the_scenario_again_later(tmp_path, synth):
         "SELECT line, number, started_at, answered_at, ended_at FROM calls ORDER BY started_at"
     ).fetchall()
     assert len(rows) == 6
+    # The operator's tags come round with their calls (only the first round had them).
+    tagged = db.execute("SELECT c.line, t.tag FROM call_tags t JOIN calls c ON c.id = t.call_id").fetchall()
+    assert tagged == [(1, "orders")] * 3
     first = sorted(rows[:2])
     period_us = rows[2][2] - rows[0][2]  # one round: at least the scenario's length
     assert period_us >= box.board.timeline.end_us
