@@ -5,6 +5,7 @@ import json
 from board.sim.scenario import loads_scenario
 from firmware.box import open_sim_box
 from firmware.config import BoxConfig, load_config, save_config
+from firmware.policy.rules import NOT_SET_UP
 from firmware.policy.settings import LineMode, PolicySettings, RecordingRules
 
 DOC = {
@@ -32,7 +33,8 @@ def test_a_private_line_set_while_running_applies_to_the_next_call(tmp_path, syn
     assert box.board.run()
     box.stop()
     reasons = [c["policy_reason"] for c in box_calls(data)]
-    assert reasons == ["line 1 records every call", "line 1 is private"]
+    # A box with no recording key (none is made here) says so beside the rules' reason.
+    assert reasons == ["line 1 records every call; " + NOT_SET_UP, "line 1 is private"]
     assert load_config(data) == private
 
 
