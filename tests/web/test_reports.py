@@ -157,3 +157,15 @@ def test_acknowledging_never_sends_anyone_to_another_site(box, people):
         box.alarm_log.set("clock_jump", False)
         resp = box.post(people["sam"], "/alarms/%d/acknowledge" % row["id"], {"next": target})
         assert resp.status_code == 302 and resp.headers["Location"] == "/alarms", target
+
+
+def test_the_report_page_names_its_charts_and_the_lines(box, people):
+    """The charts had no visible title (a phone shows their labels too small to read), and
+    the line picker said "Line 3" where the box calls it "Sales"."""
+    form = box.setup_form(**{"line-1-name": "Sales"})
+    for key in ("setup_code", "admin_name", "admin_password", "admin_confirm"):
+        form.pop(key)
+    assert box.post(people["ivan"], "/settings", form, token_from="/settings").status_code == 302
+    page = people["sam"].get("/reports?from=2026-03-02&to=2026-03-02").get_data(as_text=True)
+    assert "<figcaption>Calls by hour of day" in page and "<figcaption>Calls per line" in page
+    assert '<option value="1">Sales</option>' in page and '<option value="2">Line 2</option>' in page
