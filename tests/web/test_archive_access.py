@@ -363,3 +363,46 @@ def test_a_viewer_account_is_audited_before_it_is_written(tmp_path, monkeypatch)
         ("user_add", "leeds", False),  # the one a cut stopped: its entry came first
     ]
     assert ArchiveUsers(viewer_dir).get("aud").sites == {"leeds"}
+
+
+def test_an_auditor_of_one_site_reads_only_that_sites_entries(app, viewer):
+    """The trail gave an auditor of leeds what was played and exported at york: its
+    recording's fingerprints, lines and lengths. And the index's rebuild said how many
+    calls every site holds, to a supervisor of one."""
+    everyone, _ = _client(app, SUP)
+    day = "/reports?from=2026-03-02&to=2026-03-02&format=json&site="
+    assert everyone.get(day + "york").status_code == 200  # audited, naming york
+    assert everyone.get(day + "leeds").status_code == 200
+    trail = _client(app, LEEDS_AUD)[0].get("/audit").get_data(as_text=True)
+    assert "<dd>leeds</dd>" in trail and "york" not in trail
+    assert "<dd>york</dd>" in _client(app, AUD)[0].get("/audit").get_data(as_text=True)
+    client, token = _client(app, LEEDS_SUP)
+    page = client.post("/index", data={"csrf_token": token}).get_data(as_text=True)
+    assert "Index rebuilt from the bucket: 1 calls" in page  # leeds's one, not york's too
+
+
+@pytest.mark.parametrize(
+    "next_url", ["/\t/evil.example", "//evil.example", "/\\evil.example", "https://evil.example"]
+)
+def test_the_login_sends_nobody_off_the_viewer(app, next_url):
+    client, token = _client(app, ANON)
+    resp = client.post(
+        "/login", data={"user": AUD, "password": PASSWORD, "csrf_token": token, "next": next_url}
+    )
+    assert resp.status_code == 302 and resp.headers["Location"] == "/", resp.headers["Location"]
+
+
+def test_an_installer_starts_at_a_page_they_may_open(app):
+    """An installer sees no calls: the login, the logo and the error page's link sent
+    them to the calls list, which refused them."""
+    client, token = _client(app, ANON)
+    resp = client.post("/login", data={"user": INST, "password": PASSWORD, "csrf_token": token})
+    assert resp.headers["Location"] == "/sites" and client.get("/sites").status_code == 200
+    page = client.get("/no-such-page").get_data(as_text=True)
+    assert 'class="brand" href="/sites"' in page and 'href="/sites">Back to the start page' in page
+
+
+def test_a_call_number_past_what_the_index_holds_is_not_found(app):
+    client, _ = _client(app, SUP)
+    for url in ("/calls/leeds/99999999999999999999", "/calls/leeds/99999999999999999999/audio"):
+        assert client.get(url).status_code == 404, url

@@ -11,7 +11,7 @@ from firmware.errors import LinekeeperError, ReportError, WrongPasswordError
 from firmware.localtime import duration_text
 from firmware.reports.period import parse_period
 
-from ..security import public, roles
+from ..security import local_path, public, roles
 from ..throttle import account_keys
 from .app import SESSION_COOKIE, set_cookie, viewer
 
@@ -52,9 +52,11 @@ def login():
     g.user = user
     v.audit("login", user.name)
     token = v.new_session(user, key)
-    target = next_url
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("archive.calls")
+    # A path of the viewer only (a tab or a backslash would take a browser off it); an
+    # installer, who sees no calls, starts at the sites.
+    target = local_path(next_url) or url_for(
+        "archive.calls" if user.has("supervisor", "auditor") else "archive.sites"
+    )
     resp = redirect(target)
     set_cookie(resp, SESSION_COOKIE, token)
     return resp
@@ -151,7 +153,7 @@ def _call_or_404(box, call_id, action=None):
     ``action``), 404 when there is no such call."""
     _site_or_403(box, action, target="%s/%d" % (box, call_id), call_id=call_id)
     db = _open_index()
-    if db is None:
+    if db is None or not 0 <= call_id < 1 << 63:  # past SQLite's integers: no such call
         abort(404)
     try:
         call = index.get_call(db, box, call_id)
@@ -291,7 +293,11 @@ def rebuild():
         return render_template(
             "archive/error.html", title="Index not rebuilt", message="The index was not rebuilt: %s" % exc
         ), 502
-    return render_template("archive/sites.html", rebuilt=(n, skipped), **_sites_context())
+    context = _sites_context()
+    # The calls of the sites this person is granted: another site's count is not theirs
+    # to know (the index holds every site's).
+    granted = sum(count for _, count in context["sites"])
+    return render_template("archive/sites.html", rebuilt=(granted, skipped), **context)
 
 
 def _sites_context():
@@ -306,7 +312,24 @@ def _sites_context():
 @roles("auditor")
 def audit_trail():
     entries = viewer().audit_log.entries(limit=500)
+    # An auditor of some sites reads the entries about those sites, and the viewer's own
+    # (logins, users): what was played or exported at another site is not theirs to see.
+    entries = [e for e in entries if all(g.user.may_see(site) for site in _entry_sites(e))]
     return render_template("archive/audit.html", entries=entries)
+
+
+def _entry_sites(entry):
+    """The sites an audit entry is about (its ``box``, a ``site/call`` target, a report's
+    ``sites``); none for an entry about the viewer itself (a login, a user)."""
+    details = entry.details or {}
+    sites = set()
+    if isinstance(details.get("box"), str):
+        sites.add(details["box"])
+    if isinstance(details.get("sites"), list):
+        sites.update(s for s in details["sites"] if isinstance(s, str))
+    if entry.action in ("playback", "export") and "/" in (entry.target or ""):
+        sites.add(entry.target.split("/", 1)[0])
+    return sites
 
 
 def when(wall_us):
