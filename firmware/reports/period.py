@@ -5,6 +5,7 @@ import datetime as dt
 import zoneinfo
 
 from ..errors import ReportError
+from ..localtime import check_zone
 
 MAX_DAYS = 366
 
@@ -78,9 +79,9 @@ def parse_period(first, last, tz="UTC"):
             % (MAX_DAYS, a.isoformat(), b.isoformat(), (b - a).days + 1)
         )
     try:
-        zoneinfo.ZoneInfo(tz)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ReportError("unknown time zone %r" % tz) from None
+        check_zone(tz)  # "Europe" (a folder) or a name too long is refused too, not a 500
+    except ValueError:
+        raise ReportError("unknown time zone %r" % (tz[:64] if isinstance(tz, str) else tz)) from None
     return Period(a, b, tz)
 
 

@@ -163,6 +163,8 @@ def test_pdf_text_holds_the_figures(week_dir, tmp_path, capsys):
         (["--from", "2025-01-01", "--to", "2026-03-02"], "at most 366 days"),
         (["--from", "2026-03-02", "--to", "2026-03-02", "--line", "9"], "line 9 does not exist"),
         (["--from", "2026-03-02", "--to", "2026-03-02", "--tz", "Mars/Base"], "unknown time zone"),
+        (["--from", "2026-03-02", "--to", "2026-03-02", "--tz", "Europe"], "unknown time zone"),  # a folder
+        (["--from", "2026-03-02", "--to", "2026-03-02", "--tz", "x" * 300], "unknown time zone"),
     ],
 )
 def test_bad_requests_are_refused_in_one_line(week_dir, tmp_path, capsys, args, message):

@@ -406,3 +406,12 @@ def test_a_call_number_past_what_the_index_holds_is_not_found(app):
     client, _ = _client(app, SUP)
     for url in ("/calls/leeds/99999999999999999999", "/calls/leeds/99999999999999999999/audio"):
         assert client.get(url).status_code == 404, url
+
+
+@pytest.mark.parametrize("tz", ["Europe", "x" * 300])
+def test_a_time_zone_that_is_not_one_is_named_not_a_fault(app, tz):
+    """'Europe' is a folder of the zone database, and 300 letters a name too long for the
+    file system: both answered 500."""
+    client, _ = _client(app, SUP)
+    resp = client.get("/reports?from=2026-03-02&to=2026-03-02&tz=" + tz)
+    assert resp.status_code == 400 and "unknown time zone" in resp.get_data(as_text=True)
