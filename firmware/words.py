@@ -180,6 +180,17 @@ DETAIL_LABELS = {
     "not_made": "Not made",
     "entry": "About entry",
     "finishes": "Finishes entry",
+    # The archive viewer's entries (web/archive).
+    "box": "Site",
+    "sites": "Sites",
+    "call_id": "Call",
+    "recording_id": "Recording",
+    "recording_sha256": "Recording's SHA-256",
+    "zip_sha256": "Zip's SHA-256",
+    "zip_bytes": "Zip size (bytes)",
+    "complete": "Recorded whole",
+    "fingerprint": "Signed by key",
+    "refused": "Refused",
 }
 
 # A line's recording mode (the rules' words; the rules page adds "below").

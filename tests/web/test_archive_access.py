@@ -321,7 +321,7 @@ def test_the_pages_speak_to_people(app):
     assert 'id="menu"' in sup.get("/no-such-page").get_data(as_text=True)  # a 404 keeps the menu
     aud, _ = _client(app, AUD)
     trail = aud.get("/audit").get_data(as_text=True)
-    assert '<dl class="fields"><dt>address</dt>' in trail and "{&#34;" not in trail and '{"' not in trail
+    assert '<dl class="fields"><dt>From address</dt>' in trail and "{&#34;" not in trail and '{"' not in trail
 
 
 def test_a_viewer_account_is_audited_before_it_is_written(tmp_path, monkeypatch):
@@ -415,3 +415,18 @@ def test_a_time_zone_that_is_not_one_is_named_not_a_fault(app, tz):
     client, _ = _client(app, SUP)
     resp = client.get("/reports?from=2026-03-02&to=2026-03-02&tz=" + tz)
     assert resp.status_code == 400 and "unknown time zone" in resp.get_data(as_text=True)
+
+
+def test_the_viewer_shows_words_not_codes(app):
+    """Directions read 'in'/'out', the trail its actions' and details' code names
+    ('call id', 'zip bytes'), a 405 was Werkzeug's own page, and with no limit the
+    calls list said '(the newest ; narrow the search)'."""
+    sup, _ = _client(app, SUP)
+    page = sup.get("/?box=leeds").get_data(as_text=True)
+    assert '<td data-label="Direction">Inbound</td>' in page and "the newest ;" not in page
+    assert "Inbound (they called us)" in sup.get("/calls/leeds/1").get_data(as_text=True)
+    sup.get("/reports?from=2026-03-02&to=2026-03-02&format=json&site=leeds")
+    trail = _client(app, AUD)[0].get("/audit").get_data(as_text=True)
+    assert "Made a report" in trail and "<dt>Sites</dt><dd>leeds</dd>" in trail
+    resp = sup.get("/logout")  # a POST route
+    assert resp.status_code == 405 and "That method is not allowed here." in resp.get_data(as_text=True)

@@ -16,6 +16,8 @@ import os
 
 from flask import Flask, render_template
 
+from firmware import words
+
 from ..security import check_declared
 from . import views
 from .app import Viewer, after_request, before_request, csrf_token
@@ -34,6 +36,12 @@ ERRORS = {
         "Ask whoever runs the viewer if you need it.",
     ),
     404: ("Not found", "There is nothing here, or nothing you may see."),
+    405: ("Not allowed", "That method is not allowed here."),
+    500: (
+        "Something went wrong",
+        "The viewer could not answer this. What went wrong is in its log: try again, and if "
+        "it happens again, tell whoever runs the viewer.",
+    ),
 }
 
 
@@ -47,11 +55,13 @@ def create_archive_app(v):
     app.register_blueprint(views.bp)
     app.before_request(before_request)
     app.after_request(after_request)
-    app.jinja_env.globals.update(csrf_token=csrf_token)
+    app.jinja_env.globals.update(csrf_token=csrf_token, audit_fields=words.audit_fields, say=words.say)
 
     @app.errorhandler(401)
     @app.errorhandler(403)
     @app.errorhandler(404)
+    @app.errorhandler(405)
+    @app.errorhandler(500)
     def error_page(exc):
         # A view's own abort(code, description=...) wins; else words for people, not Werkzeug's.
         custom = exc.description if exc.description != type(exc).description else None
