@@ -430,3 +430,11 @@ def test_the_viewer_shows_words_not_codes(app):
     assert "Made a report" in trail and "<dt>Sites</dt><dd>leeds</dd>" in trail
     resp = sup.get("/logout")  # a POST route
     assert resp.status_code == 405 and "That method is not allowed here." in resp.get_data(as_text=True)
+
+
+def test_a_backwards_date_range_is_named(app):
+    sup, _ = _client(app, SUP)
+    resp = sup.get("/?from=2026-07-31&to=2026-03-01")
+    assert resp.status_code == 400 and "the last day (2026-03-01) is before the first" in resp.get_data(
+        as_text=True
+    )

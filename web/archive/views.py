@@ -105,6 +105,9 @@ def calls():
                 query["until_us" if end else "since_us"] = _day_us(form[name], name, end)
             except ValueError as exc:
                 errors.append(str(exc))
+    if query.get("since_us") is not None and query.get("until_us") is not None:
+        if query["until_us"] <= query["since_us"]:
+            errors.append("to: the last day (%s) is before the first (%s)" % (form["to"], form["from"]))
     if form["box"] and not g.user.may_see(form["box"]):
         abort(403, description="Site %s is not among your sites." % form["box"])
     db = _open_index()
