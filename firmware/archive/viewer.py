@@ -340,6 +340,10 @@ def central_report(db, period, boxes=None, max_calls=MAX_CALLS):
         "SELECT box, %s FROM calls%s ORDER BY started_us, box, call_id" % (_REPORT_COLUMNS, clause), args
     ):
         rows.setdefault(r[0], []).append(r[1:])
+    # Every site asked for (or in the index) has its column, with no call in the period too.
+    known = [r[0] for r in db.execute("SELECT DISTINCT box FROM calls")]
+    for box in known if not boxes else [b for b in boxes if b in known]:
+        rows.setdefault(box, [])
     site_totals = {box: totals_of(rows[box], period) for box in sorted(rows)}
     return {
         "period": {"from": period.first.isoformat(), "to": period.last.isoformat(), "tz": period.tz},

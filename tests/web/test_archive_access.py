@@ -438,3 +438,17 @@ def test_a_backwards_date_range_is_named(app):
     assert resp.status_code == 400 and "the last day (2026-03-01) is before the first" in resp.get_data(
         as_text=True
     )
+
+
+def test_a_site_with_no_call_in_the_period_has_its_column_of_zeros(app):
+    """A report left out the sites with no call in its period, as if they were not there;
+    and a site not in the index gave a column of zeros for 'All sites'."""
+    sup, _ = _client(app, SUP)
+    report = json.loads(sup.get("/reports?from=2026-03-03&to=2026-03-03&format=json").data)
+    assert list(report["sites"]) == ["leeds", "york"] and report["total"]["calls"] == 0
+    leeds = json.loads(
+        _client(app, LEEDS_SUP)[0].get("/reports?from=2026-03-03&to=2026-03-03&format=json").data
+    )
+    assert list(leeds["sites"]) == ["leeds"]
+    resp = sup.get("/reports?from=2026-03-02&to=2026-03-02&site=nosuch")
+    assert resp.status_code == 404 and "no site nosuch" in resp.get_data(as_text=True)

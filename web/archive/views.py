@@ -250,6 +250,10 @@ def reports():
     db = _open_index()
     if db is None:
         return render_template("archive/reports.html", form=form, report=None, no_index=True)
+    if form["site"] and form["site"] not in {box for box, _ in index.sites(db)}:
+        db.close()
+        error = "There is no site %s in the index." % form["site"]
+        return render_template("archive/reports.html", form=form, report=None, error=error), 404
     try:
         period = parse_period(form["from"], form["to"], form["tz"])
         report = index.central_report(db, period, boxes=sorted(boxes) if boxes is not None else None)
