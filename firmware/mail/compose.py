@@ -15,17 +15,31 @@ def _message(settings, to, subject, body, wall_us):
     return msg
 
 
-def alarm_message(settings, row, box_name, wall_us, suppressed=0):
-    """The mail for alarm occurrence ``row`` (an AlarmLog row)."""
-    from firmware.calls.calllog import iso_ms
+def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=None, line_names=None):
+    """The mail for alarm occurrence ``row`` (an AlarmLog row).
 
-    where = "line %d" % row["line"] if row["line"] else "the box"
-    subject = "[%s] Alarm: %s on %s" % (box_name, row["kind"].replace("_", " "), where)
-    body = "%s\n\nAlarm: %s\nWhere: %s\nRaised: %s\n\n" % (
+    ``local_time``: a :class:`~firmware.localtime.LocalTime` in the box's zone (the
+    pages' times); ``line_names``: ``{line: name}`` from the site settings.
+    """
+    from firmware import words
+    from firmware.localtime import LocalTime
+
+    local_time = local_time or LocalTime()
+    where = "the box"
+    if row["line"]:
+        name = (line_names or {}).get(row["line"])
+        where = "line %d" % row["line"]
+        if name and name != "Line %d" % row["line"]:
+            where += " (%s)" % name
+    what = words.say("alarm", row["kind"])
+    # The subject short (the words up to their first colon), the whole in the text.
+    subject = "[%s] Alarm on %s: %s" % (box_name, where, what.split(":")[0])
+    body = "%s\n\nAlarm: %s\nWhat happened: %s\nWhere: %s\nRaised: %s\n\n" % (
         subject,
-        row["message"] or row["kind"],
+        what,
+        row["message"] or what,
         where,
-        iso_ms(row["raised_us"]),
+        local_time.when(row["raised_us"]),
     )
     if suppressed:
         body += (

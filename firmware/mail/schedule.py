@@ -97,7 +97,7 @@ class ReportScheduler:
                     report,
                     data,
                     schedule.fmt,
-                    self.box_name,
+                    self.box_name() if callable(self.box_name) else self.box_name,
                     int(self.wall_us()),
                     schedule.every,
                     read_head(os.path.join(self.source.data_dir, "audit.head")),

@@ -5,6 +5,8 @@ import os
 import threading
 import time
 
+from ..datadir import site_settings
+from ..localtime import DEFAULT_ZONE, LocalTime
 from .alarms import AlarmMailer
 from .compose import test_message
 from .queue import MailQueue
@@ -46,7 +48,7 @@ class MailService:
         alarm_log=None,
         ssl_context=None,
         interval_s=60.0,
-        box_name="Linekeeper",
+        box_name=None,
         checks=(),
         cipher=None,
         watch=(),
@@ -57,9 +59,10 @@ class MailService:
         self.ssl_context = ssl_context
         self.interval_s = interval_s
         self.watch = tuple(watch)
-        self.box_name = box_name
+        self.data_dir = data_dir
+        self._box_name = box_name
         self.checks = list(checks)
-        self.alarms = AlarmMailer(self.queue, self.store.get, wall_us, box_name, on_queued=self.wake)
+        self.alarms = AlarmMailer(self.queue, self.store.get, wall_us, on_queued=self.wake, site=self.site)
         self.syslog = SyslogAlarms(self.store.get)
         self.alarm_log = alarm_log
         self._syslog_state = os.path.join(data_dir, "mail", "syslog.json")
@@ -77,7 +80,7 @@ class MailService:
                 self.store.get,
                 wall_us,
                 os.path.join(data_dir, "mail", "schedules.json"),
-                box_name,
+                self.name,
             )
             if reports is not None
             else None
@@ -142,7 +145,33 @@ class MailService:
         settings = settings or self.store.get()
         if not settings.configured:
             raise ConfigError("set the mail server and the sender first", field="mail.host")
-        self.sender(settings).send(test_message(settings, [to], self.box_name, int(self.wall_us())))
+        self.sender(settings).send(test_message(settings, [to], self.name(), int(self.wall_us())))
+
+    def name(self):
+        """What the mails call the box: the name it was given (``--name``), else the
+        organisation of its site settings, else Linekeeper, so that someone who looks
+        after several boxes can tell them apart."""
+        if self._box_name:
+            return self._box_name
+        site = site_settings(self.data_dir) or {}
+        organisation = site.get("organisation")
+        return (
+            organisation.strip() if isinstance(organisation, str) and organisation.strip() else "Linekeeper"
+        )
+
+    def site(self):
+        """``(name, LocalTime in the box's zone, {line: name})`` for an alarm mail, as the
+        site settings are now."""
+        site = site_settings(self.data_dir) or {}
+        try:
+            local_time = LocalTime(site.get("time_zone") or DEFAULT_ZONE)
+        except ValueError:
+            local_time = LocalTime()
+        lines = {}
+        for n, line in enumerate(site.get("lines") or (), start=1):
+            if isinstance(line, dict) and isinstance(line.get("name"), str):
+                lines[int(line.get("line", n))] = line["name"]
+        return self.name(), local_time, lines
 
     # ---------------------------------------------------------------- thread
     def wake(self):

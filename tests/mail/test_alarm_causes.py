@@ -93,7 +93,7 @@ def test_every_cause(tmp_path):
     outbox = Outbox()
     assert mail.queue.flush(outbox) == (len(causes), 0)
     assert len(set(outbox.subjects)) == len(causes)
-    assert "[Linekeeper] Alarm: no line voltage on line 3" in outbox.subjects
+    assert "[Linekeeper] Alarm on line 3: No voltage on the line" in outbox.subjects
     # Each clears (or was an event), is acknowledged, and leaves the banner.
     for kind in ("disk_full", "disk_warning", "disk_critical", "clock_unsynchronised", "clock_jump"):
         bus.publish(Alarm(line=0, t_us=0, kind=kind, active=False))

@@ -114,7 +114,7 @@ def test_each_source_raises_its_alarm_through_to_mail_acknowledgement_and_audit(
         outbox = Outbox()
         assert box.mail.queue.flush(outbox) == (len(banner), 0)
         assert len(set(outbox.subjects)) == len(banner)
-        assert "[Linekeeper] Alarm: update failed on the box" in outbox.subjects
+        assert "[Linekeeper] Alarm on the box: An update did not install" in outbox.subjects
         for row in banner:
             box.alarm_log.acknowledge(row["id"], "ivan")
         # The sources clear what is still on: the card takes writes again, the ICO is
@@ -188,8 +188,8 @@ def test_recording_failures_and_a_full_card_through_the_recorder(tmp_path):
         box.clock.run_until(box.clock.now_us() + 3600 * 10**6)
         assert box.mail.queue.flush(outbox) == (2, 0)
         assert sorted(outbox.subjects) == [
-            "[Linekeeper] Alarm: disk full on line 1",
-            "[Linekeeper] Alarm: recording failed on line 1",
+            "[Linekeeper] Alarm on line 1: A recording failed",
+            "[Linekeeper] Alarm on line 1: Storage full",
         ]
         for row in box.alarm_log.banner():
             box.alarm_log.acknowledge(row["id"], "sam")

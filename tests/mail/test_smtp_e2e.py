@@ -112,7 +112,7 @@ def test_a_scheduled_report_and_an_alarm_arrive(mailbox, smtp_server):
     assert attachment.get_filename() == "linekeeper-report-2026-03-02-2026-03-08.csv"
     assert "Missed,1,0,1" in attachment.get_content()
     alarm = msgs["ops@example.com"]
-    assert alarm["Subject"] == "[Shop] Alarm: no line voltage on line 2"
+    assert alarm["Subject"] == "[Shop] Alarm on line 2: No voltage on the line"
     assert smtp_server.logins == [(USER, True), (USER, True)]
     # The same week is never sent again, whatever runs later that week.
     clock.t += 3 * 86_400_000_000

@@ -158,8 +158,8 @@ def test_the_recorders_alarm_mail_is_delivered_by_the_web_ui(tmp_path, smtp_serv
         for _, _, content in smtp_server.messages
     )
     assert subjects == [
-        "[Linekeeper] Alarm: no line voltage on line 2",
-        "[Linekeeper] Alarm: staff concern on the box",
+        "[Linekeeper] Alarm on line 2: No voltage on the line",
+        "[Linekeeper] Alarm on the box: A concern raised by staff",
     ]
     assert web.mail.tick() == (0, 0)  # each once
     recorder_alarms.close()
@@ -194,7 +194,7 @@ def test_the_web_ui_sends_what_the_recorder_raises_without_waiting_for_its_round
             time.sleep(0.05)
         (sent,) = smtp_server.messages
         message = email.message_from_bytes(sent[2], policy=email.policy.default)
-        assert message["Subject"] == "[Linekeeper] Alarm: no line voltage on line 2"
+        assert message["Subject"] == "[Linekeeper] Alarm on line 2: No voltage on the line"
     finally:
         web.mail.close()
         receiver.close()

@@ -1,0 +1,73 @@
+"""An alarm mail as its reader gets it: which box, which line, what happened, and when.
+
+A supervisor reading an alarm at night got "[Linekeeper] Alarm: ico renewal 30 on the
+box", raised at a UTC time in ISO form: no box of several could be told from another,
+no line by its name, and the alarm by its code. And a second staff concern within the
+rate window was never mailed: each concern was taken for a repeat of the first.
+"""
+
+import json
+import sqlite3
+
+from firmware.mail.alarms import AlarmMailer
+from firmware.mail.service import MailService
+from firmware.mail.settings import MailSettings
+
+T_US = 1_782_900_000_000_000  # Wed 1 Jul 2026, 10:00:00 UTC: 11:00 BST
+
+
+class Queue:
+    def __init__(self):
+        self.mails = []
+
+    def enqueue(self, msg):
+        self.mails.append(msg)
+
+
+SETTINGS = MailSettings(host="mail.example", sender="box@example.com", alarm_to=("sam@example.com",))
+
+
+def _row(kind, line=0, message="", n=1):
+    return {"id": n, "kind": kind, "line": line, "message": message, "raised_us": T_US}
+
+
+def _site(data_dir, **site):
+    db = sqlite3.connect(data_dir / "web.db")
+    db.execute("CREATE TABLE site (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO site (key, value) VALUES ('settings', ?)", (json.dumps(site),))
+    db.commit()
+    db.close()
+
+
+def test_the_mail_names_the_box_the_line_and_the_time_as_the_pages_do(tmp_path):
+    _site(tmp_path, organisation="Acme Ltd", time_zone="Europe/London",
+          lines=[{"line": 1, "name": "Line 1", "record": True}, {"line": 2, "name": "Sales", "record": True}])  # fmt: skip
+    service = MailService(str(tmp_path), lambda: T_US, secrets=None)
+    queue = Queue()
+    mailer = AlarmMailer(queue, lambda: SETTINGS, lambda: T_US, site=service.site)
+    mailer(_row("no_line_voltage", 2, "no line voltage"))
+    mailer(_row("ico_renewal_30", 0, "", 2))
+    first, second = queue.mails
+    assert first["Subject"] == "[Acme Ltd] Alarm on line 2 (Sales): No voltage on the line"
+    body = first.get_content()
+    assert "Raised: Wed 1 Jul 2026, 11:00:00 BST" in body and "Z\n" not in body
+    assert "What happened: no line voltage" in body
+    assert (
+        second["Subject"]
+        == "[Acme Ltd] Alarm on the box: The ICO registration must be renewed within 30 days"
+    )
+
+
+def test_every_staff_concern_is_mailed(tmp_path):
+    queue = Queue()
+    mailer = AlarmMailer(queue, lambda: SETTINGS, lambda: T_US)
+    mailer(_row("staff_concern", 0, "from sam: the beep was not played", 1))
+    mailer(_row("staff_concern", 0, "from sue: line 3 was recorded though private", 2))
+    mailer(_row("no_line_voltage", 1, "", 3))
+    mailer(_row("no_line_voltage", 1, "", 4))  # a flapping line: once per window
+    assert [m["Subject"].split(": ", 1)[1] for m in queue.mails] == [
+        "A concern raised by staff",
+        "A concern raised by staff",
+        "No voltage on the line",
+    ]
+    assert "from sue" in queue.mails[1].get_content()
