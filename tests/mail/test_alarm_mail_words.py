@@ -40,8 +40,8 @@ def _site(data_dir, **site):
 
 
 def test_the_mail_names_the_box_the_line_and_the_time_as_the_pages_do(tmp_path):
-    _site(tmp_path, organisation="Acme Ltd", time_zone="Europe/London",
-          lines=[{"line": 1, "name": "Line 1", "record": True}, {"line": 2, "name": "Sales", "record": True}])  # fmt: skip
+    lines = [{"line": 1, "name": "Line 1", "record": True}, {"line": 2, "name": "Sales", "record": True}]
+    _site(tmp_path, organisation="Acme Ltd", time_zone="Europe/London", lines=lines)
     service = MailService(str(tmp_path), lambda: T_US, secrets=None)
     queue = Queue()
     mailer = AlarmMailer(queue, lambda: SETTINGS, lambda: T_US, site=service.site)
