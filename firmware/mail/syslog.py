@@ -15,6 +15,22 @@ from firmware.storage import fsutil
 log = logging.getLogger(__name__)
 FACILITY_LOCAL0 = 16
 SEVERITY = {"warning": 4, "error": 3}
+# Alarms that mean calls are not recorded, or may not be lawful to record: errors.
+ERRORS = frozenset(
+    {
+        "no_line_voltage",
+        "recording_failed",
+        "disk_full",
+        "ico_expired",
+        "key_tampered",
+        "recorder_start_failed",
+        "call_log",
+        "consent_notice_failed",
+    }
+)
+# Alarms whose message is a person's own words (a staff concern may name a caller):
+# the log server gets that there is one, never what it says (the mail and the box do).
+PRIVATE_MESSAGES = frozenset({"staff_concern"})
 # How far back the first relay of a box's alarm history goes (seconds).
 FIRST_LOOK_S = 24 * 3600
 
@@ -29,11 +45,7 @@ def address(setting):
 
 def message(row, hostname="linekeeper"):
     """The RFC 5424 datagram for alarm occurrence ``row``."""
-    severity = (
-        SEVERITY["error"]
-        if row["kind"].startswith(("no_line", "recording", "disk_full", "ico_expired"))
-        else SEVERITY["warning"]
-    )
+    severity = SEVERITY["error"] if row["kind"] in ERRORS else SEVERITY["warning"]
     when = dt.datetime.fromtimestamp(row["raised_us"] / 1e6, dt.UTC)
     where = 'line="%d"' % row["line"]
     text = '<%d>1 %s %s linekeeper - alarm [alarm@32473 kind="%s" %s] %s' % (
@@ -42,7 +54,7 @@ def message(row, hostname="linekeeper"):
         hostname,
         row["kind"],
         where,
-        row["message"] or row["kind"],
+        "(read it on the box)" if row["kind"] in PRIVATE_MESSAGES else row["message"] or row["kind"],
     )
     return text.encode("utf-8")
 

@@ -48,3 +48,19 @@ def test_no_syslog_and_a_bad_setting(tmp_path):
     alarms.close()
     with pytest.raises(ConfigError, match="mail.syslog: 'log host:99999' is not a host"):
         MailSettings(syslog="log host:99999").check()
+
+
+def test_a_staff_concern_goes_to_syslog_without_its_words_and_grave_alarms_as_errors():
+    """A concern's text (which may name a caller and their number) went out in clear UDP
+    to the log server; and a failed start or a replaced key, with calls unrecorded, went
+    as warnings while a dead line was an error."""
+    from firmware.mail.syslog import message
+
+    def row(kind, text=""):
+        return {"kind": kind, "line": 0, "message": text, "raised_us": Clock.t}
+
+    concern = message(row("staff_concern", "from sam: caller Jane Doe on 07700 900123")).decode()
+    assert "Jane" not in concern and "07700" not in concern and "read it on the box" in concern
+    for kind in ("recorder_start_failed", "key_tampered", "no_line_voltage", "call_log"):
+        assert message(row(kind)).startswith(b"<131>"), kind  # local0.err
+    assert message(row("disk_warning")).startswith(b"<132>")  # local0.warning
