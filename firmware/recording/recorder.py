@@ -1002,13 +1002,17 @@ class Recorder:
             self._close(active)
 
     def _disk_full_alarm(self, line, active, message):
-        """Raise or clear the ``disk_full`` alarm: published when it changes, logged always."""
+        """Raise or clear the ``disk_full`` alarm: published when it changes, logged always.
+
+        The card is the box's, not a line's: the alarm is the box's (line 0), raised by
+        whichever line found the card full and cleared by whichever records again (as a
+        line's, one raised on line 1 and cleared by line 2 stayed on for good)."""
         if active == self._disk_full:
             if active:
                 log.warning("disk still full on line %d: %s", line, message)
             return
         self._disk_full = active
-        self._alarm(line, "disk_full", active, message)
+        self._alarm(0, "disk_full", active, "%s (found by line %d)" % (message, line) if active else message)
 
     def _alarm(self, line, kind, active, message):
         log.warning("alarm %s on line %d: %s", kind, line, message)

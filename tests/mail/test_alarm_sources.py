@@ -189,7 +189,7 @@ def test_recording_failures_and_a_full_card_through_the_recorder(tmp_path):
         assert box.mail.queue.flush(outbox) == (2, 0)
         assert sorted(outbox.subjects) == [
             "[Linekeeper] Alarm on line 1: A recording failed",
-            "[Linekeeper] Alarm on line 1: Storage full",
+            "[Linekeeper] Alarm on the box: Storage full",
         ]
         for row in box.alarm_log.banner():
             box.alarm_log.acknowledge(row["id"], "sam")

@@ -127,6 +127,9 @@ def check_day(lab, run, first, expect_sealed):
     # The alarm: raised when the recording stopped, cleared when the box recorded again.
     kinds = [(a.kind, a.active) for a in run.alarms]
     assert kinds == [("disk_full", True), ("disk_full", False)], kinds
+    # The card is the box's: raised and cleared as the box's (line 0), whichever lines
+    # found it full and recorded again (a line's was never cleared by another line).
+    assert [a.line for a in run.alarms] == [0, 0] and "found by line" in run.alarms[0].message
     raised_us = run.alarms[0].t_us
     assert lab.clock_us(run.scenario, cut["started_at"]) + cut["duration_s"] * 1e6 <= raised_us
     assert after["state"] == "complete" and run.alarms[-1].t_us > FREE_AT_US
