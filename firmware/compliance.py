@@ -85,11 +85,15 @@ def _private(s):
     return AMBER, "every line records: staff have no private phone for private calls"
 
 
+# What a caller hears, by the consent notice's mode.
+_NOTICE_HEARD = {"tone": "a beep", "announcement": "a spoken announcement"}
+
+
 def _notice_in(s):
     mode = s.config.policy.consent.inbound
     if mode == "off":
         return RED, "callers are given no notice that calls are recorded (Consent)"
-    return GREEN, "callers hear the %s when a call is answered" % mode
+    return GREEN, "callers hear %s when a call is answered" % _NOTICE_HEARD.get(mode, mode)
 
 
 def _notice_working(s):
@@ -102,7 +106,7 @@ def _notice_out(s):
     mode = s.config.policy.consent.outbound
     if mode == "off":
         return AMBER, "people called from the box are given no notice (Consent)"
-    return GREEN, "people called hear the %s" % mode
+    return GREEN, "people called hear %s" % _NOTICE_HEARD.get(mode, mode)
 
 
 def _pci(s):

@@ -75,9 +75,21 @@ def staff_notice(web):
         "lines": lines,
         "retention_days": config.policy.retention.default_days,
         "listeners": sorted(u.name for u in web.accounts.all() if "supervisor" in u.roles),
-        "pci": config.policy.pci.pause_code,
+        "pci": pause_how(config),
         "announcement": caller_notice(config),
     }
+
+
+def pause_how(config):
+    """How staff pause the recording for card details (the keypad code, the line's pause
+    button, or both), or None when they cannot."""
+    pci = config.policy.pci
+    ways = []
+    if pci.pause_code:
+        ways.append("key %s on the handset" % pci.pause_code)
+    if pci.button:
+        ways.append("press the line's pause button")
+    return " or ".join(ways) or None
 
 
 def caller_notice(config):

@@ -154,3 +154,24 @@ def test_checklist_and_staff_notice_as_pdf(good, tmp_path):
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
     assert "For private calls use Line 4: never recorded." in text
     assert "Callers are not told (the notice is off)." in text
+
+
+def test_the_checklist_says_what_callers_hear_in_words(good):
+    """It said "callers hear the announcement" and "people called hear the tone": the
+    consent notice's setting, not what a caller hears."""
+    box, people = good
+    page = people["audrey"].get("/documents/checklist").get_data(as_text=True)
+    assert "callers hear a spoken announcement when a call is answered" in page
+    assert "people called hear a beep" in page and "hear the tone" not in page
+
+
+def test_the_staff_notice_says_every_way_to_pause_for_card_details(good):
+    """It gave the keypad code only: on a box that pauses by its button alone, staff were
+    never told how to pause."""
+    box, people = good
+    change_policy(box, "pci", pause_code="*1", button=True)
+    page = people["sam"].get("/documents/staff-notice").get_data(as_text=True)
+    assert "key *1 on the handset or press the line&#39;s pause button: recording pauses" in page
+    change_policy(box, "pci", pause_code=None, button=True)
+    page = people["sam"].get("/documents/staff-notice").get_data(as_text=True)
+    assert "When a caller gives card details, press the line&#39;s pause button: recording pauses" in page

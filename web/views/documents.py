@@ -99,7 +99,7 @@ def notice_blocks(n):
         blocks.append(
             (
                 "p",
-                "When a caller gives card details, key %s: recording pauses "
+                "When a caller gives card details, %s: recording pauses "
                 "until the details are given." % n["pci"],
             )
         )
