@@ -57,10 +57,14 @@ def report_message(settings, to, report, data, fmt, box_name, wall_us, every, au
     made; the mail carries it off the card, so a trail rewritten later on the card
     fails ``linekeeper verify --head SEQ:HASH``.
     """
+    from firmware.reports.tables import cell
+
     p, box = report["period"], report["box"]
-    subject = "[%s] %s report %s to %s" % (box_name, every.capitalize(), p["from"], p["to"])
+    days = p["from"] if p["from"] == p["to"] else "%s to %s" % (p["from"], p["to"])
+    subject = "[%s] %s report %s" % (box_name, every.capitalize(), days)
+    rate = box["answered_rate_pct"]
     body = (
-        "%s\n\nCalls: %d (in %d, out %d)\nMissed: %d\nAnswered rate: %s %%\n"
+        "%s\n\nCalls: %d (in %d, out %d)\nMissed: %d\nAnswered rate: %s\n"
         "Not called back: %d number(s)\nAlarms: %d\n\nThe full report is attached.\n"
         % (
             subject,
@@ -68,7 +72,7 @@ def report_message(settings, to, report, data, fmt, box_name, wall_us, every, au
             box["in"],
             box["out"],
             box["missed"],
-            "-" if box["answered_rate_pct"] is None else box["answered_rate_pct"],
+            "no inbound calls" if rate is None else "%s %%" % cell(rate),  # as in the attachment
             len(report["callbacks"]),
             len(report["alarms"]),
         )

@@ -69,7 +69,7 @@ def test_a_new_schedule_starts_with_the_last_complete_period(sched):
         ("monthly-csv", "2026-02-01"),
     ]
     assert subjects(queue) == [
-        "Daily report 2026-03-09 to 2026-03-09",
+        "Daily report 2026-03-09",  # one day, named once
         "Weekly report 2026-03-02 to 2026-03-08",
         "Monthly report 2026-02-01 to 2026-02-28",
     ]

@@ -108,6 +108,7 @@ def test_a_scheduled_report_and_an_alarm_arrive(mailbox, smtp_server):
     assert report["Subject"] == "[Shop] Weekly report 2026-03-02 to 2026-03-08"
     body = report.get_body(("plain",)).get_content()
     assert "Calls: 2 (in 2, out 0)" in body and "Missed: 1" in body
+    assert "Answered rate: 50 %" in body  # as in the attachment, not "50.0 %"
     [attachment] = list(report.iter_attachments())
     assert attachment.get_filename() == "linekeeper-report-2026-03-02-2026-03-08.csv"
     assert "Missed,1,0,1" in attachment.get_content()
