@@ -84,7 +84,7 @@ def test_a_refused_update_is_raised_by_the_box_mailed_acknowledged_and_audited(t
         outbox = Outbox()
         box.mail.queue.flush(outbox)
         assert [s for s in outbox.subjects if "update" in s.lower()] == [
-            "[Linekeeper] Alarm: update failed on the box"
+            "[Linekeeper] Alarm on the box: An update did not install"
         ]
         box.alarm_log.acknowledge(row["id"], "ivan")
         assert not [r for r in box.alarm_log.banner() if r["kind"] == "update_failed"]
