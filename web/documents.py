@@ -1,7 +1,5 @@
 """From the box's configuration and state: the checklist's inputs, the staff and caller notices."""
 
-import datetime as dt
-
 from firmware.compliance import BoxState
 from firmware.config import BoxConfig
 from firmware.policy.settings import RecordingRules
@@ -24,7 +22,9 @@ def box_state(web):
     retention = services.retention
     mail = services.mail.store.get() if services.mail is not None else None
     return BoxState(
-        today=dt.datetime.fromtimestamp(services.wall_us() / 1e6, dt.UTC).date(),
+        # The box's own date (its zone's), as every page gives it: near midnight the UTC
+        # date is another day, and the ICO renewal's days left one off.
+        today=_local_date(services.wall_us(), site),
         country=site.country if site else config.country,
         purpose=site.purpose if site else "",
         ico_number=site.ico_number if site else "",
@@ -78,6 +78,16 @@ def staff_notice(web):
         "pci": pause_how(config),
         "announcement": caller_notice(config),
     }
+
+
+def _local_date(wall_us, site):
+    from firmware.localtime import DEFAULT_ZONE, LocalTime
+
+    try:
+        clock = LocalTime((site.time_zone if site else None) or DEFAULT_ZONE)
+    except ValueError:
+        clock = LocalTime()
+    return clock.local(wall_us).date()
 
 
 def pause_how(config):

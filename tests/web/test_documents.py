@@ -175,3 +175,18 @@ def test_the_staff_notice_says_every_way_to_pause_for_card_details(good):
     change_policy(box, "pci", pause_code=None, button=True)
     page = people["sam"].get("/documents/staff-notice").get_data(as_text=True)
     assert "When a caller gives card details, press the line&#39;s pause button: recording pauses" in page
+
+
+def test_the_checklist_counts_the_days_from_the_boxs_own_date(good):
+    """At 00:30 BST the UTC date is still the day before: the ICO renewal's days left
+    were one more than the box's calendar says."""
+    import datetime as dt
+
+    box, people = good
+    box.clock.t_us = int(dt.datetime(2026, 7, 1, 23, 30, tzinfo=dt.UTC).timestamp()) * 1_000_000
+    change_site(box, ico_renewal="2026-07-20")
+    ivan = box.login("ivan")  # months on: the morning's session has lapsed
+    assert statuses(ivan)[2] == (
+        "amber",
+        "registration ZA123456 must be renewed by 2026-07-20 (18 days)",
+    )
