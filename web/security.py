@@ -156,6 +156,25 @@ def before_request():
     return None
 
 
+def local_path(target):
+    """``target`` if it is a path of this site, else None: no scheme, no host, no '//',
+    no backslash, no control characters.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
+    ``/\t/evil.example`` would leave the site; any of them, or anything but printable
+    ASCII (request paths arrive percent-encoded), is refused.
+    """
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and all(0x21 <= ord(c) <= 0x7E for c in target)
+    ):
+        return target
+    return None
+
+
 BOX_CSP = (
     "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
     "media-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"

@@ -16,7 +16,7 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 from firmware.errors import LinekeeperError
 
 from ..accounts import OFFICE_ROLES
-from ..security import lk, roles
+from ..security import lk, local_path, roles
 from .myline import myline_page
 
 bp = Blueprint("alarms", __name__)
@@ -123,6 +123,4 @@ def acknowledge(alarm_id):
 def _local(path):
     """``path`` when it is a page of this box (``/...``), else None: the form's
     ``next`` must not send anyone to another site."""
-    if path and path.startswith("/") and not path.startswith("//") and "\\" not in path:
-        return path
-    return None
+    return local_path(path)

@@ -9,7 +9,17 @@ from firmware.alarmlog import raise_slot_tampered
 from firmware.errors import KeyStoreError, LinekeeperError, TamperError, WrongPasswordError
 
 from .. import passwords, pwchange
-from ..security import SESSION_COOKIE, audit, form_errors, lk, public, roles, set_cookie, unlocked_key
+from ..security import (
+    SESSION_COOKIE,
+    audit,
+    form_errors,
+    lk,
+    local_path,
+    public,
+    roles,
+    set_cookie,
+    unlocked_key,
+)
 from ..throttle import account_keys
 
 bp = Blueprint("auth", __name__)
@@ -17,22 +27,9 @@ log = logging.getLogger(__name__)
 
 
 def _safe_next(target):
-    """Only a local path: no scheme, no host, no '//', no backslash, no control characters.
-
-    Browsers drop tabs and newlines from URLs and read a backslash as a
-    slash, so ``/\t/evil.example`` would leave the site; any of them, or
-    anything but printable ASCII (request paths arrive percent-encoded),
-    sends the person to the dashboard instead.
-    """
-    if (
-        target
-        and target.startswith("/")
-        and not target.startswith("//")
-        and "\\" not in target
-        and all(0x21 <= ord(c) <= 0x7E for c in target)
-    ):
-        return target
-    return url_for("dashboard.index")
+    """``target`` if it is a path of this box (:func:`web.security.local_path`), else
+    the dashboard."""
+    return local_path(target) or url_for("dashboard.index")
 
 
 def start_session(resp_target, user_name, recording_key=None):
