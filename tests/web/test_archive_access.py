@@ -373,6 +373,8 @@ def test_an_auditor_of_one_site_reads_only_that_sites_entries(app, viewer):
     day = "/reports?from=2026-03-02&to=2026-03-02&format=json&site="
     assert everyone.get(day + "york").status_code == 200  # audited, naming york
     assert everyone.get(day + "leeds").status_code == 200
+    grant = {"change": "user_add", "sites": "york"}  # an account's grant, as `archive add-user` audits it
+    viewer.audit_log.append("command-line", "config_change", "aud-york", grant, int(viewer.wall_us()))
     trail = _client(app, LEEDS_AUD)[0].get("/audit").get_data(as_text=True)
     assert "<dd>leeds</dd>" in trail and "york" not in trail
     assert "<dd>york</dd>" in _client(app, AUD)[0].get("/audit").get_data(as_text=True)

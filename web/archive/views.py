@@ -332,8 +332,11 @@ def _entry_sites(entry):
     sites = set()
     if isinstance(details.get("box"), str):
         sites.add(details["box"])
-    if isinstance(details.get("sites"), list):
-        sites.update(s for s in details["sites"] if isinstance(s, str))
+    named = details.get("sites")  # a report's list, or an account's grant "leeds,york" / "all"
+    if isinstance(named, str):
+        named = [s for s in named.split(",") if s and s != "all"]
+    if isinstance(named, list):
+        sites.update(s for s in named if isinstance(s, str))
     if entry.action in ("playback", "export") and "/" in (entry.target or ""):
         sites.add(entry.target.split("/", 1)[0])
     return sites
