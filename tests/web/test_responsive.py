@@ -19,6 +19,7 @@ from playwright import sync_api
 from werkzeug.serving import make_server
 
 from firmware.alarmlog import AlarmLog
+from firmware.reports.source import ReportSource
 from firmware.archive import sealing
 from firmware.archive.viewer import rebuild_index
 from firmware.storage.keystore import Argon2Params, KeyStore
@@ -53,6 +54,12 @@ PAGES = [
     ("help-call", "/help/call"),
     ("help-rekey", "/help/rekey"),
     ("security", "/security"),
+    ("sar", "/sar?from=2026-03-02&to=2026-03-02"),
+    ("disclosures", "/disclosures"),
+    ("deletions", "/retention/deletions"),
+    ("reports", "/reports?from=2026-03-02&to=2026-03-02"),
+    ("checklist", "/documents/checklist"),
+    ("staff-notice", "/documents/staff-notice"),
 ]
 ARCHIVE_PAGES = [
     ("archive-calls", "/"),
@@ -83,6 +90,8 @@ def served(tmp_path_factory, synth):
     alarms = AlarmLog(Path(story.data) / "alarms.db", story.services, story.audit)
     story.services.alarms = alarms
     alarms.set("line_fault", True, line=2, message="no line voltage on line 2 for 5 minutes")
+    # Reports and subject access read the call log through a report source.
+    story.services.reports = ReportSource(story.data, n_lines=4, alarms=alarms)
     story.services.updates = UpdateInbox(story.data, slot_info=str(Path(story.data) / "slot.json"))
     gate = threading.Event()
     progress = ["rekey: started by alice", "rekey: 602/1204 recordings re-wrapped"]
