@@ -24,7 +24,7 @@ def box_state(web):
     return BoxState(
         # The box's own date (its zone's), as every page gives it: near midnight the UTC
         # date is another day, and the ICO renewal's days left one off.
-        today=_local_date(services.wall_us(), site),
+        today=web.local_time().local(services.wall_us()).date(),
         country=site.country if site else config.country,
         purpose=site.purpose if site else "",
         ico_number=site.ico_number if site else "",
@@ -78,16 +78,6 @@ def staff_notice(web):
         "pci": pause_how(config),
         "announcement": caller_notice(config),
     }
-
-
-def _local_date(wall_us, site):
-    from firmware.localtime import DEFAULT_ZONE, LocalTime
-
-    try:
-        clock = LocalTime((site.time_zone if site else None) or DEFAULT_ZONE)
-    except ValueError:
-        clock = LocalTime()
-    return clock.local(wall_us).date()
 
 
 def pause_how(config):
