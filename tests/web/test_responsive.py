@@ -19,9 +19,9 @@ from playwright import sync_api
 from werkzeug.serving import make_server
 
 from firmware.alarmlog import AlarmLog
-from firmware.reports.source import ReportSource
 from firmware.archive import sealing
 from firmware.archive.viewer import rebuild_index
+from firmware.reports.source import ReportSource
 from firmware.storage.keystore import Argon2Params, KeyStore
 from firmware.update.inbox import UpdateInbox
 from web.archive import Viewer, create_archive_app
