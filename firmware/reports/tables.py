@@ -9,7 +9,8 @@ import zoneinfo
 
 from .. import words
 
-# (label, path into a totals dict)
+# (label, path into a totals dict); a label ending "(h:mm:ss)" is a length of
+# time, printed by :func:`hms`
 SUMMARY = (
     ("Calls", ("calls",)),
     ("Inbound", ("in",)),
@@ -18,9 +19,9 @@ SUMMARY = (
     ("Answered inbound", ("answered_in",)),
     ("Answered rate %", ("answered_rate_pct",)),
     ("Outbound connected", ("connected_out",)),
-    ("Talk time s", ("talk_s",)),
-    ("Mean talk s", ("mean_talk_s",)),
-    ("Longest talk s", ("longest_talk_s",)),
+    ("Talk time (h:mm:ss)", ("talk_s",)),
+    ("Mean talk (h:mm:ss)", ("mean_talk_s",)),
+    ("Longest talk (h:mm:ss)", ("longest_talk_s",)),
     ("Connected calls", ("coverage", "connected")),
     ("Recorded", ("coverage", "recorded")),
     ("Recorded, partial", ("coverage", "partial")),
@@ -29,7 +30,7 @@ SUMMARY = (
     ("On demand, not asked", ("coverage", "not_asked")),
     ("Recording failed", ("coverage", "failed")),
     ("Calls with a PCI pause", ("coverage", "paused_calls")),
-    ("Paused s", ("coverage", "paused_s")),
+    ("Paused (h:mm:ss)", ("coverage", "paused_s")),
     ("Consent notice given", ("consent", "given")),
     ("Consent notice failed", ("consent", "failed")),
     ("Consent notice off", ("consent", "off")),
@@ -45,6 +46,21 @@ def cell(value):
         text = "%.3f" % value
         return text.rstrip("0").rstrip(".")
     return str(value)
+
+
+def hms(seconds):
+    """A length of time as ``h:mm:ss`` to the second (``1:12:52``), None empty.
+
+    People read it, and a spreadsheet takes it for a time; the JSON keeps the
+    exact seconds."""
+    if seconds is None:
+        return ""
+    hours, rest = divmod(int(round(max(0.0, float(seconds)))), 3600)
+    return "%d:%02d:%02d" % (hours, rest // 60, rest % 60)
+
+
+def _figure(label, value):
+    return hms(value) if label.endswith("(h:mm:ss)") else cell(value)
 
 
 def when(wall_us, tz):
@@ -64,7 +80,8 @@ def tables(report):
     lines = [str(n) for n in report["lines"]]
     cols = [report["box"]] + [report["per_line"][n] for n in lines]
     header = ["Figure", "Box"] + ["Line %s" % n for n in lines]
-    out = [("Summary", header, [[label] + [cell(_get(t, path)) for t in cols] for label, path in SUMMARY])]
+    summary = [[label] + [_figure(label, _get(t, path)) for t in cols] for label, path in SUMMARY]
+    out = [("Summary", header, summary)]
     reasons = sorted(report["box"]["coverage"]["excluded_by_reason"])
     out.append(
         (

@@ -216,6 +216,11 @@ def test_three_sites_one_viewer_finds_plays_and_reports(tmp_path, synth, s3, buc
             r["box"]["coverage"]["recorded"] for r in own_reports.values()
         )
         assert total["calls"] == 12
+        page = sup.get("/reports?from=2026-03-02&to=2026-03-04").get_data(as_text=True)
+        talk = re.search(r"<th>Talk time \(h:mm:ss\)</th>(.*?)</tr>", page).group(1)
+        assert re.findall(r">([^<]*)</td>", talk) == [
+            "0:%02d:%02d" % divmod(round(r["talk_s"]), 60) for r in (*report["sites"].values(), total)
+        ]
 
         # An auditor searches and reads the trail, but plays nothing.
         aud = app.test_client()

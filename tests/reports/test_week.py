@@ -128,9 +128,20 @@ def test_csv_holds_the_same_figures(week_dir, capsys):
     assert by_label["Missed"] == ["6", "3", "3", "0", "0"]
     assert by_label["Answered rate %"] == ["45.5", "40", "25", "100", "100"]
     assert by_label["Recorded"] == ["5", "3", "1", "0", "1"]
+    assert by_label["Talk time (h:mm:ss)"][2] == "0:01:30"  # line 2: inbound only, 90 s
     assert ["01632960003", "1", "2", "2026-03-02 11:00:00", "2026-03-02 11:05:00"] in rows
     alarms = [r[1] for r in rows if len(r) == 5 and r[2] in ("2", "box") and r[4] in ("", "ivan")]
     assert alarms == ["No voltage on the line: the phone line is unplugged or dead", "Storage nearly full"]
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [(4371.664, "1:12:52"), (0.4, "0:00:00"), (59.5, "0:01:00"), (90000, "25:00:00"), (None, "")],
+)
+def test_lengths_of_time_read_as_hours_minutes_seconds(seconds, text):
+    from firmware.reports.tables import hms
+
+    assert hms(seconds) == text
 
 
 @pytest.mark.skipif(

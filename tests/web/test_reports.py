@@ -43,7 +43,7 @@ def test_supervisor_sees_their_lines_and_the_csv_equals_the_screen(box, people):
     assert summary["Figure"] == ["Box", "Line 1", "Line 2"]  # lines 1 and 2 only
     assert summary["Calls"] == ["20", "10", "10"]
     assert summary["Inbound"] == ["10", "10", "0"]
-    assert summary["Talk time s"] == ["600", "300", "300"]
+    assert summary["Talk time (h:mm:ss)"] == ["0:10:00", "0:05:00", "0:05:00"]
     download = people["sam"].get("/reports/download?format=csv&" + DAY)
     assert download.status_code == 200
     assert download.headers["Content-Disposition"].startswith("attachment")

@@ -10,6 +10,7 @@ from firmware.archive.export import export_call
 from firmware.errors import LinekeeperError, ReportError, WrongPasswordError
 from firmware.localtime import duration_text
 from firmware.reports.period import parse_period
+from firmware.reports.tables import hms
 
 from ..security import local_path, public, roles
 from ..throttle import account_keys
@@ -352,6 +353,7 @@ def when(wall_us):
 bp.add_app_template_filter(when, "when")
 # Talk time as people read it (``39 s``, ``4 min 12 s``), not the index's float.
 bp.add_app_template_filter(duration_text, "talk")
+bp.add_app_template_filter(hms, "hms")  # the box's report tables' lengths of time
 
 
 @bp.route("/help")
