@@ -71,6 +71,16 @@ ARCHIVE_PAGES = [
     ("archive-missing", "/no-such-page"),
 ]
 OVERFLOW_JS = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+# Tables (or their scrolling boxes) wider than the screen, with no visible hint just
+# before them that they scroll sideways: a phone shows no scroll bar, so the columns
+# past the edge go unseen.
+UNHINTED_JS = """[...document.querySelectorAll("table, .table-scroll")]
+  .filter(box => box.scrollWidth > box.clientWidth + 1)
+  .filter(box => {
+    const hint = box.previousElementSibling;
+    return !(hint && hint.classList.contains("scroll-hint") && hint.offsetParent !== null);
+  })
+  .map(box => box.id || box.className || box.tagName)"""
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +122,8 @@ def served(tmp_path_factory, synth):
 
 def _screens(width, height, base, cookie, pages, name_prefix=""):
     """Visit ``pages`` at ``width`` (logged in by ``cookie``, a ``(name, value)``); returns
-    ``[(page, sideways overflow px, menu items marked current)]`` and saves a screenshot
-    of each."""
+    ``[(page, sideways overflow px, menu items marked current, wide tables without a
+    hint)]`` and saves a screenshot of each."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     seen = []
     with sync_api.sync_playwright() as p:
@@ -126,7 +136,7 @@ def _screens(width, height, base, cookie, pages, name_prefix=""):
             page.goto(base + path)
             page.wait_for_selector("main")
             current = page.locator("nav#menu [aria-current=page]").count()
-            seen.append((name, page.evaluate(OVERFLOW_JS), current))
+            seen.append((name, page.evaluate(OVERFLOW_JS), current, page.evaluate(UNHINTED_JS)))
             page.screenshot(path=str(ARTIFACTS / ("%s-%d.png" % (name, width))), full_page=True)
         context.close()
         browser.close()
@@ -138,11 +148,13 @@ def _screens(width, height, base, cookie, pages, name_prefix=""):
 def test_pages_fit_and_are_captured(served, width, height):
     cookie, _story, base = served
     seen = _screens(width, height, base, ("lk_session", cookie), PAGES)
-    too_wide = [(name, px) for name, px, _ in seen if px > 0]
+    too_wide = [(name, px) for name, px, _, _ in seen if px > 0]
     assert not too_wide, "pages wider than %d px: %s" % (width, too_wide)
+    unhinted = [(name, boxes) for name, _, _, boxes in seen if boxes]
+    assert not unhinted, "tables wider than %d px, with nothing to say so: %s" % (width, unhinted)
     # Exactly one menu item is current on each page (Help on the help pages); the
     # security page is linked from every page's footer, not from the menu.
-    marked = {name: n for name, _, n in seen}
+    marked = {name: n for name, _, n, _ in seen}
     assert all(n == (0 if name == "security" else 1) for name, n in marked.items()), marked
 
 
@@ -207,9 +219,11 @@ def archive(tmp_path_factory):
 def test_archive_viewer_pages_fit_and_are_captured(archive, width, height):
     base, cookie = archive
     seen = _screens(width, height, base, ("lka_session", cookie), ARCHIVE_PAGES)
-    too_wide = [(name, px) for name, px, _ in seen if px > 0]
+    too_wide = [(name, px) for name, px, _, _ in seen if px > 0]
     assert not too_wide, "archive pages wider than %d px: %s" % (width, too_wide)
-    marked = {name: n for name, _, n in seen}
+    unhinted = [(name, boxes) for name, _, _, boxes in seen if boxes]
+    assert not unhinted, "tables wider than %d px, with nothing to say so: %s" % (width, unhinted)
+    marked = {name: n for name, _, n, _ in seen}
     assert all(n == (0 if name == "archive-missing" else 1) for name, n in marked.items()), marked
 
 

@@ -138,7 +138,7 @@ def test_the_deletion_log_page_verifies_and_shows_an_edit(box, people):
     assert "0207946" not in page  # the numbers of the calls are not in the log
     # The box's zone under a heading that says nothing else (it said "UTC"), in words.
     assert "(UTC)" not in page and "Sat 11 Apr 2026, 10:00:00 BST" in page
-    assert "<td>Inbound</td>" in page and "<td>Outbound</td>" in page and "<td>30 s</td>" in page
+    assert ">Inbound</td>" in page and ">Outbound</td>" in page and 'data-label="Length">30 s</td>' in page
     db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
     db.execute("DROP TRIGGER deletion_log_no_update")
     db.execute("UPDATE deletion_log SET line = 4 WHERE seq = 2")
