@@ -5,15 +5,30 @@ from firmware.config import BoxConfig
 from firmware.policy.settings import RecordingRules
 
 
+def private_lines(web):
+    """The lines never recorded, as the recorder sees them: mode "never" in the rules.
+
+    The site settings' "private" sets that mode (``web.services.site_settings_applier``)
+    but the rules are what the recorder follows, so every page that says whether a
+    line is recorded reads them; the site settings only on a box with no
+    configuration to read."""
+    if web.services.box_config is not None:
+        return {
+            n
+            for n in range(1, web.n_lines + 1)
+            if web.services.box_config.get().policy.rules.mode(n) == "never"
+        }
+    site = web.site.settings()
+    return {line.line for line in site.lines if not line.record} if site is not None else set()
+
+
 def box_state(web):
     """A :class:`firmware.compliance.BoxState` read from the box (``web``: :class:`web.Web`)."""
     services = web.services
     site = web.site.settings()
     config = services.box_config.get() if services.box_config is not None else BoxConfig()
     rules = config.policy.rules
-    private = set(line.line for line in rules.lines if line.mode == "never")
-    if site is not None:
-        private |= {line.line for line in site.lines if not line.record}
+    private = private_lines(web)
     open_alarms = (
         tuple(sorted({r["kind"] for r in services.alarms.banner() if r["cleared_us"] is None}))
         if services.alarms

@@ -194,8 +194,11 @@ class Site:
             self._put(conn, "recovery_confirmed", "true" if confirmed else "false")
 
 
-def form_values(settings, n_lines):
-    """The form fields (as :func:`parse_site_form` reads them) for ``settings`` or defaults."""
+def form_values(settings, n_lines, private=None):
+    """The form fields (as :func:`parse_site_form` reads them) for ``settings`` or defaults.
+
+    ``private``: the lines the box will not record (the rules' mode "never"), which
+    the form shows as private whatever ``settings`` last said."""
     values = {"country": "uk", "time_zone": DEFAULT_ZONE}
     if settings is not None:
         values.update(
@@ -209,5 +212,6 @@ def form_values(settings, n_lines):
     for n in range(1, n_lines + 1):
         line = settings.line(n) if settings is not None else LineSetting(n, "Line %d" % n, True)
         values["line-%d-name" % n] = line.name
-        values["line-%d-mode" % n] = "record" if line.record else "private"
+        recorded = line.record if private is None else n not in private
+        values["line-%d-mode" % n] = "record" if recorded else "private"
     return values

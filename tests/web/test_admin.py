@@ -207,8 +207,11 @@ def test_bad_settings_input(box, people, over, field):
 
 
 def test_settings_change_is_saved_applied_and_audited(box, people):
+    from web.services import site_settings_applier
+
     applied = []
-    box.services.apply_settings = applied.append
+    into_config = site_settings_applier(box.config_store, box.audit, box.services.wall_us)
+    box.services.apply_settings = lambda settings: (applied.append(settings), into_config(settings))
     resp = box.post(
         people["ivan"],
         "/settings",

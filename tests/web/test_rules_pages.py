@@ -108,3 +108,72 @@ def test_auditors_read_the_rules_and_cannot_change_them(box, people):
     page = people["audrey"].get("/rules").get_data(as_text=True)
     assert 'id="rules-form"' in page and 'id="save-button"' not in page
     assert 'aria-label="Mode of line 1" disabled' in page
+
+
+def _wired_box_with_line_4_private(box):
+    """The box set up through the wizard with line 4 private, its settings put into its
+    configuration as on a real box; returns the admin's client."""
+    from web.services import site_settings_applier
+
+    box.services.apply_settings = site_settings_applier(box.config_store, box.audit, box.services.wall_us)
+    client = box.client()
+    form = box.setup_form(**{"line-4-mode": "private", "line-4-name": "Director"})
+    form["csrf_token"] = box.token_of(client, "/setup")
+    assert client.post("/setup", data=form).status_code == 302
+    key = re.search(r'id="recovery-key">([^<]+)<', client.get("/setup/recovery").get_data(as_text=True))
+    token = box.token_of(client, "/setup/recovery")
+    client.post("/setup/recovery", data={"csrf_token": token, "typed_key": key.group(1)})
+    assert load_config(box.data_dir).policy.rules.mode(4) == "never"
+    return client
+
+
+def test_a_line_made_private_in_the_settings_is_not_recorded_by_a_rules_save(box):
+    """The rules page cannot undo the privacy the settings promised line 4's people:
+    it says where that is done, and changes nothing."""
+    admin = _wired_box_with_line_4_private(box)
+    config = os.path.join(box.data_dir, "config.json")
+    before, entries = open(config, "rb").read(), len(box.audit.entries(limit=1000))
+    resp = rules_form(box, admin)  # every line "always"
+    assert resp.status_code == 400
+    assert "Line 4 is private (Settings page): make it recorded there first." in resp.get_data(as_text=True)
+    assert open(config, "rb").read() == before and len(box.audit.entries(limit=1000)) == entries
+    # The other lines' rules still change; made recorded in the settings, line 4 follows.
+    assert rules_form(box, admin, **{"line-4-mode": "never", "line-1-mode": "on_demand"}).status_code == 302
+    assert load_config(box.data_dir).policy.rules.mode(1) == "on_demand"
+
+
+def test_every_page_says_what_the_rules_record(box):
+    """Line 2 made "never" on the rules page is private on the settings page, the
+    staff notice and the dashboard; line 4, private in the settings but recorded
+    by a configuration imported since, is said to be recorded."""
+    import dataclasses
+
+    admin = _wired_box_with_line_4_private(box)
+    assert rules_form(box, admin, **{"line-2-mode": "never", "line-4-mode": "never"}).status_code == 302
+    config = box.config_store.get()
+    box.config_store.save(config.replace(policy=dataclasses.replace(
+        config.policy, rules=config.policy.rules.with_modes({4: "always"}))))  # fmt: skip
+    settings = admin.get("/settings").get_data(as_text=True)
+    chosen = dict(re.findall(r'name="(line-\d-mode)".*?<option value="(\w+)" selected', settings, re.S))
+    assert chosen == {"line-1-mode": "record", "line-2-mode": "private", "line-3-mode": "record",
+                      "line-4-mode": "record"}  # fmt: skip
+    status = {x["line"]: x["record"] for x in admin.get("/api/status").get_json()["lines"]}
+    assert status == {1: True, 2: False, 3: True, 4: True}
+    notice = admin.get("/documents/staff-notice").get_data(as_text=True)
+    rows = re.findall(r"<tr><td>(\d)</td><td>[^<]*</td><td>([^<]*)</td></tr>", notice)
+    assert [(n, how == "never recorded") for n, how in rows] == [("1", 0), ("2", 1), ("3", 0), ("4", 0)]
+    # The settings saved as the page shows them, another organisation name: no line's
+    # recording changes (the page showed line 2 as it was, private).
+    form = {
+        k: v
+        for k, v in box.setup_form(organisation="Acme Two Ltd").items()
+        if not k.startswith(("setup", "admin"))
+    }
+    form.update(chosen, csrf_token=box.token_of(admin, "/settings"), time_zone="Europe/London")
+    assert admin.post("/settings", data=form).status_code == 302
+    assert [load_config(box.data_dir).policy.rules.mode(n) for n in (1, 2, 3, 4)] == [
+        "always",
+        "never",
+        "always",
+        "always",
+    ]

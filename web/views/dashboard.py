@@ -14,6 +14,7 @@ from firmware import words
 from firmware.localtime import iso_to_us
 
 from ..accounts import OFFICE_ROLES
+from ..documents import private_lines
 from ..remote import RECORDER_DOWN, recorder_cannot_start
 from ..security import lk, roles
 
@@ -37,6 +38,7 @@ def visible_snapshot(user):
     paused = set(live.paused_lines()) if live is not None else set()
     recording = set(live.recording_lines()) if live is not None else set()
     site = lk().site.settings()
+    private = private_lines(lk())
     lines = []
     for entry in snap["lines"]:
         entry = dict(entry)
@@ -44,7 +46,7 @@ def visible_snapshot(user):
         if call is not None and entry["line"] not in granted:
             entry["call"] = {"direction": call.get("direction")}
         entry["name"] = site.line(entry["line"]).name if site else "Line %d" % entry["line"]
-        entry["record"] = site.line(entry["line"]).record if site else True
+        entry["record"] = entry["line"] not in private
         entry["can_pause"] = live is not None and entry["line"] in granted
         entry["paused"] = entry["line"] in paused
         entry["recording"] = recording_now(

@@ -39,6 +39,24 @@ def _page(values, errors, status=200, saved=False):
     return render_template("rules.html", errors=errors, **context)
 
 
+def _private_kept(web, old, new):
+    """Errors for the lines the site settings made private that ``new`` would record.
+
+    Which lines are private is the business's promise to the people on them (the
+    setup wizard and the Settings page ask it, the staff notice prints it): it is
+    undone there, deliberately, not as a side effect of the rules."""
+    site = web.site.settings()
+    if site is None:
+        return {}
+    return {
+        "line-%d-mode" % line.line: (
+            "Line %d is private (Settings page): make it recorded there first." % line.line
+        )
+        for line in site.lines
+        if not line.record and old.mode(line.line) == "never" and new.mode(line.line) != "never"
+    }
+
+
 @bp.route("/rules", methods=["GET"])
 @roles("installer", "auditor")
 def index():
@@ -56,6 +74,8 @@ def save():
         return _page({}, {"form": "This box has no configuration to edit."}, status=400)
     config = store.get()
     policy, errors = parse_rules_form(request.form, web.n_lines, config.policy)
+    if policy is not None:
+        errors.update(_private_kept(web, config.policy.rules, policy.rules))
     if errors:
         values = request.form.to_dict()
         values["direction"] = request.form.getlist("direction")

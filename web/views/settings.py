@@ -8,6 +8,7 @@ unlocked.
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from .. import intent, sitechange
+from ..documents import private_lines
 from ..security import all_roles, form_errors, lk, roles, unlocked_key
 from ..site import form_values, parse_site_form
 
@@ -19,7 +20,7 @@ def _context(**extra):
     values = (
         request.form
         if request.method == "POST" and request.endpoint == "settings.save"
-        else form_values(web.site.settings(), web.n_lines)
+        else form_values(web.site.settings(), web.n_lines, private_lines(web))
     )
     return dict(
         n_lines=web.n_lines,
