@@ -11,7 +11,9 @@ the same in one thread with TLS, so the edge is in the box's own process:
 - the TLS handshake and the request head must arrive within
   :attr:`EdgeLimits.head_timeout_s` in total (not per byte), the body within
   :attr:`EdgeLimits.body_timeout_s`; heads over ``max_head_bytes`` and bodies
-  over ``max_body_bytes`` are refused;
+  over ``max_body_bytes`` are refused, except a logged-in person's upload to
+  one of ``large_uploads`` (an update bundle), which is passed on as it
+  arrives, one at a time, at ``upload_min_rate`` bytes a second at least;
 - each address may hold ``per_address`` connections, all together ``total``;
   more are closed at once, before the handshake;
 - a request reaches cheroot (on a private Unix socket) only when it is
@@ -61,6 +63,9 @@ class EdgeLimits:
     queue_timeout_s: float = 10.0
     max_head_bytes: int = 16 * 1024
     max_body_bytes: int = 6 * 1024 * 1024
+    # ((path, most bytes), ...): uploads larger than max_body_bytes, for a live session
+    large_uploads: tuple = ()
+    upload_min_rate: int = 64 * 1024
     per_address: int = 16
     total: int = 512
     backend_slots: int = 16
@@ -130,6 +135,7 @@ class Edge:
         self._open = collections.Counter()
         self._n_open = 0
         self._busy = 0
+        self._uploading = False
         self.refused_connections = 0
         self._loop = None
         self._thread = None
@@ -213,19 +219,39 @@ class Edge:
                 except asyncio.LimitOverrunError:
                     raise _Refused(431, "Request header fields too large") from None
             request_line, headers = _parse_head(head)
-            length = _content_length(headers, limits.max_body_bytes)
+            logged_in = self._logged_in(_header(headers, b"cookie").decode("latin-1"))
+            large = _large_upload(request_line, limits) if logged_in else 0
+            length = _content_length(headers, max(large, limits.max_body_bytes))
+            if length > limits.max_body_bytes:
+                await self._stream_upload(request_line, headers, reader, length, addr, writer)
+                return
             if _header(headers, b"expect").lower() == b"100-continue" and length:
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             body = b""
             if length:
                 body = await asyncio.wait_for(reader.readexactly(length), limits.body_timeout_s)
-            logged_in = self._logged_in(_header(headers, b"cookie").decode("latin-1"))
             await self._pass(request_line, headers, body, addr, logged_in, writer)
         except _Refused as refused:
             writer.write(_response(refused.status, refused.text))
             await asyncio.wait_for(writer.drain(), limits.send_timeout_s)
 
+    async def _stream_upload(self, request_line, headers, reader, length, addr, writer):
+        """A large upload: one at a time, its body passed on as it arrives, whole within
+        ``body_timeout_s`` plus ``length / upload_min_rate`` seconds."""
+        if self._uploading:
+            raise _Refused(503, "Another upload is in progress; try again when it has finished")
+        self._uploading = True
+        try:
+            if _header(headers, b"expect").lower() == b"100-continue":
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            deadline = self.limits.body_timeout_s + length / self.limits.upload_min_rate
+            await self._pass(request_line, headers, (reader, length, deadline), addr, True, writer)
+        finally:
+            self._uploading = False
+
     async def _pass(self, request_line, headers, body, addr, logged_in, writer):
+        """Pass one request to the app and its answer back; ``body`` is bytes, or
+        ``(reader, length, deadline_s)`` to copy from the client as it comes."""
         limits = self.limits
         allowed = limits.backend_slots - (0 if logged_in else limits.reserved_slots)
         try:
@@ -249,9 +275,11 @@ class Edge:
                 + b": "
                 + addr.encode("ascii", "replace")
                 + b"\r\n\r\n"
-                + body
+                + (body if isinstance(body, bytes) else b"")
             )
             await backend.drain()
+            if not isinstance(body, bytes):
+                await asyncio.wait_for(_copy(body[0], backend, body[1]), body[2])
             while True:
                 chunk = await back_reader.read(_CHUNK)
                 if not chunk:
@@ -264,6 +292,23 @@ class Edge:
             async with self._cond:
                 self._busy -= 1
                 self._cond.notify_all()
+
+
+async def _copy(reader, writer, length):
+    while length:
+        chunk = await reader.read(min(_CHUNK, length))
+        if not chunk:
+            raise asyncio.IncompleteReadError(b"", length)
+        writer.write(chunk)
+        await writer.drain()
+        length -= len(chunk)
+
+
+def _large_upload(request_line, limits):
+    """How many bytes ``request_line`` may send when it is a large upload, else 0."""
+    method, target, _ = request_line.split(b" ")
+    path = target.partition(b"?")[0]
+    return next((most for where, most in limits.large_uploads if method == b"POST" and path == where), 0)
 
 
 def _parse_head(head):
@@ -300,7 +345,8 @@ def _content_length(headers, max_bytes):
         raise _Refused(400, "Bad Content-Length")
     length = int(_header(headers, b"content-length"))
     if length > max_bytes:
-        raise _Refused(413, "Request body too large")
+        too_large = "The upload is larger than the box takes (at most %d MB here)" % (max_bytes >> 20)
+        raise _Refused(413, too_large)
     return length
 
 

@@ -32,6 +32,7 @@ from cheroot import wsgi
 
 from firmware.errors import LinekeeperError, StorageError
 from firmware.product import ProductInfo
+from firmware.update.inbox import MAX_BUNDLE_BYTES
 
 from . import create_app
 from .edge import Edge, EdgeLimits, from_edge, session_cookie_checker
@@ -174,7 +175,11 @@ class WebServer:
             tls_context(certificate.cert_path, certificate.key_path),
             self._backend_path,
             logged_in,
-            EdgeLimits(backend_slots=THREADS, reserved_slots=RESERVED_THREADS),
+            EdgeLimits(
+                backend_slots=THREADS,
+                reserved_slots=RESERVED_THREADS,
+                large_uploads=((b"/updates/bundle", MAX_BUNDLE_BYTES + 64 * 1024),),
+            ),
         )
         self._https_port = https_port
         self._http_port = http_port

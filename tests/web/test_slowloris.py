@@ -7,6 +7,7 @@ loopback), while a logged-in supervisor loads the dashboard. Bounded: every
 slow connection is closed by the end of the test.
 """
 
+import os
 import socket
 import ssl
 import threading
@@ -151,3 +152,61 @@ def test_limits_keep_room_for_anonymous_requests():
     with pytest.raises(ValueError):
         EdgeLimits(backend_slots=4, reserved_slots=4)
     assert Edge(None, "/nonexistent").limits.reserved_slots < EdgeLimits().backend_slots
+
+
+def _post(port, path, body, headers):
+    """``(status, headers, body)`` of one HTTPS POST."""
+    import http.client
+
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=60, context=_client_context())
+    try:
+        conn.request("POST", path, body, headers)
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+def test_an_update_bundle_larger_than_other_requests_reaches_the_updates_page(box, served):
+    """A real bundle is tens of MB; the edge refused every body over 6 MiB, so no update
+    could be uploaded from the page. A logged-in upload to the updates page now passes
+    through; anyone else's body that size is still refused, in words."""
+    from firmware.update.inbox import inbox_dir
+
+    signature = os.urandom(1500)  # a squashfs image, its CMS signature and its length
+    data = b"hsqs" + os.urandom((10 << 20) - 4) + signature + len(signature).to_bytes(8, "big")
+    assert len(data) > served.edge.limits.max_body_bytes
+    cookie, session = box.web.sessions.create("ivan", None)
+    boundary = "lk-test-boundary"
+    body = (
+        (
+            '--%s\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n%s\r\n'
+            '--%s\r\nContent-Disposition: form-data; name="bundle"; filename="linekeeper-2.0.0.raucb"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n" % (boundary, session.csrf, boundary)
+        ).encode()
+        + data
+        + ("\r\n--%s--\r\n" % boundary).encode()
+    )
+    headers = {"Content-Type": "multipart/form-data; boundary=" + boundary}
+
+    def refused(path, cookie_line=b""):
+        """The edge's answer to the head alone (it answers before the body)."""
+        raw = socket.create_connection(("127.0.0.1", served.https_port), timeout=10)
+        with _client_context().wrap_socket(raw) as tls:
+            tls.sendall(
+                b"POST %s HTTP/1.1\r\nHost: b\r\n%sContent-Length: %d\r\n\r\n"
+                % (path, cookie_line, len(body))
+            )
+            return tls.recv(4096)
+
+    reply = refused(b"/updates/bundle")  # not logged in
+    assert reply.startswith(b"HTTP/1.1 413 ") and b"larger than the box takes (at most 6 MB here)" in reply
+    headers["Cookie"] = "%s=%s" % (SESSION_COOKIE, cookie)
+    status, answer, reply = _post(served.https_port, "/updates/bundle", body, headers)
+    assert status == 302, reply[:500]
+    (name,) = [n for n in os.listdir(inbox_dir(box.data_dir)) if n.endswith(".raucb")]
+    with open(os.path.join(inbox_dir(box.data_dir), name), "rb") as f:
+        assert f.read() == data
+    # Another path takes no more than before, logged in or not.
+    reply = refused(b"/consent/announcement", b"Cookie: %s\r\n" % headers["Cookie"].encode())
+    assert reply.startswith(b"HTTP/1.1 413 ")
