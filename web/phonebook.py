@@ -21,6 +21,7 @@ clear are read as they are until the recorder seals them at its next start.
 import csv
 import io
 
+from firmware import csvsafe
 from firmware.calls.callsearch import number_forms
 from firmware.policy.rules import normalise
 from firmware.storage.fieldseal import PREFIX, is_sealed, opener
@@ -174,7 +175,7 @@ class Phonebook:
 
     def export_csv(self):
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
+        writer = csvsafe.Writer(out)
         writer.writerow(["number", "name"])
         for e in self.entries():
             writer.writerow([e["number"], e["name"]])
@@ -194,7 +195,7 @@ class Phonebook:
             if len(row) < 2:
                 raise PhonebookError("line %d: a number and a name are needed" % i)
             try:
-                entries[clean_number(row[0], country)] = clean_name(row[1])
+                entries[clean_number(row[0], country)] = clean_name(csvsafe.unquote(row[1].strip()))
             except PhonebookError as exc:
                 raise PhonebookError("line %d: %s" % (i, exc)) from None
         if len(entries) + self.count() > MAX_ENTRIES:

