@@ -215,10 +215,14 @@ def _watch(args, updater):
         return result
 
     watcher = Watcher(args.watch, args.update_dir, install, stable_s=0 if args.once else 2.0)
+    # A stop (the stick's unit stopped as the stick is pulled, Ctrl-C) ends the copy or
+    # the wait for idle lines with a report, nothing switched; before, it killed the
+    # update without one, and the stick put back did nothing.
+    stop = _on_signals(lambda: None)
+    updater.stopped = stop.is_set
     if args.once:
         results = watcher.poll()
         return 0 if all(r.ok for r in results) else 1
-    stop = _on_signals(lambda: None)
     watcher.run(stop)
     return 0
 

@@ -72,6 +72,7 @@ class UpdateResult:
     slot: str = None
     waited_idle_s: float = 0.0
     steps: list = dataclasses.field(default_factory=list)
+    retry: bool = False  # stopped by its service (a stick pulled): the same bundle may come again
 
     @property
     def ok(self):
@@ -97,6 +98,7 @@ class Updater:
         wall_us=None,
         on_step=None,
         on_copy=None,
+        stopped=None,
     ):
         self.s = settings
         self.rauc = rauc
@@ -111,6 +113,10 @@ class Updater:
         self._on_step = on_step or (lambda step: None)
         # Called with (bytes copied, bundle bytes) after each chunk of the copy.
         self._on_copy = on_copy or (lambda copied, total: None)
+        # True once the update's service was asked to stop (its stick pulled): the
+        # copy and the wait for idle lines stop there, and nothing is switched. RAUC's
+        # install and the switch onwards run to their end.
+        self.stopped = stopped or (lambda: False)
 
     # -- the steps ---------------------------------------------------------
 
@@ -190,6 +196,11 @@ class Updater:
                 ) from None
             if not chunk:
                 return copied
+            if self.stopped():
+                raise UpdateError(
+                    "the update was stopped while the bundle was copied (%d of %d bytes): "
+                    "was the stick pulled? Insert it again to install" % (copied, size)
+                )
             dst.write(chunk)
             copied += len(chunk)
             self._on_copy(copied, size)
@@ -207,10 +218,13 @@ class Updater:
         ]
 
     def wait_idle(self):
-        """Wait until every line has been idle for ``settle_s``; True, or False on timeout."""
+        """Wait until every line has been idle for ``settle_s``; True, or False on timeout
+        (None when the update was stopped meanwhile)."""
         start = self._monotonic()
         idle_since = gone_since = None
         while True:
+            if self.stopped():
+                return None
             now = self._monotonic()
             busy = self._busy_lines()
             if busy is None:
@@ -311,6 +325,7 @@ class Updater:
             local = self._copy(bundle)
         except UpdateError as exc:
             result.outcome = "refused"
+            result.retry = self.stopped()
             raise UpdateError("%s; nothing was changed" % exc) from None
         self._step(result, "install")
         why_path = os.path.join(self.s.update_dir, "install-check.txt")
@@ -332,6 +347,15 @@ class Updater:
         t0 = self._monotonic()
         idle = self.wait_idle()
         result.waited_idle_s = round(self._monotonic() - t0, 1)
+        if idle is None:
+            self.rauc.mark("active", old_name)
+            result.outcome = "not_switched"
+            result.retry = True
+            raise UpdateError(
+                "the update was stopped while it waited for the lines to be idle (was the "
+                "stick pulled?): it is installed in slot %s but the box stays on slot %s; "
+                "insert the stick again to install it" % (result.slot, running)
+            )
         if not idle:
             self.rauc.mark("active", old_name)
             result.outcome = "not_switched"
@@ -617,7 +641,11 @@ def format_report(result, wall_us):
             "New version:      %s" % (result.version or "-"),
             "Previous version: %s" % (result.previous_version or "-"),
             "Slot:             %s" % (result.slot or "-"),
-            "Waited for idle:  %.1f s (every line idle before the switch)" % result.waited_idle_s,
+            "Waited for idle:  %.1f s (%s)"
+            % (
+                result.waited_idle_s,
+                "every line idle before the switch" if "switch" in result.steps else "no switch",
+            ),
             "Steps:            %s" % (", ".join(result.steps) or "-"),
             "",
             result.message,

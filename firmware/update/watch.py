@@ -4,7 +4,9 @@ simulated box) is installed once, and its report written beside it.
 A bundle is taken when its size and modification time have stayed the same for
 ``stable_s`` (a copy onto the stick has finished). Each bundle is installed once:
 what was seen (name, size, mtime) is remembered in ``UPDATE_DIR/watched.json``,
-so a stick left in the box does not install again at every poll or boot.
+so a stick left in the box does not install again at every poll or boot; an
+update its service stopped (the stick pulled during the copy or the wait for
+idle lines) is forgotten again, so the stick put back installs it.
 """
 
 import json
@@ -76,8 +78,16 @@ class Watcher:
             self._candidates.pop(name, None)
             # Remembered first: a bundle that crashes the box is not retried forever.
             self._remember(name, signature)
-            results.append(self.install(os.path.join(self.folder, name), self.folder))
+            result = self.install(os.path.join(self.folder, name), self.folder)
+            if getattr(result, "retry", False):
+                self._forget(name)  # stopped (the stick pulled): it installs when it comes back
+            results.append(result)
         return results
+
+    def _forget(self, name):
+        seen = self._seen()
+        seen.pop(name, None)
+        atomic_write(self.seen_path, json.dumps(seen).encode(), mode=0o644)
 
     def run(self, stop):
         """Poll until the ``stop`` event is set."""

@@ -359,3 +359,16 @@ def test_an_outcome_cut_short_after_its_progress_note_went_is_audited(tmp_path, 
     monkeypatch.undo()
     assert updater.recover() is None  # nothing left to finish: the entry is the record
     audit.close()
+
+
+def test_an_update_stopped_during_the_copy_changes_nothing_and_may_come_again(tmp_path):
+    """The stick's unit stopped (the stick pulled) during the copy: refused, nothing
+    installed, the half copy gone, and the bundle marked to be taken again."""
+    rauc = FakeRauc()
+    updater, _ = _updater(tmp_path, rauc, lambda t: [])
+    updater.stopped = lambda: True
+    result = updater.run(_bundle(tmp_path))
+    assert (result.outcome, result.retry) == ("refused", True)
+    assert "stopped while the bundle was copied" in result.message and "nothing was changed" in result.message
+    assert not rauc.installed and rauc.marks == []
+    assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json", "update.lock"]

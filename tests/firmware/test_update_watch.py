@@ -55,3 +55,19 @@ def test_a_pulled_stick_is_no_error(tmp_path):
     w, stick, _, _ = _watcher(tmp_path)
     stick.rmdir()
     assert w.poll() == []
+
+
+def test_a_bundle_whose_update_was_stopped_is_taken_again(tmp_path):
+    """Stopped (its stick pulled), an update says so with ``retry``: the stick put back
+    installs it; any other outcome is final."""
+    import types
+
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    (tmp_path / "update").mkdir()
+    (stick / "v2.raucb").write_bytes(b"x")
+    outcomes = [types.SimpleNamespace(retry=True), types.SimpleNamespace(retry=False)]
+    w = Watcher(str(stick), str(tmp_path / "update"), lambda p, r: outcomes.pop(0), stable_s=0)
+    assert [r.retry for r in w.poll()] == [True]
+    assert [r.retry for r in w.poll()] == [False]  # taken again
+    assert w.poll() == []

@@ -1,0 +1,110 @@
+"""An update whose service is stopped (the USB stick pulled: its unit is bound to the
+stick's device, so systemd sends SIGTERM) ends with a report, nothing switched, and the
+stick put back installs the bundle. Before, the process died at once: no report, no audit,
+the LEDs left blinking, and the stick put back did nothing (the bundle counted as seen).
+
+``linekeeper update --watch STICK --once`` runs for real here, with a fake ``rauc`` on
+PATH that logs what it is asked; no recorder runs, so the update waits for it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+STATUS = {
+    "compatible": "linekeeper-rpi-lk-4l",
+    "booted": "A",
+    "slots": [
+        {
+            "app.0": {
+                "bootname": "A",
+                "device": "/dev/fake-a",
+                "slot_status": {"bundle": {"version": "1.0.0"}},
+            }
+        },
+        {
+            "app.1": {
+                "bootname": "B",
+                "device": "/dev/fake-b",
+                "slot_status": {"bundle": {"version": "2.0.0"}},
+            }
+        },
+    ],
+}
+FAKE_RAUC = """#!/bin/sh
+echo "$*" >> "%(log)s"
+case "$1" in
+  status)
+    if [ "$2" = "--detailed" ]; then
+      if [ -e "%(installed)s" ]; then primary=app.1; else primary=app.0; fi
+      printf '%%s' '%(status)s' | sed "s/PRIMARY/$primary/"
+    fi
+    exit 0;;
+  install) touch "%(installed)s"; exit 0;;
+esac
+exit 0
+"""
+
+
+def _setup(tmp_path):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    log, installed = tmp_path / "rauc.log", tmp_path / "installed"
+    status = json.dumps(dict(STATUS, boot_primary="PRIMARY"))
+    (fake / "rauc").write_text(FAKE_RAUC % {"log": log, "installed": installed, "status": status})
+    (fake / "rauc").chmod(0o755)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    (stick / "linekeeper-2.0.0.raucb").write_bytes(b"hsqs" + os.urandom(64 * 1024))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "update").mkdir()  # made by scripts/install-box
+    return fake, log, stick
+
+
+def _start(tmp_path, fake, stick):
+    env = dict(os.environ, PATH="%s:%s" % (fake, os.environ["PATH"]))
+    args = [sys.executable, "-m", "firmware.cli", "update", "--watch", str(stick), "--once",
+            "--data-dir", str(tmp_path / "data"), "--update-dir", str(tmp_path / "update"),
+            "--slots-dir", str(tmp_path / "slots"), "--current-link", str(tmp_path / "current"),
+            "--restart-cmd", "true"]  # fmt: skip
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for_step(tmp_path, step, proc, timeout_s=30):
+    progress = tmp_path / "update" / "progress.json"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read()
+        try:
+            if json.loads(progress.read_text())["step"] == step:
+                return
+        except (FileNotFoundError, ValueError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError("the update never reached %s" % step)
+
+
+def test_a_stick_pulled_while_the_update_waits_for_idle_lines(tmp_path):
+    fake, log, stick = _setup(tmp_path)
+    proc = _start(tmp_path, fake, stick)
+    _wait_for_step(tmp_path, "wait_idle", proc)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1, out
+    assert "not switched" in out and "insert the stick again" in out
+    update = tmp_path / "update"
+    report = (update / "last-report.txt").read_text()
+    assert "insert the stick again" in report and "slot A" in report and "(no switch)" in report
+    result = json.loads((update / "last-result.json").read_text())
+    assert result["outcome"] == "not_switched" and result["retry"] is True
+    assert not (update / "progress.json").exists() and not (update / "incoming.raucb").exists()
+    assert "status mark-active app.0" in log.read_text()  # the running slot primary again
+    assert not (tmp_path / "current").exists()  # nothing switched
+    # The stick put back: the same bundle is taken again.
+    assert json.loads((update / "watched.json").read_text()) == {}
+    proc = _start(tmp_path, fake, stick)
+    _wait_for_step(tmp_path, "wait_idle", proc)
+    proc.kill()
+    proc.communicate(timeout=30)
