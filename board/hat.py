@@ -292,9 +292,17 @@ def _mcu(node, i2c, gpios):
             farads_node.fail("must be a number of farads from 0 to 100")
         load_mw = holdup.get_int("load_mw", lo=1, hi=50_000)
         min_mv = holdup.get_int("min_mv", lo=0, hi=5000)
-    return HatMcu(
-        address, node.get_int("regmap_version", lo=1, hi=255), power_fail, float(farads), load_mw, min_mv
-    )
+    from .mcu.link import SUPPORTED_REGMAPS
+
+    regmap_version = node.get_int("regmap_version", lo=1, hi=255)
+    if regmap_version not in SUPPORTED_REGMAPS:
+        # Its MCU would be misread (or refused only once the box runs): say so now.
+        node.child("regmap_version").fail(
+            "this firmware speaks register map version %s, not %d: a HAT whose MCU speaks "
+            "version %d needs a Linekeeper release that does"
+            % (", ".join(map(str, SUPPORTED_REGMAPS)), regmap_version, regmap_version)
+        )
+    return HatMcu(address, regmap_version, power_fail, float(farads), load_mw, min_mv)
 
 
 def _lines(node, audio, gpios):

@@ -164,6 +164,10 @@ I2C = '"i2c": {"bus": 1, "devices": [{"name": "codec", "address": "0x18"}]},'
             r"mcu.holdup.farads: must be a number of farads",
         ),
         (I2C + '"mcu": {"address": "0x48"},', r"mcu: .*regmap_version"),
+        (
+            I2C + '"mcu": {"address": "0x48", "regmap_version": 2},',
+            r"mcu.regmap_version: this firmware speaks register map version 1, not 2",
+        ),
     ],
 )
 def test_bad_mcu_sections_are_refused_with_the_field(mcu, message):
