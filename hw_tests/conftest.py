@@ -1,7 +1,9 @@
 """Hardware tests: run on a real box only (`make hwtest`), never in CI.
 
-They need a Raspberry Pi with the HAT named by LINEKEEPER_HAT (default
-lk-4l) and the recorder stopped (it owns the GPIO, the codec and the MCU).
+They need a Raspberry Pi with its line HAT and the recorder stopped (it owns
+the GPIO, the codec and the MCU). The HAT is the one the box is configured
+with (``"hat"`` in ``LINEKEEPER_DATA_DIR/config.json``, default
+/var/lib/linekeeper), or LINEKEEPER_HAT when set; lk-4l when neither says.
 Anywhere else they collect (``pytest --collect-only hw_tests`` checks they
 import) but refuse to run, with one clear message: a hardware test that
 passes without hardware would be a lie, and one skipped would look green.
@@ -14,10 +16,16 @@ names the HAT and every check, for the technician's record.
 """
 
 import os
+import sys
 
 import pytest
 
 from board.hat import load_hat
+
+# The tests import the one answer to "which HAT" (hw_tests/which_hat.py); pytest's
+# importlib mode puts no test folder on the path.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from which_hat import hat_name  # noqa: E402
 
 MARKERS = {
     "line_sim": "needs a line simulator on LINEKEEPER_HW_LINE and a person to ring and answer it",
@@ -32,10 +40,6 @@ def on_a_pi():
             return "Raspberry Pi" in f.read()
     except OSError:
         return False
-
-
-def hat_name():
-    return os.environ.get("LINEKEEPER_HAT", "lk-4l")
 
 
 def pytest_configure(config):

@@ -9,9 +9,8 @@ rail, to another pin, or its optocoupler is stuck on. Outputs the HAT wires
 (a live line's voltage turns the ``power`` detector on) and no button held.
 """
 
-import os
-
 import pytest
+from which_hat import hat_name
 
 from board.base import INPUT_SIGNALS
 from board.hat import load_hat
@@ -19,7 +18,7 @@ from board.rpi import lgpio_factory
 
 
 def _lines():
-    return [spec.line for spec in load_hat(os.environ.get("LINEKEEPER_HAT", "lk-4l")).lines]
+    return [spec.line for spec in load_hat(hat_name()).lines]
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ board/rpi.py sets them up)."""
 import os
 
 import pytest
+from which_hat import hat_name
 
 from board.hat import load_hat
 
@@ -12,7 +13,7 @@ HAT_DT = "/proc/device-tree/hat"  # the Pi firmware's copy of the HAT ID EEPROM
 
 
 def _devices():
-    hat = load_hat(os.environ.get("LINEKEEPER_HAT", "lk-4l"))
+    hat = load_hat(hat_name())
     devices = list(hat.i2c.devices) if hat.i2c is not None else []
     out = [(d.name, d.address) for d in devices]
     if hat.mcu is not None:
