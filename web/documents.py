@@ -91,8 +91,21 @@ def staff_notice(web):
         "retention_days": config.policy.retention.default_days,
         "listeners": sorted(u.name for u in web.accounts.all() if "supervisor" in u.roles),
         "pci": pause_how(config),
+        "recall": recall_advice(config) if any(x["recorded"] for x in lines) else None,
         "announcement": caller_notice(config),
     }
+
+
+def recall_advice(config):
+    """What staff must do when they reach a third person mid-call: the box keeps the
+    call's decision and notice across a recall (R), so that person hears no notice."""
+    how = pause_how(config)
+    pause = ", or pause the recording (%s)" % how if how else ""
+    return (
+        "If you transfer a call or bring someone else in (the R or recall button), the "
+        "person you reach is recorded as part of the same call and hears no notice of "
+        "their own: tell them the call is recorded%s." % pause
+    )
 
 
 def pause_how(config):

@@ -177,6 +177,17 @@ def test_the_staff_notice_says_every_way_to_pause_for_card_details(good):
     assert "When a caller gives card details, press the line&#39;s pause button: recording pauses" in page
 
 
+def test_the_staff_notice_says_a_person_reached_after_a_recall_hears_no_notice(good):
+    """The box keeps a call's decision and notice across a recall (R): whoever staff
+    reach after it is recorded without a notice of their own. The notice tells staff."""
+    box, people = good
+    change_policy(box, "pci", pause_code="*1", button=False)
+    page = people["sam"].get("/documents/staff-notice").get_data(as_text=True)
+    recall = re.search(r'<p id="recall">(.*?)</p>', page).group(1)
+    assert "the R or recall button" in recall and "hears no notice of their own" in recall
+    assert recall.endswith("tell them the call is recorded, or pause the recording (key *1 on the handset).")
+
+
 def test_the_checklist_counts_the_days_from_the_boxs_own_date(good):
     """At 00:30 BST the UTC date is still the day before: the ICO renewal's days left
     were one more than the box's calendar says."""

@@ -37,7 +37,8 @@ def test_staff_see_their_own_line_and_only_it(box, people, stella):
     assert "10 call records, 3 with a recording" in mine
     assert "01632960777" not in html and "A Caller" not in html  # the caller's, not hers
     assert 'id="myline-1"' not in html
-    assert "alice" in re.search(r'id="listeners">(.*?)</p>', html).group(1)
+    # Who may play line 4: its supervisors only (sam and sue have lines 1-2 and 3).
+    assert re.search(r'id="listeners">(.*?):', html).group(1) == "alice"
     assert 'href="/documents/staff-notice"' in html
     # Nothing else of the box: no dashboard, calls, alarms or live status.
     for url in ("/calls", "/calls/4", "/alarms", "/api/status", "/audit", "/reports", "/settings"):
@@ -56,6 +57,8 @@ def test_the_retention_period_and_a_private_line_show(box, people, stella):
     box.config_store.save(dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, rules=rules)))
     mine = section(page(stella, "/my-line"), 4)
     assert "No: a private line, never recorded" in mine and "Nothing is recorded" in mine
+    listeners = re.search(r'id="listeners">(.*?)</p>', page(stella, "/my-line")).group(1)
+    assert listeners == "Nobody: nothing on your line is recorded."
 
 
 def test_staff_alarms_stay_hidden_and_a_concern_reaches_the_supervisors(box, people, stella):

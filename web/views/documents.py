@@ -103,6 +103,8 @@ def notice_blocks(n):
                 "until the details are given." % n["pci"],
             )
         )
+    if n["recall"]:
+        blocks.append(("p", n["recall"]))
     blocks += [
         ("h", "Who may listen"),
         (

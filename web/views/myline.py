@@ -55,10 +55,19 @@ def my_lines(user):
     return out
 
 
+def listeners(user, lines):
+    """The supervisors who may play this person's recorded lines (their grants), by name."""
+    recorded = {x["line"] for x in lines if x["recorded"]}
+    return sorted(u.name for u in lk().accounts.all() if "supervisor" in u.roles and recorded & set(u.lines))
+
+
 def myline_page(user, error=None, concern=""):
+    lines = my_lines(user)
     return render_template(
         "myline.html",
-        lines=my_lines(user),
+        lines=lines,
+        listeners=listeners(user, lines),
+        recorded=any(x["recorded"] for x in lines),
         notice=staff_notice(lk()),
         error=error,
         concern=concern,
