@@ -16,6 +16,8 @@ import re
 from firmware.errors import ConfigError
 from firmware.policy.retention import CATEGORY, RetentionSettings
 
+from .security import row_index, whole_number
+
 BLANK_ROWS = 3
 SCALARS = (
     "sweep_interval_min",
@@ -48,12 +50,12 @@ def form_values(settings):
 
 def rows(values, prefix):
     """How many rows of ``prefix`` ("rule" or "minimum") the form shows."""
-    used = [int(k.split("-")[1]) for k in values if k.startswith(prefix + "-")]
-    return (max(used) + 1 if used else 0) + BLANK_ROWS
+    return _count(values, prefix) + BLANK_ROWS
 
 
-def parse_retention_form(form):
-    """``(RetentionSettings or None, {field: message})`` from a submitted form."""
+def parse_retention_form(form, n_lines=None):
+    """``(RetentionSettings or None, {field: message})`` from a submitted form; with
+    ``n_lines``, a rule for a line the box has not got is refused."""
     errors = {}
     get = lambda k: (form.get(k) or "").strip()  # noqa: E731
 
@@ -63,12 +65,12 @@ def parse_retention_form(form):
             if required:
                 errors[field] = "Enter a whole number."
             return None
-        if not text.isdigit():
+        if whole_number(text) is None:
             errors[field] = (
                 "Enter a whole number (or leave it empty)." if not required else "Enter a whole number."
             )
             return None
-        return int(text)
+        return whole_number(text)
 
     data = {
         "default_days": number("default_days"),
@@ -82,10 +84,13 @@ def parse_retention_form(form):
         if not name:
             continue
         direction = get("rule-%d-direction" % i) or None
+        line = number("rule-%d-line" % i)
+        if line is not None and n_lines is not None and not 1 <= line <= n_lines:
+            errors["rule-%d-line" % i] = "This box has lines 1 to %d: there is no line %d." % (n_lines, line)
         rules.append(
             {
                 "name": name,
-                "line": number("rule-%d-line" % i),
+                "line": line,
                 "direction": direction,
                 "category": get("rule-%d-category" % i) or None,
                 "days": number("rule-%d-days" % i),
@@ -113,8 +118,8 @@ def parse_retention_form(form):
 
 
 def _count(form, prefix):
-    found = [k.split("-")[1] for k in form.keys() if k.startswith(prefix + "-")]
-    numbers = [int(n) for n in found if n.isdigit() and int(n) < 1000]
+    found = [row_index(k.split("-")[1]) for k in form.keys() if k.startswith(prefix + "-")]
+    numbers = [n for n in found if n is not None]
     return max(numbers) + 1 if numbers else 0
 
 

@@ -20,6 +20,8 @@ from firmware.errors import ConfigError
 from firmware.policy.settings import WEEKDAYS, PolicySettings
 from firmware.storage.fieldseal import is_sealed
 
+from .security import row_index
+
 BLANK_ROWS = 2
 _LINE = re.compile(r"^policy\.rules\.lines\[(\d+)\]")
 _NUMBERS = re.compile(r"^policy\.rules\.numbers\[(\d+)\]\.(name|action|patterns)")
@@ -55,8 +57,7 @@ def form_values(rules, n_lines):
 
 
 def number_rows(values):
-    used = [int(k.split("-")[1]) for k in values if k.startswith("numbers-") and k.split("-")[1].isdigit()]
-    return (max(used) + 1 if used else 0) + BLANK_ROWS
+    return _count(values) + BLANK_ROWS
 
 
 def _num(value):
@@ -131,8 +132,8 @@ def _list(text):
 
 
 def _count(form):
-    found = [k.split("-")[1] for k in form.keys() if k.startswith("numbers-")]
-    numbers = [int(n) for n in found if n.isdigit() and int(n) < 1000]
+    found = [row_index(k.split("-")[1]) for k in form.keys() if k.startswith("numbers-")]
+    numbers = [n for n in found if n is not None]
     return max(numbers) + 1 if numbers else 0
 
 

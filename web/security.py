@@ -240,6 +240,23 @@ def audit(action, target=None, **details):
     )
 
 
+MAX_FORM_ROWS = 1000
+
+
+def row_index(text):
+    """The row number in a form field's name (``rule-3-name``: ``"3"``) as an int, or
+    None: ASCII digits only (``"²"`` passes ``str.isdigit`` and fails ``int``), below
+    :data:`MAX_FORM_ROWS` (a forged ``rule-20000-name`` drew a 19 MB page)."""
+    if not (text.isascii() and text.isdigit()) or int(text) >= MAX_FORM_ROWS:
+        return None
+    return int(text)
+
+
+def whole_number(text):
+    """``text`` as a whole number if it is written in ASCII digits, else None."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def form_errors(template, errors, status=400, **context):
     """Render ``template`` with a message per bad field (nothing was changed)."""
     return render_template(template, errors=errors, **context), status

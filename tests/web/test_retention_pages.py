@@ -94,7 +94,16 @@ def test_bad_input_is_refused_with_a_message_and_changes_nothing(box, people):
         ({"default_days": "0"}, "default_days", "from 1 to 36500"),
         ({"disk_critical_percent": "70"}, "disk_critical_percent", "above disk_warning_percent"),
         ({"rule-0-name": "x", "rule-0-days": "-5"}, "rule-0-days", "whole number"),
-        ({"rule-0-name": "x", "rule-0-line": "99"}, "rule-0-line", "from 1 to 64"),
+        (
+            {"rule-0-name": "x", "rule-0-line": "99"},
+            "rule-0-line",
+            "This box has lines 1 to 4: there is no line 99.",
+        ),
+        ({"rule-0-name": "x", "rule-0-line": "9"}, "rule-0-line", "there is no line 9"),
+        ({"default_days": "\u00b2"}, "default_days", "whole number"),  # "²": isdigit(), not int()
+        ({"rule-0-name": "x", "rule-0-days": "\u00b2"}, "rule-0-days", "whole number"),
+        ({"rule-x-name": "x", "default_days": "0"}, "default_days", "from 1 to 36500"),
+        ({"rule-\u00b2-name": "x", "default_days": "0"}, "default_days", "from 1 to 36500"),
         ({"rule-0-name": "a", "rule-1-name": "a"}, "rule-1-name", "already called"),
         ({"rule-0-name": "default"}, "rule-0-name", "default rule"),
         ({"rule-0-name": "x", "rule-0-category": "Not OK"}, "rule-0-category", "category"),
@@ -113,6 +122,9 @@ def test_bad_input_is_refused_with_a_message_and_changes_nothing(box, people):
         assert f.read() == before
     assert len(box.services.audit) == n_audit
     assert box.sweeper.settings.default_days == 90
+    # A forged row number draws no page of 20 000 rows.
+    page = retention_form(box, ivan, **{"rule-20000-name": "", "action": "preview"}).get_data(as_text=True)
+    assert len(page) < 200_000 and 'name="rule-20000-name"' not in page
 
 
 def test_auditors_read_and_cannot_edit(box, people):

@@ -90,6 +90,9 @@ def test_bad_rules_are_refused_with_the_field_named_and_nothing_changes(box, peo
         ({"sample_percent": "150"}, "sample_percent", "from 0 to 100"),
         ({"on_demand-dtmf_code": "*9x"}, "on_demand-dtmf_code", "DTMF keys"),
         ({"on_demand-lookback_s": "2"}, "on_demand-lookback_s", "from 8 to 600"),
+        ({"on_demand-lookback_s": "\u00b2"}, "on_demand-lookback_s", "whole number"),
+        ({"numbers-\u00b2-name": "x", "min_duration_s": "five"}, "min_duration_s", "number"),
+        ({"numbers-x-name": "x", "min_duration_s": "five"}, "min_duration_s", "number"),
     ]
     for fields, field, words in cases:
         resp = rules_form(box, ivan, **fields)
@@ -102,6 +105,10 @@ def test_bad_rules_are_refused_with_the_field_named_and_nothing_changes(box, peo
         e.action for e in box.services.audit.entries(limit=100) if e.target == "policy.rules"
     ]
     assert box.applied == []
+    page = rules_form(box, ivan, **{"numbers-20000-name": "", "min_duration_s": "five"}).get_data(
+        as_text=True
+    )
+    assert len(page) < 200_000 and 'name="numbers-20000-name"' not in page
 
 
 def test_auditors_read_the_rules_and_cannot_change_them(box, people):

@@ -109,7 +109,7 @@ def save():
     store = web.services.box_config
     if store is None:
         return _page(None, {}, {"form": "This box has no configuration to edit."}, status=400)
-    proposed, errors = parse_retention_form(request.form)
+    proposed, errors = parse_retention_form(request.form, lk().n_lines)
     if errors:
         return _page(_current(), request.form, errors, status=400)
     if request.form.get("action") == "preview":
