@@ -27,6 +27,8 @@ from firmware.policy.rules import normalise
 from firmware.storage.fieldseal import PREFIX, is_sealed, opener
 from firmware.storage.sealstores import NOTE, PHONEBOOK_NAME, PHONEBOOK_NUMBER
 
+from .site import control_problem
+
 MAX_NAME = 80
 MAX_ENTRIES = 10_000
 MAX_NOTE = 1000
@@ -41,7 +43,7 @@ def clean_number(text, country):
     raw = "".join((text or "").split())
     n = normalise(raw, country)
     digits = n[1:] if n.startswith("+") else n
-    if not digits.isdigit() or not 3 <= len(digits) <= 20:
+    if not (digits.isascii() and digits.isdigit()) or not 3 <= len(digits) <= 20:
         raise PhonebookError(
             "%r is not a phone number (digits, spaces and a leading +, 3 to 20 digits)" % (text or "")[:40]
         )
@@ -56,6 +58,9 @@ def clean_name(text):
         raise PhonebookError("a name cannot start with %r" % PREFIX)
     if len(name) > MAX_NAME:
         raise PhonebookError("a name is at most %d characters" % MAX_NAME)
+    problem = control_problem(name)
+    if problem:
+        raise PhonebookError("in the name, " + problem[0].lower() + problem[1:].rstrip("."))
     return name
 
 
@@ -185,19 +190,30 @@ class Phonebook:
         """Add or rename every row of ``text``; returns how many. Nothing changes on an error.
 
         ``audited(n)``, if given, makes the transaction once every row is checked."""
-        rows = list(csv.reader(io.StringIO(text)))
+        try:
+            rows = list(csv.reader(io.StringIO(text)))
+        except csv.Error as exc:  # a field over the csv module's 128 KiB, a NUL
+            raise PhonebookError("the file is not CSV the box can read (%s)" % exc) from None
         if not rows or [c.strip().lower() for c in rows[0][:2]] != ["number", "name"]:
             raise PhonebookError("the first line must be the header: number,name")
-        entries = {}
+        entries, line_of = {}, {}
         for i, row in enumerate(rows[1:], start=2):
             if not any(c.strip() for c in row):
                 continue
             if len(row) < 2:
                 raise PhonebookError("line %d: a number and a name are needed" % i)
             try:
-                entries[clean_number(row[0], country)] = clean_name(csvsafe.unquote(row[1].strip()))
+                number = clean_number(row[0], country)
+                entries[number] = clean_name(csvsafe.unquote(row[1].strip()))
             except PhonebookError as exc:
                 raise PhonebookError("line %d: %s" % (i, exc)) from None
+            if number in line_of:
+                # Which name should win is the person's call, not the file order's.
+                raise PhonebookError(
+                    "line %d: the number %s is on line %d already: keep one of the two"
+                    % (i, number, line_of[number])
+                )
+            line_of[number] = i
         if len(entries) + self.count() > MAX_ENTRIES:
             raise PhonebookError("the phonebook would hold more than %d entries" % MAX_ENTRIES)
         now = int(self._clock_us())

@@ -62,11 +62,25 @@ class SiteSettings:
         return LineSetting(number, "Line %d" % number, True)
 
 
-def _control_problem(text, lines=False):
+# Characters that turn the text after them around (right-to-left overrides and
+# isolates): "Acme\u202eeciovni.exe" shows as "Acmeexe.invoice".
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def control_problem(text, lines=False):
     """Why ``text`` cannot be stored as typed: a control character (a NUL, an escape)
-    that would show as nothing, or cut the text, on a page, a PDF or a notice; a line
-    break only where ``lines`` allows one. None if there is none."""
+    that would show as nothing, or cut the text, on a page, a PDF or a notice, or a
+    direction override that shows it in another order; a line break only where
+    ``lines`` allows one. None if there is none."""
     for i, ch in enumerate(text):
+        if ch in _BIDI_CONTROLS:
+            return (
+                "Remove the direction control U+%04X (character %d): it shows the text in another order."
+                % (
+                    ord(ch),
+                    i + 1,
+                )
+            )
         if unicodedata.category(ch) == "Cc" and not (lines and ch in "\r\n\t"):
             return "Remove the control character U+%04X (character %d): it cannot be shown." % (
                 ord(ch),
@@ -90,8 +104,8 @@ def parse_site_form(form, n_lines):
         errors["organisation"] = "Enter the name of the organisation that records the calls."
     elif len(organisation) > MAX_TEXT:
         errors["organisation"] = "At most %d characters." % MAX_TEXT
-    elif _control_problem(organisation):
-        errors["organisation"] = _control_problem(organisation)
+    elif control_problem(organisation):
+        errors["organisation"] = control_problem(organisation)
     country = get("country")
     if country not in countries.box_countries():
         errors["country"] = "Choose the country the lines are in."
@@ -125,8 +139,8 @@ def parse_site_form(form, n_lines):
         )
     elif len(purpose) > MAX_PURPOSE:
         errors["purpose"] = "At most %d characters." % MAX_PURPOSE
-    elif _control_problem(purpose, lines=True):
-        errors["purpose"] = _control_problem(purpose, lines=True)
+    elif control_problem(purpose, lines=True):
+        errors["purpose"] = control_problem(purpose, lines=True)
     lines = []
     for n in range(1, n_lines + 1):
         name = get("line-%d-name" % n)
@@ -135,8 +149,8 @@ def parse_site_form(form, n_lines):
             errors["line-%d-name" % n] = 'Give line %d a name (for example "Sales").' % n
         elif len(name) > MAX_LINE_NAME:
             errors["line-%d-name" % n] = "At most %d characters." % MAX_LINE_NAME
-        elif _control_problem(name):
-            errors["line-%d-name" % n] = _control_problem(name)
+        elif control_problem(name):
+            errors["line-%d-name" % n] = control_problem(name)
         if mode not in ("record", "private"):
             errors["line-%d-mode" % n] = "Choose whether line %d is recorded or private." % n
         lines.append(LineSetting(n, name, mode == "record"))

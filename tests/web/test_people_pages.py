@@ -335,6 +335,28 @@ def test_a_name_that_is_a_formula_leaves_the_box_as_text(box, people):
     assert sam.get("/phonebook/phonebook.csv").get_data(as_text=True) == out
 
 
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        (
+            "01632960785,First\n+44 1632 960785,Second\n",
+            "line 4: the number +441632960785 is on line 3 already",
+        ),
+        ("01632960785,Evil\x1b[31mRed\n", "line 3: in the name, remove the control character U+001B"),
+        ("01632960785,Acme\u202eeciovni\n", "line 3: in the name, remove the direction control U+202E"),
+        ("0163296\u00b2785,Acme\n", "is not a phone number"),
+        ("01632960785,%s\n" % ("x" * 140_000), "the file is not CSV the box can read"),
+    ],
+)
+def test_a_phonebook_file_with_a_bad_row_is_refused_whole_and_says_which(box, people, rows, message):
+    sam = people["sam"]
+    token = box.token_of(sam, "/phonebook")
+    book = ("number,name\n01632960001,Alpha\n" + rows).encode()
+    resp = sam.post("/phonebook/import", data={"csrf_token": token, "file": (io.BytesIO(book), "pb.csv")})
+    assert resp.status_code == 400 and message in resp.get_data(as_text=True)
+    assert box.web.phonebook.count() == 0
+
+
 def csv_line(text):
     buf = io.StringIO()
     csv.writer(buf, lineterminator="").writerow([text])
