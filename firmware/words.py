@@ -106,7 +106,8 @@ ACTIONS = {
     "config_change": "Changed settings",
     "key_slot_add": "Added a recording key",
     "key_grant": "Changed the lines a recording key opens",
-    "rekey": "Replaced every recording key",
+    "rekey": "Rekey of every recording key (its phase says how far: asked, refused, started, done)",
+    "mail_test": "Sent a test e-mail",
     "key_slot_remove": "Removed a recording key",
     "password_change": "Changed a password",
     "retention_sweep": "Automatic deletion ran",
@@ -137,6 +138,7 @@ ACTIONS = {
 # Names of audit details (the keys of an entry's details) as labels.
 DETAIL_LABELS = {
     "address": "From address",
+    "to": "To",
     "line": "Line",
     "duration_s": "Length",
     "reason": "Reason",

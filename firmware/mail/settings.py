@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import re
+import unicodedata
 
 from firmware.storage.fsutil import atomic_write
 
@@ -20,7 +21,8 @@ def check_address(address, field):
     """``address`` stripped, or :class:`ConfigError` naming ``field``."""
     text = (address or "").strip()
     if not _ADDRESS.match(text):
-        raise ConfigError("%r is not an e-mail address like name@example.com" % address, field=field)
+        shown = str(address)[:80]
+        raise ConfigError('"%s" is not an e-mail address like name@example.com' % shown, field=field)
     return text
 
 
@@ -69,6 +71,11 @@ class MailSettings:
             raise ConfigError("the port is a number from 1 to 65535", field="mail.port")
         if self.security not in SECURITY:
             raise ConfigError("security is one of %s" % ", ".join(SECURITY), field="mail.security")
+        if len(self.username) > 256 or any(unicodedata.category(c) == "Cc" for c in self.username):
+            raise ConfigError(
+                "the user name is at most 256 characters, with no control characters (no line breaks)",
+                field="mail.username",
+            )
         if self.sender:
             check_address(self.sender, "mail.sender")
         for i, a in enumerate(self.alarm_to):

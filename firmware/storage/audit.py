@@ -80,6 +80,7 @@ ACTIONS = frozenset(
         "playback",
         "export",
         "delete",
+        "mail_test",
         "login",
         "login_failed",
         "logout",

@@ -86,7 +86,9 @@ def _parse(form, current):
             if field == "schedules":
                 field = "%s_to" % settings.schedules[int(exc.field.split("[")[1][0])].every
             field = {"rate_window_s": "rate_window_min"}.get(field, field)
-            errors[field] = exc.message
+            errors[field] = (
+                "The rate window is 1 to 1440 minutes (a day)." if field == "rate_window_min" else exc.message
+            )
     return settings, errors
 
 
@@ -121,6 +123,8 @@ def save():
     if errors:
         return _page(dict(request.form), errors)
     password = request.form.get("password", "")
+    if settings == current and not password:
+        return redirect(url_for("mail.index", saved=1))  # nothing changed: nothing to audit
     changed = {k: v for k, v in settings.to_dict().items() if k != "password"}
     changed["password_changed"] = bool(password)
     intent.change_file(
@@ -144,5 +148,5 @@ def send_test():
         return _page(values, {"test_to": exc.message})
     except LinekeeperError as exc:  # the server refused or could not be reached
         return _page(values, {"test_to": "The test e-mail was not sent: %s" % exc}, status=502)
-    audit("config_change", "mail", test_mail_to=to.strip())
+    audit("mail_test", "mail", to=to.strip())
     return _page(values, tested=to.strip())
