@@ -7,7 +7,8 @@ of the file or of its audio is caught rather than read as far as it goes,
 converts any PCM WAV (8 to 32-bit integer or 32-bit float, any number of
 channels, 8 to 48 kHz) to mono 8 kHz int16 and refuses, with a message
 saying what to do, anything that is not a WAV, compressed, too large (> 5
-MB), too long (> 30 s), silent or too quiet (active level below -35 dBm0, so
+MB), too short (< 1 s: a click or the wrong file, which would stand as the
+notice), too long (> 30 s), silent or too quiet (active level below -35 dBm0, so
 callers could not hear it over the line).
 
 :class:`Announcements` gives the samples to play: the uploaded file
@@ -41,6 +42,7 @@ from ..wavfile import WAVE_FLOAT, WAVE_PCM, format_name, parse_wav
 RATE = 8000
 MAX_BYTES = 5 * 1024 * 1024
 MAX_SECONDS = 30.0
+MIN_SECONDS = 1.0  # the shortest notice a caller can take in ("This call is recorded.")
 MIN_ACTIVE_DBM0 = -35.0
 RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
 DIR_NAME = "announcements"
@@ -106,6 +108,11 @@ def validate_announcement_wav(data):
     if not audio:
         raise AudioFormatError("the WAV file holds no audio")
     seconds = len(audio) / block / rate
+    if seconds < MIN_SECONDS:
+        raise AudioFormatError(
+            "the announcement lasts %.1f s: too short to tell a caller anything (at least %d s); "
+            "is it the right file?" % (seconds, MIN_SECONDS)
+        )
     if seconds > MAX_SECONDS:
         raise AudioFormatError(
             "the announcement lasts %.1f s; keep it to at most %d s" % (seconds, MAX_SECONDS)

@@ -98,6 +98,7 @@ BAD = {
     "not a WAV": (lambda: b"ID3\x03\x00" + bytes(5000), "not a WAV file"),
     "text": (lambda: b"hello, this is an announcement", "not a WAV file"),
     "too long": (lambda: wav(speechlike(31.0)), "lasts 31.0 s; keep it to at most 30 s"),
+    "too short": (lambda: wav(speechlike(0.1)), "lasts 0.1 s: too short to tell a caller anything"),
     "too quiet": (lambda: wav(speechlike(level_dbm0=-40)), "too quiet (-40."),
     "silent": (lambda: wav(np.zeros(8000, np.int16)), "too quiet (silent"),
     "huge": (lambda: wav(speechlike(28.0, rate=48000)) + bytes(3_000_000), "at most 5 MB"),
