@@ -150,6 +150,11 @@ def test_notice_settings_are_saved_and_audited_and_use_default_drops_the_upload(
         ivan, "/consent", {"inbound": "loud", "outbound": "tone", "text": "x"}, token_from="/consent"
     )
     assert resp.status_code == 400 and "Choose the notice" in resp.get_data(as_text=True)
+    for text in ("This call\x00 is recorded.", "This call is \x1b[31mrecorded."):
+        resp = box.post(ivan, "/consent", {"inbound": "announcement", "outbound": "tone", "text": text},
+                        token_from="/consent")  # fmt: skip
+        assert resp.status_code == 400 and "Remove the control character" in resp.get_data(as_text=True)
+        assert load_config(box.data_dir).policy.consent.announcement.text == "This call is recorded."
     upload(box, ivan, wav_bytes(2.0))
     assert load_config(box.data_dir).policy.consent.announcement.file is not None
     assert box.post(ivan, "/consent/default", token_from="/consent").status_code == 302

@@ -128,6 +128,19 @@ def test_the_confirmation_must_be_ticked(box, people, rekeying):
     assert box.services.keystore.path.read_bytes() == before
 
 
+def test_a_name_no_account_can_have_is_refused_and_never_reaches_the_trail(box, people, rekeying):
+    """A 10 000-character "user" was written into two audit entries."""
+    before = len(box.services.audit)
+    resp = box.post(
+        people["ivan"],
+        "/rekey",
+        {"slot_user": "x" * 10_000, "password": "p", "confirm": "yes"},
+        token_from="/rekey",
+    )
+    assert resp.status_code == 400 and "A user name is 1 to 32 characters" in resp.get_data(as_text=True)
+    assert len(box.services.audit) == before and not rekeying.running
+
+
 def test_without_a_recorder_to_ask_the_page_says_to_use_the_command(box, people):
     page = people["ivan"].get("/rekey").get_data(as_text=True)
     assert 'id="unavailable"' in page and "linekeeper rekey" in page

@@ -17,6 +17,7 @@ from firmware.policy.settings import NOTICES
 
 from .. import intent
 from ..security import form_errors, lk, roles
+from ..site import control_problem
 
 bp = Blueprint("consent", __name__)
 
@@ -75,6 +76,8 @@ def save():
     text = (form.get("text") or "").strip()
     if not text or len(text) > 500:
         errors["text"] = "Write what the spoken announcement says (1 to 500 characters)."
+    elif control_problem(text, lines=True):
+        errors["text"] = control_problem(text, lines=True)
     if errors:
         return _page(errors, status=400)
     config = store.get()

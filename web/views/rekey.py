@@ -16,6 +16,7 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from firmware.errors import LinekeeperError
 
+from ..accounts import name_problem
 from ..security import audit, lk, roles
 from ..throttle import account_keys
 
@@ -79,6 +80,9 @@ def start():
         return _page("This box cannot re-key from the web: use `linekeeper rekey`.", status=400)
     slot_user = (request.form.get("slot_user") or "").strip().lower()
     password = request.form.get("password") or ""
+    if slot_user and name_problem(slot_user):
+        # No such account can hold a key slot; nor is the text written into the trail.
+        return _page("%s Nothing was changed." % name_problem(slot_user), status=400, slot_user="admin")
     if not slot_user or not password or request.form.get("confirm") != "yes":
         return _page(
             "Give the user whose key slot opens every line, their password, and tick the box "
