@@ -156,6 +156,8 @@ def _form_field(path, number_rows):
         ("policy.rules.min_duration_s", "min_duration_s"),
         ("policy.rules.sample_percent", "sample_percent"),
         ("policy.rules.on_demand.", None),
+        # The card-payment codes are the consent page's; only the on-demand code clashes here.
+        ("policy.pci.", "on_demand-dtmf_code"),
     ):
         if path.startswith(prefix):
             return field or "on_demand-" + path[len(prefix) :].split(".")[0]

@@ -127,6 +127,11 @@ class PolicySettings:
             "pci.pause_code": self.pci.pause_code,
             "pci.resume_code": self.pci.resume_code,
         }
+        named = {
+            "rules.on_demand.dtmf_code": "the code that asks for a recording",
+            "pci.pause_code": "the pause code for card details",
+            "pci.resume_code": "the resume code",
+        }
         seen = {}
         for where, code in codes.items():
             if code is None:
@@ -135,8 +140,8 @@ class PolicySettings:
                 if code.startswith(other_code) or other_code.startswith(code):
                     fail(
                         "%s.%s" % (path, where),
-                        "%r clashes with %s (%r): one would be "
-                        "typed on the way to the other" % (code, other, other_code),
+                        "%s (%s) clashes with %s (%s): one would be typed on the way to the "
+                        "other; choose another" % (named[where], code, named[other], other_code),
                     )
             seen[where] = code
 

@@ -91,6 +91,11 @@ def test_bad_rules_are_refused_with_the_field_named_and_nothing_changes(box, peo
         ({"on_demand-dtmf_code": "*9x"}, "on_demand-dtmf_code", "DTMF keys"),
         ({"on_demand-lookback_s": "2"}, "on_demand-lookback_s", "from 8 to 600"),
         ({"on_demand-lookback_s": "\u00b2"}, "on_demand-lookback_s", "whole number"),
+        (
+            {"on_demand-dtmf_code": "*1"},
+            "on_demand-dtmf_code",
+            "the pause code for card details (*1) clashes with the code that asks for a recording (*1)",
+        ),
         ({"numbers-\u00b2-name": "x", "min_duration_s": "five"}, "min_duration_s", "number"),
         ({"numbers-x-name": "x", "min_duration_s": "five"}, "min_duration_s", "number"),
     ]

@@ -118,7 +118,7 @@ def test_setup_completes_atomically_and_shows_the_recovery_key_once(box):
     groups = key.split("-")
     typo = "-".join(groups[:3] + [groups[3][::-1] if groups[3] != groups[3][::-1] else "AAAA"] + groups[4:])
     for wrong, says in (
-        (groups[-1], "not the whole recovery key"),
+        (groups[-1], "not the recovery key as shown: a recovery key has 32 letters"),
         (other, "not this recovery key"),
         (typo, "not"),
     ):

@@ -154,7 +154,7 @@ def _typed_key_problem(typed, recovery_key):
     try:
         secret = parse_recovery_key(typed)
     except RecoveryKeyFormatError as exc:
-        return "That is not the whole recovery key: %s. Type all 8 groups as you wrote them down." % exc
+        return "That is not the recovery key as shown: %s. Type all 8 groups as you wrote them down." % exc
     if not secrets.compare_digest(secret, parse_recovery_key(recovery_key)):
         return "That is not this recovery key. Check what you wrote down; every group must match."
     return None
