@@ -555,7 +555,7 @@ _EXPLAINED = (
 
 def _explain(exc, bundle=None):
     text = str(exc)
-    if "Signature size is 0" in text and bundle is not None and _cut_short(bundle):
+    if "Signature size is 0" in text and bundle is not None and cut_short(bundle):
         # A bundle cut inside its image can end in zeros too: not "unsigned".
         return "the bundle is damaged or incomplete (truncated?) (%s)" % text
     for needle, meaning in _EXPLAINED:
@@ -564,7 +564,7 @@ def _explain(exc, bundle=None):
     return text
 
 
-def _cut_short(bundle):
+def cut_short(bundle):
     """Whether the file ``bundle`` is shorter than the squashfs image it starts with
     (the superblock's ``bytes_used``, a little-endian u64 at byte 40): a copy cut off
     before its end. False when it cannot tell (not a squashfs, unreadable)."""

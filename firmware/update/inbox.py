@@ -16,7 +16,7 @@ import os
 from firmware.storage.fsutil import fsync_dir
 
 from ..errors import UpdateError
-from .flow import PROGRESS_NAME, REPORT_NAME, RESULT_NAME
+from .flow import PROGRESS_NAME, REPORT_NAME, RESULT_NAME, cut_short
 
 INBOX = "update-inbox"
 MAX_BUNDLE_BYTES = 256 << 20  # a release bundle with its venv is a few tens of MB
@@ -139,6 +139,12 @@ def _check_bundle(path, size):
         tail = f.read(8)
     if head != SQUASHFS_MAGIC or size < 4096:
         raise UpdateError("the file is not a RAUC update bundle (it does not start like one)")
+    if cut_short(path):
+        # Its length field is then bytes from the middle of the image: not "unsigned".
+        raise UpdateError(
+            "the bundle is incomplete (%s): the download or the upload was cut off; "
+            "fetch it again and upload the whole file" % _size(size)
+        )
     # A bundle ends with its CMS signature and that signature's length (8 bytes, big-endian).
     sig_len = int.from_bytes(tail, "big")
     if sig_len == 0 or sig_len > size - 8:

@@ -174,7 +174,9 @@ def test_an_update_bundle_larger_than_other_requests_reaches_the_updates_page(bo
     from firmware.update.inbox import inbox_dir
 
     signature = os.urandom(1500)  # a squashfs image, its CMS signature and its length
-    data = b"hsqs" + os.urandom((10 << 20) - 4) + signature + len(signature).to_bytes(8, "big")
+    image = 10 << 20  # its superblock's bytes_used, at byte 40, says how long it is
+    data = b"hsqs" + os.urandom(36) + image.to_bytes(8, "little") + os.urandom(image - 48)
+    data += signature + len(signature).to_bytes(8, "big")
     assert len(data) > served.edge.limits.max_body_bytes
     cookie, session = box.web.sessions.create("ivan", None)
     boundary = "lk-test-boundary"

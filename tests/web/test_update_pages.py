@@ -12,9 +12,10 @@ from web.views import updates as update_views
 
 
 def bundle_bytes(size=64 * 1024, signed=True):
-    """What a RAUC bundle looks like from outside: a squashfs image, then (signed) a CMS
-    signature and its length in 8 big-endian bytes."""
-    body = b"hsqs" + os.urandom(size - 4)
+    """What a RAUC bundle looks like from outside: a squashfs image (its superblock's
+    bytes_used, at byte 40, its length), then (signed) a CMS signature and its length
+    in 8 big-endian bytes."""
+    body = b"hsqs" + os.urandom(36) + size.to_bytes(8, "little") + os.urandom(size - 48)
     signature = os.urandom(1500) if signed else b""
     return body + signature + len(signature).to_bytes(8, "big")
 
@@ -84,6 +85,7 @@ def test_bad_uploads_are_refused_clearly_audited_and_nothing_is_kept(box, people
     cases = [
         (b"MZ" + os.urandom(8000), "linekeeper.raucb", "not a RAUC update bundle"),
         (bundle_bytes(signed=False), "linekeeper.raucb", "the bundle is not signed"),
+        (bundle_bytes(size=400_000)[:300_000], "linekeeper.raucb", "the bundle is incomplete (292 KB)"),
         (bundle_bytes(), "linekeeper.zip", "is not an update bundle: choose a .raucb file"),
         (b"", "empty.raucb", "the file is empty"),
     ]
@@ -94,7 +96,7 @@ def test_bad_uploads_are_refused_clearly_audited_and_nothing_is_kept(box, people
         assert "The bundle was refused: " in text and reason in text and "Nothing was changed." in text
         assert inbox(box) == []
     refused = [e.details for e in update_audit(box)]
-    assert [d["event"] for d in refused] == ["upload_refused"] * 4
+    assert [d["event"] for d in refused] == ["upload_refused"] * 5
     assert all(d["reason"] for d in refused)
 
 
