@@ -265,8 +265,13 @@ class Updater:
         step = (lambda name: self._step(result, name, slot=bootname)) if result else (lambda name: None)
         old_pid = self._recorder_pid()
         step("switch")
-        self.slots.mount(bootname, device)
-        self.slots.point_at(bootname)
+        try:
+            self.slots.mount(bootname, device)
+            self.slots.point_at(bootname)
+        except UpdateError as exc:
+            # A problem like a failed health check: the update rolls back (it left RAUC
+            # booting the new slot, unchecked, at the next restart).
+            return "the switch to slot %s failed: %s" % (bootname, exc)
         step("restart")
         problem = self._restart(bootname)
         if problem:
@@ -334,7 +339,10 @@ class Updater:
             self.rauc.install(local)
         except UpdateError as exc:
             result.outcome = "refused"
-            raise UpdateError("%s; nothing was changed" % (_read(why_path) or _explain(exc, local))) from None
+            raise UpdateError(
+                "%s; the box was not changed: it runs slot %s as before"
+                % (_read(why_path) or _explain(exc, local), running)
+            ) from None
         finally:
             _remove(why_path)
         after = self.rauc.status()
@@ -625,7 +633,7 @@ def format_report(result, wall_us):
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(wall_us / 1e6))
     headline = {
         "installed": "UPDATE INSTALLED",
-        "refused": "UPDATE REFUSED - nothing was changed",
+        "refused": "UPDATE REFUSED - the box runs its old version, unchanged",
         "not_switched": "UPDATE NOT SWITCHED - the box runs its old version",
         "rolled_back": "UPDATE FAILED - the box went back to its old version",
         "failed": "UPDATE FAILED",

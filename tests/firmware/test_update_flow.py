@@ -161,7 +161,8 @@ def test_a_refusal_reports_the_install_check_s_reason(tmp_path):
     result = updater.run(_bundle(tmp_path))
     assert result.outcome == "refused"
     assert result.message == (
-        "the box refused the bundle: security version 1 is below 3; nothing was changed"
+        "the box refused the bundle: security version 1 is below 3; the box was not changed: it runs slot A "
+        "as before"
     )
     assert rauc.marks == [] and updater.slots.pointed == []
     assert not os.path.exists(tmp_path / "update" / "install-check.txt")
@@ -372,3 +373,21 @@ def test_an_update_stopped_during_the_copy_changes_nothing_and_may_come_again(tm
     assert "stopped while the bundle was copied" in result.message and "nothing was changed" in result.message
     assert not rauc.installed and rauc.marks == []
     assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json", "update.lock"]
+
+
+def test_a_switch_that_fails_rolls_back_like_a_failed_health_check(tmp_path):
+    """The new slot could not be mounted: the update ended 'failed' with RAUC still
+    booting the new, unchecked slot at the next restart. It now rolls back."""
+    rauc = FakeRauc()
+    updater, _ = _updater(tmp_path, rauc, lambda t: [])
+
+    def mount(bootname, device):
+        if bootname == "B":
+            raise UpdateError("cannot mount slot B (%s)" % device)
+
+    updater.slots.mount = mount
+    result = updater.run(_bundle(tmp_path))
+    assert result.outcome == "rolled_back", result.message
+    assert "the switch to slot B failed: cannot mount slot B" in result.message
+    assert rauc.marks == [("bad", "app.1"), ("active", "app.0")]
+    assert updater.slots.pointed == ["A"]

@@ -296,7 +296,7 @@ def _assert_refused(box, done, bundle, reason, before):
     assert "update refused" in done.stdout
     assert reason in done.stdout
     report = _report(bundle)
-    assert "UPDATE REFUSED - nothing was changed" in report
+    assert "UPDATE REFUSED - the box runs its old version, unchanged" in report
     assert reason in report
     with open(os.path.join(box.update_dir, "last-result.json")) as f:
         last = json.load(f)
@@ -361,7 +361,7 @@ def test_a_stick_pulled_during_the_copy_is_refused_and_nothing_changes(quiet_box
 
     assert result.outcome == "refused"
     assert "was the stick pulled?" in result.message
-    assert "UPDATE REFUSED - nothing was changed" in _report(bundle)
+    assert "UPDATE REFUSED - the box runs its old version, unchanged" in _report(bundle)
     assert _state(quiet_box) == before
     assert quiet_box.running_from() == "A"
     assert quiet_box.status()["boot_primary"] == "app.0"
