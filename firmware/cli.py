@@ -25,8 +25,11 @@ def _speed(text):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError("must be 'max' or a positive number, not %r" % text) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be 'max' or a positive number, not %r" % text)
+    # NaN passes "<= 0"; 1e-300 made the clock's waits overflow after the box had begun.
+    if not 0.001 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(
+            "must be 'max' or a number from 0.001 to 1000000 (times real time), not %r" % text
+        )
     return value
 
 

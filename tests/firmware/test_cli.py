@@ -219,6 +219,15 @@ def test_a_port_out_of_range_is_refused_before_anything_starts(tmp_path, args):
     assert "Traceback" not in run.stderr and not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize("speed", ["nan", "1e-300", "0", "inf", "-2"])
+def test_a_speed_the_clock_cannot_run_at_is_refused_before_anything_starts(tmp_path, speed):
+    """NaN was taken and ran; 1e-300 ended in a traceback (the clock's wait overflowed)
+    after the data directory was made."""
+    run = linekeeper("sim", "demo", "--speed", speed, "--data-dir", str(tmp_path / "data"))
+    assert run.returncode == 2 and "must be 'max' or a number from 0.001 to 1000000" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "data").exists()
+
+
 @pytest.mark.parametrize(
     "command, message",
     [
