@@ -149,6 +149,12 @@ def test_installer_is_valid_shell_and_refuses_bad_options():
     assert subprocess.run(["sh", "-n", installer]).returncode == 0
     result = subprocess.run(["sh", installer, "--frobnicate"], capture_output=True, text=True)
     assert result.returncode == 2 and "unknown option --frobnicate" in result.stderr
+    if os.geteuid() == 0:  # the HAT is checked after the check for root
+        result = subprocess.run(["sh", installer, "--hat", "lk-9x"], capture_output=True, text=True)
+        assert (
+            result.returncode == 2
+            and "--hat 'lk-9x' is not a HAT of board/hats/ (lk-2lb lk-4l" in result.stderr
+        )
     assert shutil.which("systemd-sysusers"), "the installer needs systemd-sysusers"
 
 
@@ -159,7 +165,7 @@ def test_an_installed_box_notes_its_version_for_the_updates_page(tmp_path):
 
     source = SYSTEM.parents[1]
     installer = (SYSTEM.parent / "install-box").read_text()
-    assert 'rauc/slot-note" "$PREFIX.new/installed" "$SRC"' in installer
+    assert 'rauc/slot-note" "$PREFIX.new/installed" "$SRC" "$COMPATIBLE"' in installer
     slot = tmp_path / "installed"
     slot.mkdir()
     done = subprocess.run(
@@ -171,6 +177,14 @@ def test_an_installed_box_notes_its_version_for_the_updates_page(tmp_path):
     assert inbox.state()["installed_version"] == version
     note = json.loads((slot / "linekeeper-slot.json").read_text())
     assert note["compatible"] == "linekeeper-rpi-lk-4l" and note["security_version"] == 0
+    # A box with another HAT (install-box --hat lk-2lb) takes only bundles made for it.
+    done = subprocess.run(
+        ["sh", str(SYSTEM / "rauc" / "slot-note"), str(slot), str(source), "linekeeper-rpi-lk-2lb"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads((slot / "linekeeper-slot.json").read_text())["compatible"] == "linekeeper-rpi-lk-2lb"
     # A source tree without a version is refused, and nothing is written.
     empty = tmp_path / "empty"
     (empty / "scripts" / "system" / "rauc").mkdir(parents=True)
