@@ -287,18 +287,14 @@ def test_phonebook_csv_import_is_all_or_nothing_and_round_trips(box, people):
     sam = people["sam"]
     token = box.token_of(sam, "/phonebook")
     bad = "number,name\n01632960001,Alpha\nnot a number,Beta\n"
-    resp = sam.post(
-        "/phonebook/import", data={"csrf_token": token, "file": (io.BytesIO(bad.encode()), "pb.csv")}
-    )
+    resp = import_book(sam, token, bad)
     assert resp.status_code == 400 and "line 3" in resp.get_data(as_text=True)
     assert box.web.phonebook.count() == 0
     good = "number,name\n01632960001,Alpha\n+44 1632 960002,Beta\n"
-    resp = sam.post(
-        "/phonebook/import", data={"csrf_token": token, "file": (io.BytesIO(good.encode()), "pb.csv")}
-    )
+    resp = import_book(sam, token, good)
     assert resp.status_code == 302
     out = sam.get("/phonebook/phonebook.csv").get_data(as_text=True)
-    assert list(csv.reader(io.StringIO(out))) == [
+    assert rows_of(out) == [
         ["number", "name"],
         ["+441632960001", "Alpha"],
         ["+441632960002", "Beta"],
@@ -314,12 +310,10 @@ def test_a_name_that_is_a_formula_leaves_the_box_as_text(box, people):
     call = add_call(box, T0_US + 3000 * S, "01632960500", name="@SUM(1+1)")
     sam, token = people["sam"], box.token_of(people["sam"], "/phonebook")
     book = "number,name\n01632960500,%s\n+44 1632 960002,-2+3\n" % csv_line(formula)
-    resp = sam.post(
-        "/phonebook/import", data={"csrf_token": token, "file": (io.BytesIO(book.encode()), "pb.csv")}
-    )
+    resp = import_book(sam, token, book)
     assert resp.status_code == 302
     out = sam.get("/phonebook/phonebook.csv").get_data(as_text=True)
-    assert list(csv.reader(io.StringIO(out))) == [
+    assert rows_of(out) == [
         ["number", "name"],
         ["+441632960002", "'-2+3"],
         ["+441632960500", "'" + formula],
@@ -328,9 +322,7 @@ def test_a_name_that_is_a_formula_leaves_the_box_as_text(box, people):
     (row,) = [r for r in csv.DictReader(io.StringIO(listed)) if r["id"] == str(call)]
     assert row["number"] == "01632960500"
     assert (row["caller_id_name"], row["phonebook_name"]) == ("'@SUM(1+1)", "'" + formula)
-    resp = sam.post(
-        "/phonebook/import", data={"csrf_token": token, "file": (io.BytesIO(out.encode()), "pb.csv")}
-    )
+    resp = import_book(sam, token, out)
     assert resp.status_code == 302
     assert sam.get("/phonebook/phonebook.csv").get_data(as_text=True) == out
 
@@ -352,9 +344,19 @@ def test_a_phonebook_file_with_a_bad_row_is_refused_whole_and_says_which(box, pe
     sam = people["sam"]
     token = box.token_of(sam, "/phonebook")
     book = ("number,name\n01632960001,Alpha\n" + rows).encode()
-    resp = sam.post("/phonebook/import", data={"csrf_token": token, "file": (io.BytesIO(book), "pb.csv")})
+    resp = import_book(sam, token, book)
     assert resp.status_code == 400 and message in resp.get_data(as_text=True)
     assert box.web.phonebook.count() == 0
+
+
+def import_book(client, token, text):
+    """Post ``text`` (str or bytes) as a phonebook CSV file to import."""
+    data = text.encode() if isinstance(text, str) else text
+    return client.post("/phonebook/import", data={"csrf_token": token, "file": (io.BytesIO(data), "pb.csv")})
+
+
+def rows_of(text):
+    return list(csv.reader(io.StringIO(text)))
 
 
 def csv_line(text):
