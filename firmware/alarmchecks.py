@@ -27,6 +27,8 @@ import logging
 import os
 import threading
 
+from .localtime import check_zone
+
 log = logging.getLogger(__name__)
 
 ICO_THRESHOLDS_DAYS = (60, 30, 7)
@@ -37,8 +39,13 @@ CERT_WARN_DAYS = 30
 RUNNING_MARKER = "running"
 
 
-def _today(wall_us):
-    return dt.datetime.fromtimestamp(wall_us / 1e6, dt.UTC).date()
+def _today(wall_us, zone_name="UTC"):
+    """The date at ``wall_us`` in the zone ``zone_name`` (UTC when it is not one)."""
+    try:
+        zone = check_zone(zone_name)
+    except ValueError:
+        zone = dt.UTC
+    return dt.datetime.fromtimestamp(wall_us / 1e6, zone).date()
 
 
 def certificate_end(cert_path):
@@ -59,17 +66,20 @@ class DateChecks:
     :param wall_us: the box's clock
     :param ico_renewal: ``() -> "YYYY-MM-DD" or ""`` (the site settings), or None
     :param cert_path: the HTTPS certificate, or None
+    :param zone: ``() -> IANA zone name``: the box's time zone, whose date the days
+        are counted from (the checklist's, the pages'); UTC when None
     """
 
-    def __init__(self, alarm_log, wall_us, ico_renewal=None, cert_path=None):
+    def __init__(self, alarm_log, wall_us, ico_renewal=None, cert_path=None, zone=None):
         self.alarm_log = alarm_log
         self.wall_us = wall_us
         self.ico_renewal = ico_renewal
         self.cert_path = cert_path
+        self.zone = zone
 
     def __call__(self):
         now = int(self.wall_us())
-        today = _today(now)
+        today = _today(now, self.zone() if self.zone is not None else "UTC")
         self._ico(today, now)
         if self.cert_path is not None:
             end = certificate_end(self.cert_path)

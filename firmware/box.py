@@ -267,7 +267,9 @@ class Box:
         self.consent_watch = ConsentWatch(self.alarm_log)
         self.consent_watch.attach(self.bus)
         # The web server fills in the ICO renewal date and its certificate.
-        self.date_checks = DateChecks(self.alarm_log, clock.wall_us)
+        self.date_checks = DateChecks(
+            self.alarm_log, clock.wall_us, zone=lambda: default_tz(self.config, data_dir)
+        )
         self.mail = MailService(
             data_dir,
             clock.wall_us,

@@ -76,6 +76,24 @@ def test_ico_renewal_60_30_7_days_then_expired_then_renewed(log):
     assert len(events) == 8  # four raised, four cleared
 
 
+def test_the_days_are_counted_from_the_box_s_own_date(log):
+    """At 00:30 BST the UTC date is still the day before: the ICO registration due that
+    day was not yet 'expired' by the alarm, while the checklist and every page said
+    it was past."""
+    alarms, clock, _ = log
+    clock.t = int(dt.datetime(2026, 7, 20, 23, 30, tzinfo=dt.UTC).timestamp()) * 10**6  # 21 Jul in London
+    zone = {"name": "UTC"}
+    check = DateChecks(alarms, clock.wall_us, ico_renewal=lambda: "2026-07-20", zone=lambda: zone["name"])
+    check()
+    assert on(alarms) == ["ico_renewal_7"]  # in UTC the day itself: 0 days left
+    zone["name"] = "Europe/London"
+    check()
+    assert on(alarms) == ["ico_expired"]
+    zone["name"] = "Not/AZone"  # a zone the box cannot read counts in UTC
+    check()
+    assert on(alarms) == ["ico_renewal_7"]
+
+
 def test_no_ico_number_raises_nothing_here(log):
     alarms, clock, _ = log
     DateChecks(alarms, clock.wall_us, ico_renewal=lambda: "")()
