@@ -298,6 +298,7 @@ class Supervisor:
         self._outbox = collections.deque()
         self._closed = False
         self._timers = _GuardedClock(clock, self._run)
+        self.synced_us = None  # when sync() took the levels the lines had at start-up
         self._lines = {n: _Line(self, n) for n in range(1, lines + 1)}
 
     # ---------------------------------------------------------------- inputs
@@ -324,9 +325,15 @@ class Supervisor:
         Call once right after the board has started (``sup.sync(board.read)``):
         the supervisor assumes idle levels (line voltage present, everything
         else inactive) and a line that is already dead or off-hook at start-up
-        sends no edge to say so.
+        sends no edge to say so. A line off-hook then is a call already under way
+        (the power came back, the recorder restarted): it is taken as connected at
+        once, noted ``in_progress_at_start``, its number and start unknown, and
+        recorded as the rules say for an outbound call (its notice played into it);
+        taken for a call being dialled, it was never answered, and so never
+        recorded.
         """
         now_us = self._timers.now_us()
+        self.synced_us = now_us
         for line in self._lines:
             for signal in sorted(self.signals):
                 self.on_edge(line, signal, read(line, signal), now_us)
@@ -687,6 +694,10 @@ class _Line:
             self._answer(t_us)
         elif self.state == IDLE:
             self._start_outbound(t_us)
+            if t_us == self.sup.synced_us:
+                # Off-hook as the box started: a call already under way (see sync).
+                self._note("in_progress_at_start")
+                self._connect(t_us)
 
     def _on_hook(self, t_us):
         self._disarm("onhook", "stuck")

@@ -897,7 +897,13 @@ def test_sync_takes_the_levels_a_line_has_at_start_up():
     rig.play(LineScript(), until_ms=5000)
     assert rig.sup.state(1) == "fault"
     assert [(f.line, f.t_us) for f in rig.of(LineFault)] == [(1, us(100))]
-    assert rig.sup.state(2) == "dialling" and rig.sup.live_call(2).started_us == us(100)
+    # Off-hook at start-up: a call already under way (the power came back mid-call), taken
+    # as connected then, so that the rest of it is recorded; it was taken for a call being
+    # dialled, never answered, and never recorded.
+    call = rig.sup.live_call(2)
+    assert rig.sup.state(2) == "connected" and (call.started_us, call.answered_us) == (us(100), us(100))
+    assert call.notes == ["in_progress_at_start"] and call.number is None
+    assert [type(e).__name__ for e in rig.of((CallStarted, CallAnswered))] == ["CallStarted", "CallAnswered"]
 
 
 def test_keys_typed_in_a_connected_call_go_to_on_key_only():

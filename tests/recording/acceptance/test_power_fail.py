@@ -133,7 +133,8 @@ def _check_cut_calls(lab, scenario, data_dir, lines, warned_us, delivered_us, ta
     wall_warned = scenario.start_wall_us + warned_us
     cut_rows = [r for r in rows if r["started_at"] < wall_warned]
     # After a short dip the new box joins the calls still under way; it records them
-    # from then on as any call it finds in progress at start (not checked here).
+    # from then on as any call it finds in progress at start
+    # (test_after_a_short_dip_the_calls_still_under_way_are_recorded_to_their_end).
     assert len(cut_rows) == lines
     for row in cut_rows:
         call = calls[row["call_id"]]
@@ -189,6 +190,28 @@ def test_power_cut_with_warning_loses_nothing_and_the_box_records_again(
     later = [r for r in rows if r["started_at"] > scenario.start_wall_us + LATER_S * 1e6]
     assert len(later) == 1 and later[0]["state"] == "complete", later
     assert calls[later[0]["call_id"]]["end_reason"] != "power_loss"
+
+
+def test_after_a_short_dip_the_calls_still_under_way_are_recorded_to_their_end(lab):
+    """The power back before the Pi stopped: the new box finds both lines off-hook, the
+    calls still going. It took each for a call being dialled, never answered, so the
+    rest of the conversation (about 5 s each here) was not recorded at all; and it called
+    them abandoned. Each is now a call under way, connected as the box starts, recorded
+    to its end."""
+    scenario, data_dir, host, warnings = _run(lab, "lk-2lb", 2, DIP_S)
+    assert host.restarts == 1 and len(warnings) == 1
+    calls = {c["id"]: c for c in lab.calls(data_dir)}
+    restart = scenario.start_wall_us + warnings[0][0]  # after the cut (a recording has its pre-roll)
+    rest = [
+        r for r in lab.rows(data_dir) if restart <= r["started_at"] < scenario.start_wall_us + LATER_S * 1e6
+    ]
+    assert sorted(calls[r["call_id"]]["line"] for r in rest) == [1, 2]
+    for row in rest:
+        call = calls[row["call_id"]]
+        assert call["answered_at"] is not None and call["end_reason"] not in ("abandoned", "power_loss"), call
+        assert row["state"] == "complete", row
+        # To the call's end (12 s of talk from 0.5 s or 0.8 s): about 5 s after the restart.
+        assert row["duration_s"] > 4.0, row
 
 
 @pytest.mark.parametrize(
