@@ -42,7 +42,7 @@ from .alarmlog import AlarmLog
 from .alarms import AlarmBoard
 from .bus import Alarm, CallAnswerConfirmed, CallAnswered, EventBus, UpdateState
 from .capture import Capture
-from .clock import RealClock, SimClock
+from .clock import RealClock, SimClock, kernel_clock_synchronised
 from .config import BoxConfig, frame_ms, load_config, open_sealed_rules
 from .datadir import (
     DataDirLock,
@@ -1287,6 +1287,13 @@ def _scenario_tag(host, action):
         log.warning("scenario tags on line %d: %s", action.line, exc)
 
 
+def rpi_clock():
+    """The Pi's clock, synchronised when the kernel says its time daemon has reached its
+    server. Without it a box was never synchronised: retention never deleted anything,
+    and every call was noted with an unsynchronised clock."""
+    return RealClock(is_synchronised=kernel_clock_synchronised)
+
+
 def open_rpi_box(data_dir, config):
     """A box on the Raspberry Pi with the configured HAT."""
     from board.gpio import hat_signals
@@ -1298,7 +1305,7 @@ def open_rpi_box(data_dir, config):
 
         raise ConfigError('the Raspberry Pi board needs a HAT: set "hat" in config.json', field="hat")
     hat = load_hat(config.hat)
-    clock = RealClock()
+    clock = rpi_clock()
     board = RpiBoard(hat, clock)
     vault = _mcu_vault(hat)
     box = Box(

@@ -157,12 +157,37 @@ class SimClock(Clock):
             self._stop.wait(delay)
 
 
+# adjtimex(2)'s answer for a clock no time daemon keeps synchronised.
+_TIME_ERROR = 5
+
+
+def _adjtimex():
+    """adjtimex(2) with ``modes`` 0 (only read): the clock's state, or -1."""
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    timex = ctypes.create_string_buffer(512)  # struct timex is 208 bytes on Linux; zeroed
+    return libc.adjtimex(timex)
+
+
+def kernel_clock_synchronised():
+    """Whether the kernel's clock is synchronised: what ``timedatectl`` calls "System
+    clock synchronized", set by the time daemon (systemd-timesyncd, chrony, ntpd) once
+    it has reached its server, and cleared when it loses it for long."""
+    try:
+        state = _adjtimex()
+    except (OSError, AttributeError):
+        return False
+    return state not in (-1, _TIME_ERROR)
+
+
 class RealClock(Clock):
     """The system's clocks; timers run on one background thread.
 
-    ``synchronised`` is decided by ``is_synchronised`` (a callable), which on
-    the box asks the time daemon; it defaults to ``False`` because a Pi has no
-    battery-backed clock.
+    ``synchronised`` is decided by ``is_synchronised`` (a callable): on the box
+    :func:`kernel_clock_synchronised`; it defaults to ``False`` because a Pi has
+    no battery-backed clock.
     """
 
     def __init__(self, is_synchronised=None):

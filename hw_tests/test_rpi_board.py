@@ -56,3 +56,16 @@ def test_led_follows(hat):
     finally:
         board.stop()
         clock.close()
+
+
+def test_the_clock_is_synchronised():
+    """Retention deletes nothing, and every call is noted as unsynchronised, until the
+    Pi's clock is synchronised: its time daemon must reach a time server (check the
+    network, or `timedatectl timesync-status`)."""
+    from firmware.box import rpi_clock
+
+    clock = rpi_clock()
+    try:
+        assert clock.synchronised, "the clock is not synchronised: check the network and the time server"
+    finally:
+        clock.close()

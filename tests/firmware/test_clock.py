@@ -96,3 +96,24 @@ def test_real_clock_survives_a_failing_callback():
     clock.call_later(20_000, fired.set)
     assert fired.wait(2)
     clock.close()
+
+
+def test_the_pi_s_clock_is_synchronised_when_the_kernel_says_so(monkeypatch):
+    """The Pi's clock never said it was synchronised (nothing asked the time daemon):
+    retention refused every sweep as 'unsynchronised' on every real box. The kernel's
+    clock state (adjtimex, what timedatectl reports) now decides."""
+    from firmware import box as box_module
+    from firmware import clock as clock_module
+
+    for state, synchronised in ((0, True), (1, True), (4, True), (5, False), (-1, False)):
+        monkeypatch.setattr(clock_module, "_adjtimex", lambda state=state: state)
+        assert clock_module.kernel_clock_synchronised() is synchronised
+        assert box_module.rpi_clock().synchronised is synchronised
+
+    def no_libc():
+        raise OSError("no C library")
+
+    monkeypatch.setattr(clock_module, "_adjtimex", no_libc)
+    assert clock_module.kernel_clock_synchronised() is False
+    monkeypatch.undo()
+    assert clock_module._adjtimex() in range(-1, 6)  # the real call answers on this machine
