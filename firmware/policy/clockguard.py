@@ -75,8 +75,11 @@ class ClockGuard:
         """None when the time can be trusted, else ``(kind, message)``: kind is
         ``"unsynchronised"`` or ``"jump"`` (which also suspends deletion)."""
         if not self.clock.synchronised:
-            # Whatever it does meanwhile, the clock is judged afresh once synchronised.
-            self._offset_us = None
+            # The reference (wall - monotonic at the last passed sweep) is kept: a time
+            # daemon that steps to a bad server drops its sync at that very moment, and
+            # judged afresh once synchronised again, a step of up to clock_max_ahead_days
+            # passed and deleted a month's recordings. A step made while unsynchronised
+            # is a jump like any other: an installer confirms the time.
             return (
                 "unsynchronised",
                 "the clock is not known to be synchronised: nothing is "

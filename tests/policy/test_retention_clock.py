@@ -64,6 +64,24 @@ def test_an_unsynchronised_clock_deletes_nothing(shelf):
     assert kinds(shelf, active=False) == ["clock_unsynchronised"]
 
 
+def test_a_step_made_while_unsynchronised_is_a_jump_when_the_sync_returns(shelf):
+    """A time daemon stepping to a bad server drops its sync at that moment. The guard
+    forgot its reference while unsynchronised, so a step of 30 days (under
+    clock_max_ahead_days) passed once the sync came back, and every recording went."""
+    shelf.sweeper.update_settings(settings(default_days=30))
+    calls = [shelf.add_call(d) for d in (1, 5, 10, 20, 29)]
+    shelf.sweeper.start()
+    shelf.advance(3600)
+    shelf.clock.synchronised = False
+    shelf.advance(3600)  # one sweep unsynchronised: refused
+    shelf.jump(30 * 86400)  # the bad server's time
+    shelf.clock.synchronised = True
+    shelf.advance(3600)
+    assert shelf.recorded() == calls
+    assert [e.details.get("refused") for e in shelf.sweeps()][-1] == "jump"
+    assert "clock_jump" in kinds(shelf)
+
+
 def test_a_clock_going_back_before_the_last_sweep_deletes_nothing(shelf):
     shelf.sweeper.update_settings(settings(default_days=30))
     shelf.sweeper.sweep()
