@@ -1264,11 +1264,25 @@ class SimHost:
             if self.box is not None:
                 if self.box.halted is None or self.restart == self.AFTER_BROWNOUT:
                     return  # the warning never came, or the box starts itself again
-                self.box.stop()
-            self.box = self._new_box()
-            self.boxes.append(self.box)
-            self.restarts += 1
-            self.box.start()
+                # A dip the capacitor rode out: as on the Pi, the sealed box waits for the
+                # MCU's warning to clear (the supply good for a while), then a new one
+                # starts. Started at once, it began under the warning, never saw it go
+                # and so missed a second cut close behind the first.
+                halted = self.box
+                halted.on_power_back = lambda: self._start_after(halted)
+                return
+            self._start_after(None)
+
+    def _start_after(self, old):
+        """A new box in place of ``old`` (halted, or None after a brownout)."""
+        if old is not None:
+            if self.box is not old:
+                return  # the capacitor ran out first: the brownout's restore starts it
+            old.stop()
+        self.box = self._new_box()
+        self.boxes.append(self.box)
+        self.restarts += 1
+        self.box.start()
 
 
 def _utc_text(wall_us):

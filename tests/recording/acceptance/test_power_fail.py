@@ -214,6 +214,47 @@ def test_after_a_short_dip_the_calls_still_under_way_are_recorded_to_their_end(l
         assert row["duration_s"] > 4.0, row
 
 
+def test_a_second_cut_close_behind_a_dip_is_warned_too(lab):
+    """Power back 50 ms after a cut, gone again 50 ms later (LK-2LB, its warning on a
+    GPIO line). The MCU holds its warning until the supply has been good for 500 ms; the
+    simulator started the new box at once, under the warning, and a box that starts with
+    the line already up never sees an edge: the second cut came unwarned, the calls
+    unsealed. As on the Pi, the new box now starts once the warning has cleared, so the
+    second cut is the first box's still, warned and sealed."""
+    doc = lab.scenario_doc(
+        _calls(2)[:2],
+        lines=2,
+        hat="lk-2lb",
+        power=[
+            {"at": CUT_S, "cut": True},
+            {"at": CUT_S + 0.05, "cut": False},
+            {"at": CUT_S + 0.1, "cut": True},
+            {"at": RESTORE_S, "cut": False},
+        ],  # fmt: skip
+    )
+    scenario = lab.load(doc)
+    data_dir = lab.init_data_dir(lab.tmp_path / "second-cut")
+    host = open_sim_host(scenario, data_dir, synth=lab.synth, period_ms=PERIOD_MS)
+    unwarned = []
+    host.board.on_power.insert(
+        0,
+        lambda event, t_us: (
+            unwarned.append(t_us) if event == "brownout" and host.box and host.box.halted is None else None
+        ),
+    )
+    host.start()
+    try:
+        assert host.board.run()
+    finally:
+        host.stop()
+    assert unwarned == []
+    assert host.restarts == 1  # once, after the second cut's brownout
+    status, out, err = lab.verify(data_dir)
+    assert status == 0, (out, err)
+    calls = lab.calls(data_dir)
+    assert [c["end_reason"] for c in calls] == ["power_loss", "power_loss"], calls
+
+
 @pytest.mark.parametrize(
     "hat, lines, holdup_flush_ms", [("lk-2lb", 2, 0), ("lk-4l", 4, 0), ("lk-4l", 4, 2_000)]
 )
