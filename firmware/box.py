@@ -40,7 +40,7 @@ from .alarmchecks import ConsentWatch, DateChecks, RetentionBacklog, check_last_
 from .alarminbox import AlarmInbox
 from .alarmlog import AlarmLog
 from .alarms import AlarmBoard
-from .bus import Alarm, CallAnswerConfirmed, CallAnswered, EventBus, UpdateState
+from .bus import Alarm, CallAnswerConfirmed, CallAnswered, EventBus, LineStateChanged, UpdateState
 from .capture import Capture
 from .clock import RealClock, SimClock, kernel_clock_synchronised
 from .config import BoxConfig, frame_ms, load_config, open_sealed_rules
@@ -855,7 +855,17 @@ class Box:
         if link is None:
             return
         self.power_watch = PowerFailWatch(
-            link, self.board, self.clock, self._power_fail, busy=self._busy, on_restored=self._power_back
+            link,
+            self.board,
+            self.clock,
+            self._power_fail,
+            busy=self._busy,
+            on_restored=self._power_back,
+            on_unreachable=self._mcu_unreachable,
+        )
+        # A line leaving idle (a call begun) makes an idle watch poll at the busy rate now.
+        self.bus.subscribe(
+            LineStateChanged, lambda ev: self.power_watch.wake() if ev.state != "idle" else None
         )
         self.setup_led = SetupLed(link, self.data_dir, self.clock)
         self.setup_led.start()
@@ -959,6 +969,22 @@ class Box:
                 active=True,
                 message="the power failed: %d recording(s) sealed in %.0f ms (hold-up %d ms); "
                 "the box records again when the power returns" % (sealed, self.seal_s * 1000, holdup_ms),
+            )
+        )
+
+    def _mcu_unreachable(self, unreachable, t_us):
+        """The supervisor MCU stopped answering (or answers again): said once, as an alarm."""
+        self.bus.publish(
+            Alarm(
+                line=0,
+                t_us=t_us,
+                kind="mcu_unreachable",
+                active=unreachable,
+                message="the HAT's supervisor chip does not answer: a power cut would come "
+                "without warning, and the calls then under way could lose their last "
+                "%s; check the HAT" % ("minute" if self.recorder.flush_ms > 1000 else "second")
+                if unreachable
+                else "the HAT's supervisor chip answers again",
             )
         )
 
@@ -1210,6 +1236,11 @@ def open_sim_host(
     return host
 
 
+# The simulated Pi's start after a brownout: longer than the MCU's 500 ms of good
+# supply before it drops its warning, far shorter than a real boot (about 30 s).
+SIM_BOOT_US = 1_000_000
+
+
 class SimHost:
     """The simulated Pi around a box: what its power does to the recorder.
 
@@ -1238,6 +1269,7 @@ class SimHost:
         self.box = self._new_box()
         self.boxes = [self.box]
         self.restarts = 0
+        self._booting = None  # the timer that starts a box after a brownout
         board.on_power.append(self._power)
 
     def _new_box(self):
@@ -1255,11 +1287,19 @@ class SimHost:
 
     def _power(self, event, t_us):
         if event == "brownout":
+            if self._booting is not None:
+                self._booting.cancel()  # cut again before the Pi had started
+                self._booting = None
             if self.box is not None:
                 if self.box.halted is None:
                     log.error("brownout at %d us without a power-fail warning", t_us)
                 self.box.stop()
                 self.box = None
+        elif event == "restored" and self.restart and self.box is None:
+            # The Pi starts again: the box comes up SIM_BOOT_US later, after the MCU has
+            # dropped its warning (500 ms of good supply), as a real boot does; at once,
+            # it heard the warning still up and stopped again for good.
+            self._booting = self.board.clock.call_later(SIM_BOOT_US, lambda: self._boot())
         elif event == "restored" and self.restart:
             if self.box is not None:
                 if self.box.halted is None or self.restart == self.AFTER_BROWNOUT:
@@ -1270,8 +1310,10 @@ class SimHost:
                 # and so missed a second cut close behind the first.
                 halted = self.box
                 halted.on_power_back = lambda: self._start_after(halted)
-                return
-            self._start_after(None)
+
+    def _boot(self):
+        self._booting = None
+        self._start_after(None)
 
     def _start_after(self, old):
         """A new box in place of ``old`` (halted, or None after a brownout)."""

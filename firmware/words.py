@@ -48,6 +48,7 @@ ALARMS = {
     "update_failed": "An update did not install: the box runs its previous version",
     "power_fail": "The power failed",
     "power_loss_restart": "The box restarted after a power cut or crash",
+    "mcu_unreachable": "The HAT's supervisor chip does not answer: a power cut would come without warning",
     "recorder_start_failed": "The recorder could not start: calls went unrecorded",
     "staff_concern": "A concern raised by staff",
 }

@@ -99,7 +99,8 @@ def test_a_busy_box_polls_every_20_ms_and_slows_down_within_a_second_of_going_id
     )
     clock.run_until(3_000_000)
     gaps = {b - a for a, b in zip(reads, reads[1:], strict=False)}
-    assert gaps == {BUSY_POLL_MS * 1000} and len(reads) == 3_000 // BUSY_POLL_MS
+    # Read as the box starts (t 0), then every 20 ms.
+    assert reads[0] == 0 and gaps == {BUSY_POLL_MS * 1000} and len(reads) == 3_000 // BUSY_POLL_MS + 1
     assert len(asked) <= 4  # once a second while busy, not at every poll
     busy[0] = False
     n = len(reads)
@@ -107,3 +108,72 @@ def test_a_busy_box_polls_every_20_ms_and_slows_down_within_a_second_of_going_id
     slow = [b - a for a, b in zip(reads[n:], reads[n + 1 :], strict=False)]
     assert set(slow[-5:]) == {IDLE_POLL_MS * 1000}
     assert len(reads) - n <= 1_000 // BUSY_POLL_MS + 7  # the busy rate lasted at most a second
+
+
+def test_a_box_started_under_the_warning_hears_it(monkeypatch):
+    """A box started while the MCU still warns: on a GPIO line already up no edge comes,
+    so the warning was never heard, and the next cut found the box unwarned. The status
+    read as the box starts hears it, by GPIO or by I2C."""
+    for board in (GpioBoard(), NoGpioBoard()):
+        clock = SimClock()
+        mcu = SimMcu(clock, farads=2.5, load_mw=4000, min_mv=2500)
+        mcu.cut_power()
+        clock.run_until(100_000)  # the warning is up
+        link = McuLink(mcu.bus)
+        link.open()
+        heard = []
+        PowerFailWatch(
+            link, board, clock, lambda t_us, holdup_ms, heard=heard: heard.append(t_us), busy=lambda: False
+        )
+        clock.run_until(101_000)
+        assert heard == [100_000], board
+
+
+def test_a_call_starting_on_an_idle_box_makes_it_poll_at_once():
+    """An idle box polls once a second; the box's busyness was asked only then, so a
+    warning during a call just begun came up to a second late (and the call's end with
+    it). wake(), a line no longer idle, polls now and at the busy rate."""
+    clock, mcu, watch, events = rig(NoGpioBoard(), busy=False)
+    clock.run_until(1_000_000)
+    busy = [True]
+    watch.busy = lambda: busy[0]
+    watch.wake()
+    mcu.cut_power()
+    clock.run_until(1_100_000)
+    assert events and events[0][1] <= 1_002_000 + BUSY_POLL_MS * 1000
+
+
+def test_an_mcu_that_stops_answering_is_reported_once_and_again_when_it_answers(caplog):
+    """It was logged at every poll (50 a second during a call, to the card) and no one
+    was told that the warning could no longer come."""
+    clock = SimClock()
+    mcu = SimMcu(clock, farads=2.5, load_mw=4000, min_mv=2500)
+    link = McuLink(mcu.bus)
+    link.open()
+    said, real = [], link.power_fail
+    dead = [False]
+
+    def power_fail():
+        if dead[0]:
+            from board.mcu.link import McuError
+
+            raise McuError("the supervisor MCU did not answer")
+        return real()
+
+    link.power_fail = power_fail
+    watch = PowerFailWatch(
+        link,
+        NoGpioBoard(),
+        clock,
+        lambda *a: None,
+        busy=lambda: True,
+        on_unreachable=lambda on, t: said.append((on, t)),
+    )
+    clock.run_until(1_000_000)
+    dead[0] = True
+    clock.run_until(10_000_000)
+    assert said == [(True, said[0][1])] and 3_000_000 <= said[0][1] <= 3_020_000 and watch.unreachable
+    assert sum("did not answer" in r.getMessage() for r in caplog.records) == 1  # not 450 times
+    dead[0] = False
+    clock.run_until(11_000_000)
+    assert [on for on, _ in said] == [True, False] and not watch.unreachable

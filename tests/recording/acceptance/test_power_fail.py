@@ -255,6 +255,30 @@ def test_a_second_cut_close_behind_a_dip_is_warned_too(lab):
     assert [c["end_reason"] for c in calls] == ["power_loss", "power_loss"], calls
 
 
+def test_an_mcu_that_stops_answering_raises_an_alarm_once(lab):
+    """The MCU silent from 3 s to 25 s into the calls: the box logged it 50 times a
+    second and told nobody that a power cut would come without warning meanwhile. Now
+    one alarm, cleared when it answers again (and the cut at 30 s is warned)."""
+
+    def silence_at_3_s(host):
+        mcu = host.board.mcu
+        host.box.clock.call_at(3_000_000, lambda: setattr(mcu, "present", False))
+        host.box.clock.call_at(25_000_000, lambda: setattr(mcu, "present", True))
+
+    scenario, data_dir, host, warnings = _run(lab, "lk-4l", 4, 40.0, before_start=silence_at_3_s, cut_s=30.0)
+    assert len(warnings) == 1
+    from firmware.alarmlog import AlarmLog
+
+    alarms = AlarmLog(os.path.join(data_dir, "alarms.db"), host.boxes[0].clock)
+    try:
+        raised = [r for r in alarms.history() if r["kind"] == "mcu_unreachable"]
+    finally:
+        alarms.close()
+    assert len(raised) == 1, raised
+    assert 5_000_000 <= raised[0]["raised_us"] - scenario.start_wall_us <= 5_100_000, raised
+    assert 25_000_000 <= raised[0]["cleared_us"] - scenario.start_wall_us <= 26_100_000, raised
+
+
 @pytest.mark.parametrize(
     "hat, lines, holdup_flush_ms", [("lk-2lb", 2, 0), ("lk-4l", 4, 0), ("lk-4l", 4, 2_000)]
 )
