@@ -601,6 +601,7 @@ def cmd_verify(args):
     from firmware.recording.store import RecordingStore
     from firmware.storage.audit import AuditLog, parse_anchor
     from firmware.storage.fieldseal import FieldSealError, load_field_cipher
+    from firmware.storage.keystore import NotInitialisedError
 
     from .datadir import integrity_problems, stopped_cleanly
     from .errors import WrongPasswordError
@@ -619,11 +620,11 @@ def cmd_verify(args):
     _call_log(args.data_dir)
     # Signatures are checked with the key on record, which --key pins (checked first).
     record = read_public_record(args.data_dir)
+    problems, key = [], None
     try:
-        public_key = trusted_public_key(args.data_dir, args.key)[0] if args.key or record else None
+        public_key = trusted_public_key(args.data_dir, args.key)[0] if record else None
     except SigningKeyError as exc:
         raise SigningKeyError(str(exc) + _handed_over_hint(args.data_dir, args.key)) from None
-    problems, key = [], None
     # On the box itself its own key (from the MCU vault, in RAM) is the one that counts:
     # a card whose key record was replaced with another key proves nothing.
     own_key = own_public_key(run_dir())
@@ -645,6 +646,8 @@ def cmd_verify(args):
             key = _unlock(args)
         except WrongPasswordError as exc:
             problems.append("recording key: %s: recordings checked without it" % exc)
+        except NotInitialisedError:
+            pass  # said below, with what to do (restore the key store, never init)
     # Signatures by a replaced HAT's key hold up to its handover, as the current key says.
     keys = None
     if public_key is not None:
@@ -673,7 +676,8 @@ def cmd_verify(args):
             "audit trail: " + p
             for p in audit.verify(anchor, public_key=keys, stopped_cleanly=stopped_cleanly(args.data_dir))
         ]
-        problems += _accounting(store, audit)
+        problems += _accounting(store, audit, stopped_cleanly(args.data_dir))
+        problems += _card_problems(args.data_dir, store, audit, public_key, args.key)
         problems += integrity_problems(audit._db, "audit.db")
         problems += _deletion_log_problems(args.data_dir, audit)
         if journal_exists(args.data_dir):
@@ -718,8 +722,38 @@ def _handed_over_hint(data_dir, pinned):
     return ""
 
 
-def _accounting(store, audit):
-    """Recordings the audit trail saw created that nothing accounts for now."""
+def _card_problems(data_dir, store, audit, public_key, pinned):
+    """What a card's holder can remove that the other checks would take in their stride:
+    the whole audit trail, the key on record that signatures are checked with, the key
+    store (docs/evidence.md)."""
+    from firmware.storage.keystore import KeyStore
+
+    problems = []
+    live = [r for r in store.all() if r["state"] != "deleted"]
+    if live and len(audit) == 0:
+        problems.append(
+            "audit trail: it is empty, but the call log holds %d recordings: the trail was "
+            "wiped (verify --head SEQ:HASH, from a report e-mail, says how far it reached)" % len(live)
+        )
+    if public_key is None and (audit.signed_entries() or any(r.get("signature") for r in live)):
+        problems.append(
+            "signatures: signing.pub (the box's signing key on record) is missing, though the "
+            "audit trail and recordings are signed: it was removed, and no signature was checked; "
+            "check them with --key and the fingerprint from the box's security page or recovery sheet"
+            + (" (given here, but a fingerprint alone cannot check a signature)" if pinned else "")
+        )
+    if live and not KeyStore(data_dir).is_initialised:
+        problems.append(
+            "keys: keys/keystore.json is missing, while the call log holds %d recordings: no key "
+            "opens them until it is restored from a backup (`linekeeper init` would make new keys "
+            "that can never open them)" % len(live)
+        )
+    return problems
+
+
+def _accounting(store, audit, stopped_cleanly=False):
+    """Recordings the audit trail saw created that nothing accounts for now, and sealed
+    recordings whose row says otherwise."""
     from .evidence import accounting_problems, seal_problems
 
     def ids(action):
@@ -733,10 +767,19 @@ def _accounting(store, audit):
     if not created:
         return []
     try:
-        known = store.known_ids()
         rows = {r["id"]: r for r in store.all()}
+        destroyed = store.logged_deleted_ids() | ids("recording_deleted")
     except sqlite3.Error as exc:
         return ["recordings: cannot be accounted for: %s" % exc]
+    # A row that says "deleted" accounts for nothing by itself: the box removes a
+    # destroyed recording's row and logs it; the state is the card holder's word only.
+    known = {rid for rid, row in rows.items() if row["state"] != "deleted"} | destroyed
+    marked = sorted(rid for rid in set(created) - known if rid in rows)
+    problems = [
+        "recording %s: the call log says it was deleted, but no deletion was recorded (deletion "
+        "log, audit trail): it was removed behind the box's back" % rid
+        for rid in marked
+    ]
     sealed = {}  # as the trail saw each recording last sealed
     for _seq, action, target, details in audit.recording_seals():
         if not target or not target.startswith("recording:") or not isinstance(details, dict):
@@ -750,7 +793,30 @@ def _accounting(store, audit):
             extends = details.get("extends_sha256")
             if extends is not None and extends == sealed[rid]:
                 sealed[rid] = details.get("sha256")
-    return accounting_problems(created, known | ids("recording_deleted")) + seal_problems(sealed, rows)
+    problems += accounting_problems(set(created) - set(marked), known)
+    return problems + seal_problems(sealed, rows) + _unsealed_again(store, sealed, rows, stopped_cleanly)
+
+
+def _unsealed_again(store, sealed, rows, stopped_cleanly):
+    """Sealed recordings whose row says they are still being recorded: set back, so that
+    the file (cut, or gone) would not be checked, and the next start would sign what is
+    left as partial. After a crash the row may lag its seal; the file is then the one
+    sealed, and the next start finishes the row."""
+    from firmware.recording.store import _file_digest
+
+    problems = []
+    for rid, digest in sorted(sealed.items()):
+        row = rows.get(rid)
+        if row is None or row["state"] != "recording":
+            continue
+        now = _file_digest(store.path_of(rid))[1]
+        if stopped_cleanly or now != digest:
+            problems.append(
+                "recording %s: the audit trail saw it sealed (SHA-256 %s...), but the call log "
+                "says it is still being recorded%s: its row was set back"
+                % (rid, (digest or "?")[:12], "" if now == digest else ", and its file is not the one sealed")
+            )
+    return problems
 
 
 def cmd_config(args):

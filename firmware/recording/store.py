@@ -778,6 +778,11 @@ class RecordingStore:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
+    def logged_deleted_ids(self) -> set[str]:
+        """Ids of the recordings the deletion log says were destroyed."""
+        with self._lock:
+            return deleted_ids(self._db)
+
     def known_ids(self) -> set[str]:
         """Ids of every recording the call log has a row for, or logged as deleted."""
         with self._lock:

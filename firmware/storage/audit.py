@@ -794,6 +794,15 @@ class AuditLog:
             return json.loads(cipher.open(details[SEALED_KEY], "audit"))
         return details
 
+    def signed_entries(self) -> int:
+        """How many entries carry a signature (the box signs every entry when it has a key)."""
+        self._flush_for_read()
+        with self._lock:
+            try:
+                return self._db.execute("SELECT count(*) FROM audit_sig").fetchone()[0]
+            except sqlite3.OperationalError:
+                return 0  # a trail from before signatures, opened read-only
+
     def __len__(self) -> int:
         self._flush_for_read()
         with self._lock:

@@ -899,15 +899,27 @@ class KeyStore:
             finally:
                 os.close(fd)
 
+    def _missing(self):
+        """Why there are no keys, and what to do: ``init`` only where nothing was recorded."""
+        data_dir = self.keys_dir.parent
+        try:
+            recorded = any(n.endswith(".lkrec") for n in os.listdir(data_dir / "recordings"))
+        except OSError:
+            recorded = False
+        if recorded:
+            return (
+                "%s has recordings but no key store (keys/keystore.json is missing): restore it "
+                "from a backup; `linekeeper init` would make new keys that can never open them" % data_dir
+            )
+        return "%s has no recording keys yet: run `linekeeper init`" % data_dir
+
     @contextlib.contextmanager
     def _changing(self, unlocked):
         """Load the document under the lock, let the caller edit it, then store it."""
         if unlocked is not None and unlocked.forgotten:
             raise KeyForgottenError("this recording key was forgotten: unlock the box again")
         if not self.is_initialised:
-            raise NotInitialisedError(
-                "%s has no recording keys yet: run `linekeeper init`" % self.keys_dir.parent
-            )
+            raise NotInitialisedError(self._missing())
         with self._locked():
             doc = self._load()
             if unlocked is not None and unlocked.public_key != doc.public:
@@ -923,9 +935,7 @@ class KeyStore:
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            raise NotInitialisedError(
-                "%s has no recording keys yet: run `linekeeper init`" % self.keys_dir.parent
-            ) from None
+            raise NotInitialisedError(self._missing()) from None
         try:
             return decode_document(raw)
         except (ValueError, KeyError, TypeError) as err:

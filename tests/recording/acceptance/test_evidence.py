@@ -232,6 +232,90 @@ def test_row_and_file_deleted_fails(lab, card):
     only_problems(out, "recording %s: created (audit trail) but it has no row" % row["id"])
 
 
+def test_a_row_marked_deleted_with_its_files_removed_fails(lab, card):
+    """The row's state set to 'deleted' (the call log needs no key) hid the deletion: the
+    box removes a destroyed recording's row and logs it, so the state proves nothing."""
+    data_dir, rows, fp = card
+    row = rows[2]
+    for name in (row["file"], row["id"] + ".lkkey"):
+        os.unlink(os.path.join(data_dir, "recordings", name))
+    with db(data_dir) as conn, conn:
+        conn.execute("UPDATE recordings SET state = 'deleted' WHERE id = ?", (row["id"],))
+    status, out, err = verify(lab, data_dir, fp)
+    assert status == 1, out + err
+    only_problems(
+        out, "recording %s: the call log says it was deleted, but no deletion was recorded" % row["id"]
+    )
+
+
+@pytest.mark.parametrize("damage", ["cut", "removed"])
+def test_a_sealed_recording_set_back_to_recording_fails_before_the_next_start(lab, card, damage):
+    """Set back to 'recording', a sealed recording's file was not checked at all: cut or
+    removed, verify said intact until the box's next start."""
+    data_dir, rows, fp = card
+    row = rows[1]
+    path = os.path.join(data_dir, "recordings", row["file"])
+    if damage == "cut":
+        header, recs = records(path)
+        with open(path, "wb") as f:
+            f.write(header + b"".join(recs[:3]))
+    else:
+        os.unlink(path)
+    with db(data_dir) as conn, conn:
+        conn.execute("UPDATE recordings SET state = 'recording' WHERE id = ?", (row["id"],))
+    status, out, err = verify(lab, data_dir, fp)
+    assert status == 1, out + err
+    problems = only_problems(
+        out, "recording %s: the audit trail saw it sealed" % row["id"], "recording %s: the file" % row["id"]
+    )
+    assert any("its row was set back" in p for p in problems), problems
+
+
+def test_a_wiped_audit_trail_fails(lab, card):
+    """Every entry and signature deleted, the head removed: verify said intact."""
+    data_dir, rows, fp = card
+    conn = sqlite3.connect(os.path.join(data_dir, "audit.db"), isolation_level=None)
+    conn.execute("DROP TRIGGER audit_no_update")
+    conn.execute("DROP TRIGGER audit_no_delete")
+    conn.execute("DELETE FROM audit")
+    conn.execute("DELETE FROM audit_sig")
+    conn.close()
+    for name in ("audit.head", "audit.head.prev"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(data_dir, name))
+    status, out, err = verify(lab, data_dir, fp)
+    assert status == 1, out + err
+    assert "audit trail: it is empty, but the call log holds 3 recordings: the trail was wiped" in out
+
+
+def test_a_removed_key_record_is_said_not_to_be_a_reason_to_check_nothing(lab, card):
+    """signing.pub removed: verify checked no signature and said intact."""
+    data_dir, rows, fp = card
+    os.unlink(os.path.join(data_dir, "signing.pub"))
+    for args in ((), ("--key", fp)):
+        status, out, err = lab.cli(
+            "verify", "--data-dir", data_dir, "--password-file", lab.password_file(), *args
+        )
+        assert status == 1, out + err
+        assert "signatures: signing.pub (the box's signing key on record) is missing" in out, out
+
+
+def test_a_removed_key_store_is_named_and_init_is_not_the_advice(lab, card):
+    data_dir, rows, fp = card
+    os.unlink(os.path.join(data_dir, "keys", "keystore.json"))
+    status, out, err = verify(lab, data_dir, fp)
+    assert status == 1, out + err
+    assert "keys: keys/keystore.json is missing, while the call log holds 3 recordings" in out
+    assert "run `linekeeper init`" not in out + err
+    # Every command that needs the keys says the same (export, rekey, sar...).
+    from firmware.storage.keystore import KeyStore, NotInitialisedError
+
+    with pytest.raises(
+        NotInitialisedError, match="restore it from a backup; `linekeeper init` would make new keys"
+    ):
+        KeyStore(data_dir).unlock("admin", "any password")
+
+
 def test_audit_rewrite_with_the_card_alone_fails(lab, card):
     data_dir, rows, fp = card
     conn = sqlite3.connect(os.path.join(data_dir, "audit.db"), isolation_level=None)
