@@ -27,9 +27,10 @@ log = logging.getLogger(__name__)
 
 INBOX = "alarm-inbox"
 UPDATE_FAILED = "update_failed"
+ARCHIVE_FAILED = "archive_failed"  # the uploads run in the web UI's process
 # The kinds a note may raise (a note is a file anyone with write access to the
 # data directory could leave: it may not raise, say, a fake line fault).
-KINDS = frozenset({UPDATE_FAILED})
+KINDS = frozenset({UPDATE_FAILED, ARCHIVE_FAILED})
 MAX_NOTE_BYTES = 16 * 1024
 _OUTCOMES = {
     "refused": "was refused (nothing was changed)",
@@ -51,15 +52,21 @@ def post_update_result(data_dir, result, wall_us):
     if result.outcome not in _OUTCOMES:
         return None
     message = "the update %s %s: %s" % (result.bundle, _OUTCOMES[result.outcome], result.message)
-    note = {"kind": UPDATE_FAILED, "message": message[:2000], "wall_us": int(wall_us)}
+    return post_note(data_dir, UPDATE_FAILED, message, wall_us)
+
+
+def post_note(data_dir, kind, message, wall_us):
+    """Leave a note raising ``kind`` (one of :data:`KINDS`) with ``message``; its path, or
+    None when it could not be written (logged, never raised)."""
+    note = {"kind": kind, "message": message[:2000], "wall_us": int(wall_us)}
     inbox = os.path.join(data_dir, INBOX)
-    path = os.path.join(inbox, "%020d-%s-%s.json" % (int(wall_us), UPDATE_FAILED, secrets.token_hex(4)))
+    path = os.path.join(inbox, "%020d-%s-%s.json" % (int(wall_us), kind, secrets.token_hex(4)))
     try:
         os.makedirs(inbox, mode=0o700, exist_ok=True)
         atomic_write(path, json.dumps(note).encode(), mode=0o600)
         _give_to_data_dir_owner(data_dir, (inbox, path))
     except OSError as exc:
-        log.error("cannot leave the update's alarm for the box (%s): %s", path, exc)
+        log.error("cannot leave the %s alarm for the box (%s): %s", kind, path, exc)
         return None
     return path
 

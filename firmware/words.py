@@ -46,6 +46,7 @@ ALARMS = {
     "ico_expired": "The ICO registration has expired",
     "certificate_expiry": "The web page's certificate ends soon",
     "update_failed": "An update did not install: the box runs its previous version",
+    "archive_failed": "The archive refuses this box's uploads",
     "power_fail": "The power failed",
     "power_loss_restart": "The box restarted after a power cut or crash",
     "mcu_unreachable": "The HAT's supervisor chip does not answer: a power cut would come without warning",

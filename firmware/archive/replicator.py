@@ -45,6 +45,7 @@ from firmware.signing import SigningKeyError, fingerprint, read_public_record
 from firmware.storage import crypto
 from firmware.storage.audit import read_head
 
+from ..alarminbox import ARCHIVE_FAILED, post_note
 from ..policy import deletions
 from . import sealing
 from .queue import QUEUE_DB, QUEUE_SCHEMA, STATUS_SCHEMA, Db, Upload, read_secret
@@ -116,6 +117,12 @@ class Replicator:
         # next_try is on the monotonic clock of the process that set it: a new one starts afresh.
         self.queue.execute("UPDATE jobs SET next_try = 0 WHERE state = 'queued'")
         self._scan_after = 0  # calls up to this id are all queued (or were)
+        # The store as a whole: unreachable, it is tried again after BACKOFF_MIN_S,
+        # doubling to BACKOFF_MAX_S (each job's own backoff let a backlog try the
+        # next job every poll: the store contacted, and a warning logged, every second).
+        self._down_until = 0.0
+        self._down_for = 0.0
+        self._refusal_noted = False  # an archive_failed alarm left for this run
         self.head_interval_s = head_interval_s
         self._head_due = 0.0
         self._head_sent = None
@@ -188,13 +195,19 @@ class Replicator:
         self.enqueue_ended()
         self.enqueue_changed()
         ran = 0
+        if not ignore_backoff and self._monotonic() < self._down_until:
+            return ran  # the store was down: not before its backoff
         for job_id, kind, call_id, detail in self._due(ignore_backoff):
             if self._stop.is_set():
                 break
             reached = self._attempt(job_id, kind, call_id, detail)
             ran += 1
             if not reached:
-                break  # the store is down: the other jobs wait for their next turn
+                # The store is down: every job waits, the whole store backs off.
+                self._down_for = min(BACKOFF_MAX_S, max(BACKOFF_MIN_S, self._down_for * 2))
+                self._down_until = self._monotonic() + self._down_for
+                return ran
+            self._down_for = 0.0
         self.send_audit_head()
         return ran
 
@@ -316,6 +329,17 @@ class Replicator:
                     message if permanent else "retrying: " + message,
                 )
             log.warning("archive %s of call %d: %s", kind, call_id, message)
+            if permanent and not self._refusal_noted:
+                # Once a run (the recorder raises it: docs/reports.md); the calls list
+                # says which calls failed.
+                self._refusal_noted = True
+                post_note(
+                    self.data_dir,
+                    ARCHIVE_FAILED,
+                    "the archive did not take call %d: %s. Put the archive settings right "
+                    "(docs/archive.md); what failed is tried again when the box starts" % (call_id, message),
+                    self._wall_us(),
+                )
             return not message.startswith("cannot reach")
         self.queue.execute("UPDATE jobs SET state = 'done', error = NULL WHERE id = ?", (job_id,))
         return True

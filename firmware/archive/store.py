@@ -37,6 +37,8 @@ def lock_args(lock_days, now=None):
 
 # S3 error codes that no retry will cure (the installer must act).
 PERMANENT_CODES = {
+    "403",  # a HEAD request's AccessDenied, bad key or signature, or skewed clock
+    "RequestTimeTooSkewed",
     "AccessDenied",
     "InvalidAccessKeyId",
     "SignatureDoesNotMatch",
@@ -69,16 +71,30 @@ def make_client(endpoint, region, access_key_id, secret, verify_tls, connect_tim
     )
 
 
+# What the installer does about them, in words (a HEAD request's refusal has no body:
+# its code is the bare status, "403").
+_REFUSALS = {
+    "403": "the store refuses this box: its access key or secret is wrong, or the box's clock is off "
+    "(every request carries the time)",
+    "AccessDenied": "the store refuses this box: its access key may not write to the bucket",
+    "InvalidAccessKeyId": "the store does not know this box's access key",
+    "SignatureDoesNotMatch": "the store refuses this box's secret: set it again "
+    "(linekeeper archive set-secret)",
+    "RequestTimeTooSkewed": "the box's clock is too far from the store's: check the box's time server",
+    "NoSuchBucket": "the bucket does not exist",
+}
+
+
 def describe(exc):
     """``(message, permanent)`` of an exception a boto3 call raised."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
-        return "the store said %s: %s" % (
-            code,
-            exc.response.get("Error", {}).get("Message", ""),
-        ), code in PERMANENT_CODES
+        said = "the store said %s: %s" % (code, exc.response.get("Error", {}).get("Message", ""))
+        if code in _REFUSALS:
+            said = "%s (%s)" % (_REFUSALS[code], said)
+        return said, code in PERMANENT_CODES
     if isinstance(exc, ArchiveError):
         return str(exc), exc.permanent
     if isinstance(exc, BotoCoreError):

@@ -264,3 +264,83 @@ def test_an_endpoint_the_box_would_refuse_is_refused_by_its_option(
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "argument --endpoint: " + message in err, err
     assert os.listdir(tmp_path) == []
+
+
+class _Refusing:
+    """A bucket whose every request fails with ``error()``; counts the requests."""
+
+    name = "acme-calls"
+
+    def __init__(self, error):
+        self.error = error
+        self.requests = 0
+
+    def head(self, key):
+        self.requests += 1
+        raise self.error()
+
+    put = head
+
+
+def _ended_calls(tmp_path, n):
+    import sqlite3
+
+    from firmware.calls.calllog import CallLog
+    from firmware.clock import SimClock
+    from firmware.recording.store import RecordingStore
+
+    CallLog(str(tmp_path / "calls.db"), SimClock()).close()
+    RecordingStore(str(tmp_path)).close()
+    db = sqlite3.connect(str(tmp_path / "calls.db"), isolation_level=None)
+    for _ in range(n):
+        db.execute(
+            "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced)"
+            " VALUES (1, 'in', 1, 2, 1)"
+        )
+    db.close()
+
+
+def test_a_store_that_cannot_be_reached_is_backed_off_as_a_whole(tmp_path):
+    """Each job had its own backoff: with a backlog the next job was due at every poll,
+    so the store was contacted (and a warning logged) about once a second for the whole
+    outage. The store now backs off as a whole: 2 s, doubling to 10 minutes."""
+    from botocore.exceptions import EndpointConnectionError
+
+    _ended_calls(tmp_path, 20)
+    now = [0.0]
+    bucket = _Refusing(lambda: EndpointConnectionError(endpoint_url="https://s3.example.com"))
+    rep = Replicator(str(tmp_path), ArchiveSettings.from_dict(GOOD), bucket=bucket, monotonic=lambda: now[0])
+    try:
+        for second in range(600):
+            now[0] = float(second)
+            rep.step()
+        # At 0, 2, 6, 14, 30, 62, 126, 254, 510 s: not 300 times.
+        assert bucket.requests == 9, bucket.requests
+        assert {s for s, _ in statuses(rep.calls.raw()).values()} == {"queued"}
+    finally:
+        rep.close()
+
+
+def test_a_store_that_refuses_the_box_fails_its_calls_in_words_and_raises_one_alarm(tmp_path):
+    """A HEAD request's refusal has no body: its code is '403', which was not taken for a
+    refusal, so wrong credentials (or a clock hours off) left every call 'waiting' for
+    ever, retried, with no alarm."""
+    from botocore.exceptions import ClientError
+
+    from firmware.alarminbox import INBOX
+
+    _ended_calls(tmp_path, 3)
+    bucket = _Refusing(lambda: ClientError({"Error": {"Code": "403", "Message": "Forbidden"}}, "HeadObject"))
+    rep = Replicator(str(tmp_path), ArchiveSettings.from_dict(GOOD), bucket=bucket)
+    try:
+        rep.step()
+        rep.step()
+        found = statuses(rep.calls.raw())
+        assert {s for s, _ in found.values()} == {"failed"} and len(found) == 3
+        words = "the store refuses this box: its access key or secret is wrong, or the box's clock is off"
+        assert all(words in reason for _, reason in found.values())
+        (note,) = os.listdir(tmp_path / INBOX)
+        doc = json.loads((tmp_path / INBOX / note).read_text())
+        assert doc["kind"] == "archive_failed" and "the archive did not take call 1" in doc["message"]
+    finally:
+        rep.close()
