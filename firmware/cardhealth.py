@@ -16,7 +16,11 @@ warning). The card's own write amplification is not known from outside and is
 not counted. Where the card reports its own wear (eMMC: ``life_time`` and
 ``pre_eol_info`` of the MMC device), that is given too.
 
-Under a year of projected life, :func:`card_health` adds an alarm.
+Under a year of projected life, :func:`card_health` adds an alarm, once the box
+has been up for :data:`MIN_UPTIME_S`: just after a boot (a restart after a power
+cut) the start-up's own writes over a few minutes of uptime read as tens of GB a
+day, a false alarm that cleared a day later. The life is a new card's: what the
+card has already used is not known from outside (an eMMC card says, below).
 """
 
 import os
@@ -24,6 +28,7 @@ import os
 SECTOR_BYTES = 512
 ERASE_CYCLES = 1000
 ALARM_DAYS = 365
+MIN_UPTIME_S = 6 * 3600  # the rate means little before (the boot's own writes)
 DAY_S = 86_400
 EMMC_EOL = {
     1: "normal",
@@ -78,8 +83,8 @@ def card_health(data_dir, *, sys_root="/sys", proc_root="/proc", erase_cycles=ER
     """The card's wear as a dict, or None where the data is not on a block device.
 
     Keys: ``bytes_written_per_day``, ``card_size_bytes``, ``erase_cycles_assumed``,
-    ``projected_life_days`` (None before anything was written), ``own_wear`` (or
-    None), ``alarm`` (text, or None).
+    ``projected_life_days`` (None before anything was written), ``measured_s`` (the
+    uptime the rate is over), ``own_wear`` (or None), ``alarm`` (text, or None).
     """
     device_dir = _device_dir(data_dir, sys_root)
     if device_dir is None:
@@ -96,7 +101,7 @@ def card_health(data_dir, *, sys_root="/sys", proc_root="/proc", erase_cycles=ER
     size_bytes = int(size) * SECTOR_BYTES
     life_days = size_bytes * erase_cycles / per_day if per_day > 0 else None
     alarm = None
-    if life_days is not None and life_days < ALARM_DAYS:
+    if life_days is not None and life_days < ALARM_DAYS and up_s >= MIN_UPTIME_S:
         alarm = (
             "the SD card is projected to wear out in %d days at the current %s written a "
             "day (assuming %d erase cycles): plan to replace it, or use a larger or "
@@ -107,6 +112,7 @@ def card_health(data_dir, *, sys_root="/sys", proc_root="/proc", erase_cycles=ER
         "card_size_bytes": size_bytes,
         "erase_cycles_assumed": erase_cycles,
         "projected_life_days": None if life_days is None else int(life_days),
+        "measured_s": int(up_s),
         "own_wear": _own_wear(card_dir),
         "alarm": alarm,
     }

@@ -59,6 +59,17 @@ def test_under_a_year_of_life_is_an_alarm_that_says_why(tmp_path):
     assert "1000 erase cycles" in health["alarm"]
 
 
+def test_no_alarm_in_the_first_hours_after_a_start(tmp_path):
+    """Two minutes after a boot its own 40 MB read as 29 GB a day: an alarm that a box
+    restarting after a power cut raised, and cleared a day later."""
+    data, sys_root, proc_root = fake_system(
+        tmp_path, written_bytes=40_000_000, uptime_s=120, card_bytes=8 * GB, partition=False
+    )
+    health = card_health(data, sys_root=sys_root, proc_root=proc_root)
+    assert health["projected_life_days"] < ALARM_DAYS and health["measured_s"] == 120
+    assert health["alarm"] is None
+
+
 def test_an_emmc_card_reports_its_own_wear(tmp_path):
     data, sys_root, proc_root = fake_system(
         tmp_path, written_bytes=GB, uptime_s=86_400, card_bytes=16 * GB, emmc=("0x02 0x03", "0x01")

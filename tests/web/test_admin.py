@@ -293,6 +293,7 @@ def test_dashboard_and_health_api_show_the_cards_wear_and_its_alarm(box, people)
         "card_size_bytes": 8 * 10**9,
         "erase_cycles_assumed": ERASE_CYCLES,
         "projected_life_days": 200,
+        "measured_s": 86_400,
         "own_wear": {"life_used_percent": [20, 30], "pre_eol": "normal"},
         "alarm": "the SD card is projected to wear out in 200 days",
     }
@@ -305,7 +306,11 @@ def test_dashboard_and_health_api_show_the_cards_wear_and_its_alarm(box, people)
     )
     page = people["ivan"].get("/").get_data(as_text=True)
     assert 'id="card-wear"' in page and "40.0 GB written a day" in page, page
-    assert "about 0.5 years of life left for a 8.0 GB card" in page
+    assert (
+        "a new 8.0 GB card lasts about 0.5 years at this rate" in page and "since the box started" not in page
+    )
+    wear["measured_s"] = 180  # just after a start: the figure says what it is measured over
+    assert "measured over 3 min since the box started" in people["ivan"].get("/").get_data(as_text=True)
     assert "assuming 1000 erase cycles" in page and "20% / 30% of its life used" in page
     assert "wear out in 200 days" in page
     api = people["ivan"].get("/api/health").get_json()
