@@ -324,6 +324,17 @@ class Box:
             and getattr(self.board, "mcu_bus", None) is not None
         ):
             return self.config.holdup_flush_ms
+        if self.config.holdup_flush_ms and not getattr(self, "_holdup_ignored_said", False):
+            # The safe side, said (once): the technician believes the card is spared writes.
+            self._holdup_ignored_said = True
+            log.warning(
+                "holdup_flush_ms (%d) is ignored: the HAT %s has no %s, so no warning would come "
+                "before a power cut; audio is written every %d ms as without it",
+                self.config.holdup_flush_ms,
+                getattr(hat, "id", "?"),
+                "supervisor MCU" if mcu is None else "hold-up capacitor",
+                self.config.flush_ms,
+            )
         return self.config.flush_ms
 
     def _journal(self):

@@ -255,6 +255,31 @@ def test_a_second_cut_close_behind_a_dip_is_warned_too(lab):
     assert [c["end_reason"] for c in calls] == ["power_loss", "power_loss"], calls
 
 
+def test_a_stretched_sync_on_a_hat_that_cannot_warn_is_ignored_and_said_so(lab, caplog):
+    """holdup_flush_ms on a HAT with no supervisor MCU: the box rightly writes every
+    second, but said nothing, and the technician believed the card was spared writes."""
+    import json
+
+    from board.hat import hats_dir
+
+    hat = json.loads((hats_dir() / "lk-2lb.json").read_text())
+    del hat["mcu"]
+    hat["id"] = "lk-2lb-no-mcu"
+    hat_file = lab.tmp_path / "no-mcu.json"
+    hat_file.write_text(json.dumps(hat))
+    doc = lab.scenario_doc(_calls(2)[:2], lines=2, hat=str(hat_file), config={"holdup_flush_ms": 10_000})
+    data_dir = lab.init_data_dir(lab.tmp_path / "no-mcu")
+    host = open_sim_host(lab.load(doc), data_dir, synth=lab.synth, period_ms=PERIOD_MS)
+    host.start()
+    try:
+        assert host.board.run()
+    finally:
+        host.stop()
+    assert host.boxes[0].recorder.flush_ms == 1000 - RECORDER_DELAY_MS
+    said = [r.getMessage() for r in caplog.records if "holdup_flush_ms (10000) is ignored" in r.getMessage()]
+    assert len(said) == 1 and "has no supervisor MCU" in said[0], said
+
+
 def test_an_mcu_that_stops_answering_raises_an_alarm_once(lab):
     """The MCU silent from 3 s to 25 s into the calls: the box logged it 50 times a
     second and told nobody that a power cut would come without warning meanwhile. Now
