@@ -132,8 +132,18 @@ def cmd_calls(args):
         calls = calllog.calls()
         if calls and not args.json:
             print(
-                "%5s  %-6s  %-3s  %-24s  %-8s  %-14s  %-13s  %s"
-                % ("call", "line", "dir", "started (UTC)", "answered", "recording", "rules", "number, name")
+                "%5s  %-6s  %-3s  %-24s  %-8s  %-10s  %-14s  %-13s  %s"
+                % (
+                    "call",
+                    "line",
+                    "dir",
+                    "started (UTC)",
+                    "answered",
+                    "ended",
+                    "recording",
+                    "rules",
+                    "number, name",
+                )
             )
         for call in calls:
             if args.json:
@@ -144,13 +154,15 @@ def cmd_calls(args):
             else:
                 # The same plain words as the web pages (firmware.words).
                 print(
-                    "%5d  line %d  %-3s  %-24s  %-8s  %-14s  %-13s  %s %s"
+                    "%5d  line %d  %-3s  %-24s  %-8s  %-10s  %-14s  %-13s  %s %s"
                     % (
                         call["id"],
                         call["line"],
                         call["direction"],
                         call["started_at"],
                         "answered" if call["answered"] else "-",
+                        # How it ended, as --json has it (power_loss, local, missed...).
+                        call["end_reason"] or ("-" if call["ended_at"] is None else "?"),
                         words.say("recording", call["recording"]) or "No recording",
                         words.say("decision", call["policy_decision"]) or "-",
                         call["number"] or "",

@@ -80,7 +80,11 @@ def test_calls_as_text_have_a_heading_and_never_call_an_unrecorded_call_recorded
     out = linekeeper("calls", "--data-dir", str(data))
     assert out.returncode == 0, out.stderr
     heading, *rows = out.stdout.splitlines()
-    assert heading.split()[:4] == ["call", "line", "dir", "started"] and "rules" in heading
+    assert (
+        heading.split()[:4] == ["call", "line", "dir", "started"]
+        and "rules" in heading
+        and "ended" in heading
+    )
     assert len(rows) == 3 and "Recorded" not in out.stdout
     acme = next(r for r in rows if "ACME LTD" in r)
     assert "No recording" in acme and "  Record  " in acme
@@ -123,6 +127,8 @@ def test_sim_with_a_power_cut_ends_the_calls_as_power_loss_and_logs_after_it(tmp
     assert calls[1]["end_reason"] == calls[2]["end_reason"] == "power_loss"
     assert calls[1]["ended_at"] == calls[2]["ended_at"] and calls[1]["ended_at"] < "2026-03-02T09:00:10.050Z"
     assert calls[3]["end_reason"] != "power_loss" and calls[3]["ended_at"] is not None
+    text = linekeeper("calls", "--data-dir", str(data)).stdout.splitlines()  # the text says it too
+    assert [row.split()[6] for row in text[1:]][:2] == ["power_loss", "power_loss"]
 
 
 def test_recorder_exits_to_be_restarted_when_the_power_comes_back_after_a_warning(tmp_path):
