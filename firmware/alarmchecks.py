@@ -37,6 +37,7 @@ ICO_THRESHOLDS_DAYS = (60, 30, 7)
 BACKLOG_MARGIN_US = 5 * 60 * 10**6
 CERT_WARN_DAYS = 30
 RUNNING_MARKER = "running"
+POWER_FAIL_MARKER = "running.power-fail"  # the last run sealed everything at a power-fail warning
 
 
 def _today(wall_us, zone_name="UTC"):
@@ -150,13 +151,24 @@ def check_last_stop(data_dir, alarm_log, recovered=()):
     did (:meth:`~firmware.recording.store.RecordingStore.recover`), of which the
     recordings it finished as ``partial`` are counted."""
     marker = os.path.join(data_dir, RUNNING_MARKER)
-    if os.path.exists(marker):
-        message = "the box restarted without a clean stop (power loss or crash)"
+    sealed = os.path.join(data_dir, POWER_FAIL_MARKER)
+    if os.path.exists(marker) or os.path.exists(sealed):
+        if os.path.exists(sealed) and not os.path.exists(marker):
+            message = (
+                "the box restarted after a power cut; at the warning it sealed every recording "
+                "and closed the calls under way as cut by the power (the power_fail alarm)"
+            )
+        else:
+            message = "the box restarted without a clean stop (power loss or crash)"
         cut = sum(1 for item in recovered if item[0] in ("partial", "damaged"))
         if cut:
             message += "; %d recording(s) were cut short and kept as partial" % cut
         alarm_log.set("power_loss_restart", True, message=message)
         alarm_log.set("power_loss_restart", False)
+        try:
+            os.unlink(sealed)
+        except FileNotFoundError:
+            pass
     from firmware.storage.fsutil import atomic_write
 
     try:
@@ -165,6 +177,16 @@ def check_last_stop(data_dir, alarm_log, recovered=()):
         # The box records all the same; only a crash in this run would then go
         # unannounced at the next start.
         log.error("cannot mark the box as running (%s): a crash will not be noticed at the next start", exc)
+
+
+def mark_power_fail(data_dir):
+    """The power-fail seal is done: the next start says so, not "power loss or crash".
+    One rename, unsynced: a cut before the file system's next commit leaves the
+    running marker, and the next start says the general thing, as it did."""
+    try:
+        os.replace(os.path.join(data_dir, RUNNING_MARKER), os.path.join(data_dir, POWER_FAIL_MARKER))
+    except OSError:
+        pass
 
 
 def mark_clean_stop(data_dir, sync=True):

@@ -958,6 +958,7 @@ class Box:
             )
         except (sqlite3.Error, OSError) as exc:
             log.error("cannot audit the power failure: %s", exc)
+        alarmchecks.mark_power_fail(self.data_dir)
         log.warning(
             "power fail: %d recording(s) sealed in %.1f ms of %d ms hold-up",
             sealed,

@@ -190,6 +190,15 @@ def test_power_cut_with_warning_loses_nothing_and_the_box_records_again(
     later = [r for r in rows if r["started_at"] > scenario.start_wall_us + LATER_S * 1e6]
     assert len(later) == 1 and later[0]["state"] == "complete", later
     assert calls[later[0]["call_id"]]["end_reason"] != "power_loss"
+    # The start after it says what happened: a sealed power cut, not "power loss or crash".
+    from firmware.alarmlog import AlarmLog
+
+    alarms = AlarmLog(os.path.join(data_dir, "alarms.db"), host.boxes[0].clock)
+    try:
+        (restart,) = [r for r in alarms.history() if r["kind"] == "power_loss_restart"]
+    finally:
+        alarms.close()
+    assert "after a power cut; at the warning it sealed every recording" in restart["message"], restart
 
 
 def test_after_a_short_dip_the_calls_still_under_way_are_recorded_to_their_end(lab):
