@@ -776,16 +776,11 @@ class Box:
         self._started = True
         self._watch_power(mcu)
         if self.quarantined:
-            self.bus.publish(
-                Alarm(
-                    line=0,
-                    t_us=self.clock.now_us(),
-                    kind="quarantine",
-                    active=True,
-                    message="%d file(s) in recordings/ that the call log does not know were moved "
-                    "to %s at start-up (audited; nothing deleted): see docs/recovery.md"
-                    % (len(self.quarantined), os.path.join(self.data_dir, QUARANTINE)),
-                )
+            self._alarm(
+                "quarantine",
+                "%d file(s) in recordings/ that the call log does not know were moved to %s at "
+                "start-up (audited; nothing deleted): see docs/recovery.md"
+                % (len(self.quarantined), os.path.join(self.data_dir, QUARANTINE)),
             )
 
     def note_failed_starts(self, note):
@@ -835,15 +830,11 @@ class Box:
                 continue
             row = self.recordings.get(recording_id)
             line = (self.recordings.line_of(row) if row is not None else None) or 0
-            self.bus.publish(
-                Alarm(
-                    line=line,
-                    t_us=self.clock.now_us(),
-                    kind="recording_failed",
-                    active=True,
-                    message="recording %s could not be finished in the call log at the last stop "
-                    "(the card refused it): kept as partial, with the audio it holds" % recording_id,
-                )
+            self._alarm(
+                "recording_failed",
+                "recording %s could not be finished in the call log at the last stop (the card "
+                "refused it): kept as partial, with the audio it holds" % recording_id,
+                line=line,
             )
 
     def _open_mcu(self):
@@ -973,31 +964,29 @@ class Box:
                 self.seal_s * 1000,
                 holdup_ms,
             )
-        self.bus.publish(
-            Alarm(
-                line=0,
-                t_us=t_us,
-                kind="power_fail",
-                active=True,
-                message="the power failed: %d recording(s) sealed in %.0f ms (hold-up %d ms); "
-                "the box records again when the power returns" % (sealed, self.seal_s * 1000, holdup_ms),
-            )
+        self._alarm(
+            "power_fail",
+            "the power failed: %d recording(s) sealed in %.0f ms (hold-up %d ms); the box records "
+            "again when the power returns" % (sealed, self.seal_s * 1000, holdup_ms),
+            t_us,
         )
+
+    def _alarm(self, kind, message, t_us=None, line=0, active=True):
+        """Raise (or clear) the alarm ``kind`` on the box's bus."""
+        t_us = self.clock.now_us() if t_us is None else t_us
+        self.bus.publish(Alarm(line=line, t_us=t_us, kind=kind, active=active, message=message))
 
     def _mcu_unreachable(self, unreachable, t_us):
         """The supervisor MCU stopped answering (or answers again): said once, as an alarm."""
-        self.bus.publish(
-            Alarm(
-                line=0,
-                t_us=t_us,
-                kind="mcu_unreachable",
-                active=unreachable,
-                message="the HAT's supervisor chip does not answer: a power cut would come "
-                "without warning, and the calls then under way could lose their last "
-                "%s; check the HAT" % ("minute" if self.recorder.flush_ms > 1000 else "second")
-                if unreachable
-                else "the HAT's supervisor chip answers again",
-            )
+        self._alarm(
+            "mcu_unreachable",
+            "the HAT's supervisor chip does not answer: a power cut would come without warning, "
+            "and the calls then under way could lose their last %s; check the HAT"
+            % ("minute" if self.recorder.flush_ms > 1000 else "second")
+            if unreachable
+            else "the HAT's supervisor chip answers again",
+            t_us,
+            active=unreachable,
         )
 
     def _power_back(self, t_us):
