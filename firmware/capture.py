@@ -97,6 +97,7 @@ class Capture:
     def __init__(self, board, ring_seconds=8, threaded=False):
         self.rate = board.rate
         self.channels = board.channels
+        self.ring_seconds = ring_seconds  # how far back a recording can reach
         self.lines = {line: LineAudio(line, board.rate, ring_seconds) for line in range(1, board.lines + 1)}
         self._rings = [None] * board.channels
         for line, audio in self.lines.items():

@@ -932,8 +932,12 @@ class Recorder:
         with self._lock:
             delay = self._delays[line]
             delay.blanks.append([from_us, to_us])
-            # Spans long over (and out of the ring) need not be kept.
-            horizon_us = from_us - 120_000_000
+            # Spans long over, and out of the ring, need not be kept. Out of the ring, not
+            # two minutes: an on-demand recording reaches back lookback_s (up to 600 s),
+            # and with the span of a card number keyed 140 s before the request dropped,
+            # the digits went into the recording.
+            reach_s = getattr(self.capture, "ring_seconds", 0) + 10
+            horizon_us = from_us - max(120, reach_s) * 1_000_000
             delay.blanks = [b for b in delay.blanks if b[1] is None or b[1] > horizon_us]
             head_us = delay.head_us()
             return head_us is None or head_us <= from_us

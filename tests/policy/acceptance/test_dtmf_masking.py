@@ -102,3 +102,28 @@ def test_where_keys_were_pressed_is_marked_not_which(runs):
     # ... and the digits are in no file of the data directory.
     for path, data in lab.files(data_dir):
         assert CARD.encode() not in data and CARD.encode("utf-16-le") not in data, path
+
+
+def test_a_card_number_keyed_long_before_an_on_demand_request_stays_out_of_it(lab, tmp_path):
+    """On demand from the start, reaching back 300 s: a card number keyed 135 s before the
+    request was in the recording. The span that masks it was dropped two minutes after
+    the next one (the request's own keys), while the ring still held its audio."""
+    rules = {
+        "default_mode": "on_demand",
+        "on_demand": {"dtmf_code": "*9", "from_start": True, "lookback_s": 300},
+    }
+    call = {
+        "line": 1,
+        "at": 1.0,
+        "direction": "in",
+        "rings": 1,
+        "talk": 150.0,
+        "caller_id": {"number": "01632960123"},
+        "speech": [{"at": 0.5, "text": BEFORE}],
+        "keys": [{"at": 5.0, "digits": CARD}, {"at": 140.0, "digits": "*9"}],
+    }
+    data_dir, (logged,) = lab.sim(
+        lab.scenario([call], lines=1, config=lab.policy(rules=rules)), None, "--speed", "max"
+    )
+    assert logged["recording"] in ("complete", "partial")
+    assert _keys_in_recording(lab, data_dir, logged, tmp_path, "on-demand") == ""
