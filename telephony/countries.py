@@ -99,7 +99,9 @@ class NumberFormat:
     ``national_digits`` is set, must then have that many digits after the
     prefix, or contain a wildcard); one of exactly ``national_digits`` digits
     starting with one of ``national_first_digits`` is a national number
-    dialled without the trunk prefix.
+    dialled without the trunk prefix. ``presentation_prefixes`` are dialled before a
+    number only to withhold or show the caller's own number (the UK's 141 and 1470,
+    North America's *67 and *82): the number called is what follows.
     """
 
     country_code: str
@@ -107,6 +109,7 @@ class NumberFormat:
     trunk_prefix: str
     national_digits: int | None = None
     national_first_digits: str = ""
+    presentation_prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,9 @@ _UK_TONE_DETECTION: tuple[ToneSpec, ...] = (
     ("ringback", ((400, 450, 300, 500), (0, 0, 150, 300), (400, 450, 300, 500), (0, 0, 600, 2500))),
 )
 
-_UK_NUMBERS = NumberFormat(country_code="44", international_prefix="00", trunk_prefix="0")
+_UK_NUMBERS = NumberFormat(
+    country_code="44", international_prefix="00", trunk_prefix="0", presentation_prefixes=("1470", "141")
+)
 
 _UK = Country(
     code="uk",
@@ -218,6 +223,7 @@ _US = Country(
         trunk_prefix="1",
         national_digits=10,
         national_first_digits="23456789",
+        presentation_prefixes=("*67", "*82"),
     ),
     # North America signals an unobtainable number with reorder (congestion)
     tone_aliases=MappingProxyType(

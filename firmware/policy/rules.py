@@ -160,6 +160,25 @@ def normalise(number, country):
     return n
 
 
+def called_number(number, country):
+    """``number`` without a prefix dialled only to withhold or show the caller's own number
+    (141 0800 123456 calls 0800 123456): staff who withhold their number still call the
+    number an exclude list names. Only a prefix followed by a national or international
+    number is taken off."""
+    fmt = countries.country(country).numbers
+    n = re.sub(r"[\s().-]", "", number)
+    for prefix in fmt.presentation_prefixes:
+        rest = n[len(prefix) :]
+        national = (
+            fmt.national_digits and len(rest) == fmt.national_digits and rest[:1] in fmt.national_first_digits
+        )
+        if n.startswith(prefix) and (
+            rest.startswith(("+", fmt.international_prefix, fmt.trunk_prefix)) or national
+        ):
+            return rest
+    return number
+
+
 def matches(pattern, number, country="uk"):
     """Whether ``number`` matches ``pattern`` (``*`` any digits, ``?`` one digit).
 
@@ -169,6 +188,7 @@ def matches(pattern, number, country="uk"):
     """
     if not number:
         return False
+    number = called_number(number, country)
     candidates = {normalise(number, country), re.sub(r"\s", "", number)}
     regexes = {_regex(normalise(pattern, country)), _regex(re.sub(r"\s", "", pattern))}
     return any(r.fullmatch(c) for r in regexes for c in candidates)

@@ -45,6 +45,12 @@ def test_direction():
         ("00441632960123", "01632*", True),
         ("999", "999", True),
         (None, "*", False),
+        # Dialled withholding (141) or showing (1470) the caller's own number: the number
+        # called is what follows, and an exclude list of 0800 numbers still holds.
+        ("14108001234567", "0800*", True),
+        ("14700800123456", "0800*", True),
+        ("141 00441632960123", "+441632*", True),
+        ("1412", "0800*", False),  # not a prefix before a number
     ],
 )
 def test_number_patterns_uk(number, pattern, matched):
@@ -58,6 +64,9 @@ def test_number_patterns_uk(number, pattern, matched):
         ("12025550143", "202555????", True),
         ("18005550100", "800*", True),
         ("01144207946000", "+44*", True),
+        ("*678005550100", "800*", True),
+        ("*6718005550100", "800*", True),
+        ("*82 2025550143", "+1202*", True),
     ],
 )
 def test_number_patterns_us(number, pattern, matched):
