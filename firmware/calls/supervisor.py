@@ -497,6 +497,17 @@ def _complete_number(number, country):
     return number.startswith("0") and len(number) >= 10
 
 
+def _longest_number(number, country):
+    """How many digits the longest number dialled as ``number`` begins can have: an
+    international one is its prefix and 15 digits (E.164), a UK national one 11
+    (0 and 10), a North American one 11 (1 and 10)."""
+    if country == "us":
+        return 3 + 15 if number.startswith("011") else 11
+    if number.startswith("00"):
+        return 2 + 15
+    return 11
+
+
 def _dsp_kind(event):
     """The DSP event's kind, by class name or else by its attributes."""
     name = type(event).__name__
@@ -828,7 +839,14 @@ class _Line:
         call.number = (call.number or "") + digit
         if call.dial_method is None:
             call.dial_method = method
-        self._emit(DigitDialled, t_us, digit=digit, method=method)
+        self._emit(
+            DigitDialled,
+            t_us,
+            digit=digit,
+            method=method,
+            end_us=end_us,
+            past_number=len(call.number) > _longest_number(call.number, self.cfg.country),
+        )
         self._updated(end_us)
         if self.state == DIALLING:
             self.digit_end_us = end_us

@@ -54,6 +54,7 @@ from ..bus import (
     CallResumed,
     CallStarted,
     CallUpdated,
+    DigitDialled,
     LineStateChanged,
 )
 from ..calls.supervisor import CLEARED, CONNECTED
@@ -146,6 +147,7 @@ class CallPolicy:
         bus.subscribe(CallEnded, self._ended)
         bus.subscribe(CallResumed, self._resumed)
         bus.subscribe(LineStateChanged, self._line_state)
+        bus.subscribe(DigitDialled, self._dialled)
 
     def apply(self, settings, country=None):
         """New settings (a reloaded configuration): they apply from the next decision on.
@@ -420,6 +422,17 @@ class CallPolicy:
                 live.keys, live.key_us = "", []
                 if self.settings.rules.mode(line) == "on_demand":
                     self.request_recording(line, "dtmf", t_us)
+
+    def _dialled(self, event):
+        """A dialled DTMF digit past the longest number the country dials: a key, cut out
+        of the recording like any (mask_dtmf). A card number keyed straight on after a
+        complete number is taken for more of the number (the call log scrubs it), and was
+        in the recording of an outbound call, recorded from off-hook."""
+        if event.method != "dtmf" or not event.past_number:
+            return
+        with self._lock:
+            if self.settings.pci.mask_dtmf and event.line in self._live:
+                self._mask_key(event.line, event.t_us, event.end_us or event.t_us)
 
     def _mask_key(self, line, t_us, end_us):
         """Cut a key's tone out of the recording (its time is in the call's ``key_times``)."""

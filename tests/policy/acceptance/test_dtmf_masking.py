@@ -127,3 +127,22 @@ def test_a_card_number_keyed_long_before_an_on_demand_request_stays_out_of_it(la
     )
     assert logged["recording"] in ("complete", "partial")
     assert _keys_in_recording(lab, data_dir, logged, tmp_path, "on-demand") == ""
+
+
+def test_a_card_number_keyed_straight_after_the_number_dialled_stays_out(lab, tmp_path):
+    """Keyed 0.3 s after a complete number, a card number is taken for more of the number
+    (the call log scrubs it) and was in the recording of the outbound call, recorded from
+    off-hook. The digits past the longest number a UK line dials (0 and 10) are keys,
+    cut out; the number's own stay."""
+    call = {
+        "line": 1,
+        "at": 1.0,
+        "direction": "out",
+        "dial": {"digits": "01632960999"},
+        "talk": 12.0,
+        "keys": [{"at": 0.3, "digits": CARD}],
+    }
+    rules = {"default_mode": "always"}
+    data_dir, (logged,) = lab.sim(lab.scenario([call], lines=1, config=lab.policy(rules=rules)))
+    assert logged["recording"] == "complete"
+    assert _keys_in_recording(lab, data_dir, logged, tmp_path, "after-dialling") == "01632960999"
