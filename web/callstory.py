@@ -78,7 +78,7 @@ def timeline(call, info, now_us):
             "consent",
             "Consent notice: " + words.say("notice", consent.get("notice")).lower(),
             at,
-            at + float(consent.get("duration_s") or 0),
+            at + float(consent.get("heard_s", consent.get("duration_s")) or 0),
         )
     for span in call.get("pause_spans") or []:
         at = _s(iso_to_us(span["from"]), t0)

@@ -54,6 +54,7 @@ class ConsentNotices:
         self.settings = settings
         self._lock = threading.RLock()
         self._tones = {}  # call id (object id) -> timer
+        self._played = {}  # call id (object id) -> clock time its notice began
 
     def apply(self, settings):
         """New settings; an announcement they need is made now (not at the first call)."""
@@ -84,8 +85,21 @@ class ConsentNotices:
                 consent.update(
                     given=True, at=iso_ms(self.clock.wall_us()), duration_s=round(len(samples) / RATE, 3)
                 )
+                self._played[id(call)] = self.clock.now_us()
         call.consent = consent
         return consent
+
+    def ended(self, call):
+        """``call`` is over: a notice it ended during is marked ``cut_short``, with the
+        seconds of it played (``heard_s``): the record is the evidence of what the caller
+        was told, and said the whole notice was given to a caller who had hung up."""
+        began_us = self._played.pop(id(call), None)
+        consent = call.consent
+        if began_us is None or not consent or call.ended_us is None:
+            return
+        heard_s = max(0.0, (call.ended_us - began_us) / 1e6)
+        if heard_s < consent.get("duration_s", 0):
+            consent.update(cut_short=True, heard_s=round(heard_s, 3))
 
     def _notice_samples(self, kind):
         if kind == "announcement":

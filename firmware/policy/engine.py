@@ -266,6 +266,7 @@ class CallPolicy:
                 return
             del self._live[call.line]
             self.consent.stop_warning(call)
+            self.consent.ended(call)
             if call.end_reason == "remote_silence":
                 self._parked[call.line] = live  # settled when the line leaves "cleared"
                 self._publish(call)

@@ -283,6 +283,20 @@ def test_phonebook_never_hides_the_caller_id_name(box, people):
     assert box.audit_actions()[-1] == "phonebook"
 
 
+def test_a_notice_the_caller_hung_up_during_is_shown_cut_short(box, people):
+    consent = {"notice": "announcement", "given": True, "at": "2026-03-02T09:50:05.000Z",
+               "duration_s": 7.0, "cut_short": True, "heard_s": 2.0}  # fmt: skip
+    call = add_call(box, T0_US + 3000 * S, "01632960500", consent=json.dumps(consent))
+    facts = page(people["alice"], "/calls/%d" % call)
+    shown = re.search(r'id="f-consent">(.*?)</dd>', facts, re.S).group(1)
+    assert (
+        "Spoken announcement cut short" in shown
+        and "2 s into its 7 s" in shown
+        and "did not hear all" in shown
+    )
+    assert "which is the proof" not in shown
+
+
 def test_phonebook_csv_import_is_all_or_nothing_and_round_trips(box, people):
     sam = people["sam"]
     token = box.token_of(sam, "/phonebook")

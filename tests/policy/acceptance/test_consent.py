@@ -62,6 +62,17 @@ def test_each_call_says_when_notice_was_given(noticed):
     assert 4_000_000 <= delay < 4_100_000
     assert inbound["consent"]["warning_tones"] == 3 and outbound["consent"]["warning_tones"] == 2
     assert inbound["policy_decision"] == outbound["policy_decision"] == "record"
+    assert "cut_short" not in inbound["consent"] and "cut_short" not in outbound["consent"]
+
+
+def test_a_caller_who_hangs_up_during_the_announcement_is_not_said_to_have_heard_it(lab):
+    """The call said {"given": true, "duration_s": 7.0} for a caller gone after 2 s: the
+    record is the evidence of what the caller was told."""
+    call = dict(calls()[0], talk=2.0, hangup="remote")
+    _data_dir, (logged,) = lab.sim(lab.scenario([call], config=lab.policy(consent=CONSENT)))
+    consent = logged["consent"]
+    assert consent["given"] and consent["cut_short"] is True
+    assert 1.5 <= consent["heard_s"] <= 2.1 < consent["duration_s"], consent
 
 
 def test_the_announcement_is_in_the_recording_at_the_answer(noticed):
