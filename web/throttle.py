@@ -1,19 +1,26 @@
 """Login throttling with exponential back-off, stored server-side in web.db.
 
 Counted per key: ``acct:NAME|IP`` (one account guessed from one place),
-``addr:IP`` (one place trying many accounts), and ``setup:IP`` for the setup
-code. An account's counter is per address, so an attacker who fails three
-times against a supervisor's account locks out only themselves: the
-supervisor logs in from their own desk as usual. After ``free`` attempts
-each further one doubles the wait, from 1 s up to 15 min. While a key is
+``addr:IP`` (one place trying many accounts), ``any:NAME`` (one account
+guessed from anywhere) and ``setup:IP`` for the setup code. An account's
+own counter is per address, so an attacker who fails three times against a
+supervisor's account locks out only themselves: the supervisor logs in from
+their own desk as usual. After ``free`` attempts each further one doubles the
+wait, from 1 s up to 15 min; the account's counter from anywhere lets 20 a
+day go, then waits at most a minute: guesses from many addresses (a LAN
+hands them out freely) went unthrottled, and a minute is what the real
+person waits at worst. While a key is
 blocked its attempts are refused without checking the password (so blocked
 guesses cost the attacker time, not the box CPU).
 
 :meth:`Throttle.attempt` checks and counts in one transaction, *before* the
 password is checked: 48 guesses sent at once get exactly ``free`` password
 checks, not however many ran between a check and a count. A success then
-clears the counters (:meth:`Throttle.succeeded`); failures older than a day
-are forgotten.
+clears the counters (:meth:`Throttle.succeeded`): an address's too, so that a
+shared desk where people mistype is not locked out for the day (an attacker
+who logs in to an account of their own between guesses resets it as well:
+the account's counter from anywhere still bounds the guesses at any one
+account); failures older than a day are forgotten.
 
 Given the box's field cipher, the part of a key after its kind (an account
 name and an address) is stored sealed
@@ -32,12 +39,13 @@ from firmware.storage.sealstores import seal_throttle_key as seal_key
 BASE_S = 1
 MAX_S = 15 * 60
 FORGET_AFTER_S = 24 * 3600
-FREE_FAILURES = {"acct": 3, "user": 3, "addr": 10, "setup": 5}
+FREE_FAILURES = {"acct": 3, "user": 3, "addr": 10, "setup": 5, "any": 20}
+LONGEST_S = {"any": 60}  # a kind's longest wait, when shorter than MAX_S
 
 
 def account_keys(name, address):
     """The keys a password guess for account ``name`` from ``address`` counts against."""
-    return ["acct:%s|%s" % (name[:64], address), "addr:" + address]
+    return ["acct:%s|%s" % (name[:64], address), "addr:" + address, "any:%s" % name[:64]]
 
 
 class Throttle:
@@ -100,10 +108,11 @@ class Throttle:
             failures = 1
             if row is not None and now - row[1] < FORGET_AFTER_S * 1_000_000:
                 failures = row[0] + 1
-            free = FREE_FAILURES[key.split(":", 1)[0]]
+            kind = key.split(":", 1)[0]
+            free = FREE_FAILURES[kind]
             blocked_until = now
             if failures >= free:
-                delay_s = min(MAX_S, BASE_S * 2 ** min(failures - free, 20))
+                delay_s = min(LONGEST_S.get(kind, MAX_S), BASE_S * 2 ** min(failures - free, 20))
                 blocked_until = now + delay_s * 1_000_000
             conn.execute(
                 "INSERT OR REPLACE INTO throttle (key, failures, last_us, "

@@ -93,3 +93,23 @@ def test_the_current_password_field_is_throttled(box, monkeypatch):
     assert len(checks) == FREE_FAILURES["acct"]
     assert codes == [400] * 3 + [429] * 5
     assert box.audit_actions().count("login_failed") == 3
+
+
+def test_guesses_from_many_addresses_are_slowed_down_for_the_account(box):
+    """Three guesses from each of 20 addresses were 60 password checks in 4 s, none
+    throttled: the account's counter was per address only. From anywhere, 20 a day go,
+    then each waits (at most a minute, all the owner waits at worst)."""
+    from web.throttle import LONGEST_S
+
+    box.do_setup()
+    codes = []
+    for n in range(1, 25):
+        guesser = box.client()
+        guesser.environ_base["REMOTE_ADDR"] = "192.0.2.%d" % (100 + n)
+        codes.append(box.try_login(guesser, "alice", "wrong password %d" % n).status_code)
+    assert codes[: FREE_FAILURES["any"] - 1] == [400] * (FREE_FAILURES["any"] - 1)
+    assert 429 in codes[FREE_FAILURES["any"] :]
+    owner = box.client()
+    owner.environ_base["REMOTE_ADDR"] = "192.0.2.10"
+    assert box.try_login(owner, "alice", box.ADMIN[1]).status_code == 429  # she waits too...
+    assert box.web.throttle.wait_s(["any:alice"]) <= LONGEST_S["any"]  # ...a minute at most
