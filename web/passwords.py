@@ -65,9 +65,18 @@ def password_problem(password, user_name=None):
     """Why ``password`` is not acceptable, as a sentence for the person; None if it is."""
     if not isinstance(password, str) or not password:
         return "Enter a password."
+    if normalise(password) != unicodedata.normalize("NFC", password):
+        # The account's hash takes NFKC, the key slot NFC (docs/FORMAT.md): with full-width
+        # or other compatibility characters, the plain spelling opened one and not the
+        # other, which the login took for an altered key slot.
+        return (
+            "Use ordinary letters, digits and symbols: the password has characters that "
+            "another keyboard would type differently (full-width or ligature forms)."
+        )
     password = normalise(password)
-    if len(password) < MIN_CHARS:
-        return "The password needs at least %d characters (it has %d)." % (MIN_CHARS, len(password))
+    # Counted without padding: "abc" and five spaces is three characters.
+    if len(password.strip()) < MIN_CHARS:
+        return "The password needs at least %d characters (it has %d)." % (MIN_CHARS, len(password.strip()))
     if len(password) > MAX_CHARS:
         return "The password can have at most %d characters." % MAX_CHARS
     folded = password.strip().lower()

@@ -52,6 +52,24 @@ def test_init_refuses_a_user_name_the_web_refuses(tmp_path, capsys, user):
     assert not data_dir.exists()
 
 
+@pytest.mark.parametrize(
+    "password, words",
+    [
+        ("abc     ", "at least"),  # padding counted as length
+        (" " * 8, "at least"),
+        ("\u00a0" * 12, "another keyboard"),  # no-break spaces
+        ("1234" + " " * 10, "at least"),
+        ("\uff46\uff55\uff4c\uff4c width pass 7", "another keyboard would type differently"),
+    ],
+)
+def test_padding_and_look_alike_characters_are_refused(password, words):
+    """'abc' and five spaces passed (the length counted the padding) and opened a key
+    slot; a full-width password opened the account's hash (NFKC) but not its key slot
+    (NFC) when typed plainly, which the login took for an altered key slot."""
+    problem = passwords.password_problem(password, "sam")
+    assert problem is not None and words in problem, problem
+
+
 def test_a_password_with_the_user_name_in_it_can_still_be_good():
     assert passwords.password_problem("weak4 likes pickled onions", "weak4") is None
     assert passwords.password_problem("correct horse battery", "alice") is None
