@@ -454,3 +454,40 @@ def test_a_site_with_no_call_in_the_period_has_its_column_of_zeros(app):
     assert list(leeds["sites"]) == ["leeds"]
     resp = sup.get("/reports?from=2026-03-02&to=2026-03-02&site=nosuch")
     assert resp.status_code == 404 and "no site nosuch" in resp.get_data(as_text=True)
+
+
+def test_a_session_ends_with_a_new_password_and_after_twelve_hours(viewer, tmp_path):
+    """A password set anew (``archive add-user``) left a session made under the old one
+    open, with the organisation key it had unlocked; and a session polled every few
+    minutes never ended. The viewer sends HSTS over HTTPS too."""
+    from web.archive import app as app_module
+
+    (tmp_path / "users").mkdir()
+    users = ArchiveUsers(str(tmp_path / "users"), CHEAP_COST)
+    users.set("sara", PASSWORD, [AUD])
+    clock = [1000.0]
+    org_dir = str(viewer.keystore.keys_dir.parent)
+    v = Viewer(str(tmp_path / "viewer"), org_dir, viewer.bucket, users=users, secure_cookies=False,
+               monotonic=lambda: clock[0])  # fmt: skip
+    try:
+        app = create_archive_app(v)
+        client, token = _client(app, ANON)
+        assert _login_as(client, token, "sara").status_code == 302
+        assert client.get("/sites").status_code == 200
+        users.set("sara", "another long pass 43", [AUD])  # reset by the administrator
+        assert client.get("/sites").status_code == 302  # to the login page
+        client, token = _client(app, ANON)
+        assert _login_as(client, token, "sara", "another long pass 43").status_code == 302
+        for _ in range(int(app_module.MAX_AGE_S // 600)):
+            clock[0] += 600  # a request every ten minutes, never idle
+            assert client.get("/sites").status_code == 200
+        clock[0] += 600
+        assert client.get("/sites").status_code == 302
+        v.secure_cookies = True
+        assert "Strict-Transport-Security" in client.get("/login").headers
+    finally:
+        v.close()
+
+
+def _login_as(client, token, name, password=PASSWORD):
+    return client.post("/login", data={"user": name, "password": password, "csrf_token": token})

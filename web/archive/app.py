@@ -23,6 +23,10 @@ PRE_COOKIE = "lka_pre"
 INDEX_FILE = "index.db"
 THROTTLE_FILE = "throttle.db"
 
+# A session ends this long after its login, however busy (the box's own: 12 h): one
+# polled every few minutes lived for ever.
+MAX_AGE_S = 12 * 3600
+
 
 class Viewer:
     """What the views share.
@@ -80,6 +84,8 @@ class Viewer:
                 "csrf": secrets.token_urlsafe(32),
                 "key": key,
                 "seen": self._monotonic(),
+                "born": self._monotonic(),
+                "stamp": self.users.stamp(user.name),
             }
         return token
 
@@ -91,7 +97,8 @@ class Viewer:
             s = self._sessions.get(_hash(token))
             if s is None:
                 return None
-            if self._monotonic() - s["seen"] > self.idle_s:
+            now = self._monotonic()
+            if now - s["seen"] > self.idle_s or now - s["born"] > MAX_AGE_S:
                 self._drop(_hash(token))
                 return None
             s["seen"] = self._monotonic()
@@ -158,9 +165,11 @@ def before_request():
     endpoint = request.endpoint
     g.session = v.session(request.cookies.get(SESSION_COOKIE))
     g.user = v.users.get(g.session["user"]) if g.session else None
-    if g.session is not None and g.user is None:  # the account was removed meanwhile
+    if g.session is not None and (g.user is None or v.users.stamp(g.user.name) != g.session["stamp"]):
+        # The account was removed, or its password set anew (``archive add-user``):
+        # a session made under the old one, with the key it unlocked, is over.
         v.end_session(request.cookies.get(SESSION_COOKIE))
-        g.session = None
+        g.session = g.user = None
     if endpoint is None:
         return None  # 404/405 follow, with the menu of whoever is logged in
     access = access_of(current_app, endpoint)
@@ -197,6 +206,8 @@ VIEWER_CSP = (
 def after_request(resp):
     if "pre_token" in g and request.cookies.get(PRE_COOKIE) != g.pre_token:
         set_cookie(resp, PRE_COOKIE, g.pre_token)
+    if viewer().secure_cookies:  # served over HTTPS, as the box is
+        resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return security_headers(resp, VIEWER_CSP)
 
 

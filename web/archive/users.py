@@ -20,6 +20,7 @@ exactly as on a box. No account's file entry opens anything.
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 
@@ -99,6 +100,14 @@ class ArchiveUsers:
         if entry is None:
             return None
         return _user(name, entry)
+
+    def stamp(self, name):
+        """A mark of ``name``'s password (of its hash), or None without the account: a
+        session made under another password is over."""
+        entry = self._load().get(name)
+        if entry is None:
+            return None
+        return hashlib.sha256(entry["hash"].encode()).hexdigest()[:16]
 
     def names(self):
         return sorted(self._load())
