@@ -360,8 +360,17 @@ def _response(status, text):
     }[status]
     body = (text + "\n").encode("ascii")
     return (
-        b"HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-        b"Connection: close\r\nCache-Control: no-store\r\n\r\n"
-        % (status, reason.encode("ascii"), len(body))
+        b"HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Length: %d\r\n"
+        b"Connection: close\r\nCache-Control: no-store\r\n%s\r\n"
+        % (status, reason.encode("ascii"), len(body), _HARDENING)
         + body
     )
+
+
+# What every page of the app carries (web.security.security_headers), on the edge's own
+# replies too: they are served over the same TLS.
+_HARDENING = (
+    b"X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n"
+    b"Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
+    b"Strict-Transport-Security: max-age=31536000\r\n"
+)

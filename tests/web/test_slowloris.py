@@ -129,6 +129,13 @@ def test_the_edge_refuses_what_it_cannot_pass_on(box, served):
             tls.sendall(request)
             reply = tls.recv(4096)
         assert reply.startswith(b"HTTP/1.1 %d " % status), (request[:40], reply[:80])
+        # The edge's own replies carry the pages' hardening headers too.
+        for header in (
+            b"X-Content-Type-Options: nosniff",
+            b"X-Frame-Options: DENY",
+            b"Strict-Transport-Security",
+        ):
+            assert header in reply, (status, reply[:400])
 
 
 def test_the_client_address_reaches_the_app_and_cannot_be_forged(box, served):
