@@ -747,7 +747,13 @@ def _card_problems(data_dir, store, audit, public_key, pinned):
             "audit trail: it is empty, but the call log holds %d recordings: the trail was "
             "wiped (verify --head SEQ:HASH, from a report e-mail, says how far it reached)" % len(live)
         )
-    if public_key is None and (audit.signed_entries() or any(r.get("signature") for r in live)):
+    signed = audit.signed_entries() or any(r.get("signature") for r in live)
+    if public_key is None and pinned and not signed:
+        problems.append(
+            "signatures: this box has no signing key on record yet (it is made when the recorder "
+            "first starts): nothing to check --key against"
+        )
+    elif public_key is None and signed:
         problems.append(
             "signatures: signing.pub (the box's signing key on record) is missing, though the "
             "audit trail and recordings are signed: it was removed, and no signature was checked; "
