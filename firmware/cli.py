@@ -443,6 +443,7 @@ def cmd_sar(args):
             wall_us=_wall_us(),
             redactions=redactions,
             write=lambda data: atomic_write(args.out, data, mode=0o600),
+            only=args.calls,
         )
     finally:
         if key is not None:
@@ -451,7 +452,12 @@ def cmd_sar(args):
         audit.close()
     print(
         "released %d call(s) to %s (%s); disclosure log entry %d"
-        % (len(calls), args.out, "encrypted" if bundle_password else "not encrypted", entry)
+        % (
+            len(set(args.calls or [c["id"] for c in calls])),
+            args.out,
+            "encrypted" if bundle_password else "not encrypted",
+            entry,
+        )  # fmt: skip
     )
     return 0
 
@@ -1535,6 +1541,14 @@ def build_parser():
     p.add_argument("--number", help="the requester's number, in any form")
     p.add_argument("--from", dest="first", metavar="DATE")
     p.add_argument("--to", dest="last", metavar="DATE")
+    p.add_argument(
+        "--call",
+        dest="calls",
+        type=int,
+        action="append",
+        metavar="ID",
+        help="release only this call (again for more): a withheld caller's calls, found by date",
+    )
     p.add_argument(
         "--password-file", required=True, help="file whose first line is the password of --user's key slot"
     )

@@ -28,7 +28,7 @@ from firmware.calls.calllog import CALL_ROWS, call_json
 from firmware.storage.fieldseal import opener, register_sql
 
 from .errors import LinekeeperError
-from .policy.rules import normalise
+from .policy.rules import called_number, normalise
 
 MAX_CALLS = 5000
 
@@ -90,7 +90,8 @@ def find_calls(calls_db, *, number=None, since_us=None, until_us=None, country="
     calls = [
         call
         for call in (call_json(r, cipher) for r in rows)
-        if (key is None or normalise(call["number"] or "", country) == key)
+        # A number dialled with 141 (or 1470, *67...) before it is still the subject's.
+        if (key is None or normalise(called_number(call["number"] or "", country), country) == key)
         and (lines is None or call["line"] in lines)
     ]
     if len(calls) > MAX_CALLS:
@@ -286,8 +287,13 @@ def release(
     wall_us,
     redactions=(),
     write=None,
+    only=None,
 ):
     """Build (and encrypt) the bundle, log and audit the release, then hand it over.
+
+    A release names the requester's number (``search["number"]``), or lists its calls
+    (``only``: call ids, a withheld caller's found by date): a date range alone holds
+    every other caller's calls of those days, and released them all.
 
     The bundle is made in memory, never on the card (it holds the calls' audio and
     details in clear unless ``bundle_password`` is given). The disclosure log and the
@@ -299,6 +305,18 @@ def release(
     for name, value in (("requester", requester), ("recipient", recipient), ("reason", reason)):
         if not value or not value.strip():
             raise SarError("give the %s of the release" % name)
+    if only:
+        missing = sorted(set(only) - {c["id"] for c in calls})
+        if missing:
+            raise SarError("call %d is not among the calls found: nothing was released" % missing[0])
+        calls = [c for c in calls if c["id"] in set(only)]
+        search = dict(search, calls=sorted(set(only)))
+    elif not search.get("number"):
+        raise SarError(
+            "a release names the requester's number: a date range alone holds every other "
+            "caller's calls of those days. For a withheld caller's calls, list them (their "
+            "call numbers)"
+        )
     if not calls:
         raise SarError("no calls match: nothing to release")
     request = {

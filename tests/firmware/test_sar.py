@@ -54,6 +54,13 @@ CALLS = [
         "rings": 2,
         "talk": 3.0,
     },
+    {
+        "line": 2,
+        "at": 150.0,
+        "direction": "out",
+        "dial": {"digits": "14101632960123"},
+        "talk": 3.0,
+    },  # the subject, dialled withholding the caller's number (141): the search missed it
 ]
 
 
@@ -102,14 +109,14 @@ def test_bundle_holds_exactly_that_numbers_calls_and_verifies(sar_dir, tmp_path)
         (1, "in", "01632960123"),
         (3, "out", "00441632960123"),
         (1, "in", "01632960123"),
+        (2, "out", "14101632960123"),
     ]
-    assert sorted(n for n in z.namelist() if n.startswith("recordings/")) == [
-        "recordings/call-%d.wav" % calls[0]["id"],
-        "recordings/call-%d.wav" % calls[1]["id"],
-    ]
+    assert sorted(n for n in z.namelist() if n.startswith("recordings/")) == sorted(
+        "recordings/call-%d.wav" % calls[i]["id"] for i in (0, 1, 3)
+    )
     # Each call's record says what its recording is (it said none: the calls were read
     # without their recordings).
-    assert [c["recording"] for c in calls] == ["complete", "complete", None]
+    assert [c["recording"] for c in calls] == ["complete", "complete", None, "complete"]
     assert all(c["recording_duration_s"] > 1 for c in calls[:2])
     sums = dict(reversed(line.split("  ")) for line in z.read("SHA256SUMS").decode().splitlines())
     assert set(sums) == set(z.namelist()) - {"SHA256SUMS", "manifest.json"}
@@ -121,7 +128,7 @@ def test_bundle_holds_exactly_that_numbers_calls_and_verifies(sar_dir, tmp_path)
     [entry] = [e for e in DisclosureLog(data).entries() if e["bundle"] == "smith.zip"]
     assert entry["call_ids"] == ",".join(str(c["id"]) for c in calls)
     assert entry["bundle_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
-    assert entry["recordings"] == 2 and entry["encrypted"] == 0
+    assert entry["recordings"] == 3 and entry["encrypted"] == 0
     with open_audit(data) as audit:
         last = audit.entries(limit=1, action="disclosure")[0]
     assert last.actor == "admin" and last.details["calls"] == [c["id"] for c in calls]
@@ -158,14 +165,24 @@ def test_encrypted_bundle_needs_its_password(sar_dir, tmp_path):
     opened = gpg("give this by phone 7")
     assert opened.returncode == 0
     z = zipfile.ZipFile(io.BytesIO(opened.stdout))
-    assert len(json.loads(z.read("calls.json"))) == 3
+    assert len(json.loads(z.read("calls.json"))) == 4
 
 
-def test_date_range_alone(sar_dir, tmp_path):
+def test_a_date_range_alone_releases_only_the_calls_named(sar_dir, tmp_path, capsys):
+    """A date range alone released every caller's calls of those days to one requester.
+    Without a number the calls to release are named (a withheld caller's, say)."""
     root, data = sar_dir
     out = tmp_path / "day.zip"
-    assert sar(root, data, out, "--from", "2026-03-02", "--to", "2026-03-02") == 0
-    assert len(json.loads(zipfile.ZipFile(out).read("calls.json"))) == 5
+    assert sar(root, data, out, "--from", "2026-03-02", "--to", "2026-03-02") == 2
+    assert "a release names the requester's number" in capsys.readouterr().err and not out.exists()
+    assert (
+        sar(root, data, out, "--from", "2026-03-02", "--to", "2026-03-02", "--call", "2", "--call", "4") == 0
+    )
+    assert [c["id"] for c in json.loads(zipfile.ZipFile(out).read("calls.json"))] == [2, 4]
+    assert (
+        sar(root, data, tmp_path / "x.zip", "--from", "2026-03-02", "--to", "2026-03-02", "--call", "99") == 2
+    )
+    assert "call 99 is not among the calls found" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,24 @@ def test_release_and_disclosure_log(box, people, tmp_path):
     assert "disclosure" in box.audit_actions()
 
 
+def test_a_date_range_alone_releases_only_the_calls_named(box, people):
+    """Searched by date alone, every caller's calls of the day went to one requester."""
+    box.recordings.store = box.store
+    sam = people["sam"]
+    day = dict(RELEASE, number="", **{"from": "2026-03-02", "to": "2026-03-02"})
+    page = sam.get("/sar?from=2026-03-02&to=2026-03-02").get_data(as_text=True)
+    assert 'id="only-hint"' in page  # the page says why the calls must be named
+    resp = box.post(sam, "/sar", day, token_from="/sar")
+    assert resp.status_code == 400 and "a release names the requester&#39;s number" in resp.get_data(
+        as_text=True
+    )
+    assert box.post(sam, "/sar", dict(day, only="1, x"), token_from="/sar").status_code == 400
+    assert "disclosure" not in box.audit_actions()
+    resp = box.post(sam, "/sar", dict(day, only="1"), token_from="/sar")
+    assert resp.status_code == 200, resp.get_data(as_text=True)[-800:]
+    assert [c["id"] for c in json.loads(zipfile.ZipFile(io.BytesIO(resp.data)).read("calls.json"))] == [1]
+
+
 def test_bad_requests_are_named(box, people):
     box.recordings.store = box.store
     sam = people["sam"]

@@ -40,6 +40,17 @@ def _search(values):
     return calls, {"number": values["number"], "from": values["from"], "to": values["to"]}
 
 
+def _call_ids(text):
+    """The call numbers typed in "Only these calls" ("12, 15"), or None for none.
+
+    :raises LinekeeperError: something there that is not a call number
+    """
+    parts = text.replace(",", " ").split()
+    if not all(p.isascii() and p.isdigit() and len(p) < 12 for p in parts):
+        raise LinekeeperError("Only these calls: give call numbers (as in the list), separated by commas")
+    return [int(p) for p in parts] or None
+
+
 @bp.route("/sar")
 @roles("supervisor")
 def index():
@@ -98,6 +109,7 @@ def release_bundle():
                 bundle_password=request.form.get("bundle_password") or None,
                 wall_us=int(services.wall_us()),
                 redactions=redactions,
+                only=_call_ids(request.form.get("only", "")),
             )
         except LinekeeperError as exc:
             errors["release"] = str(exc)
