@@ -122,10 +122,15 @@ def _pci(s):
 
 
 def _retention(s):
-    days = s.config.policy.retention.default_days
-    if not days:
+    from .policy.retention import retention_words
+
+    retention = s.config.policy.retention
+    said = retention_words(retention)
+    if said is None:
         return AMBER, "no retention period: recordings are kept for ever (Retention)"
-    return GREEN, "recordings are deleted after %d days unless a rule says otherwise" % days
+    if not retention.default_days:
+        return AMBER, "recordings no rule names are kept for ever (Retention): %s" % said
+    return GREEN, "recordings are kept %s" % said
 
 
 def _retention_working(s):

@@ -2,6 +2,7 @@
 
 from firmware.compliance import BoxState
 from firmware.config import BoxConfig
+from firmware.policy.retention import retention_words
 from firmware.policy.settings import RecordingRules
 
 
@@ -89,6 +90,7 @@ def staff_notice(web):
         "ico_number": state.ico_number,
         "lines": lines,
         "retention_days": config.policy.retention.default_days,
+        "retention": retention_words(config.policy.retention),
         "listeners": sorted(u.name for u in web.accounts.all() if "supervisor" in u.roles),
         "pci": pause_how(config),
         "recall": recall_advice(config) if any(x["recorded"] for x in lines) else None,

@@ -133,6 +133,34 @@ class Decision:
     days: int
 
 
+def retention_words(settings):
+    """How long recordings are kept, in a sentence for a notice (the staff notice, the
+    checklist): the default period and the rules that delete sooner or later. None when
+    nothing is ever deleted automatically."""
+    rules = [r for r in settings.rules if r.days]
+    if not settings.default_days and not rules:
+        return None
+    parts = []
+    for rule in rules:
+        which = " ".join(
+            x
+            for x in (
+                "line %d" % rule.line if rule.line else "",
+                {"in": "incoming", "out": "outgoing"}.get(rule.direction, ""),
+                "calls tagged %s" % rule.category if rule.category else "calls",
+            )
+            if x
+        )
+        parts.append("%s: %d days" % (which, rule.days))
+    if settings.default_days:
+        head = "%d days" % settings.default_days
+        if parts:
+            head += " (%s)" % "; ".join(parts)
+    else:
+        head = "%s; other recordings are kept until deleted by hand" % "; ".join(parts)
+    return head + ", unless a recording is held for a dispute"
+
+
 @dataclass(frozen=True)
 class RetentionSettings:
     """How long recordings are kept, the automatic sweep, and the disk alarms.

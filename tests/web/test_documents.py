@@ -188,6 +188,23 @@ def test_the_staff_notice_says_a_person_reached_after_a_recall_hears_no_notice(g
     assert recall.endswith("tell them the call is recorded, or pause the recording (key *1 on the handset).")
 
 
+def test_the_retention_said_includes_the_rules(good):
+    """With no default period and a rule deleting line 1's incoming calls after 30 days,
+    the staff notice said "No retention period is set yet" and the checklist "kept for
+    ever", while the Retention page said the rule was deleting calls."""
+    from firmware.policy.retention import RetentionRule
+
+    box, people = good
+    change_policy(
+        box, "retention", default_days=None, rules=(RetentionRule("line 1", days=30, line=1, direction="in"),)
+    )
+    notice = people["sam"].get("/documents/staff-notice").get_data(as_text=True)
+    said = re.search(r'<p id="retention">(.*?)</p>', notice).group(1)
+    assert said.startswith("Line 1 incoming calls: 30 days; other recordings are kept until deleted by hand")
+    status, text = statuses(people["audrey"])[9]
+    assert status == "amber" and "line 1 incoming calls: 30 days" in text and "kept for ever" in text
+
+
 def test_the_checklist_counts_the_days_from_the_boxs_own_date(good):
     """At 00:30 BST the UTC date is still the day before: the ICO renewal's days left
     were one more than the box's calendar says."""

@@ -89,10 +89,9 @@ def notice_blocks(n):
         ("h", "How long recordings are kept"),
         (
             "p",
-            "%d days, unless a rule keeps them longer or shorter, or a recording is "
-            "held for a dispute." % n["retention_days"]
-            if n["retention_days"]
-            else "No retention period is set yet.",
+            n["retention"][:1].upper() + n["retention"][1:] + "."
+            if n["retention"]
+            else "No retention period is set yet: recordings are kept until deleted by hand.",
         ),
     ]
     if n["pci"]:
