@@ -110,13 +110,16 @@ def _notice_out(s):
 
 
 def _pci(s):
+    from .policy.pause import pause_button_wired
+
     pci = s.config.policy.pci
-    if pci.pause_code is None and not pci.button:
+    button = pci.button and pause_button_wired(s.config.hat)
+    if pci.pause_code is None and not button:
         return AMBER, "no way to pause recording while card details are given (Rules)"
     how = []
     if pci.pause_code:
         how.append("code %s on the handset" % pci.pause_code)
-    if pci.button:
+    if button:
         how.append("the pause button")
     return GREEN, "recording pauses for card details: %s, or the web UI" % " or ".join(how)
 

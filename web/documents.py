@@ -2,6 +2,7 @@
 
 from firmware.compliance import BoxState
 from firmware.config import BoxConfig
+from firmware.policy.pause import pause_button_wired
 from firmware.policy.retention import retention_words
 from firmware.policy.settings import RecordingRules
 
@@ -117,7 +118,7 @@ def pause_how(config):
     ways = []
     if pci.pause_code:
         ways.append("key %s on the handset" % pci.pause_code)
-    if pci.button:
+    if pci.button and pause_button_wired(config.hat):
         ways.append("press the line's pause button")
     return " or ".join(ways) or None
 

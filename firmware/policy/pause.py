@@ -273,3 +273,18 @@ class PciSettings(Checked):
         check_bool(self.button, path + ".button")
         check_int(self.auto_resume_s, 10, 1800, path + ".auto_resume_s", "seconds")
         check_bool(self.mask_dtmf, path + ".mask_dtmf")
+
+
+def pause_button_wired(hat_name):
+    """Whether the HAT ``hat_name`` (the configuration's) wires a pause button on any line:
+    a notice must not tell staff to press one the box has not got (the LK-4L has none).
+    True when the HAT is not named (the simulator, whose scenario names it) or cannot be read."""
+    if not hat_name:
+        return True
+    from board.hat import load_hat
+
+    try:
+        hat = load_hat(hat_name)
+    except Exception:  # the box says what is wrong with its HAT file itself
+        return True
+    return any("pause_button" in line.pins for line in hat.lines)

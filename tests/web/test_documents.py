@@ -188,6 +188,22 @@ def test_the_staff_notice_says_a_person_reached_after_a_recall_hears_no_notice(g
     assert recall.endswith("tell them the call is recorded, or pause the recording (key *1 on the handset).")
 
 
+def test_no_pause_button_is_offered_on_a_hat_without_one(good):
+    """On an LK-4L (no buttons) the staff notice told staff to "press the line's pause
+    button" and the checklist counted it as a way to pause."""
+    box, people = good
+    change_policy(box, "pci", pause_code="*1", button=True)
+    config = box.config_store.get()
+    box.config_store.save(config.replace(hat="lk-4l"))
+    page = people["sam"].get("/documents/staff-notice").get_data(as_text=True)
+    assert "key *1 on the handset: recording pauses" in page and "pause button" not in page
+    assert "pause button" not in statuses(people["audrey"])[8][1]
+    box.config_store.save(config.replace(hat="lk-2lb"))  # its lines have one each
+    assert "or press the line&#39;s pause button" in people["sam"].get("/documents/staff-notice").get_data(
+        as_text=True
+    )
+
+
 def test_the_retention_said_includes_the_rules(good):
     """With no default period and a rule deleting line 1's incoming calls after 30 days,
     the staff notice said "No retention period is set yet" and the checklist "kept for
