@@ -54,6 +54,9 @@ class SarError(LinekeeperError, ValueError):
     """A subject access request cannot be carried out as asked."""
 
 
+MIN_BUNDLE_PASSWORD = 10
+
+
 def find_calls(calls_db, *, number=None, since_us=None, until_us=None, country="uk", lines=None, cipher=None):
     """The calls (call-log JSON, oldest first) of ``number`` in any form, and/or in [since, until).
 
@@ -305,6 +308,12 @@ def release(
     for name, value in (("requester", requester), ("recipient", recipient), ("reason", reason)):
         if not value or not value.strip():
             raise SarError("give the %s of the release" % name)
+    if bundle_password is not None and len(bundle_password.strip()) < MIN_BUNDLE_PASSWORD:
+        # "a" was taken: a bundle of someone's calls that anyone could open.
+        raise SarError(
+            "the bundle password needs at least %d characters (a few words): the bundle holds "
+            "the calls' recordings" % MIN_BUNDLE_PASSWORD
+        )
     if only:
         missing = sorted(set(only) - {c["id"] for c in calls})
         if missing:

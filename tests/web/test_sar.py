@@ -97,6 +97,10 @@ def test_bad_requests_are_named(box, people):
         token_from="/sar",
     )
     assert resp.status_code == 400 and "is empty or backwards" in resp.get_data(as_text=True)
+    resp = box.post(sam, "/sar", dict(RELEASE, bundle_password="a"), token_from="/sar")
+    assert resp.status_code == 400 and "the bundle password needs at least 10 characters" in resp.get_data(
+        as_text=True
+    )
     assert "disclosure" not in box.audit_actions()
 
 
