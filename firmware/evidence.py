@@ -161,12 +161,36 @@ def binding_problems(row, header, call_row, cipher=None):
         # The number may only be learnt after recording began (an outbound call's digits).
         if name == "number" and wanted[name] is None:
             continue
+        if (
+            name == "number"
+            and wanted["direction"] == "out"
+            and _dialled_on(wanted[name], call_row[name], cipher)
+        ):
+            continue
         if wanted[name] is not None and not _same(wanted[name], call_row[name], name, cipher):
             problems.append(
                 "%s: the call log's %s (%r) is not the recording's (%r)"
                 % (where, name.replace("_", " "), call_row[name], wanted[name])
             )
     return problems
+
+
+def _dialled_on(header_value, row_value, cipher):
+    """Whether an outbound call's number in the header is the start of the call log's: a
+    recording begun while the number was still being dialled (from off-hook, its notice
+    given as the far end answered) holds the digits dialled so far, and the call log the
+    whole number. The demo's 0808 call failed verify, and would not play, for this."""
+    if header_value is None or row_value is None:
+        return False
+    if is_sealed(header_value) or is_sealed(row_value):
+        if cipher is None:
+            return False
+        try:
+            header_value = cipher.open(header_value, "number") if is_sealed(header_value) else header_value
+            row_value = cipher.open(row_value, "number") if is_sealed(row_value) else row_value
+        except Exception:  # not this box's seal: the comparison below says so
+            return False
+    return bool(header_value) and row_value.startswith(header_value)
 
 
 def _same(header_value, row_value, name, cipher):

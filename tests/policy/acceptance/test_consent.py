@@ -75,6 +75,30 @@ def test_a_caller_who_hangs_up_during_the_announcement_is_not_said_to_have_heard
     assert 1.5 <= consent["heard_s"] <= 2.1 < consent["duration_s"], consent
 
 
+def test_a_number_still_being_dialled_as_recording_began_verifies_and_plays(lab, tmp_path):
+    """The demo's call to 0808 157 0000 (`make run`, notices on): its recording began
+    with ten digits dialled, the call log got the eleventh, and the recording failed
+    verify and would not play ("damaged") for the difference."""
+    call = {
+        "line": 1,
+        "at": 1.0,
+        "direction": "out",
+        "dial": {"digits": "08081570000", "mode": "dtmf", "on_ms": 90, "off_ms": 90},
+        "talk": 20.0,
+        "polarity_on_answer": True,
+        "speech": [{"at": 1.0, "text": "Thank you for calling."}],
+    }
+    data_dir, (logged,) = lab.sim(lab.scenario([call], config=lab.policy(consent=CONSENT)))
+    assert logged["number"] == "08081570000" and logged["recording"] == "complete"
+    pw = tmp_path / "pw"
+    pw.write_text("correct horse battery\n")
+    status, out, err = lab.cli("verify", "--data-dir", data_dir, "--password-file", pw)
+    assert status == 0, out + err
+    status, _, err = lab.cli("export", logged["id"], "--data-dir", data_dir, "--password-file", pw,
+                             "--out", tmp_path / "call.wav")  # fmt: skip
+    assert status == 0, err
+
+
 def test_the_announcement_is_in_the_recording_at_the_answer(noticed):
     lab, data_dir, log = noticed
     call = log[1]
