@@ -192,6 +192,23 @@ def test_no_playback_without_a_token_from_this_session(box, people):
     assert box.services.audit.entries(action="playback") == []
 
 
+def test_a_recording_still_being_made_offers_no_player(box, people, monkeypatch):
+    """The player was offered while the call was still recorded, and playing it answered
+    500 "Recording damaged" (its file is checked against its seal, which comes at the
+    end): the newest calls of a busy box all looked damaged."""
+    sam = people["sam"]
+    url = audio_url(sam, 1)  # a token from when it could be played
+    real = box.recordings.recording_info
+    monkeypatch.setattr(
+        box.recordings, "recording_info", lambda call_id: dict(real(call_id), state="recording")
+    )
+    page = sam.get("/calls/1").get_data(as_text=True)
+    assert 'id="still-recording"' in page and "<audio" not in page
+    resp = sam.get(url)
+    assert resp.status_code == 409 and "still being recorded" in resp.get_data(as_text=True)
+    assert box.services.audit.entries(action="playback") == []
+
+
 def test_no_recording_no_player(box, people):
     page = people["sam"].get("/calls/9").get_data(as_text=True)
     assert 'id="no-recording"' in page and "<audio" not in page

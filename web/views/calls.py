@@ -460,6 +460,12 @@ def audio(call_id):
     info = _recording(call_id)
     if info is None:
         abort(404)
+    if info["state"] == "recording":
+        # Sealed (and signed) at its end: before, the check of its file said "damaged".
+        abort(
+            409,
+            description="This call is still being recorded: it can be played once its recording is sealed.",
+        )
     f = web.services.recordings.open_audio(call_id, key)
     try:
         size = f.seek(0, os.SEEK_END)
