@@ -136,6 +136,10 @@ class Edge:
         self._n_open = 0
         self._busy = 0
         self._uploading = False
+        # Each client's task, held: asyncio keeps a stream's task only weakly, and one
+        # waiting on an idle backend (a live stream) whose client went was collected
+        # while pending ("Task was destroyed but it is pending!" in the log).
+        self._tasks = set()
         self.refused_connections = 0
         self._loop = None
         self._thread = None
@@ -183,6 +187,9 @@ class Edge:
 
     # ------------------------------------------------------------------ one client
     async def _client(self, reader, writer):
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         peer = writer.get_extra_info("peername")
         addr = peer[0] if peer else ""
         limits = self.limits
@@ -230,7 +237,7 @@ class Edge:
             body = b""
             if length:
                 body = await asyncio.wait_for(reader.readexactly(length), limits.body_timeout_s)
-            await self._pass(request_line, headers, body, addr, logged_in, writer)
+            await self._pass(request_line, headers, body, addr, logged_in, writer, reader)
         except _Refused as refused:
             writer.write(_response(refused.status, refused.text))
             await asyncio.wait_for(writer.drain(), limits.send_timeout_s)
@@ -245,13 +252,15 @@ class Edge:
             if _header(headers, b"expect").lower() == b"100-continue":
                 writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             deadline = self.limits.body_timeout_s + length / self.limits.upload_min_rate
-            await self._pass(request_line, headers, (reader, length, deadline), addr, True, writer)
+            await self._pass(request_line, headers, (reader, length, deadline), addr, True, writer, reader)
         finally:
             self._uploading = False
 
-    async def _pass(self, request_line, headers, body, addr, logged_in, writer):
+    async def _pass(self, request_line, headers, body, addr, logged_in, writer, reader=None):
         """Pass one request to the app and its answer back; ``body`` is bytes, or
-        ``(reader, length, deadline_s)`` to copy from the client as it comes."""
+        ``(reader, length, deadline_s)`` to copy from the client as it comes. A client
+        that goes (``reader`` at its end) ends the exchange at once: a live stream of a
+        closed tab held its backend thread until the stream's own end."""
         limits = self.limits
         allowed = limits.backend_slots - (0 if logged_in else limits.reserved_slots)
         try:
@@ -280,18 +289,37 @@ class Edge:
             await backend.drain()
             if not isinstance(body, bytes):
                 await asyncio.wait_for(_copy(body[0], backend, body[1]), body[2])
-            while True:
-                chunk = await back_reader.read(_CHUNK)
-                if not chunk:
-                    break
-                writer.write(chunk)
-                await asyncio.wait_for(writer.drain(), limits.send_timeout_s)
+            gone = asyncio.ensure_future(_client_gone(reader)) if reader is not None else None
+            try:
+                while True:
+                    read = asyncio.ensure_future(back_reader.read(_CHUNK))
+                    waiting = {read} if gone is None else {read, gone}
+                    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                    if not read.done():
+                        read.cancel()  # the client went: nobody to answer
+                        log.info("a web client went away (it closed the connection)")
+                        break
+                    chunk = read.result()
+                    if not chunk:
+                        break
+                    writer.write(chunk)
+                    await asyncio.wait_for(writer.drain(), limits.send_timeout_s)
+            finally:
+                if gone is not None:
+                    gone.cancel()
         finally:
             if backend is not None:
                 backend.transport.abort()
             async with self._cond:
                 self._busy -= 1
                 self._cond.notify_all()
+
+
+async def _client_gone(reader):
+    """Return when the client has closed its side (one request per connection: anything
+    it sends after its request is read and dropped)."""
+    while await reader.read(_CHUNK):
+        pass
 
 
 async def _copy(reader, writer, length):

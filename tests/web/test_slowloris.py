@@ -219,3 +219,53 @@ def test_an_update_bundle_larger_than_other_requests_reaches_the_updates_page(bo
     # Another path takes no more than before, logged in or not.
     reply = refused(b"/consent/announcement", b"Cookie: %s\r\n" % headers["Cookie"].encode())
     assert reply.startswith(b"HTTP/1.1 413 ")
+
+
+def test_a_live_stream_closed_by_its_tab_frees_its_thread_at_once(tmp_path, caplog):
+    """A dashboard tab closed while its live stream was idle left the edge waiting on
+    the backend (its thread held until the stream's next message or its end), and the
+    waiting task was collected while pending: "Task was destroyed but it is pending!" in
+    the log. The edge now sees the client go and ends the exchange at once. Here the
+    backend is a stream that never says more."""
+    import gc
+
+    from web.server import tls_context
+
+    backend_path = str(tmp_path / "app.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(backend_path)
+    listener.listen(8)
+    held = []
+
+    def backend():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\nretry: 2000\n\n")
+            held.append(conn)  # idle from now on
+
+    threading.Thread(target=backend, daemon=True).start()
+    cert = ensure_certificate(tmp_path / "tls", ["localhost"])
+    edge = Edge(tls_context(cert.cert_path, cert.key_path), backend_path)
+    edge.start("127.0.0.1", 0)
+    try:
+        for _ in range(3):
+            raw = socket.create_connection(("127.0.0.1", edge.port), timeout=10)
+            with _client_context().wrap_socket(raw) as tls:
+                tls.sendall(b"GET /api/events HTTP/1.1\r\nHost: b\r\n\r\n")
+                assert b"retry: 2000" in tls.recv(4096)
+        deadline = time.monotonic() + 2
+        while edge._busy and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert edge._busy == 0 and edge._n_open == 0  # not held until the stream says more
+        gc.collect()
+        time.sleep(0.2)
+        assert not [r for r in caplog.records if "Task was destroyed" in r.getMessage()]
+    finally:
+        edge.stop()
+        listener.close()
+        for conn in held:
+            conn.close()
