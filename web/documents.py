@@ -15,11 +15,8 @@ def private_lines(web):
     line is recorded reads them; the site settings only on a box with no
     configuration to read."""
     if web.services.box_config is not None:
-        return {
-            n
-            for n in range(1, web.n_lines + 1)
-            if web.services.box_config.get().policy.rules.mode(n) == "never"
-        }
+        rules = web.services.box_config.get().policy.rules  # config.json, read once
+        return {n for n in range(1, web.n_lines + 1) if rules.mode(n) == "never"}
     site = web.site.settings()
     return {line.line for line in site.lines if not line.record} if site is not None else set()
 
