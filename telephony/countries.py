@@ -99,7 +99,9 @@ class NumberFormat:
     ``national_digits`` is set, must then have that many digits after the
     prefix, or contain a wildcard); one of exactly ``national_digits`` digits
     starting with one of ``national_first_digits`` is a national number
-    dialled without the trunk prefix. ``presentation_prefixes`` are dialled before a
+    dialled without the trunk prefix; one of the country code and
+    ``significant_digits`` more is international without its ``+``.
+    ``presentation_prefixes`` are dialled before a
     number only to withhold or show the caller's own number (the UK's 141 and 1470,
     North America's *67 and *82): the number called is what follows.
     """
@@ -110,6 +112,10 @@ class NumberFormat:
     national_digits: int | None = None
     national_first_digits: str = ""
     presentation_prefixes: tuple[str, ...] = ()
+    #: how many digits a national number has after its trunk prefix: a number of the
+    #: country code and that many digits (not starting with 0) is in international form
+    #: without its ``+``, as some networks send a caller's number
+    significant_digits: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -174,7 +180,11 @@ _UK_TONE_DETECTION: tuple[ToneSpec, ...] = (
 )
 
 _UK_NUMBERS = NumberFormat(
-    country_code="44", international_prefix="00", trunk_prefix="0", presentation_prefixes=("1470", "141")
+    country_code="44",
+    international_prefix="00",
+    trunk_prefix="0",
+    presentation_prefixes=("1470", "141"),
+    significant_digits=(9, 10),
 )
 
 _UK = Country(

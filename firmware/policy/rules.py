@@ -157,6 +157,9 @@ def normalise(number, country):
         and (wild or len(n) == fmt.national_digits)
     ):
         return "+" + fmt.country_code + n
+    rest = n[len(fmt.country_code) :]
+    if n.startswith(fmt.country_code) and len(rest) in fmt.significant_digits and rest[:1] not in ("", "0"):
+        return "+" + n  # 441632960123: a caller's number as some networks send it
     return n
 
 

@@ -51,6 +51,9 @@ def test_direction():
         ("14700800123456", "0800*", True),
         ("141 00441632960123", "+441632*", True),
         ("1412", "0800*", False),  # not a prefix before a number
+        # A caller's number as some networks send it: international without its "+".
+        ("448001234567", "0800*", True),
+        ("441632960123", "01632 96????", True),
     ],
 )
 def test_number_patterns_uk(number, pattern, matched):

@@ -61,6 +61,11 @@ def test_numbers_follow_the_countrys_format(zedland):
     assert normalise("2125550100", "us") == "+12125550100"
     assert normalise("0123456", "zz") == "+999123456"
     assert normalise("00441632960123", "zz") == "+441632960123"
+    # International without its "+", as some networks send a caller's number.
+    assert normalise("441632960123", "uk") == "+441632960123"
+    assert normalise("44 1632 96012", "uk") == "+44163296012"
+    assert normalise("4401632960123", "uk") == "4401632960123"  # not a UK number
+    assert normalise("4416329", "uk") == "4416329"  # too short: a local number
 
 
 def test_config_and_supervisor_take_a_new_country(zedland):
