@@ -487,11 +487,12 @@ def _deleted_why(data_dir, call_id):
         db.close()
     if gone is None:
         return ""
-    return ': it was deleted on %s by the retention rule "%s" (%s)' % (
-        gone["at"],
-        gone["rule"],
-        gone["reason"],
-    )
+    from .policy.deletions import describe
+
+    sentence = describe(gone, gone["at"]).rstrip(".")
+    if sentence.startswith("Its recording "):
+        return ": it " + sentence[len("Its recording ") :]
+    return ": " + sentence[0].lower() + sentence[1:]
 
 
 def _deletion_log_problems(data_dir, audit):

@@ -379,6 +379,7 @@ def recorder_handlers(box, *, board_name="sim"):
         "reload": lambda: (box.reload_config(), None)[1],
         "retention": retention,
         "confirm_clock": lambda actor: box.retention.confirm_clock(str(actor)),
+        "erase": lambda call_id, actor, reason: box.retention.erase(int(call_id), str(actor), str(reason)),
         "update_state": update_state,
         "confirm_release": confirm_release,
         "rekey": rekey,

@@ -181,6 +181,11 @@ class RemoteRetention:
     def confirm_clock(self, actor):
         self.client.call("confirm_clock", actor=actor)
 
+    def erase(self, call_id, actor, reason):
+        """Erase a call's recordings (the recorder does it: its archive follows);
+        :raises ControlError: refused, in the recorder's words (as ``ErasureRefused``)"""
+        return self.client.call("erase", call_id=int(call_id), actor=actor, reason=reason)
+
     def deletion_log(self, limit=100, offset=0):
         return self.sweeper.deletion_log(limit, offset)
 

@@ -6,8 +6,9 @@ wrapped key): a recording is never gone without its entry, nor logged as
 gone while its key survives. An entry holds no personal data — no number,
 name or audio — only what proves the deletion::
 
-    seq, deleted_at (µs since the epoch, UTC), reason ("retention" or
-    "overwrite"), rule, recording_id, call_id, line, direction, categories,
+    seq, deleted_at (µs since the epoch, UTC), reason ("retention",
+    "overwrite", "erasure" on a person's request, or "archive" for the
+    archived copy), rule, recording_id, call_id, line, direction, categories,
     call_date (the day the call started, UTC), duration_s, bytes,
     file_sha256 (of the encrypted file, as recorded when it was finished)
 
@@ -16,8 +17,9 @@ carries ``hash = SHA-256(prev_hash || canonical entry)``, the first entry's
 ``prev_hash`` being 32 zero bytes, so an edit, removal, insertion or
 reordering breaks the chain. Removing entries at the end would not, so every
 sweep writes the chain head (``seq`` and ``hash``) into its
-``retention_sweep`` audit entry, itself chained and anchored by the audit
-head file: :func:`verify` checks the log against the latest of those anchors.
+``retention_sweep`` audit entry (an erasure into its ``delete`` entry), itself
+chained and anchored by the audit head file: :func:`verify` checks the log
+against the latest of those anchors.
 A crash between the deletion and the sweep's audit entry leaves entries after
 the last anchor; they are chained like any other, and the next sweep anchors
 them.
@@ -72,6 +74,25 @@ FIELDS = (
     "file_sha256",
 )
 ANCHOR = "deletion_log"  # the key of the chain head in a retention_sweep audit entry
+ANCHOR_ACTIONS = ("retention_sweep", "delete")  # the audit entries that carry it
+ERASURE = "erasure"  # the reason of a recording deleted on a person's request
+ERASURE_RULE = "erasure request"
+
+
+def describe(entry, when):
+    """Why a recording is gone, as a sentence: ``'Its recording was deleted on … by the
+    retention rule "…" (retention).'``
+
+    ``entry`` is a deletion-log entry (``reason``, ``rule``), ``when`` its time as
+    the reader shows times."""
+    reason, rule = entry.get("reason"), entry.get("rule")
+    if reason == ERASURE:
+        return "Its recording was erased on %s, on request (the audit trail says who asked and why)." % when
+    if reason == "overwrite":
+        return "Its recording was deleted on %s to make room on a full card (past its minimum period)." % when
+    if reason == "archive":
+        return 'Its archived copy was deleted on %s by the retention rule "%s".' % (when, rule)
+    return 'Its recording was deleted on %s by the retention rule "%s" (%s).' % (when, rule, reason)
 
 
 def entry_hash(prev_hash, entry):
@@ -138,17 +159,30 @@ def count(db):
 
 
 def latest_anchor(audit):
-    """``(seq, hash)`` recorded by the newest ``retention_sweep`` audit entry, or None."""
-    offset = 0
-    while True:
-        batch = audit.entries(limit=50, offset=offset, action="retention_sweep")
-        for entry in batch:
-            anchor = entry.details.get(ANCHOR)
-            if isinstance(anchor, dict) and "seq" in anchor:
-                return anchor["seq"], anchor["hash"]
-        if len(batch) < 50:
-            return None
-        offset += 50
+    """``(seq, hash)`` recorded by the newest ``retention_sweep`` (or erasure's ``delete``)
+    audit entry that can be read, or None. An erasure's entry is sealed on a box with
+    the MCU (its reason may name a person): read without the key, the sweep's before it
+    is the anchor."""
+    found = []
+    for action in ANCHOR_ACTIONS:
+        offset = 0
+        while True:
+            batch = audit.entries(limit=50, offset=offset, action=action)
+            anchor = next((e for e in batch if _anchor(e) is not None), None)
+            if anchor is not None:
+                found.append((anchor.seq, _anchor(anchor)))
+                break
+            if len(batch) < 50:
+                break
+            offset += 50
+    return max(found)[1] if found else None
+
+
+def _anchor(entry):
+    anchor = entry.details.get(ANCHOR) if isinstance(entry.details, dict) else None
+    if isinstance(anchor, dict) and "seq" in anchor and "hash" in anchor:
+        return anchor["seq"], anchor["hash"]
+    return None
 
 
 def verify(db, audit=None):

@@ -43,6 +43,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ..bus import Alarm
+from ..errors import LinekeeperError
 from . import deletions
 from .clockguard import ClockGuard
 from .retention import DAY_US
@@ -80,6 +81,10 @@ class SweepResult:
     by_rule: dict = field(default_factory=dict)
     refused: str = None
     message: str = ""
+
+
+class ErasureRefused(LinekeeperError, ValueError):
+    """A recording cannot be erased (its message says why; nothing was deleted)."""
 
 
 class RetentionSweeper:
@@ -278,6 +283,55 @@ class RetentionSweeper:
                 self.guard.passed(now_us)
             self._audit(actor, trigger, result)
             return result
+
+    def erase(self, call_id, actor, reason):
+        """Delete call ``call_id``'s recordings now, at a person's request (the right to
+        erasure): destroyed as retention destroys them (key, row, then the file
+        shredded; an archived copy follows), each with its deletion-log entry (reason
+        ``erasure``), then audited as ``delete`` with who, why and the log's head.
+        The clock guard is not asked: nothing here depends on the date. Returns how
+        many recordings were erased.
+
+        :raises ErasureRefused: the call is on legal hold, is still being recorded,
+            or has no recording (nothing is deleted)
+        """
+        reason = str(reason).strip()
+        if not reason:
+            raise ErasureRefused("say why the recording is erased (it goes in the audit trail)")
+        with self._lock:
+            found = self.store.finished_recordings(None, held=False, call_id=call_id)
+            if not found:
+                raise ErasureRefused(self._why_not_erasable(call_id))
+            now_us = self.clock.wall_us()
+            destroyed = self._destroy_batch(
+                [_candidate(r, deletions.ERASURE_RULE, None) for r in found], deletions.ERASURE, now_us
+            )
+            if not destroyed:  # a hold placed, or the recording deleted, meanwhile
+                raise ErasureRefused(self._why_not_erasable(call_id))
+            self._checkpoint()
+            seq, digest = self.store.deletions.head()
+            self.audit.append(
+                actor,
+                "delete",
+                "call:%d" % call_id,
+                {
+                    "request": deletions.ERASURE,
+                    "reason": reason,
+                    "recordings": sorted(c.recording_id for c in destroyed),
+                    deletions.ANCHOR: {"seq": seq, "hash": digest},
+                },
+                int(now_us),
+            )
+            log.info("call %d: %d recording(s) erased at %s's request", call_id, len(destroyed), actor)
+            return len(destroyed)
+
+    def _why_not_erasable(self, call_id):
+        if self.store.finished_recordings(None, held=True, call_id=call_id):
+            return "call %d is on legal hold: release the hold before erasing its recording" % call_id
+        row = self.store.for_call(call_id)
+        if row is not None and row["state"] == "recording":
+            return "call %d is still being recorded: erase its recording once the call has ended" % call_id
+        return "call %d has no recording to erase" % call_id
 
     def _destroy(self, candidates, reason, now_us):
         """Shred ``candidates`` (in batches); returns how many were destroyed."""

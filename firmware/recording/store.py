@@ -77,6 +77,8 @@ WHERE r.state IN ('complete', 'partial') AND c.started_at <= ?
 ORDER BY c.started_at, r.id
 """
 
+_NO_LATER = 1 << 62  # µs: later than any call
+
 
 @dataclass(frozen=True)
 class FinishedRecording:
@@ -688,15 +690,23 @@ class RecordingStore:
             callmeta.ensure_schema(self._db)
             deletions.ensure_schema(self._db)
 
-    def finished_recordings(self, started_at_most_us: int, *, held: bool) -> list[FinishedRecording]:
+    def finished_recordings(
+        self, started_at_most_us: int | None, *, held: bool, call_id: int | None = None
+    ) -> list[FinishedRecording]:
         """The finished recordings whose call started at or before ``started_at_most_us``
-        (µs since the epoch, UTC), oldest call first.
+        (µs since the epoch, UTC; None: whenever), oldest call first.
 
         :param held: True for only those whose call is on legal hold, False for
             only those whose call is not
+        :param call_id: only that call's
         """
+        sql = _FINISHED % ("" if held else "NOT")
+        args: list[int] = [_NO_LATER if started_at_most_us is None else started_at_most_us]
+        if call_id is not None:
+            sql = sql.replace("ORDER BY", "AND r.call_id = ?\nORDER BY")
+            args.append(int(call_id))
         with self._lock:
-            rows = self._db.execute(_FINISHED % ("" if held else "NOT"), (started_at_most_us,)).fetchall()
+            rows = self._db.execute(sql, args).fetchall()
         return [
             FinishedRecording(
                 rid,

@@ -55,6 +55,7 @@ MATRIX = {
     ("GET", "calls.audio"): {SUP},
     ("POST", "calls.export"): {SUP},
     ("POST", "calls.hold"): {SUP},
+    ("POST", "calls.erase"): {SUP},
     ("POST", "calls.tags"): {SUP},
     ("POST", "calls.notes"): {SUP},
     ("GET", "audit.index"): {AUD},

@@ -26,10 +26,12 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 
 from firmware.calls.callsearch import CallFilter, Cursor, search_number
 from firmware.localtime import duration_text, iso_to_us
+from firmware.policy import deletions
 from firmware.policy.retention import check_category
 
 from .. import callstory, intent
 from ..security import audit, form_errors, lk, roles, unlocked_key
+from ..site import control_problem
 
 bp = Blueprint("calls", __name__)
 
@@ -351,6 +353,11 @@ def detail(call_id, errors=None, status=200):
         errors=errors or {},
         formats=EXPORT_FORMATS,
         deleted=deleted,
+        deletion_words=deletions.describe,
+        can_erase=info is not None
+        and not info.get("legal_hold")
+        and info.get("state") in ("complete", "partial")
+        and hasattr(retention, "erase"),
         archive_on=lk().services.archive is not None,
         archived=lk().services.archive.of(call_id) if lk().services.archive is not None else None,
         **_story(call, info, deleted),
@@ -580,6 +587,48 @@ def _with_manifest(call_id, payload, file_name):
         z.writestr(file_name, payload)
         z.writestr(manifest_path(file_name), manifest)
     return buf.getvalue()
+
+
+@bp.route("/calls/<int:call_id>/erase", methods=["POST"])
+@roles("supervisor")
+def erase(call_id):
+    """Erase the call's recording now, at a person's request (the right to erasure):
+    its key destroyed and its file shredded as retention does, with a deletion-log
+    entry, audited with the reason given. The call's row stays (the log of calls is
+    kept by its own rules). Refused on legal hold and while recording."""
+    from firmware.control import ControlError, RecorderUnavailable
+    from firmware.policy.sweeper import ErasureRefused
+
+    call_or_404(call_id, act=True)
+    retention = lk().services.retention
+    if _recording(call_id) is None or retention is None or not hasattr(retention, "erase"):
+        abort(404)
+    reason = " ".join((request.form.get("erase_reason") or "").split())
+    errors = {}
+    if len(reason) < 5:
+        errors["erase_reason"] = (
+            'Say why this recording is erased (for example "erasure request ref 1234"); '
+            "the reason goes in the audit trail."
+        )
+    elif len(reason) > 500:
+        errors["erase_reason"] = "At most 500 characters."
+    elif control_problem(reason):
+        errors["erase_reason"] = control_problem(reason)
+    elif request.form.get("confirm") != "yes":
+        errors["erase_reason"] = "Tick the box to confirm: an erased recording cannot be brought back."
+    if errors:
+        return detail(call_id, errors=errors, status=400)
+    try:
+        retention.erase(call_id, g.user.name, reason)
+    except (ErasureRefused, ControlError) as exc:
+        return detail(call_id, errors={"erase_reason": str(exc)}, status=409)
+    except RecorderUnavailable:
+        return detail(
+            call_id,
+            errors={"erase_reason": "The recorder is not answering (it may be restarting): try again soon."},
+            status=503,
+        )
+    return redirect(url_for("calls.detail", call_id=call_id) + "#f-recording")
 
 
 @bp.route("/calls/<int:call_id>/hold", methods=["POST"])

@@ -1,0 +1,125 @@
+"""Erasing one recording on request: destroyed as retention destroys, logged, audited, refused
+when held, still recording, or asked without a reason."""
+
+import html
+import os
+
+from firmware.policy import deletions
+from web.services import StoreRecordings
+
+
+def real_recordings(box, call_ids):
+    box.add_recordings(call_ids)
+    box.services.recordings = StoreRecordings(box.store, box.box_clock.wall_us)
+
+
+def erase(box, client, call_id, **form):
+    data = {"erase_reason": "erasure request ref 77", "confirm": "yes"}
+    data.update(form)
+    return box.post(client, "/calls/%d/erase" % call_id, data, token_from="/calls/%d" % call_id)
+
+
+def test_a_supervisor_erases_a_recording_with_a_reason(box, people):
+    real_recordings(box, [1, 5])
+    sam = people["sam"]
+    page = sam.get("/calls/1").get_data(as_text=True)
+    assert 'id="erase-form"' in page
+    path = box.store.path_of("%032x" % 1)
+    assert os.path.exists(path)
+    resp = erase(box, sam, 1)
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    # Gone as retention's deletions go: its row (and key), its file; call 5 untouched.
+    assert [r["call_id"] for r in box.store.all()] == [5]
+    assert not os.path.exists(path)
+    (entry,) = box.sweeper.deletion_log()
+    assert entry["reason"] == "erasure" and entry["rule"] == "erasure request" and entry["call_id"] == 1
+    (audited,) = box.services.audit.entries(action="delete")
+    assert audited.actor == "sam" and audited.target == "call:1"
+    assert audited.details["reason"] == "erasure request ref 77"
+    assert audited.details["recordings"] == ["%032x" % 1]
+    # The audit entry anchors the deletion log: removing the entry shows.
+    assert deletions.latest_anchor(box.audit) == (entry["seq"], entry["hash"])
+    assert box.sweeper.verify() == []
+    page = sam.get("/calls/1").get_data(as_text=True)
+    assert "Its recording was erased on" in page and "on request" in page
+    assert 'id="erase-form"' not in page
+
+
+def test_an_erasure_is_refused_without_a_reason_or_confirmation(box, people):
+    real_recordings(box, [1])
+    sam = people["sam"]
+    for form, message in (
+        ({"erase_reason": "no"}, "Say why this recording is erased"),
+        ({"erase_reason": "x" * 501}, "At most 500 characters"),
+        ({"erase_reason": "request \u202e77"}, "control"),
+        ({"confirm": ""}, "Tick the box to confirm"),
+    ):
+        resp = erase(box, sam, 1, **form)
+        assert resp.status_code == 400
+        assert message in html.unescape(resp.get_data(as_text=True))
+    assert [r["call_id"] for r in box.store.all()] == [1]
+    assert box.sweeper.deletion_log() == [] and box.services.audit.entries(action="delete") == []
+
+
+def test_a_held_recording_is_not_erased(box, people):
+    real_recordings(box, [1])
+    sam = people["sam"]
+    box.services.recordings.set_legal_hold(1, True, by="sam")
+    page = sam.get("/calls/1").get_data(as_text=True)
+    assert 'id="erase-form"' not in page and 'id="erase-held"' in page
+    resp = erase(box, sam, 1)
+    assert resp.status_code == 409
+    assert "on legal hold: release the hold" in resp.get_data(as_text=True)
+    assert [r["call_id"] for r in box.store.all()] == [1]
+    assert box.sweeper.deletion_log() == [] and box.services.audit.entries(action="delete") == []
+
+
+def test_a_recording_still_being_made_is_not_erased(box, people):
+    box.store.begin(1, os.urandom(93), "voice", 1000, box.T0_US, recording_id="%032x" % 1)
+    box.services.recordings = StoreRecordings(box.store, box.box_clock.wall_us)
+    resp = erase(box, people["sam"], 1)
+    assert resp.status_code == 409
+    assert "still being recorded" in resp.get_data(as_text=True)
+    assert [r["state"] for r in box.store.all()] == ["recording"]
+
+
+def test_only_a_supervisor_of_the_line_may_erase(box, people):
+    real_recordings(box, [1])
+    assert erase(box, people["sue"], 1).status_code == 404  # line 3's supervisor
+    assert erase(box, people["audrey"], 1).status_code in (403, 404)
+    assert erase(box, people["ivan"], 1).status_code in (403, 404)
+    assert 'id="erase-form"' not in people["audrey"].get("/calls/1").get_data(as_text=True)
+    assert [r["call_id"] for r in box.store.all()] == [1]
+
+
+def test_beside_a_running_recorder_the_recorder_erases(box, tmp_path):
+    """Split services: the web UI asks the recorder (whose archive follows the deletion);
+    a refusal comes back in the recorder's words."""
+    from types import SimpleNamespace
+
+    from firmware.control import ControlClient, ControlError, ControlServer, recorder_handlers
+    from web.remote import RemoteRetention
+
+    box.add_recordings([1, 2])
+    box.services.recordings = StoreRecordings(box.store, box.box_clock.wall_us)
+    box.services.recordings.set_legal_hold(2, True, by="sam")
+    recorder = SimpleNamespace(
+        status=SimpleNamespace(snapshot=dict), clock=SimpleNamespace(wall_us=int), retention=box.sweeper
+    )
+    server = ControlServer(str(tmp_path / "control.sock"), recorder_handlers(recorder))
+    server.start()
+    client = ControlClient(str(tmp_path / "control.sock"))
+    try:
+        remote = RemoteRetention(client, box.sweeper)
+        assert remote.erase(1, "sam", "erasure request ref 9") == 1
+        try:
+            remote.erase(2, "sam", "erasure request ref 9")
+        except ControlError as exc:
+            assert "on legal hold" in str(exc)
+        else:
+            raise AssertionError("a held recording was erased")
+    finally:
+        client.close()
+        server.stop()
+    assert [r["call_id"] for r in box.store.all()] == [2]
+    assert [e.actor for e in box.services.audit.entries(action="delete")] == ["sam"]
