@@ -283,8 +283,13 @@ class StoreRecordings:
         if row is None:
             return None
         ogg = codec.file_extension(row["profile"]) == ".ogg"
+        formats = ["ogg", "wav"] if ogg else ["wav"]
+        signer = self.signer.get() if hasattr(self.signer, "get") else self.signer
+        if signer is not None:
+            formats += [f + ".zip" for f in formats]
         return {
             "state": row["state"],
+            "formats": formats,  # what an export of it can be: the page offers only these
             "duration_s": row["duration_s"],
             "mime_type": "audio/ogg" if ogg else "audio/wav",
             "size": None,

@@ -219,7 +219,7 @@ def test_export_needs_a_reason_and_is_audited(box, people):
     for data, message in (
         ({"reason": "", "format": "ogg"}, "Say why"),
         ({"reason": "why", "format": "ogg"}, "Say why"),
-        ({"reason": "complaint ref 12", "format": "mp3"}, "Ogg/Opus or WAV"),
+        ({"reason": "complaint ref 12", "format": "mp3"}, "Choose Ogg/Opus, WAV"),
     ):
         resp = box.post(sam, "/calls/1/export", data)
         assert resp.status_code == 400
@@ -339,3 +339,23 @@ def test_a_line_with_its_default_name_is_not_named_twice(box, people):
     """The call page said "Line 1 — Line 1" for a line nobody had named."""
     page = people["alice"].get("/calls/1").get_data(as_text=True)
     assert re.search(r'<dd id="f-line">(.*?)</dd>', page).group(1) == "1"
+
+
+def test_an_export_the_recording_cannot_be_is_neither_offered_nor_audited(box, people):
+    """A WAV-only recording (profile pcm) on a box whose web UI cannot sign: the page offers
+    WAV only, and a forged Ogg or .zip request is refused before the audit trail hears of it."""
+    import os
+
+    from web.services import StoreRecordings
+
+    box.store.begin(1, os.urandom(93), "pcm", 1000, box.T0_US, recording_id="%032x" % 1)
+    box.store.finish("%032x" % 1, "complete", 3.0)
+    box.services.recordings = StoreRecordings(box.store, box.box_clock.wall_us)  # no signer
+    sam = people["sam"]
+    page = sam.get("/calls/1").get_data(as_text=True)
+    assert '<option value="wav">WAV</option>' in page
+    assert 'value="ogg"' not in page and ".zip" not in page
+    for fmt in ("ogg", "wav.zip"):
+        resp = box.post(sam, "/calls/1/export", {"reason": "complaint ref 1234", "format": fmt})
+        assert resp.status_code == 400 and "Choose WAV." in resp.get_data(as_text=True)
+    assert box.services.audit.entries(action="export") == []

@@ -40,6 +40,12 @@ MAX_TOKENS = 64
 CHUNK = 64 * 1024
 # ".zip": the audio and its signed manifest, for `linekeeper verify-export` (docs/evidence.md).
 EXPORT_FORMATS = ("ogg", "wav", "ogg.zip", "wav.zip")
+EXPORT_NAMES = {
+    "ogg": "Ogg/Opus",
+    "wav": "WAV",
+    "ogg.zip": "Ogg/Opus with signed manifest (.zip)",
+    "wav.zip": "WAV with signed manifest (.zip)",
+}
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -351,7 +357,8 @@ def detail(call_id, errors=None, status=200):
         token=token,
         has_key=unlocked_key() is not None,
         errors=errors or {},
-        formats=EXPORT_FORMATS,
+        formats=info.get("formats", EXPORT_FORMATS) if info else EXPORT_FORMATS,
+        format_names=EXPORT_NAMES,
         deleted=deleted,
         deletion_words=deletions.describe,
         can_erase=info is not None
@@ -529,8 +536,12 @@ def export(call_id):
         )
     elif len(reason) > 500:
         errors["reason"] = "At most 500 characters."
-    if fmt not in EXPORT_FORMATS:
-        errors["format"] = "Choose Ogg/Opus or WAV."
+    formats = info.get("formats", EXPORT_FORMATS)
+    if fmt not in formats:
+        # Checked before the audit entry: an export refused is no export.
+        names = [EXPORT_NAMES[f] for f in formats]
+        choice = ", ".join(names[:-1]) + " or " + names[-1] if names[1:] else names[0]
+        errors["format"] = "Choose %s." % choice
     key = unlocked_key()
     if key is None:
         errors["reason"] = "Log in again to unlock recordings for export."
