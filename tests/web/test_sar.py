@@ -57,6 +57,9 @@ def test_release_and_disclosure_log(box, people, tmp_path):
     log = people["audrey"].get("/disclosures").get_data(as_text=True)
     assert "Mr Jones" in log and "sam" in log and "subject access request" in log
     assert "disclosure" in box.audit_actions()
+    # sam sees his own release; sue (line 3) not one of line 1's calls.
+    assert "Mr Jones" in sam.get("/disclosures").get_data(as_text=True)
+    assert "Mr Jones" not in people["sue"].get("/disclosures").get_data(as_text=True)
 
 
 def test_a_date_range_alone_releases_only_the_calls_named(box, people):

@@ -122,6 +122,17 @@ def release_bundle():
     )
 
 
+def _on_lines(entry, lines):
+    """Whether every call a release held is on one of ``lines``."""
+    calls = lk().services.calls
+    ids = [int(c) for c in str(entry.get("call_ids") or "").split(",") if c.strip().isdigit()]
+    for call_id in ids:
+        call = calls.get(call_id)
+        if call is None or call["line"] not in lines:
+            return False
+    return bool(ids)
+
+
 @bp.route("/disclosures")
 @roles("auditor", "supervisor")
 def disclosures():
@@ -130,6 +141,10 @@ def disclosures():
         entries = log.entries()
     finally:
         log.close()
+    if not g.user.has("auditor"):
+        # A supervisor sees the releases they made, and those of calls on their lines
+        # only: a release names a requester, a recipient and why.
+        entries = [e for e in entries if e["actor"] == g.user.name or _on_lines(e, g.user.lines)]
     # A release is logged before its bundle is written; a write that failed is audited
     # against its entry ("disclosure:N"), and the log says so beside it.
     targets = ["disclosure:%d" % e["id"] for e in entries]
