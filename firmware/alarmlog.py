@@ -78,6 +78,17 @@ class AlarmLog:
         with self._lock:
             self._db.close()
 
+    def open_line_faults(self):
+        """``{line: {kind, ...}}``: the alarms on a line still open (not cleared)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT line, kind FROM alarm_history WHERE cleared_us IS NULL AND line > 0"
+            ).fetchall()
+        found = {}
+        for line, kind in rows:
+            found.setdefault(line, set()).add(kind)
+        return found
+
     def attach(self, bus):
         bus.subscribe(Alarm, self._on_alarm)
         bus.subscribe(

@@ -766,7 +766,7 @@ class Box:
         self.capture.start()
         self.board.start(self._on_edge, self.capture.on_audio)
         # A line that is already off-hook or dead at start-up sends no edge.
-        self.supervisor.sync(self.board.read)
+        self.supervisor.sync(self.board.read, open_faults=self._open_line_faults())
         self.retention.start()
         check_last_stop(self.data_dir, self.alarm_log, self.recovered)
         self._alarm_unfinished_at_stop()
@@ -975,6 +975,15 @@ class Box:
         """Raise (or clear) the alarm ``kind`` on the box's bus."""
         t_us = self.clock.now_us() if t_us is None else t_us
         self.bus.publish(Alarm(line=line, t_us=t_us, kind=kind, active=active, message=message))
+
+    def _open_line_faults(self):
+        """The line faults the alarm history still has open (the last run's), or none
+        when the card will not say."""
+        try:
+            return self.alarm_log.open_line_faults()
+        except sqlite3.Error as exc:
+            log.error("cannot read the open line faults from the alarm history: %s", exc)
+            return {}
 
     def _mcu_unreachable(self, unreachable, t_us):
         """The supervisor MCU stopped answering (or answers again): said once, as an alarm."""

@@ -319,7 +319,7 @@ class Supervisor:
         """
         self._run(self._line(line).dsp_event, event)
 
-    def sync(self, read):
+    def sync(self, read, open_faults=None):
         """Take every input's current level from ``read(line, signal)`` as an edge now.
 
         Call once right after the board has started (``sup.sync(board.read)``):
@@ -331,9 +331,19 @@ class Supervisor:
         recorded as the rules say for an outbound call (its notice played into it);
         taken for a call being dialled, it was never answered, and so never
         recorded.
+
+        ``open_faults`` (``{line: kinds}``): the line faults still open in the alarm
+        history when the last run stopped. They are the line's again, so that a
+        fault that lasts is the same occurrence (no second alarm, no second mail),
+        and one that ended while the box was down clears once the levels have
+        settled: a dead line that works again, a handset put back. A ring not
+        sensed clears at the next ring sensed, as in the run that raised it.
         """
         now_us = self._timers.now_us()
         self.synced_us = now_us
+        for line, kinds in (open_faults or {}).items():
+            if line in self._lines:
+                self._run(self._lines[line].restore_faults, set(kinds), now_us)
         for line in self._lines:
             for signal in sorted(self.signals):
                 self.on_edge(line, signal, read(line, signal), now_us)
@@ -730,6 +740,22 @@ class _Line:
             self._end(t_us, "local")
         elif self.state == CLEARED:
             self._set_state(IDLE, t_us)
+
+    def restore_faults(self, kinds, t_us):
+        """Take back the open faults ``kinds`` of the last run (see :meth:`LineSupervisor.sync`)
+        and judge them once the levels read at start have settled."""
+        self.faults |= set(kinds) & {NO_LINE_VOLTAGE, STUCK_OFF_HOOK, RING_NOT_SENSED}
+        settle_us = 2 * max(_us(self.cfg.debounce_ms), self.poll_us)
+        self._arm("restored", t_us + settle_us, self._restored_check)
+
+    def _restored_check(self):
+        now_us = self.clock.now_us()
+        if NO_LINE_VOLTAGE in self.faults and self.power_ok and self.power_lost_us is None:
+            self.faults.discard(NO_LINE_VOLTAGE)
+            self._emit(LineFault, now_us, kind=NO_LINE_VOLTAGE, active=False)
+        if STUCK_OFF_HOOK in self.faults and not self.off_hook:
+            self.faults.discard(STUCK_OFF_HOOK)
+            self._emit(LineFault, now_us, kind=STUCK_OFF_HOOK, active=False)
 
     def _stuck(self):
         self.faults.add(STUCK_OFF_HOOK)

@@ -103,3 +103,72 @@ def test_an_alarm_raised_by_a_listener_of_another_is_written_after_it(tmp_path):
         assert sorted(r["kind"] for r in log.history()) == ["disk_full", "mail_failed"]
     finally:
         log.close()
+
+
+def test_a_line_fault_open_when_the_box_stopped_is_judged_again_at_the_next_start(tmp_path):
+    """The power went while line 2 was dead: at the next start the line works, and the
+    alarm clears; a new fault there later is a new occurrence (a new alarm, a new mail)."""
+    data_dir = str(tmp_path / "data")
+
+    def sim(name, doc):
+        path = tmp_path / name
+        path.write_text(json.dumps(dict({"country": "uk", "lines": 2, "calls": []}, **doc)))
+        assert cli.main(["sim", str(path), "--data-dir", data_dir]) == 0
+
+    def rows():
+        log = AlarmLog.open_existing(data_dir)
+        try:
+            return [(r["kind"], r["line"], r["cleared_us"] is not None) for r in log.history()[::-1]]
+        finally:
+            log.close()
+
+    sim(
+        "cut.json",
+        {
+            "start": "2026-04-01T09:00:00Z",
+            "faults": [{"line": 2, "at": 5.0, "kind": "no_line_voltage", "duration": 60.0}],
+            "power": [{"at": 20.0, "cut": True}],
+        },
+    )
+    assert ("no_line_voltage", 2, False) in rows()  # open as the power went
+    call = {"line": 2, "at": 5.0, "direction": "in", "caller_id": {"number": "01632960123"}, "rings": 1}
+    sim("well.json", {"start": "2026-04-01T10:00:00Z", "calls": [dict(call, talk=3.0)]})
+    assert [r for r in rows() if r[0] == "no_line_voltage"] == [("no_line_voltage", 2, True)]
+    sim(
+        "again.json",
+        {
+            "start": "2026-04-02T09:00:00Z",
+            "faults": [{"line": 2, "at": 5.0, "kind": "no_line_voltage", "duration": 20.0}],
+        },
+    )
+    assert [r for r in rows() if r[0] == "no_line_voltage"] == [("no_line_voltage", 2, True)] * 2
+
+
+def test_a_line_fault_that_lasts_across_a_start_is_one_occurrence(tmp_path):
+    data_dir = str(tmp_path / "data")
+    for name, doc in (
+        (
+            "cut.json",
+            {
+                "start": "2026-04-01T09:00:00Z",
+                "faults": [{"line": 2, "at": 5.0, "kind": "no_line_voltage", "duration": 600.0}],
+                "power": [{"at": 20.0, "cut": True}],
+            },
+        ),
+        (
+            "still.json",
+            {
+                "start": "2026-04-01T09:01:00Z",
+                "faults": [{"line": 2, "at": 0.0, "kind": "no_line_voltage", "duration": 30.0}],
+            },
+        ),
+    ):
+        path = tmp_path / name
+        path.write_text(json.dumps(dict({"country": "uk", "lines": 2, "calls": []}, **doc)))
+        assert cli.main(["sim", str(path), "--data-dir", data_dir]) == 0
+    log = AlarmLog.open_existing(data_dir)
+    try:
+        faults = [r for r in log.history() if r["kind"] == "no_line_voltage"]
+    finally:
+        log.close()
+    assert len(faults) == 1 and faults[0]["cleared_us"] is not None  # dead at start, then back
