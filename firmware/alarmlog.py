@@ -78,6 +78,14 @@ class AlarmLog:
         with self._lock:
             self._db.close()
 
+    def open_box_alarms(self):
+        """The kinds of the alarms on the whole box (line 0) still open (not cleared)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT kind FROM alarm_history WHERE cleared_us IS NULL AND line = 0"
+            ).fetchall()
+        return {kind for (kind,) in rows}
+
     def open_line_faults(self):
         """``{line: {kind, ...}}``: the alarms on a line still open (not cleared)."""
         with self._lock:

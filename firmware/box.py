@@ -767,6 +767,10 @@ class Box:
         self.board.start(self._on_edge, self.capture.on_audio)
         # A line that is already off-hook or dead at start-up sends no edge.
         self.supervisor.sync(self.board.read, open_faults=self._open_line_faults())
+        left_open = self._open_box_alarms()
+        self.retention.restore_alarms(left_open)
+        if mcu is not None and "mcu_unreachable" in left_open:
+            self._mcu_unreachable(False, self.clock.now_us())  # it answered as the box started
         self.retention.start()
         check_last_stop(self.data_dir, self.alarm_log, self.recovered)
         self._alarm_unfinished_at_stop()
@@ -984,6 +988,15 @@ class Box:
         except sqlite3.Error as exc:
             log.error("cannot read the open line faults from the alarm history: %s", exc)
             return {}
+
+    def _open_box_alarms(self):
+        """The box's alarms the history still has open (the last run's), or none when the
+        card will not say."""
+        try:
+            return self.alarm_log.open_box_alarms()
+        except sqlite3.Error as exc:
+            log.error("cannot read the open alarms from the alarm history: %s", exc)
+            return set()
 
     def _mcu_unreachable(self, unreachable, t_us):
         """The supervisor MCU stopped answering (or answers again): said once, as an alarm."""

@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 DISK_CHECK_US = 60_000_000
 BATCH = 50  # recordings destroyed per transaction
 OVERWRITE_RULE = "overwrite-when-full"
+# The alarms the sweeper raises and clears.
+ALARM_KINDS = ("retention_failed", "clock_unsynchronised", "clock_jump", "disk_warning", "disk_critical")
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,12 @@ class RetentionSweeper:
 
     # ------------------------------------------------------------ scheduling
     def start(self):
-        """Sweep every ``sweep_interval_min`` and check the disk every minute, on the clock."""
+        """Sweep every ``sweep_interval_min`` and check the disk every minute, on the clock;
+        the disk at once too (a card full at start is said at start, and an alarm the
+        last run left open clears if room was made meanwhile)."""
         self._schedule_sweep()
         self._schedule_disk()
+        self._in_background(self.check_disk, "disk check")
 
     def stop(self):
         for timer in self._timers:
@@ -449,6 +454,13 @@ class RetentionSweeper:
         return percent
 
     # ------------------------------------------------------------ alarms
+    def restore_alarms(self, kinds):
+        """Alarms of the sweeper's ``kinds`` still open in the history from the last run:
+        on again here, so that the first check that finds their cause gone clears
+        them (a card no longer full, a clock synchronised again). Call before :meth:`start`."""
+        for kind in set(kinds) & set(ALARM_KINDS):
+            self._alarms[kind] = True
+
     def _alarm(self, kind, active, message):
         if self._alarms.get(kind, False) == active:
             return

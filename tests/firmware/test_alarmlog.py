@@ -172,3 +172,27 @@ def test_a_line_fault_that_lasts_across_a_start_is_one_occurrence(tmp_path):
     finally:
         log.close()
     assert len(faults) == 1 and faults[0]["cleared_us"] is not None  # dead at start, then back
+
+
+def test_a_box_alarm_open_when_the_box_stopped_clears_when_its_cause_is_gone(tmp_path):
+    """The card was nearly full as the box stopped (disk_warning open), the HAT's MCU had
+    stopped answering (mcu_unreachable); room was made and the MCU answers at the next
+    start: both clear (the first disk check, the MCU's answer as the box starts)."""
+    data_dir = str(tmp_path / "data")
+    path = tmp_path / "day.json"
+    call = {"line": 1, "at": 5.0, "direction": "in", "caller_id": {"number": "01632960123"}, "rings": 1}
+    path.write_text(json.dumps(dict(SCENARIO, faults=[], hat="lk-4l", calls=[dict(call, talk=3.0)])))
+    assert cli.main(["sim", str(path), "--data-dir", data_dir]) == 0
+    log = AlarmLog(os.path.join(data_dir, "alarms.db"), None)
+    try:
+        log.set("disk_warning", True, message="the card is 85% full", wall_us=1)
+        log.set("mcu_unreachable", True, message="the HAT's supervisor chip does not answer", wall_us=1)
+    finally:
+        log.close()
+    assert cli.main(["sim", str(path), "--data-dir", data_dir]) == 0
+    log = AlarmLog.open_existing(data_dir)
+    try:
+        rows = [r for r in log.history() if r["kind"] in ("disk_warning", "mcu_unreachable")]
+    finally:
+        log.close()
+    assert len(rows) == 2 and all(r["cleared_us"] is not None for r in rows), rows
