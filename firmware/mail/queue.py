@@ -132,12 +132,25 @@ class MailQueue:
                     continue
                 msg = email.message_from_bytes(base64.b64decode(item["message"]), policy=email.policy.SMTP)
                 try:
-                    sender.send(msg)
+                    # A message some of whose recipients were refused goes to those only.
+                    only = {"to_addrs": item["to"].split(", ")} if item.get("to") else {}
+                    refused = sender.send(msg, **only)
                 except MailError as exc:
+                    refused, error = None, str(exc)
+                else:
+                    error = (
+                        "the mail server refused %s (the others have it)"
+                        % "; ".join("%s: %s" % (a, why) for a, why in sorted(refused.items()))
+                        if refused
+                        else None
+                    )
+                if error is not None:
+                    if refused:
+                        item["to"] = ", ".join(sorted(refused))  # sealed as the message is
                     item["attempts"] += 1
                     wait_s = min(BACKOFF_MAX_S, BACKOFF_FIRST_S << min(item["attempts"] - 1, 10))
                     item["next_us"] = now + wait_s * 1_000_000
-                    item["last_error"] = str(exc)
+                    item["last_error"] = error
                     self._write(item)
                     failed += 1
                     continue

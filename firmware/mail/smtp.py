@@ -33,11 +33,13 @@ class SmtpSender:
             smtp.starttls(context=self.ssl_context)
         return smtp
 
-    def send(self, message):
-        """Submit ``message`` (an :class:`email.message.EmailMessage`).
+    def send(self, message, to_addrs=None):
+        """Submit ``message`` (an :class:`email.message.EmailMessage`) to its recipients,
+        or to ``to_addrs`` only. Returns the recipients the server refused while it took
+        the others, ``{address: its reason}`` (empty when it took them all).
 
         :raises MailError: the server is unreachable or refuses (login,
-            sender, recipients, TLS), with its reason
+            sender, every recipient, TLS), with its reason
         """
         s = self.settings
         where = "%s:%d" % (s.host, s.port)
@@ -45,7 +47,8 @@ class SmtpSender:
             with self._connect() as smtp:
                 if s.username:
                     smtp.login(s.username, self.password)
-                smtp.send_message(message)
+                refused = smtp.send_message(message, to_addrs=to_addrs)
+                return {addr: _said_pair(code, text) for addr, (code, text) in refused.items()}
         except smtplib.SMTPAuthenticationError as exc:
             raise MailError("%s refused the login for %r: %s" % (where, s.username, _said(exc))) from None
         except smtplib.SMTPRecipientsRefused as exc:
@@ -64,6 +67,12 @@ class SmtpSender:
             raise MailError(
                 "cannot reach the mail server %s: %s" % (where, getattr(exc, "strerror", None) or exc)
             ) from None
+
+
+def _said_pair(code, text):
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return "%s %s" % (code, text)
 
 
 def _said(exc):

@@ -53,6 +53,7 @@ class SmtpServer:
         self.port = free_port() if port is None else port
         self.messages = []
         self.logins = []
+        self.refuse = set()  # recipients refused with 550 (a mailbox that does not exist)
         self.controller = None
 
     def client_context(self):
@@ -65,6 +66,12 @@ class SmtpServer:
         server = self
 
         class Handler:
+            async def handle_RCPT(self, smtp, session, envelope, address, rcpt_options):
+                if address in server.refuse:
+                    return "550 5.1.1 no such mailbox"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
             async def handle_DATA(self, smtp, session, envelope):
                 server.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
                 return "250 OK"

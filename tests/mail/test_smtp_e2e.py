@@ -144,6 +144,27 @@ def test_server_down_mail_waits_and_arrives_once(mailbox, smtp_server):
     assert again.queue.pending() == []
 
 
+def test_a_refused_recipient_is_not_taken_for_delivered(mailbox, smtp_server):
+    """One alarm recipient's mailbox is gone: the server takes the mail for the other and
+    refuses that one. The mail waits for that recipient alone, saying why, and goes to
+    them once the server takes it, never again to the other."""
+    service, alarms, clock, _ = mailbox
+    service.store.save(
+        server_settings(smtp_server, alarm_to=("ops@example.com", "gone@example.com")), new_password=PASSWORD
+    )
+    smtp_server.refuse.add("gone@example.com")
+    alarms.set("disk_warning", True, message="the card is 85% full")
+    assert service.tick() == (0, 1)
+    assert [to for _, to, _ in smtp_server.messages] == [["ops@example.com"]]
+    [waiting] = service.queue.pending()
+    assert "refused gone@example.com: 550 5.1.1 no such mailbox" in waiting["last_error"]
+    smtp_server.refuse.clear()
+    clock.t += 61_000_000
+    assert service.tick() == (1, 0)
+    assert [to for _, to, _ in smtp_server.messages] == [["ops@example.com"], ["gone@example.com"]]
+    assert service.queue.pending() == []
+
+
 def test_a_flapping_line_sends_one_mail_per_window(mailbox, smtp_server):
     service, alarms, clock, _ = mailbox
     service.store.save(service.store.get().__class__(**{**service.store.get().__dict__, "schedules": ()}))
