@@ -463,11 +463,21 @@ class CallSearch:
             out.setdefault(call_id, []).append(tag)
         return out
 
-    def tags_in_use(self):
-        """Every tag on some call, sorted (for pick lists)."""
+    def tags_in_use(self, lines=None):
+        """Every tag on some call (on one of ``lines``, if given), sorted (for pick lists)."""
         if not self._has_table("call_tags"):
             return []
-        return [r[0] for r in self._db().execute("SELECT DISTINCT tag FROM call_tags ORDER BY tag")]
+        if lines is None:
+            return [r[0] for r in self._db().execute("SELECT DISTINCT tag FROM call_tags ORDER BY tag")]
+        lines = [int(n) for n in lines]
+        return [
+            r[0]
+            for r in self._db().execute(
+                "SELECT DISTINCT t.tag FROM call_tags t JOIN calls c ON c.id = t.call_id"
+                " WHERE c.line IN (%s) ORDER BY t.tag" % ",".join("?" * len(lines)),
+                lines,
+            )
+        ]
 
     def _has_fts(self):
         if self._fts is None:
@@ -592,6 +602,8 @@ class CallSearch:
 
 # How a country writes its numbers: international code and national trunk prefix.
 _DIALLING = {"uk": ("44", "0"), "us": ("1", "1")}
+_SIGNIFICANT = {"uk": (9, 10)}  # digits of a national number after the trunk prefix
+_INTERNATIONAL = {"uk": "00", "us": "011"}
 
 
 def search_number(text, country, match):
@@ -614,7 +626,20 @@ def search_number(text, country, match):
     for intl in ("+" + code, "00" + code) + (("011" + code,) if country == "us" else ()):
         if n.startswith(intl) and len(n) > len(intl):
             significant = n[len(intl) :]
+            if country != "us" and significant.startswith(trunk) and len(significant) > 6:
+                significant = significant[len(trunk) :]  # +44 (0)1632 960777
             break
+    if (
+        significant is None
+        and n.isdigit()
+        and n.startswith(code)
+        and len(n) - len(code) in _SIGNIFICANT.get(country, ())
+        and not n[len(code) :].startswith(trunk)
+    ):
+        significant = n[len(code) :]  # 44 1632 960777: the country code without + or 00
+    if significant is None and n.startswith("+") and n[1:].isdigit() and len(n) > 4:
+        # Another country's number (+353 …): the log holds it as dialled or sent, 00353 …
+        return n[1:] if match == "contains" else _INTERNATIONAL.get(country, "00") + n[1:]
     if (
         significant is None
         and country != "us"

@@ -203,12 +203,32 @@ def test_newer_pages_walk_back(db_path):
     assert [c["id"] for c in back] == list(range(95, 85, -1)) and more is not None
 
 
-@pytest.mark.parametrize("typed", ["+44 1632 960777", "01632 960777", "01632960777", "0044 1632 960777"])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "+44 1632 960777",
+        "01632 960777",
+        "01632960777",
+        "0044 1632 960777",
+        "+44 (0)1632 960777",
+        "44 1632 960777",
+        "441632960777",
+    ],
+)
 def test_number_forms_find_the_same_digits(typed):
     from firmware.calls.callsearch import search_number
 
     assert search_number(typed, "uk", "contains") == "1632960777"
     assert search_number(typed, "uk", "prefix") == "01632960777"
+
+
+def test_another_countrys_number_is_found_as_the_log_holds_it():
+    from firmware.calls.callsearch import search_number
+
+    assert search_number("+353 1 234 5678", "uk", "contains") == "35312345678"
+    assert search_number("+353 1 234 5678", "uk", "prefix") == "0035312345678"
+    assert search_number("+33 1 23 45 67 89", "us", "prefix") == "011331234567 89".replace(" ", "")
+    assert search_number("4416", "uk", "contains") == "4416"  # part of a number: as typed
 
 
 def _names(db_path):

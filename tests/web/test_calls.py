@@ -359,3 +359,13 @@ def test_an_export_the_recording_cannot_be_is_neither_offered_nor_audited(box, p
         resp = box.post(sam, "/calls/1/export", {"reason": "complaint ref 1234", "format": fmt})
         assert resp.status_code == 400 and "Choose WAV." in resp.get_data(as_text=True)
     assert box.services.audit.entries(action="export") == []
+
+
+def test_tag_lists_hold_only_the_tags_of_calls_the_user_may_see(box, people):
+    box.services.call_tags.add_tags(3, ["secret-project-x"])  # call 3: line 3 (sue's)
+    box.services.call_tags.add_tags(1, ["complaint"])
+    for path in ("/calls", "/calls/1"):
+        page = people["sam"].get(path).get_data(as_text=True)
+        assert "complaint" in page and "secret-project-x" not in page, path
+    assert "secret-project-x" in people["sue"].get("/calls").get_data(as_text=True)
+    assert "secret-project-x" in people["audrey"].get("/calls").get_data(as_text=True)

@@ -190,8 +190,9 @@ def decorate(calls):
 
 
 def _tags_in_use():
+    """The tags on calls the user may see (a tag on another line's call says something of it)."""
     calls = lk().services.calls
-    return calls.tags_in_use() if hasattr(calls, "tags_in_use") else []
+    return calls.tags_in_use(lines=visible_lines(g.user)) if hasattr(calls, "tags_in_use") else []
 
 
 @bp.route("/calls")
