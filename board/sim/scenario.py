@@ -56,11 +56,11 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | field | default | meaning |
 |---|---|---|
 | `line` | required | 1 to `lines` |
-| `at` | required | when the call's first signal appears, >= 0 (inbound: polarity reversal or first ring; outbound: off-hook) |
+| `at` | required | when the call's first signal appears (inbound: polarity reversal or first ring, >= 0; outbound: off-hook, > 0, since a line off-hook as the box starts is a call already under way) |
 | `direction` | required | `"in"` or `"out"` |
 | `caller_id` | none | inbound only: `{number, name, datetime, standard, absence}` (below) |
 | `rings` | `2` | inbound: ring cycles, 1 to 50 (a UK cycle is the double burst) |
-| `answer` | `true` | inbound: `false` makes a missed call (then `talk`, `speech`, `hangup` and the other answer fields are not allowed); outbound: `false` makes a call nobody answers, the caller hanging up `dial.answer_after` s after dialling (the same fields not allowed; truth `end_reason` `abandoned`) |
+| `answer` | `true` | inbound: `false` makes a missed call (then `talk`, `speech`, `hangup` and the other answer fields are not allowed); outbound: `false` makes a call nobody answers, the caller hanging up `dial.answer_after` s after dialling, with `dial.ringback` (without a ringback tone the box takes the end of dialling for the answer, as on a real line) (the same fields not allowed; truth `end_reason` `abandoned`) |
 | `answer_delay` | `0.5` | inbound: off-hook this many seconds after the end of the last ring burst; less than the cadence's silence (uk 2.0, us 4.0) |
 | `dial` | required | outbound only: `{digits, mode, delay, on_ms, off_ms}` (below) |
 | `talk` | `10` | seconds from the answer to the end of the call, > 0 |
@@ -443,6 +443,13 @@ def _call(node, sc, hat):
     if inbound:
         call.update(_inbound(node, sc, call["at_s"], answer))
     else:
+        if call["at_s"] == 0:
+            # Off-hook as the box starts is a call already under way (the power came
+            # back mid-call): its number is not dialled to the box, which never hears it.
+            node.child("at").fail(
+                "an outbound call must start after 0 s: a line off-hook as the box starts "
+                "is taken for a call already under way, its number unknown"
+            )
         if not node.has("dial"):
             node.fail('an outbound call needs "dial": {"digits": ...}')
         call["dial"] = _dial(node.child("dial"), sc, answer)
@@ -637,6 +644,12 @@ def _dial(node, sc, answer):
     if not answer and answer_after_s <= 0:
         node.doc.fail(
             'an unanswered call needs "answer_after" > 0: the caller hangs up that long after dialling',
+            node.path,
+        )
+    if not answer and not ringback:
+        node.doc.fail(
+            'an unanswered call needs "ringback": true: with no ringback tone the box takes the end '
+            "of dialling for the answer, as it must on a real line, and records the call",
             node.path,
         )
     return Dial(

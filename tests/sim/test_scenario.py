@@ -401,6 +401,13 @@ BAD = [
         "must be 0.1 to 30",
         "0",
     ),
+    (
+        "outbound at the box's start",
+        _call(1, at=0),
+        "calls[1].at",
+        "an outbound call must start after 0 s",
+        "0",
+    ),
     ("speech empty", _call(0, speech="  "), "calls[0].speech", "must not be empty", '"  "'),
     (
         "speech item at after talk",
@@ -589,3 +596,18 @@ def test_docs_scenarios_md_names_every_field_the_reader_takes(tmp_path):
         assert len(fields) > 4
         missing = [f for f in fields if "| `%s` |" % f not in text]
         assert missing == [], missing
+
+
+def test_docs_scenarios_md_holds_the_guide_in_the_readers_docstrings():
+    """The guide is written once, in the docstrings of the code that reads and plays a
+    scenario; docs/scenarios.md had fallen behind them (limits, outbound timing)."""
+    import pathlib
+
+    import board.sim.scenario
+    import board.sim.timeline
+
+    text = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "scenarios.md").read_text()
+    ruler = "-" * 76 + "\n"
+    for module in (board.sim.scenario, board.sim.timeline):
+        guide = module.__doc__.split(ruler)[1]
+        assert guide in text, "docs/scenarios.md differs from %s's docstring" % module.__name__

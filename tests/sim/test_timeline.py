@@ -586,6 +586,7 @@ def test_an_outbound_call_nobody_answers_ends_when_the_caller_hangs_up():
         (_outbound(caller_speech=[{"at": 6.0, "text": "hi"}]), r"less than \"answer_after\""),
         (_outbound(caller_speech=[{"at": 1.0}]), "text"),
         (_outbound(answer=False, answer_after=0, ringback=False), r"needs \"answer_after\" > 0"),
+        (_outbound(answer=False, ringback=False), r"needs \"ringback\": true"),
         ({**_outbound(answer=False), "talk": 5.0}, "has no talk"),
     ],
 )
