@@ -143,6 +143,8 @@ class Box:
         fixed_country=None,
         vault=None,
     ):
+        if os.path.exists(data_dir) and not os.path.isdir(data_dir):
+            raise LinekeeperError("%s is not a directory: give the box's data directory" % data_dir)
         os.makedirs(data_dir, exist_ok=True)
         self._vault = vault  # the HAT MCU's key vault (the device signing key), or None
         self.board = board

@@ -132,7 +132,7 @@ def cmd_calls(args):
         calls = calllog.calls()
         if calls and not args.json:
             print(
-                "%5s  %-6s  %-3s  %-24s  %-8s  %-10s  %-14s  %-13s  %s"
+                "%5s  %-6s  %-3s  %-24s  %-8s  %-14s  %-14s  %-13s  %s"
                 % (
                     "call",
                     "line",
@@ -154,7 +154,7 @@ def cmd_calls(args):
             else:
                 # The same plain words as the web pages (firmware.words).
                 print(
-                    "%5d  line %d  %-3s  %-24s  %-8s  %-10s  %-14s  %-13s  %s %s"
+                    "%5d  line %d  %-3s  %-24s  %-8s  %-14s  %-14s  %-13s  %s %s"
                     % (
                         call["id"],
                         call["line"],
@@ -165,7 +165,9 @@ def cmd_calls(args):
                         call["end_reason"] or ("-" if call["ended_at"] is None else "?"),
                         words.say("recording", call["recording"]) or "No recording",
                         words.say("decision", call["policy_decision"]) or "-",
-                        call["number"] or "",
+                        # As the web pages say a number the caller's network did not send.
+                        call["number"]
+                        or {"unavailable": "unavailable", None: ""}.get(call.get("absence"), "withheld"),
                         call["name"] or "",
                     )
                 )

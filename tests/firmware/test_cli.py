@@ -255,3 +255,28 @@ def test_a_folder_that_is_not_a_box_is_named_as_such(tmp_path, command, message)
     run = linekeeper(command, "--data-dir", str(folder), *extra)
     assert run.returncode == 2 and message in run.stderr and run.stderr.count("\n") == 1, run.stderr
     assert not folder.exists() if command == "keys" else list(folder.iterdir()) == []
+
+
+def test_a_data_dir_that_is_a_file_is_named_as_such(tmp_path):
+    """``sim`` said only "storage error: File exists"."""
+    path = tmp_path / "afile"
+    path.write_bytes(b"not a box")
+    run = linekeeper("sim", "demo", "--data-dir", str(path))
+    assert run.returncode == 2 and "afile is not a directory" in run.stderr, run.stderr
+    assert path.read_bytes() == b"not a box"
+
+
+def test_calls_as_text_say_a_withheld_or_unavailable_number(tmp_path):
+    """The listing left the number blank, as for a call with no caller ID at all."""
+    calls = [
+        {"line": n, "at": 1.0, "direction": "in", "caller_id": {"absence": absence}, "answer": False}
+        for n, absence in ((1, "private"), (2, "unavailable"))
+    ] + [{"line": 3, "at": 1.0, "direction": "in", "answer": False}]
+    path = tmp_path / "day.json"
+    path.write_text(json.dumps(dict(SCENARIO, calls=calls)))
+    data = tmp_path / "data"
+    assert linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max").returncode == 0
+    rows = linekeeper("calls", "--data-dir", str(data)).stdout.splitlines()[1:]
+    by_line = {int(r.split()[2]): r for r in rows}
+    assert by_line[1].rstrip().endswith("withheld") and by_line[2].rstrip().endswith("unavailable")
+    assert not by_line[3].rstrip().endswith(("withheld", "unavailable"))
