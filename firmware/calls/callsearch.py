@@ -165,6 +165,8 @@ class CallFilter:
                                  one of ``name_numbers`` (the numbers a
                                  phonebook gives that name)
     ``tag``                      calls tagged with this category
+    ``absence``                  "private" (withheld) or "unavailable": calls
+                                 whose caller's network sent that, not a number
     """
 
     since_us: int = None
@@ -178,8 +180,11 @@ class CallFilter:
     name: str = None
     name_numbers: tuple = ()
     tag: str = None
+    absence: str = None
 
     def __post_init__(self):
+        if self.absence not in (None, "private", "unavailable"):
+            raise ValueError("absence must be 'private' or 'unavailable', not %r" % (self.absence,))
         if self.direction not in (None,) + DIRECTIONS:
             raise ValueError("direction must be 'in' or 'out', not %r" % (self.direction,))
         if self.number_match not in NUMBER_MATCHES:
@@ -265,6 +270,9 @@ class CallSearch:
             args.append(flt.direction)
         if flt.number is not None:
             where.append(self._number_clause(flt, args, for_count))
+        if flt.absence is not None:
+            where.append("absence = ?")
+            args.append(flt.absence)
         if flt.min_duration_s:
             where.append("answered_at IS NOT NULL AND ended_at - answered_at >= ?")
             args.append(int(flt.min_duration_s) * 1_000_000)

@@ -369,3 +369,23 @@ def test_tag_lists_hold_only_the_tags_of_calls_the_user_may_see(box, people):
         assert "complaint" in page and "secret-project-x" not in page, path
     assert "secret-project-x" in people["sue"].get("/calls").get_data(as_text=True)
     assert "secret-project-x" in people["audrey"].get("/calls").get_data(as_text=True)
+
+
+def test_withheld_and_unavailable_callers_are_found_by_the_word_the_list_shows(box, people):
+    import sqlite3
+
+    db = sqlite3.connect(box.data_dir + "/calls.db")
+    db.execute("UPDATE calls SET number = NULL, absence = 'private' WHERE id IN (1, 5)")
+    db.execute("UPDATE calls SET number = NULL, absence = 'unavailable' WHERE id = 2")
+    db.commit()
+    db.close()
+    sam = people["sam"]
+
+    def found(query):
+        page = sam.get("/calls?" + query).get_data(as_text=True)
+        return sorted(int(n) for n in re.findall(r'href="/calls/(\d+)"', page))
+
+    assert found("number=withheld") == [1, 5] == found("number=Private")
+    assert found("number=unavailable") == [2]
+    csv = sam.get("/calls.csv?number=withheld").get_data(as_text=True)
+    assert csv.count(",withheld,") == 2

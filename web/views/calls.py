@@ -40,6 +40,8 @@ MAX_TOKENS = 64
 CHUNK = 64 * 1024
 # ".zip": the audio and its signed manifest, for `linekeeper verify-export` (docs/evidence.md).
 EXPORT_FORMATS = ("ogg", "wav", "ogg.zip", "wav.zip")
+# Words typed in the number field for a caller whose network sent no number.
+ABSENCE_WORDS = {"withheld": "private", "private": "private", "unavailable": "unavailable"}
 EXPORT_NAMES = {
     "ogg": "Ogg/Opus",
     "wav": "WAV",
@@ -117,11 +119,13 @@ def parse_filters(args, granted):
     if match not in ("prefix", "contains"):
         errors["match"] = "Choose 'starts with' or 'contains'."
         match = "contains"
-    number = search_number(args.get("number") or "", _country(), match) or None
+    # A number the caller's network did not send is searched by the word the list shows.
+    absence = ABSENCE_WORDS.get(" ".join((args.get("number") or "").lower().split()))
+    number = None if absence else search_number(args.get("number") or "", _country(), match) or None
     if number is not None and not re.fullmatch(r"[0-9*#+]{1,32}", number):
         errors["number"] = (
             "A number has only digits (and spaces, * # + - ( )), at most 32, "
-            "such as 01632 960777 or +44 1632 960777."
+            "such as 01632 960777 or +44 1632 960777; or search for withheld or unavailable."
         )
     name = " ".join((args.get("name") or "").split()) or None
     name_numbers = ()
@@ -165,6 +169,7 @@ def parse_filters(args, granted):
         name=name,
         name_numbers=name_numbers,
         tag=tag,
+        absence=absence,
     )
     return flt, cursors.get("after"), cursors.get("before"), {}
 
@@ -285,7 +290,7 @@ def export_list():
                     c["line"],
                     site.line(c["line"]).name if site else "",
                     c["direction"],
-                    c["number"] or "",
+                    c["number"] or {"unavailable": "unavailable", None: ""}.get(c.get("absence"), "withheld"),
                     c["name"] or "",
                     c["book_name"] or "",
                     c["duration_s"] if c["answered"] else "",
