@@ -166,12 +166,13 @@ class Phonebook:
         return {wanted[r["number"]]: self._open(r["name"], PHONEBOOK_NAME) for r in rows}
 
     def numbers_named(self, text, country, limit=100):
-        """Every way the call log may hold the numbers whose name contains ``text``."""
-        text = text.lower()
+        """Every way the call log may hold the numbers whose name contains ``text``
+        (any case, with or without accents: ``jose`` finds José, ``strasse`` Straße)."""
+        text = _folded(text)
         forms = set()
         found = 0
         for r in self._db.query("SELECT number, name FROM phonebook"):
-            if text in self._open(r["name"], PHONEBOOK_NAME).lower():
+            if text in _folded(self._open(r["name"], PHONEBOOK_NAME)):
                 forms.update(number_forms(self._open(r["number"], PHONEBOOK_NUMBER), country))
                 found += 1
                 if found >= limit:
@@ -263,3 +264,11 @@ class CallNotes:
                 (int(call_id), stored, by, int(self._clock_us())),
             )
         return note
+
+
+def _folded(text):
+    """``text`` for matching: case folded, accents taken off (NFKD, combining marks dropped)."""
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))

@@ -194,3 +194,13 @@ def test_a_queue_told_not_to_seal_writes_in_clear_and_opens_what_is_sealed(tmp_p
     queue.seal_writes = True
     assert queue.seal_clear() == 1
     assert scan(str(path), [NUMBER, NAME]) == []
+
+
+def test_a_phonebook_name_is_found_with_or_without_its_accents(tmp_path):
+    book = Phonebook(WebDb(str(tmp_path / "web.db")), lambda: T_US)
+    book.put("01632960123", "José Álvarez", "uk")
+    book.put("01632960124", "Straße Bau GmbH", "uk")
+    for typed in ("jose", "ALVAREZ", "José", "álv"):
+        assert "+441632960123" in book.numbers_named(typed, "uk"), typed
+    assert "+441632960124" in book.numbers_named("strasse", "uk")
+    assert book.numbers_named("josie", "uk") == ()
