@@ -115,6 +115,7 @@ from telephony import countries, levels
 from telephony.errors import ScenarioError
 
 from . import signals
+from .speech import SpeechError
 
 V23_ALERT_US, V23_FSK_US, V23_RING_AFTER_US = 150_000, 300_000, 250_000
 RP_AS_US, RP_AS_FSK_AFTER_US = 250_000, 650_000  # ring-pulse alert: pulse, then data after
@@ -318,8 +319,8 @@ def compile_timeline(scenario, synth):
 
     :param synth: speech provider with ``say(text, voice=...) -> int16 @ 8 kHz``
         (:class:`board.sim.speech.SpeechSynth`, or a fake in tests)
-    :raises ScenarioError: a caller-ID message does not fit its slot
-    :raises board.sim.speech.SpeechError: from the synth
+    :raises ScenarioError: a caller-ID message does not fit its slot, or the synth
+        cannot speak a call's speech (a voice espeak-ng has not got), naming the call
     """
     plans = [_plan_call(scenario, c) for c in scenario.calls]
     fault_plans = [_plan_fault(scenario, f) for f in scenario.faults]
@@ -339,7 +340,15 @@ def compile_timeline(scenario, synth):
             edges.extend(_ring_edges(plan.line, start, end, ring_hz))
         audio[plan.line].extend(plan.audio)
         for t_us, cut_us, utt in plan.speech:
-            audio[plan.line].append(_speech(plan.line, t_us, cut_us, utt, synth))
+            try:
+                audio[plan.line].append(_speech(plan.line, t_us, cut_us, utt, synth))
+            except SpeechError as exc:
+                # A voice espeak-ng has not got is found only here: named as the reader names fields.
+                raise ScenarioError(
+                    "%s (see `espeak-ng --voices`)" % exc,
+                    source=scenario.source,
+                    field="calls[%d]" % plan.truth.index,
+                ) from None
         spans[plan.line].append((plan.first_us, plan.last_us + SETTLE_US))
     for line in range(1, scenario.lines + 1):
         if "line_v" in _unsensed(scenario, line):  # the HAT sees no line voltage at all

@@ -477,6 +477,28 @@ def test_speech_placement_level_voice_and_cut_at_the_end():
     assert all(s.samples.dtype == np.int16 for s in tl.audio[1])
 
 
+def test_a_voice_the_synth_has_not_got_is_named_as_the_call_it_is_in():
+    """It came out as espeak-ng's error alone, naming no call (every other error names its field)."""
+    from telephony.errors import ScenarioError
+
+    call = {"line": 1, "at": 1.0, "direction": "in", "speech": [{"at": 0.5, "text": "hi", "voice": "zz"}]}
+    with pytest.raises(ScenarioError, match=r"calls\[1\]: espeak-ng failed for voice 'zz'"):
+        compile_([dict(call, line=2, speech="fine"), call], synth=_NoVoiceFor("zz"))
+
+
+class _NoVoiceFor(FakeSynth):
+    def __init__(self, missing):
+        super().__init__()
+        self.missing = missing
+
+    def say(self, text, voice="en-gb", rate_wpm=160, pitch=50):
+        from board.sim.speech import SpeechError
+
+        if voice == self.missing:
+            raise SpeechError("espeak-ng failed for voice %r: no such voice" % voice)
+        return super().say(text, voice, rate_wpm, pitch)
+
+
 def test_plain_string_speech_starts_half_a_second_after_answer():
     tl = compile_(
         [{"line": 2, "at": 1.0, "direction": "out", "dial": {"digits": "1"}, "speech": "hello there"}],
