@@ -79,7 +79,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 |---|---|---|
 | `number` | none | 1 to 20 digits; required unless `absence` is given |
 | `name` | none | 1 to 50 printable ASCII characters; not with DTMF caller ID |
-| `datetime` | `start` + `at` | `"MMDDHHMM"`, in `start`'s time zone |
+| `datetime` | `start` + `at` | `"MMDDHHMM"` (a real day), in `start`'s time zone; not with DTMF caller ID, which sends no date |
 | `standard` | uk `"v23"`, us `"bell202"` | `"v23"`, `"bell202"` or `"dtmf"`; Bell 202 needs `rings` >= 2 |
 | `absence` | none | `"private"` or `"unavailable"`: the number is withheld (then no `number` or `name`) |
 
@@ -111,6 +111,7 @@ The timing rules that turn these fields into signals are in
 :mod:`board.sim.timeline`.
 """
 
+import calendar
 import datetime as dt
 import importlib.resources
 import os
@@ -605,6 +606,11 @@ def _caller_id(node, sc, at_s, adapter=None):
         node.fail('needs a "number" (or an "absence": "private" / "unavailable")')
     if name and standard == "dtmf":
         node.child("name").fail("DTMF caller ID cannot carry a name")
+    if standard == "dtmf":
+        # DTMF caller ID sends the number alone: a date would be truth no box can log.
+        if node.has("datetime"):
+            node.child("datetime").fail("DTMF caller ID cannot carry a date and time")
+        return CallerId(standard=standard, datetime=None, number=number, name=name, absence=absence)
     default_dt = (sc.start + dt.timedelta(seconds=at_s)).strftime("%m%d%H%M")
     when = node.get_str(
         "datetime",
@@ -614,6 +620,8 @@ def _caller_id(node, sc, at_s, adapter=None):
             'must be "MMDDHHMM" (month, day, hour, minute)',
         ),
     )
+    if int(when[2:4]) > calendar.monthrange(2024, int(when[:2]))[1]:  # a leap year: 29 February is a day
+        node.child("datetime").fail("%r: month %s has no day %s" % (when, when[:2], when[2:4]))
     return CallerId(standard=standard, datetime=when, number=number, name=name, absence=absence)
 
 

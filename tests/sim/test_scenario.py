@@ -402,6 +402,20 @@ BAD = [
         "0",
     ),
     (
+        "caller ID datetime not a day",
+        _call(0, caller_id={"number": "01632960123", "datetime": "02310900"}),
+        "calls[0].caller_id.datetime",
+        "month 02 has no day 31",
+        '"02310900"',
+    ),
+    (
+        "DTMF caller ID with a datetime",
+        _call(0, caller_id={"number": "01632960123", "standard": "dtmf", "datetime": "01010000"}),
+        "calls[0].caller_id.datetime",
+        "DTMF caller ID cannot carry a date and time",
+        '"01010000"',
+    ),
+    (
         "outbound at the box's start",
         _call(1, at=0),
         "calls[1].at",
