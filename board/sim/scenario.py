@@ -367,7 +367,14 @@ def _start(node):
         node.fail('needs a time zone, e.g. "Z" or "+01:00": %r' % str(node.value))
     # Every time of the run is start + at most a few weeks, in Unix microseconds.
     if not MIN_START <= value <= MAX_START:
-        node.fail("must be from %d to %d, not %r" % (MIN_START.year, MAX_START.year - 1, str(node.value)))
+        try:
+            in_utc = "%s UTC" % value.astimezone(dt.UTC).isoformat()
+        except OverflowError:
+            in_utc = "past the last year a date can have, in UTC"
+        node.fail(
+            "must be from %d to %d in UTC, not %r (%s)"
+            % (MIN_START.year, MAX_START.year - 1, str(node.value), in_utc)
+        )
     return value
 
 
@@ -711,6 +718,8 @@ def _speech(node, sc, talk_s):
         if talk_s <= 0.5:
             speech.fail("a call talking only %g s has no time for speech" % talk_s)
         return (Utterance(0.5, text, voice, sc.speech_level_dbm0),)
+    if not isinstance(speech.value, list):
+        speech.fail('must be a string (spoken 0.5 s after the answer) or a list of {"at": s, "text": ...}')
     out = []
     for item in speech.items():
         if not isinstance(item.value, dict):

@@ -423,6 +423,14 @@ BAD = [
         "0",
     ),
     ("speech empty", _call(0, speech="  "), "calls[0].speech", "must not be empty", '"  "'),
+    ("speech a number", _call(0, speech=5), "calls[0].speech", "must be a string (spoken 0.5 s", "5"),
+    (
+        "start past 2999 in UTC",
+        _top(start="2999-12-31T23:59:59-05:00"),
+        "start",
+        "must be from 1970 to 2999 in UTC, not '2999-12-31T23:59:59-05:00' (3000-01-01T04:59:59+00:00 UTC)",
+        '"2999',
+    ),
     (
         "speech item at after talk",
         _call(0, speech=[{"at": 20, "text": "x"}]),
