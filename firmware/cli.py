@@ -324,6 +324,7 @@ def cmd_export(args):
 
     _call_log(args.data_dir)
     _check_out_file(args.out)  # before the export is audited: not an entry, then a refusal
+    reason = _export_reason(args.reason)
     signer = device_signer(args.data_dir)
     record = read_public_record(args.data_dir)
     store = RecordingStore(args.data_dir, readonly=True)
@@ -356,7 +357,12 @@ def cmd_export(args):
                 raise LinekeeperError(
                     "call %d has no recording%s" % (args.call_id, _deleted_why(args.data_dir, args.call_id))
                 )
-            entry = {"recording": row["id"], "file": os.path.basename(args.out), "state": row["state"]}
+            entry = {
+                "recording": row["id"],
+                "file": os.path.basename(args.out),
+                "state": row["state"],
+                "reason": reason,
+            }
             try:
                 # Audited once the audio is checked and signed, before any of it is written:
                 # a cut part way through leaves the entry, never a file the trail does not show.
@@ -383,6 +389,23 @@ def cmd_export(args):
         audit.close()
     print("exported call %d (%s) to %s" % (args.call_id, row["state"], args.out))
     return 0
+
+
+def _export_reason(text):
+    """``--reason`` as the web's export form takes it: 5 to 500 characters, no control
+    characters. :raises LinekeeperError: otherwise (before anything is audited)"""
+    from web.site import control_problem
+
+    reason = " ".join(str(text).split())
+    if not 5 <= len(reason) <= 500:
+        raise LinekeeperError(
+            '--reason: say why the recording is exported in 5 to 500 characters (for example "complaint '
+            'ref 1234"); it goes in the audit trail'
+        )
+    problem = control_problem(reason)
+    if problem:
+        raise LinekeeperError("--reason: %s" % problem)
+    return reason
 
 
 def cmd_sar(args):
@@ -1532,6 +1555,11 @@ def build_parser():
     p.add_argument("--data-dir", required=True)
     p.add_argument("--password-file", required=True)
     p.add_argument("--user", default="admin")
+    p.add_argument(
+        "--reason",
+        required=True,
+        help='why it is exported, 5 to 500 characters (e.g. "complaint ref 1234"); audited',
+    )
     p.add_argument("--out", required=True, help="a .wav or .ogg file")
     p.set_defaults(func=cmd_export)
 

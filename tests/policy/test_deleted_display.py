@@ -85,7 +85,16 @@ def test_calls_json_says_deleted_with_date_and_rule(swept):
 def test_export_says_when_and_by_which_rule(swept, tmp_path):
     data, entry, pw = swept
     status, _out, err = cli(
-        "export", entry["call_id"], "--data-dir", data, "--password-file", pw, "--out", tmp_path / "x.wav"
+        "export",
+        entry["call_id"],
+        "--data-dir",
+        data,
+        "--password-file",
+        pw,
+        "--reason",
+        "a test export of the call",
+        "--out",
+        tmp_path / "x.wav",
     )
     assert status == 2
     assert "has no recording: it was deleted on 2026-04-11" in err

@@ -340,7 +340,7 @@ class Lab:
         finally:
             os.umask(umask)
 
-    def export(self, data_dir, call_id, out, password_file=None):
+    def export(self, data_dir, call_id, out, password_file=None, reason="a test export of the call"):
         return self.cli(
             "export",
             call_id,
@@ -348,6 +348,8 @@ class Lab:
             data_dir,
             "--password-file",
             password_file or self.password_file(),
+            "--reason",
+            reason,
             "--out",
             out,
         )

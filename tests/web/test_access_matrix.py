@@ -233,6 +233,8 @@ def test_cli_export_matrix(box, people, tmp_path, capsys):
                 str(pw),
                 "--user",
                 name,
+                "--reason",
+                "a test export of the call",
                 "--out",
                 str(out),
             ]

@@ -95,7 +95,7 @@ def test_a_number_still_being_dialled_as_recording_began_verifies_and_plays(lab,
     status, out, err = lab.cli("verify", "--data-dir", data_dir, "--password-file", pw)
     assert status == 0, out + err
     status, _, err = lab.cli("export", logged["id"], "--data-dir", data_dir, "--password-file", pw,
-                             "--out", tmp_path / "call.wav")  # fmt: skip
+                             "--reason", "a test export", "--out", tmp_path / "call.wav")  # fmt: skip
     assert status == 0, err
 
 

@@ -51,7 +51,16 @@ def _keys_in_recording(lab, data_dir, call, wav_dir, name):
     pw.write_text("correct horse battery\n")
     wav = wav_dir / (name + ".wav")
     status, _out, err = lab.cli(
-        "export", call["id"], "--data-dir", data_dir, "--password-file", pw, "--out", wav
+        "export",
+        call["id"],
+        "--data-dir",
+        data_dir,
+        "--password-file",
+        pw,
+        "--reason",
+        "a test export of the call",
+        "--out",
+        wav,
     )
     assert status == 0, err
     status, out, err = lab.cli("analyze", wav, "--json")

@@ -32,7 +32,16 @@ def test_a_slowly_dialled_call_keeps_its_first_digit(lab, tmp_path, profile):
     pw.write_text("correct horse battery\n")
     wav = tmp_path / "x.wav"
     status, _out, err = lab.cli(
-        "export", call["id"], "--data-dir", data_dir, "--password-file", pw, "--out", wav
+        "export",
+        call["id"],
+        "--data-dir",
+        data_dir,
+        "--password-file",
+        pw,
+        "--reason",
+        "a test export of the call",
+        "--out",
+        wav,
     )
     assert status == 0, err
     status, out, err = lab.cli("analyze", wav, "--json")

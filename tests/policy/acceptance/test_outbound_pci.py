@@ -82,7 +82,16 @@ def test_the_card_digits_are_not_in_the_recordings(calls, tmp_path):
     for after, call in found:
         wav = tmp_path / ("%s-%s.wav" % (profile, after))
         status, _out, err = lab.cli(
-            "export", call["id"], "--data-dir", data_dir, "--password-file", pw, "--out", wav
+            "export",
+            call["id"],
+            "--data-dir",
+            data_dir,
+            "--password-file",
+            pw,
+            "--reason",
+            "a test export of the call",
+            "--out",
+            wav,
         )
         assert status == 0, err
         status, out, err = lab.cli("analyze", wav, "--json")
@@ -121,7 +130,16 @@ def test_a_card_keyed_without_a_pause_after_a_silent_answer(module_lab, tmp_path
     pw.write_text("correct horse battery\n")
     wav = tmp_path / "silent.wav"
     status, _out, err = lab.cli(
-        "export", found["id"], "--data-dir", data_dir, "--password-file", pw, "--out", wav
+        "export",
+        found["id"],
+        "--data-dir",
+        data_dir,
+        "--password-file",
+        pw,
+        "--reason",
+        "a test export of the call",
+        "--out",
+        wav,
     )
     assert status == 0, err
     status, out, err = lab.cli("analyze", wav, "--json")

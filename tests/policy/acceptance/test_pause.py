@@ -121,6 +121,8 @@ def test_the_card_digits_are_nowhere(paused, tmp_path):
         data_dir,
         "--password-file",
         _password_file(tmp_path),
+        "--reason",
+        "a test export of the call",
         "--out",
         wav,
     )

@@ -83,7 +83,16 @@ def test_no_card_key_is_in_the_recordings(calls, tmp_path):
     for case, call in found:
         wav = tmp_path / ("line%d.wav" % call["line"])
         status, _out, err = lab.cli(
-            "export", call["id"], "--data-dir", data_dir, "--password-file", pw, "--out", wav
+            "export",
+            call["id"],
+            "--data-dir",
+            data_dir,
+            "--password-file",
+            pw,
+            "--reason",
+            "a test export of the call",
+            "--out",
+            wav,
         )
         assert status == 0, err
         status, out, err = lab.cli("analyze", wav, "--json")

@@ -126,6 +126,8 @@ def _commands(lab, data_dir, out_dir):
             data_dir,
             "--password-file",
             pw,
+            "--reason",
+            "a test export of the call",
             "--out",
             os.path.join(out_dir, "one.wav"),
         ],

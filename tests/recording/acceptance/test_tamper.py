@@ -179,7 +179,20 @@ def test_an_intact_export_is_made_and_audited(lab, box, tmp_path):
             "recording": rows[line]["id"],
             "file": out.name,
             "state": rows[line]["state"],
+            "reason": "a test export of the call",
         }
+
+
+def test_an_export_without_a_fit_reason_is_neither_made_nor_audited(lab, box, tmp_path):
+    """The web export asks why; the command line did not, and its entry said nothing."""
+    data_dir, rows = box
+    before = _exports(data_dir)
+    for reason, said in (("why", "in 5 to 500 characters"), ("ref \u202e1234", "direction control")):
+        out = tmp_path / "x.wav"
+        status, _, err = lab.export(data_dir, rows[1]["call_id"], out, reason=reason)
+        assert status == 2 and said in err, err
+        assert not out.exists()
+    assert len(_exports(data_dir)) == len(before)
 
 
 class _Cut(BaseException):
