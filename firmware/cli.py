@@ -905,11 +905,14 @@ def cmd_config(args):
     details = {"via": "cli", "imported_from": os.path.basename(args.file)}
     opened = []
 
-    def audited(sections):
+    def audited(sections, changed=None):
         # Once the document is checked, before anything is written: a cut part way
         # leaves the entry, never an import the trail does not show.
         opened.append(open_audit(args.data_dir))
-        opened[0].append(args.user, "config_change", "config", dict(details, sections=sections), _wall_us())
+        entry = dict(details, sections=sections)
+        if changed is not None:
+            entry["changed"] = changed  # the settings' names, as the web pages' entries say them
+        opened[0].append(args.user, "config_change", "config", entry, _wall_us())
 
     try:
         written = import_config(args.data_dir, doc.data, source=args.file, cipher=cipher, audited=audited)

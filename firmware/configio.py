@@ -110,6 +110,17 @@ def check_import(doc, source=None):
         raise ConfigError(
             exc.message, source=source, field="config" + ("." + exc.field if exc.field else "")
         ) from None
+    _check_whole(doc["config"], source)  # a field that is wrong first: it says more
+    if config.hat is not None:
+        from board.hat import load_hat
+
+        try:
+            load_hat(config.hat)
+        except ConfigError as exc:
+            # A box that cannot load its HAT does not start: refused here, not found at the start.
+            raise ConfigError(
+                "names a HAT this box cannot load (%s)" % exc.message, source=source, field="config.hat"
+            ) from None
     for i, item in enumerate(config.policy.rules.numbers):
         for k, pattern in enumerate(item.patterns):
             if is_sealed(pattern):
@@ -129,6 +140,34 @@ def check_import(doc, source=None):
             field="config.policy.consent.announcement.file",
         )
     return config, site, files
+
+
+# The sections an export always holds whose absence would quietly set what the box
+# records, tells callers and keeps to the defaults (a hand-cut or truncated file).
+WHOLE_SECTIONS = {
+    "config": ("country", "policy"),
+    "config.policy": ("rules", "consent", "pci", "retention"),
+}
+
+
+def _check_whole(config, source):
+    if not isinstance(config, dict):
+        return  # BoxConfig.from_dict says what it must be
+    for path, keys in WHOLE_SECTIONS.items():
+        node = config
+        for part in path.split(".")[1:]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        for key in keys:
+            if key not in node:
+                raise ConfigError(
+                    "is missing: an export holds every section, and one left out would be set to its "
+                    "defaults (the consent notice off, the rules and retention reset); export the "
+                    "configuration again",
+                    source=source,
+                    field="%s.%s" % (path, key),
+                )
 
 
 def _check_site(data, source):
@@ -181,17 +220,41 @@ def _check_announcement(data, where, source):
         raise ConfigError(str(exc), source=source, field=where) from None
 
 
+def _changed(data_dir, config):
+    """The settings ``config`` changes from the box's, as dotted names (no values: a rule's
+    patterns may be numbers); None when the box's own cannot be read."""
+    try:
+        old = load_config(data_dir).to_dict()
+    except (ConfigError, OSError):
+        return None
+    out = []
+
+    def walk(a, b, path):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b)):
+                walk(a.get(key), b.get(key), path + (key,))
+        elif a != b:
+            out.append(".".join(path))
+
+    walk(old, config.to_dict(), ())
+    return out
+
+
 def import_config(data_dir, doc, source=None, cipher=None, audited=None):
     """Check ``doc`` whole, then write it into ``data_dir``; returns the sections written.
     ``cipher``: the box's field cipher, which seals the rules' number patterns;
-    ``audited(sections)``: called once the document is checked, before anything is
-    written (the import is audited first: a cut part way leaves its entry).
+    ``audited(sections, changed=...)``: called once the document is checked, before
+    anything is written (the import is audited first: a cut part way leaves its entry),
+    with the names of the settings it changes.
 
     :raises ConfigError: the document is invalid: nothing was changed
     """
     config, site, files = check_import(doc, source)
     if audited is not None:
-        audited(sorted(files) + ["config"] + (["site"] if site is not None else []))
+        audited(
+            sorted(files) + ["config"] + (["site"] if site is not None else []),
+            changed=_changed(data_dir, config),
+        )
     written = []
     for name, data in sorted(files.items()):
         directory = os.path.join(data_dir, "announcements")

@@ -76,6 +76,8 @@ def test_export_then_import_restores_config_and_site(tmp_path, capsys):
     (entry,) = audit_of(tmp_path / "b")
     assert (entry.actor, entry.action, entry.target) == ("ivan", "config_change", "config")
     assert entry.details["sections"] == ["config", "site"]
+    # Which settings it changed, by name (as the web pages' entries say them).
+    assert "policy.retention.rules" in entry.details["changed"] and "country" not in entry.details["changed"]
 
 
 class _Cut(BaseException):
@@ -175,14 +177,45 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("text,message", BAD)
+def whole(text):
+    """A bad file's text with its ``config`` completed to an export's (every section
+    there), so that only the fault it was written for is in it."""
+
+    def merged(base, over):
+        if not (isinstance(base, dict) and isinstance(over, dict)):
+            return over
+        return {**base, **{k: merged(base.get(k), v) for k, v in over.items()}}
+
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(doc, dict) and isinstance(doc.get("config"), dict):
+        doc["config"] = merged(BoxConfig().to_dict(), doc["config"])
+    return json.dumps(doc)
+
+
+PARTIAL = [
+    # A hand-cut or truncated export: every left-out section would be the defaults
+    # (consent notice off, rules and retention reset), and the audit said nothing of it.
+    (json.dumps({"linekeeper_config": 1, "config": {"version": 1}}), "config.country: is missing"),
+    (
+        json.dumps({"linekeeper_config": 1, "config": dict(BoxConfig().to_dict(), policy={"version": 1})}),
+        "config.policy.rules: is missing",
+    ),
+    # A HAT the box cannot load: accepted, and the recorder then would not start.
+    (json.dumps({"linekeeper_config": 1, "config": dict(BoxConfig().to_dict(), hat="lk-8x")}), "config.hat"),
+]
+
+
+@pytest.mark.parametrize("text,message", BAD + PARTIAL)
 def test_a_bad_file_changes_nothing_and_names_the_field(tmp_path, capsys, text, message):
     box = tmp_path / "box"
     make_box(box)
     before = {name: open(box / name, "rb").read() for name in ("config.json",)}
     before_site = site_of(box)
     bad = tmp_path / "bad.json"
-    bad.write_text(text)
+    bad.write_text(text if (text, message) in PARTIAL else whole(text))
     assert main(["config", "import", str(bad), "--data-dir", str(box)]) == 2
     err = capsys.readouterr().err
     assert message in err and "nothing was changed" in err, err
