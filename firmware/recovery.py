@@ -31,7 +31,7 @@ import os
 import sqlite3
 
 from firmware import datadir
-from firmware.recording.store import QUARANTINE, RECORDING_SUFFIX, deleted_ids, read_header
+from firmware.recording.store import KEY_COPY_SUFFIX, QUARANTINE, RECORDING_SUFFIX, deleted_ids, read_header
 from firmware.storage import fsutil
 
 from .errors import RecoveryRefused
@@ -190,7 +190,8 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
     try:
         known = store.known_ids()
         candidates = [("recordings", n) for n in recording_files(data_dir)]
-        candidates += [(QUARANTINE, n) for n in store.quarantined()]
+        # A key copy (ID.lkkey) goes with its recording's file, not on its own.
+        candidates += [(QUARANTINE, n) for n in store.quarantined() if not n.endswith(KEY_COPY_SUFFIX)]
         for done, (folder, name) in enumerate(candidates, 1):
             path = os.path.join(data_dir, folder, name)
             rid = name[: -len(RECORDING_SUFFIX)] if name.endswith(RECORDING_SUFFIX) else None
@@ -206,6 +207,9 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
                 if reason is None:
                     if folder == QUARANTINE:
                         _move(path, store.path_of(rid))
+                        beside = os.path.join(os.path.dirname(path), rid + KEY_COPY_SUFFIX)
+                        if os.path.exists(beside) and not os.path.exists(store.key_copy_path(rid)):
+                            _move(beside, store.key_copy_path(rid))
                     if recording_key is not None:
                         problem = _authenticate(store, rid, recording_key)
                         if problem is not None:
@@ -216,6 +220,8 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
                 else:
                     if folder == "recordings":
                         store.quarantine(name)
+                        if rid is not None and os.path.exists(store.key_copy_path(rid)):
+                            store.quarantine(rid + KEY_COPY_SUFFIX)  # kept beside it, for a later repair
                     report["failed"].append((name, reason))
             if progress is not None:
                 progress(done, len(candidates), name)
@@ -278,17 +284,29 @@ def rebuild_unknown_recordings(store, data_dir, begun=(), before=None):
     return rebuilt, failed
 
 
-def _wrapped_key_copy(store, header, rid):
+class _NoKeyCopy(Exception):
+    """A recording with no wrapped key in its header and no key copy file."""
+
+
+def _wrapped_key_copy(store, header, rid, path):
     """The recording's wrapped data key: in its header (recordings made before `rekey`
-    existed), else in its key copy file ``ID.lkkey``. Raises KeyError when it has neither."""
+    existed), else in its key copy file ``ID.lkkey``, in recordings/ or beside the file
+    ``path`` (in quarantine/, where the recovery sweep moves both).
+
+    :raises _NoKeyCopy: it has neither"""
     if "wrapped_key" in header:
         return base64.b64decode(header["wrapped_key"], validate=True)
-    try:
-        with open(store.key_copy_path(rid), "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        name = os.path.basename(store.key_copy_path(rid))
-        raise KeyError("wrapped_key (and no %s beside it)" % name) from None
+    name = rid + KEY_COPY_SUFFIX
+    for copy in (store.key_copy_path(rid), os.path.join(os.path.dirname(path), name)):
+        try:
+            with open(copy, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            continue
+    raise _NoKeyCopy(
+        "its key copy %s is missing (neither in recordings/ nor beside it): its data key is "
+        "lost, and it cannot be rebuilt" % name
+    )
 
 
 def _rebuild(store, path, rid):
@@ -299,7 +317,12 @@ def _rebuild(store, path, rid):
     if rid is None or header.get("recording_id") != rid:
         return "its name does not match the recording id in its header"
     try:
-        wrapped = _wrapped_key_copy(store, header, rid)
+        wrapped = _wrapped_key_copy(store, header, rid, path)
+    except _NoKeyCopy as exc:
+        return str(exc)
+    except (TypeError, ValueError, binascii.Error) as exc:
+        return "its header is malformed (%s)" % exc
+    try:
         call_id, line = int(header["call_id"]), int(header["line"])
         created_us, chunk_ms = int(header["created_us"]), int(header["chunk_ms"])
         profile = str(header["profile"])

@@ -290,7 +290,7 @@ def test_a_recording_with_a_key_copy_file_is_frozen(ka, tmp_path):
         def key_copy_path(self, rid):
             return FIXTURES / r["key_copy"]
 
-    assert _wrapped_key_copy(Store(), header, r["recording_id"]) == copy
+    assert _wrapped_key_copy(Store(), header, r["recording_id"], str(FIXTURES / r["file"])) == copy
 
 
 def test_every_label_in_format_md_is_the_code_s(ka):

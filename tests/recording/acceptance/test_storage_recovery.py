@@ -404,3 +404,28 @@ def test_an_export_to_a_file_that_cannot_be_made_is_refused_before_it_is_audited
     assert status == 2 and out in err and err.count("\n") == 1, err
     with sqlite3.connect(audit) as conn:
         assert conn.execute("SELECT count(*) FROM audit").fetchone()[0] == before
+
+
+def test_a_recording_quarantined_without_its_row_is_brought_back_by_repair(copy):
+    """A recording whose row was lost, its file and key copy (ID.lkkey) in quarantine/ as
+    the recovery sweep leaves what no row accounts for: repair looked for the key copy in
+    recordings/ only, called the file 'recorded by an older version', and verify then
+    said the recording was removed behind the box's back."""
+    import sqlite3
+
+    lab, scenario, make = copy
+    data_dir = make()
+    rid = lab.rows(data_dir)[0]["id"]
+    db = sqlite3.connect(os.path.join(data_dir, "calls.db"))
+    db.execute("DELETE FROM recordings WHERE id = ?", (rid,))
+    db.commit()
+    db.close()
+    os.makedirs(os.path.join(data_dir, "quarantine"), exist_ok=True)
+    for name in (rid + ".lkkey", rid + ".lkrec"):
+        os.rename(os.path.join(data_dir, "recordings", name), os.path.join(data_dir, "quarantine", name))
+    status, out, err = lab.cli("repair", "--data-dir", data_dir, "--password-file", lab.password_file())
+    assert status == 0 and "not rebuilt" not in out + err, (out, err)
+    assert os.listdir(os.path.join(data_dir, "quarantine")) == []
+    assert {rid + ".lkrec", rid + ".lkkey"} <= set(recording_files(data_dir))
+    status, out, err = lab.verify(data_dir)
+    assert status == 0, (out, err)
