@@ -7,6 +7,7 @@ every screen in the menu.
 """
 
 import csv
+import html
 import io
 import json
 import re
@@ -178,6 +179,19 @@ def test_the_dashboard_says_whether_each_line_records_now(box, people):
     assert "disabled" in row2.split('id="pause-2"')[1].split(">")[0]
     assert "Not recorded: outbound calls are not recorded" in row3
     assert 'aria-live="polite"' in dash
+
+
+def test_a_number_rule_is_not_named_to_those_not_granted_the_line(box, people):
+    """The rule's name says who is calling ("Union rep - confidential"): shown to installers,
+    auditors and other lines' supervisors, on the dashboard and in /api/status."""
+    reason = 'number excluded by rule "Union rep - confidential"'
+    box.status.set(1, "connected", {"direction": "in", "policy_decision": "skip", "policy_reason": reason})
+    for name in ("ivan", "sue", "audrey"):
+        for path in ("/", "/api/status"):
+            text = people[name].get(path).get_data(as_text=True)
+            assert "Union rep" not in text, (name, path)
+            assert "Not recorded: a number rule" in text, (name, path)
+    assert "Union rep - confidential" in html.unescape(page(people["sam"], "/"))  # line 1's supervisor
 
 
 # ---------------------------------------------------------------- calls list

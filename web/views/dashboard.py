@@ -50,13 +50,26 @@ def visible_snapshot(user):
         entry["can_pause"] = live is not None and entry["line"] in granted
         entry["paused"] = entry["line"] in paused
         entry["recording"] = recording_now(
-            entry, call, entry["line"] in recording if live is not None else None
+            entry,
+            call if entry["line"] in granted else _without_who(call),
+            entry["line"] in recording if live is not None else None,
         )
         entry["text"] = _line_text(entry)
         lines.append(entry)
     now_us = iso_to_us(snap.get("now"))
     now_text = lk().local_time().when(now_us) if now_us else ""
     return dict(snap, lines=lines, now_text=now_text)
+
+
+def _without_who(call):
+    """A call as someone not granted its line may see why it is not recorded: a number
+    rule's name says who is calling (a union rep, a doctor), so it is not named."""
+    if call is None:
+        return None
+    reason = call.get("policy_reason") or ""
+    if reason.startswith("number "):
+        reason = "a number rule"
+    return dict(call, policy_reason=reason)
 
 
 def recording_now(entry, call, recorded=None):
