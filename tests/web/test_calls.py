@@ -389,3 +389,14 @@ def test_withheld_and_unavailable_callers_are_found_by_the_word_the_list_shows(b
     assert found("number=unavailable") == [2]
     csv = sam.get("/calls.csv?number=withheld").get_data(as_text=True)
     assert csv.count(",withheld,") == 2
+
+
+def test_query_keys_that_are_not_the_forms_do_not_reach_its_links(box, people):
+    """/calls?_anchor=x answered 500 (url_for took it as its own); ?_external=1 made the
+    page and CSV links absolute, built from the request's Host header."""
+    sam = people["sam"]
+    for query in ("_anchor=x", "_scheme=https", "_method=POST", "_external=1", "_external=1&_scheme=ftp"):
+        resp = sam.get("/calls?line=1&" + query)
+        assert resp.status_code == 200, query
+        page = resp.get_data(as_text=True)
+        assert "http://localhost" not in page and 'href="/calls.csv?line=1"' in page, query

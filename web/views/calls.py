@@ -174,8 +174,28 @@ def parse_filters(args, granted):
     return flt, cursors.get("after"), cursors.get("before"), {}
 
 
+# The search form's fields: only these go on into the page and CSV links (a key such
+# as _anchor or _external is url_for's own, and broke or redirected the links).
+FILTER_FIELDS = (
+    "from",
+    "to",
+    "line",
+    "direction",
+    "match",
+    "number",
+    "name",
+    "tag",
+    "min_duration",
+    "recorded",
+)
+
+
+def _filter_query(args):
+    return {k: v for k, v in args.to_dict(flat=False).items() if k in FILTER_FIELDS}
+
+
 def _page_url(args, **cursor):
-    query = {k: v for k, v in args.to_dict(flat=False).items() if k not in ("after", "before")}
+    query = _filter_query(args)
     query.update({k: [v.encode()] for k, v in cursor.items()})
     return url_for("calls.index", **query)
 
@@ -224,7 +244,7 @@ def index():
         if after is not None and calls:
             prev_url = _page_url(request.args, before=Cursor(calls[0]["started_us"], calls[0]["id"]))
     total = search.count(flt) if hasattr(search, "count") else None
-    query = {k: v for k, v in request.args.to_dict(flat=False).items() if k not in ("after", "before")}
+    query = _filter_query(request.args)
     return render_template(
         "calls.html",
         errors={},
@@ -302,7 +322,7 @@ def export_list():
         rows += len(calls)
         if cursor is None:
             break
-    query = {k: v for k, v in request.args.items() if k not in ("after", "before") and v}
+    query = {k: v for k, v in request.args.items() if k in FILTER_FIELDS and v}
     audit("export_list", "calls", filter=query or "all calls", rows=rows)
     return Response(
         out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": "attachment; filename=calls.csv"}
