@@ -505,3 +505,21 @@ def test_the_training_guide_follows_the_demo_scenario(box):
     assert long_call[0].at_s == 120.0
     assert "line 3 takes a long call (90 seconds) from 07700 900123" in html
     assert "+44 1632 960123" in html
+
+
+def test_a_link_cannot_put_its_own_words_in_the_pages_notices(box, people):
+    """?done=, ?removed= and ?uploaded= were shown in the box's own notice boxes, whatever
+    they said ("Your session expired, call 0800 123 456"): phishing in the box's voice."""
+    said = "call 0800 123 456 to re-activate"
+    for who, path in (
+        ("sam", "/phonebook?done=deleted. " + said),
+        ("alice", "/users?removed=Ask IT: " + said),
+        ("ivan", "/updates?uploaded=evil.raucb (verified by vendor, " + said + ")"),
+    ):
+        text = people[who].get(path).get_data(as_text=True)
+        assert "0800 123 456" not in text, path
+    assert "Done: saved." in people["sam"].get("/phonebook?done=saved").get_data(as_text=True)
+    shown = people["ivan"].get("/updates?uploaded=uploaded-0123456789abcdef.raucb").get_data(as_text=True)
+    assert "Uploaded uploaded-0123456789abcdef.raucb" in shown
+    assert 'id="rekey-advised"' in people["alice"].get("/users?removed=gone.user").get_data(as_text=True)
+    assert 'id="rekey-advised"' not in people["alice"].get("/users?removed=sam").get_data(as_text=True)

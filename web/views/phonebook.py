@@ -5,6 +5,8 @@ audited (action ``phonebook``: what was added, renamed, removed or
 imported); the CSV export too, as ``export_list`` of ``phonebook``.
 """
 
+import re
+
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from .. import intent
@@ -34,7 +36,9 @@ def _page(errors=None, status=200, **extra):
 @bp.route("", methods=["GET"])
 @roles("supervisor")
 def index():
-    return _page(done=request.args.get("done"))
+    # Only the page's own messages: text from a link is never shown as the box's.
+    done = request.args.get("done") or ""
+    return _page(done=done if re.fullmatch(r"saved|removed|imported \d{1,7}", done) else None)
 
 
 @bp.route("", methods=["POST"])

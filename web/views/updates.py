@@ -8,6 +8,8 @@ service takes it (docs/updates.md). Every upload, kept or refused, is audited
 (action ``update``). The page polls ``state.json`` to show the progress.
 """
 
+import re
+
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from firmware.errors import UpdateError
@@ -39,7 +41,9 @@ def _page(error=None, status=200, uploaded=None):
 @bp.route("/updates")
 @roles("installer")
 def index():
-    return _page(uploaded=request.args.get("uploaded"))
+    # Only the name the inbox gives an upload: text from a link is never shown as the box's.
+    uploaded = request.args.get("uploaded") or ""
+    return _page(uploaded=uploaded if re.fullmatch(r"uploaded-[0-9a-f]{16}\.raucb", uploaded) else None)
 
 
 @bp.route("/updates/state.json")

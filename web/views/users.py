@@ -46,11 +46,19 @@ DONE = {
 }
 
 
+def _removed(name):
+    """The user whose key slot was just removed, as the link names them: a user name
+    no account has now, else nothing (text from a link is never shown as the box's)."""
+    if name_problem(name) is not None or lk().accounts.get(name) is not None:
+        return ""
+    return name
+
+
 def _render_list(errors=None, status=200, **extra):
     web = lk()
     return render_template(
         "users.html",
-        removed=request.args.get("removed", "")[:64],
+        removed=_removed(request.args.get("removed", "")),
         done=DONE.get(request.args.get("done", "")),
         done_name=_known(request.args.get("name", "")),
         users=web.accounts.all(),
