@@ -42,6 +42,8 @@ def test_a_supervisor_erases_a_recording_with_a_reason(box, people):
     assert box.sweeper.verify() == []
     page = sam.get("/calls/1").get_data(as_text=True)
     assert "Its recording was erased on" in page and "on request" in page
+    history = page.split('id="call-history"')[1]
+    assert "Erased the recording (on request)" in history and "erasure request ref 77" in history
     assert 'id="erase-form"' not in page
 
 

@@ -57,6 +57,9 @@ def test_release_and_disclosure_log(box, people, tmp_path):
     log = people["audrey"].get("/disclosures").get_data(as_text=True)
     assert "Mr Jones" in log and "sam" in log and "subject access request" in log
     assert "disclosure" in box.audit_actions()
+    # The call's own page says it was released, to whom and why.
+    history = sam.get("/calls/1").get_data(as_text=True).split('id="call-history"')[1]
+    assert "Released calls (subject access)" in history and "Mr Jones" in history
     # sam sees his own release; sue (line 3) not one of line 1's calls.
     assert "Mr Jones" in sam.get("/disclosures").get_data(as_text=True)
     assert "Mr Jones" not in people["sue"].get("/disclosures").get_data(as_text=True)

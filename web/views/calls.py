@@ -334,7 +334,7 @@ def _recording(call_id):
     return None if recordings is None else recordings.recording_info(call_id)
 
 
-PLAYED_ACTIONS = ("playback", "export", "legal_hold", "pause", "resume", "call_note")
+PLAYED_ACTIONS = ("playback", "export", "legal_hold", "pause", "resume", "call_note", "delete")
 
 
 def _story(call, info, deleted):
@@ -346,6 +346,13 @@ def _story(call, info, deleted):
         for e in web.services.audit.entries(limit=200, targets=[str(call["id"]), "call:%d" % call["id"]])
         if e.action in PLAYED_ACTIONS
     ]
+    # Released to someone in a subject access bundle: the release names its calls.
+    released = [
+        e
+        for e in web.services.audit.entries(limit=500, action="disclosure")
+        if call["id"] in (e.details.get("calls") or ())
+    ]
+    history = sorted(history + released, key=lambda e: e.seq, reverse=True)
     talk = None
     if call.get("answered") and not call.get("ended_at"):
         talk = "in progress, %s so far" % duration_text((now_us - iso_to_us(call["answered_at"])) / 1e6)
