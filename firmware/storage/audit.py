@@ -742,17 +742,32 @@ class AuditLog:
         action: str | None = None,
         newest_first: bool = True,
         targets: Sequence[str] | None = None,
+        actor: str | None = None,
+        since_us: int | None = None,
+        until_us: int | None = None,
     ) -> list[AuditEntry]:
         """Up to ``limit`` entries after skipping ``offset``, newest first by default.
 
         ``action`` keeps only entries of that action; ``targets`` (a list of
-        texts) only entries about one of them.
+        texts) only entries about one of them; ``actor`` only those of that user
+        (or ``system``, ``cli``); ``since_us`` / ``until_us`` only those written in
+        that time (µs since the epoch, inclusive / exclusive).
         """
         self._flush_for_read()
-        conds, args = [], []
+        conds: list[str] = []
+        args: list[str | int] = []
         if action is not None:
             conds.append("action = ?")
             args.append(action)
+        if actor is not None:
+            conds.append("actor = ?")
+            args.append(actor)
+        if since_us is not None:
+            conds.append("wall_us >= ?")
+            args.append(int(since_us))
+        if until_us is not None:
+            conds.append("wall_us < ?")
+            args.append(int(until_us))
         if targets is not None:
             conds.append("target IN (%s)" % ",".join("?" * len(targets)) if targets else "0")
             args.extend(targets)

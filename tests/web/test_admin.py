@@ -388,3 +388,30 @@ def test_the_users_page_says_what_was_done(box, people):
     assert "newbie changed" in alice.get(resp.headers["Location"]).get_data(as_text=True)
     # Only of an account there is: a link cannot make the page say anything else.
     assert 'id="users-done"' not in alice.get("/users?done=added&name=nobody").get_data(as_text=True)
+
+
+def test_the_audit_trail_is_filtered_by_who_and_when(box, people):
+    """An auditor asked 'what did sam do last week' could only page through every action."""
+    import re
+
+    audrey = people["audrey"]
+    log = box.services.audit
+    day = 86_400_000_000
+    t0 = box.T0_US + 400 * day  # 2027-04-06: later than anything the setup wrote
+    log.append("sam", "playback", "call:1", {"line": 1}, t0)
+    log.append("sue", "playback", "call:3", {"line": 3}, t0 + 3600_000_000)
+    log.append("sam", "playback", "call:2", {"line": 2}, t0 + 2 * day)
+
+    def seqs(query):
+        page = audrey.get("/audit?" + query).get_data(as_text=True)
+        return [int(n) for n in re.findall(r'<tr class="action-playback"><th scope="row">(\d+)</th>', page)]
+
+    everyone = seqs("action=playback")
+    assert len(everyone) == 3
+    assert len(seqs("action=playback&who=sam")) == 2 and len(seqs("who=sue&action=playback")) == 1
+    day_of_t0 = "2027-04-06"
+    assert seqs("action=playback&from=%s&to=%s" % (day_of_t0, day_of_t0)) == everyone[1:]
+    assert seqs("action=playback&who=sam&from=%s&to=%s" % (day_of_t0, day_of_t0)) == everyone[2:]
+    assert audrey.get("/audit?from=2027-02-30").status_code == 400
+    assert audrey.get("/audit?from=2027-04-08&to=2027-04-06").status_code == 400
+    assert audrey.get("/audit?who=" + "x" * 65).status_code == 400
