@@ -52,9 +52,13 @@ def run(args):
     finally:
         if alarms is not None:
             alarms.close()
-    if args.out == "-":
-        import sys
+    import sys
+    import time
 
+    note = period.not_over(int(time.time() * 1e6))
+    if note:
+        print("linekeeper: %s" % note, file=sys.stderr)
+    if args.out == "-":
         sys.stdout.buffer.write(data)
         return 0
     try:

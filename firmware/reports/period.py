@@ -52,6 +52,16 @@ class Period:
         """The local datetime of ``wall_us`` (µs since the epoch) in this period's zone."""
         return dt.datetime.fromtimestamp(wall_us / 1e6, self.zone)
 
+    def not_over(self, now_us):
+        """What a report must say of a period not over at wall time ``now_us`` (its figures
+        are those so far, or none yet), or None when it is over."""
+        today = self.local(now_us).date()
+        if self.first > today:
+            return "This period has not begun (today is %s): there is nothing to count yet." % today
+        if self.last >= today:
+            return "This period is not over (today is %s): the figures are those so far." % today
+        return None
+
 
 def _date(text, name):
     try:

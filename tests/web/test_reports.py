@@ -169,3 +169,14 @@ def test_the_report_page_names_its_charts_and_the_lines(box, people):
     page = people["sam"].get("/reports?from=2026-03-02&to=2026-03-02").get_data(as_text=True)
     assert "<figcaption>Calls by hour of day" in page and "<figcaption>Calls per line" in page
     assert '<option value="1">Sales</option>' in page and '<option value="2">Line 2</option>' in page
+
+
+def test_a_period_not_over_says_so(box, people):
+    """A report of next month was a full table of zeros, read as 'no calls happened'."""
+    sam = people["sam"]  # the box's today: 2026-03-02 (the test clock)
+    future = sam.get("/reports?from=2026-04-01&to=2026-04-30").get_data(as_text=True)
+    assert 'id="not-over"' in future and "has not begun (today is 2026-03-02)" in future
+    current = sam.get("/reports?from=2026-03-01&to=2026-03-07").get_data(as_text=True)
+    assert "is not over (today is 2026-03-02): the figures are those so far" in current
+    past = sam.get("/reports?from=2026-02-01&to=2026-02-28").get_data(as_text=True)
+    assert 'id="not-over"' not in past

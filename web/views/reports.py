@@ -36,11 +36,15 @@ def _allowed_lines(n_lines):
     return [n for n in g.user.lines if n <= n_lines]
 
 
-def _request(source):
-    """``(period, lines, values, errors)`` from the query string; defaults: the last 7 days."""
-    today = dt.datetime.fromtimestamp(
+def _today(source):
+    return dt.datetime.fromtimestamp(
         lk().services.wall_us() / 1e6, source.period("2000-01-01", "2000-01-01").zone
     ).date()
+
+
+def _request(source):
+    """``(period, lines, values, errors)`` from the query string; defaults: the last 7 days."""
+    today = _today(source)
     values = {
         "from": request.args.get("from") or (today - dt.timedelta(days=7)).isoformat(),
         "to": request.args.get("to") or (today - dt.timedelta(days=1)).isoformat(),
@@ -83,6 +87,7 @@ def index():
         "reports.html",
         errors={},
         report=report,
+        not_over=period.not_over(lk().services.wall_us()),
         tables=tables(report),
         hours_svg=Markup(svg.hours_chart(report)),
         lines_svg=Markup(svg.lines_chart(report)),
