@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import zipfile
 
-from firmware.calls.calllog import CALL_ROWS, call_json
+from firmware.calls.calllog import CALL_ROWS, call_json, deleted_recordings
 from firmware.storage.fieldseal import opener, register_sql
 
 from .errors import LinekeeperError
@@ -88,6 +88,8 @@ def find_calls(calls_db, *, number=None, since_us=None, until_us=None, country="
         rows = db.execute(
             CALL_ROWS + " WHERE %s ORDER BY calls.started_at, calls.id" % " AND ".join(where), args
         ).fetchall()
+        # A recording deleted by retention or erased on request: the person is told when and why.
+        gone = deleted_recordings(db, [r["id"] for r in rows if r["recording"] is None])
     finally:
         db.close()
     calls = [
@@ -97,6 +99,10 @@ def find_calls(calls_db, *, number=None, since_us=None, until_us=None, country="
         if (key is None or normalise(called_number(call["number"] or "", country), country) == key)
         and (lines is None or call["line"] in lines)
     ]
+    for call in calls:
+        if call["id"] in gone:
+            call["recording"] = "deleted"
+            call["recording_deleted"] = gone[call["id"]]
     if len(calls) > MAX_CALLS:
         raise SarError("%d calls match; narrow the request with a date range" % len(calls))
     return calls

@@ -298,3 +298,32 @@ def test_a_release_is_logged_and_audited_before_the_bundle_is_written(sar_dir, t
     entries = found[: len(found) - before]  # this release's, newest first
     assert entries[-1].details["calls"]
     assert [("failed" in e.details) for e in entries] == ([True, False] if fault == "full" else [False])
+
+
+def test_a_recording_erased_or_deleted_is_said_so_in_the_bundle(sar_dir, tmp_path):
+    """The call's record said "recording": null, as for a call never recorded: the person
+    is owed when and why it went."""
+    import shutil
+
+    from firmware.clock import SimClock
+    from firmware.policy.retention import RetentionSettings
+    from firmware.policy.sweeper import RetentionSweeper
+    from firmware.recording.store import RecordingStore
+
+    root, data = sar_dir
+    copy = str(tmp_path / "data")
+    shutil.copytree(data, copy, ignore=shutil.ignore_patterns("lock", "*.sock"))
+    store = RecordingStore(copy)
+    with open_audit(copy) as audit:
+        sweeper = RetentionSweeper(
+            store, SimClock(start_wall_us=1_780_000_000_000_000), audit, RetentionSettings()
+        )
+        first = store.all()[0]["call_id"]
+        assert sweeper.erase(first, "admin", "erasure request ref 5") == 1
+    store.close()
+    out = tmp_path / "smith.zip"
+    assert sar(root, copy, out, "--number", "+44 1632 960123") == 0
+    calls = {c["id"]: c for c in json.loads(zipfile.ZipFile(out).read("calls.json"))}
+    assert calls[first]["recording"] == "deleted"
+    assert calls[first]["recording_deleted"]["reason"] == "erasure"
+    assert "recordings/call-%d.wav" % first not in zipfile.ZipFile(out).namelist()
