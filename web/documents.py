@@ -93,7 +93,26 @@ def staff_notice(web):
         "pci": pause_how(config),
         "recall": recall_advice(config) if any(x["recorded"] for x in lines) else None,
         "announcement": caller_notice(config),
+        "rights": rights_words(site.organisation if site else "", state.ico_number, state.country),
     }
+
+
+def rights_words(organisation, ico_number, country):
+    """What the staff notice says of their rights over their recordings, and where to
+    complain (UK GDPR: access, erasure, objection; the ICO in the UK)."""
+    text = (
+        "Ask a supervisor, or %s, in writing, for a copy of your own recordings (answered within "
+        "one month), for a recording of you to be erased, or if you object to being recorded."
+        % (organisation or "the organisation")
+    )
+    if ico_number:
+        text += " ICO registration: %s." % ico_number
+    if country == "uk":
+        text += (
+            " If you are not satisfied with the answer, you may complain to the Information "
+            "Commissioner's Office: ico.org.uk/make-a-complaint, 0303 123 1113."
+        )
+    return text
 
 
 def recall_advice(config):

@@ -2,6 +2,7 @@
 and the staff notice from the configuration, in HTML and PDF."""
 
 import dataclasses
+import html
 import os
 import re
 import shutil
@@ -154,6 +155,10 @@ def test_checklist_and_staff_notice_as_pdf(good, tmp_path):
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
     assert "For private calls use Line 4: never recorded." in text
     assert "Callers are not told (the notice is off)." in text
+    # Their rights (UK GDPR) and where to complain, on the page and the printed notice.
+    for said in (html.unescape(page), " ".join(text.split())):
+        assert "for a recording of you to be erased" in said and "object to being recorded" in said
+        assert "complain to the Information Commissioner's Office: ico.org.uk/make-a-complaint" in said
 
 
 def test_the_checklist_says_what_callers_hear_in_words(good):

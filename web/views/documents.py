@@ -114,14 +114,6 @@ def notice_blocks(n):
         ("h", "What callers are told"),
         ("p", n["announcement"] or "Callers are not told (the notice is off)."),
         ("h", "Asking for a copy, or raising a concern"),
-        (
-            "p",
-            "Ask a supervisor, or %s, in writing. A request for your own recordings "
-            "is answered within one month. %s"
-            % (
-                n["organisation"] or "the organisation",
-                "ICO registration: %s." % n["ico_number"] if n["ico_number"] else "",
-            ),
-        ),
+        ("p", n["rights"]),
     ]
     return blocks
