@@ -62,6 +62,10 @@ until the answer. `dial.caller_speech` starts its `at` after the end of
 dialling. With `"answer": false` nobody answers: our side goes on-hook at the
 end of dialling + `answer_after` (ringback, if any, until then), which is the
 call's end; its truth has no answer time and the `end_reason` `abandoned`.
+An outbound answer nothing marks (no ringback ending, no polarity reversal)
+is found by the box from the far end's voice, as on a real line: a call with
+`speech` logs its answer when the voice begins, up to a second after the
+truth's.
 
 **Polarity**: with `polarity_on_answer` the polarity reverses at the answer
 time (unless caller ID already reversed it). A reversed polarity returns to
