@@ -185,6 +185,20 @@ def cmd_add_user(args):
     ArchiveUsers.check_account(args.name, password, roles, sites)  # and before the entry
     store = KeyStore(args.org_dir)
     new_slot = "supervisor" in roles and args.name not in store.slots()
+    if "supervisor" in roles and not new_slot:
+        # The account's password must stay the one that opens its slot: a new password here
+        # changed the account's alone, and the supervisor could no longer log in at all.
+        from firmware.errors import WrongPasswordError
+
+        try:
+            with store.unlock(args.name, password):
+                pass
+        except WrongPasswordError:
+            raise LinekeeperError(
+                "%s already has a slot of the organisation key, which this password does not open: "
+                "give their own password (a supervisor's password opens their slot, and is not "
+                "changed here)" % args.name
+            ) from None
     if new_slot and not (args.grantor and args.grantor_password_file):
         raise LinekeeperError(
             "a supervisor needs a slot of the organisation key: give --grantor and "

@@ -277,4 +277,15 @@ class Bucket:
                 yield item["Key"]
 
     def get(self, key):
-        return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+        """The object's bytes.
+
+        :raises ArchiveError: it is not in the bucket (removed, or never there)
+        """
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise ArchiveError("%s is not in the bucket (removed, or never archived)" % key) from None
+            raise

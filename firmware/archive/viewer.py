@@ -12,6 +12,7 @@ Losing the index loses nothing: the bucket is the archive.
 import base64
 import datetime
 import json
+import logging
 import os
 import sqlite3
 
@@ -20,6 +21,10 @@ from ..manifest import decrypt_recording
 from ..recording.codec import mime_type
 from ..reports.compute import MAX_CALLS, totals_of
 from . import sealing
+from .replicator import call_key
+from .store import ArchiveError
+
+log = logging.getLogger(__name__)
 
 INDEX_SCHEMA = """
 CREATE TABLE calls (
@@ -177,18 +182,36 @@ def rebuild_index(bucket, index_path, org_private_key=None):
             if len(parts) != 3 or parts[1] != "calls" or not parts[2].endswith(".json"):
                 continue
             try:
-                yield read_record(bucket.get(key), org_private_key), key
-            except (ValueError, KeyError):
+                doc = read_record(bucket.get(key), org_private_key)
+                # A record copied over another box's or call's object is not that call:
+                # its object key must be the one its box and call id give.
+                if call_key(doc["box"], doc["call_id"]) != key:
+                    raise ValueError("%s holds the record of %s call %r" % (key, doc["box"], doc["call_id"]))
+                index_row(doc, key)  # a record whose fields are of the wrong kind: skipped here
+            except (ValueError, KeyError, TypeError, ArchiveError) as exc:
+                log.warning("archive index: %s skipped: %s", key, exc)
                 skipped.append(key)
+                continue
+            yield doc, key
 
-    n = write_index(index_path, records(), sealed_opened=org_private_key is not None)
+    def none_opened(n):
+        # Every record refused by the key given: another organisation's key, not a
+        # bucket of damaged records. The index the viewer has is kept.
+        if org_private_key is not None and n == 0 and skipped:
+            raise LinekeeperError(
+                "the organisation key opens none of the %d call records: is it this organisation's "
+                "key? The index was left as it was" % len(skipped)
+            )
+
+    n = write_index(index_path, records(), sealed_opened=org_private_key is not None, check=none_opened)
     return n, len(skipped)
 
 
-def write_index(index_path, records, sealed_opened, batch=10_000):
+def write_index(index_path, records, sealed_opened, batch=10_000, check=None):
     """Write a new index of ``records`` (``(doc, object key)`` pairs, the docs as
     :func:`read_record` gives them) to ``index_path``, replacing the old one only when
     complete (a failure leaves the old index as it was). Returns how many calls.
+    ``check(n)`` may refuse the new index (raise) before it replaces the old.
     """
     tmp = index_path + ".new"
     if os.path.exists(tmp):
@@ -209,6 +232,8 @@ def write_index(index_path, records, sealed_opened, batch=10_000):
                 rows = []
         db.executemany(sql, rows)
         n += len(rows)
+        if check is not None:
+            check(n)
         db.executescript(INDEX_INDEXES)
         db.execute("INSERT INTO meta VALUES ('sealed_opened', ?)", ("yes" if sealed_opened else "no",))
         db.commit()
@@ -252,11 +277,13 @@ def search(
     newest_first=False,
     db=None,
     boxes=None,
+    country="uk",
 ):
     """Calls in the index (dicts), oldest first (``newest_first``: newest first).
 
     ``number`` matches the whole number or its last digits (``960123`` finds
-    ``01632960123``); ``box`` one site; ``boxes`` only these sites (a viewer
+    ``01632960123``), in any form a person types it (``+44 (0)1632 960123``,
+    ``0044…``, ``44…``: as ``country`` writes numbers); ``box`` one site; ``boxes`` only these sites (a viewer
     account's grant; None: every site); ``since_us``/``until_us`` the start time
     (µs, until excluded). ``db``: an open index (:func:`open_index`) to reuse.
     """
@@ -266,6 +293,11 @@ def search(
     try:
         where, args = [], []
         if number:
+            # Every form of the number (+44 1632 960123, 0044…, 01632 960123) ends in its
+            # national significant digits, whatever form the box logged it in.
+            from ..calls.callsearch import search_number
+
+            number = search_number(number, country, "contains") or number
             where.append("number_rev >= ? AND number_rev < ?")
             args += list(_suffix_range(number))
         if box:

@@ -240,3 +240,93 @@ def test_three_sites_one_viewer_finds_plays_and_reports(tmp_path, synth, s3, buc
         assert viewer.audit_log.verify() is not None
     finally:
         viewer.close()
+
+
+def test_the_index_stands_against_copied_malformed_and_missing_objects_and_a_wrong_key(
+    tmp_path, synth, s3, bucket_name
+):
+    """A record copied over another site's call hid that call; one malformed record stopped
+    the whole rebuild; another organisation's key emptied a good index; a recording removed
+    from the bucket answered 500 unaudited; '+44 1632 960101' found nothing; and a second
+    add-user for a supervisor locked them out."""
+    import base64
+    import subprocess
+    import sys
+
+    from firmware.archive.viewer import rebuild_index
+    from firmware.errors import LinekeeperError
+    from firmware.storage.keystore import Argon2Params, KeyStore
+
+    password = tmp_path / "org-password"
+    password.write_text(ORG_PASSWORD + "\n")
+    org = str(tmp_path / "org")
+    out = linekeeper("archive", "init-org", "--org-dir", org, "--password-file", str(password))
+    org_public = base64.b64decode(out.split("org_public_key: ")[1].strip())
+    sites = {b: SITES[b] for b in ("leeds", "york")}
+    for box_id, (day, number) in sites.items():
+        data = str(tmp_path / box_id)
+        prepare_box(data, s3, bucket_name, box_id, org_public)
+        run_site(data, synth, day, number)
+        rep = Replicator(data, archive_settings(s3, bucket_name, box_id, org_public))
+        try:
+            drain(rep)
+        finally:
+            rep.close()
+    bucket = bucket_of(s3, bucket_name)
+    viewer_dir = str(tmp_path / "viewer")
+    linekeeper("archive", "add-user", "--viewer-dir", viewer_dir, "--org-dir", org, "--name", "admin",
+               "--roles", "supervisor", "--password-file", str(password))  # fmt: skip
+    other = tmp_path / "other-password"
+    other.write_text("another pass of ours 9\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "archive", "add-user", "--viewer-dir", viewer_dir, "--org-dir",
+         org, "--name", "admin", "--roles", "supervisor", "--password-file", str(other)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 2 and "which this password does not open" in run.stderr, run.stderr
+
+    # York's call 2 overwritten with Leeds's record; an unknown site's record of the wrong kind.
+    bucket.put("york/calls/0000000002.json", bucket.get("leeds/calls/0000000002.json"))
+    bad = json.loads(bucket.get("leeds/calls/0000000001.json"))
+    bucket.put("ghost/calls/0000000001.json", json.dumps(dict(bad, box="ghost", call_id="1")).encode())
+    viewer = Viewer(viewer_dir, org, bucket, secure_cookies=False)
+    try:
+        app = create_archive_app(viewer)
+        sup = app.test_client()
+        csrf = login(sup, "admin", ORG_PASSWORD)  # the first password still opens the account
+        page = sup.post("/index", data={"csrf_token": csrf}).get_data(as_text=True)
+        assert "7 calls" in page, page
+        found = re.findall(r'<a href="/calls/(\w+)/(\d+)">', sup.get("/").get_data(as_text=True))
+        assert ("york", "2") not in found and found.count(("leeds", "2")) == 1 and len(found) == 7
+
+        # Any form of the number finds the same calls.
+        number = sites["leeds"][1]
+        same = None
+        for typed in (number[-6:], "+44 1632 960101", "0044 1632 960101", "441632960101", "01632 960101"):
+            page = sup.get("/?number=" + typed.replace("+", "%2B")).get_data(as_text=True)
+            calls = sorted(re.findall(r'<a href="/calls/(\w+)/(\d+)">', page))
+            assert calls and (same is None or calls == same), (typed, calls)
+            same = calls
+
+        # A recording removed from the bucket: a message, and the refusal in the trail.
+        box_id, call_id = next(
+            (b, c) for b, c in found if "/audio" in sup.get("/calls/%s/%s" % (b, c)).get_data(as_text=True)
+        )
+        record = json.loads(bucket.get("%s/calls/%010d.json" % (box_id, int(call_id))))
+        bucket.client.delete_object(Bucket=bucket.name, Key=record["recordings"][-1]["key"])
+        resp = sup.get("/calls/%s/%s/audio" % (box_id, call_id))
+        assert resp.status_code == 404 and "is not in the bucket" in resp.get_data(as_text=True)
+        refused = [e for e in viewer.audit_log.entries(limit=20) if e.action == "playback"]
+        assert "is not in the bucket" in refused[0].details["refused"]
+    finally:
+        viewer.close()
+
+    # Another organisation's key opens none of the records: refused, the index kept.
+    index_path = os.path.join(viewer_dir, "index.db")
+    before = open(index_path, "rb").read()
+    org2 = KeyStore(str(tmp_path / "org2"), kdf_params=Argon2Params(memory_kib=8, iterations=1))
+    org2.initialise("admin", "another organisation pass")
+    with org2.unlock("admin", "another organisation pass") as key:
+        with pytest.raises(LinekeeperError, match="opens none of the"):
+            rebuild_index(bucket, index_path, key)
+    assert open(index_path, "rb").read() == before

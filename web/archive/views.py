@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import re
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
@@ -98,8 +99,9 @@ def calls():
     form = {k: args.get(k, "").strip() for k in ("number", "box", "from", "to")}
     errors = []
     query = {}
-    if form["number"] and not all(c.isdigit() or c in "+#*" for c in form["number"]):
-        errors.append("number: only digits (and + # *)")
+    typed = re.sub(r"[\s().\-/]", "", form["number"])
+    if form["number"] and (not typed or not all(c.isdigit() or c in "+#*" for c in typed)):
+        errors.append("number: only digits (and spaces, + # * - ( ))")
     for name, end in (("from", False), ("to", True)):
         if form[name]:
             try:
@@ -119,7 +121,7 @@ def calls():
         if not errors:
             found = index.search(
                 None,
-                number=form["number"] or None,
+                number=typed or None,
                 box=form["box"] or None,
                 limit=PAGE_CALLS,
                 newest_first=True,
