@@ -56,6 +56,11 @@ CREATE TRIGGER IF NOT EXISTS deletion_log_no_update BEFORE UPDATE ON deletion_lo
     BEGIN SELECT RAISE(ABORT, 'the deletion log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS deletion_log_no_delete BEFORE DELETE ON deletion_log
     BEGIN SELECT RAISE(ABORT, 'the deletion log is append-only'); END;
+-- A call's deletions (its page, the reports' "deleted" per call) and a period's (the
+-- reports' deletions): without these every report read the whole log for each call,
+-- and a box that had deleted for a year or two could not make a month's report.
+CREATE INDEX IF NOT EXISTS deletion_log_call ON deletion_log (call_id);
+CREATE INDEX IF NOT EXISTS deletion_log_deleted_at ON deletion_log (deleted_at);
 """
 
 FIELDS = (
