@@ -135,13 +135,15 @@ class Decision:
 
 def retention_words(settings):
     """How long recordings are kept, in a sentence for a notice (the staff notice, the
-    checklist): the default period and the rules that delete sooner or later. None when
-    nothing is ever deleted automatically."""
-    rules = [r for r in settings.rules if r.days]
-    if not settings.default_days and not rules:
+    checklist): the default period, the rules that delete sooner or later or never, and
+    the minimum periods no rule undercuts. None when nothing is ever deleted automatically."""
+    deleting = [r for r in settings.rules if r.days]
+    if not settings.default_days and not deleting:
         return None
     parts = []
-    for rule in rules:
+    for rule in settings.rules:
+        if not rule.days and not settings.default_days:
+            continue  # "other recordings are kept until deleted by hand" says it
         which = " ".join(
             x
             for x in (
@@ -151,7 +153,9 @@ def retention_words(settings):
             )
             if x
         )
-        parts.append("%s: %d days" % (which, rule.days))
+        parts.append("%s: %s" % (which, "%d days" % rule.days if rule.days else "kept until deleted by hand"))
+    for category, days in sorted(settings.minimum_days.items()):
+        parts.append("calls tagged %s: never less than %d days" % (category, days))
     if settings.default_days:
         head = "%d days" % settings.default_days
         if parts:

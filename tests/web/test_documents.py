@@ -239,3 +239,24 @@ def test_the_checklist_counts_the_days_from_the_boxs_own_date(good):
         "amber",
         "registration ZA123456 must be renewed by 2026-07-20 (18 days)",
     )
+
+
+def test_the_retention_said_includes_rules_that_keep_and_minimum_periods(good):
+    """With 30 days by default, a rule keeping complaints and a 1827-day minimum for
+    regulated calls, staff were told "30 days": both kinds are kept far longer."""
+    from firmware.policy.retention import RetentionRule
+
+    box, people = good
+    change_policy(
+        box,
+        "retention",
+        default_days=30,
+        rules=(RetentionRule("complaints", days=None, category="complaints"),),
+        minimum_days={"regulated": 1827},
+    )
+    notice = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    said = re.search(r'<p id="retention">(.*?)</p>', notice).group(1)
+    assert said.startswith(
+        "30 days (calls tagged complaints: kept until deleted by hand; "
+        "calls tagged regulated: never less than 1827 days)"
+    ), said
