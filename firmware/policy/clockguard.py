@@ -109,6 +109,9 @@ class ClockGuard:
         newest = self._store.newest_synced_call_us()
         if last is not None and wall_us < last - tolerance_us:
             return "the clock (%s) is before the last sweep (%s)" % (_iso(wall_us), _iso(last))
+        confirmed = self._get("confirmed_newest_call_us")
+        if confirmed is not None and newest is not None and newest <= int(confirmed):
+            newest = None  # logged while the clock was ahead, before an installer confirmed the time
         if newest is not None and wall_us < newest - tolerance_us:
             return "the clock (%s) is before the newest call (%s)" % (_iso(wall_us), _iso(newest))
         reference = last if last is not None else newest
@@ -127,9 +130,17 @@ class ClockGuard:
         self._put("last_passed_wall_us", int(wall_us))
 
     def confirm(self, wall_us):
-        """A person confirmed the time is right now; returns what the suspension said."""
+        """A person confirmed the time is right now; returns what the suspension said.
+
+        Calls logged while the clock was ahead carry times after it: confirmed, they no
+        longer hold deletion back (it waited for real time to pass them, a year if the
+        clock had been a year ahead). A call logged later than the newest of them is
+        judged again."""
         was = self.suspended
         self._put("suspended", None)
+        newest = self._store.newest_synced_call_us()
+        if newest is not None and newest > wall_us:
+            self._put("confirmed_newest_call_us", int(newest))
         self.passed(wall_us)
         return was
 

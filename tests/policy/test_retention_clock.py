@@ -157,3 +157,24 @@ def test_the_first_sweep_of_a_box_judges_by_its_newest_call(tmp_path):
         assert shelf.recorded() == [call]
     finally:
         shelf.close()
+
+
+def test_a_confirmed_time_lets_deletion_resume_after_calls_logged_while_the_clock_was_ahead(shelf):
+    """The clock was 10 days ahead for a while (the time daemon said synchronised) and calls
+    were logged then; corrected, the installer confirmed the time, and every sweep after was
+    refused 'before the newest call' until real time passed those calls' times."""
+    shelf.sweeper.update_settings(settings(default_days=30))
+    due = [shelf.add_call(d) for d in (40, 50)]
+    shelf.sweeper.guard.passed(shelf.clock.wall_us())
+    shelf.sweeper.start()
+    shelf.jump(10 * 86400)
+    shelf.advance(3600)
+    assert shelf.sweeps()[-1].details["refused"] == "jump"
+    ahead = [shelf.add_call(0) for _ in range(3)]  # stamped 10 days ahead
+    shelf.jump(-10 * 86400)
+    shelf.advance(3600)
+    shelf.sweeper.confirm_clock("ivan")
+    shelf.advance(3600)
+    last = shelf.sweeps()[-1].details
+    assert last.get("refused") is None and last["deleted"] == 2, last
+    assert shelf.recorded() == ahead and not set(due) & set(shelf.recorded())
