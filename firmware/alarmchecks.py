@@ -208,6 +208,9 @@ def mark_clean_stop(data_dir, sync=True):
         pass
 
 
+BACKLOG_CHECK_EVERY_US = 5 * 60 * 10**6
+
+
 class RetentionBacklog:
     """``retention_backlog``: recordings kept past their date because the sweeps do not
     delete them.
@@ -230,6 +233,7 @@ class RetentionBacklog:
         self._settings = None
         self._since_us = None  # when these settings were first seen
         self._busy_since_us = None
+        self._checked_us = None  # when the backlog was last judged
         self._lock = threading.Lock()  # the mail round and a test (or start-up) may both call
 
     def grace_us(self):
@@ -243,7 +247,12 @@ class RetentionBacklog:
         now = int(self.sweeper.clock.wall_us())
         settings = self.sweeper.settings
         if settings is not self._settings:
-            self._settings, self._since_us = settings, now
+            self._settings, self._since_us, self._checked_us = settings, now, None
+        if self._checked_us is not None and 0 <= now - self._checked_us < BACKLOG_CHECK_EVERY_US:
+            # The alarm's grace is two sweeps: judged every few minutes, not every mail
+            # round (on a card of a million recordings each judgement reads them all).
+            return
+        self._checked_us = now
         grace = self.grace_us()
         found = self.sweeper.overdue(grace, now, wait_s=self.wait_s)
         if found is None:

@@ -241,12 +241,18 @@ class RetentionSweeper:
         shortest = settings.shortest_days()
         if shortest is None:
             return []
-        found = []
-        for r in self.store.finished_recordings(now_us - shortest * DAY_US, held=held):
+        decided = {}
+
+        def due(r):
             decision = settings.decide(r.line, r.direction, r.categories)
             if decision.days is not None and r.started_at <= now_us - decision.days * DAY_US:
-                found.append(_candidate(r, decision.rule, decision.days))
-        return found
+                decided[r.recording_id] = decision
+                return True
+            return False
+
+        # Judged as read: only the due ones are kept in memory.
+        rows = self.store.finished_recordings(now_us - shortest * DAY_US, held=held, keep=due)
+        return [_candidate(r, decided[r.recording_id].rule, decided[r.recording_id].days) for r in rows]
 
     @staticmethod
     def counts(candidates):
@@ -426,12 +432,17 @@ class RetentionSweeper:
     def overwritable(self, now_us=None):
         """Recordings the overwrite mode may delete: past their minimum period, not held, oldest first."""
         now_us = self.clock.wall_us() if now_us is None else now_us
-        found = []
-        for r in self.store.finished_recordings(now_us, held=False):
-            floor_days, _ = self.settings.floor(r.categories)
+        floors = {}
+
+        def past_floor(r):
+            floor_days = self.settings.floor(r.categories)[0]
             if r.started_at <= now_us - floor_days * DAY_US:
-                found.append(_candidate(r, OVERWRITE_RULE, floor_days))
-        return found
+                floors[r.recording_id] = floor_days
+                return True
+            return False
+
+        rows = self.store.finished_recordings(now_us, held=False, keep=past_floor)
+        return [_candidate(r, OVERWRITE_RULE, floors[r.recording_id]) for r in rows]
 
     def _overwrite(self, percent):
         problem = self.guard.check()

@@ -168,6 +168,7 @@ def test_a_sweep_that_hangs_raises_the_alarm_without_hanging_the_round(shelf):
     finally:
         release.set()
         stuck.join()
+    shelf.advance(300)  # judged every few minutes, not every round
     check()  # the sweep ended and nothing is overdue
     assert log.banner()[0]["cleared_us"] is not None
 
@@ -190,8 +191,26 @@ def test_shortening_the_period_gives_the_sweeper_its_time_first(shelf):
     [row] = log.banner()
     assert row["kind"] == "retention_backlog" and row["message"].startswith("1 recording(s) past")
     assert shelf.sweeper.sweep().deleted == 1
+    shelf.advance(300)  # judged every few minutes, not every round
     check()
     assert log.banner()[0]["cleared_us"] is not None
+
+
+def test_the_backlog_is_judged_every_few_minutes_not_every_round(shelf):
+    """Each judgement reads every finished recording (5 s on a card of a million): the
+    mail round calls the check every 10 s."""
+    log, check = backlog_check(shelf)
+    shelf.add_call(days_ago=10)
+    calls = []
+    real = shelf.sweeper.overdue
+    shelf.sweeper.overdue = lambda *a, **kw: calls.append(1) or real(*a, **kw)
+    for _ in range(30):  # five minutes of rounds
+        check()
+        shelf.advance(10)
+    assert len(calls) == 1
+    shelf.advance(10)
+    check()
+    assert len(calls) == 2
 
 
 def test_a_legal_hold_is_not_a_backlog(shelf):
