@@ -241,6 +241,16 @@ class AlarmLog:
                 dict(zip(_COLS, r, strict=False)) for r in self._db.execute(sql, (int(alarm_id),)).fetchall()
             ]
 
+    def signature(self):
+        """A text that changes whenever an occurrence is raised, cleared or acknowledged
+        (by this process or another): what a live page polls to know it must redraw."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT count(*), max(id), max(coalesce(cleared_us, 0)), max(coalesce(acknowledged_us, 0))"
+                " FROM alarm_history"
+            ).fetchone()
+        return "%s:%s:%s:%s" % row
+
     def banner(self):
         """Occurrences still open or not yet acknowledged, oldest first."""
         return self._query("WHERE cleared_us IS NULL OR acknowledged_by IS NULL", ())

@@ -85,6 +85,7 @@ MATRIX = {
     ("GET", "api.status"): OFFICE,
     ("GET", "api.health_json"): OFFICE,
     ("GET", "api.events"): OFFICE,
+    ("GET", "api.alarms_now"): OFFICE,
     ("GET", "help.index"): EVERYONE,
     ("GET", "help.topic"): EVERYONE,
     ("GET", "phonebook.index"): {SUP},

@@ -415,3 +415,21 @@ def test_the_audit_trail_is_filtered_by_who_and_when(box, people):
     assert audrey.get("/audit?from=2027-02-30").status_code == 400
     assert audrey.get("/audit?from=2027-04-08&to=2027-04-06").status_code == 400
     assert audrey.get("/audit?who=" + "x" * 65).status_code == 400
+
+
+def test_an_alarm_raised_while_a_page_is_open_is_news_on_its_stream(box, people):
+    """The stream sent line states only: an open dashboard kept the banner it was drawn
+    with, saying an alarm was cleared while it was on again."""
+    import threading
+
+    timer = threading.Timer(0.1, box.alarm_log.set, ("no_line_voltage", True), {"line": 2})
+    timer.start()
+    body = people["sam"].get("/api/events").get_data(as_text=True)
+    timer.join()
+    events = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+    assert len({e["alarms"] for e in events}) == 2  # a message for the alarm, lines unchanged
+    now = people["sam"].get("/api/alarms?next=/calls").get_json()
+    assert now["signature"] == events[-1]["alarms"]
+    assert "No voltage on the line" in now["banner"] and "still on" in now["banner"]
+    assert 'name="next" value="/calls"' in now["banner"]
+    assert people["sam"].get("/api/alarms?next=//evil.example").get_json()["banner"].count('value="/"') == 1

@@ -56,6 +56,9 @@ SCENARIO = {
             "speech": [{"at": 0.3, "text": "Hello, I would like to order two boxes of tiles."}],
         }
     ],
+    # Line 2 goes dead as the call comes, and comes back: the open dashboard's alarm banner
+    # must follow (it kept saying what it said when drawn).
+    "faults": [{"line": 2, "at": CALL_AT_S, "kind": "no_line_voltage", "duration": 15.0}],
 }
 
 
@@ -172,6 +175,10 @@ def test_fresh_box_to_audited_playback(box, page):
     shot(page, "04-dashboard-ringing")
     page.wait_for_selector('#line-1[data-state="connected"]', timeout=15_000)
     shot(page, "05-dashboard-connected")
+    #    Line 2's fault reaches the banner of the page as it stands, and its end too.
+    page.wait_for_selector("#alarm-banner li:has-text('still on')", timeout=30_000)
+    assert "No voltage on the line" in page.inner_text("#alarm-banner li:has-text('line 2')")
+    page.wait_for_selector("#alarm-banner li:has-text('cleared')", timeout=30_000)
     page.wait_for_selector('#line-1[data-state="idle"]', timeout=30_000)
 
     # 5. It is the newest call in the list, recorded.

@@ -8,8 +8,39 @@
   function setText(el, text) {
     if (el && el.textContent !== text) el.textContent = text;   // no churn for screen readers
   }
+  // The alarms as this page was drawn (the server put their signature on the banner's place).
+  var slotDrawn = document.getElementById("alarm-banner-slot");
+  var alarmsSeen = slotDrawn ? slotDrawn.dataset.signature : null;
+  function redrawAlarms(signature) {
+    var req = new XMLHttpRequest();
+    req.open("GET", "/api/alarms?next=" + encodeURIComponent(window.location.pathname));
+    req.onload = function () {
+      if (req.status !== 200) return;
+      var now = JSON.parse(req.responseText);
+      var slot = document.getElementById("alarm-banner-slot");
+      if (slot) slot.innerHTML = now.banner;   // the server's own HTML, escaped there
+      var list = document.getElementById("alarms");
+      if (list) {
+        list.textContent = "";
+        if (!now.active.length) list.textContent = "none";
+        else {
+          var ul = document.createElement("ul");
+          now.active.forEach(function (text) {
+            var li = document.createElement("li");
+            li.className = "error";
+            li.textContent = text;
+            ul.appendChild(li);
+          });
+          list.appendChild(ul);
+        }
+      }
+      alarmsSeen = signature;
+    };
+    req.send();
+  }
   source.onmessage = function (msg) {
     var snap = JSON.parse(msg.data);
+    if (alarmsSeen !== null && snap.alarms && snap.alarms !== alarmsSeen) redrawAlarms(snap.alarms);
     setText(document.getElementById("now"), snap.now_text || "");
     snap.lines.forEach(function (l) {
       var row = document.getElementById("line-" + l.line);

@@ -11,6 +11,8 @@ alarms page, and on a staff member's "my line" page): it reaches the
 supervisors the way an alarm does.
 """
 
+import sqlite3
+
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from firmware.errors import LinekeeperError
@@ -38,7 +40,14 @@ def _banner():
             grouped(log.banner()) if log is not None and user is not None and user.has(*ALARM_ROLES) else []
         )
 
-    return {"alarm_banner": alarm_banner}
+    def alarm_signature():
+        log = _log()
+        try:
+            return log.signature() if log is not None else ""
+        except sqlite3.Error:
+            return ""
+
+    return {"alarm_banner": alarm_banner, "alarm_signature": alarm_signature}
 
 
 def grouped(rows):
