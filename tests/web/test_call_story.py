@@ -285,6 +285,17 @@ def test_a_click_on_the_timeline_seeks_the_player(story):
             now = page.evaluate("document.getElementById('player').currentTime")
             # A pixel of the timeline is length/width seconds; playing moves it on a little.
             assert target_s - rec_from_s - 0.2 <= now <= target_s - rec_from_s + 1.0, now
+            # From the keyboard: an event's own button (the timeline took clicks only).
+            rec_to_s = float(page.get_attribute("#timeline", "data-rec-to-s"))
+            buttons = page.locator(".tl-play")
+            ats = [float(buttons.nth(i).get_attribute("data-at-s")) for i in range(buttons.count())]
+            inside = [i for i, at in enumerate(ats) if rec_from_s + 1 < at < rec_to_s - 1]
+            pick = next(i for i in inside if abs(ats[i] - rec_from_s - now) > 2)
+            buttons.nth(pick).focus()
+            page.keyboard.press("Enter")
+            page.wait_for_function("!document.getElementById('player').seeking")
+            now = page.evaluate("document.getElementById('player').currentTime")
+            assert ats[pick] - rec_from_s - 0.2 <= now <= ats[pick] - rec_from_s + 1.0, (now, ats[pick])
             page.screenshot(path=str(ARTIFACTS / "call-timeline-1280.png"), full_page=True)
             context.close()
             browser.close()

@@ -11,14 +11,22 @@
   var recFrom = parseFloat(svg.dataset.recFromS);
   var recTo = parseFloat(svg.dataset.recToS);
   if (isNaN(recFrom)) return;
-  svg.classList.add("clickable");
-  svg.addEventListener("click", function (ev) {
-    var box = svg.getBoundingClientRect();
-    var at = (ev.clientX - box.left) / box.width * length;
+  function playFrom(at) {
     var seek = Math.min(Math.max(at, recFrom), recTo) - recFrom;
     player.currentTime = seek;
     var playing = player.play();
     if (playing && playing.catch) playing.catch(function () {});
     player.dataset.seekedTo = seek.toFixed(3);
+  }
+  svg.classList.add("clickable");
+  svg.addEventListener("click", function (ev) {
+    var box = svg.getBoundingClientRect();
+    playFrom((ev.clientX - box.left) / box.width * length);
+  });
+  // The same from the keyboard (or a screen reader): each event's own button.
+  Array.prototype.forEach.call(document.querySelectorAll(".tl-play"), function (button) {
+    button.addEventListener("click", function () {
+      playFrom(parseFloat(button.dataset.atS));
+    });
   });
 })();
