@@ -32,7 +32,7 @@ from flask import abort, current_app, g, redirect, render_template, request, url
 SESSION_COOKIE = "lk_session"
 PRE_COOKIE = "lk_pre"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-BACKGROUND = ("api.events", "api.status", "api.health_json")
+BACKGROUND = ("api.events", "api.status", "api.health_json", "api.alarms_now", "myline.now")
 
 
 def public(view):

@@ -36,6 +36,7 @@ MATRIX = {
     ("POST", "setup.recovery"): {SUP},
     ("GET", "dashboard.index"): LOGGED_IN,  # staff: a redirect to their line
     ("GET", "myline.index"): {STAFF},
+    ("GET", "myline.now"): {STAFF},
     ("POST", "dashboard.pause"): {SUP},
     ("GET", "rules.index"): {INST, AUD},
     ("POST", "rules.save"): {INST},

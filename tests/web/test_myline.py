@@ -33,7 +33,7 @@ def test_staff_see_their_own_line_and_only_it(box, people, stella):
     html = page(stella, "/my-line")
     mine = section(html, 4)
     assert "Yes: every call recorded" in mine
-    assert 'class="now now-recording">Recording<' in mine
+    assert 'class="now now-recording" id="now-4" aria-live="polite">Recording<' in mine
     assert "10 call records, 3 with a recording" in mine
     assert "01632960777" not in html and "A Caller" not in html  # the caller's, not hers
     assert 'id="myline-1"' not in html
@@ -44,6 +44,21 @@ def test_staff_see_their_own_line_and_only_it(box, people, stella):
     for url in ("/calls", "/calls/4", "/alarms", "/api/status", "/audit", "/reports", "/settings"):
         assert stella.get(url).status_code == 403, url
     assert page(stella, "/documents/staff-notice").count("Which lines are recorded") == 1
+
+
+def test_the_page_left_open_learns_when_its_line_records(box, people, stella):
+    """It was drawn once: a staff member who left it open read "No call" while a call on
+    the line was being recorded."""
+    assert page(stella, "/my-line").count("myline.js") == 1
+    assert stella.get("/api/my-line").get_json() == {"4": {"text": "No call", "state": "none"}}
+    box.status.set(4, "connected", call={"direction": "in", "number": "01632960777"})
+    assert stella.get("/api/my-line").get_json() == {"4": {"text": "Recording", "state": "recording"}}
+    assert people["sam"].get("/api/my-line").status_code == 403
+    # Asking is not activity: a page left open does not keep the session alive.
+    for _ in range(16):
+        box.clock.advance(60)
+        stella.get("/api/my-line")
+    assert stella.get("/api/my-line").status_code == 401
 
 
 def test_the_retention_period_and_a_private_line_show(box, people, stella):

@@ -79,3 +79,18 @@ def myline_page(user, error=None, concern=""):
 @roles("staff")
 def index():
     return myline_page(g.user)
+
+
+@bp.route("/api/my-line")
+@roles("staff")
+def now():
+    """Whether a call on each of the user's lines is being recorded now, as the page says
+    it (``{line: {"text", "state"}}``): the page asks every few seconds, so that a
+    staff member who leaves it open sees a recording begin, pause and end. Not activity:
+    a page left open does not keep a session alive."""
+    live = {x["line"]: x for x in visible_snapshot(g.user)["lines"]}
+    return {
+        str(n): {"text": live[n]["recording"]["text"], "state": live[n]["recording"]["state"]}
+        for n in g.user.lines
+        if n in live
+    }
