@@ -78,6 +78,21 @@ class PolicyLab:
 
     cli = staticmethod(run_linekeeper)  # (exit status, stdout, stderr), in this process
 
+    def export(self, data_dir, call_id, out, password_file):
+        """``linekeeper export`` of ``call_id`` to ``out``, with a reason: (status, stdout, stderr)."""
+        return self.cli(
+            "export",
+            call_id,
+            "--data-dir",
+            data_dir,
+            "--password-file",
+            password_file,
+            "--reason",
+            "a test export of the call",
+            "--out",
+            out,
+        )
+
     # ------------------------------------------------------------ reading back
     @staticmethod
     def recordings(data_dir):

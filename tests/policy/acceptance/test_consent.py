@@ -94,8 +94,7 @@ def test_a_number_still_being_dialled_as_recording_began_verifies_and_plays(lab,
     pw.write_text("correct horse battery\n")
     status, out, err = lab.cli("verify", "--data-dir", data_dir, "--password-file", pw)
     assert status == 0, out + err
-    status, _, err = lab.cli("export", logged["id"], "--data-dir", data_dir, "--password-file", pw,
-                             "--reason", "a test export", "--out", tmp_path / "call.wav")  # fmt: skip
+    status, _, err = lab.export(data_dir, logged["id"], tmp_path / "call.wav", pw)
     assert status == 0, err
 
 

@@ -50,18 +50,7 @@ def _keys_in_recording(lab, data_dir, call, wav_dir, name):
     pw = wav_dir / "pw"
     pw.write_text("correct horse battery\n")
     wav = wav_dir / (name + ".wav")
-    status, _out, err = lab.cli(
-        "export",
-        call["id"],
-        "--data-dir",
-        data_dir,
-        "--password-file",
-        pw,
-        "--reason",
-        "a test export of the call",
-        "--out",
-        wav,
-    )
+    status, _out, err = lab.export(data_dir, call["id"], wav, pw)
     assert status == 0, err
     status, out, err = lab.cli("analyze", wav, "--json")
     assert status == 0, err

@@ -31,18 +31,7 @@ def test_a_slowly_dialled_call_keeps_its_first_digit(lab, tmp_path, profile):
     pw = tmp_path / "pw"
     pw.write_text("correct horse battery\n")
     wav = tmp_path / "x.wav"
-    status, _out, err = lab.cli(
-        "export",
-        call["id"],
-        "--data-dir",
-        data_dir,
-        "--password-file",
-        pw,
-        "--reason",
-        "a test export of the call",
-        "--out",
-        wav,
-    )
+    status, _out, err = lab.export(data_dir, call["id"], wav, pw)
     assert status == 0, err
     status, out, err = lab.cli("analyze", wav, "--json")
     digits = "".join(e["digit"] for e in map(json.loads, out.splitlines()) if e["event"] == "dtmf")

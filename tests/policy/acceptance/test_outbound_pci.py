@@ -81,18 +81,7 @@ def test_the_card_digits_are_not_in_the_recordings(calls, tmp_path):
     pw.write_text("correct horse battery\n")
     for after, call in found:
         wav = tmp_path / ("%s-%s.wav" % (profile, after))
-        status, _out, err = lab.cli(
-            "export",
-            call["id"],
-            "--data-dir",
-            data_dir,
-            "--password-file",
-            pw,
-            "--reason",
-            "a test export of the call",
-            "--out",
-            wav,
-        )
+        status, _out, err = lab.export(data_dir, call["id"], wav, pw)
         assert status == 0, err
         status, out, err = lab.cli("analyze", wav, "--json")
         assert status == 0, err
@@ -129,18 +118,7 @@ def test_a_card_keyed_without_a_pause_after_a_silent_answer(module_lab, tmp_path
     pw = tmp_path / "pw"
     pw.write_text("correct horse battery\n")
     wav = tmp_path / "silent.wav"
-    status, _out, err = lab.cli(
-        "export",
-        found["id"],
-        "--data-dir",
-        data_dir,
-        "--password-file",
-        pw,
-        "--reason",
-        "a test export of the call",
-        "--out",
-        wav,
-    )
+    status, _out, err = lab.export(data_dir, found["id"], wav, pw)
     assert status == 0, err
     status, out, err = lab.cli("analyze", wav, "--json")
     digits = "".join(e["digit"] for e in map(json.loads, out.splitlines()) if e["event"] == "dtmf")

@@ -114,18 +114,7 @@ def test_the_card_digits_are_nowhere(paused, tmp_path):
     # The recording itself: the DTMF receiver hears nothing keyed, neither the card nor
     # the pause code (silenced through the recorder's delay line, issue 20).
     wav = tmp_path / ("%s.wav" % profile)
-    status, _out, err = lab.cli(
-        "export",
-        log[1]["id"],
-        "--data-dir",
-        data_dir,
-        "--password-file",
-        _password_file(tmp_path),
-        "--reason",
-        "a test export of the call",
-        "--out",
-        wav,
-    )
+    status, _out, err = lab.export(data_dir, log[1]["id"], wav, _password_file(tmp_path))
     assert status == 0, err
     status, out, err = lab.cli("analyze", wav, "--json")
     assert status == 0, err

@@ -82,18 +82,7 @@ def test_no_card_key_is_in_the_recordings(calls, tmp_path):
     pw.write_text("correct horse battery\n")
     for case, call in found:
         wav = tmp_path / ("line%d.wav" % call["line"])
-        status, _out, err = lab.cli(
-            "export",
-            call["id"],
-            "--data-dir",
-            data_dir,
-            "--password-file",
-            pw,
-            "--reason",
-            "a test export of the call",
-            "--out",
-            wav,
-        )
+        status, _out, err = lab.export(data_dir, call["id"], wav, pw)
         assert status == 0, err
         status, out, err = lab.cli("analyze", wav, "--json")
         assert status == 0, err
