@@ -138,18 +138,18 @@ def export_and_verify(client, csrf, call_path, tmp_path):
     shutil.rmtree(folder)
 
 
-def test_three_sites_one_viewer_finds_plays_and_reports(tmp_path, synth, s3, bucket_name):
+def archived_sites(tmp_path, synth, s3, bucket_name, sites):
+    """The organisation key (made with ``linekeeper archive init-org``) and ``sites``'
+    days, each run on its own box and replicated into the bucket: ``(org dir, password
+    file)``."""
+    import base64
+
     password = tmp_path / "org-password"
     password.write_text(ORG_PASSWORD + "\n")
     org = str(tmp_path / "org")
     out = linekeeper("archive", "init-org", "--org-dir", org, "--password-file", str(password))
-    import base64
-
     org_public = base64.b64decode(out.split("org_public_key: ")[1].strip())
-
-    own_reports, own_calls = {}, {}
-    period = parse_period("2026-03-02", "2026-03-04")
-    for box_id, (day, number) in SITES.items():
+    for box_id, (day, number) in sites.items():
         data = str(tmp_path / box_id)
         prepare_box(data, s3, bucket_name, box_id, org_public)
         run_site(data, synth, day, number)
@@ -158,6 +158,15 @@ def test_three_sites_one_viewer_finds_plays_and_reports(tmp_path, synth, s3, buc
             drain(rep)
         finally:
             rep.close()
+    return org, password
+
+
+def test_three_sites_one_viewer_finds_plays_and_reports(tmp_path, synth, s3, bucket_name):
+    org, password = archived_sites(tmp_path, synth, s3, bucket_name, SITES)
+    own_reports, own_calls = {}, {}
+    period = parse_period("2026-03-02", "2026-03-04")
+    for box_id in SITES:
+        data = str(tmp_path / box_id)
         own_calls[box_id] = _rows(data, "SELECT id, number FROM calls ORDER BY id")
         own_reports[box_id] = build_report(
             os.path.join(data, "calls.db"), period, audit_db=os.path.join(data, "audit.db"), n_lines=2
@@ -249,7 +258,6 @@ def test_the_index_stands_against_copied_malformed_and_missing_objects_and_a_wro
     the whole rebuild; another organisation's key emptied a good index; a recording removed
     from the bucket answered 500 unaudited; '+44 1632 960101' found nothing; and a second
     add-user for a supervisor locked them out."""
-    import base64
     import subprocess
     import sys
 
@@ -257,21 +265,8 @@ def test_the_index_stands_against_copied_malformed_and_missing_objects_and_a_wro
     from firmware.errors import LinekeeperError
     from firmware.storage.keystore import Argon2Params, KeyStore
 
-    password = tmp_path / "org-password"
-    password.write_text(ORG_PASSWORD + "\n")
-    org = str(tmp_path / "org")
-    out = linekeeper("archive", "init-org", "--org-dir", org, "--password-file", str(password))
-    org_public = base64.b64decode(out.split("org_public_key: ")[1].strip())
     sites = {b: SITES[b] for b in ("leeds", "york")}
-    for box_id, (day, number) in sites.items():
-        data = str(tmp_path / box_id)
-        prepare_box(data, s3, bucket_name, box_id, org_public)
-        run_site(data, synth, day, number)
-        rep = Replicator(data, archive_settings(s3, bucket_name, box_id, org_public))
-        try:
-            drain(rep)
-        finally:
-            rep.close()
+    org, password = archived_sites(tmp_path, synth, s3, bucket_name, sites)
     bucket = bucket_of(s3, bucket_name)
     viewer_dir = str(tmp_path / "viewer")
     linekeeper("archive", "add-user", "--viewer-dir", viewer_dir, "--org-dir", org, "--name", "admin",

@@ -220,6 +220,7 @@ def test_export_needs_a_reason_and_is_audited(box, people):
         ({"reason": "", "format": "ogg"}, "Say why"),
         ({"reason": "why", "format": "ogg"}, "Say why"),
         ({"reason": "complaint ref 12", "format": "mp3"}, "Choose Ogg/Opus, WAV"),
+        ({"reason": "ref \u202e1234 ok", "format": "wav"}, "direction control"),
     ):
         resp = box.post(sam, "/calls/1/export", data)
         assert resp.status_code == 400

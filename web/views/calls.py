@@ -559,16 +559,9 @@ def export(call_id):
     info = _recording(call_id)
     if info is None:
         abort(404)
-    reason = " ".join((request.form.get("reason") or "").split())
+    reason, problem = _reason("reason", "exported", "complaint ref 1234")
     fmt = request.form.get("format") or "ogg"
-    errors = {}
-    if len(reason) < 5:
-        errors["reason"] = (
-            'Say why this recording is exported (for example "complaint '
-            'ref 1234"); the reason goes in the audit trail.'
-        )
-    elif len(reason) > 500:
-        errors["reason"] = "At most 500 characters."
+    errors = {"reason": problem} if problem else {}
     formats = info.get("formats", EXPORT_FORMATS)
     if fmt not in formats:
         # Checked before the audit entry: an export refused is no export.
@@ -633,6 +626,20 @@ def _with_manifest(call_id, payload, file_name):
     return buf.getvalue()
 
 
+def _reason(field, done, example):
+    """``(reason, problem)``: the form's ``field``, why the recording is ``done``, as the
+    audit trail keeps it (5 to 500 characters, no control characters), or why not."""
+    reason = " ".join((request.form.get(field) or "").split())
+    if len(reason) < 5:
+        return reason, (
+            'Say why this recording is %s (for example "%s"); the reason goes in the audit trail.'
+            % (done, example)
+        )
+    if len(reason) > 500:
+        return reason, "At most 500 characters."
+    return reason, control_problem(reason)
+
+
 @bp.route("/calls/<int:call_id>/erase", methods=["POST"])
 @roles("supervisor")
 def erase(call_id):
@@ -647,18 +654,9 @@ def erase(call_id):
     retention = lk().services.retention
     if _recording(call_id) is None or retention is None or not hasattr(retention, "erase"):
         abort(404)
-    reason = " ".join((request.form.get("erase_reason") or "").split())
-    errors = {}
-    if len(reason) < 5:
-        errors["erase_reason"] = (
-            'Say why this recording is erased (for example "erasure request ref 1234"); '
-            "the reason goes in the audit trail."
-        )
-    elif len(reason) > 500:
-        errors["erase_reason"] = "At most 500 characters."
-    elif control_problem(reason):
-        errors["erase_reason"] = control_problem(reason)
-    elif request.form.get("confirm") != "yes":
+    reason, problem = _reason("erase_reason", "erased", "erasure request ref 1234")
+    errors = {"erase_reason": problem} if problem else {}
+    if not errors and request.form.get("confirm") != "yes":
         errors["erase_reason"] = "Tick the box to confirm: an erased recording cannot be brought back."
     if errors:
         return detail(call_id, errors=errors, status=400)
