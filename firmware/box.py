@@ -986,7 +986,12 @@ class Box:
         """The line faults the alarm history still has open (the last run's), or none
         when the card will not say."""
         try:
-            return self.alarm_log.open_line_faults()
+            faults = self.alarm_log.open_line_faults()
+            for line in sorted(n for n in faults if n > self.board.lines):
+                # A line the box no longer has (a HAT with fewer lines): its faults are over.
+                for kind in sorted(faults.pop(line)):
+                    self.alarm_log.set(kind, False, line=line, message="the box no longer has line %d" % line)
+            return faults
         except sqlite3.Error as exc:
             log.error("cannot read the open line faults from the alarm history: %s", exc)
             return {}

@@ -220,11 +220,12 @@ def _check_announcement(data, where, source):
         raise ConfigError(str(exc), source=source, field=where) from None
 
 
-def _changed(data_dir, config):
+def _changed(data_dir, config, cipher=None):
     """The settings ``config`` changes from the box's, as dotted names (no values: a rule's
-    patterns may be numbers); None when the box's own cannot be read."""
+    patterns may be numbers); None when the box's own cannot be read. ``cipher`` opens the
+    box's sealed number patterns (sealed, every one would read as changed)."""
     try:
-        old = load_config(data_dir).to_dict()
+        old = load_config(data_dir, cipher).to_dict()
     except (ConfigError, OSError):
         return None
     out = []
@@ -253,7 +254,7 @@ def import_config(data_dir, doc, source=None, cipher=None, audited=None):
     if audited is not None:
         audited(
             sorted(files) + ["config"] + (["site"] if site is not None else []),
-            changed=_changed(data_dir, config),
+            changed=_changed(data_dir, config, cipher),
         )
     written = []
     for name, data in sorted(files.items()):

@@ -22,6 +22,8 @@ operation        arguments                                   result
 ``retention``                                                ``{"suspended", "last_passed_us",``
                                                              ``"alarms", "disk_percent"}``
 ``confirm_clock`` ``actor``                                  null
+``erase``        ``call_id``, ``actor``, ``reason``          how many recordings were erased on
+                                                             request (refused: the reason why)
 ``update_state`` ``state``, ``message``, ``version``,        null (published on the bus as
                  ``previous_version``                        :class:`~firmware.bus.UpdateState`)
 ``confirm_release`` ``actor``                                ``{"dropped", "sealed"}`` (the release

@@ -112,7 +112,7 @@ ACTIONS = {
     "mail_test": "Sent a test e-mail",
     "key_slot_remove": "Removed a recording key",
     "password_change": "Changed a password",
-    "retention_sweep": "Automatic deletion ran",
+    "retention_sweep": "Deletion run (its trigger says why: the schedule, a full card, an erasure)",
     "init": "Box set up",
     "legal_hold": "Legal hold",
     "pause": "Paused a recording (card details)",

@@ -522,8 +522,10 @@ class CallLog:
 
 
 def deleted_recordings(db: sqlite3.Connection, call_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """``{call_id: {"at", "rule", "reason"}}``: the latest recording retention deleted
-    of each of ``call_ids`` (from the deletion log, if there is one)."""
+    """``{call_id: {"at", "rule", "reason"}}``: the latest recording the box deleted
+    (by retention, overwrite or erasure) of each of ``call_ids``, from the deletion log if
+    there is one; the archive's deletion of its copy (reason ``archive``) only where the
+    log holds nothing else of the call."""
     if (
         not call_ids
         or db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deletion_log'").fetchone()
@@ -538,6 +540,8 @@ def deleted_recordings(db: sqlite3.Connection, call_ids: Sequence[int]) -> dict[
             "(%s) ORDER BY seq" % ",".join("?" * len(batch)),
             batch,
         ):
+            if reason == "archive" and call_id in found:
+                continue  # the archived copy followed the box's own deletion: that says why
             found[call_id] = {"at": iso_ms(at), "rule": rule, "reason": reason}
     return found
 

@@ -17,7 +17,7 @@ carries ``hash = SHA-256(prev_hash || canonical entry)``, the first entry's
 ``prev_hash`` being 32 zero bytes, so an edit, removal, insertion or
 reordering breaks the chain. Removing entries at the end would not, so every
 sweep writes the chain head (``seq`` and ``hash``) into its
-``retention_sweep`` audit entry (an erasure into its ``delete`` entry), itself
+``retention_sweep`` audit entry (an erasure too, with trigger ``erasure``), itself
 chained and anchored by the audit head file: :func:`verify` checks the log
 against the latest of those anchors.
 A crash between the deletion and the sweep's audit entry leaves entries after
@@ -79,7 +79,6 @@ FIELDS = (
     "file_sha256",
 )
 ANCHOR = "deletion_log"  # the key of the chain head in a retention_sweep audit entry
-ANCHOR_ACTIONS = ("retention_sweep", "delete")  # the audit entries that carry it
 ERASURE = "erasure"  # the reason of a recording deleted on a person's request
 ERASURE_RULE = "erasure request"
 
@@ -96,6 +95,8 @@ def describe(entry, when):
     if reason == "overwrite":
         return "Its recording was deleted on %s to make room on a full card (past its minimum period)." % when
     if reason == "archive":
+        if rule == ERASURE_RULE:
+            return "Its archived copy was erased on %s, on request." % when
         return 'Its archived copy was deleted on %s by the retention rule "%s".' % (when, rule)
     return 'Its recording was deleted on %s by the retention rule "%s" (%s).' % (when, rule, reason)
 
@@ -164,30 +165,18 @@ def count(db):
 
 
 def latest_anchor(audit):
-    """``(seq, hash)`` recorded by the newest ``retention_sweep`` (or erasure's ``delete``)
-    audit entry that can be read, or None. An erasure's entry is sealed on a box with
-    the MCU (its reason may name a person): read without the key, the sweep's before it
-    is the anchor."""
-    found = []
-    for action in ANCHOR_ACTIONS:
-        offset = 0
-        while True:
-            batch = audit.entries(limit=50, offset=offset, action=action)
-            anchor = next((e for e in batch if _anchor(e) is not None), None)
-            if anchor is not None:
-                found.append((anchor.seq, _anchor(anchor)))
-                break
-            if len(batch) < 50:
-                break
-            offset += 50
-    return max(found)[1] if found else None
-
-
-def _anchor(entry):
-    anchor = entry.details.get(ANCHOR) if isinstance(entry.details, dict) else None
-    if isinstance(anchor, dict) and "seq" in anchor and "hash" in anchor:
-        return anchor["seq"], anchor["hash"]
-    return None
+    """``(seq, hash)`` recorded by the newest ``retention_sweep`` audit entry (a sweep's,
+    the overwrite's or an erasure's), or None."""
+    offset = 0
+    while True:
+        batch = audit.entries(limit=50, offset=offset, action="retention_sweep")
+        for entry in batch:
+            anchor = entry.details.get(ANCHOR)
+            if isinstance(anchor, dict) and "seq" in anchor:
+                return anchor["seq"], anchor["hash"]
+        if len(batch) < 50:
+            return None
+        offset += 50
 
 
 def verify(db, audit=None):
@@ -201,6 +190,7 @@ def verify(db, audit=None):
     if anchor is not None and anchor[0] <= 0:
         anchor = None
     anchored = None  # the hash of the anchored entry, once seen
+    erased: dict[int, int] = {}  # call id: seq of its erasure entries (each needs the trail's `delete` of it)
     expected, prev_hash = 1, GENESIS_HASH
     for row in db.execute("SELECT %s, prev_hash, hash FROM deletion_log ORDER BY seq" % ", ".join(FIELDS)):
         try:
@@ -224,7 +214,17 @@ def verify(db, audit=None):
             problems.append("deletion log entry %d was modified: its content does not match its hash" % seq)
         if anchor is not None and seq == anchor[0]:
             anchored = entry["hash"]
+        if entry.get("reason") == ERASURE:
+            erased.setdefault(entry["call_id"], seq)
         expected, prev_hash = seq + 1, entry["hash"]
+    if audit is not None and erased and hasattr(audit, "targets_of"):
+        asked = audit.targets_of("delete")
+        for call_id, seq in sorted(erased.items(), key=lambda x: x[1]):
+            if "call:%d" % call_id not in asked:
+                problems.append(
+                    "deletion log entry %d: call %d's recording was erased with no `delete` entry "
+                    "in the audit trail (who asked, and why, is not recorded)" % (seq, call_id)
+                )
     if anchor is not None:
         if anchored is None:
             problems.append(

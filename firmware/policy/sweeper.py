@@ -299,9 +299,12 @@ class RetentionSweeper:
         """Delete call ``call_id``'s recordings now, at a person's request (the right to
         erasure): destroyed as retention destroys them (key, row, then the file
         shredded; an archived copy follows), each with its deletion-log entry (reason
-        ``erasure``), then audited as ``delete`` with who, why and the log's head.
-        The clock guard is not asked: nothing here depends on the date. Returns how
-        many recordings were erased.
+        ``erasure``). Audited first as ``delete`` on the call, with who and why (sealed
+        on a box with the MCU: the reason may name a person), so that nothing is erased
+        that the trail does not show; then, as every sweep is, as ``retention_sweep``
+        (trigger ``erasure``) with the deletion log's head, which ``verify`` reads on any
+        machine. The clock guard is not asked: nothing here depends on the date.
+        Returns how many recordings were erased.
 
         :raises ErasureRefused: the call is on legal hold, is still being recorded,
             or has no recording (nothing is deleted)
@@ -314,13 +317,6 @@ class RetentionSweeper:
             if not found:
                 raise ErasureRefused(self._why_not_erasable(call_id))
             now_us = self.clock.wall_us()
-            destroyed = self._destroy_batch(
-                [_candidate(r, deletions.ERASURE_RULE, None) for r in found], deletions.ERASURE, now_us
-            )
-            if not destroyed:  # a hold placed, or the recording deleted, meanwhile
-                raise ErasureRefused(self._why_not_erasable(call_id))
-            self._checkpoint()
-            seq, digest = self.store.deletions.head()
             self.audit.append(
                 actor,
                 "delete",
@@ -328,11 +324,18 @@ class RetentionSweeper:
                 {
                     "request": deletions.ERASURE,
                     "reason": reason,
-                    "recordings": sorted(c.recording_id for c in destroyed),
-                    deletions.ANCHOR: {"seq": seq, "hash": digest},
+                    "recordings": sorted(r.recording_id for r in found),
                 },
                 int(now_us),
             )
+            destroyed = self._destroy_batch(
+                [_candidate(r, deletions.ERASURE_RULE, None) for r in found], deletions.ERASURE, now_us
+            )
+            if not destroyed:  # a hold placed, or the recording deleted, since it was found
+                raise ErasureRefused(self._why_not_erasable(call_id))
+            self._checkpoint()
+            result = SweepResult(deleted=len(destroyed), by_rule={deletions.ERASURE_RULE: len(destroyed)})
+            self._audit(actor, deletions.ERASURE, result)
             log.info("call %d: %d recording(s) erased at %s's request", call_id, len(destroyed), actor)
             return len(destroyed)
 
@@ -471,6 +474,10 @@ class RetentionSweeper:
         them (a card no longer full, a clock synchronised again). Call before :meth:`start`."""
         for kind in set(kinds) & set(ALARM_KINDS):
             self._alarms[kind] = True
+        if "retention_failed" in kinds:
+            # Only a sweep that works clears it (the disk check at start working says
+            # nothing of the sweep): the last run's sweep is taken to have failed.
+            self._failing_jobs.add("sweep")
 
     def _alarm(self, kind, active, message):
         if self._alarms.get(kind, False) == active:

@@ -793,6 +793,14 @@ class AuditLog:
             raise FieldSealError("the audit trail's sealed targets need the key in the HAT's MCU vault")
         return cipher.open(target, "audit_target")
 
+    def targets_of(self, action: str) -> set[str]:
+        """The targets of every entry of ``action``: read without their details, so on any
+        machine (a sealed entry's target is in clear but for :data:`SEALED_TARGET_ACTIONS`)."""
+        self._flush_for_read()
+        with self._lock:
+            rows = self._db.execute("SELECT target FROM audit WHERE action = ?", (action,)).fetchall()
+        return {r[0] for r in rows if r[0] is not None}
+
     def _details(self, details_json):
         """An entry's details as written: sealed ones opened with the cipher.
 

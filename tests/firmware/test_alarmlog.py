@@ -196,3 +196,29 @@ def test_a_box_alarm_open_when_the_box_stopped_clears_when_its_cause_is_gone(tmp
     finally:
         log.close()
     assert len(rows) == 2 and all(r["cleared_us"] is not None for r in rows), rows
+
+
+def test_a_retention_failure_open_at_the_stop_clears_only_when_a_sweep_works(tmp_path):
+    """Taken back at the start, it was cleared by the start's disk check working (which
+    says nothing of the sweep), then raised again as a new occurrence at the next
+    failing sweep: a second mail for one fault."""
+    data_dir = str(tmp_path / "data")
+    path = tmp_path / "day.json"
+    call = {"line": 1, "at": 5.0, "direction": "in", "caller_id": {"number": "01632960123"}, "rings": 1}
+    path.write_text(json.dumps(dict(SCENARIO, faults=[], calls=[dict(call, talk=3.0)])))
+    assert cli.main(["sim", str(path), "--data-dir", data_dir]) == 0
+    log = AlarmLog(os.path.join(data_dir, "alarms.db"), None)
+    try:
+        log.set("retention_failed", True, message="retention could not run", wall_us=1)
+        # A line the box no longer has (a HAT with fewer lines) left a fault open too.
+        log.set("no_line_voltage", True, line=7, message="no line voltage", wall_us=1)
+    finally:
+        log.close()
+    assert cli.main(["sim", str(path), "--data-dir", data_dir]) == 0  # a short run: no sweep
+    log = AlarmLog.open_existing(data_dir)
+    try:
+        rows = {r["kind"]: r for r in log.history()}
+    finally:
+        log.close()
+    assert rows["retention_failed"]["cleared_us"] is None
+    assert rows["no_line_voltage"]["cleared_us"] is not None

@@ -282,6 +282,10 @@ def test_sealed_number_rules_are_exported_open_and_a_sealed_file_is_refused(tmp_
     assert main(["config", "import", out, "--data-dir", str(tmp_path / "a"), "--user", "ivan"]) == 0
     assert b"07700 900123" not in (tmp_path / "a" / "config.json").read_bytes()
     assert load_config(str(tmp_path / "a"), cipher) == config
+    # The same rules, sealed on the box: not a change (they were compared sealed).
+    with AuditLog(str(tmp_path / "a" / "audit.db"), str(tmp_path / "a" / "audit.head"), cipher=cipher) as log:
+        entry = log.entries(limit=1, action="config_change")[0]
+    assert entry.details["changed"] == [], entry.details
     # A file carrying the box's sealed text is refused, and nothing changes.
     sealed = cipher.seal("07700 900123", "rules.pattern")
     doc["config"]["policy"]["rules"]["numbers"][0]["patterns"] = [sealed]

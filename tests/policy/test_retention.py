@@ -193,3 +193,39 @@ def test_the_deletion_log_detects_an_edit_a_removal_and_a_truncation(shelf, tmp_
     assert any("reached entry 3" in p for p in problems), problems
     tamper("DELETE FROM deletion_log WHERE seq = 1")
     assert any("entries 1-1 are missing" in p or "missing" in p for p in shelf.sweeper.verify())
+
+
+def test_an_erased_recordings_archived_copy_is_said_to_be_erased_too(shelf):
+    """With an archive, the log's last entry of the call is the archive's (reason
+    'archive', rule 'erasure request'): the call page, the export's refusal and the
+    subject access bundle said the archived copy was deleted 'by the retention rule
+    "erasure request"', and no word of the erasure."""
+    from firmware.calls.calllog import deleted_recordings
+    from firmware.policy import deletions
+
+    call = shelf.add_call(3)
+    assert shelf.sweeper.erase(call, "sam", "erasure request ref 1") == 1
+    (entry,) = shelf.sweeper.deletion_log()
+    with shelf.store.transaction() as db:  # as the archive's replicator logs its copy's deletion
+        deletions.append(db, dict({k: entry[k] for k in deletions.FIELDS if k != "seq"}, reason="archive"))
+    gone = deleted_recordings(shelf.db, [call])[call]
+    assert gone["reason"] == "erasure"
+    said = [deletions.describe(e, "today") for e in shelf.sweeper.deletions_of_call(call)]
+    assert said == [
+        "Its recording was erased on today, on request (the audit trail says who asked and why).",
+        "Its archived copy was erased on today, on request.",
+    ]
+
+
+def test_an_erasure_without_its_audit_entry_is_reported(shelf, monkeypatch):
+    """Who asked for an erasure and why is in the trail before anything is destroyed; a
+    deletion-log erasure the trail has no `delete` entry of is a problem for verify."""
+    call = shelf.add_call(3)
+    shelf.sweeper.erase(call, "sam", "erasure request ref 2")
+    assert shelf.sweeper.verify() == []
+    (asked,) = shelf.audit.entries(action="delete")
+    sweep = shelf.audit.entries(action="retention_sweep")[0]
+    assert asked.seq < sweep.seq and sweep.details["trigger"] == "erasure"  # asked, then done
+    monkeypatch.setattr(shelf.audit, "targets_of", lambda action: set())
+    (problem,) = shelf.sweeper.verify()
+    assert "erased with no `delete` entry in the audit trail" in problem

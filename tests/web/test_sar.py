@@ -191,3 +191,18 @@ def test_a_search_with_only_its_last_day_says_what_is_missing(box, people):
     assert page.status_code == 400 and "give the first day (From) too" in page.get_data(as_text=True)
     page = people["sam"].get("/sar?number=12").get_data(as_text=True)
     assert "12 is not a phone number: give at least 4 of its digits" in page and "&#39;12&#39;" not in page
+
+
+def test_a_release_on_a_calls_page_is_shown_as_on_the_disclosures_page(box, people):
+    """The call page showed a release's requester, recipient, reason and every call it
+    held to a supervisor of one of its lines, which the Disclosures page hides from them."""
+    box.services.audit.append(
+        "alice",
+        "disclosure",
+        "disclosure:1",
+        {"requester": "Mr O'Brien", "recipient": "Mr O'Brien", "reason": "SECRETREF", "calls": [1, 3]},
+        box.T0_US,
+    )
+    assert "SECRETREF" not in people["sue"].get("/calls/3").get_data(as_text=True)  # line 3 only
+    assert "SECRETREF" in people["audrey"].get("/calls/3").get_data(as_text=True)
+    assert "SECRETREF" in people["alice"].get("/calls/3").get_data(as_text=True)  # who released it
