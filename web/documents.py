@@ -140,15 +140,33 @@ def pause_how(config):
 
 
 def caller_notice(config):
-    """What callers are told: the announcement's text, or what a tone means."""
+    """What callers and the people called are told, in a sentence or two: the
+    announcement's text, or what a tone means, for each direction ("" when neither
+    is told)."""
     consent = config.policy.consent
-    if consent.inbound == "announcement":
-        if consent.announcement.file:
-            return (
-                "An uploaded recording (%s) is played; its words are the installer's."
-                % consent.announcement.file
-            )
-        return consent.announcement.text
-    if consent.inbound == "tone":
-        return "A beep when the call is answered means the call may be recorded."
-    return ""
+
+    def heard(mode):
+        if mode == "announcement":
+            if consent.announcement.file:
+                return (
+                    "an uploaded recording (%s) is played; its words are the installer's"
+                    % consent.announcement.file
+                )
+            return "they hear: \u201c%s\u201d" % consent.announcement.text
+        if mode == "tone":
+            return "a beep when the call is answered means it may be recorded"
+        return None
+
+    inbound, outbound = heard(consent.inbound), heard(consent.outbound)
+    if inbound is None and outbound is None:
+        return ""
+    if inbound == outbound:
+        return "Callers, and the people you call: %s." % inbound
+    return "%s %s" % (
+        "Callers: %s." % inbound
+        if inbound
+        else "Callers are not told (the notice is off for incoming calls).",
+        "People you call: %s." % outbound
+        if outbound
+        else "People you call are not told (the notice is off for outgoing calls): tell them yourself.",
+    )

@@ -456,7 +456,14 @@ class CallSearch:
             )
             .fetchall()
         )
-        return {row[0]: row[1] for row in rows}  # the newest wins
+        states = {row[0]: row[1] for row in rows}  # the newest wins
+        # A call whose recording the box deleted (retention, a full card, an erasure on
+        # request) says so, not "no recording": its row is gone, its deletion logged.
+        from .calllog import deleted_recordings
+
+        for call_id in deleted_recordings(self._db(), [i for i in ids if i not in states]):
+            states[call_id] = "deleted"
+        return states
 
     def tags_of(self, ids):
         """``{call id: [tag, ...]}`` for the calls ``ids`` (sorted tags)."""

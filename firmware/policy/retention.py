@@ -138,7 +138,7 @@ def retention_words(settings):
     checklist): the default period, the rules that delete sooner or later or never, and
     the minimum periods no rule undercuts. None when nothing is ever deleted automatically."""
     deleting = [r for r in settings.rules if r.days]
-    if not settings.default_days and not deleting:
+    if not settings.default_days and not deleting and not settings.overwrite_oldest_when_full:
         return None
     parts = []
     for rule in settings.rules:
@@ -160,8 +160,15 @@ def retention_words(settings):
         head = "%d days" % settings.default_days
         if parts:
             head += " (%s)" % "; ".join(parts)
-    else:
+    elif parts:
         head = "%s; other recordings are kept until deleted by hand" % "; ".join(parts)
+    else:
+        head = "recordings are kept until deleted by hand"
+    if settings.overwrite_oldest_when_full:
+        head += (
+            "; when the card is full, the oldest recordings past their minimum period are deleted "
+            "sooner to make room"
+        )
     return head + ", unless a recording is held for a dispute"
 
 

@@ -222,8 +222,11 @@ def _deletions(db, period, have, lines, box, per_line):
     if "deletion_log" not in have:
         return {}
     by_rule = collections.Counter()
+    # The archive's deletion of its copy (reason "archive") is of a recording the box
+    # deleted already: counted once, as the box's.
     for line, rule in db.execute(
-        "SELECT line, rule FROM deletion_log WHERE deleted_at >= ? AND deleted_at < ?",
+        "SELECT line, rule FROM deletion_log"
+        " WHERE deleted_at >= ? AND deleted_at < ? AND reason != 'archive'",
         (period.start_us, period.end_us),
     ):
         if line in lines:

@@ -34,7 +34,7 @@ SUMMARY = (
     ("Consent notice given", ("consent", "given")),
     ("Consent notice failed", ("consent", "failed")),
     ("Consent notice off", ("consent", "off")),
-    ("Retention deletions", ("deletions",)),
+    ("Recordings deleted", ("deletions",)),
 )
 
 
@@ -115,7 +115,7 @@ def tables(report):
     )
     out.append(
         (
-            "Retention deletions by rule",
+            "Recordings deleted, by rule (retention's, the full card's, an erasure on request)",
             ["Rule", "Deleted"],
             [[rule, cell(n)] for rule, n in report["deletions_by_rule"].items()],
         )

@@ -1,5 +1,6 @@
 """Retention acceptance: rules, legal hold, minimum periods, preview = sweep, the deletion log."""
 
+import os
 import sqlite3
 
 from firmware.policy.retention import RetentionSettings
@@ -229,3 +230,23 @@ def test_an_erasure_without_its_audit_entry_is_reported(shelf, monkeypatch):
     monkeypatch.setattr(shelf.audit, "targets_of", lambda action: set())
     (problem,) = shelf.sweeper.verify()
     assert "erased with no `delete` entry in the audit trail" in problem
+
+
+def test_a_report_counts_an_erased_recording_once_with_an_archive(shelf):
+    """With an archive, the archived copy's deletion was counted as a second retention
+    deletion of the same recording."""
+    from firmware.policy import deletions
+    from firmware.reports.compute import build_report
+    from firmware.reports.period import parse_period
+
+    call = shelf.add_call(3)
+    shelf.sweeper.erase(call, "sam", "erasure request ref 3")
+    (entry,) = shelf.sweeper.deletion_log()
+    with shelf.store.transaction() as db:  # as the archive's replicator logs its copy's deletion
+        deletions.append(db, dict({k: entry[k] for k in deletions.FIELDS if k != "seq"}, reason="archive"))
+    day = shelf.clock.wall_us() // 1_000_000
+    import datetime
+
+    today = datetime.datetime.fromtimestamp(day, datetime.UTC).date()
+    report = build_report(os.path.join(shelf.data_dir, "calls.db"), parse_period(today, today))
+    assert report["box"]["deletions"] == 1 and report["deletions_by_rule"] == {"erasure request": 1}

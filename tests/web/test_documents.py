@@ -154,7 +154,9 @@ def test_checklist_and_staff_notice_as_pdf(good, tmp_path):
     path.write_bytes(pdf.data)
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
     assert "For private calls use Line 4: never recorded." in text
-    assert "Callers are not told (the notice is off)." in text
+    said = " ".join(text.split())
+    assert "Callers are not told (the notice is off for incoming calls)." in said
+    assert "People you call: a beep when the call is answered means it may be recorded." in said
     # Their rights (UK GDPR) and where to complain, on the page and the printed notice.
     for said in (html.unescape(page), " ".join(text.split())):
         assert "for a recording of you to be erased" in said and "object to being recorded" in said
@@ -259,4 +261,28 @@ def test_the_retention_said_includes_rules_that_keep_and_minimum_periods(good):
     assert said.startswith(
         "30 days (calls tagged complaints: kept until deleted by hand; "
         "calls tagged regulated: never less than 1827 days)"
+    ), said
+
+
+def test_the_staff_notice_says_what_the_people_staff_call_are_told(good):
+    """It gave the inbound notice only: with the announcement on for incoming calls and
+    nothing for outgoing ones, staff read that everyone hears it."""
+    box, people = good
+    change_policy(box, "consent", inbound="announcement", outbound="off")
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    said = re.search(r'<p id="caller-notice">(.*?)</p>', page, re.S).group(1)
+    assert said.startswith("Callers: they hear: \u201c") and said.endswith(
+        "People you call are not told (the notice is off for outgoing calls): tell them yourself."
+    ), said
+
+
+def test_the_retention_said_warns_that_a_full_card_deletes_sooner(good):
+    """With the overwrite mode on, staff were told "90 days" while a full card deletes
+    recordings of 40 days."""
+    box, people = good
+    change_policy(box, "retention", default_days=90, overwrite_oldest_when_full=True)
+    notice = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    said = re.search(r'<p id="retention">(.*?)</p>', notice).group(1)
+    assert said.startswith(
+        "90 days; when the card is full, the oldest recordings past their minimum period"
     ), said

@@ -3,6 +3,7 @@ when held, still recording, or asked without a reason."""
 
 import html
 import os
+import re
 
 from firmware.policy import deletions
 from web.services import StoreRecordings
@@ -42,6 +43,13 @@ def test_a_supervisor_erases_a_recording_with_a_reason(box, people):
     assert box.sweeper.verify() == []
     page = sam.get("/calls/1").get_data(as_text=True)
     assert "Its recording was erased on" in page and "on request" in page
+    # The calls list and its CSV say it is gone, not that the call was never recorded.
+    row = re.search(r'<tr id="call-1".*?</tr>', sam.get("/calls").get_data(as_text=True), re.S).group(0)
+    assert 'data-label="Recording">Deleted<' in row
+    assert any(
+        line.startswith("1,") and ",deleted," in line
+        for line in sam.get("/calls.csv").get_data(as_text=True).splitlines()
+    )
     history = page.split('id="call-history"')[1]
     assert "Erased the recording (on request)" in history and "erasure request ref 77" in history
     assert 'id="erase-form"' not in page

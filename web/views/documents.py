@@ -112,7 +112,7 @@ def notice_blocks(n):
             "and export is recorded in the audit trail: %s." % (", ".join(n["listeners"]) or "nobody yet"),
         ),
         ("h", "What callers are told"),
-        ("p", n["announcement"] or "Callers are not told (the notice is off)."),
+        ("p", n["announcement"] or "Neither callers nor the people you call are told (the notice is off)."),
         ("h", "Asking for a copy, or raising a concern"),
         ("p", n["rights"]),
     ]
