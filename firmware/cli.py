@@ -408,6 +408,24 @@ def _export_reason(text):
     return reason
 
 
+def _notes_and_names(data_dir, country):
+    """The web UI's notes on calls and phonebook names, for a subject access bundle
+    (:func:`firmware.sar.notes_and_names`); None on a box whose web UI never ran."""
+    path = os.path.join(data_dir, "web.db")
+    if not os.path.exists(path):
+        return None
+    from firmware.sar import notes_and_names
+    from firmware.storage.fieldseal import load_field_cipher
+    from web.db import WebDb
+    from web.phonebook import CallNotes, Phonebook
+
+    from .signing import run_dir
+
+    cipher = load_field_cipher(data_dir, run_dir=run_dir(), create=False)
+    db = WebDb(path)  # read while the bundle is made; closed with the process
+    return notes_and_names(CallNotes(db, _wall_us, cipher), Phonebook(db, _wall_us, cipher), country)
+
+
 def cmd_sar(args):
     """Answer a subject access request: a bundle of a number's calls, logged and audited."""
     from firmware.recording.store import RecordingStore
@@ -469,6 +487,7 @@ def cmd_sar(args):
             redactions=redactions,
             write=lambda data: atomic_write(args.out, data, mode=0o600),
             only=args.calls,
+            about=_notes_and_names(args.data_dir, config.country),
         )
     finally:
         if key is not None:

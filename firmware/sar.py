@@ -147,7 +147,7 @@ def _sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def build_bundle(store, calls, recording_key, request, redactions=()):
+def build_bundle(store, calls, recording_key, request, redactions=(), about=None):
     """The bundle's ZIP bytes: call records, recordings, manifest and checksums.
 
     ``redactions``: ``(call_id, from_s, to_s)`` spans silenced in the released
@@ -155,10 +155,20 @@ def build_bundle(store, calls, recording_key, request, redactions=()):
 
     :param store: the :class:`~firmware.recording.store.RecordingStore`
     :param request: the request's details for the manifest (plain JSON data)
+    :param about: ``fn(calls)``: the notes on the calls and the phonebook's names of their
+        numbers (``{"notes": {call id: [{"note", "at_us"}]}, "phonebook": {number: name}}``),
+        kept in the bundle as ``notes-and-names.json``
     :returns: ``(zip bytes, number of recordings)``
     :raises TamperError: a recording fails its check (nothing is released)
     """
     files = {"calls.json": (json.dumps(calls, indent=2) + "\n").encode("utf-8")}
+    if about is not None:
+        # What else the box keeps about the person and these calls: colleagues' notes on
+        # them (what was written and when; not who wrote it, a third party) and the name
+        # the phonebook gives their number.
+        files["notes-and-names.json"] = (json.dumps(about(calls), indent=2, sort_keys=True) + "\n").encode(
+            "utf-8"
+        )
     for call in calls:
         row = store.for_call(call["id"])
         if row is None or row["state"] == "deleted":
@@ -192,7 +202,7 @@ def build_bundle(store, calls, recording_key, request, redactions=()):
             info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))  # no timestamps
             info.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(info, data)
-    return buf.getvalue(), len(files) - 3
+    return buf.getvalue(), len([n for n in files if n.startswith("recordings/")])
 
 
 def encrypt(data, password):
@@ -297,6 +307,7 @@ def release(
     redactions=(),
     write=None,
     only=None,
+    about=None,
 ):
     """Build (and encrypt) the bundle, log and audit the release, then hand it over.
 
@@ -344,7 +355,7 @@ def release(
     unknown = sorted({c for c, _, _ in redactions} - {c["id"] for c in calls})
     if unknown:
         raise SarError("call %d is not in the release: it cannot be redacted" % unknown[0])
-    data, n_recordings = build_bundle(store, calls, recording_key, request, redactions)
+    data, n_recordings = build_bundle(store, calls, recording_key, request, redactions, about)
     if bundle_password:
         data = encrypt(data, bundle_password)
     log = DisclosureLog(data_dir, getattr(audit, "cipher", None))
@@ -388,3 +399,19 @@ def release(
             audit.append(actor, "disclosure", target, {"failed": exc.strerror or str(exc)}, wall_us)
             raise SarError("cannot write %s: %s" % (bundle_name, exc.strerror or exc)) from None
     return entry_id, data
+
+
+def notes_and_names(notes, phonebook, country):
+    """``about(calls)`` for :func:`release` from the web UI's call notes and phonebook
+    (:class:`web.phonebook.CallNotes`, :class:`web.phonebook.Phonebook`)."""
+
+    def about(calls):
+        kept = {}
+        for call in calls:
+            found = [{"note": n["note"], "at_us": n["at_us"]} for n in notes.of_call(call["id"])]
+            if found:
+                kept[str(call["id"])] = found
+        names = phonebook.names_for([c["number"] for c in calls if c.get("number")], country)
+        return {"notes": kept, "phonebook": names}
+
+    return about

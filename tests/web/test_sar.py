@@ -206,3 +206,17 @@ def test_a_release_on_a_calls_page_is_shown_as_on_the_disclosures_page(box, peop
     assert "SECRETREF" not in people["sue"].get("/calls/3").get_data(as_text=True)  # line 3 only
     assert "SECRETREF" in people["audrey"].get("/calls/3").get_data(as_text=True)
     assert "SECRETREF" in people["alice"].get("/calls/3").get_data(as_text=True)  # who released it
+
+
+def test_the_bundle_holds_the_notes_on_the_calls_and_the_name_the_box_gives_the_number(box, people):
+    """It held the call records and recordings only: a colleague's note on the call ("says
+    her son has asthma") and the phonebook's name for the number were left out."""
+    box.recordings.store = box.store
+    box.web.notes.add(1, "Caller says her son Fred has asthma", "sam")
+    box.web.phonebook.put("02079460000", "Mrs Zog Home", "uk")
+    resp = box.post(people["sam"], "/sar", RELEASE, token_from="/sar")
+    assert resp.status_code == 200, resp.get_data(as_text=True)[-800:]
+    about = json.loads(zipfile.ZipFile(io.BytesIO(resp.data)).read("notes-and-names.json"))
+    assert [n["note"] for n in about["notes"]["1"]] == ["Caller says her son Fred has asthma"]
+    assert "sam" not in json.dumps(about["notes"])  # what was written, not who wrote it
+    assert about["phonebook"] == {"02079460000": "Mrs Zog Home"}

@@ -10,7 +10,7 @@ key (their login); it is written to the disclosure log and the audit trail.
 from flask import Blueprint, Response, abort, g, render_template, request
 
 from firmware.errors import LinekeeperError
-from firmware.sar import DisclosureLog, find_calls, parse_redaction, release
+from firmware.sar import DisclosureLog, find_calls, notes_and_names, parse_redaction, release
 
 from ..security import form_errors, lk, roles, unlocked_key
 
@@ -110,6 +110,7 @@ def release_bundle():
                 wall_us=int(services.wall_us()),
                 redactions=redactions,
                 only=_call_ids(request.form.get("only", "")),
+                about=notes_and_names(lk().notes, lk().phonebook, services.reports.country),
             )
         except LinekeeperError as exc:
             errors["release"] = str(exc)
