@@ -96,9 +96,15 @@ class Phonebook:
 
     def _keys(self, number):
         """What a row for the international ``number`` may hold: its sealed form (the
-        keyed index) and, until the recorder sealed an older card's rows, the clear one."""
-        sealed = self._seal(number, PHONEBOOK_NUMBER)
-        return [sealed] if sealed == number else [sealed, number]
+        keyed index) and, until the recorder sealed an older card's rows, the clear one;
+        for ``+44…``, the ``44…`` an older release kept when it was typed so (it did not
+        take the country code without its ``+`` for international)."""
+        forms = [number] + ([number[1:]] if number.startswith("+") else [])
+        keys = []
+        for form in forms:
+            sealed = self._seal(form, PHONEBOOK_NUMBER)
+            keys += [sealed] if sealed == form else [sealed, form]
+        return keys
 
     def entries(self):
         rows = [

@@ -204,3 +204,19 @@ def test_a_phonebook_name_is_found_with_or_without_its_accents(tmp_path):
         assert "+441632960123" in book.numbers_named(typed, "uk"), typed
     assert "+441632960124" in book.numbers_named("strasse", "uk")
     assert book.numbers_named("josie", "uk") == ()
+
+
+def test_a_phonebook_entry_an_older_release_kept_as_44_is_still_found_and_removed(tmp_path):
+    """An older release kept a number typed as 441632960123 as it was; this one reads it as
+    +441632960123, and the old entry was no longer found, named, or removable."""
+    db = WebDb(str(tmp_path / "web.db"))
+    with db.tx() as conn:
+        conn.execute(
+            "INSERT INTO phonebook (number, name, updated_us) VALUES ('441632960123', 'Acme Ltd', 1)"
+        )
+    book = Phonebook(db, lambda: T_US)
+    for typed in ("441632960123", "01632960123", "+44 1632 960123"):
+        assert book.names_for([typed], "uk") == {typed: "Acme Ltd"}, typed
+    book.put("441632960123", "Acme Limited", "uk")  # renamed: one entry, in the new form
+    assert [(e["number"], e["name"]) for e in book.entries()] == [("+441632960123", "Acme Limited")]
+    assert book.remove("01632960123", "uk") and book.count() == 0
