@@ -132,9 +132,7 @@ class MailQueue:
                     continue
                 msg = email.message_from_bytes(base64.b64decode(item["message"]), policy=email.policy.SMTP)
                 try:
-                    # A message some of whose recipients were refused goes to those only.
-                    only = {"to_addrs": item["to"].split(", ")} if item.get("to") else {}
-                    refused = sender.send(msg, **only)
+                    refused = sender.send(msg)
                 except MailError as exc:
                     refused, error = None, str(exc)
                 else:
@@ -146,7 +144,13 @@ class MailQueue:
                     )
                 if error is not None:
                     if refused:
-                        item["to"] = ", ".join(sorted(refused))  # sealed as the message is
+                        # It waits for the refused recipients alone: its addressees become
+                        # them (so a release before this one, after a rollback, sends it to
+                        # them only too, as the message says).
+                        for header in ("To", "Cc", "Bcc"):
+                            del msg[header]
+                        msg["To"] = ", ".join(sorted(refused))
+                        item["message"] = base64.b64encode(msg.as_bytes()).decode("ascii")
                     item["attempts"] += 1
                     wait_s = min(BACKOFF_MAX_S, BACKOFF_FIRST_S << min(item["attempts"] - 1, 10))
                     item["next_us"] = now + wait_s * 1_000_000

@@ -33,10 +33,10 @@ class SmtpSender:
             smtp.starttls(context=self.ssl_context)
         return smtp
 
-    def send(self, message, to_addrs=None):
-        """Submit ``message`` (an :class:`email.message.EmailMessage`) to its recipients,
-        or to ``to_addrs`` only. Returns the recipients the server refused while it took
-        the others, ``{address: its reason}`` (empty when it took them all).
+    def send(self, message):
+        """Submit ``message`` (an :class:`email.message.EmailMessage`) to its recipients.
+        Returns the recipients the server refused while it took the others,
+        ``{address: its reason}`` (empty when it took them all).
 
         :raises MailError: the server is unreachable or refuses (login,
             sender, every recipient, TLS), with its reason
@@ -47,7 +47,7 @@ class SmtpSender:
             with self._connect() as smtp:
                 if s.username:
                     smtp.login(s.username, self.password)
-                refused = smtp.send_message(message, to_addrs=to_addrs)
+                refused = smtp.send_message(message)
                 return {addr: _said_pair(code, text) for addr, (code, text) in refused.items()}
         except smtplib.SMTPAuthenticationError as exc:
             raise MailError("%s refused the login for %r: %s" % (where, s.username, _said(exc))) from None

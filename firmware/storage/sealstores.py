@@ -48,8 +48,8 @@ PHONEBOOK_NAME = "phonebook.name"
 NOTE = "call_notes.note"
 THROTTLE_KEY = "throttle.key"
 RULE_PATTERN = "rules.pattern"
-MAIL_FIELDS = ("mail.message", "mail.subject", "mail.last_error", "mail.to")
-_MAIL_KEYS = ("message", "subject", "last_error", "to")
+MAIL_FIELDS = ("mail.message", "mail.subject", "mail.last_error")
+_MAIL_KEYS = ("message", "subject", "last_error")
 
 # A call's policy reason named the pattern that matched (``number 0800* excluded by
 # rule "helplines"``) before rules were sealed; it names only the rule now.
