@@ -90,6 +90,8 @@ def staff_notice(web):
         "retention_days": config.policy.retention.default_days,
         "retention": retention_words(config.policy.retention),
         "listeners": sorted(u.name for u in web.accounts.all() if "supervisor" in u.roles),
+        # Recordings copied to the organisation's archive can be played there too.
+        "archived": services.archive is not None,
         "pci": pause_how(config),
         "recall": recall_advice(config) if any(x["recorded"] for x in lines) else None,
         "announcement": caller_notice(config),

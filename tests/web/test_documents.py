@@ -286,3 +286,18 @@ def test_the_retention_said_warns_that_a_full_card_deletes_sooner(good):
     assert said.startswith(
         "90 days; when the card is full, the oldest recordings past their minimum period"
     ), said
+
+
+def test_the_staff_notice_names_the_archive_among_those_who_may_listen(good):
+    """'Only these supervisors' was untrue on a box that copies its recordings to the
+    organisation's archive, whose viewer plays them too."""
+    import os
+
+    from firmware.archive.queue import ArchiveStatus
+
+    box, people = good
+    page = people["sam"].get("/documents/staff-notice").get_data(as_text=True)
+    assert "organisation&#39;s archive" not in page
+    box.services.archive = ArchiveStatus(os.path.join(box.data_dir, "calls.db"))
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    assert "copied to the organisation's archive, where the supervisors of its archive viewer" in page

@@ -56,7 +56,14 @@ def checklist_pdf():
 @bp.route("/documents/staff-notice")
 @roles()
 def staff_notice_page():
-    return render_template("staff_notice.html", n=staff_notice(lk()))
+    return render_template("staff_notice.html", n=staff_notice(lk()), archive_words=ARCHIVE_WORDS)
+
+
+# Who else may listen when recordings are copied to the organisation's archive.
+ARCHIVE_WORDS = (
+    "Recordings are also copied to the organisation's archive, where the supervisors of its "
+    "archive viewer, with the organisation's key, may play them; that too is recorded."
+)
 
 
 @bp.route("/documents/staff-notice.pdf")
@@ -109,7 +116,8 @@ def notice_blocks(n):
         (
             "p",
             "Only these supervisors, each with their own key, and every playback "
-            "and export is recorded in the audit trail: %s." % (", ".join(n["listeners"]) or "nobody yet"),
+            "and export is recorded in the audit trail: %s.%s"
+            % (", ".join(n["listeners"]) or "nobody yet", " " + ARCHIVE_WORDS if n["archived"] else ""),
         ),
         ("h", "What callers are told"),
         ("p", n["announcement"] or "Neither callers nor the people you call are told (the notice is off)."),
