@@ -38,7 +38,7 @@ from firmware.storage import fsutil
 from firmware.storage.fieldseal import is_sealed
 
 from .config import BoxConfig, load_config, save_config
-from .errors import ConfigError
+from .errors import ConfigError, LinekeeperError
 
 FORMAT = 1
 ANNOUNCEMENT_FILE = re.compile(r"^announcements/([A-Za-z0-9][A-Za-z0-9_.-]{0,63}\.wav)$")
@@ -226,8 +226,8 @@ def _changed(data_dir, config, cipher=None):
     box's sealed number patterns (sealed, every one would read as changed)."""
     try:
         old = load_config(data_dir, cipher).to_dict()
-    except (ConfigError, OSError):
-        return None
+    except (LinekeeperError, OSError):
+        return None  # unreadable (a sealed pattern that no longer opens): the import mends it
     out = []
 
     def walk(a, b, path):

@@ -101,7 +101,7 @@ ACTIONS = {
     "playback": "Played a recording",
     "export": "Exported a recording",
     "export_list": "Exported the calls list",
-    "delete": "Erased the recording (on request)",
+    "delete": "Asked to erase the recording",
     "login": "Logged in",
     "login_failed": "Failed login",
     "logout": "Logged out",

@@ -160,15 +160,23 @@ def caller_notice(config):
         return None
 
     inbound, outbound = heard(consent.inbound), heard(consent.outbound)
-    if inbound is None and outbound is None:
-        return ""
-    if inbound == outbound:
-        return "Callers, and the people you call: %s." % inbound
-    return "%s %s" % (
-        "Callers: %s." % inbound
-        if inbound
-        else "Callers are not told (the notice is off for incoming calls).",
-        "People you call: %s." % outbound
-        if outbound
-        else "People you call are not told (the notice is off for outgoing calls): tell them yourself.",
+    tone = consent.warning_tone
+    beeps = (
+        "During recorded calls both sides hear a short beep every %g s, which means the call is recorded."
+        % tone.interval_s
+        if tone.enabled
+        else ""
     )
+    if inbound is None and outbound is None:
+        return beeps
+    if inbound == outbound:
+        said = "Callers, and the people you call: %s." % inbound
+    else:
+        said = "%s %s" % (
+            "Callers: %s." % inbound if inbound else "Callers are not told as the call is answered.",
+            "People you call: %s." % outbound
+            if outbound
+            else "People you call are not told as the call is answered%s."
+            % ("" if tone.enabled else ": tell them yourself"),
+        )
+    return (said + " " + beeps).strip()

@@ -331,8 +331,16 @@ class RetentionSweeper:
             destroyed = self._destroy_batch(
                 [_candidate(r, deletions.ERASURE_RULE, None) for r in found], deletions.ERASURE, now_us
             )
-            if not destroyed:  # a hold placed, or the recording deleted, since it was found
-                raise ErasureRefused(self._why_not_erasable(call_id))
+            if not destroyed:  # a hold placed, or the recording deleted, since it was asked
+                why = self._why_not_erasable(call_id)
+                self.audit.append(
+                    actor,
+                    "delete",
+                    "call:%d" % call_id,
+                    {"request": deletions.ERASURE, "refused": why},
+                    int(self.clock.wall_us()),
+                )
+                raise ErasureRefused(why)
             self._checkpoint()
             result = SweepResult(deleted=len(destroyed), by_rule={deletions.ERASURE_RULE: len(destroyed)})
             self._audit(actor, deletions.ERASURE, result)

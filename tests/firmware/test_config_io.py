@@ -286,6 +286,13 @@ def test_sealed_number_rules_are_exported_open_and_a_sealed_file_is_refused(tmp_
     with AuditLog(str(tmp_path / "a" / "audit.db"), str(tmp_path / "a" / "audit.head"), cipher=cipher) as log:
         entry = log.entries(limit=1, action="config_change")[0]
     assert entry.details["changed"] == [], entry.details
+    # A sealed pattern on the box that no longer opens: importing the backup mends it.
+    path = tmp_path / "a" / "config.json"
+    text = path.read_text()
+    i = text.index("lkp1:") + 10
+    path.write_text(text[:i] + ("A" if text[i] != "A" else "B") + text[i + 1 :])
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "a"), "--user", "ivan"]) == 0
+    assert load_config(str(tmp_path / "a"), cipher) == config
     # A file carrying the box's sealed text is refused, and nothing changes.
     sealed = cipher.seal("07700 900123", "rules.pattern")
     doc["config"]["policy"]["rules"]["numbers"][0]["patterns"] = [sealed]

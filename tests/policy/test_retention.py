@@ -250,3 +250,19 @@ def test_a_report_counts_an_erased_recording_once_with_an_archive(shelf):
     today = datetime.datetime.fromtimestamp(day, datetime.UTC).date()
     report = build_report(os.path.join(shelf.data_dir, "calls.db"), parse_period(today, today))
     assert report["box"]["deletions"] == 1 and report["deletions_by_rule"] == {"erasure request": 1}
+
+
+def test_an_erasure_refused_after_it_was_asked_says_so_in_the_trail(shelf, monkeypatch):
+    """A hold placed between the request's entry and the destruction: the trail kept an
+    erasure asked for, with nothing to say it was not done."""
+    import pytest
+
+    from firmware.policy.sweeper import ErasureRefused
+
+    call = shelf.add_call(3)
+    monkeypatch.setattr(shelf.store, "destroy_rows", lambda entries: [])  # a hold won meanwhile
+    with pytest.raises(ErasureRefused):
+        shelf.sweeper.erase(call, "sam", "erasure request ref 4")
+    asked, refused = shelf.audit.entries(action="delete", newest_first=False)
+    assert asked.details["reason"] == "erasure request ref 4" and "refused" in refused.details
+    assert shelf.recorded() == [call]

@@ -155,7 +155,7 @@ def test_checklist_and_staff_notice_as_pdf(good, tmp_path):
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
     assert "For private calls use Line 4: never recorded." in text
     said = " ".join(text.split())
-    assert "Callers are not told (the notice is off for incoming calls)." in said
+    assert "Callers are not told as the call is answered." in said
     assert "People you call: a beep when the call is answered means it may be recorded." in said
     # Their rights (UK GDPR) and where to complain, on the page and the printed notice.
     for said in (html.unescape(page), " ".join(text.split())):
@@ -272,7 +272,7 @@ def test_the_staff_notice_says_what_the_people_staff_call_are_told(good):
     page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
     said = re.search(r'<p id="caller-notice">(.*?)</p>', page, re.S).group(1)
     assert said.startswith("Callers: they hear: \u201c") and said.endswith(
-        "People you call are not told (the notice is off for outgoing calls): tell them yourself."
+        "People you call are not told as the call is answered: tell them yourself."
     ), said
 
 
@@ -301,3 +301,23 @@ def test_the_staff_notice_names_the_archive_among_those_who_may_listen(good):
     box.services.archive = ArchiveStatus(os.path.join(box.data_dir, "calls.db"))
     page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
     assert "copied to the organisation's archive, where the supervisors of its archive viewer" in page
+
+
+def test_the_staff_notice_says_the_warning_tone_is_a_notice(good):
+    """With the periodic warning tone on and no notice at the answer, it said nobody is
+    told, and told staff to tell the people they call themselves."""
+    from firmware.policy.consent import WarningTone
+
+    box, people = good
+    tone = WarningTone(enabled=True, interval_s=15)
+    change_policy(box, "consent", inbound="off", outbound="off", warning_tone=tone)
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    said = re.search(r'<p id="caller-notice">(.*?)</p>', page, re.S).group(1)
+    assert (
+        said
+        == "During recorded calls both sides hear a short beep every 15 s, which means the call is recorded."
+    )
+    change_policy(box, "consent", inbound="tone", outbound="off", warning_tone=tone)
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    said = re.search(r'<p id="caller-notice">(.*?)</p>', page, re.S).group(1)
+    assert "tell them yourself" not in said and said.endswith("which means the call is recorded."), said

@@ -51,7 +51,7 @@ def test_a_supervisor_erases_a_recording_with_a_reason(box, people):
         for line in sam.get("/calls.csv").get_data(as_text=True).splitlines()
     )
     history = page.split('id="call-history"')[1]
-    assert "Erased the recording (on request)" in history and "erasure request ref 77" in history
+    assert "Asked to erase the recording" in history and "erasure request ref 77" in history
     assert 'id="erase-form"' not in page
 
 
