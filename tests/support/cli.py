@@ -16,3 +16,9 @@ def run_linekeeper(*args):
         except SystemExit as exc:
             status = exc.code
     return status, out.getvalue(), err.getvalue()
+
+
+def export_args(data_dir, call_id, out, password_file, reason="a test export of the call"):
+    """The arguments of ``linekeeper export`` of ``call_id`` to ``out``, with its reason."""
+    return ("export", call_id, "--data-dir", data_dir, "--password-file", password_file,
+            "--reason", reason, "--out", out)  # fmt: skip

@@ -9,7 +9,7 @@ import numpy as np
 from firmware.storage.keystore import Argon2Params, KeyStore
 from telephony.levels import DBM0_RMS
 
-from support.cli import run_linekeeper
+from support.cli import export_args, run_linekeeper
 
 PASSWORD = "correct horse battery"
 
@@ -80,18 +80,7 @@ class PolicyLab:
 
     def export(self, data_dir, call_id, out, password_file):
         """``linekeeper export`` of ``call_id`` to ``out``, with a reason: (status, stdout, stderr)."""
-        return self.cli(
-            "export",
-            call_id,
-            "--data-dir",
-            data_dir,
-            "--password-file",
-            password_file,
-            "--reason",
-            "a test export of the call",
-            "--out",
-            out,
-        )
+        return self.cli(*export_args(data_dir, call_id, out, password_file))
 
     # ------------------------------------------------------------ reading back
     @staticmethod

@@ -11,7 +11,7 @@ import numpy as np
 
 from firmware.storage.keystore import Argon2Params, KeyStore
 
-from support.cli import run_linekeeper
+from support.cli import export_args, run_linekeeper
 
 PASSWORD = "correct horse battery"
 
@@ -341,18 +341,7 @@ class Lab:
             os.umask(umask)
 
     def export(self, data_dir, call_id, out, password_file=None, reason="a test export of the call"):
-        return self.cli(
-            "export",
-            call_id,
-            "--data-dir",
-            data_dir,
-            "--password-file",
-            password_file or self.password_file(),
-            "--reason",
-            reason,
-            "--out",
-            out,
-        )
+        return self.cli(*export_args(data_dir, call_id, out, password_file or self.password_file(), reason))
 
     def verify(self, data_dir, password_file=None, with_key=True):
         args = ["verify", "--data-dir", data_dir]
