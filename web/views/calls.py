@@ -32,6 +32,7 @@ from firmware.policy.retention import check_category
 from .. import callstory, intent
 from ..security import audit, form_errors, lk, roles, unlocked_key
 from ..site import control_problem
+from .sar import release_shown
 
 bp = Blueprint("calls", __name__)
 
@@ -337,20 +338,6 @@ def _recording(call_id):
 PLAYED_ACTIONS = ("playback", "export", "legal_hold", "pause", "resume", "call_note", "delete")
 
 
-def _release_shown(entry):
-    """Whether the user may see a release (its requester, recipient, reason, calls): as on
-    the Disclosures page, an auditor every one, a supervisor those they made and those
-    whose every call is on their lines."""
-    if g.user.has("auditor") or entry.actor == g.user.name:
-        return True
-    calls = lk().services.calls
-    for call_id in entry.details.get("calls") or ():
-        found = calls.get(int(call_id))
-        if found is None or found["line"] not in g.user.lines:
-            return False
-    return True
-
-
 def _story(call, info, deleted):
     """What the page shows besides the call's own fields (see web.callstory)."""
     web = lk()
@@ -364,7 +351,8 @@ def _story(call, info, deleted):
     released = [
         e
         for e in web.services.audit.entries(limit=500, action="disclosure")
-        if call["id"] in (e.details.get("calls") or ()) and _release_shown(e)
+        if call["id"] in (e.details.get("calls") or ())
+        and release_shown(e.actor, e.details.get("calls") or (), g.user)
     ]
     history = sorted(history + released, key=lambda e: e.seq, reverse=True)
     talk = None

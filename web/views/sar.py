@@ -123,13 +123,17 @@ def release_bundle():
     )
 
 
-def _on_lines(entry, lines):
-    """Whether every call a release held is on one of ``lines``."""
+def release_shown(actor, call_ids, user):
+    """Whether ``user`` may see a release (its requester, recipient, reason, calls) made by
+    ``actor`` of ``call_ids``: an auditor every one, a supervisor those they made and
+    those whose every call is on their lines (the Disclosures page, a call's history)."""
+    if user.has("auditor") or actor == user.name:
+        return True
     calls = lk().services.calls
-    ids = [int(c) for c in str(entry.get("call_ids") or "").split(",") if c.strip().isdigit()]
+    ids = [int(c) for c in call_ids]
     for call_id in ids:
         call = calls.get(call_id)
-        if call is None or call["line"] not in lines:
+        if call is None or call["line"] not in user.lines:
             return False
     return bool(ids)
 
@@ -142,10 +146,13 @@ def disclosures():
         entries = log.entries()
     finally:
         log.close()
-    if not g.user.has("auditor"):
-        # A supervisor sees the releases they made, and those of calls on their lines
-        # only: a release names a requester, a recipient and why.
-        entries = [e for e in entries if e["actor"] == g.user.name or _on_lines(e, g.user.lines)]
+    entries = [
+        e
+        for e in entries
+        if release_shown(
+            e["actor"], [c for c in str(e.get("call_ids") or "").split(",") if c.isdigit()], g.user
+        )
+    ]
     # A release is logged before its bundle is written; a write that failed is audited
     # against its entry ("disclosure:N"), and the log says so beside it.
     targets = ["disclosure:%d" % e["id"] for e in entries]
