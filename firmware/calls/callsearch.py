@@ -617,8 +617,16 @@ class CallSearch:
 
 # How a country writes its numbers: international code and national trunk prefix.
 _DIALLING = {"uk": ("44", "0"), "us": ("1", "1")}
-_SIGNIFICANT = {"uk": (9, 10)}  # digits of a national number after the trunk prefix
-_INTERNATIONAL = {"uk": "00", "us": "011"}
+
+
+def _numbers(country):
+    """The country's :class:`~telephony.countries.NumberFormat` (the UK's for one not known)."""
+    from telephony import countries
+
+    try:
+        return countries.country(country).numbers
+    except ValueError:
+        return countries.country("uk").numbers
 
 
 def search_number(text, country, match):
@@ -648,13 +656,13 @@ def search_number(text, country, match):
         significant is None
         and n.isdigit()
         and n.startswith(code)
-        and len(n) - len(code) in _SIGNIFICANT.get(country, ())
+        and len(n) - len(code) in _numbers(country).significant_digits
         and not n[len(code) :].startswith(trunk)
     ):
         significant = n[len(code) :]  # 44 1632 960777: the country code without + or 00
     if significant is None and n.startswith("+") and n[1:].isdigit() and len(n) > 4:
         # Another country's number (+353 …): the log holds it as dialled or sent, 00353 …
-        return n[1:] if match == "contains" else _INTERNATIONAL.get(country, "00") + n[1:]
+        return n[1:] if match == "contains" else _numbers(country).international_prefix + n[1:]
     if (
         significant is None
         and country != "us"
