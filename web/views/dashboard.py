@@ -160,7 +160,12 @@ def index():
         # Staff see their own line, not every line's state.
         return redirect(url_for("myline.index"))
     return render_template(
-        "dashboard.html", snap=visible_snapshot(g.user), health=health(), archive=archive_tile(), errors={}
+        "dashboard.html",
+        snap=visible_snapshot(g.user),
+        health=health(),
+        archive=archive_tile(),
+        errors={},
+        live_alarms=True,  # its banner follows the alarms live (the signature it was drawn with)
     )
 
 
@@ -193,5 +198,6 @@ def pause(line):
             health=health(),
             archive=archive_tile(),
             errors={"form": str(exc)[:1].upper() + str(exc)[1:] + "."},
+            live_alarms=True,
         ), 409
     return redirect(url_for("dashboard.index"))
