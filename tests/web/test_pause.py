@@ -44,12 +44,26 @@ def live(box):
 def test_a_supervisor_pauses_and_resumes_a_granted_line(box, people, live):
     sam = people["sam"]
     resp = box.post(sam, "/lines/1/pause", {"action": "pause"})
-    assert resp.status_code == 302 and resp.headers["Location"] == "/"
-    page = sam.get("/").get_data(as_text=True)
+    assert resp.status_code == 302 and resp.headers["Location"] == "/?acted=1"
+    page = sam.get("/?acted=1").get_data(as_text=True)
     assert 'id="resume-1"' in page and 'id="pause-2"' in page
+    assert "Line 1: recording paused. Nothing is recorded until you resume it." in page
+    assert re.search(r'id="resume-1"[^>]* autofocus>', page)
     resp = box.post(sam, "/lines/1/pause", {"action": "resume"})
     assert resp.status_code == 302
     assert live.asked == [("pause", 1, "sam"), ("resume", 1, "sam")]
+
+
+def test_the_page_says_only_what_it_knows_of_the_line_acted_on(box, people, live):
+    """``?acted=`` names a line; the words are the page's own, and only for the user's lines."""
+    sam = people["sam"]
+    page = sam.get("/?acted=2").get_data(as_text=True)
+    assert "Line 2: recording resumed." in page and " autofocus" in page
+    for forged in ("3", "1%20paused", "-1", "9999", "x"):
+        page = sam.get("/?acted=" + forged).get_data(as_text=True)
+        assert 'id="acted"' not in page and " autofocus" not in page, forged
+    page = people["ivan"].get("/?acted=1").get_data(as_text=True)  # no grant: no pause, no word
+    assert 'id="acted"' not in page
 
 
 def test_refusals(box, people, live):
@@ -75,8 +89,8 @@ def test_no_pause_where_nothing_is_recorded(box, people, live):
     box.status.set(2, "connected", dict(call, id=2))
     live.recording = {1}  # line 2's call is not being recorded (no keys, say)
     page = sam.get("/").get_data(as_text=True)
-    assert re.search(r'id="pause-1" class="pause-btn">', page)
-    assert re.search(r'id="pause-2" class="pause-btn" disabled>', page)
+    assert re.search(r'id="pause-1" class="pause-btn"[^>]*"Resume recording">', page)
+    assert re.search(r'id="pause-2" class="pause-btn"[^>]* disabled>', page)
     status = sam.get("/api/status").get_json()
     assert [line["recording"]["state"] for line in status["lines"]] == ["recording", "off", "none", "none"]
     resp = box.post(sam, "/lines/2/pause", {"action": "pause"})

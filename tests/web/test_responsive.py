@@ -263,6 +263,46 @@ def test_a_call_starting_moves_nothing_on_the_dashboard(served):
 
 
 @pytest.mark.slow
+def test_pause_and_resume_keep_the_keyboard_where_it_was(served):
+    """Pause pressed from the keyboard comes back focused on the same line's button, saying
+    so; a resume from elsewhere (the keypad) turns that button round in place, no reload."""
+    cookie, story, base = served
+    live = story.services.live
+    live.paused.clear()
+    call = {"direction": "in", "number": "01632960777", "name": "J SMITH", "policy_decision": "record"}
+    story.services.status.set(2, "connected", dict(call))
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+            context.add_cookies([{"name": "lk_session", "value": cookie, "url": base + "/"}])
+            page = context.new_page()
+            page.set_default_timeout(20_000)
+            page.goto(base + "/")
+            page.focus("#pause-2")
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#resume-2")
+            assert page.evaluate("document.activeElement.id") == "resume-2"
+            told = page.inner_text("#acted")
+            assert told == "Line 2: recording paused. Nothing is recorded until you resume it."
+            assert live.asked[-1] == ("pause", 2, "alice")
+            page.evaluate("window.drawnOnce = true")
+            live.paused.discard(2)  # resumed at the keypad: the box's line state changes
+            story.services.status.set(2, "connected", dict(call, name="J SMITH."))
+            page.wait_for_selector("#pause-2")
+            assert page.evaluate("window.drawnOnce === true"), "the page was loaded again"
+            assert page.evaluate("document.activeElement.id") == "pause-2"
+            assert page.inner_text("#pause-2") == "Pause recording"
+            assert page.get_attribute("#pause-2", "value") == "pause"
+            assert page.is_enabled("#pause-2")
+            context.close()
+            browser.close()
+    finally:
+        story.services.status.set(2, "idle")
+        live.paused.clear()
+
+
+@pytest.mark.slow
 def test_the_index_rebuild_says_it_is_at_work_and_then_what_it_found(archive):
     """The rebuild's button cannot be pressed twice, and the form still reaches the viewer."""
     base, cookie = archive

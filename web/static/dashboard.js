@@ -59,16 +59,18 @@
       }
       var learned = row.querySelector(".learned");
       if (learned) setText(learned, l.learned ? l.learned.text : "");
-      // A pause begun or ended elsewhere (keypad, button, timeout) swaps
-      // Pause for Resume: the server draws that form, in the same place.
-      if (row.querySelector(".pause-btn") &&
-          (document.getElementById("resume-" + l.line) !== null) !== l.paused) {
-        window.location.reload();
-        return;
+      // A pause begun or ended elsewhere (keypad, button, timeout) turns the
+      // line's one button from Pause into Resume or back, in place, so that
+      // the keyboard's focus and the page's place stay where they were. Its
+      // words are the ones the server draws (dashboard.html).
+      var btn = row.querySelector(".pause-btn");
+      if (btn) {
+        btn.id = (l.paused ? "resume-" : "pause-") + l.line;
+        btn.value = l.paused ? "resume" : "pause";
+        setText(btn, l.paused ? btn.dataset.resume : btn.dataset.pause);
+        // Usable while a recording runs (to pause it) or while paused (to resume).
+        btn.disabled = !l.paused && l.recording.state !== "recording";
       }
-      // The button stays where it is; it is only usable while a recording runs.
-      var pause = document.getElementById("pause-" + l.line);
-      if (pause) pause.disabled = l.recording.state !== "recording";
     });
   };
   source.onerror = function () {

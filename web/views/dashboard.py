@@ -159,14 +159,31 @@ def index():
     if not g.user.has(*OFFICE_ROLES):
         # Staff see their own line, not every line's state.
         return redirect(url_for("myline.index"))
+    snap = visible_snapshot(g.user)
     return render_template(
         "dashboard.html",
-        snap=visible_snapshot(g.user),
+        snap=snap,
         health=health(),
         archive=archive_tile(),
         errors={},
+        acted=_acted(snap, request.args.get("acted", "")),
         live_alarms=True,  # its banner follows the alarms live (the signature it was drawn with)
     )
+
+
+def _acted(snap, text):
+    """The line whose Pause or Resume the user just pressed (``?acted=N``), with its state now.
+
+    The page puts the keyboard's focus back on that line's button, and says in
+    its own words (never the link's) whether the line is paused: ``{"line": N,
+    "paused": bool}``, or None for no such line of theirs.
+    """
+    if not (text.isascii() and text.isdigit() and len(text) < 4):
+        return None
+    for entry in snap["lines"]:
+        if entry["line"] == int(text) and entry.get("can_pause"):
+            return {"line": entry["line"], "paused": entry["paused"]}
+    return None
 
 
 def archive_tile():
@@ -200,4 +217,6 @@ def pause(line):
             errors={"form": str(exc)[:1].upper() + str(exc)[1:] + "."},
             live_alarms=True,
         ), 409
-    return redirect(url_for("dashboard.index"))
+    # Back to the same button (a keyboard user's place on the page), told what happened.
+    # (No #fragment: a page opened at one does not autofocus.)
+    return redirect(url_for("dashboard.index", acted=line))
