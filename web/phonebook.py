@@ -23,11 +23,12 @@ import io
 
 from firmware import csvsafe
 from firmware.calls.callsearch import number_forms
+from firmware.policy import cards
 from firmware.policy.rules import normalise
 from firmware.storage.fieldseal import PREFIX, is_sealed, opener
 from firmware.storage.sealstores import NOTE, PHONEBOOK_NAME, PHONEBOOK_NUMBER
 
-from .site import control_problem
+from .site import card_problem, control_problem
 
 MAX_NAME = 80
 MAX_ENTRIES = 10_000
@@ -249,7 +250,8 @@ class CallNotes:
             "SELECT note, by_user, at_us FROM call_notes WHERE call_id = ? ORDER BY id", (int(call_id),)
         )
         read = opener(self._cipher)
-        return [dict(r, note=read(r["note"], NOTE)) for r in rows]
+        # A note an older firmware took with a card number in it is shown masked.
+        return [dict(r, note=cards.scrub_typed(read(r["note"], NOTE))) for r in rows]
 
     def add(self, call_id, note, by, audited=None):
         """Add ``note`` to call ``call_id``; returns it as kept (one line). Raises PhonebookError.
@@ -263,6 +265,9 @@ class CallNotes:
         if is_sealed(note):
             # It would be stored as it is and read back as sealed text that does not open.
             raise PhonebookError("a note cannot start with %r" % PREFIX)
+        problem = card_problem(note)
+        if problem:  # PCI DSS: not on the card, not on the page, not in a bundle
+            raise PhonebookError(problem[0].lower() + problem[1:].rstrip("."))
         stored = note if self._cipher is None else self._cipher.seal(note, NOTE)
         with self._db.tx() if audited is None else audited(note) as conn:
             conn.execute(

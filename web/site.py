@@ -20,6 +20,7 @@ import unicodedata
 from flask import g, has_request_context
 
 from firmware.localtime import DEFAULT_ZONE, zone_names
+from firmware.policy import cards
 from telephony import countries
 
 ICO_NUMBER = re.compile(r"^Z[A-Z0-9][0-9]{6}$")
@@ -71,7 +72,8 @@ def control_problem(text, lines=False):
     """Why ``text`` cannot be stored as typed: a control character (a NUL, an escape)
     that would show as nothing, or cut the text, on a page, a PDF or a notice, or a
     direction override that shows it in another order; a line break only where
-    ``lines`` allows one. None if there is none."""
+    ``lines`` allows one; or a payment card number (:func:`card_problem`). None if
+    there is none."""
     for i, ch in enumerate(text):
         if ch in _BIDI_CONTROLS:
             return (
@@ -86,7 +88,20 @@ def control_problem(text, lines=False):
                 ord(ch),
                 i + 1,
             )
-    return None
+    return card_problem(text)
+
+
+def card_problem(text):
+    """Why ``text`` (typed by a person) cannot be kept: it holds what reads as a payment
+    card number (PCI DSS: the box keeps none, in any form), or None."""
+    spans = cards.typed_spans(text or "")
+    if not spans:
+        return None
+    start, end = spans[0]
+    return (
+        "Take out the card number (characters %d to %d): the box keeps no card numbers. "
+        "Give at most the last four digits." % (start + 1, end)
+    )
 
 
 def parse_site_form(form, n_lines):

@@ -13,6 +13,14 @@ which is the side PCI DSS asks us to err on.
 
 Digits keyed inside a pause (a card number, a CVV) are never decoded at all
 (:mod:`firmware.policy.pause`), so nothing here needs to find them.
+
+People write card numbers in groups (``4111 1111 1111 1111``,
+``4111-1111-1111-1111``): a run of digits may have a single space or dash
+between its groups, here as in what the box writes. Text a person typed
+(a note, a tag, a reason) is read harder still (:func:`typed_spans`,
+:func:`has_typed_card`): a dot between groups counts too, and so does a
+number written against a word (``ref x4111111111111111``), which in the
+box's own text would be part of a recording id or a hash.
 """
 
 import re
@@ -20,9 +28,12 @@ import re
 PAN_MIN, PAN_MAX = 13, 19
 ISSUER_FIRST = "23456"
 MASK = "X"
-# A run of digits not inside a word of lower-case hex or text (a recording id, a
-# hash): DTMF strings use only 0-9 * # and A-D.
-_DIGIT_RUN = re.compile(r"(?<![0-9a-z])[0-9]{%d,}(?![0-9a-z])" % PAN_MIN)
+# A run of digits, its groups apart by at most one space or dash, not inside a word
+# of lower-case hex or text (a recording id, a hash): DTMF strings use only 0-9 * #
+# and A-D.
+_DIGIT_RUN = re.compile(r"(?<![0-9a-z])[0-9]+(?:[ -][0-9]+)*(?![0-9a-z])")
+# What a person typed: groups apart by one space, dash or dot, against anything.
+_TYPED_RUN = re.compile(r"[0-9]+(?:[ .-][0-9]+)*")
 
 
 def luhn_ok(digits):
@@ -38,22 +49,24 @@ def luhn_ok(digits):
     return total % 10 == 0
 
 
-def card_spans(text):
+def card_spans(text, _runs=_DIGIT_RUN):
     """``[(start, end)]`` of every card-number-like run of digits in ``text``, merged.
 
     Every window of 13 to 19 digits (inside a longer run too: a card number
-    keyed straight after a dialled number joins it) that starts with an
-    issuer digit and passes the Luhn check counts.
+    keyed straight after a dialled number joins it; the spaces or dashes
+    between a run's groups not counted) that starts with an issuer digit and
+    passes the Luhn check counts.
     """
     spans = []
-    for run in _DIGIT_RUN.finditer(text):
-        s = run.group()
+    for run in _runs.finditer(text):
+        at = [run.start() + j for j, ch in enumerate(run.group()) if "0" <= ch <= "9"]
+        s = "".join(text[j] for j in at)
         for i in range(len(s) - PAN_MIN + 1):
             if s[i] not in ISSUER_FIRST:
                 continue
             for n in range(PAN_MIN, min(PAN_MAX, len(s) - i) + 1):
                 if luhn_ok(s[i : i + n]):
-                    spans.append((run.start() + i, run.start() + i + n))
+                    spans.append((at[i], at[i + n - 1] + 1))
     merged = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
@@ -63,9 +76,32 @@ def card_spans(text):
     return merged
 
 
+def typed_spans(text):
+    """:func:`card_spans` of text a person typed: groups apart by a dot too, and a
+    number against a word (``x4111111111111111``) found as well."""
+    return card_spans(text, _TYPED_RUN)
+
+
 def has_card(text):
     """Whether ``text`` holds anything :func:`scrub` would mask."""
     return isinstance(text, str) and bool(card_spans(text))
+
+
+def has_typed_card(text):
+    """Whether ``text`` (typed by a person) holds anything :func:`scrub_typed` would mask."""
+    return isinstance(text, str) and bool(typed_spans(text))
+
+
+def _masked(text, spans):
+    if not spans:
+        return text
+    out, last = [], 0
+    for start, end in spans:
+        out.append(text[last:start])
+        out.append(re.sub("[0-9]", MASK, text[start:end]))  # the groups' spaces stay
+        last = end
+    out.append(text[last:])
+    return "".join(out)
 
 
 def scrub(text):
@@ -75,16 +111,14 @@ def scrub(text):
     """
     if not isinstance(text, str):
         return text
-    spans = card_spans(text)
-    if not spans:
+    return _masked(text, card_spans(text))
+
+
+def scrub_typed(text):
+    """:func:`scrub` for text a person typed (:func:`typed_spans`)."""
+    if not isinstance(text, str):
         return text
-    out, last = [], 0
-    for start, end in spans:
-        out.append(text[last:start])
-        out.append(MASK * (end - start))
-        last = end
-    out.append(text[last:])
-    return "".join(out)
+    return _masked(text, typed_spans(text))
 
 
 def scrub_json(value):

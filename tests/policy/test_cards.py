@@ -41,6 +41,45 @@ def test_what_is_not_a_card_is_left_alone(text):
     assert cards.scrub(text) == text
 
 
+@pytest.mark.parametrize(
+    "written,scrubbed",
+    [
+        ("card 4111 1111 1111 1111 ok", "card XXXX XXXX XXXX XXXX ok"),
+        ("card 4111-1111-1111-1111", "card XXXX-XXXX-XXXX-XXXX"),
+        ("amex 3782 822463 10005.", "amex XXXX XXXXXX XXXXX."),
+    ],
+)
+def test_a_card_written_in_groups_is_masked(written, scrubbed):
+    assert cards.scrub(written) == scrubbed
+    assert cards.scrub_typed(written) == scrubbed and cards.has_typed_card(written)
+
+
+@pytest.mark.parametrize(
+    "typed,scrubbed",
+    [
+        ("ref x4111111111111111", "ref xXXXXXXXXXXXXXXXX"),
+        ("card4111.1111.1111.1111", "cardXXXX.XXXX.XXXX.XXXX"),
+        ("4111111111111111cvv123", "XXXXXXXXXXXXXXXXcvv123"),
+    ],
+)
+def test_what_a_person_typed_is_read_harder(typed, scrubbed):
+    """Against a word, or in dotted groups: a person's text; the box's own keeps its hashes."""
+    assert cards.scrub_typed(typed) == scrubbed and cards.has_typed_card(typed)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "call back on 01632 960302 or 07700 900123",  # numbers start 0: no card window
+        "2026-12-05 14:55:40",
+        "lines 1, 2 and 3",
+        "4111 1111 1111 1112",  # fails Luhn
+    ],
+)
+def test_typed_text_without_a_card_is_left_alone(text):
+    assert cards.scrub_typed(text) == text and not cards.has_typed_card(text)
+
+
 def test_json_is_scrubbed_throughout():
     data = {"note": "card 4111111111111111", "list": ["x", "5500005555555559"], "n": 4}
     assert cards.scrub_json(data) == {"note": "card " + "X" * 16, "list": ["x", "X" * 16], "n": 4}

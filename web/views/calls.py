@@ -31,7 +31,7 @@ from firmware.policy.retention import check_category
 
 from .. import callstory, intent
 from ..security import audit, form_errors, lk, roles, unlocked_key
-from ..site import control_problem
+from ..site import card_problem, control_problem
 from .sar import release_shown
 
 bp = Blueprint("calls", __name__)
@@ -441,6 +441,10 @@ def tags(call_id):
         check_category(add, "tag")
     except ValueError as exc:
         return detail(call_id, errors={"tag": str(exc)}, status=400)
+    if card_problem(add):  # PCI DSS: a tag is shown, exported and archived as it is
+        return detail(
+            call_id, errors={"tag": "A tag cannot be a card number: the box keeps none."}, status=400
+        )
     if add in store.tags(call_id):  # already there: nothing changes, nothing to audit
         return redirect(url_for("calls.detail", call_id=call_id) + "#tags")
     intent.change_checked(
