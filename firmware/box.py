@@ -765,10 +765,15 @@ class Box:
             raise RuntimeError("the box is already running")
         mcu = self._open_mcu()
         self._pin_line_keys()
+        # A pause the last run left on (a payment under way when it stopped) mutes its
+        # line before any of its audio is captured (docs/pci.md).
+        paused = self.policy.pauses.restore()
         self.capture.start()
         self.board.start(self._on_edge, self.capture.on_audio)
         # A line that is already off-hook or dead at start-up sends no edge.
         self.supervisor.sync(self.board.read, open_faults=self._open_line_faults())
+        if paused:
+            self.clock.call_later(self.supervisor.settle_us(), lambda: self._settle_pauses(paused))
         left_open = self._open_box_alarms()
         self.retention.restore_alarms(left_open)
         if mcu is not None and "mcu_unreachable" in left_open:
@@ -788,6 +793,18 @@ class Box:
                 "start-up (audited; nothing deleted): see docs/recovery.md"
                 % (len(self.quarantined), os.path.join(self.data_dir, QUARANTINE)),
             )
+
+    def _settle_pauses(self, lines):
+        """The lines restored paused, once the levels read at the start have settled: a call
+        found under way there is the same payment, still going on; an idle line lets go."""
+        if self.halted is not None or not self._started:
+            return
+        for line in lines:
+            call = self.supervisor.live_call(line)
+            if call is not None and "in_progress_at_start" in call.notes:
+                self.policy.pauses.adopt(line, call)
+            else:
+                self.policy.pauses.release(line)
 
     def note_failed_starts(self, note):
         """The recorder's starts failed before this one (``note``:
@@ -1027,6 +1044,7 @@ class Box:
 
     def _quiesce(self, reason, ended_at):
         """Take no more work and finish everything in progress; calls end as ``reason``."""
+        self.policy.pauses.stopping = True  # a pause on now goes on after the next start
         self.board.stop()
         self.capture.stop()
         if self._threaded:

@@ -95,6 +95,7 @@ PAUSE_ENDS = {
     "web": "the web page",
     "timeout": "itself, at the time limit",
     "call_end": "the end of the call",
+    "restart": "the box, going on with a pause it had when it stopped",
 }
 
 ACTIONS = {

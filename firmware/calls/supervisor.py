@@ -349,6 +349,11 @@ class Supervisor:
                 self.on_edge(line, signal, read(line, signal), now_us)
 
     # ---------------------------------------------------------------- queries
+    def settle_us(self):
+        """How long after :meth:`sync` every line's levels read then have settled."""
+        with self._lock:
+            return max((state.settle_us() for state in self._lines.values()), default=0)
+
     def state(self, line):
         """The line's state, one of :data:`STATES`."""
         with self._lock:
@@ -745,8 +750,12 @@ class _Line:
         """Take back the open faults ``kinds`` of the last run (see :meth:`LineSupervisor.sync`)
         and judge them once the levels read at start have settled."""
         self.faults |= set(kinds) & {NO_LINE_VOLTAGE, STUCK_OFF_HOOK, RING_NOT_SENSED}
-        settle_us = 2 * max(_us(self.cfg.debounce_ms), self.poll_us)
-        self._arm("restored", t_us + settle_us, self._restored_check)
+        self._arm("restored", t_us + self.settle_us(), self._restored_check)
+
+    def settle_us(self):
+        """How long after :meth:`LineSupervisor.sync` the levels read then have settled
+        (a line off-hook at the start is a call by then)."""
+        return 2 * max(_us(self.cfg.debounce_ms), self.poll_us)
 
     def _restored_check(self):
         now_us = self.clock.now_us()

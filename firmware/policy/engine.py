@@ -131,7 +131,7 @@ class CallPolicy:
         self.audit = audit
         self.consent = make_notices(board, clock, data_dir, country, settings.consent)
         self.pauses = PauseControl(
-            capture, clock, audit, settings.pci, on_change=self._changed, recorder=recorder
+            capture, clock, audit, settings.pci, on_change=self._changed, recorder=recorder, data_dir=data_dir
         )
         self.buttons = Buttons(clock, self.on_button)
         self._lock = threading.RLock()

@@ -20,19 +20,34 @@ keyed on the handset starts where its code ended: the recorder holds the
 line's audio back long enough (:meth:`firmware.recording.recorder.Recorder.blank`) to
 silence the code and what followed it before the capture's mute took over.
 The audit entries carry the same times as the span.
+
+A pause outlives the recorder. The paused lines are kept on the card
+(``DATA_DIR/paused-lines.json``, with when each pause ends by itself): a
+restart of the recorder, a crash or a power cut in the middle of a payment
+does not end it. The next start mutes those lines before the capture starts
+(:meth:`PauseControl.restore`), and a call found under way on one of them
+(``in_progress_at_start``) goes on paused (:meth:`PauseControl.adopt`, a
+span ``by`` ``restart``, audited) until the resume code, the button, the web
+UI or the time limit, counted from the first pause; a line found idle lets
+its pause go (:meth:`PauseControl.release`). Only a pause that really ended
+leaves the file: not one the box's own stop or the power cut ended.
 """
 
+import json
 import logging
+import os
 import threading
 from dataclasses import dataclass
 
 from firmware.calls.calllog import iso_ms
+from firmware.storage import fsutil
 
 from .checks import Checked, check_bool, check_code, check_int, fail
 
 log = logging.getLogger(__name__)
 
-VIA = ("dtmf", "button", "web", "timeout", "call_end")
+VIA = ("dtmf", "button", "web", "timeout", "call_end", "restart")
+MARKS = "paused-lines.json"  # in the data directory: the lines paused, until when
 
 
 EDGE_SLACK_US = 1_000_000  # a capture period further than this from now: capture is idle
@@ -49,6 +64,7 @@ class _Paused:
         self.listener = listener
         self.timer = None
         self.exact_from = False  # the span starts where the pause code ended, not at a period
+        self.until_wall_us = None  # when it ends by itself (auto_resume_s), wall time
 
 
 class PauseControl:
@@ -62,10 +78,16 @@ class PauseControl:
     :param recorder: the :class:`~firmware.recording.recorder.Recorder`, whose delay line
         lets a pause keyed on the handset start where the code ended, with the
         code itself silenced too (None: from the next capture period)
+    :param data_dir: where the paused lines are kept across a restart (:data:`MARKS`);
+        None: not kept
     """
 
-    def __init__(self, capture, clock, audit, settings, on_change=lambda call: None, recorder=None):
+    def __init__(
+        self, capture, clock, audit, settings, on_change=lambda call: None, recorder=None, data_dir=None
+    ):
         self.capture = capture
+        self._marks = os.path.join(data_dir, MARKS) if data_dir else None
+        self.stopping = False  # the box is stopping: a pause it ends stays on the card
         self.recorder = recorder
         self.clock = clock
         self.audit = audit
@@ -117,12 +139,15 @@ class PauseControl:
             self._paused[line] = paused
             self.capture.mute(line, listener.feed if listener else None)
             # Counted from where the silence starts, as the span shows it.
+            until_us = edge_us + self.settings.auto_resume_s * 1_000_000
+            paused.until_wall_us = self.clock.wall_at(until_us)
             paused.timer = self.clock.call_at(
-                edge_us + self.settings.auto_resume_s * 1_000_000,
+                until_us,
                 lambda: self.resume(line, "timeout", "system", call=call),
             )
             call.pause_spans.append(span)
             self._last_span[line] = span
+            self._keep_marks()
         self._audit(actor, "pause", call, {"line": line, "via": via}, now_wall_us)
         self.on_change(call)
         return True
@@ -137,6 +162,10 @@ class PauseControl:
             self.capture.unmute(line)
             if paused.timer is not None:
                 paused.timer.cancel()
+            if not self.stopping:
+                self._keep_marks()
+            if paused.call is None:  # restored at the start, no call found (yet): no span
+                return True
             # The audio comes back with the next capture period: that is the resume's
             # time, and the audit entry waits for the capture to say exactly when.
             to_wall_us = self.clock.wall_at(self._edge_us())
@@ -152,6 +181,94 @@ class PauseControl:
             self._write_resume(line, earlier)
         self.on_change(paused.call)
         return True
+
+    # ---------------------------------------------------------- across a restart
+    def _keep_marks(self):
+        """Put the paused lines on the card (under the lock); the file goes with the last."""
+        if self._marks is None:
+            return
+        marks = {str(line): {"until_wall_us": p.until_wall_us} for line, p in sorted(self._paused.items())}
+        try:
+            if marks:
+                fsutil.atomic_write(self._marks, json.dumps(marks).encode())
+            elif os.path.exists(self._marks):
+                os.unlink(self._marks)
+                fsutil.fsync_dir(os.path.dirname(self._marks))
+        except OSError as exc:
+            # The pause itself goes on; only a restart would forget it.
+            log.error("cannot keep the paused lines on the card: %s", exc)
+
+    def restore(self):
+        """Mute again the lines the last run left paused, before the capture starts.
+
+        Returns the lines muted: each waits for :meth:`adopt` (a call under way on it)
+        or :meth:`release`. A pause whose time limit passed while the box was down
+        is over, as it would have been.
+        """
+        if self._marks is None:
+            return []
+        try:
+            with open(self._marks, "rb") as f:
+                marks = json.loads(f.read())
+            lines = {int(k): int(v["until_wall_us"]) for k, v in marks.items()}
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            # Unreadable: every line stays muted until each is settled by adopt/release,
+            # the side PCI DSS asks to err on.
+            log.error("cannot read the paused lines kept at the last stop (%s): muting every line", exc)
+            lines = {line: None for line in self.capture.lines}
+        now_us = self.clock.now_us()
+        now_wall_us = self.clock.wall_at(now_us)
+        restored = []
+        with self._lock:
+            for line, until_wall_us in sorted(lines.items()):
+                if until_wall_us is not None and until_wall_us <= now_wall_us:
+                    continue
+                if until_wall_us is None:
+                    until_wall_us = now_wall_us + self.settings.auto_resume_s * 1_000_000
+                listener = None
+                if self.settings.resume_code:
+                    listener = _ResumeListener(
+                        self.settings.resume_code, lambda line=line: self._heard_resume(line, None)
+                    )
+                paused = _Paused(None, None, listener, now_wall_us)
+                paused.until_wall_us = until_wall_us
+                paused.timer = self.clock.call_at(
+                    now_us + (until_wall_us - now_wall_us),
+                    lambda line=line: self.resume(line, "timeout", "system"),
+                )
+                self._paused[line] = paused
+                self.capture.mute(line, listener.feed if listener else None)
+                restored.append(line)
+            self._keep_marks()
+        return restored
+
+    def adopt(self, line, call):
+        """``call``, found under way on ``line`` at the start, goes on paused (its span
+        ``by`` ``restart``, from its start); False if the line has no restored pause."""
+        with self._lock:
+            paused = self._paused.get(line)
+            if paused is None or paused.call is not None:
+                return False
+            paused.call = call
+            from_wall_us = self.clock.wall_at(call.started_us)
+            paused.from_wall_us = from_wall_us
+            paused.span = {"from": iso_ms(from_wall_us), "to": None, "by": "restart", "ended_by": None}
+            call.pause_spans.append(paused.span)
+            self._last_span[line] = paused.span
+        self._audit("system", "pause", call, {"line": line, "via": "restart"}, from_wall_us)
+        self.on_change(call)
+        return True
+
+    def release(self, line):
+        """The line restored paused has no call under way: its pause ended with the call
+        the restart cut (nothing to audit: that call's span ended with it)."""
+        with self._lock:
+            paused = self._paused.get(line)
+            if paused is None or paused.call is not None:
+                return False
+        return self.resume(line, "call_end", "system")
 
     def _flush_resume(self, line, only=None):
         """Audit the resume of ``line`` still waiting (``only``: if it is that one)."""
@@ -207,7 +324,7 @@ class PauseControl:
         """The call is over: a pause still on ends with it."""
         self.resume(call.line, "call_end", "system", call=call)
 
-    def _heard_resume(self, line, call):
+    def _heard_resume(self, line, call):  # call None: a pause restored at the start
         # From the capture callback: resume on the clock's thread, not in the callback
         # (the audit write waits for the card). The periods until then stay muted.
         self.clock.call_later(0, lambda: self.resume(line, "dtmf", "handset", call=call))
