@@ -15,7 +15,9 @@ Where the private key comes from (:func:`load_signer`):
   and the card never holds the key. The process that reads the vault at
   start-up may leave a copy in a RAM-only run directory (``/run``, tmpfs) for
   the box's other processes; it is gone at power-off.
-* **no MCU**: a random key in ``DATA_DIR/signing.key`` (mode 0600). Whoever
+* **no MCU**: a random key in ``DATA_DIR/signing.key`` (the box's data mode:
+  0660 on the appliance, where the web UI's process signs its audit entries
+  with it too, as the recorder's group; 0600 elsewhere). Whoever
   holds the card then holds the key: a signature proves only that the
   recording or export was made with this card's key, not that nobody with
   the card re-signed it. docs/evidence.md says so plainly.
@@ -203,8 +205,21 @@ def write_public_record(data_dir, signer):
 def _card_seed(data_dir):
     path = os.path.join(data_dir, KEY_FILE)
     if not os.path.exists(path):
-        fsutil.atomic_write(path, os.urandom(32), mode=0o600)
+        fsutil.atomic_write(path, os.urandom(32), mode=fsutil.data_mode())
+    else:
+        _share(path)
     return _read_seed(path)
+
+
+def _share(path):
+    """Give a key an older firmware made 0600 the box's data mode, so that the web UI's
+    process (another user in the box's group) can sign with it; only its owner can."""
+    try:
+        st = os.stat(path)
+        if st.st_uid == os.geteuid() and st.st_mode & 0o777 != fsutil.data_mode():
+            os.chmod(path, fsutil.data_mode())
+    except OSError as exc:
+        log.warning("cannot give %s the box's data mode: %s", path, exc)
 
 
 def _read_seed(path):

@@ -18,6 +18,7 @@ outside through nsenter:
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -382,3 +383,56 @@ def test_poweroff_and_boot_records_again_and_verifies(appliance):
     appliance.wait_for("a call after the boot", lambda: completed(appliance, n + 1), 90)
     verify = appliance.sh("%s verify --data-dir %s --password-file /root/pw" % (LK, DATA), check=False)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def _curl(box, jar, path, form=None):
+    """``(status, redirect, body)`` of a request to the booted box's web UI, with cookies."""
+    args = ""
+    if form is not None:
+        args = " ".join("--data-urlencode %s" % shlex.quote("%s=%s" % kv) for kv in form.items())
+    out = box.sh(
+        "curl -sk -c %s -b %s -w '\\n%%{http_code} %%{redirect_url}' %s https://127.0.0.1%s"
+        % (jar, jar, args, path)
+    ).stdout
+    body, _, last = out.rpartition("\n")
+    status, _, redirect = last.partition(" ")
+    return int(status), redirect, body
+
+
+def _token(body):
+    return re.search(r'name="csrf_token" value="([^"]+)"', body).group(1)
+
+
+def test_the_installer_finishes_the_setup_and_logs_in(appliance):
+    """The web UI runs as its own user: it signs its audit entries with the key the
+    recorder made (a board without the MCU keeps it on the card), so the setup shows its
+    recovery key and the installer can log in again."""
+    jar = "/tmp/installer-cookies"
+    _, _, body = _curl(appliance, jar, "/setup")
+    form = {
+        "csrf_token": _token(body),
+        "setup_code": appliance.sh("cat %s/setup-code" % DATA).stdout.strip(),
+        "organisation": "Acme Plumbing Ltd",
+        "country": "uk",
+        "ico_number": "ZA123456",
+        "ico_renewal": "2027-01-31",
+        "purpose": "To keep a record of orders taken by phone.",
+        "admin_name": "installer",
+        "admin_password": "a long installer password",
+        "admin_confirm": "a long installer password",
+    }
+    for n in sorted(set(re.findall(r'name="line-(\d+)-name"', body))):
+        form["line-%s-name" % n] = "Line %s" % n
+        form["line-%s-mode" % n] = "record"
+    status, redirect, _ = _curl(appliance, jar, "/setup", form)
+    assert (status, redirect.rsplit("/", 2)[-2:]) == (302, ["setup", "recovery"]), appliance.journal(
+        "linekeeper-web"
+    )
+    status, _, body = _curl(appliance, jar, "/setup/recovery")
+    assert status == 200 and "recovery key" in body.lower()
+    jar = "/tmp/login-cookies"
+    _, _, body = _curl(appliance, jar, "/login")
+    login = {"csrf_token": _token(body), "name": "installer", "password": "a long installer password"}
+    status, _, _ = _curl(appliance, jar, "/login", login)
+    assert status == 302, appliance.journal("linekeeper-web")
+    assert "Permission denied" not in appliance.journal("linekeeper-web")
