@@ -21,10 +21,12 @@ stick's folder and ``UPDATE_DIR/last-report.txt``) and an audit entry.
 """
 
 import dataclasses
+import errno
 import fcntl
 import json
 import os
 import shutil
+import stat
 import subprocess
 import time
 
@@ -72,7 +74,9 @@ class UpdateResult:
     slot: str = None
     waited_idle_s: float = 0.0
     steps: list = dataclasses.field(default_factory=list)
-    retry: bool = False  # stopped by its service (a stick pulled): the same bundle may come again
+    # Not the bundle's fault (a stick pulled, storage full, another update running, a line
+    # busy): the same bundle is taken again when it is offered again.
+    retry: bool = False
 
     @property
     def ok(self):
@@ -141,56 +145,54 @@ class Updater:
         :raises UpdateError: the bundle unreadable or changed under us (a stick
             pulled), or no room on the box's storage; nothing is left behind
         """
+        src = _open_regular(bundle)
         try:
-            size = os.path.getsize(bundle)
-        except OSError as exc:
-            raise UpdateError("cannot read the bundle %s (%s)" % (bundle, exc.strerror)) from None
-        free = shutil.disk_usage(self.s.update_dir).free
-        if size + COPY_MARGIN > free:
-            raise UpdateError(
-                "the box's storage is too full to take the bundle (%d MB needed with "
-                "its margin, %d MB free)" % ((size + COPY_MARGIN) >> 20, free >> 20)
-            )
-        target = os.path.join(self.s.update_dir, "incoming.raucb")
-        part = target + ".part"
-        try:
-            self._copy_file(bundle, part, size)
-        except UpdateError:
-            _remove(part)
-            raise
+            size = os.fstat(src.fileno()).st_size
+            free = shutil.disk_usage(self.s.update_dir).free
+            if size + COPY_MARGIN > free:
+                raise _Again(
+                    "the box's storage is too full to take the bundle (%d MB needed with "
+                    "its margin, %d MB free)" % ((size + COPY_MARGIN) >> 20, free >> 20)
+                )
+            target = os.path.join(self.s.update_dir, "incoming.raucb")
+            part = target + ".part"
+            try:
+                self._copy_file(src, bundle, part, size)
+            except UpdateError:
+                _remove(part)
+                raise
+        finally:
+            src.close()
         os.replace(part, target)
         fsync_dir(self.s.update_dir)
         return target
 
-    def _copy_file(self, bundle, part, size):
+    def _copy_file(self, src, bundle, part, size):
         """The copy itself, with each side's failure told apart (stick or box)."""
         try:
-            src = open(bundle, "rb")
-        except OSError as exc:
-            raise UpdateError("cannot read the bundle %s (%s)" % (bundle, exc.strerror)) from None
-        try:
-            with src, open(part, "wb") as dst:
+            with open(part, "wb") as dst:
                 copied = self._copy_chunks(src, dst, bundle, size)
                 dst.flush()
                 os.fsync(dst.fileno())
         except OSError as exc:
-            raise UpdateError(
+            raise _Again(
                 "writing the bundle to the box's storage failed (%s)" % (exc.strerror or exc)
             ) from None
         if copied != size:
-            raise UpdateError(
+            raise _Again(
                 "the bundle changed while it was copied (%d of %d bytes): was the stick pulled?"
                 % (copied, size)
             )
 
     def _copy_chunks(self, src, dst, bundle, size):
-        """Bytes copied from ``src`` to ``dst``; a read error is the stick's (UpdateError)."""
+        """Bytes copied from ``src`` to ``dst``; a read error is the stick's (UpdateError).
+        Never more than one chunk past ``size``: a file that grows is not followed."""
         copied = 0
-        while True:
+        while copied <= size:
             try:
-                chunk = src.read(COPY_CHUNK)
+                chunk = src.read(min(COPY_CHUNK, size + 1 - copied))
             except OSError as exc:
-                raise UpdateError(
+                raise _Again(
                     "reading the bundle from %s failed after %d of %d bytes (%s): was the "
                     "stick pulled?" % (bundle, copied, size, exc.strerror or exc)
                 ) from None
@@ -203,7 +205,8 @@ class Updater:
                 )
             dst.write(chunk)
             copied += len(chunk)
-            self._on_copy(copied, size)
+            self._on_copy(min(copied, size), size)
+        return copied
 
     def _busy_lines(self):
         """Lines with a call or not idle; None when the recorder does not answer."""
@@ -303,6 +306,7 @@ class Updater:
         lock = _try_lock(os.path.join(self.s.update_dir, LOCK_NAME))
         if lock is None:
             result.outcome = "refused"
+            result.retry = True  # offered again (the stick put back), it installs then
             result.message = "another update is running; nothing was changed: try again when it has finished"
             if report_dir:
                 _write_report(report_dir, format_report(result, self._wall_us()))
@@ -330,7 +334,7 @@ class Updater:
             local = self._copy(bundle)
         except UpdateError as exc:
             result.outcome = "refused"
-            result.retry = self.stopped()
+            result.retry = self.stopped() or isinstance(exc, _Again)
             raise UpdateError("%s; nothing was changed" % exc) from None
         self._step(result, "install")
         why_path = os.path.join(self.s.update_dir, "install-check.txt")
@@ -367,6 +371,7 @@ class Updater:
         if not idle:
             self.rauc.mark("active", old_name)
             result.outcome = "not_switched"
+            result.retry = True  # "run the update again later": the stick put back does
             raise UpdateError(
                 "a line stayed busy for %d s: the update is installed in slot %s "
                 "but the box stays on slot %s; run the update again later"
@@ -603,6 +608,32 @@ def _try_lock(path):
         os.close(fd)
         return None
     return fd
+
+
+class _Again(UpdateError):
+    """A refusal that is not the bundle's fault (the stick pulled, the box's storage full):
+    the same bundle is tried again when it is offered again (``UpdateResult.retry``)."""
+
+
+def _open_regular(bundle):
+    """``bundle`` opened for reading, if it is a regular file itself: a link on a stick
+    (to /dev/zero, to the card) would be copied until the box's storage is full.
+
+    :raises UpdateError: not there, unreadable, a link or not a regular file
+    """
+    try:
+        fd = os.open(bundle, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UpdateError(
+                "the bundle %s is a link, not a file: copy the bundle itself" % bundle
+            ) from None
+        raise _Again("cannot read the bundle %s (%s)" % (bundle, exc.strerror)) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UpdateError("the bundle %s is not a file (a device, a pipe or a folder)" % bundle)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 def _remove(path):

@@ -140,6 +140,7 @@ def test_a_line_busy_too_long_leaves_the_box_on_its_slot(tmp_path):
     bundle = _bundle(tmp_path)
     result = updater.run(bundle, report_dir=str(tmp_path / "stick"))
     assert result.outcome == "not_switched"
+    assert result.retry  # the report says to run it again later: the stick put back does
     assert rauc.marks == [("active", "app.0")]
     assert updater.slots.pointed == []
     report = (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
@@ -206,7 +207,46 @@ def test_a_copy_that_fills_the_box_s_storage_is_refused_and_leaves_nothing(tmp_p
     result = updater.run(_bundle(tmp_path))
     assert result.outcome == "refused"
     assert "writing the bundle to the box's storage failed (No space left on device)" in result.message
+    assert result.retry  # not the bundle's fault: taken again when offered again
     assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json", "update.lock"]
+
+
+@pytest.mark.parametrize(
+    "make,said",
+    [
+        (lambda p: os.symlink("/dev/zero", p), "is a link, not a file"),
+        (lambda p: os.mkfifo(p), "is not a file"),
+        (lambda p: os.mkdir(p), "is not a file"),
+    ],
+)
+def test_only_a_file_is_taken_from_a_stick(tmp_path, make, said):
+    """A link to /dev/zero named *.raucb was copied until the data partition was full."""
+    updater, _ = _updater(tmp_path, FakeRauc(), lambda t: [])
+    os.makedirs(tmp_path / "update")
+    (tmp_path / "stick").mkdir()
+    bundle = tmp_path / "stick" / "b.raucb"
+    make(bundle)
+    result = updater.run(str(bundle), report_dir=str(tmp_path / "stick"))
+    assert result.outcome == "refused" and said in result.message and not result.retry
+    assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json", "update.lock"]
+
+
+def test_a_bundle_that_grows_during_the_copy_is_not_followed(tmp_path):
+    bundle = tmp_path / "stick" / "b.raucb"
+    bundle.parent.mkdir()
+    bundle.write_bytes(os.urandom(2 * COPY_CHUNK))
+    grown = []
+
+    def grow(copied, total):
+        with open(bundle, "ab") as f:
+            f.write(os.urandom(COPY_CHUNK))
+        grown.append(copied)
+
+    s = UpdateSettings(data_dir=str(tmp_path), update_dir=str(tmp_path / "update"))
+    updater = Updater(s, FakeRauc(), FakeSlots(), FakeClient(FakeClock(), lambda t: []), None, on_copy=grow)
+    result = updater.run(str(bundle))
+    assert result.outcome == "refused" and "the bundle changed while it was copied" in result.message
+    assert len(grown) <= 3  # stopped one chunk past the size it had when opened
 
 
 def test_a_second_update_while_one_runs_is_refused_and_changes_nothing(tmp_path):
@@ -220,6 +260,7 @@ def test_a_second_update_while_one_runs_is_refused_and_changes_nothing(tmp_path)
     finally:
         os.close(holder)
     assert result.outcome == "refused" and "another update is running" in result.message
+    assert result.retry  # "try again when it has finished": the stick put back does
     assert rauc.installed is False
     assert "UPDATE REFUSED" in (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
     assert sorted(os.listdir(tmp_path / "update")) == ["update.lock"]  # its report is not the last

@@ -266,6 +266,9 @@ REFUSALS = {
         "security version 2 is below the installed 5",
     ),
     "too large": (lambda out, b, t: _too_large(out, t), "larger than the slot"),
+    # On a stick anyone can make: copied, /dev/zero would fill the box's data partition.
+    "a link": (lambda out, b, t: (os.symlink("/dev/zero", out), out)[1], "is a link, not a file"),
+    "a pipe": (lambda out, b, t: (os.mkfifo(out), out)[1], "is not a file"),
 }
 
 
