@@ -54,3 +54,18 @@ def test_the_upload_and_the_staff_page_label_what_they_show(box, people):
     mine = box.login("stella").get("/my-line").get_data(as_text=True)
     assert "<h2>Line 1</h2>" in mine  # not "Line 1 (line 1)"
     assert 'aria-describedby="concern-hint"' in mine
+
+
+def test_every_control_says_whose_and_what_it_is(box, people):
+    """An accessibility review: controls a screen reader named "1", "Delete", or not at all."""
+    users = people["ivan"].get("/users").get_data(as_text=True)
+    row = users.split('id="user-audrey"')[1].split("</tr>")[0]
+    assert 'aria-label="Line 1 for audrey"' in row and 'aria-label="Delete audrey"' in row
+    assert "placeholder" not in row.split("users/audrey/password")[0]  # a real label, not a placeholder
+    mail = people["ivan"].get("/settings/mail").get_data(as_text=True)
+    for every in ("daily", "weekly", "monthly"):
+        assert re.search(
+            r'<select name="%s_fmt" aria-label="%s report as">' % (every, every.capitalize()), mail
+        )
+    rules = people["ivan"].get("/rules").get_data(as_text=True)
+    assert "<h3>" not in rules  # no heading level skipped after the page's h1

@@ -295,11 +295,51 @@ def test_pause_and_resume_keep_the_keyboard_where_it_was(served):
             assert page.inner_text("#pause-2") == "Pause recording"
             assert page.get_attribute("#pause-2", "value") == "pause"
             assert page.is_enabled("#pause-2")
+            # The call ends under the focused button: the focus stays on the line's row.
+            story.services.status.set(2, "idle")
+            page.wait_for_selector("#pause-2:disabled", state="attached")
+            assert page.evaluate(
+                "document.activeElement.closest('tr') && document.activeElement.closest('tr').id"
+            ) == ("line-2")
             context.close()
             browser.close()
     finally:
         story.services.status.set(2, "idle")
         live.paused.clear()
+
+
+@pytest.mark.slow
+def test_a_field_s_error_is_tied_to_the_field_and_takes_the_focus(served):
+    """A screen reader on a field hears its error: marked invalid, described by the message."""
+    cookie, _story, base = served
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844})
+        context.add_cookies([{"name": "lk_session", "value": cookie, "url": base + "/"}])
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(base + "/calls?number=abc&from=2026-13-45")
+        assert page.get_attribute("#f-number", "aria-invalid") == "true"
+        assert page.get_attribute("#f-number", "aria-describedby").split() == ["number-hint", "error-number"]
+        assert page.get_attribute("#call-filters input[name=from]", "aria-invalid") == "true"
+        assert page.evaluate("document.activeElement.id") == "f-number"  # the first of them
+        page.goto(base + "/users")
+        page.fill("#new-name", "newcomer")
+        page.fill("#new-password", "password1")  # common: refused by the server
+        page.click("#new-user button[type=submit]")
+        page.wait_for_selector("#error-password")
+        assert page.get_attribute("#new-password", "aria-invalid") == "true"
+        assert page.get_attribute("#new-password", "aria-describedby") == "error-password"
+        assert page.evaluate("document.activeElement.id") == "new-password"
+        page.goto(base + "/phonebook")
+        page.fill("#pb-number", "not a number")
+        page.fill("#pb-name", "Someone")
+        page.click("#phonebook-form button[type=submit]")
+        page.wait_for_selector("#error-entry")
+        # A message about the entry as a whole is tied to no one field.
+        assert page.get_attribute("#pb-name", "aria-invalid") is None
+        context.close()
+        browser.close()
 
 
 @pytest.mark.slow

@@ -69,7 +69,11 @@
         btn.value = l.paused ? "resume" : "pause";
         setText(btn, l.paused ? btn.dataset.resume : btn.dataset.pause);
         // Usable while a recording runs (to pause it) or while paused (to resume).
-        btn.disabled = !l.paused && l.recording.state !== "recording";
+        var off = !l.paused && l.recording.state !== "recording";
+        // A button hidden under the keyboard's focus would drop it to the page's top:
+        // it goes to the line's own heading, where the user was.
+        if (off && document.activeElement === btn) row.querySelector("th").focus();
+        btn.disabled = off;
       }
     });
   };
