@@ -24,6 +24,7 @@ import dataclasses
 import errno
 import fcntl
 import json
+import logging
 import os
 import shutil
 import stat
@@ -37,6 +38,8 @@ from ..control import ControlError, RecorderUnavailable
 from ..errors import UpdateError
 from ..migrations import drop_backups
 from . import health
+
+log = logging.getLogger(__name__)
 
 REPORT_NAME = "linekeeper-update-report.txt"
 # Mirrored into ``status_dir`` (the installer's page reads them there).
@@ -313,10 +316,22 @@ class Updater:
             return result
         try:
             self._tell("running", result)
+            self._installed = False
             try:
                 self._update(bundle, result)
             except UpdateError as exc:
                 result.message = str(exc)
+            except OSError as exc:
+                # The box's own storage failed under the update (full, read-only): said like
+                # any other outcome, never a crash with the LEDs on "leave the stick in".
+                if not self._installed:
+                    result.outcome, result.retry = "refused", True
+                    result.message = "the box's storage failed (%s); nothing was changed%s" % (
+                        exc.strerror or exc,
+                        ": free some space and try again" if exc.errno == errno.ENOSPC else "",
+                    )
+                else:
+                    result.message = "the box's storage failed during the update (%s)" % (exc.strerror or exc)
             finally:
                 _remove(os.path.join(self.s.update_dir, "incoming.raucb"))
             self._finish(result, report_dir)
@@ -341,6 +356,7 @@ class Updater:
         _remove(why_path)
         try:
             self.rauc.install(local)
+            self._installed = True
         except UpdateError as exc:
             result.outcome = "refused"
             raise UpdateError(
@@ -519,20 +535,30 @@ class Updater:
         for folder in self._status_dirs():
             _remove(os.path.join(folder, PROGRESS_NAME))
         text = format_report(result, self._wall_us())
-        atomic_write(os.path.join(self.s.update_dir, "last-report.txt"), text.encode(), mode=0o644)
-        for folder in self._status_dirs():
-            atomic_write(
-                os.path.join(folder, RESULT_NAME),
-                json.dumps(dataclasses.asdict(result)).encode(),
-                mode=0o644,
-            )
+        # Kept on the box for the page; a full card must not stop the stick's report or
+        # the recorder's alarm below.
+        try:
+            atomic_write(os.path.join(self.s.update_dir, "last-report.txt"), text.encode(), mode=0o644)
+            for folder in self._status_dirs():
+                atomic_write(
+                    os.path.join(folder, RESULT_NAME),
+                    json.dumps(dataclasses.asdict(result)).encode(),
+                    mode=0o644,
+                )
+        except OSError as exc:
+            log.error("cannot keep the update's report on the box: %s", exc)
         if report_dir:
             _write_report(report_dir, text)
+        if self.s.status_dir and self.s.status_dir != report_dir:
+            _write_report(self.s.status_dir, text)  # the page shows it beside the result
         told = self._tell(result.outcome, result)
         if not told:
             # The recorder raised the alarm if it heard; if it is down or restarting,
             # a note waits for it (one alarm either way, never two).
-            post_update_result(self.s.data_dir, result, self._wall_us())
+            try:
+                post_update_result(self.s.data_dir, result, self._wall_us())
+            except OSError as exc:
+                log.error("cannot leave the update's outcome for the recorder: %s", exc)
         if refused is not None:
             raise refused
 

@@ -1,6 +1,7 @@
 """The update flow's decisions with fake RAUC, slots and recorder (fast); the real
 thing, with RAUC, is tests/system/test_updates.py."""
 
+import errno
 import fcntl
 import json
 import os
@@ -247,6 +248,38 @@ def test_a_bundle_that_grows_during_the_copy_is_not_followed(tmp_path):
     result = updater.run(str(bundle))
     assert result.outcome == "refused" and "the bundle changed while it was copied" in result.message
     assert len(grown) <= 3  # stopped one chunk past the size it had when opened
+
+
+def test_a_full_card_under_the_update_is_an_outcome_not_a_crash(tmp_path, monkeypatch):
+    """The progress note could not be written (the data partition full): the update
+    crashed with no report, no outcome for the recorder, and the LEDs on "running"."""
+    from firmware.update import flow
+
+    told = []
+
+    class Client(FakeClient):
+        def call(self, op, **kw):
+            told.append((op, kw.get("state")))
+            return super().call(op, **kw)
+
+    real = flow.atomic_write
+
+    def full(path, data, **kw):
+        if path.endswith(flow.PROGRESS_NAME) or path.endswith("last-report.txt"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, data, **kw)
+
+    monkeypatch.setattr(flow, "atomic_write", full)
+    rauc = FakeRauc()
+    s = UpdateSettings(data_dir=str(tmp_path), update_dir=str(tmp_path / "update"))
+    updater = Updater(s, rauc, FakeSlots(), Client(FakeClock(), lambda t: []), None)
+    bundle = _bundle(tmp_path)
+    result = updater.run(bundle, report_dir=str(tmp_path / "stick"))
+    assert (result.outcome, result.retry) == ("refused", True)
+    assert "the box's storage failed (No space left on device); nothing was changed" in result.message
+    assert rauc.installed is False
+    assert told[0] == ("update_state", "running") and told[-1] == ("update_state", "refused")
+    assert "UPDATE REFUSED" in (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
 
 
 def test_a_second_update_while_one_runs_is_refused_and_changes_nothing(tmp_path):
