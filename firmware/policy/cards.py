@@ -14,26 +14,32 @@ which is the side PCI DSS asks us to err on.
 Digits keyed inside a pause (a card number, a CVV) are never decoded at all
 (:mod:`firmware.policy.pause`), so nothing here needs to find them.
 
-People write card numbers in groups (``4111 1111 1111 1111``,
-``4111-1111-1111-1111``): a run of digits may have a single space or dash
-between its groups, here as in what the box writes. Text a person typed
-(a note, a tag, a reason) is read harder still (:func:`typed_spans`,
-:func:`has_typed_card`): a dot between groups counts too, and so does a
-number written against a word (``ref x4111111111111111``), which in the
-box's own text would be part of a recording id or a hash.
+People write card numbers in groups (``4111 1111 1111 1111``). In what the
+box writes, a run of digits may have a single space between its groups; a
+number in groups counts only whole groups (a window of 13 to 19 digits that
+starts where a group starts and ends where one ends), so two phone numbers
+side by side are not read as one card. A dash does not join groups there:
+the box's key fingerprints are dash-separated hex (``lk1:3001-4238-...``).
+Text a person typed (a note, a tag, a reason) is read harder
+(:func:`typed_spans`, :func:`has_typed_card`): any digits (full-width ones
+too), groups apart by up to three of anything but a letter or digit (spaces,
+dashes, dots, slashes, underscores), and a number written against a word
+(``ref x4111111111111111``), which in the box's own text would be part of a
+recording id or a hash.
 """
 
 import re
+import unicodedata
 
 PAN_MIN, PAN_MAX = 13, 19
 ISSUER_FIRST = "23456"
 MASK = "X"
-# A run of digits, its groups apart by at most one space or dash, not inside a word
-# of lower-case hex or text (a recording id, a hash): DTMF strings use only 0-9 * #
-# and A-D.
-_DIGIT_RUN = re.compile(r"(?<![0-9a-z])[0-9]+(?:[ -][0-9]+)*(?![0-9a-z])")
-# What a person typed: groups apart by one space, dash or dot, against anything.
-_TYPED_RUN = re.compile(r"[0-9]+(?:[ .-][0-9]+)*")
+# A run of digits, its groups apart by one space, not inside a word of lower-case
+# hex or text (a recording id, a hash): DTMF strings use only 0-9 * # and A-D.
+_DIGIT_RUN = re.compile(r"(?<![0-9a-z])[0-9]+(?: [0-9]+)*(?![0-9a-z])")
+# What a person typed: any decimal digits, groups apart by up to three non-alphanumerics.
+_TYPED_RUN = re.compile(r"\d+(?:[\W_]{1,3}\d+)*")
+_GROUP = re.compile(r"\d+")
 
 
 def luhn_ok(digits):
@@ -52,21 +58,36 @@ def luhn_ok(digits):
 def card_spans(text, _runs=_DIGIT_RUN):
     """``[(start, end)]`` of every card-number-like run of digits in ``text``, merged.
 
-    Every window of 13 to 19 digits (inside a longer run too: a card number
-    keyed straight after a dialled number joins it; the spaces or dashes
-    between a run's groups not counted) that starts with an issuer digit and
-    passes the Luhn check counts.
+    Every window of 13 to 19 digits that starts with an issuer digit and passes
+    the Luhn check counts: inside one group of digits anywhere (a card number
+    keyed straight after a dialled number joins it), across groups only from a
+    group's start to a group's end (the spaces between not counted).
     """
     spans = []
     for run in _runs.finditer(text):
-        at = [run.start() + j for j, ch in enumerate(run.group()) if "0" <= ch <= "9"]
-        s = "".join(text[j] for j in at)
-        for i in range(len(s) - PAN_MIN + 1):
-            if s[i] not in ISSUER_FIRST:
-                continue
-            for n in range(PAN_MIN, min(PAN_MAX, len(s) - i) + 1):
-                if luhn_ok(s[i : i + n]):
-                    spans.append((at[i], at[i + n - 1] + 1))
+        at, digits, bounds = [], [], []
+        for group in _GROUP.finditer(run.group()):
+            first = len(digits)
+            for j in range(run.start() + group.start(), run.start() + group.end()):
+                at.append(j)
+                digits.append(str(unicodedata.decimal(text[j])))
+            bounds.append((first, len(digits)))
+        s = "".join(digits)
+        for first, end in bounds:  # inside one group: any window
+            for i in range(first, end - PAN_MIN + 1):
+                if s[i] not in ISSUER_FIRST:
+                    continue
+                for n in range(PAN_MIN, min(PAN_MAX, end - i) + 1):
+                    if luhn_ok(s[i : i + n]):
+                        spans.append((at[i], at[i + n - 1] + 1))
+        for a in range(len(bounds)):  # across groups: whole groups only
+            i = bounds[a][0]
+            for b in range(a + 1, len(bounds)):
+                j = bounds[b][1]
+                if j - i > PAN_MAX:
+                    break
+                if j - i >= PAN_MIN and s[i] in ISSUER_FIRST and luhn_ok(s[i:j]):
+                    spans.append((at[i], at[j - 1] + 1))
     merged = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
@@ -98,7 +119,7 @@ def _masked(text, spans):
     out, last = [], 0
     for start, end in spans:
         out.append(text[last:start])
-        out.append(re.sub("[0-9]", MASK, text[start:end]))  # the groups' spaces stay
+        out.append(re.sub(r"\d", MASK, text[start:end]))  # what is between the groups stays
         last = end
     out.append(text[last:])
     return "".join(out)
