@@ -30,7 +30,7 @@ does not end it. The next start mutes those lines before the capture starts
 span ``by`` ``restart``, audited) until the resume code, the button, the web
 UI or the time limit, counted from the first pause; a line found idle lets
 its pause go (:meth:`PauseControl.release`). Only a pause that really ended
-leaves the file: not one the box's own stop or the power cut ended.
+is taken off the file: not one the box's own stop or the power cut ended.
 """
 
 import json
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 VIA = ("dtmf", "button", "web", "timeout", "call_end", "restart")
 MARKS = "paused-lines.json"  # in the data directory: the lines paused, until when
+MARKS_BYTES = 4096  # one block, written in place (64 lines' marks fit in it)
 
 
 EDGE_SLACK_US = 1_000_000  # a capture period further than this from now: capture is idle
@@ -165,6 +166,8 @@ class PauseControl:
             if not self.stopping:
                 self._keep_marks()
             if paused.call is None:  # restored at the start, no call found (yet): no span
+                if via != "call_end":  # asked for (the web UI, the keypad, the time limit)
+                    self._audit_line(actor, line, via)
                 return True
             # The audio comes back with the next capture period: that is the resume's
             # time, and the audit entry waits for the capture to say exactly when.
@@ -184,16 +187,27 @@ class PauseControl:
 
     # ---------------------------------------------------------- across a restart
     def _keep_marks(self):
-        """Put the paused lines on the card (under the lock); the file goes with the last."""
+        """Put the paused lines on the card (under the lock).
+
+        The file is made once, a block long, when the box starts (:meth:`restore`), and
+        then written in place: a full card cannot refuse it, as it could a new file, so
+        a pause is never on only in memory while the card fills up. A write torn by a
+        power cut leaves it unreadable, which mutes every line at the next start."""
         if self._marks is None:
             return
         marks = {str(line): {"until_wall_us": p.until_wall_us} for line, p in sorted(self._paused.items())}
+        data = json.dumps(marks).encode().ljust(MARKS_BYTES)
         try:
-            if marks:
-                fsutil.atomic_write(self._marks, json.dumps(marks).encode())
-            elif os.path.exists(self._marks):
-                os.unlink(self._marks)
-                fsutil.fsync_dir(os.path.dirname(self._marks))
+            try:
+                fd = os.open(self._marks, os.O_RDWR | os.O_CLOEXEC)
+            except FileNotFoundError:
+                fsutil.atomic_write(self._marks, data)
+                return
+            try:
+                os.pwrite(fd, data, 0)
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
         except OSError as exc:
             # The pause itself goes on; only a restart would forget it.
             log.error("cannot keep the paused lines on the card: %s", exc)
@@ -209,9 +223,11 @@ class PauseControl:
             return []
         try:
             with open(self._marks, "rb") as f:
-                marks = json.loads(f.read())
+                marks = json.loads(f.read().rstrip(b" "))
             lines = {int(k): int(v["until_wall_us"]) for k, v in marks.items()}
         except FileNotFoundError:
+            with self._lock:
+                self._keep_marks()  # made now, while the card has room: written in place after
             return []
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             # Unreadable: every line stays muted until each is settled by adopt/release,
@@ -328,6 +344,15 @@ class PauseControl:
         # From the capture callback: resume on the clock's thread, not in the callback
         # (the audit write waits for the card). The periods until then stay muted.
         self.clock.call_later(0, lambda: self.resume(line, "dtmf", "handset", call=call))
+
+    def _audit_line(self, actor, line, via):
+        """A resume of a pause the start restored before its call was found: no call to
+        name, so the line is the target."""
+        try:
+            wall_us = int(self.clock.wall_at(self.clock.now_us()))
+            self.audit.append(actor, "resume", "line:%d" % line, {"line": line, "via": via}, wall_us)
+        except Exception:
+            log.exception("could not audit the resume of line %d", line)
 
     def _audit(self, actor, action, call, details, wall_us):
         target = "call:%d" % call.id if call.id is not None else "line:%d" % call.line

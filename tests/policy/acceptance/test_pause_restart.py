@@ -16,6 +16,11 @@ SPOKEN = (
 )
 
 
+def _marks(data_dir):
+    with open(os.path.join(data_dir, MARKS), "rb") as f:
+        return json.loads(f.read())
+
+
 def call(resume_at=None):
     keys = [{"at": 2.0, "digits": "*1"}]
     if resume_at is not None:
@@ -63,7 +68,7 @@ def test_the_call_found_under_way_goes_on_paused(lab):
             if e.target == "call:%d" % after["id"]
         ]
     assert ("pause", "system", "restart") in found
-    assert not os.path.exists(os.path.join(data_dir, MARKS))  # the pause ended with the call
+    assert _marks(data_dir) == {}  # the pause ended with the call
 
 
 def test_the_resume_code_after_the_restart_ends_it(lab):
@@ -97,7 +102,7 @@ def test_a_line_found_idle_lets_its_pause_go(lab, synth):
         assert not box.capture._muted
     finally:
         box.stop()
-    assert not os.path.exists(os.path.join(data_dir, MARKS))
+    assert _marks(data_dir) == {}
 
 
 @pytest.mark.parametrize("text", ["{not json", '{"1": {"until": 5}}', "[]"])
@@ -117,3 +122,46 @@ def test_an_unreadable_mark_mutes_every_line_until_settled(lab, synth, text):
         box.policy.pauses.release(line)
     assert box.policy.pauses.paused_lines() == []
     box.stop()
+
+
+def test_a_card_that_fills_up_does_not_lose_the_pause(lab, monkeypatch):
+    """The paused lines are written in place into a block made at the start: a full card,
+    which refuses a new file, cannot leave a pause on in memory only."""
+    from firmware.storage import fsutil
+
+    real = fsutil.atomic_write
+
+    def full(path, data, **kw):
+        if path.endswith(MARKS) and data.strip() != b"{}":
+            raise OSError(28, "No space left on device")
+        return real(path, data, **kw)
+
+    monkeypatch.setattr(fsutil, "atomic_write", full)
+    _doc, data_dir, (_before, after) = run(lab)
+    (span,) = after["pause_spans"]
+    assert span["by"] == "restart"
+    samples, _t0 = lab.decode(data_dir, after["id"])
+    assert not np.any(samples)
+
+
+def test_a_resume_before_the_call_is_found_is_audited_against_the_line(lab, synth):
+    """Between the start and the moment the levels settle the restored pause has no call:
+    a resume from the web UI then was unaudited."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+
+    data_dir = lab.data_dir()
+    doc = lab.scenario([], lines=1)
+    with open(os.path.join(data_dir, MARKS), "w") as f:
+        json.dump({"1": {"until_wall_us": lab.wall_us("2026-03-02T10:00:00.000Z")}}, f)
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+    box.start()
+    try:
+        box.policy.resume(1, "alice")
+    finally:
+        box.stop()
+    with open_audit(data_dir) as audit:
+        found = [
+            (e.action, e.actor, e.target, e.details["via"]) for e in audit.entries() if e.action == "resume"
+        ]
+    assert found == [("resume", "alice", "line:1", "web")]
