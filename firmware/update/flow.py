@@ -77,9 +77,10 @@ class UpdateResult:
     slot: str = None
     waited_idle_s: float = 0.0
     steps: list = dataclasses.field(default_factory=list)
-    # Not the bundle's fault (a stick pulled, storage full, another update running, a line
-    # busy): the same bundle is taken again when it is offered again.
-    retry: bool = False
+    retry: bool = False  # stopped by its service (a stick pulled): the same bundle may come again
+    # Not the bundle's fault (storage full, another update running, a line busy for the
+    # whole wait): the same bundle is taken again later (firmware.update.watch.RETRY_LATER_S).
+    later: bool = False
 
     @property
     def ok(self):
@@ -309,7 +310,7 @@ class Updater:
         lock = _try_lock(os.path.join(self.s.update_dir, LOCK_NAME))
         if lock is None:
             result.outcome = "refused"
-            result.retry = True  # offered again (the stick put back), it installs then
+            result.later = True  # "try again when it has finished": taken again later
             result.message = "another update is running; nothing was changed: try again when it has finished"
             if report_dir:
                 _write_report(report_dir, format_report(result, self._wall_us()))
@@ -325,7 +326,7 @@ class Updater:
                 # The box's own storage failed under the update (full, read-only): said like
                 # any other outcome, never a crash with the LEDs on "leave the stick in".
                 if not self._installed:
-                    result.outcome, result.retry = "refused", True
+                    result.outcome, result.later = "refused", True
                     result.message = "the box's storage failed (%s); nothing was changed%s" % (
                         exc.strerror or exc,
                         ": free some space and try again" if exc.errno == errno.ENOSPC else "",
@@ -349,7 +350,8 @@ class Updater:
             local = self._copy(bundle)
         except UpdateError as exc:
             result.outcome = "refused"
-            result.retry = self.stopped() or isinstance(exc, _Again)
+            result.retry = self.stopped()
+            result.later = not result.retry and isinstance(exc, _Again)
             raise UpdateError("%s; nothing was changed" % exc) from None
         self._step(result, "install")
         why_path = os.path.join(self.s.update_dir, "install-check.txt")
@@ -387,7 +389,7 @@ class Updater:
         if not idle:
             self.rauc.mark("active", old_name)
             result.outcome = "not_switched"
-            result.retry = True  # "run the update again later": the stick put back does
+            result.later = True  # "run the update again later": taken again later
             raise UpdateError(
                 "a line stayed busy for %d s: the update is installed in slot %s "
                 "but the box stays on slot %s; run the update again later"
@@ -638,7 +640,7 @@ def _try_lock(path):
 
 class _Again(UpdateError):
     """A refusal that is not the bundle's fault (the stick pulled, the box's storage full):
-    the same bundle is tried again when it is offered again (``UpdateResult.retry``)."""
+    the same bundle is tried again later (``UpdateResult.later``)."""
 
 
 def _open_regular(bundle):

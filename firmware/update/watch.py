@@ -6,7 +6,11 @@ A bundle is taken when its size and modification time have stayed the same for
 what was seen (name, size, mtime) is remembered in ``UPDATE_DIR/watched.json``,
 so a stick left in the box does not install again at every poll or boot; an
 update its service stopped (the stick pulled during the copy or the wait for
-idle lines) is forgotten again, so the stick put back installs it.
+idle lines) is forgotten again, so the stick put back installs it. One refused
+for a reason not its own (the box's storage full, another update running, a
+line busy for the whole wait) is taken again once :data:`RETRY_LATER_S` have
+passed, at the next look (the stick put back, or the inbox changing): not at
+every poll, which would install it again and again while the cause lasts.
 """
 
 import json
@@ -14,6 +18,8 @@ import os
 import time
 
 from firmware.storage.fsutil import atomic_write
+
+RETRY_LATER_S = 600
 
 
 class Watcher:
@@ -29,6 +35,7 @@ class Watcher:
         poll_s=2.0,
         monotonic=time.monotonic,
         sleep=time.sleep,
+        wall=time.time,
     ):
         self.folder = folder
         self.seen_path = os.path.join(update_dir, "watched.json")
@@ -37,6 +44,7 @@ class Watcher:
         self.poll_s = poll_s
         self._monotonic = monotonic
         self._sleep = sleep
+        self._wall = wall
         self._candidates = {}  # name -> (signature, first seen at)
 
     def _seen(self):
@@ -46,9 +54,9 @@ class Watcher:
         except (FileNotFoundError, ValueError):
             return {}
 
-    def _remember(self, name, signature):
+    def _remember(self, name, signature, retry_at=None):
         seen = self._seen()
-        seen[name] = signature
+        seen[name] = signature if retry_at is None else signature + [retry_at]
         atomic_write(self.seen_path, json.dumps(seen).encode(), mode=0o644)
 
     def poll(self):
@@ -66,7 +74,8 @@ class Watcher:
             except OSError:
                 continue
             signature = [st.st_size, st.st_mtime_ns]
-            if seen.get(name) == signature:
+            entry = seen.get(name) or []
+            if entry[:2] == signature and (len(entry) < 3 or self._wall() < entry[2]):
                 continue
             previous = self._candidates.get(name)
             if previous is None or previous[0] != signature:
@@ -81,6 +90,8 @@ class Watcher:
             result = self.install(os.path.join(self.folder, name), self.folder)
             if getattr(result, "retry", False):
                 self._forget(name)  # stopped (the stick pulled): it installs when it comes back
+            elif getattr(result, "later", False):
+                self._remember(name, signature, self._wall() + RETRY_LATER_S)
             results.append(result)
         return results
 

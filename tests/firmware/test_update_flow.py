@@ -141,7 +141,7 @@ def test_a_line_busy_too_long_leaves_the_box_on_its_slot(tmp_path):
     bundle = _bundle(tmp_path)
     result = updater.run(bundle, report_dir=str(tmp_path / "stick"))
     assert result.outcome == "not_switched"
-    assert result.retry  # the report says to run it again later: the stick put back does
+    assert result.later and not result.retry  # "run the update again later": taken again later
     assert rauc.marks == [("active", "app.0")]
     assert updater.slots.pointed == []
     report = (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
@@ -208,7 +208,7 @@ def test_a_copy_that_fills_the_box_s_storage_is_refused_and_leaves_nothing(tmp_p
     result = updater.run(_bundle(tmp_path))
     assert result.outcome == "refused"
     assert "writing the bundle to the box's storage failed (No space left on device)" in result.message
-    assert result.retry  # not the bundle's fault: taken again when offered again
+    assert result.later  # not the bundle's fault: taken again later
     assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json", "update.lock"]
 
 
@@ -228,7 +228,7 @@ def test_only_a_file_is_taken_from_a_stick(tmp_path, make, said):
     bundle = tmp_path / "stick" / "b.raucb"
     make(bundle)
     result = updater.run(str(bundle), report_dir=str(tmp_path / "stick"))
-    assert result.outcome == "refused" and said in result.message and not result.retry
+    assert result.outcome == "refused" and said in result.message and not (result.retry or result.later)
     assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json", "update.lock"]
 
 
@@ -275,7 +275,7 @@ def test_a_full_card_under_the_update_is_an_outcome_not_a_crash(tmp_path, monkey
     updater = Updater(s, rauc, FakeSlots(), Client(FakeClock(), lambda t: []), None)
     bundle = _bundle(tmp_path)
     result = updater.run(bundle, report_dir=str(tmp_path / "stick"))
-    assert (result.outcome, result.retry) == ("refused", True)
+    assert (result.outcome, result.later) == ("refused", True)
     assert "the box's storage failed (No space left on device); nothing was changed" in result.message
     assert rauc.installed is False
     assert told[0] == ("update_state", "running") and told[-1] == ("update_state", "refused")
@@ -293,7 +293,7 @@ def test_a_second_update_while_one_runs_is_refused_and_changes_nothing(tmp_path)
     finally:
         os.close(holder)
     assert result.outcome == "refused" and "another update is running" in result.message
-    assert result.retry  # "try again when it has finished": the stick put back does
+    assert result.later  # "try again when it has finished": taken again later
     assert rauc.installed is False
     assert "UPDATE REFUSED" in (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
     assert sorted(os.listdir(tmp_path / "update")) == ["update.lock"]  # its report is not the last

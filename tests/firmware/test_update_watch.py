@@ -1,6 +1,6 @@
 """The watched folder for USB sticks: each complete new bundle installed once."""
 
-from firmware.update.watch import Watcher
+from firmware.update.watch import RETRY_LATER_S, Watcher
 
 
 class Clock:
@@ -71,3 +71,31 @@ def test_a_bundle_whose_update_was_stopped_is_taken_again(tmp_path):
     assert [r.retry for r in w.poll()] == [True]
     assert [r.retry for r in w.poll()] == [False]  # taken again
     assert w.poll() == []
+
+
+def test_a_bundle_refused_for_a_cause_not_its_own_is_taken_again_later_not_at_every_poll(tmp_path):
+    """A line busy for the whole wait, the storage full, another update running: retried at
+    every poll with the stick left in, it was copied and installed again and again."""
+    import types
+
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    (tmp_path / "update").mkdir()
+    (stick / "v2.raucb").write_bytes(b"x")
+    now = [1000.0]
+    taken = []
+
+    def install(path, report_dir):
+        taken.append(now[0])
+        return types.SimpleNamespace(retry=False, later=len(taken) == 1)
+
+    w = Watcher(str(stick), str(tmp_path / "update"), install, stable_s=0, wall=lambda: now[0])
+    w.poll()
+    for _ in range(5):
+        now[0] += 60
+        assert w.poll() == []  # not before its time, however often it looks
+    now[0] += RETRY_LATER_S
+    w.poll()
+    assert taken == [1000.0, 1000.0 + 300 + RETRY_LATER_S]
+    now[0] += RETRY_LATER_S
+    assert w.poll() == []  # then installed: final
