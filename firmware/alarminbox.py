@@ -21,7 +21,7 @@ import os
 import secrets
 import threading
 
-from .storage.fsutil import atomic_write, remove_durable
+from .storage.fsutil import atomic_write, hand_to_data_dir_owner, make_private_dir, remove_durable
 
 log = logging.getLogger(__name__)
 
@@ -62,23 +62,15 @@ def post_note(data_dir, kind, message, wall_us):
     inbox = os.path.join(data_dir, INBOX)
     path = os.path.join(inbox, "%020d-%s-%s.json" % (int(wall_us), kind, secrets.token_hex(4)))
     try:
-        os.makedirs(inbox, mode=0o700, exist_ok=True)
-        atomic_write(path, json.dumps(note).encode(), mode=0o600)
-        _give_to_data_dir_owner(data_dir, (inbox, path))
+        # The box's data mode: the web UI (the archive) and root (updates) leave notes,
+        # the recorder raises and removes them.
+        make_private_dir(inbox)
+        atomic_write(path, json.dumps(note).encode())
+        hand_to_data_dir_owner(data_dir, (inbox, path))
     except OSError as exc:
         log.error("cannot leave the %s alarm for the box (%s): %s", kind, path, exc)
         return None
     return path
-
-
-def _give_to_data_dir_owner(data_dir, paths):
-    """Run as root (the updater), make ``paths`` the data directory owner's, so the
-    recorder (its own user) can read and remove the note."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return
-    st = os.stat(data_dir)
-    for p in paths:
-        os.chown(p, st.st_uid, st.st_gid)
 
 
 class AlarmInbox:

@@ -24,6 +24,7 @@ import threading
 
 from .bus import Alarm, LineFault
 from .errors import LinekeeperError
+from .storage import fsutil
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class AlarmLog:
         self._unwritten = []  # (args, kwargs) of changes the card refused, retried later
         self._queue_lock = threading.Lock()  # the queue and whether a call is writing it
         self._flushing = False
+        # Both services write it (the recorder raises, the web UI acknowledges): the box's
+        # data mode, not whatever SQLite would give the first to open it.
+        fsutil.create_db_file(self.path)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")

@@ -30,6 +30,7 @@ from firmware.calls.status import LineStatus
 from firmware.calls.supervisor import Supervisor, SupervisorConfig
 from firmware.recording.recorder import Recorder
 from firmware.recording.store import QUARANTINE, RecordingStore
+from firmware.storage import fsutil
 from firmware.storage.audit import DEFERRABLE_ACTIONS, AuditLog
 from firmware.storage.fieldseal import load_field_cipher
 from firmware.storage.keystore import KeyStore
@@ -764,6 +765,7 @@ class Box:
         if self._started:
             raise RuntimeError("the box is already running")
         mcu = self._open_mcu()
+        fsutil.share_own_files(self.data_dir)  # made 0600 by an older release: the web UI's too
         self._pin_line_keys()
         # A pause the last run left on (a payment under way when it stopped) mutes its
         # line before any of its audio is captured (docs/pci.md).

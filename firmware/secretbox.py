@@ -62,7 +62,7 @@ class SecretBox:
                 file_key = f.read()
         except FileNotFoundError:
             file_key = os.urandom(32)
-            atomic_write(self.path, file_key, mode=0o600)
+            atomic_write(self.path, file_key)  # the box's data mode: both services open secrets
         return HKDF(
             algorithm=hashes.SHA256(), length=32, salt=self._identity, info=b"linekeeper secrets v1"
         ).derive(file_key)

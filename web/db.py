@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from firmware.datadir import immediate_transaction
+from firmware.storage.fsutil import create_db_file
 
 SCHEMA_VERSION = 1
 
@@ -68,6 +69,9 @@ class WebDb:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._lock = threading.RLock()
+        # The box's data mode (its -wal and -shm copy it): the recorder reads the site
+        # settings here and seals what an older firmware left in clear.
+        create_db_file(self.path)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -77,10 +81,6 @@ class WebDb:
             for statement in SCHEMA.split(";")[:-1]:
                 db.execute(statement)
             db.execute("PRAGMA user_version = %d" % SCHEMA_VERSION)
-        try:
-            os.chmod(self.path, 0o600)
-        except OSError:
-            pass
 
     def tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """``with db.tx() as conn:`` — all or nothing; the lock is held throughout

@@ -32,6 +32,7 @@ from cheroot import wsgi
 
 from firmware.errors import LinekeeperError, StorageError
 from firmware.product import ProductInfo
+from firmware.storage.fsutil import share_own_files
 from firmware.update.inbox import MAX_BUNDLE_BYTES
 
 from . import create_app
@@ -306,6 +307,7 @@ def start_web_process(
     """Like :func:`start_web`, for ``linekeeper web``: the UI beside a recorder
     reached through ``client`` (a :class:`firmware.control.ControlClient`)."""
     certificate = ensure_certificate(data_dir)
+    share_own_files(data_dir)  # what an older release made 0600 reaches the recorder again
     try:
         services = services_for_recorder(data_dir, client, lines, cert_fingerprint=certificate.fingerprint)
         server = _serve(data_dir, services, certificate, host, https_port, http_port, box_name, config)

@@ -37,7 +37,10 @@ def add_parser(sub):
     q.add_argument("--user", default="admin")
     q.set_defaults(func=cmd_init_org)
 
-    q = asub.add_parser("set-secret", help="store the box's S3 secret access key (sealed, mode 0600)")
+    q = asub.add_parser(
+        "set-secret",
+        help="store the box's S3 secret access key (sealed; the data directory's, for the web UI)",
+    )
     q.add_argument("--data-dir", required=True)
     q.add_argument("--secret-file", required=True, help="file whose first line is the secret")
     q.set_defaults(func=cmd_set_secret)

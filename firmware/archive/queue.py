@@ -91,8 +91,8 @@ def read_secret(data_dir, secrets=None):
         raise ArchiveError(
             "cannot read the archive secret %s: %s" % (path, exc.strerror), permanent=True
         ) from None
-    if st.st_mode & 0o077:
-        raise ArchiveError("%s is readable by others: chmod 600 it" % path, permanent=True)
+    if st.st_mode & 0o007:  # the box's group (its two services) may read it, nobody else
+        raise ArchiveError("%s is readable by others: chmod o-rwx it" % path, permanent=True)
     if not stored:
         raise ArchiveError("the archive secret %s is empty" % path, permanent=True)
     secrets = secrets or SecretBox(data_dir)
@@ -109,9 +109,14 @@ def read_secret(data_dir, secrets=None):
 
 
 def write_secret(data_dir, secret, secrets=None):
-    """Store the S3 secret access key sealed (see :func:`read_secret`), mode 0600, atomically."""
-    sealed = (secrets or SecretBox(data_dir)).seal(SECRET_FILE, secret)
-    fsutil.atomic_write(os.path.join(data_dir, SECRET_FILE), sealed.encode("ascii") + b"\n", mode=0o600)
+    """Store the S3 secret access key sealed (see :func:`read_secret`), atomically, with the
+    box's data mode; written by root (the installer's command), it is the data directory's,
+    for the web UI (which uploads) to read."""
+    box = secrets or SecretBox(data_dir)
+    sealed = box.seal(SECRET_FILE, secret)
+    path = os.path.join(data_dir, SECRET_FILE)
+    fsutil.atomic_write(path, sealed.encode("ascii") + b"\n")
+    fsutil.hand_to_data_dir_owner(data_dir, [path, box.path])
 
 
 def statuses(db):
@@ -147,6 +152,7 @@ class Db:
     """One SQLite connection used from two threads, one statement at a time."""
 
     def __init__(self, path, schema):
+        fsutil.create_db_file(path)  # the recorder queues, the web UI uploads: both write it
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")

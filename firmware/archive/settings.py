@@ -19,8 +19,8 @@ Example (defaults shown unless marked)::
     }
 
 The secret access key is never in ``config.json`` (which ``linekeeper config
-export`` copies off the box): it is in ``DATA_DIR/archive.secret``, mode 0600
-(see :func:`firmware.archive.queue.read_secret` and docs/archive.md).
+export`` copies off the box): it is in ``DATA_DIR/archive.secret``, sealed, readable
+by the box's services only (see :func:`firmware.archive.queue.read_secret` and docs/archive.md).
 """
 
 import base64

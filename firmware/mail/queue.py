@@ -75,7 +75,10 @@ class MailQueue:
         if self.cipher is not None and self.seal_writes:
             item = seal_mail_item(item, self.cipher)
         atomic_write(
-            os.path.join(self.path, item["id"] + ".json"), json.dumps(item).encode("utf-8"), mode=0o600
+            # The box's data mode: the recorder queues alarm mail and the web UI (another
+            # user in the box's group) delivers it.
+            os.path.join(self.path, item["id"] + ".json"),
+            json.dumps(item).encode("utf-8"),
         )
 
     def seal_clear(self):
@@ -160,7 +163,7 @@ class MailQueue:
                     continue
                 if item.get("key"):
                     keys = (self._sent_keys() + [item["key"]])[-_SENT_KEYS_KEPT:]
-                    atomic_write(self._keys_path, json.dumps(keys).encode("utf-8"), mode=0o600)
+                    atomic_write(self._keys_path, json.dumps(keys).encode("utf-8"))
                 remove_durable(os.path.join(self.path, item["id"] + ".json"))
                 delivered += 1
         return delivered, failed

@@ -139,7 +139,9 @@ class MailSettingsStore:
         if new_password:
             settings = dataclasses.replace(settings, password=self.secrets.seal(PASSWORD_FIELD, new_password))
         settings.check()
-        atomic_write(self.path, (json.dumps(settings.to_dict(), indent=2) + "\n").encode(), mode=0o600)
+        # The box's data mode: the web UI saves it, the recorder reads it to mail alarms
+        # (the password in it is sealed, firmware.secretbox).
+        atomic_write(self.path, (json.dumps(settings.to_dict(), indent=2) + "\n").encode())
         return settings
 
     def password(self, settings):

@@ -57,6 +57,59 @@ def data_mode(directory=False):
     return 0o660 if shared else 0o600
 
 
+# What both services use, each made by one of them (docs/appliance.md): older releases
+# made some of these 0600 or left their mode to SQLite, which the other service then
+# could not open.
+SHARED_FILES = (
+    "signing.key",
+    "secrets.key",
+    "mail.json",
+    "mail/queue/*.json",
+    "web.db*",
+    "alarms.db*",
+    "archive-queue.db*",
+    "alarm-inbox",
+    "alarm-inbox/*.json",
+)
+
+
+def share_own_files(data_dir):
+    """Give the shared files this process owns in ``data_dir`` the box's data mode, on the
+    appliance only (umask 0007); returns the paths changed. Each service runs it at its
+    start, so a box updated from a release that made them 0600 works again."""
+    import glob
+
+    if process_umask() != SHARED_UMASK:
+        return []
+    changed = []
+    for pattern in SHARED_FILES:
+        for path in glob.glob(os.path.join(os.fspath(data_dir), pattern)):
+            try:
+                st = os.lstat(path)
+                want = data_mode(directory=os.path.isdir(path))
+                if st.st_uid == os.geteuid() and not os.path.islink(path) and st.st_mode & 0o777 != want:
+                    os.chmod(path, want)
+                    changed.append(path)
+            except OSError:
+                continue  # gone meanwhile, or not ours to change: the other service's start
+    return changed
+
+
+def hand_to_data_dir_owner(data_dir, paths):
+    """Run as root (an installer's command, the updater), make ``paths`` the data
+    directory's, as if its services had made them: its owner and group, and the box's
+    shared mode where the directory is shared with a group (the appliance's 2770), so
+    that both services can use them. Elsewhere nothing changes."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return
+    st = os.stat(data_dir)
+    shared = bool(st.st_mode & 0o070)
+    for p in paths:
+        os.chown(p, st.st_uid, st.st_gid)
+        if shared:
+            os.chmod(p, 0o770 if os.path.isdir(p) else 0o660)
+
+
 def create_db_file(path):
     """Create an empty database file at ``path`` with :func:`data_mode`, if it is missing.
 

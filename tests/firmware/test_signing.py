@@ -1,6 +1,5 @@
 """The device signing key: from the MCU vault (simulated) or the card; keyed audit entries."""
 
-import codecs
 import json
 import os
 import sqlite3
@@ -21,6 +20,8 @@ from firmware.signing import (
     verify_signature,
 )
 from firmware.storage.audit import AuditLog, entry_hash
+
+from support.twousers import RECORDER, WEB, as_user, shared_data_dir
 
 
 @pytest.fixture
@@ -152,53 +153,17 @@ def test_only_the_recorder_makes_the_key_other_processes_wait_for_it(tmp_path):
     log.close()
 
 
-def _as_user(uid, gid, fn):
-    """Run ``fn()`` in a child process as ``uid``/``gid`` with the appliance's umask (0007);
-    its exit status: 0 when ``fn`` returned."""
-    codecs.lookup("ascii")  # found now: the child may not read every folder imports look in
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
-            os.umask(0o007)
-            fn()
-            os._exit(0)
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
-            os._exit(1)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="two users need root to be made (CI runs as root)")
 def test_the_web_ui_signs_with_the_card_key_the_recorder_made():
     """On the appliance the recorder (linekeeper-rec) makes the key and the web UI
     (linekeeper-web, the same group) signs its audit entries with it: a key only its
     maker could read left the web UI unable to finish the setup or log anyone in."""
-    import pathlib
-    import shutil
-    import tempfile
-
-    top = tempfile.mkdtemp()  # pytest's own folder is root's alone (0700)
-    try:
-        os.chmod(top, 0o755)
-        data = pathlib.Path(top) / "data"
-        data.mkdir(mode=0o770)
-        os.chown(data, 60001, 60000)
-        _two_users(data)
-    finally:
-        shutil.rmtree(top)
-
-
-def _two_users(data):
-    assert _as_user(60001, 60000, lambda: load_signer(str(data))) == 0  # the recorder
-    assert stat.S_IMODE(os.stat(data / "signing.key").st_mode) == 0o660
-    assert _as_user(60002, 60000, lambda: load_signer(str(data), create=False)) == 0  # the web UI
-    # A key an older firmware made 0600 is given the group by its owner's next start.
-    os.chmod(data / "signing.key", 0o600)
-    assert _as_user(60002, 60000, lambda: load_signer(str(data), create=False)) == 1
-    assert _as_user(60001, 60000, lambda: load_signer(str(data))) == 0
-    assert _as_user(60002, 60000, lambda: load_signer(str(data), create=False)) == 0
+    with shared_data_dir() as data:
+        assert as_user(RECORDER, lambda: load_signer(str(data))) == 0
+        assert stat.S_IMODE(os.stat(data / "signing.key").st_mode) == 0o660
+        assert as_user(WEB, lambda: load_signer(str(data), create=False)) == 0
+        # A key an older firmware made 0600 is given the group by its owner's next start.
+        os.chmod(data / "signing.key", 0o600)
+        assert as_user(WEB, lambda: load_signer(str(data), create=False)) == 1
+        assert as_user(RECORDER, lambda: load_signer(str(data))) == 0
+        assert as_user(WEB, lambda: load_signer(str(data), create=False)) == 0

@@ -1,0 +1,168 @@
+"""What one service makes, the other can use, as two users (the appliance's services):
+found by a review that ran each flow as linekeeper-rec and linekeeper-web."""
+
+import email.parser  # noqa: F401 (imported before the fork: the child cannot read this Python's folders)
+import os
+from email.message import EmailMessage
+
+import pytest
+
+from support.twousers import RECORDER, WEB, as_user, shared_data_dir
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="two users need root to be made (CI runs as root)")
+
+
+def _both(first, then):
+    with shared_data_dir() as data:
+        assert as_user(first[0], lambda: first[1](str(data))) == 0, "the first service failed"
+        assert as_user(then[0], lambda: then[1](str(data))) == 0, "the other service could not use it"
+
+
+def test_alarm_mail_the_recorder_queues_is_delivered_by_the_web_ui():
+    from firmware.mail.queue import MailQueue
+
+    def queue(data):
+        msg = EmailMessage()
+        msg["Subject"] = "Line fault"
+        msg.set_content("no line voltage")
+        MailQueue(os.path.join(data, "mail", "queue"), lambda: 1).enqueue(msg, key="k1")
+
+    def deliver(data):
+        q = MailQueue(os.path.join(data, "mail", "queue"), lambda: 2)
+        assert [m["subject"] for m in q.pending()] == ["Line fault"]
+
+        class Sent:
+            def send(self, msg):
+                return {}
+
+        assert q.flush(Sent()) == (1, 0)
+
+    _both((RECORDER, queue), (WEB, deliver))
+
+
+def test_mail_settings_the_web_ui_saves_are_read_by_the_recorder():
+    from firmware.mail.settings import MailSettings, MailSettingsStore
+    from firmware.secretbox import SecretBox
+
+    def save(data):
+        MailSettingsStore(data, SecretBox(data, identity=b"t")).save(
+            MailSettings(host="mail.example.com", sender="box@example.com", alarm_to=("a@example.com",)),
+            new_password="smtp password",
+        )
+
+    def read(data):
+        store = MailSettingsStore(data, SecretBox(data, identity=b"t"))
+        settings = store.get()
+        assert settings.alarm_to == ("a@example.com",)
+        assert store.password(settings) == "smtp password"
+
+    _both((WEB, save), (RECORDER, read))
+
+
+def test_the_alarm_history_is_written_by_both():
+    from firmware.alarmlog import AlarmLog
+    from firmware.clock import SimClock
+
+    def raise_one(data):
+        log = AlarmLog(os.path.join(data, "alarms.db"), SimClock())
+        log.set("line_fault", True, line=1, message="no line voltage")
+        log.close()
+
+    def acknowledge(data):
+        log = AlarmLog(os.path.join(data, "alarms.db"), SimClock())
+        (row,) = [r for r in log.banner() if r["kind"] == "line_fault"]
+        log.acknowledge(row["id"], "sam")  # an UPDATE: refused on a database it cannot write
+        log.set("archive_failed", True, message="the bucket refused")  # the web UI's own alarm
+        assert not log._unwritten
+        log.close()
+
+    _both((RECORDER, raise_one), (WEB, acknowledge))
+
+
+def test_web_db_is_read_by_the_recorder():
+    from web.db import WebDb
+
+    def make(data):
+        WebDb(os.path.join(data, "web.db")).close()
+
+    def read(data):
+        import sqlite3
+
+        db = sqlite3.connect("file:%s?mode=rw" % os.path.join(data, "web.db"), uri=True)
+        db.execute("SELECT count(*) FROM site").fetchone()
+        db.close()
+
+    _both((WEB, make), (RECORDER, read))
+
+
+def test_the_archive_queue_the_recorder_makes_is_written_by_the_web_ui():
+    from firmware.archive.queue import Db
+
+    schema = "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, state TEXT);"
+
+    def make(data):
+        db = Db(os.path.join(data, "archive-queue.db"), schema)
+        db.execute("INSERT INTO jobs (state) VALUES ('waiting')")
+
+    def upload(data):
+        db = Db(os.path.join(data, "archive-queue.db"), schema)
+        db.execute("UPDATE jobs SET state = 'done'")
+
+    _both((RECORDER, make), (WEB, upload))
+
+
+def test_a_note_the_web_ui_leaves_is_raised_by_the_recorder():
+    from firmware.alarminbox import AlarmInbox, post_note
+    from firmware.alarmlog import AlarmLog
+    from firmware.clock import SimClock
+
+    def post(data):
+        assert post_note(data, "archive_failed", "the bucket refused the upload", 1_000_000) is not None
+
+    def take(data):
+        log = AlarmLog(os.path.join(data, "alarms.db"), SimClock())
+        assert AlarmInbox(data, log)() == 1
+        log.close()
+
+    _both((WEB, post), (RECORDER, take))
+
+
+def test_what_an_older_release_made_0600_is_shared_again_at_the_next_start():
+    """An updated box keeps the files the release before made 0600: each service gives
+    the ones it owns the box's data mode as it starts."""
+    from firmware.storage.fsutil import share_own_files
+
+    def old_release(data):
+        for name in ("mail.json", "web.db", "web.db-wal"):
+            with open(os.path.join(data, name), "w") as f:
+                f.write("{}")
+            os.chmod(os.path.join(data, name), 0o600)
+
+    def read(data):
+        with open(os.path.join(data, "mail.json")) as f:
+            f.read()
+
+    with shared_data_dir() as data:
+        assert as_user(WEB, lambda: old_release(str(data))) == 0
+        assert as_user(RECORDER, lambda: read(str(data))) == 1  # as the release before left it
+        assert as_user(RECORDER, lambda: share_own_files(str(data))) == 0  # not the recorder's to change
+        assert as_user(WEB, lambda: share_own_files(str(data))) == 0  # the web UI's start
+        assert as_user(RECORDER, lambda: read(str(data))) == 0
+        assert oct(os.stat(data / "web.db-wal").st_mode & 0o777) == "0o660"
+
+
+def test_the_archive_secret_root_stores_is_read_by_the_web_ui():
+    """`linekeeper archive set-secret` is run as root (docs/archive.md); the web UI uploads."""
+    from firmware.archive.queue import read_secret, write_secret
+    from firmware.secretbox import SecretBox
+
+    def read(data):
+        assert read_secret(data, SecretBox(data, identity=b"t")) == "s3 secret"
+
+    with shared_data_dir() as data:
+        old = os.umask(0o022)  # an installer's root shell
+        try:
+            write_secret(str(data), "s3 secret", SecretBox(str(data), identity=b"t"))
+        finally:
+            os.umask(old)
+        assert as_user(WEB, lambda: read(str(data))) == 0
