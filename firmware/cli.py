@@ -1358,8 +1358,8 @@ def cmd_web(args):
     )
     stopping = _on_signals(lambda: None)
     print(
-        "linekeeper: %s board, %d lines; web UI on %s (http://%s:%d/ redirects there)"
-        % (hello["board"], hello["lines"], server.url, host, server.http_port),
+        "linekeeper: %s board, %d lines; web UI on %s (port %d redirects there)"
+        % (hello["board"], hello["lines"], server.public_url, server.http_port),
         flush=True,
     )
     print(
@@ -1369,7 +1369,8 @@ def cmd_web(args):
     code = setup_code_for(args.data_dir) if server.data_refused is None else None
     if code is not None:
         print(
-            "linekeeper: not set up yet: open %s and enter the setup code %s" % (server.url, code), flush=True
+            "linekeeper: not set up yet: open %s and enter the setup code %s" % (server.public_url, code),
+            flush=True,
         )
     Notifier().ready("serving %s" % server.url)
     came = threading.Event()

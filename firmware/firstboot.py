@@ -68,14 +68,15 @@ def banner_text(code, host):
     return (
         "Linekeeper is not set up yet.\n"
         "On a phone or computer on this network, open https://%s.local/\n"
-        "(or https://ADDRESS/ with the address below) and enter the setup code:\n\n"
+        "and enter the setup code:\n\n"
         "    %s\n" % (host, code)
     )
 
 
 def issue_text(code, host):
-    """The login prompt's version of :func:`banner_text`: agetty puts the address for ``\\4``."""
-    text = banner_text(code, host).replace("ADDRESS", "\\4")
+    """The login prompt's version of :func:`banner_text`, with the box's address (agetty
+    puts it for ``\\4``): the console and the journal cannot know it."""
+    text = banner_text(code, host).replace("/\nand enter", "/\n(or https://\\4/) and enter")
     return text + "Box address: \\4\n\n"
 
 

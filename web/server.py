@@ -204,6 +204,12 @@ class WebServer:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return "https://%s:%d/" % (host, self.https_port)
 
+    @property
+    def public_url(self):
+        """Where people open the web UI: the box's name (where the HTTP port sends them),
+        not an address only the box itself can reach."""
+        return "https://%s%s/" % (self.box_name, "" if self.https_port == 443 else ":%d" % self.https_port)
+
     def start(self):
         if self._threads:
             raise RuntimeError("the web server is already running")

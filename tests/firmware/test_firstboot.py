@@ -60,8 +60,9 @@ def test_banner_on_the_console_and_the_login_prompt_until_set_up(tmp_path):
     status, out, err = PolicyLab.cli("banner", "--data-dir", d, "--issue", issue)
     assert status == 0, err
     assert code in out and "https://" in out
+    assert "ADDRESS" not in out  # the console and the journal cannot know the address
     text = issue.read_text()
-    assert code in text and "\\4" in text  # agetty puts the box's address there
+    assert code in text and "(or https://\\4/)" in text  # agetty puts the box's address there
     _complete_setup(d)
     status, out, err = PolicyLab.cli("banner", "--data-dir", d, "--issue", issue)
     assert (status, out, issue.read_text()) == (0, "", "")

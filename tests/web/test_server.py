@@ -63,6 +63,17 @@ def test_http_redirects_to_the_box_not_the_requests_host():
     assert box_name_for("192.168.1.20") == "192.168.1.20"
 
 
+def test_the_address_the_box_tells_is_the_one_people_open(box, tmp_path):
+    """An appliance serving every address said "open https://127.0.0.1:443/", which only
+    the box itself can reach: it says the name its port 80 sends people to."""
+    cert = ensure_certificate(tmp_path / "tls-dir", ["localhost"])
+    everywhere = WebServer(box.app, cert, "0.0.0.0", 443, 80)
+    assert everywhere.public_url == "https://%s/" % box_name_for("0.0.0.0")
+    assert WebServer(box.app, cert, "127.0.0.1", 8443, 8080).public_url == "https://127.0.0.1:8443/"
+    named = WebServer(box.app, cert, "0.0.0.0", 443, 80, box_name="recorder.office")
+    assert named.public_url == "https://recorder.office/"
+
+
 @pytest.fixture
 def served(box, tmp_path):
     cert = ensure_certificate(tmp_path / "tls-dir", ["localhost"])

@@ -270,7 +270,9 @@ def _start_web(data, run, log_path):
     env = dict(os.environ, LINEKEEPER_RUN_DIR=str(run))
     with open(log_path, "w") as log:
         web = subprocess.Popen(
-            LINEKEEPER + ["web", "--data-dir", data, "--wait-s", "0.3", "--port", "0", "--https-port", "0"],
+            LINEKEEPER
+            + ["web", "--data-dir", data, "--wait-s", "0.3", "--host", "127.0.0.1"]
+            + ["--port", "0", "--https-port", "0"],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
