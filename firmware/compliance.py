@@ -1,4 +1,4 @@
-"""The compliance checklist: the box's fourteen safeguards, each green, amber or red, and why.
+"""The compliance checklist: the box's fifteen safeguards, each green, amber or red, and why.
 
 :func:`gather` reads the box's own state into a :class:`BoxState`;
 :func:`checklist` (a pure function of it) gives one :class:`Check` per
@@ -30,6 +30,7 @@ class BoxState:
     purpose: str = ""
     ico_number: str = ""
     ico_renewal: str = ""  # ISO date or ""
+    dpia_reviewed: str = ""  # ISO date the DPIA was last reviewed, or ""
     config: object = None  # BoxConfig (policy settings)
     rules_configured: bool = False  # policy.rules was set, not left at the defaults
     private_lines: tuple = ()  # lines never recorded (site or rules)
@@ -168,6 +169,22 @@ def _reports(s):
     return AMBER, "no scheduled report: decide which reports are needed and how often (E-mail)"
 
 
+def _dpia(s):
+    try:
+        reviewed = dt.date.fromisoformat(s.dpia_reviewed)
+    except ValueError:
+        return AMBER, (
+            "no data protection impact assessment (DPIA) is recorded (Settings): recording "
+            "staff's and callers' calls usually needs one before it starts"
+        )
+    if (s.today - reviewed).days > 365:
+        return (
+            AMBER,
+            "the DPIA was last reviewed on %s, over a year ago: look at it again (Settings)" % reviewed,
+        )
+    return GREEN, "the DPIA was last reviewed on %s" % reviewed
+
+
 SAFEGUARDS = (
     ("A purpose for recording", _purpose),
     ("ICO registration", _ico),
@@ -183,9 +200,10 @@ SAFEGUARDS = (
     ("Access audited", _audit),
     ("Staff told when something goes wrong", _alarms_reach),
     ("Reports decided and sent", _reports),
+    ("A data protection impact assessment", _dpia),
 )
 
 
 def checklist(state):
-    """The fourteen :class:`Check` s for ``state`` (a :class:`BoxState`), in order."""
+    """The fifteen :class:`Check` s for ``state`` (a :class:`BoxState`), in order."""
     return [Check(i, name, *fn(state)) for i, (name, fn) in enumerate(SAFEGUARDS, 1)]

@@ -43,6 +43,7 @@ def box_state(web):
         purpose=site.purpose if site else "",
         ico_number=site.ico_number if site else "",
         ico_renewal=site.ico_renewal if site else "",
+        dpia_reviewed=site.dpia_reviewed if site else "",
         config=config,
         rules_configured=rules != RecordingRules(),
         private_lines=tuple(sorted(private)),

@@ -45,6 +45,7 @@ class SiteSettings:
     country: str
     lines: tuple  # of LineSetting
     time_zone: str = DEFAULT_ZONE  # IANA name: every time on the pages is shown in it
+    dpia_reviewed: str = ""  # ISO date the data protection impact assessment was last reviewed, or ""
 
     def to_json(self):
         data = dataclasses.asdict(self)
@@ -109,7 +110,8 @@ def parse_site_form(form, n_lines):
 
     Fields: ``organisation``, ``ico_number``, ``ico_renewal`` (YYYY-MM-DD),
     ``purpose``, ``country``, ``time_zone`` (an IANA name such as
-    ``Europe/London``; empty means that), and ``line-N-name`` / ``line-N-mode``
+    ``Europe/London``; empty means that), ``dpia_reviewed`` (YYYY-MM-DD or empty:
+    when the data protection impact assessment was last reviewed), and ``line-N-name`` / ``line-N-mode``
     ("record" or "private") for each line 1..``n_lines``.
     """
     errors = {}
@@ -146,6 +148,13 @@ def parse_site_form(form, n_lines):
         # The list's names only: "localtime" is whatever the machine says (UTC on a
         # box), "posix/Europe/London" and "Etc/GMT+5" are not what an office calls its time.
         errors["time_zone"] = "Choose the time zone from the list (for example Europe/London)."
+    dpia_reviewed = get("dpia_reviewed")
+    if dpia_reviewed:
+        try:
+            if datetime.date.fromisoformat(dpia_reviewed).year < 2018:
+                errors["dpia_reviewed"] = "The review date must be 2018 or later."
+        except ValueError:
+            errors["dpia_reviewed"] = "Enter the date of the last review as YYYY-MM-DD, or leave it empty."
     purpose = get("purpose")
     if len(purpose) < 10:
         errors["purpose"] = (
@@ -171,7 +180,12 @@ def parse_site_form(form, n_lines):
         lines.append(LineSetting(n, name, mode == "record"))
     if errors:
         return None, errors
-    return SiteSettings(organisation, ico_number, ico_renewal, purpose, country, tuple(lines), time_zone), {}
+    return (
+        SiteSettings(
+            organisation, ico_number, ico_renewal, purpose, country, tuple(lines), time_zone, dpia_reviewed
+        ),
+        {},
+    )
 
 
 class Site:
@@ -237,6 +251,7 @@ def form_values(settings, n_lines, private=None):
             purpose=settings.purpose,
             country=settings.country,
             time_zone=settings.time_zone,
+            dpia_reviewed=settings.dpia_reviewed,
         )
     for n in range(1, n_lines + 1):
         line = settings.line(n) if settings is not None else LineSetting(n, "Line %d" % n, True)

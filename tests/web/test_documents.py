@@ -26,6 +26,7 @@ def configure_well(box):
         retention=dataclasses.replace(policy.retention, default_days=90),
     )
     store.save(config.replace(policy=policy))
+    change_site(box, dpia_reviewed="2026-01-15")
     box.services.mail.store.save(
         MailSettings(
             host="mail.example.com",
@@ -52,7 +53,7 @@ def statuses(client):
 def good(box, people):
     configure_well(box)
     got = statuses(people["audrey"])
-    assert len(got) == 14 and {s for s, _ in got.values()} == {"green"}, got
+    assert len(got) == 15 and {s for s, _ in got.values()} == {"green"}, got
     return box, people
 
 
@@ -110,7 +111,17 @@ SWITCH_OFF = {
         "no scheduled report",
         lambda b: b.services.mail.store.save(dataclasses.replace(b.services.mail.store.get(), schedules=())),
     ),
+    15: ("amber", "no data protection impact assessment", lambda b: change_site(b, dpia_reviewed="")),
 }
+
+
+def test_a_dpia_reviewed_over_a_year_ago_is_amber(good):
+    box, people = good
+    change_site(box, dpia_reviewed="2025-02-28")  # the box's day: 2026-03-02
+    assert statuses(people["ivan"])[15] == (
+        "amber",
+        "the DPIA was last reviewed on 2025-02-28, over a year ago: look at it again (Settings)",
+    )
 
 
 @pytest.mark.parametrize("number", sorted(SWITCH_OFF))

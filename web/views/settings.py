@@ -47,7 +47,15 @@ def save():
         return form_errors("settings.html", errors, saved=None, **_context())
     before = web.site.settings()
     changed = {}
-    for field in ("organisation", "ico_number", "ico_renewal", "purpose", "country", "time_zone"):
+    for field in (
+        "organisation",
+        "ico_number",
+        "ico_renewal",
+        "purpose",
+        "country",
+        "time_zone",
+        "dpia_reviewed",
+    ):
         if getattr(before, field) != getattr(settings, field):
             changed[field] = getattr(settings, field)
     if before.lines != settings.lines:
