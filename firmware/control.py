@@ -377,6 +377,7 @@ def recorder_handlers(box, *, board_name="sim"):
         "resume": resume,
         "paused": lambda: list(box.policy.paused_lines()),
         "recording": lambda: list(box.policy.recording_lines()),
+        "pausable": lambda: list(box.policy.pausable_lines()),
         "test_call": test_call,
         "reload": lambda: (box.reload_config(), None)[1],
         "retention": retention,

@@ -129,6 +129,12 @@ class RemoteLive:
         except RecorderUnavailable:
             return []
 
+    def pausable_lines(self):
+        try:
+            return self.client.call("pausable")
+        except RecorderUnavailable:
+            return []
+
 
 class _RemoteGuard:
     def __init__(self, retention):

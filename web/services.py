@@ -101,8 +101,10 @@ class LiveCallControl(Protocol):
                              line has no call or is already paused
     ``resume(line, actor)``  resume it; ``PolicyError`` when it is not paused
     ``paused_lines()``       the lines paused now
-    ``recording_lines()``    the lines whose call is being recorded now: the
-                             only ones the pause control is offered on
+    ``recording_lines()``    the lines whose call is being recorded now
+    ``pausable_lines()``     the lines whose call a pause protects: recorded now,
+                             or on demand and so maybe later, from its start (the
+                             only ones the pause control is offered on)
     Both are audited by the box (actions ``pause`` / ``resume``, actor ``actor``).
     """
 
@@ -110,6 +112,7 @@ class LiveCallControl(Protocol):
     def resume(self, line: int, actor: str) -> None: ...
     def paused_lines(self) -> list: ...
     def recording_lines(self) -> list: ...
+    def pausable_lines(self) -> list: ...
 
 
 def site_settings_applier(config_store, audit, wall_us):

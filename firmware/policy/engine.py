@@ -457,17 +457,18 @@ class CallPolicy:
     def pause(self, line, actor):
         """Pause the recording of the call on ``line`` (the web UI).
 
-        :raises PolicyError: no call in progress on the line, its call is not
-            being recorded (a private or on-demand line, a box not set up: a
-            pause would silence nothing, yet be audited), or already paused
+        :raises PolicyError: no call in progress on the line, its call is neither
+            recorded nor able to be (a private line, a call the rules skip, a box
+            not set up: a pause would silence nothing, yet be audited), or already
+            paused
         """
         with self._lock:
             live = self._live.get(line)
             if live is None:
                 raise PolicyError("there is no call in progress on line %d" % line)
-            if not self.recorder.recording(live.call):
+            if not self._pausable(live):
                 raise PolicyError(
-                    "the call on line %d is not being recorded: there is nothing to pause" % line
+                    "the call on line %d is not recorded and cannot be: there is nothing to pause" % line
                 )
             if not self.pauses.pause(line, live.call, "web", actor):
                 raise PolicyError("line %d is already paused" % line)
@@ -488,9 +489,23 @@ class CallPolicy:
         return self.pauses.paused_lines()
 
     def recording_lines(self):
-        """The lines whose call is being recorded now (where a pause means something)."""
+        """The lines whose call is being recorded now."""
         with self._lock:
             return sorted(line for line, live in self._live.items() if self.recorder.recording(live.call))
+
+    def pausable_lines(self):
+        """The lines whose call a pause protects (:meth:`_pausable`)."""
+        with self._lock:
+            return sorted(line for line, live in self._live.items() if self._pausable(live))
+
+    def _pausable(self, live):
+        """Whether a pause of ``live``'s call silences anything: its recording runs, or it
+        may still be recorded, reaching back into the ring buffer (on demand, asked for
+        later, records from the start of the call: card details said before the request
+        would be in it)."""
+        if self.recorder.recording(live.call):
+            return True
+        return live.decision is not None and live.decision.decision == rules.PENDING
 
     def tag(self, line, tags, actor="system"):
         """Add ``tags`` (categories) to the call in progress on ``line``.

@@ -288,3 +288,6 @@ class _Live:
 
     def recording_lines(self):
         return [1, 2, 3, 4]
+
+    def pausable_lines(self):
+        return [1, 2, 3, 4]

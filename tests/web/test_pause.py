@@ -14,6 +14,7 @@ class FakeLive:
     def __init__(self):
         self.paused = set()
         self.recording = {1, 2, 3}
+        self.pending = set()  # on demand, not asked for yet: a pause protects the ring
         self.asked = []
 
     def pause(self, line, actor):
@@ -33,6 +34,9 @@ class FakeLive:
 
     def recording_lines(self):
         return sorted(self.recording)
+
+    def pausable_lines(self):
+        return sorted(self.recording | self.pending)
 
 
 @pytest.fixture
@@ -94,8 +98,21 @@ def test_no_pause_where_nothing_is_recorded(box, people, live):
     status = sam.get("/api/status").get_json()
     assert [line["recording"]["state"] for line in status["lines"]] == ["recording", "off", "none", "none"]
     resp = box.post(sam, "/lines/2/pause", {"action": "pause"})
-    assert resp.status_code == 409 and "not being recorded" in resp.get_data(as_text=True)
+    assert resp.status_code == 409 and "nothing to pause" in resp.get_data(as_text=True)
     assert live.asked == [] and box.audit_actions().count("pause") == 0
+
+
+def test_an_on_demand_call_not_yet_recorded_can_be_paused(box, people, live):
+    """Asked for later, it is recorded from its start: the pause protects what is said now."""
+    sam = people["sam"]
+    call = {"id": 1, "direction": "in", "number": "01632960123", "policy_decision": "pending"}
+    box.status.set(1, "connected", dict(call))
+    live.recording, live.pending = set(), {1}
+    page = sam.get("/").get_data(as_text=True)
+    assert re.search(r'id="pause-1" class="pause-btn"[^>]*"Resume recording">', page)  # not disabled
+    assert [x["pausable"] for x in sam.get("/api/status").get_json()["lines"]] == [True, False, False, False]
+    assert box.post(sam, "/lines/1/pause", {"action": "pause"}).status_code == 302
+    assert live.asked == [("pause", 1, "sam")]
 
 
 def test_site_settings_become_the_policy_and_the_country(tmp_path):

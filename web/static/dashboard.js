@@ -68,8 +68,8 @@
         btn.id = (l.paused ? "resume-" : "pause-") + l.line;
         btn.value = l.paused ? "resume" : "pause";
         setText(btn, l.paused ? btn.dataset.resume : btn.dataset.pause);
-        // Usable while a recording runs (to pause it) or while paused (to resume).
-        var off = !l.paused && l.recording.state !== "recording";
+        // Usable while a pause protects the call (to pause it) or while paused (to resume).
+        var off = !l.paused && !l.pausable;  // recorded now, or on demand (maybe later)
         // A button hidden under the keyboard's focus would drop it to the page's top:
         // it goes to the line's own heading, where the user was.
         if (off && document.activeElement === btn) row.querySelector("th").focus();

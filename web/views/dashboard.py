@@ -37,6 +37,7 @@ def visible_snapshot(user):
     live = lk().services.live
     paused = set(live.paused_lines()) if live is not None else set()
     recording = set(live.recording_lines()) if live is not None else set()
+    pausable = set(live.pausable_lines()) if live is not None else set()
     site = lk().site.settings()
     private = private_lines(lk())
     lines = []
@@ -49,6 +50,7 @@ def visible_snapshot(user):
         entry["record"] = entry["line"] not in private
         entry["can_pause"] = live is not None and entry["line"] in granted
         entry["paused"] = entry["line"] in paused
+        entry["pausable"] = call is not None and entry["line"] in pausable  # a call, which a pause protects
         entry["recording"] = recording_now(
             entry,
             call if entry["line"] in granted else _without_who(call),
@@ -205,8 +207,10 @@ def pause(line):
     if action not in ("pause", "resume"):
         abort(400, description="Choose to pause or to resume the recording.")
     try:
-        if action == "pause" and line not in live.recording_lines():
-            raise ValueError("line %d is not being recorded now: there is nothing to pause" % line)
+        if action == "pause" and line not in live.pausable_lines():
+            raise ValueError(
+                "line %d has no call that is or may be recorded: there is nothing to pause" % line
+            )
         (live.pause if action == "pause" else live.resume)(line, g.user.name)
     except ValueError as exc:  # no call on the line, already paused, not paused
         return render_template(

@@ -222,7 +222,7 @@ def test_the_web_cannot_pause_a_call_that_is_not_recorded(lab, synth):
 
     def during_the_calls():
         seen["recording"] = box.policy.recording_lines()
-        with pytest.raises(PolicyError, match="not being recorded"):
+        with pytest.raises(PolicyError, match="not recorded and cannot be"):
             box.policy.pause(2, "alice")
         box.policy.pause(1, "alice")
 
@@ -236,3 +236,52 @@ def test_the_web_cannot_pause_a_call_that_is_not_recorded(lab, synth):
         pauses = [(e.action, e.target) for e in audit.entries() if e.action == "pause"]
     log = {c["line"]: c for c in lab.calls(data_dir)}
     assert pauses == [("pause", "call:%d" % log[1]["id"])]
+
+
+def test_the_web_pauses_an_on_demand_call_before_it_is_asked_to_record(lab, synth):
+    """On demand, a call asked for later is recorded from its start, out of the ring
+    buffer: card details read out before the request would be in it. The web UI refused
+    to pause such a call ("not being recorded"); the keypad's pause code did not."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+
+    call = {
+        "line": 1,
+        "at": 1.0,
+        "direction": "in",
+        "rings": 1,
+        "talk": 16.0,
+        "caller_id": {"number": "01632960123"},
+        "speech": [{"at": 3.5, "text": SPOKEN}],
+        "keys": [{"at": 12.0, "digits": "*9"}],
+    }
+    config = dict(
+        lab.policy(rules={"lines": [{"line": 1, "mode": "on_demand"}]}, pci={"auto_resume_s": 60}),
+        audio_profile="pcm",
+    )
+    doc = lab.scenario([call], lines=1, config=config)
+    data_dir = lab.data_dir()
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+    seen = {}
+
+    def paused():
+        seen["pausable"] = box.policy.pausable_lines()
+        box.policy.pause(1, "alice")
+
+    answered = box.board.timeline.truth[0].answered_us
+    box.clock.call_at(answered + 2_000_000, paused)
+    box.clock.call_at(answered + 9_000_000, lambda: box.policy.resume(1, "alice"))
+    box.start()
+    assert box.board.run()
+    box.stop()
+    assert seen["pausable"] == [1]
+    (log,) = lab.calls(data_dir)
+    (span,) = log["pause_spans"]
+    assert log["recording"] == "complete" and (span["by"], span["ended_by"]) == ("web", "web")
+    samples, t0 = lab.decode(data_dir, log["id"])
+    start, end = lab.wall_us(span["from"]), lab.wall_us(span["to"])
+    assert t0 < start  # recorded from the start of the call, before the pause
+    quiet = lab.at(samples, t0, start, (end - start) / 1e6)
+    said = lab.source(doc, 1, start - lab.wall_us("2026-03-02T09:00:00.000Z"), len(quiet))
+    assert lab.level_dbm0(said) > -30  # the card number was being read out
+    assert not np.any(quiet)  # and the recording holds silence for it
