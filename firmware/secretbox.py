@@ -4,7 +4,8 @@ The recording key cannot protect these: its private half is in memory only
 while someone has unlocked it, and an alarm must be mailed at 3 a.m. after a
 power cut with nobody logged in. So each secret is sealed with
 ChaCha20-Poly1305 under a key derived (HKDF-SHA256) from two halves:
-a random 32-byte file ``DATA_DIR/secrets.key`` (0600) and the board's own
+a random 32-byte file ``DATA_DIR/secrets.key`` (the box's data mode: 0600, or 0660
+for the appliance's two services) and the board's own
 identity (the Raspberry Pi's serial number, else ``/etc/machine-id``). The
 sealed text never shows the secret in config files, exports, logs or the web
 UI, and a card taken out of the box and read elsewhere lacks the second half.

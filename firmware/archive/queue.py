@@ -7,6 +7,7 @@ recording to delete from the archive), and multipart progress (``uploads``,
 (``archive_status``), where ``linekeeper calls --json`` reads it.
 """
 
+import errno
 import logging
 import os
 import sqlite3
@@ -88,11 +89,21 @@ def read_secret(data_dir, secrets=None):
         with open(path, encoding="utf-8") as f:
             stored = f.readline().strip()
     except OSError as exc:
+        hint = ""
+        if exc.errno == errno.EACCES:
+            hint = (
+                " (a release before this one stored it for root alone: "
+                "run `linekeeper archive set-secret` again)"
+            )
         raise ArchiveError(
-            "cannot read the archive secret %s: %s" % (path, exc.strerror), permanent=True
+            "cannot read the archive secret %s: %s%s" % (path, exc.strerror, hint), permanent=True
         ) from None
-    if st.st_mode & 0o007:  # the box's group (its two services) may read it, nobody else
-        raise ArchiveError("%s is readable by others: chmod o-rwx it" % path, permanent=True)
+    # Nobody else may read it; on the appliance its services' group (the web UI uploads).
+    group = fsutil.appliance_dir(data_dir) and st.st_gid == os.stat(data_dir).st_gid
+    if st.st_mode & (0o007 if group else 0o077):
+        raise ArchiveError(
+            "%s is readable by others: chmod %s it" % (path, "o-rwx" if group else "600"), permanent=True
+        )
     if not stored:
         raise ArchiveError("the archive secret %s is empty" % path, permanent=True)
     secrets = secrets or SecretBox(data_dir)

@@ -26,6 +26,7 @@ import errno
 import mmap
 import os
 import secrets
+import stat
 import threading
 
 TEMP_SUFFIX = ".tmp"
@@ -76,38 +77,77 @@ SHARED_FILES = (
 def share_own_files(data_dir):
     """Give the shared files this process owns in ``data_dir`` the box's data mode, on the
     appliance only (umask 0007); returns the paths changed. Each service runs it at its
-    start, so a box updated from a release that made them 0600 works again."""
+    start, so a box updated from a release that made them 0600 works again. Nothing
+    reached through a link is touched (the other service could plant one)."""
     import glob
 
     if process_umask() != SHARED_UMASK:
         return []
+    top = os.path.realpath(os.fspath(data_dir))
     changed = []
     for pattern in SHARED_FILES:
-        for path in glob.glob(os.path.join(os.fspath(data_dir), pattern)):
+        for path in glob.glob(os.path.join(top, pattern)):
+            if os.path.realpath(path) != os.path.normpath(path):
+                continue  # a link somewhere on the way: not the box's own file
+            want = data_mode(directory=os.path.isdir(path))
             try:
-                st = os.lstat(path)
-                want = data_mode(directory=os.path.isdir(path))
-                if st.st_uid == os.geteuid() and not os.path.islink(path) and st.st_mode & 0o777 != want:
-                    os.chmod(path, want)
+                if _fix_mode(path, want):
                     changed.append(path)
             except OSError:
                 continue  # gone meanwhile, or not ours to change: the other service's start
     return changed
 
 
+def _fix_mode(path, want, owner=None):
+    """Set ``path``'s mode to ``want`` (and its owner to ``owner``, ``(uid, gid)``) through a
+    descriptor opened without following a link; True if anything changed. Only a
+    file's own owner changes its mode (root changes any)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            return False
+        if owner is None and st.st_uid != os.geteuid():
+            return False
+        done = False
+        if owner is not None and (st.st_uid, st.st_gid) != owner:
+            os.fchown(fd, *owner)
+            done = True
+        if st.st_mode & 0o7777 != want:
+            os.fchmod(fd, want)
+            done = True
+        return done
+    finally:
+        os.close(fd)
+
+
+def appliance_dir(data_dir):
+    """Whether ``data_dir`` is shared by the box's services as on the appliance: setgid and
+    the group's to read, write and enter (2770, linekeeper.tmpfiles)."""
+    st = os.stat(data_dir)
+    return bool(st.st_mode & stat.S_ISGID) and st.st_mode & 0o070 == 0o070
+
+
 def hand_to_data_dir_owner(data_dir, paths):
-    """Run as root (an installer's command, the updater), make ``paths`` the data
-    directory's, as if its services had made them: its owner and group, and the box's
-    shared mode where the directory is shared with a group (the appliance's 2770), so
-    that both services can use them. Elsewhere nothing changes."""
+    """Run as root (an installer's command, the updater), make ``paths`` (just written
+    there) the data directory's, as if its services had made them: its owner and group,
+    and on the appliance the services' shared mode, so that both can use them. A link
+    is never followed (a service could plant one to have root hand over another file).
+    Elsewhere nothing changes."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return
     st = os.stat(data_dir)
-    shared = bool(st.st_mode & 0o070)
+    shared = appliance_dir(data_dir)
     for p in paths:
-        os.chown(p, st.st_uid, st.st_gid)
-        if shared:
-            os.chmod(p, 0o770 if os.path.isdir(p) else 0o660)
+        current = os.lstat(p)
+        if stat.S_ISLNK(current.st_mode):
+            raise OSError(errno.ELOOP, "a link, not the box's file: left as it is", p)
+        if stat.S_ISDIR(current.st_mode):
+            want = 0o2770 if shared else current.st_mode & 0o7777
+        else:
+            want = 0o660 if shared else current.st_mode & 0o7777
+        _fix_mode(p, want, owner=(st.st_uid, st.st_gid))
 
 
 def create_db_file(path):

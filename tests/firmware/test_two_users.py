@@ -166,3 +166,57 @@ def test_the_archive_secret_root_stores_is_read_by_the_web_ui():
         finally:
             os.umask(old)
         assert as_user(WEB, lambda: read(str(data))) == 0
+
+
+def test_root_never_hands_over_a_file_a_service_links_in():
+    """A service user could link secrets.key to any file (the data directory is the group's
+    to write); root's set-secret then gave that file to the group, 0660."""
+    import tempfile
+
+    from firmware.archive.queue import write_secret
+    from firmware.secretbox import SecretBox
+
+    with shared_data_dir() as data:
+        with tempfile.NamedTemporaryFile(dir=os.path.dirname(data), delete=False) as f:
+            f.write(b"root's own")
+        os.chmod(f.name, 0o600)
+        assert as_user(WEB, lambda: os.symlink(f.name, os.path.join(data, "secrets.key"))) == 0
+        with pytest.raises(OSError):
+            write_secret(str(data), "s3 secret", SecretBox(str(data), identity=b"t"))
+        st = os.stat(f.name)
+        assert (st.st_uid, oct(st.st_mode & 0o777)) == (0, "0o600")
+
+
+def test_a_service_s_start_never_reaches_through_a_link():
+    """share_own_files followed a linked folder (mail/ -> elsewhere) and opened a private
+    file there to the group."""
+    from firmware.storage.fsutil import share_own_files
+
+    with shared_data_dir() as data:
+        elsewhere = os.path.join(os.path.dirname(data), "elsewhere")
+        os.makedirs(os.path.join(elsewhere, "queue"))
+        private = os.path.join(elsewhere, "queue", "private.json")
+        with open(private, "w") as f:
+            f.write("{}")
+        os.chown(private, RECORDER, -1)
+        os.chmod(private, 0o600)
+        os.symlink(elsewhere, os.path.join(data, "mail"))
+        assert as_user(RECORDER, lambda: share_own_files(str(data))) == 0
+        assert oct(os.stat(private).st_mode & 0o777) == "0o600"
+
+
+def test_off_the_appliance_root_s_secret_stays_the_owner_s_alone(tmp_path):
+    """A data directory that is not the appliance's 2770 (here 0755): nothing is opened to
+    its group, and a group-readable secret is refused as before."""
+    from firmware.archive.queue import ArchiveError, read_secret, write_secret
+    from firmware.secretbox import SecretBox
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    os.chown(data, RECORDER, 100)
+    write_secret(str(data), "s3 secret", SecretBox(str(data), identity=b"t"))
+    for name in ("archive.secret", "secrets.key"):
+        assert oct(os.stat(data / name).st_mode & 0o777) == "0o600", name
+    os.chmod(data / "archive.secret", 0o640)
+    with pytest.raises(ArchiveError, match="readable by others: chmod 600"):
+        read_secret(str(data), SecretBox(str(data), identity=b"t"))
