@@ -30,6 +30,7 @@ box's own opens them.
 
 import base64
 import binascii
+import dataclasses
 import json
 import os
 import re
@@ -82,7 +83,10 @@ def _site(data_dir):
         db.close()
     if settings is None:
         return None
-    return json.loads(settings.to_json())
+    doc = json.loads(settings.to_json())
+    if settings.dpia_reviewed:
+        doc["dpia_reviewed"] = settings.dpia_reviewed
+    return doc
 
 
 def check_import(doc, source=None):
@@ -177,8 +181,13 @@ def _check_site(data, source):
 
     if not isinstance(data, dict) or not isinstance(data.get("lines"), list):
         raise ConfigError("must be the site settings object of an export", source=source, field="site")
+    data = dict(data)
+    dpia_reviewed = data.pop("dpia_reviewed", "")
+    if not isinstance(dpia_reviewed, str):
+        raise ConfigError("must be a date (YYYY-MM-DD) or empty", source=source, field="site.dpia_reviewed")
     try:
         settings = SiteSettings.from_json(json.dumps(data))
+        settings = dataclasses.replace(settings, dpia_reviewed=dpia_reviewed)
     except (TypeError, KeyError, ValueError) as exc:
         raise ConfigError("is not a site settings object (%s)" % exc, source=source, field="site") from None
     if [x.line for x in settings.lines] != list(range(1, len(settings.lines) + 1)):

@@ -45,15 +45,24 @@ class SiteSettings:
     country: str
     lines: tuple  # of LineSetting
     time_zone: str = DEFAULT_ZONE  # IANA name: every time on the pages is shown in it
-    dpia_reviewed: str = ""  # ISO date the data protection impact assessment was last reviewed, or ""
+    # ISO date the data protection impact assessment was last reviewed, or "". Kept apart
+    # from the rest (web.db's site key "dpia_reviewed", the export's "site.dpia_reviewed"):
+    # the release before reads the settings' JSON with its own fields only.
+    dpia_reviewed: str = ""
 
     def to_json(self):
         data = dataclasses.asdict(self)
+        del data["dpia_reviewed"]
         return json.dumps(data)
 
     @classmethod
-    def from_json(cls, text):
+    def from_json(cls, text, known_only=False):
+        """The settings from :meth:`to_json`'s text. ``known_only``: fields a later release
+        added are left out (a box rolled back reads what the newer one stored)."""
         data = json.loads(text)
+        if known_only:
+            names = {f.name for f in dataclasses.fields(cls)}
+            data = {k: v for k, v in data.items() if k in names}
         data["lines"] = tuple(LineSetting(**x) for x in data["lines"])
         return cls(**data)
 
@@ -151,8 +160,13 @@ def parse_site_form(form, n_lines):
     dpia_reviewed = get("dpia_reviewed")
     if dpia_reviewed:
         try:
-            if datetime.date.fromisoformat(dpia_reviewed).year < 2018:
+            reviewed = datetime.date.fromisoformat(dpia_reviewed)
+            if reviewed.year < 2018:
                 errors["dpia_reviewed"] = "The review date must be 2018 or later."
+            elif reviewed > datetime.date.today() + datetime.timedelta(days=1):
+                errors["dpia_reviewed"] = (
+                    "The review date cannot be in the future: give the day it was reviewed."
+                )
         except ValueError:
             errors["dpia_reviewed"] = "Enter the date of the last review as YYYY-MM-DD, or leave it empty."
     purpose = get("purpose")
@@ -204,10 +218,14 @@ class Site:
 
     def settings(self):
         text = self._get("settings")
-        return None if text is None else SiteSettings.from_json(text)
+        if text is None:
+            return None
+        settings = SiteSettings.from_json(text, known_only=True)
+        return dataclasses.replace(settings, dpia_reviewed=self._get("dpia_reviewed") or "")
 
     def save(self, conn, settings):
         self._put(conn, "settings", settings.to_json())
+        self._put(conn, "dpia_reviewed", settings.dpia_reviewed)
         if has_request_context():
             g.pop("lk_local_time", None)  # the zone may have changed (web.LinekeeperWeb.local_time)
 

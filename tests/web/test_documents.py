@@ -332,3 +332,39 @@ def test_the_staff_notice_says_the_warning_tone_is_a_notice(good):
     page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
     said = re.search(r'<p id="caller-notice">(.*?)</p>', page, re.S).group(1)
     assert "tell them yourself" not in said and said.endswith("which means the call is recorded."), said
+
+
+def test_the_dpia_date_is_kept_apart_for_the_release_before(good):
+    """The release before reads the site settings' JSON with its own fields only: the date
+    rolled back with them would stop every page it draws."""
+    import json as _json
+
+    box, people = good
+    web = box.web
+    stored = _json.loads(web.db.one("SELECT value FROM site WHERE key = 'settings'")[0])
+    assert "dpia_reviewed" not in stored
+    assert web.site.settings().dpia_reviewed == "2026-01-15"
+
+
+def test_the_dpia_date_goes_with_an_export_and_an_export_of_the_release_before_imports(good):
+    from firmware.configio import check_import, export_config
+
+    box, _people = good
+    doc = export_config(box.data_dir)
+    assert doc["site"]["dpia_reviewed"] == "2026-01-15"
+    _config, site, _files = check_import(doc)
+    assert site.dpia_reviewed == "2026-01-15"
+    del doc["site"]["dpia_reviewed"]  # as the release before exports it
+    _config, site, _files = check_import(doc)
+    assert site.dpia_reviewed == ""
+
+
+def test_a_dpia_reviewed_in_the_future_is_refused():
+    from web.site import parse_site_form
+
+    form = {"organisation": "Acme", "country": "us", "purpose": "to keep a record of orders"}
+    form.update({"line-1-name": "Sales", "line-1-mode": "record", "dpia_reviewed": "2099-12-31"})
+    _settings, errors = parse_site_form(form, 1)
+    assert errors == {
+        "dpia_reviewed": "The review date cannot be in the future: give the day it was reviewed."
+    }
