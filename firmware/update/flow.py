@@ -183,7 +183,7 @@ class Updater:
                 "writing the bundle to the box's storage failed (%s)" % (exc.strerror or exc)
             ) from None
         if copied != size:
-            raise _Again(
+            raise _StickGone(
                 "the bundle changed while it was copied (%d of %d bytes): was the stick pulled?"
                 % (copied, size)
             )
@@ -196,7 +196,7 @@ class Updater:
             try:
                 chunk = src.read(min(COPY_CHUNK, size + 1 - copied))
             except OSError as exc:
-                raise _Again(
+                raise _StickGone(
                     "reading the bundle from %s failed after %d of %d bytes (%s): was the "
                     "stick pulled?" % (bundle, copied, size, exc.strerror or exc)
                 ) from None
@@ -350,7 +350,7 @@ class Updater:
             local = self._copy(bundle)
         except UpdateError as exc:
             result.outcome = "refused"
-            result.retry = self.stopped()
+            result.retry = self.stopped() or isinstance(exc, _StickGone)
             result.later = not result.retry and isinstance(exc, _Again)
             raise UpdateError("%s; nothing was changed" % exc) from None
         self._step(result, "install")
@@ -638,6 +638,11 @@ def _try_lock(path):
     return fd
 
 
+class _StickGone(UpdateError):
+    """The bundle could not be read from where it was (the stick pulled, or going): the
+    same bundle is taken again at once when it is offered again (``UpdateResult.retry``)."""
+
+
 class _Again(UpdateError):
     """A refusal that is not the bundle's fault (the stick pulled, the box's storage full):
     the same bundle is tried again later (``UpdateResult.later``)."""
@@ -656,7 +661,7 @@ def _open_regular(bundle):
             raise UpdateError(
                 "the bundle %s is a link, not a file: copy the bundle itself" % bundle
             ) from None
-        raise _Again("cannot read the bundle %s (%s)" % (bundle, exc.strerror)) from None
+        raise _StickGone("cannot read the bundle %s (%s)" % (bundle, exc.strerror)) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise UpdateError("the bundle %s is not a file (a device, a pipe or a folder)" % bundle)

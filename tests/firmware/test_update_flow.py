@@ -195,6 +195,7 @@ def test_a_bundle_that_shrinks_during_the_copy_is_refused_as_a_pulled_stick(tmp_
     assert result.outcome == "refused"
     assert "was the stick pulled?" in result.message
     assert "(262144 of 786432 bytes)" in result.message
+    assert result.retry and not result.later  # the stick put back installs it at once
     assert rauc.installed is False
     assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json", "update.lock"]
     assert "UPDATE REFUSED" in (bundle.parent / "linekeeper-update-report.txt").read_text()
