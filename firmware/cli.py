@@ -207,7 +207,9 @@ def _read_password(path):
             mode = os.fstat(f.fileno()).st_mode
             password = f.readline().rstrip("\r\n")
     except OSError as exc:
-        raise LinekeeperError("cannot read the password file %s: %s" % (path, exc.strerror)) from None
+        raise LinekeeperError(
+            "cannot read the password file %s: %s%s" % (path, exc.strerror, _as_whom())
+        ) from None
     if stat.S_ISREG(mode) and mode & (stat.S_IRGRP | stat.S_IROTH):
         print(
             "linekeeper: warning: the password file %s can be read by other users (mode "
@@ -217,6 +219,20 @@ def _read_password(path):
     if not password:
         raise LinekeeperError("the password file %s is empty" % path)
     return password
+
+
+def _as_whom():
+    """Said beside a file the command could not use: run by root on the appliance, it acts
+    as the box's user (:func:`_as_the_box`), who must be able to use it."""
+    if not _ACTING_FOR_ROOT:
+        return ""
+    import pwd
+
+    try:
+        name = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        name = "uid %d" % os.geteuid()
+    return " (run by root on the box, the command acts as the box's user %s: give it the file)" % name
 
 
 def _wall_us():
@@ -1725,6 +1741,39 @@ def build_parser():
     return parser
 
 
+# Commands that need root itself (RAUC, mounts) or run as the services' own users.
+_ROOT_COMMANDS = ("update", "recorder", "web", "banner")
+_ACTING_FOR_ROOT = False  # run by root, acting as the box's user (_as_the_box)
+
+
+def _as_the_box(args):
+    """Run as root on the appliance's data directory (2770, the services' group), a command
+    acts as the directory's owner (the recorder's user) with the services' umask, so what
+    it makes (config.json, the keys, the call log) the services can use: made by root,
+    0600, the recorder could not read its own configuration. Files the command reads
+    or writes elsewhere (a password file, an export's output) must then be that user's
+    to use; the message of a refusal says so."""
+    data_dir = getattr(args, "data_dir", None)
+    if not data_dir or args.command in _ROOT_COMMANDS or os.geteuid() != 0:
+        return
+    from .storage.fsutil import appliance_dir
+
+    try:
+        if not appliance_dir(data_dir):
+            return
+        st = os.stat(data_dir)
+    except OSError:
+        return  # the command says what is wrong with it
+    if st.st_uid == 0:
+        return
+    global _ACTING_FOR_ROOT
+    os.setgroups([])
+    os.setgid(st.st_gid)
+    os.setuid(st.st_uid)
+    os.umask(SHARED_UMASK)
+    _ACTING_FOR_ROOT = True
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -1736,6 +1785,7 @@ def main(argv=None):
     # umask 0007 (see firmware.storage.fsutil.data_mode).
     if os.umask(0o077) == SHARED_UMASK:
         os.umask(SHARED_UMASK)
+    _as_the_box(args)
     if holds_keys(args.command):
         from .hardening import no_core_dumps
 

@@ -442,6 +442,33 @@ def test_the_installer_finishes_the_setup_and_logs_in(appliance):
     assert "Permission denied" not in appliance.journal("linekeeper-web")
 
 
+def test_a_configuration_root_imports_is_one_the_recorder_can_read(appliance):
+    """An installer's `linekeeper config import` run as root left config.json root's alone
+    (0600): the recorder's next start refused it. Run as root on the box's data, a
+    command acts as the box's user (firmware/cli.py _as_the_box)."""
+    appliance.sh("%s config export /tmp/box-config.json --data-dir %s" % (LK, DATA))
+    appliance.sh("%s config import /tmp/box-config.json --data-dir %s" % (LK, DATA))
+    owner = appliance.sh("stat -c '%%U %%G %%a' %s/config.json" % DATA).stdout.split()
+    assert owner == ["linekeeper-rec", "linekeeper", "660"], owner
+    before = appliance.show("linekeeper-recorder", "MainPID")["MainPID"]
+    appliance.sh("systemctl restart linekeeper-recorder")
+
+    def back():
+        now = appliance.show("linekeeper-recorder", "ActiveState", "MainPID")
+        return now["ActiveState"] == "active" and now["MainPID"] not in ("0", before)
+
+    appliance.wait_for("the recorder back, reading its configuration", back, 60)
+    assert "ermission denied" not in appliance.journal("linekeeper-recorder")
+    # A file only root may read is refused, saying as whom the command runs.
+    appliance.sh("umask 077; echo secret > /root/only-root.txt")
+    refused = appliance.sh(
+        "%s archive set-secret --data-dir %s --secret-file /root/only-root.txt" % (LK, DATA), check=False
+    )
+    assert refused.returncode == 2 and "acts as the box's user linekeeper-rec" in refused.stderr, (
+        refused.stderr
+    )
+
+
 def test_uninstall_with_purge_leaves_nothing_running_and_no_update_state(appliance):
     """Last: the box removed. Its boot units were left running and the update's own folder
     kept, whose progress note would start the update recovery at the next install."""
