@@ -83,10 +83,9 @@ def _site(data_dir):
         db.close()
     if settings is None:
         return None
-    doc = json.loads(settings.to_json())
-    if settings.dpia_reviewed:
-        doc["dpia_reviewed"] = settings.dpia_reviewed
-    return doc
+    # Without the DPIA date (SiteSettings.to_json): an export stays one the release
+    # before imports, which refuses a key it does not know. It is the box's own record.
+    return json.loads(settings.to_json())
 
 
 def check_import(doc, source=None):
@@ -279,8 +278,12 @@ def import_config(data_dir, doc, source=None, cipher=None, audited=None):
 
         db = WebDb(os.path.join(data_dir, "web.db"))
         try:
+            store = Site(db)
+            if not site.dpia_reviewed and store.settings() is not None:
+                # An export carries no DPIA date: the box keeps the one it has.
+                site = dataclasses.replace(site, dpia_reviewed=store.settings().dpia_reviewed)
             with db.tx() as conn:
-                Site(db).save(conn, site)
+                store.save(conn, site)
         finally:
             db.close()
         written.append("site")

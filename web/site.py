@@ -46,8 +46,8 @@ class SiteSettings:
     lines: tuple  # of LineSetting
     time_zone: str = DEFAULT_ZONE  # IANA name: every time on the pages is shown in it
     # ISO date the data protection impact assessment was last reviewed, or "". Kept apart
-    # from the rest (web.db's site key "dpia_reviewed", the export's "site.dpia_reviewed"):
-    # the release before reads the settings' JSON with its own fields only.
+    # from the rest (web.db's site key "dpia_reviewed"; not in a configuration export):
+    # the release before reads the settings' JSON, and imports, with its own fields only.
     dpia_reviewed: str = ""
 
     def to_json(self):
