@@ -6,11 +6,12 @@ A bundle is taken when its size and modification time have stayed the same for
 what was seen (name, size, mtime) is remembered in ``UPDATE_DIR/watched.json``,
 so a stick left in the box does not install again at every poll or boot; an
 update its service stopped (the stick pulled during the copy or the wait for
-idle lines) is forgotten again, so the stick put back installs it. One refused
-for a reason not its own (the box's storage full, another update running, a
-line busy for the whole wait) is taken again once :data:`RETRY_LATER_S` have
-passed, at the next look (the stick put back, or the inbox changing): not at
-every poll, which would install it again and again while the cause lasts.
+idle lines) is forgotten again, so the stick put back installs it. So is one
+refused for a reason not its own (the box's storage full, another update
+running, a line busy for the whole wait): the stick put back, or the next
+upload, takes it again at once, as its report says; a watcher that goes on
+looking (``--watch`` without ``--once``) waits :data:`RETRY_LATER_S` before it
+does, rather than install it again at every poll while the cause lasts.
 """
 
 import json
@@ -35,7 +36,6 @@ class Watcher:
         poll_s=2.0,
         monotonic=time.monotonic,
         sleep=time.sleep,
-        wall=time.time,
     ):
         self.folder = folder
         self.seen_path = os.path.join(update_dir, "watched.json")
@@ -44,8 +44,8 @@ class Watcher:
         self.poll_s = poll_s
         self._monotonic = monotonic
         self._sleep = sleep
-        self._wall = wall
         self._candidates = {}  # name -> (signature, first seen at)
+        self._later = {}  # name -> (signature, not before): refused "later", in this process
 
     def _seen(self):
         try:
@@ -54,9 +54,9 @@ class Watcher:
         except (FileNotFoundError, ValueError):
             return {}
 
-    def _remember(self, name, signature, retry_at=None):
+    def _remember(self, name, signature):
         seen = self._seen()
-        seen[name] = signature if retry_at is None else signature + [retry_at]
+        seen[name] = signature
         atomic_write(self.seen_path, json.dumps(seen).encode(), mode=0o644)
 
     def poll(self):
@@ -74,8 +74,10 @@ class Watcher:
             except OSError:
                 continue
             signature = [st.st_size, st.st_mtime_ns]
-            entry = seen.get(name) or []
-            if entry[:2] == signature and (len(entry) < 3 or self._wall() < entry[2]):
+            if seen.get(name) == signature:
+                continue
+            later = self._later.get(name)
+            if later is not None and later[0] == signature and self._monotonic() < later[1]:
                 continue
             previous = self._candidates.get(name)
             if previous is None or previous[0] != signature:
@@ -91,7 +93,8 @@ class Watcher:
             if getattr(result, "retry", False):
                 self._forget(name)  # stopped (the stick pulled): it installs when it comes back
             elif getattr(result, "later", False):
-                self._remember(name, signature, self._wall() + RETRY_LATER_S)
+                self._forget(name)  # the stick put back, the next upload: at once
+                self._later[name] = (signature, self._monotonic() + RETRY_LATER_S)
             results.append(result)
         return results
 

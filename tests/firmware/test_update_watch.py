@@ -75,7 +75,8 @@ def test_a_bundle_whose_update_was_stopped_is_taken_again(tmp_path):
 
 def test_a_bundle_refused_for_a_cause_not_its_own_is_taken_again_later_not_at_every_poll(tmp_path):
     """A line busy for the whole wait, the storage full, another update running: retried at
-    every poll with the stick left in, it was copied and installed again and again."""
+    every poll with the stick left in, it was copied and installed again and again; a
+    watcher started anew (the stick put back) takes it at once, as its report says."""
     import types
 
     stick = tmp_path / "stick"
@@ -89,13 +90,13 @@ def test_a_bundle_refused_for_a_cause_not_its_own_is_taken_again_later_not_at_ev
         taken.append(now[0])
         return types.SimpleNamespace(retry=False, later=len(taken) == 1)
 
-    w = Watcher(str(stick), str(tmp_path / "update"), install, stable_s=0, wall=lambda: now[0])
+    w = Watcher(str(stick), str(tmp_path / "update"), install, stable_s=0, monotonic=lambda: now[0])
     w.poll()
     for _ in range(5):
         now[0] += 60
         assert w.poll() == []  # not before its time, however often it looks
+    again = Watcher(str(stick), str(tmp_path / "update"), install, stable_s=0, monotonic=lambda: now[0])
+    again.poll()  # the stick put back: its unit starts a new watcher
+    assert taken == [1000.0, 1300.0]
     now[0] += RETRY_LATER_S
-    w.poll()
-    assert taken == [1000.0, 1000.0 + 300 + RETRY_LATER_S]
-    now[0] += RETRY_LATER_S
-    assert w.poll() == []  # then installed: final
+    assert w.poll() == [] and again.poll() == []  # then installed: final
