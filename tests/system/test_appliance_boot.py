@@ -442,6 +442,116 @@ def test_the_installer_finishes_the_setup_and_logs_in(appliance):
     assert "Permission denied" not in appliance.journal("linekeeper-web")
 
 
+# A throwaway SMTP server for the box to deliver to (Debian 12's Python 3.11 still has
+# smtpd): each message it takes is one file in INBOX, its envelope on the first lines.
+SMTP_PORT = 2525
+INBOX = "/root/smtp-inbox"
+SMTP_SINK = """\
+import asyncore, itertools, os, smtpd
+count = itertools.count(1)
+class Sink(smtpd.SMTPServer):
+    def process_message(self, peer, mailfrom, rcpttos, data, **kw):
+        path = os.path.join(%r, "%%04d.eml" %% next(count))
+        with open(path + ".tmp", "wb") as f:
+            f.write(("X-Envelope-To: %%s\\r\\n" %% ", ".join(rcpttos)).encode() + data)
+        os.replace(path + ".tmp", path)
+Sink(("127.0.0.1", %d), None, decode_data=False)
+asyncore.loop()
+""" % (INBOX, SMTP_PORT)
+
+
+def _inbox(box):
+    """The messages the SMTP server took so far, parsed."""
+    import email
+    import email.policy
+
+    names = box.sh("ls %s" % INBOX).stdout.split()
+    return [
+        email.message_from_string(box.sh("cat %s/%s" % (INBOX, n)).stdout, policy=email.policy.default)
+        for n in sorted(names)
+        if n.endswith(".eml")
+    ]
+
+
+def test_an_alarm_the_recorder_raises_is_mailed_by_the_web_ui(appliance):
+    """The two services' mail, on the booted box: the installer sets the mail server on the
+    web UI (mail.json, the web UI's user's file, which the recorder reads); the recorder
+    killed, started again by systemd, raises power_loss_restart and queues its mail (a file
+    of the recorder's user, which the web UI reads and removes); the web UI delivers it.
+    Each side once could not open the other's file (0600): no alarm mail ever went out."""
+    as_web = "setpriv --reuid linekeeper-web --regid linekeeper --init-groups "
+    (appliance.root / "root" / "smtpsink.py").write_text(SMTP_SINK)
+    appliance.sh("mkdir -p %s && rm -f %s/*" % (INBOX, INBOX))
+    appliance.sh(
+        "(nohup python3 -W ignore /root/smtpsink.py > /root/smtpsink.log 2>&1 & echo $! > /root/smtpsink.pid)"
+    )
+    try:
+        appliance.wait_for(
+            "the SMTP server",
+            lambda: appliance.sh("ss -Htln 'sport = :%d'" % SMTP_PORT).stdout.strip(),
+            20,
+        )
+        # The installer logs in and sets the mail server on the mail settings page.
+        jar = "/tmp/mail-cookies"
+        _, _, body = _curl(appliance, jar, "/login")
+        login = {"csrf_token": _token(body), "name": "admin", "password": PASSWORD}
+        status, _, _ = _curl(appliance, jar, "/login", login)
+        assert status == 302, appliance.journal("linekeeper-web")
+        status, _, body = _curl(appliance, jar, "/settings/mail")
+        assert status == 200 and 'id="mail-form"' in body, body[-600:]
+        form = {
+            "csrf_token": _token(body),
+            "host": "127.0.0.1",
+            "port": str(SMTP_PORT),
+            "security": "none",
+            "username": "",
+            "password": "",
+            "sender": "linekeeper@example.com",
+            "alarm_to": "alarms@example.com",
+            "rate_window_min": "15",
+            "syslog": "",
+        }
+        for every in ("daily", "weekly", "monthly"):
+            form.update({"%s_to" % every: "", "%s_fmt" % every: "pdf"})
+        status, redirect, body = _curl(appliance, jar, "/settings/mail", form)
+        assert (status, redirect.split("127.0.0.1", 1)[-1]) == (302, "/settings/mail?saved=1"), (
+            re.findall(r'class="(?:field-)?error"[^>]*>([^<]+)<', body) or body[-600:]
+        )
+
+        # The recorder stops without a clean stop; systemd starts it again, and it says so.
+        first = appliance.show("linekeeper-recorder", "MainPID")["MainPID"]
+        appliance.sh("kill -9 %s" % first)
+
+        def started_again():
+            rec = appliance.show("linekeeper-recorder", "MainPID", "StatusText")
+            return rec["MainPID"] not in ("0", first) and rec["StatusText"] == "recording 2 lines"
+
+        appliance.wait_for("the recorder started again", started_again, 60)
+        deadline = time.monotonic() + 60
+        while True:
+            mails = [m for m in _inbox(appliance) if "power cut or crash" in m["Subject"]]
+            if mails:
+                break
+            assert time.monotonic() < deadline, "no alarm mail at the SMTP server:\n%s\n%s\n%s" % (
+                appliance.sh("ls -l %s/mail.json %s/mail/queue" % (DATA, DATA), check=False).stdout,
+                appliance.journal("linekeeper-recorder"),
+                appliance.journal("linekeeper-web"),
+            )
+            time.sleep(1)
+        mail = mails[0]
+        assert mail["X-Envelope-To"] == "alarms@example.com" and mail["From"] == "linekeeper@example.com"
+        assert mail["Subject"].startswith("[Acme Plumbing Ltd] Alarm on the box"), mail["Subject"]
+        assert "the box restarted without a clean stop" in mail.get_content(), mail.get_content()
+        # Delivered: the web UI's user removed the recorder's file from the queue.
+        queue = appliance.sh(as_web + "ls %s/mail/queue" % DATA).stdout.split()
+        assert [n for n in queue if n != "sent-keys.json"] == [], queue
+        for unit in ("linekeeper-recorder", "linekeeper-web"):
+            journal = appliance.sh("journalctl -b -u %s --no-pager" % unit).stdout
+            assert "Permission denied" not in journal, (unit, journal[-3000:])
+    finally:
+        appliance.sh("kill $(cat /root/smtpsink.pid)", check=False)
+
+
 def test_a_configuration_root_imports_is_one_the_recorder_can_read(appliance):
     """An installer's `linekeeper config import` run as root left config.json root's alone
     (0600): the recorder's next start refused it. Run as root on the box's data, a
