@@ -188,7 +188,13 @@ class AlarmLog:
         self._audit("system", event, out, wall_us)
         if event == "raised":
             for listener in list(self.on_raised):
-                listener(out)
+                # The row is written: a listener that fails (the mail queue on a full card)
+                # is its own failure, said as such; it neither stops the others nor makes
+                # the change wait as if the history had refused it.
+                try:
+                    listener(out)
+                except Exception:
+                    log.exception("alarm %s (%s) raised, but telling %r failed", out["id"], kind, listener)
         return out
 
     def acknowledge(self, alarm_id, user, wall_us=None):

@@ -7,6 +7,7 @@ import os
 from firmware import cli
 from firmware.alarmlog import AlarmLog
 from firmware.box import open_audit
+from firmware.clock import SimClock
 
 SCENARIO = {
     "start": "2026-03-02T09:00:00Z",
@@ -222,3 +223,20 @@ def test_a_retention_failure_open_at_the_stop_clears_only_when_a_sweep_works(tmp
         log.close()
     assert rows["retention_failed"]["cleared_us"] is None
     assert rows["no_line_voltage"]["cleared_us"] is not None
+
+
+def test_a_listener_that_fails_is_its_own_failure(tmp_path, caplog):
+    """The mail queue refused (a full card): the history said it could not be written, kept
+    the change waiting, and the listeners after the mail's were never told."""
+    log = AlarmLog(tmp_path / "alarms.db", SimClock())
+    told = []
+
+    def mail(row):
+        raise OSError(28, "No space left on device")
+
+    log.on_raised[:] = [mail, told.append]
+    log.set("disk_full", True, message="the card is full")
+    assert [r["kind"] for r in told] == ["disk_full"]
+    assert not log._unwritten and [r["kind"] for r in log.banner()] == ["disk_full"]
+    assert "cannot be written now" not in caplog.text and "telling" in caplog.text
+    log.close()
