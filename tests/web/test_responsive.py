@@ -227,17 +227,23 @@ def test_archive_viewer_pages_fit_and_are_captured(archive, width, height):
     assert all(n == (0 if name == "archive-missing" else 1) for name, n in marked.items()), marked
 
 
+def _dashboard(p, cookie, base):
+    """``(browser, context, page)``: the dashboard open at 1280 px, logged in by ``cookie``."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    context.add_cookies([{"name": "lk_session", "value": cookie, "url": base + "/"}])
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(base + "/")
+    return browser, context, page
+
+
 @pytest.mark.slow
 def test_a_call_starting_moves_nothing_on_the_dashboard(served):
     """Rows and the pause button stay put as a call starts (live, over server-sent events)."""
     cookie, story, base = served
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
-        context.add_cookies([{"name": "lk_session", "value": cookie, "url": base + "/"}])
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        page.goto(base + "/")
+        browser, context, page = _dashboard(p, cookie, base)
 
         def layout():
             return [
@@ -273,12 +279,7 @@ def test_pause_and_resume_keep_the_keyboard_where_it_was(served):
     story.services.status.set(2, "connected", dict(call))
     try:
         with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
-            context.add_cookies([{"name": "lk_session", "value": cookie, "url": base + "/"}])
-            page = context.new_page()
-            page.set_default_timeout(20_000)
-            page.goto(base + "/")
+            browser, context, page = _dashboard(p, cookie, base)
             page.focus("#pause-2")
             page.keyboard.press("Enter")
             page.wait_for_selector("#resume-2")

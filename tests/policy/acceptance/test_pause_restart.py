@@ -83,9 +83,8 @@ def test_the_resume_code_after_the_restart_ends_it(lab):
     assert lab.level_dbm0(thanks) > -35  # recorded again once resumed
 
 
-def test_a_line_found_idle_lets_its_pause_go(lab, synth):
-    """The box stopped with a line paused; at the next start the call is over: the line
-    records the next call as usual."""
+def _left_paused(lab, synth):
+    """``(data dir, box)``: a box of one idle line that its last run left paused."""
     from board.sim.scenario import loads_scenario
     from firmware.box import open_sim_box
 
@@ -93,7 +92,13 @@ def test_a_line_found_idle_lets_its_pause_go(lab, synth):
     doc = lab.scenario([], lines=1)
     with open(os.path.join(data_dir, MARKS), "w") as f:
         json.dump({"1": {"until_wall_us": lab.wall_us("2026-03-02T10:00:00.000Z")}}, f)
-    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+    return data_dir, open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+
+
+def test_a_line_found_idle_lets_its_pause_go(lab, synth):
+    """The box stopped with a line paused; at the next start the call is over: the line
+    records the next call as usual."""
+    data_dir, box = _left_paused(lab, synth)
     box.start()
     try:
         assert box.policy.pauses.paused_lines() == [1]  # muted from before the capture started
@@ -147,14 +152,7 @@ def test_a_card_that_fills_up_does_not_lose_the_pause(lab, monkeypatch):
 def test_a_resume_before_the_call_is_found_is_audited_against_the_line(lab, synth):
     """Between the start and the moment the levels settle the restored pause has no call:
     a resume from the web UI then was unaudited."""
-    from board.sim.scenario import loads_scenario
-    from firmware.box import open_sim_box
-
-    data_dir = lab.data_dir()
-    doc = lab.scenario([], lines=1)
-    with open(os.path.join(data_dir, MARKS), "w") as f:
-        json.dump({"1": {"until_wall_us": lab.wall_us("2026-03-02T10:00:00.000Z")}}, f)
-    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+    data_dir, box = _left_paused(lab, synth)
     box.start()
     try:
         box.policy.resume(1, "alice")
