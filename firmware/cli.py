@@ -203,9 +203,13 @@ def _read_password(path):
     import stat
 
     try:
-        with open(path, encoding="utf-8") as f:
-            mode = os.fstat(f.fileno()).st_mode
-            password = f.readline().rstrip("\r\n")
+        if path in _READ_AS_ROOT:
+            line, mode = _READ_AS_ROOT[path]
+            password = line.rstrip("\r\n")
+        else:
+            with open(path, encoding="utf-8") as f:
+                mode = os.fstat(f.fileno()).st_mode
+                password = f.readline().rstrip("\r\n")
     except OSError as exc:
         raise LinekeeperError(
             "cannot read the password file %s: %s%s" % (path, exc.strerror, _as_whom())
@@ -931,7 +935,15 @@ def cmd_config(args):
     from .errors import ConfigError
 
     try:
-        doc = jsonpos.load(args.file, max_bytes=MAX_IMPORT_BYTES)
+        if ("import", args.file) in _READ_AS_ROOT:  # read as root before acting as the box
+            raw = _READ_AS_ROOT[("import", args.file)]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConfigError("not UTF-8 text (byte %d)" % exc.start, source=args.file) from None
+            doc = jsonpos.loads(text, args.file, toml=args.file.lower().endswith(".toml"))
+        else:
+            doc = jsonpos.load(args.file, max_bytes=MAX_IMPORT_BYTES)
     except ConfigError as exc:
         raise LinekeeperError("%s — nothing was changed" % exc) from None
     if not os.path.isdir(args.data_dir):
@@ -1741,9 +1753,12 @@ def build_parser():
     return parser
 
 
-# Commands that need root itself (RAUC, mounts) or run as the services' own users.
+# Commands that need root itself (RAUC, mounts) or run as the services' own users, and
+# those that only read the box's data (their output goes where root asks).
 _ROOT_COMMANDS = ("update", "recorder", "web", "banner")
+_READ_ONLY = ("calls", "verify", "export", "analyze")
 _ACTING_FOR_ROOT = False  # run by root, acting as the box's user (_as_the_box)
+_READ_AS_ROOT = {}  # path -> (text, mode): the files of secrets given, read before acting
 
 
 def _as_the_box(args):
@@ -1754,7 +1769,9 @@ def _as_the_box(args):
     or writes elsewhere (a password file, an export's output) must then be that user's
     to use; the message of a refusal says so."""
     data_dir = getattr(args, "data_dir", None)
-    if not data_dir or args.command in _ROOT_COMMANDS or os.geteuid() != 0:
+    if not data_dir or args.command in _ROOT_COMMANDS + _READ_ONLY or os.geteuid() != 0:
+        return
+    if args.command == "config" and getattr(args, "action", None) == "export":
         return
     from .storage.fsutil import appliance_dir
 
@@ -1767,6 +1784,24 @@ def _as_the_box(args):
     if st.st_uid == 0:
         return
     global _ACTING_FOR_ROOT
+    # The password, recovery key or secret files given are read as root first: they
+    # are where root keeps them (/root), which the box's user cannot read.
+    for name, path in sorted(vars(args).items()):
+        if name.endswith("_file") and isinstance(path, str):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    _READ_AS_ROOT[path] = (f.readline(), os.fstat(f.fileno()).st_mode)
+            except (OSError, UnicodeDecodeError):
+                pass  # said when the command reads it
+    if args.command == "config":  # the file to import, from where root keeps it
+        from board.jsonpos import InputFileError, read_input_file
+
+        from .configio import MAX_IMPORT_BYTES
+
+        try:
+            _READ_AS_ROOT[("import", args.file)] = read_input_file(args.file, MAX_IMPORT_BYTES)
+        except InputFileError:
+            pass  # said when the command reads it
     os.setgroups([])
     os.setgid(st.st_gid)
     os.setuid(st.st_uid)
