@@ -279,9 +279,10 @@ def import_config(data_dir, doc, source=None, cipher=None, audited=None):
         db = WebDb(os.path.join(data_dir, "web.db"))
         try:
             store = Site(db)
-            if not site.dpia_reviewed and store.settings() is not None:
+            current = store.settings()
+            if not site.dpia_reviewed and current is not None:
                 # An export carries no DPIA date: the box keeps the one it has.
-                site = dataclasses.replace(site, dpia_reviewed=store.settings().dpia_reviewed)
+                site = dataclasses.replace(site, dpia_reviewed=current.dpia_reviewed)
             with db.tx() as conn:
                 store.save(conn, site)
         finally:
