@@ -25,7 +25,7 @@ import uuid
 from firmware.storage.fsutil import atomic_write, make_private_dir, remove_durable
 from firmware.storage.sealstores import mail_item_in_clear, open_mail_item, seal_mail_item
 
-from .smtp import MailError
+from .smtp import MailError, MailServerError
 
 BACKOFF_FIRST_S = 60
 BACKOFF_MAX_S = 3600
@@ -126,16 +126,39 @@ class MailQueue:
             return [{k: v for k, v in i.items() if k != "message"} for i in self._items()]
 
     def flush(self, sender):
-        """Try every message that is due with ``sender``; returns ``(delivered, failed)``."""
+        """Try the messages that are due with ``sender``, oldest first; returns
+        ``(delivered, failed)``.
+
+        When any message is due, those that wait for the server (its last try found the
+        server down: :class:`~firmware.mail.smtp.MailServerError`) are tried too, in the
+        order queued: after an outage the mail goes out in the order it was written, not in
+        the order the backoffs of each happened to end. A server that cannot take any mail
+        ends the round: the message tried backs off, and every other message due then
+        waits as long, so an outage costs one try per backoff, not one per message.
+        """
         delivered = failed = 0
         with self._lock:
             now = int(self.wall_us())
-            for item in self._items():
-                if item["next_us"] > now:
+            items = self._items()
+            if not any(item["next_us"] <= now for item in items):
+                return 0, 0
+            down = None  # (when to try again, the error) once the server could take nothing
+            for item in items:
+                if down is not None:
+                    if item["next_us"] <= now or item.get("waits_for_server"):
+                        item["next_us"] = max(item["next_us"], down[0])
+                        item["last_error"] = down[1]
+                        item["waits_for_server"] = True
+                        self._write(item)
+                    continue
+                if item["next_us"] > now and not item.get("waits_for_server"):
                     continue
                 msg = email.message_from_bytes(base64.b64decode(item["message"]), policy=email.policy.SMTP)
+                server_down = False
                 try:
                     refused = sender.send(msg)
+                except MailServerError as exc:
+                    refused, error, server_down = None, str(exc), True
                 except MailError as exc:
                     refused, error = None, str(exc)
                 else:
@@ -158,8 +181,11 @@ class MailQueue:
                     wait_s = min(BACKOFF_MAX_S, BACKOFF_FIRST_S << min(item["attempts"] - 1, 10))
                     item["next_us"] = now + wait_s * 1_000_000
                     item["last_error"] = error
+                    item["waits_for_server"] = server_down
                     self._write(item)
                     failed += 1
+                    if server_down:
+                        down = (item["next_us"], error)
                     continue
                 if item.get("key"):
                     keys = (self._sent_keys() + [item["key"]])[-_SENT_KEYS_KEPT:]

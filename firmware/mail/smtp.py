@@ -10,6 +10,12 @@ class MailError(LinekeeperError, OSError):
     """A message could not be submitted; the text says what the server or network said."""
 
 
+class MailServerError(MailError):
+    """No message can be submitted now, whichever it is: the server cannot be reached, or it
+    refuses the connection's TLS, the login or the sender. (A :class:`MailError` alone is
+    this message's refusal: its recipients or its content.)"""
+
+
 class SmtpSender:
     """Submit messages with ``settings`` (:class:`~firmware.mail.settings.MailSettings`).
 
@@ -38,8 +44,9 @@ class SmtpSender:
         Returns the recipients the server refused while it took the others,
         ``{address: its reason}`` (empty when it took them all).
 
-        :raises MailError: the server is unreachable or refuses (login,
-            sender, every recipient, TLS), with its reason
+        :raises MailServerError: the server is unreachable or refuses the login,
+            the sender or TLS, with its reason
+        :raises MailError: it refuses this message (every recipient, its content)
         """
         s = self.settings
         where = "%s:%d" % (s.host, s.port)
@@ -50,21 +57,27 @@ class SmtpSender:
                 refused = smtp.send_message(message)
                 return {addr: _said_pair(code, text) for addr, (code, text) in refused.items()}
         except smtplib.SMTPAuthenticationError as exc:
-            raise MailError("%s refused the login for %r: %s" % (where, s.username, _said(exc))) from None
+            raise MailServerError(
+                "%s refused the login for %r: %s" % (where, s.username, _said(exc))
+            ) from None
         except smtplib.SMTPRecipientsRefused as exc:
             raise MailError(
                 "%s refused the recipients %s" % (where, ", ".join(sorted(exc.recipients)))
             ) from None
         except smtplib.SMTPSenderRefused as exc:
-            raise MailError("%s refused the sender %s: %s" % (where, exc.sender, _said(exc))) from None
+            raise MailServerError("%s refused the sender %s: %s" % (where, exc.sender, _said(exc))) from None
         except smtplib.SMTPNotSupportedError as exc:
-            raise MailError("%s: %s (choose another security setting)" % (where, exc)) from None
+            raise MailServerError("%s: %s (choose another security setting)" % (where, exc)) from None
+        except (smtplib.SMTPConnectError, smtplib.SMTPHeloError) as exc:
+            raise MailServerError("%s refused the connection: %s" % (where, _said(exc))) from None
         except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code == 421:  # the service closing: not this message's fault
+                raise MailServerError("%s is not taking mail now: %s" % (where, _said(exc))) from None
             raise MailError("%s refused the message: %s" % (where, _said(exc))) from None
         except ssl.SSLError as exc:
-            raise MailError("TLS with %s failed: %s" % (where, exc.reason or exc)) from None
+            raise MailServerError("TLS with %s failed: %s" % (where, exc.reason or exc)) from None
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-            raise MailError(
+            raise MailServerError(
                 "cannot reach the mail server %s: %s" % (where, getattr(exc, "strerror", None) or exc)
             ) from None
 
