@@ -92,6 +92,22 @@ def report_message(settings, to, report, data, fmt, box_name, wall_us, every, au
     return msg
 
 
+def missed_reports_message(settings, to, every, first, last, count, box_name, wall_us):
+    """The mail that stands for ``count`` scheduled ``every`` reports not sent, of the days
+    ``first`` to ``last`` (dates): the box was off or could not send for longer than it
+    catches up (:data:`firmware.mail.schedule.MAX_CATCH_UP` periods)."""
+    days = "%s to %s" % (first.isoformat(), last.isoformat())
+    subject = "[%s] %s reports %s not sent (%d)" % (box_name, every.capitalize(), days, count)
+    body = (
+        "%s\n\nThe box did not send its %d %s report(s) of %s: it was off, or could not "
+        "make or send them, for longer than it catches up, and it sent only the latest ones.\n\n"
+        "What to do: make any of them on the box's Reports page (from %s to %s), and check on "
+        "the Alarms page why the box was off.\n"
+        % (subject, count, every, days, first.isoformat(), last.isoformat())
+    )
+    return _message(settings, to, subject, body, wall_us)
+
+
 def test_message(settings, to, box_name, wall_us):
     subject = "[%s] Test e-mail" % box_name
     return _message(

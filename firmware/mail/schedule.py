@@ -3,9 +3,11 @@
 On the box's clock, a period is due once it has ended (a day at midnight, a
 week on Monday, a month on the 1st, in the reports' time zone). The state
 file ``schedules.json`` keeps, per schedule, the first day of the last period
-queued. When the box was off, every period missed since is queued in order
-(at most :data:`MAX_CATCH_UP`); a schedule new to the box starts with the
-last complete period. Each mail carries the key ``report:SCHEDULE:FROM``,
+queued. When the box was off, every period missed since is queued in order,
+at most the latest :data:`MAX_CATCH_UP`: older ones are not mailed, and one
+mail says which they were and where to make them (a box off for months must not
+bury its owner in reports); a schedule new to the box starts with the last
+complete period. Each mail carries the key ``report:SCHEDULE:FROM``,
 which the queue accepts once, so a period is never mailed twice even if the
 state file is lost.
 """
@@ -19,7 +21,7 @@ from firmware.storage.fsutil import atomic_write
 
 from ..reports.formats import render
 from ..reports.period import Period, named_period
-from .compose import report_message
+from .compose import missed_reports_message, report_message
 
 MAX_CATCH_UP = 31
 
@@ -67,28 +69,52 @@ class ReportScheduler:
         return now.date()
 
     def due(self, schedule):
-        """The periods of ``schedule`` not yet queued, oldest first."""
+        """The periods of ``schedule`` not yet queued, oldest first: ``(missed, due)``, where
+        ``due`` are the latest :data:`MAX_CATCH_UP` and ``missed`` those before them."""
         latest = named_period(schedule.every, self.today(), self.source.tz)
         last = self._state().get(schedule.id)
         if last is None:
-            return [latest]
+            return [], [latest]
         periods = []
         first = dt.date.fromisoformat(last)
         day_before = first - dt.timedelta(days=1)
         p = next_period(schedule.every, Period(day_before, day_before, self.source.tz))
-        while len(periods) < MAX_CATCH_UP:
+        while True:
             p = next_period(schedule.every, p)
             if p.first > latest.first:
                 break
             periods.append(p)
-        return periods
+        return periods[:-MAX_CATCH_UP], periods[-MAX_CATCH_UP:]
+
+    def _done(self, schedule, period):
+        state = self._state()
+        state[schedule.id] = period.first.isoformat()
+        atomic_write(self.state_path, json.dumps(state).encode("utf-8"), mode=0o600)
+
+    def _say_missed(self, settings, schedule, missed):
+        first, last = missed[0], missed[-1]
+        msg = missed_reports_message(
+            settings,
+            schedule.to,
+            schedule.every,
+            first.first,
+            last.last,
+            len(missed),
+            self.box_name() if callable(self.box_name) else self.box_name,
+            int(self.wall_us()),
+        )
+        self.queue.enqueue(msg, key="report-missed:%s:%s" % (schedule.id, first.first))
+        self._done(schedule, last)
 
     def run(self):
         """Queue every due report; returns the ``(schedule id, first day)`` queued."""
         settings = self.settings()
         queued = []
         for schedule in settings.schedules:
-            for period in self.due(schedule):
+            missed, due = self.due(schedule)
+            if missed:
+                self._say_missed(settings, schedule, missed)
+            for period in due:
                 report = self.source.report(period)
                 data = render(report, schedule.fmt, "Linekeeper %s report" % schedule.every)
                 msg = report_message(
@@ -103,8 +129,6 @@ class ReportScheduler:
                     read_head(os.path.join(self.source.data_dir, "audit.head")),
                 )
                 self.queue.enqueue(msg, key="report:%s:%s" % (schedule.id, period.first))
-                state = self._state()
-                state[schedule.id] = period.first.isoformat()
-                atomic_write(self.state_path, json.dumps(state).encode("utf-8"), mode=0o600)
+                self._done(schedule, period)
                 queued.append((schedule.id, period.first.isoformat()))
         return queued

@@ -154,3 +154,31 @@ def test_every_scheduled_report_carries_the_audit_trail_head(sched, tmp_path):
     body = msg.get_body(("plain",)).get_content()
     assert "Audit trail head: %d:%s" % (seq, digest) in body
     assert "verify --head %d:%s" % (seq, digest) in body
+
+
+def test_off_longer_than_the_catch_up_the_older_periods_are_said_missed_not_mailed(sched):
+    """Off for 40 days: at most 31 daily reports go (the latest), and one mail says which
+    days' reports were not sent and where to make them; not all 40 over two rounds."""
+    s, clock, queue = sched
+    s.run()  # up to 2026-03-09
+    before = len(queue.pending())
+    clock.t += 40 * DAY_US  # back on Sunday 19 April
+    first = s.run()
+    daily = [first_day for sid, first_day in first if sid == "daily-csv"]
+    assert daily == [(dt.date(2026, 3, 19) + dt.timedelta(days=d)).isoformat() for d in range(31)]
+    assert s.run() == []  # nothing more: the older ones are not sent later either
+    new = [p["subject"] for p in queue.pending()[before:]]
+    notices = [t for t in new if "not sent" in t]
+    assert notices == ["[Linekeeper] Daily reports 2026-03-10 to 2026-03-18 not sent (9)"]
+    [item] = [i for i in queue._items() if "not sent" in i["subject"]]
+    import base64
+    import email
+    from email import policy
+
+    body = email.message_from_bytes(base64.b64decode(item["message"]), policy=policy.default).get_content()
+    assert "Reports page" in body and "2026-03-10 to 2026-03-18" in body
+    # Once only, even with the state file lost.
+    os.remove(s.state_path)
+    clock.t += 0
+    s.run()
+    assert [p["subject"] for p in queue.pending()].count(notices[0]) == 1
