@@ -54,6 +54,43 @@ ALARMS = {
     "staff_concern": "A concern raised by staff",
 }
 
+# What a person does about each alarm: the "What to do" of its mail. The same words for
+# every occurrence, so they never carry a caller's number or name.
+ALARM_ADVICE = {
+    "disk_full": "make room now: check the retention periods (Retention) or replace the card "
+    "with a larger one; nothing is recorded until there is room",
+    "disk_warning": "check the retention periods (Retention), or plan to replace the card with a larger one",
+    "disk_critical": "shorten the retention periods (Retention) or replace the card with a larger one "
+    "soon, before the oldest recordings are overwritten",
+    "clock_jump": "an installer checks the time shown on the Retention page and confirms it there",
+    "clock_unsynchronised": "check that the box is connected to the network, which it needs to keep time",
+    "recording_failed": "the call log says which call; call the supplier if it happens again",
+    "key_tampered": "call the supplier at once: someone may have altered the card; do not restore or "
+    "re-initialise anything first",
+    "no_line_voltage": "check the cable from the wall socket or hub to the box's LINE port",
+    "stuck_off_hook": "look for a handset left off its cradle on that line",
+    "call_log": "call the supplier: the memory card may be failing",
+    "quarantine": "call the supplier: unknown files on the card were moved aside, not deleted",
+    "retention_failed": "call the supplier if it does not clear within the hour: the card may be failing",
+    "retention_backlog": "check the Retention page for why deletion is behind (a clock to confirm, a "
+    "card that refuses); recordings are kept longer than your policy says meanwhile",
+    "consent_notice_failed": "check the announcement on the Consent page; callers on that line are not "
+    "being told that calls are recorded",
+    "ico_renewal_60": "renew the registration with the ICO, then enter the new renewal date in Settings",
+    "ico_renewal_30": "renew the registration with the ICO, then enter the new renewal date in Settings",
+    "ico_renewal_7": "renew the registration with the ICO now, then enter the new renewal date in Settings",
+    "ico_expired": "renew the registration with the ICO at once, then enter the new renewal date in Settings",
+    "certificate_expiry": "an installer makes a new certificate in Settings",
+    "update_failed": "the Updates page says why; the box works on its previous version meanwhile",
+    "archive_failed": "an installer checks the archive's key, secret and bucket, and the box's clock",
+    "power_fail": "check the box's power supply; calls during the cut were not recorded",
+    "power_loss_restart": "check the box's power supply; a call in progress then may be partly recorded",
+    "mcu_unreachable": "call the supplier: the HAT may need replacing",
+    "recorder_start_failed": "the alarm says for how long and why; call the supplier if it happens again, "
+    "the memory card may need replacing",
+    "staff_concern": "read the concern on the Alarms page and answer the person who raised it",
+}
+
 # What the rules decided for a call, which is not whether it was recorded: a call
 # the rules record has no recording when the box could not make one (no keys yet,
 # a full card), and the recording's own state says so.

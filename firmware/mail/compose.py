@@ -46,7 +46,14 @@ def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=Non
             "It was also raised %d more time(s) since the last mail about it "
             "(one mail per alarm per rate window).\n\n" % suppressed
         )
-    body += "Acknowledge it on the box's dashboard; the alarm history lists every occurrence.\n"
+    advice = words.ALARM_ADVICE.get(row["kind"])
+    if advice:
+        body += "What to do: %s.\n\n" % advice
+    body += (
+        "Acknowledge it on the box's dashboard; the Alarms page lists every occurrence and says "
+        "whether this one is still on (a mail that waited for the mail server may arrive after "
+        "the fault has cleared).\n"
+    )
     return _message(settings, settings.alarm_to, subject, body, wall_us)
 
 

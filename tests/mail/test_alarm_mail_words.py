@@ -71,3 +71,24 @@ def test_every_staff_concern_is_mailed(tmp_path):
         "No voltage on the line",
     ]
     assert "from sue" in queue.mails[1].get_content()
+
+
+def test_every_alarm_mail_says_what_to_do_and_that_a_late_one_may_be_over():
+    """The mail said only "Acknowledge it on the box's dashboard": a supervisor reading
+    "No voltage on the line" at night did not learn to check the cable, nor, for a mail
+    that waited out a mail server's outage, that the fault may be long over."""
+    from firmware import words
+
+    queue = Queue()
+    mailer = AlarmMailer(queue, lambda: SETTINGS, lambda: T_US)
+    for n, kind in enumerate(sorted(words.ALARMS), start=1):
+        mailer(_row(kind, 0, "", n))
+    bodies = {kind: m.get_content() for kind, m in zip(sorted(words.ALARMS), queue.mails, strict=True)}
+    for kind, body in bodies.items():
+        advice = words.ALARM_ADVICE[kind]
+        assert "What to do: %s" % advice in body, kind
+        assert "Alarms page" in body and "still on" in body, kind
+    assert "cable" in bodies["no_line_voltage"]
+    assert "Retention" in bodies["disk_warning"]
+    # The advice never names a caller: it is the same text for every occurrence.
+    assert set(words.ALARM_ADVICE) == set(words.ALARMS)
