@@ -64,8 +64,14 @@ def _figure(label, value):
 
 
 def when(wall_us, tz):
-    """``wall_us`` as local ``YYYY-MM-DD HH:MM:SS`` in ``tz`` (a ZoneInfo)."""
-    return dt.datetime.fromtimestamp(wall_us / 1e6, tz).strftime("%Y-%m-%d %H:%M:%S")
+    """``wall_us`` as local ``YYYY-MM-DD HH:MM:SS`` in ``tz`` (a ZoneInfo), with the zone's
+    abbreviation (``BST``, ``GMT``) in an hour the clocks show twice (the UK's October
+    night), where the time alone could be either."""
+    t = dt.datetime.fromtimestamp(wall_us / 1e6, tz)
+    text = t.strftime("%Y-%m-%d %H:%M:%S")
+    if t.replace(fold=0).utcoffset() != t.replace(fold=1).utcoffset():
+        text += " " + t.strftime("%Z")
+    return text
 
 
 def _get(totals, path):
