@@ -77,6 +77,7 @@ from .powerfail import PowerFailWatch
 from .recovery import preflight, rebuild_unknown_recordings, restore_missing_calls
 from .rekey import Rekey
 from .reports.source import ReportSource, default_tz
+from .rights import OverdueCheck
 from .secretbox import SecretBox
 from .signing import device_signer, drop_carried, load_signer, run_dir
 from .update.signals import UpdateSignals
@@ -297,7 +298,11 @@ class Box:
         # Alarms found by looking, each round: notes from the updater, the retention backlog.
         self.alarm_inbox = AlarmInbox(data_dir, self.alarm_log)
         self.retention_backlog = RetentionBacklog(self.alarm_log, self.retention)
-        self.mail.checks += [self.alarm_inbox, self.retention_backlog]
+        # A data subject's request past its deadline (the register the web UI keeps).
+        self.requests_overdue = OverdueCheck(
+            self.alarm_log, data_dir, clock.wall_us, zone=lambda: default_tz(self.config, data_dir)
+        )
+        self.mail.checks += [self.alarm_inbox, self.retention_backlog, self.requests_overdue]
         from .archive.replicator import attach as attach_archive
 
         self.archive = attach_archive(self)

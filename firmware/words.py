@@ -52,6 +52,7 @@ ALARMS = {
     "mcu_unreachable": "The HAT's supervisor chip does not answer: a power cut would come without warning",
     "recorder_start_failed": "The recorder could not start: calls went unrecorded",
     "staff_concern": "A concern raised by staff",
+    "request_overdue": "A data subject's request is past its deadline",
 }
 
 # What a person does about each alarm: the "What to do" of its mail. The same words for
@@ -168,6 +169,7 @@ ACTIONS = {
     "recorder_start_failed": "The recorder could not start for a time: no call was recorded",
     "alarm": "An alarm (raised, cleared or acknowledged)",
     "disclosure": "Released calls (subject access)",
+    "data_request": "A data subject's request (logged, waiting, extended, answered or refused)",
     "hat_replaced": "Moved the keys to a new HAT",
     "quarantine": "Moved unknown files out of the recordings",
     "repair": "Rebuilt the call log from the recordings",

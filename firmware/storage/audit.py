@@ -98,6 +98,9 @@ ACTIONS = frozenset(
         "alarm",
         "report",
         "disclosure",
+        # A data subject's request logged, its clock stopped or restarted, extended,
+        # answered or refused (firmware/rights.py); target "request:N".
+        "data_request",
         # The MCU warned of a power cut: every recording in progress was sealed.
         "power_fail",
         # People's work in the web UI: the calls list exported, tags and notes on a

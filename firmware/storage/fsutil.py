@@ -68,6 +68,7 @@ SHARED_FILES = (
     "mail/queue/*.json",
     "web.db*",
     "alarms.db*",
+    "rights.db*",  # the web UI's register; the recorder reads it for request_overdue
     "archive-queue.db*",
     "alarm-inbox",
     "alarm-inbox/*.json",

@@ -1,0 +1,429 @@
+"""The register of data subjects' requests: who asked for what, by when it is due, what was done.
+
+Under UK GDPR a person may ask for a copy of their data (Art. 15), for it to be
+corrected (Art. 16), erased (Art. 17) or restricted (Art. 18), or object to its
+use (Art. 21). The business answers without undue delay and within one calendar
+month of receipt, extendable by up to two further months when the request is
+complex or one of many (the person told within the first month, with reasons);
+the clock stops while the business waits for proof of identity or for the
+person to say what they want. An auditor or the ICO expects a record of each:
+this register, ``DATA_DIR/rights.db``.
+
+The deadline (:func:`due_date`): the day of receipt, then the same date one
+month on (the last day of that month when it has no such date: 31 January ->
+28 or 29 February); when that is a Saturday, Sunday or an England & Wales bank
+holiday (:func:`bank_holidays`), the next working day. Days spent waiting for
+ID or clarification are added before that step; an extension adds its months
+to the month.
+
+Who asked, how to reach them, the numbers concerned, what they asked, and the
+reasons and outcome are personal data: sealed with the box's field cipher
+(:mod:`firmware.storage.fieldseal`) like the disclosure log's requester. The
+kind, the dates and the state are kept in clear, so the recorder's periodic
+round (:class:`OverdueCheck`) can raise ``request_overdue`` without the key.
+"""
+
+import calendar
+import datetime as dt
+import os
+import sqlite3
+
+from .errors import LinekeeperError
+from .localtime import check_zone
+from .storage.fieldseal import opener
+
+FILE = "rights.db"
+KINDS = {
+    "access": "Access: a copy of their data (Art. 15)",
+    "rectification": "Rectification: correct their data (Art. 16)",
+    "erasure": "Erasure: delete their data (Art. 17)",
+    "restriction": "Restriction: stop using their data for a time (Art. 18)",
+    "objection": "Objection to the recording or its use (Art. 21)",
+}
+OPEN, WAITING, EXTENDED, ANSWERED, REFUSED = "open", "waiting", "extended", "answered", "refused"
+STATUSES = {
+    OPEN: "Open",
+    WAITING: "Waiting for ID or clarification (clock stopped)",
+    EXTENDED: "Extended",
+    ANSWERED: "Answered",
+    REFUSED: "Refused",
+}
+CLOSED = (ANSWERED, REFUSED)
+MAX_EXTENSION_MONTHS = 2
+DUE_SOON_DAYS = 7
+MAX_TEXT = 2000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_us       INTEGER NOT NULL,
+    updated_us       INTEGER NOT NULL,
+    actor            TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    received         TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    paused_since     TEXT,
+    paused_days      INTEGER NOT NULL DEFAULT 0,
+    extension_months INTEGER NOT NULL DEFAULT 0,
+    closed_on        TEXT,
+    disclosure_ids   TEXT NOT NULL DEFAULT '',
+    call_ids         TEXT NOT NULL DEFAULT '',
+    requester        TEXT NOT NULL,
+    contact          TEXT NOT NULL,
+    numbers          TEXT NOT NULL,
+    details          TEXT NOT NULL,
+    pause_reason     TEXT,
+    extension_reason TEXT,
+    outcome          TEXT
+);
+"""
+
+
+class RequestError(LinekeeperError, ValueError):
+    """A change to a request that cannot be made as asked (nothing was changed)."""
+
+
+# ----- the calendar ---------------------------------------------------------------
+
+
+def _easter(year):
+    """Easter Sunday of ``year`` (Gregorian; the anonymous algorithm)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    ell = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * ell) // 451
+    month, day = divmod(h + ell - 7 * m + 114, 31)
+    return dt.date(year, month, day + 1)
+
+
+def _monday(year, month, last=False):
+    """The first (or last) Monday of a month."""
+    days = calendar.monthrange(year, month)[1]
+    mondays = [dt.date(year, month, d) for d in range(1, days + 1) if dt.date(year, month, d).weekday() == 0]
+    return mondays[-1] if last else mondays[0]
+
+
+def _substitute(day, taken):
+    """A holiday on a weekend is given on the next weekday not already a holiday."""
+    while day.weekday() >= 5 or day in taken:
+        day += dt.timedelta(days=1)
+    return day
+
+
+# One-off changes by proclamation the rules below do not know: (moved from, or None) -> to.
+_ONE_OFF = {
+    2020: [(dt.date(2020, 5, 4), dt.date(2020, 5, 8))],  # early May moved for VE Day
+    2022: [
+        (dt.date(2022, 5, 30), dt.date(2022, 6, 2)),  # spring moved for the Platinum Jubilee
+        (None, dt.date(2022, 6, 3)),
+        (None, dt.date(2022, 9, 19)),  # the State Funeral
+    ],
+    2023: [(None, dt.date(2023, 5, 8))],  # the Coronation
+}
+
+
+def bank_holidays(year):
+    """England & Wales bank holidays of ``year``, by the standing rules (New Year's Day,
+    Good Friday, Easter Monday, the first and last Mondays of May, the last Monday of
+    August, Christmas and Boxing Day, each moved to a weekday when on a weekend), with
+    the one-off changes of 2020-2023. A holiday proclaimed later is not known: a
+    deadline computed without it falls a day early, never late."""
+    easter = _easter(year)
+    days = {
+        _substitute(dt.date(year, 1, 1), set()),
+        easter - dt.timedelta(days=2),
+        easter + dt.timedelta(days=1),
+        _monday(year, 5),
+        _monday(year, 5, last=True),
+        _monday(year, 8, last=True),
+    }
+    christmas = _substitute(dt.date(year, 12, 25), set())
+    days |= {christmas, _substitute(dt.date(year, 12, 26), {christmas})}
+    for moved_from, to in _ONE_OFF.get(year, ()):
+        days.discard(moved_from)
+        days.add(to)
+    return frozenset(days)
+
+
+def working_day(day):
+    """``day``, or the next day after it that is neither a weekend nor a bank holiday."""
+    while day.weekday() >= 5 or day in bank_holidays(day.year):
+        day += dt.timedelta(days=1)
+    return day
+
+
+def add_months(day, months):
+    """The same date ``months`` calendar months after ``day``; the last day of that
+    month when it has no such date (31 January + 1 month: 28 or 29 February)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def due_date(received, paused_days=0, extension_months=0):
+    """When a request received on ``received`` (a date) must be answered by.
+
+    One calendar month (plus ``extension_months``) from receipt, ``paused_days`` (days
+    the clock stood while waiting for ID or clarification) added, moved to the next
+    working day when it falls on a weekend or a bank holiday.
+    """
+    return working_day(add_months(received, 1 + extension_months) + dt.timedelta(days=paused_days))
+
+
+# ----- the register ---------------------------------------------------------------
+
+
+def _date(text, what):
+    try:
+        return dt.date.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise RequestError("%s: give a date as YYYY-MM-DD, not %r" % (what, text)) from None
+
+
+def _ids(text, what):
+    """``"12, 15"`` as ``[12, 15]``; raises RequestError for anything else."""
+    parts = (text or "").replace(",", " ").split()
+    if not all(p.isascii() and p.isdigit() and len(p) < 12 for p in parts):
+        raise RequestError("%s: give numbers separated by commas, e.g. 12, 15" % what)
+    return sorted({int(p) for p in parts})
+
+
+class RightsRegister:
+    """The requests in ``DATA_DIR/rights.db``; ``cipher`` seals their personal fields.
+
+    Every method that changes a request checks it all first and raises
+    :class:`RequestError` (naming what was wrong) before anything is written; the
+    caller audits the change it returns.
+    """
+
+    SEALED = ("requester", "contact", "numbers", "details", "pause_reason", "extension_reason", "outcome")
+
+    def __init__(self, data_dir, cipher=None):
+        self._cipher = cipher
+        path = os.path.join(data_dir, FILE)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def close(self):
+        self._db.close()
+
+    def _seal(self, values):
+        if self._cipher is None:
+            return values
+        return {c: self._cipher.seal(v, "rights." + c) if c in self.SEALED else v for c, v in values.items()}
+
+    def _row(self, row, names):
+        open_ = opener(self._cipher)
+        entry = {
+            c: open_(v, "rights." + c) if c in self.SEALED else v for c, v in zip(names, row, strict=True)
+        }
+        received = dt.date.fromisoformat(entry["received"])
+        entry["due"] = due_date(received, entry["paused_days"], entry["extension_months"])
+        entry["first_due"] = due_date(received, entry["paused_days"])
+        return entry
+
+    def get(self, request_id):
+        """The request (a dict with ``due`` and ``first_due`` dates), or None."""
+        cur = self._db.execute("SELECT * FROM requests WHERE id = ?", (request_id,))
+        row = cur.fetchone()
+        return None if row is None else self._row(row, [d[0] for d in cur.description])
+
+    def entries(self):
+        """Every request, newest first."""
+        cur = self._db.execute("SELECT * FROM requests ORDER BY id DESC")
+        names = [d[0] for d in cur.description]
+        return [self._row(r, names) for r in cur.fetchall()]
+
+    def add(self, *, actor, kind, received, requester, contact, numbers, details, today, wall_us):
+        """Log a request received on ``received`` (a date, not after ``today``); its id."""
+        if kind not in KINDS:
+            raise RequestError("choose what was asked for: %s" % ", ".join(KINDS))
+        if received > today:
+            raise RequestError("received: %s is after today (%s)" % (received, today))
+        values = {"requester": requester, "contact": contact, "numbers": numbers, "details": details}
+        cur = self._db.execute(
+            "INSERT INTO requests (created_us, updated_us, actor, kind, received, status, requester, "
+            "contact, numbers, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (wall_us, wall_us, actor, kind, received.isoformat(), OPEN, *self._seal(values).values()),
+        )
+        return cur.lastrowid
+
+    def _update(self, request_id, wall_us, **values):
+        values = self._seal(values)
+        cols = sorted(values)
+        self._db.execute(
+            "UPDATE requests SET updated_us = ?, %s WHERE id = ?" % ", ".join("%s = ?" % c for c in cols),
+            [wall_us] + [values[c] for c in cols] + [request_id],
+        )
+
+    def _open(self, request_id):
+        entry = self.get(request_id)
+        if entry is None:
+            raise RequestError("there is no request %d" % request_id)
+        if entry["status"] in CLOSED:
+            raise RequestError("request %d is already %s" % (request_id, entry["status"]))
+        return entry
+
+    @staticmethod
+    def _on(entry, on, today, since, what):
+        if on > today:
+            raise RequestError("%s: %s is after today (%s)" % (what, on, today))
+        if on < since:
+            raise RequestError("%s: %s is before %s" % (what, on, since))
+
+    def wait(self, request_id, *, on, reason, today, wall_us):
+        """Stop the clock from ``on``: waiting for proof of identity or clarification."""
+        entry = self._open(request_id)
+        if entry["status"] == WAITING:
+            raise RequestError(
+                "request %d is already waiting (since %s)" % (request_id, entry["paused_since"])
+            )
+        self._on(entry, on, today, dt.date.fromisoformat(entry["received"]), "waiting from")
+        self._update(request_id, wall_us, status=WAITING, paused_since=on.isoformat(), pause_reason=reason)
+        return self.get(request_id)
+
+    def resume(self, request_id, *, on, today, wall_us):
+        """What was waited for came on ``on``: the clock runs again, the deadline moved by
+        the days it stood. Returns the request and the days added."""
+        entry = self._open(request_id)
+        if entry["status"] != WAITING:
+            raise RequestError("request %d is not waiting for anything" % request_id)
+        since = dt.date.fromisoformat(entry["paused_since"])
+        self._on(entry, on, today, since, "received on")
+        days = (on - since).days
+        self._update(
+            request_id,
+            wall_us,
+            status=EXTENDED if entry["extension_months"] else OPEN,
+            paused_since=None,
+            paused_days=entry["paused_days"] + days,
+        )
+        return self.get(request_id), days
+
+    def extend(self, request_id, *, months, reason, today, wall_us):
+        """Extend by ``months`` (the whole extension at most two months), decided no later
+        than the first month's deadline."""
+        entry = self._open(request_id)
+        if entry["status"] == WAITING:
+            raise RequestError(
+                "the clock is stopped (waiting since %s): record what came first" % entry["paused_since"]
+            )
+        if months not in range(1, MAX_EXTENSION_MONTHS + 1):
+            raise RequestError("extend by 1 or 2 months")
+        if entry["extension_months"] + months > MAX_EXTENSION_MONTHS:
+            raise RequestError(
+                "request %d is already extended by %d month(s): at most %d in all"
+                % (request_id, entry["extension_months"], MAX_EXTENSION_MONTHS)
+            )
+        if today > entry["first_due"]:
+            raise RequestError(
+                "the first month ended on %s: an extension is decided, and the person told, within it"
+                % entry["first_due"]
+            )
+        total = entry["extension_months"] + months
+        reasons = "; ".join(r for r in (entry["extension_reason"], reason) if r)
+        self._update(request_id, wall_us, status=EXTENDED, extension_months=total, extension_reason=reasons)
+        return self.get(request_id)
+
+    def close_request(
+        self, request_id, *, status, on, outcome, today, wall_us, disclosure_ids=(), call_ids=()
+    ):
+        """Answered (``outcome``: what was done) or refused (``outcome``: why) on ``on``."""
+        entry = self._open(request_id)
+        if status not in CLOSED:
+            raise RequestError("a request is closed as answered or refused")
+        since = dt.date.fromisoformat(entry["paused_since"] or entry["received"])
+        self._on(entry, on, today, since, "answered on" if status == ANSWERED else "refused on")
+        self._update(
+            request_id,
+            wall_us,
+            status=status,
+            closed_on=on.isoformat(),
+            paused_since=None,
+            outcome=outcome,
+            disclosure_ids=",".join(map(str, disclosure_ids)),
+            call_ids=",".join(map(str, call_ids)),
+        )
+        return self.get(request_id)
+
+
+def attention(entries, today):
+    """The open requests overdue or due within :data:`DUE_SOON_DAYS` days, overdue first:
+    ``[(days left, entry)]`` (negative: days overdue). A waiting request's clock stands,
+    so it is not among them."""
+    found = [
+        ((e["due"] - today).days, e)
+        for e in entries
+        if e["status"] in (OPEN, EXTENDED) and (e["due"] - today).days <= DUE_SOON_DAYS
+    ]
+    return sorted(found, key=lambda x: (x[0], x[1]["id"]))
+
+
+def read_ids(text, what):
+    """The ids typed in a form field (``"12, 15"``); :class:`RequestError` for anything else."""
+    return _ids(text, what)
+
+
+def parse_date(text, what):
+    """A date typed as YYYY-MM-DD; :class:`RequestError` naming ``what`` otherwise."""
+    return _date(text, what)
+
+
+class OverdueCheck:
+    """``request_overdue``: on while any open request is past its deadline (the
+    recorder's periodic round). Reads only the clear columns, read-only; a box with no
+    register has nothing overdue.
+
+    :param wall_us: the box's clock
+    :param zone: ``() -> IANA zone name``: the box's time zone, whose date the
+        deadlines are (UTC when None or not a zone)
+    """
+
+    def __init__(self, alarm_log, data_dir, wall_us, zone=None):
+        self.alarm_log = alarm_log
+        self.path = os.path.join(data_dir, FILE)
+        self.wall_us = wall_us
+        self.zone = zone
+
+    def today(self):
+        try:
+            zone = check_zone(self.zone() if self.zone is not None else "UTC")
+        except ValueError:
+            zone = dt.UTC
+        return dt.datetime.fromtimestamp(self.wall_us() / 1e6, zone).date()
+
+    def overdue(self):
+        """``[(id, kind, due)]`` of the open requests past their deadline."""
+        if not os.path.exists(self.path):
+            return []
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.abspath(self.path), uri=True)
+        try:
+            rows = db.execute(
+                "SELECT id, kind, received, paused_days, extension_months FROM requests "
+                "WHERE status IN (?, ?)",
+                (OPEN, EXTENDED),
+            ).fetchall()
+        finally:
+            db.close()
+        today = self.today()
+        late = []
+        for request_id, kind, received, paused, months in rows:
+            due = due_date(dt.date.fromisoformat(received), paused, months)
+            if due < today:
+                late.append((request_id, kind, due))
+        return late
+
+    def __call__(self):
+        late = self.overdue()
+        self.alarm_log.set(
+            "request_overdue",
+            bool(late),
+            message="; ".join("request %d (%s) was due on %s" % (i, k, d) for i, k, d in late)
+            + (": answer it, or record the answer (Requests)" if late else ""),
+            wall_us=int(self.wall_us()),
+        )

@@ -1,0 +1,252 @@
+"""The register of data subjects' requests: the deadline arithmetic, the states, the overdue alarm."""
+
+import datetime as dt
+import os
+
+import pytest
+
+from firmware.alarmlog import AlarmLog
+from firmware.rights import (
+    ANSWERED,
+    EXTENDED,
+    OPEN,
+    REFUSED,
+    WAITING,
+    OverdueCheck,
+    RequestError,
+    RightsRegister,
+    add_months,
+    attention,
+    bank_holidays,
+    due_date,
+)
+from firmware.storage.audit import AuditLog
+from firmware.storage.fieldseal import FieldCipher
+
+from support.cardscan import scan
+
+D = dt.date
+
+
+@pytest.mark.parametrize(
+    "received, due",
+    [
+        (D(2025, 1, 31), D(2025, 2, 28)),  # no 31 February: the month's last day (a Friday)
+        (D(2024, 1, 31), D(2024, 2, 29)),  # a leap year
+        (D(2025, 3, 31), D(2025, 4, 30)),  # no 31 April
+        (D(2025, 12, 15), D(2026, 1, 15)),  # over the year's end
+        (D(2025, 3, 3), D(2025, 4, 3)),  # a Thursday: as it is
+        (D(2025, 2, 5), D(2025, 3, 5)),  # a Wednesday
+        (D(2025, 7, 5), D(2025, 8, 5)),  # a Tuesday
+        (D(2025, 4, 12), D(2025, 5, 12)),  # 12 May 2025 a Monday
+        (D(2025, 5, 14), D(2025, 6, 16)),  # 14 June a Saturday: Monday 16
+        (D(2025, 5, 15), D(2025, 6, 16)),  # 15 June a Sunday: Monday 16
+        (D(2025, 3, 18), D(2025, 4, 22)),  # 18 April Good Friday, then the weekend, Easter Monday
+        (D(2025, 11, 25), D(2025, 12, 29)),  # Christmas Day a Thursday, Boxing Day, the weekend
+        (D(2026, 11, 26), D(2026, 12, 29)),  # Boxing Day 2026 a Saturday: Monday 28 is its day
+        (D(2025, 7, 25), D(2025, 8, 26)),  # the summer bank holiday (Monday 25 August)
+    ],
+)
+def test_one_calendar_month_then_the_next_working_day(received, due):
+    assert due_date(received) == due
+
+
+def test_add_months_keeps_the_date_or_takes_the_months_last_day():
+    assert add_months(D(2025, 1, 31), 1) == D(2025, 2, 28)
+    assert add_months(D(2025, 1, 31), 3) == D(2025, 4, 30)
+    assert add_months(D(2025, 11, 30), 3) == D(2026, 2, 28)
+    assert add_months(D(2025, 8, 31), 1) == D(2025, 9, 30)
+
+
+def test_bank_holidays_of_england_and_wales():
+    assert sorted(bank_holidays(2025)) == [
+        D(2025, 1, 1),
+        D(2025, 4, 18),
+        D(2025, 4, 21),
+        D(2025, 5, 5),
+        D(2025, 5, 26),
+        D(2025, 8, 25),
+        D(2025, 12, 25),
+        D(2025, 12, 26),
+    ]
+    # Christmas and Boxing Day 2027 on a weekend: Monday and Tuesday; New Year 2028 a Saturday.
+    assert {D(2027, 12, 27), D(2027, 12, 28)} <= bank_holidays(2027)
+    assert D(2028, 1, 3) in bank_holidays(2028)
+    # The one-offs: 2022's jubilee and the funeral, 2023's coronation.
+    assert {D(2022, 6, 2), D(2022, 6, 3), D(2022, 9, 19)} <= bank_holidays(2022)
+    assert D(2022, 5, 30) not in bank_holidays(2022)
+    assert D(2023, 5, 8) in bank_holidays(2023)
+
+
+def test_pauses_and_extensions_move_the_deadline():
+    # 10 days waiting for ID: 3 March -> 3 April + 10 = 13 April 2025, a Sunday -> Monday 14.
+    assert due_date(D(2025, 3, 3), paused_days=10) == D(2025, 4, 14)
+    # Extended by two months (three in all): 31 January -> 30 April (a Wednesday).
+    assert due_date(D(2025, 1, 31), extension_months=2) == D(2025, 4, 30)
+    assert due_date(D(2025, 11, 30), extension_months=2) == D(2026, 3, 2)  # Sat 28 February -> Mon 2 March
+
+
+class Clock:
+    def __init__(self, day):
+        self.set(day)
+
+    def set(self, day):
+        self.t = int(dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC).timestamp()) * 10**6
+
+    def wall_us(self):
+        return self.t
+
+
+@pytest.fixture
+def register(tmp_path):
+    reg = RightsRegister(str(tmp_path))
+    yield reg
+    reg.close()
+
+
+def add(reg, received=None, today=None, kind="access"):
+    return reg.add(
+        actor="sam",
+        kind=kind,
+        received=received or D(2025, 3, 3),
+        requester="Mr Jones",
+        contact="jones@example.org",
+        numbers="020 7946 0000",
+        details="all my calls",
+        today=today or max(received or D(2025, 3, 3), D(2025, 3, 4)),
+        wall_us=1,
+    )
+
+
+def test_waiting_stops_the_clock_and_the_id_restarts_it(register):
+    rid = add(register)
+    assert register.get(rid)["due"] == D(2025, 4, 3)
+    entry = register.wait(rid, on=D(2025, 3, 5), reason="proof of ID", today=D(2025, 3, 5), wall_us=2)
+    assert entry["status"] == WAITING and entry["paused_since"] == "2025-03-05"
+    entry, days = register.resume(rid, on=D(2025, 3, 12), today=D(2025, 3, 12), wall_us=3)
+    assert days == 7 and entry["status"] == OPEN and entry["due"] == D(2025, 4, 10)
+    # A second wait adds to the first.
+    register.wait(rid, on=D(2025, 3, 20), reason="which line?", today=D(2025, 3, 20), wall_us=4)
+    entry, days = register.resume(rid, on=D(2025, 3, 22), today=D(2025, 3, 22), wall_us=5)
+    assert entry["paused_days"] == 9 and entry["due"] == D(2025, 4, 14)  # 12 April a Saturday
+
+
+def test_refusals_change_nothing(register):
+    rid = add(register)
+    before = register.get(rid)
+    bad = [
+        lambda: register.resume(rid, on=D(2025, 3, 5), today=D(2025, 3, 5), wall_us=9),  # not waiting
+        lambda: register.wait(rid, on=D(2025, 3, 9), reason="x", today=D(2025, 3, 5), wall_us=9),  # future
+        # before its receipt
+        lambda: register.wait(rid, on=D(2025, 3, 1), reason="x", today=D(2025, 3, 5), wall_us=9),
+        lambda: register.extend(rid, months=3, reason="many", today=D(2025, 3, 5), wall_us=9),
+        lambda: register.extend(rid, months=0, reason="many", today=D(2025, 3, 5), wall_us=9),
+        lambda: register.close_request(
+            rid, status="open", on=D(2025, 3, 5), outcome="x", today=D(2025, 3, 5), wall_us=9
+        ),
+        lambda: register.wait(99, on=D(2025, 3, 5), reason="x", today=D(2025, 3, 5), wall_us=9),
+        lambda: add(register, received=D(2025, 3, 6), today=D(2025, 3, 5)),
+        lambda: add(register, kind="portability"),
+    ]
+    for step in bad:
+        with pytest.raises(RequestError):
+            step()
+    assert register.get(rid) == before
+    assert [e["id"] for e in register.entries()] == [rid]
+
+
+def test_an_extension_is_up_to_two_months_and_made_within_the_first(register):
+    rid = add(register, received=D(2025, 1, 31), today=D(2025, 1, 31))
+    entry = register.extend(rid, months=1, reason="many calls", today=D(2025, 2, 28), wall_us=2)
+    assert entry["status"] == EXTENDED and entry["due"] == D(2025, 3, 31)
+    entry = register.extend(rid, months=1, reason="and a third party's", today=D(2025, 2, 28), wall_us=3)
+    assert entry["due"] == D(2025, 4, 30) and entry["extension_reason"] == "many calls; and a third party's"
+    with pytest.raises(RequestError, match="at most 2"):
+        register.extend(rid, months=1, reason="more", today=D(2025, 2, 28), wall_us=4)
+    late = add(register, received=D(2025, 1, 31), today=D(2025, 1, 31))
+    with pytest.raises(RequestError, match="first month ended on 2025-02-28"):
+        register.extend(late, months=1, reason="many", today=D(2025, 3, 1), wall_us=4)
+    register.wait(late, on=D(2025, 2, 3), reason="ID", today=D(2025, 2, 3), wall_us=5)
+    with pytest.raises(RequestError, match="clock is stopped"):
+        register.extend(late, months=1, reason="many", today=D(2025, 2, 3), wall_us=6)
+
+
+def test_answered_and_refused_are_final(register):
+    rid = add(register)
+    entry = register.close_request(
+        rid,
+        status=ANSWERED,
+        on=D(2025, 3, 20),
+        outcome="bundle released",
+        today=D(2025, 3, 20),
+        wall_us=2,
+        disclosure_ids=[4],
+    )
+    assert entry["status"] == ANSWERED and entry["disclosure_ids"] == "4"
+    assert entry["closed_on"] == "2025-03-20"
+    with pytest.raises(RequestError, match="already answered"):
+        register.close_request(
+            rid, status=REFUSED, on=D(2025, 3, 20), outcome="x", today=D(2025, 3, 20), wall_us=3
+        )
+
+
+def test_attention_lists_overdue_first_then_due_within_a_week(register):
+    soon = add(register, received=D(2025, 3, 3))  # due 3 April
+    late = add(register, received=D(2025, 2, 3))  # due 3 March
+    add(register, received=D(2025, 3, 25), today=D(2025, 3, 28))  # due 25 April
+    waiting = add(register, received=D(2025, 2, 3))
+    register.wait(waiting, on=D(2025, 2, 4), reason="ID", today=D(2025, 3, 28), wall_us=2)
+    found = [(days, e["id"]) for days, e in attention(register.entries(), D(2025, 3, 28))]
+    assert found == [(-25, late), (6, soon)]
+
+
+def test_overdue_raises_the_alarm_and_the_answer_clears_it(tmp_path, register):
+    clock = Clock(D(2025, 4, 3))
+    audit = AuditLog(tmp_path / "audit.db", tmp_path / "audit.head")
+    alarms = AlarmLog(tmp_path / "alarms.db", clock, audit)
+    check = OverdueCheck(alarms, str(tmp_path), clock.wall_us, zone=lambda: "Europe/London")
+    try:
+        rid = add(register)  # due 3 April
+        check()
+        assert not alarms.open_box_alarms()
+        clock.set(D(2025, 4, 4))
+        check()
+        [on] = [r for r in alarms.history() if r["cleared_us"] is None]
+        assert on["kind"] == "request_overdue"
+        assert "request %d (access) was due on 2025-04-03" % rid in on["message"]
+        assert "Mr Jones" not in on["message"]
+        day = D(2025, 4, 4)
+        register.close_request(rid, status=ANSWERED, on=day, outcome="sent", today=day, wall_us=3)
+        check()
+        assert [r for r in alarms.history() if r["cleared_us"] is None] == []
+    finally:
+        alarms.close()
+        audit.close()
+
+
+def test_no_register_no_alarm_and_no_file_made(tmp_path):
+    clock = Clock(D(2025, 4, 3))
+    alarms = AlarmLog(tmp_path / "alarms.db", clock)
+    try:
+        OverdueCheck(alarms, str(tmp_path), clock.wall_us)()
+        assert not os.path.exists(tmp_path / "rights.db")
+        assert alarms.history() == []
+    finally:
+        alarms.close()
+
+
+def test_personal_fields_are_sealed_on_the_card(tmp_path):
+    reg = RightsRegister(str(tmp_path), FieldCipher(os.urandom(32)))
+    try:
+        rid = add(reg)
+        reg.wait(rid, on=D(2025, 3, 4), reason="Mr Jones's passport", today=D(2025, 3, 4), wall_us=2)
+        reg.resume(rid, on=D(2025, 3, 4), today=D(2025, 3, 4), wall_us=3)
+        reg.close_request(
+            rid, status=REFUSED, on=D(2025, 3, 4), outcome="unfounded", today=D(2025, 3, 4), wall_us=4
+        )
+        entry = reg.get(rid)
+        assert entry["requester"] == "Mr Jones" and entry["numbers"] == "020 7946 0000"
+    finally:
+        reg.close()
+    secrets = ["Mr Jones", "jones@example.org", "020 7946 0000", "all my calls", "passport", "unfounded"]
+    assert scan(str(tmp_path), secrets) == []
