@@ -83,6 +83,10 @@ MATRIX = {
     ("GET", "sar.index"): {SUP},
     ("POST", "sar.release_bundle"): {SUP},
     ("GET", "sar.disclosures"): {SUP, AUD},
+    ("GET", "rights.index"): {SUP, AUD},
+    ("POST", "rights.create"): {SUP},
+    ("GET", "rights.detail"): {SUP, AUD},
+    ("POST", "rights.update"): {SUP},
     ("GET", "api.status"): OFFICE,
     ("GET", "api.health_json"): OFFICE,
     ("GET", "api.events"): OFFICE,
@@ -125,6 +129,7 @@ SAMPLE_ARGS = {
     "line": 1,
     "alarm_id": 1,
     "topic": "calls",
+    "request_id": 1,
 }
 
 

@@ -17,6 +17,7 @@ from ..accounts import OFFICE_ROLES
 from ..documents import private_lines
 from ..remote import RECORDER_DOWN, recorder_cannot_start
 from ..security import lk, roles
+from .rights import attention
 
 bp = Blueprint("dashboard", __name__)
 
@@ -170,6 +171,7 @@ def index():
         errors={},
         acted=_acted(snap, request.args.get("acted", "")),
         live_alarms=True,  # its banner follows the alarms live (the signature it was drawn with)
+        requests=attention() if g.user.has("supervisor", "auditor") else None,
     )
 
 

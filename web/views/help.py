@@ -26,6 +26,7 @@ TOPICS = {
     "reports": "Reports",
     "alarms": "Alarms",
     "sar": "Subject access and disclosures",
+    "requests": "Data subjects' requests and their deadlines",
     "documents": "The staff notice and the compliance checklist",
     "mail": "E-mail settings",
     "myline": "My line (for staff)",

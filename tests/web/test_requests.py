@@ -1,0 +1,182 @@
+"""The Requests page: supervisors log data subjects' requests and record what happens to them,
+auditors read them, every change is audited, bad input changes nothing, the dashboard shows
+those due, and the register holds the person's details only sealed."""
+
+import os
+
+import pytest
+
+from firmware.rights import RightsRegister
+from firmware.storage.fieldseal import FieldCipher
+
+from support.cardscan import scan
+from support.web import page
+
+# The web box's clock: Monday 2 March 2026, 09:00 UTC.
+REQUEST = {
+    "kind": "access",
+    "received": "2026-03-02",
+    "requester": "Mrs Wilhelmina Pottage",
+    "contact": "w.pottage@example.org",
+    "numbers": "01632 960555",
+    "details": "every recording of my calls in February",
+}
+
+
+def entries(box):
+    reg = RightsRegister(box.data_dir, box.services.cipher)
+    try:
+        return reg.entries()
+    finally:
+        reg.close()
+
+
+def audits(box):
+    found = box.services.audit.entries(limit=1000, newest_first=False)
+    return [e for e in found if e.action == "data_request"]
+
+
+def log_request(box, client, **over):
+    resp = box.post(client, "/requests", dict(REQUEST, **over), token_from="/requests")
+    assert resp.status_code == 302, resp.get_data(as_text=True)[-1500:]
+    return int(resp.headers["Location"].rsplit("/", 1)[1])
+
+
+def act(box, client, rid, **form):
+    return box.post(client, "/requests/%d" % rid, form, token_from="/requests/%d" % rid)
+
+
+def test_a_supervisor_logs_a_request_and_the_auditor_reads_it(box, people):
+    rid = log_request(box, people["sam"])
+    [entry] = entries(box)
+    assert entry["id"] == rid and entry["requester"] == "Mrs Wilhelmina Pottage" and entry["actor"] == "sam"
+    assert str(entry["due"]) == "2026-04-02"
+    listing = page(people["audrey"], "/requests")
+    assert 'id="request-%d"' % rid in listing and "2026-04-02" in listing and "31 days left" in listing
+    assert 'id="request-form"' not in listing  # auditors read, never log
+    detail = page(people["audrey"], "/requests/%d" % rid)
+    assert "every recording of my calls in February" in detail and 'id="request-wait"' not in detail
+    [logged] = audits(box)
+    assert logged.actor == "sam" and logged.target == "request:%d" % rid
+    assert logged.details["event"] == "logged" and logged.details["due"] == "2026-04-02"
+    assert "Mrs Wilhelmina Pottage" not in str(logged.details)  # the register holds who; the trail what
+    for name in ("ivan", "stella"):
+        if name == "stella":
+            box.add_user(people["alice"], "stella", ["staff"], [4])
+        client = people.get(name) or box.login(name)
+        assert client.get("/requests").status_code == 403
+    assert "Requests" in page(people["sam"], "/help/requests")
+
+
+@pytest.mark.parametrize(
+    "over, field, message",
+    [
+        ({"requester": " "}, "requester", "Give the name of the person who asked."),
+        ({"received": "2026-03-03"}, "received", "is after today"),
+        ({"received": "3/3/26"}, "received", "give a date as YYYY-MM-DD"),
+        ({"kind": "portability"}, "kind", "Choose what was asked for."),
+        ({"details": "refund to 4111 1111 1111 1111 please"}, "details", "Take out the card number"),
+        ({"contact": "x" * 201}, "contact", "at most 200 characters"),
+    ],
+)
+def test_bad_input_is_named_and_changes_nothing(box, people, over, field, message):
+    resp = box.post(people["sam"], "/requests", dict(REQUEST, **over), token_from="/requests")
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert 'id="error-%s"' % field in text and message in text
+    assert entries(box) == [] and audits(box) == []
+
+
+def test_waiting_then_received_moves_the_deadline_then_extend_and_answer(box, people):
+    sam = people["sam"]
+    rid = log_request(box, sam, received="2026-02-20")
+    resp = act(box, sam, rid, action="wait", reason="proof of identity", on="2026-02-20")
+    assert resp.status_code == 302
+    assert "Waiting for ID" in page(sam, "/requests/%d" % rid)
+    # Not before the clock stopped, not after today: named, nothing changed.
+    resp = act(box, sam, rid, action="resume", on="2026-02-19")
+    assert resp.status_code == 409 and "before 2026-02-20" in resp.get_data(as_text=True)
+    assert act(box, sam, rid, action="resume", on="2026-03-01").status_code == 302
+    [entry] = entries(box)
+    # 20 March + 9 days = 29 March, a Sunday: Monday 30.
+    assert entry["status"] == "open" and entry["paused_days"] == 9 and str(entry["due"]) == "2026-03-30"
+
+    before = entries(box)
+    for form, field in (
+        ({"months": "1", "reason": "many calls"}, "told"),
+        ({"months": "3", "reason": "many calls", "told": "on"}, "months"),
+        ({"months": "1", "reason": "", "told": "on"}, "reason"),
+    ):
+        resp = act(box, sam, rid, action="extend", **form)
+        assert resp.status_code == 400 and 'id="error-%s"' % field in resp.get_data(as_text=True)
+    assert entries(box) == before
+
+    resp = act(box, sam, rid, action="extend", months="2", reason="hundreds of calls", told="on")
+    assert resp.status_code == 302
+    [entry] = entries(box)
+    assert entry["status"] == "extended" and str(entry["due"]) == "2026-05-29"
+    resp = act(box, sam, rid, action="extend", months="1", reason="more", told="on")
+    assert resp.status_code == 409 and "at most 2" in resp.get_data(as_text=True)
+
+    # Links to what was done: a disclosure that does not exist is named, nothing changes.
+    resp = act(box, sam, rid, action="answer", outcome="bundle released", disclosures="7")
+    assert resp.status_code == 400 and "no disclosure log entry 7" in resp.get_data(as_text=True)
+    resp = act(box, sam, rid, action="answer", outcome="calls erased", calls="1, 999999")
+    assert resp.status_code == 400 and "There is no call 999999" in resp.get_data(as_text=True)
+    assert entries(box)[0]["status"] == "extended"
+
+    resp = act(box, sam, rid, action="answer", outcome="erased calls 1 and 2", calls="1, 2", on="2026-03-02")
+    assert resp.status_code == 302
+    [entry] = entries(box)
+    assert entry["status"] == "answered" and entry["call_ids"] == "1,2" and entry["closed_on"] == "2026-03-02"
+    detail = page(people["audrey"], "/requests/%d" % rid)
+    assert 'href="/calls/1"' in detail and "erased calls 1 and 2" in detail
+    # Closed is closed: a refusal afterwards is refused, and changes nothing.
+    resp = act(box, sam, rid, action="refuse", outcome="manifestly unfounded")
+    assert resp.status_code == 409 and "already answered" in resp.get_data(as_text=True)
+    assert entries(box) == [entry]
+    events = [a.details["event"] for a in audits(box)]
+    assert events == ["logged", "waiting", "received", "extended", "answered"]
+    assert all(a.actor == "sam" for a in audits(box))
+    assert "request:%d" % rid in page(people["audrey"], "/audit")
+
+
+def test_a_refusal_needs_its_reason(box, people):
+    sam = people["sam"]
+    rid = log_request(box, sam, kind="erasure")
+    resp = act(box, sam, rid, action="refuse", outcome="")
+    assert resp.status_code == 400 and 'id="error-outcome"' in resp.get_data(as_text=True)
+    assert entries(box)[0]["status"] == "open"
+    resp = act(box, sam, rid, action="refuse", outcome="the recording is under a legal hold")
+    assert resp.status_code == 302
+    assert entries(box)[0]["status"] == "refused"
+    assert act(box, sam, 99, action="refuse", outcome="x").status_code == 404
+    assert act(box, sam, rid, action="explode").status_code == 400
+    assert [a.details["event"] for a in audits(box)] == ["logged", "refused"]
+
+
+def test_the_dashboard_shows_requests_overdue_then_due_within_a_week(box, people):
+    late = log_request(box, people["sam"], received="2026-01-20")  # due Friday 20 February
+    today = log_request(box, people["sam"], received="2026-02-02")  # due Monday 2 March
+    log_request(box, people["sam"], received="2026-02-20")  # due 20 March: not yet
+    for name in ("sam", "audrey"):
+        dash = page(people[name], "/")
+        due = dash.split('id="requests-due"')[1].split("</ul>")[0]
+        assert due.index("#%d" % late) < due.index("#%d" % today)
+        assert "overdue by 10 days" in due and "due today" in due and due.count("<li") == 2
+    assert 'id="requests-due"' not in page(people["ivan"], "/")
+
+
+def test_the_register_holds_the_person_only_sealed(tmp_path, people_template):
+    box, people = people_template.box(tmp_path, cipher=FieldCipher(os.urandom(32)))
+    try:
+        rid = log_request(box, people["sam"])
+        act(box, people["sam"], rid, action="refuse", outcome="Pottage gave no proof")
+        detail = page(people["audrey"], "/requests/%d" % rid)
+        assert "Mrs Wilhelmina Pottage" in detail and "01632 960555" in detail
+        secrets = ["Wilhelmina", "w.pottage@example.org", "01632 960555", "every recording", "no proof"]
+        found = [(f, s) for f, s in scan(box.data_dir, secrets) if f.startswith("rights.db")]
+        assert found == []
+        assert os.path.exists(os.path.join(box.data_dir, "rights.db"))
+    finally:
+        box.close()

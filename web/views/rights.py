@@ -1,0 +1,282 @@
+"""Data subjects' requests (access, erasure, rectification, restriction, objection): the register.
+
+Supervisors log a request and record what happens to it (waiting for ID or
+clarification, the ID received, an extension, the answer or the refusal);
+auditors read it; staff and installers do not see it, as they do not see the
+disclosure log. Each change is audited (action ``data_request``, target
+``request:N``). The register and its deadlines are :mod:`firmware.rights`.
+"""
+
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+
+from firmware import rights
+from firmware.sar import DisclosureLog
+
+from ..security import lk, roles
+from ..site import card_problem
+
+bp = Blueprint("rights", __name__)
+FIELDS = ("kind", "received", "requester", "contact", "numbers", "details")
+ACTIONS = ("wait", "resume", "extend", "answer", "refuse")
+MAX = {"requester": 200, "contact": 200, "numbers": 500, "details": rights.MAX_TEXT}
+
+
+def _today():
+    return lk().local_time().local(lk().services.wall_us()).date()
+
+
+def _register():
+    return rights.RightsRegister(lk().config.data_dir, lk().services.cipher)
+
+
+def _audit(request_id, details):
+    lk().services.audit.append(
+        g.user.name, "data_request", "request:%d" % request_id, details, int(lk().services.wall_us())
+    )
+
+
+def _text(form, field, label, errors, required=True, limit=rights.MAX_TEXT):
+    """The stripped text of ``field``; a message in ``errors`` when it is missing, too long
+    or holds a card number."""
+    value = (form.get(field) or "").strip()
+    if required and not value:
+        errors[field] = "Give %s." % label
+    elif len(value) > limit:
+        errors[field] = "%s: at most %d characters." % (label[:1].upper() + label[1:], limit)
+    else:
+        problem = card_problem(value)
+        if problem:
+            errors[field] = problem
+    return value
+
+
+def _listing(errors=None, values=None, status=200):
+    today = _today()
+    register = _register()
+    try:
+        entries = register.entries()
+    finally:
+        register.close()
+    for e in entries:
+        e["days_left"] = (e["due"] - today).days
+    # Overdue first, then the nearest deadline; the closed after them, newest first.
+    live = sorted((e for e in entries if e["status"] not in rights.CLOSED), key=lambda e: (e["due"], e["id"]))
+    closed = [e for e in entries if e["status"] in rights.CLOSED]
+    values = values or {"received": today.isoformat(), "kind": "access"}
+    page = render_template(
+        "requests.html",
+        live=live,
+        closed=closed,
+        errors=errors or {},
+        values=values,
+        kinds=rights.KINDS,
+        statuses=rights.STATUSES,
+        today=today,
+    )
+    return page, status
+
+
+@bp.route("/requests")
+@roles("supervisor", "auditor")
+def index():
+    return _listing()
+
+
+@bp.route("/requests", methods=["POST"])
+@roles("supervisor")
+def create():
+    form = request.form
+    errors = {}
+    values = {f: (form.get(f) or "").strip() for f in FIELDS}
+    kind = values["kind"]
+    if kind not in rights.KINDS:
+        errors["kind"] = "Choose what was asked for."
+    today = _today()
+    received = None
+    try:
+        received = rights.parse_date(values["received"], "Received")
+        if received > today:
+            errors["received"] = "Received: %s is after today (%s)." % (received, today)
+    except rights.RequestError as exc:
+        errors["received"] = str(exc) + "."
+    requester = _text(form, "requester", "the name of the person who asked", errors, limit=MAX["requester"])
+    contact = _text(
+        form,
+        "contact",
+        "how to reach them (address, e-mail, phone)",
+        errors,
+        limit=MAX["contact"],
+    )
+    numbers = _text(form, "numbers", "their phone numbers", errors, required=False, limit=MAX["numbers"])
+    details = _text(form, "details", "what they asked for, in their words", errors)
+    if errors:
+        page, _ = _listing(errors, values)
+        return page, 400
+    register = _register()
+    try:
+        request_id = register.add(
+            actor=g.user.name,
+            kind=kind,
+            received=received,
+            requester=requester,
+            contact=contact,
+            numbers=numbers,
+            details=details,
+            today=today,
+            wall_us=int(lk().services.wall_us()),
+        )
+        entry = register.get(request_id)
+    finally:
+        register.close()
+    _audit(
+        request_id,
+        {"event": "logged", "kind": kind, "received": received.isoformat(), "due": str(entry["due"])},
+    )
+    return redirect(url_for("rights.detail", request_id=request_id))
+
+
+def _history(request_id):
+    return lk().services.audit.entries(
+        limit=200, action="data_request", targets=["request:%d" % request_id], newest_first=False
+    )
+
+
+def _detail(request_id, errors=None, status=200):
+    register = _register()
+    try:
+        entry = register.get(request_id)
+    finally:
+        register.close()
+    if entry is None:
+        abort(404)
+    today = _today()
+    entry["days_left"] = (entry["due"] - today).days
+    return render_template(
+        "request.html",
+        r=entry,
+        errors=errors or {},
+        kinds=rights.KINDS,
+        statuses=rights.STATUSES,
+        today=today,
+        history=_history(request_id),
+        form=request.form if request.method == "POST" else {},
+    ), status
+
+
+@bp.route("/requests/<int:request_id>")
+@roles("supervisor", "auditor")
+def detail(request_id):
+    return _detail(request_id)
+
+
+def _disclosures_known(ids):
+    """The disclosure log entries among ``ids`` that do not exist (to be named)."""
+    if not ids:
+        return []
+    log = DisclosureLog(lk().config.data_dir, None)
+    try:
+        known = {e["id"] for e in log.entries()}
+    finally:
+        log.close()
+    return [i for i in ids if i not in known]
+
+
+@bp.route("/requests/<int:request_id>", methods=["POST"])
+@roles("supervisor")
+def update(request_id):
+    """One change: ``action`` is wait, resume, extend, answer or refuse."""
+    form = request.form
+    action = form.get("action")
+    if action not in ACTIONS:
+        abort(400, description="Choose what happened: %s." % ", ".join(ACTIONS))
+    errors = {}
+    today = _today()
+    on = today
+    if action != "extend":
+        try:
+            on = rights.parse_date((form.get("on") or today.isoformat()).strip(), "On")
+        except rights.RequestError as exc:
+            errors["on"] = str(exc) + "."
+    reason = outcome = ""
+    months = 0
+    disclosure_ids = call_ids = []
+    if action == "wait":
+        reason = _text(form, "reason", "what you are waiting for (proof of identity, clarification)", errors)
+    elif action == "extend":
+        reason = _text(form, "reason", "why it needs longer (complex, or one of many)", errors)
+        text = (form.get("months") or "").strip()
+        months = int(text) if text in ("1", "2") else 0
+        if not months:
+            errors["months"] = "Extend by 1 or 2 months."
+        if not form.get("told"):
+            errors["told"] = (
+                "Tell the person of the extension and why, within the first month, then tick this."
+            )
+    elif action in ("answer", "refuse"):
+        label = "what was done" if action == "answer" else "why it is refused (tell the person too)"
+        outcome = _text(form, "outcome", label, errors)
+        try:
+            disclosure_ids = rights.read_ids(form.get("disclosures"), "Disclosure log entries")
+            call_ids = rights.read_ids(form.get("calls"), "Calls erased or changed")
+        except rights.RequestError as exc:
+            errors["links"] = str(exc) + "."
+        missing = _disclosures_known(disclosure_ids)
+        if missing:
+            errors["links"] = "There is no disclosure log entry %d." % missing[0]
+        for call_id in call_ids:
+            if lk().services.calls.get(call_id) is None:
+                errors["links"] = "There is no call %d." % call_id
+                break
+    if errors:
+        return _detail(request_id, errors, 400)
+    wall_us = int(lk().services.wall_us())
+    register = _register()
+    try:
+        if register.get(request_id) is None:
+            abort(404)
+        if action == "wait":
+            entry = register.wait(request_id, on=on, reason=reason, today=today, wall_us=wall_us)
+            details = {"event": "waiting", "on": str(on), "reason": reason}
+        elif action == "resume":
+            entry, days = register.resume(request_id, on=on, today=today, wall_us=wall_us)
+            details = {"event": "received", "on": str(on), "paused_days": days, "due": str(entry["due"])}
+        elif action == "extend":
+            entry = register.extend(request_id, months=months, reason=reason, today=today, wall_us=wall_us)
+            details = {"event": "extended", "months": months, "reason": reason, "due": str(entry["due"])}
+        else:
+            status = rights.ANSWERED if action == "answer" else rights.REFUSED
+            entry = register.close_request(
+                request_id,
+                status=status,
+                on=on,
+                outcome=outcome,
+                today=today,
+                wall_us=wall_us,
+                disclosure_ids=disclosure_ids,
+                call_ids=call_ids,
+            )
+            details = {"event": status, "on": str(on), "outcome": outcome, "due": str(entry["due"])}
+            if disclosure_ids:
+                details["disclosures"] = disclosure_ids
+            if call_ids:
+                details["calls"] = call_ids
+    except rights.RequestError as exc:
+        refused = str(exc)[:1].upper() + str(exc)[1:] + "."
+    else:
+        refused = None
+    finally:
+        register.close()
+    if refused:
+        return _detail(request_id, {"action": refused}, 409)
+    _audit(request_id, details)
+    return redirect(url_for("rights.detail", request_id=request_id, done=action))
+
+
+def attention():
+    """The open requests overdue or due within a week, for the dashboard: ``[(days left,
+    entry)]``, overdue first."""
+    register = _register()
+    try:
+        return rights.attention(register.entries(), _today())
+    finally:
+        register.close()
