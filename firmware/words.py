@@ -90,6 +90,8 @@ ALARM_ADVICE = {
     "recorder_start_failed": "the alarm says for how long and why; call the supplier if it happens again, "
     "the memory card may need replacing",
     "staff_concern": "read the concern on the Alarms page and answer the person who raised it",
+    "request_overdue": "a supervisor answers the request on the Requests page today, or records "
+    "why it is late; the law gives one month (three when extended in time)",
 }
 
 # What the rules decided for a call, which is not whether it was recorded: a call
