@@ -25,8 +25,17 @@ import threading
 from .bus import Alarm, LineFault
 from .errors import LinekeeperError
 from .storage import fsutil
+from .storage.fieldseal import FieldSealError, is_sealed
 
 log = logging.getLogger(__name__)
+
+# Alarms whose message is a person's own words (a staff concern may name a caller or
+# say what they said): sealed in the history with the box's field cipher, as notes on
+# calls are (docs/card-alone.md), and never sent to a log server.
+PRIVATE_KINDS = frozenset({"staff_concern"})
+MESSAGE_FIELD = "alarms.message"
+# Shown for a sealed message this process cannot open (no key yet, or another box's).
+UNOPENED = "(sealed: readable on the box once the recorder has started)"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarm_history (
@@ -53,12 +62,16 @@ class AlarmLog:
 
     :param clock: ``wall_us()`` dates the rows
     :param audit: an :class:`~firmware.storage.audit.AuditLog`, or None (no audit)
+    :param cipher: the box's field cipher (a :class:`~firmware.storage.fieldseal.FieldCipher`
+        or :class:`~firmware.storage.fieldseal.LazyFieldCipher`), or None on a box that
+        does not seal: it seals the messages of :data:`PRIVATE_KINDS`
     """
 
-    def __init__(self, path, clock, audit=None):
+    def __init__(self, path, clock, audit=None, cipher=None):
         self.path = os.fspath(path)
         self.clock = clock
         self.audit = audit
+        self.cipher = cipher
         self.on_raised = []  # f(row dict), after the row is committed
         self._lock = threading.Lock()
         self._unwritten = []  # (args, kwargs) of changes the card refused, retried later
@@ -125,6 +138,10 @@ class AlarmLog:
         order, with the next change the card takes.
         """
         wall_us = int(self.clock.wall_us()) if wall_us is None else wall_us
+        if kind in PRIVATE_KINDS and message and self.cipher is not None:
+            # Sealed before it waits anywhere; a key not there yet refuses the change
+            # (FieldSealError) rather than leave a person's words on the card in clear.
+            message = self.cipher.seal(message, MESSAGE_FIELD)
         change = ((kind, active), {"line": line, "message": message, "wall_us": wall_us})
         with self._queue_lock:
             self._unwritten.append(change)
@@ -233,23 +250,34 @@ class AlarmLog:
         row = self._db.execute(
             "SELECT %s FROM alarm_history WHERE id = ?" % ", ".join(_COLS), (alarm_id,)
         ).fetchone()
-        return None if row is None else dict(zip(_COLS, row, strict=False))
+        return None if row is None else self._row(row)
+
+    def _row(self, values):
+        """A row as a dict, its message opened (:data:`UNOPENED` when it cannot be)."""
+        row = dict(zip(_COLS, values, strict=False))
+        if is_sealed(row["message"]):
+            opened = None
+            if self.cipher is not None:
+                try:
+                    opened = self.cipher.open(row["message"], MESSAGE_FIELD)
+                except FieldSealError:
+                    opened = None
+            row["message"] = UNOPENED if opened is None else opened
+        return row
 
     def _query(self, where, args, limit=None):
         sql = "SELECT %s FROM alarm_history %s ORDER BY raised_us, id" % (", ".join(_COLS), where)
         if limit is not None:
             sql += " LIMIT %d" % int(limit)
         with self._lock:
-            return [dict(zip(_COLS, r, strict=False)) for r in self._db.execute(sql, args).fetchall()]
+            return [self._row(r) for r in self._db.execute(sql, args).fetchall()]
 
     def since(self, alarm_id):
         """Occurrences after ``alarm_id`` (by id: the order they were raised in, whichever
         process raised them), oldest first."""
         sql = "SELECT %s FROM alarm_history WHERE id > ? ORDER BY id" % ", ".join(_COLS)
         with self._lock:
-            return [
-                dict(zip(_COLS, r, strict=False)) for r in self._db.execute(sql, (int(alarm_id),)).fetchall()
-            ]
+            return [self._row(r) for r in self._db.execute(sql, (int(alarm_id),)).fetchall()]
 
     def signature(self):
         """A text that changes whenever an occurrence is raised, cleared or acknowledged

@@ -255,7 +255,7 @@ class Box:
         self.alarms = AlarmBoard()
         self.alarms.attach(self.bus)
         # Every occurrence kept, cleared or not, until acknowledged (the dashboard banner).
-        self.alarm_log = AlarmLog(os.path.join(data_dir, "alarms.db"), clock, self.audit)
+        self.alarm_log = AlarmLog(os.path.join(data_dir, "alarms.db"), clock, self.audit, self.cipher)
         self.alarm_log.attach(self.bus)
         # A field update's LED pattern and its alarm (told by `linekeeper update`).
         self.update_signals = UpdateSignals(board, clock.now_us)
@@ -502,7 +502,7 @@ class Box:
         if self.cipher is None:
             return
         sealed = seal_clear_stores(
-            self.data_dir, self.cipher, self.mail.queue, leave=("web_db", "call_reasons")
+            self.data_dir, self.cipher, self.mail.queue, leave=("web_db", "call_reasons", "alarms")
         )
         self.sealed_stores_after_update = sealed
         log.info("the update is marked good: the stores left in clear for a rollback are sealed (%s)", sealed)

@@ -274,7 +274,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
     # and acknowledges alarms, raises people's concerns, makes reports, and delivers the
     # mail queue (the recorder, which may not reach the network, only queues to it).
     config = load_config(data_dir)
-    alarm_log = AlarmLog(os.path.join(data_dir, "alarms.db"), clock, audit)
+    alarm_log = AlarmLog(os.path.join(data_dir, "alarms.db"), clock, audit, cipher)
     reports = ReportSource(
         data_dir,
         country=config.country,

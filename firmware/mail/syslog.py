@@ -10,6 +10,7 @@ import json
 import logging
 import socket
 
+from firmware.alarmlog import PRIVATE_KINDS
 from firmware.storage import fsutil
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ ERRORS = frozenset(
 )
 # Alarms whose message is a person's own words (a staff concern may name a caller):
 # the log server gets that there is one, never what it says (the mail and the box do).
-PRIVATE_MESSAGES = frozenset({"staff_concern"})
+PRIVATE_MESSAGES = PRIVATE_KINDS
 # How far back the first relay of a box's alarm history goes (seconds).
 FIRST_LOOK_S = 24 * 3600
 

@@ -10,6 +10,7 @@ key the HAT MCU's vault wraps) also seals:
 * the mail queue (``mail/queue/*.json``): each waiting message, its subject
   and its last delivery error (alarm and report mails may carry numbers and
   names).
+* ``alarms.db``: the words of a concern staff raised (it may name a caller).
 
 Each value is sealed text (``lkp1:``…) under its own field name, so a value
 moved from one store or column to another does not open. The seal is
@@ -183,10 +184,10 @@ def _seal_throttle(db, cipher):
     return len(rows)
 
 
-def _seal_rows(db, select, update, fields, cipher, batch):
+def _seal_rows(db, select, update, fields, cipher, batch, args=()):
     changed = 0
     while True:
-        rows = db.execute(select, (batch,)).fetchall()
+        rows = db.execute(select, (*args, batch)).fetchall()
         if not rows:
             return changed
         with immediate_transaction(db, contextlib.nullcontext()):
@@ -200,6 +201,38 @@ def _forget(db):
     """Vacuum and truncate the write-ahead log: the old clear pages go."""
     db.execute("VACUUM")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+# ---------------------------------------------------------------- alarms.db
+def seal_alarm_history(path, cipher):
+    """Seal, in the ``alarms.db`` at ``path``, the messages of the alarms that hold a
+    person's own words (:data:`firmware.alarmlog.PRIVATE_KINDS`: staff concerns) that
+    an older firmware kept in clear; returns how many. Vacuumed and its log truncated
+    afterwards, as web.db is."""
+    from firmware.alarmlog import MESSAGE_FIELD, PRIVATE_KINDS
+
+    if not os.path.exists(path):
+        return 0
+    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        if not _has_table(db, "alarm_history"):
+            return 0
+        kinds = sorted(PRIVATE_KINDS)
+        changed = _seal_rows(
+            db,
+            "SELECT rowid, message FROM alarm_history WHERE kind IN (%s) AND message != '' "
+            "AND substr(message, 1, 5) != 'lkp1:' LIMIT ?" % ", ".join("?" * len(kinds)),
+            "UPDATE alarm_history SET message = ? WHERE rowid = ?",
+            (MESSAGE_FIELD,),
+            cipher,
+            500,
+            kinds,
+        )
+        if changed:
+            _forget(db)
+        return changed
+    finally:
+        db.close()
 
 
 # ---------------------------------------------------------------- calls.db
@@ -276,7 +309,7 @@ def mail_item_in_clear(item):
 # ---------------------------------------------------------------- all of them
 def seal_clear_stores(data_dir, cipher, mail_queue=None, leave=()):
     """The sealing (data migration 1, :mod:`firmware.migrations.m001_seal_stores`, and
-    every start): seal what is still in clear in web.db, config.json, the mail queue
+    every start): seal what is still in clear in web.db, config.json, alarms.db, the mail queue
     (``mail_queue``: a :class:`firmware.mail.queue.MailQueue`, whose :meth:`seal_clear`
     does it), and drop rule patterns from the calls' policy reasons. Returns
     ``{store: how many}``; nothing is done without ``cipher``. The stores named in
@@ -292,6 +325,7 @@ def seal_clear_stores(data_dir, cipher, mail_queue=None, leave=()):
         ("web_db", seal_web_db, os.path.join(data_dir, "web.db"), cipher),
         ("config_patterns", seal_config_file, os.path.join(data_dir, "config.json"), cipher),
         ("call_reasons", forget_rule_patterns_in_calls, os.path.join(data_dir, "calls.db")),
+        ("alarms", seal_alarm_history, os.path.join(data_dir, "alarms.db"), cipher),
     ]
     counts = {}
     for name, step, *args in steps:

@@ -81,7 +81,7 @@ def test_an_older_card_is_sealed_in_place_and_reads_as_before(tmp_path):
     cipher = FieldCipher(os.urandom(32))
     queue = MailQueue(os.path.join(data_dir, "mail", "queue"), lambda: T_US, cipher)
     counts = seal_clear_stores(data_dir, cipher, mail_queue=queue)
-    assert counts == {"web_db": 7, "config_patterns": 1, "call_reasons": 1, "mail": 1}
+    assert counts == {"web_db": 7, "config_patterns": 1, "call_reasons": 1, "alarms": 0, "mail": 1}
     assert scan(data_dir, SECRETS) == []
     # Everything reads as before with the key.
     db = WebDb(os.path.join(data_dir, "web.db"))
@@ -106,7 +106,7 @@ def test_an_older_card_is_sealed_in_place_and_reads_as_before(tmp_path):
     assert item["subject"] == "Missed call from %s" % NUMBER
     # Running it again (the next start) changes nothing.
     again = seal_clear_stores(data_dir, cipher, mail_queue=queue)
-    assert again == {"web_db": 0, "config_patterns": 0, "call_reasons": 0, "mail": 0}
+    assert again == {"web_db": 0, "config_patterns": 0, "call_reasons": 0, "alarms": 0, "mail": 0}
     # Without the key: nothing is done, and what is sealed does not open.
     assert seal_clear_stores(data_dir, None) == {}
     with pytest.raises(FieldSealError):
@@ -172,7 +172,7 @@ def test_a_store_that_cannot_be_sealed_now_does_not_stop_the_box(tmp_path):
         f.write(b"not a database at all, damaged")
     cipher = FieldCipher(os.urandom(32))
     counts = seal_clear_stores(data_dir, cipher)
-    assert counts == {"web_db": None, "config_patterns": 1, "call_reasons": 1}
+    assert counts == {"web_db": None, "config_patterns": 1, "call_reasons": 1, "alarms": 0}
 
 
 def test_a_queue_told_not_to_seal_writes_in_clear_and_opens_what_is_sealed(tmp_path):

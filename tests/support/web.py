@@ -249,7 +249,7 @@ class Box:
             updates=UpdateInbox(self.data_dir, slot_info=str(data / "linekeeper-slot.json")),
             cipher=cipher,
         )
-        self.alarm_log = AlarmLog(data / "alarms.db", self.services, self.audit)
+        self.alarm_log = AlarmLog(data / "alarms.db", self.services, self.audit, cipher)
         self.services.alarms = self.alarm_log
         self.services.reports = ReportSource(self.data_dir, n_lines=LINES, alarms=self.alarm_log)
         self.services.mail = MailService(

@@ -111,3 +111,18 @@ def test_the_staff_menu_has_help_on_every_screen(box, stella):
         m = re.search(r'href="([^"]+)" id="page-help"', page(stella, url))
         text = page(stella, m.group(1))
         assert 'id="help-text"' in text and len(re.sub(r"<[^>]+>", "", text)) > 600, url
+
+
+def test_a_concern_with_a_card_number_is_refused(box, people, stella):
+    """PCI DSS: a concern is kept, shown and mailed as written; one holding a card number
+    is refused, saying where, and nothing is raised."""
+    before = len(box.alarm_log.history())
+    card = box.post(
+        stella,
+        "/concerns",
+        {"concern": "The caller read 4111 1111 1111 1111 out loud"},
+        token_from="/my-line",
+    )
+    assert card.status_code == 400
+    assert "card number" in card.get_data(as_text=True)
+    assert len(box.alarm_log.history()) == before

@@ -264,3 +264,35 @@ def test_a_change_cut_short_leaves_its_note_sealed(sealed, monkeypatch):
     assert value.startswith("lkp1:")
     box.web.db._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert scan_data(box, [NUMBER, NUMBER_INTL, BOOK_NAME]) == []
+
+
+def test_a_concern_is_kept_sealed_and_reads_back(sealed, tmp_path):
+    """A concern may name a caller: alarms.db holds its words only sealed, the alarms page
+    reads them; with the key not open yet (after a boot) it is refused, nothing kept."""
+    from firmware.alarmlog import AlarmLog
+    from firmware.storage.fieldseal import LazyFieldCipher
+
+    box, people = sealed
+    words = "Mrs Quennell-Oyelaran on line 2 asked not to be recorded"
+    resp = box.post(people["sam"], "/concerns", {"concern": words}, token_from="/alarms")
+    assert resp.status_code == 302
+    assert scan_data(box, ["Quennell-Oyelaran"]) == []
+    assert "from sam: " + words in people["sam"].get("/alarms").get_data(as_text=True)
+    raised = len(box.alarm_log.history())
+    # The web UI beside a recorder that has not left the key in the run directory yet.
+    os.makedirs(tmp_path / "keyless" / "data")
+    with open(tmp_path / "keyless" / "data" / "storage.key", "w") as f:
+        f.write("{}")  # this box seals
+    locked = LazyFieldCipher(str(tmp_path / "keyless" / "data"), str(tmp_path / "keyless" / "run"))
+    keyless = AlarmLog(box.alarm_log.path, box.services, box.audit, locked)
+    box.services.alarms = keyless
+    try:
+        resp = box.post(people["sam"], "/concerns", {"concern": words + " again"}, token_from="/alarms")
+        assert resp.status_code == 503 and "recorder has not started" in resp.get_data(as_text=True)
+        assert len(box.alarm_log.history()) == raised
+        assert [r["message"] for r in keyless.history() if r["kind"] == "staff_concern"] == [
+            "(sealed: readable on the box once the recorder has started)"
+        ]
+    finally:
+        box.services.alarms = box.alarm_log
+        keyless.close()

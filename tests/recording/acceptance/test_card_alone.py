@@ -36,6 +36,7 @@ import pytest
 
 from board.mcu.link import McuLink
 from board.mcu.sim import SimMcu
+from firmware.alarmlog import UNOPENED, AlarmLog
 from firmware.calls.callsearch import CallFilter, CallSearch
 from firmware.clock import SimClock
 from firmware.policy.rules import NumberList
@@ -60,6 +61,7 @@ REASON = "Complaint from Mrs Okonkwo-Baptiste about her gas bill"
 BOOK_NAME = "Hargreaves Plumbing of Little Wexcombe"
 NOTE = "Caller says the boiler at 14 Larch Way leaks again"
 RULE_NUMBER = "07700 900123"  # a private mobile: never recorded
+CONCERN_NAME = "Ottoline Brackenbury"  # in a concern staff raised (the alarm history)
 MAIL_SUBJECT = "Call from %s (%s) went unrecorded" % (CALLER["name"], CALLER["number"])
 SECRETS = [
     CALLER["number"],
@@ -71,6 +73,7 @@ SECRETS = [
     NOTE,
     RULE_NUMBER,
     RULE_NUMBER.replace(" ", ""),
+    CONCERN_NAME,
 ]
 
 CALLS = [
@@ -123,6 +126,12 @@ def plant_web_stores(box):
         Throttle(db, box.clock.wall_us, box.cipher).failed(account_keys("admin", ADDRESS))
     finally:
         db.close()
+    # A concern a colleague raised, naming a caller (alarms.db, as the web UI keeps it).
+    alarms = AlarmLog(os.path.join(box.data_dir, "alarms.db"), box.clock, None, box.cipher)
+    try:
+        alarms.set("staff_concern", True, message="from sam: %s asked not to be recorded" % CONCERN_NAME)
+    finally:
+        alarms.close()
     msg = EmailMessage()
     msg["Subject"] = MAIL_SUBJECT
     msg["From"] = "box@example.org"
@@ -240,6 +249,13 @@ def test_the_box_still_uses_the_phonebook_notes_rules_and_mail(box_and_card):
 
     assert queue.flush(Sender()) == (1, 0)
     assert sent[0]["Subject"] == MAIL_SUBJECT and NOTE in sent[0].get_content()
+    # The concern reads back on the box, and not without its key.
+    for key, says in ((cipher, "from sam: %s asked not to be recorded" % CONCERN_NAME), (None, UNOPENED)):
+        alarms = AlarmLog(os.path.join(data_dir, "alarms.db"), None, None, key)
+        try:
+            assert [r["message"] for r in alarms.history() if r["kind"] == "staff_concern"] == [says]
+        finally:
+            alarms.close()
 
 
 def test_the_box_reads_its_audit_trail_and_the_card_alone_cannot(box_and_card):
@@ -321,8 +337,8 @@ def test_an_older_card_in_clear_is_sealed_at_the_next_start(module_lab, tmp_path
     their clear numbers: they are the chunks' associated data and cannot change).
 
     The same start seals the phonebook and notes in web.db, the rule's number in
-    config.json and the waiting mail, and drops the rule's pattern from the policy
-    reason an older firmware wrote into the call log."""
+    config.json, a staff concern in alarms.db and the waiting mail, and drops the
+    rule's pattern from the policy reason an older firmware wrote into the call log."""
     import firmware.box
 
     lab = module_lab
@@ -355,6 +371,7 @@ def test_an_older_card_in_clear_is_sealed_at_the_next_start(module_lab, tmp_path
         ("config.json", RULE_NUMBER),
         ("mail", CALLER["number"]),
         ("mail", CALLER["name"]),
+        ("alarms.db", CONCERN_NAME),
     } <= found, found
     run_dir = str(tmp_path / "run")
     sealed = []
@@ -371,7 +388,7 @@ def test_an_older_card_in_clear_is_sealed_at_the_next_start(module_lab, tmp_path
     assert box_run is not None
     # web.db: the phonebook entry, the note, and the failed login's three throttle counts
     # (the account from that address, the address, the account from anywhere).
-    assert sealed == [(3, {"web_db": 5, "config_patterns": 1, "call_reasons": 1, "mail": 1})]
+    assert sealed == [(3, {"web_db": 5, "config_patterns": 1, "call_reasons": 1, "alarms": 1, "mail": 1})]
     assert {(c["number"], c["name"]) for c in calls} == {
         (CALLER["number"], CALLER["name"]),
         (DIALLED, None),
@@ -505,7 +522,8 @@ def test_a_rollback_to_the_release_before_sealing_finds_its_stores_in_clear(
     )
 
     assert data_schema(data_dir) == 1
-    assert sealed == {"web_db": 5, "call_reasons": 0}  # config.json and the mail wait
+    # config.json and the mail wait; alarms.db is in the backup, as web.db is
+    assert sealed == {"web_db": 5, "call_reasons": 0, "alarms": 1}
     backup = os.path.join(data_dir, BACKUP_DIR, "schema-0")
     for name, content in clear.items():
         with open(os.path.join(backup, name), "rb") as f:
