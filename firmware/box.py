@@ -293,7 +293,13 @@ class Box:
         self.sealed_stores_after_update = None
         self.bus.subscribe(UpdateState, self._seal_when_confirmed)
         self.retention = RetentionSweeper(
-            self.recordings, clock, self.audit, config.policy.retention, bus=self.bus, threaded=threaded
+            self.recordings,
+            clock,
+            self.audit,
+            config.policy.retention,
+            bus=self.bus,
+            threaded=threaded,
+            call_log=self.calllog,
         )
         # Alarms found by looking, each round: notes from the updater, the retention backlog.
         self.alarm_inbox = AlarmInbox(data_dir, self.alarm_log)

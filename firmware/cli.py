@@ -167,7 +167,9 @@ def cmd_calls(args):
                         words.say("decision", call["policy_decision"]) or "-",
                         # As the web pages say a number the caller's network did not send.
                         call["number"]
-                        or {"unavailable": "unavailable", None: ""}.get(call.get("absence"), "withheld"),
+                        or {"unavailable": "unavailable", "erased": "erased on request", None: ""}.get(
+                            call.get("absence"), "withheld"
+                        ),
                         call["name"] or "",
                     )
                 )

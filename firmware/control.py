@@ -22,8 +22,11 @@ operation        arguments                                   result
 ``retention``                                                ``{"suspended", "last_passed_us",``
                                                              ``"alarms", "disk_percent"}``
 ``confirm_clock`` ``actor``                                  null
-``erase``        ``call_id``, ``actor``, ``reason``          how many recordings were erased on
-                                                             request (refused: the reason why)
+``erase``        ``call_id``, ``actor``, ``reason``,         how many recordings were erased on
+                 ``details`` (bool: the caller's details     request (refused: the reason why)
+                 too)
+``erase_details`` ``call_id``, ``actor``, ``reason``         null: the caller's details erased
+                                                             from the call log (refused: why)
 ``update_state`` ``state``, ``message``, ``version``,        null (published on the bus as
                  ``previous_version``                        :class:`~firmware.bus.UpdateState`)
 ``confirm_release`` ``actor``                                ``{"dropped", "sealed"}`` (the release
@@ -382,7 +385,12 @@ def recorder_handlers(box, *, board_name="sim"):
         "reload": lambda: (box.reload_config(), None)[1],
         "retention": retention,
         "confirm_clock": lambda actor: box.retention.confirm_clock(str(actor)),
-        "erase": lambda call_id, actor, reason: box.retention.erase(int(call_id), str(actor), str(reason)),
+        "erase": lambda call_id, actor, reason, details=False: box.retention.erase(
+            int(call_id), str(actor), str(reason), details=bool(details)
+        ),
+        "erase_details": lambda call_id, actor, reason: box.retention.erase_details(
+            int(call_id), str(actor), str(reason)
+        ),
         "update_state": update_state,
         "confirm_release": confirm_release,
         "rekey": rekey,

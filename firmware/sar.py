@@ -411,7 +411,11 @@ def notes_and_names(notes, phonebook, country):
     def about(calls):
         kept = {}
         for call in calls:
-            found = [{"note": n["note"], "at_us": n["at_us"]} for n in notes.of_call(call["id"])]
+            found = [
+                {"note": n["note"], "at_us": n["at_us"]}
+                for n in notes.of_call(call["id"])
+                if not n.get("erased")
+            ]
             if found:
                 kept[str(call["id"])] = found
         names = phonebook.names_for([c["number"] for c in calls if c.get("number")], country)

@@ -143,6 +143,7 @@ ACTIONS = {
     "export": "Exported a recording",
     "export_list": "Exported the calls list",
     "delete": "Asked to erase the recording",
+    "erase_details": "Asked to erase the caller's details",
     "login": "Logged in",
     "login_failed": "Failed login",
     "logout": "Logged out",
@@ -237,6 +238,8 @@ DETAIL_LABELS = {
     "complete": "Recorded whole",
     "fingerprint": "Signed by key",
     "refused": "Refused",
+    "details": "The caller's details too",
+    "notes_erased": "Notes erased",
 }
 
 # A line's recording mode (the rules' words; the rules page adds "below").

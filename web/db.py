@@ -77,6 +77,9 @@ class WebDb:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        # What is deleted or overwritten (a note erased on request, a phonebook entry) is
+        # zeroed in its page, not left for the next write to reuse.
+        self._db.execute("PRAGMA secure_delete=ON")
         with self.tx() as db:
             for statement in SCHEMA.split(";")[:-1]:
                 db.execute(statement)
@@ -96,6 +99,13 @@ class WebDb:
         """The first row of a read-only statement, or None."""
         with self._lock:
             return self._db.execute(sql, args).fetchone()
+
+    def checkpoint(self) -> bool:
+        """Move everything into web.db and empty its write-ahead log (after an erasure:
+        the WAL would keep the old pages until SQLite reuses it); False when a reader
+        made it busy (SQLite's next checkpoint finishes it)."""
+        with self._lock:
+            return not self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
 
     def close(self) -> None:
         with self._lock:

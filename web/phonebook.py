@@ -33,6 +33,7 @@ from .site import card_problem, control_problem
 MAX_NAME = 80
 MAX_ENTRIES = 10_000
 MAX_NOTE = 1000
+ERASED_NOTE = ""  # a note's text erased on request (a note is never empty)
 
 
 class PhonebookError(ValueError):
@@ -251,7 +252,30 @@ class CallNotes:
         )
         read = opener(self._cipher)
         # A note an older firmware took with a card number in it is shown masked.
-        return [dict(r, note=cards.scrub_typed(read(r["note"], NOTE))) for r in rows]
+        # An erased note is kept as an empty text (no note can be empty): it existed, it is gone.
+        return [
+            dict(r, note=cards.scrub_typed(read(r["note"], NOTE)), erased=r["note"] == ERASED_NOTE)
+            for r in rows
+        ]
+
+    def erase_of_call(self, call_id, audited=None):
+        """Erase the text of every note on call ``call_id`` (the right to erasure); who
+        wrote each and when stay, so the page shows a note was there and was erased.
+        Returns how many were erased. ``audited(n)``, if given, makes the transaction.
+        The old texts are zeroed in their pages (``secure_delete``) and the write-ahead
+        log emptied, so web.db keeps no copy."""
+        (n,) = self._db.one(
+            "SELECT count(*) FROM call_notes WHERE call_id = ? AND note != ?", (int(call_id), ERASED_NOTE)
+        )
+        if not n:
+            return 0
+        with self._db.tx() if audited is None else audited(n) as conn:
+            conn.execute(
+                "UPDATE call_notes SET note = ? WHERE call_id = ? AND note != ?",
+                (ERASED_NOTE, int(call_id), ERASED_NOTE),
+            )
+        self._db.checkpoint()
+        return n
 
     def add(self, call_id, note, by, audited=None):
         """Add ``note`` to call ``call_id``; returns it as kept (one line). Raises PhonebookError.

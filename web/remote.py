@@ -187,10 +187,18 @@ class RemoteRetention:
     def confirm_clock(self, actor):
         self.client.call("confirm_clock", actor=actor)
 
-    def erase(self, call_id, actor, reason):
-        """Erase a call's recordings (the recorder does it: its archive follows);
+    def erase(self, call_id, actor, reason, details=False):
+        """Erase a call's recordings (the recorder does it: its archive follows), and with
+        ``details`` the caller's details too;
         :raises ControlError: refused, in the recorder's words (as ``ErasureRefused``)"""
-        return self.client.call("erase", call_id=int(call_id), actor=actor, reason=reason)
+        return self.client.call(
+            "erase", call_id=int(call_id), actor=actor, reason=reason, details=bool(details)
+        )
+
+    def erase_details(self, call_id, actor, reason):
+        """Erase a call's caller's details from the call log (the recorder, its writer, does it);
+        :raises ControlError: refused, in the recorder's words (as ``ErasureRefused``)"""
+        return self.client.call("erase_details", call_id=int(call_id), actor=actor, reason=reason)
 
     def deletion_log(self, limit=100, offset=0):
         return self.sweeper.deletion_log(limit, offset)

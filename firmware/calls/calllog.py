@@ -36,6 +36,7 @@ from firmware.bus import (
     CallUpdated,
     EventBus,
 )
+from firmware.errors import LinekeeperError
 from firmware.policy import cards
 from firmware.policy.callmeta import SCHEMA as CALLMETA_SCHEMA
 from firmware.recording.schema import SCHEMA as RECORDINGS_SCHEMA
@@ -108,6 +109,13 @@ GROUP_COMMIT_US = 1_000_000
 # How many calls' last written states are remembered, so that an event that changes
 # nothing (the policy's word after a call's end, say) costs no commit.
 WRITTEN_STATES = 64
+# ``absence`` of a call whose caller's details were erased on request (the right to
+# erasure): its number and name are gone, which is neither "withheld" nor "unavailable".
+ERASED = "erased"
+
+
+class DetailsNotErasable(LinekeeperError, ValueError):
+    """A call's details cannot be erased (its message says why; nothing changed)."""
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -182,6 +190,7 @@ class CallLog:
         self._uninserted: dict[int, Any] = {}  # id(call) -> clock_synced: calls with an id but no row yet
         self._last_id = 0  # the highest call id given or ever held (see last_call_id)
         self._written: OrderedDict[int, tuple] = OrderedDict()  # call id -> state last committed
+        self._erased: set[int] = set()  # calls whose details were erased while this log ran
         self._failing = False
         self._retry: Any = None  # the retry timer while writes fail
         if readonly:
@@ -411,6 +420,17 @@ class CallLog:
 
     def _state(self, call):
         """What :meth:`_write` writes of ``call`` (in clear), to tell whether it changed."""
+        if call.id in self._erased:  # a late event of the call never writes them back
+            fields = tuple(
+                ERASED
+                if f == "absence"
+                else None
+                if f in CALL_FIELDS
+                else cards.scrub(getattr(call, f, None))
+                for f in _FIELDS
+            )
+        else:
+            fields = tuple(cards.scrub(getattr(call, f, None)) for f in _FIELDS)
         return (
             call.answered_us,
             call.ended_us,
@@ -419,7 +439,7 @@ class CallLog:
             _json(getattr(call, "consent", None)),
             _json(getattr(call, "pause_spans", None) or None),
             _json(getattr(call, "key_times", None) or None),
-        ) + tuple(cards.scrub(getattr(call, f, None)) for f in _FIELDS)
+        ) + fields
 
     def _remember(self, call, state):
         self._written[call.id] = state
@@ -472,6 +492,48 @@ class CallLog:
             self._bus.publish(
                 Alarm(line=0, t_us=self._clock.now_us(), kind=WRITE_ALARM, active=active, message=message)
             )
+
+    def erase_details(self, call_id: int) -> None:
+        """Erase call ``call_id``'s caller's details (the right to erasure): its number
+        and name gone (NULL), ``absence`` :data:`ERASED`; its times, line, direction and
+        policy outcome kept. With ``secure_delete`` the old row's and index entries'
+        bytes are overwritten, and the write-ahead log is checkpointed and truncated, so
+        ``calls.db`` keeps no copy of the sealed values (each is the same for every call
+        of that number, so a copy left would still link the calls). The trigram indexes
+        (a box that does not seal) follow by their triggers.
+
+        :raises DetailsNotErasable: no such call, still going on, or already erased
+        :raises sqlite3.Error: the card refused (nothing changed)
+        """
+        with self._lock:
+            self.flush()
+            row = self._db.execute("SELECT ended_at, absence FROM calls WHERE id = ?", (call_id,)).fetchone()
+            if row is None:
+                raise DetailsNotErasable("there is no call %d in the call log" % call_id)
+            if row[0] is None:
+                raise DetailsNotErasable(
+                    "call %d is still going on: erase the caller's details once it has ended" % call_id
+                )
+            if row[1] == ERASED:
+                raise DetailsNotErasable("the caller's details of call %d were erased already" % call_id)
+            self._erased.add(call_id)
+            self._written.pop(call_id, None)
+            self._db.execute("PRAGMA secure_delete=ON")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "UPDATE calls SET number = NULL, name = NULL, absence = ? WHERE id = ?", (ERASED, call_id)
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._erased.discard(call_id)
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self.commits += 1
+            busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            log.warning("calls.db checkpoint was busy: the erased details stay in its WAL until the next one")
 
     def close_open(self, reason: str, ended_at: int | None = None) -> list[int]:
         """End every call the log still has open; returns their ids.

@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 
-from firmware.calls.calllog import call_json
+from firmware.calls.calllog import ERASED, call_json
 from firmware.storage.fieldseal import KEY_FILE, register_sql
 
 PAGE_MAX = 200
@@ -166,7 +166,9 @@ class CallFilter:
                                  phonebook gives that name)
     ``tag``                      calls tagged with this category
     ``absence``                  "private" (withheld) or "unavailable": calls
-                                 whose caller's network sent that, not a number
+                                 whose caller's network sent that, not a number;
+                                 "erased": calls whose caller's details were
+                                 erased on request
     """
 
     since_us: int = None
@@ -183,8 +185,8 @@ class CallFilter:
     absence: str = None
 
     def __post_init__(self):
-        if self.absence not in (None, "private", "unavailable"):
-            raise ValueError("absence must be 'private' or 'unavailable', not %r" % (self.absence,))
+        if self.absence not in (None, "private", "unavailable", ERASED):
+            raise ValueError("absence must be 'private', 'unavailable' or 'erased', not %r" % (self.absence,))
         if self.direction not in (None,) + DIRECTIONS:
             raise ValueError("direction must be 'in' or 'out', not %r" % (self.direction,))
         if self.number_match not in NUMBER_MATCHES:

@@ -32,7 +32,8 @@ Limits: flash keeps old blocks, so a copy of a wrapped key can outlive the
 database page that held it on the card itself (wear levelling); the key is
 still wrapped to the box's key, so this matters only to someone who also has
 a password or the recovery key. Deleting a recording does not delete the
-call's row in the call log.
+call's row in the call log; an erasure on request may also erase the caller's
+details from it (:meth:`RetentionSweeper.erase_details`, done by the call log).
 """
 
 import datetime
@@ -102,12 +103,24 @@ class RetentionSweeper:
     :param disk_usage: ``f(path) -> (total, used, free)`` bytes, as :func:`shutil.disk_usage`
     :param threaded: run scheduled sweeps on a thread of their own (the real
         clock's timer thread also runs the line supervisor's timers)
+    :param call_log: the box's :class:`~firmware.calls.calllog.CallLog`, which erases
+        a caller's details on request (None: details cannot be erased here)
     """
 
     def __init__(
-        self, store, clock, audit, settings, *, bus=None, disk_usage=shutil.disk_usage, threaded=False
+        self,
+        store,
+        clock,
+        audit,
+        settings,
+        *,
+        bus=None,
+        disk_usage=shutil.disk_usage,
+        threaded=False,
+        call_log=None,
     ):
         self.store = store
+        self.call_log = call_log
         self.clock = clock
         self.audit = audit
         self.settings = settings
@@ -295,7 +308,7 @@ class RetentionSweeper:
             self._audit(actor, trigger, result)
             return result
 
-    def erase(self, call_id, actor, reason):
+    def erase(self, call_id, actor, reason, details=False):
         """Delete call ``call_id``'s recordings now, at a person's request (the right to
         erasure): destroyed as retention destroys them (key, row, then the file
         shredded; an archived copy follows), each with its deletion-log entry (reason
@@ -304,10 +317,13 @@ class RetentionSweeper:
         that the trail does not show; then, as every sweep is, as ``retention_sweep``
         (trigger ``erasure``) with the deletion log's head, which ``verify`` reads on any
         machine. The clock guard is not asked: nothing here depends on the date.
-        Returns how many recordings were erased.
+        ``details``: the caller's details go too, once the recordings are gone (as
+        :meth:`erase_details`; the ``delete`` entry says ``details``). Returns how many
+        recordings were erased.
 
         :raises ErasureRefused: the call is on legal hold, is still being recorded,
-            or has no recording (nothing is deleted)
+            or has no recording (nothing is deleted); or, with ``details``, the
+            recordings were erased but the details could not be (the message says so)
         """
         reason = str(reason).strip()
         if not reason:
@@ -325,6 +341,7 @@ class RetentionSweeper:
                     "request": deletions.ERASURE,
                     "reason": reason,
                     "recordings": sorted(r.recording_id for r in found),
+                    **({"details": True} if details else {}),
                 },
                 int(now_us),
             )
@@ -345,7 +362,66 @@ class RetentionSweeper:
             result = SweepResult(deleted=len(destroyed), by_rule={deletions.ERASURE_RULE: len(destroyed)})
             self._audit(actor, deletions.ERASURE, result)
             log.info("call %d: %d recording(s) erased at %s's request", call_id, len(destroyed), actor)
+            if details:
+                self._erase_details(call_id, actor, "the recording was erased, but ", "delete")
             return len(destroyed)
+
+    def erase_details(self, call_id, actor, reason):
+        """Erase call ``call_id``'s caller's details from the call log now, at a person's
+        request (the right to erasure): its number and name replaced by the erased
+        marker (:meth:`~firmware.calls.calllog.CallLog.erase_details`); its times, line,
+        direction and policy outcome stay for counts and reports. For a call with no
+        recording (never made, or already deleted): a recording's header holds the
+        details too, so a call with one is erased with it (:meth:`erase`, ``details``).
+        Audited first as ``erase_details`` on the call (who and why, sealed on a box
+        with the MCU; never the number); a refusal after that adds an ``erase_details``
+        entry with ``refused``.
+
+        :raises ErasureRefused: the call has a recording (or one on legal hold, or
+            still being recorded), is still going on, was erased already, or is not in
+            the call log (nothing changes)
+        """
+        reason = str(reason).strip()
+        if not reason:
+            raise ErasureRefused("say why the caller's details are erased (it goes in the audit trail)")
+        if self.call_log is None:
+            raise ErasureRefused("this box's call log cannot erase a caller's details")
+        with self._lock:
+            if self.store.finished_recordings(None, held=True, call_id=call_id):
+                raise ErasureRefused(self._why_not_erasable(call_id))
+            row = self.store.for_call(call_id)
+            if row is not None and row["state"] == "recording":
+                raise ErasureRefused(self._why_not_erasable(call_id))
+            if row is not None:
+                raise ErasureRefused(
+                    "call %d still has its recording, whose header holds the caller's details too: "
+                    "erase the recording with them" % call_id
+                )
+            self.audit.append(
+                actor,
+                "erase_details",
+                "call:%d" % call_id,
+                {"request": deletions.ERASURE, "reason": reason},
+                int(self.clock.wall_us()),
+            )
+            self._erase_details(call_id, actor, "", "erase_details")
+
+    def _erase_details(self, call_id, actor, done, action):
+        """The call log erases the details; a refusal is audited (as ``action``) and raised
+        (``done``: what was done before, as the message starts)."""
+        try:
+            self.call_log.erase_details(call_id)
+        except (LinekeeperError, sqlite3.Error) as exc:  # DetailsNotErasable: why, in words
+            why = str(exc) if isinstance(exc, LinekeeperError) else "the card refused the change (%s)" % exc
+            self.audit.append(
+                actor,
+                action,
+                "call:%d" % call_id,
+                {"request": deletions.ERASURE, "details": True, "refused": why},
+                int(self.clock.wall_us()),
+            )
+            raise ErasureRefused(done + why) from exc
+        log.info("call %d: the caller's details erased at %s's request", call_id, actor)
 
     def _why_not_erasable(self, call_id):
         if self.store.finished_recordings(None, held=True, call_id=call_id):

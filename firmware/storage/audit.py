@@ -80,6 +80,7 @@ ACTIONS = frozenset(
         "playback",
         "export",
         "delete",
+        "erase_details",  # a caller's details erased from the call log on request
         "mail_test",
         "login",
         "login_failed",

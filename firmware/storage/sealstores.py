@@ -154,7 +154,9 @@ def seal_web_db(path, cipher, batch=500):
         if _has_table(db, "call_notes"):
             changed += _seal_rows(
                 db,
-                "SELECT rowid, note FROM call_notes WHERE substr(note, 1, 5) != 'lkp1:' LIMIT ?",
+                # An erased note (empty: web.phonebook.ERASED_NOTE) has nothing to seal.
+                "SELECT rowid, note FROM call_notes"
+                " WHERE substr(note, 1, 5) != 'lkp1:' AND note != '' LIMIT ?",
                 "UPDATE call_notes SET note = ? WHERE rowid = ?",
                 (NOTE,),
                 cipher,

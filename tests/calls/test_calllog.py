@@ -398,3 +398,32 @@ def test_a_write_sets_only_the_columns_that_changed(tmp_path):
     assert "number" not in updates[1]
     assert log.calls()[0]["number"] == "01632960001" and log.calls()[0]["answered"]
     log.close()
+
+
+def test_a_callers_erased_details_are_not_written_back_by_a_late_event(tmp_path):
+    """The call log keeps no copy that brings the number back: a late event of the call
+    (the policy's word after its end) writes the erased marker, not the number."""
+    from firmware.calls.calllog import ERASED, DetailsNotErasable
+
+    bus = EventBus(strict=True)
+    log = CallLog(tmp_path / "calls.db", SimClock(start_wall_us=1_772_442_000_000_000))
+    log.attach(bus)
+    call = Call(line=1, direction="in", started_us=0)
+    call.number, call.name = "01632960777", "JONES"
+    bus.publish(CallStarted(line=1, t_us=0, call=call))
+    with pytest.raises(DetailsNotErasable, match="still going on"):
+        log.erase_details(call.id)
+    call.ended_us = 5_000_000
+    bus.publish(CallEnded(line=1, t_us=5_000_000, call=call))
+    log.erase_details(call.id)
+    call.policy_decision = "skip"
+    bus.publish(CallUpdated(line=1, t_us=6_000_000, call=call))
+    log.flush()
+    (row,) = log.calls()
+    assert (row["number"], row["name"], row["absence"]) == (None, None, ERASED)
+    assert row["policy_decision"] == "skip" and row["ended_at"] is not None
+    with pytest.raises(DetailsNotErasable, match="erased already"):
+        log.erase_details(call.id)
+    with pytest.raises(DetailsNotErasable, match="no call 99"):
+        log.erase_details(99)
+    log.close()

@@ -10,7 +10,7 @@ import struct
 import threading
 
 from firmware.alarmlog import AlarmLog
-from firmware.calls.calllog import SCHEMA
+from firmware.calls.calllog import SCHEMA, CallLog
 from firmware.calls.callsearch import CallSearch, ensure_indexes
 from firmware.clock import SimClock
 from firmware.mail.service import MailService
@@ -217,12 +217,15 @@ class Box:
         self.config_store = BoxConfigStore(self.data_dir, self._applied, cipher)
         self.applied = []
         self.played = []
+        # The call log's writer: it erases a caller's details on request (through the sweeper).
+        self.calllog = CallLog(data / "calls.db", self.box_clock, cipher=cipher)
         self.sweeper = RetentionSweeper(
             self.store,
             self.box_clock,
             self.audit,
             self.config_store.get().policy.retention,
             disk_usage=lambda path: (100, 50, 50),
+            call_log=self.calllog,
         )
         self.sweeper.guard.passed(self.box_clock.wall_us())
         self.services = Services(
@@ -272,6 +275,7 @@ class Box:
         self.web.close()
         self.sweeper.close()
         self.store.close()
+        self.calllog.close()
 
     def _play(self, line, samples):
         self.played.append((line, len(samples)))

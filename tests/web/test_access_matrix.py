@@ -57,6 +57,7 @@ MATRIX = {
     ("POST", "calls.export"): {SUP},
     ("POST", "calls.hold"): {SUP},
     ("POST", "calls.erase"): {SUP},
+    ("POST", "calls.erase_details"): {SUP},
     ("POST", "calls.tags"): {SUP},
     ("POST", "calls.notes"): {SUP},
     ("GET", "audit.index"): {AUD},

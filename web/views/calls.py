@@ -17,6 +17,7 @@ requests without a token issued to this session for this call are refused,
 so nobody plays a recording without an entry.
 """
 
+import dataclasses
 import datetime
 import os
 import re
@@ -24,6 +25,7 @@ import secrets
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
+from firmware.calls.calllog import ERASED
 from firmware.calls.callsearch import CallFilter, Cursor, search_number
 from firmware.localtime import duration_text, iso_to_us
 from firmware.policy import deletions
@@ -42,7 +44,7 @@ CHUNK = 64 * 1024
 # ".zip": the audio and its signed manifest, for `linekeeper verify-export` (docs/evidence.md).
 EXPORT_FORMATS = ("ogg", "wav", "ogg.zip", "wav.zip")
 # Words typed in the number field for a caller whose network sent no number.
-ABSENCE_WORDS = {"withheld": "private", "private": "private", "unavailable": "unavailable"}
+ABSENCE_WORDS = {"withheld": "private", "private": "private", "unavailable": "unavailable", "erased": ERASED}
 EXPORT_NAMES = {
     "ogg": "Ogg/Opus",
     "wav": "WAV",
@@ -311,7 +313,10 @@ def export_list():
                     c["line"],
                     site.line(c["line"]).name if site else "",
                     c["direction"],
-                    c["number"] or {"unavailable": "unavailable", None: ""}.get(c.get("absence"), "withheld"),
+                    c["number"]
+                    or {"unavailable": "unavailable", ERASED: "erased on request", None: ""}.get(
+                        c.get("absence"), "withheld"
+                    ),
                     c["name"] or "",
                     c["book_name"] or "",
                     c["duration_s"] if c["answered"] else "",
@@ -335,7 +340,16 @@ def _recording(call_id):
     return None if recordings is None else recordings.recording_info(call_id)
 
 
-PLAYED_ACTIONS = ("playback", "export", "legal_hold", "pause", "resume", "call_note", "delete")
+PLAYED_ACTIONS = (
+    "playback",
+    "export",
+    "legal_hold",
+    "pause",
+    "resume",
+    "call_note",
+    "delete",
+    "erase_details",
+)
 
 
 def _story(call, info, deleted):
@@ -355,6 +369,10 @@ def _story(call, info, deleted):
         and release_shown(e.actor, e.details.get("calls") or (), g.user)
     ]
     history = sorted(history + released, key=lambda e: e.seq, reverse=True)
+    if call.get("absence") == ERASED:
+        # The trail keeps a note's text (sealed) as the record of who wrote what; the page
+        # shows no erased caller's details, so not those texts either.
+        history = [_without_note_text(e) for e in history]
     talk = None
     if call.get("answered") and not call.get("ended_at"):
         talk = "in progress, %s so far" % duration_text((now_us - iso_to_us(call["answered_at"])) / 1e6)
@@ -368,6 +386,12 @@ def _story(call, info, deleted):
         tags_in_use=_tags_in_use(),
         can_tag=lk().services.call_tags is not None,
     )
+
+
+def _without_note_text(entry):
+    if entry.action != "call_note" or "note" not in entry.details:
+        return entry
+    return dataclasses.replace(entry, details=dict(entry.details, note="(erased on request)"))
 
 
 @bp.route("/calls/<int:call_id>")
@@ -400,6 +424,12 @@ def detail(call_id, errors=None, status=200):
         and not info.get("legal_hold")
         and info.get("state") in ("complete", "partial")
         and hasattr(retention, "erase"),
+        # The caller's details of a call with no recording (one with a recording goes with it).
+        can_erase_details=info is None
+        and can_play
+        and call.get("ended_at") is not None
+        and call.get("absence") != ERASED
+        and hasattr(retention, "erase_details"),
         archive_on=lk().services.archive is not None,
         archived=lk().services.archive.of(call_id) if lk().services.archive is not None else None,
         **_story(call, info, deleted),
@@ -632,18 +662,73 @@ def _with_manifest(call_id, payload, file_name):
     return buf.getvalue()
 
 
-def _reason(field, done, example):
-    """``(reason, problem)``: the form's ``field``, why the recording is ``done``, as the
+def _reason(field, done, example, what="this recording is"):
+    """``(reason, problem)``: the form's ``field``, why ``what`` is ``done``, as the
     audit trail keeps it (5 to 500 characters, no control characters), or why not."""
     reason = " ".join((request.form.get(field) or "").split())
     if len(reason) < 5:
         return reason, (
-            'Say why this recording is %s (for example "%s"); the reason goes in the audit trail.'
-            % (done, example)
+            'Say why %s %s (for example "%s"); the reason goes in the audit trail.' % (what, done, example)
         )
     if len(reason) > 500:
         return reason, "At most 500 characters."
     return reason, control_problem(reason)
+
+
+def _retention_or_404(method):
+    retention = lk().services.retention
+    if retention is None or not hasattr(retention, method):
+        abort(404)
+    return retention
+
+
+def _asked_to_erase(call_id, field, what, confirm):
+    """``(reason, details, response)``: the erase form's reason and whether the caller's
+    details go too, or the page saying what was wrong (nothing changed)."""
+    reason, problem = _reason(field, "erased", "erasure request ref 1234", what)
+    errors = {field: problem} if problem else {}
+    details = request.form.get("details")
+    if details not in (None, "yes"):
+        errors[field] = "Tick the caller's details box, or leave it clear; nothing else is understood."
+    if not errors and request.form.get("confirm") != "yes":
+        errors[field] = confirm
+    return reason, details == "yes", (detail(call_id, errors=errors, status=400) if errors else None)
+
+
+def _erased(call, action, field):
+    """Run ``action()`` (the recorder erases); the page with its refusal, or None when done.
+    Once the caller's details are gone, so is the text of the call's notes (web.db), audited."""
+    from firmware.control import ControlError, RecorderUnavailable
+    from firmware.policy.sweeper import ErasureRefused
+
+    try:
+        action()
+    except (ErasureRefused, ControlError) as exc:
+        return detail(call["id"], errors={field: str(exc)}, status=409)
+    except RecorderUnavailable:
+        return detail(
+            call["id"],
+            errors={field: "The recorder is not answering (it may be restarting): try again soon."},
+            status=503,
+        )
+    return None
+
+
+def _erase_notes(call):
+    web = lk()
+    web.notes.erase_of_call(
+        call["id"],
+        audited=lambda n: intent.audited_tx(
+            web,
+            [
+                (
+                    "call_note",
+                    str(call["id"]),
+                    {"line": call["line"], "request": deletions.ERASURE, "notes_erased": n},
+                )
+            ],
+        ),
+    )
 
 
 @bp.route("/calls/<int:call_id>/erase", methods=["POST"])
@@ -651,32 +736,62 @@ def _reason(field, done, example):
 def erase(call_id):
     """Erase the call's recording now, at a person's request (the right to erasure):
     its key destroyed and its file shredded as retention does, with a deletion-log
-    entry, audited with the reason given. The call's row stays (the log of calls is
-    kept by its own rules). Refused on legal hold and while recording."""
-    from firmware.control import ControlError, RecorderUnavailable
-    from firmware.policy.sweeper import ErasureRefused
-
-    call_or_404(call_id, act=True)
-    retention = lk().services.retention
-    if _recording(call_id) is None or retention is None or not hasattr(retention, "erase"):
+    entry, audited with the reason given. With ``details`` (the form's tick, on by
+    default) the caller's details go too: the number and name from the call log, the
+    text of the call's notes. Refused on legal hold and while recording."""
+    call = call_or_404(call_id, act=True)
+    retention = _retention_or_404("erase")
+    if _recording(call_id) is None:
         abort(404)
-    reason, problem = _reason("erase_reason", "erased", "erasure request ref 1234")
-    errors = {"erase_reason": problem} if problem else {}
-    if not errors and request.form.get("confirm") != "yes":
-        errors["erase_reason"] = "Tick the box to confirm: an erased recording cannot be brought back."
-    if errors:
-        return detail(call_id, errors=errors, status=400)
-    try:
-        retention.erase(call_id, g.user.name, reason)
-    except (ErasureRefused, ControlError) as exc:
-        return detail(call_id, errors={"erase_reason": str(exc)}, status=409)
-    except RecorderUnavailable:
+    reason, details, refused = _asked_to_erase(
+        call_id,
+        "erase_reason",
+        "this recording is",
+        "Tick the box to confirm: an erased recording cannot be brought back.",
+    )
+    if refused is not None:
+        return refused
+    # Without the tick, the call as the recorder has always been asked (an older recorder too).
+    extra = {"details": True} if details else {}
+    failed = _erased(call, lambda: retention.erase(call_id, g.user.name, reason, **extra), "erase_reason")
+    if failed is not None:
+        return failed
+    if details:
+        _erase_notes(call)
+    return redirect(url_for("calls.detail", call_id=call_id) + "#f-recording")
+
+
+@bp.route("/calls/<int:call_id>/erase-details", methods=["POST"])
+@roles("supervisor")
+def erase_details(call_id):
+    """Erase the caller's details of a call with no recording (never made, or deleted
+    already): its number and name in the call log replaced by the erased marker, the
+    text of its notes gone; its times, line and outcome stay. Audited with the reason
+    given. A call with a recording is erased with it (:func:`erase`)."""
+    call = call_or_404(call_id, act=True)
+    retention = _retention_or_404("erase_details")
+    if _recording(call_id) is not None:  # its header holds the details too
         return detail(
             call_id,
-            errors={"erase_reason": "The recorder is not answering (it may be restarting): try again soon."},
-            status=503,
+            errors={
+                "details_reason": "This call has a recording: erase it with the caller's details "
+                "(Erase the recording, with its tick), or release its legal hold first."
+            },
+            status=409,
         )
-    return redirect(url_for("calls.detail", call_id=call_id) + "#f-recording")
+    reason, _, refused = _asked_to_erase(
+        call_id,
+        "details_reason",
+        "the caller's details are",
+        "Tick the box to confirm: the caller's erased details cannot be brought back.",
+    )
+    if refused is not None:
+        return refused
+    failed = _erased(call, lambda: retention.erase_details(call_id, g.user.name, reason), "details_reason")
+    if failed is not None:
+        return failed
+    _erase_notes(call)
+    return redirect(url_for("calls.detail", call_id=call_id) + "#f-number")
 
 
 @bp.route("/calls/<int:call_id>/hold", methods=["POST"])

@@ -111,7 +111,13 @@ def _line_text(entry):
     call = entry.get("call")
     call_text = ""
     if call:
-        who = call.get("number") or ("withheld" if call.get("absence") else "")
+        who = call.get("number") or (
+            "erased on request"
+            if call.get("absence") == "erased"
+            else "withheld"
+            if call.get("absence")
+            else ""
+        )
         book = None
         if call.get("number"):
             site = lk().site.settings()
