@@ -236,3 +236,35 @@ def test_no_copy_of_the_sealed_number_is_left_in_calls_db(people_template, tmp_p
         assert scan(box.data_dir, other)  # another caller's call keeps its (sealed) number
     finally:
         box.close()
+
+
+def test_beside_a_running_recorder_the_recorder_erases_the_details(box, tmp_path):
+    """Split services: the web UI asks the recorder, the call log's writer; a refusal comes
+    back in its words."""
+    from types import SimpleNamespace
+
+    from firmware.control import ControlClient, ControlError, ControlServer, recorder_handlers
+    from web.remote import RemoteRetention
+
+    box.add_recordings([1])
+    recorder = SimpleNamespace(
+        status=SimpleNamespace(snapshot=dict), clock=SimpleNamespace(wall_us=int), retention=box.sweeper
+    )
+    server = ControlServer(str(tmp_path / "control.sock"), recorder_handlers(recorder))
+    server.start()
+    client = ControlClient(str(tmp_path / "control.sock"))
+    try:
+        remote = RemoteRetention(client, box.sweeper)
+        assert remote.erase(1, "sam", "erasure request ref 9", details=True) == 1
+        remote.erase_details(5, "sam", "erasure request ref 10")
+        try:
+            remote.erase_details(5, "sam", "erasure request ref 10")
+        except ControlError as exc:
+            assert "erased already" in str(exc)
+        else:
+            raise AssertionError("erased twice")
+    finally:
+        client.close()
+        server.stop()
+    assert kept(box, 1) == (None, None, ERASED) and kept(box, 5) == (None, None, ERASED)
+    assert kept(box, 2) == ("02079460001", None, None)
