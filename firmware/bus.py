@@ -172,7 +172,9 @@ class Alarm(Event):
 @dataclass(frozen=True)
 class UpdateState(Event):
     """A field update started (``state`` ``"running"``) or ended (its outcome:
-    ``installed``, ``refused``, ``not_switched``, ``rolled_back``, ``failed``); line 0.
+    ``installed``, ``refused``, ``not_switched``, ``rolled_back``, ``failed``, or
+    ``installing``: it stopped waiting while RAUC may still write the new slot, which
+    is no failure yet and still says not to cut the power); line 0.
 
     Published by the recorder when ``linekeeper update`` tells it (control
     operation ``update_state``): the hook for the LED pattern and the alarm
@@ -186,7 +188,7 @@ class UpdateState(Event):
 
     @property
     def failed(self) -> bool:
-        return self.state not in ("running", "installed")
+        return self.state not in ("running", "installing", "installed")
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,18 @@ def add_arguments(p):
         help="how long to wait for every line to be idle (default 4 h)",
     )
     p.add_argument(
+        "--install-timeout-s",
+        type=float,
+        default=600.0,
+        help="how long `rauc install` may take (default 600 s); RAUC is then asked what it did",
+    )
+    p.add_argument(
+        "--install-wait-s",
+        type=float,
+        default=1800.0,
+        help="after that, how long to wait for RAUC to finish writing the slot (default 1800 s)",
+    )
+    p.add_argument(
         "--health-timeout-s",
         type=float,
         default=120.0,
@@ -108,7 +120,13 @@ def run(args):
     from .rauc import Rauc
     from .slots import Slots
 
-    rauc = Rauc()
+    for option, value in (
+        ("--install-timeout-s", args.install_timeout_s),
+        ("--install-wait-s", args.install_wait_s),
+    ):
+        if not value > 0:  # also NaN
+            raise UpdateError("%s must be a number of seconds above 0, not %s" % (option, value))
+    rauc = Rauc(timeout_s=args.install_timeout_s)
     if args.status:
         return _status(rauc, args.update_dir)
     if not args.bundle and not args.recover and not args.watch and not args.confirm:
@@ -125,6 +143,7 @@ def run(args):
         web_url=args.web_url,
         max_wait_idle_s=args.max_wait_idle_s,
         health_timeout_s=args.health_timeout_s,
+        install_wait_s=args.install_wait_s,
         status_dir=args.status_dir,
     )
     if args.restart_cmd:
@@ -241,6 +260,11 @@ def _crash_at(step):
 
 def _status(rauc, update_dir):
     status = rauc.status()
+    try:
+        operation, last_error = rauc.operation()
+        print("RAUC: %s%s" % (operation, "; its last install failed: %s" % last_error if last_error else ""))
+    except UpdateError as exc:
+        print("RAUC: %s" % exc)
     print("booted slot (RAUC): %s; next: %s" % (status.get("booted"), status.get("boot_primary")))
     for name, slot in sorted(status["slots"].items()):
         bundle = slot.get("slot_status", {}).get("bundle", {})

@@ -4,8 +4,13 @@ Steps (each noted in ``UPDATE_DIR/progress.json`` as it starts):
 
 1. ``copy``: the bundle to internal storage (a USB stick may be pulled at any time);
 2. ``install``: ``rauc install`` — RAUC checks the signature and ``compatible``,
-   our install-check handler the security version and the size, then RAUC
-   writes the inactive slot and makes it primary;
+   our install-check handler the CPU architecture, the security version and the
+   size, then RAUC writes the inactive slot and makes it primary. Should
+   ``rauc install`` not finish in time, only its client is stopped: ``rauc
+   service`` may go on writing, so ``still_installing`` asks RAUC (its D-Bus
+   ``Operation`` and ``LastError``) until it is idle, at most
+   ``install_wait_s``, and the outcome is what RAUC did (installed: the update
+   goes on; failed), or ``installing`` when it is still at work;
 3. ``wait_idle``: until every line is idle (never during a call), at most
    ``max_wait_idle_s``; when that runs out the running slot is made primary again
    and nothing is switched;
@@ -38,6 +43,7 @@ from ..control import ControlError, RecorderUnavailable
 from ..errors import UpdateError
 from ..migrations import drop_backups
 from . import health
+from .rauc import InstallTimedOut
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +70,17 @@ class UpdateSettings:
     recorder_gone_s: float = 30.0  # no recorder this long: nothing is recording
     health_timeout_s: float = 120.0
     poll_s: float = 0.5
+    # After ``rauc install`` timed out (Rauc.timeout_s): how long to wait for RAUC to be idle.
+    install_wait_s: float = 1800.0
+    install_poll_s: float = 5.0
     status_dir: str = None  # where the progress and the result are mirrored for the web UI
 
 
 @dataclasses.dataclass
 class UpdateResult:
-    outcome: str  # installed | refused | not_switched | rolled_back | failed
+    # installed | refused | not_switched | rolled_back | failed, or installing: RAUC was
+    # still writing the new slot when the update had to stop waiting (nothing switched)
+    outcome: str
     bundle: str
     message: str
     version: str = None
@@ -316,6 +327,18 @@ class Updater:
                 _write_report(report_dir, format_report(result, self._wall_us()))
             return result
         try:
+            if self._rauc_busy():
+                # An install that outlived the last update's wait: that update's report,
+                # progress note and LEDs stand; this one only says why it did nothing.
+                result.outcome = "refused"
+                result.later = True
+                result.message = (
+                    "RAUC is still installing an earlier bundle: do not cut the power. Nothing "
+                    "was changed: try again once it has finished"
+                )
+                if report_dir:
+                    _write_report(report_dir, format_report(result, self._wall_us()))
+                return result
             self._tell("running", result)
             self._installed = False
             try:
@@ -357,8 +380,14 @@ class Updater:
         why_path = os.path.join(self.s.update_dir, "install-check.txt")
         _remove(why_path)
         try:
-            self.rauc.install(local)
+            try:
+                self.rauc.install(local)
+            except InstallTimedOut as exc:
+                self._installed = True  # RAUC may have begun to write: not "nothing changed"
+                self._await_rauc(result, exc, before, running, why_path)
             self._installed = True
+        except _Outcome:
+            raise
         except UpdateError as exc:
             result.outcome = "refused"
             raise UpdateError(
@@ -424,6 +453,66 @@ class Updater:
             )
         )
 
+    def _rauc_busy(self):
+        """Whether RAUC is at work already (an install that outlived the last update's
+        wait); False when it cannot be asked (``rauc install`` then says what is wrong)."""
+        try:
+            operation, _ = self.rauc.operation()
+        except UpdateError as exc:
+            log.warning("%s", exc)
+            return False
+        return operation != "idle"
+
+    def _await_rauc(self, result, timed_out, before, running, why_path):
+        """``rauc install`` timed out: wait for ``rauc service`` to be idle, at most
+        ``install_wait_s`` (or until the update is stopped). Returns when RAUC installed
+        the bundle (the update goes on).
+
+        :raises _Outcome: RAUC failed (refused: the running slot is untouched), or is
+            still at work or cannot be asked (installing: nothing can be said yet, and
+            nothing is switched or marked)
+        """
+        self._step(result, "still_installing")
+        deadline = self._monotonic() + self.s.install_wait_s
+        while True:
+            try:
+                operation, last_error = self.rauc.operation()
+                doing = "it is still installing"
+            except UpdateError as exc:
+                operation, doing = None, "it cannot be asked what it is doing (%s)" % exc
+            if operation == "idle":
+                break
+            if self.stopped() or self._monotonic() >= deadline:
+                result.outcome = "installing"
+                result.later = True  # its outcome is unknown: the bundle is not done with
+                raise _Outcome(
+                    "%s, and %s: RAUC may still be writing the new slot. Do not cut the power "
+                    "or restart the box while the LEDs blink slowly. Nothing was switched: the "
+                    "box runs slot %s. Once RAUC has finished (`linekeeper update --status`), "
+                    "insert the stick again or upload the bundle again to finish the update"
+                    % (timed_out, doing, running)
+                )
+            self._sleep(self.s.install_poll_s)
+        if last_error:
+            result.outcome = "refused"
+            raise _Outcome(
+                "%s; RAUC then failed: %s; the box was not changed: it runs slot %s as before"
+                % (timed_out, _read(why_path) or _explain(last_error), running)
+            )
+        # RAUC makes the slot it wrote primary, and never writes the running one.
+        if self.rauc.status()["boot_primary"] == self._slot_name(running, before):
+            result.outcome = "refused"
+            raise _Outcome(
+                "%s; RAUC is idle now and did not install it; the box was not changed: it "
+                "runs slot %s as before" % (timed_out, running)
+            )
+
+    def _slot_name(self, bootname, status):
+        try:
+            return self.rauc.slot_name(bootname, status)
+        except UpdateError:
+            return None
+
     def recover(self, report_dir=None):
         """Finish or undo an update that was cut short (kill, power cut); None if none was.
 
@@ -464,7 +553,7 @@ class Updater:
                 result.message = (
                     "the update was interrupted after its health check passed; slot %s is kept" % new
                 )
-            elif step in ("copy", "install", "wait_idle"):
+            elif step in ("copy", "install", "still_installing", "wait_idle"):
                 self.rauc.mark("active", old_name)
                 result.outcome = "not_switched"
                 result.message = (
@@ -533,9 +622,13 @@ class Updater:
                 self._audit_result(result)
             except Exception as exc:  # the report still goes out; the error after it
                 refused = exc
-        # Then the progress note: once it is gone, --recover leaves the box alone.
-        for folder in self._status_dirs():
-            _remove(os.path.join(folder, PROGRESS_NAME))
+        # Then the progress note: once it is gone, --recover leaves the box alone. Kept
+        # while RAUC may still be writing: the page goes on saying not to cut the power
+        # and takes no upload, and a restart meanwhile is recovered (the box stays on its
+        # slot, made primary again).
+        if result.outcome != "installing":
+            for folder in self._status_dirs():
+                _remove(os.path.join(folder, PROGRESS_NAME))
         text = format_report(result, self._wall_us())
         # Kept on the box for the page; a full card must not stop the stick's report or
         # the recorder's alarm below.
@@ -638,6 +731,10 @@ def _try_lock(path):
     return fd
 
 
+class _Outcome(UpdateError):
+    """An update's end whose ``result.outcome`` is set already, its message the report's."""
+
+
 class _StickGone(UpdateError):
     """The bundle could not be read from where it was (the stick pulled, or going): the
     same bundle is taken again at once when it is offered again (``UpdateResult.retry``)."""
@@ -701,6 +798,7 @@ def format_report(result, wall_us):
         "not_switched": "UPDATE NOT SWITCHED - the box runs its old version",
         "rolled_back": "UPDATE FAILED - the box went back to its old version",
         "failed": "UPDATE FAILED",
+        "installing": "UPDATE STILL INSTALLING - do not cut the power; the box runs its old version",
     }[result.outcome]
     return "\n".join(
         [

@@ -15,6 +15,17 @@ def _reason(stderr):
     return (errors or useful or ["rauc gave no reason"])[-1]
 
 
+class InstallTimedOut(UpdateError):
+    """``rauc install`` did not finish in time. Only the client was stopped: ``rauc
+    service`` may still be writing the slot, so nothing can be said of the box until
+    RAUC is asked (:meth:`Rauc.operation`)."""
+
+
+# RAUC's D-Bus service, its installer interface (Operation, LastError).
+BUS_NAME = "de.pengutronix.rauc"
+INSTALLER = "de.pengutronix.rauc.Installer"
+
+
 class Rauc:
     """The ``rauc`` command, run by ``run`` (``subprocess.run``-like).
 
@@ -22,11 +33,12 @@ class Rauc:
         ``DBUS_SYSTEM_BUS_ADDRESS`` at their own bus
     """
 
-    def __init__(self, binary="rauc", env=None, run=subprocess.run, timeout_s=600.0):
+    def __init__(self, binary="rauc", env=None, run=subprocess.run, timeout_s=600.0, busctl="busctl"):
         self.binary = binary
         self.env = env
         self._run = run
         self.timeout_s = timeout_s
+        self.busctl = busctl
 
     def _call(self, *args):
         try:
@@ -36,6 +48,11 @@ class Rauc:
         except FileNotFoundError:
             raise UpdateError("RAUC is not installed (no %s command)" % self.binary) from None
         except subprocess.TimeoutExpired:
+            if args[0] == "install":
+                raise InstallTimedOut(
+                    "rauc install did not finish in %d s (RAUC may still be writing the slot)"
+                    % self.timeout_s
+                ) from None
             raise UpdateError("rauc %s did not finish in %d s" % (args[0], self.timeout_s)) from None
         if done.returncode != 0:
             raise UpdateError("rauc %s failed: %s" % (args[0], _reason(done.stderr + done.stdout)))
@@ -44,9 +61,34 @@ class Rauc:
     def install(self, bundle_path):
         """Verify ``bundle_path`` and write it to the inactive slot (RAUC then makes it primary).
 
+        :raises InstallTimedOut: no answer within ``timeout_s``: RAUC may go on writing
         :raises UpdateError: refused (signature, compatible, our install-check) or failed
         """
         self._call("install", bundle_path)
+
+    def operation(self):
+        """What ``rauc service`` is doing: ``(operation, last_error)``, its installer's
+        ``Operation`` (``"idle"``, ``"installing"``) and ``LastError`` (``""`` after an
+        install that succeeded, else why the last one failed), read over D-Bus.
+
+        :raises UpdateError: the service cannot be asked (not running, no ``busctl``)
+        """
+        argv = [self.busctl, "--system", "--json=short", "get-property", BUS_NAME, "/", INSTALLER]
+        try:
+            done = self._run(
+                [*argv, "Operation", "LastError"], capture_output=True, text=True, env=self.env, timeout=30
+            )
+        except FileNotFoundError:
+            raise UpdateError("cannot ask RAUC what it is doing (no %s command)" % self.busctl) from None
+        except subprocess.TimeoutExpired:
+            raise UpdateError("RAUC did not say what it is doing within 30 s") from None
+        if done.returncode != 0:
+            raise UpdateError("cannot ask RAUC what it is doing: %s" % _reason(done.stderr + done.stdout))
+        try:
+            operation, last_error = (json.loads(line)["data"] for line in done.stdout.splitlines()[:2])
+        except (ValueError, KeyError, TypeError):
+            raise UpdateError("RAUC's answer was not understood: %r" % done.stdout[:200]) from None
+        return str(operation), str(last_error)
 
     def status(self):
         """``rauc status`` as a dict: ``booted``, ``boot_primary`` and ``slots``

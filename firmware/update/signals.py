@@ -5,7 +5,9 @@ over the control socket (operation ``update_state``); the recorder publishes an
 :class:`firmware.bus.UpdateState` on its bus. :class:`UpdateSignals` listens:
 
 - while an update runs, every line LED blinks slowly (0.5 s on, 0.5 s off):
-  leave the stick in, do not cut the power;
+  leave the stick in, do not cut the power; so they go on after an update that
+  ended while RAUC may still be writing the new slot (``installing``), until the
+  next update's state;
 - an update that did not install (refused, not switched, rolled back, failed)
   flashes every LED three times quickly, then a pause, repeated for
   ``failure_show_s`` (default an hour) or until the next update, and raises the
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 
 def pattern_for(state):
     """The frames for an update ``state``, or None for LEDs off."""
-    if state == "running":
+    if state in ("running", "installing"):
         return PATTERNS_MS["running"]
     if state == "installed":
         return None
@@ -102,7 +104,7 @@ class UpdateSignals:
         if self.status_led is None:
             return
         try:
-            if event.state == "running":
+            if event.state in ("running", "installing"):
                 if self._status_before is None:
                     self._status_before = self.status_led.led()
                 self.status_led.set_led(STATUS_LED["running"])

@@ -29,6 +29,9 @@ class RefusingRauc:
     def slot_name(self, bootname, status=None):
         return Rauc.slot_name(self, bootname, status)
 
+    def operation(self):
+        return "idle", ""
+
 
 class OneSlot:
     def current(self):

@@ -84,6 +84,9 @@ class FakeRauc:
     def slot_name(self, bootname, status=None):
         return Rauc.slot_name(self, bootname, status)
 
+    def operation(self):
+        return "idle", ""
+
     def mark(self, how, name):
         self.marks.append((how, name))
 

@@ -134,3 +134,18 @@ def test_every_outcome_but_installed_is_a_failure_pattern():
         assert pattern_for(outcome) == PATTERNS_MS["failed"]
         assert UpdateState(line=0, t_us=0, state=outcome).failed
     assert not UpdateState(line=0, t_us=0, state="installed").failed
+
+
+def test_an_update_that_ended_while_rauc_still_writes_keeps_the_leds_saying_do_not_cut_the_power(tmp_path):
+    box, signals, log = _box(tmp_path)
+    update_state = recorder_handlers(box)["update_state"]
+    try:
+        update_state(state="running")
+        update_state(state="installing", message="rauc install did not finish in 600 s")
+        assert signals._pattern == PATTERNS_MS["running"]
+        _wait_for(lambda: [on for line, on in box.board.seen() if line == 1][:3] == [True, False, True])
+        assert log.history() == []  # no failure (yet): no alarm
+        assert not UpdateState(line=0, t_us=0, state="installing").failed
+    finally:
+        signals.stop()
+        log.close()

@@ -1,0 +1,358 @@
+"""``rauc install`` that outlives its timeout. Only the client is stopped then: ``rauc
+service`` may go on writing the slot. Before, the report said "the box was not changed"
+and the bundle counted as done, so a technician pulled the power mid-write. Now RAUC is
+asked (its D-Bus ``Operation`` and ``LastError``) and the report says what it did:
+installed (the update goes on), failed, or still installing (the LEDs and the page go on
+saying not to cut the power, and the bundle is not counted as done).
+
+The fast tests drive :class:`Updater` with a fake RAUC; the last ones run ``linekeeper
+update --watch STICK --once`` with a fake ``rauc`` on PATH that outlives a one-second
+timeout and a fake ``busctl`` that answers for its service."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from firmware.errors import UpdateError
+from firmware.update.flow import PROGRESS_NAME, Updater, UpdateSettings
+from firmware.update.rauc import InstallTimedOut, Rauc
+from firmware.update.watch import Watcher
+from tests.firmware.test_update_flow import FakeClient, FakeClock, FakeRauc, FakeSlots, _bundle
+
+
+class SlowRauc(FakeRauc):
+    """``rauc install`` times out; the service then reports ``answers`` (operation,
+    last error) one poll after another, the last one for good."""
+
+    def __init__(self, answers, writes=True):
+        super().__init__()
+        self.answers = list(answers)
+        self.writes = writes  # the service makes the new slot primary once idle without error
+
+    def install(self, path):
+        assert os.path.exists(path)
+        raise InstallTimedOut("rauc install did not finish in 600 s (RAUC may still be writing the slot)")
+
+    def operation(self):
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        if answer == ("idle", "") and self.writes:
+            self.installed = True
+        return answer
+
+
+def _updater(tmp_path, rauc, **settings):
+    clock = FakeClock()
+    s = UpdateSettings(
+        data_dir=str(tmp_path),
+        update_dir=str(tmp_path / "update"),
+        status_dir=str(tmp_path / "inbox"),
+        poll_s=1.0,
+        install_poll_s=5.0,
+        **settings,
+    )
+    os.makedirs(s.status_dir, exist_ok=True)
+    updater = Updater(
+        s,
+        rauc,
+        FakeSlots(),
+        FakeClient(clock, lambda t: []),
+        None,
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+    )
+    return updater, clock
+
+
+# The service's answers at the first check (idle: no earlier install at work) and then.
+IDLE = ("idle", "")
+
+
+def test_an_install_that_finishes_after_the_timeout_goes_on_to_the_switch(tmp_path):
+    rauc = SlowRauc([IDLE, ("installing", ""), ("installing", ""), IDLE])
+    updater, clock = _updater(tmp_path, rauc, restart_cmd=("true",), health_timeout_s=5)
+    result = updater.run(_bundle(tmp_path), report_dir=str(tmp_path / "stick"))
+    # On as any install: the switch to the slot RAUC wrote (its health check is not this
+    # test's: the fake recorder never restarts, so it is rolled back).
+    assert result.steps[:5] == ["copy", "install", "still_installing", "wait_idle", "switch"]
+    assert result.slot == "B" and result.version == "2.0.0"
+    assert updater.slots.pointed[0] == "B"
+
+
+def test_an_install_still_running_when_the_wait_ends_is_reported_as_still_installing(tmp_path):
+    rauc = SlowRauc([IDLE, ("installing", "")])
+    updater, clock = _updater(tmp_path, rauc, install_wait_s=60)
+    result = updater.run(_bundle(tmp_path), report_dir=str(tmp_path / "stick"))
+    assert result.outcome == "installing"
+    assert result.later and not result.retry  # not done with: taken again
+    assert 60 <= clock.t <= 66
+    assert "Do not cut the power" in result.message and "the box runs slot A" in result.message
+    report = (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
+    assert "UPDATE STILL INSTALLING - do not cut the power" in report
+    assert "not changed" not in report and "REFUSED" not in report
+    # Nothing marked or switched while RAUC works; the page still says an update runs.
+    assert rauc.marks == [] and updater.slots.pointed == []
+    for folder in ("update", "inbox"):
+        assert json.loads((tmp_path / folder / PROGRESS_NAME).read_text())["step"] == "still_installing"
+
+
+def test_an_install_that_fails_after_the_timeout_says_why_and_that_nothing_changed(tmp_path):
+    rauc = SlowRauc(
+        [IDLE, ("installing", ""), ("idle", "Compatible mismatch: Expected 'x' but bundle manifest has 'y'")]
+    )
+    updater, _ = _updater(tmp_path, rauc)
+    result = updater.run(_bundle(tmp_path))
+    assert result.outcome == "refused" and not result.later and not result.retry
+    assert "rauc install did not finish in 600 s" in result.message
+    assert "the bundle is for another board or HAT" in result.message
+    assert result.message.endswith("the box was not changed: it runs slot A as before")
+    assert rauc.marks == [] and updater.slots.pointed == []
+    assert not (tmp_path / "update" / PROGRESS_NAME).exists()
+
+
+def test_rauc_idle_without_having_written_the_slot_is_no_install(tmp_path):
+    rauc = SlowRauc([IDLE], writes=False)
+    updater, _ = _updater(tmp_path, rauc)
+    result = updater.run(_bundle(tmp_path))
+    assert result.outcome == "refused"
+    assert "RAUC is idle now and did not install it" in result.message
+    assert updater.slots.pointed == []
+
+
+def test_rauc_that_cannot_be_asked_after_the_timeout_is_not_taken_for_done(tmp_path):
+    rauc = SlowRauc([IDLE, UpdateError("cannot ask RAUC what it is doing: no such bus")])
+    updater, _ = _updater(tmp_path, rauc, install_wait_s=20)
+    result = updater.run(_bundle(tmp_path))
+    assert result.outcome == "installing" and result.later
+    assert "cannot be asked what it is doing (cannot ask RAUC" in result.message
+
+
+def test_an_update_stopped_while_rauc_still_writes_ends_at_once_as_still_installing(tmp_path):
+    rauc = SlowRauc([IDLE, ("installing", "")])
+    updater, clock = _updater(tmp_path, rauc)
+    updater.stopped = lambda: clock.t >= 10  # the stick's unit stopped: no 15-minute kill
+    result = updater.run(_bundle(tmp_path))
+    assert result.outcome == "installing" and 10 <= clock.t <= 16
+
+
+def test_an_update_while_rauc_is_still_busy_is_refused_and_leaves_the_last_one_standing(tmp_path):
+    rauc = SlowRauc([IDLE, ("installing", "")])
+    updater, _ = _updater(tmp_path, rauc, install_wait_s=10)
+    bundle = _bundle(tmp_path)
+    assert updater.run(bundle).outcome == "installing"
+    last = (tmp_path / "update" / "last-report.txt").read_text()
+    again = updater.run(bundle, report_dir=str(tmp_path / "stick"))
+    assert again.outcome == "refused" and again.later
+    assert "RAUC is still installing an earlier bundle" in again.message
+    assert "STILL INSTALLING" in (tmp_path / "update" / "last-report.txt").read_text() == last
+    assert (tmp_path / "inbox" / PROGRESS_NAME).exists()  # the page: still not to cut the power
+    assert "RAUC is still installing" in (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
+
+
+def test_a_bundle_whose_install_outcome_is_unknown_is_not_counted_as_done(tmp_path):
+    rauc = SlowRauc([IDLE, ("installing", "")])
+    updater, _ = _updater(tmp_path, rauc, install_wait_s=10)
+    bundle = _bundle(tmp_path)
+    os.makedirs(tmp_path / "update")  # made by scripts/install-box
+    watcher = Watcher(os.path.dirname(bundle), str(tmp_path / "update"), updater.run, stable_s=0)
+    [result] = watcher.poll()
+    assert result.outcome == "installing"
+    assert json.loads((tmp_path / "update" / "watched.json").read_text()) == {}
+
+
+def test_recovery_after_a_restart_while_rauc_wrote_keeps_the_box_on_its_slot(tmp_path):
+    rauc = SlowRauc([IDLE, ("installing", "")])
+    updater, _ = _updater(tmp_path, rauc, install_wait_s=10)
+    updater.run(_bundle(tmp_path))
+    rauc.installed = True  # RAUC finished later and made B primary
+    result = updater.recover()
+    assert result.outcome == "not_switched" and rauc.marks == [("active", "app.0")]
+    assert not (tmp_path / "update" / PROGRESS_NAME).exists()
+
+
+def test_rauc_s_operation_is_read_from_its_d_bus_properties():
+    calls = []
+
+    def run(argv, **kw):
+        calls.append(argv)
+        out = '{"type":"s","data":"installing"}\n{"type":"s","data":""}\n'
+        return subprocess.CompletedProcess(argv, 0, out, "")
+
+    assert Rauc(run=run).operation() == ("installing", "")
+    assert calls[0][-4:] == ["/", "de.pengutronix.rauc.Installer", "Operation", "LastError"]
+
+    def garbled(argv, **kw):
+        return subprocess.CompletedProcess(argv, 0, "nonsense\n", "")
+
+    with pytest.raises(UpdateError, match="not understood"):
+        Rauc(run=garbled).operation()
+
+    def timeout(argv, **kw):
+        raise subprocess.TimeoutExpired(argv, kw["timeout"])
+
+    with pytest.raises(InstallTimedOut, match="may still be writing"):
+        Rauc(run=timeout).install("/b.raucb")
+
+
+# -- the command, with a fake rauc that outlives a one-second timeout ------------------
+
+STATUS = {
+    "compatible": "linekeeper-rpi-lk-4l",
+    "booted": "A",
+    "boot_primary": "PRIMARY",
+    "slots": [
+        {
+            "app.0": {
+                "bootname": "A",
+                "device": "/dev/fake-a",
+                "slot_status": {"bundle": {"version": "1.0.0"}},
+            }
+        },
+        {
+            "app.1": {
+                "bootname": "B",
+                "device": "/dev/fake-b",
+                "slot_status": {"bundle": {"version": "2.0.0"}},
+            }
+        },
+    ],
+}
+# `rauc install` hands the work to "the service" (a background job that runs until the
+# file `release` appears, then makes slot B primary) and waits for it, as the client
+# does: stopped at its timeout, it leaves the "service" at work.
+FAKE_RAUC = """#!/bin/sh
+echo "$*" >> "%(dir)s/rauc.log"
+case "$1" in
+  status)
+    if [ "$2" = "--detailed" ]; then
+      if [ -e "%(dir)s/installed" ]; then primary=app.1; else primary=app.0; fi
+      printf '%%s' '%(status)s' | sed "s/PRIMARY/$primary/"
+    fi
+    exit 0;;
+  install)
+    touch "%(dir)s/busy"
+    ( while [ ! -e "%(dir)s/release" ]; do sleep 0.1; done
+      touch "%(dir)s/installed"; rm -f "%(dir)s/busy" ) </dev/null >/dev/null 2>&1 &
+    sleep 0.2; while [ -e "%(dir)s/busy" ]; do sleep 0.1; done; exit 0;;
+esac
+exit 0
+"""
+FAKE_BUSCTL = """#!/bin/sh
+if [ -e "%(dir)s/busy" ]; then op=installing; else op=idle; fi
+printf '{"type":"s","data":"%%s"}\\n{"type":"s","data":""}\\n' "$op"
+"""
+
+
+def _fake_bin(tmp_path):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    values = {"dir": tmp_path, "status": json.dumps(STATUS)}
+    for name, text in (("rauc", FAKE_RAUC), ("busctl", FAKE_BUSCTL)):
+        (fake / name).write_text(text % values)
+        (fake / name).chmod(0o755)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    (stick / "linekeeper-2.0.0.raucb").write_bytes(b"hsqs" + os.urandom(64 * 1024))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "update").mkdir()
+    return fake, stick
+
+
+def _update(tmp_path, fake, stick, *more):
+    env = dict(os.environ, PATH="%s:%s" % (fake, os.environ["PATH"]))
+    args = [sys.executable, "-m", "firmware.cli", "update", "--watch", str(stick), "--once",
+            "--data-dir", str(tmp_path / "data"), "--update-dir", str(tmp_path / "update"),
+            "--slots-dir", str(tmp_path / "slots"), "--current-link", str(tmp_path / "current"),
+            "--restart-cmd", "true", "--install-timeout-s", "1", *more]  # fmt: skip
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_the_command_reports_still_installing_and_takes_the_bundle_once_rauc_is_done(tmp_path):
+    fake, stick = _fake_bin(tmp_path)
+    try:
+        proc = _update(tmp_path, fake, stick, "--install-wait-s", "2")
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 1, out
+        assert "update linekeeper-2.0.0.raucb: installing" in out
+        assert (tmp_path / "busy").exists()  # the "service" goes on after its client was stopped
+        report = (stick / "linekeeper-update-report.txt").read_text()
+        assert "UPDATE STILL INSTALLING" in report and "rauc install did not finish in 1 s" in report
+        assert json.loads((tmp_path / "update" / "watched.json").read_text()) == {}
+        assert "mark" not in (tmp_path / "rauc.log").read_text()
+        assert json.loads((tmp_path / "update" / PROGRESS_NAME).read_text())["step"] == "still_installing"
+        # The stick put back while RAUC still writes: refused, nothing done.
+        proc = _update(tmp_path, fake, stick)
+        out, _ = proc.communicate(timeout=60)
+        assert "RAUC is still installing an earlier bundle" in out, out
+        assert (tmp_path / "rauc.log").read_text().count("install") == 1
+        # RAUC done: the stick put back installs it (here up to the wait for idle lines).
+        (tmp_path / "release").touch()
+        deadline = time.monotonic() + 10
+        while (tmp_path / "busy").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        (tmp_path / "installed").unlink()  # a fresh install, which RAUC finishes in time
+        proc = _update(tmp_path, fake, stick)
+        _wait_for_step(tmp_path, "wait_idle", proc)
+        assert "still_installing" not in (tmp_path / "update" / PROGRESS_NAME).read_text()
+        proc.kill()
+        proc.communicate(timeout=30)
+    finally:
+        (tmp_path / "release").touch()  # ends any "service" left
+
+
+def test_the_command_goes_on_when_rauc_finishes_within_the_wait(tmp_path):
+    fake, stick = _fake_bin(tmp_path)
+    try:
+        proc = _update(tmp_path, fake, stick, "--install-wait-s", "60")
+        _wait_for_step(tmp_path, "still_installing", proc)
+        (tmp_path / "release").touch()  # RAUC finishes writing
+        _wait_for_step(tmp_path, "wait_idle", proc)
+        progress = json.loads((tmp_path / "update" / PROGRESS_NAME).read_text())
+        assert progress["to"] == "B" and progress["version"] == "2.0.0"
+        proc.kill()
+        proc.communicate(timeout=30)
+    finally:
+        (tmp_path / "release").touch()
+
+
+def _wait_for_step(tmp_path, step, proc, timeout_s=30):
+    progress = tmp_path / "update" / PROGRESS_NAME
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read()
+        try:
+            if json.loads(progress.read_text())["step"] == step:
+                return
+        except (FileNotFoundError, ValueError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError("the update never reached %s" % step)
+
+
+@pytest.mark.parametrize("option", ["--install-timeout-s", "--install-wait-s"])
+@pytest.mark.parametrize("value", ["0", "-5", "nan"])
+def test_a_wait_that_is_no_number_of_seconds_is_refused_by_name(tmp_path, option, value):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "firmware.cli",
+            "update",
+            option,
+            value,
+            "--data-dir",
+            str(tmp_path),
+            "b.raucb",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "%s must be a number of seconds above 0" % option in done.stderr
+    assert os.listdir(tmp_path) == []
