@@ -332,13 +332,28 @@ def test_the_report_names_outcome_versions_and_steps(tmp_path):
 # -- the install-check handler, run as RAUC runs it ---------------------------------
 
 
-def _check(tmp_path, *, bundle_security, installed=None, image_bytes=1000, slot_bytes=4096):
+HOST_ARCH = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
+OTHER_ARCH = "amd64" if HOST_ARCH == "arm64" else "arm64"
+
+
+def _check(
+    tmp_path,
+    *,
+    bundle_security=1,
+    installed=None,
+    image_bytes=1000,
+    slot_bytes=4096,
+    arch=HOST_ARCH,
+    meta_arch=None,
+):
     bundle = tmp_path / "bundle"
     bundle.mkdir()
-    (bundle / "manifest.raucm").write_text("[update]\ncompatible=x\nversion=1.0.0\n")
-    (bundle / "linekeeper-bundle.json").write_text(
-        json.dumps({"version": "1.0.0", "security_version": bundle_security})
-    )
+    meta = "\n[meta.linekeeper]\narch=%s\n" % meta_arch if meta_arch else ""
+    (bundle / "manifest.raucm").write_text("[update]\ncompatible=x\nversion=1.0.0\n" + meta)
+    note = {"version": "1.0.0", "security_version": bundle_security}
+    if arch is not None:
+        note["arch"] = arch
+    (bundle / "linekeeper-bundle.json").write_text(json.dumps(note))
     (bundle / "app.ext4").write_bytes(b"\0" * image_bytes)
     (tmp_path / "slot-b").write_bytes(b"\0" * slot_bytes)
     update = tmp_path / "update"
@@ -377,6 +392,55 @@ def test_install_check_refuses_an_image_larger_than_its_slot(tmp_path):
     code, why = _check(tmp_path, bundle_security=1, image_bytes=5000, slot_bytes=4096)
     assert code == 1
     assert "app.ext4 is 5000 bytes, larger than the slot" in why
+
+
+def test_install_check_refuses_a_bundle_for_another_cpu(tmp_path):
+    code, why = _check(tmp_path, arch=OTHER_ARCH)
+    assert code == 1
+    assert why.startswith(
+        "the bundle is built for %s CPUs and this box is %s: its firmware would not run. "
+        "Build the bundle on a %s machine" % (OTHER_ARCH, HOST_ARCH, HOST_ARCH)
+    )
+
+
+def test_install_check_refuses_a_bundle_that_does_not_say_its_cpu(tmp_path):
+    code, why = _check(tmp_path, arch=None)
+    assert code == 1
+    assert why.startswith("the bundle does not say which CPU architecture it was built for")
+
+
+def test_install_check_reads_the_cpu_from_the_manifest_where_rauc_keeps_it(tmp_path):
+    code, why = _check(tmp_path, arch=HOST_ARCH, meta_arch=OTHER_ARCH)
+    assert code == 1 and why.startswith("the bundle is built for %s CPUs" % OTHER_ARCH)
+
+
+def test_an_update_refused_for_another_cpu_is_reported_and_not_tried_again(tmp_path):
+    updater, _ = _updater(
+        tmp_path, FakeRauc(refuse="rauc install failed: Pre-install handler error"), lambda t: []
+    )
+    os.makedirs(tmp_path / "update")
+    real_install = updater.rauc.install
+
+    def install(path):
+        env = {
+            "RAUC_BUNDLE_MOUNT_POINT": str(tmp_path / "bundle"),
+            "LINEKEEPER_UPDATE_DIR": str(tmp_path / "update"),
+            "PATH": os.environ["PATH"],
+        }
+        subprocess.run([sys.executable, INSTALL_CHECK], env=env, capture_output=True)
+        real_install(path)
+
+    (tmp_path / "bundle").mkdir()
+    (tmp_path / "bundle" / "linekeeper-bundle.json").write_text(
+        json.dumps({"security_version": 1, "arch": OTHER_ARCH})
+    )
+    updater.rauc.install = install
+    result = updater.run(_bundle(tmp_path), report_dir=str(tmp_path / "stick"))
+    assert result.outcome == "refused" and not result.retry and not result.later
+    assert result.message.startswith(
+        "the box refused the bundle: the bundle is built for %s CPUs" % OTHER_ARCH
+    )
+    assert "UPDATE REFUSED" in (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
 
 
 def _squashfs_start(bytes_used):

@@ -69,8 +69,9 @@ def run(argv, **kw):
     return done
 
 
-def make_bundle(out, version, *, source=ROOT, key="test", security=1, compatible=COMPATIBLE):
-    """Build a plain development bundle of ``source`` (a checkout) with scripts/make-bundle."""
+def make_bundle(out, version, *, source=ROOT, key="test", security=1, compatible=COMPATIBLE, env=None):
+    """Build a plain development bundle of ``source`` (a checkout) with scripts/make-bundle
+    (run in ``env``, None: ours)."""
     run(
         [
             os.path.join(source, "scripts", "make-bundle"),
@@ -89,7 +90,8 @@ def make_bundle(out, version, *, source=ROOT, key="test", security=1, compatible
             str(security),
             "--out",
             out,
-        ]
+        ],
+        env=env,
     )
     return out
 

@@ -80,3 +80,23 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path, args, message):
     assert done.returncode == 2
     assert message in done.stderr and done.stderr.count("\n") == 1
     assert not (tmp_path / "b.raucb").exists()
+
+
+def test_a_bundle_says_the_cpu_it_was_built_for_in_its_signed_note_and_manifest(tmp_path):
+    """The box's install-check refuses a bundle for another CPU (docs/updates.md): the
+    bundle names its own, this machine's as dpkg names it."""
+    out = str(tmp_path / "lk.raucb")
+    done = subprocess.run(
+        [MAKE, "1.4.0", "--format", "plain", "--venv", "none", "--cert", CERT, "--key", KEY, "--out", out],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
+    assert ", %s, security version 1" % arch in done.stdout
+    subprocess.run(
+        ["rauc", "extract", "--keyring", KEYRING, out, str(tmp_path / "x")], capture_output=True, check=True
+    )
+    assert '"arch": "%s"' % arch in (tmp_path / "x" / "linekeeper-bundle.json").read_text()
+    assert '"arch": "%s"' % arch in _debugfs(str(tmp_path / "x" / "app.ext4"), "cat /linekeeper-slot.json")

@@ -251,7 +251,19 @@ def _too_large(out, tmp_path):
     return make_bundle(out, "2.0.0", source=source, security=2)
 
 
+def _other_cpu(out, tmp_path):
+    """A bundle made on a machine of another CPU architecture (its dpkg says so)."""
+    here = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
+    fake = tmp_path / "other-cpu"
+    fake.mkdir()
+    (fake / "dpkg").write_text("#!/bin/sh\necho %s\n" % ("amd64" if here == "arm64" else "arm64"))
+    (fake / "dpkg").chmod(0o755)
+    env = dict(os.environ, PATH="%s:%s" % (fake, os.environ["PATH"]))
+    return make_bundle(out, "2.0.0", security=2, env=env)
+
+
 REFUSALS = {
+    "another cpu": (lambda out, b, t: _other_cpu(out, t), "CPUs and this box is"),
     "wrong key": (
         lambda out, b, t: make_bundle(out, "2.0.0", key="other", security=2),
         "not signed by a key this box trusts",
