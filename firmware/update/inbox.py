@@ -9,6 +9,7 @@ its report, its progress and its result beside it (``--status-dir``), where
 the page reads them.
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -51,13 +52,32 @@ class UpdateInbox:
         installed, and a cut between leaves no bundle waiting.
 
         :raises UpdateError: not a ``.raucb``, empty, larger than ``max_bytes``, not a
-            RAUC bundle, unsigned, or an update already running; nothing is kept
+            RAUC bundle, unsigned, an update already running, or another upload being
+            stored; nothing is kept
         """
         if not str(filename or "").lower().endswith(".raucb"):
             raise UpdateError("%r is not an update bundle: choose a .raucb file" % (filename or ""))
         if self.running():
             raise UpdateError("an update is running: wait for its report before uploading another")
         os.makedirs(self.dir, exist_ok=True)
+        # One upload stored at a time: two at once (two installers, a form sent twice)
+        # wrote into the same part file, so the bundle kept was a mix of both under the
+        # name and SHA-256 audited for one, and the other upload failed with a crash.
+        # The folder itself is locked: a lock file written there would start the
+        # updater's path unit.
+        lock = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UpdateError(
+                    "another bundle is being uploaded: wait for it to finish, then upload again"
+                ) from None
+            return self._save(stream, audited)
+        finally:
+            os.close(lock)
+
+    def _save(self, stream, audited):
         part = os.path.join(self.dir, "upload.part")
         try:
             size, digest = self._write(stream, part)

@@ -135,3 +135,62 @@ def test_the_page_shows_the_versions_the_running_step_and_the_last_report(box, p
     # While one runs, another upload is refused.
     resp = upload(box, people["ivan"], bundle_bytes())
     assert resp.status_code == 400 and "an update is running" in resp.get_data(as_text=True)
+
+
+class _HeldStream(io.BytesIO):
+    """An upload's body that stops half way until ``go`` is set (a slow connection)."""
+
+    def __init__(self, data, reading, go):
+        super().__init__(data)
+        self.reading, self.go = reading, go
+
+    def read(self, n=-1):
+        if self.tell() >= len(self.getvalue()) // 2:
+            self.reading.set()
+            assert self.go.wait(10)
+        return super().read(min(n, 4096) if n and n > 0 else 4096)
+
+
+def test_two_uploads_at_once_keep_one_whole_bundle_and_refuse_the_other(tmp_path):
+    """Both wrote into the same part file: the bundle kept was a mix of the two under
+    the name and SHA-256 audited for one, and the other failed with a crash."""
+    import hashlib
+    import threading
+
+    inbox_ = UpdateInbox(str(tmp_path))
+    first, second = bundle_bytes(256 * 1024), bundle_bytes(256 * 1024)
+    reading, go, kept = threading.Event(), threading.Event(), {}
+    thread = threading.Thread(
+        target=lambda: kept.update(inbox_.save(_HeldStream(first, reading, go), "a.raucb"))
+    )
+    thread.start()
+    try:
+        assert reading.wait(10)
+        with pytest.raises(Exception) as refused:
+            inbox_.save(io.BytesIO(second), "b.raucb")
+    finally:
+        go.set()
+        thread.join(10)
+    assert "another bundle is being uploaded: wait for it to finish" in str(refused.value)
+    assert kept["sha256"] == hashlib.sha256(first).hexdigest()
+    with open(os.path.join(inbox_dir(str(tmp_path)), kept["name"]), "rb") as f:
+        assert f.read() == first
+    assert sorted(os.listdir(inbox_dir(str(tmp_path)))) == [kept["name"]]
+
+
+def test_an_upload_while_another_is_stored_is_refused_on_the_page_and_audited(box, people):
+    import fcntl
+
+    folder = inbox_dir(box.data_dir)
+    os.makedirs(folder, exist_ok=True)
+    held = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another upload being stored
+        resp = upload(box, people["ivan"], bundle_bytes())
+    finally:
+        os.close(held)
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert "another bundle is being uploaded: wait for it to finish, then upload again" in text
+    assert "Nothing was changed." in text and inbox(box) == []
+    assert [e.details["event"] for e in update_audit(box)] == ["upload_refused"]
