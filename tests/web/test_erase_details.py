@@ -7,6 +7,8 @@ import html
 import os
 import re
 
+import pytest
+
 from firmware.calls.calllog import ERASED
 from firmware.calls.callsearch import CallFilter
 from firmware.sar import find_calls
@@ -268,3 +270,30 @@ def test_beside_a_running_recorder_the_recorder_erases_the_details(box, tmp_path
         server.stop()
     assert kept(box, 1) == (None, None, ERASED) and kept(box, 5) == (None, None, ERASED)
     assert kept(box, 2) == ("02079460001", None, None)
+
+
+def test_notes_left_by_a_failure_after_the_recorder_erased_are_erased_again(box, people, monkeypatch):
+    """The recorder erased the caller's details, then the web UI failed before the notes'
+    text went: the page offers the form again, and it finishes the job."""
+    real_recordings(box, [1])
+    sam = people["sam"]
+    add_note(box, sam, 5, "wants a call back on Tuesday")
+    notes = type(box.web.notes)
+
+    def fails(self, call_id, audited=None):
+        raise OSError("the card refused the write")
+
+    with monkeypatch.context() as failing:
+        failing.setattr(notes, "erase_of_call", fails)
+        with pytest.raises(OSError):
+            erase_details(box, sam, 5)
+    assert kept(box, 5) == (None, None, ERASED)
+    page = html.unescape(sam.get("/calls/5").get_data(as_text=True))
+    assert 'id="erase-details-form"' in page  # the job is not finished
+    assert box.web.db.one("SELECT count(*) FROM call_notes WHERE call_id = 5 AND note != ''")[0] == 1
+    resp = erase_details(box, sam, 5)
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    assert box.web.db.one("SELECT count(*) FROM call_notes WHERE call_id = 5 AND note != ''")[0] == 0
+    page = html.unescape(sam.get("/calls/5").get_data(as_text=True))
+    assert 'id="erase-details-form"' not in page and "wants a call back" not in page
+    assert erase_details(box, sam, 5).status_code == 409
