@@ -4,11 +4,21 @@ A flapping line raises its fault again and again; each occurrence is kept in
 the alarm history, but mail goes out for the first, and then for the first
 one after ``rate_window_s`` has passed, saying how many were not mailed in
 between. A staff concern, a power cut and a failed start are mailed every time
-(:data:`EVERY_ONE_MAILED`).
+(:data:`EVERY_ONE_MAILED`), up to :data:`EVERY_ONE_BURST` in a window: a recorder
+that crashes and is started again every few seconds raises ``power_loss_restart``
+at each start, which must not become a mail every few seconds.
+
+The window's state is kept on the card (``mail/alarm-rate.json``), not only in
+memory: a process that restarts in a loop starts each time with an empty memory,
+and would mail every start.
 """
 
+import json
 import logging
+import os
 import threading
+
+from firmware.storage import fsutil
 
 from .compose import alarm_message
 
@@ -16,6 +26,12 @@ log = logging.getLogger(__name__)
 # Each occurrence of these is news of its own, never a repeat: a second staff concern
 # says something else than the first, and every power cut or failed start is one.
 EVERY_ONE_MAILED = frozenset({"staff_concern", "power_fail", "power_loss_restart", "recorder_start_failed"})
+# How many of one of those are mailed in one rate window; the rest are counted, and the
+# next mail says how many.
+EVERY_ONE_BURST = 5
+STATE_FILE = os.path.join("mail", "alarm-rate.json")
+# A key not raised for this long is dropped from the state file.
+_FORGET_US = 7 * 24 * 3600 * 1_000_000
 
 
 class AlarmMailer:
@@ -25,9 +41,13 @@ class AlarmMailer:
     :param settings: ``() -> MailSettings``
     :param wall_us: ``() -> µs``
     :param on_queued: called after a mail is queued (wakes the delivery thread)
+    :param state_path: where the rate windows are kept (JSON; both services share it),
+        or None to keep them in memory only
     """
 
-    def __init__(self, queue, settings, wall_us, box_name="Linekeeper", on_queued=None, site=None):
+    def __init__(
+        self, queue, settings, wall_us, box_name="Linekeeper", on_queued=None, site=None, state_path=None
+    ):
         self.queue = queue
         self.settings = settings
         self.wall_us = wall_us
@@ -35,28 +55,76 @@ class AlarmMailer:
         self.on_queued = on_queued
         # () -> (box's name, LocalTime, {line: name}): what the mails say, as saved now.
         self.site = site or (lambda: (self.box_name, None, {}))
+        self.state_path = state_path
         self._lock = threading.Lock()
-        self._last_us = {}  # (kind, line) -> when the last mail was queued
-        self._suppressed = {}  # (kind, line) -> occurrences not mailed since
+        # "kind:line" -> {"last_us": the last mail, "suppressed": occurrences not mailed
+        # since, "from_us"/"sent": the window of the every-one kinds and its mails}
+        self._memory = {}
+
+    def _load(self):
+        if self.state_path is None:
+            return self._memory
+        try:
+            with open(self.state_path, "rb") as f:
+                state = json.loads(f.read())
+            return state if isinstance(state, dict) else {}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("the alarm mails' rate windows cannot be read (%s): starting afresh", exc)
+            return {}
+
+    def _save(self, state, now):
+        state = {
+            k: v for k, v in state.items() if isinstance(v, dict) and now - v.get("seen_us", now) < _FORGET_US
+        }
+        if self.state_path is None:
+            self._memory = state
+            return
+        try:
+            fsutil.atomic_write(self.state_path, json.dumps(state, sort_keys=True).encode("utf-8"))
+        except OSError as exc:  # a full card: the mail matters more than the window
+            log.warning("the alarm mails' rate windows cannot be kept (%s)", exc)
+
+    def _due(self, row, window_us, now):
+        """Whether ``row`` is mailed now, and how many occurrences were not mailed before
+        it; the window's state is updated and kept either way."""
+        key = "%s:%s" % (row["kind"], row["line"])
+        state = self._load()
+        st = state.get(key)
+        st = dict(st) if isinstance(st, dict) else {}
+        st["seen_us"] = now
+
+        def ended(since):  # a clock set back ends the window too
+            return since is None or not since <= now < since + window_us
+
+        if row["kind"] in EVERY_ONE_MAILED:
+            if ended(st.get("from_us")):
+                st["from_us"], st["sent"] = now, 0
+            mail = st.get("sent", 0) < EVERY_ONE_BURST
+        else:
+            mail = ended(st.get("last_us"))
+        suppressed = 0
+        if mail:
+            suppressed = int(st.pop("suppressed", 0))
+            st["last_us"] = now
+            st["sent"] = st.get("sent", 0) + 1
+        else:
+            st["suppressed"] = int(st.get("suppressed", 0)) + 1
+        state[key] = st
+        self._save(state, now)
+        return mail, suppressed
 
     def __call__(self, row):
         settings = self.settings()
         if not settings.configured or not settings.alarm_to:
             log.warning("alarm %s not e-mailed: no mail server or alarm recipients set", row["kind"])
             return
-        key = (row["kind"], row["line"])
         now = int(self.wall_us())
         with self._lock:
-            last = self._last_us.get(key)
-            if (
-                row["kind"] not in EVERY_ONE_MAILED
-                and last is not None
-                and now - last < settings.rate_window_s * 1_000_000
-            ):
-                self._suppressed[key] = self._suppressed.get(key, 0) + 1
-                return
-            self._last_us[key] = now
-            suppressed = self._suppressed.pop(key, 0)
+            mail, suppressed = self._due(row, settings.rate_window_s * 1_000_000, now)
+        if not mail:
+            return
         name, local_time, lines = self.site()
         self.queue.enqueue(alarm_message(settings, row, name, now, suppressed, local_time, lines))
         if self.on_queued is not None:

@@ -44,7 +44,8 @@ def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=Non
     if suppressed:
         body += (
             "It was also raised %d more time(s) since the last mail about it "
-            "(one mail per alarm per rate window).\n\n" % suppressed
+            "(mails about one alarm are limited per rate window, so that a fault that comes "
+            "and goes, or a box that restarts again and again, does not flood the inbox).\n\n" % suppressed
         )
     advice = words.ALARM_ADVICE.get(row["kind"])
     if advice:

@@ -7,7 +7,7 @@ import time
 
 from ..datadir import site_settings
 from ..localtime import DEFAULT_ZONE, LocalTime
-from .alarms import AlarmMailer
+from .alarms import STATE_FILE, AlarmMailer
 from .compose import test_message
 from .queue import MailQueue
 from .schedule import ReportScheduler
@@ -62,7 +62,14 @@ class MailService:
         self.data_dir = data_dir
         self._box_name = box_name
         self.checks = list(checks)
-        self.alarms = AlarmMailer(self.queue, self.store.get, wall_us, on_queued=self.wake, site=self.site)
+        self.alarms = AlarmMailer(
+            self.queue,
+            self.store.get,
+            wall_us,
+            on_queued=self.wake,
+            site=self.site,
+            state_path=os.path.join(data_dir, STATE_FILE),
+        )
         self.syslog = SyslogAlarms(self.store.get)
         self.alarm_log = alarm_log
         self._syslog_state = os.path.join(data_dir, "mail", "syslog.json")

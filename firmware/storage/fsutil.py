@@ -66,6 +66,7 @@ SHARED_FILES = (
     "secrets.key",
     "mail.json",
     "mail/queue/*.json",
+    "mail/alarm-rate.json",  # the alarm mails' rate windows, kept by whichever raises
     "web.db*",
     "alarms.db*",
     "rights.db*",  # the web UI's register; the recorder reads it for request_overdue

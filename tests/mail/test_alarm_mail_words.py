@@ -92,3 +92,34 @@ def test_every_alarm_mail_says_what_to_do_and_that_a_late_one_may_be_over():
     assert "Retention" in bodies["disk_warning"]
     # The advice never names a caller: it is the same text for every occurrence.
     assert set(words.ALARM_ADVICE) == set(words.ALARMS)
+
+
+def test_a_box_restarting_in_a_loop_does_not_flood_the_inbox(tmp_path):
+    """A recorder that crashes and is started again every few seconds raises
+    ``power_loss_restart`` at each start, and each start is a new process with a new
+    mailer: the rate window is kept on the card, so at most a few mails go in a window
+    and the next one says how many were not sent. A flapping fault, likewise, is mailed
+    once per window across restarts."""
+    state = tmp_path / "alarm-rate.json"
+    queue = Queue()
+    t = [T_US]
+    for n in range(40):  # 40 starts, 5 s apart: 200 s, within the 15-minute window
+        mailer = AlarmMailer(queue, lambda: SETTINGS, lambda: t[0], state_path=str(state))
+        mailer(_row("power_loss_restart", 0, "", 2 * n + 1))
+        mailer(_row("no_line_voltage", 1, "", 2 * n + 2))
+        t[0] += 5_000_000
+    kinds = [m["Subject"].split(": ", 1)[1] for m in queue.mails]
+    assert len(kinds) == 6, kinds  # five restarts and the fault once
+    t[0] = T_US + SETTINGS.rate_window_s * 1_000_000 + 1  # the window has passed
+    mailer = AlarmMailer(queue, lambda: SETTINGS, lambda: t[0], state_path=str(state))
+    mailer(_row("power_loss_restart", 0, "", 99))
+    mailer(_row("no_line_voltage", 1, "", 100))
+    restart, fault = queue.mails[-2:]
+    assert "raised 35 more time(s)" in restart.get_content()
+    assert "raised 39 more time(s)" in fault.get_content()
+    # A clock set back does not hold mail back until it catches up.
+    t[0] = T_US - 3600 * 1_000_000
+    AlarmMailer(queue, lambda: SETTINGS, lambda: t[0], state_path=str(state))(
+        _row("no_line_voltage", 1, "", 101)
+    )
+    assert len(queue.mails) == 9
