@@ -240,6 +240,27 @@ def test_no_copy_of_the_sealed_number_is_left_in_calls_db(people_template, tmp_p
         box.close()
 
 
+def test_no_posting_of_the_erased_call_is_left_in_the_search_index(box, people):
+    """A box without the MCU keeps its numbers and names in clear, with trigram indexes
+    for the "contains" search. An FTS5 index keeps a changed row's old postings (from
+    which the number can be spelled again) until its segments merge: the erasure merges
+    them, so the file itself holds none of the erased call's, not only the searches."""
+    import sqlite3
+
+    from support.fts5leaves import rows
+
+    real_recordings(box, [1])
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    try:
+        assert 5 in rows(db, "calls_number_fts")  # the reading is real
+        resp = erase_details(box, people["sam"], 5)
+        assert resp.status_code == 302, resp.get_data(as_text=True)
+        assert 5 not in rows(db, "calls_number_fts") and 6 in rows(db, "calls_number_fts")
+        assert 5 not in rows(db, "calls_name_fts")
+    finally:
+        db.close()
+
+
 def test_beside_a_running_recorder_the_recorder_erases_the_details(box, tmp_path):
     """Split services: the web UI asks the recorder, the call log's writer; a refusal comes
     back in its words."""
