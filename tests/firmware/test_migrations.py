@@ -191,11 +191,14 @@ def test_a_migration_cut_at_any_step_is_done_again_from_its_backup(tmp_path, rel
         shutil.rmtree(data)
 
 
-def test_this_release_is_at_schema_1_the_sealed_stores():
+def test_this_release_is_at_schema_2_the_sealed_concerns():
     from firmware.migrations import migrations
 
-    assert release_schema() == 1
-    assert migrations() == [(1, "firmware.migrations.m001_seal_stores")]
+    assert release_schema() == 2
+    assert migrations() == [
+        (1, "firmware.migrations.m001_seal_stores"),
+        (2, "firmware.migrations.m002_seal_concerns"),
+    ]
 
 
 AUDIT_MIGRATION = """
@@ -322,18 +325,26 @@ THIRD_CALL = _call_at("2026-03-02T11:00:00Z", "The birch canoe slid on the smoot
 
 def _rolled_back_box(tmp_path, data, new):
     """A box's data directory as the old release finds it after a rollback: a call
-    recorded, then the newer release (package ``new``) migrated it (to schema 2) and
-    recorded a call during its health check, which then failed."""
+    recorded, then the newer release (a package with one migration more than this
+    release's, made next to ``new``) migrated it and recorded a call during its health
+    check, which then failed."""
     from firmware.storage.keystore import KeyStore
 
     from support.recording_lab import CHEAP_KDF, PASSWORD
 
+    newer = release_schema() + 1
+    package = tmp_path / ("%s_next" % new)
+    if not package.exists():
+        package.mkdir()
+        (package / "__init__.py").write_text("")
+        for n in range(1, newer + 1):
+            (package / ("m%03d_c%d.py" % (n, n))).write_text(MIGRATION.format(column="c%d" % n))
     KeyStore(str(data), kdf_params=CHEAP_KDF).initialise("admin", PASSWORD)
     _sim(tmp_path, data, _call_at("2026-03-02T09:00:00Z", "Hello, I would like to place an order"))
-    assert bring_up_to_date(str(data), new)["from"] == release_schema()
+    assert bring_up_to_date(str(data), package.name)["from"] == release_schema()
     (data / "data-schema").write_text("%d\n" % release_schema())  # (this firmware plays the newer one)
     _sim(tmp_path, data, _call_at("2026-03-02T10:00:00Z", "Glue the sheet to the dark blue background."))
-    (data / "data-schema").write_text("2\n")
+    (data / "data-schema").write_text("%d\n" % newer)
 
 
 def _check_rolled_back(data, what=""):
@@ -365,7 +376,7 @@ def test_a_rollback_keeps_a_call_the_rolled_back_release_recorded_and_verify_pas
     data = tmp_path / "box"
     _rolled_back_box(tmp_path, data, new)
 
-    # The old release starts again (this firmware, schema 1): it puts its data back.
+    # The old release starts again (this firmware): it puts its data back.
     _sim(tmp_path, data, THIRD_CALL)
 
     _check_rolled_back(data)
