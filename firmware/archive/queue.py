@@ -67,8 +67,19 @@ CREATE TRIGGER IF NOT EXISTS archive_hold_placed AFTER INSERT ON legal_holds
     BEGIN INSERT OR IGNORE INTO archive_changed VALUES (NEW.call_id); END;
 CREATE TRIGGER IF NOT EXISTS archive_hold_released AFTER DELETE ON legal_holds
     BEGIN INSERT OR IGNORE INTO archive_changed VALUES (OLD.call_id); END;
+-- Calls whose caller's details were erased: every version of their archived record is
+-- deleted and the erased record put (ERASED_TRIGGER notes them, from any process).
+CREATE TABLE IF NOT EXISTS archive_erased (call_id INTEGER PRIMARY KEY);
 """
 )
+
+#: Made once the call log's ``calls`` table exists (the call log makes it, not the archive).
+#: In the same transaction as the erasure itself, so no erasure goes unnoticed.
+ERASED_TRIGGER = """
+CREATE TRIGGER IF NOT EXISTS archive_details_erased AFTER UPDATE OF absence ON calls
+    WHEN NEW.absence = 'erased' AND OLD.absence IS NOT 'erased'
+    BEGIN INSERT OR IGNORE INTO archive_erased VALUES (NEW.id); END;
+"""
 
 
 def read_secret(data_dir, secrets=None):

@@ -29,6 +29,13 @@ destroyed, the deletion of its archived object (every version) and of the
 call record's versions (which held its wrapped key); the call record is then
 put again without the recording, and the deletion log gets an ``archive``
 entry.
+
+Erasure of a caller's details (:meth:`firmware.calls.calllog.CallLog.erase_details`,
+from whichever process): a trigger in the call log notes the call
+(``archive_erased``); the uploader then deletes every version of its call record
+(older versions held the number, in clear with ``clear_numbers`` and sealed) and
+puts the erased record, whatever the order in which a recording's deletion job of
+the same erasure runs.
 """
 
 import base64
@@ -48,7 +55,7 @@ from firmware.storage.audit import read_head
 from ..alarminbox import ARCHIVE_FAILED, post_note
 from ..policy import deletions
 from . import sealing
-from .queue import QUEUE_DB, QUEUE_SCHEMA, STATUS_SCHEMA, Db, Upload, read_secret
+from .queue import ERASED_TRIGGER, QUEUE_DB, QUEUE_SCHEMA, STATUS_SCHEMA, Db, Upload, read_secret
 from .store import ArchiveError, Bucket, Throttle, describe, lock_args, make_client
 
 log = logging.getLogger(__name__)
@@ -112,6 +119,8 @@ class Replicator:
         self.queue = Db(os.path.join(self.data_dir, QUEUE_DB), QUEUE_SCHEMA)
         self.calls = Db(os.path.join(self.data_dir, "calls.db"), STATUS_SCHEMA)
         deletions.ensure_schema(self.calls.raw())
+        self._erasures_watched = False
+        self._watch_erasures()
         # A restart retries what failed for good last time (the installer may have fixed it).
         self.queue.execute("UPDATE jobs SET state = 'queued', next_try = 0 WHERE state = 'failed'")
         # next_try is on the monotonic clock of the process that set it: a new one starts afresh.
@@ -194,6 +203,7 @@ class Replicator:
         job that is due; returns how many ran."""
         self.enqueue_ended()
         self.enqueue_changed()
+        self.enqueue_erased()
         ran = 0
         if not ignore_backoff and self._monotonic() < self._down_until:
             return ran  # the store was down: not before its backoff
@@ -294,6 +304,36 @@ class Replicator:
                 self._status(call_id, "queued", "changed: the record goes up again")
             self.calls.execute("DELETE FROM archive_changed WHERE call_id = ?", (call_id,))
         return len(changed)
+
+    def _watch_erasures(self):
+        """Put the call log's erasure trigger in place, once its ``calls`` table exists."""
+        if self._erasures_watched:
+            return
+        with self.calls.lock:
+            db = self.calls.raw()
+            if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'calls'").fetchone():
+                db.executescript(ERASED_TRIGGER)
+                self._erasures_watched = True
+
+    def enqueue_erased(self):
+        """Queue, for every call whose caller's details were erased since (the call-log
+        trigger lists them in ``archive_erased``), the deletion of every version of its
+        archived record and the put of the erased one (:meth:`_delete`, ``details``).
+        Queued whether or not the call was archived yet: an upload that ran before the
+        erasure, or a recording's deletion job that put the record again before it, left
+        the number in a version."""
+        self._watch_erasures()
+        erased = [r[0] for r in self.calls.query("SELECT call_id FROM archive_erased")]
+        for call_id in erased:
+            self.queue.execute(
+                "INSERT INTO jobs (kind, call_id, detail, state) VALUES ('delete', ?, ?, 'queued')",
+                (call_id, json.dumps({"details": True})),
+            )
+            self._status(call_id, "queued", "the caller's details were erased: the record goes up again")
+            self.calls.execute("DELETE FROM archive_erased WHERE call_id = ?", (call_id,))
+        if erased:
+            self._wake.set()
+        return len(erased)
 
     def _due(self, ignore_backoff):
         now = self._monotonic()
@@ -590,7 +630,12 @@ class Replicator:
 
     # ------------------------------------------------------------ retention
     def _delete(self, call_id, detail):
-        """Delete a destroyed recording's archived object and call-record versions; log it."""
+        """Delete a destroyed recording's archived object and call-record versions; log it.
+        ``detail["details"]``: the caller's details were erased, only the call record's
+        versions go (and the erased record is put)."""
+        if detail.get("details"):
+            self._erase_record(call_id)
+            return
         bucket, box = self.bucket, self.settings.box_id
         gone = 0
         if detail.get("sha256"):
@@ -628,6 +673,19 @@ class Replicator:
         log.info(
             "archive: recording %s of call %d deleted (%d object versions)",
             detail["recording_id"],
+            call_id,
+            gone,
+        )
+
+    def _erase_record(self, call_id):
+        """Replace every version of call ``call_id``'s record with the erased one."""
+        key = call_key(self.settings.box_id, call_id)
+        gone = self.bucket.delete_all_versions(key)
+        body, content = self.call_record(call_id, self._recordings(call_id), with_content_hash=True)
+        self._put(key, body, {"content-sha256": content})
+        self._status(call_id, "archived", None)
+        log.info(
+            "archive: call %d's record put again without the caller's details (%d versions deleted)",
             call_id,
             gone,
         )
