@@ -35,6 +35,7 @@ from firmware.storage.audit import AuditLog
 from firmware.storage.fieldseal import LazyFieldCipher
 from firmware.storage.keystore import KeyStore
 from firmware.update.inbox import UpdateInbox
+from firmware.update.rauc import Rauc
 
 from .rekeyjob import remote_rekey
 from .services import (
@@ -355,7 +356,9 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         wall_us=clock.wall_us,
         cert_fingerprint=cert_fingerprint,
         archive=ArchiveStatus(calls_db) if load_config(data_dir).archive.enabled else None,
-        updates=UpdateInbox(data_dir),
+        # Asks RAUC (D-Bus, as the updater does) whether an update that ended
+        # "installing" still has it writing: until it is idle, no upload is taken.
+        updates=UpdateInbox(data_dir, rauc=Rauc()),
         slot_tampered=lambda user, failure: client.call("slot_tampered", user=user, failure=failure),
         rekey=remote_rekey(client, audit, clock.wall_us),
         cipher=cipher,

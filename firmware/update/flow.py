@@ -141,6 +141,10 @@ class Updater:
 
     def _step(self, result, name, **details):
         result.steps.append(name)
+        self._note_progress(result, name, **details)
+        self._on_step(name)
+
+    def _note_progress(self, result, name, **details):
         progress = dict(
             step=name,
             bundle=result.bundle,
@@ -152,7 +156,6 @@ class Updater:
         )
         for folder in self._status_dirs():
             atomic_write(os.path.join(folder, PROGRESS_NAME), json.dumps(progress).encode(), mode=0o644)
-        self._on_step(name)
 
     def _copy(self, bundle):
         """Copy ``bundle`` into UPDATE_DIR/incoming.raucb; its path there.
@@ -626,9 +629,13 @@ class Updater:
         # while RAUC may still be writing: the page goes on saying not to cut the power
         # and takes no upload, and a restart meanwhile is recovered (the box stays on its
         # slot, made primary again).
+        # ``ended_us`` says no update runs any more: once RAUC is idle the note is stale, and
+        # the page takes an upload again (firmware.update.inbox), as the next update does.
         if result.outcome != "installing":
             for folder in self._status_dirs():
                 _remove(os.path.join(folder, PROGRESS_NAME))
+        else:
+            self._note_progress(result, "still_installing", ended_us=self._wall_us())
         text = format_report(result, self._wall_us())
         # Kept on the box for the page; a full card must not stop the stick's report or
         # the recorder's alarm below.

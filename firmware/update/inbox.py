@@ -7,6 +7,13 @@ all: a ``.part`` file renamed into place) and audits it; there
 --watch`` on the folder once, which installs it as from a USB stick and writes
 its report, its progress and its result beside it (``--status-dir``), where
 the page reads them.
+
+An update that ended ``installing`` (``rauc install`` outlived its timeout and
+RAUC was still writing when the update stopped waiting) leaves its progress
+note, marked ``ended_us``: while RAUC works, the page says not to cut the power
+and takes no upload. Once RAUC is idle that note is stale: the page says what
+RAUC did and takes an upload again (the updater itself refuses to start while
+RAUC is busy, whatever the page said).
 """
 
 import fcntl
@@ -31,7 +38,9 @@ def inbox_dir(data_dir):
 
 class UpdateInbox:
     """The upload folder of ``data_dir``; ``slot_info`` is the running slot's
-    ``linekeeper-slot.json`` (its version)."""
+    ``linekeeper-slot.json`` (its version); ``rauc`` a :class:`~firmware.update.rauc.Rauc`
+    to ask whether an update that ended ``installing`` left RAUC at work (None: it
+    cannot be asked, and such an update's note stands until the next update or boot)."""
 
     def __init__(
         self,
@@ -39,10 +48,12 @@ class UpdateInbox:
         *,
         max_bytes=MAX_BUNDLE_BYTES,
         slot_info="/opt/linekeeper/current/linekeeper-slot.json",
+        rauc=None,
     ):
         self.dir = inbox_dir(data_dir)
         self.max_bytes = max_bytes
         self.slot_info = slot_info
+        self.rauc = rauc
 
     def save(self, stream, filename, audited=None):
         """Store an uploaded bundle read from ``stream``; ``{"name", "size", "sha256"}``.
@@ -120,7 +131,31 @@ class UpdateInbox:
         return size, digest.hexdigest()
 
     def running(self):
-        return os.path.exists(os.path.join(self.dir, PROGRESS_NAME))
+        """True while an update runs, or RAUC may still be writing the one that ended
+        ``installing`` (busy, or it cannot be asked)."""
+        return self._progress()[0] is not None
+
+    def _progress(self):
+        """``(progress, after)``: the running update's progress note (None: none runs),
+        and, when the note an update that ended ``installing`` left is stale (RAUC idle
+        since), what RAUC did, in words (else None)."""
+        path = os.path.join(self.dir, PROGRESS_NAME)
+        if not os.path.exists(path):
+            return None, None
+        progress = _read_json(path)
+        if not isinstance(progress, dict):
+            return {"step": "unknown"}, None  # a note being replaced, or damaged: one runs
+        if progress.get("step") != "still_installing" or not progress.get("ended_us"):
+            return progress, None
+        if self.rauc is None:
+            return progress, None
+        try:
+            operation, last_error = self.rauc.operation()
+        except UpdateError:
+            return progress, None  # not known to be done: still do not cut the power
+        if operation != "idle":
+            return progress, None
+        return None, _after_install(progress, last_error)
 
     def state(self):
         """What the page shows: ``installed_version``, ``progress`` (the step now, or
@@ -133,14 +168,32 @@ class UpdateInbox:
             names = []
         last = _read_json(os.path.join(self.dir, RESULT_NAME))
         waiting = [n for n in names if not (last and last.get("bundle") == n)]
+        progress, after = self._progress()
         return {
             "installed_version": (_read_json(self.slot_info) or {}).get("version"),
-            "progress": _read_json(os.path.join(self.dir, PROGRESS_NAME)),
+            "progress": progress,
+            "after_install": after,
             "last": last,
             "report": report,
             "waiting": waiting[0] if waiting else None,
             "max_mb": self.max_bytes >> 20,
         }
+
+
+def _after_install(progress, last_error):
+    """What RAUC did after an update stopped waiting for its install, for the page."""
+    bundle = progress.get("bundle") or "the last bundle"
+    if last_error:
+        return (
+            "RAUC's install of %s failed after the update stopped waiting for it (%s). The box "
+            "was not changed: it runs its version as before. No update is running." % (bundle, last_error)
+        )
+    return (
+        "RAUC has finished writing %s into the spare slot since the update stopped waiting "
+        "for it, but the box was not switched to it: it runs its version as before (a restart "
+        "keeps it there). Upload the bundle again, or insert its stick again, to finish the "
+        "update. No update is running." % bundle
+    )
 
 
 def _too_large(max_bytes):

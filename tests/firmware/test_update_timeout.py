@@ -356,3 +356,63 @@ def test_a_wait_that_is_no_number_of_seconds_is_refused_by_name(tmp_path, option
     assert done.returncode == 2
     assert "%s must be a number of seconds above 0" % option in done.stderr
     assert os.listdir(tmp_path) == []
+
+
+def _inbox_of(tmp_path, rauc):
+    """The page's inbox over the folder the updater mirrors its progress into."""
+    from firmware.update.inbox import UpdateInbox
+
+    inbox = UpdateInbox(str(tmp_path), rauc=rauc)
+    inbox.dir = str(tmp_path / "inbox")
+    return inbox
+
+
+def _upload(inbox):
+    import io
+
+    from tests.web.test_update_pages import bundle_bytes
+
+    return inbox.save(io.BytesIO(bundle_bytes()), "linekeeper-2.0.0.raucb")
+
+
+def test_after_an_update_ended_installing_the_page_takes_no_upload_while_rauc_is_busy(tmp_path):
+    rauc = SlowRauc([IDLE, ("installing", "")])
+    updater, _ = _updater(tmp_path, rauc, install_wait_s=10)
+    assert updater.run(_bundle(tmp_path)).outcome == "installing"
+    inbox = _inbox_of(tmp_path, rauc)
+    with pytest.raises(UpdateError, match="an update is running"):
+        _upload(inbox)
+    state = inbox.state()
+    assert state["progress"]["step"] == "still_installing" and state["after_install"] is None
+    # RAUC that cannot be asked is not taken for done either.
+    rauc.answers = [UpdateError("cannot ask RAUC what it is doing: no such bus")]
+    with pytest.raises(UpdateError, match="an update is running"):
+        _upload(inbox)
+    # Nor is an update still running at that step, whatever RAUC says (it goes on to switch).
+    rauc.answers = [IDLE]
+    progress = json.loads((tmp_path / "inbox" / PROGRESS_NAME).read_text())
+    del progress["ended_us"]
+    (tmp_path / "inbox" / PROGRESS_NAME).write_text(json.dumps(progress))
+    with pytest.raises(UpdateError, match="an update is running"):
+        _upload(inbox)
+
+
+def test_once_rauc_is_idle_the_note_is_stale_the_page_says_what_rauc_did_and_takes_an_upload(tmp_path):
+    rauc = SlowRauc([IDLE, ("installing", "")])
+    updater, _ = _updater(tmp_path, rauc, install_wait_s=10)
+    bundle = _bundle(tmp_path)
+    assert updater.run(bundle).outcome == "installing"
+    inbox = _inbox_of(tmp_path, rauc)
+    rauc.answers = [("idle", "Compatible mismatch: Expected 'x' but bundle manifest has 'y'")]
+    state = inbox.state()
+    assert state["progress"] is None
+    assert "failed after the update stopped waiting" in state["after_install"]
+    assert "Compatible mismatch" in state["after_install"]
+    rauc.answers = [IDLE]  # RAUC finished: it wrote the new slot
+    state = inbox.state()
+    assert state["progress"] is None and "finished writing" in state["after_install"]
+    assert "Upload the bundle again" in state["after_install"]
+    assert _upload(inbox)["name"].startswith("uploaded-")
+    # The next update takes over from the stale note: it installs (RAUC idle).
+    again = updater.run(bundle)
+    assert again.steps[:2] == ["copy", "install"] and again.outcome != "refused"

@@ -194,3 +194,36 @@ def test_an_upload_while_another_is_stored_is_refused_on_the_page_and_audited(bo
     assert "another bundle is being uploaded: wait for it to finish, then upload again" in text
     assert "Nothing was changed." in text and inbox(box) == []
     assert [e.details["event"] for e in update_audit(box)] == ["upload_refused"]
+
+
+class _Rauc:
+    """RAUC's service as the page asks it: ``answer`` is its (operation, last error)."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def operation(self):
+        return self.answer
+
+
+def test_a_still_installing_note_stands_while_rauc_works_and_is_stale_once_it_is_idle(box, people):
+    folder = inbox_dir(box.data_dir)
+    os.makedirs(folder)
+    # What an update that ended "installing" leaves (firmware.update.flow).
+    with open(os.path.join(folder, "progress.json"), "w") as f:
+        json.dump({"step": "still_installing", "bundle": "uploaded-1.raucb", "ended_us": 1}, f)
+    rauc = box.services.updates.rauc = _Rauc(("installing", ""))
+    page = people["ivan"].get("/updates").get_data(as_text=True)
+    assert "Updating: still installing. Do not cut the power." in page
+    resp = upload(box, people["ivan"], bundle_bytes())
+    assert resp.status_code == 400 and "an update is running" in resp.get_data(as_text=True)
+    assert not [n for n in inbox(box) if n.endswith(".raucb")]
+
+    rauc.answer = ("idle", "")  # RAUC has finished since
+    page = people["ivan"].get("/updates").get_data(as_text=True)
+    assert "Do not cut the power" not in page
+    assert "RAUC has finished writing uploaded-1.raucb" in page
+    state = people["ivan"].get("/updates/state.json").get_json()
+    assert state["step"] is None and "Upload the bundle again" in state["after_install"]
+    assert upload(box, people["ivan"], bundle_bytes()).status_code == 302
+    assert [n for n in inbox(box) if n.endswith(".raucb")]

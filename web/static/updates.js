@@ -50,6 +50,8 @@
             now.textContent = "Updating: " + s.step.replace(/_/g, " ") + ". Do not cut the power.";
           } else if (s.waiting) {
             now.textContent = s.waiting + " is waiting to be installed.";
+          } else if (s.after_install) {
+            now.textContent = s.after_install;
           } else if (s.last) {
             now.textContent = "No update is running. The last one: " + s.last.outcome.replace(/_/g, " ") + ".";
           }

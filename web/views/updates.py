@@ -59,6 +59,7 @@ def state():
             "installed_version": current["installed_version"],
             "step": (current["progress"] or {}).get("step"),
             "waiting": current["waiting"],
+            "after_install": current["after_install"],
             "last": current["last"],
         }
     )
