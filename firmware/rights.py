@@ -4,17 +4,19 @@ Under UK GDPR a person may ask for a copy of their data (Art. 15), for it to be
 corrected (Art. 16), erased (Art. 17) or restricted (Art. 18), or object to its
 use (Art. 21). The business answers without undue delay and within one calendar
 month of receipt, extendable by up to two further months when the request is
-complex or one of many (the person told within the first month, with reasons);
-the clock stops while the business waits for proof of identity or for the
-person to say what they want. An auditor or the ICO expects a record of each:
-this register, ``DATA_DIR/rights.db``.
+complex or one of many (the person told within the first month, with reasons).
+Waiting for proof of identity and waiting for the person to say what they want
+are not the same (Art. 12A, as the Data (Use and Access) Act 2025 inserted it):
+the month runs from the day the proof of identity is received, and the days
+from asking for clarification to its answer, both included, do not count. An
+auditor or the ICO expects a record of each: this register, ``DATA_DIR/rights.db``.
 
-The deadline (:func:`due_date`): the day of receipt, then the same date one
-month on (the last day of that month when it has no such date: 31 January ->
-28 or 29 February); when that is a Saturday, Sunday or an England & Wales bank
-holiday (:func:`bank_holidays`), the next working day. Days spent waiting for
-ID or clarification are added before that step; an extension adds its months
-to the month.
+The deadline (:func:`due_date`): from the day of receipt (or the day proof of
+identity came, when the business waited for it), the same date one month on
+(the last day of that month when it has no such date: 31 January -> 28 or 29
+February), the days excluded while waiting for clarification added; when that
+is a Saturday, Sunday or an England & Wales bank holiday (:func:`bank_holidays`),
+the next working day. An extension adds its months to the month.
 
 Who asked, how to reach them, the numbers concerned, what they asked, and the
 reasons and outcome are personal data: sealed with the box's field cipher
@@ -41,6 +43,13 @@ KINDS = {
     "objection": "Objection to the recording or its use (Art. 21)",
 }
 OPEN, WAITING, EXTENDED, ANSWERED, REFUSED = "open", "waiting", "extended", "answered", "refused"
+# What a waiting request waits for: the month restarts when the ID comes; a
+# clarification's days are excluded.
+IDENTITY, CLARIFICATION = "identity", "clarification"
+WAIT_KINDS = {
+    IDENTITY: "Proof of identity (the month runs again from the day it comes)",
+    CLARIFICATION: "Clarification of what they want (the days waited do not count)",
+}
 STATUSES = {
     OPEN: "Open",
     WAITING: "Waiting for ID or clarification (clock stopped)",
@@ -74,9 +83,20 @@ CREATE TABLE IF NOT EXISTS requests (
     details          TEXT NOT NULL,
     pause_reason     TEXT,
     extension_reason TEXT,
-    outcome          TEXT
+    outcome          TEXT,
+    pause_kind       TEXT,
+    id_received      TEXT,
+    excluded_until   TEXT
 );
 """
+# Columns added after the first release of the register: ``(name, declaration)``. A
+# register made before gets them, empty; a wait begun then is read as one for
+# clarification (its days excluded, the earlier of the two deadlines).
+ADDED_COLUMNS = (
+    ("pause_kind", "TEXT"),  # what the current (or last) wait is for: IDENTITY or CLARIFICATION
+    ("id_received", "TEXT"),  # the day proof of identity last came: the month runs from it
+    ("excluded_until", "TEXT"),  # the last day a clarification excluded (none counted twice)
+)
 
 
 class RequestError(LinekeeperError, ValueError):
@@ -164,14 +184,29 @@ def add_months(day, months):
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def due_date(received, paused_days=0, extension_months=0):
+def due_date(received, paused_days=0, extension_months=0, id_received=None):
     """When a request received on ``received`` (a date) must be answered by.
 
-    One calendar month (plus ``extension_months``) from receipt, ``paused_days`` (days
-    the clock stood while waiting for ID or clarification) added, moved to the next
-    working day when it falls on a weekend or a bank holiday.
+    One calendar month (plus ``extension_months``) from receipt, or from
+    ``id_received`` (the day proof of identity came, when it was waited for),
+    ``paused_days`` (days excluded while waiting for clarification since then)
+    added, moved to the next working day when it falls on a weekend or a bank
+    holiday.
     """
-    return working_day(add_months(received, 1 + extension_months) + dt.timedelta(days=paused_days))
+    start = id_received or received
+    return working_day(add_months(start, 1 + extension_months) + dt.timedelta(days=paused_days))
+
+
+def _deadlines(entry):
+    """``(due, first_due)`` of a request row (a dict of its clear columns)."""
+    received = dt.date.fromisoformat(entry["received"])
+    id_received = entry.get("id_received")
+    id_received = dt.date.fromisoformat(id_received) if id_received else None
+    paused = entry["paused_days"]
+    return (
+        due_date(received, paused, entry["extension_months"], id_received),
+        due_date(received, paused, 0, id_received),
+    )
 
 
 # ----- the register ---------------------------------------------------------------
@@ -208,6 +243,21 @@ class RightsRegister:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self):
+        """Add the columns a register made by an earlier release lacks (in one transaction:
+        two processes may open it at once)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
+            for name, declaration in ADDED_COLUMNS:
+                if name not in have:
+                    self._db.execute("ALTER TABLE requests ADD COLUMN %s %s" % (name, declaration))
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def close(self):
         self._db.close()
@@ -222,9 +272,7 @@ class RightsRegister:
         entry = {
             c: open_(v, "rights." + c) if c in self.SEALED else v for c, v in zip(names, row, strict=True)
         }
-        received = dt.date.fromisoformat(entry["received"])
-        entry["due"] = due_date(received, entry["paused_days"], entry["extension_months"])
-        entry["first_due"] = due_date(received, entry["paused_days"])
+        entry["due"], entry["first_due"] = _deadlines(entry)
         return entry
 
     def get(self, request_id):
@@ -276,33 +324,47 @@ class RightsRegister:
         if on < since:
             raise RequestError("%s: %s is before %s" % (what, on, since))
 
-    def wait(self, request_id, *, on, reason, today, wall_us):
-        """Stop the clock from ``on``: waiting for proof of identity or clarification."""
+    def wait(self, request_id, *, kind, on, reason, today, wall_us):
+        """Stop the clock from ``on``: waiting (``kind``) for proof of identity
+        (:data:`IDENTITY`) or for clarification (:data:`CLARIFICATION`)."""
+        if kind not in WAIT_KINDS:
+            raise RequestError("say what you are waiting for: proof of identity or clarification")
         entry = self._open(request_id)
         if entry["status"] == WAITING:
             raise RequestError(
                 "request %d is already waiting (since %s)" % (request_id, entry["paused_since"])
             )
         self._on(entry, on, today, dt.date.fromisoformat(entry["received"]), "waiting from")
-        self._update(request_id, wall_us, status=WAITING, paused_since=on.isoformat(), pause_reason=reason)
+        self._update(
+            request_id,
+            wall_us,
+            status=WAITING,
+            pause_kind=kind,
+            paused_since=on.isoformat(),
+            pause_reason=reason,
+        )
         return self.get(request_id)
 
     def resume(self, request_id, *, on, today, wall_us):
-        """What was waited for came on ``on``: the clock runs again, the deadline moved by
-        the days it stood. Returns the request and the days added."""
+        """What was waited for came on ``on``: the clock runs again. Proof of identity
+        starts the month again from ``on``; a clarification excludes the days from asking
+        to ``on``, both included (a day already excluded is not counted twice). Returns
+        the request and the days excluded (None for proof of identity)."""
         entry = self._open(request_id)
         if entry["status"] != WAITING:
             raise RequestError("request %d is not waiting for anything" % request_id)
         since = dt.date.fromisoformat(entry["paused_since"])
         self._on(entry, on, today, since, "received on")
-        days = (on - since).days
-        self._update(
-            request_id,
-            wall_us,
-            status=EXTENDED if entry["extension_months"] else OPEN,
-            paused_since=None,
-            paused_days=entry["paused_days"] + days,
-        )
+        values = {"status": EXTENDED if entry["extension_months"] else OPEN, "paused_since": None}
+        if entry["pause_kind"] == IDENTITY:
+            days = None
+            values.update(id_received=on.isoformat(), paused_days=0, excluded_until=None)
+        else:
+            if entry["excluded_until"]:
+                since = max(since, dt.date.fromisoformat(entry["excluded_until"]) + dt.timedelta(days=1))
+            days = max((on - since).days + 1, 0)
+            values.update(paused_days=entry["paused_days"] + days, excluded_until=on.isoformat())
+        self._update(request_id, wall_us, **values)
         return self.get(request_id), days
 
     def extend(self, request_id, *, months, reason, today, wall_us):
@@ -350,6 +412,41 @@ class RightsRegister:
             call_ids=",".join(map(str, call_ids)),
         )
         return self.get(request_id)
+
+
+# The columns kept in clear: what the deadline and the alarm need, readable without the key.
+CLEAR = (
+    "id",
+    "kind",
+    "received",
+    "status",
+    "paused_since",
+    "paused_days",
+    "extension_months",
+    "closed_on",
+    "pause_kind",
+    "id_received",
+)
+
+
+def clear_entries(db, statuses):
+    """The requests in ``statuses`` as dicts of their clear columns (:data:`CLEAR`) with
+    ``due`` and ``first_due``, by id. ``db`` may be a read-only connection to a register
+    an earlier release made (a column it lacks reads as None)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
+    cols = [c for c in CLEAR if c in have]
+    cur = db.execute(
+        "SELECT %s FROM requests WHERE status IN (%s) ORDER BY id"
+        % (", ".join(cols), ", ".join("?" * len(statuses))),
+        tuple(statuses),
+    )
+    found = []
+    for row in cur.fetchall():
+        entry = dict.fromkeys(CLEAR)
+        entry.update(zip(cols, row, strict=True))
+        entry["due"], entry["first_due"] = _deadlines(entry)
+        found.append(entry)
+    return found
 
 
 def attention(entries, today):
@@ -403,20 +500,11 @@ class OverdueCheck:
             return []
         db = sqlite3.connect("file:%s?mode=ro" % os.path.abspath(self.path), uri=True)
         try:
-            rows = db.execute(
-                "SELECT id, kind, received, paused_days, extension_months FROM requests "
-                "WHERE status IN (?, ?)",
-                (OPEN, EXTENDED),
-            ).fetchall()
+            rows = clear_entries(db, (OPEN, EXTENDED))
         finally:
             db.close()
         today = self.today()
-        late = []
-        for request_id, kind, received, paused, months in rows:
-            due = due_date(dt.date.fromisoformat(received), paused, months)
-            if due < today:
-                late.append((request_id, kind, due))
-        return late
+        return [(e["id"], e["kind"], e["due"]) for e in rows if e["due"] < today]
 
     def __call__(self):
         late = self.overdue()

@@ -8,9 +8,12 @@ import pytest
 from firmware.alarmlog import AlarmLog
 from firmware.rights import (
     ANSWERED,
+    CLARIFICATION,
     EXTENDED,
+    IDENTITY,
     OPEN,
     REFUSED,
+    SCHEMA,
     WAITING,
     OverdueCheck,
     RequestError,
@@ -118,17 +121,72 @@ def add(reg, received=None, today=None, kind="access"):
     )
 
 
-def test_waiting_stops_the_clock_and_the_id_restarts_it(register):
-    rid = add(register)
-    assert register.get(rid)["due"] == D(2025, 4, 3)
-    entry = register.wait(rid, on=D(2025, 3, 5), reason="proof of ID", today=D(2025, 3, 5), wall_us=2)
-    assert entry["status"] == WAITING and entry["paused_since"] == "2025-03-05"
-    entry, days = register.resume(rid, on=D(2025, 3, 12), today=D(2025, 3, 12), wall_us=3)
-    assert days == 7 and entry["status"] == OPEN and entry["due"] == D(2025, 4, 10)
-    # A second wait adds to the first.
-    register.wait(rid, on=D(2025, 3, 20), reason="which line?", today=D(2025, 3, 20), wall_us=4)
-    entry, days = register.resume(rid, on=D(2025, 3, 22), today=D(2025, 3, 22), wall_us=5)
-    assert entry["paused_days"] == 9 and entry["due"] == D(2025, 4, 14)  # 12 April a Saturday
+def wait(reg, rid, on, kind=IDENTITY, today=None, reason="proof of ID"):
+    return reg.wait(rid, kind=kind, on=on, reason=reason, today=today or on, wall_us=2)
+
+
+def test_proof_of_identity_starts_the_month_again_from_the_day_it_comes(register):
+    # Received 28 January 2029, ID asked for at once, it came on 31 January: the month runs
+    # from 31 January (to 28 February, a Wednesday), not 28 February + 3 days.
+    rid = add(register, received=D(2029, 1, 28), today=D(2029, 1, 28))
+    entry = wait(register, rid, D(2029, 1, 28))
+    assert entry["status"] == WAITING and entry["pause_kind"] == IDENTITY
+    entry, days = register.resume(rid, on=D(2029, 1, 31), today=D(2029, 1, 31), wall_us=3)
+    assert days is None and entry["status"] == OPEN and entry["id_received"] == "2029-01-31"
+    assert entry["due"] == D(2029, 2, 28) and entry["first_due"] == D(2029, 2, 28)
+    # Extended: two months from the ID's day.
+    entry = register.extend(rid, months=2, reason="many", today=D(2029, 2, 1), wall_us=4)
+    assert entry["due"] == D(2029, 4, 30)
+
+
+def test_a_clarification_excludes_the_days_from_asking_to_the_answer_both_included(register):
+    rid = add(register)  # 3 March 2025: due 3 April
+    entry = wait(register, rid, D(2025, 3, 5), kind=CLARIFICATION, reason="which line?")
+    assert entry["pause_kind"] == CLARIFICATION
+    entry, days = register.resume(rid, on=D(2025, 3, 6), today=D(2025, 3, 6), wall_us=3)
+    assert days == 2 and entry["paused_days"] == 2 and entry["due"] == D(2025, 4, 7)  # 5 April a Saturday
+    # Asked again the day the answer came: that day is not counted twice.
+    wait(register, rid, D(2025, 3, 6), kind=CLARIFICATION, reason="and which month?")
+    entry, days = register.resume(rid, on=D(2025, 3, 7), today=D(2025, 3, 7), wall_us=5)
+    assert days == 1 and entry["paused_days"] == 3 and entry["due"] == D(2025, 4, 7)  # the 6th: a Sunday
+    # Proof of identity afterwards: the month runs from it, the earlier days no longer matter.
+    wait(register, rid, D(2025, 3, 10))
+    entry, _ = register.resume(rid, on=D(2025, 3, 12), today=D(2025, 3, 12), wall_us=7)
+    assert entry["paused_days"] == 0 and entry["due"] == D(2025, 4, 14)  # 12 April a Saturday
+    # Then a clarification: its days added to the month from the ID.
+    wait(register, rid, D(2025, 3, 20), kind=CLARIFICATION)
+    entry, days = register.resume(rid, on=D(2025, 3, 22), today=D(2025, 3, 22), wall_us=9)
+    assert days == 3 and entry["due"] == D(2025, 4, 15)
+
+
+def test_a_register_of_the_first_release_gains_the_new_columns(tmp_path):
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "rights.db")
+    first_release = SCHEMA.split("    pause_kind")[0].rstrip().rstrip(",") + "\n);"
+    old.executescript(first_release)
+    old.execute(
+        "INSERT INTO requests (created_us, updated_us, actor, kind, received, status, paused_since, "
+        "requester, contact, numbers, details) VALUES (1, 1, 'sam', 'access', '2025-03-03', 'waiting', "
+        "'2025-03-05', 'x', 'x', 'x', 'x')"
+    )
+    old.commit()
+    old.close()
+    clock = Clock(D(2025, 4, 9))
+    alarms = AlarmLog(tmp_path / "alarms.db", clock)
+    check = OverdueCheck(alarms, str(tmp_path), clock.wall_us)
+    try:
+        assert check.overdue() == []  # the recorder reads it before the web UI migrated it
+        reg = RightsRegister(str(tmp_path))
+        try:
+            # A wait begun then reads as one for clarification: 5 to 6 March excluded.
+            entry, days = reg.resume(1, on=D(2025, 3, 6), today=D(2025, 3, 6), wall_us=2)
+            assert days == 2 and entry["due"] == D(2025, 4, 7)
+        finally:
+            reg.close()
+        assert check.overdue() == [(1, "access", D(2025, 4, 7))]
+    finally:
+        alarms.close()
 
 
 def test_refusals_change_nothing(register):
@@ -136,15 +194,15 @@ def test_refusals_change_nothing(register):
     before = register.get(rid)
     bad = [
         lambda: register.resume(rid, on=D(2025, 3, 5), today=D(2025, 3, 5), wall_us=9),  # not waiting
-        lambda: register.wait(rid, on=D(2025, 3, 9), reason="x", today=D(2025, 3, 5), wall_us=9),  # future
-        # before its receipt
-        lambda: register.wait(rid, on=D(2025, 3, 1), reason="x", today=D(2025, 3, 5), wall_us=9),
+        lambda: wait(register, rid, D(2025, 3, 9), today=D(2025, 3, 5)),  # future
+        lambda: wait(register, rid, D(2025, 3, 1), today=D(2025, 3, 5)),  # before its receipt
+        lambda: wait(register, rid, D(2025, 3, 4), kind="patience"),
         lambda: register.extend(rid, months=3, reason="many", today=D(2025, 3, 5), wall_us=9),
         lambda: register.extend(rid, months=0, reason="many", today=D(2025, 3, 5), wall_us=9),
         lambda: register.close_request(
             rid, status="open", on=D(2025, 3, 5), outcome="x", today=D(2025, 3, 5), wall_us=9
         ),
-        lambda: register.wait(99, on=D(2025, 3, 5), reason="x", today=D(2025, 3, 5), wall_us=9),
+        lambda: wait(register, 99, D(2025, 3, 5)),
         lambda: add(register, received=D(2025, 3, 6), today=D(2025, 3, 5)),
         lambda: add(register, kind="portability"),
     ]
@@ -166,7 +224,7 @@ def test_an_extension_is_up_to_two_months_and_made_within_the_first(register):
     late = add(register, received=D(2025, 1, 31), today=D(2025, 1, 31))
     with pytest.raises(RequestError, match="first month ended on 2025-02-28"):
         register.extend(late, months=1, reason="many", today=D(2025, 3, 1), wall_us=4)
-    register.wait(late, on=D(2025, 2, 3), reason="ID", today=D(2025, 2, 3), wall_us=5)
+    wait(register, late, D(2025, 2, 3))
     with pytest.raises(RequestError, match="clock is stopped"):
         register.extend(late, months=1, reason="many", today=D(2025, 2, 3), wall_us=6)
 
@@ -195,7 +253,7 @@ def test_attention_lists_overdue_first_then_due_within_a_week(register):
     late = add(register, received=D(2025, 2, 3))  # due 3 March
     add(register, received=D(2025, 3, 25), today=D(2025, 3, 28))  # due 25 April
     waiting = add(register, received=D(2025, 2, 3))
-    register.wait(waiting, on=D(2025, 2, 4), reason="ID", today=D(2025, 3, 28), wall_us=2)
+    wait(register, waiting, D(2025, 2, 4), today=D(2025, 3, 28))
     found = [(days, e["id"]) for days, e in attention(register.entries(), D(2025, 3, 28))]
     assert found == [(-25, late), (6, soon)]
 
@@ -239,7 +297,7 @@ def test_personal_fields_are_sealed_on_the_card(tmp_path):
     reg = RightsRegister(str(tmp_path), FieldCipher(os.urandom(32)))
     try:
         rid = add(reg)
-        reg.wait(rid, on=D(2025, 3, 4), reason="Mr Jones's passport", today=D(2025, 3, 4), wall_us=2)
+        wait(reg, rid, D(2025, 3, 4), reason="Mr Jones's passport")
         reg.resume(rid, on=D(2025, 3, 4), today=D(2025, 3, 4), wall_us=3)
         reg.close_request(
             rid, status=REFUSED, on=D(2025, 3, 4), outcome="unfounded", today=D(2025, 3, 4), wall_us=4

@@ -90,16 +90,26 @@ def test_bad_input_is_named_and_changes_nothing(box, people, over, field, messag
 def test_waiting_then_received_moves_the_deadline_then_extend_and_answer(box, people):
     sam = people["sam"]
     rid = log_request(box, sam, received="2026-02-20")
-    resp = act(box, sam, rid, action="wait", reason="proof of identity", on="2026-02-20")
+    resp = act(box, sam, rid, action="wait", reason="a passport", on="2026-02-20")
+    assert resp.status_code == 400 and 'id="error-wait_kind"' in resp.get_data(as_text=True)
+    resp = act(box, sam, rid, action="wait", wait_kind="identity", reason="a passport", on="2026-02-20")
     assert resp.status_code == 302
     assert "Waiting for ID" in page(sam, "/requests/%d" % rid)
     # Not before the clock stopped, not after today: named, nothing changed.
     resp = act(box, sam, rid, action="resume", on="2026-02-19")
     assert resp.status_code == 409 and "before 2026-02-20" in resp.get_data(as_text=True)
+    assert act(box, sam, rid, action="resume", on="2026-02-23").status_code == 302
+    [entry] = entries(box)
+    # The month runs from the day the ID came: 23 March, a Monday.
+    assert entry["status"] == "open" and entry["id_received"] == "2026-02-23"
+    assert str(entry["due"]) == "2026-03-23"
+    # A clarification asked on 25 February, answered on 1 March: 5 days not counted.
+    resp = act(box, sam, rid, action="wait", wait_kind="clarification", reason="which line?", on="2026-02-25")
+    assert resp.status_code == 302
     assert act(box, sam, rid, action="resume", on="2026-03-01").status_code == 302
     [entry] = entries(box)
-    # 20 March + 9 days = 29 March, a Sunday: Monday 30.
-    assert entry["status"] == "open" and entry["paused_days"] == 9 and str(entry["due"]) == "2026-03-30"
+    assert entry["paused_days"] == 5 and str(entry["due"]) == "2026-03-30"  # the 28th a Saturday
+    assert "5 days not counted while waiting for clarification" in page(sam, "/requests/%d" % rid)
 
     before = entries(box)
     for form, field in (
@@ -114,7 +124,7 @@ def test_waiting_then_received_moves_the_deadline_then_extend_and_answer(box, pe
     resp = act(box, sam, rid, action="extend", months="2", reason="hundreds of calls", told="on")
     assert resp.status_code == 302
     [entry] = entries(box)
-    assert entry["status"] == "extended" and str(entry["due"]) == "2026-05-29"
+    assert entry["status"] == "extended" and str(entry["due"]) == "2026-05-28"  # 23 May + 5 days
     resp = act(box, sam, rid, action="extend", months="1", reason="more", told="on")
     assert resp.status_code == 409 and "at most 2" in resp.get_data(as_text=True)
 
@@ -136,7 +146,15 @@ def test_waiting_then_received_moves_the_deadline_then_extend_and_answer(box, pe
     assert resp.status_code == 409 and "already answered" in resp.get_data(as_text=True)
     assert entries(box) == [entry]
     events = [a.details["event"] for a in audits(box)]
-    assert events == ["logged", "waiting", "received", "extended", "answered"]
+    assert events == ["logged", "waiting", "received", "waiting", "received", "extended", "answered"]
+    assert audits(box)[2].details == {
+        "event": "received",
+        "waiting_for": "identity",
+        "on": "2026-02-23",
+        "month_from": "2026-02-23",
+        "due": "2026-03-23",
+    }
+    assert audits(box)[4].details["days_excluded"] == 5
     assert all(a.actor == "sam" for a in audits(box))
     assert "request:%d" % rid in page(people["audrey"], "/audit")
 

@@ -157,6 +157,7 @@ def _detail(request_id, errors=None, status=200):
         errors=errors or {},
         kinds=rights.KINDS,
         statuses=rights.STATUSES,
+        wait_kinds=rights.WAIT_KINDS,
         today=today,
         history=_history(request_id),
         form=request.form if request.method == "POST" else {},
@@ -200,8 +201,12 @@ def update(request_id):
     reason = outcome = ""
     months = 0
     disclosure_ids = call_ids = []
+    wait_kind = None
     if action == "wait":
-        reason = _text(form, "reason", "what you are waiting for (proof of identity, clarification)", errors)
+        wait_kind = form.get("wait_kind")
+        if wait_kind not in rights.WAIT_KINDS:
+            errors["wait_kind"] = "Say what you are waiting for: proof of identity or clarification."
+        reason = _text(form, "reason", "what you asked them for", errors)
     elif action == "extend":
         reason = _text(form, "reason", "why it needs longer (complex, or one of many)", errors)
         text = (form.get("months") or "").strip()
@@ -235,11 +240,18 @@ def update(request_id):
         if register.get(request_id) is None:
             abort(404)
         if action == "wait":
-            entry = register.wait(request_id, on=on, reason=reason, today=today, wall_us=wall_us)
-            details = {"event": "waiting", "on": str(on), "reason": reason}
+            entry = register.wait(
+                request_id, kind=wait_kind, on=on, reason=reason, today=today, wall_us=wall_us
+            )
+            details = {"event": "waiting", "waiting_for": wait_kind, "on": str(on), "reason": reason}
         elif action == "resume":
             entry, days = register.resume(request_id, on=on, today=today, wall_us=wall_us)
-            details = {"event": "received", "on": str(on), "paused_days": days, "due": str(entry["due"])}
+            details = {"event": "received", "waiting_for": entry["pause_kind"], "on": str(on)}
+            if days is None:
+                details["month_from"] = str(on)
+            else:
+                details["days_excluded"] = days
+            details["due"] = str(entry["due"])
         elif action == "extend":
             entry = register.extend(request_id, months=months, reason=reason, today=today, wall_us=wall_us)
             details = {"event": "extended", "months": months, "reason": reason, "due": str(entry["due"])}
