@@ -86,7 +86,8 @@ CREATE TABLE IF NOT EXISTS requests (
     outcome          TEXT,
     pause_kind       TEXT,
     id_received      TEXT,
-    excluded_until   TEXT
+    excluded_until   TEXT,
+    resumed_on       TEXT
 );
 """
 # Columns added after the first release of the register: ``(name, declaration)``. A
@@ -96,6 +97,7 @@ ADDED_COLUMNS = (
     ("pause_kind", "TEXT"),  # what the current (or last) wait is for: IDENTITY or CLARIFICATION
     ("id_received", "TEXT"),  # the day proof of identity last came: the month runs from it
     ("excluded_until", "TEXT"),  # the last day a clarification excluded (none counted twice)
+    ("resumed_on", "TEXT"),  # the day the last thing waited for came: no wait starts before it
 )
 
 
@@ -318,6 +320,12 @@ class RightsRegister:
         return entry
 
     @staticmethod
+    def _since(entry):
+        """The first day a new wait or the answer may be dated: the receipt, or the day the
+        last thing waited for came (waits never overlap)."""
+        return max(dt.date.fromisoformat(d) for d in (entry["received"], entry["resumed_on"]) if d)
+
+    @staticmethod
     def _on(entry, on, today, since, what):
         if on > today:
             raise RequestError("%s: %s is after today (%s)" % (what, on, today))
@@ -334,7 +342,14 @@ class RightsRegister:
             raise RequestError(
                 "request %d is already waiting (since %s)" % (request_id, entry["paused_since"])
             )
-        self._on(entry, on, today, dt.date.fromisoformat(entry["received"]), "waiting from")
+        self._on(entry, on, today, self._since(entry), "waiting from")
+        if on > entry["due"]:
+            # The clock cannot be stopped after the deadline: that would hide a request
+            # already overdue.
+            raise RequestError(
+                "waiting from: %s is after the deadline (%s); a request already overdue cannot "
+                "stop its clock: answer it" % (on, entry["due"])
+            )
         self._update(
             request_id,
             wall_us,
@@ -355,7 +370,11 @@ class RightsRegister:
             raise RequestError("request %d is not waiting for anything" % request_id)
         since = dt.date.fromisoformat(entry["paused_since"])
         self._on(entry, on, today, since, "received on")
-        values = {"status": EXTENDED if entry["extension_months"] else OPEN, "paused_since": None}
+        values = {
+            "status": EXTENDED if entry["extension_months"] else OPEN,
+            "paused_since": None,
+            "resumed_on": on.isoformat(),
+        }
         if entry["pause_kind"] == IDENTITY:
             days = None
             values.update(id_received=on.isoformat(), paused_days=0, excluded_until=None)
@@ -399,7 +418,7 @@ class RightsRegister:
         entry = self._open(request_id)
         if status not in CLOSED:
             raise RequestError("a request is closed as answered or refused")
-        since = dt.date.fromisoformat(entry["paused_since"] or entry["received"])
+        since = max(self._since(entry), dt.date.fromisoformat(entry["paused_since"] or entry["received"]))
         self._on(entry, on, today, since, "answered on" if status == ANSWERED else "refused on")
         self._update(
             request_id,

@@ -308,3 +308,23 @@ def test_personal_fields_are_sealed_on_the_card(tmp_path):
         reg.close()
     secrets = ["Mr Jones", "jones@example.org", "020 7946 0000", "all my calls", "passport", "unfounded"]
     assert scan(str(tmp_path), secrets) == []
+
+
+def test_waits_never_overlap_nor_start_after_the_deadline(register):
+    rid = add(register)  # 3 March 2025: due 3 April
+    wait(register, rid, D(2025, 3, 5), kind=CLARIFICATION)
+    register.resume(rid, on=D(2025, 3, 10), today=D(2025, 3, 10), wall_us=3)  # 6 days: due 9 April
+    before = register.get(rid)
+    assert before["resumed_on"] == "2025-03-10" and before["due"] == D(2025, 4, 9)
+    # Before the last answer came: those days would be counted twice.
+    with pytest.raises(RequestError, match="before 2025-03-10"):
+        wait(register, rid, D(2025, 3, 8), kind=CLARIFICATION, today=D(2025, 3, 12))
+    # Overdue: the clock cannot be stopped afterwards to hide it.
+    with pytest.raises(RequestError, match="after the deadline"):
+        wait(register, rid, D(2025, 4, 10), today=D(2025, 4, 14))
+    # Not in the future.
+    with pytest.raises(RequestError, match="after today"):
+        wait(register, rid, D(2025, 3, 20), today=D(2025, 3, 19))
+    assert register.get(rid) == before
+    # Recorded late, but asked on the deadline itself: taken.
+    assert wait(register, rid, D(2025, 4, 9), today=D(2025, 4, 11))["status"] == WAITING
