@@ -26,6 +26,7 @@ round (:class:`OverdueCheck`) can raise ``request_overdue`` without the key.
 """
 
 import calendar
+import contextlib
 import datetime as dt
 import os
 import sqlite3
@@ -87,7 +88,8 @@ CREATE TABLE IF NOT EXISTS requests (
     pause_kind       TEXT,
     id_received      TEXT,
     excluded_until   TEXT,
-    resumed_on       TEXT
+    resumed_on       TEXT,
+    version          INTEGER NOT NULL DEFAULT 0
 );
 """
 # Columns added after the first release of the register: ``(name, declaration)``. A
@@ -98,6 +100,7 @@ ADDED_COLUMNS = (
     ("id_received", "TEXT"),  # the day proof of identity last came: the month runs from it
     ("excluded_until", "TEXT"),  # the last day a clarification excluded (none counted twice)
     ("resumed_on", "TEXT"),  # the day the last thing waited for came: no wait starts before it
+    ("version", "INTEGER NOT NULL DEFAULT 0"),  # one more at each change: a stale page is refused
 )
 
 
@@ -307,17 +310,37 @@ class RightsRegister:
         values = self._seal(values)
         cols = sorted(values)
         self._db.execute(
-            "UPDATE requests SET updated_us = ?, %s WHERE id = ?" % ", ".join("%s = ?" % c for c in cols),
+            "UPDATE requests SET updated_us = ?, version = version + 1, %s WHERE id = ?"
+            % ", ".join("%s = ?" % c for c in cols),
             [wall_us] + [values[c] for c in cols] + [request_id],
         )
 
-    def _open(self, request_id):
-        entry = self.get(request_id)
-        if entry is None:
-            raise RequestError("there is no request %d" % request_id)
-        if entry["status"] in CLOSED:
-            raise RequestError("request %d is already %s" % (request_id, entry["status"]))
-        return entry
+    @contextlib.contextmanager
+    def _changing(self, request_id, version):
+        """The open request ``request_id``, read and changed in one write transaction (two
+        supervisors at once: the second waits, then reads what the first wrote), committed
+        when the block ends, rolled back when it raises.
+
+        :raises RequestError: no such request, it is closed, or its ``version`` is not
+            ``version`` (it changed since the page the change was made on was drawn)
+        """
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            entry = self.get(request_id)
+            if entry is None:
+                raise RequestError("there is no request %d" % request_id)
+            if entry["status"] in CLOSED:
+                raise RequestError("request %d is already %s" % (request_id, entry["status"]))
+            if version is not None and entry["version"] != version:
+                raise RequestError(
+                    "request %d was changed by someone else meanwhile: look again, then make "
+                    "the change again if it is still needed" % request_id
+                )
+            yield entry
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     @staticmethod
     def _since(entry):
@@ -332,12 +355,20 @@ class RightsRegister:
         if on < since:
             raise RequestError("%s: %s is before %s" % (what, on, since))
 
-    def wait(self, request_id, *, kind, on, reason, today, wall_us):
+    def wait(self, request_id, *, kind, on, reason, today, wall_us, version=None):
         """Stop the clock from ``on``: waiting (``kind``) for proof of identity
-        (:data:`IDENTITY`) or for clarification (:data:`CLARIFICATION`)."""
+        (:data:`IDENTITY`) or for clarification (:data:`CLARIFICATION`).
+
+        ``version`` (here and in every change): the request's version the change was
+        decided on, or None not to check it."""
         if kind not in WAIT_KINDS:
             raise RequestError("say what you are waiting for: proof of identity or clarification")
-        entry = self._open(request_id)
+        with self._changing(request_id, version) as entry:
+            self._wait(entry, kind=kind, on=on, reason=reason, today=today, wall_us=wall_us)
+        return self.get(request_id)
+
+    def _wait(self, entry, *, kind, on, reason, today, wall_us):
+        request_id = entry["id"]
         if entry["status"] == WAITING:
             raise RequestError(
                 "request %d is already waiting (since %s)" % (request_id, entry["paused_since"])
@@ -358,14 +389,18 @@ class RightsRegister:
             paused_since=on.isoformat(),
             pause_reason=reason,
         )
-        return self.get(request_id)
 
-    def resume(self, request_id, *, on, today, wall_us):
+    def resume(self, request_id, *, on, today, wall_us, version=None):
         """What was waited for came on ``on``: the clock runs again. Proof of identity
         starts the month again from ``on``; a clarification excludes the days from asking
         to ``on``, both included (a day already excluded is not counted twice). Returns
         the request and the days excluded (None for proof of identity)."""
-        entry = self._open(request_id)
+        with self._changing(request_id, version) as entry:
+            days = self._resume(entry, on=on, today=today, wall_us=wall_us)
+        return self.get(request_id), days
+
+    def _resume(self, entry, *, on, today, wall_us):
+        request_id = entry["id"]
         if entry["status"] != WAITING:
             raise RequestError("request %d is not waiting for anything" % request_id)
         since = dt.date.fromisoformat(entry["paused_since"])
@@ -384,12 +419,17 @@ class RightsRegister:
             days = max((on - since).days + 1, 0)
             values.update(paused_days=entry["paused_days"] + days, excluded_until=on.isoformat())
         self._update(request_id, wall_us, **values)
-        return self.get(request_id), days
+        return days
 
-    def extend(self, request_id, *, months, reason, today, wall_us):
+    def extend(self, request_id, *, months, reason, today, wall_us, version=None):
         """Extend by ``months`` (the whole extension at most two months), decided no later
         than the first month's deadline."""
-        entry = self._open(request_id)
+        with self._changing(request_id, version) as entry:
+            self._extend(entry, months=months, reason=reason, today=today, wall_us=wall_us)
+        return self.get(request_id)
+
+    def _extend(self, entry, *, months, reason, today, wall_us):
+        request_id = entry["id"]
         if entry["status"] == WAITING:
             raise RequestError(
                 "the clock is stopped (waiting since %s): record what came first" % entry["paused_since"]
@@ -409,15 +449,19 @@ class RightsRegister:
         total = entry["extension_months"] + months
         reasons = "; ".join(r for r in (entry["extension_reason"], reason) if r)
         self._update(request_id, wall_us, status=EXTENDED, extension_months=total, extension_reason=reasons)
-        return self.get(request_id)
 
     def close_request(
-        self, request_id, *, status, on, outcome, today, wall_us, disclosure_ids=(), call_ids=()
+        self, request_id, *, status, on, outcome, today, wall_us, disclosure_ids=(), call_ids=(), version=None
     ):
         """Answered (``outcome``: what was done) or refused (``outcome``: why) on ``on``."""
-        entry = self._open(request_id)
         if status not in CLOSED:
             raise RequestError("a request is closed as answered or refused")
+        with self._changing(request_id, version) as entry:
+            self._close(entry, status, on, outcome, today, wall_us, disclosure_ids, call_ids)
+        return self.get(request_id)
+
+    def _close(self, entry, status, on, outcome, today, wall_us, disclosure_ids, call_ids):
+        request_id = entry["id"]
         since = max(self._since(entry), dt.date.fromisoformat(entry["paused_since"] or entry["received"]))
         self._on(entry, on, today, since, "answered on" if status == ANSWERED else "refused on")
         self._update(
@@ -430,7 +474,6 @@ class RightsRegister:
             disclosure_ids=",".join(map(str, disclosure_ids)),
             call_ids=",".join(map(str, call_ids)),
         )
-        return self.get(request_id)
 
 
 # The columns kept in clear: what the deadline and the alarm need, readable without the key.

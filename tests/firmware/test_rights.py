@@ -328,3 +328,56 @@ def test_waits_never_overlap_nor_start_after_the_deadline(register):
     assert register.get(rid) == before
     # Recorded late, but asked on the deadline itself: taken.
     assert wait(register, rid, D(2025, 4, 9), today=D(2025, 4, 11))["status"] == WAITING
+
+
+def test_two_changes_at_once_one_is_made_the_other_refused(tmp_path, register):
+    """Two supervisors (two connections, two threads) extend the same request, each from
+    the version they saw: one extension is made and audited, the other refused, none lost."""
+    import threading
+
+    rid = add(register)
+    version = register.get(rid)["version"]
+    start = threading.Barrier(2)
+    results = {}
+
+    def extend(name, months):
+        reg = RightsRegister(str(tmp_path))
+        try:
+            start.wait(timeout=10)
+            entry = reg.extend(
+                rid, months=months, reason=name, today=D(2025, 3, 4), wall_us=2, version=version
+            )
+            results[name] = entry["extension_months"]
+        except RequestError as exc:
+            results[name] = str(exc)
+        finally:
+            reg.close()
+
+    threads = [threading.Thread(target=extend, args=(n, m)) for n, m in (("sam", 1), ("sue", 2))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    made = [n for n, r in results.items() if isinstance(r, int)]
+    [refused] = [r for r in results.values() if isinstance(r, str)]
+    assert len(made) == 1 and "changed by someone else meanwhile: look again" in refused
+    entry = register.get(rid)
+    assert entry["extension_reason"] == made[0] and entry["extension_months"] == results[made[0]]
+    assert entry["version"] == version + 1
+
+
+def test_a_change_is_all_or_nothing(register, monkeypatch):
+    """A change that fails while it is written leaves the request as it was (the
+    transaction rolls back) and the register usable."""
+    rid = add(register)
+    before = register.get(rid)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the card went away")
+
+    monkeypatch.setattr(register, "_update", broken)
+    with pytest.raises(RuntimeError):
+        register.extend(rid, months=1, reason="many", today=D(2025, 3, 4), wall_us=2)
+    monkeypatch.undo()
+    assert register.get(rid) == before
+    assert register.extend(rid, months=1, reason="many", today=D(2025, 3, 4), wall_us=3)["version"] == 1

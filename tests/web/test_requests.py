@@ -3,6 +3,7 @@ auditors read them, every change is audited, bad input changes nothing, the dash
 those due, and the register holds the person's details only sealed."""
 
 import os
+import re
 
 import pytest
 
@@ -42,7 +43,14 @@ def log_request(box, client, **over):
     return int(resp.headers["Location"].rsplit("/", 1)[1])
 
 
+def seen(client, rid):
+    """The request's version the page shows (what a change from it was decided on)."""
+    found = re.search(r'name="seen" value="(\d+)"', client.get("/requests/%d" % rid).get_data(as_text=True))
+    return found.group(1) if found else ""
+
+
 def act(box, client, rid, **form):
+    form.setdefault("seen", seen(client, rid))
     return box.post(client, "/requests/%d" % rid, form, token_from="/requests/%d" % rid)
 
 
@@ -198,3 +206,27 @@ def test_the_register_holds_the_person_only_sealed(tmp_path, people_template):
         assert os.path.exists(os.path.join(box.data_dir, "rights.db"))
     finally:
         box.close()
+
+
+def test_two_supervisors_at_once_the_second_is_told_to_look_again(box, people):
+    sam, sue = people["sam"], people["sue"]
+    rid = log_request(box, sam)
+    both_saw = seen(sam, rid)
+    assert seen(sue, rid) == both_saw
+    resp = act(box, sam, rid, action="extend", months="1", reason="many calls", told="on", seen=both_saw)
+    assert resp.status_code == 302
+    # Sue decided on the page before Sam's extension: refused, named, not audited.
+    resp = act(box, sue, rid, action="extend", months="2", reason="a third party", told="on", seen=both_saw)
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 409 and "changed by someone else meanwhile: look again" in text
+    [entry] = entries(box)
+    assert entry["extension_months"] == 1 and entry["extension_reason"] == "many calls"
+    assert [a.details["event"] for a in audits(box)] == ["logged", "extended"]
+    # A form without the version it was drawn from is as stale.
+    resp = act(box, sue, rid, action="refuse", outcome="unfounded", seen="")
+    assert resp.status_code == 409 and entries(box)[0]["status"] == "extended"
+    # Looked again: her change is made on what is there now.
+    assert (
+        act(box, sue, rid, action="extend", months="1", reason="a third party", told="on").status_code == 302
+    )
+    assert entries(box)[0]["extension_months"] == 2

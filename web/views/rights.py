@@ -235,17 +235,27 @@ def update(request_id):
     if errors:
         return _detail(request_id, errors, 400)
     wall_us = int(lk().services.wall_us())
+    # The request's version the page showed: a change made meanwhile by someone else
+    # refuses this one (it was decided on what is no longer there).
+    seen = (form.get("seen") or "").strip()
+    version = int(seen) if seen.isascii() and seen.isdigit() and len(seen) < 12 else -1
     register = _register()
     try:
         if register.get(request_id) is None:
             abort(404)
         if action == "wait":
             entry = register.wait(
-                request_id, kind=wait_kind, on=on, reason=reason, today=today, wall_us=wall_us
+                request_id,
+                kind=wait_kind,
+                on=on,
+                reason=reason,
+                today=today,
+                wall_us=wall_us,
+                version=version,
             )
             details = {"event": "waiting", "waiting_for": wait_kind, "on": str(on), "reason": reason}
         elif action == "resume":
-            entry, days = register.resume(request_id, on=on, today=today, wall_us=wall_us)
+            entry, days = register.resume(request_id, on=on, today=today, wall_us=wall_us, version=version)
             details = {"event": "received", "waiting_for": entry["pause_kind"], "on": str(on)}
             if days is None:
                 details["month_from"] = str(on)
@@ -253,7 +263,9 @@ def update(request_id):
                 details["days_excluded"] = days
             details["due"] = str(entry["due"])
         elif action == "extend":
-            entry = register.extend(request_id, months=months, reason=reason, today=today, wall_us=wall_us)
+            entry = register.extend(
+                request_id, months=months, reason=reason, today=today, wall_us=wall_us, version=version
+            )
             details = {"event": "extended", "months": months, "reason": reason, "due": str(entry["due"])}
         else:
             status = rights.ANSWERED if action == "answer" else rights.REFUSED
@@ -266,6 +278,7 @@ def update(request_id):
                 wall_us=wall_us,
                 disclosure_ids=disclosure_ids,
                 call_ids=call_ids,
+                version=version,
             )
             details = {"event": status, "on": str(on), "outcome": outcome, "due": str(entry["due"])}
             if disclosure_ids:
