@@ -292,6 +292,12 @@ class RightsRegister:
         names = [d[0] for d in cur.description]
         return [self._row(r, names) for r in cur.fetchall()]
 
+    def deadlines(self):
+        """The open, extended and waiting requests' clear columns with their deadlines
+        (:func:`clear_entries`): what a list of what is due needs, readable without the key
+        (the web UI may start before the recorder has opened it)."""
+        return clear_entries(self._db, (OPEN, EXTENDED, WAITING))
+
     def add(self, *, actor, kind, received, requester, contact, numbers, details, today, wall_us):
         """Log a request received on ``received`` (a date, not after ``today``); its id."""
         if kind not in KINDS:

@@ -299,9 +299,10 @@ def update(request_id):
 
 def attention():
     """The open requests overdue or due within a week, for the dashboard: ``[(days left,
-    entry)]``, overdue first."""
+    entry)]``, overdue first. Only the clear columns (id, kind, dates): the dashboard
+    works before the recorder has opened the key."""
     register = _register()
     try:
-        return rights.attention(register.entries(), _today())
+        return rights.attention(register.deadlines(), _today())
     finally:
         register.close()
