@@ -128,21 +128,28 @@ class AlarmLog:
             # the banner until acknowledged, and the next one is mailed again.
             self.set(alarm.kind, False, line=alarm.line)
 
-    def set(self, kind, active, *, line=0, message="", wall_us=None):
+    def set(self, kind, active, *, line=0, message="", wall_us=None, renew=False):
         """Raise (``active``) or clear alarm ``kind`` on ``line``; returns the row or None.
 
         Raising an alarm already open does nothing (a repeated report of the
-        same fault is one occurrence); clearing one not open does nothing. A card
+        same fault is one occurrence); clearing one not open does nothing. With
+        ``renew``, raising one open with another message clears that occurrence
+        and raises a new one (mailed again): for an alarm whose message says what
+        is wrong now (which requests are overdue), so the mail and the banner never
+        name what is over, nor miss what is new. Not for :data:`PRIVATE_KINDS`
+        (their sealed messages cannot be compared). A card
         that refuses the write (full, read-only, failing) must not stop the box:
         the change waits in memory, None is returned, and it is written, in
         order, with the next change the card takes.
         """
         wall_us = int(self.clock.wall_us()) if wall_us is None else wall_us
+        if renew and kind in PRIVATE_KINDS:
+            raise LinekeeperError("alarm %s keeps its message sealed: it cannot be renewed" % kind)
         if kind in PRIVATE_KINDS and message and self.cipher is not None:
             # Sealed before it waits anywhere; a key not there yet refuses the change
             # (FieldSealError) rather than leave a person's words on the card in clear.
             message = self.cipher.seal(message, MESSAGE_FIELD)
-        change = ((kind, active), {"line": line, "message": message, "wall_us": wall_us})
+        change = ((kind, active), {"line": line, "message": message, "wall_us": wall_us, "renew": renew})
         with self._queue_lock:
             self._unwritten.append(change)
             if self._flushing:
@@ -183,13 +190,19 @@ class AlarmLog:
             with self._queue_lock:
                 self._unwritten.pop(0)
 
-    def _write(self, kind, active, *, line=0, message="", wall_us=None):
+    def _write(self, kind, active, *, line=0, message="", wall_us=None, renew=False):
         """:meth:`set`'s write to the card. :raises sqlite3.Error, OSError: it refused"""
+        over = None  # the occurrence a renewal cleared
         with self._lock:
             row = self._db.execute(
-                "SELECT id FROM alarm_history WHERE kind = ? AND line = ? AND cleared_us IS NULL",
+                "SELECT id, message FROM alarm_history WHERE kind = ? AND line = ? AND cleared_us IS NULL",
                 (kind, line),
             ).fetchone()
+            if active and row is not None and renew and row[1] != message:
+                # What it says is no longer so: that occurrence is over, a new one begins.
+                self._db.execute("UPDATE alarm_history SET cleared_us = ? WHERE id = ?", (wall_us, row[0]))
+                over = self._get(row[0])
+                row = None
             if active and row is None:
                 cur = self._db.execute(
                     "INSERT INTO alarm_history (kind, line, message, raised_us) VALUES (?, ?, ?, ?)",
@@ -202,6 +215,8 @@ class AlarmLog:
             else:
                 return None
             out = self._get(alarm_id)
+        if over is not None:
+            self._audit("system", "cleared", over, wall_us)
         self._audit("system", event, out, wall_us)
         if event == "raised":
             for listener in list(self.on_raised):

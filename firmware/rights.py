@@ -542,7 +542,9 @@ def parse_date(text, what):
 class OverdueCheck:
     """``request_overdue``: on while any open request is past its deadline (the
     recorder's periodic round). Reads only the clear columns, read-only; a box with no
-    register has nothing overdue.
+    register has nothing overdue. Its message names those overdue; when they change
+    (another one late, one answered while others stay late) the occurrence clears and a
+    new one is raised, so the mail goes again and never names one already answered.
 
     :param wall_us: the box's clock
     :param zone: ``() -> IANA zone name``: the box's time zone, whose date the
@@ -582,4 +584,7 @@ class OverdueCheck:
             message="; ".join("request %d (%s) was due on %s" % (i, k, d) for i, k, d in late)
             + (": answer it, or record the answer (Requests)" if late else ""),
             wall_us=int(self.wall_us()),
+            # Another request overdue, or one answered: a new occurrence naming those
+            # overdue now, mailed again.
+            renew=True,
         )

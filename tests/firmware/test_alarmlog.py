@@ -4,10 +4,13 @@ history."""
 import json
 import os
 
+import pytest
+
 from firmware import cli
 from firmware.alarmlog import AlarmLog
 from firmware.box import open_audit
 from firmware.clock import SimClock
+from firmware.errors import LinekeeperError
 
 SCENARIO = {
     "start": "2026-03-02T09:00:00Z",
@@ -239,4 +242,30 @@ def test_a_listener_that_fails_is_its_own_failure(tmp_path, caplog):
     assert [r["kind"] for r in told] == ["disk_full"]
     assert not log._unwritten and [r["kind"] for r in log.banner()] == ["disk_full"]
     assert "cannot be written now" not in caplog.text and "telling" in caplog.text
+    log.close()
+
+
+def test_a_renewed_alarm_is_a_new_occurrence_when_its_message_changes(tmp_path):
+    class Clock:
+        t = 0
+
+        def wall_us(self):
+            return self.t
+
+    clock = Clock()
+    log = AlarmLog(os.path.join(tmp_path, "alarms.db"), clock)
+    seen = []
+    log.on_raised.append(seen.append)
+    first = log.set("request_overdue", True, message="request 1", renew=True)
+    assert log.set("request_overdue", True, message="request 1", renew=True) is None  # the same
+    clock.t = 5
+    second = log.set("request_overdue", True, message="request 1; request 2", renew=True)
+    assert second["id"] != first["id"] and [r["message"] for r in seen] == [
+        "request 1",
+        "request 1; request 2",
+    ]
+    [old, new] = log.history()[::-1]
+    assert old["cleared_us"] == 5 and new["cleared_us"] is None and new["message"] == "request 1; request 2"
+    with pytest.raises(LinekeeperError):
+        log.set("staff_concern", True, message="words", renew=True)
     log.close()

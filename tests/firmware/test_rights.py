@@ -381,3 +381,42 @@ def test_a_change_is_all_or_nothing(register, monkeypatch):
     monkeypatch.undo()
     assert register.get(rid) == before
     assert register.extend(rid, months=1, reason="many", today=D(2025, 3, 4), wall_us=3)["version"] == 1
+
+
+def test_the_alarm_is_raised_again_when_the_overdue_requests_change(tmp_path, register):
+    """A second request overdue, or one answered while another stays late: a new
+    occurrence naming those overdue now, so the mail goes again and never names one
+    already answered."""
+    clock = Clock(D(2025, 4, 4))
+    alarms = AlarmLog(tmp_path / "alarms.db", clock)
+    mailed = []
+    alarms.on_raised.append(lambda row: mailed.append(row["message"]))
+    check = OverdueCheck(alarms, str(tmp_path), clock.wall_us, zone=lambda: "Europe/London")
+    try:
+        first = add(register)  # due 3 April
+        second = add(register, received=D(2025, 3, 4))  # due 4 April
+        check()
+        check()  # nothing changed: still the one occurrence, not mailed again
+        assert (
+            len(mailed) == 1
+            and "request %d " % first in mailed[0]
+            and "request %d " % second not in mailed[0]
+        )
+        clock.set(D(2025, 4, 5))
+        check()
+        assert len(mailed) == 2 and "request %d " % first in mailed[1] and "request %d " % second in mailed[1]
+        day = D(2025, 4, 5)
+        register.close_request(first, status=ANSWERED, on=day, outcome="sent", today=day, wall_us=3)
+        check()
+        assert (
+            len(mailed) == 3
+            and "request %d " % first not in mailed[2]
+            and "request %d " % second in mailed[2]
+        )
+        [on] = [r for r in alarms.history() if r["cleared_us"] is None]
+        assert on["message"] == mailed[2]
+        register.close_request(second, status=ANSWERED, on=day, outcome="sent", today=day, wall_us=4)
+        check()
+        assert len(mailed) == 3 and not alarms.open_box_alarms()
+    finally:
+        alarms.close()
