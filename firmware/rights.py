@@ -28,12 +28,16 @@ round (:class:`OverdueCheck`) can raise ``request_overdue`` without the key.
 import calendar
 import contextlib
 import datetime as dt
+import logging
 import os
 import sqlite3
 
 from .errors import LinekeeperError
 from .localtime import check_zone
+from .storage import fsutil
 from .storage.fieldseal import opener
+
+log = logging.getLogger(__name__)
 
 FILE = "rights.db"
 KINDS = {
@@ -245,7 +249,12 @@ class RightsRegister:
     def __init__(self, data_dir, cipher=None):
         self._cipher = cipher
         path = os.path.join(data_dir, FILE)
+        # The web UI writes it, the recorder reads it: the box's data mode, and WAL, so a
+        # writer killed mid-change leaves nothing a read-only reader must roll back (a hot
+        # rollback journal makes its open fail: "attempt to write a readonly database").
+        fsutil.create_db_file(path)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
         self._migrate()
@@ -545,6 +554,8 @@ class OverdueCheck:
     register has nothing overdue. Its message names those overdue; when they change
     (another one late, one answered while others stay late) the occurrence clears and a
     new one is raised, so the mail goes again and never names one already answered.
+    A register that cannot be read raises ``request_check_failed`` (and is logged)
+    until it can.
 
     :param wall_us: the box's clock
     :param zone: ``() -> IANA zone name``: the box's time zone, whose date the
@@ -577,13 +588,27 @@ class OverdueCheck:
         return [(e["id"], e["kind"], e["due"]) for e in rows if e["due"] < today]
 
     def __call__(self):
-        late = self.overdue()
+        wall_us = int(self.wall_us())
+        try:
+            late = self.overdue()
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            # Not watching the deadlines must not be silent: said in the log and as an
+            # alarm of its own (request_overdue stays as it was: nothing is known).
+            log.error("the register of requests %s cannot be read: %s", self.path, exc)
+            self.alarm_log.set(
+                "request_check_failed",
+                True,
+                message="%s cannot be read (%s): the requests' deadlines are not being watched" % (FILE, exc),
+                wall_us=wall_us,
+            )
+            return
+        self.alarm_log.set("request_check_failed", False, wall_us=wall_us)
         self.alarm_log.set(
             "request_overdue",
             bool(late),
             message="; ".join("request %d (%s) was due on %s" % (i, k, d) for i, k, d in late)
             + (": answer it, or record the answer (Requests)" if late else ""),
-            wall_us=int(self.wall_us()),
+            wall_us=wall_us,
             # Another request overdue, or one answered: a new occurrence naming those
             # overdue now, mailed again.
             renew=True,

@@ -53,6 +53,7 @@ ALARMS = {
     "recorder_start_failed": "The recorder could not start: calls went unrecorded",
     "staff_concern": "A concern raised by staff",
     "request_overdue": "A data subject's request is past its deadline",
+    "request_check_failed": "The register of requests cannot be read: their deadlines are not watched",
 }
 
 # What a person does about each alarm: the "What to do" of its mail. The same words for
@@ -92,6 +93,9 @@ ALARM_ADVICE = {
     "staff_concern": "read the concern on the Alarms page and answer the person who raised it",
     "request_overdue": "a supervisor answers the request on the Requests page today, or records "
     "why it is late; the law gives one month (three when extended in time)",
+    "request_check_failed": "call the supplier: the alarm says why rights.db cannot be read (the memory "
+    "card may be failing); meanwhile a supervisor checks the requests' deadlines on the Requests page, "
+    "or by hand if it will not open",
 }
 
 # What the rules decided for a call, which is not whether it was recorded: a call

@@ -420,3 +420,67 @@ def test_the_alarm_is_raised_again_when_the_overdue_requests_change(tmp_path, re
         assert len(mailed) == 3 and not alarms.open_box_alarms()
     finally:
         alarms.close()
+
+
+def test_the_register_is_wal_in_the_data_mode_and_a_killed_writer_leaves_it_readable(tmp_path):
+    """The web UI killed mid-change: the recorder's read-only open still works (with a
+    rollback journal a hot journal made it fail) and sees the request as it was."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from firmware.storage import fsutil
+
+    reg = RightsRegister(str(tmp_path))
+    try:
+        rid = add(reg, received=D(2025, 2, 3))  # due 3 March
+        assert reg._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        reg.close()
+    assert os.stat(tmp_path / "rights.db").st_mode & 0o777 == fsutil.data_mode()
+    # A change big enough that SQLite writes some of it to the file before the commit
+    # (a small cache), then the process killed.
+    killed = textwrap.dedent("""\
+        import os, sys
+        from firmware.rights import RightsRegister
+        reg = RightsRegister(sys.argv[1])
+        reg._db.execute("PRAGMA cache_size=2")
+        reg._db.execute("BEGIN IMMEDIATE")
+        reg._db.execute("UPDATE requests SET status = 'answered'")
+        for n in range(300):
+            reg._db.execute(
+                "INSERT INTO requests (created_us, updated_us, actor, kind, received, status, "
+                "requester, contact, numbers, details) "
+                "VALUES (1, 1, 'x', 'access', '2025-02-03', 'open', 'x', 'x', 'x', ?)",
+                ("x" * 1000,),
+            )
+        os._exit(9)
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert subprocess.run([sys.executable, "-c", killed, str(tmp_path)], cwd=root).returncode == 9
+    clock = Clock(D(2025, 4, 3))
+    alarms = AlarmLog(tmp_path / "alarms.db", clock)
+    try:
+        assert OverdueCheck(alarms, str(tmp_path), clock.wall_us).overdue() == [
+            (rid, "access", D(2025, 3, 3))
+        ]
+    finally:
+        alarms.close()
+
+
+def test_a_register_that_cannot_be_read_is_an_alarm_not_silence(tmp_path, caplog):
+    clock = Clock(D(2025, 4, 3))
+    alarms = AlarmLog(tmp_path / "alarms.db", clock)
+    check = OverdueCheck(alarms, str(tmp_path), clock.wall_us)
+    try:
+        (tmp_path / "rights.db").write_bytes(b"not a database, a damaged card" * 100)
+        check()
+        [on] = [r for r in alarms.history() if r["cleared_us"] is None]
+        assert on["kind"] == "request_check_failed" and "rights.db cannot be read" in on["message"]
+        assert any("register of requests" in r.getMessage() for r in caplog.records)
+        os.unlink(tmp_path / "rights.db")
+        RightsRegister(str(tmp_path)).close()
+        check()
+        assert not alarms.open_box_alarms()
+    finally:
+        alarms.close()
