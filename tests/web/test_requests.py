@@ -140,7 +140,14 @@ def test_waiting_then_received_moves_the_deadline_then_extend_and_answer(box, pe
     resp = act(box, sam, rid, action="answer", outcome="bundle released", disclosures="7")
     assert resp.status_code == 400 and "no disclosure log entry 7" in resp.get_data(as_text=True)
     resp = act(box, sam, rid, action="answer", outcome="calls erased", calls="1, 999999")
-    assert resp.status_code == 400 and "There is no call 999999" in resp.get_data(as_text=True)
+    no_call = "There is no call %s on the lines you see"
+    assert resp.status_code == 400 and no_call % 999999 in resp.get_data(as_text=True)
+    # A call on a line Sam does not see (call 3 is on line 3): the same words, it is not told
+    # that it exists.
+    resp = act(box, sam, rid, action="answer", outcome="calls erased", calls="1, 3")
+    assert resp.status_code == 400 and no_call % 3 in resp.get_data(as_text=True)
+    resp = act(box, sam, rid, action="answer", outcome="calls erased", calls="1, " * 101)
+    assert resp.status_code == 400 and "at most 200 characters" in resp.get_data(as_text=True)
     assert entries(box)[0]["status"] == "extended"
 
     resp = act(box, sam, rid, action="answer", outcome="erased calls 1 and 2", calls="1, 2", on="2026-03-02")

@@ -8,17 +8,20 @@ disclosure log. Each change is audited (action ``data_request``, target
 """
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from werkzeug.exceptions import NotFound
 
 from firmware import rights
 from firmware.sar import DisclosureLog
 
 from ..security import lk, roles
 from ..site import card_problem
+from .calls import call_or_404
 
 bp = Blueprint("rights", __name__)
 FIELDS = ("kind", "received", "requester", "contact", "numbers", "details")
 ACTIONS = ("wait", "resume", "extend", "answer", "refuse")
 MAX = {"requester": 200, "contact": 200, "numbers": 500, "details": rights.MAX_TEXT}
+MAX_IDS = 200  # characters of a field of ids (disclosures, calls): some forty ids
 
 
 def _today():
@@ -182,6 +185,15 @@ def _disclosures_known(ids):
     return [i for i in ids if i not in known]
 
 
+def _may_see_call(call_id):
+    """Whether the user may see call ``call_id`` (the calls pages' own rule, ``call_or_404``)."""
+    try:
+        call_or_404(call_id)
+    except NotFound:
+        return False
+    return True
+
+
 @bp.route("/requests/<int:request_id>", methods=["POST"])
 @roles("supervisor")
 def update(request_id):
@@ -221,17 +233,21 @@ def update(request_id):
         label = "what was done" if action == "answer" else "why it is refused (tell the person too)"
         outcome = _text(form, "outcome", label, errors)
         try:
+            for field in ("disclosures", "calls"):
+                if len(form.get(field) or "") > MAX_IDS:
+                    raise rights.RequestError("the ids: at most %d characters in each field" % MAX_IDS)
             disclosure_ids = rights.read_ids(form.get("disclosures"), "Disclosure log entries")
             call_ids = rights.read_ids(form.get("calls"), "Calls erased or changed")
         except rights.RequestError as exc:
-            errors["links"] = str(exc) + "."
+            errors["links"] = str(exc)[:1].upper() + str(exc)[1:] + "."
         missing = _disclosures_known(disclosure_ids)
         if missing:
             errors["links"] = "There is no disclosure log entry %d." % missing[0]
-        for call_id in call_ids:
-            if lk().services.calls.get(call_id) is None:
-                errors["links"] = "There is no call %d." % call_id
-                break
+        unseen = [c for c in call_ids if not _may_see_call(c)]
+        if unseen:
+            # The same words for a call that does not exist and one on a line this user
+            # does not see: the form must not tell which calls exist on other lines.
+            errors["links"] = "There is no call %d on the lines you see." % unseen[0]
     if errors:
         return _detail(request_id, errors, 400)
     wall_us = int(lk().services.wall_us())
