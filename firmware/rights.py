@@ -64,6 +64,8 @@ STATUSES = {
 }
 CLOSED = (ANSWERED, REFUSED)
 MAX_EXTENSION_MONTHS = 2
+# The day the GDPR (now UK GDPR) began to apply: no request under it was received before.
+GDPR_START = dt.date(2018, 5, 25)
 DUE_SOON_DAYS = 7
 MAX_TEXT = 2000
 
@@ -311,8 +313,7 @@ class RightsRegister:
         """Log a request received on ``received`` (a date, not after ``today``); its id."""
         if kind not in KINDS:
             raise RequestError("choose what was asked for: %s" % ", ".join(KINDS))
-        if received > today:
-            raise RequestError("received: %s is after today (%s)" % (received, today))
+        check_received(received, today)
         values = {"requester": requester, "contact": contact, "numbers": numbers, "details": details}
         cur = self._db.execute(
             "INSERT INTO requests (created_us, updated_us, actor, kind, received, status, requester, "
@@ -453,8 +454,13 @@ class RightsRegister:
             raise RequestError("extend by 1 or 2 months")
         if entry["extension_months"] + months > MAX_EXTENSION_MONTHS:
             raise RequestError(
-                "request %d is already extended by %d month(s): at most %d in all"
-                % (request_id, entry["extension_months"], MAX_EXTENSION_MONTHS)
+                "request %d is already extended by %d month%s: at most %d in all"
+                % (
+                    request_id,
+                    entry["extension_months"],
+                    "" if entry["extension_months"] == 1 else "s",
+                    MAX_EXTENSION_MONTHS,
+                )
             )
         if today > entry["first_due"]:
             raise RequestError(
@@ -536,6 +542,16 @@ def attention(entries, today):
         if e["status"] in (OPEN, EXTENDED) and (e["due"] - today).days <= DUE_SOON_DAYS
     ]
     return sorted(found, key=lambda x: (x[0], x[1]["id"]))
+
+
+def check_received(received, today):
+    """:raises RequestError: ``received`` is after ``today`` or before :data:`GDPR_START`"""
+    if received > today:
+        raise RequestError("received: %s is after today (%s)" % (received, today))
+    if received < GDPR_START:
+        raise RequestError(
+            "received: %s is before the GDPR applied (%s): check the year" % (received, GDPR_START)
+        )
 
 
 def read_ids(text, what):

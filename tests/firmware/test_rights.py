@@ -204,6 +204,7 @@ def test_refusals_change_nothing(register):
         ),
         lambda: wait(register, 99, D(2025, 3, 5)),
         lambda: add(register, received=D(2025, 3, 6), today=D(2025, 3, 5)),
+        lambda: add(register, received=D(2018, 5, 24), today=D(2025, 3, 5)),
         lambda: add(register, kind="portability"),
     ]
     for step in bad:

@@ -81,6 +81,7 @@ def test_a_supervisor_logs_a_request_and_the_auditor_reads_it(box, people):
     [
         ({"requester": " "}, "requester", "Give the name of the person who asked."),
         ({"received": "2026-03-03"}, "received", "is after today"),
+        ({"received": "2016-03-03"}, "received", "is before the GDPR applied (2018-05-25)"),
         ({"received": "3/3/26"}, "received", "give a date as YYYY-MM-DD"),
         ({"kind": "portability"}, "kind", "Choose what was asked for."),
         ({"details": "refund to 4111 1111 1111 1111 please"}, "details", "Take out the card number"),
@@ -196,7 +197,8 @@ def test_the_dashboard_shows_requests_overdue_then_due_within_a_week(box, people
         dash = page(people[name], "/")
         due = dash.split('id="requests-due"')[1].split("</ul>")[0]
         assert due.index("#%d" % late) < due.index("#%d" % today)
-        assert "overdue by 10 days" in due and "due today" in due and due.count("<li") == 2
+        assert "overdue by 10 days</strong> (due 2026-02-20)" in due and "due today" in due
+        assert due.count("<li") == 2
     assert 'id="requests-due"' not in page(people["ivan"], "/")
 
 
@@ -261,3 +263,15 @@ def test_the_dashboard_lists_requests_due_before_the_key_is_open(tmp_path, peopl
             assert "#%d" % rid in due and "due today" in due
     finally:
         box.close()
+
+
+def test_days_and_months_are_counted_in_words_the_same_on_every_page(box, people):
+    sam = people["sam"]
+    one_late = log_request(box, sam, received="2026-01-27")  # due Friday 27 February
+    assert "overdue by 3 days" in page(sam, "/requests/%d" % one_late)
+    tomorrow = log_request(box, sam, received="2026-02-03")  # due 3 March
+    for text in (page(sam, "/requests/%d" % tomorrow), page(sam, "/requests"), page(sam, "/")):
+        assert "1 day left" in text and "1 days" not in text
+    assert act(box, sam, tomorrow, action="extend", months="1", reason="many", told="on").status_code == 302
+    detail = page(sam, "/requests/%d" % tomorrow)
+    assert "by 1 month, from" in detail and "month(s)" not in detail

@@ -98,10 +98,9 @@ def create():
     received = None
     try:
         received = rights.parse_date(values["received"], "Received")
-        if received > today:
-            errors["received"] = "Received: %s is after today (%s)." % (received, today)
+        rights.check_received(received, today)
     except rights.RequestError as exc:
-        errors["received"] = str(exc) + "."
+        errors["received"] = str(exc)[:1].upper() + str(exc)[1:] + "."
     requester = _text(form, "requester", "the name of the person who asked", errors, limit=MAX["requester"])
     contact = _text(
         form,
