@@ -9,6 +9,7 @@ archive viewer reads a bucket of sealed call records, served on another.
 """
 
 import base64
+import datetime
 import json
 import re
 import threading
@@ -22,6 +23,7 @@ from firmware.alarmlog import AlarmLog
 from firmware.archive import sealing
 from firmware.archive.viewer import rebuild_index
 from firmware.reports.source import ReportSource
+from firmware.rights import RightsRegister
 from firmware.storage.keystore import Argon2Params, KeyStore
 from firmware.update.inbox import UpdateInbox
 from web.archive import Viewer, create_archive_app
@@ -59,6 +61,8 @@ PAGES = [
     ("deletions", "/retention/deletions"),
     ("reports", "/reports?from=2026-03-02&to=2026-03-02"),
     ("checklist", "/documents/checklist"),
+    ("requests", "/requests"),
+    ("request", "/requests/1"),
     ("staff-notice", "/documents/staff-notice"),
 ]
 ARCHIVE_PAGES = [
@@ -90,6 +94,20 @@ def served(tmp_path_factory, synth):
     web = story.app.extensions["linekeeper"]
     web.phonebook.put("01632960777", "Acme Supplies", "uk")
     web.notes.add(story.call_id, "Customer asked for a call back on Tuesday.", "alice")
+    # A data subject's request in the register (its list and its page).
+    register = RightsRegister(story.data, story.services.cipher)
+    register.add(
+        actor="alice",
+        kind="access",
+        received=datetime.date(2026, 2, 20),
+        requester="Jo Bloggs",
+        contact="jo@example.org",
+        numbers="01632 960777",
+        details="A copy of my calls of February",
+        today=datetime.date(2026, 3, 2),
+        wall_us=1772442000000000,
+    )
+    register.close()
     # Every role, so that every page can be captured in one session.
     with web.db.tx() as conn:
         web.accounts.update(conn, "alice", {"installer", "supervisor", "auditor", "staff"}, [1, 2, 3, 4])
