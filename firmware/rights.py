@@ -433,7 +433,14 @@ class RightsRegister:
             if entry["excluded_until"]:
                 since = max(since, dt.date.fromisoformat(entry["excluded_until"]) + dt.timedelta(days=1))
             days = max((on - since).days + 1, 0)
-            values.update(paused_days=entry["paused_days"] + days, excluded_until=on.isoformat())
+            # A wait begun after the month's last day, in the days a weekend or a bank
+            # holiday had moved the deadline on by: those days were still the business's
+            # to answer in, and come after the wait too (without them the request was
+            # overdue as the clock ran again).
+            start = dt.date.fromisoformat(entry["id_received"] or entry["received"])
+            last = add_months(start, 1 + entry["extension_months"]) + dt.timedelta(days=entry["paused_days"])
+            moved = (working_day(last) - last).days if since > last else 0
+            values.update(paused_days=entry["paused_days"] + days + moved, excluded_until=on.isoformat())
         self._update(request_id, wall_us, **values)
         return days
 

@@ -159,6 +159,25 @@ def test_a_clarification_excludes_the_days_from_asking_to_the_answer_both_includ
     assert days == 3 and entry["due"] == D(2025, 4, 15)
 
 
+def test_a_clarification_begun_on_a_deadline_moved_past_a_weekend_leaves_time_after(register):
+    """A month that ends on a Saturday (or a bank holiday) is answered by the next working
+    day; a clarification asked for on that day stops the clock too, and the time it had
+    left comes after the answer: the request is not overdue as the clock runs again."""
+    cases = [  # received, asked on, answered: due before, due after
+        ("2025-05-14 2025-06-16 2025-06-17", "2025-06-16 2025-06-18"),  # 14 June a Saturday
+        ("2025-03-18 2025-04-22 2025-04-23", "2025-04-22 2025-04-24"),  # Good Friday to Easter Monday
+        ("2025-03-03 2025-04-03 2025-04-04", "2025-04-03 2025-04-07"),  # on the month's last day
+        ("2025-05-14 2025-06-02 2025-06-03", "2025-06-16 2025-06-16"),  # early: 14 June + 2 days
+    ]
+    cases = [[D.fromisoformat(d) for d in (a + " " + b).split()] for a, b in cases]
+    for received, asked, answered, before, after in cases:
+        rid = add(register, received=received, today=received)
+        assert register.get(rid)["due"] == before
+        wait(register, rid, asked, kind=CLARIFICATION, reason="which line?")
+        entry, days = register.resume(rid, on=answered, today=answered, wall_us=3)
+        assert days == 2 and entry["due"] == after and entry["due"] >= answered, (received, entry["due"])
+
+
 def test_a_register_of_the_first_release_gains_the_new_columns(tmp_path):
     import sqlite3
 
