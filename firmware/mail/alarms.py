@@ -13,6 +13,8 @@ memory: a process that restarts in a loop starts each time with an empty memory,
 and would mail every start.
 """
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -32,6 +34,14 @@ EVERY_ONE_BURST = 5
 STATE_FILE = os.path.join("mail", "alarm-rate.json")
 # A key not raised for this long is dropped from the state file.
 _FORGET_US = 7 * 24 * 3600 * 1_000_000
+# The fields of a key's window, and how much of the file is read (a few dozen alarm
+# kinds and lines make a few kilobytes).
+_FIELDS = ("last_us", "from_us", "seen_us", "suppressed", "sent")
+_MAX_STATE_BYTES = 1 << 20
+
+
+def _whole(value):
+    return type(value) is int and 0 <= value < 1 << 63
 
 
 class AlarmMailer:
@@ -62,17 +72,29 @@ class AlarmMailer:
         self._memory = {}
 
     def _load(self):
+        """The windows as kept: entries whose fields are not whole numbers in range are
+        dropped (a damaged or planted file must not stop the mails, and it heals at the
+        next save)."""
         if self.state_path is None:
             return self._memory
         try:
             with open(self.state_path, "rb") as f:
-                state = json.loads(f.read())
-            return state if isinstance(state, dict) else {}
+                raw = f.read(_MAX_STATE_BYTES + 1)
+            if len(raw) > _MAX_STATE_BYTES:
+                raise ValueError("over %d bytes" % _MAX_STATE_BYTES)
+            state = json.loads(raw)
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             log.warning("the alarm mails' rate windows cannot be read (%s): starting afresh", exc)
             return {}
+        if not isinstance(state, dict):
+            return {}
+        return {
+            key: {f: v for f, v in entry.items() if f in _FIELDS and _whole(v)}
+            for key, entry in state.items()
+            if isinstance(key, str) and isinstance(entry, dict)
+        }
 
     def _save(self, state, now):
         state = {
@@ -88,7 +110,31 @@ class AlarmMailer:
 
     def _due(self, row, window_us, now):
         """Whether ``row`` is mailed now, and how many occurrences were not mailed before
-        it; the window's state is updated and kept either way."""
+        it; the window's state is updated and kept either way, with the other service
+        kept out meanwhile (it writes the same file)."""
+        with self._file_lock():
+            return self._decide(row, window_us, now)
+
+    @contextlib.contextmanager
+    def _file_lock(self):
+        if self.state_path is None:
+            yield
+            return
+        lock = self.state_path + ".lock"
+        try:
+            fsutil.create_db_file(lock)  # the data's mode: both services take it
+            fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError as exc:
+            log.warning("the alarm mails' rate windows are kept unlocked (%s)", exc)
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _decide(self, row, window_us, now):
         key = "%s:%s" % (row["kind"], row["line"])
         state = self._load()
         st = state.get(key)

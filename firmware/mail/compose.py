@@ -43,9 +43,10 @@ def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=Non
     )
     if suppressed:
         body += (
-            "It was also raised %d more time(s) since the last mail about it "
+            "It was also raised %s since the last mail about it "
             "(mails about one alarm are limited per rate window, so that a fault that comes "
-            "and goes, or a box that restarts again and again, does not flood the inbox).\n\n" % suppressed
+            "and goes, or a box that restarts again and again, does not flood the inbox).\n\n"
+            % ("once more" if suppressed == 1 else "%d more times" % suppressed)
         )
     advice = words.ALARM_ADVICE.get(row["kind"])
     if advice:

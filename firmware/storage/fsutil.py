@@ -67,6 +67,7 @@ SHARED_FILES = (
     "mail.json",
     "mail/queue/*.json",
     "mail/alarm-rate.json",  # the alarm mails' rate windows, kept by whichever raises
+    "mail/alarm-rate.json.lock",
     "web.db*",
     "alarms.db*",
     "rights.db*",  # the web UI's register; the recorder reads it for request_overdue

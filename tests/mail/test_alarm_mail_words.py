@@ -115,11 +115,64 @@ def test_a_box_restarting_in_a_loop_does_not_flood_the_inbox(tmp_path):
     mailer(_row("power_loss_restart", 0, "", 99))
     mailer(_row("no_line_voltage", 1, "", 100))
     restart, fault = queue.mails[-2:]
-    assert "raised 35 more time(s)" in restart.get_content()
-    assert "raised 39 more time(s)" in fault.get_content()
+    assert "raised 35 more times" in restart.get_content()
+    assert "raised 39 more times" in fault.get_content()
     # A clock set back does not hold mail back until it catches up.
     t[0] = T_US - 3600 * 1_000_000
     AlarmMailer(queue, lambda: SETTINGS, lambda: t[0], state_path=str(state))(
         _row("no_line_voltage", 1, "", 101)
     )
     assert len(queue.mails) == 9
+
+
+def test_a_damaged_or_planted_rate_file_never_stops_the_mails(tmp_path):
+    """The windows' file is read as data from the card: a field of the wrong type, a number
+    out of range, a file that is not an object or is too large is dropped and rewritten,
+    and every alarm is still mailed."""
+    state = tmp_path / "alarm-rate.json"
+    bad = [
+        {"staff_concern:0": {"sent": "3", "from_us": T_US - 1}},
+        {"old:9": {"seen_us": "x"}},
+        {"no_line_voltage:1": {"last_us": "1", "suppressed": True}},
+        '{"power_fail:0": {"suppressed": 1e400, "last_us": -5}}',
+        [1, 2, 3],
+        "x" * (2 << 20),
+    ]
+    for n, content in enumerate(bad):
+        state.write_text(content if isinstance(content, str) else json.dumps(content))
+        queue = Queue()
+        mailer = AlarmMailer(queue, lambda: SETTINGS, lambda: T_US, state_path=str(state))
+        for i, (kind, line) in enumerate((("staff_concern", 0), ("no_line_voltage", 1), ("power_fail", 0))):
+            mailer(_row(kind, line, "", 10 * n + i))
+        assert len(queue.mails) == 3, content
+        assert isinstance(json.loads(state.read_text()), dict)  # healed
+
+
+def test_both_services_share_one_window(tmp_path, monkeypatch):
+    """The recorder and the web UI each have a mailer on the same file: a change by one
+    is not lost under the other's (the file is locked from reading to writing)."""
+    import threading
+    import time
+
+    state = tmp_path / "alarm-rate.json"
+    load = AlarmMailer._load
+
+    def slow_load(self):
+        found = load(self)
+        time.sleep(0.02)  # the other service gets in between reading and writing
+        return found
+
+    monkeypatch.setattr(AlarmMailer, "_load", slow_load)
+    queue = Queue()
+    services = [AlarmMailer(queue, lambda: SETTINGS, lambda: T_US, state_path=str(state)) for _ in range(2)]
+
+    def raise_concerns(mailer, first):
+        for n in range(5):
+            mailer(_row("staff_concern", 0, "from sam: the beep was not played", first + n))
+
+    threads = [threading.Thread(target=raise_concerns, args=(m, 10 * i)) for i, m in enumerate(services)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(queue.mails) == 5  # the burst of one window, whichever service raised them

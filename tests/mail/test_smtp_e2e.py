@@ -186,7 +186,7 @@ def test_a_flapping_line_sends_one_mail_per_window(mailbox, smtp_server):
     assert service.tick() == (1, 0)
     msgs = received(smtp_server)
     assert len(msgs) == 2 and len(alarms.history()) == 21
-    assert "raised 19 more time(s)" in msgs[1].get_body(("plain",)).get_content()
+    assert "raised 19 more times" in msgs[1].get_body(("plain",)).get_content()
 
 
 def test_test_mail_and_bad_input(mailbox, smtp_server, tmp_path):
