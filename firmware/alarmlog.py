@@ -199,11 +199,26 @@ class AlarmLog:
                 (kind, line),
             ).fetchone()
             if active and row is not None and renew and row[1] != message:
-                # What it says is no longer so: that occurrence is over, a new one begins.
-                self._db.execute("UPDATE alarm_history SET cleared_us = ? WHERE id = ?", (wall_us, row[0]))
+                # What it says is no longer so: that occurrence is over, a new one begins,
+                # both or neither (a card that refuses the new one must not leave the
+                # alarm cleared, and unaudited, while its cause is still there).
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute(
+                        "UPDATE alarm_history SET cleared_us = ? WHERE id = ?", (wall_us, row[0])
+                    )
+                    cur = self._db.execute(
+                        "INSERT INTO alarm_history (kind, line, message, raised_us) VALUES (?, ?, ?, ?)",
+                        (kind, line, message, wall_us),
+                    )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
                 over = self._get(row[0])
-                row = None
-            if active and row is None:
+                alarm_id, event = cur.lastrowid, "raised"
+            elif active and row is None:
                 cur = self._db.execute(
                     "INSERT INTO alarm_history (kind, line, message, raised_us) VALUES (?, ?, ?, ?)",
                     (kind, line, message, wall_us),

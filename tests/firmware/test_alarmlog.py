@@ -269,3 +269,41 @@ def test_a_renewed_alarm_is_a_new_occurrence_when_its_message_changes(tmp_path):
     with pytest.raises(LinekeeperError):
         log.set("staff_concern", True, message="words", renew=True)
     log.close()
+
+
+def test_a_renewal_the_card_refuses_leaves_the_alarm_on_and_is_done_later(tmp_path):
+    """The new occurrence and the old one's end are one change: a card that refuses the
+    new row must not leave the alarm cleared (its cause still there) with no audit of
+    it; the renewal waits and is written, whole, once the card takes it."""
+    import sqlite3
+
+    class Audit:
+        def __init__(self):
+            self.events = []
+
+        def append(self, actor, action, target, details, wall_us):
+            self.events.append((target, details["event"]))
+
+    path = os.path.join(tmp_path, "alarms.db")
+    audit = Audit()
+    log = AlarmLog(path, clock=None, audit=audit)
+    log.set("request_overdue", True, message="request 1", wall_us=1, renew=True)
+    full = sqlite3.connect(path)
+    full.execute(
+        "CREATE TRIGGER full BEFORE INSERT ON alarm_history BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
+    full.commit()
+    assert log.set("request_overdue", True, message="request 1; request 2", wall_us=2, renew=True) is None
+    assert log.open_box_alarms() == {"request_overdue"}
+    assert audit.events == [("alarm:1", "raised")]
+    full.execute("DROP TRIGGER full")
+    full.commit()
+    full.close()
+    log.set("disk_warning", True, message="85% full", wall_us=3)  # the next change writes the waiting one
+    assert [(r["id"], r["kind"], r["cleared_us"]) for r in log.history()[::-1]] == [
+        (1, "request_overdue", 2),
+        (2, "request_overdue", None),
+        (3, "disk_warning", None),
+    ]
+    assert audit.events[1:] == [("alarm:1", "cleared"), ("alarm:2", "raised"), ("alarm:3", "raised")]
+    log.close()
