@@ -261,9 +261,16 @@ class RightsRegister:
         self._db.executescript(SCHEMA)
         self._migrate()
 
+    def _missing(self):
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
+        return [name for name, _ in ADDED_COLUMNS if name not in have]
+
     def _migrate(self):
         """Add the columns a register made by an earlier release lacks (in one transaction:
-        two processes may open it at once)."""
+        two processes may open it at once). A register that has them takes no write lock
+        here: a page that only reads must not wait for, or fail under, another's change."""
+        if not self._missing():
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             have = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}

@@ -504,3 +504,23 @@ def test_a_register_that_cannot_be_read_is_an_alarm_not_silence(tmp_path, caplog
         assert not alarms.open_box_alarms()
     finally:
         alarms.close()
+
+
+def test_reading_the_register_takes_no_write_lock(tmp_path):
+    """The dashboard and the list only read: while another supervisor's change holds the
+    register's write lock, they still open it and read, at once."""
+    import os
+    import sqlite3
+    import time
+
+    RightsRegister(str(tmp_path)).close()
+    writer = sqlite3.connect(os.path.join(tmp_path, "rights.db"), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        began = time.monotonic()
+        register = RightsRegister(str(tmp_path))
+        assert register.deadlines() == [] and time.monotonic() - began < 1.0
+        register.close()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
