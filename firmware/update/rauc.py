@@ -80,6 +80,8 @@ class Rauc:
             )
         except FileNotFoundError:
             raise UpdateError("cannot ask RAUC what it is doing (no %s command)" % self.busctl) from None
+        except OSError as exc:  # not allowed to run it (the web UI's user), or the like
+            raise UpdateError("cannot ask RAUC what it is doing: %s" % exc) from None
         except subprocess.TimeoutExpired:
             raise UpdateError("RAUC did not say what it is doing within 30 s") from None
         if done.returncode != 0:

@@ -192,6 +192,12 @@ def test_rauc_s_operation_is_read_from_its_d_bus_properties():
     with pytest.raises(UpdateError, match="not understood"):
         Rauc(run=garbled).operation()
 
+    def not_allowed(argv, **kw):
+        raise PermissionError(13, "Permission denied", argv[0])
+
+    with pytest.raises(UpdateError, match="Permission denied"):  # the page says so, not a 500
+        Rauc(run=not_allowed).operation()
+
     def timeout(argv, **kw):
         raise subprocess.TimeoutExpired(argv, kw["timeout"])
 
