@@ -79,6 +79,64 @@ def test_the_alarm_history_is_written_by_both():
     _both((RECORDER, raise_one), (WEB, acknowledge))
 
 
+def test_the_requests_register_the_web_ui_keeps_is_checked_by_the_recorder():
+    import datetime as dt
+
+    from firmware.alarmlog import AlarmLog
+    from firmware.rights import OverdueCheck, RightsRegister
+
+    def log_one(data):
+        register = RightsRegister(data)
+        register.add(
+            actor="sam",
+            kind="access",
+            received=dt.date(2026, 1, 5),
+            requester="Jo",
+            contact="jo@example.org",
+            numbers="",
+            details="a copy",
+            today=dt.date(2026, 1, 5),
+            wall_us=1,
+        )
+        register.close()
+
+    def check(data):
+        alarms = AlarmLog(os.path.join(data, "alarms.db"), clock=None)
+        OverdueCheck(alarms, data, lambda: 1_780_000_000_000_000)()  # May 2026: overdue
+        assert alarms.open_box_alarms() == {"request_overdue"}
+        alarms.close()
+
+    _both((WEB, log_one), (RECORDER, check))
+
+
+def test_the_alarm_mails_windows_are_kept_by_both(monkeypatch):
+    import firmware.mail.alarms
+    from firmware.mail.alarms import STATE_FILE, AlarmMailer
+    from firmware.mail.settings import MailSettings
+
+    # (The mail's words are not what is tested, and the child cannot read the time zones.)
+    monkeypatch.setattr(firmware.mail.alarms, "alarm_message", lambda *args: "the mail")
+
+    settings = MailSettings(host="mail.example", sender="box@example.com", alarm_to=("a@example.com",))
+
+    class Queue:
+        def __init__(self, may):
+            self.may = may
+
+        def enqueue(self, msg):
+            assert self.may, "mailed again within the window the other service began"
+            self.may = False
+
+    def mailer(data, may):
+        os.makedirs(os.path.join(data, "mail"), exist_ok=True)
+        row = {"id": 1, "kind": "disk_warning", "line": 0, "message": "", "raised_us": 1}
+        path = os.path.join(data, STATE_FILE)
+        AlarmMailer(Queue(may), lambda: settings, lambda: 1, state_path=path)(row)
+        assert os.access(path, os.R_OK | os.W_OK) and os.access(path + ".lock", os.R_OK | os.W_OK)
+
+    _both((RECORDER, lambda data: mailer(data, True)), (WEB, lambda data: mailer(data, False)))
+
+
 def test_web_db_is_read_by_the_recorder():
     from web.db import WebDb
 
