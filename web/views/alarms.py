@@ -97,7 +97,14 @@ def raise_concern():
     def refused(error, status=400):
         if not g.user.has(*ALARM_ROLES):
             return myline_page(g.user, error=error, concern=text), status
-        return render_template("alarms.html", history=log.history(), available=True, error=error), status
+        # The words stay in the form, the message beside them: a refusal naming characters
+        # 6 to 24, or saying "try again", must leave the words there to correct or send again.
+        return (
+            render_template(
+                "alarms.html", history=log.history(), available=True, concern_error=error, concern=text
+            ),
+            status,
+        )
 
     if not 10 <= len(text) <= 1000:
         return refused("Say what the concern is, in 10 to 1000 characters.")
