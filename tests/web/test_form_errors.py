@@ -8,6 +8,8 @@ concern form; the browser half (the focus, the radio group) is in test_responsiv
 
 import re
 
+from web.services import StoreRecordings
+
 CARD = "The caller read 4111 1111 1111 1111 out loud to me"
 
 
@@ -34,3 +36,23 @@ def test_a_concern_refused_on_my_line_is_tied_to_its_field(box, people):
     form = _form(resp.get_data(as_text=True), "concern-form")
     assert '<span class="field-error" id="error-concern" role="alert">Take out' in form
     assert re.search(r'<textarea id="concern"[^>]*>%s</textarea>' % CARD, form)
+
+
+def test_a_refused_erase_keeps_the_details_tick_as_it_was_left(box, people):
+    """Cleared to keep the caller's details, refused (the recorder restarting, a hold placed
+    meanwhile, the confirmation missing): pressing again must not erase them after all."""
+    box.add_recordings([1])
+    box.services.recordings = StoreRecordings(box.store, box.box_clock.wall_us)
+    sam = people["sam"]
+    tick = re.compile(r'<input type="checkbox" name="details"[^>]*>')
+    assert "checked" in tick.search(sam.get("/calls/1").get_data(as_text=True)).group(0)
+    form = {"erase_reason": "erasure request ref 77"}  # no tick, no confirmation
+    resp = box.post(sam, "/calls/1/erase", form, token_from="/calls/1")
+    assert resp.status_code == 400
+    assert "checked" not in tick.search(resp.get_data(as_text=True)).group(0)
+    resp = box.post(sam, "/calls/1/erase", dict(form, details="yes"), token_from="/calls/1")
+    assert "checked" in tick.search(resp.get_data(as_text=True)).group(0)
+    # Another form of the page refused: this one is as it first was.
+    resp = box.post(sam, "/calls/1/erase-details", {"details_reason": "gone please"}, token_from="/calls/1")
+    assert resp.status_code == 409
+    assert "checked" in tick.search(resp.get_data(as_text=True)).group(0)
