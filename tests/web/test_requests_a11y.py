@@ -4,7 +4,7 @@ typed went. The browser half (the focus, the radio group's error) is in test_res
 
 import re
 
-from .test_requests import act, log_request
+from .test_requests import act, log_request, seen
 from support.web import page
 
 
@@ -18,3 +18,22 @@ def test_a_request_s_link_is_named_out_of_its_table(box, people):
     for rid in (first, second):
         link = re.search(r'<a href="/requests/%d">(.*?)</a>' % rid, listing).group(1)
         assert link == '<span class="sr-only">Request </span>#%d' % rid
+
+
+def test_a_change_refused_as_stale_says_the_words_typed_are_kept(box, people):
+    sam, sue = people["sam"], people["sue"]
+    rid = log_request(box, sam)
+    stale = seen(sue, rid)
+    assert act(box, sam, rid, action="wait", wait_kind="identity", reason="a passport").status_code == 302
+    # Sue's extension, decided on the page before Sam stopped the clock: its form is gone.
+    resp = act(box, sue, rid, action="extend", months="1", reason="many calls", told="on", seen=stale)
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 409 and "look again" in text
+    assert "still in its form" not in text
+    # Her answer's form is still there, holding what she typed.
+    resp = act(box, sue, rid, action="answer", outcome="sent the copy", seen=stale)
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 409
+    message = re.search(r'id="error-action">([^<]*)<', text).group(1)
+    assert "look again" in message and "What you entered is still in its form below." in message
+    assert ">sent the copy</textarea>" in text

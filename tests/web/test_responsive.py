@@ -430,6 +430,43 @@ def test_a_field_s_error_is_tied_to_the_field_and_takes_the_focus(served):
 
 
 @pytest.mark.slow
+def test_a_request_s_forms_tie_their_errors_and_a_stale_change_takes_the_focus(served):
+    """The request page carries five forms: a radio group's error is heard on whichever button
+    the keyboard lands on, and a change refused as a whole (someone else changed the
+    request meanwhile) takes the focus with its message, not left at the page's top unheard."""
+    cookie, _story, base = served
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844})
+        context.add_cookies([{"name": "lk_session", "value": cookie, "url": base + "/"}])
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(base + "/requests/1")
+        # No kind of wait chosen (a browser without its own check of "required").
+        page.eval_on_selector("#request-wait", "f => { f.noValidate = true; }")
+        page.fill("#wait-reason", "a copy of a passport")
+        page.click("#request-wait button[type=submit]")
+        page.wait_for_selector("#error-wait_kind")
+        for radio in ("#wait-kind-identity", "#wait-kind-clarification"):
+            assert page.get_attribute(radio, "aria-invalid") == "true", radio
+            assert page.get_attribute(radio, "aria-describedby") == "error-wait_kind", radio
+        assert page.get_attribute("#wait-reason", "aria-invalid") is None
+        assert page.evaluate("document.activeElement.id") == "wait-kind-identity"
+        # Drawn from a version of the request that is no longer there: refused as a whole.
+        page.goto(base + "/requests/1")
+        page.eval_on_selector("#request-extend input[name=seen]", "e => { e.value = '999'; }")
+        page.fill("#extend-reason", "many calls to find")
+        page.check("#extend-told")
+        page.click("#request-extend button[type=submit]")
+        page.wait_for_selector("#error-action")
+        assert page.evaluate("document.activeElement.id") == "error-action"
+        assert "still in its form below" in page.inner_text("#error-action")
+        assert page.input_value("#extend-reason") == "many calls to find"
+        context.close()
+        browser.close()
+
+
+@pytest.mark.slow
 def test_the_index_rebuild_says_it_is_at_work_and_then_what_it_found(archive):
     """The rebuild's button cannot be pressed twice, and the form still reaches the viewer."""
     base, cookie = archive
