@@ -56,3 +56,24 @@ def test_a_refused_erase_keeps_the_details_tick_as_it_was_left(box, people):
     resp = box.post(sam, "/calls/1/erase-details", {"details_reason": "gone please"}, token_from="/calls/1")
     assert resp.status_code == 409
     assert "checked" in tick.search(resp.get_data(as_text=True)).group(0)
+
+
+def test_a_missing_confirmation_is_said_beside_its_tick_not_on_the_reason(box, people):
+    """A browser that sends the form without its tick: the message was the reason field's, so
+    forms.js marked a reason well given as invalid and the tick as nothing."""
+    box.add_recordings([1])
+    box.services.recordings = StoreRecordings(box.store, box.box_clock.wall_us)
+    sam = people["sam"]
+    for url, form_id, reason in (
+        ("/calls/1/erase", "erase-form", "erase_reason"),
+        ("/calls/5/erase-details", "erase-details-form", "details_reason"),
+    ):
+        resp = box.post(sam, url, {reason: "erasure request ref 9"}, token_from=url.rsplit("/", 1)[0])
+        assert resp.status_code == 400, url
+        form = _form(resp.get_data(as_text=True), form_id)
+        assert 'id="error-%s"' % reason not in form
+        assert re.search(
+            r'<input type="checkbox" name="confirm"[^>]*>[^<]*</label>\s*'
+            r'<span class="field-error" id="error-confirm" role="alert">Tick the box to confirm',
+            form,
+        ), form

@@ -693,7 +693,7 @@ def _asked_to_erase(call_id, field, what, confirm):
     if details not in (None, "yes"):
         errors[field] = "Tick the caller's details box, or leave it clear; nothing else is understood."
     if not errors and request.form.get("confirm") != "yes":
-        errors[field] = confirm
+        errors["confirm"] = confirm  # beside the tick it asks for, not on the reason given
     return reason, details == "yes", (detail(call_id, errors=errors, status=400) if errors else None)
 
 
