@@ -37,3 +37,14 @@ def test_a_change_refused_as_stale_says_the_words_typed_are_kept(box, people):
     message = re.search(r'id="error-action">([^<]*)<', text).group(1)
     assert "look again" in message and "What you entered is still in its form below." in message
     assert ">sent the copy</textarea>" in text
+
+
+def test_a_request_s_headings_say_what_each_part_does(box, people):
+    """In a list of headings "Answered" and "Refused" sounded like the request's state;
+    the page's title named the kind by its code ("access")."""
+    sam = people["sam"]
+    rid = log_request(box, sam)
+    headings = re.findall(r"<h[12]>([^<]*)</h[12]>", page(sam, "/requests/%d" % rid))
+    assert headings[0] == "Request #%d: Access" % rid
+    assert "Record the answer" in headings and "Record a refusal" in headings
+    assert "Answered" not in headings and "Refused" not in headings
