@@ -45,6 +45,9 @@ def test_the_alarm_history_is_one_card_per_alarm_on_a_phone(box, people):
     assert '<table id="alarm-history" class="cards">' in html
     assert 'data-label="Acknowledged"' in html
     assert "Raised (UTC)" not in html  # the times are in the box's zone
+    # A screen reader hears each row by its alarm and each button by what it acknowledges.
+    assert '<th scope="col">No.</th>' in html and '<th scope="row" data-label="Alarm">' in html
+    assert re.search(r'aria-label="Acknowledge alarm \d+: [^"]+">Acknowledge</button>', html)
 
 
 def test_the_upload_and_the_staff_page_label_what_they_show(box, people):
