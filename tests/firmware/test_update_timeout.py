@@ -22,6 +22,7 @@ from firmware.update.flow import PROGRESS_NAME, Updater, UpdateSettings
 from firmware.update.rauc import InstallTimedOut, Rauc
 from firmware.update.watch import Watcher
 from tests.firmware.test_update_flow import FakeClient, FakeClock, FakeRauc, FakeSlots, _bundle
+from tests.firmware.test_update_stop import STATUS as STOP_STATUS
 
 
 class SlowRauc(FakeRauc):
@@ -207,27 +208,7 @@ def test_rauc_s_operation_is_read_from_its_d_bus_properties():
 
 # -- the command, with a fake rauc that outlives a one-second timeout ------------------
 
-STATUS = {
-    "compatible": "linekeeper-rpi-lk-4l",
-    "booted": "A",
-    "boot_primary": "PRIMARY",
-    "slots": [
-        {
-            "app.0": {
-                "bootname": "A",
-                "device": "/dev/fake-a",
-                "slot_status": {"bundle": {"version": "1.0.0"}},
-            }
-        },
-        {
-            "app.1": {
-                "bootname": "B",
-                "device": "/dev/fake-b",
-                "slot_status": {"bundle": {"version": "2.0.0"}},
-            }
-        },
-    ],
-}
+STATUS = dict(STOP_STATUS, boot_primary="PRIMARY")  # the fake's two slots, B once installed
 # `rauc install` hands the work to "the service" (a background job that runs until the
 # file `release` appears, then makes slot B primary) and waits for it, as the client
 # does: stopped at its timeout, it leaves the "service" at work.

@@ -280,12 +280,8 @@ def test_beside_a_running_recorder_the_recorder_erases_the_details(box, tmp_path
         remote = RemoteRetention(client, box.sweeper)
         assert remote.erase(1, "sam", "erasure request ref 9", details=True) == 1
         remote.erase_details(5, "sam", "erasure request ref 10")
-        try:
+        with pytest.raises(ControlError, match="erased already"):
             remote.erase_details(5, "sam", "erasure request ref 10")
-        except ControlError as exc:
-            assert "erased already" in str(exc)
-        else:
-            raise AssertionError("erased twice")
     finally:
         client.close()
         server.stop()
