@@ -528,8 +528,11 @@ def test_a_rollback_to_the_release_before_sealing_finds_its_stores_in_clear(
     for name, content in clear.items():
         with open(os.path.join(backup, name), "rb") as f:
             assert f.read() == content, name  # the clear copy, until the backups are dropped
-    found = {(f.split(os.sep)[0], s) for f, s in scan_for(data_dir, [BOOK_NAME, NOTE, RULE_NUMBER])}
+    found = {
+        (f.split(os.sep)[0], s) for f, s in scan_for(data_dir, [BOOK_NAME, NOTE, RULE_NUMBER, CONCERN_NAME])
+    }
     assert ("web.db", BOOK_NAME) not in found and ("web.db", NOTE) not in found
+    assert ("alarms.db", CONCERN_NAME) not in found  # the concern sealed (migration 2)
     assert ("config.json", RULE_NUMBER) in found and ("mail", BOOK_NAME) in found
 
     # Its health check failed: the box is back on the older release, which starts.
@@ -549,6 +552,13 @@ def test_a_rollback_to_the_release_before_sealing_finds_its_stores_in_clear(
         db.close()
     queue = MailQueue(os.path.join(data_dir, "mail", "queue"), lambda: 1 << 62, None)
     assert [m["subject"] for m in queue.pending()] == [MAIL_SUBJECT, ALARM_SUBJECT]
+    # The concern as the older release reads alarms.db, with no key: in clear again.
+    alarms = AlarmLog(os.path.join(data_dir, "alarms.db"), None)
+    try:
+        concerns = [r["message"] for r in alarms.history() if r["kind"] == "staff_concern"]
+    finally:
+        alarms.close()
+    assert concerns == ["from sam: %s asked not to be recorded" % CONCERN_NAME]
     with _env("LINEKEEPER_RUN_DIR", str(tmp_path / "old-boot-2")), open_audit(data_dir) as audit:
         details = [e.details for e in audit.entries(limit=1000, action="update")]
     assert {"event": "migrated", "from": 0, "to": 2} in details
