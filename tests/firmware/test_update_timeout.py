@@ -23,6 +23,7 @@ from firmware.update.rauc import InstallTimedOut, Rauc
 from firmware.update.watch import Watcher
 from tests.firmware.test_update_flow import FakeClient, FakeClock, FakeRauc, FakeSlots, _bundle
 from tests.firmware.test_update_stop import STATUS as STOP_STATUS
+from tests.firmware.test_update_stop import _wait_for_step
 
 
 class SlowRauc(FakeRauc):
@@ -306,20 +307,6 @@ def test_the_command_goes_on_when_rauc_finishes_within_the_wait(tmp_path):
         proc.communicate(timeout=30)
     finally:
         (tmp_path / "release").touch()
-
-
-def _wait_for_step(tmp_path, step, proc, timeout_s=30):
-    progress = tmp_path / "update" / PROGRESS_NAME
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read()
-        try:
-            if json.loads(progress.read_text())["step"] == step:
-                return
-        except (FileNotFoundError, ValueError):
-            pass
-        time.sleep(0.05)
-    raise AssertionError("the update never reached %s" % step)
 
 
 @pytest.mark.parametrize("option", ["--install-timeout-s", "--install-wait-s"])

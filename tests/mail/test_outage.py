@@ -18,19 +18,12 @@ from firmware.mail.service import MailService
 from firmware.secretbox import SecretBox
 
 from .conftest import PASSWORD, server_settings
+from .test_smtp_e2e import Clock
 
 pytestmark = pytest.mark.slow  # a real server on a real port
 T_US = 1_773_100_800_000_000  # 2026-03-10T00:00:00Z
 MINUTE_US = 60_000_000
 HOUR_US = 60 * MINUTE_US
-
-
-class Clock:
-    def __init__(self, t_us):
-        self.t = t_us
-
-    def wall_us(self):
-        return self.t
 
 
 @pytest.fixture

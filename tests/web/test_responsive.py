@@ -245,14 +245,16 @@ def test_archive_viewer_pages_fit_and_are_captured(archive, width, height):
     assert all(n == (0 if name == "archive-missing" else 1) for name, n in marked.items()), marked
 
 
-def _dashboard(p, cookie, base):
-    """``(browser, context, page)``: the dashboard open at 1280 px, logged in by ``cookie``."""
+def _open(p, cookie, base, path="/", width=1280, height=900, csp=False):
+    """``(browser, context, page)``: the box's page ``path`` open at ``width`` px, logged
+    in by ``cookie``; ``csp``: under the page's own Content-Security-Policy (its scripts
+    as the box serves them), not bypassed for the test's own scripts."""
     browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=not csp)
     context.add_cookies([{"name": "lk_session", "value": cookie, "url": base + "/"}])
     page = context.new_page()
     page.set_default_timeout(20_000)
-    page.goto(base + "/")
+    page.goto(base + path)
     return browser, context, page
 
 
@@ -261,7 +263,7 @@ def test_a_call_starting_moves_nothing_on_the_dashboard(served):
     """Rows and the pause button stay put as a call starts (live, over server-sent events)."""
     cookie, story, base = served
     with sync_api.sync_playwright() as p:
-        browser, context, page = _dashboard(p, cookie, base)
+        browser, context, page = _open(p, cookie, base)
 
         def layout():
             return [
@@ -297,7 +299,7 @@ def test_pause_and_resume_keep_the_keyboard_where_it_was(served):
     story.services.status.set(2, "connected", dict(call))
     try:
         with sync_api.sync_playwright() as p:
-            browser, context, page = _dashboard(p, cookie, base)
+            browser, context, page = _open(p, cookie, base)
             page.focus("#pause-2")
             page.keyboard.press("Enter")
             page.wait_for_selector("#resume-2")
@@ -365,7 +367,7 @@ def test_large_text_never_cuts_a_number_or_a_name_in_two(served):
     seen = {}
     try:
         with sync_api.sync_playwright() as p:
-            browser, context, page = _dashboard(p, cookie, base)
+            browser, context, page = _open(p, cookie, base)
             page.wait_for_selector('#line-1[data-recording="recording"]')
             for percent in (100, 150, 200):
                 page.evaluate("pc => { document.documentElement.style.fontSize = pc + '%'; }", percent)
@@ -390,12 +392,9 @@ def test_a_field_s_error_is_tied_to_the_field_and_takes_the_focus(served):
     """A screen reader on a field hears its error: marked invalid, described by the message."""
     cookie, _story, base = served
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": 390, "height": 844})
-        context.add_cookies([{"name": "lk_session", "value": cookie, "url": base + "/"}])
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        page.goto(base + "/calls?number=abc&from=2026-13-45")
+        browser, context, page = _open(
+            p, cookie, base, "/calls?number=abc&from=2026-13-45", 390, 844, csp=True
+        )
         assert page.get_attribute("#f-number", "aria-invalid") == "true"
         assert page.get_attribute("#f-number", "aria-describedby").split() == ["number-hint", "error-number"]
         assert page.get_attribute("#call-filters input[name=from]", "aria-invalid") == "true"
@@ -426,12 +425,7 @@ def test_a_request_s_forms_tie_their_errors_and_a_stale_change_takes_the_focus(s
     request meanwhile) takes the focus with its message, not left at the page's top unheard."""
     cookie, _story, base = served
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": 390, "height": 844})
-        context.add_cookies([{"name": "lk_session", "value": cookie, "url": base + "/"}])
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        page.goto(base + "/requests/1")
+        browser, context, page = _open(p, cookie, base, "/requests/1", 390, 844, csp=True)
         # No kind of wait chosen (a browser without its own check of "required").
         page.eval_on_selector("#request-wait", "f => { f.noValidate = true; }")
         page.fill("#wait-reason", "a copy of a passport")
