@@ -28,9 +28,12 @@ round (:class:`OverdueCheck`) can raise ``request_overdue`` without the key.
 import calendar
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import sqlite3
+
+import holidays
 
 from .errors import LinekeeperError
 from .localtime import check_zone
@@ -117,67 +120,15 @@ class RequestError(LinekeeperError, ValueError):
 # ----- the calendar ---------------------------------------------------------------
 
 
-def _easter(year):
-    """Easter Sunday of ``year`` (Gregorian; the anonymous algorithm)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = divmod(b, 4)
-    f = (b + 8) // 25
-    g = (b - f + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    ell = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * ell) // 451
-    month, day = divmod(h + ell - 7 * m + 114, 31)
-    return dt.date(year, month, day + 1)
-
-
-def _monday(year, month, last=False):
-    """The first (or last) Monday of a month."""
-    days = calendar.monthrange(year, month)[1]
-    mondays = [dt.date(year, month, d) for d in range(1, days + 1) if dt.date(year, month, d).weekday() == 0]
-    return mondays[-1] if last else mondays[0]
-
-
-def _substitute(day, taken):
-    """A holiday on a weekend is given on the next weekday not already a holiday."""
-    while day.weekday() >= 5 or day in taken:
-        day += dt.timedelta(days=1)
-    return day
-
-
-# One-off changes by proclamation the rules below do not know: (moved from, or None) -> to.
-_ONE_OFF = {
-    2020: [(dt.date(2020, 5, 4), dt.date(2020, 5, 8))],  # early May moved for VE Day
-    2022: [
-        (dt.date(2022, 5, 30), dt.date(2022, 6, 2)),  # spring moved for the Platinum Jubilee
-        (None, dt.date(2022, 6, 3)),
-        (None, dt.date(2022, 9, 19)),  # the State Funeral
-    ],
-    2023: [(None, dt.date(2023, 5, 8))],  # the Coronation
-}
-
-
+@functools.lru_cache(maxsize=64)
 def bank_holidays(year):
-    """England & Wales bank holidays of ``year``, by the standing rules (New Year's Day,
-    Good Friday, Easter Monday, the first and last Mondays of May, the last Monday of
-    August, Christmas and Boxing Day, each moved to a weekday when on a weekend), with
-    the one-off changes of 2020-2023. A holiday proclaimed later is not known: a
-    deadline computed without it falls a day early, never late."""
-    easter = _easter(year)
-    days = {
-        _substitute(dt.date(year, 1, 1), set()),
-        easter - dt.timedelta(days=2),
-        easter + dt.timedelta(days=1),
-        _monday(year, 5),
-        _monday(year, 5, last=True),
-        _monday(year, 8, last=True),
-    }
-    christmas = _substitute(dt.date(year, 12, 25), set())
-    days |= {christmas, _substitute(dt.date(year, 12, 26), {christmas})}
-    for moved_from, to in _ONE_OFF.get(year, ()):
-        days.discard(moved_from)
-        days.add(to)
-    return frozenset(days)
+    """England & Wales bank holidays of ``year``, from the ``holidays`` library: the
+    standing rules, the days given in lieu of those on a weekend, and the one-off days
+    proclaimed since (2020's VE Day move, 2022's jubilee and state funeral, 2023's
+    coronation). A holiday on a weekend is listed as well as its day in lieu. A holiday
+    proclaimed after the library's release is not known: a deadline computed without it
+    falls a day early, never late."""
+    return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year))
 
 
 def working_day(day):
