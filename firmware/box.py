@@ -50,6 +50,7 @@ from .datadir import (
     clear_clean_stop,
     mark_clean_stop,
     preallocate_wal,
+    site_region,
     stopped_cleanly,
     storage_error,
 )
@@ -306,7 +307,11 @@ class Box:
         self.retention_backlog = RetentionBacklog(self.alarm_log, self.retention)
         # A data subject's request past its deadline (the register the web UI keeps).
         self.requests_overdue = OverdueCheck(
-            self.alarm_log, data_dir, clock.wall_us, zone=lambda: default_tz(self.config, data_dir)
+            self.alarm_log,
+            data_dir,
+            clock.wall_us,
+            zone=lambda: default_tz(self.config, data_dir),
+            region=lambda: site_region(data_dir),  # the site's, as saved now
         )
         self.mail.checks += [self.alarm_inbox, self.retention_backlog, self.requests_overdue]
         from .archive.replicator import attach as attach_archive

@@ -5,7 +5,8 @@ The exported file is one JSON object::
     {"linekeeper_config": 1,
      "config": {...},            DATA_DIR/config.json, policy included (BoxConfig)
      "site": {...} | null,       the web UI's site settings (organisation, ICO
-                                 registration, purpose, country, lines)
+                                 registration, purpose, country, lines; region
+                                 only when not England)
      "files": {"announcements/NAME.wav": "<base64>"}}   uploaded announcements
 
 It holds no secret: no key slot, recovery key, password hash, session, setup
@@ -40,6 +41,7 @@ from firmware.storage.fieldseal import is_sealed
 
 from .config import BoxConfig, load_config, save_config
 from .errors import ConfigError, LinekeeperError
+from .rights import DEFAULT_REGION, REGIONS
 
 FORMAT = 1
 ANNOUNCEMENT_FILE = re.compile(r"^announcements/([A-Za-z0-9][A-Za-z0-9_.-]{0,63}\.wav)$")
@@ -85,7 +87,13 @@ def _site(data_dir):
         return None
     # Without the DPIA date (SiteSettings.to_json): an export stays one the release
     # before imports, which refuses a key it does not know. It is the box's own record.
-    return json.loads(settings.to_json())
+    site = json.loads(settings.to_json())
+    if settings.region != DEFAULT_REGION:
+        # Where the business is, unless it is the default: an English box's export stays
+        # one the release before imports; a Scottish one's it refuses, as it could not
+        # count Scotland's bank holidays.
+        site["region"] = settings.region
+    return site
 
 
 def check_import(doc, source=None):
@@ -184,9 +192,13 @@ def _check_site(data, source):
     dpia_reviewed = data.pop("dpia_reviewed", "")
     if not isinstance(dpia_reviewed, str):
         raise ConfigError("must be a date (YYYY-MM-DD) or empty", source=source, field="site.dpia_reviewed")
+    # No region: England's bank holidays, as every box counted before there was a choice.
+    region = data.pop("region", DEFAULT_REGION)
+    if not isinstance(region, str):
+        raise ConfigError("must be one of %s" % ", ".join(REGIONS), source=source, field="site.region")
     try:
         settings = SiteSettings.from_json(json.dumps(data))
-        settings = dataclasses.replace(settings, dpia_reviewed=dpia_reviewed)
+        settings = dataclasses.replace(settings, dpia_reviewed=dpia_reviewed, region=region)
     except (TypeError, KeyError, ValueError) as exc:
         raise ConfigError("is not a site settings object (%s)" % exc, source=source, field="site") from None
     if [x.line for x in settings.lines] != list(range(1, len(settings.lines) + 1)):

@@ -344,6 +344,19 @@ def immediate_transaction(
         db.execute("COMMIT")
 
 
+def _site_value(data_dir, key):
+    """The text of web.db's site key ``key``, or None (not there, or unreadable)."""
+    try:
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "web.db"), uri=True)
+        try:
+            row = db.execute("SELECT value FROM site WHERE key = ?", (key,)).fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
+
+
 def site_settings(data_dir):
     """The site settings the setup wizard saved in ``web.db`` (a dict), or None (a box not
     set up, or a ``web.db`` that cannot be read): read-only, for the processes that do not
@@ -351,12 +364,16 @@ def site_settings(data_dir):
     import json
 
     try:
-        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "web.db"), uri=True)
-        try:
-            row = db.execute("SELECT value FROM site WHERE key = 'settings'").fetchone()
-        finally:
-            db.close()
-        settings = json.loads(row[0]) if row else None
-    except (sqlite3.Error, ValueError, TypeError):
+        settings = json.loads(_site_value(data_dir, "settings") or "null")
+    except (ValueError, TypeError):
         return None
     return settings if isinstance(settings, dict) else None
+
+
+def site_region(data_dir):
+    """Where the business is, as the site settings say (web.db's site key "region", kept
+    apart from the settings' JSON: see web.site.SiteSettings): "ENG", "WLS", "SCT" or
+    "NIR", as stored (not checked here); None when none is stored or web.db cannot be
+    read (firmware.rights then counts England's bank holidays, as before there was a
+    choice)."""
+    return _site_value(data_dir, "region")

@@ -15,8 +15,9 @@ The deadline (:func:`due_date`): from the day of receipt (or the day proof of
 identity came, when the business waited for it), the same date one month on
 (the last day of that month when it has no such date: 31 January -> 28 or 29
 February), the days excluded while waiting for clarification added; when that
-is a Saturday, Sunday or an England & Wales bank holiday (:func:`bank_holidays`),
-the next working day. An extension adds its months to the month.
+is a Saturday, Sunday or a bank holiday where the business is (:func:`bank_holidays`
+of the site's region: England and Wales, Scotland or Northern Ireland), the next
+working day. An extension adds its months to the month.
 
 Who asked, how to reach them, the numbers concerned, what they asked, and the
 reasons and outcome are personal data: sealed with the box's field cipher
@@ -120,20 +121,52 @@ class RequestError(LinekeeperError, ValueError):
 # ----- the calendar ---------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=64)
-def bank_holidays(year):
-    """England & Wales bank holidays of ``year``, from the ``holidays`` library: the
-    standing rules, the days given in lieu of those on a weekend, and the one-off days
-    proclaimed since (2020's VE Day move, 2022's jubilee and state funeral, 2023's
-    coronation). A holiday on a weekend is listed as well as its day in lieu. A holiday
-    proclaimed after the library's release is not known: a deadline computed without it
-    falls a day early, never late."""
-    return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year))
+# Where the business is: the parts of the UK by their ISO 3166-2 codes (the ``holidays``
+# library's subdivisions of GB). Scotland and Northern Ireland have bank holidays of
+# their own (and Scotland not Easter Monday nor the last Monday of August).
+REGIONS = {"ENG": "England", "WLS": "Wales", "SCT": "Scotland", "NIR": "Northern Ireland"}
+DEFAULT_REGION = "ENG"
 
 
-def working_day(day):
-    """``day``, or the next day after it that is neither a weekend nor a bank holiday."""
-    while day.weekday() >= 5 or day in bank_holidays(day.year):
+def holidays_of(region):
+    """Whose bank holidays ``region``'s deadlines count, in words: "England and Wales"
+    (one calendar), "Scotland" or "Northern Ireland"."""
+    return "England and Wales" if region in ("ENG", "WLS") else REGIONS.get(region, region)
+
+
+def check_region(region):
+    """:raises RequestError: ``region`` is not one of :data:`REGIONS` (the message names
+    the setting and the choices)"""
+    if region not in REGIONS:
+        raise RequestError(
+            "region: must be one of %s (%s), not %r"
+            % (", ".join(REGIONS), ", ".join(REGIONS.values()), region)
+        )
+
+
+@functools.lru_cache(maxsize=128)
+def _holidays(region, year):
+    return frozenset(holidays.country_holidays("GB", subdiv=region, years=year))
+
+
+def bank_holidays(year, region=DEFAULT_REGION):
+    """The bank holidays of ``year`` in ``region`` (one of :data:`REGIONS`; England by
+    default), from the ``holidays`` library: the standing rules, the days given in lieu
+    of those on a weekend, and the one-off days proclaimed since (2020's VE Day move,
+    2022's jubilee and state funeral, 2023's coronation). A holiday on a weekend is
+    listed as well as its day in lieu. A holiday proclaimed after the library's release
+    is not known: a deadline computed without it falls a day early, never late.
+
+    :raises RequestError: ``region`` is not one of :data:`REGIONS`
+    """
+    check_region(region)
+    return _holidays(region, year)
+
+
+def working_day(day, region=DEFAULT_REGION):
+    """``day``, or the next day after it that is neither a weekend nor a bank holiday
+    of ``region``."""
+    while day.weekday() >= 5 or day in bank_holidays(day.year, region):
         day += dt.timedelta(days=1)
     return day
 
@@ -146,28 +179,29 @@ def add_months(day, months):
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def due_date(received, paused_days=0, extension_months=0, id_received=None):
+def due_date(received, paused_days=0, extension_months=0, id_received=None, region=DEFAULT_REGION):
     """When a request received on ``received`` (a date) must be answered by.
 
     One calendar month (plus ``extension_months``) from receipt, or from
     ``id_received`` (the day proof of identity came, when it was waited for),
     ``paused_days`` (days excluded while waiting for clarification since then)
     added, moved to the next working day when it falls on a weekend or a bank
-    holiday.
+    holiday of ``region`` (:data:`REGIONS`: where the business is).
     """
     start = id_received or received
-    return working_day(add_months(start, 1 + extension_months) + dt.timedelta(days=paused_days))
+    day = add_months(start, 1 + extension_months) + dt.timedelta(days=paused_days)
+    return working_day(day, region)
 
 
-def _deadlines(entry):
+def _deadlines(entry, region):
     """``(due, first_due)`` of a request row (a dict of its clear columns)."""
     received = dt.date.fromisoformat(entry["received"])
     id_received = entry.get("id_received")
     id_received = dt.date.fromisoformat(id_received) if id_received else None
     paused = entry["paused_days"]
     return (
-        due_date(received, paused, entry["extension_months"], id_received),
-        due_date(received, paused, 0, id_received),
+        due_date(received, paused, entry["extension_months"], id_received, region),
+        due_date(received, paused, 0, id_received, region),
     )
 
 
@@ -190,7 +224,8 @@ def _ids(text, what):
 
 
 class RightsRegister:
-    """The requests in ``DATA_DIR/rights.db``; ``cipher`` seals their personal fields.
+    """The requests in ``DATA_DIR/rights.db``; ``cipher`` seals their personal fields;
+    the deadlines count the bank holidays of ``region`` (:data:`REGIONS`).
 
     Every method that changes a request checks it all first and raises
     :class:`RequestError` (naming what was wrong) before anything is written; the
@@ -199,8 +234,10 @@ class RightsRegister:
 
     SEALED = ("requester", "contact", "numbers", "details", "pause_reason", "extension_reason", "outcome")
 
-    def __init__(self, data_dir, cipher=None):
+    def __init__(self, data_dir, cipher=None, region=DEFAULT_REGION):
+        check_region(region)
         self._cipher = cipher
+        self.region = region
         path = os.path.join(data_dir, FILE)
         # The web UI writes it, the recorder reads it: the box's data mode, and WAL, so a
         # writer killed mid-change leaves nothing a read-only reader must roll back (a hot
@@ -246,7 +283,7 @@ class RightsRegister:
         entry = {
             c: open_(v, "rights." + c) if c in self.SEALED else v for c, v in zip(names, row, strict=True)
         }
-        entry["due"], entry["first_due"] = _deadlines(entry)
+        entry["due"], entry["first_due"] = _deadlines(entry, self.region)
         return entry
 
     def get(self, request_id):
@@ -265,7 +302,7 @@ class RightsRegister:
         """The open, extended and waiting requests' clear columns with their deadlines
         (:func:`clear_entries`): what a list of what is due needs, readable without the key
         (the web UI may start before the recorder has opened it)."""
-        return clear_entries(self._db, (OPEN, EXTENDED, WAITING))
+        return clear_entries(self._db, (OPEN, EXTENDED, WAITING), self.region)
 
     def add(self, *, actor, kind, received, requester, contact, numbers, details, today, wall_us):
         """Log a request received on ``received`` (a date, not after ``today``); its id."""
@@ -397,7 +434,7 @@ class RightsRegister:
             # overdue as the clock ran again).
             start = dt.date.fromisoformat(entry["id_received"] or entry["received"])
             last = add_months(start, 1 + entry["extension_months"]) + dt.timedelta(days=entry["paused_days"])
-            moved = (working_day(last) - last).days if since > last else 0
+            moved = (working_day(last, self.region) - last).days if since > last else 0
             values.update(paused_days=entry["paused_days"] + days + moved, excluded_until=on.isoformat())
         self._update(request_id, wall_us, **values)
         return days
@@ -477,10 +514,11 @@ CLEAR = (
 )
 
 
-def clear_entries(db, statuses):
+def clear_entries(db, statuses, region=DEFAULT_REGION):
     """The requests in ``statuses`` as dicts of their clear columns (:data:`CLEAR`) with
-    ``due`` and ``first_due``, by id. ``db`` may be a read-only connection to a register
-    an earlier release made (a column it lacks reads as None)."""
+    ``due`` and ``first_due`` (counting ``region``'s bank holidays), by id. ``db`` may be
+    a read-only connection to a register an earlier release made (a column it lacks
+    reads as None)."""
     have = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
     cols = [c for c in CLEAR if c in have]
     cur = db.execute(
@@ -492,7 +530,7 @@ def clear_entries(db, statuses):
     for row in cur.fetchall():
         entry = dict.fromkeys(CLEAR)
         entry.update(zip(cols, row, strict=True))
-        entry["due"], entry["first_due"] = _deadlines(entry)
+        entry["due"], entry["first_due"] = _deadlines(entry, region)
         found.append(entry)
     return found
 
@@ -541,13 +579,18 @@ class OverdueCheck:
     :param wall_us: the box's clock
     :param zone: ``() -> IANA zone name``: the box's time zone, whose date the
         deadlines are (UTC when None or not a zone)
+    :param region: ``() -> region`` (:data:`REGIONS`): where the business is, whose
+        bank holidays the deadlines count (England when it, or what it gives, is None);
+        one not known is like a register that cannot be read: ``request_check_failed``,
+        its message naming the region.
     """
 
-    def __init__(self, alarm_log, data_dir, wall_us, zone=None):
+    def __init__(self, alarm_log, data_dir, wall_us, zone=None, region=None):
         self.alarm_log = alarm_log
         self.path = os.path.join(data_dir, FILE)
         self.wall_us = wall_us
         self.zone = zone
+        self.region = region
 
     def today(self):
         try:
@@ -560,9 +603,11 @@ class OverdueCheck:
         """``[(id, kind, due)]`` of the open requests past their deadline."""
         if not os.path.exists(self.path):
             return []
+        region = (self.region() if self.region is not None else None) or DEFAULT_REGION
+        check_region(region)
         db = sqlite3.connect("file:%s?mode=ro" % os.path.abspath(self.path), uri=True)
         try:
-            rows = clear_entries(db, (OPEN, EXTENDED))
+            rows = clear_entries(db, (OPEN, EXTENDED), region)
         finally:
             db.close()
         today = self.today()
@@ -575,11 +620,15 @@ class OverdueCheck:
         except (sqlite3.Error, OSError, ValueError) as exc:
             # Not watching the deadlines must not be silent: said in the log and as an
             # alarm of its own (request_overdue stays as it was: nothing is known).
-            log.error("the register of requests %s cannot be read: %s", self.path, exc)
+            if isinstance(exc, RequestError):  # the site's region: not known
+                what = "the site settings' %s: choose where the business is in Settings" % exc
+            else:
+                what = "%s cannot be read (%s)" % (FILE, exc)
+            log.error("the register of requests %s: %s", self.path, what)
             self.alarm_log.set(
                 "request_check_failed",
                 True,
-                message="%s cannot be read (%s): the requests' deadlines are not being watched" % (FILE, exc),
+                message="%s: the requests' deadlines are not being watched" % what,
                 wall_us=wall_us,
             )
             return

@@ -204,6 +204,7 @@ DETAIL_LABELS = {
     "organisation": "Organisation",
     "country": "Country",
     "time_zone": "Time zone",
+    "region": "Where the business is",
     "purpose": "Purpose",
     "ico_number": "ICO number",
     "ico_renewal": "ICO renewal",

@@ -15,6 +15,7 @@ from flask import Flask, current_app, g, has_request_context, render_template, r
 from firmware import words
 from firmware.errors import KeyStoreError, TamperError
 from firmware.localtime import DEFAULT_ZONE, LocalTime, duration_text, iso_to_us, zone_names
+from firmware.rights import REGIONS, holidays_of
 from firmware.storage.fieldseal import FieldSealError
 from firmware.storage.keystore import ALL_LINES
 from telephony import countries
@@ -306,6 +307,8 @@ def create_app(services, config):
         zone_names=zone_names,
         role_labels=ROLE_LABELS,
         countries=countries.box_countries,
+        regions=REGIONS,
+        holidays_of=holidays_of,
         iso_us=_when,
         when=_when,
         ago=_ago,

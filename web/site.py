@@ -21,6 +21,7 @@ from flask import g, has_request_context
 
 from firmware.localtime import DEFAULT_ZONE, zone_names
 from firmware.policy import cards
+from firmware.rights import DEFAULT_REGION, REGIONS
 from telephony import countries
 
 ICO_NUMBER = re.compile(r"^Z[A-Z0-9][0-9]{6}$")
@@ -49,10 +50,14 @@ class SiteSettings:
     # from the rest (web.db's site key "dpia_reviewed"; not in a configuration export):
     # the release before reads the settings' JSON, and imports, with its own fields only.
     dpia_reviewed: str = ""
+    # Where the business is (firmware.rights.REGIONS): whose bank holidays the requests'
+    # deadlines count. Kept apart like the DPIA date (web.db's site key "region"), for
+    # the same reason: the release before reads the settings' JSON with its fields only.
+    region: str = DEFAULT_REGION
 
     def to_json(self):
         data = dataclasses.asdict(self)
-        del data["dpia_reviewed"]
+        del data["dpia_reviewed"], data["region"]
         return json.dumps(data)
 
     @classmethod
@@ -119,7 +124,8 @@ def parse_site_form(form, n_lines):
 
     Fields: ``organisation``, ``ico_number``, ``ico_renewal`` (YYYY-MM-DD),
     ``purpose``, ``country``, ``time_zone`` (an IANA name such as
-    ``Europe/London``; empty means that), ``dpia_reviewed`` (YYYY-MM-DD or empty:
+    ``Europe/London``; empty means that), ``region`` (where the business is:
+    ENG, WLS, SCT or NIR; empty means ENG), ``dpia_reviewed`` (YYYY-MM-DD or empty:
     when the data protection impact assessment was last reviewed), and ``line-N-name`` / ``line-N-mode``
     ("record" or "private") for each line 1..``n_lines``.
     """
@@ -157,6 +163,9 @@ def parse_site_form(form, n_lines):
         # The list's names only: "localtime" is whatever the machine says (UTC on a
         # box), "posix/Europe/London" and "Etc/GMT+5" are not what an office calls its time.
         errors["time_zone"] = "Choose the time zone from the list (for example Europe/London)."
+    region = get("region") or DEFAULT_REGION
+    if region not in REGIONS:
+        errors["region"] = "Choose where the business is: %s." % ", ".join(REGIONS.values())
     dpia_reviewed = get("dpia_reviewed")
     if dpia_reviewed:
         try:
@@ -196,7 +205,15 @@ def parse_site_form(form, n_lines):
         return None, errors
     return (
         SiteSettings(
-            organisation, ico_number, ico_renewal, purpose, country, tuple(lines), time_zone, dpia_reviewed
+            organisation,
+            ico_number,
+            ico_renewal,
+            purpose,
+            country,
+            tuple(lines),
+            time_zone,
+            dpia_reviewed,
+            region,
         ),
         {},
     )
@@ -221,11 +238,16 @@ class Site:
         if text is None:
             return None
         settings = SiteSettings.from_json(text, known_only=True)
-        return dataclasses.replace(settings, dpia_reviewed=self._get("dpia_reviewed") or "")
+        return dataclasses.replace(
+            settings,
+            dpia_reviewed=self._get("dpia_reviewed") or "",
+            region=self._get("region") or DEFAULT_REGION,
+        )
 
     def save(self, conn, settings):
         self._put(conn, "settings", settings.to_json())
         self._put(conn, "dpia_reviewed", settings.dpia_reviewed)
+        self._put(conn, "region", settings.region)
         if has_request_context():
             g.pop("lk_local_time", None)  # the zone may have changed (web.LinekeeperWeb.local_time)
 
@@ -260,7 +282,7 @@ def form_values(settings, n_lines, private=None):
 
     ``private``: the lines the box will not record (the rules' mode "never"), which
     the form shows as private whatever ``settings`` last said."""
-    values = {"country": "uk", "time_zone": DEFAULT_ZONE}
+    values = {"country": "uk", "time_zone": DEFAULT_ZONE, "region": DEFAULT_REGION}
     if settings is not None:
         values.update(
             organisation=settings.organisation,
@@ -270,6 +292,7 @@ def form_values(settings, n_lines, private=None):
             country=settings.country,
             time_zone=settings.time_zone,
             dpia_reviewed=settings.dpia_reviewed,
+            region=settings.region,
         )
     for n in range(1, n_lines + 1):
         line = settings.line(n) if settings is not None else LineSetting(n, "Line %d" % n, True)

@@ -80,6 +80,29 @@ def test_export_then_import_restores_config_and_site(tmp_path, capsys):
     assert "policy.retention.rules" in entry.details["changed"] and "country" not in entry.details["changed"]
 
 
+def test_where_the_business_is_travels_with_the_site_settings(tmp_path):
+    """The region rides beside the settings (like the DPIA date it is kept apart); an
+    English box's export has none, so the release before still imports it."""
+    import dataclasses
+
+    make_box(tmp_path / "a")
+    out = str(tmp_path / "england.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "a")]) == 0
+    assert "region" not in json.loads(open(out).read())["site"]
+    make_box(tmp_path / "b", site=dataclasses.replace(SITE, region="SCT"))
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "b")]) == 0
+    assert json.loads(open(out).read())["site"]["region"] == "SCT"
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "a")]) == 0
+    assert site_of(tmp_path / "a").region == "SCT"
+    # An export without one: England, as every box counted before there was a choice.
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "b")]) == 0
+    doc = json.loads(open(out).read())
+    del doc["site"]["region"]
+    open(out, "w").write(json.dumps(doc))
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "a")]) == 0
+    assert site_of(tmp_path / "a").region == "ENG"
+
+
 class _Cut(BaseException):
     """Stands for a power cut: nothing after it runs, nothing catches it."""
 
@@ -156,6 +179,22 @@ BAD = [
             }
         ),
         "site.ico_number",
+    ),
+    (
+        json.dumps(
+            {
+                "linekeeper_config": 1,
+                "config": {},
+                "site": dict(json.loads(SITE.to_json()), region="Scotland"),
+            }
+        ),
+        "site.region: Choose where the business is: England, Wales, Scotland, Northern Ireland.",
+    ),
+    (
+        json.dumps(
+            {"linekeeper_config": 1, "config": {}, "site": dict(json.loads(SITE.to_json()), region=5)}
+        ),
+        "site.region: must be one of ENG, WLS, SCT, NIR",
     ),
     (
         json.dumps({"linekeeper_config": 1, "config": {}, "files": {"../../etc/passwd.wav": "AAAA"}}),

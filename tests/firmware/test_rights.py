@@ -22,6 +22,7 @@ from firmware.rights import (
     attention,
     bank_holidays,
     due_date,
+    holidays_of,
 )
 from firmware.storage.audit import AuditLog
 from firmware.storage.fieldseal import FieldCipher
@@ -79,6 +80,76 @@ def test_bank_holidays_of_england_and_wales():
     assert {D(2022, 6, 2), D(2022, 6, 3), D(2022, 9, 19)} <= bank_holidays(2022)
     assert D(2022, 5, 30) not in bank_holidays(2022)
     assert D(2023, 5, 8) in bank_holidays(2023)
+
+
+@pytest.mark.parametrize(
+    "region, received, due, england",
+    [
+        # Scotland: 2 January (Friday 2 January 2026), then the weekend.
+        ("SCT", D(2025, 12, 2), D(2026, 1, 5), D(2026, 1, 2)),
+        # St Andrew's Day, Monday 30 November 2026.
+        ("SCT", D(2026, 10, 30), D(2026, 12, 1), D(2026, 11, 30)),
+        # St Andrew's Day 2025 a Sunday: Monday 1 December in lieu.
+        ("SCT", D(2025, 11, 1), D(2025, 12, 2), D(2025, 12, 1)),
+        # The summer holiday on the first Monday of August (4 August 2025) ...
+        ("SCT", D(2025, 7, 4), D(2025, 8, 5), D(2025, 8, 4)),
+        # ... not the last (25 August), nor Easter Monday (21 April 2025).
+        ("SCT", D(2025, 7, 25), D(2025, 8, 25), D(2025, 8, 26)),
+        ("SCT", D(2025, 3, 21), D(2025, 4, 21), D(2025, 4, 22)),
+        # Northern Ireland: St Patrick's Day, Tuesday 17 March 2026.
+        ("NIR", D(2026, 2, 17), D(2026, 3, 18), D(2026, 3, 17)),
+        # The Battle of the Boyne, Monday 12 July 2027; 2025's a Saturday: Monday 14 July.
+        ("NIR", D(2027, 6, 12), D(2027, 7, 13), D(2027, 7, 12)),
+        ("NIR", D(2025, 6, 14), D(2025, 7, 15), D(2025, 7, 14)),
+        # Wales: England's bank holidays.
+        ("WLS", D(2025, 7, 25), D(2025, 8, 26), D(2025, 8, 26)),
+        ("WLS", D(2025, 12, 2), D(2026, 1, 2), D(2026, 1, 2)),
+    ],
+)
+def test_the_deadline_counts_the_bank_holidays_where_the_business_is(region, received, due, england):
+    assert due_date(received, region=region) == due
+    assert due_date(received) == due_date(received, region="ENG") == england
+
+
+def test_whose_holidays_in_words():
+    assert [holidays_of(r) for r in ("ENG", "WLS", "SCT", "NIR")] == [
+        "England and Wales",
+        "England and Wales",
+        "Scotland",
+        "Northern Ireland",
+    ]
+
+
+@pytest.mark.parametrize("region", ["Scotland", "sct", "GB", "", None])
+def test_a_region_not_known_is_refused_naming_the_setting(tmp_path, region):
+    with pytest.raises(RequestError, match=r"region: must be one of ENG, WLS, SCT, NIR"):
+        due_date(D(2025, 7, 4), region=region)
+    with pytest.raises(RequestError, match="region"):
+        RightsRegister(str(tmp_path), region=region)
+    assert not os.path.exists(tmp_path / "rights.db")
+
+
+def test_the_register_and_the_alarm_count_the_regions_holidays(tmp_path):
+    reg = RightsRegister(str(tmp_path), region="SCT")
+    rid = add(reg, received=D(2025, 7, 4), today=D(2025, 7, 4))
+    assert reg.get(rid)["due"] == D(2025, 8, 5)  # Monday 4 August a Scottish bank holiday
+    assert [e["due"] for e in reg.deadlines()] == [D(2025, 8, 5)]
+    reg.close()
+    assert RightsRegister(str(tmp_path)).get(rid)["due"] == D(2025, 8, 4)
+    clock = Clock(D(2025, 8, 5))
+    alarms = AlarmLog(tmp_path / "alarms.db", clock)
+    try:
+        assert OverdueCheck(alarms, str(tmp_path), clock.wall_us, region=lambda: "SCT").overdue() == []
+        late = [(rid, "access", D(2025, 8, 4))]
+        assert OverdueCheck(alarms, str(tmp_path), clock.wall_us, region=lambda: None).overdue() == late
+        assert OverdueCheck(alarms, str(tmp_path), clock.wall_us).overdue() == late
+        # A region not known (web.db edited by hand) is an alarm, not England's deadlines.
+        OverdueCheck(alarms, str(tmp_path), clock.wall_us, region=lambda: "Scotland")()
+        [on] = [r for r in alarms.history() if r["cleared_us"] is None]
+        assert on["kind"] == "request_check_failed"
+        assert "region: must be one of" in on["message"] and "Settings" in on["message"]
+    finally:
+        alarms.close()
 
 
 def test_pauses_and_extensions_move_the_deadline():
@@ -524,3 +595,21 @@ def test_reading_the_register_takes_no_write_lock(tmp_path):
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def test_the_recorder_reads_the_region_the_site_settings_saved(tmp_path):
+    import dataclasses
+
+    from firmware.datadir import site_region
+    from web.db import WebDb
+    from web.site import LineSetting, Site, SiteSettings
+
+    assert site_region(str(tmp_path)) is None  # no web.db: England's, as before
+    site = SiteSettings(
+        "Acme", "ZA123456", "2027-01-31", "To keep orders.", "uk", (LineSetting(1, "A", True),)
+    )
+    db = WebDb(str(tmp_path / "web.db"))
+    with db.tx() as conn:
+        Site(db).save(conn, dataclasses.replace(site, region="NIR"))
+    db.close()
+    assert site_region(str(tmp_path)) == "NIR"

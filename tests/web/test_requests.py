@@ -275,3 +275,54 @@ def test_days_and_months_are_counted_in_words_the_same_on_every_page(box, people
     assert act(box, sam, tomorrow, action="extend", months="1", reason="many", told="on").status_code == 302
     detail = page(sam, "/requests/%d" % tomorrow)
     assert "by 1 month, from" in detail and "month(s)" not in detail
+
+
+def save_region(box, client, region):
+    from web.site import form_values
+
+    form = form_values(box.web.site.settings(), box.LINES)
+    form["region"] = region
+    return box.post(client, "/settings", form, token_from="/settings")
+
+
+def site_changes(box):
+    found = box.services.audit.entries(limit=1000, newest_first=False)
+    return [e for e in found if (e.action, e.target) == ("config_change", "site")]
+
+
+def test_the_deadlines_count_the_bank_holidays_where_the_business_is(box, people):
+    rid = log_request(box, people["sam"], received="2026-02-17")
+    assert "the bank holidays of England and Wales" in page(people["sam"], "/requests")
+    assert "Deadlines count the bank holidays of England and Wales" in page(
+        people["sam"], "/requests/%d" % rid
+    )
+    settings = page(people["ivan"], "/settings")
+    assert '<option value="ENG" selected>England</option>' in settings
+    # Northern Ireland: St Patrick's Day (Tuesday 17 March 2026) is a bank holiday.
+    assert save_region(box, people["ivan"], "NIR").status_code == 302
+    assert box.web.site.settings().region == "NIR"
+    [change] = site_changes(box)
+    assert change.actor == "ivan" and change.details["region"] == "NIR"
+    detail = page(people["sam"], "/requests/%d" % rid)
+    assert "2026-03-18" in detail and "Deadlines count the bank holidays of Northern Ireland" in detail
+    assert "the bank holidays of Northern Ireland" in page(people["audrey"], "/requests")
+    assert str(entries(box)[0]["due"]) == "2026-03-17"  # the register alone: England's
+    assert save_region(box, people["ivan"], "SCT").status_code == 302
+    assert "Deadlines count the bank holidays of Scotland" in page(people["sam"], "/requests/%d" % rid)
+    help_page = page(people["sam"], "/help/requests")
+    assert "This box counts the bank holidays of Scotland." in help_page
+    # Help is public: without a login it names no box's region.
+    anonymous = box.client().get("/help/requests").get_data(as_text=True)
+    assert "St Andrew" in anonymous and "This box counts" not in anonymous
+
+
+@pytest.mark.parametrize("region", ["Scotland", "XX", "eng"])
+def test_a_region_not_known_is_refused_and_changes_nothing(box, people, region):
+    before = box.web.site.settings()
+    audited = site_changes(box)
+    resp = save_region(box, people["ivan"], region)
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and 'id="error-region"' in body
+    assert "Choose where the business is: England, Wales, Scotland, Northern Ireland." in body
+    assert box.web.site.settings() == before
+    assert site_changes(box) == audited

@@ -28,8 +28,14 @@ def _today():
     return lk().local_time().local(lk().services.wall_us()).date()
 
 
+def _region():
+    """Where the business is (the site settings'): whose bank holidays the deadlines count."""
+    site = lk().site.settings()
+    return site.region if site is not None else rights.DEFAULT_REGION
+
+
 def _register():
-    return rights.RightsRegister(lk().config.data_dir, lk().services.cipher)
+    return rights.RightsRegister(lk().config.data_dir, lk().services.cipher, _region())
 
 
 def _audit(request_id, details):
@@ -75,6 +81,7 @@ def _listing(errors=None, values=None, status=200):
         kinds=rights.KINDS,
         statuses=rights.STATUSES,
         today=today,
+        holidays=rights.holidays_of(_region()),
     )
     return page, status
 
@@ -161,6 +168,7 @@ def _detail(request_id, errors=None, status=200):
         statuses=rights.STATUSES,
         wait_kinds=rights.WAIT_KINDS,
         today=today,
+        holidays=rights.holidays_of(_region()),
         history=_history(request_id),
         form=request.form if request.method == "POST" else {},
     ), status

@@ -54,6 +54,7 @@ def save():
         "purpose",
         "country",
         "time_zone",
+        "region",
         "dpia_reviewed",
     ):
         if getattr(before, field) != getattr(settings, field):
