@@ -47,6 +47,7 @@ from .clock import RealClock, SimClock, kernel_clock_synchronised
 from .config import BoxConfig, frame_ms, load_config, open_sealed_rules
 from .datadir import (
     DataDirLock,
+    clean_stop_us,
     clear_clean_stop,
     mark_clean_stop,
     preallocate_wal,
@@ -82,6 +83,7 @@ from .rights import OverdueCheck
 from .secretbox import SecretBox
 from .signing import device_signer, drop_carried, load_signer, run_dir
 from .update.signals import UpdateSignals
+from .uptime import AliveMark, start_details
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +175,7 @@ class Box:
             self._seal_deferred = older_release_may_return(data_dir)
             self._rolled_back = migrated is not None and migrated["event"] == "restored"
             self._rebuilding = migrated.pop("rebuilding", ()) if self._rolled_back else ()
+            self._after_update = migrated is not None
             self._open_storage()
             # The busiest logs at their usual size from the start, so that their syncs
             # do not commit ext4's journal too (firmware.datadir.preallocate_wal); not
@@ -268,6 +271,7 @@ class Box:
             n_lines=board.lines,
             alarms=self.alarm_log,
             cipher=self.cipher,
+            wall_us=clock.wall_us,
         )
         self.consent_watch = ConsentWatch(self.alarm_log)
         self.consent_watch.attach(self.bus)
@@ -379,6 +383,7 @@ class Box:
         """
         data_dir, clock = self.data_dir, self.clock
         clean = self._stopped_cleanly = stopped_cleanly(data_dir)
+        self._clean_stop_us = clean_stop_us(data_dir) if clean else None
         if self._vault is not None:
             # An old HAT's key is never carried to a new one (firmware/handover.py).
             drop_carried(data_dir)
@@ -797,12 +802,17 @@ class Box:
         if mcu is not None and "mcu_unreachable" in left_open:
             self._mcu_unreachable(False, self.clock.now_us())  # it answered as the box started
         self.retention.start()
+        last_run = self._how_last_run_ended()
         check_last_stop(self.data_dir, self.alarm_log, self.recovered)
         self._alarm_unfinished_at_stop()
         self.mail.start()
         if self.archive is not None:
             self.archive.start()
         self._started = True
+        # Since when nothing was recorded, and why: what reports say of the gap (firmware/uptime.py).
+        self.audit.append("system", "box_start", "box", last_run, self.clock.wall_at(self.clock.now_us()))
+        self.alive = AliveMark(self.clock, self.data_dir, lambda: self._started and self.halted is None)
+        self.alive.start()
         self._watch_power(mcu)
         if self.quarantined:
             self._alarm(
@@ -811,6 +821,21 @@ class Box:
                 "start-up (audited; nothing deleted): see docs/recovery.md"
                 % (len(self.quarantined), os.path.join(self.data_dir, QUARANTINE)),
             )
+
+    def _how_last_run_ended(self):
+        """``box_start``'s details, from the marks the last run left (read before
+        :func:`check_last_stop` replaces them)."""
+        running = os.path.exists(os.path.join(self.data_dir, alarmchecks.RUNNING_MARKER))
+        sealed = os.path.exists(os.path.join(self.data_dir, alarmchecks.POWER_FAIL_MARKER))
+        return start_details(
+            stopped_cleanly=self._stopped_cleanly,
+            clean_stop_us=self._clean_stop_us,
+            power_failed=sealed and not running,
+            crashed=running,
+            after_update=self._after_update,
+            audit=self.audit,
+            data_dir=self.data_dir,
+        )
 
     def _settle_pauses(self, lines):
         """The lines restored paused, once the levels read at the start have settled: a call
@@ -1093,6 +1118,7 @@ class Box:
             self._dirlock.release()
             return
         self._started = False
+        self.alive.stop()
         if self.halted is None:
             self._quiesce("shutdown", self.clock.wall_at(self.clock.now_us()))
         if self.power_watch is not None:
@@ -1110,6 +1136,11 @@ class Box:
             alarmchecks.mark_clean_stop(self.data_dir, sync=False)
         self.linecheck.close()
         self.alarm_log.close()
+        if self.halted is None:
+            try:
+                self.audit.append("system", "box_stop", "box", {}, self.clock.wall_at(self.clock.now_us()))
+            except (sqlite3.Error, OSError) as exc:  # the next start says crash: the safe side
+                log.error("cannot audit the clean stop: %s", exc)
         self.audit.close()
         self.calllog.close()
         self.callmeta.close()

@@ -199,6 +199,16 @@ def stopped_cleanly(data_dir):
     return os.path.exists(os.path.join(os.fspath(data_dir), CLEAN_STOP_NAME))
 
 
+def clean_stop_us(data_dir):
+    """The wall time (µs) the last run stopped cleanly at, or None (no clean stop, or a
+    mark without a time)."""
+    try:
+        with open(os.path.join(os.fspath(data_dir), CLEAN_STOP_NAME), encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def mark_clean_stop(data_dir, wall_us):
     """Record that the box stopped cleanly at wall time ``wall_us``: one commit of the
     file system's journal, which carries whatever the stop left unsynced before it

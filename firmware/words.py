@@ -167,6 +167,8 @@ ACTIONS = {
     "call_note": "Tagged or annotated a call",
     "phonebook": "Changed the phonebook",
     "power_fail": "Power failed: recordings sealed",
+    "box_start": "The recorder started (its details say how it last stopped, and since when)",
+    "box_stop": "The recorder stopped cleanly",
     "recording_created": "Began a recording",
     "recording_sealed": "Sealed a recording",
     "recording_recovered": "Recovered a recording after a stop",

@@ -133,6 +133,10 @@ ACTIONS = frozenset(
         # The recorder's starts failed for a time before the one that worked
         # (firmware/startfail.py): the gap in which nothing was recorded.
         "recorder_start_failed",
+        # The recorder started (how the run before ended, since when it had not been
+        # recording) and stopped cleanly: the running periods reports show (firmware/uptime.py).
+        "box_start",
+        "box_stop",
     }
 )
 SEALED_KEY = "lk_sealed"  # the details of a sealed entry: {SEALED_KEY: sealed text}
@@ -148,6 +152,8 @@ UNSEALED_ACTIONS = frozenset(
         "retention_sweep",
         "power_fail",
         "audit_head_restored",
+        "box_start",
+        "box_stop",
     }
 )
 # Actions whose target is a person's number (not a call or recording id): sealed too.

@@ -1,0 +1,119 @@
+"""When the recorder ran, kept so that a report can say when nothing could be recorded.
+
+A report of a day the box was off shows no calls, which reads like a quiet day. To
+tell them apart the box keeps, in its audit trail (tamper-evident, and read by the
+reports already):
+
+- ``box_start`` at every start, saying how the run before it ended and since when
+  the box had not been recording (``after``, ``down_from``): a clean stop (the
+  time of the clean-stop mark), a power cut the HAT warned of (the time of its
+  ``power_fail`` entry), a restart into a new release or back to the old one
+  (``update``: a clean stop followed by an update or a rollback), a crash or a
+  power cut without warning (``crash``: the last sign of life, below), or none
+  (``first_start``: a data folder never started before);
+- ``box_stop`` at every clean stop.
+
+A crash writes nothing, so the recorder leaves a sign of life, the file
+``DATA_DIR/alive`` holding the wall time, rewritten every :data:`ALIVE_EVERY_US`
+of the box's clock; the next start dates the crash from it. It is not synced
+(one small rename a minute, written out with the file system's next commit): a
+crash is dated at most a minute and that commit interval before it happened, never
+after, so a report never counts as recorded a time that was not.
+
+Reading them back: :func:`firmware.reports.downtime.downtime`.
+"""
+
+import logging
+import os
+
+from .calls.calllog import iso_ms
+
+log = logging.getLogger(__name__)
+
+ALIVE_FILE = "alive"
+ALIVE_EVERY_US = 60_000_000
+# Why the box was not recording before a start (``box_start``'s ``after``).
+CAUSES = ("clean_stop", "power_fail", "update", "crash", "first_start")
+
+
+def last_alive_us(data_dir):
+    """The wall time (µs) of the last run's last sign of life, or None when there is none
+    (never written, or a write a crash cut short)."""
+    try:
+        with open(os.path.join(os.fspath(data_dir), ALIVE_FILE), encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def write_alive(data_dir, wall_us):
+    """Write the sign of life ``wall_us``; a card that refuses it is only logged (the
+    box records all the same; a crash then is dated from an earlier sign)."""
+    path = os.path.join(os.fspath(data_dir), ALIVE_FILE)
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w", encoding="ascii") as f:
+            f.write("%d\n" % wall_us)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("cannot write the sign of life %s: %s", path, exc)
+
+
+class AliveMark:
+    """Write the sign of life at once and every ``every_us`` of ``clock`` while
+    ``running()`` is true (a box halted by a power cut stops at once)."""
+
+    def __init__(self, clock, data_dir, running, every_us=ALIVE_EVERY_US):
+        self.clock = clock
+        self.data_dir = data_dir
+        self.running = running
+        self.every_us = every_us
+        self._timer = None
+
+    def start(self):
+        self._tick()
+
+    def _tick(self):
+        self._timer = None
+        if not self.running():
+            return
+        write_alive(self.data_dir, self.clock.wall_at(self.clock.now_us()))
+        self._timer = self.clock.call_later(self.every_us, self._tick)
+
+    def stop(self):
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def start_details(*, stopped_cleanly, clean_stop_us, power_failed, crashed, after_update, audit, data_dir):
+    """``box_start``'s details: how the last run ended, since when nothing was recorded
+    (``down_from``, ISO 8601 UTC, or None) and the release now starting.
+
+    :param stopped_cleanly: the last run left its clean-stop mark
+    :param clean_stop_us: the time in that mark, or None
+    :param power_failed: the last run sealed everything at a power-fail warning
+    :param crashed: the last run left its running marker (no clean stop)
+    :param after_update: this start follows a migration of the data or a rollback
+    :param audit: the box's :class:`~firmware.storage.audit.AuditLog`
+    """
+    from . import __version__
+
+    starts = audit.entries(limit=1, action="box_start")
+    if power_failed:
+        entry = audit.entries(limit=1, action="power_fail")
+        down_from = entry[0].wall_us if entry else last_alive_us(data_dir)
+        after = "power_fail"
+    elif stopped_cleanly:
+        down_from = clean_stop_us if clean_stop_us is not None else last_alive_us(data_dir)
+        other_release = bool(starts) and starts[0].details.get("release") not in (None, __version__)
+        after = "update" if after_update or other_release else "clean_stop"
+    elif crashed or starts:
+        # No clean stop (or, with neither mark, one a full card could not mark): the
+        # last sign of life, else at least that run's start.
+        signs = [t for t in (last_alive_us(data_dir), starts[0].wall_us if starts else None) if t]
+        down_from = max(signs) if signs else None
+        after = "crash"
+    else:
+        return {"after": "first_start", "down_from": None, "release": __version__}
+    return {"after": after, "down_from": iso_ms(down_from), "release": __version__}
