@@ -291,6 +291,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         n_lines=lines,
         alarms=alarm_log,
         cipher=cipher,
+        wall_us=clock.wall_us,
     )
     mail = MailService(
         data_dir,

@@ -3,6 +3,8 @@
 import email.utils
 from email.message import EmailMessage
 
+MAX_GAPS_LISTED = 10  # times the box was not recording, listed in a report mail's text
+
 
 def _message(settings, to, subject, body, wall_us):
     msg = EmailMessage()
@@ -66,17 +68,24 @@ def report_message(settings, to, report, data, fmt, box_name, wall_us, every, au
     made; the mail carries it off the card, so a trail rewritten later on the card
     fails ``linekeeper verify --head SEQ:HASH``.
     """
-    from firmware.reports.tables import cell
+    from firmware.reports.tables import cell, running_note, running_table
 
     p, box = report["period"], report["box"]
     days = p["from"] if p["from"] == p["to"] else "%s to %s" % (p["from"], p["to"])
     subject = "[%s] %s report %s" % (box_name, every.capitalize(), days)
     rate = box["answered_rate_pct"]
+    note = running_note(report)  # before the figures: no calls must not read as a quiet day
+    gaps = (running_table(report) or (None, None, []))[2]
+    if note and gaps:
+        note += "".join("\nNot recording: %s to %s, %s (%s)" % tuple(row) for row in gaps[:MAX_GAPS_LISTED])
+        if len(gaps) > MAX_GAPS_LISTED:
+            note += "\n... and %d more, in the attached report" % (len(gaps) - MAX_GAPS_LISTED)
     body = (
-        "%s\n\nCalls: %d (in %d, out %d)\nMissed: %d\nAnswered rate: %s\n"
+        "%s\n\n%sCalls: %d (in %d, out %d)\nMissed: %d\nAnswered rate: %s\n"
         "Not called back: %d number(s)\nAlarms: %d\n\nThe full report is attached.\n"
         % (
             subject,
+            note + "\n\n" if note else "",
             box["calls"],
             box["in"],
             box["out"],

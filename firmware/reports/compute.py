@@ -22,6 +22,9 @@ Definitions (also in docs/reports.md):
   (an error was recorded), off;
 - retention deletions: the deletion log's entries dated in the period;
 - playbacks and exports: the audit trail's entries in the period, by user;
+- running (from the audit trail's ``box_start`` / ``box_stop`` / ``power_fail``
+  entries, :mod:`.downtime`): when the box was not recording in the period, from
+  when to when and why, and whether the period is before its first start;
 - archive (only on a box whose archive has run): of the ended calls started in
   the period on the report's lines, ``archived`` (call record and recordings in
   the bucket, checksums verified), ``waiting`` (queued, or ended and about to
@@ -285,6 +288,16 @@ def _access(audit_db, period, cipher=None):
     return {k: dict(sorted(v.items())) for k, v in out.items()}
 
 
+def _running(audit_db, period, now_us, alive_us):
+    """The box's running record for the period (:func:`.downtime.downtime`), or None
+    without an audit trail."""
+    if audit_db is None or not os.path.exists(audit_db):
+        return None
+    from .downtime import downtime
+
+    return downtime(os.path.abspath(audit_db), period, period.end_us if now_us is None else now_us, alive_us)
+
+
 def totals_of(rows, period):
     """The finished totals of call ``rows`` (in the shape the report reads from a call
     log: id, line, direction, started/answered/ended µs, number, policy decision and
@@ -323,6 +336,8 @@ def build_report(
     alarms=None,
     max_calls=MAX_CALLS,
     cipher=None,
+    now_us=None,
+    alive_us=None,
 ):
     """The report for ``period`` as a plain dict (see docs/reports.md for its shape).
 
@@ -332,6 +347,9 @@ def build_report(
     :param alarms: an :class:`~firmware.alarmlog.AlarmLog` or None: its
         alarms raised in the period are listed
     :param cipher: the box's field cipher, which opens sealed numbers and audit details
+    :param now_us: when the report is made (µs; None: after the period): a time the box
+        is still not recording counts up to then
+    :param alive_us: the recorder's last sign of life (:func:`firmware.uptime.last_alive_us`)
     :raises ReportError: no call log, or more than ``max_calls`` calls in the
         period (choose a shorter range)
     """
@@ -376,6 +394,7 @@ def build_report(
         "callbacks": _callbacks(rows, country, set(lines)),
         "deletions_by_rule": deletions_by_rule,
         "access": _access(audit_db, period, cipher),
+        "running": _running(audit_db, period, now_us, alive_us),
         "archive": archive,
         "alarms": alarms.in_period(period.start_us, period.end_us, lines) if alarms is not None else [],
     }

@@ -18,7 +18,7 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
-from .tables import tables
+from .tables import running_note, tables
 
 _CHUNK_ROWS = 30
 _STYLE = TableStyle(
@@ -74,9 +74,11 @@ def to_pdf(report, title="Linekeeper report"):
             % (p["from"], p["to"], escape(p["tz"]), p["days"], ", ".join(map(str, report["lines"]))),
             styles["Normal"],
         ),
-        Spacer(1, 4 * mm),
-        _hours_drawing(report),
     ]
+    note = running_note(report)
+    if note:
+        story.append(Paragraph("<b>%s</b>" % escape(note), styles["Normal"]))
+    story += [Spacer(1, 4 * mm), _hours_drawing(report)]
     for name, header, rows in tables(report):
         story += [Spacer(1, 3 * mm), Paragraph(escape(name), styles["Heading3"])]
         if not rows:

@@ -2,7 +2,9 @@
 
 import os
 import sqlite3
+import time
 
+from ..uptime import last_alive_us
 from .compute import build_report
 from .period import parse_period
 
@@ -29,10 +31,20 @@ class ReportSource:
     :param alarms: an :class:`~firmware.alarmlog.AlarmLog`, or None
     :param calls_db: the call log (default ``DATA_DIR/calls.db``)
     :param cipher: the box's field cipher (sealed numbers and audit details), or None
+    :param wall_us: ``() -> µs``, the box's clock (when a report is made)
     """
 
     def __init__(
-        self, data_dir, *, country="uk", tz="UTC", n_lines=None, alarms=None, calls_db=None, cipher=None
+        self,
+        data_dir,
+        *,
+        country="uk",
+        tz="UTC",
+        n_lines=None,
+        alarms=None,
+        calls_db=None,
+        cipher=None,
+        wall_us=None,
     ):
         self.data_dir = os.fspath(data_dir)
         self.cipher = cipher
@@ -42,6 +54,7 @@ class ReportSource:
         self._tz = tz
         self.n_lines = n_lines
         self.alarms = alarms
+        self.wall_us = wall_us or (lambda: time.time_ns() // 1000)
 
     @property
     def tz(self):
@@ -71,4 +84,6 @@ class ReportSource:
             country=self.country,
             alarms=self.alarms,
             cipher=self.cipher,
+            now_us=self.wall_us(),
+            alive_us=last_alive_us(self.data_dir),
         )

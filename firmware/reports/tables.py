@@ -74,6 +74,68 @@ def when(wall_us, tz):
     return text
 
 
+# Why the box was not recording (a report's ``running["down"][i]["cause"]``).
+CAUSES = {
+    "clean_stop": "stopped (a clean stop)",
+    "power_fail": "power cut (the box was warned and sealed its recordings)",
+    "update": "restarted for an update (or its rollback)",
+    "crash": "crash or power cut without warning (from its last sign of life)",
+    "no_sign_of_life": "not running: no sign of life since, not started again yet",
+    "not_started": "before the box was first started",
+    "unknown": "not known",
+}
+
+
+def running_note(report):
+    """One sentence on when the box was not recording in the period, or None when it
+    recorded throughout: the page, the PDF, the CSV and the mail all say it first."""
+    running = report.get("running")
+    if running is None:
+        return None
+    if running["before_first_start"]:
+        return (
+            "The box was first started after this period, on %s: nothing could be recorded "
+            "in it (no calls here does not mean there were none)."
+            % when(running["first_start_us"], zoneinfo.ZoneInfo(report["period"]["tz"]))
+        )
+    notes = []
+    if running["down_us"]:
+        notes.append(
+            "The box was not recording for %s of this period (%d time(s), listed under "
+            '"When the box was not recording"): calls then were not logged or recorded, '
+            "and are not counted." % (hms(running["down_us"] / 1e6), len(running["down"]))
+        )
+    if not running["known"]:
+        notes.append("This box kept no record of when it was running in this period.")
+    elif running["records_from_us"] is not None and report["period"]["start_us"] < running["records_from_us"]:
+        notes.append(
+            "When the box was running is on record from %s only (the release before kept no record)."
+            % when(running["records_from_us"], zoneinfo.ZoneInfo(report["period"]["tz"]))
+        )
+    return " ".join(notes) or None
+
+
+def running_table(report):
+    """The times the box was not recording, as a table (None without a running record)."""
+    running = report.get("running")
+    if running is None:
+        return None
+    tz = zoneinfo.ZoneInfo(report["period"]["tz"])
+    return (
+        "When the box was not recording",
+        ["From", "To", "Not recording in the period (h:mm:ss)", "Why"],
+        [
+            [
+                "(the beginning)" if d["from_us"] is None else when(d["from_us"], tz),
+                "not running again yet" if d["to_us"] is None else when(d["to_us"], tz),
+                hms(d["in_period_us"] / 1e6),
+                CAUSES.get(d["cause"], d["cause"]),
+            ]
+            for d in running["down"]
+        ],
+    )
+
+
 def _get(totals, path):
     for key in path:
         totals = totals[key]
@@ -88,6 +150,9 @@ def tables(report):
     header = ["Figure", "Box"] + ["Line %s" % n for n in lines]
     summary = [[label] + [_figure(label, _get(t, path)) for t in cols] for label, path in SUMMARY]
     out = [("Summary", header, summary)]
+    running = running_table(report)
+    if running is not None:
+        out.append(running)
     reasons = sorted(report["box"]["coverage"]["excluded_by_reason"])
     out.append(
         (

@@ -1,0 +1,96 @@
+"""When the box was not recording in a report's period, from its ``box_start`` /
+``box_stop`` / ``power_fail`` audit entries (:mod:`firmware.uptime` writes them).
+
+One query on the audit trail's ``(action, seq)`` index reads a handful of rows a
+day (one per start and stop), whatever the size of the call log.
+"""
+
+import datetime as dt
+import json
+import sqlite3
+
+from ..uptime import ALIVE_EVERY_US
+
+# A sign of life older than this, with no stop after it: the recorder is not running.
+STALE_US = 3 * ALIVE_EVERY_US
+
+
+def _iso_us(text):
+    t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return int(t.timestamp() * 1000) * 1000
+
+
+def _events(audit_db):
+    db = sqlite3.connect("file:%s?mode=ro" % audit_db, uri=True)
+    try:
+        db.execute("PRAGMA query_only=1")
+        return db.execute(
+            "SELECT wall_us, action, details FROM audit"
+            " WHERE action IN ('box_start', 'box_stop', 'power_fail') ORDER BY seq"
+        ).fetchall()
+    finally:
+        db.close()
+
+
+def _gaps(events, now_us, alive_us):
+    """Every time the box was not recording: ``(from_us, to_us or None, cause)``, and the
+    first start on record ``(wall_us, after)`` or None."""
+    gaps, first, last = [], None, None
+    for wall_us, action, details in events:
+        if action != "box_start":
+            last = (wall_us, "clean_stop" if action == "box_stop" else "power_fail")
+            continue
+        details = json.loads(details)
+        if first is None:
+            first = (wall_us, details.get("after"))
+        down_from = details.get("down_from")
+        if down_from:
+            gaps.append((min(_iso_us(down_from), wall_us), wall_us, details.get("after") or "unknown"))
+        last = (wall_us, "running")
+    if last is not None and last[1] != "running":
+        gaps.append((last[0], None, last[1]))  # still down
+    elif last is not None and alive_us is not None and now_us - alive_us > STALE_US:
+        gaps.append((max(alive_us, last[0]), None, "no_sign_of_life"))
+    return gaps, first
+
+
+def downtime(audit_db, period, now_us, alive_us=None):
+    """The box's running record for ``period``, a dict (see docs/reports.md):
+
+    - ``down``: each time it was not recording that overlaps the period, oldest first:
+      ``from_us`` / ``to_us`` (None: not running again when the report was made),
+      ``cause`` (``clean_stop``, ``power_fail``, ``update``, ``crash``,
+      ``no_sign_of_life``, ``not_started``), ``in_period_us`` (its part in the period);
+    - ``down_us``: their parts in the period, summed;
+    - ``first_start_us``: the first start on record, or None; ``before_first_start``:
+      the whole period is before it (nothing could be recorded);
+      ``records_from_us``: running periods are known from then (None: from the box's
+      first start), a start after an update from a release that kept no such record.
+
+    :param now_us: when the report is made (a gap still open ends there, or at the
+        period's end)
+    :param alive_us: the running recorder's last sign of life, or None
+    """
+    events = _events(audit_db)
+    gaps, first = _gaps(events, now_us, alive_us)
+    start_us, end_us = period.start_us, min(period.end_us, max(now_us, period.start_us))
+    records_from = None
+    if first is not None and first[1] == "first_start":
+        gaps.insert(0, (None, first[0], "not_started"))
+    elif first is not None:
+        records_from = first[0]
+    down = []
+    for a, b, cause in gaps:
+        lo = start_us if a is None else max(a, start_us)
+        hi = end_us if b is None else min(b, end_us)
+        if hi > lo:
+            down.append({"from_us": a, "to_us": b, "cause": cause, "in_period_us": hi - lo})
+    before = first is not None and first[1] == "first_start" and period.end_us <= first[0]
+    return {
+        "down": down,
+        "down_us": sum(d["in_period_us"] for d in down),
+        "first_start_us": first[0] if first is not None else None,
+        "before_first_start": before,
+        "records_from_us": records_from,
+        "known": first is not None,
+    }

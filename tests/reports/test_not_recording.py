@@ -1,0 +1,194 @@
+"""A report says when the box was not recording: a day it was off must not read as a
+day without calls (a power cut, a crash, a clean stop, before its first start, still
+down at the report's end, across the UK's clock change)."""
+
+import datetime as dt
+import json
+import os
+import shutil
+import sqlite3
+
+from board.sim.scenario import loads_scenario
+from firmware.box import open_audit, open_sim_box, open_sim_host
+from firmware.calls.calllog import SCHEMA, iso_ms
+from firmware.mail.compose import report_message
+from firmware.mail.settings import MailSettings
+from firmware.reports.compute import build_report
+from firmware.reports.formats import render, tables
+from firmware.reports.period import parse_period
+from firmware.reports.source import ReportSource
+from firmware.storage.keystore import Argon2Params, KeyStore
+from firmware.uptime import ALIVE_EVERY_US, last_alive_us
+
+MIN_US = 60_000_000
+
+
+def _utc_us(*args):
+    return int(dt.datetime(*args, tzinfo=dt.UTC).timestamp()) * 1_000_000
+
+
+def _table(report):
+    return next(rows for t, _, rows in tables(report) if t == "When the box was not recording")
+
+
+def _keyed(tmp_path):
+    data_dir = str(tmp_path / "box")
+    os.makedirs(data_dir)
+    KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
+        "admin", "correct horse battery"
+    )
+    return data_dir
+
+
+def _doc(**extra):
+    return {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 1,
+        "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 3.0}],
+        **extra,
+    }
+
+
+def test_a_power_cut_is_a_time_not_recorded_in_every_form(tmp_path, synth):
+    data_dir = _keyed(tmp_path)
+    doc = _doc(power=[{"at": 20, "cut": True}, {"at": 80, "cut": False}])
+    host = open_sim_host(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+    host.start()
+    assert host.board.run()
+    host.stop()
+    source = ReportSource(data_dir, n_lines=1, wall_us=lambda: _utc_us(2026, 3, 3, 12))
+    report = source.report(source.period("2026-03-02", "2026-03-02"))
+    # Before its first start at 09:00, the cut, and stopped at the scenario's end since.
+    assert [d["cause"] for d in report["running"]["down"]] == ["not_started", "power_fail", "clean_stop"]
+    down = report["running"]["down"][1]
+    start = _utc_us(2026, 3, 2, 9)
+    # From the power-fail warning to the start 1 s after the power came back.
+    assert down["cause"] == "power_fail"
+    assert start + 20 * 10**6 <= down["from_us"] < start + 21 * 10**6
+    assert down["to_us"] == start + 81 * 10**6
+    assert _table(report)[1] == [
+        "2026-03-02 09:00:20",
+        "2026-03-02 09:01:21",
+        "0:01:01",
+        "power cut (the box was warned and sealed its recordings)",
+    ]
+    csv = render(report, "csv").decode()
+    assert "The box was not recording for" in csv.splitlines()[1]
+    assert "2026-03-02 09:00:20,2026-03-02 09:01:21" in csv
+    body = (
+        report_message(
+            MailSettings(sender="box@example.com"),
+            ["o@example.com"],
+            report,
+            b"x",
+            "csv",
+            "Shop",
+            start,
+            "daily",
+        )
+        .get_body()
+        .get_content()
+    )
+    assert "The box was not recording for" in body
+    assert "Not recording: 2026-03-02 09:00:20 to 2026-03-02 09:01:21" in body
+
+
+def test_a_crash_is_dated_from_the_last_sign_of_life(tmp_path, synth):
+    data_dir = _keyed(tmp_path)
+    box = open_sim_box(loads_scenario(json.dumps(_doc())), data_dir, synth=synth)
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 5 * MIN_US + 1)
+    alive = last_alive_us(data_dir)
+    assert alive == _utc_us(2026, 3, 2, 9) + 5 * MIN_US  # one sign a minute
+    crashed = str(tmp_path / "crashed")
+    shutil.copytree(data_dir, crashed, ignore=shutil.ignore_patterns("*.lock", "lock"))
+    box.stop()
+    # The copy is the card as the crash left it: no clean stop. Started again 2 h later.
+    later = _doc(start="2026-03-02T11:00:00Z", calls=[])
+    again = open_sim_box(loads_scenario(json.dumps(later)), crashed, synth=synth)
+    again.start()
+    again.stop()
+    with open_audit(crashed) as audit:
+        entry = audit.entries(limit=1, action="box_start")[0]
+    assert entry.details["after"] == "crash" and entry.details["down_from"] == iso_ms(alive)
+    report = ReportSource(crashed, n_lines=1).report(parse_period("2026-03-02", "2026-03-02"))
+    assert [(d["from_us"], d["to_us"], d["cause"]) for d in report["running"]["down"]] == [
+        (None, _utc_us(2026, 3, 2, 9), "not_started"),
+        (alive, _utc_us(2026, 3, 2, 11), "crash"),
+        (_utc_us(2026, 3, 2, 11), None, "clean_stop"),  # still stopped
+    ]
+
+
+def _box_audit(tmp_path, events):
+    """An audit trail holding ``events`` ``(wall_us, action, details)``, and an empty call log."""
+    db = sqlite3.connect(tmp_path / "calls.db")
+    db.executescript(SCHEMA)
+    db.close()
+    with open_audit(str(tmp_path)) as audit:
+        for wall_us, action, details in events:
+            audit.append("system", action, "box", details, wall_us)
+    return str(tmp_path / "calls.db"), str(tmp_path / "audit.db")
+
+
+def test_a_period_before_the_first_start_says_so_rather_than_zero(tmp_path):
+    first = _utc_us(2026, 3, 10, 9)
+    calls_db, audit_db = _box_audit(
+        tmp_path, [(first, "box_start", {"after": "first_start", "down_from": None})]
+    )
+    report = build_report(
+        calls_db, parse_period("2026-03-02", "2026-03-08", "Europe/London"), audit_db=audit_db
+    )
+    assert report["running"]["before_first_start"]
+    assert "first started after this period, on 2026-03-10 09:00:00" in render(report, "csv").decode()
+    # A period that straddles it: not recording up to the start, recording since.
+    report = build_report(
+        calls_db, parse_period("2026-03-10", "2026-03-10", "UTC"), audit_db=audit_db, now_us=first + 10**12
+    )
+    assert not report["running"]["before_first_start"]
+    assert _table(report) == [
+        ["(the beginning)", "2026-03-10 09:00:00", "9:00:00", "before the box was first started"]
+    ]
+
+
+def test_across_the_october_clock_change_and_still_down_at_the_end(tmp_path):
+    # Stopped at 00:30 BST on the night the clocks go back, started again at 01:30 GMT:
+    # two hours, in a day of 25. Then stopped at 22:00 GMT and not started again.
+    stop = _utc_us(2026, 10, 24, 23, 30)
+    calls_db, audit_db = _box_audit(
+        tmp_path,
+        [
+            (_utc_us(2026, 10, 1), "box_start", {"after": "first_start", "down_from": None}),
+            (stop, "box_stop", {}),
+            (_utc_us(2026, 10, 25, 1, 30), "box_start", {"after": "clean_stop", "down_from": iso_ms(stop)}),
+            (_utc_us(2026, 10, 25, 22), "box_stop", {}),
+        ],
+    )
+    period = parse_period("2026-10-25", "2026-10-25", "Europe/London")
+    report = build_report(calls_db, period, audit_db=audit_db, now_us=_utc_us(2026, 10, 26, 9))
+    assert _table(report) == [
+        ["2026-10-25 00:30:00", "2026-10-25 01:30:00 GMT", "2:00:00", "stopped (a clean stop)"],
+        ["2026-10-25 22:00:00", "not running again yet", "2:00:00", "stopped (a clean stop)"],
+    ]
+    assert report["running"]["down_us"] == 4 * 3600 * 10**6
+    # Asked for at 23:00 the same day, the open gap counts up to then only.
+    report = build_report(calls_db, period, audit_db=audit_db, now_us=_utc_us(2026, 10, 25, 23))
+    assert report["running"]["down"][-1]["in_period_us"] == 3600 * 10**6
+
+
+def test_a_recorder_gone_without_a_stop_is_not_running_from_its_last_sign(tmp_path):
+    start = _utc_us(2026, 3, 2, 8)
+    calls_db, audit_db = _box_audit(
+        tmp_path, [(start, "box_start", {"after": "first_start", "down_from": None})]
+    )
+    alive = start + 60 * MIN_US
+    period = parse_period("2026-03-02", "2026-03-02")
+    fresh = build_report(calls_db, period, audit_db=audit_db, now_us=alive + ALIVE_EVERY_US, alive_us=alive)
+    assert [d["cause"] for d in fresh["running"]["down"]] == ["not_started"]
+    stale = build_report(calls_db, period, audit_db=audit_db, now_us=alive + 10 * MIN_US, alive_us=alive)
+    assert stale["running"]["down"][-1] == {
+        "from_us": alive,
+        "to_us": None,
+        "cause": "no_sign_of_life",
+        "in_period_us": 10 * MIN_US,
+    }
