@@ -82,6 +82,7 @@ from .reports.source import ReportSource, default_tz
 from .rights import OverdueCheck
 from .secretbox import SecretBox
 from .signing import device_signer, drop_carried, load_signer, run_dir
+from .update.rauc import Rauc
 from .update.signals import UpdateSignals
 from .uptime import AliveMark, start_details
 
@@ -261,8 +262,9 @@ class Box:
         # Every occurrence kept, cleared or not, until acknowledged (the dashboard banner).
         self.alarm_log = AlarmLog(os.path.join(data_dir, "alarms.db"), clock, self.audit, self.cipher)
         self.alarm_log.attach(self.bus)
-        # A field update's LED pattern and its alarm (told by `linekeeper update`).
-        self.update_signals = UpdateSignals(board, clock.now_us)
+        # A field update's LED pattern and its alarm (told by `linekeeper update`); RAUC
+        # is asked when an update ended while it was still writing (``installing``).
+        self.update_signals = UpdateSignals(board, clock.now_us, rauc=Rauc())
         self.update_signals.attach(self.bus)
         self.reports = ReportSource(
             data_dir,

@@ -6,8 +6,9 @@ over the control socket (operation ``update_state``); the recorder publishes an
 
 - while an update runs, every line LED blinks slowly (0.5 s on, 0.5 s off):
   leave the stick in, do not cut the power; so they go on after an update that
-  ended while RAUC may still be writing the new slot (``installing``), until the
-  next update's state;
+  ended while RAUC may still be writing the new slot (``installing``), until
+  RAUC is found idle (asked every ``rauc_check_s``: the LEDs then go off, as the
+  page then stops saying not to cut the power) or the next update's state;
 - an update that did not install (refused, not switched, rolled back, failed)
   flashes every LED three times quickly, then a pause, repeated for
   ``failure_show_s`` (default an hour) or until the next update, and raises the
@@ -28,6 +29,7 @@ import threading
 import time
 
 from firmware.bus import Alarm, UpdateState
+from firmware.errors import UpdateError
 
 # (LED on?, milliseconds) frames, repeated.
 PATTERNS_MS = {
@@ -55,9 +57,21 @@ class UpdateSignals:
 
     :param now_us: the event clock (``clock.now_us``) for the alarm's ``t_us``
     :param monotonic: seconds, for how long a failure is shown
+    :param rauc: asked (:meth:`firmware.update.rauc.Rauc.operation`) every
+        ``rauc_check_s`` seconds while the state is ``installing``, until it is idle;
+        None: never asked, and the pattern lasts until the next update's state
     """
 
-    def __init__(self, board, now_us, *, failure_show_s=3600.0, monotonic=time.monotonic):
+    def __init__(
+        self,
+        board,
+        now_us,
+        *,
+        failure_show_s=3600.0,
+        monotonic=time.monotonic,
+        rauc=None,
+        rauc_check_s=30.0,
+    ):
         self.board = board
         self._now_us = now_us
         self.failure_show_s = failure_show_s
@@ -73,6 +87,9 @@ class UpdateSignals:
         # The HAT MCU's link (set_led, led), or None; set where the box has the MCU.
         self.status_led = None
         self._status_before = None  # the MCU LED's pattern before the update
+        self.rauc = rauc
+        self.rauc_check_s = rauc_check_s
+        self._state_seq = 0  # counts the states told: a RAUC check applies to its own only
 
     def attach(self, bus):
         self._bus = bus
@@ -82,11 +99,17 @@ class UpdateSignals:
         pattern = pattern_for(event.state)
         self._show_status(event)
         with self._lock:
+            self._state_seq += 1
             self._pattern = pattern
             self._until = self._monotonic() + self.failure_show_s if event.failed else None
             if pattern is not None and self._thread is None and not self._stopped:
                 self._thread = threading.Thread(target=self._play, name="update-leds", daemon=True)
                 self._thread.start()
+            if event.state == "installing" and self.rauc is not None and not self._stopped:
+                seq = self._state_seq
+                threading.Thread(
+                    target=self._await_rauc, args=(seq,), name="update-rauc-idle", daemon=True
+                ).start()
             self._changed.notify_all()
         if event.failed and self._bus is not None:
             message = "the update to %s did not install (%s): %s" % (
@@ -99,6 +122,31 @@ class UpdateSignals:
             # An event, not a condition: the alarm log keeps the occurrence until it is
             # acknowledged; the list of alarms that are on now does not keep it.
             self._bus.publish(Alarm(line=0, t_us=t_us, kind=ALARM_KIND, active=False))
+
+    def _await_rauc(self, seq):
+        """After ``installing``: ask RAUC until it is idle, then the LEDs go back to
+        normal (off, the MCU's own pattern). Ends at the next state told or at stop."""
+        while True:
+            with self._lock:
+                self._changed.wait_for(lambda: self._stopped or self._state_seq != seq, self.rauc_check_s)
+                if self._stopped or self._state_seq != seq:
+                    return
+            try:
+                operation, _ = self.rauc.operation()
+            except UpdateError as exc:  # not known to be done: the LEDs still say do not cut the power
+                log.warning("the update's LEDs: cannot ask RAUC whether it has finished: %s", exc)
+                continue
+            if operation != "idle":
+                continue
+            with self._lock:
+                if self._stopped or self._state_seq != seq:
+                    return
+                self._state_seq += 1
+                self._pattern = self._until = None
+                self._changed.notify_all()
+            log.info("RAUC has finished the install the last update stopped waiting for: LEDs back to normal")
+            self._status_after_failure()
+            return
 
     def _show_status(self, event):
         if self.status_led is None:

@@ -149,3 +149,60 @@ def test_an_update_that_ended_while_rauc_still_writes_keeps_the_leds_saying_do_n
     finally:
         signals.stop()
         log.close()
+
+
+class Rauc:
+    """RAUC as the recorder asks it: its answers to ``operation`` in turn, the last kept."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.asked = 0
+
+    def operation(self):
+        self.asked += 1
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def test_the_leds_go_back_to_normal_once_rauc_has_finished_the_install(tmp_path):
+    from firmware.errors import UpdateError
+
+    rauc = Rauc(("installing", ""), UpdateError("RAUC did not say"), ("idle", ""))
+    box, signals, log = _box(tmp_path, rauc=rauc, rauc_check_s=0.05)
+    mcu = SimMcu(SimClock())
+    link = McuLink(mcu.bus)
+    link.open()
+    link.set_led("recording")
+    signals.status_led = link
+    update_state = recorder_handlers(box)["update_state"]
+    try:
+        update_state(state="running")
+        update_state(state="installing", message="rauc install did not finish in 600 s")
+        assert signals._pattern == PATTERNS_MS["running"]
+        # Busy, then not answering: still "do not cut the power"; idle: back to normal.
+        _wait_for(lambda: rauc.asked >= 3 and signals._pattern is None and not signals.led_on)
+        assert (1, True) in box.board.seen() and box.board.seen()[-2:] == [(1, False), (2, False)]
+        assert link.led() == "recording"
+        assert log.history() == []
+    finally:
+        signals.stop()
+        log.close()
+
+
+def test_a_new_update_s_state_is_not_undone_by_rauc_going_idle(tmp_path):
+    rauc = Rauc(("installing", ""))
+    box, signals, log = _box(tmp_path, rauc=rauc, rauc_check_s=0.05)
+    update_state = recorder_handlers(box)["update_state"]
+    try:
+        update_state(state="installing", message="rauc install did not finish in 600 s")
+        _wait_for(lambda: rauc.asked >= 1)
+        update_state(state="running")  # the next update: RAUC is no longer asked for the old one
+        rauc.answers = [("idle", "")]
+        asked = rauc.asked
+        _wait_for(lambda: [on for line, on in box.board.seen() if line == 1].count(True) >= 2)
+        assert signals._pattern == PATTERNS_MS["running"] and rauc.asked <= asked + 1
+    finally:
+        signals.stop()
+        log.close()
