@@ -28,6 +28,7 @@ stick's folder and ``UPDATE_DIR/last-report.txt``) and an audit entry.
 import dataclasses
 import errno
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -44,6 +45,7 @@ from ..errors import UpdateError
 from ..migrations import drop_backups
 from . import health
 from .rauc import InstallTimedOut
+from .version import release_key
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,9 @@ REPORT_NAME = "linekeeper-update-report.txt"
 PROGRESS_NAME = "progress.json"
 RESULT_NAME = "last-result.json"
 LOCK_NAME = "update.lock"  # held by the one update running
+# In ``status_dir`` (the page's inbox): the installer's go-ahead for one bundle that is
+# not newer than the running release (firmware.update.inbox.UpdateInbox.confirm_downgrade).
+CONFIRM_NAME = "confirm-downgrade.json"
 COPY_CHUNK = 256 << 10
 # Room left on the box's storage after the copy (RAUC's own files, the reports, the logs).
 COPY_MARGIN = 16 << 20
@@ -92,6 +97,10 @@ class UpdateResult:
     # Not the bundle's fault (storage full, another update running, a line busy for the
     # whole wait): the same bundle is taken again later (firmware.update.watch.RETRY_LATER_S).
     later: bool = False
+    # A bundle whose release is not newer than the running one: ``{"from", "to", "kind"}``
+    # (kind ``older``, ``same`` or ``unknown``: the running release's version cannot be
+    # read) and ``confirmed``: installed on the installer's go-ahead, else refused.
+    downgrade: dict = None
 
     @property
     def ok(self):
@@ -379,6 +388,7 @@ class Updater:
             result.retry = self.stopped() or isinstance(exc, _StickGone)
             result.later = not result.retry and isinstance(exc, _Again)
             raise UpdateError("%s; nothing was changed" % exc) from None
+        self._check_release(local, result)
         self._step(result, "install")
         why_path = os.path.join(self.s.update_dir, "install-check.txt")
         _remove(why_path)
@@ -455,6 +465,77 @@ class Updater:
                 "" if old_problem is None else "; the old slot is NOT healthy either: %s" % old_problem,
             )
         )
+
+    def _check_release(self, local, result):
+        """Go on only with a bundle of a newer release than the running one, or one the
+        installer confirmed on the page (:data:`CONFIRM_NAME`, for this very file and
+        these two versions): going back, or installing the same release again, is never
+        done by a stick left in or a wrong file uploaded.
+
+        :raises _Outcome: refused: the bundle's version is not a release version, or it
+            is not newer and not confirmed (``result.downgrade`` says which)
+        """
+        try:
+            version = self.rauc.info(local).get("version")
+        except UpdateError as exc:
+            # A manifest RAUC cannot read it cannot install either: `rauc install` then
+            # refuses the bundle with its own, more precise, reason.
+            log.warning("cannot read the bundle's version before installing it: %s", exc)
+            return
+        result.version = version
+        try:
+            new = release_key(version)
+        except UpdateError as exc:
+            result.outcome = "refused"
+            raise _Outcome(
+                "the bundle's version cannot be compared with the running one: %s. Nothing was "
+                "changed: build the bundle again with scripts/make-bundle and a version like 1.4.0" % exc
+            ) from None
+        running = result.previous_version
+        try:
+            have = release_key(running)
+        except UpdateError:
+            kind = "unknown"
+        else:
+            if new > have:
+                return
+            kind = "older" if new < have else "same"
+        result.downgrade = {"from": running, "to": version, "kind": kind, "confirmed": False}
+        if self._take_confirmation(result, local):
+            result.downgrade["confirmed"] = True
+            log.warning("installing %s over %s (%s), as the installer confirmed", version, running, kind)
+            return
+        result.outcome = "refused"
+        raise _Outcome(
+            "%s. It is not installed without a confirmation; nothing was changed. To install "
+            "it on purpose, upload the bundle on the Updates page and confirm there"
+            % _not_newer(result.downgrade)
+        )
+
+    def _take_confirmation(self, result, local):
+        """Whether the installer confirmed this file (its SHA-256) going from and to these
+        versions on the page; the confirmation is used up either way."""
+        if not self.s.status_dir:
+            return False
+        path = os.path.join(self.s.status_dir, CONFIRM_NAME)
+        try:
+            with open(path) as f:
+                confirmed = json.load(f)
+        except FileNotFoundError:
+            return False
+        except ValueError:
+            confirmed = None
+        _remove(path)
+        wanted = {
+            "bundle": result.bundle,
+            "sha256": _sha256(local),
+            "from": result.downgrade["from"],
+            "to": result.downgrade["to"],
+        }
+        if not isinstance(confirmed, dict) or any(confirmed.get(k) != v for k, v in wanted.items()):
+            log.warning("a confirmation for another bundle or versions was ignored: %r", confirmed)
+            return False
+        return True
 
     def _rauc_busy(self):
         """Whether RAUC is at work already (an install that outlived the last update's
@@ -678,6 +759,7 @@ class Updater:
                 "slot": result.slot,
                 "steps": result.steps,
                 "waited_idle_s": result.waited_idle_s,
+                "downgrade": result.downgrade,
             },
             self._wall_us(),
         )
@@ -718,6 +800,30 @@ def cut_short(bundle):
     if len(head) < 48 or head[:4] != b"hsqs":
         return False
     return size < int.from_bytes(head[40:48], "little")
+
+
+def _not_newer(downgrade):
+    """What a bundle that is not newer than the running release is, in words."""
+    if downgrade["kind"] == "older":
+        return "the bundle holds release %s, older than the running release (%s \u2192 %s)" % (
+            downgrade["to"],
+            downgrade["from"],
+            downgrade["to"],
+        )
+    if downgrade["kind"] == "same":
+        return "the bundle holds release %s, the one running now (a reinstall)" % downgrade["to"]
+    return "the bundle holds release %s, and the running release's version (%r) cannot be read" % (
+        downgrade["to"],
+        downgrade["from"],
+    )
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(COPY_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _write_report(report_dir, text):

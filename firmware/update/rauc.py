@@ -66,6 +66,21 @@ class Rauc:
         """
         self._call("install", bundle_path)
 
+    def info(self, bundle_path):
+        """The bundle's manifest as ``rauc info`` reads it (``version``, ``compatible``...),
+        without checking its signature: ``rauc install`` checks that, over the same manifest.
+
+        :raises UpdateError: the bundle cannot be read (RAUC's reason)
+        """
+        out = self._call("info", "--no-verify", "--output-format=json", bundle_path)
+        try:
+            info = json.loads(out)
+        except ValueError:
+            raise UpdateError("rauc info's answer was not understood: %r" % out[:200]) from None
+        if not isinstance(info, dict):
+            raise UpdateError("rauc info's answer was not understood: %r" % out[:200])
+        return info
+
     def operation(self):
         """What ``rauc service`` is doing: ``(operation, last_error)``, its installer's
         ``Operation`` (``"idle"``, ``"installing"``) and ``LastError`` (``""`` after an

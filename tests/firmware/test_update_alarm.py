@@ -23,6 +23,9 @@ class RefusingRauc:
         slot = {"bootname": "A", "device": "/dev/a", "slot_status": {"bundle": {"version": "1.0.0"}}}
         return {"booted": "A", "boot_primary": "app.0", "slots": {"app.0": slot}}
 
+    def info(self, path):
+        return {"version": "2.0.0"}
+
     def install(self, path):
         raise UpdateError("signature verification failed")
 

@@ -59,10 +59,15 @@ class FakeClient:
 
 
 class FakeRauc:
-    def __init__(self, refuse=None):
+    def __init__(self, refuse=None, version="2.0.0"):
         self.refuse = refuse
         self.marks = []
         self.installed = False
+        self.version = version  # the bundle's, as `rauc info` reads it
+
+    def info(self, path):
+        assert os.path.exists(path)
+        return {"version": self.version, "compatible": "linekeeper-rpi-lk-4l"}
 
     def status(self):
         slots = {
@@ -70,7 +75,7 @@ class FakeRauc:
             "app.1": {
                 "bootname": "B",
                 "device": "/dev/b",
-                "slot_status": {"bundle": {"version": "2.0.0" if self.installed else None}},
+                "slot_status": {"bundle": {"version": self.version if self.installed else None}},
             },
         }
         return {"booted": "A", "boot_primary": "app.1" if self.installed else "app.0", "slots": slots}

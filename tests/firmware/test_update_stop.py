@@ -42,6 +42,7 @@ case "$1" in
       printf '%%s' '%(status)s' | sed "s/PRIMARY/$primary/"
     fi
     exit 0;;
+  info) echo '{"version": "2.0.0"}'; exit 0;;
   install) touch "%(installed)s"; exit 0;;
 esac
 exit 0

@@ -1,0 +1,34 @@
+"""Release versions as ``scripts/make-bundle`` writes them, put in order.
+
+A version is three numbers and at most one suffix (what make-bundle accepts):
+``1.4.0``, ``1.4.0-rc.1``, ``1.4.0~rc1``, ``1.4.0.1``, ``1.4.0+hotfix2``. Neither
+PEP 440 nor semver orders all of these (``~`` is Debian's, and semver ignores
+``+``), and ``packaging`` is not a dependency, so the order is ours, Debian's where
+the two differ, as the box is Debian and its technicians read versions the Debian way:
+
+- ``-`` and ``~`` start a pre-release, before the release itself (1.4.0-rc.1 < 1.4.0);
+- ``.`` and ``+`` a later build of the release (1.4.0 < 1.4.0.1, 1.4.0 < 1.4.0+hotfix2);
+- suffixes compare piece by piece, numbers as numbers (rc.2 < rc.10, rc2 < rc10).
+"""
+
+import re
+
+from ..errors import UpdateError
+
+_RELEASE = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:([-~.+])([0-9A-Za-z.]+))?")
+_PIECES = re.compile(r"\d+|[A-Za-z]+")
+
+
+def release_key(version):
+    """A key that sorts release versions in order (see the module docstring).
+
+    :raises UpdateError: ``version`` is not a release version like 1.4.0
+    """
+    match = _RELEASE.fullmatch(version) if isinstance(version, str) else None
+    if match is None:
+        raise UpdateError("%r is not a release version like 1.4.0" % (version,))
+    major, minor, patch, mark, suffix = match.groups()
+    # Before the release (-1), the release (0), a later build of it (1).
+    rank = {None: 0, "-": -1, "~": -1, ".": 1, "+": 1}[mark]
+    pieces = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in _PIECES.findall(suffix or ""))
+    return (int(major), int(minor), int(patch)), rank, pieces

@@ -1,0 +1,125 @@
+"""A bundle that is not newer than the running release is installed only on the
+installer's confirmation (firmware/update/flow.py, ``_check_release``)."""
+
+import hashlib
+import json
+import os
+
+import pytest
+
+from firmware.update.flow import CONFIRM_NAME
+from firmware.update.watch import Watcher
+from tests.firmware.test_update_flow import FakeRauc, _bundle, _updater
+
+RUNNING = "1.0.0"  # FakeRauc's slot A
+
+
+class Audit:
+    def __init__(self):
+        self.entries = []
+
+    def append(self, actor, action, target, details, t_us):
+        self.entries.append(details)
+
+
+def _box(tmp_path, version):
+    rauc = FakeRauc(version=version)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir(exist_ok=True)
+    updater, _ = _updater(tmp_path, rauc, lambda t: [], status_dir=str(inbox))
+    updater.audit = Audit()
+    return updater, rauc, inbox
+
+
+def _confirm(inbox, bundle, **kw):
+    with open(bundle, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    note = dict({"bundle": os.path.basename(bundle), "sha256": sha, "from": RUNNING}, **kw)
+    (inbox / CONFIRM_NAME).write_text(json.dumps(note))
+
+
+@pytest.mark.parametrize(
+    "version, kind, said",
+    [
+        ("0.9.0", "older", "release 0.9.0, older than the running release (1.0.0 \u2192 0.9.0)"),
+        ("1.0.0-rc.1", "older", "older than the running release (1.0.0 \u2192 1.0.0-rc.1)"),
+        ("1.0.0", "same", "release 1.0.0, the one running now (a reinstall)"),
+    ],
+)
+def test_a_bundle_not_newer_than_the_running_release_is_not_installed(tmp_path, version, kind, said):
+    updater, rauc, inbox = _box(tmp_path, version)
+    stick = _bundle(tmp_path)
+
+    result = updater.run(stick, report_dir=os.path.dirname(stick))
+
+    assert result.outcome == "refused" and not rauc.installed and rauc.marks == []
+    assert said in result.message and "upload the bundle on the Updates page and confirm" in result.message
+    assert result.downgrade == {"from": RUNNING, "to": version, "kind": kind, "confirmed": False}
+    assert not result.later and not result.retry  # the bundle's own: a stick left in is not retried
+    report = (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
+    assert "UPDATE REFUSED" in report and said in report
+    assert updater.audit.entries[-1]["downgrade"]["kind"] == kind
+    assert json.loads((inbox / "last-result.json").read_text())["downgrade"]["to"] == version
+
+
+def test_a_newer_release_installs_without_a_question(tmp_path):
+    updater, rauc, _ = _box(tmp_path, "1.0.1")
+    result = updater.run(_bundle(tmp_path))
+    # Installed by RAUC and switched to (the fake box then fails its health check).
+    assert rauc.installed and "switch" in result.steps and result.downgrade is None
+
+
+def test_a_confirmed_downgrade_installs_once_and_uses_its_confirmation_up(tmp_path):
+    updater, rauc, inbox = _box(tmp_path, "0.9.0")
+    bundle = _bundle(tmp_path)
+    _confirm(inbox, bundle, to="0.9.0")
+
+    result = updater.run(bundle)
+
+    assert rauc.installed and "switch" in result.steps
+    assert result.downgrade == {"from": RUNNING, "to": "0.9.0", "kind": "older", "confirmed": True}
+    assert updater.audit.entries[-1]["downgrade"]["confirmed"] is True
+    assert not (inbox / CONFIRM_NAME).exists()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"to": "0.8.0"},  # confirmed for another release
+        {"from": "0.5.0"},  # while another release ran
+        {"sha256": "0" * 64},  # for another file of the same name
+        {"bundle": "other.raucb"},
+    ],
+)
+def test_a_confirmation_for_anything_else_installs_nothing(tmp_path, change):
+    updater, rauc, inbox = _box(tmp_path, "0.9.0")
+    bundle = _bundle(tmp_path)
+    _confirm(inbox, bundle, to="0.9.0")
+    note = json.loads((inbox / CONFIRM_NAME).read_text())
+    (inbox / CONFIRM_NAME).write_text(json.dumps(dict(note, **change)))
+
+    result = updater.run(bundle)
+
+    assert result.outcome == "refused" and not rauc.installed
+    assert not (inbox / CONFIRM_NAME).exists()  # used up: it never applies later by chance
+
+
+@pytest.mark.parametrize("version", ["latest", "1.4", None])
+def test_a_bundle_whose_version_is_not_a_release_version_is_refused_by_name(tmp_path, version):
+    updater, rauc, _ = _box(tmp_path, version)
+    result = updater.run(_bundle(tmp_path))
+    assert result.outcome == "refused" and not rauc.installed
+    assert "is not a release version like 1.4.0" in result.message
+    assert "build the bundle again" in result.message
+
+
+def test_an_older_release_on_a_stick_left_in_is_not_tried_again(tmp_path):
+    updater, rauc, _ = _box(tmp_path, "0.9.0")
+    stick = os.path.dirname(_bundle(tmp_path))
+    os.makedirs(updater.s.update_dir)
+    watcher = Watcher(stick, updater.s.update_dir, updater.run, stable_s=0)
+
+    [result] = watcher.poll()
+
+    assert result.outcome == "refused" and result.downgrade["kind"] == "older"
+    assert watcher.poll() == []  # remembered, as any refusal that is the bundle's own

@@ -1,0 +1,34 @@
+"""Release versions put in order (firmware/update/version.py)."""
+
+import pytest
+
+from firmware.errors import UpdateError
+from firmware.update.version import release_key
+
+IN_ORDER = [
+    "0.9.12",
+    "1.2.0",
+    "1.10.0-rc.1",
+    "1.10.0-rc.2",
+    "1.10.0~rc10",
+    "1.10.0",
+    "1.10.0+hotfix2",
+    "1.10.0+hotfix10",
+    "1.10.1",
+    "2.0.0",
+]
+
+
+def test_release_versions_sort_as_a_technician_reads_them():
+    assert sorted(IN_ORDER, key=release_key) == IN_ORDER
+    assert sorted(reversed(IN_ORDER), key=release_key) == IN_ORDER
+
+
+def test_the_same_version_is_equal():
+    assert release_key("1.4.0") == release_key("1.4.0")
+
+
+@pytest.mark.parametrize("text", ["", "1.4", "v1.4.0", "1.4.0 ", "1.4.0-", "latest", None, 140])
+def test_a_version_that_is_not_a_release_is_refused_by_name(text):
+    with pytest.raises(UpdateError, match="is not a release version like 1.4.0"):
+        release_key(text)
