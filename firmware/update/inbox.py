@@ -21,10 +21,10 @@ import hashlib
 import json
 import os
 
-from firmware.storage.fsutil import fsync_dir
+from firmware.storage.fsutil import atomic_write, fsync_dir
 
 from ..errors import UpdateError
-from .flow import PROGRESS_NAME, REPORT_NAME, RESULT_NAME, cut_short
+from .flow import CONFIRM_NAME, PROGRESS_NAME, REPORT_NAME, RESULT_NAME, cut_short
 
 INBOX = "update-inbox"
 MAX_BUNDLE_BYTES = 256 << 20  # a release bundle with its venv is a few tens of MB
@@ -130,6 +130,49 @@ class UpdateInbox:
             raise UpdateError("the file is empty")
         return size, digest.hexdigest()
 
+    def held(self):
+        """The last update's bundle when it was refused for not being newer than the
+        running release (``{"bundle", "from", "to", "kind", "here"}``; ``here``: the bundle
+        is in this folder and can be confirmed, else it came on a stick), or None."""
+        last = _read_json(os.path.join(self.dir, RESULT_NAME))
+        if not isinstance(last, dict) or last.get("outcome") != "refused":
+            return None
+        downgrade = last.get("downgrade")
+        if not isinstance(downgrade, dict) or downgrade.get("confirmed"):
+            return None
+        name = str(last.get("bundle") or "")
+        here = name.endswith(".raucb") and "/" not in name and os.path.isfile(os.path.join(self.dir, name))
+        return dict(downgrade, bundle=name, here=here)
+
+    def confirm_downgrade(self, name, from_version, to_version, audited=None):
+        """The installer's go-ahead for the held bundle ``name`` going from ``from_version``
+        to ``to_version`` (what the page showed): noted for the updater
+        (:data:`firmware.update.flow.CONFIRM_NAME`, with the file's SHA-256), and the bundle
+        offered again. ``audited(info)`` is called first, with ``{"bundle", "sha256", "from",
+        "to", "kind"}``.
+
+        :raises UpdateError: no such bundle is held here, the versions are not the ones
+            held, or an update is running
+        """
+        if self.running():
+            raise UpdateError("an update is running: wait for its report")
+        held = self.held()
+        if held is None or not held["here"] or held["bundle"] != name:
+            raise UpdateError("there is no bundle here waiting for a confirmation: upload it again")
+        if (held["from"] or "", held["to"]) != (from_version, to_version):
+            raise UpdateError(
+                "the box now runs %s and the bundle holds %s, not what was confirmed: look again"
+                % (held["from"], held["to"])
+            )
+        path = os.path.join(self.dir, name)
+        info = {"bundle": name, "sha256": _sha256(path), "from": held["from"], "to": held["to"]}
+        if audited is not None:
+            audited(dict(info, kind=held["kind"]))
+        atomic_write(os.path.join(self.dir, CONFIRM_NAME), json.dumps(info).encode(), mode=0o644)
+        # A new time makes it a new bundle for the watcher (which took this one once).
+        os.utime(path)
+        return info
+
     def running(self):
         """True while an update runs, or RAUC may still be writing the one that ended
         ``installing`` (busy, or it cannot be asked)."""
@@ -176,6 +219,7 @@ class UpdateInbox:
             "last": last,
             "report": report,
             "waiting": waiting[0] if waiting else None,
+            "held": self.held(),
             "max_mb": self.max_bytes >> 20,
         }
 
@@ -222,6 +266,14 @@ def _check_bundle(path, size):
     sig_len = int.from_bytes(tail, "big")
     if sig_len == 0 or sig_len > size - 8:
         raise UpdateError("the bundle is not signed")
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _read_json(path):

@@ -24,7 +24,7 @@ class Audit:
 
 def _box(tmp_path, version):
     rauc = FakeRauc(version=version)
-    inbox = tmp_path / "inbox"
+    inbox = tmp_path / "update-inbox"  # firmware.update.inbox.inbox_dir(tmp_path)
     inbox.mkdir(exist_ok=True)
     updater, _ = _updater(tmp_path, rauc, lambda t: [], status_dir=str(inbox))
     updater.audit = Audit()
@@ -123,3 +123,19 @@ def test_an_older_release_on_a_stick_left_in_is_not_tried_again(tmp_path):
 
     assert result.outcome == "refused" and result.downgrade["kind"] == "older"
     assert watcher.poll() == []  # remembered, as any refusal that is the bundle's own
+
+
+def test_the_page_s_confirmation_lets_the_inbox_s_next_run_install_the_held_bundle(tmp_path):
+    from firmware.update.inbox import UpdateInbox
+
+    updater, rauc, inbox = _box(tmp_path, "0.9.0")
+    os.makedirs(updater.s.update_dir)
+    (inbox / "uploaded-0123456789abcdef.raucb").write_bytes(b"bundle" * 100)
+    watcher = Watcher(str(inbox), updater.s.update_dir, updater.run, stable_s=0)
+    [held] = watcher.poll()
+    assert held.outcome == "refused" and not rauc.installed
+
+    UpdateInbox(str(tmp_path)).confirm_downgrade("uploaded-0123456789abcdef.raucb", RUNNING, "0.9.0")
+    [again] = watcher.poll()  # offered again: the path unit's next run
+
+    assert rauc.installed and again.downgrade["confirmed"] is True

@@ -102,6 +102,7 @@ MATRIX = {
     ("GET", "updates.index"): {INST},
     ("GET", "updates.state"): {INST},
     ("POST", "updates.upload"): {INST},
+    ("POST", "updates.confirm"): {INST},
     ("GET", "rekey.index"): {INST, SUP},
     ("POST", "rekey.start"): {INST, SUP},
 }

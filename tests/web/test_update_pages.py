@@ -227,3 +227,64 @@ def test_a_still_installing_note_stands_while_rauc_works_and_is_stale_once_it_is
     assert state["step"] is None and "Upload the bundle again" in state["after_install"]
     assert upload(box, people["ivan"], bundle_bytes()).status_code == 302
     assert [n for n in inbox(box) if n.endswith(".raucb")]
+
+
+def _held(box, name, here=True, kind="older", versions=("2.0.0", "1.0.0")):
+    """The updater's result for a bundle refused as not newer than the running release."""
+    folder = inbox_dir(box.data_dir)
+    os.makedirs(folder, exist_ok=True)
+    if here:
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(bundle_bytes())
+    downgrade = {"from": versions[0], "to": versions[1], "kind": kind, "confirmed": False}
+    with open(os.path.join(folder, "last-result.json"), "w") as f:
+        json.dump({"bundle": name, "outcome": "refused", "downgrade": downgrade}, f)
+    return folder
+
+
+def _confirm(box, client, **form):
+    return client.post("/updates/confirm", data=dict(csrf_token=box.token_of(client, "/updates"), **form))
+
+
+def test_an_older_upload_waits_for_a_deliberate_confirmation_which_is_audited(box, people):
+    folder = _held(box, "uploaded-0123456789abcdef.raucb")
+    page = people["ivan"].get("/updates").get_data(as_text=True)
+    assert "older than the running release (2.0.0 → 1.0.0)" in page
+    assert 'id="confirm-button">Install 1.0.0 instead of 2.0.0<' in page
+    assert not os.path.exists(os.path.join(folder, "confirm-downgrade.json"))
+
+    resp = _confirm(
+        box, people["ivan"], bundle="uploaded-0123456789abcdef.raucb", **{"from": "2.0.0", "to": "1.0.0"}
+    )
+
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    with open(os.path.join(folder, "confirm-downgrade.json")) as f:
+        note = json.load(f)
+    assert (note["bundle"], note["from"], note["to"]) == ("uploaded-0123456789abcdef.raucb", "2.0.0", "1.0.0")
+    assert len(note["sha256"]) == 64
+    (entry,) = update_audit(box)
+    assert entry.actor == "ivan" and entry.details["event"] == "downgrade_confirmed"
+    assert (entry.details["from_version"], entry.details["to_version"]) == ("2.0.0", "1.0.0")
+
+
+def test_a_confirmation_for_versions_the_page_no_longer_shows_changes_nothing(box, people):
+    folder = _held(box, "uploaded-0123456789abcdef.raucb")
+    resp = _confirm(
+        box, people["ivan"], bundle="uploaded-0123456789abcdef.raucb", **{"from": "2.0.0", "to": "0.9.0"}
+    )
+    assert resp.status_code == 409
+    assert "not what was confirmed" in resp.get_data(as_text=True)
+    assert not os.path.exists(os.path.join(folder, "confirm-downgrade.json")) and update_audit(box) == []
+
+
+def test_a_reinstall_says_so_and_a_stick_s_older_release_is_to_be_uploaded(box, people):
+    _held(box, "uploaded-0123456789abcdef.raucb", kind="same", versions=("2.0.0", "2.0.0"))
+    page = people["ivan"].get("/updates").get_data(as_text=True)
+    assert "the release running now (2.0.0): installing it is a reinstall" in page
+    assert 'id="confirm-button">Reinstall 2.0.0<' in page
+    _held(box, "linekeeper-1.0.0.raucb", here=False)
+    page = people["ivan"].get("/updates").get_data(as_text=True)
+    assert "older than the running release (2.0.0 → 1.0.0)" in page and "confirm-button" not in page
+    assert "upload the bundle here and confirm" in page
+    resp = _confirm(box, people["ivan"], bundle="linekeeper-1.0.0.raucb", **{"from": "2.0.0", "to": "1.0.0"})
+    assert resp.status_code == 409

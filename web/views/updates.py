@@ -60,6 +60,7 @@ def state():
             "step": (current["progress"] or {}).get("step"),
             "waiting": current["waiting"],
             "after_install": current["after_install"],
+            "held": current["held"],
             "last": current["last"],
         }
     )
@@ -91,6 +92,34 @@ def upload():
         audit("update", bundle.filename, event="upload_refused", reason=str(exc))
         return _page("The bundle was refused: %s. Nothing was changed." % exc, status=400)
     return redirect(url_for("updates.index", uploaded=kept["name"]))
+
+
+@bp.route("/updates/confirm", methods=["POST"])
+@roles("installer")
+def confirm():
+    """Install a held bundle that is not newer than the running release, on purpose."""
+    inbox = _inbox()
+    if inbox is None:
+        return _page("This box cannot take updates from this page.", status=400)
+    name = request.form.get("bundle", "")
+    from_version, to_version = request.form.get("from", ""), request.form.get("to", "")
+
+    def audited(info):
+        audit(
+            "update",
+            info["bundle"],
+            event="downgrade_confirmed",
+            from_version=info["from"],
+            to_version=info["to"],
+            kind=info["kind"],
+            sha256=info["sha256"],
+        )
+
+    try:
+        inbox.confirm_downgrade(name, from_version, to_version, audited=audited)
+    except UpdateError as exc:
+        return _page("Not confirmed: %s. Nothing was changed." % exc, status=409)
+    return redirect(url_for("updates.index", uploaded=name))
 
 
 def _too_large():
