@@ -1,6 +1,7 @@
 """Subject access on the web: a supervisor finds a number's calls on their lines and releases
 them; the auditor sees the disclosure log."""
 
+import hashlib
 import io
 import json
 import re
@@ -220,3 +221,13 @@ def test_the_bundle_holds_the_notes_on_the_calls_and_the_name_the_box_gives_the_
     assert [n["note"] for n in about["notes"]["1"]] == ["Caller says her son Fred has asthma"]
     assert "sam" not in json.dumps(about["notes"])  # what was written, not who wrote it
     assert about["phonebook"] == {"02079460000": "Mrs Zog Home"}
+
+
+def test_the_disclosure_log_shows_the_whole_hash_of_each_bundle(box, people):
+    """A recipient's copy is checked against the log: sixteen hex digits of it
+    were shown, which no one can compare a bundle's SHA-256 with."""
+    box.recordings.store = box.store
+    resp = box.post(people["sam"], "/sar", RELEASE, token_from="/sar")
+    assert resp.status_code == 200
+    digest = hashlib.sha256(resp.data).hexdigest()
+    assert "<code>%s</code>" % digest in people["audrey"].get("/disclosures").get_data(as_text=True)
