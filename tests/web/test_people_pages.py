@@ -272,6 +272,47 @@ def test_csv_export_round_trips_the_filtered_list(box, people):
     assert entry.details["filter"] == {"line": "2", "direction": "out"}
 
 
+def test_csv_export_says_why_each_call_was_recorded_who_was_told_and_the_pauses(box, people):
+    """The evidence an inspector asks of each call leaves in the list's CSV too:
+    the recording rule's reason, the consent notice and the card-details pauses
+    (they were only on each call's page)."""
+    told = add_call(
+        box,
+        T0_US + 3000 * S,
+        "01632960777",
+        policy_decision="record",
+        policy_reason="line 1 records every call",
+        consent=json.dumps(
+            {"notice": "announcement", "given": True, "at": "2026-03-02T09:50:05.000Z", "duration_s": 7.0}
+        ),
+        pause_spans=json.dumps(
+            [
+                {"from": "2026-03-02T09:50:20.000Z", "to": "2026-03-02T09:50:32.500Z", "by": "dtmf"},
+                {"from": "2026-03-02T09:50:40.000Z", "to": "2026-03-02T09:50:42.000Z", "by": "web"},
+            ]
+        ),
+    )
+    failed = add_call(
+        box,
+        T0_US + 3100 * S,
+        "01632960778",
+        policy_decision="skip",
+        policy_reason="the consent notice could not be given",
+        consent=json.dumps({"notice": "tone", "given": False, "error": "no audio"}),
+    )
+    rows = {
+        int(r["id"]): r
+        for r in csv.DictReader(io.StringIO(people["audrey"].get("/calls.csv").get_data(as_text=True)))
+    }
+    assert rows[told]["policy_reason"] == "line 1 records every call"
+    assert (rows[told]["consent_notice"], rows[told]["consent_given"]) == ("announcement", "yes")
+    assert rows[told]["consent_at"] == "2026-03-02T09:50:05.000Z"
+    assert rows[told]["paused_s"] == "14.5"
+    assert (rows[failed]["consent_notice"], rows[failed]["consent_given"]) == ("tone", "no")
+    assert rows[failed]["paused_s"] == "0.0"
+    assert rows[1]["consent_notice"] == rows[1]["consent_given"] == ""  # no notice was due
+
+
 def test_auditor_reads_calls_and_users_but_never_audio(box, people):
     audrey = people["audrey"]
     assert len(ids(page(audrey, "/calls"))) == 40  # every line

@@ -276,7 +276,33 @@ CSV_COLUMNS = (
     "recording",
     "policy_decision",
     "tags",
+    # What an inspector asks of each call: why it was (not) recorded, whether the
+    # caller was told, and how long it was paused for card details.
+    "policy_reason",
+    "consent_notice",
+    "consent_given",
+    "consent_at",
+    "paused_s",
 )
+
+
+def _csv_evidence(call):
+    """The list's last columns for ``call``: its recording reason, its consent notice
+    (kind, given yes/no, when; empty where no notice was due) and the seconds paused."""
+    consent = call.get("consent") or {}
+    given = {True: "yes", False: "no"}.get(consent.get("given"), "") if consent else ""
+    paused_us = sum(
+        iso_to_us(s["to"]) - iso_to_us(s["from"])
+        for s in call.get("pause_spans") or []
+        if s.get("from") and s.get("to")
+    )
+    return [
+        call.get("policy_reason") or "",
+        consent.get("notice") or "",
+        given,
+        consent.get("at") or "",
+        round(paused_us / 1e6, 1),
+    ]
 
 
 @bp.route("/calls.csv")
@@ -323,6 +349,7 @@ def export_list():
                     c["recording_state"] or "",
                     c.get("policy_decision") or "",
                     " ".join(c.get("tags") or []),
+                    *_csv_evidence(c),
                 ]
             )
         rows += len(calls)
