@@ -145,7 +145,7 @@ PAUSE_ENDS = {
 ACTIONS = {
     "playback": "Played a recording",
     "export": "Exported a recording",
-    "export_list": "Exported the calls list",
+    "export_list": "Exported a list (the calls, the phonebook or the audit trail)",
     "delete": "Asked to erase the recording",
     "erase_details": "Asked to erase the caller's details",
     "login": "Logged in",

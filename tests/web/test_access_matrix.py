@@ -61,6 +61,7 @@ MATRIX = {
     ("POST", "calls.tags"): {SUP},
     ("POST", "calls.notes"): {SUP},
     ("GET", "audit.index"): {AUD},
+    ("GET", "audit.export_csv"): {AUD},
     ("GET", "users.index"): {INST, AUD},
     ("POST", "users.create"): {INST},
     ("POST", "users.update"): {INST},
