@@ -2,6 +2,7 @@
 
 import argparse
 import base64
+import dataclasses
 import logging
 import os
 import signal
@@ -448,6 +449,36 @@ def _notes_and_names(data_dir, country):
     return notes_and_names(CallNotes(db, _wall_us, cipher), Phonebook(db, _wall_us, cipher), country)
 
 
+def _letter_facts(data_dir, config):
+    """The :class:`firmware.sarletter.LetterFacts` of a subject access bundle's cover letter,
+    from the web UI's site settings (the organisation, its purpose) and the configuration."""
+    from firmware.policy.retention import retention_words
+    from firmware.sarletter import LetterFacts
+
+    facts = LetterFacts(retention=retention_words(config.policy.retention), country=config.country)
+    path = os.path.join(data_dir, "web.db")
+    if not os.path.exists(path):
+        return facts
+    from web.db import WebDb
+    from web.site import Site
+
+    db = WebDb(path)
+    try:
+        site = Site(db).settings()
+    finally:
+        db.close()
+    if site is None:
+        return facts
+    return dataclasses.replace(
+        facts,
+        organisation=site.organisation,
+        ico_number=site.ico_number,
+        purpose=site.purpose,
+        zone=site.time_zone,
+        line_names={x.line: x.name for x in site.lines},
+    )
+
+
 def cmd_sar(args):
     """Answer a subject access request: a bundle of a number's calls, logged and audited."""
     from firmware.recording.store import RecordingStore
@@ -510,6 +541,7 @@ def cmd_sar(args):
             write=lambda data: atomic_write(args.out, data, mode=0o600),
             only=args.calls,
             about=_notes_and_names(args.data_dir, config.country),
+            facts=_letter_facts(args.data_dir, config),
         )
     finally:
         if key is not None:

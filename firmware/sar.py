@@ -3,7 +3,8 @@
 :func:`find_calls` finds a number's calls in any of its forms (``01632
 960123``, ``+44 1632 960123``, ``00441632960123`` are one number: compared
 in international form) and/or in a date range. :func:`build_bundle` writes a
-ZIP of the call records (``calls.json``), their recordings
+ZIP of a cover letter (``README.txt``, :mod:`firmware.sarletter`: what the
+person is owed in plain words, each call in local time), the call records (``calls.json``), their recordings
 (``recordings/call-N.wav``, decrypted with an unlocked recording key and
 checked as an export is; spans can be redacted: made silence),
 ``manifest.json`` (the request and each file's size
@@ -30,6 +31,7 @@ from firmware.storage.fieldseal import opener, register_sql
 from .errors import LinekeeperError
 from .policy import cards
 from .policy.rules import called_number, normalise
+from .sarletter import letter_text
 
 MAX_CALLS = 5000
 
@@ -148,7 +150,7 @@ def _sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def build_bundle(store, calls, recording_key, request, redactions=(), about=None):
+def build_bundle(store, calls, recording_key, request, redactions=(), about=None, facts=None, released_us=0):
     """The bundle's ZIP bytes: call records, recordings, manifest and checksums.
 
     ``redactions``: ``(call_id, from_s, to_s)`` spans silenced in the released
@@ -159,6 +161,8 @@ def build_bundle(store, calls, recording_key, request, redactions=(), about=None
     :param about: ``fn(calls)``: the notes on the calls and the phonebook's names of their
         numbers (``{"notes": {call id: [{"note", "at_us"}]}, "phonebook": {number: name}}``),
         kept in the bundle as ``notes-and-names.json``
+    :param facts: the business's :class:`~firmware.sarletter.LetterFacts` for the cover
+        letter (``README.txt``), made on ``released_us`` (µs since the epoch)
     :returns: ``(zip bytes, number of recordings)``
     :raises TamperError: a recording fails its check (nothing is released)
     """
@@ -181,6 +185,9 @@ def build_bundle(store, calls, recording_key, request, redactions=(), about=None
         if spans:
             data = redact_wav(data, spans)
         files["recordings/call-%d.wav" % call["id"]] = data
+    files["README.txt"] = letter_text(calls, set(files), facts, request, released_us, redactions).encode(
+        "utf-8"
+    )
     listing = [
         {"name": name, "bytes": len(data), "sha256": _sha256(data)} for name, data in sorted(files.items())
     ]
@@ -309,6 +316,7 @@ def release(
     write=None,
     only=None,
     about=None,
+    facts=None,
 ):
     """Build (and encrypt) the bundle, log and audit the release, then hand it over.
 
@@ -322,6 +330,8 @@ def release(
     then writes it (the command line's file), and a write that fails adds an entry
     saying so. Nothing is logged when any recording fails its check. Returns
     ``(disclosure log entry id, bundle bytes)``: the web UI sends the bytes itself.
+    ``facts``: the business's :class:`~firmware.sarletter.LetterFacts`, which the
+    bundle's cover letter gives.
     """
     for name, value in (("requester", requester), ("recipient", recipient), ("reason", reason)):
         if not value or not value.strip():
@@ -358,7 +368,7 @@ def release(
     unknown = sorted({c for c, _, _ in redactions} - {c["id"] for c in calls})
     if unknown:
         raise SarError("call %d is not in the release: it cannot be redacted" % unknown[0])
-    data, n_recordings = build_bundle(store, calls, recording_key, request, redactions, about)
+    data, n_recordings = build_bundle(store, calls, recording_key, request, redactions, about, facts, wall_us)
     if bundle_password:
         data = encrypt(data, bundle_password)
     log = DisclosureLog(data_dir, getattr(audit, "cipher", None))

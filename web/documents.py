@@ -5,6 +5,7 @@ from firmware.config import BoxConfig
 from firmware.policy.pause import pause_button_wired
 from firmware.policy.retention import retention_words
 from firmware.policy.settings import RecordingRules
+from firmware.sarletter import LetterFacts
 
 
 def private_lines(web):
@@ -181,3 +182,20 @@ def caller_notice(config):
             % ("" if tone.enabled else ": tell them yourself"),
         )
     return (said + " " + beeps).strip()
+
+
+def letter_facts(web):
+    """The :class:`firmware.sarletter.LetterFacts` of a subject access bundle's cover letter:
+    the business, its purpose, retention, lines and zone as the settings give them."""
+    site = web.site.settings()
+    config = web.services.box_config.get() if web.services.box_config is not None else BoxConfig()
+    return LetterFacts(
+        organisation=site.organisation if site else "",
+        ico_number=site.ico_number if site else "",
+        purpose=site.purpose if site else "",
+        retention=retention_words(config.policy.retention),
+        country=site.country if site else config.country,
+        zone=web.local_time().zone_name,
+        line_names={x.line: x.name for x in site.lines} if site else {},
+        archived=getattr(web.services, "archive", None) is not None,
+    )

@@ -327,3 +327,7 @@ def test_a_recording_erased_or_deleted_is_said_so_in_the_bundle(sar_dir, tmp_pat
     assert calls[first]["recording"] == "deleted"
     assert calls[first]["recording_deleted"]["reason"] == "erasure"
     assert "recordings/call-%d.wav" % first not in zipfile.ZipFile(out).namelist()
+    # The cover letter says it too, in the person's words and UK time.
+    letter = zipfile.ZipFile(out).read("README.txt").decode("utf-8")
+    assert "Call %d: Mon 2 Mar 2026, 09:00:01 GMT" % first in letter
+    assert "erased on request on" in letter.split("Call %d:" % first)[1].split("Call ")[0]

@@ -231,3 +231,31 @@ def test_the_disclosure_log_shows_the_whole_hash_of_each_bundle(box, people):
     assert resp.status_code == 200
     digest = hashlib.sha256(resp.data).hexdigest()
     assert "<code>%s</code>" % digest in people["audrey"].get("/disclosures").get_data(as_text=True)
+
+
+def test_the_bundle_opens_with_a_letter_of_what_the_person_is_owed(box, people, monkeypatch):
+    """The bundle held JSON files and WAVs, times in UTC: nothing said who keeps the
+    data, why, how long, who sees it, the person's rights or the ICO (UK GDPR Art. 15(1)).
+    README.txt now says them, from the box's settings, each call in UK time."""
+    from support.web import wav_bytes
+
+    box.recordings.store = box.store
+    box.add_recordings([1])
+    # The fake recording files are random bytes; the bundle gets a real WAV for them.
+    monkeypatch.setattr(box.store, "export_bytes", lambda rid, key, fmt: wav_bytes(3.0))
+    resp = box.post(people["sam"], "/sar", RELEASE, token_from="/sar")
+    assert resp.status_code == 200, resp.get_data(as_text=True)[-800:]
+    z = zipfile.ZipFile(io.BytesIO(resp.data))
+    text = z.read("README.txt").decode("utf-8")
+    for words in (
+        "Acme Plumbing Ltd",  # the setup wizard's organisation, ICO number and purpose
+        "ZA123456",
+        "To keep a record of orders taken by phone.",
+        "Call 1: Mon 2 Mar 2026, 09:00:00 GMT",
+        "on Line 1",
+        "recordings/call-1.wav",
+        "ico.org.uk/make-a-complaint",
+    ):
+        assert words in text, words
+    sums = z.read("SHA256SUMS").decode()
+    assert "README.txt" in sums

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, abort, g, render_template, request
 from firmware.errors import LinekeeperError
 from firmware.sar import DisclosureLog, find_calls, notes_and_names, parse_redaction, release
 
+from ..documents import letter_facts
 from ..security import form_errors, lk, roles, unlocked_key
 
 bp = Blueprint("sar", __name__)
@@ -111,6 +112,7 @@ def release_bundle():
                 redactions=redactions,
                 only=_call_ids(request.form.get("only", "")),
                 about=notes_and_names(lk().notes, lk().phonebook, services.reports.country),
+                facts=letter_facts(lk()),
             )
         except LinekeeperError as exc:
             errors["release"] = str(exc)

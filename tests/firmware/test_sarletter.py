@@ -1,0 +1,99 @@
+"""The cover letter of a subject access bundle: what the person is owed, in plain words and local time."""
+
+from firmware.sarletter import LetterFacts, letter_text
+
+FACTS = LetterFacts(
+    organisation="Acme Plumbing Ltd",
+    ico_number="ZA123456",
+    purpose="To keep a record of orders taken by phone.",
+    retention="90 days",
+    line_names={1: "Shop", 2: "Office"},
+)
+
+
+def call(call_id, **over):
+    c = {
+        "id": call_id,
+        "line": 1,
+        "direction": "in",
+        "started_at": "2026-07-02T09:00:01.000Z",
+        "answered": True,
+        "duration_s": 6.0,
+        "number": "01632960123",
+        "absence": None,
+        "recording": "complete",
+        "recording_duration_s": 6.9,
+        "pause_spans": [],
+    }
+    c.update(over)
+    return c
+
+
+def letter(calls, files, **kw):
+    request = {"search": {"number": "01632 960123"}}
+    text = letter_text(calls, files, kw.pop("facts", FACTS), request, 1_783_000_000_000_000, **kw)
+    assert "\r\n" in text  # Notepad and every other editor show the lines
+    return text.replace("\r\n", "\n")
+
+
+def test_the_letter_says_what_article_15_asks():
+    """The bundle was JSON and WAVs: nothing told the person who holds their data, why,
+    for how long, who sees it, where it came from, their rights or the ICO."""
+    text = letter([call(1)], {"recordings/call-1.wav", "calls.json"})
+    for words in (
+        "Acme Plumbing Ltd",
+        "ZA123456",
+        "To keep a record of orders taken by phone.",
+        "90 days",
+        "WHO MAY SEE IT",
+        "where it came from".upper(),
+        "the phone network gave",
+        "to erase these recordings",
+        "ico.org.uk/make-a-complaint",
+        "No decision about you is made automatically",
+        "01632 960123",
+    ):
+        assert words in text, words
+    files = text.split("THE FILES")[1]
+    for name in ("README.txt", "recordings/", "calls.json", "manifest.json", "SHA256SUMS"):
+        assert name in files
+    assert "notes-and-names.json" not in files  # not in this bundle
+
+
+def test_each_call_in_uk_time_with_its_zone_and_what_became_of_its_recording():
+    calls = [
+        call(1, pause_spans=[{"from": "2026-07-02T09:00:03.000Z", "to": "2026-07-02T09:00:05.000Z"}]),
+        call(
+            2,
+            line=2,
+            recording="deleted",
+            recording_duration_s=None,
+            recording_deleted={"at": "2026-12-01T10:00:00.000Z", "reason": "erasure"},
+        ),
+        call(
+            3,
+            recording="deleted",
+            recording_deleted={"at": "2026-10-01T10:00:00.000Z", "reason": "retention"},
+        ),
+        call(4, number=None, absence="private", direction="in", recording=None),
+        call(5, direction="out", answered=False, recording=None),
+    ]
+    text = letter(calls, {"recordings/call-1.wav"}, redacted=[(1, 1.0, 2.5)])
+    assert "in UK time (GMT in winter, BST in summer)" in text
+    assert "Call 1: Thu 2 Jul 2026, 10:00:01 BST" in text and "T09:" not in text
+    one = text.split("Call 1:")[1].split("Call 2:")[0]
+    assert "recordings/call-1.wav" in one and "on Shop" in one
+    assert "paused (as for card details) from Thu 2 Jul 2026, 10:00:03 BST to" in one
+    assert "Silenced before release" in one and "1 to 2.5" in one
+    assert "erased on request on Tue 1 Dec 2026, 10:00:00 GMT" in text
+    assert "deleted when its keeping period ended on Thu 1 Oct 2026, 11:00:00 BST" in text
+    assert "A call to Acme Plumbing Ltd from a withheld number" in text
+    five = text.split("Call 5:")[1]
+    assert "A call from Acme Plumbing Ltd to 01632960123" in five and "not answered" in five
+    assert "none: this call was not recorded" in five
+
+
+def test_a_box_without_settings_still_writes_a_letter():
+    text = letter([call(1)], {"recordings/call-1.wav"}, facts=None)
+    assert "the business" in text and "has not stated its purpose" in text
+    assert "kept until they are deleted by hand" in text
