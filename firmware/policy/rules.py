@@ -138,7 +138,10 @@ def normalise(number, country):
     ``country`` says how national numbers are written there (its
     :class:`~telephony.countries.NumberFormat`).
     """
-    n = re.sub(r"[\s().-]", "", number or "")
+    # "+44 (0)1632 960123", as UK letterheads write a number: the (0) is the trunk
+    # prefix, dialled only from inside the country, never after the country code.
+    n = re.sub(r"\(\s*0\s*\)", "", number or "")
+    n = re.sub(r"[\s().-]", "", n)
     if n.startswith("+"):
         return n
     fmt = countries.country(country).numbers

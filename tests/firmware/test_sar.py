@@ -134,6 +134,15 @@ def test_bundle_holds_exactly_that_numbers_calls_and_verifies(sar_dir, tmp_path)
     assert last.actor == "admin" and last.details["calls"] == [c["id"] for c in calls]
 
 
+def test_a_number_written_with_its_trunk_zero_in_brackets_is_found(sar_dir, tmp_path):
+    """ "+44 (0)1632 960123", as a letterhead writes it, was taken for +4401632960123:
+    the search found none of the person's calls, and the page said 0 calls."""
+    root, data = sar_dir
+    out = tmp_path / "smith.zip"
+    assert sar(root, data, out, "--number", "+44 (0)1632 960123") == 0
+    assert len(json.loads(zipfile.ZipFile(out).read("calls.json"))) == 4
+
+
 def test_encrypted_bundle_needs_its_password(sar_dir, tmp_path):
     root, data = sar_dir
     out = tmp_path / "smith.zip.gpg"
