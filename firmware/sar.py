@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import tempfile
@@ -34,6 +35,9 @@ from .policy.rules import called_number, normalise
 from .sarletter import letter_text
 
 MAX_CALLS = 5000
+# What a number may be written with: digits (ASCII: "²" is a digit to str.isdigit),
+# spaces, a leading + and the brackets, dashes and dots people write between groups.
+_NOT_IN_A_NUMBER = re.compile(r"[^0-9\s+().-]")
 
 DISCLOSURES = """
 CREATE TABLE IF NOT EXISTS disclosures (
@@ -73,6 +77,12 @@ def find_calls(calls_db, *, number=None, since_us=None, until_us=None, country="
     where, args = [], []
     key = None
     if number:
+        if _NOT_IN_A_NUMBER.search(number):
+            # "01632 96O123" (a letter O) was searched as the digits left, and found nothing.
+            raise SarError(
+                "%s is not a phone number: give only its digits (a letter O is not a 0), "
+                "spaces and a leading +" % number
+            )
         digits = "".join(c for c in number if c.isdigit())
         if len(digits) < 4:
             raise SarError("%s is not a phone number: give at least 4 of its digits" % number)

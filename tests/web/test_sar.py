@@ -192,6 +192,13 @@ def test_a_search_with_only_its_last_day_says_what_is_missing(box, people):
     assert page.status_code == 400 and "give the first day (From) too" in page.get_data(as_text=True)
     page = people["sam"].get("/sar?number=12").get_data(as_text=True)
     assert "12 is not a phone number: give at least 4 of its digits" in page and "&#39;12&#39;" not in page
+    # A letter O for a 0 (or a superscript ²) left fewer digits, searched as they were: "0 calls".
+    for typed in ("01632 96O123", "0163296\u00b2123"):
+        page = people["sam"].get("/sar", query_string={"number": typed})
+        assert page.status_code == 400
+        assert "is not a phone number: give only its digits (a letter O is not a 0)" in page.get_data(
+            as_text=True
+        )
 
 
 def test_a_release_on_a_calls_page_is_shown_as_on_the_disclosures_page(box, people):
