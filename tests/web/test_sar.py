@@ -240,6 +240,20 @@ def test_the_disclosure_log_shows_the_whole_hash_of_each_bundle(box, people):
     assert "<code>%s</code>" % digest in people["audrey"].get("/disclosures").get_data(as_text=True)
 
 
+def test_the_notes_that_go_in_the_bundle_are_shown_before_it_is_released(box, people):
+    """notes-and-names.json went out unread: the search page never showed the notes it
+    holds, which may be about someone else."""
+    box.web.notes.add(1, "Her husband rang about the debt", "sam")
+    box.web.phonebook.put("02079460000", "Mrs Zog Home", "uk")
+    page = people["sam"].get("/sar?number=02079460000").get_data(as_text=True)
+    about = page.split('id="sar-about"')[1].split("</section>")[0]
+    assert "Call 1, Mon 2 Mar 2026" in about and "Her husband rang about the debt" in about
+    assert "Mrs Zog Home" in about
+    # Another number's search shows none of it.
+    page = people["sam"].get("/sar?number=02079460001").get_data(as_text=True)
+    assert 'id="sar-about"' not in page and "Her husband" not in page
+
+
 def test_the_bundle_opens_with_a_letter_of_what_the_person_is_owed(box, people, monkeypatch):
     """The bundle held JSON files and WAVs, times in UTC: nothing said who keeps the
     data, why, how long, who sees it, the person's rights or the ICO (UK GDPR Art. 15(1)).

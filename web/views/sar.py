@@ -68,8 +68,13 @@ def index():
                 calls=None,
                 has_key=unlocked_key() is not None,
             )
+    # What the bundle's notes-and-names.json will hold, shown before it goes: a colleague's
+    # note can be about someone else ("her husband rang about the debt"), and went unread.
+    about = (
+        notes_and_names(lk().notes, lk().phonebook, lk().services.reports.country)(calls) if calls else None
+    )
     return render_template(
-        "sar.html", errors={}, values=values, calls=calls, has_key=unlocked_key() is not None
+        "sar.html", errors={}, values=values, calls=calls, about=about, has_key=unlocked_key() is not None
     )
 
 
