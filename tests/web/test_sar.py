@@ -280,3 +280,17 @@ def test_the_bundle_opens_with_a_letter_of_what_the_person_is_owed(box, people, 
         assert words in text, words
     sums = z.read("SHA256SUMS").decode()
     assert "README.txt" in sums
+
+
+def test_the_command_lines_bundle_has_the_same_letter(box, people, tmp_path):
+    """``linekeeper sar`` reads the organisation, purpose and zone from the web UI's settings."""
+    from firmware import cli
+
+    (tmp_path / "pw").write_text(box.PASSWORDS["alice"] + "\n")
+    out = tmp_path / "jones.zip"
+    args = ["sar", "--data-dir", box.data_dir, "--user", "alice", "--password-file", str(tmp_path / "pw")]
+    args += ["--requester", "Mr Jones", "--recipient", "Mr Jones", "--reason", "subject access request"]
+    assert cli.main(args + ["--number", "02079460000", "--out", str(out)]) == 0
+    text = zipfile.ZipFile(out).read("README.txt").decode("utf-8")
+    assert "Acme Plumbing Ltd" in text and "To keep a record of orders taken by phone." in text
+    assert "Call 1: Mon 2 Mar 2026, 09:00:00 GMT" in text and "on Line 1" in text
