@@ -30,11 +30,17 @@ from firmware.calls.calllog import CALL_ROWS, call_json, deleted_recordings
 from firmware.storage.fieldseal import opener, register_sql
 
 from .errors import LinekeeperError
+from .localtime import duration_text
 from .policy import cards
 from .policy.rules import called_number, normalise
 from .sarletter import letter_text
 
 MAX_CALLS = 5000
+# The recordings one bundle carries, in seconds of audio. The bundle is made in memory
+# (never on the card), as WAV (57.6 MB an hour) held two or three times over while it is
+# zipped and encrypted, and the web UI runs in 384 MiB (MemoryMax): more was killed mid-way,
+# the page left with a broken connection and no word of why.
+MAX_BUNDLE_AUDIO_S = 3600
 # What a number may be written with: digits (ASCII: "²" is a digit to str.isdigit),
 # spaces, a leading + and the brackets, dashes and dots people write between groups.
 _NOT_IN_A_NUMBER = re.compile(r"[^0-9\s+().-]")
@@ -368,6 +374,13 @@ def release(
         )
     if not calls:
         raise SarError("no calls match: nothing to release")
+    audio_s = sum(c.get("recording_duration_s") or 0 for c in calls if c.get("recording") != "deleted")
+    if audio_s > MAX_BUNDLE_AUDIO_S:
+        raise SarError(
+            "these calls hold %s of recordings, more than one bundle carries (%s). Nothing was "
+            "released: release them in parts, by date range or naming the calls in each"
+            % (duration_text(audio_s), duration_text(MAX_BUNDLE_AUDIO_S))
+        )
     request = {
         "requester": requester,
         "recipient": recipient,

@@ -8,6 +8,8 @@ import re
 import subprocess
 import zipfile
 
+import pytest
+
 # A release of Mr Jones's calls to himself (the form of the Subject access page).
 RELEASE = {
     "number": "+44 20 7946 0000",
@@ -294,3 +296,21 @@ def test_the_command_lines_bundle_has_the_same_letter(box, people, tmp_path):
     text = zipfile.ZipFile(out).read("README.txt").decode("utf-8")
     assert "Acme Plumbing Ltd" in text and "To keep a record of orders taken by phone." in text
     assert "Call 1: Mon 2 Mar 2026, 09:00:00 GMT" in text and "on Line 1" in text
+
+
+def test_a_release_too_long_to_make_in_memory_is_refused_with_what_to_do(box, people, monkeypatch):
+    """A bundle is made in memory, and the web UI runs in 384 MiB: a regular caller's
+    hours of recordings killed it mid-way, and the page had a broken connection."""
+    from firmware import sar
+
+    box.recordings.store = box.store
+    box.add_recordings([1, 5])  # 30 s each, both on line 1
+    monkeypatch.setattr(sar, "MAX_BUNDLE_AUDIO_S", 45)
+    day = dict(RELEASE, number="", **{"from": "2026-03-02", "to": "2026-03-02"})
+    monkeypatch.setattr(box.store, "export_bytes", lambda *a: pytest.fail("the bundle was made"))
+    resp = box.post(people["sam"], "/sar", dict(day, only="1, 5"), token_from="/sar")
+    assert resp.status_code == 400
+    assert "these calls hold 1 min of recordings, more than one bundle carries (45 s)" in resp.get_data(
+        as_text=True
+    )
+    assert "disclosure" not in box.audit_actions()
