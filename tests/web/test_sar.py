@@ -26,8 +26,15 @@ def test_release_and_disclosure_log(box, people, tmp_path):
     sam = people["sam"]
     page = sam.get("/sar?number=%2B44+20+7946+0000").get_data(as_text=True)
     assert 'id="sar-found">1 call(s) on your lines.' in page and "02079460000" in page
-    # sue holds line 3 only: the same number's call on line 1 is not hers to release.
-    assert "0 call(s)" in people["sue"].get("/sar?number=02079460000").get_data(as_text=True)
+    # sue holds line 3 only: the same number's call on line 1 is not hers to release,
+    # but she is told it is there (she answered "nothing held").
+    page = people["sue"].get("/sar?number=02079460000").get_data(as_text=True)
+    assert "0 call(s)" in page and "02079460000</td>" not in page
+    assert "And 1 call(s) of this number on line 1, not granted to you" in page
+    assert 'id="sar-elsewhere"' not in sam.get("/sar?number=02079460000").get_data(as_text=True)
+    # A date range's calls on other lines are other people's: not counted.
+    page = people["sue"].get("/sar?from=2026-03-02&to=2026-03-02").get_data(as_text=True)
+    assert 'id="sar-elsewhere"' not in page
     resp = box.post(
         sam,
         "/sar",
