@@ -115,7 +115,15 @@ ADDED_COLUMNS = (
 
 
 class RequestError(LinekeeperError, ValueError):
-    """A change to a request that cannot be made as asked (nothing was changed)."""
+    """A change to a request that cannot be made as asked (nothing was changed).
+
+    ``field``: the form field the refusal is about (``"on"``, the date of the change),
+    or None when it is about the change as a whole (the request's state, a stale page).
+    """
+
+    def __init__(self, message, *, field=None):
+        super().__init__(message)
+        self.field = field
 
 
 # ----- the calendar ---------------------------------------------------------------
@@ -362,9 +370,9 @@ class RightsRegister:
     @staticmethod
     def _on(entry, on, today, since, what):
         if on > today:
-            raise RequestError("%s: %s is after today (%s)" % (what, on, today))
+            raise RequestError("%s: %s is after today (%s)" % (what, on, today), field="on")
         if on < since:
-            raise RequestError("%s: %s is before %s" % (what, on, since))
+            raise RequestError("%s: %s is before %s" % (what, on, since), field="on")
 
     def wait(self, request_id, *, kind, on, reason, today, wall_us, version=None):
         """Stop the clock from ``on``: waiting (``kind``) for proof of identity
@@ -390,7 +398,8 @@ class RightsRegister:
             # already overdue.
             raise RequestError(
                 "waiting from: %s is after the deadline (%s); a request already overdue cannot "
-                "stop its clock: answer it" % (on, entry["due"])
+                "stop its clock: answer it" % (on, entry["due"]),
+                field="on",
             )
         self._update(
             request_id,

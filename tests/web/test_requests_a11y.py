@@ -48,3 +48,37 @@ def test_a_request_s_headings_say_what_each_part_does(box, people):
     assert headings[0] == "Request #%d: Access" % rid
     assert "Record the answer" in headings and "Record a refusal" in headings
     assert "Answered" not in headings and "Refused" not in headings
+
+
+def _form(text, form_id):
+    return re.search(r'<form[^>]*id="%s".*?</form>' % form_id, text, re.S).group(0)
+
+
+def test_a_date_the_register_refuses_is_said_beside_its_field_with_what_was_typed(box, people):
+    """A date after today, before the receipt or inside an earlier wait was said at the top of
+    the page: a keyboard or screen-reader user did not land on the field that was wrong."""
+    sam = people["sam"]
+    rid = log_request(box, sam, received="2026-02-20")  # the box's today: 2026-03-02
+    cases = [
+        ("request-wait", dict(action="wait", wait_kind="identity", reason="a passport", on="2026-03-09")),
+        ("request-answer", dict(action="answer", outcome="sent the copy", on="2026-02-10")),
+        ("request-refuse", dict(action="refuse", outcome="manifestly unfounded", on="2026-03-03")),
+    ]
+    for form_id, form in cases:
+        resp = act(box, sam, rid, **form)
+        text = resp.get_data(as_text=True)
+        assert resp.status_code == 409, form
+        assert 'id="error-action"' not in text
+        own = _form(text, form_id)
+        message = re.search(r'<span class="field-error" id="error-on" role="alert">([^<]*)<', own).group(1)
+        assert form["on"] in message, message
+        assert 'name="on" type="date" value="%s"' % form["on"] in own  # what was typed stays
+        assert text.count('id="error-on"') == 1  # beside its own form's date only
+    # Waits never overlap: the day before the identity came is refused beside the field too.
+    resp = act(box, sam, rid, action="wait", wait_kind="identity", reason="ID", on="2026-02-23")
+    assert resp.status_code == 302
+    assert act(box, sam, rid, action="resume", on="2026-02-26").status_code == 302
+    resp = act(box, sam, rid, action="wait", wait_kind="clarification", reason="which calls", on="2026-02-25")
+    own = _form(resp.get_data(as_text=True), "request-wait")
+    assert resp.status_code == 409 and "is before 2026-02-26" in own and 'value="2026-02-25"' in own
+    assert 'value="which calls"' in own

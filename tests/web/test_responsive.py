@@ -422,7 +422,8 @@ def test_a_field_s_error_is_tied_to_the_field_and_takes_the_focus(served):
 def test_a_request_s_forms_tie_their_errors_and_a_stale_change_takes_the_focus(served):
     """The request page carries five forms: a radio group's error is heard on whichever button
     the keyboard lands on, and a change refused as a whole (someone else changed the
-    request meanwhile) takes the focus with its message, not left at the page's top unheard."""
+    request meanwhile) takes the focus with its message, not left at the page's top unheard; a
+    date the register refuses takes the keyboard to that date."""
     cookie, _story, base = served
     with sync_api.sync_playwright() as p:
         browser, context, page = _open(p, cookie, base, "/requests/1", 390, 844, csp=True)
@@ -446,6 +447,16 @@ def test_a_request_s_forms_tie_their_errors_and_a_stale_change_takes_the_focus(s
         assert page.evaluate("document.activeElement.id") == "error-action"
         assert "still in its form below" in page.inner_text("#error-action")
         assert page.input_value("#extend-reason") == "many calls to find"
+        # A date the register refuses (after today) lands the keyboard on that date.
+        page.goto(base + "/requests/1")
+        page.fill("#refuse-outcome", "manifestly unfounded")
+        page.fill("#refuse-on", "2099-01-01")
+        page.click("#request-refuse button[type=submit]")
+        page.wait_for_selector("#error-on")
+        assert page.get_attribute("#refuse-on", "aria-invalid") == "true"
+        assert page.get_attribute("#refuse-on", "aria-describedby") == "error-on"
+        assert page.evaluate("document.activeElement.id") == "refuse-on"
+        assert page.input_value("#refuse-on") == "2099-01-01"
         context.close()
         browser.close()
 

@@ -309,13 +309,16 @@ def update(request_id):
             if call_ids:
                 details["calls"] = call_ids
     except rights.RequestError as exc:
-        refused = str(exc)[:1].upper() + str(exc)[1:] + "."
+        # A date the register refuses (after today, before the receipt, overlapping a
+        # wait) is said beside its field, which keeps what was typed; the rest is about
+        # the change as a whole.
+        refused = {exc.field or "action": str(exc)[:1].upper() + str(exc)[1:] + "."}
     else:
         refused = None
     finally:
         register.close()
     if refused:
-        return _detail(request_id, {"action": refused}, 409)
+        return _detail(request_id, refused, 409)
     _audit(request_id, details)
     return redirect(url_for("rights.detail", request_id=request_id, done=action))
 
