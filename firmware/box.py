@@ -80,6 +80,7 @@ from .recovery import preflight, rebuild_unknown_recordings, restore_missing_cal
 from .rekey import Rekey
 from .reports.source import ReportSource, default_tz
 from .rights import OverdueCheck
+from .rightsretention import RegisterRetention
 from .secretbox import SecretBox
 from .signing import device_signer, drop_carried, load_signer, run_dir
 from .update.rauc import Rauc
@@ -307,6 +308,12 @@ class Box:
             bus=self.bus,
             threaded=threaded,
             call_log=self.calllog,
+            # The register of requests keeps a closed one only so long (its dates are local).
+            requests=RegisterRetention(
+                data_dir,
+                zone=lambda: default_tz(self.config, data_dir),
+                held_calls=self.callmeta.held_calls,
+            ),
         )
         # Alarms found by looking, each round: notes from the updater, the retention backlog.
         self.alarm_inbox = AlarmInbox(data_dir, self.alarm_log)

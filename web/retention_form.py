@@ -4,7 +4,8 @@ Field names: ``default_days``, ``rule-N-name|line|direction|category|days``
 (rows in order; a row with no name is left out), ``minimum-N-category|days``,
 ``sweep_interval_min``, ``disk_warning_percent``, ``disk_critical_percent``,
 ``overwrite_oldest_when_full`` ("on"), ``clock_tolerance_s``,
-``clock_max_ahead_days``. An empty days field means "keep".
+``clock_max_ahead_days``, ``requests_closed_days``. An empty days field of a
+rule or the default means "keep".
 
 :func:`parse_retention_form` returns settings or a message per bad field,
 never half of each; the settings model itself does the validation, and its
@@ -25,6 +26,7 @@ SCALARS = (
     "disk_critical_percent",
     "clock_tolerance_s",
     "clock_max_ahead_days",
+    "requests_closed_days",
 )
 _RULE_PATH = re.compile(r"^retention\.rules\[(\d+)\]\.(\w+)$")
 _MIN_PATH = re.compile(r"^retention\.minimum_days(?:\.(.+))?$")

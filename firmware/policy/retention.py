@@ -29,7 +29,8 @@ Example, in ``config.json``::
                   "sweep_interval_min": 60,
                   "disk_warning_percent": 80, "disk_critical_percent": 95,
                   "overwrite_oldest_when_full": false,
-                  "clock_tolerance_s": 120, "clock_max_ahead_days": 31}
+                  "clock_tolerance_s": 120, "clock_max_ahead_days": 31,
+                  "requests_closed_days": 2192}
 """
 
 import dataclasses
@@ -45,6 +46,9 @@ MAX_RULES = 100
 CATEGORY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 DIRECTIONS = ("in", "out")
 DEFAULT_RULE = "default"
+# The register of data subjects' requests (firmware/rightsretention.py).
+REQUESTS_DEFAULT_DAYS = 6 * 365 + 2  # six years, whatever the leap years in them
+REQUESTS_MIN_DAYS = 365
 
 
 def check_category(name, path):
@@ -192,6 +196,12 @@ class RetentionSettings:
     ``clock_max_ahead_days`` wall time further than this past the last sweep
                       (or the newest call) counts as a jump: no deletion until
                       an installer confirms the clock
+    ``requests_closed_days`` days an answered or refused request stays in the
+                      register of data subjects' requests after the day it was
+                      closed, then the sweep deletes it (:mod:`firmware.rightsretention`);
+                      365 to 36500, 2192 (six years: the time a claim may be
+                      brought in) by default. Never for ever: the register
+                      holds who asked and how to reach them
     """
 
     default_days: int = None
@@ -203,6 +213,7 @@ class RetentionSettings:
     overwrite_oldest_when_full: bool = False
     clock_tolerance_s: int = 120
     clock_max_ahead_days: int = 31
+    requests_closed_days: int = REQUESTS_DEFAULT_DAYS
 
     def __post_init__(self):
         self.check()
@@ -241,6 +252,9 @@ class RetentionSettings:
             raise ConfigError("must be true or false", field=path + ".overwrite_oldest_when_full")
         check_int(self.clock_tolerance_s, 1, 3600, path + ".clock_tolerance_s", "seconds")
         check_int(self.clock_max_ahead_days, 1, 366, path + ".clock_max_ahead_days", "days")
+        check_int(
+            self.requests_closed_days, REQUESTS_MIN_DAYS, MAX_DAYS, path + ".requests_closed_days", "days"
+        )
 
     # ------------------------------------------------------------ decisions
     def decide(self, line, direction, categories):
@@ -302,7 +316,7 @@ class RetentionSettings:
             raise ConfigError(exc.message, field=_reroot(exc.field, path)) from None
 
     def to_dict(self):
-        return {
+        out = {
             "default_days": self.default_days,
             "rules": [dataclasses.asdict(r) for r in self.rules],
             "minimum_days": dict(sorted(self.minimum_days.items())),
@@ -313,6 +327,11 @@ class RetentionSettings:
             "clock_tolerance_s": self.clock_tolerance_s,
             "clock_max_ahead_days": self.clock_max_ahead_days,
         }
+        # Written only when changed: a release from before the setting (the one an update
+        # rolls back to) rejects a configuration naming it (docs/updates.md).
+        if self.requests_closed_days != REQUESTS_DEFAULT_DAYS:
+            out["requests_closed_days"] = self.requests_closed_days
+        return out
 
 
 def _reroot(field_path, path):

@@ -14,7 +14,10 @@
    file durably. The database's write-ahead log is then checkpointed and
    truncated, so the overwritten pages replace the old ones in ``calls.db``
    and no copy of the key is left in either file;
-4. writes a ``retention_sweep`` audit entry with the counts and the deletion
+4. deletes the closed requests of the register of data subjects' requests
+   past ``requests_closed_days`` (:mod:`firmware.rightsretention`), each
+   audited first without the person;
+5. writes a ``retention_sweep`` audit entry with the counts and the deletion
    log's chain head.
 
 A crash after the commit and before the file is removed leaves a file with
@@ -77,10 +80,14 @@ class Candidate:
 
 @dataclass
 class SweepResult:
-    """What one sweep did: ``refused`` is None or the clock guard's reason."""
+    """What one sweep did: ``refused`` is None or the clock guard's reason;
+    ``requests_deleted`` / ``requests_held`` the closed requests deleted from the
+    register, and those past their period kept for a legal hold."""
 
     deleted: int = 0
     held: int = 0
+    requests_deleted: int = 0
+    requests_held: int = 0
     by_rule: dict = field(default_factory=dict)
     refused: str = None
     message: str = ""
@@ -105,6 +112,8 @@ class RetentionSweeper:
         clock's timer thread also runs the line supervisor's timers)
     :param call_log: the box's :class:`~firmware.calls.calllog.CallLog`, which erases
         a caller's details on request (None: details cannot be erased here)
+    :param requests: the register's :class:`~firmware.rightsretention.RegisterRetention`
+        (None: the sweep leaves the register alone)
     """
 
     def __init__(
@@ -118,9 +127,11 @@ class RetentionSweeper:
         disk_usage=shutil.disk_usage,
         threaded=False,
         call_log=None,
+        requests=None,
     ):
         self.store = store
         self.call_log = call_log
+        self.requests = requests
         self.clock = clock
         self.audit = audit
         self.settings = settings
@@ -304,9 +315,26 @@ class RetentionSweeper:
                 result.held = len(self.held(now_us))
                 result.deleted = self._destroy(doomed, "retention", now_us)
                 result.by_rule = self.counts(doomed)
+                self._expire_requests(actor, now_us, result)
                 self.guard.passed(now_us)
-            self._audit(actor, trigger, result)
+            self._audit(actor, trigger, result, register=self.requests is not None and not result.refused)
             return result
+
+    def _expire_requests(self, actor, now_us, result):
+        """The register's closed requests past their period deleted, each audited first
+        (``data_request``, ``event`` ``deleted``: its number, kind, state and dates, never
+        the person)."""
+        if self.requests is None:
+            return
+        days = self.settings.requests_closed_days
+
+        def audit(entry):
+            details = {"event": "deleted", "rule": "register retention", "kept_days": days}
+            details.update((k, entry[k]) for k in ("kind", "status", "received", "closed_on"))
+            self.audit.append(actor, "data_request", "request:%d" % entry["id"], details, int(now_us))
+
+        deleted, kept = self.requests.expire(now_us, days, audit)
+        result.requests_deleted, result.requests_held = len(deleted), len(kept)
 
     def erase(self, call_id, actor, reason, details=False):
         """Delete call ``call_id``'s recordings now, at a person's request (the right to
@@ -477,7 +505,7 @@ class RetentionSweeper:
         """Move the shredded pages into calls.db and empty the write-ahead log."""
         self.store.checkpoint()
 
-    def _audit(self, actor, trigger, result):
+    def _audit(self, actor, trigger, result, register=False):
         details = {
             "trigger": trigger,
             "deleted": result.deleted,
@@ -486,6 +514,8 @@ class RetentionSweeper:
         }
         if result.refused:
             details.update(refused=result.refused, reason=result.message)
+        if register:
+            details.update(requests_deleted=result.requests_deleted, requests_held=result.requests_held)
         seq, digest = self.store.deletions.head()
         details[deletions.ANCHOR] = {"seq": seq, "hash": digest}
         self.audit.append(actor, "retention_sweep", None, details, int(self.clock.wall_us()))

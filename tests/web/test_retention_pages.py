@@ -19,6 +19,7 @@ def retention_form(box, client, **fields):
         "disk_critical_percent": "95",
         "clock_tolerance_s": "120",
         "clock_max_ahead_days": "31",
+        "requests_closed_days": "2192",
         "action": "save",
     }
     data.update(fields)
@@ -218,3 +219,48 @@ def test_the_deletion_log_is_not_hashed_whole_on_every_page(box, people):
     assert box.sweeper.sweep().deleted == 1  # a new entry: checked again at once
     assert "4 entries" in audrey.get("/retention/deletions").get_data(as_text=True)
     assert len(checks) == 2
+
+
+def test_the_register_s_period_is_shown_and_set_here(box, people):
+    """Closed requests are kept ``requests_closed_days`` (six years unless changed): the page
+    says so and what a sweep now would delete of them; a period under a year is refused."""
+    import datetime as dt
+
+    from firmware.rights import ANSWERED, RightsRegister
+
+    reg = RightsRegister(box.data_dir, box.services.cipher)
+    try:
+        for received, closed in ((dt.date(2019, 6, 3), dt.date(2019, 6, 20)), (dt.date(2024, 1, 8), None)):
+            rid = reg.add(
+                actor="sam",
+                kind="access",
+                received=received,
+                requester="Ann",
+                contact="ann@example.org",
+                numbers="",
+                details="a copy",
+                today=received,
+                wall_us=1,
+            )
+            if closed:
+                reg.close_request(rid, status=ANSWERED, on=closed, outcome="sent", today=closed, wall_us=2)
+    finally:
+        reg.close()
+    ivan = people["ivan"]
+    page = ivan.get("/retention").get_data(as_text=True)
+    line = re.search(r'<p id="preview-requests">(.*?)</p>', page, re.S).group(1)
+    assert "2192 days after it was closed (six years)" in line and "<strong>1</strong> closed request" in line
+    assert 'id="requests_closed_days" name="requests_closed_days"' in page and 'value="2192"' in page
+    resp = retention_form(box, ivan, requests_closed_days="200")
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and 'id="error-requests_closed_days"' in text and "from 365" in text
+    assert load_config(box.data_dir).policy.retention.requests_closed_days == 2192
+    assert retention_form(box, ivan, requests_closed_days="3000").status_code == 302
+    assert load_config(box.data_dir).policy.retention.requests_closed_days == 3000
+    entry = [e for e in box.services.audit.entries(limit=50) if e.action == "config_change"][0]
+    assert entry.details["changed"] == {"requests_closed_days": 3000}
+    # Back to the default: said in the trail too, though the file then leaves it out.
+    assert retention_form(box, ivan, requests_closed_days="2192").status_code == 302
+    entry = [e for e in box.services.audit.entries(limit=50) if e.action == "config_change"][0]
+    assert entry.details["changed"] == {"requests_closed_days": 2192}
+    assert "<strong>1</strong> closed request" in ivan.get("/retention").get_data(as_text=True)

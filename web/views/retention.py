@@ -11,6 +11,7 @@ import dataclasses
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from firmware.policy.retention import DEFAULT_RULE
+from firmware.rightsretention import RegisterRetention
 
 from .. import intent
 from ..retention_form import form_values, parse_retention_form, rows
@@ -53,7 +54,20 @@ def _summary(settings):
             "deletes": counts.get(DEFAULT_RULE, 0),
         }
     )
-    return {"rules": lines, "total": len(doomed), "held": len(held)}
+    return {"rules": lines, "total": len(doomed), "held": len(held), "requests": _register(settings)}
+
+
+def _register(settings):
+    """``{"days", "deletes", "held"}``: the register of requests' period and what a sweep
+    now would delete of it (closed requests past it) and keep for a legal hold."""
+    web = lk()
+    tags = web.services.call_tags
+    held = getattr(tags, "held_calls", None)
+    register = RegisterRetention(
+        web.config.data_dir, zone=lambda: web.local_time().zone_name, held_calls=held
+    )
+    doomed, kept = register.preview(int(web.services.wall_us()), settings.requests_closed_days)
+    return {"days": settings.requests_closed_days, "deletes": len(doomed), "held": len(kept)}
 
 
 def _categories(settings):
@@ -120,6 +134,10 @@ def save():
         return redirect(url_for("retention.index", saved=1))
     new_config = dataclasses.replace(config, policy=dataclasses.replace(config.policy, retention=proposed))
     old, new = before.to_dict(), proposed.to_dict()
+    # to_dict leaves out a setting at its default (an older release reads the file): the
+    # change is still said, back to the default too.
+    old.setdefault("requests_closed_days", before.requests_closed_days)
+    new.setdefault("requests_closed_days", proposed.requests_closed_days)
     entry = (
         "config_change",
         "policy.retention",

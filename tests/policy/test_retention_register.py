@@ -1,0 +1,137 @@
+"""The register of data subjects' requests under storage limitation: a closed request is kept
+``requests_closed_days`` after it was closed, then the retention sweep deletes it (row and
+sealed fields, nothing left in the file or its WAL), audited without the person; an open
+request never goes, a request naming a call on legal hold stays while the hold does."""
+
+import datetime as dt
+import os
+
+import pytest
+
+from firmware.errors import ConfigError
+from firmware.policy.retention import RetentionSettings
+from firmware.policy.sweeper import RetentionSweeper
+from firmware.rights import ANSWERED, REFUSED, RightsRegister
+from firmware.rightsretention import RegisterRetention
+
+from support.cardscan import scan
+
+D = dt.date
+TODAY = D(2026, 3, 2)  # the shelf's clock
+
+
+def _log(reg, name, received, closed=None, status=ANSWERED, call_ids=()):
+    rid = reg.add(
+        actor="sam",
+        kind="access",
+        received=received,
+        requester=name,
+        contact=name.lower().replace(" ", ".") + "@example.org",
+        numbers="01632 960555",
+        details="a copy of my calls",
+        today=received,
+        wall_us=1,
+    )
+    if closed is not None:
+        reg.close_request(
+            rid, status=status, on=closed, outcome="sent", today=closed, wall_us=2, call_ids=call_ids
+        )
+    return rid
+
+
+@pytest.fixture
+def swept(shelf):
+    """The shelf's sweeper with the register's part, as the box builds it."""
+    sweeper = RetentionSweeper(
+        shelf.store,
+        shelf.clock,
+        shelf.audit,
+        RetentionSettings(),
+        requests=RegisterRetention(shelf.data_dir, held_calls=shelf.meta.held_calls),
+    )
+    sweeper.guard.passed(shelf.clock.wall_us())
+    yield sweeper
+    sweeper.close()
+
+
+def _ids(shelf):
+    reg = RightsRegister(shelf.data_dir)
+    try:
+        return sorted(e["id"] for e in reg.entries())
+    finally:
+        reg.close()
+
+
+def test_closed_requests_past_six_years_go_open_ones_never(shelf, swept):
+    held_call = shelf.add_call(10, hold=True)
+    reg = RightsRegister(shelf.data_dir)
+    old = _log(reg, "Ada Oldanswer", D(2019, 6, 3), D(2019, 6, 20))
+    refused = _log(reg, "Bea Oldrefusal", D(2019, 7, 1), D(2019, 7, 5), status=REFUSED)
+    edge = _log(reg, "Cy Edgeday", D(2020, 2, 10), D(2020, 3, 1))  # 2192 days ago: kept to today
+    recent = _log(reg, "Di Recent", D(2025, 1, 6), D(2025, 1, 10))
+    never_closed = _log(reg, "Ed Stillopen", D(2019, 6, 3))
+    held = _log(reg, "Flo Dispute", D(2019, 6, 3), D(2019, 6, 10), call_ids=[held_call])
+    # Still open (as the web UI's may be): what it wrote is in the WAL, not yet in rights.db.
+    result = swept.sweep()
+    # secure_delete and the WAL truncated: no byte of them left anywhere in the data.
+    assert scan(shelf.data_dir, ["Ada Oldanswer", "ada.oldanswer", "Bea Oldrefusal"]) == []
+    assert scan(shelf.data_dir, ["Di Recent"]) != []  # (the scan does find what is there)
+    reg.close()
+    assert (result.requests_deleted, result.requests_held) == (2, 1)
+    assert _ids(shelf) == sorted([edge, recent, never_closed, held])
+    # Audited one by one, before they went: the number, kind, state and dates, not the person.
+    gone = [
+        e
+        for e in shelf.audit.entries(limit=100, newest_first=False)
+        if e.action == "data_request" and e.details.get("event") == "deleted"
+    ]
+    assert [e.target for e in gone] == ["request:%d" % old, "request:%d" % refused]
+    assert gone[0].details == {
+        "event": "deleted",
+        "rule": "register retention",
+        "kept_days": 2192,
+        "kind": "access",
+        "status": "answered",
+        "received": "2019-06-03",
+        "closed_on": "2019-06-20",
+    }
+    [sweep] = shelf.sweeps()
+    assert sweep.details["requests_deleted"] == 2 and sweep.details["requests_held"] == 1
+    # The hold released, the request it kept goes at the next sweep; the edge one a day on.
+    shelf.meta.set_legal_hold(held_call, False, "sam", shelf.clock.wall_us())
+    shelf.advance(86_400)
+    assert swept.sweep().requests_deleted == 2
+    assert _ids(shelf) == sorted([recent, never_closed])
+
+
+def test_the_period_is_the_setting_and_a_clock_not_trusted_deletes_nothing(shelf, swept):
+    reg = RightsRegister(shelf.data_dir)
+    rid = _log(reg, "Gil Lastyear", D(2024, 12, 2), D(2025, 1, 6))
+    reg.close()
+    assert swept.sweep().requests_deleted == 0
+    swept.update_settings(RetentionSettings(requests_closed_days=365))
+    shelf.jump(3 * 365 * 86_400)  # a clock gone to 2029: a jump, refused
+    result = swept.sweep()
+    assert result.refused and result.requests_deleted == 0 and _ids(shelf) == [rid]
+    shelf.jump(-3 * 365 * 86_400)
+    swept.confirm_clock("ivan")
+    assert swept.sweep().requests_deleted == 1 and _ids(shelf) == []
+
+
+def test_a_box_with_no_register_sweeps_as_before(shelf, swept):
+    result = swept.sweep()
+    assert result.refused is None and result.requests_deleted == 0
+    assert not os.path.exists(os.path.join(shelf.data_dir, "rights.db"))
+
+
+def test_the_setting_is_validated_and_written_only_when_changed():
+    assert RetentionSettings().requests_closed_days == 2192
+    # An older release (an update rolled back) rejects a setting it does not know.
+    assert "requests_closed_days" not in RetentionSettings().to_dict()
+    changed = RetentionSettings.from_dict({"requests_closed_days": 3000})
+    assert changed.to_dict()["requests_closed_days"] == 3000
+    assert RetentionSettings.from_dict(changed.to_dict()) == changed
+    for bad in (364, 36_501, None, "2192", True):
+        with pytest.raises(ConfigError) as err:
+            RetentionSettings.from_dict({"requests_closed_days": bad})
+        assert err.value.field == "policy.retention.requests_closed_days"
