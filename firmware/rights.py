@@ -99,7 +99,8 @@ CREATE TABLE IF NOT EXISTS requests (
     id_received      TEXT,
     excluded_until   TEXT,
     resumed_on       TEXT,
-    version          INTEGER NOT NULL DEFAULT 0
+    version          INTEGER NOT NULL DEFAULT 0,
+    follows          INTEGER
 );
 """
 # Columns added after the first release of the register: ``(name, declaration)``. A
@@ -111,6 +112,7 @@ ADDED_COLUMNS = (
     ("excluded_until", "TEXT"),  # the last day a clarification excluded (none counted twice)
     ("resumed_on", "TEXT"),  # the day the last thing waited for came: no wait starts before it
     ("version", "INTEGER NOT NULL DEFAULT 0"),  # one more at each change: a stale page is refused
+    ("follows", "INTEGER"),  # the closed request this one follows up (incomplete, asked again)
 )
 
 
@@ -312,18 +314,51 @@ class RightsRegister:
         (the web UI may start before the recorder has opened it)."""
         return clear_entries(self._db, (OPEN, EXTENDED, WAITING), self.region)
 
-    def add(self, *, actor, kind, received, requester, contact, numbers, details, today, wall_us):
-        """Log a request received on ``received`` (a date, not after ``today``); its id."""
+    def add(
+        self, *, actor, kind, received, requester, contact, numbers, details, today, wall_us, follows=None
+    ):
+        """Log a request received on ``received`` (a date, not after ``today``); its id.
+
+        ``follows``: the id of the answered or refused request this one follows up (the
+        person says the answer was incomplete, or asks again): a request of its own, with
+        its own month from ``received``, which is not before that one was closed.
+        """
         if kind not in KINDS:
             raise RequestError("choose what was asked for: %s" % ", ".join(KINDS))
         check_received(received, today)
+        if follows is not None:
+            first = self.get(follows)
+            if first is None or first["status"] not in CLOSED:
+                raise RequestError(
+                    "request %s is not answered or refused: record what happens to it there" % follows
+                )
+            if received.isoformat() < first["closed_on"]:
+                raise RequestError(
+                    "received: %s is before request %d was closed (%s)"
+                    % (received, follows, first["closed_on"]),
+                    field="received",
+                )
         values = {"requester": requester, "contact": contact, "numbers": numbers, "details": details}
         cur = self._db.execute(
-            "INSERT INTO requests (created_us, updated_us, actor, kind, received, status, requester, "
-            "contact, numbers, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (wall_us, wall_us, actor, kind, received.isoformat(), OPEN, *self._seal(values).values()),
+            "INSERT INTO requests (created_us, updated_us, actor, kind, received, status, follows, "
+            "requester, contact, numbers, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                wall_us,
+                wall_us,
+                actor,
+                kind,
+                received.isoformat(),
+                OPEN,
+                follows,
+                *self._seal(values).values(),
+            ),
         )
         return cur.lastrowid
+
+    def follow_ups(self, request_id):
+        """The ids of the requests that follow request ``request_id`` up, oldest first."""
+        rows = self._db.execute("SELECT id FROM requests WHERE follows = ? ORDER BY id", (request_id,))
+        return [r[0] for r in rows]
 
     def _update(self, request_id, wall_us, **values):
         values = self._seal(values)
@@ -520,6 +555,7 @@ CLEAR = (
     "closed_on",
     "pause_kind",
     "id_received",
+    "follows",
 )
 
 

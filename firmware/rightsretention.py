@@ -9,7 +9,8 @@ handled may be brought, Limitation Act 1980), then deleted by the retention
 sweep (:meth:`firmware.policy.sweeper.RetentionSweeper.sweep`, under the same
 clock guard as the recordings). An open, waiting or extended request is never
 deleted, whatever its age; a closed one that names a call on legal hold is kept
-while the hold stands (the dispute may need to show how the person was answered).
+while the hold stands (the dispute may need to show how the person was answered);
+a request and its follow-ups go together, when the last of them is past its period.
 
 A deletion removes the whole row with ``secure_delete`` on and then checkpoints
 and truncates the write-ahead log, as the erasure of a caller's details does,
@@ -33,20 +34,47 @@ log = logging.getLogger(__name__)
 
 def _past(db, today, days, held):
     """``(doomed, kept)``: the closed requests past their period, as dicts of their clear
-    columns (``id``, ``kind``, ``status``, ``received``, ``closed_on``), those naming a
-    held call apart."""
+    columns (``id``, ``kind``, ``status``, ``received``, ``closed_on``), and those past it
+    kept because they, or a request linked to them, name a held call.
+
+    A request and its follow-ups (:meth:`~firmware.rights.RightsRegister.add`,
+    ``follows``) go together: only when every one of them is closed and past its period,
+    so the answer a follow-up complains of stays as long as the follow-up does.
+    """
     cutoff = (today - dt.timedelta(days=days)).isoformat()
+    have = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
+    follows = "follows" if "follows" in have else "NULL"
     rows = db.execute(
-        "SELECT id, kind, status, received, closed_on, call_ids FROM requests "
-        "WHERE status IN (%s) AND closed_on IS NOT NULL AND closed_on < ? ORDER BY id"
-        % ", ".join("?" * len(CLOSED)),
-        (*CLOSED, cutoff),
+        "SELECT id, kind, status, received, closed_on, call_ids, %s FROM requests ORDER BY id" % follows
     ).fetchall()
-    doomed, kept = [], []
-    for rid, kind, status, received, closed_on, call_ids in rows:
-        entry = {"id": rid, "kind": kind, "status": status, "received": received, "closed_on": closed_on}
+    group = {r[0]: r[0] for r in rows}
+
+    def root(rid):
+        while group[rid] != rid:
+            rid = group[rid]
+        return rid
+
+    for r in rows:
+        if r[6] in group:
+            group[root(r[0])] = root(r[6])
+    entries, past, blocked, on_hold = {}, set(), set(), set()
+    for rid, kind, status, received, closed_on, call_ids, _ in rows:
         calls = {int(c) for c in (call_ids or "").split(",") if c.strip().isdigit()}
-        (kept if calls & held else doomed).append(entry)
+        if status in CLOSED and closed_on and closed_on < cutoff:
+            past.add(rid)
+            entries[rid] = {
+                "id": rid,
+                "kind": kind,
+                "status": status,
+                "received": received,
+                "closed_on": closed_on,
+            }
+        else:
+            blocked.add(root(rid))
+        if calls & held:
+            on_hold.add(root(rid))
+    doomed = [entries[i] for i in sorted(past) if root(i) not in blocked | on_hold]
+    kept = [entries[i] for i in sorted(past) if root(i) in on_hold and root(i) not in blocked]
     return doomed, kept
 
 

@@ -178,7 +178,7 @@ ACTIONS = {
     "recorder_start_failed": "The recorder could not start for a time: no call was recorded",
     "alarm": "An alarm (raised, cleared or acknowledged)",
     "disclosure": "Released calls (subject access)",
-    "data_request": "A data subject's request (logged, waiting, extended, answered, refused or deleted)",
+    "data_request": "A data subject's request (logged, changed, answered, refused, followed up or deleted)",
     "hat_replaced": "Moved the keys to a new HAT",
     "quarantine": "Moved unknown files out of the recordings",
     "repair": "Rebuilt the call log from the recordings",

@@ -135,3 +135,32 @@ def test_the_setting_is_validated_and_written_only_when_changed():
         with pytest.raises(ConfigError) as err:
             RetentionSettings.from_dict({"requests_closed_days": bad})
         assert err.value.field == "policy.retention.requests_closed_days"
+
+
+def test_a_request_and_its_follow_ups_go_together(shelf, swept):
+    """The answer a follow-up complains of stays as long as the follow-up does."""
+    reg = RightsRegister(shelf.data_dir)
+    first = _log(reg, "Hal Chain", D(2019, 6, 3), D(2019, 6, 20))
+    follow = reg.add(
+        actor="sam",
+        kind="access",
+        received=D(2019, 7, 1),
+        requester="Hal Chain",
+        contact="hal@example.org",
+        numbers="",
+        details="a call is missing",
+        today=D(2019, 7, 1),
+        wall_us=3,
+        follows=first,
+    )
+    reg.close()
+    assert swept.sweep().requests_deleted == 0 and _ids(shelf) == [first, follow]  # the follow-up is open
+    reg = RightsRegister(shelf.data_dir)
+    reg.close_request(
+        follow, status=ANSWERED, on=D(2020, 3, 1), outcome="sent", today=D(2020, 3, 1), wall_us=4
+    )
+    reg.close()
+    shelf.advance(3600)
+    assert swept.sweep().requests_deleted == 0  # closed, but 2192 days ago only today
+    shelf.advance(86_400)
+    assert swept.sweep().requests_deleted == 2 and _ids(shelf) == []

@@ -89,6 +89,7 @@ MATRIX = {
     ("POST", "rights.create"): {SUP},
     ("GET", "rights.detail"): {SUP, AUD},
     ("POST", "rights.update"): {SUP},
+    ("POST", "rights.follow_up"): {SUP},
     ("GET", "api.status"): OFFICE,
     ("GET", "api.health_json"): OFFICE,
     ("GET", "api.events"): OFFICE,

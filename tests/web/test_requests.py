@@ -326,3 +326,58 @@ def test_a_region_not_known_is_refused_and_changes_nothing(box, people, region):
     assert "Choose where the business is: England, Wales, Scotland, Northern Ireland." in body
     assert box.web.site.settings() == before
     assert site_changes(box) == audited
+
+
+def test_an_answer_said_to_be_incomplete_is_followed_up_by_a_linked_request(box, people):
+    """An answered request stays as it was answered; the person's complaint that it was
+    incomplete is a request of its own (its own month), linked both ways, audited on both."""
+    sam, audrey = people["sam"], people["audrey"]
+    first = log_request(box, sam, received="2026-02-02")
+    assert act(box, sam, first, action="answer", outcome="sent 3 calls", on="2026-02-20").status_code == 302
+    page_first = page(sam, "/requests/%d" % first)
+    assert 'id="request-follow-up"' in page_first and 'id="request-answer"' not in page_first
+    assert 'id="request-follow-up"' not in page(audrey, "/requests/%d" % first)
+    url = "/requests/%d/follow-up" % first
+    # Received before the answer it complains of: refused beside the date, what was typed kept.
+    resp = box.post(
+        sam,
+        url,
+        {"kind": "access", "received": "2026-02-19", "details": "a call is missing"},
+        token_from="/requests/%d" % first,
+    )
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 409 and 'id="error-received"' in text and 'id="error-action"' not in text, (
+        text[text.find("<main") :][:1500]
+    )
+    assert 'value="2026-02-19"' in text and ">a call is missing</textarea>" in text
+    resp = box.post(
+        sam,
+        url,
+        {"kind": "access", "received": "2026-02-27", "details": "a call is missing"},
+        token_from="/requests/%d" % first,
+    )
+    assert resp.status_code == 302
+    second = int(resp.headers["Location"].rsplit("/", 1)[1])
+    by_id = {e["id"]: e for e in entries(box)}
+    assert by_id[first]["status"] == "answered" and by_id[first]["closed_on"] == "2026-02-20"
+    follow = by_id[second]
+    assert follow["follows"] == first and follow["status"] == "open" and str(follow["due"]) == "2026-03-27"
+    assert follow["requester"] == REQUEST["requester"] and follow["contact"] == REQUEST["contact"]
+    assert follow["details"] == "a call is missing"
+    assert 'href="/requests/%d">request #%d</a>' % (first, first) in page(audrey, "/requests/%d" % second)
+    assert 'href="/requests/%d">request #%d</a>' % (second, second) in page(audrey, "/requests/%d" % first)
+    trail = audits(box)
+    assert trail[-2].target == "request:%d" % second and trail[-2].details["follows"] == first
+    assert trail[-1].target == "request:%d" % first and trail[-1].details == {
+        "event": "followed_up",
+        "by": second,
+        "received": "2026-02-27",
+    }
+    # An open request is not followed up: its own page records what happens to it.
+    resp = box.post(
+        sam,
+        "/requests/%d/follow-up" % second,
+        {"kind": "access", "received": "2026-03-02", "details": "again"},
+        token_from="/requests/%d" % second,
+    )
+    assert resp.status_code == 409 and "not answered or refused" in resp.get_data(as_text=True)

@@ -154,6 +154,7 @@ def _detail(request_id, errors=None, status=200):
     register = _register()
     try:
         entry = register.get(request_id)
+        follow_ups = register.follow_ups(request_id) if entry is not None else []
     finally:
         register.close()
     if entry is None:
@@ -170,6 +171,7 @@ def _detail(request_id, errors=None, status=200):
         today=today,
         holidays=rights.holidays_of(_region()),
         history=_history(request_id),
+        follow_ups=follow_ups,
         form=request.form if request.method == "POST" else {},
     ), status
 
@@ -178,6 +180,65 @@ def _detail(request_id, errors=None, status=200):
 @roles("supervisor", "auditor")
 def detail(request_id):
     return _detail(request_id)
+
+
+@bp.route("/requests/<int:request_id>/follow-up", methods=["POST"])
+@roles("supervisor")
+def follow_up(request_id):
+    """A request that follows up answered or refused request ``request_id`` (the person says
+    the answer was incomplete, or asks again): a request of its own, received on the day
+    it came, with the person's details copied from the first. Both are audited."""
+    form = request.form
+    errors = {}
+    today = _today()
+    kind = (form.get("kind") or "").strip()
+    if kind not in rights.KINDS:
+        errors["kind"] = "Choose what was asked for."
+    received = None
+    try:
+        received = rights.parse_date((form.get("received") or "").strip(), "Received")
+        rights.check_received(received, today)
+    except rights.RequestError as exc:
+        errors["received"] = str(exc)[:1].upper() + str(exc)[1:] + "."
+    details = _text(form, "details", "what they say now, in their words", errors)
+    register = _register()
+    try:
+        first = register.get(request_id)
+        if first is None:
+            abort(404)
+        if errors:
+            return _detail(request_id, errors, 400)
+        try:
+            new_id = register.add(
+                actor=g.user.name,
+                kind=kind,
+                received=received,
+                requester=first["requester"],
+                contact=first["contact"],
+                numbers=first["numbers"],
+                details=details,
+                today=today,
+                wall_us=int(lk().services.wall_us()),
+                follows=request_id,
+            )
+        except rights.RequestError as exc:
+            refused = {exc.field or "action": str(exc)[:1].upper() + str(exc)[1:] + "."}
+            return _detail(request_id, refused, 409)
+        entry = register.get(new_id)
+    finally:
+        register.close()
+    _audit(
+        new_id,
+        {
+            "event": "logged",
+            "kind": kind,
+            "received": received.isoformat(),
+            "due": str(entry["due"]),
+            "follows": request_id,
+        },
+    )
+    _audit(request_id, {"event": "followed_up", "by": new_id, "received": received.isoformat()})
+    return redirect(url_for("rights.detail", request_id=new_id))
 
 
 def _disclosures_known(ids):
