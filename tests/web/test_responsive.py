@@ -509,13 +509,19 @@ LISTS = (
 )
 
 
+# Pages whose table cells hold words, not ids: none of them is cut in two.
+WORDS_WHOLE = ("/calls", "/calls/1", "/sar?from=2026-03-02&to=2026-03-02", "/users", "/alarms", "/requests")
+
+
 @pytest.mark.slow
-def test_a_list_heading_keeps_its_words_whole(served):
+def test_a_list_keeps_its_words_whole(served):
     """A list's column headings are never cut mid-word ("Directio|n" in the calls list at
-    1280 px, "Acknowledge|d" in the alarm history), and no list widens the page for them:
-    a list too wide for its headings' words turns to cards (the disclosure and deletion logs
-    sooner than the others, having eleven columns). A filter's long choice (the audit
-    trail's actions) no longer widens the page at 700 px either."""
+    1280 px, "Acknowledge|d" in the alarm history), nor its cells' words ("complain|t", a
+    caller's number in the subject access list at 760 px), and no list widens the page for
+    them: a list too wide for its words turns to cards (the disclosure and deletion logs
+    sooner than the others, having eleven columns). A word with a hyphen may break at it.
+    A filter's long choice (the audit trail's actions) no longer widens the page at 700 px
+    either."""
     cookie, _story, base = served
     cut, wide = {}, {}
     with sync_api.sync_playwright() as p:
@@ -535,6 +541,12 @@ def test_a_list_heading_keeps_its_words_whole(served):
                 words = page.evaluate(CUT_WORDS_JS, "thead th")
                 if words:
                     cut[(width, path)] = words
+            for path in WORDS_WHOLE:
+                page.goto(base + path)
+                page.wait_for_selector("main")
+                words = [w for w in page.evaluate(CUT_WORDS_JS, "table td, table th") if "-" not in w]
+                if words:
+                    cut[(width, path + " cells")] = words
                 px = page.evaluate(OVERFLOW_JS)
                 if px:
                     wide[(width, path)] = px
