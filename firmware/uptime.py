@@ -101,8 +101,13 @@ def start_details(*, stopped_cleanly, clean_stop_us, power_failed, crashed, afte
 
     starts = audit.entries(limit=1, action="box_start")
     if power_failed:
+        # The cut's own entry: one written before the last start is an older cut's (this
+        # one's entry the card refused, which is only logged): then the last sign of life.
         entry = audit.entries(limit=1, action="power_fail")
-        down_from = entry[0].wall_us if entry else last_alive_us(data_dir)
+        if entry and (not starts or entry[0].seq > starts[0].seq):
+            down_from = entry[0].wall_us
+        else:
+            down_from = _last_sign(data_dir, starts)
         after = "power_fail"
     elif stopped_cleanly:
         down_from = clean_stop_us if clean_stop_us is not None else last_alive_us(data_dir)
@@ -111,9 +116,15 @@ def start_details(*, stopped_cleanly, clean_stop_us, power_failed, crashed, afte
     elif crashed or starts:
         # No clean stop (or, with neither mark, one a full card could not mark): the
         # last sign of life, else at least that run's start.
-        signs = [t for t in (last_alive_us(data_dir), starts[0].wall_us if starts else None) if t]
-        down_from = max(signs) if signs else None
+        down_from = _last_sign(data_dir, starts)
         after = "crash"
     else:
         return {"after": "first_start", "down_from": None, "release": __version__}
     return {"after": after, "down_from": iso_ms(down_from), "release": __version__}
+
+
+def _last_sign(data_dir, starts):
+    """The last run's last sign of life (µs), else at least that run's start (``starts``:
+    the latest ``box_start`` entry, or none), or None."""
+    signs = [t for t in (last_alive_us(data_dir), starts[0].wall_us if starts else None) if t]
+    return max(signs) if signs else None
