@@ -340,6 +340,7 @@ class Box:
         self.power_watch = None
         self.setup_led = None
         self.halted = None  # why the box stopped taking work while running
+        self.alive = None  # the sign of life (firmware/uptime.py), from a start that got that far
         self.seal_s = None  # real seconds the power-fail seal took
         self.holdup_ms = None  # the hold-up time the MCU reported with its warning
         self.on_power_back = None  # fn(): the power returned after a warning, no brownout
@@ -1127,7 +1128,8 @@ class Box:
             self._dirlock.release()
             return
         self._started = False
-        self.alive.stop()
+        if self.alive is not None:  # None: the start failed before it (its box_start refused)
+            self.alive.stop()
         if self.halted is None:
             self._quiesce("shutdown", self.clock.wall_at(self.clock.now_us()))
         if self.power_watch is not None:

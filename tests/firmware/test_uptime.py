@@ -1,8 +1,14 @@
 """The recorder's running record (firmware/uptime.py): how ``box_start`` dates the time
-nothing was recorded."""
+nothing was recorded, and a start whose entry the card refuses."""
 
+import json
+
+import pytest
+
+from board.sim.scenario import loads_scenario
+from firmware.box import open_sim_box
 from firmware.calls.calllog import iso_ms
-from firmware.storage.audit import AuditEntry
+from firmware.storage.audit import AuditEntry, AuditLog
 from firmware.uptime import start_details, write_alive
 
 HOUR_US = 3_600_000_000
@@ -56,3 +62,27 @@ def test_the_power_cut_entry_after_the_last_start_dates_the_gap(tmp_path):
         data_dir=tmp_path,
     )
     assert details == {"after": "power_fail", "down_from": iso_ms(T0), "release": details["release"]}
+
+
+def test_a_start_whose_entry_the_card_refuses_still_stops_and_lets_go(tmp_path, synth, monkeypatch):
+    """box_start is written after the box counts as started: a card refusing it fails the
+    start (the next start notes the gap), and the stop that follows must still close the
+    files and let go of the data folder, not fail on the sign of life never started."""
+    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
+    data_dir = str(tmp_path / "box")
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+    append = AuditLog.append
+
+    def refuse_box_start(self, actor, action, *args, **kwargs):
+        if action == "box_start":
+            raise OSError(28, "No space left on device")
+        return append(self, actor, action, *args, **kwargs)
+
+    monkeypatch.setattr(AuditLog, "append", refuse_box_start)
+    with pytest.raises(OSError, match="No space"):
+        box.start()
+    box.stop()
+    monkeypatch.setattr(AuditLog, "append", append)
+    again = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+    again.start()
+    again.stop()
