@@ -455,7 +455,12 @@ def _letter_facts(data_dir, config):
     from firmware.policy.retention import retention_words
     from firmware.sarletter import LetterFacts
 
-    facts = LetterFacts(retention=retention_words(config.policy.retention), country=config.country)
+    facts = LetterFacts(
+        retention=retention_words(config.policy.retention),
+        country=config.country,
+        # As the web UI's letter: the person is told their recordings are copied there too.
+        archived=config.archive.enabled,
+    )
     path = os.path.join(data_dir, "web.db")
     if not os.path.exists(path):
         return facts

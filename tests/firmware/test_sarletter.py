@@ -97,3 +97,25 @@ def test_a_box_without_settings_still_writes_a_letter():
     text = letter([call(1)], {"recordings/call-1.wav"}, facts=None)
     assert "the business" in text and "has not stated its purpose" in text
     assert "kept until they are deleted by hand" in text
+
+
+def test_the_command_lines_letter_names_the_archive_when_the_box_has_one(tmp_path):
+    """``linekeeper sar``'s letter says, as the web UI's does, that the recordings are also
+    in the organisation's archive: the person is owed every place their data is kept."""
+    import base64
+
+    from firmware import cli
+    from firmware.archive.settings import ArchiveSettings
+    from firmware.config import BoxConfig
+    from firmware.storage import crypto
+
+    archive = ArchiveSettings(
+        enabled=True,
+        endpoint="https://s3.example.com",
+        bucket="calls",
+        box_id="shop",
+        access_key_id="AKIA",
+        org_public_key=base64.b64encode(crypto.new_key_pair()[1]).decode(),
+    )
+    assert cli._letter_facts(str(tmp_path), BoxConfig(archive=archive)).archived
+    assert not cli._letter_facts(str(tmp_path), BoxConfig()).archived
