@@ -16,6 +16,7 @@ import sqlite3
 import pytest
 
 from firmware import words
+from firmware.calls.calllog import iso_ms
 from firmware.localtime import LocalTime, duration_text
 from firmware.policy.callmeta import CallMeta
 
@@ -311,6 +312,24 @@ def test_csv_export_says_why_each_call_was_recorded_who_was_told_and_the_pauses(
     assert (rows[failed]["consent_notice"], rows[failed]["consent_given"]) == ("tone", "no")
     assert rows[failed]["paused_s"] == "0.0"
     assert rows[1]["consent_notice"] == rows[1]["consent_given"] == ""  # no notice was due
+
+
+def test_csv_export_counts_a_pause_the_call_ended_in_up_to_the_calls_end(box, people):
+    """A pause a restart cut keeps no end ("to": null; the call was closed at its last
+    evidence): the recording is silent from the pause to the call's end, and the CSV
+    says so, not 0 seconds paused."""
+    cut = add_call(
+        box,
+        T0_US + 3200 * S,
+        "01632960779",
+        policy_decision="record",
+        pause_spans=json.dumps([{"from": iso_ms(T0_US + 3220 * S), "to": None, "by": "dtmf"}]),
+    )
+    rows = {
+        int(r["id"]): r
+        for r in csv.DictReader(io.StringIO(people["audrey"].get("/calls.csv").get_data(as_text=True)))
+    }
+    assert rows[cut]["paused_s"] == "45.0"  # from 20 s in to the end at 65 s
 
 
 def test_auditor_reads_calls_and_users_but_never_audio(box, people):

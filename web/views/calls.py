@@ -291,10 +291,12 @@ def _csv_evidence(call):
     (kind, given yes/no, when; empty where no notice was due) and the seconds paused."""
     consent = call.get("consent") or {}
     given = {True: "yes", False: "no"}.get(consent.get("given"), "") if consent else ""
+    # A span without an end is one a restart cut: silent to the end of its call (none
+    # yet for a call under way: counted when it ends).
     paused_us = sum(
-        iso_to_us(s["to"]) - iso_to_us(s["from"])
+        iso_to_us(s.get("to") or call["ended_at"]) - iso_to_us(s["from"])
         for s in call.get("pause_spans") or []
-        if s.get("from") and s.get("to")
+        if s.get("from") and (s.get("to") or call.get("ended_at"))
     )
     return [
         call.get("policy_reason") or "",
