@@ -139,8 +139,9 @@ def normalise(number, country):
     :class:`~telephony.countries.NumberFormat`).
     """
     # "+44 (0)1632 960123", as UK letterheads write a number: the (0) is the trunk
-    # prefix, dialled only from inside the country, never after the country code.
-    n = re.sub(r"\(\s*0\s*\)", "", number or "")
+    # prefix, dialled only from inside the country, never after the country code. Only
+    # after one: "(0)1632 960123", written without it, is 01632 960123.
+    n = re.sub(r"(?<=\d)\s*\(\s*0\s*\)", "", number or "")
     n = re.sub(r"[\s().-]", "", n)
     if n.startswith("+"):
         return n

@@ -68,6 +68,16 @@ def test_numbers_follow_the_countrys_format(zedland):
     assert normalise("4416329", "uk") == "4416329"  # too short: a local number
 
 
+def test_a_trunk_zero_in_brackets_is_dropped_only_after_a_country_code():
+    """ "+44 (0)1632 960123" is 01632 960123; "(0)1632 960123", the same number written
+    without its country code, keeps its trunk zero (it was 01632 960123 before the (0)
+    was dropped anywhere: a rule or a search written so stopped matching)."""
+    for written in ("+44 (0)1632 960123", "0044 (0)1632 960123", "+44(0)1632-960123", "44 (0) 1632 960123"):
+        assert normalise(written, "uk") == "+441632960123", written
+    for written in ("(0)1632 960123", "( 0 )1632 960123", "(01632) 960123"):
+        assert normalise(written, "uk") == "+441632960123", written
+
+
 def test_config_and_supervisor_take_a_new_country(zedland):
     assert BoxConfig(country="zz").country == "zz"
     assert SupervisorConfig(country="zz").ring_timeout_ms == 4500
