@@ -42,6 +42,7 @@ from .alarminbox import AlarmInbox
 from .alarmlog import AlarmLog
 from .alarms import AlarmBoard
 from .bus import Alarm, CallAnswerConfirmed, CallAnswered, EventBus, LineStateChanged, UpdateState
+from .calls.calllog import iso_ms
 from .capture import Capture
 from .clock import RealClock, SimClock, kernel_clock_synchronised
 from .config import BoxConfig, frame_ms, load_config, open_sealed_rules
@@ -341,6 +342,7 @@ class Box:
         self.setup_led = None
         self.halted = None  # why the box stopped taking work while running
         self.alive = None  # the sign of life (firmware/uptime.py), from a start that got that far
+        self._start_record = None  # box_start's details, until it is audited
         self.seal_s = None  # real seconds the power-fail seal took
         self.holdup_ms = None  # the hold-up time the MCU reported with its warning
         self.on_power_back = None  # fn(): the power returned after a warning, no brownout
@@ -819,9 +821,14 @@ class Box:
         if self.archive is not None:
             self.archive.start()
         self._started = True
-        # Since when nothing was recorded, and why: what reports say of the gap (firmware/uptime.py).
-        self.audit.append("system", "box_start", "box", last_run, self.clock.wall_at(self.clock.now_us()))
-        self.alive = AliveMark(self.clock, self.data_dir, lambda: self._started and self.halted is None)
+        # Since when nothing was recorded, and why: what reports say of the gap
+        # (firmware/uptime.py). Written once the run has lasted a minute (its first sign
+        # of life), or at its stop or power cut if sooner: a recorder crashing in a loop
+        # every few seconds adds no entry a start, and the start that lasts says since when.
+        self._start_record = dict(last_run, started=iso_ms(self.clock.wall_at(self.clock.now_us())))
+        self.alive = AliveMark(
+            self.clock, self.data_dir, lambda: self._started and self.halted is None, self._record_start
+        )
         self.alive.start()
         self._watch_power(mcu)
         if self.quarantined:
@@ -831,6 +838,21 @@ class Box:
                 "start-up (audited; nothing deleted): see docs/recovery.md"
                 % (len(self.quarantined), os.path.join(self.data_dir, QUARANTINE)),
             )
+
+    def _record_start(self):
+        """Audit ``box_start`` if it waits; True once it is on the card (the sign of life
+        waits for it: a crash before it is then dated from the run before)."""
+        if self._start_record is None:
+            return True
+        try:
+            self.audit.append(
+                "system", "box_start", "box", self._start_record, self.clock.wall_at(self.clock.now_us())
+            )
+        except (sqlite3.Error, OSError) as exc:
+            log.error("cannot audit the start (tried again in a minute): %s", exc)
+            return False
+        self._start_record = None
+        return True
 
     def _how_last_run_ended(self):
         """``box_start``'s details, from the marks the last run left (read before
@@ -1011,6 +1033,7 @@ class Box:
         except (sqlite3.Error, OSError) as exc:
             log.error("cannot commit the audit entries waiting at the power failure: %s", exc)
         self.seal_s = time.monotonic() - began
+        self._record_start()  # a run cut short before its first minute: it ran all the same
         try:
             self.audit.append(
                 "system",
@@ -1128,7 +1151,7 @@ class Box:
             self._dirlock.release()
             return
         self._started = False
-        if self.alive is not None:  # None: the start failed before it (its box_start refused)
+        if self.alive is not None:  # None: the start failed before it
             self.alive.stop()
         if self.halted is None:
             self._quiesce("shutdown", self.clock.wall_at(self.clock.now_us()))
@@ -1147,7 +1170,7 @@ class Box:
             alarmchecks.mark_clean_stop(self.data_dir, sync=False)
         self.linecheck.close()
         self.alarm_log.close()
-        if self.halted is None:
+        if self.halted is None and self._record_start():  # a run stopped within its first minute
             try:
                 self.audit.append("system", "box_stop", "box", {}, self.clock.wall_at(self.clock.now_us()))
             except (sqlite3.Error, OSError) as exc:  # the next start says crash: the safe side

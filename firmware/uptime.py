@@ -4,7 +4,8 @@ A report of a day the box was off shows no calls, which reads like a quiet day. 
 tell them apart the box keeps, in its audit trail (tamper-evident, and read by the
 reports already):
 
-- ``box_start`` at every start, saying how the run before it ended and since when
+- ``box_start`` for every run that lasted a minute, or was stopped or cut before
+  that, saying when it started (``started``), how the run before it ended and since when
   the box had not been recording (``after``, ``down_from``): a clean stop (the
   time of the clean-stop mark), a power cut the HAT warned of (the time of its
   ``power_fail`` entry), a restart into a new release or back to the old one
@@ -15,7 +16,11 @@ reports already):
 
 A crash writes nothing, so the recorder leaves a sign of life, the file
 ``DATA_DIR/alive`` holding the wall time, rewritten every :data:`ALIVE_EVERY_US`
-of the box's clock; the next start dates the crash from it. It is not synced
+of the box's clock; the next start dates the crash from it. The first sign comes a
+minute after the start, with the run's ``box_start``: a recorder crashing in a loop
+every few seconds (systemd starts it again after 2 s, for ever) writes neither, so
+the audit trail does not grow by an entry a start, and the run that lasts says
+since when nothing was recorded (the last sign of the run before the loop). It is not synced
 (one small rename a minute, written out with the file system's next commit): a
 crash is dated at most a minute and that commit interval before it happened, never
 after, so a report never counts as recorded a time that was not.
@@ -27,6 +32,7 @@ import logging
 import os
 
 from .calls.calllog import iso_ms
+from .localtime import iso_to_us
 
 log = logging.getLogger(__name__)
 
@@ -60,24 +66,28 @@ def write_alive(data_dir, wall_us):
 
 
 class AliveMark:
-    """Write the sign of life at once and every ``every_us`` of ``clock`` while
-    ``running()`` is true (a box halted by a power cut stops at once)."""
+    """Write the sign of life every ``every_us`` of ``clock``, the first one ``every_us``
+    after :meth:`start`, while ``running()`` is true (a box halted by a power cut stops
+    at once) and ``ready()`` is (the run's ``box_start`` is on the card: a sign of this
+    run without it would hide the time before it from the next start)."""
 
-    def __init__(self, clock, data_dir, running, every_us=ALIVE_EVERY_US):
+    def __init__(self, clock, data_dir, running, ready=lambda: True, every_us=ALIVE_EVERY_US):
         self.clock = clock
         self.data_dir = data_dir
         self.running = running
+        self.ready = ready
         self.every_us = every_us
         self._timer = None
 
     def start(self):
-        self._tick()
+        self._timer = self.clock.call_later(self.every_us, self._tick)
 
     def _tick(self):
         self._timer = None
         if not self.running():
             return
-        write_alive(self.data_dir, self.clock.wall_at(self.clock.now_us()))
+        if self.ready():
+            write_alive(self.data_dir, self.clock.wall_at(self.clock.now_us()))
         self._timer = self.clock.call_later(self.every_us, self._tick)
 
     def stop(self):
@@ -126,5 +136,13 @@ def start_details(*, stopped_cleanly, clean_stop_us, power_failed, crashed, afte
 def _last_sign(data_dir, starts):
     """The last run's last sign of life (µs), else at least that run's start (``starts``:
     the latest ``box_start`` entry, or none), or None."""
-    signs = [t for t in (last_alive_us(data_dir), starts[0].wall_us if starts else None) if t]
+    signs = [t for t in (last_alive_us(data_dir), started_us(starts[0]) if starts else None) if t]
     return max(signs) if signs else None
+
+
+def started_us(entry):
+    """When the run of the ``box_start`` audit entry ``entry`` started (µs): its
+    ``started``, or the entry's own time (written at the start by the first release
+    that kept the record)."""
+    started = entry.details.get("started")
+    return iso_to_us(started) if started else entry.wall_us

@@ -41,12 +41,14 @@ def _gaps(events, now_us, alive_us):
             last = (wall_us, "clean_stop" if action == "box_stop" else "power_fail")
             continue
         details = json.loads(details)
+        # The run's start: written a minute into the run (firmware/uptime.py).
+        started = _iso_us(details["started"]) if details.get("started") else wall_us
         if first is None:
-            first = (wall_us, details.get("after"))
+            first = (started, details.get("after"))
         down_from = details.get("down_from")
         if down_from:
-            gaps.append((min(_iso_us(down_from), wall_us), wall_us, details.get("after") or "unknown"))
-        last = (wall_us, "running")
+            gaps.append((min(_iso_us(down_from), started), started, details.get("after") or "unknown"))
+        last = (started, "running")
     if last is not None and last[1] != "running":
         gaps.append((last[0], None, last[1]))  # still down
     elif last is not None and alive_us is not None and now_us - alive_us > STALE_US:

@@ -2,14 +2,13 @@
 nothing was recorded, and a start whose entry the card refuses."""
 
 import json
-
-import pytest
+import shutil
 
 from board.sim.scenario import loads_scenario
 from firmware.box import open_sim_box
 from firmware.calls.calllog import iso_ms
 from firmware.storage.audit import AuditEntry, AuditLog
-from firmware.uptime import start_details, write_alive
+from firmware.uptime import last_alive_us, start_details, write_alive
 
 HOUR_US = 3_600_000_000
 T0 = 1_772_442_000_000_000  # 2026-03-02 09:00 UTC
@@ -64,10 +63,11 @@ def test_the_power_cut_entry_after_the_last_start_dates_the_gap(tmp_path):
     assert details == {"after": "power_fail", "down_from": iso_ms(T0), "release": details["release"]}
 
 
-def test_a_start_whose_entry_the_card_refuses_still_stops_and_lets_go(tmp_path, synth, monkeypatch):
-    """box_start is written after the box counts as started: a card refusing it fails the
-    start (the next start notes the gap), and the stop that follows must still close the
-    files and let go of the data folder, not fail on the sign of life never started."""
+def test_a_start_whose_entry_the_card_refuses_is_tried_again_and_stops_cleanly(tmp_path, synth, monkeypatch):
+    """box_start is written a minute into the run: a card refusing it then does not stop
+    the recording; it is tried again at the next sign of life (none is written before it,
+    or a crash would be dated from this run with its start unrecorded), and the stop that
+    follows closes the files and lets go of the data folder."""
     doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
     data_dir = str(tmp_path / "box")
     box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
@@ -79,10 +79,46 @@ def test_a_start_whose_entry_the_card_refuses_still_stops_and_lets_go(tmp_path, 
         return append(self, actor, action, *args, **kwargs)
 
     monkeypatch.setattr(AuditLog, "append", refuse_box_start)
-    with pytest.raises(OSError, match="No space"):
-        box.start()
-    box.stop()
+    box.start()
+    started = box.clock.wall_at(box.clock.now_us())
+    box.clock.run_until(box.clock.now_us() + 61_000_000)
+    assert last_alive_us(data_dir) is None
     monkeypatch.setattr(AuditLog, "append", append)
+    box.clock.run_until(box.clock.now_us() + 60_000_000)
+    [entry] = box.audit.entries(limit=5, action="box_start")
+    assert entry.details["started"] == iso_ms(started) and entry.details["after"] == "first_start"
+    assert last_alive_us(data_dir) == started + 120_000_000
+    box.stop()
     again = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
     again.start()
     again.stop()
+
+
+def test_a_recorder_crashing_in_a_loop_adds_no_entry_a_start(tmp_path, synth):
+    """systemd starts a crashed recorder again after 2 s, for ever: a box_start at every
+    start grew the audit trail by thousands of entries a day. A run that crashes within its
+    first minute writes neither box_start nor a sign of life, and the run that lasts dates
+    the gap from the last sign of the run before the loop."""
+    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
+    folder = str(tmp_path / "run0")
+    box = open_sim_box(loads_scenario(json.dumps(doc)), folder, synth=synth)
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 5 * 60_000_000 + 1)
+    alive = last_alive_us(folder)
+    assert alive == box.clock.wall_at(box.clock.now_us()) - 1
+    for n in range(1, 4):  # the card as each crash leaves it; each run lasts 10 s
+        crashed = str(tmp_path / ("run%d" % n))
+        shutil.copytree(folder, crashed, ignore=shutil.ignore_patterns("*.lock", "lock"))
+        box.stop()
+        folder = crashed
+        later = dict(doc, start="2026-03-02T%02d:00:00Z" % (10 + n))
+        box = open_sim_box(loads_scenario(json.dumps(later)), folder, synth=synth)
+        box.start()
+        started = box.clock.wall_at(box.clock.now_us())
+        box.clock.run_until(box.clock.now_us() + 10_000_000)
+    box.clock.run_until(box.clock.now_us() + 60_000_000)
+    starts = box.audit.entries(limit=10, action="box_start")
+    assert [e.details["after"] for e in starts] == ["crash", "first_start"]
+    assert starts[0].details["down_from"] == iso_ms(alive)
+    assert starts[0].details["started"] == iso_ms(started)
+    box.stop()
