@@ -15,8 +15,9 @@ Definitions (also in docs/reports.md):
   one entry per number, with how many times it was missed;
 - coverage, of connected calls: recorded (a recording exists or retention
   deleted it), private (the line never records), excluded (any other rule,
-  by reason), not asked (on demand, no one asked), failed (the policy said
-  record and there is no recording); paused: calls with a PCI pause, and
+  by reason), not asked (on demand, no one asked), before setup (the rules said
+  record on a box with no recording key yet: nothing could be recorded), failed
+  (the policy said record and there is no recording); paused: calls with a PCI pause, and
   the paused seconds;
 - consent notices, of connected calls with a notice record: given, failed
   (an error was recorded), off;
@@ -38,12 +39,12 @@ import os
 import sqlite3
 
 from ..errors import ReportError
-from ..policy.rules import NOT_SET_UP, normalise
+from ..policy.rules import BEFORE_SETUP, normalise, outcome
 from ..storage.audit import SEALED_KEY
 from ..storage.fieldseal import register_sql
 
 MAX_CALLS = 200_000  # a larger report is refused (memory and time on a Pi)
-_COVERAGE = ("recorded", "partial", "private", "excluded", "not_asked", "failed")
+_COVERAGE = ("recorded", "partial", "private", "excluded", "not_asked", "before_setup", "failed")
 
 
 def _connect(path, cipher=None):
@@ -129,10 +130,8 @@ def _coverage(cov, row):
         cov["excluded_by_reason"][key] = cov["excluded_by_reason"].get(key, 0) + 1
     elif decision == "pending":
         cov["not_asked"] += 1
-    elif reason and reason.endswith(NOT_SET_UP):  # no recording key yet: none could be made
-        cov["excluded"] += 1
-        key = "the box was not set up yet"
-        cov["excluded_by_reason"][key] = cov["excluded_by_reason"].get(key, 0) + 1
+    elif outcome(decision, reason) == BEFORE_SETUP:  # no recording key yet: none could be made
+        cov["before_setup"] += 1
     else:
         cov["failed"] += 1
     spans = json.loads(row[10]) if row[10] else []

@@ -28,6 +28,7 @@ SUMMARY = (
     ("Private line", ("coverage", "private")),
     ("Excluded by rule", ("coverage", "excluded")),
     ("On demand, not asked", ("coverage", "not_asked")),
+    ("Before setup, not recorded", ("coverage", "before_setup")),
     ("Recording failed", ("coverage", "failed")),
     ("Calls with a PCI pause", ("coverage", "paused_calls")),
     ("Paused (h:mm:ss)", ("coverage", "paused_s")),

@@ -192,3 +192,21 @@ def test_a_recorder_gone_without_a_stop_is_not_running_from_its_last_sign(tmp_pa
         "cause": "no_sign_of_life",
         "in_period_us": 10 * MIN_US,
     }
+
+
+def test_calls_before_setup_are_a_figure_of_their_own_not_excluded_by_a_rule(tmp_path, synth):
+    # No recording key: the rules say record, the box cannot. Counted as "Excluded by
+    # rule" before, which docs/reports.md defines as a rule that said skip.
+    data_dir = str(tmp_path / "box")
+    host = open_sim_host(loads_scenario(json.dumps(_doc())), data_dir, synth=synth)
+    host.start()
+    assert host.board.run()
+    host.stop()
+    report = ReportSource(data_dir, n_lines=1).report(parse_period("2026-03-02", "2026-03-02"))
+    coverage = report["box"]["coverage"]
+    assert (coverage["connected"], coverage["recorded"], coverage["excluded"]) == (1, 0, 0)
+    assert (coverage["before_setup"], coverage["failed"], coverage["excluded_by_reason"]) == (1, 0, {})
+    summary = dict((row[0], row[1]) for row in tables(report)[0][2])
+    assert (summary["Before setup, not recorded"], summary["Excluded by rule"]) == ("1", "0")
+    excluded = next(rows for t, _, rows in tables(report) if t == "Excluded by rule")
+    assert excluded == []

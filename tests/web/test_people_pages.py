@@ -332,6 +332,25 @@ def test_csv_export_counts_a_pause_the_call_ended_in_up_to_the_calls_end(box, pe
     assert rows[cut]["paused_s"] == "45.0"  # from 20 s in to the end at 65 s
 
 
+def test_csv_export_does_not_say_record_of_a_call_the_box_could_not_record(box, people):
+    """A call the rules would record on a box with no recording key yet was exported as
+    ``policy_decision`` ``record``, while nothing was recorded and the report counted it
+    apart: the column says what happened, the reason column why."""
+    from firmware.policy.rules import NOT_SET_UP
+
+    reason = "line 1 records every call; " + NOT_SET_UP
+    early = add_call(box, T0_US + 3000 * S, "01632960779", policy_decision="record", policy_reason=reason)
+    why = "line 1 records every call"
+    later = add_call(box, T0_US + 3100 * S, "01632960780", policy_decision="record", policy_reason=why)
+    rows = {
+        int(r["id"]): r
+        for r in csv.DictReader(io.StringIO(people["audrey"].get("/calls.csv").get_data(as_text=True)))
+    }
+    assert (rows[early]["policy_decision"], rows[early]["policy_reason"]) == ("before_setup", reason)
+    assert rows[early]["recording"] == ""
+    assert rows[later]["policy_decision"] == "record"
+
+
 def test_auditor_reads_calls_and_users_but_never_audio(box, people):
     audrey = people["audrey"]
     assert len(ids(page(audrey, "/calls"))) == 40  # every line

@@ -30,6 +30,7 @@ from firmware.calls.callsearch import CallFilter, Cursor, search_number
 from firmware.localtime import duration_text, iso_to_us
 from firmware.policy import deletions
 from firmware.policy.retention import check_category
+from firmware.policy.rules import outcome
 
 from .. import callstory, intent
 from ..security import audit, form_errors, lk, roles, unlocked_key
@@ -349,7 +350,7 @@ def export_list():
                     c["book_name"] or "",
                     c["duration_s"] if c["answered"] else "",
                     c["recording_state"] or "",
-                    c.get("policy_decision") or "",
+                    outcome(c.get("policy_decision"), c.get("policy_reason")) or "",
                     " ".join(c.get("tags") or []),
                     *_csv_evidence(c),
                 ]
