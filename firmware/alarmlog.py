@@ -334,6 +334,17 @@ class AlarmLog:
             )
         )
 
+    def overlapping(self, kinds, start_us, end_us, lines=None):
+        """Occurrences of ``kinds`` that were on at some time in [start_us, end_us) on
+        ``lines`` (None: any): raised before its end and cleared after its start, or not
+        cleared; oldest first. Raised long before the period counts (a line dead for a week)."""
+        marks = ", ".join("?" * len(kinds))
+        rows = self._query(
+            "WHERE kind IN (%s) AND raised_us < ? AND (cleared_us IS NULL OR cleared_us > ?)" % marks,
+            (*kinds, end_us, start_us),
+        )
+        return rows if lines is None else [r for r in rows if r["line"] in lines]
+
     def in_period(self, start_us, end_us, lines=None):
         """Occurrences raised in [start_us, end_us) on ``lines`` or the whole box (line 0)."""
         rows = self._query("WHERE raised_us >= ? AND raised_us < ?", (start_us, end_us))

@@ -150,9 +150,14 @@ class ToneDetected(Event):
     name: str  # "dial", "busy", "unobtainable", "ringback", "alert"
 
 
+# The faults of a line (:class:`LineFault` kinds, alarms of the same kinds): while one is
+# on, calls on the line cannot be made, received or recorded, or the box does not see them.
+LINE_FAULTS = ("no_line_voltage", "stuck_off_hook", "ring_not_sensed")
+
+
 @dataclass(frozen=True)
 class LineFault(Event):
-    kind: str  # "no_line_voltage", "stuck_off_hook", "ring_not_sensed"
+    kind: str  # one of LINE_FAULTS
     active: bool
 
 

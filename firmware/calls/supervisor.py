@@ -101,6 +101,7 @@ from dataclasses import dataclass, fields
 
 from board.base import BUTTON_SIGNALS, INPUT_SIGNALS, LINE_SIGNALS, REQUIRED_SIGNALS
 from firmware.bus import (
+    LINE_FAULTS,
     CallAnswerConfirmed,
     CallAnswered,
     CallAnswerWithdrawn,
@@ -749,7 +750,7 @@ class _Line:
     def restore_faults(self, kinds, t_us):
         """Take back the open faults ``kinds`` of the last run (see :meth:`LineSupervisor.sync`)
         and judge them once the levels read at start have settled."""
-        self.faults |= set(kinds) & {NO_LINE_VOLTAGE, STUCK_OFF_HOOK, RING_NOT_SENSED}
+        self.faults |= set(kinds) & set(LINE_FAULTS)
         self._arm("restored", t_us + self.settle_us(), self._restored_check)
 
     def settle_us(self):

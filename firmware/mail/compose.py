@@ -3,7 +3,7 @@
 import email.utils
 from email.message import EmailMessage
 
-MAX_GAPS_LISTED = 10  # times the box was not recording, listed in a report mail's text
+MAX_GAPS_LISTED = 10  # times the box (or a line) was not recording, listed in a report mail's text
 
 
 def _message(settings, to, subject, body, wall_us):
@@ -61,6 +61,14 @@ def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=Non
     return _message(settings, settings.alarm_to, subject, body, wall_us)
 
 
+def _listed(rows, form):
+    """``rows`` of a report's table as lines of ``form`` (at most :data:`MAX_GAPS_LISTED`)."""
+    text = "".join("\n" + form % tuple(row) for row in rows[:MAX_GAPS_LISTED])
+    if len(rows) > MAX_GAPS_LISTED:
+        text += "\n... and %d more, in the attached report" % (len(rows) - MAX_GAPS_LISTED)
+    return text
+
+
 def report_message(settings, to, report, data, fmt, box_name, wall_us, every, audit_head=None):
     """A scheduled report, its key figures in the text and the file attached.
 
@@ -68,18 +76,19 @@ def report_message(settings, to, report, data, fmt, box_name, wall_us, every, au
     made; the mail carries it off the card, so a trail rewritten later on the card
     fails ``linekeeper verify --head SEQ:HASH``.
     """
-    from firmware.reports.tables import cell, running_note, running_table
+    from firmware.reports.tables import cell, outages_note, outages_table, running_note, running_table
 
     p, box = report["period"], report["box"]
     days = p["from"] if p["from"] == p["to"] else "%s to %s" % (p["from"], p["to"])
     subject = "[%s] %s report %s" % (box_name, every.capitalize(), days)
     rate = box["answered_rate_pct"]
     note = running_note(report)  # before the figures: no calls must not read as a quiet day
-    gaps = (running_table(report) or (None, None, []))[2]
-    if note and gaps:
-        note += "".join("\nNot recording: %s to %s, %s (%s)" % tuple(row) for row in gaps[:MAX_GAPS_LISTED])
-        if len(gaps) > MAX_GAPS_LISTED:
-            note += "\n... and %d more, in the attached report" % (len(gaps) - MAX_GAPS_LISTED)
+    if note:
+        note += _listed((running_table(report) or (None, None, []))[2], "Not recording: %s to %s, %s (%s)")
+    out_note = outages_note(report)  # a line dead all day is not a quiet line either
+    if out_note:
+        out_note += _listed(outages_table(report)[2], "Line %s not in service: %s to %s, %s (%s)")
+        note = "%s\n\n%s" % (note, out_note) if note else out_note
     body = (
         "%s\n\n%sCalls: %d (in %d, out %d)\nMissed: %d\nAnswered rate: %s\n"
         "Not called back: %d number(s)\nAlarms: %d\n\nThe full report is attached.\n"

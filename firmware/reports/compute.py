@@ -26,6 +26,8 @@ Definitions (also in docs/reports.md):
 - running (from the audit trail's ``box_start`` / ``box_stop`` / ``power_fail``
   entries, :mod:`.downtime`): when the box was not recording in the period, from
   when to when and why, and whether the period is before its first start;
+- lines not in service (from the alarm history's line faults, :mod:`.outages`): each
+  occurrence on during the period, raised before it or in it, cut to the period;
 - archive (only on a box whose archive has run): of the ended calls started in
   the period on the report's lines, ``archived`` (call record and recordings in
   the bucket, checksums verified), ``waiting`` (queued, or ended and about to
@@ -297,6 +299,16 @@ def _running(audit_db, period, now_us, alive_us):
     return downtime(os.path.abspath(audit_db), period, period.end_us if now_us is None else now_us, alive_us)
 
 
+def _outages(alarms, period, lines, now_us):
+    """The lines not in service in the period (:func:`.outages.line_outages`), or None
+    without an alarm history."""
+    if alarms is None:
+        return None
+    from .outages import line_outages
+
+    return line_outages(alarms, period, lines, period.end_us if now_us is None else now_us)
+
+
 def totals_of(rows, period):
     """The finished totals of call ``rows`` (in the shape the report reads from a call
     log: id, line, direction, started/answered/ended µs, number, policy decision and
@@ -344,7 +356,7 @@ def build_report(
         another line still counts as a callback to a number
     :param country: how numbers are put in international form
     :param alarms: an :class:`~firmware.alarmlog.AlarmLog` or None: its
-        alarms raised in the period are listed
+        alarms raised in the period are listed, and its line faults on in the period
     :param cipher: the box's field cipher, which opens sealed numbers and audit details
     :param now_us: when the report is made (µs; None: after the period): a time the box
         is still not recording counts up to then
@@ -395,5 +407,6 @@ def build_report(
         "access": _access(audit_db, period, cipher),
         "running": _running(audit_db, period, now_us, alive_us),
         "archive": archive,
+        "line_outages": _outages(alarms, period, lines, now_us),
         "alarms": alarms.in_period(period.start_us, period.end_us, lines) if alarms is not None else [],
     }

@@ -5,7 +5,7 @@ import json
 
 from .. import csvsafe
 from ..errors import ReportError
-from .tables import running_note, tables
+from .tables import outages_note, running_note, tables
 
 FORMATS = ("json", "csv", "pdf")
 
@@ -30,9 +30,9 @@ def to_csv(report):
     w.writerow(
         ["Linekeeper report", report["period"]["from"], report["period"]["to"], report["period"]["tz"]]
     )
-    note = running_note(report)
-    if note:
-        w.writerow([note])
+    for note in (running_note(report), outages_note(report)):
+        if note:
+            w.writerow([note])
     w.writerow([])
     for title, header, rows in tables(report):
         w.writerow([title])

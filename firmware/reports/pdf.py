@@ -18,7 +18,7 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
-from .tables import running_note, tables
+from .tables import outages_note, running_note, tables
 
 _CHUNK_ROWS = 30
 _STYLE = TableStyle(
@@ -75,9 +75,9 @@ def to_pdf(report, title="Linekeeper report"):
             styles["Normal"],
         ),
     ]
-    note = running_note(report)
-    if note:
-        story.append(Paragraph("<b>%s</b>" % escape(note), styles["Normal"]))
+    for note in (running_note(report), outages_note(report)):
+        if note:
+            story.append(Paragraph("<b>%s</b>" % escape(note), styles["Normal"]))
     story += [Spacer(1, 4 * mm), _hours_drawing(report)]
     for name, header, rows in tables(report):
         story += [Spacer(1, 3 * mm), Paragraph(escape(name), styles["Heading3"])]

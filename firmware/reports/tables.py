@@ -137,6 +137,50 @@ def running_table(report):
     )
 
 
+# Why a line was not in service (a report's ``line_outages["out"][i]["cause"]``).
+LINE_CAUSES = {
+    "no_line_voltage": "no line voltage (unplugged, cut, or the exchange's fault)",
+    "stuck_off_hook": "off-hook with no call (a handset left off?)",
+    "ring_not_sensed": "ringing not sensed: incoming calls may not have been seen",
+}
+
+
+def outages_note(report):
+    """One sentence on the lines not in service in the period, or None (none, or no alarm
+    history): said with :func:`running_note`, before the figures."""
+    outages = report.get("line_outages")
+    if not outages or not outages["out_us_by_line"]:
+        return None
+    each = "; ".join("line %s for %s" % (n, hms(us / 1e6)) for n, us in outages["out_us_by_line"].items())
+    return (
+        "A line was not in service for part of this period (%s; listed under "
+        '"Lines not in service"): calls on it then could not be made, received or recorded, '
+        "or were not seen." % each
+    )
+
+
+def outages_table(report):
+    """The line faults on in the period, as a table (None without an alarm history)."""
+    outages = report.get("line_outages")
+    if outages is None:
+        return None
+    tz = zoneinfo.ZoneInfo(report["period"]["tz"])
+    return (
+        "Lines not in service",
+        ["Line", "From", "To", "Not in service in the period (h:mm:ss)", "Cause"],
+        [
+            [
+                cell(o["line"]),
+                when(o["from_us"], tz),
+                "not cleared yet" if o["to_us"] is None else when(o["to_us"], tz),
+                hms(o["in_period_us"] / 1e6),
+                LINE_CAUSES.get(o["cause"], o["cause"]),
+            ]
+            for o in outages["out"]
+        ],
+    )
+
+
 def _get(totals, path):
     for key in path:
         totals = totals[key]
@@ -154,6 +198,9 @@ def tables(report):
     running = running_table(report)
     if running is not None:
         out.append(running)
+    outages = outages_table(report)
+    if outages is not None:
+        out.append(outages)
     reasons = sorted(report["box"]["coverage"]["excluded_by_reason"])
     out.append(
         (

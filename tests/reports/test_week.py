@@ -95,6 +95,10 @@ def test_playbacks_exports_and_alarms(week_dir, capsys):
     assert [
         (a["kind"], a["line"], a["cleared_us"] is not None, a["acknowledged_by"]) for a in doc["alarms"]
     ] == [("no_line_voltage", 2, True, None), ("disk_warning", 0, False, "ivan")]
+    # Monday 20:00 to 21:00 UTC (GMT): line 2 was not in service.
+    assert [(o["line"], o["cause"], o["in_period_us"]) for o in doc["line_outages"]["out"]] == [
+        (2, "no_line_voltage", 3_600_000_000)
+    ]
 
 
 def test_one_line_and_one_day(week_dir, capsys):

@@ -16,7 +16,7 @@ from markupsafe import Markup
 from firmware.errors import ReportError
 from firmware.reports import svg
 from firmware.reports.formats import FORMATS, render, tables
-from firmware.reports.tables import running_note
+from firmware.reports.tables import outages_note, running_note
 
 from ..security import audit, form_errors, lk, roles
 
@@ -90,6 +90,7 @@ def index():
         report=report,
         not_over=period.not_over(lk().services.wall_us()),
         running_note=running_note(report),
+        outages_note=outages_note(report),
         tables=tables(report),
         hours_svg=Markup(svg.hours_chart(report)),
         lines_svg=Markup(svg.lines_chart(report)),
