@@ -18,7 +18,8 @@ Definitions (also in docs/reports.md):
   by reason), not asked (on demand, no one asked), before setup (the rules said
   record on a box with no recording key yet: nothing could be recorded), failed
   (the policy said record and there is no recording); paused: calls with a PCI pause, and
-  the paused seconds;
+  the pauses (spans) and the paused seconds (a span a crash left open: to the
+  call's end);
 - consent notices, of connected calls with a notice record: given, failed
   (an error was recorded), off;
 - retention deletions: the deletion log's entries dated in the period;
@@ -86,6 +87,7 @@ def _empty_totals():
             **{k: 0 for k in _COVERAGE},
             "excluded_by_reason": {},
             "paused_calls": 0,
+            "pauses": 0,
             "paused_ms": 0,
         },
         "consent": {"given": 0, "failed": 0, "off": 0},
@@ -139,9 +141,17 @@ def _coverage(cov, row):
     spans = json.loads(row[10]) if row[10] else []
     if spans:
         cov["paused_calls"] += 1
-        cov["paused_ms"] += sum(
-            (_iso_us(s["to"]) - _iso_us(s["from"])) // 1000 for s in spans if s.get("to") and s.get("from")
-        )
+        cov["pauses"] += len(spans)
+        cov["paused_ms"] += sum(_paused_ms(s, row[5]) for s in spans)
+
+
+def _paused_ms(span, ended_us):
+    """A pause span's length in ms. One left open by a crash or a power cut lasted to the
+    call's end (the recording stopped there, silent); one still on is not counted yet."""
+    if not span.get("from"):
+        return 0
+    to_us = _iso_us(span["to"]) if span.get("to") else ended_us
+    return 0 if to_us is None else max(0, to_us - _iso_us(span["from"])) // 1000
 
 
 def _consent(tot, text):

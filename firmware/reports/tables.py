@@ -31,6 +31,7 @@ SUMMARY = (
     ("Before setup, not recorded", ("coverage", "before_setup")),
     ("Recording failed", ("coverage", "failed")),
     ("Calls with a PCI pause", ("coverage", "paused_calls")),
+    ("PCI pauses", ("coverage", "pauses")),
     ("Paused (h:mm:ss)", ("coverage", "paused_s")),
     ("Consent notice given", ("consent", "given")),
     ("Consent notice failed", ("consent", "failed")),
