@@ -14,6 +14,7 @@ from flask import Flask, current_app, g, has_request_context, render_template, r
 
 from firmware import words
 from firmware.errors import KeyStoreError, TamperError
+from firmware.lawfulbasis import BASES as LAWFUL_BASES
 from firmware.localtime import DEFAULT_ZONE, LocalTime, duration_text, iso_to_us, zone_names
 from firmware.rights import REGIONS, holidays_of
 from firmware.storage.fieldseal import FieldSealError
@@ -308,6 +309,7 @@ def create_app(services, config):
         role_labels=ROLE_LABELS,
         countries=countries.box_countries,
         regions=REGIONS,
+        lawful_bases=LAWFUL_BASES,
         holidays_of=holidays_of,
         iso_us=_when,
         when=_when,

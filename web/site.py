@@ -19,13 +19,18 @@ import unicodedata
 
 from flask import g, has_request_context
 
+from firmware.lawfulbasis import BASES, LEGITIMATE_INTERESTS
 from firmware.localtime import DEFAULT_ZONE, zone_names
 from firmware.policy import cards
 from firmware.rights import DEFAULT_REGION, REGIONS
 from telephony import countries
 
 ICO_NUMBER = re.compile(r"^Z[A-Z0-9][0-9]{6}$")
+EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$")
+PHONE = re.compile(r"^\+?[0-9][0-9 ()-]*$")
 MAX_TEXT = 200
+MAX_ADDRESS = 500
+MAX_EMAIL = 254
 MAX_PURPOSE = 2000
 MAX_LINE_NAME = 40
 
@@ -54,10 +59,35 @@ class SiteSettings:
     # deadlines count. Kept apart like the DPIA date (web.db's site key "region"), for
     # the same reason: the release before reads the settings' JSON with its fields only.
     region: str = DEFAULT_REGION
+    # The lawful basis for recording (firmware.lawfulbasis.BASES; "" when none is recorded)
+    # and, for legitimate interests, the ISO date of the legitimate interests assessment.
+    lawful_basis: str = ""
+    lia_date: str = ""
+    # Who answers data protection questions (a name or a role, such as "Data Protection
+    # Officer"), a postal address (lines apart with "\n"), an e-mail address and a phone
+    # number: each "" when not given.
+    dp_contact: str = ""
+    dp_address: str = ""
+    dp_email: str = ""
+    dp_phone: str = ""
+
+    #: Fields kept apart from the settings' JSON, each under its own web.db site key
+    #: (as region is): the release before reads that JSON with its own fields only.
+    APART = (
+        "dpia_reviewed",
+        "region",
+        "lawful_basis",
+        "lia_date",
+        "dp_contact",
+        "dp_address",
+        "dp_email",
+        "dp_phone",
+    )
 
     def to_json(self):
         data = dataclasses.asdict(self)
-        del data["dpia_reviewed"], data["region"]
+        for name in self.APART:
+            del data[name]
         return json.dumps(data)
 
     @classmethod
@@ -126,8 +156,12 @@ def parse_site_form(form, n_lines):
     ``purpose``, ``country``, ``time_zone`` (an IANA name such as
     ``Europe/London``; empty means that), ``region`` (where the business is:
     ENG, WLS, SCT or NIR; empty means ENG), ``dpia_reviewed`` (YYYY-MM-DD or empty:
-    when the data protection impact assessment was last reviewed), and ``line-N-name`` / ``line-N-mode``
-    ("record" or "private") for each line 1..``n_lines``.
+    when the data protection impact assessment was last reviewed), ``lawful_basis`` (a code
+    of :data:`firmware.lawfulbasis.BASES`, or empty) with ``lia_date`` (YYYY-MM-DD: needed
+    for legitimate interests, refused with another basis), the data protection contact
+    ``dp_contact`` (a name or role), ``dp_address``, ``dp_email``, ``dp_phone`` (each
+    optional), and ``line-N-name`` / ``line-N-mode`` ("record" or "private") for each line
+    1..``n_lines``.
     """
     errors = {}
     get = lambda k: (form.get(k) or "").strip()  # noqa: E731
@@ -168,16 +202,13 @@ def parse_site_form(form, n_lines):
         errors["region"] = "Choose where the business is: %s." % ", ".join(REGIONS.values())
     dpia_reviewed = get("dpia_reviewed")
     if dpia_reviewed:
-        try:
-            reviewed = datetime.date.fromisoformat(dpia_reviewed)
-            if reviewed.year < 2018:
-                errors["dpia_reviewed"] = "The review date must be 2018 or later."
-            elif reviewed > datetime.date.today() + datetime.timedelta(days=1):
-                errors["dpia_reviewed"] = (
-                    "The review date cannot be in the future: give the day it was reviewed."
-                )
-        except ValueError:
-            errors["dpia_reviewed"] = "Enter the date of the last review as YYYY-MM-DD, or leave it empty."
+        problem = _past_date_problem(dpia_reviewed, "review", "it was reviewed")
+        if problem is not None:
+            errors["dpia_reviewed"] = problem or (
+                "Enter the date of the last review as YYYY-MM-DD, or leave it empty."
+            )
+    lawful_basis, lia_date = _parse_basis(get, errors)
+    dp_contact, dp_address, dp_email, dp_phone = _parse_contact(get, errors)
     purpose = get("purpose")
     if len(purpose) < 10:
         errors["purpose"] = (
@@ -214,9 +245,76 @@ def parse_site_form(form, n_lines):
             time_zone,
             dpia_reviewed,
             region,
+            lawful_basis,
+            lia_date,
+            dp_contact,
+            dp_address,
+            dp_email,
+            dp_phone,
         ),
         {},
     )
+
+
+def _past_date_problem(text, what, when):
+    """Why ``text`` is not the date of something done (2018 or later, not in the future),
+    or None; "" when it is not a date at all (the caller says what to enter)."""
+    try:
+        day = datetime.date.fromisoformat(text)
+    except ValueError:
+        return ""
+    if day.year < 2018:
+        return "The %s date must be 2018 or later." % what
+    if day > datetime.date.today() + datetime.timedelta(days=1):
+        return "The %s date cannot be in the future: give the day %s." % (what, when)
+    return None
+
+
+def _parse_basis(get, errors):
+    """The lawful basis and its legitimate interests assessment's date from the form,
+    messages into ``errors``."""
+    basis = get("lawful_basis")
+    if basis and basis not in BASES:
+        errors["lawful_basis"] = "Choose the lawful basis from the list: %s." % ", ".join(
+            words for words, _ in BASES.values()
+        )
+    lia_date = get("lia_date")
+    if basis == LEGITIMATE_INTERESTS:
+        problem = _past_date_problem(lia_date, "assessment", "it was made")
+        if problem is not None:
+            errors["lia_date"] = problem or (
+                "Enter the date of the legitimate interests assessment as YYYY-MM-DD: relying "
+                "on legitimate interests needs one, made before recording starts."
+            )
+    elif lia_date:
+        errors["lia_date"] = (
+            "Leave this empty: the assessment date goes with legitimate interests only "
+            "(or choose legitimate interests above)."
+        )
+    return basis, lia_date
+
+
+def _parse_contact(get, errors):
+    """Who answers data protection questions, and how to reach them, from the form
+    (each optional), messages into ``errors``."""
+    contact, address, email, phone = (get(k) for k in ("dp_contact", "dp_address", "dp_email", "dp_phone"))
+    if len(contact) > MAX_TEXT:
+        errors["dp_contact"] = "At most %d characters." % MAX_TEXT
+    elif control_problem(contact):
+        errors["dp_contact"] = control_problem(contact)
+    if len(address) > MAX_ADDRESS:
+        errors["dp_address"] = "At most %d characters." % MAX_ADDRESS
+    elif control_problem(address, lines=True):
+        errors["dp_address"] = control_problem(address, lines=True)
+    if email and (len(email) > MAX_EMAIL or not EMAIL.match(email)):
+        errors["dp_email"] = "Enter an e-mail address like dpo@example.com, or leave it empty."
+    if phone and (not PHONE.match(phone) or not 7 <= sum(c.isdigit() for c in phone) <= 15):
+        errors["dp_phone"] = (
+            "Enter a phone number in digits, such as 01632 960123 or +44 1632 960123 "
+            "(spaces, brackets, dashes and a leading + allowed), or leave it empty."
+        )
+    address = "\n".join(x.strip() for x in address.splitlines() if x.strip())
+    return contact, address, email, phone
 
 
 class Site:
@@ -238,16 +336,15 @@ class Site:
         if text is None:
             return None
         settings = SiteSettings.from_json(text, known_only=True)
+        # Each kept-apart field under its own key; none stored: the field's default.
         return dataclasses.replace(
-            settings,
-            dpia_reviewed=self._get("dpia_reviewed") or "",
-            region=self._get("region") or DEFAULT_REGION,
+            settings, **{name: self._get(name) or getattr(settings, name) for name in SiteSettings.APART}
         )
 
     def save(self, conn, settings):
         self._put(conn, "settings", settings.to_json())
-        self._put(conn, "dpia_reviewed", settings.dpia_reviewed)
-        self._put(conn, "region", settings.region)
+        for name in SiteSettings.APART:
+            self._put(conn, name, getattr(settings, name))
         if has_request_context():
             g.pop("lk_local_time", None)  # the zone may have changed (web.LinekeeperWeb.local_time)
 
@@ -293,6 +390,12 @@ def form_values(settings, n_lines, private=None):
             time_zone=settings.time_zone,
             dpia_reviewed=settings.dpia_reviewed,
             region=settings.region,
+            lawful_basis=settings.lawful_basis,
+            lia_date=settings.lia_date,
+            dp_contact=settings.dp_contact,
+            dp_address=settings.dp_address,
+            dp_email=settings.dp_email,
+            dp_phone=settings.dp_phone,
         )
     for n in range(1, n_lines + 1):
         line = settings.line(n) if settings is not None else LineSetting(n, "Line %d" % n, True)

@@ -56,6 +56,12 @@ def save():
         "time_zone",
         "region",
         "dpia_reviewed",
+        "lawful_basis",
+        "lia_date",
+        "dp_contact",
+        "dp_address",
+        "dp_email",
+        "dp_phone",
     ):
         if getattr(before, field) != getattr(settings, field):
             changed[field] = getattr(settings, field)
