@@ -1,14 +1,17 @@
-"""The compliance checklist: the box's fifteen safeguards, each green, amber or red, and why.
+"""The compliance checklist: the box's seventeen safeguards, each green, amber or red, and why.
 
-:func:`gather` reads the box's own state into a :class:`BoxState`;
+``web.documents.box_state`` reads the box's own state into a :class:`BoxState`;
 :func:`checklist` (a pure function of it) gives one :class:`Check` per
-safeguard. Red: the safeguard is not met and calls are handled unlawfully
+safeguard, and :func:`recorded` what the site settings record for an auditor,
+who cannot open the settings page. Red: the safeguard is not met and calls are handled unlawfully
 or unsafely now; amber: met only in part, or something to do soon; green:
 met, and the reason says how the box knows. docs/reports.md lists them.
 """
 
 import dataclasses
 import datetime as dt
+
+from .lawfulbasis import LEGITIMATE_INTERESTS, basis_words
 
 GREEN, AMBER, RED = "green", "amber", "red"
 
@@ -23,7 +26,7 @@ class Check:
 
 @dataclasses.dataclass(frozen=True)
 class BoxState:
-    """What the checklist looks at; every field is read from the box by :func:`gather`."""
+    """What the checklist looks at; every field is read from the box (``web.documents.box_state``)."""
 
     today: dt.date
     country: str = "uk"
@@ -31,6 +34,13 @@ class BoxState:
     ico_number: str = ""
     ico_renewal: str = ""  # ISO date or ""
     dpia_reviewed: str = ""  # ISO date the DPIA was last reviewed, or ""
+    organisation: str = ""
+    lawful_basis: str = ""  # a code of firmware.lawfulbasis.BASES, or ""
+    lia_date: str = ""  # ISO date of the legitimate interests assessment, or ""
+    dp_contact: str = ""  # who answers data protection questions: a name or role
+    dp_address: str = ""  # postal address, lines apart with "\n"
+    dp_email: str = ""
+    dp_phone: str = ""
     config: object = None  # BoxConfig (policy settings)
     rules_configured: bool = False  # policy.rules was set, not left at the defaults
     private_lines: tuple = ()  # lines never recorded (site or rules)
@@ -185,6 +195,51 @@ def _dpia(s):
     return GREEN, "the DPIA was last reviewed on %s" % reviewed
 
 
+def _lawful_basis(s):
+    if not s.lawful_basis:
+        if s.country != "uk":
+            return GREEN, "no UK GDPR lawful basis is needed outside the UK"
+        return RED, (
+            "no lawful basis for recording is recorded (Settings): UK GDPR Article 6 needs "
+            "one, chosen before recording starts"
+        )
+    said = basis_words(s.lawful_basis, s.country)
+    if s.lawful_basis == LEGITIMATE_INTERESTS:
+        if not s.lia_date:
+            return AMBER, "%s, but no legitimate interests assessment is recorded (Settings)" % said
+        return GREEN, "%s, assessed on %s" % (said, s.lia_date)
+    return GREEN, said
+
+
+def contact_parts(s):
+    """``[(what, value)]`` of the data protection contact (``s``: a :class:`BoxState` or
+    site settings), every part in order, a value "" when it was not given."""
+    return [
+        ("name or role", s.dp_contact),
+        ("postal address", ", ".join(s.dp_address.splitlines())),
+        ("e-mail", s.dp_email),
+        ("phone", s.dp_phone),
+    ]
+
+
+def _contact(s):
+    parts = contact_parts(s)
+    given = [value for _, value in parts if value]
+    missing = [what for what, value in parts if not value]
+    if not given:
+        return AMBER, (
+            "no contact for data protection questions (Settings): staff and people asking "
+            "for their recordings are told of no one to write to"
+        )
+    if missing:
+        return AMBER, "%s; no %s given (Settings)" % ("; ".join(given), _either(missing))
+    return GREEN, "; ".join(given)
+
+
+def _either(words):
+    return words[0] if len(words) == 1 else "%s or %s" % (", ".join(words[:-1]), words[-1])
+
+
 SAFEGUARDS = (
     ("A purpose for recording", _purpose),
     ("ICO registration", _ico),
@@ -201,9 +256,30 @@ SAFEGUARDS = (
     ("Staff told when something goes wrong", _alarms_reach),
     ("Reports decided and sent", _reports),
     ("A data protection impact assessment", _dpia),
+    # Last, so that the numbers an auditor noted before stay the same safeguards.
+    ("A lawful basis for recording", _lawful_basis),
+    ("A contact for data protection questions", _contact),
 )
 
 
 def checklist(state):
-    """The fifteen :class:`Check` s for ``state`` (a :class:`BoxState`), in order."""
+    """The seventeen :class:`Check` s for ``state`` (a :class:`BoxState`), in order."""
     return [Check(i, name, *fn(state)) for i, (name, fn) in enumerate(SAFEGUARDS, 1)]
+
+
+def recorded(state):
+    """``[(what, value)]``: what the site settings record of the business's data protection,
+    for the checklist (auditors may read it, not the settings page); "not recorded" for
+    what was not given."""
+    none = "not recorded"
+    rows = [
+        ("Organisation", state.organisation or none),
+        ("ICO registration", state.ico_number or none),
+        ("ICO renewal due", state.ico_renewal or none),
+        ("DPIA last reviewed", state.dpia_reviewed or none),
+        ("Lawful basis", basis_words(state.lawful_basis, state.country) or none),
+    ]
+    if state.lawful_basis == LEGITIMATE_INTERESTS:
+        rows.append(("Legitimate interests assessment", state.lia_date or none))
+    rows += [("Data protection contact, " + what, value or none) for what, value in contact_parts(state)]
+    return rows

@@ -13,6 +13,14 @@ import pytest
 from firmware.mail.settings import MailSettings, Schedule
 from firmware.policy.settings import LineMode
 
+BASIS = dict(lawful_basis="legitimate_interests", lia_date="2026-01-10")
+CONTACT = dict(
+    dp_contact="Data Protection Officer",
+    dp_address="1 High Street\nAnytown\nAB1 2CD",
+    dp_email="dpo@acme.example",
+    dp_phone="01632 960123",
+)
+
 
 def configure_well(box):
     """Every safeguard met: the state the tests switch one thing off from."""
@@ -26,7 +34,7 @@ def configure_well(box):
         retention=dataclasses.replace(policy.retention, default_days=90),
     )
     store.save(config.replace(policy=policy))
-    change_site(box, dpia_reviewed="2026-01-15")
+    change_site(box, dpia_reviewed="2026-01-15", **BASIS, **CONTACT)
     box.services.mail.store.save(
         MailSettings(
             host="mail.example.com",
@@ -53,7 +61,7 @@ def statuses(client):
 def good(box, people):
     configure_well(box)
     got = statuses(people["audrey"])
-    assert len(got) == 15 and {s for s, _ in got.values()} == {"green"}, got
+    assert len(got) == 17 and {s for s, _ in got.values()} == {"green"}, got
     return box, people
 
 
@@ -112,7 +120,65 @@ SWITCH_OFF = {
         lambda b: b.services.mail.store.save(dataclasses.replace(b.services.mail.store.get(), schedules=())),
     ),
     15: ("amber", "no data protection impact assessment", lambda b: change_site(b, dpia_reviewed="")),
+    16: ("red", "no lawful basis for recording", lambda b: change_site(b, lawful_basis="", lia_date="")),
+    17: (
+        "amber",
+        "no contact for data protection questions",
+        lambda b: change_site(b, **{k: "" for k in CONTACT}),
+    ),
 }
+
+
+def test_the_lawful_basis_is_said_with_its_article_and_assessment(good):
+    box, people = good
+    assert statuses(people["audrey"])[16] == (
+        "green",
+        "legitimate interests (Article 6(1)(f) of the UK GDPR), assessed on 2026-01-10",
+    )
+    change_site(box, lawful_basis="contract", lia_date="")
+    assert statuses(people["audrey"])[16] == (
+        "green",
+        "a contract with the person (Article 6(1)(b) of the UK GDPR)",
+    )
+    # Legitimate interests without its assessment (a web.db edited by hand): not met in full.
+    change_site(box, lawful_basis="legitimate_interests", lia_date="")
+    status, reason = statuses(people["audrey"])[16]
+    assert status == "amber" and "no legitimate interests assessment is recorded" in reason
+
+
+def test_a_contact_in_part_says_what_is_missing(good):
+    box, people = good
+    assert statuses(people["audrey"])[17] == (
+        "green",
+        "Data Protection Officer; 1 High Street, Anytown, AB1 2CD; dpo@acme.example; 01632 960123",
+    )
+    change_site(box, dp_address="", dp_phone="")
+    assert statuses(people["audrey"])[17] == (
+        "amber",
+        "Data Protection Officer; dpo@acme.example; no postal address or phone given (Settings)",
+    )
+
+
+def recorded(client):
+    page = html.unescape(client.get("/documents/checklist").get_data(as_text=True))
+    table = re.search(r'<table id="recorded">(.*?)</table>', page, re.S).group(1)
+    return dict(re.findall(r'<th scope="row">([^<]*)</th><td>([^<]*)</td>', table))
+
+
+def test_an_auditor_reads_what_the_settings_record_on_the_checklist(good):
+    """Auditors cannot open Settings, and the checklist's DPIA line sent them there."""
+    box, people = good
+    got = recorded(people["audrey"])
+    assert got["DPIA last reviewed"] == "2026-01-15"
+    assert got["Lawful basis"] == "legitimate interests (Article 6(1)(f) of the UK GDPR)"
+    assert got["Legitimate interests assessment"] == "2026-01-10"
+    assert got["Data protection contact, postal address"] == "1 High Street, Anytown, AB1 2CD"
+    assert got["Data protection contact, e-mail"] == "dpo@acme.example"
+    change_site(box, dpia_reviewed="", lawful_basis="", lia_date="", dp_email="")
+    got = recorded(people["audrey"])
+    assert got["DPIA last reviewed"] == got["Lawful basis"] == "not recorded"
+    assert got["Data protection contact, e-mail"] == "not recorded"
+    assert "Legitimate interests assessment" not in got
 
 
 def test_a_dpia_reviewed_over_a_year_ago_is_amber(good):
@@ -156,6 +222,9 @@ def test_checklist_and_staff_notice_as_pdf(good, tmp_path):
         ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
     ).stdout
     assert "Callers told that calls are recorded" in text and "RED" in text
+    said = " ".join(text.split())
+    assert "Recorded in the settings" in said and "DPIA last reviewed 2026-01-15" in said
+    assert "A contact for data protection questions" in said and "dpo@acme.example" in said
     notice = people["sam"].get("/documents/staff-notice")
     page = notice.get_data(as_text=True)
     assert "To keep a record of orders taken by phone." in page

@@ -8,7 +8,7 @@ staff are owed.
 
 from flask import Blueprint, Response, render_template
 
-from firmware.compliance import checklist
+from firmware.compliance import checklist, recorded
 from firmware.reports.docpdf import document_pdf
 
 from ..documents import box_state, staff_notice
@@ -28,8 +28,8 @@ def _pdf(name, data):
 @bp.route("/documents/checklist")
 @roles("installer", "auditor")
 def checklist_page():
-    checks = checklist(box_state(lk()))
-    return render_template("checklist.html", checks=checks)
+    state = box_state(lk())
+    return render_template("checklist.html", checks=checklist(state), recorded=recorded(state))
 
 
 @bp.route("/documents/checklist.pdf")
@@ -48,6 +48,8 @@ def checklist_pdf():
                 "red: not met." % state.today.isoformat(),
             ),
             ("table", ("#", "Safeguard", "Status", "Why"), rows, (8 * mm, 55 * mm, 18 * mm, 99 * mm)),
+            ("h", "Recorded in the settings"),
+            ("table", ("", "As recorded"), recorded(state), (60 * mm, 120 * mm)),
         ],
     )
     return _pdf("linekeeper-checklist-%s.pdf" % state.today, data)
