@@ -1,7 +1,8 @@
 """From the box's configuration and state: the checklist's inputs, the staff and caller notices."""
 
-from firmware.compliance import BoxState
+from firmware.compliance import BoxState, contact_parts
 from firmware.config import BoxConfig
+from firmware.lawfulbasis import basis_words
 from firmware.policy.pause import pause_button_wired
 from firmware.policy.retention import retention_words
 from firmware.policy.settings import RecordingRules
@@ -105,7 +106,22 @@ def staff_notice(web):
         "recall": recall_advice(config) if any(x["recorded"] for x in lines) else None,
         "announcement": caller_notice(config),
         "rights": rights_words(site.organisation if site else "", state.ico_number, state.country),
+        "lawful_basis": basis_words(state.lawful_basis, state.country),
+        "contact": contact_words(state),
     }
+
+
+def contact_words(state):
+    """Who answers data protection questions and how to reach them, in a sentence
+    ("Data Protection Officer, 1 High Street, Anytown; dpo@example.com; 01632 960123."),
+    or "" when nothing was given (``state``: a :class:`BoxState`)."""
+    name, *ways = (value for _, value in contact_parts(state))
+    ways = [x for x in ways if x]
+    if not name and not ways:
+        return ""
+    return "Questions about data protection: %s." % "; ".join(
+        [", ".join(x for x in (name, ways[0] if ways else "") if x)] + ways[1:]
+    )
 
 
 def rights_words(organisation, ico_number, country):

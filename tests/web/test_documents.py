@@ -436,3 +436,31 @@ def test_a_dpia_reviewed_in_the_future_is_refused():
     assert errors == {
         "dpia_reviewed": "The review date cannot be in the future: give the day it was reviewed."
     }
+
+
+def test_the_staff_notice_gives_the_lawful_basis_and_who_answers_data_protection_questions(good, tmp_path):
+    box, people = good
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    assert (
+        '<p id="lawful-basis">The lawful basis for recording: legitimate interests '
+        "(Article 6(1)(f) of the UK GDPR).</p>" in page
+    )
+    assert (
+        '<p id="dp-contact">Questions about data protection: Data Protection Officer, 1 High Street, '
+        "Anytown, AB1 2CD; dpo@acme.example; 01632 960123.</p>" in page
+    )
+    if shutil.which("pdftotext") is not None:
+        path = tmp_path / "n.pdf"
+        path.write_bytes(people["sam"].get("/documents/staff-notice.pdf").data)
+        text = subprocess.run(
+            ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        said = " ".join(text.split())
+        assert (
+            "The lawful basis for recording: legitimate interests (Article 6(1)(f) of the UK GDPR)." in said
+        )
+        assert "Questions about data protection: Data Protection Officer, 1 High Street" in said
+    change_site(box, lawful_basis="", lia_date="", **{k: "" for k in CONTACT})
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    assert "The lawful basis for recording has not been recorded yet." in page
+    assert 'id="dp-contact"' not in page

@@ -82,6 +82,12 @@ def notice_blocks(n):
     blocks = [
         ("h", "Why calls are recorded"),
         ("p", n["purpose"] or "The purpose has not been stated yet."),
+        (
+            "p",
+            "The lawful basis for recording: %s." % n["lawful_basis"]
+            if n["lawful_basis"]
+            else "The lawful basis for recording has not been recorded yet.",
+        ),
         ("h", "Which lines are recorded"),
         ("table", ("Line", "Name", "Recording"), [(x["line"], x["name"], x["how"]) for x in n["lines"]]),
     ]
@@ -126,4 +132,6 @@ def notice_blocks(n):
         ("h", "Asking for a copy, or raising a concern"),
         ("p", n["rights"]),
     ]
+    if n["contact"]:
+        blocks.append(("p", n["contact"]))
     return blocks
