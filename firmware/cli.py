@@ -481,6 +481,11 @@ def _letter_facts(data_dir, config):
         purpose=site.purpose,
         zone=site.time_zone,
         line_names={x.line: x.name for x in site.lines},
+        lawful_basis=site.lawful_basis,
+        dp_contact=site.dp_contact,
+        dp_address=site.dp_address,
+        dp_email=site.dp_email,
+        dp_phone=site.dp_phone,
     )
 
 

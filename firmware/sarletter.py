@@ -4,7 +4,8 @@ A bundle of JSON files and WAVs, times in UTC, told the person nothing a
 subject access answer must say (UK GDPR Art. 15(1)): who holds their data and
 why, what kinds of it, who may see it, how long it is kept, where it came
 from, their other rights and the right to complain to the ICO. The letter
-says those, lists each call in the box's local time with the zone named, says
+says those, the lawful basis and who to write to with questions (the
+settings' data protection contact), lists each call in the box's local time with the zone named, says
 what became of each recording (and why one is missing or has silence in it),
 and what each file of the bundle is. It is plain text, which every phone and
 computer opens.
@@ -13,6 +14,7 @@ computer opens.
 import dataclasses
 import datetime
 
+from .lawfulbasis import LEGITIMATE_INTERESTS, basis_words
 from .localtime import DEFAULT_ZONE, LocalTime, duration_text
 
 
@@ -22,7 +24,10 @@ class LetterFacts:
 
     ``retention``: :func:`firmware.policy.retention.retention_words`, or None
     (nothing deleted automatically); ``line_names``: ``{line number: name}``;
-    ``archived``: recordings are also copied to the organisation's archive.
+    ``archived``: recordings are also copied to the organisation's archive;
+    ``lawful_basis``: a code of :data:`firmware.lawfulbasis.BASES`; ``dp_contact``
+    (a name or role), ``dp_address`` (lines apart with "\n"), ``dp_email``,
+    ``dp_phone``: who answers data protection questions.
     """
 
     organisation: str = ""
@@ -33,6 +38,11 @@ class LetterFacts:
     zone: str = DEFAULT_ZONE
     line_names: dict = dataclasses.field(default_factory=dict)
     archived: bool = False
+    lawful_basis: str = ""
+    dp_contact: str = ""
+    dp_address: str = ""
+    dp_email: str = ""
+    dp_phone: str = ""
 
 
 # What each file of a bundle is, in the order the letter lists them.
@@ -143,6 +153,7 @@ def letter_text(calls, files, facts, request, released_us, redacted=()):
         "",
         "WHY CALLS ARE RECORDED",
         facts.purpose.strip() or "(The business has not stated its purpose on the recording box: ask them.)",
+        _basis_said(facts),
         "",
         "WHAT IS KEPT, AND WHERE IT CAME FROM",
         "For each call: when it was made, the phone line, the number (and the name) the phone "
@@ -170,6 +181,7 @@ def letter_text(calls, files, facts, request, released_us, redacted=()):
         "You may ask %s to correct what is wrong, to erase these recordings, to stop using them "
         "for a time, or object to their use." % (org),
     ]
+    out += _contact_lines(facts, org)
     if facts.country == "uk":
         out.append(
             "If you are not happy with the answer you may complain to the Information Commissioner's "
@@ -184,6 +196,36 @@ def letter_text(calls, files, facts, request, released_us, redacted=()):
         if name in ALWAYS or any(f == name or (name.endswith("/") and f.startswith(name)) for f in files):
             out.append("  %-22s %s" % (name, what))
     return "\r\n".join(out) + "\r\n"
+
+
+def _basis_said(facts):
+    """The lawful basis of the recording, in a sentence."""
+    if not facts.lawful_basis:
+        return (
+            "(The business has not recorded its lawful basis for recording on the recording box: ask them.)"
+        )
+    said = "The lawful basis for recording them: %s." % basis_words(facts.lawful_basis, facts.country)
+    if facts.lawful_basis == LEGITIMATE_INTERESTS:
+        said += " The interest pursued is the purpose above."
+    return said
+
+
+def _contact_lines(facts, org):
+    """Who to write to with a question or to use a right, as the settings give them."""
+    ways = [x.strip() for x in facts.dp_address.splitlines() if x.strip()]
+    if facts.dp_email:
+        ways.append("E-mail: %s" % facts.dp_email)
+    if facts.dp_phone:
+        ways.append("Phone: %s" % facts.dp_phone)
+    if not ways:
+        who = " (%s)" % facts.dp_contact if facts.dp_contact else ""
+        return [
+            "For any of these, or a question about your data, reply to whoever sent you this%s: "
+            "the business has not given an address for data protection questions on the "
+            "recording box." % who
+        ]
+    who = "%s, %s" % (facts.dp_contact, org) if facts.dp_contact else org
+    return ["For any of these, or a question about your data, write to %s:" % who] + ["  " + x for x in ways]
 
 
 def _asked_about(request):

@@ -221,4 +221,9 @@ def letter_facts(web):
         zone=web.local_time().zone_name,
         line_names={x.line: x.name for x in site.lines} if site else {},
         archived=getattr(web.services, "archive", None) is not None,
+        lawful_basis=site.lawful_basis if site else "",
+        dp_contact=site.dp_contact if site else "",
+        dp_address=site.dp_address if site else "",
+        dp_email=site.dp_email if site else "",
+        dp_phone=site.dp_phone if site else "",
     )

@@ -119,3 +119,40 @@ def test_the_command_lines_letter_names_the_archive_when_the_box_has_one(tmp_pat
     )
     assert cli._letter_facts(str(tmp_path), BoxConfig(archive=archive)).archived
     assert not cli._letter_facts(str(tmp_path), BoxConfig()).archived
+
+
+def test_the_letter_gives_the_lawful_basis_and_who_to_write_to():
+    """It said it gave no postal or e-mail address and no lawful basis: the box kept neither."""
+    import dataclasses
+
+    facts = dataclasses.replace(
+        FACTS,
+        lawful_basis="legitimate_interests",
+        dp_contact="Data Protection Officer",
+        dp_address="1 High Street\nAnytown\nAB1 2CD",
+        dp_email="dpo@acme.example",
+        dp_phone="01632 960123",
+    )
+    text = letter([call(1)], {"recordings/call-1.wav"}, facts=facts)
+    why = text.split("WHY CALLS ARE RECORDED\n")[1].split("\n\n")[0]
+    assert why == (
+        "To keep a record of orders taken by phone.\n"
+        "The lawful basis for recording them: legitimate interests (Article 6(1)(f) of the UK GDPR). "
+        "The interest pursued is the purpose above."
+    )
+    assert (
+        "write to Data Protection Officer, Acme Plumbing Ltd:\n"
+        "  1 High Street\n  Anytown\n  AB1 2CD\n  E-mail: dpo@acme.example\n  Phone: 01632 960123\n"
+        "If you are not happy" in text
+    )
+    text = letter(
+        [call(1)], {"recordings/call-1.wav"}, facts=dataclasses.replace(facts, lawful_basis="contract")
+    )
+    assert "a contract with the person (Article 6(1)(b) of the UK GDPR)." in text
+    assert "interest pursued" not in text
+
+
+def test_a_letter_without_them_says_so_rather_than_leaving_them_out():
+    text = letter([call(1)], {"recordings/call-1.wav"})
+    assert "has not recorded its lawful basis for recording on the recording box: ask them." in text
+    assert "reply to whoever sent you this: the business has not given an address" in text

@@ -275,6 +275,7 @@ def test_the_bundle_opens_with_a_letter_of_what_the_person_is_owed(box, people, 
     box.add_recordings([1])
     # The fake recording files are random bytes; the bundle gets a real WAV for them.
     monkeypatch.setattr(box.store, "export_bytes", lambda rid, key, fmt: wav_bytes(3.0))
+    set_basis_and_contact(box)
     resp = box.post(people["sam"], "/sar", RELEASE, token_from="/sar")
     assert resp.status_code == 200, resp.get_data(as_text=True)[-800:]
     z = zipfile.ZipFile(io.BytesIO(resp.data))
@@ -287,6 +288,8 @@ def test_the_bundle_opens_with_a_letter_of_what_the_person_is_owed(box, people, 
         "on Line 1",
         "recordings/call-1.wav",
         "ico.org.uk/make-a-complaint",
+        "The lawful basis for recording them: consent (Article 6(1)(a) of the UK GDPR).",
+        "write to Acme Plumbing Ltd:\r\n  E-mail: dpo@acme.example",
     ):
         assert words in text, words
     sums = z.read("SHA256SUMS").decode()
@@ -294,8 +297,11 @@ def test_the_bundle_opens_with_a_letter_of_what_the_person_is_owed(box, people, 
 
 
 def test_the_command_lines_bundle_has_the_same_letter(box, people, tmp_path):
-    """``linekeeper sar`` reads the organisation, purpose and zone from the web UI's settings."""
+    """``linekeeper sar`` reads the organisation, purpose and zone from the web UI's settings,
+    and the lawful basis and data protection contact."""
     from firmware import cli
+
+    set_basis_and_contact(box)
 
     (tmp_path / "pw").write_text(box.PASSWORDS["alice"] + "\n")
     out = tmp_path / "jones.zip"
@@ -305,6 +311,17 @@ def test_the_command_lines_bundle_has_the_same_letter(box, people, tmp_path):
     text = zipfile.ZipFile(out).read("README.txt").decode("utf-8")
     assert "Acme Plumbing Ltd" in text and "To keep a record of orders taken by phone." in text
     assert "Call 1: Mon 2 Mar 2026, 09:00:00 GMT" in text and "on Line 1" in text
+    assert "consent (Article 6(1)(a) of the UK GDPR)" in text and "  E-mail: dpo@acme.example" in text
+
+
+def set_basis_and_contact(box):
+    import dataclasses
+
+    with box.web.db.tx() as conn:
+        site = box.web.site.settings()
+        box.web.site.save(
+            conn, dataclasses.replace(site, lawful_basis="consent", dp_email="dpo@acme.example")
+        )
 
 
 def test_a_release_too_long_to_make_in_memory_is_refused_with_what_to_do(box, people, monkeypatch):
