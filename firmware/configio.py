@@ -6,7 +6,8 @@ The exported file is one JSON object::
      "config": {...},            DATA_DIR/config.json, policy included (BoxConfig)
      "site": {...} | null,       the web UI's site settings (organisation, ICO
                                  registration, purpose, country, lines; region
-                                 only when not England)
+                                 only when not England; the lawful basis and
+                                 the data protection contact when given)
      "files": {"announcements/NAME.wav": "<base64>"}}   uploaded announcements
 
 It holds no secret: no key slot, recovery key, password hash, session, setup
@@ -44,6 +45,11 @@ from .errors import ConfigError, LinekeeperError
 from .rights import DEFAULT_REGION, REGIONS
 
 FORMAT = 1
+#: Site settings kept apart from the settings' JSON that an export carries when given,
+#: in two groups: an import whose file has none of a group keeps the box's own.
+BASIS = ("lawful_basis", "lia_date")
+CONTACT = ("dp_contact", "dp_address", "dp_email", "dp_phone")
+CARRIED = BASIS + CONTACT
 ANNOUNCEMENT_FILE = re.compile(r"^announcements/([A-Za-z0-9][A-Za-z0-9_.-]{0,63}\.wav)$")
 MAX_FILE_BYTES = 16 << 20
 MAX_IMPORT_BYTES = 64 << 20  # a few announcements, base64: the most an import file holds
@@ -93,6 +99,11 @@ def _site(data_dir):
         # one the release before imports; a Scottish one's it refuses, as it could not
         # count Scotland's bank holidays.
         site["region"] = settings.region
+    for name in CARRIED:
+        # Only when given, for the same reason: a box without them exports a file the
+        # release before imports; one with them a file it refuses, as it cannot keep them.
+        if getattr(settings, name):
+            site[name] = getattr(settings, name)
     return site
 
 
@@ -196,9 +207,14 @@ def _check_site(data, source):
     region = data.pop("region", DEFAULT_REGION)
     if not isinstance(region, str):
         raise ConfigError("must be one of %s" % ", ".join(REGIONS), source=source, field="site.region")
+    carried = {}
+    for name in CARRIED:
+        carried[name] = data.pop(name, "")
+        if not isinstance(carried[name], str):
+            raise ConfigError("must be text", source=source, field="site." + name)
     try:
         settings = SiteSettings.from_json(json.dumps(data))
-        settings = dataclasses.replace(settings, dpia_reviewed=dpia_reviewed, region=region)
+        settings = dataclasses.replace(settings, dpia_reviewed=dpia_reviewed, region=region, **carried)
     except (TypeError, KeyError, ValueError) as exc:
         raise ConfigError("is not a site settings object (%s)" % exc, source=source, field="site") from None
     if [x.line for x in settings.lines] != list(range(1, len(settings.lines) + 1)):
@@ -295,6 +311,11 @@ def import_config(data_dir, doc, source=None, cipher=None, audited=None):
             if not site.dpia_reviewed and current is not None:
                 # An export carries no DPIA date: the box keeps the one it has.
                 site = dataclasses.replace(site, dpia_reviewed=current.dpia_reviewed)
+            for group in (BASIS, CONTACT):
+                if current is not None and not any(doc["site"].get(name) for name in group):
+                    # A file from the release before, or a box that had none: the box's
+                    # own are kept rather than cleared (Settings clears them).
+                    site = dataclasses.replace(site, **{name: getattr(current, name) for name in group})
             with db.tx() as conn:
                 store.save(conn, site)
         finally:

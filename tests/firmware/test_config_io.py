@@ -103,6 +103,44 @@ def test_where_the_business_is_travels_with_the_site_settings(tmp_path):
     assert site_of(tmp_path / "a").region == "ENG"
 
 
+GIVEN = dict(
+    lawful_basis="legitimate_interests",
+    lia_date="2026-01-10",
+    dp_contact="Data Protection Officer",
+    dp_address="1 High Street\nAnytown",
+    dp_email="dpo@acme.example",
+    dp_phone="01632 960123",
+)
+
+
+def test_the_lawful_basis_and_data_protection_contact_travel_with_the_site_settings(tmp_path):
+    """Carried only when given, so a box without them still exports a file the release
+    before imports; a file without them leaves the box's own."""
+    import dataclasses
+
+    make_box(tmp_path / "a")
+    out = str(tmp_path / "none.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "a")]) == 0
+    assert not set(GIVEN) & set(json.loads(open(out).read())["site"])
+    make_box(tmp_path / "b", site=dataclasses.replace(SITE, **GIVEN))
+    given = str(tmp_path / "given.json")
+    assert main(["config", "export", given, "--data-dir", str(tmp_path / "b")]) == 0
+    site = json.loads(open(given).read())["site"]
+    assert {k: site[k] for k in GIVEN} == GIVEN
+    assert main(["config", "import", given, "--data-dir", str(tmp_path / "a")]) == 0
+    assert site_of(tmp_path / "a") == dataclasses.replace(SITE, **GIVEN)
+    # A file without them (the release before's, or a box that had none): the box keeps its own.
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "a")]) == 0
+    assert site_of(tmp_path / "a") == dataclasses.replace(SITE, **GIVEN)
+    # A file with a group takes the whole group: no e-mail there, none kept here.
+    doc = json.loads(open(given).read())
+    del doc["site"]["dp_email"], doc["site"]["lawful_basis"], doc["site"]["lia_date"]
+    open(given, "w").write(json.dumps(doc))
+    assert main(["config", "import", given, "--data-dir", str(tmp_path / "a")]) == 0
+    site = site_of(tmp_path / "a")
+    assert (site.dp_email, site.dp_phone, site.lawful_basis) == ("", "01632 960123", "legitimate_interests")
+
+
 class _Cut(BaseException):
     """Stands for a power cut: nothing after it runs, nothing catches it."""
 
@@ -195,6 +233,76 @@ BAD = [
             {"linekeeper_config": 1, "config": {}, "site": dict(json.loads(SITE.to_json()), region=5)}
         ),
         "site.region: must be one of ENG, WLS, SCT, NIR",
+    ),
+    (
+        json.dumps(
+            {
+                "linekeeper_config": 1,
+                "config": {},
+                "site": dict(json.loads(SITE.to_json()), lawful_basis="vital_interests"),
+            }
+        ),
+        "site.lawful_basis: Choose the lawful basis from the list",
+    ),
+    (
+        json.dumps(
+            {
+                "linekeeper_config": 1,
+                "config": {},
+                "site": dict(json.loads(SITE.to_json()), lawful_basis="legitimate_interests"),
+            }
+        ),
+        "site.lia_date: Enter the date of the legitimate interests assessment",
+    ),
+    (
+        json.dumps(
+            {
+                "linekeeper_config": 1,
+                "config": {},
+                "site": dict(json.loads(SITE.to_json()), lawful_basis="contract", lia_date="2026-01-10"),
+            }
+        ),
+        "site.lia_date: Leave this empty",
+    ),
+    (
+        json.dumps(
+            {
+                "linekeeper_config": 1,
+                "config": {},
+                "site": dict(json.loads(SITE.to_json()), dp_email="dpo at acme"),
+            }
+        ),
+        "site.dp_email: Enter an e-mail address like dpo@example.com",
+    ),
+    (
+        json.dumps(
+            {
+                "linekeeper_config": 1,
+                "config": {},
+                "site": dict(json.loads(SITE.to_json()), dp_phone="reception"),
+            }
+        ),
+        "site.dp_phone: Enter a phone number in digits",
+    ),
+    (
+        json.dumps(
+            {
+                "linekeeper_config": 1,
+                "config": {},
+                "site": dict(json.loads(SITE.to_json()), dp_contact="D\x1bPO"),
+            }
+        ),
+        "site.dp_contact: Remove the control character U+001B",
+    ),
+    (
+        json.dumps(
+            {
+                "linekeeper_config": 1,
+                "config": {},
+                "site": dict(json.loads(SITE.to_json()), dp_address=["1 High St"]),
+            }
+        ),
+        "site.dp_address: must be text",
     ),
     (
         json.dumps({"linekeeper_config": 1, "config": {}, "files": {"../../etc/passwd.wav": "AAAA"}}),
