@@ -58,9 +58,12 @@ CREATE TABLE IF NOT EXISTS disclosures (
     recordings  INTEGER NOT NULL,
     bundle      TEXT NOT NULL,
     bundle_sha256 TEXT NOT NULL,
-    encrypted   INTEGER NOT NULL
+    encrypted   INTEGER NOT NULL,
+    request_id  INTEGER
 );
 """
+# Columns added after the first release of the log: a log made before gets them, empty.
+ADDED_COLUMNS = (("request_id", "INTEGER"),)  # the register's request (firmware.rights) it answers
 
 
 class SarError(LinekeeperError, ValueError):
@@ -291,22 +294,55 @@ class DisclosureLog:
         )
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(DISCLOSURES)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(disclosures)")}
+        for name, declaration in ADDED_COLUMNS:
+            if name not in have:
+                try:
+                    self._db.execute("ALTER TABLE disclosures ADD COLUMN %s %s" % (name, declaration))
+                except sqlite3.OperationalError:  # another process added it meanwhile
+                    pass
 
     def close(self):
         self._db.close()
 
     def add(self, **entry):
+        """Log a release; its id. A ``bundle`` name holding ``{id}`` is given the id
+        (``subject-access-{id}.zip``: each release's file named apart)."""
         if self._cipher is not None:
             entry = {c: self._cipher.seal(v, c) if c in self.SEALED else v for c, v in entry.items()}
         cols = sorted(entry)
-        cur = self._db.execute(
-            "INSERT INTO disclosures (%s) VALUES (%s)" % (", ".join(cols), ", ".join("?" * len(cols))),
-            [entry[c] for c in cols],
-        )
-        return cur.lastrowid
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = self._db.execute(
+                "INSERT INTO disclosures (%s) VALUES (%s)" % (", ".join(cols), ", ".join("?" * len(cols))),
+                [entry[c] for c in cols],
+            )
+            entry_id = cur.lastrowid
+            if "{id}" in entry.get("bundle", ""):
+                self._db.execute(
+                    "UPDATE disclosures SET bundle = ? WHERE id = ?",
+                    (entry["bundle"].replace("{id}", str(entry_id)), entry_id),
+                )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return entry_id
+
+    def get(self, entry_id):
+        """The entry ``entry_id`` (a dict), or None."""
+        found = self._select("WHERE id = ?", (entry_id,))
+        return found[0] if found else None
+
+    def of_request(self, request_id):
+        """The releases made for the register's request ``request_id``, oldest first."""
+        return self._select("WHERE request_id = ? ORDER BY id", (request_id,))
 
     def entries(self):
-        cur = self._db.execute("SELECT * FROM disclosures ORDER BY id DESC")
+        return self._select("ORDER BY id DESC")
+
+    def _select(self, where, args=()):
+        cur = self._db.execute("SELECT * FROM disclosures " + where, args)
         names = [d[0] for d in cur.description]
         rows = [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
         open_ = opener(self._cipher)
@@ -333,6 +369,7 @@ def release(
     only=None,
     about=None,
     facts=None,
+    request_id=None,
 ):
     """Build (and encrypt) the bundle, log and audit the release, then hand it over.
 
@@ -347,7 +384,9 @@ def release(
     saying so. Nothing is logged when any recording fails its check. Returns
     ``(disclosure log entry id, bundle bytes)``: the web UI sends the bytes itself.
     ``facts``: the business's :class:`~firmware.sarletter.LetterFacts`, which the
-    bundle's cover letter gives.
+    bundle's cover letter gives. ``request_id``: the register's request
+    (:mod:`firmware.rights`) the release answers, kept in its entry; ``bundle_name``
+    may hold ``{id}``, which becomes the entry's id.
     """
     for name, value in (("requester", requester), ("recipient", recipient), ("reason", reason)):
         if not value or not value.strip():
@@ -408,6 +447,7 @@ def release(
             bundle=bundle_name,
             bundle_sha256=_sha256(data),
             encrypted=int(bool(bundle_password)),
+            request_id=request_id,
         )
     finally:
         log.close()
@@ -425,6 +465,7 @@ def release(
             "encrypted": bool(bundle_password),
             "bundle_sha256": _sha256(data),
             "redacted": [[c, a, b] for c, a, b in redactions],
+            **({"request": request_id} if request_id is not None else {}),
         },
         wall_us,
     )
@@ -433,7 +474,9 @@ def release(
             write(data)
         except OSError as exc:
             audit.append(actor, "disclosure", target, {"failed": exc.strerror or str(exc)}, wall_us)
-            raise SarError("cannot write %s: %s" % (bundle_name, exc.strerror or exc)) from None
+            raise SarError(
+                "cannot write %s: %s" % (bundle_name.replace("{id}", str(entry_id)), exc.strerror or exc)
+            ) from None
     return entry_id, data
 
 

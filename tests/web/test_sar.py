@@ -44,7 +44,7 @@ def test_release_and_disclosure_log(box, people, tmp_path):
         token_from="/sar",
     )
     assert resp.status_code == 200, resp.get_data(as_text=True)[-800:]
-    assert resp.headers["Content-Disposition"].endswith('subject-access.zip.gpg"')
+    assert resp.headers["Content-Disposition"].endswith('subject-access-1.zip.gpg"')
     path = tmp_path / "b.gpg"
     path.write_bytes(resp.data)
     opened = subprocess.run(
@@ -139,7 +139,7 @@ def test_a_web_release_is_made_in_memory_never_in_a_file(box, people, monkeypatc
 
     monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
     resp = box.post(people["sam"], "/sar", RELEASE, token_from="/sar")
-    assert resp.status_code == 200 and resp.headers["Content-Disposition"].endswith('subject-access.zip"')
+    assert resp.status_code == 200 and resp.headers["Content-Disposition"].endswith('subject-access-1.zip"')
     calls = json.loads(zipfile.ZipFile(io.BytesIO(resp.data)).read("calls.json"))
     assert [c["number"] for c in calls] == ["02079460000"]
     assert made == []
@@ -340,3 +340,53 @@ def test_a_release_too_long_to_make_in_memory_is_refused_with_what_to_do(box, pe
         as_text=True
     )
     assert "disclosure" not in box.audit_actions()
+
+
+def test_a_release_answers_a_request_of_the_register_and_is_listed_on_it(box, people):
+    """A release and the request it answered were two records an auditor matched by hand,
+    and every bundle was "subject-access.zip": the person's second one overwrote the first."""
+    from firmware.sar import DisclosureLog
+
+    box.recordings.store = box.store
+    sam = people["sam"]
+    form = {
+        "kind": "access",
+        "received": "2026-03-02",
+        "requester": "Mr Jones",
+        "contact": "jones@example.org",
+    }
+    resp = box.post(sam, "/requests", dict(form, numbers="", details="my calls"), token_from="/requests")
+    rid = int(resp.headers["Location"].rsplit("/", 1)[1])
+    # An erasure request is not one a release answers.
+    resp = box.post(sam, "/requests", dict(form, kind="erasure", details="delete"), token_from="/requests")
+    erasure = int(resp.headers["Location"].rsplit("/", 1)[1])
+    page = sam.get("/sar?number=02079460000").get_data(as_text=True)
+    options = re.findall(r'<option value="(\d+)"', page.split('id="sar-request"')[1].split("</select>")[0])
+    assert options == [str(rid)]
+    # Bad input changes nothing: not an open access request, nothing released nor logged.
+    for bad in (str(erasure), "999", "x"):
+        resp = box.post(sam, "/sar", dict(RELEASE, request=bad), token_from="/sar")
+        assert resp.status_code == 400 and "is not an open access request" in resp.get_data(as_text=True)
+    assert "disclosure" not in box.audit_actions()
+    names = []
+    for _ in range(2):
+        resp = box.post(sam, "/sar", dict(RELEASE, request=str(rid)), token_from="/sar")
+        assert resp.status_code == 200, resp.get_data(as_text=True)[-800:]
+        names.append(resp.headers["Content-Disposition"].split('filename="')[1].rstrip('"'))
+    log = DisclosureLog(box.data_dir, box.services.audit.cipher)
+    try:
+        made = log.of_request(rid)
+    finally:
+        log.close()
+    assert names == ["subject-access-%d.zip" % e["id"] for e in made]
+    assert [e["bundle"] for e in made] == names and len(set(names)) == 2
+    detail = sam.get("/requests/%d" % rid).get_data(as_text=True)
+    for e in made:
+        shown = detail.split('id="r-release-%d"' % e["id"])[1].split("</li>")[0]
+        assert "Disclosure #%d" % e["id"] in shown and e["bundle_sha256"] in shown
+    # Audited on both sides: the disclosure names the request, the request's history the release.
+    found = box.services.audit.entries(limit=1000, newest_first=False)
+    assert [a.details.get("request") for a in found if a.action == "disclosure"] == [rid, rid]
+    assert [a.details.get("disclosure") for a in found if a.target == "request:%d" % rid][1:] == [
+        e["id"] for e in made
+    ]

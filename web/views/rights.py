@@ -161,6 +161,14 @@ def _detail(request_id, errors=None, status=200):
         abort(404)
     today = _today()
     entry["days_left"] = (entry["due"] - today).days
+    log = DisclosureLog(lk().config.data_dir, None)  # ids, dates and hashes only: all in clear
+    try:
+        releases = [
+            {k: e[k] for k in ("id", "wall_us", "bundle_sha256", "recordings", "encrypted")}
+            for e in log.of_request(request_id)
+        ]
+    finally:
+        log.close()
     return render_template(
         "request.html",
         r=entry,
@@ -172,6 +180,7 @@ def _detail(request_id, errors=None, status=200):
         holidays=rights.holidays_of(_region()),
         history=_history(request_id),
         follow_ups=follow_ups,
+        releases=releases,
         form=request.form if request.method == "POST" else {},
     ), status
 

@@ -9,6 +9,7 @@ key (their login); it is written to the disclosure log and the audit trail.
 
 from flask import Blueprint, Response, abort, g, render_template, request
 
+from firmware import rights
 from firmware.errors import LinekeeperError
 from firmware.sar import DisclosureLog, find_calls, notes_and_names, parse_redaction, release
 
@@ -16,7 +17,7 @@ from ..documents import letter_facts
 from ..security import form_errors, lk, roles, unlocked_key
 
 bp = Blueprint("sar", __name__)
-FIELDS = ("number", "from", "to", "requester", "recipient", "reason")
+FIELDS = ("number", "from", "to", "requester", "recipient", "reason", "request")
 
 
 def _search(values):
@@ -39,6 +40,39 @@ def _search(values):
         cipher=getattr(services.reports, "cipher", None),
     )
     return calls, {"number": values["number"], "from": values["from"], "to": values["to"]}
+
+
+def open_access_requests():
+    """The register's access requests a release may answer: open or extended (one waiting
+    for proof of identity or clarification is not released to yet), oldest first."""
+    from .rights import _register
+
+    register = _register()
+    try:
+        found = [
+            e
+            for e in register.entries()
+            if e["kind"] == "access" and e["status"] in (rights.OPEN, rights.EXTENDED)
+        ]
+    finally:
+        register.close()
+    return sorted(found, key=lambda e: e["id"])
+
+
+def _request_id(text):
+    """The register's request chosen on the form (its id), or None for none.
+
+    :raises LinekeeperError: not one of :func:`open_access_requests`
+    """
+    if not text:
+        return None
+    ids = {e["id"] for e in open_access_requests()}
+    if not (text.isascii() and text.isdigit() and len(text) < 12 and int(text) in ids):
+        raise LinekeeperError(
+            "Request %s is not an open access request in the register (Requests): choose one "
+            "listed, or none. Nothing was released." % text[:20]
+        )
+    return int(text)
 
 
 def _call_ids(text):
@@ -67,6 +101,7 @@ def index():
                 values=values,
                 calls=None,
                 has_key=unlocked_key() is not None,
+                requests=[],
             )
     # What the bundle's notes-and-names.json will hold, shown before it goes: a colleague's
     # note can be about someone else ("her husband rang about the debt"), and went unread.
@@ -84,6 +119,7 @@ def index():
         about=about,
         elsewhere=[n for n in range(1, lk().n_lines + 1) if n not in g.user.lines],
         has_key=unlocked_key() is not None,
+        requests=open_access_requests() if calls else [],
     )
 
 
@@ -106,10 +142,12 @@ def release_bundle():
             redactions = [
                 parse_redaction(r) for r in request.form.get("redact", "").replace(",", " ").split()
             ]
+            request_id = _request_id(values["request"])
             # Made and sent from memory: a bundle in a temporary file would be on the
             # card (/tmp is, on Raspberry Pi OS), its audio in clear unless encrypted.
-            name = "subject-access.zip" + (".gpg" if request.form.get("bundle_password") else "")
-            _, data = release(
+            # Named by its disclosure log entry: each release's file apart from the last.
+            name = "subject-access-{id}.zip" + (".gpg" if request.form.get("bundle_password") else "")
+            entry_id, data = release(
                 lk().config.data_dir,
                 store,
                 services.audit,
@@ -127,11 +165,28 @@ def release_bundle():
                 only=_call_ids(request.form.get("only", "")),
                 about=notes_and_names(lk().notes, lk().phonebook, services.reports.country),
                 facts=letter_facts(lk()),
+                request_id=request_id,
             )
         except LinekeeperError as exc:
             errors["release"] = str(exc)
     if errors:
-        return form_errors("sar.html", errors, values=values, calls=calls, has_key=key is not None)
+        return form_errors(
+            "sar.html",
+            errors,
+            values=values,
+            calls=calls,
+            has_key=key is not None,
+            requests=open_access_requests() if calls else [],
+        )
+    if request_id is not None:
+        services.audit.append(
+            g.user.name,
+            "data_request",
+            "request:%d" % request_id,
+            {"event": "released", "disclosure": entry_id},
+            int(services.wall_us()),
+        )
+    name = name.replace("{id}", str(entry_id))
     return Response(
         data,
         mimetype="application/octet-stream",
