@@ -489,16 +489,22 @@ def _letter_facts(data_dir, config):
     )
 
 
+def _bundle_progress(done, total):
+    """The bundle's progress on stderr: a line per recording written."""
+    if total:
+        print("bundle: %d/%d recordings written" % (done, total), file=sys.stderr, flush=True)
+
+
 def cmd_sar(args):
     """Answer a subject access request: a bundle of a number's calls, logged and audited."""
     from firmware.recording.store import RecordingStore
     from firmware.storage.fieldseal import load_field_cipher
-    from firmware.storage.fsutil import atomic_write
 
     from .box import open_audit
     from .config import load_config
     from .reports.period import parse_period
     from .sar import find_calls, parse_redaction, release
+    from .sarbundle import FileSpool
     from .signing import run_dir
 
     calls_db = os.path.join(args.data_dir, "calls.db")
@@ -548,7 +554,10 @@ def cmd_sar(args):
             bundle_password=bundle_password,
             wall_us=_wall_us(),
             redactions=redactions,
-            write=lambda data: atomic_write(args.out, data, mode=0o600),
+            # Streamed to a file beside --out, renamed to it once the release is logged:
+            # a failure (a recording's check, gpg, a full stick) leaves no part of it.
+            spool=FileSpool(args.out, mode=0o600),
+            progress=_bundle_progress,
             only=args.calls,
             about=_notes_and_names(args.data_dir, config.country),
             facts=_letter_facts(args.data_dir, config),

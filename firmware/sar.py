@@ -22,9 +22,6 @@ import json
 import os
 import re
 import sqlite3
-import subprocess
-import tempfile
-import zipfile
 
 from firmware.calls.calllog import CALL_ROWS, call_json, deleted_recordings
 from firmware.storage.fieldseal import opener, register_sql
@@ -33,6 +30,7 @@ from .errors import LinekeeperError
 from .localtime import duration_text
 from .policy import cards
 from .policy.rules import called_number, normalise
+from .sarbundle import Counted, GpgStream, MemorySpool, ZipStream, wav_parts
 from .sarletter import letter_text
 
 MAX_CALLS = 5000
@@ -169,11 +167,29 @@ def _sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def build_bundle(store, calls, recording_key, request, redactions=(), about=None, facts=None, released_us=0):
-    """The bundle's ZIP bytes: call records, recordings, manifest and checksums.
+def _json(value, **kw):
+    return (json.dumps(value, indent=2, **kw) + "\n").encode("utf-8")
 
-    ``redactions``: ``(call_id, from_s, to_s)`` spans silenced in the released
-    audio (listed in the manifest).
+
+def write_bundle(
+    out,
+    store,
+    calls,
+    recording_key,
+    request,
+    redactions=(),
+    about=None,
+    facts=None,
+    released_us=0,
+    progress=None,
+):
+    """Write the bundle's ZIP to ``out`` (a binary stream, need not seek): the cover letter,
+    call records, recordings, manifest and checksums. Returns the number of recordings.
+
+    The recordings are decoded one at a time and go into the ZIP in slices
+    (:mod:`firmware.sarbundle`): memory holds one recording's samples, never the bundle.
+    ``redactions``: ``(call_id, from_s, to_s)`` spans silenced in the released audio
+    (listed in the manifest).
 
     :param store: the :class:`~firmware.recording.store.RecordingStore`
     :param request: the request's details for the manifest (plain JSON data)
@@ -182,100 +198,77 @@ def build_bundle(store, calls, recording_key, request, redactions=(), about=None
         kept in the bundle as ``notes-and-names.json``
     :param facts: the business's :class:`~firmware.sarletter.LetterFacts` for the cover
         letter (``README.txt``), made on ``released_us`` (µs since the epoch)
-    :returns: ``(zip bytes, number of recordings)``
-    :raises TamperError: a recording fails its check (nothing is released)
+    :param progress: ``fn(done, total)``, recordings written of those to write
+    :raises TamperError: a recording fails its check (the bundle is incomplete: discard it)
     """
-    files = {"calls.json": (json.dumps(calls, indent=2) + "\n").encode("utf-8")}
+    rows = [(call, store.for_call(call["id"])) for call in calls]
+    rows = [(call, row) for call, row in rows if row is not None and row["state"] != "deleted"]
+    names = {"calls.json"} | {"recordings/call-%d.wav" % call["id"] for call, _ in rows}
     if about is not None:
-        # What else the box keeps about the person and these calls: colleagues' notes on
-        # them (what was written and when; not who wrote it, a third party) and the name
-        # the phonebook gives their number.
-        files["notes-and-names.json"] = (json.dumps(about(calls), indent=2, sort_keys=True) + "\n").encode(
-            "utf-8"
+        names.add("notes-and-names.json")
+    z = ZipStream(out)
+    try:
+        # The letter first: it says what every other file is, and a person opening the ZIP
+        # on a phone sees it at the top.
+        z.add(
+            "README.txt", letter_text(calls, names, facts, request, released_us, redactions).encode("utf-8")
         )
-    for call in calls:
-        row = store.for_call(call["id"])
-        if row is None or row["state"] == "deleted":
-            continue
-        # In memory: decrypted audio in a temporary file would be on the card (/tmp is,
-        # on Raspberry Pi OS), in blocks that deleting the file does not wipe.
-        data = store.export_bytes(row["id"], recording_key, "wav")
-        spans = [(a, b) for c, a, b in redactions if c == call["id"]]
-        if spans:
-            data = redact_wav(data, spans)
-        files["recordings/call-%d.wav" % call["id"]] = data
-    files["README.txt"] = letter_text(calls, set(files), facts, request, released_us, redactions).encode(
-        "utf-8"
-    )
-    listing = [
-        {"name": name, "bytes": len(data), "sha256": _sha256(data)} for name, data in sorted(files.items())
-    ]
-    files["manifest.json"] = (
-        json.dumps(
-            {
-                "request": request,
-                "calls": [c["id"] for c in calls],
-                "files": listing,
-                "redacted": [{"call": c, "from_s": a, "to_s": b} for c, a, b in redactions],
-            },
-            indent=2,
+        z.add("calls.json", _json(calls))
+        if about is not None:
+            # What else the box keeps about the person and these calls: colleagues' notes on
+            # them (what was written and when; not who wrote it, a third party) and the name
+            # the phonebook gives their number.
+            z.add("notes-and-names.json", _json(about(calls), sort_keys=True))
+        if progress is not None:
+            progress(0, len(rows))
+        for done, (call, row) in enumerate(rows, 1):
+            # Decrypted into memory only: in a temporary file it would be on the card (/tmp
+            # is, on Raspberry Pi OS), in blocks that deleting the file does not wipe. Checked
+            # as an export is.
+            samples, rate = store.export_samples(row["id"], recording_key)
+            spans = [(a, b) for c, a, b in redactions if c == call["id"]]
+            parts, size = wav_parts(samples, rate, spans)
+            z.add_parts("recordings/call-%d.wav" % call["id"], parts, size)
+            del samples, parts
+            if progress is not None:
+                progress(done, len(rows))
+        listing = [z.listing[name] for name in sorted(z.listing)]
+        z.add(
+            "manifest.json",
+            _json(
+                {
+                    "request": request,
+                    "calls": [c["id"] for c in calls],
+                    "files": listing,
+                    "redacted": [{"call": c, "from_s": a, "to_s": b} for c, a, b in redactions],
+                }
+            ),
         )
-        + "\n"
-    ).encode("utf-8")
-    files["SHA256SUMS"] = "".join("%s  %s\n" % (f["sha256"], f["name"]) for f in listing).encode("ascii")
+        z.add("SHA256SUMS", "".join("%s  %s\n" % (f["sha256"], f["name"]) for f in listing).encode("ascii"))
+        z.close()
+    except BaseException:
+        z.abandon()
+        raise
+    return len(rows)
+
+
+def build_bundle(store, calls, recording_key, request, redactions=(), about=None, facts=None, released_us=0):
+    """:func:`write_bundle` into memory: ``(zip bytes, number of recordings)``."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in sorted(files.items()):
-            info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))  # no timestamps
-            info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, data)
-    return buf.getvalue(), len([n for n in files if n.startswith("recordings/")])
+    n = write_bundle(buf, store, calls, recording_key, request, redactions, about, facts, released_us)
+    return buf.getvalue(), n
 
 
 def encrypt(data, password):
     """``data`` as an OpenPGP message (AES-256) for ``password`` (gpg, symmetric).
 
-    The password reaches gpg on a pipe of its own, never on its command line.
-
-    :raises SarError: gpg is missing or failed
+    :raises BundleError: gpg is missing or failed
     """
-    r, w = os.pipe()
-    try:
-        os.write(w, password.encode("utf-8") + b"\n")
-        os.close(w)
-        w = None
-        with tempfile.TemporaryDirectory() as home:
-            proc = subprocess.run(
-                [
-                    "gpg",
-                    "--homedir",
-                    home,
-                    "--batch",
-                    "--yes",
-                    "--quiet",
-                    "--symmetric",
-                    "--cipher-algo",
-                    "AES256",
-                    "--pinentry-mode",
-                    "loopback",
-                    "--passphrase-fd",
-                    str(r),
-                    "--output",
-                    "-",
-                ],
-                input=data,
-                capture_output=True,
-                pass_fds=(r,),
-            )
-    except FileNotFoundError:
-        raise SarError("gpg is not installed (scripts/install-deps): cannot encrypt") from None
-    finally:
-        os.close(r)
-        if w is not None:
-            os.close(w)
-    if proc.returncode != 0:
-        raise SarError("gpg failed: %s" % proc.stderr.decode("utf-8", "replace").strip())
-    return proc.stdout
+    out = io.BytesIO()
+    stream = GpgStream(password, out)
+    stream.write(data)
+    stream.finish()
+    return out.getvalue()
 
 
 class DisclosureLog:
@@ -349,44 +342,12 @@ class DisclosureLog:
         return [{c: open_(v, c) if c in self.SEALED else v for c, v in row.items()} for row in rows]
 
 
-def release(
-    data_dir,
-    store,
-    audit,
-    recording_key,
-    *,
-    actor,
-    requester,
-    recipient,
-    reason,
-    calls,
-    search,
-    bundle_name,
-    bundle_password=None,
-    wall_us,
-    redactions=(),
-    write=None,
-    only=None,
-    about=None,
-    facts=None,
-    request_id=None,
-):
-    """Build (and encrypt) the bundle, log and audit the release, then hand it over.
+def check_release(*, actor, requester, recipient, reason, calls, search, bundle_password, redactions, only):
+    """What :func:`release` checks before it makes anything (quick: the web UI checks the
+    form with it before it starts the bundle): ``(calls, search, request)``, the calls
+    and search narrowed to ``only``, ``request`` the manifest's account of it.
 
-    A release names the requester's number (``search["number"]``), or lists its calls
-    (``only``: call ids, a withheld caller's found by date): a date range alone holds
-    every other caller's calls of those days, and released them all.
-
-    The bundle is made in memory, never on the card (it holds the calls' audio and
-    details in clear unless ``bundle_password`` is given). The disclosure log and the
-    audit trail get the release before any of it leaves: ``write(data)``, if given,
-    then writes it (the command line's file), and a write that fails adds an entry
-    saying so. Nothing is logged when any recording fails its check. Returns
-    ``(disclosure log entry id, bundle bytes)``: the web UI sends the bytes itself.
-    ``facts``: the business's :class:`~firmware.sarletter.LetterFacts`, which the
-    bundle's cover letter gives. ``request_id``: the register's request
-    (:mod:`firmware.rights`) the release answers, kept in its entry; ``bundle_name``
-    may hold ``{id}``, which becomes the entry's id.
+    :raises SarError: what is wrong, named (nothing was released)
     """
     for name, value in (("requester", requester), ("recipient", recipient), ("reason", reason)):
         if not value or not value.strip():
@@ -430,54 +391,137 @@ def release(
     unknown = sorted({c for c, _, _ in redactions} - {c["id"] for c in calls})
     if unknown:
         raise SarError("call %d is not in the release: it cannot be redacted" % unknown[0])
-    data, n_recordings = build_bundle(store, calls, recording_key, request, redactions, about, facts, wall_us)
-    if bundle_password:
-        data = encrypt(data, bundle_password)
-    log = DisclosureLog(data_dir, getattr(audit, "cipher", None))
+    return calls, search, request
+
+
+def release(
+    data_dir,
+    store,
+    audit,
+    recording_key,
+    *,
+    actor,
+    requester,
+    recipient,
+    reason,
+    calls,
+    search,
+    bundle_name,
+    bundle_password=None,
+    wall_us,
+    redactions=(),
+    spool=None,
+    progress=None,
+    only=None,
+    about=None,
+    facts=None,
+    request_id=None,
+):
+    """Build (and encrypt) the bundle, log and audit the release, then hand it over.
+
+    A release names the requester's number (``search["number"]``), or lists its calls
+    (``only``: call ids, a withheld caller's found by date): a date range alone holds
+    every other caller's calls of those days, and released them all.
+
+    The bundle is streamed (:func:`write_bundle`, through gpg with ``bundle_password``)
+    to ``spool`` (:mod:`firmware.sarbundle`; default a :class:`MemorySpool`), never
+    whole in memory; ``progress(done, total)`` is told of each recording. The
+    disclosure log and the audit trail get the release before any of it leaves: then
+    ``spool.commit()`` keeps it (the command line's file is renamed into place), and a
+    commit that fails adds an entry saying so. Anything failing before discards the
+    spool (nothing half-written is left) and nothing is logged: a recording failing
+    its check, gpg failing, the spool's disk full. Returns ``(disclosure log entry id,
+    spool)``.
+    ``facts``: the business's :class:`~firmware.sarletter.LetterFacts`, which the
+    bundle's cover letter gives. ``request_id``: the register's request
+    (:mod:`firmware.rights`) the release answers, kept in its entry; ``bundle_name``
+    may hold ``{id}``, which becomes the entry's id.
+    """
+    spool = MemorySpool() if spool is None else spool
     try:
-        entry_id = log.add(
-            wall_us=wall_us,
+        calls, search, request = check_release(
             actor=actor,
             requester=requester,
             recipient=recipient,
             reason=reason,
-            search=json.dumps(search),
-            call_ids=",".join(str(c["id"]) for c in calls),
-            recordings=n_recordings,
-            bundle=bundle_name,
-            bundle_sha256=_sha256(data),
-            encrypted=int(bool(bundle_password)),
-            request_id=request_id,
+            calls=calls,
+            search=search,
+            bundle_password=bundle_password,
+            redactions=redactions,
+            only=only,
         )
+        counted = Counted(spool)
+        sink = GpgStream(bundle_password, counted) if bundle_password else counted
+        try:
+            n_recordings = write_bundle(
+                sink, store, calls, recording_key, request, redactions, about, facts, wall_us, progress
+            )
+            if bundle_password:
+                sink.finish()
+        except BaseException:
+            if bundle_password:
+                sink.abort()
+            raise
+        bundle_sha256 = counted.sha256.hexdigest()
+        entry_id = _log(
+            data_dir,
+            audit,
+            dict(
+                wall_us=wall_us,
+                actor=actor,
+                requester=requester,
+                recipient=recipient,
+                reason=reason,
+                search=json.dumps(search),
+                call_ids=",".join(str(c["id"]) for c in calls),
+                recordings=n_recordings,
+                bundle=bundle_name,
+                bundle_sha256=bundle_sha256,
+                encrypted=int(bool(bundle_password)),
+                request_id=request_id,
+            ),
+            redactions,
+        )
+    except BaseException:
+        spool.discard()
+        raise
+    try:
+        spool.commit()
+    except OSError as exc:
+        audit.append(
+            actor, "disclosure", "disclosure:%d" % entry_id, {"failed": exc.strerror or str(exc)}, wall_us
+        )
+        raise SarError(
+            "cannot write %s: %s" % (bundle_name.replace("{id}", str(entry_id)), exc.strerror or exc)
+        ) from None
+    return entry_id, spool
+
+
+def _log(data_dir, audit, entry, redactions):
+    """Write the release to the disclosure log and the audit trail; the log entry's id."""
+    log = DisclosureLog(data_dir, getattr(audit, "cipher", None))
+    try:
+        entry_id = log.add(**entry)
     finally:
         log.close()
-    target = "disclosure:%d" % entry_id
     audit.append(
-        actor,
+        entry["actor"],
         "disclosure",
-        target,
+        "disclosure:%d" % entry_id,
         {
-            "requester": requester,
-            "recipient": recipient,
-            "reason": reason,
-            "calls": [c["id"] for c in calls],
-            "recordings": n_recordings,
-            "encrypted": bool(bundle_password),
-            "bundle_sha256": _sha256(data),
+            "requester": entry["requester"],
+            "recipient": entry["recipient"],
+            "reason": entry["reason"],
+            "calls": [int(c) for c in entry["call_ids"].split(",")],
+            "recordings": entry["recordings"],
+            "encrypted": bool(entry["encrypted"]),
+            "bundle_sha256": entry["bundle_sha256"],
             "redacted": [[c, a, b] for c, a, b in redactions],
-            **({"request": request_id} if request_id is not None else {}),
+            **({"request": entry["request_id"]} if entry["request_id"] is not None else {}),
         },
-        wall_us,
+        entry["wall_us"],
     )
-    if write is not None:
-        try:
-            write(data)
-        except OSError as exc:
-            audit.append(actor, "disclosure", target, {"failed": exc.strerror or str(exc)}, wall_us)
-            raise SarError(
-                "cannot write %s: %s" % (bundle_name.replace("{id}", str(entry_id)), exc.strerror or exc)
-            ) from None
-    return entry_id, data
+    return entry_id
 
 
 def notes_and_names(notes, phonebook, country):

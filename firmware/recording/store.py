@@ -892,6 +892,17 @@ class RecordingStore:
         payload = self.export_bytes(recording_id, recording_key, ext.lstrip(".") or out_path)
         fsutil.atomic_write(out_path, payload, mode=0o600)
 
+    def export_samples(self, recording_id: str, recording_key: RecordingKey) -> tuple[Any, int]:
+        """``(samples, rate)``: the recording decoded (int16 samples at ``rate`` Hz), in memory,
+        checked as :meth:`export_bytes` checks it. For a WAV written as a stream (a subject
+        access bundle): the samples are held, never a second copy as WAV bytes.
+
+        :raises TamperError: the recording was altered
+        :raises LinekeeperError: no such recording, no audio
+        """
+        row, data = self.read_verified(recording_id, recording_key)
+        return codec.decode_with_rate(data, row["profile"])
+
     def export_bytes(self, recording_id: str, recording_key: RecordingKey, fmt: str) -> bytes:
         """The recording as ``fmt`` ("wav", or the recorded "ogg"), in memory.
 

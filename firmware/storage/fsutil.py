@@ -397,6 +397,16 @@ def atomic_write(path, data, mode=None, one_commit=False, sync_dir=True):
         fsync_dir(directory)
 
 
+def commit_rename(tmp, path):
+    """Rename the written and synced file ``tmp`` to ``path`` and sync their directory: the
+    last step of a file written as a stream (one :func:`atomic_write` cannot hold in memory).
+
+    :raises OSError: ``path`` is untouched
+    """
+    os.replace(tmp, path)
+    fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
 def overwrite_in_place(path, data, file_bytes=None):
     """Write ``data`` over the start of the existing file ``path``, in place, and sync it;
     False (nothing written) when there is no such file or its size is not ``file_bytes``

@@ -293,7 +293,7 @@ def test_a_release_is_logged_and_audited_before_the_bundle_is_written(sar_dir, t
     with open_audit(data) as audit:
         before = len(audit.entries(limit=1000, action="disclosure"))
     out = tmp_path / ("%s.zip" % fault)
-    monkeypatch.setattr(fsutil, "atomic_write", write)
+    monkeypatch.setattr(fsutil, "commit_rename", write)
     if fault == "cut":
         with pytest.raises(_Cut):
             sar(root, data, out, "--number", "+44 1632 960123")

@@ -8,6 +8,7 @@ import re
 import subprocess
 import zipfile
 
+import numpy as np
 import pytest
 
 # A release of Mr Jones's calls to himself (the form of the Subject access page).
@@ -273,8 +274,9 @@ def test_the_bundle_opens_with_a_letter_of_what_the_person_is_owed(box, people, 
 
     box.recordings.store = box.store
     box.add_recordings([1])
-    # The fake recording files are random bytes; the bundle gets a real WAV for them.
-    monkeypatch.setattr(box.store, "export_bytes", lambda rid, key, fmt: wav_bytes(3.0))
+    # The fake recording files are random bytes; the bundle gets a real tone for them.
+    tone = (np.frombuffer(wav_bytes(3.0)[44:], "<i2"), 8000)
+    monkeypatch.setattr(box.store, "export_samples", lambda rid, key: tone)
     set_basis_and_contact(box)
     resp = box.post(people["sam"], "/sar", RELEASE, token_from="/sar")
     assert resp.status_code == 200, resp.get_data(as_text=True)[-800:]
@@ -333,7 +335,7 @@ def test_a_release_too_long_to_make_in_memory_is_refused_with_what_to_do(box, pe
     box.add_recordings([1, 5])  # 30 s each, both on line 1
     monkeypatch.setattr(sar, "MAX_BUNDLE_AUDIO_S", 45)
     day = dict(RELEASE, number="", **{"from": "2026-03-02", "to": "2026-03-02"})
-    monkeypatch.setattr(box.store, "export_bytes", lambda *a: pytest.fail("the bundle was made"))
+    monkeypatch.setattr(box.store, "export_samples", lambda *a: pytest.fail("the bundle was made"))
     resp = box.post(people["sam"], "/sar", dict(day, only="1, 5"), token_from="/sar")
     assert resp.status_code == 400
     assert "these calls hold 1 min of recordings, more than one bundle carries (45 s)" in resp.get_data(

@@ -147,7 +147,7 @@ def release_bundle():
             # card (/tmp is, on Raspberry Pi OS), its audio in clear unless encrypted.
             # Named by its disclosure log entry: each release's file apart from the last.
             name = "subject-access-{id}.zip" + (".gpg" if request.form.get("bundle_password") else "")
-            entry_id, data = release(
+            entry_id, spool = release(
                 lk().config.data_dir,
                 store,
                 services.audit,
@@ -188,7 +188,7 @@ def release_bundle():
         )
     name = name.replace("{id}", str(entry_id))
     return Response(
-        data,
+        spool.data,
         mimetype="application/octet-stream",
         headers={"Content-Disposition": 'attachment; filename="%s"' % name, "Cache-Control": "no-store"},
     )

@@ -1,0 +1,148 @@
+"""A subject access bundle is streamed: memory holds one recording, never the bundle."""
+
+import hashlib
+import io
+import subprocess
+import tracemalloc
+import zipfile
+
+import numpy as np
+import pytest
+
+from firmware.sar import write_bundle
+from firmware.sarbundle import BundleError, Counted, FileSpool, GpgStream
+
+RATE = 8000
+SECONDS = 600  # each fake recording: 10 min, 9.6 MB as WAV
+
+
+class FakeStore:
+    """Recordings of ``SECONDS`` of noise each, made when asked (as the real store decodes)."""
+
+    def __init__(self, calls):
+        self.calls = calls
+        self.asked = []
+
+    def for_call(self, call_id):
+        return {"id": "r%d" % call_id, "state": "complete"}
+
+    def export_samples(self, recording_id, key):
+        self.asked.append(recording_id)
+        return ramp(), RATE
+
+
+def ramp():
+    """Noise (the same each time): audio that deflates little, as speech."""
+    return np.random.default_rng(7).integers(-32768, 32767, SECONDS * RATE, dtype=np.int16)
+
+
+def calls(n):
+    return [
+        {
+            "id": i,
+            "line": 1,
+            "direction": "in",
+            "number": "01632960123",
+            "started_at": "2026-03-02T09:00:00Z",
+            "recording": "complete",
+        }
+        for i in range(1, n + 1)
+    ]
+
+
+def peak_while(fn):
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+class Sink:
+    """A non-seekable destination that keeps only the SHA-256 of what it is given."""
+
+    def __init__(self):
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+
+    def write(self, data):
+        self.sha256.update(data)
+        self.bytes += len(data)
+        return len(data)
+
+
+def test_the_bundle_of_many_recordings_holds_one_in_memory_at_a_time():
+    """The bundle was made whole in memory (WAVs held two or three times over): a caller's
+    hours of recordings killed the web UI. Six recordings (58 MB of WAV) now peak at
+    about one recording's samples and one slice of its WAV."""
+    store = FakeStore(calls(6))
+    sink, seen = Sink(), []
+    peak = peak_while(
+        lambda: write_bundle(
+            Counted(sink), store, store.calls, None, {}, progress=lambda d, t: seen.append((d, t))
+        )
+    )
+    one_recording = SECONDS * RATE * 2
+    assert sink.bytes > 5 * one_recording
+    assert peak < 2.5 * one_recording, peak
+    assert seen == [(i, 6) for i in range(7)]
+
+
+def test_the_streamed_bundle_opens_and_its_checksums_hold(tmp_path):
+    store = FakeStore(calls(2))
+    out = io.BytesIO()
+    assert write_bundle(out, store, store.calls, None, {}, redactions=[(2, 1.0, 2.0)]) == 2
+    z = zipfile.ZipFile(out)
+    assert z.testzip() is None
+    for line in z.read("SHA256SUMS").decode().splitlines():
+        digest, name = line.split("  ")
+        assert hashlib.sha256(z.read(name)).hexdigest() == digest
+    wav = z.read("recordings/call-2.wav")
+    samples = np.frombuffer(wav[44:], "<i2")
+    assert len(samples) == SECONDS * RATE and not samples[RATE : 2 * RATE].any()
+    assert samples[2 * RATE] != 0 and samples[RATE - 1] != 0
+    assert z.read("recordings/call-1.wav")[44:] == ramp().astype("<i2").tobytes()
+
+
+def test_encrypted_as_a_stream_it_opens_with_the_password(tmp_path):
+    store = FakeStore(calls(3))
+    out = tmp_path / "b.zip.gpg"
+    spool = FileSpool(out)
+    counted = Counted(spool)
+    gpg = GpgStream("a long bundle password", counted)
+
+    def run():
+        write_bundle(gpg, store, store.calls, None, {})
+        gpg.finish()
+
+    peak = peak_while(run)
+    spool.commit()
+    assert peak < 2.5 * SECONDS * RATE * 2, peak
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == counted.sha256.hexdigest()
+    opened = subprocess.run(
+        ["gpg", "--homedir", str(tmp_path), "--batch", "--quiet", "--pinentry-mode", "loopback"]
+        + ["--passphrase", "a long bundle password", "--decrypt", str(out)],
+        capture_output=True,
+    )
+    assert opened.returncode == 0
+    assert len(zipfile.ZipFile(io.BytesIO(opened.stdout)).namelist()) == 3 + 4
+
+
+def test_a_bundle_that_fails_half_way_leaves_no_file(tmp_path):
+    store = FakeStore(calls(3))
+
+    def broken(recording_id, key):
+        if recording_id == "r2":
+            raise BundleError("recording r2: altered")
+        return FakeStore.export_samples(store, recording_id, key)
+
+    store.export_samples = broken
+    spool = FileSpool(tmp_path / "b.zip")
+    with pytest.raises(BundleError):
+        try:
+            write_bundle(Counted(spool), store, store.calls, None, {})
+        except BaseException:
+            spool.discard()
+            raise
+    assert list(tmp_path.iterdir()) == []
