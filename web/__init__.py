@@ -26,6 +26,7 @@ from .accounts import ROLE_LABELS, Accounts
 from .db import WebDb
 from .keyepoch import KeysInForce
 from .phonebook import CallNotes, Phonebook
+from .sarjob import KEEP_S, SarJobs
 from .services import Services, WebConfig
 from .sessions import Sessions
 from .site import Site
@@ -79,6 +80,7 @@ class Web:
         self.notes = CallNotes(self.db, services.wall_us, services.cipher)
         self.stopping = threading.Event()  # set when the server stops: streams end
         self.keys_in_force = KeysInForce(services.keystore)
+        self.sar_jobs = SarJobs(config.data_dir, expired=self._bundle_expired)
         self._unsettled = False  # a step of :meth:`settle` failed: the sweep tries again
 
     def end_sessions_of_old_keys(self):
@@ -151,8 +153,19 @@ class Web:
         return len(self.services.status.snapshot()["lines"])
 
     def close(self):
+        self.sar_jobs.wait()
         self.sessions.clear_all()
         self.db.close()
+
+    def _bundle_expired(self, job):
+        """A subject access bundle deleted undownloaded: its release is audited as failed."""
+        self.services.audit.append(
+            job.actor,
+            "disclosure",
+            "disclosure:%d" % job.entry_id,
+            {"failed": "not downloaded within %d minutes: deleted" % (KEEP_S // 60)},
+            int(self.services.wall_us()),
+        )
 
 
 def prune_key_slots(web):

@@ -84,6 +84,9 @@ MATRIX = {
     ("GET", "documents.staff_notice_pdf"): LOGGED_IN,
     ("GET", "sar.index"): {SUP},
     ("POST", "sar.release_bundle"): {SUP},
+    ("GET", "sar.bundle"): {SUP},
+    ("GET", "sar.bundle_status"): {SUP},
+    ("GET", "sar.bundle_file"): {SUP},
     ("GET", "sar.disclosures"): {SUP, AUD},
     ("GET", "rights.index"): {SUP, AUD},
     ("POST", "rights.create"): {SUP},
@@ -134,6 +137,7 @@ SAMPLE_ARGS = {
     "alarm_id": 1,
     "topic": "calls",
     "request_id": 1,
+    "token": "nosuchbundle",
 }
 
 

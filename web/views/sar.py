@@ -7,13 +7,25 @@ requester separately. The release needs the supervisor's unlocked recording
 key (their login); it is written to the disclosure log and the audit trail.
 """
 
-from flask import Blueprint, Response, abort, g, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from firmware import rights
 from firmware.errors import LinekeeperError
-from firmware.sar import DisclosureLog, find_calls, notes_and_names, parse_redaction, release
+from firmware.sar import DisclosureLog, check_release, find_calls, notes_and_names, parse_redaction, release
 
 from ..documents import letter_facts
+from ..sarjob import KEEP_S
 from ..security import form_errors, lk, roles, unlocked_key
 
 bp = Blueprint("sar", __name__)
@@ -126,6 +138,8 @@ def index():
 @bp.route("/sar", methods=["POST"])
 @roles("supervisor")
 def release_bundle():
+    """Check the form, then make the bundle in the background (:mod:`web.sarjob`): the
+    page that follows shows its progress and offers it when it is logged."""
     values = {f: request.form.get(f, "").strip() for f in FIELDS}
     key = unlocked_key()
     services = lk().services
@@ -143,29 +157,25 @@ def release_bundle():
                 parse_redaction(r) for r in request.form.get("redact", "").replace(",", " ").split()
             ]
             request_id = _request_id(values["request"])
-            # Made and sent from memory: a bundle in a temporary file would be on the
-            # card (/tmp is, on Raspberry Pi OS), its audio in clear unless encrypted.
-            # Named by its disclosure log entry: each release's file apart from the last.
-            name = "subject-access-{id}.zip" + (".gpg" if request.form.get("bundle_password") else "")
-            entry_id, spool = release(
-                lk().config.data_dir,
-                store,
-                services.audit,
-                key,
+            password = request.form.get("bundle_password") or None
+            form = dict(
                 actor=g.user.name,
                 requester=values["requester"],
                 recipient=values["recipient"],
                 reason=values["reason"],
                 calls=calls,
                 search=search,
-                bundle_name=name,
-                bundle_password=request.form.get("bundle_password") or None,
-                wall_us=int(services.wall_us()),
+                bundle_password=password,
                 redactions=redactions,
                 only=_call_ids(request.form.get("only", "")),
-                about=notes_and_names(lk().notes, lk().phonebook, services.reports.country),
-                facts=letter_facts(lk()),
-                request_id=request_id,
+            )
+            # Bad input is refused here, on the form, before anything is made.
+            chosen, _, _ = check_release(**form)
+            # Read now, in this request: the notes and phone book are this thread's.
+            kept = notes_and_names(lk().notes, lk().phonebook, services.reports.country)(chosen)
+            job = lk().sar_jobs.start(
+                g.user.name,
+                _work(form, key, store, request_id, kept, letter_facts(lk()), int(services.wall_us())),
             )
         except LinekeeperError as exc:
             errors["release"] = str(exc)
@@ -178,19 +188,90 @@ def release_bundle():
             has_key=key is not None,
             requests=open_access_requests() if calls else [],
         )
-    if request_id is not None:
-        services.audit.append(
-            g.user.name,
-            "data_request",
-            "request:%d" % request_id,
-            {"event": "released", "disclosure": entry_id},
-            int(services.wall_us()),
-        )
-    name = name.replace("{id}", str(entry_id))
+    return redirect(url_for("sar.bundle", token=job.token))
+
+
+def _work(form, key, store, request_id, kept, facts, wall_us):
+    """The bundle's making, for :meth:`web.sarjob.SarJobs.start` (in a thread of its own)."""
+    app = current_app._get_current_object()
+    # Named by its disclosure log entry: each release's file apart from the last.
+    name = "subject-access-{id}.zip" + (".gpg" if form["bundle_password"] else "")
+
+    def work(spool, progress):
+        with app.app_context():
+            web = app.extensions["linekeeper"]
+            services = web.services
+            entry_id, _ = release(
+                web.config.data_dir,
+                store,
+                services.audit,
+                key,
+                bundle_name=name,
+                wall_us=wall_us,
+                spool=spool,
+                progress=progress,
+                about=lambda calls: kept,
+                facts=facts,
+                request_id=request_id,
+                **form,
+            )
+            if request_id is not None:
+                services.audit.append(
+                    form["actor"],
+                    "data_request",
+                    "request:%d" % request_id,
+                    {"event": "released", "disclosure": entry_id},
+                    int(services.wall_us()),
+                )
+            log = DisclosureLog(web.config.data_dir)
+            try:
+                sha256 = log.get(entry_id)["bundle_sha256"]
+            finally:
+                log.close()
+            return entry_id, name.replace("{id}", str(entry_id)), sha256
+
+    return work
+
+
+def _job(token):
+    job = lk().sar_jobs.get(token, g.user.name)
+    if job is None:
+        abort(404)
+    return job
+
+
+@bp.route("/sar/bundle/<token>")
+@roles("supervisor")
+def bundle(token):
+    return render_template("sar_bundle.html", job=_job(token), keep_min=KEEP_S // 60)
+
+
+@bp.route("/sar/bundle/<token>.json")
+@roles("supervisor")
+def bundle_status(token):
+    return jsonify(_job(token).status())
+
+
+@bp.route("/sar/bundle/<token>/file")
+@roles("supervisor")
+def bundle_file(token):
+    job = _job(token)
+    if job.state != "done":
+        abort(404)
+    jobs = lk().sar_jobs
+
+    def chunks():
+        yield from job.spool.chunks()
+        jobs.downloaded(job)  # sent whole: deleted (a broken download may be tried again)
+
     return Response(
-        spool.data,
+        chunks(),
         mimetype="application/octet-stream",
-        headers={"Content-Disposition": 'attachment; filename="%s"' % name, "Cache-Control": "no-store"},
+        headers={
+            "Content-Disposition": 'attachment; filename="%s"' % job.name,
+            "Content-Length": str(job.spool.size),
+            "Cache-Control": "no-store",
+        },
     )
 
 

@@ -1,0 +1,227 @@
+"""Subject access bundles made in the background, kept sealed until downloaded.
+
+A bundle of hours of recordings takes minutes to make and is hundreds of MB:
+made in the request, the page waited with no word and the web UI (384 MiB)
+held it all. Here a :class:`SarJob` makes it in a thread of its own
+(:func:`firmware.sar.release`, streamed), the page follows its progress
+(``/sar/bundle/<token>.json``) and offers the download when it is logged.
+
+Between the two the bundle waits on the card, in ``DATA_DIR/sar-bundles``,
+only sealed (:class:`SealedSpool`: ChaCha20-Poly1305 in 64 KiB chunks under a
+key made for it and held in this process's memory alone): its calls' audio
+and details are never on the card in clear, and the file is unreadable once
+the process ends, which is why the directory is emptied at start. It is deleted
+once downloaded, or when it has waited :data:`KEEP_S` (the release is then
+audited as failed: "not downloaded"), or when making it failed.
+"""
+
+import os
+import secrets
+import struct
+import threading
+import time
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from firmware.errors import LinekeeperError, TamperError
+from firmware.storage import fsutil
+
+DIR = "sar-bundles"
+CHUNK_BYTES = 64 * 1024
+KEEP_S = 30 * 60  # a bundle not downloaded within half an hour is deleted
+RUNNING, DONE, FAILED = "running", "done", "failed"
+
+
+class SealedSpool:
+    """A bundle written to ``path`` sealed with a one-time key (:mod:`firmware.sarbundle`'s
+    spool: ``write``, ``commit``, ``discard``), read back with :meth:`chunks`.
+
+    Each chunk is ``length (4 bytes) + ChaCha20-Poly1305(chunk)``, its nonce its number,
+    the last one marked in its associated data: a file cut short, or chunks moved,
+    does not open.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self._aead = ChaCha20Poly1305(ChaCha20Poly1305.generate_key())
+        self._n = 0
+        self._buf = bytearray()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        self._file = os.fdopen(fd, "wb")
+        self.size = 0
+
+    def _nonce(self, n):
+        return struct.pack(">4xQ", n)
+
+    def _seal(self, data, last):
+        sealed = self._aead.encrypt(self._nonce(self._n), bytes(data), b"last" if last else b"")
+        self._file.write(struct.pack(">I", len(sealed)) + sealed)
+        self._n += 1
+
+    def write(self, data):
+        self._buf += data
+        while len(self._buf) > CHUNK_BYTES:
+            self._seal(self._buf[:CHUNK_BYTES], False)
+            del self._buf[:CHUNK_BYTES]
+        self.size += len(data)
+        return len(data)
+
+    def commit(self):
+        self._seal(self._buf, True)
+        self._buf = bytearray()
+        self._file.close()
+
+    def discard(self):
+        self._buf = bytearray()
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    def chunks(self):
+        """The bundle's bytes, chunk by chunk.
+
+        :raises TamperError: the file was altered or cut short
+        """
+        with open(self.path, "rb") as f:
+            n = 0
+            while True:
+                head = f.read(4)
+                if len(head) != 4:
+                    raise TamperError("the sealed bundle %s is cut short" % self.path)
+                sealed = f.read(struct.unpack(">I", head)[0])
+                last = f.peek(1) == b"" if hasattr(f, "peek") else False
+                try:
+                    yield self._aead.decrypt(self._nonce(n), sealed, b"last" if last else b"")
+                except InvalidTag:
+                    raise TamperError("the sealed bundle %s was altered or cut short" % self.path) from None
+                n += 1
+                if last:
+                    return
+
+
+class SarJob:
+    """One bundle: made by ``actor``, followed by ``token`` (its page's address)."""
+
+    def __init__(self, token, actor, spool):
+        self.token = token
+        self.actor = actor
+        self.spool = spool
+        self.state = RUNNING
+        self.done = self.total = 0
+        self.error = None
+        self.entry_id = None
+        self.name = None
+        self.sha256 = None
+        self.ended_s = None
+        self.thread = None
+
+    def progress(self, done, total):
+        self.done, self.total = done, total
+
+    def status(self):
+        """What the page shows (JSON)."""
+        return {
+            "state": self.state,
+            "done": self.done,
+            "total": self.total,
+            "error": self.error,
+            "name": self.name if self.state == DONE else None,
+        }
+
+
+class SarJobs:
+    """The bundles being made or waiting to be downloaded in ``DATA_DIR/sar-bundles``.
+
+    One is made at a time (the box records meanwhile). :param now_s: a monotonic clock
+    (seconds) for :data:`KEEP_S`; :param expired: ``fn(job)``, told of a bundle deleted
+    undownloaded (the web UI audits it)."""
+
+    def __init__(self, data_dir, now_s=time.monotonic, expired=None):
+        self.dir = os.path.join(data_dir, DIR)
+        fsutil.make_private_dir(self.dir)
+        # Sealed under keys that died with the process that made them: unreadable now.
+        for name in os.listdir(self.dir):
+            os.unlink(os.path.join(self.dir, name))
+        self._now_s = now_s
+        self._expired = expired
+        self._lock = threading.Lock()
+        self._jobs = {}
+
+    def start(self, actor, work):
+        """Run ``work(spool, progress)`` in a thread; the job. ``work`` returns ``(disclosure
+        entry id, file name, SHA-256)`` or raises :class:`LinekeeperError` (shown to the user).
+
+        :raises LinekeeperError: a bundle is being made already
+        """
+        self.sweep()
+        with self._lock:
+            busy = [j for j in self._jobs.values() if j.state == RUNNING]
+            if busy:
+                raise LinekeeperError(
+                    "a bundle is being made already (by %s): wait for it, then release this one"
+                    % busy[0].actor
+                )
+            token = secrets.token_urlsafe(16)
+            job = SarJob(token, actor, SealedSpool(os.path.join(self.dir, token)))
+            self._jobs[token] = job
+        job.thread = threading.Thread(target=self._run, args=(job, work), name="sar-bundle", daemon=True)
+        job.thread.start()
+        return job
+
+    def _run(self, job, work):
+        try:
+            job.entry_id, job.name, job.sha256 = work(job.spool, job.progress)
+            job.ended_s, job.state = self._now_s(), DONE
+        except LinekeeperError as exc:
+            job.spool.discard()
+            job.error, job.ended_s, job.state = str(exc), self._now_s(), FAILED
+        except Exception as exc:  # shown, not swallowed: the page says it failed and why
+            job.spool.discard()
+            job.error, job.ended_s, job.state = (
+                "the bundle could not be made (%s)" % exc,
+                self._now_s(),
+                FAILED,
+            )
+            raise
+
+    def get(self, token, actor):
+        """The job ``token`` if ``actor`` started it (else None: another's is not theirs)."""
+        self.sweep()
+        with self._lock:
+            job = self._jobs.get(token)
+        return job if job is not None and job.actor == actor else None
+
+    def downloaded(self, job):
+        """The bundle went: delete it."""
+        with self._lock:
+            self._jobs.pop(job.token, None)
+        job.spool.discard()
+
+    def sweep(self):
+        """Delete the bundles that waited :data:`KEEP_S` (and forget the failed ones)."""
+        now = self._now_s()
+        with self._lock:
+            old = [
+                j
+                for j in self._jobs.values()
+                if j.state != RUNNING and j.ended_s is not None and now - j.ended_s > KEEP_S
+            ]
+            for job in old:
+                del self._jobs[job.token]
+        for job in old:
+            job.spool.discard()
+            if job.state == DONE and self._expired is not None:
+                self._expired(job)
+
+    def wait(self, timeout_s=None):
+        """Wait for the bundles being made (tests, and a clean stop)."""
+        with self._lock:
+            threads = [j.thread for j in self._jobs.values() if j.thread is not None]
+        for thread in threads:
+            thread.join(timeout_s)
