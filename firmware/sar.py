@@ -34,11 +34,13 @@ from .sarbundle import Counted, GpgStream, MemorySpool, ZipStream, wav_parts
 from .sarletter import letter_text
 
 MAX_CALLS = 5000
-# The recordings one bundle carries, in seconds of audio. The bundle is made in memory
-# (never on the card), as WAV (57.6 MB an hour) held two or three times over while it is
-# zipped and encrypted, and the web UI runs in 384 MiB (MemoryMax): more was killed mid-way,
-# the page left with a broken connection and no word of why.
-MAX_BUNDLE_AUDIO_S = 3600
+# The recordings one bundle carries, in seconds of audio. The bundle is streamed
+# (firmware/sarbundle.py): memory holds one recording's samples at a time, whatever the
+# bundle's length (measured: 3 h as 18 calls of 10 min, through gpg, peaked at 16 MB
+# under tracemalloc, 90 MB RSS; as 3 calls of 1 h, 64 MB / 136 MB). What bounds it now is
+# the card: the web UI keeps a bundle sealed there until it is downloaded (57.6 MB an hour
+# of WAV). A day of recordings is 1.4 GB.
+MAX_BUNDLE_AUDIO_S = 24 * 3600
 # What a number may be written with: digits (ASCII: "²" is a digit to str.isdigit),
 # spaces, a leading + and the brackets, dashes and dots people write between groups.
 _NOT_IN_A_NUMBER = re.compile(r"[^0-9\s+().-]")

@@ -146,3 +146,22 @@ def test_a_bundle_that_fails_half_way_leaves_no_file(tmp_path):
             spool.discard()
             raise
     assert list(tmp_path.iterdir()) == []
+
+
+def test_three_hours_of_recordings_are_released_in_one_bundle():
+    """An hour was the most one bundle carried, when it was made in memory."""
+    from firmware.sar import check_release
+
+    found = [dict(c, recording_duration_s=3600) for c in calls(3)]
+    chosen, _, _ = check_release(
+        actor="sam",
+        requester="Mr Jones",
+        recipient="Mr Jones",
+        reason="subject access request",
+        calls=found,
+        search={"number": "01632960123"},
+        bundle_password=None,
+        redactions=(),
+        only=None,
+    )
+    assert chosen == found

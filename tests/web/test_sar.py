@@ -384,8 +384,8 @@ def set_basis_and_contact(box):
 
 
 def test_a_release_too_long_to_make_in_memory_is_refused_with_what_to_do(box, people, monkeypatch):
-    """A bundle is made in memory, and the web UI runs in 384 MiB: a regular caller's
-    hours of recordings killed it mid-way, and the page had a broken connection."""
+    """A bundle longer than ``MAX_BUNDLE_AUDIO_S`` (a day of audio: what the card keeps
+    sealed until the download) is refused before anything is decrypted, saying what to do."""
     from firmware import sar
 
     box.recordings.store = box.store
