@@ -145,7 +145,7 @@ PAUSE_ENDS = {
 ACTIONS = {
     "playback": "Played a recording",
     "export": "Exported a recording",
-    "export_list": "Exported a list (the calls, the phonebook or the audit trail)",
+    "export_list": "Exported a list as CSV (calls, phonebook, audit trail, deletions…)",
     "delete": "Asked to erase the recording",
     "erase_details": "Asked to erase the caller's details",
     "login": "Logged in",

@@ -201,8 +201,8 @@ class RemoteRetention:
         :raises ControlError: refused, in the recorder's words (as ``ErasureRefused``)"""
         return self.client.call("erase_details", call_id=int(call_id), actor=actor, reason=reason)
 
-    def deletion_log(self, limit=100, offset=0):
-        return self.sweeper.deletion_log(limit, offset)
+    def deletion_log(self, limit=100, offset=0, after_seq=None):
+        return self.sweeper.deletion_log(limit, offset, after_seq=after_seq)
 
     def deletion_count(self):
         return self.sweeper.deletion_count()

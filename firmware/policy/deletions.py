@@ -141,8 +141,17 @@ def _row_entry(row):
     return entry
 
 
-def entries(db, limit=100, offset=0, newest_first=True):
-    """Up to ``limit`` entries as dicts, newest first by default."""
+def entries(db, limit=100, offset=0, newest_first=True, after_seq=None):
+    """Up to ``limit`` entries as dicts, newest first by default; with ``after_seq``,
+    those after entry ``after_seq``, oldest first (``offset`` unused): a reader of the
+    whole log goes on from the last entry it read, not past ever more skipped rows."""
+    if after_seq is not None:
+        rows = db.execute(
+            "SELECT %s, prev_hash, hash FROM deletion_log WHERE seq > ? ORDER BY seq LIMIT ?"
+            % ", ".join(FIELDS),
+            (int(after_seq), int(limit)),
+        ).fetchall()
+        return [_row_entry(r) for r in rows]
     rows = db.execute(
         "SELECT %s, prev_hash, hash FROM deletion_log ORDER BY seq %s "
         "LIMIT ? OFFSET ?" % (", ".join(FIELDS), "DESC" if newest_first else "ASC"),
@@ -266,10 +275,12 @@ class DeletionLog:
         with self._lock:
             return append(self._db, entry)
 
-    def entries(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-        """Up to ``limit`` entries as dicts, newest first."""
+    def entries(
+        self, limit: int = 100, offset: int = 0, after_seq: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` entries as dicts, newest first; see :func:`entries`."""
         with self._lock:
-            return entries(self._db, limit, offset)
+            return entries(self._db, limit, offset, after_seq=after_seq)
 
     def for_call(self, call_id: int) -> list[dict[str, Any]]:
         """The entries of call ``call_id``'s deleted recordings, oldest first."""

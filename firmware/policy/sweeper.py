@@ -624,9 +624,10 @@ class RetentionSweeper:
             self.guard.confirm(now_us)
             self._alarm("clock_jump", False, "the clock was confirmed by %s" % actor)
 
-    def deletion_log(self, limit=100, offset=0):
-        """Deletion-log entries, newest first."""
-        return self.store.deletions.entries(limit, offset)
+    def deletion_log(self, limit=100, offset=0, after_seq=None):
+        """Deletion-log entries, newest first; with ``after_seq``, those after that entry,
+        oldest first (a reader of the whole log goes on from where it stopped)."""
+        return self.store.deletions.entries(limit, offset, after_seq=after_seq)
 
     def deletions_of_call(self, call_id):
         """Deletion-log entries of ``call_id``'s recordings (why its recording is gone)."""

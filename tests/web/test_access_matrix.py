@@ -50,6 +50,7 @@ MATRIX = {
     ("POST", "retention.save"): {INST},
     ("POST", "retention.confirm_clock"): {INST},
     ("GET", "retention.deletions"): {INST, AUD},
+    ("GET", "retention.deletions_csv"): {INST, AUD},
     ("GET", "calls.index"): {SUP, AUD},
     ("GET", "calls.export_list"): {SUP, AUD},
     ("GET", "calls.detail"): {SUP, AUD},

@@ -8,19 +8,37 @@ change is audited as ``config_change``.
 
 import dataclasses
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
+from firmware.calls.calllog import iso_ms
 from firmware.policy.retention import DEFAULT_RULE
 from firmware.rightsretention import RegisterRetention
 
 from .. import intent
 from ..retention_form import form_values, parse_retention_form, rows
 from ..security import form_errors, lk, roles
-from . import page_number
+from . import csv_download, page_number
 
 bp = Blueprint("retention", __name__)
 
 PAGE = 100
+DELETION_COLUMNS = (
+    "seq",
+    "deleted_at",
+    "reason",
+    "rule",
+    "recording_id",
+    "call_id",
+    "line",
+    "direction",
+    "categories",
+    "call_date",
+    "duration_s",
+    "bytes",
+    "file_sha256",
+    "prev_hash",
+    "hash",
+)
 
 
 def _service():
@@ -196,6 +214,49 @@ def deletions():
         checked_us=checked_us,
         available=True,
     ), status
+
+
+@bp.route("/retention/deletions.csv")
+@roles("installer", "auditor")
+def deletions_csv():
+    """The whole deletion log, oldest first, as CSV (times in UTC), each entry with its
+    hashes so a copy can be checked as the log is; audited as ``export_list`` of
+    ``deletions``. The entries there when it is asked for: one appended meanwhile waits
+    for the next copy."""
+    svc = _service()
+    if svc is None:
+        abort(404)
+    count = svc.deletion_count()
+    rows = _deletion_rows(svc, count)
+    return csv_download("deletions.csv", DELETION_COLUMNS, rows, "deletions", count=count)
+
+
+def _deletion_rows(svc, count, batch=1000):
+    """The first ``count`` entries of the log, oldest first, as CSV rows."""
+    seq, left = 0, count
+    while left > 0:
+        entries = svc.deletion_log(limit=min(batch, left), after_seq=seq)
+        if not entries:
+            return
+        for e in entries:
+            yield [
+                e["seq"],
+                iso_ms(e["deleted_at"]),
+                e["reason"],
+                e["rule"],
+                e["recording_id"],
+                e["call_id"],
+                e["line"],
+                e["direction"] or "",
+                ", ".join(e["categories"]),
+                e["call_date"] or "",
+                e["duration_s"],
+                e["bytes"],
+                e["file_sha256"] or "",
+                e["prev_hash"],
+                e["hash"],
+            ]
+        seq, left = entries[-1]["seq"], left - len(entries)
 
 
 # How long a check of the whole deletion log stands while the log has not grown: hashing
