@@ -89,6 +89,7 @@ MATRIX = {
     ("GET", "sar.bundle_status"): {SUP},
     ("GET", "sar.bundle_file"): {SUP},
     ("GET", "sar.disclosures"): {SUP, AUD},
+    ("GET", "sar.disclosures_csv"): {SUP, AUD},
     ("GET", "rights.index"): {SUP, AUD},
     ("POST", "rights.create"): {SUP},
     ("GET", "rights.detail"): {SUP, AUD},

@@ -449,3 +449,58 @@ def test_a_release_answers_a_request_of_the_register_and_is_listed_on_it(box, pe
     assert [a.details.get("disclosure") for a in found if a.target == "request:%d" % rid][1:] == [
         e["id"] for e in made
     ]
+
+
+def test_the_disclosure_log_is_downloaded_as_csv_as_the_page_shows_it(box, people):
+    """An inspector asks for the record of what was disclosed to whom: the log could only
+    be read on the box. The CSV holds the releases the page shows that reader (a supervisor
+    not those of other lines' calls), times in UTC, never the search (a person's number),
+    and a name someone typed never runs as a spreadsheet formula."""
+    import csv
+
+    from firmware.sar import DisclosureLog
+
+    log = DisclosureLog(box.data_dir, getattr(box.services.audit, "cipher", None))
+    try:
+        for actor, requester, failed in (
+            ("sam", '=HYPERLINK("http://evil.example")', False),
+            ("sue", "Ms Lee", True),
+        ):
+            n = log.add(
+                wall_us=box.T0_US,
+                actor=actor,
+                requester=requester,
+                recipient="Their solicitor",
+                reason="subject access request",
+                search='{"number": "02079460000"}',
+                call_ids="1",
+                recordings=1,
+                bundle="b.zip",
+                bundle_sha256="ab" * 32,
+                encrypted=1,
+            )
+            if failed:
+                box.services.audit.append(
+                    actor, "disclosure", "disclosure:%d" % n, {"failed": "No space"}, box.clock()
+                )
+    finally:
+        log.close()
+    audrey = people["audrey"]
+    assert 'id="disclosures-csv" href="/disclosures.csv"' in audrey.get("/disclosures").get_data(as_text=True)
+    resp = audrey.get("/disclosures.csv")
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    text = resp.get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["released_by"], r["requested_by"], r["outcome"]) for r in rows] == [
+        ("sam", '\'=HYPERLINK("http://evil.example")', "released"),
+        ("sue", "Ms Lee", "not released: the bundle could not be written (No space)"),
+    ]
+    assert rows[0]["at"] == "2026-03-02T09:00:00.000Z" and rows[0]["encrypted"] == "yes"
+    assert "02079460000" not in text and "search" not in rows[0]
+    exported = box.services.audit.entries(limit=1)[0]
+    assert (exported.actor, exported.action, exported.target) == ("audrey", "export_list", "disclosures")
+    assert exported.details["rows"] == 2
+    # sue (line 3) sees her own release of line 1's call, not sam's; staff and installers none.
+    mine = list(csv.DictReader(io.StringIO(people["sue"].get("/disclosures.csv").get_data(as_text=True))))
+    assert [r["released_by"] for r in mine] == ["sue"]
+    assert people["ivan"].get("/disclosures.csv").status_code == 403
