@@ -91,6 +91,7 @@ MATRIX = {
     ("GET", "sar.disclosures"): {SUP, AUD},
     ("GET", "sar.disclosures_csv"): {SUP, AUD},
     ("GET", "rights.index"): {SUP, AUD},
+    ("GET", "rights.export_csv"): {SUP, AUD},
     ("POST", "rights.create"): {SUP},
     ("GET", "rights.detail"): {SUP, AUD},
     ("POST", "rights.update"): {SUP},

@@ -381,3 +381,39 @@ def test_an_answer_said_to_be_incomplete_is_followed_up_by_a_linked_request(box,
         token_from="/requests/%d" % second,
     )
     assert resp.status_code == 409 and "not answered or refused" in resp.get_data(as_text=True)
+
+
+def test_the_register_is_downloaded_as_csv_without_how_to_reach_the_person(box, people):
+    """An inspector asks whether requests were answered in time: the register could only be
+    read on the box. The CSV holds what the register's page shows of each request (its
+    dates, state and who asked), whether it was late, and not the contact, numbers or the
+    person's words; a name typed as a formula stays text."""
+    import csv
+    import io
+
+    sam = people["sam"]
+    overdue = log_request(box, sam, received="2026-01-05")
+    formula = log_request(box, sam, requester="@SUM(1+1)")
+    answered = log_request(box, sam, received="2026-02-20")
+    resp = act(box, sam, answered, action="answer", outcome="bundle released to her", on="2026-03-02")
+    assert resp.status_code == 302
+    audrey = people["audrey"]
+    assert 'id="requests-csv" href="/requests.csv"' in page(audrey, "/requests")
+    resp = audrey.get("/requests.csv")
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    text = resp.get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(int(r["id"]), r["status"], r["late"], r["requester"]) for r in rows] == [
+        (overdue, "open", "yes", "Mrs Wilhelmina Pottage"),
+        (formula, "open", "no", "'@SUM(1+1)"),
+        (answered, "answered", "no", "Mrs Wilhelmina Pottage"),
+    ]
+    assert rows[2]["closed_on"] == "2026-03-02" and rows[2]["due"] == "2026-03-20"
+    assert rows[2]["state"] == "Answered" and rows[0]["received"] == "2026-01-05"
+    for private in ("w.pottage@example.org", "01632 960555", "every recording", "bundle released to her"):
+        assert private not in text
+    exported = box.services.audit.entries(limit=1)[0]
+    assert (exported.actor, exported.action, exported.target) == ("audrey", "export_list", "requests")
+    assert exported.details["rows"] == 3
+    assert sam.get("/requests.csv").status_code == 200
+    assert people["ivan"].get("/requests.csv").status_code == 403

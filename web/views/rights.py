@@ -7,6 +7,8 @@ disclosure log. Each change is audited (action ``data_request``, target
 ``request:N``). The register and its deadlines are :mod:`firmware.rights`.
 """
 
+import datetime as dt
+
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import NotFound
 
@@ -15,6 +17,7 @@ from firmware.sar import DisclosureLog
 
 from ..security import lk, roles
 from ..site import card_problem
+from . import csv_download
 from .calls import call_or_404
 
 bp = Blueprint("rights", __name__)
@@ -90,6 +93,57 @@ def _listing(errors=None, values=None, status=200):
 @roles("supervisor", "auditor")
 def index():
     return _listing()
+
+
+# What the register's page shows of each request, and no more: not how to reach the
+# person, their numbers, their words nor the answer (docs/reports.md says why).
+CSV_COLUMNS = (
+    "id",
+    "kind",
+    "received",
+    "due",
+    "status",
+    "state",
+    "waiting_since",
+    "extension_months",
+    "closed_on",
+    "late",
+    "requester",
+)
+
+
+@bp.route("/requests.csv")
+@roles("supervisor", "auditor")
+def export_csv():
+    """The register as CSV, one row per request, oldest first: what the page shows of
+    each (dates are days, as the register keeps them); audited as ``export_list`` of
+    ``requests``. ``late``: answered after its deadline, or still open past it today."""
+    today = _today()
+    register = _register()
+    try:
+        entries = register.entries()
+    finally:
+        register.close()
+    rows = []
+    for e in reversed(entries):
+        closed = e["status"] in rights.CLOSED
+        ended = dt.date.fromisoformat(e["closed_on"]) if closed and e["closed_on"] else today
+        rows.append(
+            [
+                e["id"],
+                e["kind"],
+                e["received"],
+                str(e["due"]),
+                e["status"],
+                rights.STATUSES[e["status"]],
+                e["paused_since"] or "" if e["status"] == rights.WAITING else "",
+                e["extension_months"],
+                e["closed_on"] or "" if closed else "",
+                "yes" if ended > e["due"] else "no",
+                e["requester"],
+            ]
+        )
+    return csv_download("requests.csv", CSV_COLUMNS, rows, "requests")
 
 
 @bp.route("/requests", methods=["POST"])
