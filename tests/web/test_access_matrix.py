@@ -74,6 +74,7 @@ MATRIX = {
     ("GET", "reports.index"): {SUP, AUD},
     ("GET", "reports.download"): {SUP, AUD},
     ("GET", "alarms.index"): OFFICE,
+    ("GET", "alarms.export_csv"): OFFICE,
     ("POST", "alarms.acknowledge"): {INST, SUP},
     ("POST", "alarms.raise_concern"): LOGGED_IN,
     ("GET", "mail.index"): {INST},

@@ -467,3 +467,32 @@ def test_an_alarm_raised_while_a_page_is_open_is_news_on_its_stream(box, people)
     assert "No voltage on the line" in now["banner"] and "still on" in now["banner"]
     assert 'name="next" value="/calls"' in now["banner"]
     assert people["sam"].get("/api/alarms?next=//evil.example").get_json()["banner"].count('value="/"') == 1
+
+
+def test_the_alarm_history_is_downloaded_as_csv_by_those_who_see_alarms(box, people):
+    """An inspector asks when the recording was down and who saw it: the alarm history
+    could only be read on the box. The CSV holds each occurrence, oldest first, times in
+    UTC; a message that would be a formula stays text; the download is audited."""
+    import csv
+    import io
+
+    log = box.alarm_log
+    t0 = box.T0_US
+    log.set("no_line_voltage", True, line=2, message="no line voltage on line 2", wall_us=t0)
+    log.set("no_line_voltage", False, line=2, wall_us=t0 + 300_000_000)
+    log.set("disk_warning", True, message='=HYPERLINK("http://evil.example")', wall_us=t0 + 600_000_000)
+    audrey = people["audrey"]
+    assert 'id="alarms-csv" href="/alarms.csv"' in audrey.get("/alarms").get_data(as_text=True)
+    resp = audrey.get("/alarms.csv")
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
+    mine = [r for r in rows if r["kind"] in ("no_line_voltage", "disk_warning")]
+    assert [(r["line"], r["raised_at"], r["cleared_at"]) for r in mine] == [
+        ("2", "2026-03-02T09:00:00.000Z", "2026-03-02T09:05:00.000Z"),
+        ("box", "2026-03-02T09:10:00.000Z", ""),
+    ]
+    assert mine[1]["message"] == '\'=HYPERLINK("http://evil.example")'
+    exported = box.services.audit.entries(limit=1)[0]
+    assert (exported.actor, exported.action, exported.target) == ("audrey", "export_list", "alarms")
+    assert exported.details["rows"] == len(rows)
+    assert people["ivan"].get("/alarms.csv").status_code == 200

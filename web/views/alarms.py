@@ -15,12 +15,15 @@ import sqlite3
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
+from firmware import words
+from firmware.calls.calllog import iso_ms
 from firmware.errors import LinekeeperError
 from firmware.storage.fieldseal import FieldSealError
 
 from ..accounts import OFFICE_ROLES
 from ..security import lk, local_path, roles
 from ..site import card_problem
+from . import csv_download
 from .myline import myline_page
 
 bp = Blueprint("alarms", __name__)
@@ -82,6 +85,47 @@ def index():
         error=None,
         raised=request.args.get("raised"),
     )
+
+
+CSV_MAX_ROWS = 100_000
+CSV_COLUMNS = (
+    "id",
+    "kind",
+    "alarm",
+    "line",
+    "message",
+    "raised_at",
+    "cleared_at",
+    "acknowledged_by",
+    "acknowledged_at",
+)
+
+
+@bp.route("/alarms.csv")
+@roles(*ALARM_ROLES)
+def export_csv():
+    """The alarm history as CSV, oldest first (the latest :data:`CSV_MAX_ROWS`
+    occurrences), times in UTC; audited as ``export_list`` of ``alarms``. ``line`` is
+    ``box`` for an alarm of the whole box, as the page says; a cleared time is empty
+    while the alarm is still on."""
+    log = _log()
+    if log is None:
+        abort(404)
+    rows = [
+        [
+            a["id"],
+            a["kind"],
+            words.say("alarm", a["kind"]),
+            a["line"] or "box",
+            a["message"],
+            iso_ms(a["raised_us"]),
+            iso_ms(a["cleared_us"]) or "",
+            a["acknowledged_by"] or "",
+            iso_ms(a["acknowledged_us"]) or "",
+        ]
+        for a in reversed(log.history(limit=CSV_MAX_ROWS))
+    ]
+    return csv_download("alarms.csv", CSV_COLUMNS, rows, "alarms")
 
 
 @bp.route("/concerns", methods=["POST"])
