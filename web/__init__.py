@@ -333,6 +333,7 @@ def create_app(services, config):
         cert_fingerprint=services.cert_fingerprint,
         product=config.product,
         signing_key=lambda: _signing_key(services),
+        page_us=lambda: int(services.wall_us()),
     )
 
     @app.context_processor

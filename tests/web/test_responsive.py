@@ -580,3 +580,68 @@ def test_a_many_column_list_or_a_digest_never_widens_the_page(served):
             context.close()
         browser.close()
     assert all(px == 0 for px in seen.values()), seen
+
+
+# A4's 210 mm less the print margins (12 mm a side), at 96 px an inch: the width a
+# printed page lays its content out in.
+PRINT_WIDTH_PX = 703
+PRINTED_JS = """() => {
+  const right = document.documentElement.clientWidth;
+  const name = e => e.id || e.className || e.tagName;
+  const seen = e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== "hidden";
+  return {
+    shown: [...document.querySelectorAll(
+      "nav, .filters, button, .skip, #alarm-banner-slot .alarm-banner, footer, .no-print, input, select"
+    )].filter(seen).map(name),
+    cards: [...document.querySelectorAll("table")].filter(t => getComputedStyle(t).display !== "table"
+      || t.tHead && t.tHead.getBoundingClientRect().width < 2).map(name),
+    cut: [...document.querySelectorAll("table, th, td")].filter(e =>
+      e.getBoundingClientRect().right > right + 0.5 || e.scrollWidth > e.clientWidth + 1).map(e =>
+      name(e.closest("table")) + ": " + e.textContent.trim().slice(0, 30)),
+    overflow: document.documentElement.scrollWidth - right,
+    printed: seen(document.getElementById("printed")) ? document.getElementById("printed").innerText : null,
+    title: document.querySelector("h1").innerText,
+  };
+}"""
+
+
+@pytest.mark.slow
+def test_a_printed_log_is_its_tables_whole_without_the_menu_or_forms(served):
+    """An inspector is handed the audit trail and the deletion log on paper: the menu, the
+    alarm banner, the filters, buttons and links to download had no place there, and the
+    deletion log's eleven columns printed as cards. On paper (print media, A4's width) no
+    table is a card or cut at the right edge, and the page's title, the organisation and
+    when it was printed head the page; the PDF Chromium prints says so too."""
+    import subprocess
+
+    cookie, story, base = served
+    site = story.app.extensions["linekeeper"].site.settings()
+    seen, texts = {}, {}
+    with sync_api.sync_playwright() as p:
+        for path in ("/audit", "/retention/deletions"):
+            browser, context, page = _open(p, cookie, base, path, width=PRINT_WIDTH_PX)
+            page.wait_for_selector("main")
+            if path.endswith("deletions"):  # as the log shows an entry (the served box deleted none)
+                page.eval_on_selector("#deletions tbody", "(b, row) => { b.innerHTML = row; }", DELETION_ROW)
+            page.emulate_media(media="print")
+            seen[path] = page.evaluate(PRINTED_JS)
+            pdf = ARTIFACTS / ("%s-print.pdf" % path.rsplit("/", 1)[1])
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.pdf(path=str(pdf), prefer_css_page_size=True)
+            texts[path] = subprocess.run(
+                ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+            ).stdout
+            context.close()
+            browser.close()
+    for path, found in seen.items():
+        assert found["shown"] == [] and found["cards"] == [] and found["cut"] == [], (path, found)
+        assert found["overflow"] == 0, (path, found)
+        assert found["printed"].startswith(found["title"]), found["printed"]
+        assert "printed from the box's page of" in found["printed"], found["printed"]
+        if site is not None:
+            assert site.organisation in found["printed"]
+        text = texts[path]
+        assert found["title"] in text and "printed from the box" in text
+        for gone in ("Log out", "Skip to the page", "Download", "Help with this page"):
+            assert gone not in text, (path, gone)
+    assert "ab12" * 4 in texts["/retention/deletions"].replace(" ", "")
