@@ -585,6 +585,7 @@ def test_a_many_column_list_or_a_digest_never_widens_the_page(served):
 # A4's 210 mm less the print margins (12 mm a side), at 96 px an inch: the width a
 # printed page lays its content out in.
 PRINT_WIDTH_PX = 703
+PRINTED_AT = r"printed \w{3} \d{1,2} \w{3} \d{4}, \d\d:\d\d:\d\d [A-Z+0-9]+, from the box's page of"
 PRINTED_JS = """() => {
   const right = document.documentElement.clientWidth;
   const name = e => e.id || e.className || e.tagName;
@@ -619,7 +620,7 @@ def test_a_printed_log_is_its_tables_whole_without_the_menu_or_forms(served):
     seen, texts = {}, {}
     with sync_api.sync_playwright() as p:
         for path in ("/audit", "/retention/deletions"):
-            browser, context, page = _open(p, cookie, base, path, width=PRINT_WIDTH_PX)
+            browser, context, page = _open(p, cookie, base, path, width=PRINT_WIDTH_PX, csp=True)
             page.wait_for_selector("main")
             if path.endswith("deletions"):  # as the log shows an entry (the served box deleted none)
                 page.eval_on_selector("#deletions tbody", "(b, row) => { b.innerHTML = row; }", DELETION_ROW)
@@ -637,11 +638,12 @@ def test_a_printed_log_is_its_tables_whole_without_the_menu_or_forms(served):
         assert found["shown"] == [] and found["cards"] == [] and found["cut"] == [], (path, found)
         assert found["overflow"] == 0, (path, found)
         assert found["printed"].startswith(found["title"]), found["printed"]
-        assert "printed from the box's page of" in found["printed"], found["printed"]
+        assert "from the box's page of Mon 2 Mar 2026" in found["printed"], found["printed"]
         if site is not None:
             assert site.organisation in found["printed"]
         text = texts[path]
-        assert found["title"] in text and "printed from the box" in text
+        # When it was printed (this computer's clock) beside when the box drew the page.
+        assert found["title"] in text and re.search(PRINTED_AT, text), text[:400]
         for gone in ("Log out", "Skip to the page", "Download", "Help with this page"):
             assert gone not in text, (path, gone)
     assert "ab12" * 4 in texts["/retention/deletions"].replace(" ", "")
