@@ -446,7 +446,9 @@ class CallSearch:
         return self._recordings
 
     def _recording_states(self, ids):
-        """``{call id: state of its newest recording}`` for the calls ``ids``."""
+        """``{call id: (state of its newest recording, its deletion or None)}`` for the
+        calls ``ids``; the deletion is :func:`~firmware.calls.calllog.deleted_recordings`'
+        ``{"at", "rule", "reason"}`` of a call whose recording the box deleted."""
         if not ids or not self._has_recordings():
             return {}
         rows = (
@@ -458,13 +460,14 @@ class CallSearch:
             )
             .fetchall()
         )
-        states = {row[0]: row[1] for row in rows}  # the newest wins
+        states = {row[0]: (row[1], None) for row in rows}  # the newest wins
         # A call whose recording the box deleted (retention, a full card, an erasure on
-        # request) says so, not "no recording": its row is gone, its deletion logged.
+        # request) says so, not "no recording": its row is gone, its deletion logged
+        # (and why: an erasure on request is told apart from retention by its reason).
         from .calllog import deleted_recordings
 
-        for call_id in deleted_recordings(self._db(), [i for i in ids if i not in states]):
-            states[call_id] = "deleted"
+        for call_id, gone in deleted_recordings(self._db(), [i for i in ids if i not in states]).items():
+            states[call_id] = ("deleted", gone)
         return states
 
     def tags_of(self, ids):
@@ -478,6 +481,24 @@ class CallSearch:
             [int(i) for i in ids],
         ):
             out.setdefault(call_id, []).append(tag)
+        return out
+
+    def legal_holds_of(self, ids):
+        """``{call id: when its legal hold was placed (µs since the epoch, UTC)}`` for
+        those of the calls ``ids`` on hold."""
+        if not ids or not self._has_table("legal_holds"):
+            return {}
+        out = {}
+        ids = [int(i) for i in ids]
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            out.update(
+                self._db().execute(
+                    "SELECT call_id, placed_at FROM legal_holds WHERE call_id IN (%s)"
+                    % ",".join("?" * len(batch)),
+                    batch,
+                )
+            )
         return out
 
     def tags_in_use(self, lines=None):
@@ -536,7 +557,7 @@ class CallSearch:
         more = len(rows) > limit
         rows = rows[:limit]
         states = self._recording_states([row["id"] for row in rows])
-        calls = [self._json(row, states.get(row["id"])) for row in rows]
+        calls = [self._json(row, *states.get(row["id"], (None, None))) for row in rows]
         cursor = Cursor(rows[-1]["started_at"], rows[-1]["id"]) if more else None
         return calls, cursor
 
@@ -550,7 +571,7 @@ class CallSearch:
         more = len(rows) > limit
         rows = list(reversed(rows[:limit]))
         states = self._recording_states([row["id"] for row in rows])
-        calls = [self._json(row, states.get(row["id"])) for row in rows]
+        calls = [self._json(row, *states.get(row["id"], (None, None))) for row in rows]
         cursor = Cursor(rows[0]["started_at"], rows[0]["id"]) if more else None
         return calls, cursor
 
@@ -598,9 +619,9 @@ class CallSearch:
         row = self._db().execute("SELECT * FROM calls WHERE id = ?", (int(call_id),)).fetchone()
         if row is None:
             return None
-        return self._json(row, self._recording_states([row["id"]]).get(row["id"]))
+        return self._json(row, *self._recording_states([row["id"]]).get(row["id"], (None, None)))
 
-    def _json(self, row, recording_state=None):
+    def _json(self, row, recording_state=None, deleted=None):
         data = call_json(row, self._cipher)
         data["started_us"] = row["started_at"]
         if row["answered_at"] is not None and row["ended_at"] is not None:
@@ -608,6 +629,8 @@ class CallSearch:
         else:
             data["duration_s"] = 0.0
         data["recording_state"] = data["recording"] = recording_state
+        if deleted is not None:
+            data["recording_deleted"] = deleted  # as CallLog.calls() has it
         return data
 
     def close(self):

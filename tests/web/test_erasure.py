@@ -1,7 +1,10 @@
 """Erasing one recording on request: destroyed as retention destroys, logged, audited, refused
 when held, still recording, or asked without a reason."""
 
+import csv
+import dataclasses
 import html
+import io
 import os
 import re
 
@@ -43,16 +46,34 @@ def test_a_supervisor_erases_a_recording_with_a_reason(box, people):
     assert box.sweeper.verify() == []
     page = sam.get("/calls/1").get_data(as_text=True)
     assert "Its recording was erased on" in page and "on request" in page
-    # The calls list and its CSV say it is gone, not that the call was never recorded.
+    # The calls list and its CSV say it is gone, not that the call was never recorded;
+    # the CSV, as the call's page, that it was erased on request.
     row = re.search(r'<tr id="call-1".*?</tr>', sam.get("/calls").get_data(as_text=True), re.S).group(0)
     assert 'data-label="Recording">Deleted<' in row
     assert any(
-        line.startswith("1,") and ",deleted," in line
+        line.startswith("1,") and ",erased," in line
         for line in sam.get("/calls.csv").get_data(as_text=True).splitlines()
     )
     history = page.split('id="call-history"')[1]
     assert "Asked to erase the recording" in history and "erasure request ref 77" in history
     assert 'id="erase-form"' not in page
+
+
+def test_the_calls_csv_tells_an_erasure_on_request_from_a_retention_deletion(box, people):
+    """Both recordings are gone, but the CSV said ``deleted`` of both while the call's page
+    said one was erased on request: an inspector checking that erasure requests were
+    carried out could not find them in the export."""
+    real_recordings(box, [1, 2])
+    sam = people["sam"]
+    assert erase(box, sam, 1).status_code == 302
+    # The calls are 40 days old: a 30-day default deletes call 2's recording.
+    box.sweeper.update_settings(dataclasses.replace(box.sweeper.settings, default_days=30))
+    assert box.sweeper.sweep().deleted == 1
+    text = sam.get("/calls.csv").get_data(as_text=True)
+    rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(text))}
+    assert rows[1]["recording"] == "erased"
+    assert rows[2]["recording"] == "deleted"
+    assert rows[5]["recording"] == ""  # never recorded
 
 
 def test_an_erasure_is_refused_without_a_reason_or_confirmation(box, people):

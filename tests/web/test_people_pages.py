@@ -351,6 +351,25 @@ def test_csv_export_does_not_say_record_of_a_call_the_box_could_not_record(box, 
     assert rows[later]["policy_decision"] == "record"
 
 
+def test_csv_export_says_which_calls_are_on_legal_hold_and_since_when(box, people):
+    """A legal hold was only on each call's page: the list's CSV now says which calls
+    are held (never deleted while held) and since when (UTC, as the other times)."""
+    meta = CallMeta(box.data_dir + "/calls.db")
+    try:
+        meta.set_legal_hold(3, True, "sam", T0_US + 86400 * S)
+        meta.set_legal_hold(4, True, "sam", T0_US)
+        meta.set_legal_hold(4, False, "sam", T0_US)  # released: not held any more
+    finally:
+        meta.close()
+    text = people["audrey"].get("/calls.csv").get_data(as_text=True)
+    rows = {int(r["id"]): r for r in csv.DictReader(io.StringIO(text))}
+    assert (rows[3]["legal_hold"], rows[3]["legal_hold_since"]) == ("yes", iso_ms(T0_US + 86400 * S))
+    assert (rows[4]["legal_hold"], rows[4]["legal_hold_since"]) == ("no", "")
+    assert {r["legal_hold"] for i, r in rows.items() if i != 3} == {"no"}
+    # Added after the columns a sheet may already read by position.
+    assert text.splitlines()[0].endswith(",paused_s,legal_hold,legal_hold_since")
+
+
 def test_auditor_reads_calls_and_users_but_never_audio(box, people):
     audrey = people["audrey"]
     assert len(ids(page(audrey, "/calls"))) == 40  # every line

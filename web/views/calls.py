@@ -25,7 +25,7 @@ import secrets
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
-from firmware.calls.calllog import ERASED
+from firmware.calls.calllog import ERASED, iso_ms
 from firmware.calls.callsearch import CallFilter, Cursor, search_number
 from firmware.localtime import duration_text, iso_to_us
 from firmware.policy import deletions
@@ -284,7 +284,25 @@ CSV_COLUMNS = (
     "consent_given",
     "consent_at",
     "paused_s",
+    # Whether the call is on legal hold (never deleted while held), and since when.
+    # Added last, so a sheet that reads the columns by position still reads the rest.
+    "legal_hold",
+    "legal_hold_since",
 )
+
+
+def _recording_word(call):
+    """The ``recording`` column: the recording's state, ``erased`` for one erased on a
+    person's request (its page says so) and ``deleted`` for one retention or a full
+    card deleted; empty for a call never recorded."""
+    state = call.get("recording_state") or ""
+    gone = call.get("recording_deleted") or {}
+    if state == "deleted" and (
+        gone.get("reason") == deletions.ERASURE
+        or (gone.get("reason") == "archive" and gone.get("rule") == deletions.ERASURE_RULE)
+    ):
+        return "erased"
+    return state
 
 
 def _csv_evidence(call):
@@ -332,6 +350,7 @@ def export_list():
     rows, cursor = 0, None
     while rows < CSV_MAX_ROWS:
         calls, cursor = web.services.calls.search(flt, after=cursor, limit=200)
+        holds = web.services.calls.legal_holds_of([c["id"] for c in calls])
         for c in decorate(calls):
             writer.writerow(
                 [
@@ -349,10 +368,12 @@ def export_list():
                     c["name"] or "",
                     c["book_name"] or "",
                     c["duration_s"] if c["answered"] else "",
-                    c["recording_state"] or "",
+                    _recording_word(c),
                     outcome(c.get("policy_decision"), c.get("policy_reason")) or "",
                     " ".join(c.get("tags") or []),
                     *_csv_evidence(c),
+                    "yes" if c["id"] in holds else "no",
+                    iso_ms(holds[c["id"]]) if c["id"] in holds else "",
                 ]
             )
         rows += len(calls)
