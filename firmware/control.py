@@ -13,8 +13,9 @@ operation        arguments                                   result
 ``wait``         ``version``, ``timeout_s`` (≤ 30)           the status version now
 ``health``                                                   ``{"alarms", "clock_synced"}``
 ``wall_us``                                                  the box's clock, µs since the epoch
-``pause``        ``line``, ``actor``                         null
-``resume``       ``line``, ``actor``                         null
+``pause``        ``line``, ``actor``, ``address`` (the web   null
+                 client's, for the audit entry)
+``resume``       ``line``, ``actor``, ``address``            null
 ``paused``                                                   lines paused now
 ``recording``                                                lines whose call is being recorded now
 ``test_call``    ``line``                                    seconds of announcement played
@@ -326,11 +327,11 @@ def recorder_handlers(box, *, board_name="sim"):
         box.status.wait_for_change(int(version), min(float(timeout_s), 30.0))
         return box.status.version
 
-    def pause(line, actor):
-        box.policy.pause(int(line), str(actor))
+    def pause(line, actor, address=None):
+        box.policy.pause(int(line), str(actor), address=None if address is None else str(address))
 
-    def resume(line, actor):
-        box.policy.resume(int(line), str(actor))
+    def resume(line, actor, address=None):
+        box.policy.resume(int(line), str(actor), address=None if address is None else str(address))
 
     def test_call(line):
         announcements = Announcements(box.data_dir, box.config.country)

@@ -112,11 +112,11 @@ class RemoteLive:
     def __init__(self, client):
         self.client = client
 
-    def pause(self, line, actor):
-        self.client.call("pause", line=line, actor=actor)
+    def pause(self, line, actor, address=""):
+        self.client.call("pause", line=line, actor=actor, address=address)
 
-    def resume(self, line, actor):
-        self.client.call("resume", line=line, actor=actor)
+    def resume(self, line, actor, address=""):
+        self.client.call("resume", line=line, actor=actor, address=address)
 
     def paused_lines(self):
         try:

@@ -99,20 +99,21 @@ class RetentionService(Protocol):
 class LiveCallControl(Protocol):
     """What the web layer may do to calls in progress (:class:`firmware.policy.engine.CallPolicy`).
 
-    ``pause(line, actor)``   pause the recording of the line's call (PCI DSS);
+    ``pause(line, actor, address)`` pause the recording of the line's call (PCI DSS);
                              raises ``PolicyError`` (a ``ValueError``) when the
                              line has no call or is already paused
-    ``resume(line, actor)``  resume it; ``PolicyError`` when it is not paused
+    ``resume(line, actor, address)`` resume it; ``PolicyError`` when it is not paused
     ``paused_lines()``       the lines paused now
     ``recording_lines()``    the lines whose call is being recorded now
     ``pausable_lines()``     the lines whose call a pause protects: recorded now,
                              or on demand and so maybe later, from its start (the
                              only ones the pause control is offered on)
-    Both are audited by the box (actions ``pause`` / ``resume``, actor ``actor``).
+    Both are audited by the box (actions ``pause`` / ``resume``, actor ``actor``, with
+    ``address``: the client's, as the web UI's own entries carry it).
     """
 
-    def pause(self, line: int, actor: str) -> None: ...
-    def resume(self, line: int, actor: str) -> None: ...
+    def pause(self, line: int, actor: str, address: str = "") -> None: ...
+    def resume(self, line: int, actor: str, address: str = "") -> None: ...
     def paused_lines(self) -> list: ...
     def recording_lines(self) -> list: ...
     def pausable_lines(self) -> list: ...

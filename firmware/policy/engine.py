@@ -454,8 +454,9 @@ class CallPolicy:
                 if not self.pauses.resume(line, "button", "button"):
                     self.pauses.pause(line, live.call, "button", "button")
 
-    def pause(self, line, actor):
-        """Pause the recording of the call on ``line`` (the web UI).
+    def pause(self, line, actor, address=None):
+        """Pause the recording of the call on ``line`` (the web UI; ``address``: the
+        client's, which the audit entry carries as the web UI's own entries do).
 
         :raises PolicyError: no call in progress on the line, its call is neither
             recorded nor able to be (a private line, a call the rules skip, a box
@@ -470,15 +471,15 @@ class CallPolicy:
                 raise PolicyError(
                     "the call on line %d is not recorded and cannot be: there is nothing to pause" % line
                 )
-            if not self.pauses.pause(line, live.call, "web", actor):
+            if not self.pauses.pause(line, live.call, "web", actor, address=address):
                 raise PolicyError("line %d is already paused" % line)
 
-    def resume(self, line, actor):
-        """Resume the recording on ``line`` (the web UI).
+    def resume(self, line, actor, address=None):
+        """Resume the recording on ``line`` (the web UI; ``address`` as for :meth:`pause`).
 
         :raises PolicyError: the line is not paused
         """
-        if not self.pauses.resume(line, "web", actor):
+        if not self.pauses.resume(line, "web", actor, address=address):
             raise PolicyError("line %d is not paused" % line)
 
     def is_paused(self, line):

@@ -112,11 +112,12 @@ class PauseControl:
         with self._lock:
             return sorted(self._paused)
 
-    def pause(self, line, call, via, actor, code_us=None):
+    def pause(self, line, call, via, actor, code_us=None, address=None):
         """Pause the recording of ``call`` on ``line``; False if it already is.
 
         :param via: "dtmf", "button" or "web"
         :param actor: who asked (a user name, "handset", "button")
+        :param address: the web client's address (``via`` "web"), for the audit entry
         :param code_us: ``(start, end)`` clock times of the keyed pause code:
             the span starts at its end and the code's own tones are silenced,
             as far as the recorder's delay line still holds them
@@ -149,12 +150,13 @@ class PauseControl:
             call.pause_spans.append(span)
             self._last_span[line] = span
             self._keep_marks()
-        self._audit(actor, "pause", call, {"line": line, "via": via}, now_wall_us)
+        self._audit(actor, "pause", call, _with_address({"line": line, "via": via}, address), now_wall_us)
         self.on_change(call)
         return True
 
-    def resume(self, line, via, actor, call=None):
-        """End the pause on ``line`` (of ``call``, if given); False if there is none."""
+    def resume(self, line, via, actor, call=None, address=None):
+        """End the pause on ``line`` (of ``call``, if given); False if there is none.
+        ``address``: the web client's, for the audit entry (as :meth:`pause`)."""
         with self._lock:
             paused = self._paused.get(line)
             if paused is None or (call is not None and paused.call is not call):
@@ -167,7 +169,7 @@ class PauseControl:
                 self._keep_marks()
             if paused.call is None:  # restored at the start, no call found (yet): no span
                 if via != "call_end":  # asked for (the web UI, the keypad, the time limit)
-                    self._audit_line(actor, line, via)
+                    self._audit_line(actor, line, via, address)
                 return True
             # The audio comes back with the next capture period: that is the resume's
             # time, and the audit entry waits for the capture to say exactly when.
@@ -175,7 +177,13 @@ class PauseControl:
             paused.span["to"] = iso_ms(to_wall_us)
             paused.span["ended_by"] = via
             earlier = self._unaudited.pop(line, None)  # still waiting: written below
-            pending = {"actor": actor, "paused": paused, "via": via, "to_wall_us": to_wall_us}
+            pending = {
+                "actor": actor,
+                "paused": paused,
+                "via": via,
+                "to_wall_us": to_wall_us,
+                "address": address,
+            }
             pending["timer"] = self.clock.call_later(
                 RESUME_AUDIT_WAIT_US, lambda: self._flush_resume(line, pending)
             )
@@ -303,7 +311,9 @@ class PauseControl:
             pending["actor"],
             "resume",
             paused.call,
-            {"line": line, "via": pending["via"], "paused_s": round(seconds, 3)},
+            _with_address(
+                {"line": line, "via": pending["via"], "paused_s": round(seconds, 3)}, pending["address"]
+            ),
             pending["to_wall_us"],
         )
 
@@ -345,12 +355,13 @@ class PauseControl:
         # (the audit write waits for the card). The periods until then stay muted.
         self.clock.call_later(0, lambda: self.resume(line, "dtmf", "handset", call=call))
 
-    def _audit_line(self, actor, line, via):
+    def _audit_line(self, actor, line, via, address=None):
         """A resume of a pause the start restored before its call was found: no call to
         name, so the line is the target."""
         try:
             wall_us = int(self.clock.wall_at(self.clock.now_us()))
-            self.audit.append(actor, "resume", "line:%d" % line, {"line": line, "via": via}, wall_us)
+            details = _with_address({"line": line, "via": via}, address)
+            self.audit.append(actor, "resume", "line:%d" % line, details, wall_us)
         except Exception:
             log.exception("could not audit the resume of line %d", line)
 
@@ -430,3 +441,8 @@ def pause_button_wired(hat_name):
     except Exception:  # the box says what is wrong with its HAT file itself
         return True
     return any("pause_button" in line.pins for line in hat.lines)
+
+
+def _with_address(details, address):
+    """``details`` with the web client's ``address`` (None: not asked from a page)."""
+    return details if address is None else dict(details, address=address)

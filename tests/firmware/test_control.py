@@ -177,12 +177,18 @@ def test_recorder_handlers_pause_a_real_call(tmp_path, synth):
         snap = client.call("snapshot")
         assert snap["lines"][0]["call"]["direction"] == "in"
         assert client.call("wall_us") == box.clock.wall_us()
-        client.call("pause", line=1, actor="sup1")
+        # The web UI's client address goes into the box's audit entries (as into its own).
+        client.call("pause", line=1, actor="sup1", address="192.0.2.44")
         assert client.call("paused") == [1] and client.call("recording") == [1]
         with pytest.raises(ControlError):
             client.call("pause", line=2, actor="sup1")  # no call there
-        client.call("resume", line=1, actor="sup1")
+        client.call("resume", line=1, actor="sup1", address="192.0.2.45")
         assert client.call("paused") == []
+        box.clock.run_until(13_000_000)  # the resume is audited once the capture dates it
+        (paused,) = box.audit.entries(action="pause")
+        (resumed,) = box.audit.entries(action="resume")
+        assert (paused.actor, paused.details["address"]) == ("sup1", "192.0.2.44")
+        assert (resumed.actor, resumed.details["address"]) == ("sup1", "192.0.2.45")
         assert client.call("health")["clock_synced"] is True
         assert set(client.call("retention")) == {"suspended", "last_passed_us", "alarms", "disk_percent"}
         assert box.board.run()

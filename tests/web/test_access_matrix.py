@@ -294,10 +294,10 @@ def test_line_grants_for_a_supervisor_of_some_lines(box, people):
 class _Live:
     """A live-call control with a recording on every line (see test_pause.FakeLive)."""
 
-    def pause(self, line, actor):
+    def pause(self, line, actor, address=None):
         pass
 
-    def resume(self, line, actor):
+    def resume(self, line, actor, address=None):
         pass
 
     def paused_lines(self):

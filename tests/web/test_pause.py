@@ -16,15 +16,18 @@ class FakeLive:
         self.recording = {1, 2, 3}
         self.pending = set()  # on demand, not asked for yet: a pause protects the ring
         self.asked = []
+        self.addresses = []  # the client's address the box was given for each entry
 
-    def pause(self, line, actor):
+    def pause(self, line, actor, address=None):
         self.asked.append(("pause", line, actor))
+        self.addresses.append(address)
         if line in self.paused:
             raise PolicyError("line %d is already paused" % line)
         self.paused.add(line)
 
-    def resume(self, line, actor):
+    def resume(self, line, actor, address=None):
         self.asked.append(("resume", line, actor))
+        self.addresses.append(address)
         if line not in self.paused:
             raise PolicyError("line %d is not paused" % line)
         self.paused.discard(line)
@@ -56,6 +59,16 @@ def test_a_supervisor_pauses_and_resumes_a_granted_line(box, people, live):
     resp = box.post(sam, "/lines/1/pause", {"action": "resume"})
     assert resp.status_code == 302
     assert live.asked == [("pause", 1, "sam"), ("resume", 1, "sam")]
+
+
+def test_the_pause_and_resume_carry_the_address_they_came_from(box, people, live):
+    """The box audits a pause and a resume from the dashboard; their entries lacked the
+    "From address" every other action from a page carries."""
+    sam = people["sam"]
+    sam.environ_base["REMOTE_ADDR"] = "192.0.2.44"
+    assert box.post(sam, "/lines/1/pause", {"action": "pause"}).status_code == 302
+    assert box.post(sam, "/lines/1/pause", {"action": "resume"}).status_code == 302
+    assert live.addresses == ["192.0.2.44", "192.0.2.44"]
 
 
 def test_the_page_says_only_what_it_knows_of_the_line_acted_on(box, people, live):

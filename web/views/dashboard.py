@@ -219,7 +219,9 @@ def pause(line):
             raise ValueError(
                 "line %d has no call that is or may be recorded: there is nothing to pause" % line
             )
-        (live.pause if action == "pause" else live.resume)(line, g.user.name)
+        # The address, as every other action from a page carries it (web.security.audit).
+        act = live.pause if action == "pause" else live.resume
+        act(line, g.user.name, address=request.remote_addr or "")
     except ValueError as exc:  # no call on the line, already paused, not paused
         return render_template(
             "dashboard.html",
