@@ -122,6 +122,7 @@ def cmd_calls(args):
 
     from . import words
     from .clock import SimClock
+    from .policy.rules import outcome
     from .signing import run_dir
 
     path = _call_log(args.data_dir, " (run the box with --data-dir %s first)" % args.data_dir)
@@ -148,6 +149,10 @@ def cmd_calls(args):
             )
         for call in calls:
             if args.json:
+                # What the box did, as the calls CSV's decision column says it (a call the
+                # rules would record, on a box not set up, was not recorded: before_setup);
+                # policy_decision stays what the rules decided, as the call log keeps it.
+                call["outcome"] = outcome(call.get("policy_decision"), call.get("policy_reason"))
                 if call["id"] in archived:
                     status, reason = archived[call["id"]]
                     call["archive"] = {"status": status, "reason": reason}

@@ -106,6 +106,8 @@ def test_a_call_on_a_box_not_set_up_says_why_it_has_no_recording(tmp_path):
     ]
     acme = next(c for c in calls if c["name"] == "ACME LTD")
     assert acme["policy_decision"] == "record" and acme["policy_reason"].endswith(NOT_SET_UP)
+    # What the box did, as the calls CSV says it; policy_decision stays the rules' own.
+    assert acme["outcome"] == "before_setup"
     assert "not set up" in why_no_recording(acme, []) and "storage" not in why_no_recording(acme, [])
     out = tmp_path / "r.json"
     assert linekeeper("report", "--data-dir", str(data), "--from", "2026-03-02", "--to", "2026-03-02",
