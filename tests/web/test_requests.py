@@ -169,6 +169,7 @@ def test_waiting_then_received_moves_the_deadline_then_extend_and_answer(box, pe
         "on": "2026-02-23",
         "month_from": "2026-02-23",
         "due": "2026-03-23",
+        "address": "192.0.2.10",  # where it was done from, as every action from a page
     }
     assert audits(box)[4].details["days_excluded"] == 5
     assert all(a.actor == "sam" for a in audits(box))
@@ -372,6 +373,7 @@ def test_an_answer_said_to_be_incomplete_is_followed_up_by_a_linked_request(box,
         "event": "followed_up",
         "by": second,
         "received": "2026-02-27",
+        "address": "192.0.2.10",
     }
     # An open request is not followed up: its own page records what happens to it.
     resp = box.post(

@@ -15,7 +15,7 @@ from werkzeug.exceptions import NotFound
 from firmware import rights
 from firmware.sar import DisclosureLog
 
-from ..security import lk, roles
+from ..security import audit, lk, roles
 from ..site import card_problem
 from . import csv_download
 from .calls import call_or_404
@@ -42,9 +42,8 @@ def _register():
 
 
 def _audit(request_id, details):
-    lk().services.audit.append(
-        g.user.name, "data_request", "request:%d" % request_id, details, int(lk().services.wall_us())
-    )
+    # As every action from a page: by the person, with the address it came from.
+    audit("data_request", "request:%d" % request_id, **details)
 
 
 def _text(form, field, label, errors, required=True, limit=rights.MAX_TEXT):

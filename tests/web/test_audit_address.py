@@ -1,0 +1,90 @@
+"""Every entry a person's request to the web UI writes carries the address it came from.
+
+The web UI's own entries get it from :func:`web.security.audit`; an entry written
+another way (by the recorder on the page's behalf, or straight into the trail)
+had none, and the audit page showed no "From address" for it. This walks every
+route of the access matrix as a person allowed to call it, with the matrix's
+(empty) forms and, for the routes below, a form that gets as far as the entry.
+"""
+
+from .test_access_matrix import ANON, GONE, MATRIX, USERS, allowed, call, routes, url_for_rule
+from .test_pause import FakeLive
+
+ADDRESS = "192.0.2.77"
+# Forms that get past the checks to the audited change: (endpoint, form) in order.
+FORMS = [
+    ("dashboard.pause", {"action": "pause"}),
+    ("dashboard.pause", {"action": "resume"}),
+    (
+        "rights.create",
+        {
+            "kind": "access",
+            "received": "2026-03-02",
+            "requester": "Mrs Wilhelmina Pottage",
+            "contact": "w.pottage@example.org",
+            "numbers": "01632 960555",
+            "details": "every recording of my calls in February",
+        },
+    ),
+]
+
+
+class RecordingLive(FakeLive):
+    """The box's side of a pause: audited as the recorder audits it, with what it was given."""
+
+    def __init__(self, audit, wall_us):
+        super().__init__()
+        self.audit, self.wall_us = audit, wall_us
+
+    def pause(self, line, actor, address=None):
+        super().pause(line, actor, address)
+        self._audit("pause", line, actor, address)
+
+    def resume(self, line, actor, address=None):
+        super().resume(line, actor, address)
+        self._audit("resume", line, actor, address)
+
+    def _audit(self, action, line, actor, address):
+        details = {"line": line, "via": "web"}
+        if address is not None:
+            details["address"] = address
+        self.audit.append(actor, action, "line:%d" % line, details, int(self.wall_us()))
+
+
+def person_for(expected):
+    for role in sorted(USERS):
+        if role != ANON and allowed(role, expected):
+            return USERS[role]
+    return None
+
+
+def test_every_entry_a_person_writes_from_a_page_says_where_from(box, people):
+    box.add_user(people["alice"], "stella", ["staff"], [4])
+    box.services.live = RecordingLive(box.services.audit, box.services.wall_us)
+    missing, audited = [], set()
+
+    def check(name, endpoint, send):
+        client = box.login(name)
+        client.environ_base["REMOTE_ADDR"] = ADDRESS
+        before = box.services.audit.entries(limit=1)[0].seq
+        send(client)
+        for entry in box.services.audit.entries(limit=100):
+            if entry.seq <= before or entry.actor != name:
+                continue
+            audited.add(endpoint)
+            if entry.details.get("address") != ADDRESS:
+                missing.append("%s: %s %s" % (endpoint, entry.action, entry.details))
+
+    for method, rule in routes(box.app):
+        expected = MATRIX[(method, rule.endpoint)]
+        name = person_for(expected) if expected != GONE else None
+        if name is not None:
+            check(name, rule.endpoint, lambda client, m=method, r=rule: call(box, client, m, r, "x"))
+    rules = {rule.endpoint: rule for _, rule in routes(box.app)}
+    for endpoint, form in FORMS:
+        url = url_for_rule(rules[endpoint])
+        name = person_for(MATRIX[("POST", endpoint)])
+        check(name, endpoint, lambda client, u=url, f=form: box.post(client, u, f, token_from="/"))
+    assert not missing, "entries without the address they came from:\n" + "\n".join(missing)
+    # Not a walk past everything: these did write entries.
+    assert {endpoint for endpoint, _ in FORMS} <= audited, audited
