@@ -141,8 +141,17 @@ class UpdateInbox:
         if not isinstance(downgrade, dict) or downgrade.get("confirmed"):
             return None
         name = str(last.get("bundle") or "")
+        if self._confirmed() == (name, downgrade.get("from"), downgrade.get("to")):
+            return None  # confirmed: it waits for the updater, asking nothing more
         here = name.endswith(".raucb") and "/" not in name and os.path.isfile(os.path.join(self.dir, name))
         return dict(downgrade, bundle=name, here=here)
+
+    def _confirmed(self):
+        """``(bundle, from, to)`` of the confirmation waiting for the updater, or None."""
+        note = _read_json(os.path.join(self.dir, CONFIRM_NAME))
+        if not isinstance(note, dict):
+            return None
+        return note.get("bundle"), note.get("from"), note.get("to")
 
     def confirm_downgrade(self, name, from_version, to_version, audited=None):
         """The installer's go-ahead for the held bundle ``name`` going from ``from_version``
@@ -210,7 +219,9 @@ class UpdateInbox:
         except FileNotFoundError:
             names = []
         last = _read_json(os.path.join(self.dir, RESULT_NAME))
-        waiting = [n for n in names if not (last and last.get("bundle") == n)]
+        # The last update's bundle is not waiting, unless the installer confirmed it since.
+        confirmed = (self._confirmed() or (None,))[0]
+        waiting = [n for n in names if not (last and last.get("bundle") == n) or n == confirmed]
         progress, after = self._progress()
         return {
             "installed_version": (_read_json(self.slot_info) or {}).get("version"),

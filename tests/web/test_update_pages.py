@@ -267,6 +267,24 @@ def test_an_older_upload_waits_for_a_deliberate_confirmation_which_is_audited(bo
     assert (entry.details["from_version"], entry.details["to_version"]) == ("2.0.0", "1.0.0")
 
 
+def test_the_page_a_confirmation_lands_on_says_the_bundle_waits_not_that_it_was_refused(box, people):
+    """Confirmed, the page came back with "Uploaded …, the box installs it", "No update is
+    running" and, in an alert, the same "was not installed" and the same button: the press
+    seemed to have done nothing, and a screen reader heard the refusal again."""
+    _held(box, "uploaded-0123456789abcdef.raucb")
+    resp = _confirm(
+        box, people["ivan"], bundle="uploaded-0123456789abcdef.raucb", **{"from": "2.0.0", "to": "1.0.0"}
+    )
+    page = people["ivan"].get(resp.headers["Location"]).get_data(as_text=True)
+    assert 'id="update-held"' not in page and "confirm-button" not in page
+    assert "uploaded-0123456789abcdef.raucb is waiting to be installed." in page
+    state = people["ivan"].get("/updates/state.json").get_json()
+    assert state["held"] is None and state["waiting"] == "uploaded-0123456789abcdef.raucb"
+    # The updater used the confirmation up and refused again (another file): asked again.
+    os.remove(os.path.join(inbox_dir(box.data_dir), "confirm-downgrade.json"))
+    assert 'id="confirm-button"' in people["ivan"].get("/updates").get_data(as_text=True)
+
+
 def test_a_confirmation_for_versions_the_page_no_longer_shows_changes_nothing(box, people):
     folder = _held(box, "uploaded-0123456789abcdef.raucb")
     resp = _confirm(
