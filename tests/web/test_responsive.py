@@ -25,7 +25,7 @@ from firmware.archive.viewer import rebuild_index
 from firmware.reports.source import ReportSource
 from firmware.rights import RightsRegister
 from firmware.storage.keystore import Argon2Params, KeyStore
-from firmware.update.inbox import UpdateInbox
+from firmware.update.inbox import UpdateInbox, inbox_dir
 from web.archive import Viewer, create_archive_app
 from web.archive.users import ArchiveUsers
 from web.passwords import CHEAP_COST
@@ -459,6 +459,41 @@ def test_a_request_s_forms_tie_their_errors_and_a_stale_change_takes_the_focus(s
         assert page.input_value("#refuse-on") == "2099-01-01"
         context.close()
         browser.close()
+
+
+@pytest.mark.slow
+def test_a_bundle_held_back_after_the_page_was_drawn_is_said_there_with_its_button(served):
+    """The updater holding back an older bundle while the page is open: its notice and the
+    button to confirm it come under "Now" as an alert (heard as it comes), once; before,
+    the page said nothing of it until it was reloaded."""
+    cookie, story, base = served
+    folder = Path(inbox_dir(story.data))
+    folder.mkdir(parents=True, exist_ok=True)
+    name = "uploaded-0123456789abcdef.raucb"
+    try:
+        with sync_api.sync_playwright() as p:
+            browser, context, page = _open(p, cookie, base, "/updates", csp=True)
+            assert page.locator("#update-held").count() == 0
+            (folder / name).write_bytes(b"a bundle")
+            downgrade = {"from": "2.0.0", "to": "1.0.0", "kind": "older", "confirmed": False}
+            (folder / "last-result.json").write_text(
+                json.dumps({"bundle": name, "outcome": "refused", "downgrade": downgrade})
+            )
+            page.wait_for_selector("#update-held", timeout=15_000)
+            assert page.get_attribute("#update-held", "role") == "alert"
+            assert page.inner_text("#confirm-button") == "Install 1.0.0 instead of 2.0.0"
+            # Under "Now", where the server puts it; and not again at the next poll.
+            after_now = "document.getElementById('update-now').nextElementSibling.id"
+            assert page.evaluate(after_now) == "update-held"
+            for _ in range(2):
+                with page.expect_response(lambda r: r.url.endswith("/updates/state.json")):
+                    pass
+            assert page.locator("#update-held").count() == 1
+            context.close()
+            browser.close()
+    finally:
+        for leftover in (name, "last-result.json"):
+            (folder / leftover).unlink(missing_ok=True)
 
 
 @pytest.mark.slow

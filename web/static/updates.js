@@ -41,11 +41,33 @@
       xhr.send(new FormData(form));
     });
   }
+  // A bundle the updater held back (not newer than the running release) after the page
+  // was drawn: its notice, with the button to confirm it, is the server's, taken from the
+  // page drawn afresh and put under "Now". Its role=alert is heard as it is put in; before,
+  // the page went on saying the upload would install until someone reloaded it.
+  var fetchingHeld = null;
+  var showHeld = function (bundle) {
+    var shown = document.getElementById("update-held");
+    if ((shown && shown.getAttribute("data-bundle") === bundle) || fetchingHeld === bundle) { return; }
+    fetchingHeld = bundle;
+    fetch(window.location.pathname, { credentials: "same-origin" })
+      .then(function (r) { return r.text(); })
+      .then(function (text) {
+        var fresh = new DOMParser().parseFromString(text, "text/html").getElementById("update-held");
+        var old = document.getElementById("update-held");
+        if (!fresh) { return; }
+        fresh = document.importNode(fresh, true);
+        if (old) { old.parentNode.replaceChild(fresh, old); } else { now.parentNode.insertBefore(fresh, now.nextSibling); }
+      })
+      .catch(function () {})
+      .then(function () { fetchingHeld = null; });
+  };
   if (now && window.fetch) {
     var poll = function () {
       fetch(now.getAttribute("data-state-url"), { credentials: "same-origin" })
         .then(function (r) { return r.json(); })
         .then(function (s) {
+          if (s.held && !s.step) { showHeld(s.held.bundle); }
           if (s.step) {
             now.textContent = "Updating: " + s.step.replace(/_/g, " ") + ". Do not cut the power.";
           } else if (s.waiting) {
