@@ -13,7 +13,7 @@ def screen_tables(page):
     out = []
     for body in re.findall(r'<table class="report"[^>]*>(.*?)</table>', page, re.S):
         rows = [
-            [html.unescape(c) for c in re.findall(r"<t[hd]>(.*?)</t[hd]>", row, re.S)]
+            [html.unescape(c) for c in re.findall(r"<t[hd](?: scope=\"col\")?>(.*?)</t[hd]>", row, re.S)]
             for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
         ]
         out.append(rows)
@@ -180,3 +180,20 @@ def test_a_period_not_over_says_so(box, people):
     assert "is not over (today is 2026-03-02): the figures are those so far" in current
     past = sam.get("/reports?from=2026-02-01&to=2026-02-28").get_data(as_text=True)
     assert 'id="not-over"' not in past
+
+
+def test_each_table_is_named_by_its_heading_and_its_columns_are_headers(box, people):
+    """A screen reader's list of tables read "table, 4 columns" for each of them ("When the
+    box was not recording", "Lines not in service" among them: one loop draws them all);
+    their headings' cells had no scope."""
+    page = people["sam"].get("/reports?from=2026-03-02&to=2026-03-02").get_data(as_text=True)
+    tables = re.findall(
+        r'<h2 id="([^"]+)">([^<]+)</h2>\s*(?:<p class="scroll-hint">[^<]*</p>\s*)?(<table[^>]*>.*?</table>)',
+        page,
+        re.S,
+    )
+    assert len(tables) == page.count('<table class="report"') >= 2, re.findall(r"<h2[^>]*>[^<]*</h2>", page)
+    for heading_id, name, table in tables:
+        assert 'aria-labelledby="%s"' % heading_id in table.split(">", 1)[0], name
+        header = re.search(r"<thead>(.*?)</thead>", table, re.S).group(1)
+        assert header.count("<th") == header.count('<th scope="col">') > 0, (name, header)
