@@ -82,3 +82,15 @@ def test_a_date_the_register_refuses_is_said_beside_its_field_with_what_was_type
     own = _form(resp.get_data(as_text=True), "request-wait")
     assert resp.status_code == 409 and "is before 2026-02-26" in own and 'value="2026-02-25"' in own
     assert 'value="which calls"' in own
+
+
+def test_the_follow_up_form_s_first_field_is_described_by_what_a_follow_up_is(box, people):
+    """Tabbing into "Log a follow-up", a screen reader went straight to "What they ask for":
+    that this request stays as answered, that the follow-up has a month of its own and
+    that the person's details are copied, said in the paragraph above, went unheard."""
+    sam = people["sam"]
+    rid = log_request(box, sam, received="2026-02-02")
+    assert act(box, sam, rid, action="answer", outcome="sent 3 calls", on="2026-02-20").status_code == 302
+    own = _form(page(sam, "/requests/%d" % rid), "request-follow-up")
+    assert re.search(r'<select id="fu-kind"[^>]* aria-describedby="follow-up-hint"', own)
+    assert 'id="follow-up-hint"' in page(sam, "/requests/%d" % rid)
