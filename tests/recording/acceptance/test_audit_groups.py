@@ -5,6 +5,7 @@ waits leaves a card that recovers and passes `verify`."""
 import json
 import os
 
+from firmware.box import Box
 from firmware.storage.audit import AuditLog
 from tests.support.recording_lab import TWO_LINES_TWICE as CALLS
 
@@ -34,7 +35,10 @@ def test_grouped_audit_entries_verify_after_a_stop_and_after_a_cut_while_a_group
     assert seen["audit"].commits < len(recordings)  # grouped
     with open(os.path.join(data_dir, "audit.head")) as f:
         head = json.load(f)
-    assert head["seq"] == recordings[0].seq and head["group_us"] == 1_000_000  # exact at the stop
+    # Exact at the stop: the last recording's group, then the run's box_start and box_stop
+    # (firmware/uptime.py), each committed with its head.
+    assert [e.action for e in log_tail(data_dir, 2)] == ["box_start", "box_stop"]
+    assert head["seq"] == recordings[0].seq + 2 and head["group_us"] == 1_000_000
     status, out, err = lab.verify(data_dir)
     assert status == 0, out + err
 
@@ -65,6 +69,9 @@ def test_a_cut_between_a_group_and_its_head_then_a_quiet_run_still_verifies(lab,
         heads.append({p: open(p, "rb").read() for p in (path, path + audit_module.HEAD_COPY_SUFFIX)})
 
     monkeypatch.setattr(audit_module, "write_head_file", write_head_file)
+    # The cut comes before the stop: this run's box_start (written at the stop of a run this
+    # short) and box_stop never reach the card; as when the card refuses box_start.
+    monkeypatch.setattr(Box, "_record_start", lambda self: False)
     lab.run(lab.load(lab.scenario_doc(CALLS[:2], lines=2)), data_dir)
     monkeypatch.undo()
     # The card as the cut left it: the head and its copy as before the last group, no
@@ -86,3 +93,11 @@ def test_a_cut_between_a_group_and_its_head_then_a_quiet_run_still_verifies(lab,
         os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), readonly=True
     ) as log:
         assert "audit_head_restored" not in {e.action for e in log.entries(limit=100)}
+
+
+def log_tail(data_dir, n):
+    """The last ``n`` entries of the audit trail in ``data_dir``, oldest first."""
+    with AuditLog(
+        os.path.join(data_dir, "audit.db"), os.path.join(data_dir, "audit.head"), readonly=True
+    ) as log:
+        return log.entries(limit=n)[::-1]
