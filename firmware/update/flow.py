@@ -145,6 +145,7 @@ class Updater:
         # copy and the wait for idle lines stop there, and nothing is switched. RAUC's
         # install and the switch onwards run to their end.
         self.stopped = stopped or (lambda: False)
+        self._confirmation = None  # the page's confirmation the running update took, if any
 
     # -- the steps ---------------------------------------------------------
 
@@ -353,6 +354,7 @@ class Updater:
                 return result
             self._tell("running", result)
             self._installed = False
+            self._confirmation = None
             try:
                 self._update(bundle, result)
             except UpdateError as exc:
@@ -514,7 +516,9 @@ class Updater:
 
     def _take_confirmation(self, result, local):
         """Whether the installer confirmed this file (its SHA-256) going from and to these
-        versions on the page; the confirmation is used up either way."""
+        versions on the page. One for anything else is used up at once; this file's when the
+        update is over (:meth:`_finish`), not while it is only put off (a line busy for the
+        whole wait, the stick pulled): its run again is the update confirmed."""
         if not self.s.status_dir:
             return False
         path = os.path.join(self.s.status_dir, CONFIRM_NAME)
@@ -525,7 +529,6 @@ class Updater:
             return False
         except ValueError:
             confirmed = None
-        _remove(path)
         wanted = {
             "bundle": result.bundle,
             "sha256": _sha256(local),
@@ -533,8 +536,10 @@ class Updater:
             "to": result.downgrade["to"],
         }
         if not isinstance(confirmed, dict) or any(confirmed.get(k) != v for k, v in wanted.items()):
+            _remove(path)
             log.warning("a confirmation for another bundle or versions was ignored: %r", confirmed)
             return False
+        self._confirmation = path
         return True
 
     def _rauc_busy(self):
@@ -700,6 +705,9 @@ class Updater:
         # The entry first: a cut after it leaves the progress note, and --recover then
         # finishes again with an entry of its own (before, a cut between the note's
         # removal and the entry left the update's outcome unaudited for good).
+        if self._confirmation is not None and not (result.later or result.retry):
+            _remove(self._confirmation)  # the confirmed update is over, whatever its outcome
+        self._confirmation = None
         refused = None
         if self.audit is not None:
             try:

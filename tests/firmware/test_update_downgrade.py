@@ -139,3 +139,40 @@ def test_the_page_s_confirmation_lets_the_inbox_s_next_run_install_the_held_bund
     [again] = watcher.poll()  # offered again: the path unit's next run
 
     assert rauc.installed and again.downgrade["confirmed"] is True
+
+
+def test_a_confirmed_downgrade_a_busy_line_put_off_installs_when_taken_again(tmp_path):
+    # The install went on the installer's word; a line busy for the whole wait left the box
+    # on its slot "to be run again later": that later run is the same confirmed update,
+    # not a bundle to refuse as if nobody had confirmed it.
+    rauc = FakeRauc(version="0.9.0")
+    inbox = tmp_path / "update-inbox"
+    inbox.mkdir()
+    lines = {"busy": [1]}
+    updater, _ = _updater(tmp_path, rauc, lambda t: lines["busy"], status_dir=str(inbox), max_wait_idle_s=60)
+    updater.audit = Audit()
+    bundle = _bundle(tmp_path)
+    _confirm(inbox, bundle, to="0.9.0")
+
+    first = updater.run(bundle)
+    assert first.outcome == "not_switched" and first.later and first.downgrade["confirmed"]
+
+    lines["busy"] = []
+    rauc.installed = False
+    again = updater.run(bundle)
+
+    assert again.outcome != "refused", again.message
+    assert again.downgrade["confirmed"] and "switch" in again.steps
+    assert not (inbox / CONFIRM_NAME).exists()  # used up once the update is over
+
+
+def test_a_confirmation_is_used_up_by_a_refusal_that_is_not_put_off(tmp_path):
+    updater, rauc, inbox = _box(tmp_path, "0.9.0")
+    rauc.refuse = "signature invalid"
+    bundle = _bundle(tmp_path)
+    _confirm(inbox, bundle, to="0.9.0")
+
+    result = updater.run(bundle)
+
+    assert result.outcome == "refused" and not result.later and not result.retry
+    assert not (inbox / CONFIRM_NAME).exists()
