@@ -88,6 +88,8 @@ class SweepResult:
     held: int = 0
     requests_deleted: int = 0
     requests_held: int = 0
+    # Why the register could not be swept this time (nothing of it deleted), or None.
+    requests_error: str = None
     by_rule: dict = field(default_factory=dict)
     refused: str = None
     message: str = ""
@@ -333,7 +335,14 @@ class RetentionSweeper:
             details.update((k, entry[k]) for k in ("kind", "status", "received", "closed_on"))
             self.audit.append(actor, "data_request", "request:%d" % entry["id"], details, int(now_us))
 
-        deleted, kept = self.requests.expire(now_us, days, audit)
+        try:
+            deleted, kept = self.requests.expire(now_us, days, audit)
+        except (sqlite3.Error, OSError) as exc:
+            # The recordings' part is done: their sweep is audited all the same (with the
+            # deletion log's head) and the clock guard noted; the register waits for the next.
+            log.error("the register of requests could not be swept (nothing of it deleted): %s", exc)
+            result.requests_error = str(exc)
+            return
         result.requests_deleted, result.requests_held = len(deleted), len(kept)
 
     def erase(self, call_id, actor, reason, details=False):
@@ -516,6 +525,8 @@ class RetentionSweeper:
             details.update(refused=result.refused, reason=result.message)
         if register:
             details.update(requests_deleted=result.requests_deleted, requests_held=result.requests_held)
+            if result.requests_error is not None:
+                details.update(requests_error=result.requests_error)
         seq, digest = self.store.deletions.head()
         details[deletions.ANCHOR] = {"seq": seq, "hash": digest}
         self.audit.append(actor, "retention_sweep", None, details, int(self.clock.wall_us()))

@@ -5,6 +5,7 @@ request never goes, a request naming a call on legal hold stays while the hold d
 
 import datetime as dt
 import os
+import sqlite3
 
 import pytest
 
@@ -164,3 +165,37 @@ def test_a_request_and_its_follow_ups_go_together(shelf, swept):
     assert swept.sweep().requests_deleted == 0  # closed, but 2192 days ago only today
     shelf.advance(86_400)
     assert swept.sweep().requests_deleted == 2 and _ids(shelf) == []
+
+
+class _LockedRegister:
+    """A register the card or another process will not let go (``database is locked``)."""
+
+    def preview(self, wall_us, days):
+        return [], []
+
+    def expire(self, wall_us, days, audit):
+        raise sqlite3.OperationalError("database is locked")
+
+
+def test_a_register_that_cannot_be_swept_does_not_leave_the_recordings_sweep_unaudited(shelf):
+    # The recordings past their period are deleted first; a register the sweep then cannot
+    # open (locked by the web UI past its wait, a damaged rights.db) must not stop the sweep's
+    # own entry, with the deletion log's head, nor the clock guard's note: else every sweep
+    # deletes recordings the trail never anchors.
+    old = shelf.add_call(400)
+    sweeper = RetentionSweeper(
+        shelf.store,
+        shelf.clock,
+        shelf.audit,
+        RetentionSettings.from_dict({"default_days": 365}),
+        requests=_LockedRegister(),
+    )
+    sweeper.guard.passed(shelf.clock.wall_us())
+    try:
+        result = sweeper.sweep()
+    finally:
+        sweeper.close()
+    assert old not in shelf.recorded() and result.deleted == 1
+    [entry] = shelf.sweeps()
+    assert entry.details["deleted"] == 1
+    assert "database is locked" in entry.details["requests_error"]
