@@ -343,6 +343,7 @@ class Box:
         self.halted = None  # why the box stopped taking work while running
         self.alive = None  # the sign of life (firmware/uptime.py), from a start that got that far
         self._start_record = None  # box_start's details, until it is audited
+        self._start_t_us = None  # when the run started, on the monotonic clock (box_start's started)
         self.seal_s = None  # real seconds the power-fail seal took
         self.holdup_ms = None  # the hold-up time the MCU reported with its warning
         self.on_power_back = None  # fn(): the power returned after a warning, no brownout
@@ -825,7 +826,11 @@ class Box:
         # (firmware/uptime.py). Written once the run has lasted a minute (its first sign
         # of life), or at its stop or power cut if sooner: a recorder crashing in a loop
         # every few seconds adds no entry a start, and the start that lasts says since when.
-        self._start_record = dict(last_run, started=iso_ms(self.clock.wall_at(self.clock.now_us())))
+        # ``started`` is dated when the entry is written, from this instant on the monotonic
+        # clock: a Pi (no clock of its own) starts at the time it last saved, and a wall
+        # clock set right by NTP meanwhile dates it right, not beside the last run's end.
+        self._start_record = dict(last_run)
+        self._start_t_us = self.clock.now_us()
         self.alive = AliveMark(
             self.clock, self.data_dir, lambda: self._started and self.halted is None, self._record_start
         )
@@ -845,8 +850,13 @@ class Box:
         if self._start_record is None:
             return True
         try:
+            started = iso_ms(self.clock.wall_at(self._start_t_us))
             self.audit.append(
-                "system", "box_start", "box", self._start_record, self.clock.wall_at(self.clock.now_us())
+                "system",
+                "box_start",
+                "box",
+                dict(self._start_record, started=started),
+                self.clock.wall_at(self.clock.now_us()),
             )
         except (sqlite3.Error, OSError) as exc:
             log.error("cannot audit the start (tried again in a minute): %s", exc)

@@ -1,12 +1,16 @@
 """The recorder's running record (firmware/uptime.py): how ``box_start`` dates the time
 nothing was recorded, and a start whose entry the card refuses."""
 
+import datetime as dt
 import json
+import os
 import shutil
 
 from board.sim.scenario import loads_scenario
 from firmware.box import open_sim_box
 from firmware.calls.calllog import iso_ms
+from firmware.reports.downtime import downtime
+from firmware.reports.period import Period
 from firmware.storage.audit import AuditEntry, AuditLog
 from firmware.uptime import last_alive_us, start_details, write_alive
 
@@ -122,3 +126,37 @@ def test_a_recorder_crashing_in_a_loop_adds_no_entry_a_start(tmp_path, synth):
     assert starts[0].details["down_from"] == iso_ms(alive)
     assert starts[0].details["started"] == iso_ms(started)
     box.stop()
+
+
+def test_a_start_on_a_clock_set_right_within_its_first_minute_is_dated_by_the_clock_set_right(
+    tmp_path, synth
+):
+    """A Pi has no clock of its own: after three hours without power it boots at the time it
+    last saved (about when it went off), and NTP puts the clock right seconds later. The
+    run's start, dated with the clock as it was then, fell beside the last run's end, and the
+    three hours not recording vanished from every report; written a minute in, with the
+    clock set right, it is dated by the right clock."""
+    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
+    folder = str(tmp_path / "data")
+    box = open_sim_box(loads_scenario(json.dumps(doc)), folder, synth=synth)
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 5 * 60_000_000)
+    box.stop()
+    stopped = box.clock.wall_at(box.clock.now_us())
+
+    booted = dict(doc, start="2026-03-02T09:05:30Z")  # the clock as the Pi saved it
+    box = open_sim_box(loads_scenario(json.dumps(booted)), folder, synth=synth)
+    box.start()
+    started = box.clock.wall_at(box.clock.now_us()) + 3 * HOUR_US  # in the right time
+    box.clock.run_until(box.clock.now_us() + 5_000_000)
+    box.clock.start_wall_us += 3 * HOUR_US  # NTP: the clock set right
+    box.clock.run_until(box.clock.now_us() + 60_000_000)
+    [entry] = box.audit.entries(limit=1, action="box_start")
+    box.stop()
+
+    assert entry.details["after"] == "clean_stop"
+    assert entry.details["down_from"] == iso_ms(stopped)
+    assert entry.details["started"] == iso_ms(started)
+    day = Period(dt.date(2026, 3, 2), dt.date(2026, 3, 2))
+    record = downtime(os.path.join(folder, "audit.db"), day, started + HOUR_US)
+    assert record["down_us"] >= 3 * HOUR_US  # the report says so
