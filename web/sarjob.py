@@ -120,6 +120,7 @@ class SarJob:
         self.sha256 = None
         self.ended_s = None
         self.thread = None
+        self.downloads = 0  # being sent now: not deleted under them
 
     def progress(self, done, total):
         self.done, self.total = done, total
@@ -133,6 +134,27 @@ class SarJob:
             "error": self.error,
             "name": self.name if self.state == DONE else None,
         }
+
+
+class _Sending:
+    """A bundle's download (a WSGI body): its chunks, then, sent whole, the bundle deleted.
+    Closed (by the server, sent or not) it is no longer being sent, even if never begun."""
+
+    def __init__(self, jobs, job):
+        self._jobs, self._job = jobs, job
+        self._chunks = job.spool.chunks()
+        self._open = True
+
+    def __iter__(self):
+        yield from self._chunks
+        self.close(whole=True)
+
+    def close(self, whole=False):
+        if not self._open:
+            return
+        self._open = False
+        self._chunks.close()
+        self._jobs.sent(self._job, whole)
 
 
 class SarJobs:
@@ -197,6 +219,27 @@ class SarJobs:
             job = self._jobs.get(token)
         return job if job is not None and job.actor == actor else None
 
+    def sending(self, job):
+        """The bundle's bytes for its download, or None when it is gone already.
+
+        While it is being sent :meth:`sweep` leaves it: a download of a large bundle that
+        began before :data:`KEEP_S` ran out and ends after was deleted under it and the
+        release audited "not downloaded", though the person had it. Sent whole, it is
+        deleted (:meth:`downloaded`); a broken download may be tried again.
+        """
+        with self._lock:
+            if self._jobs.get(job.token) is not job or job.state != DONE:
+                return None
+            job.downloads += 1
+        return _Sending(self, job)
+
+    def sent(self, job, whole):
+        """A download of ``job`` ended, ``whole`` or broken off."""
+        with self._lock:
+            job.downloads -= 1
+        if whole:
+            self.downloaded(job)
+
     def downloaded(self, job):
         """The bundle went: delete it."""
         with self._lock:
@@ -210,7 +253,9 @@ class SarJobs:
             old = [
                 j
                 for j in self._jobs.values()
-                if j.state != RUNNING and j.ended_s is not None and now - j.ended_s > KEEP_S
+                if j.state != RUNNING
+                and not j.downloads  # being sent: deleted when sent, or left after
+                and now - j.ended_s > KEEP_S
             ]
             for job in old:
                 del self._jobs[job.token]

@@ -504,3 +504,56 @@ def test_the_disclosure_log_is_downloaded_as_csv_as_the_page_shows_it(box, peopl
     mine = list(csv.DictReader(io.StringIO(people["sue"].get("/disclosures.csv").get_data(as_text=True))))
     assert [r["released_by"] for r in mine] == ["sue"]
     assert people["ivan"].get("/disclosures.csv").status_code == 403
+
+
+def _made(box, people, monkeypatch, now):
+    """A bundle of call 1 made and waiting, on a clock the test moves; its page."""
+    from support.web import wav_bytes
+
+    if getattr(box.recordings, "store", None) is not box.store:
+        box.recordings.store = box.store
+        box.add_recordings([1])
+    tone = (np.frombuffer(wav_bytes(3.0)[44:], "<i2"), 8000)
+    monkeypatch.setattr(box.store, "export_samples", lambda rid, key: tone)
+    monkeypatch.setattr(box.web.sar_jobs, "_now_s", lambda: now[0])
+    resp = box.post(people["sam"], "/sar", RELEASE, token_from="/sar")
+    assert resp.status_code == 302
+    box.web.sar_jobs.wait()
+    return resp.headers["Location"]
+
+
+def _not_made(box):
+    entries = box.services.audit.entries(action="disclosure")
+    return [e.details["failed"] for e in entries if "failed" in e.details]
+
+
+def test_a_bundle_being_downloaded_when_its_time_runs_out_is_not_logged_as_not_downloaded(
+    box, people, monkeypatch
+):
+    """A large bundle's download began before its half hour ran out and ended after: the
+    sweep deleted it under the download and audited the release "not downloaded", though
+    the person had it whole."""
+    import os
+
+    from web import sarjob
+
+    now = [0.0]
+    page = _made(box, people, monkeypatch, now)
+    resp = people["sam"].get(page + "/file", buffered=False)
+    body = iter(resp.response)
+    first = next(body)
+    now[0] += sarjob.KEEP_S + 1
+    box.web.sar_jobs.sweep()
+    data = first + b"".join(body)
+    resp.close()
+    assert zipfile.ZipFile(io.BytesIO(data)).read("recordings/call-1.wav")
+    assert _not_made(box) == []
+    assert os.listdir(os.path.join(box.data_dir, "sar-bundles")) == []
+    # A download broken off leaves it to be tried again, and to its time.
+    page = _made(box, people, monkeypatch, now)
+    resp = people["sam"].get(page + "/file", buffered=False)
+    next(iter(resp.response))
+    resp.close()
+    now[0] += sarjob.KEEP_S + 1
+    box.web.sar_jobs.sweep()
+    assert _not_made(box) == ["not downloaded within 30 minutes: deleted"]

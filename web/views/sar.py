@@ -258,16 +258,11 @@ def bundle_status(token):
 @roles("supervisor")
 def bundle_file(token):
     job = _job(token)
-    if job.state != "done":
+    chunks = lk().sar_jobs.sending(job)
+    if chunks is None:
         abort(404)
-    jobs = lk().sar_jobs
-
-    def chunks():
-        yield from job.spool.chunks()
-        jobs.downloaded(job)  # sent whole: deleted (a broken download may be tried again)
-
     return Response(
-        chunks(),
+        chunks,
         mimetype="application/octet-stream",
         headers={
             "Content-Disposition": 'attachment; filename="%s"' % job.name,
