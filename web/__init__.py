@@ -26,7 +26,7 @@ from .accounts import ROLE_LABELS, Accounts
 from .db import WebDb
 from .keyepoch import KeysInForce
 from .phonebook import CallNotes, Phonebook
-from .sarjob import KEEP_S, SarJobs
+from .sarjob import SarJobs
 from .services import Services, WebConfig
 from .sessions import Sessions
 from .site import Site
@@ -107,6 +107,9 @@ class Web:
         """The server's periodic clean-up: expired sessions, and those of old keys; what
         its start could not settle yet (:meth:`settle`)."""
         self.end_sessions_of_old_keys()
+        # A bundle nobody came back for is deleted, and its release audited as not made,
+        # when its time is up: not at the next visit to a bundle's page, if there is one.
+        self.sar_jobs.sweep()
         if self._unsettled:
             self.settle()
         return self.sessions.sweep()
@@ -157,13 +160,13 @@ class Web:
         self.sessions.clear_all()
         self.db.close()
 
-    def _bundle_expired(self, job):
+    def _bundle_expired(self, job, why):
         """A subject access bundle deleted undownloaded: its release is audited as failed."""
         self.services.audit.append(
             job.actor,
             "disclosure",
             "disclosure:%d" % job.entry_id,
-            {"failed": "not downloaded within %d minutes: deleted" % (KEEP_S // 60)},
+            {"failed": why},
             int(self.services.wall_us()),
         )
 

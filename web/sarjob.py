@@ -161,8 +161,8 @@ class SarJobs:
     """The bundles being made or waiting to be downloaded in ``DATA_DIR/sar-bundles``.
 
     One is made at a time (the box records meanwhile). :param now_s: a monotonic clock
-    (seconds) for :data:`KEEP_S`; :param expired: ``fn(job)``, told of a bundle deleted
-    undownloaded (the web UI audits it)."""
+    (seconds) for :data:`KEEP_S`; :param expired: ``fn(job, why)``, told of a bundle
+    deleted undownloaded (the web UI audits it)."""
 
     def __init__(self, data_dir, now_s=time.monotonic, expired=None):
         self.dir = os.path.join(data_dir, DIR)
@@ -262,7 +262,19 @@ class SarJobs:
         for job in old:
             job.spool.discard()
             if job.state == DONE and self._expired is not None:
-                self._expired(job)
+                self._expired(job, "not downloaded within %d minutes: deleted" % (KEEP_S // 60))
+
+    def stop(self):
+        """The web UI stops: the bundles waiting are deleted (their keys end with the
+        process) and their releases audited as not made, not left "released" for ever."""
+        with self._lock:
+            left = [j for j in self._jobs.values() if j.state == DONE]
+            for job in left:
+                del self._jobs[job.token]
+        for job in left:
+            job.spool.discard()
+            if self._expired is not None:
+                self._expired(job, "not downloaded before the web UI stopped: deleted")
 
     def wait(self, timeout_s=None):
         """Wait for the bundles being made (tests, and a clean stop)."""

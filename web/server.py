@@ -278,6 +278,8 @@ class WebServer:
             thread.join(timeout=5)
         self._threads = []
         shutil.rmtree(self._private_dir, ignore_errors=True)
+        if web is not None:
+            web.sar_jobs.stop()
         for stop in self.on_stop:
             stop()
         self.on_stop = []

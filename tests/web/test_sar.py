@@ -557,3 +557,36 @@ def test_a_bundle_being_downloaded_when_its_time_runs_out_is_not_logged_as_not_d
     now[0] += sarjob.KEEP_S + 1
     box.web.sar_jobs.sweep()
     assert _not_made(box) == ["not downloaded within 30 minutes: deleted"]
+
+
+def test_a_bundle_nobody_comes_back_for_is_deleted_and_logged_when_its_time_is_up(box, people, monkeypatch):
+    """The half hour was counted only when someone next opened a bundle's page or made
+    another: a bundle left stayed on the card, its release logged as made, until then."""
+    import os
+
+    from web import sarjob
+
+    now = [0.0]
+    _made(box, people, monkeypatch, now)
+    now[0] += sarjob.KEEP_S + 1
+    box.web.sweep()  # the server's, every half minute, with no request
+    assert os.listdir(os.path.join(box.data_dir, "sar-bundles")) == []
+    assert _not_made(box) == ["not downloaded within 30 minutes: deleted"]
+
+
+def test_a_bundle_waiting_when_the_web_ui_stops_is_logged_as_not_made(box, people, monkeypatch, tmp_path):
+    """Its key dies with the process and the next start empties the directory: its release
+    stayed in the disclosure log as made."""
+    import os
+
+    from web.server import WebServer
+    from web.tls import ensure_certificate
+
+    _made(box, people, monkeypatch, [0.0])
+    server = WebServer(box.app, ensure_certificate(tmp_path / "tls", ["localhost"]), "127.0.0.1", 0, 0)
+    server.start()
+    server.stop()
+    assert os.listdir(os.path.join(box.data_dir, "sar-bundles")) == []
+    assert _not_made(box) == ["not downloaded before the web UI stopped: deleted"]
+    page = people["audrey"].get("/disclosures").get_data(as_text=True)
+    assert "not downloaded before the web UI stopped" in page
