@@ -195,7 +195,9 @@ def letter_text(calls, files, facts, request, released_us, redacted=()):
         # The letter, the manifest and the checksums are in every bundle.
         if name in ALWAYS or any(f == name or (name.endswith("/") and f.startswith(name)) for f in files):
             out.append("  %-22s %s" % (name, what))
-    return "\r\n".join(out) + "\r\n"
+    # Every line ended \r\n, the business's own too (its purpose is typed in lines, and
+    # kept as typed: \n, a lone \r, U+2028): Notepad before 2018 shows \n as nothing.
+    return "".join(line + "\r\n" for line in "\n".join(out).splitlines())
 
 
 def _basis_said(facts):

@@ -156,3 +156,25 @@ def test_a_letter_without_them_says_so_rather_than_leaving_them_out():
     text = letter([call(1)], {"recordings/call-1.wav"})
     assert "has not recorded its lawful basis for recording on the recording box: ask them." in text
     assert "reply to whoever sent you this: the business has not given an address" in text
+
+
+def test_the_businesss_own_lines_end_as_the_letters_do():
+    """The purpose is typed in several lines. Kept with bare line feeds (or a lone carriage
+    return, or a Unicode line separator) it went into the letter as typed, between lines
+    ended \\r\\n: Notepad before 2018 showed the purpose as one run-on line, and a lone \\r
+    overwrote it on a terminal."""
+    import dataclasses
+    import re
+
+    purpose = "To keep a record of orders.\nTo train staff.\rTo settle disputes.\u2028And no more."
+    text = letter_text(
+        [call(1)],
+        {"calls.json"},
+        dataclasses.replace(FACTS, purpose=purpose),
+        {"search": {"number": "01632 960123"}},
+        1_783_000_000_000_000,
+    )
+    assert not re.search(r"\r(?!\n)|(?<!\r)\n|\u2028", text)
+    lines = text.split("\r\n")
+    for said in ("To keep a record of orders.", "To train staff.", "To settle disputes.", "And no more."):
+        assert said in lines
