@@ -15,6 +15,8 @@ once downloaded, or when it has waited :data:`KEEP_S` (the release is then
 audited as failed: "not downloaded"), or when making it failed.
 """
 
+import errno
+import logging
 import os
 import secrets
 import struct
@@ -31,6 +33,8 @@ DIR = "sar-bundles"
 CHUNK_BYTES = 64 * 1024
 KEEP_S = 30 * 60  # a bundle not downloaded within half an hour is deleted
 RUNNING, DONE, FAILED = "running", "done", "failed"
+
+log = logging.getLogger("linekeeper.web")
 
 
 class SealedSpool:
@@ -203,6 +207,18 @@ class SarJobs:
         except LinekeeperError as exc:
             job.spool.discard()
             job.error, job.ended_s, job.state = str(exc), self._now_s(), FAILED
+        except OSError as exc:  # the spool's card: nothing was logged (firmware.sar.release)
+            job.spool.discard()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                why = (
+                    "The box's card is full: the bundle could not be written (%d MB of it were). "
+                    "Release fewer calls at once, or ask the installer to free space on the card"
+                    % (job.spool.size // 1_000_000)
+                )
+            else:
+                why = "The bundle could not be written on the box's card (%s)" % (exc.strerror or exc)
+            log.error("subject access bundle by %s: %s", job.actor, why)
+            job.error, job.ended_s, job.state = why, self._now_s(), FAILED
         except Exception as exc:  # shown, not swallowed: the page says it failed and why
             job.spool.discard()
             job.error, job.ended_s, job.state = (

@@ -590,3 +590,23 @@ def test_a_bundle_waiting_when_the_web_ui_stops_is_logged_as_not_made(box, peopl
     assert _not_made(box) == ["not downloaded before the web UI stopped: deleted"]
     page = people["audrey"].get("/disclosures").get_data(as_text=True)
     assert "not downloaded before the web UI stopped" in page
+
+
+def test_a_card_that_fills_while_the_bundle_is_made_is_said_plainly(box, people, monkeypatch):
+    """The page said "the bundle could not be made ([Errno 28] No space left on device)"
+    and the thread's traceback went to the console: now what happened and what to do."""
+    import errno
+    import os
+
+    from web import sarjob
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sarjob.SealedSpool, "write", full)
+    page = _made(box, people, monkeypatch, [0.0])
+    shown = people["sam"].get(page).get_data(as_text=True)
+    assert "The box&#39;s card is full" in shown and "Errno" not in shown
+    assert "Nothing was released." in shown
+    assert os.listdir(os.path.join(box.data_dir, "sar-bundles")) == []
+    assert "disclosure" not in box.audit_actions()
