@@ -764,6 +764,35 @@ class AuditLog:
         that time (µs since the epoch, inclusive / exclusive).
         """
         self._flush_for_read()
+        where, args = self._where(action, targets, actor, since_us, until_us)
+        order = "DESC" if newest_first else "ASC"
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, wall_us, actor, action, target, details, prev_hash, hash FROM audit "
+                "%s ORDER BY seq %s LIMIT ? OFFSET ?" % (where, order),
+                args + [int(limit), int(offset)],
+            ).fetchall()
+        return [
+            AuditEntry(r[0], r[1], r[2], r[3], self._target(r[4]), self._details(r[5]), r[6], r[7])
+            for r in rows
+        ]
+
+    def count(
+        self,
+        action: str | None = None,
+        targets: Sequence[str] | None = None,
+        actor: str | None = None,
+        since_us: int | None = None,
+        until_us: int | None = None,
+    ) -> int:
+        """How many entries :meth:`entries` with these filters could return."""
+        self._flush_for_read()
+        where, args = self._where(action, targets, actor, since_us, until_us)
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM audit %s" % where, args).fetchone()[0]
+
+    @staticmethod
+    def _where(action, targets, actor, since_us, until_us):
         conds: list[str] = []
         args: list[str | int] = []
         if action is not None:
@@ -781,18 +810,7 @@ class AuditLog:
         if targets is not None:
             conds.append("target IN (%s)" % ",".join("?" * len(targets)) if targets else "0")
             args.extend(targets)
-        where = "WHERE " + " AND ".join(conds) if conds else ""
-        order = "DESC" if newest_first else "ASC"
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, wall_us, actor, action, target, details, prev_hash, hash FROM audit "
-                "%s ORDER BY seq %s LIMIT ? OFFSET ?" % (where, order),
-                args + [int(limit), int(offset)],
-            ).fetchall()
-        return [
-            AuditEntry(r[0], r[1], r[2], r[3], self._target(r[4]), self._details(r[5]), r[6], r[7])
-            for r in rows
-        ]
+        return ("WHERE " + " AND ".join(conds) if conds else ""), args
 
     def _target(self, target):
         """An entry's target: a sealed one (a person's number) opened with the cipher."""
