@@ -172,8 +172,13 @@ class SarJobs:
         self.dir = os.path.join(data_dir, DIR)
         fsutil.make_private_dir(self.dir)
         # Sealed under keys that died with the process that made them: unreadable now.
+        # Anything else put there (a folder) is left, and said: the web UI still starts.
         for name in os.listdir(self.dir):
-            os.unlink(os.path.join(self.dir, name))
+            path = os.path.join(self.dir, name)
+            try:
+                os.unlink(path)
+            except OSError as exc:
+                log.warning("cannot remove %s from the subject access bundles' folder: %s", path, exc)
         self._now_s = now_s
         self._expired = expired
         self._lock = threading.Lock()

@@ -4,6 +4,7 @@ them; the auditor sees the disclosure log."""
 import hashlib
 import io
 import json
+import os
 import re
 import subprocess
 import zipfile
@@ -610,3 +611,14 @@ def test_a_card_that_fills_while_the_bundle_is_made_is_said_plainly(box, people,
     assert "Nothing was released." in shown
     assert os.listdir(os.path.join(box.data_dir, "sar-bundles")) == []
     assert "disclosure" not in box.audit_actions()
+
+
+def test_a_folder_left_among_the_bundles_does_not_stop_the_web_ui_starting(tmp_path):
+    """The web UI empties the sealed bundles' folder as it starts (their keys died with the
+    process before): a folder put there made it fail to start at all."""
+    from web.sarjob import DIR, SarJobs
+
+    os.makedirs(tmp_path / DIR / "left-by-hand")
+    (tmp_path / DIR / "old-token").write_bytes(b"sealed")
+    SarJobs(str(tmp_path))
+    assert os.listdir(tmp_path / DIR) == ["left-by-hand"]

@@ -8,8 +8,10 @@
   var bar = document.getElementById("sar-bundle-bar");
   var poll = function () {
     fetch(box.getAttribute("data-status-url"), { credentials: "same-origin" })
-      .then(function (r) { return r.json(); })
+      // Gone (the web UI restarted, or the login ended): the page says so, no more polling.
+      .then(function (r) { if (!r.ok) { window.location.reload(); return null; } return r.json(); })
       .then(function (s) {
+        if (s === null) { return; }
         if (s.state !== "running") { window.location.reload(); return; }
         done.textContent = s.done;
         total.textContent = s.total;
