@@ -5,11 +5,26 @@ import io
 from flask import Response, request
 
 from firmware import csvsafe
+from firmware import rights as register_rules  # not .rights: the requests page's module
 
 from .. import security
 
 MAX_PAGE = 1_000_000
 CSV_CHUNK_ROWS = 500
+
+
+def site_region():
+    """Where the business is (the site settings'): whose bank holidays the requests'
+    deadlines count."""
+    site = security.lk().site.settings()
+    return site.region if site is not None else register_rules.DEFAULT_REGION
+
+
+def rights_register():
+    """The register of data subjects' requests (:class:`firmware.rights.RightsRegister`),
+    its deadlines counted in :func:`site_region`; the caller closes it."""
+    web = security.lk()
+    return register_rules.RightsRegister(web.config.data_dir, web.services.cipher, site_region())
 
 
 def page_number(errors):

@@ -17,7 +17,7 @@ from firmware.sar import DisclosureLog
 
 from ..security import audit, lk, roles
 from ..site import card_problem
-from . import csv_download
+from . import csv_download, rights_register, site_region
 from .calls import call_or_404
 
 bp = Blueprint("rights", __name__)
@@ -31,14 +31,8 @@ def _today():
     return lk().local_time().local(lk().services.wall_us()).date()
 
 
-def _region():
-    """Where the business is (the site settings'): whose bank holidays the deadlines count."""
-    site = lk().site.settings()
-    return site.region if site is not None else rights.DEFAULT_REGION
-
-
-def _register():
-    return rights.RightsRegister(lk().config.data_dir, lk().services.cipher, _region())
+_region = site_region
+_register = rights_register
 
 
 def _audit(request_id, details):

@@ -28,7 +28,7 @@ from firmware.sar import DisclosureLog, check_release, find_calls, notes_and_nam
 from ..documents import letter_facts
 from ..sarjob import KEEP_S
 from ..security import form_errors, lk, roles, unlocked_key
-from . import csv_download
+from . import csv_download, rights_register
 
 bp = Blueprint("sar", __name__)
 FIELDS = ("number", "from", "to", "requester", "recipient", "reason", "request")
@@ -59,9 +59,7 @@ def _search(values):
 def open_access_requests():
     """The register's access requests a release may answer: open or extended (one waiting
     for proof of identity or clarification is not released to yet), oldest first."""
-    from .rights import _register
-
-    register = _register()
+    register = rights_register()
     try:
         found = [
             e
