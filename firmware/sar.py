@@ -429,7 +429,7 @@ def release(
     to ``spool`` (:mod:`firmware.sarbundle`; default a :class:`MemorySpool`), never
     whole in memory; ``progress(done, total)`` is told of each recording. The
     disclosure log and the audit trail get the release before any of it leaves: then
-    ``spool.commit()`` keeps it (the command line's file is renamed into place), and a
+    ``spool.commit(entry id)`` keeps it (the command line's file is renamed into place), and a
     commit that fails adds an entry saying so. Anything failing before discards the
     spool (nothing half-written is left) and nothing is logged: a recording failing
     its check, gpg failing, the spool's disk full. Returns ``(disclosure log entry id,
@@ -488,7 +488,7 @@ def release(
         spool.discard()
         raise
     try:
-        spool.commit()
+        spool.commit(entry_id)
     except OSError as exc:
         audit.append(
             actor, "disclosure", "disclosure:%d" % entry_id, {"failed": exc.strerror or str(exc)}, wall_us

@@ -8,7 +8,8 @@ seek, its sizes go in data descriptors, ZIP64 where needed), each recording
 decoded one at a time and written in slices, and with a bundle password the
 ZIP is piped through gpg (:class:`GpgStream`) on its way to a *spool*: where
 the bundle waits until its release is logged. A spool has ``write(bytes)``,
-``commit()`` (the release is on record: keep it, e.g. rename into place) and
+``commit(entry_id)`` (the release is on record, as that disclosure log entry: keep
+it, e.g. rename into place) and
 ``discard()`` (anything failed: leave nothing behind). :class:`MemorySpool`
 keeps it in memory, :class:`FileSpool` in a file beside its destination (the
 command line's ``--out``); the web UI's is :class:`web.sarjob.SealedSpool`.
@@ -255,7 +256,7 @@ class MemorySpool:
         self._buf.write(data)
         return len(data)
 
-    def commit(self):
+    def commit(self, entry_id=None):
         self.data = self._buf.getvalue()
 
     def discard(self):
@@ -281,7 +282,7 @@ class FileSpool:
     def write(self, data):
         return self._file.write(data)
 
-    def commit(self):
+    def commit(self, entry_id=None):
         """Sync and rename into place. :raises OSError: (the temporary file is removed)"""
         try:
             self._file.flush()

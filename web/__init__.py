@@ -17,6 +17,7 @@ from firmware.errors import KeyStoreError, TamperError
 from firmware.lawfulbasis import BASES as LAWFUL_BASES
 from firmware.localtime import DEFAULT_ZONE, LocalTime, duration_text, iso_to_us, zone_names
 from firmware.rights import REGIONS, holidays_of
+from firmware.sar import DisclosureLog
 from firmware.storage.fieldseal import FieldSealError
 from firmware.storage.keystore import ALL_LINES
 from telephony import countries
@@ -125,6 +126,7 @@ class Web:
             (sitechange.settle, "site settings that never reached the configuration"),
             (intent.settle_checked, "changes from a page, audited before a cut"),
             (intent.settle_rows, "web.db changes audited before a cut"),
+            (lambda web: web.sar_jobs.settle(), "subject access bundles a cut left undownloaded"),
         )
         self._unsettled = False
         for step, what in steps:
@@ -160,12 +162,20 @@ class Web:
         self.sessions.clear_all()
         self.db.close()
 
-    def _bundle_expired(self, job, why):
-        """A subject access bundle deleted undownloaded: its release is audited as failed."""
+    def _bundle_expired(self, entry_id, actor, why):
+        """A subject access bundle deleted undownloaded: its release is audited as failed,
+        by who made it (``actor``; None: the disclosure log's, for one a crash left)."""
+        if actor is None:
+            found = DisclosureLog(self.config.data_dir, getattr(self.services.audit, "cipher", None))
+            try:
+                entry = found.get(entry_id)
+            finally:
+                found.close()
+            actor = entry["actor"] if entry is not None else "system"
         self.services.audit.append(
-            job.actor,
+            actor,
             "disclosure",
-            "disclosure:%d" % job.entry_id,
+            "disclosure:%d" % entry_id,
             {"failed": why},
             int(self.services.wall_us()),
         )

@@ -11,8 +11,11 @@ only sealed (:class:`SealedSpool`: ChaCha20-Poly1305 in 64 KiB chunks under a
 key made for it and held in this process's memory alone): its calls' audio
 and details are never on the card in clear, and the file is unreadable once
 the process ends, which is why the directory is emptied at start. It is deleted
-once downloaded, or when it has waited :data:`KEEP_S` (the release is then
-audited as failed: "not downloaded"), or when making it failed.
+once downloaded, or when it has waited :data:`KEEP_S` or the web UI stops (the
+release is then audited as failed: "not downloaded"), or when making it failed.
+One a crash or power cut left is named by its disclosure log entry
+(:data:`LOGGED`, from the moment its release is logged), and audited so at the
+next start before it is deleted.
 """
 
 import errno
@@ -33,6 +36,9 @@ DIR = "sar-bundles"
 CHUNK_BYTES = 64 * 1024
 KEEP_S = 30 * 60  # a bundle not downloaded within half an hour is deleted
 RUNNING, DONE, FAILED = "running", "done", "failed"
+# A bundle whose release is logged is named "<token>.disclosure-<entry id>".
+LOGGED = ".disclosure-"
+LEFT = "not downloaded: the web UI stopped unexpectedly (a crash or power cut): deleted"
 
 log = logging.getLogger("linekeeper.web")
 
@@ -71,7 +77,18 @@ class SealedSpool:
         self.size += len(data)
         return len(data)
 
-    def commit(self):
+    def commit(self, entry_id=None):
+        """Seal the last chunk. The release is logged as disclosure ``entry_id``: the file is
+        first renamed to say so (:data:`LOGGED`), durably, so that a start after a crash or
+        power cut knows which release it held (:meth:`SarJobs.settle`).
+
+        :raises OSError: the card refused (the release is then audited as failed)
+        """
+        if entry_id is not None:
+            named = "%s%s%d" % (self.path, LOGGED, entry_id)
+            os.replace(self.path, named)
+            self.path = named
+            fsutil.fsync_dir(os.path.dirname(named))
         self._seal(self._buf, True)
         self._buf = bytearray()
         self._file.close()
@@ -165,16 +182,24 @@ class SarJobs:
     """The bundles being made or waiting to be downloaded in ``DATA_DIR/sar-bundles``.
 
     One is made at a time (the box records meanwhile). :param now_s: a monotonic clock
-    (seconds) for :data:`KEEP_S`; :param expired: ``fn(job, why)``, told of a bundle
-    deleted undownloaded (the web UI audits it)."""
+    (seconds) for :data:`KEEP_S`; :param expired: ``fn(entry_id, actor, why)``, told of a
+    bundle deleted undownloaded, its disclosure log entry and who made it (None: one a
+    crash left, :meth:`settle`); the web UI audits it."""
 
     def __init__(self, data_dir, now_s=time.monotonic, expired=None):
         self.dir = os.path.join(data_dir, DIR)
         fsutil.make_private_dir(self.dir)
         # Sealed under keys that died with the process that made them: unreadable now.
-        # Anything else put there (a folder) is left, and said: the web UI still starts.
-        for name in os.listdir(self.dir):
+        # Those whose release was logged are kept until it is audited as not made
+        # (:meth:`settle`): the disclosure log said them released for ever. Anything else
+        # put there (a folder) is left, and said: the web UI still starts.
+        self._left = []
+        for name in sorted(os.listdir(self.dir)):
             path = os.path.join(self.dir, name)
+            _, logged, entry_id = name.partition(LOGGED)
+            if logged and entry_id.isascii() and entry_id.isdigit() and os.path.isfile(path):
+                self._left.append((int(entry_id), path))
+                continue
             try:
                 os.unlink(path)
             except OSError as exc:
@@ -183,6 +208,23 @@ class SarJobs:
         self._expired = expired
         self._lock = threading.Lock()
         self._jobs = {}
+
+    def settle(self):
+        """The bundles a crash or power cut left (logged, never downloaded): each release is
+        audited as not made (``expired``), then its file deleted.
+
+        :raises: what ``expired`` raises (the audit trail not open yet): the web UI tries
+            again at its next sweep (:meth:`web.Web.settle`)
+        """
+        while self._left:
+            entry_id, path = self._left[0]
+            if self._expired is not None:
+                self._expired(entry_id, None, LEFT)
+            try:
+                fsutil.remove_durable(path)
+            except OSError as exc:  # audited already: not again at each sweep
+                log.warning("cannot remove %s from the subject access bundles' folder: %s", path, exc)
+            del self._left[0]
 
     def start(self, actor, work):
         """Run ``work(spool, progress)`` in a thread; the job. ``work`` returns ``(disclosure
@@ -283,7 +325,8 @@ class SarJobs:
         for job in old:
             job.spool.discard()
             if job.state == DONE and self._expired is not None:
-                self._expired(job, "not downloaded within %d minutes: deleted" % (KEEP_S // 60))
+                why = "not downloaded within %d minutes: deleted" % (KEEP_S // 60)
+                self._expired(job.entry_id, job.actor, why)
 
     def stop(self):
         """The web UI stops: the bundles waiting are deleted (their keys end with the
@@ -295,7 +338,7 @@ class SarJobs:
         for job in left:
             job.spool.discard()
             if self._expired is not None:
-                self._expired(job, "not downloaded before the web UI stopped: deleted")
+                self._expired(job.entry_id, job.actor, "not downloaded before the web UI stopped: deleted")
 
     def wait(self, timeout_s=None):
         """Wait for the bundles being made (tests, and a clean stop)."""

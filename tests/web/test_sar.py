@@ -622,3 +622,53 @@ def test_a_folder_left_among_the_bundles_does_not_stop_the_web_ui_starting(tmp_p
     (tmp_path / DIR / "old-token").write_bytes(b"sealed")
     SarJobs(str(tmp_path))
     assert os.listdir(tmp_path / DIR) == ["left-by-hand"]
+
+
+def test_a_bundle_a_crash_left_is_logged_as_not_made_at_the_next_start(box, people, monkeypatch):
+    """A crash or power cut left the bundle waiting: the next start emptied the folder with
+    no audit entry, and the disclosure log said it released for ever."""
+    from web import create_app, sarjob
+
+    _made(box, people, monkeypatch, [0.0])
+    page = _made(box, people, monkeypatch, [0.0])  # a second, downloaded: nothing left of it
+    assert zipfile.ZipFile(io.BytesIO(people["sam"].get(page + "/file").get_data())).testzip() is None
+    # One being made when the cut came was never logged: nothing to account for either.
+    open(os.path.join(box.data_dir, sarjob.DIR, "being-made"), "wb").close()
+    app2 = create_app(box.services, box.config)  # the first never stopped
+    try:
+        assert os.listdir(os.path.join(box.data_dir, sarjob.DIR)) == []
+        [why] = _not_made(box)
+        assert why == "not downloaded: the web UI stopped unexpectedly (a crash or power cut): deleted"
+        [left] = [e for e in box.services.audit.entries(action="disclosure") if "failed" in e.details]
+        assert (left.actor, left.target) == ("sam", "disclosure:1")
+    finally:
+        app2.extensions["linekeeper"].db.close()
+    page = box.login("audrey").get("/disclosures").get_data(as_text=True)
+    said = "<strong>Not released</strong>: the bundle could not be written (not downloaded: the web UI"
+    assert said in page
+    assert page.count("Not released") == 1
+
+
+def test_a_bundle_a_crash_left_waits_for_the_audit_trail_to_open(tmp_path):
+    """At start the audit trail may not be open yet (web.Web.settle): the bundle is kept,
+    and accounted for at a later sweep, not deleted unaudited."""
+    from firmware.errors import KeyStoreError
+    from web.sarjob import DIR, LEFT, LOGGED, SarJobs
+
+    os.makedirs(tmp_path / DIR)
+    (tmp_path / DIR / ("tok" + LOGGED + "7")).write_bytes(b"sealed")
+    told = []
+
+    def expired(entry_id, actor, why):
+        if not told:
+            told.append("refused")
+            raise KeyStoreError("the storage key is not here yet")
+        told.append((entry_id, actor, why))
+
+    jobs = SarJobs(str(tmp_path), expired=expired)
+    with pytest.raises(KeyStoreError):
+        jobs.settle()
+    assert os.listdir(tmp_path / DIR) == ["tok" + LOGGED + "7"]
+    jobs.settle()
+    jobs.settle()
+    assert told == ["refused", (7, None, LEFT)] and os.listdir(tmp_path / DIR) == []
