@@ -401,3 +401,43 @@ def test_query_keys_that_are_not_the_forms_do_not_reach_its_links(box, people):
         assert resp.status_code == 200, query
         page = resp.get_data(as_text=True)
         assert "http://localhost" not in page and 'href="/calls.csv?line=1"' in page, query
+
+
+def test_the_calls_csv_is_sent_as_it_is_read_not_made_whole_first(box, people, monkeypatch):
+    """Up to 100 000 calls were written to one string before the first byte left, in a web
+    UI of 384 MiB. Now they are read a batch at a time as the download goes, each batch
+    from where the last ended; the audit entry, written first, says how many rows the file
+    holds, and it holds no more."""
+    import csv
+    import io
+
+    import web.views
+    from web.views import calls as calls_view
+
+    monkeypatch.setattr(calls_view, "CSV_BATCH", 7, raising=False)
+    monkeypatch.setattr(web.views, "CSV_CHUNK_ROWS", 5)
+    search = box.services.calls
+    reads = []
+    real = search.search
+
+    def counted(flt, after=None, limit=50, before=None):
+        reads.append((after, limit))
+        return real(flt, after=after, limit=limit, before=before)
+
+    monkeypatch.setattr(search, "search", counted)
+    resp = people["audrey"].get("/calls.csv", buffered=False)
+    assert resp.status_code == 200 and len(reads) <= 1  # read as it goes, not whole first
+    exported = box.services.audit.entries(limit=1)[0]
+    assert (exported.action, exported.target, exported.details["rows"]) == ("export_list", "calls", 40)
+    rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
+    assert [int(r["id"]) for r in rows] == list(range(40, 0, -1))
+    assert len(reads) == 6 and reads[0][0] is None and all(after is not None for after, _ in reads[1:])
+    # At most CSV_MAX_ROWS: the newest, as many as the audit entry says.
+    monkeypatch.setattr(calls_view, "CSV_MAX_ROWS", 4)
+    text = people["audrey"].get("/calls.csv?line=1").get_data(as_text=True)
+    assert [int(r["id"]) for r in csv.DictReader(io.StringIO(text))] == [37, 33, 29, 25]
+    assert box.services.audit.entries(limit=1)[0].details == {
+        "filter": {"line": "1"},
+        "rows": 4,
+        "address": "192.0.2.10",
+    }
