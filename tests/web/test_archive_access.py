@@ -491,3 +491,15 @@ def test_a_session_ends_with_a_new_password_and_after_twelve_hours(viewer, tmp_p
 
 def _login_as(client, token, name, password=PASSWORD):
     return client.post("/login", data={"user": name, "password": password, "csrf_token": token})
+
+
+def test_the_report_tables_headers_say_which_way_they_run(app):
+    """The cross-site report's headers had no scope: a table of figures by site reads
+    right only when each header says whether it heads a column (a site) or a row (a figure)."""
+    client, _ = _client(app, SUP)
+    page = client.get("/reports?from=2026-03-02&to=2026-03-02").get_data(as_text=True)
+    table = re.search(r'<table class="report">(.*?)</table>', page, re.S).group(1)
+    head, body = table.split("</thead>")
+    assert len(re.findall(r"<th[ >]", head)) == head.count('<th scope="col">') == 4  # Figure, 2 sites, all
+    rows = re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    assert len(rows) == 11 and all(r.startswith('<th scope="row">') and r.count("<th") == 1 for r in rows)

@@ -13,7 +13,7 @@ def screen_tables(page):
     out = []
     for body in re.findall(r'<table class="report"[^>]*>(.*?)</table>', page, re.S):
         rows = [
-            [html.unescape(c) for c in re.findall(r"<t[hd](?: scope=\"col\")?>(.*?)</t[hd]>", row, re.S)]
+            [html.unescape(c) for c in re.findall(r"<t[hd](?: scope=\"\w+\")?>(.*?)</t[hd]>", row, re.S)]
             for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
         ]
         out.append(rows)
@@ -197,3 +197,17 @@ def test_each_table_is_named_by_its_heading_and_its_columns_are_headers(box, peo
         assert 'aria-labelledby="%s"' % heading_id in table.split(">", 1)[0], name
         header = re.search(r"<thead>(.*?)</thead>", table, re.S).group(1)
         assert header.count("<th") == header.count('<th scope="col">') > 0, (name, header)
+
+
+def test_each_rows_first_cell_is_its_row_header(box, people):
+    """The first column ("Figure", "Hour", "Number") was plain cells: a screen reader moving
+    along a row of figures said "10, 10, 0" and not whose figures they were."""
+    page = people["sam"].get("/reports?from=2026-03-02&to=2026-03-02").get_data(as_text=True)
+    bodies = re.findall(r'<table class="report"[^>]*>.*?<tbody>(.*?)</tbody>', page, re.S)
+    assert len(bodies) == page.count('<table class="report"') >= 2
+    for body in bodies:
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
+            cells = re.findall(r"<(t[hd])( scope=\"row\")?>", row)
+            assert cells[0] == ("th", ' scope="row"') and all(c == ("td", "") for c in cells[1:]), row
+    summary = screen_tables(page)[0]
+    assert '<th scope="row">Calls</th><td>20</td>' in page and summary[1][0] == "Calls"
