@@ -521,3 +521,16 @@ def test_the_alarm_history_is_downloaded_as_csv_by_those_who_see_alarms(box, peo
     assert (exported.actor, exported.action, exported.target) == ("audrey", "export_list", "alarms")
     assert exported.details["rows"] == len(rows)
     assert people["ivan"].get("/alarms.csv").status_code == 200
+
+
+@pytest.mark.parametrize("who,path", [("ivan", "/settings"), ("audrey", "/rules")])
+def test_the_lines_table_headers_say_which_way_they_run(box, people, who, path):
+    """The lines tables' headers had no scope and each row's line number was a plain cell:
+    a screen reader in a row's field could not say which line, or which column, it was in."""
+    page = people[who].get(path).get_data(as_text=True)
+    table = re.search(r'<table class="lines-form">(.*?)</table>', page, re.S).group(1)
+    head, body = table.split("</thead>")
+    assert len(re.findall(r"<th[ >]", head)) == head.count('<th scope="col">') >= 2, head
+    rows = re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    firsts = [re.match(r'\s*<th scope="row">(\d)', r) for r in rows]
+    assert [m and m.group(1) for m in firsts] == ["1", "2", "3", "4"], rows
