@@ -43,7 +43,7 @@ def test_release_and_disclosure_log(box, people, tmp_path):
     # but she is told her search left lines out (she answered "nothing held"), not
     # whether the number called them: narrowing the dates would tell her when it did.
     page = people["sue"].get("/sar?number=02079460000").get_data(as_text=True)
-    assert "0 call(s)" in page and "02079460000</td>" not in page
+    assert "No calls found for 02079460000 on your lines." in page and "02079460000</td>" not in page
     told = "Searched on your lines only. Lines 1, 2, 4 are not granted to you"
     assert told in page
     none_there = people["sue"].get("/sar?number=01999000000").get_data(as_text=True)
@@ -269,6 +269,22 @@ def test_a_search_with_only_its_last_day_says_what_is_missing(box, people):
         assert "is not a phone number: give only its digits (a letter O is not a 0)" in page.get_data(
             as_text=True
         )
+
+
+@pytest.mark.parametrize(
+    "query,said",
+    [
+        ("number=01999000000", "No calls found for 01999000000 on your lines."),
+        ("number=01999000000&from=2026-03-02", "No calls found for 01999000000 on 2026-03-02 on your lines."),
+        ("from=2026-04-01&to=2026-04-03", "No calls found from 2026-04-01 to 2026-04-03 on your lines."),
+    ],
+)
+def test_a_search_that_finds_nothing_says_so_not_an_empty_table(box, people, query, said):
+    """Nothing found drew the list's six column headers over no row, and "0 call(s)": a
+    screen reader read out an empty table, and nothing said what had been searched."""
+    page = people["sam"].get("/sar?" + query).get_data(as_text=True)
+    assert 'id="sar-found">%s</p>' % said in page
+    assert 'id="sar-calls"' not in page and 'id="sar-release"' not in page
 
 
 def test_a_release_on_a_calls_page_is_shown_as_on_the_disclosures_page(box, people):
