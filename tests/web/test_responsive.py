@@ -465,15 +465,17 @@ def test_a_request_s_forms_tie_their_errors_and_a_stale_change_takes_the_focus(s
 def test_a_bundle_held_back_after_the_page_was_drawn_is_said_there_with_its_button(served):
     """The updater holding back an older bundle while the page is open: its notice and the
     button to confirm it come under "Now" as an alert (heard as it comes), once; before,
-    the page said nothing of it until it was reloaded."""
+    the page said nothing of it until it was reloaded. The page the upload landed on said
+    "Uploaded X. The box installs it when every line is idle" above it still: it goes."""
     cookie, story, base = served
     folder = Path(inbox_dir(story.data))
     folder.mkdir(parents=True, exist_ok=True)
     name = "uploaded-0123456789abcdef.raucb"
     try:
         with sync_api.sync_playwright() as p:
-            browser, context, page = _open(p, cookie, base, "/updates", csp=True)
+            browser, context, page = _open(p, cookie, base, "/updates?uploaded=" + name, csp=True)
             assert page.locator("#update-held").count() == 0
+            assert "installs it when every line is idle" in page.inner_text("#uploaded")
             (folder / name).write_bytes(b"a bundle")
             downgrade = {"from": "2.0.0", "to": "1.0.0", "kind": "older", "confirmed": False}
             (folder / "last-result.json").write_text(
@@ -485,6 +487,7 @@ def test_a_bundle_held_back_after_the_page_was_drawn_is_said_there_with_its_butt
             # Under "Now", where the server puts it; and not again at the next poll.
             after_now = "document.getElementById('update-now').nextElementSibling.id"
             assert page.evaluate(after_now) == "update-held"
+            assert page.locator("#uploaded").count() == 0
             for _ in range(2):
                 with page.expect_response(lambda r: r.url.endswith("/updates/state.json")):
                     pass
@@ -494,6 +497,37 @@ def test_a_bundle_held_back_after_the_page_was_drawn_is_said_there_with_its_butt
     finally:
         for leftover in (name, "last-result.json"):
             (folder / leftover).unlink(missing_ok=True)
+
+
+@pytest.mark.slow
+def test_the_update_s_step_is_heard_once_as_it_changes(served):
+    """ "Now" was no live region, so "Do not cut the power" was never heard; and the poll put
+    its text in again every 3 s, which a live region would read out every 3 s."""
+    cookie, story, base = served
+    folder = Path(inbox_dir(story.data))
+    folder.mkdir(parents=True, exist_ok=True)
+    progress = folder / "progress.json"
+    try:
+        with sync_api.sync_playwright() as p:
+            browser, context, page = _open(p, cookie, base, "/updates", csp=True)
+            assert page.get_attribute("#update-now", "role") == "status"
+            page.evaluate(
+                """window.nowChanges = 0;
+                new MutationObserver(() => window.nowChanges++).observe(document.getElementById("update-now"),
+                    {childList: true, characterData: true, subtree: true});"""
+            )
+            progress.write_text(json.dumps({"step": "wait_idle"}))
+            page.locator("#update-now", has_text="Do not cut the power").wait_for()
+            assert page.inner_text("#update-now") == "Updating: wait idle. Do not cut the power."
+            # Two polls on, the first's answer handled: the same step, not written again.
+            for _ in range(2):
+                with page.expect_response(lambda r: r.url.endswith("/updates/state.json")):
+                    pass
+            assert page.evaluate("window.nowChanges") == 1
+            context.close()
+            browser.close()
+    finally:
+        progress.unlink(missing_ok=True)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@
 import io
 import json
 import os
+import re
 
 import pytest
 
@@ -306,3 +307,34 @@ def test_a_reinstall_says_so_and_a_stick_s_older_release_is_to_be_uploaded(box, 
     assert "upload the bundle here and confirm" in page
     resp = _confirm(box, people["ivan"], bundle="linekeeper-1.0.0.raucb", **{"from": "2.0.0", "to": "1.0.0"})
     assert resp.status_code == 409
+
+
+def test_an_upload_held_back_is_not_said_to_install_when_the_lines_are_idle(box, people):
+    """The page an upload lands on said "The box installs it when every line is idle" over
+    the notice that the updater held it back as an older release: only the held one is true."""
+    name = "uploaded-0123456789abcdef.raucb"
+    page = people["ivan"].get("/updates?uploaded=" + name).get_data(as_text=True)
+    assert 'id="uploaded"' in page and 'id="update-held"' not in page  # not held (yet)
+    _held(box, name)
+    page = people["ivan"].get("/updates?uploaded=" + name).get_data(as_text=True)
+    assert 'id="update-held"' in page and 'id="uploaded"' not in page
+    assert "installs it when every line is idle" not in page
+    other = people["ivan"].get("/updates?uploaded=uploaded-fedcba9876543210.raucb").get_data(as_text=True)
+    assert 'id="uploaded" data-bundle="uploaded-fedcba9876543210.raucb"' in other  # another bundle's
+
+
+def test_now_is_a_polite_live_region_drawn_as_the_poll_says_it(box, people):
+    """ "Do not cut the power" was never announced: "Now" was no live region. It is drawn in
+    the words the 3 s poll writes, so the first poll changes nothing and is not read out."""
+    folder = inbox_dir(box.data_dir)
+    os.makedirs(folder)
+    with open(os.path.join(folder, "last-result.json"), "w") as f:
+        json.dump({"bundle": "uploaded-1.raucb", "outcome": "rolled_back"}, f)
+    page = people["ivan"].get("/updates").get_data(as_text=True)
+    now = re.search(r'<p id="update-now" role="status"[^>]*>(.*?)</p>', page, re.S)
+    assert now and now.group(1) == "No update is running. The last one: rolled back.", page
+    with open(os.path.join(folder, "progress.json"), "w") as f:
+        json.dump({"step": "wait_idle"}, f)
+    page = people["ivan"].get("/updates").get_data(as_text=True)
+    now = re.search(r'<p id="update-now" role="status"[^>]*>(.*?)</p>', page, re.S)
+    assert now.group(1) == "Updating: wait idle. Do not cut the power."

@@ -58,6 +58,9 @@
         if (!fresh) { return; }
         fresh = document.importNode(fresh, true);
         if (old) { old.parentNode.replaceChild(fresh, old); } else { now.parentNode.insertBefore(fresh, now.nextSibling); }
+        // "Uploaded X. The box installs it when every line is idle" is no longer true of X.
+        var uploaded = document.getElementById("uploaded");
+        if (uploaded && uploaded.getAttribute("data-bundle") === bundle) { uploaded.parentNode.removeChild(uploaded); }
       })
       .catch(function () {})
       .then(function () { fetchingHeld = null; });
@@ -68,15 +71,19 @@
         .then(function (r) { return r.json(); })
         .then(function (s) {
           if (s.held && !s.step) { showHeld(s.held.bundle); }
+          var text = null;
           if (s.step) {
-            now.textContent = "Updating: " + s.step.replace(/_/g, " ") + ". Do not cut the power.";
+            text = "Updating: " + s.step.replace(/_/g, " ") + ". Do not cut the power.";
           } else if (s.waiting) {
-            now.textContent = s.waiting + " is waiting to be installed.";
+            text = s.waiting + " is waiting to be installed.";
           } else if (s.after_install) {
-            now.textContent = s.after_install;
+            text = s.after_install;
           } else if (s.last) {
-            now.textContent = "No update is running. The last one: " + s.last.outcome.replace(/_/g, " ") + ".";
+            text = "No update is running. The last one: " + (s.last.outcome || "not known").replace(/_/g, " ") + ".";
           }
+          // #update-now is a live region: text put in again, even the same, is read out
+          // again every 3 s; only a change is news.
+          if (text !== null && text !== now.textContent.replace(/\s+/g, " ").trim()) { now.textContent = text; }
         })
         .catch(function () {});
     };
