@@ -40,7 +40,7 @@ def audits(box):
 def log_request(box, client, **over):
     resp = box.post(client, "/requests", dict(REQUEST, **over), token_from="/requests")
     assert resp.status_code == 302, resp.get_data(as_text=True)[-1500:]
-    return int(resp.headers["Location"].rsplit("/", 1)[1])
+    return int(re.search(r"/requests/(\d+)", resp.headers["Location"]).group(1))
 
 
 def seen(client, rid):
@@ -358,7 +358,7 @@ def test_an_answer_said_to_be_incomplete_is_followed_up_by_a_linked_request(box,
         token_from="/requests/%d" % first,
     )
     assert resp.status_code == 302
-    second = int(resp.headers["Location"].rsplit("/", 1)[1])
+    second = int(re.search(r"/requests/(\d+)", resp.headers["Location"]).group(1))
     by_id = {e["id"]: e for e in entries(box)}
     assert by_id[first]["status"] == "answered" and by_id[first]["closed_on"] == "2026-02-20"
     follow = by_id[second]
@@ -419,3 +419,24 @@ def test_the_register_is_downloaded_as_csv_without_how_to_reach_the_person(box, 
     assert exported.details["rows"] == 3
     assert sam.get("/requests.csv").status_code == 200
     assert people["ivan"].get("/requests.csv").status_code == 403
+
+
+def test_a_request_logged_and_a_follow_up_logged_are_said_on_the_page_they_land_on(box, people):
+    """Logging a request, or a follow-up, landed on its page with nothing saying it was
+    logged (the page's changes say "Saved: …"): a screen reader user heard no outcome."""
+    sam = people["sam"]
+    resp = box.post(sam, "/requests", dict(REQUEST, received="2026-02-02"), token_from="/requests")
+    first = int(re.search(r"/requests/(\d+)", resp.headers["Location"]).group(1))
+    landed = page(sam, resp.headers["Location"])
+    assert '<p class="notice" id="done" role="status">Request #%d logged.</p>' % first in landed
+    assert 'id="done"' not in page(sam, "/requests/%d" % first)  # said once, not on every visit
+    assert act(box, sam, first, action="answer", outcome="sent 3 calls", on="2026-02-20").status_code == 302
+    resp = box.post(
+        sam,
+        "/requests/%d/follow-up" % first,
+        {"kind": "access", "received": "2026-02-27", "details": "a call is missing"},
+        token_from="/requests/%d" % first,
+    )
+    second = int(re.search(r"/requests/(\d+)", resp.headers["Location"]).group(1))
+    landed = page(sam, resp.headers["Location"])
+    assert 'id="done" role="status">Follow-up #%d of #%d logged.</p>' % (second, first) in landed

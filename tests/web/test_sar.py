@@ -432,10 +432,10 @@ def test_a_release_answers_a_request_of_the_register_and_is_listed_on_it(box, pe
         "contact": "jones@example.org",
     }
     resp = box.post(sam, "/requests", dict(form, numbers="", details="my calls"), token_from="/requests")
-    rid = int(resp.headers["Location"].rsplit("/", 1)[1])
+    rid = int(re.search(r"/requests/(\d+)", resp.headers["Location"]).group(1))
     # An erasure request is not one a release answers.
     resp = box.post(sam, "/requests", dict(form, kind="erasure", details="delete"), token_from="/requests")
-    erasure = int(resp.headers["Location"].rsplit("/", 1)[1])
+    erasure = int(re.search(r"/requests/(\d+)", resp.headers["Location"]).group(1))
     page = sam.get("/sar?number=02079460000").get_data(as_text=True)
     options = re.findall(r'<option value="(\d+)"', page.split('id="sar-request"')[1].split("</select>")[0])
     assert options == [str(rid)]

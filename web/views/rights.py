@@ -188,7 +188,8 @@ def create():
         request_id,
         {"event": "logged", "kind": kind, "received": received.isoformat(), "due": str(entry["due"])},
     )
-    return redirect(url_for("rights.detail", request_id=request_id))
+    # Said on the page it lands on, as a change to the request is (``done``).
+    return redirect(url_for("rights.detail", request_id=request_id, done="logged"))
 
 
 def _history(request_id):
@@ -294,7 +295,7 @@ def follow_up(request_id):
         },
     )
     _audit(request_id, {"event": "followed_up", "by": new_id, "received": received.isoformat()})
-    return redirect(url_for("rights.detail", request_id=new_id))
+    return redirect(url_for("rights.detail", request_id=new_id, done="logged"))
 
 
 def _disclosures_known(ids):
