@@ -466,17 +466,9 @@ def _letter_facts(data_dir, config):
         # As the web UI's letter: the person is told their recordings are copied there too.
         archived=config.archive.enabled,
     )
-    path = os.path.join(data_dir, "web.db")
-    if not os.path.exists(path):
-        return facts
-    from web.db import WebDb
-    from web.site import Site
+    from firmware.configio import site_settings
 
-    db = WebDb(path)
-    try:
-        site = Site(db).settings()
-    finally:
-        db.close()
+    site = site_settings(data_dir)
     if site is None:
         return facts
     return dataclasses.replace(

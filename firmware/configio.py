@@ -77,7 +77,9 @@ def export_config(data_dir, cipher=None):
     return doc
 
 
-def _site(data_dir):
+def site_settings(data_dir):
+    """The web UI's site settings (:class:`web.site.SiteSettings`) kept in ``data_dir``'s
+    ``web.db``, or None: no web UI has run there, or its setup is not done."""
     path = os.path.join(data_dir, "web.db")
     if not os.path.exists(path):
         return None
@@ -86,9 +88,13 @@ def _site(data_dir):
 
     db = WebDb(path)
     try:
-        settings = Site(db).settings()
+        return Site(db).settings()
     finally:
         db.close()
+
+
+def _site(data_dir):
+    settings = site_settings(data_dir)
     if settings is None:
         return None
     # Without the DPIA date (SiteSettings.to_json): an export stays one the release

@@ -11,6 +11,7 @@ import dataclasses
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from firmware.calls.calllog import iso_ms
+from firmware.policy import deletions
 from firmware.policy.retention import DEFAULT_RULE
 from firmware.rightsretention import RegisterRetention
 
@@ -22,23 +23,7 @@ from . import csv_download, page_number
 bp = Blueprint("retention", __name__)
 
 PAGE = 100
-DELETION_COLUMNS = (
-    "seq",
-    "deleted_at",
-    "reason",
-    "rule",
-    "recording_id",
-    "call_id",
-    "line",
-    "direction",
-    "categories",
-    "call_date",
-    "duration_s",
-    "bytes",
-    "file_sha256",
-    "prev_hash",
-    "hash",
-)
+DELETION_COLUMNS = deletions.FIELDS + ("prev_hash", "hash")
 
 
 def _service():
