@@ -22,12 +22,12 @@ operation        arguments                                   result
 ``reload``                                                   null (config.json read again)
 ``retention``                                                ``{"suspended", "last_passed_us",``
                                                              ``"alarms", "disk_percent"}``
-``confirm_clock`` ``actor``                                  null
+``confirm_clock`` ``actor``, ``address``                     null
 ``erase``        ``call_id``, ``actor``, ``reason``,         how many recordings were erased on
                  ``details`` (bool: the caller's details     request (refused: the reason why)
-                 too)
-``erase_details`` ``call_id``, ``actor``, ``reason``         null: the caller's details erased
-                                                             from the call log (refused: why)
+                 too), ``address``
+``erase_details`` ``call_id``, ``actor``, ``reason``,        null: the caller's details erased
+                 ``address``                                 from the call log (refused: why)
 ``update_state`` ``state``, ``message``, ``version``,        null (published on the bus as
                  ``previous_version``                        :class:`~firmware.bus.UpdateState`)
 ``confirm_release`` ``actor``                                ``{"dropped", "sealed"}`` (the release
@@ -40,6 +40,10 @@ operation        arguments                                   result
                  "inconsistent")                             the web found a right password
                                                              whose key slot failed)
 ================ =========================================== =====================
+
+``address`` (optional in every operation that takes it) is the web client's,
+which the audit entries the recorder writes for it carry, as the web UI's own
+entries do; a caller that is not a page sends none, and its entries have none.
 
 ``rekey`` runs :meth:`firmware.box.Box.rekey` inside the recorder while it
 records, and answers when it is done: call it with a long I/O timeout and
@@ -328,10 +332,10 @@ def recorder_handlers(box, *, board_name="sim"):
         return box.status.version
 
     def pause(line, actor, address=None):
-        box.policy.pause(int(line), str(actor), address=None if address is None else str(address))
+        box.policy.pause(int(line), str(actor), address=_text(address))
 
     def resume(line, actor, address=None):
-        box.policy.resume(int(line), str(actor), address=None if address is None else str(address))
+        box.policy.resume(int(line), str(actor), address=_text(address))
 
     def test_call(line):
         announcements = Announcements(box.data_dir, box.config.country)
@@ -385,12 +389,14 @@ def recorder_handlers(box, *, board_name="sim"):
         "test_call": test_call,
         "reload": lambda: (box.reload_config(), None)[1],
         "retention": retention,
-        "confirm_clock": lambda actor: box.retention.confirm_clock(str(actor)),
-        "erase": lambda call_id, actor, reason, details=False: box.retention.erase(
-            int(call_id), str(actor), str(reason), details=bool(details)
+        "confirm_clock": lambda actor, address=None: box.retention.confirm_clock(
+            str(actor), address=_text(address)
         ),
-        "erase_details": lambda call_id, actor, reason: box.retention.erase_details(
-            int(call_id), str(actor), str(reason)
+        "erase": lambda call_id, actor, reason, details=False, address=None: box.retention.erase(
+            int(call_id), str(actor), str(reason), details=bool(details), address=_text(address)
+        ),
+        "erase_details": lambda call_id, actor, reason, address=None: box.retention.erase_details(
+            int(call_id), str(actor), str(reason), address=_text(address)
         ),
         "update_state": update_state,
         "confirm_release": confirm_release,
@@ -400,3 +406,8 @@ def recorder_handlers(box, *, board_name="sim"):
             box.alarm_log, user, failure, box.clock.wall_us()
         ),
     }
+
+
+def _text(value):
+    """An optional text argument (the web client's ``address``): None if not sent."""
+    return None if value is None else str(value)

@@ -185,21 +185,23 @@ class RemoteRetention:
     def counts(self, candidates):
         return self.sweeper.counts(candidates)
 
-    def confirm_clock(self, actor):
-        self.client.call("confirm_clock", actor=actor)
+    def confirm_clock(self, actor, address=""):
+        self.client.call("confirm_clock", actor=actor, address=address)
 
-    def erase(self, call_id, actor, reason, details=False):
+    def erase(self, call_id, actor, reason, details=False, address=""):
         """Erase a call's recordings (the recorder does it: its archive follows), and with
         ``details`` the caller's details too;
         :raises ControlError: refused, in the recorder's words (as ``ErasureRefused``)"""
         return self.client.call(
-            "erase", call_id=int(call_id), actor=actor, reason=reason, details=bool(details)
+            "erase", call_id=int(call_id), actor=actor, reason=reason, details=bool(details), address=address
         )
 
-    def erase_details(self, call_id, actor, reason):
+    def erase_details(self, call_id, actor, reason, address=""):
         """Erase a call's caller's details from the call log (the recorder, its writer, does it);
         :raises ControlError: refused, in the recorder's words (as ``ErasureRefused``)"""
-        return self.client.call("erase_details", call_id=int(call_id), actor=actor, reason=reason)
+        return self.client.call(
+            "erase_details", call_id=int(call_id), actor=actor, reason=reason, address=address
+        )
 
     def deletion_log(self, limit=100, offset=0, after_seq=None):
         return self.sweeper.deletion_log(limit, offset, after_seq=after_seq)

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 from firmware.calls.calllog import iso_ms
 from firmware.storage import fsutil
+from firmware.storage.audit import with_address
 
 from .checks import Checked, check_bool, check_code, check_int, fail
 
@@ -150,7 +151,7 @@ class PauseControl:
             call.pause_spans.append(span)
             self._last_span[line] = span
             self._keep_marks()
-        self._audit(actor, "pause", call, _with_address({"line": line, "via": via}, address), now_wall_us)
+        self._audit(actor, "pause", call, with_address({"line": line, "via": via}, address), now_wall_us)
         self.on_change(call)
         return True
 
@@ -311,7 +312,7 @@ class PauseControl:
             pending["actor"],
             "resume",
             paused.call,
-            _with_address(
+            with_address(
                 {"line": line, "via": pending["via"], "paused_s": round(seconds, 3)}, pending["address"]
             ),
             pending["to_wall_us"],
@@ -360,7 +361,7 @@ class PauseControl:
         name, so the line is the target."""
         try:
             wall_us = int(self.clock.wall_at(self.clock.now_us()))
-            details = _with_address({"line": line, "via": via}, address)
+            details = with_address({"line": line, "via": via}, address)
             self.audit.append(actor, "resume", "line:%d" % line, details, wall_us)
         except Exception:
             log.exception("could not audit the resume of line %d", line)
@@ -441,8 +442,3 @@ def pause_button_wired(hat_name):
     except Exception:  # the box says what is wrong with its HAT file itself
         return True
     return any("pause_button" in line.pins for line in hat.lines)
-
-
-def _with_address(details, address):
-    """``details`` with the web client's ``address`` (None: not asked from a page)."""
-    return details if address is None else dict(details, address=address)

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 
 from ..bus import Alarm
 from ..errors import LinekeeperError
+from ..storage.audit import with_address
 from . import deletions
 from .clockguard import ClockGuard
 from .retention import DAY_US
@@ -345,7 +346,7 @@ class RetentionSweeper:
             return
         result.requests_deleted, result.requests_held = len(deleted), len(kept)
 
-    def erase(self, call_id, actor, reason, details=False):
+    def erase(self, call_id, actor, reason, details=False, address=None):
         """Delete call ``call_id``'s recordings now, at a person's request (the right to
         erasure): destroyed as retention destroys them (key, row, then the file
         shredded; an archived copy follows), each with its deletion-log entry (reason
@@ -355,8 +356,10 @@ class RetentionSweeper:
         (trigger ``erasure``) with the deletion log's head, which ``verify`` reads on any
         machine. The clock guard is not asked: nothing here depends on the date.
         ``details``: the caller's details go too, once the recordings are gone (as
-        :meth:`erase_details`; the ``delete`` entry says ``details``). Returns how many
-        recordings were erased.
+        :meth:`erase_details`; the ``delete`` entry says ``details``). ``address``: the
+        web client's, which its ``delete`` entries carry as the web UI's own entries do
+        (not the ``retention_sweep``, never sealed); None when not asked from a page.
+        Returns how many recordings were erased.
 
         :raises ErasureRefused: the call is on legal hold, is still being recorded,
             or has no recording (nothing is deleted); or, with ``details``, the
@@ -374,12 +377,15 @@ class RetentionSweeper:
                 actor,
                 "delete",
                 "call:%d" % call_id,
-                {
-                    "request": deletions.ERASURE,
-                    "reason": reason,
-                    "recordings": sorted(r.recording_id for r in found),
-                    **({"details": True} if details else {}),
-                },
+                with_address(
+                    {
+                        "request": deletions.ERASURE,
+                        "reason": reason,
+                        "recordings": sorted(r.recording_id for r in found),
+                        **({"details": True} if details else {}),
+                    },
+                    address,
+                ),
                 int(now_us),
             )
             destroyed = self._destroy_batch(
@@ -391,19 +397,20 @@ class RetentionSweeper:
                     actor,
                     "delete",
                     "call:%d" % call_id,
-                    {"request": deletions.ERASURE, "refused": why},
+                    with_address({"request": deletions.ERASURE, "refused": why}, address),
                     int(self.clock.wall_us()),
                 )
                 raise ErasureRefused(why)
             self._checkpoint()
             result = SweepResult(deleted=len(destroyed), by_rule={deletions.ERASURE_RULE: len(destroyed)})
+            # (Not with the address: the sweep's entry is bookkeeping, never sealed.)
             self._audit(actor, deletions.ERASURE, result)
             log.info("call %d: %d recording(s) erased at %s's request", call_id, len(destroyed), actor)
             if details:
-                self._erase_details(call_id, actor, "the recording was erased, but ", "delete")
+                self._erase_details(call_id, actor, "the recording was erased, but ", "delete", address)
             return len(destroyed)
 
-    def erase_details(self, call_id, actor, reason):
+    def erase_details(self, call_id, actor, reason, address=None):
         """Erase call ``call_id``'s caller's details from the call log now, at a person's
         request (the right to erasure): its number and name replaced by the erased
         marker (:meth:`~firmware.calls.calllog.CallLog.erase_details`); its times, line,
@@ -412,7 +419,7 @@ class RetentionSweeper:
         details too, so a call with one is erased with it (:meth:`erase`, ``details``).
         Audited first as ``erase_details`` on the call (who and why, sealed on a box
         with the MCU; never the number); a refusal after that adds an ``erase_details``
-        entry with ``refused``.
+        entry with ``refused``. ``address``: the web client's, in both (as :meth:`erase`).
 
         :raises ErasureRefused: the call has a recording (or one on legal hold, or
             still being recorded), is still going on, was erased already, or is not in
@@ -438,12 +445,12 @@ class RetentionSweeper:
                 actor,
                 "erase_details",
                 "call:%d" % call_id,
-                {"request": deletions.ERASURE, "reason": reason},
+                with_address({"request": deletions.ERASURE, "reason": reason}, address),
                 int(self.clock.wall_us()),
             )
-            self._erase_details(call_id, actor, "", "erase_details")
+            self._erase_details(call_id, actor, "", "erase_details", address)
 
-    def _erase_details(self, call_id, actor, done, action):
+    def _erase_details(self, call_id, actor, done, action, address=None):
         """The call log erases the details; a refusal is audited (as ``action``) and raised
         (``done``: what was done before, as the message starts)."""
         try:
@@ -454,7 +461,7 @@ class RetentionSweeper:
                 actor,
                 action,
                 "call:%d" % call_id,
-                {"request": deletions.ERASURE, "details": True, "refused": why},
+                with_address({"request": deletions.ERASURE, "details": True, "refused": why}, address),
                 int(self.clock.wall_us()),
             )
             raise ErasureRefused(done + why) from exc
@@ -619,8 +626,9 @@ class RetentionSweeper:
         return sorted(k for k, v in self._alarms.items() if v)
 
     # ------------------------------------------------------------ the deletion log
-    def confirm_clock(self, actor):
-        """An installer says the wall time is right: automatic deletion may resume (audited)."""
+    def confirm_clock(self, actor, address=None):
+        """An installer says the wall time is right: automatic deletion may resume (audited;
+        ``address``: the web client's, which the entry carries as the web UI's own do)."""
         with self._lock:
             now_us = self.clock.wall_us()
             # Audited before deletion resumes: a cut between leaves the entry and the
@@ -629,7 +637,9 @@ class RetentionSweeper:
                 actor,
                 "config_change",
                 "retention.clock",
-                {"confirmed_wall_us": now_us, "suspended_because": self.guard.suspended},
+                with_address(
+                    {"confirmed_wall_us": now_us, "suspended_because": self.guard.suspended}, address
+                ),
                 int(now_us),
             )
             self.guard.confirm(now_us)

@@ -173,6 +173,15 @@ DEFERRABLE_ACTIONS = frozenset({"recording_created", "recording_sealed"})
 
 log = logging.getLogger(__name__)
 
+
+def with_address(details, address):
+    """``details`` with the web client's ``address``, as the web UI's own entries carry it
+    ("From address"): for an entry the box writes on a page's behalf. None: not asked from
+    a page, and no address is added. Not for :data:`UNSEALED_ACTIONS`, which stay
+    readable on the card alone and so hold no person's data."""
+    return details if address is None else dict(details, address=address)
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY,

@@ -1,6 +1,7 @@
 """Erasing one recording on request: destroyed as retention destroys, logged, audited, refused
 when held, still recording, or asked without a reason."""
 
+import contextlib
 import csv
 import dataclasses
 import html
@@ -123,17 +124,15 @@ def test_only_a_supervisor_of_the_line_may_erase(box, people):
     assert [r["call_id"] for r in box.store.all()] == [1]
 
 
-def test_beside_a_running_recorder_the_recorder_erases(box, tmp_path):
-    """Split services: the web UI asks the recorder (whose archive follows the deletion);
-    a refusal comes back in the recorder's words."""
+@contextlib.contextmanager
+def beside_a_recorder(box, tmp_path):
+    """A :class:`~web.remote.RemoteRetention` asking a recorder (over its control socket)
+    whose sweeper is the box's."""
     from types import SimpleNamespace
 
-    from firmware.control import ControlClient, ControlError, ControlServer, recorder_handlers
+    from firmware.control import ControlClient, ControlServer, recorder_handlers
     from web.remote import RemoteRetention
 
-    box.add_recordings([1, 2])
-    box.services.recordings = StoreRecordings(box.store, box.box_clock.wall_us)
-    box.services.recordings.set_legal_hold(2, True, by="sam")
     recorder = SimpleNamespace(
         status=SimpleNamespace(snapshot=dict), clock=SimpleNamespace(wall_us=int), retention=box.sweeper
     )
@@ -141,7 +140,21 @@ def test_beside_a_running_recorder_the_recorder_erases(box, tmp_path):
     server.start()
     client = ControlClient(str(tmp_path / "control.sock"))
     try:
-        remote = RemoteRetention(client, box.sweeper)
+        yield RemoteRetention(client, box.sweeper)
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_beside_a_running_recorder_the_recorder_erases(box, tmp_path):
+    """Split services: the web UI asks the recorder (whose archive follows the deletion);
+    a refusal comes back in the recorder's words."""
+    from firmware.control import ControlError
+
+    box.add_recordings([1, 2])
+    box.services.recordings = StoreRecordings(box.store, box.box_clock.wall_us)
+    box.services.recordings.set_legal_hold(2, True, by="sam")
+    with beside_a_recorder(box, tmp_path) as remote:
         assert remote.erase(1, "sam", "erasure request ref 9") == 1
         try:
             remote.erase(2, "sam", "erasure request ref 9")
@@ -149,8 +162,26 @@ def test_beside_a_running_recorder_the_recorder_erases(box, tmp_path):
             assert "on legal hold" in str(exc)
         else:
             raise AssertionError("a held recording was erased")
-    finally:
-        client.close()
-        server.stop()
     assert [r["call_id"] for r in box.store.all()] == [2]
     assert [e.actor for e in box.services.audit.entries(action="delete")] == ["sam"]
+
+
+def test_beside_a_running_recorder_its_entries_say_where_the_page_was_used(box, tmp_path):
+    """The recorder writes the entries of an erasure and of a confirmed clock: they lacked
+    the "From address" every action from a page carries. The web UI sends it (an optional
+    argument: a caller that is not a page sends none, and its entries have none)."""
+    box.add_recordings([1, 2])
+    box.box_clock.start_wall_us += 3600 * 10**6  # a clock jump: deletion suspended
+    assert box.sweeper.sweep().refused == "jump"
+    with beside_a_recorder(box, tmp_path) as remote:
+        assert remote.erase(1, "sam", "erasure request ref 9", address="192.0.2.31") == 1
+        remote.erase_details(1, "sam", "erasure request ref 9", address="192.0.2.32")
+        remote.confirm_clock("ivan", address="192.0.2.33")
+        assert remote.client.call("erase", call_id=2, actor="sam", reason="ref 10") == 1
+    deletes = box.services.audit.entries(action="delete")
+    assert [e.details.get("address") for e in deletes] == [None, "192.0.2.31"]  # newest first
+    (details,) = box.services.audit.entries(action="erase_details")
+    assert details.details["address"] == "192.0.2.32"
+    changes = box.services.audit.entries(action="config_change")
+    (clock,) = [e for e in changes if e.target == "retention.clock"]
+    assert (clock.actor, clock.details["address"]) == ("ivan", "192.0.2.33")

@@ -818,9 +818,13 @@ def erase(call_id):
     )
     if refused is not None:
         return refused
-    # Without the tick, the call as the recorder has always been asked (an older recorder too).
+    # ``details`` only with the tick: without, the recorder's default.
     extra = {"details": True} if details else {}
-    failed = _erased(call, lambda: retention.erase(call_id, g.user.name, reason, **extra), "erase_reason")
+    # The address, as every other action from a page carries it (web.security.audit).
+    address = request.remote_addr or ""
+    failed = _erased(
+        call, lambda: retention.erase(call_id, g.user.name, reason, address=address, **extra), "erase_reason"
+    )
     if failed is not None:
         return failed
     if details:
@@ -862,7 +866,9 @@ def erase_details(call_id):
         )
     if call.get("absence") != ERASED:
         failed = _erased(
-            call, lambda: retention.erase_details(call_id, g.user.name, reason), "details_reason"
+            call,
+            lambda: retention.erase_details(call_id, g.user.name, reason, address=request.remote_addr or ""),
+            "details_reason",
         )
         if failed is not None:
             return failed

@@ -164,7 +164,8 @@ def confirm_clock():
             {"clock": "Tick the box to confirm that the time shown is right."},
             status=400,
         )
-    svc.confirm_clock(g.user.name)
+    # The address, as every other action from a page carries it (web.security.audit).
+    svc.confirm_clock(g.user.name, address=request.remote_addr or "")
     return redirect(url_for("retention.index"))
 
 
