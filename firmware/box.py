@@ -31,7 +31,7 @@ from firmware.calls.supervisor import Supervisor, SupervisorConfig
 from firmware.recording.recorder import Recorder
 from firmware.recording.store import QUARANTINE, RecordingStore
 from firmware.storage import fsutil
-from firmware.storage.audit import DEFERRABLE_ACTIONS, AuditLog
+from firmware.storage.audit import DEFERRABLE_ACTIONS, AuditLog, with_address
 from firmware.storage.fieldseal import load_field_cipher
 from firmware.storage.keystore import KeyStore
 from firmware.storage.sealstores import seal_clear_stores, seal_mail_queue
@@ -652,16 +652,17 @@ class Box:
                 Alarm(line=0, t_us=self.clock.now_us(), kind="key_tampered", active=True, message=str(exc))
             )
 
-    def rekey(self, user, password, actor, show):
+    def rekey(self, user, password, actor, show, address=None):
         """Replace every key while the box runs (docs/rekey.md); returns the summary dict.
 
         ``user``/``password``: a key slot that opens every line (its owner gets
         the new slot, same password); ``actor``: who asked (the audit trail's
-        actor); ``show(recovery key text)``: the new recovery key, before it is
-        in force. Progress lines go to :attr:`rekey_progress`. Recordings go on
-        meanwhile: those open carry on, those begun during it are re-wrapped
-        with the rest, and none starts while the new keys are put in force
-        (:meth:`Recorder.keys_held`).
+        actor); ``address``: the web client's when asked from a page, which the
+        rekey's entries carry as the web UI's own do; ``show(recovery key text)``:
+        the new recovery key, before it is in force. Progress lines go to
+        :attr:`rekey_progress`. Recordings go on meanwhile: those open carry on,
+        those begun during it are re-wrapped with the rest, and none starts while
+        the new keys are put in force (:meth:`Recorder.keys_held`).
 
         :raises RekeyBusyError: a rekey is already running
         :raises WrongPasswordError: not ``user``'s password
@@ -676,7 +677,8 @@ class Box:
             try:
 
                 def audited(action, details):
-                    self.audit.append(actor, action, None, dict(details, slot=user), self.clock.wall_us())
+                    details = with_address(dict(details, slot=user), address)
+                    self.audit.append(actor, action, None, details, self.clock.wall_us())
 
                 rekey = Rekey(
                     self.keystore, self.recordings, self.keypin, audited, self.rekey_progress.append

@@ -34,7 +34,8 @@ operation        arguments                                   result
                                                              installed by hand is kept:
                                                              ``linekeeper update --confirm``)
 ``rekey``        ``user``, ``password`` (a slot that opens   ``{"summary", "recovery_key"}``: the
-                 every line), ``actor`` (who asked)          new recovery key, returned only here
+                 every line), ``actor`` (who asked),         new recovery key, returned only here
+                 ``address``
 ``rekey_status``                                             ``{"running", "progress": [text]}``
 ``slot_tampered`` ``user``, ``failure`` ("closed",           null (a ``key_tampered`` alarm:
                  "inconsistent")                             the web found a right password
@@ -367,9 +368,9 @@ def recorder_handlers(box, *, board_name="sim"):
     def confirm_release(actor):
         return box.confirm_release(str(actor))
 
-    def rekey(user, password, actor):
+    def rekey(user, password, actor, address=None):
         shown = []
-        summary = box.rekey(str(user), str(password), str(actor), shown.append)
+        summary = box.rekey(str(user), str(password), str(actor), shown.append, address=_text(address))
         return {"summary": summary, "recovery_key": shown[0]}
 
     def rekey_status():

@@ -11,13 +11,15 @@ memory only, for the person who asked, and handed out once (:meth:`take_result`)
 import threading
 
 from firmware.errors import LinekeeperError
+from firmware.storage.audit import with_address
 
 
 class RekeyJob:
     """One rekey at a time, asked for on the web.
 
-    :param run: ``fn(user, password, actor) -> {"summary", "recovery_key"}``,
-        the rekey itself (the recorder's ``rekey``); raises :class:`LinekeeperError`
+    :param run: ``fn(user, password, actor, address) -> {"summary", "recovery_key"}``,
+        the rekey itself (the recorder's ``rekey``; ``address``: the web client's, which
+        its entries carry); raises :class:`LinekeeperError`
     :param status: ``fn() -> {"running", "progress": [text]}`` (the recorder's
         ``rekey_status``); raises :class:`LinekeeperError` when it cannot say
     :param audit: ``fn(actor, action, details)``: a refused rekey is audited
@@ -32,8 +34,9 @@ class RekeyJob:
         self._thread = None
         self._outcome = None  # (actor, result dict or None, error text or None)
 
-    def start(self, user, password, actor):
-        """Start a rekey by ``actor`` with ``user``'s slot; returns at once.
+    def start(self, user, password, actor, address=None):
+        """Start a rekey by ``actor`` with ``user``'s slot; returns at once. ``address``:
+        the web client's, for the audit entries (the recorder's and a refusal's).
 
         :raises LinekeeperError: one is already running (from here or the recorder)
         """
@@ -42,17 +45,18 @@ class RekeyJob:
                 raise LinekeeperError("a rekey is already running")
             self._outcome = None
             self._thread = threading.Thread(
-                target=self._work, args=(user, password, actor), name="rekey", daemon=True
+                target=self._work, args=(user, password, actor, address), name="rekey", daemon=True
             )
             self._thread.start()
 
-    def _work(self, user, password, actor):
+    def _work(self, user, password, actor, address):
         try:
-            result, error = self._run(user, password, actor), None
+            result, error = self._run(user, password, actor, address), None
         except LinekeeperError as exc:
             result, error = None, str(exc)
             if self._audit is not None:
-                self._audit(actor, "rekey", {"phase": "refused", "slot": user, "reason": error})
+                details = {"phase": "refused", "slot": user, "reason": error}
+                self._audit(actor, "rekey", with_address(details, address))
         with self._lock:
             self._outcome = (actor, result, error)
 
@@ -93,8 +97,8 @@ def remote_rekey(client, audit_log, wall_us, timeout_s=3600.0):
     """A :class:`RekeyJob` asking the recorder at the other end of ``client``; refusals
     go to ``audit_log`` dated by ``wall_us()``."""
     return RekeyJob(
-        lambda user, password, actor: client.call(
-            "rekey", io_timeout_s=timeout_s, user=user, password=password, actor=actor
+        lambda user, password, actor, address: client.call(
+            "rekey", io_timeout_s=timeout_s, user=user, password=password, actor=actor, address=address
         ),
         lambda: client.call("rekey_status"),
         _audit_to(audit_log, wall_us),
@@ -104,9 +108,9 @@ def remote_rekey(client, audit_log, wall_us, timeout_s=3600.0):
 def box_rekey(box):
     """A :class:`RekeyJob` running :meth:`firmware.box.Box.rekey` in this process."""
 
-    def run(user, password, actor):
+    def run(user, password, actor, address):
         shown = []
-        summary = box.rekey(user, password, actor, shown.append)
+        summary = box.rekey(user, password, actor, shown.append, address=address)
         return {"summary": summary, "recovery_key": shown[0]}
 
     return RekeyJob(

@@ -10,7 +10,9 @@ never sealed (:data:`~firmware.storage.audit.UNSEALED_ACTIONS`), holds no
 person's data; the ``delete`` entry before it has the address.
 """
 
-from firmware.storage.audit import UNSEALED_ACTIONS
+from firmware.storage.audit import UNSEALED_ACTIONS, with_address
+from tests.support.web import ADMIN
+from web.rekeyjob import RekeyJob
 from web.services import StoreRecordings
 
 from .test_access_matrix import ANON, GONE, MATRIX, USERS, allowed, call, routes, url_for_rule
@@ -36,6 +38,9 @@ FORMS = [
     ("calls.erase", {"erase_reason": "erasure request ref 77", "confirm": "yes"}),
     ("calls.erase_details", {"details_reason": "erasure request ref 78", "confirm": "yes"}),
     ("retention.confirm_clock", {"confirm": "yes"}),
+    # A wrong password (the refusal the web UI audits), then the right one (the recorder's).
+    ("rekey.start", {"slot_user": ADMIN[0], "password": "not the password", "confirm": "yes"}),
+    ("rekey.start", {"slot_user": ADMIN[0], "password": ADMIN[1], "confirm": "yes"}),
 ]
 
 
@@ -61,12 +66,32 @@ class RecordingLive(FakeLive):
         self.audit.append(actor, action, "line:%d" % line, details, int(self.wall_us()))
 
 
+def recording_rekey(box):
+    """The recorder's side of a rekey, audited as :meth:`firmware.box.Box.rekey` audits it,
+    with what it was given; the password checked by the key store, no key changed."""
+
+    def run(user, password, actor, address=None):
+        with box.services.keystore.unlock(user, password):
+            pass
+        for phase in ("started", "done"):
+            details = with_address({"phase": phase, "slot": user}, address)
+            box.services.audit.append(actor, "rekey", None, details, int(box.services.wall_us()))
+        return {"summary": {"recordings": 0}, "recovery_key": "not a key"}
+
+    def audit(actor, action, details):  # as web.rekeyjob's, for a refusal
+        box.services.audit.append(actor, action, None, details, int(box.services.wall_us()))
+
+    return RekeyJob(run, lambda: {"running": False, "progress": []}, audit)
+
+
 def prepare(box):
-    """What FORMS act on: a real recording of call 1, deletion suspended by a clock jump."""
+    """What FORMS act on: a real recording of call 1, deletion suspended by a clock jump,
+    a rekey."""
     box.add_recordings([1])
     box.services.recordings = StoreRecordings(box.store, box.box_clock.wall_us)
     box.box_clock.start_wall_us += 3600 * 10**6  # an hour's jump
     assert box.sweeper.sweep().refused == "jump"
+    box.services.rekey = recording_rekey(box)
 
 
 def person_for(expected):
@@ -86,6 +111,8 @@ def test_every_entry_a_person_writes_from_a_page_says_where_from(box, people):
         client.environ_base["REMOTE_ADDR"] = ADDRESS
         before = box.services.audit.entries(limit=1)[0].seq
         send(client)
+        if box.services.rekey is not None:
+            box.services.rekey.wait(30)  # a rekey's entries are written in its own thread
         for entry in box.services.audit.entries(limit=100):
             if entry.seq <= before or entry.actor != name or entry.action in UNSEALED_ACTIONS:
                 continue

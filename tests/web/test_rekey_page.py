@@ -23,7 +23,7 @@ from web.views.rekey import rewrapped
 def rekeying(box, people):
     progress = []
 
-    def run(user, password, actor):
+    def run(user, password, actor, address=None):
         keystore = box.services.keystore
         store = RecordingStore(box.data_dir)
         shown = []

@@ -7,7 +7,7 @@ recorder, which re-keys while it records (:meth:`firmware.box.Box.rekey`).
 The page follows the recorder's progress and shows the new recovery key once,
 to the person who asked. The request, and a refused one, are audited (action
 ``rekey``, phase ``requested`` / ``refused``); the recorder audits the rekey
-itself (phases ``started`` / ``done``, with who asked).
+itself (phases ``started`` / ``done``, with who asked and the address, as here).
 """
 
 import re
@@ -97,7 +97,8 @@ def start():
     # Audited before the job starts: its own entries ("started"...) come after, in order.
     audit("rekey", None, phase="requested", slot=slot_user)
     try:
-        job.start(slot_user, password, g.user.name)
+        # The address, as every other action from a page carries it (web.security.audit).
+        job.start(slot_user, password, g.user.name, address=request.remote_addr or "")
     except LinekeeperError as exc:
         audit("rekey", None, phase="refused", slot=slot_user, reason=str(exc))
         return _page("%s. Nothing was changed." % exc, status=409, slot_user=slot_user)

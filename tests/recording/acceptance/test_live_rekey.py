@@ -6,8 +6,9 @@ every recording - the ones made before, the one open during the rekey and the
 ones made after - opens with the new keys and with nothing an old copy of
 keystore.json holds, no tamper alarm is raised (the new keys are pinned before
 a recording is wrapped to them), the new recovery key is returned once, and the
-rekey is audited with who asked. A recording begun between the re-wrapping and
-the commit (wrapped to the old keys) is re-wrapped too.
+rekey is audited with who asked and from where. A recording begun between the re-wrapping and
+the commit (wrapped to the old keys) is re-wrapped too. The entries carry the
+web client's address the rekey was asked with.
 """
 
 import os
@@ -33,6 +34,7 @@ from tests.support.recording_lab import CHEAP_KDF, PASSWORD
 
 S = "The birch canoe slid on the smooth planks."
 REKEY_AT_S = 3.0  # line 1's first call is being recorded then
+ADDRESS = "192.0.2.51"  # the web client's, which the rekey's entries carry
 
 
 def call(line, at_s):
@@ -71,7 +73,7 @@ def live(module_lab):
                 client.call("rekey", user="admin", password="not the password", actor="ivan")
             out["refused"] = refused.value.kind
             out["result"] = client.call(
-                "rekey", io_timeout_s=120, user="admin", password=PASSWORD, actor="ivan"
+                "rekey", io_timeout_s=120, user="admin", password=PASSWORD, actor="ivan", address=ADDRESS
             )
             out["status"] = client.call("rekey_status")
             # The web found a right password whose slot did not open: the recorder raises it.
@@ -127,6 +129,8 @@ def test_the_rekey_is_audited_with_who_asked(live):
         log.close()
     assert [e.details["phase"] for e in entries] == ["started", "done"]
     assert {e.actor for e in entries} == {"ivan"} and entries[0].details["slot"] == "admin"
+    # Where the page was used from, as every action from a page carries it.
+    assert {e.details["address"] for e in entries} == {ADDRESS}
 
 
 def test_a_recording_begun_before_the_commit_is_rewrapped(live, tmp_path):
