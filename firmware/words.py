@@ -130,6 +130,7 @@ RECORDING_STATES = {
     "complete": "Complete",
     "partial": "Partly recorded (the box stopped during the call)",
     "deleted": "Deleted",
+    "erased": "Erased on request",  # deleted at a person's request (web.views.calls)
 }
 
 # How a PCI pause began or ended ("paused by ...", "resumed by ...").

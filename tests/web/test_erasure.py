@@ -48,9 +48,9 @@ def test_a_supervisor_erases_a_recording_with_a_reason(box, people):
     page = sam.get("/calls/1").get_data(as_text=True)
     assert "Its recording was erased on" in page and "on request" in page
     # The calls list and its CSV say it is gone, not that the call was never recorded;
-    # the CSV, as the call's page, that it was erased on request.
+    # both, as the call's page, that it was erased on request.
     row = re.search(r'<tr id="call-1".*?</tr>', sam.get("/calls").get_data(as_text=True), re.S).group(0)
-    assert 'data-label="Recording">Deleted<' in row
+    assert 'data-label="Recording">Erased on request<' in row
     assert any(
         line.startswith("1,") and ",erased," in line
         for line in sam.get("/calls.csv").get_data(as_text=True).splitlines()
@@ -60,10 +60,10 @@ def test_a_supervisor_erases_a_recording_with_a_reason(box, people):
     assert 'id="erase-form"' not in page
 
 
-def test_the_calls_csv_tells_an_erasure_on_request_from_a_retention_deletion(box, people):
+def test_the_calls_csv_and_list_tell_an_erasure_on_request_from_a_retention_deletion(box, people):
     """Both recordings are gone, but the CSV said ``deleted`` of both while the call's page
     said one was erased on request: an inspector checking that erasure requests were
-    carried out could not find them in the export."""
+    carried out could not find them in the export. The list said "Deleted" of both."""
     real_recordings(box, [1, 2])
     sam = people["sam"]
     assert erase(box, sam, 1).status_code == 302
@@ -75,6 +75,9 @@ def test_the_calls_csv_tells_an_erasure_on_request_from_a_retention_deletion(box
     assert rows[1]["recording"] == "erased"
     assert rows[2]["recording"] == "deleted"
     assert rows[5]["recording"] == ""  # never recorded
+    page = sam.get("/calls").get_data(as_text=True)
+    said = dict(re.findall(r'<tr id="call-(\d+)".*?data-label="Recording">([^<]*)<', page, re.S))
+    assert (said["1"], said["2"], said["5"]) == ("Erased on request", "Deleted", "None")
 
 
 def test_an_erasure_is_refused_without_a_reason_or_confirmation(box, people):

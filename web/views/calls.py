@@ -231,7 +231,8 @@ def _tags_in_use():
 def index():
     granted = visible_lines(g.user)
     flt, after, before, errors = parse_filters(request.args, granted)
-    ctx = dict(args=request.args, granted=granted, tags_in_use=_tags_in_use())
+    # The Recording column in the CSV's words (an erasure on request is not a deletion).
+    ctx = dict(args=request.args, granted=granted, tags_in_use=_tags_in_use(), recording_word=_recording_word)
     if errors:
         return form_errors(
             "calls.html", errors, calls=[], next_url=None, prev_url=None, total=None, csv_url=None, **ctx
@@ -294,9 +295,9 @@ CSV_COLUMNS = (
 
 
 def _recording_word(call):
-    """The ``recording`` column: the recording's state, ``erased`` for one erased on a
-    person's request (its page says so) and ``deleted`` for one retention or a full
-    card deleted; empty for a call never recorded."""
+    """The ``recording`` column of the list and its CSV: the recording's state, ``erased``
+    for one erased on a person's request (its page says so) and ``deleted`` for one
+    retention or a full card deleted; empty for a call never recorded."""
     state = call.get("recording_state") or ""
     gone = call.get("recording_deleted") or {}
     if state == "deleted" and (
