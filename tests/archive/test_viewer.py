@@ -226,7 +226,7 @@ def test_three_sites_one_viewer_finds_plays_and_reports(tmp_path, synth, s3, buc
         )
         assert total["calls"] == 12
         page = sup.get("/reports?from=2026-03-02&to=2026-03-04").get_data(as_text=True)
-        talk = re.search(r"<th>Talk time \(h:mm:ss\)</th>(.*?)</tr>", page).group(1)
+        talk = re.search(r"<th scope=\"row\">Talk time \(h:mm:ss\)</th>(.*?)</tr>", page).group(1)
         assert re.findall(r">([^<]*)</td>", talk) == [
             "0:%02d:%02d" % divmod(round(r["talk_s"]), 60) for r in (*report["sites"].values(), total)
         ]
