@@ -26,11 +26,8 @@ import struct
 import threading
 import time
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-
 from firmware.errors import LinekeeperError, TamperError
-from firmware.storage import fsutil
+from firmware.storage import crypto, fsutil
 
 DIR = "sar-bundles"
 CHUNK_BYTES = 64 * 1024
@@ -47,27 +44,23 @@ class SealedSpool:
     """A bundle written to ``path`` sealed with a one-time key (:mod:`firmware.sarbundle`'s
     spool: ``write``, ``commit``, ``discard``), read back with :meth:`chunks`.
 
-    Each chunk is ``length (4 bytes) + ChaCha20-Poly1305(chunk)``, its nonce its number,
-    the last one marked in its associated data: a file cut short, or chunks moved,
-    does not open.
+    Each chunk is ``length (4 bytes) +`` a chunk of the recordings' own STREAM sealing
+    (:class:`firmware.storage.crypto.StreamSealer`: the chunk's number and the last one
+    marked in its nonce): a file cut short, or chunks moved, does not open.
     """
 
     def __init__(self, path):
         self.path = path
-        self._aead = ChaCha20Poly1305(ChaCha20Poly1305.generate_key())
-        self._n = 0
+        self._key = crypto.new_data_key()
+        self._sealer = crypto.StreamSealer(self._key)
         self._buf = bytearray()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         self._file = os.fdopen(fd, "wb")
         self.size = 0
 
-    def _nonce(self, n):
-        return struct.pack(">4xQ", n)
-
     def _seal(self, data, last):
-        sealed = self._aead.encrypt(self._nonce(self._n), bytes(data), b"last" if last else b"")
+        sealed = self._sealer.seal(data, final=last)
         self._file.write(struct.pack(">I", len(sealed)) + sealed)
-        self._n += 1
 
     def write(self, data):
         self._buf += data
@@ -109,8 +102,8 @@ class SealedSpool:
 
         :raises TamperError: the file was altered or cut short
         """
+        opener = crypto.StreamOpener(self._key)
         with open(self.path, "rb") as f:
-            n = 0
             while True:
                 head = f.read(4)
                 if len(head) != 4:
@@ -118,10 +111,9 @@ class SealedSpool:
                 sealed = f.read(struct.unpack(">I", head)[0])
                 last = f.peek(1) == b"" if hasattr(f, "peek") else False
                 try:
-                    yield self._aead.decrypt(self._nonce(n), sealed, b"last" if last else b"")
-                except InvalidTag:
+                    yield opener.open(sealed, final=last)
+                except TamperError:
                     raise TamperError("the sealed bundle %s was altered or cut short" % self.path) from None
-                n += 1
                 if last:
                     return
 

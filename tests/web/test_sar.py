@@ -688,3 +688,23 @@ def test_a_bundle_a_crash_left_waits_for_the_audit_trail_to_open(tmp_path):
     jobs.settle()
     jobs.settle()
     assert told == ["refused", (7, None, LEFT)] and os.listdir(tmp_path / DIR) == []
+
+
+def test_a_sealed_bundle_reads_back_whole_and_refuses_a_changed_or_cut_file(tmp_path):
+    """The bundle waits on the card sealed chunk by chunk (the recordings' own STREAM
+    sealing): it reads back as written; a byte changed or the file cut short does not open."""
+    from firmware.errors import TamperError
+    from web.sarjob import CHUNK_BYTES, SealedSpool
+
+    data = bytes(range(256)) * (CHUNK_BYTES // 128 + 3)  # three chunks, the last one short
+    spool = SealedSpool(str(tmp_path / "b"))
+    spool.write(data[:1000])
+    spool.write(data[1000:])
+    spool.commit()
+    assert b"".join(spool.chunks()) == data
+    assert data[:64] not in (tmp_path / "b").read_bytes()
+    whole = (tmp_path / "b").read_bytes()
+    for damaged in (whole[:100] + bytes([whole[100] ^ 1]) + whole[101:], whole[: CHUNK_BYTES + 24]):
+        (tmp_path / "b").write_bytes(damaged)
+        with pytest.raises(TamperError):
+            b"".join(spool.chunks())
