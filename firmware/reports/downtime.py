@@ -5,19 +5,14 @@ One query on the audit trail's ``(action, seq)`` index reads a handful of rows a
 day (one per start and stop), whatever the size of the call log.
 """
 
-import datetime as dt
 import json
 import sqlite3
 
+from ..localtime import iso_to_us
 from ..uptime import ALIVE_EVERY_US
 
 # A sign of life older than this, with no stop after it: the recorder is not running.
 STALE_US = 3 * ALIVE_EVERY_US
-
-
-def _iso_us(text):
-    t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return int(t.timestamp() * 1000) * 1000
 
 
 def _events(audit_db):
@@ -42,12 +37,12 @@ def _gaps(events, now_us, alive_us):
             continue
         details = json.loads(details)
         # The run's start: written a minute into the run (firmware/uptime.py).
-        started = _iso_us(details["started"]) if details.get("started") else wall_us
+        started = iso_to_us(details["started"]) if details.get("started") else wall_us
         if first is None:
             first = (started, details.get("after"))
         down_from = details.get("down_from")
         if down_from:
-            gaps.append((min(_iso_us(down_from), started), started, details.get("after") or "unknown"))
+            gaps.append((min(iso_to_us(down_from), started), started, details.get("after") or "unknown"))
         last = (started, "running")
     if last is not None and last[1] != "running":
         gaps.append((last[0], None, last[1]))  # still down

@@ -31,10 +31,6 @@ def _today():
     return lk().local_time().local(lk().services.wall_us()).date()
 
 
-_region = site_region
-_register = rights_register
-
-
 def _audit(request_id, details):
     # As every action from a page: by the person, with the address it came from.
     audit("data_request", "request:%d" % request_id, **details)
@@ -57,7 +53,7 @@ def _text(form, field, label, errors, required=True, limit=rights.MAX_TEXT):
 
 def _listing(errors=None, values=None, status=200):
     today = _today()
-    register = _register()
+    register = rights_register()
     try:
         entries = register.entries()
     finally:
@@ -77,7 +73,7 @@ def _listing(errors=None, values=None, status=200):
         kinds=rights.KINDS,
         statuses=rights.STATUSES,
         today=today,
-        holidays=rights.holidays_of(_region()),
+        holidays=rights.holidays_of(site_region()),
     )
     return page, status
 
@@ -112,7 +108,7 @@ def export_csv():
     each (dates are days, as the register keeps them); audited as ``export_list`` of
     ``requests``. ``late``: answered after its deadline, or still open past it today."""
     today = _today()
-    register = _register()
+    register = rights_register()
     try:
         entries = register.entries()
     finally:
@@ -168,7 +164,7 @@ def create():
     if errors:
         page, _ = _listing(errors, values)
         return page, 400
-    register = _register()
+    register = rights_register()
     try:
         request_id = register.add(
             actor=g.user.name,
@@ -199,7 +195,7 @@ def _history(request_id):
 
 
 def _detail(request_id, errors=None, status=200):
-    register = _register()
+    register = rights_register()
     try:
         entry = register.get(request_id)
         follow_ups = register.follow_ups(request_id) if entry is not None else []
@@ -225,7 +221,7 @@ def _detail(request_id, errors=None, status=200):
         statuses=rights.STATUSES,
         wait_kinds=rights.WAIT_KINDS,
         today=today,
-        holidays=rights.holidays_of(_region()),
+        holidays=rights.holidays_of(site_region()),
         history=_history(request_id),
         follow_ups=follow_ups,
         releases=releases,
@@ -258,7 +254,7 @@ def follow_up(request_id):
     except rights.RequestError as exc:
         errors["received"] = str(exc)[:1].upper() + str(exc)[1:] + "."
     details = _text(form, "details", "what they say now, in their words", errors)
-    register = _register()
+    register = rights_register()
     try:
         first = register.get(request_id)
         if first is None:
@@ -380,7 +376,7 @@ def update(request_id):
     # refuses this one (it was decided on what is no longer there).
     seen = (form.get("seen") or "").strip()
     version = int(seen) if seen.isascii() and seen.isdigit() and len(seen) < 12 else -1
-    register = _register()
+    register = rights_register()
     try:
         if register.get(request_id) is None:
             abort(404)
@@ -445,7 +441,7 @@ def attention():
     """The open requests overdue or due within a week, for the dashboard: ``[(days left,
     entry)]``, overdue first. Only the clear columns (id, kind, dates): the dashboard
     works before the recorder has opened the key."""
-    register = _register()
+    register = rights_register()
     try:
         return rights.attention(register.deadlines(), _today())
     finally:
