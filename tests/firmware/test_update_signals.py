@@ -105,13 +105,18 @@ def test_a_failed_update_flashes_the_leds_and_raises_an_alarm_kept_until_acknowl
         log.close()
 
 
-def test_the_hat_mcu_s_status_led_shows_the_update_and_then_its_old_pattern(tmp_path):
-    box, signals, log = _box(tmp_path, failure_show_s=0.3)
-    mcu = SimMcu(SimClock())
-    link = McuLink(mcu.bus)
+def _status_led(signals):
+    """The simulated HAT MCU's status LED, showing "recording", given to ``signals``."""
+    link = McuLink(SimMcu(SimClock()).bus)
     link.open()
     link.set_led("recording")
     signals.status_led = link
+    return link
+
+
+def test_the_hat_mcu_s_status_led_shows_the_update_and_then_its_old_pattern(tmp_path):
+    box, signals, log = _box(tmp_path, failure_show_s=0.3)
+    link = _status_led(signals)
     update_state = recorder_handlers(box)["update_state"]
     try:
         update_state(state="running")
@@ -171,11 +176,7 @@ def test_the_leds_go_back_to_normal_once_rauc_has_finished_the_install(tmp_path)
 
     rauc = Rauc(("installing", ""), UpdateError("RAUC did not say"), ("idle", ""))
     box, signals, log = _box(tmp_path, rauc=rauc, rauc_check_s=0.05)
-    mcu = SimMcu(SimClock())
-    link = McuLink(mcu.bus)
-    link.open()
-    link.set_led("recording")
-    signals.status_led = link
+    link = _status_led(signals)
     update_state = recorder_handlers(box)["update_state"]
     try:
         update_state(state="running")

@@ -32,6 +32,19 @@ class _Trail:
         return [e for e in sorted(self._entries, key=lambda e: -e.seq) if e.action == action][:limit]
 
 
+def _after_a_power_cut(trail, data_dir):
+    """``box_start``'s details after a run the HAT's power-fail warning sealed."""
+    return start_details(
+        stopped_cleanly=False,
+        clean_stop_us=None,
+        power_failed=True,
+        crashed=False,
+        after_update=False,
+        audit=trail,
+        data_dir=data_dir,
+    )
+
+
 def test_a_power_cut_whose_entry_the_card_refused_is_not_dated_from_an_older_cut(tmp_path):
     """The power-fail seal went, its audit entry did not (a card error, only logged): the
     latest power_fail entry is a cut from before the last start, a week ago. The time not
@@ -39,15 +52,7 @@ def test_a_power_cut_whose_entry_the_card_refused_is_not_dated_from_an_older_cut
     week_ago, started = T0 - 7 * 24 * HOUR_US, T0 - 6 * 24 * HOUR_US
     write_alive(tmp_path, T0)
     trail = _Trail(_entry(10, week_ago, "power_fail"), _entry(11, started, "box_start"))
-    details = start_details(
-        stopped_cleanly=False,
-        clean_stop_us=None,
-        power_failed=True,
-        crashed=False,
-        after_update=False,
-        audit=trail,
-        data_dir=tmp_path,
-    )
+    details = _after_a_power_cut(trail, tmp_path)
     assert details["after"] == "power_fail"
     assert details["down_from"] == iso_ms(T0)
 
@@ -55,15 +60,7 @@ def test_a_power_cut_whose_entry_the_card_refused_is_not_dated_from_an_older_cut
 def test_the_power_cut_entry_after_the_last_start_dates_the_gap(tmp_path):
     write_alive(tmp_path, T0 - 30_000_000)
     trail = _Trail(_entry(11, T0 - HOUR_US, "box_start"), _entry(12, T0, "power_fail"))
-    details = start_details(
-        stopped_cleanly=False,
-        clean_stop_us=None,
-        power_failed=True,
-        crashed=False,
-        after_update=False,
-        audit=trail,
-        data_dir=tmp_path,
-    )
+    details = _after_a_power_cut(trail, tmp_path)
     assert details == {"after": "power_fail", "down_from": iso_ms(T0), "release": details["release"]}
 
 
