@@ -44,7 +44,7 @@ from ..control import ControlError, RecorderUnavailable
 from ..errors import UpdateError
 from ..migrations import drop_backups
 from . import health
-from .rauc import InstallTimedOut
+from .rauc import InstallTimedOut, TimedOut
 from .version import release_key
 
 log = logging.getLogger(__name__)
@@ -474,16 +474,24 @@ class Updater:
         these two versions): going back, or installing the same release again, is never
         done by a stick left in or a wrong file uploaded.
 
-        :raises _Outcome: refused: the bundle's version is not a release version, or it
-            is not newer and not confirmed (``result.downgrade`` says which)
+        :raises _Outcome: refused: RAUC cannot read the bundle's manifest (``rauc info``
+            failed or hung), its version is not a release version, or it is not newer
+            and not confirmed (``result.downgrade`` says which)
         """
         try:
             version = self.rauc.info(local).get("version")
         except UpdateError as exc:
-            # A manifest RAUC cannot read it cannot install either: `rauc install` then
-            # refuses the bundle with its own, more precise, reason.
-            log.warning("cannot read the bundle's version before installing it: %s", exc)
-            return
+            # Its release unknown, whether it goes back is unknown too: refused (before, it
+            # went on to `rauc install`, which installs any release it can verify).
+            result.outcome = "refused"
+            result.later = isinstance(exc, TimedOut)  # RAUC hung: not the bundle's fault
+            raise _Outcome(
+                "RAUC could not read the bundle's release: %s. Nothing was changed%s"
+                % (
+                    _explain(_trimmed(str(exc)), local),
+                    ": try again once RAUC answers" if result.later else "",
+                )
+            ) from None
         result.version = version
         try:
             new = release_key(version)
@@ -793,6 +801,12 @@ def _explain(exc, bundle=None):
         if needle in text:
             return "%s (%s)" % (meaning, text)
     return text
+
+
+def _trimmed(text, most=240):
+    """RAUC's words, at most ``most`` characters of them, for a report line."""
+    text = " ".join(text.split())
+    return text if len(text) <= most else text[: most - 1].rstrip() + "\u2026"
 
 
 def cut_short(bundle):

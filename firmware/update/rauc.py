@@ -15,7 +15,11 @@ def _reason(stderr):
     return (errors or useful or ["rauc gave no reason"])[-1]
 
 
-class InstallTimedOut(UpdateError):
+class TimedOut(UpdateError):
+    """A ``rauc`` command did not finish within ``timeout_s`` (RAUC hangs, not the bundle)."""
+
+
+class InstallTimedOut(TimedOut):
     """``rauc install`` did not finish in time. Only the client was stopped: ``rauc
     service`` may still be writing the slot, so nothing can be said of the box until
     RAUC is asked (:meth:`Rauc.operation`)."""
@@ -53,7 +57,7 @@ class Rauc:
                     "rauc install did not finish in %d s (RAUC may still be writing the slot)"
                     % self.timeout_s
                 ) from None
-            raise UpdateError("rauc %s did not finish in %d s" % (args[0], self.timeout_s)) from None
+            raise TimedOut("rauc %s did not finish in %d s" % (args[0], self.timeout_s)) from None
         if done.returncode != 0:
             raise UpdateError("rauc %s failed: %s" % (args[0], _reason(done.stderr + done.stdout)))
         return done.stdout
@@ -70,6 +74,7 @@ class Rauc:
         """The bundle's manifest as ``rauc info`` reads it (``version``, ``compatible``...),
         without checking its signature: ``rauc install`` checks that, over the same manifest.
 
+        :raises TimedOut: no answer within ``timeout_s``
         :raises UpdateError: the bundle cannot be read (RAUC's reason)
         """
         out = self._call("info", "--no-verify", "--output-format=json", bundle_path)

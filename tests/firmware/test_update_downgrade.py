@@ -4,10 +4,13 @@ installer's confirmation (firmware/update/flow.py, ``_check_release``)."""
 import hashlib
 import json
 import os
+import subprocess
 
 import pytest
 
+from firmware.errors import UpdateError
 from firmware.update.flow import CONFIRM_NAME
+from firmware.update.rauc import Rauc, TimedOut
 from firmware.update.watch import Watcher
 from tests.firmware.test_update_flow import FakeRauc, _bundle, _updater
 
@@ -176,3 +179,76 @@ def test_a_confirmation_is_used_up_by_a_refusal_that_is_not_put_off(tmp_path):
 
     assert result.outcome == "refused" and not result.later and not result.retry
     assert not (inbox / CONFIRM_NAME).exists()
+
+
+@pytest.mark.parametrize(
+    "failure, said, later",
+    [
+        (
+            UpdateError(
+                "rauc info failed: Invalid bundle format: Signature size (999999) exceeds bundle size"
+            ),
+            "RAUC could not read the bundle's release: the bundle is damaged or incomplete "
+            "(truncated?) (rauc info failed: Invalid bundle format: Signature size (999999) "
+            "exceeds bundle size). Nothing was changed",
+            False,
+        ),
+        (
+            UpdateError("rauc info failed: Invalid bundle format: Signature size is 0"),
+            "RAUC could not read the bundle's release: the bundle is not signed (rauc info failed",
+            False,
+        ),
+        (
+            TimedOut("rauc info did not finish in 600 s"),
+            "RAUC could not read the bundle's release: rauc info did not finish in 600 s. Nothing "
+            "was changed: try again once RAUC answers",
+            True,  # RAUC hung, not the bundle's fault: a stick left in is taken again later
+        ),
+    ],
+)
+def test_a_bundle_rauc_cannot_read_is_refused_and_nothing_changes(tmp_path, failure, said, later):
+    # Its release unknown, it might be older: before, it went on to the install unchecked.
+    updater, rauc, inbox = _box(tmp_path, "0.9.0")
+
+    def info(path):
+        raise failure
+
+    rauc.info = info
+    told = []
+    call = updater.client.call
+    updater.client.call = lambda op, **kw: told.append((op, kw.get("state"))) or call(op, **kw)
+    stick = _bundle(tmp_path)
+
+    result = updater.run(stick, report_dir=os.path.dirname(stick))
+
+    assert result.outcome == "refused" and not rauc.installed and rauc.marks == []
+    assert updater.slots.pointed == [] and result.steps == ["copy"]
+    assert said in result.message
+    assert result.later is later and not result.retry
+    report = (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
+    assert "UPDATE REFUSED - the box runs its old version, unchanged" in report and said in report
+    assert json.loads((inbox / "last-result.json").read_text())["message"] == result.message
+    assert updater.audit.entries[-1]["outcome"] == "refused"
+    assert told[-1] == ("update_state", "refused")  # the LEDs' three flashes and the alarm
+    assert sorted(os.listdir(tmp_path / "update")) == ["last-report.txt", "last-result.json", "update.lock"]
+
+
+def test_rauc_s_words_are_trimmed_in_the_refusal(tmp_path):
+    updater, rauc, _ = _box(tmp_path, "0.9.0")
+
+    def info(path):
+        raise UpdateError("rauc info failed: Failed to mount bundle:\n   " + "x" * 1000)
+
+    rauc.info = info
+    result = updater.run(_bundle(tmp_path))
+    assert result.outcome == "refused"
+    assert "rauc info failed: Failed to mount bundle: xxx" in result.message
+    assert "\u2026. Nothing was changed" in result.message and len(result.message) < 320
+
+
+def test_rauc_info_that_does_not_answer_is_rauc_timing_out_not_the_bundle_s_fault():
+    def hang(argv, **kw):
+        raise subprocess.TimeoutExpired(argv, kw["timeout"])
+
+    with pytest.raises(TimedOut, match="rauc info did not finish in 5 s"):
+        Rauc(run=hang, timeout_s=5).info("/b.raucb")

@@ -222,6 +222,7 @@ case "$1" in
       printf '%%s' '%(status)s' | sed "s/PRIMARY/$primary/"
     fi
     exit 0;;
+  info) echo '{"version": "2.0.0"}'; exit 0;;
   install)
     touch "%(dir)s/busy"
     ( while [ ! -e "%(dir)s/release" ]; do sleep 0.1; done
