@@ -8,7 +8,10 @@ the two differ, as the box is Debian and its technicians read versions the Debia
 
 - ``-`` and ``~`` start a pre-release, before the release itself (1.4.0-rc.1 < 1.4.0);
 - ``.`` and ``+`` a later build of the release (1.4.0 < 1.4.0.1, 1.4.0 < 1.4.0+hotfix2);
-- suffixes compare piece by piece, numbers as numbers (rc.2 < rc.10, rc2 < rc10).
+- suffixes compare piece by piece, numbers as numbers (rc.2 < rc.10, rc2 < rc10), and
+  words whatever their case (2.0.0~RC1 is 2.0.0~rc1, and comes before 2.0.0~rc2): the
+  same release written two ways is one release, not two releases in an order nobody
+  would read into them (Debian puts all capitals before small letters).
 """
 
 import re
@@ -30,5 +33,7 @@ def release_key(version):
     major, minor, patch, mark, suffix = match.groups()
     # Before the release (-1), the release (0), a later build of it (1).
     rank = {None: 0, "-": -1, "~": -1, ".": 1, "+": 1}[mark]
-    pieces = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in _PIECES.findall(suffix or ""))
+    pieces = tuple(
+        (0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in _PIECES.findall(suffix or "")
+    )
     return (int(major), int(minor), int(patch)), rank, pieces

@@ -65,6 +65,22 @@ def test_a_bundle_not_newer_than_the_running_release_is_not_installed(tmp_path, 
     assert json.loads((inbox / "last-result.json").read_text())["downgrade"]["to"] == version
 
 
+def test_the_running_release_written_in_other_capitals_is_a_reinstall(tmp_path):
+    updater, rauc, _ = _box(tmp_path, "2.0.0~RC1")
+    status = rauc.status
+
+    def running_rc1():
+        now = status()
+        now["slots"]["app.0"]["slot_status"]["bundle"]["version"] = "2.0.0~rc1"
+        return now
+
+    rauc.status = running_rc1
+    result = updater.run(_bundle(tmp_path))
+    assert result.outcome == "refused" and not rauc.installed
+    assert result.downgrade == {"from": "2.0.0~rc1", "to": "2.0.0~RC1", "kind": "same", "confirmed": False}
+    assert "release 2.0.0~RC1, the one running now (a reinstall)" in result.message
+
+
 def test_a_newer_release_installs_without_a_question(tmp_path):
     updater, rauc, _ = _box(tmp_path, "1.0.1")
     result = updater.run(_bundle(tmp_path))

@@ -28,6 +28,15 @@ def test_the_same_version_is_equal():
     assert release_key("1.4.0") == release_key("1.4.0")
 
 
+def test_a_suffix_s_words_compare_whatever_their_case():
+    # One release written two ways is the same release (a reinstall), not an older one;
+    # before, every capital came before every small letter: 2.0.0~RC2 was older than ~rc1.
+    assert release_key("2.0.0~RC1") == release_key("2.0.0~rc1")
+    assert release_key("2.0.0~RC2") > release_key("2.0.0~rc1")
+    assert release_key("2.0.0-Beta.1") < release_key("2.0.0~rc1") < release_key("2.0.0")
+    assert release_key("2.0.0+Hotfix1") == release_key("2.0.0+hotfix1")
+
+
 @pytest.mark.parametrize("text", ["", "1.4", "v1.4.0", "1.4.0 ", "1.4.0-", "latest", None, 140])
 def test_a_version_that_is_not_a_release_is_refused_by_name(text):
     with pytest.raises(UpdateError, match="is not a release version like 1.4.0"):
