@@ -57,6 +57,9 @@ LOCK_NAME = "update.lock"  # held by the one update running
 # In ``status_dir`` (the page's inbox): the installer's go-ahead for one bundle that is
 # not newer than the running release (firmware.update.inbox.UpdateInbox.confirm_downgrade).
 CONFIRM_NAME = "confirm-downgrade.json"
+# In ``update_dir`` while ``rauc install`` runs a confirmed bundle: what our install-check
+# handler lets through (the release, from the running one, and the images' SHA-256).
+CONFIRMED_INSTALL_NAME = "confirmed-install.json"
 COPY_CHUNK = 256 << 10
 # Room left on the box's storage after the copy (RAUC's own files, the reports, the logs).
 COPY_MARGIN = 16 << 20
@@ -146,6 +149,7 @@ class Updater:
         # install and the switch onwards run to their end.
         self.stopped = stopped or (lambda: False)
         self._confirmation = None  # the page's confirmation the running update took, if any
+        self._confirmed_install = None  # what the install-check is told it may let through
 
     # -- the steps ---------------------------------------------------------
 
@@ -390,11 +394,16 @@ class Updater:
             result.retry = self.stopped() or isinstance(exc, _StickGone)
             result.later = not result.retry and isinstance(exc, _Again)
             raise UpdateError("%s; nothing was changed" % exc) from None
+        self._confirmed_install = None
         self._check_release(local, result)
         self._step(result, "install")
         why_path = os.path.join(self.s.update_dir, "install-check.txt")
         _remove(why_path)
+        go_ahead = os.path.join(self.s.update_dir, CONFIRMED_INSTALL_NAME)
         try:
+            if self._confirmed_install is not None:
+                # For the install-check, which refuses a release that is not newer otherwise.
+                atomic_write(go_ahead, json.dumps(self._confirmed_install).encode(), mode=0o600)
             try:
                 self.rauc.install(local)
             except InstallTimedOut as exc:
@@ -411,6 +420,7 @@ class Updater:
             ) from None
         finally:
             _remove(why_path)
+            _remove(go_ahead)
         after = self.rauc.status()
         new_name = after["boot_primary"]
         new = after["slots"][new_name]
@@ -479,7 +489,8 @@ class Updater:
             and not confirmed (``result.downgrade`` says which)
         """
         try:
-            version = self.rauc.info(local).get("version")
+            info = self.rauc.info(local)
+            version = info.get("version")
         except UpdateError as exc:
             # Its release unknown, whether it goes back is unknown too: refused (before, it
             # went on to `rauc install`, which installs any release it can verify).
@@ -511,8 +522,16 @@ class Updater:
                 return
             kind = "older" if new < have else "same"
         result.downgrade = {"from": running, "to": version, "kind": kind, "confirmed": False}
-        if self._take_confirmation(result, local):
+        taken = self._take_confirmation(result, local)
+        if taken:
             result.downgrade["confirmed"] = True
+            self._confirmed_install = {
+                "bundle": result.bundle,
+                "sha256": taken["sha256"],
+                "from": running,
+                "to": version,
+                "images": _images(info),
+            }
             log.warning("installing %s over %s (%s), as the installer confirmed", version, running, kind)
             return
         result.outcome = "refused"
@@ -523,18 +542,19 @@ class Updater:
         )
 
     def _take_confirmation(self, result, local):
-        """Whether the installer confirmed this file (its SHA-256) going from and to these
-        versions on the page. One for anything else is used up at once; this file's when the
+        """What the installer confirmed on the page (``bundle``, ``sha256``, ``from``, ``to``)
+        when it is this file (its SHA-256) going from and to these versions, else None.
+        One for anything else is used up at once; this file's when the
         update is over (:meth:`_finish`), not while it is only put off (a line busy for the
         whole wait, the stick pulled): its run again is the update confirmed."""
         if not self.s.status_dir:
-            return False
+            return None
         path = os.path.join(self.s.status_dir, CONFIRM_NAME)
         try:
             with open(path) as f:
                 confirmed = json.load(f)
         except FileNotFoundError:
-            return False
+            return None
         except ValueError:
             confirmed = None
         wanted = {
@@ -546,9 +566,9 @@ class Updater:
         if not isinstance(confirmed, dict) or any(confirmed.get(k) != v for k, v in wanted.items()):
             _remove(path)
             log.warning("a confirmation for another bundle or versions was ignored: %r", confirmed)
-            return False
+            return None
         self._confirmation = path
-        return True
+        return wanted
 
     def _rauc_busy(self):
         """Whether RAUC is at work already (an install that outlived the last update's
@@ -838,6 +858,18 @@ def _not_newer(downgrade):
         downgrade["to"],
         downgrade["from"],
     )
+
+
+def _images(info):
+    """``{filename: sha256}`` of the images ``rauc info`` lists (its ``images``: one
+    ``{slot class: {"filename", "checksum"...}}`` each), as the install-check reads
+    them from the manifest."""
+    images = {}
+    for entry in info.get("images") or []:
+        for image in (entry or {}).values() if isinstance(entry, dict) else ():
+            if isinstance(image, dict):
+                images[image.get("filename") or ""] = image.get("checksum") or ""
+    return images
 
 
 def _sha256(path):

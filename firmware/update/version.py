@@ -4,7 +4,8 @@ A version is three numbers and at most one suffix (what make-bundle accepts):
 ``1.4.0``, ``1.4.0-rc.1``, ``1.4.0~rc1``, ``1.4.0.1``, ``1.4.0+hotfix2``. Neither
 PEP 440 nor semver orders all of these (``~`` is Debian's, and semver ignores
 ``+``), and ``packaging`` is not a dependency, so the order is ours, Debian's where
-the two differ, as the box is Debian and its technicians read versions the Debian way:
+the two differ, as the box is Debian and its technicians read versions the Debian way
+(standard library only: scripts/system/rauc/install-check loads this file by itself):
 
 - ``-`` and ``~`` start a pre-release, before the release itself (1.4.0-rc.1 < 1.4.0);
 - ``.`` and ``+`` a later build of the release (1.4.0 < 1.4.0.1, 1.4.0 < 1.4.0+hotfix2);
@@ -16,7 +17,10 @@ the two differ, as the box is Debian and its technicians read versions the Debia
 
 import re
 
-from ..errors import UpdateError
+try:
+    from ..errors import UpdateError
+except ImportError:  # loaded on its own by RAUC's install-check (the system's python3)
+    UpdateError = ValueError
 
 _RELEASE = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:([-~.+])([0-9A-Za-z.]+))?")
 _PIECES = re.compile(r"\d+|[A-Za-z]+")

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -12,7 +13,14 @@ from firmware.errors import UpdateError
 from firmware.update.flow import CONFIRM_NAME
 from firmware.update.rauc import Rauc, TimedOut
 from firmware.update.watch import Watcher
-from tests.firmware.test_update_flow import FakeRauc, _bundle, _updater
+from tests.firmware.test_update_flow import (
+    HOST_ARCH,
+    IMAGE_SHA256,
+    INSTALL_CHECK,
+    FakeRauc,
+    _bundle,
+    _updater,
+)
 
 RUNNING = "1.0.0"  # FakeRauc's slot A
 
@@ -268,3 +276,51 @@ def test_rauc_info_that_does_not_answer_is_rauc_timing_out_not_the_bundle_s_faul
 
     with pytest.raises(TimedOut, match="rauc info did not finish in 5 s"):
         Rauc(run=hang, timeout_s=5).info("/b.raucb")
+
+
+def test_a_confirmed_downgrade_passes_the_install_check_and_the_same_bundle_by_hand_does_not(tmp_path):
+    # The install-check refuses a release that is not newer; `linekeeper update` tells it,
+    # for the time of its `rauc install`, which bundle the installer confirmed.
+    updater, rauc, inbox = _box(tmp_path, "0.9.0")
+    mounted = tmp_path / "mounted"  # the bundle as RAUC mounts it for its handlers
+    mounted.mkdir()
+    (mounted / "manifest.raucm").write_text(
+        "[update]\ncompatible=x\nversion=0.9.0\n\n[image.app]\nfilename=app.ext4\nsha256=%s\n" % IMAGE_SHA256
+    )
+    (mounted / "linekeeper-bundle.json").write_text(json.dumps({"security_version": 1, "arch": HOST_ARCH}))
+    current = tmp_path / "current"
+    current.mkdir()
+    (current / "linekeeper-slot.json").write_text(json.dumps({"version": RUNNING}))
+    env = {
+        "RAUC_BUNDLE_MOUNT_POINT": str(mounted),
+        "RAUC_MF_VERSION": "0.9.0",
+        "LINEKEEPER_UPDATE_DIR": updater.s.update_dir,
+        "LINEKEEPER_CURRENT": str(current),
+        "PATH": os.environ["PATH"],
+    }
+    images = [{"app": {"filename": "app.ext4", "checksum": IMAGE_SHA256, "size": 3}}]
+    rauc.info = lambda path: {"version": "0.9.0", "images": images}
+    checks = []
+    real_install = rauc.install
+
+    def install(path):
+        checks.append(
+            subprocess.run([sys.executable, INSTALL_CHECK], env=env, capture_output=True, text=True)
+        )
+        if checks[-1].returncode:
+            raise UpdateError("rauc install failed: Pre-install handler error")
+        real_install(path)
+
+    rauc.install = install
+    bundle = _bundle(tmp_path)
+    _confirm(inbox, bundle, to="0.9.0")
+
+    result = updater.run(bundle)
+
+    assert checks[0].returncode == 0, checks[0].stderr
+    assert rauc.installed and result.downgrade["confirmed"] and "switch" in result.steps
+    assert not os.path.exists(os.path.join(updater.s.update_dir, "confirmed-install.json"))
+    by_hand = subprocess.run([sys.executable, INSTALL_CHECK], env=env, capture_output=True, text=True)
+    assert by_hand.returncode == 1
+    assert "older than the running release (1.0.0 \u2192 0.9.0)" in by_hand.stderr
+    assert "upload the bundle on the Updates page and confirm there" in by_hand.stderr

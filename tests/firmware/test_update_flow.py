@@ -350,11 +350,23 @@ def _check(
     slot_bytes=4096,
     arch=HOST_ARCH,
     meta_arch=None,
+    version="1.0.0",
+    running="0.9.0",
+    rauc_status=None,
+    confirmed=None,
+    with_stderr=False,
 ):
+    """Run the install-check as RAUC runs it: the bundle ``version`` (RAUC_MF_VERSION, and
+    in its manifest), the running release in the running slot's note (``running``) and,
+    for a slot RAUC wrote, in RAUC's status of it (``rauc_status``); ``confirmed``: the
+    note `linekeeper update` leaves for a confirmed install."""
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     meta = "\n[meta.linekeeper]\narch=%s\n" % meta_arch if meta_arch else ""
-    (bundle / "manifest.raucm").write_text("[update]\ncompatible=x\nversion=1.0.0\n" + meta)
+    (bundle / "manifest.raucm").write_text(
+        "[update]\ncompatible=x\nversion=%s\n\n[image.app]\nfilename=app.ext4\nsha256=%s\nsize=%d\n%s"
+        % (version, IMAGE_SHA256, image_bytes, meta)
+    )
     note = {"version": "1.0.0", "security_version": bundle_security}
     if arch is not None:
         note["arch"] = arch
@@ -365,9 +377,31 @@ def _check(
     update.mkdir()
     if installed is not None:
         (update / "security-version").write_text("%d\n" % installed)
+    current = tmp_path / "current"
+    current.mkdir()
+    if running is not None:
+        (current / "linekeeper-slot.json").write_text(json.dumps({"version": running}))
+    if rauc_status is not None:  # RAUC's data directory is the update folder (system.conf)
+        (update / "central.raucs").write_text(
+            "[slot.app.0]\nbundle.compatible=x\nbundle.version=%s\nstatus=ok\n"
+            "installed.timestamp=2026-03-02T09:00:00Z\n\n[slot.app.1]\nbundle.version=0.1.0\n" % rauc_status
+        )
+    if confirmed is not None:
+        (update / "confirmed-install.json").write_text(json.dumps(confirmed))
     env = {
         "RAUC_BUNDLE_MOUNT_POINT": str(bundle),
+        "RAUC_MF_COMPATIBLE": "x",
+        "RAUC_MF_VERSION": version,
+        "RAUC_CURRENT_BOOTNAME": "A",
+        "RAUC_SLOTS": "1 2",
+        "RAUC_SLOT_NAME_1": "app.0",
+        "RAUC_SLOT_BOOTNAME_1": "A",
+        "RAUC_SLOT_STATE_1": "booted",
+        "RAUC_SLOT_NAME_2": "app.1",
+        "RAUC_SLOT_BOOTNAME_2": "B",
+        "RAUC_SLOT_STATE_2": "inactive",
         "LINEKEEPER_UPDATE_DIR": str(update),
+        "LINEKEEPER_CURRENT": str(current),
         "RAUC_TARGET_SLOTS": "2",
         "RAUC_SLOT_CLASS_2": "app",
         "RAUC_SLOT_DEVICE_2": str(tmp_path / "slot-b"),
@@ -377,7 +411,12 @@ def _check(
     }
     done = subprocess.run([sys.executable, INSTALL_CHECK], env=env, capture_output=True, text=True)
     why = update / "install-check.txt"
-    return done.returncode, why.read_text().strip() if why.exists() else None
+    why = why.read_text().strip() if why.exists() else None
+    return (done.returncode, why, done.stderr) if with_stderr else (done.returncode, why)
+
+
+IMAGE_SHA256 = "98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4"
+CONFIRMED = {"bundle": "b.raucb", "sha256": "ab" * 32, "images": {"app.ext4": IMAGE_SHA256}}
 
 
 @pytest.mark.parametrize("bundle_security, installed", [(1, None), (3, 3), (4, 3)])
@@ -417,6 +456,80 @@ def test_install_check_refuses_a_bundle_that_does_not_say_its_cpu(tmp_path):
 def test_install_check_reads_the_cpu_from_the_manifest_where_rauc_keeps_it(tmp_path):
     code, why = _check(tmp_path, arch=HOST_ARCH, meta_arch=OTHER_ARCH)
     assert code == 1 and why.startswith("the bundle is built for %s CPUs" % OTHER_ARCH)
+
+
+@pytest.mark.parametrize("version", ["1.4.1", "1.4.0+hotfix1", "2.0.0~rc1"])
+def test_install_check_accepts_a_newer_release(tmp_path, version):
+    assert _check(tmp_path, version=version, running="1.4.0") == (0, None)
+
+
+@pytest.mark.parametrize(
+    "version, running, said",
+    [
+        (
+            "1.2.0",
+            "1.4.0",
+            "the bundle holds release 1.2.0, older than the running release (1.4.0 \u2192 1.2.0)",
+        ),
+        (
+            "1.4.0-rc.1",
+            "1.4.0",
+            "the bundle holds release 1.4.0-rc.1, older than the running release (1.4.0 \u2192 1.4.0-rc.1)",
+        ),
+        ("1.4.0", "1.4.0", "the bundle holds release 1.4.0, the one running now (a reinstall)"),
+        ("1.4.0~RC1", "1.4.0~rc1", "the bundle holds release 1.4.0~RC1, the one running now (a reinstall)"),
+        (
+            "1.4.0",
+            None,
+            "the bundle holds release 1.4.0, and the running release's version (None) cannot be read",
+        ),
+    ],
+)
+def test_install_check_refuses_a_release_that_is_not_newer_and_says_how_to_confirm(
+    tmp_path, version, running, said
+):
+    # What `rauc install old.raucb` run by hand meets: before, only `linekeeper update` asked.
+    code, why, stderr = _check(tmp_path, version=version, running=running, with_stderr=True)
+    assert code == 1
+    assert why == (
+        "%s. It is not installed without a confirmation: upload the bundle on the Updates page "
+        "and confirm there (`rauc install` run by hand never goes back by itself)" % said
+    )
+    assert "linekeeper install-check: refused: %s" % why in stderr  # RAUC's hook error
+
+
+def test_install_check_reads_the_running_release_from_rauc_s_status_of_the_booted_slot(tmp_path):
+    # The slot note says 0.9.0, but RAUC installed 1.4.0 there since: that is what runs.
+    code, why = _check(tmp_path, version="1.2.0", running="0.9.0", rauc_status="1.4.0")
+    assert code == 1 and "(1.4.0 \u2192 1.2.0)" in why
+
+
+def test_install_check_refuses_a_version_that_is_no_release_version(tmp_path):
+    code, why = _check(tmp_path, version="latest")
+    assert code == 1 and why.startswith(
+        "the bundle's version cannot be compared with the running one: 'latest' is not a release "
+        "version like 1.4.0"
+    )
+
+
+def test_install_check_lets_through_the_older_release_linekeeper_update_installs_as_confirmed(tmp_path):
+    note = dict(CONFIRMED, **{"from": "1.4.0", "to": "1.2.0"})
+    assert _check(tmp_path, version="1.2.0", running="1.4.0", confirmed=note) == (0, None)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"to": "1.1.0"},  # another release
+        {"from": "1.3.0"},  # while another release ran
+        {"images": {"app.ext4": "0" * 64}},  # another bundle of that release
+        {"images": {}},
+    ],
+)
+def test_install_check_takes_a_confirmation_only_for_this_very_bundle(tmp_path, change):
+    note = dict(dict(CONFIRMED, **{"from": "1.4.0", "to": "1.2.0"}), **change)
+    code, why = _check(tmp_path, version="1.2.0", running="1.4.0", confirmed=note)
+    assert code == 1 and "older than the running release" in why
 
 
 def test_an_update_refused_for_another_cpu_is_reported_and_not_tried_again(tmp_path):

@@ -138,6 +138,8 @@ class RaucBox:
             os.environ,
             DBUS_SYSTEM_BUS_ADDRESS="unix:path=%s" % self.bus,
             LINEKEEPER_UPDATE_DIR=self.update_dir,
+            # The install-check reads the running release there (slot A is not RAUC's).
+            LINEKEEPER_CURRENT=self.current,
         )
 
     # -- set-up ------------------------------------------------------------
