@@ -382,7 +382,13 @@ class Updater:
         return result
 
     def _update(self, bundle, result):
-        before = self.rauc.status()
+        try:
+            before = self.rauc.status()
+        except TimedOut as exc:
+            result.outcome, result.later = "refused", True  # RAUC hangs: not the bundle's fault
+            raise UpdateError(
+                "RAUC does not answer (%s); nothing was changed: restart the box, then try again" % exc
+            ) from None
         running = self._from = self.slots.current()
         # A slot written at the factory (not by RAUC) has no RAUC status: its own note says.
         result.previous_version = _slot_version(before, running) or self._slot_info(running).get("version")
@@ -585,20 +591,34 @@ class Updater:
         ``install_wait_s`` (or until the update is stopped). Returns when RAUC installed
         the bundle (the update goes on).
 
-        :raises _Outcome: RAUC failed (refused: the running slot is untouched), or is
-            still at work or cannot be asked (installing: nothing can be said yet, and
-            nothing is switched or marked)
+        :raises _Outcome: RAUC failed (refused: the running slot is untouched), did not
+            answer once in the whole wait (failed: it hangs), or is still at work or cannot
+            be asked (installing: nothing can be said yet, and nothing is switched or marked)
         """
         self._step(result, "still_installing")
         deadline = self._monotonic() + self.s.install_wait_s
+        answered, hung = False, None
         while True:
             try:
                 operation, last_error = self.rauc.operation()
-                doing = "it is still installing"
+                doing, answered = "it is still installing", True
             except UpdateError as exc:
                 operation, doing = None, "it cannot be asked what it is doing (%s)" % exc
+                hung = exc if isinstance(exc, TimedOut) else None
             if operation == "idle":
                 break
+            if not answered and hung and not self.stopped() and self._monotonic() >= deadline:
+                # Not one answer in the whole wait: RAUC hangs, and writes nothing. Said as a
+                # failure (the LEDs flash, the alarm is raised, the page takes an upload), not
+                # as "still installing" for good, which no RAUC going idle would ever end.
+                result.outcome = "failed"
+                result.later = True  # not the bundle's fault: taken again once RAUC works
+                raise _Outcome(
+                    "%s, and RAUC has not answered since (%s, for %d s): it hangs. Nothing was "
+                    "switched: the box runs slot %s, and RAUC never boots a slot it did not finish "
+                    "writing. Restart the box (RAUC with it), then insert the stick again or upload "
+                    "the bundle again to install it" % (timed_out, hung, self.s.install_wait_s, running)
+                )
             if self.stopped() or self._monotonic() >= deadline:
                 result.outcome = "installing"
                 result.later = True  # its outcome is unknown: the bundle is not done with

@@ -91,19 +91,25 @@ class Rauc:
         ``Operation`` (``"idle"``, ``"installing"``) and ``LastError`` (``""`` after an
         install that succeeded, else why the last one failed), read over D-Bus.
 
+        :raises TimedOut: no answer within 30 s (``timeout_s`` when shorter): it hangs
         :raises UpdateError: the service cannot be asked (not running, no ``busctl``)
         """
         argv = [self.busctl, "--system", "--json=short", "get-property", BUS_NAME, "/", INSTALLER]
+        timeout_s = min(30.0, self.timeout_s)
         try:
             done = self._run(
-                [*argv, "Operation", "LastError"], capture_output=True, text=True, env=self.env, timeout=30
+                [*argv, "Operation", "LastError"],
+                capture_output=True,
+                text=True,
+                env=self.env,
+                timeout=timeout_s,
             )
         except FileNotFoundError:
             raise UpdateError("cannot ask RAUC what it is doing (no %s command)" % self.busctl) from None
         except OSError as exc:  # not allowed to run it (the web UI's user), or the like
             raise UpdateError("cannot ask RAUC what it is doing: %s" % exc) from None
         except subprocess.TimeoutExpired:
-            raise UpdateError("RAUC did not say what it is doing within 30 s") from None
+            raise TimedOut("RAUC did not say what it is doing within %d s" % timeout_s) from None
         if done.returncode != 0:
             raise UpdateError("cannot ask RAUC what it is doing: %s" % _reason(done.stderr + done.stdout))
         try:

@@ -19,7 +19,7 @@ import pytest
 
 from firmware.errors import UpdateError
 from firmware.update.flow import PROGRESS_NAME, Updater, UpdateSettings
-from firmware.update.rauc import InstallTimedOut, Rauc
+from firmware.update.rauc import InstallTimedOut, Rauc, TimedOut
 from firmware.update.watch import Watcher
 from tests.firmware.test_update_flow import FakeClient, FakeClock, FakeRauc, FakeSlots, _bundle
 from tests.firmware.test_update_stop import STATUS as STOP_STATUS
@@ -134,6 +134,54 @@ def test_rauc_that_cannot_be_asked_after_the_timeout_is_not_taken_for_done(tmp_p
     assert "cannot be asked what it is doing (cannot ask RAUC" in result.message
 
 
+def test_rauc_that_never_answers_after_the_timeout_is_a_failure_not_installing_for_good(tmp_path):
+    # Before, an update whose RAUC hung ended "still installing": the LEDs blinked and the
+    # page said not to cut the power, and took no upload, until a RAUC that never answers
+    # went idle, and no alarm was raised.
+    rauc = SlowRauc([IDLE, TimedOut("RAUC did not say what it is doing within 30 s")])
+    updater, _ = _updater(tmp_path, rauc, install_wait_s=20)
+    told = []
+    call = updater.client.call
+    updater.client.call = lambda op, **kw: told.append(kw.get("state")) or call(op, **kw)
+    result = updater.run(_bundle(tmp_path), report_dir=str(tmp_path / "stick"))
+    assert result.outcome == "failed" and result.later and not result.retry
+    assert result.message.startswith(
+        "rauc install did not finish in 600 s (RAUC may still be writing the slot), and RAUC has not "
+        "answered since (RAUC did not say what it is doing within 30 s, for 20 s): it hangs. Nothing "
+        "was switched: the box runs slot A"
+    )
+    assert "Restart the box" in result.message
+    assert told == ["running", "failed"]  # the LEDs flash the failure and the alarm is raised
+    assert rauc.marks == [] and updater.slots.pointed == []
+    assert not (tmp_path / "inbox" / PROGRESS_NAME).exists()  # the page takes an upload again
+    report = (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
+    assert "UPDATE FAILED" in report and "it hangs" in report
+
+
+def test_rauc_that_answers_once_then_hangs_is_still_installing(tmp_path):
+    # It was at work: what it does now cannot be said, so the power stays on.
+    hung = TimedOut("RAUC did not say what it is doing within 30 s")
+    rauc = SlowRauc([IDLE, ("installing", ""), hung])
+    updater, _ = _updater(tmp_path, rauc, install_wait_s=20)
+    assert updater.run(_bundle(tmp_path)).outcome == "installing"
+
+
+def test_rauc_that_does_not_answer_at_the_start_changes_nothing(tmp_path):
+    rauc = SlowRauc([IDLE])
+
+    def status():
+        raise TimedOut("rauc status did not finish in 600 s")
+
+    rauc.status = status
+    updater, _ = _updater(tmp_path, rauc)
+    result = updater.run(_bundle(tmp_path))
+    assert result.outcome == "refused" and result.later
+    assert result.message == (
+        "RAUC does not answer (rauc status did not finish in 600 s); nothing was changed: restart "
+        "the box, then try again"
+    )
+
+
 def test_an_update_stopped_while_rauc_still_writes_ends_at_once_as_still_installing(tmp_path):
     rauc = SlowRauc([IDLE, ("installing", "")])
     updater, clock = _updater(tmp_path, rauc)
@@ -205,6 +253,10 @@ def test_rauc_s_operation_is_read_from_its_d_bus_properties():
 
     with pytest.raises(InstallTimedOut, match="may still be writing"):
         Rauc(run=timeout).install("/b.raucb")
+    with pytest.raises(TimedOut, match="RAUC did not say what it is doing within 30 s"):
+        Rauc(run=timeout).operation()
+    with pytest.raises(TimedOut, match="within 2 s"):  # never longer than rauc itself may take
+        Rauc(run=timeout, timeout_s=2).operation()
 
 
 # -- the command, with a fake rauc that outlives a one-second timeout ------------------
@@ -391,3 +443,60 @@ def test_once_rauc_is_idle_the_note_is_stale_the_page_says_what_rauc_did_and_tak
     # The next update takes over from the stale note: it installs (RAUC idle).
     again = updater.run(bundle)
     assert again.steps[:2] == ["copy", "install"] and again.outcome != "refused"
+
+
+# RAUC that hangs: `rauc install` and its D-Bus service never answer.
+HUNG_RAUC = """#!/bin/sh
+echo "$*" >> "%(dir)s/rauc.log"
+case "$1" in
+  status) printf '%%s' '%(status)s' | sed "s/PRIMARY/app.0/"; exit 0;;
+  info) echo '{"version": "2.0.0"}'; exit 0;;
+esac
+exec sleep 600
+"""
+HUNG_BUSCTL = "#!/bin/sh\nexec sleep 600\n"
+
+
+def test_the_command_with_a_rauc_that_hangs_fails_says_so_and_a_later_install_goes_ahead(tmp_path):
+    from firmware.alarminbox import INBOX, UPDATE_FAILED
+    from firmware.update.inbox import UpdateInbox
+    from firmware.update.signals import pattern_for
+    from tests.firmware.test_update_stop import FAKE_RAUC as WORKING_RAUC
+
+    fake, stick = _fake_bin(tmp_path)
+    values = {"dir": tmp_path, "status": json.dumps(STATUS)}
+    (fake / "rauc").write_text(HUNG_RAUC % values)
+    (fake / "busctl").write_text(HUNG_BUSCTL)
+    page = UpdateInbox(str(tmp_path / "data"))
+    status_dir = ["--status-dir", page.dir]
+    os.makedirs(page.dir)
+
+    proc = _update(tmp_path, fake, stick, "--install-wait-s", "2", *status_dir)
+    out, _ = proc.communicate(timeout=120)
+
+    assert proc.returncode == 1, out
+    assert "update linekeeper-2.0.0.raucb: failed: rauc install did not finish in 1 s" in out
+    assert "RAUC has not answered since (RAUC did not say what it is doing within 1 s" in out
+    # The page: no update running, the failure and its report shown, an upload taken.
+    state = page.state()
+    assert state["progress"] is None and not page.running()
+    assert state["last"]["outcome"] == "failed" and "it hangs" in state["last"]["message"]
+    assert "UPDATE FAILED" in state["report"] and "Restart the box" in state["report"]
+    # The LEDs leave "installing" for the failure's flashes; the alarm waits for the recorder.
+    assert pattern_for(state["last"]["outcome"]) != pattern_for("installing")
+    [note] = os.listdir(tmp_path / "data" / INBOX)
+    note = json.loads((tmp_path / "data" / INBOX / note).read_text())
+    assert note["kind"] == UPDATE_FAILED and "it hangs" in note["message"]
+    assert not (tmp_path / "update" / PROGRESS_NAME).exists()  # nothing for --recover
+
+    # RAUC works again (the box restarted): the same stick installs.
+    log, installed = tmp_path / "rauc.log", tmp_path / "installed"
+    (fake / "rauc").write_text(
+        WORKING_RAUC % {"log": log, "installed": installed, "status": json.dumps(STATUS)}
+    )
+    (fake / "busctl").write_text(FAKE_BUSCTL % values)
+    proc = _update(tmp_path, fake, stick, *status_dir)
+    _wait_for_step(tmp_path, "wait_idle", proc)
+    assert installed.exists()
+    proc.kill()
+    proc.communicate(timeout=30)
