@@ -147,6 +147,7 @@ ACTIONS = {
     "playback": "Played a recording",
     "export": "Exported a recording",
     "export_list": "Exported a list as CSV (calls, phonebook, audit trail, deletions…)",
+    "export_list_cut": "A list's CSV stopped early: the copy is not complete (its rows and why)",
     "delete": "Asked to erase the recording",
     "erase_details": "Asked to erase the caller's details",
     "login": "Logged in",

@@ -107,6 +107,9 @@ ACTIONS = frozenset(
         # People's work in the web UI: the calls list exported, tags and notes on a
         # call, the phonebook changed.
         "export_list",
+        # A list's CSV whose reading failed part way: it ends with a row saying so, and
+        # this says how many rows it holds (web.views.csv_download).
+        "export_list_cut",
         "call_note",
         "phonebook",
         # A firmware update: installed, refused or rolled back (firmware/update/).

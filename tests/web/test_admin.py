@@ -476,6 +476,48 @@ def test_the_audit_trail_csv_is_sent_as_it_is_read_not_made_whole_first(box, peo
     assert max(reads) <= 1000
 
 
+def test_an_audit_csv_whose_reading_fails_part_way_says_so_in_its_last_row(box, people, monkeypatch, caplog):
+    """The answer is 200 before the entries are read: a read failing part way ended the
+    file short, with nothing in it to say so, and the audit entry (written first) said
+    every row had left. Now its last row says it stopped early, how many rows it holds
+    of how many, and why; the error is logged, and the early stop audited."""
+    import csv
+    import io
+    import sqlite3
+
+    import web.views
+
+    log = box.services.audit
+    for n in range(1500):
+        log.append_soon("sam", "playback", "call:%d" % n, {"line": 1}, box.clock())
+    log.flush()
+    monkeypatch.setattr(web.views, "CSV_CHUNK_ROWS", 100)
+    entries = log.entries
+
+    def failing(*a, **kw):
+        if kw.get("offset"):  # the second batch
+            raise sqlite3.OperationalError("disk I/O error")
+        return entries(*a, **kw)
+
+    monkeypatch.setattr(log, "entries", failing)
+    resp = people["audrey"].get("/audit.csv?action=playback")
+    assert resp.status_code == 200
+    text = resp.get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(text)))
+    assert len(rows) == 1 + 1000 + 1 and rows[1000][5] == "call:999"
+    assert rows[-1] == [
+        "EXPORT STOPPED EARLY: this copy is NOT complete. Only the 1000 rows above were "
+        "written, of the 1500 it should hold (OperationalError: disk I/O error). Download it again."
+    ]
+    assert "the audit CSV stopped after 1000 of 1500 rows" in caplog.text
+    monkeypatch.setattr(log, "entries", entries)
+    cut, exported = log.entries(limit=2)
+    assert (exported.action, exported.details["rows"]) == ("export_list", 1500)
+    assert (cut.actor, cut.action, cut.target) == ("audrey", "export_list_cut", "audit")
+    assert (cut.details["rows"], cut.details["of"]) == (1000, 1500)
+    assert cut.details["reason"] == "OperationalError: disk I/O error" and "address" in cut.details
+
+
 def test_an_alarm_raised_while_a_page_is_open_is_news_on_its_stream(box, people):
     """The stream sent line states only: an open dashboard kept the banner it was drawn
     with, saying an alarm was cleared while it was on again."""

@@ -403,6 +403,36 @@ def test_query_keys_that_are_not_the_forms_do_not_reach_its_links(box, people):
         assert "http://localhost" not in page and 'href="/calls.csv?line=1"' in page, query
 
 
+def test_a_calls_csv_cut_short_by_a_card_error_ends_with_a_row_saying_so(box, people, monkeypatch):
+    """A batch that failed to read ended the download short and nothing in the file
+    said so: a supervisor held 14 calls that looked like the whole list. Its last row
+    now says it stopped early and why, and the early stop is audited."""
+    import csv
+    import io
+
+    from web.views import calls as calls_view
+
+    monkeypatch.setattr(calls_view, "CSV_BATCH", 7, raising=False)
+    search = box.services.calls
+    real = search.search
+    batches = []
+
+    def failing(flt, after=None, limit=50, before=None):
+        batches.append(after)
+        if len(batches) == 3:
+            raise OSError(5, "Input/output error")
+        return real(flt, after=after, limit=limit, before=before)
+
+    monkeypatch.setattr(search, "search", failing)
+    rows = list(csv.reader(io.StringIO(people["audrey"].get("/calls.csv").get_data(as_text=True))))
+    assert [int(r[0]) for r in rows[1:-1]] == list(range(40, 26, -1))
+    assert rows[-1][0].startswith("EXPORT STOPPED EARLY: this copy is NOT complete. Only the 14 rows above")
+    assert "of the 40 it should hold (OSError: [Errno 5] Input/output error)" in rows[-1][0]
+    cut = box.services.audit.entries(limit=1)[0]
+    assert (cut.action, cut.target) == ("export_list_cut", "calls")
+    assert (cut.details["rows"], cut.details["of"]) == (14, 40)
+
+
 def test_the_calls_csv_is_sent_as_it_is_read_not_made_whole_first(box, people, monkeypatch):
     """Up to 100 000 calls were written to one string before the first byte left, in a web
     UI of 384 MiB. Now they are read a batch at a time as the download goes, each batch

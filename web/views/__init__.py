@@ -1,8 +1,9 @@
 """One blueprint per resource; each view declares its access (web.security)."""
 
 import io
+import logging
 
-from flask import Response, request
+from flask import Response, g, request
 
 from firmware import csvsafe
 from firmware import rights as register_rules  # not .rights: the requests page's module
@@ -11,6 +12,13 @@ from .. import security
 
 MAX_PAGE = 1_000_000
 CSV_CHUNK_ROWS = 500
+# The last row of a CSV whose reading failed part way (web.views.csv_download).
+CSV_CUT_ROW = (
+    "EXPORT STOPPED EARLY: this copy is NOT complete. Only the {written} rows above were "
+    "written, of the {planned} it should hold ({reason}). Download it again."
+)
+
+log = logging.getLogger("linekeeper.web")
 
 
 def site_region():
@@ -48,19 +56,50 @@ def csv_download(filename, columns, rows, what, count=None, **details):
     The file is sent as it is written, a few hundred rows at a time: a log of 600 000
     entries (a year or two of deletions) held whole would not fit the web UI's memory.
     ``rows`` must not need the request (it is read after the view returns).
+
+    By then the answer is 200 and some rows have left, so a read that fails part way
+    (a card error, a database the recorder has locked too long) cannot be a page of its
+    own: the file ends with one row, :data:`CSV_CUT_ROW`, saying it stopped early, how
+    many rows it holds and why; the error is logged, and audited as ``export_list_cut``
+    of ``what`` (``rows`` written, ``of`` promised, ``reason``), since the entry
+    written first says the whole count left. Without that row a cut-short copy looked
+    complete to whoever holds it.
     """
-    security.audit("export_list", what, rows=len(rows) if count is None else count, **details)
+    planned = len(rows) if count is None else count
+    security.audit("export_list", what, rows=planned, **details)
+    web = security.lk()
+    actor, address = g.user.name, request.remote_addr or ""
+
+    def stopped(written, exc):
+        reason = "%s: %s" % (type(exc).__name__, exc)
+        log.error("the %s CSV stopped after %d of %d rows: %s", what, written, planned, reason, exc_info=exc)
+        try:
+            web.services.audit.append(
+                actor,
+                "export_list_cut",
+                what,
+                {"rows": written, "of": planned, "reason": reason, "address": address},
+                int(web.services.wall_us()),
+            )
+        except Exception as audit_exc:  # the row below still says it; the log has both
+            log.error("the %s CSV's early stop could not be audited: %s", what, audit_exc)
+        return CSV_CUT_ROW.format(written=written, planned=planned, reason=reason)
 
     def chunks():
         out = io.StringIO()
         writer = csvsafe.Writer(out)
         writer.writerow(columns)
-        for n, row in enumerate(rows, 1):
-            writer.writerow(row)
-            if n % CSV_CHUNK_ROWS == 0:
-                yield out.getvalue()
-                out.seek(0)
-                out.truncate()
+        written = 0
+        try:
+            for row in rows:
+                writer.writerow(row)
+                written += 1
+                if written % CSV_CHUNK_ROWS == 0:
+                    yield out.getvalue()
+                    out.seek(0)
+                    out.truncate()
+        except Exception as exc:  # whatever failed, the file must not look whole
+            writer.writerow([stopped(written, exc)])
         yield out.getvalue()
 
     return Response(
