@@ -122,6 +122,7 @@ def cmd_calls(args):
 
     from . import words
     from .clock import SimClock
+    from .policy.deletions import recording_word
     from .policy.rules import outcome
     from .signing import run_dir
 
@@ -158,7 +159,9 @@ def cmd_calls(args):
                     call["archive"] = {"status": status, "reason": reason}
                 print(dumps(call))
             else:
-                # The same plain words as the web pages (firmware.words).
+                # The same plain words as the web pages (firmware.words); an erasure on
+                # request is not a deletion, as the calls list says.
+                recording = recording_word(call["recording"], call.get("recording_deleted"))
                 print(
                     "%5d  line %d  %-3s  %-24s  %-8s  %-14s  %-14s  %-13s  %s %s"
                     % (
@@ -169,7 +172,7 @@ def cmd_calls(args):
                         "answered" if call["answered"] else "-",
                         # How it ended, as --json has it (power_loss, local, missed...).
                         call["end_reason"] or ("-" if call["ended_at"] is None else "?"),
-                        words.say("recording", call["recording"]) or "No recording",
+                        words.say("recording", recording) or "No recording",
                         words.say("decision", call["policy_decision"]) or "-",
                         # As the web pages say a number the caller's network did not send.
                         call["number"]

@@ -83,6 +83,18 @@ ERASURE = "erasure"  # the reason of a recording deleted on a person's request
 ERASURE_RULE = "erasure request"
 
 
+def recording_word(state, gone):
+    """A call's recording as the calls list, its CSV and ``linekeeper calls`` name it:
+    ``state`` (its newest recording's, ``deleted`` for one the box deleted, empty or None
+    for a call never recorded), but ``erased`` for one erased on a person's request
+    (``gone``: its deletion-log entry's ``reason`` and ``rule``, or None), so that an
+    erasure is told apart from a deletion by retention or a full card."""
+    reason, rule = (gone or {}).get("reason"), (gone or {}).get("rule")
+    if state == "deleted" and (reason == ERASURE or (reason == "archive" and rule == ERASURE_RULE)):
+        return "erased"
+    return state
+
+
 def describe(entry, when):
     """Why a recording is gone, as a sentence: ``'Its recording was deleted on … by the
     retention rule "…" (retention).'``

@@ -82,6 +82,28 @@ def test_calls_json_says_deleted_with_date_and_rule(swept):
     assert kept["recording"] == "complete" and "recording_deleted" not in kept
 
 
+def test_calls_text_tells_an_erasure_on_request_from_a_retention_deletion(swept):
+    """The web list says "Erased on request" of a recording erased at a person's request
+    and "Deleted" of one retention deleted; ``linekeeper calls`` said "Deleted" of both,
+    so the erasure could not be checked there."""
+    data, entry, _pw = swept
+    store = RecordingStore(data)
+    audit = open_audit(data)
+    sweeper = RetentionSweeper(store, SimClock(start_wall_us=entry["deleted_at"]), audit, RetentionSettings())
+    try:
+        (kept,) = [r["call_id"] for r in store.all() if r["state"] != "deleted"]
+        assert sweeper.erase(kept, "sam", "erasure request ref 12") == 1
+    finally:
+        sweeper.close()
+        store.close()
+        audit.close()
+    status, out, err = cli("calls", "--data-dir", data)
+    assert status == 0, err
+    said = {int(line.split()[0]): line for line in out.splitlines()[1:]}
+    assert "Erased on request" in said[kept] and "Deleted" not in said[kept]
+    assert "Deleted" in said[entry["call_id"]] and "Erased" not in said[entry["call_id"]]
+
+
 def test_export_says_when_and_by_which_rule(swept, tmp_path):
     data, entry, pw = swept
     status, _out, err = cli(

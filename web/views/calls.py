@@ -297,15 +297,9 @@ CSV_COLUMNS = (
 def _recording_word(call):
     """The ``recording`` column of the list and its CSV: the recording's state, ``erased``
     for one erased on a person's request (its page says so) and ``deleted`` for one
-    retention or a full card deleted; empty for a call never recorded."""
-    state = call.get("recording_state") or ""
-    gone = call.get("recording_deleted") or {}
-    if state == "deleted" and (
-        gone.get("reason") == deletions.ERASURE
-        or (gone.get("reason") == "archive" and gone.get("rule") == deletions.ERASURE_RULE)
-    ):
-        return "erased"
-    return state
+    retention or a full card deleted; empty for a call never recorded
+    (:func:`firmware.policy.deletions.recording_word`, as ``linekeeper calls`` says it)."""
+    return deletions.recording_word(call.get("recording_state") or "", call.get("recording_deleted"))
 
 
 def _csv_evidence(call):
