@@ -52,11 +52,25 @@ follow ``rekey_status`` on another connection. The password travels only over
 this socket and is kept nowhere.
 
 The protocol is newline-delimited JSON, one request and one answer at a time
-per connection: ``{"v": 1, "op": ..., "args": {...}}`` answered by
-``{"v": 1, "ok": true, "result": ...}`` or ``{"v": 1, "ok": false, "error":
-"...", "kind": "..."}``. A request of another version is refused, so a web UI
-and a recorder from different releases never misread each other. A request is
-at most :data:`MAX_MESSAGE` bytes.
+per connection: ``{"v": 2, "op": ..., "args": {...}}`` answered by
+``{"v": 2, "ok": true, "result": ...}`` or ``{"v": 2, "ok": false, "error":
+"...", "kind": "..."}``. A request is at most :data:`MAX_MESSAGE` bytes.
+
+Versions: 1, the first; 2 added the optional ``address`` (:data:`ADDED_ARGS`).
+The recorder serves every version from :data:`OLDEST_PROTOCOL` to
+:data:`PROTOCOL` (an older web UI, or the updater of the release being replaced
+checking the new recorder's health) and refuses any other with kind
+``version`` and the versions it speaks (``"protocols": [oldest, newest]``; a
+recorder of version 1 said only ``this recorder speaks control protocol version
+1``), so that a web UI and a recorder from different releases never misread each
+other. The recorder and the web UI are the same release but for a moment of an
+update, or after one left half done (one service restarted on the new release,
+the other not): then :class:`ControlClient`, refused, speaks the older recorder's
+version on that connection, leaving out the arguments it does not have (the
+address: the action is carried out and audited, its entry without the address),
+and says so (:attr:`ControlClient.recorder_protocol`; the dashboard tells people
+to restart both). A recorder whose versions the client does not speak at all is
+refused with a message saying the two are different releases.
 
 Who may connect: the server checks each peer's credentials (``SO_PEERCRED``):
 root, the recorder's own user, and the users of the socket's group (the web
@@ -66,6 +80,7 @@ UI's service user is in it). The socket file is mode 0660.
 import json
 import logging
 import os
+import re
 import socket
 import struct
 import threading
@@ -79,7 +94,12 @@ from .policy.announcement import Announcements
 
 log = logging.getLogger(__name__)
 
-PROTOCOL = 1
+PROTOCOL = 2
+# The oldest version the recorder still serves and the client still speaks.
+OLDEST_PROTOCOL = 1
+# The arguments each version added to operations an older one already had: left out
+# of a request to a recorder of an older version (ControlClient.call).
+ADDED_ARGS = {2: frozenset({"address"})}
 MAX_MESSAGE = 64 * 1024
 SOCKET_NAME = "control.sock"
 
@@ -226,8 +246,8 @@ class ControlServer:
             request = json.loads(line)
         except (ValueError, UnicodeDecodeError):
             return _error("a request must be one line of JSON", "bad_request")
-        if not isinstance(request, dict) or request.get("v") != PROTOCOL:
-            return _error("this recorder speaks control protocol version %d" % PROTOCOL, "version")
+        if not isinstance(request, dict) or not _spoken(request.get("v")):
+            return _version_error()
         handler = self.handlers.get(request.get("op"))
         args = request.get("args", {})
         if handler is None or not isinstance(args, dict):
@@ -245,6 +265,40 @@ class ControlServer:
 
 def _error(message, kind):
     return {"v": PROTOCOL, "ok": False, "error": message, "kind": kind}
+
+
+def _spoken(version):
+    """Whether the recorder serves requests of ``version``."""
+    return type(version) is int and OLDEST_PROTOCOL <= version <= PROTOCOL
+
+
+def _version_error():
+    return dict(
+        _error(
+            "this recorder speaks control protocol versions %d to %d" % (OLDEST_PROTOCOL, PROTOCOL), "version"
+        ),
+        protocols=[OLDEST_PROTOCOL, PROTOCOL],
+    )
+
+
+def _their_newest(answer):
+    """The newest version a recorder that refused a request's version speaks, from its
+    answer (``protocols``; a recorder of version 1 named its one version only in its
+    message), or None if it does not say."""
+    spoken = answer.get("protocols")
+    if isinstance(spoken, list) and spoken and all(type(v) is int for v in spoken):
+        return max(spoken)
+    match = re.fullmatch(r"this recorder speaks control protocol version (\d+)", str(answer.get("error", "")))
+    return int(match.group(1)) if match else None
+
+
+def releases_differ(theirs):
+    """Why the client cannot speak to a recorder whose newest version is ``theirs``."""
+    return (
+        "the recorder and this program are different releases (the recorder speaks control "
+        "protocol version %s, this program %d to %d): an update was not finished. Restart both "
+        "(or the box), or run the update again" % (theirs or "unknown", OLDEST_PROTOCOL, PROTOCOL)
+    )
 
 
 def _send(conn, message):
@@ -273,15 +327,48 @@ class ControlClient:
     def call(self, op, *, io_timeout_s=None, **args):
         """Carry out ``op`` with ``args``; its result.
 
+        Spoken in :data:`PROTOCOL`, or in the older version of a recorder that refused
+        it (the module's docstring): ``args`` it does not have are left out.
+
         :raises RecorderUnavailable: no recorder answered within ``io_timeout_s``
-        :raises ControlError: the recorder refused (``kind`` says how)
+        :raises ControlError: the recorder refused (``kind`` says how); ``version``: the
+            recorder speaks no version this client does
         """
+        version, answer = self._ask(op, args, io_timeout_s)
+        if not answer.get("ok") and answer.get("kind") == "version" and version == PROTOCOL:
+            theirs = _their_newest(answer)
+            if theirs is None or not OLDEST_PROTOCOL <= theirs < PROTOCOL:
+                raise ControlError(releases_differ(theirs), "version")
+            log.warning(
+                "the recorder speaks control protocol version %d, this program %d: an update was "
+                "not finished; spoken in %d until the recorder restarts",
+                theirs,
+                PROTOCOL,
+                theirs,
+            )
+            self._local.protocol = theirs
+            version, answer = self._ask(op, args, io_timeout_s)
+        if not answer.get("ok"):
+            raise ControlError(answer.get("error", "refused"), answer.get("kind", "error"))
+        return answer.get("result")
+
+    @property
+    def recorder_protocol(self):
+        """The older version this thread's connection speaks, its recorder having refused
+        :data:`PROTOCOL`; None while it speaks :data:`PROTOCOL` (or has not been refused).
+        Forgotten when the connection is (a recorder restarted may be the new release)."""
+        return getattr(self._local, "protocol", None)
+
+    def _ask(self, op, args, io_timeout_s):
+        """Send one request, in the version this thread's connection speaks (``args``
+        it lacks left out); ``(that version, the recorder's answer)``."""
         for attempt in (1, 2):
             try:
                 if getattr(self._local, "sock", None) is None:
                     self._connect()
                 self._local.sock.settimeout(io_timeout_s or self.timeout_s)
-                _send(self._local.sock, {"v": PROTOCOL, "op": op, "args": args})
+                version = self.recorder_protocol or PROTOCOL
+                _send(self._local.sock, {"v": version, "op": op, "args": _args_for(version, args)})
                 line = self._local.reader.readline(MAX_MESSAGE + 1)
                 if not line:
                     raise ConnectionResetError("the recorder closed the connection")
@@ -296,10 +383,7 @@ class ControlClient:
                     raise RecorderUnavailable(
                         "the recorder is not answering (%s); it may be restarting" % exc
                     ) from exc
-        answer = json.loads(line)
-        if not answer.get("ok"):
-            raise ControlError(answer.get("error", "refused"), answer.get("kind", "error"))
-        return answer.get("result")
+        return version, json.loads(line)
 
     def _connect(self):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -317,15 +401,24 @@ class ControlClient:
         if sock is not None:
             self._local.reader.close()
             sock.close()
-        self._local.sock = self._local.reader = None
+        self._local.sock = self._local.reader = self._local.protocol = None
+
+
+def _args_for(version, args):
+    """``args`` without those added after ``version`` (:data:`ADDED_ARGS`)."""
+    later = set().union(*(names for v, names in ADDED_ARGS.items() if v > version))
+    return {k: v for k, v in args.items() if k not in later}
 
 
 def recorder_handlers(box, *, board_name="sim"):
     """The operations of a running :class:`firmware.box.Box`, for :class:`ControlServer`."""
 
     def hello(protocol=PROTOCOL):
-        if protocol != PROTOCOL:
-            raise ControlError("this recorder speaks control protocol version %d" % PROTOCOL, "version")
+        if not _spoken(protocol):
+            raise ControlError(
+                "this recorder speaks control protocol versions %d to %d" % (OLDEST_PROTOCOL, PROTOCOL),
+                "version",
+            )
         return {"protocol": PROTOCOL, "pid": os.getpid(), "lines": box.board.lines, "board": board_name}
 
     def wait(version, timeout_s=15.0):

@@ -21,7 +21,7 @@ from firmware.archive.queue import ArchiveStatus
 from firmware.calls.calllog import iso_ms
 from firmware.calls.callsearch import CallSearch, ensure_indexes
 from firmware.config import load_config
-from firmware.control import RecorderUnavailable
+from firmware.control import PROTOCOL, RecorderUnavailable
 from firmware.handover import box_keys
 from firmware.mail.service import MailService
 from firmware.migrations.m001_seal_stores import older_release_may_return
@@ -57,6 +57,17 @@ MAIL_INTERVAL_S = 10.0
 
 RECORDER_DOWN = (
     "The recorder is not answering: it may be restarting. Calls are not being recorded until it is back."
+)
+
+
+# An update left half done: the recorder answers in an older control protocol version
+# than this web UI's (firmware/control.py), which speaks it, without the address.
+RELEASES_DIFFER = (
+    "The recorder is an older release than the web UI (control protocol version %d, the web UI's "
+    "%d): an update was not finished. Calls are recorded and pauses work, but the audit entries "
+    "the recorder writes for what is done on these pages (pause, resume, erasure, the clock's "
+    "confirmation, rekey) do not say the address it was done from. Restart both (or the box), or "
+    "run the update again, so that they are the same release."
 )
 
 
@@ -331,6 +342,9 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
                 "clock_synced": False,
                 "recorder_start": startfail.read(run_dir()),
             }
+        older = client.recorder_protocol
+        if older is not None:
+            remote = dict(remote, alarms=[RELEASES_DIFFER % (older, PROTOCOL)] + list(remote["alarms"]))
         return with_card_health(
             {
                 "disk_free_bytes": usage.free,

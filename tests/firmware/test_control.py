@@ -18,6 +18,8 @@ from firmware.control import (
 )
 from firmware.errors import LinekeeperError
 
+from support.oldrecorder import OldRecorder
+
 
 def echo_handlers():
     def fail():
@@ -71,14 +73,84 @@ def test_another_protocol_version_and_garbage_are_refused(server):
         "v": PROTOCOL,
         "ok": False,
         "kind": "version",
-        "error": "this recorder speaks control protocol version 1",
+        "error": "this recorder speaks control protocol versions 1 to 2",
+        "protocols": [1, 2],
     }
+    assert raw(server.path, json.dumps({"v": "2", "op": "echo"}).encode() + b"\n")["kind"] == "version"
     assert raw(server.path, b"{not json\n")["kind"] == "bad_request"
     assert raw(server.path, b"x" * (MAX_MESSAGE + 10) + b"\n")["error"].startswith("a request is at most")
     assert (
         raw(server.path, json.dumps({"v": 1, "op": "echo", "args": [1]}).encode() + b"\n")["kind"]
         == "bad_request"
     )
+
+
+def test_a_recorder_of_an_older_release_is_spoken_to_in_its_version(tmp_path, caplog):
+    """An update left half done: the web UI on the new release (which sends ``address``),
+    the recorder still on the old. Every request was refused ("speaks control protocol
+    version 1"), or, with the version not raised, a PCI pause was refused as "bad
+    arguments for pause: ... unexpected keyword argument 'address'" and the card
+    details were recorded. The client now speaks the recorder's version, without the
+    arguments it lacks, and says so."""
+    paused = []
+
+    def pause(line, actor):
+        paused.append((line, actor))
+
+    old = OldRecorder(str(tmp_path / "control.sock"), {"pause": pause, "echo": lambda **kw: kw})
+    old.start()
+    try:
+        client = ControlClient(old.path)
+        assert client.recorder_protocol is None
+        assert client.call("pause", line=1, actor="sup1", address="192.0.2.44") is None
+        assert paused == [(1, "sup1")] and client.recorder_protocol == 1
+        assert "the recorder speaks control protocol version 1, this program 2" in caplog.text
+        assert client.call("echo", n=1, address="192.0.2.44") == {"n": 1}  # at once in its version
+    finally:
+        old.stop()
+    # A restarted recorder may be the new release: spoken to in this one's again.
+    new = ControlServer(old.path, echo_handlers())
+    new.start()
+    try:
+        assert client.call("echo", n=2, address="192.0.2.45") == {"n": 2, "address": "192.0.2.45"}
+        assert client.recorder_protocol is None
+    finally:
+        new.stop()
+
+
+class NewerRecorder(ControlServer):
+    """A recorder of a later release that no longer serves this one's versions."""
+
+    def _answer(self, line):
+        return {
+            "v": 6,
+            "ok": False,
+            "error": "this recorder speaks control protocol versions 5 to 6",
+            "kind": "version",
+            "protocols": [5, 6],
+        }
+
+
+def test_a_recorder_of_a_version_this_program_does_not_speak_is_named_plainly(tmp_path):
+    newer = NewerRecorder(str(tmp_path / "control.sock"), {})
+    newer.start()
+    try:
+        with pytest.raises(ControlError) as refused:
+            ControlClient(newer.path).call("snapshot")
+    finally:
+        newer.stop()
+    assert refused.value.kind == "version"
+    assert str(refused.value).startswith(
+        "the recorder and this program are different releases (the recorder speaks control protocol "
+        "version 6, this program 1 to 2): an update was not finished. Restart both"
+    )
+
+
+def test_a_client_of_an_older_release_is_served(server):
+    """The updater of the release being replaced checks the new recorder's health in
+    version 1, as an older web UI asks: both are served."""
+    answer = raw(server.path, json.dumps({"v": 1, "op": "echo", "args": {"n": 1}}).encode() + b"\n")
+    assert answer == {"v": PROTOCOL, "ok": True, "result": {"n": 1}}
 
 
 def test_peers_of_another_user_are_refused():
@@ -171,7 +243,8 @@ def test_recorder_handlers_pause_a_real_call(tmp_path, synth):
         client = ControlClient(srv.path)
         hello = client.call("hello", protocol=PROTOCOL)
         assert hello["lines"] == 2 and hello["board"] == "sim" and hello["pid"] == os.getpid()
-        with pytest.raises(ControlError, match="protocol version 1"):
+        assert client.call("hello", protocol=1)["protocol"] == PROTOCOL  # an older updater's
+        with pytest.raises(ControlError, match="protocol versions 1 to 2"):
             client.call("hello", protocol=9)
         box.clock.run_until(12_000_000)
         snap = client.call("snapshot")

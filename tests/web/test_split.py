@@ -6,6 +6,7 @@ call's recording comes out complete. From /proc: only the web UI listens on
 TCP ports; the recorder has none.
 """
 
+import html
 import json
 import os
 import re
@@ -208,6 +209,43 @@ def test_the_dashboard_says_why_the_recorder_cannot_start(box, people, tmp_path,
     api = people["sam"].get("/api/health").get_json()
     assert api["recorder_start"]["attempts"] == 2
     assert any(text.startswith("The recorder cannot start: cannot open the data") for text in api["alarms"])
+
+
+def test_beside_an_older_recorder_the_dashboard_says_so_and_a_pause_still_works(box, people, tmp_path):
+    """An update left half done: this web UI, which sends the address, beside a recorder
+    of the release before. The pause was refused as "Bad arguments for pause: ...
+    unexpected keyword argument 'address'" (and the card details recorded). It is now
+    carried out in the recorder's version, and the dashboard says to restart both."""
+    import dataclasses
+
+    from firmware.control import ControlClient
+    from web.remote import RELEASES_DIFFER
+
+    from support.oldrecorder import OldRecorder
+
+    asked = []
+    handlers = {
+        "health": lambda: {"alarms": [], "clock_synced": True},
+        "pausable": lambda: [1],
+        "paused": lambda: [],
+        "recording": lambda: [1],
+        "pause": lambda line, actor: asked.append(("pause", line, actor)),
+    }
+    old = OldRecorder(str(tmp_path / "control.sock"), handlers)
+    old.start()
+    try:
+        remote = services_for_recorder(box.data_dir, ControlClient(old.path, timeout_s=2), 3)
+        box.web.services = dataclasses.replace(box.web.services, health=remote.health, live=remote.live)
+        sam = people["sam"]
+        resp = box.post(sam, "/lines/1/pause", {"action": "pause"})
+        assert resp.status_code == 302 and asked == [("pause", 1, "sam")]
+        page = sam.get("/").get_data(as_text=True)
+    finally:
+        old.stop()
+    said = html.unescape(page)
+    assert RELEASES_DIFFER % (1, 2) in said
+    assert "The recorder is an older release than the web UI (control protocol version 1" in said
+    assert "Restart both (or the box), or run the update again" in said
 
 
 def test_the_web_ui_starts_without_a_recorder_and_says_why_it_is_down(tmp_path):
