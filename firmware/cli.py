@@ -174,9 +174,10 @@ def cmd_calls(args):
                         call["end_reason"] or ("-" if call["ended_at"] is None else "?"),
                         words.say("recording", recording) or "No recording",
                         words.say("decision", call["policy_decision"]) or "-",
-                        # As the web pages say a number the caller's network did not send.
+                        # As the web pages say a number the caller's network did not send,
+                        # and one no caller ID brought at all ("unknown", not a blank).
                         call["number"]
-                        or {"unavailable": "unavailable", "erased": "erased on request", None: ""}.get(
+                        or {"unavailable": "unavailable", "erased": "erased on request", None: "unknown"}.get(
                             call.get("absence"), "withheld"
                         ),
                         call["name"] or "",

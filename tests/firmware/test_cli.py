@@ -88,6 +88,9 @@ def test_calls_as_text_have_a_heading_and_never_call_an_unrecorded_call_recorded
     assert len(rows) == 3 and "Recorded" not in out.stdout
     acme = next(r for r in rows if "ACME LTD" in r)
     assert "No recording" in acme and "  Record  " in acme
+    # A call no caller ID came with: "unknown", as the calls list says, not a blank.
+    (missed,) = [r for r in rows if "line 3" in r]
+    assert missed.split()[-1] == "unknown"
 
 
 def test_a_call_on_a_box_not_set_up_says_why_it_has_no_recording(tmp_path):
