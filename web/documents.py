@@ -103,6 +103,7 @@ def staff_notice(web):
         # Recordings copied to the organisation's archive can be played there too.
         "archived": services.archive is not None,
         "pci": pause_how(config),
+        "pci_resume": resume_how(config),
         "recall": recall_advice(config) if any(x["recorded"] for x in lines) else None,
         "announcement": caller_notice(config),
         "rights": rights_words(site.organisation if site else "", state.ico_number, state.country),
@@ -164,6 +165,28 @@ def pause_how(config):
     if pci.button and pause_button_wired(config.hat):
         ways.append("press the line's pause button")
     return " or ".join(ways) or None
+
+
+def resume_how(config):
+    """How a pause for card details ends, in a sentence for staff: the resume code or the
+    button again once the details are given, and the time after which it ends by itself
+    (``policy.pci.auto_resume_s``), so that details that take longer are paused again."""
+    pci = config.policy.pci
+    ways = []
+    if pci.resume_code:
+        ways.append("key %s" % pci.resume_code)
+    if pci.button and pause_button_wired(config.hat):
+        ways.append("press the pause button again")
+    seconds = pci.auto_resume_s
+    after = (
+        "%d minute%s" % (seconds // 60, "" if seconds == 60 else "s")
+        if seconds % 60 == 0
+        else "%d seconds" % seconds
+    )
+    by_itself = "it resumes by itself after %s: if the details take longer, pause it again." % after
+    if not ways:
+        return by_itself[0].upper() + by_itself[1:]
+    return "Once the details are given, %s to resume; %s" % (" or ".join(ways), by_itself)
 
 
 def caller_notice(config):

@@ -264,6 +264,32 @@ def test_the_staff_notice_says_every_way_to_pause_for_card_details(good):
     assert "When a caller gives card details, press the line&#39;s pause button: recording pauses" in page
 
 
+def test_the_staff_notice_says_how_a_pause_for_card_details_ends(good, tmp_path):
+    """It said "recording pauses until the details are given": staff were never told to
+    key the resume code, nor that a pause ends by itself after auto_resume_s, so card
+    details that took longer were recorded from then on."""
+    box, people = good
+    change_policy(box, "pci", pause_code="*1", resume_code="*2", button=True, auto_resume_s=120)
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    said = re.search(r'<p id="pci">(.*?)</p>', page).group(1)
+    assert "until the details are given" not in said
+    assert said.endswith(
+        "recording pauses. Once the details are given, key *2 or press the pause button again "
+        "to resume; it resumes by itself after 2 minutes: if the details take longer, pause it again."
+    )
+    change_policy(box, "pci", resume_code=None, button=False, auto_resume_s=90)
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    said = re.search(r'<p id="pci">(.*?)</p>', page).group(1)
+    assert said == (
+        "When a caller gives card details, key *1 on the handset: recording pauses. It resumes "
+        "by itself after 90 seconds: if the details take longer, pause it again."
+    )
+    path = tmp_path / "notice.pdf"
+    path.write_bytes(people["sam"].get("/documents/staff-notice.pdf").data)
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    assert "recording pauses. It resumes by itself after 90 seconds" in " ".join(text.split())
+
+
 def test_the_staff_notice_says_a_person_reached_after_a_recall_hears_no_notice(good):
     """The box keeps a call's decision and notice across a recall (R): whoever staff
     reach after it is recorded without a notice of their own. The notice tells staff."""

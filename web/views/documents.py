@@ -113,8 +113,7 @@ def notice_blocks(n):
         blocks.append(
             (
                 "p",
-                "When a caller gives card details, %s: recording pauses "
-                "until the details are given." % n["pci"],
+                "When a caller gives card details, %s: recording pauses. %s" % (n["pci"], n["pci_resume"]),
             )
         )
     if n["recall"]:
