@@ -49,7 +49,8 @@ class BoxState:
     open_alarms: tuple = ()  # kinds of alarms on now
     retention_suspended: str = ""  # why retention sweeps are refused, or ""
     alarm_recipients: int = 0
-    mail_configured: bool = False
+    # What the mail settings lack to send anything (MailSettings.missing), in words.
+    mail_missing: tuple = ("mail server", "sender address")
     report_schedules: int = 0
     supervisors: int = 0
 
@@ -168,8 +169,14 @@ def _audit(s):
 
 
 def _alarms_reach(s):
-    if s.mail_configured and s.alarm_recipients:
+    if not s.mail_missing and s.alarm_recipients:
         return GREEN, "alarms are e-mailed to %d address(es)" % s.alarm_recipients
+    if s.alarm_recipients:
+        # Recipients set and nothing sent: the reason names what is missing, not them.
+        return AMBER, (
+            "alarms are only shown on the dashboard: the %d alarm recipient(s) get nothing until "
+            "the %s %s set (E-mail)" % (s.alarm_recipients, _both(s.mail_missing), _is(s.mail_missing))
+        )
     return AMBER, "alarms are only shown on the dashboard: set alarm recipients (E-mail)"
 
 
@@ -238,6 +245,14 @@ def _contact(s):
 
 def _either(words):
     return words[0] if len(words) == 1 else "%s or %s" % (", ".join(words[:-1]), words[-1])
+
+
+def _both(words):
+    return words[0] if len(words) == 1 else "%s and %s" % (", ".join(words[:-1]), words[-1])
+
+
+def _is(words):
+    return "is" if len(words) == 1 else "are"
 
 
 SAFEGUARDS = (

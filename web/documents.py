@@ -61,7 +61,7 @@ def box_state(web):
         open_alarms=open_alarms,
         retention_suspended=(retention.guard.suspended or "") if retention is not None else "",
         alarm_recipients=len(mail.alarm_to) if mail else 0,
-        mail_configured=bool(mail and mail.configured),
+        mail_missing=mail.missing if mail else ("mail server", "sender address"),
         report_schedules=len(mail.schedules) if mail else 0,
         supervisors=sum(1 for u in web.accounts.all() if "supervisor" in u.roles),
     )

@@ -63,6 +63,14 @@ class MailSettings:
     def configured(self):
         return bool(self.host and self.sender)
 
+    @property
+    def missing(self):
+        """What is not set that sending needs, in words: ("mail server", "sender address")
+        or part of it; () once :attr:`configured`."""
+        return tuple(
+            what for what, value in (("mail server", self.host), ("sender address", self.sender)) if not value
+        )
+
     def check(self):
         """Raise :class:`ConfigError` naming the first bad field."""
         if self.host and not _HOST.match(self.host):

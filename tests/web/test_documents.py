@@ -146,6 +146,26 @@ def test_the_lawful_basis_is_said_with_its_article_and_assessment(good):
     assert status == "amber" and "no legitimate interests assessment is recorded" in reason
 
 
+def test_alarm_recipients_without_a_mail_server_are_named_as_such(good):
+    """With recipients set and no mail server, safeguard 13 said "set alarm recipients
+    (E-mail)": the installer looked, found them set, and did not see what was missing."""
+    box, people = good
+    store = box.services.mail.store
+    store.save(dataclasses.replace(store.get(), host="", sender=""))
+    assert statuses(people["audrey"])[13] == (
+        "amber",
+        "alarms are only shown on the dashboard: the 1 alarm recipient(s) get nothing until the "
+        "mail server and sender address are set (E-mail)",
+    )
+    store.save(dataclasses.replace(store.get(), host="mail.example.com"))
+    assert statuses(people["audrey"])[13][1].endswith("until the sender address is set (E-mail)")
+    store.save(dataclasses.replace(store.get(), sender="box@example.com", alarm_to=()))
+    assert statuses(people["audrey"])[13] == (
+        "amber",
+        "alarms are only shown on the dashboard: set alarm recipients (E-mail)",
+    )
+
+
 def test_a_contact_in_part_says_what_is_missing(good):
     box, people = good
     assert statuses(people["audrey"])[17] == (

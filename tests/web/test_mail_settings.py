@@ -43,6 +43,31 @@ def test_bad_recipient_is_named_and_nothing_is_saved(box, people):
     assert resp.status_code == 400 and 'id="error-weekly_to"' in resp.get_data(as_text=True)
 
 
+def test_recipients_without_a_server_are_told_nothing_is_sent(box, people):
+    """Alarm recipients saved with no mail server said only "Saved.": an installer left
+    believing alarms were mailed, while they were only shown on the dashboard."""
+    ivan = people["ivan"]
+    resp = box.post(ivan, "/settings/mail", dict(GOOD, host="", sender=""), token_from="/settings/mail")
+    assert resp.status_code == 302
+    page = ivan.get(resp.headers["Location"]).get_data(as_text=True)
+    assert 'id="saved"' in page
+    assert (
+        '<p class="error" role="alert" id="not-sent">No e-mail is sent until the mail server and '
+        "sender address are set: alarms are only shown on the dashboard and no report is mailed.</p>"
+    ) in page
+    box.post(ivan, "/settings/mail", dict(GOOD, sender=""), token_from="/settings/mail")
+    assert "No e-mail is sent until the sender address is set:" in ivan.get("/settings/mail").get_data(
+        as_text=True
+    )
+    box.post(ivan, "/settings/mail", GOOD, token_from="/settings/mail")
+    assert 'id="not-sent"' not in ivan.get("/settings/mail").get_data(as_text=True)
+    # Nobody to send to: nothing to warn of.
+    box.post(
+        ivan, "/settings/mail", dict(GOOD, host="", alarm_to="", weekly_to=""), token_from="/settings/mail"
+    )
+    assert 'id="not-sent"' not in ivan.get("/settings/mail").get_data(as_text=True)
+
+
 def test_the_password_is_sealed_and_never_shown_back(box, people):
     ivan = people["ivan"]
     assert box.post(ivan, "/settings/mail", GOOD, token_from="/settings/mail").status_code == 302

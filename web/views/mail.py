@@ -100,6 +100,8 @@ def _page(values, errors=None, status=400, **extra):
         securities=SECURITY,
         everies=EVERY,
         password_set=bool(settings.password),
+        # Recipients with no server or sender to send to them: the page says so.
+        not_sent=settings.missing if settings.alarm_to or settings.schedules else (),
         pending=svc.queue.pending(),
         **extra,
     )
