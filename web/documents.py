@@ -23,6 +23,16 @@ def private_lines(web):
     return {line.line for line in site.lines if not line.record} if site is not None else set()
 
 
+def private_but_recording(web):
+    """The private lines whose call is being recorded now: a call keeps the decision it
+    was given (docs/policy.md), so one under way when its line was made private is
+    recorded to its end unless paused. Sorted; [] when the box cannot say."""
+    live = web.services.live
+    if live is None:
+        return []
+    return sorted(private_lines(web) & set(live.recording_lines()))
+
+
 def box_state(web):
     """A :class:`firmware.compliance.BoxState` read from the box (``web``: :class:`web.Web`)."""
     services = web.services

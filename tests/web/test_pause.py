@@ -1,5 +1,6 @@
 """The PCI pause on the dashboard, and the site settings reaching the box's policy."""
 
+import html
 import json
 import re
 
@@ -212,3 +213,79 @@ def _calls(data_dir):
         return log.calls()
     finally:
         log.close()
+
+
+def test_a_call_under_way_when_its_line_is_made_private_is_said_to_be_recorded(box, people, live):
+    """A call keeps its decision to its end, so a line made private during a recorded call
+    is recorded until the call ends. The dashboard said "Not recorded: private line" and
+    the settings page "Saved.": the installer was told the line was private while it was
+    still being recorded, and was not shown the pause that stops it."""
+    from web.services import site_settings_applier
+    from web.site import form_values
+
+    box.services.apply_settings = site_settings_applier(box.config_store, box.audit, box.services.wall_us)
+    ivan, sam = people["ivan"], people["sam"]
+    call = {"id": 7, "direction": "in", "number": "01632960123", "policy_decision": "record"}
+    box.status.set(2, "connected", dict(call))
+    live.recording = {2}
+    form = form_values(box.web.site.settings(), box.LINES)
+    form["line-2-mode"] = "private"
+    resp = box.post(ivan, "/settings", form, token_from="/settings")
+    assert resp.status_code == 302 and box.config_store.get().policy.rules.mode(2) == "never"
+    note = (
+        "Line 2 is private now, but a call that began before is still being recorded: a call "
+        "keeps its recording to its end. To stop recording the rest of it, pause it on the Lines page."
+    )
+    for page in ("/settings?saved=1", "/rules"):
+        assert note in html.unescape(ivan.get(page).get_data(as_text=True)), page
+    status = sam.get("/api/status").get_json()["lines"][1]
+    assert status["recording"] == {
+        "state": "recording",
+        "text": "Recording: the call began before the line was made private, and is recorded to its "
+        "end unless paused",
+    }
+    page = sam.get("/").get_data(as_text=True)
+    assert re.search(r'id="pause-2" class="pause-btn"[^>]*"Resume recording">', page)  # not disabled
+    assert box.post(sam, "/lines/2/pause", {"action": "pause"}).status_code == 302
+    status = sam.get("/api/status").get_json()["lines"][1]
+    assert status["recording"]["state"] == "paused"
+    # The call over: private, and nothing said of it.
+    box.status.set(2, "idle")
+    live.recording, live.paused = set(), set()
+    assert 'id="still-recording"' not in ivan.get("/settings").get_data(as_text=True)
+    status = sam.get("/api/status").get_json()["lines"][1]
+    assert status["recording"] == {"state": "none", "text": "Private line: never recorded"}
+
+
+def test_a_call_keeps_its_recording_when_its_line_is_made_private(tmp_path, synth):
+    """What the page above says: the running box, given a line made private during a
+    recorded call on it, records that call to its end (the next one is not recorded)."""
+    from web.services import services_for_box
+    from web.site import LineSetting, SiteSettings
+
+    from support.simbox import keyed_sim_box
+
+    calls = [
+        {"line": 2, "at": 5.0, "direction": "in", "rings": 1, "talk": 30.0},
+        {"line": 2, "at": 60.0, "direction": "in", "rings": 1, "talk": 5.0},
+    ]
+    box, data_dir = keyed_sim_box(tmp_path, synth, calls, 2)
+    services = services_for_box(box)
+    seen = {}
+    private = SiteSettings(
+        "Acme",
+        "ZA123456",
+        "2027-01-01",
+        "Quality",
+        "uk",
+        (LineSetting(1, "Sales", True), LineSetting(2, "Directors", False)),
+    )
+    box.clock.call_at(20_000_000, lambda: services.apply_settings(private))
+    box.clock.call_at(25_000_000, lambda: seen.update(recording=services.live.recording_lines()))
+    box.start()
+    assert box.board.run()
+    box.stop()
+    assert seen["recording"] == [2]
+    first, second = _calls(tmp_path / "box")
+    assert first["policy_decision"] == "record"
+    assert (second["policy_decision"], second["policy_reason"]) == ("skip", "line 2 is private")

@@ -89,6 +89,16 @@ def recording_now(entry, call, recorded=None):
     if call is None or state in ("idle",):
         return {"state": "none", "text": "No call" if entry["record"] else "Private line: never recorded"}
     if not entry["record"]:
+        # A call keeps its decision to its end: one begun before its line was made private
+        # is still being recorded, which "Not recorded: private line" hid.
+        if entry["paused"]:
+            return {"state": "paused", "text": "Paused (card details): nothing is being recorded"}
+        if recorded:
+            return {
+                "state": "recording",
+                "text": "Recording: the call began before the line was made private, and is "
+                "recorded to its end unless paused",
+            }
         return {"state": "off", "text": "Not recorded: private line"}
     decision = call.get("policy_decision")
     if decision == "skip":

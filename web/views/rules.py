@@ -13,6 +13,7 @@ from firmware import words
 from firmware.policy.settings import MODES, WEEKDAYS
 
 from .. import intent
+from ..documents import private_but_recording
 from ..rules_form import form_values, number_rows, parse_rules_form
 from ..security import form_errors, lk, roles
 
@@ -33,6 +34,7 @@ def _page(values, errors, status=200, saved=False):
         number_rows=number_rows(values),
         available=web.services.box_config is not None,
         editable=g.user.has("installer") and web.services.box_config is not None,
+        still_recording=private_but_recording(web),
     )
     if status != 200:
         return form_errors("rules.html", errors, status=status, **context)

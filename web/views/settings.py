@@ -8,7 +8,7 @@ unlocked.
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from .. import intent, sitechange
-from ..documents import private_lines
+from ..documents import private_but_recording, private_lines
 from ..security import all_roles, form_errors, lk, roles, unlocked_key
 from ..site import form_values, parse_site_form
 
@@ -28,6 +28,7 @@ def _context(**extra):
         values=values,
         recovery_confirmed=web.site.recovery_confirmed,
         has_key=unlocked_key() is not None,
+        still_recording=private_but_recording(web),
         **extra,
     )
 
