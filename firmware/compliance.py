@@ -111,6 +111,12 @@ def _notice_in(s):
 def _notice_working(s):
     if "consent_notice_failed" in s.open_alarms:
         return RED, "the consent notice is failing on a line (see the alarms)"
+    if s.config.policy.consent.record_if_notice_failed:
+        # Green said the notice was given while the box was set to record without it.
+        return AMBER, (
+            "a call whose notice could not be given is recorded all the same: clear "
+            "\u201cRecord a call even when its notice could not be given\u201d (Consent)"
+        )
     return GREEN, "no consent notice has failed since the last one given"
 
 

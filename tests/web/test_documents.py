@@ -146,6 +146,21 @@ def test_the_lawful_basis_is_said_with_its_article_and_assessment(good):
     assert status == "amber" and "no legitimate interests assessment is recorded" in reason
 
 
+def test_recording_calls_whose_notice_failed_is_not_green(good):
+    """With "Record a call even when its notice could not be given" ticked, safeguard 6
+    ("The notice is actually given") stayed green: a call nobody was told of was recorded
+    while the checklist said all was well."""
+    box, people = good
+    change_policy(box, "consent", record_if_notice_failed=True)
+    assert statuses(people["audrey"])[6] == (
+        "amber",
+        "a call whose notice could not be given is recorded all the same: clear "
+        "\u201cRecord a call even when its notice could not be given\u201d (Consent)",
+    )
+    change_policy(box, "consent", record_if_notice_failed=False)
+    assert statuses(people["audrey"])[6][0] == "green"
+
+
 def test_alarm_recipients_without_a_mail_server_are_named_as_such(good):
     """With recipients set and no mail server, safeguard 13 said "set alarm recipients
     (E-mail)": the installer looked, found them set, and did not see what was missing."""
