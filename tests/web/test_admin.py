@@ -64,6 +64,25 @@ def test_bad_new_user_input(box, people, form, field, message):
     assert snapshot_db(box) == before
 
 
+def test_a_refused_new_user_keeps_the_roles_and_lines_ticked(box, people):
+    """A new supervisor refused for want of a line came back with the Supervisor role
+    unticked too: ticked again in a hurry, the next try added a user of another role."""
+    form = {"name": "manager", "password": "practice manager pw1", "roles": ["supervisor", "auditor"]}
+    resp = box.post(people["alice"], "/users", form, token_from="/users")
+    page = page_of(resp)
+    assert resp.status_code == 400 and "A supervisor needs at least one line" in page
+    new_user = page[page.index('id="new-user"') :]
+    ticked = re.findall(r'name="(roles|lines)" value="(\w+)" checked', new_user)
+    assert ticked == [("roles", "supervisor"), ("roles", "auditor")]
+    form = dict(form, name="Bad Name!", lines=["1", "3"])
+    new_user = page_of(box.post(people["alice"], "/users", form, token_from="/users"))
+    new_user = new_user[new_user.index('id="new-user"') :]
+    ticked = re.findall(r'name="(roles|lines)" value="(\w+)" checked', new_user)
+    assert ticked == [("roles", "supervisor"), ("roles", "auditor"), ("lines", "1"), ("lines", "3")]
+    fresh = page_of(people["alice"].get("/users"))
+    assert " checked" not in fresh[fresh.index('id="new-user"') :]
+
+
 def test_a_supervisor_cannot_be_added_without_an_unlocked_key(box, people):
     alice = people["alice"]
     for mem in box.web.sessions.memory.values():
