@@ -330,7 +330,10 @@ class BusinessHours(Checked):
         try:
             zoneinfo.ZoneInfo(self.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            fail(path + ".timezone", "unknown time zone %r" % self.timezone)
+            fail(
+                path + ".timezone",
+                'unknown time zone %r: give a time zone name such as "Europe/London"' % self.timezone,
+            )
         if not isinstance(self.days, dict):
             fail(path + ".days", "must be an object of weekday: windows")
         for day, windows in self.days.items():

@@ -69,6 +69,12 @@ def test_bad_rules_are_refused_with_the_field_named_and_nothing_changes(box, peo
         ({"hours_on": "on", "hours-mon": "9 to 5"}, "hours-mon", "HH:MM-HH:MM"),
         ({"hours_on": "on", "hours-tue": "17:00-09:00"}, "hours-tue", "end after it starts"),
         ({"hours_on": "on", "timezone": "Mars/Olympus"}, "timezone", "unknown time zone"),
+        # Named as an office would name it: the message says what to give instead.
+        (
+            {"hours_on": "on", "timezone": "London"},
+            "timezone",
+            "unknown time zone &#39;London&#39;: give a time zone name such as &#34;Europe/London&#34;",
+        ),
         ({"hours_on": "on", "holidays": "25/12/2026"}, "holidays", "YYYY-MM-DD"),
         (
             {"numbers-0-name": "x", "numbers-0-action": "exclude", "numbers-0-patterns": "call me"},
