@@ -375,7 +375,8 @@ class Site:
 
 
 def form_values(settings, n_lines, private=None):
-    """The form fields (as :func:`parse_site_form` reads them) for ``settings`` or defaults.
+    """The form fields (as :func:`parse_site_form` reads them) for ``settings`` or defaults
+    (the setup wizard's: no line recorded or private until the installer chooses).
 
     ``private``: the lines the box will not record (the rules' mode "never"), which
     the form shows as private whatever ``settings`` last said."""
@@ -398,6 +399,12 @@ def form_values(settings, n_lines, private=None):
             dp_phone=settings.dp_phone,
         )
     for n in range(1, n_lines + 1):
+        if settings is None and private is None:
+            # The setup wizard: each line recorded or private by the installer's own choice,
+            # none recorded by default (a private line left at "record" was recorded).
+            values["line-%d-name" % n] = "Line %d" % n
+            values["line-%d-mode" % n] = ""
+            continue
         line = settings.line(n) if settings is not None else LineSetting(n, "Line %d" % n, True)
         values["line-%d-name" % n] = line.name
         recorded = line.record if private is None else n not in private

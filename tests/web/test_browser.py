@@ -147,6 +147,8 @@ def test_fresh_box_to_audited_playback(box, page):
     page.fill("#ico_renewal", "2027-01-31")
     page.fill("#purpose", "To keep a record of orders taken by phone.")
     page.fill("#line-1-name", "Sales")
+    for n in (1, 2, 3):  # no line is recorded until chosen
+        page.select_option("#line-%d-mode" % n, "record")
     page.select_option("#line-4-mode", "private")
     page.fill("#admin_name", "alice")
     page.fill("#admin_password", "correct horse battery")

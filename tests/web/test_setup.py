@@ -75,6 +75,32 @@ def test_each_bad_field_is_named_and_nothing_is_saved(box, over, field, message)
     nothing_saved(box)
 
 
+def test_no_line_is_recorded_until_the_installer_chooses(box):
+    """Every line's "Recording" came chosen as "Record calls": an installer who went past
+    the table left a private line (a manager's own phone) recorded from the first call."""
+    client = box.client()
+    page = html.unescape(client.get("/setup").get_data(as_text=True))
+    for n in range(1, box.LINES + 1):
+        select = re.search(r'<select id="line-%d-mode"[^>]*>(.*?)</select>' % n, page, re.S)
+        assert "required" in select.group(0) and '<option value="" selected>Choose…</option>' in select.group(
+            1
+        )
+        assert re.findall(r'value="(\w*)" selected', select.group(1)) == [""]
+    assert "private: never recorded (a phone for private calls" in page
+    resp = post_setup(box, client, **{"line-3-mode": ""})
+    page = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 400
+    error = re.search(r'id="error-line-3-mode"[^>]*>([^<]+)<', page).group(1)
+    assert error == "Choose whether line 3 is recorded or private."
+    # Still to choose on the page sent back; the lines chosen keep their choice.
+    assert (
+        '<option value="" selected>Choose…</option>'
+        in page.split('id="line-3-mode"')[1].split("</select>")[0]
+    )
+    assert 'value="record" selected' in page.split('id="line-2-mode"')[1].split("</select>")[0]
+    nothing_saved(box)
+
+
 def test_several_bad_fields_at_once(box):
     resp = post_setup(box, box.client(), organisation="", purpose="", ico_number="nope")
     page = resp.get_data(as_text=True)
