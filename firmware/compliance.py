@@ -133,7 +133,11 @@ def _pci(s):
     pci = s.config.policy.pci
     button = pci.button and pause_button_wired(s.config.hat)
     if pci.pause_code is None and not button:
-        return AMBER, "no way to pause recording while card details are given (Rules)"
+        # No page sets the card-payment codes: the configuration file does (docs/pci.md).
+        return AMBER, (
+            "no way to pause recording while card details are given: set a pause code "
+            "(policy.pci.pause_code) with linekeeper config export and import"
+        )
     how = []
     if pci.pause_code:
         how.append("code %s on the handset" % pci.pause_code)

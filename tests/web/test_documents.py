@@ -299,6 +299,18 @@ def test_the_staff_notice_says_every_way_to_pause_for_card_details(good):
     assert "When a caller gives card details, press the line&#39;s pause button: recording pauses" in page
 
 
+def test_no_way_to_pause_says_where_it_is_set(good):
+    """Safeguard 8 sent the installer to the Rules page, which has no card-payment codes:
+    the pause code is set in the configuration file only."""
+    box, people = good
+    change_policy(box, "pci", pause_code=None, button=False)
+    assert statuses(people["audrey"])[8] == (
+        "amber",
+        "no way to pause recording while card details are given: set a pause code "
+        "(policy.pci.pause_code) with linekeeper config export and import",
+    )
+
+
 def test_the_staff_notice_says_how_a_pause_for_card_details_ends(good, tmp_path):
     """It said "recording pauses until the details are given": staff were never told to
     key the resume code, nor that a pause ends by itself after auto_resume_s, so card
