@@ -86,7 +86,7 @@ from .secretbox import SecretBox
 from .signing import device_signer, drop_carried, load_signer, run_dir
 from .update.rauc import Rauc
 from .update.signals import UpdateSignals
-from .uptime import AliveMark, start_details
+from .uptime import AliveMark, clear_update_restart, restarted_for_update, start_details
 
 log = logging.getLogger(__name__)
 
@@ -397,6 +397,7 @@ class Box:
         data_dir, clock = self.data_dir, self.clock
         clean = self._stopped_cleanly = stopped_cleanly(data_dir)
         self._clean_stop_us = clean_stop_us(data_dir) if clean else None
+        self._update_restart = restarted_for_update(data_dir)  # the updater's, before this start
         if self._vault is not None:
             # An old HAT's key is never carried to a new one (firmware/handover.py).
             drop_carried(data_dir)
@@ -479,6 +480,7 @@ class Box:
                 clock.wall_at(clock.now_us()),
             )
         clear_clean_stop(data_dir)
+        clear_update_restart(data_dir)
 
     def _restore_audit_head(self, clean):
         """The audit trail's head, behind its log after a crash or a card that refused
@@ -876,7 +878,7 @@ class Box:
             clean_stop_us=self._clean_stop_us,
             power_failed=sealed and not running,
             crashed=running,
-            after_update=self._after_update,
+            after_update=self._after_update or self._update_restart,
             audit=self.audit,
             data_dir=self.data_dir,
         )

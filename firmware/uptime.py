@@ -14,6 +14,13 @@ reports already):
   (``first_start``: a data folder never started before);
 - ``box_stop`` at every clean stop.
 
+The updater (:mod:`firmware.update.flow`) restarts the services into a slot, which
+stops the recorder cleanly; a reinstall keeps the release and the data's schema, so
+nothing else tells that stop from an operator's. So just before it restarts them it
+leaves the file ``DATA_DIR/update-restart`` (:func:`note_update_restart`; removed
+again if the restart command fails), and the next start reads it as the reason and
+removes it (:func:`restarted_for_update`, :func:`clear_update_restart`).
+
 A crash writes nothing, so the recorder leaves a sign of life, the file
 ``DATA_DIR/alive`` holding the wall time, rewritten every :data:`ALIVE_EVERY_US`
 of the box's clock; the next start dates the crash from it. The first sign comes a
@@ -28,6 +35,7 @@ after, so a report never counts as recorded a time that was not.
 Reading them back: :func:`firmware.reports.downtime.downtime`.
 """
 
+import json
 import logging
 import os
 
@@ -37,6 +45,7 @@ from .localtime import iso_to_us
 log = logging.getLogger(__name__)
 
 ALIVE_FILE = "alive"
+UPDATE_RESTART_FILE = "update-restart"
 ALIVE_EVERY_US = 60_000_000
 # Why the box was not recording before a start (``box_start``'s ``after``).
 CAUSES = ("clean_stop", "power_fail", "update", "crash", "first_start")
@@ -63,6 +72,36 @@ def write_alive(data_dir, wall_us):
         os.replace(tmp, path)
     except OSError as exc:
         log.warning("cannot write the sign of life %s: %s", path, exc)
+
+
+def note_update_restart(data_dir, wall_us, slot):
+    """The updater's call, just before it restarts the services into ``slot`` (at
+    ``wall_us``): the recorder's clean stop that follows is the update's. Never raises
+    (the update goes on; that stop then reads as a clean one, logged)."""
+    from .storage.fsutil import atomic_write, hand_to_data_dir_owner
+
+    path = os.path.join(os.fspath(data_dir), UPDATE_RESTART_FILE)
+    try:
+        atomic_write(path, json.dumps({"slot": slot, "at_us": int(wall_us)}).encode())
+        hand_to_data_dir_owner(data_dir, (path,))  # the recorder removes it
+    except OSError as exc:
+        log.error("cannot note the restart for the update in %s: %s", path, exc)
+
+
+def restarted_for_update(data_dir):
+    """Whether the updater restarted the services since the last start (its note is there)."""
+    return os.path.exists(os.path.join(os.fspath(data_dir), UPDATE_RESTART_FILE))
+
+
+def clear_update_restart(data_dir):
+    """Remove the updater's note (read by this start, or its restart failed); a card that
+    refuses is only logged (the next clean stop then reads as the update's too)."""
+    try:
+        os.unlink(os.path.join(os.fspath(data_dir), UPDATE_RESTART_FILE))
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.error("cannot remove the updater's note of its restart: %s", exc)
 
 
 class AliveMark:
@@ -104,7 +143,8 @@ def start_details(*, stopped_cleanly, clean_stop_us, power_failed, crashed, afte
     :param clean_stop_us: the time in that mark, or None
     :param power_failed: the last run sealed everything at a power-fail warning
     :param crashed: the last run left its running marker (no clean stop)
-    :param after_update: this start follows a migration of the data or a rollback
+    :param after_update: this start follows a migration of the data, a rollback or the
+        updater's restart (:func:`restarted_for_update`)
     :param audit: the box's :class:`~firmware.storage.audit.AuditLog`
     """
     from . import __version__

@@ -43,6 +43,7 @@ from ..alarminbox import post_update_result
 from ..control import ControlError, RecorderUnavailable
 from ..errors import UpdateError
 from ..migrations import drop_backups
+from ..uptime import clear_update_restart, note_update_restart
 from . import health
 from .rauc import InstallTimedOut, TimedOut
 from .version import release_key
@@ -287,8 +288,12 @@ class Updater:
 
     def _restart(self, bootname):
         env = dict(os.environ, LINEKEEPER_SLOT=bootname)
+        # The recorder's clean stop is the update's, which its next start tells reports
+        # (a reinstall keeps the release and the data's schema: nothing else says so).
+        note_update_restart(self.s.data_dir, self._wall_us(), bootname)
         done = self._run(list(self.s.restart_cmd), capture_output=True, text=True, env=env)
         if done.returncode != 0:
+            clear_update_restart(self.s.data_dir)  # a recorder still running: its stop is not this
             return "the restart command failed: %s" % (done.stderr.strip() or done.returncode)
         return None
 

@@ -5,6 +5,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import subprocess
 
 from board.sim.scenario import loads_scenario
 from firmware.box import open_sim_box
@@ -157,3 +158,94 @@ def test_a_start_on_a_clock_set_right_within_its_first_minute_is_dated_by_the_cl
     day = Period(dt.date(2026, 3, 2), dt.date(2026, 3, 2))
     record = downtime(os.path.join(folder, "audit.db"), day, started + HOUR_US)
     assert record["down_us"] >= 3 * HOUR_US  # the report says so
+
+
+class _RecorderClient:
+    """The recorder as the updater asks it: a new pid for each run, its one line idle."""
+
+    def __init__(self, runs):
+        self.runs = runs
+
+    def call(self, op, **kw):
+        if op == "hello":
+            return {"pid": len(self.runs), "lines": 1}
+        if op == "snapshot":
+            return {"lines": [{"line": 1, "state": "idle", "call": None}]}
+        return {}
+
+    def close(self):
+        pass
+
+
+def test_a_reinstall_the_updater_restarts_the_box_for_reads_as_an_update(tmp_path, synth):
+    """A reinstall (the installer confirmed the same release) keeps the release and the
+    data's schema: the box_start after it said clean_stop, as if someone had stopped the
+    box. The updater's note, left just before its restart, makes it an update."""
+    from firmware.update.flow import Updater, UpdateSettings
+    from tests.firmware.test_update_downgrade import _confirm
+    from tests.firmware.test_update_flow import FakeClock, FakeRauc, FakeSlots, _bundle
+
+    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
+    data_dir = str(tmp_path / "box")
+    runs = [open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)]
+    runs[0].start()
+    runs[0].clock.run_until(runs[0].clock.now_us() + 5 * 60_000_000)
+    stopped = []
+
+    def restart(cmd, **kw):  # systemctl restart: the recorder stopped, started 10 min later
+        box = runs[-1]
+        box.stop()
+        stopped.append(box.clock.wall_at(box.clock.now_us()))
+        later = dict(doc, start="2026-03-02T09:%02d:00Z" % (15 + 10 * len(stopped)))
+        runs.append(open_sim_box(loads_scenario(json.dumps(later)), data_dir, synth=synth))
+        runs[-1].start()
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    class Slots(FakeSlots):
+        def mount_point(self, bootname):
+            return str(tmp_path / "slot")  # no linekeeper-slot.json: no security version
+
+    inbox = tmp_path / "update-inbox"
+    inbox.mkdir()
+    clock = FakeClock()
+    settings = UpdateSettings(
+        data_dir=data_dir, update_dir=str(tmp_path / "update"), status_dir=str(inbox), web_url=None
+    )
+    updater = Updater(
+        settings,
+        FakeRauc(version="1.0.0"),  # the release slot A runs
+        Slots(),
+        _RecorderClient(runs),
+        run=restart,
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+    )
+    bundle = _bundle(tmp_path)
+    _confirm(inbox, bundle, to="1.0.0")
+    assert updater.run(bundle).outcome == "installed"
+    box = runs[-1]
+    box.clock.run_until(box.clock.now_us() + 61_000_000)
+    [after, before] = box.audit.entries(limit=2, action="box_start")
+    box.stop()
+
+    assert after.details["release"] == before.details["release"]  # nothing else says update
+    assert (after.details["after"], after.details["down_from"]) == ("update", iso_ms(stopped[0]))
+    day = Period(dt.date(2026, 3, 2), dt.date(2026, 3, 2))
+    record = downtime(os.path.join(data_dir, "audit.db"), day, T0 + 2 * HOUR_US)
+    assert [d["cause"] for d in record["down"]] == ["not_started", "update", "clean_stop"]
+    assert not os.path.exists(os.path.join(data_dir, "update-restart"))  # read once
+
+
+def test_a_restart_command_that_fails_leaves_no_note_of_an_update(tmp_path):
+    """The recorder still runs: its next stop, an operator's, is not the update's."""
+    from firmware.update.flow import Updater, UpdateSettings
+    from tests.firmware.test_update_flow import FakeRauc, FakeSlots
+
+    def failing(cmd, **kw):
+        assert os.path.exists(tmp_path / "update-restart")  # left before the restart
+        return subprocess.CompletedProcess(cmd, 1, "", "Unit linekeeper-web.service not found.")
+
+    settings = UpdateSettings(data_dir=str(tmp_path), update_dir=str(tmp_path / "update"))
+    updater = Updater(settings, FakeRauc(), FakeSlots(), None, run=failing)
+    assert "the restart command failed" in updater._restart("B")
+    assert not os.path.exists(tmp_path / "update-restart")
