@@ -24,9 +24,10 @@ Definitions (also in docs/reports.md):
   (an error was recorded), off;
 - retention deletions: the deletion log's entries dated in the period;
 - playbacks and exports: the audit trail's entries in the period, by user;
-- running (from the audit trail's ``box_start`` / ``box_stop`` / ``power_fail``
-  entries, :mod:`.downtime`): when the box was not recording in the period, from
-  when to when and why, and whether the period is before its first start;
+- running (from the audit trail's ``box_start`` / ``box_stop`` / ``power_fail`` /
+  ``recorder_start_failed`` entries, :mod:`.downtime`): when the box was not recording
+  in the period, from when to when and why (a start refused: its reason), and whether
+  the period is before its first start;
 - lines not in service (from the alarm history's line faults, :mod:`.outages`): each
   occurrence on during the period, raised before it or in it, cut to the period;
 - archive (only on a box whose archive has run): of the ended calls started in
@@ -299,14 +300,15 @@ def _access(audit_db, period, cipher=None):
     return {k: dict(sorted(v.items())) for k, v in out.items()}
 
 
-def _running(audit_db, period, now_us, alive_us):
+def _running(audit_db, period, now_us, alive_us, cipher, failing):
     """The box's running record for the period (:func:`.downtime.downtime`), or None
     without an audit trail."""
     if audit_db is None or not os.path.exists(audit_db):
         return None
     from .downtime import downtime
 
-    return downtime(os.path.abspath(audit_db), period, period.end_us if now_us is None else now_us, alive_us)
+    now_us = period.end_us if now_us is None else now_us
+    return downtime(os.path.abspath(audit_db), period, now_us, alive_us, cipher, failing)
 
 
 def _outages(alarms, period, lines, now_us):
@@ -359,6 +361,7 @@ def build_report(
     cipher=None,
     now_us=None,
     alive_us=None,
+    failing=None,
 ):
     """The report for ``period`` as a plain dict (see docs/reports.md for its shape).
 
@@ -371,6 +374,8 @@ def build_report(
     :param now_us: when the report is made (µs; None: after the period): a time the box
         is still not recording counts up to then
     :param alive_us: the recorder's last sign of life (:func:`firmware.uptime.last_alive_us`)
+    :param failing: the note of the recorder's starts failing now
+        (:func:`firmware.startfail.read`), or None
     :raises ReportError: no call log, or more than ``max_calls`` calls in the
         period (choose a shorter range)
     """
@@ -415,7 +420,7 @@ def build_report(
         "callbacks": _callbacks(rows, country, set(lines)),
         "deletions_by_rule": deletions_by_rule,
         "access": _access(audit_db, period, cipher),
-        "running": _running(audit_db, period, now_us, alive_us),
+        "running": _running(audit_db, period, now_us, alive_us, cipher, failing),
         "archive": archive,
         "line_outages": _outages(alarms, period, lines, now_us),
         "alarms": alarms.in_period(period.start_us, period.end_us, lines) if alarms is not None else [],

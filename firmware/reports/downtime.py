@@ -1,5 +1,7 @@
 """When the box was not recording in a report's period, from its ``box_start`` /
-``box_stop`` / ``power_fail`` audit entries (:mod:`firmware.uptime` writes them).
+``box_stop`` / ``power_fail`` audit entries (:mod:`firmware.uptime` writes them), and
+why it did not start when it was refusing to (its ``recorder_start_failed`` entries,
+:mod:`firmware.startfail`).
 
 One query on the audit trail's ``(action, seq)`` index reads a handful of rows a
 day (one per start and stop), whatever the size of the call log.
@@ -9,6 +11,7 @@ import json
 import sqlite3
 
 from ..localtime import iso_to_us
+from ..storage.audit import SEALED_KEY
 from ..uptime import ALIVE_EVERY_US
 
 # A sign of life older than this, with no stop after it: the recorder is not running.
@@ -20,44 +23,75 @@ def _events(audit_db):
     try:
         db.execute("PRAGMA query_only=1")
         return db.execute(
-            "SELECT wall_us, action, details FROM audit"
-            " WHERE action IN ('box_start', 'box_stop', 'power_fail') ORDER BY seq"
+            "SELECT wall_us, action, details FROM audit WHERE action IN"
+            " ('box_start', 'box_stop', 'power_fail', 'recorder_start_failed') ORDER BY seq"
         ).fetchall()
     finally:
         db.close()
 
 
-def _gaps(events, now_us, alive_us):
-    """Every time the box was not recording: ``(from_us, to_us or None, cause)``, and the
-    first start on record ``(wall_us, after)`` or None."""
-    gaps, first, last = [], None, None
+def _failed_starts(details, cipher):
+    """``(since_us, reason)`` of a ``recorder_start_failed`` entry's details (sealed:
+    opened with ``cipher``; the reason None without it)."""
+    if set(details) == {SEALED_KEY}:
+        if cipher is None:
+            return None
+        details = json.loads(cipher.open(details[SEALED_KEY], "audit"))
+    return iso_to_us(details["since"].removesuffix(" UTC")), details.get("reason")
+
+
+def _split(gap, failed):
+    """``gap`` ``(from_us or None, to_us or None, cause, reason)``, its part from the first
+    failed start on (``failed``: ``(since_us, reason)``, or None) said as such."""
+    a, b, cause, _ = gap
+    if failed is None or (b is not None and failed[0] >= b):
+        return [gap]
+    since = failed[0] if a is None else max(failed[0], a)
+    before = [(a, since, cause, None)] if a is None or since > a else []
+    return before + [(since, b, "start_failed", failed[1])]
+
+
+def _gaps(events, now_us, alive_us, cipher=None, failing=None):
+    """Every time the box was not recording: ``(from_us or None, to_us or None, cause,
+    reason)``, and the first start on record ``(wall_us, after)`` or None. ``failing``:
+    the recorder's starts failing now, ``(since_us, reason)``, or None."""
+    gaps, first, last, failed = [], None, None, None
     for wall_us, action, details in events:
+        if action == "recorder_start_failed":
+            # Audited by the start that worked, before its box_start: its gap's end.
+            failed = _failed_starts(json.loads(details), cipher)
+            continue
         if action != "box_start":
             last = (wall_us, "clean_stop" if action == "box_stop" else "power_fail")
             continue
         details = json.loads(details)
         # The run's start: written a minute into the run (firmware/uptime.py).
         started = iso_to_us(details["started"]) if details.get("started") else wall_us
+        down_from = details.get("down_from")
         if first is None:
             first = (started, details.get("after"))
-        down_from = details.get("down_from")
+            if first[1] == "first_start":
+                gaps += _split((None, started, "not_started", None), failed)
         if down_from:
-            gaps.append((min(iso_to_us(down_from), started), started, details.get("after") or "unknown"))
-        last = (started, "running")
+            gap = (min(iso_to_us(down_from), started), started, details.get("after") or "unknown", None)
+            gaps += _split(gap, failed)
+        last, failed = (started, "running"), None
     if last is not None and last[1] != "running":
-        gaps.append((last[0], None, last[1]))  # still down
+        gaps += _split((last[0], None, last[1], None), failing)  # still down
     elif last is not None and alive_us is not None and now_us - alive_us > STALE_US:
-        gaps.append((max(alive_us, last[0]), None, "no_sign_of_life"))
+        gaps += _split((max(alive_us, last[0]), None, "no_sign_of_life", None), failing)
     return gaps, first
 
 
-def downtime(audit_db, period, now_us, alive_us=None):
+def downtime(audit_db, period, now_us, alive_us=None, cipher=None, failing=None):
     """The box's running record for ``period``, a dict (see docs/reports.md):
 
     - ``down``: each time it was not recording that overlaps the period, oldest first:
       ``from_us`` / ``to_us`` (None: not running again when the report was made),
       ``cause`` (``clean_stop``, ``power_fail``, ``update``, ``crash``,
-      ``no_sign_of_life``, ``not_started``), ``in_period_us`` (its part in the period);
+      ``no_sign_of_life``, ``not_started``, ``start_failed``: from the recorder's first
+      failed start to the start that worked, with ``reason``, the last failure's, or
+      None when it cannot be read), ``in_period_us`` (its part in the period);
     - ``down_us``: their parts in the period, summed;
     - ``first_start_us``: the first start on record, or None; ``before_first_start``:
       the whole period is before it (nothing could be recorded);
@@ -67,21 +101,27 @@ def downtime(audit_db, period, now_us, alive_us=None):
     :param now_us: when the report is made (a gap still open ends there, or at the
         period's end)
     :param alive_us: the running recorder's last sign of life, or None
+    :param cipher: the box's field cipher, which opens the failed starts' reasons
+    :param failing: the note of the recorder's starts failing now
+        (:func:`firmware.startfail.read`), or None
     """
     events = _events(audit_db)
-    gaps, first = _gaps(events, now_us, alive_us)
+    if failing is not None:
+        failing = (failing["since_us"], failing["error"])
+    gaps, first = _gaps(events, now_us, alive_us, cipher, failing)
     start_us, end_us = period.start_us, min(period.end_us, max(now_us, period.start_us))
     records_from = None
-    if first is not None and first[1] == "first_start":
-        gaps.insert(0, (None, first[0], "not_started"))
-    elif first is not None:
+    if first is not None and first[1] != "first_start":
         records_from = first[0]
     down = []
-    for a, b, cause in gaps:
+    for a, b, cause, reason in gaps:
         lo = start_us if a is None else max(a, start_us)
         hi = end_us if b is None else min(b, end_us)
         if hi > lo:
-            down.append({"from_us": a, "to_us": b, "cause": cause, "in_period_us": hi - lo})
+            gap = {"from_us": a, "to_us": b, "cause": cause, "in_period_us": hi - lo}
+            if cause == "start_failed":
+                gap["reason"] = reason
+            down.append(gap)
     before = first is not None and first[1] == "first_start" and period.end_us <= first[0]
     return {
         "down": down,

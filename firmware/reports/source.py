@@ -4,6 +4,8 @@ import os
 import sqlite3
 import time
 
+from .. import startfail
+from ..signing import run_dir
 from ..uptime import last_alive_us
 from .compute import build_report
 from .period import parse_period
@@ -86,4 +88,6 @@ class ReportSource:
             cipher=self.cipher,
             now_us=self.wall_us(),
             alive_us=last_alive_us(self.data_dir),
+            # Why the recorder is refusing to start, when it is (noted in the run directory).
+            failing=startfail.read(run_dir()),
         )

@@ -84,6 +84,7 @@ CAUSES = {
     "crash": "crash or power cut without warning (from its last sign of life)",
     "no_sign_of_life": "not running: no sign of life since, not started again yet",
     "not_started": "before the box was first started",
+    "start_failed": "did not start",  # with its reason: "did not start: the card is full"
     "unknown": "not known",
 }
 
@@ -131,11 +132,17 @@ def running_table(report):
                 "(the beginning)" if d["from_us"] is None else when(d["from_us"], tz),
                 "not running again yet" if d["to_us"] is None else when(d["to_us"], tz),
                 hms(d["in_period_us"] / 1e6),
-                CAUSES.get(d["cause"], d["cause"]),
+                _why(d),
             ]
             for d in running["down"]
         ],
     )
+
+
+def _why(down):
+    """Why the box was not recording in the time ``down`` (one of ``running["down"]``)."""
+    why = CAUSES.get(down["cause"], down["cause"])
+    return "%s: %s" % (why, down["reason"]) if down.get("reason") else why
 
 
 # Why a line was not in service (a report's ``line_outages["out"][i]["cause"]``).

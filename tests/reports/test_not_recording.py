@@ -17,6 +17,7 @@ from firmware.reports.compute import build_report
 from firmware.reports.formats import render, tables
 from firmware.reports.period import parse_period
 from firmware.reports.source import ReportSource
+from firmware.storage.audit import SEALED_KEY
 from firmware.storage.keystore import Argon2Params, KeyStore
 from firmware.uptime import ALIVE_EVERY_US, last_alive_us
 
@@ -210,3 +211,106 @@ def test_calls_before_setup_are_a_figure_of_their_own_not_excluded_by_a_rule(tmp
     assert (summary["Before setup, not recorded"], summary["Excluded by rule"]) == ("1", "0")
     excluded = next(rows for t, _, rows in tables(report) if t == "Excluded by rule")
     assert excluded == []
+
+
+def _refused(data_dir):
+    from firmware.errors import StorageError
+
+    return StorageError(28, "cannot open the data in %s: the card is full (12 KiB free)" % data_dir)
+
+
+def test_the_time_the_recorder_refused_to_start_says_why(tmp_path, synth, monkeypatch):
+    """Stopped at 09:05; from 09:06 every start failed (noted in the run directory, as the
+    recorder's service does) until the one at 10:00 that worked and audited the failures.
+    The time from 09:06 is "did not start" and why, not a clean stop; while the box is
+    still refusing, a report says so of the time still going on."""
+    from firmware import startfail
+
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", str(run))
+    data_dir = _keyed(tmp_path)
+    box = open_sim_box(loads_scenario(json.dumps(_doc(calls=[]))), data_dir, synth=synth)
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 5 * MIN_US)
+    box.stop()
+    stopped, first_failure = _utc_us(2026, 3, 2, 9, 5), _utc_us(2026, 3, 2, 9, 6)
+    startfail.record(str(run), _refused(data_dir), first_failure)
+    startfail.record(str(run), _refused(data_dir), _utc_us(2026, 3, 2, 9, 30))
+    reason = startfail.read(str(run))["error"]
+    assert "the card is full" in reason
+
+    source = ReportSource(data_dir, n_lines=1, wall_us=lambda: _utc_us(2026, 3, 2, 9, 40))
+    report = source.report(parse_period("2026-03-02", "2026-03-02", "UTC"))
+    assert [(d["from_us"], d["to_us"], d["cause"]) for d in report["running"]["down"]] == [
+        (None, _utc_us(2026, 3, 2, 9), "not_started"),
+        (stopped, first_failure, "clean_stop"),
+        (first_failure, None, "start_failed"),
+    ]
+    assert _table(report)[-1] == [
+        "2026-03-02 09:06:00",
+        "not running again yet",
+        "0:34:00",
+        "did not start: " + reason,
+    ]
+
+    # The start that works, as the recorder's command runs it (firmware/cli.py).
+    later = _doc(start="2026-03-02T10:00:00Z", calls=[])
+    again = open_sim_box(loads_scenario(json.dumps(later)), data_dir, synth=synth)
+    again.start()
+    again.note_failed_starts(startfail.read(str(run)))
+    startfail.clear(str(run))
+    again.clock.run_until(again.clock.now_us() + MIN_US + 1)
+    again.stop()
+    source = ReportSource(data_dir, n_lines=1, wall_us=lambda: _utc_us(2026, 3, 3, 12))
+    report = source.report(parse_period("2026-03-02", "2026-03-02", "UTC"))
+    down = report["running"]["down"]
+    assert [(d["from_us"], d["to_us"], d["cause"]) for d in down] == [
+        (None, _utc_us(2026, 3, 2, 9), "not_started"),
+        (stopped, first_failure, "clean_stop"),
+        (first_failure, _utc_us(2026, 3, 2, 10), "start_failed"),
+        (_utc_us(2026, 3, 2, 10, 1) + 1, None, "clean_stop"),
+    ]
+    assert down[2]["reason"] == reason and "reason" not in down[1]
+    why = "did not start: " + reason
+    assert _table(report)[2] == ["2026-03-02 09:06:00", "2026-03-02 10:00:00", "0:54:00", why]
+    assert "did not start: " + reason in render(report, "csv").decode()
+
+
+def test_a_sealed_reason_is_opened_with_the_box_s_key(tmp_path):
+    """On a box with the MCU's key the failed starts' details are sealed in the audit
+    trail; before its first start (keys missing at the first boot) the time is theirs."""
+    from firmware.storage.fieldseal import FieldCipher
+
+    cipher = FieldCipher(os.urandom(32))
+    db = sqlite3.connect(tmp_path / "calls.db")
+    db.executescript(SCHEMA)
+    db.close()
+    first_failure, started = _utc_us(2026, 3, 2, 8), _utc_us(2026, 3, 2, 9)
+    failed = {
+        "since": "2026-03-02 08:00:00 UTC",
+        "last_failure": "2026-03-02 08:59:58 UTC",
+        "attempts": 1800,
+        "reason": "no recording key: run `linekeeper setup`",
+    }
+    with open_audit(str(tmp_path), cipher=cipher) as audit:
+        audit.append("system", "recorder_start_failed", None, failed, started)
+        audit.append("system", "box_start", "box", {"after": "first_start", "down_from": None}, started)
+    period = parse_period("2026-03-02", "2026-03-02", "UTC")
+    audit_db = str(tmp_path / "audit.db")
+    db = sqlite3.connect(audit_db)
+    [(raw,)] = db.execute("SELECT details FROM audit WHERE action = 'recorder_start_failed'")
+    db.close()
+    assert set(json.loads(raw)) == {SEALED_KEY}
+    calls_db = str(tmp_path / "calls.db")
+    report = build_report(calls_db, period, audit_db=audit_db, cipher=cipher, now_us=started)
+    assert _table(report) == [
+        ["(the beginning)", "2026-03-02 08:00:00", "8:00:00", "before the box was first started"],
+        [
+            "2026-03-02 08:00:00",
+            "2026-03-02 09:00:00",
+            "1:00:00",
+            "did not start: no recording key: run `linekeeper setup`",
+        ],
+    ]
+    assert report["running"]["down"][1]["from_us"] == first_failure
