@@ -848,18 +848,23 @@ class Box:
                 % (len(self.quarantined), os.path.join(self.data_dir, QUARANTINE)),
             )
 
+    def _pending_start(self):
+        """``box_start``'s details while they wait (with ``started``), or None once audited."""
+        if self._start_record is None:
+            return None
+        return dict(self._start_record, started=iso_ms(self.clock.wall_at(self._start_t_us)))
+
     def _record_start(self):
         """Audit ``box_start`` if it waits; True once it is on the card (the sign of life
         waits for it: a crash before it is then dated from the run before)."""
         if self._start_record is None:
             return True
         try:
-            started = iso_ms(self.clock.wall_at(self._start_t_us))
             self.audit.append(
                 "system",
                 "box_start",
                 "box",
-                dict(self._start_record, started=started),
+                self._pending_start(),
                 self.clock.wall_at(self.clock.now_us()),
             )
         except (sqlite3.Error, OSError) as exc:
@@ -1047,19 +1052,18 @@ class Box:
         except (sqlite3.Error, OSError) as exc:
             log.error("cannot commit the audit entries waiting at the power failure: %s", exc)
         self.seal_s = time.monotonic() - began
-        self._record_start()  # a run cut short before its first minute: it ran all the same
+        details = {
+            "holdup_ms": holdup_ms,
+            "recordings_sealed": sealed,
+            "seal_ms": round(self.seal_s * 1000, 1),
+        }
+        # A run cut short before its first minute: it ran all the same. Should the card
+        # refuse its box_start, the power_fail entry carries it (``start``): dated from the
+        # cut alone, the next start would lose the time before this run (firmware/uptime.py).
+        if not self._record_start():
+            details["start"] = self._pending_start()
         try:
-            self.audit.append(
-                "system",
-                "power_fail",
-                "box",
-                {
-                    "holdup_ms": holdup_ms,
-                    "recordings_sealed": sealed,
-                    "seal_ms": round(self.seal_s * 1000, 1),
-                },
-                wall,
-            )
+            self.audit.append("system", "power_fail", "box", details, wall)
         except (sqlite3.Error, OSError) as exc:
             log.error("cannot audit the power failure: %s", exc)
         alarmchecks.mark_power_fail(self.data_dir)
@@ -1184,9 +1188,14 @@ class Box:
             alarmchecks.mark_clean_stop(self.data_dir, sync=False)
         self.linecheck.close()
         self.alarm_log.close()
-        if self.halted is None and self._record_start():  # a run stopped within its first minute
+        if self.halted is None:
+            # A run stopped within its first minute writes its box_start now; one the card
+            # refuses goes in box_stop (``start``), as at a power cut.
+            details = {} if self._record_start() else {"start": self._pending_start()}
             try:
-                self.audit.append("system", "box_stop", "box", {}, self.clock.wall_at(self.clock.now_us()))
+                self.audit.append(
+                    "system", "box_stop", "box", details, self.clock.wall_at(self.clock.now_us())
+                )
             except (sqlite3.Error, OSError) as exc:  # the next start says crash: the safe side
                 log.error("cannot audit the clean stop: %s", exc)
         self.audit.close()

@@ -14,6 +14,11 @@ reports already):
   (``first_start``: a data folder never started before);
 - ``box_stop`` at every clean stop.
 
+A run's ``box_start`` the card refuses at its stop or power cut (within its first
+minute) goes in the ``box_stop`` or ``power_fail`` entry written just after it, as
+``start``: the next start dates its gap from that stop or cut, and the time before
+the run is still on record (:mod:`firmware.reports.downtime` reads it there).
+
 The updater (:mod:`firmware.update.flow`) restarts the services into a slot, which
 stops the recorder cleanly; a reinstall keeps the release and the data's schema, so
 nothing else tells that stop from an operator's. So just before it restarts them it

@@ -51,6 +51,23 @@ def _split(gap, failed):
     return before + [(since, b, "start_failed", failed[1])]
 
 
+def _started(gaps, first, details, wall_us, failed):
+    """Add the time before a run to ``gaps``, from its ``box_start`` ``details`` (audited at
+    ``wall_us``; ``failed``: the starts that failed before it, or None); returns the first
+    start on record, this one's if ``first`` is None."""
+    # The run's start: written a minute into the run (firmware/uptime.py).
+    started = iso_to_us(details.get("started")) or wall_us
+    if first is None:
+        first = (started, details.get("after"))
+        if first[1] == "first_start":
+            gaps += _split((None, started, "not_started", None), failed)
+    down_from = details.get("down_from")
+    if down_from:
+        gap = (min(iso_to_us(down_from), started), started, details.get("after") or "unknown", None)
+        gaps += _split(gap, failed)
+    return first
+
+
 def _gaps(events, now_us, alive_us, cipher=None, failing=None):
     """Every time the box was not recording: ``(from_us or None, to_us or None, cause,
     reason)``, and the first start on record ``(wall_us, after)`` or None. ``failing``:
@@ -61,21 +78,16 @@ def _gaps(events, now_us, alive_us, cipher=None, failing=None):
             # Audited by the start that worked, before its box_start: its gap's end.
             failed = _failed_starts(json.loads(details), cipher)
             continue
+        details = json.loads(details)
         if action != "box_start":
+            if details.get("start"):
+                # A run's box_start the card refused, carried by its stop or cut.
+                first = _started(gaps, first, details["start"], wall_us, failed)
+                failed = None
             last = (wall_us, "clean_stop" if action == "box_stop" else "power_fail")
             continue
-        details = json.loads(details)
-        # The run's start: written a minute into the run (firmware/uptime.py).
-        started = iso_to_us(details["started"]) if details.get("started") else wall_us
-        down_from = details.get("down_from")
-        if first is None:
-            first = (started, details.get("after"))
-            if first[1] == "first_start":
-                gaps += _split((None, started, "not_started", None), failed)
-        if down_from:
-            gap = (min(iso_to_us(down_from), started), started, details.get("after") or "unknown", None)
-            gaps += _split(gap, failed)
-        last, failed = (started, "running"), None
+        first = _started(gaps, first, details, wall_us, failed)
+        last, failed = (iso_to_us(details.get("started")) or wall_us, "running"), None
     if last is not None and last[1] != "running":
         gaps += _split((last[0], None, last[1], None), failing)  # still down
     elif last is not None and alive_us is not None and now_us - alive_us > STALE_US:

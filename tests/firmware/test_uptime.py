@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 
+import pytest
+
 from board.sim.scenario import loads_scenario
 from firmware.box import open_sim_box
 from firmware.calls.calllog import iso_ms
@@ -249,3 +251,63 @@ def test_a_restart_command_that_fails_leaves_no_note_of_an_update(tmp_path):
     updater = Updater(settings, FakeRauc(), FakeSlots(), None, run=failing)
     assert "the restart command failed" in updater._restart("B")
     assert not os.path.exists(tmp_path / "update-restart")
+
+
+@pytest.mark.parametrize("ending", ["power_fail", "box_stop"])
+def test_a_start_the_card_refused_in_its_first_minute_keeps_the_gap_before_it(
+    tmp_path, synth, monkeypatch, ending
+):
+    """Stopped cleanly at 09:05; started again at 10:00, and the power cut (or the box
+    stopped) 20 s later. The card refused that run's box_start (written then, within its
+    first minute) but not the power_fail entry (or box_stop) after it: the next start dated
+    its gap from the cut (or the stop), the time from 09:05 to 10:00 was lost, and a report
+    counted it as recorded. The entry carries the start the card refused."""
+    from firmware.box import open_sim_host
+
+    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
+    data_dir = str(tmp_path / "box")
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 5 * 60_000_000)
+    box.stop()
+    stopped = box.clock.wall_at(box.clock.now_us())
+
+    append = AuditLog.append
+
+    def refuse_box_start(self, actor, action, *args, **kwargs):
+        if action == "box_start":
+            raise OSError(5, "Input/output error")
+        return append(self, actor, action, *args, **kwargs)
+
+    monkeypatch.setattr(AuditLog, "append", refuse_box_start)
+    if ending == "power_fail":
+        cut = dict(doc, start="2026-03-02T10:00:00Z", power=[{"at": 20.0, "cut": True}])
+        host = open_sim_host(loads_scenario(json.dumps(cut)), data_dir, synth=synth)
+        host.start()
+        host.board.run()
+        host.stop()
+    else:
+        box = open_sim_box(
+            loads_scenario(json.dumps(dict(doc, start="2026-03-02T10:00:00Z"))), data_dir, synth=synth
+        )
+        box.start()
+        box.clock.run_until(box.clock.now_us() + 20_000_000)
+        box.stop()
+    monkeypatch.setattr(AuditLog, "append", append)
+
+    again = dict(doc, start="2026-03-02T11:00:00Z")
+    box = open_sim_box(loads_scenario(json.dumps(again)), data_dir, synth=synth)
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 61_000_000)
+    [end] = box.audit.entries(limit=1, action=ending)
+    box.stop()
+    assert end.details["start"]["down_from"] == iso_ms(stopped)
+    assert end.details["start"]["started"] == iso_ms(T0 + HOUR_US)
+    day = Period(dt.date(2026, 3, 2), dt.date(2026, 3, 2))
+    record = downtime(os.path.join(data_dir, "audit.db"), day, T0 + 3 * HOUR_US)
+    assert [(d["from_us"], d["to_us"], d["cause"]) for d in record["down"]] == [
+        (None, T0, "not_started"),
+        (stopped, T0 + HOUR_US, "clean_stop"),
+        (end.wall_us, T0 + 2 * HOUR_US, "power_fail" if ending == "power_fail" else "clean_stop"),
+        (T0 + 2 * HOUR_US + 61_000_000, None, "clean_stop"),
+    ]

@@ -5,7 +5,6 @@ waits leaves a card that recovers and passes `verify`."""
 import json
 import os
 
-from firmware.box import Box
 from firmware.storage.audit import AuditLog
 from tests.support.recording_lab import TWO_LINES_TWICE as CALLS
 
@@ -70,8 +69,15 @@ def test_a_cut_between_a_group_and_its_head_then_a_quiet_run_still_verifies(lab,
 
     monkeypatch.setattr(audit_module, "write_head_file", write_head_file)
     # The cut comes before the stop: this run's box_start (written at the stop of a run this
-    # short) and box_stop never reach the card; as when the card refuses box_start.
-    monkeypatch.setattr(Box, "_record_start", lambda self: False)
+    # short) and box_stop never reach the card; as when the card refuses them both.
+    real_append = AuditLog.append
+
+    def append(self, actor, action, *args, **kwargs):
+        if action in ("box_start", "box_stop"):
+            raise OSError(5, "Input/output error")
+        return real_append(self, actor, action, *args, **kwargs)
+
+    monkeypatch.setattr(AuditLog, "append", append)
     lab.run(lab.load(lab.scenario_doc(CALLS[:2], lines=2)), data_dir)
     monkeypatch.undo()
     # The card as the cut left it: the head and its copy as before the last group, no
