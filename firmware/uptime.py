@@ -8,10 +8,11 @@ reports already):
   that, saying when it started (``started``), how the run before it ended and since when
   the box had not been recording (``after``, ``down_from``): a clean stop (the
   time of the clean-stop mark), a power cut the HAT warned of (the time of its
-  ``power_fail`` entry), a restart into a new release or back to the old one
-  (``update``: a clean stop followed by an update or a rollback), a crash or a
-  power cut without warning (``crash``: the last sign of life, below), or none
-  (``first_start``: a data folder never started before);
+  ``power_fail`` entry), a restart for an update or its rollback (``update``: a
+  clean stop after the updater noted its restart, below, or followed by a data
+  migration, a rollback or another release), a crash or a power cut without warning
+  (``crash``: the last sign of life, below), or none (``first_start``: a data folder
+  never started before);
 - ``box_stop`` at every clean stop.
 
 A run's ``box_start`` the card refuses at its stop or power cut (within its first
