@@ -32,7 +32,8 @@ def _events(audit_db):
 
 def _failed_starts(details, cipher):
     """``(since_us, reason)`` of a ``recorder_start_failed`` entry's details (sealed:
-    opened with ``cipher``; the reason None without it)."""
+    opened with ``cipher``), or None when they are sealed and there is no cipher (the
+    time is then told with the cause before it)."""
     if set(details) == {SEALED_KEY}:
         if cipher is None:
             return None
@@ -102,8 +103,8 @@ def downtime(audit_db, period, now_us, alive_us=None, cipher=None, failing=None)
       ``from_us`` / ``to_us`` (None: not running again when the report was made),
       ``cause`` (``clean_stop``, ``power_fail``, ``update``, ``crash``,
       ``no_sign_of_life``, ``not_started``, ``start_failed``: from the recorder's first
-      failed start to the start that worked, with ``reason``, the last failure's, or
-      None when it cannot be read), ``in_period_us`` (its part in the period);
+      failed start to the start that worked, with ``reason``, the last failure's),
+      ``in_period_us`` (its part in the period);
     - ``down_us``: their parts in the period, summed;
     - ``first_start_us``: the first start on record, or None; ``before_first_start``:
       the whole period is before it (nothing could be recorded);
