@@ -888,6 +888,22 @@ class AuditLog:
         commits every group and writes the head: then at most one entry (an
         append whose head write was cut) may follow the head, whatever its ``group_us``.
         """
+        return self._verify(anchor, public_key, stopped_cleanly, None)[0]
+
+    def verify_after(self, checked: tuple[int, str]) -> tuple[list[str], tuple[int, str]]:
+        """Check the entries after ``checked``, ``(seq, hash)`` of an entry an earlier
+        check (:meth:`verify`, or this) reached, and the head; returns the problems and
+        ``(seq, hash)`` of the last entry checked, to go on from next time.
+
+        Only those entries are read (and the checked entry itself, which must still hold
+        its hash, and any between the head and it), chained on from ``checked``: a page
+        that shows whether the trail verifies reads what was added since it last looked,
+        not the whole trail of a box years in service. An entry before ``checked``
+        changed since is not seen: a whole check (:meth:`verify`) sees it."""
+        return self._verify(None, None, False, checked)
+
+    def _verify(self, anchor, public_key, stopped_cleanly, after):
+        """:meth:`verify` (``after`` None) or :meth:`verify_after`: ``(problems, (seq, hash))``."""
         self._flush_for_read()
         problems = []
         # Its own connection and read transaction: a snapshot that matches the
@@ -916,11 +932,22 @@ class AuditLog:
             signatures = _SignatureCheck(public_key)
             handed = {(o["audit_seq"], o["audit_hash"]): o for o in signatures.handed_over()}
             has_sig = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_sig'").fetchone()
+            first = 0
+            if after is not None:
+                # From the checked entry (or the head, if it is behind it): the head's
+                # check needs the entries from the head on.
+                expected_seq, prev_hash = after[0] + 1, after[1]
+                first = after[0] if tail.head_seq is None else min(after[0], tail.head_seq)
+                problems += _check_checked(db, after)
             for row in db.execute(
                 "SELECT a.seq, wall_us, actor, action, target, details, prev_hash, hash, %s "
-                "FROM audit a %s ORDER BY a.seq"
-                % (("s.sig", "LEFT JOIN audit_sig s ON s.seq = a.seq") if has_sig else ("NULL", ""))
+                "FROM audit a %s WHERE a.seq >= ? ORDER BY a.seq"
+                % (("s.sig", "LEFT JOIN audit_sig s ON s.seq = a.seq") if has_sig else ("NULL", "")),
+                (first,),
             ):
+                if after is not None and row[0] <= after[0]:
+                    tail.add(row[0], row[1], row[7])
+                    continue
                 problems += _check_row(row[:8], expected_seq, prev_hash)
                 problems += signatures.check(row[0], row[7], row[8])
                 handed.pop((row[0], row[7]), None)
@@ -940,7 +967,7 @@ class AuditLog:
         ]
         if anchor is not None:
             problems += _check_anchor(anchor, found_at)
-        return problems
+        return problems, (expected_seq - 1, prev_hash)
 
     def _check_head(self, head, last_seq, tail, group_us, stopped_cleanly):
         if isinstance(head, Exception):
@@ -1126,6 +1153,20 @@ def _check_anchor(anchor, found_at):
             "the earlier audit head %s was entry %d but is now entry %d: entries before it "
             "were deleted or added" % (digest[:16], seq, found_at)
         ]
+    return []
+
+
+def _check_checked(db, checked):
+    """The problems with the entry an earlier check reached, ``(seq, hash)``: it must
+    still be there with that hash (seq 0: the start of the chain)."""
+    seq, digest = checked
+    if seq == 0:
+        return []
+    row = db.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
+    if row is None:
+        return ["audit entry %d, checked before, is gone: entries were deleted" % seq]
+    if row[0] != digest:
+        return ["audit entry %d no longer has the hash it was checked with: the log was rewritten" % seq]
     return []
 
 

@@ -34,7 +34,7 @@ def index():
     errors = {}
     page = page_number(errors)
     filters, shown = _filters(errors)
-    problems = log.verify()
+    problems, checked_us = lk().audit_checked()
     head = log.head()
     if errors:
         return form_errors(
@@ -47,6 +47,7 @@ def index():
             shown={},
             more=False,
             head=head,
+            checked_us=checked_us,
             actions=ACTION_LIST,
         )
     entries = log.entries(limit=PAGE + 1, offset=(page - 1) * PAGE, **filters)
@@ -60,6 +61,7 @@ def index():
         action=filters["action"],
         shown=shown,
         head=head,
+        checked_us=checked_us,
         actions=ACTION_LIST,
     )
 

@@ -18,7 +18,7 @@ from firmware.rightsretention import RegisterRetention
 from .. import intent
 from ..retention_form import form_values, parse_retention_form, rows
 from ..security import form_errors, lk, roles
-from . import csv_download, page_number
+from . import CHECK_STANDS_S, csv_download, page_number
 
 bp = Blueprint("retention", __name__)
 
@@ -243,11 +243,6 @@ def _deletion_rows(svc, count, batch=1000):
                 e["hash"],
             ]
         seq, left = entries[-1]["seq"], left - len(entries)
-
-
-# How long a check of the whole deletion log stands while the log has not grown: hashing
-# 600 000 entries takes seconds (9 s on a Pi-class board), on every page of it.
-CHECK_STANDS_S = 600
 
 
 def _checked(svc):
