@@ -191,14 +191,60 @@ def test_a_migration_cut_at_any_step_is_done_again_from_its_backup(tmp_path, rel
         shutil.rmtree(data)
 
 
-def test_this_release_is_at_schema_2_the_sealed_concerns():
+def test_this_release_is_at_schema_3_the_audit_indexes():
     from firmware.migrations import migrations
 
-    assert release_schema() == 2
+    assert release_schema() == 3
     assert migrations() == [
         (1, "firmware.migrations.m001_seal_stores"),
         (2, "firmware.migrations.m002_seal_concerns"),
+        (3, "firmware.migrations.m003_audit_indexes"),
     ]
+
+
+def test_the_audit_indexes_are_built_on_a_trail_without_them(tmp_path):
+    """A trail of a release before schema 3 has no index by who or when: the audit page's
+    filters read the whole trail. The migration builds them, and changes no entry."""
+    from firmware.migrations import m003_audit_indexes
+    from firmware.storage.audit import AuditLog
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with AuditLog(data / "audit.db", data / "audit.head") as audit:
+        audit.append("sam", "login", None, {}, 1)
+    db = sqlite3.connect(data / "audit.db")
+    db.execute("DROP INDEX audit_actor")
+    db.execute("DROP INDEX audit_wall")
+    db.commit()
+    before = db.execute("SELECT * FROM audit").fetchall()
+
+    def plans():
+        fresh = sqlite3.connect(data / "audit.db")  # (a connection's cached plans outlive an index)
+        try:
+            return [
+                " ".join(
+                    r[-1]
+                    for r in fresh.execute(
+                        "EXPLAIN QUERY PLAN SELECT * FROM audit WHERE %s ORDER BY seq DESC LIMIT 9" % where,
+                        args,
+                    )
+                )
+                for where, args in (("actor = ?", ("sam",)), ("wall_us >= ? AND wall_us < ?", (0, 9)))
+            ]
+        finally:
+            fresh.close()
+
+    assert not any("audit_actor" in p or "audit_wall" in p for p in plans())
+    m003_audit_indexes.apply(str(data))
+    assert plans() == [
+        "SEARCH audit USING INDEX audit_actor (actor=?)",
+        "SEARCH audit USING INDEX audit_wall (wall_us>? AND wall_us<?) USE TEMP B-TREE FOR ORDER BY",
+    ]
+    assert db.execute("SELECT * FROM audit").fetchall() == before
+    db.close()
+    with AuditLog(data / "audit.db", data / "audit.head") as audit:
+        assert audit.verify() == []
+    m003_audit_indexes.apply(str(tmp_path / "none"))  # no trail: nothing to do
 
 
 AUDIT_MIGRATION = """
@@ -210,7 +256,7 @@ import subprocess
 
 def apply(data_dir):
     db = sqlite3.connect(os.path.join(data_dir, "audit.db"))
-    db.execute("CREATE INDEX audit_actor ON audit (actor, seq)")
+    db.execute("CREATE INDEX audit_by_hash ON audit (hash)")
     db.commit()
     db.close()
 """

@@ -764,3 +764,33 @@ def test_a_cut_before_the_first_head_leaves_one_entry_that_verifies_and_is_caugh
         assert log.verify(public_key=signer.public_key) == [
             "audit head file %s is missing but the log has 2 entries" % paths[1]
         ]
+
+
+def _plan(log, **filters):
+    where, args = log._where(
+        filters.get("action"), None, filters.get("actor"), filters.get("since_us"), filters.get("until_us")
+    )
+    rows = log._db.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM audit %s ORDER BY seq DESC LIMIT 101" % where, args
+    ).fetchall()
+    return " ".join(r[-1] for r in rows)
+
+
+def test_the_filters_by_who_and_when_read_an_index_not_the_whole_trail(log):
+    """The audit page's filters by user and by date: on a trail of a box years in service
+    a user who left, or a week long ago, read every entry for each page."""
+    fill(log, 3)
+    assert "USING INDEX audit_actor" in _plan(log, actor="sam")
+    assert "USING INDEX audit_actor" in _plan(log, actor="sam", action="login")
+    assert "USING INDEX audit_wall" in _plan(log, since_us=T0_US, until_us=T0_US + 86_400_000_000)
+
+
+def test_entries_after_a_seq_go_on_oldest_first_under_the_filters(log):
+    fill(log, 5)
+    log.append("bob", "login", None, {}, T0_US + 100)
+    log.append("alice", "login", None, {}, T0_US + 200)
+    assert [e.seq for e in log.entries(limit=2, after_seq=0)] == [1, 2]
+    assert [e.seq for e in log.entries(limit=2, after_seq=2)] == [3, 4]
+    assert [e.seq for e in log.entries(limit=10, after_seq=3, actor="alice")] == [4, 5, 7]
+    assert [e.seq for e in log.entries(limit=10, after_seq=5, action="login")] == [6, 7]
+    assert log.entries(limit=10, after_seq=7) == []

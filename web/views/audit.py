@@ -114,9 +114,9 @@ def export_csv():
 
 def _csv_rows(log, filters, count, batch=1000):
     """The first ``count`` entries ``filters`` select, oldest first, as CSV rows."""
-    done = 0
+    done, seq = 0, 0
     while done < count:
-        entries = log.entries(limit=min(batch, count - done), offset=done, newest_first=False, **filters)
+        entries = log.entries(limit=min(batch, count - done), after_seq=seq, **filters)
         if not entries:
             return
         for e in entries:
@@ -131,4 +131,4 @@ def _csv_rows(log, filters, count, batch=1000):
                 e.prev_hash,
                 e.hash,
             ]
-        done += len(entries)
+        done, seq = done + len(entries), entries[-1].seq
