@@ -33,6 +33,7 @@ SECTIONS = (
     "archive",
     "archive_search",
     "evidence",
+    "pages",
 )
 
 
