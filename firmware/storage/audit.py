@@ -323,6 +323,10 @@ def write_head_file(head_path, data):
             atomic_write(path, whole, one_commit=True)
 
 
+# A text as canonical JSON writes it (ASCII only): json's own encoder of strings.
+_json_text = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+
+
 def canonical_json(value: Any) -> str:
     """``value`` as canonical JSON text: sorted keys, no whitespace, ASCII only.
 
@@ -1185,6 +1189,34 @@ def _check_checked(db, checked):
     return []
 
 
+def _stored_hash(prev_hash, seq, wall_us, actor, action, target, details_json):
+    """:func:`entry_hash` of an entry as stored, its details taken as the text they are
+    stored as (canonical JSON, as every entry is written), not parsed and written again:
+    a whole check of 1.5 million entries spent two thirds of its time doing that. A row
+    whose text is not canonical gives another hash, and is checked the long way; None
+    where a field is not of its type."""
+    if type(seq) is not int or type(wall_us) is not int or not isinstance(details_json, str):
+        return None
+    if (
+        not isinstance(actor, str)
+        or not isinstance(action, str)
+        or not (target is None or isinstance(target, str))
+    ):
+        return None
+    body = '{"action":%s,"actor":%s,"details":%s,"seq":%d,"target":%s,"wall_us":%d}' % (
+        _json_text(action),
+        _json_text(actor),
+        details_json,
+        seq,
+        "null" if target is None else _json_text(target),
+        wall_us,
+    )
+    try:
+        return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode("ascii")).hexdigest()
+    except (ValueError, TypeError, UnicodeEncodeError):
+        return None
+
+
 def _check_row(row, expected_seq, prev_hash):
     """The problems with one stored row, given what the chain so far says it must be."""
     seq, wall_us, actor, action, target, details_json, stored_prev, stored_hash = row
@@ -1200,11 +1232,13 @@ def _check_row(row, expected_seq, prev_hash):
             "audit entry %d does not follow the entry before it (inserted, "
             "reordered, or an earlier entry was rewritten)" % seq
         )
-    try:
-        details = json.loads(details_json)
-        digest = entry_hash(stored_prev, seq, wall_us, actor, action, target, details)
-    except (ValueError, TypeError, AuditError):
-        digest = None
+    digest = _stored_hash(stored_prev, seq, wall_us, actor, action, target, details_json)
+    if digest != stored_hash:
+        try:
+            details = json.loads(details_json)
+            digest = entry_hash(stored_prev, seq, wall_us, actor, action, target, details)
+        except (ValueError, TypeError, AuditError):
+            digest = None
     if digest != stored_hash:
         problems.append("audit entry %d was modified: its content does not match its hash" % seq)
     return problems
