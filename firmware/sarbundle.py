@@ -5,7 +5,7 @@ made whole in memory, held two or three times over as it was zipped and
 encrypted; the web UI (384 MiB) was killed by a regular caller's release. Here
 each file goes into the ZIP as it is made (:class:`ZipStream`: a ZIP needs no
 seek, its sizes go in data descriptors, ZIP64 where needed), each recording
-decoded one at a time and written in slices, and with a bundle password the
+decoded a chunk at a time and written in slices (:func:`wav_parts`), and with a bundle password the
 ZIP is piped through gpg (:class:`GpgStream`) on its way to a *spool*: where
 the bundle waits until its release is logged. A spool has ``write(bytes)``,
 ``commit(entry_id)`` (the release is on record, as that disclosure log entry: keep
@@ -110,21 +110,41 @@ def wav_header(n_samples, rate):
     )
 
 
-def wav_parts(samples, rate, spans=()):
-    """``(parts, size)``: the WAV of ``samples`` (int16) as slices, ``spans`` (``[(from_s,
-    to_s)]``) made digital silence. Only the samples are held, never the WAV whole."""
-    if spans:
-        samples = samples.copy()
-        for from_s, to_s in spans:
-            samples[int(from_s * rate) : int(to_s * rate)] = 0
+def wav_parts(pieces, n_samples, rate, spans=()):
+    """``(parts, size)``: the WAV of ``n_samples`` samples at ``rate`` Hz, given as ``pieces``
+    (int16 arrays, in order: :meth:`~firmware.recording.store.RecordingStore.export_stream`),
+    in slices of :data:`SLICE_BYTES`, ``spans`` (``[(from_s, to_s)]``) made digital silence.
+    Only a piece and a slice are held, never the samples or the WAV whole.
+
+    :raises BundleError: (from the parts) the pieces held other than ``n_samples``
+    """
+    cuts = [(int(from_s * rate), int(to_s * rate)) for from_s, to_s in spans]
     step = SLICE_BYTES // 2
 
     def parts():
-        yield wav_header(len(samples), rate)
-        for i in range(0, len(samples), step):
-            yield samples[i : i + step].astype("<i2", copy=False).tobytes()
+        yield wav_header(n_samples, rate)
+        held, at = bytearray(), 0  # bytes not yet sliced; samples given so far
+        for whole in pieces:
+            for i in range(0, len(whole), step):  # a long piece is not copied whole
+                piece = whole[i : i + step].astype("<i2", copy=False)
+                silenced = [(max(a - at, 0), min(b - at, len(piece))) for a, b in cuts]
+                silenced = [(a, b) for a, b in silenced if a < b]
+                if silenced:
+                    piece = piece.copy()
+                    for a, b in silenced:
+                        piece[a:b] = 0
+                at += len(piece)
+                held += piece.tobytes()
+                if len(held) >= SLICE_BYTES:
+                    part = held[:SLICE_BYTES]
+                    del held[:SLICE_BYTES]
+                    yield part
+        if at != n_samples:
+            raise BundleError("the recording gave %d samples, not the %d its WAV says" % (at, n_samples))
+        if held:
+            yield bytes(held)
 
-    return parts(), 44 + 2 * len(samples)
+    return parts(), 44 + 2 * n_samples
 
 
 class GpgStream(io.RawIOBase):

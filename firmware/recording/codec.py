@@ -25,7 +25,8 @@ Every profile's output can be cut at any :meth:`Encoder.flush` and the prefix
 is a valid file of its kind (for Ogg/Opus: the pages so far, each with the
 right granule position, so players show the duration reached; for WAV: the
 header says "length unknown", the streaming convention). Chromium plays all
-of them natively. :func:`decode` turns any such prefix back into samples.
+of them natively. :func:`decode` turns any such prefix back into samples;
+:class:`StreamDecoder` does so for a stream given in pieces, holding none of it whole.
 
 Opus goes through libopus (:mod:`.libopus`) with our own page writer
 (:mod:`.ogg`); ``bench/codec.py`` measured this against soundfile's bundled
@@ -256,60 +257,148 @@ def decode(data, profile):
 
 def decode_with_rate(data, profile):
     """Like :func:`decode`, returns ``(samples, rate)``."""
-    if get_profile(profile).container == "ogg":
-        return _decode_opus(bytes(data))
-    return _decode_wav(bytes(data))
+    dec = StreamDecoder(profile)
+    parts = dec.feed(data) + dec.finish()
+    pcm = np.concatenate(parts) if parts else np.zeros(0, np.int16)
+    first, n = dec.span()
+    return pcm[first : first + n].copy(), dec.rate
 
 
-def _decode_opus(data):
-    packets, granule, partial = [], -1, b""
-    for _flags, page_granule, _serial, _seq, parts, continues in ogg.read_pages(data):
-        if partial:
-            parts = [partial + parts[0]] + parts[1:]
-        partial = parts.pop() if continues else b""
-        packets.extend(parts)
-        if page_granule != -1:
-            granule = page_granule
-    if len(packets) < 2 or not packets[0].startswith(b"OpusHead"):
-        raise AudioFormatError("not an Ogg/Opus stream (no OpusHead)")
-    _magic, _ver, channels, pre_skip, rate, _gain, _family = struct.unpack_from("<8sBBHIhB", packets[0])
-    if channels != 1:
-        raise AudioFormatError("expected mono Opus, found %d channels" % channels)
-    rate = rate if rate in OPUS_RATES else 48000
-    decoder = libopus.OpusDecoder(rate)
-    try:
-        out = [decoder.decode(p) for p in packets[2:]]
-    except Exception as exc:
-        raise AudioFormatError("corrupt Opus packet: %s" % exc) from exc
-    pcm = np.concatenate(out) if out else np.zeros(0, np.int16)
-    scale = 48000 // rate
-    end = max(0, granule) // scale
-    return pcm[pre_skip // scale : end].copy(), rate
+class StreamDecoder:
+    """:func:`decode` over a stream given in pieces (a recording's chunks as they are
+    opened), holding only what is not yet whole (an Ogg page, a WAV header): memory
+    bounded whatever the length.
 
+    :meth:`feed` and :meth:`finish` give the samples decoded (int16 arrays); of all of
+    them, those :func:`decode` gives are :meth:`span` (known once finished: an Ogg/Opus
+    stream's end is its last page's granule position). ``count_only``: nothing is decoded
+    (the arrays are not made; an Opus packet's length is read from its table of
+    contents), for the span alone, quickly.
 
-def _decode_wav(data):
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise AudioFormatError("not a WAV stream")
-    pos, fmt = 12, None
-    while pos + 8 <= len(data):
-        cid, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
-        pos += 8
-        if cid == b"fmt ":
-            fmt = struct.unpack_from("<HHIIHH", data, pos)
-        elif cid == b"data":
-            if fmt is None:
-                raise AudioFormatError("WAV data before its fmt chunk")
-            tag, channels, rate, _byte_rate, _align, bits = fmt
-            body = data[pos : pos + size]  # a size past the end means "to the end"
-            if channels != 1 or (tag, bits) not in ((1, 16), (6, 8)):
-                raise AudioFormatError(
-                    "unsupported WAV format %d/%d bits/%d channels" % (tag, bits, channels)
-                )
-            if tag == 6:
-                return alaw_decode(body), rate
-            return np.frombuffer(body[: len(body) // 2 * 2], "<i2").astype(np.int16), rate
-        pos += size + (size & 1)
-    raise AudioFormatError("WAV stream has no data chunk")
+    :raises AudioFormatError: the data is not in this profile's format
+    """
+
+    def __init__(self, profile, count_only=False):
+        self._ogg = get_profile(profile).container == "ogg"
+        self._count_only = count_only
+        self.rate = None
+        self.bytes = 0  # given to feed
+        self.samples = 0  # decoded (or counted)
+        self._first = 0
+        self._end = None
+        if self._ogg:
+            self._pages, self._packets, self._partial = ogg.PageReader(), 0, b""
+            self._decoder, self._granule = None, -1
+        else:
+            self._head, self._fmt, self._left, self._odd = bytearray(), None, None, b""
+
+    def feed(self, data):
+        """The samples ``data`` completes (a list of int16 arrays; empty when counting)."""
+        self.bytes += len(data)
+        out = self._feed_ogg(data) if self._ogg else self._feed_wav(data)
+        self.samples += sum(out) if self._count_only else sum(len(p) for p in out)
+        return [] if self._count_only else out
+
+    def finish(self):
+        """The end of the stream: the samples left (none: a torn last page or odd byte is
+        not audio), and the checks only the whole can pass."""
+        if self._ogg:
+            if self._packets < 2:
+                raise AudioFormatError("not an Ogg/Opus stream (no OpusHead)")
+            self._end = max(0, self._granule) // (48000 // self.rate)
+        elif self._left is None:
+            if len(self._head) < 12 or self._head[:4] != b"RIFF" or self._head[8:12] != b"WAVE":
+                raise AudioFormatError("not a WAV stream")
+            raise AudioFormatError("WAV stream has no data chunk")
+        return []
+
+    def span(self):
+        """``(first, n)``: the stream's audio is ``n`` samples from the ``first`` decoded
+        (Opus: the decoder's delay skipped, the last frame's padding cut)."""
+        end = self.samples if self._end is None else min(self._end, self.samples)
+        first = min(self._first, self.samples)
+        return first, max(0, end - first)
+
+    def _feed_ogg(self, data):
+        out = []
+        for _flags, granule, _serial, _seq, parts, continues in self._pages.feed(data):
+            if self._partial:
+                parts = [self._partial + parts[0]] + parts[1:]
+            self._partial = parts.pop() if continues else b""
+            for packet in parts:
+                self._packet(packet, out)
+            if granule != -1:
+                self._granule = granule
+        return out
+
+    def _packet(self, packet, out):
+        self._packets += 1
+        if self._packets == 1:
+            if not packet.startswith(b"OpusHead"):
+                raise AudioFormatError("not an Ogg/Opus stream (no OpusHead)")
+            _magic, _ver, channels, pre_skip, rate, _gain, _family = struct.unpack_from("<8sBBHIhB", packet)
+            if channels != 1:
+                raise AudioFormatError("expected mono Opus, found %d channels" % channels)
+            self.rate = rate if rate in OPUS_RATES else 48000
+            self._first = pre_skip // (48000 // self.rate)
+            self._decoder = libopus.OpusDecoder(self.rate)
+            return
+        if self._packets == 2:
+            return  # OpusTags
+        try:
+            if self._count_only:
+                out.append(self._decoder.samples_in(packet))
+            else:
+                out.append(self._decoder.decode(packet))
+        except Exception as exc:
+            raise AudioFormatError("corrupt Opus packet: %s" % exc) from exc
+
+    def _feed_wav(self, data):
+        if self._left is None:
+            self._head += data
+            body = self._wav_header()
+            if body is None:
+                return []
+            data = body
+        take = bytes(data[: self._left])
+        self._left -= len(take)
+        if self._fmt[0] == 6:
+            return [len(take)] if self._count_only else [alaw_decode(take)]
+        take, self._odd = self._odd + take, b""
+        if len(take) % 2:
+            take, self._odd = take[:-1], take[-1:]
+        if self._count_only:
+            return [len(take) // 2]
+        return [np.frombuffer(take, "<i2").astype(np.int16)]
+
+    def _wav_header(self):
+        """The bytes after the data chunk's header once it is here (else None)."""
+        head = self._head
+        if len(head) < 12:
+            return None
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            raise AudioFormatError("not a WAV stream")
+        pos = 12
+        while pos + 8 <= len(head):
+            cid, size = head[pos : pos + 4], struct.unpack_from("<I", head, pos + 4)[0]
+            pos += 8
+            if cid == b"fmt ":
+                if pos + 16 > len(head):
+                    return None
+                self._fmt = struct.unpack_from("<HHIIHH", head, pos)
+            elif cid == b"data":
+                if self._fmt is None:
+                    raise AudioFormatError("WAV data before its fmt chunk")
+                tag, channels, rate, _byte_rate, _align, bits = self._fmt
+                if channels != 1 or (tag, bits) not in ((1, 16), (6, 8)):
+                    raise AudioFormatError(
+                        "unsupported WAV format %d/%d bits/%d channels" % (tag, bits, channels)
+                    )
+                self.rate, self._left = rate, size  # a size past the end means "to the end"
+                body, self._head = bytes(head[pos:]), None
+                return body
+            pos += size + (size & 1)
+        return None
 
 
 def finalize(data, profile):
@@ -317,7 +406,7 @@ def finalize(data, profile):
     data = bytes(data)
     if get_profile(profile).container == "ogg":
         return data
-    samples, rate = _decode_wav(data)
+    samples, rate = decode_with_rate(data, profile)
     out = Encoder(get_profile(profile), rate)
     body = out.encode(samples) + out.finish()
     at = body.index(b"data") + 4

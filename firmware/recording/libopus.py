@@ -31,6 +31,7 @@ OpusDecoder *opus_decoder_create(int32_t Fs, int channels, int *error);
 int opus_decode(OpusDecoder *st, const unsigned char *data, int32_t len,
                 int16_t *pcm, int frame_size, int decode_fec);
 void opus_decoder_destroy(OpusDecoder *st);
+int opus_packet_get_nb_samples(const unsigned char *packet, int32_t len, int32_t Fs);
 const char *opus_strerror(int error);
 const char *opus_get_version_string(void);
 """
@@ -143,6 +144,7 @@ class OpusDecoder:
         st = lib.opus_decoder_create(rate, 1, err)
         _check(ffi, lib, err[0], "decoder_create")
         self._st = ffi.gc(st, lib.opus_decoder_destroy)
+        self._rate = rate
         self._max = int(rate * self.MAX_FRAME_S)
         self._out = np.empty(self._max, np.int16)
 
@@ -162,3 +164,20 @@ class OpusDecoder:
         )
         _check(ffi, lib, n, "decode")
         return self._out[:n].copy()
+
+    def samples_in(self, packet):
+        """How many samples :meth:`decode` gives for ``packet``, read from its table of
+        contents without decoding it (an empty packet, a lost one, is concealed with the
+        longest frame).
+
+        :raises CodecError: the packet is corrupt
+        """
+        if not packet:
+            return self._max
+        ffi, lib = self._ffi, self._lib
+        return _check(
+            ffi,
+            lib,
+            lib.opus_packet_get_nb_samples(ffi.from_buffer(packet), len(packet), self._rate),
+            "packet",
+        )

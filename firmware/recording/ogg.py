@@ -112,6 +112,37 @@ def read_pages(data):
 
     :raises AudioFormatError: a page is not Ogg or its CRC is wrong
     """
+    for _end, found in _pages(data):
+        yield found
+
+
+class PageReader:
+    """:func:`read_pages` over a stream given in pieces (:meth:`feed`): holds only the
+    page not yet whole. What is left at the end (:attr:`pending`) is a torn last page."""
+
+    def __init__(self):
+        self._buf = bytearray()
+
+    @property
+    def pending(self):
+        return len(self._buf)
+
+    def feed(self, data):
+        """The pages made whole by ``data`` (a list, as :func:`read_pages` gives them).
+
+        :raises AudioFormatError: a page is not Ogg or its CRC is wrong
+        """
+        self._buf += data
+        found, used = [], 0
+        for end, page_ in _pages(bytes(self._buf)):
+            found.append(page_)
+            used = end
+        del self._buf[:used]
+        return found
+
+
+def _pages(data):
+    """:func:`read_pages`, each page with the offset it ends at."""
     pos, n = 0, len(data)
     view = memoryview(data)
     while pos < n:
@@ -138,5 +169,5 @@ def read_pages(data):
         continues = bool(nseg) and table[-1] == 255
         if continues:
             packets.append(bytes(view[start : start + length]))
-        yield flags, granule, serial, seq, packets, continues
+        yield end, (flags, granule, serial, seq, packets, continues)
         pos = end

@@ -30,6 +30,7 @@ who rewrites the row too can cut its end unnoticed.
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -833,32 +834,30 @@ class RecordingStore:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=False)) for row in cur.fetchall()]
 
-    def open_audio(self, recording_id: str, recording_key: RecordingKey) -> tuple[bytes, bool]:
+    def open_audio(
+        self, recording_id: str, recording_key: RecordingKey, sink: Callable[[bytes], Any] | None = None
+    ) -> tuple[bytes, bool]:
         """The decrypted audio stream (codec bytes) and whether the file is complete.
 
         Only authenticates the chunks; :meth:`read_verified` also checks the
-        file against its row.
+        file against its row. With ``sink`` each chunk goes to ``sink(bytes)`` as
+        it is opened and none is kept (the bytes returned are then ``b""``).
 
         :raises TamperError: the file or its key has been altered
         """
+        chunks = []
+        opened = self._audio_chunks(recording_id, recording_key)
+        for chunk in opened:
+            (chunks.append if sink is None else sink)(chunk)
+        return b"".join(chunks), opened.complete
+
+    def _audio_chunks(self, recording_id, recording_key):
+        """:class:`_Opened`: the recording's chunks opened one at a time (for :meth:`open_audio`)."""
         row = self.get(recording_id)
         if row is None or row["state"] == "deleted":
             raise LinekeeperError("no such recording %s" % recording_id)
         path = self.path_of(recording_id)
-        data_key = self.data_key(row, recording_key)
-        chunks = []
-        reader = SegmentReader(path, data_key)
-        try:
-            for chunk in reader.chunks():
-                chunks.append(chunk)
-        except TamperError:
-            # A partial recording's last record is the write a crash or a full disk
-            # cut: sectors of it may be garbage even at its full length. Only that
-            # record may fail; what it held was never part of the playable audio.
-            if row["state"] != "partial" or not _is_last_record(path, len(chunks)):
-                raise
-            return b"".join(chunks), False
-        return b"".join(chunks), bool(reader.complete)
+        return _Opened(row, path, SegmentReader(path, self.data_key(row, recording_key)))
 
     def read_verified(self, recording_id: str, recording_key: RecordingKey) -> tuple[dict[str, Any], bytes]:
         """``(row, codec bytes)`` of a recording that passes every check :meth:`verify` makes.
@@ -874,9 +873,7 @@ class RecordingStore:
         if problems:
             raise TamperError("; ".join(problems))
         if not data:
-            raise LinekeeperError(
-                "the recording of call %s holds no audio (it stopped as it began)" % row["call_id"]
-            )
+            raise _no_audio(row)
         return row, data
 
     def export(self, recording_id: str, recording_key: RecordingKey, out_path: str) -> None:
@@ -892,10 +889,53 @@ class RecordingStore:
         payload = self.export_bytes(recording_id, recording_key, ext.lstrip(".") or out_path)
         fsutil.atomic_write(out_path, payload, mode=0o600)
 
+    def export_stream(self, recording_id: str, recording_key: RecordingKey) -> tuple[Any, int, int]:
+        """``(pieces, n, rate)``: the recording decoded as :meth:`export_samples` decodes it,
+        ``n`` int16 samples at ``rate`` Hz, as an iterator of arrays made a chunk at a time:
+        never whole in memory (a 3 h call was 173 MB of samples).
+
+        Checked whole first, as :meth:`read_verified` checks it (each chunk opened and
+        counted, then dropped), then opened again as the pieces are taken: a chunk that
+        fails then, or a count that differs, raises from the iterator (whatever holds
+        the pieces so far is incomplete: discard it).
+
+        :raises TamperError: the recording was altered
+        :raises LinekeeperError: no such recording, no audio
+        """
+        row = self.get(recording_id)
+        if row is None or row["state"] == "deleted":
+            raise LinekeeperError("no such recording %s" % recording_id)
+        counted = codec.StreamDecoder(row["profile"], count_only=True)
+        problems, _ = self._check(row, recording_key, sink=counted.feed)
+        if problems:
+            raise TamperError("; ".join(problems))
+        if not counted.bytes:
+            raise _no_audio(row)
+        counted.finish()
+        first, n = counted.span()
+        return self._pieces(row, recording_key, first, n), n, counted.rate
+
+    def _pieces(self, row, recording_key, first, n):
+        """The ``n`` samples from the ``first`` decoded of ``row``'s recording, a chunk at a time."""
+        decoder = codec.StreamDecoder(row["profile"])
+        opened = self._audio_chunks(row["id"], recording_key)
+        skip, left = first, n
+        for chunk in itertools.chain(opened, [None]):
+            for piece in decoder.feed(chunk) if chunk is not None else decoder.finish():
+                drop = min(skip, len(piece))
+                piece = piece[drop : drop + left]
+                skip, left = skip - drop, left - len(piece)
+                if len(piece):
+                    yield piece
+        if left or decoder.span() != (first, n) or (row["state"] == "complete" and not opened.complete):
+            raise TamperError(
+                "recording %s (call %s) changed while it was read" % (row["id"], row["call_id"])
+            )
+
     def export_samples(self, recording_id: str, recording_key: RecordingKey) -> tuple[Any, int]:
         """``(samples, rate)``: the recording decoded (int16 samples at ``rate`` Hz), in memory,
-        checked as :meth:`export_bytes` checks it. For a WAV written as a stream (a subject
-        access bundle): the samples are held, never a second copy as WAV bytes.
+        checked as :meth:`export_bytes` checks it. Whole in memory: a subject access bundle
+        takes :meth:`export_stream`.
 
         :raises TamperError: the recording was altered
         :raises LinekeeperError: no such recording, no audio
@@ -1126,14 +1166,14 @@ class RecordingStore:
         problems += datadir.integrity_problems(self._db, "calls.db")
         return problems
 
-    def _check(self, row, recording_key=None):
-        """``(problems, codec bytes or None)`` for one recording."""
+    def _check(self, row, recording_key=None, sink=None):
+        """``(problems, codec bytes or None)`` for one recording (``sink``: see :meth:`open_audio`)."""
         path, call = self.path_of(row["id"]), self.call_row(row["call_id"])
         if call is not NO_CALL_LOG:
             problems = evidence.binding_problems(row, read_header(path), call, self.field_cipher)
             if problems:
                 return problems, None
-        problems, data = self._check_file(row, recording_key)
+        problems, data = self._check_file(row, recording_key, sink)
         # The file's own checks first: they name what was done more precisely.
         if not problems and call is not NO_CALL_LOG and self.verify_key is not None:
             problems = evidence.signature_problems(self.verify_key, row, path, call)
@@ -1154,7 +1194,7 @@ class RecordingStore:
             problems = evidence.signature_problems(self.verify_key, row, path, call)
         return problems
 
-    def _check_file(self, row, recording_key=None):
+    def _check_file(self, row, recording_key=None, sink=None):
         rid, path = row["id"], self.path_of(row["id"])
         where = "recording %s (call %s)" % (rid, row["call_id"])
         if not os.path.exists(path):
@@ -1192,7 +1232,7 @@ class RecordingStore:
         if recording_key is None:
             return [], None
         try:
-            data, complete = self.open_audio(rid, recording_key)
+            data, complete = self.open_audio(rid, recording_key, sink)
         except NotGrantedError:
             return [], None  # not this key's line: checked without the key
         except TamperError as exc:
@@ -1202,6 +1242,39 @@ class RecordingStore:
         if row["state"] == "complete" and not complete:
             return ["%s: truncated (its final chunk is missing)" % where], None
         return [], data
+
+
+class _Opened:
+    """A recording's chunks, each opened (authenticated) as it is taken; :attr:`complete`
+    once all are: whether the final chunk was there.
+
+    A partial recording's last record is the write a crash or a full disk cut: sectors
+    of it may be garbage even at its full length. Only that record may fail; what it
+    held was never part of the playable audio.
+    """
+
+    def __init__(self, row, path, reader):
+        self._row, self._path, self._reader = row, path, reader
+        self.complete = None
+
+    def __iter__(self):
+        n = 0
+        try:
+            for chunk in self._reader.chunks():
+                yield chunk
+                n += 1
+        except TamperError:
+            if self._row["state"] != "partial" or not _is_last_record(self._path, n):
+                raise
+            self.complete = False
+            return
+        self.complete = bool(self._reader.complete)
+
+
+def _no_audio(row):
+    return LinekeeperError(
+        "the recording of call %s holds no audio (it stopped as it began)" % row["call_id"]
+    )
 
 
 def _release_reserve(path):

@@ -26,9 +26,10 @@ class FakeStore:
     def for_call(self, call_id):
         return {"id": "r%d" % call_id, "state": "complete"}
 
-    def export_samples(self, recording_id, key):
+    def export_stream(self, recording_id, key):
         self.asked.append(recording_id)
-        return ramp(), RATE
+        samples = ramp()
+        return [samples], len(samples), RATE
 
 
 def ramp():
@@ -135,9 +136,9 @@ def test_a_bundle_that_fails_half_way_leaves_no_file(tmp_path):
     def broken(recording_id, key):
         if recording_id == "r2":
             raise BundleError("recording r2: altered")
-        return FakeStore.export_samples(store, recording_id, key)
+        return FakeStore.export_stream(store, recording_id, key)
 
-    store.export_samples = broken
+    store.export_stream = broken
     spool = FileSpool(tmp_path / "b.zip")
     with pytest.raises(BundleError):
         try:
@@ -165,3 +166,89 @@ def test_three_hours_of_recordings_are_released_in_one_bundle():
         only=None,
     )
     assert chosen == found
+
+
+LONG_S = 1800  # a long call, as Opus (the default profile): 2 MB on the card, 28.8 MB decoded
+
+
+@pytest.fixture(scope="module")
+def long_recording(tmp_path_factory):
+    """A real store holding one sealed ``LONG_S`` recording of call 1, and the key to it."""
+    from firmware.recording.codec import Encoder
+    from firmware.recording.segment import SegmentWriter
+    from firmware.recording.store import RecordingStore, new_wrapped_key
+    from firmware.storage import crypto
+    from firmware.storage.keystore import RecordingKey
+
+    data_dir = tmp_path_factory.mktemp("long")
+    private, public = crypto.new_key_pair()
+    store = RecordingStore(str(data_dir))
+    rid = "ab" * 16
+    data_key, wrapped = new_wrapped_key(public, rid)
+    store.begin(1, wrapped, "voice", 1000, 1_772_442_000_000_000, recording_id=rid)
+    header = {"call_id": 1, "line": 1, "created_us": 1_772_442_000_000_000}
+    header.update(profile="voice", rate=RATE, chunk_ms=1000)
+    writer = SegmentWriter(store.path_of(rid), rid, data_key, header, fsync=False)
+    encoder, rng = Encoder("voice", RATE), np.random.default_rng(3)
+    for second in range(LONG_S):  # a tone that wanders, with noise: not silence, which DTX drops
+        tone = np.sin(np.arange(RATE) * 0.05 * (1 + second % 7)) * 8000
+        samples = (tone + rng.normal(0, 2000, RATE)).astype(np.int16)
+        writer.write_chunk(encoder.encode(samples) + encoder.flush())  # a chunk a second, as recorded
+    writer.close(encoder.finish())
+    store.finish(rid, "complete", float(LONG_S))
+    yield store, RecordingKey(private, public), rid
+    store.close()
+
+
+def test_a_long_recording_goes_into_the_bundle_a_chunk_at_a_time(long_recording):
+    """A recording was decoded whole into memory (its samples two or three times over) on
+    its way into the bundle: a 3 h call cost 179 MB of the web UI's 384 MiB. Its chunks are
+    now opened and decoded one at a time: the peak is a small part of the decoded audio."""
+    store, key, _ = long_recording
+    decoded = LONG_S * RATE * 2
+    sink = Sink()
+    peak = peak_while(lambda: write_bundle(Counted(sink), store, calls(1), key, {}))
+    assert sink.bytes > decoded // 2  # the audio is in it (deflate takes a little)
+    assert peak < decoded // 4, peak
+
+
+def test_the_streamed_audio_is_the_calls_pages_download_byte_for_byte(long_recording):
+    """What the calls page's download (the recording decoded whole) gives, redactions apart."""
+    store, key, rid = long_recording
+    whole = store.export_bytes(rid, key, "wav")
+    out = io.BytesIO()
+    write_bundle(out, store, calls(1), key, {})
+    assert zipfile.ZipFile(out).read("recordings/call-1.wav") == whole
+    samples, rate = store.export_samples(rid, key)
+    assert len(whole) == 44 + 2 * len(samples) and rate == RATE
+
+    out = io.BytesIO()
+    write_bundle(out, store, calls(1), key, {}, redactions=[(1, 10.5, 12.25), (1, LONG_S - 1, LONG_S + 5)])
+    redacted = np.frombuffer(zipfile.ZipFile(out).read("recordings/call-1.wav")[44:], "<i2")
+    silent = np.zeros(len(samples), bool)
+    silent[int(10.5 * RATE) : int(12.25 * RATE)] = silent[(LONG_S - 1) * RATE :] = True
+    assert not redacted[silent].any()
+    assert (redacted[~silent] == samples[~silent]).all()
+
+
+def test_a_recording_altered_after_its_check_fails_the_bundle(long_recording, monkeypatch):
+    """Checked whole, then read again as it goes in: a chunk that fails then stops the bundle
+    (it is discarded, nothing released), as one failing its check does."""
+    from firmware.errors import TamperError
+    from firmware.recording import segment
+
+    store, key, _ = long_recording
+    chunks = segment.SegmentReader.chunks
+    reads = []
+
+    def second_read_cut_short(reader):
+        reads.append(reader.path)
+        for i, chunk in enumerate(chunks(reader)):
+            if len(reads) == 2 and i == 300:
+                raise TamperError("%s: chunk 300 is damaged" % reader.path)
+            yield chunk
+
+    monkeypatch.setattr(segment.SegmentReader, "chunks", second_read_cut_short)
+    with pytest.raises(TamperError, match="chunk 300 is damaged"):
+        write_bundle(io.BytesIO(), store, calls(1), key, {})
+    assert len(reads) == 2

@@ -240,3 +240,22 @@ def _crc_bitwise(data):
 @given(st.binary(max_size=300))
 def test_ogg_crc_matches_the_bitwise_definition(data):
     assert ogg.crc32(data) == _crc_bitwise(data)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("piece", [1, 7, 333, 4096])
+def test_a_stream_given_in_pieces_decodes_as_the_whole(profile, piece):
+    """:class:`codec.StreamDecoder` (a subject access bundle's recording, a chunk at a time)
+    gives what :func:`decode` gives, however the stream is cut; counting alone gives its span."""
+    data, _, _ = encode_chunked(tone(12345), profile)
+    data = data[:-3]  # a torn end, as a crash leaves it
+    whole = decode(data, profile)
+    decoder, counter = codec.StreamDecoder(profile), codec.StreamDecoder(profile, count_only=True)
+    parts = []
+    for at in range(0, len(data), piece):
+        parts += decoder.feed(data[at : at + piece])
+        assert counter.feed(data[at : at + piece]) == []
+    parts += decoder.finish() + counter.finish()
+    first, n = decoder.span()
+    assert np.array_equal(np.concatenate(parts)[first : first + n], whole)
+    assert counter.span() == (first, n) and counter.rate == decoder.rate == RATE

@@ -23,6 +23,15 @@ RELEASE = {
 }
 
 
+def a_tone():
+    """``RecordingStore.export_stream``'s answer for 3 s of tone (the fake recording files
+    are random bytes): ``(pieces, samples, rate)``."""
+    from support.web import wav_bytes
+
+    samples = np.frombuffer(wav_bytes(3.0)[44:], "<i2")
+    return [samples], len(samples), 8000
+
+
 def released(box, client, form):
     """Release ``form`` on the Subject access page, wait for the bundle, and download it."""
     resp = box.post(client, "/sar", form, token_from="/sar")
@@ -141,8 +150,7 @@ def test_a_web_bundle_waits_only_sealed_on_the_card_and_goes_once_downloaded(box
 
     box.recordings.store = box.store
     box.add_recordings([1])
-    tone = (np.frombuffer(wav_bytes(3.0)[44:], "<i2"), 8000)
-    monkeypatch.setattr(box.store, "export_samples", lambda rid, key: tone)
+    monkeypatch.setattr(box.store, "export_stream", lambda rid, key: a_tone())
     sam = people["sam"]
     resp = box.post(sam, "/sar", RELEASE, token_from="/sar")
     assert resp.status_code == 302
@@ -195,7 +203,7 @@ def test_a_bundle_that_fails_while_made_leaves_nothing_and_says_why(box, people,
         raise TamperError("recording 1: altered or damaged")
 
     box.add_recordings([1])
-    monkeypatch.setattr(box.store, "export_samples", altered)
+    monkeypatch.setattr(box.store, "export_stream", altered)
     resp = box.post(people["sam"], "/sar", RELEASE, token_from="/sar")
     box.web.sar_jobs.wait()
     page = people["sam"].get(resp.headers["Location"]).get_data(as_text=True)
@@ -344,13 +352,11 @@ def test_the_bundle_opens_with_a_letter_of_what_the_person_is_owed(box, people, 
     """The bundle held JSON files and WAVs, times in UTC: nothing said who keeps the
     data, why, how long, who sees it, the person's rights or the ICO (UK GDPR Art. 15(1)).
     README.txt now says them, from the box's settings, each call in UK time."""
-    from support.web import wav_bytes
 
     box.recordings.store = box.store
     box.add_recordings([1])
     # The fake recording files are random bytes; the bundle gets a real tone for them.
-    tone = (np.frombuffer(wav_bytes(3.0)[44:], "<i2"), 8000)
-    monkeypatch.setattr(box.store, "export_samples", lambda rid, key: tone)
+    monkeypatch.setattr(box.store, "export_stream", lambda rid, key: a_tone())
     set_basis_and_contact(box)
     resp = released(box, people["sam"], RELEASE)
     assert resp.status_code == 200, resp.get_data(as_text=True)[-800:]
@@ -409,7 +415,7 @@ def test_a_release_too_long_to_make_in_memory_is_refused_with_what_to_do(box, pe
     box.add_recordings([1, 5])  # 30 s each, both on line 1
     monkeypatch.setattr(sar, "MAX_BUNDLE_AUDIO_S", 45)
     day = dict(RELEASE, number="", **{"from": "2026-03-02", "to": "2026-03-02"})
-    monkeypatch.setattr(box.store, "export_samples", lambda *a: pytest.fail("the bundle was made"))
+    monkeypatch.setattr(box.store, "export_stream", lambda *a: pytest.fail("the bundle was made"))
     resp = box.post(people["sam"], "/sar", dict(day, only="1, 5"), token_from="/sar")
     assert resp.status_code == 400
     assert "these calls hold 1 min of recordings, more than one bundle carries (45 s)" in resp.get_data(
@@ -525,13 +531,11 @@ def test_the_disclosure_log_is_downloaded_as_csv_as_the_page_shows_it(box, peopl
 
 def _made(box, people, monkeypatch, now):
     """A bundle of call 1 made and waiting, on a clock the test moves; its page."""
-    from support.web import wav_bytes
 
     if getattr(box.recordings, "store", None) is not box.store:
         box.recordings.store = box.store
         box.add_recordings([1])
-    tone = (np.frombuffer(wav_bytes(3.0)[44:], "<i2"), 8000)
-    monkeypatch.setattr(box.store, "export_samples", lambda rid, key: tone)
+    monkeypatch.setattr(box.store, "export_stream", lambda rid, key: a_tone())
     monkeypatch.setattr(box.web.sar_jobs, "_now_s", lambda: now[0])
     resp = box.post(people["sam"], "/sar", RELEASE, token_from="/sar")
     assert resp.status_code == 302
