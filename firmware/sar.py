@@ -184,6 +184,7 @@ def write_bundle(
     facts=None,
     released_us=0,
     progress=None,
+    earlier=(),
 ):
     """Write the bundle's ZIP to ``out`` (a binary stream, need not seek): the cover letter,
     call records, recordings, manifest and checksums. Returns the number of recordings.
@@ -203,6 +204,8 @@ def write_bundle(
     :param facts: the business's :class:`~firmware.sarletter.LetterFacts` for the cover
         letter (``README.txt``), made on ``released_us`` (µs since the epoch)
     :param progress: ``fn(done, total)``, recordings written of those to write
+    :param earlier: the copies of the person's calls given before (:func:`earlier_releases`),
+        which the letter lists
     :raises TamperError: a recording fails its check (the bundle is incomplete: discard it)
     """
     rows = [(call, store.for_call(call["id"])) for call in calls]
@@ -215,7 +218,8 @@ def write_bundle(
         # The letter first: it says what every other file is, and a person opening the ZIP
         # on a phone sees it at the top.
         z.add(
-            "README.txt", letter_text(calls, names, facts, request, released_us, redactions).encode("utf-8")
+            "README.txt",
+            letter_text(calls, names, facts, request, released_us, redactions, earlier).encode("utf-8"),
         )
         z.add("calls.json", _json(calls))
         if about is not None:
@@ -346,6 +350,65 @@ class DisclosureLog:
         return [{c: open_(v, c) if c in self.SEALED else v for c, v in row.items()} for row in rows]
 
 
+def not_released(audit, entries):
+    """``{entry id: why}``: those of the disclosure log's ``entries`` whose bundle never went
+    (the release is logged before its bundle is written or downloaded; one that failed, or
+    waited undownloaded, is audited ``failed`` against its entry, ``disclosure:N``)."""
+    targets = ["disclosure:%d" % e["id"] for e in entries]
+    if not targets:
+        return {}
+    audited = audit.entries(limit=2 * len(targets) + 10, action="disclosure", targets=targets)
+    return {int(a.target.split(":")[1]): a.details["failed"] for a in audited if "failed" in a.details}
+
+
+def earlier_releases(data_dir, audit, calls, search, request_id=None, country="uk"):
+    """The copies of a person's calls given before this release, oldest first, for the cover
+    letter (UK GDPR Art. 15(1)(c): the recipients their data was disclosed to): each
+    ``{"wall_us", "recipient", "calls"}`` from the disclosure log.
+
+    A release is the person's when it was of the same number (``search["number"]``, in any
+    form), made for the same register request (``request_id``), or held one of ``calls``;
+    its ``calls`` are then the person's alone (of a release that also held other people's
+    calls, only those of ``calls``). One whose bundle never went (:func:`not_released`) is
+    left out. Nothing else of an entry is told: not who asked, nor why, nor the other calls.
+    """
+    log = DisclosureLog(data_dir, getattr(audit, "cipher", None))
+    try:
+        entries = log.entries()
+    finally:
+        log.close()
+    gone = not_released(audit, entries)
+    key = _number_key(search.get("number"), country)
+    ours = {c["id"] for c in calls}
+    found = []
+    for e in reversed(entries):  # oldest first
+        held = {int(c) for c in str(e["call_ids"] or "").split(",") if c.isdigit()}
+        if e["id"] in gone or not held:
+            continue
+        same = (request_id is not None and e.get("request_id") == request_id) or (
+            key is not None and _number_key(_searched_number(e), country) == key
+        )
+        theirs = held if same else held & ours
+        if theirs:
+            found.append({"wall_us": e["wall_us"], "recipient": e["recipient"], "calls": sorted(theirs)})
+    return found
+
+
+def _number_key(number, country):
+    """A searched number in international form (as :func:`find_calls` compares it), or None."""
+    if not number or not any(c.isdigit() for c in number):
+        return None
+    return normalise(number, country)
+
+
+def _searched_number(entry):
+    try:
+        search = json.loads(entry["search"] or "{}")
+    except (TypeError, ValueError):  # sealed under a key not given: not matched by number
+        return None
+    return search.get("number") if isinstance(search, dict) else None
+
+
 def check_release(*, actor, requester, recipient, reason, calls, search, bundle_password, redactions, only):
     """What :func:`release` checks before it makes anything (quick: the web UI checks the
     form with it before it starts the bundle): ``(calls, search, request)``, the calls
@@ -437,7 +500,8 @@ def release(
     its check, gpg failing, the spool's disk full. Returns ``(disclosure log entry id,
     spool)``.
     ``facts``: the business's :class:`~firmware.sarletter.LetterFacts`, which the
-    bundle's cover letter gives. ``request_id``: the register's request
+    bundle's cover letter gives, with the copies of the person's calls given before
+    (:func:`earlier_releases`). ``request_id``: the register's request
     (:mod:`firmware.rights`) the release answers, kept in its entry; ``bundle_name``
     may hold ``{id}``, which becomes the entry's id.
     """
@@ -454,11 +518,25 @@ def release(
             redactions=redactions,
             only=only,
         )
+        # Read before the bundle is made: its letter lists the copies of these calls given before.
+        earlier = earlier_releases(
+            data_dir, audit, calls, search, request_id, facts.country if facts is not None else "uk"
+        )
         counted = Counted(spool)
         sink = GpgStream(bundle_password, counted) if bundle_password else counted
         try:
             n_recordings = write_bundle(
-                sink, store, calls, recording_key, request, redactions, about, facts, wall_us, progress
+                sink,
+                store,
+                calls,
+                recording_key,
+                request,
+                redactions,
+                about,
+                facts,
+                wall_us,
+                progress,
+                earlier,
             )
             if bundle_password:
                 sink.finish()

@@ -5,7 +5,9 @@ subject access answer must say (UK GDPR Art. 15(1)): who holds their data and
 why, what kinds of it, who may see it, how long it is kept, where it came
 from, their other rights and the right to complain to the ICO. The letter
 says those, the lawful basis and who to write to with questions (the
-settings' data protection contact), lists each call in the box's local time with the zone named, says
+settings' data protection contact), the copies of their calls given before (Art.
+15(1)(c): when, to whom, which calls; from the disclosure log), lists each call
+in the box's local time with the zone named, says
 what became of each recording (and why one is missing or has silence in it),
 and what each file of the bundle is. It is plain text, which every phone and
 computer opens.
@@ -123,10 +125,11 @@ def _call_lines(call, local, facts, files, redacted):
     return out
 
 
-def letter_text(calls, files, facts, request, released_us, redacted=()):
+def letter_text(calls, files, facts, request, released_us, redacted=(), earlier=()):
     """The letter's text for ``calls`` (call-log JSON) released in a bundle of ``files``
     (their names) on ``released_us`` (µs since the epoch), ``redacted`` spans
-    ``(call, from_s, to_s)`` silenced."""
+    ``(call, from_s, to_s)`` silenced; ``earlier``: the copies of the person's calls given
+    before (:func:`firmware.sar.earlier_releases`: ``{"wall_us", "recipient", "calls"}``)."""
     facts = facts or LetterFacts()
     local = LocalTime(facts.zone)
     org = facts.organisation or "the business"
@@ -171,6 +174,9 @@ def letter_text(calls, files, facts, request, released_us, redacted=()):
             else "",
         ),
         "",
+        "COPIES GIVEN BEFORE",
+        *_earlier_lines(earlier, local),
+        "",
         "HOW LONG IT IS KEPT",
         (facts.retention[:1].upper() + facts.retention[1:] + ".")
         if facts.retention
@@ -198,6 +204,20 @@ def letter_text(calls, files, facts, request, released_us, redacted=()):
     # Every line ended \r\n, the business's own too (its purpose is typed in lines, and
     # kept as typed: \n, a lone \r, U+2028): Notepad before 2018 shows \n as nothing.
     return "".join(line + "\r\n" for line in "\n".join(out).splitlines())
+
+
+def _earlier_lines(earlier, local):
+    """The copies of the person's calls given before (UK GDPR Art. 15(1)(c)), as the
+    disclosure log records them: when, to whom, which calls."""
+    if not earlier:
+        return ["The box's disclosure log records no copy of your calls given to anyone before this one."]
+    out = ["The box's disclosure log records these copies of your calls given before this one:"]
+    for e in earlier:
+        ids = ["%d" % c for c in e["calls"]]
+        which = "call %s" % ids[0] if len(ids) == 1 else "calls %s and %s" % (", ".join(ids[:-1]), ids[-1])
+        out.append("  %s, to %s: %s." % (local.when(e["wall_us"]), " ".join(e["recipient"].split()), which))
+    out.append("(Calls are numbered as in THE CALLS below; one not listed there is not in this copy.)")
+    return out
 
 
 def _basis_said(facts):

@@ -66,7 +66,11 @@ CALLS = [
 
 @pytest.fixture(scope="module")
 def sar_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sar")
+    return make_box(tmp_path_factory.mktemp("sar"))
+
+
+def make_box(root):
+    """A data directory with :data:`CALLS` (calls 1 to 6) and their recordings."""
     data = str(root / "data")
     KeyStore(data, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise("admin", PASSWORD)
     (root / "s.json").write_text(
@@ -340,3 +344,75 @@ def test_a_recording_erased_or_deleted_is_said_so_in_the_bundle(sar_dir, tmp_pat
     letter = zipfile.ZipFile(out).read("README.txt").decode("utf-8")
     assert "Call %d: Mon 2 Mar 2026, 09:00:01 GMT" % first in letter
     assert "erased on request on" in letter.split("Call %d:" % first)[1].split("Call ")[0]
+
+
+def test_the_letter_lists_the_copies_of_the_persons_calls_given_before(tmp_path, monkeypatch):
+    """UK GDPR Art. 15(1)(c): the person is told to whom their data was disclosed. The letter
+    said only that a copy is logged. It now lists the earlier releases of their calls from
+    the disclosure log (when, to whom, which calls), their calls alone: not another
+    person's release, nor another person's calls released beside theirs, nor a release
+    whose bundle never went."""
+    from firmware.storage import fsutil
+
+    root, data = make_box(tmp_path)
+    day = ("--from", "2026-03-02", "--to", "2026-03-02")
+    # Calls 1, 3, 4 and 6 are the subject's (01632 960123 in its forms); 2 and 5 others'.
+    assert sar(root, data, tmp_path / "a.zip", "--number", "01632 960123", "--call", "1") == 0
+    police = ("--recipient", "Thames Valley\nPolice", "--requester", "PC 123 (Thames Valley Police)")
+    assert sar(root, data, tmp_path / "b.zip", *day, "--call", "2", "--call", "3", *police) == 0
+    assert sar(root, data, tmp_path / "c.zip", "--number", "02079460000", "--recipient", "Mr Brown") == 0
+    refused = tmp_path / "d.zip"
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fsutil, "commit_rename", full)
+    assert sar(root, data, refused, "--number", "01632960123", "--recipient", "Mrs Never") == 2
+    monkeypatch.undo()
+    assert len(DisclosureLog(data).entries()) == 4
+
+    out = tmp_path / "e.zip"
+    assert sar(root, data, out, "--number", "+44 1632 960123") == 0
+    text = zipfile.ZipFile(out).read("README.txt").decode().replace("\r\n", "\n")
+    before = text.split("COPIES GIVEN BEFORE\n")[1].split("\n\n")[0].splitlines()
+    assert before[0] == "The box's disclosure log records these copies of your calls given before this one:"
+    assert before[1].endswith(", to Ms Smith: call 1.")
+    assert before[2].endswith(", to Thames Valley Police: call 3.")  # a line break typed: one line
+    assert len(before) == 4 and before[3].startswith("(Calls are numbered as in THE CALLS below")
+    assert "Mr Brown" not in text and "Mrs Never" not in text and "PC 123" not in text
+
+
+def test_a_first_release_says_no_copy_was_given_before(sar_dir, tmp_path):
+    root, data = sar_dir
+    out = tmp_path / "w.zip"
+    assert sar(root, data, out, "--from", "2026-03-02", "--to", "2026-03-02", "--call", "5") == 0
+    text = zipfile.ZipFile(out).read("README.txt").decode()
+    assert "The box's disclosure log records no copy of your calls given to anyone before this one." in text
+
+
+def test_earlier_releases_of_the_same_request_number_or_calls(tmp_path):
+    """Which earlier releases are the person's: one made for the same register request
+    (all its calls), one of the same number in another form (all its calls), any other
+    holding one of these calls (those alone)."""
+    from firmware.sar import earlier_releases
+    from firmware.storage.audit import AuditLog
+
+    log = DisclosureLog(str(tmp_path))
+    entry = dict(actor="sam", requester="?", reason="?", recordings=1, bundle="b", bundle_sha256="0" * 64)
+    for wall_us, recipient, search, call_ids, request_id in [
+        (1, "Ms Smith", {"calls": [11, 12]}, "11,12", 7),  # withheld: the calls named
+        (2, "Acme Ltd", {"number": "", "calls": [12, 14]}, "12,14", 8),  # another's, with one of hers
+        (3, "Her solicitor", {"number": "01632 960123"}, "20", None),  # her number, another form
+        (4, "Mr Brown", {"number": "02079460000"}, "15", None),
+    ]:
+        log.add(wall_us=wall_us, recipient=recipient, search=json.dumps(search), call_ids=call_ids,
+                request_id=request_id, encrypted=0, **entry)  # fmt: skip
+    log.close()
+    audit = AuditLog(str(tmp_path / "audit.db"), str(tmp_path / "audit.head"))
+    found = earlier_releases(str(tmp_path), audit, [{"id": 12}, {"id": 13}], {"number": "+441632960123"}, 7)
+    audit.close()
+    assert found == [
+        {"wall_us": 1, "recipient": "Ms Smith", "calls": [11, 12]},
+        {"wall_us": 2, "recipient": "Acme Ltd", "calls": [12]},
+        {"wall_us": 3, "recipient": "Her solicitor", "calls": [20]},
+    ]

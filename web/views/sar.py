@@ -23,7 +23,15 @@ from flask import (
 from firmware import rights
 from firmware.calls.calllog import iso_ms
 from firmware.errors import LinekeeperError
-from firmware.sar import DisclosureLog, check_release, find_calls, notes_and_names, parse_redaction, release
+from firmware.sar import (
+    DisclosureLog,
+    check_release,
+    find_calls,
+    not_released,
+    notes_and_names,
+    parse_redaction,
+    release,
+)
 
 from ..documents import letter_facts
 from ..sarjob import KEEP_S
@@ -348,9 +356,7 @@ def _disclosures():
     ]
     # A release is logged before its bundle is written; a write that failed is audited
     # against its entry ("disclosure:N"), and the log says so beside it.
-    targets = ["disclosure:%d" % e["id"] for e in entries]
-    audited = lk().services.audit.entries(limit=2 * len(targets) + 10, action="disclosure", targets=targets)
-    failed = {a.target: a.details["failed"] for a in audited if "failed" in a.details}
+    failed = not_released(lk().services.audit, entries)
     for e in entries:
-        e["failed"] = failed.get("disclosure:%d" % e["id"])
+        e["failed"] = failed.get(e["id"])
     return entries
