@@ -306,9 +306,11 @@ class DisclosureLog:
     def close(self):
         self._db.close()
 
-    def add(self, **entry):
+    def add(self, logged=None, **entry):
         """Log a release; its id. A ``bundle`` name holding ``{id}`` is given the id
-        (``subject-access-{id}.zip``: each release's file named apart)."""
+        (``subject-access-{id}.zip``: each release's file named apart). ``logged(id)`` runs
+        before the entry is committed (a waiting bundle named by it, :mod:`web.sarjob`): if
+        it raises, nothing is logged."""
         if self._cipher is not None:
             entry = {c: self._cipher.seal(v, c) if c in self.SEALED else v for c, v in entry.items()}
         cols = sorted(entry)
@@ -324,11 +326,22 @@ class DisclosureLog:
                     "UPDATE disclosures SET bundle = ? WHERE id = ?",
                     (entry["bundle"].replace("{id}", str(entry_id)), entry_id),
                 )
+            if logged is not None:
+                logged(entry_id)
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
         return entry_id
+
+    def has(self, entry_id):
+        """Whether the entry ``entry_id`` is in the log (read without the cipher)."""
+        return self._db.execute("SELECT 1 FROM disclosures WHERE id = ?", (entry_id,)).fetchone() is not None
+
+    def remove(self, entry_id):
+        """Take back the entry of a release the audit trail refused (:func:`release`): its
+        bundle never went, and the trail holds nothing of it."""
+        self._db.execute("DELETE FROM disclosures WHERE id = ?", (entry_id,))
 
     def get(self, entry_id):
         """The entry ``entry_id`` (a dict), or None."""
@@ -492,12 +505,15 @@ def release(
 
     The bundle is streamed (:func:`write_bundle`, through gpg with ``bundle_password``)
     to ``spool`` (:mod:`firmware.sarbundle`; default a :class:`MemorySpool`), never
-    whole in memory; ``progress(done, total)`` is told of each recording. The
-    disclosure log and the audit trail get the release before any of it leaves: then
-    ``spool.commit(entry id)`` keeps it (the command line's file is renamed into place), and a
-    commit that fails adds an entry saying so. Anything failing before discards the
-    spool (nothing half-written is left) and nothing is logged: a recording failing
-    its check, gpg failing, the spool's disk full. Returns ``(disclosure log entry id,
+    whole in memory; ``progress(done, total)`` is told of each recording. Once it is
+    whole (``spool.ready()``, where the spool has one: written out, so that a full card
+    refuses it now) the disclosure log and the audit trail get the release, before any
+    of it leaves (:func:`_log`: ``spool.logged(entry id)`` names a waiting bundle by its
+    entry before the entry is committed); then ``spool.commit(entry id)`` keeps it (the
+    command line's file is renamed into place), and a commit that fails adds an entry
+    saying so. Anything failing before discards the spool (nothing half-written is left)
+    and nothing is logged: a recording failing its check, gpg failing, the spool's disk
+    full, the audit trail refusing the release. Returns ``(disclosure log entry id,
     spool)``.
     ``facts``: the business's :class:`~firmware.sarletter.LetterFacts`, which the
     bundle's cover letter gives, with the copies of the person's calls given before
@@ -544,29 +560,32 @@ def release(
             if bundle_password:
                 sink.abort()
             raise
+        if hasattr(spool, "ready"):
+            spool.ready()  # all of it on the card: a full card refuses it before anything is logged
         bundle_sha256 = counted.sha256.hexdigest()
-        entry_id = _log(
-            data_dir,
-            audit,
-            dict(
-                wall_us=wall_us,
-                actor=actor,
-                requester=requester,
-                recipient=recipient,
-                reason=reason,
-                search=json.dumps(search),
-                call_ids=",".join(str(c["id"]) for c in calls),
-                recordings=n_recordings,
-                bundle=bundle_name,
-                bundle_sha256=bundle_sha256,
-                encrypted=int(bool(bundle_password)),
-                request_id=request_id,
-            ),
-            redactions,
-        )
     except BaseException:
         spool.discard()
         raise
+    entry_id = _log(
+        data_dir,
+        audit,
+        dict(
+            wall_us=wall_us,
+            actor=actor,
+            requester=requester,
+            recipient=recipient,
+            reason=reason,
+            search=json.dumps(search),
+            call_ids=",".join(str(c["id"]) for c in calls),
+            recordings=n_recordings,
+            bundle=bundle_name,
+            bundle_sha256=bundle_sha256,
+            encrypted=int(bool(bundle_password)),
+            request_id=request_id,
+        ),
+        redactions,
+        spool,
+    )
     try:
         spool.commit(entry_id)
     except OSError as exc:
@@ -579,30 +598,58 @@ def release(
     return entry_id, spool
 
 
-def _log(data_dir, audit, entry, redactions):
-    """Write the release to the disclosure log and the audit trail; the log entry's id."""
+def _log(data_dir, audit, entry, redactions, spool):
+    """Write the release to the disclosure log and the audit trail; the log entry's id.
+
+    The two agree whatever fails, or wherever a power cut comes: the entry is committed
+    with the waiting bundle already named by it (``spool.logged``, :mod:`web.sarjob`,
+    which at its next start audits such a bundle as not released, and deletes one whose
+    entry never committed), then audited. An entry the trail refuses (a full card) is
+    taken back: nothing was released. One that cannot be taken back either stays
+    with its bundle, which the web UI audits as not released once the trail has room.
+
+    :raises SarError: the trail refused the release (nothing was released)
+    """
     log = DisclosureLog(data_dir, getattr(audit, "cipher", None))
     try:
-        entry_id = log.add(**entry)
+        try:
+            entry_id = log.add(logged=getattr(spool, "logged", None), **entry)
+        except BaseException:
+            spool.discard()  # rolled back: nothing logged
+            raise
+        try:
+            audit.append(
+                entry["actor"],
+                "disclosure",
+                "disclosure:%d" % entry_id,
+                {
+                    "requester": entry["requester"],
+                    "recipient": entry["recipient"],
+                    "reason": entry["reason"],
+                    "calls": [int(c) for c in entry["call_ids"].split(",")],
+                    "recordings": entry["recordings"],
+                    "encrypted": bool(entry["encrypted"]),
+                    "bundle_sha256": entry["bundle_sha256"],
+                    "redacted": [[c, a, b] for c, a, b in redactions],
+                    **({"request": entry["request_id"]} if entry["request_id"] is not None else {}),
+                },
+                entry["wall_us"],
+            )
+        except Exception as exc:  # the trail's card full, or the trail not open
+            why = getattr(exc, "strerror", None) or str(exc)
+            try:
+                log.remove(entry_id)
+            except Exception:
+                if not hasattr(spool, "logged"):
+                    spool.discard()
+                raise SarError(
+                    "the audit trail refused the release (%s): nothing was released; disclosure "
+                    "log entry %d is audited as not released once the card has room" % (why, entry_id)
+                ) from exc
+            spool.discard()
+            raise SarError("the audit trail refused the release (%s): nothing was released" % why) from exc
     finally:
         log.close()
-    audit.append(
-        entry["actor"],
-        "disclosure",
-        "disclosure:%d" % entry_id,
-        {
-            "requester": entry["requester"],
-            "recipient": entry["recipient"],
-            "reason": entry["reason"],
-            "calls": [int(c) for c in entry["call_ids"].split(",")],
-            "recordings": entry["recordings"],
-            "encrypted": bool(entry["encrypted"]),
-            "bundle_sha256": entry["bundle_sha256"],
-            "redacted": [[c, a, b] for c, a, b in redactions],
-            **({"request": entry["request_id"]} if entry["request_id"] is not None else {}),
-        },
-        entry["wall_us"],
-    )
     return entry_id
 
 

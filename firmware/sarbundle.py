@@ -5,12 +5,14 @@ made whole in memory, held two or three times over as it was zipped and
 encrypted; the web UI (384 MiB) was killed by a regular caller's release. Here
 each file goes into the ZIP as it is made (:class:`ZipStream`: a ZIP needs no
 seek, its sizes go in data descriptors, ZIP64 where needed), each recording
-decoded a chunk at a time and written in slices (:func:`wav_parts`), and with a bundle password the
-ZIP is piped through gpg (:class:`GpgStream`) on its way to a *spool*: where
-the bundle waits until its release is logged. A spool has ``write(bytes)``,
-``commit(entry_id)`` (the release is on record, as that disclosure log entry: keep
-it, e.g. rename into place) and
-``discard()`` (anything failed: leave nothing behind). :class:`MemorySpool`
+decoded a chunk at a time and written in slices (:func:`wav_parts`), and with a
+bundle password the ZIP is piped through gpg (:class:`GpgStream`) on its way to
+a *spool*: where the bundle waits until its release is logged. A spool has
+``write(bytes)``, ``commit(entry_id)`` (the release is on record, as that
+disclosure log entry: keep it, e.g. rename into place) and ``discard()``
+(anything failed: leave nothing behind); it may have ``ready()`` (the bundle is
+whole: write it all out before the release is logged) and ``logged(entry_id)``
+(the release is being logged: name it so, :func:`firmware.sar._log`). :class:`MemorySpool`
 keeps it in memory, :class:`FileSpool` in a file beside its destination (the
 command line's ``--out``); the web UI's is :class:`web.sarjob.SealedSpool`.
 """
@@ -302,12 +304,18 @@ class FileSpool:
     def write(self, data):
         return self._file.write(data)
 
-    def commit(self, entry_id=None):
-        """Sync and rename into place. :raises OSError: (the temporary file is removed)"""
-        try:
+    def ready(self):
+        """Write it all out and sync it, before the release is logged: a full card or stick
+        refuses it now, with nothing logged. :raises OSError:"""
+        if not self._file.closed:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
+
+    def commit(self, entry_id=None):
+        """Sync and rename into place. :raises OSError: (the temporary file is removed)"""
+        try:
+            self.ready()
             fsutil.commit_rename(self._tmp, self.path)
         except BaseException:
             self.discard()

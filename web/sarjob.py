@@ -14,8 +14,10 @@ the process ends, which is why the directory is emptied at start. It is deleted
 once downloaded, or when it has waited :data:`KEEP_S` or the web UI stops (the
 release is then audited as failed: "not downloaded"), or when making it failed.
 One a crash or power cut left is named by its disclosure log entry
-(:data:`LOGGED`, from the moment its release is logged), and audited so at the
-next start before it is deleted.
+(:data:`LOGGED`, before that entry is committed), and audited so at the next
+start before it is deleted (one whose entry never committed logged nothing,
+and is deleted). So is one whose release failed after it was logged and the
+audit trail refused to say so (a full card), at the next sweep.
 """
 
 import errno
@@ -27,6 +29,7 @@ import threading
 import time
 
 from firmware.errors import LinekeeperError, TamperError
+from firmware.sar import DisclosureLog
 from firmware.storage import crypto, fsutil
 
 DIR = "sar-bundles"
@@ -57,6 +60,8 @@ class SealedSpool:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         self._file = os.fdopen(fd, "wb")
         self.size = 0
+        self.entry_id = None  # the disclosure log entry it is named by (:meth:`logged`)
+        self._sealed = False
 
     def _seal(self, data, last):
         sealed = self._sealer.seal(data, final=last)
@@ -70,21 +75,38 @@ class SealedSpool:
         self.size += len(data)
         return len(data)
 
-    def commit(self, entry_id=None):
-        """Seal the last chunk. The release is logged as disclosure ``entry_id``: the file is
-        first renamed to say so (:data:`LOGGED`), durably, so that a start after a crash or
-        power cut knows which release it held (:meth:`SarJobs.settle`).
+    def ready(self):
+        """Seal the last chunk and close the file: the bundle is whole on the card before its
+        release is logged (a full card refuses it now, and nothing is logged).
 
-        :raises OSError: the card refused (the release is then audited as failed)
+        :raises OSError: the card refused
         """
-        if entry_id is not None:
-            named = "%s%s%d" % (self.path, LOGGED, entry_id)
-            os.replace(self.path, named)
-            self.path = named
-            fsutil.fsync_dir(os.path.dirname(named))
-        self._seal(self._buf, True)
-        self._buf = bytearray()
-        self._file.close()
+        if not self._sealed:
+            self._seal(self._buf, True)
+            self._buf = bytearray()
+            self._file.close()
+            self._sealed = True
+
+    def logged(self, entry_id):
+        """The release is being logged as disclosure ``entry_id``, in its transaction, before
+        it is committed (:meth:`firmware.sar.DisclosureLog.add`): the file is renamed to say so
+        (:data:`LOGGED`), durably, so that a start after a crash or power cut knows which
+        release it held (:class:`SarJobs`: audited as not released; deleted when its entry
+        never committed).
+
+        :raises OSError: the card refused (nothing is logged)
+        """
+        named = "%s%s%d" % (self.path, LOGGED, entry_id)
+        os.replace(self.path, named)
+        self.path, self.entry_id = named, entry_id
+        fsutil.fsync_dir(os.path.dirname(named))
+
+    def commit(self, entry_id=None):
+        """The release is logged and audited: the bundle waits to be downloaded (sealed, and
+        named by ``entry_id``, already, as :func:`firmware.sar.release` has it)."""
+        self.ready()
+        if entry_id is not None and self.entry_id is None:
+            self.logged(entry_id)
 
     def discard(self):
         self._buf = bytearray()
@@ -95,6 +117,16 @@ class SealedSpool:
         try:
             os.unlink(self.path)
         except FileNotFoundError:
+            pass
+        self.entry_id = None  # nothing left to account for
+
+    def keep(self):
+        """Stop writing, and leave the file (a release logged and not yet audited as not
+        released: :meth:`SarJobs.settle` does that)."""
+        self._buf = bytearray()
+        try:
+            self._file.close()
+        except OSError:
             pass
 
     def chunks(self):
@@ -186,32 +218,40 @@ class SarJobs:
         # (:meth:`settle`): the disclosure log said them released for ever. Anything else
         # put there (a folder) is left, and said: the web UI still starts.
         self._left = []
+        known = None
         for name in sorted(os.listdir(self.dir)):
             path = os.path.join(self.dir, name)
             _, logged, entry_id = name.partition(LOGGED)
             if logged and entry_id.isascii() and entry_id.isdigit() and os.path.isfile(path):
-                self._left.append((int(entry_id), path))
-                continue
+                if known is None:
+                    known = DisclosureLog(data_dir)
+                # Named as its entry was logged: a cut before the entry's commit logged nothing.
+                if known.has(int(entry_id)):
+                    self._left.append((int(entry_id), path, None, LEFT))
+                    continue
             try:
                 os.unlink(path)
             except OSError as exc:
                 log.warning("cannot remove %s from the subject access bundles' folder: %s", path, exc)
+        if known is not None:
+            known.close()
         self._now_s = now_s
         self._expired = expired
         self._lock = threading.Lock()
         self._jobs = {}
 
     def settle(self):
-        """The bundles a crash or power cut left (logged, never downloaded): each release is
-        audited as not made (``expired``), then its file deleted.
+        """The bundles a crash or power cut left (logged, never downloaded), and those of
+        releases that failed after they were logged while the trail refused to say so: each
+        release is audited as not made (``expired``), then its file deleted.
 
         :raises: what ``expired`` raises (the audit trail not open yet): the web UI tries
             again at its next sweep (:meth:`web.Web.settle`)
         """
         while self._left:
-            entry_id, path = self._left[0]
+            entry_id, path, actor, why = self._left[0]
             if self._expired is not None:
-                self._expired(entry_id, None, LEFT)
+                self._expired(entry_id, actor, why)
             try:
                 fsutil.remove_durable(path)
             except OSError as exc:  # audited already: not again at each sweep
@@ -244,10 +284,10 @@ class SarJobs:
             job.entry_id, job.name, job.sha256 = work(job.spool, job.progress)
             job.ended_s, job.state = self._now_s(), DONE
         except LinekeeperError as exc:
-            job.spool.discard()
+            self._abandon(job, str(exc))
             job.error, job.ended_s, job.state = str(exc), self._now_s(), FAILED
         except OSError as exc:  # the spool's card: nothing was logged (firmware.sar.release)
-            job.spool.discard()
+            self._abandon(job, exc.strerror or str(exc))
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 why = (
                     "The box's card is full: the bundle could not be written (%d MB of it were). "
@@ -259,13 +299,30 @@ class SarJobs:
             log.error("subject access bundle by %s: %s", job.actor, why)
             job.error, job.ended_s, job.state = why, self._now_s(), FAILED
         except Exception as exc:  # shown, not swallowed: the page says it failed and why
-            job.spool.discard()
+            self._abandon(job, str(exc))
             job.error, job.ended_s, job.state = (
                 "the bundle could not be made (%s)" % exc,
                 self._now_s(),
                 FAILED,
             )
             raise
+
+    def _abandon(self, job, why):
+        """A job failed: its bundle is deleted. One whose release was logged already (a step
+        after it failed, or the trail refused it and its entry could not be taken back) is
+        audited as not released first; the trail refusing that too, it is kept for
+        :meth:`settle` (at the next sweep, or start), not deleted unaudited."""
+        entry_id, why = job.spool.entry_id, "not released: %s" % why
+        if entry_id is not None and self._expired is not None:
+            try:
+                self._expired(entry_id, job.actor, why)
+            except Exception as exc:
+                log.error("subject access release %d failed, and cannot be audited so yet: %s", entry_id, exc)
+                job.spool.keep()
+                with self._lock:
+                    self._left.append((entry_id, job.spool.path, job.actor, why))
+                return
+        job.spool.discard()
 
     def get(self, token, actor):
         """The job ``token`` if ``actor`` started it (else None: another's is not theirs)."""
@@ -302,7 +359,13 @@ class SarJobs:
         job.spool.discard()
 
     def sweep(self):
-        """Delete the bundles that waited :data:`KEEP_S` (and forget the failed ones)."""
+        """Delete the bundles that waited :data:`KEEP_S` (and forget the failed ones); settle
+        those left unaudited (:meth:`settle`)."""
+        if self._left:
+            try:
+                self.settle()
+            except Exception as exc:  # the trail still refuses: at the next sweep
+                log.error("subject access bundles left unaudited, still: %s", exc)
         now = self._now_s()
         with self._lock:
             old = [

@@ -676,7 +676,8 @@ def test_a_bundle_a_crash_left_waits_for_the_audit_trail_to_open(tmp_path):
     from web.sarjob import DIR, LEFT, LOGGED, SarJobs
 
     os.makedirs(tmp_path / DIR)
-    (tmp_path / DIR / ("tok" + LOGGED + "7")).write_bytes(b"sealed")
+    assert _logged(tmp_path) == 1
+    (tmp_path / DIR / ("tok" + LOGGED + "1")).write_bytes(b"sealed")
     told = []
 
     def expired(entry_id, actor, why):
@@ -688,10 +689,23 @@ def test_a_bundle_a_crash_left_waits_for_the_audit_trail_to_open(tmp_path):
     jobs = SarJobs(str(tmp_path), expired=expired)
     with pytest.raises(KeyStoreError):
         jobs.settle()
-    assert os.listdir(tmp_path / DIR) == ["tok" + LOGGED + "7"]
+    assert os.listdir(tmp_path / DIR) == ["tok" + LOGGED + "1"]
     jobs.settle()
     jobs.settle()
-    assert told == ["refused", (7, None, LEFT)] and os.listdir(tmp_path / DIR) == []
+    assert told == ["refused", (1, None, LEFT)] and os.listdir(tmp_path / DIR) == []
+
+
+def _logged(data_dir):
+    """A release in the disclosure log of ``data_dir``; its entry's id."""
+    from firmware.sar import DisclosureLog
+
+    log = DisclosureLog(str(data_dir))
+    try:
+        return log.add(wall_us=1, actor="sam", requester="Mr Jones", recipient="Mr Jones", reason="SAR",
+                       search="{}", call_ids="1", recordings=1, bundle="b", bundle_sha256="0" * 64,
+                       encrypted=0)  # fmt: skip
+    finally:
+        log.close()
 
 
 def test_a_sealed_bundle_reads_back_whole_and_refuses_a_changed_or_cut_file(tmp_path):
