@@ -18,7 +18,9 @@ operation        arguments                                   result
 ``resume``       ``line``, ``actor``, ``address``            null
 ``paused``                                                   lines paused now
 ``recording``                                                lines whose call is being recorded now
-``test_call``    ``line``                                    seconds of announcement played
+``test_call``    ``line``                                    seconds of announcement played (refused,
+                                                             kind ``TestCallRefused``, unless a handset
+                                                             is off-hook with nothing dialled)
 ``reload``                                                   null (config.json read again)
 ``retention``                                                ``{"suspended", "last_passed_us",``
                                                              ``"alarms", "disk_percent"}``
@@ -432,9 +434,19 @@ def recorder_handlers(box, *, board_name="sim"):
         box.policy.resume(int(line), str(actor), address=_text(address))
 
     def test_call(line):
+        line = int(line)
+        if not 1 <= line <= box.board.lines:
+            raise ControlError("there is no line %d: this box has lines 1 to %d" % (line, box.board.lines))
+        # The line's state as the supervisor has it now: the page's may be out of date.
+        call = box.supervisor.live_call(line)
+        refused = announcement.test_call_refusal(
+            line, box.supervisor.state(line), None if call is None else call.number
+        )
+        if refused is not None:
+            raise announcement.TestCallRefused(refused)
         announcements = Announcements(box.data_dir, box.config.country)
         samples = announcements.samples(load_config(box.data_dir).policy.consent.announcement)
-        box.board.play(int(line), samples)
+        box.board.play(line, samples)
         return len(samples) / announcement.RATE
 
     def retention():

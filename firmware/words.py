@@ -158,6 +158,7 @@ ACTIONS = {
     "key_grant": "Changed the lines a recording key opens",
     "rekey": "Rekey of every recording key (its phase says how far: asked, refused, started, done)",
     "mail_test": "Sent a test e-mail",
+    "consent_test": "Played the consent announcement into a line as a test (or was refused)",
     "key_slot_remove": "Removed a recording key",
     "password_change": "Changed a password",
     "retention_sweep": "Deletion run (its trigger says why: the schedule, a full card, an erasure)",

@@ -167,6 +167,35 @@ def wav_bytes(samples, rate=RATE):
     )
 
 
+# ------------------------------------------------------------------ a test call
+class TestCallRefused(LinekeeperError, ValueError):
+    """The line's state forbids a test call now (:func:`test_call_refusal` says why); over
+    the control socket its ``kind`` is the class's name."""
+
+
+def test_call_refusal(line, state, number):
+    """Why the announcement may not be played into ``line`` as a test now, or None: it may.
+
+    The HAT plays into the line's pair, which only someone off-hook hears: the test
+    is for a handset lifted on the line with nothing dialled yet (the installer's,
+    hearing the dial tone). On an idle line nobody would hear it; into a ringing
+    line, a call or a number being dialled it would reach a caller.
+
+    :param state: the line's state (:data:`firmware.calls.supervisor.STATES`)
+    :param number: what has been dialled on the line's call so far (None or "": nothing)
+    """
+    if state == "fault":
+        return "line %d has a fault: nothing can be played into it" % line
+    if state == "idle":
+        return (
+            "nobody is off-hook on line %d, so nobody would hear it: lift a handset on the line "
+            "and play the announcement while you hear the dial tone" % line
+        )
+    if state == "dialling" and not number:
+        return None
+    return "line %d is in a call: try again when it is free" % line
+
+
 # ------------------------------------------------------------------ the box's announcement
 def announcements_dir(data_dir):
     return os.path.join(os.fspath(data_dir), DIR_NAME)

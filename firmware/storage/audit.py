@@ -82,6 +82,8 @@ ACTIONS = frozenset(
         "delete",
         "erase_details",  # a caller's details erased from the call log on request
         "mail_test",
+        # The consent announcement played into a line as a test, or refused (web/views/consent.py).
+        "consent_test",
         "login",
         "login_failed",
         "logout",

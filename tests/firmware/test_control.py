@@ -268,3 +268,60 @@ def test_recorder_handlers_pause_a_real_call(tmp_path, synth):
     finally:
         srv.stop()
         box.stop()
+
+
+def test_recorder_plays_a_test_announcement_only_into_a_handset_lifted_with_nothing_dialled(tmp_path, synth):
+    """The recorder, which knows each line's state, refuses a test call into a call, a
+    ringing line, a number being dialled or an idle line, whatever the page asked."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+    from firmware.control import recorder_handlers
+
+    scenario = loads_scenario(
+        json.dumps(
+            {
+                "start": "2026-03-02T09:00:00Z",
+                "country": "uk",
+                "lines": 3,
+                "calls": [
+                    {"line": 1, "at": 1.0, "direction": "in", "rings": 2, "talk": 20.0},
+                    {
+                        "line": 2,
+                        "at": 1.0,
+                        "direction": "out",
+                        "dial": {"digits": "02079460000", "delay": 10.0},
+                    },
+                ],
+            }
+        )
+    )
+    box = open_sim_box(scenario, str(tmp_path / "data"), synth=synth)
+    srv = ControlServer(str(tmp_path / "c.sock"), recorder_handlers(box, board_name="sim"))
+    srv.start()
+    box.start()
+
+    def plays(line):
+        return [e for e in box.board.log if e[1:3] == (line, "play")]
+
+    try:
+        client = ControlClient(srv.path)
+        box.clock.run_until(5_000_000)  # line 1 ringing, line 2 lifted with its dial tone
+        assert client.call("snapshot")["lines"][0]["state"] == "ringing"
+        with pytest.raises(ControlError, match="^line 1 is in a call: try again when it is free$") as refused:
+            client.call("test_call", line=1)
+        assert refused.value.kind == "TestCallRefused"
+        with pytest.raises(ControlError, match="nobody is off-hook on line 3"):
+            client.call("test_call", line=3)
+        with pytest.raises(ControlError, match="there is no line 4"):
+            client.call("test_call", line=4)
+        assert plays(1) == plays(3) == []
+        seconds = client.call("test_call", line=2)
+        assert seconds >= 1.0 and len(plays(2)) == 1
+        box.clock.run_until(14_000_000)  # line 1 answered, line 2's number dialled
+        for line in (1, 2):
+            with pytest.raises(ControlError, match="^line %d is in a call" % line):
+                client.call("test_call", line=line)
+        assert len(plays(2)) == 1 and plays(1) == [e for e in plays(1) if e[0] > 5_000_000]
+    finally:
+        srv.stop()
+        box.stop()

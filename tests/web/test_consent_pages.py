@@ -7,6 +7,7 @@ import re
 import struct
 
 from firmware.config import load_config
+from firmware.control import ControlError
 
 from support.web import wav_bytes
 
@@ -119,14 +120,55 @@ def test_an_empty_upload_field_says_so(box, people):
 def test_test_call_plays_the_announcement_into_the_line(box, people):
     ivan = people["ivan"]
     upload(box, ivan, wav_bytes(2.5))
+    box.status.set(3, "dialling", call={"id": 7, "direction": "out", "number": None})  # a handset lifted
     resp = box.post(ivan, "/consent/test-call", {"line": "3"}, token_from="/consent")
     assert resp.status_code == 302 and "played=3" in resp.headers["Location"]
     assert box.played == [(3, 20000)]
+    (played,) = box.services.audit.entries(action="consent_test")
+    assert (played.actor, played.target, played.details["duration_s"]) == ("ivan", "line:3", 2.5)
     resp = box.post(ivan, "/consent/test-call", {"line": "9"}, token_from="/consent")
     assert resp.status_code == 400 and "from 1 to 4" in resp.get_data(as_text=True)
     box.status.set(2, "fault")
     resp = box.post(ivan, "/consent/test-call", {"line": "2"}, token_from="/consent")
     assert resp.status_code == 400 and box.played == [(3, 20000)]
+
+
+def test_test_call_is_refused_into_a_call_or_an_idle_line_and_audited(box, people):
+    ivan = people["ivan"]
+    upload(box, ivan, wav_bytes(2.5))
+    call = {"id": 8, "direction": "in", "number": "01632960123"}
+    busy = {
+        1: ("ringing", call),
+        2: ("connected", call),
+        3: ("dialling", dict(call, direction="out")),  # a number being dialled
+        4: ("alerting", None),
+    }
+    for line, (state, live) in busy.items():
+        box.status.set(line, state, call=live)
+        resp = box.post(ivan, "/consent/test-call", {"line": str(line)}, token_from="/consent")
+        page = resp.get_data(as_text=True)
+        assert resp.status_code == 400, state
+        m = re.search(r'id="error-test" role="alert">([^<]+)<', page)
+        assert (
+            m and m.group(1) == "Line %d is in a call: try again when it is free. Nothing was played." % line
+        )
+        assert "Played the announcement" not in page
+    box.status.set(4, "idle")
+    resp = box.post(ivan, "/consent/test-call", {"line": "4"}, token_from="/consent")
+    assert resp.status_code == 400 and "Nobody is off-hook on line 4" in resp.get_data(as_text=True)
+    assert box.played == []
+
+    # The page's status is a moment old: the recorder, which has the line's state now, refuses.
+    def recorder_refuses(line, samples):
+        raise ControlError("line %d is in a call: try again when it is free" % line, "TestCallRefused")
+
+    box.status.set(4, "dialling", call={"id": 9, "direction": "out", "number": None})
+    box.services.consent._play = recorder_refuses
+    resp = box.post(ivan, "/consent/test-call", {"line": "4"}, token_from="/consent")
+    assert resp.status_code == 400 and "Line 4 is in a call" in resp.get_data(as_text=True)
+    entries = box.services.audit.entries(action="consent_test")
+    assert sorted(e.details["line"] for e in entries) == [1, 2, 3, 4, 4, 4]
+    assert all("refused" in e.details and "duration_s" not in e.details for e in entries)
 
 
 def test_notice_settings_are_saved_and_audited_and_use_default_drops_the_upload(box, people):

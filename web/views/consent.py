@@ -12,11 +12,13 @@ import hashlib
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
+from firmware.control import ControlError
 from firmware.errors import AudioFormatError, LinekeeperError
+from firmware.policy.announcement import TestCallRefused, test_call_refusal
 from firmware.policy.settings import NOTICES
 
 from .. import intent
-from ..security import form_errors, lk, roles
+from ..security import audit, form_errors, lk, roles
 from ..site import control_problem
 
 bp = Blueprint("consent", __name__)
@@ -198,11 +200,19 @@ def test_call():
             raise ValueError
     except ValueError:
         return _page({"test": "Choose a line from 1 to %d." % web.n_lines}, status=400)
-    state = {e["line"]: e["state"] for e in web.services.status.snapshot()["lines"]}
-    if state.get(line) == "fault":
-        return _page({"test": "Line %d has a fault: nothing can be played into it." % line}, status=400)
-    try:
-        seconds = svc.test_call(line)
-    except LinekeeperError as exc:
-        return _page({"test": "The announcement could not be played: %s" % exc}, status=400)
+    entry = next(e for e in web.services.status.snapshot()["lines"] if e["line"] == line)
+    refused = test_call_refusal(line, entry["state"], (entry.get("call") or {}).get("number"))
+    if refused is None:
+        try:
+            seconds = svc.test_call(line)
+        except LinekeeperError as exc:
+            if isinstance(exc, ControlError) and exc.kind == TestCallRefused.__name__:
+                refused = str(exc)  # the recorder, which knows the line's state now, refused
+            else:
+                audit("consent_test", "line:%d" % line, line=line, refused=str(exc))
+                return _page({"test": "The announcement could not be played: %s" % exc}, status=400)
+    if refused is not None:
+        audit("consent_test", "line:%d" % line, line=line, refused=refused)
+        return _page({"test": "%s. Nothing was played." % (refused[:1].upper() + refused[1:])}, status=400)
+    audit("consent_test", "line:%d" % line, line=line, duration_s=round(seconds, 1))
     return redirect(url_for("consent.index", played="%d:%.1f" % (line, seconds)))
