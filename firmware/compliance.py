@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 
 from .lawfulbasis import LEGITIMATE_INTERESTS, basis_words
+from .policy.consent import DEFAULT_ANNOUNCEMENT
 
 GREEN, AMBER, RED = "green", "amber", "red"
 
@@ -101,10 +102,29 @@ def _private(s):
 _NOTICE_HEARD = {"tone": "a beep", "announcement": "a spoken announcement"}
 
 
+def _shipped_words(s, mode):
+    """Why the spoken announcement ``mode`` gives is not this site's, or None.
+
+    The shipped text names purposes of its own ("for training and quality purposes")
+    which need not be the purpose stated in Settings; the box cannot tell what an
+    uploaded recording says, nor rewrite free text into a sentence to speak.
+    """
+    announcement = s.config.policy.consent.announcement
+    if mode != "announcement" or announcement.file is not None or announcement.text != DEFAULT_ANNOUNCEMENT:
+        return None
+    return (
+        "the announcement still says the shipped words, calls recorded \u201cfor training and "
+        "quality purposes\u201d, not the purpose stated in Settings: write what it says (Consent)"
+    )
+
+
 def _notice_in(s):
     mode = s.config.policy.consent.inbound
     if mode == "off":
         return RED, "callers are given no notice that calls are recorded (Consent)"
+    shipped = _shipped_words(s, mode)
+    if shipped is not None:
+        return AMBER, "callers hear %s, but %s" % (_NOTICE_HEARD.get(mode, mode), shipped)
     return GREEN, "callers hear %s when a call is answered" % _NOTICE_HEARD.get(mode, mode)
 
 
@@ -124,6 +144,9 @@ def _notice_out(s):
     mode = s.config.policy.consent.outbound
     if mode == "off":
         return AMBER, "people called from the box are given no notice (Consent)"
+    shipped = _shipped_words(s, mode)
+    if shipped is not None:
+        return AMBER, "people called hear %s, but %s" % (_NOTICE_HEARD.get(mode, mode), shipped)
     return GREEN, "people called hear %s" % _NOTICE_HEARD.get(mode, mode)
 
 

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from firmware.mail.settings import MailSettings, Schedule
-from firmware.policy.settings import LineMode
+from firmware.policy.settings import DEFAULT_ANNOUNCEMENT, LineMode
 
 BASIS = dict(lawful_basis="legitimate_interests", lia_date="2026-01-10")
 CONTACT = dict(
@@ -20,6 +20,8 @@ CONTACT = dict(
     dp_email="dpo@acme.example",
     dp_phone="01632 960123",
 )
+
+SITE_ANNOUNCEMENT = "This call may be recorded, to keep a record of orders taken by phone."
 
 
 def configure_well(box):
@@ -30,7 +32,12 @@ def configure_well(box):
     policy = dataclasses.replace(
         policy,
         rules=dataclasses.replace(policy.rules, lines=(LineMode(line=4, mode="never"),)),
-        consent=dataclasses.replace(policy.consent, inbound="announcement", outbound="tone"),
+        consent=dataclasses.replace(
+            policy.consent,
+            inbound="announcement",
+            outbound="tone",
+            announcement=dataclasses.replace(policy.consent.announcement, text=SITE_ANNOUNCEMENT),
+        ),
         retention=dataclasses.replace(policy.retention, default_days=90),
     )
     store.save(config.replace(policy=policy))
@@ -285,6 +292,27 @@ def test_the_checklist_says_what_callers_hear_in_words(good):
     page = people["audrey"].get("/documents/checklist").get_data(as_text=True)
     assert "callers hear a spoken announcement when a call is answered" in page
     assert "people called hear a beep" in page and "hear the tone" not in page
+
+
+def test_the_shipped_announcement_is_not_green_whatever_purpose_was_stated(good):
+    """The default announcement told callers calls were recorded "for training and quality
+    purposes" whatever purpose the installer stated, and safeguards 5 and 7 were green."""
+    box, people = good
+    config = box.config_store.get()
+    shipped = dataclasses.replace(config.policy.consent.announcement, text=DEFAULT_ANNOUNCEMENT)
+    change_policy(box, "consent", announcement=shipped, outbound="announcement")
+    got = statuses(people["audrey"])
+    words = (
+        "the announcement still says the shipped words, calls recorded \u201cfor training and quality "
+        "purposes\u201d, not the purpose stated in Settings: write what it says (Consent)"
+    )
+    assert got[5] == ("amber", "callers hear a spoken announcement, but " + words)
+    assert got[7] == ("amber", "people called hear a spoken announcement, but " + words)
+    change_policy(box, "consent", outbound="tone")
+    assert statuses(people["audrey"])[7][0] == "green"
+    # An uploaded recording says what the business recorded: the box cannot tell, and trusts it.
+    change_policy(box, "consent", announcement=dataclasses.replace(shipped, file="upload-1.wav"))
+    assert statuses(people["audrey"])[5][0] == "green"
 
 
 def test_the_staff_notice_says_every_way_to_pause_for_card_details(good):
