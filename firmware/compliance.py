@@ -46,6 +46,7 @@ class BoxState:
     rules_configured: bool = False  # policy.rules was set, not left at the defaults
     private_lines: tuple = ()  # lines never recorded (site or rules)
     keys_initialised: bool = False
+    recovery_confirmed: bool = False  # the recovery key was seen and confirmed as stored
     audit_problems: tuple = ()
     open_alarms: tuple = ()  # kinds of alarms on now
     retention_suspended: str = ""  # why retention sweeps are refused, or ""
@@ -190,9 +191,15 @@ def _retention_working(s):
 
 
 def _encrypted(s):
-    if s.keys_initialised:
-        return GREEN, "recordings are encrypted; only holders of a key slot can play them"
-    return RED, "the box has no recording keys: nothing is recorded (linekeeper init / setup)"
+    if not s.keys_initialised:
+        return RED, "the box has no recording keys: nothing is recorded (linekeeper init / setup)"
+    if not s.recovery_confirmed:
+        # Green while nobody had stored the key that opens the recordings when every password is lost.
+        return AMBER, (
+            "recordings are encrypted, but the recovery key was never confirmed as stored: an "
+            "installer who is also a supervisor should make a new one and keep it safe (Settings)"
+        )
+    return GREEN, "recordings are encrypted; only holders of a key slot can play them"
 
 
 def _audit(s):

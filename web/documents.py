@@ -67,6 +67,7 @@ def box_state(web):
         rules_configured=rules != RecordingRules(),
         private_lines=tuple(sorted(private)),
         keys_initialised=services.keystore.is_initialised,
+        recovery_confirmed=web.site.recovery_confirmed,
         audit_problems=tuple(web.audit_checked()[0]),
         open_alarms=open_alarms,
         retention_suspended=(retention.guard.suspended or "") if retention is not None else "",

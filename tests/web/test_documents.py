@@ -315,6 +315,19 @@ def test_the_shipped_announcement_is_not_green_whatever_purpose_was_stated(good)
     assert statuses(people["audrey"])[5][0] == "green"
 
 
+def test_a_recovery_key_never_confirmed_is_amber_and_says_what_to_do(good):
+    """Safeguard 11 was green while only the dashboard said the recovery key was never confirmed."""
+    box, people = good
+    box.web.site.set_recovery_confirmed(False)
+    assert statuses(people["audrey"])[11] == (
+        "amber",
+        "recordings are encrypted, but the recovery key was never confirmed as stored: an "
+        "installer who is also a supervisor should make a new one and keep it safe (Settings)",
+    )
+    box.web.site.set_recovery_confirmed(True)
+    assert statuses(people["audrey"])[11][0] == "green"
+
+
 def test_the_staff_notice_says_every_way_to_pause_for_card_details(good):
     """It gave the keypad code only: on a box that pauses by its button alone, staff were
     never told how to pause."""
