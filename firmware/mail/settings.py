@@ -15,6 +15,10 @@ EVERY = ("daily", "weekly", "monthly")
 _ADDRESS = re.compile(r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$")
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[?[0-9A-Fa-f:.]{2,45}\]?$")
 PASSWORD_FIELD = "mail.password"
+LOGIN_IN_CLEAR = (
+    'security "none" would send the user name and password over the network in clear: '
+    "choose starttls or tls, or leave the user name empty to send without logging in"
+)
 
 
 def check_address(address, field):
@@ -70,6 +74,21 @@ class MailSettings:
         return tuple(
             what for what, value in (("mail server", self.host), ("sender address", self.sender)) if not value
         )
+
+    def login_in_clear(self):
+        """Whether logging in would send the user name and password over the network in
+        clear: security "none" with a user name (the sender logs in whenever one is set)."""
+        return self.security == "none" and bool(self.username)
+
+    def check_login(self):
+        """Raise :class:`ConfigError` (field ``mail.security``) when :meth:`login_in_clear`.
+
+        Not part of :meth:`check`: a ``mail.json`` saved so before this was refused still
+        loads (the E-mail page says so) and its sender refuses to log in (firmware/mail/smtp.py).
+        """
+        if self.login_in_clear():
+            raise ConfigError(LOGIN_IN_CLEAR, field="mail.security")
+        return self
 
     def check(self):
         """Raise :class:`ConfigError` naming the first bad field."""
@@ -146,7 +165,7 @@ class MailSettingsStore:
         """Validate and store ``settings``; ``new_password`` (text) replaces the sealed one."""
         if new_password:
             settings = dataclasses.replace(settings, password=self.secrets.seal(PASSWORD_FIELD, new_password))
-        settings.check()
+        settings.check().check_login()
         # The box's data mode: the web UI saves it, the recorder reads it to mail alarms
         # (the password in it is sealed, firmware.secretbox).
         atomic_write(self.path, (json.dumps(settings.to_dict(), indent=2) + "\n").encode())

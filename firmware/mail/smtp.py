@@ -4,6 +4,7 @@ import smtplib
 import ssl
 
 from ..errors import LinekeeperError
+from .settings import LOGIN_IN_CLEAR
 
 
 class MailError(LinekeeperError, OSError):
@@ -50,6 +51,9 @@ class SmtpSender:
         """
         s = self.settings
         where = "%s:%d" % (s.host, s.port)
+        if s.login_in_clear():
+            # A mail.json saved before such settings were refused: no password in clear.
+            raise MailServerError("%s: not logged in, since %s" % (where, LOGIN_IN_CLEAR))
         try:
             with self._connect() as smtp:
                 if s.username:

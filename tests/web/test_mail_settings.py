@@ -127,3 +127,39 @@ def test_bad_fields_are_refused_in_the_page_s_own_words(box, people, field, valu
     page = resp.get_data(as_text=True)
     assert resp.status_code == 400 and words in page and 'id="error-%s"' % error in page
     assert not os.path.exists(os.path.join(box.data_dir, "mail.json"))
+
+
+def test_a_login_in_clear_is_refused_naming_the_security_and_nothing_is_saved(box, people):
+    """Security "none" with a user name and password was saved: the password would have
+    crossed the network in clear at every mail."""
+    ivan = people["ivan"]
+    resp = box.post(ivan, "/settings/mail", dict(GOOD, security="none"), token_from="/settings/mail")
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and 'id="error-security"' in page
+    assert "would send the user name and password over the network in clear" in page
+    assert not os.path.exists(os.path.join(box.data_dir, "mail.json"))
+    # Without a login there is nothing to send in clear.
+    resp = box.post(
+        ivan, "/settings/mail", dict(GOOD, security="none", username=""), token_from="/settings/mail"
+    )
+    assert resp.status_code == 302
+
+
+def test_a_login_in_clear_saved_before_still_loads_and_the_page_says_so(box, people):
+    from firmware.mail.settings import MailSettings
+    from firmware.mail.smtp import MailServerError, SmtpSender
+
+    ivan = people["ivan"]
+    assert box.post(ivan, "/settings/mail", GOOD, token_from="/settings/mail").status_code == 302
+    path = os.path.join(box.data_dir, "mail.json")
+    saved = json.load(open(path))
+    with open(path, "w") as f:
+        json.dump(dict(saved, security="none"), f)  # as a release that took it saved it
+    page = ivan.get("/settings/mail").get_data(as_text=True)
+    assert 'id="in-clear"' in page and "no e-mail is sent until you choose starttls or tls" in page
+    settings = box.services.mail.store.get()
+    assert settings.security == "none" and settings.username == "box"
+    # Its sender does not log in in clear: refused before it connects (nobody listens there).
+    with pytest.raises(MailServerError, match='not logged in, since security "none"'):
+        SmtpSender(settings, "smtp pass 99").send(None)
+    assert not MailSettings(security="none").login_in_clear()

@@ -80,7 +80,7 @@ def _parse(form, current):
     )
     if not errors:
         try:
-            settings.check()
+            settings.check().check_login()
         except ConfigError as exc:
             field = (exc.field or "mail").split(".", 1)[-1].split("[")[0]
             if field == "schedules":
@@ -102,6 +102,8 @@ def _page(values, errors=None, status=400, **extra):
         password_set=bool(settings.password),
         # Recipients with no server or sender to send to them: the page says so.
         not_sent=settings.missing if settings.alarm_to or settings.schedules else (),
+        # Saved before such settings were refused: the sender will not log in (firmware/mail/smtp.py).
+        in_clear=settings.login_in_clear(),
         pending=svc.queue.pending(),
         **extra,
     )
