@@ -287,6 +287,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
 
     def apply(config):
         retention.update_settings(config.policy.retention)
+        reports.country = config.country  # how numbers compare: a country changed in Settings, at once
         try:
             client.call("reload")
         except RecorderUnavailable:

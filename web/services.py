@@ -225,7 +225,7 @@ class BoxConsent:
     :param data_dir: the box's data directory (uploads go to ``announcements/``)
     :param config_store: a :class:`BoxConfigStore` (which announcement is configured)
     :param play: ``play(line, samples)`` into a line (the board's), or None: no test calls
-    :param country: picks the spoken default's voice
+    :param country: picks the spoken default's voice until the configuration is read
     """
 
     def __init__(self, data_dir, config_store, play=None, country="uk"):
@@ -242,7 +242,11 @@ class BoxConsent:
 
     def samples(self):
         """The configured announcement (8 kHz int16); raises AnnouncementError saying why not."""
-        return self.announcements.samples(self.config_store.get().policy.consent.announcement)
+        config = self.config_store.get()
+        # The spoken default's voice is the country's as saved now, as the recorder's is:
+        # a country changed in Settings is heard at once, not after a restart.
+        self.announcements.country = config.country
+        return self.announcements.samples(config.policy.consent.announcement)
 
     def announcement_wav(self):
         from firmware.policy.announcement import wav_bytes

@@ -179,6 +179,34 @@ def test_web_beside_a_stopped_recorder_says_so(tmp_path):
     assert services.retention.guard.suspended is None
 
 
+def test_a_country_changed_in_settings_is_taken_by_the_web_ui_at_once(tmp_path):
+    """The Settings page said a change of country took effect at restart; the recorder took
+    it at once, while this process kept the old country's announcement voice until then."""
+    import numpy as np
+
+    from firmware.calls.calllog import CallLog
+    from firmware.clock import SimClock
+    from firmware.control import ControlClient
+
+    data = tmp_path / "data"
+    data.mkdir()
+    CallLog(str(data / "calls.db"), SimClock()).close()
+    services = services_for_recorder(str(data), ControlClient(str(data / "control.sock"), timeout_s=0.2), 3)
+    voices = []
+
+    def espeak(text, voice):
+        voices.append(voice)
+        return (8000 * np.sin(np.arange(16000) / 3)).astype(np.int16)
+
+    services.consent.announcements._espeak = espeak
+    services.consent.samples()
+    config = services.box_config.get()
+    services.box_config.save(config.replace(country="us"))
+    services.consent.samples()
+    assert voices == ["en-gb", "en-us"]
+    assert services.reports.country == "us"
+
+
 def test_the_dashboard_says_why_the_recorder_cannot_start(box, people, tmp_path, monkeypatch):
     import dataclasses
     import errno
