@@ -57,9 +57,22 @@ class BoxState:
     supervisors: int = 0
 
 
+def _cut(text, most=80):
+    """``text`` (its spaces and line breaks as single spaces) in at most ``most`` characters:
+    cut at the end of a word, with an ellipsis, when it is longer (a word longer than
+    that alone is cut where it must be)."""
+    text = " ".join(text.split())
+    if len(text) <= most:
+        return text
+    cut = text[: most - 1]
+    if text[most - 1] != " " and " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:") + "\u2026"
+
+
 def _purpose(s):
     if len(s.purpose.strip()) >= 10:
-        return GREEN, "stated in setup: “%s”" % s.purpose.strip()[:80]
+        return GREEN, "stated in setup: “%s”" % _cut(s.purpose)
     return RED, "no purpose for recording is stated (Settings)"
 
 

@@ -328,6 +328,25 @@ def test_a_recovery_key_never_confirmed_is_amber_and_says_what_to_do(good):
     assert statuses(people["audrey"])[11][0] == "green"
 
 
+def test_a_long_purpose_is_cut_at_a_word_with_an_ellipsis(good):
+    """Safeguard 1 cut the purpose at 80 characters, mid-word ("what was agr")."""
+    box, people = good
+    change_site(
+        box,
+        purpose="To keep a record of orders taken by phone and to settle\ndisagreements "
+        "about what was agreed with customers.",
+    )
+    assert statuses(people["audrey"])[1] == (
+        "green",
+        "stated in setup: \u201cTo keep a record of orders taken by phone and to settle "
+        "disagreements about\u2026\u201d",
+    )
+    change_site(box, purpose="To keep a record of orders taken by phone.")
+    assert statuses(people["audrey"])[1][1] == (
+        "stated in setup: \u201cTo keep a record of orders taken by phone.\u201d"
+    )
+
+
 def test_the_staff_notice_says_every_way_to_pause_for_card_details(good):
     """It gave the keypad code only: on a box that pauses by its button alone, staff were
     never told how to pause."""
