@@ -16,6 +16,7 @@ import time
 import pytest
 
 from firmware.control import ControlClient, RecorderUnavailable, socket_path
+from firmware.migrations import release_schema
 from firmware.update.flow import COPY_CHUNK, Updater, UpdateSettings
 from firmware.update.inbox import UpdateInbox
 from firmware.update.rauc import Rauc
@@ -429,10 +430,15 @@ def apply(data_dir):
 """
 
 
+# This release's data schema, and the test release's, one migration on.
+SCHEMA = release_schema()
+NOTE_SCHEMA = SCHEMA + 1
+
+
 def _release_with_migration(tmp_path, name, broken_web=False):
     source = copy_checkout(str(tmp_path / name))
-    # This release is at data schema 2 (m002_seal_concerns): the test's migration is the next.
-    with open(os.path.join(source, "firmware", "migrations", "m003_note.py"), "w") as f:
+    # The test's migration is the one after this release's newest.
+    with open(os.path.join(source, "firmware", "migrations", "m%03d_note.py" % NOTE_SCHEMA), "w") as f:
         f.write(MIGRATION)
     if broken_web:
         # Its web UI cannot start: the health check fails after the recorder migrated.
@@ -457,12 +463,12 @@ def test_a_release_with_a_data_migration_migrates_and_drops_its_backup_once_good
     assert quiet_box.running_from() == "B"
     assert "migrated_note" in _calls_columns(quiet_box)
     with open(os.path.join(quiet_box.data_dir, "data-schema")) as f:
-        assert f.read().strip() == "3"
+        assert f.read().strip() == str(NOTE_SCHEMA)
     assert not os.path.exists(os.path.join(quiet_box.data_dir, "migration-backup"))
     verify = quiet_box.run_cli("verify", "--data-dir", quiet_box.data_dir)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     with open_audit_ro(quiet_box) as entries:
-        assert {"event": "migrated", "from": 2, "to": 3} in entries
+        assert {"event": "migrated", "from": SCHEMA, "to": NOTE_SCHEMA} in entries
 
 
 def test_a_rollback_after_a_data_migration_finds_the_data_as_it_left_it(quiet_box, tmp_path):
@@ -475,7 +481,7 @@ def test_a_rollback_after_a_data_migration_finds_the_data_as_it_left_it(quiet_bo
     assert quiet_box.running_from() == "A"
     assert _calls_columns(quiet_box) == before  # the old release's schema, restored
     with open(os.path.join(quiet_box.data_dir, "data-schema")) as f:
-        assert f.read().strip() == "2"  # the old release's schema (a fresh box notes its own)
+        assert f.read().strip() == str(SCHEMA)  # the old release's schema (a fresh box notes its own)
     assert not os.path.exists(os.path.join(quiet_box.data_dir, "migration-backup"))
     assert len(_snapshot_when_up(quiet_box)["lines"]) == 2  # recording again on slot A
     verify = quiet_box.run_cli("verify", "--data-dir", quiet_box.data_dir)
@@ -483,9 +489,9 @@ def test_a_rollback_after_a_data_migration_finds_the_data_as_it_left_it(quiet_bo
     with open_audit_ro(quiet_box) as entries:
         # The new release had migrated, and its entries stay (the trail goes on); the
         # old one put its data back and says from when.
-        assert {"event": "migrated", "from": 2, "to": 3} in entries
+        assert {"event": "migrated", "from": SCHEMA, "to": NOTE_SCHEMA} in entries
         restored = [e for e in entries if e.get("event") == "restored"]
-        assert len(restored) == 1 and (restored[0]["from"], restored[0]["to"]) == (3, 2)
+        assert len(restored) == 1 and (restored[0]["from"], restored[0]["to"]) == (NOTE_SCHEMA, SCHEMA)
         assert restored[0]["backup_at_us"] > 0 and restored[0]["audit"] == "kept"
         assert restored[0]["audit_entries_since"] >= 1
 
