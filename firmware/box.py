@@ -397,7 +397,8 @@ class Box:
         data_dir, clock = self.data_dir, self.clock
         clean = self._stopped_cleanly = stopped_cleanly(data_dir)
         self._clean_stop_us = clean_stop_us(data_dir) if clean else None
-        self._update_restart = restarted_for_update(data_dir)  # the updater's, before this start
+        # The updater's restart, when its note came just before that clean stop.
+        self._update_restart = restarted_for_update(data_dir, self._clean_stop_us)
         if self._vault is not None:
             # An old HAT's key is never carried to a new one (firmware/handover.py).
             drop_carried(data_dir)

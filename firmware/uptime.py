@@ -23,9 +23,14 @@ the run is still on record (:mod:`firmware.reports.downtime` reads it there).
 The updater (:mod:`firmware.update.flow`) restarts the services into a slot, which
 stops the recorder cleanly; a reinstall keeps the release and the data's schema, so
 nothing else tells that stop from an operator's. So just before it restarts them it
-leaves the file ``DATA_DIR/update-restart`` (:func:`note_update_restart`; removed
-again if the restart command fails), and the next start reads it as the reason and
-removes it (:func:`restarted_for_update`, :func:`clear_update_restart`).
+leaves the file ``DATA_DIR/update-restart`` (:func:`note_update_restart`: when, the
+boot and the recorder's pid; removed again if the restart command fails), and the next
+start reads it as the reason and removes it (:func:`restarted_for_update`,
+:func:`clear_update_restart`). An updater killed between the note and the restart
+leaves it behind, the recorder still running: the start takes it only when the clean
+stop it follows came within :data:`UPDATE_RESTART_WITHIN_US` after the note (an
+operator's stop days later is not the update's), and the updater's recovery removes it
+while the recorder it named still runs in the same boot (:func:`drop_stale_update_restart`).
 
 A crash writes nothing, so the recorder leaves a sign of life, the file
 ``DATA_DIR/alive`` holding the wall time, rewritten every :data:`ALIVE_EVERY_US`
@@ -52,6 +57,10 @@ log = logging.getLogger(__name__)
 
 ALIVE_FILE = "alive"
 UPDATE_RESTART_FILE = "update-restart"
+# The clean stop the updater's restart makes comes within this of its note (systemd
+# kills a recorder whose stop takes 90 s); a note older at a stop is not that stop's.
+UPDATE_RESTART_WITHIN_US = 5 * 60_000_000
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
 ALIVE_EVERY_US = 60_000_000
 # Why the box was not recording before a start (``box_start``'s ``after``).
 CAUSES = ("clean_stop", "power_fail", "update", "crash", "first_start")
@@ -80,23 +89,69 @@ def write_alive(data_dir, wall_us):
         log.warning("cannot write the sign of life %s: %s", path, exc)
 
 
-def note_update_restart(data_dir, wall_us, slot):
+def boot_id():
+    """This boot's id (the kernel's), or None where there is none."""
+    try:
+        with open(BOOT_ID, encoding="ascii") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def note_update_restart(data_dir, wall_us, slot, pid=None):
     """The updater's call, just before it restarts the services into ``slot`` (at
-    ``wall_us``): the recorder's clean stop that follows is the update's. Never raises
-    (the update goes on; that stop then reads as a clean one, logged)."""
+    ``wall_us``; ``pid``: the recorder it restarts, None if none answered): the
+    recorder's clean stop that follows is the update's. Never raises (the update goes
+    on; that stop then reads as a clean one, logged)."""
     from .storage.fsutil import atomic_write, hand_to_data_dir_owner
 
     path = os.path.join(os.fspath(data_dir), UPDATE_RESTART_FILE)
+    note = {"slot": slot, "at_us": int(wall_us), "boot_id": boot_id(), "pid": pid}
     try:
-        atomic_write(path, json.dumps({"slot": slot, "at_us": int(wall_us)}).encode())
+        atomic_write(path, json.dumps(note).encode())
         hand_to_data_dir_owner(data_dir, (path,))  # the recorder removes it
     except OSError as exc:
         log.error("cannot note the restart for the update in %s: %s", path, exc)
 
 
-def restarted_for_update(data_dir):
-    """Whether the updater restarted the services since the last start (its note is there)."""
-    return os.path.exists(os.path.join(os.fspath(data_dir), UPDATE_RESTART_FILE))
+def _update_restart_note(data_dir):
+    """The updater's note (a dict with an integer ``at_us``), or None."""
+    try:
+        with open(os.path.join(os.fspath(data_dir), UPDATE_RESTART_FILE), encoding="utf-8") as f:
+            note = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read the updater's note of its restart: %s", exc)
+        return None
+    if not isinstance(note, dict) or type(note.get("at_us")) is not int:
+        log.warning("the updater's note of its restart is not one: ignored")
+        return None
+    return note
+
+
+def restarted_for_update(data_dir, clean_stop_us):
+    """Whether the clean stop at ``clean_stop_us`` (None: not known) was the updater's
+    restart: its note is there, written at most :data:`UPDATE_RESTART_WITHIN_US` before
+    that stop (a note an updater killed before its restart left is another stop's)."""
+    note = _update_restart_note(data_dir)
+    if note is None or clean_stop_us is None:
+        return False
+    return 0 <= clean_stop_us - note["at_us"] <= UPDATE_RESTART_WITHIN_US
+
+
+def drop_stale_update_restart(data_dir, recorder_pid):
+    """The updater's recovery: remove a note whose restart never came, written in this
+    boot and naming the recorder that still runs (``recorder_pid``, which answers now;
+    None when none does). Returns whether it did."""
+    note = _update_restart_note(data_dir)
+    if note is None or recorder_pid is None or note.get("pid") != recorder_pid:
+        return False
+    if note.get("boot_id") is None or note["boot_id"] != boot_id():
+        return False  # another boot's: that recorder was stopped since (its start reads it)
+    log.warning("the updater's note of its restart stayed without one (the update was cut short): removed")
+    clear_update_restart(data_dir)
+    return True
 
 
 def clear_update_restart(data_dir):

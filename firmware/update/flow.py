@@ -43,7 +43,7 @@ from ..alarminbox import post_update_result
 from ..control import ControlError, RecorderUnavailable
 from ..errors import UpdateError
 from ..migrations import drop_backups
-from ..uptime import clear_update_restart, note_update_restart
+from ..uptime import clear_update_restart, drop_stale_update_restart, note_update_restart
 from . import health
 from .rauc import InstallTimedOut, TimedOut
 from .version import release_key
@@ -286,11 +286,11 @@ class Updater:
         except (RecorderUnavailable, ControlError):
             return None
 
-    def _restart(self, bootname):
+    def _restart(self, bootname, old_pid=None):
         env = dict(os.environ, LINEKEEPER_SLOT=bootname)
         # The recorder's clean stop is the update's, which its next start tells reports
         # (a reinstall keeps the release and the data's schema: nothing else says so).
-        note_update_restart(self.s.data_dir, self._wall_us(), bootname)
+        note_update_restart(self.s.data_dir, self._wall_us(), bootname, old_pid)
         done = self._run(list(self.s.restart_cmd), capture_output=True, text=True, env=env)
         if done.returncode != 0:
             clear_update_restart(self.s.data_dir)  # a recorder still running: its stop is not this
@@ -313,7 +313,7 @@ class Updater:
             # booting the new slot, unchecked, at the next restart).
             return "the switch to slot %s failed: %s" % (bootname, exc)
         step("restart")
-        problem = self._restart(bootname)
+        problem = self._restart(bootname, old_pid)
         if problem:
             return problem
         step("health")
@@ -671,6 +671,10 @@ class Updater:
             progress = {"step": "unknown", "bundle": "?"}
         for name in ("incoming.raucb", "incoming.raucb.part"):
             _remove(os.path.join(self.s.update_dir, name))
+        if self.client is not None:
+            # Cut between its note of the restart and the restart: the recorder it named
+            # still runs, and its next stop, whoever's, is not this update's.
+            drop_stale_update_restart(self.s.data_dir, self._recorder_pid())
         self._from = old = progress.get("from") or self.slots.current()
         new = progress.get("to")
         step = progress.get("step")

@@ -15,7 +15,7 @@ from firmware.calls.calllog import iso_ms
 from firmware.reports.downtime import downtime
 from firmware.reports.period import Period
 from firmware.storage.audit import AuditEntry, AuditLog
-from firmware.uptime import last_alive_us, start_details, write_alive
+from firmware.uptime import boot_id, last_alive_us, restarted_for_update, start_details, write_alive
 
 HOUR_US = 3_600_000_000
 T0 = 1_772_442_000_000_000  # 2026-03-02 09:00 UTC
@@ -192,9 +192,11 @@ def test_a_reinstall_the_updater_restarts_the_box_for_reads_as_an_update(tmp_pat
     runs = [open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)]
     runs[0].start()
     runs[0].clock.run_until(runs[0].clock.now_us() + 5 * 60_000_000)
-    stopped = []
+    stopped, notes = [], []
 
     def restart(cmd, **kw):  # systemctl restart: the recorder stopped, started 10 min later
+        with open(os.path.join(data_dir, "update-restart")) as f:
+            notes.append(json.load(f))
         box = runs[-1]
         box.stop()
         stopped.append(box.clock.wall_at(box.clock.now_us()))
@@ -221,6 +223,7 @@ def test_a_reinstall_the_updater_restarts_the_box_for_reads_as_an_update(tmp_pat
         run=restart,
         monotonic=clock.monotonic,
         sleep=clock.sleep,
+        wall_us=lambda: runs[-1].clock.wall_at(runs[-1].clock.now_us()),  # the box's clock
     )
     bundle = _bundle(tmp_path)
     _confirm(inbox, bundle, to="1.0.0")
@@ -236,6 +239,8 @@ def test_a_reinstall_the_updater_restarts_the_box_for_reads_as_an_update(tmp_pat
     record = downtime(os.path.join(data_dir, "audit.db"), day, T0 + 2 * HOUR_US)
     assert [d["cause"] for d in record["down"]] == ["not_started", "update", "clean_stop"]
     assert not os.path.exists(os.path.join(data_dir, "update-restart"))  # read once
+    # What the updater's recovery checks the note by: this boot's, the recorder restarted.
+    assert (notes[0]["boot_id"], notes[0]["pid"]) == (boot_id(), 1)
 
 
 def test_a_restart_command_that_fails_leaves_no_note_of_an_update(tmp_path):
@@ -251,6 +256,89 @@ def test_a_restart_command_that_fails_leaves_no_note_of_an_update(tmp_path):
     updater = Updater(settings, FakeRauc(), FakeSlots(), None, run=failing)
     assert "the restart command failed" in updater._restart("B")
     assert not os.path.exists(tmp_path / "update-restart")
+
+
+def test_a_note_an_updater_killed_before_its_restart_left_is_not_the_next_stop_s(tmp_path, synth):
+    """The updater noted its restart at 09:05 and was killed before running it: the
+    recorder ran on, and an operator stopped it at 11:00. That stop was read as an
+    update's. The note is taken only for a clean stop that came just after it."""
+    from firmware.uptime import UPDATE_RESTART_WITHIN_US, note_update_restart
+
+    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
+    data_dir = str(tmp_path / "box")
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 5 * 60_000_000)
+    note_update_restart(data_dir, box.clock.wall_at(box.clock.now_us()), "B", pid=os.getpid())
+    box.clock.run_until(box.clock.now_us() + 2 * HOUR_US - 5 * 60_000_000)
+    box.stop()
+    stopped = box.clock.wall_at(box.clock.now_us())
+    again = open_sim_box(
+        loads_scenario(json.dumps(dict(doc, start="2026-03-02T12:00:00Z"))), data_dir, synth=synth
+    )
+    again.start()
+    again.clock.run_until(again.clock.now_us() + 61_000_000)
+    [start] = again.audit.entries(limit=1, action="box_start")
+    again.stop()
+    assert (start.details["after"], start.details["down_from"]) == ("clean_stop", iso_ms(stopped))
+    assert not os.path.exists(os.path.join(data_dir, "update-restart"))  # gone all the same
+
+    # A stop within a few minutes of the note is its restart's; not one before the note.
+    note_update_restart(tmp_path, T0, "B")
+    assert restarted_for_update(tmp_path, T0 + 90_000_000)
+    assert restarted_for_update(tmp_path, T0 + UPDATE_RESTART_WITHIN_US)
+    assert not restarted_for_update(tmp_path, T0 + UPDATE_RESTART_WITHIN_US + 1)
+    assert not restarted_for_update(tmp_path, T0 - 1)
+    assert not restarted_for_update(tmp_path, None)  # a clean stop of unknown time
+
+
+def _interrupted_at_restart(tmp_path, pid, note_boot):
+    """An updater killed at its restart step, after noting the restart of the recorder
+    ``pid`` in the boot ``note_boot``; recovering it finds slot A's switch failing (no
+    restart of its own), the recorder pid 1 answering."""
+    from firmware.errors import UpdateError
+    from firmware.update.flow import Updater, UpdateSettings
+    from firmware.uptime import UPDATE_RESTART_FILE
+    from tests.firmware.test_update_flow import FakeClient, FakeClock, FakeRauc, FakeSlots
+
+    class Slots(FakeSlots):
+        def mount(self, bootname, device):
+            raise UpdateError("cannot mount slot %s" % bootname)
+
+    update_dir = tmp_path / "update"
+    update_dir.mkdir()
+    progress = {"step": "restart", "bundle": "b.raucb", "from": "A", "to": "B"}
+    (update_dir / "progress.json").write_text(json.dumps(progress))
+    note = {"slot": "B", "at_us": T0, "boot_id": note_boot, "pid": pid}
+    (tmp_path / UPDATE_RESTART_FILE).write_text(json.dumps(note))
+    clock = FakeClock()
+    settings = UpdateSettings(data_dir=str(tmp_path), update_dir=str(update_dir), web_url=None)
+    updater = Updater(
+        settings,
+        FakeRauc(),
+        Slots(),
+        FakeClient(clock, lambda t: []),  # answers hello with pid 1
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+        run=lambda cmd, **kw: pytest.fail("restarted: %s" % cmd),
+    )
+    result = updater.recover()
+    assert result.outcome == "rolled_back" and "the switch to slot A failed" in result.message
+    return os.path.exists(tmp_path / UPDATE_RESTART_FILE)
+
+
+def test_recovering_an_update_cut_before_its_restart_removes_its_note(tmp_path):
+    """The recorder the note named still runs in this boot: the restart never came."""
+    assert boot_id() is not None
+    assert not _interrupted_at_restart(tmp_path, 1, boot_id())
+
+
+@pytest.mark.parametrize("pid, other_boot", [(2, False), (None, False), (1, True)])
+def test_recovery_keeps_a_note_whose_restart_may_have_come(tmp_path, pid, other_boot):
+    """Another recorder runs now, the note named none, or it is another boot's (the
+    restart stopped the recorder, the power was cut before it started): the next start
+    judges it (by the time of its clean stop)."""
+    assert _interrupted_at_restart(tmp_path, pid, "another boot" if other_boot else boot_id())
 
 
 @pytest.mark.parametrize("ending", ["power_fail", "box_stop"])
