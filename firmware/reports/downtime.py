@@ -93,6 +93,11 @@ def _gaps(events, now_us, alive_us, cipher=None, failing=None):
         gaps += _split((last[0], None, last[1], None), failing)  # still down
     elif last is not None and alive_us is not None and now_us - alive_us > STALE_US:
         gaps += _split((max(alive_us, last[0]), None, "no_sign_of_life", None), failing)
+    elif last is None and (failing or failed) is not None:
+        # No start on record (keys missing since the first boot): from the first failed
+        # start, why; the start that audited the failures (``failed``) is in its first minute.
+        since, reason = failing or failed
+        gaps.append((since, None, "start_failed", reason))
     return gaps, first
 
 
@@ -109,7 +114,9 @@ def downtime(audit_db, period, now_us, alive_us=None, cipher=None, failing=None)
     - ``first_start_us``: the first start on record, or None; ``before_first_start``:
       the whole period is before it (nothing could be recorded);
       ``records_from_us``: running periods are known from then (None: from the box's
-      first start), a start after an update from a release that kept no such record.
+      first start), a start after an update from a release that kept no such record, or
+      with no start on record the first failed start;
+    - ``known``: there is a start, or a failed start, on record.
 
     :param now_us: when the report is made (a gap still open ends there, or at the
         period's end)
@@ -126,6 +133,8 @@ def downtime(audit_db, period, now_us, alive_us=None, cipher=None, failing=None)
     records_from = None
     if first is not None and first[1] != "first_start":
         records_from = first[0]
+    elif first is None and gaps:
+        records_from = gaps[0][0]  # its first failed start: nothing on record before it
     down = []
     for a, b, cause, reason in gaps:
         lo = start_us if a is None else max(a, start_us)
@@ -142,5 +151,5 @@ def downtime(audit_db, period, now_us, alive_us=None, cipher=None, failing=None)
         "first_start_us": first[0] if first is not None else None,
         "before_first_start": before,
         "records_from_us": records_from,
-        "known": first is not None,
+        "known": first is not None or bool(gaps),
     }

@@ -111,10 +111,14 @@ def running_note(report):
     if not running["known"]:
         notes.append("This box kept no record of when it was running in this period.")
     elif running["records_from_us"] is not None and report["period"]["start_us"] < running["records_from_us"]:
-        notes.append(
-            "When the box was running is on record from %s only (the release before kept no record)."
-            % when(running["records_from_us"], zoneinfo.ZoneInfo(report["period"]["tz"]))
-        )
+        since = when(running["records_from_us"], zoneinfo.ZoneInfo(report["period"]["tz"]))
+        if running["first_start_us"] is None:
+            notes.append("The box has no start on record; it failed to start from %s." % since)
+        else:
+            notes.append(
+                "When the box was running is on record from %s only (the release before kept no record)."
+                % since
+            )
     return " ".join(notes) or None
 
 

@@ -277,6 +277,51 @@ def test_the_time_the_recorder_refused_to_start_says_why(tmp_path, synth, monkey
     assert "did not start: " + reason in render(report, "csv").decode()
 
 
+def test_a_box_that_never_started_says_why_not_that_it_kept_no_record(tmp_path):
+    """Set up at 08:00 with its keys missing since (no box_start at all): every start
+    failed. The report said it kept no record; the time from the first failed start is
+    "did not start" and why, while the box refuses (the note in the run directory) and
+    in the first minute of the start that worked at last (its audited failures)."""
+    first_failure, worked = _utc_us(2026, 3, 2, 8), _utc_us(2026, 3, 2, 10)
+    reason = "no recording key: run `linekeeper setup`"
+    calls_db, audit_db = _box_audit(tmp_path, [(first_failure - MIN_US, "init", {"via": "cli"})])
+    period = parse_period("2026-03-02", "2026-03-02", "UTC")
+    failing = {"error": reason, "since_us": first_failure, "last_us": worked - MIN_US, "attempts": 1800}
+    report = build_report(calls_db, period, audit_db=audit_db, now_us=worked, failing=failing)
+    running = report["running"]
+    assert running["down"] == [
+        {
+            "from_us": first_failure,
+            "to_us": None,
+            "cause": "start_failed",
+            "in_period_us": 2 * 60 * MIN_US,
+            "reason": reason,
+        }
+    ]
+    assert running["known"] and running["records_from_us"] == first_failure
+    assert running["first_start_us"] is None and not running["before_first_start"]
+    assert _table(report) == [
+        ["2026-03-02 08:00:00", "not running again yet", "2:00:00", "did not start: " + reason]
+    ]
+    text = render(report, "csv").decode()
+    assert "kept no record" not in text
+    assert "The box has no start on record; it failed to start from 2026-03-02 08:00:00." in text
+
+    # The start that worked audited the failures, its box_start a minute away.
+    failed = {
+        "since": "2026-03-02 08:00:00 UTC",
+        "last_failure": "2026-03-02 09:59:00 UTC",
+        "attempts": 1800,
+        "reason": reason,
+    }
+    with open_audit(str(tmp_path)) as audit:
+        audit.append("system", "recorder_start_failed", None, failed, worked)
+    report = build_report(calls_db, period, audit_db=audit_db, now_us=worked + MIN_US // 2)
+    assert [(d["from_us"], d["to_us"], d["cause"], d["reason"]) for d in report["running"]["down"]] == [
+        (first_failure, None, "start_failed", reason)
+    ]
+
+
 def test_a_sealed_reason_is_opened_with_the_box_s_key(tmp_path):
     """On a box with the MCU's key the failed starts' details are sealed in the audit
     trail; before its first start (keys missing at the first boot) the time is theirs."""
