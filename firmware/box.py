@@ -1189,6 +1189,7 @@ class Box:
             alarmchecks.mark_clean_stop(self.data_dir, sync=False)
         self.linecheck.close()
         self.alarm_log.close()
+        on_record = True  # this run's start or stop is in the audit trail
         if self.halted is None:
             # A run stopped within its first minute writes its box_start now; one the card
             # refuses goes in box_stop (``start``), as at a power cut.
@@ -1197,14 +1198,20 @@ class Box:
                 self.audit.append(
                     "system", "box_stop", "box", details, self.clock.wall_at(self.clock.now_us())
                 )
-            except (sqlite3.Error, OSError) as exc:  # the next start says crash: the safe side
+            except (sqlite3.Error, OSError) as exc:
                 log.error("cannot audit the clean stop: %s", exc)
+                on_record = not details
         self.audit.close()
         self.calllog.close()
         self.callmeta.close()
         if self.halted is None:
+            # Neither this run's box_start nor its box_stop on the card: a mark dated now
+            # would date the next start's gap from here, and the time before this run
+            # would count as recorded. Without a time, the next start dates it from the
+            # end of the last run on record (firmware/uptime.py).
+            wall_us = self.clock.wall_at(self.clock.now_us()) if on_record else None
             try:
-                mark_clean_stop(self.data_dir, self.clock.wall_at(self.clock.now_us()))
+                mark_clean_stop(self.data_dir, wall_us)
             except OSError as exc:  # a full card: the next start says power_loss
                 log.error("cannot record the clean stop: %s", exc)
         self._dirlock.release()

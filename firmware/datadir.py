@@ -210,12 +210,12 @@ def clean_stop_us(data_dir):
 
 
 def mark_clean_stop(data_dir, wall_us):
-    """Record that the box stopped cleanly at wall time ``wall_us``: one commit of the
-    file system's journal, which carries whatever the stop left unsynced before it
-    (journal transactions commit in order: the mark is never on the card first)."""
-    fsutil.atomic_write(
-        os.path.join(os.fspath(data_dir), CLEAN_STOP_NAME), b"%d\n" % wall_us, mode=0o600, one_commit=True
-    )
+    """Record that the box stopped cleanly at wall time ``wall_us`` (None: a mark without
+    a time, for a stop the audit trail has no record of): one commit of the file
+    system's journal, which carries whatever the stop left unsynced before it (journal
+    transactions commit in order: the mark is never on the card first)."""
+    text = b"" if wall_us is None else b"%d\n" % wall_us
+    fsutil.atomic_write(os.path.join(os.fspath(data_dir), CLEAN_STOP_NAME), text, mode=0o600, one_commit=True)
 
 
 def clear_clean_stop(data_dir):

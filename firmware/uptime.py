@@ -18,7 +18,12 @@ reports already):
 A run's ``box_start`` the card refuses at its stop or power cut (within its first
 minute) goes in the ``box_stop`` or ``power_fail`` entry written just after it, as
 ``start``: the next start dates its gap from that stop or cut, and the time before
-the run is still on record (:mod:`firmware.reports.downtime` reads it there).
+the run is still on record (:mod:`firmware.reports.downtime` reads it there). A clean
+stop whose ``box_stop`` the card refuses too leaves its clean-stop mark without a
+time: the run is not on record, and the next start dates its gap from the end of the
+last run on record (its stop or cut, else its last sign of life: the run writes none
+before its ``box_start`` is on the card), the run's own seconds counted as not
+recording, never the time before it as recorded.
 
 The updater (:mod:`firmware.update.flow`) restarts the services into a slot, which
 stops the recorder cleanly; a reinstall keeps the release and the data's schema, so
@@ -201,7 +206,8 @@ def start_details(*, stopped_cleanly, clean_stop_us, power_failed, crashed, afte
     (``down_from``, ISO 8601 UTC, or None) and the release now starting.
 
     :param stopped_cleanly: the last run left its clean-stop mark
-    :param clean_stop_us: the time in that mark, or None
+    :param clean_stop_us: the time in that mark, or None (a mark without one: the card
+        refused that run's ``box_start`` and ``box_stop``)
     :param power_failed: the last run sealed everything at a power-fail warning
     :param crashed: the last run left its running marker (no clean stop)
     :param after_update: this start follows a migration of the data, a rollback or the
@@ -221,7 +227,13 @@ def start_details(*, stopped_cleanly, clean_stop_us, power_failed, crashed, afte
             down_from = _last_sign(data_dir, starts)
         after = "power_fail"
     elif stopped_cleanly:
-        down_from = clean_stop_us if clean_stop_us is not None else last_alive_us(data_dir)
+        down_from = clean_stop_us
+        if down_from is None:
+            # A mark without a time: a stop the card kept no entry of, nor of its run's
+            # start (or an old release's): the end of the last run on record, its stop or
+            # cut, else its last sign of life, as after a crash.
+            ends = [audit.entries(limit=1, action=action) for action in ("box_stop", "power_fail")]
+            down_from = max([_last_sign(data_dir, starts) or 0] + [e[0].wall_us for e in ends if e]) or None
         other_release = bool(starts) and starts[0].details.get("release") not in (None, __version__)
         after = "update" if after_update or other_release else "clean_stop"
     elif crashed or starts:

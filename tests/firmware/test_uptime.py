@@ -48,6 +48,37 @@ def _after_a_power_cut(trail, data_dir):
     )
 
 
+def test_a_clean_stop_with_no_time_is_dated_from_the_end_of_the_last_run_on_record(tmp_path):
+    """The last run's box_start and box_stop were refused (its mark has no time). The run
+    before it lasted 20 s (box_start and box_stop at its stop, no sign of life): the gap
+    is from its stop, not from an older run's sign of life, which would count the time
+    before that short run twice and the run itself as not recording."""
+    write_alive(tmp_path, T0 - 2 * HOUR_US)
+    start = AuditEntry(11, T0 - HOUR_US + 20_000_000, "system", "box_start", "box", {}, "", "")
+    start.details["started"] = iso_ms(T0 - HOUR_US)
+    trail = _Trail(_entry(10, T0 - 2 * HOUR_US, "box_stop"), start, _entry(12, start.wall_us, "box_stop"))
+    details = start_details(
+        stopped_cleanly=True,
+        clean_stop_us=None,
+        power_failed=False,
+        crashed=False,
+        after_update=False,
+        audit=trail,
+        data_dir=tmp_path,
+    )
+    assert (details["after"], details["down_from"]) == ("clean_stop", iso_ms(start.wall_us))
+    details = start_details(
+        stopped_cleanly=True,
+        clean_stop_us=None,
+        power_failed=False,
+        crashed=False,
+        after_update=False,
+        audit=_Trail(),
+        data_dir=tmp_path / "nothing",
+    )
+    assert details["down_from"] is None  # nothing to date it from
+
+
 def test_a_power_cut_whose_entry_the_card_refused_is_not_dated_from_an_older_cut(tmp_path):
     """The power-fail seal went, its audit entry did not (a card error, only logged): the
     latest power_fail entry is a cut from before the last start, a week ago. The time not
@@ -399,3 +430,58 @@ def test_a_start_the_card_refused_in_its_first_minute_keeps_the_gap_before_it(
         (end.wall_us, T0 + 2 * HOUR_US, "power_fail" if ending == "power_fail" else "clean_stop"),
         (T0 + 2 * HOUR_US + 61_000_000, None, "clean_stop"),
     ]
+
+
+@pytest.mark.parametrize("refused", [("box_start", "box_stop"), ("box_stop",)])
+def test_a_stop_the_card_kept_no_entry_of_dates_the_gap_from_the_run_before(
+    tmp_path, synth, monkeypatch, refused
+):
+    """Stopped cleanly at 09:05; started again at 10:00 and stopped 20 s later, the card
+    refusing that run's box_start and its box_stop. Its clean-stop mark said 10:00:20,
+    and the next start dated its gap from then: the time from 09:05 to 10:00 counted as
+    recorded. The mark has no time now, and the gap is dated from the last sign of life
+    (the run's own 20 s not recording, on the safe side). A run whose box_start is on
+    the card keeps its stop's time."""
+    from firmware.datadir import clean_stop_us
+
+    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
+    data_dir = str(tmp_path / "box")
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 5 * 60_000_000)
+    box.stop()
+    alive = last_alive_us(data_dir)
+    assert alive is not None
+
+    append = AuditLog.append
+
+    def refuse(self, actor, action, *args, **kwargs):
+        if action in refused:
+            raise OSError(28, "No space left on device")
+        return append(self, actor, action, *args, **kwargs)
+
+    monkeypatch.setattr(AuditLog, "append", refuse)
+    box = open_sim_box(
+        loads_scenario(json.dumps(dict(doc, start="2026-03-02T10:00:00Z"))), data_dir, synth=synth
+    )
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 20_000_000)
+    box.stop()
+    stopped = box.clock.wall_at(box.clock.now_us())
+    monkeypatch.setattr(AuditLog, "append", append)
+    assert clean_stop_us(data_dir) == (None if "box_start" in refused else stopped)
+
+    box = open_sim_box(
+        loads_scenario(json.dumps(dict(doc, start="2026-03-02T11:00:00Z"))), data_dir, synth=synth
+    )
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 61_000_000)
+    box.stop()
+    day = Period(dt.date(2026, 3, 2), dt.date(2026, 3, 2))
+    record = downtime(os.path.join(data_dir, "audit.db"), day, T0 + 3 * HOUR_US)
+    gaps = [(d["from_us"], d["to_us"], d["cause"]) for d in record["down"]]
+    if "box_start" in refused:
+        middle = [(alive, T0 + 2 * HOUR_US, "clean_stop")]
+    else:
+        middle = [(alive, T0 + HOUR_US, "clean_stop"), (stopped, T0 + 2 * HOUR_US, "clean_stop")]
+    assert gaps == [(None, T0, "not_started"), *middle, (T0 + 2 * HOUR_US + 61_000_000, None, "clean_stop")]
