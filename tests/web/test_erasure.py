@@ -80,6 +80,22 @@ def test_the_calls_csv_and_list_tell_an_erasure_on_request_from_a_retention_dele
     assert (said["1"], said["2"], said["5"]) == ("Erased on request", "Deleted", "None")
 
 
+def test_the_subject_access_page_tells_an_erasure_on_request_from_a_retention_deletion(box, people):
+    """The Subject access page said "Deleted: not in the release" of a recording erased on
+    the person's request too, while the calls list and the call's page said it was erased."""
+    real_recordings(box, [1, 2])
+    sam = people["sam"]
+    assert erase(box, sam, 1).status_code == 302
+    box.sweeper.update_settings(dataclasses.replace(box.sweeper.settings, default_days=30))
+    assert box.sweeper.sweep().deleted == 1
+    page = sam.get("/sar?from=2026-03-02").get_data(as_text=True)
+    table = page.split('id="sar-calls"')[1].split("</table>")[0]
+    said = dict(re.findall(r'<a href="/calls/(\d+)">.*?data-label="Recording">([^<]*)<', table, re.S))
+    assert said["1"] == "Erased on request: not in the release"
+    assert said["2"] == "Deleted: not in the release"
+    assert said["5"] == "None"
+
+
 def test_an_erasure_is_refused_without_a_reason_or_confirmation(box, people):
     real_recordings(box, [1])
     sam = people["sam"]

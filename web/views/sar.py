@@ -23,6 +23,7 @@ from flask import (
 from firmware import rights
 from firmware.calls.calllog import iso_ms
 from firmware.errors import LinekeeperError
+from firmware.policy import deletions
 from firmware.sar import (
     DisclosureLog,
     check_release,
@@ -140,6 +141,8 @@ def index():
         elsewhere=[n for n in range(1, lk().n_lines + 1) if n not in g.user.lines],
         has_key=unlocked_key() is not None,
         requests=open_access_requests() if calls else [],
+        # A recording erased on request is said so, as the calls list says it.
+        recording_word=deletions.recording_word,
     )
 
 
@@ -195,6 +198,7 @@ def release_bundle():
             calls=calls,
             has_key=key is not None,
             requests=open_access_requests() if calls else [],
+            recording_word=deletions.recording_word,
         )
     return redirect(url_for("sar.bundle", token=job.token))
 
