@@ -117,7 +117,7 @@ def _call_log(data_dir, hint=""):
 
 def cmd_calls(args):
     """Print the call log (opened read-only: a full or read-only card can be read)."""
-    from firmware.calls.calllog import CallLog, dumps
+    from firmware.calls.calllog import CallLog, dumps, iso_ms
     from firmware.storage.fieldseal import load_field_cipher
 
     from . import words
@@ -131,7 +131,7 @@ def cmd_calls(args):
     cipher = load_field_cipher(args.data_dir, run_dir=run_dir(), create=False)
     calllog = CallLog(path, SimClock(), readonly=True, cipher=cipher)
     try:
-        archived = _archive_statuses(path)
+        archived, holds = _archive_statuses_and_holds(path)
         calls = calllog.calls()
         if calls and not args.json:
             print(
@@ -157,11 +157,18 @@ def cmd_calls(args):
                 if call["id"] in archived:
                     status, reason = archived[call["id"]]
                     call["archive"] = {"status": status, "reason": reason}
+                # The legal hold, as the calls CSV's columns of the same names have it.
+                call["legal_hold"] = call["id"] in holds
+                call["legal_hold_since"] = iso_ms(holds[call["id"]]) if call["id"] in holds else None
                 print(dumps(call))
             else:
                 # The same plain words as the web pages (firmware.words); an erasure on
                 # request is not a deletion, as the calls list says.
-                recording = recording_word(call["recording"], call.get("recording_deleted"))
+                recording = words.say(
+                    "recording", recording_word(call["recording"], call.get("recording_deleted"))
+                )
+                # A call on legal hold (never deleted while held), in a word: --json says since when.
+                held = ", held" if call["id"] in holds else ""
                 print(
                     "%5d  line %d  %-3s  %-24s  %-8s  %-14s  %-14s  %-13s  %s %s"
                     % (
@@ -172,7 +179,7 @@ def cmd_calls(args):
                         "answered" if call["answered"] else "-",
                         # How it ended, as --json has it (power_loss, local, missed...).
                         call["end_reason"] or ("-" if call["ended_at"] is None else "?"),
-                        words.say("recording", recording) or "No recording",
+                        (words.say("recording", recording) or "No recording") + held,
                         words.say("decision", call["policy_decision"]) or "-",
                         # As the web pages say a number the caller's network did not send,
                         # and one no caller ID brought at all ("unknown", not a blank).
@@ -188,14 +195,16 @@ def cmd_calls(args):
     return 0
 
 
-def _archive_statuses(path):
-    """``{call_id: (status, reason)}`` of the archive replication (docs/archive.md)."""
+def _archive_statuses_and_holds(path):
+    """``({call_id: (status, reason)}`` of the archive replication (docs/archive.md),
+    ``{call_id: when its legal hold was placed (µs, UTC)}``)."""
     from .archive.queue import statuses
     from .datadir import connect_readonly
+    from .policy.callmeta import held_since
 
     db = connect_readonly(path)
     try:
-        return statuses(db)
+        return statuses(db), held_since(db)
     finally:
         db.close()
 

@@ -40,6 +40,15 @@ def ensure_schema(db):
     db.executescript(SCHEMA)
 
 
+def held_since(db):
+    """``{call id: when its legal hold was placed (µs since the epoch, UTC)}`` of every call
+    on hold, from a call-log connection (empty before any hold was placed)."""
+    try:
+        return dict(db.execute("SELECT call_id, placed_at FROM legal_holds"))
+    except sqlite3.Error:
+        return {}
+
+
 class CallMeta:
     """Tags and legal holds of calls, in the database at ``path`` (calls.db).
 

@@ -93,6 +93,39 @@ def test_calls_as_text_have_a_heading_and_never_call_an_unrecorded_call_recorded
     assert missed.split()[-1] == "unknown"
 
 
+def test_calls_say_which_call_is_on_legal_hold_as_the_calls_csv_does(tmp_path):
+    """The calls CSV has each call's legal hold (``legal_hold``, ``legal_hold_since``);
+    ``linekeeper calls`` said nothing of it, in JSON or text."""
+    from firmware.policy.callmeta import CallMeta
+
+    path = tmp_path / "day.json"
+    path.write_text(json.dumps(SCENARIO))
+    data = tmp_path / "data"
+    assert linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max").returncode == 0
+    calls = [
+        json.loads(line)
+        for line in linekeeper("calls", "--data-dir", str(data), "--json").stdout.splitlines()
+    ]
+    acme = next(c for c in calls if c["name"] == "ACME LTD")
+    meta = CallMeta(str(data / "calls.db"))
+    try:
+        assert meta.set_legal_hold(acme["id"], True, "sam", 1_772_445_600_000_000)  # 2026-03-02 10:00 UTC
+    finally:
+        meta.close()
+    out = linekeeper("calls", "--data-dir", str(data), "--json")
+    assert out.returncode == 0, out.stderr
+    held = {
+        c["id"]: (c["legal_hold"], c["legal_hold_since"]) for c in map(json.loads, out.stdout.splitlines())
+    }
+    assert held.pop(acme["id"]) == (True, "2026-03-02T10:00:00.000Z")
+    assert set(held.values()) == {(False, None)}
+    out = linekeeper("calls", "--data-dir", str(data))
+    assert out.returncode == 0, out.stderr
+    said = {int(row.split()[0]): row for row in out.stdout.splitlines()[1:]}
+    assert "No recording, held  " in said.pop(acme["id"])
+    assert not any("held" in row for row in said.values())
+
+
 def test_a_call_on_a_box_not_set_up_says_why_it_has_no_recording(tmp_path):
     """The rules said record, no key could: the call page blamed "a storage problem at
     that time" and the report counted the call as a failed recording."""
