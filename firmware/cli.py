@@ -358,6 +358,7 @@ def cmd_export(args):
     """
     from firmware.recording.store import RecordingStore
 
+    from . import words
     from .box import open_audit
     from .datadir import storage_error
     from .handover import box_keys
@@ -428,7 +429,9 @@ def cmd_export(args):
             key.forget()
         store.close()
         audit.close()
-    print("exported call %d (%s) to %s" % (args.call_id, row["state"], args.out))
+    # The recording's state in the call page's words ("Partly recorded (the box stopped
+    # during the call)"), not its code.
+    print("exported call %d to %s: %s" % (args.call_id, args.out, words.say("recording", row["state"])))
     return 0
 
 
@@ -602,7 +605,9 @@ def _check_out_file(path):
 
 
 def _deleted_why(data_dir, call_id):
-    """``": it was deleted on … by the retention rule …"`` if retention deleted it, else ""."""
+    """Why call ``call_id`` has no recording, from the deletion log: ``": it was deleted on …
+    by the retention rule …"``, ``": it was erased on …, on request …"`` or the full card's or
+    archive's words (:func:`firmware.policy.deletions.describe`); "" when the log has none."""
     from firmware.calls.calllog import deleted_recordings
 
     from .datadir import connect_readonly

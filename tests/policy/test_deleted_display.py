@@ -15,7 +15,7 @@ from firmware.policy.sweeper import RetentionSweeper
 from firmware.recording.store import RecordingStore
 from firmware.storage.keystore import Argon2Params, KeyStore
 
-from support.cli import run_linekeeper
+from support.cli import export_args, run_linekeeper
 
 PASSWORD = "pw-pw-pw-pw"
 
@@ -122,6 +122,16 @@ def test_export_says_when_and_by_which_rule(swept, tmp_path):
     assert "has no recording: it was deleted on 2026-04-11" in err
     assert 'retention rule "%s"' % entry["rule"] in err
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_export_says_the_recording_in_the_call_pages_words(swept, tmp_path):
+    """``linekeeper export`` said the recording's state as its code ("(complete)",
+    "(partial)"), where the call's page says "Complete", "Partly recorded (…)"."""
+    data, entry, pw = swept
+    (kept,) = [c for c in (1, 2) if c != entry["call_id"]]
+    status, out, err = cli(*export_args(data, kept, tmp_path / "x.wav", pw))
+    assert status == 0, err
+    assert out == "exported call %d to %s: Complete\n" % (kept, tmp_path / "x.wav")
 
 
 def test_verify_passes_an_intact_deletion_log(swept):
