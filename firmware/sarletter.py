@@ -18,6 +18,7 @@ import datetime
 
 from .lawfulbasis import LEGITIMATE_INTERESTS, basis_words
 from .localtime import DEFAULT_ZONE, LocalTime, duration_text
+from .policy.deletions import recording_word
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +95,10 @@ def _recording(call, local, files):
             "erasure": "erased on request",
             "retention": "deleted when its keeping period ended",
         }.get(gone.get("reason"), "deleted")
+        if recording_word("deleted", gone) == "erased":
+            # As the calls list and the Subject access page say it: the archived copy's
+            # erasure too, where the deletion log holds nothing else of the call.
+            why = "erased on request"
         return "none any more: %s on %s" % (why, local.when(_us(gone.get("at"))))
     if call.get("recording") == "deleted":
         return "none any more: deleted"

@@ -93,6 +93,17 @@ def test_each_call_in_uk_time_with_its_zone_and_what_became_of_its_recording():
     assert "none: this call was not recorded" in five
 
 
+def test_an_archived_copy_erased_on_request_is_said_erased_as_the_pages_say_it():
+    """Where the deletion log holds only the archive's erasure of its copy, the calls list
+    and the Subject access page say "Erased on request"; the letter said "deleted"."""
+    gone = {"at": "2026-12-01T10:00:00.000Z", "reason": "archive", "rule": "erasure request"}
+    text = letter([call(1, recording="deleted", recording_deleted=gone)], set())
+    assert "none any more: erased on request on Tue 1 Dec 2026, 10:00:00 GMT" in text
+    kept_too_long = dict(gone, rule="default")  # the archive's own retention: deleted
+    text = letter([call(1, recording="deleted", recording_deleted=kept_too_long)], set())
+    assert "none any more: deleted on Tue 1 Dec 2026" in text
+
+
 def test_a_box_without_settings_still_writes_a_letter():
     text = letter([call(1)], {"recordings/call-1.wav"}, facts=None)
     assert "the business" in text and "has not stated its purpose" in text
