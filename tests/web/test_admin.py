@@ -557,7 +557,7 @@ def test_an_audit_csv_whose_reading_fails_part_way_says_so_in_its_last_row(box, 
     entries = log.entries
 
     def failing(*a, **kw):
-        if kw.get("offset"):  # the second batch
+        if kw.get("after_seq"):  # the second batch (the first reads from the start)
             raise sqlite3.OperationalError("disk I/O error")
         return entries(*a, **kw)
 
