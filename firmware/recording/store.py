@@ -845,7 +845,7 @@ class RecordingStore:
 
         :raises TamperError: the file or its key has been altered
         """
-        chunks = []
+        chunks: list[bytes] = []
         opened = self._audio_chunks(recording_id, recording_key)
         for chunk in opened:
             (chunks.append if sink is None else sink)(chunk)
@@ -913,7 +913,9 @@ class RecordingStore:
             raise _no_audio(row)
         counted.finish()
         first, n = counted.span()
-        return self._pieces(row, recording_key, first, n), n, counted.rate
+        rate = counted.rate
+        assert rate is not None  # known once a chunk was counted
+        return self._pieces(row, recording_key, first, n), n, rate
 
     def _pieces(self, row, recording_key, first, n):
         """The ``n`` samples from the ``first`` decoded of ``row``'s recording, a chunk at a time."""

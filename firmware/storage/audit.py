@@ -326,7 +326,7 @@ def write_head_file(head_path, data):
 
 
 # A text as canonical JSON writes it (ASCII only): json's own encoder of strings.
-_json_text = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_json_text = json.encoder.encode_basestring_ascii
 
 
 def canonical_json(value: Any) -> str:
