@@ -293,15 +293,19 @@ class DisclosureLog:
         self._db = sqlite3.connect(
             os.path.join(data_dir, "disclosures.db"), check_same_thread=False, isolation_level=None
         )
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(DISCLOSURES)
-        have = {row[1] for row in self._db.execute("PRAGMA table_info(disclosures)")}
-        for name, declaration in ADDED_COLUMNS:
-            if name not in have:
-                try:
-                    self._db.execute("ALTER TABLE disclosures ADD COLUMN %s %s" % (name, declaration))
-                except sqlite3.OperationalError:  # another process added it meanwhile
-                    pass
+        try:
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(DISCLOSURES)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(disclosures)")}
+            for name, declaration in ADDED_COLUMNS:
+                if name not in have:
+                    try:
+                        self._db.execute("ALTER TABLE disclosures ADD COLUMN %s %s" % (name, declaration))
+                    except sqlite3.OperationalError:  # another process added it meanwhile
+                        pass
+        except BaseException:  # damaged (not a database): not left open
+            self._db.close()
+            raise
 
     def close(self):
         self._db.close()

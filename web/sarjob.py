@@ -17,13 +17,16 @@ One a crash or power cut left is named by its disclosure log entry
 (:data:`LOGGED`, before that entry is committed), and audited so at the next
 start before it is deleted (one whose entry never committed logged nothing,
 and is deleted). So is one whose release failed after it was logged and the
-audit trail refused to say so (a full card), at the next sweep.
+audit trail refused to say so (a full card), at the next sweep. While the
+disclosure log cannot be read (a damaged ``disclosures.db``) such a bundle is
+kept, and the problem logged, until a later sweep can: the web UI still starts.
 """
 
 import errno
 import logging
 import os
 import secrets
+import sqlite3
 import struct
 import threading
 import time
@@ -41,6 +44,14 @@ LOGGED = ".disclosure-"
 LEFT = "not downloaded: the web UI stopped unexpectedly (a crash or power cut): deleted"
 
 log = logging.getLogger("linekeeper.web")
+
+
+def _remove(path):
+    """Delete a file of the bundles' folder that accounts for nothing; a failure is logged."""
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        log.warning("cannot remove %s from the subject access bundles' folder: %s", path, exc)
 
 
 class SealedSpool:
@@ -218,36 +229,61 @@ class SarJobs:
         # (:meth:`settle`): the disclosure log said them released for ever. Anything else
         # put there (a folder) is left, and said: the web UI still starts.
         self._left = []
-        known = None
+        self._data_dir = data_dir
+        self._unchecked = []  # named by an entry the disclosure log could not be asked of yet
         for name in sorted(os.listdir(self.dir)):
             path = os.path.join(self.dir, name)
             _, logged, entry_id = name.partition(LOGGED)
             if logged and entry_id.isascii() and entry_id.isdigit() and os.path.isfile(path):
-                if known is None:
-                    known = DisclosureLog(data_dir)
-                # Named as its entry was logged: a cut before the entry's commit logged nothing.
-                if known.has(int(entry_id)):
-                    self._left.append((int(entry_id), path, None, LEFT))
-                    continue
-            try:
-                os.unlink(path)
-            except OSError as exc:
-                log.warning("cannot remove %s from the subject access bundles' folder: %s", path, exc)
-        if known is not None:
-            known.close()
+                self._unchecked.append((int(entry_id), path))
+                continue
+            _remove(path)
+        self._check_left()
         self._now_s = now_s
         self._expired = expired
         self._lock = threading.Lock()
         self._jobs = {}
+
+    def _check_left(self):
+        """Sort the bundles a cut left named by a disclosure log entry: one whose entry was
+        committed waits for :meth:`settle`; one whose entry never committed logged nothing,
+        and is deleted. A disclosure log that cannot be read (damaged, or not a file) is
+        logged, and the bundles kept as they are for a later sweep: the web UI still starts.
+        Whether none is left unsorted."""
+        if not self._unchecked:
+            return True
+        try:
+            known = DisclosureLog(self._data_dir)
+            try:
+                found = [(entry_id, path, known.has(entry_id)) for entry_id, path in self._unchecked]
+            finally:
+                known.close()
+        except (sqlite3.Error, OSError) as exc:
+            log.error(
+                "the disclosure log (disclosures.db) cannot be read (%s): %d subject access "
+                "bundle(s) a cut left are kept until it can be",
+                exc,
+                len(self._unchecked),
+            )
+            return False
+        for entry_id, path, committed in found:
+            if committed:
+                self._left.append((entry_id, path, None, LEFT))
+            else:
+                _remove(path)
+        self._unchecked = []
+        return True
 
     def settle(self):
         """The bundles a crash or power cut left (logged, never downloaded), and those of
         releases that failed after they were logged while the trail refused to say so: each
         release is audited as not made (``expired``), then its file deleted.
 
-        :raises: what ``expired`` raises (the audit trail not open yet): the web UI tries
-            again at its next sweep (:meth:`web.Web.settle`)
+        :raises: what ``expired`` raises (the audit trail not open yet), or LinekeeperError
+            while the disclosure log cannot be read: the web UI tries again at its next sweep
+            (:meth:`web.Web.settle`)
         """
+        checked = self._check_left()
         while self._left:
             entry_id, path, actor, why = self._left[0]
             if self._expired is not None:
@@ -257,6 +293,10 @@ class SarJobs:
             except OSError as exc:  # audited already: not again at each sweep
                 log.warning("cannot remove %s from the subject access bundles' folder: %s", path, exc)
             del self._left[0]
+        if not checked:
+            raise LinekeeperError(
+                "the disclosure log cannot be read: the subject access bundles a cut left wait for it"
+            )
 
     def start(self, actor, work):
         """Run ``work(spool, progress)`` in a thread; the job. ``work`` returns ``(disclosure
@@ -361,7 +401,7 @@ class SarJobs:
     def sweep(self):
         """Delete the bundles that waited :data:`KEEP_S` (and forget the failed ones); settle
         those left unaudited (:meth:`settle`)."""
-        if self._left:
+        if self._left or self._unchecked:
             try:
                 self.settle()
             except Exception as exc:  # the trail still refuses: at the next sweep

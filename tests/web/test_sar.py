@@ -695,6 +695,38 @@ def test_a_bundle_a_crash_left_waits_for_the_audit_trail_to_open(tmp_path):
     assert told == ["refused", (1, None, LEFT)] and os.listdir(tmp_path / DIR) == []
 
 
+def test_a_damaged_disclosure_log_keeps_a_bundle_a_crash_left_and_the_web_ui_starts(box, caplog):
+    """At start a bundle a cut left is looked up in the disclosure log: a damaged
+    disclosures.db stopped the web UI starting at all. It is logged, and the bundle kept until
+    a later sweep can read the log (then audited as not released)."""
+    import logging
+
+    from web import create_app
+    from web.sarjob import DIR, LEFT, LOGGED
+
+    left = "tok" + LOGGED + "1"
+    os.makedirs(os.path.join(box.data_dir, DIR), exist_ok=True)
+    with open(os.path.join(box.data_dir, DIR, left), "wb") as f:
+        f.write(b"sealed")
+    damaged = os.path.join(box.data_dir, "disclosures.db")
+    with open(damaged, "wb") as f:
+        f.write(b"a bad block of the card, not a database " * 100)
+    with caplog.at_level(logging.ERROR, logger="linekeeper.web"):
+        app2 = create_app(box.services, box.config)
+    web2 = app2.extensions["linekeeper"]
+    try:
+        assert "the disclosure log (disclosures.db) cannot be read" in caplog.text
+        assert os.listdir(os.path.join(box.data_dir, DIR)) == [left]
+        web2.sweep()  # still damaged: kept, nothing audited
+        assert os.listdir(os.path.join(box.data_dir, DIR)) == [left] and _not_made(box) == []
+        os.unlink(damaged)  # restored (here: made again, with its release)
+        assert _logged(box.data_dir) == 1
+        web2.sweep()
+        assert os.listdir(os.path.join(box.data_dir, DIR)) == [] and _not_made(box) == [LEFT]
+    finally:
+        web2.db.close()
+
+
 def _logged(data_dir):
     """A release in the disclosure log of ``data_dir``; its entry's id."""
     from firmware.sar import DisclosureLog
