@@ -516,7 +516,15 @@ def cmd_sar(args):
     from .box import open_audit
     from .config import load_config
     from .reports.period import parse_period
-    from .sar import find_calls, parse_redaction, release
+    from .sar import (
+        check_release,
+        earlier_releases,
+        find_calls,
+        letter_copies,
+        parse_redaction,
+        parse_withholding,
+        release,
+    )
     from .sarbundle import FileSpool
     from .signing import run_dir
 
@@ -530,6 +538,7 @@ def cmd_sar(args):
     _check_out_file(args.out)
     period = parse_period(args.first, args.last) if args.first else None
     redactions = [parse_redaction(r) for r in args.redact or ()]
+    withheld = parse_withholding(args.withhold or ())
     config = load_config(args.data_dir)
     calls = find_calls(
         calls_db,
@@ -550,8 +559,27 @@ def cmd_sar(args):
                 "the audit trail is damaged (%s): releases are refused until "
                 "it has been looked into" % "; ".join(broken)
             )
-        key = _unlock(args)
         search = {"number": args.number, "from": args.first, "to": args.last}
+        # The copies given before that the letter lists, said before anything is made (with
+        # --earlier, and nothing released): one the person may not be told of is withheld.
+        chosen, narrowed, _ = check_release(
+            actor=args.user,
+            requester=args.requester,
+            recipient=args.recipient,
+            reason=args.reason,
+            calls=calls,
+            search=search,
+            bundle_password=bundle_password,
+            redactions=redactions,
+            only=args.calls,
+            withheld=withheld,
+        )
+        earlier = earlier_releases(args.data_dir, audit, chosen, narrowed, country=config.country)
+        letter_copies(earlier, withheld)
+        _say_earlier(earlier, withheld, sys.stdout if args.earlier else sys.stderr)
+        if args.earlier:
+            return 0
+        key = _unlock(args)
         entry, _ = release(
             args.data_dir,
             store,
@@ -574,6 +602,7 @@ def cmd_sar(args):
             only=args.calls,
             about=_notes_and_names(args.data_dir, config.country),
             facts=_letter_facts(args.data_dir, config),
+            withheld=withheld,
         )
     finally:
         if key is not None:
@@ -590,6 +619,28 @@ def cmd_sar(args):
         )  # fmt: skip
     )
     return 0
+
+
+def _say_earlier(earlier, withheld, out):
+    """The copies given before that a subject access letter lists, a line each (entry, when
+    in UTC, to whom, how many calls), and those ``withheld`` from it with their reason."""
+    from firmware.calls.calllog import iso_ms
+
+    if not earlier:
+        print("the letter lists no copy of these calls given before", file=out)
+    for e in earlier:
+        why = withheld.get(e["id"])
+        print(
+            "copy given before: entry %d, %s, to %s, %d call(s): %s"
+            % (
+                e["id"],
+                iso_ms(e["wall_us"]),
+                " ".join(e["recipient"].split()),
+                len(e["calls"]),
+                "listed in the letter" if why is None else "withheld from the letter (%s)" % why,
+            ),
+            file=out,
+        )
 
 
 def _check_out_file(path):
@@ -1714,6 +1765,19 @@ def build_parser():
         action="append",
         metavar="CALL:FROM-TO",
         help="silence seconds FROM to TO of call CALL's recording (repeatable)",
+    )
+    p.add_argument(
+        "--withhold",
+        action="append",
+        metavar="ID:REASON",
+        help="leave the copy given before of disclosure log entry ID out of the letter, for REASON "
+        '(e.g. "3:exemption: crime prevention, DPA 2018 Sch 2 para 2"); audited (repeatable)',
+    )
+    p.add_argument(
+        "--earlier",
+        action="store_true",
+        help="only list the copies given before that the letter would list (and those withheld); "
+        "release nothing",
     )
     p.add_argument("--out", required=True, help="the bundle (.zip, or .zip.gpg when encrypted)")
     p.set_defaults(func=cmd_sar)

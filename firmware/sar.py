@@ -13,7 +13,8 @@ password the ZIP is encrypted with OpenPGP (AES-256, gpg's symmetric mode,
 opened with ``gpg -d`` and that password, which is given to the requester
 separately). Every release is written to the disclosure log
 (``DATA_DIR/disclosures.db``: who asked, when, what was released, to whom,
-why) and to the audit trail (action ``disclosure``).
+why, and which copies given before its letter left out and why) and to the audit trail
+(action ``disclosure``).
 """
 
 import hashlib
@@ -63,7 +64,11 @@ CREATE TABLE IF NOT EXISTS disclosures (
 );
 """
 # Columns added after the first release of the log: a log made before gets them, empty.
-ADDED_COLUMNS = (("request_id", "INTEGER"),)  # the register's request (firmware.rights) it answers
+ADDED_COLUMNS = (
+    ("request_id", "INTEGER"),  # the register's request (firmware.rights) it answers
+    # The copies given before left out of its letter, and why (JSON: [{"disclosure", "reason"}]).
+    ("withheld", "TEXT"),
+)
 
 
 class SarError(LinekeeperError, ValueError):
@@ -286,7 +291,7 @@ class DisclosureLog:
     (a person's number) are then sealed (:mod:`firmware.storage.fieldseal`).
     """
 
-    SEALED = ("requester", "recipient", "reason", "search")
+    SEALED = ("requester", "recipient", "reason", "search", "withheld")
 
     def __init__(self, data_dir, cipher=None):
         self._cipher = cipher
@@ -381,7 +386,7 @@ def not_released(audit, entries):
 def earlier_releases(data_dir, audit, calls, search, request_id=None, country="uk"):
     """The copies of a person's calls given before this release, oldest first, for the cover
     letter (UK GDPR Art. 15(1)(c): the recipients their data was disclosed to): each
-    ``{"wall_us", "recipient", "calls"}`` from the disclosure log.
+    ``{"id", "wall_us", "recipient", "calls"}`` from the disclosure log (``id``: its entry).
 
     A release is the person's when it was of the same number (``search["number"]``, in any
     form), made for the same register request (``request_id``), or held one of ``calls``;
@@ -407,8 +412,51 @@ def earlier_releases(data_dir, audit, calls, search, request_id=None, country="u
         )
         theirs = held if same else held & ours
         if theirs:
-            found.append({"wall_us": e["wall_us"], "recipient": e["recipient"], "calls": sorted(theirs)})
+            found.append(
+                {"id": e["id"], "wall_us": e["wall_us"], "recipient": e["recipient"], "calls": sorted(theirs)}
+            )
     return found
+
+
+def parse_withholding(texts):
+    """``linekeeper sar --withhold`` values, ``"ID:REASON"`` each, as ``{disclosure log entry
+    id: reason}``: the copies given before that the letter leaves out (:func:`letter_copies`).
+
+    :raises SarError: one not in that form, or an entry given twice
+    """
+    withheld = {}
+    for text in texts:
+        entry, colon, reason = text.partition(":")
+        entry = entry.strip()
+        if not (colon and entry.isascii() and entry.isdigit() and len(entry) < 12):
+            raise SarError(
+                "--withhold is ID:REASON, the disclosure log entry of a copy given before and why "
+                'the letter leaves it out (e.g. "3:exemption: crime prevention, DPA 2018 Sch 2 '
+                'para 2"), not %r: nothing was released' % text
+            )
+        if int(entry) in withheld:
+            raise SarError("--withhold names entry %s twice: give it once, with its reason" % entry)
+        withheld[int(entry)] = reason.strip()
+    return withheld
+
+
+def letter_copies(earlier, withheld):
+    """The copies given before (:func:`earlier_releases`) that the letter lists: ``earlier``
+    less those ``withheld`` (``{entry id: reason}``), which it does not mention at all (the
+    DPA 2018 Sch. 2 para 2 crime exemption: telling a suspect their calls went to the police
+    can prejudice the investigation; the ICO's guidance is not to say anything was withheld).
+
+    :raises SarError: a withheld entry that is not among ``earlier`` (nothing was released)
+    """
+    listed = {e["id"] for e in earlier}
+    for entry_id in sorted(withheld):
+        if entry_id not in listed:
+            raise SarError(
+                "disclosure log entry %d is not among the copies of these calls given before "
+                "(%s): it cannot be withheld from the letter. Nothing was released"
+                % (entry_id, ", ".join("%d" % e["id"] for e in earlier) or "there are none")
+            )
+    return [e for e in earlier if e["id"] not in withheld]
 
 
 def _number_key(number, country):
@@ -426,10 +474,14 @@ def _searched_number(entry):
     return search.get("number") if isinstance(search, dict) else None
 
 
-def check_release(*, actor, requester, recipient, reason, calls, search, bundle_password, redactions, only):
+def check_release(
+    *, actor, requester, recipient, reason, calls, search, bundle_password, redactions, only, withheld=None
+):
     """What :func:`release` checks before it makes anything (quick: the web UI checks the
     form with it before it starts the bundle): ``(calls, search, request)``, the calls
     and search narrowed to ``only``, ``request`` the manifest's account of it.
+    ``withheld``: ``{entry id: reason}``, the copies given before the letter leaves out;
+    each needs its reason (whether each is among them, :func:`letter_copies`).
 
     :raises SarError: what is wrong, named (nothing was released)
     """
@@ -438,6 +490,17 @@ def check_release(*, actor, requester, recipient, reason, calls, search, bundle_
             raise SarError("give the %s of the release" % name)
         if cards.has_typed_card(value):  # PCI DSS: kept in the disclosure log
             raise SarError("take the card number out of the %s: the box keeps no card numbers" % name)
+    for entry_id, why in sorted((withheld or {}).items()):
+        if not why or not why.strip():
+            raise SarError(
+                "give the reason the copy of disclosure log entry %d is withheld from the letter "
+                '(e.g. "exemption: crime prevention, DPA 2018 Sch 2 para 2"): nothing was released' % entry_id
+            )
+        if cards.has_typed_card(why):
+            raise SarError(
+                "take the card number out of the reason entry %d is withheld: the box keeps no "
+                "card numbers" % entry_id
+            )
     if bundle_password is not None and len(bundle_password.strip()) < MIN_BUNDLE_PASSWORD:
         # "a" was taken: a bundle of someone's calls that anyone could open.
         raise SarError(
@@ -500,6 +563,7 @@ def release(
     about=None,
     facts=None,
     request_id=None,
+    withheld=None,
 ):
     """Build (and encrypt) the bundle, log and audit the release, then hand it over.
 
@@ -523,9 +587,12 @@ def release(
     bundle's cover letter gives, with the copies of the person's calls given before
     (:func:`earlier_releases`). ``request_id``: the register's request
     (:mod:`firmware.rights`) the release answers, kept in its entry; ``bundle_name``
-    may hold ``{id}``, which becomes the entry's id.
+    may hold ``{id}``, which becomes the entry's id. ``withheld``: ``{entry id: reason}``,
+    copies given before that the letter leaves out (:func:`letter_copies`), each named
+    with its reason in the release's audit entry and disclosure log entry.
     """
     spool = MemorySpool() if spool is None else spool
+    withheld = dict(withheld or {})
     try:
         calls, search, request = check_release(
             actor=actor,
@@ -537,10 +604,15 @@ def release(
             bundle_password=bundle_password,
             redactions=redactions,
             only=only,
+            withheld=withheld,
         )
-        # Read before the bundle is made: its letter lists the copies of these calls given before.
-        earlier = earlier_releases(
-            data_dir, audit, calls, search, request_id, facts.country if facts is not None else "uk"
+        # Read before the bundle is made: its letter lists the copies of these calls given
+        # before, less those withheld.
+        earlier = letter_copies(
+            earlier_releases(
+                data_dir, audit, calls, search, request_id, facts.country if facts is not None else "uk"
+            ),
+            withheld,
         )
         counted = Counted(spool)
         sink = GpgStream(bundle_password, counted) if bundle_password else counted
@@ -586,9 +658,11 @@ def release(
             bundle_sha256=bundle_sha256,
             encrypted=int(bool(bundle_password)),
             request_id=request_id,
+            withheld=json.dumps(_withheld_list(withheld)) if withheld else None,
         ),
         redactions,
         spool,
+        _withheld_list(withheld),
     )
     try:
         spool.commit(entry_id)
@@ -602,7 +676,12 @@ def release(
     return entry_id, spool
 
 
-def _log(data_dir, audit, entry, redactions, spool):
+def _withheld_list(withheld):
+    """``{entry id: reason}`` as the audit entry and the disclosure log keep it."""
+    return [{"disclosure": entry_id, "reason": why.strip()} for entry_id, why in sorted(withheld.items())]
+
+
+def _log(data_dir, audit, entry, redactions, spool, withheld=()):
     """Write the release to the disclosure log and the audit trail; the log entry's id.
 
     The two agree whatever fails, or wherever a power cut comes: the entry is committed
@@ -636,6 +715,8 @@ def _log(data_dir, audit, entry, redactions, spool):
                     "bundle_sha256": entry["bundle_sha256"],
                     "redacted": [[c, a, b] for c, a, b in redactions],
                     **({"request": entry["request_id"]} if entry["request_id"] is not None else {}),
+                    # The copies given before its letter leaves out, and why (the crime exemption).
+                    **({"withheld": list(withheld)} if withheld else {}),
                 },
                 entry["wall_us"],
             )

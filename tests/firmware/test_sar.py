@@ -382,6 +382,50 @@ def test_the_letter_lists_the_copies_of_the_persons_calls_given_before(tmp_path,
     assert "Mr Brown" not in text and "Mrs Never" not in text and "PC 123" not in text
 
 
+def test_a_copy_given_before_is_withheld_from_the_letter_with_its_reason(tmp_path, capsys):
+    """A release to the police the person may not be told of (DPA 2018 Sch. 2 para 2) was
+    listed in the letter with no way to hold it back. --earlier shows what the letter would
+    list (releasing nothing); --withhold ID:REASON leaves one out, without the letter saying
+    so, and names it with its reason in the audit entry and the disclosure log's entry."""
+    root, data = make_box(tmp_path)
+    police = ("--recipient", "Thames Valley Police", "--requester", "DC Wood")
+    assert sar(root, data, tmp_path / "a.zip", "--number", "01632960123", "--call", "1", *police) == 0
+    assert sar(root, data, tmp_path / "b.zip", "--number", "01632960123", "--call", "3") == 0
+    capsys.readouterr()
+    out = tmp_path / "c.zip"
+    assert sar(root, data, out, "--number", "01632960123", "--earlier") == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[0].startswith("copy given before: entry 1, 2") and said[1].startswith(
+        "copy given before: entry 2"
+    )
+    assert said[0].endswith("Z, to Thames Valley Police, 1 call(s): listed in the letter")
+    assert not out.exists() and len(DisclosureLog(data).entries()) == 2
+    for bad, why in [
+        (("--withhold", "1"), "--withhold is ID:REASON"),
+        (("--withhold", "1: "), "give the reason the copy of disclosure log entry 1 is withheld"),
+        (("--withhold", "5:crime"), "disclosure log entry 5 is not among the copies of these calls"),
+        (("--withhold", "1:a", "--withhold", "1:b"), "--withhold names entry 1 twice"),
+    ]:
+        assert sar(root, data, out, "--number", "01632960123", *bad) == 2
+        assert why in capsys.readouterr().err
+        assert not out.exists() and len(DisclosureLog(data).entries()) == 2
+
+    reason = "exemption: crime prevention, DPA 2018 Sch 2 para 2"
+    assert sar(root, data, out, "--number", "01632960123", "--withhold", "1:" + reason) == 0
+    assert "entry 1, " in capsys.readouterr().err  # said before it is made
+    text = zipfile.ZipFile(out).read("README.txt").decode().replace("\r\n", "\n")
+    before = text.split("COPIES GIVEN BEFORE\n")[1].split("\n\n")[0].splitlines()
+    assert len(before) == 3 and before[1].endswith(", to Ms Smith: call 3.")
+    assert "Thames Valley" not in text and "withh" not in text.lower() and "exemption" not in text
+    audit = open_audit(data)
+    try:
+        [entry] = [e for e in audit.entries(action="disclosure") if e.target == "disclosure:3"]
+    finally:
+        audit.close()
+    assert entry.details["withheld"] == [{"disclosure": 1, "reason": reason}]
+    assert json.loads(DisclosureLog(data).get(3)["withheld"]) == [{"disclosure": 1, "reason": reason}]
+
+
 def test_a_first_release_says_no_copy_was_given_before(sar_dir, tmp_path):
     root, data = sar_dir
     out = tmp_path / "w.zip"
@@ -412,7 +456,7 @@ def test_earlier_releases_of_the_same_request_number_or_calls(tmp_path):
     found = earlier_releases(str(tmp_path), audit, [{"id": 12}, {"id": 13}], {"number": "+441632960123"}, 7)
     audit.close()
     assert found == [
-        {"wall_us": 1, "recipient": "Ms Smith", "calls": [11, 12]},
-        {"wall_us": 2, "recipient": "Acme Ltd", "calls": [12]},
-        {"wall_us": 3, "recipient": "Her solicitor", "calls": [20]},
+        {"id": 1, "wall_us": 1, "recipient": "Ms Smith", "calls": [11, 12]},
+        {"id": 2, "wall_us": 2, "recipient": "Acme Ltd", "calls": [12]},
+        {"id": 3, "wall_us": 3, "recipient": "Her solicitor", "calls": [20]},
     ]

@@ -396,6 +396,58 @@ def test_the_command_lines_bundle_has_the_same_letter(box, people, tmp_path):
     assert "consent (Article 6(1)(a) of the UK GDPR)" in text and "  E-mail: dpo@acme.example" in text
 
 
+def test_a_copy_given_before_can_be_withheld_from_the_letter_with_its_reason(box, people, monkeypatch):
+    """The letter lists every earlier release of the person's calls: one to the police they
+    may lawfully not be told of (DPA 2018 Sch. 2 para 2) went into it, unseen by the
+    supervisor. The form now shows them; one ticked, with its reason, is left out of the letter
+    (which does not say so) and named with the reason in the audit trail and the log."""
+    from firmware.sar import DisclosureLog
+
+    box.recordings.store = box.store
+    box.add_recordings([1])
+    monkeypatch.setattr(box.store, "export_stream", lambda rid, key: a_tone())
+    sam = people["sam"]
+    police = dict(RELEASE, requester="DC Wood", recipient="Thames Valley Police", reason="Sch 2 request")
+    assert released(box, sam, police).status_code == 200
+    assert released(box, sam, dict(RELEASE, recipient="Jones & Co Solicitors")).status_code == 200
+    page = sam.get("/sar?number=%2B44+20+7946+0000").get_data(as_text=True)
+    shown = page.split('id="sar-earlier"')[1].split("</fieldset>")[0]
+    assert 'id="sar-earlier-1"' in shown and "Thames Valley Police" in shown and "Mon" in shown
+    assert 'id="sar-earlier-2"' in shown and "Jones &amp; Co Solicitors" in shown
+    assert '<td data-label="Calls">1</td>' in shown
+
+    def refused(form, said):
+        resp = box.post(sam, "/sar", dict(RELEASE, **form), token_from="/sar")
+        text = resp.get_data(as_text=True)
+        assert resp.status_code == 400 and said in text, text[-800:]
+        assert 'id="sar-earlier-1"' in text  # the form again, with the copies
+        assert len(DisclosureLog(box.data_dir).entries()) == 2
+        assert box.audit_actions().count("disclosure") == 2
+        return text
+
+    text = refused({"withhold": "1"}, "give the reason the copy of disclosure log entry 1 is withheld")
+    assert "Nothing was released" in text or "nothing was released" in text
+    refused(
+        {"withhold": "1", "withhold_reason_1": "  "}, "give the reason the copy of disclosure log entry 1"
+    )
+    refused({"withhold_reason_1": "crime"}, "but Withhold is not ticked")
+    refused({"withhold": "7", "withhold_reason_7": "crime"}, "entry 7 is not among the copies of these calls")
+    refused({"withhold": "x1"}, "Withhold: x1 is not a disclosure log entry")
+
+    why = "exemption: crime prevention, DPA 2018 Sch 2 para 2"
+    resp = released(box, sam, dict(RELEASE, withhold="1", withhold_reason_1=why))
+    letter = zipfile.ZipFile(io.BytesIO(resp.data)).read("README.txt").decode("utf-8")
+    before = letter.split("COPIES GIVEN BEFORE\r\n")[1].split("\r\n\r\n")[0].split("\r\n")
+    assert len(before) == 3 and before[1].endswith(", to Jones & Co Solicitors: call 1.")
+    assert "Thames Valley" not in letter and "withh" not in letter.lower() and "exemption" not in letter
+    [audited] = [e for e in box.services.audit.entries(action="disclosure") if e.target == "disclosure:3"]
+    assert audited.details["withheld"] == [{"disclosure": 1, "reason": why}]
+    assert json.loads(DisclosureLog(box.data_dir).get(3)["withheld"]) == [{"disclosure": 1, "reason": why}]
+    # A release withholding nothing says nothing of it.
+    [first] = [e for e in box.services.audit.entries(action="disclosure") if e.target == "disclosure:1"]
+    assert "withheld" not in first.details and DisclosureLog(box.data_dir).get(1)["withheld"] is None
+
+
 def set_basis_and_contact(box):
     import dataclasses
 

@@ -27,7 +27,9 @@ from firmware.policy import deletions
 from firmware.sar import (
     DisclosureLog,
     check_release,
+    earlier_releases,
     find_calls,
+    letter_copies,
     not_released,
     notes_and_names,
     parse_redaction,
@@ -107,6 +109,48 @@ def _call_ids(text):
     return [int(p) for p in parts] or None
 
 
+def _earlier(calls, search, request_id=None):
+    """The copies of these calls given before, which the bundle's letter lists
+    (:func:`firmware.sar.earlier_releases`): shown on the form, where each can be withheld."""
+    services = lk().services
+    return earlier_releases(
+        lk().config.data_dir, services.audit, calls, search, request_id, services.reports.country
+    )
+
+
+def _typed_reasons(form):
+    """``{entry id: reason}``: the reasons typed beside the copies given before on the form."""
+    typed = {}
+    for name, value in form.items():
+        entry = name.removeprefix("withhold_reason_")
+        if entry != name and entry.isascii() and entry.isdigit() and len(entry) < 12 and value.strip():
+            typed[int(entry)] = value.strip()
+    return typed
+
+
+def _withheld(form, typed):
+    """``{entry id: reason}``: the copies given before ticked "Withhold" on the release form,
+    each with the reason typed beside it (``typed``, :func:`_typed_reasons`; one with none
+    is refused by :func:`firmware.sar.check_release`).
+
+    :raises LinekeeperError: a reason typed beside a copy not ticked (meant withheld, or not?)
+    """
+    ticked = {}
+    for entry in form.getlist("withhold"):
+        if not (entry.isascii() and entry.isdigit() and len(entry) < 12):
+            raise LinekeeperError(
+                "Withhold: %s is not a disclosure log entry. Nothing was released." % entry[:20]
+            )
+        ticked[int(entry)] = typed.get(int(entry), "")
+    loose = sorted(set(typed) - set(ticked))
+    if loose:
+        raise LinekeeperError(
+            "A reason is typed beside the copy of entry %d, but Withhold is not ticked: tick it to "
+            "leave that copy out of the letter, or clear the reason. Nothing was released." % loose[0]
+        )
+    return ticked
+
+
 @bp.route("/sar")
 @roles("supervisor")
 def index():
@@ -114,7 +158,7 @@ def index():
     calls = None
     if values["number"] or values["from"] or values["to"]:
         try:
-            calls, _ = _search(values)
+            calls, search = _search(values)
         except LinekeeperError as exc:
             return form_errors(
                 "sar.html",
@@ -143,6 +187,11 @@ def index():
         requests=open_access_requests() if calls else [],
         # A recording erased on request is said so, as the calls list says it.
         recording_word=deletions.recording_word,
+        # What the letter will say of copies given before, shown before it goes: one to the
+        # police the person may not be told of (DPA 2018 Sch. 2 para 2) went into it unseen.
+        earlier=_earlier(calls, search) if calls else [],
+        withhold={},
+        typed={},
     )
 
 
@@ -160,10 +209,14 @@ def release_bundle():
         errors["release"] = "Your session holds no unlocked recording key: log out and in again, then retry."
     elif store is None:
         errors["release"] = "This box keeps no recordings to release."
-    calls = None
+    calls = earlier = None
+    withheld, typed = {}, _typed_reasons(request.form)
     if not errors:
         try:
             calls, search = _search(values)
+            # Read first: the form is shown again with them whatever else is refused.
+            earlier = _earlier(calls, search)
+            withheld = _withheld(request.form, typed)
             redactions = [
                 parse_redaction(r) for r in request.form.get("redact", "").replace(",", " ").split()
             ]
@@ -179,9 +232,11 @@ def release_bundle():
                 bundle_password=password,
                 redactions=redactions,
                 only=_call_ids(request.form.get("only", "")),
+                withheld=withheld,
             )
             # Bad input is refused here, on the form, before anything is made.
-            chosen, _, _ = check_release(**form)
+            chosen, narrowed, _ = check_release(**form)
+            letter_copies(_earlier(chosen, narrowed, request_id), withheld)
             # Read now, in this request: the notes and phone book are this thread's.
             kept = notes_and_names(lk().notes, lk().phonebook, services.reports.country)(chosen)
             job = lk().sar_jobs.start(
@@ -199,6 +254,9 @@ def release_bundle():
             has_key=key is not None,
             requests=open_access_requests() if calls else [],
             recording_word=deletions.recording_word,
+            earlier=earlier or [],
+            withhold=withheld,
+            typed=typed,
         )
     return redirect(url_for("sar.bundle", token=job.token))
 
