@@ -503,7 +503,7 @@ def test_a_rollback_to_the_release_before_sealing_finds_its_stores_in_clear(
     from firmware.box import open_audit
     from firmware.config import load_config
     from firmware.mail.queue import MailQueue
-    from firmware.migrations import BACKUP_DIR, data_schema
+    from firmware.migrations import BACKUP_DIR, data_schema, release_schema
 
     lab = module_lab
     mcu = SimMcu(SimClock())
@@ -521,7 +521,7 @@ def test_a_rollback_to_the_release_before_sealing_finds_its_stores_in_clear(
         lab, tmp_path, schema_0_release, mcu, during_the_health_check
     )
 
-    assert data_schema(data_dir) == 2
+    assert data_schema(data_dir) == release_schema()
     # config.json and the mail wait; alarms.db is in the backup, as web.db is
     assert sealed == {"web_db": 5, "call_reasons": 0, "alarms": 1}
     backup = os.path.join(data_dir, BACKUP_DIR, "schema-0")
@@ -561,9 +561,9 @@ def test_a_rollback_to_the_release_before_sealing_finds_its_stores_in_clear(
     assert concerns == ["from sam: %s asked not to be recorded" % CONCERN_NAME]
     with _env("LINEKEEPER_RUN_DIR", str(tmp_path / "old-boot-2")), open_audit(data_dir) as audit:
         details = [e.details for e in audit.entries(limit=1000, action="update")]
-    assert {"event": "migrated", "from": 0, "to": 2} in details
+    assert {"event": "migrated", "from": 0, "to": release_schema()} in details
     restored = [d for d in details if d.get("event") == "restored"]
-    assert len(restored) == 1 and (restored[0]["from"], restored[0]["to"]) == (2, 0)
+    assert len(restored) == 1 and (restored[0]["from"], restored[0]["to"]) == (release_schema(), 0)
     assert restored[0]["audit"] == "kept" and restored[0]["audit_entries_since"] >= 1
     assert lab.verify(data_dir)[0] == 0
 
@@ -673,7 +673,7 @@ def test_a_start_cut_between_the_migration_and_its_audit_entry_audits_it_once(
     entry never written): the next start writes it; a start cut after the entry but
     before the note went does not write it twice."""
     from firmware.box import Box, open_audit
-    from firmware.migrations import MIGRATION_NOTE
+    from firmware.migrations import MIGRATION_NOTE, release_schema
 
     lab = module_lab
     mcu = SimMcu(SimClock())
@@ -689,11 +689,11 @@ def test_a_start_cut_between_the_migration_and_its_audit_entry_audits_it_once(
             lab.run(quiet, data_dir, vault=McuLink(mcu.bus))
             with open_audit(data_dir) as audit:
                 migrated = [e.details for e in audit.entries(limit=1000, action="update")]
-        assert migrated.count({"event": "migrated", "from": 0, "to": 2}) == 1
+        assert migrated.count({"event": "migrated", "from": 0, "to": release_schema()}) == 1
         assert not os.path.exists(note)
         # As if the next start were cut after the entry, before the note went.
         with open(note, "w") as f:
-            json.dump({"event": "migrated", "from": 0, "to": 2}, f)
+            json.dump({"event": "migrated", "from": 0, "to": release_schema()}, f)
     assert lab.verify(data_dir)[0] == 0
 
 
