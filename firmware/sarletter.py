@@ -215,7 +215,9 @@ def _earlier_lines(earlier, local):
     """The copies of the person's calls given before (UK GDPR Art. 15(1)(c)), as the
     disclosure log records them: when, to whom, which calls."""
     if not earlier:
-        return ["The box's disclosure log records no copy of your calls given to anyone before this one."]
+        # The same words whether none was given or every one was withheld (an exemption:
+        # saying that something was held back would tell what the exemption protects).
+        return ["Copies of your calls given to anyone before this one: none to list."]
     out = ["The box's disclosure log records these copies of your calls given before this one:"]
     for e in earlier:
         ids = ["%d" % c for c in e["calls"]]

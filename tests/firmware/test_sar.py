@@ -426,12 +426,33 @@ def test_a_copy_given_before_is_withheld_from_the_letter_with_its_reason(tmp_pat
     assert json.loads(DisclosureLog(data).get(3)["withheld"]) == [{"disclosure": 1, "reason": reason}]
 
 
+def test_a_letter_whose_every_earlier_copy_is_withheld_reads_as_one_with_none(tmp_path):
+    """With every copy given before withheld, the letter said the disclosure log recorded
+    none: untrue, and unlike a first release's words only when something was held back.
+    It now says the same as a first release: none to list."""
+    root, data = make_box(tmp_path)
+    police = ("--recipient", "Thames Valley Police", "--requester", "DC Wood")
+    assert sar(root, data, tmp_path / "a.zip", "--number", "01632960123", "--call", "1", *police) == 0
+    first = tmp_path / "first.zip"
+    assert sar(root, data, first, "--number", "01712960123", "--call", "2") == 0
+    out = tmp_path / "b.zip"
+    assert sar(root, data, out, "--number", "01632960123", "--withhold", "1:crime prevention") == 0
+
+    def copies(path):
+        text = zipfile.ZipFile(path).read("README.txt").decode().replace("\r\n", "\n")
+        return text.split("COPIES GIVEN BEFORE\n")[1].split("\n\n")[0]
+
+    assert (
+        copies(out) == copies(first) == "Copies of your calls given to anyone before this one: none to list."
+    )
+
+
 def test_a_first_release_says_no_copy_was_given_before(sar_dir, tmp_path):
     root, data = sar_dir
     out = tmp_path / "w.zip"
     assert sar(root, data, out, "--from", "2026-03-02", "--to", "2026-03-02", "--call", "5") == 0
     text = zipfile.ZipFile(out).read("README.txt").decode()
-    assert "The box's disclosure log records no copy of your calls given to anyone before this one." in text
+    assert "Copies of your calls given to anyone before this one: none to list." in text
 
 
 def test_earlier_releases_of_the_same_request_number_or_calls(tmp_path):
