@@ -702,7 +702,13 @@ class _EmptyLog:
     """A deletion log with no entries (the table was never made, or was dropped)."""
 
     def execute(self, *_args):
+        return self  # its own rows: none
+
+    def __iter__(self):
         return iter(())
+
+    def fetchone(self):
+        return None
 
 
 def _export_signed(store, signer, row, key, args, audited):

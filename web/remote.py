@@ -226,6 +226,9 @@ class RemoteRetention:
     def verify(self):
         return self.sweeper.verify()
 
+    def verify_after(self, checked):
+        return self.sweeper.verify_after(checked)
+
     def active_alarms(self):
         return self.remote_state().get("alarms", [])
 

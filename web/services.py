@@ -84,6 +84,9 @@ class RetentionService(Protocol):
     ``deletion_log(limit, offset, after_seq=None)`` newest first; after entry ``after_seq``
                                  oldest first (the CSV of the whole log)
     ``deletion_count()``, ``verify()``
+    ``verify_after(checked)``    the problems of the entries after ``checked``, ``(seq,
+                                 hash)`` of the last entry an earlier check reached, and
+                                 that of the last one checked now (the log's page)
     ``deletions_of_call(call_id)`` the deletion-log entries of one call
     ``active_alarms()``          kinds of the sweeper's alarms that are on
     ``last_disk_percent``        disk use at the last check, or None
@@ -97,6 +100,7 @@ class RetentionService(Protocol):
     def deletion_log(self, limit: int = 100, offset: int = 0, after_seq: int | None = None) -> list: ...
     def deletion_count(self) -> int: ...
     def verify(self) -> list: ...
+    def verify_after(self, checked: tuple) -> tuple: ...
 
 
 class LiveCallControl(Protocol):

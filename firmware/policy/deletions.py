@@ -31,7 +31,7 @@ import sqlite3
 import threading
 from typing import Any
 
-from firmware.storage.audit import GENESIS_HASH, canonical_json
+from firmware.storage.audit import GENESIS_HASH, canonical_json, check_checked
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deletion_log (
@@ -78,6 +78,7 @@ FIELDS = (
     "bytes",
     "file_sha256",
 )
+_REASON, _CALL_ID = FIELDS.index("reason"), FIELDS.index("call_id")  # in a stored row
 ANCHOR = "deletion_log"  # the key of the chain head in a retention_sweep audit entry
 ERASURE = "erasure"  # the reason of a recording deleted on a person's request
 ERASURE_RULE = "erasure request"
@@ -206,38 +207,42 @@ def verify(db, audit=None):
     Each problem is one line naming the entry it concerns; an empty list
     means the log is intact.
     """
+    return verify_after(db, (0, GENESIS_HASH), audit)[0]
+
+
+def verify_after(db, checked, audit=None):
+    """Check the entries after ``checked``, ``(seq, hash)`` of an entry an earlier check
+    (:func:`verify`, or this) reached, as :func:`verify` checks them all; returns the
+    problems and ``(seq, hash)`` of the last entry checked, to go on from next time.
+
+    Only those entries are read (the checked entry, which must still hold its hash, and
+    the anchored one, by their numbers), chained on from ``checked``: the deletion log's
+    page reads what was added since it last looked, not the 600 000 entries of a box
+    years in service (as :meth:`firmware.storage.audit.AuditLog.verify_after`). An entry
+    before ``checked`` changed since is not seen: a whole check (:func:`verify`) sees it.
+    """
     problems = []
     anchor = latest_anchor(audit) if audit is not None else None
     if anchor is not None and anchor[0] <= 0:
         anchor = None
     anchored = None  # the hash of the anchored entry, once seen
     erased: dict[int, int] = {}  # call id: seq of its erasure entries (each needs the trail's `delete` of it)
-    expected, prev_hash = 1, GENESIS_HASH
-    for row in db.execute("SELECT %s, prev_hash, hash FROM deletion_log ORDER BY seq" % ", ".join(FIELDS)):
-        try:
-            entry = _row_entry(row)
-            digest = entry_hash(entry["prev_hash"], entry)
-        except (ValueError, TypeError, KeyError):
-            entry, digest = dict(zip(FIELDS + ("prev_hash", "hash"), row, strict=False)), None
-        seq = entry["seq"]
-        if seq != expected:
-            problems.append(
-                "deletion log entries %d-%d are missing (removed?)" % (expected, seq - 1)
-                if seq > expected
-                else "deletion log entry %d is out of order" % seq
-            )
-        elif entry["prev_hash"] != prev_hash:
-            problems.append(
-                "deletion log entry %d does not follow the one before it (inserted, "
-                "reordered, or an earlier entry was rewritten)" % seq
-            )
-        if digest != entry["hash"]:
-            problems.append("deletion log entry %d was modified: its content does not match its hash" % seq)
+    expected, prev_hash = checked[0] + 1, checked[1]
+    problems += check_checked(db, "deletion_log", "deletion log entry", checked)
+    if anchor is not None and anchor[0] <= checked[0]:
+        row = db.execute("SELECT hash FROM deletion_log WHERE seq = ?", (anchor[0],)).fetchone()
+        anchored = row and row[0]
+    for row in db.execute(
+        "SELECT %s, prev_hash, hash FROM deletion_log WHERE seq > ? ORDER BY seq" % ", ".join(FIELDS),
+        (checked[0],),
+    ):
+        seq, digest = row[0], row[-1]
+        problems += _check_row(row, expected, prev_hash)
         if anchor is not None and seq == anchor[0]:
-            anchored = entry["hash"]
-        if entry.get("reason") == ERASURE:
-            erased.setdefault(entry["call_id"], seq)
-        expected, prev_hash = seq + 1, entry["hash"]
+            anchored = digest
+        if row[_REASON] == ERASURE:
+            erased.setdefault(row[_CALL_ID], seq)
+        expected, prev_hash = seq + 1, digest
     if audit is not None and erased and hasattr(audit, "targets_of"):
         asked = audit.targets_of("delete")
         for call_id, seq in sorted(erased.items(), key=lambda x: x[1]):
@@ -250,13 +255,38 @@ def verify(db, audit=None):
         if anchored is None:
             problems.append(
                 "the audit trail says the deletion log reached entry %d, but it "
-                "ends at %d: entries were removed" % (anchor[0], expected - 1)
+                "ends at %d: entries were removed" % (anchor[0], head(db)[0])
             )
         elif anchored != anchor[1]:
             problems.append(
                 "deletion log entry %d does not match the hash the audit trail "
                 "recorded for it: the log was rewritten" % anchor[0]
             )
+    return problems, (expected - 1, prev_hash)
+
+
+def _check_row(row, expected, prev_hash):
+    """The problems with one stored row (:data:`FIELDS`, ``prev_hash``, ``hash``), given
+    what the chain so far says it must be: entry ``expected``, chained to ``prev_hash``."""
+    seq, stored_prev, stored_hash = row[0], row[-2], row[-1]
+    problems = []
+    if seq != expected:
+        problems.append(
+            "deletion log entries %d-%d are missing (removed?)" % (expected, seq - 1)
+            if seq > expected
+            else "deletion log entry %d is out of order" % seq
+        )
+    elif stored_prev != prev_hash:
+        problems.append(
+            "deletion log entry %d does not follow the one before it (inserted, "
+            "reordered, or an earlier entry was rewritten)" % seq
+        )
+    try:
+        digest = entry_hash(stored_prev, _row_entry(row))
+    except (ValueError, TypeError, KeyError):
+        digest = None
+    if digest != stored_hash:
+        problems.append("deletion log entry %d was modified: its content does not match its hash" % seq)
     return problems
 
 
@@ -308,3 +338,9 @@ class DeletionLog:
         """Problems with the chain and its latest anchor in ``audit``; see :func:`verify`."""
         with self._lock:
             return verify(self._db, audit)
+
+    def verify_after(self, checked: tuple[int, str], audit: Any = None) -> tuple[list[str], tuple[int, str]]:
+        """Problems with the entries after ``checked``, and up to where they were checked;
+        see :func:`verify_after`."""
+        with self._lock:
+            return verify_after(self._db, checked, audit)

@@ -661,6 +661,12 @@ class RetentionSweeper:
         """Problems with the deletion log (its chain and its anchor in the audit trail)."""
         return self.store.deletions.verify(self.audit)
 
+    def verify_after(self, checked):
+        """Problems with the deletion-log entries after ``checked`` (``(seq, hash)`` of the
+        last entry an earlier check reached), and ``(seq, hash)`` of the last one checked
+        now; see :func:`firmware.policy.deletions.verify_after`."""
+        return self.store.deletions.verify_after(checked, self.audit)
+
 
 def _candidate(r, rule, days):
     """The :class:`Candidate` of the store's finished recording ``r`` under ``rule``."""

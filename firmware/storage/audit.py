@@ -959,7 +959,7 @@ class AuditLog:
                 # check needs the entries from the head on.
                 expected_seq, prev_hash = after[0] + 1, after[1]
                 first = after[0] if tail.head_seq is None else min(after[0], tail.head_seq)
-                problems += _check_checked(db, after)
+                problems += check_checked(db, "audit", "audit entry", after)
             for row in db.execute(
                 "SELECT a.seq, wall_us, actor, action, target, details, prev_hash, hash, %s "
                 "FROM audit a %s WHERE a.seq >= ? ORDER BY a.seq"
@@ -1177,17 +1177,20 @@ def _check_anchor(anchor, found_at):
     return []
 
 
-def _check_checked(db, checked):
-    """The problems with the entry an earlier check reached, ``(seq, hash)``: it must
-    still be there with that hash (seq 0: the start of the chain)."""
+def check_checked(db, table, what, checked):
+    """The problems with the entry an earlier check reached, ``(seq, hash)``, of the
+    hash-chained ``table`` (its entries ``what``: "audit entry"): it must still be there
+    with that hash (seq 0: the start of the chain). A check of the entries added since
+    (:meth:`AuditLog.verify_after`, :func:`firmware.policy.deletions.verify_after`)
+    chains on from it."""
     seq, digest = checked
     if seq == 0:
         return []
-    row = db.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
+    row = db.execute("SELECT hash FROM %s WHERE seq = ?" % table, (seq,)).fetchone()
     if row is None:
-        return ["audit entry %d, checked before, is gone: entries were deleted" % seq]
+        return ["%s %d, checked before, is gone: entries were deleted" % (what, seq)]
     if row[0] != digest:
-        return ["audit entry %d no longer has the hash it was checked with: the log was rewritten" % seq]
+        return ["%s %d no longer has the hash it was checked with: the log was rewritten" % (what, seq)]
     return []
 
 

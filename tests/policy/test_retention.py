@@ -196,6 +196,33 @@ def test_the_deletion_log_detects_an_edit_a_removal_and_a_truncation(shelf, tmp_
     assert any("entries 1-1 are missing" in p or "missing" in p for p in shelf.sweeper.verify())
 
 
+def test_a_check_of_the_entries_since_the_last_still_checks_the_anchor(shelf, tmp_path):
+    """verify_after (the deletion log's page between whole checks) reads the entries after
+    the one a check reached; the head the audit trail anchored is still checked."""
+    from firmware.storage.audit import GENESIS_HASH
+
+    shelf.sweeper.update_settings(settings(default_days=30))
+    for _ in range(3):
+        shelf.add_call(31)
+    shelf.sweeper.sweep()
+    problems, reached = shelf.sweeper.verify_after((0, GENESIS_HASH))
+    assert problems == [] and reached == shelf.store.deletions.head() and reached[0] == 3
+    assert shelf.sweeper.verify_after(reached) == ([], reached)
+    shelf.add_call(31)
+    shelf.sweeper.sweep()
+    problems, reached = shelf.sweeper.verify_after(reached)
+    assert problems == [] and reached[0] == 4
+    db = sqlite3.connect(shelf.data_dir + "/calls.db")
+    db.execute("DROP TRIGGER deletion_log_no_delete")
+    db.execute("DELETE FROM deletion_log WHERE seq = 4")
+    db.commit()
+    db.close()
+    assert shelf.sweeper.verify_after(reached)[0] == [
+        "deletion log entry 4, checked before, is gone: entries were deleted",
+        "the audit trail says the deletion log reached entry 4, but it ends at 3: entries were removed",
+    ]
+
+
 def test_an_erased_recordings_archived_copy_is_said_to_be_erased_too(shelf):
     """With an archive, the log's last entry of the call is the archive's (reason
     'archive', rule 'erasure request'): the call page, the export's refusal and the

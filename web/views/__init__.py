@@ -12,8 +12,9 @@ from .. import security
 
 MAX_PAGE = 1_000_000
 # How long a whole check of the deletion log or the audit trail stands (re-checked whole
-# after, or at once when the deletion log has grown): hashing 600 000 deletions takes
-# seconds (9 s on a Pi-class board), 1.5 million audit entries 12 s on the development host.
+# after; in between, each visit checks the entries added since: Web.audit_checked): hashing
+# 600 000 deletions takes seconds (9 s on a Pi-class board), 1.5 million audit entries 12 s
+# on the development host.
 CHECK_STANDS_S = 600
 CSV_CHUNK_ROWS = 500
 # The last row of a CSV whose reading failed part way (web.views.csv_download).

@@ -18,7 +18,7 @@ from firmware.rightsretention import RegisterRetention
 from .. import intent
 from ..retention_form import form_values, parse_retention_form, rows
 from ..security import form_errors, lk, roles
-from . import CHECK_STANDS_S, csv_download, page_number
+from . import csv_download, page_number
 
 bp = Blueprint("retention", __name__)
 
@@ -186,7 +186,7 @@ def deletions():
             total=0,
             available=False,
         )
-    problems, checked_us = _checked(svc)
+    problems, checked_us = lk().deletions_checked()
     entries = svc.deletion_log(limit=PAGE + 1, offset=(page - 1) * PAGE)
     status = 400 if errors else 200
     return render_template(
@@ -243,18 +243,3 @@ def _deletion_rows(svc, count, batch=1000):
                 e["hash"],
             ]
         seq, left = entries[-1]["seq"], left - len(entries)
-
-
-def _checked(svc):
-    """The deletion log's problems, checked whole at most every :data:`CHECK_STANDS_S`
-    while it has not grown (a new entry, or a new last entry, checks it again at once),
-    and when the check was made (wall µs)."""
-    web = lk()
-    newest = svc.deletion_log(limit=1)
-    key = (svc.deletion_count(), newest[0]["hash"] if newest else None)
-    cached = getattr(web, "_deletions_checked", None)
-    now_us = int(web.services.wall_us())
-    if cached is None or cached[0] != key or not 0 <= now_us - cached[1] <= CHECK_STANDS_S * 10**6:
-        cached = (key, now_us, svc.verify())
-        web._deletions_checked = cached
-    return cached[2], cached[1]
