@@ -326,7 +326,7 @@ def write_head_file(head_path, data):
 
 
 # A text as canonical JSON writes it (ASCII only): json's own encoder of strings.
-_json_text = json.encoder.encode_basestring_ascii
+json_text = json.encoder.encode_basestring_ascii
 
 
 def canonical_json(value: Any) -> str:
@@ -1209,11 +1209,11 @@ def _stored_hash(prev_hash, seq, wall_us, actor, action, target, details_json):
     ):
         return None
     body = '{"action":%s,"actor":%s,"details":%s,"seq":%d,"target":%s,"wall_us":%d}' % (
-        _json_text(action),
-        _json_text(actor),
+        json_text(action),
+        json_text(actor),
         details_json,
         seq,
-        "null" if target is None else _json_text(target),
+        "null" if target is None else json_text(target),
         wall_us,
     )
     try:
