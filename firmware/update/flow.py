@@ -669,7 +669,8 @@ class Updater:
             return None
         except ValueError:
             progress = {"step": "unknown", "bundle": "?"}
-        for name in ("incoming.raucb", "incoming.raucb.part"):
+        # (The install-check's note of a confirmed bundle too: it was for that update only.)
+        for name in ("incoming.raucb", "incoming.raucb.part", CONFIRMED_INSTALL_NAME):
             _remove(os.path.join(self.s.update_dir, name))
         if self.client is not None:
             # Cut between its note of the restart and the restart: the recorder it named

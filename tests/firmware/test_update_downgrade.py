@@ -278,10 +278,9 @@ def test_rauc_info_that_does_not_answer_is_rauc_timing_out_not_the_bundle_s_faul
         Rauc(run=hang, timeout_s=5).info("/b.raucb")
 
 
-def test_a_confirmed_downgrade_passes_the_install_check_and_the_same_bundle_by_hand_does_not(tmp_path):
-    # The install-check refuses a release that is not newer; `linekeeper update` tells it,
-    # for the time of its `rauc install`, which bundle the installer confirmed.
-    updater, rauc, inbox = _box(tmp_path, "0.9.0")
+def _install_check(tmp_path, updater, rauc):
+    """The install-check run as RAUC runs it for a bundle of release 0.9.0 (its env); the
+    fake ``rauc install`` runs it first, and the results it gave."""
     mounted = tmp_path / "mounted"  # the bundle as RAUC mounts it for its handlers
     mounted.mkdir()
     (mounted / "manifest.raucm").write_text(
@@ -303,15 +302,24 @@ def test_a_confirmed_downgrade_passes_the_install_check_and_the_same_bundle_by_h
     checks = []
     real_install = rauc.install
 
+    def by_hand():
+        return subprocess.run([sys.executable, INSTALL_CHECK], env=env, capture_output=True, text=True)
+
     def install(path):
-        checks.append(
-            subprocess.run([sys.executable, INSTALL_CHECK], env=env, capture_output=True, text=True)
-        )
+        checks.append(by_hand())
         if checks[-1].returncode:
             raise UpdateError("rauc install failed: Pre-install handler error")
         real_install(path)
 
     rauc.install = install
+    return by_hand, checks
+
+
+def test_a_confirmed_downgrade_passes_the_install_check_and_the_same_bundle_by_hand_does_not(tmp_path):
+    # The install-check refuses a release that is not newer; `linekeeper update` tells it,
+    # for the time of its `rauc install`, which bundle the installer confirmed.
+    updater, rauc, inbox = _box(tmp_path, "0.9.0")
+    by_hand, checks = _install_check(tmp_path, updater, rauc)
     bundle = _bundle(tmp_path)
     _confirm(inbox, bundle, to="0.9.0")
 
@@ -320,7 +328,43 @@ def test_a_confirmed_downgrade_passes_the_install_check_and_the_same_bundle_by_h
     assert checks[0].returncode == 0, checks[0].stderr
     assert rauc.installed and result.downgrade["confirmed"] and "switch" in result.steps
     assert not os.path.exists(os.path.join(updater.s.update_dir, "confirmed-install.json"))
-    by_hand = subprocess.run([sys.executable, INSTALL_CHECK], env=env, capture_output=True, text=True)
-    assert by_hand.returncode == 1
-    assert "older than the running release (1.0.0 \u2192 0.9.0)" in by_hand.stderr
-    assert "upload the bundle on the Updates page and confirm there" in by_hand.stderr
+    refused = by_hand()
+    assert refused.returncode == 1
+    assert "older than the running release (1.0.0 \u2192 0.9.0)" in refused.stderr
+    assert "upload the bundle on the Updates page and confirm there" in refused.stderr
+
+
+def test_a_confirmation_note_a_cut_update_left_lets_no_bundle_through_by_hand(tmp_path):
+    # `linekeeper update` killed (or the power cut) during its `rauc install` of a confirmed
+    # downgrade leaves its note: the same bundle by hand later is still refused, and the
+    # recovery removes the note.
+    updater, rauc, inbox = _box(tmp_path, "0.9.0")
+    by_hand, checks = _install_check(tmp_path, updater, rauc)
+    note = os.path.join(updater.s.update_dir, "confirmed-install.json")
+    left = []
+    install = rauc.install
+
+    def cut(path):
+        with open(note) as f:
+            left.append(f.read())
+        install(path)
+
+    rauc.install = cut
+    bundle = _bundle(tmp_path)
+    _confirm(inbox, bundle, to="0.9.0")
+    updater.run(bundle)
+    assert checks[0].returncode == 0, checks[0].stderr
+    with open(note, "w") as f:
+        f.write(left[0])  # as the cut update left it: its own removal never came
+
+    refused = by_hand()
+
+    assert refused.returncode == 1
+    assert "older than the running release (1.0.0 \u2192 0.9.0)" in refused.stderr
+    assert not os.path.exists(note)
+    with open(note, "w") as f:
+        f.write(left[0])
+    with open(os.path.join(updater.s.update_dir, "progress.json"), "w") as f:
+        json.dump({"step": "install", "bundle": "b.raucb", "from": "A"}, f)
+    updater.recover()
+    assert not os.path.exists(note)

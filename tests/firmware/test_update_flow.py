@@ -12,7 +12,7 @@ import pytest
 
 from firmware.control import RecorderUnavailable
 from firmware.errors import UpdateError
-from firmware.update.flow import COPY_CHUNK, Updater, UpdateSettings, format_report
+from firmware.update.flow import COPY_CHUNK, LOCK_NAME, Updater, UpdateSettings, _try_lock, format_report
 from firmware.update.rauc import Rauc, _reason
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -354,12 +354,13 @@ def _check(
     running="0.9.0",
     rauc_status=None,
     confirmed=None,
+    updating=True,
     with_stderr=False,
 ):
     """Run the install-check as RAUC runs it: the bundle ``version`` (RAUC_MF_VERSION, and
     in its manifest), the running release in the running slot's note (``running``) and,
     for a slot RAUC wrote, in RAUC's status of it (``rauc_status``); ``confirmed``: the
-    note `linekeeper update` leaves for a confirmed install."""
+    note `linekeeper update` leaves for a confirmed install, ``updating``: while it runs."""
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     meta = "\n[meta.linekeeper]\narch=%s\n" % meta_arch if meta_arch else ""
@@ -409,7 +410,13 @@ def _check(
         "RAUC_IMAGE_CLASS_1": "app",
         "PATH": os.environ["PATH"],
     }
-    done = subprocess.run([sys.executable, INSTALL_CHECK], env=env, capture_output=True, text=True)
+    # `linekeeper update` holds its lock while its note stands (a cut one's note stays unheld).
+    lock = _try_lock(str(update / LOCK_NAME)) if confirmed is not None and updating else None
+    try:
+        done = subprocess.run([sys.executable, INSTALL_CHECK], env=env, capture_output=True, text=True)
+    finally:
+        if lock is not None:
+            os.close(lock)
     why = update / "install-check.txt"
     why = why.read_text().strip() if why.exists() else None
     return (done.returncode, why, done.stderr) if with_stderr else (done.returncode, why)
@@ -515,6 +522,15 @@ def test_install_check_refuses_a_version_that_is_no_release_version(tmp_path):
 def test_install_check_lets_through_the_older_release_linekeeper_update_installs_as_confirmed(tmp_path):
     note = dict(CONFIRMED, **{"from": "1.4.0", "to": "1.2.0"})
     assert _check(tmp_path, version="1.2.0", running="1.4.0", confirmed=note) == (0, None)
+
+
+def test_install_check_takes_no_confirmation_no_running_update_left(tmp_path):
+    # The note of a `linekeeper update` killed during its `rauc install` (or a power cut):
+    # a `rauc install` of the same bundle by hand afterwards is refused, and the note goes.
+    note = dict(CONFIRMED, **{"from": "1.4.0", "to": "1.2.0"})
+    code, why = _check(tmp_path, version="1.2.0", running="1.4.0", confirmed=note, updating=False)
+    assert code == 1 and "older than the running release" in why
+    assert not (tmp_path / "update" / "confirmed-install.json").exists()
 
 
 @pytest.mark.parametrize(
