@@ -16,10 +16,12 @@ release is then audited as failed: "not downloaded"), or when making it failed.
 One a crash or power cut left is named by its disclosure log entry
 (:data:`LOGGED`, before that entry is committed), and audited so at the next
 start before it is deleted (one whose entry never committed logged nothing,
-and is deleted). So is one whose release failed after it was logged and the
-audit trail refused to say so (a full card), at the next sweep. While the
-disclosure log cannot be read (a damaged ``disclosures.db``) such a bundle is
-kept, and the problem logged, until a later sweep can: the web UI still starts.
+and is deleted). So is one whose release failed after it was logged, or that
+waited its time out (or the web UI stopped), and the audit trail refused to say
+so (a full card), at the next sweep (or start): a bundle is deleted only once
+its release is audited as not made. While the disclosure log cannot be read (a
+damaged ``disclosures.db``) such a bundle is kept, and the problem logged, until
+a later sweep can: the web UI still starts.
 """
 
 import errno
@@ -352,7 +354,12 @@ class SarJobs:
         after it failed, or the trail refused it and its entry could not be taken back) is
         audited as not released first; the trail refusing that too, it is kept for
         :meth:`settle` (at the next sweep, or start), not deleted unaudited."""
-        entry_id, why = job.spool.entry_id, "not released: %s" % why
+        self._audit_then_delete(job, job.spool.entry_id, "not released: %s" % why)
+
+    def _audit_then_delete(self, job, entry_id, why):
+        """Audit the release of ``job`` (disclosure ``entry_id``; None: none was logged) as
+        not made, then delete its bundle; the trail refusing, the bundle is kept for
+        :meth:`settle` (at the next sweep, or start): never deleted unaudited."""
         if entry_id is not None and self._expired is not None:
             try:
                 self._expired(entry_id, job.actor, why)
@@ -418,10 +425,11 @@ class SarJobs:
             for job in old:
                 del self._jobs[job.token]
         for job in old:
-            job.spool.discard()
-            if job.state == DONE and self._expired is not None:
-                why = "not downloaded within %d minutes: deleted" % (KEEP_S // 60)
-                self._expired(job.entry_id, job.actor, why)
+            # (A failed one's bundle went when it failed, or waits for :meth:`settle`.)
+            if job.state == DONE:
+                self._audit_then_delete(
+                    job, job.entry_id, "not downloaded within %d minutes: deleted" % (KEEP_S // 60)
+                )
 
     def stop(self):
         """The web UI stops: the bundles waiting are deleted (their keys end with the
@@ -431,9 +439,8 @@ class SarJobs:
             for job in left:
                 del self._jobs[job.token]
         for job in left:
-            job.spool.discard()
-            if self._expired is not None:
-                self._expired(job.entry_id, job.actor, "not downloaded before the web UI stopped: deleted")
+            # The trail refusing, the bundle stays for the next start to audit (LOGGED).
+            self._audit_then_delete(job, job.entry_id, "not downloaded before the web UI stopped: deleted")
 
     def wait(self, timeout_s=None):
         """Wait for the bundles being made (tests, and a clean stop)."""

@@ -198,7 +198,8 @@ def test_a_release_the_trail_refuses_and_the_log_cannot_take_back_is_audited_whe
     with its bundle kept (not deleted unaudited), until the trail takes the entry that says
     it was not released (the next sweep)."""
     data_dir = str(tmp_path)
-    jobs = SarJobs(data_dir, expired=_expired(data_dir))
+    now = [0.0]
+    jobs = SarJobs(data_dir, now_s=lambda: now[0], expired=_expired(data_dir))
     audit = _audit(data_dir)
 
     def full(*args, **kwargs):
@@ -211,6 +212,9 @@ def test_a_release_the_trail_refuses_and_the_log_cannot_take_back_is_audited_whe
     assert job.state == sarjob.FAILED and "audited as not released once the card has room" in job.error
     assert os.listdir(jobs.dir) == ["%s%s1" % (job.token, sarjob.LOGGED)]
     jobs.sweep()  # the trail still full
+    assert len(os.listdir(jobs.dir)) == 1
+    now[0] = sarjob.KEEP_S + 1
+    jobs.sweep()  # the failed job forgotten, the trail still full: its bundle still kept
     assert len(os.listdir(jobs.dir)) == 1
     monkeypatch.undo()
     audit.close()
@@ -232,3 +236,36 @@ def test_a_release_logged_and_audited_waits_named_by_its_entry(tmp_path):
     assert _agree(data_dir) == {entry_id: "released"}
     assert json.loads(DisclosureLog(data_dir).get(entry_id)["search"]) == {"number": "020 7946 0000"}
     assert sar.not_released(_audit(data_dir), [{"id": entry_id}]) == {}
+
+
+@pytest.mark.parametrize("end", ["sweep", "stop"])
+def test_a_bundle_not_downloaded_the_trail_cannot_audit_is_kept_until_it_can(tmp_path, monkeypatch, end):
+    """A released bundle nobody downloaded (its time up, or the web UI stopping) while the
+    trail is full: kept, not deleted with its release still "released", until the trail
+    takes the entry saying it was not (the next sweep; the next start after a stop)."""
+    data_dir = str(tmp_path)
+    now = [0.0]
+    jobs = SarJobs(data_dir, now_s=lambda: now[0], expired=_expired(data_dir))
+    audit = _audit(data_dir)
+    job = jobs.start("sam", lambda spool, progress: (_release(data_dir, audit, spool)[0], "b.zip", "0"))
+    jobs.wait()
+    audit.close()
+    assert job.state == sarjob.DONE
+    now[0] = sarjob.KEEP_S + 1
+    real_append = AuditLog.append
+
+    def full(self, actor, action, *a, **kw):
+        if action == "disclosure":
+            raise OSError(errno.ENOSPC, FULL)
+        return real_append(self, actor, action, *a, **kw)
+
+    monkeypatch.setattr(AuditLog, "append", full)
+    jobs.sweep() if end == "sweep" else jobs.stop()
+    assert os.listdir(jobs.dir) == ["%s%s1" % (job.token, sarjob.LOGGED)]
+    monkeypatch.undo()
+    if end == "sweep":
+        jobs.sweep()
+    else:
+        SarJobs(data_dir, expired=_expired(data_dir)).settle()  # the next start
+    assert os.listdir(jobs.dir) == []
+    assert _agree(data_dir) == {1: "not released"}
