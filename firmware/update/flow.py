@@ -349,6 +349,9 @@ class Updater:
                 _write_report(report_dir, format_report(result, self._wall_us()))
             return result
         try:
+            # The note of a confirmed install an update killed during its `rauc install` left
+            # (no restart, so no recovery): the install-check would take it while this holds the lock.
+            _remove(os.path.join(self.s.update_dir, CONFIRMED_INSTALL_NAME))
             if self._rauc_busy():
                 # An install that outlived the last update's wait: that update's report,
                 # progress note and LEDs stand; this one only says why it did nothing.

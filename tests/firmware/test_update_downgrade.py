@@ -368,3 +368,26 @@ def test_a_confirmation_note_a_cut_update_left_lets_no_bundle_through_by_hand(tm
         json.dump({"step": "install", "bundle": "b.raucb", "from": "A"}, f)
     updater.recover()
     assert not os.path.exists(note)
+
+
+def test_a_note_a_killed_update_left_lets_nothing_through_while_the_next_update_runs(tmp_path):
+    # Killed without a reboot, no recovery ran: the next update (a newer release) holds the
+    # lock for its whole copy and wait, and the old note is gone by then.
+    updater, rauc, inbox = _box(tmp_path, "0.9.0")
+    by_hand, _ = _install_check(tmp_path, updater, rauc)
+    note = {"bundle": "b.raucb", "sha256": "ab" * 32, "from": RUNNING, "to": "0.9.0"}
+    note["images"] = {"app.ext4": IMAGE_SHA256}
+    os.makedirs(updater.s.update_dir, exist_ok=True)
+    with open(os.path.join(updater.s.update_dir, "confirmed-install.json"), "w") as f:
+        json.dump(note, f)
+    during = []
+
+    def info(path):
+        during.append(by_hand())  # the old bundle by hand, while this update runs
+        return {"version": "1.1.0", "images": []}
+
+    rauc.info = info
+    updater.run(_bundle(tmp_path))
+
+    assert during[0].returncode == 1
+    assert "older than the running release (1.0.0 \u2192 0.9.0)" in during[0].stderr
