@@ -142,10 +142,9 @@ class RemoteLive:
             return []
 
     def pausable_lines(self):
-        try:
-            return self.client.call("pausable")
-        except RecorderUnavailable:
-            return []
+        """:raises RecorderUnavailable: (not an empty list: a pause refused as "nothing to
+        pause" while the recorder did not answer in time let card details be recorded)"""
+        return self.client.call("pausable")
 
 
 class _RemoteGuard:

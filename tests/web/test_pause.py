@@ -289,3 +289,31 @@ def test_a_call_keeps_its_recording_when_its_line_is_made_private(tmp_path, synt
     first, second = _calls(tmp_path / "box")
     assert first["policy_decision"] == "record"
     assert (second["policy_decision"], second["policy_reason"]) == ("skip", "line 2 is private")
+
+
+@pytest.mark.parametrize("op", ["pausable", "pause"])
+def test_a_pause_the_recorder_does_not_answer_is_said_not_made(box, people, op):
+    """The recorder not answering in time (busy, restarting) while a call is recorded: the
+    pause was refused as "nothing to pause", and the caller's card details were taken
+    and recorded. It now says the recording was not paused and not to take them."""
+    from firmware.control import RecorderUnavailable
+    from web.remote import RemoteLive
+
+    class Client:
+        asked = []
+
+        def call(self, name, **args):
+            self.asked.append(name)
+            if name == op:
+                raise RecorderUnavailable("the recorder is not answering (timed out); it may be restarting")
+            return [1] if name in ("pausable", "recording") else ([] if name == "paused" else None)
+
+    box.services.live = RemoteLive(Client())
+    call = {"id": 1, "direction": "in", "number": "01632960123", "policy_decision": "record"}
+    box.status.set(1, "connected", call)
+    resp = box.post(people["sam"], "/lines/1/pause", {"action": "pause"})
+    said = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 503
+    assert "The recording on line 1 was not paused: the recorder is not answering (timed out)" in said
+    assert "do not take card details on it" in said and "nothing to pause" not in said
+    assert box.audit_actions().count("pause") == 0

@@ -11,6 +11,7 @@ there is nothing to silence, and an audited "pause" would say otherwise.
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from firmware import words
+from firmware.control import RecorderUnavailable
 from firmware.localtime import iso_to_us
 
 from ..accounts import OFFICE_ROLES
@@ -38,7 +39,10 @@ def visible_snapshot(user):
     live = lk().services.live
     paused = set(live.paused_lines()) if live is not None else set()
     recording = set(live.recording_lines()) if live is not None else set()
-    pausable = set(live.pausable_lines()) if live is not None else set()
+    try:
+        pausable = set(live.pausable_lines()) if live is not None else set()
+    except RecorderUnavailable:
+        pausable = set()  # (the dashboard says the recorder is down)
     site = lk().site.settings()
     private = private_lines(lk())
     lines = []
@@ -212,6 +216,18 @@ def archive_tile():
     return source.summary() if source is not None else None
 
 
+def _refused(message, status):
+    """The dashboard again, saying why a pause or resume was not made."""
+    return render_template(
+        "dashboard.html",
+        snap=visible_snapshot(g.user),
+        health=health(),
+        archive=archive_tile(),
+        errors={"form": message},
+        live_alarms=True,
+    ), status
+
+
 @bp.route("/lines/<int:line>/pause", methods=["POST"])
 @roles("supervisor")
 def pause(line):
@@ -233,14 +249,15 @@ def pause(line):
         act = live.pause if action == "pause" else live.resume
         act(line, g.user.name, address=request.remote_addr or "")
     except ValueError as exc:  # no call on the line, already paused, not paused
-        return render_template(
-            "dashboard.html",
-            snap=visible_snapshot(g.user),
-            health=health(),
-            archive=archive_tile(),
-            errors={"form": str(exc)[:1].upper() + str(exc)[1:] + "."},
-            live_alarms=True,
-        ), 409
+        return _refused(str(exc)[:1].upper() + str(exc)[1:] + ".", 409)
+    except RecorderUnavailable as exc:
+        # Said as not done: a pause taken for made would let card details be recorded.
+        return _refused(
+            "The recording on line %d was not %s: %s. Try again; until the line shows "
+            "the recording paused, do not take card details on it."
+            % (line, "paused" if action == "pause" else "resumed", exc),
+            503,
+        )
     # Back to the same button (a keyboard user's place on the page), told what happened.
     # (No #fragment: a page opened at one does not autofocus.)
     return redirect(url_for("dashboard.index", acted=line))
