@@ -32,9 +32,24 @@ def a_tone():
     return [samples], len(samples), 8000
 
 
+def shown_earlier(client, form):
+    """The copies given before the release form shows for ``form``'s search (its hidden
+    ``shown_earlier``), as a person's browser sends them back."""
+    query = {f: form[f] for f in ("number", "from", "to") if form.get(f)}
+    page = client.get("/sar", query_string=query).get_data(as_text=True)
+    return page.split('name="shown_earlier" value="')[1].split('"')[0]
+
+
+def post_release(box, client, form):
+    """Post ``form`` to the release form as a browser does, with the copies given before
+    the form showed (:func:`shown_earlier`) unless ``form`` names them."""
+    form = dict(form, shown_earlier=form.get("shown_earlier", shown_earlier(client, form)))
+    return box.post(client, "/sar", form, token_from="/sar")
+
+
 def released(box, client, form):
     """Release ``form`` on the Subject access page, wait for the bundle, and download it."""
-    resp = box.post(client, "/sar", form, token_from="/sar")
+    resp = post_release(box, client, form)
     assert resp.status_code == 302, resp.get_data(as_text=True)[-800:]
     page = resp.headers["Location"]
     box.web.sar_jobs.wait()
@@ -101,11 +116,11 @@ def test_a_date_range_alone_releases_only_the_calls_named(box, people):
     day = dict(RELEASE, number="", **{"from": "2026-03-02", "to": "2026-03-02"})
     page = sam.get("/sar?from=2026-03-02&to=2026-03-02").get_data(as_text=True)
     assert 'id="only-hint"' in page  # the page says why the calls must be named
-    resp = box.post(sam, "/sar", day, token_from="/sar")
+    resp = post_release(box, sam, day)
     assert resp.status_code == 400 and "a release names the requester&#39;s number" in resp.get_data(
         as_text=True
     )
-    assert box.post(sam, "/sar", dict(day, only="1, x"), token_from="/sar").status_code == 400
+    assert post_release(box, sam, dict(day, only="1, x")).status_code == 400
     assert "disclosure" not in box.audit_actions()
     resp = released(box, sam, dict(day, only="1"))
     assert resp.status_code == 200, resp.get_data(as_text=True)[-800:]
@@ -132,7 +147,7 @@ def test_bad_requests_are_named(box, people):
         token_from="/sar",
     )
     assert resp.status_code == 400 and "is empty or backwards" in resp.get_data(as_text=True)
-    resp = box.post(sam, "/sar", dict(RELEASE, bundle_password="a"), token_from="/sar")
+    resp = post_release(box, sam, dict(RELEASE, bundle_password="a"))
     assert resp.status_code == 400 and "the bundle password needs at least 10 characters" in resp.get_data(
         as_text=True
     )
@@ -152,7 +167,7 @@ def test_a_web_bundle_waits_only_sealed_on_the_card_and_goes_once_downloaded(box
     box.add_recordings([1])
     monkeypatch.setattr(box.store, "export_stream", lambda rid, key: a_tone())
     sam = people["sam"]
-    resp = box.post(sam, "/sar", RELEASE, token_from="/sar")
+    resp = post_release(box, sam, RELEASE)
     assert resp.status_code == 302
     page = resp.headers["Location"]
     box.web.sar_jobs.wait()
@@ -183,7 +198,7 @@ def test_a_bundle_not_downloaded_is_deleted_and_its_release_logged_as_not_made(b
     box.recordings.store = box.store
     now = [0.0]
     monkeypatch.setattr(box.web.sar_jobs, "_now_s", lambda: now[0])
-    resp = box.post(people["sam"], "/sar", RELEASE, token_from="/sar")
+    resp = post_release(box, people["sam"], RELEASE)
     box.web.sar_jobs.wait()
     now[0] += sarjob.KEEP_S + 1
     assert people["sam"].get(resp.headers["Location"]).status_code == 404
@@ -204,7 +219,7 @@ def test_a_bundle_that_fails_while_made_leaves_nothing_and_says_why(box, people,
 
     box.add_recordings([1])
     monkeypatch.setattr(box.store, "export_stream", altered)
-    resp = box.post(people["sam"], "/sar", RELEASE, token_from="/sar")
+    resp = post_release(box, people["sam"], RELEASE)
     box.web.sar_jobs.wait()
     page = people["sam"].get(resp.headers["Location"]).get_data(as_text=True)
     assert "recording 1: altered or damaged. Nothing was released." in page
@@ -417,7 +432,7 @@ def test_a_copy_given_before_can_be_withheld_from_the_letter_with_its_reason(box
     assert '<td data-label="Calls">1</td>' in shown
 
     def refused(form, said):
-        resp = box.post(sam, "/sar", dict(RELEASE, **form), token_from="/sar")
+        resp = post_release(box, sam, dict(RELEASE, **form))
         text = resp.get_data(as_text=True)
         assert resp.status_code == 400 and said in text, text[-800:]
         assert 'id="sar-earlier-1"' in text  # the form again, with the copies
@@ -448,6 +463,34 @@ def test_a_copy_given_before_can_be_withheld_from_the_letter_with_its_reason(box
     assert "withheld" not in first.details and DisclosureLog(box.data_dir).get(1)["withheld"] is None
 
 
+def test_a_copy_the_letter_lists_for_the_request_chosen_is_shown_before_it_goes(box, people, monkeypatch):
+    """The form lists the copies given before of the calls found; the letter those of the
+    request chosen too (one for the person's other number): such a copy went into the letter
+    unseen, with no chance to withhold it. It is refused now, the form shown again with it."""
+    from firmware.sar import DisclosureLog
+
+    box.recordings.store = box.store
+    box.add_recordings([1])
+    monkeypatch.setattr(box.store, "export_stream", lambda rid, key: a_tone())
+    sam = people["sam"]
+    form = {"kind": "access", "received": "2026-03-02", "requester": "Mr Jones", "contact": "j@example.org"}
+    resp = box.post(sam, "/requests", dict(form, numbers="", details="my calls"), token_from="/requests")
+    rid = str(int(re.search(r"/requests/(\d+)", resp.headers["Location"]).group(1)))
+    police = dict(RELEASE, recipient="Thames Valley Police", request=rid)
+    assert released(box, sam, police).status_code == 200
+    other = dict(RELEASE, number="02079460001", request=rid)  # the person's other line: call 2
+    assert shown_earlier(sam, other) == ""  # no copy of call 2 was given
+    resp = post_release(box, sam, other)
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "the letter would also list disclosure log entry 1" in text
+    assert 'id="sar-earlier-1"' in text and "Thames Valley Police" in text
+    assert len(DisclosureLog(box.data_dir).entries()) == 1
+    shown = text.split('name="shown_earlier" value="')[1].split('"')[0]
+    assert shown == "1"
+    letter = released(box, sam, dict(other, shown_earlier=shown, withhold="1", withhold_reason_1="crime"))
+    assert "Thames Valley" not in zipfile.ZipFile(io.BytesIO(letter.data)).read("README.txt").decode()
+
+
 def set_basis_and_contact(box):
     import dataclasses
 
@@ -468,7 +511,7 @@ def test_a_release_too_long_to_make_in_memory_is_refused_with_what_to_do(box, pe
     monkeypatch.setattr(sar, "MAX_BUNDLE_AUDIO_S", 45)
     day = dict(RELEASE, number="", **{"from": "2026-03-02", "to": "2026-03-02"})
     monkeypatch.setattr(box.store, "export_stream", lambda *a: pytest.fail("the bundle was made"))
-    resp = box.post(people["sam"], "/sar", dict(day, only="1, 5"), token_from="/sar")
+    resp = post_release(box, people["sam"], dict(day, only="1, 5"))
     assert resp.status_code == 400
     assert "these calls hold 1 min of recordings, more than one bundle carries (45 s)" in resp.get_data(
         as_text=True
@@ -499,7 +542,7 @@ def test_a_release_answers_a_request_of_the_register_and_is_listed_on_it(box, pe
     assert options == [str(rid)]
     # Bad input changes nothing: not an open access request, nothing released nor logged.
     for bad in (str(erasure), "999", "x"):
-        resp = box.post(sam, "/sar", dict(RELEASE, request=bad), token_from="/sar")
+        resp = post_release(box, sam, dict(RELEASE, request=bad))
         assert resp.status_code == 400 and "is not an open access request" in resp.get_data(as_text=True)
     assert "disclosure" not in box.audit_actions()
     names = []
@@ -589,7 +632,7 @@ def _made(box, people, monkeypatch, now):
         box.add_recordings([1])
     monkeypatch.setattr(box.store, "export_stream", lambda rid, key: a_tone())
     monkeypatch.setattr(box.web.sar_jobs, "_now_s", lambda: now[0])
-    resp = box.post(people["sam"], "/sar", RELEASE, token_from="/sar")
+    resp = post_release(box, people["sam"], RELEASE)
     assert resp.status_code == 302
     box.web.sar_jobs.wait()
     return resp.headers["Location"]

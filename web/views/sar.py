@@ -118,6 +118,13 @@ def _earlier(calls, search, request_id=None):
     )
 
 
+def _unseen(listed, shown):
+    """The ids of the copies given before that the letter would list (``listed``) but the
+    form did not show (``shown``: its hidden list of the ids it showed, comma separated)."""
+    seen = {int(i) for i in shown.split(",") if i.strip().isascii() and i.strip().isdigit()}
+    return {e["id"] for e in listed} - seen
+
+
 def _typed_reasons(form):
     """``{entry id: reason}``: the reasons typed beside the copies given before on the form."""
     typed = {}
@@ -236,7 +243,18 @@ def release_bundle():
             )
             # Bad input is refused here, on the form, before anything is made.
             chosen, narrowed, _ = check_release(**form)
-            letter_copies(_earlier(chosen, narrowed, request_id), withheld)
+            listed = _earlier(chosen, narrowed, request_id)
+            letter_copies(listed, withheld)
+            unseen = _unseen(listed, request.form.get("shown_earlier", ""))
+            if unseen:
+                # Linked by the request chosen, not by these calls: the form did not show
+                # it, and the person would have been told of it unseen.
+                earlier = earlier + [e for e in listed if e["id"] in unseen and e not in earlier]
+                raise LinekeeperError(
+                    "the letter would also list %s, given before for the request chosen: it is now "
+                    "shown under Copies given before; withhold it or not, then release again"
+                    % ", ".join("disclosure log entry %d" % i for i in sorted(unseen))
+                )
             # Read now, in this request: the notes and phone book are this thread's.
             kept = notes_and_names(lk().notes, lk().phonebook, services.reports.country)(chosen)
             job = lk().sar_jobs.start(
