@@ -116,6 +116,7 @@ def staff_notice(web):
         "pci": pause_how(config),
         "pci_resume": resume_how(config),
         "recall": recall_advice(config) if any(x["recorded"] for x in lines) else None,
+        "outgoing": outgoing_advice(config, [x for x in lines if x["recorded"]]),
         "announcement": caller_notice(config),
         "rights": rights_words(site.organisation if site else "", state.ico_number, state.country),
         "lawful_basis": basis_words(state.lawful_basis, state.country),
@@ -163,6 +164,30 @@ def recall_advice(config):
         "If you transfer a call or bring someone else in (the R or recall button), the "
         "person you reach is recorded as part of the same call and hears no notice of "
         "their own: tell them the call is recorded%s." % pause
+    )
+
+
+def outgoing_advice(config, recorded):
+    """What staff must know of the calls they make: one recorded is recorded from the moment
+    the handset is lifted (``firmware.policy.engine``: the dialling, the ringing, and what
+    they say before the far end answers), while the person called hears the notice only
+    once they answer; None when no line records calls made from their start."""
+    rules = config.policy.rules
+    names = []
+    for x in recorded:
+        mode = rules.mode(x["line"])
+        if (
+            mode == "always"
+            or (mode == "by_rule" and "out" in rules.directions)
+            or (mode == "on_demand" and rules.on_demand.from_start)
+        ):
+            names.append(x["name"])
+    if not names:
+        return None
+    return (
+        "A call you make on %s is recorded from the moment you lift the handset: the dialling, "
+        "the ringing and anything you say before the other person answers are in the recording, "
+        "and they hear the notice only once they answer." % ", ".join(names)
     )
 
 

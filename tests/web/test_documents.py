@@ -597,3 +597,24 @@ def test_the_staff_notice_gives_the_lawful_basis_and_who_answers_data_protection
     page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
     assert "The lawful basis for recording has not been recorded yet." in page
     assert 'id="dp-contact"' not in page
+
+
+def test_the_staff_notice_says_a_call_made_is_recorded_from_off_hook(good, tmp_path):
+    """A call staff make on a recorded line is recorded from the moment the handset is
+    lifted (what they say while the number rings is in it), and the person called hears
+    the notice only once they answer: the notice said neither."""
+    box, people = good
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    outgoing = re.search(r'<p id="outgoing">(.*?)</p>', page).group(1)
+    names = [box.web.site.settings().line(n).name for n in (1, 2, 3, 4)]
+    assert outgoing.startswith("A call you make on %s, %s, %s is recorded from the moment" % tuple(names[:3]))
+    assert names[3] not in outgoing  # the private line
+    assert "anything you say before the other person answers" in outgoing
+    path = tmp_path / "notice.pdf"
+    path.write_bytes(people["sam"].get("/documents/staff-notice.pdf").data)
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    assert "recorded from the moment you lift the handset" in " ".join(text.split())
+    # Lines recording incoming calls only: nothing to say.
+    change_policy(box, "rules", default_mode="by_rule", directions=("in",))
+    page = people["sam"].get("/documents/staff-notice").get_data(as_text=True)
+    assert 'id="outgoing"' not in page

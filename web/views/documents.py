@@ -118,6 +118,8 @@ def notice_blocks(n):
         )
     if n["recall"]:
         blocks.append(("p", n["recall"]))
+    if n["outgoing"]:
+        blocks.append(("p", n["outgoing"]))
     blocks += [
         ("h", "Who may listen"),
         (
