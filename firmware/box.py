@@ -789,7 +789,8 @@ class Box:
         # an inbound call they would run for the whole call (the supervisor tells the
         # hook change first, so the DSP is off-hook by now). Not at a provisional answer
         # (a voice in ringback, maybe the caller's): the watch decides whether it stands.
-        if getattr(event, "provisional", False):
+        # Nor at an assumed one (the dial timeout's): the watch finds the far end.
+        if getattr(event, "provisional", False) or getattr(event, "assumed", False):
             return
         dsp = self.dsp.get(event.line)
         if dsp is not None:

@@ -88,15 +88,21 @@ class CallAnswered(CallEvent):
     answer by a voice in a ringback gap, which may be the caller's own; it is followed
     by :class:`CallAnswerConfirmed` or :class:`CallAnswerWithdrawn` (or the call ends,
     withdrawn first). Whatever the far end must hear (the consent notice) waits for the
-    confirmation."""
+    confirmation. ``assumed``: an outbound call taken as answered with no sign of the
+    far end (``dial_timeout_ms`` after the last digit, no ringback heard): the answer
+    stands, but the far end may not be on the line yet (a network's silent wait before
+    it rings), so the notice waits for :class:`CallAnswerConfirmed` at the first sign
+    of it (a voice, a key, a reversal, the ringback ending)."""
 
     provisional: bool = False
+    assumed: bool = False
 
 
 @dataclass(frozen=True)
 class CallAnswerConfirmed(CallEvent):
     """A provisional answer stands (the ringback did not come back when due, a key was
-    pressed, or the line reversed with it); ``call.answered_us`` is the answer."""
+    pressed, or the line reversed with it); ``call.answered_us`` is the answer. After an
+    ``assumed`` answer: the first sign of the far end, at ``t_us``."""
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,12 @@ back to the end of the last digit) — unless the ringback tone was heard after
 the last digit: then the far end is still being rung, a key pressed is the
 answer (nobody dials into ringback) and a call that goes on-hook before any
 of these is ``abandoned``, never answered.
-Nothing keyed after the answer joins the number.
+Nothing keyed after the answer joins the number. An answer by the dial timeout
+is *assumed* (``CallAnswered.assumed``): nothing showed that the far end is on
+the line (a mobile network is silent for seconds before it rings), so the
+first sign of it that follows - a voice, a key, a reversal (the answer's, not
+a clear), the ringback ending - is published as
+:class:`~firmware.bus.CallAnswerConfirmed`, which the consent notice waits for.
 
 A voice in a ringback gap may be the caller's own (the HAT hears both directions
 on one channel): the DSP reports it at once as a *provisional* answer
@@ -583,6 +588,7 @@ class _Line:
         self.digit_gaps = []  # µs from each dialled DTMF digit's end to the next's start
         self.ringing = False  # ringback heard after dialling: the far end has not answered
         self.provisional = False  # the call's answer is a voice in a ringback gap, unconfirmed
+        self.assumed = False  # the call's answer is the dial timeout's: no sign of the far end yet
         self.alert_us = None  # first caller-ID-phase signal while alerting
         self.cid_deadline_us = None
         self.pending_cid = {}  # caller ID heard while alerting, for the call
@@ -738,7 +744,8 @@ class _Line:
                 self._end_pulse_digit()
             self._dial_held()
             if self.call.number and not self.ringing:
-                self._connect(self.digit_end_us)  # dialling ended with the last digit
+                # Dialling ended with the last digit; nothing showed the far end was there.
+                self._connect(self.digit_end_us, assumed=True)
                 self._end(t_us, "local")
             else:
                 self._end(t_us, "abandoned")
@@ -806,15 +813,16 @@ class _Line:
     def _start_outbound(self, t_us):
         self.call = Call(line=self.n, direction="out", started_us=t_us, extension=self._extension())
         self.pulses, self.digit_end_us, self.ringing, self.provisional = 0, None, False, False
+        self.assumed = False
         self.digit_gaps = []
         self._emit(CallStarted, t_us, call=self.call)
         self._set_state(DIALLING, t_us)
 
-    def _connect(self, t_us, provisional=False):
+    def _connect(self, t_us, provisional=False, assumed=False):
         self._disarm("dial", "digit", "reversal")
-        self.pulses, self.provisional = 0, provisional
+        self.pulses, self.provisional, self.assumed = 0, provisional, assumed
         self.call.answered_us = t_us
-        self._emit(CallAnswered, t_us, call=self.call, provisional=provisional)
+        self._emit(CallAnswered, t_us, call=self.call, provisional=provisional, assumed=assumed)
         self._set_state(CONNECTED, t_us)
         # Keys held as a possible code were keyed as the far end answered: they are
         # the caller's, not the number's.
@@ -829,6 +837,7 @@ class _Line:
             self._withdraw(t_us, back=False)
             if reason == "local":
                 reason = "abandoned"
+        self.assumed = False
         call, self.call = self.call, None
         # Only a silence clear may be taken back, and only while our side stays off-hook.
         self.silenced = call if reason == "remote_silence" and state == CLEARED else None
@@ -936,7 +945,7 @@ class _Line:
         if self._unsettled(self.digit_end_us + _us(self.cfg.dial_timeout_ms), *self.loop_inputs):
             return self._retry("dial", self._dial_check)
         if self.state == DIALLING and not self.pulses and not self.ringing:
-            self._connect(self.digit_end_us)
+            self._connect(self.digit_end_us, assumed=True)
 
     def _settle_dialling(self, t_us):
         """Finish a digit or the dialling that had already ended by ``t_us``."""
@@ -950,7 +959,7 @@ class _Line:
             and not self.ringing
             and t_us - self.digit_end_us >= _us(self.cfg.dial_timeout_ms)
         ):
-            self._connect(self.digit_end_us)
+            self._connect(self.digit_end_us, assumed=True)
 
     # ------------------------------------------------------------ ringing, caller ID
     def _ring_start(self, t_us):
@@ -999,6 +1008,10 @@ class _Line:
             self.call.answered_us = min(self.call.answered_us, t_us)
             self._note("answer_reversal")
             self._confirm(t_us)
+        elif self.state == CONNECTED and self.assumed:
+            # The far end's answer, later than the dial timeout took it for: not a clear.
+            self._note("answer_reversal")
+            self._far_end(t_us)
         elif self.state == CONNECTED:
             if t_us - self.call.answered_us <= _us(self.cfg.pulse_break_max_ms):
                 if "answer_reversal" not in self.call.notes:  # the reversal that came with the answer
@@ -1186,6 +1199,8 @@ class _Line:
         elif self.state == CONNECTED and self.call is not None:
             if self.provisional and ev.t_us >= self.call.answered_us:
                 self._confirm(ev.t_us)  # nobody keys into ringback: the answer stands
+            elif self.assumed:
+                self._far_end(ev.t_us)
             self.sup._notify_key(self.n, str(ev.digit), ev.t_us, end_us)
         # on-hook DTMF is caller ID: the DSP decodes that itself
 
@@ -1205,7 +1220,12 @@ class _Line:
 
         A voice in a ringback gap is ``provisional``: it may be the caller's own (the
         capture channel carries both directions), and is withdrawn if the ringback comes
-        back on time (:meth:`_answer_withdrawn`)."""
+        back on time (:meth:`_answer_withdrawn`). After an assumed answer, a voice (not
+        one in a ringback gap, which the ringback's end or a later voice settles) is the
+        first sign of the far end."""
+        if self.state == CONNECTED and self.assumed and not getattr(ev, "provisional", False):
+            self._far_end(ev.t_us)
+            return
         if not self._awaiting_answer(ev.t_us):
             return
         if self._unsettled(ev.t_us, *self.loop_inputs):
@@ -1222,6 +1242,12 @@ class _Line:
     def _confirm(self, t_us):
         """The provisional answer stands (``t_us``: the evidence that says so)."""
         self.provisional = False
+        self._emit(CallAnswerConfirmed, t_us, call=self.call)
+
+    def _far_end(self, t_us):
+        """The first sign of the far end after an assumed answer (the dial timeout's), at
+        ``t_us``: the answer keeps its time, and what the far end must hear may be played."""
+        self.assumed = False
         self._emit(CallAnswerConfirmed, t_us, call=self.call)
 
     def _withdraw(self, t_us, back=True):
@@ -1246,6 +1272,9 @@ class _Line:
 
         After a provisional answer it confirms it - and a burst cut short after the voice
         began dates the answer at the cut instead (the voice was the caller's)."""
+        if self.state == CONNECTED and self.assumed:
+            self._far_end(ev.t_us)  # rung after the dial timeout, now answered
+            return
         if self.state == CONNECTED and self.provisional:
             if getattr(ev, "cut", False) and ev.t_us < self.call.answered_us:
                 self.call.notes.remove("answer_speech")

@@ -5,7 +5,9 @@ parties and is in the recording, which captures the line):
 
 * at the answer of an inbound call, ``consent.inbound``: the announcement
   (:mod:`firmware.policy.announcement`) or one beep;
-* once dialling ends on an outbound call (its answer), ``consent.outbound``;
+* once an outbound call is answered, ``consent.outbound``: at the answer's sign (a
+  reversal, a voice, a key, the ringback's end) or, for an answer the dial timeout
+  assumed, at the first sign of the far end after it (:mod:`firmware.policy.engine`);
 * while a recorded call is connected, the periodic warning tone: the first
   ``interval_s`` after the answer, then every ``interval_s``.
 
@@ -231,7 +233,7 @@ class ConsentSettings(Checked):
 
     ``inbound``   at the answer of an inbound call: "announcement", "tone"
                   (one beep as :class:`WarningTone` makes it) or "off"
-    ``outbound``  the same, once dialling ends on an outbound call
+    ``outbound``  the same, once an outbound call is answered (the far end heard)
     ``announcement`` :class:`Announcement`
     ``warning_tone`` :class:`WarningTone` (periodic, independent of the above)
     ``record_if_notice_failed`` when the notice could not be given (the

@@ -11,6 +11,12 @@ box, records nothing by itself)::
                      ───▶ decide only; the notice and the recording wait for
     CallAnswerConfirmed ▶ notice ──▶ record / skip
     CallAnswerWithdrawn ▶ nothing was given: the call waits for its real answer
+    CallAnswered (assumed: the dial timeout's, no sign of the far end)
+                     ───▶ decide only; the notice and the recording wait for
+    CallAnswerConfirmed ▶ (the far end's voice, key, reversal, ringback end)
+                          notice ──▶ record / skip; none by the call's end: the
+                          notice was never given (not recorded, unless
+                          record_if_notice_failed)
     key codes, buttons ─▶ on-demand recording; pause and resume
     CallEnded ──────────▶ settle: not asked (on demand), too short (held,
                           dropped), a pause still on ends
@@ -88,6 +94,7 @@ class _Live:
         self.keys = ""
         self.key_us = []  # (start, end) clock µs of each key in ``keys``
         self.last_key_us = None
+        self.connected = False  # the far end is known to be there: notice given, recording decided
 
 
 class CallPolicy:
@@ -212,19 +219,30 @@ class CallPolicy:
                 # next gap - another provisional answer - and the caller would hear it.)
                 self._publish(call)
                 return
+            if getattr(ev, "assumed", False) and self._notice_due(live):
+                # Answered by the dial timeout, with no sign of the far end: the notice
+                # waits for one. Played now it may go to nobody (a mobile network is
+                # silent for seconds before it rings), and the call would say it was given.
+                self._publish(call)
+                return
             self._connected(live)
+
+    def _notice_due(self, live):
+        """Whether ``live``'s call is to be given a notice when it connects."""
+        return live.decision.decision != rules.SKIP and self.consent.required(live.call.direction) != "off"
 
     def _confirmed(self, ev):
         """A provisional answer stands: the notice, then the recording (see _answered)."""
         with self._lock:
             live = self._live.get(ev.call.line)
-            if live is not None and live.call is ev.call and live.decision is not None:
+            if live is not None and live.call is ev.call and live.decision is not None and not live.connected:
                 self._connected(live)
 
     def _connected(self, live):
         """The far end is on the line: give the notice and record (or not) as decided."""
         call = live.call
         with self._lock:
+            live.connected = True
             if live.decision.decision == rules.SKIP:
                 self.recorder.discard(call)  # held since off-hook (by rule): dropped
                 self._publish(call)
@@ -312,6 +330,8 @@ class CallPolicy:
         call = live.call
         with self._lock:
             self.pauses.call_ended(call)
+            if call.answered_us is not None and not live.connected and live.decision is not None:
+                self._never_heard(live)
             if call.answered_us is None:
                 # Never recordable: the line's own reason if it has one (a private line),
                 # else that it never connected.
@@ -328,6 +348,22 @@ class CallPolicy:
                 if short is not None:
                     self._decide(live, short)  # the recorder drops the held audio itself
             self._publish(call)
+
+    def _never_heard(self, live):
+        """``live``'s call ended with its answer assumed (the dial timeout's) and no sign of
+        the far end after it: its notice was never given, so it is not recorded (its
+        recording was held, and the recorder dropped it) unless record_if_notice_failed."""
+        call = live.call
+        if not self._notice_due(live):
+            return
+        error = "nobody was heard on the line after the dialling: it was not played"
+        call.consent = {"notice": self.consent.required(call.direction), "given": False, "error": error}
+        if live.decision.decision == rules.RECORD and not self.settings.consent.record_if_notice_failed:
+            self.recorder.discard(call)
+            self._decide(
+                live,
+                rules.Decision(rules.SKIP, "the consent notice could not be given (%s)" % error, "consent"),
+            )
 
     # ------------------------------------------------------------ recording
     def _from_start(self, call):

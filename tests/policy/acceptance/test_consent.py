@@ -4,11 +4,12 @@ Calls without speech, so what the recording holds beside the line noise is
 what the box played: the spoken announcement at the answer (found by
 correlating the decoded recording with the announcement itself), the
 1400 Hz warning tone every 15 s at -13 dBm0 (measured in a 40 Hz band), the
-outbound beep once dialling has ended. A notice that cannot be given is
+outbound beep once the far end is heard. A notice that cannot be given is
 marked on the call and, unless ``record_if_notice_failed``, the call is not
 recorded.
 """
 
+import json
 import os
 
 import numpy as np
@@ -39,7 +40,16 @@ def calls():
             "talk": 50.0,
             "caller_id": {"number": "01632960123"},
         },
-        {"line": 2, "at": 1.0, "direction": "out", "dial": {"digits": "02079460000"}, "talk": 35.0},
+        # Taken as answered by the dial timeout (4 s after the last digit, no ringback), and
+        # heard from just after it: the notice waits for the far end's "Hello?".
+        {
+            "line": 2,
+            "at": 1.0,
+            "direction": "out",
+            "dial": {"digits": "02079460000"},
+            "talk": 35.0,
+            "speech": [{"at": 4.5, "text": "Hello?"}],
+        },
     ]
 
 
@@ -57,9 +67,10 @@ def test_each_call_says_when_notice_was_given(noticed):
     assert outbound["consent"]["notice"] == "tone" and outbound["consent"]["given"]
     # At the answer (within the 15 ms debounce and a 20 ms capture period)...
     assert 0 <= lab.wall_us(inbound["consent"]["at"]) - lab.wall_us(inbound["answered_at"]) < 60_000
-    # ... and, outbound, when the end of dialling is known: 4 s without a digit.
+    # ... and, outbound, once the far end is heard (its voice 4.5 s after the last digit,
+    # the answer dated there by the dial timeout): within the voice onset's half second.
     delay = lab.wall_us(outbound["consent"]["at"]) - lab.wall_us(outbound["answered_at"])
-    assert 4_000_000 <= delay < 4_100_000
+    assert 4_500_000 <= delay < 5_100_000
     assert inbound["consent"]["warning_tones"] == 3 and outbound["consent"]["warning_tones"] == 2
     assert inbound["policy_decision"] == outbound["policy_decision"] == "record"
     assert "cut_short" not in inbound["consent"] and "cut_short" not in outbound["consent"]
@@ -132,7 +143,7 @@ def test_warning_tones_every_15_s_at_minus_13_dbm0(noticed, line, beeps):
                 continue  # past the end of the call
             assert lab.tone_level_dbm0(quiet, 1400) < -45, (line, k, off_s)
     # Where each burst of 1400 Hz begins, after the notice: exactly on the 15 s grid.
-    after = lab.wall_us(call["consent"]["at"]) + 8_000_000 if line == 1 else answered + 5_000_000
+    after = lab.wall_us(call["consent"]["at"]) + 8_000_000 if line == 1 else answered + 7_000_000
     offset_s = (after - t0) / 1e6
     starts = lab.tone_times(samples[int(offset_s * 8000) :], 1400)
     expected = [(answered + k * 1_000_000 - after) / 1e6 for k in beeps]
@@ -221,3 +232,87 @@ def _correlation(a, b):
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)[: len(a)]
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
+
+
+# The far end answers 10 s after the dialling, the line silent meanwhile (a mobile network's
+# wait before it rings): the box takes the call as answered 4 s after the last digit.
+LATE = {"digits": "07700900123", "answer_after": 10.0}
+FAR_END_SIGNS = {
+    "voice": {"speech": [{"at": 0.5, "text": "Hello, who is this?"}]},
+    "reversal": {"polarity_on_answer": True},
+    "key": {"keys": [{"at": 2.0, "digits": "1"}]},
+}
+
+
+@pytest.mark.parametrize("sign", sorted(FAR_END_SIGNS))
+def test_a_far_end_answering_after_the_dial_timeout_hears_the_notice(lab, sign):
+    """The announcement was played 4 s after the last digit, into the silence before
+    the far end answered, and the call said it was given: the person called heard none
+    of it. (A reversal at the real answer even ended the call, as the far end's clear.)"""
+    from board.sim.scenario import loads_scenario
+    from board.sim.timeline import compile_timeline
+
+    call = dict({"line": 1, "at": 1.0, "direction": "out", "dial": LATE, "talk": 20.0}, **FAR_END_SIGNS[sign])
+    consent = {"inbound": "off", "outbound": "announcement"}
+    doc = lab.scenario([call], config=dict(lab.policy(consent=consent), audio_profile="pcm"))
+    (truth,) = compile_timeline(loads_scenario(json.dumps(doc)), lab.synth).truth
+    data_dir, (logged,) = lab.sim(doc)
+    start_us = lab.wall_us("2026-03-02T09:00:00.000Z")
+    answered = start_us + truth.answered_us
+    assert logged["end_reason"] == "local" and logged["recording"] == "complete"
+    assert logged["consent"]["given"] and "cut_short" not in logged["consent"]
+    first_sign = answered + {"voice": 500_000, "reversal": 0, "key": 2_000_000}[sign]
+    assert 0 <= lab.wall_us(logged["consent"]["at"]) - first_sign < 600_000
+    # In the recording too: the announcement begins there, after the far end answered.
+    samples, t0 = lab.decode(data_dir, logged["id"])
+    (name,) = [n for n in os.listdir(os.path.join(data_dir, "announcements")) if n.startswith("tts-")]
+    with open(os.path.join(data_dir, "announcements", name), "rb") as f:
+        announcement = validate_announcement_wav(f.read())
+    lag = _best_lag(samples, announcement)
+    assert _correlation(samples[lag : lag + len(announcement)], announcement) > 0.8
+    assert abs(t0 + lag * 125 - lab.wall_us(logged["consent"]["at"])) <= 2_000
+    assert t0 + lag * 125 >= answered
+
+
+def test_a_far_end_never_heard_after_the_dial_timeout_is_not_told_nor_recorded(lab):
+    """Nothing on the line after the dialling: the notice went to nobody, yet the call
+    said it was given and was recorded. Now it is not played and, as for any notice
+    that cannot be given, the call is not recorded."""
+    call = {"line": 1, "at": 1.0, "direction": "out", "dial": LATE, "talk": 20.0}
+    consent = {"inbound": "off", "outbound": "announcement"}
+    data_dir, (logged,) = lab.sim(lab.scenario([call], config=lab.policy(consent=consent)))
+    assert logged["consent"] == {
+        "notice": "announcement",
+        "given": False,
+        "error": "nobody was heard on the line after the dialling: it was not played",
+    }
+    assert logged["policy_decision"] == "skip" and logged["recording"] is None
+    assert logged["policy_reason"].startswith("the consent notice could not be given (nobody was heard")
+    assert lab.recordings(data_dir) == []
+
+
+def test_a_call_put_down_just_after_dialling_is_not_told_nor_recorded(lab):
+    """Hung up 2 s after the last digit, before any sign of the far end: the box takes
+    the dialling as ended there, and played the notice into the line as it went
+    on-hook, saying it was given (the recording kept)."""
+    call = {"line": 1, "at": 1.0, "direction": "out", "dial": {"digits": "02079460000"}, "talk": 2.0}
+    consent = {"inbound": "off", "outbound": "tone"}
+    board_played = []
+    data_dir = lab.data_dir()
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+
+    box = open_sim_box(
+        loads_scenario(json.dumps(lab.scenario([call], config=lab.policy(consent=consent)))),
+        data_dir,
+        synth=lab.synth,
+    )
+    play = box.board.play
+    box.board.play = lambda line, samples: (board_played.append(line), play(line, samples))[1]
+    box.start()
+    assert box.board.run()
+    box.stop()
+    (logged,) = lab.calls(data_dir)
+    assert board_played == []
+    assert logged["consent"]["given"] is False and logged["recording"] is None
+    assert logged["policy_decision"] == "skip" and lab.recordings(data_dir) == []
