@@ -10,7 +10,8 @@ minute) and raises or clears:
   :data:`CERT_WARN_DAYS` days (or has ended).
 
 :class:`ConsentWatch` raises ``consent_notice_failed`` on a line whose
-notice could not be given, and clears it at that line's next notice given.
+notice could not be given, and clears it at that line's next notice given
+(not for a call whose far end was never heard: ``unheard``, nothing failed).
 :func:`check_last_stop` raises ``power_loss_restart`` when the box starts
 and finds it did not stop cleanly the last time (its ``running`` marker is
 still there): it is raised and cleared at once, an event to acknowledge.
@@ -132,8 +133,8 @@ class ConsentWatch:
 
     def _on_call(self, event):
         consent = getattr(event.call, "consent", None)
-        if not consent or consent.get("notice") == "off":
-            return
+        if not consent or consent.get("notice") == "off" or consent.get("unheard"):
+            return  # nothing due, or nobody on the line to give it to (the notice is fine)
         if consent.get("error"):
             self.alarm_log.set(
                 "consent_notice_failed",

@@ -357,7 +357,12 @@ class CallPolicy:
         if not self._notice_due(live):
             return
         error = "nobody was heard on the line after the dialling: it was not played"
-        call.consent = {"notice": self.consent.required(call.direction), "given": False, "error": error}
+        call.consent = {
+            "notice": self.consent.required(call.direction),
+            "given": False,
+            "error": error,
+            "unheard": True,  # not the notice's fault: no consent_notice_failed alarm
+        }
         if live.decision.decision == rules.RECORD and not self.settings.consent.record_if_notice_failed:
             self.recorder.discard(call)
             self._decide(

@@ -277,18 +277,31 @@ def test_a_far_end_answering_after_the_dial_timeout_hears_the_notice(lab, sign):
 def test_a_far_end_never_heard_after_the_dial_timeout_is_not_told_nor_recorded(lab):
     """Nothing on the line after the dialling: the notice went to nobody, yet the call
     said it was given and was recorded. Now it is not played and, as for any notice
-    that cannot be given, the call is not recorded."""
+    that cannot be given, the call is not recorded; nothing is wrong with the notice, so
+    no alarm says it could not be given."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+
     call = {"line": 1, "at": 1.0, "direction": "out", "dial": LATE, "talk": 20.0}
     consent = {"inbound": "off", "outbound": "announcement"}
-    data_dir, (logged,) = lab.sim(lab.scenario([call], config=lab.policy(consent=consent)))
+    data_dir = lab.data_dir()
+    doc = lab.scenario([call], config=lab.policy(consent=consent))
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=lab.synth)
+    box.start()
+    assert box.board.run()
+    alarms = [a for a in box.alarm_log.history() if a["kind"] == "consent_notice_failed"]
+    box.stop()
+    (logged,) = lab.calls(data_dir)
     assert logged["consent"] == {
         "notice": "announcement",
         "given": False,
         "error": "nobody was heard on the line after the dialling: it was not played",
+        "unheard": True,
     }
     assert logged["policy_decision"] == "skip" and logged["recording"] is None
     assert logged["policy_reason"].startswith("the consent notice could not be given (nobody was heard")
     assert lab.recordings(data_dir) == []
+    assert alarms == []
 
 
 def test_a_call_put_down_just_after_dialling_is_not_told_nor_recorded(lab):
