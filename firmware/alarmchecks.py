@@ -10,8 +10,9 @@ minute) and raises or clears:
   :data:`CERT_WARN_DAYS` days (or has ended).
 
 :class:`ConsentWatch` raises ``consent_notice_failed`` on a line whose
-notice could not be given, and clears it at that line's next notice given
-(not for a call whose far end was never heard: ``unheard``, nothing failed).
+notice could not be given or whose periodic warning tone could not be played,
+and clears it at that line's next notice given or beep played (not for a call
+whose far end was never heard: ``unheard``, nothing failed).
 :func:`check_last_stop` raises ``power_loss_restart`` when the box starts
 and finds it did not stop cleanly the last time (its ``running`` marker is
 still there): it is raised and cleared at once, an event to acknowledge.
@@ -133,17 +134,21 @@ class ConsentWatch:
 
     def _on_call(self, event):
         consent = getattr(event.call, "consent", None)
-        if not consent or consent.get("notice") == "off" or consent.get("unheard"):
+        if not consent or consent.get("unheard"):
             return  # nothing due, or nobody on the line to give it to (the notice is fine)
-        if consent.get("error"):
-            self.alarm_log.set(
-                "consent_notice_failed",
-                True,
-                line=event.call.line,
-                message="the consent notice could not be given: %s" % consent["error"],
-            )
-        elif consent.get("given"):
+        error = consent.get("error") if consent.get("notice") != "off" else None
+        if error:
+            message = "the consent notice could not be given: %s" % error
+        elif consent.get("warning_tone_error"):
+            # The beep staff and callers are told means the call is recorded (on a box
+            # with no notice, the only one) did not sound: as much a notice not given.
+            message = "the warning tone could not be played: %s" % consent["warning_tone_error"]
+        elif consent.get("given") or consent.get("warning_tones"):
             self.alarm_log.set("consent_notice_failed", False, line=event.call.line)
+            return
+        else:
+            return
+        self.alarm_log.set("consent_notice_failed", True, line=event.call.line, message=message)
 
 
 def check_last_stop(data_dir, alarm_log, recovered=()):

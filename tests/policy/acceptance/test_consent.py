@@ -329,3 +329,30 @@ def test_a_call_put_down_just_after_dialling_is_not_told_nor_recorded(lab):
     assert board_played == []
     assert logged["consent"]["given"] is False and logged["recording"] is None
     assert logged["policy_decision"] == "skip" and lab.recordings(data_dir) == []
+
+
+def test_a_warning_tone_that_cannot_be_played_raises_the_alarm(lab):
+    """Callers told only by the beep every 15 s (no announcement): a board that could not
+    play it recorded the call with nobody told, and no alarm said so (the call only kept
+    ``warning_tone_error``)."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+
+    consent = {"inbound": "off", "outbound": "off", "warning_tone": {"enabled": True, "interval_s": 15}}
+    doc = lab.scenario(calls()[:1], config=lab.policy(consent=consent))
+    data_dir = lab.data_dir()
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=lab.synth)
+
+    def broken(line, samples):
+        raise OSError("the playback device is gone")
+
+    box.board.play = broken
+    box.start()
+    assert box.board.run()
+    alarms = [(a["kind"], a["line"], a["message"]) for a in box.alarm_log.history()]
+    box.stop()
+    (logged,) = lab.calls(data_dir)
+    assert logged["consent"]["warning_tone_error"] == "the playback device is gone"
+    assert alarms == [
+        ("consent_notice_failed", 1, "the warning tone could not be played: the playback device is gone")
+    ]
