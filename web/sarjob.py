@@ -231,6 +231,10 @@ class SarJobs:
         # (:meth:`settle`): the disclosure log said them released for ever. Anything else
         # put there (a folder) is left, and said: the web UI still starts.
         self._left = []
+        # One :meth:`settle` at a time: the server's sweep and a page's ran it together, and
+        # audited a bundle's "not released" twice, then each deleted the first of the list,
+        # one of them the next bundle's, left unaudited until the next start.
+        self._settling = threading.Lock()
         self._data_dir = data_dir
         self._unchecked = []  # named by an entry the disclosure log could not be asked of yet
         for name in sorted(os.listdir(self.dir)):
@@ -279,22 +283,29 @@ class SarJobs:
     def settle(self):
         """The bundles a crash or power cut left (logged, never downloaded), and those of
         releases that failed after they were logged while the trail refused to say so: each
-        release is audited as not made (``expired``), then its file deleted.
+        release is audited as not made (``expired``), then its file deleted. One settles at
+        a time (the server's sweep and a page's): another waits, and finds those settled gone.
 
         :raises: what ``expired`` raises (the audit trail not open yet), or LinekeeperError
             while the disclosure log cannot be read: the web UI tries again at its next sweep
             (:meth:`web.Web.settle`)
         """
-        checked = self._check_left()
-        while self._left:
-            entry_id, path, actor, why = self._left[0]
-            if self._expired is not None:
-                self._expired(entry_id, actor, why)
-            try:
-                fsutil.remove_durable(path)
-            except OSError as exc:  # audited already: not again at each sweep
-                log.warning("cannot remove %s from the subject access bundles' folder: %s", path, exc)
-            del self._left[0]
+        with self._settling:  # another settling meanwhile is waited for: each audited once
+            checked = self._check_left()
+            while True:
+                with self._lock:  # (a job that fails meanwhile adds its own: _audit_then_delete)
+                    if not self._left:
+                        break
+                    left = self._left[0]
+                entry_id, path, actor, why = left
+                if self._expired is not None:
+                    self._expired(entry_id, actor, why)
+                try:
+                    fsutil.remove_durable(path)
+                except OSError as exc:  # audited already: not again at each sweep
+                    log.warning("cannot remove %s from the subject access bundles' folder: %s", path, exc)
+                with self._lock:
+                    self._left.remove(left)
         if not checked:
             raise LinekeeperError(
                 "the disclosure log cannot be read: the subject access bundles a cut left wait for it"

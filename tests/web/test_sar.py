@@ -790,6 +790,56 @@ def test_a_bundle_a_crash_left_waits_for_the_audit_trail_to_open(tmp_path):
     assert told == ["refused", (1, None, LEFT)] and os.listdir(tmp_path / DIR) == []
 
 
+def test_two_sweeps_at_once_audit_each_bundle_a_crash_left_once(tmp_path):
+    """The server's sweep and a page's settled the bundles a cut left at the same time: the
+    first bundle's release was audited as not made twice, and the second bundle was taken off
+    the list by the other sweep unaudited (until the next start). One settles while the other
+    waits, then finds nothing left."""
+    import threading
+
+    from web.sarjob import DIR, LEFT, LOGGED, SarJobs
+
+    os.makedirs(tmp_path / DIR)
+    for entry_id in (_logged(tmp_path), _logged(tmp_path)):
+        (tmp_path / DIR / ("tok%d%s%d" % (entry_id, LOGGED, entry_id))).write_bytes(b"sealed")
+    first_in, other_came = threading.Event(), threading.Event()
+    told = []
+
+    def expired(entry_id, actor, why):
+        told.append((entry_id, actor, why))
+        if threading.current_thread().name == "server":
+            first_in.set()
+            other_came.wait()  # the page's sweep is settling too, or waits to
+        else:
+            other_came.set()
+
+    class Waiting:
+        """The settle lock, saying when the other sweep has to wait for it."""
+
+        def __init__(self):
+            self._lock = threading.Lock()
+
+        def __enter__(self):
+            if not self._lock.acquire(blocking=False):
+                other_came.set()
+                self._lock.acquire()
+
+        def __exit__(self, *exc):
+            self._lock.release()
+
+    jobs = SarJobs(str(tmp_path), expired=expired)
+    jobs._settling = Waiting()
+    server = threading.Thread(target=jobs.settle, name="server")
+    server.start()
+    first_in.wait()
+    page = threading.Thread(target=jobs.settle, name="page")
+    page.start()
+    server.join()
+    page.join()
+    assert sorted(told) == [(1, None, LEFT), (2, None, LEFT)]
+    assert os.listdir(tmp_path / DIR) == []
+
+
 def test_a_damaged_disclosure_log_keeps_a_bundle_a_crash_left_and_the_web_ui_starts(box, caplog):
     """At start a bundle a cut left is looked up in the disclosure log: a damaged
     disclosures.db stopped the web UI starting at all. It is logged, and the bundle kept until
