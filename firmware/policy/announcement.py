@@ -181,9 +181,15 @@ def test_call_refusal(line, state, number):
     hearing the dial tone). On an idle line nobody would hear it; into a ringing
     line, a call or a number being dialled it would reach a caller.
 
-    :param state: the line's state (:data:`firmware.calls.supervisor.STATES`)
+    :param state: the line's state (:data:`firmware.calls.supervisor.STATES`; ``unknown``:
+        the recorder is not answering, :class:`web.remote.RemoteStatus`)
     :param number: what has been dialled on the line's call so far (None or "": nothing)
     """
+    if state == "unknown":  # not a call: nobody can tell what the line is doing
+        return (
+            "the recorder is not answering, so the state of line %d is not known: try again "
+            "when the dashboard shows the lines" % line
+        )
     if state == "fault":
         return "line %d has a fault: nothing can be played into it" % line
     if state == "idle":

@@ -171,6 +171,33 @@ def test_test_call_is_refused_into_a_call_or_an_idle_line_and_audited(box, peopl
     assert all("refused" in e.details and "duration_s" not in e.details for e in entries)
 
 
+def test_test_call_while_the_recorder_is_down_says_so_not_that_the_line_is_in_a_call(box, people):
+    """The recorder not answering, the lines' states are unknown: the test was refused as
+    "line 2 is in a call", and the installer waited for a call that was not there."""
+    from firmware.control import RecorderUnavailable
+    from web.remote import RemoteStatus
+
+    class Down:
+        def call(self, name, **args):
+            raise RecorderUnavailable("the recorder is not answering (timed out); it may be restarting")
+
+    box.services.status = RemoteStatus(Down(), 4)
+    resp = box.post(people["ivan"], "/consent/test-call", {"line": "2"}, token_from="/consent")
+    m = re.search(r'id="error-test" role="alert">([^<]+)<', resp.get_data(as_text=True))
+    assert (
+        resp.status_code == 400
+        and m
+        and m.group(1)
+        == (
+            "The recorder is not answering, so the state of line 2 is not known: try again when the "
+            "dashboard shows the lines. Nothing was played."
+        )
+    )
+    assert box.played == []
+    (refused,) = box.services.audit.entries(action="consent_test")
+    assert refused.details["refused"].startswith("the recorder is not answering")
+
+
 def test_notice_settings_are_saved_and_audited_and_use_default_drops_the_upload(box, people):
     ivan = people["ivan"]
     resp = box.post(
