@@ -28,11 +28,11 @@ AFTER_BST_US = 1_774_747_800_000_000  # 2026-03-29T01:30:00Z = 02:30 BST
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
 
 
-def add_call(box, started_us, number, name=None, line=1, **extra):
+def add_call(box, started_us, number, name=None, line=1, direction="in", **extra):
     db = sqlite3.connect(box.data_dir + "/calls.db")
     cols = dict(
         line=line,
-        direction="in",
+        direction=direction,
         started_at=started_us,
         answered_at=started_us + 5 * S,
         ended_at=started_us + 65 * S,
@@ -407,6 +407,29 @@ def test_a_notice_the_caller_hung_up_during_is_shown_cut_short(box, people):
         and "did not hear all" in shown
     )
     assert "which is the proof" not in shown
+
+
+@pytest.mark.parametrize(
+    "decision, said",
+    [
+        ("skip", ", and nothing was recorded."),
+        ("record", "; the call was recorded all the same, as the box is set to record a call whose notice"),
+    ],
+)
+def test_a_call_nobody_was_heard_on_after_dialling_is_not_shown_as_a_notice_failure(
+    box, people, decision, said
+):
+    """An outbound call whose far end was never heard after the dial timeout got no notice,
+    as nobody was there to hear it: the page said, in error style, that the notice "could NOT
+    be given", as if the announcement had failed."""
+    consent = {"notice": "announcement", "given": False, "unheard": True,
+               "error": "nobody was heard on the line after the dialling: it was not played"}  # fmt: skip
+    call = add_call(box, T0_US + 3000 * S, "01632960500", direction="out", policy_decision=decision,
+                    consent=json.dumps(consent))  # fmt: skip
+    facts = page(people["alice"], "/calls/%d" % call)
+    shown = re.search(r'id="f-consent">(.*?)</dd>', facts, re.S).group(1)
+    assert "No notice: nobody was heard on the line after dialling, so none was played" + said in shown
+    assert "NOT" not in shown and "error" not in shown
 
 
 def test_phonebook_csv_import_is_all_or_nothing_and_round_trips(box, people):
