@@ -12,7 +12,9 @@ minute) and raises or clears:
 :class:`ConsentWatch` raises ``consent_notice_failed`` on a line whose
 notice could not be given or whose periodic warning tone could not be played,
 and clears it at that line's next notice given or beep played (not for a call
-whose far end was never heard: ``unheard``, nothing failed).
+whose far end was never heard: ``unheard``, nothing failed). Its message says
+which failed, the announcement or a beep (the notice's or the warning tone's),
+which its mail's advice follows (:func:`firmware.words.alarm_advice`).
 :func:`check_last_stop` raises ``power_loss_restart`` when the box starts
 and finds it did not stop cleanly the last time (its ``running`` marker is
 still there): it is raised and cleared at once, an event to acknowledge.
@@ -137,7 +139,9 @@ class ConsentWatch:
         if not consent or consent.get("unheard"):
             return  # nothing due, or nobody on the line to give it to (the notice is fine)
         error = consent.get("error") if consent.get("notice") != "off" else None
-        if error:
+        if error and consent["notice"] == "tone":  # the board's, not the announcement's
+            message = "the consent beep could not be played: %s" % error
+        elif error:
             message = "the consent notice could not be given: %s" % error
         elif consent.get("warning_tone_error"):
             # The beep staff and callers are told means the call is recorded (on a box

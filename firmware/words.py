@@ -56,6 +56,25 @@ ALARMS = {
     "request_check_failed": "The register of requests cannot be read: their deadlines are not watched",
 }
 
+# Advice that depends on what failed, which the alarm's message says: (kind, the start of the
+# message as firmware/alarmchecks.py words it) -> advice, before the kind's own.
+ALARM_ADVICE_BY_CAUSE = {
+    # The box could not play a beep into the line: the board, not the announcement.
+    ("consent_notice_failed", prefix): "call the supplier if it happens again: the box may be failing "
+    "to play into that line; callers on it are not hearing the beep that tells them calls are recorded"
+    for prefix in ("the warning tone could not be played", "the consent beep could not be played")
+}
+
+
+def alarm_advice(kind, message=None):
+    """What to do about an alarm of ``kind`` whose message is ``message`` (its mail's "What to
+    do"); None: no advice."""
+    for (of, start), advice in ALARM_ADVICE_BY_CAUSE.items():
+        if of == kind and (message or "").startswith(start):
+            return advice
+    return ALARM_ADVICE.get(kind)
+
+
 # What a person does about each alarm: the "What to do" of its mail. The same words for
 # every occurrence, so they never carry a caller's number or name.
 ALARM_ADVICE = {
@@ -77,7 +96,7 @@ ALARM_ADVICE = {
     "retention_backlog": "check the Retention page for why deletion is behind (a clock to confirm, a "
     "card that refuses); recordings are kept longer than your policy says meanwhile",
     "consent_notice_failed": "check the announcement on the Consent page; callers on that line are not "
-    "being told that calls are recorded",
+    "being told that calls are recorded",  # (a beep that failed: ALARM_ADVICE_BY_CAUSE)
     "ico_renewal_60": "renew the registration with the ICO, then enter the new renewal date in Settings",
     "ico_renewal_30": "renew the registration with the ICO, then enter the new renewal date in Settings",
     "ico_renewal_7": "renew the registration with the ICO now, then enter the new renewal date in Settings",

@@ -50,7 +50,7 @@ def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=Non
             "and goes, or a box that restarts again and again, does not flood the inbox).\n\n"
             % ("once more" if suppressed == 1 else "%d more times" % suppressed)
         )
-    advice = words.ALARM_ADVICE.get(row["kind"])
+    advice = words.alarm_advice(row["kind"], row["message"])
     if advice:
         body += "What to do: %s.\n\n" % advice
     body += (

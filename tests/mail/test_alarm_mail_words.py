@@ -176,3 +176,39 @@ def test_both_services_share_one_window(tmp_path, monkeypatch):
     for t in threads:
         t.join()
     assert len(queue.mails) == 5  # the burst of one window, whichever service raised them
+
+
+def test_a_consent_alarm_says_what_to_do_about_what_failed():
+    """A warning tone that could not be played raised consent_notice_failed whose mail said to
+    check the announcement, which had nothing to do with it: a beep the box cannot play into
+    the line is the box's fault, whichever beep it was."""
+    from types import SimpleNamespace
+
+    from firmware.alarmchecks import ConsentWatch
+    from firmware.mail.compose import alarm_message
+
+    class Alarms:
+        messages = []
+
+        def set(self, kind, active, line, message=None):
+            self.messages.append(message)
+
+    watch = ConsentWatch(Alarms())
+    for consent in (
+        {"notice": "announcement", "given": False, "error": "the announcement file is missing"},
+        {"notice": "tone", "given": False, "error": "the playback device is gone"},
+        {"notice": "announcement", "given": True, "warning_tone_error": "the playback device is gone"},
+    ):
+        watch._on_call(SimpleNamespace(call=SimpleNamespace(line=2, consent=consent)))
+    said = [
+        alarm_message(SETTINGS, _row("consent_notice_failed", 2, m), "Acme", T_US)
+        .get_content()
+        .split("What to do: ")[1]
+        .split(".\n")[0]
+        for m in Alarms.messages
+    ]
+    announcement, beep, tone = said
+    assert announcement.startswith("check the announcement on the Consent page")
+    assert beep == tone
+    assert tone.startswith("call the supplier if it happens again: the box may be failing to play")
+    assert "announcement" not in tone and "the beep that tells them calls are recorded" in tone
