@@ -58,7 +58,9 @@ per connection: ``{"v": 2, "op": ..., "args": {...}}`` answered by
 ``{"v": 2, "ok": true, "result": ...}`` or ``{"v": 2, "ok": false, "error":
 "...", "kind": "..."}``. A request is at most :data:`MAX_MESSAGE` bytes.
 
-Versions: 1, the first; 2 added the optional ``address`` (:data:`ADDED_ARGS`).
+Versions: 1, the first; 2 added the optional ``address`` (:data:`ADDED_ARGS`), which
+the recorder of the release before version 2 already took under version 1 (the first
+releases of version 1 did not).
 The recorder serves every version from :data:`OLDEST_PROTOCOL` to
 :data:`PROTOCOL` (an older web UI, or the updater of the release being replaced
 checking the new recorder's health) and refuses any other with kind
@@ -68,11 +70,14 @@ recorder of version 1 said only ``this recorder speaks control protocol version
 other. The recorder and the web UI are the same release but for a moment of an
 update, or after one left half done (one service restarted on the new release,
 the other not): then :class:`ControlClient`, refused, speaks the older recorder's
-version on that connection, leaving out the arguments it does not have (the
-address: the action is carried out and audited, its entry without the address),
-and says so (:attr:`ControlClient.recorder_protocol`; the dashboard tells people
-to restart both). A recorder whose versions the client does not speak at all is
-refused with a message saying the two are different releases.
+version on that connection, and says so (:attr:`ControlClient.recorder_protocol`;
+the dashboard tells people to restart both). It sends the arguments a later
+version added all the same, and leaves one out only once that recorder refuses
+it as an argument it does not take (the address, to a first version 1 recorder:
+the action is then carried out and audited, its entry without the address); a
+recorder that took the address is sent it, and its entries keep it. A recorder
+whose versions the client does not speak at all is refused with a message saying
+the two are different releases.
 
 Who may connect: the server checks each peer's credentials (``SO_PEERCRED``):
 root, the recorder's own user, and the users of the socket's group (the web
@@ -99,8 +104,9 @@ log = logging.getLogger(__name__)
 PROTOCOL = 2
 # The oldest version the recorder still serves and the client still speaks.
 OLDEST_PROTOCOL = 1
-# The arguments each version added to operations an older one already had: left out
-# of a request to a recorder of an older version (ControlClient.call).
+# The arguments each version added to operations an older one already had: sent to a
+# recorder of an older version all the same (some took them already), and left out
+# only once it refuses one as an argument it does not take (ControlClient.call).
 ADDED_ARGS = {2: frozenset({"address"})}
 MAX_MESSAGE = 64 * 1024
 SOCKET_NAME = "control.sock"
@@ -330,7 +336,8 @@ class ControlClient:
         """Carry out ``op`` with ``args``; its result.
 
         Spoken in :data:`PROTOCOL`, or in the older version of a recorder that refused
-        it (the module's docstring): ``args`` it does not have are left out.
+        it (the module's docstring): an argument of a later version it refuses as one it
+        does not take is left out (:attr:`lacking`), and the request asked again.
 
         :raises RecorderUnavailable: no recorder answered within ``io_timeout_s``
         :raises ControlError: the recorder refused (``kind`` says how); ``version``: the
@@ -350,6 +357,15 @@ class ControlClient:
             )
             self._local.protocol = theirs
             version, answer = self._ask(op, args, io_timeout_s)
+        while (lacking := _lacking(version, answer)) is not None and lacking not in self.lacking:
+            log.warning(
+                "the recorder (control protocol version %d) does not take %r: left out of the "
+                "requests until it restarts",
+                version,
+                lacking,
+            )
+            self._local.lacking = self.lacking | {lacking}
+            version, answer = self._ask(op, args, io_timeout_s)
         if not answer.get("ok"):
             raise ControlError(answer.get("error", "refused"), answer.get("kind", "error"))
         return answer.get("result")
@@ -361,16 +377,25 @@ class ControlClient:
         Forgotten when the connection is (a recorder restarted may be the new release)."""
         return getattr(self._local, "protocol", None)
 
+    @property
+    def lacking(self):
+        """The arguments of later versions (:data:`ADDED_ARGS`) this thread's recorder, of an
+        older version, refused as arguments it does not take: left out of its requests.
+        Forgotten with the connection."""
+        return getattr(self._local, "lacking", None) or frozenset()
+
     def _ask(self, op, args, io_timeout_s):
         """Send one request, in the version this thread's connection speaks (``args``
-        it lacks left out); ``(that version, the recorder's answer)``."""
+        its recorder refused left out: :attr:`lacking`); ``(that version, the recorder's
+        answer)``."""
         for attempt in (1, 2):
             try:
                 if getattr(self._local, "sock", None) is None:
                     self._connect()
                 self._local.sock.settimeout(io_timeout_s or self.timeout_s)
                 version = self.recorder_protocol or PROTOCOL
-                _send(self._local.sock, {"v": version, "op": op, "args": _args_for(version, args)})
+                sent = {k: v for k, v in args.items() if k not in self.lacking}
+                _send(self._local.sock, {"v": version, "op": op, "args": sent})
                 line = self._local.reader.readline(MAX_MESSAGE + 1)
                 if not line:
                     raise ConnectionResetError("the recorder closed the connection")
@@ -403,13 +428,19 @@ class ControlClient:
         if sock is not None:
             self._local.reader.close()
             sock.close()
-        self._local.sock = self._local.reader = self._local.protocol = None
+        self._local.sock = self._local.reader = self._local.protocol = self._local.lacking = None
 
 
-def _args_for(version, args):
-    """``args`` without those added after ``version`` (:data:`ADDED_ARGS`)."""
+def _lacking(version, answer):
+    """The argument added after ``version`` (:data:`ADDED_ARGS`) that a recorder of that
+    version refused in ``answer`` as one its operation does not take, or None."""
+    if answer.get("ok") or answer.get("kind") != "bad_request":
+        return None
+    match = re.match(
+        r"bad arguments for \S+: .*unexpected keyword argument '(\w+)'", str(answer.get("error"))
+    )
     later = set().union(*(names for v, names in ADDED_ARGS.items() if v > version))
-    return {k: v for k, v in args.items() if k not in later}
+    return match.group(1) if match and match.group(1) in later else None
 
 
 def recorder_handlers(box, *, board_name="sim"):

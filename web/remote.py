@@ -61,12 +61,13 @@ RECORDER_DOWN = (
 
 
 # An update left half done: the recorder answers in an older control protocol version
-# than this web UI's (firmware/control.py), which speaks it, without the address.
+# than this web UI's (firmware/control.py), which speaks it; without the address only if
+# the recorder refuses it (the first releases of version 1: the one before 2 took it).
 RELEASES_DIFFER = (
     "The recorder is an older release than the web UI (control protocol version %d, the web UI's "
     "%d): an update was not finished. Calls are recorded and pauses work, but the audit entries "
     "the recorder writes for what is done on these pages (pause, resume, erasure, the clock's "
-    "confirmation, rekey) do not say the address it was done from. Restart both (or the box), or "
+    "confirmation, rekey) may not say the address it was done from. Restart both (or the box), or "
     "run the update again, so that they are the same release."
 )
 

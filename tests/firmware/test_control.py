@@ -87,11 +87,11 @@ def test_another_protocol_version_and_garbage_are_refused(server):
 
 def test_a_recorder_of_an_older_release_is_spoken_to_in_its_version(tmp_path, caplog):
     """An update left half done: the web UI on the new release (which sends ``address``),
-    the recorder still on the old. Every request was refused ("speaks control protocol
-    version 1"), or, with the version not raised, a PCI pause was refused as "bad
-    arguments for pause: ... unexpected keyword argument 'address'" and the card
-    details were recorded. The client now speaks the recorder's version, without the
-    arguments it lacks, and says so."""
+    the recorder still on a first release of version 1 (no ``address``). Every request
+    was refused ("speaks control protocol version 1"), or, with the version not raised, a
+    PCI pause was refused as "bad arguments for pause: ... unexpected keyword argument
+    'address'" and the card details were recorded. The client now speaks the recorder's
+    version, leaves out the argument it refuses, and says so."""
     paused = []
 
     def pause(line, actor):
@@ -106,6 +106,13 @@ def test_a_recorder_of_an_older_release_is_spoken_to_in_its_version(tmp_path, ca
         assert paused == [(1, "sup1")] and client.recorder_protocol == 1
         assert "the recorder speaks control protocol version 1, this program 2" in caplog.text
         assert client.call("echo", n=1, address="192.0.2.44") == {"n": 1}  # at once in its version
+        assert [(v, op, sorted(args)) for v, op, args in old.asked] == [
+            (2, "pause", ["actor", "address", "line"]),
+            (1, "pause", ["actor", "address", "line"]),
+            (1, "pause", ["actor", "line"]),
+            (1, "echo", ["n"]),
+        ]
+        assert "does not take 'address'" in caplog.text
     finally:
         old.stop()
     # A restarted recorder may be the new release: spoken to in this one's again.
@@ -116,6 +123,39 @@ def test_a_recorder_of_an_older_release_is_spoken_to_in_its_version(tmp_path, ca
         assert client.recorder_protocol is None
     finally:
         new.stop()
+
+
+def test_a_version_1_recorder_that_takes_the_address_is_sent_it(tmp_path):
+    """The recorder of the release before version 2 (8f95689) took ``address`` under version
+    1 and audited it: the client of the new release, speaking version 1 to it, left it out,
+    and a pause during an update left half done was audited with no address."""
+    paused = []
+
+    def pause(line, actor, address=None):
+        paused.append((line, actor, address))
+
+    old = OldRecorder(str(tmp_path / "control.sock"), {"pause": pause})
+    old.start()
+    try:
+        client = ControlClient(old.path)
+        assert client.call("pause", line=1, actor="sup1", address="192.0.2.44") is None
+        assert paused == [(1, "sup1", "192.0.2.44")] and client.recorder_protocol == 1
+        assert [v for v, _, _ in old.asked] == [2, 1] and client.lacking == frozenset()
+    finally:
+        old.stop()
+
+
+def test_a_version_1_recorder_refusing_an_argument_of_its_own_is_not_asked_again(tmp_path):
+    """Only an argument of a later version that the recorder says it does not take is left out:
+    a request refused for any other argument is refused, not asked again without it."""
+    old = OldRecorder(str(tmp_path / "control.sock"), {"pause": lambda line, actor: None})
+    old.start()
+    try:
+        with pytest.raises(ControlError, match="unexpected keyword argument 'who'"):
+            ControlClient(old.path).call("pause", line=1, actor="sup1", who="x")
+        assert [v for v, _, _ in old.asked] == [2, 1]
+    finally:
+        old.stop()
 
 
 class NewerRecorder(ControlServer):
