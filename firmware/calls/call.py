@@ -63,6 +63,10 @@ class Call:
     # start, ISO 8601 with ms): the call's timeline, and where DTMF masking cut
     # them out of the recording. Which key is never kept (card numbers).
     key_times: list = field(default_factory=list)
+    # Digits keyed after a card number while still dialling (its security code, an
+    # expiry date): never kept, neither in the number nor anywhere else (PCI DSS);
+    # this says some were (:mod:`firmware.policy.cards`).
+    digits_withheld: bool = False
 
     @property
     def answered(self):

@@ -9,7 +9,8 @@ recording policy's outcome is kept per call: ``policy_decision`` ("record",
 the notice given, see :mod:`firmware.policy.consent`) and ``pause_spans``
 (JSON: the PCI pauses) and ``key_times`` (JSON: when keys were pressed in
 the connected call, which DTMF masking cut out of the recording; never which
-key); its tags are in ``call_tags``
+key) and ``digits_withheld`` (digits keyed after a card number while still
+dialling, a security code, were not kept: :mod:`firmware.policy.cards`); its tags are in ``call_tags``
 (:mod:`firmware.policy.callmeta`). Digits keyed during a connected call are
 never here.
 """
@@ -64,7 +65,8 @@ CREATE TABLE IF NOT EXISTS calls (
     policy_reason TEXT,
     consent       TEXT,
     pause_spans   TEXT,
-    key_times     TEXT
+    key_times     TEXT,
+    digits_withheld INTEGER
 );
 CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at);
 """
@@ -88,6 +90,7 @@ _COLUMNS = (
     "consent",
     "pause_spans",
     "key_times",
+    "digits_withheld",
 ) + _FIELDS
 # Columns added after the first release: (name, type) added to older databases.
 _ADDED = (
@@ -96,6 +99,7 @@ _ADDED = (
     ("consent", "TEXT"),
     ("pause_spans", "TEXT"),
     ("key_times", "TEXT"),
+    ("digits_withheld", "INTEGER"),
 )
 
 
@@ -439,6 +443,7 @@ class CallLog:
             _json(getattr(call, "consent", None)),
             _json(getattr(call, "pause_spans", None) or None),
             _json(getattr(call, "key_times", None) or None),
+            int(getattr(call, "digits_withheld", False)),
         ) + fields
 
     def _remember(self, call, state):
@@ -682,6 +687,7 @@ def call_json(row: dict[str, Any], cipher: Any = None) -> dict[str, Any]:
         "consent": _loads(_optional(row, "consent")),
         "pause_spans": _loads(_optional(row, "pause_spans")) or [],
         "key_times": _loads(_optional(row, "key_times")) or [],
+        "digits_withheld": bool(_optional(row, "digits_withheld")),
         "tags": (_optional(row, "tags") or "").split(",") if _optional(row, "tags") else [],
     }
 

@@ -43,7 +43,11 @@ back to the end of the last digit) — unless the ringback tone was heard after
 the last digit: then the far end is still being rung, a key pressed is the
 answer (nobody dials into ringback) and a call that goes on-hook before any
 of these is ``abandoned``, never answered.
-Nothing keyed after the answer joins the number. An answer by the dial timeout
+Nothing keyed after the answer joins the number, nor anything keyed after a card
+number the dialled digits hold (:func:`firmware.policy.cards.has_card`: a card
+number keyed straight on after the number, before the answer was noticed): its
+security code, an expiry date are withheld - not on the call, the digit on the bus
+masked - and the call says so (``digits_withheld``). An answer by the dial timeout
 is *assumed* (``CallAnswered.assumed``): nothing showed that the far end is on
 the line (a mobile network is silent for seconds before it rings), so the
 first sign of it that follows - a voice, a key, a reversal (the answer's, not
@@ -124,6 +128,7 @@ from firmware.calls.call import Call
 from firmware.calls.debounce import Debouncer, RingDetector
 from firmware.dsp.events import KINDS as DSP_KINDS
 from firmware.errors import ConfigError
+from firmware.policy import cards
 from telephony import countries
 
 log = logging.getLogger(__name__)
@@ -881,7 +886,12 @@ class _Line:
         call = self.call
         if method == "dtmf" and self.digit_end_us is not None and self.state == DIALLING:
             self.digit_gaps.append(t_us - self.digit_end_us)
-        call.number = (call.number or "") + digit
+        if cards.has_card(call.number):
+            # PCI DSS: after a card number, a security code or an expiry date - never
+            # kept, in the number or on the bus; the call says digits were withheld.
+            digit, call.digits_withheld = cards.MASK, True
+        else:
+            call.number = (call.number or "") + digit
         if call.dial_method is None:
             call.dial_method = method
         self._emit(

@@ -42,6 +42,7 @@ from firmware.dsp.events import (
     Tone,
 )
 from firmware.errors import ConfigError
+from firmware.policy import cards
 
 ALL = frozenset(INPUT_SIGNALS)
 MINIMAL = frozenset({"hook", "ring", "polarity"})
@@ -390,6 +391,39 @@ def test_dtmf_dialled_number_and_digits_after_connect_are_not_logged():
     assert "".join(d.digit for d in rig.of(DigitDialled)) == "02079460000"
     assert all("4111" not in (e.call.number or "") for e in rig.log if hasattr(e, "call"))
     assert "ringback" in call.notes and call.end_reason == "local"
+
+
+def test_digits_keyed_after_a_card_number_while_dialling_are_withheld():
+    """A card number and its security code keyed straight on after the number, before
+    any answer: the card is taken for more of the number (scrubbed when stored); the
+    code is withheld, on the call and on the bus (PCI DSS forbids keeping it at all)."""
+    s = LineScript()
+    s.handset(True, 1000)
+    s.dsp(Tone(us(1100), "dial"))
+    end = s.dtmf(2500, "01632960999")
+    end = s.dtmf(end + 300, "4111111111111111")
+    end = s.dtmf(end + 400, "737")
+    s.handset(False, end + 8000)
+    rig = Rig().play(s, until_ms=end + 9000)
+    call = rig.only_call()
+    keyed = "01632960999" + "4111111111111111" + "737"
+    # Withheld from the first digit that follows a card-like run (here one that ends two
+    # digits before the card does: a Luhn window across the number's end), the code too.
+    assert call.number == keyed[: len(call.number)] and cards.has_card(call.number)
+    assert len("01632960999") + 13 <= len(call.number) <= len(keyed) - 3
+    assert call.digits_withheld
+    dialled = rig.of(DigitDialled)
+    assert "".join(d.digit for d in dialled) == call.number + "X" * (len(keyed) - len(call.number))
+    assert all(d.past_number for d in dialled[len(call.number) :])  # cut out of the recording
+
+
+def test_a_number_dialled_withholds_nothing():
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "01632960999")
+    s.handset(False, end + 8000)
+    call = Rig().play(s, until_ms=end + 9000).only_call()
+    assert (call.number, call.digits_withheld) == ("01632960999", False)
 
 
 def test_pulse_digits_after_connect_are_not_logged():
