@@ -294,6 +294,21 @@ def test_the_call_page_marks_masked_keys_without_saying_which(box, people):
     assert 'id="key-marks"' not in people["sue"].get("/calls/7").get_data(as_text=True)
 
 
+def test_the_call_page_says_digits_after_a_card_number_were_withheld(box, people):
+    """Digits keyed after a card number while still dialling (a security code) are not
+    kept: the call page says some were, never which or how many."""
+    import sqlite3
+
+    db = sqlite3.connect(box.data_dir + "/calls.db")
+    db.execute("UPDATE calls SET digits_withheld = 1 WHERE id = 3")
+    db.commit()
+    db.close()
+    page = people["sue"].get("/calls/3").get_data(as_text=True)
+    shown = re.search(r'<dd id="digits-withheld">([^<]*)</dd>', page).group(1)
+    assert "after a card number" in shown and "not kept" in shown
+    assert 'id="digits-withheld"' not in people["sue"].get("/calls/7").get_data(as_text=True)
+
+
 def test_a_fault_in_a_page_answers_with_the_boxs_own_page(box, people, monkeypatch):
     """No page of the box showed a fault in its own words: Flask's bare 'Internal Server
     Error' came instead."""
