@@ -11,7 +11,8 @@ name is left out); ``min_duration_s``, ``sample_percent``; ``on_demand-dtmf_code
 
 Validation is the settings model's (:meth:`PolicySettings.from_dict`, so a
 DTMF code clashing with the PCI codes is caught too); its dotted field paths
-are turned back into form field names.
+are turned back into form field names. A form with several mistakes gets a
+message for each, beside its field, in one go.
 """
 
 import re
@@ -26,6 +27,8 @@ BLANK_ROWS = 2
 _LINE = re.compile(r"^policy\.rules\.lines\[(\d+)\]")
 _NUMBERS = re.compile(r"^policy\.rules\.numbers\[(\d+)\]\.(name|action|patterns)")
 _HOURS_DAY = re.compile(r"^policy\.rules\.hours\.days\.(\w+)")
+_LINE_FIELD = re.compile(r"^line-(\d+)-mode$")
+_NUMBERS_FIELD = re.compile(r"^numbers-(\d+)-")
 _SPLIT = re.compile(r"[,;\n]+")
 
 
@@ -64,8 +67,10 @@ def _num(value):
     return ("%d" % value) if float(value).is_integer() else ("%g" % value)
 
 
-def parse_rules_form(form, n_lines, policy):
-    """``(PolicySettings or None, {field: message})``: ``policy`` with the form's rules."""
+def parse_rules_form(form, n_lines, policy, also=None):
+    """``(PolicySettings or None, {field: message})``: ``policy`` with the form's rules,
+    or a message for every bad field (not only the first). ``also(rules)`` gives more
+    ``{field: message}`` about rules that are otherwise good (the view's own checks)."""
     errors = {}
     get = lambda k: (form.get(k) or "").strip()  # noqa: E731
 
@@ -115,16 +120,89 @@ def parse_rules_form(form, n_lines, policy):
             errors["numbers-%d-patterns" % i] = (
                 "A pattern is digits, '*' and '?', e.g. 0800* or 01632 96????."
             )
+    if not rules["directions"]:
+        errors["direction"] = "Tick at least one direction."
+    errors.update(_model_errors(rules, rows, policy, errors))
+    try:
+        # The bad fields are back as saved: what is left is what the form would change.
+        checked = _checked(rules, policy)
+    except ConfigError:  # a mistake no field shows, already in errors["form"]
+        checked = None
+    if checked is not None and also is not None:
+        for field, message in also(checked.rules).items():
+            errors.setdefault(field, message)
     if errors:
         return None, errors
-    if not rules["directions"]:
-        return None, {"direction": "Tick at least one direction."}
+    return checked, {}
+
+
+def _checked(rules, policy):
     data = policy.to_dict()
     data["rules"] = rules
-    try:
-        return PolicySettings.from_dict(data, "policy"), {}
-    except ConfigError as exc:
-        return None, {_form_field(exc.field, rows): exc.message}
+    return PolicySettings.from_dict(data, "policy")
+
+
+def _model_errors(rules, rows, policy, errors):
+    """``{field: message}``: every mistake the settings model finds in ``rules``, not
+    only its first one.
+
+    The model stops at the first bad field, so each bad field found is put back as it
+    is saved (a bad number list or business-hours day is left out) and the rules are
+    checked again, until they pass; ``errors`` (the form's own, found first) are put
+    back too and keep their messages. ``rules`` and ``rows`` are changed in place."""
+    found, tried = {}, set(errors)
+    for field in errors:
+        _put_back(field, rules, rows, policy.rules)
+    while True:
+        try:
+            _checked(rules, policy)
+            return found
+        except ConfigError as exc:
+            field = _form_field(exc.field, rows)
+            if field not in errors:
+                found.setdefault(field, exc.message)
+            if field in tried or not _put_back(field, rules, rows, policy.rules):
+                return found  # not a field that can be put back: said, never looped on
+            tried.add(field)
+
+
+def _put_back(field, rules, rows, saved):
+    """Put ``field``'s value in ``rules`` back as ``saved`` has it; False: not a field
+    that can be."""
+    m = _LINE_FIELD.match(field)
+    if m:
+        line = int(m.group(1))
+        rules["lines"] = [
+            dict(item, mode=saved.mode(line)) if item["line"] == line else item for item in rules["lines"]
+        ]
+        return True
+    m = _NUMBERS_FIELD.match(field)
+    if m:
+        if int(m.group(1)) not in rows:
+            return False
+        at = rows.index(int(m.group(1)))
+        del rules["numbers"][at], rows[at]
+        return True
+    hours = rules.get("hours")
+    if field.startswith("hours-") and hours is not None:
+        return hours["days"].pop(field[len("hours-") :], None) is not None
+    if field == "timezone" and hours is not None:
+        hours["timezone"] = saved.hours.timezone if saved.hours is not None else "Europe/London"
+        return True
+    if field == "holidays" and hours is not None:
+        hours["holidays"] = []
+        return True
+    if field == "direction":
+        rules["directions"] = list(saved.directions)
+        return True
+    if field in ("default_mode", "min_duration_s", "sample_percent"):
+        rules[field] = getattr(saved, field)
+        return True
+    if field.startswith("on_demand-") and field[len("on_demand-") :] in rules["on_demand"]:
+        name = field[len("on_demand-") :]
+        rules["on_demand"][name] = getattr(saved.on_demand, name)
+        return True
+    return False
 
 
 def _list(text):
@@ -156,7 +234,8 @@ def _form_field(path, number_rows):
         ("policy.rules.min_duration_s", "min_duration_s"),
         ("policy.rules.sample_percent", "sample_percent"),
         ("policy.rules.on_demand.", None),
-        # The card-payment codes are the consent page's; only the on-demand code clashes here.
+        # No page sets the card-payment codes (policy.pci: linekeeper config export and
+        # import, docs/pci.md); only the on-demand code, which clashes with them, is here.
         ("policy.pci.", "on_demand-dtmf_code"),
     ):
         if path.startswith(prefix):

@@ -122,6 +122,45 @@ def test_bad_rules_are_refused_with_the_field_named_and_nothing_changes(box, peo
     assert len(page) < 200_000 and 'name="numbers-20000-name"' not in page
 
 
+def test_every_mistake_is_reported_at_once_beside_its_field_and_nothing_changes(box, people):
+    """An installer with many mistakes sees them all in one go, not one a submit."""
+    mistakes = {
+        "line-2-mode": ("sometimes", "must be one of"),
+        "direction": ([], "at least one direction"),
+        "hours-mon": ("9 to 5", "HH:MM-HH:MM"),
+        "hours-tue": ("17:00-09:00", "end after it starts"),
+        "timezone": ("Mars/Olympus", "unknown time zone"),
+        "holidays": ("25/12/2026", "YYYY-MM-DD"),
+        "numbers-0-patterns": ("call me", "number pattern"),
+        "numbers-2-action": ("maybe", "must be one of"),
+        "min_duration_s": ("five", "Enter a number"),
+        "sample_percent": ("150", "from 0 to 100"),
+        "on_demand-dtmf_code": ("*1", "clashes with the code that asks for a recording"),
+        "on_demand-lookback_s": ("2", "from 8 to 600"),
+    }
+    fields = {field: value for field, (value, _) in mistakes.items()}
+    fields.update(
+        {
+            "hours_on": "on",
+            "numbers-0-name": "helplines",
+            "numbers-0-action": "exclude",
+            "numbers-1-name": "staff",
+            "numbers-1-action": "exclude",
+            "numbers-1-patterns": "01632 96????",
+            "numbers-2-name": "customers",
+            "numbers-2-patterns": "0800*",
+        }
+    )
+    resp = rules_form(box, people["ivan"], **fields)
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    shown = dict(re.findall(r'id="error-([\w-]+)" role="alert">([^<]+)<', page))
+    assert set(shown) == set(mistakes), shown
+    for field, (_, words) in mistakes.items():
+        assert words in shown[field], (field, shown[field])
+    assert not os.path.exists(os.path.join(box.data_dir, "config.json")) and box.applied == []
+
+
 def test_auditors_read_the_rules_and_cannot_change_them(box, people):
     page = people["audrey"].get("/rules").get_data(as_text=True)
     assert 'id="rules-form"' in page and 'id="save-button"' not in page
@@ -154,6 +193,11 @@ def test_a_line_made_private_in_the_settings_is_not_recorded_by_a_rules_save(box
     resp = rules_form(box, admin)  # every line "always"
     assert resp.status_code == 400
     assert "Line 4 is private (Settings page): make it recorded there first." in resp.get_data(as_text=True)
+    assert open(config, "rb").read() == before and len(box.audit.entries(limit=1000)) == entries
+    # With another mistake, both are said at once.
+    page = rules_form(box, admin, sample_percent="150").get_data(as_text=True)
+    assert 'id="error-line-4-mode" role="alert">Line 4 is private' in page
+    assert 'id="error-sample_percent" role="alert">must be a number' in page
     assert open(config, "rb").read() == before and len(box.audit.entries(limit=1000)) == entries
     # The other lines' rules still change; made recorded in the settings, line 4 follows.
     assert rules_form(box, admin, **{"line-4-mode": "never", "line-1-mode": "on_demand"}).status_code == 302

@@ -75,9 +75,12 @@ def save():
     if store is None:
         return _page({}, {"form": "This box has no configuration to edit."}, status=400)
     config = store.get()
-    policy, errors = parse_rules_form(request.form, web.n_lines, config.policy)
-    if policy is not None:
-        errors.update(_private_kept(web, config.policy.rules, policy.rules))
+    policy, errors = parse_rules_form(
+        request.form,
+        web.n_lines,
+        config.policy,
+        also=lambda new: _private_kept(web, config.policy.rules, new),
+    )
     if errors:
         values = request.form.to_dict()
         values["direction"] = request.form.getlist("direction")
