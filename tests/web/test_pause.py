@@ -116,6 +116,31 @@ def test_no_pause_where_nothing_is_recorded(box, people, live):
     assert live.asked == [] and box.audit_actions().count("pause") == 0
 
 
+def test_a_private_line_shows_no_pause(box, people, live):
+    """Nothing is recorded on a private line, so there is nothing to pause: the row says
+    so, with no button (a disabled one offered a pause that could never be)."""
+    from support.web import rules_form
+
+    assert rules_form(box, people["ivan"], **{"line-2-mode": "never"}).status_code == 302
+    sam = people["sam"]  # a supervisor of lines 1 and 2
+    call = {"id": 1, "direction": "in", "number": "01632960123", "policy_decision": "record"}
+    box.status.set(1, "connected", dict(call))
+    box.status.set(
+        2, "connected", dict(call, id=2, policy_decision="skip", policy_reason="line 2 is private")
+    )
+    live.recording = {1}
+    page = sam.get("/").get_data(as_text=True)
+    row2 = re.search(r'<tr id="line-2".*?</tr>', page, re.S).group(0)
+    assert "Not recorded: private line" in row2
+    assert "<button" not in row2 and "<form" not in row2
+    assert re.search(r'id="pause-1" class="pause-btn"[^>]*"Resume recording">', page)  # line 1's stays
+    box.status.set(2, "idle")
+    row2 = re.search(r'<tr id="line-2".*?</tr>', sam.get("/").get_data(as_text=True), re.S).group(0)
+    assert "Private line: never recorded" in row2 and "<button" not in row2
+    status = sam.get("/api/status").get_json()["lines"]
+    assert [line["can_pause"] for line in status] == [True, False, False, False]
+
+
 def test_an_on_demand_call_not_yet_recorded_can_be_paused(box, people, live):
     """Asked for later, it is recorded from its start: the pause protects what is said now."""
     sam = people["sam"]
@@ -249,12 +274,16 @@ def test_a_call_under_way_when_its_line_is_made_private_is_said_to_be_recorded(b
     assert box.post(sam, "/lines/2/pause", {"action": "pause"}).status_code == 302
     status = sam.get("/api/status").get_json()["lines"][1]
     assert status["recording"]["state"] == "paused"
+    page = sam.get("/").get_data(as_text=True)
+    assert re.search(r'id="resume-2" class="pause-btn"[^>]*"Resume recording">Resume', page)
     # The call over: private, and nothing said of it.
     box.status.set(2, "idle")
     live.recording, live.paused = set(), set()
     assert 'id="still-recording"' not in ivan.get("/settings").get_data(as_text=True)
     status = sam.get("/api/status").get_json()["lines"][1]
     assert status["recording"] == {"state": "none", "text": "Private line: never recorded"}
+    page = sam.get("/").get_data(as_text=True)
+    assert 'id="pause-2"' not in page and 'id="resume-2"' not in page
 
 
 def test_a_call_keeps_its_recording_when_its_line_is_made_private(tmp_path, synth):

@@ -5,7 +5,9 @@ to them (while a caller gives card details) and resume it; the box silences
 the line's audio before it is buffered and audits both (actions ``pause`` /
 ``resume`` with the supervisor's name). The pause exists only where a
 recording is running: on a private or on-demand line, or a box not set up,
-there is nothing to silence, and an audited "pause" would say otherwise.
+there is nothing to silence, and an audited "pause" would say otherwise. A
+private line shows no Pause button at all, unless its call began before the
+line was made private and is still being recorded.
 """
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
@@ -53,13 +55,20 @@ def visible_snapshot(user):
             entry["call"] = {"direction": call.get("direction")}
         entry["name"] = site.line(entry["line"]).name if site else "Line %d" % entry["line"]
         entry["record"] = entry["line"] not in private
-        entry["can_pause"] = live is not None and entry["line"] in granted
         entry["paused"] = entry["line"] in paused
         entry["pausable"] = call is not None and entry["line"] in pausable  # a call, which a pause protects
         entry["recording"] = recording_now(
             entry,
             call if entry["line"] in granted else _without_who(call),
             entry["line"] in recording if live is not None else None,
+        )
+        # A private line records nothing, so it has no pause (not even a disabled one);
+        # but a call begun before its line was made private is recorded to its end: that
+        # call keeps its pause, and its resume.
+        entry["can_pause"] = (
+            live is not None
+            and entry["line"] in granted
+            and (entry["record"] or entry["recording"]["state"] in ("recording", "paused"))
         )
         entry["text"] = _line_text(entry)
         lines.append(entry)
