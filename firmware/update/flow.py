@@ -596,23 +596,32 @@ class Updater:
 
     def _await_rauc(self, result, timed_out, before, running, why_path):
         """``rauc install`` timed out: wait for ``rauc service`` to be idle, at most
-        ``install_wait_s`` (or until the update is stopped). Returns when RAUC installed
-        the bundle (the update goes on).
+        ``install_wait_s`` (or until the update is stopped; RAUC that answered and then
+        only errs, until ``install_wait_s`` have passed since its last answer). Returns
+        when RAUC installed the bundle (the update goes on).
 
         :raises _Outcome: RAUC failed (refused: the running slot is untouched), did not
-            answer once in the whole wait (failed: it hangs), or is still at work or cannot
-            be asked (installing: nothing can be said yet, and nothing is switched or marked)
+            answer once in the whole wait (failed: it hangs), answered and then only failed
+            to for as long as the wait (failed: it stopped answering properly), or is still
+            at work or cannot be asked (installing: nothing can be said yet, and nothing is
+            switched or marked)
         """
         self._step(result, "still_installing")
         deadline = self._monotonic() + self.s.install_wait_s
         answered, hung = False, None
+        # Since RAUC's last answer: when it was, and whether every question since failed
+        # with an error of its own (D-Bus, busctl), none of them running out of time.
+        last_answer, only_errors = None, False
         while True:
             try:
                 operation, last_error = self.rauc.operation()
                 doing, answered = "it is still installing", True
+                last_answer, only_errors = self._monotonic(), True
             except UpdateError as exc:
                 operation, doing = None, "it cannot be asked what it is doing (%s)" % exc
                 hung = exc if isinstance(exc, TimedOut) else None
+                only_errors = only_errors and hung is None
+                failed = exc
             if operation == "idle":
                 break
             if not answered and hung and not self.stopped() and self._monotonic() >= deadline:
@@ -627,6 +636,23 @@ class Updater:
                     "writing. Restart the box (RAUC with it), then insert the stick again or upload "
                     "the bundle again to install it" % (timed_out, hung, self.s.install_wait_s, running)
                 )
+            if operation is None and only_errors and not self.stopped() and self._monotonic() >= deadline:
+                # RAUC answered, then only errors (its service gone from the bus, say): "still
+                # installing" would stand for good, as the page and the recorder cannot ask it
+                # either. Not before a whole wait without an answer, though: an install RAUC
+                # said it was at work on just before is waited for that long again.
+                if self._monotonic() - last_answer >= self.s.install_wait_s:
+                    result.outcome = "failed"
+                    result.later = True  # not the bundle's fault: taken again once RAUC works
+                    raise _Outcome(
+                        "%s, and RAUC stopped answering properly (%s, for %d s). Nothing was "
+                        "switched: the box runs slot %s, and RAUC never boots a slot it did not "
+                        "finish writing. Restart the box (RAUC with it), then insert the stick again "
+                        "or upload the bundle again to install it"
+                        % (timed_out, failed, self.s.install_wait_s, running)
+                    )
+                self._sleep(self.s.install_poll_s)
+                continue
             if self.stopped() or self._monotonic() >= deadline:
                 result.outcome = "installing"
                 result.later = True  # its outcome is unknown: the bundle is not done with

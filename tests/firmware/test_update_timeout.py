@@ -166,6 +166,67 @@ def test_rauc_that_answers_once_then_hangs_is_still_installing(tmp_path):
     assert updater.run(_bundle(tmp_path)).outcome == "installing"
 
 
+# RAUC's service gone from the bus (it crashed): busctl answers at once, with an error.
+GONE = UpdateError(
+    "cannot ask RAUC what it is doing: Failed to get property Operation on interface "
+    "de.pengutronix.rauc.Installer: The name is not activatable"
+)
+
+
+def test_rauc_that_answers_then_only_errs_fails_the_update_not_installing_for_good(tmp_path):
+    # Before, it ended "still installing": the LEDs blinked and the page took no upload for
+    # as long as the errors went on (the page and the recorder cannot ask RAUC either), and
+    # no alarm was raised.
+    rauc = SlowRauc([IDLE, ("installing", ""), GONE])
+    updater, clock = _updater(tmp_path, rauc, install_wait_s=20)
+    told = []
+    call = updater.client.call
+    updater.client.call = lambda op, **kw: told.append(kw.get("state")) or call(op, **kw)
+    result = updater.run(_bundle(tmp_path), report_dir=str(tmp_path / "stick"))
+    assert result.outcome == "failed" and result.later and not result.retry
+    assert result.message.startswith(
+        "rauc install did not finish in 600 s (RAUC may still be writing the slot), and RAUC stopped "
+        "answering properly (cannot ask RAUC what it is doing: Failed to get property Operation"
+    )
+    assert "for 20 s). Nothing was switched: the box runs slot A" in result.message
+    assert "Restart the box" in result.message
+    assert told == ["running", "failed"]  # the LEDs leave "installing"; the alarm is raised
+    assert rauc.marks == [] and updater.slots.pointed == []
+    for folder in ("update", "inbox"):
+        assert not (tmp_path / folder / PROGRESS_NAME).exists()  # a later install may go ahead
+    report = (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
+    assert "UPDATE FAILED" in report and "stopped answering properly" in report
+
+
+def test_rauc_that_errs_once_its_wait_is_over_is_given_the_whole_wait_from_its_last_answer(tmp_path):
+    # At work until the very end of the wait, then an error: not failed at once. It answers
+    # again within the wait that follows, still at work: still installing.
+    rauc = SlowRauc([IDLE, *[("installing", "")] * 4, GONE, GONE, GONE, ("installing", "")])
+    updater, clock = _updater(tmp_path, rauc, install_wait_s=20)
+    result = updater.run(_bundle(tmp_path))
+    assert result.outcome == "installing", result.message
+    assert 35 <= clock.t <= 40  # its last answer at 15 s, the errors, an answer within 20 s of it
+    # Or it finishes: the update goes on.
+    rauc = SlowRauc([IDLE, *[("installing", "")] * 4, GONE, GONE, GONE, IDLE])
+    updater, _ = _updater(tmp_path, rauc, install_wait_s=20, restart_cmd=("true",), health_timeout_s=5)
+    result = updater.run(_bundle(tmp_path))
+    assert result.steps[:4] == ["copy", "install", "still_installing", "wait_idle"]
+    # Or the errors go on: failed once 20 s have passed since its last answer, not before.
+    rauc = SlowRauc([IDLE, *[("installing", "")] * 4, GONE])
+    updater, clock = _updater(tmp_path, rauc, install_wait_s=20)
+    result = updater.run(_bundle(tmp_path))
+    assert result.outcome == "failed" and "stopped answering properly" in result.message
+    assert 35 <= clock.t <= 40
+
+
+def test_rauc_that_errs_and_then_hangs_after_an_answer_is_still_installing(tmp_path):
+    # A question that ran out of time: the service is there, and may be writing.
+    hung = TimedOut("RAUC did not say what it is doing within 30 s")
+    rauc = SlowRauc([IDLE, ("installing", ""), GONE, hung, GONE])
+    updater, _ = _updater(tmp_path, rauc, install_wait_s=20)
+    assert updater.run(_bundle(tmp_path)).outcome == "installing"
+
+
 def test_rauc_that_does_not_answer_at_the_start_changes_nothing(tmp_path):
     rauc = SlowRauc([IDLE])
 
@@ -500,3 +561,43 @@ def test_the_command_with_a_rauc_that_hangs_fails_says_so_and_a_later_install_go
     assert installed.exists()
     proc.kill()
     proc.communicate(timeout=30)
+
+
+# RAUC's service crashes once it has said it is installing: busctl then fails at once.
+CRASHED_BUSCTL = """#!/bin/sh
+if [ -e "%(dir)s/crashed" ]; then
+  echo "Failed to get property Operation on interface de.pengutronix.rauc.Installer:" \\
+    "The name is not activatable" >&2
+  exit 1
+fi
+if [ -e "%(dir)s/busy" ]; then touch "%(dir)s/crashed"; op=installing; else op=idle; fi
+printf '{"type":"s","data":"%%s"}\\n{"type":"s","data":""}\\n' "$op"
+"""
+
+
+def test_the_command_with_a_rauc_that_crashes_while_installing_fails_and_the_page_takes_an_upload(tmp_path):
+    from firmware.alarminbox import INBOX, UPDATE_FAILED
+    from firmware.update.inbox import UpdateInbox
+    from firmware.update.signals import pattern_for
+
+    fake, stick = _fake_bin(tmp_path)
+    (fake / "busctl").write_text(CRASHED_BUSCTL % {"dir": tmp_path})
+    page = UpdateInbox(str(tmp_path / "data"))
+    os.makedirs(page.dir)
+    try:
+        proc = _update(tmp_path, fake, stick, "--install-wait-s", "2", "--status-dir", page.dir)
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 1, out
+        assert "update linekeeper-2.0.0.raucb: failed: rauc install did not finish in 1 s" in out
+        assert "RAUC stopped answering properly (cannot ask RAUC what it is doing: Failed to get" in out
+        state = page.state()
+        assert state["progress"] is None and not page.running()
+        assert state["last"]["outcome"] == "failed" and "Restart the box" in state["report"]
+        assert pattern_for(state["last"]["outcome"]) != pattern_for("installing")
+        [note] = os.listdir(tmp_path / "data" / INBOX)
+        note = json.loads((tmp_path / "data" / INBOX / note).read_text())
+        assert note["kind"] == UPDATE_FAILED and "stopped answering properly" in note["message"]
+        assert not (tmp_path / "update" / PROGRESS_NAME).exists()  # nothing for --recover
+        assert "mark" not in (tmp_path / "rauc.log").read_text()
+    finally:
+        (tmp_path / "release").touch()  # ends the fake "service"
