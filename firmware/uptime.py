@@ -11,8 +11,10 @@ reports already):
   ``power_fail`` entry), a restart for an update or its rollback (``update``: a
   clean stop after the updater noted its restart, below, or followed by a data
   migration, a rollback or another release), a crash or a power cut without warning
-  (``crash``: the last sign of life, below), or none (``first_start``: a data folder
-  never started before);
+  (``crash``: the last sign of life, below, else the last run's start; none when no
+  run is on record, as after a crash in the first minute of a data folder's first run,
+  whose failed starts that run audited are then read as the time before this one), or
+  none (``first_start``: a data folder never started before);
 - ``box_stop`` at every clean stop.
 
 A run's ``box_start`` the card refuses at its stop or power cut (within its first

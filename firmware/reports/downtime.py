@@ -66,6 +66,10 @@ def _started(gaps, first, details, wall_us, failed):
     if down_from:
         gap = (min(iso_to_us(down_from), started), started, details.get("after") or "unknown", None)
         gaps += _split(gap, failed)
+    elif failed is not None and details.get("after") != "first_start" and failed[0] < started:
+        # Not recording since nothing on record (a crash in the first minute of the start that
+        # audited the failures, on a box with no start before): from the first failed start.
+        gaps.append((failed[0], started, "start_failed", failed[1]))
     return first
 
 
@@ -115,7 +119,8 @@ def downtime(audit_db, period, now_us, alive_us=None, cipher=None, failing=None)
       the whole period is before it (nothing could be recorded);
       ``records_from_us``: running periods are known from then (None: from the box's
       first start), a start after an update from a release that kept no such record, or
-      with no start on record the first failed start;
+      with no start on record (or none before failed starts, ``first_start_us`` then
+      after it) the first failed start;
     - ``known``: there is a start, or a failed start, on record.
 
     :param now_us: when the report is made (a gap still open ends there, or at the
@@ -133,6 +138,8 @@ def downtime(audit_db, period, now_us, alive_us=None, cipher=None, failing=None)
     records_from = None
     if first is not None and first[1] != "first_start":
         records_from = first[0]
+        if gaps and gaps[0][2] == "start_failed" and gaps[0][0] < records_from:
+            records_from = gaps[0][0]  # its first failed start: nothing on record before it
     elif first is None and gaps:
         records_from = gaps[0][0]  # its first failed start: nothing on record before it
     down = []

@@ -114,6 +114,8 @@ def running_note(report):
         since = when(running["records_from_us"], zoneinfo.ZoneInfo(report["period"]["tz"]))
         if running["first_start_us"] is None:
             notes.append("The box has no start on record; it failed to start from %s." % since)
+        elif running["records_from_us"] < running["first_start_us"]:
+            notes.append("The box has no start on record before it failed to start from %s." % since)
         else:
             notes.append(
                 "When the box was running is on record from %s only (the release before kept no record)."

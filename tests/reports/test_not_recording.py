@@ -277,6 +277,57 @@ def test_the_time_the_recorder_refused_to_start_says_why(tmp_path, synth, monkey
     assert "did not start: " + reason in render(report, "csv").decode()
 
 
+def test_failed_starts_a_first_run_audited_before_it_crashed_are_kept(tmp_path, synth, monkeypatch):
+    """No start on record; from 08:00 every start failed, until the one at 10:00, which
+    audited the failures and crashed within its first minute (no box_start, no sign of
+    life). The next start, at 11:00, wrote box_start after a crash with no down_from, and
+    the report dropped the failures: the time from 08:00 is "did not start" and why."""
+    from firmware import startfail
+
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", str(run))
+    data_dir = _keyed(tmp_path)
+    first_failure = _utc_us(2026, 3, 2, 8)
+    startfail.record(str(run), _refused(data_dir), first_failure)
+    startfail.record(str(run), _refused(data_dir), _utc_us(2026, 3, 2, 9, 59))
+    reason = startfail.read(str(run))["error"]
+    # The start that works, as the recorder's command runs it (firmware/cli.py), 10 s long.
+    doc = _doc(start="2026-03-02T10:00:00Z", calls=[])
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+    box.start()
+    box.note_failed_starts(startfail.read(str(run)))
+    startfail.clear(str(run))
+    box.clock.run_until(box.clock.now_us() + 10_000_000)
+    crashed = str(tmp_path / "crashed")
+    shutil.copytree(data_dir, crashed, ignore=shutil.ignore_patterns("*.lock", "lock"))
+    box.stop()
+    # The copy is the card as the crash left it. Started again at 11:00, for two minutes.
+    later = _doc(start="2026-03-02T11:00:00Z", calls=[])
+    again = open_sim_box(loads_scenario(json.dumps(later)), crashed, synth=synth)
+    again.start()
+    again.clock.run_until(again.clock.now_us() + 2 * MIN_US)
+    again.stop()
+    with open_audit(crashed) as audit:
+        [entry] = audit.entries(limit=5, action="box_start")
+    assert entry.details["after"] == "crash" and entry.details["down_from"] is None
+
+    source = ReportSource(crashed, n_lines=1, wall_us=lambda: _utc_us(2026, 3, 3, 12))
+    report = source.report(parse_period("2026-03-02", "2026-03-02", "UTC"))
+    running = report["running"]
+    assert [(d["from_us"], d["to_us"], d["cause"]) for d in running["down"]] == [
+        (first_failure, _utc_us(2026, 3, 2, 11), "start_failed"),
+        (_utc_us(2026, 3, 2, 11, 2), None, "clean_stop"),
+    ]
+    assert running["down"][0]["reason"] == reason
+    assert running["records_from_us"] == first_failure  # nothing on record before it
+    why = "did not start: " + reason
+    assert _table(report)[0] == ["2026-03-02 08:00:00", "2026-03-02 11:00:00", "3:00:00", why]
+    text = render(report, "csv").decode()
+    assert "The box has no start on record before it failed to start from 2026-03-02 08:00:00." in text
+    assert "the release before kept no record" not in text
+
+
 def test_a_box_that_never_started_says_why_not_that_it_kept_no_record(tmp_path):
     """Set up at 08:00 with its keys missing since (no box_start at all): every start
     failed. The report said it kept no record; the time from the first failed start is
