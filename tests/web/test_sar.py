@@ -416,6 +416,8 @@ def test_a_copy_given_before_can_be_withheld_from_the_letter_with_its_reason(box
     may lawfully not be told of (DPA 2018 Sch. 2 para 2) went into it, unseen by the
     supervisor. The form now shows them; one ticked, with its reason, is left out of the letter
     (which does not say so) and named with the reason in the audit trail and the log."""
+    import csv
+
     from firmware.sar import DisclosureLog
 
     box.recordings.store = box.store
@@ -461,6 +463,20 @@ def test_a_copy_given_before_can_be_withheld_from_the_letter_with_its_reason(box
     # A release withholding nothing says nothing of it.
     [first] = [e for e in box.services.audit.entries(action="disclosure") if e.target == "disclosure:1"]
     assert "withheld" not in first.details and DisclosureLog(box.data_dir).get(1)["withheld"] is None
+    # The Disclosures page and its CSV show it to who sees the release's requester: an
+    # auditor could not tell the letter left a copy out, nor why.
+    page = people["audrey"].get("/disclosures").get_data(as_text=True)
+    row = page.split('<th scope="row">3</th>')[1].split("</tr>")[0]
+    assert '<td data-label="Withheld from the letter">entry 1: %s</td>' % why in row
+    row = page.split('<th scope="row">1</th>')[1].split("</tr>")[0]
+    assert '<td data-label="Withheld from the letter">none</td>' in row
+    assert "exemption" not in people["sue"].get("/disclosures").get_data(as_text=True)  # line 3's only
+    rows = list(csv.DictReader(io.StringIO(people["audrey"].get("/disclosures.csv").get_data(as_text=True))))
+    assert [(r["id"], r["withheld_from_letter"]) for r in rows] == [
+        ("1", ""),
+        ("2", ""),
+        ("3", "entry 1: " + why),
+    ]
 
 
 def test_a_copy_the_letter_lists_for_the_request_chosen_is_shown_before_it_goes(box, people, monkeypatch):

@@ -7,6 +7,8 @@ requester separately. The release needs the supervisor's unlocked recording
 key (their login); it is written to the disclosure log and the audit trail.
 """
 
+import json
+
 from flask import (
     Blueprint,
     Response,
@@ -391,6 +393,7 @@ DISCLOSURE_COLUMNS = (
     "encrypted",
     "bundle_sha256",
     "outcome",
+    "withheld_from_letter",
 )
 
 
@@ -413,6 +416,7 @@ def disclosures_csv():
             "yes" if e["encrypted"] else "no",
             e["bundle_sha256"] or "",
             "not released: the bundle could not be written (%s)" % e["failed"] if e["failed"] else "released",
+            "; ".join(e["withheld_from_letter"]),
         ]
         for e in reversed(_disclosures())
     ]
@@ -421,7 +425,9 @@ def disclosures_csv():
 
 def _disclosures():
     """The disclosure log's entries the user may see (:func:`release_shown`), newest
-    first, each with ``failed``: why its bundle was never written, or None."""
+    first, each with ``failed``: why its bundle was never written, or None, and
+    ``withheld_from_letter``: the copies given before its letter left out, each
+    ``"entry N: reason"`` (the sealed ``withheld`` column, seen by who sees the requester)."""
     log = DisclosureLog(lk().config.data_dir, getattr(lk().services.audit, "cipher", None))
     try:
         entries = log.entries()
@@ -439,4 +445,7 @@ def _disclosures():
     failed = not_released(lk().services.audit, entries)
     for e in entries:
         e["failed"] = failed.get(e["id"])
+        e["withheld_from_letter"] = [
+            "entry %d: %s" % (w["disclosure"], w["reason"]) for w in json.loads(e.get("withheld") or "[]")
+        ]
     return entries
