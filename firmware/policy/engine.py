@@ -76,6 +76,9 @@ KEY_GAP_US = 3_000_000  # keys further apart than this are not one code
 # Cut around a masked key: the detector dates a tone to a few ms, and a codec frame
 # straddling its edge must not carry enough of it to be decoded.
 MASK_MARGIN_US = 40_000
+# The reason of an outbound call not recorded as nobody was heard after dialling (consent
+# "unheard"): in plain words, as nothing failed (not "could not be given", a fault's words).
+UNHEARD_REASON = "nobody was heard on the line after dialling, so no consent notice was played"
 
 
 class PolicyError(LinekeeperError, ValueError):
@@ -365,10 +368,7 @@ class CallPolicy:
         }
         if live.decision.decision == rules.RECORD and not self.settings.consent.record_if_notice_failed:
             self.recorder.discard(call)
-            self._decide(
-                live,
-                rules.Decision(rules.SKIP, "the consent notice could not be given (%s)" % error, "consent"),
-            )
+            self._decide(live, rules.Decision(rules.SKIP, UNHEARD_REASON, "consent"))
 
     # ------------------------------------------------------------ recording
     def _from_start(self, call):
