@@ -169,6 +169,16 @@ def cmd_calls(args):
                 )
                 # A call on legal hold (never deleted while held), in a word: --json says since when.
                 held = ", held" if call["id"] in holds else ""
+                # Digits keyed after a card number while dialling, not kept: said after the
+                # number, never which nor how many (as the call page says it).
+                withheld = ", digits withheld" if call.get("digits_withheld") else ""
+                # As the web pages say a number the caller's network did not send, and one
+                # no caller ID brought at all ("unknown", not a blank).
+                number = call["number"] or {
+                    "unavailable": "unavailable",
+                    "erased": "erased on request",
+                    None: "unknown",
+                }.get(call.get("absence"), "withheld")
                 print(
                     "%5d  line %d  %-3s  %-24s  %-8s  %-14s  %-14s  %-13s  %s %s"
                     % (
@@ -181,12 +191,7 @@ def cmd_calls(args):
                         call["end_reason"] or ("-" if call["ended_at"] is None else "?"),
                         (words.say("recording", recording) or "No recording") + held,
                         words.say("decision", call["policy_decision"]) or "-",
-                        # As the web pages say a number the caller's network did not send,
-                        # and one no caller ID brought at all ("unknown", not a blank).
-                        call["number"]
-                        or {"unavailable": "unavailable", "erased": "erased on request", None: "unknown"}.get(
-                            call.get("absence"), "withheld"
-                        ),
+                        number + withheld,
                         call["name"] or "",
                     )
                 )

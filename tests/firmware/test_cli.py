@@ -126,6 +126,27 @@ def test_calls_say_which_call_is_on_legal_hold_as_the_calls_csv_does(tmp_path):
     assert not any("held" in row for row in said.values())
 
 
+def test_calls_as_text_say_a_calls_digits_after_a_card_number_were_withheld(tmp_path):
+    """Digits keyed after a card number while dialling are not kept (``digits_withheld``):
+    ``--json`` said so, the text table did not, and its number read as all that was dialled."""
+    import sqlite3
+
+    path = tmp_path / "day.json"
+    path.write_text(json.dumps(SCENARIO))
+    data = tmp_path / "data"
+    assert linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max").returncode == 0
+    db = sqlite3.connect(data / "calls.db")
+    db.execute("UPDATE calls SET digits_withheld = 1 WHERE line = 2")
+    db.commit()
+    db.close()
+    out = linekeeper("calls", "--data-dir", str(data))
+    assert out.returncode == 0, out.stderr
+    rows = out.stdout.splitlines()[1:]
+    (dialled,) = [r for r in rows if "line 2" in r]
+    assert dialled.endswith("  02079460000, digits withheld ")
+    assert not any("digits withheld" in r for r in rows if r is not dialled)
+
+
 def test_a_call_on_a_box_not_set_up_says_why_it_has_no_recording(tmp_path):
     """The rules said record, no key could: the call page blamed "a storage problem at
     that time" and the report counted the call as a failed recording."""
