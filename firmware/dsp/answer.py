@@ -12,9 +12,10 @@ not tonal, and no frame within 48 ms of it is tonal (any tone of 48 ms or
 more has a whole frame to itself). A voice onset is 12 voiced frames out of
 16 (a quarter of a second), dated at the first of them; after one, half a
 second without voice comes before the next. The line's detector runs it only
-until the call is answered (the first onset after dialled DTMF, or the box's
-``LineDsp.answered()``), as it costs about twice what the rest of the detector
-does.
+until the call is answered (the box's ``LineDsp.answered()``, told at the
+supervisor's answer: an onset it does not take for one, the caller's voice
+between two keys, leaves the watch running), as it costs about twice what the
+rest of the detector does.
 """
 
 import numpy as np

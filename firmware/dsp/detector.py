@@ -158,8 +158,8 @@ class LineDsp:
         self._sound_end = 0  # sample position where the last sound ended (off-hook)
         self._quiet_reported = False
         self._tones = self._tone_receiver()
-        # Voice onsets matter until the call is answered: after the first one that
-        # follows dialled DTMF the detector stops (it costs more than the rest).
+        # Voice onsets matter until the call is answered: the box's answered() stops
+        # the detector then (it costs more than the rest).
         self._voice, self._voice_origin, self._dialled = VoiceOnset(), 0, 0
         self._ringback, self._ringback_origin, self._ringback_seen = self._ringback_watch(), 0, False
         self._held_onset = None  # a voice onset heard while ringback goes on: maybe the caller's
@@ -356,12 +356,10 @@ class LineDsp:
         """Run the voice-onset detector on ``x`` (the audio after what it had) and judge its
         onsets (:meth:`_on_voice`)."""
         for start in self._voice.feed(x):
-            if self._on_voice(self._voice_origin + start, events):
-                break
+            self._on_voice(self._voice_origin + start, events)
 
     def _on_voice(self, onset, events):
-        """A voice onset at absolute sample ``onset``; returns True once the voice detector's
-        work is done (the far end answered).
+        """A voice onset at absolute sample ``onset``.
 
         Before any digit it is nobody's answer, and so it is reported as it comes. After
         the number it is the answer - unless ringback has been heard and its watch still
@@ -369,21 +367,21 @@ class LineDsp:
         exchange rings the far end until it answers, so a voice while ringback goes on is
         held, and reported at once as a provisional answer if it is in a gap (see
         :meth:`_settle_held`). The detector goes on listening meanwhile: a withdrawn
-        answer leaves the far end still to answer."""
+        answer leaves the far end still to answer. It goes on after an onset reported
+        too, until the box says the call is answered (:meth:`answered`): the supervisor
+        may not take it for the answer (the caller's voice between two keys, before the
+        last digit), and after an answer the dial timeout only assumed, the far end's
+        voice is what the notice waits for."""
         if self._dialled and self._ringback is not None and self._ringback_seen:
             if onset < self._ringback_origin + self._ringback.last_end:
                 self.stats["speech_during_ringback"] += 1  # a burst came after it began
-                return False
+                return
             if self._held_onset is None:
                 self._held_onset = onset
                 self.stats["speech_held"] += 1
             self._report_held(events)
-            return False
+            return
         events.append(Speech(self._t(onset)))
-        if self._dialled:
-            self._voice = None
-            return True
-        return False
 
     def _report_held(self, events):
         """Report the held voice onset as a provisional answer if no burst is under way:

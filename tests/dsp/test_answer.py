@@ -213,3 +213,33 @@ def test_answered_on_hook_changes_nothing(voice):
     dsp.set_off_hook(True)
     _feed(dsp, gen.concat(gen.silence(500), voice))
     assert "Speech" in [type(e).__name__ for e in events]
+
+
+def test_a_voice_while_dialling_leaves_the_answer_watch_running(voice):
+    """The caller saying the number aloud between two keys: the voice onset is reported,
+    and the supervisor leaves it (it began before the last digit). The watch stopped
+    there for good, so the far end's voice after a dial timeout's assumed answer was
+    never reported: the call waited for a sign that could not come, and was neither told
+    nor recorded. Only the box's ``answered()`` stops it."""
+    from firmware.dsp.detector import LineDsp
+
+    said = voice[: 8000 + 2000]  # about a second of it
+    line = gen.concat(
+        gen.dtmf("0163", on_ms=70, off_ms=80),
+        gen.silence(100),
+        said,
+        gen.silence(700),
+        gen.dtmf("2960302", on_ms=70, off_ms=80),
+        gen.silence(4500),
+        voice,
+        gen.silence(1000),
+    )
+    signal = gen.mix(line, gen.white_noise(len(line), -65, seed=4))
+    events = []
+    dsp = LineDsp(on_event=events.append, off_hook=True)
+    _feed(dsp, signal)
+    digits = [e for e in events if type(e).__name__ == "DtmfDigit"]
+    speech = [e for e in events if isinstance(e, Speech)]
+    assert len(digits) == 11
+    assert speech[0].t_us < digits[4].t_us  # the caller's, between the keys
+    assert any(s.t_us > digits[-1].end_us + 4_000_000 for s in speech)  # the far end's
