@@ -226,6 +226,11 @@ class CallPolicy:
                 # Answered by the dial timeout, with no sign of the far end: the notice
                 # waits for one. Played now it may go to nobody (a mobile network is
                 # silent for seconds before it rings), and the call would say it was given.
+                if live.decision.decision == rules.RECORD and self.settings.consent.record_if_notice_failed:
+                    # A notice not given stops nothing: what was held since off-hook (by
+                    # rule) goes on to the card now, or a call never heard is dropped at
+                    # its end though it says it was recorded. The warning tone waits.
+                    self.recorder.release(call, min_talk_us=int(live.decision.min_talk_s * 1_000_000))
                 self._publish(call)
                 return
             self._connected(live)

@@ -360,3 +360,18 @@ def test_a_warning_tone_that_cannot_be_played_raises_the_alarm(lab):
     assert alarms == [
         ("consent_notice_failed", 1, "the warning tone could not be played: the playback device is gone")
     ]
+
+
+@pytest.mark.parametrize("mode", ["always", "by_rule"])
+def test_a_far_end_never_heard_is_recorded_when_a_failed_notice_records_anyway(lab, mode):
+    """record_if_notice_failed: a notice not given does not stop the recording, so a call
+    nobody was heard on after the dial timeout is recorded too, as it says. By rule its
+    recording was held from off-hook until the notice, and dropped at the call's end
+    while the call said it was recorded."""
+    call = {"line": 1, "at": 1.0, "direction": "out", "dial": LATE, "talk": 20.0}
+    consent = {"inbound": "off", "outbound": "announcement", "record_if_notice_failed": True}
+    config = lab.policy(rules={"default_mode": mode}, consent=consent)
+    data_dir, (logged,) = lab.sim(lab.scenario([call], config=config))
+    assert logged["consent"]["given"] is False and logged["consent"]["unheard"] is True
+    assert logged["policy_decision"] == "record"
+    assert logged["recording"] == "complete" and len(lab.recordings(data_dir)) == 1
