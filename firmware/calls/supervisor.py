@@ -52,7 +52,8 @@ is *assumed* (``CallAnswered.assumed``): nothing showed that the far end is on
 the line (a mobile network is silent for seconds before it rings), so the
 first sign of it that follows - a voice, a key, a reversal (the answer's, not
 a clear), the ringback ending - is published as
-:class:`~firmware.bus.CallAnswerConfirmed`, which the consent notice waits for.
+:class:`~firmware.bus.CallAnswerConfirmed`, which the consent notice waits for
+(still after a silence clear taken back: the far end may be slow to answer).
 
 A voice in a ringback gap may be the caller's own (the HAT hears both directions
 on one channel): the DSP reports it at once as a *provisional* answer
@@ -594,6 +595,7 @@ class _Line:
         self.ringing = False  # ringback heard after dialling: the far end has not answered
         self.provisional = False  # the call's answer is a voice in a ringback gap, unconfirmed
         self.assumed = False  # the call's answer is the dial timeout's: no sign of the far end yet
+        self.silenced_assumed = False  # the silence-cleared call's answer was still assumed
         self.alert_us = None  # first caller-ID-phase signal while alerting
         self.cid_deadline_us = None
         self.pending_cid = {}  # caller ID heard while alerting, for the call
@@ -842,10 +844,12 @@ class _Line:
             self._withdraw(t_us, back=False)
             if reason == "local":
                 reason = "abandoned"
-        self.assumed = False
+        assumed, self.assumed = self.assumed, False
         call, self.call = self.call, None
-        # Only a silence clear may be taken back, and only while our side stays off-hook.
+        # Only a silence clear may be taken back, and only while our side stays off-hook;
+        # taken back, an answer still assumed still waits for the far end.
         self.silenced = call if reason == "remote_silence" and state == CLEARED else None
+        self.silenced_assumed = assumed and self.silenced is not None
         self.held_keys = []
         self._disarm("ring", "dial", "digit", "reversal", "clear_rev", "silence")
         self.clear_rev_us = self.quiet_us = None
@@ -1402,7 +1406,7 @@ class _Line:
         call.notes.append("silence_resumed:%d" % ((t_us - call.ended_us) // 1000))
         call.ended_us = call.end_reason = call.quiet_us = None
         self.quiet_us = None
-        self.call = call
+        self.call, self.assumed = call, self.silenced_assumed
         self._emit(CallResumed, t_us, call=call)
         self._set_state(CONNECTED, t_us)
 

@@ -37,7 +37,9 @@ from firmware.dsp.events import (
     CallerId,
     CallerIdError,
     DtmfDigit,
+    Quiet,
     RingbackStopped,
+    Sound,
     Speech,
     Tone,
 )
@@ -1035,6 +1037,28 @@ def test_voice_after_dialling_is_the_answer():
     call = rig.only_call()
     assert (call.number, call.answered_us) == ("01632960302", us(end + 500))
     assert keys == ["1"] and "answer_speech" in call.notes
+
+
+def test_an_assumed_answer_silence_cleared_and_resumed_still_waits_for_the_far_end():
+    """Answered by the dial timeout, then silent past the silence clear (no ringback on
+    the line while the far end is rung): the sound that reopens the call, and the far
+    end's voice after it, confirm it. The reopened call lost its assumed answer, and no
+    sign of the far end was ever published: its notice was never given, nor the call
+    recorded."""
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "07700900123")
+    s.dsp(Quiet(us(end)), deliver_us=us(end + 500))
+    s.dsp(Sound(us(end + 30000)), deliver_us=us(end + 30500))  # the far end's "Hello?"
+    s.dsp(Speech(us(end + 30000)), deliver_us=us(end + 30600))
+    s.handset(False, end + 60000)
+    rig = Rig(silence_clear_ms=20000)
+    rig.play(s, until_ms=end + 61000)
+    call = rig.only_call()
+    assert [ev.assumed for ev in rig.of(CallAnswered)] == [True]
+    assert rig.states() == ["dialling", "connected", "cleared", "connected", "idle"]
+    assert [ev.t_us for ev in rig.of(CallAnswerConfirmed)] == [us(end + 30000)]
+    assert call.end_reason == "local"
 
 
 def _rung(s):
