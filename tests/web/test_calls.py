@@ -1,6 +1,8 @@
 """Calls for supervisors: their lines only, search, Range playback, export, legal hold."""
 
+import csv
 import html
+import io
 import os
 import re
 
@@ -307,6 +309,11 @@ def test_the_call_page_says_digits_after_a_card_number_were_withheld(box, people
     shown = re.search(r'<dd id="digits-withheld">([^<]*)</dd>', page).group(1)
     assert "after a card number" in shown and "not kept" in shown
     assert 'id="digits-withheld"' not in people["sue"].get("/calls/7").get_data(as_text=True)
+    # The calls CSV says so too, in its last column (an inspector's copy).
+    rows = list(csv.reader(io.StringIO(people["sue"].get("/calls.csv").get_data(as_text=True))))
+    assert rows[0][-1] == "digits_withheld"
+    said = {row[0]: row[-1] for row in rows[1:]}
+    assert said["3"] == "yes" and said["7"] == "no"
 
 
 def test_a_fault_in_a_page_answers_with_the_boxs_own_page(box, people, monkeypatch):

@@ -291,6 +291,9 @@ CSV_COLUMNS = (
     # Added last, so a sheet that reads the columns by position still reads the rest.
     "legal_hold",
     "legal_hold_since",
+    # Whether digits keyed after a card number while dialling (a security code) were
+    # withheld from the number (PCI DSS: never kept), as the call's page says it.
+    "digits_withheld",
 )
 
 
@@ -389,6 +392,7 @@ def _csv_rows(web, flt, count, site, country):
                 *_csv_evidence(c),
                 "yes" if c["id"] in holds else "no",
                 iso_ms(holds[c["id"]]) if c["id"] in holds else "",
+                "yes" if c.get("digits_withheld") else "no",
             ]
         done += len(calls)
         if cursor is None:
