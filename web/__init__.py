@@ -89,6 +89,8 @@ class Web:
         # last checked whole and up to which entry since: {name: (wall_us, problems, (seq, hash))}.
         self._checked = {}
         self._check_locks = {"audit": threading.Lock(), "deletions": threading.Lock()}
+        # The whole check of each chain under way in the background (one at a time), if any.
+        self._whole_checks = {}
 
     def end_sessions_of_old_keys(self):
         """End (audited) every session opened under keys a rekey has since replaced.
@@ -111,20 +113,28 @@ class Web:
         return current
 
     def audit_checked(self):
-        """``(problems, checked_us)``: the audit trail's problems (an empty list: it
-        verifies), and when the trail was last checked whole (wall µs).
+        """``(problems, checked_us, checking)``: the audit trail's problems (an empty list:
+        it verifies), when the trail was last checked whole (wall µs), and whether a whole
+        check is under way.
 
         The whole trail is checked at most every :data:`web.views.CHECK_STANDS_S`: hashing
         the 1.5 million entries of a box four years in service took 12 s (on the
         development host) on every visit to the audit page or the checklist. In between,
         each call checks only the entries added since the last one, chained on from the
         last entry it checked (:meth:`AuditLog.verify_after`); what either found stands
-        until the next whole check."""
+        until the next whole check.
+
+        When a whole check is due it runs in a background thread (:meth:`_check_whole`),
+        and this call answers at once from the last whole check and the entries since:
+        whoever visited first after ten minutes waited for it (6 to 10 s, more on a Pi).
+        Its result replaces the last when it ends, a problem it finds with it. Only the
+        first check after the web UI starts, with no earlier result to show, is made in
+        the call, which waits for it."""
         return self._chain_checked("audit", self.services.audit.verify_after)
 
     def deletions_checked(self):
-        """``(problems, checked_us)`` of the deletion log, as :meth:`audit_checked` of the
-        audit trail (``RetentionService.verify_after``): its page checked the 600 000
+        """``(problems, checked_us, checking)`` of the deletion log, as :meth:`audit_checked`
+        of the audit trail (``RetentionService.verify_after``): its page checked the 600 000
         entries of a box four years in service whole (8 to 13 s) at its first visit in
         every ten minutes and after every sweep."""
         return self._chain_checked("deletions", self.services.retention.verify_after)
@@ -135,14 +145,51 @@ class Web:
         now_us = int(self.services.wall_us())
         with self._check_locks[name]:
             done = self._checked.get(name)
-            if done is None or not 0 <= now_us - done[0] <= CHECK_STANDS_S * 10**6:
+            if done is None:  # the first since the start: nothing to show meanwhile
                 problems, reached = verify_after((0, GENESIS_HASH))
                 done = (now_us, problems, reached)
             else:
                 found, reached = verify_after(done[2])
                 done = (done[0], done[1] + [p for p in found if p not in done[1]], reached)
+                due = not 0 <= now_us - done[0] <= CHECK_STANDS_S * 10**6
+                if due and name not in self._whole_checks and not self.stopping.is_set():
+                    thread = threading.Thread(
+                        target=self._check_whole,
+                        args=(name, verify_after, now_us),
+                        name="whole-check-" + name,
+                        daemon=True,  # the web UI's stop does not wait for it
+                    )
+                    self._whole_checks[name] = thread
+                    thread.start()
             self._checked[name] = done
-            return list(done[1]), done[0]
+            return list(done[1]), done[0], name in self._whole_checks
+
+    def _check_whole(self, name, verify_after, started_us):
+        """Check the chain ``name`` whole (in the background), then chained on from where
+        it reached to the last entry (those added meanwhile): what it found replaces what
+        the last whole check and the checks since found, and it stands from ``started_us``.
+        A check that fails is logged (not one the web UI's stop cut short), and the next
+        visit starts another."""
+        try:
+            problems, reached = verify_after((0, GENESIS_HASH))
+            with self._check_locks[name]:
+                found, reached = verify_after(reached)
+                self._checked[name] = (
+                    started_us,
+                    problems + [p for p in found if p not in problems],
+                    reached,
+                )
+        except Exception as exc:
+            if not self.stopping.is_set():
+                log.error("the whole check of the %s chain failed: %s", name, exc, exc_info=exc)
+        finally:
+            with self._check_locks[name]:
+                del self._whole_checks[name]
+
+    def wait_whole_checks(self):
+        """Wait for the whole checks under way to end (tests)."""
+        for thread in list(self._whole_checks.values()):
+            thread.join()
 
     def sweep(self):
         """The server's periodic clean-up: expired sessions, and those of old keys; what

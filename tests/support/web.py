@@ -469,3 +469,33 @@ def restart_web(box):
     box.web.close()
     box.app = create_app(box.services, box.config)
     box.web = box.app.extensions["linekeeper"]  # closed by the fixture
+
+
+class HeldWholeCheck:
+    """``chain.verify_after`` (the audit trail's, or the retention service's) wrapped so
+    that a whole check, from the first entry, made in another thread waits for
+    :meth:`release`; one made in the test's own thread (a page request) is counted in
+    :attr:`in_request` and goes on at once, so a page that still checks in its request
+    fails an assertion rather than hanging. :attr:`started` counts the whole checks
+    begun elsewhere; :attr:`waiting` is set when one waits."""
+
+    def __init__(self, monkeypatch, chain):
+        self.in_request, self.started = 0, 0
+        self.waiting, self._go = threading.Event(), threading.Event()
+        self._caller = threading.current_thread()
+        real = chain.verify_after
+
+        def verify_after(checked):
+            if checked[0] == 0:
+                if threading.current_thread() is self._caller:
+                    self.in_request += 1
+                else:
+                    self.started += 1
+                    self.waiting.set()
+                    self._go.wait()
+            return real(checked)
+
+        monkeypatch.setattr(chain, "verify_after", verify_after)
+
+    def release(self):
+        self._go.set()

@@ -14,7 +14,7 @@ MAX_PAGE = 1_000_000
 # How long a whole check of the deletion log or the audit trail stands (re-checked whole
 # after; in between, each visit checks the entries added since: Web.audit_checked): hashing
 # 600 000 deletions takes seconds (9 s on a Pi-class board), 1.5 million audit entries 12 s
-# on the development host.
+# on the development host. A whole check that is due runs in the background (Web._check_whole).
 CHECK_STANDS_S = 600
 CSV_CHUNK_ROWS = 500
 # The last row of a CSV whose reading failed part way (web.views.csv_download).

@@ -34,7 +34,7 @@ def index():
     errors = {}
     page = page_number(errors)
     filters, shown = _filters(errors)
-    problems, checked_us = lk().audit_checked()
+    problems, checked_us, checking = lk().audit_checked()
     head = log.head()
     if errors:
         return form_errors(
@@ -48,6 +48,7 @@ def index():
             more=False,
             head=head,
             checked_us=checked_us,
+            checking=checking,
             actions=ACTION_LIST,
         )
     entries = log.entries(limit=PAGE + 1, offset=(page - 1) * PAGE, **filters)
@@ -62,6 +63,7 @@ def index():
         shown=shown,
         head=head,
         checked_us=checked_us,
+        checking=checking,
         actions=ACTION_LIST,
     )
 
