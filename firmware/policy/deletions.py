@@ -31,6 +31,7 @@ import sqlite3
 import threading
 from typing import Any
 
+from firmware import datadir
 from firmware.storage.audit import GENESIS_HASH, canonical_json, check_checked, json_text
 
 SCHEMA = """
@@ -347,9 +348,10 @@ class DeletionLog:
         runs inside the owner's transaction, which holds it)
     """
 
-    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock, path: str | None = None) -> None:
         self._db = db
         self._lock = lock
+        self._path = path  # the database's file: a whole check reads it on its own connection
 
     def head(self) -> tuple[int, str]:
         """``(seq, hash)`` of the last entry, or ``(0, GENESIS_HASH)`` for an empty log."""
@@ -385,6 +387,18 @@ class DeletionLog:
 
     def verify_after(self, checked: tuple[int, str], audit: Any = None) -> tuple[list[str], tuple[int, str]]:
         """Problems with the entries after ``checked``, and up to where they were checked;
-        see :func:`verify_after`."""
-        with self._lock:
-            return verify_after(self._db, checked, audit)
+        see :func:`verify_after`.
+
+        A whole check (``checked`` the start of the log) reads on a connection of its own,
+        in one read transaction, without the owner's lock: it takes seconds on a box years
+        in service (the web UI makes it in the background), and every read of the store
+        meanwhile (a page of this log, a call's page) waited for the lock."""
+        if checked[0] > 0 or self._path is None:
+            with self._lock:
+                return verify_after(self._db, checked, audit)
+        db = datadir.connect_readonly(self._path)
+        try:
+            db.execute("BEGIN")  # (its snapshot is taken at its first read, after the anchor's)
+            return verify_after(db, checked, audit)
+        finally:
+            db.close()

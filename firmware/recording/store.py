@@ -171,7 +171,7 @@ class RecordingStore:
         path = os.path.join(self.data_dir, "calls.db")
         if readonly:
             self._db = datadir.connect_readonly(path)
-            self.deletions = deletions.DeletionLog(self._db, self._lock)
+            self.deletions = deletions.DeletionLog(self._db, self._lock, path)
             return
         os.makedirs(self.dir, mode=fsutil.data_mode(directory=True), exist_ok=True)
         fsutil.create_db_file(path)
@@ -181,7 +181,7 @@ class RecordingStore:
         self._db.executescript(SCHEMA)
         self._add_rekey_column()
         #: The deletion log: what retention destroyed, appended by :meth:`destroy_rows`.
-        self.deletions = deletions.DeletionLog(self._db, self._lock)
+        self.deletions = deletions.DeletionLog(self._db, self._lock, path)
         if signer is not None:
             self._add_signatures()
 

@@ -196,6 +196,41 @@ def test_the_deletion_log_detects_an_edit_a_removal_and_a_truncation(shelf, tmp_
     assert any("entries 1-1 are missing" in p or "missing" in p for p in shelf.sweeper.verify())
 
 
+def test_a_whole_check_of_the_deletion_log_does_not_hold_the_store_while_it_reads(shelf, monkeypatch):
+    """The web UI makes the whole check in the background, but it held the store's lock
+    throughout (seconds on a box years in service): the deletion log's page, and every
+    other read of the store, waited for it all the same."""
+    import threading
+
+    from firmware.policy import deletions
+    from firmware.storage.audit import GENESIS_HASH
+
+    shelf.sweeper.update_settings(settings(default_days=30))
+    for _ in range(3):
+        shelf.add_call(31)
+    assert shelf.sweeper.sweep().deleted == 3
+    reading, go, held = threading.Event(), threading.Event(), []
+    real = deletions._check_row
+
+    def check_row(row, *rest):
+        reading.set()
+        go.wait()
+        return real(row, *rest)
+
+    monkeypatch.setattr(deletions, "_check_row", check_row)
+    found = []
+    whole = threading.Thread(target=lambda: found.append(shelf.sweeper.verify_after((0, GENESIS_HASH))))
+    whole.start()
+    reading.wait()
+    held.append(shelf.store._lock.acquire(blocking=False))  # the check is part way through
+    if held[0]:
+        shelf.store._lock.release()
+    go.set()
+    whole.join()
+    assert held == [True]
+    assert found == [([], shelf.store.deletions.head())]
+
+
 def test_a_check_of_the_entries_since_the_last_still_checks_the_anchor(shelf, tmp_path):
     """verify_after (the deletion log's page between whole checks) reads the entries after
     the one a check reached; the head the audit trail anchored is still checked."""
