@@ -43,6 +43,23 @@ def linekeeper(*args, **kw):
     )
 
 
+def _simulated_day(tmp_path):
+    """The data folder of :data:`SCENARIO` run through ``linekeeper sim`` (a box without keys)."""
+    path = tmp_path / "day.json"
+    path.write_text(json.dumps(SCENARIO))
+    data = tmp_path / "data"
+    assert linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max").returncode == 0
+    return data
+
+
+def _calls_json(data):
+    """``linekeeper calls --json`` of ``data``, one dict a call."""
+    return [
+        json.loads(line)
+        for line in linekeeper("calls", "--data-dir", str(data), "--json").stdout.splitlines()
+    ]
+
+
 def test_sim_then_calls_json(tmp_path):
     path = tmp_path / "day.json"
     path.write_text(json.dumps(SCENARIO))
@@ -73,10 +90,7 @@ def test_sim_then_calls_json(tmp_path):
 def test_calls_as_text_have_a_heading_and_never_call_an_unrecorded_call_recorded(tmp_path):
     """A box without keys records nothing, though its rules say record: the listing
     says what the rules decided ("Record") apart from what happened ("No recording")."""
-    path = tmp_path / "day.json"
-    path.write_text(json.dumps(SCENARIO))
-    data = tmp_path / "data"
-    assert linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max").returncode == 0
+    data = _simulated_day(tmp_path)
     out = linekeeper("calls", "--data-dir", str(data))
     assert out.returncode == 0, out.stderr
     heading, *rows = out.stdout.splitlines()
@@ -98,14 +112,8 @@ def test_calls_say_which_call_is_on_legal_hold_as_the_calls_csv_does(tmp_path):
     ``linekeeper calls`` said nothing of it, in JSON or text."""
     from firmware.policy.callmeta import CallMeta
 
-    path = tmp_path / "day.json"
-    path.write_text(json.dumps(SCENARIO))
-    data = tmp_path / "data"
-    assert linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max").returncode == 0
-    calls = [
-        json.loads(line)
-        for line in linekeeper("calls", "--data-dir", str(data), "--json").stdout.splitlines()
-    ]
+    data = _simulated_day(tmp_path)
+    calls = _calls_json(data)
     acme = next(c for c in calls if c["name"] == "ACME LTD")
     meta = CallMeta(str(data / "calls.db"))
     try:
@@ -131,10 +139,7 @@ def test_calls_as_text_say_a_calls_digits_after_a_card_number_were_withheld(tmp_
     ``--json`` said so, the text table did not, and its number read as all that was dialled."""
     import sqlite3
 
-    path = tmp_path / "day.json"
-    path.write_text(json.dumps(SCENARIO))
-    data = tmp_path / "data"
-    assert linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max").returncode == 0
+    data = _simulated_day(tmp_path)
     db = sqlite3.connect(data / "calls.db")
     db.execute("UPDATE calls SET digits_withheld = 1 WHERE line = 2")
     db.commit()
@@ -153,14 +158,8 @@ def test_a_call_on_a_box_not_set_up_says_why_it_has_no_recording(tmp_path):
     from firmware.policy.rules import NOT_SET_UP
     from web.callstory import why_no_recording
 
-    path = tmp_path / "day.json"
-    path.write_text(json.dumps(SCENARIO))
-    data = tmp_path / "data"
-    assert linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max").returncode == 0
-    calls = [
-        json.loads(line)
-        for line in linekeeper("calls", "--data-dir", str(data), "--json").stdout.splitlines()
-    ]
+    data = _simulated_day(tmp_path)
+    calls = _calls_json(data)
     acme = next(c for c in calls if c["name"] == "ACME LTD")
     assert acme["policy_decision"] == "record" and acme["policy_reason"].endswith(NOT_SET_UP)
     # What the box did, as the calls CSV says it; policy_decision stays the rules' own.

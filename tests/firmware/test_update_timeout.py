@@ -48,6 +48,14 @@ class SlowRauc(FakeRauc):
         return answer
 
 
+def _states_told(updater):
+    """The states the update tells the recorder (its LEDs and alarm), in order, as it runs."""
+    told = []
+    call = updater.client.call
+    updater.client.call = lambda op, **kw: told.append(kw.get("state")) or call(op, **kw)
+    return told
+
+
 def _updater(tmp_path, rauc, **settings):
     clock = FakeClock()
     s = UpdateSettings(
@@ -140,9 +148,7 @@ def test_rauc_that_never_answers_after_the_timeout_is_a_failure_not_installing_f
     # went idle, and no alarm was raised.
     rauc = SlowRauc([IDLE, TimedOut("RAUC did not say what it is doing within 30 s")])
     updater, _ = _updater(tmp_path, rauc, install_wait_s=20)
-    told = []
-    call = updater.client.call
-    updater.client.call = lambda op, **kw: told.append(kw.get("state")) or call(op, **kw)
+    told = _states_told(updater)
     result = updater.run(_bundle(tmp_path), report_dir=str(tmp_path / "stick"))
     assert result.outcome == "failed" and result.later and not result.retry
     assert result.message.startswith(
@@ -179,9 +185,7 @@ def test_rauc_that_answers_then_only_errs_fails_the_update_not_installing_for_go
     # no alarm was raised.
     rauc = SlowRauc([IDLE, ("installing", ""), GONE])
     updater, clock = _updater(tmp_path, rauc, install_wait_s=20)
-    told = []
-    call = updater.client.call
-    updater.client.call = lambda op, **kw: told.append(kw.get("state")) or call(op, **kw)
+    told = _states_told(updater)
     result = updater.run(_bundle(tmp_path), report_dir=str(tmp_path / "stick"))
     assert result.outcome == "failed" and result.later and not result.retry
     assert result.message.startswith(

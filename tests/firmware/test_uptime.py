@@ -21,6 +21,25 @@ HOUR_US = 3_600_000_000
 T0 = 1_772_442_000_000_000  # 2026-03-02 09:00 UTC
 
 
+# An idle one-line box: the runs these tests start, stop and cut.
+QUIET = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
+
+
+def refuse_entries(monkeypatch, actions, error):
+    """Make the audit trail refuse the entries of ``actions`` (raise ``error``), as a full
+    or failing card refuses them; every other entry is appended as ever. Returns the
+    real ``AuditLog.append``, to put back when the card takes entries again."""
+    append = AuditLog.append
+
+    def refusing(self, actor, action, *args, **kwargs):
+        if action in actions:
+            raise error
+        return append(self, actor, action, *args, **kwargs)
+
+    monkeypatch.setattr(AuditLog, "append", refusing)
+    return append
+
+
 def _entry(seq, wall_us, action):
     return AuditEntry(seq, wall_us, "system", action, "box", {"release": "0.1.0"}, "", "")
 
@@ -103,17 +122,10 @@ def test_a_start_whose_entry_the_card_refuses_is_tried_again_and_stops_cleanly(t
     the recording; it is tried again at the next sign of life (none is written before it,
     or a crash would be dated from this run with its start unrecorded), and the stop that
     follows closes the files and lets go of the data folder."""
-    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
+    doc = QUIET
     data_dir = str(tmp_path / "box")
     box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
-    append = AuditLog.append
-
-    def refuse_box_start(self, actor, action, *args, **kwargs):
-        if action == "box_start":
-            raise OSError(28, "No space left on device")
-        return append(self, actor, action, *args, **kwargs)
-
-    monkeypatch.setattr(AuditLog, "append", refuse_box_start)
+    append = refuse_entries(monkeypatch, {"box_start"}, OSError(28, "No space left on device"))
     box.start()
     started = box.clock.wall_at(box.clock.now_us())
     box.clock.run_until(box.clock.now_us() + 61_000_000)
@@ -134,7 +146,7 @@ def test_a_recorder_crashing_in_a_loop_adds_no_entry_a_start(tmp_path, synth):
     start grew the audit trail by thousands of entries a day. A run that crashes within its
     first minute writes neither box_start nor a sign of life, and the run that lasts dates
     the gap from the last sign of the run before the loop."""
-    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
+    doc = QUIET
     folder = str(tmp_path / "run0")
     box = open_sim_box(loads_scenario(json.dumps(doc)), folder, synth=synth)
     box.start()
@@ -167,7 +179,7 @@ def test_a_start_on_a_clock_set_right_within_its_first_minute_is_dated_by_the_cl
     run's start, dated with the clock as it was then, fell beside the last run's end, and the
     three hours not recording vanished from every report; written a minute in, with the
     clock set right, it is dated by the right clock."""
-    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
+    doc = QUIET
     folder = str(tmp_path / "data")
     box = open_sim_box(loads_scenario(json.dumps(doc)), folder, synth=synth)
     box.start()
@@ -218,7 +230,7 @@ def test_a_reinstall_the_updater_restarts_the_box_for_reads_as_an_update(tmp_pat
     from tests.firmware.test_update_downgrade import _confirm
     from tests.firmware.test_update_flow import FakeClock, FakeRauc, FakeSlots, _bundle
 
-    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
+    doc = QUIET
     data_dir = str(tmp_path / "box")
     runs = [open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)]
     runs[0].start()
@@ -295,7 +307,7 @@ def test_a_note_an_updater_killed_before_its_restart_left_is_not_the_next_stop_s
     update's. The note is taken only for a clean stop that came just after it."""
     from firmware.uptime import UPDATE_RESTART_WITHIN_US, note_update_restart
 
-    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
+    doc = QUIET
     data_dir = str(tmp_path / "box")
     box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
     box.start()
@@ -383,7 +395,7 @@ def test_a_start_the_card_refused_in_its_first_minute_keeps_the_gap_before_it(
     counted it as recorded. The entry carries the start the card refused."""
     from firmware.box import open_sim_host
 
-    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
+    doc = QUIET
     data_dir = str(tmp_path / "box")
     box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
     box.start()
@@ -391,14 +403,7 @@ def test_a_start_the_card_refused_in_its_first_minute_keeps_the_gap_before_it(
     box.stop()
     stopped = box.clock.wall_at(box.clock.now_us())
 
-    append = AuditLog.append
-
-    def refuse_box_start(self, actor, action, *args, **kwargs):
-        if action == "box_start":
-            raise OSError(5, "Input/output error")
-        return append(self, actor, action, *args, **kwargs)
-
-    monkeypatch.setattr(AuditLog, "append", refuse_box_start)
+    append = refuse_entries(monkeypatch, {"box_start"}, OSError(5, "Input/output error"))
     if ending == "power_fail":
         cut = dict(doc, start="2026-03-02T10:00:00Z", power=[{"at": 20.0, "cut": True}])
         host = open_sim_host(loads_scenario(json.dumps(cut)), data_dir, synth=synth)
@@ -444,7 +449,7 @@ def test_a_stop_the_card_kept_no_entry_of_dates_the_gap_from_the_run_before(
     the card keeps its stop's time."""
     from firmware.datadir import clean_stop_us
 
-    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
+    doc = QUIET
     data_dir = str(tmp_path / "box")
     box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
     box.start()
@@ -453,14 +458,7 @@ def test_a_stop_the_card_kept_no_entry_of_dates_the_gap_from_the_run_before(
     alive = last_alive_us(data_dir)
     assert alive is not None
 
-    append = AuditLog.append
-
-    def refuse(self, actor, action, *args, **kwargs):
-        if action in refused:
-            raise OSError(28, "No space left on device")
-        return append(self, actor, action, *args, **kwargs)
-
-    monkeypatch.setattr(AuditLog, "append", refuse)
+    append = refuse_entries(monkeypatch, refused, OSError(28, "No space left on device"))
     box = open_sim_box(
         loads_scenario(json.dumps(dict(doc, start="2026-03-02T10:00:00Z"))), data_dir, synth=synth
     )
