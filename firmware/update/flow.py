@@ -625,16 +625,12 @@ class Updater:
             if operation == "idle":
                 break
             if not answered and hung and not self.stopped() and self._monotonic() >= deadline:
-                # Not one answer in the whole wait: RAUC hangs, and writes nothing. Said as a
-                # failure (the LEDs flash, the alarm is raised, the page takes an upload), not
-                # as "still installing" for good, which no RAUC going idle would ever end.
-                result.outcome = "failed"
-                result.later = True  # not the bundle's fault: taken again once RAUC works
-                raise _Outcome(
-                    "%s, and RAUC has not answered since (%s, for %d s): it hangs. Nothing was "
-                    "switched: the box runs slot %s, and RAUC never boots a slot it did not finish "
-                    "writing. Restart the box (RAUC with it), then insert the stick again or upload "
-                    "the bundle again to install it" % (timed_out, hung, self.s.install_wait_s, running)
+                # Not one answer in the whole wait: RAUC hangs, and writes nothing.
+                _rauc_broke(
+                    result,
+                    "%s, and RAUC has not answered since (%s, for %d s): it hangs"
+                    % (timed_out, hung, self.s.install_wait_s),
+                    running,
                 )
             if operation is None and only_errors and not self.stopped() and self._monotonic() >= deadline:
                 # RAUC answered, then only errors (its service gone from the bus, say): "still
@@ -642,14 +638,11 @@ class Updater:
                 # either. Not before a whole wait without an answer, though: an install RAUC
                 # said it was at work on just before is waited for that long again.
                 if self._monotonic() - last_answer >= self.s.install_wait_s:
-                    result.outcome = "failed"
-                    result.later = True  # not the bundle's fault: taken again once RAUC works
-                    raise _Outcome(
-                        "%s, and RAUC stopped answering properly (%s, for %d s). Nothing was "
-                        "switched: the box runs slot %s, and RAUC never boots a slot it did not "
-                        "finish writing. Restart the box (RAUC with it), then insert the stick again "
-                        "or upload the bundle again to install it"
-                        % (timed_out, failed, self.s.install_wait_s, running)
+                    _rauc_broke(
+                        result,
+                        "%s, and RAUC stopped answering properly (%s, for %d s)"
+                        % (timed_out, failed, self.s.install_wait_s),
+                        running,
                     )
                 self._sleep(self.s.install_poll_s)
                 continue
@@ -959,6 +952,22 @@ def _try_lock(path):
 
 class _Outcome(UpdateError):
     """An update's end whose ``result.outcome`` is set already, its message the report's."""
+
+
+def _rauc_broke(result, what, running):
+    """End an install RAUC stopped answering (``what`` happened) as ``failed``: the LEDs
+    flash, the alarm is raised and the page takes an upload, rather than "still
+    installing" for good, which no RAUC going idle would ever end.
+
+    :raises _Outcome: always
+    """
+    result.outcome = "failed"
+    result.later = True  # not the bundle's fault: taken again once RAUC works
+    raise _Outcome(
+        "%s. Nothing was switched: the box runs slot %s, and RAUC never boots a slot it did "
+        "not finish writing. Restart the box (RAUC with it), then insert the stick again or "
+        "upload the bundle again to install it" % (what, running)
+    )
 
 
 class _StickGone(UpdateError):
