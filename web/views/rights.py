@@ -51,13 +51,18 @@ def _text(form, field, label, errors, required=True, limit=rights.MAX_TEXT):
     return value
 
 
-def _listing(errors=None, values=None, status=200):
-    today = _today()
+def _entries():
+    """The register's entries, newest first (its connection closed again)."""
     register = rights_register()
     try:
-        entries = register.entries()
+        return register.entries()
     finally:
         register.close()
+
+
+def _listing(errors=None, values=None, status=200):
+    today = _today()
+    entries = _entries()
     for e in entries:
         e["days_left"] = (e["due"] - today).days
     # Overdue first, then the nearest deadline; the closed after them, newest first.
@@ -108,11 +113,7 @@ def export_csv():
     each (dates are days, as the register keeps them); audited as ``export_list`` of
     ``requests``. ``late``: answered after its deadline, or still open past it today."""
     today = _today()
-    register = rights_register()
-    try:
-        entries = register.entries()
-    finally:
-        register.close()
+    entries = _entries()
     rows = []
     for e in reversed(entries):
         closed = e["status"] in rights.CLOSED
