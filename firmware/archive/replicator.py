@@ -404,16 +404,58 @@ class Replicator:
     def _archive_call(self, call_id):
         self._send_signing_key()
         recordings = self._recordings(call_id)
-        for rec in recordings:
-            self._upload_recording(rec)
         key = call_key(self.settings.box_id, call_id)
         body, content = self.call_record(call_id, recordings, with_content_hash=True)
         head = self.bucket.head(key)
         # The record is sealed afresh each time; what it says is compared by its content hash.
-        if head is not None and head.get("Metadata", {}).get("content-sha256") == content:
+        same = head is not None and head.get("Metadata", {}).get("content-sha256") == content
+        if head is not None and not same:
+            self._refuse_another_call(key, call_id, body)  # before anything of the call goes up
+        for rec in recordings:
+            self._upload_recording(rec)
+        if same:
             self.stats["objects_skipped"] += 1
         else:
             self._put(key, body, {"content-sha256": content})
+
+    def _refuse_another_call(self, key, call_id, body):
+        """Raise a permanent :class:`ArchiveError` when the record at ``key`` is of another
+        call than ``body``'s (started at another time or on another line).
+
+        Call ids are the card's own: a new card (the old one died) or a box set up again,
+        given the box_id of the one before (its configuration imported), numbers its calls
+        from 1 again, and its call 1 would replace, or its retention delete, every version
+        of the old card's call 1 — by then the only copy of it."""
+        try:
+            theirs = json.loads(self.bucket.get(key))
+        except ValueError:
+            theirs = {}
+        ours = json.loads(body)
+        field = "started_us" if theirs.get("started_us") is not None else "started_at"
+        if theirs.get(field) == ours[field] and theirs.get("line") == ours["line"]:
+            return
+        raise ArchiveError(
+            "the archive already holds another call %d under box_id %s (line %s, started %s; "
+            "this one: line %s, started %s): this card numbers its calls afresh (a new card, or "
+            "a box set up again, given the box_id of the one before). Nothing of it was put or "
+            "deleted, so the archived call stays as it was: give this box a box_id of its own "
+            "(archive.box_id in config.json, docs/archive.md) and restart it"
+            % (
+                call_id,
+                self.settings.box_id,
+                theirs.get("line", "?"),
+                theirs.get("started_at", "?"),
+                ours["line"],
+                ours["started_at"],
+            ),
+            permanent=True,
+        )
+
+    def _refuse_unless_ours(self, key, call_id):
+        """:meth:`_refuse_another_call` for a deletion: the record at ``key``, if any, must be
+        this call's before any version of it is deleted."""
+        if self.bucket.head(key) is not None:
+            self._refuse_another_call(key, call_id, self.call_record(call_id, self._recordings(call_id)))
 
     def _send_signing_key(self):
         """Put the box's public signing key (``BOX/signing-key.json``) once per process, so a
@@ -637,10 +679,11 @@ class Replicator:
             self._erase_record(call_id)
             return
         bucket, box = self.bucket, self.settings.box_id
+        key = call_key(box, call_id)
+        self._refuse_unless_ours(key, call_id)
         gone = 0
         if detail.get("sha256"):
             gone += bucket.delete_all_versions(recording_key(box, detail["sha256"]))
-        key = call_key(box, call_id)
         gone += bucket.delete_all_versions(key)
         # The call stays in the box's log: its record goes up again without the recording.
         self._put(key, self.call_record(call_id, self._recordings(call_id)))
@@ -680,6 +723,7 @@ class Replicator:
     def _erase_record(self, call_id):
         """Replace every version of call ``call_id``'s record with the erased one."""
         key = call_key(self.settings.box_id, call_id)
+        self._refuse_unless_ours(key, call_id)
         gone = self.bucket.delete_all_versions(key)
         body, content = self.call_record(call_id, self._recordings(call_id), with_content_hash=True)
         self._put(key, body, {"content-sha256": content})

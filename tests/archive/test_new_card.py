@@ -1,0 +1,116 @@
+"""A new card under the old card's box_id leaves the old card's archived calls as they were.
+
+The old card died; a technician fits a new one in the same box, imports the configuration
+exported from the old card (the archive settings, box_id included) and the box records
+again. Its call log numbers calls from 1 again, so its call 1 is not the archived call 1:
+the archive is then the only copy of the old card's calls, and neither the new card's
+records nor its retention may replace or delete them. The new card's calls are refused,
+saying why and what to do (a box_id of its own), and go up once it has one.
+Without an S3 server: the box's real replicator into a bucket kept in memory.
+"""
+
+import json
+import os
+import sqlite3
+
+from conftest import archive_settings, prepare_box
+from test_export import MemoryBucket, Nowhere
+from test_replication import drain
+
+from board.sim.scenario import loads_scenario
+from firmware.alarminbox import INBOX
+from firmware.archive.replicator import Replicator
+from firmware.box import open_sim_box
+from firmware.policy.sweeper import Candidate
+from firmware.storage import crypto
+
+BUCKET = "lk-card"
+
+
+class VersionedBucket(MemoryBucket):
+    """A MemoryBucket whose deletions the replicator can ask for (one version per key)."""
+
+    def delete_all_versions(self, key):
+        return 1 if self.objects.pop(key, None) is not None else 0
+
+
+def card(tmp, name, box_id, org_public, synth, start):
+    """A data dir (a card) that took one call in at ``start``."""
+    data = str(tmp / name)
+    prepare_box(data, Nowhere, BUCKET, box_id, org_public)
+    call = {"line": 1, "direction": "in", "rings": 1, "talk": 2.0, "at": 1.0}
+    calls = [dict(call, caller_id={"number": "01632960101"})]
+    scenario = {"start": start, "country": "uk", "lines": 1, "calls": calls}
+    box = open_sim_box(loads_scenario(json.dumps(scenario)), data, synth=synth)
+    box.start()
+    try:
+        assert box.board.run()
+    finally:
+        box.stop()
+    return data
+
+
+def replicate(data, bucket, box_id, org_public, then=None):
+    rep = Replicator(data, archive_settings(Nowhere, BUCKET, box_id, org_public), bucket=bucket)
+    try:
+        drain(rep)
+        if then:
+            then(rep)
+            drain(rep)
+    finally:
+        rep.close()
+
+
+def calls_and_recordings(bucket):
+    return {k: v for k, v in bucket.objects.items() if "/calls/" in k or "/recordings/" in k}
+
+
+def status(data, call_id):
+    db = sqlite3.connect(os.path.join(data, "calls.db"))
+    try:
+        query = "SELECT status, reason FROM archive_status WHERE call_id = ?"
+        return db.execute(query, (call_id,)).fetchone()
+    finally:
+        db.close()
+
+
+def destroyed(data, call_id):
+    """The retention candidate of call ``call_id``'s recording on card ``data``."""
+    db = sqlite3.connect(os.path.join(data, "calls.db"))
+    try:
+        rec_id, sha, size = db.execute(
+            "SELECT id, sha256, bytes FROM recordings WHERE call_id = ?", (call_id,)
+        ).fetchone()
+        started = db.execute("SELECT started_at FROM calls WHERE id = ?", (call_id,)).fetchone()[0]
+    finally:
+        db.close()
+    return Candidate(rec_id, call_id, 1, "in", (), started, 2.0, size, sha, "default", 30)
+
+
+def test_a_new_card_under_the_old_box_id_neither_replaces_nor_deletes_the_old_cards_calls(tmp_path, synth):
+    _, org_public = crypto.new_key_pair()
+    bucket = VersionedBucket()
+    old = card(tmp_path, "old", "leeds-1", org_public, synth, "2026-03-02T09:00:00Z")
+    replicate(old, bucket, "leeds-1", org_public)
+    archived = calls_and_recordings(bucket)
+    assert "leeds-1/calls/0000000001.json" in archived
+
+    new = card(tmp_path, "new", "leeds-1", org_public, synth, "2026-05-11T10:00:00Z")
+    # Its call is refused, and so is its retention's deletion of "call 1".
+    replicate(new, bucket, "leeds-1", org_public, then=lambda rep: rep.forget([destroyed(new, 1)]))
+    assert calls_and_recordings(bucket) == archived  # nothing of the new card's went up, nothing went
+    state, reason = status(new, 1)
+    assert state == "failed"
+    assert "already holds another call 1 under box_id leeds-1" in reason
+    assert "started 2026-03-02T09:00:01" in reason and "started 2026-05-11T10:00:01" in reason
+    assert "give this box a box_id of its own" in reason
+    notes = os.listdir(os.path.join(new, INBOX))
+    assert len(notes) == 1
+    with open(os.path.join(new, INBOX, notes[0])) as f:
+        assert "box_id of its own" in json.load(f)["message"]
+
+    # Given a box_id of its own, the new card's calls go up beside the old card's.
+    replicate(new, bucket, "leeds-1b", org_public)
+    assert status(new, 1) == ("archived", None)
+    assert "leeds-1b/calls/0000000001.json" in bucket.objects
+    assert all(bucket.objects[k] == v for k, v in archived.items())
