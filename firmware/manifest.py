@@ -170,7 +170,7 @@ def _verify_archive_export(path, pinned, doc, where):
     if facts is None or facts["header"] is None:
         raise TamperError("%s holds no recording header" % path)
     stated = statement(recording["id"], recording["state"], facts, call_fields(facts["header"], None))
-    if not verify_signature(public_key, seal, stated):
+    if not _signed_by(public_key, seal, stated, doc):
         raise TamperError(
             "%s is not the recording the box sealed: its seal does not match the file, "
             "its state or its call" % path
@@ -216,6 +216,12 @@ def _sealed_by_box(public_key, doc):
         return False
     if not signature:
         return False
+    return _signed_by(public_key, signature, message, doc)
+
+
+def _signed_by(public_key, signature, message, doc):
+    """Whether ``public_key``, or a key it took over by the handover chain ``doc`` carries,
+    made ``signature`` over ``message``."""
     if verify_signature(public_key, signature, message):
         return True
     try:

@@ -25,7 +25,7 @@ import zipfile
 from ..errors import LinekeeperError
 from ..evidence import call_fields, file_facts, statement
 from ..manifest import ARCHIVE_FORMAT, MANIFEST_SUFFIX, VERSION, decrypt_recording
-from ..signing import fingerprint
+from ..signing import fingerprint, verify_signature
 from . import sealing
 from .replicator import signing_key_key
 
@@ -38,6 +38,15 @@ def box_public_key(bucket, box):
 
     :raises LinekeeperError: the box never sent one (a box archiving with older firmware)
     """
+    return box_signing_key(bucket, box)[0]
+
+
+def box_signing_key(bucket, box):
+    """``(public key, handover statements)`` as the box archived them (``BOX/signing-key.json``;
+    the statements by which its key took over from a replaced HAT's, [] when none).
+
+    :raises LinekeeperError: the box never sent one (a box archiving with older firmware)
+    """
     key = signing_key_key(box)
     if bucket.head(key) is None:
         raise LinekeeperError(
@@ -45,7 +54,7 @@ def box_public_key(bucket, box):
             "exports): export the call on the box itself" % box
         )
     doc = json.loads(bucket.get(key))
-    return base64.b64decode(doc["public_key"], validate=True)
+    return base64.b64decode(doc["public_key"], validate=True), list(doc.get("handovers") or [])
 
 
 def export_call(bucket, record, org_key, tmp_dir, exported_by, exported_at_us, audio_ext="ogg"):
@@ -64,7 +73,7 @@ def export_call(bucket, record, org_key, tmp_dir, exported_by, exported_at_us, a
             "recording %s was archived without the box's seal (older firmware): export it on the box"
             % rec["id"]
         )
-    public_key = box_public_key(bucket, record["box"])
+    public_key, handovers = box_signing_key(bucket, record["box"])
     with sealing.restored_copy(bucket, rec, org_key, tmp_dir) as (path, restored, data_key):
         facts = file_facts(path)
         stated = statement(rec["id"], rec["state"], facts, call_fields(facts["header"], None))
@@ -93,6 +102,10 @@ def export_call(bucket, record, org_key, tmp_dir, exported_by, exported_at_us, a
         "exported_at_us": int(exported_at_us),
         "exported_from": "archive viewer (not signed: its audit trail records the export)",
     }
+    if handovers and not verify_signature(public_key, bytes.fromhex(rec["signature"]), stated):
+        # Sealed by a replaced HAT's key: the chain to the box's key, as the box's own export
+        # carries it (firmware.manifest), for verify-export --key with the current fingerprint.
+        manifest["handovers"] = handovers
     manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True).encode("ascii") + b"\n"
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:

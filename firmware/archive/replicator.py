@@ -48,6 +48,7 @@ import threading
 import time
 
 from firmware.calls.calllog import call_json
+from firmware.handover import HandoverError, chain_of, read_handovers
 from firmware.signing import SigningKeyError, fingerprint, read_public_record
 from firmware.storage import crypto
 from firmware.storage.audit import read_head
@@ -402,7 +403,7 @@ class Replicator:
         return self._bucket
 
     def _archive_call(self, call_id):
-        self._send_signing_key()
+        self._send_signing_key()  # first: nothing goes up under another box's key
         recordings = self._recordings(call_id)
         key = call_key(self.settings.box_id, call_id)
         body, content = self.call_record(call_id, recordings, with_content_hash=True)
@@ -459,16 +460,24 @@ class Replicator:
 
     def _send_signing_key(self):
         """Put the box's public signing key (``BOX/signing-key.json``) once per process, so a
-        central export carries the key the recordings' seals verify with. A box without a
-        key yet (its recorder never ran) sends none; the next call tries again."""
+        central export carries the key the recordings' seals verify with, and the handover
+        statements by which it took over from a replaced HAT's key (``handovers``, only when
+        there are any), so an export of a recording the old key sealed checks too. A box
+        without a key yet (its recorder never ran) sends none; the next call tries again.
+
+        :raises ArchiveError: (permanent) the archive holds another key under this box_id that
+            this box's key did not take over (another card or box given the same box_id):
+            it is left as it is, and the call is not put
+        """
         if self._signing_key_sent:
             return
         try:
             record = read_public_record(self.data_dir)
-        except SigningKeyError as exc:
+            keys = chain_of(record["public_key"], read_handovers(self.data_dir))[0] if record else None
+        except (SigningKeyError, HandoverError) as exc:
             log.warning("archive: the box's public signing key was not sent: %s", exc)
             return
-        if record is None:
+        if record is None or keys is None:
             return
         doc = {
             "box": self.settings.box_id,
@@ -476,11 +485,36 @@ class Replicator:
             "fingerprint": fingerprint(record["public_key"]),
             "source": record["source"],
         }
+        if keys.statements:
+            doc["handovers"] = keys.statements
         body = json.dumps(doc, sort_keys=True).encode()
         key = signing_key_key(self.settings.box_id)
-        if self.bucket.head(key) is None or self.bucket.get(key) != body:
+        if self.bucket.head(key) is None:
             self._put(key, body)
+        else:
+            archived = self.bucket.get(key)
+            if archived != body:
+                self._refuse_another_key(archived, keys)
+                self._put(key, body)
         self._signing_key_sent = True
+
+    def _refuse_another_key(self, archived, keys):
+        """Raise unless the key in ``archived`` (the archive's ``signing-key.json``) is this
+        box's or one it took over (``keys``: :class:`~firmware.handover.TrustedKeys`)."""
+        try:
+            theirs = base64.b64decode(json.loads(archived)["public_key"], validate=True)
+        except (ValueError, KeyError, TypeError):
+            return  # damaged: this box's own key replaces it
+        if theirs == keys.current or any(theirs == old["key"] for old in keys.handed_over):
+            return
+        raise ArchiveError(
+            "the archive holds the signing key %s under box_id %s, and this box's key %s did not "
+            "take over from it (no handover: that is another card, or another box, given this "
+            "box_id). Nothing was put, so the calls archived under it still check: give this box "
+            "a box_id of its own (archive.box_id in config.json, docs/archive.md) and restart it"
+            % (fingerprint(theirs), self.settings.box_id, fingerprint(keys.current)),
+            permanent=True,
+        )
 
     def _recordings(self, call_id):
         # The signature column is there once the box's recordings store has run (every box

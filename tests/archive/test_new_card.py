@@ -11,6 +11,7 @@ Without an S3 server: the box's real replicator into a bucket kept in memory.
 
 import json
 import os
+import shutil
 import sqlite3
 
 from conftest import archive_settings, prepare_box
@@ -22,6 +23,7 @@ from firmware.alarminbox import INBOX
 from firmware.archive.replicator import Replicator
 from firmware.box import open_sim_box
 from firmware.policy.sweeper import Candidate
+from firmware.signing import KEY_FILE, PUBLIC_FILE
 from firmware.storage import crypto
 
 BUCKET = "lk-card"
@@ -34,10 +36,14 @@ class VersionedBucket(MemoryBucket):
         return 1 if self.objects.pop(key, None) is not None else 0
 
 
-def card(tmp, name, box_id, org_public, synth, start):
-    """A data dir (a card) that took one call in at ``start``."""
+def card(tmp, name, box_id, org_public, synth, start, key_from=None):
+    """A data dir (a card) that took one call in at ``start``; with ``key_from``, signing with
+    that card's key (as a new card in the same HAT does: the key comes from the HAT's vault)."""
     data = str(tmp / name)
     prepare_box(data, Nowhere, BUCKET, box_id, org_public)
+    if key_from:
+        for name in (KEY_FILE, PUBLIC_FILE):
+            shutil.copy2(os.path.join(key_from, name), os.path.join(data, name))
     call = {"line": 1, "direction": "in", "rings": 1, "talk": 2.0, "at": 1.0}
     calls = [dict(call, caller_id={"number": "01632960101"})]
     scenario = {"start": start, "country": "uk", "lines": 1, "calls": calls}
@@ -95,7 +101,7 @@ def test_a_new_card_under_the_old_box_id_neither_replaces_nor_deletes_the_old_ca
     archived = calls_and_recordings(bucket)
     assert "leeds-1/calls/0000000001.json" in archived
 
-    new = card(tmp_path, "new", "leeds-1", org_public, synth, "2026-05-11T10:00:00Z")
+    new = card(tmp_path, "new", "leeds-1", org_public, synth, "2026-05-11T10:00:00Z", key_from=old)
     # Its call is refused, and so is its retention's deletion of "call 1".
     replicate(new, bucket, "leeds-1", org_public, then=lambda rep: rep.forget([destroyed(new, 1)]))
     assert calls_and_recordings(bucket) == archived  # nothing of the new card's went up, nothing went
