@@ -10,7 +10,8 @@ Steps (each noted in ``UPDATE_DIR/progress.json`` as it starts):
    service`` may go on writing, so ``still_installing`` asks RAUC (its D-Bus
    ``Operation`` and ``LastError``) until it is idle, at most
    ``install_wait_s``, and the outcome is what RAUC did (installed: the update
-   goes on; failed), or ``installing`` when it is still at work;
+   goes on; failed), ``installing`` when it is still at work, or failed when it
+   gave no answer for a whole ``install_wait_s`` (it stopped making progress);
 3. ``wait_idle``: until every line is idle (never during a call), at most
    ``max_wait_idle_s``; when that runs out the running slot is made primary again
    and nothing is switched;
@@ -596,57 +597,40 @@ class Updater:
 
     def _await_rauc(self, result, timed_out, before, running, why_path):
         """``rauc install`` timed out: wait for ``rauc service`` to be idle, at most
-        ``install_wait_s`` (or until the update is stopped; RAUC that answered and then
-        only errs, until ``install_wait_s`` have passed since its last answer). Returns
-        when RAUC installed the bundle (the update goes on).
+        ``install_wait_s`` (or until the update is stopped), and for as long again after
+        its last answer when it cannot be asked then. Returns when RAUC installed the
+        bundle (the update goes on).
 
-        :raises _Outcome: RAUC failed (refused: the running slot is untouched), did not
-            answer once in the whole wait (failed: it hangs), answered and then only failed
-            to for as long as the wait (failed: it stopped answering properly), or is still
-            at work or cannot be asked (installing: nothing can be said yet, and nothing is
+        :raises _Outcome: RAUC failed (refused: the running slot is untouched); gave no
+            answer for a whole ``install_wait_s``, whatever each question met (it ran out
+            of time, failed at once, or some of each) and whether or not it answered
+            before (failed: it stopped making progress, and the page and the recorder
+            could not ask it either); or is still at work, or cannot be asked when the
+            update is stopped (installing: nothing can be said yet, and nothing is
             switched or marked)
         """
         self._step(result, "still_installing")
-        deadline = self._monotonic() + self.s.install_wait_s
-        answered, hung = False, None
-        # Since RAUC's last answer: when it was, and whether every question since failed
-        # with an error of its own (D-Bus, busctl), none of them running out of time.
-        last_answer, only_errors = None, False
+        wait_s = self.s.install_wait_s
+        deadline = self._monotonic() + wait_s
+        # Since RAUC's last answer (the wait's start before its first): when, and what each
+        # question met since.
+        answered, last_answer, failures = False, self._monotonic(), []
         while True:
             try:
                 operation, last_error = self.rauc.operation()
                 doing, answered = "it is still installing", True
-                last_answer, only_errors = self._monotonic(), True
+                last_answer, failures = self._monotonic(), []
             except UpdateError as exc:
                 operation, doing = None, "it cannot be asked what it is doing (%s)" % exc
-                hung = exc if isinstance(exc, TimedOut) else None
-                only_errors = only_errors and hung is None
-                failed = exc
+                failures.append(exc)
             if operation == "idle":
                 break
-            if not answered and hung and not self.stopped() and self._monotonic() >= deadline:
-                # Not one answer in the whole wait: RAUC hangs, and writes nothing.
-                _rauc_broke(
-                    result,
-                    "%s, and RAUC has not answered since (%s, for %d s): it hangs"
-                    % (timed_out, hung, self.s.install_wait_s),
-                    running,
-                )
-            if operation is None and only_errors and not self.stopped() and self._monotonic() >= deadline:
-                # RAUC answered, then only errors (its service gone from the bus, say): "still
-                # installing" would stand for good, as the page and the recorder cannot ask it
-                # either. Not before a whole wait without an answer, though: an install RAUC
-                # said it was at work on just before is waited for that long again.
-                if self._monotonic() - last_answer >= self.s.install_wait_s:
-                    _rauc_broke(
-                        result,
-                        "%s, and RAUC stopped answering properly (%s, for %d s)"
-                        % (timed_out, failed, self.s.install_wait_s),
-                        running,
-                    )
-                self._sleep(self.s.install_poll_s)
-                continue
-            if self.stopped() or self._monotonic() >= deadline:
+            if operation is None and self._monotonic() - last_answer >= wait_s:
+                # No answer for a whole wait: "still installing" would stand for good, as
+                # nothing would ever find RAUC idle. An install RAUC said it was at work on
+                # shortly before the wait ran out is given that long again, not failed at once.
+                _rauc_broke(result, _no_answer(timed_out, answered, failures, wait_s), running)
+            if self.stopped() or (operation is not None and self._monotonic() >= deadline):
                 result.outcome = "installing"
                 result.later = True  # its outcome is unknown: the bundle is not done with
                 raise _Outcome(
@@ -968,6 +952,22 @@ def _rauc_broke(result, what, running):
         "not finish writing. Restart the box (RAUC with it), then insert the stick again or "
         "upload the bundle again to install it" % (what, running)
     )
+
+
+def _no_answer(timed_out, answered, failures, wait_s):
+    """What happened to an install RAUC gave no answer about for ``wait_s`` (``failures``:
+    what each question since its last answer met, or since the wait began when it never
+    answered), for :func:`_rauc_broke`: it hangs (every question ran out of time), or it
+    does not answer properly (it failed at once, or some of each: the last of each kind
+    said)."""
+    hangs = all(isinstance(exc, TimedOut) for exc in failures)
+    if hangs:
+        since = "has not answered since" if not answered else "stopped answering"
+        return "%s, and RAUC %s (%s, for %d s): it hangs" % (timed_out, since, failures[-1], wait_s)
+    last = {isinstance(exc, TimedOut): (i, exc) for i, exc in enumerate(failures)}  # the last of each kind
+    said = "; ".join(str(exc) for _, exc in sorted(last.values(), key=lambda seen: seen[0]))
+    since = "has not answered properly since" if not answered else "stopped answering properly"
+    return "%s, and RAUC %s (%s, for %d s)" % (timed_out, since, said, wait_s)
 
 
 class _StickGone(UpdateError):

@@ -134,12 +134,37 @@ def test_rauc_idle_without_having_written_the_slot_is_no_install(tmp_path):
     assert updater.slots.pointed == []
 
 
-def test_rauc_that_cannot_be_asked_after_the_timeout_is_not_taken_for_done(tmp_path):
+def test_rauc_that_errs_from_its_first_question_fails_the_update_not_installing_for_good(tmp_path):
+    # Before, it ended "still installing": the LEDs blinked and the page said not to cut the
+    # power and took no upload for as long as the errors went on (the page and the recorder
+    # cannot ask RAUC either), and no alarm was raised.
     rauc = SlowRauc([IDLE, UpdateError("cannot ask RAUC what it is doing: no such bus")])
-    updater, _ = _updater(tmp_path, rauc, install_wait_s=20)
+    updater, clock = _updater(tmp_path, rauc, install_wait_s=20)
+    told = _states_told(updater)
+    result = updater.run(_bundle(tmp_path), report_dir=str(tmp_path / "stick"))
+    assert result.outcome == "failed" and result.later and not result.retry
+    assert result.message.startswith(
+        "rauc install did not finish in 600 s (RAUC may still be writing the slot), and RAUC has not "
+        "answered properly since (cannot ask RAUC what it is doing: no such bus, for 20 s). Nothing "
+        "was switched: the box runs slot A"
+    )
+    assert 20 <= clock.t <= 25 and "Restart the box" in result.message
+    assert told == ["running", "failed"]  # the LEDs flash the failure and the alarm is raised
+    assert rauc.marks == [] and updater.slots.pointed == []  # not taken for done either
+    for folder in ("update", "inbox"):
+        assert not (tmp_path / folder / PROGRESS_NAME).exists()  # a later install may go ahead
+    assert "UPDATE FAILED" in (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
+
+
+def test_rauc_that_cannot_be_asked_when_the_update_is_stopped_is_still_installing(tmp_path):
+    # Stopped (the stick pulled) before a whole wait without an answer: nothing can be said yet.
+    rauc = SlowRauc([IDLE, UpdateError("cannot ask RAUC what it is doing: no such bus")])
+    updater, clock = _updater(tmp_path, rauc, install_wait_s=20)
+    updater.stopped = lambda: clock.t >= 10
     result = updater.run(_bundle(tmp_path))
     assert result.outcome == "installing" and result.later
     assert "cannot be asked what it is doing (cannot ask RAUC" in result.message
+    assert rauc.marks == [] and updater.slots.pointed == []
 
 
 def test_rauc_that_never_answers_after_the_timeout_is_a_failure_not_installing_for_good(tmp_path):
@@ -164,12 +189,24 @@ def test_rauc_that_never_answers_after_the_timeout_is_a_failure_not_installing_f
     assert "UPDATE FAILED" in report and "it hangs" in report
 
 
-def test_rauc_that_answers_once_then_hangs_is_still_installing(tmp_path):
-    # It was at work: what it does now cannot be said, so the power stays on.
+def test_rauc_that_answers_once_then_hangs_fails_the_update(tmp_path):
+    # Before, it ended "still installing" at the end of the wait, for good: what it does
+    # cannot be said, and nothing would ever find it idle.
     hung = TimedOut("RAUC did not say what it is doing within 30 s")
-    rauc = SlowRauc([IDLE, ("installing", ""), hung])
-    updater, _ = _updater(tmp_path, rauc, install_wait_s=20)
-    assert updater.run(_bundle(tmp_path)).outcome == "installing"
+    rauc = SlowRauc([IDLE, ("installing", ""), ("installing", ""), hung])
+    updater, clock = _updater(tmp_path, rauc, install_wait_s=20)
+    told = _states_told(updater)
+    result = updater.run(_bundle(tmp_path))
+    assert result.outcome == "failed" and result.later
+    assert result.message.startswith(
+        "rauc install did not finish in 600 s (RAUC may still be writing the slot), and RAUC stopped "
+        "answering (RAUC did not say what it is doing within 30 s, for 20 s): it hangs. Nothing was "
+        "switched: the box runs slot A"
+    )
+    assert 25 <= clock.t <= 30  # its last answer at 5 s: the whole wait again from there
+    assert told == ["running", "failed"]
+    assert rauc.marks == [] and updater.slots.pointed == []
+    assert not (tmp_path / "inbox" / PROGRESS_NAME).exists()
 
 
 # RAUC's service gone from the bus (it crashed): busctl answers at once, with an error.
@@ -223,12 +260,38 @@ def test_rauc_that_errs_once_its_wait_is_over_is_given_the_whole_wait_from_its_l
     assert 35 <= clock.t <= 40
 
 
-def test_rauc_that_errs_and_then_hangs_after_an_answer_is_still_installing(tmp_path):
-    # A question that ran out of time: the service is there, and may be writing.
-    hung = TimedOut("RAUC did not say what it is doing within 30 s")
-    rauc = SlowRauc([IDLE, ("installing", ""), GONE, hung, GONE])
-    updater, _ = _updater(tmp_path, rauc, install_wait_s=20)
-    assert updater.run(_bundle(tmp_path)).outcome == "installing"
+# Each question met in turn: it runs out of time, then fails at once, and so on.
+HUNG = TimedOut("RAUC did not say what it is doing within 30 s")
+
+
+@pytest.mark.parametrize(
+    "answers, since",
+    [
+        ([IDLE, HUNG, GONE, HUNG, GONE], "has not answered properly since"),  # from its first
+        ([IDLE, GONE, HUNG], "has not answered properly since"),
+        ([IDLE, ("installing", ""), GONE, HUNG, GONE], "stopped answering properly"),
+        ([IDLE, ("installing", ""), HUNG, GONE, HUNG], "stopped answering properly"),
+    ],
+)
+def test_rauc_that_alternates_timeouts_and_errors_fails_the_update_not_installing_for_good(
+    tmp_path, answers, since
+):
+    # Before, a question that ran out of time among the errors (or errors among the
+    # questions that did) kept the update "still installing" for good: LEDs blinking, the
+    # page taking no upload, no alarm.
+    rauc = SlowRauc(answers)
+    updater, clock = _updater(tmp_path, rauc, install_wait_s=20)
+    told = _states_told(updater)
+    result = updater.run(_bundle(tmp_path), report_dir=str(tmp_path / "stick"))
+    assert result.outcome == "failed" and result.later and not result.retry, result.message
+    # What it met last of each kind, in the order met.
+    met = [str(exc) for exc in answers[1:] if isinstance(exc, UpdateError)][-2:]
+    assert "and RAUC %s (%s; %s, for 20 s). Nothing was switched" % (since, *met) in result.message
+    assert told == ["running", "failed"]
+    assert rauc.marks == [] and updater.slots.pointed == []
+    for folder in ("update", "inbox"):
+        assert not (tmp_path / folder / PROGRESS_NAME).exists()
+    assert "UPDATE FAILED" in (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
 
 
 def test_rauc_that_does_not_answer_at_the_start_changes_nothing(tmp_path):
@@ -601,6 +664,47 @@ def test_the_command_with_a_rauc_that_crashes_while_installing_fails_and_the_pag
         [note] = os.listdir(tmp_path / "data" / INBOX)
         note = json.loads((tmp_path / "data" / INBOX / note).read_text())
         assert note["kind"] == UPDATE_FAILED and "stopped answering properly" in note["message"]
+        assert not (tmp_path / "update" / PROGRESS_NAME).exists()  # nothing for --recover
+        assert "mark" not in (tmp_path / "rauc.log").read_text()
+    finally:
+        (tmp_path / "release").touch()  # ends the fake "service"
+
+
+# RAUC's service neither answers nor is gone: its questions run out of time and fail at
+# once by turns, from the first one on.
+FLAKY_BUSCTL = """#!/bin/sh
+echo >> "%(dir)s/asked"
+if [ $(( $(wc -l < "%(dir)s/asked") %% 2 )) -eq 1 ]; then exec sleep 600; fi
+echo "Failed to get property Operation on interface de.pengutronix.rauc.Installer:" \\
+  "Connection timed out" >&2
+exit 1
+"""
+
+
+def test_the_command_with_a_rauc_that_hangs_and_errs_by_turns_fails_and_the_page_takes_an_upload(tmp_path):
+    from firmware.alarminbox import INBOX, UPDATE_FAILED
+    from firmware.update.inbox import UpdateInbox
+    from firmware.update.signals import pattern_for
+
+    fake, stick = _fake_bin(tmp_path)
+    (fake / "busctl").write_text(FLAKY_BUSCTL % {"dir": tmp_path})
+    page = UpdateInbox(str(tmp_path / "data"))
+    os.makedirs(page.dir)
+    try:
+        proc = _update(tmp_path, fake, stick, "--install-wait-s", "3", "--status-dir", page.dir)
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 1, out
+        assert "update linekeeper-2.0.0.raucb: failed: rauc install did not finish in 1 s" in out
+        assert "RAUC has not answered properly since (" in out
+        assert "RAUC did not say what it is doing within 1 s" in out and "Connection timed out" in out
+        assert len((tmp_path / "asked").read_text().splitlines()) >= 3  # both kinds met
+        state = page.state()
+        assert state["progress"] is None and not page.running()
+        assert state["last"]["outcome"] == "failed" and "Restart the box" in state["report"]
+        assert pattern_for(state["last"]["outcome"]) != pattern_for("installing")
+        [note] = os.listdir(tmp_path / "data" / INBOX)
+        note = json.loads((tmp_path / "data" / INBOX / note).read_text())
+        assert note["kind"] == UPDATE_FAILED and "has not answered properly" in note["message"]
         assert not (tmp_path / "update" / PROGRESS_NAME).exists()  # nothing for --recover
         assert "mark" not in (tmp_path / "rauc.log").read_text()
     finally:
