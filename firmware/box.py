@@ -84,6 +84,7 @@ from .rights import OverdueCheck
 from .rightsretention import RegisterRetention
 from .secretbox import SecretBox
 from .signing import device_signer, drop_carried, load_signer, run_dir
+from .update.inbox import restart_step_us
 from .update.rauc import Rauc
 from .update.signals import UpdateSignals
 from .uptime import AliveMark, clear_update_restart, restarted_for_update, start_details
@@ -397,8 +398,10 @@ class Box:
         data_dir, clock = self.data_dir, self.clock
         clean = self._stopped_cleanly = stopped_cleanly(data_dir)
         self._clean_stop_us = clean_stop_us(data_dir) if clean else None
-        # The updater's restart, when its note came just before that clean stop.
-        self._update_restart = restarted_for_update(data_dir, self._clean_stop_us)
+        # The updater's restart, when its note came just before that clean stop, or its
+        # progress note on the Updates page says it was at its restart step then (the
+        # update to this release, by one whose updater leaves no note).
+        self._update_restart = restarted_for_update(data_dir, self._clean_stop_us, restart_step_us(data_dir))
         if self._vault is not None:
             # An old HAT's key is never carried to a new one (firmware/handover.py).
             drop_carried(data_dir)

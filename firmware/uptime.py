@@ -38,6 +38,11 @@ leaves it behind, the recorder still running: the start takes it only when the c
 stop it follows came within :data:`UPDATE_RESTART_WITHIN_US` after the note (an
 operator's stop days later is not the update's), and the updater's recovery removes it
 while the recorder it named still runs in the same boot (:func:`drop_stale_update_restart`).
+The release before the note restarts without one, so the update to this release from
+it leaves none; its progress note on the Updates page says it is at its ``restart``
+step, and when, until the recorder it starts is ready: a clean stop within the same
+five minutes after that is the update's too
+(:func:`firmware.update.inbox.restart_step_us`).
 
 A crash writes nothing, so the recorder leaves a sign of life, the file
 ``DATA_DIR/alive`` holding the wall time, rewritten every :data:`ALIVE_EVERY_US`
@@ -137,14 +142,22 @@ def _update_restart_note(data_dir):
     return note
 
 
-def restarted_for_update(data_dir, clean_stop_us):
+def restarted_for_update(data_dir, clean_stop_us, restart_step_us=None):
     """Whether the clean stop at ``clean_stop_us`` (None: not known) was the updater's
     restart: its note is there, written at most :data:`UPDATE_RESTART_WITHIN_US` before
-    that stop (a note an updater killed before its restart left is another stop's)."""
+    that stop (a note an updater killed before its restart left is another stop's).
+
+    :param restart_step_us: when the update the Updates page shows began its restart
+        step (:func:`firmware.update.inbox.restart_step_us`), or None: taken the same
+        way, for the update that installs this release from one whose updater leaves
+        no note (it leaves its progress note all the same, and that says ``restart``
+        until the recorder it starts is ready)
+    """
     note = _update_restart_note(data_dir)
-    if note is None or clean_stop_us is None:
+    if clean_stop_us is None:
         return False
-    return 0 <= clean_stop_us - note["at_us"] <= UPDATE_RESTART_WITHIN_US
+    noted = [t for t in (note["at_us"] if note else None, restart_step_us) if t is not None]
+    return any(0 <= clean_stop_us - t <= UPDATE_RESTART_WITHIN_US for t in noted)
 
 
 def drop_stale_update_restart(data_dir, recorder_pid):

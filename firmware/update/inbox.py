@@ -235,6 +235,21 @@ class UpdateInbox:
         }
 
 
+def restart_step_us(data_dir):
+    """When the update the page shows began its ``restart`` step (its progress note's
+    ``at_us``, an integer), or None: no update is at that step. The recorder's start
+    reads a clean stop just after it as the update's restart
+    (:func:`firmware.uptime.restarted_for_update`) when the updater left no note of its
+    own: the release before the one that writes that note (its update installing this
+    one) leaves its progress note here all the same. The step lasts until the services
+    it restarts are started (the recorder ready): the start being restarted reads it."""
+    progress = _read_json(os.path.join(inbox_dir(data_dir), PROGRESS_NAME))
+    if not isinstance(progress, dict) or progress.get("step") != "restart":
+        return None
+    at_us = progress.get("at_us")
+    return at_us if type(at_us) is int else None
+
+
 def _after_install(progress, last_error):
     """What RAUC did after an update stopped waiting for its install, for the page."""
     bundle = progress.get("bundle") or "the last bundle"

@@ -4,6 +4,7 @@ nothing was recorded, and a start whose entry the card refuses."""
 import datetime as dt
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 
@@ -222,10 +223,13 @@ class _RecorderClient:
         pass
 
 
-def test_a_reinstall_the_updater_restarts_the_box_for_reads_as_an_update(tmp_path, synth):
-    """A reinstall (the installer confirmed the same release) keeps the release and the
-    data's schema: the box_start after it said clean_stop, as if someone had stopped the
-    box. The updater's note, left just before its restart, makes it an update."""
+def _updated(tmp_path, synth, version, status_dir, confirm=False):
+    """An update to ``version`` of a box running slot A's 1.0.0 (the installer confirmed
+    it when ``confirm``: a reinstall), its progress mirrored into ``status_dir``, its
+    restart stopping the recorder and starting it again 10 minutes later. The last two
+    ``box_start`` entries (the last run's, a minute in, first), the times each restart
+    stopped the recorder, and the updater's notes of its restart (``update-restart``) as
+    each restart found them."""
     from firmware.update.flow import Updater, UpdateSettings
     from tests.firmware.test_update_downgrade import _confirm
     from tests.firmware.test_update_flow import FakeClock, FakeRauc, FakeSlots, _bundle
@@ -238,8 +242,11 @@ def test_a_reinstall_the_updater_restarts_the_box_for_reads_as_an_update(tmp_pat
     stopped, notes = [], []
 
     def restart(cmd, **kw):  # systemctl restart: the recorder stopped, started 10 min later
-        with open(os.path.join(data_dir, "update-restart")) as f:
-            notes.append(json.load(f))
+        try:
+            with open(os.path.join(data_dir, "update-restart")) as f:
+                notes.append(json.load(f))
+        except FileNotFoundError:
+            notes.append(None)
         box = runs[-1]
         box.stop()
         stopped.append(box.clock.wall_at(box.clock.now_us()))
@@ -252,15 +259,14 @@ def test_a_reinstall_the_updater_restarts_the_box_for_reads_as_an_update(tmp_pat
         def mount_point(self, bootname):
             return str(tmp_path / "slot")  # no linekeeper-slot.json: no security version
 
-    inbox = tmp_path / "update-inbox"
-    inbox.mkdir()
+    os.makedirs(status_dir, exist_ok=True)
     clock = FakeClock()
     settings = UpdateSettings(
-        data_dir=data_dir, update_dir=str(tmp_path / "update"), status_dir=str(inbox), web_url=None
+        data_dir=data_dir, update_dir=str(tmp_path / "update"), status_dir=status_dir, web_url=None
     )
     updater = Updater(
         settings,
-        FakeRauc(version="1.0.0"),  # the release slot A runs
+        FakeRauc(version=version),
         Slots(),
         _RecorderClient(runs),
         run=restart,
@@ -269,21 +275,78 @@ def test_a_reinstall_the_updater_restarts_the_box_for_reads_as_an_update(tmp_pat
         wall_us=lambda: runs[-1].clock.wall_at(runs[-1].clock.now_us()),  # the box's clock
     )
     bundle = _bundle(tmp_path)
-    _confirm(inbox, bundle, to="1.0.0")
+    if confirm:
+        _confirm(pathlib.Path(status_dir), bundle, to=version)
     assert updater.run(bundle).outcome == "installed"
     box = runs[-1]
     box.clock.run_until(box.clock.now_us() + 61_000_000)
-    [after, before] = box.audit.entries(limit=2, action="box_start")
+    starts = box.audit.entries(limit=2, action="box_start")
     box.stop()
+    return starts, stopped, notes
+
+
+def test_a_reinstall_the_updater_restarts_the_box_for_reads_as_an_update(tmp_path, synth):
+    """A reinstall (the installer confirmed the same release) keeps the release and the
+    data's schema: the box_start after it said clean_stop, as if someone had stopped the
+    box. The updater's note, left just before its restart, makes it an update."""
+    [after, before], stopped, notes = _updated(
+        tmp_path, synth, "1.0.0", str(tmp_path / "update-inbox"), confirm=True
+    )
 
     assert after.details["release"] == before.details["release"]  # nothing else says update
     assert (after.details["after"], after.details["down_from"]) == ("update", iso_ms(stopped[0]))
     day = Period(dt.date(2026, 3, 2), dt.date(2026, 3, 2))
-    record = downtime(os.path.join(data_dir, "audit.db"), day, T0 + 2 * HOUR_US)
+    record = downtime(str(tmp_path / "box" / "audit.db"), day, T0 + 2 * HOUR_US)
     assert [d["cause"] for d in record["down"]] == ["not_started", "update", "clean_stop"]
-    assert not os.path.exists(os.path.join(data_dir, "update-restart"))  # read once
+    assert not (tmp_path / "box" / "update-restart").exists()  # read once
     # What the updater's recovery checks the note by: this boot's, the recorder restarted.
     assert (notes[0]["boot_id"], notes[0]["pid"]) == (boot_id(), 1)
+
+
+def test_the_update_by_a_release_that_leaves_no_note_reads_as_an_update(tmp_path, synth, monkeypatch):
+    """The release before the updater's note: its updater restarts the services without
+    one, so this release's first start read its stop as a clean one (the same release
+    number and schema: nothing else said update), an unexplained stop in the reports.
+    That updater's progress note on the Updates page says it is restarting: the start
+    reads a clean stop just after that as the update's."""
+    import firmware.update.flow
+
+    monkeypatch.setattr(firmware.update.flow, "note_update_restart", lambda *args, **kw: None)
+    data_dir = tmp_path / "box"
+    [after, before], stopped, notes = _updated(tmp_path, synth, "2.0.0", str(data_dir / "update-inbox"))
+
+    assert notes == [None]  # the older updater left no note
+    assert after.details["release"] == before.details["release"]
+    assert (after.details["after"], after.details["down_from"]) == ("update", iso_ms(stopped[0]))
+    day = Period(dt.date(2026, 3, 2), dt.date(2026, 3, 2))
+    record = downtime(str(tmp_path / "box" / "audit.db"), day, T0 + 2 * HOUR_US)
+    assert [d["cause"] for d in record["down"]] == ["not_started", "update", "clean_stop"]
+
+
+@pytest.mark.parametrize(
+    "progress, stop_after_us, update",
+    [
+        ({"step": "restart", "at_us": T0}, 90_000_000, True),
+        ({"step": "restart", "at_us": T0}, 5 * 60_000_000, True),
+        ({"step": "restart", "at_us": T0}, 5 * 60_000_000 + 1, False),  # an operator's, later
+        ({"step": "restart", "at_us": T0}, -1, False),  # a stop before the restart began
+        ({"step": "health", "at_us": T0}, 90_000_000, False),  # no restart under way
+        ({"step": "wait_idle", "at_us": T0}, 90_000_000, False),
+        ({"step": "restart", "at_us": "soon"}, 90_000_000, False),
+        ({"step": "restart"}, 90_000_000, False),
+        (["restart", T0], 90_000_000, False),
+    ],
+)
+def test_an_update_s_progress_note_says_a_restart_only_just_after_its_restart_step(
+    tmp_path, progress, stop_after_us, update
+):
+    from firmware.update.inbox import inbox_dir, restart_step_us
+
+    os.makedirs(inbox_dir(tmp_path))
+    with open(os.path.join(inbox_dir(tmp_path), "progress.json"), "w") as f:
+        json.dump(progress, f)
+    assert restarted_for_update(tmp_path, T0 + stop_after_us, restart_step_us(tmp_path)) is update
+    assert not restarted_for_update(tmp_path, None, restart_step_us(tmp_path))
 
 
 def test_a_restart_command_that_fails_leaves_no_note_of_an_update(tmp_path):
