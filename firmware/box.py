@@ -48,6 +48,7 @@ from .clock import RealClock, SimClock, kernel_clock_synchronised
 from .config import BoxConfig, frame_ms, load_config, open_sealed_rules
 from .datadir import (
     DataDirLock,
+    clean_stop_run,
     clean_stop_us,
     clear_clean_stop,
     mark_clean_stop,
@@ -398,6 +399,8 @@ class Box:
         data_dir, clock = self.data_dir, self.clock
         clean = self._stopped_cleanly = stopped_cleanly(data_dir)
         self._clean_stop_us = clean_stop_us(data_dir) if clean else None
+        # That run's box_start, when the card kept no entry of it (its mark carries it).
+        self._clean_stop_run = clean_stop_run(data_dir) if clean else None
         # The updater's restart, when its note came just before that clean stop, or its
         # progress note on the Updates page says it was at its restart step then (the
         # update to this release, by one whose updater leaves no note).
@@ -886,6 +889,7 @@ class Box:
         return start_details(
             stopped_cleanly=self._stopped_cleanly,
             clean_stop_us=self._clean_stop_us,
+            stopped_run=self._clean_stop_run,
             power_failed=sealed and not running,
             crashed=running,
             after_update=self._after_update or self._update_restart,
@@ -1209,13 +1213,12 @@ class Box:
         self.calllog.close()
         self.callmeta.close()
         if self.halted is None:
-            # Neither this run's box_start nor its box_stop on the card: a mark dated now
-            # would date the next start's gap from here, and the time before this run
-            # would count as recorded. Without a time, the next start dates it from the
-            # end of the last run on record (firmware/uptime.py).
-            wall_us = self.clock.wall_at(self.clock.now_us()) if on_record else None
+            # Neither this run's box_start nor its box_stop on the card: the mark carries
+            # the run's start, which the next start audits; dated from the stop alone, the
+            # time before this run would count as recorded (firmware/uptime.py).
+            run = None if on_record else details["start"]
             try:
-                mark_clean_stop(self.data_dir, wall_us)
+                mark_clean_stop(self.data_dir, self.clock.wall_at(self.clock.now_us()), run=run)
             except OSError as exc:  # a full card: the next start says power_loss
                 log.error("cannot record the clean stop: %s", exc)
         self._dirlock.release()

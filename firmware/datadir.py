@@ -6,7 +6,8 @@
   kernel drops the lock when the process dies, however it dies, so a stale
   pid in the file never blocks anyone.
 - The clean-stop marker ``DATA_DIR/clean-stop``: written when the box stops
-  cleanly, removed when it starts. At start-up its absence means the last
+  cleanly (with its time, and the run's start when the audit trail kept no entry
+  of that run), removed when it starts. At start-up its absence means the last
   run ended in a crash or a power cut.
 - :func:`storage_error`: every SQLite or OS storage error as one
   :class:`~firmware.errors.StorageError` with a message a person can act on.
@@ -17,6 +18,7 @@
 import contextlib
 import errno
 import fcntl
+import json
 import logging
 import os
 import sqlite3
@@ -199,22 +201,53 @@ def stopped_cleanly(data_dir):
     return os.path.exists(os.path.join(os.fspath(data_dir), CLEAN_STOP_NAME))
 
 
+def _clean_stop_mark(data_dir):
+    """The clean-stop mark's ``(wall_us or None, run or None)``: its time (None: none, or a
+    mark without one), and the run it carries (see :func:`mark_clean_stop`)."""
+    try:
+        with open(os.path.join(os.fspath(data_dir), CLEAN_STOP_NAME), encoding="utf-8") as f:
+            text = f.read().strip()
+    except (OSError, ValueError):
+        return None, None
+    if text.isdigit():
+        return int(text), None
+    try:
+        mark = json.loads(text)
+    except ValueError:
+        return None, None  # empty: an older release's mark, or one without a time
+    if not isinstance(mark, dict) or type(mark.get("at_us")) is not int:
+        return None, None
+    run = mark.get("run")
+    return mark["at_us"], run if isinstance(run, dict) else None
+
+
 def clean_stop_us(data_dir):
     """The wall time (µs) the last run stopped cleanly at, or None (no clean stop, or a
     mark without a time)."""
-    try:
-        with open(os.path.join(os.fspath(data_dir), CLEAN_STOP_NAME), encoding="ascii") as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
+    return _clean_stop_mark(data_dir)[0]
 
 
-def mark_clean_stop(data_dir, wall_us):
+def clean_stop_run(data_dir):
+    """The ``box_start`` details of the last run when its clean-stop mark carries them (the
+    card kept no entry of that run: see :func:`mark_clean_stop`), else None."""
+    return _clean_stop_mark(data_dir)[1]
+
+
+def mark_clean_stop(data_dir, wall_us, run=None):
     """Record that the box stopped cleanly at wall time ``wall_us`` (None: a mark without
-    a time, for a stop the audit trail has no record of): one commit of the file
-    system's journal, which carries whatever the stop left unsynced before it (journal
-    transactions commit in order: the mark is never on the card first)."""
-    text = b"" if wall_us is None else b"%d\n" % wall_us
+    a time, as an older release left): one commit of the file system's journal, which
+    carries whatever the stop left unsynced before it (journal transactions commit in
+    order: the mark is never on the card first).
+
+    ``run``: the run's ``box_start`` details, for a stop the audit trail has no entry of
+    (the card refused both the run's ``box_start`` and its ``box_stop``): the mark carries
+    them, as ``box_stop`` carries a refused start, and the next start audits them
+    (:func:`firmware.uptime.start_details`). An older release reads such a mark as one
+    without a time."""
+    if run is not None:
+        text = json.dumps({"at_us": int(wall_us), "run": run}).encode() + b"\n"
+    else:
+        text = b"" if wall_us is None else b"%d\n" % wall_us
     fsutil.atomic_write(os.path.join(os.fspath(data_dir), CLEAN_STOP_NAME), text, mode=0o600, one_commit=True)
 
 

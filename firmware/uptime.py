@@ -21,11 +21,12 @@ A run's ``box_start`` the card refuses at its stop or power cut (within its firs
 minute) goes in the ``box_stop`` or ``power_fail`` entry written just after it, as
 ``start``: the next start dates its gap from that stop or cut, and the time before
 the run is still on record (:mod:`firmware.reports.downtime` reads it there). A clean
-stop whose ``box_stop`` the card refuses too leaves its clean-stop mark without a
-time: the run is not on record, and the next start dates its gap from the end of the
-last run on record (its stop or cut, else its last sign of life: the run writes none
-before its ``box_start`` is on the card), the run's own seconds counted as not
-recording, never the time before it as recorded.
+stop whose ``box_stop`` the card refuses too leaves the run's start in its clean-stop
+mark (:func:`firmware.datadir.mark_clean_stop`), with the stop's time, and the next
+start's ``box_start`` carries it (``last_run``): the time before that run and the time
+after its stop are both on record. A mark without a time (an older release's) dates
+the gap from the end of the last run on record (its stop or cut, else its last sign of
+life), never counting the time before it as recorded.
 
 The updater (:mod:`firmware.update.flow`) restarts the services into a slot, which
 stops the recorder cleanly; a reinstall keeps the release and the data's schema, so
@@ -216,13 +217,18 @@ class AliveMark:
             self._timer = None
 
 
-def start_details(*, stopped_cleanly, clean_stop_us, power_failed, crashed, after_update, audit, data_dir):
+def start_details(
+    *, stopped_cleanly, clean_stop_us, power_failed, crashed, after_update, audit, data_dir, stopped_run=None
+):
     """``box_start``'s details: how the last run ended, since when nothing was recorded
     (``down_from``, ISO 8601 UTC, or None) and the release now starting.
 
     :param stopped_cleanly: the last run left its clean-stop mark
-    :param clean_stop_us: the time in that mark, or None (a mark without one: the card
-        refused that run's ``box_start`` and ``box_stop``)
+    :param clean_stop_us: the time in that mark, or None (a mark without one: an older
+        release's)
+    :param stopped_run: the ``box_start`` details that mark carries (the card refused that
+        run's ``box_start`` and ``box_stop``), or None: they go in ``last_run``, so that
+        the time before that run is on record too
     :param power_failed: the last run sealed everything at a power-fail warning
     :param crashed: the last run left its running marker (no clean stop)
     :param after_update: this start follows a migration of the data, a rollback or the
@@ -244,13 +250,23 @@ def start_details(*, stopped_cleanly, clean_stop_us, power_failed, crashed, afte
     elif stopped_cleanly:
         down_from = clean_stop_us
         if down_from is None:
-            # A mark without a time: a stop the card kept no entry of, nor of its run's
-            # start (or an old release's): the end of the last run on record, its stop or
+            # A mark without a time (an older release's, or one that kept no entry of its
+            # stop nor of its run's start): the end of the last run on record, its stop or
             # cut, else its last sign of life, as after a crash.
             ends = [audit.entries(limit=1, action=action) for action in ("box_stop", "power_fail")]
             down_from = max([_last_sign(data_dir, starts) or 0] + [e[0].wall_us for e in ends if e]) or None
-        other_release = bool(starts) and starts[0].details.get("release") not in (None, __version__)
+            stopped_run = None
+        last = stopped_run if stopped_run is not None else starts[0].details if starts else {}
+        other_release = last.get("release") not in (None, __version__)
         after = "update" if after_update or other_release else "clean_stop"
+        if stopped_run is not None:
+            # The run the card kept no entry of: its start, carried by its mark.
+            return {
+                "after": after,
+                "down_from": iso_ms(down_from),
+                "release": __version__,
+                "last_run": stopped_run,
+            }
     elif crashed or starts:
         # No clean stop (or, with neither mark, one a full card could not mark): the
         # last sign of life, else at least that run's start.

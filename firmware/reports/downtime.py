@@ -56,6 +56,11 @@ def _started(gaps, first, details, wall_us, failed):
     """Add the time before a run to ``gaps``, from its ``box_start`` ``details`` (audited at
     ``wall_us``; ``failed``: the starts that failed before it, or None); returns the first
     start on record, this one's if ``first`` is None."""
+    if details.get("last_run"):
+        # The run before, which the card kept no entry of: carried by its clean-stop mark
+        # into this start (firmware/uptime.py); the time before it first, then its stop's.
+        first = _started(gaps, first, details["last_run"], wall_us, failed)
+        failed = None
     # The run's start: written a minute into the run (firmware/uptime.py).
     started = iso_to_us(details.get("started")) or wall_us
     if first is None:

@@ -27,6 +27,17 @@ def test_the_clean_stop_marker(tmp_path):
     assert not datadir.stopped_cleanly(tmp_path)
 
 
+def test_a_clean_stop_mark_carries_the_run_the_card_kept_no_entry_of(tmp_path):
+    run = {"after": "first_start", "down_from": None, "started": "2026-03-02T09:00:00.000Z"}
+    datadir.mark_clean_stop(tmp_path, 123, run=run)
+    assert (datadir.clean_stop_us(tmp_path), datadir.clean_stop_run(tmp_path)) == (123, run)
+    datadir.mark_clean_stop(tmp_path, 456)
+    assert (datadir.clean_stop_us(tmp_path), datadir.clean_stop_run(tmp_path)) == (456, None)
+    for older in ("", "{}", "[1]", "not a mark"):  # an older release's mark without a time, or damaged
+        (tmp_path / datadir.CLEAN_STOP_NAME).write_text(older)
+        assert (datadir.clean_stop_us(tmp_path), datadir.clean_stop_run(tmp_path)) == (None, None)
+
+
 @pytest.mark.parametrize(
     "code, words",
     [

@@ -501,15 +501,15 @@ def test_a_start_the_card_refused_in_its_first_minute_keeps_the_gap_before_it(
 
 
 @pytest.mark.parametrize("refused", [("box_start", "box_stop"), ("box_stop",)])
-def test_a_stop_the_card_kept_no_entry_of_dates_the_gap_from_the_run_before(
+def test_a_stop_the_card_kept_no_entry_of_is_carried_by_its_clean_stop_mark(
     tmp_path, synth, monkeypatch, refused
 ):
     """Stopped cleanly at 09:05; started again at 10:00 and stopped 20 s later, the card
-    refusing that run's box_start and its box_stop. Its clean-stop mark said 10:00:20,
-    and the next start dated its gap from then: the time from 09:05 to 10:00 counted as
-    recorded. The mark has no time now, and the gap is dated from the last sign of life
-    (the run's own 20 s not recording, on the safe side). A run whose box_start is on
-    the card keeps its stop's time."""
+    refusing that run's box_start and its box_stop. Its clean-stop mark had no time, and
+    the next start dated its gap from the last sign of life: the run's 20 s counted as not
+    recording, and on a data folder's first run (below) nothing was on record before the
+    next start. The mark carries the run's start, which the next start audits: each time
+    is said as it was. A run whose box_start is on the card keeps its stop's time."""
     from firmware.datadir import clean_stop_us
 
     doc = QUIET
@@ -530,7 +530,7 @@ def test_a_stop_the_card_kept_no_entry_of_dates_the_gap_from_the_run_before(
     box.stop()
     stopped = box.clock.wall_at(box.clock.now_us())
     monkeypatch.setattr(AuditLog, "append", append)
-    assert clean_stop_us(data_dir) == (None if "box_start" in refused else stopped)
+    assert clean_stop_us(data_dir) == stopped
 
     box = open_sim_box(
         loads_scenario(json.dumps(dict(doc, start="2026-03-02T11:00:00Z"))), data_dir, synth=synth
@@ -541,8 +541,43 @@ def test_a_stop_the_card_kept_no_entry_of_dates_the_gap_from_the_run_before(
     day = Period(dt.date(2026, 3, 2), dt.date(2026, 3, 2))
     record = downtime(os.path.join(data_dir, "audit.db"), day, T0 + 3 * HOUR_US)
     gaps = [(d["from_us"], d["to_us"], d["cause"]) for d in record["down"]]
-    if "box_start" in refused:
-        middle = [(alive, T0 + 2 * HOUR_US, "clean_stop")]
-    else:
-        middle = [(alive, T0 + HOUR_US, "clean_stop"), (stopped, T0 + 2 * HOUR_US, "clean_stop")]
-    assert gaps == [(None, T0, "not_started"), *middle, (T0 + 2 * HOUR_US + 61_000_000, None, "clean_stop")]
+    assert gaps == [
+        (None, T0, "not_started"),
+        (alive, T0 + HOUR_US, "clean_stop"),
+        (stopped, T0 + 2 * HOUR_US, "clean_stop"),
+        (T0 + 2 * HOUR_US + 61_000_000, None, "clean_stop"),
+    ]
+
+
+def test_a_first_run_the_card_kept_no_entry_of_is_on_record_all_the_same(tmp_path, synth, monkeypatch):
+    """A data folder's first run, stopped after 20 s, the card refusing its box_start and
+    box_stop: the next start had nothing to date its gap from, and every report said the
+    running record began with it "(the release before kept no record)", the time before it
+    neither before the first start nor not recording."""
+    from firmware.reports.tables import running_note
+
+    append = refuse_entries(monkeypatch, {"box_start", "box_stop"}, OSError(28, "No space left on device"))
+    data_dir = str(tmp_path / "box")
+    box = open_sim_box(loads_scenario(json.dumps(QUIET)), data_dir, synth=synth)
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 20_000_000)
+    box.stop()
+    monkeypatch.setattr(AuditLog, "append", append)
+    box = open_sim_box(
+        loads_scenario(json.dumps(dict(QUIET, start="2026-03-02T11:00:00Z"))), data_dir, synth=synth
+    )
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 61_000_000)
+    [start] = box.audit.entries(limit=5, action="box_start")
+    box.stop()
+    assert start.details["last_run"]["after"] == "first_start"
+    day = Period(dt.date(2026, 3, 2), dt.date(2026, 3, 2))
+    record = downtime(os.path.join(data_dir, "audit.db"), day, T0 + 3 * HOUR_US)
+    assert [(d["from_us"], d["to_us"], d["cause"]) for d in record["down"]] == [
+        (None, T0, "not_started"),
+        (T0 + 20_000_000, T0 + 2 * HOUR_US, "clean_stop"),
+        (T0 + 2 * HOUR_US + 61_000_000, None, "clean_stop"),
+    ]
+    assert (record["first_start_us"], record["records_from_us"]) == (T0, None)
+    report = {"running": record, "period": {"tz": "UTC", "start_us": day.start_us}}
+    assert "kept no record" not in running_note(report)
