@@ -27,7 +27,7 @@ Definitions (also in docs/reports.md):
 - running (from the audit trail's ``box_start`` / ``box_stop`` / ``power_fail`` /
   ``recorder_start_failed`` entries, :mod:`.downtime`): when the box was not recording
   in the period, from when to when and why (a start refused: its reason), and whether
-  the period is before its first start;
+  the period is before its first start (no audit trail: said, nothing known);
 - lines not in service (from the alarm history's line faults, :mod:`.outages`): each
   occurrence on during the period, raised before it or in it, cut to the period;
 - archive (only on a box whose archive has run): of the ended calls started in
@@ -302,8 +302,8 @@ def _access(audit_db, period, cipher=None):
 
 def _running(audit_db, period, now_us, alive_us, cipher, failing):
     """The box's running record for the period (:func:`.downtime.downtime`), or None
-    without an audit trail."""
-    if audit_db is None or not os.path.exists(audit_db):
+    when no audit trail is named; one named but missing says so (``audit_trail``)."""
+    if audit_db is None:
         return None
     from .downtime import downtime
 

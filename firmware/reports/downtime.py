@@ -8,6 +8,7 @@ day (one per start and stop), whatever the size of the call log.
 """
 
 import json
+import os
 import sqlite3
 
 from ..localtime import iso_to_us
@@ -19,6 +20,9 @@ STALE_US = 3 * ALIVE_EVERY_US
 
 
 def _events(audit_db):
+    """The running record's entries, oldest first, or None when there is no audit trail."""
+    if not os.path.exists(audit_db):
+        return None
     db = sqlite3.connect("file:%s?mode=ro" % audit_db, uri=True)
     try:
         db.execute("PRAGMA query_only=1")
@@ -126,7 +130,10 @@ def downtime(audit_db, period, now_us, alive_us=None, cipher=None, failing=None)
       first start), a start after an update from a release that kept no such record, or
       with no start on record (or none before failed starts, ``first_start_us`` then
       after it) the first failed start;
-    - ``known``: there is a start, or a failed start, on record.
+    - ``known``: there is a start, or a failed start, on record;
+    - ``audit_trail``: there is an audit trail to read it from (no ``audit.db``: a box
+      never set up, or the file removed; nothing is on record but the failed starts
+      ``failing`` notes).
 
     :param now_us: when the report is made (a gap still open ends there, or at the
         period's end)
@@ -136,9 +143,10 @@ def downtime(audit_db, period, now_us, alive_us=None, cipher=None, failing=None)
         (:func:`firmware.startfail.read`), or None
     """
     events = _events(audit_db)
+    trail = events is not None
     if failing is not None:
         failing = (failing["since_us"], failing["error"])
-    gaps, first = _gaps(events, now_us, alive_us, cipher, failing)
+    gaps, first = _gaps(events or [], now_us, alive_us, cipher, failing)
     start_us, end_us = period.start_us, min(period.end_us, max(now_us, period.start_us))
     records_from = None
     if first is not None and first[1] != "first_start":
@@ -164,4 +172,5 @@ def downtime(audit_db, period, now_us, alive_us=None, cipher=None, failing=None)
         "before_first_start": before,
         "records_from_us": records_from,
         "known": first is not None or bool(gaps),
+        "audit_trail": trail,
     }

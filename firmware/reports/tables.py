@@ -108,7 +108,12 @@ def running_note(report):
             '"When the box was not recording"): calls then were not logged or recorded, '
             "and are not counted." % (hms(running["down_us"] / 1e6), len(running["down"]))
         )
-    if not running["known"]:
+    if not running.get("audit_trail", True):
+        notes.append(
+            "When the box was running is not known: it has no audit trail (audit.db), which "
+            "keeps the record of when it ran."
+        )
+    elif not running["known"]:
         notes.append("This box kept no record of when it was running in this period.")
     elif running["records_from_us"] is not None and report["period"]["start_us"] < running["records_from_us"]:
         since = when(running["records_from_us"], zoneinfo.ZoneInfo(report["period"]["tz"]))

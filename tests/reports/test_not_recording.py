@@ -373,6 +373,36 @@ def test_a_box_that_never_started_says_why_not_that_it_kept_no_record(tmp_path):
     ]
 
 
+def test_a_box_with_no_audit_trail_says_its_running_record_is_not_known(tmp_path, monkeypatch):
+    """No audit.db (a box never set up, or the file removed): the reports had no running
+    section at all, as if the box had recorded throughout. They say why nothing is known,
+    and a start failing now (the note in the run directory) is still said as such."""
+    db = sqlite3.connect(tmp_path / "calls.db")
+    db.executescript(SCHEMA)
+    db.close()
+    period = parse_period("2026-03-02", "2026-03-02", "UTC")
+    source = ReportSource(str(tmp_path), n_lines=1, wall_us=lambda: _utc_us(2026, 3, 3))
+    report = source.report(period)
+    running = report["running"]
+    assert (running["audit_trail"], running["known"], running["down"]) == (False, False, [])
+    said = "When the box was running is not known: it has no audit trail (audit.db)"
+    assert said in render(report, "csv").decode().splitlines()[1]
+    assert _table(report) == []
+    assert not os.path.exists(tmp_path / "audit.db")  # read, never made
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", str(run_dir))
+    since = _utc_us(2026, 3, 2, 8)
+    note = {"error": "no recording key", "since_us": since, "last_us": since, "attempts": 1}
+    (run_dir / "recorder-start.json").write_text(json.dumps(note))
+    report = source.report(period)
+    assert _table(report) == [
+        ["2026-03-02 08:00:00", "not running again yet", "16:00:00", "did not start: no recording key"]
+    ]
+    assert said in render(report, "csv").decode()
+
+
 def test_a_sealed_reason_is_opened_with_the_box_s_key(tmp_path):
     """On a box with the MCU's key the failed starts' details are sealed in the audit
     trail; before its first start (keys missing at the first boot) the time is theirs."""
