@@ -31,6 +31,7 @@ import logging
 import os
 import threading
 
+from . import words
 from .localtime import check_zone
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ def check_last_stop(data_dir, alarm_log, recovered=()):
                 "and closed the calls under way as cut by the power (the power_fail alarm)"
             )
         else:
-            message = "the box restarted without a clean stop (power loss or crash)"
+            message = "the box restarted without a clean stop (a %s)" % words.UNCLEAN_END
         cut = sum(1 for item in recovered if item[0] in ("partial", "damaged"))
         if cut:
             message += "; %d recording(s) were cut short and kept as partial" % cut
@@ -190,7 +191,7 @@ def check_last_stop(data_dir, alarm_log, recovered=()):
 
 
 def mark_power_fail(data_dir):
-    """The power-fail seal is done: the next start says so, not "power loss or crash".
+    """The power-fail seal is done: the next start says so, not "power cut or crash".
     One rename, unsynced: a cut before the file system's next commit leaves the
     running marker, and the next start says the general thing, as it did."""
     try:

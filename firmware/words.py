@@ -25,6 +25,12 @@ FAULTS = {
     "stuck_off_hook": "Off the hook for a long time with no call: a handset left off?",
 }
 
+# How a run of the recorder ended without a clean stop or the HAT's power-fail warning
+# (a crash, a kill, a power cut the box was not warned of): the power_loss_restart alarm
+# (its words below and its message, firmware/alarmchecks.py) and a report's times not
+# recording (firmware/reports/tables.py) say it in these words.
+UNCLEAN_END = "power cut or crash"
+
 ALARMS = {
     "disk_full": "Storage full: calls are not being recorded",
     "disk_warning": "Storage nearly full",
@@ -48,7 +54,7 @@ ALARMS = {
     "update_failed": "An update did not install: the box runs its previous version",
     "archive_failed": "The archive refuses this box's uploads",
     "power_fail": "The power failed",
-    "power_loss_restart": "The box restarted after a power cut or crash",
+    "power_loss_restart": "The box restarted after a " + UNCLEAN_END,
     "mcu_unreachable": "The HAT's supervisor chip does not answer: a power cut would come without warning",
     "recorder_start_failed": "The recorder could not start: calls went unrecorded",
     "staff_concern": "A concern raised by staff",

@@ -124,7 +124,8 @@ def downtime(audit_db, period, now_us, alive_us=None, cipher=None, failing=None)
       failed start to the start that worked, with ``reason``, the last failure's),
       ``in_period_us`` (its part in the period);
     - ``down_us``: their parts in the period, summed;
-    - ``first_start_us``: the first start on record, or None; ``before_first_start``:
+    - ``first_start_us``: the first start on record, or None, and ``first_start_after``
+      how the run before it ended (its ``after``); ``before_first_start``:
       the whole period is before it (nothing could be recorded);
       ``records_from_us``: running periods are known from then (None: from the box's
       first start), a start after an update from a release that kept no such record, or
@@ -169,6 +170,7 @@ def downtime(audit_db, period, now_us, alive_us=None, cipher=None, failing=None)
         "down": down,
         "down_us": sum(d["in_period_us"] for d in down),
         "first_start_us": first[0] if first is not None else None,
+        "first_start_after": first[1] if first is not None else None,
         "before_first_start": before,
         "records_from_us": records_from,
         "known": first is not None or bool(gaps),

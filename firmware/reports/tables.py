@@ -81,12 +81,16 @@ CAUSES = {
     "clean_stop": "stopped (a clean stop)",
     "power_fail": "power cut (the box was warned and sealed its recordings)",
     "update": "restarted for an update (or its rollback)",
-    "crash": "crash or power cut without warning (from its last sign of life)",
+    "crash": "%s (no clean stop; from its last sign of life)" % words.UNCLEAN_END,
     "no_sign_of_life": "not running: no sign of life since, not started again yet",
     "not_started": "before the box was first started",
     "start_failed": "did not start",  # with its reason: "did not start: the card is full"
     "unknown": "not known",
 }
+
+
+# How the run before the first start on record ended (its ``after``), for a run not on record.
+RUN_ENDS = {"clean_stop": "clean stop", "power_fail": "power cut", "crash": words.UNCLEAN_END}
 
 
 def running_note(report):
@@ -121,10 +125,18 @@ def running_note(report):
             notes.append("The box has no start on record; it failed to start from %s." % since)
         elif running["records_from_us"] < running["first_start_us"]:
             notes.append("The box has no start on record before it failed to start from %s." % since)
-        else:
+        elif running.get("first_start_after") in (None, "update"):
             notes.append(
                 "When the box was running is on record from %s only (the release before kept no record)."
                 % since
+            )
+        else:
+            # The run before the first start on record ended before its own start was (a
+            # crash in its first minute): how it ended is known, when it ran is not.
+            notes.append(
+                "When the box was running is on record from %s only: the run before it ended in a "
+                "%s before its start was on record."
+                % (since, RUN_ENDS.get(running["first_start_after"], "stop"))
             )
     return " ".join(notes) or None
 

@@ -171,7 +171,7 @@ def test_restart_after_a_power_loss(log, tmp_path):
 
 def test_a_restart_after_a_sealed_power_cut_says_so(log, tmp_path):
     """After a warned cut that sealed everything, the next start said 'without a clean
-    stop (power loss or crash)', as after a crash."""
+    stop (a power cut or crash)', as after a crash."""
     from firmware.alarmchecks import mark_power_fail
 
     alarms, _, _ = log
@@ -184,7 +184,7 @@ def test_a_restart_after_a_sealed_power_cut_says_so(log, tmp_path):
     assert "after a power cut; at the warning it sealed every recording" in row["message"]
     check_last_stop(data, alarms)  # running again: a crash now is a crash
     messages = [r["message"] for r in alarms.history()]
-    assert len(messages) == 2 and any("without a clean stop (power loss or crash)" in m for m in messages)
+    assert len(messages) == 2 and any("without a clean stop (a power cut or crash)" in m for m in messages)
 
 
 def test_a_card_that_refuses_the_running_mark_does_not_stop_the_start(log, tmp_path, monkeypatch, caplog):

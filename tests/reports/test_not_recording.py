@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 
 from board.sim.scenario import loads_scenario
+from firmware import words
 from firmware.box import open_audit, open_sim_box, open_sim_host
 from firmware.calls.calllog import SCHEMA, iso_ms
 from firmware.mail.compose import report_message
@@ -109,6 +110,7 @@ def test_a_crash_is_dated_from_the_last_sign_of_life(tmp_path, synth):
     later = _doc(start="2026-03-02T11:00:00Z", calls=[])
     again = open_sim_box(loads_scenario(json.dumps(later)), crashed, synth=synth)
     again.start()
+    [alarm] = [a for a in again.alarm_log.history() if a["kind"] == "power_loss_restart"]
     again.stop()
     with open_audit(crashed) as audit:
         entry = audit.entries(limit=1, action="box_start")[0]
@@ -119,6 +121,41 @@ def test_a_crash_is_dated_from_the_last_sign_of_life(tmp_path, synth):
         (alive, _utc_us(2026, 3, 2, 11), "crash"),
         (_utc_us(2026, 3, 2, 11), None, "clean_stop"),  # still stopped
     ]
+    # The dashboard's and the mail's words for the alarm at that start, and the report's.
+    why = _table(report)[1][3]
+    assert why == "power cut or crash (no clean stop; from its last sign of life)"
+    assert words.UNCLEAN_END in words.ALARMS["power_loss_restart"] and words.UNCLEAN_END in alarm["message"]
+
+
+def test_a_first_run_that_crashed_in_its_first_minute_is_not_said_an_older_release_s(tmp_path, synth):
+    """A data folder's first run crashed 10 s in, before its box_start (written a minute
+    in): the next start says after a crash, with nothing before it on record. The report
+    said the release before kept no record; it says how the run before ended, in the
+    alarm's words, and that its start was not on record."""
+    data_dir = _keyed(tmp_path)
+    box = open_sim_box(loads_scenario(json.dumps(_doc(calls=[]))), data_dir, synth=synth)
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 10_000_000)
+    crashed = str(tmp_path / "crashed")
+    shutil.copytree(data_dir, crashed, ignore=shutil.ignore_patterns("*.lock", "lock"))
+    box.stop()
+    again = open_sim_box(
+        loads_scenario(json.dumps(_doc(start="2026-03-02T11:00:00Z", calls=[]))), crashed, synth=synth
+    )
+    again.start()
+    again.clock.run_until(again.clock.now_us() + 61 * 10**6)
+    [start] = again.audit.entries(limit=5, action="box_start")
+    again.stop()
+    assert (start.details["after"], start.details["down_from"]) == ("crash", None)
+    source = ReportSource(crashed, n_lines=1, wall_us=lambda: _utc_us(2026, 3, 2, 12))
+    report = source.report(source.period("2026-03-02", "2026-03-02"))
+    assert report["running"]["first_start_after"] == "crash"
+    text = render(report, "csv").decode()
+    assert "kept no record" not in text
+    assert (
+        "When the box was running is on record from 2026-03-02 11:00:00 only: the run before it ended "
+        "in a power cut or crash before its start was on record." in text
+    )
 
 
 def _box_audit(tmp_path, events):

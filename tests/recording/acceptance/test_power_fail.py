@@ -190,7 +190,7 @@ def test_power_cut_with_warning_loses_nothing_and_the_box_records_again(
     later = [r for r in rows if r["started_at"] > scenario.start_wall_us + LATER_S * 1e6]
     assert len(later) == 1 and later[0]["state"] == "complete", later
     assert calls[later[0]["call_id"]]["end_reason"] != "power_loss"
-    # The start after it says what happened: a sealed power cut, not "power loss or crash".
+    # The start after it says what happened: a sealed power cut, not "power cut or crash".
     from firmware.alarmlog import AlarmLog
 
     alarms = AlarmLog(os.path.join(data_dir, "alarms.db"), host.boxes[0].clock)
