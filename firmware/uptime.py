@@ -7,7 +7,8 @@ reports already):
 - ``box_start`` for every run that lasted a minute, or was stopped or cut before
   that, saying when it started (``started``), how the run before it ended and since when
   the box had not been recording (``after``, ``down_from``): a clean stop (the
-  time of the clean-stop mark), a power cut the HAT warned of (the time of its
+  time of the clean-stop mark, or of the run's ``box_stop`` when the card refused the
+  mark), a power cut the HAT warned of (the time of its
   ``power_fail`` entry), a restart for an update or its rollback (``update``: a
   clean stop after the updater noted its restart, below, or followed by a data
   migration, a rollback or another release), a crash or a power cut without warning
@@ -267,6 +268,11 @@ def start_details(
                 "release": __version__,
                 "last_run": stopped_run,
             }
+    elif not crashed and _stop_after(audit, starts) is not None:
+        # Neither mark, the run's clean stop on record after its start: a stop whose mark
+        # the card refused (the start raised no power_loss_restart): that stop's.
+        down_from = _stop_after(audit, starts)
+        after = "update" if after_update else "clean_stop"
     elif crashed or starts:
         # No clean stop (or, with neither mark, one a full card could not mark): the
         # last sign of life, else at least that run's start.
@@ -275,6 +281,15 @@ def start_details(
     else:
         return {"after": "first_start", "down_from": None, "release": __version__}
     return {"after": after, "down_from": iso_ms(down_from), "release": __version__}
+
+
+def _stop_after(audit, starts):
+    """The time (µs) of the latest ``box_stop`` when it came after the latest ``box_start``
+    (``starts``: that entry, or none), else None."""
+    stops = audit.entries(limit=1, action="box_stop")
+    if stops and (not starts or stops[0].seq > starts[0].seq):
+        return stops[0].wall_us
+    return None
 
 
 def _last_sign(data_dir, starts):

@@ -99,6 +99,24 @@ def test_a_clean_stop_with_no_time_is_dated_from_the_end_of_the_last_run_on_reco
     assert details["down_from"] is None  # nothing to date it from
 
 
+def test_a_clean_stop_on_record_whose_mark_the_card_refused_is_not_a_crash(tmp_path):
+    """The run stopped cleanly, its box_stop on the card, then the card refused its clean-stop
+    mark (the running mark was gone: the next start raised no power_loss_restart). The
+    start said after a crash, dated from the last sign of life: the report called a
+    clean stop a power cut or crash that no alarm had said. A box_stop before the last
+    start is an older stop's: that is a crash still."""
+    write_alive(tmp_path, T0 - 30_000_000)
+    trail = _Trail(_entry(11, T0 - HOUR_US, "box_start"), _entry(12, T0, "box_stop"))
+    neither = dict(stopped_cleanly=False, clean_stop_us=None, power_failed=False, after_update=False)
+    details = start_details(**neither, crashed=False, audit=trail, data_dir=tmp_path)
+    assert (details["after"], details["down_from"]) == ("clean_stop", iso_ms(T0))
+    details = start_details(**neither, crashed=True, audit=trail, data_dir=tmp_path)
+    assert (details["after"], details["down_from"]) == ("crash", iso_ms(T0 - 30_000_000))
+    older = _Trail(_entry(11, T0 - 2 * HOUR_US, "box_stop"), _entry(12, T0 - HOUR_US, "box_start"))
+    details = start_details(**neither, crashed=False, audit=older, data_dir=tmp_path)
+    assert (details["after"], details["down_from"]) == ("crash", iso_ms(T0 - 30_000_000))
+
+
 def test_a_power_cut_whose_entry_the_card_refused_is_not_dated_from_an_older_cut(tmp_path):
     """The power-fail seal went, its audit entry did not (a card error, only logged): the
     latest power_fail entry is a cut from before the last start, a week ago. The time not
