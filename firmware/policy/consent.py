@@ -9,7 +9,10 @@ parties and is in the recording, which captures the line):
   reversal, a voice, a key, the ringback's end) or, for an answer the dial timeout
   assumed, at the first sign of the far end after it (:mod:`firmware.policy.engine`);
 * while a recorded call is connected, the periodic warning tone: the first
-  ``interval_s`` after the answer, then every ``interval_s``.
+  ``interval_s`` after the answer, then every ``interval_s``. On a call given no
+  other notice (``"off"``) the tone is the notice: if its first beep cannot be
+  played, nobody was told, and ``on_untold`` stops the recording (unless
+  ``record_if_notice_failed``).
 
 Every answered call that may be recorded gets a ``consent`` record (stored
 as JSON on the call)::
@@ -47,13 +50,17 @@ class ConsentNotices:
     :param clock: the box's clock (tone timers, times of the notices)
     :param announcements: an :class:`~firmware.policy.announcement.Announcements`
     :param settings: :class:`~firmware.policy.settings.ConsentSettings`
+    :param on_untold: ``f(call, error)``, called (not holding this object's lock) when
+        the first warning tone of a call given no other notice cannot be played and a
+        failed notice does not record: nobody on it was told
     """
 
-    def __init__(self, board, clock, announcements, settings):
+    def __init__(self, board, clock, announcements, settings, on_untold=None):
         self.board = board
         self.clock = clock
         self.announcements = announcements
         self.settings = settings
+        self.on_untold = on_untold
         self._lock = threading.RLock()
         self._tones = {}  # call id (object id) -> timer
         self._played = {}  # call id (object id) -> clock time its notice began
@@ -139,6 +146,7 @@ class ConsentNotices:
 
     def _beat(self, call, t_us):
         tone = self.settings.warning_tone
+        untold = None
         with self._lock:
             if id(call) not in self._tones or call.ended_us is not None:
                 self._tones.pop(id(call), None)
@@ -149,13 +157,30 @@ class ConsentNotices:
             except (OSError, RuntimeError, ValueError) as exc:
                 call.consent["warning_tone_error"] = str(exc)
                 log.warning("line %d: the warning tone could not be played: %s", call.line, exc)
-            nxt = t_us + int(tone.interval_s * 1_000_000)
-            self._tones[id(call)] = self.clock.call_at(nxt, lambda: self._beat(call, nxt))
+                if self._untold(call):
+                    untold = str(exc)
+            if untold is None:
+                nxt = t_us + int(tone.interval_s * 1_000_000)
+                self._tones[id(call)] = self.clock.call_at(nxt, lambda: self._beat(call, nxt))
+            else:
+                del self._tones[id(call)]
+        if untold is not None and self.on_untold is not None:
+            self.on_untold(call, untold)
+
+    def _untold(self, call):
+        """Whether ``call``, whose warning tone just failed, was told nothing at all and
+        must not be recorded: no other notice given and no beep before this one."""
+        consent = call.consent
+        return (
+            not consent.get("given")
+            and not consent["warning_tones"]
+            and not self.settings.record_if_notice_failed
+        )
 
 
-def make_notices(board, clock, data_dir, country, settings):
+def make_notices(board, clock, data_dir, country, settings, on_untold=None):
     """:class:`ConsentNotices` for a box (its announcements kept in ``data_dir``)."""
-    notices = ConsentNotices(board, clock, Announcements(data_dir, country), settings)
+    notices = ConsentNotices(board, clock, Announcements(data_dir, country), settings, on_untold)
     notices.apply(settings)
     return notices
 

@@ -32,7 +32,9 @@ A call that must not be recorded is never handed to the recorder: nothing of
 it is written, not even its pre-roll. When the notice fails and
 ``record_if_notice_failed`` is off, the call is not recorded either; an
 outbound recording begun at off-hook for such a line is held in memory
-until its notice is given, and dropped if it is not.
+until its notice is given, and dropped if it is not. On a call given no other
+notice the warning tone is the notice: its first beep failing, the recording
+already on the card is destroyed (audited by the recorder) and the call skipped.
 
 A call ended by the silence clear may be re-opened by the supervisor (sound
 again while our side is still off-hook). Until the line leaves the cleared
@@ -79,6 +81,8 @@ MASK_MARGIN_US = 40_000
 # The reason of an outbound call not recorded as nobody was heard after dialling (consent
 # "unheard"): in plain words, as nothing failed (not "could not be given", a fault's words).
 UNHEARD_REASON = "nobody was heard on the line after dialling, so no consent notice was played"
+# Why the recording of a call told nothing was destroyed (its recording_deleted audit entry).
+NOT_TOLD = "the consent notice could not be given"
 
 
 class PolicyError(LinekeeperError, ValueError):
@@ -139,7 +143,7 @@ class CallPolicy:
         self.callmeta = callmeta
         self.preroll_us = preroll_ms * 1000
         self.audit = audit
-        self.consent = make_notices(board, clock, data_dir, country, settings.consent)
+        self.consent = make_notices(board, clock, data_dir, country, settings.consent, on_untold=self._untold)
         self.pauses = PauseControl(
             capture, clock, audit, settings.pci, on_change=self._changed, recorder=recorder, data_dir=data_dir
         )
@@ -272,6 +276,25 @@ class CallPolicy:
                 return
             if live.decision.decision == rules.RECORD:
                 self._start_recording(live, self._from_start(call))
+            self._publish(call)
+
+    def _untold(self, call, error):
+        """The first warning tone of ``call``, its only notice, could not be played: nobody
+        on it was told, so, as when a notice cannot be given, it is not recorded. What was
+        recorded since the answer (or off-hook) is destroyed, and the recorder audits it."""
+        with self._lock:
+            live = self._live.get(call.line)
+            if live is None or live.call is not call:
+                return
+            self.recorder.discard(call, why=NOT_TOLD)
+            self._decide(
+                live,
+                rules.Decision(
+                    rules.SKIP,
+                    "%s (the warning tone could not be played: %s)" % (NOT_TOLD, error),
+                    "consent",
+                ),
+            )
             self._publish(call)
 
     def _withdrawn(self, ev):

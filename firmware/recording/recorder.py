@@ -69,7 +69,7 @@ from firmware.recording.held import HeldPipeline
 from firmware.recording.reserve import DiskReserve, free_bytes
 from firmware.recording.segment import SyncGroup
 from firmware.recording.stages import ChunkPolicy, RecordingPipeline
-from firmware.recording.store import KEY_CONTEXT, KEY_COPY_SUFFIX, new_wrapped_key
+from firmware.recording.store import KEY_CONTEXT, KEY_COPY_SUFFIX, NOT_A_RECORDING, new_wrapped_key
 
 log = logging.getLogger(__name__)
 
@@ -429,8 +429,11 @@ class Recorder:
                 return
             self._release_held(active)
 
-    def discard(self, call):
-        """Stop recording ``call`` and keep nothing of it (a held recording was never written)."""
+    def discard(self, call, why=None):
+        """Stop recording ``call`` and keep nothing of it (a held recording was never written).
+
+        ``why``: the reason the audit entry of a recording already on the card gives for
+        its deletion (None: it turned out not to be a call)."""
         with self._lock:
             active = self._active.get(call.line)
             if active is None or active.call is not call:
@@ -442,7 +445,7 @@ class Recorder:
             if active.timer is not None:
                 active.timer.cancel()
             active.pipeline.abort()
-            self._discard_stored(active.recording_id)
+            self._discard_stored(active.recording_id, why)
 
     def recording(self, call):
         """Whether ``call`` is being recorded (or held)."""
@@ -739,10 +742,11 @@ class Recorder:
             if self._unbegun:
                 self._row_retry = self.clock.call_later(ROW_RETRY_US, self._retry_rows)
 
-    def _discard_stored(self, recording_id):
-        """Remove a recording that turned out not to be a call (file, and row if written)."""
+    def _discard_stored(self, recording_id, why=None):
+        """Remove a recording that turned out not to be a call (file, and row if written);
+        ``why``: another reason, for its audit entry."""
         self._unbegun.pop(recording_id, None)
-        self.store.discard(recording_id)
+        self.store.discard(recording_id, why or NOT_A_RECORDING)
 
     def _ended(self, ev):
         with self._lock:

@@ -58,6 +58,9 @@ QUARANTINE = "quarantine"  # where files nothing accounts for are moved, never d
 NO_CALL_LOG = object()  # RecordingStore.call_row's answer where there is no calls table
 RECORDING_SUFFIX = ".lkrec"
 KEY_COPY_SUFFIX = ".lkkey"  # a recording's wrapped data key, outside its sealed header (docs/FORMAT.md)
+# Why a recording removed while in progress went (its recording_deleted audit entry), unless
+# the caller says otherwise: it turned out not to be a call, or never got a file.
+NOT_A_RECORDING = "not a recording"
 
 # What the retention clock guard keeps across restarts (firmware.policy.clockguard).
 RETENTION_STATE_SCHEMA = """
@@ -581,8 +584,9 @@ class RecordingStore:
             return NO_CALL_LOG
         return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
 
-    def drop(self, recording_id: str) -> None:
-        """Forget a recording that never got a file (creating it failed)."""
+    def drop(self, recording_id: str, why: str = NOT_A_RECORDING) -> None:
+        """Forget a recording that never got a file (creating it failed), or whose file
+        :meth:`discard` removed; ``why``: what its audit entry says."""
         with self._lock:
             gone = self._db.execute(
                 "DELETE FROM recordings WHERE id = ? AND state = 'recording'", (recording_id,)
@@ -590,10 +594,11 @@ class RecordingStore:
         if gone:
             # The deleted row held the wrapped key: out of the write-ahead log too.
             self.checkpoint()
-            self._audit("recording_deleted", recording_id, {"why": "not a recording"})
+            self._audit("recording_deleted", recording_id, {"why": why})
 
-    def discard(self, recording_id: str) -> None:
-        """Remove a recording still in progress that turned out not to be a call.
+    def discard(self, recording_id: str, why: str = NOT_A_RECORDING) -> None:
+        """Remove a recording still in progress that turned out not to be a call, or
+        that may not be kept (``why``, which its audit entry says: its call was not told).
 
         The file first (its header holds a copy of the wrapped key), then the
         row: a crash in between leaves a row with no file, which
@@ -608,7 +613,7 @@ class RecordingStore:
                 "UPDATE recordings SET file = '' WHERE id = ? AND state = 'recording'", (recording_id,)
             )
         self.shred_file(recording_id, audit=False)
-        self.drop(recording_id)
+        self.drop(recording_id, why)
 
     def shred_file(self, recording_id: str, audit: bool = True) -> None:
         """Overwrite the file's header (where its wrapped key is) with zeros, then remove it.

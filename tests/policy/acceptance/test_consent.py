@@ -335,15 +335,15 @@ def test_a_call_put_down_just_after_dialling_is_not_told_nor_recorded(lab):
     assert logged["policy_decision"] == "skip" and lab.recordings(data_dir) == []
 
 
-def test_a_warning_tone_that_cannot_be_played_raises_the_alarm(lab):
-    """Callers told only by the beep every 15 s (no announcement): a board that could not
-    play it recorded the call with nobody told, and no alarm said so (the call only kept
-    ``warning_tone_error``)."""
+TONE_ONLY = {"inbound": "off", "outbound": "off", "warning_tone": {"enabled": True, "interval_s": 15}}
+
+
+def _run_broken_board(lab, calls, consent):
+    """Run ``calls`` on a box whose board cannot play: (data dir, alarms, audit entries)."""
     from board.sim.scenario import loads_scenario
     from firmware.box import open_sim_box
 
-    consent = {"inbound": "off", "outbound": "off", "warning_tone": {"enabled": True, "interval_s": 15}}
-    doc = lab.scenario(calls()[:1], config=lab.policy(consent=consent))
+    doc = lab.scenario(calls, config=lab.policy(consent=consent))
     data_dir = lab.data_dir()
     box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=lab.synth)
 
@@ -354,12 +354,82 @@ def test_a_warning_tone_that_cannot_be_played_raises_the_alarm(lab):
     box.start()
     assert box.board.run()
     alarms = [(a["kind"], a["line"], a["message"]) for a in box.alarm_log.history()]
+    entries = box.audit.entries(limit=-1, newest_first=False)
     box.stop()
+    return data_dir, alarms, entries
+
+
+def test_a_warning_tone_that_cannot_be_played_raises_the_alarm(lab):
+    """Callers told only by the beep every 15 s (no announcement): a board that could not
+    play it recorded the call with nobody told, and no alarm said so (the call only kept
+    ``warning_tone_error``)."""
+    data_dir, alarms, _entries = _run_broken_board(lab, calls()[:1], TONE_ONLY)
     (logged,) = lab.calls(data_dir)
     assert logged["consent"]["warning_tone_error"] == "the playback device is gone"
     assert alarms == [
         ("consent_notice_failed", 1, "the warning tone could not be played: the playback device is gone")
     ]
+
+
+@pytest.mark.parametrize("direction", ["in", "out"])
+def test_a_call_whose_only_notice_the_beep_could_not_sound_is_not_recorded(lab, direction):
+    """The beep is the notice on a box with no announcement: its first failing, nobody was
+    told, yet the call went on being recorded to its end. As when an announcement cannot
+    be given, it is not recorded: what was on the card since the answer (outbound: since
+    off-hook) is destroyed, and the audit trail says why."""
+    call = calls()[0] if direction == "in" else dict(calls()[1], line=1)
+    data_dir, _alarms, entries = _run_broken_board(lab, [call], TONE_ONLY)
+    (logged,) = lab.calls(data_dir)
+    assert logged["consent"] == {
+        "notice": "off",
+        "given": False,
+        "warning_tones": 0,
+        "warning_tone_error": "the playback device is gone",
+    }
+    assert logged["policy_decision"] == "skip" and logged["recording"] is None
+    assert logged["policy_reason"] == (
+        "the consent notice could not be given (the warning tone could not be played: "
+        "the playback device is gone)"
+    )
+    assert lab.recordings(data_dir) == []
+    assert os.listdir(os.path.join(data_dir, "recordings")) == []
+    (created,) = [e for e in entries if e.action == "recording_created"]
+    deleted = [e for e in entries if e.action == "recording_deleted"]
+    assert [(e.target, e.details) for e in deleted] == [
+        (created.target, {"why": "the consent notice could not be given"})
+    ]
+
+
+def test_a_beep_that_fails_after_one_sounded_stops_nothing(lab, synth):
+    """The caller heard the first beep, so was told: a later one failing is noted (and
+    alarmed), and the recording goes on; so does it with record_if_notice_failed."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+
+    doc = lab.scenario(calls()[:1], config=lab.policy(consent=TONE_ONLY))
+    data_dir = lab.data_dir()
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+    play, played = box.board.play, []
+
+    def once(line, samples):
+        if played:
+            raise OSError("the playback device is gone")
+        played.append(line)
+        return play(line, samples)
+
+    box.board.play = once
+    box.start()
+    assert box.board.run()
+    box.stop()
+    (logged,) = lab.calls(data_dir)
+    assert logged["consent"]["warning_tones"] == 1
+    assert logged["consent"]["warning_tone_error"] == "the playback device is gone"
+    assert logged["policy_decision"] == "record" and logged["recording"] == "complete"
+    consent = dict(TONE_ONLY, record_if_notice_failed=True)
+    data_dir, _alarms, _entries = _run_broken_board(lab, calls()[:1], consent)
+    (logged,) = lab.calls(data_dir)
+    assert logged["consent"]["warning_tones"] == 0 and logged["consent"]["warning_tone_error"]
+    assert logged["policy_decision"] == "record" and logged["recording"] == "complete"
 
 
 @pytest.mark.parametrize("mode", ["always", "by_rule"])
