@@ -9,7 +9,8 @@ parties and is in the recording, which captures the line):
   reversal, a voice, a key, the ringback's end) or, for an answer the dial timeout
   assumed, at the first sign of the far end after it (:mod:`firmware.policy.engine`);
 * while a recorded call is connected, the periodic warning tone: the first
-  ``interval_s`` after the answer, then every ``interval_s``. On a call given no
+  ``interval_s`` after the answer (one the dial timeout assumed: after the first
+  sign of the far end), then every ``interval_s``. On a call given no
   other notice (``"off"``) the tone is the notice: if its first beep cannot be
   played, nobody was told, and ``on_untold`` stops the recording (unless
   ``record_if_notice_failed``).
@@ -120,8 +121,12 @@ class ConsentNotices:
         return sine([tone.frequency_hz], [tone.level_dbm0], tone.duration_ms)
 
     # ------------------------------------------------------------ warning tone
-    def start_warning(self, call):
-        """Beep every ``interval_s`` from the answer while ``call`` is connected (if enabled)."""
+    def start_warning(self, call, since_us=None):
+        """Beep every ``interval_s`` from the answer while ``call`` is connected (if enabled).
+
+        ``since_us``: the clock time the beats count from instead of the answer (the first
+        sign of the far end after an answer the dial timeout assumed).
+        """
         tone = self.settings.warning_tone
         if not tone.enabled or call.answered_us is None:
             return
@@ -132,7 +137,7 @@ class ConsentNotices:
                 call.consent = {"notice": self.required(call.direction), "given": False}
             call.consent.setdefault("warning_tones", 0)
             interval_us = int(tone.interval_s * 1_000_000)
-            first = call.answered_us + interval_us
+            first = (call.answered_us if since_us is None else since_us) + interval_us
             now = self.clock.now_us()
             if first < now:  # recording began later (on demand): next beat of the grid
                 first += -(-(now - first) // interval_us) * interval_us

@@ -14,7 +14,8 @@ box, records nothing by itself)::
     CallAnswered (assumed: the dial timeout's, no sign of the far end)
                      ───▶ decide only; the notice and the recording wait for
     CallAnswerConfirmed ▶ (the far end's voice, key, reversal, ringback end)
-                          notice ──▶ record / skip; none by the call's end: the
+                          notice ──▶ record / skip (the warning tone counts
+                          from here, notice or none); none by the call's end: the
                           notice was never given (not recorded, unless
                           record_if_notice_failed)
     key codes, buttons ─▶ on-demand recording; pause and resume
@@ -102,6 +103,8 @@ class _Live:
         self.key_us = []  # (start, end) clock µs of each key in ``keys``
         self.last_key_us = None
         self.connected = False  # the far end is known to be there: notice given, recording decided
+        self.assumed = False  # answered by the dial timeout: the far end not heard at the answer
+        self.heard_us = None  # then: when the far end was first heard (the warning tone's start)
 
 
 class CallPolicy:
@@ -226,7 +229,8 @@ class CallPolicy:
                 # next gap - another provisional answer - and the caller would hear it.)
                 self._publish(call)
                 return
-            if getattr(ev, "assumed", False) and self._notice_due(live):
+            live.assumed = bool(getattr(ev, "assumed", False))
+            if live.assumed and self._notice_due(live):
                 # Answered by the dial timeout, with no sign of the far end: the notice
                 # waits for one. Played now it may go to nobody (a mobile network is
                 # silent for seconds before it rings), and the call would say it was given.
@@ -244,10 +248,19 @@ class CallPolicy:
         return live.decision.decision != rules.SKIP and self.consent.required(live.call.direction) != "off"
 
     def _confirmed(self, ev):
-        """A provisional answer stands: the notice, then the recording (see _answered)."""
+        """A provisional answer stands, or the far end of an assumed one is heard: the
+        notice, then the recording (see _answered). An assumed answer's warning tone
+        counts from here: from the answer its first beep may go into the silence before
+        the far end answered, and the next ones are off the far end's interval."""
         with self._lock:
             live = self._live.get(ev.call.line)
-            if live is not None and live.call is ev.call and live.decision is not None and not live.connected:
+            if live is None or live.call is not ev.call or live.decision is None:
+                return
+            if live.assumed and live.heard_us is None:
+                live.heard_us = ev.t_us
+                if live.connected and self.recorder.recording(live.call):
+                    self._start_warning(live)  # no notice was due: recorded since the answer
+            if not live.connected:
                 self._connected(live)
 
     def _connected(self, live):
@@ -331,7 +344,7 @@ class CallPolicy:
             del self._parked[ev.line]
             self._live[ev.line] = live
             if self.recorder.recording(live.call):
-                self.consent.start_warning(live.call)
+                self._start_warning(live)
             self._publish(live.call)
             # The call log had shown it ended: say why that changed. Not from the DSP's
             # thread (the audit write waits for the card).
@@ -419,7 +432,15 @@ class CallPolicy:
                 and not self.settings.consent.record_if_notice_failed
             )
             self.recorder.record(call, from_us, min_talk_us=min_talk_us, hold=hold)
-        self.consent.start_warning(call)
+        self._start_warning(live)
+
+    def _start_warning(self, live):
+        """The warning tone of ``live``'s recorded call, from its answer; from the first sign
+        of the far end after an answer the dial timeout assumed (none yet: it waits)."""
+        if not live.assumed:
+            self.consent.start_warning(live.call)
+        elif live.heard_us is not None:
+            self.consent.start_warning(live.call, since_us=live.heard_us)
 
     def request_recording(self, line, via, t_us=None):
         """Someone asked to record the call on ``line`` (on-demand); False if nothing to do."""

@@ -47,7 +47,7 @@ def calls():
             "at": 1.0,
             "direction": "out",
             "dial": {"digits": "02079460000"},
-            "talk": 35.0,
+            "talk": 37.0,
             "speech": [{"at": 4.5, "text": "Hello?"}],
         },
     ]
@@ -133,20 +133,28 @@ def test_warning_tones_every_15_s_at_minus_13_dbm0(noticed, line, beeps):
     call = log[line]
     samples, t0 = lab.decode(data_dir, call["id"])
     answered = lab.wall_us(call["answered_at"])
+    origin = answered
+    if line == 2:
+        # Answered by the dial timeout: the beeps count from the far end's "Hello?" 4.5 s
+        # later (the DSP dates its onset to a few tens of ms), not from the silence before.
+        after = lab.wall_us(call["consent"]["at"]) + 1_000_000  # past the notice's own beep
+        first = lab.tone_times(samples[(after - t0) * 8 // 1000 :], 1400)[0]
+        origin = after + int(first * 1e6) - 15_000_000
+        assert 4_400_000 <= origin - answered < 5_100_000
     for k in beeps:
-        beep = lab.at(samples, t0, answered + k * 1_000_000 + 20_000, 0.45)
+        beep = lab.at(samples, t0, origin + k * 1_000_000 + 20_000, 0.45)
         assert lab.tone_level_dbm0(beep, 1400) == pytest.approx(-13, abs=2), (line, k)
         # Not before it, not after it, nor half-way to the next.
         for off_s in (-0.5, 0.55, 7.5):
-            quiet = lab.at(samples, t0, answered + int((k + off_s) * 1e6), 0.4)
+            quiet = lab.at(samples, t0, origin + int((k + off_s) * 1e6), 0.4)
             if len(quiet) < 3200:
                 continue  # past the end of the call
             assert lab.tone_level_dbm0(quiet, 1400) < -45, (line, k, off_s)
     # Where each burst of 1400 Hz begins, after the notice: exactly on the 15 s grid.
-    after = lab.wall_us(call["consent"]["at"]) + 8_000_000 if line == 1 else answered + 7_000_000
+    after = lab.wall_us(call["consent"]["at"]) + 8_000_000 if line == 1 else origin + 7_000_000
     offset_s = (after - t0) / 1e6
     starts = lab.tone_times(samples[int(offset_s * 8000) :], 1400)
-    expected = [(answered + k * 1_000_000 - after) / 1e6 for k in beeps]
+    expected = [(origin + k * 1_000_000 - after) / 1e6 for k in beeps]
     assert len(starts) == len(expected) and np.allclose(starts, expected, atol=0.04), starts
 
 
@@ -445,3 +453,42 @@ def test_a_far_end_never_heard_is_recorded_when_a_failed_notice_records_anyway(l
     assert logged["consent"]["given"] is False and logged["consent"]["unheard"] is True
     assert logged["policy_decision"] == "record"
     assert logged["recording"] == "complete" and len(lab.recordings(data_dir)) == 1
+
+
+@pytest.mark.parametrize("notice", ["off", "tone"])
+def test_the_warning_tone_of_an_answer_the_dial_timeout_assumed_counts_from_the_far_end(lab, notice):
+    """The far end answers 20 s after the dialling, the line silent before: the box takes
+    the call as answered 4 s after the last digit. The warning tone counted from there, so
+    its first beep sounded into the silence before anyone answered (with no other notice,
+    the only one), and the next ones were off the interval from the far end's "Hello".
+    They count from the far end's first sign: 15 s, 30 s after its voice."""
+    from board.sim.scenario import loads_scenario
+    from board.sim.timeline import compile_timeline
+
+    call = {
+        "line": 1,
+        "at": 1.0,
+        "direction": "out",
+        "dial": {"digits": "07700900123", "answer_after": 20.0},
+        "talk": 40.0,
+        "speech": [{"at": 0.5, "text": "Hello, who is this?"}],
+    }
+    consent = {"inbound": "off", "outbound": notice, "warning_tone": {"enabled": True, "interval_s": 15}}
+    doc = lab.scenario([call], config=dict(lab.policy(consent=consent), audio_profile="pcm"))
+    (truth,) = compile_timeline(loads_scenario(json.dumps(doc)), lab.synth).truth
+    data_dir, (logged,) = lab.sim(doc)
+    assert logged["policy_decision"] == "record" and logged["recording"] == "complete"
+    assert logged["consent"]["warning_tones"] == 2
+    answered = lab.wall_us("2026-03-02T09:00:00.000Z") + truth.answered_us
+    assert lab.wall_us(logged["answered_at"]) < answered - 15_000_000  # the dial timeout's
+    samples, t0 = lab.decode(data_dir, logged["id"])
+    # From 3 s after the real answer (past its "Hello" and the notice's beep), in seconds
+    # from the answer.
+    skip = (answered - t0) / 1e6 + 3.0
+    starts = [s + 3.0 for s in lab.tone_times(samples[int(skip * 8000) :], 1400)]
+    # From the voice 0.5 s after the real answer (the DSP's onset dated to a few tens of
+    # ms, within half a second), not from the assumed answer: 10 s and 25 s in.
+    voice = 0.5
+    assert len(starts) == 2, starts
+    assert voice + 14.9 <= starts[0] < voice + 15.6, starts
+    assert starts[1] - starts[0] == pytest.approx(15, abs=0.04)
