@@ -12,7 +12,8 @@ minute) and raises or clears:
 :class:`ConsentWatch` raises ``consent_notice_failed`` on a line whose
 notice could not be given or whose periodic warning tone could not be played,
 and clears it at that line's next notice given or beep played (not for a call
-whose far end was never heard: ``unheard``, nothing failed). Its message says
+whose far end was never heard: ``unheard``, or whose line was paused before it
+was: ``paused``; nothing failed). Its message says
 which failed, the announcement or a beep (the notice's or the warning tone's),
 which its mail's advice follows (:func:`firmware.words.alarm_advice`).
 :func:`check_last_stop` raises ``power_loss_restart`` when the box starts
@@ -137,8 +138,10 @@ class ConsentWatch:
 
     def _on_call(self, event):
         consent = getattr(event.call, "consent", None)
-        if not consent or consent.get("unheard"):
-            return  # nothing due, or nobody on the line to give it to (the notice is fine)
+        if not consent or consent.get("unheard") or consent.get("paused"):
+            # Nothing due, or nobody heard on the line to give it to (nobody there, or the
+            # line paused for card details): the notice is fine.
+            return
         error = consent.get("error") if consent.get("notice") != "off" else None
         if error and consent["notice"] == "tone":  # the board's, not the announcement's
             message = "the consent beep could not be played: %s" % error

@@ -82,6 +82,16 @@ MASK_MARGIN_US = 40_000
 # The reason of an outbound call not recorded as nobody was heard after dialling (consent
 # "unheard"): in plain words, as nothing failed (not "could not be given", a fault's words).
 UNHEARD_REASON = "nobody was heard on the line after dialling, so no consent notice was played"
+# The same for a call paused (card details) after its assumed answer before anything was heard:
+# the pause silenced the line for the box's ears too, so the far end may well have been there
+# (consent "paused", not "unheard").
+PAUSED_REASON = (
+    "the line was paused (card details) before the far end was heard, so no consent notice was played"
+)
+PAUSED_ERROR = (
+    "the line was paused (card details) before the far end was heard, and the box hears nothing "
+    "of a paused line: it was not played"
+)
 # Why the recording of a call told nothing was destroyed (its recording_deleted audit entry).
 NOT_TOLD = "the consent notice could not be given"
 
@@ -400,16 +410,30 @@ class CallPolicy:
         call = live.call
         if not self._notice_due(live):
             return
-        error = "nobody was heard on the line after the dialling: it was not played"
-        call.consent = {
-            "notice": self.consent.required(call.direction),
-            "given": False,
-            "error": error,
-            "unheard": True,  # not the notice's fault: no consent_notice_failed alarm
-        }
+        notice = self.consent.required(call.direction)
+        if self._paused_after_answer(call):
+            # The pause silenced the line for the detectors too: the far end may have
+            # answered and spoken in it, unheard by the box, not absent.
+            call.consent = {"notice": notice, "given": False, "error": PAUSED_ERROR, "paused": True}
+            reason = PAUSED_REASON
+        else:
+            error = "nobody was heard on the line after the dialling: it was not played"
+            call.consent = {
+                "notice": notice,
+                "given": False,
+                "error": error,
+                "unheard": True,  # not the notice's fault: no consent_notice_failed alarm
+            }
+            reason = UNHEARD_REASON
         if live.decision.decision == rules.RECORD and not self.settings.consent.record_if_notice_failed:
             self.recorder.discard(call)
-            self._decide(live, rules.Decision(rules.SKIP, UNHEARD_REASON, "consent"))
+            self._decide(live, rules.Decision(rules.SKIP, reason, "consent"))
+
+    def _paused_after_answer(self, call):
+        """Whether ``call``'s line was paused at some time after its answer (the dial
+        timeout's, never confirmed): the box heard nothing of the line meanwhile."""
+        answered = iso_ms(self._wall(call.answered_us))
+        return any(span.get("to") is None or span["to"] > answered for span in call.pause_spans)
 
     # ------------------------------------------------------------ recording
     def _from_start(self, call):

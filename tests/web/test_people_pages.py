@@ -432,6 +432,31 @@ def test_a_call_nobody_was_heard_on_after_dialling_is_not_shown_as_a_notice_fail
     assert "NOT" not in shown and "error" not in shown
 
 
+@pytest.mark.parametrize(
+    "decision, said",
+    [
+        ("skip", ", and nothing was recorded."),
+        ("record", "; the call was recorded all the same, as the box is set to record a call whose notice"),
+    ],
+)
+def test_a_call_paused_before_its_far_end_was_heard_says_so_not_as_a_failure(box, people, decision, said):
+    """An outbound call paused (card details) after the dial timeout's answer and before
+    anything of the far end was heard got no notice: the box heard nothing of the paused
+    line. The page said, in error style, that the notice "could NOT be given"."""
+    consent = {"notice": "announcement", "given": False, "paused": True,
+               "error": "the line was paused (card details) before the far end was heard, and the box "
+                        "hears nothing of a paused line: it was not played"}  # fmt: skip
+    call = add_call(box, T0_US + 3100 * S, "01632960501", direction="out", policy_decision=decision,
+                    consent=json.dumps(consent))  # fmt: skip
+    facts = page(people["alice"], "/calls/%d" % call)
+    shown = re.search(r'id="f-consent">(.*?)</dd>', facts, re.S).group(1)
+    assert (
+        "No notice: the line was paused (card details) before the far end was heard, and the box "
+        "hears nothing of a paused line, so none was played" + said in shown
+    )
+    assert "NOT" not in shown and "error" not in shown
+
+
 def test_phonebook_csv_import_is_all_or_nothing_and_round_trips(box, people):
     sam = people["sam"]
     token = box.token_of(sam, "/phonebook")

@@ -492,3 +492,47 @@ def test_the_warning_tone_of_an_answer_the_dial_timeout_assumed_counts_from_the_
     assert len(starts) == 2, starts
     assert voice + 14.9 <= starts[0] < voice + 15.6, starts
     assert starts[1] - starts[0] == pytest.approx(15, abs=0.04)
+
+
+def test_a_pause_before_the_far_end_was_heard_is_not_taken_for_nobody_there(lab):
+    """The dial timeout assumes the answer; the far end answers 10 s after the dialling and
+    staff press the pause button then, before its first word, and the pause lasts to the
+    end. The paused line is silent to the box too, so nothing confirmed the far end: the
+    call said nobody was heard ("unheard"), though they were there and spoke. It says the
+    pause kept the box from hearing them, and still gives no notice and records nothing."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+
+    call = {
+        "line": 1,
+        "at": 1.0,
+        "direction": "out",
+        "dial": LATE,
+        "talk": 20.0,
+        "speech": [{"at": 2.0, "text": "Hello, who is this?"}],
+        "press": [{"at": 0.0, "button": "pause"}],
+    }
+    consent = {"inbound": "off", "outbound": "announcement"}
+    doc = lab.scenario([call], lines=2, hat="lk-2lb", config=lab.policy(consent=consent))
+    data_dir = lab.data_dir()
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=lab.synth)
+    box.start()
+    assert box.board.run()
+    alarms = [a for a in box.alarm_log.history() if a["kind"] == "consent_notice_failed"]
+    box.stop()
+    (logged,) = lab.calls(data_dir)
+    (span,) = logged["pause_spans"]
+    assert span["by"] == "button" and span["ended_by"] == "call_end"
+    assert logged["consent"] == {
+        "notice": "announcement",
+        "given": False,
+        "error": "the line was paused (card details) before the far end was heard, and the box "
+        "hears nothing of a paused line: it was not played",
+        "paused": True,
+    }
+    assert logged["policy_decision"] == "skip" and logged["recording"] is None
+    assert logged["policy_reason"] == (
+        "the line was paused (card details) before the far end was heard, so no consent notice was played"
+    )
+    assert lab.recordings(data_dir) == []
+    assert alarms == []
