@@ -48,6 +48,10 @@ class BoxState:
     keys_initialised: bool = False
     recovery_confirmed: bool = False  # the recovery key was seen and confirmed as stored
     audit_problems: tuple = ()
+    # Why the trail is not known to verify though no problem was found, or "": a check of it
+    # not yet made since the web UI started (``audit_checking``), or one that could not run.
+    audit_unchecked: str = ""
+    audit_checking: bool = False
     open_alarms: tuple = ()  # kinds of alarms on now
     retention_suspended: str = ""  # why retention sweeps are refused, or ""
     alarm_recipients: int = 0
@@ -218,6 +222,9 @@ def _encrypted(s):
 def _audit(s):
     if s.audit_problems:
         return RED, "the audit trail does not verify: %s" % s.audit_problems[0]
+    if s.audit_unchecked:
+        # Never green for a trail nobody checked: red for one that cannot be, as for a broken one.
+        return (AMBER if s.audit_checking else RED), s.audit_unchecked
     return GREEN, "every playback, export and change is in an intact audit trail"
 
 

@@ -60,6 +60,8 @@ ALARMS = {
     "staff_concern": "A concern raised by staff",
     "request_overdue": "A data subject's request is past its deadline",
     "request_check_failed": "The register of requests cannot be read: their deadlines are not watched",
+    "audit_unverified": "The audit trail does not verify, or could not be checked",
+    "deletion_log_unverified": "The deletion log does not verify, or could not be checked",
 }
 
 # Advice that depends on what failed, which the alarm's message says: (kind, the start of the
@@ -80,6 +82,11 @@ def alarm_advice(kind, message=None):
             return advice
     return ALARM_ADVICE.get(kind)
 
+
+_UNVERIFIED_ADVICE = (
+    "call the supplier at once: the alarm says whether an entry was changed or the check could "
+    "not run (the memory card may be failing); do not restore or re-initialise anything first"
+)
 
 # What a person does about each alarm: the "What to do" of its mail. The same words for
 # every occurrence, so they never carry a caller's number or name.
@@ -121,6 +128,8 @@ ALARM_ADVICE = {
     "request_check_failed": "call the supplier: the alarm says why rights.db cannot be read (the memory "
     "card may be failing); meanwhile a supervisor checks the requests' deadlines on the Requests page, "
     "or by hand if it will not open",
+    "audit_unverified": _UNVERIFIED_ADVICE,
+    "deletion_log_unverified": _UNVERIFIED_ADVICE,
 }
 
 # What the rules decided for a call, which is not whether it was recorded: a call

@@ -9,6 +9,7 @@ what is declared on each view and enforced in :mod:`web.security`.
 import logging
 import os
 import threading
+from typing import NamedTuple
 
 from flask import Flask, current_app, g, has_request_context, render_template, request
 
@@ -65,6 +66,19 @@ __all__ = ["create_app", "Services", "WebConfig", "Web"]
 
 STATE_LABELS = words.STATES
 
+# The alarm raised while a chain does not verify or cannot be checked, and its name in it.
+CHAIN_ALARMS = {"audit": "audit_unverified", "deletions": "deletion_log_unverified"}
+CHAIN_WORDS = {"audit": "the audit trail", "deletions": "the deletion log"}
+
+
+class ChainCheck(NamedTuple):
+    """What :meth:`Web.audit_checked` (or :meth:`Web.deletions_checked`) knows of a chain."""
+
+    problems: list  # what the checks found (empty: it verifies, if checked_us is not None)
+    checked_us: int | None  # when it was last checked whole; None: not since the start
+    checking: bool  # a whole check is under way
+    failed: str | None  # why the last whole check could not run; None: it ran
+
 
 class Web:
     """What the views share: the services, the config and web.db's stores."""
@@ -91,6 +105,9 @@ class Web:
         self._check_locks = {"audit": threading.Lock(), "deletions": threading.Lock()}
         # The whole check of each chain under way in the background (one at a time), if any.
         self._whole_checks = {}
+        # Why the last whole check of each chain could not run (an exception), until one runs.
+        self._check_failed = {}
+        self._alarm_lock = threading.Lock()  # (:meth:`_chain_alarm`)
 
     def end_sessions_of_old_keys(self):
         """End (audited) every session opened under keys a rekey has since replaced.
@@ -113,9 +130,10 @@ class Web:
         return current
 
     def audit_checked(self):
-        """``(problems, checked_us, checking)``: the audit trail's problems (an empty list:
-        it verifies), when the trail was last checked whole (wall µs), and whether a whole
-        check is under way.
+        """The audit trail's :class:`ChainCheck`: its problems (an empty list: it verifies
+        as far as it was checked), when the trail was last checked whole (wall µs; None:
+        not yet since the web UI started), whether a whole check is under way, and why
+        the last one could not run (None: it ran).
 
         The whole trail is checked at most every :data:`web.views.CHECK_STANDS_S`: hashing
         the 1.5 million entries of a box four years in service took 12 s (on the
@@ -127,14 +145,15 @@ class Web:
         When a whole check is due it runs in a background thread (:meth:`_check_whole`),
         and this call answers at once from the last whole check and the entries since:
         whoever visited first after ten minutes waited for it (6 to 10 s, more on a Pi).
-        Its result replaces the last when it ends, a problem it finds with it. Only the
-        first check after the web UI starts, with no earlier result to show, is made in
-        the call, which waits for it."""
+        Its result replaces the last when it ends, a problem it finds with it. The first
+        after the web UI starts too: the call answers at once that the trail is not
+        checked yet (``checked_us`` None), never that it verifies; the first visitor
+        waited 10 s for it on a box four years in service."""
         return self._chain_checked("audit", self.services.audit.verify_after)
 
     def deletions_checked(self):
-        """``(problems, checked_us, checking)`` of the deletion log, as :meth:`audit_checked`
-        of the audit trail (``RetentionService.verify_after``): its page checked the 600 000
+        """The :class:`ChainCheck` of the deletion log, as :meth:`audit_checked` of the
+        audit trail (``RetentionService.verify_after``): its page checked the 600 000
         entries of a box four years in service whole (8 to 13 s) at its first visit in
         every ten minutes and after every sweep."""
         return self._chain_checked("deletions", self.services.retention.verify_after)
@@ -145,46 +164,92 @@ class Web:
         now_us = int(self.services.wall_us())
         with self._check_locks[name]:
             done = self._checked.get(name)
-            if done is None:  # the first since the start: nothing to show meanwhile
-                problems, reached = verify_after((0, GENESIS_HASH))
-                done = (now_us, problems, reached)
-            else:
+            new = False
+            if done is not None:  # before the first whole check ends, nothing to go on from
                 found, reached = verify_after(done[2])
+                new = any(p not in done[1] for p in found)
                 done = (done[0], done[1] + [p for p in found if p not in done[1]], reached)
-                due = not 0 <= now_us - done[0] <= CHECK_STANDS_S * 10**6
-                if due and name not in self._whole_checks and not self.stopping.is_set():
-                    thread = threading.Thread(
-                        target=self._check_whole,
-                        args=(name, verify_after, now_us),
-                        name="whole-check-" + name,
-                        daemon=True,  # the web UI's stop does not wait for it
-                    )
-                    self._whole_checks[name] = thread
-                    thread.start()
-            self._checked[name] = done
-            return list(done[1]), done[0], name in self._whole_checks
+                self._checked[name] = done
+            due = done is None or not 0 <= now_us - done[0] <= CHECK_STANDS_S * 10**6
+            if due and name not in self._whole_checks and not self.stopping.is_set():
+                thread = threading.Thread(
+                    target=self._check_whole,
+                    args=(name, verify_after, now_us),
+                    name="whole-check-" + name,
+                    daemon=True,  # the web UI's stop does not wait for it
+                )
+                self._whole_checks[name] = thread
+                thread.start()
+            checking, failed = name in self._whole_checks, self._check_failed.get(name)
+        if new:
+            self._chain_alarm(name)
+        if done is None:
+            return ChainCheck([], None, checking, failed)
+        return ChainCheck(list(done[1]), done[0], checking, failed)
 
     def _check_whole(self, name, verify_after, started_us):
         """Check the chain ``name`` whole (in the background), then chained on from where
         it reached to the last entry (those added meanwhile): what it found replaces what
         the last whole check and the checks since found, and it stands from ``started_us``.
-        A check that fails is logged (not one the web UI's stop cut short), and the next
+        A check that fails (not one the web UI's stop cut short) is logged, the pages say
+        it could not run and why, and its alarm is raised (:meth:`_chain_alarm`); the next
         visit starts another."""
         try:
-            problems, reached = verify_after((0, GENESIS_HASH))
-            with self._check_locks[name]:
-                found, reached = verify_after(reached)
-                self._checked[name] = (
-                    started_us,
-                    problems + [p for p in found if p not in problems],
-                    reached,
-                )
-        except Exception as exc:
-            if not self.stopping.is_set():
+            try:
+                problems, reached = verify_after((0, GENESIS_HASH))
+                with self._check_locks[name]:
+                    found, reached = verify_after(reached)
+                    self._checked[name] = (
+                        started_us,
+                        problems + [p for p in found if p not in problems],
+                        reached,
+                    )
+                    self._check_failed.pop(name, None)
+            except Exception as exc:
+                if self.stopping.is_set():
+                    return
                 log.error("the whole check of the %s chain failed: %s", name, exc, exc_info=exc)
+                with self._check_locks[name]:
+                    self._check_failed[name] = "%s: %s" % (type(exc).__name__, exc)
+            self._chain_alarm(name)
         finally:
             with self._check_locks[name]:
                 del self._whole_checks[name]
+
+    def _chain_alarm(self, name):
+        """Raise the alarm of the chain ``name`` (:data:`CHAIN_ALARMS`) while a check found
+        it broken or its whole check could not run, naming which (a new occurrence, mailed,
+        when that changes); clear it once a whole check ran and found nothing. A chain nobody
+        can check must not be silent: a change to it would go unseen."""
+        alarms = self.services.alarms
+        if alarms is None:
+            return
+        with self._alarm_lock:  # what it finds and the change in order: never a stale clear
+            self._set_chain_alarm(alarms, name)
+
+    def _set_chain_alarm(self, alarms, name):
+        what = CHAIN_WORDS[name]
+        with self._check_locks[name]:
+            done, failed = self._checked.get(name), self._check_failed.get(name)
+        if done is not None and done[1]:
+            # The first problem (its page lists them all): a new occurrence when that changes.
+            message = "%s does not verify: %s" % (what, done[1][0])
+        elif failed is not None:
+            message = "%s could not be checked (%s): a change to it would go unseen" % (what, failed)
+        elif done is not None:
+            message = None
+        else:
+            return  # nothing known yet
+        try:
+            alarms.set(
+                CHAIN_ALARMS[name],
+                message is not None,
+                message=message or "",
+                wall_us=int(self.services.wall_us()),
+                renew=True,
+            )
+        except Exception as exc:  # the page still says it, and the log
+            log.error("the %s alarm could not be set: %s", CHAIN_ALARMS[name], exc)
 
     def wait_whole_checks(self):
         """Wait for the whole checks under way to end (tests)."""

@@ -46,6 +46,7 @@ def box_state(web):
         else ()
     )
     retention = services.retention
+    audit = web.audit_checked()
     mail = services.mail.store.get() if services.mail is not None else None
     return BoxState(
         # The box's own date (its zone's), as every page gives it: near midnight the UTC
@@ -68,7 +69,9 @@ def box_state(web):
         private_lines=tuple(sorted(private)),
         keys_initialised=services.keystore.is_initialised,
         recovery_confirmed=web.site.recovery_confirmed,
-        audit_problems=tuple(web.audit_checked()[0]),
+        audit_problems=tuple(audit.problems),
+        audit_unchecked=audit_unchecked(audit),
+        audit_checking=audit.checked_us is None and audit.failed is None,
         open_alarms=open_alarms,
         retention_suspended=(retention.guard.suspended or "") if retention is not None else "",
         alarm_recipients=len(mail.alarm_to) if mail else 0,
@@ -76,6 +79,16 @@ def box_state(web):
         report_schedules=len(mail.schedules) if mail else 0,
         supervisors=sum(1 for u in web.accounts.all() if "supervisor" in u.roles),
     )
+
+
+def audit_unchecked(check):
+    """Why the audit trail (its :class:`web.ChainCheck`) is not known to verify though no
+    problem was found, in the checklist's words, or ""."""
+    if check.failed is not None:
+        return "the audit trail could not be checked (%s): an alarm was raised" % check.failed
+    if check.checked_us is None:
+        return "the audit trail is being checked since the web UI started: look again in a minute"
+    return ""
 
 
 def staff_notice(web):

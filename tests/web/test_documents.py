@@ -13,6 +13,8 @@ import pytest
 from firmware.mail.settings import MailSettings, Schedule
 from firmware.policy.settings import DEFAULT_ANNOUNCEMENT, LineMode
 
+from support.web import chains_checked
+
 BASIS = dict(lawful_basis="legitimate_interests", lia_date="2026-01-10")
 CONTACT = dict(
     dp_contact="Data Protection Officer",
@@ -67,6 +69,7 @@ def statuses(client):
 @pytest.fixture
 def good(box, people):
     configure_well(box)
+    chains_checked(box)
     got = statuses(people["audrey"])
     assert len(got) == 17 and {s for s, _ in got.values()} == {"green"}, got
     return box, people

@@ -34,7 +34,7 @@ def index():
     errors = {}
     page = page_number(errors)
     filters, shown = _filters(errors)
-    problems, checked_us, checking = lk().audit_checked()
+    problems, checked_us, checking, failed = lk().audit_checked()
     head = log.head()
     if errors:
         return form_errors(
@@ -49,6 +49,7 @@ def index():
             head=head,
             checked_us=checked_us,
             checking=checking,
+            failed=failed,
             actions=ACTION_LIST,
         )
     entries = log.entries(limit=PAGE + 1, offset=(page - 1) * PAGE, **filters)
@@ -64,6 +65,7 @@ def index():
         head=head,
         checked_us=checked_us,
         checking=checking,
+        failed=failed,
         actions=ACTION_LIST,
     )
 

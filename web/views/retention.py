@@ -186,7 +186,7 @@ def deletions():
             total=0,
             available=False,
         )
-    problems, checked_us, checking = lk().deletions_checked()
+    problems, checked_us, checking, failed = lk().deletions_checked()
     entries = svc.deletion_log(limit=PAGE + 1, offset=(page - 1) * PAGE)
     status = 400 if errors else 200
     return render_template(
@@ -199,6 +199,7 @@ def deletions():
         total=svc.deletion_count(),
         checked_us=checked_us,
         checking=checking,
+        failed=failed,
         available=True,
     ), status
 
