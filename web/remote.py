@@ -214,11 +214,13 @@ class RemoteRetention:
             "erase_details", call_id=int(call_id), actor=actor, reason=reason, address=address
         )
 
-    def deletion_log(self, limit=100, offset=0, after_seq=None):
-        return self.sweeper.deletion_log(limit, offset, after_seq=after_seq)
+    def deletion_log(self, limit=100, offset=0, after_seq=None, since_us=None, until_us=None):
+        return self.sweeper.deletion_log(
+            limit, offset, after_seq=after_seq, since_us=since_us, until_us=until_us
+        )
 
-    def deletion_count(self):
-        return self.sweeper.deletion_count()
+    def deletion_count(self, since_us=None, until_us=None):
+        return self.sweeper.deletion_count(since_us, until_us)
 
     def deletions_of_call(self, call_id):
         return self.sweeper.deletions_of_call(call_id)

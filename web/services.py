@@ -81,9 +81,10 @@ class RetentionService(Protocol):
     ``confirm_clock(actor, address)`` lift a suspension after a clock jump (audited,
                                  with ``address``: the client's, as the web UI's own
                                  entries carry it)
-    ``deletion_log(limit, offset, after_seq=None)`` newest first; after entry ``after_seq``
-                                 oldest first (the CSV of the whole log)
-    ``deletion_count()``, ``verify()``
+    ``deletion_log(limit, offset, after_seq=None, since_us=None, until_us=None)`` newest
+                                 first; after entry ``after_seq`` oldest first, those
+                                 deleted from ``since_us`` to before ``until_us`` (the CSV)
+    ``deletion_count(since_us=None, until_us=None)``, ``verify()``
     ``verify_after(checked)``    the problems of the entries after ``checked``, ``(seq,
                                  hash)`` of the last entry an earlier check reached, and
                                  that of the last one checked now (the log's page)
@@ -97,8 +98,15 @@ class RetentionService(Protocol):
     def preview(self, now_us: int | None = None, settings: Any = None) -> list: ...
     def held(self, now_us: int | None = None, settings: Any = None) -> list: ...
     def confirm_clock(self, actor: str, address: str = "") -> None: ...
-    def deletion_log(self, limit: int = 100, offset: int = 0, after_seq: int | None = None) -> list: ...
-    def deletion_count(self) -> int: ...
+    def deletion_log(
+        self,
+        limit: int = 100,
+        offset: int = 0,
+        after_seq: int | None = None,
+        since_us: int | None = None,
+        until_us: int | None = None,
+    ) -> list: ...
+    def deletion_count(self, since_us: int | None = None, until_us: int | None = None) -> int: ...
     def verify(self) -> list: ...
     def verify_after(self, checked: tuple) -> tuple: ...
 

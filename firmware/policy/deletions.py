@@ -155,15 +155,29 @@ def _row_entry(row):
     return entry
 
 
-def entries(db, limit=100, offset=0, newest_first=True, after_seq=None):
+def _deleted_between(since_us, until_us):
+    """The SQL condition (``AND ...``) and its arguments for entries deleted at or after
+    ``since_us`` and before ``until_us`` (µs; None: no bound)."""
+    where, args = "", []  # type: tuple[str, list[int]]
+    if since_us is not None:
+        where, args = where + " AND deleted_at >= ?", args + [int(since_us)]
+    if until_us is not None:
+        where, args = where + " AND deleted_at < ?", args + [int(until_us)]
+    return where, args
+
+
+def entries(db, limit=100, offset=0, newest_first=True, after_seq=None, since_us=None, until_us=None):
     """Up to ``limit`` entries as dicts, newest first by default; with ``after_seq``,
     those after entry ``after_seq``, oldest first (``offset`` unused): a reader of the
-    whole log goes on from the last entry it read, not past ever more skipped rows."""
+    whole log goes on from the last entry it read, not past ever more skipped rows.
+    With ``after_seq``, ``since_us`` and ``until_us`` keep those deleted in that time
+    (µs, the end excluded): an auditor's copy of one month."""
     if after_seq is not None:
+        where, args = _deleted_between(since_us, until_us)
         rows = db.execute(
-            "SELECT %s, prev_hash, hash FROM deletion_log WHERE seq > ? ORDER BY seq LIMIT ?"
-            % ", ".join(FIELDS),
-            (int(after_seq), int(limit)),
+            "SELECT %s, prev_hash, hash FROM deletion_log WHERE seq > ?%s ORDER BY seq LIMIT ?"
+            % (", ".join(FIELDS), where),
+            [int(after_seq)] + args + [int(limit)],
         ).fetchall()
         return [_row_entry(r) for r in rows]
     rows = db.execute(
@@ -183,8 +197,10 @@ def for_call(db, call_id):
     return [_row_entry(r) for r in rows]
 
 
-def count(db):
-    return db.execute("SELECT count(*) FROM deletion_log").fetchone()[0]
+def count(db, since_us=None, until_us=None):
+    """How many entries the log holds (deleted in that time: see :func:`entries`)."""
+    where, args = _deleted_between(since_us, until_us)
+    return db.execute("SELECT count(*) FROM deletion_log WHERE 1%s" % where, args).fetchone()[0]
 
 
 def latest_anchor(audit):
@@ -364,21 +380,26 @@ class DeletionLog:
             return append(self._db, entry)
 
     def entries(
-        self, limit: int = 100, offset: int = 0, after_seq: int | None = None
+        self,
+        limit: int = 100,
+        offset: int = 0,
+        after_seq: int | None = None,
+        since_us: int | None = None,
+        until_us: int | None = None,
     ) -> list[dict[str, Any]]:
         """Up to ``limit`` entries as dicts, newest first; see :func:`entries`."""
         with self._lock:
-            return entries(self._db, limit, offset, after_seq=after_seq)
+            return entries(self._db, limit, offset, after_seq=after_seq, since_us=since_us, until_us=until_us)
 
     def for_call(self, call_id: int) -> list[dict[str, Any]]:
         """The entries of call ``call_id``'s deleted recordings, oldest first."""
         with self._lock:
             return for_call(self._db, call_id)
 
-    def count(self) -> int:
-        """How many entries the log holds."""
+    def count(self, since_us: int | None = None, until_us: int | None = None) -> int:
+        """How many entries the log holds (deleted in that time: see :func:`entries`)."""
         with self._lock:
-            return int(count(self._db))
+            return int(count(self._db, since_us, until_us))
 
     def verify(self, audit: Any = None) -> list[str]:
         """Problems with the chain and its latest anchor in ``audit``; see :func:`verify`.

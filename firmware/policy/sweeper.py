@@ -645,17 +645,21 @@ class RetentionSweeper:
             self.guard.confirm(now_us)
             self._alarm("clock_jump", False, "the clock was confirmed by %s" % actor)
 
-    def deletion_log(self, limit=100, offset=0, after_seq=None):
+    def deletion_log(self, limit=100, offset=0, after_seq=None, since_us=None, until_us=None):
         """Deletion-log entries, newest first; with ``after_seq``, those after that entry,
-        oldest first (a reader of the whole log goes on from where it stopped)."""
-        return self.store.deletions.entries(limit, offset, after_seq=after_seq)
+        oldest first (a reader of the whole log goes on from where it stopped), only those
+        deleted from ``since_us`` to before ``until_us`` (µs; None: no bound)."""
+        return self.store.deletions.entries(
+            limit, offset, after_seq=after_seq, since_us=since_us, until_us=until_us
+        )
 
     def deletions_of_call(self, call_id):
         """Deletion-log entries of ``call_id``'s recordings (why its recording is gone)."""
         return self.store.deletions.for_call(call_id)
 
-    def deletion_count(self):
-        return self.store.deletions.count()
+    def deletion_count(self, since_us=None, until_us=None):
+        """How many entries the deletion log holds (deleted in that time, as :meth:`deletion_log`)."""
+        return self.store.deletions.count(since_us, until_us)
 
     def verify(self):
         """Problems with the deletion log (its chain and its anchor in the audit trail)."""
