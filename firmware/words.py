@@ -237,6 +237,7 @@ DETAIL_LABELS = {
     "roles": "Roles",
     "lines": "Lines",
     "recording_key": "Recording key unlocked",
+    "no_account": "No account has the name typed (not kept: it may have been a password)",
     "key_slot": "Key slot",
     "by_installer": "By an installer",
     "slot": "Slot",

@@ -168,6 +168,16 @@ def test_a_wrong_password_is_refused_and_audited(app, viewer):
     assert (last.action, last.actor, last.target) == ("login_failed", "anonymous", SUP)
 
 
+def test_a_failed_login_keeps_no_name_that_is_not_an_account(app, viewer):
+    """A password typed in the name field is never written to the (append-only) trail."""
+    client, token = _client(app, ANON)
+    resp = client.post("/login", data={"user": PASSWORD, "password": "x", "csrf_token": token})
+    assert resp.status_code == 400
+    last = viewer.audit_log.entries(limit=1)[0]
+    assert (last.action, last.target, last.details["no_account"]) == ("login_failed", None, True)
+    assert PASSWORD not in repr(last.details)
+
+
 def test_a_bad_search_names_the_field(app):
     client, _ = _client(app, AUD)
     resp = client.get("/?from=yesterday")

@@ -143,6 +143,19 @@ def test_login_form_needs_its_token_too(box):
     assert client.get_cookie(PRE_COOKIE) is not None
 
 
+def test_a_failed_login_keeps_no_name_that_is_not_an_account(box):
+    """People type their password in the name field: the trail (append-only) never
+    holds the text of a name no account has, only that no account had it."""
+    box.do_setup()
+    client = box.client()
+    assert box.try_login(client, "correct horse battery", "x").status_code == 400
+    assert box.try_login(client, "alice", "wrong password").status_code == 400
+    unknown, known = box.services.audit.entries(limit=2, action="login_failed", newest_first=False)
+    assert (unknown.actor, unknown.target, unknown.details["no_account"]) == ("anonymous", None, True)
+    assert "horse" not in repr(unknown.details)
+    assert (known.target, "no_account" in known.details) == ("alice", False)
+
+
 def test_throttling_per_account(box):
     box.do_setup()
     client = box.client()

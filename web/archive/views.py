@@ -34,7 +34,7 @@ def login():
     keys = account_keys(name, request.remote_addr or "")
     wait_s = v.throttle.attempt(keys)
     if wait_s:
-        v.audit("login_failed", name[:64] or None, actor="anonymous", throttled=True, wait_s=wait_s)
+        v.audit("login_failed", actor="anonymous", throttled=True, wait_s=wait_s, **_who_failed(v, name))
         return render_template(
             "archive/login.html",
             error="Too many failed attempts. Wait %d s and try again." % wait_s,
@@ -48,7 +48,7 @@ def login():
         except WrongPasswordError:
             user = None  # a supervisor without a slot of the organisation key cannot log in
     if user is None:
-        v.audit("login_failed", name[:64] or None, actor="anonymous")
+        v.audit("login_failed", actor="anonymous", **_who_failed(v, name))
         return render_template("archive/login.html", error="Wrong user name or password.", next=next_url), 400
     v.throttle.succeeded(keys)
     g.user = user
@@ -62,6 +62,15 @@ def login():
     resp = redirect(target)
     set_cookie(resp, SESSION_COOKIE, token)
     return resp
+
+
+def _who_failed(v, name):
+    """The target and details of a failed login's audit entry, as on a box
+    (web.views.auth): a name that is no account (perhaps a password typed in the
+    wrong field) is never written to the trail."""
+    if name and v.users.get(name) is not None:
+        return {"target": name}
+    return {"target": None, "no_account": True}
 
 
 @bp.route("/logout", methods=["POST"])
