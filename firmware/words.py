@@ -238,6 +238,8 @@ DETAIL_LABELS = {
     "lines": "Lines",
     "recording_key": "Recording key unlocked",
     "no_account": "No account has the name typed (not kept: it may have been a password)",
+    "locked": "Locked out",
+    "locked_s": "Locked out for",
     "key_slot": "Key slot",
     "by_installer": "By an installer",
     "slot": "Slot",
@@ -381,8 +383,17 @@ def _country_names():
     return {code: country.name for code, country in COUNTRIES.items()}
 
 
+# What a failed login locked out (web/throttle.py's counters, by kind).
+LOCKOUTS = {
+    "acct": "This account from this address",
+    "addr": "This address, for every account",
+    "any": "This account, from every address",
+}
+
+
 # Details whose values are codes with words of their own.
 _CODED_DETAILS = {
+    "locked": LOCKOUTS,
     "via": PAUSE_ENDS,
     "ended_by": PAUSE_ENDS,
     "decision": DECISIONS,
@@ -396,7 +407,7 @@ _CODED_DETAILS = {
 
 
 # Details that are lengths of time, and their unit in seconds.
-_LENGTHS = {"duration_s": 1, "paused_s": 1, "quiet_ms": 0.001}
+_LENGTHS = {"duration_s": 1, "paused_s": 1, "quiet_ms": 0.001, "locked_s": 1}
 
 
 def _detail_text(key, value, parent=None):

@@ -67,13 +67,20 @@ class Throttle:
 
     def wait_s(self, keys):
         """Whole seconds until every one of ``keys`` may try again (0: now)."""
+        return max(self.locks(keys).values(), default=0)
+
+    def locks(self, keys):
+        """``{kind: whole seconds}`` for those of ``keys`` that may not try again now
+        (``acct``: the account from this address, ``addr``, ``any``: the account from
+        anywhere); empty when none is blocked."""
         now = self._wall_us()
-        worst = 0
-        for key in self._stored(keys):
-            row = self._db.one("SELECT blocked_until_us FROM throttle WHERE key = ?", (key,))
+        found = {}
+        for key, stored in zip(keys, self._stored(keys), strict=True):
+            row = self._db.one("SELECT blocked_until_us FROM throttle WHERE key = ?", (stored,))
             if row is not None and row[0] > now:
-                worst = max(worst, row[0] - now)
-        return math.ceil(worst / 1e6)
+                kind = key.split(":", 1)[0]
+                found[kind] = max(found.get(kind, 0), math.ceil((row[0] - now) / 1e6))
+        return found
 
     def attempt(self, keys):
         """Check and count one attempt against ``keys``, atomically.

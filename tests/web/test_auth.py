@@ -176,6 +176,31 @@ def test_throttling_per_account(box):
     assert box.audit_actions().count("login_failed") == 5
 
 
+def test_a_lockout_is_audited_with_the_failure_that_began_it(box, people):
+    client = box.client()
+    for _ in range(3):
+        box.try_login(client, "sam", "wrong password")
+    first, second, third = box.services.audit.entries(limit=3, action="login_failed", newest_first=False)
+    assert "locked" not in first.details and "locked" not in second.details
+    assert (third.target, third.details["locked"], third.details["locked_s"]) == ("sam", ["acct"], 1)
+    assert box.try_login(client, "sam", box.PASSWORDS["sam"]).status_code == 429
+    box.clock.advance(1)
+    box.try_login(client, "sam", "wrong again")
+    (last,) = box.services.audit.entries(limit=1, action="login_failed")
+    assert (last.details["locked"], last.details["locked_s"]) == (["acct"], 2)
+    # The auditor reads it in words.
+    text = people["audrey"].get("/audit").get_data(as_text=True)
+    assert "Locked out for" in text and "This account from this address" in text
+    # The current password on the account page counts the same way.
+    token = box.token_of(people["sue"], "/account/password")
+    for n in range(3):
+        form = {"old": "guess %d" % n, "new": "a brand new password", "confirm": "a brand new password"}
+        people["sue"].post("/account/password", data=dict(form, csrf_token=token))
+    (last,) = box.services.audit.entries(limit=1, action="login_failed")
+    assert (last.actor, last.details["field"]) == ("sue", "current password")
+    assert last.details["locked"] == ["acct"]
+
+
 def test_throttling_per_address(box):
     box.do_setup()
     client = box.client()

@@ -143,7 +143,7 @@ def login():
         )
     user, key = _authenticate(name, password)
     if user is None:
-        audit("login_failed", actor="anonymous", **_who_failed(name))
+        audit("login_failed", actor="anonymous", **_who_failed(name), **_lockout(keys))
         message = "Wrong user name or password."
         if g.get("lk_old_password"):
             message = (
@@ -167,6 +167,20 @@ def _who_failed(name):
     if name and lk().accounts.get(name) is not None:
         return {"target": name}
     return {"target": None, "no_account": True}
+
+
+def _lockout(keys):
+    """Details for a failed attempt's entry when it locked further attempts out: which
+    counters (``acct``, ``addr``, ``any``: firmware.words.LOCKOUTS) and for how long.
+
+    Only the failure that begins (or lengthens) a lockout says so: attempts refused while
+    it lasts are not checked and not audited one by one, which would let anyone on the
+    network write entries as fast as they can send requests. Any lock in force now is
+    this attempt's: one already in force refused it before its password was checked."""
+    locks = lk().throttle.locks(keys)
+    if not locks:
+        return {}
+    return {"locked": sorted(locks), "locked_s": max(locks.values())}
 
 
 @bp.route("/logout", methods=["POST"])
@@ -202,7 +216,7 @@ def password():
         )
     if web.accounts.verify(g.user.name, old) is None:
         errors["old"] = "That is not your current password."
-        audit("login_failed", g.user.name, field="current password")
+        audit("login_failed", g.user.name, field="current password", **_lockout(keys))
     else:
         web.throttle.succeeded(keys)
     problem = passwords.password_problem(new, g.user.name)
