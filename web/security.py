@@ -32,7 +32,17 @@ from flask import abort, current_app, g, redirect, render_template, request, url
 SESSION_COOKIE = "lk_session"
 PRE_COOKIE = "lk_pre"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-BACKGROUND = ("api.events", "api.status", "api.health_json", "api.alarms_now", "myline.now")
+# What an open page asks for by itself (its scripts' polling and live stream): not someone
+# at the keyboard, so it does not keep the session alive.
+BACKGROUND = (
+    "api.events",
+    "api.status",
+    "api.health_json",
+    "api.alarms_now",
+    "myline.now",
+    "updates.state",
+    "sar.bundle_status",
+)
 
 
 def public(view):
