@@ -20,7 +20,8 @@ clears the counters (:meth:`Throttle.succeeded`): an address's too, so that a
 shared desk where people mistype is not locked out for the day (an attacker
 who logs in to an account of their own between guesses resets it as well:
 the account's counter from anywhere still bounds the guesses at any one
-account); failures older than a day are forgotten.
+account); failures older than a day are forgotten, and their rows deleted at the next
+attempt.
 
 Given the box's field cipher, the part of a key after its kind (an account
 name and an address) is stored sealed
@@ -100,6 +101,12 @@ class Throttle:
             if worst:
                 return math.ceil(worst / 1e6)
             self._count(conn, keys, now)
+            # Counters forgotten go: each row holds the name typed (perhaps a password, in
+            # the wrong field) and an address, and the table would grow with every name tried.
+            conn.execute(
+                "DELETE FROM throttle WHERE last_us < ? AND blocked_until_us <= ?",
+                (now - FORGET_AFTER_S * 1_000_000, now),
+            )
         return 0
 
     def failed(self, keys):

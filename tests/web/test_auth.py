@@ -219,6 +219,18 @@ def test_throttling_per_address(box):
     box.login("alice", client=other)
 
 
+def test_forgotten_failures_leave_no_row(box):
+    """A name typed in a failed login (perhaps a password) stays in web.db a day at most."""
+    box.do_setup()
+    box.try_login(box.client(), "correct horse battery", "x")
+    keys = [row[0] for row in box.web.db.query("SELECT key FROM throttle")]
+    assert any("horse" in key for key in keys)
+    box.clock.advance(24 * 3600 + 1)
+    box.try_login(box.client(), "alice", "wrong password")
+    keys = [row[0] for row in box.web.db.query("SELECT key FROM throttle")]
+    assert keys and not any("horse" in key for key in keys)
+
+
 def test_back_off_is_capped_at_15_minutes(box):
     box.do_setup()
     for _ in range(30):
