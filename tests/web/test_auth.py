@@ -296,11 +296,16 @@ def test_change_own_password(box, people):
         ({"old": box.PASSWORDS["sam"], "new": "short", "confirm": "short"}, "at least 8"),
         ({"old": box.PASSWORDS["sam"], "new": "password123", "confirm": "password123"}, "commonly used"),
         ({"old": box.PASSWORDS["sam"], "new": "a new good passphrase", "confirm": "other"}, "differ"),
+        (
+            {"old": box.PASSWORDS["sam"], "new": box.PASSWORDS["sam"], "confirm": box.PASSWORDS["sam"]},
+            "That is your current password",
+        ),
     ]
     for form, message in bad:
         resp = box.post(sam, "/account/password", form)
         assert resp.status_code == 400 and message in resp.get_data(as_text=True), message
     assert box.web.accounts.verify("sam", box.PASSWORDS["sam"]) is not None
+    assert "password_change" not in box.audit_actions()
     old_cookie = session_cookie(sam)
     resp = box.post(
         sam,

@@ -222,6 +222,8 @@ def password():
     problem = passwords.password_problem(new, g.user.name)
     if problem:
         errors["new"] = problem
+    elif "old" not in errors and passwords.normalise(new) == passwords.normalise(old):
+        errors["new"] = "That is your current password: choose a new one."
     elif new != (request.form.get("confirm") or ""):
         errors["confirm"] = "The two new passwords differ."
     if errors:
