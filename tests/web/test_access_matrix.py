@@ -185,6 +185,7 @@ def call(box, client, method, rule, role):
 @pytest.mark.parametrize("role", [ANON, INST, SUP, AUD, BOTH, STAFF])
 def test_matrix(box, people, role):
     box.add_user(people["alice"], "stella", ["staff"], [4])
+    box.add_recordings([1])  # audio to send (and keep out of caches) to whoever may hear it
     for method, rule in routes(box.app):
         expected = MATRIX[(method, rule.endpoint)]
         # A fresh session for each call: logging out, or a refused call, must
@@ -192,6 +193,7 @@ def test_matrix(box, people, role):
         client = box.client() if role == ANON else box.login(USERS[role])
         resp = call(box, client, method, rule, role)
         where = "%s %s as %s -> %d" % (method, rule.rule, role, resp.status_code)
+        check_headers(resp, rule.endpoint, where)
         if expected == GONE:
             assert resp.status_code == 404, where
         elif allowed(role, expected):
@@ -205,6 +207,22 @@ def test_matrix(box, people, role):
                 assert resp.status_code == 401, where
             else:
                 assert resp.status_code == 403, where
+
+
+# Answers that hold nothing personal and may be kept by a browser.
+CACHED = {"static", "auth.security_txt"}
+
+
+def check_headers(resp, endpoint, where):
+    """Every answer, allowed or refused, carries the security headers; every one but
+    :data:`CACHED` is kept out of caches and history (calls, audio, downloads)."""
+    headers = resp.headers
+    assert headers.get("X-Frame-Options") == "DENY", where
+    assert "frame-ancestors 'none'" in headers.get("Content-Security-Policy", ""), where
+    assert headers.get("X-Content-Type-Options") == "nosniff", where
+    assert headers.get("Referrer-Policy") == "no-referrer", where
+    if endpoint not in CACHED:
+        assert headers.get("Cache-Control") == "no-store", where
 
 
 def test_before_setup_everything_leads_to_the_wizard(box):
