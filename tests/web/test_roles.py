@@ -106,6 +106,32 @@ def test_the_recovery_key_grants_what_an_installer_cannot(box, people):
     assert entry.details["granted_with"] == "recovery key"
 
 
+def test_a_wrong_recovery_key_is_audited_and_throttled(box, people):
+    """A guess at the key that opens every recording, by an installer who cannot hear
+    calls, is a failed authentication like a login's: audited, and slowed down."""
+    import os
+
+    from firmware.storage.keystore import format_recovery_key
+
+    ivan = people["ivan"]
+    form = {"roles": ["supervisor"], "lines": ["1"], "password": "auditor now listens"}
+    codes = []
+    for _ in range(4):
+        form["recovery_key"] = format_recovery_key(os.urandom(16))
+        resp = box.post(ivan, "/users/audrey", form, token_from="/users")
+        codes.append((resp.status_code, "Too many wrong recovery keys" in page_of(resp)))
+    assert codes == [(400, False)] * 3 + [(400, True)]
+    failed = box.services.audit.entries(action="login_failed", newest_first=False)
+    assert [(e.actor, e.target, e.details["field"]) for e in failed] == [("ivan", "ivan", "recovery key")] * 3
+    assert failed[-1].details["locked"] == ["acct"]
+    # Even the right key waits; nothing was changed meanwhile.
+    form["recovery_key"] = box.recovery_key
+    assert "Too many" in page_of(box.post(ivan, "/users/audrey", form, token_from="/users"))
+    assert box.web.accounts.get("audrey").roles == frozenset({"auditor"})
+    box.clock.advance(1)
+    assert box.post(ivan, "/users/audrey", form, token_from="/users").status_code == 302
+
+
 def test_a_supervisor_grants_only_the_lines_they_hold(box, people):
     alice = people["alice"]
     resp = box.post(

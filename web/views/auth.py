@@ -143,7 +143,7 @@ def login():
         )
     user, key = _authenticate(name, password)
     if user is None:
-        audit("login_failed", actor="anonymous", **_who_failed(name), **_lockout(keys))
+        audit("login_failed", actor="anonymous", **_who_failed(name), **lockout(keys))
         message = "Wrong user name or password."
         if g.get("lk_old_password"):
             message = (
@@ -169,7 +169,7 @@ def _who_failed(name):
     return {"target": None, "no_account": True}
 
 
-def _lockout(keys):
+def lockout(keys):
     """Details for a failed attempt's entry when it locked further attempts out: which
     counters (``acct``, ``addr``, ``any``: firmware.words.LOCKOUTS) and for how long.
 
@@ -216,7 +216,7 @@ def password():
         )
     if web.accounts.verify(g.user.name, old) is None:
         errors["old"] = "That is not your current password."
-        audit("login_failed", g.user.name, field="current password", **_lockout(keys))
+        audit("login_failed", g.user.name, field="current password", **lockout(keys))
     else:
         web.throttle.succeeded(keys)
     problem = passwords.password_problem(new, g.user.name)

@@ -18,10 +18,13 @@ slot.
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from firmware.errors import KeyStoreError, RecoveryKeyFormatError, WrongPasswordError
+from firmware.storage.keystore import parse_recovery_key
 
 from .. import intent, passwords, pwchange
 from ..accounts import ROLES, User, name_problem
 from ..security import audit, lk, roles, unlocked_key
+from ..throttle import account_keys
+from .auth import lockout
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -125,12 +128,26 @@ def _grant(errors, lines_granted, what):
     text = (request.form.get("recovery_key") or "").strip()
     if text:
         try:
-            return Grant(lk().services.keystore.unlock_recovery(text), True, "recovery key")
+            parse_recovery_key(text)
         except RecoveryKeyFormatError as exc:
             errors["recovery_key"] = "That recovery key is mistyped: %s." % exc
+            return None
+        # A guess at the key that opens every recording: throttled and audited as a
+        # login's password is, counted against the account that typed it.
+        web = lk()
+        keys = account_keys(g.user.name, request.remote_addr or "")
+        wait = web.throttle.attempt(keys)
+        if wait:
+            errors["recovery_key"] = "Too many wrong recovery keys. Wait %d s and try again." % wait
+            return None
+        try:
+            key = web.services.keystore.unlock_recovery(text)
         except (WrongPasswordError, KeyStoreError):
             errors["recovery_key"] = "That is not this box's recovery key."
-        return None
+            audit("login_failed", g.user.name, field="recovery key", **lockout(keys))
+            return None
+        web.throttle.succeeded(keys)
+        return Grant(key, True, "recovery key")
     if not g.user.has("supervisor") or unlocked_key() is None:
         errors["form"] = (
             "%s lets someone hear calls, so it needs a supervisor logged in with "
