@@ -241,9 +241,11 @@ def unlocked_key():
 
 
 def audit(action, target=None, **details):
-    """Append to the audit trail as the current user (or "anonymous")."""
+    """Append to the audit trail as the current user (or ``actor``, by default "anonymous",
+    when nobody is logged in)."""
     web = lk()
-    actor = g.user.name if g.get("user") is not None else details.pop("actor", "anonymous")
+    anonymous = details.pop("actor", "anonymous")  # never a detail of its own
+    actor = g.user.name if g.get("user") is not None else anonymous
     details.setdefault("address", request.remote_addr or "")
     return web.services.audit.append(
         actor, action, None if target is None else str(target), details, int(web.services.wall_us())

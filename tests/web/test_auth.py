@@ -183,6 +183,16 @@ def test_throttling_per_account(box):
     assert box.audit_actions().count("login_failed") == 5
 
 
+def test_a_failed_login_from_a_session_is_that_users(box, people):
+    """Someone at a desk left logged in tries another account's password: the entry is the
+    session's user's, with no second actor in its details."""
+    resp = box.post(people["ivan"], "/login", {"name": "sam", "password": "wrong password"}, "/")
+    assert resp.status_code == 400
+    (entry,) = box.services.audit.entries(limit=1, action="login_failed")
+    assert (entry.actor, entry.target) == ("ivan", "sam")
+    assert "actor" not in entry.details
+
+
 def test_a_lockout_is_audited_with_the_failure_that_began_it(box, people):
     client = box.client()
     for _ in range(3):
