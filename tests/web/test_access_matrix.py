@@ -225,6 +225,24 @@ def check_headers(resp, endpoint, where):
         assert headers.get("Cache-Control") == "no-store", where
 
 
+@pytest.mark.parametrize("token", [None, "wrong"])
+def test_every_post_needs_its_token(box, people, token):
+    """Every route that changes something refuses a form without the session's token
+    (alice may call each but the auditor's and staff's, which have none): 400 with the
+    message, nothing audited, and the session still alive."""
+    alice = people["alice"]
+    before = box.services.audit.head()
+    for method, rule in routes(box.app):
+        if method == "GET" or MATRIX[(method, rule.endpoint)] == GONE:
+            continue
+        form = {} if token is None else {"csrf_token": token}
+        resp = alice.open(url_for_rule(rule), method=method, data=form)
+        where = "%s %s -> %d" % (method, rule.rule, resp.status_code)
+        assert resp.status_code == 400 and "security token" in resp.get_data(as_text=True), where
+    assert box.services.audit.head() == before
+    assert alice.get("/").status_code == 200
+
+
 def test_before_setup_everything_leads_to_the_wizard(box):
     client = box.client()
     for method, rule in routes(box.app):
