@@ -640,6 +640,55 @@ def test_the_disclosure_log_is_downloaded_as_csv_as_the_page_shows_it(box, peopl
     assert people["ivan"].get("/disclosures.csv").status_code == 403
 
 
+def test_a_withholding_reason_is_shown_only_to_who_sees_the_copy_withheld(box, people):
+    """A release's letter left out a copy given before, and why ("police request..."):
+    the Disclosures page and its CSV showed that reason to every supervisor who saw the
+    release, though the copy withheld was one they may not see (another's, of calls on
+    lines not theirs), and the reason named who asked for it. It is shown only to who
+    sees that copy's requester; the others read that it was withheld, not why."""
+    import csv
+
+    from firmware.sar import DisclosureLog
+
+    why = "police request by DC Wood, Operation Falcon"
+    log = DisclosureLog(box.data_dir, getattr(box.services.audit, "cipher", None))
+    try:
+        for actor, calls, withheld in (
+            ("alice", "1,3", None),  # lines 1 and 3: not all sam's, not all sue's
+            ("sam", "1", None),  # sam's own
+            ("sam", "1", [{"disclosure": 1, "reason": why}, {"disclosure": 2, "reason": "his wife"}]),
+        ):
+            log.add(
+                wall_us=box.T0_US,
+                actor=actor,
+                requester="Mr Jones",
+                recipient="Mr Jones",
+                reason="subject access request",
+                search='{"number": "02079460000"}',
+                call_ids=calls,
+                recordings=1,
+                bundle="b.zip",
+                bundle_sha256="ab" * 32,
+                encrypted=1,
+                withheld=json.dumps(withheld) if withheld else None,
+            )
+    finally:
+        log.close()
+
+    def said(client):
+        page = client.get("/disclosures").get_data(as_text=True)
+        row = page.split('<th scope="row">3</th>')[1].split("</tr>")[0]
+        cell = row.split('<td data-label="Withheld from the letter">')[1].split("</td>")[0]
+        rows = list(csv.DictReader(io.StringIO(client.get("/disclosures.csv").get_data(as_text=True))))
+        assert [r["withheld_from_letter"] for r in rows if r["id"] == "3"] == [cell]
+        return cell
+
+    assert said(people["audrey"]) == "entry 1: %s; entry 2: his wife" % why
+    assert said(people["sam"]) == "entry 1: withheld (reason not shown); entry 2: his wife"
+    page = people["sam"].get("/disclosures").get_data(as_text=True)
+    assert "Operation Falcon" not in page and '<th scope="row">1</th>' not in page
+
+
 def _made(box, people, monkeypatch, now):
     """A bundle of call 1 made and waiting, on a clock the test moves; its page."""
 

@@ -395,6 +395,8 @@ DISCLOSURE_COLUMNS = (
     "outcome",
     "withheld_from_letter",
 )
+# A copy withheld from a release's letter, to a reader who may not see that copy's release.
+WITHHELD_UNSHOWN = "withheld (reason not shown)"
 
 
 @bp.route("/disclosures.csv")
@@ -427,25 +429,30 @@ def _disclosures():
     """The disclosure log's entries the user may see (:func:`release_shown`), newest
     first, each with ``failed``: why its bundle was never written, or None, and
     ``withheld_from_letter``: the copies given before its letter left out, each
-    ``"entry N: reason"`` (the sealed ``withheld`` column, seen by who sees the requester)."""
+    ``"entry N: reason"`` (the sealed ``withheld`` column), the reason only where the user
+    may see entry N itself (its requester): else ``"entry N: withheld (reason not shown)"``."""
     log = DisclosureLog(lk().config.data_dir, getattr(lk().services.audit, "cipher", None))
     try:
         entries = log.entries()
     finally:
         log.close()
-    entries = [
-        e
+    shown = {
+        e["id"]
         for e in entries
         if release_shown(
             e["actor"], [c for c in str(e.get("call_ids") or "").split(",") if c.isdigit()], g.user
         )
-    ]
+    }
+    entries = [e for e in entries if e["id"] in shown]
     # A release is logged before its bundle is written; a write that failed is audited
     # against its entry ("disclosure:N"), and the log says so beside it.
     failed = not_released(lk().services.audit, entries)
     for e in entries:
         e["failed"] = failed.get(e["id"])
+        # Why a copy was withheld is about that copy (a police request, a private person):
+        # told only to who may see its own requester, as the page shows it.
         e["withheld_from_letter"] = [
-            "entry %d: %s" % (w["disclosure"], w["reason"]) for w in json.loads(e.get("withheld") or "[]")
+            "entry %d: %s" % (w["disclosure"], w["reason"] if w["disclosure"] in shown else WITHHELD_UNSHOWN)
+            for w in json.loads(e.get("withheld") or "[]")
         ]
     return entries
