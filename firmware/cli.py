@@ -601,7 +601,8 @@ def cmd_sar(args):
             wall_us=_wall_us(),
             redactions=redactions,
             # Streamed to a file beside --out, renamed to it once the release is logged:
-            # a failure (a recording's check, gpg, a full stick) leaves no part of it.
+            # a failure (a recording's check, gpg, a full stick) leaves no part of it, but
+            # for a bundle whose release the trail refused to audit as not made (kept, said).
             spool=FileSpool(args.out, mode=0o600),
             progress=_bundle_progress,
             only=args.calls,

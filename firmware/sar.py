@@ -579,7 +579,9 @@ def release(
     of it leaves (:func:`_log`: ``spool.logged(entry id)`` names a waiting bundle by its
     entry before the entry is committed); then ``spool.commit(entry id)`` keeps it (the
     command line's file is renamed into place), and a commit that fails adds an entry
-    saying so. Anything failing before discards the spool (nothing half-written is left)
+    saying so before the bundle is deleted, or, the trail refusing that, keeps the bundle
+    whole with its release on record as made (:func:`_not_released`). Anything failing
+    before discards the spool (nothing half-written is left)
     and nothing is logged: a recording failing its check, gpg failing, the spool's disk
     full, the audit trail refusing the release. Returns ``(disclosure log entry id,
     spool)``.
@@ -667,13 +669,39 @@ def release(
     try:
         spool.commit(entry_id)
     except OSError as exc:
-        audit.append(
-            actor, "disclosure", "disclosure:%d" % entry_id, {"failed": exc.strerror or str(exc)}, wall_us
-        )
-        raise SarError(
-            "cannot write %s: %s" % (bundle_name.replace("{id}", str(entry_id)), exc.strerror or exc)
-        ) from None
+        _not_released(audit, spool, actor, entry_id, wall_us, bundle_name.replace("{id}", str(entry_id)), exc)
     return entry_id, spool
+
+
+def _not_released(audit, spool, actor, entry_id, wall_us, name, exc):
+    """The bundle of a release logged and audited could not be kept (``spool.commit`` raised
+    ``exc``): its release is audited as not made, then the bundle deleted (the command line's
+    too where its rename into place was done). A bundle is deleted only once its release is
+    audited as not made: the trail refusing that (its card full, or locked), it is kept,
+    whole, and the release stays on record as made (the web UI's, :mod:`web.sarjob`, is
+    audited as not made once the trail has room).
+
+    :raises SarError: always, saying which
+    """
+    why = exc.strerror or str(exc)
+    try:
+        audit.append(actor, "disclosure", "disclosure:%d" % entry_id, {"failed": why}, wall_us)
+    except Exception as refused:
+        kept = spool.keep()
+        said = getattr(refused, "strerror", None) or str(refused)
+        if hasattr(spool, "logged"):
+            then = "it is audited as not released once the card has room"
+        else:
+            then = (
+                "it stays on record as released (disclosure log entry %d), and the bundle is "
+                "kept, whole, as %s" % (entry_id, kept)
+            )
+        raise SarError(
+            "cannot write %s: %s; the audit trail refused to record that it was not released (%s): %s"
+            % (name, why, said, then)
+        ) from refused
+    spool.discard()
+    raise SarError("cannot write %s: %s" % (name, why)) from None
 
 
 def _withheld_list(withheld):
@@ -724,12 +752,19 @@ def _log(data_dir, audit, entry, redactions, spool, withheld=()):
             why = getattr(exc, "strerror", None) or str(exc)
             try:
                 log.remove(entry_id)
-            except Exception:
-                if not hasattr(spool, "logged"):
+            except Exception as kept:
+                if hasattr(spool, "logged"):  # the web UI's: kept, and audited once the trail has room
+                    then = (
+                        "disclosure log entry %d is audited as not released once the card has room" % entry_id
+                    )
+                else:  # the command line's: nothing will audit it later
                     spool.discard()
+                    then = (
+                        "disclosure log entry %d could not be taken back (%s): the log lists it as "
+                        "released, though nothing was" % (entry_id, getattr(kept, "strerror", None) or kept)
+                    )
                 raise SarError(
-                    "the audit trail refused the release (%s): nothing was released; disclosure "
-                    "log entry %d is audited as not released once the card has room" % (why, entry_id)
+                    "the audit trail refused the release (%s): nothing was released; %s" % (why, then)
                 ) from exc
             spool.discard()
             raise SarError("the audit trail refused the release (%s): nothing was released" % why) from exc

@@ -10,7 +10,9 @@ bundle password the ZIP is piped through gpg (:class:`GpgStream`) on its way to
 a *spool*: where the bundle waits until its release is logged. A spool has
 ``write(bytes)``, ``commit(entry_id)`` (the release is on record, as that
 disclosure log entry: keep it, e.g. rename into place) and ``discard()``
-(anything failed: leave nothing behind); it may have ``ready()`` (the bundle is
+(anything failed: leave nothing behind, once the release is audited as not made)
+and ``keep()`` (a commit failed and the trail refused to say so: leave it whole,
+the release stays on record; where it is); it may have ``ready()`` (the bundle is
 whole: write it all out before the release is logged) and ``logged(entry_id)``
 (the release is being logged: name it so, :func:`firmware.sar._log`). :class:`MemorySpool`
 keeps it in memory, :class:`FileSpool` in a file beside its destination (the
@@ -281,6 +283,11 @@ class MemorySpool:
     def commit(self, entry_id=None):
         self.data = self._buf.getvalue()
 
+    def keep(self):
+        """Keep it (its release stays on record as made: :func:`firmware.sar.release`)."""
+        self.commit()
+        return "MemorySpool.data"
+
     def discard(self):
         self._buf = io.BytesIO()
 
@@ -288,7 +295,7 @@ class MemorySpool:
 class FileSpool:
     """The bundle written beside ``path`` (a hidden temporary file, mode ``mode``), renamed
     to ``path`` (durably) when committed; removed when discarded, so a failure leaves no
-    half-written bundle.
+    half-written bundle (nor one renamed into place by a commit that then failed).
 
     :raises OSError: the file cannot be made
     """
@@ -297,6 +304,7 @@ class FileSpool:
         self.path = os.fspath(path)
         directory, name = os.path.split(os.path.abspath(self.path))
         self._tmp = os.path.join(directory, ".%s.%s%s" % (name, secrets.token_hex(6), fsutil.TEMP_SUFFIX))
+        self._placed = False  # renamed to ``path`` by a commit that then failed (its folder's sync)
         fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         os.fchmod(fd, mode)
         self._file = os.fdopen(fd, "wb")
@@ -313,20 +321,34 @@ class FileSpool:
             self._file.close()
 
     def commit(self, entry_id=None):
-        """Sync and rename into place. :raises OSError: (the temporary file is removed)"""
+        """Sync and rename into place.
+
+        :raises OSError: the bundle is left where it is (beside ``path``, or at it when the
+            rename was done and the folder's sync failed) for :meth:`discard` or :meth:`keep`:
+            the caller deletes it once its release is audited as not made
+        """
         try:
             self.ready()
             fsutil.commit_rename(self._tmp, self.path)
         except BaseException:
-            self.discard()
+            self._placed = not os.path.exists(self._tmp) and os.path.exists(self.path)
             raise
+
+    def keep(self):
+        """Leave the bundle where it is (its release stays on record as made); the file it is."""
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        return self.path if self._placed else self._tmp
 
     def discard(self):
         try:
             self._file.close()
         except OSError:
             pass
-        try:
-            os.unlink(self._tmp)
-        except FileNotFoundError:
-            pass
+        for path in (self._tmp, self.path) if self._placed else (self._tmp,):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass

@@ -3,6 +3,8 @@
 import hashlib
 import io
 import json
+import os
+import sqlite3
 import subprocess
 import zipfile
 
@@ -311,6 +313,131 @@ def test_a_release_is_logged_and_audited_before_the_bundle_is_written(sar_dir, t
     entries = found[: len(found) - before]  # this release's, newest first
     assert entries[-1].details["calls"]
     assert [("failed" in e.details) for e in entries] == ([True, False] if fault == "full" else [False])
+
+
+def _said(data):
+    """Each disclosure log entry of ``data`` as its audit trail says it, ``released`` or
+    ``not released``, after asserting that the two agree (each entry audited, the trail
+    naming no entry the log has not)."""
+    ids = sorted(e["id"] for e in DisclosureLog(data).entries())
+    with open_audit(data) as audit:
+        audited = audit.entries(limit=1000, action="disclosure", newest_first=False)
+    said = {}
+    for a in audited:
+        entry_id = int(a.target.split(":")[1])
+        said[entry_id] = "not released" if "failed" in a.details else said.get(entry_id, "released")
+    assert sorted(said) == ids, (said, ids)
+    return said
+
+
+# Each step of a command line release the card or stick can refuse, and where the bundle
+# lies once each has (None: nowhere; a release refused before or as it is logged).
+CLI_STEPS = ("ready", "insert", "audit", "rename", "placed")
+
+
+@pytest.mark.parametrize("trail", ["open", "refuses"])
+@pytest.mark.parametrize("step", CLI_STEPS)
+def test_a_command_line_release_failing_at_any_step_leaves_the_log_the_trail_and_the_file_agreeing(
+    sar_dir, tmp_path, monkeypatch, capsys, step, trail
+):
+    """``linekeeper sar``: a stick that took the bundle's rename into place and then refused
+    to sync its folder left the bundle there, whole, with its release audited as not made;
+    an audit trail that then refused to say a write failed (its card full, or locked) left
+    the release audited as made with no bundle anywhere, and a trace of the trail's error.
+    Now the bundle is deleted only once its release is audited as not made; the trail
+    refusing that, it is kept, whole, and the release stays on record as made, said so."""
+    import shutil
+
+    from firmware.sarbundle import FileSpool
+    from firmware.storage import fsutil
+    from firmware.storage.audit import AuditLog
+
+    root, data = sar_dir
+    copy = str(tmp_path / "data")
+    shutil.copytree(data, copy, ignore=shutil.ignore_patterns("lock", "*.sock"))
+    before = _said(copy)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    out = stick / "smith.zip"
+    real_append, real_rename = AuditLog.append, fsutil.commit_rename
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    if step == "ready":
+        monkeypatch.setattr(FileSpool, "ready", full)
+    elif step == "insert":
+        monkeypatch.setattr(DisclosureLog, "add", full)
+    elif step == "audit":
+        monkeypatch.setattr(AuditLog, "append", lambda self, actor, action, *a, **kw: full())
+    else:
+
+        def rename(tmp, path):
+            if step == "placed":  # renamed, then its folder's sync refused
+                real_rename(tmp, path)
+            full()
+
+        monkeypatch.setattr(fsutil, "commit_rename", rename)
+    if trail == "refuses" and step in ("rename", "placed"):
+
+        def append(self, actor, action, target, details, *a, **kw):
+            if "failed" in details:  # the trail's card full by the time the write failed
+                raise sqlite3.OperationalError("database is locked")
+            return real_append(self, actor, action, target, details, *a, **kw)
+
+        monkeypatch.setattr(AuditLog, "append", append)
+    assert sar(root, copy, out, "--number", "+44 1632 960123") == 2
+    monkeypatch.undo()
+    err = capsys.readouterr().err.splitlines()[-1]  # after the copies given before and the progress
+    assert err.startswith("linekeeper: ")
+    said = _said(copy)
+    new = {k: v for k, v in said.items() if k not in before}
+    left = sorted(os.listdir(stick))
+    if step in ("ready", "insert", "audit"):
+        assert new == {} and left == []
+    elif trail == "open":
+        assert list(new.values()) == ["not released"] and left == [], err
+        assert err == "linekeeper: cannot write smith.zip: No space left on device"
+    else:
+        # Audited as made, and so it is: whole, at --out or beside it (named in the message).
+        assert list(new.values()) == ["released"] and len(left) == 1, err
+        kept = stick / left[0]
+        assert "it stays on record as released" in err and str(kept) in err
+        assert zipfile.ZipFile(kept).testzip() is None
+        assert (left == [out.name]) == (step == "placed")
+
+
+def test_a_command_line_release_the_trail_and_the_log_both_refuse_says_what_the_log_holds(
+    sar_dir, tmp_path, monkeypatch, capsys
+):
+    """The trail refusing the release and the log refusing to take its entry back: the
+    command line said the entry "is audited as not released once the card has room", as the
+    web UI's is, though nothing does that for the command line's. It says what is so."""
+    import shutil
+
+    from firmware.storage.audit import AuditLog
+
+    root, data = sar_dir
+    copy = str(tmp_path / "data")
+    shutil.copytree(data, copy, ignore=shutil.ignore_patterns("lock", "*.sock"))
+    before = {e["id"] for e in DisclosureLog(copy).entries()}
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(AuditLog, "append", full)
+    monkeypatch.setattr(DisclosureLog, "remove", full)
+    out = tmp_path / "smith.zip"
+    assert sar(root, copy, out, "--number", "+44 1632 960123") == 2
+    monkeypatch.undo()
+    [entry] = [e["id"] for e in DisclosureLog(copy).entries() if e["id"] not in before]
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err == (
+        "linekeeper: the audit trail refused the release (No space left on device): nothing was "
+        "released; disclosure log entry %d could not be taken back (No space left on device): the "
+        "log lists it as released, though nothing was" % entry
+    )
+    assert os.listdir(tmp_path) == ["data"]
 
 
 def test_a_recording_erased_or_deleted_is_said_so_in_the_bundle(sar_dir, tmp_path):
