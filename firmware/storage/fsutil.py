@@ -401,7 +401,8 @@ def commit_rename(tmp, path):
     """Rename the written and synced file ``tmp`` to ``path`` and sync their directory: the
     last step of a file written as a stream (one :func:`atomic_write` cannot hold in memory).
 
-    :raises OSError: ``path`` is untouched
+    :raises OSError: ``path`` is untouched, unless the rename was done and the directory's
+        sync failed (``tmp`` is then gone, and ``path`` holds it: :class:`firmware.sarbundle.FileSpool`)
     """
     os.replace(tmp, path)
     fsync_dir(os.path.dirname(os.path.abspath(path)))
