@@ -522,6 +522,7 @@ def cmd_sar(args):
     from .config import load_config
     from .reports.period import parse_period
     from .sar import (
+        bundle_letter,
         check_release,
         earlier_releases,
         find_calls,
@@ -567,7 +568,7 @@ def cmd_sar(args):
         search = {"number": args.number, "from": args.first, "to": args.last}
         # The copies given before that the letter lists, said before anything is made (with
         # --earlier, and nothing released): one the person may not be told of is withheld.
-        chosen, narrowed, _ = check_release(
+        chosen, narrowed, asked = check_release(
             actor=args.user,
             requester=args.requester,
             recipient=args.recipient,
@@ -580,9 +581,18 @@ def cmd_sar(args):
             withheld=withheld,
         )
         earlier = earlier_releases(args.data_dir, audit, chosen, narrowed, country=config.country)
-        letter_copies(earlier, withheld)
+        copies = letter_copies(earlier, withheld)
         _say_earlier(earlier, withheld, sys.stdout if args.earlier else sys.stderr)
         if args.earlier:
+            return 0
+        about = _notes_and_names(args.data_dir, config.country)
+        facts = _letter_facts(args.data_dir, config)
+        if args.letter:
+            # The letter as the bundle would hold it (made now), read before anything goes:
+            # it names who was given copies before.
+            sys.stdout.write(
+                bundle_letter(store, chosen, asked, redactions, about is not None, facts, _wall_us(), copies)
+            )
             return 0
         key = _unlock(args)
         entry, _ = release(
@@ -606,8 +616,8 @@ def cmd_sar(args):
             spool=FileSpool(args.out, mode=0o600),
             progress=_bundle_progress,
             only=args.calls,
-            about=_notes_and_names(args.data_dir, config.country),
-            facts=_letter_facts(args.data_dir, config),
+            about=about,
+            facts=facts,
             withheld=withheld,
         )
     finally:
@@ -1790,6 +1800,11 @@ def build_parser():
         action="store_true",
         help="only list the copies given before that the letter would list (and those withheld); "
         "release nothing",
+    )
+    p.add_argument(
+        "--letter",
+        action="store_true",
+        help="only print the bundle's letter (README.txt) as it would go, on stdout; release nothing",
     )
     p.add_argument("--out", required=True, help="the bundle (.zip, or .zip.gpg when encrypted)")
     p.set_defaults(func=cmd_sar)

@@ -213,11 +213,8 @@ def write_bundle(
         which the letter lists
     :raises TamperError: a recording fails its check (the bundle is incomplete: discard it)
     """
-    rows = [(call, store.for_call(call["id"])) for call in calls]
-    rows = [(call, row) for call, row in rows if row is not None and row["state"] != "deleted"]
-    names = {"calls.json"} | {"recordings/call-%d.wav" % call["id"] for call, _ in rows}
-    if about is not None:
-        names.add("notes-and-names.json")
+    rows = _recorded(store, calls)
+    names = _file_names(rows, about is not None)
     z = ZipStream(out)
     try:
         # The letter first: it says what every other file is, and a person opening the ZIP
@@ -263,6 +260,29 @@ def write_bundle(
         z.abandon()
         raise
     return len(rows)
+
+
+def _recorded(store, calls):
+    """``[(call, its recording's row)]``: the calls whose recording goes in the bundle."""
+    rows = [(call, store.for_call(call["id"])) for call in calls]
+    return [(call, row) for call, row in rows if row is not None and row["state"] != "deleted"]
+
+
+def _file_names(rows, about):
+    """The names of the bundle's files the letter says what they are (``about``: it holds
+    ``notes-and-names.json``)."""
+    names = {"calls.json"} | {"recordings/call-%d.wav" % call["id"] for call, _ in rows}
+    if about:
+        names.add("notes-and-names.json")
+    return names
+
+
+def bundle_letter(store, calls, request, redactions=(), about=True, facts=None, released_us=0, earlier=()):
+    """The cover letter (``README.txt``) :func:`write_bundle` puts first in the bundle of
+    ``calls`` (``about``: whether the bundle holds the notes and names), as its text: read
+    by the supervisor before the release (the web UI's preview)."""
+    names = _file_names(_recorded(store, calls), about)
+    return letter_text(calls, names, facts, request, released_us, redactions, earlier)
 
 
 def build_bundle(store, calls, recording_key, request, redactions=(), about=None, facts=None, released_us=0):

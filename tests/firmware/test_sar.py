@@ -553,6 +553,28 @@ def test_a_copy_given_before_is_withheld_from_the_letter_with_its_reason(tmp_pat
     assert json.loads(DisclosureLog(data).get(3)["withheld"]) == [{"disclosure": 1, "reason": reason}]
 
 
+def test_the_letter_is_printed_as_the_bundle_would_hold_it_before_anything_is_released(tmp_path, capsys):
+    """The letter names who was given copies before (a private person too); only the list
+    could be read before the release, not the letter. --letter prints it, releasing nothing."""
+    import re
+
+    root, data = make_box(tmp_path)
+    assert sar(root, data, tmp_path / "a.zip", "--number", "01632960123", "--recipient", "Mr Smith") == 0
+    capsys.readouterr()
+    out = tmp_path / "b.zip"
+    assert sar(root, data, out, "--number", "01632960123", "--letter") == 0
+    shown = capsys.readouterr().out
+    assert ", to Mr Smith: calls 1, 3, 4 and 6." in shown.replace("\r\n", "\n")
+    assert not out.exists() and len(DisclosureLog(data).entries()) == 1
+    assert sar(root, data, out, "--number", "01632960123") == 0
+    sent = zipfile.ZipFile(out).read("README.txt").decode("utf-8")
+
+    def made(text):  # the letter says when it was made
+        return re.sub(r"It was made on [^\r\n]*", "", text)
+
+    assert made(shown) == made(sent)
+
+
 def test_a_letter_whose_every_earlier_copy_is_withheld_reads_as_one_with_none(tmp_path):
     """With every copy given before withheld, the letter said the disclosure log recorded
     none: untrue, and unlike a first release's words only when something was held back.

@@ -40,10 +40,20 @@ def shown_earlier(client, form):
     return page.split('name="shown_earlier" value="')[1].split('"')[0]
 
 
+def letter_shown(box, client, form):
+    """The letter the form shows on Preview for ``form`` (its hidden ``letter_shown``; empty
+    when the form is refused), as a person's browser sends it back once they read it."""
+    page = box.post(client, "/sar", dict(form, preview="1"), token_from="/sar").get_data(as_text=True)
+    found = page.split('name="letter_shown" value="')
+    return found[1].split('"')[0] if len(found) > 1 else ""
+
+
 def post_release(box, client, form):
     """Post ``form`` to the release form as a browser does, with the copies given before
-    the form showed (:func:`shown_earlier`) unless ``form`` names them."""
+    the form showed (:func:`shown_earlier`) and the letter it previewed (:func:`letter_shown`)
+    unless ``form`` names them."""
     form = dict(form, shown_earlier=form.get("shown_earlier", shown_earlier(client, form)))
+    form.setdefault("letter_shown", letter_shown(box, client, form))
     return box.post(client, "/sar", form, token_from="/sar")
 
 
@@ -477,6 +487,48 @@ def test_a_copy_given_before_can_be_withheld_from_the_letter_with_its_reason(box
         ("2", ""),
         ("3", "entry 1: " + why),
     ]
+
+
+def test_a_letter_naming_who_was_given_copies_before_goes_only_once_the_supervisor_read_it(
+    box, people, monkeypatch
+):
+    """The letter names the recipient of each copy given before: a private person's name (a
+    relative given a copy of a call they were on) went to the requester by default, and the
+    supervisor never saw the letter, only a table. Preview shows the letter as the bundle
+    holds it; a release whose letter names anyone goes only once that very letter was shown
+    (a first release, naming no one, goes at once)."""
+    import html
+
+    from firmware.sar import DisclosureLog
+
+    box.recordings.store = box.store
+    box.add_recordings([1])
+    monkeypatch.setattr(box.store, "export_stream", lambda rid, key: a_tone())
+    sam = people["sam"]
+    resp = post_release(box, sam, dict(RELEASE, recipient="Mrs Jones", letter_shown=""))
+    assert resp.status_code == 302  # named no one: no preview asked for
+    box.web.sar_jobs.wait()
+    assert released(box, sam, dict(RELEASE, recipient="Jones & Co Solicitors")).status_code == 200
+
+    def letter(page):
+        text = page.split('<pre id="sar-letter-text">')[1].split("</pre>")[0]
+        return re.sub(r"It was made on [^\r\n]*", "", html.unescape(text))
+
+    resp = post_release(box, sam, dict(RELEASE, letter_shown=""))
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "The letter names who was given copies of these calls before" in page
+    assert "to Mrs Jones: call 1." in letter(page) and len(DisclosureLog(box.data_dir).entries()) == 2
+    # Read, then changed (a copy withheld): that letter was not shown, and is shown now.
+    shown = letter_shown(box, sam, RELEASE)
+    form = dict(RELEASE, withhold="1", withhold_reason_1="his mother's name: Sch 2 para 16")
+    resp = post_release(box, sam, dict(form, letter_shown=shown))
+    assert resp.status_code == 400 and "Mrs Jones" not in letter(resp.get_data(as_text=True))
+    preview = box.post(sam, "/sar", dict(form, preview="1", shown_earlier="1,2"), token_from="/sar")
+    assert preview.status_code == 200 and 'id="error-release"' not in preview.get_data(as_text=True)
+    bundle = released(box, sam, form)
+    readme = zipfile.ZipFile(io.BytesIO(bundle.data)).read("README.txt").decode("utf-8")
+    assert letter(preview.get_data(as_text=True)) == re.sub(r"It was made on [^\r\n]*", "", readme)
+    assert "Mrs Jones" not in readme and "to Jones & Co Solicitors: call 1." in readme
 
 
 def test_a_copy_the_letter_lists_for_the_request_chosen_is_shown_before_it_goes(box, people, monkeypatch):

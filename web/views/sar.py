@@ -7,6 +7,7 @@ requester separately. The release needs the supervisor's unlocked recording
 key (their login); it is written to the disclosure log and the audit trail.
 """
 
+import hashlib
 import json
 
 from flask import (
@@ -28,6 +29,7 @@ from firmware.errors import LinekeeperError
 from firmware.policy import deletions
 from firmware.sar import (
     DisclosureLog,
+    bundle_letter,
     check_release,
     earlier_releases,
     find_calls,
@@ -209,7 +211,7 @@ def index():
 def release_bundle():
     """Check the form, then make the bundle in the background (:mod:`web.sarjob`): the
     page that follows shows its progress and offers it when it is logged."""
-    values = {f: request.form.get(f, "").strip() for f in FIELDS}
+    values = {f: request.form.get(f, "").strip() for f in FIELDS + ("only", "redact")}
     key = unlocked_key()
     services = lk().services
     store = getattr(services.recordings, "store", None)
@@ -244,9 +246,9 @@ def release_bundle():
                 withheld=withheld,
             )
             # Bad input is refused here, on the form, before anything is made.
-            chosen, narrowed, _ = check_release(**form)
+            chosen, narrowed, asked = check_release(**form)
             listed = _earlier(chosen, narrowed, request_id)
-            letter_copies(listed, withheld)
+            copies = letter_copies(listed, withheld)
             unseen = _unseen(listed, request.form.get("shown_earlier", ""))
             if unseen:
                 # Linked by the request chosen, not by these calls: the form did not show
@@ -259,26 +261,54 @@ def release_bundle():
                 )
             # Read now, in this request: the notes and phone book are this thread's.
             kept = notes_and_names(lk().notes, lk().phonebook, services.reports.country)(chosen)
-            job = lk().sar_jobs.start(
-                g.user.name,
-                _work(form, key, store, request_id, kept, letter_facts(lk()), int(services.wall_us())),
-            )
+            facts = letter_facts(lk())
+            wall_us = int(services.wall_us())
+            # The letter, as the bundle will hold it: shown on Preview, and before a release
+            # whose letter names who was given copies before (a private person's name is
+            # theirs: Sch. 2 para 16), which goes only once that very letter was shown.
+            letter = bundle_letter(store, chosen, asked, redactions, True, facts, wall_us, copies)
+            # What the form carries of the letter it shows: made on time 0, since the letter
+            # says when it was made (the release's time, not the preview's).
+            digest = _letter_digest(bundle_letter(store, chosen, asked, redactions, True, facts, 0, copies))
+            if request.form.get("preview") or (copies and request.form.get("letter_shown") != digest):
+                if not request.form.get("preview"):
+                    errors["release"] = (
+                        "The letter names who was given copies of these calls before: read it "
+                        "(The letter, as it goes), withhold any copy it should not name, then "
+                        "release again. Nothing was released."
+                    )
+                return _form_again(values, errors, calls, key, withheld, typed, earlier, (letter, digest))
+            job = lk().sar_jobs.start(g.user.name, _work(form, key, store, request_id, kept, facts, wall_us))
         except LinekeeperError as exc:
             errors["release"] = str(exc)
     if errors:
-        return form_errors(
-            "sar.html",
-            errors,
-            values=values,
-            calls=calls,
-            has_key=key is not None,
-            requests=open_access_requests() if calls else [],
-            recording_word=deletions.recording_word,
-            earlier=earlier or [],
-            withhold=withheld,
-            typed=typed,
-        )
+        return _form_again(values, errors, calls, key, withheld, typed, earlier)
     return redirect(url_for("sar.bundle", token=job.token))
+
+
+def _letter_digest(text):
+    """What the form carries of the letter it showed (``letter_shown``): its SHA-256."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _form_again(values, errors, calls, key, withheld, typed, earlier, letter=(None, "")):
+    """The release form again, as it was filled in: with what was refused (``errors``), and
+    the bundle's letter to read before it goes (``letter``: its text and digest, or None)."""
+    page = dict(
+        values=values,
+        calls=calls,
+        has_key=key is not None,
+        requests=open_access_requests() if calls else [],
+        recording_word=deletions.recording_word,
+        earlier=earlier or [],
+        withhold=withheld,
+        typed=typed,
+        letter=letter[0],
+        letter_shown=letter[1],
+    )
+    if errors:
+        return form_errors("sar.html", errors, **page)
+    return render_template("sar.html", errors={}, **page)
 
 
 def _work(form, key, store, request_id, kept, facts, wall_us):
