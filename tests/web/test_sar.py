@@ -694,8 +694,8 @@ def test_the_disclosure_log_is_downloaded_as_csv_as_the_page_shows_it(box, peopl
 
 def test_a_withholding_reason_is_shown_only_to_who_sees_the_copy_withheld(box, people):
     """A release's letter left out a copy given before, and why ("police request..."):
-    the Disclosures page and its CSV showed that reason to every supervisor who saw the
-    release, though the copy withheld was one they may not see (another's, of calls on
+    the Disclosures page, its CSV and the call's history showed that reason to every
+    supervisor who saw the release, though the copy withheld was one they may not see (another's, of calls on
     lines not theirs), and the reason named who asked for it. It is shown only to who
     sees that copy's requester; the others read that it was withheld, not why."""
     import csv
@@ -710,7 +710,7 @@ def test_a_withholding_reason_is_shown_only_to_who_sees_the_copy_withheld(box, p
             ("sam", "1", None),  # sam's own
             ("sam", "1", [{"disclosure": 1, "reason": why}, {"disclosure": 2, "reason": "his wife"}]),
         ):
-            log.add(
+            n = log.add(
                 wall_us=box.T0_US,
                 actor=actor,
                 requester="Mr Jones",
@@ -723,6 +723,10 @@ def test_a_withholding_reason_is_shown_only_to_who_sees_the_copy_withheld(box, p
                 bundle_sha256="ab" * 32,
                 encrypted=1,
                 withheld=json.dumps(withheld) if withheld else None,
+            )
+            details = {"calls": [int(c) for c in calls.split(",")], "recipient": "Mr Jones"}
+            box.services.audit.append(
+                actor, "disclosure", "disclosure:%d" % n, dict(details, withheld=withheld or []), box.clock()
             )
     finally:
         log.close()
@@ -739,6 +743,11 @@ def test_a_withholding_reason_is_shown_only_to_who_sees_the_copy_withheld(box, p
     assert said(people["sam"]) == "entry 1: withheld (reason not shown); entry 2: his wife"
     page = people["sam"].get("/disclosures").get_data(as_text=True)
     assert "Operation Falcon" not in page and '<th scope="row">1</th>' not in page
+    # The call's history shows the release's audit entry: the same reasons, the same way.
+    history = people["sam"].get("/calls/1").get_data(as_text=True).split('id="call-history"')[1]
+    assert "Operation Falcon" not in history and "withheld (reason not shown)" in history
+    assert "his wife" in history
+    assert "Operation Falcon" in people["audrey"].get("/calls/1").get_data(as_text=True)
 
 
 def _made(box, people, monkeypatch, now):

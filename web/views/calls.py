@@ -36,7 +36,7 @@ from .. import callstory, intent
 from ..security import audit, form_errors, lk, roles, unlocked_key
 from ..site import card_problem, control_problem
 from . import csv_download
-from .sar import release_shown
+from .sar import release_shown, withheld_shown
 
 bp = Blueprint("calls", __name__)
 
@@ -426,9 +426,10 @@ def _story(call, info, deleted):
         if e.action in PLAYED_ACTIONS
     ]
     # Released to someone in a subject access bundle: the release names its calls.
+    disclosures = web.services.audit.entries(limit=500, action="disclosure")
     released = [
-        e
-        for e in web.services.audit.entries(limit=500, action="disclosure")
+        _reasons_shown(e, disclosures)
+        for e in disclosures
         if call["id"] in (e.details.get("calls") or ())
         and release_shown(e.actor, e.details.get("calls") or (), g.user)
     ]
@@ -450,6 +451,22 @@ def _story(call, info, deleted):
         tags_in_use=_tags_in_use(),
         can_tag=lk().services.call_tags is not None,
     )
+
+
+def _reasons_shown(entry, disclosures):
+    """A release's audit entry with the reason each copy was withheld from its letter only
+    where the user may see that copy's release (among ``disclosures``, the trail's
+    ``disclosure`` entries), as the Disclosures page has it: a reason can name a police
+    request or a private person."""
+    if not entry.details.get("withheld"):
+        return entry
+    seen = {
+        int(e.target.split(":")[1])
+        for e in disclosures
+        if "calls" in e.details and release_shown(e.actor, e.details["calls"], g.user)
+    }
+    shown = withheld_shown(entry.details["withheld"], seen.__contains__)
+    return dataclasses.replace(entry, details=dict(entry.details, withheld=shown))
 
 
 def _without_note_text(entry):

@@ -482,7 +482,15 @@ def _disclosures():
         # Why a copy was withheld is about that copy (a police request, a private person):
         # told only to who may see its own requester, as the page shows it.
         e["withheld_from_letter"] = [
-            "entry %d: %s" % (w["disclosure"], w["reason"] if w["disclosure"] in shown else WITHHELD_UNSHOWN)
-            for w in json.loads(e.get("withheld") or "[]")
+            "entry %d: %s" % (w["disclosure"], w["reason"])
+            for w in withheld_shown(json.loads(e.get("withheld") or "[]"), shown.__contains__)
         ]
     return entries
+
+
+def withheld_shown(withheld, may_see):
+    """A release's copies withheld from its letter (``[{"disclosure", "reason"}]``) as the
+    user may read them: the reason of one whose release they may not see (``may_see(entry
+    id)`` false, :func:`release_shown`) is :data:`WITHHELD_UNSHOWN` (the Disclosures page,
+    a call's history)."""
+    return [w if may_see(w["disclosure"]) else dict(w, reason=WITHHELD_UNSHOWN) for w in withheld]
