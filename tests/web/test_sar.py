@@ -531,6 +531,31 @@ def test_a_letter_naming_who_was_given_copies_before_goes_only_once_the_supervis
     assert "Mrs Jones" not in readme and "to Jones & Co Solicitors: call 1." in readme
 
 
+def test_a_bundle_password_typed_before_the_form_was_shown_again_is_asked_for_not_dropped(
+    box, people, monkeypatch
+):
+    """The page never holds the bundle password: shown again (a preview), its field was
+    empty, and Release made the bundle unencrypted though one had been typed. It is asked
+    for again; the release refused until it is."""
+    from firmware.sar import DisclosureLog
+
+    box.recordings.store = box.store
+    box.add_recordings([1])
+    monkeypatch.setattr(box.store, "export_stream", lambda rid, key: a_tone())
+    sam = people["sam"]
+    form = dict(RELEASE, bundle_password="tell him by phone")
+    page = box.post(sam, "/sar", dict(form, preview="1"), token_from="/sar").get_data(as_text=True)
+    assert "tell him by phone" not in page and '<input type="hidden" name="encrypt" value="1">' in page
+    assert "typed before: type it again" in page
+    again = dict(RELEASE, encrypt="1", letter_shown="")  # the form as shown, the field empty
+    resp = post_release(box, sam, again)
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "Type the bundle password again" in text, text[-800:]
+    assert DisclosureLog(box.data_dir).entries() == [] and 'name="encrypt" value="1"' in text
+    resp = released(box, sam, dict(again, bundle_password="tell him by phone"))
+    assert resp.headers["Content-Disposition"].endswith('subject-access-1.zip.gpg"')
+
+
 def test_a_copy_the_letter_lists_for_the_request_chosen_is_shown_before_it_goes(box, people, monkeypatch):
     """The form lists the copies given before of the calls found; the letter those of the
     request chosen too (one for the person's other number): such a copy went into the letter

@@ -212,6 +212,9 @@ def release_bundle():
     """Check the form, then make the bundle in the background (:mod:`web.sarjob`): the
     page that follows shows its progress and offers it when it is logged."""
     values = {f: request.form.get(f, "").strip() for f in FIELDS + ("only", "redact")}
+    # The page never holds the bundle password: shown again (a preview, a mistake), it says
+    # one was typed, and a release without it is refused, not made unencrypted.
+    values["encrypt"] = "1" if request.form.get("bundle_password") or request.form.get("encrypt") else ""
     key = unlocked_key()
     services = lk().services
     store = getattr(services.recordings, "store", None)
@@ -233,6 +236,11 @@ def release_bundle():
             ]
             request_id = _request_id(values["request"])
             password = request.form.get("bundle_password") or None
+            if password is None and request.form.get("encrypt") and not request.form.get("preview"):
+                raise LinekeeperError(
+                    "Type the bundle password again: the page does not keep it once shown. "
+                    "Nothing was released (to release unencrypted, search again)."
+                )
             form = dict(
                 actor=g.user.name,
                 requester=values["requester"],
