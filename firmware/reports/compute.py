@@ -21,7 +21,9 @@ Definitions (also in docs/reports.md):
   the pauses (spans) and the paused seconds (a span a crash left open: to the
   call's end);
 - consent notices, of connected calls with a notice record: given, failed
-  (an error was recorded), off;
+  (an error was recorded), off; a call whose only notice was the warning tone
+  (notice "off") counts by its beeps: given if one sounded, failed if the first
+  could not be played (``warning_tone_error``: nobody was told), off if none was due;
 - retention deletions: the deletion log's entries dated in the period;
 - playbacks and exports: the audit trail's entries in the period, by user;
 - running (from the audit trail's ``box_start`` / ``box_stop`` / ``power_fail`` /
@@ -163,6 +165,10 @@ def _consent(tot, text):
         tot["given"] += 1
     elif consent.get("error"):
         tot["failed"] += 1
+    elif consent.get("warning_tones"):
+        tot["given"] += 1  # no notice but the warning tone, which sounded: the call was told
+    elif consent.get("warning_tone_error"):
+        tot["failed"] += 1  # the first beep, its only notice, could not be played: nobody was told
     else:
         tot["off"] += 1
 
