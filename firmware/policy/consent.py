@@ -22,8 +22,12 @@ as JSON on the call)::
      "duration_s": 7.0, "warning_tones": 2}
     {"notice": "announcement", "given": false, "error": "the announcement file ..."}
     {"notice": "off", "given": false}
+    {"notice": "off", "given": false, "warning_tones": 4, "warning_tone_interval_s": 15,
+     "warning_tone_first_at": "2026-03-02T09:00:10.020Z"}
 
-``at`` is when the notice started playing (wall time, ms). A notice that
+``at`` is when the notice started playing (wall time, ms); a call whose warning tone
+ran says how many beeps sounded, every how long, and when the first did (and
+``warning_tone_error``, why one could not be played). A notice that
 cannot be given — the board refused to play, the announcement file is missing
 or invalid, espeak-ng failed — is recorded with its ``error``; the policy
 then records the call only if ``record_if_notice_failed`` is set.
@@ -136,6 +140,7 @@ class ConsentNotices:
             if call.consent is None:
                 call.consent = {"notice": self.required(call.direction), "given": False}
             call.consent.setdefault("warning_tones", 0)
+            call.consent["warning_tone_interval_s"] = tone.interval_s
             interval_us = int(tone.interval_s * 1_000_000)
             first = (call.answered_us if since_us is None else since_us) + interval_us
             now = self.clock.now_us()
@@ -158,6 +163,8 @@ class ConsentNotices:
                 return
             try:
                 self.board.play(call.line, self._beep())
+                if not call.consent["warning_tones"]:
+                    call.consent["warning_tone_first_at"] = iso_ms(self.clock.wall_us())
                 call.consent["warning_tones"] += 1
             except (OSError, RuntimeError, ValueError) as exc:
                 call.consent["warning_tone_error"] = str(exc)

@@ -457,6 +457,47 @@ def test_a_call_paused_before_its_far_end_was_heard_says_so_not_as_a_failure(box
     assert "NOT" not in shown and "error" not in shown
 
 
+def test_a_call_whose_only_notice_was_the_warning_tone_says_the_beeps_it_heard(box, people):
+    """Consent notices off, the warning tone on: the beeps were the notice, yet the page said
+    "No notice: consent notices were turned off." as if nobody had been told."""
+    consent = {"notice": "off", "given": False, "warning_tones": 4, "warning_tone_interval_s": 15,
+               "warning_tone_first_at": iso_ms(T0_US + 3200 * S)}  # fmt: skip
+    call = add_call(
+        box, T0_US + 3200 * S, "01632960502", policy_decision="record", consent=json.dumps(consent)
+    )
+    facts = page(people["alice"], "/calls/%d" % call)
+    shown = re.search(r'id="f-consent">(.*?)</dd>', facts, re.S).group(1)
+    assert (
+        "Warning tone every 15 s (first at Mon 2 Mar 2026, 09:53:20 GMT): 4 beeps during the call, "
+        "its only notice" in shown
+    )
+    assert "No notice" not in shown and "NOT" not in shown
+
+
+@pytest.mark.parametrize(
+    "decision, said",
+    [
+        ("skip", ", and the call was not recorded."),
+        ("record", "; the call was recorded all the same, as the box is set to record a call whose notice"),
+    ],
+)
+def test_a_call_whose_only_notice_the_beep_could_not_sound_says_nobody_was_told(box, people, decision, said):
+    """The first beep of a call with no other notice could not be played: nobody was told,
+    and the call was not recorded (docs/policy.md). The page said the notices were off."""
+    consent = {"notice": "off", "given": False, "warning_tones": 0, "warning_tone_interval_s": 15,
+               "warning_tone_error": "the playback device is gone"}  # fmt: skip
+    call = add_call(
+        box, T0_US + 3300 * S, "01632960503", policy_decision=decision, consent=json.dumps(consent)
+    )
+    facts = page(people["alice"], "/calls/%d" % call)
+    shown = re.search(r'id="f-consent">(.*?)</dd>', facts, re.S).group(1)
+    assert (
+        "Warning tone could NOT be played: the playback device is gone. It was the only notice "
+        "(consent notices were turned off), so nobody on the call was told" + said in shown
+    )
+    assert "No notice" not in shown
+
+
 def test_phonebook_csv_import_is_all_or_nothing_and_round_trips(box, people):
     sam = people["sam"]
     token = box.token_of(sam, "/phonebook")

@@ -392,6 +392,7 @@ def test_a_call_whose_only_notice_the_beep_could_not_sound_is_not_recorded(lab, 
         "notice": "off",
         "given": False,
         "warning_tones": 0,
+        "warning_tone_interval_s": 15,
         "warning_tone_error": "the playback device is gone",
     }
     assert logged["policy_decision"] == "skip" and logged["recording"] is None
@@ -432,6 +433,11 @@ def test_a_beep_that_fails_after_one_sounded_stops_nothing(lab, synth):
     (logged,) = lab.calls(data_dir)
     assert logged["consent"]["warning_tones"] == 1
     assert logged["consent"]["warning_tone_error"] == "the playback device is gone"
+    # What the call page says the caller heard: the tone's interval, and when the first beep
+    # sounded (15 s after the answer).
+    assert logged["consent"]["warning_tone_interval_s"] == 15
+    first = lab.wall_us(logged["consent"]["warning_tone_first_at"]) - lab.wall_us(logged["answered_at"])
+    assert 15_000_000 <= first < 15_100_000
     assert logged["policy_decision"] == "record" and logged["recording"] == "complete"
     consent = dict(TONE_ONLY, record_if_notice_failed=True)
     data_dir, _alarms, _entries = _run_broken_board(lab, calls()[:1], consent)
