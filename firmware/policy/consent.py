@@ -11,9 +11,9 @@ parties and is in the recording, which captures the line):
 * while a recorded call is connected, the periodic warning tone: the first
   ``interval_s`` after the answer (one the dial timeout assumed: after the first
   sign of the far end), then every ``interval_s``. On a call given no
-  other notice (``"off"``) the tone is the notice: if its first beep cannot be
-  played, nobody was told, and ``on_untold`` stops the recording (unless
-  ``record_if_notice_failed``).
+  other notice (``"off"``) the tone is the notice: its first beep sounds at the
+  answer (or that first sign), and if it cannot be played, nobody was told, and
+  ``on_untold`` stops the recording (unless ``record_if_notice_failed``).
 
 Every answered call that may be recorded gets a ``consent`` record (stored
 as JSON on the call)::
@@ -84,6 +84,11 @@ class ConsentNotices:
         """The notice a call in ``direction`` needs: "announcement", "tone" or "off"."""
         return self.settings.inbound if direction == "in" else self.settings.outbound
 
+    def told(self, direction):
+        """Whether calls in ``direction`` are told they may be recorded: a notice, or the
+        warning tone as the only one (its first beep at the answer, see :meth:`start_warning`)."""
+        return self.required(direction) != "off" or self.settings.warning_tone.enabled
+
     def give(self, call):
         """Give ``call`` its notice now; sets and returns ``call.consent``."""
         kind = self.required(call.direction)
@@ -130,6 +135,11 @@ class ConsentNotices:
 
         ``since_us``: the clock time the beats count from instead of the answer (the first
         sign of the far end after an answer the dial timeout assumed).
+
+        After a notice the tone is a reminder: its first beep ``interval_s`` after the
+        answer. On a call given no other notice it is the notice: its first beep at the
+        answer (at once, when the recording began later, asked for on demand), so that
+        nobody is recorded untold for the first ``interval_s``; then on the answer's grid.
         """
         tone = self.settings.warning_tone
         if not tone.enabled or call.answered_us is None:
@@ -142,11 +152,22 @@ class ConsentNotices:
             call.consent.setdefault("warning_tones", 0)
             call.consent["warning_tone_interval_s"] = tone.interval_s
             interval_us = int(tone.interval_s * 1_000_000)
-            first = (call.answered_us if since_us is None else since_us) + interval_us
+            origin = call.answered_us if since_us is None else since_us
             now = self.clock.now_us()
+            if self._tone_only(call) and not call.consent["warning_tones"]:
+                # Nobody told yet: beep now, on the beat of the grid just past.
+                beat = origin + max(0, now - origin) // interval_us * interval_us
+                self._tones[id(call)] = self.clock.call_at(now, lambda: self._beat(call, beat))
+                return
+            first = origin + interval_us
             if first < now:  # recording began later (on demand): next beat of the grid
                 first += -(-(now - first) // interval_us) * interval_us
             self._tones[id(call)] = self.clock.call_at(first, lambda: self._beat(call, first))
+
+    @staticmethod
+    def _tone_only(call):
+        """Whether the warning tone is ``call``'s only notice (its notice "off")."""
+        return call.consent.get("notice") == "off" and not call.consent.get("given")
 
     def stop_warning(self, call):
         with self._lock:
@@ -243,7 +264,8 @@ class Announcement(Checked):
 class WarningTone(Checked):
     """The periodic beep while a recorded call is connected (defaults: US practice, FCC 64.501).
 
-    First ``interval_s`` after the answer, then every ``interval_s``.
+    First ``interval_s`` after the answer, then every ``interval_s``; on a call given no
+    other notice, first at the answer (:meth:`ConsentNotices.start_warning`).
     """
 
     _PATH = "policy.consent.warning_tone"

@@ -15,9 +15,10 @@ box, records nothing by itself)::
                      ───▶ decide only; the notice and the recording wait for
     CallAnswerConfirmed ▶ (the far end's voice, key, reversal, ringback end)
                           notice ──▶ record / skip (the warning tone counts
-                          from here, notice or none); none by the call's end: the
-                          notice was never given (not recorded, unless
-                          record_if_notice_failed)
+                          from here, notice or none; with no other notice, its
+                          first beep, the notice, sounds here); none by the
+                          call's end: the notice was never given (not recorded,
+                          unless record_if_notice_failed)
     key codes, buttons ─▶ on-demand recording; pause and resume
     CallEnded ──────────▶ settle: not asked (on demand), too short (held,
                           dropped), a pause still on ends
@@ -34,8 +35,10 @@ it is written, not even its pre-roll. When the notice fails and
 ``record_if_notice_failed`` is off, the call is not recorded either; an
 outbound recording begun at off-hook for such a line is held in memory
 until its notice is given, and dropped if it is not. On a call given no other
-notice the warning tone is the notice: its first beep failing, the recording
-already on the card is destroyed (audited by the recorder) and the call skipped.
+notice the warning tone is the notice: its first beep sounds at the answer (an
+assumed answer's waits for the far end, as a notice does, the recording held
+meanwhile), and its failing, the recording already on the card is destroyed
+(audited by the recorder) and the call skipped.
 
 A call ended by the silence clear may be re-opened by the supervisor (sound
 again while our side is still off-hook). Until the line leaves the cleared
@@ -216,10 +219,7 @@ class CallPolicy:
             if mode == "always":
                 # An outbound recording starts at off-hook (see firmware.recording.recorder), held
                 # in memory until the notice is given if a failed notice stops it.
-                hold = (
-                    self.consent.required("out") != "off"
-                    and not self.settings.consent.record_if_notice_failed
-                )
+                hold = self.consent.told("out") and not self.settings.consent.record_if_notice_failed
                 self.recorder.record(call, call.started_us, hold=hold)
 
     def _answered(self, ev):
@@ -254,8 +254,9 @@ class CallPolicy:
             self._connected(live)
 
     def _notice_due(self, live):
-        """Whether ``live``'s call is to be given a notice when it connects."""
-        return live.decision.decision != rules.SKIP and self.consent.required(live.call.direction) != "off"
+        """Whether ``live``'s call is to be given a notice when it connects: an announcement
+        or a beep, or, with no other notice, the warning tone's first beep."""
+        return live.decision.decision != rules.SKIP and self.consent.told(live.call.direction)
 
     def _confirmed(self, ev):
         """A provisional answer stands, or the far end of an assumed one is heard: the
@@ -426,7 +427,9 @@ class CallPolicy:
             }
             reason = UNHEARD_REASON
         if live.decision.decision == rules.RECORD and not self.settings.consent.record_if_notice_failed:
-            self.recorder.discard(call)
+            # Held since off-hook or the answer, so nothing of it reached the card (if some did,
+            # after a change of settings mid-call, its deletion is audited with why).
+            self.recorder.discard(call, why=reason)
             self._decide(live, rules.Decision(rules.SKIP, reason, "consent"))
 
     def _paused_after_answer(self, call):
@@ -452,7 +455,7 @@ class CallPolicy:
             # Asked for before the notice could be given (dialling): held until it is.
             hold = (
                 call.consent is None
-                and self.consent.required(call.direction) != "off"
+                and self.consent.told(call.direction)
                 and not self.settings.consent.record_if_notice_failed
             )
             self.recorder.record(call, from_us, min_talk_us=min_talk_us, hold=hold)

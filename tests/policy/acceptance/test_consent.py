@@ -434,16 +434,98 @@ def test_a_beep_that_fails_after_one_sounded_stops_nothing(lab, synth):
     assert logged["consent"]["warning_tones"] == 1
     assert logged["consent"]["warning_tone_error"] == "the playback device is gone"
     # What the call page says the caller heard: the tone's interval, and when the first beep
-    # sounded (15 s after the answer).
+    # sounded: at the answer (within the debounce and a capture period), the tone being the
+    # only notice, not 15 s after it.
     assert logged["consent"]["warning_tone_interval_s"] == 15
     first = lab.wall_us(logged["consent"]["warning_tone_first_at"]) - lab.wall_us(logged["answered_at"])
-    assert 15_000_000 <= first < 15_100_000
+    assert 0 <= first < 60_000
     assert logged["policy_decision"] == "record" and logged["recording"] == "complete"
     consent = dict(TONE_ONLY, record_if_notice_failed=True)
     data_dir, _alarms, _entries = _run_broken_board(lab, calls()[:1], consent)
     (logged,) = lab.calls(data_dir)
     assert logged["consent"]["warning_tones"] == 0 and logged["consent"]["warning_tone_error"]
     assert logged["policy_decision"] == "record" and logged["recording"] == "complete"
+
+
+def test_a_call_whose_only_notice_is_the_tone_hears_its_first_beep_at_the_answer(lab):
+    """The first beep came one interval after the answer: a call shorter than 15 s on a box
+    whose only notice is the warning tone was recorded with nobody told. It sounds at the
+    answer, in the recording, then every 15 s."""
+    call = dict(calls()[0], talk=10.0)
+    data_dir, (logged,) = lab.sim(lab.scenario([call], config=lab.policy(consent=TONE_ONLY)))
+    assert logged["policy_decision"] == "record" and logged["recording"] == "complete"
+    assert logged["consent"]["warning_tones"] == 1
+    first_us = lab.wall_us(logged["consent"]["warning_tone_first_at"])
+    assert 0 <= first_us - lab.wall_us(logged["answered_at"]) < 60_000
+    samples, t0 = lab.decode(data_dir, logged["id"])
+    beep = lab.at(samples, t0, first_us + 20_000, 0.45)
+    assert lab.tone_level_dbm0(beep, 1400) == pytest.approx(-13, abs=2)
+
+
+def test_a_tone_only_call_recorded_on_demand_hears_a_beep_at_the_request(lab):
+    """Asked for 4 s into a 12 s call on a box whose only notice is the tone: the first beep
+    waited for the next beat of the answer's 15 s grid, after the call's end, so the call was
+    recorded (from its start) with nobody told. It sounds at the request."""
+    config = lab.policy(
+        rules={"lines": [{"line": 1, "mode": "on_demand"}], "on_demand": {"from_start": True}},
+        consent=TONE_ONLY,
+    )
+    call = dict(calls()[0], talk=12.0, press=[{"at": 4.0, "button": "record"}])
+    data_dir, (logged,) = lab.sim(lab.scenario([call], lines=2, hat="lk-2lb", config=config))
+    assert logged["policy_decision"] == "record" and logged["recording"] == "complete"
+    assert logged["consent"]["warning_tones"] == 1
+    first_s = (
+        lab.wall_us(logged["consent"]["warning_tone_first_at"]) - lab.wall_us(logged["answered_at"])
+    ) / 1e6
+    assert 4.0 <= first_s < 4.2
+
+
+def _count_plays(board):
+    """The lines ``board`` is asked to play into, from now on (a list that fills)."""
+    played, play = [], board.play
+    board.play = lambda line, samples: (played.append(line), play(line, samples))[1]
+    return played
+
+
+@pytest.mark.parametrize("mode", ["always", "by_rule"])
+def test_a_tone_only_call_whose_far_end_is_never_heard_is_not_recorded(lab, mode):
+    """The dial timeout assumed the answer and nothing of the far end was heard after it: the
+    first beep, the call's only notice, waits for the far end, so it never sounded, yet the
+    call was recorded to its end with nobody told. As for a notice nobody was there to
+    hear, the call is not recorded (held in memory: nothing reaches the card) and no alarm
+    says the tone failed; with record_if_notice_failed it is recorded, as it says."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+
+    call = {"line": 1, "at": 1.0, "direction": "out", "dial": LATE, "talk": 20.0}
+    for record_anyway in (False, True):
+        consent = dict(TONE_ONLY, record_if_notice_failed=record_anyway)
+        doc = lab.scenario([call], config=lab.policy(rules={"default_mode": mode}, consent=consent))
+        data_dir = lab.data_dir()
+        box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=lab.synth)
+        played = _count_plays(box.board)
+        box.start()
+        assert box.board.run()
+        alarms = [a for a in box.alarm_log.history() if a["kind"] == "consent_notice_failed"]
+        actions = [e.action for e in box.audit.entries(limit=-1, newest_first=False)]
+        box.stop()
+        (logged,) = lab.calls(data_dir)
+        assert played == [] and alarms == []
+        assert logged["consent"] == {
+            "notice": "off",
+            "given": False,
+            "error": "nobody was heard on the line after the dialling: it was not played",
+            "unheard": True,
+        }
+        if record_anyway:
+            assert logged["policy_decision"] == "record" and logged["recording"] == "complete"
+            continue
+        assert logged["policy_decision"] == "skip" and logged["recording"] is None
+        assert logged["policy_reason"] == (
+            "nobody was heard on the line after dialling, so no consent notice was played"
+        )
+        assert lab.recordings(data_dir) == []
+        assert "recording_created" not in actions and "recording_deleted" not in actions
 
 
 @pytest.mark.parametrize("mode", ["always", "by_rule"])
@@ -467,7 +549,8 @@ def test_the_warning_tone_of_an_answer_the_dial_timeout_assumed_counts_from_the_
     the call as answered 4 s after the last digit. The warning tone counted from there, so
     its first beep sounded into the silence before anyone answered (with no other notice,
     the only one), and the next ones were off the interval from the far end's "Hello".
-    They count from the far end's first sign: 15 s, 30 s after its voice."""
+    They count from the far end's first sign: 15 s, 30 s after its voice; with no other
+    notice the tone is the notice, so its first beep sounds at that sign too."""
     from board.sim.scenario import loads_scenario
     from board.sim.timeline import compile_timeline
 
@@ -484,7 +567,7 @@ def test_the_warning_tone_of_an_answer_the_dial_timeout_assumed_counts_from_the_
     (truth,) = compile_timeline(loads_scenario(json.dumps(doc)), lab.synth).truth
     data_dir, (logged,) = lab.sim(doc)
     assert logged["policy_decision"] == "record" and logged["recording"] == "complete"
-    assert logged["consent"]["warning_tones"] == 2
+    assert logged["consent"]["warning_tones"] == (3 if notice == "off" else 2)
     answered = lab.wall_us("2026-03-02T09:00:00.000Z") + truth.answered_us
     assert lab.wall_us(logged["answered_at"]) < answered - 15_000_000  # the dial timeout's
     samples, t0 = lab.decode(data_dir, logged["id"])
@@ -498,6 +581,13 @@ def test_the_warning_tone_of_an_answer_the_dial_timeout_assumed_counts_from_the_
     assert len(starts) == 2, starts
     assert voice + 14.9 <= starts[0] < voice + 15.6, starts
     assert starts[1] - starts[0] == pytest.approx(15, abs=0.04)
+    if notice == "off":
+        # The first beep, the call's only notice, as soon as the voice is heard (the next
+        # ones on the grid from the voice, above).
+        first_us = lab.wall_us(logged["consent"]["warning_tone_first_at"])
+        assert voice <= (first_us - answered) / 1e6 < voice + 0.6
+        beep = lab.at(samples, t0, first_us + 20_000, 0.45)
+        assert lab.tone_level_dbm0(beep, 1400) == pytest.approx(-13, abs=2)
 
 
 def test_a_pause_before_the_far_end_was_heard_is_not_taken_for_nobody_there(lab):
