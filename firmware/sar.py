@@ -412,7 +412,9 @@ def earlier_releases(data_dir, audit, calls, search, request_id=None, country="u
     form), made for the same register request (``request_id``), or held one of ``calls``;
     its ``calls`` are then the person's alone (of a release that also held other people's
     calls, only those of ``calls``). One whose bundle never went (:func:`not_released`) is
-    left out. Nothing else of an entry is told: not who asked, nor why, nor the other calls.
+    left out. The letter tells nothing else of an entry: not who asked, nor why, nor the other
+    calls (each has its ``actor`` and ``held``, every call of the release, for the web UI to
+    show it only to who may see it: :func:`web.views.sar.release_shown`).
     """
     log = DisclosureLog(data_dir, getattr(audit, "cipher", None))
     try:
@@ -433,7 +435,15 @@ def earlier_releases(data_dir, audit, calls, search, request_id=None, country="u
         theirs = held if same else held & ours
         if theirs:
             found.append(
-                {"id": e["id"], "wall_us": e["wall_us"], "recipient": e["recipient"], "calls": sorted(theirs)}
+                {
+                    "id": e["id"],
+                    "wall_us": e["wall_us"],
+                    "recipient": e["recipient"],
+                    "calls": sorted(theirs),
+                    # Who made it, and all its calls: whom the web UI may show it to.
+                    "actor": e["actor"],
+                    "held": sorted(held),
+                }
             )
     return found
 

@@ -626,7 +626,7 @@ def test_earlier_releases_of_the_same_request_number_or_calls(tmp_path):
     found = earlier_releases(str(tmp_path), audit, [{"id": 12}, {"id": 13}], {"number": "+441632960123"}, 7)
     audit.close()
     assert found == [
-        {"id": 1, "wall_us": 1, "recipient": "Ms Smith", "calls": [11, 12]},
-        {"id": 2, "wall_us": 2, "recipient": "Acme Ltd", "calls": [12]},
-        {"id": 3, "wall_us": 3, "recipient": "Her solicitor", "calls": [20]},
+        {"id": 1, "wall_us": 1, "recipient": "Ms Smith", "calls": [11, 12], "actor": "sam", "held": [11, 12]},
+        {"id": 2, "wall_us": 2, "recipient": "Acme Ltd", "calls": [12], "actor": "sam", "held": [12, 14]},
+        {"id": 3, "wall_us": 3, "recipient": "Her solicitor", "calls": [20], "actor": "sam", "held": [20]},
     ]

@@ -584,6 +584,66 @@ def test_a_copy_the_letter_lists_for_the_request_chosen_is_shown_before_it_goes(
     assert "Thames Valley" not in zipfile.ZipFile(io.BytesIO(letter.data)).read("README.txt").decode()
 
 
+def _log_release(box, actor, recipient, call_ids, number="02079460000"):
+    """A release logged as another's (the command line's, or another supervisor's) would be."""
+    from firmware.sar import DisclosureLog
+
+    log = DisclosureLog(box.data_dir, getattr(box.services.audit, "cipher", None))
+    try:
+        return log.add(
+            wall_us=box.T0_US,
+            actor=actor,
+            requester="DC Wood",
+            recipient=recipient,
+            reason="police request, Operation Falcon",
+            search=json.dumps({"number": number}),
+            call_ids=call_ids,
+            recordings=1,
+            bundle="b.zip",
+            bundle_sha256="ab" * 32,
+            encrypted=0,
+        )
+    finally:
+        log.close()
+
+
+def test_a_copy_given_before_a_supervisor_may_not_see_is_not_shown_them_nor_released_by_them(
+    box, people, monkeypatch
+):
+    """A copy of the person's calls given by another supervisor, of calls on lines not
+    sam's, was shown on sam's form and in the letter's preview with its recipient: a release
+    the Disclosures page does not show sam. The form says only when it was given; the
+    letter, which must name its recipient, is neither shown nor released by sam, but by a
+    supervisor who may see that copy (alice, of every line)."""
+    from firmware.sar import DisclosureLog
+
+    box.recordings.store = box.store
+    box.add_recordings([1])
+    monkeypatch.setattr(box.store, "export_stream", lambda rid, key: a_tone())
+    _log_release(box, "sue", "Thames Valley Police", "3")  # call 3: line 3, sue's
+    sam = people["sam"]
+    assert "Thames Valley" not in sam.get("/disclosures").get_data(as_text=True)
+    page = sam.get("/sar?number=%2B44+20+7946+0000").get_data(as_text=True)
+    shown = page.split('id="sar-earlier"')[1].split("</fieldset>")[0]
+    assert "recorded by another member of staff; details not shown" in shown
+    assert "Thames Valley" not in page and 'name="withhold"' not in shown
+    for form in (dict(RELEASE, preview="1"), dict(RELEASE, letter_shown="")):
+        resp = post_release(box, sam, form)
+        text = resp.get_data(as_text=True)
+        assert resp.status_code == 400 and "details not shown" in text, text[-800:]
+        assert "a supervisor of every line" in text and "Nothing was released" in text
+        assert "Thames Valley" not in text and 'id="sar-letter-text"' not in text
+    # Withholding it, unseen, is refused too: whether it may be left out is not sam's to judge.
+    resp = post_release(box, sam, dict(RELEASE, withhold="1", withhold_reason_1="crime"))
+    assert resp.status_code == 400 and "Thames Valley" not in resp.get_data(as_text=True)
+    assert len(DisclosureLog(box.data_dir).entries()) == 1 and "disclosure" not in box.audit_actions()
+    alice = people["alice"]
+    assert "Thames Valley Police" in alice.get("/sar?number=%2B44+20+7946+0000").get_data(as_text=True)
+    letter = released(box, alice, RELEASE)
+    readme = zipfile.ZipFile(io.BytesIO(letter.data)).read("README.txt").decode()
+    assert "to Thames Valley Police: call 3." in readme
+
+
 def set_basis_and_contact(box):
     import dataclasses
 

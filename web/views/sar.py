@@ -115,10 +115,40 @@ def _call_ids(text):
 
 def _earlier(calls, search, request_id=None):
     """The copies of these calls given before, which the bundle's letter lists
-    (:func:`firmware.sar.earlier_releases`): shown on the form, where each can be withheld."""
+    (:func:`firmware.sar.earlier_releases`): shown on the form, where each can be withheld.
+    Each has ``shown``: whether the user may see its release (:func:`release_shown`); the
+    form shows one they may not only by its time (:func:`_hidden`)."""
     services = lk().services
-    return earlier_releases(
+    found = earlier_releases(
         lk().config.data_dir, services.audit, calls, search, request_id, services.reports.country
+    )
+    return [dict(e, shown=release_shown(e["actor"], e["held"], g.user)) for e in found]
+
+
+def _hidden(listed):
+    """Refuse a release whose letter would list a copy given before that the user may not
+    see (another's release, of calls on lines not all theirs: the Disclosures page does not
+    show it them). The letter names its recipient, as Art. 15(1)(c) has it, and whether it
+    may be left out (an exemption) is judged by who knows who had it: the release is made by
+    a user who may see it (docs/reports.md).
+
+    :raises LinekeeperError: there is one, named by its time alone
+    """
+    hidden = [e for e in listed if not e["shown"]]
+    if hidden:
+        it = "it" if len(hidden) == 1 else "them"
+        raise LinekeeperError(
+            "The letter must tell the person of %s. Who received %s, and whether the letter may "
+            "leave %s out, is for someone who may see %s on the Disclosures page: ask a supervisor "
+            "of every line its calls are on to make this release. Nothing was released."
+            % ("; ".join(_hidden_said(e) for e in hidden), it, it, it)
+        )
+
+
+def _hidden_said(copy):
+    """A copy given before the user may not see, as they may read of it."""
+    return "a copy given %s, recorded by another member of staff; details not shown" % (
+        lk().local_time().when(copy["wall_us"])
     )
 
 
@@ -256,7 +286,6 @@ def release_bundle():
             # Bad input is refused here, on the form, before anything is made.
             chosen, narrowed, asked = check_release(**form)
             listed = _earlier(chosen, narrowed, request_id)
-            copies = letter_copies(listed, withheld)
             unseen = _unseen(listed, request.form.get("shown_earlier", ""))
             if unseen:
                 # Linked by the request chosen, not by these calls: the form did not show
@@ -267,6 +296,9 @@ def release_bundle():
                     "shown under Copies given before; withhold it or not, then release again"
                     % ", ".join("disclosure log entry %d" % i for i in sorted(unseen))
                 )
+            # Not previewed either: the letter would show them who received it.
+            _hidden(listed)
+            copies = letter_copies(listed, withheld)
             # Read now, in this request: the notes and phone book are this thread's.
             kept = notes_and_names(lk().notes, lk().phonebook, services.reports.country)(chosen)
             facts = letter_facts(lk())
