@@ -75,6 +75,11 @@ class SarError(LinekeeperError, ValueError):
     """A subject access request cannot be carried out as asked."""
 
 
+class LetterChanged(SarError):
+    """The letter a release would write is not the one the supervisor read (:func:`release`'s
+    ``letter_sha256``): nothing was released."""
+
+
 MIN_BUNDLE_PASSWORD = 10
 
 
@@ -283,6 +288,13 @@ def bundle_letter(store, calls, request, redactions=(), about=True, facts=None, 
     by the supervisor before the release (the web UI's preview)."""
     names = _file_names(_recorded(store, calls), about)
     return letter_text(calls, names, facts, request, released_us, redactions, earlier)
+
+
+def letter_digest(text):
+    """The SHA-256 of a letter's text (:func:`bundle_letter`, made on time 0: the letter says
+    when it was made, the release's time, not the preview's): what the web UI's form carries
+    of the letter it showed, and :func:`release` compares with the letter it would write."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def build_bundle(store, calls, recording_key, request, redactions=(), about=None, facts=None, released_us=0):
@@ -594,6 +606,7 @@ def release(
     facts=None,
     request_id=None,
     withheld=None,
+    letter_sha256=None,
 ):
     """Build (and encrypt) the bundle, log and audit the release, then hand it over.
 
@@ -622,6 +635,10 @@ def release(
     may hold ``{id}``, which becomes the entry's id. ``withheld``: ``{entry id: reason}``,
     copies given before that the letter leaves out (:func:`letter_copies`), each named
     with its reason in the release's audit entry and disclosure log entry.
+    ``letter_sha256``: the :func:`letter_digest` of the letter the supervisor was shown (the
+    web UI's form); the copies given before are read again here, and a letter that differs
+    (another release logged meanwhile, or one audited as never made) is refused with
+    :class:`LetterChanged` before anything is written or logged.
     """
     spool = MemorySpool() if spool is None else spool
     withheld = dict(withheld or {})
@@ -646,6 +663,14 @@ def release(
             ),
             withheld,
         )
+        if letter_sha256 is not None:
+            letter = bundle_letter(store, calls, request, redactions, about is not None, facts, 0, earlier)
+            if letter_digest(letter) != letter_sha256:
+                raise LetterChanged(
+                    "the letter this bundle would open with is not the one shown on the form: the "
+                    "copies of these calls given before (or their recordings) changed since. Read "
+                    "the letter as it is now, then release again"
+                )
         counted = Counted(spool)
         sink = GpgStream(bundle_password, counted) if bundle_password else counted
         try:

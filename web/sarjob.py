@@ -166,8 +166,11 @@ class SealedSpool:
 class SarJob:
     """One bundle: made by ``actor``, followed by ``token`` (its page's address)."""
 
-    def __init__(self, token, actor, spool):
+    def __init__(self, token, actor, spool, again=None):
         self.token = token
+        # The release form's fields (``[(name, value)]``), posted back from the page to
+        # preview the letter again should the job refuse the release.
+        self.again = again
         self.actor = actor
         self.spool = spool
         self.state = RUNNING
@@ -311,9 +314,11 @@ class SarJobs:
                 "the disclosure log cannot be read: the subject access bundles a cut left wait for it"
             )
 
-    def start(self, actor, work):
+    def start(self, actor, work, again=None):
         """Run ``work(spool, progress)`` in a thread; the job. ``work`` returns ``(disclosure
         entry id, file name, SHA-256)`` or raises :class:`LinekeeperError` (shown to the user).
+        ``again``: the form's fields, which the page offers to show again if it fails
+        (:attr:`SarJob.again`).
 
         :raises LinekeeperError: a bundle is being made already
         """
@@ -326,7 +331,7 @@ class SarJobs:
                     % busy[0].actor
                 )
             token = secrets.token_urlsafe(16)
-            job = SarJob(token, actor, SealedSpool(os.path.join(self.dir, token)))
+            job = SarJob(token, actor, SealedSpool(os.path.join(self.dir, token)), again)
             self._jobs[token] = job
         job.thread = threading.Thread(target=self._run, args=(job, work), name="sar-bundle", daemon=True)
         job.thread.start()

@@ -644,6 +644,59 @@ def test_a_copy_given_before_a_supervisor_may_not_see_is_not_shown_them_nor_rele
     assert "to Thames Valley Police: call 3." in readme
 
 
+def test_a_letter_that_changed_since_it_was_shown_is_not_released(box, people, monkeypatch):
+    """The form carried the letter it showed only while that letter named someone, and the
+    bundle's job read the copies given before again: a copy given (or taken back) between the
+    preview and the release changed the letter unseen. A release whose letter is not the one
+    shown is refused, nothing released, the letter shown again to read."""
+    from firmware import sar
+    from firmware.sar import DisclosureLog
+
+    box.recordings.store = box.store
+    box.add_recordings([1])
+    monkeypatch.setattr(box.store, "export_stream", lambda rid, key: a_tone())
+    sam = people["sam"]
+    # Previewed naming a copy, which is then audited as never made: the letter lists none.
+    first = _log_release(box, "sam", "Thames Valley Police", "1")
+    shown = letter_shown(box, sam, dict(RELEASE, shown_earlier=str(first)))
+    assert shown
+    box.services.audit.append(
+        "sam", "disclosure", "disclosure:%d" % first, {"failed": "No space"}, box.clock()
+    )
+    resp = post_release(box, sam, dict(RELEASE, letter_shown=shown))
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "The letter is not the one shown" in text, text[-800:]
+    assert "Thames Valley" not in text.split('id="sar-letter-text"')[1]
+    assert len(DisclosureLog(box.data_dir).entries()) == 1
+    # A copy logged (the command line's) while the job waits to read them: refused in the job.
+    real = sar.earlier_releases
+
+    def meanwhile(*args, **kw):
+        _log_release(box, "sam", "Mrs Jones", "1")
+        monkeypatch.setattr(sar, "earlier_releases", real)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(sar, "earlier_releases", meanwhile)
+    resp = post_release(box, sam, RELEASE)
+    assert resp.status_code == 302, resp.get_data(as_text=True)[-800:]
+    box.web.sar_jobs.wait()
+    page = sam.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "not the one shown on the form" in page and 'id="sar-again"' in page, page[-800:]
+    assert [e["recipient"] for e in DisclosureLog(box.data_dir).entries()] == [
+        "Mrs Jones",
+        "Thames Valley Police",
+    ]
+    assert "disclosure:3" not in [e.target for e in box.services.audit.entries(action="disclosure")]
+    assert os.listdir(os.path.join(box.data_dir, "sar-bundles")) == []
+    # Back to the form, the letter as it is now, to read before releasing again.
+    again = page.split('id="sar-again"')[1].split("</form>")[0]
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', again))
+    assert "bundle_password" not in fields and fields["requester"] == "Mr Jones"
+    resp = sam.post("/sar", data=dict(fields, preview="1"))
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "to Mrs Jones: call 1." in text.split('id="sar-letter-text"')[1]
+
+
 def set_basis_and_contact(box):
     import dataclasses
 

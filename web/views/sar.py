@@ -7,7 +7,6 @@ requester separately. The release needs the supervisor's unlocked recording
 key (their login); it is written to the disclosure log and the audit trail.
 """
 
-import hashlib
 import json
 
 from flask import (
@@ -34,6 +33,7 @@ from firmware.sar import (
     earlier_releases,
     find_calls,
     letter_copies,
+    letter_digest,
     not_released,
     notes_and_names,
     parse_redaction,
@@ -287,10 +287,11 @@ def release_bundle():
             chosen, narrowed, asked = check_release(**form)
             listed = _earlier(chosen, narrowed, request_id)
             unseen = _unseen(listed, request.form.get("shown_earlier", ""))
-            if unseen:
-                # Linked by the request chosen, not by these calls: the form did not show
-                # it, and the person would have been told of it unseen.
-                earlier = earlier + [e for e in listed if e["id"] in unseen and e not in earlier]
+            # Linked by the request chosen, not by these calls, or given since the form was
+            # shown: shown now (a preview shows them in the letter too).
+            earlier = earlier + [e for e in listed if e["id"] in unseen - {x["id"] for x in earlier}]
+            if unseen and not request.form.get("preview"):
+                # The form did not show it, and the person would have been told of it unseen.
                 raise LinekeeperError(
                     "the letter would also list %s, given before for the request chosen: it is now "
                     "shown under Copies given before; withhold it or not, then release again"
@@ -309,16 +310,27 @@ def release_bundle():
             letter = bundle_letter(store, chosen, asked, redactions, True, facts, wall_us, copies)
             # What the form carries of the letter it shows: made on time 0, since the letter
             # says when it was made (the release's time, not the preview's).
-            digest = _letter_digest(bundle_letter(store, chosen, asked, redactions, True, facts, 0, copies))
-            if request.form.get("preview") or (copies and request.form.get("letter_shown") != digest):
-                if not request.form.get("preview"):
+            digest = letter_digest(bundle_letter(store, chosen, asked, redactions, True, facts, 0, copies))
+            shown = request.form.get("letter_shown", "")
+            preview = request.form.get("preview")
+            if preview or (shown != digest and (copies or shown)):
+                if shown and not preview:
+                    # Read, then changed: another's release meanwhile, one never made, the form.
+                    errors["release"] = (
+                        "The letter is not the one shown: it changed since (a copy of these calls "
+                        "given or taken back meanwhile, or the form changed). Read it again (The "
+                        "letter, as it goes), then release again. Nothing was released."
+                    )
+                elif not preview:
                     errors["release"] = (
                         "The letter names who was given copies of these calls before: read it "
                         "(The letter, as it goes), withhold any copy it should not name, then "
                         "release again. Nothing was released."
                     )
                 return _form_again(values, errors, calls, key, withheld, typed, earlier, (letter, digest))
-            job = lk().sar_jobs.start(g.user.name, _work(form, key, store, request_id, kept, facts, wall_us))
+            # The job reads the copies given before again, and releases only this very letter.
+            work = _work(dict(form, letter_sha256=digest), key, store, request_id, kept, facts, wall_us)
+            job = lk().sar_jobs.start(g.user.name, work, again=_again(request.form))
         except LinekeeperError as exc:
             errors["release"] = str(exc)
     if errors:
@@ -326,9 +338,16 @@ def release_bundle():
     return redirect(url_for("sar.bundle", token=job.token))
 
 
-def _letter_digest(text):
-    """What the form carries of the letter it showed (``letter_shown``): its SHA-256."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def _again(form):
+    """The release form's fields as the bundle's page posts them back to preview the letter
+    again should the job refuse it (:class:`firmware.sar.LetterChanged`): ``[(name, value)]``,
+    never the bundle password (``encrypt`` says one was typed), the CSRF token nor the letter
+    shown."""
+    skip = {"bundle_password", "csrf_token", "letter_shown", "preview", "encrypt"}
+    fields = [(name, value) for name in form for value in form.getlist(name) if name not in skip]
+    if form.get("bundle_password") or form.get("encrypt"):
+        fields.append(("encrypt", "1"))
+    return fields
 
 
 def _form_again(values, errors, calls, key, withheld, typed, earlier, letter=(None, "")):
