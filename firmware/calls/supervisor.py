@@ -45,9 +45,12 @@ answer (nobody dials into ringback) and a call that goes on-hook before any
 of these is ``abandoned``, never answered.
 Nothing keyed after the answer joins the number, nor anything keyed after a card
 number the dialled digits hold (:func:`firmware.policy.cards.has_card`: a card
-number keyed straight on after the number, before the answer was noticed): its
-security code, an expiry date are withheld - not on the call, the digit on the bus
-masked - and the call says so (``digits_withheld``). An answer by the dial timeout
+number keyed straight on after the number, before the answer was noticed). The
+card is masked on the call as it is recognised, from where it may begin but never
+in the number's own digits (:func:`_shortest_number`,
+:func:`firmware.policy.cards.dialled_card_start`); its security code, an expiry
+date are withheld - not on the call, the digit on the bus masked - and the call
+says so (``digits_withheld``). An answer by the dial timeout
 is *assumed* (``CallAnswered.assumed``): nothing showed that the far end is on
 the line (a mobile network is silent for seconds before it rings), so the
 first sign of it that follows - a voice, a key, a reversal (the answer's, not
@@ -151,6 +154,22 @@ RING_NOT_SENSED = "ring_not_sensed"  # caller ID came, no ring followed: ringing
 # GAP_FACTOR times the dialling's own typical gap (a pause to read a number on
 # is inside an incomplete number, so it never counts).
 ANSWER_GAP_US = 1_500_000
+# The UK areas whose numbers may be 0 and 9 digits (a four-digit local number): every
+# other national number is 0 and 10 but under 0800 (Ofcom's National Telephone Numbering Plan).
+UK_SHORT_AREAS = (
+    "013873",
+    "015242",
+    "015394",
+    "015395",
+    "015396",
+    "016973",
+    "016974",
+    "016977",
+    "017683",
+    "017684",
+    "017687",
+    "019467",
+)
 GAP_FACTOR = 3
 CLEAR_TONES = frozenset({"busy", "unobtainable", "congestion"})
 SILENCE_RECHECK_US = 1_000_000  # silent while still dialling: when to look again
@@ -524,6 +543,36 @@ def _complete_number(number, country):
     return number.startswith("0") and len(number) >= 10
 
 
+def _shortest_number(number, country):
+    """How many digits the number dialled as ``number`` begins has at least, as far as
+    its start tells (a card number keyed on after it cannot begin sooner); 0 when it
+    does not tell (a short code, a North American number without its 1: a card
+    number could begin at once).
+
+    UK: 0 and 10 digits (01, 02, 03, 05, 07, 08, 09), but 0 and 9 in the twelve areas
+    with four-digit local numbers (:data:`UK_SHORT_AREAS`) and under 0800 (0800 and
+    six digits; 0800 1111 has 8), 00 and 7; 141 or 1470 (the caller's number
+    withheld, given) before any of these.
+    US: 1 and 10, 011 and 7.
+    """
+    if country == "us":
+        if number.startswith("011"):
+            return 10
+        return 11 if number.startswith("1") else 0
+    for prefix in ("141", "1470"):
+        if number.startswith(prefix + "0"):
+            return len(prefix) + _shortest_number(number[len(prefix) :], country)
+    if number.startswith("00"):
+        return 9
+    if number.startswith("08001111"):
+        return 8
+    if number.startswith(("0800",) + UK_SHORT_AREAS):
+        return 10
+    # No UK number begins 04 or 06. Prefixes are known by the time a window can be
+    # found (13 digits), so a number still being dialled needs no better answer.
+    return 11 if number[:1] == "0" and number[1:2] in tuple("1235789") else 0
+
+
 def _longest_number(number, country):
     """How many digits the longest number dialled as ``number`` begins can have: an
     international one is its prefix and 15 digits (E.164), a UK national one 11
@@ -890,12 +939,18 @@ class _Line:
         call = self.call
         if method == "dtmf" and self.digit_end_us is not None and self.state == DIALLING:
             self.digit_gaps.append(t_us - self.digit_end_us)
-        if cards.has_card(call.number):
+        if cards.MASK in (call.number or ""):
             # PCI DSS: after a card number, a security code or an expiry date - never
             # kept, in the number or on the bus; the call says digits were withheld.
             digit, call.digits_withheld = cards.MASK, True
         else:
-            call.number = (call.number or "") + digit
+            number = (call.number or "") + digit
+            # A card number this digit completes is masked at once, on the call (and so on
+            # the bus and in the log), from where it may begin: never in the number's own
+            # digits (its shortest whole length), never after a card digit.
+            call.number = cards.mask_dialled(number, _shortest_number(number, self.cfg.country))
+            if call.number != number:
+                digit = cards.MASK
         if call.dial_method is None:
             call.dial_method = method
         self._emit(

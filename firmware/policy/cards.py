@@ -9,7 +9,10 @@ the text is stored — in the call log's number field, the audit trail, the
 notes of a call. A dialled number itself starts with 0 (trunk or
 international prefix) or is too short to be a card, so it is left alone; a
 digit run that cannot be told apart from a card number loses those digits,
-which is the side PCI DSS asks us to err on.
+which is the side PCI DSS asks us to err on. A card number keyed straight on
+after a dialled number is masked as the line supervisor recognises it
+(:func:`mask_dialled`): from where the card may begin, after the number's
+shortest whole length, so the number keeps its digits (docs/pci.md).
 
 Digits keyed inside a pause (a card number, a CVV) are never decoded at all
 (:mod:`firmware.policy.pause`), so nothing here needs to find them.
@@ -63,8 +66,19 @@ def card_spans(text, _runs=_DIGIT_RUN):
     keyed straight after a dialled number joins it), across groups only from a
     group's start to a group's end (the spaces between not counted).
     """
+    merged = []
+    for start, end in sorted(_windows(text, _runs)):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _windows(text, runs):
+    """``[(start, end)]`` of each window :func:`card_spans` counts, not merged."""
     spans = []
-    for run in _runs.finditer(text):
+    for run in runs.finditer(text):
         at, digits, bounds = [], [], []
         for group in _GROUP.finditer(run.group()):
             first = len(digits)
@@ -88,13 +102,7 @@ def card_spans(text, _runs=_DIGIT_RUN):
                     break
                 if j - i >= PAN_MIN and s[i] in ISSUER_FIRST and luhn_ok(s[i:j]):
                     spans.append((at[i], at[j - 1] + 1))
-    merged = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
+    return spans
 
 
 def typed_spans(text):
@@ -140,6 +148,54 @@ def scrub_typed(text):
     if not isinstance(text, str):
         return text
     return _masked(text, typed_spans(text))
+
+
+def dialled_card_start(number, whole=0):
+    """Where a card number keyed on after the dialled digits ``number`` begins, at the
+    earliest (an index into ``number``), or None when it holds none (:func:`has_card`).
+
+    ``whole``: how many digits the number dialled has at least, the shortest whole
+    number its start allows (UK 0 and 10 digits, 0 and 9 under 01:
+    :func:`firmware.calls.supervisor._shortest_number`). A card keyed on after it
+    begins there or later, so a window that begins earlier, across the number's last
+    digits, is not the card: the number keeps its digits.
+
+    The card is recognised when a window ends at the digit just dialled, which may be
+    before the card's own end: a window from its second digit, or one across the
+    number's end, the card still being keyed. Its first digit is then an issuer digit
+    at most ``PAN_MAX - 1`` digits back in the same run of digits (and not before
+    ``whole``): the earliest such digit is where it begins. Only when there is none
+    (a number cut short, a card with no number) does a window before ``whole`` count.
+    """
+    starts = [start for start, _end in _windows(number, _DIGIT_RUN)]
+    if not starts:
+        return None
+    floor = len(number) - PAN_MAX + 1
+    later = [start for start in starts if start >= whole]
+    if later:
+        return _issuer_back(number, min(later), max(whole, floor))
+    at = _issuer_back(number, len(number), max(whole, floor))
+    return _issuer_back(number, min(starts), floor) if at == len(number) else at
+
+
+def _issuer_back(number, at, floor):
+    """The earliest issuer digit back from ``at`` to ``floor`` in the run of digits
+    ``at`` ends, or ``at`` itself when there is none."""
+    first = at
+    while at > floor and number[at - 1].isdigit():
+        at -= 1
+        if number[at] in ISSUER_FIRST:
+            first = at
+    return first
+
+
+def mask_dialled(number, whole=0):
+    """``number`` (dialled digits) with the card number it holds masked from its earliest
+    start to the end (:func:`dialled_card_start`), or as it is when it holds none."""
+    start = dialled_card_start(number, whole)
+    if start is None:
+        return number
+    return number[:start] + re.sub(r"\d", MASK, number[start:])
 
 
 def scrub_json(value):

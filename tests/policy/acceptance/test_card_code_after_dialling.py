@@ -8,6 +8,7 @@ code's digits left after the mask ("...XXX737"). PCI DSS forbids keeping the cod
 at all. For every call:
 
 * the number field keeps no digit after the card number: nothing after the mask;
+  and the number dialled keeps all its digits (a search for it finds the call);
 * the call says digits were withheld (``digits_withheld``);
 * the code's digits are in no file of the data directory (raw bytes, as the card
   alone is scanned), nor the card number;
@@ -67,6 +68,21 @@ def test_no_digit_after_the_card_number_is_in_the_number(run):
     assert "X" in number, number  # the card number was recognised (and scrubbed)
     assert not re.search(r"X.*\d", number), number
     assert logged["digits_withheld"] is True
+
+
+def test_the_number_dialled_keeps_its_digits(run, tmp_path):
+    """The review found the number's last digits masked with the card ("016329XXX...":
+    a Luhn window across the number's end), so a search for the number missed the call."""
+    _lab, data_dir, logged, _card, _after = run
+    assert re.fullmatch(DIALLED + "X+", logged["number"]), logged["number"]
+    db_path = str(shutil.copytree(data_dir, tmp_path / "data") / "calls.db")
+    ensure_indexes(db_path)
+    search = CallSearch(db_path)
+    try:
+        calls, _ = search.search(CallFilter(number=DIALLED))
+        assert [c["id"] for c in calls] == [logged["id"]]
+    finally:
+        search.close()
 
 
 def test_the_code_digits_are_in_no_file(run):
