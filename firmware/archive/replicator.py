@@ -661,6 +661,8 @@ class Replicator:
             "answered_us": row["answered_at"],
             "ended_us": row["ended_at"],
             "end_reason": call["end_reason"],
+            # PCI DSS: digits keyed after a card number were not kept (never which, nor how many).
+            "digits_withheld": call["digits_withheld"],
             "recordings_deleted": self._deleted_count(call_id),
             "legal_hold": self._held(call_id),
             "recordings": recs,

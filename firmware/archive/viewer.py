@@ -18,6 +18,7 @@ import sqlite3
 
 from ..errors import LinekeeperError, ReportError
 from ..manifest import decrypt_recording
+from ..policy import cards
 from ..recording.codec import mime_type
 from ..reports.compute import MAX_CALLS, totals_of
 from . import sealing
@@ -52,6 +53,7 @@ CREATE TABLE calls (
     pause_spans  TEXT,
     rec_states   TEXT,
     deleted      INTEGER NOT NULL DEFAULT 0,
+    digits_withheld INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (box, call_id)
 );
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT);
@@ -79,6 +81,7 @@ COLUMNS = (
     "record_key",
     "started_us",
     "tags",
+    "digits_withheld",
 )
 _ROW = COLUMNS[:13] + (
     "started_us",
@@ -92,6 +95,7 @@ _ROW = COLUMNS[:13] + (
     "pause_spans",
     "rec_states",
     "deleted",
+    "digits_withheld",
 )
 #: The row shape :func:`firmware.reports.compute.totals_of` reads.
 _REPORT_COLUMNS = (
@@ -158,7 +162,9 @@ def index_row(doc, record_key):
         _us(doc, "started"),
         _us(doc, "answered"),
         _us(doc, "ended"),
-        number[::-1] if number else None,
+        # A card number masked on the number dialled (docs/pci.md) ends it in X: the
+        # number's last digits are those dialled, so a search for them finds the call.
+        number.rstrip(cards.MASK)[::-1] if number else None,
         ",".join(call.get("tags") or []) or None,
         call.get("policy_decision"),
         call.get("policy_reason"),
@@ -166,6 +172,8 @@ def index_row(doc, record_key):
         _json_or_none(call.get("pause_spans")),
         ",".join(s for s in states if s) or None,
         int(bool(doc.get("recordings_deleted"))),
+        # In clear in the record (since it carried it) or in its sealed call.
+        int(bool(doc.get("digits_withheld", call.get("digits_withheld")))),
     )
 
 
@@ -267,6 +275,13 @@ def open_index(index_path):
     return sqlite3.connect("file:%s?mode=ro" % index_path, uri=True, check_same_thread=False)
 
 
+def _select(db):
+    """The select list of ``COLUMNS`` in index ``db``: an index written before a column
+    was added (until it is rebuilt) gives NULL for it, not an error."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(calls)")}
+    return ", ".join(c if c in have else "NULL AS %s" % c for c in COLUMNS)
+
+
 def search(
     index_path,
     number=None,
@@ -313,7 +328,7 @@ def search(
         if until_us is not None:
             where.append("started_us < ?")
             args.append(until_us)
-        sql = "SELECT %s FROM calls" % ", ".join(COLUMNS)
+        sql = "SELECT %s FROM calls" % _select(db)
         if number:
             # A number's calls are few; a date range may hold millions (SQLite's planner
             # cannot know which is narrower without statistics).
@@ -330,9 +345,8 @@ def search(
 
 def get_call(db, box, call_id):
     """One call of the index (a dict of ``COLUMNS``), or None."""
-    row = db.execute(
-        "SELECT %s FROM calls WHERE box = ? AND call_id = ?" % ", ".join(COLUMNS), (box, call_id)
-    ).fetchone()
+    sql = "SELECT %s FROM calls WHERE box = ? AND call_id = ?" % _select(db)
+    row = db.execute(sql, (box, call_id)).fetchone()
     return dict(zip(COLUMNS, row, strict=False)) if row else None
 
 

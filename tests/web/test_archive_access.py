@@ -66,12 +66,13 @@ class MemoryBucket:
 LEEDS_SUP, LEEDS_AUD = "sup-leeds", "aud-leeds"
 
 
-def _record(org_public, box="leeds", number="01632960101"):
-    call = {"number": number, "name": None, "tags": [], "answered_at": None}
+def _record(org_public, box="leeds", number="01632960101", withheld=False):
+    call = {"number": number, "name": None, "tags": [], "answered_at": None, "digits_withheld": withheld}
     sealed = sealing.seal(json.dumps({"call": call, "audit": []}).encode(), org_public, box.encode() + b"/1")
     return json.dumps(
         {
             "format": 1,
+            "digits_withheld": withheld,
             "box": box,
             "call_id": 1,
             "line": 1,
@@ -93,7 +94,11 @@ def viewer(tmp_path_factory):
     bucket = MemoryBucket(
         {
             "leeds/calls/0000000001.json": _record(store.public_key()),
-            "york/calls/0000000001.json": _record(store.public_key(), "york", "01632960202"),
+            # A card number keyed straight on after the number dialled: masked, the digits
+            # after it withheld (docs/pci.md).
+            "york/calls/0000000001.json": _record(
+                store.public_key(), "york", "01632960202" + "X" * 16, withheld=True
+            ),
         }
     )
     users = ArchiveUsers(str(root / "viewer"), CHEAP_COST)
@@ -513,3 +518,14 @@ def test_the_report_tables_headers_say_which_way_they_run(app):
     assert len(re.findall(r"<th[ >]", head)) == head.count('<th scope="col">') == 4  # Figure, 2 sites, all
     rows = re.findall(r"<tr>(.*?)</tr>", body, re.S)
     assert len(rows) == 11 and all(r.startswith('<th scope="row">') and r.count("<th") == 1 for r in rows)
+
+
+def test_a_call_whose_digits_were_withheld_says_so_and_is_found_by_its_number(app):
+    """The review found the viewer's index without ``digits_withheld`` and a search for the
+    number dialled missing a call whose number ends in a masked card number's X's."""
+    sup, _ = _client(app, SUP)
+    found = sup.get("/?number=01632960202").get_data(as_text=True)
+    assert "/calls/york/1" in found and "/calls/leeds/1" not in found
+    page = sup.get("/calls/york/1").get_data(as_text=True)
+    assert 'id="digits-withheld"' in page and "Digits withheld" in page
+    assert "Digits withheld" not in sup.get("/calls/leeds/1").get_data(as_text=True)
