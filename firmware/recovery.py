@@ -381,8 +381,8 @@ def _insert_call(db, header, call_id, line, direction, started, ended):
     """The call row a recording's sealed header tells of (``end_reason`` ``repaired``)."""
     db.execute(
         "INSERT INTO calls (id, line, direction, started_at, answered_at, ended_at,"
-        " clock_synced, number, name, end_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?,"
-        " 'repaired')",
+        " clock_synced, number, name, digits_withheld, end_reason) VALUES (?, ?, ?, ?, ?,"
+        " ?, ?, ?, ?, ?, 'repaired')",
         (
             call_id,
             line,
@@ -393,6 +393,7 @@ def _insert_call(db, header, call_id, line, direction, started, ended):
             int(bool(header.get("clock_synced"))),
             header.get("number"),
             header.get("name"),
+            int(bool(header.get("digits_withheld"))),
         ),
     )
 

@@ -1048,7 +1048,7 @@ def sealed_header(call, recording_id, wall_us, wrapped, clock, cipher=None):
         value = cards.scrub(value)
         return value if cipher is None else cipher.seal(value, field)
 
-    return {
+    header = {
         "recording_id": recording_id,
         "call_id": call.id,
         "line": call.line,
@@ -1065,6 +1065,11 @@ def sealed_header(call, recording_id, wall_us, wrapped, clock, cipher=None):
         "key_copy": KEY_COPY_SUFFIX.lstrip("."),
         "key_context": KEY_CONTEXT,
     }
+    if getattr(call, "digits_withheld", False):
+        # Digits keyed after a card number were withheld before recording began: a call
+        # rebuilt from this header says so, as the lost log did (docs/recovery.md).
+        header["digits_withheld"] = True
+    return header
 
 
 class _DelayLine:

@@ -18,6 +18,7 @@ at all. For every call:
 """
 
 import json
+import os
 import re
 import shutil
 
@@ -128,3 +129,26 @@ def test_the_recording_holds_only_the_number_dialled(run, tmp_path):
     assert status == 0, err
     digits = "".join(e["digit"] for e in map(json.loads, out.splitlines()) if e["event"] == "dtmf")
     assert digits == DIALLED
+
+
+def test_a_call_rebuilt_by_repair_says_digits_were_withheld(module_lab):
+    """A call recorded on demand after the card and its code (the record code keyed after
+    them): its recording's header knows the digits were withheld, and ``linekeeper repair``
+    of a lost call log rebuilds the call saying so, its number as masked, the card nowhere."""
+    lab = module_lab
+    card, code = CASES["visa"][0], "737"
+    call = keyed_after_dialling(card, [code, "*9"])
+    rules = {"default_mode": "on_demand", "on_demand": {"dtmf_code": "*9", "from_start": True}}
+    data_dir, (logged,) = lab.sim(lab.scenario([call], lines=1, config=lab.policy(rules=rules)))
+    assert logged["recording"] and logged["digits_withheld"] is True
+    for name in ("calls.db", "calls.db-wal", "calls.db-shm"):
+        if os.path.exists(os.path.join(data_dir, name)):
+            os.remove(os.path.join(data_dir, name))
+    status, out, err = lab.cli("repair", "--data-dir", data_dir)
+    assert status == 0, (out, err)
+    (rebuilt,) = lab.calls(data_dir)
+    assert rebuilt["end_reason"] == "repaired"
+    assert (rebuilt["number"], rebuilt["digits_withheld"]) == (logged["number"], True)
+    assert re.fullmatch(DIALLED + "X+", rebuilt["number"])
+    for path, data in lab.files(data_dir):
+        assert card.encode() not in data and (DIALLED + code).encode() not in data, path
