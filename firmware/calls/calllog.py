@@ -435,6 +435,8 @@ class CallLog:
             )
         else:
             fields = tuple(cards.scrub(getattr(call, f, None)) for f in _FIELDS)
+        if _dialling(call):
+            fields = tuple(None if f == "number" else v for f, v in zip(_FIELDS, fields, strict=True))
         return (
             call.answered_us,
             call.ended_us,
@@ -690,6 +692,24 @@ def call_json(row: dict[str, Any], cipher: Any = None) -> dict[str, Any]:
         "digits_withheld": bool(_optional(row, "digits_withheld")),
         "tags": (_optional(row, "tags") or "").split(",") if _optional(row, "tags") else [],
     }
+
+
+def _dialling(call):
+    """Whether ``call`` is still being dialled: its number is not written yet (PCI DSS).
+
+    A card number keyed straight on after the number joins it until its last digit
+    makes it one (the supervisor masks it then, :mod:`firmware.policy.cards`): a number
+    written meanwhile would hold the card's first digits, and the search index of
+    numbers keeps what a row held before (an FTS5 table deletes by marker). So an
+    outbound call's number is written once the dialling is over: answered, the far
+    end heard ringing (nothing joins the number after either) or ended.
+    """
+    return (
+        call.direction == "out"
+        and call.answered_us is None
+        and call.ended_us is None
+        and "ringback" not in (getattr(call, "notes", None) or ())
+    )
 
 
 def _optional(row, key):

@@ -239,7 +239,7 @@ def test_a_new_calls_row_and_its_state_are_one_transaction(tmp_path):
 
 def test_states_waiting_for_the_group_commit_are_written_at_close_and_shown_by_calls(tmp_path):
     clock, bus, log = _grouped(tmp_path)
-    call = Call(line=3, direction="out", started_us=0)
+    call = Call(line=3, direction="in", started_us=0)  # (an outbound one still dialling has no number yet)
     bus.publish(CallStarted(line=3, t_us=0, call=call))
     assert [c["id"] for c in log.calls()] == [call.id]  # a read takes what waits, too
     call.number = "01632960001"

@@ -21,10 +21,13 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 
 import pytest
 
 from firmware.calls.callsearch import CallFilter, CallSearch, ensure_indexes
+
+from support.fts5leaves import postings
 
 DIALLED = "01632960999"
 KEY_S = 0.07 + 0.08  # the simulator's key: 70 ms on, 80 ms off
@@ -152,3 +155,27 @@ def test_a_call_rebuilt_by_repair_says_digits_were_withheld(module_lab):
     assert re.fullmatch(DIALLED + "X+", rebuilt["number"])
     for path, data in lab.files(data_dir):
         assert card.encode() not in data and (DIALLED + code).encode() not in data, path
+
+
+def test_the_search_index_of_numbers_never_held_a_card_digit(module_lab):
+    """The web UI's search index of numbers (FTS5, trigrams) deletes by marker: what a row's
+    number held before stays in the file. The review found the card's first digits there,
+    from a number written while the card was still being keyed (before its last digit
+    made it one and masked it), though the number itself ends in X's."""
+    lab = module_lab
+    plain = {"line": 1, "at": 1.0, "direction": "out", "dial": {"digits": "01632960111"}, "talk": 3.0}
+    data_dir, _ = lab.sim(lab.scenario([plain], lines=1))
+    ensure_indexes(os.path.join(data_dir, "calls.db"))  # as the web UI makes them on the box
+    card = "5928580788854064"
+    data_dir, calls = lab.sim(lab.scenario([keyed_after_dialling(card, ["737"])], lines=1), data_dir)
+    logged = calls[-1]
+    assert re.fullmatch(DIALLED + "X+", logged["number"]) and logged["digits_withheld"]
+    db = sqlite3.connect(os.path.join(data_dir, "calls.db"))
+    try:
+        found = postings(db, "calls_number_fts")
+        terms = {(term, deleted) for term, rowid, deleted in found if rowid == logged["id"]}
+    finally:
+        db.close()
+    number = logged["number"].lower()
+    assert {term for term, _ in terms} <= {number[i : i + 3] for i in range(len(number) - 2)}, sorted(terms)
+    assert not any(deleted for _, deleted in terms), sorted(terms)
