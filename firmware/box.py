@@ -202,7 +202,7 @@ class Box:
         except BaseException:
             self._dirlock.release()
             raise
-        self.status = LineStatus(board.lines, clock)
+        self.status = LineStatus(board.lines, clock, lambda: self.config.country)
         self.status.attach(self.bus)
         self.linecheck = open_linecheck(data_dir, board.lines, self.status)
         self.linecheck.attach(self.bus)

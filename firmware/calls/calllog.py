@@ -435,7 +435,7 @@ class CallLog:
             )
         else:
             fields = tuple(cards.scrub(getattr(call, f, None)) for f in _FIELDS)
-        if _dialling(call):
+        if dialling(call):
             fields = tuple(None if f == "number" else v for f, v in zip(_FIELDS, fields, strict=True))
         return (
             call.answered_us,
@@ -694,7 +694,7 @@ def call_json(row: dict[str, Any], cipher: Any = None) -> dict[str, Any]:
     }
 
 
-def _dialling(call):
+def dialling(call):
     """Whether ``call`` is still being dialled: its number is not written yet (PCI DSS).
 
     A card number keyed straight on after the number joins it until its last digit

@@ -3,7 +3,8 @@
 import threading
 
 from firmware.bus import CallEnded, CallEvent, LineFault, LineStateChanged
-from firmware.calls.calllog import iso_ms
+from firmware.calls.calllog import dialling, iso_ms
+from firmware.calls.supervisor import shortest_number
 from firmware.policy import cards
 
 
@@ -13,8 +14,9 @@ class LineStatus:
     ``version`` increases with every change, so a page can wait for news.
     """
 
-    def __init__(self, lines, clock):
+    def __init__(self, lines, clock, country=lambda: "uk"):
         self._clock = clock
+        self._country = country  # () -> the box's country now (its numbering plan)
         self._lock = threading.Condition()
         self.version = 0
         self._lines = {
@@ -48,7 +50,7 @@ class LineStatus:
                 entry["call"] = {
                     "id": call.id,
                     "direction": call.direction,
-                    "number": cards.scrub(call.number),  # PCI: the live view too
+                    "number": self._number(call),
                     "name": call.name,
                     "absence": call.absence,
                     "started_at": iso_ms(self._clock.wall_at(call.started_us)),
@@ -59,6 +61,14 @@ class LineStatus:
                     "policy_reason": getattr(call, "policy_reason", None),
                 }
             self._changed()
+
+    def _number(self, call):
+        """The call's number as the live view shows it (PCI DSS): scrubbed, and while it is
+        being dialled without the digits from where a card number keyed on may begin."""
+        number = cards.scrub(call.number)
+        if not number or not dialling(call):
+            return number
+        return cards.mask_unfinished(number, shortest_number(number, self._country()))
 
     def set_learned(self, line, learned):
         """What the line check learned of the line's adapter (``linecheck.summary``)."""

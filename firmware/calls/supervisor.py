@@ -47,7 +47,7 @@ Nothing keyed after the answer joins the number, nor anything keyed after a card
 number the dialled digits hold (:func:`firmware.policy.cards.has_card`: a card
 number keyed straight on after the number, before the answer was noticed). The
 card is masked on the call as it is recognised, from where it may begin but never
-in the number's own digits (:func:`_shortest_number`,
+in the number's own digits (:func:`shortest_number`,
 :func:`firmware.policy.cards.dialled_card_start`); its security code, an expiry
 date are withheld - not on the call, the digit on the bus masked - and the call
 says so (``digits_withheld``). An answer by the dial timeout
@@ -543,7 +543,7 @@ def _complete_number(number, country):
     return number.startswith("0") and len(number) >= 10
 
 
-def _shortest_number(number, country):
+def shortest_number(number, country):
     """How many digits the number dialled as ``number`` begins has at least, as far as
     its start tells (a card number keyed on after it cannot begin sooner); 0 when it
     does not tell (a short code, a North American number without its 1: a card
@@ -561,7 +561,7 @@ def _shortest_number(number, country):
         return 11 if number.startswith("1") else 0
     for prefix in ("141", "1470"):
         if number.startswith(prefix + "0"):
-            return len(prefix) + _shortest_number(number[len(prefix) :], country)
+            return len(prefix) + shortest_number(number[len(prefix) :], country)
     if number.startswith("00"):
         return 9
     if number.startswith("08001111"):
@@ -948,7 +948,7 @@ class _Line:
             # A card number this digit completes is masked at once, on the call (and so on
             # the bus and in the log), from where it may begin: never in the number's own
             # digits (its shortest whole length), never after a card digit.
-            call.number = cards.mask_dialled(number, _shortest_number(number, self.cfg.country))
+            call.number = cards.mask_dialled(number, shortest_number(number, self.cfg.country))
             if call.number != number:
                 digit = cards.MASK
         if call.dial_method is None:

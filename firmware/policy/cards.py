@@ -156,7 +156,7 @@ def dialled_card_start(number, whole=0):
 
     ``whole``: how many digits the number dialled has at least, the shortest whole
     number its start allows (UK 0 and 10 digits, 0 and 9 under 01:
-    :func:`firmware.calls.supervisor._shortest_number`). A card keyed on after it
+    :func:`firmware.calls.supervisor.shortest_number`). A card keyed on after it
     begins there or later, so a window that begins earlier, across the number's last
     digits, is not the card: the number keeps its digits.
 
@@ -196,6 +196,17 @@ def mask_dialled(number, whole=0):
     if start is None:
         return number
     return number[:start] + re.sub(r"\d", MASK, number[start:])
+
+
+def mask_unfinished(number, whole=0):
+    """``number`` (dialled digits, the dialling not over) with every digit from the first
+    issuer digit at or after ``whole`` (:func:`dialled_card_start`) masked: a card number
+    being keyed on after the number is one only at its last digit, and a view of the
+    number meanwhile shows none of its digits."""
+    for at in range(whole, len(number)):
+        if number[at] in ISSUER_FIRST:
+            return number[:at] + re.sub(r"\d", MASK, number[at:])
+    return number
 
 
 def scrub_json(value):

@@ -29,6 +29,7 @@ from firmware.bus import (
     LineStateChanged,
     ToneDetected,
 )
+from firmware.calls.status import LineStatus
 from firmware.calls.supervisor import STATES, Supervisor, SupervisorConfig
 from firmware.clock import RealClock, SimClock
 from firmware.dsp.events import (
@@ -1286,3 +1287,26 @@ def test_a_pause_inside_an_incomplete_number_is_still_dialling():
     s.handset(False, end + 6000)
     rig = Rig().play(s, until_ms=end + 7000)
     assert rig.only_call().number == "01632960302"
+
+
+def test_the_live_view_shows_no_digit_of_a_card_being_keyed_on():
+    """Until its last digit a card keyed straight on after the number is more of the number:
+    the review found the live view (the dashboard) showing its first digits as they were
+    keyed. While the call is dialled, the view masks from where a card may begin."""
+    rig = Rig()
+    status = LineStatus(1, rig.clock)
+    status.attach(rig.bus)
+    shown = []
+    rig.bus.subscribe(CallUpdated, lambda ev: shown.append(status.snapshot()["lines"][0]["call"]["number"]))
+    s = LineScript()
+    s.handset(True, 1000)
+    s.dsp(Tone(us(1100), "dial"))
+    end = s.dtmf(2500, "01632960999")
+    end = s.dtmf(end + 300, CARDS_BY_LENGTH[16])
+    s.handset(False, end + 8000)
+    rig.play(s, until_ms=end + 9000)
+    shown = [number for number in shown if number]
+    assert "01632960999" in shown  # the number, as it is dialled
+    for number in shown:
+        assert number.startswith("01632960999"[: len(number)]), number
+        assert set(number[11:]) <= {"X"}, number
