@@ -49,7 +49,14 @@ class EventBus:
                 self.errors += 1
                 if self.strict:
                     raise
-                log.exception("event handler %r failed on %r", handler, event)
+                # The event's kind and line, not the event: a call's number (a card number
+                # being keyed on after it, docs/pci.md) or a digit dialled is never logged.
+                log.exception(
+                    "event handler %r failed on %s (line %s)",
+                    handler,
+                    type(event).__name__,
+                    getattr(event, "line", None),
+                )
 
 
 # ---------------------------------------------------------------- events
