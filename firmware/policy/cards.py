@@ -158,7 +158,8 @@ def dialled_card_start(number, whole=0):
     number its start allows (UK 0 and 10 digits, 0 and 9 under 01:
     :func:`firmware.calls.supervisor.shortest_number`). A card keyed on after it
     begins there or later, so a window that begins earlier, across the number's last
-    digits, is not the card: the number keeps its digits.
+    digits, is not the card, nor is one within those digits (a number with ``141``
+    before it has 14): the number keeps its digits.
 
     The card is recognised when a window ends at the digit just dialled, which may be
     before the card's own end: a window from its second digit, or one across the
@@ -167,10 +168,11 @@ def dialled_card_start(number, whole=0):
     ``whole``): the earliest such digit is where it begins. Only when there is none
     (a number cut short, a card with no number) does a window before ``whole`` count.
     """
-    starts = [start for start, _end in _windows(number, _DIGIT_RUN)]
+    # A window that ends within the number's shortest length is the number's own digits.
+    starts = [start for start, end in _windows(number, _DIGIT_RUN) if end > whole]
     if not starts:
         return None
-    floor = len(number) - PAN_MAX + 1
+    floor = max(0, len(number) - PAN_MAX + 1)
     later = [start for start in starts if start >= whole]
     if later:
         return _issuer_back(number, min(later), max(whole, floor))

@@ -116,3 +116,30 @@ def test_the_box_s_own_key_fingerprints_are_never_masked():
     for _ in range(3000):
         fp = fingerprint(_os.urandom(32))
         assert cards.scrub(fp) == fp and cards.scrub_json({"new_key": fp}) == {"new_key": fp}
+
+
+def test_a_luhn_valid_run_within_the_number_dialled_is_not_a_card():
+    """141 and a mobile number are 14 digits: enough for a run of 13 that passes the Luhn
+    check by chance ("4107945807302"). Within the number's shortest length it is the
+    number's own digits: nothing is masked, and no digit after it is withheld."""
+    assert cards.has_card("14107945807302")
+    assert cards.dialled_card_start("14107945807302", 14) is None
+    assert cards.mask_dialled("14107945807302", 14) == "14107945807302"
+    # A card keyed on after it is found, from its own first digit.
+    assert cards.mask_dialled("14107945807302" + "4111111111111111", 14) == "14107945807302" + "X" * 16
+
+
+@pytest.mark.parametrize(
+    "number, whole, start",
+    [
+        ("4111111111111111", 0, 0),  # a card keyed with no number: from its first digit
+        ("9994111111111111111", 0, 3),  # after a short code
+        ("01632960999" + "4111111111111111", 11, 11),
+        # Recognised by a run from the card's second digit (15 of its 16 keyed): from its first.
+        ("01632960999" + "592858078885406", 11, 11),
+        # A number cut short (01 alone): no run begins after its shortest length, so any does.
+        ("01" + "4291417778108", 11, 2),
+    ],
+)
+def test_where_a_card_keyed_on_after_the_number_begins(number, whole, start):
+    assert cards.dialled_card_start(number, whole) == start
