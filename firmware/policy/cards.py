@@ -155,7 +155,7 @@ def dialled_card_start(number, whole=0):
     earliest (an index into ``number``), or None when it holds none (:func:`has_card`).
 
     ``whole``: how many digits the number dialled has at least, the shortest whole
-    number its start allows (UK 0 and 10 digits, 0 and 9 under 01:
+    number its start allows (UK 0 and 10 digits, 0 and 9 in a few areas and under 0800:
     :func:`firmware.calls.supervisor.shortest_number`). A card keyed on after it
     begins there or later, so a window that begins earlier, across the number's last
     digits, is not the card, nor is one within those digits (a number with ``141``
