@@ -136,6 +136,7 @@ class Replicator:
         self.head_interval_s = head_interval_s
         self._head_due = 0.0
         self._head_sent = None
+        self._heads_checked = False  # the latest archived head is of this box's trail
         self._signing_key_sent = False
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -246,14 +247,82 @@ class Replicator:
         doc.update(box=self.settings.box_id, sent_at_us=int(self._wall_us()))
         key = head_key(self.settings.box_id, head[0])
         try:
+            if not self._heads_checked:
+                self._refuse_another_trail(self._latest_head_key())
+                self._heads_checked = True
             if self.bucket.head(key) is None:
                 self._put(key, json.dumps(doc, sort_keys=True).encode())
+            else:
+                self._refuse_another_trail(key)
         except Exception as exc:  # whatever boto3 raised: the next interval tries again
             self._head_due = now + min(self.head_interval_s, BACKOFF_MIN_S * 8)
-            log.warning("archive: the audit head was not sent: %s", describe(exc)[0])
+            message, permanent = describe(exc)
+            if permanent and isinstance(exc, ArchiveError):  # another trail's heads
+                log.error("archive: the audit head was not sent: %s", message)
+                self._note_refusal("the archive did not take the audit head: %s" % message)
+            else:
+                log.warning("archive: the audit head was not sent: %s", message)
             return None
         self._head_sent = head
         return head
+
+    def _latest_head_key(self):
+        """The key of the latest audit head archived under this box_id, or None."""
+        keys = [k for k in self.bucket.keys("%s/audit-heads/" % self.settings.box_id) if k.endswith(".json")]
+        return max(keys) if keys else None
+
+    def _refuse_another_trail(self, key):
+        """Raise a permanent :class:`ArchiveError` unless the audit head archived at ``key``
+        (None: there is none) is one of this box's own trail: the entry at its sequence
+        number is on the box, with its hash.
+
+        Sequence numbers are the trail's own: a new card (the old one died) or a box set up
+        again, given the box_id of the one before, numbers its trail from 1 again. Its head
+        at a number the old card's heads used would be skipped, the others added among them,
+        and ``archive audit-head`` would print the new card's head for the old card's trail.
+        """
+        if key is None:
+            return
+        try:
+            theirs = json.loads(self.bucket.get(key))
+            seq, digest = theirs["seq"], theirs["hash"]
+        except (ValueError, KeyError, TypeError):
+            return  # damaged: this box's own heads go up beside it
+        path = os.path.join(self.data_dir, "audit.db")
+        db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=30)
+        try:
+            row = db.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
+        finally:
+            db.close()
+        if row is not None and row[0] == digest:
+            return
+        raise ArchiveError(
+            "the archive holds audit head %s:%s under box_id %s, and this box's audit trail %s. "
+            "That is another trail (another card, or another box, given this box_id): nothing "
+            "was put, so the archived heads still check the trail they came from: give this box "
+            "a box_id of its own (archive.box_id in config.json, docs/archive.md) and restart it"
+            % (
+                seq,
+                digest,
+                self.settings.box_id,
+                "has no entry %s" % seq if row is None else "has another entry at %s" % seq,
+            ),
+            permanent=True,
+        )
+
+    def _note_refusal(self, message):
+        """Leave the ``archive_failed`` alarm, once a run (the recorder raises it:
+        docs/reports.md)."""
+        if self._refusal_noted:
+            return
+        self._refusal_noted = True
+        post_note(
+            self.data_dir,
+            ARCHIVE_FAILED,
+            "%s. Put the archive settings right (docs/archive.md); what failed is tried again "
+            "when the box starts" % message,
+            self._wall_us(),
+        )
 
     def pending(self):
         """How many jobs are still queued."""
@@ -370,17 +439,9 @@ class Replicator:
                     message if permanent else "retrying: " + message,
                 )
             log.warning("archive %s of call %d: %s", kind, call_id, message)
-            if permanent and not self._refusal_noted:
-                # Once a run (the recorder raises it: docs/reports.md); the calls list
-                # says which calls failed.
-                self._refusal_noted = True
-                post_note(
-                    self.data_dir,
-                    ARCHIVE_FAILED,
-                    "the archive did not take call %d: %s. Put the archive settings right "
-                    "(docs/archive.md); what failed is tried again when the box starts" % (call_id, message),
-                    self._wall_us(),
-                )
+            if permanent:
+                # The calls list says which calls failed.
+                self._note_refusal("the archive did not take call %d: %s" % (call_id, message))
             return not message.startswith("cannot reach")
         self.queue.execute("UPDATE jobs SET state = 'done', error = NULL WHERE id = ?", (job_id,))
         return True

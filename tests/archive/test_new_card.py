@@ -20,11 +20,13 @@ from test_replication import drain
 
 from board.sim.scenario import loads_scenario
 from firmware.alarminbox import INBOX
-from firmware.archive.replicator import Replicator
+from firmware.archive.replicator import Replicator, head_key
+from firmware.archive.viewer import latest_audit_head
 from firmware.box import open_sim_box
 from firmware.policy.sweeper import Candidate
 from firmware.signing import KEY_FILE, PUBLIC_FILE
 from firmware.storage import crypto
+from firmware.storage.audit import AuditLog
 
 BUCKET = "lk-card"
 
@@ -120,3 +122,84 @@ def test_a_new_card_under_the_old_box_id_neither_replaces_nor_deletes_the_old_ca
     assert status(new, 1) == ("archived", None)
     assert "leeds-1b/calls/0000000001.json" in bucket.objects
     assert all(bucket.objects[k] == v for k, v in archived.items())
+
+
+def test_a_new_card_under_the_old_box_id_sends_no_audit_head_among_the_old_cards(tmp_path, synth):
+    """Its trail numbers entries from 1 again: a head at a number the old card's heads used
+    was skipped, the others added, and ``archive audit-head`` printed the new card's head."""
+    _, org_public = crypto.new_key_pair()
+    bucket = VersionedBucket()
+    old = card(tmp_path, "old", "leeds-1", org_public, synth, "2026-03-02T09:00:00Z")
+    replicate(old, bucket, "leeds-1", org_public)
+    old_head = latest_audit_head(bucket, "leeds-1")
+    assert old_head is not None
+    heads = {k: v for k, v in bucket.objects.items() if "/audit-heads/" in k}
+
+    new = card(tmp_path, "new", "leeds-1", org_public, synth, "2026-05-11T10:00:00Z", key_from=old)
+    audit = AuditLog(os.path.join(new, "audit.db"), os.path.join(new, "audit.head"))
+    try:
+        # Past the old card's latest head and short of it: neither goes up.
+        while audit.head()[0] <= old_head["seq"]:
+            audit.append("sam", "playback", "call:1", {}, 1_778_493_600_000_000)
+        rep = Replicator(new, archive_settings(Nowhere, BUCKET, "leeds-1", org_public), bucket=bucket)
+        try:
+            assert rep.send_audit_head(force=True) is None
+        finally:
+            rep.close()
+    finally:
+        audit.close()
+    assert {k: v for k, v in bucket.objects.items() if "/audit-heads/" in k} == heads
+    assert latest_audit_head(bucket, "leeds-1") == old_head
+    notes = os.listdir(os.path.join(new, INBOX))
+    assert len(notes) == 1
+    with open(os.path.join(new, INBOX, notes[0])) as f:
+        message = json.load(f)["message"]
+    assert "audit head %d:%s" % (old_head["seq"], old_head["hash"]) in message
+    assert "give this box a box_id of its own" in message
+
+    # The old card's own heads still go up under it.
+    audit = AuditLog(os.path.join(old, "audit.db"), os.path.join(old, "audit.head"))
+    try:
+        audit.append("sam", "playback", "call:1", {}, 1_772_442_000_000_000)
+        rep = Replicator(old, archive_settings(Nowhere, BUCKET, "leeds-1", org_public), bucket=bucket)
+        try:
+            assert rep.send_audit_head(force=True) == audit.head()
+        finally:
+            rep.close()
+    finally:
+        audit.close()
+    assert latest_audit_head(bucket, "leeds-1")["seq"] > old_head["seq"]
+
+    # Given a box_id of its own, the new card's heads go up.
+    rep = Replicator(new, archive_settings(Nowhere, BUCKET, "leeds-1b", org_public), bucket=bucket)
+    try:
+        assert rep.send_audit_head(force=True) is not None
+    finally:
+        rep.close()
+    assert latest_audit_head(bucket, "leeds-1b") is not None
+
+
+def test_a_head_another_box_archived_at_this_boxs_next_number_is_not_passed_over(tmp_path, synth):
+    """Two boxes given one box_id at once: once this box's first head went up, a head the
+    other archived at the number this box's trail reaches next is not skipped as sent."""
+    _, org_public = crypto.new_key_pair()
+    bucket = VersionedBucket()
+    new = card(tmp_path, "new", "leeds-1", org_public, synth, "2026-05-11T10:00:00Z")
+    audit = AuditLog(os.path.join(new, "audit.db"), os.path.join(new, "audit.head"))
+    rep = Replicator(new, archive_settings(Nowhere, BUCKET, "leeds-1", org_public), bucket=bucket)
+    try:
+        first = rep.send_audit_head(force=True)
+        assert first == audit.head()
+        seq = first[0] + 1
+        bucket.put(head_key("leeds-1", seq), json.dumps({"seq": seq, "hash": "ab" * 32}).encode())
+        audit.append("sam", "playback", "call:1", {}, 1_778_493_600_000_000)
+        assert audit.head()[0] == seq
+        assert rep.send_audit_head(force=True) is None
+    finally:
+        rep.close()
+        audit.close()
+    notes = os.listdir(os.path.join(new, INBOX))
+    assert len(notes) == 1
+    with open(os.path.join(new, INBOX, notes[0])) as f:
+        message = json.load(f)["message"]
+    assert "audit head %d:%s" % (seq, "ab" * 32) in message and "has another entry at %d" % seq in message
