@@ -975,8 +975,8 @@ def _card_problems(data_dir, store, audit, public_key, pinned):
     if live and not KeyStore(data_dir).is_initialised:
         problems.append(
             "keys: keys/keystore.json is missing, while the call log holds %d recordings: no key "
-            "opens them until it is restored from a backup (`linekeeper init` would make new keys "
-            "that can never open them)" % len(live)
+            "opens them until it is restored from a backup (`linekeeper keystore restore`; "
+            "`linekeeper init` would make new keys that can never open them)" % len(live)
         )
     return problems
 
@@ -1116,6 +1116,72 @@ def cmd_config(args):
     print(
         "imported %s into %s (%s); a running box uses it after a restart"
         % (args.file, args.data_dir, ", ".join(written))
+    )
+    return 0
+
+
+def cmd_keystore(args):
+    """Back up the key store to FILE, or put a backup back where it is missing (audited)."""
+    from firmware import keybackup
+    from firmware.storage.fsutil import atomic_write
+
+    from .box import open_audit
+
+    _data_dir(args.data_dir)
+    if args.action == "backup":
+        data, doc = keybackup.make_backup(args.data_dir, _wall_us())
+        with open_audit(args.data_dir) as audit:
+            # Before the file is written: a copy the trail does not show is never made.
+            details = {"phase": "made", "key_store": doc["key_store"], "via": "cli"}
+            audit.append(args.user, "key_backup", None, details, _wall_us())
+            try:
+                atomic_write(args.file, data, mode=0o600)
+            except OSError as exc:
+                said = exc.strerror or str(exc)
+                failed = dict(details, phase="failed", reason=said)
+                audit.append(args.user, "key_backup", None, failed, _wall_us())
+                raise LinekeeperError("cannot write %s: %s%s" % (args.file, said, _as_whom())) from None
+        print(
+            "backed up the key store %s of %s to %s: keep it with the recovery key, away from the "
+            "box; a rekey makes it out of date" % (doc["key_store"], args.data_dir, args.file)
+        )
+        return 0
+    if not args.recovery_key_file and not args.password_file:
+        raise LinekeeperError(
+            "keystore restore: give --recovery-key-file, or --password-file (with --user), to "
+            "open the backup with — nothing was changed"
+        )
+    if ("keystore", args.file) in _READ_AS_ROOT:  # read as root before acting as the box
+        raw = _READ_AS_ROOT[("keystore", args.file)]
+    else:
+        try:
+            with open(args.file, "rb") as f:
+                raw = f.read(keybackup.MAX_BACKUP_BYTES + 1)
+        except OSError as exc:
+            raise LinekeeperError(
+                "cannot read %s: %s%s — nothing was changed" % (args.file, exc.strerror or exc, _as_whom())
+            ) from None
+    if args.recovery_key_file:
+        opens = {"recovery_key": _read_password(args.recovery_key_file)}
+        actor = "recovery-key"
+    else:
+        opens = {"user": args.user, "password": _read_password(args.password_file)}
+        actor = args.user
+    opened = []
+
+    def audited(details):
+        if not opened:
+            opened.append(open_audit(args.data_dir))
+        opened[0].append(actor, "key_backup", None, dict(details, via_cli=True), _wall_us())
+
+    try:
+        doc = keybackup.restore(args.data_dir, raw, args.file, audited=audited, **opens)
+    finally:
+        for audit in opened:
+            audit.close()
+    print(
+        "put the key store %s back into %s from %s (made %s on %s)"
+        % (doc["key_store"], args.data_dir, args.file, doc["made_at"], doc["host"])
     )
     return 0
 
@@ -1868,6 +1934,17 @@ def build_parser():
     p.add_argument("--user", default="cli", help="who imports, for the audit trail")
     p.set_defaults(func=cmd_config)
 
+    p = sub.add_parser(
+        "keystore", help="back up the key store, or put a backup back where it is missing (audited)"
+    )
+    p.add_argument("action", choices=("backup", "restore"))
+    p.add_argument("file", help="the backup to write (backup) or read (restore)")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--recovery-key-file", help="restore: file whose first line is the recovery key")
+    p.add_argument("--password-file", help="restore: file whose first line is --user's password")
+    p.add_argument("--user", default="admin", help="who backs up, or whose password opens the backup")
+    p.set_defaults(func=cmd_keystore)
+
     p = sub.add_parser("banner", help="show the setup code on the console until setup is done")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--issue", help="also write it to this login-prompt issue file (emptied once set up)")
@@ -1930,7 +2007,7 @@ def _as_the_box(args):
     data_dir = getattr(args, "data_dir", None)
     if not data_dir or args.command in _ROOT_COMMANDS + _READ_ONLY or os.geteuid() != 0:
         return
-    if args.command == "config" and getattr(args, "action", None) == "export":
+    if args.command in ("config", "keystore") and getattr(args, "action", None) in ("export", "backup"):
         return
     from .storage.fsutil import appliance_dir
 
@@ -1960,6 +2037,14 @@ def _as_the_box(args):
         try:
             _READ_AS_ROOT[("import", args.file)] = read_input_file(args.file, MAX_IMPORT_BYTES)
         except InputFileError:
+            pass  # said when the command reads it
+    if args.command == "keystore":  # the backup to put back, from where root keeps it
+        from .keybackup import MAX_BACKUP_BYTES
+
+        try:
+            with open(args.file, "rb") as f:
+                _READ_AS_ROOT[("keystore", args.file)] = f.read(MAX_BACKUP_BYTES + 1)
+        except OSError:
             pass  # said when the command reads it
     os.setgroups([])
     os.setgid(st.st_gid)

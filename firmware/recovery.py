@@ -111,8 +111,8 @@ def preflight(data_dir, rebuilding=False):
     if not os.path.exists(keystore) and (files or rows):
         raise RecoveryRefused(
             "the key store %s is missing but %d recording(s) are here: restore it from your "
-            "backup before starting (new keys from `linekeeper init` could never open them)"
-            % (keystore, max(len(files), len(rows)))
+            "backup before starting (`linekeeper keystore restore`, docs/keys.md; new keys from "
+            "`linekeeper init` could never open them)" % (keystore, max(len(files), len(rows)))
         )
 
 

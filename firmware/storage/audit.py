@@ -129,6 +129,9 @@ ACTIONS = frozenset(
         # key of the box replaced by `linekeeper rekey`.
         "key_grant",
         "rekey",
+        # A copy of the key store downloaded or written as a backup, or put back where it
+        # was missing (firmware/keybackup.py).
+        "key_backup",
         # A call the silence clear had ended went on (sound again, our side still
         # off-hook): its end in the call log was taken back.
         "call_resumed",

@@ -783,6 +783,32 @@ class KeyStore:
             doc.slots.append(_recovery_slot(recovery, unlocked._private))
         return format_recovery_key(recovery)
 
+    # --- backup (firmware/keybackup.py) ----------------------------------------------------
+
+    def copy_bytes(self):
+        """The key store file's bytes as they are, checked to be a whole key store, and its
+        admin public key: what a backup holds. Raises :class:`NotInitialisedError`,
+        :class:`TamperError` (damaged)."""
+        with self._locked():
+            doc = self._load()
+            return self.path.read_bytes(), doc.public
+
+    def put_back(self, raw):
+        """Write ``raw`` (a key store's bytes, already checked: :func:`open_copy`) as the key
+        store, atomically, only while there is none.
+
+        Raises :class:`AlreadyInitialisedError` when the box has a key store, :class:`OSError`.
+        """
+        make_private_dir(self.keys_dir)
+        with self._locked():
+            if self.is_initialised:
+                raise AlreadyInitialisedError(
+                    "%s has a key store (keys/keystore.json): a backup is put back only where it "
+                    "is missing" % self.keys_dir.parent
+                )
+            remove_stale_temps(self.keys_dir)
+            atomic_write(self.path, raw)
+
     # --- rekey (firmware/rekey.py drives it) ----------------------------------------------
 
     @property
@@ -909,7 +935,8 @@ class KeyStore:
         if recorded:
             return (
                 "%s has recordings but no key store (keys/keystore.json is missing): restore it "
-                "from a backup; `linekeeper init` would make new keys that can never open them" % data_dir
+                "from a backup; `linekeeper init` would make new keys that can never open them "
+                "(`linekeeper keystore restore`, docs/keys.md)" % data_dir
             )
         return "%s has no recording keys yet: run `linekeeper init`" % data_dir
 
@@ -940,7 +967,8 @@ class KeyStore:
             return decode_document(raw)
         except (ValueError, KeyError, TypeError) as err:
             raise TamperError(
-                "key store %s is damaged (%s); restore it from a backup" % (path, err)
+                "key store %s is damaged (%s); restore it from a backup (move it aside, then "
+                "`linekeeper keystore restore`)" % (path, err)
             ) from None
 
     @staticmethod
@@ -956,6 +984,33 @@ class KeyStore:
             if slot["kind"] == "password" and slot["user"] == user:
                 return index
         raise KeySlotError("user %r has no key slot" % user)
+
+
+class _Copy(KeyStore):
+    """A key store held in memory (a backup's), opened as the box's would be."""
+
+    def __init__(self, doc):
+        super().__init__(os.devnull)
+        self._doc = doc
+
+    def _load(self, path=None):
+        return self._doc
+
+
+def open_copy(raw, recovery_key=None, user=None, password=None):
+    """Open the key store in ``raw`` (a copy of ``keystore.json``) with its recovery key,
+    or ``user``'s password: the :class:`RecordingKey` it gives, and the admin public key.
+
+    Raises :class:`TamperError` (not a whole key store), :class:`RecoveryKeyFormatError`,
+    :class:`WrongPasswordError` (the key or password does not open it).
+    """
+    try:
+        doc = decode_document(raw)
+    except (ValueError, KeyError, TypeError) as err:
+        raise TamperError("it holds no whole key store (%s)" % err) from None
+    copy = _Copy(doc)
+    key = copy.unlock_recovery(recovery_key) if recovery_key is not None else copy.unlock(user, password)
+    return key, doc.public
 
 
 def encode_document(doc):

@@ -1,0 +1,169 @@
+"""`linekeeper keystore backup|restore`: a copy of the key store that says which box and when,
+put back only where keys/keystore.json is missing, only if it opens and is this box's; audited."""
+
+import base64
+import json
+import os
+
+import pytest
+
+from firmware.cli import main
+from firmware.keybackup import BACKUP_FORMAT, key_store_fingerprint
+from firmware.keypin import PIN_FILE
+from firmware.signing import PUBLIC_FILE as SIGNING_PUBLIC
+from firmware.signing import fingerprint
+from firmware.storage.audit import AuditLog
+from firmware.storage.keystore import Argon2Params, KeyStore
+
+PASSWORD = "correct horse battery"
+CHEAP = Argon2Params(memory_kib=8, iterations=1)
+
+
+def make_box(path):
+    """A box with keys, its admin key pinned as the recorder pins it; returns the recovery key."""
+    os.makedirs(path)
+    store = KeyStore(str(path), CHEAP)
+    recovery = store.initialise("admin", PASSWORD)
+    pin = {"public_key": base64.b64encode(store.public_key()).decode("ascii")}
+    (path / PIN_FILE).write_text(json.dumps(pin))
+    return recovery
+
+
+def secret_file(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+    return str(path)
+
+
+def key_backups(path):
+    with AuditLog(os.path.join(path, "audit.db"), os.path.join(path, "audit.head")) as log:
+        return [(e.actor, e.details) for e in log.entries(limit=100, action="key_backup")][::-1]
+
+
+def backup(box, out, user="ivan"):
+    assert main(["keystore", "backup", str(out), "--data-dir", str(box), "--user", user]) == 0
+
+
+def restore(box, copy, *how):
+    return main(["keystore", "restore", str(copy), "--data-dir", str(box), *how])
+
+
+@pytest.fixture
+def box(tmp_path):
+    path = tmp_path / "box"
+    recovery = make_box(path)
+    out = tmp_path / "keys-backup.json"
+    backup(path, out)
+    return path, out, secret_file(tmp_path, "recovery.txt", recovery)
+
+
+def test_a_backup_says_which_box_and_when_and_puts_the_key_store_back(box, tmp_path, capsys):
+    path, out, recovery_file = box
+    original = (path / "keys" / "keystore.json").read_bytes()
+    doc = json.loads(out.read_text())
+    assert doc["format"] == BACKUP_FORMAT and doc["keystore"].encode() == original
+    assert doc["made_at"].endswith("Z") and doc["host"]
+    assert doc["key_store"] == key_store_fingerprint(KeyStore(str(path)).public_key())
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    assert key_backups(path) == [("ivan", {"phase": "made", "key_store": doc["key_store"], "via": "cli"})]
+
+    os.unlink(path / "keys" / "keystore.json")
+    capsys.readouterr()
+    assert restore(path, out, "--recovery-key-file", recovery_file) == 0
+    assert "put the key store %s back" % doc["key_store"] in capsys.readouterr().out
+    assert (path / "keys" / "keystore.json").read_bytes() == original
+    KeyStore(str(path)).unlock("admin", PASSWORD).forget()
+    actor, details = key_backups(path)[-1]
+    assert actor == "recovery-key" and details["phase"] == "restored" and details["via"] == "recovery key"
+
+    # With a password instead of the recovery key.
+    os.unlink(path / "keys" / "keystore.json")
+    password_file = secret_file(tmp_path, "pw", PASSWORD)
+    assert restore(path, out, "--user", "admin", "--password-file", password_file) == 0
+    assert (path / "keys" / "keystore.json").read_bytes() == original
+    assert key_backups(path)[-1][0] == "admin"
+
+
+def test_a_backup_is_put_back_only_where_the_key_store_is_missing(box, capsys):
+    path, out, recovery_file = box
+    keystore = path / "keys" / "keystore.json"
+    before = keystore.read_bytes()
+    KeyStore(str(path), CHEAP).unlock("admin", PASSWORD).forget()
+    assert restore(path, out, "--recovery-key-file", recovery_file) == 2
+    err = capsys.readouterr().err
+    assert "has a key store (keys/keystore.json)" in err and "nothing was changed" in err
+    assert keystore.read_bytes() == before
+    assert [d["phase"] for _, d in key_backups(path)] == ["made"]
+
+
+@pytest.mark.parametrize("wrong", ["recovery", "password", "neither"])
+def test_a_backup_that_does_not_open_is_not_put_back(box, tmp_path, capsys, wrong):
+    path, out, _ = box
+    os.unlink(path / "keys" / "keystore.json")
+    if wrong == "recovery":
+        other = KeyStore(str(tmp_path / "other"), CHEAP).initialise("admin", PASSWORD)
+        how = ["--recovery-key-file", secret_file(tmp_path, "other.txt", other)]
+        said = "does not open with the recovery key"
+    elif wrong == "password":
+        how = ["--user", "admin", "--password-file", secret_file(tmp_path, "pw", "not the password")]
+        said = "does not open with admin's password"
+    else:
+        how, said = [], "give --recovery-key-file, or --password-file"
+    assert restore(path, out, *how) == 2
+    err = capsys.readouterr().err
+    assert said in err and "nothing was changed" in err
+    assert not (path / "keys" / "keystore.json").exists()
+    assert [d["phase"] for _, d in key_backups(path)] == ["made"]
+
+
+def test_another_boxs_backup_or_one_from_before_a_rekey_is_refused(box, tmp_path, capsys):
+    path, _, _ = box
+    other = tmp_path / "other"
+    recovery = make_box(other)
+    theirs = tmp_path / "theirs.json"
+    backup(other, theirs)
+    os.unlink(path / "keys" / "keystore.json")
+    # It opens with its own recovery key, but this box records to another key store.
+    assert restore(path, theirs, "--recovery-key-file", secret_file(tmp_path, "r.txt", recovery)) == 2
+    err = capsys.readouterr().err
+    assert "is not this box's key store backup" in err
+    assert "is not the one this box records to" in err and "before a rekey" in err
+    assert not (path / "keys" / "keystore.json").exists()
+
+
+def test_a_file_that_is_not_a_backup_is_named(box, tmp_path, capsys):
+    path, _, recovery_file = box
+    keystore = path / "keys" / "keystore.json"
+    plain = tmp_path / "keystore-copy.json"
+    plain.write_bytes(keystore.read_bytes())
+    os.unlink(keystore)
+    assert restore(path, plain, "--recovery-key-file", recovery_file) == 2
+    err = capsys.readouterr().err
+    assert "%s is not a key store backup" % plain in err
+    assert not keystore.exists()
+
+
+def test_without_a_pin_the_signing_key_says_whose_backup_it_is(tmp_path, capsys):
+    def signing_record(path, seed):
+        doc = {"public_key": base64.b64encode(bytes([seed]) * 32).decode("ascii"), "source": "card"}
+        (path / SIGNING_PUBLIC).write_text(json.dumps(doc))
+
+    path, other = tmp_path / "box", tmp_path / "other"
+    make_box(path)
+    recovery = make_box(other)
+    for box_path, seed in ((path, 1), (other, 2)):
+        os.unlink(box_path / PIN_FILE)  # a card that lost it (or never recorded)
+        signing_record(box_path, seed)
+    theirs = tmp_path / "theirs.json"
+    backup(other, theirs)
+    os.unlink(path / "keys" / "keystore.json")
+    recovery_file = secret_file(tmp_path, "r.txt", recovery)
+    assert restore(path, theirs, "--recovery-key-file", recovery_file) == 2
+    err = capsys.readouterr().err
+    assert "made on the box whose signing key is %s" % fingerprint(bytes([2]) * 32) in err
+    assert not (path / "keys" / "keystore.json").exists()
+
+    # The same backup on its own box (the signing key is that box's) goes back.
+    os.unlink(other / "keys" / "keystore.json")
+    assert restore(other, theirs, "--recovery-key-file", recovery_file) == 0
