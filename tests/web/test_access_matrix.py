@@ -71,6 +71,7 @@ MATRIX = {
     ("GET", "settings.index"): {INST},
     ("POST", "settings.save"): {INST},
     ("POST", "settings.new_recovery_key"): {BOTH},
+    ("POST", "settings.keystore_backup"): {INST},
     ("GET", "reports.index"): {SUP, AUD},
     ("GET", "reports.download"): {SUP, AUD},
     ("GET", "alarms.index"): OFFICE,

@@ -1,15 +1,21 @@
-"""Site and line settings, the certificate (installers), and a new recovery key.
+"""Site and line settings, the certificate (installers), a new recovery key, and a backup
+of the key store.
 
 The recovery key opens every recording, so only someone who may hear calls
 makes a new one: an installer who is also a supervisor, with their own key
-unlocked.
+unlocked. The key store backup (firmware/keybackup.py) opens nothing without a
+password or the recovery key: an installer downloads it, audited (``key_backup``),
+to keep with the recovery key.
 """
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+
+from firmware import keybackup
+from firmware.errors import KeyStoreError, TamperError
 
 from .. import intent, sitechange
 from ..documents import private_but_recording, private_lines
-from ..security import all_roles, form_errors, lk, roles, unlocked_key
+from ..security import all_roles, audit, form_errors, lk, roles, unlocked_key
 from ..site import form_values, parse_site_form
 
 bp = Blueprint("settings", __name__)
@@ -29,8 +35,27 @@ def _context(**extra):
         recovery_confirmed=web.site.recovery_confirmed,
         has_key=unlocked_key() is not None,
         still_recording=private_but_recording(web),
+        key_store=_key_store(web),
+        last_backup=_last_backup(web),
         **extra,
     )
+
+
+def _key_store(web):
+    """The fingerprint of the box's key store (its admin public key), or None without one."""
+    try:
+        return keybackup.key_store_fingerprint(web.services.keystore.public_key())
+    except (KeyStoreError, TamperError):
+        return None
+
+
+def _last_backup(web):
+    """``(when, key store fingerprint)`` of the newest key store backup made, or None."""
+    for entry in web.services.audit.entries(limit=20, action="key_backup"):
+        details = entry.details if isinstance(entry.details, dict) else {}
+        if details.get("phase") == "made":
+            return entry.wall_us, details.get("key_store")
+    return None
 
 
 @bp.route("/settings", methods=["GET"])
@@ -77,6 +102,32 @@ def save():
         note = sitechange.begin(web, conn, "settings", g.user.name, [entry])
     sitechange.finish(web, note)
     return redirect(url_for("settings.index", saved=1))
+
+
+@bp.route("/settings/keystore-backup", methods=["POST"])
+@roles("installer")
+def keystore_backup():
+    web = lk()
+    data_dir = str(web.services.keystore.keys_dir.parent)
+    try:
+        data, doc = keybackup.make_backup(data_dir, int(web.services.wall_us()))
+    except (KeyStoreError, TamperError) as exc:
+        return form_errors(
+            "settings.html",
+            {"backup": "No backup was made: %s" % exc},
+            saved=None,
+            **_context(),
+        )
+    # Audited before the copy leaves the box: a copy the trail does not show is never given.
+    audit("key_backup", None, phase="made", key_store=doc["key_store"])
+    return Response(
+        data,
+        mimetype="application/json",
+        headers={
+            "Content-Disposition": 'attachment; filename="%s"' % keybackup.backup_file_name(doc),
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @bp.route("/settings/recovery-key", methods=["POST"])

@@ -1,0 +1,75 @@
+"""Settings → Key store backup: an installer downloads a copy of the key store (audited,
+not cached), the page says when the last was made and that a rekey made it out of date,
+and the copy puts the key store back where it was lost."""
+
+import json
+import os
+
+from firmware import keybackup
+from firmware.recording.store import RecordingStore
+from firmware.rekey import Rekey
+from tests.support.web import ADMIN
+
+
+def _download(box, client):
+    return box.post(client, "/settings/keystore-backup", token_from="/settings")
+
+
+def test_an_installer_downloads_the_key_store_audited_and_it_restores(box, people):
+    ivan = people["ivan"]
+    page = ivan.get("/settings").get_data(as_text=True)
+    assert 'id="no-backup"' in page
+    current = keybackup.key_store_fingerprint(box.services.keystore.public_key())
+    assert current in page
+
+    resp = _download(box, ivan)
+    assert resp.status_code == 200
+    assert resp.headers["Cache-Control"] == "no-store"
+    disposition = resp.headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="linekeeper-keystore-')
+    assert disposition.endswith('.json"')
+    doc = json.loads(resp.get_data())
+    assert doc["key_store"] == current and doc["made_at"] and doc["host"]
+    keystore = os.path.join(box.data_dir, "keys", "keystore.json")
+    with open(keystore, "rb") as f:
+        original = f.read()
+    assert doc["keystore"].encode() == original
+    entry = box.services.audit.entries(limit=1)[0]
+    assert (entry.actor, entry.action) == ("ivan", "key_backup")
+    assert entry.details["phase"] == "made" and entry.details["key_store"] == current
+    assert "address" in entry.details
+
+    page = ivan.get("/settings").get_data(as_text=True)
+    assert 'id="last-backup"' in page and 'id="no-backup"' not in page
+
+    # The card loses the key store: the copy puts it back, opened with the recovery key.
+    os.unlink(keystore)
+    keybackup.restore(box.data_dir, resp.get_data(), "download", recovery_key=box.recovery_key)
+    with open(keystore, "rb") as f:
+        assert f.read() == original
+
+
+def test_after_a_rekey_the_page_says_the_last_backup_no_longer_matches(box, people):
+    ivan = people["ivan"]
+    assert _download(box, ivan).status_code == 200
+    keystore = box.services.keystore
+    store = RecordingStore(box.data_dir)
+    try:
+        with keystore.unlock(*ADMIN) as admin:
+            Rekey(keystore, store, None, lambda *a: None, lambda *a: None).run(
+                admin, ADMIN[0], ADMIN[1], lambda key: None
+            )
+    finally:
+        store.close()
+    ivan = box.login("ivan")  # the rekey ended every session
+    page = ivan.get("/settings").get_data(as_text=True)
+    assert 'id="backup-out-of-date"' in page and "no longer matches" in page
+    assert _download(box, ivan).status_code == 200
+    page = ivan.get("/settings").get_data(as_text=True)
+    assert 'id="last-backup"' in page and 'id="backup-out-of-date"' not in page
+
+
+def test_a_supervisor_downloads_no_key_store(box, people):
+    before = len(box.services.audit)
+    assert _download(box, people["sam"]).status_code == 403
+    assert len(box.services.audit) == before
