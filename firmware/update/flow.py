@@ -8,10 +8,11 @@ Steps (each noted in ``UPDATE_DIR/progress.json`` as it starts):
    size, then RAUC writes the inactive slot and makes it primary. Should
    ``rauc install`` not finish in time, only its client is stopped: ``rauc
    service`` may go on writing, so ``still_installing`` asks RAUC (its D-Bus
-   ``Operation`` and ``LastError``) until it is idle, at most
+   ``Operation``, ``LastError`` and ``Progress``) until it is idle, at most
    ``install_wait_s``, and the outcome is what RAUC did (installed: the update
    goes on; failed), ``installing`` when it is still at work, or failed when it
-   gave no answer for a whole ``install_wait_s`` (it stopped making progress);
+   gave no answer for a whole ``install_wait_s``, or said it was at work without
+   its progress moving for that long (it stopped making progress);
 3. ``wait_idle``: until every line is idle (never during a call), at most
    ``max_wait_idle_s``; when that runs out the running slot is made primary again
    and nothing is switched;
@@ -605,7 +606,9 @@ class Updater:
             answer for a whole ``install_wait_s``, whatever each question met (it ran out
             of time, failed at once, or some of each) and whether or not it answered
             before (failed: it stopped making progress, and the page and the recorder
-            could not ask it either); or is still at work, or cannot be asked when the
+            could not ask it either); said it was at work while its ``Progress`` stood
+            still for a whole ``install_wait_s`` (failed: it is stuck, and would never be
+            found idle); or is still at work, or cannot be asked when the
             update is stopped (installing: nothing can be said yet, and nothing is
             switched or marked)
         """
@@ -615,11 +618,16 @@ class Updater:
         # Since RAUC's last answer (the wait's start before its first): when, and what each
         # question met since.
         answered, last_answer, failures = False, self._monotonic(), []
+        # RAUC's progress (percentage, message, depth) as it last said it, and since when
+        # (the wait's start before its first answer).
+        progress, moved = None, last_answer
         while True:
             try:
-                operation, last_error = self.rauc.operation()
+                operation, last_error, said = self.rauc.installer()
                 doing, answered = "it is still installing", True
                 last_answer, failures = self._monotonic(), []
+                if said != progress:
+                    progress, moved = said, last_answer
             except UpdateError as exc:
                 operation, doing = None, "it cannot be asked what it is doing (%s)" % exc
                 failures.append(exc)
@@ -630,6 +638,11 @@ class Updater:
                 # nothing would ever find RAUC idle. An install RAUC said it was at work on
                 # shortly before the wait ran out is given that long again, not failed at once.
                 _rauc_broke(result, _no_answer(timed_out, answered, failures, wait_s), running)
+            if operation is not None and self._monotonic() - moved >= wait_s:
+                # At work, it says, but its progress has not moved for a whole wait: stuck
+                # (a slot write that hangs), which would never end either. A slow install
+                # that keeps moving is not failed.
+                _rauc_broke(result, _stalled(timed_out, progress, wait_s), running)
             if self.stopped() or (operation is not None and self._monotonic() >= deadline):
                 result.outcome = "installing"
                 result.later = True  # its outcome is unknown: the bundle is not done with
@@ -968,6 +981,18 @@ def _no_answer(timed_out, answered, failures, wait_s):
     said = "; ".join(str(exc) for _, exc in sorted(last.values(), key=lambda seen: seen[0]))
     since = "has not answered properly since" if not answered else "stopped answering properly"
     return "%s, and RAUC %s (%s, for %d s)" % (timed_out, since, said, wait_s)
+
+
+def _stalled(timed_out, progress, wait_s):
+    """What happened to an install RAUC said it was at work on, its ``progress``
+    (percentage, message, depth) the same for ``wait_s``, for :func:`_rauc_broke`."""
+    percentage, message, _ = progress
+    return "%s, and RAUC's install has not moved on since (still at %d %%: %s, for %d s): it is stuck" % (
+        timed_out,
+        percentage,
+        _trimmed(message) or "no step named",
+        wait_s,
+    )
 
 
 class _StickGone(UpdateError):

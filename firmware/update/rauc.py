@@ -25,7 +25,7 @@ class InstallTimedOut(TimedOut):
     RAUC is asked (:meth:`Rauc.operation`)."""
 
 
-# RAUC's D-Bus service, its installer interface (Operation, LastError).
+# RAUC's D-Bus service, its installer interface (Operation, LastError, Progress).
 BUS_NAME = "de.pengutronix.rauc"
 INSTALLER = "de.pengutronix.rauc.Installer"
 
@@ -87,9 +87,21 @@ class Rauc:
         return info
 
     def operation(self):
-        """What ``rauc service`` is doing: ``(operation, last_error)``, its installer's
-        ``Operation`` (``"idle"``, ``"installing"``) and ``LastError`` (``""`` after an
-        install that succeeded, else why the last one failed), read over D-Bus.
+        """What ``rauc service`` is doing: ``(operation, last_error)``, as :meth:`installer`.
+
+        :raises TimedOut: no answer within 30 s (``timeout_s`` when shorter): it hangs
+        :raises UpdateError: the service cannot be asked (not running, no ``busctl``)
+        """
+        operation, last_error, _ = self.installer()
+        return operation, last_error
+
+    def installer(self):
+        """What ``rauc service`` is doing: ``(operation, last_error, progress)``, its
+        installer's ``Operation`` (``"idle"``, ``"installing"``), ``LastError`` (``""``
+        after an install that succeeded, else why the last one failed) and ``Progress``
+        (``(percentage, message, nesting depth)`` of the install at work, or of the last
+        one: it changes as RAUC goes on, so one that stays the same says nothing moved),
+        read over D-Bus in one question.
 
         :raises TimedOut: no answer within 30 s (``timeout_s`` when shorter): it hangs
         :raises UpdateError: the service cannot be asked (not running, no ``busctl``)
@@ -98,7 +110,7 @@ class Rauc:
         timeout_s = min(30.0, self.timeout_s)
         try:
             done = self._run(
-                [*argv, "Operation", "LastError"],
+                [*argv, "Operation", "LastError", "Progress"],
                 capture_output=True,
                 text=True,
                 env=self.env,
@@ -113,10 +125,14 @@ class Rauc:
         if done.returncode != 0:
             raise UpdateError("cannot ask RAUC what it is doing: %s" % _reason(done.stderr + done.stdout))
         try:
-            operation, last_error = (json.loads(line)["data"] for line in done.stdout.splitlines()[:2])
+            operation, last_error, progress = (
+                json.loads(line)["data"] for line in done.stdout.splitlines()[:3]
+            )
+            percentage, message, depth = progress  # busctl gives RAUC's (isi) as a list
+            progress = (int(percentage), str(message), int(depth))
         except (ValueError, KeyError, TypeError):
             raise UpdateError("RAUC's answer was not understood: %r" % done.stdout[:200]) from None
-        return str(operation), str(last_error)
+        return str(operation), str(last_error), progress
 
     def status(self):
         """``rauc status`` as a dict: ``booted``, ``boot_primary`` and ``slots``

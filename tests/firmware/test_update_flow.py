@@ -92,6 +92,9 @@ class FakeRauc:
     def operation(self):
         return "idle", ""
 
+    def installer(self):
+        return (*self.operation(), (100, "Installing done.", 1))
+
     def mark(self, how, name):
         self.marks.append((how, name))
 

@@ -28,24 +28,32 @@ from tests.firmware.test_update_stop import _wait_for_step
 
 class SlowRauc(FakeRauc):
     """``rauc install`` times out; the service then reports ``answers`` (operation,
-    last error) one poll after another, the last one for good."""
+    last error, and its progress: without one, a progress that moves at every answer)
+    one poll after another, the last one for good."""
 
     def __init__(self, answers, writes=True):
         super().__init__()
         self.answers = list(answers)
         self.writes = writes  # the service makes the new slot primary once idle without error
+        self.asked = 0
 
     def install(self, path):
         assert os.path.exists(path)
         raise InstallTimedOut("rauc install did not finish in 600 s (RAUC may still be writing the slot)")
 
-    def operation(self):
+    def installer(self):
+        self.asked += 1
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         if isinstance(answer, Exception):
             raise answer
-        if answer == ("idle", "") and self.writes:
+        if answer[:2] == ("idle", "") and self.writes:
             self.installed = True
+        if len(answer) == 2:  # a RAUC that keeps going: its progress moves at each answer
+            answer = (*answer, (self.asked % 100, "Copying image to app.1", 2))
         return answer
+
+    def operation(self):
+        return self.installer()[:2]
 
 
 def _states_told(updater):
@@ -294,6 +302,48 @@ def test_rauc_that_alternates_timeouts_and_errors_fails_the_update_not_installin
     assert "UPDATE FAILED" in (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
 
 
+def test_an_install_whose_progress_stands_still_for_a_whole_wait_fails_as_stuck(tmp_path):
+    # Before, only Operation was read: RAUC saying "installing" for ever, its slot write hung,
+    # ended the update "still installing" for good (LEDs blinking, the page taking no upload).
+    stuck = ("installing", "", (40, "Copying image to app.1", 2))
+    rauc = SlowRauc([IDLE, stuck])
+    updater, clock = _updater(tmp_path, rauc, install_wait_s=20)
+    told = _states_told(updater)
+    result = updater.run(_bundle(tmp_path), report_dir=str(tmp_path / "stick"))
+    assert result.outcome == "failed" and result.later and not result.retry, result.message
+    assert result.message.startswith(
+        "rauc install did not finish in 600 s (RAUC may still be writing the slot), and RAUC's install "
+        "has not moved on since (still at 40 %: Copying image to app.1, for 20 s): it is stuck. Nothing "
+        "was switched: the box runs slot A"
+    )
+    assert 20 <= clock.t <= 25 and "Restart the box" in result.message
+    assert told == ["running", "failed"]  # the LEDs flash the failure and the alarm is raised
+    assert rauc.marks == [] and updater.slots.pointed == []
+    for folder in ("update", "inbox"):
+        assert not (tmp_path / folder / PROGRESS_NAME).exists()  # the page takes an upload again
+    assert "UPDATE FAILED" in (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
+
+
+def test_a_slow_install_whose_progress_moves_is_not_failed(tmp_path):
+    # Moving at every answer until the wait ends: still installing, as before.
+    rauc = SlowRauc([IDLE, ("installing", "")])
+    updater, clock = _updater(tmp_path, rauc, install_wait_s=20)
+    assert updater.run(_bundle(tmp_path)).outcome == "installing"
+    # Its message changes while its percentage stands (RAUC's steps): that is moving too. It
+    # moved 5 s into the wait, so at the wait's end it has not stood still for a whole one.
+    steps = [(5, "Checking bundle", 1), (5, "Checking bundle done.", 1)]
+    rauc = SlowRauc([IDLE, *[("installing", "", step) for step in steps]])
+    updater, clock = _updater(tmp_path, rauc, install_wait_s=20)
+    result = updater.run(_bundle(tmp_path))
+    assert result.outcome == "installing", result.message
+    assert 20 <= clock.t <= 25
+    # Or it finishes moving: the update goes on.
+    rauc = SlowRauc([IDLE, *[("installing", "", step) for step in steps], IDLE])
+    updater, _ = _updater(tmp_path, rauc, install_wait_s=20, restart_cmd=("true",), health_timeout_s=5)
+    result = updater.run(_bundle(tmp_path))
+    assert result.steps[:4] == ["copy", "install", "still_installing", "wait_idle"]
+
+
 def test_rauc_that_does_not_answer_at_the_start_changes_nothing(tmp_path):
     rauc = SlowRauc([IDLE])
 
@@ -353,22 +403,35 @@ def test_recovery_after_a_restart_while_rauc_wrote_keeps_the_box_on_its_slot(tmp
     assert not (tmp_path / "update" / PROGRESS_NAME).exists()
 
 
+# What `busctl --json=short get-property ... Operation LastError Progress` prints.
+PROPERTIES = '{"type":"s","data":"%s"}\n{"type":"s","data":""}\n{"type":"(isi)","data":[40,"%s",2]}\n'
+
+
 def test_rauc_s_operation_is_read_from_its_d_bus_properties():
     calls = []
 
     def run(argv, **kw):
         calls.append(argv)
-        out = '{"type":"s","data":"installing"}\n{"type":"s","data":""}\n'
+        out = PROPERTIES % ("installing", "Copying image to app.1")
         return subprocess.CompletedProcess(argv, 0, out, "")
 
     assert Rauc(run=run).operation() == ("installing", "")
-    assert calls[0][-4:] == ["/", "de.pengutronix.rauc.Installer", "Operation", "LastError"]
+    assert calls[0][-5:] == ["/", "de.pengutronix.rauc.Installer", "Operation", "LastError", "Progress"]
+    assert Rauc(run=run).installer() == ("installing", "", (40, "Copying image to app.1", 2))
 
     def garbled(argv, **kw):
         return subprocess.CompletedProcess(argv, 0, "nonsense\n", "")
 
     with pytest.raises(UpdateError, match="not understood"):
         Rauc(run=garbled).operation()
+
+    def no_progress(argv, **kw):  # Operation and LastError alone: its progress is not known
+        return subprocess.CompletedProcess(
+            argv, 0, '{"type":"s","data":"idle"}\n{"type":"s","data":""}\n', ""
+        )
+
+    with pytest.raises(UpdateError, match="not understood"):
+        Rauc(run=no_progress).installer()
 
     def not_allowed(argv, **kw):
         raise PermissionError(13, "Permission denied", argv[0])
@@ -411,9 +474,12 @@ case "$1" in
 esac
 exit 0
 """
+# Its Progress moves at each question (a slot write going on).
 FAKE_BUSCTL = """#!/bin/sh
 if [ -e "%(dir)s/busy" ]; then op=installing; else op=idle; fi
+echo >> "%(dir)s/asked"
 printf '{"type":"s","data":"%%s"}\\n{"type":"s","data":""}\\n' "$op"
+printf '{"type":"(isi)","data":[%%d,"Copying image to app.1",2]}\\n' $(wc -l < "%(dir)s/asked")
 """
 
 
@@ -639,6 +705,7 @@ if [ -e "%(dir)s/crashed" ]; then
 fi
 if [ -e "%(dir)s/busy" ]; then touch "%(dir)s/crashed"; op=installing; else op=idle; fi
 printf '{"type":"s","data":"%%s"}\\n{"type":"s","data":""}\\n' "$op"
+printf '{"type":"(isi)","data":[40,"Copying image to app.1",2]}\\n'
 """
 
 
@@ -666,6 +733,40 @@ def test_the_command_with_a_rauc_that_crashes_while_installing_fails_and_the_pag
         assert note["kind"] == UPDATE_FAILED and "stopped answering properly" in note["message"]
         assert not (tmp_path / "update" / PROGRESS_NAME).exists()  # nothing for --recover
         assert "mark" not in (tmp_path / "rauc.log").read_text()
+    finally:
+        (tmp_path / "release").touch()  # ends the fake "service"
+
+
+# RAUC's service, once it has begun, says it is installing, for ever, at the same point.
+STUCK_BUSCTL = """#!/bin/sh
+if [ -e "%(dir)s/busy" ]; then op=installing; else op=idle; fi
+printf '{"type":"s","data":"%%s"}\\n{"type":"s","data":""}\\n' "$op"
+printf '{"type":"(isi)","data":[40,"Copying image to app.1",2]}\\n'
+"""
+
+
+def test_the_command_with_a_rauc_stuck_installing_fails_and_the_page_takes_an_upload(tmp_path):
+    from firmware.alarminbox import INBOX, UPDATE_FAILED
+    from firmware.update.inbox import UpdateInbox
+
+    fake, stick = _fake_bin(tmp_path)
+    (fake / "busctl").write_text(STUCK_BUSCTL % {"dir": tmp_path})
+    page = UpdateInbox(str(tmp_path / "data"))
+    os.makedirs(page.dir)
+    try:
+        proc = _update(tmp_path, fake, stick, "--install-wait-s", "2", "--status-dir", page.dir)
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 1, out
+        assert "update linekeeper-2.0.0.raucb: failed: rauc install did not finish in 1 s" in out
+        assert "RAUC's install has not moved on since (still at 40 %: Copying image to app.1" in out
+        state = page.state()
+        assert state["progress"] is None and not page.running()
+        assert state["last"]["outcome"] == "failed" and "it is stuck" in state["report"]
+        [note] = os.listdir(tmp_path / "data" / INBOX)
+        note = json.loads((tmp_path / "data" / INBOX / note).read_text())
+        assert note["kind"] == UPDATE_FAILED and "it is stuck" in note["message"]
+        assert not (tmp_path / "update" / PROGRESS_NAME).exists()  # nothing for --recover
+        assert json.loads((tmp_path / "update" / "watched.json").read_text()) == {}  # taken again
     finally:
         (tmp_path / "release").touch()  # ends the fake "service"
 
