@@ -47,7 +47,7 @@ from ..errors import UpdateError
 from ..migrations import drop_backups
 from ..uptime import clear_update_restart, drop_stale_update_restart, note_update_restart
 from . import health
-from .rauc import InstallTimedOut, TimedOut
+from .rauc import INSTALL_WAIT_S, InstallTimedOut, TimedOut
 from .version import release_key
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class UpdateSettings:
     health_timeout_s: float = 120.0
     poll_s: float = 0.5
     # After ``rauc install`` timed out (Rauc.timeout_s): how long to wait for RAUC to be idle.
-    install_wait_s: float = 1800.0
+    install_wait_s: float = INSTALL_WAIT_S
     install_poll_s: float = 5.0
     status_dir: str = None  # where the progress and the result are mirrored for the web UI
 
@@ -153,6 +153,9 @@ class Updater:
         self.stopped = stopped or (lambda: False)
         self._confirmation = None  # the page's confirmation the running update took, if any
         self._confirmed_install = None  # what the install-check is told it may let through
+        # What the wait for RAUC saw (wall µs), for the note an update that ended
+        # ``installing`` leaves: the page goes on from there (firmware.update.inbox).
+        self._rauc_seen = {}
 
     # -- the steps ---------------------------------------------------------
 
@@ -621,22 +624,31 @@ class Updater:
         # RAUC's progress (percentage, message, depth) as it last said it, and since when
         # (the wait's start before its first answer).
         progress, moved = None, last_answer
+        seen = self._rauc_seen = {
+            "install_wait_s": wait_s,
+            "rauc_answered_us": None,
+            "rauc_moved_us": self._wall_us(),
+            "rauc_progress": None,
+        }
         while True:
             try:
                 operation, last_error, said = self.rauc.installer()
                 doing, answered = "it is still installing", True
                 last_answer, failures = self._monotonic(), []
+                seen["rauc_answered_us"] = self._wall_us()
                 if said != progress:
                     progress, moved = said, last_answer
+                    seen.update(rauc_moved_us=seen["rauc_answered_us"], rauc_progress=said)
             except UpdateError as exc:
                 operation, doing = None, "it cannot be asked what it is doing (%s)" % exc
                 failures.append(exc)
             if operation == "idle":
                 break
             if operation is None and self._monotonic() - last_answer >= wait_s:
-                # No answer for a whole wait: "still installing" would stand for good, as
-                # nothing would ever find RAUC idle. An install RAUC said it was at work on
-                # shortly before the wait ran out is given that long again, not failed at once.
+                # No answer for a whole wait: "still installing" would stand, as nothing
+                # would find RAUC idle, until the page and the recorder gave up a wait later.
+                # An install RAUC said it was at work on shortly before the wait ran out is
+                # given that long again, not failed at once.
                 _rauc_broke(result, _no_answer(timed_out, answered, failures, wait_s), running)
             if operation is not None and self._monotonic() - moved >= wait_s:
                 # At work, it says, but its progress has not moved for a whole wait: stuck
@@ -797,11 +809,13 @@ class Updater:
         # slot, made primary again).
         # ``ended_us`` says no update runs any more: once RAUC is idle the note is stale, and
         # the page takes an upload again (firmware.update.inbox), as the next update does.
+        # With it, when RAUC last answered and its progress last moved: the page takes an
+        # upload again, too, once it gave no answer, or no progress, for a whole wait since.
         if result.outcome != "installing":
             for folder in self._status_dirs():
                 _remove(os.path.join(folder, PROGRESS_NAME))
         else:
-            self._note_progress(result, "still_installing", ended_us=self._wall_us())
+            self._note_progress(result, "still_installing", ended_us=self._wall_us(), **self._rauc_seen)
         text = format_report(result, self._wall_us())
         # Kept on the box for the page; a full card must not stop the stick's report or
         # the recorder's alarm below.
@@ -954,7 +968,8 @@ class _Outcome(UpdateError):
 def _rauc_broke(result, what, running):
     """End an install RAUC stopped answering (``what`` happened) as ``failed``: the LEDs
     flash, the alarm is raised and the page takes an upload, rather than "still
-    installing" for good, which no RAUC going idle would ever end.
+    installing", which no RAUC going idle would end (the page and the recorder give up
+    on it only a wait later).
 
     :raises _Outcome: always
     """

@@ -13,18 +13,24 @@ RAUC was still writing when the update stopped waiting) leaves its progress
 note, marked ``ended_us``: while RAUC works, the page says not to cut the power
 and takes no upload. Once RAUC is idle that note is stale: the page says what
 RAUC did and takes an upload again (the updater itself refuses to start while
-RAUC is busy, whatever the page said).
+RAUC is busy, whatever the page said). So it is, too, once RAUC gave no answer
+for a whole install wait since its last answer (the note's, or a later one the
+page had), or said it was installing without its progress moving for as long:
+what RAUC did is then not known, and the page says so.
 """
 
 import fcntl
 import hashlib
 import json
 import os
+import threading
+import time
 
 from firmware.storage.fsutil import atomic_write, fsync_dir
 
 from ..errors import UpdateError
 from .flow import CONFIRM_NAME, PROGRESS_NAME, REPORT_NAME, RESULT_NAME, cut_short
+from .rauc import INSTALL_WAIT_S, stood_still
 
 INBOX = "update-inbox"
 MAX_BUNDLE_BYTES = 256 << 20  # a release bundle with its venv is a few tens of MB
@@ -40,7 +46,8 @@ class UpdateInbox:
     """The upload folder of ``data_dir``; ``slot_info`` is the running slot's
     ``linekeeper-slot.json`` (its version); ``rauc`` a :class:`~firmware.update.rauc.Rauc`
     to ask whether an update that ended ``installing`` left RAUC at work (None: it
-    cannot be asked, and such an update's note stands until the next update or boot)."""
+    cannot be asked, and such an update's note stands until the next update or boot);
+    ``wall_us`` the clock the updater's notes are written by."""
 
     def __init__(
         self,
@@ -49,11 +56,18 @@ class UpdateInbox:
         max_bytes=MAX_BUNDLE_BYTES,
         slot_info="/opt/linekeeper/current/linekeeper-slot.json",
         rauc=None,
+        wall_us=None,
     ):
         self.dir = inbox_dir(data_dir)
         self.max_bytes = max_bytes
         self.slot_info = slot_info
         self.rauc = rauc
+        self._wall_us = wall_us or (lambda: time.time_ns() // 1000)
+        # RAUC as this page last heard it about the note an update that ended ``installing``
+        # left: (that note's ended_us, last answer, last progress moved, progress). Kept in
+        # memory only: a file written into the folder would start the updater's path unit.
+        self._heard_lock = threading.Lock()
+        self._heard_of = None
 
     def save(self, stream, filename, audited=None):
         """Store an uploaded bundle read from ``stream``; ``{"name", "size", "sha256"}``.
@@ -184,13 +198,14 @@ class UpdateInbox:
 
     def running(self):
         """True while an update runs, or RAUC may still be writing the one that ended
-        ``installing`` (busy, or it cannot be asked)."""
+        ``installing`` (busy, or it cannot be asked, for less than an install wait)."""
         return self._progress()[0] is not None
 
     def _progress(self):
         """``(progress, after)``: the running update's progress note (None: none runs),
         and, when the note an update that ended ``installing`` left is stale (RAUC idle
-        since), what RAUC did, in words (else None)."""
+        since, or it gave no answer, or no progress, for a whole install wait), what RAUC
+        did, in words (else None)."""
         path = os.path.join(self.dir, PROGRESS_NAME)
         if not os.path.exists(path):
             return None, None
@@ -201,13 +216,44 @@ class UpdateInbox:
             return progress, None
         if self.rauc is None:
             return progress, None
+        wait_s = progress.get("install_wait_s")
+        if type(wait_s) not in (int, float) or not wait_s > 0:
+            wait_s = INSTALL_WAIT_S  # a note from before the updater wrote its wait
         try:
-            operation, last_error = self.rauc.operation()
-        except UpdateError:
-            return progress, None  # not known to be done: still do not cut the power
+            operation, last_error, said = self.rauc.installer()
+        except UpdateError as exc:
+            # Not known to be done: still do not cut the power, for a whole wait since it
+            # last answered; then what it did is not known, and an upload is taken again.
+            answered_us, _ = self._heard(progress)
+            if self._wall_us() - answered_us < wait_s * 1e6:
+                return progress, None
+            return None, _not_known(progress, "RAUC has not answered for %d s (%s)" % (wait_s, exc))
         if operation != "idle":
-            return progress, None
+            _, moved_us = self._heard(progress, said)
+            if self._wall_us() - moved_us < wait_s * 1e6:
+                return progress, None
+            return None, _not_known(progress, stood_still(said, wait_s))
         return None, _after_install(progress, last_error)
+
+    def _heard(self, note, *said):
+        """``(answered_us, moved_us)``: when RAUC last answered about the install ``note``
+        was left for, and when its progress last moved (the wait's start, or the note's
+        end, when the note does not say), by the note or, later, by this page; ``said``:
+        its progress in an answer just now."""
+        ended_us = note["ended_us"]
+        moved_us = _us(note.get("rauc_moved_us")) or _us(ended_us) or 0
+        answered_us = _us(note.get("rauc_answered_us")) or moved_us
+        last = note.get("rauc_progress")
+        last = tuple(last) if isinstance(last, list) else None
+        with self._heard_lock:
+            if self._heard_of is not None and self._heard_of[0] == ended_us:
+                _, answered_us, moved_us, last = self._heard_of
+            if said:
+                answered_us = self._wall_us()
+                if said[0] != last:
+                    last, moved_us = said[0], answered_us
+                self._heard_of = (ended_us, answered_us, moved_us, last)
+        return answered_us, moved_us
 
     def state(self):
         """What the page shows: ``installed_version``, ``progress`` (the step now, or
@@ -264,6 +310,23 @@ def _after_install(progress, last_error):
         "keeps it there). Upload the bundle again, or insert its stick again, to finish the "
         "update. No update is running." % bundle
     )
+
+
+def _not_known(progress, what):
+    """For the page: RAUC ``what`` (gave no answer, or no progress, for a whole install wait)
+    since an update stopped waiting for its install."""
+    bundle = progress.get("bundle") or "the last bundle"
+    return (
+        "The update of %s stopped waiting for RAUC's install, and %s since: what RAUC did is not "
+        "known. The box was not switched: it runs its version as before, and RAUC never boots a "
+        "slot it did not finish writing. Restart the box (RAUC with it), then upload the bundle "
+        "again, or insert its stick again. No update is running." % (bundle, what)
+    )
+
+
+def _us(value):
+    """``value`` when it is a time in µs (an integer), else None."""
+    return value if type(value) is int else None
 
 
 def _too_large(max_bytes):

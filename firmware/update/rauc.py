@@ -25,9 +25,26 @@ class InstallTimedOut(TimedOut):
     RAUC is asked (:meth:`Rauc.operation`)."""
 
 
+# How long RAUC may give no answer, or say it is installing without its progress moving,
+# after ``rauc install`` timed out, before an install is taken for failed (the updater's
+# ``--install-wait-s``; the page and the recorder wait as long once the updater has ended).
+INSTALL_WAIT_S = 1800.0
+
 # RAUC's D-Bus service, its installer interface (Operation, LastError, Progress).
 BUS_NAME = "de.pengutronix.rauc"
 INSTALLER = "de.pengutronix.rauc.Installer"
+
+
+def stood_still(progress, wait_s):
+    """In words: RAUC said it was installing at ``progress`` (percentage, message, depth;
+    None: not said) for ``wait_s``, after the updater stopped waiting for it."""
+    if progress is None:
+        return "RAUC has said it is installing without moving on for %d s" % wait_s
+    return "RAUC has said it is installing without moving on for %d s (still at %d %%: %s)" % (
+        wait_s,
+        progress[0],
+        progress[1] or "no step named",
+    )
 
 
 class Rauc:

@@ -8,7 +8,12 @@ over the control socket (operation ``update_state``); the recorder publishes an
   leave the stick in, do not cut the power; so they go on after an update that
   ended while RAUC may still be writing the new slot (``installing``), until
   RAUC is found idle (asked every ``rauc_check_s``: the LEDs then go off, as the
-  page then stops saying not to cut the power) or the next update's state;
+  page then stops saying not to cut the power) or the next update's state. RAUC
+  that cannot be asked for a whole ``install_wait_s`` since its last answer (or
+  since the recorder was told ``installing``), or that says it is installing
+  while its progress stands still that long, is not waited for any more: what
+  it did is not known, and the LEDs show a failure, with its alarm, as the
+  updater does when it finds the same;
 - an update that did not install (refused, not switched, rolled back, failed)
   flashes every LED three times quickly, then a pause, repeated for
   ``failure_show_s`` (default an hour) or until the next update, and raises the
@@ -30,6 +35,7 @@ import time
 
 from firmware.bus import Alarm, UpdateState
 from firmware.errors import UpdateError
+from firmware.update.rauc import INSTALL_WAIT_S, stood_still
 
 # (LED on?, milliseconds) frames, repeated.
 PATTERNS_MS = {
@@ -57,9 +63,11 @@ class UpdateSignals:
 
     :param now_us: the event clock (``clock.now_us``) for the alarm's ``t_us``
     :param monotonic: seconds, for how long a failure is shown
-    :param rauc: asked (:meth:`firmware.update.rauc.Rauc.operation`) every
-        ``rauc_check_s`` seconds while the state is ``installing``, until it is idle;
-        None: never asked, and the pattern lasts until the next update's state
+    :param rauc: asked (:meth:`firmware.update.rauc.Rauc.installer`) every
+        ``rauc_check_s`` seconds while the state is ``installing``, until it is idle,
+        or until it gave no answer, or no progress, for ``install_wait_s``
+        (:data:`firmware.update.rauc.INSTALL_WAIT_S`, the updater's own wait by
+        default); None: never asked, and the pattern lasts until the next update's state
     """
 
     def __init__(
@@ -71,6 +79,7 @@ class UpdateSignals:
         monotonic=time.monotonic,
         rauc=None,
         rauc_check_s=30.0,
+        install_wait_s=INSTALL_WAIT_S,
     ):
         self.board = board
         self._now_us = now_us
@@ -89,16 +98,20 @@ class UpdateSignals:
         self._status_before = None  # the MCU LED's pattern before the update
         self.rauc = rauc
         self.rauc_check_s = rauc_check_s
+        self.install_wait_s = install_wait_s
         self._state_seq = 0  # counts the states told: a RAUC check applies to its own only
 
     def attach(self, bus):
         self._bus = bus
         bus.subscribe(UpdateState, self._on_state)
 
-    def _on_state(self, event):
+    def _on_state(self, event, seq=None):
+        """Show ``event``'s state; with ``seq``, only while the state told is still that
+        one (False: a newer one came meanwhile, and nothing was done)."""
         pattern = pattern_for(event.state)
-        self._show_status(event)
         with self._lock:
+            if seq is not None and seq != self._state_seq:
+                return False
             self._state_seq += 1
             self._pattern = pattern
             self._until = self._monotonic() + self.failure_show_s if event.failed else None
@@ -106,11 +119,14 @@ class UpdateSignals:
                 self._thread = threading.Thread(target=self._play, name="update-leds", daemon=True)
                 self._thread.start()
             if event.state == "installing" and self.rauc is not None and not self._stopped:
-                seq = self._state_seq
                 threading.Thread(
-                    target=self._await_rauc, args=(seq,), name="update-rauc-idle", daemon=True
+                    target=self._await_rauc,
+                    args=(self._state_seq, event),
+                    name="update-rauc-idle",
+                    daemon=True,
                 ).start()
             self._changed.notify_all()
+        self._show_status(event)
         if event.failed and self._bus is not None:
             message = "the update to %s did not install (%s): %s" % (
                 event.version or "a new version",
@@ -122,21 +138,38 @@ class UpdateSignals:
             # An event, not a condition: the alarm log keeps the occurrence until it is
             # acknowledged; the list of alarms that are on now does not keep it.
             self._bus.publish(Alarm(line=0, t_us=t_us, kind=ALARM_KIND, active=False))
+        return True
 
-    def _await_rauc(self, seq):
+    def _await_rauc(self, seq, installing):
         """After ``installing``: ask RAUC until it is idle, then the LEDs go back to
-        normal (off, the MCU's own pattern). Ends at the next state told or at stop."""
+        normal (off, the MCU's own pattern). Ends at the next state told or at stop, or
+        once RAUC gave no answer, or said it was installing without its progress moving,
+        for ``install_wait_s`` (counted from the state told: the updater's last answer was
+        just before): then the update failed, as far as the box can tell."""
+        last_answer = moved = self._monotonic()
+        progress = None
         while True:
             with self._lock:
                 self._changed.wait_for(lambda: self._stopped or self._state_seq != seq, self.rauc_check_s)
                 if self._stopped or self._state_seq != seq:
                     return
             try:
-                operation, _ = self.rauc.operation()
+                operation, _, said = self.rauc.installer()
             except UpdateError as exc:  # not known to be done: the LEDs still say do not cut the power
                 log.warning("the update's LEDs: cannot ask RAUC whether it has finished: %s", exc)
+                if self._monotonic() - last_answer >= self.install_wait_s:
+                    self._give_up(
+                        seq, installing, "RAUC has not answered for %d s (%s)" % (self.install_wait_s, exc)
+                    )
+                    return
                 continue
+            last_answer = self._monotonic()
+            if said != progress:
+                progress, moved = said, last_answer
             if operation != "idle":
+                if last_answer - moved >= self.install_wait_s:
+                    self._give_up(seq, installing, stood_still(progress, self.install_wait_s))
+                    return
                 continue
             with self._lock:
                 if self._stopped or self._state_seq != seq:
@@ -147,6 +180,28 @@ class UpdateSignals:
             log.info("RAUC has finished the install the last update stopped waiting for: LEDs back to normal")
             self._status_after_failure()
             return
+
+    def _give_up(self, seq, installing, what):
+        """RAUC ``what`` (gave no answer, or no progress) after the update that told
+        ``installing`` stopped waiting for it: that update failed, as far as the box can
+        tell. The LEDs stop saying not to cut the power and show the failure, with its
+        alarm, unless another update's state came meanwhile."""
+        message = (
+            "%s since the update stopped waiting for its install, so whether RAUC wrote the new "
+            "slot is not known. Nothing was switched: the box runs its old version, and RAUC never "
+            "boots a slot it did not finish writing. Restart the box (RAUC with it), then install "
+            "the bundle again" % what
+        )
+        failed = UpdateState(
+            line=0,
+            t_us=self._now_us(),
+            state="failed",
+            message=message,
+            version=installing.version,
+            previous_version=installing.previous_version,
+        )
+        if self._on_state(failed, seq):
+            log.error("the update's LEDs: %s", message)
 
     def _show_status(self, event):
         if self.status_led is None:

@@ -12,6 +12,7 @@ from firmware.alarms import AlarmBoard
 from firmware.bus import EventBus, UpdateState
 from firmware.clock import SimClock
 from firmware.control import recorder_handlers
+from firmware.errors import UpdateError
 from firmware.update.signals import PATTERNS_MS, UpdateSignals, pattern_for
 
 
@@ -157,23 +158,31 @@ def test_an_update_that_ended_while_rauc_still_writes_keeps_the_leds_saying_do_n
 
 
 class Rauc:
-    """RAUC as the recorder asks it: its answers to ``operation`` in turn, the last kept."""
+    """RAUC as the recorder asks it: its answers to ``installer`` in turn, the last kept
+    (operation, last error and progress; without one, a progress that moves at each
+    answer). ``t`` is a clock that each question moves on by 10 s."""
 
     def __init__(self, *answers):
         self.answers = list(answers)
         self.asked = 0
+        self.t = 0.0
 
-    def operation(self):
+    def monotonic(self):
+        return self.t
+
+    def installer(self):
         self.asked += 1
+        self.t += 10.0
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         if isinstance(answer, Exception):
             raise answer
-        return answer
+        return answer if len(answer) == 3 else (*answer, (self.asked, "Copying image to app.1", 2))
+
+    def operation(self):
+        return self.installer()[:2]
 
 
 def test_the_leds_go_back_to_normal_once_rauc_has_finished_the_install(tmp_path):
-    from firmware.errors import UpdateError
-
     rauc = Rauc(("installing", ""), UpdateError("RAUC did not say"), ("idle", ""))
     box, signals, log = _box(tmp_path, rauc=rauc, rauc_check_s=0.05)
     link = _status_led(signals)
@@ -204,6 +213,98 @@ def test_a_new_update_s_state_is_not_undone_by_rauc_going_idle(tmp_path):
         asked = rauc.asked
         _wait_for(lambda: [on for line, on in box.board.seen() if line == 1].count(True) >= 2)
         assert signals._pattern == PATTERNS_MS["running"] and rauc.asked <= asked + 1
+    finally:
+        signals.stop()
+        log.close()
+
+
+def _installing(tmp_path, rauc):
+    """The recorder told an update ended ``installing``, RAUC asked every 10 ms by the
+    recorder's clock (``rauc.t``: 10 s a question) with a wait of 60 s."""
+    box, signals, log = _box(
+        tmp_path, rauc=rauc, rauc_check_s=0.01, install_wait_s=60, monotonic=rauc.monotonic
+    )
+    link = _status_led(signals)
+    update_state = recorder_handlers(box)["update_state"]
+    update_state(state="running", version="2.0.1", previous_version="1.0.0")
+    update_state(
+        state="installing",
+        message="rauc install did not finish in 600 s",
+        version="2.0.1",
+        previous_version="1.0.0",
+    )
+    return box, signals, log, link
+
+
+GONE = UpdateError("cannot ask RAUC what it is doing: The name is not activatable")
+
+
+def test_rauc_that_cannot_be_asked_for_a_whole_wait_ends_installing_with_a_failure_and_its_alarm(tmp_path):
+    # Before, the LEDs went on saying "do not cut the power" for as long as RAUC could not be
+    # asked (for good, were it gone), and no alarm said anything was wrong.
+    rauc = Rauc(("installing", ""), GONE)
+    box, signals, log, link = _installing(tmp_path, rauc)
+    try:
+        _wait_for(lambda: log.history())
+        [row] = log.history()
+        assert row["kind"] == "update_failed" and row["line"] == 0
+        assert row["message"].startswith(
+            "the update to 2.0.1 did not install (failed): RAUC has not answered for 60 s (cannot ask "
+            "RAUC what it is doing: The name is not activatable) since the update stopped waiting for "
+            "its install, so whether RAUC wrote the new slot is not known. Nothing was switched"
+        )
+        assert "Restart the box (RAUC with it)" in row["message"]
+        # Its last answer at 10 s, then a whole wait of questions that failed: not one fewer.
+        assert rauc.asked == 7
+        assert signals._pattern == PATTERNS_MS["failed"] and link.led() == "update_failed"
+        _wait_for(lambda: box.alarms() == [])  # an event: cleared at once (the thread's next step)
+        assert log.banner() == log.history()  # kept until acknowledged
+    finally:
+        signals.stop()
+        log.close()
+
+
+def test_rauc_installing_without_moving_for_a_whole_wait_ends_installing_with_a_failure(tmp_path):
+    rauc = Rauc(("installing", "", (40, "Copying image to app.1", 2)))
+    box, signals, log, link = _installing(tmp_path, rauc)
+    try:
+        _wait_for(lambda: log.history())
+        [row] = log.history()
+        assert row["kind"] == "update_failed"
+        assert row["message"].startswith(
+            "the update to 2.0.1 did not install (failed): RAUC has said it is installing without "
+            "moving on for 60 s (still at 40 %: Copying image to app.1) since the update stopped waiting"
+        )
+        assert rauc.asked == 7  # the same from 10 s on: 60 s later
+        assert signals._pattern == PATTERNS_MS["failed"] and link.led() == "update_failed"
+    finally:
+        signals.stop()
+        log.close()
+
+
+def test_a_slow_install_that_keeps_moving_keeps_the_leds_and_raises_no_alarm(tmp_path):
+    # Moving at each answer for 200 s (over three waits), its questions failing now and then
+    # for less than a wait, then idle: back to normal, no alarm.
+    answers = [("installing", ""), GONE, GONE, GONE, GONE] * 4 + [("idle", "")]
+    rauc = Rauc(*answers)
+    box, signals, log, link = _installing(tmp_path, rauc)
+    try:
+        _wait_for(lambda: rauc.asked >= len(answers) and signals._pattern is None)
+        assert log.history() == [] and link.led() == "recording"
+    finally:
+        signals.stop()
+        log.close()
+
+
+def test_a_new_update_s_state_is_not_undone_by_giving_up_on_rauc(tmp_path):
+    box, signals, log = _box(tmp_path)
+    update_state = recorder_handlers(box)["update_state"]
+    try:
+        update_state(state="installing", message="rauc install did not finish in 600 s", version="2.0.1")
+        installing = signals._state_seq
+        update_state(state="running")  # the next update, before the wait for RAUC is over
+        signals._give_up(installing, UpdateState(line=0, t_us=0, state="installing"), "RAUC has not answered")
+        assert signals._pattern == PATTERNS_MS["running"] and log.history() == []
     finally:
         signals.stop()
         log.close()

@@ -639,6 +639,84 @@ def test_once_rauc_is_idle_the_note_is_stale_the_page_says_what_rauc_did_and_tak
     assert again.steps[:2] == ["copy", "install"] and again.outcome != "refused"
 
 
+def _ended_installing(tmp_path, answers):
+    """An update that ended ``installing`` (a wait of 10 s), and the page over its inbox,
+    both on the test's clock; the note it left."""
+    rauc = SlowRauc(answers)
+    updater, clock = _updater(tmp_path, rauc, install_wait_s=10)
+
+    def wall_us():
+        return 1_772_442_000_000_000 + int(clock.t * 1e6)
+
+    updater._wall_us = wall_us
+    assert updater.run(_bundle(tmp_path)).outcome == "installing"
+    inbox = _inbox_of(tmp_path, rauc)
+    inbox._wall_us = wall_us
+    return rauc, clock, inbox, json.loads((tmp_path / "inbox" / PROGRESS_NAME).read_text())
+
+
+def _at(clock, wall_us):
+    clock.t = (wall_us - 1_772_442_000_000_000) / 1e6
+
+
+def test_after_an_update_ended_installing_rauc_that_cannot_be_asked_for_a_whole_wait_is_not_known(tmp_path):
+    # Before, RAUC that cannot be asked kept the page saying "do not cut the power" and taking no
+    # upload for good, once the updater had ended (a stick pulled with RAUC at work).
+    rauc, clock, inbox, note = _ended_installing(tmp_path, [IDLE, ("installing", "")])
+    assert note["install_wait_s"] == 10 and note["rauc_answered_us"] <= note["ended_us"]
+    rauc.answers = [GONE]
+    _at(clock, note["rauc_answered_us"] + 9_000_000)  # less than a wait since its last answer
+    with pytest.raises(UpdateError, match="an update is running"):
+        _upload(inbox)
+    # The page heard it answer, still at work, 8 s after: a whole wait from then.
+    rauc.answers = [("installing", "")]
+    assert inbox.running()
+    heard = note["rauc_answered_us"] + 9_000_000
+    rauc.answers = [GONE]
+    _at(clock, heard + 9_000_000)
+    assert inbox.running()
+    _at(clock, heard + 10_000_000)
+    state = inbox.state()
+    assert state["progress"] is None and not inbox.running()
+    assert state["after_install"] == (
+        "The update of b.raucb stopped waiting for RAUC's install, and RAUC has not "
+        "answered for 10 s (%s) since: what RAUC did is not known. The box was not switched: it runs "
+        "its version as before, and RAUC never boots a slot it did not finish writing. Restart the box "
+        "(RAUC with it), then upload the bundle again, or insert its stick again. No update is running."
+        % GONE
+    )
+    assert _upload(inbox)["name"].startswith("uploaded-")
+    # RAUC that answers again (the box restarted, say) is believed again.
+    rauc.answers = [IDLE]
+    assert "RAUC has finished writing" in inbox.state()["after_install"]
+
+
+def test_after_an_update_ended_installing_rauc_at_work_without_progress_for_a_whole_wait_is_not_known(
+    tmp_path,
+):
+    # Before, RAUC saying "installing" at the same point for ever kept the page saying "do not
+    # cut the power" and taking no upload for good. Here its progress moved last 5 s into the
+    # updater's wait (the note says when), and stands there.
+    at_40 = ("installing", "", (40, "Copying image to app.1", 2))
+    rauc, clock, inbox, note = _ended_installing(
+        tmp_path, [IDLE, ("installing", "", (30, "Copying image to app.1", 2)), at_40]
+    )
+    assert note["rauc_progress"] == [40, "Copying image to app.1", 2]
+    assert note["rauc_answered_us"] - note["rauc_moved_us"] == 5_000_000
+    _at(clock, note["rauc_moved_us"] + 9_000_000)
+    assert inbox.running() and inbox.state()["after_install"] is None
+    _at(clock, note["rauc_moved_us"] + 10_000_000)
+    state = inbox.state()
+    assert state["progress"] is None and not inbox.running()
+    assert (
+        "and RAUC has said it is installing without moving on for 10 s (still at 40 %: Copying image "
+        "to app.1) since: what RAUC did is not known" in state["after_install"]
+    )
+    # Moving again: at work, the page says not to cut the power again.
+    rauc.answers = [("installing", "", (41, "Copying image to app.1", 2))]
+    assert inbox.running()
+
+
 # RAUC that hangs: `rauc install` and its D-Bus service never answer.
 HUNG_RAUC = """#!/bin/sh
 echo "$*" >> "%(dir)s/rauc.log"

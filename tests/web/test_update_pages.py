@@ -5,9 +5,11 @@ import io
 import json
 import os
 import re
+import time
 
 import pytest
 
+from firmware.errors import UpdateError
 from firmware.update.inbox import UpdateInbox, inbox_dir
 from web.views import updates as update_views
 
@@ -198,13 +200,21 @@ def test_an_upload_while_another_is_stored_is_refused_on_the_page_and_audited(bo
 
 
 class _Rauc:
-    """RAUC's service as the page asks it: ``answer`` is its (operation, last error)."""
+    """RAUC's service as the page asks it: ``answer`` is its (operation, last error), its
+    progress moving at each question, or the error asking it meets."""
 
     def __init__(self, answer):
         self.answer = answer
+        self.asked = 0
+
+    def installer(self):
+        self.asked += 1
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return (*self.answer, (self.asked, "Copying image to app.1", 2))
 
     def operation(self):
-        return self.answer
+        return self.installer()[:2]
 
 
 def test_a_still_installing_note_stands_while_rauc_works_and_is_stale_once_it_is_idle(box, people):
@@ -228,6 +238,35 @@ def test_a_still_installing_note_stands_while_rauc_works_and_is_stale_once_it_is
     assert state["step"] is None and "Upload the bundle again" in state["after_install"]
     assert upload(box, people["ivan"], bundle_bytes()).status_code == 302
     assert [n for n in inbox(box) if n.endswith(".raucb")]
+
+
+def test_a_still_installing_note_of_an_install_rauc_has_not_answered_about_for_a_whole_wait_is_not_known(
+    box, people
+):
+    # Before, RAUC that cannot be asked kept the page saying "do not cut the power" and refusing
+    # every upload for good once the update had ended.
+    folder = inbox_dir(box.data_dir)
+    os.makedirs(folder)
+    # RAUC last answered 31 minutes ago, the wait being 30 (firmware.update.flow).
+    answered_us = time.time_ns() // 1000 - 31 * 60_000_000
+    note = {"step": "still_installing", "bundle": "uploaded-1.raucb", "ended_us": answered_us}
+    with open(os.path.join(folder, "progress.json"), "w") as f:
+        json.dump(dict(note, rauc_answered_us=answered_us, install_wait_s=1800), f)
+    box.services.updates.rauc = _Rauc(UpdateError("cannot ask RAUC what it is doing: no such bus"))
+    page = people["ivan"].get("/updates").get_data(as_text=True)
+    assert "Do not cut the power" not in page
+    assert (
+        "The update of uploaded-1.raucb stopped waiting for RAUC&#39;s install, and RAUC has not "
+        "answered for 1800 s (cannot ask RAUC what it is doing: no such bus) since: what RAUC did is "
+        "not known." in page
+    )
+    state = people["ivan"].get("/updates/state.json").get_json()
+    assert state["step"] is None and "Restart the box (RAUC with it)" in state["after_install"]
+    assert upload(box, people["ivan"], bundle_bytes()).status_code == 302
+    # A wait not yet over: still "do not cut the power", and no upload.
+    with open(os.path.join(folder, "progress.json"), "w") as f:
+        json.dump(dict(note, rauc_answered_us=answered_us + 2 * 60_000_000, install_wait_s=1800), f)
+    assert "Do not cut the power" in people["ivan"].get("/updates").get_data(as_text=True)
 
 
 def _held(box, name, here=True, kind="older", versions=("2.0.0", "1.0.0")):
