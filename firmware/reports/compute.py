@@ -157,20 +157,35 @@ def _paused_ms(span, ended_us):
     return 0 if to_us is None else max(0, to_us - _iso_us(span["from"])) // 1000
 
 
+def consent_outcome(consent):
+    """How a call's ``consent`` record (a dict) counts: ``"given"``, ``"failed"`` (an error
+    was recorded) or ``"off"``. A call whose only notice is the warning tone (notice "off",
+    tone on) counts by its beeps: given once one sounded, failed when its first could not
+    be played (nobody was told), off only if none was due. The reports count by it and the
+    calls CSV (web.views.calls) says it."""
+    if consent.get("given"):
+        return "given"
+    if consent.get("error"):
+        return "failed"
+    if consent.get("warning_tones"):
+        return "given"  # no notice but the warning tone, which sounded: the call was told
+    if consent.get("warning_tone_error"):
+        return "failed"  # the first beep, its only notice, could not be played: nobody was told
+    return "off"
+
+
+def tone_was_notice(consent):
+    """Whether the warning tone was the only notice of the call whose ``consent`` record
+    this is: no other notice ("off"), and the tone beeped or its first beep failed."""
+    return consent.get("notice") == "off" and bool(
+        consent.get("warning_tones") or consent.get("warning_tone_error")
+    )
+
+
 def _consent(tot, text):
     if not text:
         return
-    consent = json.loads(text)
-    if consent.get("given"):
-        tot["given"] += 1
-    elif consent.get("error"):
-        tot["failed"] += 1
-    elif consent.get("warning_tones"):
-        tot["given"] += 1  # no notice but the warning tone, which sounded: the call was told
-    elif consent.get("warning_tone_error"):
-        tot["failed"] += 1  # the first beep, its only notice, could not be played: nobody was told
-    else:
-        tot["off"] += 1
+    tot[consent_outcome(json.loads(text))] += 1
 
 
 def _add(tot, row, period):

@@ -314,6 +314,37 @@ def test_csv_export_says_why_each_call_was_recorded_who_was_told_and_the_pauses(
     assert rows[1]["consent_notice"] == rows[1]["consent_given"] == ""  # no notice was due
 
 
+def test_csv_export_says_a_call_whose_only_notice_was_the_warning_tone_was_told_by_its_beeps(box, people):
+    """Consent notices off, the warning tone on: the CSV gave every such call notice "off",
+    given "no", even one whose beeps told the people on it, where the reports count it as
+    given (and one whose first beep could not sound as failed, not off)."""
+    first = iso_ms(T0_US + 3405 * S)
+    beeped = add_call(
+        box, T0_US + 3400 * S, "01632960780", policy_decision="record",
+        consent=json.dumps({"notice": "off", "given": False, "warning_tones": 4,
+                            "warning_tone_interval_s": 15, "warning_tone_first_at": first}),
+    )  # fmt: skip
+    untold = add_call(
+        box, T0_US + 3500 * S, "01632960781", policy_decision="skip",
+        consent=json.dumps({"notice": "off", "given": False, "warning_tones": 0,
+                            "warning_tone_interval_s": 15, "warning_tone_error": "no audio"}),
+    )  # fmt: skip
+    off = add_call(
+        box, T0_US + 3600 * S, "01632960782", policy_decision="record",
+        consent=json.dumps({"notice": "off", "given": False}),
+    )  # fmt: skip
+    rows = {
+        int(r["id"]): r
+        for r in csv.DictReader(io.StringIO(people["audrey"].get("/calls.csv").get_data(as_text=True)))
+    }
+    told = rows[beeped]
+    assert (told["consent_notice"], told["consent_given"]) == ("warning_tone", "yes")
+    assert told["consent_at"] == first
+    assert (rows[untold]["consent_notice"], rows[untold]["consent_given"]) == ("warning_tone", "no")
+    assert rows[untold]["consent_at"] == ""
+    assert (rows[off]["consent_notice"], rows[off]["consent_given"]) == ("off", "no")
+
+
 def test_csv_export_counts_a_pause_the_call_ended_in_up_to_the_calls_end(box, people):
     """A pause a restart cut keeps no end ("to": null; the call was closed at its last
     evidence): the recording is silent from the pause to the call's end, and the CSV

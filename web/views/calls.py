@@ -31,6 +31,7 @@ from firmware.localtime import duration_text, iso_to_us
 from firmware.policy import deletions
 from firmware.policy.retention import check_category
 from firmware.policy.rules import outcome
+from firmware.reports.compute import consent_outcome, tone_was_notice
 
 from .. import callstory, intent
 from ..security import audit, form_errors, lk, roles, unlocked_key
@@ -309,7 +310,11 @@ def _csv_evidence(call):
     """The list's last columns for ``call``: its recording reason, its consent notice
     (kind, given yes/no, when; empty where no notice was due) and the seconds paused."""
     consent = call.get("consent") or {}
-    given = {True: "yes", False: "no"}.get(consent.get("given"), "") if consent else ""
+    given = {"given": "yes"}.get(consent_outcome(consent), "no") if consent else ""
+    notice, at = consent.get("notice") or "", consent.get("at") or ""
+    if tone_was_notice(consent):
+        # Its only notice was the warning tone, counted by its beeps as the reports do.
+        notice, at = "warning_tone", consent.get("warning_tone_first_at") or ""
     # A span without an end is one a restart cut: silent to the end of its call (none
     # yet for a call under way: counted when it ends).
     paused_us = sum(
@@ -319,9 +324,9 @@ def _csv_evidence(call):
     )
     return [
         call.get("policy_reason") or "",
-        consent.get("notice") or "",
+        notice,
         given,
-        consent.get("at") or "",
+        at,
         round(paused_us / 1e6, 1),
     ]
 
