@@ -241,8 +241,11 @@ def resume_how(config):
 def caller_notice(config):
     """What callers and the people called are told, in a sentence or two: the
     announcement's text, or what a tone means, for each direction ("" when neither
-    is told)."""
+    is told). The warning tone (docs/policy.md) is, after a notice, a reminder every
+    ``interval_s``; in a direction given no other notice it is the notice, its first
+    beep as the call is answered."""
     consent = config.policy.consent
+    tone = consent.warning_tone
 
     def heard(mode):
         if mode == "announcement":
@@ -254,18 +257,28 @@ def caller_notice(config):
             return "they hear: \u201c%s\u201d" % consent.announcement.text
         if mode == "tone":
             return "a beep when the call is answered means it may be recorded"
+        if tone.enabled:
+            return (
+                "a short beep as a recorded call is answered (or as its recording begins, "
+                "when asked for later), and every %g s after, means the call is recorded" % tone.interval_s
+            )
         return None
 
     inbound, outbound = heard(consent.inbound), heard(consent.outbound)
-    tone = consent.warning_tone
-    beeps = (
-        "During recorded calls both sides hear a short beep every %g s, which means the call is recorded."
-        % tone.interval_s
-        if tone.enabled
+    # After a notice at the answer the tone is a reminder; with none, heard() said it all.
+    reminded = {
+        (True, True): "After the notice",
+        (True, False): "After the callers' notice",
+        (False, True): "After the notice to the people you call",
+    }.get((consent.inbound != "off", consent.outbound != "off"))
+    reminder = (
+        "%s, both sides of a recorded call hear a short beep every %g s, a reminder that "
+        "it is recorded." % (reminded, tone.interval_s)
+        if tone.enabled and reminded
         else ""
     )
     if inbound is None and outbound is None:
-        return beeps
+        return ""
     if inbound == outbound:
         said = "Callers, and the people you call: %s." % inbound
     else:
@@ -273,10 +286,9 @@ def caller_notice(config):
             "Callers: %s." % inbound if inbound else "Callers are not told as the call is answered.",
             "People you call: %s." % outbound
             if outbound
-            else "People you call are not told as the call is answered%s."
-            % ("" if tone.enabled else ": tell them yourself"),
+            else "People you call are not told as the call is answered: tell them yourself.",
         )
-    return (said + " " + beeps).strip()
+    return (said + " " + reminder).strip()
 
 
 def letter_facts(web):

@@ -529,14 +529,43 @@ def test_the_staff_notice_says_the_warning_tone_is_a_notice(good):
     change_policy(box, "consent", inbound="off", outbound="off", warning_tone=tone)
     page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
     said = re.search(r'<p id="caller-notice">(.*?)</p>', page, re.S).group(1)
-    assert (
-        said
-        == "During recorded calls both sides hear a short beep every 15 s, which means the call is recorded."
-    )
+    assert said.endswith("every 15 s after, means the call is recorded."), said
     change_policy(box, "consent", inbound="tone", outbound="off", warning_tone=tone)
     page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
     said = re.search(r'<p id="caller-notice">(.*?)</p>', page, re.S).group(1)
-    assert "tell them yourself" not in said and said.endswith("which means the call is recorded."), said
+    assert "tell them yourself" not in said and said.endswith("a reminder that it is recorded."), said
+
+
+def test_the_staff_notice_says_when_the_first_warning_beep_comes(good):
+    """It said "a short beep every 15 s" whatever the notice: on a box whose only notice is
+    the tone its first beep comes as the call is answered (docs/policy.md), and after an
+    announcement the beeps are a reminder, every 15 s after it. Both the page and its PDF."""
+    from firmware.policy.consent import WarningTone
+
+    box, people = good
+    tone = WarningTone(enabled=True, interval_s=15)
+    change_policy(box, "consent", inbound="off", outbound="off", warning_tone=tone)
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    said = re.search(r'<p id="caller-notice">(.*?)</p>', page, re.S).group(1)
+    assert said == (
+        "Callers, and the people you call: a short beep as a recorded call is answered (or as "
+        "its recording begins, when asked for later), and every 15 s after, means the call is "
+        "recorded."
+    )
+    change_policy(box, "consent", inbound="announcement", outbound="announcement", warning_tone=tone)
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    said = re.search(r'<p id="caller-notice">(.*?)</p>', page, re.S).group(1)
+    assert "as a recorded call is answered" not in said
+    assert said.endswith(
+        "After the notice, both sides of a recorded call hear a short beep every 15 s, a reminder "
+        "that it is recorded."
+    ), said
+    assert "callers' notice" not in said
+    change_policy(box, "consent", inbound="announcement", outbound="off", warning_tone=tone)
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    said = re.search(r'<p id="caller-notice">(.*?)</p>', page, re.S).group(1)
+    assert "People you call: a short beep as a recorded call is answered" in said, said
+    assert "After the callers' notice, both sides of a recorded call hear a short beep every 15 s" in said
 
 
 def test_the_dpia_date_is_kept_apart_for_the_release_before(good):
