@@ -1,7 +1,8 @@
 """A call's whole story for its page: why it was or was not recorded, and its timeline.
 
 :func:`timeline` places what happened on the call — ringing, the answer,
-the consent notice, PCI pauses, keys pressed, the end, and where in the
+the consent notice, the warning tone's first beep (or its first that could not be
+played), PCI pauses, keys pressed, the end, and where in the
 recording someone spoke (silence between) — on one time axis
 from the call's start (seconds), and says for each moment where it is in
 the recording (``seek_s``), so that a click on the drawn timeline can play
@@ -13,6 +14,7 @@ is read: opening the page must not fetch the recording).
 from firmware import words
 from firmware.localtime import duration_text, iso_to_us
 from firmware.policy.rules import NOT_SET_UP
+from firmware.reports.compute import tone_was_notice
 
 # A recording starts this long before the answer (the recorder's pre-roll)
 # when its row does not say when it started.
@@ -79,6 +81,22 @@ def timeline(call, info, now_us):
             "Consent notice: " + words.say("notice", consent.get("notice")).lower(),
             at,
             at + float(consent.get("heard_s", consent.get("duration_s")) or 0),
+        )
+    tone_only = tone_was_notice(consent)
+    if consent.get("warning_tone_first_at"):
+        every = consent.get("warning_tone_interval_s")
+        add(
+            "tone",
+            ("Warning tone, the only notice: first beep" if tone_only else "First warning tone (a reminder)")
+            + (", then every %g s" % every if every else ""),
+            _s(iso_to_us(consent["warning_tone_first_at"]), t0),
+        )
+    if consent.get("warning_tone_failed_at"):
+        add(
+            "tone-failed",
+            "First warning tone could not be played"
+            + (": it was the only notice, so nobody was told" if tone_only else ""),
+            _s(iso_to_us(consent["warning_tone_failed_at"]), t0),
         )
     for span in call.get("pause_spans") or []:
         at = _s(iso_to_us(span["from"]), t0)

@@ -27,7 +27,8 @@ as JSON on the call)::
 
 ``at`` is when the notice started playing (wall time, ms); a call whose warning tone
 ran says how many beeps sounded, every how long, and when the first did (and
-``warning_tone_error``, why one could not be played). A notice that
+``warning_tone_error``, why one could not be played; ``warning_tone_failed_at``, when
+the first could not, no beep having sounded before it). A notice that
 cannot be given — the board refused to play, the announcement file is missing
 or invalid, espeak-ng failed — is recorded with its ``error``; the policy
 then records the call only if ``record_if_notice_failed`` is set.
@@ -189,6 +190,8 @@ class ConsentNotices:
                 call.consent["warning_tones"] += 1
             except (OSError, RuntimeError, ValueError) as exc:
                 call.consent["warning_tone_error"] = str(exc)
+                if not call.consent["warning_tones"]:
+                    call.consent.setdefault("warning_tone_failed_at", iso_ms(self.clock.wall_us()))
                 log.warning("line %d: the warning tone could not be played: %s", call.line, exc)
                 if self._untold(call):
                     untold = str(exc)

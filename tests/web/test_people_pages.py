@@ -529,6 +529,52 @@ def test_a_call_whose_only_notice_the_beep_could_not_sound_says_nobody_was_told(
     assert "No notice" not in shown
 
 
+def _timeline_items(client, call):
+    """The call page's timeline list: (kind, its text) of each event."""
+    shown = page(client, "/calls/%d" % call)
+    listed = re.search(r'<ol class="tl-list" id="timeline-list">(.*?)</ol>', shown, re.S).group(1)
+    return [
+        (kind, re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", text))).strip())
+        for kind, text in re.findall(r'<li class="tl-item tl-([\w-]+)"[^>]*>(.*?)</li>', listed, re.S)
+    ]
+
+
+def test_the_timeline_shows_the_warning_tones_first_beep_and_a_first_that_failed(box, people):
+    """The timeline showed the notice as an event but not the warning tone, which on a call
+    with no other notice is the notice: its first beep, at the answer, and one that could
+    not be played (nobody was told) are events too, at their times."""
+    start = T0_US + 3700 * S  # answered 5 s in (add_call)
+    beeped = add_call(
+        box, start, "01632960504", policy_decision="record",
+        consent=json.dumps({"notice": "off", "given": False, "warning_tones": 4,
+                            "warning_tone_interval_s": 15,
+                            "warning_tone_first_at": iso_ms(start + 5 * S + 30_000)}),
+    )  # fmt: skip
+    items = _timeline_items(people["alice"], beeped)
+    assert ("tone", "0:05.0 Warning tone, the only notice: first beep, then every 15 s") in items, items
+    assert [k for k, _ in items] == ["ring", "answer", "tone", "end"]
+    untold = add_call(
+        box, start + 100 * S, "01632960505", policy_decision="skip",
+        consent=json.dumps({"notice": "off", "given": False, "warning_tones": 0,
+                            "warning_tone_interval_s": 15, "warning_tone_error": "no audio",
+                            "warning_tone_failed_at": iso_ms(start + 100 * S + 5 * S + 30_000)}),
+    )  # fmt: skip
+    items = _timeline_items(people["alice"], untold)
+    assert (
+        "tone-failed",
+        "0:05.0 First warning tone could not be played: it was the only notice, so nobody was told",
+    ) in items, items
+    assert "tone" not in [k for k, _ in items]
+    reminded = add_call(
+        box, start + 200 * S, "01632960506", policy_decision="record",
+        consent=json.dumps({"notice": "announcement", "given": True, "at": iso_ms(start + 205 * S),
+                            "duration_s": 7.0, "warning_tones": 3, "warning_tone_interval_s": 15,
+                            "warning_tone_first_at": iso_ms(start + 220 * S)}),
+    )  # fmt: skip
+    items = _timeline_items(people["alice"], reminded)
+    assert ("tone", "0:20.0 First warning tone (a reminder), then every 15 s") in items, items
+
+
 def test_phonebook_csv_import_is_all_or_nothing_and_round_trips(box, people):
     sam = people["sam"]
     token = box.token_of(sam, "/phonebook")

@@ -388,6 +388,11 @@ def test_a_call_whose_only_notice_the_beep_could_not_sound_is_not_recorded(lab, 
     call = calls()[0] if direction == "in" else dict(calls()[1], line=1)
     data_dir, _alarms, entries = _run_broken_board(lab, [call], TONE_ONLY)
     (logged,) = lab.calls(data_dir)
+    # When the first beep could not be played, which the call page's timeline shows: at the
+    # answer (within the debounce and a capture period); outbound, once the far end is heard
+    # (4.5 s after the answer the dial timeout dated, within the voice onset's half second).
+    delay = lab.wall_us(logged["consent"].pop("warning_tone_failed_at")) - lab.wall_us(logged["answered_at"])
+    assert 0 <= delay < 60_000 if direction == "in" else 4_500_000 <= delay < 5_100_000
     assert logged["consent"] == {
         "notice": "off",
         "given": False,
@@ -433,6 +438,7 @@ def test_a_beep_that_fails_after_one_sounded_stops_nothing(lab, synth):
     (logged,) = lab.calls(data_dir)
     assert logged["consent"]["warning_tones"] == 1
     assert logged["consent"]["warning_tone_error"] == "the playback device is gone"
+    assert "warning_tone_failed_at" not in logged["consent"]  # the first sounded
     # What the call page says the caller heard: the tone's interval, and when the first beep
     # sounded: at the answer (within the debounce and a capture period), the tone being the
     # only notice, not 15 s after it.
