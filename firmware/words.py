@@ -187,6 +187,7 @@ ACTIONS = {
     "login": "Logged in",
     "login_failed": "Failed login",
     "logout": "Logged out",
+    "account_unlock": "Unlocked an account locked out after failed logins",
     "config_change": "Changed settings",
     "key_slot_add": "Added a recording key",
     "key_grant": "Changed the lines a recording key opens",
@@ -238,6 +239,7 @@ DETAIL_LABELS = {
     "roles": "Roles",
     "lines": "Lines",
     "recording_key": "Recording key unlocked",
+    "must_change": "Must change its password first",
     "no_account": "No account has the name typed (not kept: it may have been a password)",
     "locked": "Locked out",
     "locked_s": "Locked out for",
@@ -386,16 +388,24 @@ def _country_names():
 
 
 # What a failed login locked out (web/throttle.py's counters, by kind).
+# Why a login was sent to change its password first (an audit entry's ``must_change``).
+MUST_CHANGE = {
+    "set_by_other": "Its password was set by an installer",
+    "rules": "Its password was made before the password rules",
+}
+
 LOCKOUTS = {
     "acct": "This account from this address",
     "addr": "This address, for every account",
     "any": "This account, from every address",
+    "lock": "This account, after 10 failed attempts: 30 minutes, or until an installer unlocks it",
 }
 
 
 # Details whose values are codes with words of their own.
 _CODED_DETAILS = {
     "locked": LOCKOUTS,
+    "must_change": MUST_CHANGE,
     "via": PAUSE_ENDS,
     "ended_by": PAUSE_ENDS,
     "decision": DECISIONS,

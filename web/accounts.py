@@ -14,9 +14,17 @@ Only supervisors have a key slot: an installer-only or auditor account holds
 nothing that opens a recording, on the web or at the command line.
 
 There are no default accounts: the first one is made by the setup wizard.
+
+Each account keeps the hashes of its previous passwords (never the passwords),
+so that a new one can be refused when it is one of the last
+:data:`HISTORY` (PCI DSS v4.0 8.3.7), and says whether its password must be
+changed before anything else (:data:`MUST_CHANGE`): one an installer set for
+the person (8.3.5), or one from before the box's password rules that the login
+found breaking them (8.3.6).
 """
 
 import dataclasses
+import json
 import re
 
 from firmware import words
@@ -28,6 +36,14 @@ ROLE_LABELS = words.ROLES
 # The roles that run or check the box: they see every line's state and the alarms.
 OFFICE_ROLES = ("installer", "supervisor", "auditor")
 _NAME = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
+# A new password may not be any of the account's last 4, the one in force among them.
+HISTORY = 4
+# Why an account's password must be changed before it may use any other page.
+MUST_CHANGE = {
+    "set_by_other": "An installer set this password for you: choose your own now, which only you know.",
+    "rules": "Your password was set before the box's password rules and does not meet them: "
+    "choose a new one now.",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +53,7 @@ class User:
     name: str
     roles: frozenset
     lines: tuple
+    must_change: str = ""  # a key of MUST_CHANGE: the password must be changed first
 
     def has(self, *roles):
         """True when the user holds any of ``roles``."""
@@ -63,7 +80,7 @@ def name_problem(name):
 def _row_user(row):
     roles = frozenset(r for r in row["roles"].split(",") if r)
     lines = tuple(sorted(int(x) for x in row["lines"].split(",") if x))
-    return User(row["name"], roles, lines)
+    return User(row["name"], roles, lines, row["must_change"])
 
 
 class Accounts:
@@ -103,12 +120,13 @@ class Accounts:
         failed login whatever path it took)."""
         passwords.dummy_check(self._cost)
 
-    def create(self, conn, name, password, roles, lines):
-        """Insert a validated account inside the transaction ``conn``."""
+    def create(self, conn, name, password, roles, lines, must_change=""):
+        """Insert a validated account inside the transaction ``conn``; ``must_change``: a
+        key of :data:`MUST_CHANGE` when someone else chose the password."""
         now = self._wall_us()
         conn.execute(
-            "INSERT INTO users (name, pw_hash, roles, lines, created_us, pw_changed_us) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO users (name, pw_hash, roles, lines, created_us, pw_changed_us, must_change) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 name,
                 passwords.hash_password(password, self._cost),
@@ -116,8 +134,24 @@ class Accounts:
                 _lines_text(lines),
                 now,
                 now,
+                must_change,
             ),
         )
+
+    def reused(self, name, password):
+        """True when ``password`` is one of ``name``'s last :data:`HISTORY` passwords (the
+        one in force and those kept before it)."""
+        row = self._db.one("SELECT pw_hash, pw_history FROM users WHERE name = ?", (name,))
+        if row is None:
+            return False
+        hashes = [row["pw_hash"]] + json.loads(row["pw_history"])[: HISTORY - 1]
+        return any(passwords.check_password(password, phc) for phc in hashes)
+
+    def require_change(self, name, why):
+        """Mark ``name``'s password as one to change before anything else (``why``: a key
+        of :data:`MUST_CHANGE`), unless it already is."""
+        with self._db.tx() as conn:
+            conn.execute("UPDATE users SET must_change = ? WHERE name = ? AND must_change = ''", (why, name))
 
     def update(self, conn, name, roles, lines):
         conn.execute(
@@ -125,10 +159,22 @@ class Accounts:
             (_roles_text(roles), _lines_text(lines), name),
         )
 
-    def set_password(self, conn, name, password):
+    def set_password(self, conn, name, password, must_change=""):
+        """Set ``name``'s password in the transaction ``conn``: the hash it replaces joins
+        the history; ``must_change`` as for :meth:`create` ("" when the person chose it)."""
+        row = conn.execute("SELECT pw_hash, pw_history FROM users WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return
+        history = ([row["pw_hash"]] + json.loads(row["pw_history"]))[: HISTORY - 1]
         conn.execute(
-            "UPDATE users SET pw_hash = ?, pw_changed_us = ? WHERE name = ?",
-            (passwords.hash_password(password, self._cost), self._wall_us(), name),
+            "UPDATE users SET pw_hash = ?, pw_changed_us = ?, pw_history = ?, must_change = ? WHERE name = ?",
+            (
+                passwords.hash_password(password, self._cost),
+                self._wall_us(),
+                json.dumps(history),
+                must_change,
+                name,
+            ),
         )
 
     def delete(self, conn, name):

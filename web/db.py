@@ -27,7 +27,9 @@ CREATE TABLE IF NOT EXISTS users (
     roles         TEXT NOT NULL,          -- comma-separated: installer,supervisor,auditor
     lines         TEXT NOT NULL DEFAULT '',  -- comma-separated line numbers granted
     created_us    INTEGER NOT NULL,
-    pw_changed_us INTEGER NOT NULL
+    pw_changed_us INTEGER NOT NULL,
+    pw_history    TEXT NOT NULL DEFAULT '[]',  -- JSON: the hashes of the previous passwords, newest first
+    must_change   TEXT NOT NULL DEFAULT ''     -- why the password must be changed first ('' if not)
 );
 CREATE TABLE IF NOT EXISTS sessions (
     id_hash       TEXT PRIMARY KEY,       -- SHA-256 of the cookie value

@@ -28,11 +28,13 @@ from . import intent
 PREFIX = "password_change:"
 
 
-def begin(web, name, actor, entries):
+def begin(web, name, actor, entries, must_change=""):
     """Note a change of ``name``'s password before anything is written.
 
     ``entries``: the audit entries it owes, ``[(action, details), ...]`` about
-    ``name`` by ``actor``. Returns the note (for :func:`finish`).
+    ``name`` by ``actor``; ``must_change``: why the person must change the new password
+    at their next login (a key of :data:`web.accounts.MUST_CHANGE`: one an installer
+    set), "" when it is their own. Returns the note (for :func:`finish`).
     """
     keystore = web.services.keystore
     note = {
@@ -41,6 +43,7 @@ def begin(web, name, actor, entries):
         "entries": [[action, name, details] for action, details in entries],
         "slot_before": _fingerprint(keystore, name),
         "hash_set": False,
+        "must_change": must_change,
     }
     with web.db.tx() as conn:
         intent.put(web, conn, PREFIX + name, note)
@@ -51,7 +54,7 @@ def finish(web, name, password, note):
     """After the slot (if any) was written: the hash, then the entries, then the note goes."""
     note = dict(note, hash_set=True)
     with web.db.tx() as conn:
-        web.accounts.set_password(conn, name, password)
+        web.accounts.set_password(conn, name, password, note.get("must_change", ""))
         intent.put(web, conn, PREFIX + name, note)
     _audit_once(web, name, note)
     _drop(web, name)
@@ -90,7 +93,7 @@ def slot_opened(web, name, password):
         return
     if _slot_written(web, name, note):
         with web.db.tx() as conn:
-            web.accounts.set_password(conn, name, password)
+            web.accounts.set_password(conn, name, password, note.get("must_change", ""))
             intent.put(web, conn, PREFIX + name, dict(note, hash_set=True))
         _audit_once(web, name, note)
     _drop(web, name)

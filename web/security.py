@@ -12,7 +12,10 @@ and tests/web/test_access_matrix.py calls every route as every role.
                      recovery key: an installer who is also a supervisor)
 
 A request from someone not logged in is redirected to the login page (401
-for ``/api/`` and audio). A logged-in user without the role gets 403. Calls
+for ``/api/`` and audio). A logged-in user without the role gets 403. A
+logged-in user whose password must be changed (an installer set it, or it
+predates the password rules: :data:`web.accounts.MUST_CHANGE`) is sent to the
+password page from every other page (403 for ``/api/`` and audio) until it is. Calls
 on lines not granted are answered 404, like calls that do not exist, by the
 views themselves (:func:`web.views.calls.call_or_404`).
 
@@ -43,6 +46,11 @@ BACKGROUND = (
     "updates.state",
     "sar.bundle_status",
 )
+
+
+# What a logged-in person whose password must be changed may still use (besides the public
+# pages, such as help): the password page, and logging out.
+PASSWORD_FIRST = ("auth.password", "auth.logout")
 
 
 def public(view):
@@ -163,6 +171,12 @@ def before_request():
         mem = web.sessions.mem(g.session)
         if mem.get("recovery") and endpoint not in ("setup.recovery", "auth.logout"):
             return redirect(url_for("setup.recovery"))
+        if g.user.must_change and endpoint not in PASSWORD_FIRST:
+            # A password an installer set, or one from before the rules: changed before
+            # anything else (PCI DSS 8.3.5, 8.3.6).
+            if request.path.startswith("/api/") or request.path.endswith("/audio"):
+                abort(403, description="Change your password first, on your account page.")
+            return redirect(url_for("auth.password"))
     return None
 
 

@@ -9,7 +9,12 @@ their own desk as usual. After ``free`` attempts each further one doubles the
 wait, from 1 s up to 15 min; the account's counter from anywhere lets 20 a
 day go, then waits at most a minute: guesses from many addresses (a LAN
 hands them out freely) went unthrottled, and a minute is what the real
-person waits at worst. While a key is
+person waits at worst. On top of the back-off, ``lock:NAME`` locks the
+account out for :data:`LOCKOUT_S` (30 minutes) at its :data:`LOCKOUT_AFTER`-th
+(10th) failure in a row from anywhere, and again at each failure after
+(PCI DSS v4.0 8.3.4), unless an installer unlocks it sooner
+(:meth:`Throttle.unlock`). It counts for any name typed, as ``any:NAME``
+does, so a lockout never tells whether an account has the name. While a key is
 blocked its attempts are refused without checking the password (so blocked
 guesses cost the attacker time, not the box CPU).
 
@@ -40,13 +45,20 @@ from firmware.storage.sealstores import seal_throttle_key as seal_key
 BASE_S = 1
 MAX_S = 15 * 60
 FORGET_AFTER_S = 24 * 3600
-FREE_FAILURES = {"acct": 3, "user": 3, "addr": 10, "setup": 5, "any": 20}
+LOCKOUT_AFTER = 10
+LOCKOUT_S = 30 * 60
+FREE_FAILURES = {"acct": 3, "user": 3, "addr": 10, "setup": 5, "any": 20, "lock": LOCKOUT_AFTER}
 LONGEST_S = {"any": 60}  # a kind's longest wait, when shorter than MAX_S
+FIXED_S = {"lock": LOCKOUT_S}  # a kind that waits this long at each failure from its free ones
 
 
 def account_keys(name, address):
     """The keys a password guess for account ``name`` from ``address`` counts against."""
-    return ["acct:%s|%s" % (name[:64], address), "addr:" + address, "any:%s" % name[:64]]
+    return ["acct:%s|%s" % (name[:64], address), "addr:" + address, "any:%s" % name[:64], _lock_key(name)]
+
+
+def _lock_key(name):
+    return "lock:%s" % name[:64]
 
 
 class Throttle:
@@ -125,7 +137,9 @@ class Throttle:
             kind = key.split(":", 1)[0]
             free = FREE_FAILURES[kind]
             blocked_until = now
-            if failures >= free:
+            if failures >= free and kind in FIXED_S:
+                blocked_until = now + FIXED_S[kind] * 1_000_000
+            elif failures >= free:
                 delay_s = min(LONGEST_S.get(kind, MAX_S), BASE_S * 2 ** min(failures - free, 20))
                 blocked_until = now + delay_s * 1_000_000
             conn.execute(
@@ -133,6 +147,20 @@ class Throttle:
                 "blocked_until_us) VALUES (?, ?, ?, ?)",
                 (key, failures, now, blocked_until),
             )
+
+    def locked_s(self, name):
+        """Whole seconds until the account ``name`` is no longer locked out (0: it is not)."""
+        return self.locks([_lock_key(name)]).get("lock", 0)
+
+    def unlock(self, name):
+        """End the lockout of the account ``name``, and its count of failures from anywhere
+        (an installer who knows it is the person); its back-off from each address stays.
+        True when it was locked."""
+        locked = self.locked_s(name) > 0
+        with self._db.tx() as conn:
+            for key in self._stored([_lock_key(name), "any:%s" % name[:64]]):
+                conn.execute("DELETE FROM throttle WHERE key = ?", (key,))
+        return locked
 
     def succeeded(self, keys):
         with self._db.tx() as conn:

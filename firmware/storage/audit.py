@@ -87,6 +87,8 @@ ACTIONS = frozenset(
         "login",
         "login_failed",
         "logout",
+        # An account's lockout (after its failed logins) ended by an installer.
+        "account_unlock",
         "config_change",
         "key_slot_add",
         "key_slot_remove",

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 SITES = {"leeds": ("2026-03-02", "01632960101"), "york": ("2026-03-03", "01632960202"),
          "hull": ("2026-03-04", "01632960303")}  # fmt: skip
-ORG_PASSWORD = "organisation archive pass"
+ORG_PASSWORD = "organisation archive pass 7"
 
 
 def day_scenario(day, number):
@@ -320,8 +320,8 @@ def test_the_index_stands_against_copied_malformed_and_missing_objects_and_a_wro
     index_path = os.path.join(viewer_dir, "index.db")
     before = open(index_path, "rb").read()
     org2 = KeyStore(str(tmp_path / "org2"), kdf_params=Argon2Params(memory_kib=8, iterations=1))
-    org2.initialise("admin", "another organisation pass")
-    with org2.unlock("admin", "another organisation pass") as key:
+    org2.initialise("admin", "another organisation pass 7")
+    with org2.unlock("admin", "another organisation pass 7") as key:
         with pytest.raises(LinekeeperError, match="opens none of the"):
             rebuild_index(bucket, index_path, key)
     assert open(index_path, "rb").read() == before

@@ -276,7 +276,7 @@ def test_a_box_set_up_while_running_records_from_then_on(tmp_path, synth):
     box = open_sim_box(scenario, str(tmp_path), synth=synth)
     assert not box.recorder.enabled
     keys = KeyStore(str(tmp_path), kdf_params=Argon2Params(memory_kib=8192, iterations=1))
-    box.clock.call_at(20_000_000, lambda: keys.initialise("admin", "correct horse battery"))
+    box.clock.call_at(20_000_000, lambda: keys.initialise("admin", "correct horse battery 7"))
     box.start()
     box.board.run()
     box.stop()

@@ -309,7 +309,7 @@ def test_a_folder_that_is_not_a_box_is_named_as_such(tmp_path, command, message)
     if command != "keys":
         folder.mkdir()
     pw = tmp_path / "pw"
-    pw.write_text("a long enough password\n")
+    pw.write_text("a long enough password 7\n")
     pw.chmod(0o600)
     extra = ["--password-file", str(pw)] if command == "rekey" else []
     run = linekeeper(command, "--data-dir", str(folder), *extra)

@@ -181,7 +181,7 @@ def test_the_export_holds_no_secret(tmp_path):
 
     make_box(tmp_path / "a")
     store = KeyStore(str(tmp_path / "a"), Argon2Params(memory_kib=8, iterations=1))
-    recovery = store.initialise("admin", "correct horse battery")
+    recovery = store.initialise("admin", "correct horse battery 7")
     out = str(tmp_path / "backup.json")
     assert main(["config", "export", out, "--data-dir", str(tmp_path / "a")]) == 0
     text = open(out).read()

@@ -273,7 +273,7 @@ def test_recorder_handlers_pause_a_real_call(tmp_path, synth):
     from firmware.storage.keystore import Argon2Params, KeyStore
 
     KeyStore(str(tmp_path / "data"), kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
-        "sup1", "correct horse battery"
+        "sup1", "correct horse battery 7"
     )
     box = open_sim_box(scenario, str(tmp_path / "data"), synth=synth)
     srv = ControlServer(str(tmp_path / "c.sock"), recorder_handlers(box, board_name="sim"))

@@ -191,15 +191,56 @@ def test_a_migration_cut_at_any_step_is_done_again_from_its_backup(tmp_path, rel
         shutil.rmtree(data)
 
 
-def test_this_release_is_at_schema_3_the_audit_indexes():
+def test_this_release_is_at_schema_4_the_password_history():
     from firmware.migrations import migrations
 
-    assert release_schema() == 3
+    assert release_schema() == 4
     assert migrations() == [
         (1, "firmware.migrations.m001_seal_stores"),
         (2, "firmware.migrations.m002_seal_concerns"),
         (3, "firmware.migrations.m003_audit_indexes"),
+        (4, "firmware.migrations.m004_password_history"),
     ]
+
+
+OLD_USERS = """
+CREATE TABLE users (
+    name TEXT PRIMARY KEY, pw_hash TEXT NOT NULL, roles TEXT NOT NULL,
+    lines TEXT NOT NULL DEFAULT '', created_us INTEGER NOT NULL, pw_changed_us INTEGER NOT NULL
+);
+INSERT INTO users VALUES ('sam', 'the hash', 'supervisor', '1,2', 1, 2);
+"""
+
+
+def test_the_password_history_is_added_to_an_older_web_db(tmp_path):
+    """A web.db of a release before schema 4 has no password history and no mark of a
+    password to change: its accounts could not be read by this release. The migration adds
+    both, empty, and keeps every account as it was; then the accounts work as a new box's."""
+    from firmware.migrations import m004_password_history
+    from web.accounts import Accounts
+    from web.db import WebDb
+    from web.passwords import CHEAP_COST, hash_password
+
+    data = tmp_path / "data"
+    data.mkdir()
+    db = sqlite3.connect(data / "web.db")
+    db.executescript(OLD_USERS)
+    db.execute("UPDATE users SET pw_hash = ?", (hash_password("sams old password 1", CHEAP_COST),))
+    db.commit()
+    m004_password_history.apply(str(data))
+    rows = db.execute("SELECT name, roles, lines, created_us, pw_history, must_change FROM users").fetchall()
+    assert rows == [("sam", "supervisor", "1,2", 1, "[]", "")]
+    db.close()
+    web_db = WebDb(data / "web.db")
+    try:
+        accounts = Accounts(web_db, lambda: 5, CHEAP_COST)
+        assert accounts.get("sam").must_change == ""
+        with web_db.tx() as conn:
+            accounts.set_password(conn, "sam", "sams new password 2")
+        assert accounts.reused("sam", "sams old password 1")
+    finally:
+        web_db.close()
+    m004_password_history.apply(str(tmp_path / "none"))  # no web.db: nothing to do
 
 
 def test_the_audit_indexes_are_built_on_a_trail_without_them(tmp_path):

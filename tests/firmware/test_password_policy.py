@@ -42,7 +42,7 @@ def test_init_refuses_a_user_name_the_web_refuses(tmp_path, capsys, user):
     """The setup wizard asks for this account by a name it accepts (lowercase): a slot
     made for ``Jane.Smith`` could never be opened there, and setup never finished."""
     pw = tmp_path / "pw"
-    pw.write_text("a long enough password\n")
+    pw.write_text("a long enough password 7\n")
     pw.chmod(0o600)
     data_dir = tmp_path / "box"
     status = main(["init", "--data-dir", str(data_dir), "--password-file", str(pw), "--user", user])
@@ -72,13 +72,13 @@ def test_padding_and_look_alike_characters_are_refused(password, words):
 
 def test_a_password_with_the_user_name_in_it_can_still_be_good():
     assert passwords.password_problem("weak4 likes pickled onions", "weak4") is None
-    assert passwords.password_problem("correct horse battery", "alice") is None
+    assert passwords.password_problem("correct horse battery 7", "alice") is None
 
 
 def test_web_hashes_cost_at_least_the_key_slots():
     assert passwords.DEFAULT_COST.memory_kib >= DEFAULT_KDF.memory_kib
     assert passwords.DEFAULT_COST.iterations >= DEFAULT_KDF.iterations
-    phc = passwords.hash_password("a long enough password")
+    phc = passwords.hash_password("a long enough password 7")
     assert "m=%d" % DEFAULT_KDF.memory_kib in phc and "t=%d" % DEFAULT_KDF.iterations in phc
 
 
@@ -87,14 +87,14 @@ def test_a_password_file_others_can_read_is_warned_about(tmp_path, capsys, monke
 
     monkeypatch.setattr(keystore, "DEFAULT_KDF", keystore.Argon2Params(memory_kib=8, iterations=1))
     pw = tmp_path / "pw"
-    pw.write_text("a long enough password\n")
+    pw.write_text("a long enough password 7\n")
     os.chmod(pw, 0o644)
     assert main(["init", "--data-dir", str(tmp_path / "box"), "--password-file", str(pw)]) == 0
     err = capsys.readouterr().err
     assert "can be read by other users (mode 644)" in err
     os.chmod(pw, 0o600)
     pw2 = tmp_path / "pw2"
-    pw2.write_text("a long enough password\n")
+    pw2.write_text("a long enough password 7\n")
     os.chmod(pw2, 0o600)
     assert main(["init", "--data-dir", str(tmp_path / "box2"), "--password-file", str(pw2)]) == 0
     assert "warning" not in capsys.readouterr().err

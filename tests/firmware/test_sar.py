@@ -15,7 +15,7 @@ from firmware.box import open_audit
 from firmware.sar import DisclosureLog
 from firmware.storage.keystore import Argon2Params, KeyStore
 
-PASSWORD = "correct horse battery"
+PASSWORD = "correct horse battery 7"
 CALLS = [
     {
         "line": 1,

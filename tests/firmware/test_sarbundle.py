@@ -111,7 +111,7 @@ def test_encrypted_as_a_stream_it_opens_with_the_password(tmp_path):
     out = tmp_path / "b.zip.gpg"
     spool = FileSpool(out)
     counted = Counted(spool)
-    gpg = GpgStream("a long bundle password", counted)
+    gpg = GpgStream("a long bundle password 7", counted)
 
     def run():
         write_bundle(gpg, store, store.calls, None, {})
@@ -123,7 +123,7 @@ def test_encrypted_as_a_stream_it_opens_with_the_password(tmp_path):
     assert hashlib.sha256(out.read_bytes()).hexdigest() == counted.sha256.hexdigest()
     opened = subprocess.run(
         ["gpg", "--homedir", str(tmp_path), "--batch", "--quiet", "--pinentry-mode", "loopback"]
-        + ["--passphrase", "a long bundle password", "--decrypt", str(out)],
+        + ["--passphrase", "a long bundle password 7", "--decrypt", str(out)],
         capture_output=True,
     )
     assert opened.returncode == 0

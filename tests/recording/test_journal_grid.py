@@ -26,7 +26,7 @@ def _box(tmp_path, synth):
     data_dir = str(tmp_path / "box")
     os.makedirs(data_dir)
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
-        "admin", "correct horse battery"
+        "admin", "correct horse battery 7"
     )
     doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 4, "calls": CALLS}
     return open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)

@@ -31,7 +31,7 @@ def test_each_sealed_recording_is_announced_once_with_its_row(tmp_path, synth):
     data_dir = str(tmp_path / "box")
     os.makedirs(data_dir)
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
-        "admin", "correct horse battery"
+        "admin", "correct horse battery 7"
     )
     box = open_sim_box(loads_scenario(json.dumps(SCENARIO)), data_dir, synth=synth)
     finished = []

@@ -32,7 +32,7 @@ def week_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("week")
     data_dir = str(root / "data")
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
-        "admin", "correct horse battery"
+        "admin", "correct horse battery 7"
     )
     path = root / "week.json"
     path.write_text(json.dumps(week.scenario()))

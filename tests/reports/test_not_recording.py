@@ -37,7 +37,7 @@ def _keyed(tmp_path):
     data_dir = str(tmp_path / "box")
     os.makedirs(data_dir)
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
-        "admin", "correct horse battery"
+        "admin", "correct horse battery 7"
     )
     return data_dir
 

@@ -11,7 +11,7 @@ from telephony.levels import DBM0_RMS
 
 from support.cli import export_args, run_linekeeper
 
-PASSWORD = "correct horse battery"
+PASSWORD = "correct horse battery 7"
 
 
 CHEAP_KDF = Argon2Params(memory_kib=8, iterations=1)  # these tests are not about the KDF

@@ -13,7 +13,7 @@ from firmware.storage.keystore import Argon2Params, KeyStore
 
 from support.cli import export_args, run_linekeeper
 
-PASSWORD = "correct horse battery"
+PASSWORD = "correct horse battery 7"
 
 
 # In-process key slots use a cheap Argon2id: these tests are about recordings,

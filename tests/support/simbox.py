@@ -14,7 +14,7 @@ def keyed_sim_box(tmp_path, synth, calls, lines, **extra):
     data_dir = str(tmp_path / "box")
     os.makedirs(data_dir)
     KeyStore(data_dir, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
-        "admin", "correct horse battery"
+        "admin", "correct horse battery 7"
     )
     doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": lines, "calls": calls, **extra}
     return open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth), data_dir

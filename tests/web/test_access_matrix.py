@@ -67,6 +67,7 @@ MATRIX = {
     ("POST", "users.create"): {INST},
     ("POST", "users.update"): {INST},
     ("POST", "users.set_password"): {INST},
+    ("POST", "users.unlock"): {INST},
     ("POST", "users.delete"): {INST},
     ("GET", "settings.index"): {INST},
     ("POST", "settings.save"): {INST},

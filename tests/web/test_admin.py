@@ -37,24 +37,28 @@ def test_only_supervisors_get_key_slots_made_with_a_supervisors_key(box, people)
 @pytest.mark.parametrize(
     "form, field, message",
     [
-        ({"name": "", "password": "a fine password", "roles": "auditor"}, "name", "Enter a user name"),
+        ({"name": "", "password": "a fine password 7", "roles": "auditor"}, "name", "Enter a user name"),
         (
-            {"name": "Bob Smith", "password": "a fine password", "roles": "auditor"},
+            {"name": "Bob Smith", "password": "a fine password 7", "roles": "auditor"},
             "name",
             "lowercase letters",
         ),
-        ({"name": "sam", "password": "a fine password", "roles": "auditor"}, "name", "already"),
-        ({"name": "bob", "password": "a fine password"}, "roles", "at least one role"),
-        ({"name": "bob", "password": "a fine password", "roles": "admin"}, "roles", "at least one role"),
-        ({"name": "bob", "password": "a fine password", "roles": "supervisor"}, "lines", "at least one line"),
+        ({"name": "sam", "password": "a fine password 7", "roles": "auditor"}, "name", "already"),
+        ({"name": "bob", "password": "a fine password 7"}, "roles", "at least one role"),
+        ({"name": "bob", "password": "a fine password 7", "roles": "admin"}, "roles", "at least one role"),
         (
-            {"name": "bob", "password": "a fine password", "roles": "supervisor", "lines": "9"},
+            {"name": "bob", "password": "a fine password 7", "roles": "supervisor"},
+            "lines",
+            "at least one line",
+        ),
+        (
+            {"name": "bob", "password": "a fine password 7", "roles": "supervisor", "lines": "9"},
             "lines",
             "numbered 1 to 4",
         ),
-        ({"name": "bob", "password": "short", "roles": "auditor"}, "password", "at least 8"),
-        ({"name": "bob", "password": "qwertyuiop", "roles": "auditor"}, "password", "commonly used"),
-        ({"name": "weak4", "password": "weak4weak4", "roles": "auditor"}, "password", "user name"),
+        ({"name": "bob", "password": "short", "roles": "auditor"}, "password", "at least 12"),
+        ({"name": "bob", "password": "1qaz2wsx3edc", "roles": "auditor"}, "password", "commonly used"),
+        ({"name": "weak4", "password": "weak4weak4weak4", "roles": "auditor"}, "password", "user name"),
     ],
 )
 def test_bad_new_user_input(box, people, form, field, message):
@@ -94,7 +98,7 @@ def test_a_supervisor_cannot_be_added_without_an_unlocked_key(box, people):
     resp = box.post(
         alice,
         "/users",
-        {"name": "bob", "password": "a fine password", "roles": "supervisor", "lines": "1"},
+        {"name": "bob", "password": "a fine password 7", "roles": "supervisor", "lines": "1"},
         token_from="/users",
     )
     assert resp.status_code == 400 and "recording key unlocked" in page_of(resp)
@@ -104,7 +108,7 @@ def test_a_supervisor_cannot_be_added_without_an_unlocked_key(box, people):
     resp = box.post(
         ivan,
         "/users",
-        {"name": "bob", "password": "a fine password", "roles": "auditor"},
+        {"name": "bob", "password": "a fine password 7", "roles": "auditor"},
         token_from="/users",
     )
     assert resp.status_code == 302 and "bob" not in box.services.keystore.slots()
@@ -131,13 +135,13 @@ def test_changing_roles_and_lines(box, people):
     resp = box.post(
         alice,
         "/users/sam",
-        {"roles": "supervisor", "lines": "1", "password": "brand new sam pass"},
+        {"roles": "supervisor", "lines": "1", "password": "brand new sam pass 7"},
         token_from="/users",
     )
     assert resp.status_code == 302
-    box.services.keystore.unlock("sam", "brand new sam pass").forget()
+    box.services.keystore.unlock("sam", "brand new sam pass 7").forget()
     assert box.services.keystore.granted_lines("sam") == (1,)
-    box.login("sam", "brand new sam pass")
+    box.login("sam", "brand new sam pass 7")
     assert box.web.accounts.get("sam").roles == {"supervisor"}
 
 
@@ -153,14 +157,14 @@ def test_deleting_a_supervisor_advises_a_rekey(box, people):
 
 def test_reset_password_for_a_forgotten_one(box, people):
     alice = people["alice"]
-    resp = box.post(alice, "/users/sue/password", {"password": "123456789"}, token_from="/users")
+    resp = box.post(alice, "/users/sue/password", {"password": "1qaz2wsx3edc"}, token_from="/users")
     assert resp.status_code == 400 and "commonly used" in page_of(resp)
-    resp = box.post(alice, "/users/sue/password", {"password": "sue has a new one"}, token_from="/users")
+    resp = box.post(alice, "/users/sue/password", {"password": "sue has a new one 7"}, token_from="/users")
     assert resp.status_code == 302
     assert people["sue"].get("/calls").status_code == 302  # logged out
-    box.login("sue", "sue has a new one")
+    box.login("sue", "sue has a new one 7")
     assert box.services.keystore.granted_lines("sue") == (3,)  # a new key pair, the same line
-    box.services.keystore.unlock("sue", "sue has a new one").forget()
+    box.services.keystore.unlock("sue", "sue has a new one 7").forget()
 
 
 def test_the_box_keeps_an_installer(box, people):
@@ -528,7 +532,7 @@ def test_the_audit_trail_reads_in_words_and_filters_on_every_action(box, people)
 
     alice, audrey = people["alice"], people["audrey"]
     box.post(
-        alice, "/users", {"name": "newbie", "password": "a long enough password", "roles": "auditor"},
+        alice, "/users", {"name": "newbie", "password": "a long enough password 7", "roles": "auditor"},
         token_from="/users",
     )  # fmt: skip
     box.services.audit.append(
@@ -576,7 +580,7 @@ def test_the_users_page_says_what_was_done(box, people):
     """Adding a user, changing one, setting a password: the page came back as it was."""
     alice = people["alice"]
     resp = box.post(
-        alice, "/users", {"name": "newbie", "password": "a long enough password", "roles": "auditor"},
+        alice, "/users", {"name": "newbie", "password": "a long enough password 7", "roles": "auditor"},
         token_from="/users",
     )  # fmt: skip
     assert resp.headers["Location"] == "/users?done=added&name=newbie"

@@ -167,7 +167,7 @@ def test_a_post_without_its_token_changes_nothing(app):
 
 def test_a_wrong_password_is_refused_and_audited(app, viewer):
     client, token = _client(app, ANON)
-    resp = client.post("/login", data={"user": SUP, "password": "not it at all", "csrf_token": token})
+    resp = client.post("/login", data={"user": SUP, "password": "not it at all 7", "csrf_token": token})
     assert resp.status_code == 400 and "Wrong user name or password" in resp.get_data(as_text=True)
     last = viewer.audit_log.entries(limit=1)[0]
     assert (last.action, last.actor, last.target) == ("login_failed", "anonymous", SUP)
@@ -207,7 +207,7 @@ def test_failed_logins_are_throttled_as_on_a_box(viewer):
     try:
         client, token = _client(create_archive_app(v), ANON)
         for _ in range(3):
-            assert _login(client, token, "not it at all", "10.0.0.9").status_code == 400
+            assert _login(client, token, "not it at all 7", "10.0.0.9").status_code == 400
         resp = _login(client, token, PASSWORD, "10.0.0.9")
         assert resp.status_code == 429
         assert "Too many failed attempts. Wait 1 s and try again." in resp.get_data(as_text=True)

@@ -39,7 +39,7 @@ FORMS = [
     ("calls.erase_details", {"details_reason": "erasure request ref 78", "confirm": "yes"}),
     ("retention.confirm_clock", {"confirm": "yes"}),
     # A wrong password (the refusal the web UI audits), then the right one (the recorder's).
-    ("rekey.start", {"slot_user": ADMIN[0], "password": "not the password", "confirm": "yes"}),
+    ("rekey.start", {"slot_user": ADMIN[0], "password": "not the password 7", "confirm": "yes"}),
     ("rekey.start", {"slot_user": ADMIN[0], "password": ADMIN[1], "confirm": "yes"}),
 ]
 

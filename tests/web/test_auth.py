@@ -155,8 +155,8 @@ def test_a_failed_login_keeps_no_name_that_is_not_an_account(box):
     holds the text of a name no account has, only that no account had it."""
     box.do_setup()
     client = box.client()
-    assert box.try_login(client, "correct horse battery", "x").status_code == 400
-    assert box.try_login(client, "alice", "wrong password").status_code == 400
+    assert box.try_login(client, "correct horse battery 7", "x").status_code == 400
+    assert box.try_login(client, "alice", "wrong password 7").status_code == 400
     unknown, known = box.services.audit.entries(limit=2, action="login_failed", newest_first=False)
     assert (unknown.actor, unknown.target, unknown.details["no_account"]) == ("anonymous", None, True)
     assert "horse" not in repr(unknown.details)
@@ -167,7 +167,7 @@ def test_throttling_per_account(box):
     box.do_setup()
     client = box.client()
     for _ in range(3):
-        assert box.try_login(client, "alice", "wrong password").status_code == 400
+        assert box.try_login(client, "alice", "wrong password 7").status_code == 400
     # Now blocked: even the right password is refused without being checked.
     resp = box.try_login(client, "alice", box.ADMIN[1])
     assert resp.status_code == 429
@@ -186,7 +186,7 @@ def test_throttling_per_account(box):
 def test_a_failed_login_from_a_session_is_that_users(box, people):
     """Someone at a desk left logged in tries another account's password: the entry is the
     session's user's, with no second actor in its details."""
-    resp = box.post(people["ivan"], "/login", {"name": "sam", "password": "wrong password"}, "/")
+    resp = box.post(people["ivan"], "/login", {"name": "sam", "password": "wrong password 7"}, "/")
     assert resp.status_code == 400
     (entry,) = box.services.audit.entries(limit=1, action="login_failed")
     assert (entry.actor, entry.target) == ("ivan", "sam")
@@ -196,7 +196,7 @@ def test_a_failed_login_from_a_session_is_that_users(box, people):
 def test_a_lockout_is_audited_with_the_failure_that_began_it(box, people):
     client = box.client()
     for _ in range(3):
-        box.try_login(client, "sam", "wrong password")
+        box.try_login(client, "sam", "wrong password 7")
     first, second, third = box.services.audit.entries(limit=3, action="login_failed", newest_first=False)
     assert "locked" not in first.details and "locked" not in second.details
     assert (third.target, third.details["locked"], third.details["locked_s"]) == ("sam", ["acct"], 1)
@@ -211,7 +211,11 @@ def test_a_lockout_is_audited_with_the_failure_that_began_it(box, people):
     # The current password on the account page counts the same way.
     token = box.token_of(people["sue"], "/account/password")
     for n in range(3):
-        form = {"old": "guess %d" % n, "new": "a brand new password", "confirm": "a brand new password"}
+        form = {
+            "old": "guess %d 7777" % n,
+            "new": "a brand new password 7",
+            "confirm": "a brand new password 7",
+        }
         people["sue"].post("/account/password", data=dict(form, csrf_token=token))
     (last,) = box.services.audit.entries(limit=1, action="login_failed")
     assert (last.actor, last.details["field"]) == ("sue", "current password")
@@ -232,11 +236,11 @@ def test_throttling_per_address(box):
 def test_forgotten_failures_leave_no_row(box):
     """A name typed in a failed login (perhaps a password) stays in web.db a day at most."""
     box.do_setup()
-    box.try_login(box.client(), "correct horse battery", "x")
+    box.try_login(box.client(), "correct horse battery 7", "x")
     keys = [row[0] for row in box.web.db.query("SELECT key FROM throttle")]
     assert any("horse" in key for key in keys)
     box.clock.advance(24 * 3600 + 1)
-    box.try_login(box.client(), "alice", "wrong password")
+    box.try_login(box.client(), "alice", "wrong password 7")
     keys = [row[0] for row in box.web.db.query("SELECT key FROM throttle")]
     assert keys and not any("horse" in key for key in keys)
 
@@ -300,12 +304,12 @@ def test_change_own_password(box, people):
     other_sam = box.login("sam")
     bad = [
         (
-            {"old": "wrong", "new": "a new good passphrase", "confirm": "a new good passphrase"},
+            {"old": "wrong", "new": "a new good passphrase 7", "confirm": "a new good passphrase 7"},
             "not your current password",
         ),
-        ({"old": box.PASSWORDS["sam"], "new": "short", "confirm": "short"}, "at least 8"),
-        ({"old": box.PASSWORDS["sam"], "new": "password123", "confirm": "password123"}, "commonly used"),
-        ({"old": box.PASSWORDS["sam"], "new": "a new good passphrase", "confirm": "other"}, "differ"),
+        ({"old": box.PASSWORDS["sam"], "new": "short", "confirm": "short"}, "at least 12"),
+        ({"old": box.PASSWORDS["sam"], "new": "1qaz2wsx3edc", "confirm": "1qaz2wsx3edc"}, "commonly used"),
+        ({"old": box.PASSWORDS["sam"], "new": "a new good passphrase 7", "confirm": "other"}, "differ"),
         (
             {"old": box.PASSWORDS["sam"], "new": box.PASSWORDS["sam"], "confirm": box.PASSWORDS["sam"]},
             "That is your current password",
@@ -320,12 +324,12 @@ def test_change_own_password(box, people):
     resp = box.post(
         sam,
         "/account/password",
-        {"old": box.PASSWORDS["sam"], "new": "a new good passphrase", "confirm": "a new good passphrase"},
+        {"old": box.PASSWORDS["sam"], "new": "a new good passphrase 7", "confirm": "a new good passphrase 7"},
     )
     assert resp.status_code == 302
     assert session_cookie(sam) != old_cookie
     # The key slot follows the password; other sessions are logged out.
-    box.services.keystore.unlock("sam", "a new good passphrase").forget()
+    box.services.keystore.unlock("sam", "a new good passphrase 7").forget()
     assert other_sam.get("/").status_code == 302
     assert sam.get("/calls/1").status_code == 200
     assert 'id="player"' in sam.get("/calls/1").get_data(as_text=True)

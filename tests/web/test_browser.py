@@ -151,8 +151,8 @@ def test_fresh_box_to_audited_playback(box, page):
         page.select_option("#line-%d-mode" % n, "record")
     page.select_option("#line-4-mode", "private")
     page.fill("#admin_name", "alice")
-    page.fill("#admin_password", "correct horse battery")
-    page.fill("#admin_confirm", "correct horse battery")
+    page.fill("#admin_password", "correct horse battery 7")
+    page.fill("#admin_confirm", "correct horse battery 7")
     shot(page, "01-setup-wizard")
     page.click("#finish-setup")
 
@@ -166,7 +166,7 @@ def test_fresh_box_to_audited_playback(box, page):
     # 3. Log out and in again; every line is idle before the call.
     page.click("#logout")
     page.wait_for_selector("#logged-out")
-    log_in(page, base, "alice", "correct horse battery")
+    log_in(page, base, "alice", "correct horse battery 7")
     assert page.get_attribute("#line-1", "data-state") == "idle"
     assert time.monotonic() - box["started"] < CALL_AT_S, "too slow to reach the call"
     shot(page, "03-dashboard")
@@ -210,12 +210,19 @@ def test_fresh_box_to_audited_playback(box, page):
     # 7. An auditor sees the playback in the audit trail.
     page.goto(base + "users")
     page.fill("#new-name", "audrey")
-    page.fill("#new-password", "auditor pass word")
+    page.fill("#new-password", "auditor pass word 7")
     page.check("#new-user input[name=roles][value=auditor]")
     page.click("#new-user button[type=submit]")
     page.wait_for_selector("#user-audrey")
     page.click("#logout")
-    log_in(page, base, "audrey", "auditor pass word")
+    log_in(page, base, "audrey", "auditor pass word 7")
+    # A password alice set: audrey chooses her own before any other page.
+    page.wait_for_selector("#must-change")
+    page.fill("#old", "auditor pass word 7")
+    page.fill("#new", "audreys own words 7")
+    page.fill("#confirm", "audreys own words 7")
+    page.click("main button[type=submit]")
+    page.wait_for_selector("#done")
     page.click("text=Audit trail")
     # The first look since the start says the trail is being checked (in the background),
     # never that it verifies; a reload once that check ended says it does.

@@ -38,7 +38,7 @@ from web.setupcode import setup_code_for
 from support.cli import run_linekeeper
 from support.web import TOKEN, FakeClock, FakeStatus
 
-PASSWORD = "correct horse battery"
+PASSWORD = "correct horse battery 7"
 START = "2026-03-02T09:00:00Z"
 CALL_AT_S = 2.0
 TALK_S = 26.0

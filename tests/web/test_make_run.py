@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow  # runs `make run` as a real server
 
 ROW = re.compile(r'<tr id="line-(\d)" data-state="(\w+)"')
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-PASSWORD = "demo box admin password"
+PASSWORD = "demo box admin password 7"
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):

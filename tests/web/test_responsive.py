@@ -112,7 +112,7 @@ def served(tmp_path_factory, synth):
     with web.db.tx() as conn:
         web.accounts.update(conn, "alice", {"installer", "supervisor", "auditor", "staff"}, [1, 2, 3, 4])
         # Another account: the users page's forms are on every row but your own.
-        web.accounts.create(conn, "audrey", "a long enough password", {"auditor"}, [])
+        web.accounts.create(conn, "audrey", "a long enough password 7", {"auditor"}, [])
     story.services.live = FakeLive()
     # An alarm on (the banner on every page), the updates inbox, a rekey half done.
     alarms = AlarmLog(Path(story.data) / "alarms.db", story.services, story.audit)
@@ -401,7 +401,7 @@ def test_a_field_s_error_is_tied_to_the_field_and_takes_the_focus(served):
         assert page.evaluate("document.activeElement.id") == "f-number"  # the first of them
         page.goto(base + "/users")
         page.fill("#new-name", "newcomer")
-        page.fill("#new-password", "password1")  # common: refused by the server
+        page.fill("#new-password", "1qaz2wsx3edc")  # common: refused by the server
         page.click("#new-user button[type=submit]")
         page.wait_for_selector("#error-password")
         assert page.get_attribute("#new-password", "aria-invalid") == "true"

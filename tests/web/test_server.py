@@ -129,9 +129,12 @@ def test_double_start_is_refused(served):
         ("password1", False),
         ("PASSWORD1", False),
         ("  iloveyou1 ", False),
-        ("a good long passphrase", True),
-        ("Tr0ub4dor&3", True),
-        ("ünïcödé pässwörd", True),
+        ("a good long passphrase", False),  # no digit (PCI DSS 8.3.6)
+        ("123456789012 3", False),  # no letter
+        ("Tr0ub4dor&3", False),  # 11 characters
+        ("a good long passphrase 7", True),
+        ("Tr0ub4dor&3x", True),
+        ("ünïcödé pässwörd 7", True),
     ],
 )
 def test_password_rules(password, ok):

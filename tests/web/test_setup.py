@@ -50,14 +50,14 @@ BAD_FIELDS = [
     ({"line-2-name": ""}, "line-2-name", "Give line 2 a name"),
     ({"line-3-mode": "sometimes"}, "line-3-mode", "recorded or private"),
     ({"admin_name": "Bad Name!"}, "admin_name", "lowercase letters"),
-    ({"admin_password": "short", "admin_confirm": "short"}, "admin_password", "at least 8"),
-    ({"admin_password": "iloveyou1", "admin_confirm": "iloveyou1"}, "admin_password", "commonly used"),
+    ({"admin_password": "short", "admin_confirm": "short"}, "admin_password", "at least 12"),
+    ({"admin_password": "1qaz2wsx3edc", "admin_confirm": "1qaz2wsx3edc"}, "admin_password", "commonly used"),
     (
-        {"admin_password": "Alice_Alice", "admin_confirm": "Alice_Alice", "admin_name": "alice_alice"},
+        {"admin_password": "Alice_Alice_1", "admin_confirm": "Alice_Alice_1", "admin_name": "alice_alice"},
         "admin_password",
         "must not be made from the user name",
     ),
-    ({"admin_confirm": "something else"}, "admin_confirm", "differ"),
+    ({"admin_confirm": "something else 7"}, "admin_confirm", "differ"),
 ]
 
 
@@ -169,7 +169,7 @@ def test_setup_completes_atomically_and_shows_the_recovery_key_once(box):
 
 
 def test_a_refused_key_store_leaves_nothing_behind(box):
-    box.services.keystore.initialise("someone", "an earlier init password")
+    box.services.keystore.initialise("someone", "an earlier init password 7")
     resp = post_setup(box, box.client())
     assert resp.status_code == 400
     assert "linekeeper init" in resp.get_data(as_text=True)
@@ -180,8 +180,8 @@ def test_a_refused_key_store_leaves_nothing_behind(box):
         box,
         client,
         admin_name="someone",
-        admin_password="an earlier init password",
-        admin_confirm="an earlier init password",
+        admin_password="an earlier init password 7",
+        admin_confirm="an earlier init password 7",
     )
     assert resp.status_code == 302 and resp.headers["Location"] == "/"
     assert box.web.site.recovery_confirmed
@@ -277,8 +277,8 @@ def test_a_try_cut_after_the_keys_were_made_shows_a_new_recovery_key_next_time(b
         box,
         box.client(),
         admin_name="bob",
-        admin_password="bobs own long password",
-        admin_confirm="bobs own long password",
+        admin_password="bobs own long password 7",
+        admin_confirm="bobs own long password 7",
     )
     assert resp.status_code == 400 and "earlier try of this page" in resp.get_data(as_text=True)
     client = box.client()

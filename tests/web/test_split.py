@@ -20,7 +20,7 @@ import pytest
 from web.remote import RECORDER_DOWN, services_for_recorder
 
 LINEKEEPER = [sys.executable, "-m", "firmware.cli"]
-PASSWORD = "split box owner password"
+PASSWORD = "split box owner password 7"
 
 
 def cli(*args):

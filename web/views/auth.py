@@ -2,6 +2,7 @@
 
 import datetime
 import logging
+import math
 
 from flask import Blueprint, Response, g, make_response, redirect, render_template, request, url_for
 
@@ -9,6 +10,7 @@ from firmware.alarmlog import raise_slot_tampered
 from firmware.errors import KeyStoreError, LinekeeperError, TamperError, WrongPasswordError
 
 from .. import passwords, pwchange
+from ..accounts import HISTORY, MUST_CHANGE
 from ..security import (
     SESSION_COOKIE,
     audit,
@@ -20,10 +22,15 @@ from ..security import (
     set_cookie,
     unlocked_key,
 )
-from ..throttle import account_keys
+from ..throttle import LOCKOUT_AFTER, account_keys
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
+
+LOCKED = (
+    "This account is locked after %d failed attempts in a row. Try again in %d minutes, "
+    "or ask an installer to unlock it."
+)
 
 
 def _safe_next(target):
@@ -134,13 +141,12 @@ def login():
     keys = account_keys(name, request.remote_addr or "")
     wait = web.throttle.attempt(keys)
     if wait:
-        return form_errors(
-            "login.html",
-            {"form": ("Too many failed attempts. Wait %d s and try again." % wait)},
-            status=429,
-            next=next_url,
-            name=name,
-        )
+        message = "Too many failed attempts. Wait %d s and try again." % wait
+        locked_s = web.throttle.locks(keys).get("lock")
+        if locked_s:
+            # The password was not checked: nothing here says whether it was right.
+            message = LOCKED % (LOCKOUT_AFTER, math.ceil(locked_s / 60))
+        return form_errors("login.html", {"form": message}, status=429, next=next_url, name=name)
     user, key = _authenticate(name, password)
     if user is None:
         audit("login_failed", actor="anonymous", **_who_failed(name), **lockout(keys))
@@ -152,9 +158,16 @@ def login():
             )
         return form_errors("login.html", {"form": message}, status=400, next=next_url, name=name)
     web.throttle.succeeded(keys)
+    if not user.must_change and passwords.password_problem(password, user.name):
+        # A password from before the rules (PCI DSS 8.3.6) still logs in, once more: it
+        # must be changed before anything else (web.security.before_request).
+        web.accounts.require_change(user.name, "rules")
+        user = web.accounts.get(user.name)
     g.user = user
-    resp, _ = start_session(_safe_next(next_url), user.name, key)
-    audit("login", user.name, recording_key=key is not None)
+    target = url_for("auth.password") if user.must_change else _safe_next(next_url)
+    resp, _ = start_session(target, user.name, key)
+    details = {"must_change": user.must_change} if user.must_change else {}
+    audit("login", user.name, recording_key=key is not None, **details)
     return resp
 
 
@@ -198,7 +211,7 @@ def logout():
 @roles()
 def password():
     if request.method == "GET":
-        return render_template("password.html", errors={}, done=request.args.get("done"))
+        return render_template("password.html", errors={}, done=request.args.get("done"), **_must_change())
     web = lk()
     old = request.form.get("old") or ""
     new = request.form.get("new") or ""
@@ -213,6 +226,7 @@ def password():
             {"old": ("Too many wrong current passwords. Wait %d s and try again." % wait)},
             status=429,
             done=None,
+            **_must_change(),
         )
     if web.accounts.verify(g.user.name, old) is None:
         errors["old"] = "That is not your current password."
@@ -226,8 +240,12 @@ def password():
         errors["new"] = "That is your current password: choose a new one."
     elif new != (request.form.get("confirm") or ""):
         errors["confirm"] = "The two new passwords differ."
+    elif "old" not in errors and web.accounts.reused(g.user.name, new):
+        # Checked last, and only after the current password was right: each costs a hash
+        # check, and it must not tell a guesser anything (PCI DSS 8.3.7).
+        errors["new"] = "That is one of your last %d passwords: choose one you have not used here." % HISTORY
     if errors:
-        return form_errors("password.html", errors, done=None)
+        return form_errors("password.html", errors, done=None, **_must_change())
     keystore = web.services.keystore
     has_slot = keystore.is_initialised and g.user.name in keystore.slots()
     entries = [("password_change", {"key_slot": has_slot, "address": request.remote_addr or ""})]
@@ -246,6 +264,11 @@ def password():
     g.session = None
     resp, _ = start_session(url_for("auth.password", done=1), g.user.name, key)
     return resp
+
+
+def _must_change():
+    """The password page's words on why the password must be changed now, if it must."""
+    return {"must_change": MUST_CHANGE.get(g.user.must_change)}
 
 
 @bp.route("/security")

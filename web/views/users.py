@@ -10,9 +10,11 @@ A new key slot is always made from that key, never from an installer's
 session (an installer-only account has no key).
 
 Nobody changes their own roles, lines or password here (the password page
-asks for the current one). Every change is audited; the box always keeps
-one installer (checked and changed in one web.db transaction) and one key
-slot.
+asks for the current one). A password set here, for a new user or a reset,
+is one the person must change at their next login before anything else
+(PCI DSS 8.3.5; :data:`web.accounts.MUST_CHANGE`). Every change is audited;
+the box always keeps one installer (checked and changed in one web.db
+transaction) and one key slot.
 """
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
@@ -46,6 +48,7 @@ DONE = {
     "added": "added: they can log in now",
     "changed": "changed: the new roles and lines apply from their next login",
     "password": "has a new password, from their next login",
+    "unlocked": "is unlocked: they can log in now",
 }
 
 
@@ -71,6 +74,7 @@ def _render_list(errors=None, status=200, **extra):
         form=request.form,
         roles_all=ROLES,
         has_key=_can_grant(),
+        locked={u.name: web.throttle.locked_s(u.name) for u in web.accounts.all()},
         **extra,
     ), status
 
@@ -244,7 +248,7 @@ def create():
         if grant is not None:
             entries.append(("key_slot_add", name, {"granted_with": grant.via}))
         with intent.audited_tx(web, entries) as conn:
-            web.accounts.create(conn, name, password, chosen, lines)
+            web.accounts.create(conn, name, password, chosen, lines, must_change="set_by_other")
     except KeyStoreError as exc:
         return _render_list({"form": str(exc)}, 400)
     except Exception:
@@ -318,7 +322,7 @@ def update(name):
                     _check_installers_left(conn, name)
                 web.accounts.update(conn, name, chosen, lines)
                 if new_slot:
-                    web.accounts.set_password(conn, name, password)
+                    web.accounts.set_password(conn, name, password, must_change="set_by_other")
         except _LastInstaller:
             if new_slot:
                 keystore.remove_slot(name)
@@ -382,7 +386,7 @@ def set_password(name):
         entries.append(("key_slot_add", {"granted_with": grant.via, "address": address}))
     # Noted before the slot: a cut between the slot and the hash is finished, not
     # taken for an altered key store (web/pwchange.py).
-    note = pwchange.begin(web, name, g.user.name, entries)
+    note = pwchange.begin(web, name, g.user.name, entries, must_change="set_by_other")
     try:
         if had_slot:
             keystore.reset_password(name, password, grant.key, lines=user.lines or None)
@@ -397,6 +401,23 @@ def set_password(name):
     pwchange.finish(web, name, password, note)
     web.sessions.end_user(name)
     return redirect(url_for("users.index", done="password", name=name))
+
+
+@bp.route("/<name>/unlock", methods=["POST"])
+@roles("installer")
+def unlock(name):
+    """End ``name``'s lockout (PCI DSS 8.3.4: 30 minutes, or until the person is known),
+    audited before it ends."""
+    web = lk()
+    if web.accounts.get(name) is None:
+        abort(404)
+    if name == g.user.name:
+        abort(403, description="Nobody unlocks their own account: ask another installer.")
+    if not web.throttle.locked_s(name):
+        return _render_list({"form": "%s is not locked out: nothing to unlock." % name}, 400)
+    audit("account_unlock", name)
+    web.throttle.unlock(name)
+    return redirect(url_for("users.index", done="unlocked", name=name))
 
 
 @bp.route("/<name>/delete", methods=["POST"])

@@ -299,8 +299,8 @@ def test_once_set_up_only_an_installers_password_moves_the_keys(on_hat_a, module
     web_db = WebDb(os.path.join(data_dir, "web.db"))
     accounts = Accounts(web_db, lambda: 0, cost=CHEAP_COST)
     with web_db.tx() as conn:
-        accounts.create(conn, "admin", "unused web password", ["supervisor"], [1, 2])
-        accounts.create(conn, "ivan", "unused web password", ["installer"], [])
+        accounts.create(conn, "admin", "unused web password 7", ["supervisor"], [1, 2])
+        accounts.create(conn, "ivan", "unused web password 7", ["installer"], [])
     web_db.close()
     with lab.unlock(data_dir) as unlocked:
         KeyStore(data_dir, kdf_params=CHEAP_SLOT).add_slot("ivan", "ivan's long password", unlocked)

@@ -24,7 +24,7 @@ import pytest
 from firmware.recording.store import RecordingStore
 from firmware.storage.keystore import KeyStore, parse_recovery_key
 
-PASSWORD = "correct horse battery"
+PASSWORD = "correct horse battery 7"
 SPEECH = [
     "Good morning, thank you for calling.",
     "I would like to check my order, please.",
