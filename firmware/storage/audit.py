@@ -89,6 +89,8 @@ ACTIONS = frozenset(
         "logout",
         # An account's lockout (after its failed logins) ended by an installer.
         "account_unlock",
+        # The audit trail's page viewed, once per page shown with its filter (PCI DSS 10.2.1.3).
+        "audit_view",
         "config_change",
         "key_slot_add",
         "key_slot_remove",

@@ -339,6 +339,19 @@ def test_the_pages_speak_to_people(app):
     assert '<dl class="fields"><dt>From address</dt>' in trail and "{&#34;" not in trail and '{"' not in trail
 
 
+def test_viewing_the_viewer_s_audit_trail_is_audited_once_per_view(app, viewer):
+    """PCI DSS 10.2.1.3: reading the trail is itself in the trail, one entry per page shown,
+    after the entries it shows were read."""
+    aud, _ = _client(app, AUD)
+    before = len(viewer.audit_log.entries(limit=10_000, action="audit_view"))
+    aud.get("/audit")
+    trail = aud.get("/audit").get_data(as_text=True)
+    views = viewer.audit_log.entries(limit=10_000, action="audit_view")
+    assert len(views) == before + 2
+    assert (views[0].actor, views[0].target) == (AUD, "audit") and views[0].details["rows"] > 0
+    assert "Viewed the audit trail" in trail
+
+
 def test_a_viewer_account_is_audited_before_it_is_written(tmp_path, monkeypatch):
     """The viewer's accounts were written, then audited: a cut between left an account
     that can see sites' calls, or a grant of more sites, that its trail never showed.

@@ -180,3 +180,18 @@ def test_an_installer_unlocks_an_account_sooner_audited(box, people):
     assert 'id="locked-sam"' not in page(alice, "/users")
     box.login("sam", client=_from(box, "203.0.113.9"))
     assert box.try_login(_from(box, "203.0.113.10"), "ivan", box.PASSWORDS["ivan"]).status_code == 429
+
+
+def test_viewing_the_audit_trail_is_audited_once_per_page_with_its_filter(box, people):
+    audrey = people["audrey"]
+    page(audrey, "/audit")
+    page(audrey, "/audit?who=sam&action=login")
+    views = box.services.audit.entries(limit=10, action="audit_view", newest_first=False)
+    assert [(e.actor, e.target) for e in views] == [("audrey", "audit")] * 2
+    assert views[0].details["filter"] == "all entries" and views[0].details["page"] == 1
+    assert views[1].details["filter"] == {"who": "sam", "action": "login"}
+    # The page shown holds no entry of its own view; a refused filter shows and writes nothing.
+    assert "Viewed the audit trail" in page(audrey, "/audit")
+    count = len(box.services.audit.entries(limit=100, action="audit_view"))
+    assert audrey.get("/audit?from=yesterday").status_code == 400
+    assert len(box.services.audit.entries(limit=100, action="audit_view")) == count

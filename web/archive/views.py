@@ -334,6 +334,8 @@ def audit_trail():
     # An auditor of some sites reads the entries about those sites, and the viewer's own
     # (logins, users): what was played or exported at another site is not theirs to see.
     entries = [e for e in entries if all(g.user.may_see(site) for site in _entry_sites(e))]
+    # Reading the trail is itself audited (PCI DSS 10.2.1.3), once per view, after reading.
+    viewer().audit("audit_view", "audit", filter="the newest entries", rows=len(entries))
     return render_template("archive/audit.html", entries=entries)
 
 

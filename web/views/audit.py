@@ -1,5 +1,8 @@
 """The audit trail viewer, with the result of checking its hash chain.
 
+Every view of the page is audited (``audit_view``, with its filter and page), as its CSV
+copy is (``export_list``); a filter refused shows no entry and writes none.
+
 The page shows the chain's head as ``SEQ:HASH``: written down or copied off
 the box, it lets ``linekeeper verify --head`` prove later that nothing up to
 it was deleted or rewritten, even by someone who had the card.
@@ -13,7 +16,7 @@ from firmware import words
 from firmware.calls.calllog import iso_ms
 from firmware.storage.audit import ACTIONS
 
-from ..security import form_errors, lk, roles
+from ..security import audit, form_errors, lk, roles
 from ..site import control_problem
 from . import csv_download, page_number
 from .calls import _day_us
@@ -53,6 +56,9 @@ def index():
             actions=ACTION_LIST,
         )
     entries = log.entries(limit=PAGE + 1, offset=(page - 1) * PAGE, **filters)
+    # Reading the trail is itself audited (PCI DSS 10.2.1.3): one entry per page shown,
+    # with its filter, after the entries it shows were read (so never among them).
+    audit("audit_view", "audit", filter=shown or "all entries", page=page, rows=len(entries[:PAGE]))
     return render_template(
         "audit.html",
         errors={},
