@@ -62,6 +62,7 @@ from .firstboot import SetupLed
 from .handover import box_keys
 from .keypin import RecordingKeyPin
 from .linecheck import LineCheck
+from .localtime import iso_to_us
 from .mail.service import MailService
 from .migrations import (
     backups_kept,
@@ -346,6 +347,7 @@ class Box:
         self.alive = None  # the sign of life (firmware/uptime.py), from a start that got that far
         self._start_record = None  # box_start's details, until it is audited
         self._start_t_us = None  # when the run started, on the monotonic clock (box_start's started)
+        self._unset_start_us = None  # box_start's started, dated by a clock not yet set (clock_set)
         self.seal_s = None  # real seconds the power-fail seal took
         self.holdup_ms = None  # the hold-up time the MCU reported with its warning
         self.on_power_back = None  # fn(): the power returned after a warning, no brownout
@@ -844,7 +846,7 @@ class Box:
         self._start_record = dict(last_run)
         self._start_t_us = self.clock.now_us()
         self.alive = AliveMark(
-            self.clock, self.data_dir, lambda: self._started and self.halted is None, self._record_start
+            self.clock, self.data_dir, lambda: self._started and self.halted is None, self._each_minute
         )
         self.alive.start()
         self._watch_power(mcu)
@@ -857,28 +859,60 @@ class Box:
             )
 
     def _pending_start(self):
-        """``box_start``'s details while they wait (with ``started``), or None once audited."""
+        """``box_start``'s details while they wait (with ``started``, and ``clock_synced``:
+        whether the clock that dates it was set), or None once audited."""
         if self._start_record is None:
             return None
-        return dict(self._start_record, started=iso_ms(self.clock.wall_at(self._start_t_us)))
+        return dict(
+            self._start_record,
+            started=iso_ms(self.clock.wall_at(self._start_t_us)),
+            clock_synced=bool(self.clock.synchronised),
+        )
+
+    def _each_minute(self):
+        """The sign of life's check: ``box_start`` audited (True once it is on the card),
+        then the correction of its ``started`` once the clock is set (:meth:`_note_clock_set`)."""
+        if not self._record_start():
+            return False
+        self._note_clock_set()
+        return True
+
+    def _note_clock_set(self):
+        """The run's start was dated by a clock not yet set (a Pi starts from the time it
+        last saved): once the time daemon has set it, audit ``clock_set`` with the start
+        dated again from the same instant on the monotonic clock (``started``), as it was
+        (``was``) and the difference (``correction_s``); reports read the time before the
+        run from it (firmware/uptime.py). A card that refuses it: tried again in a minute."""
+        if self._unset_start_us is None or not self.clock.synchronised:
+            return
+        was, now = self._unset_start_us, self.clock.wall_at(self.clock.now_us())
+        started = self.clock.wall_at(self._start_t_us)
+        details = {
+            "started": iso_ms(started),
+            "was": iso_ms(was),
+            "correction_s": round((started - was) / 1e6, 3),
+        }
+        try:
+            self.audit.append("system", "clock_set", "box", details, now)
+        except (sqlite3.Error, OSError) as exc:
+            log.error("cannot audit the clock being set (tried again in a minute): %s", exc)
+            return
+        self._unset_start_us = None
 
     def _record_start(self):
         """Audit ``box_start`` if it waits; True once it is on the card (the sign of life
         waits for it: a crash before it is then dated from the run before)."""
         if self._start_record is None:
             return True
+        details = self._pending_start()
         try:
-            self.audit.append(
-                "system",
-                "box_start",
-                "box",
-                self._pending_start(),
-                self.clock.wall_at(self.clock.now_us()),
-            )
+            self.audit.append("system", "box_start", "box", details, self.clock.wall_at(self.clock.now_us()))
         except (sqlite3.Error, OSError) as exc:
             log.error("cannot audit the start (tried again in a minute): %s", exc)
             return False
         self._start_record = None
+        if not details["clock_synced"]:
+            self._unset_start_us = iso_to_us(details["started"])
         return True
 
     def _how_last_run_ended(self):
@@ -1202,6 +1236,8 @@ class Box:
             # A run stopped within its first minute writes its box_start now; one the card
             # refuses goes in box_stop (``start``), as at a power cut.
             details = {} if self._record_start() else {"start": self._pending_start()}
+            if not details:
+                self._note_clock_set()  # set since the last minute's check
             try:
                 self.audit.append(
                     "system", "box_stop", "box", details, self.clock.wall_at(self.clock.now_us())

@@ -57,6 +57,13 @@ since when nothing was recorded (the last sign of the run before the loop). It i
 crash is dated at most a minute and that commit interval before it happened, never
 after, so a report never counts as recorded a time that was not.
 
+A Pi has no battery-backed clock: until the network time arrives it runs from the time
+it last saved, so ``box_start`` says whether the clock that dated ``started`` was set
+(``clock_synced``), and a run whose start it dated before it was set audits
+``clock_set`` once it is (:class:`firmware.box.Box`): the start dated again from the
+same instant on the monotonic clock. A report gives a time dated by a clock not set as
+approximate, at least its length.
+
 Reading them back: :func:`firmware.reports.downtime.downtime`.
 """
 

@@ -208,6 +208,7 @@ ACTIONS = {
     "power_fail": "Power failed: recordings sealed",
     "box_start": "The recorder started (its details say how it last stopped, and since when)",
     "box_stop": "The recorder stopped cleanly",
+    "clock_set": "The clock was set after the recorder started (its details date the start again)",
     "recording_created": "Began a recording",
     "recording_sealed": "Sealed a recording",
     "recording_recovered": "Recovered a recording after a stop",

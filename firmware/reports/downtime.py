@@ -1,5 +1,5 @@
 """When the box was not recording in a report's period, from its ``box_start`` /
-``box_stop`` / ``power_fail`` audit entries (:mod:`firmware.uptime` writes them), and
+``box_stop`` / ``power_fail`` / ``clock_set`` audit entries (:mod:`firmware.uptime` writes them), and
 why it did not start when it was refusing to (its ``recorder_start_failed`` entries,
 :mod:`firmware.startfail`).
 
@@ -28,7 +28,8 @@ def _events(audit_db):
         db.execute("PRAGMA query_only=1")
         return db.execute(
             "SELECT wall_us, action, details FROM audit WHERE action IN"
-            " ('box_start', 'box_stop', 'power_fail', 'recorder_start_failed') ORDER BY seq"
+            " ('box_start', 'box_stop', 'power_fail', 'recorder_start_failed', 'clock_set')"
+            " ORDER BY seq"
         ).fetchall()
     finally:
         db.close()
@@ -46,71 +47,97 @@ def _failed_starts(details, cipher):
 
 
 def _split(gap, failed):
-    """``gap`` ``(from_us or None, to_us or None, cause, reason)``, its part from the first
-    failed start on (``failed``: ``(since_us, reason)``, or None) said as such."""
-    a, b, cause, _ = gap
+    """``gap`` ``[from_us or None, to_us or None, cause, reason, from_set, to_set]``, its
+    part from the first failed start on (``failed``: ``(since_us, reason)``, or None) said
+    as such. ``from_set`` / ``to_set``: whether the clock that dated each end was set (the
+    failed starts are taken as dated by the clock of the start that worked)."""
+    a, b, cause, _, a_set, b_set = gap
     if failed is None or (b is not None and failed[0] >= b):
         return [gap]
     since = failed[0] if a is None else max(failed[0], a)
-    before = [(a, since, cause, None)] if a is None or since > a else []
-    return before + [(since, b, "start_failed", failed[1])]
+    before = [[a, since, cause, None, a_set, b_set]] if a is None or since > a else []
+    return before + [[since, b, "start_failed", failed[1], b_set, b_set]]
 
 
-def _started(gaps, first, details, wall_us, failed):
+def _started(gaps, first, details, wall_us, failed, last_set=True):
     """Add the time before a run to ``gaps``, from its ``box_start`` ``details`` (audited at
-    ``wall_us``; ``failed``: the starts that failed before it, or None); returns the first
-    start on record, this one's if ``first`` is None."""
+    ``wall_us``; ``failed``: the starts that failed before it, or None; ``last_set``: whether
+    the clock of the run before was set by its end, which dated ``down_from``); returns the
+    first start on record, this one's if ``first`` is None."""
     if details.get("last_run"):
         # The run before, which the card kept no entry of: carried by its clean-stop mark
         # into this start (firmware/uptime.py); the time before it first, then its stop's.
-        first = _started(gaps, first, details["last_run"], wall_us, failed)
-        failed = None
+        first = _started(gaps, first, details["last_run"], wall_us, failed, last_set)
+        failed, last_set = None, _clock_set(details["last_run"])
     # The run's start: written a minute into the run (firmware/uptime.py).
     started = iso_to_us(details.get("started")) or wall_us
+    start_set = _clock_set(details)
     if first is None:
         first = (started, details.get("after"))
         if first[1] == "first_start":
-            gaps += _split((None, started, "not_started", None), failed)
+            gaps += _split([None, started, "not_started", None, True, start_set], failed)
     down_from = details.get("down_from")
     if down_from:
-        gap = (min(iso_to_us(down_from), started), started, details.get("after") or "unknown", None)
-        gaps += _split(gap, failed)
+        gap = [min(iso_to_us(down_from), started), started, details.get("after") or "unknown", None]
+        gaps += _split(gap + [last_set, start_set], failed)
     elif failed is not None and details.get("after") != "first_start" and failed[0] < started:
         # Not recording since nothing on record (a crash in the first minute of the start that
         # audited the failures, on a box with no start before): from the first failed start.
-        gaps.append((failed[0], started, "start_failed", failed[1]))
+        gaps.append([failed[0], started, "start_failed", failed[1], start_set, start_set])
     return first
 
 
+def _clock_set(details):
+    """Whether the clock that dated a ``box_start``'s ``started`` was set (synchronised);
+    a start recorded by a release that did not say is taken as it was read before."""
+    return details.get("clock_synced", True) is not False
+
+
 def _gaps(events, now_us, alive_us, cipher=None, failing=None):
-    """Every time the box was not recording: ``(from_us or None, to_us or None, cause,
-    reason)``, and the first start on record ``(wall_us, after)`` or None. ``failing``:
-    the recorder's starts failing now, ``(since_us, reason)``, or None."""
+    """Every time the box was not recording: ``[from_us or None, to_us or None, cause,
+    reason, from_set, to_set]`` (the last two: whether the clock that dated each end was
+    set), and the first start on record ``(wall_us, after)`` or None. ``failing``: the
+    recorder's starts failing now, ``(since_us, reason)``, or None."""
     gaps, first, last, failed = [], None, None, None
+    run_set = True  # the last run's clock was set, by its start or since (clock_set)
     for wall_us, action, details in events:
         if action == "recorder_start_failed":
             # Audited by the start that worked, before its box_start: its gap's end.
             failed = _failed_starts(json.loads(details), cipher)
             continue
         details = json.loads(details)
+        if action == "clock_set":
+            # The run's start dated again once its clock was set: the gap before it ends
+            # there, and the run's later times were dated right.
+            was, started = iso_to_us(details["was"]), iso_to_us(details["started"])
+            for gap in gaps:
+                if gap[1] == was and not gap[5]:
+                    gap[1], gap[5] = started, True
+            if first is not None and first[0] == was:
+                first = (started, first[1])
+            if last is not None and last == (was, "running"):
+                last = (started, "running")
+            run_set = True
+            continue
         if action != "box_start":
             if details.get("start"):
                 # A run's box_start the card refused, carried by its stop or cut.
-                first = _started(gaps, first, details["start"], wall_us, failed)
-                failed = None
+                first = _started(gaps, first, details["start"], wall_us, failed, run_set)
+                failed, run_set = None, _clock_set(details["start"])
             last = (wall_us, "clean_stop" if action == "box_stop" else "power_fail")
             continue
-        first = _started(gaps, first, details, wall_us, failed)
+        first = _started(gaps, first, details, wall_us, failed, run_set)
+        run_set = _clock_set(details)
         last, failed = (iso_to_us(details.get("started")) or wall_us, "running"), None
     if last is not None and last[1] != "running":
-        gaps += _split((last[0], None, last[1], None), failing)  # still down
+        gaps += _split([last[0], None, last[1], None, run_set, True], failing)  # still down
     elif last is not None and alive_us is not None and now_us - alive_us > STALE_US:
-        gaps += _split((max(alive_us, last[0]), None, "no_sign_of_life", None), failing)
+        gaps += _split([max(alive_us, last[0]), None, "no_sign_of_life", None, run_set, True], failing)
     elif last is None and (failing or failed) is not None:
         # No start on record (keys missing since the first boot): from the first failed
         # start, why; the start that audited the failures (``failed``) is in its first minute.
         since, reason = failing or failed
-        gaps.append((since, None, "start_failed", reason))
+        gaps.append([since, None, "start_failed", reason, True, True])
     return gaps, first
 
 
@@ -122,7 +149,8 @@ def downtime(audit_db, period, now_us, alive_us=None, cipher=None, failing=None)
       ``cause`` (``clean_stop``, ``power_fail``, ``update``, ``crash``,
       ``no_sign_of_life``, ``not_started``, ``start_failed``: from the recorder's first
       failed start to the start that worked, with ``reason``, the last failure's),
-      ``in_period_us`` (its part in the period);
+      ``in_period_us`` (its part in the period), ``approximate`` (its start or end was
+      dated by a clock not set: at least that long);
     - ``down_us``: their parts in the period, summed;
     - ``first_start_us``: the first start on record, or None, and ``first_start_after``
       how the run before it ended (its ``after``); ``before_first_start``:
@@ -157,11 +185,20 @@ def downtime(audit_db, period, now_us, alive_us=None, cipher=None, failing=None)
     elif first is None and gaps:
         records_from = gaps[0][0]  # its first failed start: nothing on record before it
     down = []
-    for a, b, cause, reason in gaps:
+    for a, b, cause, reason, a_set, b_set in gaps:
         lo = start_us if a is None else max(a, start_us)
         hi = end_us if b is None else min(b, end_us)
-        if hi > lo:
-            gap = {"from_us": a, "to_us": b, "cause": cause, "in_period_us": hi - lo}
+        approximate = not (a_set and b_set)
+        # A gap dated by a clock not set may measure nothing (a Pi restarted at the time it
+        # last saved): it is still a time the box was not recording, for at least that long.
+        if hi > lo or (approximate and lo == hi and start_us <= lo < end_us):
+            gap = {
+                "from_us": a,
+                "to_us": b,
+                "cause": cause,
+                "in_period_us": hi - lo,
+                "approximate": approximate,
+            }
             if cause == "start_failed":
                 gap["reason"] = reason
             down.append(gap)

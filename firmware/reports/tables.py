@@ -106,11 +106,17 @@ def running_note(report):
             % when(running["first_start_us"], zoneinfo.ZoneInfo(report["period"]["tz"]))
         )
     notes = []
-    if running["down_us"]:
+    approximate = any(d.get("approximate") for d in running["down"])
+    if running["down_us"] or approximate:
         notes.append(
             "The box was not recording for %s of this period (%d time(s), listed under "
             '"When the box was not recording"): calls then were not logged or recorded, '
-            "and are not counted." % (hms(running["down_us"] / 1e6), len(running["down"]))
+            "and are not counted." % (_length(running["down_us"], approximate), len(running["down"]))
+        )
+    if approximate:
+        notes.append(
+            "Some of those times are approximate: %s (the box keeps no time while it is off, "
+            "and starts from the time it last saved until the network sets its clock)." % APPROXIMATE
         )
     if not running.get("audit_trail", True):
         notes.append(
@@ -154,7 +160,7 @@ def running_table(report):
             [
                 "(the beginning)" if d["from_us"] is None else when(d["from_us"], tz),
                 "not running again yet" if d["to_us"] is None else when(d["to_us"], tz),
-                hms(d["in_period_us"] / 1e6),
+                _length(d["in_period_us"], d.get("approximate")),
                 _why(d),
             ]
             for d in running["down"]
@@ -162,10 +168,21 @@ def running_table(report):
     )
 
 
+# A time the box was not recording whose start or end a clock not yet set dated (``approximate``).
+APPROXIMATE = "times approximate: the clock was not set"
+
+
+def _length(us, approximate):
+    """A time not recording as ``h:mm:ss``; ``at least`` when a clock not yet set dated it
+    (a Pi restarts at the time it last saved: the time measured is short, not long)."""
+    return ("at least " if approximate else "") + hms(us / 1e6)
+
+
 def _why(down):
     """Why the box was not recording in the time ``down`` (one of ``running["down"]``)."""
     why = CAUSES.get(down["cause"], down["cause"])
-    return "%s: %s" % (why, down["reason"]) if down.get("reason") else why
+    why = "%s: %s" % (why, down["reason"]) if down.get("reason") else why
+    return "%s; %s" % (why, APPROXIMATE) if down.get("approximate") else why
 
 
 # Why a line was not in service (a report's ``line_outages["out"][i]["cause"]``).

@@ -149,6 +149,9 @@ ACTIONS = frozenset(
         # recording) and stopped cleanly: the running periods reports show (firmware/uptime.py).
         "box_start",
         "box_stop",
+        # The clock was set (NTP) in a run whose start it had dated before: that start
+        # dated again (firmware/box.py, read by firmware/reports/downtime.py).
+        "clock_set",
     }
 )
 SEALED_KEY = "lk_sealed"  # the details of a sealed entry: {SEALED_KEY: sealed text}
@@ -166,6 +169,7 @@ UNSEALED_ACTIONS = frozenset(
         "audit_head_restored",
         "box_start",
         "box_stop",
+        "clock_set",
     }
 )
 # Actions whose target is a person's number (not a call or recording id): sealed too.

@@ -224,6 +224,83 @@ def test_a_start_on_a_clock_set_right_within_its_first_minute_is_dated_by_the_cl
     assert record["down_us"] >= 3 * HOUR_US  # the report says so
 
 
+def _restart_on_an_unset_clock(folder, synth):
+    """Run 1 (its clock set) for five minutes and stop; run 2 boots three hours later at the
+    time the Pi saved (09:05:30), its clock not set, and lasts 90 s. Returns run 2's box,
+    when run 1 stopped and when run 2 really started."""
+    box = open_sim_box(loads_scenario(json.dumps(QUIET)), folder, synth=synth)
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 5 * 60_000_000)
+    box.stop()
+    stopped = box.clock.wall_at(box.clock.now_us())
+    box = open_sim_box(
+        loads_scenario(json.dumps(dict(QUIET, start="2026-03-02T09:05:30Z"))), folder, synth=synth
+    )
+    box.clock.synchronised = False  # no network time yet
+    box.start()
+    started = box.clock.wall_at(box.clock.now_us()) + 3 * HOUR_US
+    box.clock.run_until(box.clock.now_us() + 90_000_000)
+    return box, stopped, started
+
+
+def test_a_start_dated_by_a_clock_not_set_says_so_and_is_dated_again_once_it_is(tmp_path, synth):
+    """A Pi with no network time dates its start three hours early, beside the last run's
+    end: box_start says its clock was not set, the report gives the gap as approximate (at
+    least its length), and once NTP sets the clock the start is dated again (clock_set),
+    from the same instant on the monotonic clock, and the gap is exact."""
+    folder = str(tmp_path / "data")
+    box, stopped, started = _restart_on_an_unset_clock(folder, synth)
+    [entry] = box.audit.entries(limit=1, action="box_start")
+    assert entry.details["clock_synced"] is False
+    assert entry.details["started"] == iso_ms(started - 3 * HOUR_US)
+    day = Period(dt.date(2026, 3, 2), dt.date(2026, 3, 2))
+    audit_db = os.path.join(folder, "audit.db")
+    [_, gap] = downtime(audit_db, day, started + HOUR_US)["down"]
+    assert (gap["from_us"], gap["to_us"], gap["approximate"]) == (stopped, started - 3 * HOUR_US, True)
+
+    box.clock.start_wall_us += 3 * HOUR_US  # NTP: the clock set right
+    box.clock.synchronised = True
+    box.clock.run_until(box.clock.now_us() + 60_000_000)  # the next minute's sign of life
+    [fix] = box.audit.entries(limit=1, action="clock_set")
+    box.stop()
+    assert fix.details == {
+        "started": iso_ms(started),
+        "was": iso_ms(started - 3 * HOUR_US),
+        "correction_s": 3 * 3600.0,
+    }
+    record = downtime(audit_db, day, started + HOUR_US)
+    [_, gap, after] = record["down"]
+    assert (gap["from_us"], gap["to_us"], gap["approximate"]) == (stopped, started, False)
+    assert (after["cause"], after["approximate"]) == ("clean_stop", False)  # its stop dated right
+    assert record["down_us"] >= 3 * HOUR_US
+
+
+def test_a_clock_set_in_a_run_s_last_minute_is_noted_at_its_stop(tmp_path, synth):
+    folder = str(tmp_path / "data")
+    box, _, started = _restart_on_an_unset_clock(folder, synth)
+    box.clock.start_wall_us += 3 * HOUR_US
+    box.clock.synchronised = True
+    box.stop()  # before the next minute's sign of life
+    day = Period(dt.date(2026, 3, 2), dt.date(2026, 3, 2))
+    [_, gap, _] = downtime(os.path.join(folder, "audit.db"), day, started + HOUR_US)["down"]
+    assert (gap["to_us"], gap["approximate"]) == (started, False)
+
+
+def test_a_run_whose_clock_was_never_set_dates_its_stop_approximately(tmp_path, synth):
+    """Its stop was dated by the same clock: the time after it, still going on, is
+    approximate too (its start as much as the one before it)."""
+    folder = str(tmp_path / "data")
+    box, stopped, started = _restart_on_an_unset_clock(folder, synth)
+    box.stop()
+    day = Period(dt.date(2026, 3, 2), dt.date(2026, 3, 2))
+    record = downtime(os.path.join(folder, "audit.db"), day, started + HOUR_US)
+    assert [(d["cause"], d["approximate"]) for d in record["down"]] == [
+        ("not_started", False),
+        ("clean_stop", True),
+        ("clean_stop", True),
+    ]
+
+
 class _RecorderClient:
     """The recorder as the updater asks it: a new pid for each run, its one line idle."""
 

@@ -214,6 +214,104 @@ def test_across_the_october_clock_change_and_still_down_at_the_end(tmp_path):
     assert report["running"]["down"][-1]["in_period_us"] == 3600 * 10**6
 
 
+def test_a_gap_dated_by_a_clock_not_set_is_at_least_its_length_in_every_form(tmp_path):
+    """A Pi restarted after a power cut at the time it last saved, its clock not set yet:
+    the gap measured is too short, and the report gave it as exact. It says "at least",
+    and why, on the page, in the CSV, the PDF, the mail and the JSON; the clock set later
+    in the run dates the start again (clock_set) and the gap is exact."""
+    stop, saved = _utc_us(2026, 3, 2, 9, 10), _utc_us(2026, 3, 2, 9, 10, 30)
+    events = [
+        (
+            _utc_us(2026, 3, 2, 8),
+            "box_start",
+            {"after": "first_start", "down_from": None, "clock_synced": True},
+        ),
+        (stop, "box_stop", {}),
+        (
+            saved + MIN_US,
+            "box_start",
+            {"after": "crash", "down_from": iso_ms(stop), "started": iso_ms(saved), "clock_synced": False},
+        ),
+    ]
+    calls_db, audit_db = _box_audit(tmp_path, events)
+    period = parse_period("2026-03-02", "2026-03-02", "UTC")
+    now = _utc_us(2026, 3, 2, 16)
+    report = build_report(calls_db, period, audit_db=audit_db, now_us=now)
+    approximate = "times approximate: the clock was not set"
+    why = "power cut or crash (no clean stop; from its last sign of life); " + approximate
+    assert _table(report)[1] == ["2026-03-02 09:10:00", "2026-03-02 09:10:30", "at least 0:00:30", why]
+    assert [d["approximate"] for d in report["running"]["down"]] == [False, True]
+    assert json.loads(render(report, "json"))["running"]["down"][1]["approximate"] is True
+    note = "The box was not recording for at least 8:00:30 of this period"
+    csv = render(report, "csv").decode()
+    assert note in csv.splitlines()[1] and approximate in csv.splitlines()[1]
+    assert "2026-03-02 09:10:00,2026-03-02 09:10:30,at least 0:00:30," in csv
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(render(report, "pdf"))
+    assert os.system("pdftotext %s %s" % (pdf, tmp_path / "r.txt")) == 0
+    text = " ".join((tmp_path / "r.txt").read_text().split())
+    assert "at least 0:00:30" in text and note in text
+    body = (
+        report_message(
+            MailSettings(sender="box@example.com"),
+            ["o@example.com"],
+            report,
+            b"x",
+            "csv",
+            "Shop",
+            now,
+            "daily",
+        )
+        .get_body()
+        .get_content()
+    )
+    assert "Not recording: 2026-03-02 09:10:00 to 2026-03-02 09:10:30, at least 0:00:30 (%s)" % why in body
+
+    # Six hours really passed: NTP set the clock, and the start is dated again.
+    real = saved + 6 * 3600 * 10**6
+    fix = {"started": iso_ms(real), "was": iso_ms(saved), "correction_s": 6 * 3600.0}
+    with open_audit(str(tmp_path)) as audit:
+        audit.append("system", "clock_set", "box", fix, real + 2 * MIN_US)
+    report = build_report(calls_db, period, audit_db=audit_db, now_us=now)
+    assert [(d["from_us"], d["to_us"], d["approximate"]) for d in report["running"]["down"]] == [
+        (None, _utc_us(2026, 3, 2, 8), False),
+        (stop, real, False),
+    ]
+    assert _table(report)[1][2:] == [
+        "6:00:30",
+        "power cut or crash (no clean stop; from its last sign of life)",
+    ]
+    assert approximate not in render(report, "csv").decode()
+
+
+def test_a_restart_dated_before_the_stop_by_a_clock_not_set_is_still_listed(tmp_path):
+    """The clock the Pi saved can be older than the last run's end: the gap measures
+    nothing, and was left out, the restart unseen. It is listed, at least 0:00:00."""
+    stop = _utc_us(2026, 3, 2, 9, 10)
+    events = [
+        (_utc_us(2026, 3, 2, 8), "box_start", {"after": "first_start", "down_from": None}),
+        (stop, "box_stop", {}),
+        (
+            stop,
+            "box_start",
+            {
+                "after": "clean_stop",
+                "down_from": iso_ms(stop),
+                "started": iso_ms(stop - MIN_US),
+                "clock_synced": False,
+            },
+        ),
+    ]
+    calls_db, audit_db = _box_audit(tmp_path, events)
+    report = build_report(
+        calls_db, parse_period("2026-03-02", "2026-03-02", "UTC"), audit_db=audit_db, now_us=stop + MIN_US
+    )
+    assert _table(report)[1][2:] == [
+        "at least 0:00:00",
+        "stopped (a clean stop); times approximate: the clock was not set",
+    ]
+
+
 def test_a_recorder_gone_without_a_stop_is_not_running_from_its_last_sign(tmp_path):
     start = _utc_us(2026, 3, 2, 8)
     calls_db, audit_db = _box_audit(
@@ -229,6 +327,7 @@ def test_a_recorder_gone_without_a_stop_is_not_running_from_its_last_sign(tmp_pa
         "to_us": None,
         "cause": "no_sign_of_life",
         "in_period_us": 10 * MIN_US,
+        "approximate": False,
     }
 
 
@@ -383,6 +482,7 @@ def test_a_box_that_never_started_says_why_not_that_it_kept_no_record(tmp_path):
             "to_us": None,
             "cause": "start_failed",
             "in_period_us": 2 * 60 * MIN_US,
+            "approximate": False,
             "reason": reason,
         }
     ]
