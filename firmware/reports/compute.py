@@ -27,8 +27,9 @@ Definitions (also in docs/reports.md):
 - retention deletions: the deletion log's entries dated in the period;
 - playbacks and exports: the audit trail's entries in the period, by user;
 - running (from the audit trail's ``box_start`` / ``box_stop`` / ``power_fail`` /
-  ``recorder_start_failed`` entries, :mod:`.downtime`): when the box was not recording
-  in the period, from when to when and why (a start refused: its reason), and whether
+  ``recorder_start_failed`` / ``clock_set`` entries, :mod:`.downtime`): when the box was
+  not recording in the period, from when to when and why (a start refused: its reason;
+  dated by a clock not set: approximate, at least that long), and whether
   the period is before its first start (no audit trail: said, nothing known);
 - lines not in service (from the alarm history's line faults, :mod:`.outages`): each
   occurrence on during the period, raised before it or in it, cut to the period;
