@@ -78,6 +78,10 @@ class ChainCheck(NamedTuple):
     checked_us: int | None  # when it was last checked whole; None: not since the start
     checking: bool  # a whole check is under way
     failed: str | None  # why the last whole check could not run; None: it ran
+    # Why the check of the entries added since the last one could not run (an exception,
+    # a damaged or locked database) when last tried; None: it ran. The chain is not known
+    # to verify meanwhile.
+    since_failed: str | None
 
 
 class Web:
@@ -107,6 +111,9 @@ class Web:
         self._whole_checks = {}
         # Why the last whole check of each chain could not run (an exception), until one runs.
         self._check_failed = {}
+        # Why the last check of each chain's entries added since could not run, until one
+        # (or a whole check) runs.
+        self._since_failed = {}
         self._alarm_lock = threading.Lock()  # (:meth:`_chain_alarm`)
 
     def end_sessions_of_old_keys(self):
@@ -132,15 +139,18 @@ class Web:
     def audit_checked(self):
         """The audit trail's :class:`ChainCheck`: its problems (an empty list: it verifies
         as far as it was checked), when the trail was last checked whole (wall µs; None:
-        not yet since the web UI started), whether a whole check is under way, and why
-        the last one could not run (None: it ran).
+        not yet since the web UI started), whether a whole check is under way, why
+        the last one could not run (None: it ran), and why this call's check of the
+        entries added since could not (None: it ran).
 
         The whole trail is checked at most every :data:`web.views.CHECK_STANDS_S`: hashing
         the 1.5 million entries of a box four years in service took 12 s (on the
         development host) on every visit to the audit page or the checklist. In between,
         each call checks only the entries added since the last one, chained on from the
         last entry it checked (:meth:`AuditLog.verify_after`); what either found stands
-        until the next whole check.
+        until the next whole check. That check failing (a damaged or locked database)
+        is logged and said (``since_failed``), never that the chain verifies, and raises
+        the chain's alarm until a check of those entries, or a whole check, runs.
 
         When a whole check is due it runs in a background thread (:meth:`_check_whole`),
         and this call answers at once from the last whole check and the entries since:
@@ -166,10 +176,19 @@ class Web:
             done = self._checked.get(name)
             new = False
             if done is not None:  # before the first whole check ends, nothing to go on from
-                found, reached = verify_after(done[2])
-                new = any(p not in done[1] for p in found)
-                done = (done[0], done[1] + [p for p in found if p not in done[1]], reached)
-                self._checked[name] = done
+                try:
+                    found, reached = verify_after(done[2])
+                except Exception as exc:  # a damaged or locked database: said, not a 500
+                    log.error("the %s chain's new entries could not be checked: %s", name, exc, exc_info=exc)
+                    since_failed = "%s: %s" % (type(exc).__name__, exc)
+                else:
+                    since_failed = None
+                    new = any(p not in done[1] for p in found)
+                    done = (done[0], done[1] + [p for p in found if p not in done[1]], reached)
+                    self._checked[name] = done
+                # The alarm says it when it could not run, and no more once it runs again.
+                new = new or since_failed != self._since_failed.get(name)
+                self._since_failed[name] = since_failed
             due = done is None or not 0 <= now_us - done[0] <= CHECK_STANDS_S * 10**6
             if due and name not in self._whole_checks and not self.stopping.is_set():
                 thread = threading.Thread(
@@ -181,11 +200,12 @@ class Web:
                 self._whole_checks[name] = thread
                 thread.start()
             checking, failed = name in self._whole_checks, self._check_failed.get(name)
+            since_failed = self._since_failed.get(name)
         if new:
             self._chain_alarm(name)
         if done is None:
-            return ChainCheck([], None, checking, failed)
-        return ChainCheck(list(done[1]), done[0], checking, failed)
+            return ChainCheck([], None, checking, failed, since_failed)
+        return ChainCheck(list(done[1]), done[0], checking, failed, since_failed)
 
     def _check_whole(self, name, verify_after, started_us):
         """Check the chain ``name`` whole (in the background), then chained on from where
@@ -205,6 +225,7 @@ class Web:
                         reached,
                     )
                     self._check_failed.pop(name, None)
+                    self._since_failed.pop(name, None)  # every entry checked, to the last
             except Exception as exc:
                 if self.stopping.is_set():
                     return
@@ -218,8 +239,9 @@ class Web:
 
     def _chain_alarm(self, name):
         """Raise the alarm of the chain ``name`` (:data:`CHAIN_ALARMS`) while a check found
-        it broken or its whole check could not run, naming which (a new occurrence, mailed,
-        when that changes); clear it once a whole check ran and found nothing. A chain nobody
+        it broken or its whole check (or that of the entries since) could not run, naming
+        which (a new occurrence, mailed, when that changes); clear it once a whole check ran
+        and found nothing, and the check of the entries since last ran. A chain nobody
         can check must not be silent: a change to it would go unseen."""
         alarms = self.services.alarms
         if alarms is None:
@@ -230,7 +252,8 @@ class Web:
     def _set_chain_alarm(self, alarms, name):
         what = CHAIN_WORDS[name]
         with self._check_locks[name]:
-            done, failed = self._checked.get(name), self._check_failed.get(name)
+            done = self._checked.get(name)
+            failed = self._check_failed.get(name) or self._since_failed.get(name)
         if done is not None and done[1]:
             # The first problem (its page lists them all): a new occurrence when that changes.
             message = "%s does not verify: %s" % (what, done[1][0])

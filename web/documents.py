@@ -86,6 +86,10 @@ def audit_unchecked(check):
     problem was found, in the checklist's words, or ""."""
     if check.failed is not None:
         return "the audit trail could not be checked (%s): an alarm was raised" % check.failed
+    if check.since_failed is not None:
+        return "the audit trail's newest entries could not be checked (%s): an alarm was raised" % (
+            check.since_failed
+        )
     if check.checked_us is None:
         return "the audit trail is being checked since the web UI started: look again in a minute"
     return ""

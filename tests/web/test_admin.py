@@ -452,6 +452,48 @@ def test_a_whole_check_that_cannot_run_is_said_on_the_page_the_checklist_and_by_
     ] == [True]
 
 
+def test_a_check_of_the_new_entries_that_cannot_run_is_said_never_that_the_trail_verifies(
+    box, people, monkeypatch
+):
+    """The check of the entries added since the last one, made in the request, raising (a
+    locked or damaged database) answered the audit page and the checklist with a 500."""
+    audrey = people["audrey"]
+    audrey.get("/audit")
+    box.web.wait_whole_checks()
+    assert 'id="chain-ok"' in audrey.get("/audit").get_data(as_text=True)
+    real = box.services.audit.verify_after
+    failing = [True]
+
+    def verify_after(checked):
+        if checked[0] != 0 and failing[0]:  # not a whole check: none is due
+            raise sqlite3.OperationalError("database is locked")
+        return real(checked)
+
+    monkeypatch.setattr(box.services.audit, "verify_after", verify_after)
+    resp = audrey.get("/audit")
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert 'id="since-check-failed"' in text and "OperationalError: database is locked" in text
+    assert 'id="chain-ok"' not in text and "verifies" not in text.split('id="since-check-failed"')[0]
+    resp = audrey.get("/documents/checklist")
+    assert resp.status_code == 200
+    assert re.search(
+        r'<td class="status">red</td><td>the audit trail&#39;s newest entries could not be checked',
+        resp.get_data(as_text=True),
+    )
+    (alarm,) = [a for a in box.alarm_log.banner() if a["kind"] == "audit_unverified"]
+    assert alarm["cleared_us"] is None
+    assert "could not be checked (OperationalError: database is locked)" in alarm["message"]
+    # A check of those entries that runs again says the trail verifies, and clears it.
+    failing[0] = False
+    text = audrey.get("/audit").get_data(as_text=True)
+    assert 'id="chain-ok"' in text and 'id="since-check-failed"' not in text
+    assert [
+        a["cleared_us"] is not None for a in box.alarm_log.banner() if a["kind"] == "audit_unverified"
+    ] == [True]
+    assert box.web.audit_checked().since_failed is None
+
+
 def test_dashboard_shows_numbers_only_to_supervisors_of_that_line(box, people):
     box.status.set(
         1,

@@ -457,6 +457,38 @@ def test_the_deletion_log_s_first_visit_answers_at_once_and_a_check_that_cannot_
     )
 
 
+def test_a_check_of_the_deletion_log_s_new_entries_that_cannot_run_is_said(box, people, monkeypatch):
+    """The check of the entries added since the last one, made in the request, raising (a
+    locked or damaged calls.db) answered the deletion log's page with a 500."""
+    box.add_recordings([1, 2])
+    retention_form(box, people["ivan"], default_days="30")
+    assert box.sweeper.sweep().deleted == 2
+
+    def page():
+        return people["audrey"].get("/retention/deletions")
+
+    page()
+    box.web.wait_whole_checks()
+    assert 'id="log-ok"' in page().get_data(as_text=True)
+    real = box.services.retention.verify_after
+
+    def verify_after(checked):
+        if checked[0] != 0:  # not a whole check: none is due
+            raise OSError(5, "Input/output error")
+        return real(checked)
+
+    monkeypatch.setattr(box.services.retention, "verify_after", verify_after)
+    resp = page()
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert 'id="since-check-failed"' in text and "OSError: [Errno 5] Input/output error" in text
+    assert 'id="log-ok"' not in text
+    (alarm,) = [a for a in box.alarm_log.banner() if a["kind"] == "deletion_log_unverified"]
+    assert alarm["cleared_us"] is None and alarm["message"].startswith(
+        "the deletion log could not be checked (OSError"
+    )
+
+
 def test_the_deletion_log_csv_takes_the_days_an_auditor_asks_for(box, people):
     """The whole log of a box four years in service is a 190 MB file: an auditor could not
     take one month of it. Days in the box's zone, as the audit page's filter; a bad day is

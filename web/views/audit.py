@@ -37,7 +37,7 @@ def index():
     errors = {}
     page = page_number(errors)
     filters, shown = _filters(errors)
-    problems, checked_us, checking, failed = lk().audit_checked()
+    problems, checked_us, checking, failed, since_failed = lk().audit_checked()
     head = log.head()
     if errors:
         return form_errors(
@@ -53,6 +53,7 @@ def index():
             checked_us=checked_us,
             checking=checking,
             failed=failed,
+            since_failed=since_failed,
             actions=ACTION_LIST,
         )
     entries = log.entries(limit=PAGE + 1, offset=(page - 1) * PAGE, **filters)
@@ -72,6 +73,7 @@ def index():
         checked_us=checked_us,
         checking=checking,
         failed=failed,
+        since_failed=since_failed,
         actions=ACTION_LIST,
     )
 

@@ -187,7 +187,7 @@ def deletions():
             total=0,
             available=False,
         )
-    problems, checked_us, checking, failed = lk().deletions_checked()
+    problems, checked_us, checking, failed, since_failed = lk().deletions_checked()
     entries = svc.deletion_log(limit=PAGE + 1, offset=(page - 1) * PAGE)
     status = 400 if errors else 200
     return render_template(
@@ -201,6 +201,7 @@ def deletions():
         checked_us=checked_us,
         checking=checking,
         failed=failed,
+        since_failed=since_failed,
         available=True,
     ), status
 
