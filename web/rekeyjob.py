@@ -8,10 +8,13 @@ so the page that asked can return at once and show the recorder's progress
 memory only, for the person who asked, and handed out once (:meth:`take_result`).
 """
 
+import logging
 import threading
 
 from firmware.errors import LinekeeperError
 from firmware.storage.audit import with_address
+
+log = logging.getLogger(__name__)
 
 
 class RekeyJob:
@@ -34,9 +37,13 @@ class RekeyJob:
         self._thread = None
         self._outcome = None  # (actor, result dict or None, error text or None)
 
-    def start(self, user, password, actor, address=None):
+    def start(self, user, password, actor, address=None, ended=None):
         """Start a rekey by ``actor`` with ``user``'s slot; returns at once. ``address``:
         the web client's, for the audit entries (the recorder's and a refusal's).
+        ``ended(error)``, if given, is called in the rekey's thread when it ends, with None
+        when it ran, else the :class:`LinekeeperError` that refused it, before that refusal
+        is audited; it returns details to add to the refusal's entry (the page's password
+        throttle: cleared by a rekey that ran, a refusal's lockout said).
 
         :raises LinekeeperError: one is already running (from here or the recorder)
         """
@@ -45,20 +52,26 @@ class RekeyJob:
                 raise LinekeeperError("a rekey is already running")
             self._outcome = None
             self._thread = threading.Thread(
-                target=self._work, args=(user, password, actor, address), name="rekey", daemon=True
+                target=self._work, args=(user, password, actor, address, ended), name="rekey", daemon=True
             )
             self._thread.start()
 
-    def _work(self, user, password, actor, address):
+    def _work(self, user, password, actor, address, ended):
         try:
             result, error = self._run(user, password, actor, address), None
         except LinekeeperError as exc:
-            result, error = None, str(exc)
-            if self._audit is not None:
-                details = {"phase": "refused", "slot": user, "reason": error}
-                self._audit(actor, "rekey", with_address(details, address))
+            result, error = None, exc
+        more = {}
+        if ended is not None:
+            try:
+                more = ended(error)
+            except Exception as exc:  # the refusal is audited and the outcome kept all the same
+                log.error("the end of the rekey could not be noted: %s", exc, exc_info=exc)
+        if error is not None and self._audit is not None:
+            details = {"phase": "refused", "slot": user, "reason": str(error), **more}
+            self._audit(actor, "rekey", with_address(details, address))
         with self._lock:
-            self._outcome = (actor, result, error)
+            self._outcome = (actor, result, None if error is None else str(error))
 
     @property
     def running(self):

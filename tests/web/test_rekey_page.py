@@ -16,6 +16,7 @@ from firmware.recording.store import RecordingStore
 from firmware.rekey import Rekey
 from tests.support.web import ADMIN
 from web.rekeyjob import RekeyJob
+from web.throttle import FREE_FAILURES
 from web.views.rekey import rewrapped
 
 
@@ -168,3 +169,65 @@ def test_the_page_shows_how_far_a_running_rekey_has_got(box, people):
         job.wait(30)
     assert rewrapped(["rekey: started by ivan"]) is None
     assert rewrapped(lines) == (602, 1204)
+
+
+def _refusals(box):
+    entries = box.services.audit.entries(limit=100, action="rekey", newest_first=False)
+    return [e.details for e in entries if e.details["phase"] == "refused"]
+
+
+def test_a_rekey_that_ran_clears_its_password_s_throttle_as_a_login_does(box, people, rekeying):
+    """Each attempt counted against the slot's account from this address, and a rekey that
+    ran never cleared the count: wrong passwords months apart added up to a wait."""
+    ivan = people["ivan"]
+    for _ in range(FREE_FAILURES["acct"] - 1):
+        assert _ask(box, ivan, "not the admin's password").status_code == 302
+        rekeying.wait(30)
+    assert _ask(box, ivan, ADMIN[1]).status_code == 302  # the last free attempt: it ran
+    rekeying.wait(30)
+    assert [e.details["phase"] for e in box.services.audit.entries(limit=1, action="rekey")] == ["done"]
+    box.login("ivan", client=ivan)  # the new keys ended his session
+    # Counted from none again: a wrong password is checked (refused), not throttled.
+    assert _ask(box, ivan, "not the admin's password").status_code == 302
+    rekeying.wait(30)
+    assert len(_refusals(box)) == FREE_FAILURES["acct"]
+
+
+def test_the_wrong_password_that_throttles_the_page_says_so_and_those_refused_after_are_not_audited(
+    box, people, rekeying
+):
+    """A rekey's refusal never said it began a wait, as a failed login's entry does."""
+    ivan = people["ivan"]
+    for _ in range(FREE_FAILURES["acct"]):
+        assert _ask(box, ivan, "not the admin's password").status_code == 302
+        rekeying.wait(30)
+    refused = _refusals(box)
+    assert [(e.get("locked"), e.get("locked_s")) for e in refused] == [(None, None)] * (
+        FREE_FAILURES["acct"] - 1
+    ) + [(["acct"], 1)]
+    before = len(box.services.audit)
+    resp = _ask(box, ivan, ADMIN[1])
+    assert resp.status_code == 429 and "Wait 1 s" in resp.get_data(as_text=True)
+    assert len(box.services.audit) == before and not rekeying.running
+
+
+def test_a_refusal_while_a_rekey_runs_says_the_wait_it_began(box, people):
+    """Refused at once (one is running), the attempt counted all the same: the refusal that
+    began the wait says so, and none is audited while it lasts."""
+    gate = threading.Event()
+    job = RekeyJob(lambda *a: gate.wait(30) and None, lambda: {"running": True, "progress": []})
+    box.services.rekey = job
+    ivan = people["ivan"]
+    job.start(ADMIN[0], ADMIN[1], "ivan")
+    try:
+        for _ in range(FREE_FAILURES["acct"]):
+            assert _ask(box, ivan, "not the admin's password").status_code == 409
+        refused = _refusals(box)
+        assert [e["reason"] for e in refused] == ["a rekey is already running"] * FREE_FAILURES["acct"]
+        assert refused[-1]["locked"] == ["acct"] and "locked" not in refused[0]
+        before = len(box.services.audit)
+        assert _ask(box, ivan, "not the admin's password").status_code == 429
+        assert len(box.services.audit) == before
+    finally:
+        gate.set()
+        job.wait(30)

@@ -183,17 +183,9 @@ def _who_failed(name):
 
 
 def lockout(keys):
-    """Details for a failed attempt's entry when it locked further attempts out: which
-    counters (``acct``, ``addr``, ``any``: firmware.words.LOCKOUTS) and for how long.
-
-    Only the failure that begins (or lengthens) a lockout says so: attempts refused while
-    it lasts are not checked and not audited one by one, which would let anyone on the
-    network write entries as fast as they can send requests. Any lock in force now is
-    this attempt's: one already in force refused it before its password was checked."""
-    locks = lk().throttle.locks(keys)
-    if not locks:
-        return {}
-    return {"locked": sorted(locks), "locked_s": max(locks.values())}
+    """Details for a failed attempt's entry when it locked further attempts out
+    (:meth:`web.throttle.Throttle.lockout`)."""
+    return lk().throttle.lockout(keys)
 
 
 @bp.route("/logout", methods=["POST"])

@@ -8,6 +8,9 @@ The page follows the recorder's progress and shows the new recovery key once,
 to the person who asked. The request, and a refused one, are audited (action
 ``rekey``, phase ``requested`` / ``refused``); the recorder audits the rekey
 itself (phases ``started`` / ``done``, with who asked and the address, as here).
+The password is throttled as a login's: a rekey that ran clears the counters, the
+refusal that begins or lengthens a wait says so (``locked``, ``locked_s``), and the
+attempts refused while it lasts are not audited one by one.
 """
 
 import re
@@ -90,16 +93,35 @@ def start():
             status=400,
             slot_user=slot_user or "admin",
         )
-    # The password is a guess like a login's: throttled the same way.
-    wait = lk().throttle.attempt(account_keys(slot_user, request.remote_addr or ""))
+    # The password is a guess like a login's: throttled the same way. Refused while
+    # throttled, an attempt is not audited (the refusal that began the wait says so).
+    throttle = lk().throttle
+    keys = account_keys(slot_user, request.remote_addr or "")
+    wait = throttle.attempt(keys)
     if wait:
         return _page("Too many attempts. Wait %d s and try again." % wait, status=429, slot_user=slot_user)
     # Audited before the job starts: its own entries ("started"...) come after, in order.
     audit("rekey", None, phase="requested", slot=slot_user)
     try:
         # The address, as every other action from a page carries it (web.security.audit).
-        job.start(slot_user, password, g.user.name, address=request.remote_addr or "")
+        job.start(
+            slot_user,
+            password,
+            g.user.name,
+            address=request.remote_addr or "",
+            ended=lambda error: _ended(throttle, keys, error),
+        )
     except LinekeeperError as exc:
-        audit("rekey", None, phase="refused", slot=slot_user, reason=str(exc))
+        audit("rekey", None, phase="refused", slot=slot_user, reason=str(exc), **throttle.lockout(keys))
         return _page("%s. Nothing was changed." % exc, status=409, slot_user=slot_user)
     return redirect(url_for("rekey.index"))
+
+
+def _ended(throttle, keys, error):
+    """A rekey asked for with a password counted against ``keys`` ended (``error``: what
+    refused it, or None: it ran). As a login: one that ran clears their counters; a
+    refusal's entry says the lockout it began or lengthened (:meth:`Throttle.lockout`)."""
+    if error is None:
+        throttle.succeeded(keys)
+        return {}
+    return throttle.lockout(keys)
