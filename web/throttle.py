@@ -95,6 +95,20 @@ class Throttle:
                 found[kind] = max(found.get(kind, 0), math.ceil((row[0] - now) / 1e6))
         return found
 
+    def lockout(self, keys):
+        """Details for a failed attempt's audit entry when it locked further attempts out:
+        which counters (``acct``, ``addr``, ``any``, ``lock``: firmware.words.LOCKOUTS) and
+        for how long; empty when it locked nothing.
+
+        Only the failure that begins (or lengthens) a lockout says so: attempts refused while
+        it lasts are not checked and not audited one by one, which would let anyone on the
+        network write entries as fast as they can send requests. Any lock in force now is
+        this attempt's: one already in force refused it before its password was checked."""
+        locks = self.locks(keys)
+        if not locks:
+            return {}
+        return {"locked": sorted(locks), "locked_s": max(locks.values())}
+
     def attempt(self, keys):
         """Check and count one attempt against ``keys``, atomically.
 
@@ -147,21 +161,6 @@ class Throttle:
                 "blocked_until_us) VALUES (?, ?, ?, ?)",
                 (key, failures, now, blocked_until),
             )
-
-    def lockout(self, keys):
-        """Details for a failed attempt's audit entry when it locked further attempts out:
-        which of ``keys``' counters (``acct``, ``addr``, ``any``, ``lock``:
-        firmware.words.LOCKOUTS) and for how long; empty when none is blocked.
-
-        Only the failure that begins (or lengthens) a lockout says so: attempts refused
-        while it lasts are not checked and not audited one by one, which would let anyone
-        on the network write entries as fast as they can send requests. Any lock in force
-        now is this attempt's: one already in force refused it before its password was
-        checked."""
-        locks = self.locks(keys)
-        if not locks:
-            return {}
-        return {"locked": sorted(locks), "locked_s": max(locks.values())}
 
     def locked_s(self, name):
         """Whole seconds until the account ``name`` is no longer locked out (0: it is not)."""

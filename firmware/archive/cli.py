@@ -85,6 +85,15 @@ def add_parser(sub):
     q.add_argument("--sites", required=True, help="comma-separated box ids, or 'all'")
     q.set_defaults(func=cmd_edit_user)
 
+    q = asub.add_parser(
+        "unlock-user",
+        help="end the lockout of a central viewer account after 10 failed logins (once you know "
+        "it is the person); audited",
+    )
+    q.add_argument("--viewer-dir", required=True)
+    q.add_argument("--name", required=True)
+    q.set_defaults(func=cmd_unlock_user)
+
     q = asub.add_parser("serve", help="the central viewer: read-only web UI over the bucket")
     q.add_argument("--viewer-dir", required=True, help="its users, audit trail and index")
     q.add_argument("--org-dir", required=True)
@@ -238,6 +247,33 @@ def cmd_edit_user(args):
     ):
         users.set_sites(args.name, sites)
     print("linekeeper: viewer account %s (sites: %s)" % (args.name, granted), file=sys.stderr)
+    return 0
+
+
+def cmd_unlock_user(args):
+    """End a viewer account's lockout (PCI DSS 8.3.4) sooner than its 30 minutes, with the
+    box's throttle (web/throttle.py); audited (``account_unlock``) before it is done."""
+    from web.archive.app import THROTTLE_FILE
+    from web.archive.users import ArchiveUsers
+    from web.db import WebDb
+    from web.throttle import Throttle
+
+    if ArchiveUsers(args.viewer_dir).get(args.name) is None:
+        raise LinekeeperError("no viewer account %r in %s" % (args.name, args.viewer_dir))
+    db = WebDb(os.path.join(args.viewer_dir, THROTTLE_FILE))
+    try:
+        throttle = Throttle(db, lambda: time.time_ns() // 1000)
+        if not throttle.locked_s(args.name):
+            raise LinekeeperError("%s is not locked out: nothing to unlock" % args.name)
+        log = AuditLog(os.path.join(args.viewer_dir, "audit.db"), os.path.join(args.viewer_dir, "audit.head"))
+        try:
+            log.append("command-line", "account_unlock", args.name, {}, time.time_ns() // 1000)
+        finally:
+            log.close()
+        throttle.unlock(args.name)
+    finally:
+        db.close()
+    print("linekeeper: viewer account %s unlocked: they can log in now" % args.name, file=sys.stderr)
     return 0
 
 

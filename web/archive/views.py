@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import math
 import re
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
@@ -14,11 +15,15 @@ from firmware.reports.period import parse_period
 from firmware.reports.tables import hms
 
 from ..security import local_path, public, roles
-from ..throttle import account_keys
+from ..throttle import LOCKOUT_AFTER, account_keys
 from .app import SESSION_COOKIE, set_cookie, viewer
 
 bp = Blueprint("archive", __name__)
 PAGE_CALLS = 200
+LOCKED = (
+    "This account is locked after %d failed attempts in a row. Try again in %d minutes, "
+    "or ask whoever runs the viewer to unlock it."
+)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -34,12 +39,14 @@ def login():
     keys = account_keys(name, request.remote_addr or "")
     wait_s = v.throttle.attempt(keys)
     if wait_s:
-        v.audit("login_failed", actor="anonymous", throttled=True, wait_s=wait_s, **_who_failed(v, name))
-        return render_template(
-            "archive/login.html",
-            error="Too many failed attempts. Wait %d s and try again." % wait_s,
-            next=next_url,
-        ), 429
+        # Refused unchecked and not audited, as on a box: the failure that began (or
+        # lengthened) this lockout is, with how long; an entry for each refused attempt let
+        # anyone who can reach the viewer fill its trail at request speed.
+        error = "Too many failed attempts. Wait %d s and try again." % wait_s
+        locked_s = v.throttle.locks(keys).get("lock")
+        if locked_s:  # the password was not checked: nothing here says whether it was right
+            error = LOCKED % (LOCKOUT_AFTER, math.ceil(locked_s / 60))
+        return render_template("archive/login.html", error=error, next=next_url), 429
     user = v.users.check(name, password) if name and password else None
     key = None
     if user is not None and user.has("supervisor"):
@@ -48,7 +55,7 @@ def login():
         except WrongPasswordError:
             user = None  # a supervisor without a slot of the organisation key cannot log in
     if user is None:
-        v.audit("login_failed", actor="anonymous", **_who_failed(v, name))
+        v.audit("login_failed", actor="anonymous", **_who_failed(v, name), **v.throttle.lockout(keys))
         return render_template("archive/login.html", error="Wrong user name or password.", next=next_url), 400
     v.throttle.succeeded(keys)
     g.user = user

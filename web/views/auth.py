@@ -184,7 +184,8 @@ def _who_failed(name):
 
 def lockout(keys):
     """Details for a failed attempt's entry when it locked further attempts out
-    (:meth:`web.throttle.Throttle.lockout`)."""
+    (:meth:`web.throttle.Throttle.lockout`: only the failure that begins or lengthens a
+    lockout says so; the attempts it refuses are not audited one by one)."""
     return lk().throttle.lockout(keys)
 
 
