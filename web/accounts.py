@@ -144,8 +144,7 @@ class Accounts:
         row = self._db.one("SELECT pw_hash, pw_history FROM users WHERE name = ?", (name,))
         if row is None:
             return False
-        hashes = [row["pw_hash"]] + json.loads(row["pw_history"])[: HISTORY - 1]
-        return any(passwords.check_password(password, phc) for phc in hashes)
+        return reused(password, row["pw_hash"], json.loads(row["pw_history"]))
 
     def require_change(self, name, why):
         """Mark ``name``'s password as one to change before anything else (``why``: a key
@@ -165,7 +164,7 @@ class Accounts:
         row = conn.execute("SELECT pw_hash, pw_history FROM users WHERE name = ?", (name,)).fetchone()
         if row is None:
             return
-        history = ([row["pw_hash"]] + json.loads(row["pw_history"]))[: HISTORY - 1]
+        history = history_after(row["pw_hash"], json.loads(row["pw_history"]))
         conn.execute(
             "UPDATE users SET pw_hash = ?, pw_changed_us = ?, pw_history = ?, must_change = ? WHERE name = ?",
             (
@@ -179,6 +178,20 @@ class Accounts:
 
     def delete(self, conn, name):
         conn.execute("DELETE FROM users WHERE name = ?", (name,))
+
+
+def reused(password, current, history):
+    """True when ``password`` is one of an account's last :data:`HISTORY` passwords: the
+    one in force (hash ``current``) or those before it (``history``, newest first). The
+    archive viewer's accounts ask it too (web/archive/users.py)."""
+    hashes = [current] + list(history)[: HISTORY - 1]
+    return any(passwords.check_password(password, phc) for phc in hashes)
+
+
+def history_after(current, history):
+    """The hashes an account keeps once its password ``current`` is replaced: it, then
+    ``history``, newest first, as many as :func:`reused` reads."""
+    return ([current] + list(history))[: HISTORY - 1]
 
 
 def _roles_text(roles):

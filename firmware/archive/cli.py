@@ -224,7 +224,10 @@ def cmd_add_user(args):
         if new_slot:
             with store.unlock(args.grantor, _read_password(args.grantor_password_file)) as key:
                 store.add_slot(args.name, password, key)
-        ArchiveUsers(args.viewer_dir).set(args.name, password, roles, sites)
+        # A password chosen for them is changed at their first login (PCI DSS 8.3.5); one
+        # that already opens their own slot (init-org's user, say) is theirs.
+        chosen_for_them = "" if "supervisor" in roles and not new_slot else "set_by_other"
+        ArchiveUsers(args.viewer_dir).set(args.name, password, roles, sites, must_change=chosen_for_them)
     print(
         "linekeeper: viewer account %s (%s; sites: %s)" % (args.name, ", ".join(roles), granted),
         file=sys.stderr,

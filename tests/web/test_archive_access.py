@@ -38,6 +38,8 @@ MATRIX = {
     ("GET", "archive.login"): EVERYONE,
     ("POST", "archive.login"): EVERYONE,
     ("POST", "archive.logout"): LOGGED_IN,
+    ("GET", "archive.password"): LOGGED_IN,
+    ("POST", "archive.password"): LOGGED_IN,
     ("GET", "archive.calls"): {SUP, AUD},
     ("GET", "archive.call"): {SUP, AUD},
     ("GET", "archive.audio"): {SUP},
@@ -583,3 +585,125 @@ def test_a_call_whose_digits_were_withheld_says_so_and_is_found_by_its_number(ap
     page = sup.get("/calls/york/1").get_data(as_text=True)
     assert 'id="digits-withheld"' in page and "Digits withheld" in page
     assert "Digits withheld" not in sup.get("/calls/leeds/1").get_data(as_text=True)
+
+
+def _viewer_of(tmp_path, viewer):
+    """A viewer of its own (its accounts may change) with an organisation key whose slot
+    ``sara``, a supervisor, holds; ``sara``'s password was chosen for her."""
+    store = KeyStore(str(tmp_path / "org"), Argon2Params(memory_kib=8, iterations=1))
+    store.initialise("sara", PASSWORD)
+    (tmp_path / "viewer").mkdir()
+    users = ArchiveUsers(str(tmp_path / "viewer"), CHEAP_COST)
+    users.set("sara", PASSWORD, [SUP], must_change="set_by_other")
+    v = Viewer(str(tmp_path / "viewer"), str(tmp_path / "org"), viewer.bucket, users=users,
+               secure_cookies=False)  # fmt: skip
+    return v, users
+
+
+def _change(client, old, new, confirm=None):
+    page = client.get("/password").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    data = {"old": old, "new": new, "confirm": new if confirm is None else confirm, "csrf_token": token}
+    return client.post("/password", data=data)
+
+
+def test_a_password_chosen_for_someone_is_changed_first_by_the_box_s_rules(viewer, tmp_path):
+    """PCI DSS 8.3.5-8.3.7 as on a box: a password set at the command line must be changed
+    at the first login before any other page (audio 403); the new one follows the box's
+    rules, each refusal naming the rule and changing nothing, and is none of the last four;
+    a supervisor's key slot follows it; the change is audited."""
+    v, users = _viewer_of(tmp_path, viewer)
+    try:
+        app = create_archive_app(v)
+        client, token = _client(app, ANON)
+        resp = _login_as(client, token, "sara")
+        assert resp.status_code == 302 and resp.location.endswith("/password")
+        login = v.audit_log.entries(action="login")[0]
+        assert login.details["must_change"] == "set_by_other"
+        assert client.get("/sites").location.endswith("/password")
+        assert client.get("/calls/leeds/1/audio").status_code == 403
+        page = client.get("/password").get_data(as_text=True)
+        assert "Whoever runs the viewer set this password for you" in page
+        refusals = {
+            "short 4": "at least 12 characters",
+            "only letters here at all": "needs digits as well as letters",
+            PASSWORD: "That is your current password",
+        }
+        for new, why in refusals.items():
+            resp = _change(client, PASSWORD, new)
+            assert resp.status_code == 400 and why in resp.get_data(as_text=True), new
+        resp = _change(client, PASSWORD, "a new pass phrase 77", "a new pass phrase 78")
+        assert resp.status_code == 400 and "The two new passwords differ" in resp.get_data(as_text=True)
+        resp = _change(client, "not it at all 7", "a new pass phrase 77")
+        assert resp.status_code == 400 and "That is not your current password" in resp.get_data(as_text=True)
+        assert v.audit_log.entries(action="login_failed")[0].details["field"] == "current password"
+        assert users.check("sara", PASSWORD) is not None and not v.audit_log.entries(action="password_change")
+        for n, new in enumerate(("a new pass phrase 77", "a newer pass phrase 78", "the third pass 79")):
+            resp = _change(client, (PASSWORD, "a new pass phrase 77", "a newer pass phrase 78")[n], new)
+            assert resp.status_code == 302 and resp.location.endswith("/password?done=1")
+        assert client.get("/sites").status_code == 200  # the other pages open
+        # The last four (the one in force and three before it) are refused; the fifth is not.
+        for old in (PASSWORD, "a new pass phrase 77", "a newer pass phrase 78"):
+            resp = _change(client, "the third pass 79", old)
+            assert resp.status_code == 400 and "one of your last 4 passwords" in resp.get_data(as_text=True)
+        assert users.check("sara", "the third pass 79") is not None
+        changes = v.audit_log.entries(action="password_change")
+        assert [(e.actor, e.target, e.details["key_slot"]) for e in changes] == [("sara", "sara", True)] * 3
+        with v.keystore.unlock("sara", "the third pass 79"):
+            pass  # the slot follows the password
+        client, token = _client(app, ANON)
+        assert _login_as(client, token, "sara", "the third pass 79").status_code == 302
+        assert client.get("/calls/leeds/1/audio").status_code != 403
+    finally:
+        v.close()
+
+
+def test_a_password_from_before_the_rules_is_changed_at_the_next_login(viewer, tmp_path):
+    v, users = _viewer_of(tmp_path, viewer)
+    try:
+        doc = json.loads(open(users.path).read())  # written before the 12-character rule
+        from web.passwords import hash_password
+
+        doc["users"]["old"] = {"hash": hash_password("eight ch", CHEAP_COST), "roles": [AUD], "sites": "all"}
+        with open(users.path, "w") as f:
+            json.dump(doc, f)
+        client, token = _client(create_archive_app(v), ANON)
+        resp = _login_as(client, token, "old", "eight ch")
+        assert resp.status_code == 302 and resp.location.endswith("/password")
+        assert v.audit_log.entries(action="login")[0].details["must_change"] == "rules"
+        assert "before the password rules" in client.get("/password").get_data(as_text=True)
+        assert client.get("/calls/leeds/1").location.endswith("/password")
+    finally:
+        v.close()
+
+
+@pytest.mark.parametrize("slot_changed", [True, False])
+def test_a_supervisor_s_change_cut_part_way_is_settled_at_the_next_login(viewer, tmp_path, slot_changed):
+    """The new hash waits in users.json until the key slot has it: a cut between the two
+    leaves the password the slot opens with the one that logs in, and the login settles it."""
+    v, users = _viewer_of(tmp_path, viewer)
+    new = "a new pass phrase 77"
+    try:
+        users.begin_change("sara", new)
+        if slot_changed:
+            v.keystore.change_password("sara", PASSWORD, new)
+        good, bad = (new, PASSWORD) if slot_changed else (PASSWORD, new)
+        app = create_archive_app(v)
+        client, token = _client(app, ANON)
+        assert _login_as(client, token, "sara", bad).status_code == 400
+        assert _login_as(client, token, "sara", good).status_code == 302
+        entry = json.loads(open(users.path).read())["users"]["sara"]
+        assert "pending" not in entry and users.check("sara", bad) is None
+        assert users.reused("sara", PASSWORD)
+    finally:
+        v.close()
+
+
+def test_add_user_marks_the_password_it_sets_as_one_to_change(tmp_path):
+    viewer_dir, org = str(tmp_path / "viewer"), str(tmp_path / "org")
+    (tmp_path / "pw").write_text(PASSWORD + "\n")
+    pw = str(tmp_path / "pw")
+    common = ("--viewer-dir", viewer_dir, "--org-dir", org, "--roles", AUD, "--password-file", pw)
+    status, err = _linekeeper("add-user", *common, "--name", "aud")
+    assert status == 0, err
+    assert ArchiveUsers(viewer_dir).get("aud").must_change == "set_by_other"

@@ -17,6 +17,17 @@ and the state of the index. A supervisor also needs a slot of the
 organisation key (``linekeeper archive add-user`` makes it): the login
 password opens it, so the key is in memory only while they are logged in,
 exactly as on a box. No account's file entry opens anything.
+
+The box's password rules hold here too (PCI DSS v4.0 8.3, docs/security.md),
+with the box's code: each entry keeps the hashes of its previous passwords
+(``history``, newest first, never the passwords) so that a new one can be
+refused when it is one of the last four (:func:`web.accounts.reused`), and says
+why its password must be changed before anything else (``must_change``, a key
+of :data:`MUST_CHANGE`): one set at the command line by whoever runs the viewer,
+or one from before the rules that the login found breaking them. A change of a
+supervisor's password writes two files, the key slot and this one: the new hash
+waits in ``pending`` until the slot has it, and the next login settles which
+of the two the slot opens with (:meth:`ArchiveUsers.settle`).
 """
 
 import dataclasses
@@ -29,10 +40,16 @@ from firmware.errors import LinekeeperError
 from firmware.storage.fsutil import atomic_write
 
 from .. import passwords
-from ..accounts import ROLES, name_problem
+from ..accounts import ROLES, history_after, name_problem, reused
 
 USERS_FILE = "users.json"
 ALL_SITES = "all"
+# Why an account's password must be changed before it may use any other page.
+MUST_CHANGE = {
+    "set_by_other": "Whoever runs the viewer set this password for you: choose your own now, "
+    "which only you know.",
+    "rules": "Your password was set before the password rules and does not meet them: choose a new one now.",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +60,7 @@ class ArchiveUser:
     name: str
     roles: frozenset
     sites: frozenset | None
+    must_change: str = ""  # a key of MUST_CHANGE: the password must be changed first
 
     def has(self, *roles):
         """True when the user holds any of ``roles``."""
@@ -75,7 +93,12 @@ def parse_sites(text):
 
 def _user(name, entry):
     sites = entry.get("sites", ALL_SITES)
-    return ArchiveUser(name, frozenset(entry["roles"]), None if sites == ALL_SITES else frozenset(sites))
+    return ArchiveUser(
+        name,
+        frozenset(entry["roles"]),
+        None if sites == ALL_SITES else frozenset(sites),
+        entry.get("must_change", ""),
+    )
 
 
 class ArchiveUsers:
@@ -118,9 +141,60 @@ class ArchiveUsers:
         if entry is None:
             passwords.dummy_check(self.cost)
             return None
-        if not passwords.check_password(password, entry["hash"]):
+        pending = entry.get("pending")
+        if not passwords.check_password(password, entry["hash"]) and not (
+            pending and passwords.check_password(password, pending)
+        ):
             return None
         return _user(name, entry)
+
+    def settle(self, name, password):
+        """After a login with ``password`` (its key slot opened with it, for a supervisor):
+        a change cut part way is finished when it was the new password (the slot has it),
+        else dropped (the slot kept the old one)."""
+        users = self._load()
+        entry = users.get(name)
+        if entry is None or not entry.get("pending"):
+            return
+        if passwords.check_password(password, entry["pending"]):
+            self._finish(entry)
+        else:
+            del entry["pending"]
+        self._save(users)
+
+    def reused(self, name, password):
+        """True when ``password`` is one of ``name``'s last passwords (the box's rule,
+        :func:`web.accounts.reused`)."""
+        entry = self._load().get(name)
+        return entry is not None and reused(password, entry["hash"], entry.get("history", []))
+
+    def require_change(self, name, why):
+        """Mark ``name``'s password as one to change before anything else (``why``: a key
+        of :data:`MUST_CHANGE`), unless it already is."""
+        users = self._load()
+        if name in users and not users[name].get("must_change"):
+            users[name]["must_change"] = why
+            self._save(users)
+
+    def begin_change(self, name, password):
+        """The first step of ``name``'s own change of password: its hash waits in ``pending``
+        (before a supervisor's key slot is changed; :meth:`finish_change` after)."""
+        users = self._load()
+        users[name]["pending"] = passwords.hash_password(password, self.cost)
+        self._save(users)
+
+    def finish_change(self, name):
+        """Put the password :meth:`begin_change` noted in force: the one it replaces joins
+        the history, and nothing is left to change."""
+        users = self._load()
+        self._finish(users[name])
+        self._save(users)
+
+    @staticmethod
+    def _finish(entry):
+        entry["history"] = history_after(entry["hash"], entry.get("history", []))
+        entry["hash"] = entry.pop("pending")
+        entry["must_change"] = ""
 
     @staticmethod
     def check_account(name, password, roles, sites=None):
@@ -134,16 +208,26 @@ class ArchiveUsers:
         if sites is not None and not sites:
             raise LinekeeperError("sites: give box ids separated by commas, or 'all'")
 
-    def set(self, name, password, roles, sites=None):
+    def set(self, name, password, roles, sites=None, must_change=""):
         """Add or replace ``name`` with ``password``, ``roles`` and ``sites`` (a set of box
-        ids; None: every site).
+        ids; None: every site). A password new to the account is marked ``must_change`` (a
+        key of :data:`MUST_CHANGE`: "set_by_other" when someone else chose it), and the one
+        it replaces joins the history; the password it already has keeps its mark.
 
         :raises LinekeeperError: a bad name, role or password (named)
         """
         self.check_account(name, password, roles, sites)
         users = self._load()
-        users[name] = {"hash": passwords.hash_password(password, self.cost), "roles": sorted(set(roles))}
-        users[name]["sites"] = ALL_SITES if sites is None else sorted(sites)
+        entry = users.get(name, {})
+        if not entry or not passwords.check_password(password, entry["hash"]):
+            if entry:
+                entry["history"] = history_after(entry["hash"], entry.get("history", []))
+            entry["hash"] = passwords.hash_password(password, self.cost)
+            entry["must_change"] = must_change
+        entry.pop("pending", None)  # a change cut part way: the password is set anew
+        entry["roles"] = sorted(set(roles))
+        entry["sites"] = ALL_SITES if sites is None else sorted(sites)
+        users[name] = entry
         self._save(users)
 
     def set_sites(self, name, sites):

@@ -14,9 +14,12 @@ from firmware.localtime import duration_text
 from firmware.reports.period import parse_period
 from firmware.reports.tables import hms
 
+from .. import passwords
+from ..accounts import HISTORY
 from ..security import local_path, public, roles
 from ..throttle import LOCKOUT_AFTER, account_keys
 from .app import SESSION_COOKIE, set_cookie, viewer
+from .users import MUST_CHANGE
 
 bp = Blueprint("archive", __name__)
 PAGE_CALLS = 200
@@ -58,15 +61,81 @@ def login():
         v.audit("login_failed", actor="anonymous", **_who_failed(v, name), **v.throttle.lockout(keys))
         return render_template("archive/login.html", error="Wrong user name or password.", next=next_url), 400
     v.throttle.succeeded(keys)
+    v.users.settle(name, password)  # a change of password a cut left part made
+    if passwords.password_problem(password, name):
+        # A password from before the rules (PCI DSS 8.3.6) still logs in, once more: it
+        # must be changed before anything else (web.archive.app.before_request).
+        v.users.require_change(name, "rules")
+    user = v.users.get(name)
     g.user = user
-    v.audit("login", user.name)
+    v.audit("login", user.name, **({"must_change": user.must_change} if user.must_change else {}))
     token = v.new_session(user, key)
     # A path of the viewer only (a tab or a backslash would take a browser off it); an
     # installer, who sees no calls, starts at the sites.
     target = local_path(next_url) or url_for(
         "archive.calls" if user.has("supervisor", "auditor") else "archive.sites"
     )
+    if user.must_change:
+        target = url_for("archive.password")
     resp = redirect(target)
+    set_cookie(resp, SESSION_COOKIE, token)
+    return resp
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@roles()
+def password():
+    """Change one's own password, by the box's rules (PCI DSS 8.3: web.passwords, the last
+    four refused); a supervisor's key slot follows. Audited before it is made."""
+    must_change = MUST_CHANGE.get(g.user.must_change)
+    if request.method == "GET":
+        return render_template(
+            "archive/password.html", errors={}, done=request.args.get("done"), must_change=must_change
+        )
+    v = viewer()
+    name = g.user.name
+    old = request.form.get("old") or ""
+    new = request.form.get("new") or ""
+    errors = {}
+    # The current password is a password guess like a login's (a session left open on a
+    # desk), throttled and locked out the same way.
+    keys = account_keys(name, request.remote_addr or "")
+    wait_s = v.throttle.attempt(keys)
+    if wait_s:
+        errors["old"] = "Too many wrong current passwords. Wait %d s and try again." % wait_s
+        return render_template("archive/password.html", errors=errors, must_change=must_change), 429
+    if v.users.check(name, old) is None:
+        errors["old"] = "That is not your current password."
+        v.audit("login_failed", name, field="current password", **v.throttle.lockout(keys))
+    else:
+        v.throttle.succeeded(keys)
+    problem = passwords.password_problem(new, name)
+    if problem:
+        errors["new"] = problem
+    elif "old" not in errors and passwords.normalise(new) == passwords.normalise(old):
+        errors["new"] = "That is your current password: choose a new one."
+    elif new != (request.form.get("confirm") or ""):
+        errors["confirm"] = "The two new passwords differ."
+    elif "old" not in errors and v.users.reused(name, new):
+        # Checked last, and only after the current password was right (PCI DSS 8.3.7).
+        errors["new"] = "That is one of your last %d passwords: choose one you have not used here." % HISTORY
+    if errors:
+        return render_template("archive/password.html", errors=errors, must_change=must_change), 400
+    has_slot = g.user.has("supervisor") and name in v.keystore.slots()
+    v.audit("password_change", name, key_slot=has_slot)
+    try:
+        v.users.begin_change(name, new)  # the slot next: a cut between is settled at a login
+        if has_slot:
+            v.keystore.change_password(name, old, new)
+        v.users.finish_change(name)
+    except Exception as exc:
+        v.audit("password_change", name, failed=str(exc))
+        raise
+    # The account's other sessions end (the password's stamp changed); this one goes on anew.
+    key = v.keystore.unlock(name, new) if has_slot else None
+    v.end_session(request.cookies.get(SESSION_COOKIE))
+    token = v.new_session(v.users.get(name), key)
+    resp = redirect(url_for("archive.password", done=1))
     set_cookie(resp, SESSION_COOKIE, token)
     return resp
 
