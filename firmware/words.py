@@ -393,7 +393,7 @@ def _country_names():
 # What a failed login locked out (web/throttle.py's counters, by kind).
 # Why a login was sent to change its password first (an audit entry's ``must_change``).
 MUST_CHANGE = {
-    "set_by_other": "Its password was set by an installer",
+    "set_by_other": "Its password was set by someone else (an installer; on the archive viewer, add-user)",
     "rules": "Its password was made before the password rules",
 }
 
@@ -401,7 +401,8 @@ LOCKOUTS = {
     "acct": "This account from this address",
     "addr": "This address, for every account",
     "any": "This account, from every address",
-    "lock": "This account, after 10 failed attempts: 30 minutes, or until an installer unlocks it",
+    "lock": "This account, after 10 failed attempts: 30 minutes, or until an installer unlocks it "
+    "(on the archive viewer, unlock-user)",
 }
 
 

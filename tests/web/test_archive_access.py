@@ -20,6 +20,7 @@ import sys
 
 import pytest
 
+from firmware import words
 from firmware.archive import sealing
 from firmware.archive.viewer import rebuild_index
 from firmware.storage.audit import AuditLog
@@ -620,6 +621,11 @@ def test_a_password_chosen_for_someone_is_changed_first_by_the_box_s_rules(viewe
         assert resp.status_code == 302 and resp.location.endswith("/password")
         login = v.audit_log.entries(action="login")[0]
         assert login.details["must_change"] == "set_by_other"
+        # In words that fit the viewer too, where no installer sets passwords.
+        assert ("Must change its password first", words.MUST_CHANGE["set_by_other"]) in words.audit_fields(
+            login.details
+        )
+        assert "add-user" in words.MUST_CHANGE["set_by_other"] and "unlock-user" in words.LOCKOUTS["lock"]
         assert client.get("/sites").location.endswith("/password")
         assert client.get("/calls/leeds/1/audio").status_code == 403
         page = client.get("/password").get_data(as_text=True)
