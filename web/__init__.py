@@ -8,6 +8,7 @@ what is declared on each view and enforced in :mod:`web.security`.
 
 import logging
 import os
+import sqlite3
 import threading
 from typing import NamedTuple
 
@@ -24,7 +25,7 @@ from firmware.storage.fieldseal import FieldSealError
 from firmware.storage.keystore import ALL_LINES
 from telephony import countries
 
-from . import intent, pwchange, security, sitechange
+from . import intent, pwchange, security, sitechange, unreadable
 from .accounts import ROLE_LABELS, Accounts
 from .db import WebDb
 from .keyepoch import KeysInForce
@@ -206,6 +207,16 @@ class Web:
         if done is None:
             return ChainCheck([], None, checking, failed, since_failed)
         return ChainCheck(list(done[1]), done[0], checking, failed, since_failed)
+
+    def chain_unreadable(self, name, reason):
+        """A page found the chain ``name``'s database could not be read (``reason``):
+        as a check of the entries added since that could not run, said on its pages and
+        by its alarm until a check runs again (:meth:`audit_checked`). Whether the box
+        has an alarm log to raise it in."""
+        with self._check_locks[name]:
+            self._since_failed[name] = reason
+        self._chain_alarm(name)
+        return self.services.alarms is not None
 
     def _check_whole(self, name, verify_after, started_us):
         """Check the chain ``name`` whole (in the background), then chained on from where
@@ -550,6 +561,10 @@ def create_app(services, config):
         (501, "Not yet", "This is coming in a later release."),
     ):
         app.register_error_handler(code, _error_page(title, message, code))
+
+    # A database damaged, unreadable or locked while the web UI runs: a page saying which.
+    app.register_error_handler(sqlite3.Error, unreadable.handler)
+    app.register_error_handler(OSError, unreadable.handler)
 
     @app.errorhandler(FieldSealError)
     def locked(exc):

@@ -43,14 +43,15 @@ RETRY_S = 5.0
 RETRY_LONG_S = 60.0
 
 
-def refusing(data_dir):
-    """``(file, reason)`` of the first of :data:`DATABASES` that will not open, or None.
+def refusing(data_dir, names=DATABASES):
+    """``(file, reason)`` of the first of ``names`` (:data:`DATABASES`) that will not open,
+    or None.
 
     Opened read-only and only its first page read: a damaged or replaced file, an I/O
     error or a permission refused shows there. A file not made yet is no refusal (the
     recorder makes the call log at its first start).
     """
-    for name in DATABASES:
+    for name in names:
         path = os.path.join(data_dir, name)
         if not os.path.exists(path):
             continue
@@ -97,7 +98,11 @@ def refused_app(data_dir, reason, run_dir=None):
         *what, advice = page_text()
         paragraphs = "\n".join(['<p class="error">%s</p>' % html.escape(t) for t in what])
         paragraphs += "\n<p>%s</p>" % html.escape(advice)
-        body = PAGE % {"paragraphs": paragraphs, "style": html.escape(app.static_url_path + "/style.css")}
+        body = PAGE % {
+            "title": TITLE,
+            "paragraphs": paragraphs,
+            "style": html.escape(app.static_url_path + "/style.css"),
+        }
         return body, 503, {"Content-Type": "text/html; charset=utf-8", "Retry-After": "10"}
 
     @app.after_request
@@ -125,19 +130,22 @@ def wait_until_it_opens(data_dir, named, stopping, opened, retry_s=RETRY_S, long
         return
 
 
+TITLE = "The box's data will not open"
+# A page that reads nothing but what it is given (web.unreadable serves it too): it reloads
+# itself, so the full page comes back once the data opens.
 PAGE = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="refresh" content="15">
-<title>The box's data will not open — Linekeeper</title>
+<title>%(title)s — Linekeeper</title>
 <link rel="stylesheet" href="%(style)s">
 </head>
 <body>
 <header><span class="brand">Linekeeper</span></header>
 <main id="main">
-<h1>The box's data will not open</h1>
+<h1>%(title)s</h1>
 %(paragraphs)s
 </main>
 </body>

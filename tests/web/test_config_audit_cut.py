@@ -59,7 +59,7 @@ def test_a_file_that_cannot_be_written_is_audited_as_not_made(box, people, monke
         patch.setattr(BoxConfigStore, "save", full)
         box.app.testing = False  # the error page, as on the box
         resp = retention_form(box, people["ivan"], default_days="30")
-    assert resp.status_code == 500
+    assert resp.status_code == 503 and "the disk is full" in resp.get_data(as_text=True)
     made, not_made = reversed(_retention_changes(box))
     assert not_made.details["change_id"] == made.details["change_id"]
     assert "No space" in not_made.details["not_made"]

@@ -1,0 +1,123 @@
+"""Each page a supervisor, auditor or installer uses, with each database it reads damaged
+while the web UI runs (web/unreadable.py): a page naming the store, not a 500."""
+
+import os
+import re
+
+import pytest
+
+# (who, page) and the databases each reads (besides web.db and alarms.db, which all do).
+PAGES = {
+    ("ivan", "/"): (),
+    ("sam", "/calls"): ("calls.db",),
+    ("sam", "/calls/1"): ("calls.db", "audit.db"),
+    ("audrey", "/audit"): ("audit.db",),
+    ("audrey", "/retention/deletions"): ("calls.db",),
+    ("audrey", "/alarms"): (),
+    ("audrey", "/reports"): ("calls.db", "audit.db"),
+    ("audrey", "/disclosures"): ("disclosures.db",),
+    ("audrey", "/requests"): ("rights.db",),
+    ("audrey", "/documents/checklist"): ("calls.db",),
+    ("ivan", "/settings"): ("audit.db",),
+}
+CASES = [
+    pytest.param(who, url, store, id="%s-%s" % (url, store))
+    for (who, url), stores in PAGES.items()
+    for store in ("web.db", "alarms.db") + stores
+]
+# The box's alarm for a store, where it has one.
+ALARMS = {"audit.db": "audit_unverified", "rights.db": "request_check_failed"}
+SUFFIXES = ("", "-wal")
+
+
+def damage(path):
+    """Overwrite the database at ``path`` with garbage (its write-ahead log emptied, and
+    the shared index of it cleared, so the web UI's open connections read the file);
+    returns what it held, for :func:`restore`."""
+    kept = {}
+    for suffix in SUFFIXES:
+        if os.path.exists(path + suffix):
+            with open(path + suffix, "rb") as f:
+                kept[suffix] = f.read()
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.write((b"garbage!" * (size // 8 + 1))[:size])
+    if os.path.exists(path + "-wal"):
+        os.truncate(path + "-wal", 0)
+    _clear_index(path)
+    return kept
+
+
+def restore(path, kept):
+    for suffix, data in kept.items():
+        with open(path + suffix, "r+b") as f:
+            f.write(data)
+            f.truncate()
+    _clear_index(path)
+
+
+def _clear_index(path):
+    # Zeros in place, never truncated: each connection has it mapped.
+    if os.path.exists(path + "-shm"):
+        size = os.path.getsize(path + "-shm")
+        with open(path + "-shm", "r+b") as f:
+            f.write(b"\0" * size)
+
+
+@pytest.mark.parametrize("who,url,store", CASES)
+def test_a_page_whose_database_cannot_be_read_names_it_and_shows_nothing_else(box, people, who, url, store):
+    """A damaged database answered a 500 ("something went wrong") on every page that read
+    it, and alarms.db or web.db on every page: the audit trail's head and entries, the
+    deletion log, the call log, the disclosure log, the register of requests."""
+    client = people[who]
+    assert client.get(url).status_code == 200  # (and the stores it makes are made)
+    box.web.wait_whole_checks()
+    path = os.path.join(box.data_dir, store)
+    kept = damage(path)
+    try:
+        resp = client.get(url)
+        text = resp.get_data(as_text=True)
+        assert resp.status_code == 503, text
+        (said,) = re.findall(r'<p class="error" id="data-unreadable">([^<]*)</p>', text)
+        assert "(%s) could not be read: it is not a database (damaged or replaced)" % store in said
+        assert "linekeeper verify" in text and resp.headers["Retry-After"]
+        # Nothing of the page asked for, nor the menu, as if the page were whole.
+        assert "<nav" not in text and 'id="alarm-banner-slot"' not in text
+        if store in ALARMS:
+            (alarm,) = [a for a in box.alarm_log.banner() if a["kind"] == ALARMS[store]]
+            assert alarm["cleared_us"] is None and "not a database" in alarm["message"]
+            assert "An alarm was raised." in text
+        elif store != "alarms.db":
+            assert "An alarm was raised." not in text
+    finally:
+        restore(path, kept)
+    # The page comes back as soon as the database reads again.
+    assert client.get(url).status_code == 200
+
+
+def test_the_api_answers_json_naming_the_database(box, people):
+    client = people["audrey"]
+    assert client.get("/api/alarms").status_code == 200
+    path = os.path.join(box.data_dir, "alarms.db")
+    kept = damage(path)
+    try:
+        resp = client.get("/api/alarms")
+        assert resp.status_code == 503
+        body = resp.get_json()
+        assert body["ok"] is False and body["data_unreadable"].startswith(
+            "the alarm history (alarms.db) could not be read"
+        )
+    finally:
+        restore(path, kept)
+
+
+def test_an_error_that_is_not_the_card_s_is_still_the_ordinary_500(box, people, monkeypatch):
+    """A mistake in the code (a wrong query) is not said to be a damaged card."""
+    import sqlite3
+
+    def wrong(*args, **kwargs):
+        raise sqlite3.ProgrammingError("Incorrect number of bindings supplied")
+
+    monkeypatch.setattr(box.services.audit, "head", wrong)
+    with pytest.raises(sqlite3.ProgrammingError):  # the test client raises what a 500 would
+        people["audrey"].get("/audit")
