@@ -5,6 +5,7 @@ import base64
 import dataclasses
 import logging
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -318,15 +319,14 @@ def _unlock(args):
     return store.unlock(args.user, _read_password(args.password_file))
 
 
-def _export_refusal(data_dir, user, call_id):
-    """Why ``user`` may not export call ``call_id``, or None.
+def _account(data_dir, user):
+    """``user``'s web UI account (a :class:`web.accounts.User`), or None on a box that has
+    none yet: initialised with `linekeeper init` and not set up, the key slot's owner is the
+    box's owner.
 
-    Once the box is set up, the web UI's accounts say who may hear what: only
-    a supervisor, and only on the lines granted to them, as on the web. A box
-    initialised with `linekeeper init` and not set up yet has no accounts:
-    the key slot's owner is the box's owner.
+    :raises LinekeeperError: the box has accounts, none of them ``user``'s
     """
-    import sqlite3
+    from web.accounts import User
 
     web_db = os.path.join(data_dir, "web.db")
     if not os.path.exists(web_db):
@@ -339,15 +339,36 @@ def _export_refusal(data_dir, user, call_id):
     finally:
         db.close()
     if row is None:
-        return "%s has no account on this box" % user
-    if "supervisor" not in row[0].split(","):
+        raise LinekeeperError("%s has no account on this box" % user)
+    return User(
+        user,
+        frozenset(r for r in row[0].split(",") if r),
+        tuple(sorted(int(x) for x in row[1].split(",") if x)),
+    )
+
+
+def _export_refusal(data_dir, user, call_id):
+    """Why ``user`` may not export call ``call_id``, or None.
+
+    Once the box is set up, the web UI's accounts say who may hear what: only
+    a supervisor, and only on the lines granted to them, as on the web. A box
+    initialised with `linekeeper init` and not set up yet has no accounts:
+    the key slot's owner is the box's owner.
+    """
+    try:
+        account = _account(data_dir, user)
+    except LinekeeperError as exc:
+        return str(exc)
+    if account is None:
+        return None
+    if not account.has("supervisor"):
         return "%s is not a supervisor: only supervisors hear or export recordings" % user
     calls = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "calls.db"), uri=True)
     try:
         call = calls.execute("SELECT line FROM calls WHERE id = ?", (call_id,)).fetchone()
     finally:
         calls.close()
-    if call is None or str(call[0]) not in row[1].split(","):
+    if call is None or call[0] not in account.lines:
         # As on the web: a call on a line not granted looks like one that does not exist.
         return "call %d has no recording" % call_id
     return None
@@ -515,6 +536,7 @@ def _bundle_progress(done, total):
 
 def cmd_sar(args):
     """Answer a subject access request: a bundle of a number's calls, logged and audited."""
+    from firmware.calls.calllog import iso_ms
     from firmware.recording.store import RecordingStore
     from firmware.storage.fieldseal import load_field_cipher
 
@@ -527,8 +549,10 @@ def cmd_sar(args):
         earlier_releases,
         find_calls,
         letter_copies,
+        letter_digest,
         parse_redaction,
         parse_withholding,
+        refuse_hidden,
         release,
     )
     from .sarbundle import FileSpool
@@ -539,6 +563,17 @@ def cmd_sar(args):
         raise LinekeeperError("no call log in %s" % args.data_dir)
     if (args.first is None) != (args.last is None):
         raise LinekeeperError("give both --from and --to, or neither")
+    if args.letter_sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", args.letter_sha256):
+        raise LinekeeperError(
+            "--letter-sha256 %s is not a letter's SHA-256: give the 64 hex digits --letter printed, "
+            "or read the letter again with --letter. Nothing was released" % args.letter_sha256[:80]
+        )
+    # As on the web UI's page: only a supervisor releases (a box not set up: the key slot's owner).
+    account = _account(args.data_dir, args.user)
+    if account is not None and not account.has("supervisor"):
+        raise LinekeeperError(
+            "%s is not a supervisor: only supervisors answer subject access requests" % args.user
+        )
     # The release is logged before the bundle is written: a file that cannot be written
     # is found now, before it leaves a disclosure on record that never happened.
     _check_out_file(args.out)
@@ -552,6 +587,8 @@ def cmd_sar(args):
         country=config.country,
         since_us=period.start_us if period else None,
         until_us=period.end_us if period else None,
+        # As the web UI's search: the calls on the lines granted to --user.
+        lines=None if account is None else set(account.lines),
         cipher=load_field_cipher(args.data_dir, run_dir=run_dir(), create=False),
     )
     bundle_password = _read_password(args.bundle_password_file) if args.bundle_password_file else None
@@ -565,6 +602,9 @@ def cmd_sar(args):
                 "the audit trail is damaged (%s): releases are refused until "
                 "it has been looked into" % "; ".join(broken)
             )
+        # The key slot's password says --user is who runs this: the copies given before are
+        # shown (--earlier, --letter) as that user may see them.
+        key = _unlock(args)
         search = {"number": args.number, "from": args.first, "to": args.last}
         # The copies given before that the letter lists, said before anything is made (with
         # --earlier, and nothing released): one the person may not be told of is withheld.
@@ -580,21 +620,43 @@ def cmd_sar(args):
             only=args.calls,
             withheld=withheld,
         )
-        earlier = earlier_releases(args.data_dir, audit, chosen, narrowed, country=config.country)
+        earlier = _earlier_seen(
+            args.data_dir,
+            earlier_releases(args.data_dir, audit, chosen, narrowed, country=config.country),
+            account,
+        )
         copies = letter_copies(earlier, withheld)
         _say_earlier(earlier, withheld, sys.stdout if args.earlier else sys.stderr)
         if args.earlier:
             return 0
+        # Neither previewed nor released by them: the letter would show who received it.
+        refuse_hidden(earlier, iso_ms)
         about = _notes_and_names(args.data_dir, config.country)
         facts = _letter_facts(args.data_dir, config)
+        # What --letter shows of the letter, and a release is given back (--letter-sha256):
+        # made on time 0, as the letter says when it was made (the release's time).
+        digest = letter_digest(
+            bundle_letter(store, chosen, asked, redactions, about is not None, facts, 0, copies)
+        )
         if args.letter:
             # The letter as the bundle would hold it (made now), read before anything goes:
             # it names who was given copies before.
             sys.stdout.write(
                 bundle_letter(store, chosen, asked, redactions, about is not None, facts, _wall_us(), copies)
             )
+            print(
+                "letter sha256 %s: release this very letter with --letter-sha256 %s" % (digest, digest),
+                file=sys.stderr,
+            )
             return 0
-        key = _unlock(args)
+        if copies and args.letter_sha256 is None:
+            # As on the web: a letter naming who was given copies before (a private person's
+            # name is theirs) goes only once that very letter was read.
+            raise LinekeeperError(
+                "the letter names who was given copies of these calls before: read it with --letter "
+                "(withhold any copy it should not name), then release with the --letter-sha256 it "
+                "prints. Nothing was released"
+            )
         entry, _ = release(
             args.data_dir,
             store,
@@ -619,6 +681,7 @@ def cmd_sar(args):
             about=about,
             facts=facts,
             withheld=withheld,
+            letter_sha256=args.letter_sha256,
         )
     finally:
         if key is not None:
@@ -637,14 +700,43 @@ def cmd_sar(args):
     return 0
 
 
+def _earlier_seen(data_dir, earlier, account):
+    """The copies given before (:func:`firmware.sar.earlier_releases`), each with ``shown``:
+    whether ``account`` may see its release (:func:`firmware.sar.release_seen`, as the web
+    UI's form has it); every one on a box with no accounts (``account`` None)."""
+    from firmware.sar import release_seen
+
+    if account is None:
+        return [dict(e, shown=True) for e in earlier]
+    ids = sorted({c for e in earlier for c in e["held"]})
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "calls.db"), uri=True)
+    try:
+        lines = {
+            call_id: line
+            for at in range(0, len(ids), 500)
+            for call_id, line in db.execute(
+                "SELECT id, line FROM calls WHERE id IN (%s)" % ",".join("?" * len(ids[at : at + 500])),
+                ids[at : at + 500],
+            )
+        }
+    finally:
+        db.close()
+    return [dict(e, shown=release_seen(e["actor"], e["held"], account, lines.get)) for e in earlier]
+
+
 def _say_earlier(earlier, withheld, out):
     """The copies given before that a subject access letter lists, a line each (entry, when
-    in UTC, to whom, how many calls), and those ``withheld`` from it with their reason."""
+    in UTC, to whom, how many calls), and those ``withheld`` from it with their reason; one
+    the user may not see (``shown`` false) by when it was given alone."""
     from firmware.calls.calllog import iso_ms
+    from firmware.sar import hidden_said
 
     if not earlier:
         print("the letter lists no copy of these calls given before", file=out)
     for e in earlier:
+        if not e["shown"]:
+            print("copy given before: %s" % hidden_said(e, iso_ms), file=out)
+            continue
         why = withheld.get(e["id"])
         print(
             "copy given before: entry %d, %s, to %s, %d call(s): %s"
@@ -655,6 +747,13 @@ def _say_earlier(earlier, withheld, out):
                 len(e["calls"]),
                 "listed in the letter" if why is None else "withheld from the letter (%s)" % why,
             ),
+            file=out,
+        )
+    if not all(e["shown"] for e in earlier):
+        print(
+            "the letter must name who received each copy given before, and only someone who may "
+            "see a copy can judge whether it may be left out: a supervisor of every line its calls "
+            "are on makes this release",
             file=out,
         )
 
@@ -1870,7 +1969,14 @@ def build_parser():
     p.add_argument(
         "--letter",
         action="store_true",
-        help="only print the bundle's letter (README.txt) as it would go, on stdout; release nothing",
+        help="only print the bundle's letter (README.txt) as it would go, on stdout, and its "
+        "SHA-256 on stderr; release nothing",
+    )
+    p.add_argument(
+        "--letter-sha256",
+        metavar="HEX",
+        help="release only the letter --letter showed with this SHA-256 (refused, nothing released, "
+        "if it changed since); needed when the letter names who was given copies before",
     )
     p.add_argument("--out", required=True, help="the bundle (.zip, or .zip.gpg when encrypted)")
     p.set_defaults(func=cmd_sar)

@@ -425,8 +425,8 @@ def earlier_releases(data_dir, audit, calls, search, request_id=None, country="u
     its ``calls`` are then the person's alone (of a release that also held other people's
     calls, only those of ``calls``). One whose bundle never went (:func:`not_released`) is
     left out. The letter tells nothing else of an entry: not who asked, nor why, nor the other
-    calls (each has its ``actor`` and ``held``, every call of the release, for the web UI to
-    show it only to who may see it: :func:`web.views.sar.release_shown`).
+    calls (each has its ``actor`` and ``held``, every call of the release, to show it only to
+    who may see it: :func:`release_seen`).
     """
     log = DisclosureLog(data_dir, getattr(audit, "cipher", None))
     try:
@@ -458,6 +458,48 @@ def earlier_releases(data_dir, audit, calls, search, request_id=None, country="u
                 }
             )
     return found
+
+
+def release_seen(actor, call_ids, user, line_of):
+    """Whether ``user`` (a :class:`web.accounts.User`) may see a release (its requester,
+    recipient, reason, calls) made by ``actor`` of ``call_ids``: an auditor every one, a
+    supervisor those they made and those whose every call is on their lines (the Disclosures
+    page, a call's history, the copies given before on the release form and on the command
+    line). ``line_of(call id)``: the call's line, None for a call not in the log."""
+    if user.has("auditor") or actor == user.name:
+        return True
+    ids = [int(c) for c in call_ids]
+    for call_id in ids:
+        if line_of(call_id) not in user.lines:
+            return False
+    return bool(ids)
+
+
+def hidden_said(copy, when):
+    """A copy given before (:func:`earlier_releases`) that the user may not see, as they may
+    read of it: by when it was given (``when(wall_us)``, its time in words) alone."""
+    return "a copy given %s, recorded by another member of staff; details not shown" % when(copy["wall_us"])
+
+
+def refuse_hidden(listed, when):
+    """Refuse a release, or its letter's preview, whose letter would list a copy given before
+    that the user may not see (``listed``: :func:`earlier_releases` each with ``shown``,
+    :func:`release_seen`): another's release, of calls on lines not all theirs. The letter
+    names its recipient, as Art. 15(1)(c) has it, and whether it may be left out (an
+    exemption) is judged by who knows who had it: the release is made by a user who may see
+    it (docs/reports.md).
+
+    :raises SarError: there is one, named by its time alone (:func:`hidden_said`)
+    """
+    hidden = [e for e in listed if not e["shown"]]
+    if hidden:
+        it = "it" if len(hidden) == 1 else "them"
+        raise SarError(
+            "The letter must tell the person of %s. Who received %s, and whether the letter may "
+            "leave %s out, is for someone who may see %s on the Disclosures page: ask a supervisor "
+            "of every line its calls are on to make this release. Nothing was released."
+            % ("; ".join(hidden_said(e, when) for e in hidden), it, it, it)
+        )
 
 
 def parse_withholding(texts):

@@ -1,9 +1,11 @@
 """Subject access: a number found in several forms, its bundle, checksums, encryption, the log."""
 
+import contextlib
 import hashlib
 import io
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import zipfile
@@ -84,25 +86,39 @@ def make_box(root):
     return root, data
 
 
-def sar(root, data, out, *extra):
-    return cli.main(
-        [
-            "sar",
-            "--data-dir",
-            data,
-            "--password-file",
-            str(root / "pw"),
-            "--requester",
-            "Ms Smith (caller)",
-            "--recipient",
-            "Ms Smith",
-            "--reason",
-            "subject access request",
-            "--out",
-            str(out),
-        ]
-        + list(extra)
-    )
+def sar(root, data, out, *extra, read=True):
+    """``linekeeper sar`` with the test's requester, recipient and reason. A release is made
+    as its letter's reader makes it (``read``): its letter read first (``--letter``), and
+    released with the digest that printed (``--letter-sha256``)."""
+    args = [
+        "sar",
+        "--data-dir",
+        data,
+        "--password-file",
+        str(root / "pw"),
+        "--requester",
+        "Ms Smith (caller)",
+        "--recipient",
+        "Ms Smith",
+        "--reason",
+        "subject access request",
+        "--out",
+        str(out),
+    ] + list(extra)
+    if read and not {"--letter", "--earlier", "--letter-sha256"} & set(extra):
+        digest = letter_sha256(args)
+        if digest is not None:
+            args += ["--letter-sha256", digest]
+    return cli.main(args)
+
+
+def letter_sha256(args):
+    """The letter's digest ``linekeeper sar ARGS --letter`` prints, or None if it refused."""
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        if cli.main(list(args) + ["--letter"]) != 0:
+            return None
+    return re.search(r"--letter-sha256 ([0-9a-f]{64})", err.getvalue()).group(1)
 
 
 def test_bundle_holds_exactly_that_numbers_calls_and_verifies(sar_dir, tmp_path):
@@ -630,3 +646,104 @@ def test_earlier_releases_of_the_same_request_number_or_calls(tmp_path):
         {"id": 2, "wall_us": 2, "recipient": "Acme Ltd", "calls": [12], "actor": "sam", "held": [12, 14]},
         {"id": 3, "wall_us": 3, "recipient": "Her solicitor", "calls": [20], "actor": "sam", "held": [20]},
     ]
+
+
+def test_a_release_goes_only_with_the_letter_read_and_refuses_one_changed_since(tmp_path, capsys):
+    """The web form releases a letter naming who was given copies before only once it was
+    read, and refuses one that changed since (LetterChanged). The command line released
+    whatever the letter had become: --letter now prints the letter's SHA-256, a release whose
+    letter names a copy given before needs it (--letter-sha256), and one whose letter is no
+    longer that one is refused, nothing released."""
+    root, data = make_box(tmp_path)
+    assert sar(root, data, tmp_path / "a.zip", "--number", "01632960123", "--call", "1") == 0
+    capsys.readouterr()
+    out = tmp_path / "b.zip"
+    assert sar(root, data, out, "--number", "01632960123", read=False) == 2
+    assert "read it with --letter" in capsys.readouterr().err
+    assert not out.exists() and len(DisclosureLog(data).entries()) == 1
+    assert sar(root, data, out, "--number", "01632960123", "--letter-sha256", "abc") == 2
+    assert "--letter-sha256 abc is not a letter's SHA-256" in capsys.readouterr().err
+    assert sar(root, data, out, "--number", "01632960123", "--letter") == 0
+    said = capsys.readouterr()
+    digest = re.search(r"letter sha256 ([0-9a-f]{64}):", said.err).group(1)
+    # Another release of the person's calls meanwhile: the letter would name its recipient too.
+    police = ("--recipient", "Thames Valley Police", "--requester", "DC Wood")
+    assert sar(root, data, tmp_path / "c.zip", "--number", "01632960123", "--call", "3", *police) == 0
+    capsys.readouterr()
+    assert sar(root, data, out, "--number", "01632960123", "--letter-sha256", digest) == 2
+    assert "not the one shown on the form" in capsys.readouterr().err
+    assert not out.exists() and len(DisclosureLog(data).entries()) == 2
+    # Read again, the letter as it is now goes.
+    assert sar(root, data, out, "--number", "01632960123", "--letter") == 0
+    digest = re.search(r"letter sha256 ([0-9a-f]{64}):", capsys.readouterr().err).group(1)
+    assert sar(root, data, out, "--number", "01632960123", "--letter-sha256", digest) == 0
+    assert "Thames Valley Police" in zipfile.ZipFile(out).read("README.txt").decode()
+
+
+def _accounts(root, data):
+    """Web UI accounts on the box of :func:`make_box`: admin (supervisor, every line), sam
+    (supervisor of lines 1 and 2, with a key slot for them) and audrey (auditor)."""
+    from web.accounts import Accounts
+    from web.db import WebDb
+    from web.passwords import CHEAP_COST
+
+    keys = KeyStore(data, kdf_params=Argon2Params(memory_kib=8, iterations=1))
+    keys.add_slot("sam", "sams password 12", keys.unlock("admin", PASSWORD), lines=[1, 2])
+    (root / "sam-pw").write_text("sams password 12\n")
+    db = WebDb(os.path.join(data, "web.db"))
+    try:
+        accounts = Accounts(db, lambda: 5, CHEAP_COST)
+        with db.tx() as conn:
+            accounts.create(conn, "admin", PASSWORD, {"installer", "supervisor"}, [1, 2, 3, 4])
+            accounts.create(conn, "sam", "sams password 12", {"supervisor"}, [1, 2])
+            accounts.create(conn, "audrey", "audreys password 1", {"auditor"}, [])
+    finally:
+        db.close()
+
+
+def test_a_copy_given_before_the_user_may_not_see_is_not_shown_nor_released_by_them(tmp_path, capsys):
+    """The web form shows a supervisor a copy given before only if they may see its release
+    (theirs, or of calls all on their lines); the letter naming one they may not see is
+    neither previewed nor released by them. --earlier and --letter printed every copy's
+    recipient whatever --user's lines. They now follow the same rule, for --user."""
+    root, data = make_box(tmp_path)
+    _accounts(root, data)
+    police = ("--recipient", "Thames Valley Police", "--requester", "DC Wood")
+    # Call 3 (line 3) is the subject's, released by admin: not all on sam's lines.
+    assert sar(root, data, tmp_path / "a.zip", "--number", "01632960123", "--call", "3", *police) == 0
+    capsys.readouterr()
+    sam = ("--user", "sam", "--password-file", str(root / "sam-pw"), "--number", "01632960123")
+    out = tmp_path / "b.zip"
+    assert sar(root, data, out, *sam, "--earlier") == 0
+    said = capsys.readouterr().out
+    assert said.startswith("copy given before: a copy given 2")
+    assert "recorded by another member of staff; details not shown" in said
+    assert "Thames Valley" not in said and "entry 1" not in said
+    for extra in (("--letter",), ()):
+        assert sar(root, data, out, *sam, *extra) == 2
+        said = capsys.readouterr()
+        assert "Thames Valley" not in said.out + said.err
+        assert "ask a supervisor of every line its calls are on to make this release" in said.err
+        assert not out.exists() and len(DisclosureLog(data).entries()) == 1
+    # As on the web, sam's search finds the calls on sam's lines only (call 5 is on line 4).
+    sam_other = ("--user", "sam", "--password-file", str(root / "sam-pw"), "--number", "02079460000")
+    assert sar(root, data, out, *sam_other, "--earlier") == 2
+    assert "no calls match" in capsys.readouterr().err
+    # A copy of calls all on sam's lines, though admin's, sam sees (as the Disclosures page).
+    assert sar(root, data, tmp_path / "c.zip", "--number", "01632960123", "--call", "1") == 0
+    capsys.readouterr()
+    assert sar(root, data, out, *sam, "--earlier") == 0
+    said = capsys.readouterr().out.splitlines()
+    assert "details not shown" in said[0] and said[1].startswith("copy given before: entry 2, ")
+    assert said[1].endswith(", to Ms Smith, 1 call(s): listed in the letter")
+    # admin (every line) sees the police's copy too, and may release the letter naming it.
+    assert sar(root, data, out, "--number", "01632960123", "--earlier") == 0
+    assert "entry 1, 2" in capsys.readouterr().out
+    assert sar(root, data, out, "--number", "01632960123") == 0
+    assert "Thames Valley Police" in zipfile.ZipFile(out).read("README.txt").decode()
+    # An auditor answers no request; a name with no account neither.
+    for who in ("audrey", "nobody"):
+        assert sar(root, data, out, "--number", "01632960123", "--user", who, "--earlier") == 2
+        assert ("%s is not a supervisor" % who if who == "audrey" else "nobody has no account") in (
+            capsys.readouterr().err
+        )

@@ -37,7 +37,9 @@ from firmware.sar import (
     not_released,
     notes_and_names,
     parse_redaction,
+    refuse_hidden,
     release,
+    release_seen,
 )
 
 from ..documents import letter_facts
@@ -127,29 +129,11 @@ def _earlier(calls, search, request_id=None):
 
 def _hidden(listed):
     """Refuse a release whose letter would list a copy given before that the user may not
-    see (another's release, of calls on lines not all theirs: the Disclosures page does not
-    show it them). The letter names its recipient, as Art. 15(1)(c) has it, and whether it
-    may be left out (an exemption) is judged by who knows who had it: the release is made by
-    a user who may see it (docs/reports.md).
+    see (:func:`firmware.sar.refuse_hidden`, named by its local time).
 
-    :raises LinekeeperError: there is one, named by its time alone
+    :raises LinekeeperError: there is one
     """
-    hidden = [e for e in listed if not e["shown"]]
-    if hidden:
-        it = "it" if len(hidden) == 1 else "them"
-        raise LinekeeperError(
-            "The letter must tell the person of %s. Who received %s, and whether the letter may "
-            "leave %s out, is for someone who may see %s on the Disclosures page: ask a supervisor "
-            "of every line its calls are on to make this release. Nothing was released."
-            % ("; ".join(_hidden_said(e) for e in hidden), it, it, it)
-        )
-
-
-def _hidden_said(copy):
-    """A copy given before the user may not see, as they may read of it."""
-    return "a copy given %s, recorded by another member of staff; details not shown" % (
-        lk().local_time().when(copy["wall_us"])
-    )
+    refuse_hidden(listed, lk().local_time().when)
 
 
 def _unseen(listed, shown):
@@ -450,18 +434,15 @@ def bundle_file(token):
 
 
 def release_shown(actor, call_ids, user):
-    """Whether ``user`` may see a release (its requester, recipient, reason, calls) made by
-    ``actor`` of ``call_ids``: an auditor every one, a supervisor those they made and
-    those whose every call is on their lines (the Disclosures page, a call's history)."""
-    if user.has("auditor") or actor == user.name:
-        return True
+    """Whether ``user`` may see a release made by ``actor`` of ``call_ids``
+    (:func:`firmware.sar.release_seen`, the lines of the box's call log)."""
     calls = lk().services.calls
-    ids = [int(c) for c in call_ids]
-    for call_id in ids:
+
+    def line_of(call_id):
         call = calls.get(call_id)
-        if call is None or call["line"] not in user.lines:
-            return False
-    return bool(ids)
+        return None if call is None else call["line"]
+
+    return release_seen(actor, call_ids, user, line_of)
 
 
 @bp.route("/disclosures")
