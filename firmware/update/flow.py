@@ -44,6 +44,7 @@ from firmware.storage.fsutil import atomic_write, fsync_dir
 from ..alarminbox import post_update_result
 from ..control import ControlError, RecorderUnavailable
 from ..errors import UpdateError
+from ..localtime import duration_text
 from ..migrations import drop_backups
 from ..uptime import clear_update_restart, drop_stale_update_restart, note_update_restart
 from . import health
@@ -57,6 +58,9 @@ REPORT_NAME = "linekeeper-update-report.txt"
 PROGRESS_NAME = "progress.json"
 RESULT_NAME = "last-result.json"
 LOCK_NAME = "update.lock"  # held by the one update running
+# In ``update_dir``: what the wait saw of an install it failed as stuck (its progress, since
+# when): the next update's start says it is stuck, not still installing, until RAUC is idle.
+STUCK_NAME = "rauc-stuck.json"
 # In ``status_dir`` (the page's inbox): the installer's go-ahead for one bundle that is
 # not newer than the running release (firmware.update.inbox.UpdateInbox.confirm_downgrade).
 CONFIRM_NAME = "confirm-downgrade.json"
@@ -357,15 +361,14 @@ class Updater:
             # The note of a confirmed install an update killed during its `rauc install` left
             # (no restart, so no recovery): the install-check would take it while this holds the lock.
             _remove(os.path.join(self.s.update_dir, CONFIRMED_INSTALL_NAME))
-            if self._rauc_busy():
-                # An install that outlived the last update's wait: that update's report,
-                # progress note and LEDs stand; this one only says why it did nothing.
+            busy = self._rauc_busy()
+            if busy:
+                # An install that outlived the last update's wait, or one found stuck: that
+                # update's report, progress note and LEDs stand; this one only says why it
+                # did nothing.
                 result.outcome = "refused"
                 result.later = True
-                result.message = (
-                    "RAUC is still installing an earlier bundle: do not cut the power. Nothing "
-                    "was changed: try again once it has finished"
-                )
+                result.message = busy
                 if report_dir:
                     _write_report(report_dir, format_report(result, self._wall_us()))
                 return result
@@ -590,14 +593,39 @@ class Updater:
         return wanted
 
     def _rauc_busy(self):
-        """Whether RAUC is at work already (an install that outlived the last update's
-        wait); False when it cannot be asked (``rauc install`` then says what is wrong)."""
+        """Why no update can start while RAUC is at work already, or None: it is idle, or it
+        cannot be asked (``rauc install`` then says what is wrong). An install that outlived
+        the last update's wait is still installing: not to cut the power, and to try again
+        once it has finished. One whose progress stands where an update last saw it move
+        (the note of one it failed as stuck, :data:`STUCK_NAME`, or of one that ended
+        ``installing``) a whole ``install_wait_s`` since is stuck: it never finishes, and
+        only a restart of the box (RAUC with it) ends it, as RAUC's D-Bus API has no method
+        to cancel an install (``de.pengutronix.rauc.Installer``: Install, InstallBundle,
+        Info, InspectBundle, Mark, GetSlotStatus, GetPrimary, GetArtifactStatus)."""
+        stuck_path = os.path.join(self.s.update_dir, STUCK_NAME)
         try:
-            operation, _ = self.rauc.operation()
+            operation, _, said = self.rauc.installer()
         except UpdateError as exc:
             log.warning("%s", exc)
-            return False
-        return operation != "idle"
+            return None
+        if operation == "idle":
+            _remove(stuck_path)  # ended (the box restarted): a note of it says nothing now
+            return None
+        for note in (_read_json(stuck_path), _read_json(os.path.join(self.s.update_dir, PROGRESS_NAME))):
+            since_s = _stood_still_s(note, said, self._wall_us())
+            if since_s is not None:
+                where = "%d %%: %s" % (said[0], _trimmed(said[1]) or "no step named")
+                return (
+                    "RAUC's earlier install is stuck: it has said it is installing without moving on "
+                    "for %s (still at %s). Nothing was changed. It never finishes, and RAUC cannot be "
+                    "told to stop it: restart the box (RAUC with it) before another update; RAUC "
+                    "never boots a slot it did not finish writing, so the box comes back on slot %s"
+                    % (duration_text(since_s), where, self.slots.current())
+                )
+        return (
+            "RAUC is still installing an earlier bundle: do not cut the power. Nothing "
+            "was changed: try again once it has finished"
+        )
 
     def _await_rauc(self, result, timed_out, before, running, why_path):
         """``rauc install`` timed out: wait for ``rauc service`` to be idle, at most
@@ -653,7 +681,9 @@ class Updater:
             if operation is not None and self._monotonic() - moved >= wait_s:
                 # At work, it says, but its progress has not moved for a whole wait: stuck
                 # (a slot write that hangs), which would never end either. A slow install
-                # that keeps moving is not failed.
+                # that keeps moving is not failed. Noted: the next update is told it is stuck
+                # (until RAUC is found idle, after a restart), not "still installing".
+                _note_stuck(os.path.join(self.s.update_dir, STUCK_NAME), seen)
                 _rauc_broke(result, _stalled(timed_out, progress, wait_s), running)
             if self.stopped() or (operation is not None and self._monotonic() >= deadline):
                 result.outcome = "installing"
@@ -1008,6 +1038,38 @@ def _stalled(timed_out, progress, wait_s):
         _trimmed(message) or "no step named",
         wait_s,
     )
+
+
+def _note_stuck(path, seen):
+    """Keep what the wait saw of an install it fails as stuck (``seen``: its progress, when it
+    last moved, the wait): read by the next update's start (:meth:`Updater._rauc_busy`). A
+    note that cannot be written leaves that start saying "still installing", as before."""
+    try:
+        atomic_write(path, json.dumps(seen).encode(), mode=0o644)
+    except OSError as exc:
+        log.error("cannot note that RAUC's install is stuck: %s", exc)
+
+
+def _stood_still_s(note, said, now_us):
+    """How long (s) RAUC's install has stood where ``note`` (:func:`_note_stuck`'s, or the
+    progress note of an update that ended ``installing``) last saw it move, now that it says
+    ``said`` (its progress): None unless it is the same and has stood a whole install wait."""
+    if not isinstance(note, dict) or not isinstance(note.get("rauc_progress"), list):
+        return None
+    moved_us, wait_s = note.get("rauc_moved_us"), note.get("install_wait_s")
+    if type(moved_us) not in (int, float) or type(wait_s) not in (int, float):
+        return None
+    if tuple(note["rauc_progress"]) != tuple(said) or now_us - moved_us < wait_s * 1e6:
+        return None
+    return (now_us - moved_us) / 1e6
+
+
+def _read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 class _StickGone(UpdateError):

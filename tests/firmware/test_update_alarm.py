@@ -35,6 +35,9 @@ class RefusingRauc:
     def operation(self):
         return "idle", ""
 
+    def installer(self):
+        return (*self.operation(), (100, "Installing done.", 1))
+
 
 class OneSlot:
     def current(self):

@@ -18,6 +18,7 @@ import time
 import pytest
 
 from firmware.errors import UpdateError
+from firmware.localtime import duration_text
 from firmware.update.flow import PROGRESS_NAME, Updater, UpdateSettings
 from firmware.update.rauc import InstallTimedOut, Rauc, TimedOut
 from firmware.update.watch import Watcher
@@ -322,6 +323,54 @@ def test_an_install_whose_progress_stands_still_for_a_whole_wait_fails_as_stuck(
     for folder in ("update", "inbox"):
         assert not (tmp_path / folder / PROGRESS_NAME).exists()  # the page takes an upload again
     assert "UPDATE FAILED" in (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
+
+
+def test_a_new_update_while_an_install_found_stuck_stands_says_it_is_stuck_until_rauc_is_idle(tmp_path):
+    # Before, the install the last update failed as stuck refused every update after it with
+    # "RAUC is still installing an earlier bundle ... try again once it has finished", which
+    # it never would: only a restart (RAUC with it) ends it, as RAUC cannot be told to stop.
+    stuck = ("installing", "", (40, "Copying image to app.1", 2))
+    rauc = SlowRauc([IDLE, stuck])
+    updater, clock = _updater(tmp_path, rauc, install_wait_s=20)
+    updater._wall_us = lambda: int(1e15 + clock.t * 1e6)
+    bundle = _bundle(tmp_path)
+    assert updater.run(bundle).outcome == "failed"
+    clock.t = 2000.0  # a while later: still at 40 %
+    again = updater.run(bundle, report_dir=str(tmp_path / "stick"))
+    assert again.outcome == "refused" and again.later
+    note = json.loads((tmp_path / "update" / "rauc-stuck.json").read_text())
+    assert again.message.startswith(
+        "RAUC's earlier install is stuck: it has said it is installing without moving on for %s "
+        "(still at 40 %%: Copying image to app.1). Nothing was changed. It never finishes, and RAUC "
+        "cannot be told to stop it: restart the box (RAUC with it) before another update"
+        % duration_text((updater._wall_us() - note["rauc_moved_us"]) / 1e6)
+    ), again.message
+    assert "33 min" in again.message and "still installing" not in again.message
+    assert "is stuck" in (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
+    # Moving on after all (another install, or it got going): not stuck, still installing.
+    rauc.answers = [("installing", "", (41, "Copying image to app.1", 2))]
+    assert "RAUC is still installing an earlier bundle" in updater.run(bundle).message
+    # The box restarted, RAUC with it: idle, the note goes and the update is made.
+    rauc.answers = [IDLE]
+    updater.s.restart_cmd, updater.s.health_timeout_s = ("true",), 5
+    assert updater.run(bundle).steps[:2] == ["copy", "install"]
+    assert not (tmp_path / "update" / "rauc-stuck.json").exists()
+
+
+def test_a_new_update_after_one_that_ended_installing_says_stuck_once_rauc_stood_a_whole_wait(tmp_path):
+    # The page takes an upload once RAUC stood still a whole wait after an update ended
+    # "installing"; the update that upload starts refused it as "still installing" for good.
+    # It moves on once, 5 s into the wait, then stands: at the wait's end it has stood 15 s.
+    moving = [("installing", "", (at, "Copying image to app.1", 2)) for at in (59, 60)]
+    rauc = SlowRauc([IDLE, *moving])
+    updater, clock = _updater(tmp_path, rauc, install_wait_s=20)
+    updater._wall_us = lambda: int(1e15 + clock.t * 1e6)
+    bundle = _bundle(tmp_path)
+    assert updater.run(bundle).outcome == "installing"
+    # Less than a whole wait since it last moved: still installing, not to cut the power.
+    assert "RAUC is still installing an earlier bundle" in updater.run(bundle).message
+    clock.t += 60.0
+    assert updater.run(bundle).message.startswith("RAUC's earlier install is stuck")
 
 
 def test_a_slow_install_whose_progress_moves_is_not_failed(tmp_path):
