@@ -197,12 +197,16 @@ class UpdateState(Event):
     Published by the recorder when ``linekeeper update`` tells it (control
     operation ``update_state``): the hook for the LED pattern and the alarm
     (:mod:`firmware.update.signals`). ``message`` is the report's explanation.
+    ``install_wait_s``: the updater's wait for RAUC (``--install-wait-s``), which the LEDs'
+    watch of an install that ended ``installing`` waits too (None: the default,
+    :data:`firmware.update.rauc.INSTALL_WAIT_S`).
     """
 
     state: str
     message: str = ""
     version: str | None = None
     previous_version: str | None = None
+    install_wait_s: float | None = None
 
     @property
     def failed(self) -> bool:

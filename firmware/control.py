@@ -31,7 +31,7 @@ operation        arguments                                   result
 ``erase_details`` ``call_id``, ``actor``, ``reason``,        null: the caller's details erased
                  ``address``                                 from the call log (refused: why)
 ``update_state`` ``state``, ``message``, ``version``,        null (published on the bus as
-                 ``previous_version``                        :class:`~firmware.bus.UpdateState`)
+                 ``previous_version``, ``install_wait_s``    :class:`~firmware.bus.UpdateState`)
 ``confirm_release`` ``actor``                                ``{"dropped", "sealed"}`` (the release
                                                              installed by hand is kept:
                                                              ``linekeeper update --confirm``)
@@ -489,7 +489,13 @@ def recorder_handlers(box, *, board_name="sim"):
             "disk_percent": sweeper.last_disk_percent,
         }
 
-    def update_state(state, message="", version=None, previous_version=None):
+    def update_state(state, message="", version=None, previous_version=None, install_wait_s=None):
+        if install_wait_s is not None and not (
+            type(install_wait_s) in (int, float) and 0 < install_wait_s < float("inf")
+        ):
+            raise ControlError(
+                "install_wait_s must be a number of seconds above 0, not %r" % (install_wait_s,)
+            )
         box.bus.publish(
             UpdateState(
                 line=0,
@@ -498,6 +504,7 @@ def recorder_handlers(box, *, board_name="sim"):
                 message=str(message),
                 version=None if version is None else str(version),
                 previous_version=None if previous_version is None else str(previous_version),
+                install_wait_s=None if install_wait_s is None else float(install_wait_s),
             )
         )
 

@@ -815,6 +815,9 @@ class Updater:
                 message=result.message,
                 version=result.version,
                 previous_version=result.previous_version,
+                # How long the LEDs' watch of an install that ended "installing" waits for
+                # RAUC to answer or move on: this update's own wait, not the default.
+                install_wait_s=self.s.install_wait_s,
             )
         except (RecorderUnavailable, ControlError):
             return False

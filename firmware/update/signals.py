@@ -144,8 +144,11 @@ class UpdateSignals:
         """After ``installing``: ask RAUC until it is idle, then the LEDs go back to
         normal (off, the MCU's own pattern). Ends at the next state told or at stop, or
         once RAUC gave no answer, or said it was installing without its progress moving,
-        for ``install_wait_s`` (counted from the state told: the updater's last answer was
-        just before): then the update failed, as far as the box can tell."""
+        for the install wait (counted from the state told: the updater's last answer was
+        just before): the updater's own (``installing.install_wait_s``, its
+        ``--install-wait-s``), else ``install_wait_s``. Then the update failed, as far as
+        the box can tell."""
+        wait_s = installing.install_wait_s or self.install_wait_s
         last_answer = moved = self._monotonic()
         progress = None
         while True:
@@ -157,18 +160,16 @@ class UpdateSignals:
                 operation, _, said = self.rauc.installer()
             except UpdateError as exc:  # not known to be done: the LEDs still say do not cut the power
                 log.warning("the update's LEDs: cannot ask RAUC whether it has finished: %s", exc)
-                if self._monotonic() - last_answer >= self.install_wait_s:
-                    self._give_up(
-                        seq, installing, "RAUC has not answered for %d s (%s)" % (self.install_wait_s, exc)
-                    )
+                if self._monotonic() - last_answer >= wait_s:
+                    self._give_up(seq, installing, "RAUC has not answered for %d s (%s)" % (wait_s, exc))
                     return
                 continue
             last_answer = self._monotonic()
             if said != progress:
                 progress, moved = said, last_answer
             if operation != "idle":
-                if last_answer - moved >= self.install_wait_s:
-                    self._give_up(seq, installing, stood_still(progress, self.install_wait_s))
+                if last_answer - moved >= wait_s:
+                    self._give_up(seq, installing, stood_still(progress, wait_s))
                     return
                 continue
             with self._lock:

@@ -5,13 +5,15 @@ import threading
 import time
 import types
 
+import pytest
+
 from board.mcu.link import McuLink
 from board.mcu.sim import SimMcu
 from firmware.alarmlog import AlarmLog
 from firmware.alarms import AlarmBoard
 from firmware.bus import EventBus, UpdateState
 from firmware.clock import SimClock
-from firmware.control import recorder_handlers
+from firmware.control import ControlError, recorder_handlers
 from firmware.errors import UpdateError
 from firmware.update.signals import PATTERNS_MS, UpdateSignals, pattern_for
 
@@ -277,6 +279,30 @@ def test_rauc_installing_without_moving_for_a_whole_wait_ends_installing_with_a_
         )
         assert rauc.asked == 7  # the same from 10 s on: 60 s later
         assert signals._pattern == PATTERNS_MS["failed"] and link.led() == "update_failed"
+    finally:
+        signals.stop()
+        log.close()
+
+
+def test_the_leds_watch_waits_the_updaters_own_install_wait(tmp_path):
+    # Before, the recorder was not told the updater's --install-wait-s: its watch always
+    # waited its own (INSTALL_WAIT_S, 30 minutes), whatever the updater had waited.
+    rauc = Rauc(("installing", "", (40, "Copying image to app.1", 2)))
+    box, signals, log = _box(
+        tmp_path, rauc=rauc, rauc_check_s=0.01, install_wait_s=60, monotonic=rauc.monotonic
+    )
+    update_state = recorder_handlers(box)["update_state"]
+    try:
+        with pytest.raises(ControlError, match="install_wait_s must be a number of seconds above 0"):
+            update_state(state="installing", install_wait_s=0)
+        with pytest.raises(ControlError, match="install_wait_s must be a number of seconds above 0"):
+            update_state(state="installing", install_wait_s="30")
+        assert rauc.asked == 0  # refused, nothing told: no watch began
+        update_state(state="installing", version="2.0.1", install_wait_s=30)
+        _wait_for(lambda: log.history())
+        [row] = log.history()
+        assert "without moving on for 30 s (still at 40 %" in row["message"]
+        assert rauc.asked == 4  # the same from 10 s on: 30 s later
     finally:
         signals.stop()
         log.close()

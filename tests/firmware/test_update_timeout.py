@@ -366,7 +366,12 @@ def test_a_new_update_after_one_that_ended_installing_says_stuck_once_rauc_stood
     updater, clock = _updater(tmp_path, rauc, install_wait_s=20)
     updater._wall_us = lambda: int(1e15 + clock.t * 1e6)
     bundle = _bundle(tmp_path)
+    told = []
+    call = updater.client.call
+    updater.client.call = lambda op, **kw: told.append(kw) or call(op, **kw)
     assert updater.run(bundle).outcome == "installing"
+    # The recorder's LEDs watch RAUC for the updater's own wait, not the default 30 minutes.
+    assert [(kw["state"], kw["install_wait_s"]) for kw in told] == [("running", 20), ("installing", 20)]
     # Less than a whole wait since it last moved: still installing, not to cut the power.
     assert "RAUC is still installing an earlier bundle" in updater.run(bundle).message
     clock.t += 60.0
