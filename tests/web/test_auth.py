@@ -133,7 +133,14 @@ def test_csrf_token_required_on_every_post(box):
     assert client.get("/").status_code == 200
     # A header works as well as the form field (for scripts).
     token = box.token_of(client, "/")
-    assert client.post("/calls/1/hold", data={"on": "1"}, headers={"X-CSRF-Token": token}).status_code == 302
+    assert (
+        client.post(
+            "/calls/1/hold",
+            data={"on": "1", "hold_reason": "complaint ref 1"},
+            headers={"X-CSRF-Token": token},
+        ).status_code
+        == 302
+    )
 
 
 def test_login_form_needs_its_token_too(box):

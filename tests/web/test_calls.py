@@ -238,19 +238,52 @@ def test_export_needs_a_reason_and_is_audited(box, people):
     assert entry.details["reason"] == "complaint ref 1234" and entry.details["format"] == "wav"
 
 
-def test_legal_hold_toggle_is_audited(box, people):
+def test_legal_hold_toggle_is_audited_with_its_reason(box, people):
     sam = people["sam"]
-    assert box.post(sam, "/calls/2/hold", {"on": "maybe"}).status_code == 400
+    assert (
+        box.post(sam, "/calls/2/hold", {"on": "maybe", "hold_reason": "complaint ref 1234"}).status_code
+        == 400
+    )
     assert box.recordings.held == set()
-    assert box.post(sam, "/calls/2/hold", {"on": "1"}).status_code == 302
+    assert box.post(sam, "/calls/2/hold", {"on": "1", "hold_reason": "complaint ref 1234"}).status_code == 302
     assert box.recordings.held == {2}
-    assert 'id="on-hold"' in sam.get("/calls/2").get_data(as_text=True)
-    box.post(sam, "/calls/2/hold", {"on": "0"})
+    page = sam.get("/calls/2").get_data(as_text=True)
+    assert 'id="on-hold"' in page
+    assert "Reason: complaint ref 1234" in page  # the call's own history says why
+    box.post(sam, "/calls/2/hold", {"on": "0", "hold_reason": "complaint 1234 closed"})
     assert box.recordings.held == set()
-    assert [e.details["on"] for e in box.services.audit.entries(action="legal_hold", newest_first=False)] == [
-        True,
-        False,
-    ]
+    assert [
+        (e.details["on"], e.details["reason"])
+        for e in box.services.audit.entries(action="legal_hold", newest_first=False)
+    ] == [(True, "complaint ref 1234"), (False, "complaint 1234 closed")]
+
+
+@pytest.mark.parametrize(
+    "on, reason, message",
+    [
+        ("1", "", 'Say why this recording is placed on legal hold (for example "complaint ref 1234")'),
+        ("1", "   ab  ", "Say why this recording is placed on legal hold"),
+        ("1", "x" * 501, "At most 500 characters."),
+        ("1", "ref \u202e1234 ok", "direction control"),
+        ("0", "", 'Say why the legal hold is released (for example "complaint ref 1234 closed")'),
+    ],
+)
+def test_a_legal_hold_without_a_good_reason_is_refused_and_changes_nothing(box, people, on, reason, message):
+    """Placing a hold keeps evidence, releasing one lets retention delete it: the trail says
+    why each was done, or neither is done."""
+    sam = people["sam"]
+    if on == "0":
+        assert (
+            box.post(sam, "/calls/2/hold", {"on": "1", "hold_reason": "complaint ref 1234"}).status_code
+            == 302
+        )
+    held, entries = set(box.recordings.held), len(box.services.audit.entries(action="legal_hold"))
+    resp = box.post(sam, "/calls/2/hold", {"on": on, "hold_reason": reason})
+    assert resp.status_code == 400
+    text = html.unescape(resp.get_data(as_text=True))
+    assert message in text and 'id="error-hold_reason"' in text
+    assert box.recordings.held == held
+    assert len(box.services.audit.entries(action="legal_hold")) == entries
 
 
 def test_without_an_unlocked_key_no_playback(box, people):

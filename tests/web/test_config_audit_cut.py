@@ -87,11 +87,11 @@ def test_a_hold_released_by_a_cut_short_change_is_told_from_one_released(box, pe
     let retention delete evidence. Cut before the hold changes, the next start says the
     release was not made; cut after, the entry stands alone."""
     sam = people["sam"]
-    assert box.post(sam, "/calls/2/hold", {"on": "1"}).status_code == 302
+    assert box.post(sam, "/calls/2/hold", {"on": "1", "hold_reason": "complaint ref 1"}).status_code == 302
     with monkeypatch.context() as patch:
         patch.setattr(box.services.recordings, "set_legal_hold", cut)
         with pytest.raises(Cut):
-            box.post(sam, "/calls/2/hold", {"on": "0"})
+            box.post(sam, "/calls/2/hold", {"on": "0", "hold_reason": "complaint 1 closed"})
     restart_web(box)
     holds = box.audit.entries(limit=10, action="legal_hold", newest_first=False)
     assert [(e.actor, e.details.get("on"), "not_made" in e.details) for e in holds] == [
@@ -104,7 +104,9 @@ def test_a_hold_released_by_a_cut_short_change_is_told_from_one_released(box, pe
     with monkeypatch.context() as patch:
         patch.setattr(intent, "drop", cut)
         with pytest.raises(Cut):
-            box.post(sam, "/calls/2/hold", {"on": "0"})  # the hold goes; the cut is after it
+            box.post(
+                sam, "/calls/2/hold", {"on": "0", "hold_reason": "complaint 1 closed"}
+            )  # the hold goes; the cut is after it
     restart_web(box)
     holds = box.audit.entries(limit=10, action="legal_hold")
     assert holds[0].actor == "sam" and holds[0].details["on"] is False

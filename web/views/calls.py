@@ -909,12 +909,20 @@ def hold(call_id):
     on = request.form.get("on")
     if on not in ("0", "1"):
         abort(400, description="Choose to place or release the legal hold.")
+    # Why, as an export says why: the trail must say what a hold keeps evidence for, and
+    # why a release lets retention delete it.
+    if on == "1":
+        reason, problem = _reason("hold_reason", "placed on legal hold", "complaint ref 1234")
+    else:
+        reason, problem = _reason("hold_reason", "released", "complaint ref 1234 closed", "the legal hold is")
+    if problem:
+        return detail(call_id, errors={"hold_reason": problem}, status=400)
     web = lk()
     # Audited before the hold changes: a release nobody can see in the trail would let
     # retention delete evidence; the next start says so if a cut came between.
     intent.change_checked(
         web,
-        ("legal_hold", str(call_id), {"line": call["line"], "on": on == "1"}),
+        ("legal_hold", str(call_id), {"line": call["line"], "on": on == "1", "reason": reason}),
         lambda: web.services.recordings.set_legal_hold(call_id, on == "1", by=g.user.name),
         {"kind": "legal_hold", "call_id": call_id, "on": on == "1"},
     )
