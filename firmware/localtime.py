@@ -112,6 +112,14 @@ class LocalTime:
         t = datetime.datetime(date.year, date.month, date.day, tzinfo=self.zone)
         return int(t.timestamp()) * 1_000_000
 
+    def minute_start_us(self, date, time, last=False):
+        """µs since the epoch of the local wall-clock ``time`` (a :class:`datetime.time`) on
+        ``date``. A time the clocks went back over happens twice: its first, or with
+        ``last`` its second; one the clocks skipped (the hour lost in spring) is read as
+        the clock before the change would have shown it (01:30 is 02:30 summer time)."""
+        t = datetime.datetime.combine(date, time, tzinfo=self.zone).replace(fold=int(last))
+        return int(t.timestamp() * 1_000_000)
+
     def day_end_us(self, date):
         """µs since the epoch of the local midnight that ends ``date`` (the next day's start).
         The calendar's last day (9999-12-31, which a date field takes) has no next day:

@@ -210,6 +210,59 @@ def test_number_search_in_any_form(box, people):
     assert ids(page(people["alice"], "/calls?number=960777")) == [intl, target]
 
 
+def test_search_by_time_of_day_in_the_box_zone(box, people):
+    """Thursday afternoon, in summer time: the times typed are the box's wall clock (BST),
+    both ends included, and the CSV holds the same calls."""
+    thu = 1_775_131_200_000_000  # 2026-04-02T12:00:00Z, 13:00 BST
+    before = add_call(box, thu - 5 * 60 * S, "01632960701")  # 12:55 BST
+    first = add_call(box, thu + 10 * 60 * S, "01632960702")  # 13:10 BST
+    last = add_call(box, thu + 119 * 60 * S + 30 * S, "01632960703")  # 14:59:30 BST
+    after = add_call(box, thu + 121 * 60 * S, "01632960704")  # 15:01 BST
+    add_call(box, thu + 60 * 60 * S, "01632960705", line=3)  # 14:00 BST, not sam's line
+    friday = add_call(box, thu + 86400 * S + 30 * 60 * S, "01632960706")  # Friday 13:30 BST
+    query = _q(**{"from": "2026-04-02", "from_time": "13:00", "to": "2026-04-02", "to_time": "14:59"})
+    assert ids(page(people["sam"], "/calls?" + query)) == [last, first]
+    assert 'value="13:00"' in page(people["sam"], "/calls?" + query)  # the form keeps what was asked
+    rows = list(csv.DictReader(io.StringIO(page(people["sam"], "/calls.csv?" + query))))
+    assert [int(r["id"]) for r in rows] == [last, first]
+    # A time on one end only: the other end is as a day's (here: no end at all).
+    asked = _q(**{"from": "2026-04-02", "from_time": "12:55"})
+    assert ids(page(people["sam"], "/calls?" + asked)) == [friday, after, last, first, before]
+
+
+@pytest.mark.parametrize(
+    "asked, field, message",
+    [
+        ({"from_time": "13:00"}, "from_time", "Choose the day of this time too (From)."),
+        ({"to": "2026-04-02", "to_time": "25:00"}, "to_time", "Enter a time of day as HH:MM, 24-hour"),
+        ({"from": "2026-04-02", "from_time": "1pm"}, "from_time", "Enter a time of day as HH:MM, 24-hour"),
+        (
+            {"from": "2026-04-02", "from_time": "15:00", "to": "2026-04-02", "to_time": "13:00"},
+            "to",
+            "The end is before the start.",
+        ),
+    ],
+)
+def test_a_time_that_names_no_moment_is_refused_with_what_was_wrong(box, people, asked, field, message):
+    resp = people["sam"].get("/calls?" + _q(**asked))
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and ids(text) == []
+    assert re.search(r'id="error-%s" role="alert">%s' % (field, re.escape(html.escape(message))), text)
+    assert people["sam"].get("/calls.csv?" + _q(**asked)).status_code == 400
+
+
+def test_a_time_the_clocks_go_back_over_is_taken_whole():
+    """01:30 on 25 October 2026 happens twice in London: a search from it starts at the
+    first, one to it ends after the second."""
+    import datetime
+
+    clock = LocalTime("Europe/London")
+    day, t = datetime.date(2026, 10, 25), datetime.time(1, 30)
+    first, second = clock.minute_start_us(day, t), clock.minute_start_us(day, t, last=True)
+    assert clock.when(first).endswith("01:30:00 BST") and clock.when(second).endswith("01:30:00 GMT")
+    assert second - first == 3600 * S
+
+
 def _q(**kw):
     from urllib.parse import urlencode
 

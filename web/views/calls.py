@@ -79,8 +79,22 @@ def call_or_404(call_id, act=False):
     return call
 
 
-def _day_us(text, field, errors, end=False):
-    """Local midnight (the box's zone) starting the day ``text``, or the day after (``end``)."""
+def _day_us(text, field, errors, end=False, time_text=""):
+    """Local midnight (the box's zone) starting the day ``text``, or the day after (``end``).
+
+    With ``time_text`` (``HH:MM``, from the field ``<field>_time``) the start of that minute
+    of the day instead, or (``end``) the end of that minute: both ends are included, as days
+    are. A time without its day is refused: it names no moment."""
+    time_field = field + "_time"
+    minute = None
+    if time_text:
+        m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", time_text)
+        if m is None:
+            errors[time_field] = "Enter a time of day as HH:MM, 24-hour (for example 14:30)."
+        elif not text:
+            errors[time_field] = "Choose the day of this time too (%s)." % field.capitalize()
+        else:
+            minute = datetime.time(int(m.group(1)), int(m.group(2)))
     if not text:
         return None
     try:
@@ -93,6 +107,8 @@ def _day_us(text, field, errors, end=False):
         )
         return None
     clock = lk().local_time()
+    if minute is not None:
+        return clock.minute_start_us(day, minute, last=end) + (60_000_000 if end else 0)
     return clock.day_end_us(day) if end else clock.day_start_us(day)
 
 
@@ -104,10 +120,16 @@ def _country():
 def parse_filters(args, granted):
     """``(CallFilter or None, after, before, errors)`` from the search form's query string."""
     errors = {}
-    since = _day_us(args.get("from", "").strip(), "from", errors)
-    until = _day_us(args.get("to", "").strip(), "to", errors, end=True)
+    since = _day_us(args.get("from", "").strip(), "from", errors, time_text=args.get("from_time", "").strip())
+    until = _day_us(
+        args.get("to", "").strip(), "to", errors, end=True, time_text=args.get("to_time", "").strip()
+    )
     if since is not None and until is not None and until <= since:
-        errors["to"] = "The end date is before the start date."
+        errors["to"] = (
+            "The end is before the start."
+            if args.get("from_time") or args.get("to_time")
+            else "The end date is before the start date."
+        )
     lines = tuple(granted)
     asked = args.getlist("line")
     if asked:
@@ -184,7 +206,9 @@ def parse_filters(args, granted):
 # as _anchor or _external is url_for's own, and broke or redirected the links).
 FILTER_FIELDS = (
     "from",
+    "from_time",
     "to",
+    "to_time",
     "line",
     "direction",
     "match",
