@@ -454,6 +454,26 @@ def test_csv_export_says_which_calls_are_on_legal_hold_and_since_when(box, peopl
     assert text.splitlines()[0].endswith(",paused_s,legal_hold,legal_hold_since,digits_withheld")
 
 
+def test_the_list_says_which_calls_are_on_legal_hold(box, people):
+    """As `linekeeper calls` and the CSV say it: a supervisor who held a call for a complaint
+    sees it held in the list, not only on its own page."""
+    box.add_recordings([3, 7])
+    meta = CallMeta(box.data_dir + "/calls.db")
+    try:
+        meta.set_legal_hold(3, True, "sam", T0_US)
+    finally:
+        meta.close()
+    listed = page(people["audrey"], "/calls")
+    recording = {
+        int(i): re.sub("<[^>]+>", "", cell)
+        for i, cell in re.findall(
+            r'<tr id="call-(\d+)">.*?<td data-label="Recording">(.*?)</td>', listed, re.S
+        )
+    }
+    assert recording[3] == "Complete, held" and recording[7] == "Complete"
+    assert {recording[i] for i in recording if i not in (3, 7)} == {"None"}
+
+
 def test_auditor_reads_calls_and_users_but_never_audio(box, people):
     audrey = people["audrey"]
     assert len(ids(page(audrey, "/calls"))) == 40  # every line

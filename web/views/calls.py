@@ -260,7 +260,15 @@ def index():
     ctx = dict(args=request.args, granted=granted, tags_in_use=_tags_in_use(), recording_word=_recording_word)
     if errors:
         return form_errors(
-            "calls.html", errors, calls=[], next_url=None, prev_url=None, total=None, csv_url=None, **ctx
+            "calls.html",
+            errors,
+            calls=[],
+            holds={},
+            next_url=None,
+            prev_url=None,
+            total=None,
+            csv_url=None,
+            **ctx,
         )
     search = lk().services.calls
     calls, cursor = search.search(flt, after=after, before=before, limit=PAGE)
@@ -277,9 +285,12 @@ def index():
             prev_url = _page_url(request.args, before=Cursor(calls[0]["started_us"], calls[0]["id"]))
     total = search.count(flt) if hasattr(search, "count") else None
     query = _filter_query(request.args)
+    # The calls on legal hold, as `linekeeper calls` and the CSV say it ("Complete, held").
+    holds = search.legal_holds_of([c["id"] for c in calls]) if hasattr(search, "legal_holds_of") else {}
     return render_template(
         "calls.html",
         errors={},
+        holds=holds,
         calls=decorate(calls),
         next_url=next_url,
         prev_url=prev_url,
