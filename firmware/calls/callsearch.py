@@ -165,6 +165,9 @@ class CallFilter:
                                  one of ``name_numbers`` (the numbers a
                                  phonebook gives that name)
     ``tag``                      calls tagged with this category
+    ``answered``                 True: only calls answered (by us, or the far end
+                                 of an outbound call); False: only those never
+                                 answered (missed, or unanswered when dialled)
     ``absence``                  "private" (withheld) or "unavailable": calls
                                  whose caller's network sent that, not a number;
                                  "erased": calls whose caller's details were
@@ -183,6 +186,7 @@ class CallFilter:
     name_numbers: tuple = ()
     tag: str = None
     absence: str = None
+    answered: bool = None
 
     def __post_init__(self):
         if self.absence not in (None, "private", "unavailable", ERASED):
@@ -275,6 +279,8 @@ class CallSearch:
         if flt.absence is not None:
             where.append("absence = ?")
             args.append(flt.absence)
+        if flt.answered is not None:
+            where.append("answered_at IS %sNULL" % ("NOT " if flt.answered else ""))
         if flt.min_duration_s:
             where.append("answered_at IS NOT NULL AND ended_at - answered_at >= ?")
             args.append(int(flt.min_duration_s) * 1_000_000)
@@ -578,7 +584,7 @@ class CallSearch:
     def count(self, flt=CallFilter(), cap=COUNT_CAP):
         """How many calls match ``flt``: ``(n, exact)``.
 
-        Filters on time, line, direction, duration and recording are counted
+        Filters on time, line, direction, answer, duration and recording are counted
         exactly, from the indexes; a line filter naming every line there is
         is left out (the table's own count is much quicker). A number, name or
         tag search counts through its index, up to ``cap`` matches, and then

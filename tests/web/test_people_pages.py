@@ -251,6 +251,32 @@ def test_a_time_that_names_no_moment_is_refused_with_what_was_wrong(box, people,
     assert people["sam"].get("/calls.csv?" + _q(**asked)).status_code == 400
 
 
+def test_the_weekends_missed_calls_are_found_on_the_lines_granted(box, people):
+    """Monday morning: which calls nobody answered over the weekend (days in the box's
+    zone), on the supervisor's own lines only; the count and the CSV say the same."""
+    sat = 1_775_286_000_000_000  # 2026-04-04T07:00:00Z, Saturday 08:00 BST
+    missed = add_call(box, sat, "07700900401")
+    answered = add_call(box, sat + 3600 * S, "07700900402", line=2)
+    other_line = add_call(box, sat + 7200 * S, "07700900403", line=3)
+    sunday_late = add_call(box, sat + 40 * 3600 * S + 30 * 60 * S, "07700900404", line=2)  # Mon 00:30 BST
+    db = sqlite3.connect(box.data_dir + "/calls.db")
+    db.execute("UPDATE calls SET answered_at = NULL WHERE id IN (?, ?, ?)", (missed, other_line, sunday_late))
+    db.commit()
+    db.close()
+    weekend = {"from": "2026-04-04", "to": "2026-04-05"}
+    listed = page(people["sam"], "/calls?" + _q(answered="no", **weekend))
+    assert ids(listed) == [missed] and re.search(r"<strong>1</strong> call matches", listed)
+    assert 'value="no" selected' in listed  # the form keeps what was asked
+    assert ids(page(people["sam"], "/calls?" + _q(answered="yes", **weekend))) == [answered]
+    rows = list(
+        csv.DictReader(io.StringIO(page(people["sam"], "/calls.csv?" + _q(answered="no", **weekend))))
+    )
+    assert [int(r["id"]) for r in rows] == [missed] and rows[0]["talk_time_s"] == ""
+    resp = people["sam"].get("/calls?" + _q(answered="maybe", **weekend))
+    assert resp.status_code == 400 and ids(resp.get_data(as_text=True)) == []
+    assert "Choose answered, not answered, or either." in resp.get_data(as_text=True)
+
+
 def test_a_time_the_clocks_go_back_over_is_taken_whole():
     """01:30 on 25 October 2026 happens twice in London: a search from it starts at the
     first, one to it ends after the second."""

@@ -176,6 +176,9 @@ def parse_filters(args, granted):
     recorded = {"": None, "yes": True, "no": False}.get(args.get("recorded", ""), "bad")
     if recorded == "bad":
         errors["recorded"] = "Choose recorded, not recorded, or either."
+    answered = {"": None, "yes": True, "no": False}.get(args.get("answered", ""), "bad")
+    if answered == "bad":
+        errors["answered"] = "Choose answered, not answered, or either."
     cursors = {}
     for key in ("after", "before"):
         if args.get(key):
@@ -198,6 +201,7 @@ def parse_filters(args, granted):
         name_numbers=name_numbers,
         tag=tag,
         absence=absence,
+        answered=answered,
     )
     return flt, cursors.get("after"), cursors.get("before"), {}
 
@@ -217,6 +221,7 @@ FILTER_FIELDS = (
     "tag",
     "min_duration",
     "recorded",
+    "answered",
 )
 
 
