@@ -405,6 +405,14 @@ LOCKOUTS = {
     "(on the archive viewer, unlock-user)",
 }
 
+# A recording's export formats, as the call page offers them and its history says them.
+EXPORT_FORMATS = {
+    "ogg": "Ogg/Opus",
+    "wav": "WAV",
+    "ogg.zip": "Ogg/Opus with signed manifest (.zip)",
+    "wav.zip": "WAV with signed manifest (.zip)",
+}
+
 
 # Details whose values are codes with words of their own.
 _CODED_DETAILS = {
@@ -419,6 +427,7 @@ _CODED_DETAILS = {
     "country": _country_names(),
     "roles": ROLES,
     "kind": ALARMS,
+    "format": EXPORT_FORMATS,  # another format (a report's pdf) is shown as it is
 }
 
 

@@ -824,6 +824,9 @@ def test_retention_categories_and_lines_are_picked_from_lists(box, people):
 def test_audit_details_in_words():
     fields = words.audit_fields({"line": 1, "via": "dtmf", "on": True, "roles": ["a", "b"]})
     assert fields == [("Line", "1"), ("How", "the keypad code"), ("Hold on", "yes"), ("Roles", "a, b")]
+    # An export's format in the export form's words; a report's as it is.
+    assert words.audit_fields({"format": "wav.zip"}) == [("Format", "WAV with signed manifest (.zip)")]
+    assert words.audit_fields({"format": "pdf"}) == [("Format", "pdf")]
 
 
 def test_the_dashboard_names_a_caller_from_the_phonebook(box, people):

@@ -25,6 +25,7 @@ import secrets
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
+from firmware import words
 from firmware.calls.calllog import ERASED, iso_ms
 from firmware.calls.callsearch import CallFilter, Cursor, search_number
 from firmware.localtime import duration_text, iso_to_us
@@ -48,12 +49,7 @@ CHUNK = 64 * 1024
 EXPORT_FORMATS = ("ogg", "wav", "ogg.zip", "wav.zip")
 # Words typed in the number field for a caller whose network sent no number.
 ABSENCE_WORDS = {"withheld": "private", "private": "private", "unavailable": "unavailable", "erased": ERASED}
-EXPORT_NAMES = {
-    "ogg": "Ogg/Opus",
-    "wav": "WAV",
-    "ogg.zip": "Ogg/Opus with signed manifest (.zip)",
-    "wav.zip": "WAV with signed manifest (.zip)",
-}
+EXPORT_NAMES = words.EXPORT_FORMATS
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
