@@ -168,6 +168,8 @@ class CallFilter:
     ``answered``                 True: only calls answered (by us, or the far end
                                  of an outbound call); False: only those never
                                  answered (missed, or unanswered when dialled)
+    ``held``                     True: only calls on legal hold; False: only
+                                 those not held
     ``absence``                  "private" (withheld) or "unavailable": calls
                                  whose caller's network sent that, not a number;
                                  "erased": calls whose caller's details were
@@ -187,6 +189,7 @@ class CallFilter:
     tag: str = None
     absence: str = None
     answered: bool = None
+    held: bool = None
 
     def __post_init__(self):
         if self.absence not in (None, "private", "unavailable", ERASED):
@@ -281,6 +284,11 @@ class CallSearch:
             args.append(flt.absence)
         if flt.answered is not None:
             where.append("answered_at IS %sNULL" % ("NOT " if flt.answered else ""))
+        if flt.held is not None:
+            if self._has_table("legal_holds"):
+                where.append("id %sIN (SELECT call_id FROM legal_holds)" % ("" if flt.held else "NOT "))
+            elif flt.held:
+                where.append("0")  # no call was ever held on this log
         if flt.min_duration_s:
             where.append("answered_at IS NOT NULL AND ended_at - answered_at >= ?")
             args.append(int(flt.min_duration_s) * 1_000_000)
@@ -584,7 +592,7 @@ class CallSearch:
     def count(self, flt=CallFilter(), cap=COUNT_CAP):
         """How many calls match ``flt``: ``(n, exact)``.
 
-        Filters on time, line, direction, answer, duration and recording are counted
+        Filters on time, line, direction, answer, duration, recording and legal hold are counted
         exactly, from the indexes; a line filter naming every line there is
         is left out (the table's own count is much quicker). A number, name or
         tag search counts through its index, up to ``cap`` matches, and then

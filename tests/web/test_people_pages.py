@@ -500,6 +500,31 @@ def test_the_list_says_which_calls_are_on_legal_hold(box, people):
     assert {recording[i] for i in recording if i not in (3, 7)} == {"None"}
 
 
+def test_the_calls_on_legal_hold_are_listed_on_the_lines_granted(box, people):
+    """Which calls are being kept for a complaint or a dispute, to release each once it is
+    closed: the list, its count and its CSV, on the supervisor's own lines only."""
+    meta = CallMeta(box.data_dir + "/calls.db")
+    try:
+        for call_id in (5, 3, 2):  # 3 is on line 3: sue's, not sam's
+            meta.set_legal_hold(call_id, True, "sam", T0_US)
+        meta.set_legal_hold(9, True, "sam", T0_US)
+        meta.set_legal_hold(9, False, "sam", T0_US)  # released: not held any more
+    finally:
+        meta.close()
+    listed = page(people["sam"], "/calls?held=yes")
+    assert ids(listed) == [5, 2] and re.search(r"<strong>2</strong> calls match", listed)
+    assert '<option value="yes" selected>on legal hold' in listed
+    rows = list(csv.DictReader(io.StringIO(page(people["sam"], "/calls.csv?held=yes"))))
+    assert [(int(r["id"]), r["legal_hold"]) for r in rows] == [(5, "yes"), (2, "yes")]
+    not_held = ids(page(people["sam"], "/calls?held=no&line=1"))
+    assert 5 not in not_held and 9 in not_held and 1 in not_held
+    assert ids(page(people["sue"], "/calls?held=yes")) == [3]
+    resp = people["sam"].get("/calls?held=maybe")
+    assert resp.status_code == 400 and "Choose on legal hold, not held, or either." in resp.get_data(
+        as_text=True
+    )
+
+
 def test_auditor_reads_calls_and_users_but_never_audio(box, people):
     audrey = people["audrey"]
     assert len(ids(page(audrey, "/calls"))) == 40  # every line

@@ -175,6 +175,9 @@ def parse_filters(args, granted):
     answered = {"": None, "yes": True, "no": False}.get(args.get("answered", ""), "bad")
     if answered == "bad":
         errors["answered"] = "Choose answered, not answered, or either."
+    held = {"": None, "yes": True, "no": False}.get(args.get("held", ""), "bad")
+    if held == "bad":
+        errors["held"] = "Choose on legal hold, not held, or either."
     cursors = {}
     for key in ("after", "before"):
         if args.get(key):
@@ -198,6 +201,7 @@ def parse_filters(args, granted):
         tag=tag,
         absence=absence,
         answered=answered,
+        held=held,
     )
     return flt, cursors.get("after"), cursors.get("before"), {}
 
@@ -218,6 +222,7 @@ FILTER_FIELDS = (
     "min_duration",
     "recorded",
     "answered",
+    "held",
 )
 
 
