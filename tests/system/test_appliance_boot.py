@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PASSWORD = "appliance owner password"
+PASSWORD = "appliance owner password 1"
 WATCHDOG_S = 10
 DATA = "/var/lib/linekeeper"
 LK = "/opt/linekeeper/current/venv/bin/linekeeper"

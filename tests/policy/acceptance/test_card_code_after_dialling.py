@@ -124,7 +124,7 @@ def test_a_number_dialled_alone_withholds_nothing(module_lab):
 def test_the_recording_holds_only_the_number_dialled(run, tmp_path):
     lab, data_dir, logged, _card, _after = run
     pw = tmp_path / "pw"
-    pw.write_text("correct horse battery\n")
+    pw.write_text("correct horse battery 7\n")
     wav = tmp_path / "call.wav"
     status, _out, err = lab.export(data_dir, logged["id"], wav, pw)
     assert status == 0, err

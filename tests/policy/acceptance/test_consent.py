@@ -102,7 +102,7 @@ def test_a_number_still_being_dialled_as_recording_began_verifies_and_plays(lab,
     data_dir, (logged,) = lab.sim(lab.scenario([call], config=lab.policy(consent=CONSENT)))
     assert logged["number"] == "08081570000" and logged["recording"] == "complete"
     pw = tmp_path / "pw"
-    pw.write_text("correct horse battery\n")
+    pw.write_text("correct horse battery 7\n")
     status, out, err = lab.cli("verify", "--data-dir", data_dir, "--password-file", pw)
     assert status == 0, out + err
     status, _, err = lab.export(data_dir, logged["id"], tmp_path / "call.wav", pw)

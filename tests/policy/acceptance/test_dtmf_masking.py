@@ -48,7 +48,7 @@ def runs(module_lab, request, tmp_path_factory):
 
 def _keys_in_recording(lab, data_dir, call, wav_dir, name):
     pw = wav_dir / "pw"
-    pw.write_text("correct horse battery\n")
+    pw.write_text("correct horse battery 7\n")
     wav = wav_dir / (name + ".wav")
     status, _out, err = lab.export(data_dir, call["id"], wav, pw)
     assert status == 0, err

@@ -29,7 +29,7 @@ def test_a_slowly_dialled_call_keeps_its_first_digit(lab, tmp_path, profile):
     data_dir, (call,) = lab.sim(lab.scenario(calls, config=config))
     assert call["recording"] == "complete" and call["number"] == DIALLED
     pw = tmp_path / "pw"
-    pw.write_text("correct horse battery\n")
+    pw.write_text("correct horse battery 7\n")
     wav = tmp_path / "x.wav"
     status, _out, err = lab.export(data_dir, call["id"], wav, pw)
     assert status == 0, err

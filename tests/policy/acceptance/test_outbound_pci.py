@@ -78,7 +78,7 @@ def test_the_card_digits_are_in_no_file(calls):
 def test_the_card_digits_are_not_in_the_recordings(calls, tmp_path):
     lab, profile, data_dir, found = calls
     pw = tmp_path / "pw"
-    pw.write_text("correct horse battery\n")
+    pw.write_text("correct horse battery 7\n")
     for after, call in found:
         wav = tmp_path / ("%s-%s.wav" % (profile, after))
         status, _out, err = lab.export(data_dir, call["id"], wav, pw)
@@ -116,7 +116,7 @@ def test_a_card_keyed_without_a_pause_after_a_silent_answer(module_lab, tmp_path
     for path, data in lab.files(data_dir):
         assert CARD.encode() not in data, path
     pw = tmp_path / "pw"
-    pw.write_text("correct horse battery\n")
+    pw.write_text("correct horse battery 7\n")
     wav = tmp_path / "silent.wav"
     status, _out, err = lab.export(data_dir, found["id"], wav, pw)
     assert status == 0, err

@@ -203,7 +203,7 @@ def test_the_web_cannot_pause_an_idle_line(lab, synth):
 
 def _password_file(tmp_path):
     path = tmp_path / "pw"
-    path.write_text("correct horse battery\n")
+    path.write_text("correct horse battery 7\n")
     return str(path)
 
 

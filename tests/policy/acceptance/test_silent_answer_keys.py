@@ -79,7 +79,7 @@ def test_the_card_digits_are_in_no_file(calls):
 def test_no_card_key_is_in_the_recordings(calls, tmp_path):
     lab, data_dir, found = calls
     pw = tmp_path / "pw"
-    pw.write_text("correct horse battery\n")
+    pw.write_text("correct horse battery 7\n")
     for case, call in found:
         wav = tmp_path / ("line%d.wav" % call["line"])
         status, _out, err = lab.export(data_dir, call["id"], wav, pw)
