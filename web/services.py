@@ -46,7 +46,10 @@ class RecordingService(Protocol):
                                  first sample, which places it on the call's
                                  timeline; ``speech`` (optional) the spans
                                  where someone spoke, ``[(from_s, to_s)]``
-                                 from that first sample, or None
+                                 from that first sample, or None;
+                                 ``legal_hold_since`` and ``legal_hold_by``
+                                 (optional) when the hold was placed (µs,
+                                 wall time) and by whom, None when not held
     ``open_audio(call_id, key)`` a seekable binary file of the decrypted stream
                                  (decrypted on the fly as it is read), for the
                                  unlocked ``key`` (a RecordingKey); the caller
@@ -313,13 +316,16 @@ class StoreRecordings:
         signer = self.signer.get() if hasattr(self.signer, "get") else self.signer
         if signer is not None:
             formats += [f + ".zip" for f in formats]
+        hold = self.meta.legal_hold(call_id)
         return {
             "state": row["state"],
             "formats": formats,  # what an export of it can be: the page offers only these
             "duration_s": row["duration_s"],
             "mime_type": "audio/ogg" if ogg else "audio/wav",
             "size": None,
-            "legal_hold": self.meta.legal_hold(call_id) is not None,
+            "legal_hold": hold is not None,
+            "legal_hold_since": None if hold is None else hold["placed_at"],
+            "legal_hold_by": None if hold is None else hold["placed_by"],
             "started_us": row["started_at"],
             "speech": self.store.speech_of(row["id"]),
         }

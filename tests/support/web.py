@@ -114,11 +114,15 @@ def wav_bytes(seconds, rate=8000):
 
 
 class FakeRecordings:
-    """RecordingService over in-memory WAV files; records the keys it was given."""
+    """RecordingService over in-memory WAV files; records the keys it was given.
 
-    def __init__(self):
+    ``wall_us``: the clock a hold is stamped with (the web's, as the box's is)."""
+
+    def __init__(self, wall_us=lambda: T0_US):
         self.audio = {}
         self.held = set()
+        self.holds = {}  # call id: (placed at, placed by), as the hold table keeps them
+        self._wall_us = wall_us
         self.keys_seen = []
         self.exports = []
 
@@ -136,6 +140,8 @@ class FakeRecordings:
             "mime_type": "audio/wav",
             "size": len(self.audio[call_id]),
             "legal_hold": call_id in self.held,
+            "legal_hold_since": self.holds[call_id][0] if call_id in self.held else None,
+            "legal_hold_by": self.holds[call_id][1] if call_id in self.held else None,
         }
 
     def open_audio(self, call_id, recording_key):
@@ -151,6 +157,8 @@ class FakeRecordings:
         return b'{"fake manifest of %s by %s"}' % (file_name.encode(), user.encode())
 
     def set_legal_hold(self, call_id, on, by=""):
+        if on and call_id not in self.held:  # placed once: a hold keeps when and by whom
+            self.holds[call_id] = (self._wall_us(), by or "web")
         (self.held.add if on else self.held.discard)(call_id)
 
 
@@ -201,7 +209,7 @@ class Box:
             shutil.copytree(data_from, data, ignore=shutil.ignore_patterns("*-shm"))
         self.data_dir = str(data)
         self.clock = FakeClock()
-        self.recordings = FakeRecordings()
+        self.recordings = FakeRecordings(lambda: self.clock.t_us)
         for call_id in range(1, 9):
             self.recordings.add(call_id, 3.0)
         self.status = FakeStatus()

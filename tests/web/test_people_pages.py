@@ -525,6 +525,34 @@ def test_the_calls_on_legal_hold_are_listed_on_the_lines_granted(box, people):
     )
 
 
+def test_the_call_page_says_since_when_by_whom_and_why_a_call_is_held(box, people):
+    """Which complaint a call is kept for, who placed the hold and when, beside the hold's
+    control and among the call's facts (an auditor has no control), in the box's time zone
+    as the page's other times: before, it said only "on legal hold"."""
+    sam = people["sam"]
+    set_zone(box, people["alice"], "America/New_York")
+    box.clock.advance(2 * 60 + 5)
+    assert box.post(sam, "/calls/2/hold", {"on": "1", "hold_reason": "complaint ref 1234"}).status_code == 302
+    box.clock.advance(60)  # read later: the page says when it was placed, not now
+    said = "since Mon 2 Mar 2026, 04:02:05 EST, placed by sam: complaint ref 1234"
+    text = html.unescape(page(sam, "/calls/2"))
+    assert re.search(r'<p id="held-since">(.*?)</p>', text).group(1) == "On legal hold %s." % said
+    facts = html.unescape(page(people["audrey"], "/calls/2"))
+    assert 'id="held-since"' not in facts and 'id="hold-form"' not in facts
+    assert re.search(r'<dd id="f-hold">(.*?)</dd>', facts).group(1) == (
+        '<strong id="on-hold">on legal hold</strong> %s. Never deleted while held.' % said
+    )
+    # Released, then held again by sue: the hold in force is told, not sam's earlier one; no
+    # entry of sue's placed it (a hold from before a reason was asked), so no reason.
+    released = {"on": "0", "hold_reason": "complaint 1234 closed"}
+    assert box.post(sam, "/calls/2/hold", released).status_code == 302
+    box.services.recordings.set_legal_hold(2, True, by="sue")
+    text = html.unescape(page(sam, "/calls/2"))
+    assert re.search(r'<p id="held-since">(.*?)</p>', text).group(1) == (
+        "On legal hold since Mon 2 Mar 2026, 04:03:05 EST, placed by sue."
+    )
+
+
 def test_auditor_reads_calls_and_users_but_never_audio(box, people):
     audrey = people["audrey"]
     assert len(ids(page(audrey, "/calls"))) == 40  # every line

@@ -197,8 +197,13 @@ def test_a_clock_jump_is_shown_and_an_installer_confirms_the_time(box, people):
 def test_legal_hold_on_the_real_store_survives_the_sweep(box, people):
     box.add_recordings([1, 2])
     service = StoreRecordings(box.store, box.box_clock.wall_us)
+    placed_us = box.box_clock.wall_us()
     service.set_legal_hold(1, True, by="sam")
     assert service.recording_info(1)["legal_hold"] and not service.recording_info(2)["legal_hold"]
+    # When and by whom, which the call's page says beside the hold.
+    info = service.recording_info(1)
+    assert (info["legal_hold_since"], info["legal_hold_by"]) == (placed_us, "sam")
+    assert service.recording_info(2)["legal_hold_since"] is None
     retention_form(box, people["ivan"], default_days="30")
     page = people["ivan"].get("/retention").get_data(as_text=True)
     assert "1 more is past its period but on legal hold" in page

@@ -496,7 +496,24 @@ def _story(call, info, deleted):
         can_act=g.user.has("supervisor") and call["line"] in g.user.lines,
         tags_in_use=_tags_in_use(),
         can_tag=lk().services.call_tags is not None,
+        hold_reason=_hold_reason(call["id"], info),
     )
+
+
+def _hold_reason(call_id, info):
+    """Why the call's legal hold was placed: the reason of the trail's entry that placed it
+    (the newest placement by the hold's own person, written just before the hold), or None
+    (not held, or held before a hold asked a reason)."""
+    if not info or not info.get("legal_hold") or info.get("legal_hold_since") is None:
+        return None
+    placements = lk().services.audit.entries(
+        limit=20,
+        action="legal_hold",
+        targets=[str(call_id)],
+        actor=info.get("legal_hold_by"),
+        until_us=info["legal_hold_since"] + 1,
+    )
+    return next((e.details.get("reason") for e in placements if e.details.get("on") is True), None)
 
 
 def _reasons_shown(entry, disclosures):
