@@ -455,9 +455,36 @@ def _detail_text(key, value, parent=None):
     return detail_value(value)
 
 
-def audit_fields(details):
-    """An audit entry's details as ``[(label, text), ...]`` in their stored order."""
-    return [(say("detail", key), _detail_text(key, value)) for key, value in (details or {}).items()]
+# A legal hold's entry, by its ``on`` detail: the hold placed or released.
+LEGAL_HOLDS = {True: "Placed on legal hold", False: "Released from legal hold"}
+
+
+def _said_in_action(action, details):
+    """The details of an entry that :func:`audit_action` says in its words."""
+    if action == "legal_hold" and isinstance(details.get("on"), bool):
+        return ("on", "reason")
+    return ()
+
+
+def audit_action(action, details=None):
+    """What an audit entry says was done: its action's words, or for a legal hold placed or
+    released, which and why ("Placed on legal hold: complaint ref 1234"). An entry saying
+    a change was not made has no ``on``: its action's words, and its details say the rest."""
+    details = details or {}
+    if "on" in _said_in_action(action, details):
+        reason = details.get("reason")
+        return LEGAL_HOLDS[details["on"]] + (": %s" % detail_value(reason) if reason else "")
+    return say("action", action)
+
+
+def audit_fields(details, action=None):
+    """An audit entry's details as ``[(label, text), ...]`` in their stored order; given the
+    entry's ``action``, without those :func:`audit_action` says."""
+    details = details or {}
+    said = _said_in_action(action, details)
+    return [
+        (say("detail", key), _detail_text(key, value)) for key, value in details.items() if key not in said
+    ]
 
 
 def audit_target(action, target):

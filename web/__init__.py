@@ -516,6 +516,7 @@ def create_app(services, config):
         state_label=lambda s: words.say("state", s),
         say=words.say,
         audit_fields=words.audit_fields,
+        audit_action=words.audit_action,
         audit_target=words.audit_target,
         zone_names=zone_names,
         role_labels=ROLE_LABELS,

@@ -249,13 +249,28 @@ def test_legal_hold_toggle_is_audited_with_its_reason(box, people):
     assert box.recordings.held == {2}
     page = sam.get("/calls/2").get_data(as_text=True)
     assert 'id="on-hold"' in page
-    assert "Reason: complaint ref 1234" in page  # the call's own history says why
+    assert "Placed on legal hold: complaint ref 1234" in page  # the call's own history says why
     box.post(sam, "/calls/2/hold", {"on": "0", "hold_reason": "complaint 1234 closed"})
     assert box.recordings.held == set()
     assert [
         (e.details["on"], e.details["reason"])
         for e in box.services.audit.entries(action="legal_hold", newest_first=False)
     ] == [(True, "complaint ref 1234"), (False, "complaint 1234 closed")]
+
+
+def test_a_hold_placed_and_released_reads_in_words_in_the_calls_history_and_the_trail(box, people):
+    """Not "Legal hold" with "Hold on: yes": what was done to the hold, and why, the same on
+    the call's page and the audit trail's."""
+    sam = people["sam"]
+    for on, reason in (("1", "complaint ref 1234"), ("0", "complaint 1234 closed")):
+        assert box.post(sam, "/calls/2/hold", {"on": on, "hold_reason": reason}).status_code == 302
+    said = ["Released from legal hold: complaint 1234 closed", "Placed on legal hold: complaint ref 1234"]
+    history = html.unescape(sam.get("/calls/2").get_data(as_text=True)).split('id="call-history"')[1]
+    assert re.findall(r'<td data-label="What">([^<]*)</td>', history) == said
+    trail = html.unescape(people["audrey"].get("/audit?action=legal_hold").get_data(as_text=True))
+    assert re.findall(r'data-action="legal_hold">([^<]*)</td>', trail) == said
+    for text in (history, trail):
+        assert "Hold on" not in text and "Reason" not in text  # said once, in words
 
 
 @pytest.mark.parametrize(

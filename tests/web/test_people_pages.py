@@ -880,6 +880,15 @@ def test_audit_details_in_words():
     # An export's format in the export form's words; a report's as it is.
     assert words.audit_fields({"format": "wav.zip"}) == [("Format", "WAV with signed manifest (.zip)")]
     assert words.audit_fields({"format": "pdf"}) == [("Format", "pdf")]
+    # A legal hold's entry says in its words which was done and why, not among its details.
+    hold = {"line": 2, "on": False, "reason": "complaint 1234 closed"}
+    assert words.audit_action("legal_hold", hold) == "Released from legal hold: complaint 1234 closed"
+    assert words.audit_fields(hold, "legal_hold") == [("Line", "2")]
+    assert words.audit_action("legal_hold", {"on": True}) == "Placed on legal hold"  # before reasons
+    # One a cut stopped says so in its details, under the action's own words.
+    not_made = {"change_id": "ab12", "not_made": "the box stopped before the change was made"}
+    assert words.audit_action("legal_hold", not_made) == "Legal hold"
+    assert [label for label, _ in words.audit_fields(not_made, "legal_hold")] == ["Change number", "Not made"]
 
 
 def test_the_dashboard_names_a_caller_from_the_phonebook(box, people):
