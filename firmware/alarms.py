@@ -4,12 +4,13 @@ Parts of the box publish :class:`firmware.bus.Alarm` events when an
 alarm goes on or off (``disk_full``, ``disk_warning``, ``disk_critical``,
 ``clock_jump``, ``clock_unsynchronised``, ``call_log``, ``quarantine``,
 ``retention_failed`` ...). :class:`AlarmBoard` keeps the
-latest state of each (kind, line) and, called, returns the messages of those
-that are on.
+latest state of each (kind, line) and, called, returns those
+that are on in :mod:`firmware.words`' words.
 """
 
 import threading
 
+from . import words
 from .bus import Alarm
 
 
@@ -39,6 +40,12 @@ class AlarmBoard:
     def __call__(self):
         """The messages of the alarms that are on (the web UI's ``alarms()``)."""
         return [
-            "%s%s: %s" % (a.kind.replace("_", " "), " (line %d)" % a.line if a.line else "", a.message)
+            "%s%s%s" % (words.say("alarm", a.kind), " (line %d)" % a.line if a.line else "", _then(a))
             for a in self.active()
         ]
+
+
+def _then(alarm):
+    """``": "`` and what the alarm's message says beyond its title, or nothing."""
+    text = words.alarm_text(alarm.kind, alarm.message)
+    return ": " + text if text else ""

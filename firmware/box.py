@@ -1163,8 +1163,8 @@ class Box:
         """The supervisor MCU stopped answering (or answers again): said once, as an alarm."""
         self._alarm(
             "mcu_unreachable",
-            "the HAT's supervisor chip does not answer: a power cut would come without warning, "
-            "and the calls then under way could lose their last %s; check the HAT"
+            "the HAT's supervisor chip does not answer: the calls under way at a power cut "
+            "could lose their last %s; check the HAT"
             % ("minute" if self.recorder.flush_ms > 1000 else "second")
             if unreachable
             else "the HAT's supervisor chip answers again",

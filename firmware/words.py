@@ -8,6 +8,8 @@ spaces), never as an error, so a new code from a newer part of the box
 still reads sensibly until it gets its words here.
 """
 
+import re
+
 from .localtime import duration_text
 
 STATES = {
@@ -72,6 +74,30 @@ ALARM_ADVICE_BY_CAUSE = {
     "to play into that line; callers on it are not hearing the beep that tells them calls are recorded"
     for prefix in ("the warning tone could not be played", "the consent beep could not be played")
 }
+
+
+# Where a message may go on after the words it shares with its alarm's title.
+_CLAUSE_ENDS = re.compile(r"[:;]|$")
+
+
+def _plain_words(text):
+    return [w.strip(",.:;()").lower() for w in text.split()]
+
+
+def alarm_text(kind, message):
+    """What alarm ``kind``'s ``message`` says beyond its title (the banner, the alarms page
+    and the mail show both): without the leading clause that says the title again ("the
+    consent notice could not be given: " after "The consent notice could not be given"),
+    so that each reads once; ``""`` when it says nothing else. A message that merely
+    begins like its title (two words) is left whole."""
+    message = (message or "").strip()
+    title = _plain_words(say("alarm", kind))
+    rest = message
+    for end in _CLAUSE_ENDS.finditer(message):
+        said = _plain_words(message[: end.start()])
+        if len(said) >= 3 and said == title[: len(said)]:
+            rest = message[end.end() :].strip()
+    return rest
 
 
 def alarm_advice(kind, message=None):

@@ -515,6 +515,7 @@ def create_app(services, config):
         csrf_token=security.csrf_token,
         state_label=lambda s: words.say("state", s),
         say=words.say,
+        alarm_text=words.alarm_text,
         audit_fields=words.audit_fields,
         audit_action=words.audit_action,
         audit_target=words.audit_target,

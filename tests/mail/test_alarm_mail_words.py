@@ -212,3 +212,14 @@ def test_a_consent_alarm_says_what_to_do_about_what_failed():
     assert beep == tone
     assert tone.startswith("call the supplier if it happens again: the box may be failing to play")
     assert "announcement" not in tone and "the beep that tells them calls are recorded" in tone
+
+
+def test_the_mail_says_what_happened_without_saying_the_alarm_again():
+    queue = Queue()
+    mailer = AlarmMailer(queue, lambda: SETTINGS, lambda: T_US)
+    mailer(_row("consent_notice_failed", 4, "the consent notice could not be given: no announcement"))
+    mailer(_row("power_fail", 0, "the power failed", 2))
+    consent, power = (m.get_content() for m in queue.mails)
+    assert "Alarm: The consent notice could not be given\nWhat happened: no announcement\n" in consent
+    assert consent.lower().count("could not be given") == 2  # the subject's and the alarm's
+    assert "Alarm: The power failed\nWhat happened: The power failed\n" in power

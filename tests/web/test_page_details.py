@@ -72,3 +72,21 @@ def test_every_control_says_whose_and_what_it_is(box, people):
         )
     rules = people["ivan"].get("/rules").get_data(as_text=True)
     assert "<h3>" not in rules  # no heading level skipped after the page's h1
+
+
+def test_an_alarm_whose_message_says_its_title_again_reads_it_once(box, people):
+    box.alarm_log.set(
+        "consent_notice_failed",
+        True,
+        line=2,
+        message="the consent notice could not be given: the announcement file is missing",
+    )
+    html = people["sam"].get("/alarms").get_data(as_text=True)
+    banner = re.search(r'<div class="alarm-banner" id="alarm-banner".*?</div>', html, re.S).group(0)
+    assert (
+        "The consent notice could not be given</strong> (line 2): the announcement file is missing <span"
+        in banner
+    )
+    history = re.search(r'<table id="alarm-history".*?</table>', html, re.S).group(0)
+    assert '<td data-label="Message">the announcement file is missing</td>' in history
+    assert "the consent notice could not be given:" not in html

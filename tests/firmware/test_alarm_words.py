@@ -1,0 +1,75 @@
+"""An alarm reads its words once: the title, then what the message says beyond it.
+
+A supervisor read "The consent notice could not be given (line 4): the consent notice
+could not be given: ..." on the banner, the alarms page and the mail: the message of
+some kinds begins by saying its title again.
+"""
+
+import pytest
+
+from firmware import words
+from firmware.alarms import AlarmBoard
+from firmware.bus import Alarm, EventBus
+
+# The kinds whose raised message said the title again, as their raisers word them.
+DOUBLED = [
+    (
+        "consent_notice_failed",
+        "the consent notice could not be given: the announcement file is missing",
+        "the announcement file is missing",
+    ),
+    (
+        "call_log",
+        "the call log cannot be written: the card is full; 3 call(s) kept in memory until it can",
+        "the card is full; 3 call(s) kept in memory until it can",
+    ),
+    (
+        "power_fail",
+        "the power failed: 2 recording(s) sealed in 40 ms (hold-up 80 ms); the box records again "
+        "when the power returns",
+        "2 recording(s) sealed in 40 ms (hold-up 80 ms); the box records again when the power returns",
+    ),
+    ("audit_unverified", "the audit trail does not verify: entry 5 was changed", "entry 5 was changed"),
+    ("deletion_log_unverified", "the deletion log does not verify: entry 2 is missing", "entry 2 is missing"),
+    (
+        "mcu_unreachable",
+        "the HAT's supervisor chip does not answer: the calls under way at a power cut could lose "
+        "their last second; check the HAT",
+        "the calls under way at a power cut could lose their last second; check the HAT",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "message", "rest"), DOUBLED)
+def test_a_message_that_says_its_title_again_is_shown_without_it(kind, message, rest):
+    assert words.alarm_text(kind, message) == rest
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        # What the title does not say (which notice failed: the advice follows it).
+        ("consent_notice_failed", "the consent beep could not be played: the board refused"),
+        ("audit_unverified", "the audit trail could not be checked (locked): a change to it would go unseen"),
+        # Begins like its title, but goes on in the same clause: left whole.
+        ("recorder_start_failed", "the recorder could not start for 5 min (it tried twice): no card"),
+        ("disk_warning", "the card is 92% full (warning at 90%)"),
+    ],
+)
+def test_a_message_that_says_more_than_its_title_is_left_whole(kind, message):
+    assert words.alarm_text(kind, message) == message
+
+
+def test_a_message_that_is_only_its_title_adds_nothing():
+    assert words.alarm_text("power_fail", "the power failed") == ""
+
+
+def test_the_dashboard_says_an_alarm_on_now_in_its_words_once():
+    bus, board = EventBus(), AlarmBoard()
+    board.attach(bus)
+    bus.publish(Alarm(line=4, t_us=1, kind="consent_notice_failed", active=True, message=DOUBLED[0][1]))
+    bus.publish(Alarm(line=0, t_us=2, kind="power_fail", active=True, message="the power failed"))
+    assert board() == [
+        "The consent notice could not be given (line 4): the announcement file is missing",
+        "The power failed",
+    ]
