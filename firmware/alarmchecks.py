@@ -128,8 +128,9 @@ class DateChecks:
 class ConsentWatch:
     """``consent_notice_failed`` per line, from the calls on the bus."""
 
-    def __init__(self, alarm_log):
+    def __init__(self, alarm_log, wall_at=None):
         self.alarm_log = alarm_log
+        self.wall_at = wall_at  # the clock's ``wall_at``: when the call began; None: not said
 
     def attach(self, bus):
         from .bus import CallEnded
@@ -156,7 +157,15 @@ class ConsentWatch:
             return
         else:
             return
-        self.alarm_log.set("consent_notice_failed", True, line=event.call.line, message=message)
+        call = event.call
+        self.alarm_log.set(
+            "consent_notice_failed",
+            True,
+            line=call.line,
+            message=message,
+            call_id=getattr(call, "id", None),
+            call_us=self.wall_at(call.started_us) if self.wall_at is not None else None,
+        )
 
 
 def check_last_stop(data_dir, alarm_log, recovered=()):

@@ -6,6 +6,7 @@ that loses its voltage for a minute at night is gone from it by morning.
 
     id, kind, line (0: the whole box), message, raised_us, cleared_us,
     acknowledged_us, acknowledged_by        (µs since the epoch, UTC)
+    call_id, call_us                        (the call it is about, or NULL)
 
 An occurrence is *open* until it clears, and *unacknowledged* until someone
 acknowledges it; the dashboard shows a banner for every occurrence that is
@@ -50,11 +51,24 @@ CREATE TABLE IF NOT EXISTS alarm_history (
 );
 CREATE INDEX IF NOT EXISTS alarm_history_raised ON alarm_history (raised_us);
 """
+# Added since: the call an occurrence is about (a history made before has none).
+ADDED_COLUMNS = (("call_id", "INTEGER"), ("call_us", "INTEGER"))
 # Alarm kinds their source raises but never clears (one per failure): a power
 # failure (the box stops), files moved to quarantine at start-up, a replaced
 # recording key (raised again at each start while it stays replaced).
 EVENT_KINDS = frozenset({"recording_failed", "power_fail", "quarantine", "key_tampered"})
-_COLS = ("id", "kind", "line", "message", "raised_us", "cleared_us", "acknowledged_us", "acknowledged_by")
+_COLS = (
+    "id",
+    "kind",
+    "line",
+    "message",
+    "raised_us",
+    "cleared_us",
+    "acknowledged_us",
+    "acknowledged_by",
+    "call_id",
+    "call_us",
+)
 
 
 class AlarmLog:
@@ -84,6 +98,19 @@ class AlarmLog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._add_columns()
+
+    def _add_columns(self):
+        """The columns added since a history was made (the other service may add them
+        at the same time: its column is as good)."""
+        for name, kind in ADDED_COLUMNS:
+            if name in {row[1] for row in self._db.execute("PRAGMA table_info(alarm_history)")}:
+                continue
+            try:
+                self._db.execute("ALTER TABLE alarm_history ADD COLUMN %s %s" % (name, kind))
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):
+                    raise
 
     @classmethod
     def open_existing(cls, data_dir):
@@ -122,14 +149,23 @@ class AlarmLog:
         )
 
     def _on_alarm(self, alarm):
-        self.set(alarm.kind, alarm.active, line=alarm.line, message=alarm.message)
+        self.set(
+            alarm.kind,
+            alarm.active,
+            line=alarm.line,
+            message=alarm.message,
+            call_id=alarm.call_id,
+            call_us=alarm.call_us,
+        )
         if alarm.kind in EVENT_KINDS and alarm.active:
             # Nothing ever clears these: each is an occurrence of its own, kept on
             # the banner until acknowledged, and the next one is mailed again.
             self.set(alarm.kind, False, line=alarm.line)
 
-    def set(self, kind, active, *, line=0, message="", wall_us=None, renew=False):
+    def set(self, kind, active, *, line=0, message="", wall_us=None, renew=False, call_id=None, call_us=None):
         """Raise (``active``) or clear alarm ``kind`` on ``line``; returns the row or None.
+        ``call_id``, ``call_us``: the call a raised occurrence is about (its id, when it
+        began), kept with it.
 
         Raising an alarm already open does nothing (a repeated report of the
         same fault is one occurrence); clearing one not open does nothing. With
@@ -149,7 +185,17 @@ class AlarmLog:
             # Sealed before it waits anywhere; a key not there yet refuses the change
             # (FieldSealError) rather than leave a person's words on the card in clear.
             message = self.cipher.seal(message, MESSAGE_FIELD)
-        change = ((kind, active), {"line": line, "message": message, "wall_us": wall_us, "renew": renew})
+        change = (
+            (kind, active),
+            {
+                "line": line,
+                "message": message,
+                "wall_us": wall_us,
+                "renew": renew,
+                "call_id": call_id,
+                "call_us": call_us,
+            },
+        )
         with self._queue_lock:
             self._unwritten.append(change)
             if self._flushing:
@@ -190,7 +236,9 @@ class AlarmLog:
             with self._queue_lock:
                 self._unwritten.pop(0)
 
-    def _write(self, kind, active, *, line=0, message="", wall_us=None, renew=False):
+    def _write(
+        self, kind, active, *, line=0, message="", wall_us=None, renew=False, call_id=None, call_us=None
+    ):
         """:meth:`set`'s write to the card. :raises sqlite3.Error, OSError: it refused"""
         over = None  # the occurrence a renewal cleared
         with self._lock:
@@ -208,8 +256,9 @@ class AlarmLog:
                         "UPDATE alarm_history SET cleared_us = ? WHERE id = ?", (wall_us, row[0])
                     )
                     cur = self._db.execute(
-                        "INSERT INTO alarm_history (kind, line, message, raised_us) VALUES (?, ?, ?, ?)",
-                        (kind, line, message, wall_us),
+                        "INSERT INTO alarm_history (kind, line, message, raised_us, call_id, call_us)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (kind, line, message, wall_us, call_id, call_us),
                     )
                     self._db.execute("COMMIT")
                 except BaseException:
@@ -220,8 +269,9 @@ class AlarmLog:
                 alarm_id, event = cur.lastrowid, "raised"
             elif active and row is None:
                 cur = self._db.execute(
-                    "INSERT INTO alarm_history (kind, line, message, raised_us) VALUES (?, ?, ?, ?)",
-                    (kind, line, message, wall_us),
+                    "INSERT INTO alarm_history (kind, line, message, raised_us, call_id, call_us)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (kind, line, message, wall_us, call_id, call_us),
                 )
                 alarm_id, event = cur.lastrowid, "raised"
             elif not active and row is not None:
@@ -272,7 +322,8 @@ class AlarmLog:
                 actor,
                 "alarm",
                 "alarm:%d" % row["id"],
-                {"event": event, "kind": row["kind"], "line": row["line"], "message": row["message"]},
+                {"event": event, "kind": row["kind"], "line": row["line"], "message": row["message"]}
+                | ({"call_id": row["call_id"]} if row["call_id"] is not None else {}),
                 wall_us,
             )
 

@@ -280,7 +280,7 @@ class Box:
             cipher=self.cipher,
             wall_us=clock.wall_us,
         )
-        self.consent_watch = ConsentWatch(self.alarm_log)
+        self.consent_watch = ConsentWatch(self.alarm_log, clock.wall_at)
         self.consent_watch.attach(self.bus)
         # The web server fills in the ICO renewal date and its certificate.
         self.date_checks = DateChecks(

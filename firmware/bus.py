@@ -178,6 +178,8 @@ class LineFault(Event):
 class Alarm(Event):
     """Something an operator must see: ``kind`` is e.g. ``"disk_full"``; line 0 is the whole box.
 
+    ``call_id`` / ``call_us``: the call an occurrence is about (a recording that failed,
+    a notice not given), which the alarms page links to and the mail dates.
     Published when the alarm goes on (``active``) and when it goes off;
     :class:`firmware.alarms.AlarmBoard` keeps the ones that are on.
     """
@@ -185,6 +187,9 @@ class Alarm(Event):
     kind: str
     active: bool
     message: str = ""
+    # The call it is about, when it is about one: its id, and when it began (wall µs).
+    call_id: int | None = None
+    call_us: int | None = None
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,9 @@ ALARM_ADVICE = {
     "soon, before the oldest recordings are overwritten",
     "clock_jump": "an installer checks the time shown on the Retention page and confirms it there",
     "clock_unsynchronised": "check that the box is connected to the network, which it needs to keep time",
-    "recording_failed": "the call log says which call; call the supplier if it happens again",
+    "recording_failed": "the Alarms page links to the call when it knows it (this mail then says its "
+    "line and time), or its message names the recording; call "
+    "the supplier if it happens again",
     "key_tampered": "call the supplier at once: someone may have altered the card; do not restore or "
     "re-initialise anything first",
     "no_line_voltage": "check the cable from the wall socket or hub to the box's LINE port",

@@ -43,6 +43,10 @@ def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=Non
         where,
         local_time.when(row["raised_us"]),
     )
+    if row.get("call_id") is not None:
+        # Its line and time, never the caller's number: the mail crosses the network.
+        began = " that began %s" % local_time.when(row["call_us"]) if row.get("call_us") is not None else ""
+        body += "Call: the call on %s%s (the Alarms page links to it).\n\n" % (where, began)
     if suppressed:
         body += (
             "It was also raised %s since the last mail about it "

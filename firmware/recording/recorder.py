@@ -482,7 +482,7 @@ class Recorder:
                 return
             except OSError as exc:
                 log.error("cannot start recording call %s: %s", call.id, exc)
-                self._alarm(call.line, "recording_failed", True, _message(exc))
+                self._alarm(call.line, "recording_failed", True, _message(exc), call)
                 return
             self._active[call.line] = active
             if len(samples):
@@ -582,7 +582,7 @@ class Recorder:
                 return self._drop(active, short=False)
             except OSError as exc:
                 log.error("cannot write held recording of call %s: %s", active.call.id, exc)
-                self._alarm(active.call.line, "recording_failed", True, _message(exc))
+                self._alarm(active.call.line, "recording_failed", True, _message(exc), active.call)
                 return self._drop(active, short=False)
             if active.timer is not None:
                 active.timer.cancel()
@@ -829,7 +829,7 @@ class Recorder:
             )
         else:
             log.error("recording %s failed: %s", active.recording_id, exc)
-            self._alarm(active.call.line, "recording_failed", True, _message(exc))
+            self._alarm(active.call.line, "recording_failed", True, _message(exc), active.call)
         active.pipeline.abort()
         self._release(active, "partial", active.pipeline.info())
 
@@ -1022,10 +1022,14 @@ class Recorder:
         self._disk_full = active
         self._alarm(0, "disk_full", active, "%s (found by line %d)" % (message, line) if active else message)
 
-    def _alarm(self, line, kind, active, message):
+    def _alarm(self, line, kind, active, message, call=None):
+        """Publish the alarm (about ``call``, when it is about one)."""
         log.warning("alarm %s on line %d: %s", kind, line, message)
+        about = {}
+        if call is not None:
+            about = {"call_id": call.id, "call_us": self.clock.wall_at(call.started_us)}
         self.bus.publish(
-            Alarm(line=line, t_us=self.clock.now_us(), kind=kind, active=active, message=message)
+            Alarm(line=line, t_us=self.clock.now_us(), kind=kind, active=active, message=message, **about)
         )
 
 

@@ -73,3 +73,32 @@ def test_the_dashboard_says_an_alarm_on_now_in_its_words_once():
         "The consent notice could not be given (line 4): the announcement file is missing",
         "The power failed",
     ]
+
+
+def test_a_consent_notice_not_given_keeps_its_call_and_the_mail_dates_it_without_the_number(tmp_path):
+    from types import SimpleNamespace
+
+    from firmware.alarmchecks import ConsentWatch
+    from firmware.alarmlog import AlarmLog
+    from firmware.bus import CallEnded
+    from firmware.mail.compose import alarm_message
+    from firmware.mail.settings import MailSettings
+
+    t_us = 1_782_900_000_000_000  # Wed 1 Jul 2026, 10:00:00 UTC: 11:00 BST, the default zone's
+    log = AlarmLog(tmp_path / "alarms.db", SimpleNamespace(wall_us=lambda: t_us + 60_000_000))
+    bus = EventBus()
+    ConsentWatch(log, wall_at=lambda us: t_us + us).attach(bus)
+    call = SimpleNamespace(
+        id=17,
+        line=4,
+        started_us=5_000_000,
+        number="07700900123",
+        consent={"notice": "announcement", "error": "x"},
+    )
+    bus.publish(CallEnded(line=4, t_us=9, call=call))
+    (row,) = log.history()
+    assert (row["call_id"], row["call_us"]) == (17, t_us + 5_000_000)
+    settings = MailSettings(host="mail.example", sender="box@example.com", alarm_to=("sam@example.com",))
+    body = alarm_message(settings, row, "Acme", t_us).get_content()
+    assert "Call: the call on line 4 that began Wed 1 Jul 2026, 11:00:05 BST" in body
+    assert "07700900123" not in body

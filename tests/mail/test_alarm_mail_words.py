@@ -190,7 +190,7 @@ def test_a_consent_alarm_says_what_to_do_about_what_failed():
     class Alarms:
         messages = []
 
-        def set(self, kind, active, line, message=None):
+        def set(self, kind, active, line, message=None, call_id=None, call_us=None):
             self.messages.append(message)
 
     watch = ConsentWatch(Alarms())

@@ -90,3 +90,15 @@ def test_an_alarm_whose_message_says_its_title_again_reads_it_once(box, people):
     history = re.search(r'<table id="alarm-history".*?</table>', html, re.S).group(0)
     assert '<td data-label="Message">the announcement file is missing</td>' in history
     assert "the consent notice could not be given:" not in html
+
+
+def test_an_alarm_about_a_call_links_to_it_for_whoever_may_see_the_call(box, people):
+    row = box.alarm_log.set(
+        "recording_failed", True, line=2, message="no space left", call_id=7, call_us=1_782_900_000_000_000
+    )
+    box.alarm_log.set("disk_full", True, message="the disk is full")
+    link = '<a href="/calls/7" id="alarm-call-%d">The call</a>' % row["id"]
+    for name, sees in (("sam", True), ("audrey", True), ("sue", False), ("ivan", False)):
+        html = people[name].get("/alarms").get_data(as_text=True)
+        assert (link in html) is sees, name
+        assert html.count('id="alarm-call-') == (1 if sees else 0), name

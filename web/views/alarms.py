@@ -52,7 +52,20 @@ def _banner():
         except sqlite3.Error:
             return ""
 
-    return {"alarm_banner": alarm_banner, "alarm_signature": alarm_signature}
+    return {"alarm_banner": alarm_banner, "alarm_signature": alarm_signature, "alarm_call_page": call_page}
+
+
+def call_page(alarm):
+    """The page of the call ``alarm`` is about, for a user who may see that call (the calls'
+    own rule: a supervisor of its line, an auditor); None: about no call, or not theirs."""
+    from .calls import visible_lines
+
+    user = g.get("user")
+    if alarm.get("call_id") is None or user is None or not user.has("supervisor", "auditor"):
+        return None
+    if alarm["line"] not in visible_lines(user):
+        return None
+    return url_for("calls.detail", call_id=alarm["call_id"])
 
 
 def grouped(rows):
