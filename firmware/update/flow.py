@@ -611,7 +611,7 @@ class Updater:
         if operation == "idle":
             _remove(stuck_path)  # ended (the box restarted): a note of it says nothing now
             return None
-        for note in (_read_json(stuck_path), _read_json(os.path.join(self.s.update_dir, PROGRESS_NAME))):
+        for note in (read_json(stuck_path), read_json(os.path.join(self.s.update_dir, PROGRESS_NAME))):
             since_s = _stood_still_s(note, said, self._wall_us())
             if since_s is not None:
                 where = "%d %%: %s" % (said[0], _trimmed(said[1]) or "no step named")
@@ -1067,7 +1067,8 @@ def _stood_still_s(note, said, now_us):
     return (now_us - moved_us) / 1e6
 
 
-def _read_json(path):
+def read_json(path):
+    """The JSON in ``path``, or None when it is missing or unreadable."""
     try:
         with open(path) as f:
             return json.load(f)

@@ -29,7 +29,7 @@ import time
 from firmware.storage.fsutil import atomic_write, fsync_dir
 
 from ..errors import UpdateError
-from .flow import CONFIRM_NAME, PROGRESS_NAME, REPORT_NAME, RESULT_NAME, cut_short
+from .flow import CONFIRM_NAME, PROGRESS_NAME, REPORT_NAME, RESULT_NAME, cut_short, read_json
 from .rauc import INSTALL_WAIT_S, stood_still
 
 INBOX = "update-inbox"
@@ -148,7 +148,7 @@ class UpdateInbox:
         """The last update's bundle when it was refused for not being newer than the
         running release (``{"bundle", "from", "to", "kind", "here"}``; ``here``: the bundle
         is in this folder and can be confirmed, else it came on a stick), or None."""
-        last = _read_json(os.path.join(self.dir, RESULT_NAME))
+        last = read_json(os.path.join(self.dir, RESULT_NAME))
         if not isinstance(last, dict) or last.get("outcome") != "refused":
             return None
         downgrade = last.get("downgrade")
@@ -162,7 +162,7 @@ class UpdateInbox:
 
     def _confirmed(self):
         """``(bundle, from, to)`` of the confirmation waiting for the updater, or None."""
-        note = _read_json(os.path.join(self.dir, CONFIRM_NAME))
+        note = read_json(os.path.join(self.dir, CONFIRM_NAME))
         if not isinstance(note, dict):
             return None
         return note.get("bundle"), note.get("from"), note.get("to")
@@ -209,7 +209,7 @@ class UpdateInbox:
         path = os.path.join(self.dir, PROGRESS_NAME)
         if not os.path.exists(path):
             return None, None
-        progress = _read_json(path)
+        progress = read_json(path)
         if not isinstance(progress, dict):
             return {"step": "unknown"}, None  # a note being replaced, or damaged: one runs
         if progress.get("step") != "still_installing" or not progress.get("ended_us"):
@@ -264,13 +264,13 @@ class UpdateInbox:
             names = sorted(n for n in os.listdir(self.dir) if n.endswith(".raucb"))
         except FileNotFoundError:
             names = []
-        last = _read_json(os.path.join(self.dir, RESULT_NAME))
+        last = read_json(os.path.join(self.dir, RESULT_NAME))
         # The last update's bundle is not waiting, unless the installer confirmed it since.
         confirmed = (self._confirmed() or (None,))[0]
         waiting = [n for n in names if not (last and last.get("bundle") == n) or n == confirmed]
         progress, after = self._progress()
         return {
-            "installed_version": (_read_json(self.slot_info) or {}).get("version"),
+            "installed_version": (read_json(self.slot_info) or {}).get("version"),
             "progress": progress,
             "after_install": after,
             "last": last,
@@ -289,7 +289,7 @@ def restart_step_us(data_dir):
     own: the release before the one that writes that note (its update installing this
     one) leaves its progress note here all the same. The step lasts until the services
     it restarts are started (the recorder ready): the start being restarted reads it."""
-    progress = _read_json(os.path.join(inbox_dir(data_dir), PROGRESS_NAME))
+    progress = read_json(os.path.join(inbox_dir(data_dir), PROGRESS_NAME))
     if not isinstance(progress, dict) or progress.get("step") != "restart":
         return None
     at_us = progress.get("at_us")
@@ -363,14 +363,6 @@ def _sha256(path):
         for chunk in iter(lambda: f.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def _read_text(path):
