@@ -195,7 +195,7 @@ def _auditor(app, admin):
             1
         )
 
-    password = "an auditor reads the trail"
+    password = "an auditor reads the trail 4"
     form = {
         "name": "audrey",
         "password": password,
@@ -207,6 +207,11 @@ def _auditor(app, admin):
     client.environ_base["wsgi.url_scheme"] = "https"
     form = {"name": "audrey", "password": password, "csrf_token": token(client, "/login")}
     assert client.post("/login", data=form).status_code == 302
+    # The password the admin set is changed at the first login (PCI DSS 8.3.5): until it is,
+    # every page leads to the password page, which the timings would measure instead.
+    mine = "audrey's own trail password 5"
+    form = {"old": password, "new": mine, "confirm": mine, "csrf_token": token(client, "/account/password")}
+    assert client.post("/account/password", data=form).status_code == 302
     return client
 
 

@@ -189,8 +189,8 @@ def _app(tmp, calls_db):
         "country": "us",
         "purpose": "Benchmarking the calls list.",
         "admin_name": "bench",
-        "admin_password": "a quiet office at night",
-        "admin_confirm": "a quiet office at night",
+        "admin_password": "a quiet office at night 24",
+        "admin_confirm": "a quiet office at night 24",
     }
     for n in range(1, 5):
         form.update({"line-%d-name" % n: "L%d" % n, "line-%d-mode" % n: "record"})
