@@ -100,6 +100,15 @@ def lk():
     return current_app.extensions["linekeeper"]
 
 
+def visible_lines(user):
+    """The lines whose calls ``user`` may list: a supervisor's granted lines, every
+    line for an auditor (who checks the audit trail against the calls)."""
+    lines = set(user.lines) if user.has("supervisor") else set()
+    if user.has("auditor"):
+        lines.update(range(1, lk().n_lines + 1))
+    return tuple(sorted(lines))
+
+
 def csrf_token():
     """The token forms must send (template global)."""
     if g.get("session") is not None:

@@ -21,7 +21,7 @@ from firmware.errors import LinekeeperError
 from firmware.storage.fieldseal import FieldSealError
 
 from ..accounts import OFFICE_ROLES
-from ..security import lk, local_path, roles
+from ..security import lk, local_path, roles, visible_lines
 from ..site import card_problem
 from . import csv_download
 from .myline import myline_page
@@ -58,8 +58,6 @@ def _banner():
 def call_page(alarm):
     """The page of the call ``alarm`` is about, for a user who may see that call (the calls'
     own rule: a supervisor of its line, an auditor); None: about no call, or not theirs."""
-    from .calls import visible_lines
-
     user = g.get("user")
     if alarm.get("call_id") is None or user is None or not user.has("supervisor", "auditor"):
         return None

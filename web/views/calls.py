@@ -35,7 +35,7 @@ from firmware.policy.rules import outcome
 from firmware.reports.compute import consent_outcome, tone_was_notice
 
 from .. import callstory, intent
-from ..security import audit, form_errors, lk, roles, unlocked_key
+from ..security import audit, form_errors, lk, roles, unlocked_key, visible_lines
 from ..site import card_problem, control_problem
 from . import csv_download
 from .sar import release_shown, withheld_shown
@@ -51,15 +51,6 @@ EXPORT_FORMATS = ("ogg", "wav", "ogg.zip", "wav.zip")
 ABSENCE_WORDS = {"withheld": "private", "private": "private", "unavailable": "unavailable", "erased": ERASED}
 EXPORT_NAMES = words.EXPORT_FORMATS
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-def visible_lines(user):
-    """The lines whose calls ``user`` may list: a supervisor's granted lines, every
-    line for an auditor (who checks the audit trail against the calls)."""
-    lines = set(user.lines) if user.has("supervisor") else set()
-    if user.has("auditor"):
-        lines.update(range(1, lk().n_lines + 1))
-    return tuple(sorted(lines))
 
 
 def call_or_404(call_id, act=False):
