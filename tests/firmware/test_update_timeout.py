@@ -828,6 +828,35 @@ def test_the_command_with_a_rauc_that_hangs_fails_says_so_and_a_later_install_go
     proc.communicate(timeout=30)
 
 
+def _update_failed_by(tmp_path, busctl, wait_s="2"):
+    """Run the updater, with the Updates page's folder, against the fake RAUC service whose
+    ``busctl`` is the script ``busctl``: it must end failed, the page taking an upload, an
+    ``update_failed`` note posted and nothing left for ``--recover``. Returns the updater's
+    output, the page's state and the note's message (the fake service ends either way)."""
+    from firmware.alarminbox import INBOX, UPDATE_FAILED
+    from firmware.update.inbox import UpdateInbox
+
+    fake, stick = _fake_bin(tmp_path)
+    (fake / "busctl").write_text(busctl % {"dir": tmp_path})
+    page = UpdateInbox(str(tmp_path / "data"))
+    os.makedirs(page.dir)
+    try:
+        proc = _update(tmp_path, fake, stick, "--install-wait-s", wait_s, "--status-dir", page.dir)
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 1, out
+        assert "update linekeeper-2.0.0.raucb: failed: rauc install did not finish in 1 s" in out
+        state = page.state()
+        assert state["progress"] is None and not page.running()
+        assert state["last"]["outcome"] == "failed"
+        [note] = os.listdir(tmp_path / "data" / INBOX)
+        note = json.loads((tmp_path / "data" / INBOX / note).read_text())
+        assert note["kind"] == UPDATE_FAILED
+        assert not (tmp_path / "update" / PROGRESS_NAME).exists()  # nothing for --recover
+        return out, state, note["message"]
+    finally:
+        (tmp_path / "release").touch()  # ends the fake "service"
+
+
 # RAUC's service crashes once it has said it is installing: busctl then fails at once.
 CRASHED_BUSCTL = """#!/bin/sh
 if [ -e "%(dir)s/crashed" ]; then
@@ -842,31 +871,14 @@ printf '{"type":"(isi)","data":[40,"Copying image to app.1",2]}\\n'
 
 
 def test_the_command_with_a_rauc_that_crashes_while_installing_fails_and_the_page_takes_an_upload(tmp_path):
-    from firmware.alarminbox import INBOX, UPDATE_FAILED
-    from firmware.update.inbox import UpdateInbox
     from firmware.update.signals import pattern_for
 
-    fake, stick = _fake_bin(tmp_path)
-    (fake / "busctl").write_text(CRASHED_BUSCTL % {"dir": tmp_path})
-    page = UpdateInbox(str(tmp_path / "data"))
-    os.makedirs(page.dir)
-    try:
-        proc = _update(tmp_path, fake, stick, "--install-wait-s", "2", "--status-dir", page.dir)
-        out, _ = proc.communicate(timeout=120)
-        assert proc.returncode == 1, out
-        assert "update linekeeper-2.0.0.raucb: failed: rauc install did not finish in 1 s" in out
-        assert "RAUC stopped answering properly (cannot ask RAUC what it is doing: Failed to get" in out
-        state = page.state()
-        assert state["progress"] is None and not page.running()
-        assert state["last"]["outcome"] == "failed" and "Restart the box" in state["report"]
-        assert pattern_for(state["last"]["outcome"]) != pattern_for("installing")
-        [note] = os.listdir(tmp_path / "data" / INBOX)
-        note = json.loads((tmp_path / "data" / INBOX / note).read_text())
-        assert note["kind"] == UPDATE_FAILED and "stopped answering properly" in note["message"]
-        assert not (tmp_path / "update" / PROGRESS_NAME).exists()  # nothing for --recover
-        assert "mark" not in (tmp_path / "rauc.log").read_text()
-    finally:
-        (tmp_path / "release").touch()  # ends the fake "service"
+    out, state, message = _update_failed_by(tmp_path, CRASHED_BUSCTL)
+    assert "RAUC stopped answering properly (cannot ask RAUC what it is doing: Failed to get" in out
+    assert "Restart the box" in state["report"]
+    assert pattern_for(state["last"]["outcome"]) != pattern_for("installing")
+    assert "stopped answering properly" in message
+    assert "mark" not in (tmp_path / "rauc.log").read_text()
 
 
 # RAUC's service, once it has begun, says it is installing, for ever, at the same point.
@@ -878,29 +890,11 @@ printf '{"type":"(isi)","data":[40,"Copying image to app.1",2]}\\n'
 
 
 def test_the_command_with_a_rauc_stuck_installing_fails_and_the_page_takes_an_upload(tmp_path):
-    from firmware.alarminbox import INBOX, UPDATE_FAILED
-    from firmware.update.inbox import UpdateInbox
-
-    fake, stick = _fake_bin(tmp_path)
-    (fake / "busctl").write_text(STUCK_BUSCTL % {"dir": tmp_path})
-    page = UpdateInbox(str(tmp_path / "data"))
-    os.makedirs(page.dir)
-    try:
-        proc = _update(tmp_path, fake, stick, "--install-wait-s", "2", "--status-dir", page.dir)
-        out, _ = proc.communicate(timeout=120)
-        assert proc.returncode == 1, out
-        assert "update linekeeper-2.0.0.raucb: failed: rauc install did not finish in 1 s" in out
-        assert "RAUC's install has not moved on since (still at 40 %: Copying image to app.1" in out
-        state = page.state()
-        assert state["progress"] is None and not page.running()
-        assert state["last"]["outcome"] == "failed" and "it is stuck" in state["report"]
-        [note] = os.listdir(tmp_path / "data" / INBOX)
-        note = json.loads((tmp_path / "data" / INBOX / note).read_text())
-        assert note["kind"] == UPDATE_FAILED and "it is stuck" in note["message"]
-        assert not (tmp_path / "update" / PROGRESS_NAME).exists()  # nothing for --recover
-        assert json.loads((tmp_path / "update" / "watched.json").read_text()) == {}  # taken again
-    finally:
-        (tmp_path / "release").touch()  # ends the fake "service"
+    out, state, message = _update_failed_by(tmp_path, STUCK_BUSCTL)
+    assert "RAUC's install has not moved on since (still at 40 %: Copying image to app.1" in out
+    assert "it is stuck" in state["report"]
+    assert "it is stuck" in message
+    assert json.loads((tmp_path / "update" / "watched.json").read_text()) == {}  # taken again
 
 
 # RAUC's service neither answers nor is gone: its questions run out of time and fail at
@@ -915,30 +909,13 @@ exit 1
 
 
 def test_the_command_with_a_rauc_that_hangs_and_errs_by_turns_fails_and_the_page_takes_an_upload(tmp_path):
-    from firmware.alarminbox import INBOX, UPDATE_FAILED
-    from firmware.update.inbox import UpdateInbox
     from firmware.update.signals import pattern_for
 
-    fake, stick = _fake_bin(tmp_path)
-    (fake / "busctl").write_text(FLAKY_BUSCTL % {"dir": tmp_path})
-    page = UpdateInbox(str(tmp_path / "data"))
-    os.makedirs(page.dir)
-    try:
-        proc = _update(tmp_path, fake, stick, "--install-wait-s", "3", "--status-dir", page.dir)
-        out, _ = proc.communicate(timeout=120)
-        assert proc.returncode == 1, out
-        assert "update linekeeper-2.0.0.raucb: failed: rauc install did not finish in 1 s" in out
-        assert "RAUC has not answered properly since (" in out
-        assert "RAUC did not say what it is doing within 1 s" in out and "Connection timed out" in out
-        assert len((tmp_path / "asked").read_text().splitlines()) >= 3  # both kinds met
-        state = page.state()
-        assert state["progress"] is None and not page.running()
-        assert state["last"]["outcome"] == "failed" and "Restart the box" in state["report"]
-        assert pattern_for(state["last"]["outcome"]) != pattern_for("installing")
-        [note] = os.listdir(tmp_path / "data" / INBOX)
-        note = json.loads((tmp_path / "data" / INBOX / note).read_text())
-        assert note["kind"] == UPDATE_FAILED and "has not answered properly" in note["message"]
-        assert not (tmp_path / "update" / PROGRESS_NAME).exists()  # nothing for --recover
-        assert "mark" not in (tmp_path / "rauc.log").read_text()
-    finally:
-        (tmp_path / "release").touch()  # ends the fake "service"
+    out, state, message = _update_failed_by(tmp_path, FLAKY_BUSCTL, wait_s="3")
+    assert "RAUC has not answered properly since (" in out
+    assert "RAUC did not say what it is doing within 1 s" in out and "Connection timed out" in out
+    assert len((tmp_path / "asked").read_text().splitlines()) >= 3  # both kinds met
+    assert "Restart the box" in state["report"]
+    assert pattern_for(state["last"]["outcome"]) != pattern_for("installing")
+    assert "has not answered properly" in message
+    assert "mark" not in (tmp_path / "rauc.log").read_text()
