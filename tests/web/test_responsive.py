@@ -388,6 +388,26 @@ def test_large_text_never_cuts_a_number_or_a_name_in_two(served):
 
 
 @pytest.mark.slow
+def test_the_subject_access_letter_s_preview_fits_a_phone(served):
+    """The letter a supervisor previews before releasing a bundle (the page's only POST
+    answer with a long text in it) was one unwrapped line per paragraph: on a phone the
+    page scrolled sideways by some 2000 px and the letter could not be read. It wraps."""
+    cookie, _story, base = served
+    with sync_api.sync_playwright() as p:
+        browser, context, page = _open(p, cookie, base, "/sar?number=01632960777", 390, 844)
+        page.fill("input[name=requester]", "Jo Bloggs")
+        page.fill("input[name=recipient]", "Jo Bloggs")
+        page.fill("input[name=only]", "1")
+        page.click("button[name=preview]")
+        page.wait_for_selector("#sar-letter-text")
+        overflow = page.evaluate(OVERFLOW_JS)
+        page.screenshot(path=str(ARTIFACTS / "sar-letter-390.png"), full_page=True)
+        context.close()
+        browser.close()
+    assert overflow == 0, "the letter's preview is %d px wider than the phone" % overflow
+
+
+@pytest.mark.slow
 def test_a_field_s_error_is_tied_to_the_field_and_takes_the_focus(served):
     """A screen reader on a field hears its error: marked invalid, described by the message."""
     cookie, _story, base = served
