@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 DATABASES = ("calls.db", "audit.db", "alarms.db", "web.db")
 RETRY_S = 5.0
 RETRY_LONG_S = 60.0
+# How long the check of a file waits for another process's lock on it (SQLite's busy
+# timeout, 5 s unless told): a page that met an error checks every store, and waited that
+# long on each one locked before it answered. A lock held longer is said as one.
+PROBE_TIMEOUT_S = 0.1
 
 
 def refusing(data_dir, names=DATABASES):
@@ -48,15 +52,17 @@ def refusing(data_dir, names=DATABASES):
     or None.
 
     Opened read-only and only its first page read: a damaged or replaced file, an I/O
-    error or a permission refused shows there. A file not made yet is no refusal (the
-    recorder makes the call log at its first start).
+    error or a permission refused shows there. A file another process holds locked is
+    waited for :data:`PROBE_TIMEOUT_S` only, then named as locked ("it is locked by
+    another process"), never as damaged. A file not made yet is no refusal (the recorder
+    makes the call log at its first start).
     """
     for name in names:
         path = os.path.join(data_dir, name)
         if not os.path.exists(path):
             continue
         try:
-            db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+            db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=PROBE_TIMEOUT_S)
             try:
                 db.execute("SELECT count(*) FROM sqlite_master").fetchone()
             finally:

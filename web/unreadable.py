@@ -10,9 +10,11 @@ error, from any view, answers a page of its own (503, the JSON ``{"ok": false,
 what to do, and never part of the page as if it were all of it.
 
 Which store it was is found by opening each (:func:`web.refused.refusing`):
-a damaged or unreadable file shows there, as when the web UI starts. A store that
-opens but failed part way (a damaged page deep in it, a lock held by a writer) is
-not named: the page gives SQLite's or the system's reason as the error said it.
+a damaged or unreadable file shows there, as when the web UI starts, and one another
+process still holds locked is named as locked (waited for a moment only, not SQLite's
+busy timeout on each). A store that opens but failed part way (a damaged page deep in
+it, a lock a writer held only for a moment) is not named: the page gives SQLite's or
+the system's reason as the error said it.
 
 The page reads nothing but the error and the files' first pages: not the session
 (in ``web.db``), the site settings nor the alarm banner (``alarms.db``), any of which
