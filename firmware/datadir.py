@@ -275,6 +275,7 @@ _ERRNO_REASONS = {
     errno.EPERM: "permission denied",
     errno.EIO: "an I/O error (the card may be failing)",
     errno.EDQUOT: "the disk quota is exceeded",
+    errno.EISDIR: "a directory is where the file should be",
 }
 
 

@@ -52,7 +52,8 @@ def refusing(data_dir, names=DATABASES):
     or None.
 
     Opened read-only and only its first page read: a damaged or replaced file, an I/O
-    error or a permission refused shows there. A file another process holds locked is
+    error or a permission refused shows there (a directory in the file's place, or a file
+    the process may not read, in the system's words). A file another process holds locked is
     waited for :data:`PROBE_TIMEOUT_S` only, then named as locked ("it is locked by
     another process"), never as damaged. A file not made yet is no refusal (the recorder
     makes the call log at its first start).
@@ -61,6 +62,14 @@ def refusing(data_dir, names=DATABASES):
         path = os.path.join(data_dir, name)
         if not os.path.exists(path):
             continue
+        try:
+            # A directory where the file should be, or a file this process may not read,
+            # refuses here in the system's words: SQLite says "disk I/O error" of the one,
+            # which the page gave as a failing card.
+            with open(path, "rb") as f:
+                f.read(1)
+        except OSError as exc:  # without the path: the file's name is said
+            return name, str(storage_error(OSError(exc.errno, exc.strerror), name))
         try:
             db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=PROBE_TIMEOUT_S)
             try:

@@ -2,6 +2,8 @@
 while the web UI runs (web/unreadable.py): a page naming the store, not a 500."""
 
 import contextlib
+import errno
+import html
 import os
 import re
 import subprocess
@@ -190,3 +192,101 @@ def test_the_check_of_a_locked_store_is_quick_and_says_it_is_locked(box, people,
     # The busy timeout it asked SQLite for (the default was 5 s): bounded, well under a second.
     assert waits and all(w is not None and w < 1 for w in waits), waits
     assert refusing(box.data_dir, ("rights.db",)) is None  # the lock gone, it opens
+
+
+# A request a supervisor logs (as tests/web/test_requests.py does): the web box's day.
+REQUEST = {
+    "kind": "access",
+    "received": "2026-03-02",
+    "requester": "Mrs Wilhelmina Pottage",
+    "contact": "w.pottage@example.org",
+    "details": "every recording of my calls in February",
+}
+
+
+def _unreadable_said(resp):
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 503, text[-1500:]
+    (said,) = re.findall(r'<p class="error" id="data-unreadable">([^<]*)</p>', text)
+    assert "<nav" not in text and "linekeeper verify" in text
+    return html.unescape(said)
+
+
+def test_a_store_locked_by_another_process_is_said_to_be_locked_and_nothing_changes(box, people):
+    """The register of requests held locked by another process (a technician's sqlite3
+    shell, a backup): the page to read it and a request logged both say which store is
+    locked, not that it is damaged; nothing is written to it or to the trail, and the pages
+    come back once the lock goes."""
+    sam, audrey = people["sam"], people["audrey"]
+    assert audrey.get("/requests").status_code == 200  # rights.db is made
+    token = box.token_of(sam, "/calls")
+    path = os.path.join(box.data_dir, "rights.db")
+    kept, trail = _fingerprint(path), len(box.services.audit)
+    with locked_by_another_process(path):
+        began = time.monotonic()
+        said = _unreadable_said(audrey.get("/requests"))
+        print("the page of a locked rights.db took %.3f s" % (time.monotonic() - began))
+        assert said == (
+            "This page could not be shown: the register of data subjects' requests (rights.db) "
+            "could not be read: it is locked by another process."
+        )
+        assert "damaged" not in said
+        said = _unreadable_said(sam.post("/requests", data=dict(REQUEST, csrf_token=token)))
+        assert "(rights.db) could not be read: it is locked by another process" in said
+    assert _fingerprint(path) == kept
+    # Only the alarm that the register cannot be read (web/unreadable.py), audited as every
+    # alarm is: no request logged, nothing else.
+    added = box.services.audit.entries(limit=len(box.services.audit) - trail)
+    assert [(e.action, e.details["kind"]) for e in added] == [("alarm", "request_check_failed")]
+    assert audrey.get("/requests").status_code == 200
+    assert "Mrs Wilhelmina Pottage" not in audrey.get("/requests").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "who,url,store", [("audrey", "/requests", "rights.db"), ("audrey", "/reports", "calls.db")]
+)
+def test_a_store_that_cannot_be_opened_is_named_and_nothing_changes(box, people, who, url, store):
+    """A store the web UI may not open (as root no permission refuses it: a directory
+    where the file should be refuses every user): the page names it and why, and nothing
+    is made, moved or written in its place; the page comes back once the file is back."""
+    client = people[who]
+    assert client.get(url).status_code == 200
+    box.web.wait_whole_checks()
+    path = os.path.join(box.data_dir, store)
+    kept, trail = _fingerprint(path), len(box.services.audit)
+    os.rename(path, path + ".aside")
+    os.mkdir(path)
+    try:
+        said = _unreadable_said(client.get(url))
+        assert "(%s) could not be read: a directory is where the file should be" % store in said
+        assert os.path.isdir(path) and os.listdir(path) == []  # nothing made in it
+        added = box.services.audit.entries(limit=len(box.services.audit) - trail)
+        alarmed = [("alarm", ALARMS[store])] if store in ALARMS else []
+        assert [(e.action, e.details["kind"]) for e in added] == alarmed
+    finally:
+        os.rmdir(path)
+        os.rename(path + ".aside", path)
+    assert _fingerprint(path) == kept
+    assert client.get(url).status_code == 200
+
+
+def test_a_store_this_process_may_not_read_is_said_to_be_refused_permission(box, people, monkeypatch):
+    """A store made unreadable (chmod 000, owned by another user) refuses its open with
+    EACCES. The tests run as root, whom no mode refuses, and the project's Python cannot
+    run as another user here, so the system's refusal is given to the check's open."""
+    import builtins
+
+    import web.refused
+
+    assert people["audrey"].get("/requests").status_code == 200  # rights.db is made
+    path = os.path.join(box.data_dir, "rights.db")
+    kept = _fingerprint(path)
+
+    def refusing_open(name, *args, **kwargs):
+        if name == path:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+        return builtins.open(name, *args, **kwargs)
+
+    monkeypatch.setattr(web.refused, "open", refusing_open, raising=False)
+    assert web.refused.refusing(box.data_dir, ("rights.db",)) == ("rights.db", "rights.db: permission denied")
+    assert _fingerprint(path) == kept
