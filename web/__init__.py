@@ -15,6 +15,7 @@ from typing import NamedTuple
 from flask import Flask, current_app, g, has_request_context, render_template, request
 
 from firmware import words
+from firmware.datadir import storage_error
 from firmware.errors import KeyStoreError, TamperError
 from firmware.lawfulbasis import BASES as LAWFUL_BASES
 from firmware.localtime import DEFAULT_ZONE, LocalTime, duration_text, iso_to_us, zone_names
@@ -101,6 +102,7 @@ class Web:
         self.phonebook = Phonebook(self.db, services.wall_us, services.cipher)
         self.notes = CallNotes(self.db, services.wall_us, services.cipher)
         self.stopping = threading.Event()  # set when the server stops: streams end
+        self._closed = False
         self.keys_in_force = KeysInForce(services.keystore)
         self.sar_jobs = SarJobs(config.data_dir, expired=self._bundle_expired)
         self._unsettled = False  # a step of :meth:`settle` failed: the sweep tries again
@@ -344,9 +346,29 @@ class Web:
         return len(self.services.status.snapshot()["lines"])
 
     def close(self):
+        """Wait for the bundles being made, end every session and close web.db; a second
+        close does nothing.
+
+        A web.db the card refuses (damaged, unreadable, locked) cannot end the sessions'
+        rows: that is logged, the next start ends them (:func:`create_app`), and the
+        sessions' keys are forgotten and web.db closed all the same. It raised here, in
+        place of what the process stopped with."""
+        if self._closed:
+            return
+        self._closed = True
         self.sar_jobs.wait()
-        self.sessions.clear_all()
-        self.db.close()
+        try:
+            self.sessions.clear_all()
+        except Exception as exc:
+            if not unreadable.is_unreadable(exc):
+                raise
+            log.error(
+                "the sessions could not be ended in web.db as the web UI stopped (the next "
+                "start ends them): %s",
+                storage_error(exc, "web.db"),
+            )
+        finally:
+            self.db.close()
 
     def _bundle_expired(self, entry_id, actor, why):
         """A subject access bundle deleted undownloaded: its release is audited as failed,

@@ -54,10 +54,13 @@ class Sessions:
         self._reasons = {}  # id hash -> why the box ended that session ("rekey")
 
     def clear_all(self):
-        """End every session (at start-up: their in-memory keys are gone)."""
-        with self._db.tx() as conn:
-            conn.execute("DELETE FROM sessions")
-        self._forget_all()
+        """End every session (at start-up: their in-memory keys are gone). Their keys go
+        from memory even when web.db refuses the deletion of their rows (which raises)."""
+        try:
+            with self._db.tx() as conn:
+                conn.execute("DELETE FROM sessions")
+        finally:
+            self._forget_all()
 
     def create(self, user, recording_key=None, keys_public=None):
         """A new session for ``user``: returns ``(cookie value, Session)``.

@@ -6,6 +6,7 @@ import errno
 import html
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -290,3 +291,22 @@ def test_a_store_this_process_may_not_read_is_said_to_be_refused_permission(box,
     monkeypatch.setattr(web.refused, "open", refusing_open, raising=False)
     assert web.refused.refusing(box.data_dir, ("rights.db",)) == ("rights.db", "rights.db: permission denied")
     assert _fingerprint(path) == kept
+
+
+def test_the_web_ui_closes_quietly_when_web_db_cannot_be_written(box, people, caplog):
+    """At its stop the web UI ends every session in web.db; a web.db damaged meanwhile made
+    the stop raise (a traceback in place of the message it stopped with: a port taken), and
+    left the database open and the unlocked keys of the sessions in memory. Now it logs a
+    line, forgets the keys and closes the database all the same (the next start ends the
+    sessions)."""
+    assert people["audrey"].get("/audit").status_code == 200
+    box.web.wait_whole_checks()
+    assert box.web.sessions.memory  # the logged-in people's sessions
+    damage(os.path.join(box.data_dir, "web.db"))  # the test's data goes with it
+    box.web.close()  # raised sqlite3.DatabaseError: file is not a database
+    assert "the sessions could not be ended in web.db as the web UI stopped" in caplog.text
+    assert "not a database" in caplog.text
+    assert box.web.sessions.memory == {}
+    with pytest.raises(sqlite3.ProgrammingError):  # closed
+        box.web.db.one("SELECT 1")
+    box.web.close()  # a second close (the box's, at the end of the test) does nothing
