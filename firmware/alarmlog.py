@@ -370,17 +370,32 @@ class AlarmLog:
             ).fetchone()
         return "%s:%s:%s:%s" % row
 
-    def banner(self):
-        """Occurrences still open or not yet acknowledged, oldest first."""
-        return self._query("WHERE cleared_us IS NULL OR acknowledged_by IS NULL", ())
+    def get(self, alarm_id):
+        """Occurrence ``alarm_id``'s row, or None when there is none."""
+        with self._lock:
+            return self._get(alarm_id)
 
-    def history(self, limit=500):
-        """The latest ``limit`` occurrences, newest first."""
+    def banner(self, lines=None):
+        """Occurrences still open or not yet acknowledged, oldest first: on ``lines`` and
+        the whole box (line 0), or on any line (``lines`` None)."""
+        where, args = _of_lines(lines)
+        return self._query("WHERE (cleared_us IS NULL OR acknowledged_by IS NULL)" + where, args)
+
+    def history(self, limit=500, lines=None, since_us=None, until_us=None):
+        """The latest ``limit`` occurrences, newest first: on ``lines`` and the whole box
+        (line 0), or on any line (``lines`` None); raised in [``since_us``, ``until_us``)
+        (None: no bound)."""
+        where, args = _of_lines(lines)
+        if since_us is not None:
+            where, args = where + " AND raised_us >= ?", (*args, int(since_us))
+        if until_us is not None:
+            where, args = where + " AND raised_us < ?", (*args, int(until_us))
         return list(
             reversed(
                 self._query(
-                    "WHERE id IN (SELECT id FROM alarm_history ORDER BY raised_us DESC, id DESC LIMIT ?)",
-                    (int(limit),),
+                    "WHERE id IN (SELECT id FROM alarm_history WHERE 1%s"
+                    " ORDER BY raised_us DESC, id DESC LIMIT ?)" % where,
+                    (*args, int(limit)),
                 )
             )
         )
@@ -402,6 +417,15 @@ class AlarmLog:
         if lines is None:
             return rows
         return [r for r in rows if r["line"] == 0 or r["line"] in lines]
+
+
+def _of_lines(lines):
+    """The SQL (`` AND ...``) and its arguments that keep the occurrences on ``lines`` and
+    those of the whole box (line 0); nothing to add for ``lines`` None (every line)."""
+    if lines is None:
+        return "", ()
+    lines = tuple(int(n) for n in lines)
+    return " AND line IN (%s)" % ", ".join("?" * (len(lines) + 1)), (0, *lines)
 
 
 _FAULTS = {

@@ -39,10 +39,29 @@ class AlarmBoard:
 
     def __call__(self):
         """The messages of the alarms that are on (the web UI's ``alarms()``)."""
+        return [text for _line, text in self.described()]
+
+    def described(self):
+        """``[(line, message)]`` of the alarms that are on (line 0: the whole box), oldest
+        first: the web UI shows an alarm of a line only to those who may see that line."""
         return [
-            "%s%s%s" % (words.say("alarm", a.kind), " (line %d)" % a.line if a.line else "", _then(a))
+            (
+                a.line,
+                "%s%s%s" % (words.say("alarm", a.kind), " (line %d)" % a.line if a.line else "", _then(a)),
+            )
             for a in self.active()
         ]
+
+
+def health_alarms(alarms):
+    """The ``alarms`` and ``alarm_lines`` of a health answer from ``alarms`` (an
+    :class:`AlarmBoard`, or any callable giving the messages): ``alarm_lines`` maps the
+    message of each alarm of one line to that line (an alarm of the whole box has none)."""
+    described = alarms.described() if hasattr(alarms, "described") else [(0, t) for t in alarms()]
+    return {
+        "alarms": [text for _line, text in described],
+        "alarm_lines": {text: line for line, text in described if line},
+    }
 
 
 def _then(alarm):

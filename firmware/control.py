@@ -11,7 +11,10 @@ operation        arguments                                   result
 ``hello``        ``protocol`` (the client's version)         ``{"protocol", "pid", "lines", "board"}``
 ``snapshot``                                                 the live line status
 ``wait``         ``version``, ``timeout_s`` (≤ 30)           the status version now
-``health``                                                   ``{"alarms", "clock_synced"}``
+``health``                                                   ``{"alarms", "alarm_lines",
+                                                             "clock_synced"}`` (``alarm_lines``:
+                                                             the line of each line's alarm,
+                                                             :func:`~firmware.alarms.health_alarms`)
 ``wall_us``                                                  the box's clock, µs since the epoch
 ``pause``        ``line``, ``actor``, ``address`` (the web   null
                  client's, for the audit entry)
@@ -93,6 +96,7 @@ import struct
 import threading
 
 from .alarmlog import raise_slot_tampered
+from .alarms import health_alarms
 from .bus import UpdateState
 from .config import load_config
 from .errors import LinekeeperError
@@ -523,7 +527,7 @@ def recorder_handlers(box, *, board_name="sim"):
         "hello": hello,
         "snapshot": box.status.snapshot,
         "wait": wait,
-        "health": lambda: {"alarms": list(box.alarms()), "clock_synced": bool(box.clock.synchronised)},
+        "health": lambda: health_alarms(box.alarms) | {"clock_synced": bool(box.clock.synchronised)},
         "wall_us": box.clock.wall_us,
         "pause": pause,
         "resume": resume,

@@ -357,6 +357,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
                 "disk_total_bytes": usage.total,
                 "clock_synced": bool(remote["clock_synced"]),
                 "alarms": list(remote["alarms"]),
+                "alarm_lines": dict(remote.get("alarm_lines") or {}),
                 "recorder_start": remote.get("recorder_start"),
             },
             data_dir,

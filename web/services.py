@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from firmware.alarms import health_alarms
 from firmware.product import ProductInfo
 
 from .passwords import DEFAULT_COST, HashCost
@@ -398,8 +399,11 @@ class Services:
     ``recordings``  a :class:`RecordingService`, or None on a box that records
                     no audio yet (calls then show "no recording")
     ``health``      ``() -> {"disk_free_bytes", "disk_total_bytes",
-                    "clock_synced", "alarms": [text, ...], "card"}`` (``card``:
-                    :func:`firmware.cardhealth.card_health`, or None)
+                    "clock_synced", "alarms": [text, ...], "alarm_lines":
+                    {text: line}, "card"}`` (``alarm_lines``: the line of each
+                    alarm of one line, as :func:`firmware.alarms.health_alarms`
+                    says it; ``card``: :func:`firmware.cardhealth.card_health`,
+                    or None)
     ``apply_settings`` ``(SiteSettings) -> None``: called after the site
                     settings change (e.g. to write the country to config.json);
                     None to do nothing
@@ -496,8 +500,8 @@ def disk_and_clock_health(data_dir, clock, alarms=None, card=None):
                 "disk_free_bytes": usage.free,
                 "disk_total_bytes": usage.total,
                 "clock_synced": bool(clock.synchronised),
-                "alarms": list(alarms()) if alarms is not None else [],
-            },
+            }
+            | (health_alarms(alarms) if alarms is not None else {"alarms": [], "alarm_lines": {}}),
             data_dir,
             card,
         )

@@ -102,3 +102,18 @@ def test_a_consent_notice_not_given_keeps_its_call_and_the_mail_dates_it_without
     body = alarm_message(settings, row, "Acme", t_us).get_content()
     assert "Call: the call on line 4 that began Wed 1 Jul 2026, 11:00:05 BST" in body
     assert "07700900123" not in body
+
+
+def test_the_health_answer_says_the_line_of_each_alarm_of_one_line():
+    """The web UI shows an alarm of a line only to those who may see that line: the
+    dashboard's list of alarms on now must know each one's line."""
+    from firmware.alarms import health_alarms
+
+    bus, board = EventBus(), AlarmBoard()
+    board.attach(bus)
+    bus.publish(Alarm(line=4, t_us=1, kind="call_log", active=True, message="the card refused it"))
+    bus.publish(Alarm(line=0, t_us=2, kind="power_fail", active=True, message="the power failed"))
+    assert health_alarms(board) == {
+        "alarms": ["The call log cannot be written (line 4): the card refused it", "The power failed"],
+        "alarm_lines": {"The call log cannot be written (line 4): the card refused it": 4},
+    }

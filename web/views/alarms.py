@@ -3,8 +3,12 @@
 Installers, supervisors and auditors see alarms (an auditor must see that a
 line was down): the banner is on every page they open, not only the
 dashboard, until each occurrence is acknowledged; installers and supervisors
-acknowledge them. Staff (the people whose lines are recorded) do not see the
-box's alarms. Acknowledging is audited
+acknowledge them. An alarm of one line is shown (banner, history, CSV, the
+dashboard's alarms on now) only to those who may see that line
+(:func:`web.security.alarm_lines`: a supervisor's own lines, every line for an
+auditor or installer), one of the whole box to all of them; acknowledging an
+alarm of another line is refused (403), and nothing is written. Staff (the
+people whose lines are recorded) do not see the box's alarms. Acknowledging is audited
 (action ``alarm``, event ``acknowledged``) by :class:`firmware.alarmlog.AlarmLog`.
 Anyone logged in can raise a concern about the recording (the form on the
 alarms page, and on a staff member's "my line" page): it reaches the
@@ -21,7 +25,7 @@ from firmware.errors import LinekeeperError
 from firmware.storage.fieldseal import FieldSealError
 
 from ..accounts import OFFICE_ROLES
-from ..security import lk, local_path, roles, visible_lines
+from ..security import alarm_lines, lk, local_path, roles, visible_lines
 from ..site import card_problem
 from . import csv_download
 from .myline import myline_page
@@ -42,7 +46,9 @@ def _banner():
         log = _log()
         user = g.get("user")
         return (
-            grouped(log.banner()) if log is not None and user is not None and user.has(*ALARM_ROLES) else []
+            grouped(log.banner(alarm_lines(user)))
+            if log is not None and user is not None and user.has(*ALARM_ROLES)
+            else []
         )
 
     def alarm_signature():
@@ -85,13 +91,18 @@ def grouped(rows):
     return list(groups.values())
 
 
+def _history(log, **bounds):
+    """The occurrences the user may see (:func:`web.security.alarm_lines`), newest first."""
+    return log.history(lines=alarm_lines(g.user), **bounds) if log is not None else []
+
+
 @bp.route("/alarms")
 @roles(*ALARM_ROLES)
 def index():
     log = _log()
     return render_template(
         "alarms.html",
-        history=log.history() if log is not None else [],
+        history=_history(log),
         available=log is not None,
         error=None,
         raised=request.args.get("raised"),
@@ -134,7 +145,7 @@ def export_csv():
             a["acknowledged_by"] or "",
             iso_ms(a["acknowledged_us"]) or "",
         ]
-        for a in reversed(log.history(limit=CSV_MAX_ROWS))
+        for a in reversed(_history(log, limit=CSV_MAX_ROWS))
     ]
     return csv_download("alarms.csv", CSV_COLUMNS, rows, "alarms")
 
@@ -156,7 +167,7 @@ def raise_concern():
         # 6 to 24, or saying "try again", must leave the words there to correct or send again.
         return (
             render_template(
-                "alarms.html", history=log.history(), available=True, concern_error=error, concern=text
+                "alarms.html", history=_history(log), available=True, concern_error=error, concern=text
             ),
             status,
         )
@@ -191,18 +202,29 @@ def acknowledge(alarm_id):
     log = _log()
     if log is None:
         abort(404)
+    # An alarm of a line the user may not see is not theirs to acknowledge (nor to learn of).
+    if not _theirs(log.get(alarm_id)):
+        abort(403)
     wall_us = int(lk().services.wall_us())
     try:
         log.acknowledge(alarm_id, g.user.name, wall_us=wall_us)
     except LinekeeperError as exc:
-        return render_template("alarms.html", history=log.history(), available=True, error=str(exc)), 400
+        return render_template("alarms.html", history=_history(log), available=True, error=str(exc)), 400
     # The banner's row stands for every occurrence of that alarm on that line: those too.
     for other in request.form.getlist("also"):
         try:
-            log.acknowledge(int(other), g.user.name, wall_us=wall_us)
+            if _theirs(log.get(int(other))):
+                log.acknowledge(int(other), g.user.name, wall_us=wall_us)
         except (ValueError, LinekeeperError):
             pass  # acknowledged meanwhile, or not an alarm: the one asked for is done
     return redirect(_local(request.form.get("next")) or url_for("alarms.index"))
+
+
+def _theirs(alarm):
+    """Whether the user may see (and so acknowledge) ``alarm``: one of the whole box, or
+    of a line of :func:`web.security.alarm_lines`. An alarm that does not exist is left
+    to :meth:`~firmware.alarmlog.AlarmLog.acknowledge` to refuse, in its words."""
+    return alarm is None or not alarm["line"] or alarm["line"] in alarm_lines(g.user)
 
 
 def _local(path):

@@ -19,7 +19,7 @@ from firmware.localtime import iso_to_us
 from ..accounts import OFFICE_ROLES
 from ..documents import private_lines
 from ..remote import RECORDER_DOWN, recorder_cannot_start
-from ..security import lk, roles
+from ..security import alarm_lines, lk, roles
 from .rights import attention
 
 bp = Blueprint("dashboard", __name__)
@@ -171,7 +171,12 @@ def health():
         return None
     data = provider()
     site = lk().site
-    alarms = list(data.get("alarms", []))
+    # An alarm of a line only for those who may see that line (as the banner and history).
+    of_line = data.get("alarm_lines") or {}
+    user = g.get("user")
+    shown = set(alarm_lines(user)) if user is not None else set()
+    alarms = [text for text in data.get("alarms", []) if of_line.get(text, 0) in shown | {0}]
+    of_line = {text: line for text, line in of_line.items() if line in shown}
     note = data.get("recorder_start")
     if note:
         said = recorder_cannot_start(note, lk().local_time().when)
@@ -182,7 +187,7 @@ def health():
             "supervisor should make a new "
             "one in Settings."
         )
-    return dict(data, alarms=alarms)
+    return dict(data, alarms=alarms, alarm_lines=of_line)
 
 
 @bp.route("/")

@@ -1,0 +1,100 @@
+"""The alarms a user sees: those of the lines whose calls they may list, and the whole box's.
+
+sam supervises lines 1 and 2, sue line 3; audrey (auditor) sees every line, as she sees
+every call; ivan (installer) every line too: a dead line is his to mend."""
+
+import csv
+import io
+import re
+
+import pytest
+
+
+@pytest.fixture
+def alarms(box):
+    """A line 2 alarm, a line 3 alarm and one of the whole box, raised in that order."""
+    log, t0 = box.alarm_log, box.T0_US
+    log.set("no_line_voltage", True, line=2, message="no voltage on line 2", wall_us=t0)
+    log.set("stuck_off_hook", True, line=3, message="a handset left off on line 3", wall_us=t0 + 1_000_000)
+    log.set("disk_warning", True, message="the card is 85% full", wall_us=t0 + 2_000_000)
+    return {a["kind"]: a for a in log.history()}
+
+
+def _row(box, alarm_id):
+    return {a["id"]: a for a in box.alarm_log.history()}[alarm_id]
+
+
+def _lines_of(html, alarms):
+    """The lines (0: the box) of ``alarms`` whose banner row or history row ``html`` has."""
+    return {
+        a["line"]
+        for a in alarms.values()
+        if 'id="alarm-%d"' % a["id"] in html or re.search(r'<td data-label="No.">%d</td>' % a["id"], html)
+    }
+
+
+@pytest.mark.parametrize(
+    "who,lines", [("sam", {0, 2}), ("sue", {0, 3}), ("audrey", {0, 2, 3}), ("ivan", {0, 2, 3})]
+)
+def test_a_user_sees_the_alarms_of_the_lines_they_may_see_and_the_boxs(box, people, alarms, who, lines):
+    client = people[who]
+    assert (
+        _lines_of(client.get("/settings" if who == "ivan" else "/calls").get_data(as_text=True), alarms)
+        == lines
+    )
+    assert _lines_of(client.get("/alarms").get_data(as_text=True), alarms) == lines
+    banner = client.get("/api/alarms?next=/").get_json()["banner"]
+    assert _lines_of(banner, alarms) == lines
+    rows = list(csv.DictReader(io.StringIO(client.get("/alarms.csv").get_data(as_text=True))))
+    assert {0 if r["line"] == "box" else int(r["line"]) for r in rows} == lines
+
+
+def test_an_alarm_of_a_line_not_theirs_is_not_acknowledged_nor_audited(box, people, alarms):
+    line3 = alarms["stuck_off_hook"]
+    before = len(box.services.audit)
+    resp = box.post(people["sam"], "/alarms/%d/acknowledge" % line3["id"])
+    assert resp.status_code == 403
+    assert _row(box, line3["id"])["acknowledged_by"] is None
+    assert len(box.services.audit) == before
+    # Nor through the banner's "also" of an alarm that is theirs.
+    line2 = alarms["no_line_voltage"]
+    resp = box.post(people["sam"], "/alarms/%d/acknowledge" % line2["id"], {"also": str(line3["id"])})
+    assert resp.status_code == 302
+    assert _row(box, line2["id"])["acknowledged_by"] == "sam"
+    assert _row(box, line3["id"])["acknowledged_by"] is None
+    # sue supervises line 3: hers to acknowledge, and the box's alarm is everyone's.
+    for alarm in (line3, alarms["disk_warning"]):
+        resp = box.post(people["sue"], "/alarms/%d/acknowledge" % alarm["id"])
+        assert resp.status_code == 302
+        assert _row(box, alarm["id"])["acknowledged_by"] == "sue"
+
+
+@pytest.mark.parametrize("who,lines", [("sam", {2}), ("sue", {3}), ("audrey", {2, 3}), ("ivan", {2, 3})])
+def test_the_dashboards_alarms_on_now_are_those_of_their_lines_and_the_boxs(box, people, who, lines):
+    from types import SimpleNamespace
+
+    from firmware.alarms import AlarmBoard
+    from firmware.bus import Alarm, EventBus
+    from web.services import disk_and_clock_health
+
+    bus, board = EventBus(), AlarmBoard()
+    board.attach(bus)
+    bus.publish(
+        Alarm(line=2, t_us=1, kind="call_log", active=True, message="the card refused the call on line 2")
+    )
+    bus.publish(
+        Alarm(line=3, t_us=2, kind="call_log", active=True, message="the card refused the call on line 3")
+    )
+    bus.publish(Alarm(line=0, t_us=3, kind="disk_warning", active=True, message="the card is 85% full"))
+    box.services.health = disk_and_clock_health(
+        box.data_dir, SimpleNamespace(synchronised=True), board, card=lambda data_dir: None
+    )
+    client = people[who]
+    said = {n for n in (2, 3) if "the call on line %d" % n in client.get("/").get_data(as_text=True)}
+    assert said == lines
+    for active in (
+        client.get("/api/health").get_json()["alarms"],
+        client.get("/api/alarms").get_json()["active"],
+    ):
+        assert {n for n in (2, 3) if any("the call on line %d" % n in text for text in active)} == lines
+        assert any("85% full" in text for text in active)
