@@ -98,3 +98,57 @@ def test_the_dashboards_alarms_on_now_are_those_of_their_lines_and_the_boxs(box,
     ):
         assert {n for n in (2, 3) if any("the call on line %d" % n in text for text in active)} == lines
         assert any("85% full" in text for text in active)
+
+
+DAY_US = 86400 * 1_000_000
+
+
+@pytest.fixture
+def days(box):
+    """An alarm on each of 2, 4 and 6 March 2026 (09:00 UTC, in the box's zone that day)."""
+    log, t0 = box.alarm_log, box.T0_US
+    for n, kind in enumerate(("disk_warning", "call_log", "clock_jump")):
+        log.set(kind, True, message="alarm of day %d" % n, wall_us=t0 + 2 * n * DAY_US)
+    return {a["kind"]: a["id"] for a in log.history()}
+
+
+def _ids(html):
+    return {int(n) for n in re.findall(r'<td data-label="No.">(\d+)</td>', html)}
+
+
+def test_the_history_and_its_csv_show_the_days_asked_for(box, people, days):
+    audrey = people["audrey"]
+    html = audrey.get("/alarms?from=2026-03-03&to=2026-03-04").get_data(as_text=True)
+    assert _ids(html) == {days["call_log"]}
+    assert 'value="2026-03-03"' in html
+    assert 'href="/alarms.csv?from=2026-03-03&amp;to=2026-03-04"' in html
+    later = _ids(audrey.get("/alarms?from=2026-03-04").get_data(as_text=True))
+    assert later == {days["call_log"], days["clock_jump"]}
+    assert _ids(audrey.get("/alarms?to=2026-03-02").get_data(as_text=True)) == {days["disk_warning"]}
+    resp = audrey.get("/alarms.csv?from=2026-03-03&to=2026-03-04")
+    rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
+    assert [int(r["id"]) for r in rows] == [days["call_log"]]
+    exported = box.services.audit.entries(limit=1)[0]
+    assert exported.action == "export_list" and exported.details["rows"] == 1
+    assert exported.details["filter"] == {"from": "2026-03-03", "to": "2026-03-04"}
+
+
+@pytest.mark.parametrize(
+    "query,field,message",
+    [
+        ("from=2026-02-30", "from", "2026-02-30 is not a day of the calendar."),
+        ("to=3 March", "to", "Enter a date as YYYY-MM-DD."),
+        ("from=2026-03-04&to=2026-03-02", "to", "The end date is before the start date."),
+    ],
+)
+def test_a_bad_date_is_named_and_shows_or_exports_nothing(box, people, days, query, field, message):
+    audrey = people["audrey"]
+    resp = audrey.get("/alarms?" + query)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert re.search(r'id="error-%s" role="alert">%s<' % (field, re.escape(message)), html)
+    assert _ids(html) == set()
+    before = len(box.services.audit)
+    resp = audrey.get("/alarms.csv?" + query)
+    assert resp.status_code == 400 and message in resp.get_data(as_text=True)
+    assert len(box.services.audit) == before

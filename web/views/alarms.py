@@ -25,9 +25,10 @@ from firmware.errors import LinekeeperError
 from firmware.storage.fieldseal import FieldSealError
 
 from ..accounts import OFFICE_ROLES
-from ..security import alarm_lines, lk, local_path, roles, visible_lines
+from ..security import alarm_lines, form_errors, lk, local_path, roles, visible_lines
 from ..site import card_problem
 from . import csv_download
+from .calls import _day_us
 from .myline import myline_page
 
 bp = Blueprint("alarms", __name__)
@@ -96,16 +97,34 @@ def _history(log, **bounds):
     return log.history(lines=alarm_lines(g.user), **bounds) if log is not None else []
 
 
+def _period(errors):
+    """The days the query asks for (``from``, ``to``: YYYY-MM-DD, both included, in the
+    box's zone, as the calls search takes them) as ``history``'s bounds, and those given
+    (for the CSV's link); a bad one is named in ``errors``."""
+    since = _day_us(request.args.get("from", "").strip(), "from", errors)
+    until = _day_us(request.args.get("to", "").strip(), "to", errors, end=True)
+    if since is not None and until is not None and until <= since:
+        errors["to"] = "The end date is before the start date."
+    shown = {k: request.args.get(k, "").strip() for k in ("from", "to")}
+    return {"since_us": since, "until_us": until}, {k: v for k, v in shown.items() if v}
+
+
 @bp.route("/alarms")
 @roles(*ALARM_ROLES)
 def index():
     log = _log()
+    errors = {}
+    bounds, shown = _period(errors)
+    if errors:
+        return form_errors("alarms.html", errors, history=[], available=log is not None, shown={})
     return render_template(
         "alarms.html",
-        history=_history(log),
+        errors={},
+        history=_history(log, **bounds),
         available=log is not None,
         error=None,
         raised=request.args.get("raised"),
+        shown=shown,
     )
 
 
@@ -127,12 +146,17 @@ CSV_COLUMNS = (
 @roles(*ALARM_ROLES)
 def export_csv():
     """The alarm history as CSV, oldest first (the latest :data:`CSV_MAX_ROWS`
-    occurrences), times in UTC; audited as ``export_list`` of ``alarms``. ``line`` is
-    ``box`` for an alarm of the whole box, as the page says; a cleared time is empty
-    while the alarm is still on."""
+    occurrences raised in the days ``from`` and ``to`` ask for, as the page), times in
+    UTC; audited as ``export_list`` of ``alarms``, with the filter. ``line`` is ``box``
+    for an alarm of the whole box, as the page says; a cleared time is empty while the
+    alarm is still on."""
     log = _log()
     if log is None:
         abort(404)
+    errors = {}
+    bounds, shown = _period(errors)
+    if errors:
+        abort(400, description="The filter is not valid: " + "; ".join(errors.values()))
     rows = [
         [
             a["id"],
@@ -145,9 +169,9 @@ def export_csv():
             a["acknowledged_by"] or "",
             iso_ms(a["acknowledged_us"]) or "",
         ]
-        for a in reversed(_history(log, limit=CSV_MAX_ROWS))
+        for a in reversed(_history(log, limit=CSV_MAX_ROWS, **bounds))
     ]
-    return csv_download("alarms.csv", CSV_COLUMNS, rows, "alarms")
+    return csv_download("alarms.csv", CSV_COLUMNS, rows, "alarms", filter=shown or "all alarms")
 
 
 @bp.route("/concerns", methods=["POST"])
