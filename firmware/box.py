@@ -982,7 +982,9 @@ class Box:
     def _alarm_unfinished_at_stop(self):
         """The recordings a clean stop could not finish in the call log (the card refused
         their end until then), which the start's recovery kept as ``partial``: the
-        alarm on each one's line (after a crash ``power_loss_restart`` counts them)."""
+        alarm on each one's line, about its call (the alarms page links to it, the mail
+        dates it), as the recorder's own ``recording_failed`` is (after a crash
+        ``power_loss_restart`` counts them)."""
         if not self._stopped_cleanly:
             return
         for kind, recording_id, _ in self.recovered:
@@ -990,11 +992,16 @@ class Box:
                 continue
             row = self.recordings.get(recording_id)
             line = (self.recordings.line_of(row) if row is not None else None) or 0
+            call = self.recordings.call_row(row["call_id"]) if row is not None else None
+            about = {}
+            if isinstance(call, dict):  # (not when the call log has no row of it)
+                about = {"call_id": call["id"], "call_us": call["started_at"]}
             self._alarm(
                 "recording_failed",
                 "recording %s could not be finished in the call log at the last stop (the card "
                 "refused it): kept as partial, with the audio it holds" % recording_id,
                 line=line,
+                **about,
             )
 
     def _open_mcu(self):
@@ -1131,10 +1138,21 @@ class Box:
             t_us,
         )
 
-    def _alarm(self, kind, message, t_us=None, line=0, active=True):
-        """Raise (or clear) the alarm ``kind`` on the box's bus."""
+    def _alarm(self, kind, message, t_us=None, line=0, active=True, call_id=None, call_us=None):
+        """Raise (or clear) the alarm ``kind`` on the box's bus (about the call ``call_id``,
+        begun at wall time ``call_us``, when it is about one)."""
         t_us = self.clock.now_us() if t_us is None else t_us
-        self.bus.publish(Alarm(line=line, t_us=t_us, kind=kind, active=active, message=message))
+        self.bus.publish(
+            Alarm(
+                line=line,
+                t_us=t_us,
+                kind=kind,
+                active=active,
+                message=message,
+                call_id=call_id,
+                call_us=call_us,
+            )
+        )
 
     def _open_line_faults(self):
         """The line faults the alarm history still has open (the last run's), or none

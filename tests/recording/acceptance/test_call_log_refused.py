@@ -12,6 +12,8 @@ import sqlite3
 
 import pytest
 
+from firmware.calls.calllog import iso_ms
+
 S = "The birch canoe slid on the smooth planks."
 CALLS = [
     {
@@ -199,5 +201,13 @@ def test_a_recording_whose_end_the_card_refused_until_a_clean_stop_is_alarmed_at
     assert [r["state"] for r in rows] == ["partial", "partial"] and all(r["duration_s"] > 5 for r in rows)
     raised = {a.line for a in after.alarms if a.kind == "recording_failed" and a.active}
     assert raised == {1, 2}, after.alarms
+    # Each about its call, as the recorder's own recording_failed: the alarms page links to it.
+    started = {c["line"]: (c["id"], c["started_at"]) for c in lab.calls(data_dir)}
+    about = {
+        a.line: (a.call_id, a.call_us and iso_ms(a.call_us))
+        for a in after.alarms
+        if a.kind == "recording_failed" and a.active
+    }
+    assert about == started, after.alarms
     status, out, err = lab.verify(data_dir)
     assert status == 0, out + err
