@@ -23,6 +23,7 @@ import os
 import sqlite3
 import threading
 
+from . import words
 from .bus import Alarm, LineFault
 from .errors import LinekeeperError
 from .storage import fsutil
@@ -145,7 +146,7 @@ class AlarmLog:
         bus.subscribe(Alarm, self._on_alarm)
         bus.subscribe(
             LineFault,
-            lambda f: self.set(f.kind, f.active, line=f.line, message=_FAULTS.get(f.kind, f.kind)),
+            lambda f: self.set(f.kind, f.active, line=f.line, message=words.say("fault", f.kind)),
         )
 
     def _on_alarm(self, alarm):
@@ -426,12 +427,6 @@ def _of_lines(lines):
         return "", ()
     lines = tuple(int(n) for n in lines)
     return " AND line IN (%s)" % ", ".join("?" * (len(lines) + 1)), (0, *lines)
-
-
-_FAULTS = {
-    "no_line_voltage": "no line voltage (line unplugged or cut?)",
-    "stuck_off_hook": "off-hook for too long (a handset left off its cradle?)",
-}
 
 
 # How a right password's key slot failed (see :func:`raise_slot_tampered`).

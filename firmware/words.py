@@ -22,9 +22,12 @@ STATES = {
     "fault": "Line fault",
 }
 
+# A line's faults (firmware.bus.LINE_FAULTS): the line's state, its alarm's title and
+# message, and a report's "Lines not in service" all say them in these words.
 FAULTS = {
     "no_line_voltage": "No voltage on the line: the phone line is unplugged or dead",
     "stuck_off_hook": "Off the hook for a long time with no call: a handset left off?",
+    "ring_not_sensed": "Caller ID but no ring sensed: incoming calls may not have been seen",
 }
 
 # How a run of the recorder ended without a clean stop or the HAT's power-fail warning
@@ -41,8 +44,7 @@ ALARMS = {
     "clock_unsynchronised": "The clock is not synchronised: call times may be wrong",
     "recording_failed": "A recording failed",
     "key_tampered": "The recording key was replaced on the card: calls are not being recorded",
-    "no_line_voltage": "No voltage on the line: the phone line is unplugged or dead",
-    "stuck_off_hook": "Off the hook for a long time with no call: a handset left off?",
+    **FAULTS,  # a line fault's alarm: its words, never a second copy
     "call_log": "The call log cannot be written",
     "quarantine": "Unknown files were found among the recordings and moved aside",
     "retention_failed": "Automatic deletion could not run",
@@ -124,13 +126,15 @@ ALARM_ADVICE = {
     "soon, before the oldest recordings are overwritten",
     "clock_jump": "an installer checks the time shown on the Retention page and confirms it there",
     "clock_unsynchronised": "check that the box is connected to the network, which it needs to keep time",
-    "recording_failed": "the Alarms page links to the call when it knows it (this mail then says its "
-    "line and time), or its message names the recording; call "
-    "the supplier if it happens again",
+    "recording_failed": "the Alarms page links to the call when it knows it (for a supervisor of its "
+    "line, or an auditor; the mail says its line and the time it began), or its message names the "
+    "recording; call the supplier if it happens again",
     "key_tampered": "call the supplier at once: someone may have altered the card; do not restore or "
     "re-initialise anything first",
     "no_line_voltage": "check the cable from the wall socket or hub to the box's LINE port",
     "stuck_off_hook": "look for a handset left off its cradle on that line",
+    "ring_not_sensed": "ask whoever runs the phone system to check that line's port: its ringing "
+    "voltage may be too low for the box, or it sends caller ID without ringing",
     "call_log": "call the supplier: the memory card may be failing",
     "quarantine": "call the supplier: unknown files on the card were moved aside, not deleted",
     "retention_failed": "call the supplier if it does not clear within the hour: the card may be failing",

@@ -538,6 +538,7 @@ def create_app(services, config):
         state_label=lambda s: words.say("state", s),
         say=words.say,
         alarm_text=words.alarm_text,
+        alarm_advice=words.alarm_advice,
         audit_fields=words.audit_fields,
         audit_action=words.audit_action,
         audit_target=words.audit_target,

@@ -185,12 +185,9 @@ def _why(down):
     return "%s; %s" % (why, APPROXIMATE) if down.get("approximate") else why
 
 
-# Why a line was not in service (a report's ``line_outages["out"][i]["cause"]``).
-LINE_CAUSES = {
-    "no_line_voltage": "no line voltage (unplugged, cut, or the exchange's fault)",
-    "stuck_off_hook": "off-hook with no call (a handset left off?)",
-    "ring_not_sensed": "ringing not sensed: incoming calls may not have been seen",
-}
+# Why a line was not in service (a report's ``line_outages["out"][i]["cause"]``): the
+# fault in the words the line's state and its alarm say it (words.FAULTS).
+LINE_CAUSES = {kind: text[0].lower() + text[1:] for kind, text in words.FAULTS.items()}
 
 
 def outages_note(report):

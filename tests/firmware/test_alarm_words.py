@@ -117,3 +117,30 @@ def test_the_health_answer_says_the_line_of_each_alarm_of_one_line():
         "alarms": ["The call log cannot be written (line 4): the card refused it", "The power failed"],
         "alarm_lines": {"The call log cannot be written (line 4): the card refused it": 4},
     }
+
+
+@pytest.mark.parametrize("kind", ["no_line_voltage", "stuck_off_hook", "ring_not_sensed"])
+def test_a_line_fault_is_said_in_one_set_of_words_wherever_it_is_shown(tmp_path, kind):
+    """A line fault's alarm had its title from words.ALARMS and its message from the alarm
+    history's own table, in other words ("No voltage on the line: the phone line is
+    unplugged or dead (line 2): no line voltage (line unplugged or cut?)"), the report a
+    third (tables.LINE_CAUSES), and ring_not_sensed no words at all."""
+    from types import SimpleNamespace
+
+    from firmware.alarmlog import AlarmLog
+    from firmware.bus import LineFault
+    from firmware.reports.tables import LINE_CAUSES
+
+    assert kind in words.FAULTS
+    said = words.say("fault", kind)
+    assert words.say("alarm", kind) == said
+    assert LINE_CAUSES[kind] == said[0].lower() + said[1:]
+    log = AlarmLog(tmp_path / "alarms.db", SimpleNamespace(wall_us=lambda: 1))
+    bus = EventBus()
+    log.attach(bus)
+    bus.publish(LineFault(line=2, t_us=1, kind=kind, active=True))
+    (row,) = log.history()
+    assert row["message"] == said  # the CSV's message column
+    assert words.alarm_text(kind, row["message"]) == ""  # the banner says the title once
+    assert words.alarm_advice(kind)
+    log.close()

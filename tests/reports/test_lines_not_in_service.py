@@ -77,8 +77,8 @@ def test_a_line_dead_since_before_the_period_and_still_dead_is_listed_in_every_f
         },
     ]
     assert report["line_outages"]["out_us_by_line"] == {"1": 9 * HOUR_US, "2": 24 * HOUR_US}
-    no_voltage = "no line voltage (unplugged, cut, or the exchange's fault)"
-    off_hook = "off-hook with no call (a handset left off?)"
+    no_voltage = "no voltage on the line: the phone line is unplugged or dead"
+    off_hook = "off the hook for a long time with no call: a handset left off?"
     assert _table(report) == [
         ["2", "2026-03-28 18:00:00", "not cleared yet", "24:00:00", no_voltage],
         ["1", "2026-03-29 23:00:00", "2026-03-30 09:00:00", "9:00:00", off_hook],

@@ -152,3 +152,19 @@ def test_a_bad_date_is_named_and_shows_or_exports_nothing(box, people, days, que
     resp = audrey.get("/alarms.csv?" + query)
     assert resp.status_code == 400 and message in resp.get_data(as_text=True)
     assert len(box.services.audit) == before
+
+
+def test_the_help_names_each_alarm_as_the_banner_does_with_its_mails_advice(box, people):
+    """The help page had its own names for the alarms ("No line voltage", "Card nearly
+    full") and its own advice, beside the banner's and the mail's."""
+    import html as markup
+
+    from firmware import words
+
+    page = markup.unescape(people["sam"].get("/help/alarms").get_data(as_text=True))
+    listed = re.findall(r"<li><strong>(.*?)</strong>: (.*?)\.</li>", page)
+    assert len(listed) >= 5
+    titles = {text: kind for kind, text in words.ALARMS.items()}
+    for title, advice in listed:
+        assert title in titles, title
+        assert advice == words.alarm_advice(titles[title])
