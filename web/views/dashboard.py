@@ -13,11 +13,12 @@ line was made private and is still being recorded.
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from firmware import words
+from firmware.compliance import checklist
 from firmware.control import RecorderUnavailable
 from firmware.localtime import iso_to_us
 
 from ..accounts import OFFICE_ROLES
-from ..documents import private_lines
+from ..documents import box_state, private_lines
 from ..remote import RECORDER_DOWN, recorder_cannot_start
 from ..security import alarm_lines, lk, roles
 from .rights import attention
@@ -190,6 +191,17 @@ def health():
     return dict(data, alarms=alarms, alarm_lines=of_line)
 
 
+def still_to_do():
+    """The checklist's safeguards not met yet (red first, then amber), for those who may
+    read the checklist (installers and auditors), else None: an installer who has just
+    set the box up sees on the dashboard what is left to make it compliant, not only on
+    a page they have to think of opening."""
+    if not g.user.has("installer", "auditor"):
+        return None
+    checks = [c for c in checklist(box_state(lk())) if c.status != "green"]
+    return sorted(checks, key=lambda c: (c.status != "red", c.number))
+
+
 @bp.route("/")
 @roles()
 def index():
@@ -206,6 +218,7 @@ def index():
         acted=_acted(snap, request.args.get("acted", "")),
         live_alarms=True,  # its banner follows the alarms live (the signature it was drawn with)
         requests=attention() if g.user.has("supervisor", "auditor") else None,
+        todo=still_to_do(),
     )
 
 
@@ -239,6 +252,7 @@ def _refused(message, status):
         archive=archive_tile(),
         errors={"form": message},
         live_alarms=True,
+        todo=still_to_do(),
     ), status
 
 

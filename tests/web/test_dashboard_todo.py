@@ -1,0 +1,47 @@
+"""The dashboard says what is still to do to make the box compliant: the checklist's
+safeguards not met yet, to those who may read the checklist."""
+
+import re
+
+from support.web import page
+
+
+def todo(html):
+    """The safeguards the dashboard lists as still to do, as ``{number: text}``."""
+    return {
+        int(n): re.sub(r"<[^>]+>", "", text)
+        for n, text in re.findall(r'<li class="status-\w+" id="todo-(\d+)">(.*?)</li>', html)
+    }
+
+
+def test_a_box_just_set_up_says_on_its_dashboard_what_is_left_to_do(box):
+    admin = box.do_setup()
+    html = page(admin, "/")
+    items = todo(html)
+    # No lawful basis was chosen in the wizard, and this box's notices are off: both red.
+    assert items[16].startswith("A lawful basis for recording (red): no lawful basis")
+    assert items[5].startswith("Callers told that calls are recorded (red)")
+    assert items[9].startswith("A retention period (amber): no retention period")
+    assert list(items)[:2] == [5, 16]  # red first
+    assert 1 not in items and 2 not in items  # a purpose and the ICO registration were given
+    assert 'href="/documents/checklist" id="todo-checklist"' in html
+
+
+def test_a_safeguard_met_leaves_the_list(box, people):
+    ivan = people["ivan"]
+    assert 5 in todo(page(ivan, "/"))
+    resp = box.post(
+        ivan,
+        "/consent",
+        {"inbound": "announcement", "outbound": "tone", "text": "This call may be recorded."},
+        token_from="/consent",
+    )
+    assert resp.status_code == 302
+    assert 5 not in todo(page(ivan, "/"))
+
+
+def test_only_those_who_may_read_the_checklist_see_it(box, people):
+    assert todo(page(people["audrey"], "/"))
+    html = page(people["sam"], "/")
+    assert "Still to do for compliance" not in html and not todo(html)
+    assert people["sam"].get("/documents/checklist").status_code == 403
