@@ -174,10 +174,9 @@ def _pci(s):
     pci = s.config.policy.pci
     button = pci.button and pause_button_wired(s.config.hat)
     if pci.pause_code is None and not button:
-        # No page sets the card-payment codes: the configuration file does (docs/pci.md).
+        # The Rules page's Card payments form sets the codes and the button (docs/pci.md).
         return AMBER, (
-            "no way to pause recording while card details are given: set a pause code "
-            "(policy.pci.pause_code) with linekeeper config export and import"
+            "no way to pause recording while card details are given: set a pause code (Rules, Card payments)"
         )
     how = []
     if pci.pause_code:

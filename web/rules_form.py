@@ -18,6 +18,7 @@ message for each, beside its field, in one go.
 import re
 
 from firmware.errors import ConfigError
+from firmware.policy.checks import DTMF_CODE
 from firmware.policy.settings import WEEKDAYS, PolicySettings
 from firmware.storage.fieldseal import is_sealed
 
@@ -234,10 +235,75 @@ def _form_field(path, number_rows):
         ("policy.rules.min_duration_s", "min_duration_s"),
         ("policy.rules.sample_percent", "sample_percent"),
         ("policy.rules.on_demand.", None),
-        # No page sets the card-payment codes (policy.pci: linekeeper config export and
-        # import, docs/pci.md); only the on-demand code, which clashes with them, is here.
+        # The card-payment codes have a form of their own (parse_pci_form): only the
+        # on-demand code, which clashes with them, is in this one.
         ("policy.pci.", "on_demand-dtmf_code"),
     ):
         if path.startswith(prefix):
             return field or "on_demand-" + path[len(prefix) :].split(".")[0]
     return "form"
+
+
+#: The card-payment form's fields (``pci-`` and the name of a :class:`PciSettings` field).
+PCI_FIELDS = ("pause_code", "resume_code", "button", "auto_resume_s", "mask_dtmf")
+_PCI_CODES = {"pause_code": "pause", "resume_code": "resume"}
+
+
+def pci_values(pci):
+    """The card-payment form's fields for ``pci`` (a :class:`PciSettings`)."""
+    return {
+        "pci-pause_code": pci.pause_code or "",
+        "pci-resume_code": pci.resume_code or "",
+        "pci-button": "on" if pci.button else "",
+        "pci-auto_resume_s": str(pci.auto_resume_s),
+        "pci-mask_dtmf": "on" if pci.mask_dtmf else "",
+    }
+
+
+def parse_pci_form(form, policy):
+    """``(PolicySettings or None, {field: message})``: ``policy`` with the card-payment
+    form's settings (fields ``pci-pause_code`` and ``pci-resume_code``, empty: off;
+    ``pci-button`` and ``pci-mask_dtmf`` "on"; ``pci-auto_resume_s``), or a message for
+    every bad field. Each field is checked by the settings model on its own, then all
+    together (the two codes, and either against the on-demand code, must not clash)."""
+    errors = {}
+    get = lambda k: (form.get(k) or "").strip()  # noqa: E731
+    pci = {}
+    for name, what in _PCI_CODES.items():
+        code = get("pci-" + name).upper()
+        if code and not DTMF_CODE.fullmatch(code):
+            errors["pci-" + name] = (
+                "The %s code is 1 to 8 keys of the handset (0-9, *, #, A-D), such as *1; "
+                "leave it empty to turn it off." % what
+            )
+        pci[name] = code or None
+    if pci["pause_code"] and pci["pause_code"] == pci["resume_code"] and not errors:
+        errors["pci-resume_code"] = "The resume code must differ from the pause code."
+    pci["button"] = get("pci-button") == "on"
+    pci["mask_dtmf"] = get("pci-mask_dtmf") == "on"
+    try:
+        pci["auto_resume_s"] = int(get("pci-auto_resume_s"))
+    except ValueError:
+        errors["pci-auto_resume_s"] = "Enter a whole number of seconds (10 to 1800)."
+    saved = policy.to_dict()["pci"]
+    for name in PCI_FIELDS:
+        field = "pci-" + name
+        if field in errors:
+            continue
+        try:
+            _with_pci(policy, dict(saved, **{name: pci[name]}))
+        except ConfigError as exc:
+            errors[field] = exc.message
+    if errors:
+        return None, errors
+    try:
+        return _with_pci(policy, pci), {}
+    except ConfigError as exc:  # the two codes together: said beside the later one
+        name = (exc.field or "").rsplit(".", 1)[-1]
+        return None, {"pci-" + (name if name in PCI_FIELDS else "pause_code"): exc.message}
+
+
+def _with_pci(policy, pci):
+    data = policy.to_dict()
+    data["pci"] = pci
+    return PolicySettings.from_dict(data, "policy")

@@ -40,6 +40,7 @@ MATRIX = {
     ("POST", "dashboard.pause"): {SUP},
     ("GET", "rules.index"): {INST, AUD},
     ("POST", "rules.save"): {INST},
+    ("POST", "rules.save_pci"): {INST},
     ("GET", "consent.index"): {INST, AUD},
     ("POST", "consent.save"): {INST},
     ("POST", "consent.upload"): {INST},

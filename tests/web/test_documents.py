@@ -363,15 +363,15 @@ def test_the_staff_notice_says_every_way_to_pause_for_card_details(good):
 
 
 def test_no_way_to_pause_says_where_it_is_set(good):
-    """Safeguard 8 sent the installer to the Rules page, which has no card-payment codes:
-    the pause code is set in the configuration file only."""
+    """Safeguard 8 sends the installer to where the pause code is set: the Rules page's
+    Card payments form (it once had none, and the configuration file alone set it)."""
     box, people = good
     change_policy(box, "pci", pause_code=None, button=False)
     assert statuses(people["audrey"])[8] == (
         "amber",
-        "no way to pause recording while card details are given: set a pause code "
-        "(policy.pci.pause_code) with linekeeper config export and import",
+        "no way to pause recording while card details are given: set a pause code (Rules, Card payments)",
     )
+    assert 'id="pci-pause_code"' in people["ivan"].get("/rules").get_data(as_text=True)
 
 
 def test_the_staff_notice_says_how_a_pause_for_card_details_ends(good, tmp_path):

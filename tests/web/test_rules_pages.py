@@ -239,3 +239,85 @@ def test_every_page_says_what_the_rules_record(box):
         "always",
         "always",
     ]
+
+
+def pci_form(box, client, **fields):
+    """Post the card-payment form with the defaults (*1, *2, the button, 120 s, masking),
+    ``fields`` over that (keys without their ``pci-``)."""
+    data = {
+        "pause_code": "*1",
+        "resume_code": "*2",
+        "button": "on",
+        "auto_resume_s": "120",
+        "mask_dtmf": "on",
+    }
+    data.update(fields)
+    form = {"pci-" + k: v for k, v in data.items() if v is not None}
+    form["csrf_token"] = box.token_of(client, "/rules")
+    return client.post("/rules/card-payments", data=form)
+
+
+def test_the_card_payment_settings_are_set_on_the_rules_page_applied_and_audited(box, people):
+    ivan = people["ivan"]
+    page = ivan.get("/rules").get_data(as_text=True)
+    assert 'id="card-payments"' in page and 'id="pci-pause_code"' in page and 'value="*1"' in page
+    resp = pci_form(
+        box, ivan, pause_code="#51", resume_code="#52", button=None, auto_resume_s="300", mask_dtmf=None
+    )
+    assert resp.status_code == 302 and "saved=pci" in resp.location
+    pci = load_config(box.data_dir).policy.pci
+    assert (pci.pause_code, pci.resume_code, pci.button, pci.auto_resume_s, pci.mask_dtmf) == (
+        "#51",
+        "#52",
+        False,
+        300,
+        False,
+    )
+    assert box.applied[-1].policy.pci == pci  # the running box has it at once
+    entry = [e for e in box.services.audit.entries(limit=10) if e.target == "policy.pci"][0]
+    assert entry.action == "config_change" and entry.actor == "ivan"
+    assert entry.details["changed"] == {
+        "pause_code": "#51",
+        "resume_code": "#52",
+        "button": False,
+        "auto_resume_s": 300,
+        "mask_dtmf": False,
+    }
+    page = ivan.get(resp.location).get_data(as_text=True)
+    assert 'id="saved"' in page and 'value="#51"' in page
+    # Both codes empty turn the codes off.
+    assert pci_form(box, ivan, pause_code="", resume_code="").status_code == 302
+    assert load_config(box.data_dir).policy.pci.pause_code is None
+
+
+def test_bad_card_payment_settings_are_refused_with_the_field_named_and_nothing_changes(box, people):
+    ivan = people["ivan"]
+    cases = [
+        ({"pause_code": "*1x"}, "pci-pause_code", "The pause code is 1 to 8 keys"),
+        ({"resume_code": "123456789"}, "pci-resume_code", "The resume code is 1 to 8 keys"),
+        ({"resume_code": "*1"}, "pci-resume_code", "must differ from the pause code"),
+        ({"resume_code": "*12"}, "pci-resume_code", "the resume code (*12) clashes with the pause code"),
+        ({"pause_code": "*9"}, "pci-pause_code", "clashes with the code that asks for a recording (*9)"),
+        ({"auto_resume_s": "5"}, "pci-auto_resume_s", "from 10 to 1800"),
+        ({"auto_resume_s": "two minutes"}, "pci-auto_resume_s", "whole number of seconds"),
+    ]
+    for fields, field, words in cases:
+        resp = pci_form(box, ivan, **fields)
+        page = resp.get_data(as_text=True)
+        assert resp.status_code == 400, fields
+        assert "Nothing was saved" in page
+        m = re.search(r'id="error-%s" role="alert">([^<]+)<' % re.escape(field), page)
+        assert m and words in m.group(1), (fields, re.findall(r'role="alert">([^<]+)<', page))
+    # Two mistakes: both said at once.
+    page = pci_form(box, ivan, pause_code="x", auto_resume_s="0").get_data(as_text=True)
+    assert 'id="error-pci-pause_code"' in page and 'id="error-pci-auto_resume_s"' in page
+    assert not os.path.exists(os.path.join(box.data_dir, "config.json"))
+    assert not [e for e in box.services.audit.entries(limit=100) if e.target == "policy.pci"]
+    assert box.applied == []
+
+
+def test_auditors_read_the_card_payment_settings_and_cannot_change_them(box, people):
+    page = people["audrey"].get("/rules").get_data(as_text=True)
+    assert 'aria-label="Pause code" value="*1" disabled' in page and 'id="save-pci"' not in page
+    assert pci_form(box, people["audrey"], pause_code="#9").status_code == 403
+    assert not os.path.exists(os.path.join(box.data_dir, "config.json"))

@@ -14,7 +14,7 @@ from firmware.policy.settings import MODES, WEEKDAYS
 
 from .. import intent
 from ..documents import private_but_recording
-from ..rules_form import form_values, number_rows, parse_rules_form
+from ..rules_form import form_values, number_rows, parse_pci_form, parse_rules_form, pci_values
 from ..security import form_errors, lk, roles
 
 bp = Blueprint("rules", __name__)
@@ -63,8 +63,13 @@ def _private_kept(web, old, new):
 @roles("installer", "auditor")
 def index():
     store = lk().services.box_config
-    values = form_values(store.get().policy.rules, lk().n_lines) if store is not None else {}
-    return _page(values, {}, saved=bool(request.args.get("saved")))
+    values = _saved_values(store.get().policy) if store is not None else {}
+    return _page(values, {}, saved=request.args.get("saved"))
+
+
+def _saved_values(policy):
+    """Both forms' fields as ``policy`` has them (the rules and the card payments)."""
+    return dict(form_values(policy.rules, lk().n_lines), **pci_values(policy.pci))
 
 
 @bp.route("/rules", methods=["POST"])
@@ -82,7 +87,7 @@ def save():
         also=lambda new: _private_kept(web, config.policy.rules, new),
     )
     if errors:
-        values = request.form.to_dict()
+        values = dict(request.form.to_dict(), **pci_values(config.policy.pci))
         values["direction"] = request.form.getlist("direction")
         return _page(values, errors, status=400)
     if policy.rules == config.policy.rules:
@@ -91,3 +96,26 @@ def save():
     entry = ("config_change", "policy.rules", {"changed": {k: new[k] for k in new if new[k] != old.get(k)}})
     intent.change_file(web, store.path, entry, lambda: store.save(dataclasses.replace(config, policy=policy)))
     return redirect(url_for("rules.index", saved=1))
+
+
+@bp.route("/rules/card-payments", methods=["POST"])
+@roles("installer")
+def save_pci():
+    """The card-payment settings (PCI DSS): the pause and resume codes, the pause button,
+    the pause's time limit and DTMF masking. Audited as ``config_change`` of ``policy.pci``
+    with what changed; a bad form changes nothing."""
+    web = lk()
+    store = web.services.box_config
+    if store is None:
+        return _page({}, {"form": "This box has no configuration to edit."}, status=400)
+    config = store.get()
+    policy, errors = parse_pci_form(request.form, config.policy)
+    if errors:
+        values = dict(form_values(config.policy.rules, web.n_lines), **request.form.to_dict())
+        return _page(values, errors, status=400)
+    if policy.pci == config.policy.pci:
+        return redirect(url_for("rules.index", saved="pci", _anchor="card-payments"))
+    old, new = config.policy.to_dict()["pci"], policy.to_dict()["pci"]
+    entry = ("config_change", "policy.pci", {"changed": {k: new[k] for k in new if new[k] != old.get(k)}})
+    intent.change_file(web, store.path, entry, lambda: store.save(dataclasses.replace(config, policy=policy)))
+    return redirect(url_for("rules.index", saved="pci", _anchor="card-payments"))
