@@ -33,6 +33,20 @@ def begin(web, conn, kind, actor, entries):
     return note
 
 
+def configure_before_keys(web, settings):
+    """The wizard's ``settings`` into the configuration (the private lines, the consent
+    notice) before it makes the recording keys, for :func:`finish` to find done: a box
+    records as soon as it has keys, and a try cut after they were made (web.db refused,
+    the power) left every line recorded, its private ones too, with no notice, until
+    another try. Nothing is undone if the try then fails: no line is recorded without
+    keys, and the next try puts its own choices in."""
+    services = web.services
+    if services.apply_settings is not None:
+        services.apply_settings(settings)
+    if services.setup_defaults is not None:
+        services.setup_defaults()
+
+
 def finish(web, note):
     """The steps after the settings' commit: the configuration, the consent default
     (setup), the entries; then the note goes."""

@@ -98,6 +98,7 @@ def wizard():
             )
     if errors:
         return form_errors("setup.html", errors, **_context())
+    sitechange.configure_before_keys(web, settings)
     n_lines = web.n_lines
     if not keystore.is_initialised:
         with web.db.tx() as conn:
