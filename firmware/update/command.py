@@ -61,7 +61,7 @@ def add_arguments(p):
     p.add_argument(
         "--status-dir",
         help="also keep the progress and the result here, for the installer's page "
-        "(its upload folder, DATA_DIR/update-inbox)",
+        "(default: its upload folder, DATA_DIR/update-inbox, when the data directory has one)",
     )
     p.add_argument(
         "--restart-cmd",
@@ -144,7 +144,7 @@ def run(args):
         max_wait_idle_s=args.max_wait_idle_s,
         health_timeout_s=args.health_timeout_s,
         install_wait_s=args.install_wait_s,
-        status_dir=args.status_dir,
+        status_dir=_status_dir(args),
     )
     if args.restart_cmd:
         settings.restart_cmd = tuple(shlex.split(args.restart_cmd))
@@ -175,6 +175,20 @@ def run(args):
         )
     print("linekeeper: update %s: %s" % (result.outcome.replace("_", " "), result.message))
     return 0 if result.ok else 1
+
+
+def _status_dir(args):
+    """Where the installer's page reads the update's progress and result: ``--status-dir``,
+    else the data directory's update inbox when it has one, as the page's and a stick's
+    updates give it. An update run by hand without it kept them in the update directory
+    only: the page said no update ran and took an upload meanwhile. The inbox is never
+    made here: made by root, the web UI could not write into it."""
+    if args.status_dir:
+        return args.status_dir
+    from .inbox import inbox_dir
+
+    inbox = inbox_dir(args.data_dir)
+    return inbox if os.path.isdir(inbox) else None
 
 
 def _confirm(data_dir, update_dir, client):

@@ -109,3 +109,46 @@ def test_a_stick_pulled_while_the_update_waits_for_idle_lines(tmp_path):
     _wait_for_step(tmp_path, "wait_idle", proc)
     proc.kill()
     proc.communicate(timeout=30)
+
+
+def test_an_update_run_by_hand_without_status_dir_shows_on_the_installer_s_page(tmp_path):
+    """`linekeeper update BUNDLE --data-dir D` typed at the console, without --status-dir:
+    its progress goes into D's update inbox, as the page's and a stick's updates do, so the
+    page says an update runs and takes no upload (before, it kept the progress in the
+    update directory only, and the page offered an upload as if nothing ran)."""
+    from firmware.update.inbox import UpdateInbox
+
+    fake, log, stick = _setup(tmp_path)
+    page = UpdateInbox(str(tmp_path / "data"))
+    os.makedirs(page.dir)  # made at boot by linekeeper.tmpfiles
+    env = dict(os.environ, PATH="%s:%s" % (fake, os.environ["PATH"]))
+    args = [sys.executable, "-m", "firmware.cli", "update", str(stick / "linekeeper-2.0.0.raucb"),
+            "--data-dir", str(tmp_path / "data"), "--update-dir", str(tmp_path / "update"),
+            "--slots-dir", str(tmp_path / "slots"), "--current-link", str(tmp_path / "current"),
+            "--restart-cmd", "true"]  # fmt: skip
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for_step(tmp_path, "wait_idle", proc)
+        assert page.running()
+        assert page.state()["progress"]["step"] == "wait_idle"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+
+
+def test_an_update_run_by_hand_without_an_inbox_keeps_its_status_in_the_update_dir(tmp_path):
+    """A data directory without the page's inbox (not made by linekeeper.tmpfiles): the
+    updater makes none (as root, it would be root's, and the web UI could not write it)."""
+    fake, log, stick = _setup(tmp_path)
+    env = dict(os.environ, PATH="%s:%s" % (fake, os.environ["PATH"]))
+    args = [sys.executable, "-m", "firmware.cli", "update", str(stick / "linekeeper-2.0.0.raucb"),
+            "--data-dir", str(tmp_path / "data"), "--update-dir", str(tmp_path / "update"),
+            "--slots-dir", str(tmp_path / "slots"), "--current-link", str(tmp_path / "current"),
+            "--restart-cmd", "true"]  # fmt: skip
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for_step(tmp_path, "wait_idle", proc)
+        assert not (tmp_path / "data" / "update-inbox").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
