@@ -63,7 +63,7 @@ def test_a_release_bundle_is_verity_signed_and_holds_firmware_venv_and_mcu(tmp_p
 @pytest.mark.parametrize(
     "args, message",
     [
-        ([], "give the VERSION"),
+        ([], "give the signing certificate and key"),  # the version is the firmware's
         (["1.0"], "is not like 1.4.0"),
         (["1.0.0", "--format", "zip"], "--format is plain or verity"),
         (["1.0.0", "--security-version", "-1"], "whole number"),
