@@ -86,7 +86,7 @@ from .rights import OverdueCheck
 from .rightsretention import RegisterRetention
 from .secretbox import SecretBox
 from .signing import device_signer, drop_carried, load_signer, run_dir
-from .update.inbox import restart_step_us
+from .update.inbox import inbox_dir, restart_step_us
 from .update.rauc import Rauc
 from .update.signals import UpdateSignals
 from .uptime import AliveMark, clear_update_restart, restarted_for_update, start_details
@@ -269,7 +269,9 @@ class Box:
         self.alarm_log.attach(self.bus)
         # A field update's LED pattern and its alarm (told by `linekeeper update`); RAUC
         # is asked when an update ended while it was still writing (``installing``).
-        self.update_signals = UpdateSignals(board, clock.now_us, rauc=Rauc())
+        # The last update's result on the Updates page (its inbox): a box that came back
+        # on another version than it installed raises update_not_running.
+        self.update_signals = UpdateSignals(board, clock.now_us, rauc=Rauc(), status_dir=inbox_dir(data_dir))
         self.update_signals.attach(self.bus)
         self.reports = ReportSource(
             data_dir,
@@ -831,6 +833,7 @@ class Box:
         self.retention.start()
         last_run = self._how_last_run_ended()
         check_last_stop(self.data_dir, self.alarm_log, self.recovered)
+        self.update_signals.check_release()
         self._alarm_unfinished_at_stop()
         self.mail.start()
         if self.archive is not None:

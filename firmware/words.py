@@ -56,6 +56,7 @@ ALARMS = {
     "ico_expired": "The ICO registration has expired",
     "certificate_expiry": "The web page's certificate ends soon",
     "update_failed": "An update did not install: the box runs its previous version",
+    "update_not_running": "An update was installed, but the box runs another version",
     "archive_failed": "The archive refuses this box's uploads",
     "power_fail": "The power failed",
     "power_loss_restart": "The box restarted after a " + UNCLEAN_END,
@@ -148,6 +149,9 @@ ALARM_ADVICE = {
     "ico_expired": "renew the registration with the ICO at once, then enter the new renewal date in Settings",
     "certificate_expiry": "an installer makes a new certificate in Settings",
     "update_failed": "the Updates page says why; the box works on its previous version meanwhile",
+    "update_not_running": "restart the box once; if it comes back on the old version again, the new "
+    "slot does not start: an installer installs the update again, or calls the supplier; the box "
+    "records on the version it runs meanwhile",
     "archive_failed": "an installer checks the archive's key, secret and bucket, and the box's clock",
     "power_fail": "check the box's power supply; calls during the cut were not recorded",
     "power_loss_restart": "check the box's power supply; a call in progress then may be partly recorded",

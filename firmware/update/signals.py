@@ -19,7 +19,13 @@ over the control socket (operation ``update_state``); the recorder publishes an
   ``failure_show_s`` (default an hour) or until the next update, and raises the
   alarm ``update_failed`` with the report's explanation (an event: the alarm log
   keeps it on the dashboard's banner until someone acknowledges it);
-- an installed update turns the LEDs off.
+- an installed update turns the LEDs off;
+- a recorder that runs another version than the last update installed (the box came
+  back on its old slot: the restart into the new one did not happen, or fell back)
+  raises ``update_not_running`` (:meth:`UpdateSignals.check_release`, at the box's
+  start and at each update's outcome), a condition that clears once the box runs the
+  version installed. Not while an update is under way (it restarts the recorder
+  itself, and its outcome decides), nor after one that did not install.
 
 The LEDs are the HAT's per-line LEDs (:meth:`board.base.Board.set_led`), which
 nothing else drives; a board without LEDs ignores them. Where the HAT has its
@@ -30,12 +36,15 @@ update installed or its failure has been shown.
 """
 
 import logging
+import os
 import threading
 import time
 
 from firmware.bus import Alarm, UpdateState
 from firmware.errors import UpdateError
+from firmware.update.flow import PROGRESS_NAME, RESULT_NAME, read_json
 from firmware.update.rauc import INSTALL_WAIT_S, stood_still
+from firmware.update.version import release_key
 
 # (LED on?, milliseconds) frames, repeated.
 PATTERNS_MS = {
@@ -43,6 +52,7 @@ PATTERNS_MS = {
     "failed": ((True, 120), (False, 120), (True, 120), (False, 120), (True, 120), (False, 1000)),
 }
 ALARM_KIND = "update_failed"
+NOT_RUNNING_KIND = "update_not_running"  # installed, but the box runs another version
 # The MCU status LED's patterns (board.mcu.link.LED_PATTERNS) for each state.
 STATUS_LED = {"running": "updating", "failed": "update_failed"}
 
@@ -68,6 +78,9 @@ class UpdateSignals:
         or until it gave no answer, or no progress, for ``install_wait_s``
         (:data:`firmware.update.rauc.INSTALL_WAIT_S`, the updater's own wait by
         default); None: never asked, and the pattern lasts until the next update's state
+    :param status_dir: the Updates page's inbox, where the updater keeps its progress
+        and the last update's result (None: :meth:`check_release` looks at nothing)
+    :param running_version: the release this recorder runs (``firmware.__version__``)
     """
 
     def __init__(
@@ -80,7 +93,13 @@ class UpdateSignals:
         rauc=None,
         rauc_check_s=30.0,
         install_wait_s=INSTALL_WAIT_S,
+        status_dir=None,
+        running_version=None,
     ):
+        if running_version is None:
+            from firmware import __version__ as running_version
+        self.status_dir = status_dir
+        self.running_version = running_version
         self.board = board
         self._now_us = now_us
         self.failure_show_s = failure_show_s
@@ -138,7 +157,35 @@ class UpdateSignals:
             # An event, not a condition: the alarm log keeps the occurrence until it is
             # acknowledged; the list of alarms that are on now does not keep it.
             self._bus.publish(Alarm(line=0, t_us=t_us, kind=ALARM_KIND, active=False))
+        if event.state not in ("running", "installing"):
+            self.check_release()
         return True
+
+    def check_release(self):
+        """Raise ``update_not_running`` while the last update installed a version this
+        recorder does not run, else clear it. Nothing while an update is under way (its
+        progress note is there): the recorder it restarts starts before its outcome."""
+        if self.status_dir is None or self._bus is None:
+            return
+        if os.path.exists(os.path.join(self.status_dir, PROGRESS_NAME)):
+            return
+        last = read_json(os.path.join(self.status_dir, RESULT_NAME))
+        installed = None
+        if isinstance(last, dict) and last.get("outcome") == "installed":
+            installed = last.get("version")
+        elsewhere = isinstance(installed, str) and not _same_release(installed, self.running_version)
+        message = (
+            "the update installed version %s on slot %s, but the box runs version %s: it did not "
+            "start the new version, or went back to the old one"
+            % (installed, last.get("slot") or "?", self.running_version)
+            if elsewhere
+            else ""
+        )
+        if elsewhere:
+            log.error("%s", message)
+        self._bus.publish(
+            Alarm(line=0, t_us=self._now_us(), kind=NOT_RUNNING_KIND, active=elsewhere, message=message)
+        )
 
     def _await_rauc(self, seq, installing):
         """After ``installing``: ask RAUC until it is idle, then the LEDs go back to
@@ -268,3 +315,11 @@ class UpdateSignals:
             thread = self._thread
         if thread is not None:
             thread.join(timeout=5)
+
+
+def _same_release(a, b):
+    """True when ``a`` and ``b`` name one release (``1.4.0~RC1`` is ``1.4.0~rc1``)."""
+    try:
+        return release_key(a) == release_key(b)
+    except UpdateError:
+        return a == b

@@ -146,3 +146,114 @@ def test_a_note_that_cannot_be_written_never_fails_the_update(tmp_path):
     blocked = tmp_path / "data"
     blocked.write_text("a file where the data directory should be")
     assert post_update_result(str(blocked), UpdateResult("failed", "b.raucb", "x"), 1) is None
+
+
+def _installed(data_dir, version, progress=None):
+    """The last update's result on the Updates page: ``version`` installed."""
+    from firmware.update.flow import PROGRESS_NAME, RESULT_NAME
+    from firmware.update.inbox import inbox_dir
+
+    os.makedirs(inbox_dir(data_dir), exist_ok=True)
+    result = UpdateResult("installed", "b.raucb", "ok", version=version, previous_version="1.0.0", slot="B")
+    with open(os.path.join(inbox_dir(data_dir), RESULT_NAME), "w") as f:
+        json.dump(result.__dict__, f)
+    if progress:
+        with open(os.path.join(inbox_dir(data_dir), PROGRESS_NAME), "w") as f:
+            json.dump({"step": progress, "bundle": "c.raucb"}, f)
+
+
+def _signals(tmp_path, running):
+    from firmware.alarms import AlarmBoard
+    from firmware.bus import EventBus
+    from firmware.update.inbox import inbox_dir
+    from firmware.update.signals import UpdateSignals
+
+    clock = type("C", (), {"wall_us": lambda self: 5 * 10**15, "now_us": lambda self: 1})()
+    bus = EventBus(strict=True)
+    log = AlarmLog(tmp_path / "alarms.db", clock)
+    log.attach(bus)
+    board = AlarmBoard()
+    board.attach(bus)
+    signals = UpdateSignals(None, clock.now_us, status_dir=inbox_dir(str(tmp_path)), running_version=running)
+    signals.attach(bus)
+    return signals, log, board
+
+
+def test_a_recorder_started_on_another_version_than_the_update_installed_raises_an_alarm(tmp_path):
+    """The update installed 2.0.0 and passed its health check, but the box came back on
+    1.0.0 (its restart into the new slot did not happen, or fell back): an alarm stays on
+    until the box runs 2.0.0. Before, nothing said so: the page showed "installed"."""
+    _installed(str(tmp_path), "2.0.0")
+    signals, log, board = _signals(tmp_path, "1.0.0")
+    signals.check_release()
+    [row] = log.banner()
+    assert row["kind"] == "update_not_running" and row["cleared_us"] is None
+    assert row["message"] == (
+        "the update installed version 2.0.0 on slot B, but the box runs version 1.0.0: "
+        "it did not start the new version, or went back to the old one"
+    )
+    assert [a.kind for a in board.active()] == ["update_not_running"]  # on, not an event
+    signals.check_release()  # the same, found again: one occurrence
+    assert len(log.history()) == 1
+    log.close()
+    # The box restarted on 2.0.0: cleared.
+    signals, log, _ = _signals(tmp_path, "2.0.0")
+    signals.check_release()
+    [row] = log.history()
+    assert row["kind"] == "update_not_running" and row["cleared_us"] is not None
+    log.close()
+
+
+def test_no_alarm_while_an_update_runs_nor_after_one_that_did_not_install(tmp_path):
+    # The recorder restarted by an update (its restart step): the update decides, and the
+    # last result is the one before it.
+    _installed(str(tmp_path), "2.0.0", progress="restart")
+    signals, log, _ = _signals(tmp_path, "3.0.0")
+    signals.check_release()
+    assert log.history() == []
+    log.close()
+    # Rolled back: the box runs its previous version on purpose (update_failed says why).
+    os.unlink(os.path.join(tmp_path, "update-inbox", "progress.json"))
+    result = UpdateResult("rolled_back", "b.raucb", "x", version="3.0.0", previous_version="2.0.0")
+    with open(os.path.join(tmp_path, "update-inbox", "last-result.json"), "w") as f:
+        json.dump(result.__dict__, f)
+    signals, log, _ = _signals(tmp_path, "2.0.0")
+    signals.check_release()
+    assert log.history() == []
+    log.close()
+
+
+def test_the_update_s_state_told_to_the_recorder_clears_or_raises_it(tmp_path):
+    """An update's outcome told over the control socket looks again: installed by the
+    recorder running it clears what an earlier start raised."""
+    from firmware.bus import UpdateState
+
+    _installed(str(tmp_path), "2.0.0")
+    signals, log, _ = _signals(tmp_path, "1.0.0")
+    signals.check_release()
+    assert [r["kind"] for r in log.banner()] == ["update_not_running"]
+    _installed(str(tmp_path), "1.0.0")  # an update installed 1.0.0 again (a reinstall)
+    signals._bus.publish(UpdateState(line=0, t_us=1, state="installed", version="1.0.0"))
+    [row] = log.history()
+    assert row["cleared_us"] is not None
+    signals.stop()
+    log.close()
+
+
+def test_the_box_looks_at_its_start(tmp_path):
+    from firmware import __version__
+
+    data = str(tmp_path / "data")
+    os.makedirs(data)
+    _installed(data, __version__ + ".1")
+    scenario = loads_scenario(
+        json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []})
+    )
+    box = open_sim_box(scenario, data)
+    box.start()
+    try:
+        [row] = [r for r in box.alarm_log.banner() if r["kind"] == "update_not_running"]
+        assert "installed version %s.1" % __version__ in row["message"]
+        assert "the box runs version %s" % __version__ in row["message"]
+    finally:
+        box.stop()
