@@ -16,12 +16,16 @@ RAUC did and takes an upload again (the updater itself refuses to start while
 RAUC is busy, whatever the page said). So it is, too, once RAUC gave no answer
 for a whole install wait since its last answer (the note's, or a later one the
 page had), or said it was installing without its progress moving for as long:
-what RAUC did is then not known, and the page says so.
+what RAUC did is then not known, and the page says so. What the page heard of
+RAUC since the note is kept beside the inbox (:data:`HEARD_NAME`, in the data
+directory: a file in the inbox would start the updater), so a restart of the web
+UI goes on from there rather than from the note.
 """
 
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -32,7 +36,16 @@ from ..errors import UpdateError
 from .flow import CONFIRM_NAME, PROGRESS_NAME, REPORT_NAME, RESULT_NAME, cut_short, read_json
 from .rauc import INSTALL_WAIT_S, stood_still
 
+log = logging.getLogger(__name__)
+
 INBOX = "update-inbox"
+# In the data directory, beside the inbox: what the page last heard of RAUC about the note
+# an update that ended ``installing`` left (``ended_us``, ``answered_us``, ``moved_us``,
+# ``progress``), so that a restarted web UI does not count from the note again.
+HEARD_NAME = "update-page-heard.json"
+# How much later an answer must be than the one kept for it to be written again: the page
+# asks every 3 s, and the card is not written each time (a restart loses at most this).
+HEARD_WRITE_S = 60
 MAX_BUNDLE_BYTES = 256 << 20  # a release bundle with its venv is a few tens of MB
 CHUNK = 256 << 10
 SQUASHFS_MAGIC = b"hsqs"  # RAUC bundles (plain and verity) are squashfs images
@@ -59,15 +72,18 @@ class UpdateInbox:
         wall_us=None,
     ):
         self.dir = inbox_dir(data_dir)
+        self.heard_path = os.path.join(data_dir, HEARD_NAME)
         self.max_bytes = max_bytes
         self.slot_info = slot_info
         self.rauc = rauc
         self._wall_us = wall_us or (lambda: time.time_ns() // 1000)
         # RAUC as this page last heard it about the note an update that ended ``installing``
         # left: (that note's ended_us, last answer, last progress moved, progress). Kept in
-        # memory only: a file written into the folder would start the updater's path unit.
+        # memory and in ``heard_path`` (not in the folder: a file written there would start
+        # the updater's path unit), read again after a restart.
         self._heard_lock = threading.Lock()
         self._heard_of = None
+        self._heard_kept = None  # what ``heard_path`` holds, as last written or read
 
     def save(self, stream, filename, audited=None):
         """Store an uploaded bundle read from ``stream``; ``{"name", "size", "sha256"}``.
@@ -246,14 +262,52 @@ class UpdateInbox:
         last = note.get("rauc_progress")
         last = tuple(last) if isinstance(last, list) else None
         with self._heard_lock:
-            if self._heard_of is not None and self._heard_of[0] == ended_us:
+            if self._heard_of is None or self._heard_of[0] != ended_us:
+                self._heard_of = self._read_heard(ended_us)
+            if self._heard_of is not None:
                 _, answered_us, moved_us, last = self._heard_of
             if said:
                 answered_us = self._wall_us()
                 if said[0] != last:
                     last, moved_us = said[0], answered_us
                 self._heard_of = (ended_us, answered_us, moved_us, last)
+                self._keep_heard()
         return answered_us, moved_us
+
+    def _read_heard(self, ended_us):
+        """What a page before a restart heard about the note that ended at ``ended_us``
+        (``(ended_us, answered_us, moved_us, progress)``), or None."""
+        kept = read_json(self.heard_path)
+        if not isinstance(kept, dict) or kept.get("ended_us") != ended_us:
+            return None
+        answered_us, moved_us = _us(kept.get("answered_us")), _us(kept.get("moved_us"))
+        if answered_us is None or moved_us is None:
+            return None
+        progress = kept.get("progress")
+        heard = (ended_us, answered_us, moved_us, tuple(progress) if isinstance(progress, list) else None)
+        self._heard_kept = heard
+        return heard
+
+    def _keep_heard(self):
+        """Write what was heard (lock held) when its progress moved, or its answer is
+        :data:`HEARD_WRITE_S` later than the one kept; a card that refuses only loses it
+        at a restart."""
+        heard, kept = self._heard_of, self._heard_kept
+        if (
+            kept is not None
+            and kept[0] == heard[0]
+            and kept[2:] == heard[2:]
+            and heard[1] - kept[1] < HEARD_WRITE_S * 1e6
+        ):
+            return
+        ended_us, answered_us, moved_us, progress = heard
+        note = {"ended_us": ended_us, "answered_us": answered_us, "moved_us": moved_us, "progress": progress}
+        try:
+            atomic_write(self.heard_path, json.dumps(note).encode(), mode=0o640)
+        except OSError as exc:
+            log.warning("cannot keep what the Updates page heard of RAUC: %s", exc)
+            return
+        self._heard_kept = heard
 
     def state(self):
         """What the page shows: ``installed_version``, ``progress`` (the step now, or

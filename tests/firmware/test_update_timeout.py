@@ -771,6 +771,68 @@ def test_after_an_update_ended_installing_rauc_at_work_without_progress_for_a_wh
     assert inbox.running()
 
 
+def _restarted(tmp_path, inbox, rauc):
+    """The page after the web UI restarted: a new inbox over the same folders and clock."""
+    again = _inbox_of(tmp_path, rauc)
+    again._wall_us = inbox._wall_us
+    return again
+
+
+def test_what_the_page_heard_of_rauc_outlives_a_restart_of_the_web_ui(tmp_path):
+    # Before, the page kept RAUC's later answers in memory only: the web UI restarted, it
+    # counted from the updater's note again, said what RAUC did was not known and took an
+    # upload while RAUC, answering a moment before, was still writing the slot.
+    rauc, clock, inbox, note = _ended_installing(tmp_path, [IDLE, ("installing", "")])
+    _at(clock, note["rauc_answered_us"] + 9_000_000)
+    rauc.answers = [("installing", "")]
+    assert inbox.running()  # heard at work 9 s after the note
+    heard = note["rauc_answered_us"] + 9_000_000
+    rauc.answers = [GONE]
+    _at(clock, heard + 9_000_000)
+    page = _restarted(tmp_path, inbox, rauc)
+    assert page.running()
+    assert page.state()["progress"]["step"] == "still_installing"
+    with pytest.raises(UpdateError, match="an update is running"):
+        _upload(page)
+    _at(clock, heard + 10_000_000)  # a whole wait since it was last heard: not known
+    assert "RAUC has not answered for 10 s" in _restarted(tmp_path, inbox, rauc).state()["after_install"]
+
+
+def test_the_progress_the_page_saw_move_outlives_a_restart_of_the_web_ui(tmp_path):
+    at_40 = ("installing", "", (40, "Copying image to app.1", 2))
+    at_41 = ("installing", "", (41, "Copying image to app.1", 2))
+    rauc, clock, inbox, note = _ended_installing(
+        tmp_path, [IDLE, ("installing", "", (30, "Copying image to app.1", 2)), at_40]
+    )
+    _at(clock, note["rauc_moved_us"] + 9_000_000)
+    rauc.answers = [at_41]
+    assert inbox.running()  # moved on to 41 % then
+    moved = note["rauc_moved_us"] + 9_000_000
+    _at(clock, moved + 9_000_000)  # still at 41 %
+    page = _restarted(tmp_path, inbox, rauc)
+    assert page.running() and page.state()["after_install"] is None
+    _at(clock, moved + 10_000_000)
+    after = _restarted(tmp_path, inbox, rauc).state()["after_install"]
+    assert "without moving on for 10 s (still at 41 %" in after
+
+
+def test_what_the_page_heard_is_kept_outside_the_folder_the_updater_watches(tmp_path):
+    """A file written into the inbox would start the updater's path unit; one kept for an
+    earlier note counts for nothing."""
+    rauc, clock, inbox, note = _ended_installing(tmp_path, [IDLE, ("installing", "")])
+    before = sorted(os.listdir(tmp_path / "inbox"))
+    _at(clock, note["rauc_answered_us"] + 9_000_000)
+    rauc.answers = [("installing", "")]
+    assert inbox.running()
+    assert sorted(os.listdir(tmp_path / "inbox")) == before
+    # Another update's note (another ended_us): what was heard of the first is not its.
+    note["ended_us"] += 1
+    (tmp_path / "inbox" / PROGRESS_NAME).write_text(json.dumps(note))
+    rauc.answers = [GONE]
+    _at(clock, note["rauc_answered_us"] + 10_000_000)
+    assert not _restarted(tmp_path, inbox, rauc).running()
+
+
 # RAUC that hangs: `rauc install` and its D-Bus service never answer.
 HUNG_RAUC = """#!/bin/sh
 echo "$*" >> "%(dir)s/rauc.log"
