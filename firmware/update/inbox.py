@@ -35,6 +35,7 @@ from firmware.storage.fsutil import atomic_write, fsync_dir
 from ..errors import UpdateError
 from .flow import CONFIRM_NAME, PROGRESS_NAME, REPORT_NAME, RESULT_NAME, cut_short, read_json
 from .rauc import INSTALL_WAIT_S, stood_still
+from .version import same_release
 
 log = logging.getLogger(__name__)
 
@@ -311,8 +312,10 @@ class UpdateInbox:
 
     def state(self):
         """What the page shows: ``installed_version``, ``progress`` (the step now, or
-        None), ``last`` (the last update's result, or None), ``report`` (its text) and
-        ``waiting`` (an uploaded bundle not yet taken)."""
+        None), ``after_install`` (in words, when no update runs: what RAUC did after an
+        update stopped waiting for it, or that the version the last update installed is
+        not the one the box runs), ``last`` (the last update's result, or None),
+        ``report`` (its text) and ``waiting`` (an uploaded bundle not yet taken)."""
         report = _read_text(os.path.join(self.dir, REPORT_NAME))
         try:
             names = sorted(n for n in os.listdir(self.dir) if n.endswith(".raucb"))
@@ -323,8 +326,11 @@ class UpdateInbox:
         confirmed = (self._confirmed() or (None,))[0]
         waiting = [n for n in names if not (last and last.get("bundle") == n) or n == confirmed]
         progress, after = self._progress()
+        installed_version = (read_json(self.slot_info) or {}).get("version")
+        if progress is None and after is None:
+            after = _not_running(last, installed_version)
         return {
-            "installed_version": (read_json(self.slot_info) or {}).get("version"),
+            "installed_version": installed_version,
             "progress": progress,
             "after_install": after,
             "last": last,
@@ -363,6 +369,22 @@ def _after_install(progress, last_error):
         "for it, but the box was not switched to it: it runs its version as before (a restart "
         "keeps it there). Upload the bundle again, or insert its stick again, to finish the "
         "update. No update is running." % bundle
+    )
+
+
+def _not_running(last, running):
+    """For the page: the last update (its result ``last``) installed a version the box does
+    not run (``running``, the running slot's): it came back on its old slot. Else None."""
+    if not isinstance(last, dict) or last.get("outcome") != "installed":
+        return None
+    version = last.get("version")
+    if not isinstance(version, str) or not isinstance(running, str) or same_release(version, running):
+        return None
+    return (
+        "Version %s was installed on slot %s, but the box runs %s: it did not start the new version, "
+        "or went back to the old one. Restart the box; if it comes back on %s again, upload the "
+        "bundle again or call the supplier. No update is running."
+        % (version, last.get("slot") or "?", running, running)
     )
 
 

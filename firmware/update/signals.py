@@ -44,7 +44,7 @@ from firmware.bus import Alarm, UpdateState
 from firmware.errors import UpdateError
 from firmware.update.flow import PROGRESS_NAME, RESULT_NAME, read_json
 from firmware.update.rauc import INSTALL_WAIT_S, stood_still
-from firmware.update.version import release_key
+from firmware.update.version import same_release
 
 # (LED on?, milliseconds) frames, repeated.
 PATTERNS_MS = {
@@ -173,7 +173,7 @@ class UpdateSignals:
         installed = None
         if isinstance(last, dict) and last.get("outcome") == "installed":
             installed = last.get("version")
-        elsewhere = isinstance(installed, str) and not _same_release(installed, self.running_version)
+        elsewhere = isinstance(installed, str) and not same_release(installed, self.running_version)
         message = (
             "the update installed version %s on slot %s, but the box runs version %s: it did not "
             "start the new version, or went back to the old one"
@@ -315,11 +315,3 @@ class UpdateSignals:
             thread = self._thread
         if thread is not None:
             thread.join(timeout=5)
-
-
-def _same_release(a, b):
-    """True when ``a`` and ``b`` name one release (``1.4.0~RC1`` is ``1.4.0~rc1``)."""
-    try:
-        return release_key(a) == release_key(b)
-    except UpdateError:
-        return a == b

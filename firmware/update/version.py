@@ -41,3 +41,12 @@ def release_key(version):
         (0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in _PIECES.findall(suffix or "")
     )
     return (int(major), int(minor), int(patch)), rank, pieces
+
+
+def same_release(a, b):
+    """True when ``a`` and ``b`` name one release (``1.4.0~RC1`` is ``1.4.0~rc1``); two
+    strings that are no release versions, when they are equal."""
+    try:
+        return release_key(a) == release_key(b)
+    except UpdateError:
+        return a == b

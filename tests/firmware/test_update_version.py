@@ -41,3 +41,11 @@ def test_a_suffix_s_words_compare_whatever_their_case():
 def test_a_version_that_is_not_a_release_is_refused_by_name(text):
     with pytest.raises(UpdateError, match="is not a release version like 1.4.0"):
         release_key(text)
+
+
+def test_one_release_written_two_ways_is_the_same_release():
+    from firmware.update.version import same_release
+
+    assert same_release("1.4.0~RC1", "1.4.0~rc1")
+    assert not same_release("1.4.0", "1.4.1") and not same_release("1.4.0", "1.4.0+hotfix1")
+    assert same_release("latest", "latest") and not same_release("latest", "1.4.0")

@@ -140,6 +140,36 @@ def test_the_page_shows_the_versions_the_running_step_and_the_last_report(box, p
     assert resp.status_code == 400 and "an update is running" in resp.get_data(as_text=True)
 
 
+def test_an_installed_update_the_box_does_not_run_says_so_and_to_restart_the_box(box, people):
+    """The last update installed 2.0.0 on slot B, and the box runs 1.0.0 (it came back on its
+    old slot): before, the page said "The last one: installed" beside version 1.0.0."""
+    folder = inbox_dir(box.data_dir)
+    os.makedirs(folder)
+    with open(os.path.join(box.data_dir, "linekeeper-slot.json"), "w") as f:
+        json.dump({"version": "1.0.0", "security_version": 1}, f)
+    with open(os.path.join(folder, "last-result.json"), "w") as f:
+        json.dump(
+            {"bundle": "uploaded-1.raucb", "outcome": "installed", "version": "2.0.0", "slot": "B",
+             "previous_version": "1.0.0"},
+            f,
+        )  # fmt: skip
+    said = (
+        "Version 2.0.0 was installed on slot B, but the box runs 1.0.0: it did not start the new "
+        "version, or went back to the old one. Restart the box; if it comes back on 1.0.0 again, "
+        "upload the bundle again or call the supplier. No update is running."
+    )
+    page = people["ivan"].get("/updates").get_data(as_text=True)
+    assert said in page and "The last one: installed" not in page
+    assert people["ivan"].get("/updates/state.json").get_json()["after_install"] == said
+    assert upload(box, people["ivan"], bundle_bytes()).status_code == 302  # an upload is taken
+    # Running the version installed: the page says the update installed, nothing more.
+    os.remove(os.path.join(folder, [n for n in inbox(box) if n.endswith(".raucb")][0]))
+    with open(os.path.join(box.data_dir, "linekeeper-slot.json"), "w") as f:
+        json.dump({"version": "2.0.0", "security_version": 1}, f)
+    page = people["ivan"].get("/updates").get_data(as_text=True)
+    assert "No update is running. The last one: installed." in page and "Restart the box" not in page
+
+
 class _HeldStream(io.BytesIO):
     """An upload's body that stops half way until ``go`` is set (a slow connection)."""
 
