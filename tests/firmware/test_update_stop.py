@@ -8,6 +8,7 @@ PATH that logs what it is asked; no recorder runs, so the update waits for it.""
 
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -152,3 +153,46 @@ def test_an_update_run_by_hand_without_an_inbox_keeps_its_status_in_the_update_d
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
+
+
+def test_recover_at_boot_ends_the_progress_the_page_shows_too(tmp_path):
+    """An upload's update cut by the power: the boot's `linekeeper update --recover` (its unit
+    gives no --status-dir) ends it in the page's inbox too. Before, the inbox kept the note,
+    and the page said "Updating: install. Do not cut the power" and took no upload for good."""
+    from firmware.update.inbox import UpdateInbox
+
+    fake, log, stick = _setup(tmp_path)
+    page = UpdateInbox(str(tmp_path / "data"))
+    os.makedirs(page.dir)
+    note = json.dumps({"step": "install", "bundle": "uploaded-1.raucb", "from": "A", "to": None})
+    for folder in (tmp_path / "update", pathlib.Path(page.dir)):
+        (folder / "progress.json").write_text(note)
+    env = dict(os.environ, PATH="%s:%s" % (fake, os.environ["PATH"]))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "firmware.cli",
+            "update",
+            "--recover",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--update-dir",
+            str(tmp_path / "update"),
+            "--slots-dir",
+            str(tmp_path / "slots"),
+            "--current-link",
+            str(tmp_path / "current"),
+            "--restart-cmd",
+            "true",
+        ],  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "update not switched" in done.stdout, done.stdout + done.stderr
+    assert not page.running()
+    state = page.state()
+    assert state["progress"] is None and state["last"]["outcome"] == "not_switched"
+    assert "before the switch" in state["last"]["message"]
