@@ -131,7 +131,12 @@ def test_an_update_run_by_hand_without_status_dir_shows_on_the_installer_s_page(
     try:
         _wait_for_step(tmp_path, "wait_idle", proc)
         assert page.running()
-        assert page.state()["progress"]["step"] == "wait_idle"
+        # The inbox's copy of the note is written just after the update directory's.
+        deadline = time.monotonic() + 30
+        while (page.state()["progress"] or {}).get("step") != "wait_idle":
+            assert time.monotonic() < deadline and proc.poll() is None, "the page never showed wait_idle"
+            time.sleep(0.05)
+        assert page.running()
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
