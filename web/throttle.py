@@ -13,10 +13,11 @@ person waits at worst. On top of the back-off, ``lock:NAME`` locks the
 account out for :data:`LOCKOUT_S` (30 minutes) at its :data:`LOCKOUT_AFTER`-th
 (10th) failure in a row from anywhere, and again at each failure after
 (PCI DSS v4.0 8.3.4), unless an installer unlocks it sooner
-(:meth:`Throttle.unlock`). It counts for any name typed, as ``any:NAME``
-does, so a lockout never tells whether an account has the name. While a key is
-blocked its attempts are refused without checking the password (so blocked
-guesses cost the attacker time, not the box CPU).
+(:meth:`Throttle.unlock`, which clears the account's back-off from every
+address too). It counts for any name typed, as ``any:NAME`` does, so a
+lockout never tells whether an account has the name. While a key is blocked
+its attempts are refused without checking the password (so blocked guesses
+cost the attacker time, not the box CPU).
 
 :meth:`Throttle.attempt` checks and counts in one transaction, *before* the
 password is checked: 48 guesses sent at once get exactly ``free`` password
@@ -40,6 +41,7 @@ next start.
 import math
 
 from firmware.storage.fieldseal import FieldSealError
+from firmware.storage.sealstores import THROTTLE_KEY
 from firmware.storage.sealstores import seal_throttle_key as seal_key
 
 BASE_S = 1
@@ -167,14 +169,27 @@ class Throttle:
         return self.locks([_lock_key(name)]).get("lock", 0)
 
     def unlock(self, name):
-        """End the lockout of the account ``name``, and its count of failures from anywhere
-        (an installer who knows it is the person); its back-off from each address stays.
-        True when it was locked."""
+        """End the lockout of the account ``name`` (an installer who knows it is the
+        person): every counter only failures at that name made goes, its lockout, its count
+        from anywhere and its back-off from each address (``acct:NAME|ADDRESS``), which
+        otherwise still made the person wait at their own desk. An address's counter
+        (``addr:``) stays: it counts guesses at every name from there, and unlocking one
+        account says nothing of the others. True when it was locked."""
         locked = self.locked_s(name) > 0
         with self._db.tx() as conn:
             for key in self._stored([_lock_key(name), "any:%s" % name[:64]]):
                 conn.execute("DELETE FROM throttle WHERE key = ?", (key,))
+            for (key,) in conn.execute("SELECT key FROM throttle WHERE key LIKE 'acct:%'").fetchall():
+                if self._name_of(key) == name[:64]:
+                    conn.execute("DELETE FROM throttle WHERE key = ?", (key,))
         return locked
+
+    def _name_of(self, key):
+        """The account name of a stored ``acct:NAME|ADDRESS`` key (None if it does not open)."""
+        rest = key.partition(":")[2]
+        if self._cipher is not None:
+            rest = self._cipher.open_quietly(rest, THROTTLE_KEY)
+        return None if rest is None else rest.rpartition("|")[0]
 
     def succeeded(self, keys):
         with self._db.tx() as conn:

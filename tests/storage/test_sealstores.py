@@ -25,7 +25,7 @@ from firmware.storage.sealstores import (
 )
 from web.db import WebDb
 from web.phonebook import CallNotes, Phonebook
-from web.throttle import Throttle, account_keys
+from web.throttle import FREE_FAILURES, Throttle, account_keys
 
 from support.cardscan import scan
 
@@ -220,3 +220,22 @@ def test_a_phonebook_entry_an_older_release_kept_as_44_is_still_found_and_remove
     book.put("441632960123", "Acme Limited", "uk")  # renamed: one entry, in the new form
     assert [(e["number"], e["name"]) for e in book.entries()] == [("+441632960123", "Acme Limited")]
     assert book.remove("01632960123", "uk") and book.count() == 0
+
+
+@pytest.mark.parametrize("sealed", [True, False])
+def test_an_unlock_clears_the_accounts_back_off_from_every_address_sealed_or_not(tmp_path, sealed):
+    db = WebDb(str(tmp_path / "web.db"))
+    throttle = Throttle(db, lambda: T_US, FieldCipher(os.urandom(32)) if sealed else None)
+    for name, address in (("sam", ADDRESS), ("sam", "192.0.2.1"), ("sammy", ADDRESS), ("ivan", "192.0.2.2")):
+        for _ in range(FREE_FAILURES["acct"]):
+            throttle.failed(account_keys(name, address))
+    assert throttle.locks(account_keys("sam", "192.0.2.1"))["acct"]
+    throttle.unlock("sam")
+    # sam's back-off from each address goes; that of sammy (whose name starts with his),
+    # ivan's, and the address's own count of every name tried there stay.
+    kept = {(r["key"].split(":")[0], r["failures"]) for r in db.query("SELECT * FROM throttle")}
+    assert not throttle.locks(account_keys("sam", "192.0.2.1"))
+    assert throttle.locks(account_keys("sammy", ADDRESS))["acct"]
+    assert throttle.locks(account_keys("ivan", "192.0.2.2"))["acct"]
+    assert ("addr", 6) in kept
+    db.close()

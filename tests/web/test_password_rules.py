@@ -182,6 +182,28 @@ def test_an_installer_unlocks_an_account_sooner_audited(box, people):
     assert box.try_login(_from(box, "203.0.113.10"), "ivan", box.PASSWORDS["ivan"]).status_code == 429
 
 
+def test_an_unlock_ends_the_accounts_back_off_at_the_persons_own_desk(box, people):
+    # Nine of sam's own mistypes at his desk (each once its wait is over), the tenth
+    # elsewhere: the account is locked, and his desk waits minutes for sam on top.
+    desk = _from(box, "192.0.2.55")
+    for n in range(9):
+        box.clock.advance(120 if n else 0)
+        resp = box.try_login(desk, "sam", "not the password %d" % n)
+        assert resp.status_code == 400, n
+    assert box.try_login(_from(box, "198.51.100.1"), "sam", "not it either 1").status_code == 400
+    # Someone else's failures from another address are theirs.
+    ivans = _from(box, "198.51.100.2")
+    for n in range(3):
+        assert box.try_login(ivans, "ivan", "not the password %d" % n).status_code == 400
+    assert box.web.throttle.locked_s("sam")
+    alice = box.login("alice")  # (her session of the fixture has gone idle meanwhile)
+    assert box.post(alice, "/users/sam/unlock", token_from="/users").status_code == 302
+    assert box.services.audit.entries(limit=1, action="account_unlock")[0].target == "sam"
+    # sam logs in at his desk at once; ivan's back-off from his address stays.
+    box.login("sam", client=desk)
+    assert box.try_login(ivans, "ivan", box.PASSWORDS["ivan"]).status_code == 429
+
+
 def test_viewing_the_audit_trail_is_audited_once_per_page_with_its_filter(box, people):
     audrey = people["audrey"]
     page(audrey, "/audit")
