@@ -12,7 +12,10 @@ digit run that cannot be told apart from a card number loses those digits,
 which is the side PCI DSS asks us to err on. A card number keyed straight on
 after a dialled number is masked as the line supervisor recognises it
 (:func:`mask_dialled`): from where the card may begin, after the number's
-shortest whole length, so the number keeps its digits (docs/pci.md).
+shortest whole length, so the number keeps its digits (docs/pci.md). There,
+13 digits or more keyed on past that length are masked whatever their Luhn
+check: no number has them, and a card keyed with a digit wrong is still almost
+the card.
 
 Digits keyed inside a pause (a card number, a CVV) are never decoded at all
 (:mod:`firmware.policy.pause`), so nothing here needs to find them.
@@ -167,17 +170,42 @@ def dialled_card_start(number, whole=0):
     at most ``PAN_MAX - 1`` digits back in the same run of digits (and not before
     ``whole``): the earliest such digit is where it begins. Only when there is none
     (a number cut short, a card with no number) does a window before ``whole`` count.
+
+    With no such window at all, a run of 13 digits or more keyed on past ``whole`` (when
+    the number's start tells it) is masked all the same, from ``whole``
+    (:func:`_keyed_on_start`): a card number keyed with a digit wrong fails the Luhn
+    check, and is still almost the card (docs/pci.md).
     """
     # A window that ends within the number's shortest length is the number's own digits.
     starts = [start for start, end in _windows(number, _DIGIT_RUN) if end > whole]
     if not starts:
-        return None
+        return _keyed_on_start(number, whole)
     floor = max(0, len(number) - PAN_MAX + 1)
     later = [start for start in starts if start >= whole]
     if later:
         return _issuer_back(number, min(later), max(whole, floor))
     at = _issuer_back(number, len(number), max(whole, floor))
     return _issuer_back(number, min(starts), floor) if at == len(number) else at
+
+
+def _keyed_on_start(number, whole):
+    """Where a run of :data:`PAN_MIN` digits or more keyed on past the number's shortest
+    whole length ``whole`` begins (``whole``, or the run's start if later), or None.
+
+    No number has that many digits past its shortest length (an international one 8 at
+    most), so they are keys: a card number that fails the Luhn check (a digit slipped
+    is still almost the card), or anything else the doubt goes to. Which of them is its
+    first cannot be told without the check: the mask runs from ``whole`` on. Where the
+    number's start says nothing (``whole`` 0: a short code, ``*67`` before a number, a
+    North American number without its 1) its digits cannot be told from keys, and they
+    stay: only a run that passes the check is a card there."""
+    if not whole:
+        return None
+    for run in re.finditer(r"[0-9]+", number):
+        start = max(whole, run.start())
+        if run.end() - start >= PAN_MIN:
+            return start
+    return None
 
 
 def _issuer_back(number, at, floor):

@@ -477,13 +477,43 @@ def test_the_number_dialled_keeps_its_digits_before_a_card(dialled):
     assert call.digits_withheld
 
 
-def test_a_number_dialled_withholds_nothing():
+# The cards above with one digit keyed wrong, each kept in clear before: no run of them
+# passes the Luhn check, yet a slipped digit leaves the rest of the card as it is.
+SLIPPED_CARDS = {
+    13: "4222222223222",
+    14: "36227206281667",
+    15: "266226245554277",
+    16: "5928580788855064",
+    17: "43587018121914506",
+    18: "385572686429266571",
+}
+
+
+@pytest.mark.parametrize("length", sorted(SLIPPED_CARDS))
+def test_a_card_keyed_on_with_a_digit_wrong_is_masked_all_the_same(length):
+    card = SLIPPED_CARDS[length]
+    assert len(card) == length and not cards.luhn_ok(card)
+    rig, call = keyed_after_dialling("01632960999", card)
+    # Masked at its 13th digit past the number, from the number's end on; the rest of the
+    # card and its code withheld. The number dialled keeps its digits.
+    assert cards.scrub(call.number) == call.number == "01632960999" + "X" * 13
+    assert call.digits_withheld
+    # The digit that made it 13 is an X on the bus as well, as is every one after.
+    assert "".join(d.digit for d in rig.of(DigitDialled))[11 + 12 :] == "X" * (length + 3 - 12)
+    assert not any(card[:12] in (e.call.number or "") for e in rig.log if hasattr(e, "call"))
+
+
+@pytest.mark.parametrize("dialled", ["01632960999", "00333982597919074"])
+def test_a_number_dialled_withholds_nothing(dialled):
+    """Neither a UK number nor the longest international one (00 and 15 digits) has 13
+    digits past its shortest length: nothing of it is masked."""
+
     s = LineScript()
     s.handset(True, 1000)
-    end = s.dtmf(2500, "01632960999")
+    end = s.dtmf(2500, dialled)
     s.handset(False, end + 8000)
     call = Rig().play(s, until_ms=end + 9000).only_call()
-    assert (call.number, call.digits_withheld) == ("01632960999", False)
+    assert (call.number, call.digits_withheld) == (dialled, False)
 
 
 def test_pulse_digits_after_connect_are_not_logged():

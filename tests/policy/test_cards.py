@@ -143,3 +143,23 @@ def test_a_luhn_valid_run_within_the_number_dialled_is_not_a_card():
 )
 def test_where_a_card_keyed_on_after_the_number_begins(number, whole, start):
     assert cards.dialled_card_start(number, whole) == start
+
+
+@pytest.mark.parametrize(
+    "number, whole, masked",
+    [
+        # A card with one digit slipped (4222222222222 keyed 4222222223222): no run passes
+        # the Luhn check, and 13 digits keyed on past the number are no number's.
+        ("01632960999" + "4222222223222", 11, "01632960999" + "X" * 13),
+        # A number whose start says nothing of its length: its digits and keys cannot be
+        # told apart, and the number keeps its digits (only a Luhn-valid run is a card).
+        ("*67" + "01632960302" + "12", 0, "*67" + "01632960302" + "12"),
+        # Fewer than a card has past the number: keys, kept (the dialled number rule).
+        ("01632960999" + "972510273464", 11, "01632960999" + "972510273464"),
+        # The longest international number, 00 and 15 digits: 8 past its shortest.
+        ("00333982597919074", 9, "00333982597919074"),
+    ],
+)
+def test_thirteen_digits_keyed_on_past_the_number_are_masked_whatever_their_luhn_check(number, whole, masked):
+    assert not cards.has_card(number[whole:])
+    assert cards.mask_dialled(number, whole) == masked
