@@ -75,7 +75,11 @@ def add_parser(sub):
         "reports on, or 'all' (the default)",
     )
     q.add_argument("--password-file", required=True)
-    q.add_argument("--grantor", help="a supervisor whose slot opens the key (for a new supervisor's slot)")
+    q.add_argument(
+        "--grantor",
+        help="a supervisor whose slot opens the key (for a new supervisor's slot, or one made anew "
+        "for a forgotten password)",
+    )
     q.add_argument("--grantor-password-file")
     q.set_defaults(func=cmd_add_user)
 
@@ -187,6 +191,7 @@ def cmd_index(args):
 
 def cmd_add_user(args):
     from firmware.storage.keystore import KeyStore
+    from web.accounts import HISTORY
     from web.archive.users import ArchiveUser, ArchiveUsers, parse_sites
 
     from ..cli import _read_password
@@ -197,36 +202,56 @@ def cmd_add_user(args):
     ArchiveUsers.check_account(args.name, password, roles, sites)  # and before the entry
     store = KeyStore(args.org_dir)
     new_slot = "supervisor" in roles and args.name not in store.slots()
+    reset_slot = False  # a supervisor's forgotten password: their slot is made anew
     if "supervisor" in roles and not new_slot:
-        # The account's password must stay the one that opens its slot: a new password here
-        # changed the account's alone, and the supervisor could no longer log in at all.
+        # The account's password must stay the one that opens its slot: a new password
+        # changes the slot too, from a grantor's key, or it is refused.
         from firmware.errors import WrongPasswordError
 
         try:
             with store.unlock(args.name, password):
                 pass
         except WrongPasswordError:
-            raise LinekeeperError(
-                "%s already has a slot of the organisation key, which this password does not open: "
-                "give their own password (a supervisor's password opens their slot, and is not "
-                "changed here)" % args.name
-            ) from None
+            if not (args.grantor and args.grantor_password_file):
+                raise LinekeeperError(
+                    "%s already has a slot of the organisation key, which this password does not "
+                    "open: give their own password, or, for a forgotten one, a new password with "
+                    "--grantor and --grantor-password-file (another supervisor with a slot), "
+                    "which sets their slot anew" % args.name
+                ) from None
+            reset_slot = True
     if new_slot and not (args.grantor and args.grantor_password_file):
         raise LinekeeperError(
             "a supervisor needs a slot of the organisation key: give --grantor and "
             "--grantor-password-file (a supervisor who has one)"
         )
+    users = ArchiveUsers(args.viewer_dir)
+    if users.get(args.name) is not None and users.check(args.name, password) is None:
+        # A password set anew (a forgotten one): none of the account's last four, as on a
+        # box's Users page (PCI DSS 8.3.7); the one in force is how roles are changed.
+        if users.reused(args.name, password):
+            raise LinekeeperError(
+                "that is one of %s's last %d passwords: choose one they have not used here"
+                % (args.name, HISTORY)
+            )
     granted = ArchiveUser(args.name, frozenset(roles), sites).sites_text()
     os.makedirs(args.viewer_dir, mode=0o700, exist_ok=True)
     # Audited before the slot and the account: a cut part way leaves the entry, never an
     # account the viewer's trail does not show; a refusal part way adds one that says so.
-    with _viewer_change(args.viewer_dir, args.name, change="user_add", roles=sorted(roles), sites=granted):
-        if new_slot:
+    reset = {"key_slot_reset": True, "granted_by": args.grantor} if reset_slot else {}
+    with _viewer_change(
+        args.viewer_dir, args.name, change="user_add", roles=sorted(roles), sites=granted, **reset
+    ):
+        if new_slot or reset_slot:
             with store.unlock(args.grantor, _read_password(args.grantor_password_file)) as key:
-                store.add_slot(args.name, password, key)
+                if new_slot:
+                    store.add_slot(args.name, password, key)
+                else:
+                    store.reset_password(args.name, password, key)
         # A password chosen for them is changed at their first login (PCI DSS 8.3.5); one
         # that already opens their own slot (init-org's user, say) is theirs.
-        chosen_for_them = "" if "supervisor" in roles and not new_slot else "set_by_other"
+        theirs = "supervisor" in roles and not new_slot and not reset_slot
+        chosen_for_them = "" if theirs else "set_by_other"
         ArchiveUsers(args.viewer_dir).set(args.name, password, roles, sites, must_change=chosen_for_them)
     print(
         "linekeeper: viewer account %s (%s; sites: %s)" % (args.name, ", ".join(roles), granted),

@@ -713,3 +713,63 @@ def test_add_user_marks_the_password_it_sets_as_one_to_change(tmp_path):
     status, err = _linekeeper("add-user", *common, "--name", "aud")
     assert status == 0, err
     assert ArchiveUsers(viewer_dir).get("aud").must_change == "set_by_other"
+
+
+def test_a_forgotten_viewer_password_is_set_anew_at_the_command_line(tmp_path, capsys):
+    """A supervisor's forgotten password was refused at ``add-user`` (it does not open
+    their slot), with no way to set another: now a grantor's slot makes theirs anew,
+    audited, and the person changes it at their first login. As on a box, none of
+    the account's last four is taken."""
+    from firmware import cli
+
+    viewer_dir, org = str(tmp_path / "viewer"), str(tmp_path / "org")
+    KeyStore(org, Argon2Params(memory_kib=8, iterations=1)).initialise("boss", PASSWORD)
+    files = {}
+    for name, password in (
+        ("boss", PASSWORD),
+        ("first", "jos first pass 11"),
+        ("second", "jos second pass 22"),
+    ):
+        (tmp_path / name).write_text(password + "\n")
+        files[name] = str(tmp_path / name)
+        os.chmod(files[name], 0o600)
+    add = [
+        "archive",
+        "add-user",
+        "--viewer-dir",
+        viewer_dir,
+        "--org-dir",
+        org,
+        "--roles",
+        SUP,
+        "--name",
+        "jo",
+    ]
+    grant = ["--grantor", "boss", "--grantor-password-file", files["boss"]]
+    assert cli.main(add + ["--password-file", files["first"]] + grant) == 0
+    users = ArchiveUsers(viewer_dir)
+    # Without a grantor, a password that does not open jo's slot is refused, naming the way.
+    before = open(users.path).read()
+    capsys.readouterr()
+    assert cli.main(add + ["--password-file", files["second"]]) == 2
+    assert "for a forgotten one" in capsys.readouterr().err
+    assert open(users.path).read() == before
+    # With one, jo's slot and account take the new password, for jo to change first.
+    assert cli.main(add + ["--password-file", files["second"]] + grant) == 0
+    KeyStore(org).unlock("jo", "jos second pass 22").forget()
+    assert users.check("jo", "jos second pass 22").must_change == "set_by_other"
+    assert users.check("jo", "jos first pass 11") is None
+    log = AuditLog(os.path.join(viewer_dir, "audit.db"), os.path.join(viewer_dir, "audit.head"))
+    try:
+        last = log.entries(limit=1)[0]
+    finally:
+        log.close()
+    assert (last.actor, last.target, last.details["granted_by"]) == ("command-line", "jo", "boss")
+    assert last.details["key_slot_reset"] is True
+    # Back to the one jo had before: one of their last four, refused before anything is done.
+    before = open(users.path).read()
+    capsys.readouterr()
+    assert cli.main(add + ["--password-file", files["first"]] + grant) == 2
+    assert "one of jo's last 4 passwords" in capsys.readouterr().err
+    assert open(users.path).read() == before
+    KeyStore(org).unlock("jo", "jos second pass 22").forget()
