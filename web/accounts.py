@@ -188,6 +188,25 @@ def reused(password, current, history):
     return any(passwords.check_password(password, phc) for phc in hashes)
 
 
+def change_problems(name, old, new, confirm, old_ok, reused):
+    """The password form's errors (``{field: sentence}``, empty when none) for ``name``'s
+    change of their own password ``old`` to ``new``, typed again as ``confirm``: the box's
+    rules, not the password in force, the two alike, and none of the last :data:`HISTORY`
+    (``reused(name, new)``), asked last and only when ``old_ok`` (the current password was
+    right): each costs a hash check, and it must not tell a guesser anything (PCI DSS
+    8.3.7). The box's Account page and the archive viewer's Password page both ask it."""
+    problem = passwords.password_problem(new, name)
+    if problem:
+        return {"new": problem}
+    if old_ok and passwords.normalise(new) == passwords.normalise(old):
+        return {"new": "That is your current password: choose a new one."}
+    if new != confirm:
+        return {"confirm": "The two new passwords differ."}
+    if old_ok and reused(name, new):
+        return {"new": "That is one of your last %d passwords: choose one you have not used here." % HISTORY}
+    return {}
+
+
 def history_after(current, history):
     """The hashes an account keeps once its password ``current`` is replaced: it, then
     ``history``, newest first, as many as :func:`reused` reads."""

@@ -15,7 +15,7 @@ from firmware.reports.period import parse_period
 from firmware.reports.tables import hms
 
 from .. import passwords
-from ..accounts import HISTORY
+from ..accounts import change_problems
 from ..security import local_path, public, roles
 from ..throttle import LOCKOUT_AFTER, account_keys
 from .app import SESSION_COOKIE, set_cookie, viewer
@@ -109,16 +109,9 @@ def password():
         v.audit("login_failed", name, field="current password", **v.throttle.lockout(keys))
     else:
         v.throttle.succeeded(keys)
-    problem = passwords.password_problem(new, name)
-    if problem:
-        errors["new"] = problem
-    elif "old" not in errors and passwords.normalise(new) == passwords.normalise(old):
-        errors["new"] = "That is your current password: choose a new one."
-    elif new != (request.form.get("confirm") or ""):
-        errors["confirm"] = "The two new passwords differ."
-    elif "old" not in errors and v.users.reused(name, new):
-        # Checked last, and only after the current password was right (PCI DSS 8.3.7).
-        errors["new"] = "That is one of your last %d passwords: choose one you have not used here." % HISTORY
+    # The box's Account page's own checks (web.accounts.change_problems).
+    confirm = request.form.get("confirm") or ""
+    errors.update(change_problems(name, old, new, confirm, "old" not in errors, v.users.reused))
     if errors:
         return render_template("archive/password.html", errors=errors, must_change=must_change), 400
     has_slot = g.user.has("supervisor") and name in v.keystore.slots()

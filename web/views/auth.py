@@ -10,7 +10,7 @@ from firmware.alarmlog import raise_slot_tampered
 from firmware.errors import KeyStoreError, LinekeeperError, TamperError, WrongPasswordError
 
 from .. import passwords, pwchange
-from ..accounts import HISTORY, MUST_CHANGE
+from ..accounts import MUST_CHANGE, change_problems
 from ..security import (
     SESSION_COOKIE,
     audit,
@@ -226,17 +226,8 @@ def password():
         audit("login_failed", g.user.name, field="current password", **lockout(keys))
     else:
         web.throttle.succeeded(keys)
-    problem = passwords.password_problem(new, g.user.name)
-    if problem:
-        errors["new"] = problem
-    elif "old" not in errors and passwords.normalise(new) == passwords.normalise(old):
-        errors["new"] = "That is your current password: choose a new one."
-    elif new != (request.form.get("confirm") or ""):
-        errors["confirm"] = "The two new passwords differ."
-    elif "old" not in errors and web.accounts.reused(g.user.name, new):
-        # Checked last, and only after the current password was right: each costs a hash
-        # check, and it must not tell a guesser anything (PCI DSS 8.3.7).
-        errors["new"] = "That is one of your last %d passwords: choose one you have not used here." % HISTORY
+    confirm = request.form.get("confirm") or ""
+    errors.update(change_problems(g.user.name, old, new, confirm, "old" not in errors, web.accounts.reused))
     if errors:
         return form_errors("password.html", errors, done=None, **_must_change())
     keystore = web.services.keystore
