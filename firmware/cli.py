@@ -552,6 +552,7 @@ def cmd_sar(args):
         letter_digest,
         parse_redaction,
         parse_withholding,
+        preview_details,
         refuse_hidden,
         release,
     )
@@ -640,7 +641,10 @@ def cmd_sar(args):
         )
         if args.letter:
             # The letter as the bundle would hold it (made now), read before anything goes:
-            # it names who was given copies before.
+            # it names who was given copies before. Audited before it is shown, as the web's.
+            audit.append(
+                args.user, "disclosure_preview", None, preview_details(chosen, copies, withheld), _wall_us()
+            )
             sys.stdout.write(
                 bundle_letter(store, chosen, asked, redactions, about is not None, facts, _wall_us(), copies)
             )

@@ -290,6 +290,21 @@ def bundle_letter(store, calls, request, redactions=(), about=True, facts=None, 
     return letter_text(calls, names, facts, request, released_us, redactions, earlier)
 
 
+def preview_details(calls, copies, withheld=None, request_id=None):
+    """The details of the ``disclosure_preview`` audit entry of a letter (:func:`bundle_letter`)
+    read before its release, on the web form or with ``linekeeper sar --letter``: the ids of
+    its ``calls``, of the copies given before it names (``copies``, :func:`letter_copies`) and
+    of those ``withheld`` from it (``{entry id: reason}``), and the register's request."""
+    details = {
+        "calls": [c["id"] for c in calls],
+        "copies": [e["id"] for e in copies],
+        "withheld": sorted(withheld or ()),
+    }
+    if request_id is not None:
+        details["request"] = request_id
+    return details
+
+
 def letter_digest(text):
     """The SHA-256 of a letter's text (:func:`bundle_letter`, made on time 0: the letter says
     when it was made, the release's time, not the preview's): what the web UI's form carries

@@ -254,6 +254,7 @@ ACTIONS = {
     "recorder_start_failed": "The recorder could not start for a time: no call was recorded",
     "alarm": "An alarm (raised, cleared or acknowledged)",
     "disclosure": "Released calls (subject access)",
+    "disclosure_preview": "Read a subject access letter before its release (its calls, who had copies)",
     "data_request": "A data subject's request (logged, changed, answered, refused, followed up or deleted)",
     "hat_replaced": "Moved the keys to a new HAT",
     "key_backup": "Backed up the key store, or put a backup back",
@@ -335,6 +336,9 @@ DETAIL_LABELS = {
     "complete": "Recorded whole",
     "fingerprint": "Signed by key",
     "refused": "Refused",
+    # A subject access letter read before its release (disclosure_preview): its disclosure
+    # log entries of copies given before.
+    "copies": "Copies given before it names",
     "details": "The caller's details too",
     "notes_erased": "Notes erased",
 }

@@ -105,6 +105,9 @@ ACTIONS = frozenset(
         "alarm",
         "report",
         "disclosure",
+        # A subject access letter read before its release (the web form's preview, `linekeeper
+        # sar --letter`): it names the person's calls and who was given copies of them before.
+        "disclosure_preview",
         # A data subject's request logged, its clock stopped or restarted, extended,
         # answered or refused (firmware/rights.py); target "request:N".
         "data_request",

@@ -385,7 +385,11 @@ def test_a_command_line_release_failing_at_any_step_leaves_the_log_the_trail_and
     elif step == "insert":
         monkeypatch.setattr(DisclosureLog, "add", full)
     elif step == "audit":
-        monkeypatch.setattr(AuditLog, "append", lambda self, actor, action, *a, **kw: full())
+        # The release's entry refused (the letter read before it, --letter, was audited).
+        def refused(self, actor, action, *a, **kw):
+            return full() if action == "disclosure" else real_append(self, actor, action, *a, **kw)
+
+        monkeypatch.setattr(AuditLog, "append", refused)
     else:
 
         def rename(tmp, path):
@@ -441,7 +445,12 @@ def test_a_command_line_release_the_trail_and_the_log_both_refuse_says_what_the_
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(AuditLog, "append", full)
+    real_append = AuditLog.append
+
+    def refused(self, actor, action, *a, **kw):  # the release's entry (the letter read before it is)
+        return full() if action == "disclosure" else real_append(self, actor, action, *a, **kw)
+
+    monkeypatch.setattr(AuditLog, "append", refused)
     monkeypatch.setattr(DisclosureLog, "remove", full)
     out = tmp_path / "smith.zip"
     assert sar(root, copy, out, "--number", "+44 1632 960123") == 2
@@ -589,6 +598,37 @@ def test_the_letter_is_printed_as_the_bundle_would_hold_it_before_anything_is_re
         return re.sub(r"It was made on [^\r\n]*", "", text)
 
     assert made(shown) == made(sent)
+
+
+def test_each_reading_of_the_letter_on_the_command_line_is_audited(tmp_path, capsys):
+    """``--letter`` prints the letter (the person's calls, who was given copies before) and the
+    trail said nothing of it, where the web's Preview is audited: each is audited
+    (``disclosure_preview``), by ``--user``, before it is printed."""
+    root, data = make_box(tmp_path)
+    assert sar(root, data, tmp_path / "a.zip", "--number", "01632960123", "--recipient", "Mr Smith") == 0
+
+    def readings():
+        audit = open_audit(data)
+        try:
+            return audit.entries(action="disclosure_preview", newest_first=False)
+        finally:
+            audit.close()
+
+    before = len(readings())
+    reason = "his brother's name: Sch 2 para 16"
+    assert (
+        sar(
+            root, data, tmp_path / "b.zip", "--number", "01632960123", "--letter", "--withhold", "1:" + reason
+        )
+        == 0
+    )
+    assert "Mr Smith" not in capsys.readouterr().out
+    [read] = readings()[before:]
+    assert read.actor == "admin" and read.target is None
+    assert read.details == {"calls": [1, 3, 4, 6], "copies": [], "withheld": [1]}
+    # Listing the copies given before (--earlier) prints no letter: nothing audited as read.
+    assert sar(root, data, tmp_path / "b.zip", "--number", "01632960123", "--earlier") == 0
+    assert len(readings()) == before + 1
 
 
 def test_a_letter_whose_every_earlier_copy_is_withheld_reads_as_one_with_none(tmp_path):

@@ -531,6 +531,42 @@ def test_a_letter_naming_who_was_given_copies_before_goes_only_once_the_supervis
     assert "Mrs Jones" not in readme and "to Jones & Co Solicitors: call 1." in readme
 
 
+def test_each_reading_of_the_letter_before_its_release_is_audited(box, people, monkeypatch):
+    """The form's letter names the person's calls and who was given copies of them before (a
+    private person's name too), and the trail said nothing of a supervisor reading it: only a
+    release was audited. Each showing of the letter is audited (``disclosure_preview``: its
+    calls, the copies it names, those withheld), a Preview and a release refused to show it."""
+    box.recordings.store = box.store
+    box.add_recordings([1])
+    monkeypatch.setattr(box.store, "export_stream", lambda rid, key: a_tone())
+    sam = people["sam"]
+    first = _log_release(box, "sam", "Mrs Jones", "1")
+
+    def readings():
+        return box.services.audit.entries(action="disclosure_preview", newest_first=False)
+
+    assert letter_shown(box, sam, dict(RELEASE, shown_earlier=str(first)))
+    [read] = readings()
+    assert read.actor == "sam" and read.target is None
+    assert {k: read.details[k] for k in ("calls", "copies", "withheld")} == {
+        "calls": [1],
+        "copies": [first],
+        "withheld": [],
+    }
+    assert read.details["address"]
+    # A release refused because its letter was not read shows the letter: read, and audited.
+    resp = box.post(sam, "/sar", dict(RELEASE, letter_shown="", shown_earlier=str(first)), token_from="/sar")
+    assert resp.status_code == 400 and 'id="sar-letter-text"' in resp.get_data(as_text=True)
+    assert len(readings()) == 2
+    form = dict(RELEASE, withhold=str(first), withhold_reason_1="his mother's name: Sch 2 para 16")
+    letter_shown(box, sam, dict(form, shown_earlier=str(first)))
+    assert readings()[-1].details["copies"] == [] and readings()[-1].details["withheld"] == [first]
+    # A search shows no letter, and a refused form none either: nothing audited as read.
+    sam.get("/sar", query_string={"number": RELEASE["number"]})
+    box.post(sam, "/sar", dict(RELEASE, requester="", preview="1"), token_from="/sar")
+    assert len(readings()) == 3 and "disclosure" not in box.audit_actions()
+
+
 def test_a_bundle_password_typed_before_the_form_was_shown_again_is_asked_for_not_dropped(
     box, people, monkeypatch
 ):

@@ -37,6 +37,7 @@ from firmware.sar import (
     not_released,
     notes_and_names,
     parse_redaction,
+    preview_details,
     refuse_hidden,
     release,
     release_seen,
@@ -44,7 +45,7 @@ from firmware.sar import (
 
 from ..documents import letter_facts
 from ..sarjob import KEEP_S
-from ..security import form_errors, lk, roles, unlocked_key
+from ..security import audit, form_errors, lk, roles, unlocked_key
 from . import csv_download, rights_register
 
 bp = Blueprint("sar", __name__)
@@ -298,6 +299,9 @@ def release_bundle():
             shown = request.form.get("letter_shown", "")
             preview = request.form.get("preview")
             if preview or (shown != digest and (copies or shown)):
+                # The letter is shown (below): it names the person's calls and who was given
+                # copies of them before, a private person too. Each reading is audited.
+                audit("disclosure_preview", None, **preview_details(chosen, copies, withheld, request_id))
                 if shown and not preview:
                     # Read, then changed: another's release meanwhile, one never made, the form.
                     errors["release"] = (
