@@ -2,6 +2,7 @@
 
 import argparse
 import base64
+import contextlib
 import dataclasses
 import logging
 import os
@@ -661,32 +662,48 @@ def cmd_sar(args):
                 "(withhold any copy it should not name), then release with the --letter-sha256 it "
                 "prints. Nothing was released"
             )
-        entry, _ = release(
-            args.data_dir,
-            store,
-            audit,
-            key,
-            actor=args.user,
-            requester=args.requester,
-            recipient=args.recipient,
-            reason=args.reason,
-            calls=calls,
-            search=search,
-            bundle_name=os.path.basename(args.out),
-            bundle_password=bundle_password,
-            wall_us=_wall_us(),
-            redactions=redactions,
-            # Streamed to a file beside --out, renamed to it once the release is logged:
-            # a failure (a recording's check, gpg, a full stick) leaves no part of it, but
-            # for a bundle whose release the trail refused to audit as not made (kept, said).
-            spool=FileSpool(args.out, mode=0o600),
-            progress=_bundle_progress,
-            only=args.calls,
-            about=about,
-            facts=facts,
-            withheld=withheld,
-            letter_sha256=args.letter_sha256,
-        )
+        # Streamed to a file beside --out, renamed to it once the release is logged: a failure
+        # (a recording's check, gpg, a full stick) or an interrupt (Ctrl-C, SIGTERM) leaves no
+        # part of it, but for a bundle whose release the trail refused to audit as not made
+        # (kept, said).
+        spool = FileSpool(args.out, mode=0o600)
+        try:
+            with _interrupted_by_signals(lambda: spool.whole):
+                entry, _ = release(
+                    args.data_dir,
+                    store,
+                    audit,
+                    key,
+                    actor=args.user,
+                    requester=args.requester,
+                    recipient=args.recipient,
+                    reason=args.reason,
+                    calls=calls,
+                    search=search,
+                    bundle_name=os.path.basename(args.out),
+                    bundle_password=bundle_password,
+                    wall_us=_wall_us(),
+                    redactions=redactions,
+                    spool=spool,
+                    progress=_bundle_progress,
+                    only=args.calls,
+                    about=about,
+                    facts=facts,
+                    withheld=withheld,
+                    letter_sha256=args.letter_sha256,
+                )
+        except BaseException as exc:
+            if not spool.whole:
+                # Nothing was logged: what was begun goes (release() removes it too; here also
+                # on a signal before it began), and the user is told.
+                spool.discard()
+                if spool.written or isinstance(exc, _Interrupted):
+                    print(
+                        "linekeeper: %sthe unfinished bundle beside %s was removed: nothing was released"
+                        % ("%s: " % exc if isinstance(exc, _Interrupted) else "", args.out),
+                        file=sys.stderr,
+                    )
+            raise
     finally:
         if key is not None:
             key.forget()
@@ -702,6 +719,50 @@ def cmd_sar(args):
         )  # fmt: skip
     )
     return 0
+
+
+class _Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped ``linekeeper sar`` as it wrote a bundle."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+    def __str__(self):
+        return "interrupted (%s)" % signal.Signals(self.signum).name
+
+
+@contextlib.contextmanager
+def _interrupted_by_signals(deferred):
+    """SIGINT and SIGTERM raise :class:`_Interrupted` in the block (SIGTERM ended the process
+    where it stood, its half-written bundle left beside ``--out``), so that what it began is
+    removed; but while ``deferred()`` (the bundle is whole, its release being logged and
+    audited: a cut between the two left them disagreeing) the signal waits for the block's
+    end, and is then said (the release was made)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    waiting, raised = [], []
+
+    def handler(signum, frame):
+        if deferred() or raised:  # (a second one while the first's removal is under way: waits)
+            waiting.append(signum)
+        else:
+            raised.append(signum)
+            raise _Interrupted(signum)
+
+    before = {n: signal.signal(n, handler) for n in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for n, old in before.items():
+            signal.signal(n, old)
+    if waiting and not raised:
+        print(
+            "linekeeper: %s came as the release was being logged: it was finished first"
+            % signal.Signals(waiting[0]).name,
+            file=sys.stderr,
+        )
 
 
 def _earlier_seen(data_dir, earlier, account):
@@ -2189,8 +2250,8 @@ def main(argv=None):
 
         print("linekeeper: %s" % describe(exc), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C; SIGTERM where a command stops on it (sar)
+        return 128 + getattr(exc, "signum", signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -296,6 +296,8 @@ class FileSpool:
     """The bundle written beside ``path`` (a hidden temporary file, mode ``mode``), renamed
     to ``path`` (durably) when committed; removed when discarded, so a failure leaves no
     half-written bundle (nor one renamed into place by a commit that then failed).
+    :attr:`written`: the bytes written so far; :attr:`whole`: it is all out (:meth:`ready`),
+    its release may be being logged.
 
     :raises OSError: the file cannot be made
     """
@@ -305,12 +307,16 @@ class FileSpool:
         directory, name = os.path.split(os.path.abspath(self.path))
         self._tmp = os.path.join(directory, ".%s.%s%s" % (name, secrets.token_hex(6), fsutil.TEMP_SUFFIX))
         self._placed = False  # renamed to ``path`` by a commit that then failed (its folder's sync)
+        self.written = 0
+        self.whole = False
         fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         os.fchmod(fd, mode)
         self._file = os.fdopen(fd, "wb")
 
     def write(self, data):
-        return self._file.write(data)
+        n = self._file.write(data)
+        self.written += n
+        return n
 
     def ready(self):
         """Write it all out and sync it, before the release is logged: a full card or stick
@@ -319,6 +325,7 @@ class FileSpool:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
+        self.whole = True
 
     def commit(self, entry_id=None):
         """Sync and rename into place.

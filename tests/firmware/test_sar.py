@@ -465,6 +465,95 @@ def test_a_command_line_release_the_trail_and_the_log_both_refuse_says_what_the_
     assert os.listdir(tmp_path) == ["data"]
 
 
+@pytest.mark.parametrize("stop", ["fails", "ctrl-c", "sigterm"])
+def test_a_command_line_release_stopped_part_way_removes_its_unfinished_bundle_and_says_so(
+    sar_dir, tmp_path, monkeypatch, capsys, stop
+):
+    """A bundle stopped as its second recording was written: a recording failing its check and
+    Ctrl-C left nothing, but said nothing of it, and SIGTERM ended the process where it stood,
+    the half-written bundle left beside --out. Each removes what it began, and says so; nothing
+    is logged."""
+    import shutil
+    import signal
+
+    from firmware.errors import TamperError
+    from firmware.recording.store import RecordingStore
+
+    root, data = sar_dir
+    copy = str(tmp_path / "data")
+    shutil.copytree(data, copy, ignore=shutil.ignore_patterns("lock", "*.sock"))
+    before = _said(copy)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    real = RecordingStore.export_stream
+    streamed = []
+
+    def export_stream(self, *args, **kwargs):
+        streamed.append(args)
+        if len(streamed) == 2:
+            assert os.listdir(stick), "the first recording is written beside --out"
+            if stop == "fails":
+                raise TamperError("recording 2 failed its check")
+            if stop == "ctrl-c":
+                raise KeyboardInterrupt
+            signal.raise_signal(signal.SIGTERM)
+        return real(self, *args, **kwargs)
+
+    def killed(signum, frame):
+        raise AssertionError("SIGTERM ended linekeeper sar where it stood")
+
+    monkeypatch.setattr(RecordingStore, "export_stream", export_stream)
+    old = signal.signal(signal.SIGTERM, killed)
+    try:
+        code = sar(root, copy, stick / "smith.zip", "--number", "+44 1632 960123")
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    monkeypatch.undo()
+    assert code == {"fails": 2, "ctrl-c": 130, "sigterm": 128 + signal.SIGTERM}[stop]
+    assert len(streamed) == 2 and os.listdir(stick) == [] and _said(copy) == before
+    err = capsys.readouterr().err
+    said = "the unfinished bundle beside %s was removed: nothing was released" % (stick / "smith.zip")
+    assert said in err
+    if stop == "sigterm":
+        assert "linekeeper: interrupted (SIGTERM): " + said in err
+
+
+def test_a_sigterm_as_a_command_line_release_is_logged_waits_for_it_to_be_finished(
+    sar_dir, tmp_path, monkeypatch, capsys
+):
+    """A SIGTERM between the release's disclosure log entry and its audit entry left the
+    two disagreeing: it waits for the release to be finished (logged, audited, renamed into
+    place), which is then said."""
+    import shutil
+    import signal
+
+    root, data = sar_dir
+    copy = str(tmp_path / "data")
+    shutil.copytree(data, copy, ignore=shutil.ignore_patterns("lock", "*.sock"))
+    before = _said(copy)
+    out = tmp_path / "smith.zip"
+    real = DisclosureLog.add
+
+    def add(self, *args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)
+        return real(self, *args, **kwargs)
+
+    def killed(signum, frame):
+        raise AssertionError("SIGTERM stopped linekeeper sar as it logged the release")
+
+    monkeypatch.setattr(DisclosureLog, "add", add)
+    old = signal.signal(signal.SIGTERM, killed)
+    try:
+        assert sar(root, copy, out, "--number", "+44 1632 960123") == 0
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    monkeypatch.undo()
+    new = {k: v for k, v in _said(copy).items() if k not in before}
+    assert list(new.values()) == ["released"] and zipfile.ZipFile(out).testzip() is None
+    assert sorted(os.listdir(tmp_path)) == ["data", "smith.zip"]
+    assert "SIGTERM came as the release was being logged: it was finished first" in capsys.readouterr().err
+
+
 def test_a_recording_erased_or_deleted_is_said_so_in_the_bundle(sar_dir, tmp_path):
     """The call's record said "recording": null, as for a call never recorded: the person
     is owed when and why it went."""
