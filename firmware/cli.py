@@ -536,7 +536,44 @@ def _bundle_progress(done, total):
 
 
 def cmd_sar(args):
-    """Answer a subject access request: a bundle of a number's calls, logged and audited."""
+    """Answer a subject access request: a bundle of a number's calls, logged and audited.
+    A request refused (bad input, not a supervisor, a copy given before they may not see, a
+    letter not read or changed: anything refused before any of the bundle was written) is
+    logged and audited as the web form's is (:func:`firmware.sar.refusal_audited`)."""
+    begun = []  # the bundle's spool, once made
+    try:
+        return _sar(args, begun)
+    except LinekeeperError as exc:
+        if not (begun and (begun[0].written or begun[0].whole)):
+            _sar_refused(args, str(exc))
+        raise
+
+
+def _sar_refused(args, why):
+    """Log and audit ``linekeeper sar``'s refusal, ``why``, by ``--user``: on a box whose
+    audit trail there is (a wrong --data-dir has none to write to: logged only)."""
+    from firmware.sar import log, refusal_audited
+
+    from .box import open_audit
+
+    if not os.path.exists(os.path.join(args.data_dir, "audit.db")):
+        log.warning("subject access release by %s refused: %s", args.user, why)
+        return
+    try:
+        audit = open_audit(args.data_dir)
+    except (LinekeeperError, OSError, sqlite3.Error) as exc:
+        log.error("subject access release by %s refused, and not audited (%s): %s", args.user, exc, why)
+        return
+    try:
+        refusal_audited(
+            lambda action, details: audit.append(args.user, action, None, details, _wall_us()), args.user, why
+        )
+    finally:
+        audit.close()
+
+
+def _sar(args, begun):
+    """:func:`cmd_sar`; ``begun`` is given the bundle's spool once it is made."""
     from firmware.calls.calllog import iso_ms
     from firmware.recording.store import RecordingStore
     from firmware.storage.fieldseal import load_field_cipher
@@ -667,6 +704,7 @@ def cmd_sar(args):
         # part of it, but for a bundle whose release the trail refused to audit as not made
         # (kept, said).
         spool = FileSpool(args.out, mode=0o600)
+        begun.append(spool)
         try:
             with _interrupted_by_signals(lambda: spool.whole):
                 entry, _ = release(

@@ -20,6 +20,7 @@ why, and which copies given before its letter left out and why) and to the audit
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -33,6 +34,8 @@ from .policy import cards
 from .policy.rules import called_number, normalise
 from .sarbundle import Counted, GpgStream, MemorySpool, ZipStream, wav_parts
 from .sarletter import letter_text
+
+log = logging.getLogger("linekeeper.sar")
 
 MAX_CALLS = 5000
 # The recordings one bundle carries, in seconds of audio. The bundle is streamed
@@ -303,6 +306,18 @@ def preview_details(calls, copies, withheld=None, request_id=None):
     if request_id is not None:
         details["request"] = request_id
     return details
+
+
+def refusal_audited(append, actor, why):
+    """A release (or its letter's preview) refused, nothing released: logged, and audited as
+    ``disclosure_refused`` with why (``{"refused": why}``) through ``append(action, details)``,
+    on the web form, in its bundle's job and by ``linekeeper sar`` alike. A trail that refuses
+    the entry is logged too; the refusal stands (it is shown or printed), whatever the trail."""
+    log.warning("subject access release by %s refused: %s", actor, why)
+    try:
+        append("disclosure_refused", {"refused": why})
+    except Exception as exc:  # the trail's card full, or the trail damaged: said, not hidden
+        log.error("subject access release by %s refused, and not audited (%s): %s", actor, exc, why)
 
 
 def letter_digest(text):

@@ -254,6 +254,7 @@ ACTIONS = {
     "recorder_start_failed": "The recorder could not start for a time: no call was recorded",
     "alarm": "An alarm (raised, cleared or acknowledged)",
     "disclosure": "Released calls (subject access)",
+    "disclosure_refused": "Refused a subject access release: nothing was released (why, in its details)",
     "disclosure_preview": "Read a subject access letter before its release (its calls, who had copies)",
     "data_request": "A data subject's request (logged, changed, answered, refused, followed up or deleted)",
     "hat_replaced": "Moved the keys to a new HAT",

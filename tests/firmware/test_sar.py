@@ -876,3 +876,44 @@ def test_a_copy_given_before_the_user_may_not_see_is_not_shown_nor_released_by_t
         assert ("%s is not a supervisor" % who if who == "audrey" else "nobody has no account") in (
             capsys.readouterr().err
         )
+
+
+def test_a_command_line_refusal_is_logged_and_audited_as_the_web_forms_is(tmp_path, capsys, caplog):
+    """``linekeeper sar`` refused bad input, a user who is not a supervisor and a copy given
+    before withheld that the letter does not list, on stderr alone: the trail had no word of
+    any. Each is logged and audited (``disclosure_refused``, by ``--user``, with what was said),
+    as the web form's refusals are; a release that then goes is no refusal."""
+    root, data = make_box(tmp_path)
+    _accounts(root, data)
+    out = tmp_path / "b.zip"
+
+    def refusals():
+        audit = open_audit(data)
+        try:
+            return [
+                (e.actor, e.details) for e in audit.entries(action="disclosure_refused", newest_first=False)
+            ]
+        finally:
+            audit.close()
+
+    cases = [
+        (("--number", "12"), "admin", "12 is not a phone number: give at least 4 of its digits"),
+        (("--number", "01632960123", "--user", "audrey"), "audrey", "audrey is not a supervisor"),
+        (
+            ("--number", "01632960123", "--withhold", "7:exemption: crime prevention"),
+            "admin",
+            "disclosure log entry 7 is not among the copies of these calls given before",
+        ),
+    ]
+    for extra, who, said in cases:
+        caplog.clear()
+        assert sar(root, data, out, *extra, read=False) == 2
+        assert said in capsys.readouterr().err
+        [(actor, details)] = refusals()[-1:]
+        assert actor == who and said in details["refused"] and set(details) == {"refused"}
+        [logged] = [r for r in caplog.records if r.name == "linekeeper.sar"]
+        assert "release by %s refused" % who in logged.getMessage() and said in logged.getMessage()
+        assert not out.exists() and DisclosureLog(data).entries() == []
+    assert len(refusals()) == len(cases)
+    assert sar(root, data, out, "--number", "01632960123") == 0
+    assert len(refusals()) == len(cases)

@@ -567,6 +567,56 @@ def test_each_reading_of_the_letter_before_its_release_is_audited(box, people, m
     assert len(readings()) == 3 and "disclosure" not in box.audit_actions()
 
 
+def test_a_release_the_form_or_its_job_refuses_is_logged_and_audited(box, people, monkeypatch, caplog):
+    """A release refused (bad input, a letter not read, or one changed before its job made the
+    bundle) was said on the page and nowhere else. Each is logged and audited
+    (``disclosure_refused``: by whom, from where, what was said), as ``linekeeper sar``'s are."""
+    from firmware import sar
+
+    box.recordings.store = box.store
+    box.add_recordings([1])
+    monkeypatch.setattr(box.store, "export_stream", lambda rid, key: a_tone())
+    sam = people["sam"]
+
+    def refusals():
+        return [
+            e.details for e in box.services.audit.entries(action="disclosure_refused", newest_first=False)
+        ]
+
+    resp = box.post(sam, "/sar", dict(RELEASE, requester=""), token_from="/sar")
+    assert resp.status_code == 400
+    [refused] = refusals()
+    assert refused["refused"] == "give the requester of the release" and refused["address"]
+    assert any(
+        r.name == "linekeeper.sar" and "release by sam refused: give the requester" in r.getMessage()
+        for r in caplog.records
+    )
+    first = _log_release(box, "sam", "Mrs Jones", "1")
+    form = dict(RELEASE, letter_shown="", shown_earlier=str(first))
+    assert box.post(sam, "/sar", form, token_from="/sar").status_code == 400
+    assert refusals()[-1]["refused"].startswith("The letter names who was given copies of these calls before")
+    # A copy logged while the job waits to read them: the job refuses it, audited as well.
+    real = sar.earlier_releases
+
+    def meanwhile(*args, **kw):
+        _log_release(box, "sam", "Mr Jones", "1")
+        monkeypatch.setattr(sar, "earlier_releases", real)
+        return real(*args, **kw)
+
+    shown = letter_shown(box, sam, dict(RELEASE, shown_earlier=str(first)))
+    monkeypatch.setattr(sar, "earlier_releases", meanwhile)
+    resp = box.post(
+        sam, "/sar", dict(RELEASE, letter_shown=shown, shown_earlier=str(first)), token_from="/sar"
+    )
+    assert resp.status_code == 302
+    box.web.sar_jobs.wait()
+    assert len(refusals()) == 3 and "not the one shown on the form" in refusals()[-1]["refused"]
+    assert "disclosure" not in box.audit_actions()
+    # A release that goes is no refusal.
+    released(box, sam, dict(RELEASE, shown_earlier="%d,%d" % (first, first + 1)))
+    assert len(refusals()) == 3 and "disclosure" in box.audit_actions()
+
+
 def test_a_bundle_password_typed_before_the_form_was_shown_again_is_asked_for_not_dropped(
     box, people, monkeypatch
 ):

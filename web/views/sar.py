@@ -38,6 +38,7 @@ from firmware.sar import (
     notes_and_names,
     parse_redaction,
     preview_details,
+    refusal_audited,
     refuse_hidden,
     release,
     release_seen,
@@ -315,6 +316,8 @@ def release_bundle():
                         "(The letter, as it goes), withhold any copy it should not name, then "
                         "release again. Nothing was released."
                     )
+                if errors:
+                    _refused(errors["release"])
                 return _form_again(values, errors, calls, key, withheld, typed, earlier, (letter, digest))
             # The job reads the copies given before again, and releases only this very letter.
             work = _work(dict(form, letter_sha256=digest), key, store, request_id, kept, facts, wall_us)
@@ -322,8 +325,15 @@ def release_bundle():
         except LinekeeperError as exc:
             errors["release"] = str(exc)
     if errors:
+        _refused(errors["release"])
         return _form_again(values, errors, calls, key, withheld, typed, earlier)
     return redirect(url_for("sar.bundle", token=job.token))
+
+
+def _refused(why):
+    """The release form refused, nothing released: logged and audited (``disclosure_refused``,
+    from the address it was sent from), as ``linekeeper sar``'s refusals are."""
+    refusal_audited(lambda action, details: audit(action, None, **details), g.user.name, why)
 
 
 def _again(form):
@@ -368,20 +378,34 @@ def _work(form, key, store, request_id, kept, facts, wall_us):
         with app.app_context():
             web = app.extensions["linekeeper"]
             services = web.services
-            entry_id, _ = release(
-                web.config.data_dir,
-                store,
-                services.audit,
-                key,
-                bundle_name=name,
-                wall_us=wall_us,
-                spool=spool,
-                progress=progress,
-                about=lambda calls: kept,
-                facts=facts,
-                request_id=request_id,
-                **form,
-            )
+            try:
+                entry_id, _ = release(
+                    web.config.data_dir,
+                    store,
+                    services.audit,
+                    key,
+                    bundle_name=name,
+                    wall_us=wall_us,
+                    spool=spool,
+                    progress=progress,
+                    about=lambda calls: kept,
+                    facts=facts,
+                    request_id=request_id,
+                    **form,
+                )
+            except LinekeeperError as exc:
+                if not spool.size and spool.entry_id is None:
+                    # Refused before any of it was written (the letter changed since it was
+                    # shown): as the form's refusals are. One that failed later is no refusal.
+                    actor = form["actor"]
+                    refusal_audited(
+                        lambda action, details: services.audit.append(
+                            actor, action, None, details, int(services.wall_us())
+                        ),
+                        actor,
+                        str(exc),
+                    )
+                raise
             if request_id is not None:
                 services.audit.append(
                     form["actor"],
