@@ -349,6 +349,28 @@ def test_the_bundle_holds_the_notes_on_the_calls_and_the_name_the_box_gives_the_
     assert about["phonebook"] == {"02079460000": "Mrs Zog Home"}
 
 
+def test_the_bundle_names_no_other_caller(box, people):
+    """docs/reports.md, who a bundle names: another caller's number, the phone book's name
+    for it and a colleague's note on their call stay out of the person's bundle, in every
+    file of it (the letter, the call records, the notes and names, the manifest)."""
+    box.recordings.store = box.store
+    box.web.notes.add(2, "Mr Other rang about his overdue invoice", "sam")
+    box.web.phonebook.put("02079460001", "Mr Other Private", "uk")
+    box.web.phonebook.put("02079460000", "Mrs Zog Home", "uk")
+    resp = released(box, people["sam"], RELEASE)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[-800:]
+    bundle = zipfile.ZipFile(io.BytesIO(resp.data))
+    files = {
+        name: bundle.read(name).decode("utf-8") for name in bundle.namelist() if not name.endswith(".wav")
+    }
+    assert {"README.txt", "calls.json", "notes-and-names.json", "manifest.json"} <= set(files)
+    assert [c["number"] for c in json.loads(files["calls.json"])] == ["02079460000"]
+    for name, text in files.items():
+        for other in ("02079460001", "7946 0001", "Mr Other", "overdue invoice"):
+            assert other not in text, (name, other)
+    assert "Mrs Zog Home" in files["notes-and-names.json"]
+
+
 def test_the_disclosure_log_shows_the_whole_hash_of_each_bundle(box, people):
     """A recipient's copy is checked against the log: sixteen hex digits of it
     were shown, which no one can compare a bundle's SHA-256 with."""
