@@ -177,6 +177,15 @@ DECISIONS = {
     "pending": "Waiting for someone to ask for recording",
 }
 
+# Why a call's far end was never heard, so its consent notice was not played and, unless
+# the box records a call whose notice could not be given, nothing was recorded: no rule
+# said skip and nothing failed (firmware.reports.compute.not_heard). The call's page and
+# the report say it in these words.
+NOT_HEARD = {
+    "unheard": "nobody was heard on the line after dialling",
+    "paused": "the line was paused (card details) before the far end was heard",
+}
+
 NOTICES = {
     "announcement": "Spoken announcement",
     "tone": "Beep",
@@ -387,6 +396,7 @@ _TABLES = {
     "alarm": ALARMS,
     "decision": DECISIONS,
     "notice": NOTICES,
+    "not_heard": NOT_HEARD,
     "end": END_REASONS,
     "recording": RECORDING_STATES,
     "action": ACTIONS,
@@ -403,7 +413,7 @@ def fallback(code):
 
 def say(kind, code):
     """The words for ``code`` of ``kind`` ("state", "fault", "alarm", "decision", "notice",
-    "end", "recording", "action", "pause_end", "detail"); ``""`` for None.
+    "not_heard", "end", "recording", "action", "pause_end", "detail"); ``""`` for None.
 
     :raises KeyError: ``kind`` is not one of those (a programming error)
     """

@@ -16,12 +16,15 @@ Definitions (also in docs/reports.md):
 - coverage, of connected calls: recorded (a recording exists or retention
   deleted it), private (the line never records), excluded (any other rule,
   by reason), not asked (on demand, no one asked), before setup (the rules said
-  record on a box with no recording key yet: nothing could be recorded), failed
+  record on a box with no recording key yet: nothing could be recorded), not heard
+  (nobody was heard on the line after dialling) and paused before heard (the line was
+  paused before the far end was heard), so no notice was played and nothing recorded, failed
   (the policy said record and there is no recording); paused: calls with a PCI pause, and
   the pauses (spans) and the paused seconds (a span a crash left open: to the
   call's end);
 - consent notices, of connected calls with a notice record: given, failed
-  (an error was recorded), off; a call whose only notice was the warning tone
+  (an error was recorded), not played as the far end was never heard (nobody there, or
+  a paused line: nothing failed), off; a call whose only notice was the warning tone
   (notice "off") counts by its beeps: given if one sounded, failed if the first
   could not be played (``warning_tone_error``: nobody was told), off if none was due;
 - retention deletions: the deletion log's entries dated in the period;
@@ -51,7 +54,17 @@ from ..storage.audit import SEALED_KEY
 from ..storage.fieldseal import register_sql
 
 MAX_CALLS = 200_000  # a larger report is refused (memory and time on a Pi)
-_COVERAGE = ("recorded", "partial", "private", "excluded", "not_asked", "before_setup", "failed")
+_COVERAGE = (
+    "recorded",
+    "partial",
+    "private",
+    "excluded",
+    "not_asked",
+    "before_setup",
+    "unheard",
+    "paused_unheard",
+    "failed",
+)
 
 
 def _connect(path, cipher=None):
@@ -94,7 +107,7 @@ def _empty_totals():
             "pauses": 0,
             "paused_ms": 0,
         },
-        "consent": {"given": 0, "failed": 0, "off": 0},
+        "consent": {"given": 0, "failed": 0, "unheard": 0, "off": 0},
         "deletions": 0,
     }
 
@@ -126,10 +139,15 @@ def _coverage(cov, row):
     decision, reason, states, deleted = row[7], row[8], row[11], row[12]
     cov["connected"] += 1
     states = set((states or "").split(",")) - {""}
+    unheard = not_heard(json.loads(row[9]) if row[9] else {})
     if states or deleted:
         cov["recorded"] += 1
         if "partial" in states:
             cov["partial"] += 1
+    elif decision == "skip" and unheard is not None:
+        # No rule said skip and nothing failed: the far end was never heard, so no notice
+        # was played and the call was not recorded (the call page says so in these words).
+        cov["paused_unheard" if unheard == "paused" else "unheard"] += 1
     elif decision == "skip" and reason and reason.endswith(" is private"):
         cov["private"] += 1
     elif decision == "skip":
@@ -158,14 +176,32 @@ def _paused_ms(span, ended_us):
     return 0 if to_us is None else max(0, to_us - _iso_us(span["from"])) // 1000
 
 
+def not_heard(consent):
+    """Why the far end of the call whose ``consent`` record (a dict) this is was never heard,
+    so that no notice was played (nothing failed: no alarm was raised): ``"unheard"`` (nobody
+    on the line after dialling), ``"paused"`` (the line was paused, card details, before
+    the far end was heard: the box hears nothing of a paused line), or None. Their words:
+    :data:`firmware.words.NOT_HEARD`, on the call's page and in the report."""
+    if consent.get("given"):
+        return None
+    if consent.get("paused"):
+        return "paused"
+    if consent.get("unheard"):
+        return "unheard"
+    return None
+
+
 def consent_outcome(consent):
     """How a call's ``consent`` record (a dict) counts: ``"given"``, ``"failed"`` (an error
-    was recorded) or ``"off"``. A call whose only notice is the warning tone (notice "off",
+    was recorded), ``"unheard"`` (not played: the far end was never heard, :func:`not_heard`)
+    or ``"off"``. A call whose only notice is the warning tone (notice "off",
     tone on) counts by its beeps: given once one sounded, failed when its first could not
     be played (nobody was told), off only if none was due. The reports count by it and the
     calls CSV (web.views.calls) says it."""
     if consent.get("given"):
         return "given"
+    if not_heard(consent) is not None:
+        return "unheard"  # nobody to tell, or a paused line: not the notice's failure
     if consent.get("error"):
         return "failed"
     if consent.get("warning_tones"):

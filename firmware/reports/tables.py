@@ -29,12 +29,16 @@ SUMMARY = (
     ("Excluded by rule", ("coverage", "excluded")),
     ("On demand, not asked", ("coverage", "not_asked")),
     ("Before setup, not recorded", ("coverage", "before_setup")),
+    # Neither excluded by a rule nor failed: the far end was never heard (the call page's words).
+    ("Not recorded: " + words.NOT_HEARD["unheard"], ("coverage", "unheard")),
+    ("Not recorded: " + words.NOT_HEARD["paused"], ("coverage", "paused_unheard")),
     ("Recording failed", ("coverage", "failed")),
     ("Calls with a PCI pause", ("coverage", "paused_calls")),
     ("PCI pauses", ("coverage", "pauses")),
     ("Paused (h:mm:ss)", ("coverage", "paused_s")),
     ("Consent notice given", ("consent", "given")),
     ("Consent notice failed", ("consent", "failed")),
+    ("Consent notice not played: the far end was not heard", ("consent", "unheard")),
     ("Consent notice off", ("consent", "off")),
     ("Recordings deleted", ("deletions",)),
 )

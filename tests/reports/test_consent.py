@@ -48,6 +48,71 @@ def test_a_tone_only_call_counts_by_its_beeps(tmp_path):
     db.close()
     period = parse_period("2026-03-30", "2026-03-30", "Europe/London")
     report = build_report(str(tmp_path / "calls.db"), period, n_lines=1)
-    assert report["box"]["consent"] == {"given": 3, "failed": 1, "off": 1}
+    assert report["box"]["consent"] == {"given": 3, "failed": 1, "unheard": 0, "off": 1}
     summary = {row[0]: row[1:] for row in tables(report)[0][2]}
     assert summary["Consent notice failed"][0] == "1"
+
+
+def test_calls_whose_far_end_was_never_heard_are_neither_excluded_by_a_rule_nor_failed(tmp_path):
+    """An outbound call nobody was heard on after dialling, and one whose line was paused
+    (card details) before the far end was heard: no notice was played, so neither was
+    recorded, and no alarm was raised (nothing failed). The report counted them as
+    "Excluded by rule" (no rule said skip) and as consent notices that failed; each has a
+    figure of its own, in the words of the call's page (firmware/words.py)."""
+    from firmware import words
+    from firmware.policy.engine import PAUSED_ERROR, PAUSED_REASON, UNHEARD_REASON
+
+    db = sqlite3.connect(tmp_path / "calls.db")
+    db.executescript(SCHEMA)
+    t = _utc_us(2026, 3, 30, 9)
+    pause = [{"from": "2026-03-30T09:10:14.000Z", "to": "2026-03-30T09:10:34.000Z", "by": "button"}]
+    unheard_error = "nobody was heard on the line after the dialling: it was not played"
+    for i, (reason, consent, spans) in enumerate(
+        (
+            (
+                UNHEARD_REASON,
+                {"notice": "announcement", "given": False, "error": unheard_error, "unheard": True},
+                None,
+            ),
+            (
+                PAUSED_REASON,
+                {"notice": "announcement", "given": False, "error": PAUSED_ERROR, "paused": True},
+                pause,
+            ),
+            ("outbound calls are not recorded", None, None),
+        )
+    ):
+        start = t + i * 600 * S
+        db.execute(
+            "INSERT INTO calls (line, direction, started_at, answered_at, ended_at, clock_synced,"
+            " policy_decision, policy_reason, consent, pause_spans)"
+            " VALUES (1, 'out', ?, ?, ?, 1, 'skip', ?, ?, ?)",
+            (
+                start,
+                start + 14 * S,
+                start + 34 * S,
+                reason,
+                json.dumps(consent) if consent else None,
+                json.dumps(spans) if spans else None,
+            ),
+        )
+    db.commit()
+    db.close()
+    period = parse_period("2026-03-30", "2026-03-30", "Europe/London")
+    report = build_report(str(tmp_path / "calls.db"), period, n_lines=1)
+    coverage = report["box"]["coverage"]
+    assert {k: coverage[k] for k in ("excluded", "unheard", "paused_unheard", "failed", "paused_calls")} == {
+        "excluded": 1,
+        "unheard": 1,
+        "paused_unheard": 1,
+        "failed": 0,
+        "paused_calls": 1,
+    }
+    assert coverage["excluded_by_reason"] == {"outbound calls are not recorded": 1}
+    assert report["box"]["consent"] == {"given": 0, "failed": 0, "unheard": 2, "off": 0}
+    summary = {row[0]: row[1] for row in tables(report)[0][2]}
+    assert summary["Excluded by rule"] == "1" and summary["Recording failed"] == "0"
+    assert summary["Not recorded: nobody was heard on the line after dialling"] == "1"
+    assert summary["Not recorded: " + words.say("not_heard", "paused")] == "1"
+    assert summary["Consent notice failed"] == "0"
+    assert summary["Consent notice not played: the far end was not heard"] == "2"
