@@ -978,6 +978,9 @@ class Box:
                 "last_failure": _utc_text(note["last_us"]),
                 "attempts": note["attempts"],
                 "reason": note["error"],
+                # Whether the clock that dates them was set (the note dates them again by
+                # the clock as it is now, firmware/startfail.py): a report says when not.
+                **({"clock_synced": note["clock_synced"]} if "clock_synced" in note else {}),
             },
             self.clock.wall_at(self.clock.now_us()),
         )

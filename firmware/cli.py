@@ -1682,7 +1682,10 @@ def cmd_recorder(args):
     from .signing import run_dir
 
     def failed(exc):
-        startfail.record(run_dir(), exc, time.time_ns() // 1000)
+        # Dated on the monotonic clock too: a failure before the network time arrives is
+        # dated again once it has (firmware/startfail.py).
+        wall_us, mono_us, synced = startfail.clocks_now()
+        startfail.record(run_dir(), exc, wall_us, mono_us, synced)
 
     try:
         board_name, box = _open_box(args, on_box)

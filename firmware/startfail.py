@@ -15,11 +15,21 @@ the console. So each failed start is noted in the RAM-only run directory
 
 The note is gone after a reboot, as the run directory is; without a run
 directory (``linekeeper run`` on a desk) nothing is noted.
+
+A Pi has no battery-backed clock: a start that fails at boot, before the network
+time arrives, is dated by the time the Pi last saved, hours early. So each failure
+is noted with the monotonic clock too (``since_mono_us``, ``last_mono_us``, with
+this boot's id, and whether the wall clock was set: ``clock_synced``), and
+:func:`read` dates the failures again from it by the clock as it reads them (the
+same instant, however the wall clock was set meanwhile), as ``box_start`` is dated
+again (firmware/uptime.py). Read by a clock not yet set, they say so
+(``clock_synced`` false): a report gives such a time as approximate.
 """
 
 import json
 import logging
 import os
+import time
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +52,19 @@ def describe(exc):
     return " ".join(("%s: %s" % (type(exc).__name__, exc)).split())
 
 
+def clocks_now():
+    """``(wall_us, monotonic_us, clock_synced)`` now: the clocks a failure is dated by."""
+    from .clock import kernel_clock_synchronised
+
+    return time.time_ns() // 1000, time.monotonic_ns() // 1000, kernel_clock_synchronised()
+
+
 def read(run_dir):
     """The note of the failed starts since the last start that worked, or None:
-    ``{"error", "since_us", "last_us", "attempts"}`` (wall-clock microseconds)."""
+    ``{"error", "since_us", "last_us", "attempts"}`` (wall-clock microseconds), and
+    ``clock_synced`` (whether the clock that dates them was set; a note without it: as
+    it was read before, set). A note that kept the monotonic clock in this boot is dated
+    by the wall clock as it is now."""
     if run_dir is None:
         return None
     try:
@@ -65,13 +85,25 @@ def read(run_dir):
     ):
         log.warning("the note of the recorder's failed starts is not one: ignored")
         return None
+    monos = [note.get(k) for k in ("since_mono_us", "last_mono_us")]
+    if all(type(m) is int for m in monos) and note.get("boot_id") is not None:
+        from .uptime import boot_id
+
+        if note["boot_id"] == boot_id():
+            # Dated again from the monotonic clock: a failure before the clock was set is
+            # not dated by the time the Pi last saved.
+            wall_us, mono_us, synced = clocks_now()
+            note["since_us"], note["last_us"] = (wall_us - (mono_us - m) for m in monos)
+            note["clock_synced"] = synced
     return note
 
 
-def record(run_dir, exc, wall_us):
-    """Note a failed start (``exc``, at ``wall_us``): the reason is this failure's, the
-    first failure's time and the count carry on. Returns the note, or None without a
-    run directory. Never raises: the recorder's own exit must say why it stops."""
+def record(run_dir, exc, wall_us, mono_us=None, clock_synced=True):
+    """Note a failed start (``exc``, at ``wall_us``; ``mono_us``: the same instant on the
+    monotonic clock, or None; ``clock_synced``: whether the wall clock was set): the
+    reason is this failure's, the first failure's time and the count carry on. Returns
+    the note, or None without a run directory. Never raises: the recorder's own exit
+    must say why it stops."""
     if run_dir is None:
         return None
     earlier = read(run_dir)
@@ -81,6 +113,16 @@ def record(run_dir, exc, wall_us):
         "last_us": wall_us,
         "attempts": (earlier["attempts"] if earlier else 0) + 1,
     }
+    since_mono = (earlier.get("since_mono_us") if earlier else mono_us) if mono_us is not None else None
+    if since_mono is not None:  # not for a first failure noted without it
+        from .uptime import boot_id
+
+        note.update(
+            since_mono_us=since_mono,
+            last_mono_us=mono_us,
+            boot_id=boot_id(),
+            clock_synced=bool(clock_synced),
+        )
     path = os.path.join(run_dir, FILE)
     tmp = path + ".tmp"
     try:

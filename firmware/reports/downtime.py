@@ -36,27 +36,30 @@ def _events(audit_db):
 
 
 def _failed_starts(details, cipher):
-    """``(since_us, reason)`` of a ``recorder_start_failed`` entry's details (sealed:
-    opened with ``cipher``), or None when they are sealed and there is no cipher (the
-    time is then told with the cause before it)."""
+    """``(since_us, reason, clock_set)`` of a ``recorder_start_failed`` entry's details
+    (sealed: opened with ``cipher``), or None when they are sealed and there is no cipher
+    (the time is then told with the cause before it). ``clock_set``: whether the clock
+    that dated them was set (an entry that did not say: as the start's)."""
     if set(details) == {SEALED_KEY}:
         if cipher is None:
             return None
         details = json.loads(cipher.open(details[SEALED_KEY], "audit"))
-    return iso_to_us(details["since"].removesuffix(" UTC")), details.get("reason")
+    since = iso_to_us(details["since"].removesuffix(" UTC"))
+    return since, details.get("reason"), details.get("clock_synced")
 
 
 def _split(gap, failed):
     """``gap`` ``[from_us or None, to_us or None, cause, reason, from_set, to_set]``, its
-    part from the first failed start on (``failed``: ``(since_us, reason)``, or None) said
-    as such. ``from_set`` / ``to_set``: whether the clock that dated each end was set (the
-    failed starts are taken as dated by the clock of the start that worked)."""
+    part from the first failed start on (``failed``: ``(since_us, reason, clock_set)``, or
+    None) said as such. ``from_set`` / ``to_set``: whether the clock that dated each end
+    was set (the failed starts: as they say, else as the clock of the start that worked)."""
     a, b, cause, _, a_set, b_set = gap
     if failed is None or (b is not None and failed[0] >= b):
         return [gap]
     since = failed[0] if a is None else max(failed[0], a)
-    before = [[a, since, cause, None, a_set, b_set]] if a is None or since > a else []
-    return before + [[since, b, "start_failed", failed[1], b_set, b_set]]
+    since_set = b_set if failed[2] is None else failed[2] is not False
+    before = [[a, since, cause, None, a_set, since_set]] if a is None or since > a else []
+    return before + [[since, b, "start_failed", failed[1], since_set, b_set]]
 
 
 def _started(gaps, first, details, wall_us, failed, last_set=True):
@@ -83,7 +86,8 @@ def _started(gaps, first, details, wall_us, failed, last_set=True):
     elif failed is not None and details.get("after") != "first_start" and failed[0] < started:
         # Not recording since nothing on record (a crash in the first minute of the start that
         # audited the failures, on a box with no start before): from the first failed start.
-        gaps.append([failed[0], started, "start_failed", failed[1], start_set, start_set])
+        since_set = start_set if failed[2] is None else failed[2] is not False
+        gaps.append([failed[0], started, "start_failed", failed[1], since_set, start_set])
     return first
 
 
@@ -97,7 +101,7 @@ def _gaps(events, now_us, alive_us, cipher=None, failing=None):
     """Every time the box was not recording: ``[from_us or None, to_us or None, cause,
     reason, from_set, to_set]`` (the last two: whether the clock that dated each end was
     set), and the first start on record ``(wall_us, after)`` or None. ``failing``: the
-    recorder's starts failing now, ``(since_us, reason)``, or None."""
+    recorder's starts failing now, ``(since_us, reason, clock_set)``, or None."""
     gaps, first, last, failed = [], None, None, None
     run_set = True  # the last run's clock was set, by its start or since (clock_set)
     for wall_us, action, details in events:
@@ -113,6 +117,14 @@ def _gaps(events, now_us, alive_us, cipher=None, failing=None):
             for gap in gaps:
                 if gap[1] == was and not gap[5]:
                     gap[1], gap[5] = started, True
+                    if gap[2] == "start_failed" and not gap[4] and gap[0] is not None:
+                        # The failed starts, dated at this start by the same clock not set:
+                        # dated again by as much, and the time before them ends there.
+                        since = gap[0]
+                        gap[0], gap[4] = since + started - was, True
+                        for before in gaps:
+                            if before[1] == since and not before[5]:
+                                before[1], before[5] = gap[0], True
             if first is not None and first[0] == was:
                 first = (started, first[1])
             if last is not None and last == (was, "running"):
@@ -136,8 +148,8 @@ def _gaps(events, now_us, alive_us, cipher=None, failing=None):
     elif last is None and (failing or failed) is not None:
         # No start on record (keys missing since the first boot): from the first failed
         # start, why; the start that audited the failures (``failed``) is in its first minute.
-        since, reason = failing or failed
-        gaps.append([since, None, "start_failed", reason, True, True])
+        since, reason, since_set = failing or failed
+        gaps.append([since, None, "start_failed", reason, since_set is not False, True])
     return gaps, first
 
 
@@ -174,7 +186,7 @@ def downtime(audit_db, period, now_us, alive_us=None, cipher=None, failing=None)
     events = _events(audit_db)
     trail = events is not None
     if failing is not None:
-        failing = (failing["since_us"], failing["error"])
+        failing = (failing["since_us"], failing["error"], failing.get("clock_synced"))
     gaps, first = _gaps(events or [], now_us, alive_us, cipher, failing)
     start_us, end_us = period.start_us, min(period.end_us, max(now_us, period.start_us))
     records_from = None

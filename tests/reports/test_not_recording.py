@@ -413,6 +413,116 @@ def test_the_time_the_recorder_refused_to_start_says_why(tmp_path, synth, monkey
     assert "did not start: " + reason in render(report, "csv").decode()
 
 
+def test_starts_that_failed_before_the_clock_was_set_are_dated_by_the_clock_set_right(
+    tmp_path, synth, monkeypatch
+):
+    """Stopped at 09:05; the power off three hours. The Pi boots at 12:05:30 with its clock at
+    the time it saved (09:05:30, not set) and the recorder's starts fail; NTP sets the clock,
+    and the start at 12:06:30 works. The failures were dated by the clock not set: the report
+    said the box did not start from 09:05:30, three hours it was off, an invented time. Noted
+    on the monotonic clock too, they are dated again by the clock as it is read: from
+    12:05:30; read while the clock is still not set, the time is said approximate."""
+    from firmware import startfail
+
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", str(run))
+    data_dir = _keyed(tmp_path)
+    box = open_sim_box(loads_scenario(json.dumps(_doc(calls=[]))), data_dir, synth=synth)
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 5 * MIN_US)
+    box.stop()
+    stopped, booted, behind = _utc_us(2026, 3, 2, 9, 5), _utc_us(2026, 3, 2, 12, 5, 30), 3 * 60 * MIN_US
+    mono0 = 1_000 * 10**6  # the monotonic clock at the boot's first failure
+    clocks = {}
+    monkeypatch.setattr(startfail, "clocks_now", lambda: clocks["now"])
+
+    def at(seconds, synced):  # the clocks that many seconds after the first failure
+        wall = booted + seconds * 10**6 - (0 if synced else behind)
+        clocks["now"] = (wall, mono0 + seconds * 10**6, synced)
+        return clocks["now"]
+
+    startfail.record(str(run), _refused(data_dir), *at(0, False))
+    startfail.record(str(run), _refused(data_dir), *at(30, False))
+
+    def last_down(now_us):
+        source = ReportSource(data_dir, n_lines=1, wall_us=lambda: now_us)
+        down = source.report(parse_period("2026-03-02", "2026-03-02", "UTC"))["running"]["down"]
+        return [(d["from_us"], d["to_us"], d["cause"], d["approximate"]) for d in down[-2:]]
+
+    wall, _, _ = at(40, False)  # still not set: by that clock, and said so
+    assert last_down(wall) == [
+        (stopped, booted - behind, "clean_stop", True),
+        (booted - behind, None, "start_failed", True),
+    ]
+    wall, _, _ = at(40, True)  # set meanwhile
+    assert last_down(wall) == [(stopped, booted, "clean_stop", False), (booted, None, "start_failed", False)]
+
+    # The start that works, once the clock is set, as the recorder's command runs it.
+    at(60, True)
+    again = open_sim_box(
+        loads_scenario(json.dumps(_doc(start="2026-03-02T12:06:30Z", calls=[]))), data_dir, synth=synth
+    )
+    again.start()
+    again.note_failed_starts(startfail.read(str(run)))
+    startfail.clear(str(run))
+    again.clock.run_until(again.clock.now_us() + MIN_US + 1)
+    again.stop()
+    source = ReportSource(data_dir, n_lines=1, wall_us=lambda: _utc_us(2026, 3, 3, 12))
+    report = source.report(parse_period("2026-03-02", "2026-03-02", "UTC"))
+    assert [(d["from_us"], d["to_us"], d["cause"], d["approximate"]) for d in report["running"]["down"]] == [
+        (None, _utc_us(2026, 3, 2, 9), "not_started", False),
+        (stopped, booted, "clean_stop", False),
+        (booted, booted + MIN_US, "start_failed", False),
+        (booted + 2 * MIN_US + 1, None, "clean_stop", False),
+    ]
+    assert _table(report)[2][:3] == ["2026-03-02 12:05:30", "2026-03-02 12:06:30", "0:01:00"]
+
+
+def test_starts_that_failed_by_a_clock_set_later_in_the_run_are_dated_again_with_its_start(tmp_path):
+    """The start that worked came before the clock was set too: its failures and its start
+    were dated by the same clock, three hours early. Once the run audits clock_set, both
+    are dated again by as much (not its start alone, which made three hours of a power cut
+    a failed start's), and neither is approximate any more."""
+    behind, stop = 3 * 60 * MIN_US, _utc_us(2026, 3, 2, 9, 5)
+    first_failure, started = _utc_us(2026, 3, 2, 12, 5, 30), _utc_us(2026, 3, 2, 12, 6, 30)
+    failed = {
+        "since": "2026-03-02 09:05:30 UTC",  # first_failure on the clock not set
+        "last_failure": "2026-03-02 09:06:00 UTC",
+        "attempts": 2,
+        "reason": "the card is full",
+        "clock_synced": False,
+    }
+    events = [
+        (_utc_us(2026, 3, 2, 9), "box_start", {"after": "first_start", "down_from": None}),
+        (stop, "box_stop", {}),
+        (started - behind, "recorder_start_failed", failed),
+        (
+            started - behind + MIN_US,
+            "box_start",
+            {
+                "after": "clean_stop",
+                "down_from": iso_ms(stop),
+                "started": iso_ms(started - behind),
+                "clock_synced": False,
+            },
+        ),
+        (
+            started + 2 * MIN_US,
+            "clock_set",
+            {"started": iso_ms(started), "was": iso_ms(started - behind), "correction_s": 3 * 3600.0},
+        ),
+    ]
+    calls_db, audit_db = _box_audit(tmp_path, events)
+    period = parse_period("2026-03-02", "2026-03-02", "UTC")
+    report = build_report(calls_db, period, audit_db=audit_db, now_us=started + 3 * MIN_US)
+    assert [(d["from_us"], d["to_us"], d["cause"], d["approximate"]) for d in report["running"]["down"]] == [
+        (None, _utc_us(2026, 3, 2, 9), "not_started", False),
+        (stop, first_failure, "clean_stop", False),
+        (first_failure, started, "start_failed", False),
+    ]
+
+
 def test_failed_starts_a_first_run_audited_before_it_crashed_are_kept(tmp_path, synth, monkeypatch):
     """No start on record; from 08:00 every start failed, until the one at 10:00, which
     audited the failures and crashed within its first minute (no box_start, no sign of
