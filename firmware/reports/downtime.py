@@ -143,8 +143,13 @@ def _gaps(events, now_us, alive_us, cipher=None, failing=None):
         last, failed = (iso_to_us(details.get("started")) or wall_us, "running"), None
     if last is not None and last[1] != "running":
         gaps += _split([last[0], None, last[1], None, run_set, True], failing)  # still down
-    elif last is not None and alive_us is not None and now_us - alive_us > STALE_US:
+    elif last is not None and alive_us is not None and (failing is not None or now_us - alive_us > STALE_US):
+        # Gone since its last sign of life; a recorder whose starts fail now is not running
+        # whatever the age of that sign (its run's box_start, with no stop, says "running").
         gaps += _split([max(alive_us, last[0]), None, "no_sign_of_life", None, run_set, True], failing)
+    elif last is not None and failing is not None:
+        # No sign of life to date it from: from the first failed start, why.
+        gaps += _split([failing[0], None, "start_failed", failing[1], run_set, True], failing)
     elif last is None and (failing or failed) is not None:
         # No start on record (keys missing since the first boot): from the first failed
         # start, why; the start that audited the failures (``failed``) is in its first minute.

@@ -523,6 +523,42 @@ def test_starts_that_failed_by_a_clock_set_later_in_the_run_are_dated_again_with
     ]
 
 
+def test_a_crashed_run_whose_starts_fail_now_is_not_said_running(tmp_path, synth, monkeypatch):
+    """The run crashed a minute after its last sign of life, and every start since fails.
+    Its box_start, with no stop after it, said "running", and the sign of life was under
+    three minutes old (or gone): the report said the box was recording, though its
+    starts were failing. The note of the failed starts says it is not: not recording from
+    the last sign of life (without one, from the first failed start)."""
+    from firmware import startfail
+
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", str(run))
+    data_dir = _keyed(tmp_path)
+    box = open_sim_box(loads_scenario(json.dumps(_doc(calls=[]))), data_dir, synth=synth)
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 5 * MIN_US + 1)
+    alive = last_alive_us(data_dir)
+    crashed = str(tmp_path / "crashed")
+    shutil.copytree(data_dir, crashed, ignore=shutil.ignore_patterns("*.lock", "lock"))
+    box.stop()
+    first_failure = alive + MIN_US
+    startfail.record(str(run), _refused(crashed), first_failure)
+    startfail.record(str(run), _refused(crashed), first_failure + 30_000_000)
+
+    def down(now_us):
+        source = ReportSource(crashed, n_lines=1, wall_us=lambda: now_us)
+        report = source.report(parse_period("2026-03-02", "2026-03-02", "UTC"))
+        return [(d["from_us"], d["to_us"], d["cause"]) for d in report["running"]["down"][1:]]
+
+    now = alive + 2 * MIN_US  # the sign of life not three minutes old yet
+    assert down(now) == [(alive, first_failure, "no_sign_of_life"), (first_failure, None, "start_failed")]
+    os.unlink(os.path.join(crashed, "alive"))
+    assert down(now) == [(first_failure, None, "start_failed")]
+    startfail.clear(str(run))  # no note: nothing says it is not running
+    assert down(now) == []
+
+
 def test_failed_starts_a_first_run_audited_before_it_crashed_are_kept(tmp_path, synth, monkeypatch):
     """No start on record; from 08:00 every start failed, until the one at 10:00, which
     audited the failures and crashed within its first minute (no box_start, no sign of
