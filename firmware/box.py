@@ -89,7 +89,7 @@ from .signing import device_signer, drop_carried, load_signer, run_dir
 from .update.inbox import inbox_dir, restart_step_us
 from .update.rauc import Rauc
 from .update.signals import UpdateSignals
-from .uptime import AliveMark, clear_update_restart, restarted_for_update, start_details
+from .uptime import STEP_US, AliveMark, clear_update_restart, restarted_for_update, start_details
 
 log = logging.getLogger(__name__)
 
@@ -350,6 +350,7 @@ class Box:
         self._start_record = None  # box_start's details, until it is audited
         self._start_t_us = None  # when the run started, on the monotonic clock (box_start's started)
         self._unset_start_us = None  # box_start's started, dated by a clock not yet set (clock_set)
+        self._start_dated_us = None  # box_start's started as on record (or its clock_set's)
         self.seal_s = None  # real seconds the power-fail seal took
         self.holdup_ms = None  # the hold-up time the MCU reported with its warning
         self.on_power_back = None  # fn(): the power returned after a warning, no brownout
@@ -885,11 +886,19 @@ class Box:
         last saved): once the time daemon has set it, audit ``clock_set`` with the start
         dated again from the same instant on the monotonic clock (``started``), as it was
         (``was``) and the difference (``correction_s``); reports read the time before the
-        run from it (firmware/uptime.py). A card that refuses it: tried again in a minute."""
-        if self._unset_start_us is None or not self.clock.synchronised:
-            return
-        was, now = self._unset_start_us, self.clock.wall_at(self.clock.now_us())
+        run from it (firmware/uptime.py). So too when a clock that was set is set again
+        (stepped by more than :data:`firmware.uptime.STEP_US`: by hand, or by the time
+        daemon): the run's times from then on are the new clock's, and a crash is dated by
+        it. A card that refuses it: tried again in a minute."""
+        if self._start_dated_us is None:
+            return  # box_start not on record yet: dated by the clock as it is when it is
         started = self.clock.wall_at(self._start_t_us)
+        if self._unset_start_us is not None:
+            if not self.clock.synchronised:
+                return
+        elif abs(started - self._start_dated_us) <= STEP_US:
+            return
+        was, now = self._start_dated_us, self.clock.wall_at(self.clock.now_us())
         details = {
             "started": iso_ms(started),
             "was": iso_ms(was),
@@ -901,6 +910,7 @@ class Box:
             log.error("cannot audit the clock being set (tried again in a minute): %s", exc)
             return
         self._unset_start_us = None
+        self._start_dated_us = started
 
     def _record_start(self):
         """Audit ``box_start`` if it waits; True once it is on the card (the sign of life
@@ -914,8 +924,9 @@ class Box:
             log.error("cannot audit the start (tried again in a minute): %s", exc)
             return False
         self._start_record = None
+        self._start_dated_us = iso_to_us(details["started"])
         if not details["clock_synced"]:
-            self._unset_start_us = iso_to_us(details["started"])
+            self._unset_start_us = self._start_dated_us
         return True
 
     def _how_last_run_ended(self):

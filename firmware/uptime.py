@@ -61,8 +61,11 @@ A Pi has no battery-backed clock: until the network time arrives it runs from th
 it last saved, so ``box_start`` says whether the clock that dated ``started`` was set
 (``clock_synced``), and a run whose start it dated before it was set audits
 ``clock_set`` once it is (:class:`firmware.box.Box`): the start dated again from the
-same instant on the monotonic clock. A report gives a time dated by a clock not set as
-approximate, at least its length.
+same instant on the monotonic clock; so does a run whose clock, set, is stepped (by hand,
+or by the time daemon). A report gives a time dated by a clock not set as approximate, at
+least its length. A clock set in the minute after the last sign of life would date a crash
+by the clock before the step, so :class:`AliveMark` watches for a step and makes the sign
+again at once.
 
 Reading them back: :func:`firmware.reports.downtime.downtime`.
 """
@@ -83,6 +86,10 @@ UPDATE_RESTART_FILE = "update-restart"
 UPDATE_RESTART_WITHIN_US = 5 * 60_000_000
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 ALIVE_EVERY_US = 60_000_000
+# The wall clock is watched this often for a step (set by the network time or a person) of
+# more than STEP_US, which makes the next sign of life at once (AliveMark).
+STEP_CHECK_US = 5_000_000
+STEP_US = 1_000_000
 # Why the box was not recording before a start (``box_start``'s ``after``).
 CAUSES = ("clean_stop", "power_fail", "update", "crash", "first_start")
 
@@ -97,15 +104,24 @@ def last_alive_us(data_dir):
         return None
 
 
-def write_alive(data_dir, wall_us):
+def write_alive(data_dir, wall_us, sync=False):
     """Write the sign of life ``wall_us``; a card that refuses it is only logged (the
-    box records all the same; a crash then is dated from an earlier sign)."""
+    box records all the same; a crash then is dated from an earlier sign). ``sync``: on
+    the card before it returns (the sign after the clock was set: the one before it,
+    dated by the clock as it was, would date a crash by that clock)."""
+    from .storage.fsutil import fsync_dir
+
     path = os.path.join(os.fspath(data_dir), ALIVE_FILE)
     tmp = path + ".tmp"
     try:
         with open(tmp, "w", encoding="ascii") as f:
             f.write("%d\n" % wall_us)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
+        if sync:
+            fsync_dir(os.path.dirname(path))
     except OSError as exc:
         log.warning("cannot write the sign of life %s: %s", path, exc)
 
@@ -198,7 +214,14 @@ class AliveMark:
     """Write the sign of life every ``every_us`` of ``clock``, the first one ``every_us``
     after :meth:`start`, while ``running()`` is true (a box halted by a power cut stops
     at once) and ``ready()`` is (the run's ``box_start`` is on the card: a sign of this
-    run without it would hide the time before it from the next start)."""
+    run without it would hide the time before it from the next start).
+
+    A wall clock set (stepped: the network time arriving, or a person) between two signs
+    left the last one dated by the clock as it was: a crash or a power cut without
+    warning before the next was then dated by it, its time wrong by the step. So the
+    clock is watched every :data:`STEP_CHECK_US`, and a step of more than
+    :data:`STEP_US` makes the next sign at once (``ready()`` first, which audits the
+    clock being set), on the card before it goes on."""
 
     def __init__(self, clock, data_dir, running, ready=lambda: True, every_us=ALIVE_EVERY_US):
         self.clock = clock
@@ -207,22 +230,46 @@ class AliveMark:
         self.ready = ready
         self.every_us = every_us
         self._timer = None
+        self._watch = None
+        self._offset_us = None  # the wall clock less the monotonic one at the last look
+        self._signed = False  # a sign of this run is on the card
 
     def start(self):
         self._timer = self.clock.call_later(self.every_us, self._tick)
+        self._offset_us = self._offset()
+        self._watch = self.clock.call_later(STEP_CHECK_US, self._check_step)
 
-    def _tick(self):
+    def _offset(self):
+        now = self.clock.now_us()
+        return self.clock.wall_at(now) - now
+
+    def _tick(self, sync=False):
         self._timer = None
         if not self.running():
             return
         if self.ready():
-            write_alive(self.data_dir, self.clock.wall_at(self.clock.now_us()))
+            write_alive(self.data_dir, self.clock.wall_at(self.clock.now_us()), sync=sync)
+            self._signed = True
         self._timer = self.clock.call_later(self.every_us, self._tick)
 
+    def _check_step(self):
+        self._watch = None
+        if not self.running():
+            return
+        offset = self._offset()
+        if abs(offset - self._offset_us) > STEP_US:
+            self._offset_us = offset
+            if self._signed and self._timer is not None:
+                # The last sign was dated by the clock before the step: the next one now.
+                self._timer.cancel()
+                self._tick(sync=True)
+        self._watch = self.clock.call_later(STEP_CHECK_US, self._check_step)
+
     def stop(self):
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (self._timer, self._watch):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._watch = None
 
 
 def start_details(
@@ -253,7 +300,7 @@ def start_details(
         if entry and (not starts or entry[0].seq > starts[0].seq):
             down_from = entry[0].wall_us
         else:
-            down_from = _last_sign(data_dir, starts)
+            down_from = _last_sign(data_dir, starts, audit)
         after = "power_fail"
     elif stopped_cleanly:
         down_from = clean_stop_us
@@ -262,7 +309,9 @@ def start_details(
             # stop nor of its run's start): the end of the last run on record, its stop or
             # cut, else its last sign of life, as after a crash.
             ends = [audit.entries(limit=1, action=action) for action in ("box_stop", "power_fail")]
-            down_from = max([_last_sign(data_dir, starts) or 0] + [e[0].wall_us for e in ends if e]) or None
+            down_from = (
+                max([_last_sign(data_dir, starts, audit) or 0] + [e[0].wall_us for e in ends if e]) or None
+            )
             stopped_run = None
         last = stopped_run if stopped_run is not None else starts[0].details if starts else {}
         other_release = last.get("release") not in (None, __version__)
@@ -283,7 +332,7 @@ def start_details(
     elif crashed or starts:
         # No clean stop (or, with neither mark, one a full card could not mark): the
         # last sign of life, else at least that run's start.
-        down_from = _last_sign(data_dir, starts)
+        down_from = _last_sign(data_dir, starts, audit)
         after = "crash"
     else:
         return {"after": "first_start", "down_from": None, "release": __version__}
@@ -299,10 +348,18 @@ def _stop_after(audit, starts):
     return None
 
 
-def _last_sign(data_dir, starts):
+def _last_sign(data_dir, starts, audit=None):
     """The last run's last sign of life (µs), else at least that run's start (``starts``:
-    the latest ``box_start`` entry, or none), or None."""
-    signs = [t for t in (last_alive_us(data_dir), started_us(starts[0]) if starts else None) if t]
+    the latest ``box_start`` entry, or none; dated again by a ``clock_set`` after it, in
+    ``audit``), or None."""
+    started = started_us(starts[0]) if starts else None
+    if starts and audit is not None:
+        fixes = audit.entries(limit=1, action="clock_set")
+        if fixes and fixes[0].seq > starts[0].seq:
+            # The clock set (or set again) in that run: its start by the clock its last
+            # sign of life was dated by, not the one before the step.
+            started = iso_to_us(fixes[0].details.get("started")) or started
+    signs = [t for t in (last_alive_us(data_dir), started) if t]
     return max(signs) if signs else None
 
 

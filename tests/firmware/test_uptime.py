@@ -41,6 +41,10 @@ def refuse_entries(monkeypatch, actions, error):
     return append
 
 
+def _utc_us_of(iso):
+    return int(dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()) * 1_000_000
+
+
 def _entry(seq, wall_us, action):
     return AuditEntry(seq, wall_us, "system", action, "box", {"release": "0.1.0"}, "", "")
 
@@ -298,6 +302,69 @@ def test_a_run_whose_clock_was_never_set_dates_its_stop_approximately(tmp_path, 
         ("not_started", False),
         ("clean_stop", True),
         ("clean_stop", True),
+    ]
+
+
+def _crash_and_start(box, tmp_path, start):
+    """The card as a power cut without warning leaves it now (no stop), started again at
+    ``start`` (ISO) for a minute and stopped: the last sign of life the cut left, that
+    run's ``box_start`` details and the folder."""
+    crashed = str(tmp_path / "crashed")
+    shutil.copytree(box.data_dir, crashed, ignore=shutil.ignore_patterns("*.lock", "lock"))
+    box.stop()
+    alive = last_alive_us(crashed)
+    again = open_sim_box(loads_scenario(json.dumps(dict(QUIET, start=start))), crashed, synth=box.synth)
+    again.start()
+    again.clock.run_until(again.clock.now_us() + 61_000_000)
+    [entry] = again.audit.entries(limit=1, action="box_start")
+    again.stop()
+    return alive, entry.details, crashed
+
+
+def test_a_clock_set_back_in_the_last_minute_before_a_power_cut_does_not_date_the_cut(tmp_path, synth):
+    """The clock an hour ahead (synchronised as far as the box knew) is set right by hand at
+    09:05:30, half a minute after the last sign of life, and the power goes 15 s later with
+    no warning. The cut was dated by that sign, on the clock an hour ahead: the report said
+    the two hours the box was off were one. The sign is made again, on the card, as soon as
+    the clock is seen stepping: the cut is dated by the clock set right."""
+    folder = str(tmp_path / "data")
+    box = open_sim_box(loads_scenario(json.dumps(QUIET)), folder, synth=synth)
+    box.synth = synth
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 5 * 60_000_000 + 30_000_000)
+    box.clock.start_wall_us -= HOUR_US  # set back by hand: 08:05:30
+    set_at = box.clock.wall_at(box.clock.now_us())
+    box.clock.run_until(box.clock.now_us() + 15_000_000)
+    cut = box.clock.wall_at(box.clock.now_us())
+    alive, details, crashed = _crash_and_start(box, tmp_path, "2026-03-02T10:05:45Z")
+    assert set_at <= alive <= cut
+    assert (details["after"], details["down_from"]) == ("crash", iso_ms(alive))
+    day = Period(dt.date(2026, 3, 2), dt.date(2026, 3, 2))
+    [_, gap] = downtime(os.path.join(crashed, "audit.db"), day, cut + 3 * HOUR_US)["down"][:2]
+    assert (gap["from_us"], gap["to_us"], gap["approximate"]) == (alive, cut + 2 * HOUR_US, False)
+
+
+def test_a_clock_set_by_ntp_in_the_last_minute_before_a_power_cut_dates_the_cut_right(tmp_path, synth):
+    """A run started on a clock not set (three hours behind); NTP sets it half a minute after
+    the last sign of life and the power goes 10 s later, with no warning. The cut was dated
+    by that sign, three hours early, and said "at least" a time three hours too long. The
+    clock being set is audited (clock_set) and the sign made again at once: the run's start
+    and its cut are both dated by the clock set right, neither approximate."""
+    folder = str(tmp_path / "data")
+    box, stopped, started = _restart_on_an_unset_clock(folder, synth)
+    box.synth = synth
+    box.clock.start_wall_us += 3 * HOUR_US  # NTP: the clock set right
+    box.clock.synchronised = True
+    box.clock.run_until(box.clock.now_us() + 10_000_000)
+    cut = box.clock.wall_at(box.clock.now_us())
+    alive, details, crashed = _crash_and_start(box, tmp_path, "2026-03-02T13:00:00Z")
+    assert cut - 10_000_000 <= alive <= cut
+    assert (details["after"], details["down_from"]) == ("crash", iso_ms(alive))
+    day = Period(dt.date(2026, 3, 2), dt.date(2026, 3, 2))
+    down = downtime(os.path.join(crashed, "audit.db"), day, cut + 2 * HOUR_US)["down"]
+    assert [(d["from_us"], d["to_us"], d["approximate"]) for d in down[1:3]] == [
+        (stopped, started, False),
+        (alive, _utc_us_of("2026-03-02T13:00:00Z"), False),
     ]
 
 
