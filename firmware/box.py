@@ -889,7 +889,7 @@ class Box:
         run from it (firmware/uptime.py). So too when a clock that was set is set again
         (stepped by more than :data:`firmware.uptime.STEP_US`: by hand, or by the time
         daemon): the run's times from then on are the new clock's, and a crash is dated by
-        it. A card that refuses it: tried again in a minute."""
+        it (``stepped``). A card that refuses it: tried again in a minute."""
         if self._start_dated_us is None:
             return  # box_start not on record yet: dated by the clock as it is when it is
         started = self.clock.wall_at(self._start_t_us)
@@ -904,6 +904,11 @@ class Box:
             "was": iso_ms(was),
             "correction_s": round((started - was) / 1e6, 3),
         }
+        if self._unset_start_us is None:
+            # A clock that was set, set again: which of the two was right is not known (a
+            # person may have set it wrong), so the time before the run keeps its dates;
+            # the run's later times, and a crash's, are the new clock's.
+            details["stepped"] = True
         try:
             self.audit.append("system", "clock_set", "box", details, now)
         except (sqlite3.Error, OSError) as exc:

@@ -114,6 +114,13 @@ def _gaps(events, now_us, alive_us, cipher=None, failing=None):
             # The run's start dated again once its clock was set: the gap before it ends
             # there, and the run's later times were dated right.
             was, started = iso_to_us(details["was"]), iso_to_us(details["started"])
+            if details.get("stepped"):
+                # A clock that was set, set again (by hand, or by the time daemon): the run
+                # is dated by the new clock from then on, as its last sign of life is; the
+                # time before it keeps its dates (which clock was right is not known).
+                if last is not None and last == (was, "running"):
+                    last = (started, "running")
+                continue
             for gap in gaps:
                 if gap[1] == was and not gap[5]:
                     gap[1], gap[5] = started, True

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from board.sim.scenario import loads_scenario
-from firmware.box import open_sim_box
+from firmware.box import open_audit, open_sim_box
 from firmware.calls.calllog import iso_ms
 from firmware.reports.downtime import downtime
 from firmware.reports.period import Period
@@ -340,8 +340,16 @@ def test_a_clock_set_back_in_the_last_minute_before_a_power_cut_does_not_date_th
     assert set_at <= alive <= cut
     assert (details["after"], details["down_from"]) == ("crash", iso_ms(alive))
     day = Period(dt.date(2026, 3, 2), dt.date(2026, 3, 2))
-    [_, gap] = downtime(os.path.join(crashed, "audit.db"), day, cut + 3 * HOUR_US)["down"][:2]
+    record = downtime(os.path.join(crashed, "audit.db"), day, cut + 3 * HOUR_US)
+    [_, gap] = record["down"][:2]
     assert (gap["from_us"], gap["to_us"], gap["approximate"]) == (alive, cut + 2 * HOUR_US, False)
+    # Which of the two clocks was right is not known: the run's start keeps its date, and
+    # the first start on record with it (a clock set a year ahead by mistake would make
+    # every day before then "before the box was first started").
+    with open_audit(crashed) as audit:
+        [fix] = audit.entries(limit=1, action="clock_set")
+    assert fix.details["stepped"] is True and fix.details["correction_s"] == -3600.0
+    assert record["first_start_us"] == T0 and not record["before_first_start"]
 
 
 def test_a_clock_set_by_ntp_in_the_last_minute_before_a_power_cut_dates_the_cut_right(tmp_path, synth):
