@@ -14,7 +14,7 @@ is read: opening the page must not fetch the recording).
 from firmware import words
 from firmware.localtime import duration_text, iso_to_us
 from firmware.policy.rules import NOT_SET_UP
-from firmware.reports.compute import tone_was_notice
+from firmware.reports.compute import not_heard, tone_was_notice
 
 # A recording starts this long before the answer (the recorder's pre-roll)
 # when its row does not say when it started.
@@ -157,6 +157,10 @@ def why_no_recording(call, deletions):
             "or on a box that only logs calls)."
         )
     if decision == "skip":
+        heard = not_heard(call.get("consent") or {})
+        if heard is not None:
+            # No rule said skip and nothing failed: in the words the report counts it by.
+            return "It was not recorded: %s, so no consent notice was played." % words.say("not_heard", heard)
         return "The recording rules did not record it: %s." % (reason or "no reason kept")
     if decision == "pending":
         return "The line records on demand and nobody asked for this call to be recorded."

@@ -116,3 +116,19 @@ def test_calls_whose_far_end_was_never_heard_are_neither_excluded_by_a_rule_nor_
     assert summary["Not recorded: " + words.say("not_heard", "paused")] == "1"
     assert summary["Consent notice failed"] == "0"
     assert summary["Consent notice not played: the far end was not heard"] == "2"
+
+
+def test_the_call_page_says_why_in_the_words_the_report_counts_by():
+    """The call page said the recording rules did not record such a call; no rule did."""
+    from firmware import words
+    from web.callstory import why_no_recording
+
+    for kind in ("unheard", "paused"):
+        call = {"policy_decision": "skip", "answered": True, "consent": {"given": False, kind: True}}
+        why = why_no_recording(call, [])
+        assert words.NOT_HEARD[kind] in why and "rules" not in why
+    ruled = {"policy_decision": "skip", "policy_reason": "outbound calls are not recorded", "consent": None}
+    assert (
+        why_no_recording(ruled, [])
+        == "The recording rules did not record it: outbound calls are not recorded."
+    )
