@@ -117,7 +117,14 @@ class LocalTime:
         ``date``. A time the clocks went back over happens twice: its first, or with
         ``last`` its second; one the clocks skipped (the hour lost in spring) is read as
         the clock before the change would have shown it (01:30 is 02:30 summer time)."""
-        t = datetime.datetime.combine(date, time, tzinfo=self.zone).replace(fold=int(last))
+        t = datetime.datetime.combine(date, time, tzinfo=self.zone)
+        if last:
+            second = t.replace(fold=1)
+            # Only a time the clocks went back over has a second reading; for one they
+            # skipped, fold 1 is the clock after the change (01:30 read as 00:30 GMT),
+            # which never showed it either: the first reading stands, at both ends.
+            if datetime.datetime.fromtimestamp(second.timestamp(), self.zone).time() == time:
+                t = second
         return int(t.timestamp() * 1_000_000)
 
     def day_end_us(self, date):

@@ -289,6 +289,23 @@ def test_a_time_the_clocks_go_back_over_is_taken_whole():
     assert second - first == 3600 * S
 
 
+def test_a_time_the_clocks_skip_is_one_moment_whichever_end_it_is(box, people):
+    """01:30 on 29 March 2026 never happens in London (01:00 GMT is 02:00 BST): read as the
+    clock before the change would have shown it, 02:30 BST, at the start of a search and at
+    its end alike. Its end was read an hour earlier, 00:30 GMT: a search from 01:30 to 01:30
+    was refused as ending before it began, and one to 02:45 missed the calls after 02:00 BST."""
+    import datetime
+
+    clock = LocalTime("Europe/London")
+    day, t = datetime.date(2026, 3, 29), datetime.time(1, 30)
+    start, end = clock.minute_start_us(day, t), clock.minute_start_us(day, t, last=True)
+    assert clock.when(start).endswith("02:30:00 BST") and end == start
+    at_0230_bst = 1_774_747_800_000_000  # 2026-03-29T01:30:00Z
+    call = add_call(box, at_0230_bst + 20 * S, "01632960707")
+    asked = _q(**{"from": "2026-03-29", "from_time": "01:30", "to": "2026-03-29", "to_time": "01:30"})
+    assert ids(page(people["sam"], "/calls?" + asked)) == [call]
+
+
 def _q(**kw):
     from urllib.parse import urlencode
 
