@@ -8,6 +8,8 @@ import re
 
 import pytest
 
+from web.views.users import RESET_UNLOCKS
+
 from support.web import page
 
 
@@ -202,6 +204,26 @@ def test_an_unlock_ends_the_accounts_back_off_at_the_persons_own_desk(box, peopl
     # sam logs in at his desk at once; ivan's back-off from his address stays.
     box.login("sam", client=desk)
     assert box.try_login(ivans, "ivan", box.PASSWORDS["ivan"]).status_code == 429
+
+
+def test_a_password_an_installer_resets_ends_the_lockout_audited(box, people):
+    """Locked out for having forgotten the password, the person asks an installer, who sets
+    a new one: that new password logged in only 30 minutes later (or after a second visit
+    to the Users page to unlock), the login page telling them to ask an installer again."""
+    alice = people["alice"]
+    _fail_from_ten_addresses(box, "sam")
+    resp = box.post(alice, "/users/sam/password", {"password": "set by alice 42"}, token_from="/users")
+    assert resp.status_code == 302
+    unlock = box.services.audit.entries(limit=1, action="account_unlock")[0]
+    change = box.services.audit.entries(limit=1, action="password_change")[0]
+    assert (unlock.actor, unlock.target, unlock.details["reason"]) == ("alice", "sam", RESET_UNLOCKS)
+    assert change.target == "sam" and change.seq < unlock.seq  # once the password is set
+    assert 'id="locked-sam"' not in page(alice, "/users")
+    resp = box.try_login(_from(box, "203.0.113.9"), "sam", "set by alice 42")
+    assert resp.status_code == 302 and resp.location.endswith("/account/password")
+    # A reset of an account not locked out says no unlock.
+    box.post(alice, "/users/sue/password", {"password": "set by alice 43"}, token_from="/users")
+    assert len(box.services.audit.entries(limit=10, action="account_unlock")) == 1
 
 
 def test_viewing_the_audit_trail_is_audited_once_per_page_with_its_filter(box, people):
