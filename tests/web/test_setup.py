@@ -187,6 +187,25 @@ def test_a_refused_key_store_leaves_nothing_behind(box):
     assert box.web.site.recovery_confirmed
 
 
+def test_keys_made_before_the_password_rules_still_set_the_box_up_then_the_password_changes(box):
+    """`linekeeper init` on an older release took 8 characters: after the update the wizard
+    refused that password (under 12), and took no other (it must open the keys' slot), so the
+    box could never be set up. It is taken, as the login takes one from before the rules, and
+    must be changed before anything else (PCI DSS 8.3.6)."""
+    old = "eight ch"
+    box.services.keystore.initialise("someone", old)
+    # Not the slot's password: the rule it breaks is said, as for any new password.
+    short = {"admin_name": "someone", "admin_password": "short 1", "admin_confirm": "short 1"}
+    resp = post_setup(box, box.client(), **short)
+    assert resp.status_code == 400 and "at least 12 characters" in resp.get_data(as_text=True)
+    assert box.web.accounts.count() == 0 and not box.web.site.setup_complete
+    client = box.client()
+    resp = post_setup(box, client, admin_name="someone", admin_password=old, admin_confirm=old)
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    assert box.web.site.setup_complete and box.web.accounts.get("someone").must_change == "rules"
+    assert client.get("/").headers["Location"] == "/account/password"
+
+
 def test_wrong_setup_codes_are_throttled(box):
     client = box.client()
     for _ in range(5):

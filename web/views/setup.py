@@ -14,7 +14,10 @@ new recovery key, shown and confirmed as usual.
 The first account gets the installer and supervisor roles and every line:
 it is the box owner's account, its password opens the first key slot, and an
 installer needs an unlocked key to give others theirs. The owner can then
-create installer-only accounts for engineers and auditors.
+create installer-only accounts for engineers and auditors. Keys made before
+the password rules (`linekeeper init` on an older release) open only with
+their password, however short: the wizard takes it, and the account must
+change it before anything else (PCI DSS 8.3.6, as a login's).
 
 Then the recovery key is shown once, and the new session goes nowhere else
 until the admin types the whole of it back. If that page is lost (a restart,
@@ -74,12 +77,20 @@ def wizard():
     problem = name_problem(name)
     if problem:
         errors["admin_name"] = problem
+    keystore = web.services.keystore
     problem = passwords.password_problem(password, name)
+    confirmed = password == (request.form.get("admin_confirm") or "")
+    if problem and not errors and confirmed and _opens_slot(keystore, name, password):
+        # Keys made before the password rules (`linekeeper init`, or an earlier try of this
+        # page, on an older release): their password is the only one that can set the box
+        # up. Taken, as a login takes one, and changed before anything else (PCI DSS 8.3.6).
+        must_change, problem = "rules", None
+    else:
+        must_change = ""
     if problem:
         errors["admin_password"] = problem
-    elif password != (request.form.get("admin_confirm") or ""):
+    elif not confirmed:
         errors["admin_confirm"] = "The two passwords differ."
-    keystore = web.services.keystore
     # Keys made by an earlier try of this page that never finished: their recovery key
     # was never shown, so a new one is made and shown below.
     unfinished = keystore.is_initialised and web.site.keys_pending
@@ -116,7 +127,9 @@ def wizard():
     try:
         with web.db.tx() as conn:
             web.site.save(conn, settings)
-            web.accounts.create(conn, name, password, {"installer", "supervisor"}, range(1, n_lines + 1))
+            web.accounts.create(
+                conn, name, password, {"installer", "supervisor"}, range(1, n_lines + 1), must_change
+            )
             web.site.mark_setup_complete(conn)
             web.site.set_keys_pending(conn, False)
             # What follows the commit (the settings into the configuration, the consent
@@ -143,6 +156,17 @@ def wizard():
         resp.location = url_for("dashboard.index")
     web.sessions.mem(session)["recovery"] = recovery
     return resp
+
+
+def _opens_slot(keystore, name, password):
+    """Whether ``password`` opens ``name``'s slot of keys already made."""
+    if not keystore.is_initialised:
+        return False
+    try:
+        keystore.unlock(name, password).forget()
+    except KeyStoreError:
+        return False
+    return True
 
 
 def _typed_key_problem(typed, recovery_key):
