@@ -27,7 +27,9 @@ shared desk where people mistype is not locked out for the day (an attacker
 who logs in to an account of their own between guesses resets it as well:
 the account's counter from anywhere still bounds the guesses at any one
 account); failures older than a day are forgotten, and their rows deleted at the next
-attempt.
+attempt. Waits are dated by the wall clock: one set back since a failure (the network
+time correcting a clock that ran fast) makes the wait run from the next attempt for as
+long as it was set for, not for the hours the clock went back as well.
 
 Given the box's field cipher, the part of a key after its kind (an account
 name and an address) is stored sealed
@@ -63,6 +65,16 @@ def _lock_key(name):
     return "lock:%s" % name[:64]
 
 
+def _block_end(blocked_until_us, last_us, now_us):
+    """When a key's wait ends: as stored, unless the wall clock was set back since the
+    failure that set it (``last_us`` after ``now_us``, the network time correcting a clock
+    that ran fast): then as long from now as it was set for, not the hours the clock went
+    back besides (a 30-minute lockout lasted two and a half hours after a 2-hour step)."""
+    if last_us <= now_us:
+        return blocked_until_us
+    return now_us + max(0, blocked_until_us - last_us)
+
+
 class Throttle:
     """Back-off counters in :class:`web.db.WebDb` ``db``; ``wall_us()`` gives now."""
 
@@ -91,10 +103,11 @@ class Throttle:
         now = self._wall_us()
         found = {}
         for key, stored in zip(keys, self._stored(keys), strict=True):
-            row = self._db.one("SELECT blocked_until_us FROM throttle WHERE key = ?", (stored,))
-            if row is not None and row[0] > now:
+            row = self._db.one("SELECT blocked_until_us, last_us FROM throttle WHERE key = ?", (stored,))
+            until = None if row is None else _block_end(row[0], row[1], now)
+            if until is not None and until > now:
                 kind = key.split(":", 1)[0]
-                found[kind] = max(found.get(kind, 0), math.ceil((row[0] - now) / 1e6))
+                found[kind] = max(found.get(kind, 0), math.ceil((until - now) / 1e6))
         return found
 
     def lockout(self, keys):
@@ -123,9 +136,19 @@ class Throttle:
         with self._db.tx() as conn:
             worst = 0
             for key in keys:
-                row = conn.execute("SELECT blocked_until_us FROM throttle WHERE key = ?", (key,)).fetchone()
-                if row is not None and row[0] > now:
-                    worst = max(worst, row[0] - now)
+                row = conn.execute(
+                    "SELECT blocked_until_us, last_us FROM throttle WHERE key = ?", (key,)
+                ).fetchone()
+                if row is None:
+                    continue
+                until = _block_end(row[0], row[1], now)
+                if until != row[0]:  # the clock was set back: the wait runs from now
+                    conn.execute(
+                        "UPDATE throttle SET blocked_until_us = ?, last_us = ? WHERE key = ?",
+                        (until, now, key),
+                    )
+                if until > now:
+                    worst = max(worst, until - now)
             if worst:
                 return math.ceil(worst / 1e6)
             self._count(conn, keys, now)

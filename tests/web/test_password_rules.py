@@ -163,6 +163,19 @@ def test_ten_failures_lock_the_account_for_thirty_minutes(box, people):
     box.login("sam", client=_from(box, "203.0.113.9"))
 
 
+def test_a_lockout_lasts_thirty_minutes_when_the_clock_is_set_back(box, people):
+    """The throttle dates a lockout by the wall clock: set back two hours after the lock (the
+    network time correcting a clock that ran fast), it kept the account locked for two hours
+    and a half. It lasts 30 minutes from the first attempt after the step at most."""
+    _fail_from_ten_addresses(box, "sam")
+    box.clock.advance(-2 * 3600)
+    resp = box.try_login(_from(box, "203.0.113.8"), "sam", "still not it 2")
+    assert resp.status_code == 429 and "Try again in 30 minutes" in page_of(resp)
+    assert box.web.throttle.locked_s("sam") == 30 * 60
+    box.clock.advance(30 * 60)
+    box.login("sam", client=_from(box, "203.0.113.9"))
+
+
 def test_an_installer_unlocks_an_account_sooner_audited(box, people):
     alice, ivan = people["alice"], people["ivan"]
     resp = box.post(alice, "/users/sam/unlock", token_from="/users")
