@@ -44,13 +44,7 @@ class AlarmBoard:
     def described(self):
         """``[(line, message)]`` of the alarms that are on (line 0: the whole box), oldest
         first: the web UI shows an alarm of a line only to those who may see that line."""
-        return [
-            (
-                a.line,
-                "%s%s%s" % (words.say("alarm", a.kind), " (line %d)" % a.line if a.line else "", _then(a)),
-            )
-            for a in self.active()
-        ]
+        return [(a.line, alarm_words(a.kind, a.line, a.message)) for a in self.active()]
 
 
 def health_alarms(alarms):
@@ -64,7 +58,9 @@ def health_alarms(alarms):
     }
 
 
-def _then(alarm):
-    """``": "`` and what the alarm's message says beyond its title, or nothing."""
-    text = words.alarm_text(alarm.kind, alarm.message)
-    return ": " + text if text else ""
+def alarm_words(kind, line, message):
+    """An alarm that is on, as the health panel lists it: its title, its line, and what
+    its message says beyond the title ("No voltage on the line ... (line 2): ...")."""
+    text = words.alarm_text(kind, message)
+    where = " (line %d)" % line if line else ""
+    return "%s%s%s" % (words.say("alarm", kind), where, ": " + text if text else "")

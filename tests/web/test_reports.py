@@ -120,6 +120,34 @@ def test_an_alarm_stays_on_the_dashboard_until_acknowledged(box, people):
     assert events == ["raised", "cleared", "acknowledged"]
 
 
+def test_the_health_panel_lists_every_alarm_on_as_the_banner_does(box, people):
+    """The health panel listed only the recorder's alarms: under a banner saying the ICO
+    registration had expired, still on, the dashboard said "Alarms: none". An alarm the
+    recorder also lists (a line fault) is listed once; one cleared is not listed."""
+    import dataclasses
+
+    log = box.alarm_log
+    log.set("ico_expired", True, message="the ICO registration ZA123456 expired on 2026-02-01")
+    log.set("no_line_voltage", True, line=2, message="no line voltage")
+    log.set("disk_warning", True, message="the card is 85% full")
+    log.set("disk_warning", False)
+    fault = "No voltage on the line: the phone line is unplugged or dead (line 2): no line voltage"
+    recorder = box.web.services.health
+    box.web.services = dataclasses.replace(
+        box.web.services,
+        health=lambda: dict(recorder(), alarms=[fault]),  # the recorder's board
+    )
+    page = html.unescape(people["sam"].get("/").get_data(as_text=True))
+    listed = page[page.index('id="alarms"') :]
+    listed = listed[: listed.index("</dd>")]
+    assert "The ICO registration has expired: the ICO registration ZA123456 expired" in listed
+    assert listed.count("No voltage on the line") == 1 and "85%" not in listed
+    assert people["sam"].get("/api/alarms").get_json()["active"] == [
+        fault,
+        "The ICO registration has expired: the ICO registration ZA123456 expired on 2026-02-01",
+    ]
+
+
 def test_a_concern_reaches_the_supervisors(box, people):
     resp = box.post(
         people["audrey"], "/concerns", {"concern": "Is line 4 really private?"}, token_from="/alarms"

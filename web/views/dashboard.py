@@ -10,9 +10,12 @@ private line shows no Pause button at all, unless its call began before the
 line was made private and is still being recorded.
 """
 
+import sqlite3
+
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from firmware import words
+from firmware.alarms import alarm_words
 from firmware.compliance import checklist
 from firmware.control import RecorderUnavailable
 from firmware.localtime import iso_to_us
@@ -182,6 +185,10 @@ def health():
     if note:
         said = recorder_cannot_start(note, lk().local_time().when)
         alarms = [said if text == RECORDER_DOWN else text for text in alarms]
+    # The health panel's list is the recorder's; the alarms the web UI's own checks raise
+    # (the ICO renewal, a request overdue, the audit trail, a staff concern) are only in
+    # the alarm history, and the panel said "none" under a banner of them still on.
+    alarms += [text for text in logged_alarms_on(shown) if text not in alarms]
     if not site.recovery_confirmed:
         alarms.append(
             "The recovery key was never confirmed: an installer who is also a "
@@ -200,6 +207,20 @@ def still_to_do():
         return None
     checks = [c for c in checklist(box_state(lk())) if c.status != "green"]
     return sorted(checks, key=lambda c: (c.status != "red", c.number))
+
+
+def logged_alarms_on(lines):
+    """The alarm history's occurrences still on, of ``lines`` and the whole box, oldest
+    first, in the health panel's words (:func:`firmware.alarms.alarm_words`); [] without a
+    history, or when the card refuses it (the banner says so)."""
+    log = lk().services.alarms
+    if log is None:
+        return []
+    try:
+        rows = log.banner(sorted(lines))
+    except sqlite3.Error:
+        return []
+    return [alarm_words(r["kind"], r["line"], r["message"]) for r in rows if r["cleared_us"] is None]
 
 
 @bp.route("/")
