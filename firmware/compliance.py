@@ -149,6 +149,10 @@ def _notice_in(s):
 def _notice_working(s):
     if "consent_notice_failed" in s.open_alarms:
         return RED, "the consent notice is failing on a line (see the alarms)"
+    consent = s.config.policy.consent
+    if consent.inbound == "off" and consent.outbound == "off":
+        # Green said no notice had failed, of a box that gives none.
+        return RED, "no notice is given in either direction, so none can be: see 5 and 7 (Consent)"
     if s.config.policy.consent.record_if_notice_failed:
         # Green said the notice was given while the box was set to record without it.
         return AMBER, (

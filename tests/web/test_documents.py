@@ -171,6 +171,21 @@ def test_recording_calls_whose_notice_failed_is_not_green(good):
     assert statuses(people["audrey"])[6][0] == "green"
 
 
+def test_a_notice_given_in_neither_direction_is_not_given(good):
+    """With the notice off both ways, safeguard 6 ("The notice is actually given") was
+    green, "no consent notice has failed since the last one given", beside 5 red: the
+    checklist shown to the ICO said the notice was given by a box that gives none."""
+    box, people = good
+    change_policy(box, "consent", inbound="off", outbound="off")
+    checks = statuses(people["audrey"])
+    assert checks[5][0] == "red" and checks[6] == (
+        "red",
+        "no notice is given in either direction, so none can be: see 5 and 7 (Consent)",
+    )
+    change_policy(box, "consent", inbound="off", outbound="tone")  # people called are told
+    assert statuses(people["audrey"])[6][0] == "green"
+
+
 def test_alarm_recipients_without_a_mail_server_are_named_as_such(good):
     """With recipients set and no mail server, safeguard 13 said "set alarm recipients
     (E-mail)": the installer looked, found them set, and did not see what was missing."""
