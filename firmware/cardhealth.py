@@ -20,7 +20,9 @@ Under a year of projected life, :func:`card_health` adds an alarm, once the box
 has been up for :data:`MIN_UPTIME_S`: just after a boot (a restart after a power
 cut) the start-up's own writes over a few minutes of uptime read as tens of GB a
 day, a false alarm that cleared a day later. The life is a new card's: what the
-card has already used is not known from outside (an eMMC card says, below).
+card has already used is not known from outside (an eMMC card says, below), so a
+card that says it is near its end (:data:`WORN_PERCENT` of its life used, or its
+reserved blocks at a warning) is an alarm too, however little is written.
 """
 
 import os
@@ -30,6 +32,7 @@ ERASE_CYCLES = 1000
 ALARM_DAYS = 365
 MIN_UPTIME_S = 6 * 3600  # the rate means little before (the boot's own writes)
 DAY_S = 86_400
+WORN_PERCENT = 90  # an eMMC's life used (its upper bound, in steps of 10%) that is an alarm
 EMMC_EOL = {
     1: "normal",
     2: "warning (80% of reserved blocks used)",
@@ -100,22 +103,46 @@ def card_health(data_dir, *, sys_root="/sys", proc_root="/proc", erase_cycles=ER
     per_day = written * DAY_S / up_s
     size_bytes = int(size) * SECTOR_BYTES
     life_days = size_bytes * erase_cycles / per_day if per_day > 0 else None
-    alarm = None
+    alarms = []
     if life_days is not None and life_days < ALARM_DAYS and up_s >= MIN_UPTIME_S:
-        alarm = (
+        alarms.append(
             "the SD card is projected to wear out in %d days at the current %s written a "
             "day (assuming %d erase cycles): plan to replace it, or use a larger or "
             "industrial card" % (life_days, _size(per_day), erase_cycles)
         )
+    own_wear = _own_wear(card_dir)
+    worn = _worn(own_wear)
+    if worn:
+        alarms.append(worn)
     return {
         "bytes_written_per_day": int(per_day),
         "card_size_bytes": size_bytes,
         "erase_cycles_assumed": erase_cycles,
         "projected_life_days": None if life_days is None else int(life_days),
         "measured_s": int(up_s),
-        "own_wear": _own_wear(card_dir),
-        "alarm": alarm,
+        "own_wear": own_wear,
+        "alarm": "; ".join(alarms) or None,
     }
+
+
+def _worn(own_wear):
+    """The alarm's words when the card itself says it is near the end of its life (eMMC:
+    :data:`WORN_PERCENT` of its life used, or its reserved blocks at a warning), or None.
+    The projected life is a new card's, so a worn card writing little raised nothing."""
+    if not own_wear:
+        return None
+    said = []
+    used = own_wear.get("life_used_percent") or []
+    if any(p >= WORN_PERCENT for p in used):
+        said.append("%s%% of its life used" % "% / ".join(map(str, used)))
+    if own_wear.get("pre_eol") in (EMMC_EOL[2], EMMC_EOL[3]):
+        said.append("end of life: %s" % own_wear["pre_eol"])
+    if not said:
+        return None
+    return (
+        "the card reports that it is wearing out (%s): replace it soon, before it fails and "
+        "recordings with it" % "; ".join(said)
+    )
 
 
 def _size(n):

@@ -78,6 +78,26 @@ def test_an_emmc_card_reports_its_own_wear(tmp_path):
     assert wear == {"life_used_percent": [20, 30], "pre_eol": "normal"}
 
 
+@pytest.mark.parametrize(
+    "emmc, said",
+    [
+        (("0x09 0x03", "0x01"), "90% / 30% of its life used"),
+        (("0x02 0x03", "0x02"), "end of life: warning (80% of reserved blocks used)"),
+        (("0x0a 0x03", "0x03"), "100% / 30% of its life used; end of life: urgent"),
+    ],
+)
+def test_a_card_that_says_it_is_worn_out_is_an_alarm(tmp_path, emmc, said):
+    """The alarm was of a new card's projected life only: an eMMC card reporting 90% of its
+    life used, writing little, showed its wear in the panel's small print and no alarm."""
+    data, sys_root, proc_root = fake_system(
+        tmp_path, written_bytes=GB, uptime_s=86_400, card_bytes=16 * GB, emmc=emmc
+    )
+    health = card_health(data, sys_root=sys_root, proc_root=proc_root)
+    assert health["projected_life_days"] > ALARM_DAYS
+    assert health["alarm"].startswith("the card reports that it is wearing out (" + said)
+    assert "replace it soon" in health["alarm"]
+
+
 @pytest.mark.parametrize("what", ["no sysfs", "nothing written"])
 def test_unknown_or_idle(tmp_path, what):
     if what == "no sysfs":
