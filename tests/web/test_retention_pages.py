@@ -572,3 +572,18 @@ def test_the_deletion_log_csv_takes_the_days_an_auditor_asks_for(box, people):
         resp = audrey.get("/retention/deletions.csv?" + query)
         assert resp.status_code == 400 and said in html.unescape(resp.get_data(as_text=True)), query
     assert len(box.services.audit) == before  # nothing exported, nothing audited
+
+
+def test_the_dashboard_says_when_no_retention_period_is_set(box, people):
+    """Only the checklist (installers and auditors) said no retention period was set: the
+    dashboard said "Alarms: none" of a box keeping every recording for ever."""
+    import dataclasses
+
+    said = "No retention period is set: every recording is kept for ever."
+    page = html.unescape(people["sam"].get("/").get_data(as_text=True))
+    assert said in page[page.index('id="alarms"') :]
+    assert any(a.startswith(said) for a in people["sam"].get("/api/health").get_json()["alarms"])
+    config = box.config_store.get()
+    retention = dataclasses.replace(config.policy.retention, default_days=90)
+    box.config_store.save(config.replace(policy=dataclasses.replace(config.policy, retention=retention)))
+    assert "No retention period" not in people["sam"].get("/").get_data(as_text=True)

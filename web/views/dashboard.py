@@ -19,6 +19,7 @@ from firmware.alarms import alarm_words
 from firmware.compliance import checklist
 from firmware.control import RecorderUnavailable
 from firmware.localtime import iso_to_us
+from firmware.policy.retention import retention_words
 
 from ..accounts import OFFICE_ROLES
 from ..documents import box_state, private_lines
@@ -189,6 +190,14 @@ def health():
     # (the ICO renewal, a request overdue, the audit trail, a staff concern) are only in
     # the alarm history, and the panel said "none" under a banner of them still on.
     alarms += [text for text in logged_alarms_on(shown) if text not in alarms]
+    config = lk().services.box_config
+    if config is not None and retention_words(config.get().policy.retention) is None:
+        # The checklist's amber, which only installers and auditors open: the owner read
+        # "Alarms: none" of a box keeping every recording for ever.
+        alarms.append(
+            "No retention period is set: every recording is kept for ever. An installer "
+            "sets how long recordings are kept on the Retention page."
+        )
     if not site.recovery_confirmed:
         alarms.append(
             "The recovery key was never confirmed: an installer who is also a "
