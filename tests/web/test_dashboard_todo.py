@@ -22,7 +22,9 @@ def test_a_box_just_set_up_says_on_its_dashboard_what_is_left_to_do(box):
     assert items[16].startswith("A lawful basis for recording (red): no lawful basis")
     assert items[5].startswith("Callers told that calls are recorded (red)")
     assert items[9].startswith("A retention period (amber): no retention period")
-    assert list(items)[:2] == [5, 16]  # red first
+    # With no notice either way, none can be given (6, "the notice is actually given").
+    assert items[6].startswith("The notice is actually given (red)")
+    assert list(items)[:3] == [5, 6, 16]  # red first
     assert 1 not in items and 2 not in items  # a purpose and the ICO registration were given
     assert 'href="/documents/checklist" id="todo-checklist"' in html
 
