@@ -83,6 +83,22 @@ def signing_key_key(box_id):
     return "%s/signing-key.json" % box_id
 
 
+def _readable(body, fields):
+    """``(doc, None)`` when ``body`` (an archived object's bytes) is a JSON object with every
+    one of ``fields``; else ``(None, what is wrong)``: it is damaged (cut short, not JSON, not
+    what it should be), so it shows neither whose it is nor that it is this box's."""
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:  # a UnicodeDecodeError too
+        return None, "not JSON, or cut short: %s" % exc
+    if not isinstance(doc, dict):
+        return None, "not a JSON object"
+    missing = [f for f in fields if doc.get(f) is None]
+    if missing:
+        return None, "no %s in it" % ", ".join(missing)
+    return doc, None
+
+
 class Replicator:
     """Replicates one box's ended calls to the archive bucket.
 
@@ -248,12 +264,22 @@ class Replicator:
         key = head_key(self.settings.box_id, head[0])
         try:
             if not self._heads_checked:
-                self._refuse_another_trail(self._latest_head_key())
+                self._refuse_another_latest_head()
                 self._heads_checked = True
-            if self.bucket.head(key) is None:
+            archived = self.bucket.head(key) is not None
+            damage = self._refuse_another_trail(key) if archived else None
+            if not archived or damage:
                 self._put(key, json.dumps(doc, sort_keys=True).encode())
-            else:
-                self._refuse_another_trail(key)
+            if damage:
+                log.warning(
+                    "archive: the archived audit head %d under box_id %s was damaged (%s): "
+                    "this box's head %d:%s replaced it",
+                    head[0],
+                    self.settings.box_id,
+                    damage,
+                    head[0],
+                    head[1],
+                )
         except Exception as exc:  # whatever boto3 raised: the next interval tries again
             self._head_due = now + min(self.head_interval_s, BACKOFF_MIN_S * 8)
             message, permanent = describe(exc)
@@ -266,28 +292,34 @@ class Replicator:
         self._head_sent = head
         return head
 
-    def _latest_head_key(self):
-        """The key of the latest audit head archived under this box_id, or None."""
+    def _refuse_another_latest_head(self):
+        """:meth:`_refuse_another_trail` for the latest audit head archived under this box_id
+        that can be read (a damaged one shows nothing: the one before it is checked)."""
         keys = [k for k in self.bucket.keys("%s/audit-heads/" % self.settings.box_id) if k.endswith(".json")]
-        return max(keys) if keys else None
+        for key in sorted(keys, reverse=True):
+            damage = self._refuse_another_trail(key)
+            if damage is None:
+                return
+            log.warning(
+                "archive: the archived audit head %s is damaged (%s): the one before is checked", key, damage
+            )
 
     def _refuse_another_trail(self, key):
         """Raise a permanent :class:`ArchiveError` unless the audit head archived at ``key``
-        (None: there is none) is one of this box's own trail: the entry at its sequence
-        number is on the box, with its hash.
+        is one of this box's own trail: the entry at its sequence number is on the box, with
+        its hash. Returns None, or what is wrong with a damaged head (not JSON, cut short, no
+        seq or hash), which is neither refused nor taken as this box's: its own head
+        replaces it (:meth:`send_audit_head`), as a damaged call record is (:meth:`_archive_call`).
 
         Sequence numbers are the trail's own: a new card (the old one died) or a box set up
         again, given the box_id of the one before, numbers its trail from 1 again. Its head
         at a number the old card's heads used would be skipped, the others added among them,
         and ``archive audit-head`` would print the new card's head for the old card's trail.
         """
-        if key is None:
-            return
-        try:
-            theirs = json.loads(self.bucket.get(key))
-            seq, digest = theirs["seq"], theirs["hash"]
-        except (ValueError, KeyError, TypeError):
-            return  # damaged: this box's own heads go up beside it
+        theirs, damage = _readable(self.bucket.get(key), ("seq", "hash"))
+        if damage:
+            return damage
+        seq, digest = theirs["seq"], theirs["hash"]
         path = os.path.join(self.data_dir, "audit.db")
         db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=30)
         try:
@@ -295,7 +327,7 @@ class Replicator:
         finally:
             db.close()
         if row is not None and row[0] == digest:
-            return
+            return None
         raise ArchiveError(
             "the archive holds audit head %s:%s under box_id %s, and this box's audit trail %s. "
             "That is another trail (another card, or another box, given this box_id): nothing "
@@ -417,8 +449,7 @@ class Replicator:
         """Run one job; returns False when the store could not be reached (else True)."""
         try:
             if kind == "call":
-                self._archive_call(call_id)
-                self._status(call_id, "archived", None)
+                self._status(call_id, "archived", self._archive_call(call_id))
             else:
                 self._delete(call_id, json.loads(detail))
         except Exception as exc:
@@ -464,6 +495,8 @@ class Replicator:
         return self._bucket
 
     def _archive_call(self, call_id):
+        """Put call ``call_id``'s recordings and record; returns None, or the note for its
+        archive status when its record replaced a damaged one."""
         self._send_signing_key()  # first: nothing goes up under another box's key
         recordings = self._recordings(call_id)
         key = call_key(self.settings.box_id, call_id)
@@ -471,42 +504,55 @@ class Replicator:
         head = self.bucket.head(key)
         # The record is sealed afresh each time; what it says is compared by its content hash.
         same = head is not None and head.get("Metadata", {}).get("content-sha256") == content
+        damage = None
         if head is not None and not same:
-            self._refuse_another_call(key, call_id, body)  # before anything of the call goes up
+            damage = self._refuse_another_call(key, call_id, body)  # before anything of the call goes up
         for rec in recordings:
             self._upload_recording(rec)
         if same:
             self.stats["objects_skipped"] += 1
-        else:
-            self._put(key, body, {"content-sha256": content})
+            return None
+        self._put(key, body, {"content-sha256": content})
+        if not damage:
+            return None
+        log.warning(
+            "archive: the archived record of call %d under box_id %s was damaged (%s): this box's "
+            "record replaced it (the damaged one stays an older version)",
+            call_id,
+            self.settings.box_id,
+            damage,
+        )
+        return "a damaged copy in the archive (%s) was replaced" % damage
 
     def _refuse_another_call(self, key, call_id, body):
         """Raise a permanent :class:`ArchiveError` when the record at ``key`` is of another
-        call than ``body``'s (started at another time or on another line).
+        call than ``body``'s (started at another time or on another line). Returns None, or
+        what is wrong with a damaged record (not JSON, cut short, no line or start): that
+        shows no other call, and this box's record replaces it.
 
         Call ids are the card's own: a new card (the old one died) or a box set up again,
         given the box_id of the one before (its configuration imported), numbers its calls
         from 1 again, and its call 1 would replace, or its retention delete, every version
         of the old card's call 1 — by then the only copy of it."""
-        try:
-            theirs = json.loads(self.bucket.get(key))
-        except ValueError:
-            theirs = {}
+        theirs, damage = _readable(self.bucket.get(key), ("line", "started_at"))
+        if damage:
+            return damage
         ours = json.loads(body)
         field = "started_us" if theirs.get("started_us") is not None else "started_at"
-        if theirs.get(field) == ours[field] and theirs.get("line") == ours["line"]:
-            return
+        if theirs.get(field) == ours[field] and theirs["line"] == ours["line"]:
+            return None
         raise ArchiveError(
-            "the archive already holds another call %d under box_id %s (line %s, started %s; "
-            "this one: line %s, started %s): this card numbers its calls afresh (a new card, or "
+            "the archive already holds another call %d under box_id %s, readable and not this "
+            "one (line %s, started %s; this one: line %s, started %s): another card's or box's. "
+            "This card numbers its calls afresh (a new card, or "
             "a box set up again, given the box_id of the one before). Nothing of it was put or "
             "deleted, so the archived call stays as it was: give this box a box_id of its own "
             "(archive.box_id in config.json, docs/archive.md) and restart it"
             % (
                 call_id,
                 self.settings.box_id,
-                theirs.get("line", "?"),
-                theirs.get("started_at", "?"),
+                theirs["line"],
+                theirs["started_at"],
                 ours["line"],
                 ours["started_at"],
             ),
@@ -515,9 +561,19 @@ class Replicator:
 
     def _refuse_unless_ours(self, key, call_id):
         """:meth:`_refuse_another_call` for a deletion: the record at ``key``, if any, must be
-        this call's before any version of it is deleted."""
-        if self.bucket.head(key) is not None:
-            self._refuse_another_call(key, call_id, self.call_record(call_id, self._recordings(call_id)))
+        this call's before any version of it is deleted (a damaged one goes, logged: this
+        box's record is put in its place)."""
+        if self.bucket.head(key) is None:
+            return
+        damage = self._refuse_another_call(key, call_id, self.call_record(call_id, self._recordings(call_id)))
+        if damage:
+            log.warning(
+                "archive: the archived record of call %d under box_id %s was damaged (%s): its "
+                "versions are deleted and this box's record put in its place",
+                call_id,
+                self.settings.box_id,
+                damage,
+            )
 
     def _send_signing_key(self):
         """Put the box's public signing key (``BOX/signing-key.json``) once per process, so a

@@ -110,6 +110,7 @@ def test_a_new_card_under_the_old_box_id_neither_replaces_nor_deletes_the_old_ca
     state, reason = status(new, 1)
     assert state == "failed"
     assert "already holds another call 1 under box_id leeds-1" in reason
+    assert "another card's or box's" in reason and "damaged" not in reason
     assert "started 2026-03-02T09:00:01" in reason and "started 2026-05-11T10:00:01" in reason
     assert "give this box a box_id of its own" in reason
     notes = os.listdir(os.path.join(new, INBOX))
@@ -203,3 +204,90 @@ def test_a_head_another_box_archived_at_this_boxs_next_number_is_not_passed_over
     with open(os.path.join(new, INBOX, notes[0])) as f:
         message = json.load(f)["message"]
     assert "audit head %d:%s" % (seq, "ab" * 32) in message and "has another entry at %d" % seq in message
+
+
+def test_a_damaged_archived_copy_of_this_boxs_call_is_replaced_not_taken_for_another_call(
+    tmp_path, synth, caplog
+):
+    """A record in the bucket that cannot be read (not JSON, cut short, not a call record) is
+    no other box's call: the box's own good record replaces it (as a new version), saying so."""
+    _, org_public = crypto.new_key_pair()
+    card_ = card(tmp_path, "box", "leeds-1", org_public, synth, "2026-03-02T09:00:00Z")
+    key = "leeds-1/calls/0000000001.json"
+    for i, damaged in enumerate((b'{"format": 1, "box": "leeds-1", "li', b"\x00\x93bits", b"[1, 2]", b"{}")):
+        data = shutil.copytree(card_, str(tmp_path / ("copy%d" % i)))
+        bucket = VersionedBucket()
+        bucket.put(key, damaged, {"content-sha256": "0" * 64})
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="firmware.archive.replicator"):
+            replicate(data, bucket, "leeds-1", org_public)
+        record = json.loads(bucket.objects[key][0])
+        assert (record["call_id"], record["started_at"][:19]) == (1, "2026-03-02T09:00:01"), damaged
+        state, reason = status(data, 1)
+        assert state == "archived"
+        assert "a damaged copy" in reason and "was replaced" in reason
+        assert any("damaged" in r.getMessage() and "call 1" in r.getMessage() for r in caplog.records)
+        assert not os.path.exists(os.path.join(data, INBOX)) or not os.listdir(os.path.join(data, INBOX))
+
+
+def test_a_damaged_archived_copy_does_not_hold_up_retention(tmp_path, synth):
+    """Retention's deletion of a call whose archived record is damaged goes ahead: the damaged
+    versions go, and the call's record is put again without the recording."""
+    _, org_public = crypto.new_key_pair()
+    data = card(tmp_path, "box", "leeds-1", org_public, synth, "2026-03-02T09:00:00Z")
+    bucket = VersionedBucket()
+    replicate(data, bucket, "leeds-1", org_public)
+    key = "leeds-1/calls/0000000001.json"
+    bucket.put(key, b'{"format": 1, "call_id": 1, "line"', {})
+    replicate(data, bucket, "leeds-1", org_public, then=lambda rep: rep.forget([destroyed(data, 1)]))
+    record = json.loads(bucket.objects[key][0])
+    assert record["call_id"] == 1 and record["started_at"].startswith("2026-03-02T09:00:01")
+    assert not [k for k in bucket.objects if "/recordings/" in k]
+    assert status(data, 1) == ("archived", None)
+
+
+def test_a_damaged_audit_head_at_this_boxs_number_is_replaced(tmp_path, synth, caplog):
+    """Not passed over as sent: the box's own head replaces it, logged."""
+    _, org_public = crypto.new_key_pair()
+    data = card(tmp_path, "box", "leeds-1", org_public, synth, "2026-03-02T09:00:00Z")
+    audit = AuditLog(os.path.join(data, "audit.db"), os.path.join(data, "audit.head"))
+    bucket = VersionedBucket()
+    try:
+        seq, digest = audit.head()
+        bucket.put(head_key("leeds-1", seq), b'{"seq": %d, "ha' % seq)
+        rep = Replicator(data, archive_settings(Nowhere, BUCKET, "leeds-1", org_public), bucket=bucket)
+        try:
+            with caplog.at_level("WARNING", logger="firmware.archive.replicator"):
+                assert rep.send_audit_head(force=True) == (seq, digest)
+        finally:
+            rep.close()
+    finally:
+        audit.close()
+    assert latest_audit_head(bucket, "leeds-1")["hash"] == digest
+    assert any(
+        "damaged" in r.getMessage() and "audit head %d" % seq in r.getMessage() for r in caplog.records
+    )
+
+
+def test_a_damaged_latest_head_does_not_let_another_trails_heads_in(tmp_path, synth):
+    """The check before the first head reads the latest head that can be read: a damaged one
+    after another trail's heads is no proof the trail is this box's."""
+    _, org_public = crypto.new_key_pair()
+    data = card(tmp_path, "box", "leeds-1", org_public, synth, "2026-03-02T09:00:00Z")
+    audit = AuditLog(os.path.join(data, "audit.db"), os.path.join(data, "audit.head"))
+    bucket = VersionedBucket()
+    try:
+        seq = audit.head()[0]
+        bucket.put(head_key("leeds-1", seq + 5), json.dumps({"seq": seq + 5, "hash": "ab" * 32}).encode())
+        bucket.put(head_key("leeds-1", seq + 9), b"\x00\x00")
+        rep = Replicator(data, archive_settings(Nowhere, BUCKET, "leeds-1", org_public), bucket=bucket)
+        try:
+            assert rep.send_audit_head(force=True) is None
+        finally:
+            rep.close()
+    finally:
+        audit.close()
+    assert head_key("leeds-1", seq) not in bucket.objects
+    notes = os.listdir(os.path.join(data, INBOX))
+    with open(os.path.join(data, INBOX, notes[0])) as f:
+        assert "audit head %d:%s" % (seq + 5, "ab" * 32) in json.load(f)["message"]
