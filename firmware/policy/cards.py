@@ -11,8 +11,9 @@ international prefix) or is too short to be a card, so it is left alone; a
 digit run that cannot be told apart from a card number loses those digits,
 which is the side PCI DSS asks us to err on. A card number keyed straight on
 after a dialled number is masked as the line supervisor recognises it
-(:func:`mask_dialled`): from where the card may begin, after the number's
-shortest whole length, so the number keeps its digits (docs/pci.md). There,
+(:func:`mask_dialled`): from the number's shortest whole length on, where the
+card may begin at the earliest (a key slipped may be its first), so the number
+keeps its digits (docs/pci.md). There,
 13 digits or more keyed on past that length are masked whatever their Luhn
 check: no number has them, and a card keyed with a digit wrong is still almost
 the card.
@@ -160,16 +161,18 @@ def dialled_card_start(number, whole=0):
     ``whole``: how many digits the number dialled has at least, the shortest whole
     number its start allows (UK 0 and 10 digits, 0 and 9 in a few areas and under 0800:
     :func:`firmware.calls.supervisor.shortest_number`). A card keyed on after it
-    begins there or later, so a window that begins earlier, across the number's last
-    digits, is not the card, nor is one within those digits (a number with ``141``
-    before it has 14): the number keeps its digits.
+    begins there or later, so those digits are the number's and never masked: a window
+    within them is not the card (a number with ``141`` before it has 14), and one across
+    the number's last digits masks only what was keyed past them.
 
-    The card is recognised when a window ends at the digit just dialled, which may be
-    before the card's own end: a window from its second digit, or one across the
-    number's end, the card still being keyed. Its first digit is then an issuer digit
-    at most ``PAN_MAX - 1`` digits back in the same run of digits (and not before
-    ``whole``): the earliest such digit is where it begins. Only when there is none
-    (a number cut short, a card with no number) does a window before ``whole`` count.
+    The card is recognised when a window ends past ``whole`` at the digit just dialled,
+    which may be before the card's own end: a window from its second or third digit, or
+    one across the number's end, the card still being keyed. Past ``whole`` its first
+    digit cannot be told: a key slipped may be it (a 5 keyed as a 7), a menu key may be
+    before it. So the mask runs from ``whole`` on, whatever window found it (the doubt
+    goes to the card, docs/pci.md). Where the number's start says nothing (``whole`` 0:
+    a short code, a card with no number) the card begins at the earliest issuer digit at
+    most ``PAN_MAX - 1`` digits back from the window's start in the same run of digits.
 
     With no such window at all, a run of 13 digits or more keyed on past ``whole`` (when
     the number's start tells it) is masked all the same, from ``whole``
@@ -180,12 +183,9 @@ def dialled_card_start(number, whole=0):
     starts = [start for start, end in _windows(number, _DIGIT_RUN) if end > whole]
     if not starts:
         return _keyed_on_start(number, whole)
-    floor = max(0, len(number) - PAN_MAX + 1)
-    later = [start for start in starts if start >= whole]
-    if later:
-        return _issuer_back(number, min(later), max(whole, floor))
-    at = _issuer_back(number, len(number), max(whole, floor))
-    return _issuer_back(number, min(starts), floor) if at == len(number) else at
+    if whole:
+        return whole
+    return _issuer_back(number, min(starts), max(0, len(number) - PAN_MAX + 1))
 
 
 def _keyed_on_start(number, whole):

@@ -477,6 +477,27 @@ def test_the_number_dialled_keeps_its_digits_before_a_card(dialled):
     assert call.digits_withheld
 
 
+def test_a_luhn_valid_run_from_inside_the_number_leaves_the_number_its_digits():
+    """Keys that are no card's after a whole number, one Luhn-valid run across the number's
+    end ("6329609997070707"): the review found the number stored as 01XXX.... The number
+    keeps the digits of its shortest length; what is keyed past it is masked (the doubt
+    goes to the card), and withheld after."""
+    _rig, call = keyed_after_dialling("01632960999", "707070707070")
+    stored = cards.scrub(call.number)  # as the call log stores it
+    assert stored == call.number and stored.startswith("01632960999"), stored
+    assert set(stored[11:]) == {"X"}, stored
+
+
+def test_a_card_keyed_with_its_first_digit_slipped_keeps_no_digit():
+    """A card keyed with its first digit slipped to one no card begins with (5 as 7) is
+    recognised by a run from its third digit: the review found its first two digits kept
+    ("0163296099979XXX..."). It is masked from the number's shortest length."""
+    rig, call = keyed_after_dialling("01632960999", "7928580788854064")
+    stored = cards.scrub(call.number)
+    assert stored == call.number == "01632960999" + "X" * (len(stored) - 11), stored
+    assert not any("016329609997" in (e.call.number or "") for e in rig.log if hasattr(e, "call"))
+
+
 # The cards above with one digit keyed wrong, each kept in clear before: no run of them
 # passes the Luhn check, yet a slipped digit leaves the rest of the card as it is.
 SLIPPED_CARDS = {

@@ -137,8 +137,14 @@ def test_a_luhn_valid_run_within_the_number_dialled_is_not_a_card():
         ("01632960999" + "4111111111111111", 11, 11),
         # Recognised by a run from the card's second digit (15 of its 16 keyed): from its first.
         ("01632960999" + "592858078885406", 11, 11),
-        # A number cut short (01 alone): no run begins after its shortest length, so any does.
-        ("01" + "4291417778108", 11, 2),
+        # A number cut short (01 alone): its shortest length is kept, the rest is masked.
+        ("01" + "4291417778108", 11, 11),
+        # A run from inside the number and keys after it that are no card's: the number
+        # keeps its digits, the keys past its shortest length go (the review found 01XXX...).
+        ("01632960999" + "70707", 11, 11),
+        # A card keyed with its first digit slipped (5 as 7), found by a run from its third:
+        # from the number's end, not from the run (the review found "0163296099979XXX...").
+        ("01632960999" + "7928580788854064", 11, 11),
     ],
 )
 def test_where_a_card_keyed_on_after_the_number_begins(number, whole, start):
