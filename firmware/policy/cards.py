@@ -229,11 +229,16 @@ def mask_dialled(number, whole=0):
 
 
 def mask_unfinished(number, whole=0):
-    """``number`` (dialled digits, the dialling not over) with every digit from the first
-    issuer digit at or after ``whole`` (:func:`dialled_card_start`) masked: a card number
-    being keyed on after the number is one only at its last digit, and a view of the
-    number meanwhile shows none of its digits."""
-    for at in range(whole, len(number)):
+    """``number`` (dialled digits, the dialling not over) with every digit where a card
+    number keyed on may begin masked, as :func:`mask_dialled` stores it once it is
+    recognised: past the number's shortest whole length ``whole``, every digit (a key
+    slipped may be a card's first); where the number's start says nothing (``whole``
+    0), from its first issuer digit. A card number being keyed on after the number is
+    one only at its last digit, and a view of the number meanwhile shows none of its
+    digits."""
+    if whole:
+        return number[:whole] + re.sub(r"\d", MASK, number[whole:])
+    for at in range(len(number)):
         if number[at] in ISSUER_FIRST:
             return number[:at] + re.sub(r"\d", MASK, number[at:])
     return number

@@ -1361,3 +1361,26 @@ def test_the_live_view_shows_no_digit_of_a_card_being_keyed_on():
     for number in shown:
         assert number.startswith("01632960999"[: len(number)]), number
         assert set(number[11:]) <= {"X"}, number
+
+
+def test_the_live_view_shows_no_digit_of_a_card_keyed_with_its_first_digit_slipped():
+    """A card keyed with its first digit slipped (5 as 7) is masked in the log from the
+    number's shortest length: the review found the live view showing its first digits
+    until a 2-6 was keyed. The view masks every digit past that length while dialled."""
+    rig = Rig()
+    status = LineStatus(1, rig.clock)
+    status.attach(rig.bus)
+    shown = []
+    rig.bus.subscribe(CallUpdated, lambda ev: shown.append(status.snapshot()["lines"][0]["call"]["number"]))
+    s = LineScript()
+    s.handset(True, 1000)
+    s.dsp(Tone(us(1100), "dial"))
+    end = s.dtmf(2500, "01632960999")
+    end = s.dtmf(end + 300, "7928580788854064")
+    s.handset(False, end + 8000)
+    rig.play(s, until_ms=end + 9000)
+    shown = [number for number in shown if number]
+    assert "01632960999" in shown
+    for number in shown:
+        assert number.startswith("01632960999"[: len(number)]), number
+        assert set(number[11:]) <= {"X"}, number

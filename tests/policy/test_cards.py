@@ -152,6 +152,21 @@ def test_where_a_card_keyed_on_after_the_number_begins(number, whole, start):
 
 
 @pytest.mark.parametrize(
+    "number, whole, shown",
+    [
+        # Past the number's shortest length every key may be a card's first (a slipped one
+        # too), as the number is stored: the view shows none of them while it is dialled.
+        ("01632960999" + "79", 11, "01632960999" + "XX"),
+        ("01632960999", 11, "01632960999"),
+        # A number whose start says nothing: from its first issuer digit, as before.
+        ("999" + "4111", 0, "999" + "XXXX"),
+    ],
+)
+def test_the_live_view_masks_as_the_number_is_stored(number, whole, shown):
+    assert cards.mask_unfinished(number, whole) == shown
+
+
+@pytest.mark.parametrize(
     "number, whole, masked",
     [
         # A card with one digit slipped (4222222222222 keyed 4222222223222): no run passes
