@@ -37,9 +37,11 @@ class RekeyJob:
         self._thread = None
         self._outcome = None  # (actor, result dict or None, error text or None)
 
-    def start(self, user, password, actor, address=None, ended=None):
+    def start(self, user, password, actor, address=None, ended=None, named=None):
         """Start a rekey by ``actor`` with ``user``'s slot; returns at once. ``address``:
         the web client's, for the audit entries (the recorder's and a refusal's).
+        ``named``: the details that name the slot in a refusal's entry (default
+        ``{"slot": user}``; the page keeps a name typed that is no account out of the trail).
         ``ended(error)``, if given, is called in the rekey's thread when it ends, with None
         when it ran, else the :class:`LinekeeperError` that refused it, before that refusal
         is audited; it returns details to add to the refusal's entry (the page's password
@@ -52,11 +54,14 @@ class RekeyJob:
                 raise LinekeeperError("a rekey is already running")
             self._outcome = None
             self._thread = threading.Thread(
-                target=self._work, args=(user, password, actor, address, ended), name="rekey", daemon=True
+                target=self._work,
+                args=(user, password, actor, address, ended, named or {"slot": user}),
+                name="rekey",
+                daemon=True,
             )
             self._thread.start()
 
-    def _work(self, user, password, actor, address, ended):
+    def _work(self, user, password, actor, address, ended, named):
         try:
             result, error = self._run(user, password, actor, address), None
         except LinekeeperError as exc:
@@ -68,7 +73,7 @@ class RekeyJob:
             except Exception as exc:  # the refusal is audited and the outcome kept all the same
                 log.error("the end of the rekey could not be noted: %s", exc, exc_info=exc)
         if error is not None and self._audit is not None:
-            details = {"phase": "refused", "slot": user, "reason": str(error), **more}
+            details = {"phase": "refused", **named, "reason": str(error), **more}
             self._audit(actor, "rekey", with_address(details, address))
         with self._lock:
             self._outcome = (actor, result, None if error is None else str(error))

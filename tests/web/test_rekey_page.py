@@ -142,6 +142,50 @@ def test_a_name_no_account_can_have_is_refused_and_never_reaches_the_trail(box, 
     assert len(box.services.audit) == before and not rekeying.running
 
 
+def test_a_slot_user_that_is_no_account_is_not_written_to_the_trail(box, people, rekeying):
+    """The page wrote the user name as typed into its entries before the password was
+    checked: a password typed into the user field (it looks like a user name) stayed in the
+    trail for good. As a failed login's, such an entry names no one and says so."""
+    typed = "tr0ub4dor-3"  # a password in the wrong field: a user name no account has
+    resp = box.post(
+        people["ivan"],
+        "/rekey",
+        {"slot_user": typed, "password": ADMIN[1], "confirm": "yes"},
+        token_from="/rekey",
+    )
+    assert resp.status_code == 302
+    rekeying.wait(30)
+    entries = box.services.audit.entries(limit=100, action="rekey", newest_first=False)
+    assert [(e.details["phase"], e.details["slot"], e.details.get("no_account")) for e in entries] == [
+        ("requested", None, True),
+        ("refused", None, True),
+    ]
+    assert typed not in repr([(e.target, e.details) for e in box.services.audit.entries(limit=100)])
+    # Refused at once (one is running): that refusal names no one either.
+    gate = threading.Event()
+    job = RekeyJob(lambda *a: gate.wait(30) and None, lambda: {"running": True, "progress": []})
+    box.services.rekey = job
+    job.start(ADMIN[0], ADMIN[1], "ivan")
+    try:
+        resp = box.post(
+            people["ivan"],
+            "/rekey",
+            {"slot_user": typed, "password": ADMIN[1], "confirm": "yes"},
+            token_from="/rekey",
+        )
+        assert resp.status_code == 409
+    finally:
+        gate.set()
+        job.wait(30)
+        box.services.rekey = rekeying
+    last = box.services.audit.entries(limit=1, action="rekey")[0]
+    assert (last.details["phase"], last.details["slot"]) == ("refused", None) and last.details["no_account"]
+    # An account's name is kept, as before.
+    assert _ask(box, people["ivan"], "not the admin's password").status_code == 302
+    rekeying.wait(30)
+    assert [e.details["slot"] for e in box.services.audit.entries(limit=2, action="rekey")] == [ADMIN[0]] * 2
+
+
 def test_without_a_recorder_to_ask_the_page_says_to_use_the_command(box, people):
     page = people["ivan"].get("/rekey").get_data(as_text=True)
     assert 'id="unavailable"' in page and "linekeeper rekey" in page

@@ -149,7 +149,7 @@ def login():
         return form_errors("login.html", {"form": message}, status=429, next=next_url, name=name)
     user, key = _authenticate(name, password)
     if user is None:
-        audit("login_failed", actor="anonymous", **_who_failed(name), **lockout(keys))
+        audit("login_failed", actor="anonymous", **who_typed(name), **lockout(keys))
         message = "Wrong user name or password."
         if g.get("lk_old_password"):
             message = (
@@ -171,15 +171,16 @@ def login():
     return resp
 
 
-def _who_failed(name):
-    """The target and details of a failed login's audit entry for the typed ``name``.
+def who_typed(name, field="target"):
+    """The details naming a user by the ``name`` typed before its password was checked,
+    for an audit entry (``field``: the target of a failed login's, ``slot`` on the Rekey page).
 
     A name that is no account is not kept: people type their password into the name
     field, and the trail, append-only and hash-chained, could never let it go again
     (PCI DSS 8.3.2: no password readable in a log); the entry says no account had it."""
     if name and lk().accounts.get(name) is not None:
-        return {"target": name}
-    return {"target": None, "no_account": True}
+        return {field: name}
+    return {field: None, "no_account": True}
 
 
 def lockout(keys):

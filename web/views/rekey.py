@@ -8,6 +8,8 @@ The page follows the recorder's progress and shows the new recovery key once,
 to the person who asked. The request, and a refused one, are audited (action
 ``rekey``, phase ``requested`` / ``refused``); the recorder audits the rekey
 itself (phases ``started`` / ``done``, with who asked and the address, as here).
+The page's entries come before the password is checked: they name the slot user
+only when an account has the name typed (:func:`web.views.auth.who_typed`).
 The password is throttled as a login's: a rekey that ran clears the counters, the
 refusal that begins or lengthens a wait says so (``locked``, ``locked_s``), and the
 attempts refused while it lasts are not audited one by one.
@@ -22,6 +24,7 @@ from firmware.errors import LinekeeperError
 from ..accounts import name_problem
 from ..security import audit, lk, roles
 from ..throttle import account_keys
+from .auth import who_typed
 
 bp = Blueprint("rekey", __name__)
 
@@ -100,8 +103,11 @@ def start():
     wait = throttle.attempt(keys)
     if wait:
         return _page("Too many attempts. Wait %d s and try again." % wait, status=429, slot_user=slot_user)
+    # Named as typed only if an account has that name (the password is not checked yet: a
+    # password typed in the user field stays out of the trail, as a login's name does).
+    named = who_typed(slot_user, "slot")
     # Audited before the job starts: its own entries ("started"...) come after, in order.
-    audit("rekey", None, phase="requested", slot=slot_user)
+    audit("rekey", None, phase="requested", **named)
     try:
         # The address, as every other action from a page carries it (web.security.audit).
         job.start(
@@ -110,9 +116,10 @@ def start():
             g.user.name,
             address=request.remote_addr or "",
             ended=lambda error: _ended(throttle, keys, error),
+            named=named,
         )
     except LinekeeperError as exc:
-        audit("rekey", None, phase="refused", slot=slot_user, reason=str(exc), **throttle.lockout(keys))
+        audit("rekey", None, phase="refused", **named, reason=str(exc), **throttle.lockout(keys))
         return _page("%s. Nothing was changed." % exc, status=409, slot_user=slot_user)
     return redirect(url_for("rekey.index"))
 
